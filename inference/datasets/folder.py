@@ -1,0 +1,68 @@
+"""A plain folder of images, optionally with a CSV of labels or user-chosen groups.
+
+The CSV (``labels.csv`` in the folder, or any path given) has a ``file``
+column (relative to the folder) and any of ``gender``, ``race``, ``age``,
+``split``, ``group``. Without a CSV every image is a sample with no labels:
+the unlabelled audit never invents any.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+
+from ..errors import BiasMirrorError
+from .sample import IMAGE_EXTENSIONS, DatasetRead, Sample
+
+log = logging.getLogger(__name__)
+LAYOUT = "a folder of images (.jpg/.png/...), optionally with labels.csv (columns: file, gender, race, age, split, group)"
+
+
+def list_images(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = None) -> DatasetRead:
+    root = Path(path)
+    if not root.is_dir():
+        raise BiasMirrorError(f"the folder does not exist; expected {LAYOUT}", root)
+    images = list_images(root)
+    if not images:
+        raise BiasMirrorError(f"no images found; expected {LAYOUT}", root)
+    csv_path = Path(labels_csv) if labels_csv else root / "labels.csv"
+    rows: dict[str, dict[str, str]] = {}
+    if csv_path.exists():
+        with open(csv_path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            if "file" not in (reader.fieldnames or []):
+                raise BiasMirrorError("the labels CSV has no 'file' column", csv_path)
+            rows = {r["file"].strip(): r for r in reader}
+    elif labels_csv:
+        raise BiasMirrorError("the labels CSV does not exist", csv_path)
+    rel_names = {p.relative_to(root).as_posix(): p for p in images}
+    unknown = sorted(set(rows) - set(rel_names))
+    skipped = [(name, "listed in the CSV but not in the folder") for name in unknown]
+    if rows:
+        missing = sorted(set(rel_names) - set(rows))
+        if missing:
+            log.warning("%s: %d image(s) not in the CSV, kept without labels, e.g. %s", csv_path, len(missing), missing[:3])
+    samples = []
+    for rel, p in rel_names.items():
+        r = rows.get(rel, {})
+        gender = (r.get("gender") or "").strip().lower() or None
+        age = (r.get("age") or "").strip()
+        samples.append(
+            Sample(
+                path=str(p),
+                gender=gender if gender in ("male", "female") else None,
+                race=(r.get("race") or "").strip() or None,
+                age=int(age) if age.isdigit() else None,
+                partition=(r.get("split") or "").strip() or None,
+                group=(r.get("group") or "").strip() or None,
+                attrs={k: v for k, v in r.items() if k != "file"},
+            )
+        )
+    read = DatasetRead("folder", str(root), samples, skipped)
+    read.warn_skipped()
+    return read

@@ -1,0 +1,60 @@
+"""The record every dataset reader yields, and the result of one read."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Mapping
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+GENDERS = ("male", "female")
+# Age bands used by every per-group table; children are kept apart because
+# binary gender labels and classifiers behave very differently on them.
+AGE_BANDS = ((0, 17, "0-17"), (18, 29, "18-29"), (30, 44, "30-44"), (45, 59, "45-59"), (60, 200, "60+"))
+
+
+def age_band(age: int | None) -> str | None:
+    if age is None:
+        return None
+    for lo, hi, name in AGE_BANDS:
+        if lo <= age <= hi:
+            return name
+    return None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One face image on disk with its labels (``None`` where the dataset has none).
+
+    ``gender`` is the dataset's binary annotation, not anyone's identity.
+    ``race`` holds the dataset's race label or its skin proxy (CelebA: pale / not pale).
+    ``partition`` is the dataset's own split where it has one.
+    """
+
+    path: str
+    gender: str | None = None
+    race: str | None = None
+    age: int | None = None
+    partition: str | None = None
+    group: str | None = None  # a user-chosen group (unlabelled audits)
+    attrs: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def age_band(self) -> str | None:
+        return age_band(self.age)
+
+
+@dataclass
+class DatasetRead:
+    """What a reader found: the samples, and what it skipped with why."""
+
+    name: str
+    root: str
+    samples: list[Sample]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def warn_skipped(self) -> None:
+        if self.skipped:
+            examples = "; ".join(f"{n} ({why})" for n, why in self.skipped[:3])
+            log.warning("%s: skipped %d file(s) with unusable labels, e.g. %s", self.root, len(self.skipped), examples)

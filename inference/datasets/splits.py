@@ -1,0 +1,54 @@
+"""Deterministic splits and label filters.
+
+A dataset with its own partition keeps it. Otherwise a file's split is a
+stable hash of its file name, so adding files never moves an existing file
+between train and test.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Iterable
+
+from .sample import Sample
+
+SPLITS = ("train", "val", "test")
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+def hash_fraction(name: str) -> float:
+    digest = hashlib.sha1(os.path.basename(name).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_of(sample: Sample, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
+    if sample.partition in SPLITS:
+        return sample.partition
+    u = hash_fraction(sample.path)
+    if u < fractions[0]:
+        return "train"
+    if u < fractions[0] + fractions[1]:
+        return "val"
+    return "test"
+
+
+def select(
+    samples: Iterable[Sample],
+    split: str | None = None,
+    min_age: int | None = None,
+    max_age: int | None = None,
+    labelled: bool = False,
+) -> list[Sample]:
+    """Samples of one split, filtered by age; ``labelled`` keeps only those with gender."""
+    out = []
+    for s in samples:
+        if split is not None and split_of(s) != split:
+            continue
+        if min_age is not None and (s.age is None or s.age < min_age):
+            continue
+        if max_age is not None and (s.age is None or s.age > max_age):
+            continue
+        if labelled and s.gender is None:
+            continue
+        out.append(s)
+    return out

@@ -1,0 +1,14 @@
+"""The one exception type users see.
+
+Every message names the file (or path) involved and what to do about it, so
+the CLI and the app can show it as is; the traceback goes to the log.
+"""
+from __future__ import annotations
+
+
+class BiasMirrorError(Exception):
+    """A problem the user can fix: bad file, missing data, wrong model."""
+
+    def __init__(self, message: str, path: object | None = None):
+        self.path = None if path is None else str(path)
+        super().__init__(f"{self.path}: {message}" if self.path else message)

@@ -1,0 +1,126 @@
+"""Disaggregated classification metrics with confidence intervals.
+
+In the spirit of fairlearn's ``MetricFrame``: one set of metrics overall and
+per group, for any number of grouping columns. Written here rather than
+depending on fairlearn because the runtime stays light (no pandas or
+scikit-learn in the app) and because proportions get Wilson score intervals,
+which behave well for the small groups these audits care most about, where a
+percentile bootstrap collapses to a point.
+
+The positive class is ``female`` (an annotation, not an identity): FPR is the
+share of faces annotated male that are called female, FNR the reverse.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+SMALL_GROUP = 30  # groups below this are flagged: their intervals are wide
+
+
+def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    if n == 0:
+        return float("nan"), float("nan")
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    p = successes / n
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def proportion(successes: int, n: int) -> dict:
+    lo, hi = wilson(successes, n)
+    return {"value": successes / n if n else float("nan"), "lo": lo, "hi": hi, "n": int(n)}
+
+
+def mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict:
+    values = np.asarray(values, float)
+    n = len(values)
+    if n == 0:
+        return {"value": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
+    m = float(values.mean())
+    if n < 2 or values.std() == 0:
+        return {"value": m, "lo": m, "hi": m, "n": n}
+    lo, hi = stats.t.interval(confidence, n - 1, loc=m, scale=stats.sem(values))
+    return {"value": m, "lo": float(lo), "hi": float(hi), "n": n}
+
+
+def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, p_pos: np.ndarray) -> dict:
+    """accuracy, FPR, FNR (with Wilson CIs) and mean P(positive) for 0/1 arrays."""
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    neg, pos = ~y_true, y_true
+    return {
+        "n": int(len(y_true)),
+        "accuracy": proportion(int((y_true == y_pred).sum()), len(y_true)),
+        "fpr": proportion(int((y_pred & neg).sum()), int(neg.sum())),
+        "fnr": proportion(int((~y_pred & pos).sum()), int(pos.sum())),
+        "mean_p_female": mean_ci(p_pos),
+        "small": bool(len(y_true) < SMALL_GROUP),
+    }
+
+
+@dataclass
+class GroupedMetrics:
+    """Metrics overall and per group for each grouping (e.g. gender×race, age band)."""
+
+    overall: dict
+    by: dict[str, dict[str, dict]]
+
+    def worst(self, grouping: str, metric: str = "accuracy") -> tuple[str, dict] | None:
+        groups = {g: m for g, m in self.by.get(grouping, {}).items() if m["n"] > 0}
+        if not groups:
+            return None
+        g = min(groups, key=lambda k: groups[k][metric]["value"])
+        return g, groups[g]
+
+    def gap(self, grouping: str, metric: str = "accuracy") -> dict:
+        vals = {g: m[metric]["value"] for g, m in self.by.get(grouping, {}).items() if m["n"] > 0}
+        if not vals:
+            return {}
+        best, worst = max(vals, key=vals.get), min(vals, key=vals.get)
+        ratio = vals[worst] / vals[best] if vals[best] else float("nan")
+        return {"best": best, "worst": worst, "difference": vals[best] - vals[worst], "ratio_worst_best": ratio}
+
+    def to_dict(self) -> dict:
+        out = {"overall": self.overall, "by": self.by, "gaps": {}}
+        for grouping in self.by:
+            out["gaps"][grouping] = self.gap(grouping)
+        return out
+
+
+def disaggregate(
+    y_true: Sequence[int], y_pred: Sequence[int], p_pos: Sequence[float], groupings: Mapping[str, Sequence[str | None]]
+) -> GroupedMetrics:
+    y_true, y_pred, p_pos = np.asarray(y_true), np.asarray(y_pred), np.asarray(p_pos, float)
+    by: dict[str, dict[str, dict]] = {}
+    for name, labels in groupings.items():
+        labels = np.asarray([str(v) if v is not None else "unknown" for v in labels])
+        by[name] = {}
+        for g in sorted(set(labels.tolist())):
+            m = labels == g
+            by[name][g] = binary_metrics(y_true[m], y_pred[m], p_pos[m])
+    return GroupedMetrics(binary_metrics(y_true, y_pred, p_pos), by)
+
+
+def format_table(results: Mapping[str, GroupedMetrics], grouping: str) -> str:
+    """Models side by side: accuracy [95% CI] per group, n, and FPR/FNR."""
+    names = list(results)
+    groups = sorted({g for r in results.values() for g in r.by.get(grouping, {})})
+    head = f"{grouping:24s} {'n':>6s} " + " ".join(f"{n[:30]:>34s}" for n in names)
+    lines = [head, " " * 32 + " ".join(f"{'acc [95% CI]   FPR   FNR':>34s}" for _ in names)]
+
+    def cell(m: dict) -> str:
+        a = m["accuracy"]
+        return f"{a['value']:.3f} [{a['lo']:.3f},{a['hi']:.3f}] {m['fpr']['value']:.3f} {m['fnr']['value']:.3f}"
+
+    for g in groups + ["(overall)"]:
+        ms = [r.overall if g == "(overall)" else r.by[grouping].get(g) for r in results.values()]
+        n = next((m["n"] for m in ms if m), 0)
+        flag = "*" if n < SMALL_GROUP else " "
+        lines.append(f"{g:24s} {n:6d}{flag}" + " ".join(f"{cell(m) if m else '-':>34s}" for m in ms))
+    lines.append("* small group (n < %d): wide interval" % SMALL_GROUP)
+    return "\n".join(lines)

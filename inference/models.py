@@ -1,0 +1,156 @@
+"""Typed wrappers around ONNX models, checked against their embedded card at load time.
+
+``load_model(path)`` refuses a missing file, a truncated or non-ONNX file, a
+file without a card, and a card that does not match the graph, each with one
+``BiasMirrorError`` that names the file and the problem.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .card import METADATA_KEY, ModelCard, TensorSpec
+from .errors import BiasMirrorError
+from .runtime import RuntimeConfig, SessionInfo, create_session
+
+_ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)", "float16": "tensor(float16)"}
+
+
+def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
+    if not path.exists():
+        raise BiasMirrorError("model file not found", path)
+    if path.stat().st_size == 0:
+        raise BiasMirrorError("the model file is empty", path)
+    try:
+        info = create_session(path, cfg)
+    except (ort.capi.onnxruntime_pybind11_state.InvalidProtobuf,  # type: ignore[attr-defined]
+            ort.capi.onnxruntime_pybind11_state.Fail,  # type: ignore[attr-defined]
+            ort.capi.onnxruntime_pybind11_state.InvalidGraph,  # type: ignore[attr-defined]
+            RuntimeError) as exc:
+        first = str(exc).splitlines()[0][:200]
+        raise BiasMirrorError(f"not a readable ONNX model (truncated, corrupt or another format): {first}", path) from exc
+    meta = info.session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in meta:
+        raise BiasMirrorError(
+            "this ONNX file has no Bias Mirror model card (metadata 'model_card'); export it with `python main.py train …`",
+            path,
+        )
+    card = ModelCard.from_json(meta[METADATA_KEY], path)
+    _check_io(info.session, card, path)
+    return info, card
+
+
+def _check_io(sess: ort.InferenceSession, card: ModelCard, path: Path) -> None:
+    graph = {"input": {i.name: i for i in sess.get_inputs()}, "output": {o.name: o for o in sess.get_outputs()}}
+    for role, specs in (("input", card.inputs), ("output", card.outputs)):
+        for spec in specs:
+            node = graph[role].get(spec.name)
+            if node is None:
+                raise BiasMirrorError(
+                    f"the card names {role} '{spec.name}' but the graph's {role}s are {sorted(graph[role])}", path
+                )
+            if _ORT_TYPES.get(spec.dtype) != node.type:
+                raise BiasMirrorError(f"{role} '{spec.name}' is {node.type} in the graph but {spec.dtype} in the card", path)
+            if len(node.shape) != len(spec.shape) or any(
+                isinstance(c, int) and isinstance(g, int) and c != g for c, g in zip(spec.shape, node.shape)
+            ):
+                raise BiasMirrorError(f"{role} '{spec.name}' has shape {node.shape} in the graph but {spec.shape} in the card", path)
+
+
+class OnnxModel:
+    kind = ""
+
+    def __init__(self, path: Path, info: SessionInfo, card: ModelCard):
+        if card.kind != self.kind:
+            raise BiasMirrorError(f"this is a {card.kind} model, not a {self.kind}", path)
+        self.path, self.info, self.card = path, info, card
+        self.session = info.session
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def provider(self) -> str:
+        return self.info.short_provider
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(None, feeds)
+
+
+class Classifier(OnnxModel):
+    kind = "classifier"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.card.input_size  # type: ignore[return-value]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.card.labels)
+
+    def predict(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """faces: N×H×W×3 RGB uint8 at the model's size → (probs N×K, raw cam N×K×h×w)."""
+        if faces.shape[0] == 0:
+            h, w = self.card.cam["grid"]  # type: ignore[index]
+            return np.zeros((0, len(self.labels)), np.float32), np.zeros((0, len(self.labels), h, w), np.float32)
+        probs, cam = self._run({"image": np.ascontiguousarray(faces, np.uint8)})
+        return probs, cam
+
+
+class Filter(OnnxModel):
+    kind = "filter"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.card.input_size  # type: ignore[return-value]
+
+    @property
+    def condition(self) -> TensorSpec | None:
+        return next((t for t in self.card.inputs if t.name == "condition"), None)
+
+    def apply(self, faces: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
+        """faces: N×H×W×3 RGB uint8 at the model's size → filtered faces, same shape."""
+        if faces.shape[0] == 0:
+            return faces.copy()
+        feeds = {"image": np.ascontiguousarray(faces, np.uint8)}
+        if self.condition is not None:
+            if condition is None:
+                condition = np.zeros((faces.shape[0], len(self.condition.labels or [1])), np.float32)
+                condition[:, 0] = 1.0
+            feeds["condition"] = np.asarray(condition, np.float32)
+        return self._run(feeds)[0]
+
+
+class Generator(OnnxModel):
+    kind = "generator"
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.card.inputs[0].shape[1])
+
+    def generate(self, z: np.ndarray) -> np.ndarray:
+        return self._run({self.card.inputs[0].name: np.asarray(z, np.float32)})[0]
+
+
+KINDS = {"classifier": Classifier, "filter": Filter, "generator": Generator}
+
+
+def load_model(path: str | Path, kind: str | None = None, runtime: RuntimeConfig = RuntimeConfig()) -> OnnxModel:
+    """Load any Bias Mirror model; with ``kind``, refuse a model of another kind."""
+    path = Path(path)
+    info, card = _open(path, runtime)
+    if kind is not None and card.kind != kind:
+        raise BiasMirrorError(f"this is a {card.kind} model, but a {kind} was expected here", path)
+    return KINDS[card.kind](path, info, card)
+
+
+def read_card(path: str | Path) -> ModelCard:
+    return _open(Path(path), RuntimeConfig(provider="cpu", threads=1))[1]
+
+
+def find_models(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    return sorted(folder.glob("*.onnx")) if folder.is_dir() else []

@@ -1,0 +1,94 @@
+"""Results that cross a boundary: what the pipeline hands the app, `run` and the audit.
+
+All are frozen. CAMs stay raw (unnormalised) so that maps are comparable
+across faces, frames and models; normalising for display is the painter's job.
+Deltas follow one sign convention everywhere: positive ``delta_ita``,
+``delta_l`` and ``delta_mst`` mean the filter made the skin *lighter*;
+positive ``delta_p_female`` means the filter made the face look more female
+to that classifier.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SkinTone:
+    """Skin colour of one face crop over a skin mask.
+
+    ``measurable`` is False when too few skin pixels survive the mask (dark
+    frame, occlusion); then every number is NaN / 0 and must not be shown.
+    """
+
+    measurable: bool
+    n_pixels: int
+    L: float = float("nan")  # CIELAB L* (D65), 0..100
+    a: float = float("nan")
+    b: float = float("nan")
+    ita: float = float("nan")  # degrees
+    ita_category: str = "not measurable"
+    mst: int = 0  # Monk Skin Tone 1 (lightest) .. 10 (darkest); 0 when not measurable
+
+
+@dataclass(frozen=True)
+class SkinShift:
+    """Filtered minus original on the same mask. ``None`` when either side is not measurable."""
+
+    delta_ita: float | None
+    delta_l: float | None
+    delta_mst: int | None  # positive = lighter (original MST − filtered MST)
+
+
+@dataclass(frozen=True)
+class ClassifierOutput:
+    model: str
+    labels: tuple[str, ...]
+    probs: np.ndarray  # (K,)
+    cam: np.ndarray  # raw CAM of ``cam_class``, upsampled to the face crop (H×W float32)
+    cam_class: str
+    cam_focus: float | None = None  # share of positive CAM mass inside the face region
+
+    @property
+    def p_female(self) -> float:
+        return float(self.probs[self.labels.index("female")]) if "female" in self.labels else float("nan")
+
+    @property
+    def predicted(self) -> str:
+        return self.labels[int(np.argmax(self.probs))]
+
+
+@dataclass(frozen=True)
+class FaceView:
+    """One version of a face (original or filtered): the crop and what was measured on it."""
+
+    crop: np.ndarray  # RGB uint8, square, the pipeline's crop size
+    classifiers: Mapping[str, ClassifierOutput]
+    skin: SkinTone
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    track_id: int
+    box: tuple[int, int, int, int]  # x, y, w, h of the detection in frame pixels
+    crop_to_frame: np.ndarray  # 2×3 affine mapping crop pixels to frame pixels (for paste-back)
+    original: FaceView
+    filtered: FaceView | None = None
+    skin_shift: SkinShift | None = None
+    delta_p_female: Mapping[str, float] = field(default_factory=dict)
+    score: float = 1.0  # detector confidence where it has one
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    index: int
+    timestamp: float  # seconds (time.monotonic at capture)
+    frame: np.ndarray  # BGR uint8 H×W×3, as processed
+    faces: tuple[FaceResult, ...]
+    timings_ms: Mapping[str, float]
+    providers: Mapping[str, str]  # model name → provider it actually runs on
+    filter_name: str | None = None
+    warnings: tuple[str, ...] = ()
+    source: str = ""  # file name or camera, for rows and reports

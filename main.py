@@ -1,0 +1,104 @@
+"""Bias Mirror: the one entry point.
+
+    python main.py                 open the app
+    python main.py train ...       train models (classifier, cyclegan, evaluate)
+    python main.py audit ...       audit models over a dataset
+    python main.py run ...         headless: a source → per-face CSV rows
+    python main.py bench ...       measure speed against the eager baseline
+    python main.py doctor          what this machine can run
+
+Subcommand modules are imported lazily so that start-up and --help stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# (command, module with add_arguments/main, help); "train" has its own subcommands.
+COMMANDS = [
+    ("app", "gui.app_cli", "open the live app (the default)"),
+    ("run", "inference.run_cli", "process a source headlessly and stream per-face rows to CSV"),
+    ("audit", "inference.audit.cli", "audit classifiers and a filter over a dataset; write a report"),
+    ("bench", "inference.bench", "benchmark the pipeline against a PyTorch-eager baseline"),
+    ("doctor", "inference.doctor", "show ONNX Runtime providers, GPUs, models and cameras"),
+]
+TRAIN_COMMANDS = [
+    ("classifier", "training.tasks.classifier", "train a CAM gender classifier and export it to ONNX"),
+    ("compare", "training.tasks.compare", "train balanced and unbalanced classifiers and compare them"),
+    ("evaluate", "training.evaluate", "per-group accuracy/FPR/FNR of ONNX classifiers on a dataset"),
+    ("cyclegan", "training.tasks.cyclegan", "train a CycleGAN face filter and export it to ONNX"),
+]
+
+
+def _add_lazy(sub, name: str, module: str, help_text: str) -> None:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(_module=module, _parser=p)
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="Bias Mirror: how face models treat different people.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module, help_text in COMMANDS:
+        _add_lazy(sub, name, module, help_text)
+    train = sub.add_parser("train", help="train models", description="train models")
+    tsub = train.add_subparsers(dest="train_command", metavar="WHAT", required=True)
+    for name, module, help_text in TRAIN_COMMANDS:
+        _add_lazy(tsub, name, module, help_text)
+    # Only the chosen subcommand's module is imported, to add its arguments.
+    chosen = _chosen_module(argv)
+    if chosen is not None:
+        module_name, parser_path = chosen
+        p = parser
+        for part in parser_path:
+            p = _subparser(p, part)
+        importlib.import_module(module_name).add_arguments(p)
+    return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    raise KeyError(name)
+
+
+def _chosen_module(argv: list[str]) -> tuple[str, list[str]] | None:
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return None
+    if words[0] == "train" and len(words) > 1:
+        for name, module, _ in TRAIN_COMMANDS:
+            if words[1] == name:
+                return module, ["train", name]
+    for name, module, _ in COMMANDS:
+        if words[0] == name:
+            return module, [name]
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not [a for a in argv if not a.startswith("-")] and not any(a in ("-h", "--help") for a in argv):
+        argv = ["app", *argv]
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from inference.errors import BiasMirrorError
+
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.main(args) or 0)
+    except BiasMirrorError as exc:
+        logging.getLogger("main").debug("error details", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training: PyTorch trainers that produce every model the app runs."""

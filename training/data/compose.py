@@ -1,0 +1,112 @@
+"""Composition control: shape a training mix over groups and report what was achieved.
+
+Modes:
+- ``none``: the data as it is;
+- ``balanced``: undersample every cell of ``by`` to the smallest cell (the
+  research's "balanced" classifier is ``by=("gender",)``);
+- ``target``: a mix over the cells (shares summing to 1); the largest sample
+  that honours every share without oversampling is drawn.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from inference.datasets import Sample
+from inference.errors import BiasMirrorError
+
+
+def cell_of(sample: Sample, by: Sequence[str]) -> str:
+    return "|".join(str(getattr(sample, attr)) for attr in by)
+
+
+@dataclass
+class Composition:
+    by: list[str]
+    mode: str
+    available: dict[str, int]
+    achieved: dict[str, int]
+    target: dict[str, float] | None = None
+    achieved_share: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def table(self) -> str:
+        rows = [f"{'cell':28s} {'available':>9s} {'used':>7s} {'share':>7s} {'target':>7s}"]
+        for cell in sorted(self.available):
+            tgt = "" if not self.target else f"{self.target.get(cell, 0):7.3f}"
+            rows.append(
+                f"{cell:28s} {self.available[cell]:9d} {self.achieved.get(cell, 0):7d}"
+                f" {self.achieved_share.get(cell, 0):7.3f} {tgt}"
+            )
+        return "\n".join(rows)
+
+
+def compose(
+    samples: Sequence[Sample],
+    by: Sequence[str] = ("gender",),
+    mode: str = "none",
+    target: dict[str, float] | None = None,
+    seed: int = 0,
+    min_per_cell: int = 1,
+) -> tuple[list[int], Composition]:
+    """Indices into ``samples`` forming the requested mix, and the composition report."""
+    cells: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        cells.setdefault(cell_of(s, by), []).append(i)
+    available = {c: len(ix) for c, ix in cells.items()}
+    rng = np.random.default_rng(seed)
+
+    if mode == "none":
+        chosen = {c: list(ix) for c, ix in cells.items()}
+    elif mode == "balanced":
+        n = min(available.values()) if available else 0
+        if n < min_per_cell:
+            raise BiasMirrorError(f"cannot balance over {'×'.join(by)}: a cell has {n} sample(s); counts per cell: {available}")
+        chosen = {c: sorted(rng.choice(ix, n, replace=False).tolist()) for c, ix in cells.items()}
+    elif mode == "target":
+        if not target:
+            raise BiasMirrorError("a target composition needs shares per cell")
+        total = sum(target.values())
+        shares = {c: v / total for c, v in target.items() if v > 0}
+        short = {c: available.get(c, 0) for c in shares if available.get(c, 0) < min_per_cell}
+        if short:
+            raise BiasMirrorError(
+                f"target cells with too few samples (need ≥ {min_per_cell}): {short}; counts per cell: {available}"
+            )
+        n_total = int(min(available[c] / s for c, s in shares.items()))
+        chosen = {}
+        for c, s in shares.items():
+            k = max(min_per_cell, min(available[c], int(round(s * n_total))))
+            chosen[c] = sorted(rng.choice(cells[c], k, replace=False).tolist())
+    else:
+        raise BiasMirrorError(f"unknown composition mode {mode!r} (none, balanced, target)")
+
+    indices = sorted(i for ix in chosen.values() for i in ix)
+    achieved = {c: len(ix) for c, ix in chosen.items()}
+    n = max(1, len(indices))
+    comp = Composition(
+        by=list(by), mode=mode, available=available, achieved=achieved,
+        target=None if mode != "target" else {c: v / sum(target.values()) for c, v in target.items()},
+        achieved_share={c: k / n for c, k in achieved.items()},
+    )
+    return indices, comp
+
+
+def product_target(marginals: dict[str, dict[str, float]]) -> dict[str, float]:
+    """A joint target over cells from independent marginals, e.g. gender and race shares."""
+    joint: dict[str, float] = {"": 1.0}
+    for _attr, shares in marginals.items():
+        total = sum(shares.values())
+        joint = {
+            (f"{k}|{v}" if k else v): p * q / total for k, p in joint.items() for v, q in shares.items()
+        }
+    return joint
+
+
+def counts(samples: Sequence[Sample], by: Sequence[str]) -> dict[str, int]:
+    return dict(Counter(cell_of(s, by) for s in samples))

@@ -1,0 +1,86 @@
+"""Per-group evaluation of exported ONNX classifiers (what ships, not the checkpoint).
+
+    python main.py train evaluate --model a.onnx [--model b.onnx] --dataset utkface:PATH
+
+prints accuracy, FPR and FNR overall, per gender × race and per age band,
+each with a 95% Wilson interval, models side by side, and writes JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from inference.datasets import Sample, open_dataset, select
+from inference.errors import BiasMirrorError
+from inference.images import read_rgb
+from inference.metrics import GroupedMetrics, disaggregate, format_table
+from inference.models import Classifier, load_model
+from inference.runtime import RuntimeConfig
+
+GROUPINGS = ("gender×race", "age_band")
+
+
+def predict_samples(model: Classifier, samples: list[Sample], batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """P(female) per sample (NaN where the image cannot be read) and a readable mask."""
+    size = model.size[0]
+    p = np.full(len(samples), np.nan)
+    fi = model.labels.index("female")
+    for i in tqdm(range(0, len(samples), batch), desc=f"evaluating {model.name}", unit="batch", mininterval=2):
+        chunk = samples[i : i + batch]
+        imgs = [read_rgb(s.path, size) for s in chunk]
+        ok = [j for j, im in enumerate(imgs) if im is not None]
+        if ok:
+            probs, _ = model.predict(np.stack([imgs[j] for j in ok]))
+            p[[i + j for j in ok]] = probs[:, fi]
+    return p, ~np.isnan(p)
+
+
+def evaluate(model: Classifier, samples: list[Sample]) -> GroupedMetrics:
+    p, ok = predict_samples(model, samples)
+    kept = [s for s, k in zip(samples, ok) if k]
+    y = np.array([s.gender == "female" for s in kept])
+    pf = p[ok]
+    groups = {
+        "gender×race": [f"{s.gender}|{s.race}" for s in kept],
+        "age_band": [s.age_band for s in kept],
+    }
+    return disaggregate(y, pf >= 0.5, pf, groups)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", action="append", required=True, help="an ONNX classifier (repeat to compare)")
+    p.add_argument("--dataset", required=True, help="KIND:PATH, e.g. utkface:../shared/datasets/utkface")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--min-age", type=int, default=18, help="-1 for all ages")
+    p.add_argument("--json", help="write the metrics here")
+
+
+def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sample]:
+    read = open_dataset(dataset)
+    samples = select(read.samples, None if split == "all" else split, min_age=min_age, labelled=True)
+    if not samples:
+        raise BiasMirrorError(f"no labelled faces in split '{split}' (min age {min_age})", read.root)
+    return samples
+
+
+def main(args: argparse.Namespace) -> int:
+    min_age = None if args.min_age < 0 else args.min_age
+    samples = evaluation_samples(args.dataset, args.split, min_age)
+    results = {}
+    for path in args.model:
+        model = load_model(path, "classifier", RuntimeConfig(provider="cpu"))
+        results[f"{model.name} ({Path(path).name})"] = evaluate(model, samples)
+    for grouping in GROUPINGS:
+        print(format_table(results, grouping), end="\n\n")
+    for name, r in results.items():
+        worst = r.worst("gender×race")
+        if worst:
+            print(f"{name}: overall {r.overall['accuracy']['value']:.4f}; worst gender×race group {worst[0]} "
+                  f"{worst[1]['accuracy']['value']:.4f} (n={worst[1]['n']})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({k: v.to_dict() for k, v in results.items()}, indent=1))
+    return 0

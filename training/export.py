@@ -1,0 +1,138 @@
+"""ONNX export for every model kind, with the card embedded and a parity check.
+
+Pre- and post-processing live inside the graph (uint8 NHWC in; softmax and
+raw CAM, or uint8 images, out) so the runtime never has to know how a model
+was normalised.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from inference.card import METADATA_KEY, ModelCard
+from inference.errors import BiasMirrorError
+
+OPSET = 17
+
+
+class ClassifierGraph(nn.Module):
+    """uint8 N×H×W×3 → (probs N×K, raw cam N×K×h×w)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor):
+        logits, cam = self.net.forward_with_cam(self.net.preprocess(image))
+        return torch.softmax(logits, dim=1), cam
+
+
+def to_unit_range(image_uint8_nhwc: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC → float NCHW in [-1, 1], as generators expect."""
+    return image_uint8_nhwc.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def to_uint8_image(x: torch.Tensor) -> torch.Tensor:
+    """float NCHW in [-1, 1] → uint8 NHWC, rounded."""
+    return ((x.clamp(-1, 1) + 1.0) * 127.5).round().permute(0, 2, 3, 1).to(torch.uint8)
+
+
+class ImageToImageGraph(nn.Module):
+    """uint8 face (+ optional float condition) → uint8 face."""
+
+    def __init__(self, net: nn.Module, conditional: bool = False):
+        super().__init__()
+        self.net, self.conditional = net, conditional
+
+    def forward(self, image: torch.Tensor, *condition: torch.Tensor):
+        x = to_unit_range(image)
+        y = self.net(x, *condition) if self.conditional else self.net(x)
+        return to_uint8_image(y)
+
+
+class GeneratorGraph(nn.Module):
+    """float latent N×D → uint8 face."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, z: torch.Tensor):
+        return to_uint8_image(self.net(z))
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance() -> dict:
+    return {"commit": git_commit(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def write_card(path: str | Path, card: ModelCard) -> None:
+    """Embed (or replace) the card in an ONNX file's metadata."""
+    card.validate(path)
+    model = onnx.load(str(path))
+    keep = [p for p in model.metadata_props if p.key != METADATA_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    model.metadata_props.add(key=METADATA_KEY, value=card.to_json())
+    onnx.save(model, str(path))
+
+
+def export(
+    graph: nn.Module,
+    example: Sequence[torch.Tensor],
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    path: str | Path,
+    card: ModelCard,
+) -> Path:
+    """Export ``graph`` with a dynamic batch axis and embed ``card``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    graph = graph.eval().cpu()
+    dynamic = {n: {0: "N"} for n in [*input_names, *output_names]}
+    with torch.no_grad():
+        torch.onnx.export(
+            graph, tuple(example), str(path), input_names=list(input_names), output_names=list(output_names),
+            dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+        )
+    onnx.checker.check_model(str(path))
+    write_card(path, card)
+    return path
+
+
+def parity(graph: nn.Module, path: str | Path, inputs: Sequence[np.ndarray]) -> dict[str, float]:
+    """Max |PyTorch − ONNX Runtime| per output on the given inputs."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    got = sess.run(None, dict(zip(names, inputs)))
+    with torch.no_grad():
+        want = graph.eval().cpu()(*[torch.from_numpy(x) for x in inputs])
+    want = want if isinstance(want, (tuple, list)) else (want,)
+    out_names = [o.name for o in sess.get_outputs()]
+    return {
+        n: float(np.abs(g.astype(np.float64) - w.numpy().astype(np.float64)).max())
+        for n, g, w in zip(out_names, got, want)
+    }
+
+
+def check_parity(diffs: dict[str, float], limits: dict[str, float], path: str | Path) -> None:
+    bad = {k: v for k, v in diffs.items() if k in limits and v > limits[k]}
+    if bad:
+        raise BiasMirrorError(f"ONNX export does not match PyTorch: {bad} exceeds {limits}", path)

@@ -1,0 +1,205 @@
+"""Trainer for the CAM gender classifiers.
+
+Augmentation keeps skin colour intact: flips, small crops/zooms and at most
+±10% brightness/contrast. No hue or saturation jitter and no colour
+constancy tricks, because the skin tone a model sees is exactly what the
+project measures; a model trained on shifted hues would learn to ignore the
+very signal we audit (and would look fairer than it is).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.transforms import v2
+
+from inference.datasets import DatasetRead, Sample, open_dataset, split_of
+from inference.errors import BiasMirrorError
+from training.data.cache import load_images
+from training.data.compose import Composition, compose
+from training.loop import LoopConfig, StepContext, load_checkpoint, run
+from training.nets.cam_classifier import CamClassifier, ClassifierConfig
+
+log = logging.getLogger(__name__)
+LABELS = ["male", "female"]  # output order of every classifier we train
+
+
+@dataclass
+class ClassifierData:
+    """Faces of every split, decoded once at the training size."""
+
+    read: DatasetRead
+    samples: list[Sample]
+    images: np.ndarray
+    labels: np.ndarray
+    split: np.ndarray
+    train_idx: np.ndarray
+    composition: Composition
+    filters: dict = field(default_factory=dict)
+
+
+def build_data(
+    dataset: str, size: int, min_age: int | None, mode: str, by: list[str], target: dict | None,
+    seed: int, cache_dir: Path | None,
+) -> ClassifierData:
+    read = open_dataset(dataset)
+    labelled = [s for s in read.samples if s.gender is not None and (min_age is None or (s.age or 0) >= min_age)]
+    if min_age is not None and not any(s.age is not None for s in read.samples):
+        raise BiasMirrorError(f"--min-age {min_age} was given but this dataset has no ages; drop it", read.root)
+    if not labelled:
+        raise BiasMirrorError("no samples with a gender label after filtering", read.root)
+    arr = load_images([s.path for s in labelled], size, cache_dir)
+    keep = np.flatnonzero(arr.ok)
+    if arr.n_bad:
+        log.warning("%d unreadable image(s) skipped", arr.n_bad)
+    samples = [labelled[i] for i in keep]
+    images = arr.images if arr.n_bad == 0 else np.asarray(arr.images)[keep]
+    split = np.array([split_of(s) for s in samples])
+    train_pool = np.flatnonzero(split == "train")
+    idx, comp = compose([samples[i] for i in train_pool], by, mode, target, seed)
+    return ClassifierData(
+        read=read, samples=samples, images=images,
+        labels=np.array([LABELS.index(s.gender) for s in samples]), split=split,
+        train_idx=train_pool[np.asarray(idx, int)], composition=comp,
+        filters={"min_age": min_age, "unreadable_skipped": arr.n_bad, "bad_names_skipped": len(read.skipped)},
+    )
+
+
+class ClassifierTask:
+    def __init__(self, data: ClassifierData, net_cfg: ClassifierConfig, epochs: int, batch_size: int, lr: float,
+                 extra_config: dict):
+        self.data = data
+        self.net = CamClassifier(net_cfg)
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=0.05)
+        steps = max(1, epochs * (len(data.train_idx) // batch_size))
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+        s = net_cfg.size
+        self.augment = v2.Compose([
+            v2.RandomResizedCrop(s, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.ColorJitter(brightness=0.1, contrast=0.1),  # no hue/saturation: skin colour is the signal we audit
+        ])
+        self.config = {"net": net_cfg.to_dict(), "labels": LABELS, **extra_config}
+        self.loss = nn.CrossEntropyLoss()
+
+    def modules(self):
+        return {"net": self.net}
+
+    def optimizers(self):
+        return {"net": self.opt}
+
+    def schedulers(self):
+        return {"net": self.sched}
+
+    def indices(self) -> np.ndarray:
+        return self.data.train_idx
+
+    def batch(self, idx: np.ndarray, device: torch.device):
+        x = torch.from_numpy(np.ascontiguousarray(self.data.images[np.sort(idx)])).permute(0, 3, 1, 2)
+        x = torch.stack([self.augment(img) for img in x])
+        y = torch.from_numpy(self.data.labels[np.sort(idx)])
+        return x.permute(0, 2, 3, 1).to(device), y.to(device)
+
+    def step(self, batch, ctx: StepContext) -> dict[str, float]:
+        x, y = batch
+        self.net.train()
+        with ctx.autocast():
+            loss = self.loss(self.net(CamClassifier.preprocess(x)), y)
+        self.opt.zero_grad(set_to_none=True)
+        ctx.scaler.scale(loss).backward()
+        ctx.scaler.step(self.opt)
+        ctx.scaler.update()
+        self.sched.step()
+        return {"loss": float(loss.detach()), "lr": self.sched.get_last_lr()[0]}
+
+    @torch.no_grad()
+    def end_epoch(self, epoch: int, ctx: StepContext) -> dict[str, float]:
+        val = np.flatnonzero(self.data.split == "val")
+        self.net.eval()
+        correct = 0
+        for i in range(0, len(val), 256):
+            idx = val[i : i + 256]
+            x = torch.from_numpy(np.ascontiguousarray(self.data.images[idx])).to(ctx.device)
+            pred = self.net(CamClassifier.preprocess(x)).argmax(1).cpu().numpy()
+            correct += int((pred == self.data.labels[idx]).sum())
+        return {"val_accuracy": correct / max(1, len(val))}
+
+
+def parse_target(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        cell, _, share = part.rpartition(":")
+        if not cell:
+            raise BiasMirrorError(f"--target {text!r}: each part must be CELL:SHARE, e.g. female:0.5,male:0.5")
+        out[cell.strip()] = float(share)
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="KIND:PATH, e.g. utkface:../shared/datasets/utkface")
+    p.add_argument("--arch", choices=["resnet", "mobilenet"], default="resnet")
+    p.add_argument("--size", type=int, default=112, help="input size in px (CAM grid is size/16)")
+    p.add_argument("--width", type=int, default=32, help="resnet base width")
+    p.add_argument("--blocks", default="1,1,1,1", help="resnet blocks per stage")
+    p.add_argument("--min-age", type=int, default=18, help="train and test on faces at least this old (-1: all)")
+    p.add_argument("--compose", choices=["none", "balanced", "target"], default="none",
+                   help="training mix: as is, balanced cells, or a --target mix")
+    p.add_argument("--by", default="gender", help="attributes whose cells --compose acts on, e.g. gender,race")
+    p.add_argument("--target", help="target shares per cell, e.g. 'male:0.5,female:0.5'")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--cache", default="cache", help="folder for decoded image caches ('' to disable)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, logs, model.onnx, metrics.json")
+    p.add_argument("--name", help="model name in the card (default: the run folder's name)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--export-to", help="also copy the exported ONNX here (e.g. resources/models/x.onnx)")
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
+    net = ClassifierConfig(arch=args.arch, size=args.size, width=args.width,
+                           blocks=tuple(int(b) for b in args.blocks.split(",")))
+    data = {
+        "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
+        "by": [b.strip() for b in args.by.split(",")], "target": parse_target(args.target), "seed": args.seed,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "command": "python main.py train classifier " + " ".join(shlex.quote(a) for a in sys.argv[3:]),
+    }
+    return net, data
+
+
+def main(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.resume:
+        saved = load_checkpoint(out)["config"]
+        net_cfg, run_cfg = ClassifierConfig.from_dict(saved["net"]), {k: v for k, v in saved.items() if k not in ("net", "labels")}
+    else:
+        net_cfg, run_cfg = config_from_args(args)
+    data = build_data(run_cfg["dataset"], net_cfg.size, run_cfg["min_age"], run_cfg["compose"], run_cfg["by"],
+                      run_cfg["target"], run_cfg["seed"], Path(args.cache) if args.cache else None)
+    print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
+    print(data.composition.table())
+    task = ClassifierTask(data, net_cfg, run_cfg["epochs"], run_cfg["batch_size"], run_cfg["lr"], run_cfg)
+    loop_cfg = LoopConfig(out_dir=out, epochs=run_cfg["epochs"], batch_size=run_cfg["batch_size"],
+                          device=args.device, seed=run_cfg["seed"], resume=args.resume, threads=args.threads)
+    try:
+        run(task, loop_cfg)
+    except KeyboardInterrupt:
+        return 130
+    from training.tasks.classifier_report import finish  # lazy: export pulls in onnx
+
+    finish(task, out, args.name or out.name, args.export_to)
+    return 0
