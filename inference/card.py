@@ -4,7 +4,7 @@ The card is a JSON string in the ONNX ``metadata_props`` under ``model_card``.
 All three kinds of model share it:
 
 - ``classifier``: uint8 RGB faces (N×H×W×3) → ``probs`` (N×K) and ``cam`` (N×K×h×w)
-- ``filter``: uint8 RGB face → uint8 RGB face, optionally with a ``condition`` input
+- ``filter``: uint8 RGB ``image`` → uint8 RGB ``filtered``, optionally with a ``condition`` input
 - ``generator``: a float latent (N×D) → uint8 RGB face
 
 Exporters write it and loaders check it, so a file that says it is a classifier
@@ -21,6 +21,9 @@ from .errors import BiasMirrorError
 SCHEMA_VERSION = 1
 METADATA_KEY = "model_card"
 KINDS = ("classifier", "filter", "generator")
+# ONNX names are single-assignment: a graph cannot have an input and an output
+# both called "image", so a filter's output has its own name.
+OUTPUT_NAMES = {"filter": "filtered", "generator": "image"}
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,10 @@ class ModelCard:
             if self.cam is None or self.output(self.cam.get("output", "")) is None:
                 fail("a classifier needs a CAM output named in card.cam")
         if self.kind in ("filter", "generator"):
-            out = self.output("image")
+            name = OUTPUT_NAMES[self.kind]
+            out = self.output(name)
             if out is None or out.dtype != "uint8" or out.layout != "NHWC":
-                fail(f"a {self.kind} needs a uint8 NHWC output named 'image'")
+                fail(f"a {self.kind} needs a uint8 NHWC output named '{name}'")
         if self.kind == "generator":
             lat = self.inputs[0]
             if lat.dtype != "float32" or len(lat.shape) != 2:
@@ -180,7 +184,7 @@ def filter_card(
         kind="filter",
         name=name,
         inputs=inputs,
-        outputs=[TensorSpec("image", ["N", size, size, 3], "uint8", "NHWC", "RGB")],
+        outputs=[TensorSpec(OUTPUT_NAMES["filter"], ["N", size, size, 3], "uint8", "NHWC", "RGB")],
         direction=direction,
         method=method,
         training=training,

@@ -1,0 +1,1 @@
+"""The Bias Mirror app: shows what ``inference`` computes, adds no science of its own."""

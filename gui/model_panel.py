@@ -1,0 +1,325 @@
+"""Choosing models: several classifiers at once, one filter (or none), each model's card one click away.
+
+A model the user picks from a file is loaded here, in the GUI thread, before
+anything changes: a bad file gives a dialog naming the file and the problem,
+and the models already in use stay in use.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox, QHBoxLayout,
+                               QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
+
+from inference.errors import BiasMirrorError
+from inference.models import Classifier, Filter, OnnxModel, load_model
+from inference.runtime import RuntimeConfig
+
+log = logging.getLogger(__name__)
+PROVIDER_STYLE = {"CPU": "#9e9e9e", "CUDA": "#76b900", "TensorRT": "#2e7d32"}
+
+
+# --- the card dialog ------------------------------------------------------------------
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict) and "value" in v and "lo" in v:  # {"value","lo","hi","n"}
+        try:
+            return f"{v['value']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]"
+        except (TypeError, ValueError):
+            pass
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (dict, list)):
+        return html.escape(json.dumps(v, default=str))
+    return html.escape(str(v))
+
+
+def _table(rows: list[list[str]], head: list[str]) -> str:
+    h = "".join(f"<th align='left'>{html.escape(c)}</th>" for c in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table cellspacing='0' cellpadding='3' border='1'><tr>{h}</tr>{body}</table>"
+
+
+def _composition_html(comp: dict) -> str:
+    maps = {k: v for k, v in comp.items() if isinstance(v, dict) and v}
+    cells = sorted({c for m in maps.values() for c in m})
+    if not cells:
+        return f"<p>{_fmt(comp)}</p>"
+    rows = [[html.escape(c), *[_fmt(maps[k].get(c, "")) for k in maps]] for c in cells]
+    by = comp.get("by")
+    return (f"<p>cells over {html.escape(' × '.join(by))}</p>" if isinstance(by, list) else "") + _table(rows, ["cell", *maps])
+
+
+def _group_metrics_html(metrics: dict) -> str:
+    out = []
+    overall = metrics.get("overall")
+    cols = ["accuracy", "fpr", "fnr", "mean_p_female"]
+    if isinstance(overall, dict):
+        out.append("<h4>Overall</h4>" + _table([[str(overall.get("n", "")), *[_fmt(overall.get(c, "")) for c in cols]]],
+                                              ["n", *cols]))
+    for grouping, groups in (metrics.get("by") or {}).items():
+        rows = [[html.escape(g) + (" *" if m.get("small") else ""), str(m.get("n", "")), *[_fmt(m.get(c, "")) for c in cols]]
+                for g, m in groups.items()]
+        out.append(f"<h4>By {html.escape(grouping)}</h4>" + _table(rows, ["group", "n", *cols]))
+        gap = (metrics.get("gaps") or {}).get(grouping)
+        if gap:
+            out.append("<p>gap: " + ", ".join(f"{html.escape(k)} {_fmt(v)}" for k, v in gap.items()) + "</p>")
+    if out:
+        out.append("<p>[95% CI]; * small group (wide interval). FPR: annotated male called female; FNR: the reverse.</p>")
+    rest = {k: v for k, v in metrics.items() if k not in ("overall", "by", "gaps")}
+    if rest:
+        out.append("<h4>Other</h4>" + _table([[html.escape(k), _fmt(v)] for k, v in rest.items()], ["metric", "value"]))
+    return "".join(out) or "<p>No metrics in this card.</p>"
+
+
+def card_html(model: OnnxModel) -> str:
+    card = model.card
+    parts = [f"<h3>{html.escape(card.name)}</h3><p>{html.escape(card.summary())}</p>",
+             f"<p><b>File:</b> {html.escape(str(model.path))}<br><b>Runs on:</b> {html.escape(model.provider)}"]
+    if model.info.warning:
+        parts.append(f"<br><b style='color:#c77700'>Warning:</b> {html.escape(model.info.warning)}")
+    parts.append("</p>")
+    if card.method:
+        parts.append(f"<p><b>Method:</b> {html.escape(card.method)}</p>")
+    training = dict(card.training)
+    comp = training.pop("composition", None)
+    if training:
+        parts.append("<h4>Training data</h4>" + _table([[html.escape(str(k)), _fmt(v)] for k, v in training.items()], ["", ""]))
+    if isinstance(comp, dict):
+        parts.append("<h4>Composition</h4>" + _composition_html(comp))
+    parts.append("<h4>Per-group metrics</h4>" + _group_metrics_html(card.metrics or {}))
+    return "".join(parts)
+
+
+class CardDialog(QDialog):
+    def __init__(self, model: OnnxModel, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Model card: {model.name}")
+        self.resize(760, 640)
+        lay = QVBoxLayout(self)
+        view = QTextBrowser()
+        view.setHtml(card_html(model))
+        lay.addWidget(view)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+
+
+def provider_badge(model: OnnxModel) -> QLabel:
+    text = model.provider + (" ⚠" if model.info.warning else "")
+    badge = QLabel(text)
+    colour = PROVIDER_STYLE.get(model.provider, "#9e9e9e")
+    badge.setStyleSheet(f"QLabel {{ background: {colour}; color: black; border-radius: 3px; padding: 0 4px; }}")
+    badge.setToolTip(model.info.warning or f"runs on {model.provider}")
+    return badge
+
+
+# --- the panel ------------------------------------------------------------------------
+class ModelPanel(QWidget):
+    """Emits ``models_changed`` when the active classifiers or the filter change."""
+
+    models_changed = Signal()
+    FROM_FILE = "From file…"
+
+    def __init__(self, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
+                 runtime: RuntimeConfig = RuntimeConfig(), enabled: list[str] | None = None,
+                 filter_name: str | None = "", models_dir: Path | None = None, parent=None):
+        super().__init__(parent)
+        self.runtime, self.models_dir = runtime, models_dir
+        self.classifiers: list[Classifier] = list(classifiers)
+        self.filters: list[Filter] = list(filters)
+        self.load_errors = list(errors)
+        self._enabled = {c.name: (enabled is None or not enabled or c.name in enabled) for c in self.classifiers}
+        self._filter: Filter | None = None
+        if filter_name:
+            self._filter = next((f for f in self.filters if f.name == filter_name), None)
+        elif filter_name == "" and self.filters:  # "" = no preference: the first filter
+            self._filter = self.filters[0]
+
+        lay = QVBoxLayout(self)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("QLabel { background: #5d4037; color: white; padding: 6px; border-radius: 4px; }")
+        lay.addWidget(self.banner)
+
+        self.cls_box = QGroupBox("Classifiers (all checked run on every face)")
+        self.cls_layout = QVBoxLayout(self.cls_box)
+        lay.addWidget(self.cls_box)
+        self.add_button = QPushButton("Add classifier from file…")
+        self.add_button.clicked.connect(self._ask_classifier)
+        lay.addWidget(self.add_button)
+
+        fbox = QGroupBox("Filter")
+        flay = QHBoxLayout(fbox)
+        self.filter_combo = QComboBox()
+        self.filter_combo.activated.connect(self._filter_chosen)
+        flay.addWidget(self.filter_combo, 1)
+        self.filter_badge_holder = QHBoxLayout()
+        flay.addLayout(self.filter_badge_holder)
+        self.filter_card_button = QToolButton()
+        self.filter_card_button.setText("Card")
+        self.filter_card_button.clicked.connect(lambda: self._filter and self.show_card(self._filter))
+        flay.addWidget(self.filter_card_button)
+        lay.addWidget(fbox)
+
+        self.warnings = QLabel()
+        self.warnings.setWordWrap(True)
+        self.warnings.setStyleSheet("QLabel { color: #ffb74d; }")
+        lay.addWidget(self.warnings)
+        lay.addStretch(1)
+        self._rebuild()
+
+    # --- state ---------------------------------------------------------------------
+    def active_classifiers(self) -> list[Classifier]:
+        return [c for c in self.classifiers if self._enabled.get(c.name, True)]
+
+    def active_filter(self) -> Filter | None:
+        return self._filter
+
+    def enabled_names(self) -> list[str]:
+        return [c.name for c in self.active_classifiers()]
+
+    def set_enabled(self, name: str, on: bool) -> None:
+        self._enabled[name] = on
+        self._rebuild()
+        self.models_changed.emit()
+
+    def set_filter(self, filt: Filter | None) -> None:
+        self._filter = filt
+        self._rebuild()
+        self.models_changed.emit()
+
+    def warning_lines(self) -> list[str]:
+        models = [*self.classifiers, *self.filters]
+        return [f"{m.name}: {m.info.warning}" for m in models if m.info.warning] + self.load_errors
+
+    # --- loading from a file (the code path of "From file…" / "Add classifier…") -------------
+    def _load(self, path: str | Path, kind: str) -> OnnxModel | None:
+        try:
+            model = load_model(path, kind, self.runtime)
+        except BiasMirrorError as exc:
+            QMessageBox.warning(self, "Cannot load model", f"The model was not loaded:\n\n{exc}\n\nThe previous models stay active.")
+            return None
+        except Exception as exc:  # noqa: BLE001 — never a traceback in a dialog
+            log.exception("loading %s failed", path)
+            QMessageBox.warning(self, "Cannot load model", f"{path}: could not be loaded ({type(exc).__name__}; details in the log).\n\n"
+                                "The previous models stay active.")
+            return None
+        if model.info.warning:
+            QMessageBox.information(self, "Model runs on a fallback provider", f"{model.name}: {model.info.warning}")
+        return model
+
+    def load_classifier_file(self, path: str | Path) -> bool:
+        model = self._load(path, "classifier")
+        if model is None:
+            return False
+        self.classifiers = [c for c in self.classifiers if c.name != model.name] + [model]  # type: ignore[list-item]
+        self._enabled[model.name] = True
+        self._rebuild()
+        self.models_changed.emit()
+        return True
+
+    def load_filter_file(self, path: str | Path) -> bool:
+        model = self._load(path, "filter")
+        if model is None:
+            self._rebuild()  # the combo goes back to the filter in use
+            return False
+        self.filters = [f for f in self.filters if f.name != model.name] + [model]  # type: ignore[list-item]
+        self.set_filter(model)  # type: ignore[arg-type]
+        return True
+
+    def _start_dir(self) -> str:
+        return str(self.models_dir) if self.models_dir and self.models_dir.is_dir() else ""
+
+    def _ask_classifier(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add a classifier", self._start_dir(), "ONNX models (*.onnx)")
+        if path:
+            self.load_classifier_file(path)
+
+    def ask_filter_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a filter", self._start_dir(), "ONNX models (*.onnx)")
+        if path:
+            self.load_filter_file(path)
+        else:
+            self._rebuild()
+
+    def _filter_chosen(self, index: int) -> None:
+        text = self.filter_combo.itemText(index)
+        if text == self.FROM_FILE:
+            self.ask_filter_file()
+        elif index == 0:
+            self.set_filter(None)
+        else:
+            self.set_filter(self.filters[index - 1])
+
+    def show_card(self, model: OnnxModel) -> None:
+        CardDialog(model, self).exec()
+
+    # --- widgets ---------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        while self.cls_layout.count():
+            item = self.cls_layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+            elif item.layout():
+                lay = item.layout()
+                while lay.count():
+                    w = lay.takeAt(0).widget()
+                    if w:
+                        w.deleteLater()
+        for model in self.classifiers:
+            row = QWidget()
+            rl = QHBoxLayout(row)
+            rl.setContentsMargins(0, 0, 0, 0)
+            box = QCheckBox(model.name)
+            box.setChecked(self._enabled.get(model.name, True))
+            box.setToolTip(model.card.summary())
+            box.toggled.connect(lambda on, n=model.name: self.set_enabled(n, on))
+            rl.addWidget(box, 1)
+            rl.addWidget(provider_badge(model))
+            card = QToolButton()
+            card.setText("Card")
+            card.setToolTip("show this model's card: training data, composition, per-group metrics")
+            card.clicked.connect(lambda _=False, m=model: self.show_card(m))
+            rl.addWidget(card)
+            self.cls_layout.addWidget(row)
+        if not self.classifiers:
+            none = QLabel("none loaded")
+            none.setStyleSheet("QLabel { color: #9e9e9e; }")
+            self.cls_layout.addWidget(none)
+
+        self.filter_combo.blockSignals(True)
+        self.filter_combo.clear()
+        self.filter_combo.addItem("none")
+        for f in self.filters:
+            self.filter_combo.addItem(f.name)
+            self.filter_combo.setItemData(self.filter_combo.count() - 1, f.card.summary(), 3)  # tooltip role
+        self.filter_combo.addItem(self.FROM_FILE)
+        idx = 0 if self._filter is None else 1 + next((i for i, f in enumerate(self.filters) if f is self._filter), -1)
+        self.filter_combo.setCurrentIndex(max(0, idx))
+        self.filter_combo.blockSignals(False)
+        while self.filter_badge_holder.count():
+            w = self.filter_badge_holder.takeAt(0).widget()
+            if w:
+                w.deleteLater()
+        if self._filter is not None:
+            self.filter_badge_holder.addWidget(provider_badge(self._filter))
+        self.filter_card_button.setEnabled(self._filter is not None)
+
+        if not self.classifiers:
+            where = f" ({self.models_dir})" if self.models_dir else ""
+            self.banner.setText("No classifier loaded: the models folder has none yet" + where +
+                                ". Faces and skin tone are still measured. Add one with “Add classifier from file…”.")
+            self.banner.show()
+        elif not self.active_classifiers():
+            self.banner.setText("All classifiers are unchecked: only skin tone is measured.")
+            self.banner.show()
+        else:
+            self.banner.hide()
+        lines = self.warning_lines()
+        self.warnings.setText("\n".join(f"⚠ {line}" for line in lines))
+        self.warnings.setVisible(bool(lines))

@@ -1,0 +1,275 @@
+"""Draws a FrameResult: the frame (original / filtered / side by side / split), CAM overlays, boxes, labels.
+
+The only image work here is for display: normalising a raw CAM per face
+(positive part over its maximum), colouring it and blending it in. Every
+number shown comes from the FrameResult as the pipeline measured it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
+
+from inference.faces import paste_back
+from inference.results import FaceResult, FrameResult
+
+VIEW_MODES = ("original", "filtered", "side by side", "split")
+
+# Sign colours (kept in one place; the help overlay shows the legend).
+LIGHTER = QColor(255, 190, 80)  # ΔITA > 0: the filter made the skin lighter
+DARKER = QColor(100, 165, 255)  # ΔITA < 0: darker
+MORE_FEMALE = QColor(255, 120, 200)  # ΔP(female) > 0
+LESS_FEMALE = QColor(80, 215, 190)  # ΔP(female) < 0
+NEUTRAL = QColor(200, 200, 200)
+TEXT = QColor(240, 240, 240)
+MUTED = QColor(160, 160, 160)
+TRACK_COLOURS = [QColor(c) for c in ("#4fc3f7", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae")]
+
+
+def track_colour(track_id: int) -> QColor:
+    return TRACK_COLOURS[track_id % len(TRACK_COLOURS)]
+
+
+@dataclass
+class DisplaySettings:
+    view: str = "side by side"
+    show_cam: bool = True
+    cam_model: str | None = None  # which classifier's CAM; None: the first
+    cam_opacity: float = 0.45
+    split: float = 0.5  # split view: share of the width showing the original
+    show_labels: bool = True
+
+
+# --- numpy: the composed frame ------------------------------------------------
+def normalise_cam(cam: np.ndarray) -> np.ndarray:
+    """Display only: the positive part of a raw CAM over its own maximum (0..1); zeros when none is positive."""
+    pos = np.clip(np.nan_to_num(np.asarray(cam, np.float32)), 0, None)
+    m = float(pos.max()) if pos.size else 0.0
+    return pos / m if m > 0 else np.zeros_like(pos)
+
+
+def cam_overlay(frame_bgr: np.ndarray, cam: np.ndarray, crop_to_frame: np.ndarray, opacity: float) -> np.ndarray:
+    """Blend a colour-mapped CAM (crop coordinates) into the frame through the face's crop→frame affine."""
+    h, w = frame_bgr.shape[:2]
+    norm = normalise_cam(cam)
+    colour = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    warped = cv2.warpAffine(colour, crop_to_frame, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    alpha = cv2.warpAffine(norm, crop_to_frame, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    alpha = (np.clip(alpha, 0, 1) ** 0.7 * opacity)[..., None]
+    return (frame_bgr.astype(np.float32) * (1 - alpha) + warped.astype(np.float32) * alpha).round().astype(np.uint8)
+
+
+def filtered_frame(result: FrameResult) -> np.ndarray:
+    """The frame with every filtered face crop pasted back (feathered)."""
+    out = result.frame
+    for face in result.faces:
+        if face.filtered is not None:
+            out = paste_back(out, cv2.cvtColor(face.filtered.crop, cv2.COLOR_RGB2BGR), face.crop_to_frame)
+    return out
+
+
+def _cam_model(face: FaceResult, s: DisplaySettings) -> str | None:
+    names = list(face.original.classifiers)
+    if not names:
+        return None
+    return s.cam_model if s.cam_model in names else names[0]
+
+
+def with_cams(frame: np.ndarray, result: FrameResult, s: DisplaySettings, filtered: bool) -> np.ndarray:
+    if not s.show_cam:
+        return frame
+    for face in result.faces:
+        name = _cam_model(face, s)
+        view = face.filtered if filtered else face.original
+        if name is None or view is None or name not in view.classifiers:
+            continue
+        frame = cam_overlay(frame, view.classifiers[name].cam, face.crop_to_frame, s.cam_opacity)
+    return frame
+
+
+@dataclass
+class Panel:
+    x0: int  # left edge in the composed image
+    width: int
+    kind: str  # "original" | "filtered" | "split"
+    title: str
+
+
+def has_filtered(result: FrameResult) -> bool:
+    return result.filter_name is not None and any(f.filtered is not None for f in result.faces)
+
+
+def compose(result: FrameResult, s: DisplaySettings) -> tuple[np.ndarray, list[Panel]]:
+    """The BGR image to show and where its panels are."""
+    h, w = result.frame.shape[:2]
+    orig = with_cams(result.frame, result, s, filtered=False)
+    filt_name = result.filter_name or "none"
+    if s.view == "original" or not has_filtered(result):
+        title = "original" if s.view == "original" else "original (no filter active)"
+        return orig, [Panel(0, w, "original", title)]
+    filt = with_cams(filtered_frame(result), result, s, filtered=True)
+    if s.view == "filtered":
+        return filt, [Panel(0, w, "filtered", f"filtered: {filt_name}")]
+    if s.view == "side by side":
+        gap = max(2, w // 100)
+        canvas = np.zeros((h, 2 * w + gap, 3), np.uint8)
+        canvas[:, :w], canvas[:, w + gap:] = orig, filt
+        return canvas, [Panel(0, w, "original", "original"), Panel(w + gap, w, "filtered", f"filtered: {filt_name}")]
+    cut = int(round(np.clip(s.split, 0, 1) * w))
+    out = filt.copy()
+    out[:, :cut] = orig[:, :cut]
+    return out, [Panel(0, w, "split", f"◀ original | filtered: {filt_name} ▶")]
+
+
+# --- text: what each face's label says -------------------------------------------
+Segment = tuple[str, QColor]
+
+
+def _signed(v: float, digits: int, unit: str = "") -> str:
+    return f"{v:+.{digits}f}{unit}".replace("-", "−")
+
+
+def skin_lines(face: FaceResult) -> list[list[Segment]]:
+    o, f, shift = face.original.skin, (face.filtered.skin if face.filtered else None), face.skin_shift
+    if not o.measurable:
+        return [[("skin tone: not measurable", MUTED)]]
+    if f is None:
+        return [[(f"ITA {o.ita:.1f}°  ·  Monk {o.mst}  ·  {o.ita_category}", TEXT)]]
+    if not f.measurable:
+        return [[(f"ITA {o.ita:.1f}° → not measurable", TEXT)], [(f"Monk {o.mst} → ?", TEXT)]]
+    ita: list[Segment] = [(f"ITA {o.ita:.1f}° → {f.ita:.1f}°  ", TEXT)]
+    if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
+        d = shift.delta_ita
+        word = "lighter" if d > 0 else "darker" if d < 0 else "same"
+        ita.append((f"Δ {_signed(d, 1, '°')} {word}", LIGHTER if d > 0 else DARKER if d < 0 else NEUTRAL))
+    mst: list[Segment] = [(f"Monk {o.mst} → {f.mst}  ", TEXT)]
+    if shift is not None and shift.delta_mst is not None:
+        dm = shift.delta_mst
+        mst.append((f"({_signed(dm, 0)} {'lighter' if dm > 0 else 'darker' if dm < 0 else 'same'})",
+                    LIGHTER if dm > 0 else DARKER if dm < 0 else NEUTRAL))
+    return [ita, mst]
+
+
+def classifier_lines(face: FaceResult) -> list[list[Segment]]:
+    lines = []
+    for name, out in face.original.classifiers.items():
+        line: list[Segment] = [(f"{name}  ", MUTED)]
+        if math.isnan(out.p_female):
+            line.append((f"predicts {out.predicted}", TEXT))
+        elif face.filtered is not None and name in face.filtered.classifiers:
+            after = face.filtered.classifiers[name].p_female
+            line.append((f"P(female) {out.p_female:.2f} → {after:.2f}  ", TEXT))
+            d = face.delta_p_female.get(name)
+            if d is not None and not math.isnan(d):
+                line.append((f"Δ {_signed(d, 2)}", MORE_FEMALE if d > 0 else LESS_FEMALE if d < 0 else NEUTRAL))
+        else:
+            line.append((f"P(female) {out.p_female:.2f}", TEXT))
+        lines.append(line)
+    return lines
+
+
+def face_lines(face: FaceResult) -> list[list[Segment]]:
+    return [[(f"face #{face.track_id}", track_colour(face.track_id))], *skin_lines(face), *classifier_lines(face)]
+
+
+# --- Qt: the composed frame plus boxes and labels, fitted into a target size ------------
+def to_qimage(bgr: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: list[QRectF]) -> QRectF:
+    w, h = size
+    candidates = [
+        QRectF(box.right() + 6, box.top(), w, h), QRectF(box.left() - w - 6, box.top(), w, h),
+        QRectF(box.left(), box.bottom() + 4, w, h), QRectF(box.left(), box.top() - h - 4, w, h),
+        QRectF(box.left() + 4, box.top() + 4, w, h),
+    ]
+    for r in candidates:
+        if bounds.contains(r) and not any(r.intersects(t) for t in taken):
+            return r
+    r = candidates[0]
+    r.moveLeft(min(max(bounds.left(), r.left()), bounds.right() - w))
+    r.moveTop(min(max(bounds.top(), r.top()), bounds.bottom() - h))
+    return r
+
+
+def draw_label(p: QPainter, rect: QRectF, lines: list[list[Segment]], fm: QFontMetricsF) -> None:
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(15, 15, 20, 200))
+    p.drawRoundedRect(rect, 4, 4)
+    y = rect.top() + 4 + fm.ascent()
+    for line in lines:
+        x = rect.left() + 6
+        for text, colour in line:
+            p.setPen(colour)
+            p.drawText(QPointF(x, y), text)
+            x += fm.horizontalAdvance(text)
+        y += fm.lineSpacing()
+
+
+def render(result: FrameResult | None, s: DisplaySettings, width: int, height: int, note: str = "") -> QImage:
+    """The whole view at ``width``×``height``: what the window shows and what a snapshot saves."""
+    out = QImage(max(1, width), max(1, height), QImage.Format.Format_RGB32)
+    out.fill(QColor(24, 24, 28))
+    p = QPainter(out)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+    font = QFont()
+    font.setPointSizeF(9.5)
+    p.setFont(font)
+    fm = QFontMetricsF(font)
+    try:
+        if result is None:
+            p.setPen(MUTED)
+            p.drawText(QRectF(0, 0, width, height), Qt.AlignmentFlag.AlignCenter, note or "waiting for frames…")
+            return out
+        image, panels = compose(result, s)
+        ih, iw = image.shape[:2]
+        top = fm.lineSpacing() + 6  # room for panel titles
+        scale = min(width / iw, (height - top) / ih)
+        dx, dy = (width - iw * scale) / 2, top + (height - top - ih * scale) / 2
+        p.drawImage(QRectF(dx, dy, iw * scale, ih * scale), to_qimage(image))
+        bounds = QRectF(0, top, width, height - top)
+        for panel in panels:
+            p.setPen(MUTED)
+            p.drawText(QPointF(dx + panel.x0 * scale + 4, dy - 5), panel.title)
+        if panels[0].kind == "split":
+            x = dx + s.split * panels[0].width * scale
+            p.setPen(QPen(QColor(255, 255, 255, 220), 2))
+            p.drawLine(QPointF(x, dy), QPointF(x, dy + ih * scale))
+        taken: list[QRectF] = []
+        for face in result.faces:
+            colour = track_colour(face.track_id)
+            x, y, bw, bh = face.box
+            for i, panel in enumerate(panels):
+                r = QRectF(dx + (panel.x0 + x) * scale, dy + y * scale, bw * scale, bh * scale)
+                p.setPen(QPen(colour, 2))
+                p.setBrush(Qt.BrushStyle.NoBrush)
+                p.drawRect(r)
+                if i == 0:
+                    taken.append(r)
+        if s.show_labels:
+            for face in result.faces:
+                x, y, bw, bh = face.box
+                box = QRectF(dx + x * scale, dy + y * scale, bw * scale, bh * scale)
+                if len(panels) == 2:  # side by side: the label may sit between or beside the two faces
+                    box = QRectF(box.left(), box.top(), (panels[1].x0 + x + bw) * scale + dx - box.left(), box.height())
+                lines = face_lines(face)
+                w = max(sum(fm.horizontalAdvance(t) for t, _ in line) for line in lines) + 12
+                h = fm.lineSpacing() * len(lines) + 8
+                rect = _label_rect(box, (w, h), bounds, taken)
+                taken.append(rect)
+                draw_label(p, rect, lines, fm)
+        if note:
+            p.setPen(LIGHTER)
+            p.drawText(QRectF(8, height - fm.lineSpacing() - 6, width - 16, fm.lineSpacing() + 4),
+                       Qt.AlignmentFlag.AlignLeft, note)
+    finally:
+        p.end()
+    return out

@@ -1,0 +1,198 @@
+"""Live pyqtgraph plots: rolling per-face ITA and P(female) (original vs filtered), session Δ histograms, speed.
+
+Data is appended as results are displayed; curves are redrawn by ``refresh``
+(the window calls it a few times a second, not per frame, to keep the GUI
+thread light).
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict, deque
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QTabWidget
+
+from inference.results import FrameResult
+
+from .painter import DARKER, LIGHTER, MORE_FEMALE, track_colour
+
+WINDOW_S = 60.0  # rolling plots show the last minute
+MAX_TRACKS = 6  # the most recently seen faces get curves
+STAGES = ("detect", "crop", "classify", "filter", "classify_filtered", "skin", "total")
+STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#ffffff")
+
+pg.setConfigOptions(antialias=False, background="#18181c", foreground="#c8c8c8")
+
+
+def _nan(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+class _Rolling:
+    def __init__(self, n: int = 2000):
+        self.t: deque[float] = deque(maxlen=n)
+        self.cols: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=n))
+
+    def add(self, t: float, **values: float) -> None:
+        self.t.append(t)
+        for k, v in values.items():
+            self.cols[k].append(v)
+
+    def arrays(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.t, float), np.asarray(self.cols[key], float)
+
+
+class PlotsPanel(QTabWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.t0: float | None = None
+        self.now = 0.0
+        self.tracks: dict[int, _Rolling] = {}
+        self.last_seen: dict[int, float] = {}
+        self.p_tracks: dict[tuple[int, str], _Rolling] = {}
+        self.speed = _Rolling(600)
+        self.classifiers: list[str] = []
+        self.updates = 0  # how many refreshes drew data (tests look at this)
+
+        self.ita_plot = self._plot("ITA° per face: solid original, dashed filtered (higher = lighter)", "ITA (°)")
+        self.addTab(self.ita_plot, "Skin tone")
+        self.p_widget = pg.GraphicsLayoutWidget()
+        self.p_plots: dict[str, pg.PlotItem] = {}
+        self.addTab(self.p_widget, "P(female)")
+        self.hist_widget = pg.GraphicsLayoutWidget()
+        self.hist_ita = self.hist_widget.addPlot(title="Session ΔITA° (filtered − original; > 0 lighter)")
+        self.hist_widget.nextRow()
+        self.hist_p = self.hist_widget.addPlot(title="Session ΔP(female) per classifier (> 0 more female)")
+        self.hist_p.addLegend(offset=(-10, 10))
+        self.addTab(self.hist_widget, "Session Δ")
+        self.speed_widget = pg.GraphicsLayoutWidget()
+        self.fps_plot = self.speed_widget.addPlot(title="frames/s (processed and displayed)")
+        self.fps_plot.addLegend(offset=(-10, 10))
+        self.speed_widget.nextRow()
+        self.stage_plot = self.speed_widget.addPlot(title="pipeline stage latency (ms)")
+        self.stage_plot.addLegend(offset=(-10, 10), colCount=4)
+        self.speed_widget.nextRow()
+        self.lat_plot = self.speed_widget.addPlot(title="capture → display latency (ms)")
+        self.addTab(self.speed_widget, "Speed")
+        for p in (self.fps_plot, self.stage_plot, self.lat_plot):
+            p.setLabel("bottom", "time (s)")
+            p.showGrid(x=True, y=True, alpha=0.2)
+        self._curves: dict[tuple, pg.PlotDataItem] = {}
+
+    @staticmethod
+    def _plot(title: str, ylabel: str) -> pg.PlotWidget:
+        w = pg.PlotWidget(title=title)
+        w.setLabel("left", ylabel)
+        w.setLabel("bottom", "time (s)")
+        w.showGrid(x=True, y=True, alpha=0.2)
+        return w
+
+    def reset(self) -> None:
+        self.t0 = None
+        self.tracks.clear(), self.last_seen.clear(), self.p_tracks.clear()
+        self.speed = _Rolling(600)
+        for curve in self._curves.values():
+            curve.setData([], [])
+
+    # --- data --------------------------------------------------------------------
+    def add_result(self, result: FrameResult, display_latency_ms: float, fps_processed: float, fps_displayed: float) -> None:
+        if self.t0 is None:
+            self.t0 = result.timestamp
+        t = result.timestamp - self.t0
+        self.now = t
+        for face in result.faces:
+            tid = face.track_id
+            o, f = face.original.skin, (face.filtered.skin if face.filtered else None)
+            ita = o.ita if o.measurable else float("nan")
+            ita_f = f.ita if (f is not None and f.measurable) else float("nan")
+            self.tracks.setdefault(tid, _Rolling()).add(t, ita=ita, ita_f=ita_f)
+            self.last_seen[tid] = t
+            for name, out in face.original.classifiers.items():
+                pf = face.filtered.classifiers[name].p_female if face.filtered and name in face.filtered.classifiers else float("nan")
+                self.p_tracks.setdefault((tid, name), _Rolling()).add(t, p=out.p_female, p_f=pf)
+                if name not in self.classifiers:
+                    self.classifiers.append(name)
+        stages = {s: _nan(result.timings_ms.get(s)) for s in STAGES}
+        self.speed.add(t, fps=fps_processed, fps_shown=fps_displayed, latency=display_latency_ms, **stages)
+
+    # --- drawing -----------------------------------------------------------------
+    def _curve(self, plot, key: tuple, **style) -> pg.PlotDataItem:
+        if key not in self._curves:
+            self._curves[key] = plot.plot([], [], **style)
+        return self._curves[key]
+
+    def _visible_tracks(self) -> list[int]:
+        recent = sorted(self.last_seen, key=self.last_seen.get, reverse=True)[:MAX_TRACKS]
+        return [t for t in recent if self.now - self.last_seen[t] <= WINDOW_S]
+
+    def refresh(self, hist_ita: list[float] | None = None, hist_p: dict[str, list[float]] | None = None) -> None:
+        if self.t0 is None:
+            return
+        lo = self.now - WINDOW_S
+        visible = set(self._visible_tracks())
+        for key, curve in self._curves.items():  # hide faces that left
+            if key[0] in ("ita", "p") and key[1] not in visible:
+                curve.setData([], [])
+        for tid in visible:
+            r = self.tracks[tid]
+            t, y = r.arrays("ita")
+            _, yf = r.arrays("ita_f")
+            keep = t >= lo
+            c = track_colour(tid)
+            self._curve(self.ita_plot, ("ita", tid, "o"), pen=pg.mkPen(c, width=2), name=f"#{tid}").setData(t[keep], y[keep], connect="finite")
+            self._curve(self.ita_plot, ("ita", tid, "f"), pen=pg.mkPen(c, width=2, style=Qt.PenStyle.DashLine)).setData(t[keep], yf[keep], connect="finite")
+        for name in self.classifiers:
+            if name not in self.p_plots:
+                if self.p_plots:
+                    self.p_widget.nextRow()
+                plot = self.p_widget.addPlot(title=f"{name}: P(female) per face — solid original, dashed filtered")
+                plot.setYRange(0, 1)
+                plot.showGrid(x=True, y=True, alpha=0.2)
+                self.p_plots[name] = plot
+            for tid in visible:
+                r = self.p_tracks.get((tid, name))
+                if r is None:
+                    continue
+                t, y = r.arrays("p")
+                _, yf = r.arrays("p_f")
+                keep = t >= lo
+                c = track_colour(tid)
+                plot = self.p_plots[name]
+                self._curve(plot, ("p", tid, name, "o"), pen=pg.mkPen(c, width=2)).setData(t[keep], y[keep], connect="finite")
+                self._curve(plot, ("p", tid, name, "f"), pen=pg.mkPen(c, width=2, style=Qt.PenStyle.DashLine)).setData(t[keep], yf[keep], connect="finite")
+        t = np.asarray(self.speed.t, float)
+        keep = t >= lo
+        for key, label, colour in (("fps", "processed", "#aed581"), ("fps_shown", "displayed", "#4fc3f7")):
+            _, y = self.speed.arrays(key)
+            self._curve(self.fps_plot, ("speed", key), pen=pg.mkPen(colour, width=2), name=label).setData(t[keep], y[keep], connect="finite")
+        for stage, colour in zip(STAGES, STAGE_COLOURS):
+            _, y = self.speed.arrays(stage)
+            if np.isfinite(y).any():
+                self._curve(self.stage_plot, ("stage", stage), pen=pg.mkPen(colour, width=2 if stage == "total" else 1),
+                            name=stage).setData(t[keep], y[keep], connect="finite")
+        _, y = self.speed.arrays("latency")
+        self._curve(self.lat_plot, ("speed", "latency"), pen=pg.mkPen("#ffffff", width=2)).setData(t[keep], y[keep], connect="finite")
+        if hist_ita is not None:
+            self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, LIGHTER, width=1.0)
+        if hist_p is not None:
+            for i, (name, values) in enumerate(sorted(hist_p.items())):
+                colour = [MORE_FEMALE, DARKER, LIGHTER, track_colour(i)][i % 4]
+                self._histogram(self.hist_p, ("hist", "p", name), values, colour, width=0.02, name=name)
+        self.updates += 1
+
+    def _histogram(self, plot, key: tuple, values: list[float], colour, width: float, name: str | None = None) -> None:
+        v = np.asarray([x for x in values if not math.isnan(x)], float)
+        if v.size == 0:
+            return
+        lo, hi = math.floor(v.min() / width) * width, math.ceil(v.max() / width) * width
+        if hi <= lo:
+            hi = lo + width
+        edges = np.arange(lo, hi + width * 1.001, width)
+        if len(edges) > 200:
+            edges = np.linspace(lo, hi, 201)
+        counts, edges = np.histogram(v, edges)
+        fill = pg.mkColor(colour)
+        fill.setAlpha(90)
+        self._curve(plot, key, stepMode="center", fillLevel=0, brush=fill, pen=pg.mkPen(colour), name=name).setData(edges, counts)

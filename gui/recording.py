@@ -1,0 +1,129 @@
+"""Recording (per-face rows via RowWriter), snapshots (only on user action) and the session summary.
+
+Frames are never written to disk except by an explicit Snapshot. The
+recorder and the session statistics are fed from the inference thread and
+read from the GUI thread, so both hold a lock.
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtGui import QImage
+
+from inference.metrics import mean_ci
+from inference.results import FrameResult
+from inference.rows import RowWriter, face_row
+
+
+def stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+class Recorder:
+    """Streams one CSV row per face per processed frame while recording (flushed about every second)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writer: RowWriter | None = None
+        self.path: Path | None = None
+        self.paused_reason: str | None = None  # e.g. the camera is lost: nothing is written meanwhile
+
+    @property
+    def active(self) -> bool:
+        return self._writer is not None
+
+    @property
+    def rows(self) -> int:
+        with self._lock:
+            return self._writer.rows if self._writer else 0
+
+    def start(self, path: Path) -> Path:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+            self._writer = RowWriter(path)
+            self.path = Path(path)
+            return self.path
+
+    def stop(self) -> tuple[Path | None, int]:
+        """Close the file; returns (path, rows written)."""
+        with self._lock:
+            if self._writer is None:
+                return self.path, 0
+            self._writer.close()
+            rows, self._writer = self._writer.rows, None
+            return self.path, rows
+
+    def write(self, result: FrameResult) -> None:
+        with self._lock:
+            if self._writer is not None and self.paused_reason is None:
+                self._writer.write_frame(result, time.monotonic())
+
+
+class SessionStats:
+    """Per tracked face: every ΔITA and ΔP(female) (per classifier) seen this session."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.delta_ita: dict[int, list[float]] = defaultdict(list)
+            self.delta_p: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+            self.frames: dict[int, int] = defaultdict(int)
+            self.all_delta_ita: list[float] = []
+            self.all_delta_p: dict[str, list[float]] = defaultdict(list)
+
+    def add(self, result: FrameResult) -> None:
+        with self._lock:
+            for face in result.faces:
+                self.frames[face.track_id] += 1
+                s = face.skin_shift
+                if s is not None and s.delta_ita is not None and not math.isnan(s.delta_ita):
+                    self.delta_ita[face.track_id].append(s.delta_ita)
+                    self.all_delta_ita.append(s.delta_ita)
+                for name, d in face.delta_p_female.items():
+                    if d is not None and not math.isnan(d):
+                        self.delta_p[face.track_id][name].append(d)
+                        self.all_delta_p[name].append(d)
+
+    def histograms_data(self) -> tuple[list[float], dict[str, list[float]]]:
+        with self._lock:
+            return list(self.all_delta_ita), {k: list(v) for k, v in self.all_delta_p.items()}
+
+    def summary(self) -> list[dict]:
+        """One row per (track, classifier): mean ΔITA and mean ΔP(female), each with a 95% CI (inference.metrics.mean_ci)."""
+        with self._lock:
+            rows = []
+            for tid in sorted(self.frames):
+                ita = mean_ci(self.delta_ita.get(tid, []))
+                names = sorted(self.delta_p.get(tid, {})) or [""]
+                for name in names:
+                    rows.append({"track_id": tid, "frames": self.frames[tid], "delta_ita": ita, "classifier": name,
+                                 "delta_p_female": mean_ci(self.delta_p[tid][name]) if name else mean_ci([])})
+            return rows
+
+
+def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: dict) -> tuple[Path, Path]:
+    """PNG of the view as shown (overlays included) + JSON of the measurements. Called only on user action."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = folder / f"snapshot-{stamp()}-{result.index:06d}"
+    png, js = base.with_suffix(".png"), base.with_suffix(".json")
+    if not image.save(str(png)):
+        raise OSError(f"{png}: the image could not be written")
+    doc = {
+        "source": result.source, "frame": result.index, "filter": result.filter_name,
+        "providers": dict(result.providers), "timings_ms": dict(result.timings_ms), "warnings": list(result.warnings),
+        "display": settings,
+        "faces": [face_row(result, f) for f in result.faces],
+        "sign_convention": "positive delta_ita = filter made skin lighter; positive delta_p_female = more female",
+    }
+    js.write_text(json.dumps(doc, indent=1, default=str))
+    return png, js

@@ -1,0 +1,40 @@
+"""QSettings for the app. ``BIASMIRROR_SETTINGS`` (an .ini path) redirects them, so tests never touch the user's."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths
+
+ORG, APP = "BiasMirror", "BiasMirror"
+ENV = "BIASMIRROR_SETTINGS"
+
+
+def make_settings() -> QSettings:
+    path = os.environ.get(ENV)
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings(ORG, APP)
+
+
+def get(settings: QSettings, key: str, default, kind=None):
+    """A typed read: QSettings' ini backend returns strings for everything."""
+    value = settings.value(key, default)
+    if value is None:
+        return default
+    kind = kind or type(default)
+    try:
+        if kind is bool:
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if kind in (int, float):
+            return kind(value)
+        if kind is list:
+            return [] if value in ("", None) else (list(value) if isinstance(value, (list, tuple)) else [str(value)])
+        return kind(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def default_output_dir() -> Path:
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+    return Path(base) / "BiasMirror"

@@ -1,0 +1,231 @@
+"""Threads: capture → one-slot mailbox → inference → one-slot mailbox → the GUI's display timer.
+
+* ``CaptureThread`` reads the ``Source`` and puts each frame in a one-slot
+  ``Mailbox`` (the newest frame wins; nothing queues up, so a slow model
+  drops frames instead of falling behind). A lost camera is retried every
+  second with ``reopen()``.
+* ``InferenceThread`` owns the ``FramePipeline`` (not thread-safe: nobody
+  else touches it). It takes the newest frame, processes it and puts the
+  ``FrameResult`` into a second one-slot mailbox. Model and config changes
+  arrive as commands and are applied between frames; after a change the last
+  frame is processed again at once, so a paused view updates.
+* The GUI thread only paints: a ``QTimer`` there takes the newest result.
+
+Stopping sets a flag and waits; nothing is ever terminated.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Generic, TypeVar
+
+from PySide6.QtCore import QThread, Signal
+
+from inference.errors import BiasMirrorError
+from inference.pipeline import FramePipeline
+from inference.results import FrameResult
+from inference.sources import Frame, Source
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Mailbox(Generic[T]):
+    """One slot: ``put`` replaces what is there, ``take`` empties it. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: T | None = None
+        self._event = threading.Event()
+        self.dropped = 0  # items replaced before anyone took them
+
+    def put(self, item: T) -> None:
+        with self._lock:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._event.set()
+
+    def take(self) -> T | None:
+        with self._lock:
+            item, self._item = self._item, None
+            self._event.clear()
+            return item
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+    def wake(self) -> None:
+        self._event.set()
+
+
+class CaptureThread(QThread):
+    """Reads a source at its own pace (camera), its frame rate (video) or ``slideshow_fps`` (images)."""
+
+    status = Signal(str)  # plain-language state changes: lost, retrying, back
+    warning = Signal(str)  # an unreadable image, skipped
+    ended = Signal(str)  # the source has no more frames
+    lost_changed = Signal(bool)
+
+    def __init__(self, source: Source, mailbox: Mailbox[Frame], slideshow_fps: float = 2.0, parent=None):
+        super().__init__(parent)
+        self.source, self.mailbox = source, mailbox
+        self.slideshow_fps = max(0.05, float(slideshow_fps))
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self.retry_every = 1.0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def set_paused(self, paused: bool) -> None:
+        (self._paused.set if paused else self._paused.clear)()
+
+    def _interval(self) -> float:
+        if self.source.live:
+            return 0.0
+        fps = getattr(self.source, "fps", None)
+        if fps:  # a video plays at its own rate
+            return 1.0 / fps
+        return 1.0 / self.slideshow_fps
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self._stop.is_set() and (left := end - time.monotonic()) > 0:
+            time.sleep(min(0.05, left))
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except Exception:  # noqa: BLE001 — a thread must not die silently
+            log.exception("capture failed")
+            self.ended.emit("reading the source failed (details in the log)")
+        finally:
+            try:
+                self.source.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the source failed")
+
+    def _loop(self) -> None:
+        lost = False
+        while not self._stop.is_set():
+            if self._paused.is_set():
+                self._sleep(0.05)
+                continue
+            started = time.monotonic()
+            frame = self.source.read()
+            if frame is None:
+                self.ended.emit(f"end of {self.source.name}")
+                return
+            if frame.image is None:
+                if self.source.live:
+                    if not lost:
+                        lost = True
+                        self.lost_changed.emit(True)
+                    self.status.emit(f"{self.source.name}: {frame.warning}; retrying every second…")
+                    self._sleep(self.retry_every)
+                    if not self._stop.is_set() and self.source.reopen():  # type: ignore[attr-defined]
+                        self.status.emit(f"{self.source.name}: reconnected")
+                    continue
+                self.warning.emit(frame.warning or "an unreadable frame was skipped")
+                continue
+            if lost:
+                lost = False
+                self.lost_changed.emit(False)
+                self.status.emit(f"{self.source.name}: receiving frames again")
+            self.mailbox.put(frame)
+            wait = self._interval() - (time.monotonic() - started)
+            if wait > 0:
+                self._sleep(wait)
+
+
+@dataclass
+class _Command:
+    apply: Callable[[FramePipeline], None]
+    rerun: bool = True
+
+
+class InferenceThread(QThread):
+    """Owns the pipeline; processes the newest frame; publishes the newest result."""
+
+    error = Signal(str)  # a short message for the status bar
+    processed = Signal()  # a new (result, is_rerun) is in the mailbox (the display timer polls anyway)
+
+    def __init__(self, pipeline: FramePipeline, frames: Mailbox[Frame], results: Mailbox[tuple[FrameResult, bool]],
+                 on_result: Callable[[FrameResult, bool], None] | None = None, parent=None):
+        super().__init__(parent)
+        self.pipeline, self.frames, self.results = pipeline, frames, results
+        self.on_result = on_result  # called in this thread: (result, is_rerun) — the recorder hooks in here
+        self._stop = threading.Event()
+        self._commands: list[_Command] = []
+        self._lock = threading.Lock()
+        self._last: Frame | None = None
+        self.frames_done = 0
+
+    # --- called from the GUI thread ------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+        self.frames.wake()
+
+    def submit(self, apply: Callable[[FramePipeline], None], rerun: bool = True) -> None:
+        """Run ``apply(pipeline)`` in this thread between frames; then process the last frame again."""
+        with self._lock:
+            self._commands.append(_Command(apply, rerun))
+        self.frames.wake()
+
+    def set_models(self, classifiers, filter) -> None:
+        def apply(p: FramePipeline) -> None:
+            p.classifiers, p.filter = list(classifiers), filter
+        self.submit(apply)
+
+    def set_config(self, **changes) -> None:
+        self.submit(lambda p: setattr(p, "config", replace(p.config, **changes)))
+
+    def reset_tracks(self) -> None:
+        def apply(p: FramePipeline) -> None:
+            p.tracker.reset()
+            self._last = None
+        self.submit(apply, rerun=False)
+
+    # --- the thread -------------------------------------------------------------
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.frames.wait(0.1)
+            with self._lock:
+                commands, self._commands = self._commands, []
+            rerun = False
+            for c in commands:
+                try:
+                    c.apply(self.pipeline)
+                    rerun |= c.rerun
+                except Exception:  # noqa: BLE001
+                    log.exception("applying a setting failed")
+                    self.error.emit("a setting could not be applied (details in the log)")
+            frame = self.frames.take()
+            if frame is None and rerun and self._last is not None:
+                self._process(self._last, rerun=True)
+            elif frame is not None:
+                self._last = frame
+                self._process(frame, rerun=False)
+
+    def _process(self, frame: Frame, rerun: bool) -> None:
+        try:
+            result = self.pipeline.process(frame.image, frame.timestamp, frame.name)  # type: ignore[arg-type]
+        except BiasMirrorError as exc:
+            self.error.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001
+            log.exception("processing %s failed", frame.name)
+            self.error.emit(f"processing {frame.name} failed: {type(exc).__name__} (details in the log)")
+            return
+        self.frames_done += 1
+        if self.on_result is not None:
+            try:
+                self.on_result(result, rerun)
+            except Exception:  # noqa: BLE001
+                log.exception("recording a result failed")
+                self.error.emit("recording failed (details in the log)")
+        self.results.put((result, rerun))
+        self.processed.emit()

@@ -1,0 +1,179 @@
+"""Run the pipeline's batch API over what the cache lacks, and read every face back as a flat row."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from ..datasets import Sample
+from ..models import Classifier, Filter
+from ..pipeline import FramePipeline, PipelineConfig
+from ..results import FaceResult, SkinTone
+from .cache import Cache, file_hash
+
+log = logging.getLogger(__name__)
+MIN_CROP = PipelineConfig().min_crop
+
+
+@dataclass
+class ModelSet:
+    """The models of one audit under unique display names, with their file hashes."""
+
+    classifiers: dict[str, Classifier]
+    filter: Filter | None
+    hashes: dict[str, str] = field(default_factory=dict)  # display name → sha256
+
+    @classmethod
+    def build(cls, classifiers: Sequence[Classifier], filt: Filter | None) -> "ModelSet":
+        named: dict[str, Classifier] = {}
+        for m in classifiers:
+            name, k = m.name, 2
+            while name in named:
+                name, k = f"{m.name}#{k}", k + 1
+            named[name] = m
+        out = cls(named, filt)
+        for name, m in named.items():
+            out.hashes[name] = file_hash(m.path)
+        if filt is not None:
+            out.hashes["__filter__"] = file_hash(filt.path)
+        return out
+
+    @property
+    def crop_size(self) -> int:
+        sizes = [m.size[0] for m in self.classifiers.values()] + ([self.filter.size[0]] if self.filter else [])
+        return max([MIN_CROP, *sizes])
+
+
+def _r(x, nd):
+    return None if x is None else round(float(x), nd)
+
+
+def skin_dict(s: SkinTone) -> dict:
+    if not s.measurable:
+        return {"measurable": False, "n_pixels": int(s.n_pixels)}
+    return {"measurable": True, "n_pixels": int(s.n_pixels), "L": _r(s.L, 4), "a": _r(s.a, 4), "b": _r(s.b, 4),
+            "ita": _r(s.ita, 4), "category": s.ita_category, "mst": int(s.mst)}
+
+
+class Collector:
+    def __init__(self, models: ModelSet, cache: Cache, detector=None, mode: str = "aligned",
+                 cam_class: str = "female", batch: int = 32, progress: bool = True):
+        self.models, self.cache, self.detector, self.mode = models, cache, detector, mode
+        self.cam_class, self.batch, self.progress = cam_class, batch, progress
+        crop = models.crop_size
+        self.suffix = f"{mode}-{crop}"
+        self.base = cache.component(f"base-{self.suffix}")
+        fh = models.hashes.get("__filter__", "")[:16]
+        self.fcomp = cache.component(f"filter-{fh}-{self.suffix}") if models.filter else None
+        self.ccomp = {n: cache.component(f"clf-{models.hashes[n][:16]}-{self.suffix}") for n in models.classifiers}
+        self.cfcomp = {n: cache.component(f"clf-{models.hashes[n][:16]}-on-{fh}-{self.suffix}")
+                       for n in models.classifiers} if models.filter else {}
+        self.computed = 0  # images that went through the models in this run
+
+    def pipeline(self, classifiers: Sequence[Classifier], filt: Filter | None, detector=None) -> FramePipeline:
+        cfg = PipelineConfig(cam_class=self.cam_class, min_crop=self.models.crop_size, track=False,
+                             apply_filter=filt is not None)
+        return FramePipeline(list(classifiers), filt, detector, cfg)
+
+    def _needs(self, key: str) -> tuple[bool, bool, tuple[str, ...]] | None:
+        base_missing = key not in self.base
+        clf_needed = tuple(n for n in self.models.classifiers
+                           if key not in self.ccomp[n] or (n in self.cfcomp and key not in self.cfcomp[n]))
+        filt_needed = self.fcomp is not None and (key not in self.fcomp or any(
+            key not in self.cfcomp[n] for n in self.models.classifiers))
+        if not (base_missing or clf_needed or filt_needed):
+            return None
+        return base_missing, filt_needed, clf_needed
+
+    def run(self, paths: Sequence[str]) -> None:
+        """Compute and cache whatever is missing for ``paths`` (resolved path strings)."""
+        plans: dict[tuple[bool, tuple[str, ...]], list[str]] = {}
+        for p in paths:
+            need = self._needs(p)
+            if need is not None:
+                plans.setdefault((need[1], need[2]), []).append(p)
+        todo = sum(len(v) for v in plans.values())
+        if not todo:
+            return
+        bar = tqdm(total=todo, desc="audit", unit="img", disable=not self.progress, leave=False)
+        try:
+            for (use_filter, names), group in sorted(plans.items()):
+                pipe = self.pipeline([self.models.classifiers[n] for n in names],
+                                     self.models.filter if use_filter else None, self.detector)
+                for i, (path, result, error) in enumerate(pipe.process_images(group, batch=self.batch)):
+                    faces = list(result.faces) if result is not None else []
+                    self._store(path, faces, error, names, use_filter)
+                    self.computed += 1
+                    bar.update(1)
+                    if (i + 1) % self.batch == 0:
+                        self.cache.flush()
+                self.cache.flush()
+        finally:
+            bar.close()
+            self.cache.flush()
+
+    def _store(self, key: str, faces: list[FaceResult], error: str | None, names: Sequence[str], use_filter: bool) -> None:
+        self.base.put(key, {"error": error, "faces": [
+            {"box": [int(v) for v in f.box], "score": _r(f.score, 4), "skin": skin_dict(f.original.skin)} for f in faces]})
+        if use_filter and self.fcomp is not None:
+            vals = []
+            for f in faces:
+                sh = f.skin_shift
+                vals.append({"skin": skin_dict(f.filtered.skin) if f.filtered else None,
+                             "d_ita": _r(sh.delta_ita, 4) if sh else None, "d_l": _r(sh.delta_l, 4) if sh else None,
+                             "d_mst": sh.delta_mst if sh else None})
+            self.fcomp.put(key, {"faces": vals})
+        for n in names:
+            model_name = self.models.classifiers[n].name
+            self.ccomp[n].put(key, {"faces": [_clf(f.original.classifiers[model_name]) for f in faces]})
+            if use_filter and n in self.cfcomp:
+                self.cfcomp[n].put(key, {"faces": [_clf(f.filtered.classifiers[model_name]) for f in faces if f.filtered]})
+
+    def rows(self, samples: Sequence[Sample], root: str) -> tuple[list[dict], list[dict]]:
+        """One row per face found, and one record per image (file, error, number of faces)."""
+        rows, images = [], []
+        for s in samples:
+            key = resolve(s.path)
+            base = self.base.get(key) or {"error": "not processed", "faces": []}
+            rel = relative(s.path, root)
+            images.append({"file": rel, "error": base["error"], "n_faces": len(base["faces"])})
+            filt = self.fcomp.get(key) if self.fcomp is not None else None
+            for i, face in enumerate(base["faces"]):
+                row = {"file": rel, "path": key, "face": i, "box": face["box"], "gender": s.gender, "race": s.race,
+                       "age": s.age, "age_band": s.age_band, "group": s.group,
+                       "skin": face["skin"], "filtered_skin": None, "d_ita": None, "d_l": None, "d_mst": None,
+                       "clf": {}}
+                if filt is not None:
+                    fv = filt["faces"][i]
+                    row.update(filtered_skin=fv["skin"], d_ita=fv["d_ita"], d_l=fv["d_l"], d_mst=fv["d_mst"])
+                for n in self.models.classifiers:
+                    o = self.ccomp[n].get(key)["faces"][i]
+                    c = {"p": o["p"], "pred": o["pred"], "focus": o["focus"]}
+                    if n in self.cfcomp:
+                        fo = self.cfcomp[n].get(key)["faces"][i]
+                        c.update(p_f=fo["p"], pred_f=fo["pred"], focus_f=fo["focus"],
+                                 dp=None if o["p"] is None or fo["p"] is None else round(fo["p"] - o["p"], 6),
+                                 flip=fo["pred"] != o["pred"])
+                    row["clf"][n] = c
+                rows.append(row)
+        return rows, images
+
+
+def _clf(out) -> dict:
+    p = out.p_female
+    return {"p": _r(p, 6) if p == p else None, "pred": out.predicted, "focus": _r(out.cam_focus, 6)}
+
+
+def resolve(path: str) -> str:
+    return str(Path(path).resolve())
+
+
+def relative(path: str, root: str) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return os.path.basename(path)

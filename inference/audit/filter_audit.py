@@ -1,0 +1,116 @@
+"""Filter audit: paired before/after shifts of skin tone and P(female), per group.
+
+For each group: mean and median ΔITA (bootstrap CIs), a Wilcoxon signed-rank
+test of ΔITA against 0 with the matched-pairs rank-biserial correlation, Holm
+across the groups of a grouping, the share made lighter (or darker) by at
+least one Monk tone, and per classifier the same for ΔP(female) plus the
+gender-flip rate. A Kruskal–Wallis test asks whether the shift differs between
+groups. Faces whose skin is not measurable (before or after) are counted, per
+group, and left out of the skin statistics only.
+Sign convention (inference.results): Δ = filtered − original; positive ΔITA =
+lighter, positive ΔP(female) = looks more female to that classifier.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .groups import is_small, split
+from .stats import bootstrap_ci, holm, kruskal_test, share, wilcoxon_test
+
+ITA_CATEGORIES = ("very light", "light", "intermediate", "tan", "brown", "dark")
+
+
+def _shift_stats(values: Sequence[float]) -> dict:
+    return {"mean": bootstrap_ci(values, "mean"), "median": bootstrap_ci(values, "median"),
+            "wilcoxon": wilcoxon_test(values)}
+
+
+def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
+    measured = [r for r in rows if r["d_ita"] is not None]
+    out: dict[str, Any] = {
+        "n_faces": len(rows), "n_measurable": len(measured), "n_not_measurable": len(rows) - len(measured),
+        "small": is_small(len(rows)),
+        "delta_ita": _shift_stats([r["d_ita"] for r in measured]),
+        "delta_l": {"mean": bootstrap_ci([r["d_l"] for r in measured], "mean")},
+        "share_lighter_1_monk": share([r["d_mst"] >= 1 for r in measured]),
+        "share_darker_1_monk": share([r["d_mst"] <= -1 for r in measured]),
+        "classifiers": {},
+    }
+    for n in names:
+        dps = [r["clf"][n]["dp"] for r in rows if r["clf"][n].get("dp") is not None]
+        out["classifiers"][n] = {"delta_p_female": _shift_stats(dps),
+                                 "flip_rate": share([r["clf"][n]["flip"] for r in rows if "flip" in r["clf"][n]])}
+    return out
+
+
+def _add_holm(by: dict, names: Sequence[str]) -> None:
+    groups = list(by)
+    for g, adj in zip(groups, holm([by[g]["delta_ita"]["wilcoxon"]["p"] for g in groups])):
+        by[g]["delta_ita"]["wilcoxon"]["p_holm"] = adj
+    for n in names:
+        ps = [by[g]["classifiers"][n]["delta_p_female"]["wilcoxon"]["p"] for g in groups]
+        for g, adj in zip(groups, holm(ps)):
+            by[g]["classifiers"][n]["delta_p_female"]["wilcoxon"]["p_holm"] = adj
+
+
+def filter_audit(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str], card_training: dict) -> dict:
+    out: dict[str, Any] = {"overall": group_shift(rows, names), "by": {}, "kruskal": {}}
+    out["overall"]["delta_ita"]["wilcoxon"]["p_holm"] = out["overall"]["delta_ita"]["wilcoxon"]["p"]
+    for grouping, labels in groupings.items():
+        parts = split(rows, labels)
+        by = {g: group_shift(rs, names) for g, rs in parts.items()}
+        _add_holm(by, names)
+        out["by"][grouping] = by
+        k = {"delta_ita": kruskal_test({g: [r["d_ita"] for r in rs if r["d_ita"] is not None] for g, rs in parts.items()})}
+        for n in names:
+            k[f"delta_p_female:{n}"] = kruskal_test(
+                {g: [r["clf"][n].get("dp") for r in rs if r["clf"][n].get("dp") is not None] for g, rs in parts.items()})
+        out["kruskal"][grouping] = k
+    out["composition"] = composition(rows, names, card_training)
+    return out
+
+
+def find_target(training: Any) -> dict | None:
+    """A gender/race target mix the filter was trained towards, wherever the card keeps one (``marginals``)."""
+    if isinstance(training, dict):
+        for key in ("marginals", "target_marginals"):
+            v = training.get(key)
+            if isinstance(v, dict) and ("gender" in v or "race" in v):
+                return v
+        for key in sorted(training, key=str):
+            found = find_target(training[key])
+            if found is not None:
+                return found
+    elif isinstance(training, list):
+        for v in training:
+            found = find_target(v)
+            if found is not None:
+                return found
+    return None
+
+
+def composition(rows: Sequence[dict], names: Sequence[str], card_training: dict) -> dict:
+    """Inputs vs filtered outputs: share predicted female per classifier, share per ITA category."""
+    both = [r for r in rows if r["d_ita"] is not None]
+    cats = {}
+    for c in ITA_CATEGORIES:
+        cats[c] = {"input": share([r["skin"]["category"] == c for r in both]),
+                   "output": share([r["filtered_skin"]["category"] == c for r in both])}
+    pred = {}
+    target = find_target(card_training)
+    t_female = None
+    if target and isinstance(target.get("gender"), dict):
+        t_female = target["gender"].get("female")
+    for n in names:
+        rs = [r for r in rows if "pred_f" in r["clf"][n]]
+        inp = share([r["clf"][n]["pred"] == "female" for r in rs])
+        outp = share([r["clf"][n]["pred_f"] == "female" for r in rs])
+        entry = {"input": inp, "output": outp, "crossed_target": None, "moved_toward_target": None}
+        if t_female is not None and inp["n"]:
+            # Pushed beyond the target: the output's share lies on the other side of it than the input's.
+            entry["crossed_target"] = bool((inp["value"] - t_female) * (outp["value"] - t_female) < 0)
+            entry["moved_toward_target"] = bool(abs(outp["value"] - t_female) < abs(inp["value"] - t_female))
+        pred[n] = entry
+    return {"n_faces": len(rows), "n_measurable_both": len(both), "ita_category": cats, "predicted_female": pred,
+            "target": target, "target_female_share": t_female,
+            "target_note": "target from the filter's card" if target else "no target in the card"}

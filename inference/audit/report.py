@@ -1,0 +1,133 @@
+"""report.json: one document every number in report.html and the terminal summary comes from.
+
+The schema is documented in docs/audit_schema.md; bump SCHEMA_VERSION when a
+key changes meaning. The document holds no timestamps or absolute paths, so
+running the same audit twice writes byte-identical files (run metadata goes to run.json).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..metrics import SMALL_GROUP
+from .classifier_audit import classifier_metrics, p_female_distribution
+from .filter_audit import ITA_CATEGORIES, filter_audit
+from .focus import focus_audit
+from .groups import groupings as make_groupings
+from .groups import is_small, primary, split
+from .stats import CONFIDENCE, N_RESAMPLES, SEED, bootstrap_ci
+
+SCHEMA_VERSION = 1
+TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "groups", "skin", "classifiers", "focus", "filter",
+                  "examples", "summary", "caveats")
+
+CAVEATS = [
+    "Gender labels are the dataset's binary annotations (or a classifier's output), not anyone's gender identity.",
+    "Race labels (UTKFace) are annotations made by others from a photo, not self-identification.",
+    "ITA° and Monk tone measure the picture, not the person: they depend on lighting, exposure and white balance.",
+    f"Small groups (n < {SMALL_GROUP}) have wide intervals; differences involving them are uncertain.",
+    "Monk tones are approximated by the nearest swatch in colour; the scale is meant for human annotation.",
+]
+
+
+def skin_summary(rows: Sequence[dict], key: str) -> dict:
+    measured = [r[key] for r in rows if r[key] and r[key]["measurable"]]
+    mst = [0] * 10
+    for s in measured:
+        mst[s["mst"] - 1] += 1
+    cats = {c: sum(s["category"] == c for s in measured) for c in ITA_CATEGORIES}
+    return {"n_faces": len(rows), "n_measurable": len(measured), "n_not_measurable": len(rows) - len(measured),
+            "ita": {"mean": bootstrap_ci([s["ita"] for s in measured], "mean"),
+                    "median": bootstrap_ci([s["ita"] for s in measured], "median")},
+            "L": {"mean": bootstrap_ci([s["L"] for s in measured], "mean")},
+            "mst_counts": mst, "ita_category_counts": cats}
+
+
+def _skin_section(rows, groups, has_filter) -> dict:
+    out = {}
+    for key in ("skin", "filtered_skin") if has_filter else ("skin",):
+        name = "original" if key == "skin" else "filtered"
+        out[name] = {"overall": skin_summary(rows, key),
+                     "by": {g: {k: skin_summary(rs, key) for k, rs in split(rows, labels).items()}
+                            for g, labels in groups.items()}}
+    return out
+
+
+def _examples(rows, groups, prim, names) -> dict:
+    """Per group of the primary grouping: the face with the MEDIAN ΔITA (lower median), not the most dramatic."""
+    out = {}
+    if prim is None:
+        parts = {"all": list(rows)}
+    else:
+        parts = split(rows, groups[prim])
+    for g, rs in parts.items():
+        ms = sorted((r for r in rs if r["d_ita"] is not None), key=lambda r: (r["d_ita"], r["file"], r["face"]))
+        if not ms:
+            continue
+        r = ms[(len(ms) - 1) // 2]
+        out[g] = {"file": r["file"], "face": r["face"], "d_ita": r["d_ita"], "ita_original": r["skin"]["ita"],
+                  "ita_filtered": r["filtered_skin"]["ita"], "mst_original": r["skin"]["mst"],
+                  "mst_filtered": r["filtered_skin"]["mst"],
+                  "p_female": {n: {"original": r["clf"][n]["p"], "filtered": r["clf"][n].get("p_f")} for n in names}}
+    return {"grouping": prim or "all", "rule": "median ΔITA face of each group", "faces": out}
+
+
+def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[dict], labelled: bool,
+                 names: Sequence[str], has_filter: bool, filter_training: dict, extra_images: dict) -> dict:
+    groups = make_groupings(rows, labelled)
+    prim = primary(groups)
+    group_sizes = {g: {k: len(v) for k, v in split(rows, labels).items()} for g, labels in groups.items()}
+    classifiers: dict[str, Any] = {}
+    metrics = classifier_metrics(rows, groups, names) if labelled else {}
+    for n in names:
+        entry: dict[str, Any] = {"metrics": metrics.get(n)}
+        dist = {"overall": p_female_distribution([r["clf"][n]["p"] for r in rows]), "by": {}}
+        for g, labels in groups.items():
+            dist["by"][g] = {k: p_female_distribution([r["clf"][n]["p"] for r in rs]) for k, rs in split(rows, labels).items()}
+        entry["p_female"] = dist
+        if has_filter:
+            entry["p_female_filtered"] = {"overall": p_female_distribution([r["clf"][n].get("p_f") for r in rows])}
+        classifiers[n] = entry
+    no_face = [i["file"] for i in images if i["error"] is None and i["n_faces"] == 0]
+    unreadable = [{"file": i["file"], "error": i["error"]} for i in images if i["error"] is not None]
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "audit": {**audit, "labelled": labelled,
+                  "statistics": {"confidence": CONFIDENCE, "bootstrap_resamples": N_RESAMPLES, "bootstrap_seed": SEED,
+                                 "small_group": SMALL_GROUP}},
+        "models": models,
+        "images": {"n_images": len(images), "n_faces": len(rows),
+                   "n_with_faces": sum(i["n_faces"] > 0 for i in images),
+                   "n_several_faces": sum(i["n_faces"] > 1 for i in images),
+                   "no_face": no_face, "unreadable": unreadable, **extra_images},
+        "groups": {"groupings": list(groups), "primary": prim, "sizes": group_sizes,
+                   "small": {g: sorted(k for k, n in s.items() if is_small(n)) for g, s in group_sizes.items()}},
+        "skin": _skin_section(rows, groups, has_filter),
+        "classifiers": classifiers,
+        "focus": focus_audit(rows, groups, prim, names),
+        "filter": filter_audit(rows, groups, names, filter_training) if has_filter else None,
+        "examples": _examples(rows, groups, prim, names) if has_filter else None,
+        "caveats": CAVEATS,
+    }
+    from .summary import summary_lines
+
+    report["summary"] = summary_lines(report)
+    return {k: report[k] for k in TOP_LEVEL_KEYS}
+
+
+def _clean(x):
+    if isinstance(x, float):
+        return None if not math.isfinite(x) else round(x, 10)
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if hasattr(x, "item"):  # numpy scalars
+        return _clean(x.item())
+    return x
+
+
+def write_json(path: Path, doc: dict) -> None:
+    path.write_text(json.dumps(_clean(doc), indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")

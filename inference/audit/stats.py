@@ -1,0 +1,149 @@
+"""Statistics for paired shifts and group comparisons. Deterministic: every resampling uses a fixed seed.
+
+Why our own helpers instead of fairlearn's ``MetricFrame``: the audit runs in
+the light runtime (no pandas or scikit-learn), and proportions get Wilson
+score intervals (``inference.metrics``), which stay sensible for the small
+groups an audit cares most about. Continuous quantities (ΔITA, ΔP(female),
+CAM focus) get bootstrap intervals from ``scipy.stats.bootstrap``.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+SEED = 20240601
+N_RESAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+def _clean(values) -> np.ndarray:
+    v = np.asarray([x for x in values if x is not None], float)
+    return v[np.isfinite(v)]
+
+
+def bootstrap_ci(values, statistic: str = "mean") -> dict:
+    """Point value and 95% bootstrap CI (BCa; percentile where BCa is degenerate) of the mean or median."""
+    v = _clean(values)
+    fn = np.mean if statistic == "mean" else np.median
+    n = len(v)
+    if n == 0:
+        return {"value": None, "lo": None, "hi": None, "n": 0}
+    point = float(fn(v))
+    if n < 3 or np.all(v == v[0]):
+        return {"value": point, "lo": point, "hi": point, "n": n}
+    ci = None
+    for method in ("BCa", "percentile"):
+        with np.errstate(all="ignore"):
+            try:
+                res = stats.bootstrap((v,), lambda x, axis: fn(x, axis=axis), n_resamples=N_RESAMPLES,
+                                      confidence_level=CONFIDENCE, method=method, vectorized=True,
+                                      random_state=np.random.default_rng(SEED))
+            except Exception:  # noqa: BLE001 - degenerate resamples: fall back
+                continue
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if np.isfinite(lo) and np.isfinite(hi):
+            ci = (lo, hi)
+            break
+    if ci is None:
+        return {"value": point, "lo": None, "hi": None, "n": n}
+    return {"value": point, "lo": ci[0], "hi": ci[1], "n": n}
+
+
+def rank_biserial(d: np.ndarray) -> float | None:
+    """Matched-pairs rank-biserial correlation: (W+ − W−)/(W+ + W−) over non-zero differences.
+
+    +1: every face moved up (lighter / more female), −1: every face moved down, 0: balanced.
+    """
+    d = d[d != 0]
+    if len(d) == 0:
+        return None
+    ranks = stats.rankdata(np.abs(d))
+    wp, wm = ranks[d > 0].sum(), ranks[d < 0].sum()
+    return float((wp - wm) / (wp + wm))
+
+
+def wilcoxon_test(diffs) -> dict:
+    """Paired Wilcoxon signed-rank test of differences (filtered − original) against 0, two-sided."""
+    d = _clean(diffs)
+    out = {"n": int(len(d)), "n_nonzero": int((d != 0).sum()), "statistic": None, "p": None,
+           "rank_biserial": rank_biserial(d) if len(d) else None}
+    if out["n_nonzero"] < 1:
+        out["p"] = 1.0 if len(d) else None
+        return out
+    try:
+        res = stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
+        out["statistic"], out["p"] = float(res.statistic), float(res.pvalue)
+    except ValueError:
+        pass
+    return out
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment (controls the family-wise error rate); None stays None.
+
+    Sort the m p-values ascending; the k-th smallest (k = 0..m−1) is multiplied by
+    (m − k); a running maximum keeps the adjusted values monotone; cap at 1.
+    SciPy has Benjamini–Hochberg (``false_discovery_control``) but not Holm.
+    """
+    idx = [i for i, p in enumerate(pvalues) if p is not None and np.isfinite(p)]
+    out: list[float | None] = [None] * len(pvalues)
+    if not idx:
+        return out
+    p = np.array([pvalues[i] for i in idx], float)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adj = np.minimum(adj, 1.0)
+    for rank, j in enumerate(order):
+        out[idx[j]] = float(adj[rank])
+    return out
+
+
+def kruskal_test(groups: Mapping[str, Sequence[float]], min_n: int = 2) -> dict:
+    """Kruskal–Wallis H test across groups (each with at least ``min_n`` values)."""
+    data = {g: _clean(v) for g, v in groups.items()}
+    data = {g: v for g, v in data.items() if len(v) >= min_n}
+    out = {"groups": sorted(data), "statistic": None, "p": None, "epsilon_squared": None}
+    if len(data) < 2:
+        out["note"] = "fewer than two groups with data"
+        return out
+    try:
+        res = stats.kruskal(*[data[g] for g in sorted(data)])
+    except ValueError:
+        out["note"] = "all values identical"
+        out["p"] = 1.0
+        return out
+    n = sum(len(v) for v in data.values())
+    out["statistic"], out["p"] = float(res.statistic), float(res.pvalue)
+    out["epsilon_squared"] = float(res.statistic / (n - 1)) if n > 1 else None  # H/(n−1): effect size
+    return out
+
+
+def pairwise_mannwhitney(groups: Mapping[str, Sequence[float]], min_n: int = 2) -> list[dict]:
+    """Two-sided Mann–Whitney U for every pair of groups, Holm-adjusted across the pairs."""
+    data = {g: _clean(v) for g, v in groups.items()}
+    names = sorted(g for g, v in data.items() if len(v) >= min_n)
+    rows = []
+    for a, b in itertools.combinations(names, 2):
+        try:
+            res = stats.mannwhitneyu(data[a], data[b], alternative="two-sided")
+            u, p = float(res.statistic), float(res.pvalue)
+            rbc = 1 - 2 * u / (len(data[a]) * len(data[b]))  # rank-biserial for independent samples
+        except ValueError:
+            u, p, rbc = None, None, None
+        rows.append({"a": a, "b": b, "n_a": int(len(data[a])), "n_b": int(len(data[b])), "U": u, "p": p,
+                     "rank_biserial": None if rbc is None else float(-rbc)})
+    for row, adj in zip(rows, holm([r["p"] for r in rows])):
+        row["p_holm"] = adj
+    return rows
+
+
+def share(flags: Sequence[bool]) -> dict:
+    """Share of True with its Wilson 95% CI."""
+    from ..metrics import proportion
+
+    f = [bool(x) for x in flags]
+    return proportion(sum(f), len(f))

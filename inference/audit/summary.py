@@ -1,0 +1,130 @@
+"""Plain-language summary built only from report.json: direction, size and significance of every effect."""
+from __future__ import annotations
+
+ALPHA = 0.05
+
+
+def ci(d: dict | None, nd: int = 2, pct: bool = False) -> str:
+    if not d or d.get("value") is None:
+        return "n/a"
+    if pct:
+        f = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+    else:
+        f = lambda v: f"{v:.{nd}f}"  # noqa: E731
+    if d.get("lo") is None:
+        return f(d["value"])
+    return f"{f(d['value'])} [95% CI {f(d['lo'])}, {f(d['hi'])}]"
+
+
+def pval(p) -> str:
+    if p is None:
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def signif(p) -> str:
+    if p is None:
+        return "not testable"
+    return "significant" if p < ALPHA else "not significant"
+
+
+def _direction(v, pos: str, neg: str) -> str:
+    if v is None:
+        return "not measurable"
+    return pos if v > 0 else neg if v < 0 else "unchanged"
+
+
+def summary_lines(r: dict) -> list[str]:
+    lines = []
+    a, im = r["audit"], r["images"]
+    lines.append(f"Audited {im['n_faces']} face(s) found in {im['n_with_faces']} of {im['n_images']} image(s) "
+                 f"from {a['dataset']} ({'labelled' if a['labelled'] else 'unlabelled'}"
+                 f"{', split ' + a['split'] if a.get('split') else ''}).")
+    if im["n_faces"] == 0:
+        lines.append("No faces were found in any image, so there is nothing to measure; see the list of images without a face.")
+        return lines
+    if im["no_face"]:
+        lines.append(f"{len(im['no_face'])} image(s) had no detectable face and are listed in the report.")
+    if im["unreadable"]:
+        lines.append(f"{len(im['unreadable'])} image(s) could not be read.")
+    small = {g: s for g, s in r["groups"]["small"].items() if s}
+    for g, s in small.items():
+        lines.append(f"Small groups in {g} (wide intervals): {', '.join(s)}.")
+    for name, c in r["classifiers"].items():
+        m = c["metrics"]
+        if m:
+            lines.append(f"{name}: overall accuracy {ci(m['overall']['accuracy'], pct=True)}.")
+            for grouping, gaps in m["gaps"].items():
+                acc = gaps.get("accuracy") or {}
+                if not acc:
+                    continue
+                by = m["by"][grouping]
+                w, b = by[acc["worst"]], by[acc["best"]]
+                lines.append(
+                    f"{name} by {grouping}: lowest accuracy for {acc['worst']} ({ci(w['accuracy'], pct=True)}, n={w['n']}"
+                    f"{', small group' if w['small'] else ''}), highest for {acc['best']} ({ci(b['accuracy'], pct=True)}, n={b['n']}); "
+                    f"gap {100 * acc['difference']:.1f} points, ratio worst/best {acc['ratio_worst_best']:.3f}."
+                    + (f" Highest FPR (annotated male called female): {gaps['fpr']['worst']} ({100 * by[gaps['fpr']['worst']]['fpr']['value']:.1f}%);"
+                       f" highest FNR (annotated female called male): {gaps['fnr']['worst']} ({100 * by[gaps['fnr']['worst']]['fnr']['value']:.1f}%)."
+                       if "fpr" in gaps and "fnr" in gaps else ""))
+        d = c["p_female"]["overall"]
+        lines.append(f"{name}: mean P(female) {ci(d['mean'], 3)}; {ci(d['share_above_0_5'], pct=True)} of faces called female "
+                     f"(P > 0.5); {ci(d['share_confident'], pct=True)} confident calls (P > 0.9 or < 0.1).")
+    for name, f in r["focus"].items():
+        k = f.get("kruskal") or {}
+        line = f"{name}: on average {ci(f['overall']['mean'], pct=True)} of the positive CAM mass lies on the face ellipse."
+        if k.get("p") is not None:
+            sig = [p for p in f["pairwise"] if p["p_holm"] is not None and p["p_holm"] < ALPHA]
+            line += (f" Focus {'differs' if k['p'] < ALPHA else 'does not differ detectably'} between {k['grouping']} groups "
+                     f"(Kruskal–Wallis {pval(k['p'])}); {len(sig)} of {len(f['pairwise'])} pairwise differences are significant after Holm.")
+        lines.append(line)
+    fl = r["filter"]
+    if fl:
+        o = fl["overall"]
+        w = o["delta_ita"]["wilcoxon"]
+        mean = o["delta_ita"]["mean"]["value"]
+        rb = "n/a" if w["rank_biserial"] is None else f"{w['rank_biserial']:+.2f}"
+        lines.append(
+            f"The filter made skin {_direction(mean, 'lighter', 'darker')} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
+            f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
+            f"{rb}); "
+            f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
+            f"{ci(o['share_darker_1_monk'], pct=True)} at least one darker.")
+        if o["n_not_measurable"]:
+            lines.append(f"{o['n_not_measurable']} face(s) had skin that could not be measured before or after; they are counted per group and left out of the skin statistics.")
+        for grouping, by in fl["by"].items():
+            parts = []
+            for g, s in by.items():
+                ww = s["delta_ita"]["wilcoxon"]
+                v = s["delta_ita"]["mean"]["value"]
+                parts.append(f"{g}: {ci(s['delta_ita']['mean'])}° ({_direction(v, 'lighter', 'darker')}, Holm {pval(ww.get('p_holm'))}, "
+                             f"{signif(ww.get('p_holm'))}{', not measurable: ' + str(s['n_not_measurable']) if s['n_not_measurable'] else ''})")
+            lines.append(f"ΔITA by {grouping}: " + "; ".join(parts) + ".")
+            k = fl["kruskal"][grouping]["delta_ita"]
+            if k.get("p") is not None:
+                lines.append(f"The skin shift {'differs' if k['p'] < ALPHA else 'does not differ detectably'} between {grouping} groups "
+                             f"(Kruskal–Wallis {pval(k['p'])}).")
+        for name, c in o["classifiers"].items():
+            d = c["delta_p_female"]
+            v = d["mean"]["value"]
+            lines.append(f"{name}: the filter made faces look {_direction(v, 'more female', 'more male')}: mean ΔP(female) "
+                         f"{ci(d['mean'], 3)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
+                         f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
+            for grouping, by in fl["by"].items():
+                sig = [g for g, s in by.items() if (s["classifiers"][name]["delta_p_female"]["wilcoxon"].get("p_holm") or 1) < ALPHA]
+                if sig:
+                    lines.append(f"{name}: ΔP(female) is significant after Holm in {grouping} groups: "
+                                 + ", ".join(f"{g} ({ci(by[g]['classifiers'][name]['delta_p_female']['mean'], 3)})" for g in sig) + ".")
+        comp = fl["composition"]
+        if comp["target_female_share"] is None:
+            lines.append("Composition: no target in the card.")
+        for name, e in comp["predicted_female"].items():
+            t = comp["target_female_share"]
+            line = (f"{name}: share predicted female {ci(e['input'], pct=True)} on inputs vs {ci(e['output'], pct=True)} on filtered outputs")
+            if t is not None:
+                line += (f"; the card's target is {100 * t:.1f}% female, and the output "
+                         f"{'crosses' if e['crossed_target'] else 'does not cross'} it "
+                         f"({'closer to' if e['moved_toward_target'] else 'further from'} the target than the input)")
+            lines.append(line + ".")
+    lines.append("Caveats: " + " ".join(r["caveats"]))
+    return lines

@@ -1,0 +1,31 @@
+"""Arguments shared by every command that runs the pipeline (run, bench, audit, app)."""
+from __future__ import annotations
+
+import argparse
+
+from .defaults import load_selection
+from .faces import make_detector
+from .pipeline import FramePipeline, PipelineConfig
+from .runtime import RuntimeConfig
+
+
+def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True) -> None:
+    p.add_argument("--classifier", action="append", help="ONNX classifier (repeat; default: all in resources/models)")
+    p.add_argument("--filter", help="ONNX filter (default: the first in resources/models)")
+    p.add_argument("--no-filter", action="store_true", help="run without a filter")
+    p.add_argument("--provider", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"],
+                   help="ONNX Runtime provider preference (auto: TensorRT → CUDA → CPU)")
+    p.add_argument("--threads", type=int, help="CPU threads per model (default: all cores)")
+    p.add_argument("--yunet", help="path to an OpenCV YuNet face detector .onnx (default: Haar cascade)")
+    p.add_argument("--cam-class", default="female", help="class whose CAM is kept")
+
+
+def runtime_from_args(args: argparse.Namespace) -> RuntimeConfig:
+    return RuntimeConfig(provider=args.provider, threads=args.threads)
+
+
+def pipeline_from_args(args: argparse.Namespace, detect: bool = True) -> FramePipeline:
+    runtime = runtime_from_args(args)
+    classifiers, filt = load_selection(args.classifier, args.filter, args.no_filter, runtime)
+    return FramePipeline(classifiers, filt, make_detector(args.yunet) if detect else None,
+                         PipelineConfig(cam_class=args.cam_class))

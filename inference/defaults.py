@@ -1,0 +1,57 @@
+"""Where the default models live, and loading a set of them for the pipeline."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BiasMirrorError
+from .models import Classifier, Filter, find_models, load_model
+from .runtime import RuntimeConfig
+
+log = logging.getLogger(__name__)
+MODELS_DIR = Path(__file__).resolve().parent.parent / "resources" / "models"
+
+
+@dataclass
+class ModelSet:
+    classifiers: list[Classifier] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # files that could not be loaded, with why
+
+
+def load_folder(folder: Path = MODELS_DIR, runtime: RuntimeConfig = RuntimeConfig()) -> ModelSet:
+    """Every classifier and filter in ``folder``; a bad file is reported, not fatal."""
+    found = ModelSet()
+    for path in find_models(folder):
+        try:
+            model = load_model(path, runtime=runtime)
+        except BiasMirrorError as exc:
+            found.errors.append(str(exc))
+            log.warning("%s", exc)
+            continue
+        if isinstance(model, Classifier):
+            found.classifiers.append(model)
+        elif isinstance(model, Filter):
+            found.filters.append(model)
+    return found
+
+
+def load_selection(classifiers: list[str] | None, filter_path: str | None, no_filter: bool,
+                   runtime: RuntimeConfig) -> tuple[list[Classifier], Filter | None]:
+    """The models a command asked for, or the defaults from resources/models."""
+    if classifiers:
+        cls = [load_model(p, "classifier", runtime) for p in classifiers]
+        defaults = None
+    else:
+        defaults = load_folder(MODELS_DIR, runtime)
+        cls = defaults.classifiers
+        if not cls:
+            raise BiasMirrorError("no classifier found; give --classifier PATH", MODELS_DIR)
+    filt = None
+    if filter_path:
+        filt = load_model(filter_path, "filter", runtime)
+    elif not no_filter:
+        defaults = defaults or load_folder(MODELS_DIR, runtime)
+        filt = defaults.filters[0] if defaults.filters else None
+    return cls, filt  # type: ignore[return-value]

@@ -1,0 +1,222 @@
+"""FramePipeline: frame → faces → classifiers (+CAM) → filter → classifiers again → skin tone → FrameResult.
+
+All faces of a frame go to each model in one batched call. The same code
+path serves the live app (``process``) and offline studies
+(``process_images``), so a number in the audit means what it means on screen.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from .errors import BiasMirrorError
+from .faces import FaceDetector, crop_square, face_region_mask, whole_image_crop
+from .images import read_rgb
+from .models import Classifier, Filter
+from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift
+from .skin import compare_skin, face_skin_mask, measure_skin_tone
+from .tracking import IoUTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    cam_class: str = "female"  # the class whose CAM is kept
+    min_crop: int = 112  # crops are at least this size (and at least every model's input size)
+    max_faces: int = 20  # the largest faces are kept beyond this
+    track: bool = True
+    apply_filter: bool = True
+
+
+def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
+    """Any frame a source may give (grey, BGRA, 16-bit, float) as 3-channel BGR uint8."""
+    if frame is None or not isinstance(frame, np.ndarray) or frame.size == 0:
+        raise BiasMirrorError("the frame is empty")
+    f = frame
+    if f.dtype == np.uint16:
+        f = (f >> 8).astype(np.uint8)
+    elif f.dtype in (np.float32, np.float64):
+        scale = 255.0 if np.nanmax(f) <= 1.0 else 1.0
+        f = np.clip(np.nan_to_num(f) * scale, 0, 255).astype(np.uint8)
+    elif f.dtype != np.uint8:
+        raise BiasMirrorError(f"frames of type {f.dtype} are not supported (use 8- or 16-bit)")
+    if f.ndim == 2 or (f.ndim == 3 and f.shape[2] == 1):
+        return cv2.cvtColor(f.reshape(f.shape[0], f.shape[1]), cv2.COLOR_GRAY2BGR)
+    if f.ndim == 3 and f.shape[2] == 4:
+        return cv2.cvtColor(f, cv2.COLOR_BGRA2BGR)
+    if f.ndim == 3 and f.shape[2] == 3:
+        return np.ascontiguousarray(f)
+    raise BiasMirrorError(f"frames of shape {frame.shape} are not images")
+
+
+def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
+    """Share of the positive CAM mass inside ``region``; None when the CAM has no positive mass."""
+    pos = np.clip(cam, 0, None)
+    total = float(pos.sum())
+    return None if total <= 0 else float(pos[region].sum() / total)
+
+
+def _resize_batch(crops: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if crops.shape[1:3] == size:
+        return crops
+    interp = cv2.INTER_AREA if crops.shape[1] > size[0] else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(c, (size[1], size[0]), interpolation=interp) for c in crops])
+
+
+class FramePipeline:
+    """Holds the models, the detector and the tracker. Not thread-safe: one worker owns it."""
+
+    def __init__(self, classifiers: Sequence[Classifier], filter: Filter | None = None,
+                 detector: FaceDetector | None = None, config: PipelineConfig = PipelineConfig()):
+        self.classifiers = list(classifiers)
+        self.filter = filter
+        self.detector = detector
+        self.config = config
+        self.tracker = IoUTracker()
+        self._index = 0
+
+    # --- configuration (called by the owning worker between frames) ---------
+    @property
+    def crop_size(self) -> int:
+        sizes = [m.size[0] for m in self.classifiers] + ([self.filter.size[0]] if self.filter else [])
+        return max([self.config.min_crop, *sizes])
+
+    def providers(self) -> dict[str, str]:
+        models = [*self.classifiers, *([self.filter] if self.filter else [])]
+        return {m.name: m.provider for m in models}
+
+    def provider_warnings(self) -> tuple[str, ...]:
+        models = [*self.classifiers, *([self.filter] if self.filter else [])]
+        return tuple(f"{m.name}: {m.info.warning}" for m in models if m.info.warning)
+
+    # --- the per-face core --------------------------------------------------
+    def _classify(self, crops: np.ndarray, region: np.ndarray) -> list[dict[str, ClassifierOutput]]:
+        out: list[dict[str, ClassifierOutput]] = [{} for _ in range(len(crops))]
+        size = crops.shape[1]
+        for model in self.classifiers:
+            probs, cams = model.predict(_resize_batch(crops, model.size))
+            k = model.labels.index(self.config.cam_class) if self.config.cam_class in model.labels else 0
+            for i in range(len(crops)):
+                cam = cv2.resize(cams[i, k], (size, size), interpolation=cv2.INTER_LINEAR)
+                out[i][model.name] = ClassifierOutput(
+                    model.name, model.labels, probs[i], cam, model.labels[k], cam_focus(cam, region)
+                )
+        return out
+
+    def analyse_crops(self, crops: np.ndarray, timings: dict[str, float]) -> list[tuple[FaceView, FaceView | None, SkinShift | None, dict[str, float]]]:
+        """Everything measured on a batch of square RGB face crops (N×S×S×3)."""
+        n, size = len(crops), crops.shape[1]
+        region, skin_mask = face_region_mask(size), face_skin_mask((size, size))
+        t = time.perf_counter()
+        orig_cls = self._classify(crops, region)
+        timings["classify"] = timings.get("classify", 0.0) + (time.perf_counter() - t) * 1000
+        filtered = filt_cls = None
+        if self.filter is not None and self.config.apply_filter and n:
+            t = time.perf_counter()
+            filtered = _resize_batch(self.filter.apply(_resize_batch(crops, self.filter.size)), (size, size))
+            timings["filter"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            filt_cls = self._classify(filtered, region)
+            timings["classify_filtered"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        results = []
+        for i in range(n):
+            skin = measure_skin_tone(crops[i], skin_mask)
+            view = FaceView(crops[i], orig_cls[i], skin)
+            if filtered is None:
+                results.append((view, None, None, {}))
+                continue
+            fskin = measure_skin_tone(filtered[i], skin_mask)
+            fview = FaceView(filtered[i], filt_cls[i], fskin)  # type: ignore[index]
+            dp = {name: fview.classifiers[name].p_female - out.p_female for name, out in orig_cls[i].items()}
+            results.append((view, fview, compare_skin(skin, fskin), dp))
+        timings["skin"] = (time.perf_counter() - t) * 1000
+        return results
+
+    # --- frames ---------------------------------------------------------------
+    def process(self, frame: np.ndarray, timestamp: float | None = None, source: str = "") -> FrameResult:
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        bgr = as_bgr_uint8(frame)
+        faces_boxes: list[tuple[int, tuple[float, float, float, float], float]] = []
+        if self.detector is not None:
+            t = time.perf_counter()
+            dets = self.detector.detect(bgr)
+            dets = sorted(dets, key=lambda d: d.box[2] * d.box[3], reverse=True)[: self.config.max_faces]
+            timings["detect"] = (time.perf_counter() - t) * 1000
+            tracked = self.tracker.update(dets) if self.config.track else [
+                (i + 1, tuple(map(float, d.box))) for i, d in enumerate(dets)]
+            faces_boxes = [(tid, box, d.score) for (tid, box), d in zip(tracked, dets)]
+        t = time.perf_counter()
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        size = self.crop_size
+        if self.detector is None:
+            crop, inv = whole_image_crop(rgb, size)
+            crops, transforms = [crop], [inv]
+            h, w = bgr.shape[:2]
+            faces_boxes = [(1, (0.0, 0.0, float(w), float(h)), 1.0)]
+        else:
+            pairs = [crop_square(rgb, box, size) for _, box, _ in faces_boxes]
+            crops, transforms = [p[0] for p in pairs], [p[1] for p in pairs]
+        timings["crop"] = (time.perf_counter() - t) * 1000
+        batch = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+        analysed = self.analyse_crops(batch, timings)
+        faces = tuple(
+            FaceResult(
+                track_id=tid, box=tuple(int(round(v)) for v in box),  # type: ignore[arg-type]
+                crop_to_frame=inv, original=view, filtered=fview, skin_shift=shift, delta_p_female=dp, score=score,
+            )
+            for (tid, box, score), inv, (view, fview, shift, dp) in zip(faces_boxes, transforms, analysed)
+        )
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        self._index += 1
+        return FrameResult(
+            index=self._index - 1, timestamp=time.monotonic() if timestamp is None else timestamp, frame=bgr,
+            faces=faces, timings_ms=timings, providers=self.providers(),
+            filter_name=self.filter.name if (self.filter and self.config.apply_filter) else None,
+            warnings=self.provider_warnings(), source=source,
+        )
+
+    def process_images(self, paths: Iterable[str | Path], batch: int = 32) -> Iterator[tuple[str, FrameResult | None, str | None]]:
+        """Offline batch API: (path, result, error). Unreadable images give an error, not an exception.
+
+        With no detector the whole image is the face (aligned datasets), and
+        crops of several images share each batched model call; with a
+        detector every image is processed as a frame (all its faces batched).
+        """
+        paths = [str(p) for p in paths]
+        if self.detector is not None:
+            for p in paths:
+                img = cv2.imread(p, cv2.IMREAD_UNCHANGED)
+                if img is None:
+                    yield p, None, "cannot be read as an image"
+                    continue
+                self.tracker.reset()
+                yield p, self.process(img, timestamp=0.0, source=p), None
+            return
+        size = self.crop_size
+        for start in range(0, len(paths), batch):
+            chunk = paths[start : start + batch]
+            imgs = [read_rgb(p) for p in chunk]
+            ok = [i for i, im in enumerate(imgs) if im is not None]
+            timings: dict[str, float] = {}
+            pairs = [whole_image_crop(imgs[i], size) for i in ok]
+            analysed = self.analyse_crops(np.stack([c for c, _ in pairs]) if pairs else np.zeros((0, size, size, 3), np.uint8), timings)
+            by_index = dict(zip(ok, zip(pairs, analysed)))
+            for i, p in enumerate(chunk):
+                if i not in by_index:
+                    yield p, None, "cannot be read as an image"
+                    continue
+                (crop, inv), (view, fview, shift, dp) = by_index[i]
+                h, w = imgs[i].shape[:2]
+                face = FaceResult(1, (0, 0, w, h), inv, view, fview, shift, dp)
+                yield p, FrameResult(start + i, 0.0, np.empty((0, 0, 3), np.uint8), (face,), timings,
+                                     self.providers(), self.filter.name if self.filter else None,
+                                     self.provider_warnings(), p), None

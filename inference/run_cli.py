@@ -1,0 +1,50 @@
+"""Headless run: a source → one CSV row per face per frame, flushed as it goes.
+
+    python main.py run --source video.mp4 --out results.csv
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from tqdm import tqdm
+
+from .cli_common import add_model_arguments, pipeline_from_args
+from .rows import RowWriter
+from .sources import open_source
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", required=True, help="camera index, video file, image folder or image")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    add_model_arguments(p)
+
+
+def main(args: argparse.Namespace) -> int:
+    pipeline = pipeline_from_args(args)
+    for w in pipeline.provider_warnings():
+        print(f"warning: {w}")
+    source = open_source(args.source)
+    writer = RowWriter(args.out)
+    frames = skipped = 0
+    try:
+        with tqdm(desc=f"processing {source.name}", unit="frame", total=args.max_frames) as bar:
+            for frame in source:
+                if frame.image is None:
+                    skipped += 1
+                    tqdm.write(f"warning: {frame.warning}")
+                    if source.live:
+                        break
+                    continue
+                result = pipeline.process(frame.image, frame.timestamp, frame.name)
+                writer.write_frame(result, time.monotonic())
+                frames += 1
+                bar.update(1)
+                if args.max_frames and frames >= args.max_frames:
+                    break
+    finally:
+        writer.close()
+        source.close()
+    print(f"{frames} frame(s), {writer.rows} face row(s) written to {args.out}; {skipped} unreadable frame(s) skipped")
+    return 0

@@ -1,0 +1,216 @@
+"""Skin tone of a face crop: CIELAB, ITA°, Monk Skin Tone, and the paired shift.
+
+The one place colour science lives. Everything is computed in CIELAB (D65)
+from sRGB values scaled to [0, 1] by ``skimage.color.rgb2lab``; OpenCV's 8-bit
+Lab encoding (L scaled to 0..255, a/b offset by 128) is deliberately not used.
+
+Method
+------
+1. **Where** to look is purely geometric (``face_skin_mask``): an ellipse over
+   the central face (forehead, nose, cheeks, jaw) that leaves out the crop's
+   outer border where hair and background live, minus a horizontal band at eye
+   height (keeping the nose bridge between the eyes) and a box at mouth height.
+   The mask does not look at colour, so it is identical for every skin tone;
+   colour-threshold skin detectors are tuned on light skin and drop dark skin,
+   which is exactly the bias this project measures.
+2. **Which pixels** count is decided per image by robust trimming inside that
+   mask (``measure_skin_tone``): near-black and blown-out pixels go, then
+   pixels outside the 10th–90th percentile of L* (hair, eye corners, nostrils,
+   glare, shadow) or the 5th–95th percentile of a* / b* (lips, stray
+   background) go.
+3. The skin colour is the mean Lab of what survives; ITA° and the nearest
+   Monk Skin Tone follow from it.
+
+Limits
+------
+* Assumes a frontal, roughly centred square face crop framed like
+  ``faces.crop_square`` (detector box plus margin, face centre slightly above
+  the crop centre), which matches the UTKFace aligned chips; the zones were
+  placed on the average UTKFace face and leave room for looser framing (eyes
+  anywhere from ~0.25 to ~0.42 of the height). Profiles, tilted heads or
+  badly off-centre crops put the mask on hair or background.
+* Hair over the forehead, beards, glasses, masks and hands reach into the
+  mask; trimming removes some of it, not all.
+* Strong side light or coloured light changes the measured colour, and ITA
+  depends on lighting and the camera's white balance: it measures the
+  *picture*, not the person. That is fine for this project's paired
+  comparison (same picture before and after a filter), and a reason to treat
+  absolute values across different photos with care.
+* MST is the nearest of ten swatches in colour; the Monk scale is meant for
+  human annotation, so this is an approximation, not a rating.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+from .results import SkinShift, SkinTone
+
+MONK_HEX = ("#f6ede4", "#f3e7db", "#f7ead0", "#eadaba", "#d7bd96",
+            "#a07e56", "#825c43", "#604134", "#3a312a", "#292420")
+
+# Chardon et al. (1991) / Del Bino et al. (2006) ITA classes, lower bounds (exclusive).
+_ITA_CLASSES = ((55.0, "very light"), (41.0, "light"), (28.0, "intermediate"),
+                (10.0, "tan"), (-30.0, "brown"))
+
+# Mask geometry in fractions of the crop's width / height.
+_FACE_CENTRE = (0.5, 0.47)  # (x, y): faces sit slightly above the crop centre
+_FACE_RADII = (0.25, 0.33)  # stays inside the cheeks, off the hairline and ears
+_EYE_BAND = (0.21, 0.45)  # brows and eyes, for tight chips (eyes ~0.3) and padded crops (~0.42)
+_NOSE_BRIDGE_HALF = 0.06  # skin between the eyes is kept
+_MOUTH_BOX = (0.63, 0.82, 0.17)  # top, bottom, half width
+
+_DARK_L, _BRIGHT_L = 5.0, 98.0
+_L_PCT = (10.0, 90.0)
+_AB_PCT = (5.0, 95.0)
+
+
+def srgb_to_lab(rgb) -> np.ndarray:
+    """CIELAB (D65) of sRGB colours, shape (..., 3): integers are 0..255, floats 0..1."""
+    rgb = np.asarray(rgb)
+    if rgb.shape[-1:] != (3,):
+        raise ValueError(f"expected (..., 3) RGB, got shape {rgb.shape}")
+    if np.issubdtype(rgb.dtype, np.integer):  # 8-bit values, whatever the integer type
+        rgb = rgb / 255.0
+    elif not np.issubdtype(rgb.dtype, np.floating):
+        raise ValueError(f"expected 8-bit integer or float RGB, got {rgb.dtype}")
+    flat = rgb.reshape(-1, 1, 3).astype(np.float64)
+    return rgb2lab(flat).reshape(rgb.shape)
+
+
+def ita_degrees(L, b):
+    """Individual Typology Angle, arctan((L* − 50) / b*) in degrees; arctan2 so b* = 0 is defined."""
+    ita = np.degrees(np.arctan2(np.asarray(L, float) - 50.0, np.asarray(b, float)))
+    return float(ita) if ita.ndim == 0 else ita
+
+
+def ita_category(ita: float) -> str:
+    if not np.isfinite(ita):
+        return "not measurable"
+    for lower, name in _ITA_CLASSES:
+        if ita > lower:
+            return name
+    return "dark"
+
+
+def _hex_to_rgb(h: str) -> tuple[int, int, int]:
+    return tuple(int(h[i:i + 2], 16) for i in (1, 3, 5))
+
+
+_MONK_LAB = srgb_to_lab(np.array([_hex_to_rgb(h) for h in MONK_HEX], np.uint8))
+
+
+def nearest_monk(lab) -> int:
+    """Monk Skin Tone 1..10 whose swatch is nearest by CIEDE2000.
+
+    CIEDE2000 rather than CIE76: the light swatches (MST 1–4) differ mostly in
+    chroma and the dark ones mostly in lightness, and plain Euclidean ΔE
+    over-weights chroma differences relative to what people see, so it can
+    pick a neighbour a viewer would not.
+    """
+    lab = np.asarray(lab, float).reshape(1, 3)
+    return int(np.argmin(deltaE_ciede2000(lab, _MONK_LAB))) + 1
+
+
+@lru_cache(maxsize=16)
+def _mask(h: int, w: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    u, v = (x + 0.5) / w, (y + 0.5) / h  # pixel centres, so the mask scales with the crop
+    (cx, cy), (rx, ry) = _FACE_CENTRE, _FACE_RADII
+    face = ((u - cx) / rx) ** 2 + ((v - cy) / ry) ** 2 <= 1.0
+    eyes = (v >= _EYE_BAND[0]) & (v <= _EYE_BAND[1]) & (np.abs(u - 0.5) > _NOSE_BRIDGE_HALF)
+    top, bottom, half = _MOUTH_BOX
+    mouth = (v >= top) & (v <= bottom) & (np.abs(u - 0.5) < half)
+    mask = face & ~eyes & ~mouth
+    mask.setflags(write=False)
+    return mask
+
+
+def face_skin_mask(shape_hw, rgb=None) -> np.ndarray:
+    """Boolean H×W mask of cheek, nose and forehead skin for a centred face crop.
+
+    Geometric only (see the module docstring), so two crops of the same shape
+    get the same mask whatever their colours; ``rgb`` is accepted for the
+    caller's convenience and only checked against ``shape_hw``.
+    """
+    h, w = int(shape_hw[0]), int(shape_hw[1])
+    if rgb is not None and tuple(np.shape(rgb)[:2]) != (h, w):
+        raise ValueError(f"rgb shape {np.shape(rgb)} does not match {(h, w)}")
+    return _mask(h, w).copy()
+
+
+def _required_pixels(h: int, w: int, min_pixels: int) -> int:
+    # min_pixels is meant for the pipeline's crops (~100+ px a side), whose
+    # mask holds thousands of pixels. A tiny crop (below ~55 px a side) cannot
+    # reach it even when well lit, so there the bar is half of its default
+    # mask instead: trimming alone keeps about two thirds, so a well-lit tiny
+    # face passes and a half-dark one does not. A crop with fewer than
+    # min_pixels pixels in all is never measured: too little face to say
+    # anything about skin.
+    if h * w < min_pixels:
+        return h * w + 1
+    return min(min_pixels, max(1, int(_mask(h, w).sum()) // 2))
+
+
+def measure_skin_tone(rgb_uint8: np.ndarray, mask: np.ndarray | None = None,
+                      min_pixels: int = 200) -> SkinTone:
+    """Skin tone of an H×W×3 RGB uint8 crop over ``mask`` (default ``face_skin_mask``)."""
+    rgb = np.asarray(rgb_uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an H×W×3 RGB image, got shape {rgb.shape}")
+    h, w = rgb.shape[:2]
+    mask = face_skin_mask((h, w)) if mask is None else np.asarray(mask, bool)
+    if mask.shape != (h, w):
+        raise ValueError(f"mask shape {mask.shape} does not match image {(h, w)}")
+
+    lab = srgb_to_lab(rgb[mask]).reshape(-1, 3)
+    lab = lab[(lab[:, 0] >= _DARK_L) & (lab[:, 0] <= _BRIGHT_L)]
+    if len(lab):
+        # Percentiles are taken together on the same pixels, then intersected,
+        # so the order of the three cuts does not matter.
+        keep = np.ones(len(lab), bool)
+        for channel, (lo_p, hi_p) in ((0, _L_PCT), (1, _AB_PCT), (2, _AB_PCT)):
+            lo, hi = np.percentile(lab[:, channel], (lo_p, hi_p))
+            keep &= (lab[:, channel] >= lo) & (lab[:, channel] <= hi)
+        lab = lab[keep]
+    n = int(len(lab))
+    if n < _required_pixels(h, w, min_pixels):
+        return SkinTone(measurable=False, n_pixels=n)
+
+    # Mean, not median: after trimming the mean is robust enough, and on 8-bit
+    # data the median moves in quantisation steps, so a small filter shift
+    # could read as zero or as a jump; the mean follows it smoothly.
+    L, a, b = (float(v) for v in lab.mean(axis=0))
+    ita = ita_degrees(L, b)
+    return SkinTone(measurable=True, n_pixels=n, L=L, a=a, b=b, ita=ita,
+                    ita_category=ita_category(ita), mst=nearest_monk((L, a, b)))
+
+
+def compare_skin(original: SkinTone, filtered: SkinTone) -> SkinShift:
+    """Filtered minus original; positive means the filter made the skin lighter."""
+    if not (original.measurable and filtered.measurable):
+        return SkinShift(delta_ita=None, delta_l=None, delta_mst=None)
+    return SkinShift(delta_ita=filtered.ita - original.ita,
+                     delta_l=filtered.L - original.L,
+                     delta_mst=original.mst - filtered.mst)  # MST 1 is lightest
+
+
+def measure_pair(orig_rgb: np.ndarray, filtered_rgb: np.ndarray,
+                 mask: np.ndarray | None = None) -> tuple[SkinTone, SkinTone, SkinShift]:
+    """Original and filtered crop measured over the same mask, and their shift.
+
+    The mask (the region) is shared; the percentile trimming inside it runs on
+    each image separately, so a filter that, say, darkens the eyes more than
+    the cheeks may trim slightly different pixels. That is intended: each
+    side is measured the way a single image would be, on the same region.
+    """
+    orig_rgb, filtered_rgb = np.asarray(orig_rgb), np.asarray(filtered_rgb)
+    if orig_rgb.shape != filtered_rgb.shape:
+        raise ValueError(f"original {orig_rgb.shape} and filtered {filtered_rgb.shape} crops differ in shape")
+    if mask is None:
+        mask = face_skin_mask(orig_rgb.shape[:2])
+    original = measure_skin_tone(orig_rgb, mask)
+    filtered = measure_skin_tone(filtered_rgb, mask)
+    return original, filtered, compare_skin(original, filtered)

@@ -1,0 +1,90 @@
+"""Shared fixtures: tiny random-weight ONNX models exported by our own exporter, and the real data path."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+UTK_ROOT = (REPO.parent / "shared" / "datasets" / "utkface" / "UTKFace").resolve()
+
+
+def require_utk() -> Path:
+    """The shared UTKFace copy; a test that needs it fails (not skips) when it is missing."""
+    if not UTK_ROOT.is_dir():
+        pytest.fail(f"UTKFace not found at {UTK_ROOT} (tests read ../shared/datasets/utkface/UTKFace)")
+    return UTK_ROOT
+
+
+def utk_images(n: int, race: str | None = None, min_age: int = 18) -> list[Path]:
+    root = require_utk()
+    out = []
+    for name in sorted(os.listdir(root)):
+        parts = name.split("_")
+        if len(parts) != 4 or not parts[0].isdigit() or int(parts[0]) < min_age:
+            continue
+        if race is not None and parts[2] != race:
+            continue
+        out.append(root / name)
+        if len(out) == n:
+            break
+    return out
+
+
+def make_classifier(path: Path, size: int = 32, seed: int = 0, name: str = "tiny-classifier") -> Path:
+    import torch
+
+    from inference.card import classifier_card
+    from training.nets.cam_classifier import CamClassifier, ClassifierConfig
+    from training.tasks.classifier_report import export_classifier
+
+    torch.manual_seed(seed)
+    net = CamClassifier(ClassifierConfig(arch="resnet", size=size, width=8)).eval()
+    card = classifier_card(name, size, ["male", "female"], net.cam_grid(), "test model", {"dataset": "none"}, {})
+    export_classifier(net, size, path, card)
+    return path
+
+
+class _Gain:
+    """A 'filter' that scales brightness by a known gain: the truth for ΔITA tests."""
+
+    def __new__(cls, gain: float):
+        import torch
+
+        class Gain(torch.nn.Module):
+            def forward(self, x):  # x in [-1, 1]
+                return (x + 1) * gain - 1
+
+        return Gain()
+
+
+def make_filter(path: Path, size: int = 32, gain: float = 0.8, name: str = "tiny-filter") -> Path:
+    import torch
+
+    from inference.card import filter_card
+    from training.export import ImageToImageGraph, export
+
+    graph = ImageToImageGraph(_Gain(gain))
+    card = filter_card(name, size, "A->B", f"brightness × {gain} (test)", {"dataset": "none"}, {})
+    export(graph, [torch.zeros(1, size, size, 3, dtype=torch.uint8)], ["image"], ["filtered"], path, card)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("models")
+    return {
+        "classifier": make_classifier(d / "c1.onnx", seed=0, name="tiny-a"),
+        "classifier2": make_classifier(d / "c2.onnx", seed=1, name="tiny-b"),
+        "darken": make_filter(d / "darken.onnx", gain=0.8, name="darken"),
+        "identity": make_filter(d / "identity.onnx", gain=1.0, name="identity"),
+    }
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

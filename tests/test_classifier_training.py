@@ -1,0 +1,100 @@
+"""One-batch training, export parity, card round-trip and resume, on a tiny synthetic UTKFace folder."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import main
+from inference.card import ModelCard, classifier_card
+from inference.errors import BiasMirrorError
+from inference.models import load_model, read_card
+from training.loop import load_checkpoint
+import torch
+from training.nets.cam_classifier import CamClassifier, ClassifierConfig
+from training.tasks.classifier_report import export_classifier
+
+
+@pytest.fixture
+def tiny_utk(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "UTKFace"
+    root.mkdir()
+    for i in range(160):
+        gender, race = i % 2, (i // 2) % 5
+        # the label is visible (brighter for one gender) so a few steps can learn something
+        img = rng.integers(0, 60, (40, 40, 3), dtype=np.uint8) + (120 if gender else 40)
+        cv2.imwrite(str(root / f"{20 + i % 40}_{gender}_{race}_2017010100{i:07d}.jpg.chip.jpg"), img)
+    (root / "bad_name.jpg.chip.jpg").write_bytes(b"not a jpeg")
+    (root / "30_1_1_20170101009999999.jpg.chip.jpg").write_bytes(b"corrupt")  # unreadable, skipped
+    return root
+
+
+def _train(tmp_path, tiny_utk, *extra):
+    return main.main(["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                      "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"),
+                      "--out", str(tmp_path / "run"), "--threads", "1", *extra])
+
+
+def test_train_export_and_card_round_trip(tmp_path, tiny_utk):
+    assert _train(tmp_path, tiny_utk, "--compose", "balanced") == 0
+    run = tmp_path / "run"
+    card = read_card(run / "model.onnx")
+    assert card.kind == "classifier" and card.labels == ["male", "female"]
+    assert card.training["composition"]["mode"] == "balanced"
+    assert card.training["filters"]["unreadable_skipped"] == 1
+    assert card.training["filters"]["bad_names_skipped"] == 1
+    assert "train classifier" in card.training["command"] and card.training["commit"]
+    assert card.metrics["overall"]["accuracy"]["n"] > 0
+    assert "gender×race" in card.metrics["by"]
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["overall"]["accuracy"]["value"] == pytest.approx(card.metrics["overall"]["accuracy"]["value"])
+    assert (run / "log.csv").exists()
+    model = load_model(run / "model.onnx", "classifier")
+    probs, cam = model.predict(np.zeros((3, 32, 32, 3), np.uint8))
+    assert probs.shape == (3, 2) and np.allclose(probs.sum(1), 1, atol=1e-5) and cam.shape[:2] == (3, 2)
+
+
+def test_existing_run_is_protected_and_resume_of_a_finished_run_trains_nothing(tmp_path, tiny_utk, capsys):
+    assert _train(tmp_path, tiny_utk) == 0
+    first = load_checkpoint(tmp_path / "run")
+    assert first["epoch"] == 1
+    assert _train(tmp_path, tiny_utk) == 2  # same --out without --resume: refused, nothing overwritten
+    assert "pass --resume" in capsys.readouterr().err
+    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(tmp_path / "run"), "--resume",
+                      "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
+    assert load_checkpoint(tmp_path / "run")["step"] == first["step"]
+
+
+@pytest.mark.parametrize("arch", ["resnet", "mobilenet"])
+def test_export_parity_and_cam_is_exact(tmp_path, arch):
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(arch=arch, size=112, width=8)
+    net = CamClassifier(cfg).eval()
+    assert net.cam_grid() == (7, 7)  # ≥ 7×7 at the export size
+    card = classifier_card("t", 112, ["male", "female"], net.cam_grid(), "m", {"dataset": "none"}, {})
+    diffs = export_classifier(net, 112, tmp_path / "m.onnx", card)
+    assert diffs["probs"] < 1e-4 and diffs["cam"] < 1e-3
+    # CAM is exact: its spatial mean plus the bias gives the logits
+    x = torch.randint(0, 256, (2, 112, 112, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        logits, cam = net.forward_with_cam(net.preprocess(x))
+    assert torch.allclose(cam.mean(dim=(2, 3)) + net.fc.bias, logits, atol=1e-4)
+    assert (tmp_path / "m.onnx").stat().st_size < 20e6
+
+
+def test_card_round_trip_and_validation():
+    card = classifier_card("x", 64, ["male", "female"], (4, 4), "m", {"dataset": "d"}, {"overall": {}})
+    again = ModelCard.from_json(card.to_json())
+    assert again == card
+    bad = json.loads(card.to_json())
+    bad["kind"] = "toaster"
+    with pytest.raises(BiasMirrorError, match="kind"):
+        ModelCard.from_json(json.dumps(bad), "f.onnx")
+    bad = json.loads(card.to_json())
+    bad["schema_version"] = 99
+    with pytest.raises(BiasMirrorError, match="schema version"):
+        ModelCard.from_json(json.dumps(bad), "f.onnx")
+    bad = json.loads(card.to_json())
+    bad["outputs"] = [o for o in bad["outputs"] if o["name"] != "cam"]
+    with pytest.raises(BiasMirrorError, match="CAM"):
+        ModelCard.from_json(json.dumps(bad), "f.onnx")

@@ -1,0 +1,229 @@
+"""Skin tone measurement: known colours, Monk swatches, paired shifts, edge cases, real faces."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from skimage.color import lab2rgb, rgb2lab
+
+from inference.results import SkinTone
+from inference.skin import (
+    MONK_HEX,
+    compare_skin,
+    face_skin_mask,
+    ita_category,
+    ita_degrees,
+    measure_pair,
+    measure_skin_tone,
+    nearest_monk,
+    srgb_to_lab,
+)
+from tests.conftest import UTK_ROOT, utk_images
+
+
+def ita_reference(L: float, b: float) -> float:
+    """The textbook formula, written out independently of the module."""
+    return math.atan((L - 50.0) / b) * 180.0 / math.pi
+
+
+def lab_patch(L: float, a: float, b: float, size: int = 128) -> np.ndarray:
+    rgb = lab2rgb(np.array([[[L, a, b]]], float))
+    pixel = np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+    return np.broadcast_to(pixel, (size, size, 3)).copy()
+
+
+def face_like(skin_lab=(62.0, 14.0, 20.0), size: int = 160, seed: int = 0) -> np.ndarray:
+    """A crude frontal face: background, hair, a noisy skin ellipse, dark eyes, red lips."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    u, v = (x + 0.5) / size, (y + 0.5) / size
+    lab = np.empty((size, size, 3))
+    lab[:] = (55.0, -2.0, -12.0)  # bluish grey background
+    face = ((u - 0.5) / 0.36) ** 2 + ((v - 0.5) / 0.45) ** 2 <= 1
+    lab[face] = skin_lab
+    lab[face] += rng.normal(0.0, (1.5, 1.0, 1.0), size=(int(face.sum()), 3))
+    lab[(v < 0.17) | ((v < 0.35) & ~face)] = (14.0, 2.0, 4.0)  # hair
+    for cx in (0.35, 0.65):
+        lab[((u - cx) / 0.07) ** 2 + ((v - 0.40) / 0.03) ** 2 <= 1] = (22.0, 1.0, 0.0)
+    lab[((u - 0.5) / 0.12) ** 2 + ((v - 0.70) / 0.035) ** 2 <= 1] = (45.0, 38.0, 16.0)
+    return to_uint8(lab)
+
+
+def to_uint8(lab: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(lab2rgb(lab), 0, 1) * 255).astype(np.uint8)
+
+
+def shift_lightness(rgb: np.ndarray, delta_l: float) -> np.ndarray:
+    lab = rgb2lab(rgb / 255.0)
+    lab[..., 0] += delta_l
+    return to_uint8(lab)
+
+
+# --- colour science -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lab", [(78.0, 8.0, 18.0), (66.0, 12.0, 20.0), (55.0, 14.0, 22.0),
+                                 (45.0, 14.0, 24.0), (32.0, 10.0, 16.0)])
+def test_uniform_patch_ita_matches_chosen_lab(lab):
+    tone = measure_skin_tone(lab_patch(*lab))
+    assert tone.measurable
+    assert tone.ita == pytest.approx(ita_reference(lab[0], lab[2]), abs=0.5)
+    assert tone.L == pytest.approx(lab[0], abs=0.5)
+    assert tone.b == pytest.approx(lab[2], abs=0.5)
+
+
+def test_srgb_to_lab_is_cielab_not_opencv_encoding():
+    assert srgb_to_lab(np.array([255, 255, 255], np.uint8)) == pytest.approx([100.0, 0.0, 0.0], abs=0.01)
+    assert srgb_to_lab(np.zeros((2, 2, 3), np.uint8)) == pytest.approx(np.zeros((2, 2, 3)), abs=1e-6)
+    # uint8 and the same colour as float in [0, 1] agree
+    rgb = np.array([[160, 126, 86]], np.uint8)
+    assert srgb_to_lab(rgb) == pytest.approx(srgb_to_lab(rgb / 255.0))
+
+
+def test_ita_uses_arctan2_where_b_is_zero():
+    assert ita_degrees(70.0, 0.0) == pytest.approx(90.0)
+    assert ita_degrees(65.0, 15.0) == pytest.approx(45.0)
+    assert np.allclose(ita_degrees(np.array([50.0, 60.0]), np.array([10.0, 10.0])), [0.0, 45.0])
+
+
+@pytest.mark.parametrize("ita, category", [
+    (80.0, "very light"), (55.01, "very light"), (55.0, "light"), (41.01, "light"),
+    (41.0, "intermediate"), (28.01, "intermediate"), (28.0, "tan"), (10.01, "tan"),
+    (10.0, "brown"), (-29.99, "brown"), (-30.0, "dark"), (-70.0, "dark"),
+    (float("nan"), "not measurable"),
+])
+def test_ita_category_boundaries(ita, category):
+    assert ita_category(ita) == category
+
+
+@pytest.mark.parametrize("mst", range(1, 11))
+def test_monk_swatch_maps_to_itself(mst):
+    h = MONK_HEX[mst - 1]
+    patch = np.broadcast_to(np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)], np.uint8), (96, 96, 3)).copy()
+    tone = measure_skin_tone(patch)
+    assert tone.measurable
+    assert tone.mst == mst
+    assert nearest_monk((tone.L, tone.a, tone.b)) == mst
+
+
+# --- paired comparison ----------------------------------------------------------
+
+
+def test_darkening_lowers_ita_and_l_by_the_expected_amount():
+    L0, a0, b0 = 62.0, 14.0, 20.0
+    face = face_like((L0, a0, b0))
+    original, filtered, shift = measure_pair(face, shift_lightness(face, -5.0))
+    assert original.measurable and filtered.measurable
+    # the trimmed mean sees the skin, not the hair, eyes, lips or background
+    assert original.L == pytest.approx(L0, abs=0.5)
+    assert original.ita == pytest.approx(ita_reference(L0, b0), abs=0.7)
+    assert shift.delta_l == pytest.approx(-5.0, abs=0.3)
+    expected = ita_reference(L0 - 5.0, b0) - ita_reference(L0, b0)  # about -11.5°
+    assert shift.delta_ita == pytest.approx(expected, abs=0.7)
+    assert shift.delta_mst is not None and shift.delta_mst <= 0
+
+
+def test_scaling_rgb_shifts_as_the_skin_colour_predicts():
+    L0, a0, b0 = 58.0, 13.0, 19.0
+    face = face_like((L0, a0, b0), seed=1)
+    skin_rgb = np.clip(lab2rgb(np.array([[[L0, a0, b0]]])), 0, 1)
+    for factor in (0.8, 1.15):
+        scaled = np.round(np.clip(face * factor, 0, 255)).astype(np.uint8)
+        _, _, shift = measure_pair(face, scaled)
+        L1, _, b1 = rgb2lab(np.clip(skin_rgb * factor, 0, 1))[0, 0]
+        assert shift.delta_l == pytest.approx(L1 - L0, abs=0.5)
+        assert shift.delta_ita == pytest.approx(ita_reference(L1, b1) - ita_reference(L0, b0), abs=1.0)
+        assert np.sign(shift.delta_ita) == np.sign(factor - 1) == np.sign(shift.delta_l)
+
+
+def test_brightening_gives_positive_shift():
+    face = face_like((50.0, 15.0, 22.0), seed=2)
+    _, _, shift = measure_pair(face, shift_lightness(face, 6.0))
+    assert shift.delta_l == pytest.approx(6.0, abs=0.3)
+    assert shift.delta_ita > 5.0
+    assert shift.delta_mst >= 0
+
+
+def test_identity_filter_gives_zero_shift():
+    face = face_like()
+    _, _, shift = measure_pair(face, face.copy())
+    assert shift.delta_ita == 0.0 and shift.delta_l == 0.0 and shift.delta_mst == 0
+
+
+def test_compare_skin_signs_and_unmeasurable():
+    light = SkinTone(True, 500, L=65.0, a=10.0, b=18.0, ita=39.8, ita_category="intermediate", mst=6)
+    dark = SkinTone(True, 500, L=45.0, a=12.0, b=20.0, ita=-14.0, ita_category="brown", mst=7)
+    shift = compare_skin(dark, light)  # the "filter" lightened
+    assert shift.delta_ita > 0 and shift.delta_l == pytest.approx(20.0) and shift.delta_mst == 1
+    none = compare_skin(light, SkinTone(False, 3))
+    assert none.delta_ita is None and none.delta_l is None and none.delta_mst is None
+
+
+# --- edge cases ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("image", [np.zeros((128, 128, 3), np.uint8), np.full((4, 4, 3), 180, np.uint8),
+                                   np.zeros((4, 4, 3), np.uint8), np.full((128, 128, 3), 255, np.uint8)],
+                         ids=["black", "tiny", "tiny-black", "white"])
+def test_unmeasurable_images(image):
+    tone = measure_skin_tone(image)
+    assert not tone.measurable
+    assert tone.mst == 0 and math.isnan(tone.ita) and tone.ita_category == "not measurable"
+    _, _, shift = measure_pair(image, image)
+    assert shift.delta_ita is None
+
+
+def test_patch_smaller_than_min_pixels_is_not_measurable():
+    skin = lab_patch(60.0, 12.0, 20.0, size=12)  # 144 pixels < 200
+    assert not measure_skin_tone(skin).measurable
+    assert not measure_skin_tone(skin, mask=np.ones((12, 12), bool)).measurable
+    big = lab_patch(60.0, 12.0, 20.0, size=128)
+    small_region = np.zeros((128, 128), bool)
+    small_region[60:70, 60:75] = True  # 150 pixels on a full-size crop
+    assert not measure_skin_tone(big, mask=small_region).measurable
+    small_region[60:80, 60:75] = True  # 300 pixels
+    assert measure_skin_tone(big, mask=small_region).measurable
+
+
+def test_small_but_sane_crop_is_measurable():
+    tone = measure_skin_tone(lab_patch(60.0, 12.0, 20.0, size=40))  # 1600 px, mask ~200
+    assert tone.measurable
+    assert tone.ita == pytest.approx(ita_reference(60.0, 20.0), abs=0.5)
+
+
+def test_mask_is_geometric_nonempty_and_off_the_border():
+    a = face_skin_mask((160, 160), face_like(seed=0))
+    b = face_skin_mask((160, 160), np.zeros((160, 160, 3), np.uint8))
+    assert a.dtype == bool and a.shape == (160, 160)
+    assert np.array_equal(a, b)
+    assert 0.05 < a.mean() < 0.5
+    border = max(1, 160 // 10)
+    assert not a[:border].any() and not a[-border:].any()
+    assert not a[:, :border].any() and not a[:, -border:].any()
+    # the centre of the eye band and of the mouth are excluded, the cheeks are kept
+    assert not a[int(0.35 * 160), int(0.35 * 160)] and not a[int(0.70 * 160), 80]
+    assert a[int(0.55 * 160), int(0.35 * 160)] and a[int(0.55 * 160), int(0.65 * 160)]
+    a[:] = False  # a copy: callers cannot spoil the cached mask
+    assert face_skin_mask((160, 160)).any()
+
+
+# --- real faces ----------------------------------------------------------------
+
+
+def test_utkface_black_faces_measure_darker_than_white_faces():
+    medians = {}
+    for race in ("0", "1"):  # 0 White, 1 Black; utk_images fails (not skips) naming UTK_ROOT if it is missing
+        paths = utk_images(20, race=race, min_age=18)
+        assert len(paths) == 20, f"fewer than 20 adult race-{race} images in {UTK_ROOT}"
+        tones = []
+        for path in paths:
+            bgr = cv2.imread(str(path))
+            assert bgr is not None, f"cannot read {path}"
+            tone = measure_skin_tone(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            assert tone.measurable, f"{path.name} not measurable ({tone.n_pixels} px)"
+            assert 1 <= tone.mst <= 10
+            tones.append(tone)
+        medians[race] = float(np.median([t.ita for t in tones]))
+    assert medians["1"] < medians["0"], medians

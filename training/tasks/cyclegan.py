@@ -1,0 +1,368 @@
+"""Trainer for CycleGAN face filters (Zhu et al. 2017), on the shared training loop.
+
+The recipe is the reference implementation's: LSGAN losses, cycle weight
+λ=10, identity weight 0.5·λ, a pool of 50 generated images for the
+discriminators, Adam 2e-4 (β1 0.5), a constant learning rate then a linear
+decay to zero. Augmentation is a horizontal flip only: no colour jitter,
+because skin colour is exactly what the filter's drift is measured on.
+
+An "epoch" is ``--iters-per-epoch`` steps (one pass over domain A by default),
+so a CPU run can have a real LR schedule without hour-long epochs.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import shlex
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from inference.datasets import Sample
+from inference.errors import BiasMirrorError
+from training.data.cache import load_images
+from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
+from training.loop import LoopConfig, StepContext, load_checkpoint, run
+from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
+
+log = logging.getLogger(__name__)
+LAMBDA_CYCLE = 10.0
+LAMBDA_IDENTITY = 0.5  # × LAMBDA_CYCLE, as in the reference code
+POOL_SIZE = 50
+VAL_FACES = 16  # fixed faces for the sample grid (first 8) and the drift curve (all)
+
+
+@dataclass
+class DomainImages:
+    """A domain's decoded faces at the training size (memory-mapped when cached)."""
+
+    train: np.ndarray  # N×S×S×3 uint8 RGB
+    val: np.ndarray  # the fixed validation batch
+
+
+def decode(samples: list[Sample], size: int, cache_dir: Path | None, what: str) -> np.ndarray:
+    arr = load_images([s.path for s in samples], size, cache_dir)
+    if arr.n_bad:
+        log.warning("%s: %d unreadable image(s) skipped", what, arr.n_bad)
+    return arr.images if arr.n_bad == 0 else np.asarray(arr.images)[np.flatnonzero(arr.ok)]
+
+
+def fixed_val(samples: list[Sample], n: int, seed: int) -> list[Sample]:
+    """The same n validation faces for the whole run (and its resumes)."""
+    if not samples:
+        return []
+    pick = np.random.default_rng([seed, 7]).choice(len(samples), min(n, len(samples)), replace=False)
+    return [samples[i] for i in sorted(pick)]
+
+
+def build_images(domains: Domains, size: int, seed: int, cache_dir: Path | None) -> tuple[DomainImages, DomainImages]:
+    out = []
+    for label, d in (("A", domains.a), ("B", domains.b)):
+        val = fixed_val(d.val, VAL_FACES, seed) or fixed_val(d.train, VAL_FACES, seed)
+        out.append(DomainImages(decode(d.train, size, cache_dir, f"domain {label}"),
+                                decode(val, size, cache_dir, f"domain {label} val")))
+    return out[0], out[1]
+
+
+@lru_cache(maxsize=8)
+def _pass_order(n: int, seed: int, salt: int, p: int) -> np.ndarray:
+    return np.random.default_rng([seed, salt, p]).permutation(n)
+
+
+def stream_pick(n: int, seed: int, salt: int, draws: np.ndarray) -> np.ndarray:
+    """Index of the ``draws``-th image in a domain's endless shuffled stream.
+
+    Each pass over the domain is its own seeded permutation; A and B use
+    different salts, so their pairing is independent. Keyed by the global
+    step (which every checkpoint stores), a resume draws exactly the images
+    the uninterrupted run would have.
+    """
+    return np.array([_pass_order(n, seed, salt, int(g) // n)[int(g) % n] for g in draws], dtype=np.int64)
+
+
+class ImagePool(nn.Module):
+    """Shrivastava et al.'s history of generated images, kept in buffers so checkpoints carry it."""
+
+    def __init__(self, size: int, image_size: int):
+        super().__init__()
+        self.size = size
+        self.register_buffer("images", torch.zeros(size, 3, image_size, image_size))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def query(self, fakes: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Half the time the discriminator sees an older fake instead, which steadies training."""
+        out = []
+        for img in fakes.detach():
+            n = int(self.count)
+            if n < self.size:
+                self.images[n] = img
+                self.count += 1
+                out.append(img)
+            elif rng.random() < 0.5:
+                j = int(rng.integers(self.size))
+                out.append(self.images[j].clone())
+                self.images[j] = img
+            else:
+                out.append(img)
+        return torch.stack(out)
+
+
+def to_net(x_uint8_nhwc: torch.Tensor) -> torch.Tensor:
+    return x_uint8_nhwc.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    return ((x.detach().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def linear_decay(n_epochs: int, n_epochs_decay: int):
+    """LR factor: 1 for n_epochs, then linearly to ~0 over n_epochs_decay (reference 'linear' policy)."""
+
+    def factor(epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+
+    return factor
+
+
+class CycleGANTask:
+    def __init__(self, a: DomainImages, b: DomainImages, net_cfg: CycleGANConfig, run_cfg: dict, out: Path):
+        self.a, self.b, self.net_cfg, self.out = a, b, net_cfg, out
+        self.config = {"net": net_cfg.to_dict(), **run_cfg}
+        self.seed, self.bs = run_cfg["seed"], run_cfg["batch_size"]
+        self.iters_per_epoch = run_cfg["iters_per_epoch"]
+        self.sample_every = run_cfg["sample_every"]
+        self.G_A, self.G_B = build_generator(net_cfg), build_generator(net_cfg)  # A→B, B→A
+        self.D_A, self.D_B = build_discriminator(net_cfg), build_discriminator(net_cfg)  # judge A, judge B
+        self.pool_A, self.pool_B = ImagePool(POOL_SIZE, net_cfg.size), ImagePool(POOL_SIZE, net_cfg.size)
+        lr, betas = run_cfg["lr"], (0.5, 0.999)
+        self.opt_G = torch.optim.Adam(itertools.chain(self.G_A.parameters(), self.G_B.parameters()), lr=lr, betas=betas)
+        self.opt_D = torch.optim.Adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), lr=lr, betas=betas)
+        decay = linear_decay(run_cfg["n_epochs"], run_cfg["n_epochs_decay"])
+        self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, decay)
+        self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, decay)
+        self.mse, self.l1 = nn.MSELoss(), nn.L1Loss()
+        self.last_drift = float("nan")
+
+    # --- what the loop asks for ---------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G_A": self.G_A, "G_B": self.G_B, "D_A": self.D_A, "D_B": self.D_B,
+                "pool_A": self.pool_A, "pool_B": self.pool_B}
+
+    def optimizers(self):
+        return {"G": self.opt_G, "D": self.opt_D}
+
+    def schedulers(self):
+        return {"G": self.sched_G, "D": self.sched_D}
+
+    def indices(self) -> np.ndarray:
+        # Only the count matters: images are drawn from each domain's stream by
+        # the global step (see stream_pick), so epochs need not align with A's size.
+        return np.arange(self.iters_per_epoch * self.bs)
+
+    def batch(self, idx: np.ndarray, device: torch.device) -> torch.device:
+        return device  # the images depend on the step number, which only step() sees
+
+    def draw(self, step: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        draws = np.arange(step * self.bs, (step + 1) * self.bs)
+        ia = stream_pick(len(self.a.train), self.seed, 1, draws)
+        ib = stream_pick(len(self.b.train), self.seed, 2, draws)
+        xa = torch.from_numpy(np.ascontiguousarray(self.a.train[ia]))
+        xb = torch.from_numpy(np.ascontiguousarray(self.b.train[ib]))
+        flips = np.random.default_rng([self.seed, 3, step]).random((2, self.bs)) < 0.5
+        for x, f in ((xa, flips[0]), (xb, flips[1])):
+            x[torch.from_numpy(f)] = x[torch.from_numpy(f)].flip(2)  # NHWC: dim 2 is width
+        return to_net(xa).to(device), to_net(xb).to(device)
+
+    def step(self, device: torch.device, ctx: StepContext) -> dict[str, float]:
+        real_A, real_B = self.draw(ctx.step, device)
+        for m in (self.G_A, self.G_B, self.D_A, self.D_B):
+            m.train()
+        # Generators: fool both discriminators, close both cycles, keep colours on identity inputs.
+        self._freeze(self.D_A, self.D_B)
+        with ctx.autocast():
+            fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
+            rec_A, rec_B = self.G_B(fake_B), self.G_A(fake_A)
+            idt_w = LAMBDA_CYCLE * LAMBDA_IDENTITY
+            loss_idt = idt_w * (self.l1(self.G_A(real_B), real_B) + self.l1(self.G_B(real_A), real_A))
+            loss_gan = self._lsgan(self.D_B(fake_B), True) + self._lsgan(self.D_A(fake_A), True)
+            loss_cyc = LAMBDA_CYCLE * (self.l1(rec_A, real_A) + self.l1(rec_B, real_B))
+            loss_G = loss_gan + loss_cyc + loss_idt
+        self.opt_G.zero_grad(set_to_none=True)
+        ctx.scaler.scale(loss_G).backward()
+        ctx.scaler.step(self.opt_G)
+        # Discriminators: real vs a mix of current and pooled fakes, halved as in the paper.
+        self._freeze(self.D_A, self.D_B, frozen=False)
+        rng = np.random.default_rng([self.seed, 4, ctx.step])
+        pooled_B, pooled_A = self.pool_B.query(fake_B, rng), self.pool_A.query(fake_A, rng)
+        with ctx.autocast():
+            loss_D_B = 0.5 * (self._lsgan(self.D_B(real_B), True) + self._lsgan(self.D_B(pooled_B), False))
+            loss_D_A = 0.5 * (self._lsgan(self.D_A(real_A), True) + self._lsgan(self.D_A(pooled_A), False))
+        self.opt_D.zero_grad(set_to_none=True)
+        ctx.scaler.scale(loss_D_A + loss_D_B).backward()
+        ctx.scaler.step(self.opt_D)
+        ctx.scaler.update()
+        done = ctx.step + 1
+        if ctx.is_main and self.sample_every and done % self.sample_every == 0:
+            self.sample(done, ctx.device)
+        return {"G_gan": loss_gan.item(), "cycle": loss_cyc.item(), "idt": loss_idt.item(),
+                "D_A": loss_D_A.item(), "D_B": loss_D_B.item(), "lr": self.sched_G.get_last_lr()[0],
+                "delta_ita": self.last_drift}
+
+    def end_epoch(self, epoch: int, ctx: StepContext) -> dict[str, float]:
+        self.sched_G.step()
+        self.sched_D.step()
+        return {"lr": self.sched_G.get_last_lr()[0]}
+
+    # --- helpers --------------------------------------------------------------
+    def _lsgan(self, scores: torch.Tensor, real: bool) -> torch.Tensor:
+        return self.mse(scores.float(), torch.full_like(scores.float(), 1.0 if real else 0.0))
+
+    @staticmethod
+    def _freeze(*nets: nn.Module, frozen: bool = True) -> None:
+        for net in nets:
+            for p in net.parameters():
+                p.requires_grad_(not frozen)
+
+    @torch.no_grad()
+    def translate(self, a_uint8: np.ndarray, b_uint8: np.ndarray, device: torch.device) -> list[torch.Tensor]:
+        """real A, fake B, rec A, real B, fake A, rec B (each N×3×S×S in [-1, 1])."""
+        real_A = to_net(torch.from_numpy(np.array(a_uint8))).to(device)  # a copy: memmaps are read-only
+        real_B = to_net(torch.from_numpy(np.array(b_uint8))).to(device)
+        fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
+        return [real_A, fake_B, self.G_B(fake_B), real_B, fake_A, self.G_A(fake_A)]
+
+    @torch.no_grad()
+    def sample(self, step: int, device: torch.device) -> None:
+        """Sample grid PNG and one point of the skin-tone drift curve, on the fixed val faces."""
+        from torchvision.utils import save_image
+
+        from training.tasks.cyclegan_report import drift_row, write_drift
+
+        self.G_A.eval(), self.G_B.eval()
+        rows = self.translate(self.a.val[:8], self.b.val[:8], device)
+        n = min(len(r) for r in rows)
+        grid = torch.cat([r[:n] for r in rows]).cpu()
+        folder = self.out / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        save_image((grid + 1) / 2, folder / f"step_{step:07d}.png", nrow=n, padding=2)
+        save_image((grid + 1) / 2, folder / "latest.png", nrow=n, padding=2)
+        fake_B = to_uint8(self.G_A(to_net(torch.from_numpy(np.array(self.a.val))).to(device)))
+        row = drift_row(step, np.asarray(self.a.val), fake_B)
+        write_drift(self.out / "drift.csv", row)
+        self.last_drift = row["mean_delta_ita"]
+
+
+# --- command line -------------------------------------------------------------
+SCHEDULE_DEFAULTS = {"n_epochs": 10, "n_epochs_decay": 10}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("domains (two folders, or a labelled dataset and a recipe)")
+    src.add_argument("--domain-a", help="folder of domain-A images (e.g. trainA)")
+    src.add_argument("--domain-b", help="folder of domain-B images (e.g. trainB)")
+    src.add_argument("--dataset", help="KIND:PATH with labels, e.g. utkface:../shared/datasets/utkface")
+    src.add_argument("--preset-domains", choices=["engineer", "aging"],
+                     help="engineer: adults balanced over gender×race → tech-workforce mix; aging: 20–35 → 60+")
+    src.add_argument("--min-domain-size", type=int, default=200, help="refuse domains with fewer training images")
+    p.add_argument("--preset", choices=list(PRESETS), default="cpu",
+                   help="network size: smoke (tests), cpu (64 px), fast (128 px), full (256 px, the paper)")
+    p.add_argument("--n-epochs", type=int, default=None,
+                   help=f"epochs at the initial LR (default {SCHEDULE_DEFAULTS['n_epochs']}; on --resume: extend)")
+    p.add_argument("--n-epochs-decay", type=int, default=None,
+                   help=f"epochs of linear LR decay to 0 (default {SCHEDULE_DEFAULTS['n_epochs_decay']})")
+    p.add_argument("--iters-per-epoch", type=int, default=None, help="steps per epoch (default: one pass over A)")
+    p.add_argument("--batch-size", type=int, default=1, help="1 as in the paper")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids / drift points (0: off)")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--cache", default="cache", help="folder for decoded image caches ('' to disable)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, logs, samples, ONNX, metrics.json")
+    p.add_argument("--name", help="model name in the card (default: the run folder's name)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--export-only", action="store_true", help="skip training: export the checkpoint in --out as is")
+    p.add_argument("--export-both", action="store_true", help="also export G_B (B→A)")
+    p.add_argument("--export-to", help="also copy the A→B ONNX here (e.g. resources/models/engineer_filter.onnx)")
+    p.add_argument("--classifier", help="classifier ONNX for the card's |ΔP(female)| metric")
+    p.add_argument("--eval-faces", type=int, default=400, help="held-out domain-A faces measured for the card")
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
+    if args.dataset and args.preset_domains:
+        source = {"dataset": args.dataset, "recipe": args.preset_domains}
+    elif args.domain_a and args.domain_b:
+        source = {"domain_a": args.domain_a, "domain_b": args.domain_b, "recipe": "folders"}
+    else:
+        raise BiasMirrorError("give --domain-a DIR --domain-b DIR, or --dataset KIND:PATH --preset-domains engineer|aging")
+    run_cfg = {
+        **source, "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
+        "n_epochs": args.n_epochs if args.n_epochs is not None else SCHEDULE_DEFAULTS["n_epochs"],
+        "n_epochs_decay": args.n_epochs_decay if args.n_epochs_decay is not None else SCHEDULE_DEFAULTS["n_epochs_decay"],
+        "iters_per_epoch": args.iters_per_epoch, "sample_every": args.sample_every,
+        "min_domain_size": args.min_domain_size,
+        "command": "python main.py train cyclegan " + " ".join(shlex.quote(a) for a in sys.argv[3:]),
+    }
+    return preset(args.preset), run_cfg
+
+
+def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict]:
+    saved = load_checkpoint(out)["config"]
+    run_cfg = {k: v for k, v in saved.items() if k != "net"}
+    # A resume may lengthen the schedule (train longer); everything else is the checkpoint's.
+    for key in ("n_epochs", "n_epochs_decay"):
+        if getattr(args, key) is not None:
+            run_cfg[key] = getattr(args, key)
+    return CycleGANConfig.from_dict(saved["net"]), run_cfg
+
+
+def build_domains(run_cfg: dict) -> Domains:
+    seed, min_size = run_cfg["seed"], run_cfg["min_domain_size"]
+    if run_cfg["recipe"] == "engineer":
+        return engineer_domains(run_cfg["dataset"], seed, min_size)
+    if run_cfg["recipe"] == "aging":
+        return aging_domains(run_cfg["dataset"], seed, min_size)
+    return folder_domains(run_cfg["domain_a"], run_cfg["domain_b"], seed, min_size)
+
+
+def main(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.classifier and not Path(args.classifier).exists():
+        raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)", args.classifier)
+    net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
+    domains = build_domains(run_cfg)
+    for label, d in (("A", domains.a), ("B", domains.b)):
+        print(f"[{label}] " + describe(d), end="\n\n")
+    cache = Path(args.cache) if args.cache else None
+    a, b = build_images(domains, net_cfg.size, run_cfg["seed"], cache)
+    if run_cfg["iters_per_epoch"] is None:
+        run_cfg["iters_per_epoch"] = max(1, len(a.train) // run_cfg["batch_size"])
+    task = CycleGANTask(a, b, net_cfg, run_cfg, out)
+    epochs = run_cfg["n_epochs"] + run_cfg["n_epochs_decay"]
+    print(f"{epochs} epochs × {run_cfg['iters_per_epoch']} steps, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
+    if args.export_only:
+        state = load_checkpoint(out)
+        for k, m in task.modules().items():
+            m.load_state_dict(state["modules"][k])
+        steps = state["step"]
+    else:
+        loop_cfg = LoopConfig(out_dir=out, epochs=epochs, batch_size=run_cfg["batch_size"], device=args.device,
+                              seed=run_cfg["seed"], checkpoint_every=args.checkpoint_every, resume=args.resume,
+                              threads=args.threads)
+        try:
+            run(task, loop_cfg)
+        except KeyboardInterrupt:
+            return 130
+        steps = load_checkpoint(out)["step"]
+    from training.tasks.cyclegan_report import finish  # lazy: export pulls in onnx
+
+    finish(task, domains, out, args.name or out.name, steps, args)
+    return 0

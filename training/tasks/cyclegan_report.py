@@ -1,0 +1,166 @@
+"""End of CycleGAN training: skin-tone drift, held-out metrics, ONNX export with its card."""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from inference.card import OUTPUT_NAMES, filter_card
+from inference.models import load_model
+from inference.runtime import RuntimeConfig
+from inference.skin import measure_pair
+from training.export import ImageToImageGraph, check_parity, export, parity, provenance, write_card
+from training.tasks.cyclegan import CycleGANTask, decode, to_net, to_uint8
+
+log = logging.getLogger(__name__)
+PARITY_LIMITS = {OUTPUT_NAMES["filter"]: 1.0}  # grey levels: rounding may flip by one
+MAX_ONNX_MB = 20.0
+METHOD = ("CycleGAN (Zhu et al. 2017): ResNet generator (reflection padding, InstanceNorm), PatchGAN "
+          "discriminators, LSGAN loss, cycle λ=10, identity 0.5·λ, image pool 50, Adam 2e-4 β1 0.5, "
+          "constant then linearly decayed LR; horizontal flips only (no colour augmentation)")
+
+
+def delta_ita(originals: np.ndarray, filtered: np.ndarray) -> np.ndarray:
+    """Per face ΔITA° (filtered − original, positive = lighter); NaN where skin is not measurable."""
+    out = np.full(len(originals), np.nan)
+    for i, (o, f) in enumerate(zip(originals, filtered)):
+        shift = measure_pair(o, f)[2]
+        if shift.delta_ita is not None:
+            out[i] = shift.delta_ita
+    return out
+
+
+def drift_row(step: int, originals: np.ndarray, filtered: np.ndarray) -> dict:
+    d = delta_ita(originals, filtered)
+    ok = d[~np.isnan(d)]
+    return {"step": step, "mean_delta_ita": float(ok.mean()) if len(ok) else float("nan"),
+            "mean_abs_delta_ita": float(np.abs(ok).mean()) if len(ok) else float("nan"),
+            "n_measured": int(len(ok)), "n_faces": int(len(d))}
+
+
+def write_drift(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def p_female(classifier, faces: np.ndarray) -> np.ndarray:
+    h, w = classifier.size
+    resized = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA if f.shape[0] > h else cv2.INTER_LINEAR)
+                        for f in faces])
+    probs = np.concatenate([classifier.predict(resized[i : i + 64])[0] for i in range(0, len(resized), 64)])
+    return probs[:, list(classifier.labels).index("female")]
+
+
+def _mean(x: np.ndarray) -> float | None:
+    x = x[~np.isnan(x)]
+    return round(float(x.mean()), 4) if len(x) else None
+
+
+def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, races: list[str], classifier_path: str | None) -> dict:
+    """Filter held-out domain-A faces with the exported model (what users get) and measure the change."""
+    fake = np.concatenate([filt.apply(faces[i : i + 32]) for i in range(0, len(faces), 32)])
+    with torch.no_grad():
+        task.G_B.cpu().eval()
+        rec = np.concatenate([to_uint8(task.G_B(to_net(torch.from_numpy(fake[i : i + 32]))))
+                              for i in range(0, len(fake), 32)])
+    d = delta_ita(faces, fake)
+    metrics: dict = {
+        "n_faces": int(len(faces)),
+        "cycle_l1": round(float(np.abs(rec.astype(np.float64) - faces).mean() / 255.0), 4),
+        "cycle_l1_unit": "mean |G_B(G_A(x)) − x| on a 0..1 scale",
+        "mean_pixel_change": round(float(np.abs(fake.astype(np.float64) - faces).mean() / 255.0), 4),
+        "skin_measured": int((~np.isnan(d)).sum()),
+        "mean_abs_delta_ita": _mean(np.abs(d)),
+        "mean_delta_ita": _mean(d),
+        "delta_ita_sign": "filtered − original; positive = lighter skin",
+        "by_race": {r: {"n": int(sum(x == r for x in races)),
+                        "mean_delta_ita": _mean(d[np.array([x == r for x in races])])}
+                    for r in sorted(set(races)) if r},
+    }
+    if classifier_path:
+        clf = load_model(classifier_path, "classifier", RuntimeConfig(provider="cpu"))
+        dp = p_female(clf, fake) - p_female(clf, faces)
+        metrics["classifier"] = {"name": clf.name, "path": str(classifier_path),
+                                 "mean_abs_delta_p_female": round(float(np.abs(dp).mean()), 4),
+                                 "mean_delta_p_female": round(float(dp.mean()), 4)}
+    return metrics
+
+
+def grid_stats(task: CycleGANTask) -> dict:
+    """How much the fixed val faces change: a sanity number next to the sample grid."""
+    rows = task.translate(task.a.val[:8], task.b.val[:8], torch.device("cpu"))
+    u = [to_uint8(r).astype(np.float64) / 255.0 for r in rows]
+    return {"faces": int(len(u[0])), "rows": "real A, fake B, rec A, real B, fake A, rec B",
+            "mean_abs_change_A_to_B": round(float(np.abs(u[1] - u[0]).mean()), 4),
+            "mean_abs_change_B_to_A": round(float(np.abs(u[4] - u[3]).mean()), 4),
+            "cycle_l1_A": round(float(np.abs(u[2] - u[0]).mean()), 4),
+            "fake_B_pixel_std": round(float(u[1].std()), 4), "real_A_pixel_std": round(float(u[0].std()), 4)}
+
+
+def export_generator(net, size: int, path: Path, card) -> dict[str, float]:
+    graph = ImageToImageGraph(net.cpu().eval())
+    export(graph, [torch.zeros(2, size, size, 3, dtype=torch.uint8)], ["image"], [OUTPUT_NAMES["filter"]], path, card)
+    rng = np.random.default_rng(0)
+    diffs = parity(graph, path, [rng.integers(0, 256, (4, size, size, 3), dtype=np.uint8)])
+    check_parity(diffs, PARITY_LIMITS, path)
+    mb = path.stat().st_size / 2**20
+    if mb > MAX_ONNX_MB:
+        log.warning("%s is %.1f MB, over the %.0f MB the app bundles; use a smaller preset", path, mb, MAX_ONNX_MB)
+    return diffs
+
+
+def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) -> Path:
+    cfg, size = task.config, task.net_cfg.size
+    for m in task.modules().values():
+        m.cpu().eval()
+    training = {
+        "dataset": domains.source, "recipe": domains.recipe,
+        "split": "train split (stable hash of file name, 80/10/10); metrics on the test split",
+        "domain_a": {"name": domains.a.name, "n_train": len(domains.a.train),
+                     "composition": domains.a.composition.to_dict(), **domains.a.notes},
+        "domain_b": {"name": domains.b.name, "n_train": len(domains.b.train),
+                     "composition": domains.b.composition.to_dict(), **domains.b.notes},
+        "iterations": int(steps), "images_seen_per_domain": int(steps) * cfg["batch_size"],
+        "schedule": {k: cfg[k] for k in ("n_epochs", "n_epochs_decay", "iters_per_epoch", "batch_size", "lr")},
+        "preset": task.net_cfg.preset, "architecture": cfg["net"], "seed": cfg["seed"],
+        "augmentation": "horizontal flip only", "command": cfg["command"], **provenance(),
+    }
+    direction = f"A->B ({domains.a.name} -> {domains.b.name})"
+    path_ab = out / "filter_A2B.onnx"
+    card = filter_card(name, size, direction, METHOD, training, {})
+    worst = export_generator(task.G_A, size, path_ab, card)[OUTPUT_NAMES["filter"]]
+    print(f"exported {path_ab} ({path_ab.stat().st_size / 2**20:.1f} MB; parity max|Δ| {worst:.0f} grey level)")
+
+    test = domains.a.test[: args.eval_faces]
+    faces = np.ascontiguousarray(decode(test, size, Path(args.cache) if args.cache else None, "test faces"))
+    filt = load_model(path_ab, "filter", RuntimeConfig(provider="cpu"))
+    metrics = held_out_metrics(task, filt, faces, [s.race or "" for s in test], args.classifier)
+    metrics["evaluated_on"] = "test split of domain A's population (held out from training)"
+    metrics["sample_grid"] = grid_stats(task)
+    metrics["parity_max_abs_grey_levels"] = worst
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    card = filter_card(name, size, direction, METHOD, training, metrics)
+    write_card(path_ab, card)  # same weights; the card now carries the metrics
+    print(json.dumps({k: v for k, v in metrics.items() if k != "by_race"}, indent=1))
+
+    if args.export_both:
+        path_ba = out / "filter_B2A.onnx"
+        back = filter_card(name + "-B2A", size, f"B->A ({domains.b.name} -> {domains.a.name})", METHOD, training,
+                           {"note": "held-out metrics are measured for the A->B filter only"})
+        export_generator(task.G_B, size, path_ba, back)
+        print(f"exported {path_ba}")
+    if args.export_to:
+        Path(args.export_to).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path_ab, args.export_to)
+        print(f"copied to {args.export_to}")
+    return path_ab
