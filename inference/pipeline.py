@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -66,6 +66,8 @@ def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
 def _resize_batch(crops: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if crops.shape[1:3] == size:
         return crops
+    if len(crops) == 0:
+        return np.zeros((0, *size, 3), np.uint8)
     interp = cv2.INTER_AREA if crops.shape[1] > size[0] else cv2.INTER_LINEAR
     return np.stack([cv2.resize(c, (size[1], size[0]), interpolation=interp) for c in crops])
 
@@ -118,9 +120,15 @@ class FramePipeline:
         orig_cls = self._classify(crops, region)
         timings["classify"] = timings.get("classify", 0.0) + (time.perf_counter() - t) * 1000
         filtered = filt_cls = None
+        reference = crops  # what the filtered face's skin is compared with
         if self.filter is not None and self.config.apply_filter and n:
             t = time.perf_counter()
-            filtered = _resize_batch(self.filter.apply(_resize_batch(crops, self.filter.size)), (size, size))
+            small = _resize_batch(crops, self.filter.size)
+            filtered = _resize_batch(self.filter.apply(small), (size, size))
+            # Resampling alone moves ITA by a few degrees (it blurs the
+            # percentile trimming), so the "before" skin is measured through the
+            # same down/up-sampling as the filter's output: Δ is the filter's own.
+            reference = _resize_batch(small, (size, size))
             timings["filter"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             filt_cls = self._classify(filtered, region)
@@ -128,7 +136,7 @@ class FramePipeline:
         t = time.perf_counter()
         results = []
         for i in range(n):
-            skin = measure_skin_tone(crops[i], skin_mask)
+            skin = measure_skin_tone(reference[i], skin_mask)
             view = FaceView(crops[i], orig_cls[i], skin)
             if filtered is None:
                 results.append((view, None, None, {}))

@@ -40,7 +40,8 @@ class SessionInfo:
     session: ort.InferenceSession
     provider: str  # the provider that actually runs the model
     requested: str
-    warning: str | None = None
+    warning: str | None = None  # the provider asked for explicitly could not be used
+    note: str | None = None  # "auto" settled on the CPU: expected on a machine without a GPU
 
     @property
     def short_provider(self) -> str:
@@ -108,9 +109,13 @@ def create_session(path: str | Path, cfg: RuntimeConfig = RuntimeConfig(), gpus:
     providers, note = choose_providers(cfg.provider, ort.get_available_providers(), gpus)
     session = ort.InferenceSession(str(path), sess_options=so, providers=_provider_options(providers, cfg))
     actual = session.get_providers()[0]
-    warning = note
-    if warning is None and actual != providers[0]:
+    warning = None
+    if actual != providers[0]:
         warning = f"{SHORT.get(providers[0], providers[0])} could not start; running on {SHORT.get(actual, actual)}"
+    elif note and cfg.provider != "auto":
+        warning, note = note, None
     if warning:
         log.warning("%s: %s", Path(path).name, warning)
-    return SessionInfo(session, actual, cfg.provider, warning)
+    elif note:
+        log.info("%s: %s", Path(path).name, note)
+    return SessionInfo(session, actual, cfg.provider, warning, note)

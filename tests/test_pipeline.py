@@ -1,0 +1,188 @@
+"""The frame pipeline on tiny random-weight models and real faces."""
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+from inference.errors import BiasMirrorError
+from inference.faces import HaarDetector, crop_square, paste_back
+from inference.faces import Detection
+from inference.models import load_model
+from inference.pipeline import FramePipeline, PipelineConfig, as_bgr_uint8, cam_focus
+from inference.faces import face_region_mask
+from inference.tracking import IoUTracker
+from tests.conftest import utk_images
+
+
+def _face_bgr(i=0):
+    return cv2.imread(str(utk_images(i + 1)[i]))
+
+
+def _scene(faces=1, size=(480, 640), face_px=150):
+    frame = np.full((*size, 3), 90, np.uint8)
+    cols = max(1, int(np.ceil(np.sqrt(faces))))
+    step_x, step_y = size[1] // cols, size[0] // int(np.ceil(faces / cols))
+    side = min(face_px, step_x, step_y)
+    for k in range(faces):
+        face = cv2.resize(_face_bgr(k % 8), (side, side))
+        y, x = (k // cols) * step_y, (k % cols) * step_x
+        frame[y : y + side, x : x + side] = face
+    return frame
+
+
+@pytest.fixture
+def pipeline(tiny_models):
+    cls = [load_model(tiny_models["classifier"]), load_model(tiny_models["classifier2"])]
+    return FramePipeline(cls, load_model(tiny_models["darken"]), HaarDetector())
+
+
+def test_haar_finds_real_faces():
+    det = HaarDetector()
+    assert len(det.detect(_scene(1))) == 1
+    skimage_data = pytest.importorskip("skimage.data")
+    astronaut = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+    assert len(det.detect(astronaut)) >= 1
+
+
+def test_frame_result_holds_everything(pipeline):
+    r = pipeline.process(_scene(1), timestamp=1.0, source="test")
+    assert len(r.faces) == 1
+    face = r.faces[0]
+    assert set(face.original.classifiers) == {"tiny-a", "tiny-b"}
+    out = face.original.classifiers["tiny-a"]
+    assert 0 <= out.p_female <= 1 and out.cam.shape == face.original.crop.shape[:2] and out.cam_class == "female"
+    assert face.filtered is not None and face.original.skin.measurable and face.filtered.skin.measurable
+    # a filter that darkens must read as darker: negative ΔITA and ΔL
+    assert face.skin_shift.delta_ita < -1 and face.skin_shift.delta_l < -1
+    assert face.delta_p_female["tiny-a"] == pytest.approx(
+        face.filtered.classifiers["tiny-a"].p_female - out.p_female)
+    assert {"detect", "classify", "filter", "classify_filtered", "skin", "total"} <= set(r.timings_ms)
+    assert r.providers == {"tiny-a": "CPU", "tiny-b": "CPU", "darken": "CPU"}
+
+
+def test_cam_stays_raw(pipeline):
+    r = pipeline.process(_scene(1))
+    cam = r.faces[0].original.classifiers["tiny-a"].cam
+    assert cam.dtype == np.float32 and not (cam.min() == 0 and cam.max() == 1)
+
+
+def test_without_filter(tiny_models):
+    p = FramePipeline([load_model(tiny_models["classifier"])], None, HaarDetector())
+    face = p.process(_scene(1)).faces[0]
+    assert face.filtered is None and face.skin_shift is None and face.delta_p_female == {}
+    p2 = FramePipeline([load_model(tiny_models["classifier"])], load_model(tiny_models["darken"]), HaarDetector(),
+                       PipelineConfig(apply_filter=False))
+    assert p2.process(_scene(1)).faces[0].filtered is None
+
+
+@pytest.mark.parametrize("kind", ["black", "grey", "tiny", "huge", "gray2d", "bgra", "uint16", "noface", "many"])
+def test_bad_and_odd_frames_never_crash(pipeline, kind):
+    frames = {
+        "black": np.zeros((480, 640, 3), np.uint8),
+        "grey": np.full((480, 640, 3), 128, np.uint8),
+        "tiny": np.zeros((1, 1, 3), np.uint8),
+        "huge": cv2.resize(_scene(1), (3840, 2160)),
+        "gray2d": cv2.cvtColor(_scene(1), cv2.COLOR_BGR2GRAY),
+        "bgra": cv2.cvtColor(_scene(1), cv2.COLOR_BGR2BGRA),
+        "uint16": _scene(1).astype(np.uint16) * 257,
+        "noface": np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8),
+        "many": _scene(20, size=(1000, 1250), face_px=240),
+    }
+    r = pipeline.process(frames[kind])
+    assert r.frame.dtype == np.uint8 and r.frame.ndim == 3 and r.frame.shape[2] == 3
+    if kind in ("black", "grey", "tiny", "noface"):
+        assert r.faces == ()
+    if kind in ("huge", "gray2d", "bgra", "uint16"):
+        assert len(r.faces) == 1
+    if kind == "many":
+        assert 15 <= len(r.faces) <= 20
+        assert len({f.track_id for f in r.faces}) == len(r.faces)
+    for f in r.faces:  # grey input is still measured, never invented
+        assert f.original.skin.measurable in (True, False)
+
+
+def test_unusable_frames_give_clear_errors():
+    with pytest.raises(BiasMirrorError, match="empty"):
+        as_bgr_uint8(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(BiasMirrorError, match="not images"):
+        as_bgr_uint8(np.zeros((4, 4, 7), np.uint8))
+
+
+def test_dark_frame_is_not_measurable(tiny_models):
+    p = FramePipeline([load_model(tiny_models["classifier"])], None, HaarDetector())
+    frame = (_scene(1).astype(np.float32) * 0.03).astype(np.uint8)  # nearly black: Haar may still fire or not
+    for f in p.process(frame).faces:
+        if not f.original.skin.measurable:
+            assert np.isnan(f.original.skin.ita) and f.original.skin.mst == 0
+
+
+def test_tracker_keeps_ids():
+    t = IoUTracker()
+    a = t.update([Detection((100, 100, 80, 80)), Detection((400, 100, 80, 80))])
+    b = t.update([Detection((405, 102, 80, 80)), Detection((104, 98, 80, 80))])
+    assert [i for i, _ in a] == [1, 2] and [i for i, _ in b] == [2, 1]
+    for _ in range(3):
+        t.update([])
+    c = t.update([Detection((106, 99, 80, 80))])
+    assert c[0][0] == 1
+    d = t.update([Detection((500, 350, 60, 60))])
+    assert d[0][0] == 3
+
+
+def test_crop_and_paste_back_round_trip():
+    frame = _scene(1)
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    box = HaarDetector().detect(frame)[0].box
+    crop, to_frame = crop_square(rgb, box, 128)
+    back = paste_back(rgb, crop, to_frame)
+    x, y, w, h = box
+    inner = (slice(y + h // 4, y + 3 * h // 4), slice(x + w // 4, x + 3 * w // 4))
+    assert np.abs(back[inner].astype(int) - rgb[inner].astype(int)).mean() < 4
+    dark = paste_back(rgb, (crop * 0.5).astype(np.uint8), to_frame)
+    assert dark[inner].mean() < 0.6 * rgb[inner].mean()
+    assert np.array_equal(dark[:5, :5], rgb[:5, :5])  # outside the face is untouched
+
+
+def test_cam_focus_on_synthetic_maps():
+    region = face_region_mask(64)
+    inside = np.where(region, 1.0, 0.0)
+    assert cam_focus(inside, region) == pytest.approx(1.0)
+    assert cam_focus(1.0 - inside, region) == pytest.approx(0.0)
+    half = inside / region.sum() + (1 - inside) / (~region).sum()
+    assert cam_focus(half, region) == pytest.approx(0.5)
+    assert cam_focus(-np.ones((64, 64)), region) is None
+
+
+def test_process_images_batches_aligned_faces_and_reports_unreadable(tmp_path, tiny_models):
+    paths = [str(p) for p in utk_images(5)]
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"nope")
+    p = FramePipeline([load_model(tiny_models["classifier"])], load_model(tiny_models["identity"]), None)
+    out = list(p.process_images([*paths[:3], str(bad), *paths[3:]], batch=4))
+    assert [e for _, _, e in out] == [None, None, None, "cannot be read as an image", None, None]
+    r = out[0][1]
+    assert len(r.faces) == 1 and abs(r.faces[0].skin_shift.delta_ita) < 0.5  # identity filter: no shift
+
+
+def test_run_writes_rows(tmp_path, tiny_models):
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(src / f"{i}.png"), _scene(1))
+    (src / "3.png").write_bytes(b"corrupt")
+    out = tmp_path / "rows.csv"
+    code = main.main(["run", "--source", str(src), "--out", str(out), "--classifier", str(tiny_models["classifier"]),
+                      "--filter", str(tiny_models["darken"])])
+    assert code == 0
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 3
+    assert {"track_id", "ita", "ita_filtered", "delta_ita", "p_female[tiny-a]", "delta_p_female[tiny-a]"} <= set(rows[0])
+    assert float(rows[0]["delta_ita"]) < 0
+
+
+def test_run_reports_missing_source(tmp_path, tiny_models, capsys):
+    code = main.main(["run", "--source", str(tmp_path / "nothing.mp4"), "--out", str(tmp_path / "x.csv"),
+                      "--classifier", str(tiny_models["classifier"]), "--no-filter"])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
