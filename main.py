@@ -79,10 +79,19 @@ def _chosen_module(argv: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
+def _default_to_app(argv: list[str]) -> list[str]:
+    """No command given (``main.py``, ``main.py --source x``): the app. Global flags stay in front."""
+    i = 0
+    while i < len(argv) and argv[i] in ("-v", "--verbose"):
+        i += 1
+    commands = {name for name, _, _ in COMMANDS} | {"train"}
+    if i < len(argv) and (argv[i] in commands or argv[i] in ("-h", "--help")):
+        return argv
+    return [*argv[:i], "app", *argv[i:]]
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not [a for a in argv if not a.startswith("-")] and not any(a in ("-h", "--help") for a in argv):
-        argv = ["app", *argv]
+    argv = _default_to_app(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +29,24 @@ PROVIDER_STYLE = {"CPU": "#9e9e9e", "CUDA": "#76b900", "TensorRT": "#2e7d32"}
 def _fmt(v: Any) -> str:
     if isinstance(v, dict) and "value" in v and "lo" in v:  # {"value","lo","hi","n"}
         try:
+            if math.isnan(v["value"]):
+                return "—"
+            if math.isnan(v["lo"]) or math.isnan(v["hi"]):
+                return f"{v['value']:.3f}"
             return f"{v['value']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]"
         except (TypeError, ValueError):
             pass
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return "—" if math.isnan(v) else f"{v:.4g}"
     if isinstance(v, (dict, list)):
         return html.escape(json.dumps(v, default=str))
     return html.escape(str(v))
 
 
-def _table(rows: list[list[str]], head: list[str]) -> str:
-    h = "".join(f"<th align='left'>{html.escape(c)}</th>" for c in head)
+def _table(rows: list[list[str]], head: list[str] | None = None) -> str:
+    h = "<tr>" + "".join(f"<th align='left'>{html.escape(c)}</th>" for c in head) + "</tr>" if head else ""
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table cellspacing='0' cellpadding='3' border='1'><tr>{h}</tr>{body}</table>"
+    return f"<table cellspacing='0' cellpadding='3' border='1'>{h}{body}</table>"
 
 
 def _composition_html(comp: dict) -> str:
@@ -88,7 +93,7 @@ def card_html(model: OnnxModel) -> str:
     training = dict(card.training)
     comp = training.pop("composition", None)
     if training:
-        parts.append("<h4>Training data</h4>" + _table([[html.escape(str(k)), _fmt(v)] for k, v in training.items()], ["", ""]))
+        parts.append("<h4>Training data</h4>" + _table([[f"<b>{html.escape(str(k))}</b>", _fmt(v)] for k, v in training.items()]))
     if isinstance(comp, dict):
         parts.append("<h4>Composition</h4>" + _composition_html(comp))
     parts.append("<h4>Per-group metrics</h4>" + _group_metrics_html(card.metrics or {}))

@@ -18,6 +18,7 @@ from inference.faces import paste_back
 from inference.results import FaceResult, FrameResult
 
 VIEW_MODES = ("original", "filtered", "side by side", "split")
+CAM_FLOOR, CAM_RAMP = 0.2, 0.5  # display only: where a normalised CAM starts to show, and how fast it reaches full opacity
 
 # Sign colours (kept in one place; the help overlay shows the legend).
 LIGHTER = QColor(255, 190, 80)  # ΔITA > 0: the filter made the skin lighter
@@ -59,7 +60,8 @@ def cam_overlay(frame_bgr: np.ndarray, cam: np.ndarray, crop_to_frame: np.ndarra
     colour = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_JET)
     warped = cv2.warpAffine(colour, crop_to_frame, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     alpha = cv2.warpAffine(norm, crop_to_frame, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    alpha = (np.clip(alpha, 0, 1) ** 0.7 * opacity)[..., None]
+    # weak evidence stays see-through: the colour fades in between 20% and 70% of the face's maximum
+    alpha = (np.clip((alpha - CAM_FLOOR) / CAM_RAMP, 0, 1) * opacity)[..., None]
     return (frame_bgr.astype(np.float32) * (1 - alpha) + warped.astype(np.float32) * alpha).round().astype(np.uint8)
 
 
@@ -143,13 +145,13 @@ def skin_lines(face: FaceResult) -> list[list[Segment]]:
         return [[(f"ITA {o.ita:.1f}° → not measurable", TEXT)], [(f"Monk {o.mst} → ?", TEXT)]]
     ita: list[Segment] = [(f"ITA {o.ita:.1f}° → {f.ita:.1f}°  ", TEXT)]
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
-        d = shift.delta_ita
+        d = round(shift.delta_ita, 1) + 0.0  # the sign shown matches the digits shown (no "−0.0 darker")
         word = "lighter" if d > 0 else "darker" if d < 0 else "same"
         ita.append((f"Δ {_signed(d, 1, '°')} {word}", LIGHTER if d > 0 else DARKER if d < 0 else NEUTRAL))
     mst: list[Segment] = [(f"Monk {o.mst} → {f.mst}  ", TEXT)]
     if shift is not None and shift.delta_mst is not None:
         dm = shift.delta_mst
-        mst.append((f"({_signed(dm, 0)} {'lighter' if dm > 0 else 'darker' if dm < 0 else 'same'})",
+        mst.append((f"({_signed(dm, 0)} {'lighter' if dm > 0 else 'darker' if dm < 0 else 'same'})" if dm else "(same)",
                     LIGHTER if dm > 0 else DARKER if dm < 0 else NEUTRAL))
     return [ita, mst]
 
@@ -165,6 +167,7 @@ def classifier_lines(face: FaceResult) -> list[list[Segment]]:
             line.append((f"P(female) {out.p_female:.2f} → {after:.2f}  ", TEXT))
             d = face.delta_p_female.get(name)
             if d is not None and not math.isnan(d):
+                d = round(d, 2) + 0.0
                 line.append((f"Δ {_signed(d, 2)}", MORE_FEMALE if d > 0 else LESS_FEMALE if d < 0 else NEUTRAL))
         else:
             line.append((f"P(female) {out.p_female:.2f}", TEXT))
@@ -213,7 +216,8 @@ def draw_label(p: QPainter, rect: QRectF, lines: list[list[Segment]], fm: QFontM
         y += fm.lineSpacing()
 
 
-def render(result: FrameResult | None, s: DisplaySettings, width: int, height: int, note: str = "") -> QImage:
+def render(result: FrameResult | None, s: DisplaySettings, width: int, height: int, note: str = "",
+           geometry: dict | None = None) -> QImage:
     """The whole view at ``width``×``height``: what the window shows and what a snapshot saves."""
     out = QImage(max(1, width), max(1, height), QImage.Format.Format_RGB32)
     out.fill(QColor(24, 24, 28))
@@ -235,6 +239,8 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
         scale = min(width / iw, (height - top) / ih)
         dx, dy = (width - iw * scale) / 2, top + (height - top - ih * scale) / 2
         p.drawImage(QRectF(dx, dy, iw * scale, ih * scale), to_qimage(image))
+        if geometry is not None:
+            geometry["image_rect"] = QRectF(dx, dy, iw * scale, ih * scale)
         bounds = QRectF(0, top, width, height - top)
         for panel in panels:
             p.setPen(MUTED)
@@ -249,11 +255,17 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             x, y, bw, bh = face.box
             for i, panel in enumerate(panels):
                 r = QRectF(dx + (panel.x0 + x) * scale, dy + y * scale, bw * scale, bh * scale)
+                p.save()
+                p.setClipRect(QRectF(dx + panel.x0 * scale, dy, panel.width * scale, ih * scale))
                 p.setPen(QPen(colour, 2))
                 p.setBrush(Qt.BrushStyle.NoBrush)
-                p.drawRect(r)
+                p.drawRect(r.adjusted(1, 1, -1, -1))
+                p.restore()
                 if i == 0:
                     taken.append(r)
+        if not result.faces:
+            p.setPen(MUTED)
+            p.drawText(QPointF(dx + 6, dy + fm.ascent() + 4), "no face detected in this frame")
         if s.show_labels:
             for face in result.faces:
                 x, y, bw, bh = face.box

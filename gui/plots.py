@@ -63,17 +63,14 @@ class PlotsPanel(QTabWidget):
         self.addTab(self.p_widget, "P(female)")
         self.hist_widget = pg.GraphicsLayoutWidget()
         self.hist_ita = self.hist_widget.addPlot(title="Session ΔITA° (filtered − original; > 0 lighter)")
-        self.hist_widget.nextRow()
         self.hist_p = self.hist_widget.addPlot(title="Session ΔP(female) per classifier (> 0 more female)")
         self.hist_p.addLegend(offset=(-10, 10))
         self.addTab(self.hist_widget, "Session Δ")
         self.speed_widget = pg.GraphicsLayoutWidget()
         self.fps_plot = self.speed_widget.addPlot(title="frames/s (processed and displayed)")
         self.fps_plot.addLegend(offset=(-10, 10))
-        self.speed_widget.nextRow()
         self.stage_plot = self.speed_widget.addPlot(title="pipeline stage latency (ms)")
-        self.stage_plot.addLegend(offset=(-10, 10), colCount=4)
-        self.speed_widget.nextRow()
+        self.stage_plot.addLegend(offset=(-10, 10), colCount=2)
         self.lat_plot = self.speed_widget.addPlot(title="capture → display latency (ms)")
         self.addTab(self.speed_widget, "Speed")
         for p in (self.fps_plot, self.stage_plot, self.lat_plot):
@@ -144,10 +141,9 @@ class PlotsPanel(QTabWidget):
             self._curve(self.ita_plot, ("ita", tid, "o"), pen=pg.mkPen(c, width=2), name=f"#{tid}").setData(t[keep], y[keep], connect="finite")
             self._curve(self.ita_plot, ("ita", tid, "f"), pen=pg.mkPen(c, width=2, style=Qt.PenStyle.DashLine)).setData(t[keep], yf[keep], connect="finite")
         for name in self.classifiers:
-            if name not in self.p_plots:
-                if self.p_plots:
-                    self.p_widget.nextRow()
-                plot = self.p_widget.addPlot(title=f"{name}: P(female) per face — solid original, dashed filtered")
+            if name not in self.p_plots:  # one plot per classifier, side by side
+                plot = self.p_widget.addPlot(title=f"{name}: P(female) — solid original, dashed filtered")
+                plot.setLabel("bottom", "time (s)")
                 plot.setYRange(0, 1)
                 plot.showGrid(x=True, y=True, alpha=0.2)
                 self.p_plots[name] = plot

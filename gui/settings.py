@@ -38,3 +38,11 @@ def get(settings: QSettings, key: str, default, kind=None):
 def default_output_dir() -> Path:
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
     return Path(base) / "BiasMirror"
+
+
+def put(settings: QSettings, key: str, value) -> None:
+    """Write a setting. Booleans are stored as "true"/"false": PySide6 6.12's QSettings.setValue(key, True)
+    corrupts the refcount of True (the interpreter aborts at exit with 'bool_dealloc')."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    settings.setValue(key, value)

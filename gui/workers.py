@@ -54,6 +54,10 @@ class Mailbox(Generic[T]):
             self._event.clear()
             return item
 
+    def pending(self) -> bool:
+        with self._lock:
+            return self._item is not None
+
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
 
@@ -162,12 +166,17 @@ class InferenceThread(QThread):
         self._commands: list[_Command] = []
         self._lock = threading.Lock()
         self._last: Frame | None = None
+        self._busy = False
         self.frames_done = 0
 
     # --- called from the GUI thread ------------------------------------------
     def stop(self) -> None:
         self._stop.set()
         self.frames.wake()
+
+    def idle(self) -> bool:
+        """Nothing waiting and nothing being processed (e.g. the last frame of a source is done)."""
+        return not self._busy and not self.frames.pending()
 
     def submit(self, apply: Callable[[FramePipeline], None], rerun: bool = True) -> None:
         """Run ``apply(pipeline)`` in this thread between frames; then process the last frame again."""
@@ -203,12 +212,19 @@ class InferenceThread(QThread):
                 except Exception:  # noqa: BLE001
                     log.exception("applying a setting failed")
                     self.error.emit("a setting could not be applied (details in the log)")
-            frame = self.frames.take()
-            if frame is None and rerun and self._last is not None:
-                self._process(self._last, rerun=True)
-            elif frame is not None:
-                self._last = frame
-                self._process(frame, rerun=False)
+            self._busy = True
+            try:
+                self._step(rerun)
+            finally:
+                self._busy = False
+
+    def _step(self, rerun: bool) -> None:
+        frame = self.frames.take()
+        if frame is None and rerun and self._last is not None:
+            self._process(self._last, rerun=True)
+        elif frame is not None:
+            self._last = frame
+            self._process(frame, rerun=False)
 
     def _process(self, frame: Frame, rerun: bool) -> None:
         try:

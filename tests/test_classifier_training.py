@@ -43,7 +43,7 @@ def test_train_export_and_card_round_trip(tmp_path, tiny_utk):
     assert card.training["composition"]["mode"] == "balanced"
     assert card.training["filters"]["unreadable_skipped"] == 1
     assert card.training["filters"]["bad_names_skipped"] == 1
-    assert "train classifier" in card.training["command"] and card.training["commit"]
+    assert card.training["command"].startswith("python main.py ") and card.training["commit"]
     assert card.metrics["overall"]["accuracy"]["n"] > 0
     assert "gender×race" in card.metrics["by"]
     saved = json.loads((run / "metrics.json").read_text())
@@ -98,3 +98,15 @@ def test_card_round_trip_and_validation():
     bad["outputs"] = [o for o in bad["outputs"] if o["name"] != "cam"]
     with pytest.raises(BiasMirrorError, match="CAM"):
         ModelCard.from_json(json.dumps(bad), "f.onnx")
+
+
+def test_compare_trains_both_variants_and_prints_them_side_by_side(tmp_path, tiny_utk, capsys):
+    code = main.main(["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                      "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"),
+                      "--out", str(tmp_path / "cmp"), "--threads", "1"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "unbalanced" in out and "gender-balanced" in out and "gender×race" in out
+    both = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert set(both) == {"unbalanced", "gender-balanced"}
+    assert read_card(tmp_path / "cmp" / "balanced" / "model.onnx").training["composition"]["mode"] == "balanced"

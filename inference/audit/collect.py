@@ -66,7 +66,10 @@ class Collector:
         self.cam_class, self.batch, self.progress = cam_class, batch, progress
         crop = models.crop_size
         self.suffix = f"{mode}-{crop}"
-        self.base = cache.component(f"base-{self.suffix}")
+        # With a filter the pipeline measures the "before" skin through the filter's resampling,
+        # so the original skin depends on the filter's input size: it is part of the key.
+        via = f"via{models.filter.size[0]}" if models.filter else "raw"
+        self.base = cache.component(f"base-{self.suffix}-{via}")
         fh = models.hashes.get("__filter__", "")[:16]
         self.fcomp = cache.component(f"filter-{fh}-{self.suffix}") if models.filter else None
         self.ccomp = {n: cache.component(f"clf-{models.hashes[n][:16]}-{self.suffix}") for n in models.classifiers}
@@ -83,7 +86,7 @@ class Collector:
         base_missing = key not in self.base
         clf_needed = tuple(n for n in self.models.classifiers
                            if key not in self.ccomp[n] or (n in self.cfcomp and key not in self.cfcomp[n]))
-        filt_needed = self.fcomp is not None and (key not in self.fcomp or any(
+        filt_needed = self.fcomp is not None and (base_missing or key not in self.fcomp or any(
             key not in self.cfcomp[n] for n in self.models.classifiers))
         if not (base_missing or clf_needed or filt_needed):
             return None

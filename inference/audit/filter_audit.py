@@ -14,15 +14,30 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
+
 from .groups import is_small, split
 from .stats import bootstrap_ci, holm, kruskal_test, share, wilcoxon_test
 
 ITA_CATEGORIES = ("very light", "light", "intermediate", "tan", "brown", "dark")
 
 
-def _shift_stats(values: Sequence[float]) -> dict:
+ITA_BINS = [float(v) for v in range(-30, 32, 2)]  # degrees; values beyond go to the end bins
+P_BINS = [round(-1 + 0.1 * i, 1) for i in range(21)]
+
+
+def histogram(values: Sequence[float], bins: Sequence[float]) -> dict:
+    """Counts per bin (values outside the range are clipped into the first/last bin)."""
+    counts = [0] * (len(bins) - 1)
+    for v in values:
+        i = int(np.searchsorted(bins, v, side="right")) - 1
+        counts[min(max(i, 0), len(counts) - 1)] += 1
+    return {"bins": list(bins), "counts": counts}
+
+
+def _shift_stats(values: Sequence[float], bins: Sequence[float]) -> dict:
     return {"mean": bootstrap_ci(values, "mean"), "median": bootstrap_ci(values, "median"),
-            "wilcoxon": wilcoxon_test(values)}
+            "wilcoxon": wilcoxon_test(values), "histogram": histogram(values, bins)}
 
 
 def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
@@ -30,7 +45,7 @@ def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
     out: dict[str, Any] = {
         "n_faces": len(rows), "n_measurable": len(measured), "n_not_measurable": len(rows) - len(measured),
         "small": is_small(len(rows)),
-        "delta_ita": _shift_stats([r["d_ita"] for r in measured]),
+        "delta_ita": _shift_stats([r["d_ita"] for r in measured], ITA_BINS),
         "delta_l": {"mean": bootstrap_ci([r["d_l"] for r in measured], "mean")},
         "share_lighter_1_monk": share([r["d_mst"] >= 1 for r in measured]),
         "share_darker_1_monk": share([r["d_mst"] <= -1 for r in measured]),
@@ -38,7 +53,7 @@ def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
     }
     for n in names:
         dps = [r["clf"][n]["dp"] for r in rows if r["clf"][n].get("dp") is not None]
-        out["classifiers"][n] = {"delta_p_female": _shift_stats(dps),
+        out["classifiers"][n] = {"delta_p_female": _shift_stats(dps, P_BINS),
                                  "flip_rate": share([r["clf"][n]["flip"] for r in rows if "flip" in r["clf"][n]])}
     return out
 

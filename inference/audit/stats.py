@@ -9,6 +9,7 @@ CAM focus) get bootstrap intervals from ``scipy.stats.bootstrap``.
 from __future__ import annotations
 
 import itertools
+import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -36,7 +37,8 @@ def bootstrap_ci(values, statistic: str = "mean") -> dict:
         return {"value": point, "lo": point, "hi": point, "n": n}
     ci = None
     for method in ("BCa", "percentile"):
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             try:
                 res = stats.bootstrap((v,), lambda x, axis: fn(x, axis=axis), n_resamples=N_RESAMPLES,
                                       confidence_level=CONFIDENCE, method=method, vectorized=True,
@@ -74,7 +76,11 @@ def wilcoxon_test(diffs) -> dict:
         out["p"] = 1.0 if len(d) else None
         return out
     try:
-        res = stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
+        # Exact null for small samples without ties; otherwise the normal approximation
+        # (SciPy's "auto" would run a slow permutation test whenever ties or zeros occur).
+        nz = d[d != 0]
+        exact = len(nz) <= 50 and len(np.unique(np.abs(nz))) == len(nz)
+        res = stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided", method="exact" if exact else "asymptotic")
         out["statistic"], out["p"] = float(res.statistic), float(res.pvalue)
     except ValueError:
         pass
@@ -111,7 +117,11 @@ def kruskal_test(groups: Mapping[str, Sequence[float]], min_n: int = 2) -> dict:
         out["note"] = "fewer than two groups with data"
         return out
     try:
-        res = stats.kruskal(*[data[g] for g in sorted(data)])
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = stats.kruskal(*[data[g] for g in sorted(data)])
+        if not np.isfinite(res.pvalue):
+            raise ValueError("all values identical")
     except ValueError:
         out["note"] = "all values identical"
         out["p"] = 1.0

@@ -34,6 +34,18 @@ def _direction(v, pos: str, neg: str) -> str:
     return pos if v > 0 else neg if v < 0 else "unchanged"
 
 
+def _effect(p, value, up: str, down: str, none: str) -> str:
+    """A direction is only stated when the paired test is significant."""
+    if p is None or p >= ALPHA or value is None or value == 0:
+        return none
+    return up if value > 0 else down
+
+
+def is_detail(line: str) -> bool:
+    """Per-group lines the terminal leaves to the report."""
+    return line.startswith("ΔITA by ") or "significant after Holm in" in line or line.startswith("Caveats:")
+
+
 def summary_lines(r: dict) -> list[str]:
     lines = []
     a, im = r["audit"], r["images"]
@@ -56,7 +68,7 @@ def summary_lines(r: dict) -> list[str]:
             lines.append(f"{name}: overall accuracy {ci(m['overall']['accuracy'], pct=True)}.")
             for grouping, gaps in m["gaps"].items():
                 acc = gaps.get("accuracy") or {}
-                if not acc:
+                if not acc or len(m["by"][grouping]) < 2:
                     continue
                 by = m["by"][grouping]
                 w, b = by[acc["worst"]], by[acc["best"]]
@@ -85,7 +97,7 @@ def summary_lines(r: dict) -> list[str]:
         mean = o["delta_ita"]["mean"]["value"]
         rb = "n/a" if w["rank_biserial"] is None else f"{w['rank_biserial']:+.2f}"
         lines.append(
-            f"The filter made skin {_direction(mean, 'lighter', 'darker')} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
+            f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone')} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
             f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
             f"{rb}); "
             f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
@@ -107,7 +119,7 @@ def summary_lines(r: dict) -> list[str]:
         for name, c in o["classifiers"].items():
             d = c["delta_p_female"]
             v = d["mean"]["value"]
-            lines.append(f"{name}: the filter made faces look {_direction(v, 'more female', 'more male')}: mean ΔP(female) "
+            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)')}: mean ΔP(female) "
                          f"{ci(d['mean'], 3)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
             for grouping, by in fl["by"].items():

@@ -176,7 +176,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
         "by": [b.strip() for b in args.by.split(",")], "target": parse_target(args.target), "seed": args.seed,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "command": "python main.py train classifier " + " ".join(shlex.quote(a) for a in sys.argv[3:]),
+        "command": "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }
     return net, data
 

@@ -1,0 +1,104 @@
+"""The widget that shows the painted result; in split view, dragging moves the before/after line."""
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QLabel, QWidget
+
+from inference.results import FrameResult
+
+from .painter import DisplaySettings, render
+
+HELP_HTML = """
+<h3>Bias Mirror — keys</h3>
+<table cellpadding='2'>
+<tr><td><b>Space</b></td><td>pause / resume</td></tr>
+<tr><td><b>S</b></td><td>snapshot (PNG with overlays + JSON of the numbers)</td></tr>
+<tr><td><b>R</b></td><td>start / stop recording per-face rows (CSV)</td></tr>
+<tr><td><b>C</b></td><td>class activation map on / off</td></tr>
+<tr><td><b>F</b></td><td>filter on / off</td></tr>
+<tr><td><b>V</b></td><td>view: original → filtered → side by side → split</td></tr>
+<tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open a video or image / an image folder</td></tr>
+<tr><td><b>H</b>, <b>F1</b></td><td>this help</td></tr>
+</table>
+<p>Labels: P(female) and skin tone (ITA°, Monk) <i>original → filtered</i>.<br>
+Δ colours: <span style='color:#ffbe50'>lighter</span> / <span style='color:#64a5ff'>darker</span> skin;
+<span style='color:#ff78c8'>more female</span> / <span style='color:#50d7be'>less female</span>.<br>
+CAM: where the chosen classifier looked for the chosen class (each face scaled to its own maximum).<br>
+In split view, drag on the image to move the line.</p>
+"""
+
+
+class HelpOverlay(QLabel):
+    """The keys and the colour legend, centred over its parent (whatever page it shows)."""
+
+    def __init__(self, parent: QWidget):
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setText(HELP_HTML)
+        self.setStyleSheet("QLabel { background: rgba(10,10,14,235); color: #eee; padding: 14px; border-radius: 8px; }")
+        self.setWordWrap(True)
+        self.hide()
+        parent.installEventFilter(self)
+
+    def toggle(self) -> None:
+        self.setVisible(not self.isVisible())
+        self.place()
+
+    def place(self) -> None:
+        parent = self.parentWidget()
+        self.setFixedWidth(max(200, min(560, parent.width() - 20)))
+        self.adjustSize()
+        self.move((parent.width() - self.width()) // 2, max(10, (parent.height() - self.height()) // 2))
+        self.raise_()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Resize and self.isVisible():
+            self.place()
+        return False
+
+
+class FrameView(QWidget):
+    split_changed = Signal(float)
+
+    def __init__(self, settings: DisplaySettings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.result: FrameResult | None = None
+        self.note = ""
+        self.renders = 0
+        self._geometry: dict = {}
+        self.setMinimumSize(320, 240)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def set_result(self, result: FrameResult | None) -> None:
+        self.result = result
+        self.update()
+
+    def set_note(self, note: str) -> None:
+        if note != self.note:
+            self.note = note
+            self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        image = render(self.result, self.settings, self.width(), self.height(), self.note, self._geometry)
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(24, 24, 28))
+        p.drawImage(0, 0, image)
+        p.end()
+        self.renders += 1
+
+    def _drag(self, x: float) -> None:
+        rect: QRectF | None = self._geometry.get("image_rect")
+        if self.settings.view != "split" or rect is None or rect.width() <= 0:
+            return
+        self.settings.split = min(1.0, max(0.0, (x - rect.left()) / rect.width()))
+        self.split_changed.emit(self.settings.split)
+        self.update()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        self._drag(event.position().x())
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._drag(event.position().x())

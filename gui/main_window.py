@@ -1,0 +1,604 @@
+"""The main window: the view in the middle, models and display settings on the right, plots and the session below.
+
+The GUI thread only paints and reacts to the user; capture and inference run
+in their own threads (see ``workers``). A display timer takes the newest
+result from a one-slot mailbox.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QInputDialog, QLabel, QMainWindow, QMessageBox, QPushButton, QSlider,
+                               QStackedWidget, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
+
+from inference.errors import BiasMirrorError
+from inference.faces import FaceDetector, make_detector
+from inference.models import Classifier, Filter
+from inference.pipeline import FramePipeline, PipelineConfig
+from inference.results import FrameResult
+from inference.runtime import RuntimeConfig
+from inference.sources import Frame, open_source
+
+from . import settings as st
+from .frame_view import FrameView, HelpOverlay
+from .model_panel import ModelPanel
+from .painter import VIEW_MODES, DisplaySettings, render
+from .plots import PlotsPanel
+from .recording import Recorder, SessionStats, save_snapshot, stamp
+from .workers import CaptureThread, InferenceThread, Mailbox
+
+log = logging.getLogger(__name__)
+DISPLAY_MS = 30  # the display timer; painting happens only when a new result arrives
+
+
+def _ci(m: dict, digits: int) -> str:
+    if not m or m.get("n", 0) == 0:
+        return "—"
+    v, lo, hi = m["value"], m["lo"], m["hi"]
+    sign = lambda x: f"{x:+.{digits}f}".replace("-", "−")  # noqa: E731
+    return f"{sign(v)}  [{sign(lo)}, {sign(hi)}]" if m["n"] > 1 else f"{sign(v)}  (n=1)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, source: str | None, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
+                 runtime: RuntimeConfig = RuntimeConfig(), detector: FaceDetector | None = None,
+                 slideshow_fps: float = 2.0, loop: bool = False, models_dir: Path | None = None,
+                 cam_class: str | None = None, filter_override: Filter | None | bool = False):
+        super().__init__()
+        self.setWindowTitle("Bias Mirror")
+        self.qs = st.make_settings()
+        self.slideshow_fps, self.loop = slideshow_fps, loop
+        self.output_dir = Path(st.get(self.qs, "output_dir", str(st.default_output_dir()), str))
+        self.display = DisplaySettings(
+            view=st.get(self.qs, "view", "side by side", str), show_cam=st.get(self.qs, "show_cam", True, bool),
+            cam_model=st.get(self.qs, "cam_model", "", str) or None, cam_opacity=st.get(self.qs, "cam_opacity", 0.45, float),
+            split=st.get(self.qs, "split", 0.5, float), show_labels=st.get(self.qs, "show_labels", True, bool))
+        if self.display.view not in VIEW_MODES:
+            self.display.view = "side by side"
+        self.paused = False
+        self.source_name = ""
+        self.camera_lost = False
+        self.last_result: FrameResult | None = None
+        self.results_shown = 0
+        self._warnings: deque[str] = deque(maxlen=5)
+        self._shown_times: deque[float] = deque(maxlen=120)
+        self._done_samples: deque[tuple[float, int]] = deque(maxlen=10)
+        self._fps = (0.0, 0.0)
+        self._closed = False
+
+        # --- models and the pipeline (owned by the inference thread from here on) -----------
+        filter_pref = st.get(self.qs, "filter", "", str)
+        if filter_override is not False:  # the command line chose (a filter or --no-filter)
+            filter_pref = filter_override.name if filter_override else None
+            if filter_override and filter_override not in filters:
+                filters = [*filters, filter_override]
+        elif st.get(self.qs, "no_filter", False, bool):
+            filter_pref = None
+        self.models = ModelPanel(classifiers, filters, errors, runtime, st.get(self.qs, "classifiers", [], list),
+                                 filter_pref, models_dir)
+        self.models.models_changed.connect(self._models_changed)
+        config = PipelineConfig(cam_class=cam_class or st.get(self.qs, "cam_class", "female", str),
+                                apply_filter=st.get(self.qs, "apply_filter", True, bool))
+        self.pipeline = FramePipeline(self.models.active_classifiers(), self.models.active_filter(),
+                                      detector if detector is not None else make_detector(), config)
+        self.frames: Mailbox[Frame] = Mailbox()
+        self.results: Mailbox[tuple[FrameResult, bool]] = Mailbox()
+        self.recorder = Recorder()
+        self.stats = SessionStats()
+        self.inference = InferenceThread(self.pipeline, self.frames, self.results, self._on_result_worker)
+        self.inference.error.connect(self._worker_error)
+        self.capture: CaptureThread | None = None
+
+        self._build_ui(config)
+        self.inference.start()
+
+        self.display_timer = QTimer(self)
+        self.display_timer.timeout.connect(self._tick)
+        self.display_timer.start(DISPLAY_MS)
+        self.slow_timer = QTimer(self)
+        self.slow_timer.timeout.connect(self._slow_tick)
+        self.slow_timer.start(500)
+        self._restore_window()
+        if source is not None:
+            self.open_source(source)
+        else:
+            self._show_message("No source chosen yet.")
+
+    # --- UI ------------------------------------------------------------------------------
+    def _build_ui(self, config: PipelineConfig) -> None:
+        self.view = FrameView(self.display)
+        self.view.split_changed.connect(lambda v: st.put(self.qs, "split", v))
+        self.message_page = QWidget()
+        ml = QVBoxLayout(self.message_page)
+        ml.addStretch(1)
+        self.message = QLabel()
+        self.message.setObjectName("sourceMessage")
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setStyleSheet("QLabel { font-size: 15px; padding: 16px; }")
+        ml.addWidget(self.message)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for text, slot in (("Open file/folder…", self.ask_open_any), ("Open image folder…", self.ask_open_folder),
+                           ("Try a camera…", self.ask_camera)):
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        ml.addLayout(buttons)
+        ml.addStretch(2)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.message_page)
+        self.stack.addWidget(self.view)
+        self.setCentralWidget(self.stack)
+        self.help = HelpOverlay(self.stack)
+
+        # right: models + display
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(4, 4, 4, 4)
+        sl.addWidget(self.models)
+        sl.addWidget(self._display_box(config))
+        sl.addStretch(1)
+        self.side_dock = self._dock("Models and display", side, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self.plots = PlotsPanel()
+        self.plots_dock = self._dock("Plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea)
+        summary = QWidget()
+        sml = QVBoxLayout(summary)
+        sml.setContentsMargins(4, 4, 4, 4)
+        self.summary_table = QTableWidget(0, 6)
+        self.summary_table.setHorizontalHeaderLabels(
+            ["face", "frames", "mean ΔITA° [95% CI]", "classifier", "mean ΔP(female) [95% CI]", "n"])
+        self.summary_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.summary_table.verticalHeader().hide()
+        self.summary_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        sml.addWidget(QLabel("Per tracked face this session: filtered − original. ΔITA > 0 lighter; ΔP(female) > 0 more female."))
+        sml.addWidget(self.summary_table)
+        reset = QPushButton("Reset session")
+        reset.clicked.connect(self.reset_session)
+        sml.addWidget(reset, alignment=Qt.AlignmentFlag.AlignLeft)
+        self.summary_dock = self._dock("Session summary", summary, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.plots_dock, self.summary_dock)
+        self.plots_dock.raise_()
+        self.resizeDocks([self.plots_dock], [300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.side_dock], [380], Qt.Orientation.Horizontal)
+
+        self._build_actions()
+
+        # status bar
+        self.status_source = QLabel()
+        self.status_fps = QLabel()
+        self.status_providers = QLabel()
+        self.status_rec = QLabel()
+        self.status_rec.setStyleSheet("QLabel { color: #ef5350; font-weight: bold; }")
+        self.status_warn = QLabel()
+        self.status_warn.setStyleSheet("QLabel { color: #ffb74d; }")
+        for w in (self.status_source, self.status_fps, self.status_providers, self.status_rec, self.status_warn):
+            self.statusBar().addPermanentWidget(w)
+        self._update_providers()
+
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _display_box(self, config: PipelineConfig) -> QGroupBox:
+        box = QGroupBox("Display")
+        form = QFormLayout(box)
+        self.view_combo = QComboBox()
+        self.view_combo.addItems(VIEW_MODES)
+        self.view_combo.setCurrentText(self.display.view)
+        self.view_combo.currentTextChanged.connect(self.set_view_mode)
+        form.addRow("View (V)", self.view_combo)
+        self.filter_check = QCheckBox("apply the filter (F)")
+        self.filter_check.setChecked(config.apply_filter)
+        self.filter_check.toggled.connect(self.set_apply_filter)
+        form.addRow(self.filter_check)
+        self.cam_check = QCheckBox("show class activation map (C)")
+        self.cam_check.setChecked(self.display.show_cam)
+        self.cam_check.toggled.connect(self.set_show_cam)
+        form.addRow(self.cam_check)
+        self.cam_model_combo = QComboBox()
+        self.cam_model_combo.currentTextChanged.connect(self._cam_model_chosen)
+        form.addRow("CAM of", self.cam_model_combo)
+        self.cam_class_combo = QComboBox()
+        self.cam_class_combo.addItem(config.cam_class)
+        self.cam_class_combo.currentTextChanged.connect(self.set_cam_class)
+        form.addRow("CAM class", self.cam_class_combo)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(int(self.display.cam_opacity * 100))
+        self.opacity.valueChanged.connect(self._opacity_changed)
+        form.addRow("CAM opacity", self.opacity)
+        self.labels_check = QCheckBox("face labels")
+        self.labels_check.setChecked(self.display.show_labels)
+        self.labels_check.toggled.connect(self._labels_toggled)
+        form.addRow(self.labels_check)
+        self._refresh_cam_choices()
+        return box
+
+    def _build_actions(self) -> None:
+        tb = QToolBar("Main")
+        tb.setObjectName("main toolbar")
+        self.addToolBar(tb)
+        menu_file = self.menuBar().addMenu("&File")
+        menu_view = self.menuBar().addMenu("&View")
+        menu_help = self.menuBar().addMenu("&Help")
+
+        def act(text, slot, keys=(), menu=None, toolbar=False, checkable=False):
+            a = QAction(text, self)
+            if keys:
+                a.setShortcuts([QKeySequence(k) for k in keys])
+                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a.setCheckable(checkable)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            if menu is not None:
+                menu.addAction(a)
+            if toolbar:
+                tb.addAction(a)
+            return a
+
+        self.act_open = act("Open file/folder…", self.ask_open_any, ["Ctrl+O"], menu_file, True)
+        act("Open image folder…", self.ask_open_folder, ["Ctrl+Shift+O"], menu_file)
+        act("Open camera…", self.ask_camera, [], menu_file)
+        act("Output folder…", self.ask_output_dir, [], menu_file)
+        menu_file.addSeparator()
+        act("Quit", self.close, ["Ctrl+Q"], menu_file)
+        tb.addSeparator()
+        self.act_pause = act("Pause", self.toggle_pause, ["Space"], menu_view, True, checkable=True)
+        self.act_record = act("● Record", self.toggle_record, ["R"], menu_file, True, checkable=True)
+        self.act_snapshot = act("Snapshot", self.snapshot, ["S"], menu_file, True)
+        tb.addSeparator()
+        act("CAM", lambda: self.cam_check.toggle(), ["C"], menu_view, True)
+        act("Filter on/off", lambda: self.filter_check.toggle(), ["F"], menu_view, True)
+        act("Next view", self.cycle_view, ["V"], menu_view, True)
+        tb.addSeparator()
+        act("Help", self.help.toggle, ["H", "F1"], menu_help, True)
+
+    # --- settings the user changes -------------------------------------------------------
+    def set_view_mode(self, mode: str) -> None:
+        if mode not in VIEW_MODES:
+            return
+        self.display.view = mode
+        if self.view_combo.currentText() != mode:
+            self.view_combo.setCurrentText(mode)
+        st.put(self.qs, "view", mode)
+        self.view.update()
+
+    def cycle_view(self) -> None:
+        self.set_view_mode(VIEW_MODES[(VIEW_MODES.index(self.display.view) + 1) % len(VIEW_MODES)])
+
+    def set_show_cam(self, on: bool) -> None:
+        self.display.show_cam = on
+        st.put(self.qs, "show_cam", on)
+        self.view.update()
+
+    def _cam_model_chosen(self, name: str) -> None:
+        if name:
+            self.display.cam_model = name
+            st.put(self.qs, "cam_model", name)
+            self.view.update()
+
+    def set_cam_model(self, name: str) -> None:
+        self.cam_model_combo.setCurrentText(name)
+
+    def set_cam_class(self, label: str) -> None:
+        if label and label != self.pipeline_config_cam_class:
+            self.pipeline_config_cam_class = label
+            st.put(self.qs, "cam_class", label)
+            self.inference.set_config(cam_class=label)  # re-runs the last frame at once
+
+    def set_apply_filter(self, on: bool) -> None:
+        st.put(self.qs, "apply_filter", on)
+        self.inference.set_config(apply_filter=on)
+
+    def _opacity_changed(self, v: int) -> None:
+        self.display.cam_opacity = v / 100
+        st.put(self.qs, "cam_opacity", self.display.cam_opacity)
+        self.view.update()
+
+    def _labels_toggled(self, on: bool) -> None:
+        self.display.show_labels = on
+        st.put(self.qs, "show_labels", on)
+        self.view.update()
+
+    def _refresh_cam_choices(self) -> None:
+        active = self.models.active_classifiers()
+        names = [c.name for c in active]
+        self.cam_model_combo.blockSignals(True)
+        self.cam_model_combo.clear()
+        self.cam_model_combo.addItems(names)
+        if self.display.cam_model in names:
+            self.cam_model_combo.setCurrentText(self.display.cam_model)
+        elif names:
+            self.display.cam_model = names[0]
+        self.cam_model_combo.blockSignals(False)
+        labels = list(dict.fromkeys(label for c in active for label in c.labels))
+        current = getattr(self, "pipeline_config_cam_class", None) or self.cam_class_combo.currentText()
+        self.pipeline_config_cam_class = current
+        self.cam_class_combo.blockSignals(True)
+        self.cam_class_combo.clear()
+        self.cam_class_combo.addItems(labels or [current])
+        self.cam_class_combo.setCurrentText(current if current in labels or not labels else labels[0])
+        self.cam_class_combo.blockSignals(False)
+
+    def _models_changed(self) -> None:
+        self.inference.set_models(self.models.active_classifiers(), self.models.active_filter())
+        f = self.models.active_filter()
+        st.put(self.qs, "filter", f.name if f else "")
+        st.put(self.qs, "no_filter", f is None)
+        st.put(self.qs, "classifiers", self.models.enabled_names())
+        self._refresh_cam_choices()
+        self._update_providers()
+
+    # --- sources -------------------------------------------------------------------------
+    def open_source(self, spec: str) -> bool:
+        """Switch to a camera index, video, image folder or image. A failure is shown in the window."""
+        self._stop_capture()
+        try:
+            source = open_source(spec, loop=self.loop)
+        except BiasMirrorError as exc:
+            is_camera = str(spec).isdigit()
+            if is_camera:
+                text = f"No camera found at index {spec}.\n\n{exc}."
+            else:
+                text = f"This source cannot be opened.\n\n{exc}\n\nOpen a video, an image or an image folder instead."
+            self._show_message(text)
+            self.status_source.setText("no source")
+            self.statusBar().showMessage(str(exc), 15000)
+            return False
+        self.source_name = source.name
+        self.camera_lost = False
+        self.recorder.paused_reason = None
+        self.inference.reset_tracks()
+        self.reset_session()
+        self.capture = CaptureThread(source, self.frames, self.slideshow_fps)
+        self.capture.set_paused(self.paused)
+        self.capture.status.connect(self._capture_status)
+        self.capture.warning.connect(self._capture_warning)
+        self.capture.ended.connect(self._source_ended)
+        self.capture.lost_changed.connect(self._camera_lost)
+        self.capture.start()
+        self.stack.setCurrentWidget(self.view)
+        self.view.set_note("")
+        self.status_source.setText(f"source: {source.name}")
+        st.put(self.qs, "last_source", str(spec))
+        self.view.setFocus()
+        return True
+
+    def _show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.stack.setCurrentWidget(self.message_page)
+
+    def _stop_capture(self) -> None:
+        if self.capture is not None:
+            cap, self.capture = self.capture, None
+            for sig in (cap.status, cap.warning, cap.ended, cap.lost_changed):
+                try:
+                    sig.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
+            cap.stop()
+            if not cap.wait(5000):
+                log.warning("the capture thread did not stop within 5 s; leaving it to finish")
+            self.frames.take()
+
+    def ask_open_any(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", "",
+                                              "Videos and images (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp);;All files (*)")
+        if path:
+            self.open_source(path)
+
+    def ask_open_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open an image folder (slideshow)")
+        if path:
+            self.open_source(path)
+
+    def ask_camera(self) -> None:
+        index, ok = QInputDialog.getInt(self, "Open a camera", "Camera index:", 0, 0, 64)
+        if ok:
+            self.open_source(str(index))
+
+    def ask_output_dir(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder for recordings and snapshots", str(self.output_dir))
+        if path:
+            self.output_dir = Path(path)
+            st.put(self.qs, "output_dir", path)
+
+    def _capture_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 5000)
+
+    def _capture_warning(self, text: str) -> None:
+        self._warnings.append(text)
+        self.statusBar().showMessage(text, 5000)
+
+    def _camera_lost(self, lost: bool) -> None:
+        self.camera_lost = lost
+        if lost:
+            self.recorder.paused_reason = "camera lost"
+            rec = "; recording paused (rows so far are kept)" if self.recorder.active else ""
+            self.view.set_note(f"{self.source_name} lost — retrying every second{rec}")
+        else:
+            self.recorder.paused_reason = None
+            self.view.set_note("")
+
+    def _source_ended(self, text: str, waited_ms: int = 0) -> None:
+        if self.recorder.active and not self.inference.idle() and waited_ms < 5000:
+            # the last frame may still be in the pipeline: its rows belong in the recording
+            QTimer.singleShot(50, lambda: self._source_ended(text, waited_ms + 50))
+            return
+        note = text
+        if self.recorder.active:
+            path, rows = self.recorder.stop()
+            self.act_record.setChecked(False)
+            note += f"; recording saved to {path} ({rows} rows)"
+        self.view.set_note(note + " — open another source with Ctrl+O")
+        self.statusBar().showMessage(note, 15000)
+
+    # --- pause, record, snapshot -----------------------------------------------------------
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.act_pause.setChecked(self.paused)
+        if self.capture is not None:
+            self.capture.set_paused(self.paused)
+        self.statusBar().showMessage("paused: settings still re-run the last frame" if self.paused else "running", 3000)
+
+    def toggle_record(self) -> None:
+        if self.recorder.active:
+            path, rows = self.recorder.stop()
+            self.statusBar().showMessage(f"recording saved to {path} ({rows} rows)", 10000)
+        else:
+            try:
+                path = self.recorder.start(self.output_dir / f"rows-{stamp()}.csv")
+            except OSError as exc:
+                QMessageBox.warning(self, "Cannot record", f"{self.output_dir}: {exc.strerror or exc}")
+                self.act_record.setChecked(False)
+                return
+            if self.camera_lost:
+                self.recorder.paused_reason = "camera lost"
+            self.statusBar().showMessage(f"recording per-face rows to {path}", 5000)
+        self.act_record.setChecked(self.recorder.active)
+        self._update_rec()
+
+    def snapshot(self) -> tuple[Path, Path] | None:
+        result = self.last_result
+        if result is None:
+            self.statusBar().showMessage("nothing to snapshot yet", 3000)
+            return None
+        h, w = result.frame.shape[:2]
+        wide = 2 if self.display.view == "side by side" else 1
+        scale = max(1.0, 720 / h)
+        image = render(result, self.display, int(max(1280, w * wide * scale + 520)), int(h * scale + 40), self.view.note)
+        settings = {"view": self.display.view, "cam": self.display.show_cam, "cam_model": self.display.cam_model,
+                    "cam_class": self.pipeline_config_cam_class}
+        try:
+            png, js = save_snapshot(self.output_dir, image, result, settings)
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot save snapshot", str(exc))
+            return None
+        self.statusBar().showMessage(f"snapshot saved: {png.name} + {js.name} in {png.parent}", 8000)
+        return png, js
+
+    def reset_session(self) -> None:
+        self.stats.reset()
+        self.plots.reset()
+        self.summary_table.setRowCount(0)
+
+    # --- results -----------------------------------------------------------------------------
+    def _on_result_worker(self, result: FrameResult, rerun: bool) -> None:
+        """Runs in the inference thread: rows and statistics see every processed frame, shown or not."""
+        if rerun:
+            return  # the same frame again after a settings change: not a new measurement
+        self.recorder.write(result)
+        self.stats.add(result)
+
+    def _worker_error(self, text: str) -> None:
+        self._warnings.append(text)
+        self.statusBar().showMessage(text, 10000)
+
+    def _tick(self) -> None:
+        item = self.results.take()
+        if item is None:
+            return
+        result, rerun = item
+        now = time.monotonic()
+        self.last_result = result
+        self.results_shown += 1
+        self.view.set_result(result)
+        if not rerun:
+            self._shown_times.append(now)
+            self.plots.add_result(result, (now - result.timestamp) * 1000, *self._fps)
+
+    def _slow_tick(self) -> None:
+        now = time.monotonic()
+        self._done_samples.append((now, self.inference.frames_done))
+        t0, n0 = self._done_samples[0]
+        processed = (self.inference.frames_done - n0) / (now - t0) if now > t0 else 0.0
+        recent = [t for t in self._shown_times if now - t <= 2.0]
+        shown = len(recent) / 2.0
+        self._fps = (processed, shown)
+        lat = ""
+        if self.last_result is not None:
+            total = self.last_result.timings_ms.get("total")
+            lat = f" · pipeline {total:.0f} ms" if total is not None else ""
+        self.status_fps.setText(f"{processed:.1f} fps processed · {shown:.1f} shown{lat}")
+        hist_ita, hist_p = self.stats.histograms_data()
+        self.plots.refresh(hist_ita, hist_p)
+        self._update_summary()
+        self._update_rec()
+        self._update_providers()
+
+    def _update_rec(self) -> None:
+        if self.recorder.active:
+            paused = f" (paused: {self.recorder.paused_reason})" if self.recorder.paused_reason else ""
+            self.status_rec.setText(f"● REC {self.recorder.rows} rows{paused}")
+        else:
+            self.status_rec.setText("")
+
+    def _update_providers(self) -> None:
+        models = [*self.models.active_classifiers(), *([self.models.active_filter()] if self.models.active_filter() else [])]
+        text = " · ".join(f"{m.name}: {m.provider}" for m in models) or "no models"
+        self.status_providers.setText(text)
+        warnings = [*self.models.warning_lines(), *self._warnings]
+        if self.last_result is not None:
+            warnings = [*self.last_result.warnings, *warnings]
+        warnings = list(dict.fromkeys(warnings))
+        self.status_warn.setText(f"⚠ {warnings[-1]}" + (f" (+{len(warnings) - 1})" if len(warnings) > 1 else "") if warnings else "")
+        self.status_warn.setToolTip("\n".join(warnings))
+
+    def _update_summary(self) -> None:
+        rows = self.stats.summary()
+        table = self.summary_table
+        table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            cells = [f"#{r['track_id']}", str(r["frames"]), _ci(r["delta_ita"], 1), r["classifier"] or "—",
+                     _ci(r["delta_p_female"], 3), str(max(r["delta_ita"]["n"], r["delta_p_female"]["n"]))]
+            for j, c in enumerate(cells):
+                item = table.item(i, j)
+                if item is None:
+                    table.setItem(i, j, QTableWidgetItem(c))
+                elif item.text() != c:
+                    item.setText(c)
+
+    # --- persistence and shutdown ------------------------------------------------------------
+    def _restore_window(self) -> None:
+        geometry = self.qs.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 950)
+        state = self.qs.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def shutdown(self) -> None:
+        """Stop timers and threads (flags + wait, never terminate) and close the recording."""
+        if self._closed:
+            return
+        self._closed = True
+        self.display_timer.stop()
+        self.slow_timer.stop()
+        self._stop_capture()
+        self.inference.stop()
+        if not self.inference.wait(10000):
+            log.warning("the inference thread did not stop within 10 s")
+        if self.recorder.active:
+            self.recorder.stop()
+        st.put(self.qs, "geometry", self.saveGeometry())
+        st.put(self.qs, "window_state", self.saveState())
+        st.put(self.qs, "slideshow_fps", self.slideshow_fps)
+        self.qs.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)

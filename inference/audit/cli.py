@@ -1,0 +1,221 @@
+"""`python main.py audit`: run classifiers (and a filter) over a dataset and write a report.
+
+    python main.py audit --dataset utkface:PATH --split test --min-age 18 \\
+        --classifier A.onnx --classifier B.onnx --filter F.onnx --out runs/audit
+
+Writes OUT/report.json (schema: docs/audit_schema.md), OUT/report.html,
+OUT/faces.csv (one row per face), OUT/run.json (date, timings, machine) and
+OUT/cache/ (per-image results; an interrupted audit resumes from it).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+from ..cli_common import add_model_arguments, runtime_from_args
+from ..datasets import DatasetRead, Sample, open_dataset, read_folder, select
+from ..datasets.folder import list_images
+from ..defaults import load_selection
+from ..errors import BiasMirrorError
+from ..faces import make_detector
+from .cache import Cache, file_hash
+from .collect import Collector, ModelSet, relative, resolve
+from .report import build_report, write_json
+from .sampling import stratified_limit
+
+log = logging.getLogger(__name__)
+ALIGNED_KINDS = ("utkface", "celeba", "fairface")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="KIND:PATH with KIND utkface, celeba, fairface or folder")
+    p.add_argument("--split", choices=["train", "val", "test"], help="only this split (default: every image)")
+    p.add_argument("--min-age", type=int, help="only faces at least this old (labelled datasets)")
+    p.add_argument("--limit", type=int, help="at most N images, a deterministic stratified sample over gender × race")
+    p.add_argument("--groups", help="CSV with columns file, group: compare these groups (any names)")
+    p.add_argument("--out", required=True, help="output folder (report.json, report.html, cache/)")
+    det = p.add_mutually_exclusive_group()
+    det.add_argument("--detect", dest="detect", action="store_true", default=None,
+                     help="find faces with the detector (default for folder datasets)")
+    det.add_argument("--aligned", dest="detect", action="store_false",
+                     help="the whole image is the face (default for utkface/celeba/fairface)")
+    p.add_argument("--batch", type=int, default=32, help="images per batched model call")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-html", action="store_true", help="write report.json only")
+    add_model_arguments(p)
+
+
+def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
+    """The dataset, with the user's groups joined on; ``notes`` lists CSV files not found / images not listed."""
+    kind, _, path = spec.partition(":")
+    notes: dict = {}
+    if kind == "folder" and Path(path).is_dir() and not list_images(Path(path)):
+        return DatasetRead("folder", str(Path(path)), [], []), {"empty_folder": True}
+    if kind == "folder" and groups_csv:
+        if not Path(groups_csv).exists():
+            raise BiasMirrorError("the groups CSV does not exist", groups_csv)
+        read = read_folder(path, groups_csv)
+    else:
+        read = open_dataset(spec)
+        if groups_csv:
+            read = _join_groups(read, groups_csv)
+    if groups_csv:
+        notes["groups_csv"] = {
+            "file": Path(groups_csv).name,
+            "listed_not_found": sorted(n for n, why in read.skipped if "not in the folder" in why),
+            "not_listed": sorted(relative(s.path, read.root) for s in read.samples if not s.group),
+        }
+    return read, notes
+
+
+def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
+    if not Path(groups_csv).exists():
+        raise BiasMirrorError("the groups CSV does not exist", groups_csv)
+    with open(groups_csv, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not {"file", "group"} <= set(reader.fieldnames or []):
+            raise BiasMirrorError("the groups CSV needs columns 'file' and 'group'", groups_csv)
+        groups = {r["file"].strip(): (r["group"] or "").strip() for r in reader}
+    samples, seen = [], set()
+    for s in read.samples:
+        rel = relative(s.path, read.root)
+        g = groups.get(rel) or groups.get(Path(s.path).name)
+        if g:
+            seen.update({rel, Path(s.path).name})
+        samples.append(Sample(**{**s.__dict__, "group": g or None}))
+    skipped = [(n, "listed in the CSV but not in the folder") for n in sorted(set(groups) - seen)]
+    return DatasetRead(read.name, read.root, samples, read.skipped + skipped)
+
+
+def choose_samples(read: DatasetRead, args) -> list[Sample]:
+    samples = select(read.samples, args.split, args.min_age)
+    if not samples and read.samples:
+        raise BiasMirrorError(
+            f"no images left after --split {args.split or 'any'} --min-age {args.min_age}"
+            f" (the dataset has {len(read.samples)} image(s))", read.root)
+    return stratified_limit(samples, args.limit)
+
+
+def load_models(args) -> ModelSet:
+    runtime = runtime_from_args(args)
+    try:
+        classifiers, filt = load_selection(args.classifier, args.filter, args.no_filter, runtime)
+    except BiasMirrorError as exc:
+        role = "--classifier" if "classifier was expected" in str(exc) else "--filter" if "filter was expected" in str(exc) else None
+        if role:
+            raise BiasMirrorError(f"{exc} (given with {role}: its model card does not match that role)") from exc
+        raise
+    return ModelSet.build(classifiers, filt)
+
+
+def _model_info(models: ModelSet) -> dict:
+    cls = [{"name": n, "file": Path(m.path).name, "sha256": models.hashes[n], "labels": list(m.labels),
+            "input_size": list(m.size), "card": m.card.summary()} for n, m in models.classifiers.items()]
+    f = models.filter
+    filt = None if f is None else {"name": f.name, "file": Path(f.path).name, "sha256": models.hashes["__filter__"],
+                                   "input_size": list(f.size), "direction": f.card.direction, "method": f.card.method,
+                                   "card": f.card.summary()}
+    return {"classifiers": cls, "filter": filt, "crop_size": models.crop_size}
+
+
+def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
+    cols = ["file", "face", "box", "gender", "race", "age", "group", "measurable", "ita", "L", "mst", "ita_category",
+            "ita_filtered", "L_filtered", "mst_filtered", "delta_ita", "delta_l", "delta_mst"]
+    for n in names:
+        cols += [f"{n}:p_female", f"{n}:predicted", f"{n}:cam_focus", f"{n}:p_female_filtered", f"{n}:predicted_filtered",
+                 f"{n}:delta_p_female"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for r in rows:
+            s, fs = r["skin"], r["filtered_skin"] or {}
+            line = [r["file"], r["face"], " ".join(map(str, r["box"])), r["gender"] or "", r["race"] or "", r["age"] or "",
+                    r["group"] or "", s["measurable"], s.get("ita", ""), s.get("L", ""), s.get("mst", ""), s.get("category", ""),
+                    fs.get("ita", ""), fs.get("L", ""), fs.get("mst", ""), r["d_ita"], r["d_l"], r["d_mst"]]
+            for n in names:
+                c = r["clf"][n]
+                line += [c["p"], c["pred"], c["focus"], c.get("p_f", ""), c.get("pred_f", ""), c.get("dp", "")]
+            w.writerow(["" if v is None else v for v in line])
+
+
+def run_audit(args) -> tuple[dict, dict]:
+    t0 = time.perf_counter()
+    kind = args.dataset.partition(":")[0]
+    read, notes = read_dataset(args.dataset, args.groups)
+    if kind != "folder" and not read.samples:
+        why = "; ".join(f"{n} ({w})" for n, w in read.skipped[:3])
+        raise BiasMirrorError(f"no usable labelled images in this {kind} dataset (unknown layout?)"
+                              + (f"; e.g. {why}" if why else ""), read.root)
+    samples = choose_samples(read, args) if read.samples else []
+    labelled = any(s.gender for s in samples)
+    detect = args.detect if args.detect is not None else kind not in ALIGNED_KINDS
+    models = load_models(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    detector = make_detector(args.yunet) if detect else None
+    mode = "aligned" if not detect else ("yunet-" + file_hash(args.yunet)[:12] if args.yunet else "haar")
+    cache = Cache(out / "cache")
+    collector = Collector(models, cache, detector, mode, args.cam_class, args.batch, progress=not args.no_progress)
+    paths = [resolve(s.path) for s in samples]
+    t1 = time.perf_counter()
+    try:
+        collector.run(paths)
+    finally:
+        cache.close()
+    t2 = time.perf_counter()
+    rows, images = collector.rows(samples, read.root)
+    names = list(models.classifiers)
+    audit = {"dataset": args.dataset.partition(":")[0] + ":" + Path(read.root).name, "kind": kind, "split": args.split,
+             "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
+             "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": args.cam_class}
+    extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped], **notes}
+    report = build_report(audit=audit, models=_model_info(models), images=images, rows=rows, labelled=labelled,
+                          names=names, has_filter=models.filter is not None,
+                          filter_training=models.filter.card.training if models.filter else {}, extra_images=extra)
+    write_json(out / "report.json", report)
+    write_faces_csv(out / "faces.csv", rows, names)
+    t3 = time.perf_counter()
+    if not args.no_html:
+        from .html import write_html
+
+        write_html(out / "report.html", report, collector, {r["file"]: r["path"] for r in rows})
+    t4 = time.perf_counter()
+    run = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "argv": sys.argv[1:],
+           "dataset_root": str(Path(read.root).resolve()), "images": len(paths),
+           "images_computed": collector.computed, "images_from_cache": len(paths) - collector.computed,
+           "seconds": {"load": round(t1 - t0, 2), "models": round(t2 - t1, 2), "statistics": round(t3 - t2, 2),
+                       "html": round(t4 - t3, 2), "total": round(t4 - t0, 2)},
+           "providers": {n: m.provider for n, m in models.classifiers.items()}
+           | ({models.filter.name: models.filter.provider} if models.filter else {}),
+           "python": platform.python_version(), "machine": platform.machine()}
+    write_json(out / "run.json", run)
+    return report, run
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise BiasMirrorError("--limit must be at least 1")
+    report, run = run_audit(args)
+    im = report["images"]
+    gc = im.get("groups_csv")
+    if gc and (gc["listed_not_found"] or gc["not_listed"]):
+        print(f"warning: {gc['file']}: {len(gc['listed_not_found'])} listed file(s) not in the folder "
+              f"{gc['listed_not_found'][:10]}; {len(gc['not_listed'])} image(s) not listed {gc['not_listed'][:10]}",
+              file=sys.stderr)
+    if im.get("empty_folder"):
+        print("warning: the folder holds no images; the report says so", file=sys.stderr)
+    elif im["n_faces"] == 0:
+        print("warning: no face was found in any image; the report lists them", file=sys.stderr)
+    from .summary import is_detail
+
+    print("\n".join(line for line in report["summary"] if not is_detail(line)))
+    print("(per-group tables, tests and caveats: report.html)")
+    print(f"\nwrote {Path(args.out) / 'report.json'}" + ("" if args.no_html else f" and {Path(args.out) / 'report.html'}")
+          + f" ({run['images_computed']} image(s) computed, {run['images_from_cache']} from the cache, {run['seconds']['total']} s)")
+    return 0 if im["n_faces"] else 1

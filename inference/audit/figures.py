@@ -1,0 +1,121 @@
+"""Matplotlib (Agg) figures for report.html, drawn from report.json; face grids re-render their few faces.
+
+Every function returns PNG bytes (or None when there is nothing to draw).
+"""
+from __future__ import annotations
+
+import io
+from typing import Callable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..faces import face_region_mask  # noqa: E402
+
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _err(d: dict, scale: float = 1.0) -> tuple[float, float, float]:
+    v = d.get("value")
+    if v is None:
+        return np.nan, 0.0, 0.0
+    lo, hi = d.get("lo"), d.get("hi")
+    lo = v if lo is None else lo
+    hi = v if hi is None else hi
+    return v * scale, max(0.0, (v - lo) * scale), max(0.0, (hi - v) * scale)
+
+
+def grouped_bars(series: dict[str, dict[str, dict]], title: str, ylabel: str, scale: float = 1.0,
+                 sizes: dict[str, int] | None = None, hline: float | None = None) -> bytes | None:
+    """series: label (e.g. classifier) → group → {value, lo, hi}; bars with 95% CI whiskers."""
+    groups = sorted({g for s in series.values() for g in s})
+    if not groups:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(groups) * max(1, len(series)) + 2), 3.6))
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(groups))
+    for k, (label, s) in enumerate(series.items()):
+        vals = [_err(s[g], scale) if g in s else (np.nan, 0, 0) for g in groups]
+        ax.bar(x + k * width - 0.4 + width / 2, [v[0] for v in vals], width, label=label, color=COLORS[k % len(COLORS)],
+               yerr=np.array([[v[1] for v in vals], [v[2] for v in vals]]), capsize=3, ecolor="#333")
+    ticks = [f"{g}\n(n={sizes[g]})" if sizes and g in sizes else g for g in groups]
+    ax.set_xticks(x, ticks, rotation=45 if len(groups) > 5 else 0, ha="right" if len(groups) > 5 else "center", fontsize=8)
+    if hline is not None:
+        ax.axhline(hline, color="#888", lw=0.8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def histograms(hists: dict[str, dict], title: str, xlabel: str) -> bytes | None:
+    """Distributions per group from report.json ({bins, counts}) as one heat strip per group.
+
+    Each row is a group; the colour is the share of that group's faces in the
+    bin, so groups of different sizes compare directly (n is in the label).
+    """
+    hists = {g: h for g, h in hists.items() if sum(h["counts"])}
+    if not hists:
+        return None
+    b = np.array(next(iter(hists.values()))["bins"], float)
+    shares = np.array([np.array(h["counts"], float) / sum(h["counts"]) for h in hists.values()])
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.32 * len(hists)))
+    im = ax.imshow(shares, aspect="auto", cmap="viridis", extent=(b[0], b[-1], len(hists) - 0.5, -0.5),
+                   interpolation="nearest")
+    ax.set_yticks(range(len(hists)), [f"{g} (n={sum(h['counts'])})" for g, h in hists.items()], fontsize=7)
+    ax.axvline(0 if b[0] < 0 else 0.5, color="w", lw=0.8, ls="--")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01).ax.tick_params(labelsize=6)
+    return _png(fig)
+
+
+def overlay(crop: np.ndarray, cam: np.ndarray | None) -> np.ndarray:
+    """The crop with the positive CAM (normalised per face, for display only) over it and the face ellipse outlined."""
+    img = crop.astype(np.float32) / 255
+    if cam is not None:
+        pos = np.clip(cam, 0, None)
+        m = pos.max()
+        heat = plt.get_cmap("jet")(pos / m if m > 0 else pos)[..., :3]
+        img = 0.55 * img + 0.45 * heat
+    region = face_region_mask(crop.shape[0])
+    edge = region ^ np.roll(region, 1, 0) | region ^ np.roll(region, 1, 1)
+    img[edge] = (1, 1, 1)
+    return np.clip(img, 0, 1)
+
+
+def face_grid(rows: Sequence[tuple[str, list[tuple[str, np.ndarray]]]], title: str) -> bytes | None:
+    """rows: (row label, [(panel caption, RGB image uint8 or float)])."""
+    rows = [r for r in rows if r[1]]
+    if not rows:
+        return None
+    cols = max(len(r[1]) for r in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 2.1 * len(rows)), squeeze=False)
+    for i, (label, panels) in enumerate(rows):
+        for j in range(cols):
+            ax = axes[i, j]
+            ax.axis("off")
+            if j < len(panels):
+                cap, img = panels[j]
+                ax.imshow(img)
+                ax.set_title(cap, fontsize=7)
+        axes[i, 0].text(-0.08, 0.5, label, transform=axes[i, 0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(wspace=0.05, hspace=0.35)
+    return _png(fig)
+
+
+Render = Callable[[str, int], "object | None"]  # (file, face index) → FaceResult or None

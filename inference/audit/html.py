@@ -1,0 +1,254 @@
+"""report.html: self-contained (figures as base64 PNG), every number taken from report.json."""
+from __future__ import annotations
+
+import base64
+import html as _html
+from pathlib import Path
+
+from . import figures as F
+from .summary import ci, pval
+
+
+def esc(x) -> str:
+    return _html.escape(str(x))
+
+
+def img(png: bytes | None, alt: str) -> str:
+    if not png:
+        return ""
+    return f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
+
+
+def _num(v, nd: int = 2) -> str:
+    return "n/a" if v is None else f"{v:.{nd}f}"
+
+
+def table(head: list[str], body: list[list]) -> str:
+    h = "".join(f"<th>{esc(c)}</th>" for c in head)
+    b = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in body)
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+
+
+class Renderer:
+    """Re-runs the full pipeline on the few images a face grid shows (crops and CAMs are not cached)."""
+
+    def __init__(self, collector, paths: dict[str, str]):
+        m = collector.models
+        self.pipe = collector.pipeline(list(m.classifiers.values()), m.filter, collector.detector)
+        self.paths, self.memo = paths, {}
+        self.models = m
+
+    def __call__(self, file: str, face: int):
+        if file not in self.memo:
+            res = next(iter(self.pipe.process_images([self.paths[file]], batch=1)))[1] if file in self.paths else None
+            self.memo[file] = res
+        res = self.memo[file]
+        return res.faces[face] if res is not None and face < len(res.faces) else None
+
+    def cam(self, face, display_name: str):
+        """The raw CAM of one classifier (by its display name in the report) on the original crop."""
+        out = face.original.classifiers.get(self.models.classifiers[display_name].name)
+        return None if out is None else out.cam
+
+
+def _classifier_section(r: dict, parts: list[str]) -> None:
+    names = list(r["classifiers"])
+    sizes = r["groups"]["sizes"]
+    for grouping in r["groups"]["groupings"]:
+        if grouping == "group" or not any(r["classifiers"][n]["metrics"] for n in names):
+            continue
+        parts.append(f"<h3>By {esc(grouping)}</h3>")
+        for metric, label in (("accuracy", "accuracy"), ("fpr", "FPR (annotated male called female)"),
+                              ("fnr", "FNR (annotated female called male)")):
+            series = {n: {g: m[metric] for g, m in r["classifiers"][n]["metrics"]["by"][grouping].items()} for n in names}
+            parts.append(img(F.grouped_bars(series, f"{label} by {grouping} (95% Wilson CI)", label, 100, sizes[grouping]),
+                             f"{metric} by {grouping}"))
+        body = []
+        for g in sorted(sizes[grouping]):
+            row = [g, sizes[grouping][g], "yes" if sizes[grouping][g] < r["audit"]["statistics"]["small_group"] else ""]
+            for n in names:
+                m = r["classifiers"][n]["metrics"]["by"][grouping].get(g)
+                row += [ci(m["accuracy"], pct=True), ci(m["fpr"], pct=True), ci(m["fnr"], pct=True), ci(m["mean_p_female"], 3)] if m else ["-"] * 4
+            body.append(row)
+        head = [grouping, "n", "small"] + [f"{n}: {c}" for n in names for c in ("accuracy", "FPR", "FNR", "mean P(female)")]
+        parts.append(table(head, body))
+        gaps = [[n, gap.get("accuracy", {}).get("worst"), gap.get("accuracy", {}).get("best"),
+                 f"{100 * gap['accuracy']['difference']:.1f} pts" if gap.get("accuracy") else "-",
+                 f"{gap['accuracy']['ratio_worst_best']:.3f}" if gap.get("accuracy") else "-"]
+                for n in names for gap in [r["classifiers"][n]["metrics"]["gaps"].get(grouping, {})]]
+        parts.append(table(["classifier", "worst group", "best group", "accuracy gap", "ratio worst/best"], gaps))
+
+
+def _distribution_section(r: dict, parts: list[str]) -> None:
+    for n, c in r["classifiers"].items():
+        hists = {"all faces": c["p_female"]["overall"]["histogram"]}
+        for grouping, by in c["p_female"]["by"].items():
+            if grouping in ("gender_race", "group"):
+                hists.update({g: d["histogram"] for g, d in by.items()})
+        parts.append(img(F.histograms(hists, f"{n}: P(female) per face", "P(female)"), f"P(female) histogram {n}"))
+        body = []
+        rows = [("all faces", c["p_female"]["overall"])] + [
+            (f"{grouping}: {g}", d) for grouping, by in c["p_female"]["by"].items() for g, d in by.items()]
+        for label, d in rows:
+            body.append([label, d["n"], ci(d["mean"], 3), ci(d["median"], 3), ci(d["share_above_0_5"], pct=True),
+                         ci(d["share_below_0_5"], pct=True), ci(d["share_confident"], pct=True)])
+        parts.append(f"<h4>{esc(n)}</h4>" + table(["faces", "n", "mean P(female)", "median P(female)", "P > 0.5", "P < 0.5",
+                                                    "confident (P > 0.9 or < 0.1)"], body))
+
+
+def _skin_section(r: dict, parts: list[str]) -> None:
+    for side, s in r["skin"].items():
+        body = []
+        for label, d in [("all faces", s["overall"])] + [(f"{gp}: {g}", d) for gp, by in s["by"].items() for g, d in by.items()]:
+            body.append([label, d["n_faces"], d["n_not_measurable"], ci(d["ita"]["mean"], 1), ci(d["ita"]["median"], 1),
+                         ci(d["L"]["mean"], 1), " ".join(str(c) for c in d["mst_counts"])])
+        parts.append(f"<h4>{esc(side)} faces</h4>" + table(
+            ["faces", "n", "not measurable", "mean ITA°", "median ITA°", "mean L*", "Monk 1..10 counts"], body))
+
+
+def _filter_section(r: dict, parts: list[str], render) -> None:
+    fl = r["filter"]
+    names = list(r["classifiers"])
+    sizes = r["groups"]["sizes"]
+    for grouping, by in fl["by"].items():
+        parts.append(f"<h3>By {esc(grouping)}</h3>")
+        parts.append(img(F.grouped_bars({"mean ΔITA°": {g: s["delta_ita"]["mean"] for g, s in by.items()},
+                                         "median ΔITA°": {g: s["delta_ita"]["median"] for g, s in by.items()}},
+                                        f"ΔITA° by {grouping} (filtered − original; + = lighter; 95% bootstrap CI)", "ΔITA°",
+                                        sizes=sizes[grouping], hline=0), "delta ITA bars"))
+        parts.append(img(F.histograms({g: s["delta_ita"]["histogram"] for g, s in by.items()},
+                                      f"ΔITA° per face by {grouping}", "ΔITA° (clipped to ±30)"), "delta ITA histograms"))
+        body = [[g, s["n_faces"], s["n_not_measurable"], ci(s["delta_ita"]["mean"]), ci(s["delta_ita"]["median"]),
+                 pval(s["delta_ita"]["wilcoxon"]["p"]), pval(s["delta_ita"]["wilcoxon"].get("p_holm")),
+                 "n/a" if s["delta_ita"]["wilcoxon"]["rank_biserial"] is None else f"{s['delta_ita']['wilcoxon']['rank_biserial']:+.2f}",
+                 ci(s["share_lighter_1_monk"], pct=True), ci(s["share_darker_1_monk"], pct=True)] for g, s in by.items()]
+        parts.append(table([grouping, "n", "not measurable", "mean ΔITA°", "median ΔITA°", "Wilcoxon p", "Holm p",
+                            "rank-biserial", "≥1 Monk lighter", "≥1 Monk darker"], body))
+        k = fl["kruskal"][grouping]
+        parts.append("<p>Kruskal–Wallis across groups: " + "; ".join(
+            f"{esc(what)}: H = {_num(t['statistic'])}, {pval(t['p'])}"
+            for what, t in k.items()) + "</p>")
+        for n in names:
+            parts.append(img(F.grouped_bars({"mean ΔP(female)": {g: s["classifiers"][n]["delta_p_female"]["mean"] for g, s in by.items()},
+                                             "gender-flip rate": {g: s["classifiers"][n]["flip_rate"] for g, s in by.items()}},
+                                            f"{n}: ΔP(female) and flip rate by {grouping} (95% CI)", "", sizes=sizes[grouping], hline=0),
+                             "delta p bars"))
+            parts.append(img(F.histograms({g: s["classifiers"][n]["delta_p_female"]["histogram"] for g, s in by.items()},
+                                          f"{n}: ΔP(female) per face by {grouping}", "ΔP(female)"), "delta p histograms"))
+            body = [[g, ci(s["classifiers"][n]["delta_p_female"]["mean"], 3), ci(s["classifiers"][n]["delta_p_female"]["median"], 3),
+                     pval(s["classifiers"][n]["delta_p_female"]["wilcoxon"]["p"]),
+                     pval(s["classifiers"][n]["delta_p_female"]["wilcoxon"].get("p_holm")),
+                     ci(s["classifiers"][n]["flip_rate"], pct=True)] for g, s in by.items()]
+            parts.append(f"<h4>{esc(n)}</h4>" + table([grouping, "mean ΔP(female)", "median ΔP(female)", "Wilcoxon p", "Holm p",
+                                                       "gender-flip rate"], body))
+    comp = fl["composition"]
+    parts.append("<h3>Composition: inputs vs filtered outputs</h3>")
+    parts.append(f"<p>{esc(comp['target_note'])}"
+                 + (f": target {100 * comp['target_female_share']:.1f}% female" if comp["target_female_share"] is not None else "") + "</p>")
+    parts.append(img(F.grouped_bars({"input": {c: v["input"] for c, v in comp["ita_category"].items()},
+                                     "output": {c: v["output"] for c, v in comp["ita_category"].items()}},
+                                    "Share per ITA category (faces measurable before and after)", "%", 100), "ITA composition"))
+    body = [[n, ci(e["input"], pct=True), ci(e["output"], pct=True),
+             "-" if e["crossed_target"] is None else ("yes" if e["crossed_target"] else "no")]
+            for n, e in comp["predicted_female"].items()]
+    parts.append(table(["classifier", "predicted female (inputs)", "predicted female (outputs)", "crossed the card's target"], body))
+    ex = r["examples"]
+    if ex and ex["faces"] and render is not None:
+        rows = []
+        first = names[0] if names else None
+        for g, e in ex["faces"].items():
+            face = render(e["file"], e["face"])
+            if face is None or face.filtered is None:
+                continue
+            cam = render.cam(face, first) if first else None
+            caption = f"P(f) {e['p_female'][first]['original']:.2f}" if first else ""
+            rows.append((g, [(f"original ITA {e['ita_original']:.1f}°\n{caption}", face.original.crop),
+                             (f"filtered ΔITA {e['d_ita']:+.1f}°" + (f"\nP(f) {e['p_female'][first]['filtered']:.2f}" if first else ""),
+                              face.filtered.crop),
+                             (f"CAM {first}" if first else "CAM", F.overlay(face.original.crop, cam))]))
+        parts.append("<h3>Examples: the median-ΔITA face of each group</h3>")
+        parts.append(img(F.face_grid(rows, "Before / after / CAM (median ΔITA face of each group, not the most dramatic)"), "examples"))
+
+
+def _focus_section(r: dict, parts: list[str], render) -> None:
+    prim = r["groups"]["primary"]
+    for n, f in r["focus"].items():
+        parts.append(f"<h4>{esc(n)}</h4>")
+        if prim:
+            parts.append(img(F.grouped_bars({"mean focus": {g: d["mean"] for g, d in f["by"][prim].items()}},
+                                            f"{n}: CAM focus by {prim} (share of positive CAM mass on the face; 95% CI)",
+                                            "%", 100, r["groups"]["sizes"][prim]), "focus"))
+        body = [["all faces", f["overall"]["n"], ci(f["overall"]["mean"], pct=True), ci(f["overall"]["median"], pct=True)]]
+        for grouping, by in f["by"].items():
+            body += [[f"{grouping}: {g}", d["n"], ci(d["mean"], pct=True), ci(d["median"], pct=True)] for g, d in by.items()]
+        parts.append(table(["faces", "n", "mean focus", "median focus"], body))
+        k = f.get("kruskal")
+        if k and k.get("p") is not None:
+            sig = [p for p in f["pairwise"] if p["p_holm"] is not None and p["p_holm"] < 0.05]
+            parts.append(f"<p>Kruskal–Wallis across {esc(k['grouping'])}: {pval(k['p'])}. "
+                         f"Significant pairs after Holm: {len(sig)} of {len(f['pairwise'])}.</p>")
+            if sig:
+                parts.append(table(["group a", "group b", "Mann–Whitney p", "Holm p", "rank-biserial"],
+                                   [[p["a"], p["b"], pval(p["p"]), pval(p["p_holm"]), f"{p['rank_biserial']:+.2f}"] for p in sig]))
+        if render is not None:
+            rows = []
+            for label, items in (("lowest focus", f["lowest"]), ("highest focus", f["highest"])):
+                panels = []
+                for it in items:
+                    face = render(it["file"], it["face"])
+                    if face is not None:
+                        panels.append((f"focus {100 * it['focus']:.0f}%", F.overlay(face.original.crop, render.cam(face, n))))
+                rows.append((label, panels))
+            parts.append(img(F.face_grid(rows, f"{n}: faces with the lowest and highest CAM focus"), "focus grid"))
+
+
+CSS = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}figure{margin:.5em 0}img{max-width:100%}
+li{margin:.3em 0}.small{color:#666;font-size:12px}"""
+
+
+def build_html(r: dict, render=None) -> str:
+    a, im = r["audit"], r["images"]
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Bias Mirror audit</title><style>{CSS}</style></head><body>",
+             "<h1>Bias Mirror audit</h1>",
+             f"<p class='small'>dataset {esc(a['dataset'])}; split {esc(a['split'] or 'all')}; min age {esc(a['min_age'])}; "
+             f"limit {esc(a['limit'])}; faces {'detected (' + esc(a['detector']) + ')' if a['detect'] else 'aligned (whole image)'}; "
+             f"report schema {r['schema_version']}</p>",
+             "<h2>Summary</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in r["summary"]) + "</ul>",
+             "<h2>Models</h2>" + table(["role", "name", "file", "sha256", "card"],
+                                       [["classifier", c["name"], c["file"], c["sha256"][:16], c["card"]] for c in r["models"]["classifiers"]]
+                                       + ([["filter", r["models"]["filter"]["name"], r["models"]["filter"]["file"],
+                                            r["models"]["filter"]["sha256"][:16], r["models"]["filter"]["card"]]] if r["models"]["filter"] else [])),
+             f"<h2>Images</h2><p>{im['n_images']} image(s), {im['n_with_faces']} with a face, {im['n_faces']} face(s); "
+             f"{im['n_several_faces']} image(s) with several faces (each face counted with its box).</p>"]
+    if im.get("empty_folder"):
+        parts.append("<p><b>The folder holds no images.</b></p>")
+    if im["no_face"]:
+        parts.append(f"<p><b>No face found in {len(im['no_face'])} image(s):</b> " + esc(", ".join(im["no_face"])) + "</p>")
+    if im["unreadable"]:
+        parts.append("<p><b>Unreadable:</b> " + esc(", ".join(u["file"] for u in im["unreadable"])) + "</p>")
+    gc = im.get("groups_csv")
+    if gc:
+        parts.append(f"<p>Groups from {esc(gc['file'])}. Listed but not found: {esc(', '.join(gc['listed_not_found']) or 'none')}. "
+                     f"Images not listed: {esc(', '.join(gc['not_listed']) or 'none')}.</p>")
+    if im["n_faces"]:
+        if any(c["metrics"] for c in r["classifiers"].values()):
+            parts.append("<h2>Classifier audit (labelled)</h2>")
+            _classifier_section(r, parts)
+        parts.append("<h2>P(female) distributions</h2>")
+        _distribution_section(r, parts)
+        parts.append("<h2>Skin tone (ITA°, Monk)</h2>")
+        _skin_section(r, parts)
+        if r["filter"]:
+            parts.append("<h2>Filter audit</h2>")
+            _filter_section(r, parts, render)
+        parts.append("<h2>CAM focus</h2>")
+        _focus_section(r, parts, render)
+    parts.append("<h2>Caveats</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in r["caveats"]) + "</ul></body></html>")
+    return "\n".join(parts)
+
+
+def write_html(path: Path, report: dict, collector, paths: dict[str, str]) -> None:
+    render = Renderer(collector, paths) if report["images"]["n_faces"] else None
+    path.write_text(build_html(report, render), encoding="utf-8")

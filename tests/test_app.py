@@ -1,0 +1,276 @@
+"""The app end to end (offscreen, no webcam): tiny random-weight models and a few real UTKFace images."""
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from tests.conftest import utk_images  # noqa: E402
+
+from gui import model_panel  # noqa: E402
+from gui.main_window import MainWindow  # noqa: E402
+from gui.painter import VIEW_MODES, face_lines, render  # noqa: E402
+from inference.models import load_model  # noqa: E402
+
+WAIT = 20000  # ms; the machine may be busy
+
+
+@pytest.fixture
+def faces_dir(tmp_path) -> Path:
+    d = tmp_path / "faces"
+    d.mkdir()
+    for p in utk_images(6):
+        shutil.copy(p, d / p.name)
+    return d
+
+
+@pytest.fixture(scope="module")
+def models(tiny_models):
+    return {k: load_model(v) for k, v in tiny_models.items()}
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, monkeypatch, models):
+    monkeypatch.setenv("BIASMIRROR_SETTINGS", str(tmp_path / "settings.ini"))
+    made = []
+
+    def make(source, classifiers=("classifier", "classifier2"), filters=("darken", "identity"), fps=20.0, **kw):
+        w = MainWindow(source, [models[c] for c in classifiers], [models[f] for f in filters], [],
+                       slideshow_fps=fps, **kw)
+        w.output_dir = tmp_path / "out"
+        qtbot.addWidget(w)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.shutdown()
+        assert not w.inference.isRunning()
+
+
+def _has_faces(w: MainWindow) -> bool:
+    return w.last_result is not None and len(w.last_result.faces) > 0
+
+
+def test_window_processes_an_image_folder(qtbot, make_window, faces_dir):
+    w = make_window(str(faces_dir), fps=4.0)
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    face = w.last_result.faces[0]
+    assert set(face.original.classifiers) == {"tiny-a", "tiny-b"} and face.filtered is not None
+    text = " ".join(t for line in face_lines(face) for t, _ in line)
+    assert "P(female)" in text and "→" in text and ("ITA" in text or "not measurable" in text)
+    qtbot.waitUntil(lambda: w.view.renders > 0 and w.plots.updates > 0 and w.summary_table.rowCount() > 0, timeout=WAIT)
+    assert "fps" in w.status_fps.text()
+    assert "tiny-a: CPU" in w.status_providers.text()
+
+
+def test_switching_classifier_filter_view_and_cam_rerenders(qtbot, make_window, faces_dir, models):
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    w.toggle_pause()
+    assert w.paused
+    # view modes and CAM are display-only: each one re-renders
+    for mode in VIEW_MODES:
+        before = w.view.renders
+        w.set_view_mode(mode)
+        w.view.repaint()
+        assert w.view.renders > before
+        for cam in (True, False):
+            w.cam_check.setChecked(cam)
+            img = render(w.last_result, w.display, 900, 600)
+            assert not img.isNull()
+    w.cycle_view()
+    w.set_cam_model("tiny-b")
+    assert w.display.cam_model == "tiny-b"
+    # pipeline settings re-run the last frame at once, even while paused
+    w.models.set_enabled("tiny-b", False)
+    qtbot.waitUntil(lambda: set(w.last_result.faces[0].original.classifiers) == {"tiny-a"}, timeout=WAIT)
+    w.models.set_filter(models["identity"])
+    qtbot.waitUntil(lambda: w.last_result.filter_name == "identity", timeout=WAIT)
+    w.filter_check.setChecked(False)
+    qtbot.waitUntil(lambda: w.last_result.filter_name is None and w.last_result.faces[0].filtered is None, timeout=WAIT)
+    w.filter_check.setChecked(True)
+    w.cam_class_combo.setCurrentText("male")
+    qtbot.waitUntil(lambda: w.last_result.filter_name == "identity"
+                    and w.last_result.faces[0].original.classifiers["tiny-a"].cam_class == "male", timeout=WAIT)
+    for mode in VIEW_MODES:
+        w.set_view_mode(mode)
+        w.view.repaint()
+    png, js = w.snapshot()
+    assert png.stat().st_size > 0 and '"faces"' in js.read_text()
+
+
+def test_recording_writes_rows_and_survives_the_source_ending(qtbot, make_window, faces_dir):
+    w = make_window(None, fps=10.0)
+    w.toggle_record()
+    assert w.recorder.active
+    path = w.recorder.path
+    assert w.open_source(str(faces_dir))
+    qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)  # the folder ended: recording stopped, file closed
+    assert "end of" in w.view.note and "recording saved" in w.view.note
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) > 0 and "delta_ita" in rows[0] and "p_female[tiny-a]" in rows[0]
+    assert len(rows) == sum(w.stats.frames.values())  # every face of every processed frame, the last one included
+    assert w.inference.isRunning()  # the app carries on
+
+
+def test_missing_camera_is_a_message_and_the_app_stays_alive(qtbot, make_window, faces_dir):
+    w = make_window("9")
+    assert w.stack.currentWidget() is w.message_page
+    assert "No camera found at index 9" in w.message.text()
+    assert w.inference.isRunning()
+    assert w.open_source(str(faces_dir))  # the user opens a folder instead
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+
+
+def test_bad_model_file_keeps_the_previous_model(qtbot, make_window, faces_dir, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(model_panel.QMessageBox, "warning", staticmethod(lambda parent, title, text: shown.append(text)))
+    w = make_window(str(faces_dir), loop=True)
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    before = w.models.active_filter()
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"\x00garbage, not a model\xff" * 10)
+    assert not w.models.load_filter_file(bad)  # the code path of "From file…"
+    assert len(shown) == 1 and "x.onnx" in shown[0] and "Traceback" not in shown[0]
+    assert w.models.active_filter() is before
+    assert w.models.filter_combo.currentText() == before.name
+    assert not w.models.load_classifier_file(bad)
+    assert len(shown) == 2 and [c.name for c in w.models.classifiers] == ["tiny-a", "tiny-b"]
+    n = w.inference.frames_done
+    qtbot.waitUntil(lambda: w.inference.frames_done > n and w.last_result.filter_name == before.name, timeout=WAIT)
+
+
+def test_no_models_says_so_and_still_measures(qtbot, make_window, faces_dir):
+    w = make_window(str(faces_dir), classifiers=(), filters=())
+    assert "No classifier loaded" in w.models.banner.text()
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    assert w.last_result.faces[0].original.classifiers == {}
+    w.view.repaint()
+
+
+def test_settings_persist(qtbot, make_window, faces_dir):
+    w = make_window(None)
+    w.set_view_mode("split")
+    w.cam_check.setChecked(False)
+    w.shutdown()
+    w2 = make_window(None)
+    assert w2.display.view == "split" and w2.display.show_cam is False
+
+
+class _FlakyCamera:
+    """A live source that delivers frames, loses the camera for a while, then comes back on reopen()."""
+
+    live = True
+    name = "camera 7"
+
+    def __init__(self, images):
+        import cv2
+
+        self.images = [cv2.imread(str(p)) for p in images]
+        self.n, self.lost, self.reopens, self.closed = 0, False, 0, False
+
+    def read(self):
+        import time
+
+        from inference.sources import Frame
+
+        time.sleep(0.02)
+        self.n += 1
+        if 10 <= self.n < 10 + 3 and self.reopens < 2:  # lost until reopened twice
+            self.lost = True
+            return Frame(None, self.n, time.monotonic(), self.name, "the camera stopped delivering frames")
+        return Frame(self.images[self.n % len(self.images)], self.n, time.monotonic(), self.name)
+
+    def reopen(self):
+        self.reopens += 1
+        self.lost = self.reopens < 2
+        if not self.lost:
+            self.n = 20
+        return not self.lost
+
+    def close(self):
+        self.closed = True
+
+
+def test_camera_lost_mid_session_retries_and_pauses_recording(qtbot, make_window, monkeypatch):
+    import gui.main_window as mw
+
+    cam = _FlakyCamera(utk_images(3))
+    monkeypatch.setattr(mw, "open_source", lambda spec, loop=False: cam)
+    w = make_window(None)
+    w.toggle_record()
+    assert w.open_source("7")
+    w.capture.retry_every = 0.2
+    qtbot.waitUntil(lambda: w.camera_lost, timeout=WAIT)
+    assert w.recorder.paused_reason == "camera lost" and "lost" in w.view.note and "recording paused" in w.view.note
+    rows_while_lost = w.recorder.rows
+    qtbot.waitUntil(lambda: not w.camera_lost and cam.reopens >= 2, timeout=WAIT)
+    qtbot.waitUntil(lambda: w.recorder.rows > rows_while_lost, timeout=WAIT)  # recording resumed, nothing lost
+    assert w.recorder.paused_reason is None and w.view.note == ""
+    path, rows = w.recorder.stop()
+    assert rows > rows_while_lost > 0
+    w.shutdown()
+    assert cam.closed
+
+
+def test_mailbox_keeps_only_the_newest():
+    from gui.workers import Mailbox
+
+    box = Mailbox()
+    for i in range(5):
+        box.put(i)
+    assert box.take() == 4 and box.take() is None and box.dropped == 4
+
+
+def test_cam_overlay_is_normalised_per_face_and_only_where_positive():
+    import numpy as np
+
+    from gui.painter import cam_overlay, normalise_cam
+
+    cam = np.full((8, 8), -3.0, np.float32)
+    cam[2:4, 2:4] = 0.002  # raw CAMs are tiny: normalising makes them visible
+    norm = normalise_cam(cam)
+    assert norm.max() == 1.0 and norm.min() == 0.0
+    assert not normalise_cam(np.full((4, 4), -1.0)).any()  # nothing positive: nothing shown
+    frame = np.full((16, 16, 3), 128, np.uint8)
+    to_frame = np.array([[2.0, 0, 0], [0, 2.0, 0]])
+    out = cam_overlay(frame, cam, to_frame, 0.5)
+    assert (out[4:8, 4:8] != 128).any() and (out[12:, 12:] == 128).all()
+
+
+def test_keyboard_shortcuts(qtbot, make_window):
+    from PySide6.QtCore import Qt
+
+    w = make_window(None)
+    with qtbot.waitActive(w):
+        w.activateWindow()
+    w.view.setFocus()
+    start = w.display.view
+    qtbot.keyClick(w.view, Qt.Key.Key_V)
+    assert w.display.view != start
+    qtbot.keyClick(w.view, Qt.Key.Key_Space)
+    assert w.paused
+    cam = w.display.show_cam
+    qtbot.keyClick(w.view, Qt.Key.Key_C)
+    assert w.display.show_cam is not cam
+    qtbot.keyClick(w.view, Qt.Key.Key_H)
+    assert w.help.isVisible()
+    qtbot.keyClick(w.view, Qt.Key.Key_F1)
+    assert not w.help.isVisible()
+
+
+def test_main_without_a_command_opens_the_app():
+    import main
+
+    assert main._default_to_app([]) == ["app"]
+    assert main._default_to_app(["--source", "faces/"]) == ["app", "--source", "faces/"]
+    assert main._default_to_app(["-v", "--source", "0"]) == ["-v", "app", "--source", "0"]
+    assert main._default_to_app(["run", "--source", "x"]) == ["run", "--source", "x"]
+    assert main._default_to_app(["-h"]) == ["-h"]

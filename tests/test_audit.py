@@ -1,0 +1,278 @@
+"""`main.py audit`: planted errors are found exactly, filter shifts are measured right, reports are stable.
+
+All data is synthetic and written at test time (UTKFace-style names, 40×40),
+except one real UTKFace face pasted on a canvas for the detector test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for conftest, as in test_skin.py
+
+from conftest import utk_images  # noqa: E402
+from inference.audit import cli as audit_cli  # noqa: E402
+from inference.audit.report import TOP_LEVEL_KEYS  # noqa: E402
+from inference.audit.stats import holm  # noqa: E402
+from inference.errors import BiasMirrorError  # noqa: E402
+from inference.faces import face_region_mask  # noqa: E402
+from inference.pipeline import cam_focus  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+RACE_RGB = {0: (225, 190, 170), 1: (110, 75, 55), 2: (215, 180, 150), 3: (170, 125, 95)}
+PLANTED_GROUP, PLANTED_WRONG, PER_GROUP = "female/Asian", 4, 10
+
+
+def make_planted_classifier(path: Path, size: int = 32) -> Path:
+    """Calls 'female' when the top-left corner is bright: the truth is in the picture, not learnt."""
+    import torch
+
+    from inference.card import classifier_card
+    from training.export import export
+
+    class Corner(torch.nn.Module):
+        def forward(self, image):
+            x = image.float() / 255.0
+            m = x[:, :4, :4, :].mean(dim=(1, 2, 3))
+            logit = 40.0 * (m - 0.5)
+            probs = torch.softmax(torch.stack([-logit, logit], dim=1), dim=1)
+            grey = x.mean(dim=3, keepdim=True).permute(0, 3, 1, 2)
+            cam = torch.nn.functional.adaptive_avg_pool2d(grey, 4)
+            return probs, torch.cat([1 - cam, cam], dim=1)
+
+    card = classifier_card("planted", size, ["male", "female"], (4, 4), "corner brightness (test)", {"dataset": "none"}, {})
+    export(Corner(), [torch.zeros(2, size, size, 3, dtype=torch.uint8)], ["image"], ["probs", "cam"], path, card)
+    return path
+
+
+def write_utk(folder: Path) -> Path:
+    """80 faces: 2 genders × 4 races × 10; the corner encodes the annotated gender except for planted errors."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    i = 0
+    for gender in (0, 1):
+        for race, rgb in RACE_RGB.items():
+            for k in range(PER_GROUP):
+                img = np.clip(np.array(rgb, float) * rng.uniform(0.9, 1.1) + rng.normal(0, 6, (40, 40, 3)), 0, 255).astype(np.uint8)
+                female_corner = gender == 1
+                if f"{'female' if gender else 'male'}/{['White', 'Black', 'Asian', 'Indian'][race]}" == PLANTED_GROUP and k < PLANTED_WRONG:
+                    female_corner = not female_corner
+                img[:8, :8] = 255 if female_corner else 0
+                cv2.imwrite(str(folder / f"{30 + k}_{gender}_{race}_2017010100000{i:04d}.jpg.chip.jpg"),
+                            cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 100])
+                i += 1
+    return folder
+
+
+def audit(*argv: str) -> tuple[int, dict, dict]:
+    parser = argparse.ArgumentParser()
+    audit_cli.add_arguments(parser)
+    args = parser.parse_args([*argv, "--no-progress", "--threads", "1"])
+    rc = audit_cli.main(args)
+    out = Path(args.out)
+    return rc, json.loads((out / "report.json").read_text()), json.loads((out / "run.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, tiny_models):
+    d = tmp_path_factory.mktemp("audit")
+    data = write_utk(d / "utk")
+    planted = make_planted_classifier(d / "planted.onnx")
+    out = d / "full"
+    rc, report, run = audit("--dataset", f"utkface:{data}", "--classifier", str(planted), "--classifier",
+                            str(tiny_models["classifier"]), "--filter", str(tiny_models["darken"]), "--out", str(out))
+    assert rc == 0
+    return {"dir": d, "data": data, "planted": planted, "out": out, "report": report, "run": run, **tiny_models}
+
+
+def test_planted_errors_give_exact_group_accuracy(world):
+    by = world["report"]["classifiers"]["planted"]["metrics"]["by"]["gender_race"]
+    assert by[PLANTED_GROUP]["accuracy"]["value"] == pytest.approx(1 - PLANTED_WRONG / PER_GROUP)
+    assert by[PLANTED_GROUP]["fnr"]["value"] == pytest.approx(PLANTED_WRONG / PER_GROUP)
+    for g, m in by.items():
+        assert m["n"] == PER_GROUP and m["small"]
+        if g != PLANTED_GROUP:
+            assert m["accuracy"]["value"] == 1.0
+    gaps = world["report"]["classifiers"]["planted"]["metrics"]["gaps"]["gender_race"]["accuracy"]
+    assert gaps["worst"] == PLANTED_GROUP and gaps["difference"] == pytest.approx(0.4)
+    assert set(world["report"]["classifiers"]) == {"planted", "tiny-a"}  # side by side
+
+
+def test_darken_filter_shift_matches_direct_measurement(world):
+    from inference.faces import whole_image_crop
+    from inference.images import read_rgb
+    from inference.models import load_model
+    from inference.pipeline import _resize_batch
+    from inference.skin import compare_skin, measure_skin_tone
+
+    f = world["report"]["filter"]
+    overall = f["overall"]["delta_ita"]
+    assert overall["mean"]["value"] < -1 and overall["mean"]["hi"] < 0
+    assert overall["wilcoxon"]["p"] < 1e-6 and overall["wilcoxon"]["rank_biserial"] == pytest.approx(-1)
+    filt = load_model(world["darken"], "filter")
+    deltas = []
+    for p in sorted(world["data"].iterdir()):
+        crop = whole_image_crop(read_rgb(str(p)), 112)[0]
+        small = _resize_batch(crop[None], filt.size)
+        out = _resize_batch(filt.apply(small), (112, 112))[0]
+        before = _resize_batch(small, (112, 112))[0]  # the pipeline measures "before" through the same resampling
+        deltas.append(compare_skin(measure_skin_tone(before), measure_skin_tone(out)).delta_ita)
+    assert overall["mean"]["value"] == pytest.approx(np.mean(deltas), abs=1e-3)
+    for g, s in f["by"]["gender_race"].items():
+        assert s["delta_ita"]["wilcoxon"]["p_holm"] < 0.05, g
+    assert f["composition"]["target_note"] == "no target in the card"
+    assert f["overall"]["classifiers"]["planted"]["flip_rate"]["value"] == 0.0
+    html = (world["out"] / "report.html").read_text()
+    assert "data:image/png;base64," in html and "median ΔITA" in html
+    ex = world["report"]["examples"]["faces"]
+    assert set(ex) == set(world["report"]["groups"]["sizes"]["gender_race"])
+
+
+def test_identity_filter_no_shift(world, tmp_path):
+    rc, r, _ = audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]),
+                     "--filter", str(world["identity"]), "--out", str(tmp_path / "id"), "--no-html")
+    o = r["filter"]["overall"]
+    assert abs(o["delta_ita"]["mean"]["value"]) < 0.05
+    assert o["delta_ita"]["wilcoxon"]["p"] is None or o["delta_ita"]["wilcoxon"]["p"] > 0.05
+
+
+def test_schema_round_trip(world):
+    r = json.loads((world["out"] / "report.json").read_text())
+    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 1
+    doc = (REPO / "docs" / "audit_schema.md").read_text()
+    for key in TOP_LEVEL_KEYS:
+        assert f"`{key}`" in doc, key
+    assert "date" not in json.dumps(r["audit"]) and "date" in world["run"]
+
+
+def test_rerun_identical_and_resume(world, tmp_path):
+    args = ["--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]), "--classifier",
+            str(world["classifier"]), "--filter", str(world["darken"]), "--no-html"]
+    full = (world["out"] / "report.json").read_bytes()
+    # Re-run in the same folder: everything from the cache, identical report.
+    rc, _, run = audit(*args, "--out", str(world["out"]))
+    assert run["images_computed"] == 0 and (world["out"] / "report.json").read_bytes() == full
+    # Interrupted run: a limited run, then a torn cache, then the full run.
+    out = tmp_path / "resume"
+    audit(*args, "--out", str(out), "--limit", "30")
+    for f in (out / "cache").glob("clf-*.jsonl"):
+        text = f.read_text()
+        f.write_text(text[: len(text) * 2 // 3])  # cut mid-line
+    rc, _, run = audit(*args, "--out", str(out))
+    assert 0 < run["images_computed"] < 80 and run["images_from_cache"] > 0
+    assert (out / "report.json").read_bytes() == full
+    # Another classifier reuses the skin and filter numbers and the first classifier's outputs.
+    base_lines = len((out / "cache").glob("base-*.jsonl").__next__().read_text().splitlines())
+    rc, r, run = audit(*args, "--classifier", str(world["classifier2"]), "--out", str(out))
+    assert set(r["classifiers"]) == {"planted", "tiny-a", "tiny-b"}
+    assert len(next((out / "cache").glob("base-*.jsonl")).read_text().splitlines()) == base_lines
+
+
+def test_limit_is_stratified_and_deterministic(world, tmp_path):
+    _, r, _ = audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]), "--no-filter",
+                    "--out", str(tmp_path / "lim"), "--limit", "16", "--no-html")
+    assert r["groups"]["sizes"]["gender_race"] == {g: 2 for g in r["groups"]["sizes"]["gender_race"]}
+    assert len(r["groups"]["sizes"]["gender_race"]) == 8 and r["filter"] is None
+
+
+@pytest.mark.parametrize("share", [1.0, 0.0, 0.5])
+def test_cam_focus_synthetic(share):
+    size = 64
+    region = face_region_mask(size)
+    cam = np.zeros((size, size), np.float32)
+    inside, outside = np.argwhere(region), np.argwhere(~region)
+    if share > 0:
+        cam[tuple(inside[:100].T)] = share
+    if share < 1:
+        cam[tuple(outside[:100].T)] = 1 - share
+    cam[tuple(outside[-50:].T)] -= 5.0  # negative evidence never counts
+    assert cam_focus(cam, region) == pytest.approx(share)
+    assert cam_focus(-np.ones((size, size)), region) is None
+
+
+def test_holm_step_down():
+    assert holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+
+
+def _folder(tmp_path: Path, world, n: int = 12) -> Path:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for p in sorted(world["data"].iterdir())[::80 // n][:n]:
+        shutil.copy(p, folder / f"img_{p.name.split('_')[3][:-13]}.jpg")
+    return folder
+
+
+def test_unlabelled_folder_with_and_without_groups(world, tmp_path):
+    folder = _folder(tmp_path, world)
+    files = sorted(p.name for p in folder.iterdir())
+    csv = tmp_path / "groups.csv"
+    csv.write_text("file,group\n" + "".join(f"{f},{'team a' if i % 2 else 'team b'}\n" for i, f in enumerate(files[:-1]))
+                   + "ghost.jpg,team a\n")
+    base = ["--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+            "--filter", str(world["darken"]), "--no-html"]
+    rc, r, _ = audit(*base, "--out", str(tmp_path / "plain"))
+    assert rc == 0 and not r["audit"]["labelled"] and r["classifiers"]["tiny-a"]["metrics"] is None
+    assert r["groups"]["groupings"] == [] and r["classifiers"]["tiny-a"]["p_female"]["overall"]["n"] == len(files)
+    assert "gender" not in (tmp_path / "plain" / "faces.csv").read_text().split("\n")[1]
+    rc, r, _ = audit(*base, "--groups", str(csv), "--out", str(tmp_path / "grouped"))
+    gc = r["images"]["groups_csv"]
+    assert gc["listed_not_found"] == ["ghost.jpg"] and gc["not_listed"] == [files[-1]]
+    assert set(r["filter"]["by"]["group"]) == {"team a", "team b", "(no group)"}
+    assert set(r["focus"]["tiny-a"]["by"]["group"]) == {"team a", "team b", "(no group)"}
+
+
+def test_unlabelled_matches_labelled_p_female(world, tmp_path):
+    rc, r, _ = audit("--dataset", f"folder:{world['data']}", "--aligned", "--classifier", str(world["planted"]),
+                     "--classifier", str(world["classifier"]), "--filter", str(world["darken"]), "--out", str(tmp_path / "u"),
+                     "--no-html")
+    for n in ("planted", "tiny-a"):
+        assert r["classifiers"][n]["p_female"]["overall"] == world["report"]["classifiers"][n]["p_female"]["overall"]
+    assert r["filter"]["overall"]["delta_ita"] == world["report"]["filter"]["overall"]["delta_ita"]
+
+
+def test_detection_lists_images_without_faces(world, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    face = cv2.imread(str(utk_images(1)[0]))
+    canvas = np.full((400, 400, 3), 128, np.uint8)
+    canvas[100:300, 100:300] = face
+    cv2.imwrite(str(folder / "person.jpg"), canvas)
+    cv2.imwrite(str(folder / "wall.jpg"), np.full((200, 200, 3), 90, np.uint8))
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--classifier", str(world["classifier"]), "--no-filter",
+                     "--out", str(tmp_path / "det"))
+    assert r["audit"]["detect"] and r["images"]["no_face"] == ["wall.jpg"]
+    assert r["images"]["n_faces"] >= 1 and any("no detectable face" in s for s in r["summary"])
+    assert "wall.jpg" in (tmp_path / "det" / "report.html").read_text()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cv2.imwrite(str(empty / "wall.png"), np.full((100, 100, 3), 90, np.uint8))
+    rc, r, _ = audit("--dataset", f"folder:{empty}", "--classifier", str(world["classifier"]), "--no-filter",
+                     "--out", str(tmp_path / "none"), "--no-html")
+    assert rc == 1 and r["images"]["n_faces"] == 0 and "No faces were found" in " ".join(r["summary"])
+
+
+def test_bad_input(world, tmp_path):
+    with pytest.raises(BiasMirrorError, match="--classifier"):
+        audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["darken"]), "--out", str(tmp_path / "x"))
+    with pytest.raises(BiasMirrorError, match="no images left"):
+        audit("--dataset", f"utkface:{world['data']}", "--min-age", "90", "--classifier", str(world["planted"]),
+              "--out", str(tmp_path / "x"))
+    with pytest.raises(BiasMirrorError, match="KIND:PATH"):
+        audit("--dataset", f"imagenet:{world['data']}", "--classifier", str(world["planted"]), "--out", str(tmp_path / "x"))
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    cv2.imwrite(str(odd / "holiday.jpg"), np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(BiasMirrorError, match="unknown layout"):
+        audit("--dataset", f"utkface:{odd}", "--classifier", str(world["planted"]), "--out", str(tmp_path / "x"))
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    rc, r, _ = audit("--dataset", f"folder:{empty}", "--classifier", str(world["planted"]), "--no-filter",
+                     "--out", str(tmp_path / "y"), "--no-html")
+    assert rc == 1 and r["images"]["empty_folder"] and r["images"]["n_images"] == 0
