@@ -141,6 +141,10 @@ def face_skin_mask(shape_hw, rgb=None) -> np.ndarray:
     return _mask(h, w).copy()
 
 
+# Skin of any tone has some chroma (b* ≳ 5 in photos); below this it is a grey image.
+MIN_CHROMA = 2.0
+
+
 def _required_pixels(h: int, w: int, min_pixels: int) -> int:
     # min_pixels is meant for the pipeline's crops (~100+ px a side), whose
     # mask holds thousands of pixels. A tiny crop (below ~55 px a side) cannot
@@ -183,6 +187,10 @@ def measure_skin_tone(rgb_uint8: np.ndarray, mask: np.ndarray | None = None,
     # data the median moves in quantisation steps, so a small filter shift
     # could read as zero or as a jump; the mean follows it smoothly.
     L, a, b = (float(v) for v in lab.mean(axis=0))
+    if np.hypot(a, b) < MIN_CHROMA:
+        # A grey (or greyscale) image has b* ≈ 0, where ITA flips between +90°
+        # and −90° with the sign of L* − 50: no colour, no skin tone to report.
+        return SkinTone(measurable=False, n_pixels=n)
     ita = ita_degrees(L, b)
     return SkinTone(measurable=True, n_pixels=n, L=L, a=a, b=b, ita=ita,
                     ita_category=ita_category(ita), mst=nearest_monk((L, a, b)))

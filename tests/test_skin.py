@@ -222,8 +222,18 @@ def test_utkface_black_faces_measure_darker_than_white_faces():
             bgr = cv2.imread(str(path))
             assert bgr is not None, f"cannot read {path}"
             tone = measure_skin_tone(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            if np.array_equal(bgr[..., 0], bgr[..., 1]) and np.array_equal(bgr[..., 1], bgr[..., 2]):
+                # UTKFace holds some black-and-white photos: no colour, so no skin tone
+                assert not tone.measurable, f"{path.name} is greyscale but was measured"
+                continue
             assert tone.measurable, f"{path.name} not measurable ({tone.n_pixels} px)"
             assert 1 <= tone.mst <= 10
             tones.append(tone)
         medians[race] = float(np.median([t.ita for t in tones]))
     assert medians["1"] < medians["0"], medians
+
+
+def test_greyscale_face_is_not_measurable():
+    grey = cv2.cvtColor(cv2.cvtColor(cv2.imread(str(utk_images(1)[0])), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2RGB)
+    tone = measure_skin_tone(grey)
+    assert not tone.measurable and tone.mst == 0
