@@ -113,9 +113,12 @@ def format_table(results: Mapping[str, GroupedMetrics], grouping: str) -> str:
     head = f"{grouping:24s} {'n':>6s} " + " ".join(f"{n[:30]:>34s}" for n in names)
     lines = [head, " " * 32 + " ".join(f"{'acc [95% CI]   FPR   FNR':>34s}" for _ in names)]
 
+    def rate(r: dict) -> str:  # "-" where the group has no negatives (FPR) or no positives (FNR)
+        return "  -  " if r["n"] == 0 else f"{r['value']:.3f}"
+
     def cell(m: dict) -> str:
         a = m["accuracy"]
-        return f"{a['value']:.3f} [{a['lo']:.3f},{a['hi']:.3f}] {m['fpr']['value']:.3f} {m['fnr']['value']:.3f}"
+        return f"{a['value']:.3f} [{a['lo']:.3f},{a['hi']:.3f}] {rate(m['fpr'])} {rate(m['fnr'])}"
 
     for g in groups + ["(overall)"]:
         ms = [r.overall if g == "(overall)" else r.by[grouping].get(g) for r in results.values()]
