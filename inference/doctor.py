@@ -52,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"  {'found  ' if ok else 'missing'} {lib:18s} {what}")
     if gpus == 0:
         print("  → inference runs on the CPU. For the GPU path: an NVIDIA driver, onnxruntime-gpu, and the CUDA/cuDNN "
-              "libraries matching its build (see tools/ort_gpu_on_device.sh).")
+              "libraries matching its build (onnxruntime.preload_dlls() also finds the nvidia-* pip packages).")
     print(f"\nmodels in {MODELS_DIR}:")
     paths = find_models(MODELS_DIR)
     if not paths:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +22,17 @@ from .errors import BiasMirrorError
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """A missing camera is an answer we report ourselves, not an error for OpenCV to print."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,8 @@ class CameraSource(Source):
     def reopen(self) -> bool:
         if self._cap is not None:
             self._cap.release()
-        cap = cv2.VideoCapture(self.index)
+        with quiet_opencv():
+            cap = cv2.VideoCapture(self.index)
         if not cap.isOpened():
             self._cap = None
             return False
@@ -149,9 +162,10 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
 def list_cameras(max_index: int = 5) -> list[int]:
     """Indices OpenCV can open (probing is slow on some systems; keep max_index small)."""
     found = []
-    for i in range(max_index):
-        cap = cv2.VideoCapture(i)
-        if cap.isOpened():
-            found.append(i)
-        cap.release()
+    with quiet_opencv():
+        for i in range(max_index):
+            cap = cv2.VideoCapture(i)
+            if cap.isOpened():
+                found.append(i)
+            cap.release()
     return found
