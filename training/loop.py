@@ -190,7 +190,8 @@ def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
         log.info("resumed from %s at epoch %d, batch %d", ckpt.path, start_epoch, start_batch)
     elif ckpt.path.exists():
         raise BiasMirrorError("a checkpoint already exists here: pass --resume to continue it, or choose another --out", ckpt.path)
-    logger = CsvLog(cfg.out_dir / "log.csv")
+    logger = CsvLog(cfg.out_dir / "log.csv")  # one row per 20 steps
+    epoch_log = CsvLog(cfg.out_dir / "epochs.csv")  # one row per epoch: its own columns
     stop = _StopFlag()
     metrics: dict[str, float] = {}
     indices = task.indices()
@@ -220,7 +221,7 @@ def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
             metrics = task.end_epoch(epoch, ctx)
             metrics = {"epoch_seconds": round(time.time() - t0, 1), **metrics}
             if ctx.is_main:
-                logger.write({"step": ctx.step, "epoch": epoch, **{f"val_{k}": v for k, v in metrics.items()}})
+                epoch_log.write({"step": ctx.step, "epoch": epoch, **metrics})
                 ckpt.save(task, epoch + 1, 0, ctx.step)
                 pos = (epoch + 1, 0)
                 tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))

@@ -138,6 +138,7 @@ class CycleGANTask:
         self.seed, self.bs = run_cfg["seed"], run_cfg["batch_size"]
         self.iters_per_epoch = run_cfg["iters_per_epoch"]
         self.sample_every = run_cfg["sample_every"]
+        torch.manual_seed(self.seed)  # the loop seeds only after tasks are built; same seed, same initial weights
         self.G_A, self.G_B = build_generator(net_cfg), build_generator(net_cfg)  # A→B, B→A
         self.D_A, self.D_B = build_discriminator(net_cfg), build_discriminator(net_cfg)  # judge A, judge B
         self.pool_A, self.pool_B = ImagePool(POOL_SIZE, net_cfg.size), ImagePool(POOL_SIZE, net_cfg.size)
@@ -149,6 +150,7 @@ class CycleGANTask:
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, decay)
         self.mse, self.l1 = nn.MSELoss(), nn.L1Loss()
         self.last_drift = float("nan")
+        self._schedule_synced = False
 
     # --- what the loop asks for ---------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
@@ -181,6 +183,8 @@ class CycleGANTask:
         return to_net(xa).to(device), to_net(xb).to(device)
 
     def step(self, device: torch.device, ctx: StepContext) -> dict[str, float]:
+        if not self._schedule_synced:
+            self._sync_schedule(ctx.epoch)
         real_A, real_B = self.draw(ctx.step, device)
         for m in (self.G_A, self.G_B, self.D_A, self.D_B):
             m.train()
@@ -221,6 +225,14 @@ class CycleGANTask:
         return {"lr": self.sched_G.get_last_lr()[0]}
 
     # --- helpers --------------------------------------------------------------
+    def _sync_schedule(self, epoch: int) -> None:
+        """Recompute the LR for this epoch once per process: a resume may have lengthened the
+        schedule, and the optimiser state it restored still holds the old schedule's LR."""
+        for sched in (self.sched_G, self.sched_D):
+            sched.last_epoch = epoch - 1
+            sched.step()
+        self._schedule_synced = True
+
     def _lsgan(self, scores: torch.Tensor, real: bool) -> torch.Tensor:
         return self.mse(scores.float(), torch.full_like(scores.float(), 1.0 if real else 0.0))
 
@@ -321,6 +333,9 @@ def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig,
     for key in ("n_epochs", "n_epochs_decay"):
         if getattr(args, key) is not None:
             run_cfg[key] = getattr(args, key)
+    if args.resume:  # the card's command line is the first one; resumes are listed after it
+        command = "python main.py train cyclegan " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+        run_cfg["resumes"] = [*run_cfg.get("resumes", []), command]
     return CycleGANConfig.from_dict(saved["net"]), run_cfg
 
 

@@ -16,7 +16,8 @@ from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from inference.skin import measure_pair
 from training.export import ImageToImageGraph, check_parity, export, parity, provenance, write_card
-from training.tasks.cyclegan import CycleGANTask, decode, to_net, to_uint8
+from training.data.cache import load_images
+from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {OUTPUT_NAMES["filter"]: 1.0}  # grey levels: rounding may flip by one
@@ -91,6 +92,7 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, races: list[st
         clf = load_model(classifier_path, "classifier", RuntimeConfig(provider="cpu"))
         dp = p_female(clf, fake) - p_female(clf, faces)
         metrics["classifier"] = {"name": clf.name, "path": str(classifier_path),
+                                 "input": f"original and filtered faces at {faces.shape[1]} px, resized to {clf.size}",
                                  "mean_abs_delta_p_female": round(float(np.abs(dp).mean()), 4),
                                  "mean_delta_p_female": round(float(dp.mean()), 4)}
     return metrics
@@ -133,7 +135,8 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
         "iterations": int(steps), "images_seen_per_domain": int(steps) * cfg["batch_size"],
         "schedule": {k: cfg[k] for k in ("n_epochs", "n_epochs_decay", "iters_per_epoch", "batch_size", "lr")},
         "preset": task.net_cfg.preset, "architecture": cfg["net"], "seed": cfg["seed"],
-        "augmentation": "horizontal flip only", "command": cfg["command"], **provenance(),
+        "augmentation": "horizontal flip only", "command": cfg["command"], "resumes": cfg.get("resumes", []),
+        **provenance(),
     }
     direction = f"A->B ({domains.a.name} -> {domains.b.name})"
     path_ab = out / "filter_A2B.onnx"
@@ -141,8 +144,11 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
     worst = export_generator(task.G_A, size, path_ab, card)[OUTPUT_NAMES["filter"]]
     print(f"exported {path_ab} ({path_ab.stat().st_size / 2**20:.1f} MB; parity max|Δ| {worst:.0f} grey level)")
 
-    test = domains.a.test[: args.eval_faces]
-    faces = np.ascontiguousarray(decode(test, size, Path(args.cache) if args.cache else None, "test faces"))
+    # A seeded random subset: file order is by age (UTKFace names start with it), so a prefix would be young.
+    test = fixed_val(domains.a.test, args.eval_faces, cfg["seed"] + 1)
+    arr = load_images([s.path for s in test], size, Path(args.cache) if args.cache else None)
+    keep = np.flatnonzero(arr.ok)  # unreadable files drop out of faces and labels alike
+    faces, test = np.ascontiguousarray(np.asarray(arr.images)[keep]), [test[i] for i in keep]
     filt = load_model(path_ab, "filter", RuntimeConfig(provider="cpu"))
     metrics = held_out_metrics(task, filt, faces, [s.race or "" for s in test], args.classifier)
     metrics["evaluated_on"] = "test split of domain A's population (held out from training)"
