@@ -36,3 +36,13 @@ def test_user_errors_are_one_line_not_tracebacks(tmp_path, capsys):
     code = main.main(["train", "evaluate", "--model", str(bad), "--dataset", f"folder:{tmp_path}"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and str(tmp_path) in err
+
+
+def test_doctor_cards_prints_every_default_model_as_markdown(capsys):
+    from inference.defaults import MODELS_DIR
+
+    assert main.main(["doctor", "--cards"]) == 0
+    out = capsys.readouterr().out
+    for path in MODELS_DIR.glob("*.onnx"):
+        assert f"`{path.name}`" in out
+    assert "| gender×race | n | accuracy [95% CI] | FPR | FNR |" in out

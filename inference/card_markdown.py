@@ -1,0 +1,39 @@
+"""A model card as Markdown, for docs/models.md and the app's card dialog alike."""
+from __future__ import annotations
+
+import json
+
+from .card import ModelCard
+
+
+def _metric_rows(by: dict, grouping: str) -> list[str]:
+    rows = [f"| {grouping} | n | accuracy [95% CI] | FPR | FNR |", "|---|---|---|---|---|"]
+    for g, m in sorted(by.get(grouping, {}).items()):
+        a = m["accuracy"]
+        fpr = "–" if m["fpr"]["n"] == 0 else f"{m['fpr']['value']:.3f}"
+        fnr = "–" if m["fnr"]["n"] == 0 else f"{m['fnr']['value']:.3f}"
+        rows.append(f"| {g} | {m['n']} | {a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}] | {fpr} | {fnr} |")
+    return rows
+
+
+def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
+    t, m = card.training, card.metrics
+    lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(), "",
+             f"- method: {card.method}", f"- command: `{t.get('command', '?')}`",
+             f"- commit {t.get('commit', '?')}, {t.get('date', '?')}"]
+    for key in ("epochs", "n_train", "iterations", "preset"):
+        if key in t:
+            lines.append(f"- {key.replace('_', ' ')}: {t[key]}")
+    if "composition" in t:
+        c = t["composition"]
+        lines.append(f"- training composition ({c['mode']} over {' × '.join(c['by'])}): "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(c["achieved"].items())))
+    if card.kind == "classifier" and "overall" in m:
+        o = m["overall"]["accuracy"]
+        lines += ["", f"Test accuracy {o['value']:.4f} [{o['lo']:.4f}, {o['hi']:.4f}] on {o['n']} faces "
+                  f"({m.get('evaluated_on', {}).get('split', 'test')} split).", ""]
+        for grouping in m.get("by", {}):
+            lines += _metric_rows(m["by"], grouping) + [""]
+    elif m:
+        lines += ["", "```json", json.dumps(m, indent=1, sort_keys=True)[:4000], "```", ""]
+    return "\n".join(lines)
