@@ -276,3 +276,11 @@ def test_bad_input(world, tmp_path):
     rc, r, _ = audit("--dataset", f"folder:{empty}", "--classifier", str(world["planted"]), "--no-filter",
                      "--out", str(tmp_path / "y"), "--no-html")
     assert rc == 1 and r["images"]["empty_folder"] and r["images"]["n_images"] == 0
+
+
+def test_summary_direction_follows_the_paired_test_not_a_skewed_mean():
+    from inference.audit.summary import _effect
+
+    assert _effect(0.01, 0.02, "lighter", "darker", "none", rank=-0.05).startswith("darker for the typical face")
+    assert _effect(0.01, -0.5, "lighter", "darker", "none", rank=-0.3) == "darker"
+    assert _effect(0.2, -0.5, "lighter", "darker", "none", rank=-0.3) == "none"

@@ -34,11 +34,22 @@ def _direction(v, pos: str, neg: str) -> str:
     return pos if v > 0 else neg if v < 0 else "unchanged"
 
 
-def _effect(p, value, up: str, down: str, none: str) -> str:
-    """A direction is only stated when the paired test is significant."""
-    if p is None or p >= ALPHA or value is None or value == 0:
+def _effect(p, value, up: str, down: str, none: str, rank=None) -> str:
+    """A direction is only stated when the paired test is significant.
+
+    The direction is the test's own (the sign of the rank-biserial effect,
+    i.e. where the typical face moved); when the mean moved the other way,
+    say so rather than let a skewed tail contradict the test.
+    """
+    if p is None or p >= ALPHA or value is None:
         return none
-    return up if value > 0 else down
+    sign = rank if rank not in (None, 0) else value
+    if sign == 0:
+        return none
+    text = up if sign > 0 else down
+    if value != 0 and (value > 0) != (sign > 0):
+        text += " for the typical face (the mean moved slightly the other way)"
+    return text
 
 
 def is_detail(line: str) -> bool:
@@ -97,7 +108,7 @@ def summary_lines(r: dict) -> list[str]:
         mean = o["delta_ita"]["mean"]["value"]
         rb = "n/a" if w["rank_biserial"] is None else f"{w['rank_biserial']:+.2f}"
         lines.append(
-            f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone')} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
+            f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'])} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
             f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
             f"{rb}); "
             f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
@@ -119,7 +130,7 @@ def summary_lines(r: dict) -> list[str]:
         for name, c in o["classifiers"].items():
             d = c["delta_p_female"]
             v = d["mean"]["value"]
-            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)')}: mean ΔP(female) "
+            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'))}: mean ΔP(female) "
                          f"{ci(d['mean'], 3)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
             for grouping, by in fl["by"].items():
