@@ -48,7 +48,7 @@ def test_train_export_and_card_round_trip(tmp_path, tiny_utk):
     assert "gender×race" in card.metrics["by"]
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["overall"]["accuracy"]["value"] == pytest.approx(card.metrics["overall"]["accuracy"]["value"])
-    assert (run / "log.csv").exists()
+    assert "val_accuracy" in (run / "epochs.csv").read_text().splitlines()[0]
     model = load_model(run / "model.onnx", "classifier")
     probs, cam = model.predict(np.zeros((3, 32, 32, 3), np.uint8))
     assert probs.shape == (3, 2) and np.allclose(probs.sum(1), 1, atol=1e-5) and cam.shape[:2] == (3, 2)

@@ -73,6 +73,17 @@ class StepContext:
         return self.rank == 0
 
 
+def add_run_arguments(p, out_help: str) -> None:
+    """The arguments every trainer shares: where the run lives, and how the loop runs it."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--cache", default="cache", help="folder for decoded image caches ('' to disable)")
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--name", help="model name in the card (default: the run folder's name)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+
+
 def pick_device(choice: str) -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
         raise BiasMirrorError("--device cuda was asked for but no CUDA GPU is visible to PyTorch; use --device cpu or auto")

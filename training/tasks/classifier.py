@@ -25,7 +25,7 @@ from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
 from training.data.compose import Composition, compose
-from training.loop import LoopConfig, StepContext, load_checkpoint, run
+from training.loop import LoopConfig, StepContext, add_run_arguments, load_checkpoint, run
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 
 log = logging.getLogger(__name__)
@@ -159,13 +159,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--cache", default="cache", help="folder for decoded image caches ('' to disable)")
-    p.add_argument("--out", required=True, help="run folder: checkpoints, logs, model.onnx, metrics.json")
-    p.add_argument("--name", help="model name in the card (default: the run folder's name)")
-    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
     p.add_argument("--export-to", help="also copy the exported ONNX here (e.g. resources/models/x.onnx)")
 
 

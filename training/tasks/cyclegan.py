@@ -28,7 +28,7 @@ from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
-from training.loop import LoopConfig, StepContext, load_checkpoint, run
+from training.loop import LoopConfig, StepContext, add_run_arguments, load_checkpoint, run
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 
 log = logging.getLogger(__name__)
@@ -294,13 +294,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids / drift points (0: off)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--cache", default="cache", help="folder for decoded image caches ('' to disable)")
-    p.add_argument("--out", required=True, help="run folder: checkpoints, logs, samples, ONNX, metrics.json")
-    p.add_argument("--name", help="model name in the card (default: the run folder's name)")
-    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    add_run_arguments(p, "run folder: checkpoints, logs, samples, ONNX, metrics.json")
     p.add_argument("--export-only", action="store_true", help="skip training: export the checkpoint in --out as is")
     p.add_argument("--export-both", action="store_true", help="also export G_B (B→A)")
     p.add_argument("--export-to", help="also copy the A→B ONNX here (e.g. resources/models/engineer_filter.onnx)")
