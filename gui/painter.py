@@ -171,6 +171,10 @@ def classifier_lines(face: FaceResult) -> list[list[Segment]]:
                 line.append((f"Δ {_signed(d, 2)}", MORE_FEMALE if d > 0 else LESS_FEMALE if d < 0 else NEUTRAL))
         else:
             line.append((f"P(female) {out.p_female:.2f}", TEXT))
+        if out.cam_focus is not None:  # share of positive CAM mass on the face ellipse (inference.pipeline.cam_focus)
+            after = face.filtered.classifiers[name].cam_focus if face.filtered and name in face.filtered.classifiers else None
+            focus = f"  CAM on face {out.cam_focus:.0%}" + (f" → {after:.0%}" if after is not None else "")
+            line.append((focus, MUTED))
         lines.append(line)
     return lines
 

@@ -61,6 +61,10 @@ class PlotsPanel(QTabWidget):
         self.p_widget = pg.GraphicsLayoutWidget()
         self.p_plots: dict[str, pg.PlotItem] = {}
         self.addTab(self.p_widget, "P(female)")
+        self.focus_plot = self._plot("CAM focus: share of the CAM on the face — solid original, dashed filtered",
+                                     "on the face")
+        self.focus_plot.setYRange(0, 1)
+        self.addTab(self.focus_plot, "CAM focus")
         self.hist_widget = pg.GraphicsLayoutWidget()
         self.hist_ita = self.hist_widget.addPlot(title="Session ΔITA° (filtered − original; > 0 lighter)")
         self.hist_p = self.hist_widget.addPlot(title="Session ΔP(female) per classifier (> 0 more female)")
@@ -107,8 +111,10 @@ class PlotsPanel(QTabWidget):
             self.tracks.setdefault(tid, _Rolling()).add(t, ita=ita, ita_f=ita_f)
             self.last_seen[tid] = t
             for name, out in face.original.classifiers.items():
-                pf = face.filtered.classifiers[name].p_female if face.filtered and name in face.filtered.classifiers else float("nan")
-                self.p_tracks.setdefault((tid, name), _Rolling()).add(t, p=out.p_female, p_f=pf)
+                filt = face.filtered.classifiers.get(name) if face.filtered else None
+                pf = filt.p_female if filt else float("nan")
+                self.p_tracks.setdefault((tid, name), _Rolling()).add(
+                    t, p=out.p_female, p_f=pf, focus=_nan(out.cam_focus), focus_f=_nan(filt.cam_focus if filt else None))
                 if name not in self.classifiers:
                     self.classifiers.append(name)
         stages = {s: _nan(result.timings_ms.get(s)) for s in STAGES}
@@ -158,6 +164,11 @@ class PlotsPanel(QTabWidget):
                 plot = self.p_plots[name]
                 self._curve(plot, ("p", tid, name, "o"), pen=pg.mkPen(c, width=2)).setData(t[keep], y[keep], connect="finite")
                 self._curve(plot, ("p", tid, name, "f"), pen=pg.mkPen(c, width=2, style=Qt.PenStyle.DashLine)).setData(t[keep], yf[keep], connect="finite")
+                _, fo = r.arrays("focus")
+                _, ff = r.arrays("focus_f")
+                self._curve(self.focus_plot, ("p", tid, name, "focus"), pen=pg.mkPen(c, width=2)).setData(t[keep], fo[keep], connect="finite")
+                self._curve(self.focus_plot, ("p", tid, name, "focus_f"),
+                            pen=pg.mkPen(c, width=2, style=Qt.PenStyle.DashLine)).setData(t[keep], ff[keep], connect="finite")
         t = np.asarray(self.speed.t, float)
         keep = t >= lo
         for key, label, colour in (("fps", "processed", "#aed581"), ("fps_shown", "displayed", "#4fc3f7")):

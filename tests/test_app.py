@@ -67,6 +67,10 @@ def test_window_processes_an_image_folder(qtbot, make_window, faces_dir):
     qtbot.waitUntil(lambda: w.view.renders > 0 and w.plots.updates > 0 and w.summary_table.rowCount() > 0, timeout=WAIT)
     assert "fps" in w.status_fps.text()
     assert "tiny-a: CPU" in w.status_providers.text()
+    if face.original.classifiers["tiny-a"].cam_focus is not None:  # #12: CAM focus shown live
+        assert "CAM on face" in text
+    qtbot.waitUntil(lambda: any(c.getData()[0] is not None and len(c.getData()[0]) for k, c in w.plots._curves.items()
+                                if k[-1] == "focus"), timeout=WAIT)
 
 
 def test_switching_classifier_filter_view_and_cam_rerenders(qtbot, make_window, faces_dir, models):
