@@ -2,10 +2,10 @@
 
 Ours: the FramePipeline on ONNX Runtime (batched per model, CAM inside the
 graph). Baseline: the same work done the way a research script does it —
-PyTorch eager per face, two torchvision ResNet-18 at 128 px with a forward
-hook on the last block and the CAM computed in NumPy, and a 128 px ngf-32
-CycleGAN generator in eager mode. Both use the same Haar detector and the
-same frames, so the ratio is the pipeline's own.
+OpenCV's Haar cascade called on the full frame with the usual parameters,
+then PyTorch eager per face: two torchvision ResNet-18 at 128 px with a
+forward hook on the last block and the CAM computed in NumPy, and a 128 px
+ngf-32 CycleGAN generator in eager mode. Both see the same frames.
 
 torch is imported lazily, only for the baseline: the runtime never needs it.
 """
@@ -25,7 +25,7 @@ import numpy as np
 from .cli_common import add_model_arguments, pipeline_from_args
 from .datasets.folder import list_images
 from .errors import BiasMirrorError
-from .faces import HaarDetector, crop_square
+from .faces import crop_square
 from .pipeline import FramePipeline, PipelineConfig
 
 
@@ -123,7 +123,8 @@ class EagerBaseline:
         self.torch = torch
         if threads:
             torch.set_num_threads(threads)
-        self.detector = HaarDetector()
+        # A research script calls the cascade on the full frame with the usual parameters.
+        self.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
         self.models = [resnet18(weights=None, num_classes=2).eval() for _ in range(2)]
         self.features: dict[int, np.ndarray] = {}
         for i, m in enumerate(self.models):
@@ -144,8 +145,9 @@ class EagerBaseline:
         torch = self.torch
         with torch.no_grad():
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            for det in self.detector.detect(frame):
-                crop, _ = crop_square(rgb, det.box, 128)
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            for box in self.cascade.detectMultiScale(gray, 1.1, 5, minSize=(30, 30)):
+                crop, _ = crop_square(rgb, tuple(box), 128)
                 self._classify(crop)
                 if self.generator is not None:
                     x = torch.from_numpy(crop).permute(2, 0, 1).float().div(127.5).sub(1)[None]

@@ -105,6 +105,9 @@ def create_session(path: str | Path, cfg: RuntimeConfig = RuntimeConfig(), gpus:
     so.intra_op_num_threads = cfg.threads or os.cpu_count() or 1
     so.inter_op_num_threads = 1  # models run one after another within a frame
     so.log_severity_level = 3
+    # Idle ORT workers spin-wait by default, which on a 2-core machine steals the
+    # CPU from the next stage (OpenCV's detector, the next model) for nothing.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     gpus = cuda_device_count() if gpus is None else gpus
     providers, note = choose_providers(cfg.provider, ort.get_available_providers(), gpus)
     session = ort.InferenceSession(str(path), sess_options=so, providers=_provider_options(providers, cfg))
