@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 
-from inference.faces import paste_back
+from inference.faces import blend_into_frame, paste_back
 from inference.results import FaceResult, FrameResult
 
 VIEW_MODES = ("original", "filtered", "side by side", "split")
@@ -55,14 +55,11 @@ def normalise_cam(cam: np.ndarray) -> np.ndarray:
 
 def cam_overlay(frame_bgr: np.ndarray, cam: np.ndarray, crop_to_frame: np.ndarray, opacity: float) -> np.ndarray:
     """Blend a colour-mapped CAM (crop coordinates) into the frame through the face's crop→frame affine."""
-    h, w = frame_bgr.shape[:2]
     norm = normalise_cam(cam)
     colour = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    warped = cv2.warpAffine(colour, crop_to_frame, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    alpha = cv2.warpAffine(norm, crop_to_frame, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     # weak evidence stays see-through: the colour fades in between 20% and 70% of the face's maximum
-    alpha = (np.clip((alpha - CAM_FLOOR) / CAM_RAMP, 0, 1) * opacity)[..., None]
-    return (frame_bgr.astype(np.float32) * (1 - alpha) + warped.astype(np.float32) * alpha).round().astype(np.uint8)
+    alpha = np.clip((norm - CAM_FLOOR) / CAM_RAMP, 0, 1) * opacity
+    return blend_into_frame(frame_bgr, colour, alpha, crop_to_frame)
 
 
 def filtered_frame(result: FrameResult) -> np.ndarray:
