@@ -26,6 +26,11 @@ from .tracking import IoUTracker
 log = logging.getLogger(__name__)
 
 
+# Bump when a measurement changes meaning (caches of per-face results key on it).
+# 2: CAM focus is measured on the predicted class's CAM.
+MEASURES_VERSION = 2
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     cam_class: str = "female"  # the class whose CAM is kept
@@ -107,8 +112,12 @@ class FramePipeline:
             k = model.labels.index(self.config.cam_class) if self.config.cam_class in model.labels else 0
             for i in range(len(crops)):
                 cam = cv2.resize(cams[i, k], (size, size), interpolation=cv2.INTER_LINEAR)
+                # Focus is measured on the CAM of the class the model chose: "where did it look
+                # for its answer". The chosen display class would mislead on faces it rejected.
+                pred = int(np.argmax(probs[i]))
+                evidence = cam if pred == k else cv2.resize(cams[i, pred], (size, size), interpolation=cv2.INTER_LINEAR)
                 out[i][model.name] = ClassifierOutput(
-                    model.name, model.labels, probs[i], cam, model.labels[k], cam_focus(cam, region)
+                    model.name, model.labels, probs[i], cam, model.labels[k], cam_focus(evidence, region)
                 )
         return out
 

@@ -49,7 +49,7 @@ class ClassifierOutput:
     probs: np.ndarray  # (K,)
     cam: np.ndarray  # raw CAM of ``cam_class``, upsampled to the face crop (H×W float32)
     cam_class: str
-    cam_focus: float | None = None  # share of positive CAM mass inside the face region
+    cam_focus: float | None = None  # share of the predicted class's positive CAM mass inside the face region
 
     @property
     def p_female(self) -> float:

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from ..datasets import Sample
 from ..models import Classifier, Filter
-from ..pipeline import FramePipeline, PipelineConfig
+from ..pipeline import MEASURES_VERSION, FramePipeline, PipelineConfig
 from ..results import FaceResult, SkinTone
 from .cache import Cache, file_hash
 
@@ -65,7 +65,8 @@ class Collector:
         self.models, self.cache, self.detector, self.mode = models, cache, detector, mode
         self.cam_class, self.batch, self.progress = cam_class, batch, progress
         crop = models.crop_size
-        self.suffix = f"{mode}-{crop}"
+        # MEASURES_VERSION changes whenever the pipeline measures differently, so stale caches are not reused.
+        self.suffix = f"{mode}-{crop}-m{MEASURES_VERSION}"
         # With a filter the pipeline measures the "before" skin through the filter's resampling,
         # so the original skin depends on the filter's input size: it is part of the key.
         via = f"via{models.filter.size[0]}" if models.filter else "raw"
