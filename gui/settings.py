@@ -41,8 +41,8 @@ def default_output_dir() -> Path:
 
 
 def put(settings: QSettings, key: str, value) -> None:
-    """Write a setting. Booleans are stored as "true"/"false": PySide6 6.12's QSettings.setValue(key, True)
-    corrupts the refcount of True (the interpreter aborts at exit with 'bool_dealloc')."""
+    """Write a setting. Booleans are stored as "true"/"false" so they read back the same from any
+    QSettings backend (and PySide6 6.12's setValue(key, True) corrupted True's refcount)."""
     if isinstance(value, bool):
         value = "true" if value else "false"
     settings.setValue(key, value)

@@ -10,6 +10,16 @@ def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(rgb, (size, size), interpolation=interp)
 
 
+def resize_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """N×H×W×C images resized to ``size`` (h, w); area when shrinking, linear when growing."""
+    if images.shape[1:3] == tuple(size):
+        return images
+    if len(images) == 0:
+        return np.zeros((0, *size, *images.shape[3:]), images.dtype)
+    interp = cv2.INTER_AREA if images.shape[1] > size[0] else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(im, (size[1], size[0]), interpolation=interp) for im in images])
+
+
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:
     """An RGB uint8 image (resized to size×size if given), or None if it cannot be read."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)

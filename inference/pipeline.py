@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import BiasMirrorError
 from .faces import FaceDetector, crop_square, face_region_mask, whole_image_crop
-from .images import read_rgb
+from .images import read_rgb, resize_batch
 from .models import Classifier, Filter
 from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift
 from .skin import compare_skin, face_skin_mask, measure_skin_tone
@@ -68,15 +68,6 @@ def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
     return None if total <= 0 else float(pos[region].sum() / total)
 
 
-def _resize_batch(crops: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if crops.shape[1:3] == size:
-        return crops
-    if len(crops) == 0:
-        return np.zeros((0, *size, 3), np.uint8)
-    interp = cv2.INTER_AREA if crops.shape[1] > size[0] else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(c, (size[1], size[0]), interpolation=interp) for c in crops])
-
-
 class FramePipeline:
     """Holds the models, the detector and the tracker. Not thread-safe: one worker owns it."""
 
@@ -108,7 +99,7 @@ class FramePipeline:
         out: list[dict[str, ClassifierOutput]] = [{} for _ in range(len(crops))]
         size = crops.shape[1]
         for model in self.classifiers:
-            probs, cams = model.predict(_resize_batch(crops, model.size))
+            probs, cams = model.predict(resize_batch(crops, model.size))
             k = model.labels.index(self.config.cam_class) if self.config.cam_class in model.labels else 0
             for i in range(len(crops)):
                 cam = cv2.resize(cams[i, k], (size, size), interpolation=cv2.INTER_LINEAR)
@@ -132,12 +123,12 @@ class FramePipeline:
         reference = crops  # what the filtered face's skin is compared with
         if self.filter is not None and self.config.apply_filter and n:
             t = time.perf_counter()
-            small = _resize_batch(crops, self.filter.size)
-            filtered = _resize_batch(self.filter.apply(small), (size, size))
+            small = resize_batch(crops, self.filter.size)
+            filtered = resize_batch(self.filter.apply(small), (size, size))
             # Resampling alone moves ITA by a few degrees (it blurs the
             # percentile trimming), so the "before" skin is measured through the
             # same down/up-sampling as the filter's output: Δ is the filter's own.
-            reference = _resize_batch(small, (size, size))
+            reference = resize_batch(small, (size, size))
             timings["filter"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             filt_cls = self._classify(filtered, region)

@@ -109,7 +109,7 @@ def test_darken_filter_shift_matches_direct_measurement(world):
     from inference.faces import whole_image_crop
     from inference.images import read_rgb
     from inference.models import load_model
-    from inference.pipeline import _resize_batch
+    from inference.images import resize_batch
     from inference.skin import compare_skin, measure_skin_tone
 
     f = world["report"]["filter"]
@@ -120,9 +120,9 @@ def test_darken_filter_shift_matches_direct_measurement(world):
     deltas = []
     for p in sorted(world["data"].iterdir()):
         crop = whole_image_crop(read_rgb(str(p)), 112)[0]
-        small = _resize_batch(crop[None], filt.size)
-        out = _resize_batch(filt.apply(small), (112, 112))[0]
-        before = _resize_batch(small, (112, 112))[0]  # the pipeline measures "before" through the same resampling
+        small = resize_batch(crop[None], filt.size)
+        out = resize_batch(filt.apply(small), (112, 112))[0]
+        before = resize_batch(small, (112, 112))[0]  # the pipeline measures "before" through the same resampling
         deltas.append(compare_skin(measure_skin_tone(before), measure_skin_tone(out)).delta_ita)
     assert overall["mean"]["value"] == pytest.approx(np.mean(deltas), abs=1e-3)
     for g, s in f["by"]["gender_race"].items():

@@ -28,7 +28,7 @@ from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
-from training.loop import LoopConfig, StepContext, add_run_arguments, load_checkpoint, run
+from training.loop import CsvLog, LoopConfig, StepContext, add_run_arguments, load_checkpoint, run
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ class CycleGANTask:
         """Sample grid PNG and one point of the skin-tone drift curve, on the fixed val faces."""
         from torchvision.utils import save_image
 
-        from training.tasks.cyclegan_report import drift_row, write_drift
+        from training.tasks.cyclegan_report import drift_row
 
         self.G_A.eval(), self.G_B.eval()
         rows = self.translate(self.a.val[:8], self.b.val[:8], device)
@@ -267,7 +267,7 @@ class CycleGANTask:
         save_image((grid + 1) / 2, folder / "latest.png", nrow=n, padding=2)
         fake_B = to_uint8(self.G_A(to_net(torch.from_numpy(np.array(self.a.val))).to(device)))
         row = drift_row(step, np.asarray(self.a.val), fake_B)
-        write_drift(self.out / "drift.csv", row)
+        CsvLog(self.out / "drift.csv").write(row)
         self.last_drift = row["mean_delta_ita"]
 
 

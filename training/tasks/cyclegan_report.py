@@ -1,17 +1,16 @@
 """End of CycleGAN training: skin-tone drift, held-out metrics, ONNX export with its card."""
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from inference.card import OUTPUT_NAMES, filter_card
+from inference.images import resize_batch
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from inference.skin import measure_pair
@@ -45,19 +44,8 @@ def drift_row(step: int, originals: np.ndarray, filtered: np.ndarray) -> dict:
             "n_measured": int(len(ok)), "n_faces": int(len(d))}
 
 
-def write_drift(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(row))
-        if new:
-            w.writeheader()
-        w.writerow(row)
-
-
 def p_female(classifier, faces: np.ndarray) -> np.ndarray:
-    h, w = classifier.size
-    resized = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA if f.shape[0] > h else cv2.INTER_LINEAR)
-                        for f in faces])
+    resized = resize_batch(faces, classifier.size)
     probs = np.concatenate([classifier.predict(resized[i : i + 64])[0] for i in range(0, len(resized), 64)])
     return probs[:, list(classifier.labels).index("female")]
 
