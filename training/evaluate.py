@@ -16,26 +16,27 @@ from tqdm import tqdm
 
 from inference.datasets import Sample, open_dataset, select
 from inference.errors import BiasMirrorError
-from inference.images import read_rgb
 from inference.metrics import GroupedMetrics, disaggregate, format_table
 from inference.models import Classifier, load_model
+from inference.pipeline import FramePipeline, PipelineConfig
 from inference.runtime import RuntimeConfig
 
 GROUPINGS = ("gender×race", "age_band")
 
 
 def predict_samples(model: Classifier, samples: list[Sample], batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """P(female) per sample (NaN where the image cannot be read) and a readable mask."""
-    size = model.size[0]
+    """P(female) per sample (NaN where the image cannot be read) and a readable mask.
+
+    Runs the pipeline's own batch API (whole image = face, crop at the model's
+    size), so these numbers are the ones the audit and the app compute.
+    """
+    pipeline = FramePipeline([model], None, None, PipelineConfig(min_crop=model.size[0]))
     p = np.full(len(samples), np.nan)
-    fi = model.labels.index("female")
-    for i in tqdm(range(0, len(samples), batch), desc=f"evaluating {model.name}", unit="batch", mininterval=2):
-        chunk = samples[i : i + batch]
-        imgs = [read_rgb(s.path, size) for s in chunk]
-        ok = [j for j, im in enumerate(imgs) if im is not None]
-        if ok:
-            probs, _ = model.predict(np.stack([imgs[j] for j in ok]))
-            p[[i + j for j in ok]] = probs[:, fi]
+    results = pipeline.process_images([s.path for s in samples], batch)
+    for i, (_path, result, _error) in enumerate(tqdm(results, total=len(samples), desc=f"evaluating {model.name}",
+                                                      unit="img", mininterval=2)):
+        if result is not None:
+            p[i] = result.faces[0].original.classifiers[model.name].p_female
     return p, ~np.isnan(p)
 
 
