@@ -169,16 +169,23 @@ def test_settings_persist(qtbot, make_window, faces_dir):
 
 
 class _FlakyCamera:
-    """A live source that delivers frames, loses the camera for a while, then comes back on reopen()."""
+    """A live source that delivers frames, then loses the camera until the test lets it come back.
+
+    The test, not a frame count, decides when the camera returns: on a loaded CI machine the GUI thread can
+    otherwise see "lost" and "back" in one event-loop turn and never observe the lost state.
+    """
 
     live = True
     name = "camera 7"
 
     def __init__(self, images):
+        import threading
+
         import cv2
 
         self.images = [cv2.imread(str(p)) for p in images]
-        self.n, self.lost, self.reopens, self.closed = 0, False, 0, False
+        self.n, self.reopens, self.closed = 0, 0, False
+        self.back = threading.Event()
 
     def read(self):
         import time
@@ -187,17 +194,13 @@ class _FlakyCamera:
 
         time.sleep(0.02)
         self.n += 1
-        if 10 <= self.n < 10 + 3 and self.reopens < 2:  # lost until reopened twice
-            self.lost = True
+        if self.n >= 10 and not self.back.is_set():
             return Frame(None, self.n, time.monotonic(), self.name, "the camera stopped delivering frames")
         return Frame(self.images[self.n % len(self.images)], self.n, time.monotonic(), self.name)
 
     def reopen(self):
         self.reopens += 1
-        self.lost = self.reopens < 2
-        if not self.lost:
-            self.n = 20
-        return not self.lost
+        return self.back.is_set()
 
     def close(self):
         self.closed = True
@@ -214,8 +217,11 @@ def test_camera_lost_mid_session_retries_and_pauses_recording(qtbot, make_window
     w.capture.retry_every = 0.2
     qtbot.waitUntil(lambda: w.camera_lost, timeout=WAIT)
     assert w.recorder.paused_reason == "camera lost" and "lost" in w.view.note and "recording paused" in w.view.note
+    qtbot.waitUntil(lambda: cam.reopens >= 2, timeout=WAIT)  # it keeps retrying while lost
+    assert w.camera_lost
     rows_while_lost = w.recorder.rows
-    qtbot.waitUntil(lambda: not w.camera_lost and cam.reopens >= 2, timeout=WAIT)
+    cam.back.set()
+    qtbot.waitUntil(lambda: not w.camera_lost, timeout=WAIT)
     qtbot.waitUntil(lambda: w.recorder.rows > rows_while_lost, timeout=WAIT)  # recording resumed, nothing lost
     assert w.recorder.paused_reason is None and w.view.note == ""
     path, rows = w.recorder.stop()
