@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -88,3 +89,18 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def tiny_utk(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "UTKFace"
+    root.mkdir()
+    for i in range(160):
+        gender, race = i % 2, (i // 2) % 5
+        # the label is visible (brighter for one gender) so a few steps can learn something
+        img = rng.integers(0, 60, (40, 40, 3), dtype=np.uint8) + (120 if gender else 40)
+        cv2.imwrite(str(root / f"{20 + i % 40}_{gender}_{race}_2017010100{i:07d}.jpg.chip.jpg"), img)
+    (root / "bad_name.jpg.chip.jpg").write_bytes(b"not a jpeg")
+    (root / "30_1_1_20170101009999999.jpg.chip.jpg").write_bytes(b"corrupt")  # unreadable, skipped
+    return root

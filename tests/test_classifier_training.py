@@ -1,7 +1,6 @@
 """One-batch training, export parity, card round-trip and resume, on a tiny synthetic UTKFace folder."""
 import json
 
-import cv2
 import numpy as np
 import pytest
 import main
@@ -12,21 +11,6 @@ from training.loop import load_checkpoint
 import torch
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.tasks.classifier_report import export_classifier
-
-
-@pytest.fixture
-def tiny_utk(tmp_path):
-    rng = np.random.default_rng(0)
-    root = tmp_path / "UTKFace"
-    root.mkdir()
-    for i in range(160):
-        gender, race = i % 2, (i // 2) % 5
-        # the label is visible (brighter for one gender) so a few steps can learn something
-        img = rng.integers(0, 60, (40, 40, 3), dtype=np.uint8) + (120 if gender else 40)
-        cv2.imwrite(str(root / f"{20 + i % 40}_{gender}_{race}_2017010100{i:07d}.jpg.chip.jpg"), img)
-    (root / "bad_name.jpg.chip.jpg").write_bytes(b"not a jpeg")
-    (root / "30_1_1_20170101009999999.jpg.chip.jpg").write_bytes(b"corrupt")  # unreadable, skipped
-    return root
 
 
 def _train(tmp_path, tiny_utk, *extra):

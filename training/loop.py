@@ -42,6 +42,9 @@ class LoopConfig:
     checkpoint_every: int = 200  # steps; also at each epoch end and on interrupt
     resume: bool = False
     threads: int | None = None
+    max_steps: int | None = None  # stop after this many steps of this invocation, checkpointed, resumable
+    precision: str = "auto"  # auto (bf16 where the GPU has it, else fp16) | fp32 | bf16 | fp16; CPU runs fp32
+    channels_last: bool = False
 
 
 class Task(Protocol):
@@ -64,13 +67,37 @@ class StepContext:
     autocast: Callable[[], Any]
     scaler: torch.amp.GradScaler
     epoch: int = 0
-    step: int = 0
+    step: int = 0  # optimiser steps so far, all processes together
+    samples: int = 0  # samples consumed so far by all processes: a world-size-free position
     rank: int = 0
     world: int = 1
+    batch_size: int = 1  # per process
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+@dataclass(frozen=True)
+class Dist:
+    """Where this process stands under torchrun (RANK, WORLD_SIZE, LOCAL_RANK); one process without it."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Dist":
+        env = os.environ if env is None else env
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+class StoppedEarly(KeyboardInterrupt):
+    """--max-steps was reached: checkpointed, to be continued with --resume (not an error)."""
 
 
 def add_run_arguments(p, out_help: str) -> None:
@@ -81,15 +108,39 @@ def add_run_arguments(p, out_help: str) -> None:
     p.add_argument("--cache", default="cache", help="folder for decoded image caches ('' to disable)")
     p.add_argument("--out", required=True, help=out_help)
     p.add_argument("--name", help="model name in the card (default: the run folder's name)")
-    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the checkpoint in --out (with any number of processes)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this many steps, checkpointed; continue later with --resume")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="mixed precision on a GPU (auto: bf16 where supported, else fp16 with a grad scaler)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster convs on GPUs)")
 
 
-def pick_device(choice: str) -> torch.device:
+def loop_config_from_args(args, out_dir: Path, epochs: int, batch_size: int, seed: int, **extra) -> LoopConfig:
+    return LoopConfig(out_dir=out_dir, epochs=epochs, batch_size=batch_size, device=args.device, seed=seed,
+                      resume=args.resume, threads=args.threads, max_steps=args.max_steps,
+                      precision=args.precision, channels_last=args.channels_last, **extra)
+
+
+def pick_device(choice: str, local_rank: int = 0) -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
         raise BiasMirrorError("--device cuda was asked for but no CUDA GPU is visible to PyTorch; use --device cpu or auto")
     if choice in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if local_rank >= torch.cuda.device_count():
+            raise BiasMirrorError(f"process {local_rank} has no GPU of its own: {torch.cuda.device_count()} visible; "
+                                  "use --nproc_per_node ≤ the GPU count")
+        return torch.device("cuda", local_rank)
     return torch.device("cpu")
+
+
+def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32 (always on the CPU: CPU autocast is slower there)."""
+    if device.type != "cuda" or precision == "fp32":
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def seed_everything(seed: int) -> None:
@@ -98,11 +149,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def epoch_order(indices: np.ndarray, seed: int, epoch: int, rank: int = 0, world: int = 1) -> np.ndarray:
-    """A seeded permutation per epoch; each rank takes every world-th item."""
-    order = np.random.default_rng([seed, epoch]).permutation(indices)
-    usable = len(order) - len(order) % world
-    return order[rank:usable:world]
+def epoch_order(indices: np.ndarray, seed: int, epoch: int, rank: int = 0, world: int = 1,
+                batch_size: int = 1, consumed: int = 0) -> np.ndarray:
+    """This rank's share of the epoch's seeded permutation, after the ``consumed`` samples already trained on.
+
+    Ranks take every world-th item, so after b batches the samples used by all
+    ranks together are exactly the permutation's first b·batch_size·world: a
+    checkpoint's position is one number, and a resume can use any world size.
+    """
+    rest = np.random.default_rng([seed, epoch]).permutation(indices)[consumed:]
+    usable = len(rest) - len(rest) % (world * batch_size)  # every rank gets the same number of full batches
+    return rest[rank:usable:world]
 
 
 def batches(order: np.ndarray, batch_size: int, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
@@ -115,12 +172,16 @@ class Checkpoints:
     def __init__(self, out_dir: Path):
         self.path = out_dir / CHECKPOINT
 
-    def save(self, task: Task, epoch: int, batch_in_epoch: int, step: int, extra: dict | None = None) -> None:
+    def save(self, task: Task, epoch: int, samples_in_epoch: int, ctx: StepContext, extra: dict | None = None) -> None:
         state = {
             "config": task.config,
             "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch,
-            "step": step,
+            "samples_in_epoch": samples_in_epoch,
+            "batch_in_epoch": samples_in_epoch // (ctx.batch_size * ctx.world),  # in this run's world size
+            "step": ctx.step,
+            "samples": ctx.samples,
+            "world": ctx.world,
+            "batch_size": ctx.batch_size,
             "modules": {k: _unwrap(m).state_dict() for k, m in task.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in task.optimizers().items()},
             "schedulers": {k: s.state_dict() for k, s in task.schedulers().items()},
@@ -173,77 +234,137 @@ class CsvLog:
 
 
 def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
-    """Train ``task`` for ``cfg.epochs``; returns the last epoch's metrics."""
+    """Train ``task`` for ``cfg.epochs``; returns the last epoch's metrics.
+
+    Under torchrun every process runs this; the task's ``distribute`` hook wraps
+    its trained modules in DistributedDataParallel, and only rank 0 writes logs,
+    samples and checkpoints. Raises KeyboardInterrupt (after checkpointing) on
+    Ctrl-C or a kill, and StoppedEarly at ``cfg.max_steps``.
+    """
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    device = pick_device(cfg.device)
-    if world > 1 and not torch.distributed.is_initialized():
+    dist = Dist.from_env()
+    device = pick_device(cfg.device, dist.local_rank)
+    own_group = dist.world > 1 and not torch.distributed.is_initialized()
+    if own_group:
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    seed_everything(cfg.seed + rank)
+    try:
+        return _run(task, cfg, dist, device)
+    finally:
+        if own_group:
+            torch.distributed.destroy_process_group()
+
+
+def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[str, float]:
+    seed_everything(cfg.seed + dist.rank)
     for m in task.modules().values():
         m.to(device)
-    use_amp = cfg.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        if cfg.channels_last:
+            m.to(memory_format=torch.channels_last)
+    dtype = amp_dtype(cfg.precision, device)
     ctx = StepContext(
         device=device,
-        autocast=lambda: torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp),
-        scaler=torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16),
-        rank=rank,
-        world=world,
+        autocast=lambda: torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+        scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
+        rank=dist.rank,
+        world=dist.world,
+        batch_size=cfg.batch_size,
     )
     ckpt = Checkpoints(cfg.out_dir)
-    start_epoch, start_batch = 0, 0
+    start_epoch, consumed = 0, 0
     if cfg.resume:
         state = ckpt.load(task)
-        start_epoch, start_batch, ctx.step = state["epoch"], state["batch_in_epoch"], state["step"]
-        log.info("resumed from %s at epoch %d, batch %d", ckpt.path, start_epoch, start_batch)
+        start_epoch, ctx.step = state["epoch"], state["step"]
+        # checkpoints from before multi-process training count batches of one process
+        consumed = state.get("samples_in_epoch", state["batch_in_epoch"] * cfg.batch_size)
+        ctx.samples = state.get("samples", state["step"] * cfg.batch_size)
+        log.info("resumed from %s at epoch %d, sample %d (saved by %d process(es), now %d)",
+                 ckpt.path, start_epoch, consumed, state.get("world", 1), dist.world)
     elif ckpt.path.exists():
         raise BiasMirrorError("a checkpoint already exists here: pass --resume to continue it, or choose another --out", ckpt.path)
+    if dist.world > 1:
+        distribute = getattr(task, "distribute", None)
+        if distribute is None:
+            raise BiasMirrorError(f"{type(task).__name__} cannot run under torchrun: it has no distribute() hook")
+        ids = [device.index] if device.type == "cuda" else None
+        distribute(lambda m: torch.nn.parallel.DistributedDataParallel(m, device_ids=ids))
     logger = CsvLog(cfg.out_dir / "log.csv")  # one row per 20 steps
     epoch_log = CsvLog(cfg.out_dir / "epochs.csv")  # one row per epoch: its own columns
     stop = _StopFlag()
     metrics: dict[str, float] = {}
     indices = task.indices()
-    pos = (start_epoch, start_batch)  # where a resume would continue
+    per_step = cfg.batch_size * dist.world
+    pos = (start_epoch, consumed)  # where a resume would continue
+    steps_here = 0
     try:
         for epoch in range(start_epoch, cfg.epochs):
             ctx.epoch = epoch
-            order = epoch_order(indices, cfg.seed, epoch, rank, world)
-            n_batches = len(order) // cfg.batch_size
-            bar = tqdm(total=n_batches, initial=start_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       disable=not ctx.is_main, mininterval=1, dynamic_ncols=True)
+            order = epoch_order(indices, cfg.seed, epoch, dist.rank, dist.world, cfg.batch_size, consumed)
+            done_before = consumed // per_step
+            bar = tqdm(total=done_before + len(order) // cfg.batch_size, initial=done_before,
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not ctx.is_main, mininterval=1, dynamic_ncols=True)
             t0 = time.time()
-            for b, idx in batches(order, cfg.batch_size, start_batch):
-                losses = task.step(task.batch(idx, device), ctx)
+            for _, idx in batches(order, cfg.batch_size):
+                try:
+                    losses = task.step(task.batch(idx, device), ctx)
+                except torch.OutOfMemoryError as exc:
+                    raise BiasMirrorError(
+                        f"out of GPU memory at --batch-size {cfg.batch_size} per process; try --batch-size "
+                        f"{max(1, cfg.batch_size // 2)}. Nothing was saved after the last checkpoint; continue it "
+                        "with --resume", ckpt.path) from exc
                 ctx.step += 1
-                pos = (epoch, b + 1)
+                ctx.samples += per_step
+                consumed += per_step
+                steps_here += 1
+                pos = (epoch, consumed)
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
                 if ctx.is_main and ctx.step % 20 == 0:
                     logger.write({"step": ctx.step, "epoch": epoch, **losses})
                 if ctx.is_main and ctx.step % cfg.checkpoint_every == 0:
-                    ckpt.save(task, epoch, b + 1, ctx.step)
-                if stop.requested:
+                    ckpt.save(task, epoch, consumed, ctx)
+                if _any_rank(stop.requested, ctx):
                     raise KeyboardInterrupt
+                if cfg.max_steps is not None and steps_here >= cfg.max_steps:
+                    raise StoppedEarly
             bar.close()
-            start_batch = 0
+            consumed = 0
             metrics = task.end_epoch(epoch, ctx)
             metrics = {"epoch_seconds": round(time.time() - t0, 1), **metrics}
+            pos = (epoch + 1, 0)
             if ctx.is_main:
                 epoch_log.write({"step": ctx.step, "epoch": epoch, **metrics})
-                ckpt.save(task, epoch + 1, 0, ctx.step)
-                pos = (epoch + 1, 0)
+                ckpt.save(task, epoch + 1, 0, ctx)
                 tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if ctx.is_main:
-            ckpt.save(task, pos[0], pos[1], ctx.step)
-            tqdm.write(f"interrupted: the last checkpoint is {ckpt.path}; continue with --resume")
+            ckpt.save(task, pos[0], pos[1], ctx)
+            why = f"stopped after {steps_here} steps as asked" if isinstance(exc, StoppedEarly) else "interrupted"
+            tqdm.write(f"{why}: the last checkpoint is {ckpt.path}; continue with --resume")
+        _barrier(ctx)
         raise
     finally:
         stop.restore()
+    _barrier(ctx)
     return metrics
+
+
+def _barrier(ctx: StepContext) -> None:
+    """The others wait until rank 0's checkpoint is on disk (only on paths all ranks take together)."""
+    if ctx.world > 1 and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def _any_rank(flag: bool, ctx: StepContext) -> bool:
+    """A kill reaches the processes at different steps: stop all together, or the others hang in all-reduce."""
+    if ctx.world == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
 
 
 class _StopFlag:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +35,15 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
     key = hashlib.sha1(("\n".join(paths) + f"|{size}").encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"faces_{size}_{key}" if cache_dir else None
     if cache is not None and (cache / "done").exists():
-        return ImageArray(np.load(cache / "images.npy", mmap_mode="r"), np.load(cache / "ok.npy"))
+        return _open(cache)
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        images = np.lib.format.open_memmap(cache / "images.npy", "w+", np.uint8, (len(paths), size, size, 3))
+        # Written under a private name and renamed when complete: processes started
+        # together by torchrun may all decode, and none may truncate a file another reads.
+        if cache.exists() and not (cache / "done").exists():
+            shutil.rmtree(cache, ignore_errors=True)  # an unfinished cache from before caches were renamed in whole
+        work = cache.with_name(f"{cache.name}.part{os.getpid()}")
+        work.mkdir(parents=True, exist_ok=True)
+        images = np.lib.format.open_memmap(work / "images.npy", "w+", np.uint8, (len(paths), size, size, 3))
     else:
         images = np.zeros((len(paths), size, size, 3), np.uint8)
     ok = np.zeros(len(paths), bool)
@@ -49,6 +56,16 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
         log.warning("skipped %d unreadable image(s), e.g. %s", bad, [paths[i] for i in np.flatnonzero(~ok)[:3]])
     if cache is not None:
         images.flush()
-        np.save(cache / "ok.npy", ok)
-        (cache / "done").write_text(str(len(paths)))
+        del images
+        np.save(work / "ok.npy", ok)
+        (work / "done").write_text(str(len(paths)))
+        try:
+            os.rename(work, cache)
+        except OSError:  # another process finished first: use its copy
+            shutil.rmtree(work, ignore_errors=True)
+        return _open(cache)
     return ImageArray(images, ok)
+
+
+def _open(cache: Path) -> ImageArray:
+    return ImageArray(np.load(cache / "images.npy", mmap_mode="r"), np.load(cache / "ok.npy"))

@@ -9,7 +9,6 @@ very signal we audit (and would look fairer than it is).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shlex
 import sys
@@ -25,7 +24,8 @@ from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
 from training.data.compose import Composition, compose
-from training.loop import LoopConfig, StepContext, add_run_arguments, load_checkpoint, run
+from training.loop import (Dist, StepContext, StoppedEarly, add_run_arguments, load_checkpoint,
+                           loop_config_from_args, run)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,10 @@ class ClassifierTask:
         ])
         self.config = {"net": net_cfg.to_dict(), "labels": LABELS, **extra_config}
         self.loss = nn.CrossEntropyLoss()
+        self.train_net: nn.Module = self.net  # DistributedDataParallel(net) under torchrun
+
+    def distribute(self, wrap) -> None:
+        self.train_net = wrap(self.net)
 
     def modules(self):
         return {"net": self.net}
@@ -112,12 +116,15 @@ class ClassifierTask:
         x, y = batch
         self.net.train()
         with ctx.autocast():
-            loss = self.loss(self.net(CamClassifier.preprocess(x)), y)
+            loss = self.loss(self.train_net(CamClassifier.preprocess(x)), y)
         self.opt.zero_grad(set_to_none=True)
         ctx.scaler.scale(loss).backward()
         ctx.scaler.step(self.opt)
         ctx.scaler.update()
-        self.sched.step()
+        # The schedule counts batches of one process, so the same schedule fits any
+        # number of processes (and a resume with another number).
+        for _ in range(ctx.world):
+            self.sched.step()
         return {"loss": float(loss.detach()), "lr": self.sched.get_last_lr()[0]}
 
     @torch.no_grad()
@@ -184,15 +191,19 @@ def main(args: argparse.Namespace) -> int:
         net_cfg, run_cfg = config_from_args(args)
     data = build_data(run_cfg["dataset"], net_cfg.size, run_cfg["min_age"], run_cfg["compose"], run_cfg["by"],
                       run_cfg["target"], run_cfg["seed"], Path(args.cache) if args.cache else None)
-    print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
-    print(data.composition.table())
+    if Dist.from_env().is_main:
+        print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
+        print(data.composition.table())
     task = ClassifierTask(data, net_cfg, run_cfg["epochs"], run_cfg["batch_size"], run_cfg["lr"], run_cfg)
-    loop_cfg = LoopConfig(out_dir=out, epochs=run_cfg["epochs"], batch_size=run_cfg["batch_size"],
-                          device=args.device, seed=run_cfg["seed"], resume=args.resume, threads=args.threads)
+    loop_cfg = loop_config_from_args(args, out, run_cfg["epochs"], run_cfg["batch_size"], run_cfg["seed"])
     try:
         run(task, loop_cfg)
+    except StoppedEarly:
+        return 0
     except KeyboardInterrupt:
         return 130
+    if not Dist.from_env().is_main:
+        return 0  # rank 0 evaluates and exports
     from training.tasks.classifier_report import finish  # lazy: export pulls in onnx
 
     finish(task, out, args.name or out.name, args.export_to)

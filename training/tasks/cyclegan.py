@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import warnings
 import logging
 import shlex
 import sys
@@ -28,7 +29,8 @@ from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
-from training.loop import CsvLog, LoopConfig, StepContext, add_run_arguments, load_checkpoint, run
+from training.loop import (CsvLog, Dist, StepContext, StoppedEarly, add_run_arguments, load_checkpoint,
+                           loop_config_from_args, run)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,36 @@ def linear_decay(n_epochs: int, n_epochs_decay: int):
     return factor
 
 
+class CycleForward(nn.Module):
+    """Every generator pass of one step in a single forward call.
+
+    DistributedDataParallel expects one forward per backward; the generators run
+    three times each per step (translate, close the cycle, identity), so they
+    are wrapped together, not one by one.
+    """
+
+    def __init__(self, G_A: nn.Module, G_B: nn.Module):
+        super().__init__()
+        self.G_A, self.G_B = G_A, G_B
+
+    def forward(self, real_A: torch.Tensor, real_B: torch.Tensor, identity: bool):
+        fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
+        rec_A, rec_B = self.G_B(fake_B), self.G_A(fake_A)
+        idt_B, idt_A = (self.G_A(real_B), self.G_B(real_A)) if identity else (None, None)
+        return fake_B, fake_A, rec_A, rec_B, idt_B, idt_A
+
+
+class JudgeForward(nn.Module):
+    """Both discriminators on real and pooled fakes, in one forward call (see CycleForward)."""
+
+    def __init__(self, D_A: nn.Module, D_B: nn.Module):
+        super().__init__()
+        self.D_A, self.D_B = D_A, D_B
+
+    def forward(self, real_A, pooled_A, real_B, pooled_B):
+        return self.D_A(real_A), self.D_A(pooled_A), self.D_B(real_B), self.D_B(pooled_B)
+
+
 class CycleGANTask:
     def __init__(self, a: DomainImages, b: DomainImages, net_cfg: CycleGANConfig, run_cfg: dict, out: Path):
         self.a, self.b, self.net_cfg, self.out = a, b, net_cfg, out
@@ -149,6 +181,9 @@ class CycleGANTask:
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, decay)
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, decay)
         self.mse, self.l1 = nn.MSELoss(), nn.L1Loss()
+        # what the step calls; DistributedDataParallel around each under torchrun
+        self.cycle: nn.Module = CycleForward(self.G_A, self.G_B)
+        self.judge: nn.Module = JudgeForward(self.D_A, self.D_B)
         self.last_drift = float("nan")
         self._schedule_synced = False
 
@@ -160,19 +195,24 @@ class CycleGANTask:
     def optimizers(self):
         return {"G": self.opt_G, "D": self.opt_D}
 
+    def distribute(self, wrap) -> None:
+        self.cycle, self.judge = wrap(self.cycle), wrap(self.judge)
+
     def schedulers(self):
         return {"G": self.sched_G, "D": self.sched_D}
 
     def indices(self) -> np.ndarray:
         # Only the count matters: images are drawn from each domain's stream by
-        # the global step (see stream_pick), so epochs need not align with A's size.
+        # the global sample position (see stream_pick), so epochs need not align with A's size.
         return np.arange(self.iters_per_epoch * self.bs)
 
     def batch(self, idx: np.ndarray, device: torch.device) -> torch.device:
-        return device  # the images depend on the step number, which only step() sees
+        return device  # the images depend on the sample position, which only step() sees
 
-    def draw(self, step: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        draws = np.arange(step * self.bs, (step + 1) * self.bs)
+    def draw(self, first: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of stream positions first … first+bs-1 (the same images whatever the process count)."""
+        draws = np.arange(first, first + self.bs)
+        step = first // self.bs
         ia = stream_pick(len(self.a.train), self.seed, 1, draws)
         ib = stream_pick(len(self.b.train), self.seed, 2, draws)
         xa = torch.from_numpy(np.ascontiguousarray(self.a.train[ia]))
@@ -185,16 +225,16 @@ class CycleGANTask:
     def step(self, device: torch.device, ctx: StepContext) -> dict[str, float]:
         if not self._schedule_synced:
             self._sync_schedule(ctx.epoch)
-        real_A, real_B = self.draw(ctx.step, device)
+        real_A, real_B = self.draw(ctx.samples + ctx.rank * self.bs, device)
         for m in (self.G_A, self.G_B, self.D_A, self.D_B):
             m.train()
         # Generators: fool both discriminators, close both cycles, keep colours on identity inputs.
         self._freeze(self.D_A, self.D_B)
         with ctx.autocast():
-            fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
-            rec_A, rec_B = self.G_B(fake_B), self.G_A(fake_A)
+            fake_B, fake_A, rec_A, rec_B, idt_B, idt_A = self.cycle(real_A, real_B, True)
             idt_w = LAMBDA_CYCLE * LAMBDA_IDENTITY
-            loss_idt = idt_w * (self.l1(self.G_A(real_B), real_B) + self.l1(self.G_B(real_A), real_A))
+            loss_idt = idt_w * (self.l1(idt_B, real_B) + self.l1(idt_A, real_A))
+            # the frozen discriminators are called directly: no gradient reaches their weights
             loss_gan = self._lsgan(self.D_B(fake_B), True) + self._lsgan(self.D_A(fake_A), True)
             loss_cyc = LAMBDA_CYCLE * (self.l1(rec_A, real_A) + self.l1(rec_B, real_B))
             loss_G = loss_gan + loss_cyc + loss_idt
@@ -203,11 +243,12 @@ class CycleGANTask:
         ctx.scaler.step(self.opt_G)
         # Discriminators: real vs a mix of current and pooled fakes, halved as in the paper.
         self._freeze(self.D_A, self.D_B, frozen=False)
-        rng = np.random.default_rng([self.seed, 4, ctx.step])
+        rng = np.random.default_rng([self.seed, 4, ctx.step] + ([ctx.rank] if ctx.rank else []))
         pooled_B, pooled_A = self.pool_B.query(fake_B, rng), self.pool_A.query(fake_A, rng)
         with ctx.autocast():
-            loss_D_B = 0.5 * (self._lsgan(self.D_B(real_B), True) + self._lsgan(self.D_B(pooled_B), False))
-            loss_D_A = 0.5 * (self._lsgan(self.D_A(real_A), True) + self._lsgan(self.D_A(pooled_A), False))
+            s_real_A, s_pool_A, s_real_B, s_pool_B = self.judge(real_A, pooled_A, real_B, pooled_B)
+            loss_D_B = 0.5 * (self._lsgan(s_real_B, True) + self._lsgan(s_pool_B, False))
+            loss_D_A = 0.5 * (self._lsgan(s_real_A, True) + self._lsgan(s_pool_A, False))
         self.opt_D.zero_grad(set_to_none=True)
         ctx.scaler.scale(loss_D_A + loss_D_B).backward()
         ctx.scaler.step(self.opt_D)
@@ -228,9 +269,11 @@ class CycleGANTask:
     def _sync_schedule(self, epoch: int) -> None:
         """Recompute the LR for this epoch once per process: a resume may have lengthened the
         schedule, and the optimiser state it restored still holds the old schedule's LR."""
-        for sched in (self.sched_G, self.sched_D):
-            sched.last_epoch = epoch - 1
-            sched.step()
+        with warnings.catch_warnings():  # "scheduler stepped before optimiser": deliberate here
+            warnings.simplefilter("ignore", UserWarning)
+            for sched in (self.sched_G, self.sched_D):
+                sched.last_epoch = epoch - 1
+                sched.step()
         self._schedule_synced = True
 
     def _lsgan(self, scores: torch.Tensor, real: bool) -> torch.Tensor:
@@ -348,28 +391,34 @@ def main(args: argparse.Namespace) -> int:
         raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)", args.classifier)
     net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
     domains = build_domains(run_cfg)
+    main_rank = Dist.from_env().is_main
     for label, d in (("A", domains.a), ("B", domains.b)):
-        print(f"[{label}] " + describe(d), end="\n\n")
+        if main_rank:
+            print(f"[{label}] " + describe(d), end="\n\n")
     cache = Path(args.cache) if args.cache else None
     a, b = build_images(domains, net_cfg.size, run_cfg["seed"], cache)
     if run_cfg["iters_per_epoch"] is None:
         run_cfg["iters_per_epoch"] = max(1, len(a.train) // run_cfg["batch_size"])
     task = CycleGANTask(a, b, net_cfg, run_cfg, out)
     epochs = run_cfg["n_epochs"] + run_cfg["n_epochs_decay"]
-    print(f"{epochs} epochs × {run_cfg['iters_per_epoch']} steps, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
+    if main_rank:
+        print(f"{epochs} epochs × {run_cfg['iters_per_epoch']} steps, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
     if args.export_only:
         state = load_checkpoint(out)
         for k, m in task.modules().items():
             m.load_state_dict(state["modules"][k])
         steps = state["step"]
     else:
-        loop_cfg = LoopConfig(out_dir=out, epochs=epochs, batch_size=run_cfg["batch_size"], device=args.device,
-                              seed=run_cfg["seed"], checkpoint_every=args.checkpoint_every, resume=args.resume,
-                              threads=args.threads)
+        loop_cfg = loop_config_from_args(args, out, epochs, run_cfg["batch_size"], run_cfg["seed"],
+                                         checkpoint_every=args.checkpoint_every)
         try:
             run(task, loop_cfg)
+        except StoppedEarly:
+            return 0
         except KeyboardInterrupt:
             return 130
+        if not Dist.from_env().is_main:
+            return 0  # rank 0 exports
         steps = load_checkpoint(out)["step"]
     from training.tasks.cyclegan_report import finish  # lazy: export pulls in onnx
 

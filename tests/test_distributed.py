@@ -1,0 +1,192 @@
+"""DDP smoke tests: two CPU processes over gloo, started by torchrun as a user would."""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inference.errors import BiasMirrorError
+from training.loop import LoopConfig, StoppedEarly, amp_dtype, epoch_order, load_checkpoint, run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TOY = textwrap.dedent('''
+    import sys
+    from pathlib import Path
+    import numpy as np
+    import torch
+    from torch import nn
+    from training.loop import Dist, LoopConfig, run
+
+    class Toy:
+        """Linear regression whose DDP result must equal one process at twice the batch."""
+        def __init__(self):
+            torch.manual_seed(0)
+            self.net = nn.Linear(3, 1)
+            self.train_net = self.net
+            self.opt = torch.optim.Adam(self.net.parameters(), lr=0.05)
+            rng = np.random.default_rng(0)
+            self.x = torch.tensor(rng.normal(size=(64, 3)), dtype=torch.float32)
+            self.y = self.x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
+            self.config = {}
+        def modules(self): return {"net": self.net}
+        def optimizers(self): return {"net": self.opt}
+        def schedulers(self): return {}
+        def indices(self): return np.arange(64)
+        def batch(self, idx, device): return self.x[idx], self.y[idx]
+        def distribute(self, wrap): self.train_net = wrap(self.net)
+        def step(self, batch, ctx):
+            x, y = batch
+            loss = ((self.train_net(x) - y) ** 2).mean()
+            self.opt.zero_grad(); loss.backward(); self.opt.step()
+            return {"loss": loss.item()}
+        def end_epoch(self, epoch, ctx): return {}
+
+    out, bs = Path(sys.argv[1]), int(sys.argv[2])
+    task = Toy()
+    run(task, LoopConfig(out, epochs=2, batch_size=bs, device="cpu", threads=1))
+    torch.save(task.net.state_dict(), out / f"rank{Dist.from_env().rank}.pt")
+''')
+
+
+def torchrun(*args: str, n: int = 2, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_shards_cover_the_permutation_prefix_whatever_the_world_size():
+    idx = np.arange(50)
+    whole = epoch_order(idx, seed=3, epoch=1, batch_size=4)
+    for world in (1, 2, 3):
+        shards = [epoch_order(idx, 3, 1, r, world, 4, consumed=8) for r in range(world)]
+        assert len({len(s) for s in shards}) == 1 and len(shards[0]) % 4 == 0
+        used = np.sort(np.concatenate([s[: 4 * 2] for s in shards]))  # two batches on every rank
+        assert np.array_equal(used, np.sort(whole[8 : 8 + 8 * world]))
+
+
+def test_two_processes_average_gradients_like_one_with_twice_the_batch(tmp_path):
+    script = tmp_path / "toy.py"
+    script.write_text(TOY)
+    torchrun(str(script), str(tmp_path / "ddp"), "4")
+    rank0, rank1 = (torch.load(tmp_path / "ddp" / f"rank{r}.pt") for r in (0, 1))
+    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one"), "8"], cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert one.returncode == 0, one.stderr[-2000:]
+    single = torch.load(tmp_path / "one" / "rank0.pt")
+    torch.manual_seed(0)
+    start = torch.nn.Linear(3, 1).state_dict()  # the toy's initial weights
+    for k in rank0:
+        assert torch.equal(rank0[k], rank1[k])  # the ranks stayed in step
+        assert not torch.allclose(rank0[k], start[k])  # and trained
+        assert torch.allclose(rank0[k], single[k], atol=1e-5)  # on averaged gradients of disjoint halves
+    state = load_checkpoint(tmp_path / "ddp")
+    assert (state["world"], state["step"], state["samples"]) == (2, 16, 128)
+
+
+def test_classifier_under_torchrun_then_resumed_by_one_process(tmp_path, tiny_utk):
+    out = tmp_path / "run"
+    args = ["main.py", "train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+            "--epochs", "2", "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(out),
+            "--threads", "1", "--device", "cpu"]
+    proc = torchrun(*args, "--max-steps", "4")
+    state = load_checkpoint(out)
+    per_step = state["samples"] // state["step"]  # 2 processes × 16
+    assert state["world"] == 2 and per_step == 32 and state["step"] == 4
+    assert state["epoch"] == 1 and state["samples_in_epoch"] > 0  # one epoch done, stopped inside the second
+    assert (proc.stdout + proc.stderr).count("stopped after 4 steps as asked") == 1  # rank 0 alone checkpoints
+    epochs = (out / "epochs.csv").read_text().splitlines()
+    assert len(epochs) == 2  # header + one row: written once, not once per process
+    assert not (out / "model.onnx").exists()  # stopped early: nothing exported yet
+    load_steps = state["step"]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, *args, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    final = load_checkpoint(out)
+    assert final["world"] == 1 and final["epoch"] == 2 and final["step"] > load_steps
+    assert len((out / "epochs.csv").read_text().splitlines()) == 3
+    assert (out / "model.onnx").exists()
+
+
+def test_cyclegan_under_torchrun_then_resumed_by_one_process(tmp_path):
+    from .test_cyclegan import write_utk
+
+    utk = write_utk(tmp_path / "UTKFace", per_cell=14)
+    out = tmp_path / "run"
+    args = ["main.py", "train", "cyclegan", "--dataset", f"utkface:{utk}", "--preset-domains", "engineer",
+            "--preset", "smoke", "--min-domain-size", "4", "--iters-per-epoch", "4", "--n-epochs", "2",
+            "--n-epochs-decay", "0", "--sample-every", "2", "--eval-faces", "12", "--threads", "1", "--device", "cpu",
+            "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    proc = torchrun(*args, "--max-steps", "3")
+    state = load_checkpoint(out)
+    # 4 iterations of batch 1 per epoch, shared by 2 processes: 2 steps, then 1 into epoch 2
+    assert (state["world"], state["epoch"], state["step"], state["samples"]) == (2, 1, 3, 6)
+    assert proc.stdout.count("preset smoke") == 1  # rank 0 alone reports
+    assert (out / "samples" / "step_0000002.png").exists() and not (out / "filter_A2B.onnx").exists()
+    done = subprocess.run([sys.executable, *args, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    final = load_checkpoint(out)
+    assert (final["world"], final["epoch"], final["step"], final["samples"]) == (1, 2, 5, 8)
+    assert (out / "filter_A2B.onnx").exists()
+
+
+class _OomTask:
+    config: dict = {}
+
+    def __init__(self):
+        self.net = torch.nn.Linear(2, 1)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=0.1)
+
+    def modules(self):
+        return {"net": self.net}
+
+    def optimizers(self):
+        return {"net": self.opt}
+
+    def schedulers(self):
+        return {}
+
+    def indices(self):
+        return np.arange(32)
+
+    def batch(self, idx, device):
+        return idx
+
+    def step(self, batch, ctx):
+        if ctx.step == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return {}
+
+    def end_epoch(self, epoch, ctx):
+        return {}
+
+
+def test_out_of_memory_names_a_smaller_batch_and_keeps_the_checkpoint(tmp_path):
+    with pytest.raises(BiasMirrorError, match=r"--batch-size 4.*--resume"):
+        run(_OomTask(), LoopConfig(tmp_path, epochs=1, batch_size=8, checkpoint_every=1))
+    assert load_checkpoint(tmp_path)["step"] == 2  # the last good step is on disk
+
+
+def test_max_steps_stops_resumably(tmp_path):
+    task = _OomTask()
+    task.step = lambda batch, ctx: {}
+    with pytest.raises(StoppedEarly):
+        run(task, LoopConfig(tmp_path, epochs=2, batch_size=8, max_steps=5))
+    state = load_checkpoint(tmp_path)
+    assert (state["epoch"], state["samples_in_epoch"], state["step"]) == (1, 8, 5)
+
+
+def test_precision_choice():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert amp_dtype("bf16", cpu) is None and amp_dtype("auto", cpu) is None  # the CPU trains in fp32
+    assert amp_dtype("bf16", gpu) == torch.bfloat16 and amp_dtype("fp16", gpu) == torch.float16
+    assert amp_dtype("fp32", gpu) is None
