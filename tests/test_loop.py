@@ -67,3 +67,16 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert torch.allclose(straight.net.weight, resumed.net.weight, atol=1e-6)
     assert load_checkpoint(tmp_path / "b")["step"] == 24
     assert resumed.opt.state_dict()["state"][0]["step"] == straight.opt.state_dict()["state"][0]["step"]
+
+
+class _Prefetching(ToyTask):
+    prefetch = True
+
+
+def test_workers_prepare_the_same_batches_in_the_same_order(tmp_path):
+    here, workers = _Prefetching(), _Prefetching()
+    run(here, LoopConfig(tmp_path / "a", epochs=2, batch_size=8))
+    run(workers, LoopConfig(tmp_path / "b", epochs=2, batch_size=8, workers=2))
+    assert torch.allclose(here.net.weight, workers.net.weight, atol=1e-6)  # batch() ran in the workers
+    rows = (tmp_path / "b" / "epochs.csv").read_text().splitlines()
+    assert "data_wait_share" in rows[0] and len(rows) == 3
