@@ -16,8 +16,12 @@ def resize_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return images
     if len(images) == 0:
         return np.zeros((0, *size, *images.shape[3:]), images.dtype)
-    interp = cv2.INTER_AREA if images.shape[1] > size[0] else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(im, (size[1], size[0]), interpolation=interp) for im in images])
+    if images.shape[1] > size[0]:
+        return np.stack([cv2.resize(im, (size[1], size[0]), interpolation=cv2.INTER_AREA) for im in images])
+    # Growing is interpolated in float and rounded, not in OpenCV's fixed-point uint8
+    # arithmetic: the GPU path (device_chain) does the same sums and must give the same faces.
+    grown = [cv2.resize(im.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for im in images]
+    return np.clip(np.rint(np.stack(grown)), 0, 255).astype(images.dtype)
 
 
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:

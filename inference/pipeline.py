@@ -15,6 +15,7 @@ from typing import Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
+from .device_chain import DeviceChain, device_of
 from .errors import BiasMirrorError
 from .faces import FaceDetector, crop_square, face_region_mask, whole_image_crop
 from .images import read_rgb, resize_batch
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 
 # Bump when a measurement changes meaning (caches of per-face results key on it).
 # 2: CAM focus is measured on the predicted class's CAM.
-MEASURES_VERSION = 2
+# 3: upscaled crops are interpolated in float and rounded (the GPU path resamples identically).
+MEASURES_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class PipelineConfig:
     max_faces: int = 20  # the largest faces are kept beyond this
     track: bool = True
     apply_filter: bool = True
+    # Keep the filter → classifier hand-over on the device (I/O binding): "auto" where the
+    # models run on a GPU, "on" everywhere (the CPU provider too), "off" never.
+    device_chain: str = "auto"
 
 
 def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
@@ -79,6 +84,7 @@ class FramePipeline:
         self.config = config
         self.tracker = IoUTracker()
         self._index = 0
+        self._chain: tuple[tuple[int, ...], DeviceChain | None] = ((), None)
 
     # --- configuration (called by the owning worker between frames) ---------
     @property
@@ -94,12 +100,28 @@ class FramePipeline:
         models = [*self.classifiers, *([self.filter] if self.filter else [])]
         return tuple(f"{m.name}: {m.info.warning}" for m in models if m.info.warning)
 
+    def device_chain(self) -> DeviceChain | None:
+        """The I/O-bound filter → classifiers chain for the current models, or None for the plain path."""
+        mode = self.config.device_chain
+        if mode == "off" or self.filter is None or not DeviceChain.usable(self.filter, self.classifiers):
+            return None
+        if mode == "auto" and device_of(self.filter.info.provider) == "cpu":
+            return None  # on the host, binding saves nothing
+        key = (id(self.filter), *map(id, self.classifiers))
+        if self._chain[0] != key:  # models were swapped between frames
+            self._chain = (key, DeviceChain(self.filter, self.classifiers))
+        return self._chain[1]
+
     # --- the per-face core --------------------------------------------------
-    def _classify(self, crops: np.ndarray, region: np.ndarray) -> list[dict[str, ClassifierOutput]]:
+    def _classify(self, crops: np.ndarray, region: np.ndarray,
+                  predictions: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> list[dict[str, ClassifierOutput]]:
         out: list[dict[str, ClassifierOutput]] = [{} for _ in range(len(crops))]
         size = crops.shape[1]
         for model in self.classifiers:
-            probs, cams = model.predict(resize_batch(crops, model.size))
+            if predictions is not None:
+                probs, cams = predictions[model.name]
+            else:
+                probs, cams = model.predict(resize_batch(crops, model.size))
             k = model.labels.index(self.config.cam_class) if self.config.cam_class in model.labels else 0
             for i in range(len(crops)):
                 cam = cv2.resize(cams[i, k], (size, size), interpolation=cv2.INTER_LINEAR)
@@ -124,14 +146,19 @@ class FramePipeline:
         if self.filter is not None and self.config.apply_filter and n:
             t = time.perf_counter()
             small = resize_batch(crops, self.filter.size)
-            filtered = resize_batch(self.filter.apply(small), (size, size))
+            chain, predictions = self.device_chain(), None
+            if chain is not None:  # the classifiers' passes on the filtered faces happen in here too
+                chained = chain.run(small)
+                filtered, predictions = resize_batch(chained.filtered, (size, size)), chained.predictions
+            else:
+                filtered = resize_batch(self.filter.apply(small), (size, size))
             # Resampling alone moves ITA by a few degrees (it blurs the
             # percentile trimming), so the "before" skin is measured through the
             # same down/up-sampling as the filter's output: Δ is the filter's own.
             reference = resize_batch(small, (size, size))
             timings["filter"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            filt_cls = self._classify(filtered, region)
+            filt_cls = self._classify(filtered, region, predictions)
             timings["classify_filtered"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         results = []

@@ -1,0 +1,128 @@
+"""Filter → classifiers without a trip through host memory (ONNX Runtime I/O binding).
+
+On a GPU the filter's output stays on the device: a small resize graph (built
+here, run by the same provider) brings it to each classifier's input size,
+and the classifiers read it there. Only what the rest of the pipeline needs
+comes back: the filtered faces once (skin tone and display need them), the
+probabilities and the CAMs.
+
+The same code runs on the CPU provider (binding to host memory), which is how
+the tests check it against the plain path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from .models import Classifier, Filter
+from .runtime import CUDA, TRT, RuntimeConfig, create_session
+
+def resize_weights(src: int, dst: int) -> np.ndarray:
+    """The src×dst matrix W with row·W = OpenCV's 1-D resize of a row (area shrinking, linear growing).
+
+    Read off OpenCV itself (resizing an identity image) rather than re-derived, so the device path
+    resamples exactly as ``images.resize_batch`` does on the host, up to uint8 rounding.
+    """
+    interp = cv2.INTER_AREA if src > dst else cv2.INTER_LINEAR
+    return cv2.resize(np.eye(src, dtype=np.float32), (dst, src), interpolation=interp)
+
+
+def resize_model(src: int, dst: int) -> bytes:
+    """An ONNX graph: N×src×src×3 uint8 → N×dst×dst×3 uint8, two matrix products (rows, then columns)."""
+    w = resize_weights(src, dst)
+    nodes = [
+        helper.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["f"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("MatMul", ["nchw", "w_cols"], ["cols"]),  # N×3×src×dst
+        helper.make_node("MatMul", ["w_rows", "cols"], ["both"]),  # N×3×dst×dst
+        helper.make_node("Round", ["both"], ["rounded"]),
+        helper.make_node("Clip", ["rounded", "lo", "hi"], ["clipped"]),
+        helper.make_node("Transpose", ["clipped"], ["nhwc"], perm=[0, 2, 3, 1]),
+        helper.make_node("Cast", ["nhwc"], ["resized"], to=TensorProto.UINT8),
+    ]
+    graph = helper.make_graph(
+        nodes, f"resize_{src}_to_{dst}",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", src, src, 3])],
+        [helper.make_tensor_value_info("resized", TensorProto.UINT8, ["N", dst, dst, 3])],
+        initializer=[numpy_helper.from_array(w, "w_cols"), numpy_helper.from_array(np.ascontiguousarray(w.T), "w_rows"),
+                     numpy_helper.from_array(np.array(0, np.float32), "lo"),
+                     numpy_helper.from_array(np.array(255, np.float32), "hi")],
+    )
+    # IR 9 / opset 17: what our exporter writes, readable by every onnxruntime we support
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def device_of(provider: str) -> str:
+    return "cuda" if provider in (CUDA, TRT) else "cpu"
+
+
+@dataclass
+class ChainOutput:
+    filtered: np.ndarray  # N×F×F×3 uint8 at the filter's size, on the host
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # name → (probs, cams)
+
+
+class DeviceChain:
+    """Runs a filter and then classifiers on its output, the hand-over kept on one device."""
+
+    def __init__(self, filter: Filter, classifiers: list[Classifier], runtime: RuntimeConfig = RuntimeConfig(),
+                 device_id: int = 0):
+        self.filter, self.classifiers = filter, list(classifiers)
+        self.device = device_of(filter.info.provider)
+        self.device_id = device_id
+        self.runtime = runtime
+        self._resizers: dict[tuple[int, int], ort.InferenceSession] = {}
+
+    @staticmethod
+    def usable(filter: Filter | None, classifiers: list[Classifier]) -> bool:
+        """Only when every model runs on the same kind of device, and the filter needs no condition input."""
+        if filter is None or not classifiers or filter.condition is not None:
+            return False
+        devices = {device_of(m.info.provider) for m in [filter, *classifiers]}
+        return len(devices) == 1
+
+    def _resizer(self, src: int, dst: int) -> ort.InferenceSession:
+        key = (src, dst)
+        if key not in self._resizers:
+            provider = "cpu" if self.device == "cpu" else "cuda"
+            cfg = RuntimeConfig(provider=provider, threads=self.runtime.threads)
+            self._resizers[key] = create_session(resize_model(src, dst), cfg).session
+        return self._resizers[key]
+
+    def _on_device(self, session: ort.InferenceSession, feeds: dict[str, ort.OrtValue], output: str) -> ort.OrtValue:
+        binding = session.io_binding()
+        for name, value in feeds.items():
+            binding.bind_ortvalue_input(name, value)
+        binding.bind_output(output, self.device, self.device_id)
+        session.run_with_iobinding(binding)
+        return binding.get_outputs()[0]
+
+    def run(self, faces: np.ndarray) -> ChainOutput:
+        """faces: N×F×F×3 RGB uint8 at the filter's size."""
+        faces = np.ascontiguousarray(faces, np.uint8)
+        if len(faces) == 0:
+            return ChainOutput(faces.copy(), {m.name: m.predict(np.zeros((0, *m.size, 3), np.uint8))
+                                              for m in self.classifiers})
+        src = ort.OrtValue.ortvalue_from_numpy(faces, self.device, self.device_id)
+        filtered = self._on_device(self.filter.session, {"image": src}, "filtered")
+        size = faces.shape[1]
+        out = ChainOutput(filtered.numpy())  # the one copy back of the faces: skin tone and display need it
+        for model in self.classifiers:
+            x = filtered
+            if model.size[0] != size:
+                x = self._on_device(self._resizer(size, model.size[0]), {"image": filtered}, "resized")
+            binding = model.session.io_binding()
+            binding.bind_ortvalue_input("image", x)
+            binding.bind_output("probs")  # small results come back to the host
+            binding.bind_output("cam")
+            model.session.run_with_iobinding(binding)
+            probs, cams = binding.copy_outputs_to_cpu()
+            out.predictions[model.name] = (probs, cams)
+        return out

@@ -1,0 +1,63 @@
+"""The I/O-bound filter → classifier hand-over gives the plain path's numbers (checked on the CPU provider)."""
+from types import SimpleNamespace
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from inference.defaults import MODELS_DIR
+from inference.device_chain import DeviceChain, resize_model
+from inference.images import read_rgb, resize_batch
+from inference.models import load_model
+from inference.pipeline import FramePipeline, PipelineConfig
+from inference.runtime import CPU, CUDA
+
+from .conftest import utk_images
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return np.stack([read_rgb(str(p), 200) for p in utk_images(24)])
+
+
+@pytest.mark.parametrize("src,dst", [(200, 112), (256, 112), (200, 64), (64, 112), (32, 48)])
+def test_resize_graph_resamples_like_the_host(faces, src, dst):
+    x = resize_batch(faces, (src, src))
+    got = ort.InferenceSession(resize_model(src, dst), providers=[CPU]).run(None, {"image": x})[0]
+    want = resize_batch(x, (dst, dst))
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert got.shape == want.shape and got.dtype == np.uint8
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # float summation order may flip a rounding tie
+
+
+def test_pipeline_through_the_device_chain_matches_the_plain_path():
+    models = MODELS_DIR
+    classifiers = [load_model(models / n, "classifier") for n in ("resnet10_unbalanced.onnx", "mobilenet_fast.onnx")]
+    flt = load_model(models / "engineer_filter.onnx", "filter")
+    assert flt.size[0] != classifiers[0].size[0]  # so the on-device resize is exercised
+    paths = utk_images(16)
+    plain = FramePipeline(classifiers, flt, None, PipelineConfig(device_chain="off"))
+    bound = FramePipeline(classifiers, flt, None, PipelineConfig(device_chain="on"))
+    assert plain.device_chain() is None and bound.device_chain() is not None
+    assert FramePipeline(classifiers, flt).device_chain() is None  # auto: not on the CPU, where it saves nothing
+    worst = 0.0
+    for (_, a, _), (_, b, _) in zip(plain.process_images(paths), bound.process_images(paths)):
+        fa, fb = a.faces[0], b.faces[0]
+        assert np.array_equal(fa.filtered.crop, fb.filtered.crop)
+        for name in fa.filtered.classifiers:
+            worst = max(worst, abs(fa.filtered.classifiers[name].p_female - fb.filtered.classifiers[name].p_female))
+            assert fa.original.classifiers[name].p_female == fb.original.classifiers[name].p_female
+    assert worst < 5e-3
+    chain = bound.device_chain()
+    bound.classifiers = classifiers[:1]  # models swapped between frames: a new chain
+    assert bound.device_chain() is not chain and [m.name for m in bound.device_chain().classifiers] == [classifiers[0].name]
+
+
+def test_chain_only_where_every_model_is_on_one_device():
+    def fake(provider, condition=None):
+        return SimpleNamespace(info=SimpleNamespace(provider=provider), condition=condition)
+
+    assert DeviceChain.usable(fake(CUDA), [fake(CUDA), fake(CUDA)])
+    assert not DeviceChain.usable(fake(CUDA), [fake(CUDA), fake(CPU)])  # one fell back to the CPU
+    assert not DeviceChain.usable(fake(CUDA, condition=object()), [fake(CUDA)])  # conditioned filters feed two inputs
+    assert not DeviceChain.usable(None, [fake(CUDA)])
