@@ -29,6 +29,7 @@ TRAIN_COMMANDS = [
     ("compare", "training.tasks.compare", "train balanced and unbalanced classifiers and compare them"),
     ("evaluate", "training.evaluate", "per-group accuracy/FPR/FNR of ONNX classifiers on a dataset"),
     ("cyclegan", "training.tasks.cyclegan", "train a CycleGAN face filter and export it to ONNX"),
+    ("fp16", "training.fp16", "make an fp16 variant of an ONNX model, written only if it keeps parity"),
 ]
 
 

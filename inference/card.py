@@ -21,6 +21,10 @@ from .errors import BiasMirrorError
 SCHEMA_VERSION = 1
 METADATA_KEY = "model_card"
 KINDS = ("classifier", "filter", "generator")
+# The arithmetic a file's weights and activations are stored in. Optional in the
+# JSON (cards written before it existed are fp32); an fp16 variant keeps the
+# uint8/float32 inputs and outputs of its parent, so loaders treat both alike.
+PRECISIONS = ("fp32", "fp16")
 # ONNX names are single-assignment: a graph cannot have an input and an output
 # both called "image", so a filter's output has its own name.
 OUTPUT_NAMES = {"filter": "filtered", "generator": "image"}
@@ -50,6 +54,7 @@ class ModelCard:
     direction: str | None = None  # filters: "A->B"
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"
     schema_version: int = SCHEMA_VERSION
 
     # --- convenience -------------------------------------------------------
@@ -75,6 +80,8 @@ class ModelCard:
         if self.direction:
             parts.append(self.direction)
         parts.append(f"trained on {data}")
+        if self.precision != "fp32":
+            parts.append(self.precision)
         acc = self.metrics.get("overall", {}).get("accuracy", {})
         if isinstance(acc, dict) and "value" in acc:
             parts.append(f"test accuracy {acc['value']:.3f}")
@@ -116,6 +123,8 @@ class ModelCard:
 
         if self.kind not in KINDS:
             fail(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.precision not in PRECISIONS:
+            fail(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if not self.inputs or not self.outputs:
             fail("it lists no inputs or no outputs")
         if self.kind in ("classifier", "filter"):

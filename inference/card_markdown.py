@@ -16,11 +16,34 @@ def _metric_rows(by: dict, grouping: str) -> list[str]:
     return rows
 
 
+def _precision_lines(card: ModelCard) -> list[str]:
+    if card.precision == "fp32":
+        return ["- precision: fp32"]
+    conv = card.training.get("fp16", {})
+    sha = str(conv.get("parent_sha256", "?"))[:16]
+    lines = [f"- precision: {card.precision}, converted from `{conv.get('parent', '?')}` (sha256 {sha}…) "
+             f"with {conv.get('converter', '?')}; the test metrics below are the parent's"]
+    p = card.metrics.get("fp16_parity", {})
+    if not p.get("measured"):
+        lines.append(f"- parity with the parent: UNMEASURED ({p.get('reason', 'no reason recorded')})")
+        return lines
+    keys = ("max_abs_dprob", "argmax_flips", "max_abs_grey", "p99_9_abs_grey")
+    figures = ", ".join(f"{k} {p[k]:.4g}" for k in keys if k in p)
+    verdict = "passes" if p.get("passed") else "FAILS"
+    lines.append(f"- parity with the parent on {p.get('n', '?')} inputs ({p.get('provider', '?')}): {figures}; "
+                 f"{verdict} {p.get('limit', {})}")
+    if p.get("cpu_fp32_ops"):
+        lines.append("- measured on the CPU provider, which computed " + ", ".join(p["cpu_fp32_ops"])
+                     + " in fp32: fp16 storage only, not fp16 arithmetic")
+    return lines
+
+
 def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
     t, m = card.training, card.metrics
     lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(), "",
              f"- method: {card.method}", f"- command: `{t.get('command', '?')}`",
              f"- commit {t.get('commit', '?')}, {t.get('date', '?')}"]
+    lines += _precision_lines(card)
     for key in ("epochs", "n_train", "iterations", "preset"):
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")

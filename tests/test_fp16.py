@@ -1,0 +1,187 @@
+"""FP16 variants: converted, measured against the fp32 parent on real faces, written only when they keep parity."""
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import main
+from inference.audit.cache import file_hash
+from inference.card import ModelCard
+from inference.card_markdown import card_markdown
+from inference.errors import BiasMirrorError
+from inference.images import read_rgb
+from inference.models import Classifier, Filter, load_model, read_card
+from tests.conftest import require_utk, utk_images
+from training import fp16
+
+N = 24  # faces per parity run: enough to exercise batching, fast on two cores
+
+
+def convert_cli(model, out, capsys, *extra):
+    code = main.main(["train", "fp16", str(model), "--out", str(out), "--images", str(require_utk()),
+                      "--n", str(N), "--provider", "cpu", *extra])
+    captured = capsys.readouterr()
+    if code != 0 and "cannot run fp16" in captured.err:
+        pytest.skip(f"this machine's CPU provider cannot run the fp16 variant: {captured.err.strip()}")
+    assert code == 0, captured.err
+    return captured.out
+
+
+def fp16_initializers(path) -> int:
+    model = onnx.load(str(path))
+    kinds = {t.data_type for t in model.graph.initializer if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)}
+    assert onnx.TensorProto.FLOAT not in kinds, "float32 weights left in the fp16 variant"
+    return sum(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+
+
+def test_classifier_variant_keeps_parity_and_its_card_says_so(tiny_models, tmp_path, capsys):
+    parent_path = tiny_models["classifier"]
+    out = tmp_path / "c_fp16.onnx"
+    printed = convert_cli(parent_path, out, capsys)
+    assert "fp16 parity" in printed and "PASS" in printed and "fp32/fp16" in printed
+
+    assert fp16_initializers(out) > 0
+    variant, parent = load_model(out), load_model(parent_path)  # loads unchanged: uint8 in, float32 out
+    assert isinstance(variant, Classifier) and variant.labels == parent.labels
+    # Independent re-check on other faces than the command used.
+    faces = np.stack([read_rgb(str(p), 32) for p in utk_images(16, race="1")])
+    (p16, cam16), (p32, cam32) = variant.predict(faces), parent.predict(faces)
+    assert p16.dtype == np.float32 and cam16.shape == cam32.shape
+    assert 0 < np.abs(p16 - p32).max() <= fp16.MAX_DPROB  # > 0: the weights really changed
+
+    card = variant.card
+    assert card.precision == "fp16" and parent.card.precision == "fp32"
+    assert card.name == parent.card.name + "-fp16" and card.labels == parent.card.labels
+    assert card.training["fp16"]["parent"] == parent_path.name
+    assert card.training["fp16"]["parent_sha256"] == file_hash(parent_path)
+    parity = card.metrics["fp16_parity"]
+    assert parity["measured"] and parity["passed"] and parity["n"] == N and parity["provider"] == "CPU"
+    assert 0 < parity["max_abs_dprob"] <= fp16.MAX_DPROB
+    assert isinstance(parity.get("cpu_fp32_ops"), list)
+    md = card_markdown(card, out.name, 0.1)
+    assert "precision: fp16" in md and parent_path.name in md and "max_abs_dprob" in md
+    assert "precision: fp32" in card_markdown(parent.card, parent_path.name, 0.1)
+
+
+def test_filter_variant_within_two_grey_levels(tiny_models, tmp_path, capsys):
+    parent_path = tiny_models["darken"]
+    out = tmp_path / "darken_fp16.onnx"
+    convert_cli(parent_path, out, capsys)
+    variant, parent = load_model(out, "filter"), load_model(parent_path, "filter")
+    assert isinstance(variant, Filter)
+    faces = np.stack([read_rgb(str(p), 32) for p in utk_images(16, race="2")])
+    got, want = variant.apply(faces), parent.apply(faces)
+    assert got.dtype == np.uint8 and got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= fp16.MAX_GREY
+    parity = variant.card.metrics["fp16_parity"]
+    assert parity["passed"] and parity["max_abs_grey"] <= fp16.MAX_GREY
+    assert parity["p99_9_abs_grey"] <= parity["max_abs_grey"] and 0 <= parity["share_changed"] <= 1
+    assert variant.card.direction == parent.card.direction and "fp16" in variant.card.summary()
+
+
+def test_generator_variant(tmp_path, capsys):
+    import torch
+
+    from inference.card import generator_card
+    from training.export import GeneratorGraph, export
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 3 * 16 * 16)
+
+        def forward(self, z):
+            return torch.tanh(self.fc(z)).view(-1, 3, 16, 16)
+
+    torch.manual_seed(0)
+    path = tmp_path / "gen.onnx"
+    export(GeneratorGraph(Tiny()), [torch.zeros(1, 8)], ["z"], ["image"], path,
+           generator_card("tiny-gen", 8, 16, "test", {"dataset": "none"}, {}))
+    out = tmp_path / "gen_fp16.onnx"
+    convert_cli(path, out, capsys)
+    gen = load_model(out, "generator")
+    assert gen.generate(np.zeros((2, 8), np.float32)).shape == (2, 16, 16, 3)
+    assert gen.card.metrics["fp16_parity"]["max_abs_grey"] <= fp16.MAX_GREY
+
+
+def test_parity_failure_writes_nothing_unless_forced(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setattr(fp16, "MAX_DPROB", 0.0)  # any real fp16 rounding now fails the gate
+    out = tmp_path / "strict.onnx"
+    with pytest.raises(BiasMirrorError, match="fails parity: max_abs_dprob") as err:
+        fp16.make_variant(tiny_models["classifier"], out, require_utk(), N, "cpu", echo=lambda s: None)
+    assert str(tiny_models["classifier"]) in str(err.value)
+    assert not out.exists() and not list(tmp_path.iterdir())  # no variant, no leftovers
+    fp16.make_variant(tiny_models["classifier"], out, require_utk(), N, "cpu", force=True, echo=lambda s: None)
+    parity = read_card(out).metrics["fp16_parity"]
+    assert parity["measured"] and not parity["passed"] and parity["limit"] == {"max_abs_dprob": 0.0}
+
+
+def test_provider_without_fp16_kernels_is_reported_not_crashed(tiny_models, tmp_path, monkeypatch):
+    """A provider that answers NOT_IMPLEMENTED for an fp16 op (simulated: this CPU upcasts instead)."""
+    import inference.models as models
+
+    real = models.create_session
+
+    def refuse_fp16(path, cfg, *a, **kw):
+        if "fp16" in str(path):
+            raise ort.capi.onnxruntime_pybind11_state.NotImplemented(
+                "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for Conv(11) node with name 'c'")
+        return real(path, cfg, *a, **kw)
+
+    monkeypatch.setattr(models, "create_session", refuse_fp16)
+    out = tmp_path / "m_fp16.onnx"
+    with pytest.raises(BiasMirrorError, match="the CPU provider cannot run fp16 Conv; parity must be measured on a GPU"):
+        fp16.make_variant(tiny_models["classifier"], out, require_utk(), N, "cpu", echo=lambda s: None)
+    assert not out.exists()
+    fp16.make_variant(tiny_models["classifier"], out, require_utk(), N, "cpu", unchecked=True, echo=lambda s: None)
+    monkeypatch.setattr(models, "create_session", real)
+    parity = read_card(out).metrics["fp16_parity"]
+    assert parity["measured"] is False and "cannot run fp16 Conv" in parity["reason"]
+    assert "UNMEASURED" in card_markdown(read_card(out), out.name, 0.1)
+
+
+def _no_card_model(source, path):
+    model = onnx.load(str(source))
+    del model.metadata_props[:]
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("case,match", [
+    ("garbage", "not a readable ONNX model"),
+    ("truncated", "not a readable ONNX model"),
+    ("no_card", "no Bias Mirror model card"),
+    ("already_fp16", "already fp16"),
+    ("no_images", "no image folder to measure fp16 parity on"),
+])
+def test_wrong_input_is_one_clear_line(tiny_models, tmp_path, capsys, case, match):
+    path = tmp_path / f"{case}.onnx"
+    images = str(require_utk())
+    if case == "garbage":
+        path.write_bytes(b"\x00garbage, not a model")
+    elif case == "truncated":
+        data = tiny_models["classifier"].read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif case == "no_card":
+        _no_card_model(tiny_models["classifier"], path)
+    elif case == "already_fp16":
+        fp16.make_variant(tiny_models["darken"], path, images, 8, "cpu", echo=lambda s: None)
+    else:
+        path.write_bytes(tiny_models["darken"].read_bytes())
+        images = str(tmp_path / "no_such_folder")
+    out = tmp_path / "out_fp16.onnx"
+    code = main.main(["train", "fp16", str(path), "--out", str(out), "--images", images, "--n", "8"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and match in err
+    assert (images if case == "no_images" else str(path)) in err
+
+
+def test_card_precision_is_optional_and_checked(tiny_models):
+    raw = json.loads(read_card(tiny_models["classifier"]).to_json())
+    raw.pop("precision")  # a card written before the field existed
+    assert ModelCard.from_json(json.dumps(raw)).precision == "fp32"
+    raw["precision"] = "int4"
+    with pytest.raises(BiasMirrorError, match="precision 'int4'"):
+        ModelCard.from_json(json.dumps(raw))
