@@ -302,14 +302,17 @@ def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
             torch.distributed.destroy_process_group()
 
 
-def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[str, float]:
-    seed_everything(cfg.seed + dist.rank)
+def place_modules(task: Task, device: torch.device, channels_last: bool = False) -> None:
     for m in task.modules().values():
         m.to(device)
-        if cfg.channels_last:
+        if channels_last:
             m.to(memory_format=torch.channels_last)
+
+
+def make_context(cfg: LoopConfig, device: torch.device, dist: Dist = Dist()) -> StepContext:
+    """The step context for ``cfg.precision`` on ``device`` (autocast dtype, grad scaler for fp16)."""
     dtype = amp_dtype(cfg.precision, device)
-    ctx = StepContext(
+    return StepContext(
         device=device,
         autocast=lambda: torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
         scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
@@ -317,6 +320,12 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         world=dist.world,
         batch_size=cfg.batch_size,
     )
+
+
+def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[str, float]:
+    seed_everything(cfg.seed + dist.rank)
+    place_modules(task, device, cfg.channels_last)
+    ctx = make_context(cfg, device, dist)
     ckpt = Checkpoints(cfg.out_dir)
     start_epoch, consumed = 0, 0
     if cfg.resume:

@@ -1,0 +1,177 @@
+"""`python main.py bench train`: training throughput of the real trainers, per precision and memory format.
+
+Every variant runs the trainers' own ``batch()`` and ``step()`` (augmentation,
+losses, optimiser, grad scaler) on real faces, through the loop's batch stream
+(DataLoader workers with ``--workers``), so the figures are what a training
+run gets. Ratios are against fp32 measured in the same run; the data-wait
+share is the part of the step time spent waiting for the next batch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inference.datasets import open_dataset
+from inference.errors import BiasMirrorError
+from training.data.cache import load_images
+from training.loop import LoopConfig, amp_dtype, batch_stream, make_context, pick_device, place_modules, seed_everything
+from training.nets.cam_classifier import ClassifierConfig
+from training.nets.cyclegan import preset
+from training.tasks.classifier import LABELS, ClassifierData, ClassifierTask
+from training.tasks.cyclegan import CycleGANTask, DomainImages
+
+GOALS = {"classifier": ("images/s", 2000.0), "cyclegan": ("iterations/s", 20.0)}  # the issue's H100 targets
+
+
+@dataclass
+class TrainTiming:
+    trainer: str
+    variant: str
+    dtype: str
+    channels_last: bool
+    batch_size: int
+    steps: int
+    seconds: float
+    per_second: float  # images/s for the classifier, iterations/s for the CycleGAN
+    unit: str
+    data_wait_share: float
+    ratio_vs_fp32: float = float("nan")
+
+
+def variants(device: torch.device) -> list[tuple[str, str, bool]]:
+    """(name, precision, channels_last); mixed precision only where it exists (CUDA)."""
+    out = [("fp32", "fp32", False), ("fp32+channels-last", "fp32", True)]
+    if device.type == "cuda":
+        out += [("amp", "auto", False), ("amp+channels-last", "auto", True)]
+    return out
+
+
+def real_faces(spec: str, n: int, size: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    read = open_dataset(spec)
+    samples = [s for s in read.samples if s.gender in LABELS][:n]
+    if len(samples) < 64:
+        raise BiasMirrorError(f"bench train needs at least 64 labelled faces; found {len(samples)}", spec)
+    arr = load_images([s.path for s in samples], size, cache)
+    ok = np.flatnonzero(arr.ok)
+    return np.asarray(arr.images)[ok], np.array([LABELS.index(samples[i].gender) for i in ok])
+
+
+def classifier_task(images: np.ndarray, labels: np.ndarray, size: int, batch_size: int) -> ClassifierTask:
+    n = len(images)
+    data = ClassifierData(read=None, samples=[], images=images, labels=labels,  # type: ignore[arg-type]
+                          split=np.full(n, "train"), train_idx=np.arange(n), composition=None)  # type: ignore[arg-type]
+    return ClassifierTask(data, ClassifierConfig(size=size), epochs=1, batch_size=batch_size, lr=2e-3,
+                          extra_config={})
+
+
+def cyclegan_task(images: np.ndarray, preset_name: str, batch_size: int, out: Path) -> CycleGANTask:
+    half = len(images) // 2
+    a, b = DomainImages(images[:half], images[:8]), DomainImages(images[half:], images[half : half + 8])
+    run_cfg = {"seed": 0, "batch_size": batch_size, "iters_per_epoch": max(1, half // batch_size), "sample_every": 0,
+               "lr": 2e-4, "n_epochs": 1, "n_epochs_decay": 0}
+    return CycleGANTask(a, b, preset(preset_name), run_cfg, out)
+
+
+def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: int) -> tuple[float, float]:
+    """Seconds for ``steps`` steps after ``warmup``, and the share of it spent waiting for batches."""
+    place_modules(task, device, cfg.channels_last)
+    ctx = make_context(cfg, device)
+    order = np.random.default_rng(0).permutation(task.indices())
+    need = (warmup + steps) * cfg.batch_size
+    order = np.resize(order, need)  # repeat the faces when there are fewer than the steps need
+    stream = batch_stream(task, order, cfg, device)
+    waited, t0 = 0.0, 0.0
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(device)
+            waited, t0 = 0.0, time.perf_counter()
+        t = time.perf_counter()
+        batch = next(stream)
+        waited += time.perf_counter() - t
+        task.step(batch, ctx)
+        ctx.step += 1
+        ctx.samples += cfg.batch_size
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    return seconds, waited / seconds
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="utkface:../shared/datasets/utkface",
+                   help="labelled faces to train on (dataset spec, as for `train classifier --dataset`)")
+    p.add_argument("--faces", type=int, default=2048, help="faces decoded for the benchmark")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--trainers", default="classifier,cyclegan", help="comma-separated: classifier, cyclegan")
+    p.add_argument("--size", type=int, default=128, help="classifier input size")
+    p.add_argument("--classifier-batch", type=int, default=None, help="default: 256 on a GPU, 64 on the CPU")
+    p.add_argument("--cyclegan-preset", default="fast")
+    p.add_argument("--cyclegan-batch", type=int, default=1)
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: 4 on a GPU, 0 on the CPU)")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--cache", default="cache", help="folder for the decoded-image cache ('' to disable)")
+    p.add_argument("--json", help="also write the figures here")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    gpu = device.type == "cuda"
+    workers = args.workers if args.workers is not None else (4 if gpu else 0)
+    trainers = [t.strip() for t in args.trainers.split(",") if t.strip()]
+    unknown = set(trainers) - set(GOALS)
+    if unknown:
+        raise BiasMirrorError(f"unknown trainer(s) {', '.join(sorted(unknown))}; choose from {', '.join(GOALS)}")
+    cache = Path(args.cache) if args.cache else None
+    name = torch.cuda.get_device_name(device) if gpu else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"training throughput on {name}; torch {torch.__version__}; {workers} data workers")
+    results: list[TrainTiming] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for trainer in trainers:
+            size = args.size if trainer == "classifier" else preset(args.cyclegan_preset).size
+            images, labels = real_faces(args.data, args.faces, size, cache)
+            batch = args.classifier_batch or (256 if gpu else 64) if trainer == "classifier" else args.cyclegan_batch
+            fp32 = None
+            for variant, precision, channels_last in variants(device):
+                seed_everything(0)
+                task = (classifier_task(images, labels, size, batch) if trainer == "classifier"
+                        else cyclegan_task(images, args.cyclegan_preset, batch, Path(tmp)))
+                cfg = LoopConfig(Path(tmp), epochs=1, batch_size=batch, precision=precision,
+                                 channels_last=channels_last, workers=workers)
+                seconds, share = time_steps(task, cfg, device, args.warmup, args.steps)
+                unit, _ = GOALS[trainer]
+                rate = args.steps * (batch if trainer == "classifier" else 1) / seconds
+                dtype = amp_dtype(precision, device)
+                t = TrainTiming(trainer, variant, str(dtype or torch.float32).replace("torch.", ""), channels_last, batch,
+                                args.steps, round(seconds, 3), round(rate, 2), unit, round(share, 3))
+                fp32 = fp32 or t.per_second
+                t.ratio_vs_fp32 = round(t.per_second / fp32, 2)
+                results.append(t)
+                print(f"  {trainer:10s} {variant:20s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
+                      f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}")
+                del task
+                if gpu:
+                    torch.cuda.empty_cache()
+    for trainer in trainers:
+        unit, goal = GOALS[trainer]
+        best = max((r for r in results if r.trainer == trainer), key=lambda r: r.per_second)
+        print(f"{trainer}: best {best.per_second:.1f} {unit} ({best.variant}); the issue's H100 target is ≥ {goal:g} {unit}"
+              + ("" if gpu else " (this run had no GPU)"))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__, "workers": workers,
+                                               "results": [asdict(r) for r in results]}, indent=1))
+    return 0
