@@ -21,7 +21,7 @@ COMMANDS = [
     ("app", "gui.app_cli", "open the live app (the default)"),
     ("run", "inference.run_cli", "process a source headlessly and stream per-face rows to CSV"),
     ("audit", "inference.audit.cli", "audit classifiers and a filter over a dataset; write a report"),
-    ("bench", "inference.bench", "benchmark the pipeline against a PyTorch-eager baseline"),
+    ("bench", "training.bench_cli", "benchmark providers and face counts against a PyTorch-eager baseline"),
     ("doctor", "inference.doctor", "show ONNX Runtime providers, GPUs, models and cameras"),
 ]
 TRAIN_COMMANDS = [

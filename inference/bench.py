@@ -1,32 +1,52 @@
-"""`python main.py bench`: pipeline speed against a research-script baseline, measured in the same run.
+"""`python main.py bench`: pipeline speed per provider and face count, against a research-script baseline.
 
 Ours: the FramePipeline on ONNX Runtime (batched per model, CAM inside the
-graph). Baseline: the same work done the way a research script does it —
-OpenCV's Haar cascade called on the full frame with the usual parameters,
-then PyTorch eager per face: two torchvision ResNet-18 at 128 px with a
-forward hook on the last block and the CAM computed in NumPy, and a 128 px
-ngf-32 CycleGAN generator in eager mode. Both see the same frames.
+graph), once per provider asked for (``--providers cpu,cuda,tensorrt``) and
+face count (``--faces 1,4,16``). A provider that cannot start is reported as
+unavailable with the reason; the provider each model really runs on is read
+back from its session, so nothing is ever timed on the CPU under a GPU label.
 
-torch is imported lazily, only for the baseline: the runtime never needs it.
+Baseline: the same work done the way a research script does it — OpenCV's
+Haar cascade on the full frame, then PyTorch eager per face (two ResNet-18
+with a hooked CAM and a CycleGAN generator). It lives in
+``training/eager_baseline.py`` and is handed in by ``training/bench_cli.py``
+(``main.py bench``): the runtime never imports torch. Both see the same frames
+in the same run, and the ratios are taken within that run.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
-from .cli_common import add_model_arguments, pipeline_from_args
+from .cli_common import add_model_arguments
 from .datasets.folder import list_images
+from .defaults import load_selection
 from .errors import BiasMirrorError
-from .faces import crop_square
+from .faces import make_detector
+from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
+from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
+
+# Issue #11's goals for the GPU path: targets to compare with, never results.
+TARGETS = {
+    "device": "H100",
+    "resolution": [640, 480],
+    "configuration": "two classifiers with CAM + the full-size 256 px filter",
+    "one_face": {"faces": 1, "min_fps": 200.0, "max_p99_ms": 10.0},
+    "many_faces": {"faces": 16, "min_fps": 60.0},
+}
+EXPECTED = {"cpu": CPU, "cuda": CUDA, "tensorrt": TRT}
+VARIANTS = {"filter": "classifiers + filter", "plain": "classifiers only"}
 
 
 @dataclass
@@ -35,6 +55,23 @@ class Measurement:
     frames: int
     fps: float
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # stage → p50/p95/p99
+    provider: str = ""  # cpu / cuda / tensorrt / auto, or "eager"
+    faces: int = 0  # faces pasted per frame
+    variant: str = ""  # filter | plain
+    faces_seen: float = 0.0  # faces found per frame by the detector (mean)
+    status: str = "ok"  # or "unavailable: <reason>"
+    vs_eager: float | None = None  # frames/s ÷ the eager baseline's in the same run
+    vs_eager_faces: float | None = None  # faces/s ÷ the eager baseline's (the detectors may find different counts)
+
+
+class Baseline(Protocol):
+    label: str
+
+    def __call__(self, frame: np.ndarray) -> tuple[dict[str, float], int]: ...
+
+
+# (with_filter, the ONNX filter's input size or None) → a baseline
+BaselineFactory = Callable[[bool, "int | None"], Baseline]
 
 
 def rss_mb() -> float:
@@ -48,7 +85,7 @@ def rss_mb() -> float:
 
 
 def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: int) -> list[np.ndarray]:
-    """Frames of the given size with ``n_faces`` faces each, from a folder of face images or a video."""
+    """Frames of ``size`` with ``n_faces`` face images tiled on a grey canvas; or a video's frames, resized."""
     w, h = size
     faces: list[np.ndarray] = []
     if source and Path(source).is_file():
@@ -95,125 +132,281 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "p99": float(np.percentile(a, 99))}
 
 
-def measure(name: str, fn: Callable[[np.ndarray], dict[str, float]], frames: list[np.ndarray], warmup: int) -> Measurement:
+def measure(name: str, fn: Callable[[np.ndarray], tuple[dict[str, float], int]], frames: list[np.ndarray],
+            warmup: int, seconds: float | None = None) -> Measurement:
+    """Run ``fn`` over the frames after ``warmup`` of them; with ``seconds``, stop early (warm-up gets a quarter)."""
+    t0 = time.perf_counter()
     for f in frames[:warmup]:
         fn(f)
+        if seconds and time.perf_counter() - t0 > seconds / 4:
+            break
     stages: dict[str, list[float]] = {}
+    seen: list[int] = []
     t0 = time.perf_counter()
     for f in frames[warmup:]:
         t = time.perf_counter()
-        timings = fn(f)
+        timings, n_faces = fn(f)
+        timings = dict(timings)
         timings["end_to_end"] = (time.perf_counter() - t) * 1000
+        seen.append(n_faces)
         for k, v in timings.items():
             stages.setdefault(k, []).append(v)
+        if seconds and len(seen) >= 3 and time.perf_counter() - t0 > seconds:
+            break
     elapsed = time.perf_counter() - t0
-    n = len(frames) - warmup
-    return Measurement(name, n, n / elapsed, {k: percentiles(v) for k, v in stages.items()})
+    n = len(seen)
+    if n == 0:
+        raise BiasMirrorError(f"--frames must be at least 1 ({name})")
+    return Measurement(name, n, n / elapsed, {k: percentiles(v) for k, v in stages.items()},
+                       faces_seen=float(np.mean(seen)))
 
 
-class EagerBaseline:
-    """A research script's per-face eager PyTorch pipeline (random weights: only time is measured)."""
+def unavailable(name: str, provider: str, faces: int, variant: str, reason: str) -> Measurement:
+    return Measurement(name, 0, 0.0, {}, provider, faces, variant, 0.0, f"unavailable: {reason}")
 
-    def __init__(self, with_filter: bool, threads: int | None):
-        import torch
-        from torchvision.models import resnet18
 
-        from training.nets.cyclegan import build_generator, preset
+def parse_counts(text: str) -> list[int]:
+    try:
+        counts = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise BiasMirrorError(f"--faces takes positive whole numbers separated by commas (e.g. 1,4,16), not {text!r}")
+    return counts
 
-        self.torch = torch
-        if threads:
-            torch.set_num_threads(threads)
-        # A research script calls the cascade on the full frame with the usual parameters.
-        self.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
-        self.models = [resnet18(weights=None, num_classes=2).eval() for _ in range(2)]
-        self.features: dict[int, np.ndarray] = {}
-        for i, m in enumerate(self.models):
-            m.layer4.register_forward_hook(lambda _m, _i, out, i=i: self.features.__setitem__(i, out.detach().numpy()))
-        self.generator = build_generator(preset("fast")).eval() if with_filter else None
 
-    def _classify(self, crop: np.ndarray) -> None:
-        torch = self.torch
-        x = torch.from_numpy(crop).permute(2, 0, 1).float().div(255).sub(0.5).div(0.5)[None]
-        for i, m in enumerate(self.models):
-            probs = torch.softmax(m(x), 1).numpy()
-            w = m.fc.weight.detach().numpy()
-            cam = np.einsum("kc,chw->khw", w, self.features[i][0])[1]
-            cv2.resize(cam, (128, 128))
-            _ = probs[0, 1]
+def parse_providers(text: str) -> list[str]:
+    names = [v.strip().lower() for v in text.split(",") if v.strip()]
+    bad = [n for n in names if n not in (*EXPECTED, "auto")]
+    if not names or bad:
+        raise BiasMirrorError(f"--providers takes a comma list of {', '.join([*EXPECTED, 'auto'])}, not {text!r}")
+    return list(dict.fromkeys(names))
 
-    def __call__(self, frame: np.ndarray) -> dict[str, float]:
-        torch = self.torch
-        with torch.no_grad():
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            for box in self.cascade.detectMultiScale(gray, 1.1, 5, minSize=(30, 30)):
-                crop, _ = crop_square(rgb, tuple(box), 128)
-                self._classify(crop)
-                if self.generator is not None:
-                    x = torch.from_numpy(crop).permute(2, 0, 1).float().div(127.5).sub(1)[None]
-                    y = self.generator(x)[0].permute(1, 2, 0).add(1).mul(127.5).clamp(0, 255).byte().numpy()
-                    self._classify(np.ascontiguousarray(y))
-        return {}
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise BiasMirrorError(f"--resolution is WIDTHxHEIGHT (e.g. 640x480), not {text!r}") from None
+    if w < 64 or h < 64:
+        raise BiasMirrorError(f"--resolution {text} is too small (at least 64x64)")
+    return w, h
+
+
+def gpu_name() -> str | None:
+    """The GPU nvidia-smi reports (name, driver), for labelling results; None without one."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
+    return "; ".join(lines) if out.returncode == 0 and lines else None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="folder of face images or a video (e.g. ../shared/datasets/utkface/UTKFace)")
     p.add_argument("--frames", type=int, default=60, help="frames measured per configuration")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--faces", type=int, default=1, help="faces per frame")
+    p.add_argument("--warmup", type=int, default=5, help="frames run before measuring, per configuration")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="stop a configuration after this many seconds (at least 3 frames; warm-up gets a quarter)")
+    p.add_argument("--faces", default="1", help="faces per frame, a comma list (e.g. 1,4,16)")
+    p.add_argument("--providers", help="ONNX Runtime providers to compare, a comma list of cpu,cuda,tensorrt,auto "
+                                       "(default: --provider); one that cannot start is reported as unavailable")
     p.add_argument("--resolution", default="640x480")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch eager baseline")
     p.add_argument("--soak", type=float, default=0, help="then run this many seconds and report RSS at start and end")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--device-chain", default="auto", choices=["auto", "on", "off"],
+                   help="keep the filter → classifier hand-over on the device (I/O binding): auto = on GPU providers")
     add_model_arguments(p)
 
 
+@dataclass
+class Loaded:
+    classifiers: list[Classifier]
+    filter: Filter | None
+    models: dict[str, str]  # model name → provider it runs on
+
+
+def load_for(args: argparse.Namespace, provider: str) -> tuple[Loaded | None, str | None]:
+    """The models on ``provider``, or the reason that provider cannot run them (never a silent CPU fallback)."""
+    try:
+        cls, filt = load_selection(args.classifier, args.filter, args.no_filter,
+                                   RuntimeConfig(provider=provider, threads=args.threads))
+    except BiasMirrorError as exc:
+        if provider == "cpu":
+            raise
+        return None, str(exc)
+    if len(cls) > 2 and not args.classifier:
+        cls = cls[:2]  # the goal is stated for two classifiers
+    models = [*cls, *([filt] if filt else [])]
+    loaded = Loaded(cls, filt, {m.name: m.provider for m in models})
+    if provider == "auto":
+        return loaded, None
+    wanted = EXPECTED[provider]
+    wrong = [m for m in models if m.info.provider != wanted]
+    if not wrong:
+        return loaded, None
+    m = wrong[0]
+    reason = m.info.warning or m.info.note or f"{m.name} runs on {m.provider}"
+    if wanted != CPU:
+        from .gpu import probe  # what ORT said when the provider failed to load
+
+        why = probe(wanted)
+        if not why.ok and why.reason:
+            reason = f"{SHORT[wanted]} did not start: {why.reason}"
+    return None, reason
+
+
+def _row_label(provider: str, loaded: Loaded | None) -> str:
+    if provider == "auto" and loaded is not None:
+        return "auto→" + "/".join(sorted(set(loaded.models.values())))
+    return SHORT.get(EXPECTED.get(provider, ""), provider)
+
+
 def print_table(results: list[Measurement]) -> None:
-    print(f"{'configuration':34s} {'frames/s':>9s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}")
+    print(f"{'faces':>5s} {'configuration':38s} {'frames':>6s} {'frames/s':>9s} {'p50 ms':>8s} {'p95 ms':>8s} "
+          f"{'p99 ms':>8s} {'found/frame':>11s} {'× eager':>8s} {'(per face)':>10s}")
     for m in results:
+        if m.status != "ok":
+            print(f"{m.faces:5d} {m.name:38s} {m.status}")
+            continue
         e = m.latency_ms["end_to_end"]
-        print(f"{m.name:34s} {m.fps:9.1f} {e['p50']:8.1f} {e['p95']:8.1f} {e['p99']:8.1f}")
+        ratios = f"{m.vs_eager:7.2f}×" if m.vs_eager is not None else f"{'—':>8s}"
+        ratios += f"{m.vs_eager_faces:9.2f}×" if m.vs_eager_faces is not None else f"{'—':>10s}"
+        fps = f"{m.fps:9.1f}" if m.fps >= 10 else f"{m.fps:9.2f}"
+        print(f"{m.faces:5d} {m.name:38s} {m.frames:6d} {fps} {e['p50']:8.1f} {e['p95']:8.1f} {e['p99']:8.1f} "
+              f"{m.faces_seen:11.2f} {ratios}")
 
 
-def main(args: argparse.Namespace) -> int:
-    w, h = (int(v) for v in args.resolution.lower().split("x"))
-    frames = make_frames(args.source, args.faces, (w, h), args.frames + args.warmup)
-    pipeline = pipeline_from_args(args)
-    if len(pipeline.classifiers) > 2 and not args.classifier:
-        pipeline.classifiers = pipeline.classifiers[:2]  # the goal is stated for two classifiers
-    print(f"models: {', '.join(f'{k} on {v}' for k, v in pipeline.providers().items())}")
-    print(f"{len(frames)} frames of {w}×{h} with {args.faces} face(s); {os.cpu_count()} CPU cores")
-    no_filter = FramePipeline(pipeline.classifiers, pipeline.filter, pipeline.detector, PipelineConfig(apply_filter=False))
-    ours = [m for m in [
-        measure("onnx: classifiers + filter", lambda f: dict(pipeline.process(f).timings_ms), frames, args.warmup)
-        if pipeline.filter else None,
-        measure("onnx: classifiers only", lambda f: dict(no_filter.process(f).timings_ms), frames, args.warmup),
-    ] if m]
-    results = list(ours)
-    ratios = {}
-    if not args.no_baseline:
-        base_filter = measure("eager baseline: + filter", EagerBaseline(True, args.threads), frames, args.warmup)
-        base_plain = measure("eager baseline: classifiers only", EagerBaseline(False, args.threads), frames, args.warmup)
-        results += [base_filter, base_plain]
-        if pipeline.filter:
-            ratios["with_filter"] = ours[0].fps / base_filter.fps
-        ratios["without_filter"] = ours[-1].fps / base_plain.fps
-    print_table(results)
-    for stage, q in results[0].latency_ms.items():
-        print(f"  {stage:20s} p50 {q['p50']:7.2f}  p95 {q['p95']:7.2f}  p99 {q['p99']:7.2f} ms")
-    for k, v in ratios.items():
-        print(f"speed-up over the eager baseline ({k.replace('_', ' ')}): {v:.2f}×")
+def target_lines(results: list[Measurement]) -> list[str]:
+    one, many = TARGETS["one_face"], TARGETS["many_faces"]
+    lines = [f"issue #11 targets ({TARGETS['device']}, {TARGETS['resolution'][0]}×{TARGETS['resolution'][1]}, "
+             f"{TARGETS['configuration']}; goals, not measurements): {one['faces']} face ≥{one['min_fps']:.0f} frames/s "
+             f"and p99 ≤{one['max_p99_ms']:.0f} ms; {many['faces']} faces ≥{many['min_fps']:.0f} frames/s"]
+    for m in results:
+        gpu_row = m.provider in ("cuda", "tensorrt") or (m.provider == "auto" and "CPU" not in m.name)
+        if m.status != "ok" or not gpu_row or m.faces not in (one["faces"], many["faces"]):
+            continue
+        p99 = m.latency_ms["end_to_end"]["p99"]
+        if m.faces == one["faces"]:
+            ok = m.fps >= one["min_fps"] and p99 <= one["max_p99_ms"]
+        else:
+            ok = m.fps >= many["min_fps"]
+        lines.append(f"  {m.name} at {m.faces} face(s): {m.fps:.1f} frames/s, p99 {p99:.1f} ms — "
+                     f"{'meets' if ok else 'misses'} the target")
+    return lines
+
+
+def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = None,
+         no_baseline_reason: str = "no baseline was given (run it as `python main.py bench`)") -> int:
+    w, h = parse_resolution(args.resolution)
+    counts = parse_counts(args.faces)
+    providers = parse_providers(args.providers or args.provider)
+    if args.frames < 1 or args.warmup < 0:
+        raise BiasMirrorError("--frames must be at least 1 and --warmup at least 0")
+    frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup) for n in counts}
+    filter_card: dict | None = None
+    filter_size: int | None = None
+    # On the CPU first: a bad model file is an error, not an "unavailable" provider.
+    _, checked = load_selection(args.classifier, args.filter, args.no_filter, RuntimeConfig(provider="cpu", threads=1))
+    if checked is not None:
+        filter_size = checked.size[0]
+        filter_card = {"name": checked.name, "size": filter_size,
+                       "timing_only": bool(checked.card.training.get("timing_only"))}
+        del checked
+    gpu = gpu_name()
+    print(f"{w}×{h} frames with {', '.join(map(str, counts))} face(s); {len(frames[counts[0]])} per configuration "
+          f"({args.warmup} warm-up); {os.cpu_count()} CPU cores; GPU: {gpu or 'none visible to nvidia-smi'}; "
+          f"ONNX Runtime {ort.__version__}")
+    if filter_card and filter_card["timing_only"]:
+        print(f"filter '{filter_card['name']}' ({filter_size} px) is UNTRAINED: timing only, its output means nothing")
+    results: list[Measurement] = []
+    info: dict[str, dict] = {}
     soak = None
-    if args.soak > 0:
-        start_rss, t0, n = rss_mb(), time.monotonic(), 0
-        while time.monotonic() - t0 < args.soak:
-            pipeline.process(frames[n % len(frames)])
-            n += 1
-        soak = {"seconds": args.soak, "frames": n, "rss_start_mb": start_rss, "rss_end_mb": rss_mb()}
-        print(f"soak: {n} frames in {args.soak:.0f} s; RSS {soak['rss_start_mb']:.0f} MB → {soak['rss_end_mb']:.0f} MB")
+    for provider in providers:
+        loaded, reason = load_for(args, provider)
+        label = _row_label(provider, loaded)
+        if loaded is None:
+            info[provider] = {"status": f"unavailable: {reason}"}
+            print(f"{label}: unavailable — {reason}")
+            for n in counts:
+                results.append(unavailable(f"onnx {label}", provider, n, "", reason or "?"))
+            continue
+        info[provider] = {"status": "ok", "models": loaded.models}
+        print(f"{label}: " + ", ".join(f"{k} on {v}" for k, v in loaded.models.items()))
+        detector = make_detector(args.yunet)
+        for n in counts:
+            for variant in (["filter"] if loaded.filter else []) + ["plain"]:
+                pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
+                                     PipelineConfig(cam_class=args.cam_class, apply_filter=variant == "filter",
+                                                    device_chain=args.device_chain))
+
+                def run(f: np.ndarray, pipe: FramePipeline = pipe) -> tuple[dict[str, float], int]:
+                    r = pipe.process(f)
+                    return dict(r.timings_ms), len(r.faces)
+
+                m = measure(f"onnx {label}: {VARIANTS[variant]}", run, frames[n], args.warmup, args.seconds)
+                m.provider, m.faces, m.variant = provider, n, variant
+                results.append(m)
+        if args.soak > 0 and soak is None:
+            pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
+                                 PipelineConfig(cam_class=args.cam_class, device_chain=args.device_chain))
+            soak_frames = frames[counts[0]]
+            start_rss, t0, k = rss_mb(), time.monotonic(), 0
+            while time.monotonic() - t0 < args.soak:
+                pipe.process(soak_frames[k % len(soak_frames)])
+                k += 1
+            soak = {"provider": label, "seconds": args.soak, "frames": k, "rss_start_mb": start_rss,
+                    "rss_end_mb": rss_mb()}
+        del loaded
+    baseline_label = None
+    if args.no_baseline:
+        print("eager baseline: skipped (--no-baseline)")
+    else:
+        variants = (["filter"] if filter_size else []) + ["plain"]
+        for variant in variants:
+            try:
+                if baseline_factory is None:
+                    raise BiasMirrorError(no_baseline_reason)
+                base = baseline_factory(variant == "filter", filter_size if variant == "filter" else None)
+            except BiasMirrorError as exc:
+                print(f"eager baseline ({VARIANTS[variant]}): unavailable — {exc}")
+                results += [unavailable(f"eager: {VARIANTS[variant]}", "eager", n, variant, str(exc)) for n in counts]
+                continue
+            baseline_label = baseline_label or base.label
+            print(f"eager baseline ({VARIANTS[variant]}): {base.label}")
+            for n in counts:
+                m = measure(f"eager: {VARIANTS[variant]}", base, frames[n], args.warmup, args.seconds)
+                m.provider, m.faces, m.variant = "eager", n, variant
+                results.append(m)
+            del base
+    eager = {(m.faces, m.variant): m for m in results if m.provider == "eager" and m.status == "ok"}
+    for m in results:
+        base = eager.get((m.faces, m.variant))
+        if m.provider != "eager" and m.status == "ok" and base is not None and base.fps > 0:
+            m.vs_eager = m.fps / base.fps
+            if base.faces_seen > 0:
+                m.vs_eager_faces = m.fps * m.faces_seen / (base.fps * base.faces_seen)
+    results.sort(key=lambda m: (counts.index(m.faces), m.variant != "filter", m.provider == "eager"))
+    print()
+    print_table(results)
+    for m in results:
+        if m.status == "ok" and m.provider != "eager" and m.variant == ("filter" if filter_size else "plain"):
+            stages = ", ".join(f"{k} {q['p50']:.1f}" for k, q in m.latency_ms.items() if k not in ("end_to_end", "total"))
+            print(f"  stages p50 ms, {m.name}, {m.faces} face(s): {stages}")
+    print()
+    for line in target_lines(results):
+        print(line)
+    if soak:
+        print(f"soak ({soak['provider']}): {soak['frames']} frames in {args.soak:.0f} s; "
+              f"RSS {soak['rss_start_mb']:.0f} MB → {soak['rss_end_mb']:.0f} MB")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
-            "resolution": [w, h], "faces": args.faces, "cpu_count": os.cpu_count(),
-            "providers": pipeline.providers(), "results": [asdict(m) for m in results], "ratios": ratios,
-            "soak": soak}, indent=1))
+            "resolution": [w, h], "faces": counts, "cpu_count": os.cpu_count(), "gpu": gpu,
+            "onnxruntime": ort.__version__, "device_chain": args.device_chain, "providers": info, "filter": filter_card, "baseline": baseline_label,
+            "results": [asdict(m) for m in results], "targets": TARGETS, "soak": soak}, indent=1))
+        print(f"results written to {args.json}")
     return 0

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import platform
 
 import cv2
@@ -11,37 +10,17 @@ import onnxruntime as ort
 from .defaults import MODELS_DIR
 from .errors import BiasMirrorError
 from .card_markdown import card_markdown
+from .gpu import report_lines
 from .models import find_models, read_card
 from .runtime import cuda_device_count
 from .sources import list_cameras
-
-# Shared libraries the ORT CUDA/TensorRT providers load, and what provides them.
-GPU_LIBRARIES = [
-    ("libcuda.so.1", "the NVIDIA driver"),
-    ("libcudart.so.13", "CUDA 13 runtime (pip install nvidia-cuda-runtime)"),
-    ("libcudart.so.12", "CUDA 12 runtime (pip install nvidia-cuda-runtime-cu12)"),
-    ("libcublas.so.13", "cuBLAS for CUDA 13 (pip install nvidia-cublas)"),
-    ("libcublas.so.12", "cuBLAS for CUDA 12 (pip install nvidia-cublas-cu12)"),
-    ("libcudnn.so.9", "cuDNN 9 (pip install nvidia-cudnn-cu12 or -cu13)"),
-    ("libnvinfer.so.10", "TensorRT 10 (pip install tensorrt)"),
-]
-
-
-def library_status() -> list[tuple[str, str, bool]]:
-    out = []
-    for lib, what in GPU_LIBRARIES:
-        try:
-            ctypes.CDLL(lib)
-            ok = True
-        except OSError:
-            ok = False
-        out.append((lib, what, ok))
-    return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cameras", type=int, default=3, help="probe camera indices 0..N-1 (0 to skip)")
     p.add_argument("--cards", action="store_true", help="print every default model's card as Markdown and exit")
+    p.add_argument("--no-gpu-probe", action="store_true",
+                   help="do not try to create CUDA/TensorRT sessions on a tiny model (only list the libraries)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -55,11 +34,13 @@ def main(args: argparse.Namespace) -> int:
     print(f"OpenCV {cv2.__version__}")
     gpus = cuda_device_count()
     print(f"CUDA devices visible to the driver: {gpus}")
-    for lib, what, ok in library_status():
-        print(f"  {'found  ' if ok else 'missing'} {lib:18s} {what}")
+    print("GPU path (what this onnxruntime's CUDA/TensorRT providers load, read from the provider libraries):")
+    for line in report_lines(with_probe=not args.no_gpu_probe):
+        print(line)
     if gpus == 0:
-        print("  → inference runs on the CPU. For the GPU path: an NVIDIA driver, onnxruntime-gpu, and the CUDA/cuDNN "
-              "libraries matching its build (onnxruntime.preload_dlls() also finds the nvidia-* pip packages).")
+        print("  → inference runs on the CPU. For the GPU path: an NVIDIA driver, onnxruntime-gpu, and the libraries "
+              "listed above (Bias Mirror loads them from the nvidia-* pip packages on sys.path, like "
+              "onnxruntime.preload_dlls()).")
     print(f"\nmodels in {MODELS_DIR}:")
     paths = find_models(MODELS_DIR)
     if not paths:

@@ -8,9 +8,12 @@ app and the CLI show.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +65,85 @@ def cuda_device_count() -> int:
     return 0
 
 
+def nvidia_library_dirs(cuda_major: str | None) -> dict[str, list[Path]]:
+    """Folders of the nvidia-* and TensorRT pip packages anywhere on sys.path, by kind.
+
+    CUDA 13 wheels put every CUDA library in ``nvidia/cu13/lib``; CUDA 12 ones in
+    ``nvidia/<component>/lib``; cuDNN keeps ``nvidia/cudnn/lib``; TensorRT's
+    ``tensorrt-cu*-libs`` installs ``tensorrt_libs``.
+    """
+    found: dict[str, list[Path]] = {"cuda": [], "cudnn": [], "tensorrt": []}
+    for entry in dict.fromkeys(sys.path):
+        root = Path(entry or ".")
+        nvidia = root / "nvidia"
+        if nvidia.is_dir():
+            if cuda_major and (nvidia / f"cu{cuda_major}" / "lib").is_dir():
+                found["cuda"].append(nvidia / f"cu{cuda_major}" / "lib")
+            found["cuda"] += [d / "lib" for d in sorted(nvidia.iterdir())
+                              if d.name not in ("cudnn", f"cu{cuda_major}") and not d.name.startswith("cu1")
+                              and (d / "lib").is_dir()]
+            if (nvidia / "cudnn" / "lib").is_dir():
+                found["cudnn"].append(nvidia / "cudnn" / "lib")
+        if (root / "tensorrt_libs").is_dir():
+            found["tensorrt"].append(root / "tensorrt_libs")
+    return found
+
+
+_PRELOADED: dict[str, list[str]] = {}
+
+
+def preload_gpu_libraries(tensorrt: bool = False) -> list[str]:
+    """Load CUDA/cuDNN (and TensorRT) from pip packages before a GPU session is created; once per process.
+
+    ``onnxruntime.preload_dlls()`` looks for the nvidia-* packages next to
+    onnxruntime itself, which misses them when onnxruntime-gpu is installed
+    elsewhere (``pip install --target``, another venv on PYTHONPATH). So the
+    folders are looked up on sys.path and passed to it; without any, it falls
+    back to the loader's own path (LD_LIBRARY_PATH, ldconfig). Returns what
+    ORT printed (its failures), which callers may log.
+    """
+    key = "tensorrt" if tensorrt else "cuda"
+    if key in _PRELOADED:
+        return _PRELOADED[key]
+    messages: list[str] = []
+    if "cuda" not in _PRELOADED and hasattr(ort, "preload_dlls"):
+        try:
+            from onnxruntime.capi.build_and_package_info import cuda_version  # type: ignore[attr-defined]
+        except ImportError:
+            cuda_version = None
+        major = str(cuda_version).split(".")[0] if cuda_version else None
+        dirs = nvidia_library_dirs(major)
+        # One folder holds every CUDA library only in the CUDA 13+ layout (nvidia/cu13/lib).
+        consolidated = [d for d in dirs["cuda"] if d.parent.name == f"cu{major}"]
+        beside = Path(ort.__file__).resolve().parent.parent / "nvidia"
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            try:
+                if beside.is_dir() or not (consolidated or dirs["cudnn"]):
+                    ort.preload_dlls()
+                else:
+                    if consolidated:
+                        ort.preload_dlls(cuda=True, cudnn=False, directory=str(consolidated[0]))
+                    if dirs["cudnn"]:
+                        ort.preload_dlls(cuda=False, cudnn=True, directory=str(dirs["cudnn"][0]))
+            except (OSError, RuntimeError) as exc:
+                messages.append(f"onnxruntime.preload_dlls: {exc}")
+        messages += [ln for ln in out.getvalue().splitlines() if ln.strip()]
+        _PRELOADED["cuda"] = messages
+    if tensorrt:
+        dirs = nvidia_library_dirs(None)["tensorrt"]
+        for d in dirs[:1]:
+            for lib in sorted(d.glob("libnv*.so.*"), key=lambda p: (not p.name.startswith("libnvinfer.so"), p.name)):
+                try:
+                    ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+                except OSError as exc:
+                    messages.append(f"{lib}: {exc}")
+        _PRELOADED["tensorrt"] = messages
+    for m in messages:
+        log.debug("GPU library preload: %s", m)
+    return messages
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "bias-mirror"
@@ -98,8 +180,8 @@ def _provider_options(providers: list[str], cfg: RuntimeConfig) -> list:
     return out
 
 
-def create_session(path: str | Path, cfg: RuntimeConfig = RuntimeConfig(), gpus: int | None = None) -> SessionInfo:
-    """Create a session; the returned info says which provider really runs it."""
+def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(), gpus: int | None = None) -> SessionInfo:
+    """Create a session (from a file, or a serialised model); the returned info says which provider really runs it."""
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = cfg.threads or os.cpu_count() or 1
@@ -110,15 +192,19 @@ def create_session(path: str | Path, cfg: RuntimeConfig = RuntimeConfig(), gpus:
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     gpus = cuda_device_count() if gpus is None else gpus
     providers, note = choose_providers(cfg.provider, ort.get_available_providers(), gpus)
-    session = ort.InferenceSession(str(path), sess_options=so, providers=_provider_options(providers, cfg))
+    if CUDA in providers or TRT in providers:
+        preload_gpu_libraries(tensorrt=TRT in providers)
+    model = path if isinstance(path, bytes) else str(path)
+    session = ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg))
     actual = session.get_providers()[0]
     warning = None
     if actual != providers[0]:
         warning = f"{SHORT.get(providers[0], providers[0])} could not start; running on {SHORT.get(actual, actual)}"
     elif note and cfg.provider != "auto":
         warning, note = note, None
+    name = "an in-memory model" if isinstance(path, bytes) else Path(path).name
     if warning:
-        log.warning("%s: %s", Path(path).name, warning)
+        log.warning("%s: %s", name, warning)
     elif note:
-        log.info("%s: %s", Path(path).name, note)
+        log.info("%s: %s", name, note)
     return SessionInfo(session, actual, cfg.provider, warning, note)

@@ -1,0 +1,311 @@
+"""What ONNX Runtime's GPU providers need, whether this machine has it, and why a provider does not start.
+
+The truth comes from the installed onnxruntime itself: the shared libraries
+its CUDA and TensorRT provider libraries link against (read from their ELF
+headers), the CUDA version it was built for, the extras its wheel declares,
+and, last, a session created on a tiny Conv model with the provider asked
+for. ORT lists CUDA and TensorRT as available whenever onnxruntime-gpu is
+installed; only a created session's ``get_providers()`` says whether one runs.
+ORT writes the reason a provider failed to load to the process's stderr
+(file descriptor 2), so the probe captures that descriptor while it runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import os
+import re
+import struct
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import onnxruntime as ort
+
+from .runtime import CPU, CUDA, SHORT, TRT, cuda_device_count, nvidia_library_dirs, preload_gpu_libraries
+
+PROVIDER_LIBRARIES = {CUDA: "libonnxruntime_providers_cuda.so", TRT: "libonnxruntime_providers_tensorrt.so"}
+# glibc / libstdc++ / the loader: on every Linux, never the reason a provider fails.
+_SYSTEM = re.compile(r"^(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|ld-linux[-\w]*)\.so")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+# --- the build -------------------------------------------------------------
+@dataclass
+class OrtBuild:
+    package: str  # onnxruntime or onnxruntime-gpu (the distribution the imported module belongs to)
+    version: str
+    cuda_version: str | None  # "13.0" for a CUDA build
+    build_info: str
+    capi_dir: Path
+    extras: dict[str, list[str]] = field(default_factory=dict)  # wheel extra → requirements (e.g. "cudnn": [...])
+
+    @property
+    def cuda_major(self) -> str | None:
+        return self.cuda_version.split(".")[0] if self.cuda_version else None
+
+
+def ort_build() -> OrtBuild:
+    try:
+        from onnxruntime.capi import build_and_package_info as info  # type: ignore[attr-defined]
+
+        package, cuda_version = getattr(info, "package_name", "onnxruntime"), getattr(info, "cuda_version", None)
+    except ImportError:
+        package, cuda_version = "onnxruntime", None
+    extras: dict[str, list[str]] = {}
+    try:
+        for req in metadata.requires(package) or []:
+            m = re.match(r"^(.*?);\s*extra\s*==\s*[\"']([\w-]+)[\"']", req)
+            if m:
+                extras.setdefault(m.group(2), []).append(m.group(1).strip())
+    except metadata.PackageNotFoundError:
+        pass
+    build = ort.get_build_info() if hasattr(ort, "get_build_info") else ""
+    return OrtBuild(package, ort.__version__, cuda_version or None, build, Path(ort.__file__).parent / "capi", extras)
+
+
+def elf_needed(path: str | Path) -> list[str]:
+    """DT_NEEDED entries of an ELF64 little-endian shared library (what the loader must find)."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+            return []
+        shoff, = struct.unpack_from("<Q", head, 0x28)
+        shentsize, shnum = struct.unpack_from("<HH", head, 0x3A)
+        fh.seek(shoff)
+        table = fh.read(shentsize * shnum)
+        sections = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize) for i in range(shnum)]
+        dynamic = next((s for s in sections if s[1] == 6), None)  # SHT_DYNAMIC
+        if dynamic is None:
+            return []
+        strtab = sections[dynamic[6]]  # sh_link → .dynstr
+        fh.seek(dynamic[4])
+        entries = fh.read(dynamic[5])
+        fh.seek(strtab[4])
+        strings = fh.read(strtab[5])
+    out = []
+    for i in range(0, len(entries) - 15, 16):
+        tag, val = struct.unpack_from("<qQ", entries, i)
+        if tag == 0:
+            break
+        if tag == 1:  # DT_NEEDED
+            out.append(strings[val: strings.index(b"\0", val)].decode())
+    return out
+
+
+# --- the libraries ----------------------------------------------------------
+@dataclass
+class Library:
+    soname: str
+    provider: str  # CUDAExecutionProvider / TensorrtExecutionProvider
+    how: str  # "linked" (DT_NEEDED) or "loaded at run time"
+    where: str | None  # a folder, "loader path", or None when missing
+    install: str  # what provides it
+
+    @property
+    def found(self) -> bool:
+        return self.where is not None
+
+
+def _cudnn_major(build: OrtBuild) -> str:
+    for req in build.extras.get("cudnn", []):
+        m = re.search(r"~=\s*(\d+)", req)
+        if m:
+            return m.group(1)
+    return "9"  # ORT's CUDA builds since 1.19 (CUDA 12 and 13) are made with cuDNN 9
+
+
+def install_hint(soname: str, build: OrtBuild) -> str:
+    """The package that provides ``soname`` for this build (from the wheel's own extras where it names it)."""
+    major = build.cuda_major or "13"
+    suffix = "" if major.isdigit() and int(major) >= 13 else f"-cu{major}"  # CUDA 13 dropped the suffix
+    stem = soname.split(".so")[0]
+    if stem == "libcuda":
+        return "the NVIDIA driver (not a pip package)"
+    if stem.startswith("libnvinfer") or stem.startswith("libnvonnxparser"):
+        trt_major = soname.rsplit(".", 1)[-1]
+        return f'pip install "tensorrt-cu{major}-libs>={trt_major},<{int(trt_major) + 1}"' if trt_major.isdigit() \
+            else f"pip install tensorrt-cu{major}-libs"
+    names = {"libcudart": "nvidia-cuda-runtime", "libcublas": "nvidia-cublas", "libcublasLt": "nvidia-cublas",
+             "libcurand": "nvidia-curand", "libcufft": "nvidia-cufft", "libnvrtc": "nvidia-cuda-nvrtc",
+             "libcudnn": f"nvidia-cudnn-cu{major}"}
+    name = names.get(stem)
+    if name is None:
+        return "the CUDA toolkit"
+    pip_name = name if stem == "libcudnn" else name + suffix
+    declared = next((r for reqs in build.extras.values() for r in reqs
+                     if re.split(r"[~<>=!; ]", r, maxsplit=1)[0] == pip_name), None)
+    return f'pip install "{declared or pip_name}"'
+
+
+def locate(soname: str, dirs: list[Path]) -> str | None:
+    """Where ``soname`` would come from: a pip package folder, the loader's path, or None."""
+    for d in dirs:
+        if (d / soname).exists():
+            return str(d)
+    try:
+        ctypes.CDLL(soname)
+        return "loader path"
+    except OSError:
+        return None
+
+
+def required_libraries(build: OrtBuild | None = None) -> list[Library]:
+    """Every non-system library each GPU provider of this build needs, found or missing."""
+    build = build or ort_build()
+    dirs = [d for ds in nvidia_library_dirs(build.cuda_major).values() for d in ds]
+    out: list[Library] = []
+    for provider, lib in PROVIDER_LIBRARIES.items():
+        path = build.capi_dir / lib
+        if not path.exists():
+            continue
+        names = [(n, "linked") for n in elf_needed(path) if not _SYSTEM.match(n)]
+        if provider == CUDA and not any(n.startswith("libcudnn") for n, _ in names):
+            # The CUDA provider opens cuDNN when it first needs it (any Conv), not at load time.
+            names.append((f"libcudnn.so.{_cudnn_major(build)}", "loaded at run time"))
+        for soname, how in names:
+            out.append(Library(soname, provider, how, locate(soname, dirs), install_hint(soname, build)))
+    return out
+
+
+# --- the probe --------------------------------------------------------------
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _pb(num: int, value: bytes | int | str) -> bytes:
+    """One protobuf field: an int (varint) or bytes/str (length-delimited)."""
+    if isinstance(value, int):
+        return _varint(num << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(num << 3 | 2) + _varint(len(data)) + data
+
+
+def probe_model() -> bytes:
+    """A serialized ONNX model (opset 17): y = Conv(x, w) with x 1×1×4×4 and a 1×1 kernel of 1.0 — so y == x.
+
+    Built by hand so that inference/ needs no onnx package; a Conv because the
+    CUDA provider loads cuDNN for it, which is the library most often missing.
+    """
+    def value_info(name: str, dims: list[int]) -> bytes:
+        shape = b"".join(_pb(1, _pb(1, d)) for d in dims)
+        return _pb(1, name) + _pb(2, _pb(1, _pb(1, 1) + _pb(2, shape)))  # float tensor of that shape
+
+    weight = b"".join(_pb(1, d) for d in (1, 1, 1, 1)) + _pb(2, 1) + _pb(8, "w") + _pb(9, struct.pack("<f", 1.0))
+    node = _pb(1, "x") + _pb(1, "w") + _pb(2, "y") + _pb(3, "conv") + _pb(4, "Conv")
+    graph = _pb(1, node) + _pb(2, "probe") + _pb(5, weight) + _pb(11, value_info("x", [1, 1, 4, 4])) + \
+        _pb(12, value_info("y", [1, 1, 4, 4]))
+    return _pb(1, 8) + _pb(2, "bias-mirror-doctor") + _pb(7, graph) + _pb(8, _pb(2, 17))
+
+
+@contextlib.contextmanager
+def captured_fd2() -> Iterator[list[str]]:
+    """Collect what native code writes to file descriptor 2 while the block runs."""
+    text: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield text
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text.append(_ANSI.sub("", tmp.read().decode(errors="replace")))
+
+
+def failure_reason(log: str) -> str | None:
+    """The most telling line of ORT's log about a provider that did not start."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    for pattern in (r"with error: (.*)", r"(CUDA failure \d+.*|CUDNN failure.*|cudaError\w*.*)",
+                    r"\] (Failed to create \w+ExecutionProvider.*?)(?: Please|$)", r"\] (.*(?:TensorRT|TRT).*error.*)"):
+        for ln in lines:
+            m = re.search(pattern, ln)
+            if m:
+                return m.group(1).strip()[:300]
+    return lines[-1][-300:] if lines else None
+
+
+@dataclass
+class Probe:
+    provider: str
+    ok: bool
+    session_providers: list[str]
+    reason: str | None  # why it did not start (None when ok)
+
+    def line(self) -> str:
+        name = SHORT.get(self.provider, self.provider)
+        if self.ok:
+            used = ", ".join(self.session_providers)
+            return f"{name} session on a tiny Conv model: started and ran (session providers: {used})"
+        return f"{name} session on a tiny Conv model: did not start — {self.reason}"
+
+
+def probe(provider: str) -> Probe:
+    """Create a session with ``provider`` (then the CPU) on the probe model and run it once."""
+    if provider not in ort.get_available_providers():
+        return Probe(provider, False, [], f"this onnxruntime build ({ort_build().package}) has no {provider}; "
+                                          "install onnxruntime-gpu instead of onnxruntime")
+    preload_gpu_libraries(tensorrt=provider == TRT)
+    so = ort.SessionOptions()
+    so.log_severity_level = 2  # warnings: ORT explains a provider that could not be created at this level
+    wanted = [provider, CUDA, CPU] if provider == TRT else [provider, CPU]
+    providers = [p for p in wanted if p in ort.get_available_providers()]
+    printed = io.StringIO()  # ORT's Python layer prints its "EP Error … falling back" notice
+    with captured_fd2() as log, contextlib.redirect_stdout(printed):
+        try:
+            sess = ort.InferenceSession(probe_model(), sess_options=so, providers=providers)
+            x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+            y = sess.run(None, {"x": x})[0]
+            error = None if np.allclose(y, x) else "the probe model computed a wrong result"
+            used = sess.get_providers()
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer we report
+            error, used = str(exc).splitlines()[0][:300], []
+    ok = error is None and bool(used) and used[0] == provider
+    reason = None
+    if not ok:
+        gpus = cuda_device_count()
+        said = (log[0] if log else "") + printed.getvalue()
+        reason = error or failure_reason(said) or f"ORT chose {', '.join(used) or 'nothing'}"
+        if gpus == 0:
+            reason += " (no CUDA device is visible to the driver)"
+    return Probe(provider, ok, used, reason)
+
+
+def report_lines(with_probe: bool = True) -> list[str]:
+    """Human-readable lines for `main.py doctor`."""
+    build = ort_build()
+    lines = []
+    if build.cuda_version is None:
+        lines.append(f"  {build.package} {build.version} is a CPU-only build: for the GPU path, "
+                     f"pip uninstall {build.package} && pip install onnxruntime-gpu")
+        return lines
+    lines.append(f"  {build.package} {build.version} is built for CUDA {build.cuda_version} "
+                 f"(cuDNN {_cudnn_major(build)}); {build.build_info}")
+    libs = required_libraries(build)
+    for provider in PROVIDER_LIBRARIES:
+        mine = [lib for lib in libs if lib.provider == provider]
+        if not mine:
+            continue
+        lines.append(f"  {SHORT[provider]} provider ({PROVIDER_LIBRARIES[provider]}) needs:")
+        for lib in mine:
+            state = f"found   {lib.soname:24s} in {lib.where}" if lib.found else f"missing {lib.soname:24s} → {lib.install}"
+            lines.append(f"    {state}{'  [' + lib.how + ']' if lib.how != 'linked' else ''}")
+    if build.extras:
+        extras = "; ".join(f"[{k}] {', '.join(v)}" for k, v in sorted(build.extras.items()))
+        lines.append(f"  the wheel's own extras: {extras}")
+    if with_probe:
+        for provider in (CUDA, TRT):
+            lines.append("  " + probe(provider).line())
+    return lines

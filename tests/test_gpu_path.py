@@ -1,0 +1,241 @@
+"""The GPU path as far as a machine without a GPU can check it.
+
+The wheel-parts scripts round-trip a small fake wheel; doctor's library
+reading, install hints and probe model are checked against ORT and onnx
+themselves; the bench runs every new option on tiny models and must never
+time the CPU under a GPU label. No test here asserts a wall-clock figure.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import main
+from tests.conftest import REPO, utk_images
+
+SCRIPTS = [REPO / "scripts" / "ort_gpu_parts", REPO / "scripts" / "device_ort_gpu_install"]
+WHEEL_NAME = "onnxruntime_gpu-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl"
+
+
+# --- scripts ---------------------------------------------------------------
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_are_executable_and_parse(script):
+    assert os.access(script, os.X_OK), f"{script} is not executable"
+    out = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def _split(tmp_path: Path, size: int) -> tuple[Path, Path, bytes, subprocess.CompletedProcess]:
+    wheel = tmp_path / "wheel" / WHEEL_NAME
+    wheel.parent.mkdir()
+    data = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes()
+    wheel.write_bytes(data)
+    parts = tmp_path / ".ortgpu"
+    env = {**os.environ, "ORT_GPU_WHEEL": str(wheel), "ORT_GPU_PARTS_DIR": str(parts), "PART_MB": "1",
+           "FACES_COUNT": "0"}
+    out = subprocess.run(["bash", str(SCRIPTS[0])], capture_output=True, text=True, env=env, timeout=120)
+    return wheel, parts, data, out
+
+
+def _device(parts: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ORT_GPU_PARTS_DIR": str(parts)}
+    return subprocess.run(["bash", str(SCRIPTS[1]), *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_wheel_parts_round_trip(tmp_path):
+    size = int(2.5 * 2**20)
+    _, parts, data, out = _split(tmp_path, size)
+    assert out.returncode == 0, out.stderr
+    names = sorted(p.name for p in parts.glob("part-*"))
+    assert names == ["part-00", "part-01", "part-02"]
+    assert [(parts / n).stat().st_size for n in names] == [2**20, 2**20, size - 2 * 2**20]
+    manifest = (parts / "manifest").read_text().split("\n")
+    assert manifest[0].split() == ["wheel", WHEEL_NAME, str(size), hashlib.sha256(data).hexdigest()]
+    # One part per call, the last call installs.
+    for k, n in enumerate(names, 1):
+        assert f"call {k}/3: carry [\"{parts}/manifest\", \"{parts}/{n}\"]" in out.stdout
+    assert out.stdout.index("call 3/3") < out.stdout.index("device_ort_gpu_install 2>&1")
+    status = _device(parts, "--status")
+    assert status.returncode == 0 and status.stdout.count("  ok      part-") == 3
+    back = tmp_path / "back.whl"
+    done = _device(parts, "--assemble-only", str(back))
+    assert done.returncode == 0, done.stderr
+    assert back.read_bytes() == data
+
+
+def test_missing_and_corrupt_parts_are_named(tmp_path):
+    _, parts, _, out = _split(tmp_path, int(2.5 * 2**20))
+    assert out.returncode == 0, out.stderr
+    p1 = parts / "part-01"
+    raw = bytearray(p1.read_bytes())
+    raw[100] ^= 0xFF
+    p1.write_bytes(bytes(raw))
+    (parts / "part-02").unlink()
+    done = _device(parts, "--assemble-only", str(tmp_path / "back.whl"))
+    assert done.returncode != 0
+    assert "corrupt part-01 (carried by call 2)" in done.stderr
+    assert "missing part-02 (carried by call 3)" in done.stderr
+    assert "ok      part-00" in done.stderr
+    assert not (tmp_path / "back.whl").exists()
+
+
+def test_parts_script_refuses_a_missing_wheel(tmp_path):
+    env = {**os.environ, "ORT_GPU_WHEEL": str(tmp_path / WHEEL_NAME), "ORT_GPU_PARTS_DIR": str(tmp_path / "p")}
+    out = subprocess.run(["bash", str(SCRIPTS[0])], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2 and str(tmp_path / WHEEL_NAME) in out.stderr
+
+
+# --- layering ---------------------------------------------------------------
+def test_inference_never_imports_torch():
+    for path in (REPO / "inference").rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                root = name.split(".")[0]
+                assert root not in ("torch", "torchvision", "training", "PySide6", "gui"), f"{path}: imports {name}"
+    code = "import sys, inference.bench, inference.gpu, inference.doctor; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+# --- doctor -------------------------------------------------------------------
+def test_probe_model_is_a_valid_onnx_identity_conv():
+    import onnx
+    import onnxruntime as ort
+
+    from inference.gpu import probe_model
+
+    data = probe_model()
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], x)
+
+
+def test_elf_needed_matches_readelf():
+    import onnxruntime as ort
+
+    from inference.gpu import elf_needed
+
+    lib = next((Path(ort.__file__).parent / "capi").glob("onnxruntime_pybind11_state*.so"))
+    needed = elf_needed(lib)
+    assert "libc.so.6" in needed
+    if shutil.which("readelf"):
+        out = subprocess.run(["readelf", "-d", str(lib)], capture_output=True, text=True).stdout
+        want = [ln.split("[")[1].rstrip("]") for ln in out.splitlines() if "(NEEDED)" in ln]
+        assert needed == want
+    assert elf_needed(Path(__file__)) == []  # not an ELF file
+
+
+def test_install_hints_follow_the_build():
+    from inference.gpu import OrtBuild, install_hint
+
+    cu13 = OrtBuild("onnxruntime-gpu", "1.31.1", "13.0", "", Path("."),
+                    {"cuda": ["nvidia-cuda-runtime~=13.0"], "cudnn": ["nvidia-cudnn-cu13~=9.0"]})
+    assert install_hint("libcudnn.so.9", cu13) == 'pip install "nvidia-cudnn-cu13~=9.0"'
+    assert install_hint("libcudart.so.13", cu13) == 'pip install "nvidia-cuda-runtime~=13.0"'
+    assert install_hint("libcublasLt.so.13", cu13) == 'pip install "nvidia-cublas"'
+    assert install_hint("libnvinfer.so.10", cu13) == 'pip install "tensorrt-cu13-libs>=10,<11"'
+    assert "driver" in install_hint("libcuda.so.1", cu13)
+    cu12 = OrtBuild("onnxruntime-gpu", "1.20.0", "12.4", "", Path("."), {})
+    assert install_hint("libcublas.so.12", cu12) == 'pip install "nvidia-cublas-cu12"'
+    assert install_hint("libcudnn.so.9", cu12) == 'pip install "nvidia-cudnn-cu12"'
+
+
+def test_failure_reason_picks_the_loader_error():
+    from inference.gpu import failure_reason
+
+    log = ("2026-11-23 [E:onnxruntime:Default, provider_bridge_ort.cc:2458 operator()] ... FAIL : Failed to load library "
+           "/x/libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file\n"
+           "2026-11-23 [W:onnxruntime:Default, onnxruntime_pybind_state.cc:1295] Failed to create "
+           "CUDAExecutionProvider. Require cuDNN 9.* and CUDA 13.*. Please install all dependencies\n")
+    assert failure_reason(log) == "libcublasLt.so.13: cannot open shared object file"
+    assert failure_reason(log.splitlines()[1]).startswith("Failed to create CUDAExecutionProvider")
+    assert failure_reason("") is None
+
+
+def test_doctor_reports_the_gpu_path(capsys):
+    assert main.main(["doctor", "--cameras", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU path" in out
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        assert "CUDA provider (libonnxruntime_providers_cuda.so) needs:" in out
+        assert "libcudnn.so." in out and "CUDA session on a tiny Conv model:" in out
+    else:
+        assert "CPU-only build" in out
+
+
+# --- bench ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def faces_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("faces")
+    for p in utk_images(8):
+        shutil.copy(p, d / p.name)
+    return d
+
+
+def test_timing_filter_is_labelled_untrained(tmp_path):
+    from inference.models import load_model
+    from training.timing_filter import export_timing_filter
+
+    path = export_timing_filter("smoke", tmp_path / "t.onnx")
+    model = load_model(path, "filter")
+    assert model.card.training["timing_only"] is True and model.card.training["preset"]["preset"] == "smoke"
+    assert "timing only" in model.name and "UNTRAINED" in model.card.method
+    out = model.apply(np.zeros((2, 32, 32, 3), np.uint8))
+    assert out.shape == (2, 32, 32, 3) and out.dtype == np.uint8
+
+
+def test_bench_providers_and_face_counts_on_cpu(tiny_models, faces_dir, tmp_path, capsys):
+    from training.timing_filter import export_timing_filter
+
+    filt = export_timing_filter("smoke", tmp_path / "timing.onnx")
+    report = tmp_path / "bench.json"
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--classifier", str(tiny_models["classifier2"]), "--filter", str(filt),
+                      "--providers", "cpu,cuda", "--faces", "1,2", "--frames", "3", "--warmup", "1",
+                      "--baseline-device", "cpu", "--json", str(report)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "UNTRAINED" in out and "issue #11 targets" in out and "goals, not measurements" in out
+    data = json.loads(report.read_text())
+    assert data["faces"] == [1, 2] and data["filter"]["timing_only"] is True
+    assert "'smoke' 32 px" in data["baseline"]  # the baseline runs the same generator as the filter
+    rows = data["results"]
+    for faces in (1, 2):
+        for variant in ("filter", "plain"):
+            cpu = [r for r in rows if (r["provider"], r["faces"], r["variant"]) == ("cpu", faces, variant)]
+            eager = [r for r in rows if (r["provider"], r["faces"], r["variant"]) == ("eager", faces, variant)]
+            assert len(cpu) == 1 and len(eager) == 1
+            assert cpu[0]["status"] == "ok" and 1 <= cpu[0]["frames"] <= 3
+            assert cpu[0]["vs_eager"] == pytest.approx(cpu[0]["fps"] / eager[0]["fps"])
+            assert {"p50", "p99"} <= set(cpu[0]["latency_ms"]["end_to_end"])
+    # CUDA is either really CUDA for every model, or reported unavailable with a reason — never the CPU under its name.
+    cuda = data["providers"]["cuda"]
+    if cuda["status"] == "ok":
+        assert set(cuda["models"].values()) == {"CUDA"}
+    else:
+        assert cuda["status"].startswith("unavailable: ") and len(cuda["status"]) > len("unavailable: ") + 5
+        assert all(r["status"] == cuda["status"] and r["fps"] == 0 for r in rows if r["provider"] == "cuda")
+
+
+@pytest.mark.parametrize("flag,value,needle", [("--faces", "0,x", "--faces"), ("--providers", "cpu,gpu", "--providers"),
+                                               ("--resolution", "640", "--resolution")])
+def test_bench_bad_options_are_one_line_errors(flag, value, needle, tiny_models, faces_dir, capsys):
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter", "--no-baseline", flag, value])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
