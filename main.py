@@ -5,6 +5,7 @@
     python main.py audit ...       audit models over a dataset
     python main.py run ...         headless: a source → per-face CSV rows
     python main.py bench ...       measure speed against the eager baseline
+    python main.py bench train ... training throughput per precision and memory format
     python main.py doctor          what this machine can run
 
 Subcommand modules are imported lazily so that start-up and --help stay fast.
@@ -23,6 +24,9 @@ COMMANDS = [
     ("audit", "inference.audit.cli", "audit classifiers and a filter over a dataset; write a report"),
     ("bench", "training.bench_cli", "benchmark providers and face counts against a PyTorch-eager baseline"),
     ("doctor", "inference.doctor", "show ONNX Runtime providers, GPUs, models and cameras"),
+]
+BENCH_COMMANDS = [
+    ("train", "training.bench_train", "training throughput of the real trainers per precision and memory format"),
 ]
 TRAIN_COMMANDS = [
     ("classifier", "training.tasks.classifier", "train a CAM gender classifier and export it to ONNX"),
@@ -48,6 +52,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     tsub = train.add_subparsers(dest="train_command", metavar="WHAT", required=True)
     for name, module, help_text in TRAIN_COMMANDS:
         _add_lazy(tsub, name, module, help_text)
+    bsub = _subparser(parser, "bench").add_subparsers(dest="bench_command", metavar="WHAT")  # optional: plain bench
+    for name, module, help_text in BENCH_COMMANDS:
+        _add_lazy(bsub, name, module, help_text)
     # Only the chosen subcommand's module is imported, to add its arguments.
     chosen = _chosen_module(argv)
     if chosen is not None:
@@ -70,6 +77,9 @@ def _chosen_module(argv: list[str]) -> tuple[str, list[str]] | None:
     words = [a for a in argv if not a.startswith("-")]
     if not words:
         return None
+    if words[0] == "bench" and argv[argv.index("bench") + 1 : argv.index("bench") + 2] in ([n] for n, _, _ in BENCH_COMMANDS):
+        name = argv[argv.index("bench") + 1]
+        return dict((n, m) for n, m, _ in BENCH_COMMANDS)[name], ["bench", name]
     if words[0] == "train" and len(words) > 1:
         for name, module, _ in TRAIN_COMMANDS:
             if words[1] == name:

@@ -7,7 +7,8 @@ import pytest
 import main
 from tests.conftest import REPO
 
-COMMANDS = [[name] for name, _, _ in main.COMMANDS] + [["train", name] for name, _, _ in main.TRAIN_COMMANDS]
+COMMANDS = ([[name] for name, _, _ in main.COMMANDS] + [["train", name] for name, _, _ in main.TRAIN_COMMANDS]
+            + [["bench", name] for name, _, _ in main.BENCH_COMMANDS])
 
 
 def test_entry_point_help_runs_as_a_script():

@@ -190,3 +190,22 @@ def test_precision_choice():
     assert amp_dtype("bf16", cpu) is None and amp_dtype("auto", cpu) is None  # the CPU trains in fp32
     assert amp_dtype("bf16", gpu) == torch.bfloat16 and amp_dtype("fp16", gpu) == torch.float16
     assert amp_dtype("fp32", gpu) is None
+
+
+def test_bench_train_times_every_variant_against_fp32(tmp_path, tiny_utk, capsys):
+    import json
+
+    import main
+
+    out = tmp_path / "bench.json"
+    assert main.main(["bench", "train", "--data", f"utkface:{tiny_utk}", "--faces", "160", "--size", "32",
+                      "--cyclegan-preset", "smoke", "--classifier-batch", "16", "--warmup", "1", "--steps", "2",
+                      "--device", "cpu", "--threads", "1", "--cache", "", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert {(r["trainer"], r["variant"]) for r in rows} == {
+        (t, v) for t in ("classifier", "cyclegan") for v in ("fp32", "fp32+channels-last")}
+    fp32 = {r["trainer"]: r["per_second"] for r in rows if r["variant"] == "fp32"}
+    for r in rows:
+        assert r["per_second"] > 0 and 0 <= r["data_wait_share"] <= 1
+        assert r["ratio_vs_fp32"] == pytest.approx(r["per_second"] / fp32[r["trainer"]], abs=0.01)
+    assert "target is ≥ 2000 images/s" in capsys.readouterr().out
