@@ -26,8 +26,10 @@ from typing import Iterator
 
 import numpy as np
 import onnxruntime as ort
+from onnx import TensorProto, helper
 
-from .runtime import CPU, CUDA, SHORT, TRT, cuda_device_count, nvidia_library_dirs, preload_gpu_libraries
+from .runtime import (CPU, CUDA, SHORT, TRT, cuda_device_count, nvidia_library_dirs, ort_cuda_version,
+                      preload_gpu_libraries)
 
 PROVIDER_LIBRARIES = {CUDA: "libonnxruntime_providers_cuda.so", TRT: "libonnxruntime_providers_tensorrt.so"}
 # glibc / libstdc++ / the loader: on every Linux, never the reason a provider fails.
@@ -54,9 +56,10 @@ def ort_build() -> OrtBuild:
     try:
         from onnxruntime.capi import build_and_package_info as info  # type: ignore[attr-defined]
 
-        package, cuda_version = getattr(info, "package_name", "onnxruntime"), getattr(info, "cuda_version", None)
+        package = getattr(info, "package_name", "onnxruntime")
     except ImportError:
-        package, cuda_version = "onnxruntime", None
+        package = "onnxruntime"
+    cuda_version = ort_cuda_version()
     extras: dict[str, list[str]] = {}
     try:
         for req in metadata.requires(package) or []:
@@ -174,38 +177,21 @@ def required_libraries(build: OrtBuild | None = None) -> list[Library]:
 
 
 # --- the probe --------------------------------------------------------------
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _pb(num: int, value: bytes | int | str) -> bytes:
-    """One protobuf field: an int (varint) or bytes/str (length-delimited)."""
-    if isinstance(value, int):
-        return _varint(num << 3) + _varint(value)
-    data = value.encode() if isinstance(value, str) else value
-    return _varint(num << 3 | 2) + _varint(len(data)) + data
-
-
 def probe_model() -> bytes:
     """A serialized ONNX model (opset 17): y = Conv(x, w) with x 1×1×4×4 and a 1×1 kernel of 1.0 — so y == x.
 
-    Built by hand so that inference/ needs no onnx package; a Conv because the
-    CUDA provider loads cuDNN for it, which is the library most often missing.
+    A Conv because the CUDA provider loads cuDNN for it, which is the library most often missing.
     """
-    def value_info(name: str, dims: list[int]) -> bytes:
-        shape = b"".join(_pb(1, _pb(1, d)) for d in dims)
-        return _pb(1, name) + _pb(2, _pb(1, _pb(1, 1) + _pb(2, shape)))  # float tensor of that shape
-
-    weight = b"".join(_pb(1, d) for d in (1, 1, 1, 1)) + _pb(2, 1) + _pb(8, "w") + _pb(9, struct.pack("<f", 1.0))
-    node = _pb(1, "x") + _pb(1, "w") + _pb(2, "y") + _pb(3, "conv") + _pb(4, "Conv")
-    graph = _pb(1, node) + _pb(2, "probe") + _pb(5, weight) + _pb(11, value_info("x", [1, 1, 4, 4])) + \
-        _pb(12, value_info("y", [1, 1, 4, 4]))
-    return _pb(1, 8) + _pb(2, "bias-mirror-doctor") + _pb(7, graph) + _pb(8, _pb(2, 17))
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])],
+        initializer=[helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 1, 1], [1.0])],
+    )
+    # IR 8 / opset 17: readable by every onnxruntime a user may have when doctor runs
+    model = helper.make_model(graph, producer_name="bias-mirror-doctor",
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return model.SerializeToString()
 
 
 @contextlib.contextmanager

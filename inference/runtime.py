@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import io
 import logging
 import os
@@ -89,7 +90,13 @@ def nvidia_library_dirs(cuda_major: str | None) -> dict[str, list[Path]]:
     return found
 
 
-_PRELOADED: dict[str, list[str]] = {}
+def ort_cuda_version() -> str | None:
+    """The CUDA version this onnxruntime was built for ("13.0"), None for a CPU-only build."""
+    try:
+        from onnxruntime.capi.build_and_package_info import cuda_version  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return str(cuda_version) if cuda_version else None
 
 
 def preload_gpu_libraries(tensorrt: bool = False) -> list[str]:
@@ -102,46 +109,52 @@ def preload_gpu_libraries(tensorrt: bool = False) -> list[str]:
     back to the loader's own path (LD_LIBRARY_PATH, ldconfig). Returns what
     ORT printed (its failures), which callers may log.
     """
-    key = "tensorrt" if tensorrt else "cuda"
-    if key in _PRELOADED:
-        return _PRELOADED[key]
+    return [*_preload_cuda(), *(_preload_tensorrt() if tensorrt else ())]
+
+
+@functools.cache  # loading a library is process-wide: once is enough
+def _preload_cuda() -> tuple[str, ...]:
+    if not hasattr(ort, "preload_dlls"):
+        return ()
+    version = ort_cuda_version()
+    major = version.split(".")[0] if version else None
+    dirs = nvidia_library_dirs(major)
+    # One folder holds every CUDA library only in the CUDA 13+ layout (nvidia/cu13/lib).
+    consolidated = [d for d in dirs["cuda"] if d.parent.name == f"cu{major}"]
+    beside = Path(ort.__file__).resolve().parent.parent / "nvidia"
     messages: list[str] = []
-    if "cuda" not in _PRELOADED and hasattr(ort, "preload_dlls"):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
         try:
-            from onnxruntime.capi.build_and_package_info import cuda_version  # type: ignore[attr-defined]
-        except ImportError:
-            cuda_version = None
-        major = str(cuda_version).split(".")[0] if cuda_version else None
-        dirs = nvidia_library_dirs(major)
-        # One folder holds every CUDA library only in the CUDA 13+ layout (nvidia/cu13/lib).
-        consolidated = [d for d in dirs["cuda"] if d.parent.name == f"cu{major}"]
-        beside = Path(ort.__file__).resolve().parent.parent / "nvidia"
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+            if beside.is_dir() or not (consolidated or dirs["cudnn"]):
+                ort.preload_dlls()
+            else:
+                if consolidated:
+                    ort.preload_dlls(cuda=True, cudnn=False, directory=str(consolidated[0]))
+                if dirs["cudnn"]:
+                    ort.preload_dlls(cuda=False, cudnn=True, directory=str(dirs["cudnn"][0]))
+        except (OSError, RuntimeError) as exc:
+            messages.append(f"onnxruntime.preload_dlls: {exc}")
+    messages += [ln for ln in out.getvalue().splitlines() if ln.strip()]
+    return _logged(messages)
+
+
+@functools.cache
+def _preload_tensorrt() -> tuple[str, ...]:
+    messages: list[str] = []
+    for d in nvidia_library_dirs(None)["tensorrt"][:1]:
+        for lib in sorted(d.glob("libnv*.so.*"), key=lambda p: (not p.name.startswith("libnvinfer.so"), p.name)):
             try:
-                if beside.is_dir() or not (consolidated or dirs["cudnn"]):
-                    ort.preload_dlls()
-                else:
-                    if consolidated:
-                        ort.preload_dlls(cuda=True, cudnn=False, directory=str(consolidated[0]))
-                    if dirs["cudnn"]:
-                        ort.preload_dlls(cuda=False, cudnn=True, directory=str(dirs["cudnn"][0]))
-            except (OSError, RuntimeError) as exc:
-                messages.append(f"onnxruntime.preload_dlls: {exc}")
-        messages += [ln for ln in out.getvalue().splitlines() if ln.strip()]
-        _PRELOADED["cuda"] = messages
-    if tensorrt:
-        dirs = nvidia_library_dirs(None)["tensorrt"]
-        for d in dirs[:1]:
-            for lib in sorted(d.glob("libnv*.so.*"), key=lambda p: (not p.name.startswith("libnvinfer.so"), p.name)):
-                try:
-                    ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
-                except OSError as exc:
-                    messages.append(f"{lib}: {exc}")
-        _PRELOADED["tensorrt"] = messages
+                ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+            except OSError as exc:
+                messages.append(f"{lib}: {exc}")
+    return _logged(messages)
+
+
+def _logged(messages: list[str]) -> tuple[str, ...]:
     for m in messages:
         log.debug("GPU library preload: %s", m)
-    return messages
+    return tuple(messages)
 
 
 def default_cache_dir() -> Path:
