@@ -72,12 +72,10 @@ class ChainOutput:
 class DeviceChain:
     """Runs a filter and then classifiers on its output, the hand-over kept on one device."""
 
-    def __init__(self, filter: Filter, classifiers: list[Classifier], runtime: RuntimeConfig = RuntimeConfig(),
-                 device_id: int = 0):
+    def __init__(self, filter: Filter, classifiers: list[Classifier], device_id: int = 0):
         self.filter, self.classifiers = filter, list(classifiers)
         self.device = device_of(filter.info.provider)
         self.device_id = device_id
-        self.runtime = runtime
         self._resizers: dict[tuple[int, int], ort.InferenceSession] = {}
 
     @staticmethod
@@ -92,8 +90,7 @@ class DeviceChain:
         key = (src, dst)
         if key not in self._resizers:
             provider = "cpu" if self.device == "cpu" else "cuda"
-            cfg = RuntimeConfig(provider=provider, threads=self.runtime.threads)
-            self._resizers[key] = create_session(resize_model(src, dst), cfg).session
+            self._resizers[key] = create_session(resize_model(src, dst), RuntimeConfig(provider=provider)).session
         return self._resizers[key]
 
     def _on_device(self, session: ort.InferenceSession, feeds: dict[str, ort.OrtValue], output: str) -> ort.OrtValue:

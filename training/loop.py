@@ -38,7 +38,6 @@ class LoopConfig:
     batch_size: int = 64
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
-    amp: bool = True
     checkpoint_every: int = 200  # steps; also at each epoch end and on interrupt
     resume: bool = False
     threads: int | None = None
@@ -168,17 +167,17 @@ def epoch_order(indices: np.ndarray, seed: int, epoch: int, rank: int = 0, world
     return rest[rank:usable:world]
 
 
-def batches(order: np.ndarray, batch_size: int, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
-    for b, i in enumerate(range(0, len(order) - batch_size + 1, batch_size)):
-        if b >= start:
-            yield b, order[i : i + batch_size]
+def batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Full batches in order; a short tail is left for the next epoch's permutation."""
+    for i in range(0, len(order) - batch_size + 1, batch_size):
+        yield order[i : i + batch_size]
 
 
 class _Batches(torch.utils.data.Dataset):
     """One item per batch, so DataLoader workers run the task's own batch() ahead of the step."""
 
     def __init__(self, task: Task, order: np.ndarray, batch_size: int):
-        self.task, self.chunks = task, [idx for _, idx in batches(order, batch_size)]
+        self.task, self.chunks = task, list(batches(order, batch_size))
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -208,7 +207,7 @@ def batch_stream(task: Task, order: np.ndarray, cfg: LoopConfig, device: torch.d
         for b in loader:
             yield _to(b, device)
     else:
-        for _, idx in batches(order, cfg.batch_size):
+        for idx in batches(order, cfg.batch_size):
             yield task.batch(idx, device)
 
 

@@ -7,13 +7,11 @@ paper's network) through the same exporter as a trained one, so the graph
 ONNX Runtime runs is the one a trained full-preset filter would have. Its
 card says, in its name, method and training fields, that it is untrained and
 for timing only; `main.py bench` prints that next to its results. It is
-written under runs/ (ignored), never into resources/models.
-
-    python -m training.timing_filter --preset full --out runs/timing/cyclegan-full-256-untrained.onnx
+written under runs/ (ignored), never into resources/models, by
+``python main.py bench --timing-filter full``.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
@@ -66,22 +64,3 @@ def ensure_timing_filter(preset_name: str) -> Path:
             pass  # a half-written file from an interrupted export: make it again
     print(f"exporting an UNTRAINED '{preset_name}' CycleGAN generator for timing to {path} …")
     return export_timing_filter(preset_name, path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.timing_filter", description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="full", help="CycleGAN preset (smoke, cpu, fast, full)")
-    p.add_argument("--out", help="where to write it (default: runs/timing/cyclegan-PRESET-SIZE-untrained.onnx)")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    try:
-        path = export_timing_filter(args.preset, args.out, args.seed)
-    except BiasMirrorError as exc:
-        print(f"error: {exc}")
-        return 2
-    print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB): UNTRAINED, timing only")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

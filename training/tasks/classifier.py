@@ -75,6 +75,7 @@ def build_data(
 
 class ClassifierTask:
     prefetch = True  # batch() only reads the image cache: DataLoader workers may run it
+
     def __init__(self, data: ClassifierData, net_cfg: ClassifierConfig, epochs: int, batch_size: int, lr: float,
                  extra_config: dict):
         self.data = data

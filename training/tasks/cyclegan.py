@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import warnings
 import logging
 import shlex
 import sys
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -145,10 +145,10 @@ class CycleForward(nn.Module):
         super().__init__()
         self.G_A, self.G_B = G_A, G_B
 
-    def forward(self, real_A: torch.Tensor, real_B: torch.Tensor, identity: bool):
+    def forward(self, real_A: torch.Tensor, real_B: torch.Tensor):
         fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
         rec_A, rec_B = self.G_B(fake_B), self.G_A(fake_A)
-        idt_B, idt_A = (self.G_A(real_B), self.G_B(real_A)) if identity else (None, None)
+        idt_B, idt_A = self.G_A(real_B), self.G_B(real_A)
         return fake_B, fake_A, rec_A, rec_B, idt_B, idt_A
 
 
@@ -231,7 +231,7 @@ class CycleGANTask:
         # Generators: fool both discriminators, close both cycles, keep colours on identity inputs.
         self._freeze(self.D_A, self.D_B)
         with ctx.autocast():
-            fake_B, fake_A, rec_A, rec_B, idt_B, idt_A = self.cycle(real_A, real_B, True)
+            fake_B, fake_A, rec_A, rec_B, idt_B, idt_A = self.cycle(real_A, real_B)
             idt_w = LAMBDA_CYCLE * LAMBDA_IDENTITY
             loss_idt = idt_w * (self.l1(idt_B, real_B) + self.l1(idt_A, real_A))
             # the frozen discriminators are called directly: no gradient reaches their weights
