@@ -17,37 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 TOY = textwrap.dedent('''
     import sys
     from pathlib import Path
-    import numpy as np
     import torch
-    from torch import nn
+    from tests.test_loop import ToyTask
     from training.loop import Dist, LoopConfig, run
 
-    class Toy:
-        """Linear regression whose DDP result must equal one process at twice the batch."""
-        def __init__(self):
-            torch.manual_seed(0)
-            self.net = nn.Linear(3, 1)
-            self.train_net = self.net
-            self.opt = torch.optim.Adam(self.net.parameters(), lr=0.05)
-            rng = np.random.default_rng(0)
-            self.x = torch.tensor(rng.normal(size=(64, 3)), dtype=torch.float32)
-            self.y = self.x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
-            self.config = {}
-        def modules(self): return {"net": self.net}
-        def optimizers(self): return {"net": self.opt}
-        def schedulers(self): return {}
-        def indices(self): return np.arange(64)
-        def batch(self, idx, device): return self.x[idx], self.y[idx]
-        def distribute(self, wrap): self.train_net = wrap(self.net)
-        def step(self, batch, ctx):
-            x, y = batch
-            loss = ((self.train_net(x) - y) ** 2).mean()
-            self.opt.zero_grad(); loss.backward(); self.opt.step()
-            return {"loss": loss.item()}
-        def end_epoch(self, epoch, ctx): return {}
-
     out, bs = Path(sys.argv[1]), int(sys.argv[2])
-    task = Toy()
+    task = ToyTask()  # its DDP result must equal one process at twice the batch
     run(task, LoopConfig(out, epochs=2, batch_size=bs, device="cpu", threads=1))
     torch.save(task.net.state_dict(), out / f"rank{Dist.from_env().rank}.pt")
 ''')

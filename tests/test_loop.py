@@ -8,11 +8,15 @@ from training.loop import LoopConfig, load_checkpoint, run
 
 
 class ToyTask:
-    """Linear regression; can raise KeyboardInterrupt at a chosen step to simulate Ctrl-C."""
+    """Linear regression; can raise KeyboardInterrupt at a chosen step to simulate Ctrl-C.
+
+    tests/test_distributed.py runs it under torchrun too, through its distribute() hook.
+    """
 
     def __init__(self, interrupt_at=None):
         torch.manual_seed(0)
         self.net = nn.Linear(3, 1)
+        self.train_net = self.net
         self.opt = torch.optim.Adam(self.net.parameters(), lr=0.05)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, 5)
         rng = np.random.default_rng(0)
@@ -24,6 +28,9 @@ class ToyTask:
 
     def modules(self):
         return {"net": self.net}
+
+    def distribute(self, wrap):
+        self.train_net = wrap(self.net)
 
     def optimizers(self):
         return {"net": self.opt}
@@ -42,7 +49,7 @@ class ToyTask:
         if self.interrupt_at is not None and ctx.step == self.interrupt_at:
             raise KeyboardInterrupt
         x, y = batch
-        loss = ((self.net(x) - y) ** 2).mean()
+        loss = ((self.train_net(x) - y) ** 2).mean()
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
