@@ -1,8 +1,10 @@
 """Trainer for the CAM gender classifiers.
 
 Augmentation keeps skin colour intact: flips, small crops/zooms and at most
-±10% brightness/contrast. No hue or saturation jitter and no colour
-constancy tricks, because the skin tone a model sees is exactly what the
+±10% brightness/contrast. ``--framing-jitter F`` also zooms out (edge-padded)
+and tilts, so crops framed by a live detector, which wander around the aligned
+framing by a few percent and tilt with the head, look like training crops.
+No hue or saturation jitter and no colour constancy tricks, because the skin tone a model sees is exactly what the
 project measures; a model trained on shifted hues would learn to ignore the
 very signal we audit (and would look fairer than it is).
 """
@@ -73,11 +75,26 @@ def build_data(
     )
 
 
+def framing_transforms(size: int, jitter: float) -> list:
+    """Random framing: zoom-in crops only (jitter 0), or crop sides within ±jitter of the image
+    side on an edge-padded copy, after a tilt of up to 100·jitter degrees."""
+    if jitter <= 0:
+        return [v2.RandomResizedCrop(size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True)]
+    pad = int(round(size * jitter))
+    padded = size + 2 * pad
+    return [
+        v2.Pad(pad, padding_mode="edge"),
+        v2.RandomRotation(100 * jitter, interpolation=v2.InterpolationMode.BILINEAR),
+        v2.RandomResizedCrop(size, scale=(((1 - jitter) * size / padded) ** 2, ((1 + jitter) * size / padded) ** 2),
+                             ratio=(0.9, 1.1), antialias=True),
+    ]
+
+
 class ClassifierTask:
     prefetch = True  # batch() only reads the image cache: DataLoader workers may run it
 
     def __init__(self, data: ClassifierData, net_cfg: ClassifierConfig, epochs: int, batch_size: int, lr: float,
-                 extra_config: dict):
+                 extra_config: dict, framing_jitter: float = 0.0):
         self.data = data
         self.net = CamClassifier(net_cfg)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=0.05)
@@ -85,7 +102,7 @@ class ClassifierTask:
         self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=steps, pct_start=0.15)
         s = net_cfg.size
         self.augment = v2.Compose([
-            v2.RandomResizedCrop(s, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
+            *framing_transforms(s, framing_jitter),
             v2.RandomHorizontalFlip(),
             v2.ColorJitter(brightness=0.1, contrast=0.1),  # no hue/saturation: skin colour is the signal we audit
         ])
@@ -168,6 +185,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--framing-jitter", type=float, default=0.0,
+                   help="also zoom out and tilt training crops by up to this share (e.g. 0.12): robustness to detector framing")
     add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
     p.add_argument("--export-to", help="also copy the exported ONNX here (e.g. resources/models/x.onnx)")
 
@@ -178,7 +197,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
     data = {
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
         "by": [b.strip() for b in args.by.split(",")], "target": parse_target(args.target), "seed": args.seed,
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
         "command": "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }
     return net, data
@@ -196,7 +215,8 @@ def main(args: argparse.Namespace) -> int:
     if Dist.from_env().is_main:
         print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
         print(data.composition.table())
-    task = ClassifierTask(data, net_cfg, run_cfg["epochs"], run_cfg["batch_size"], run_cfg["lr"], run_cfg)
+    task = ClassifierTask(data, net_cfg, run_cfg["epochs"], run_cfg["batch_size"], run_cfg["lr"], run_cfg,
+                          run_cfg.get("framing_jitter", 0.0))
     loop_cfg = loop_config_from_args(args, out, run_cfg["epochs"], run_cfg["batch_size"], run_cfg["seed"])
     try:
         run(task, loop_cfg)
