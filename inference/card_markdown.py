@@ -42,6 +42,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
     t, m = card.training, card.metrics
     lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(), "",
              f"- method: {card.method}", f"- command: `{t.get('command', '?')}`",
+             *(f"- then resumed: `{r}`" for r in t.get("resumes", [])),
              f"- commit {t.get('commit', '?')}, {t.get('date', '?')}"]
     lines += _precision_lines(card)
     for key in ("epochs", "n_train", "iterations", "preset"):
