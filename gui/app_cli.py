@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=float, help="quit by itself after this many seconds (screenshots, tests)")
     p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window (after --screenshot-after seconds)")
     p.add_argument("--screenshot-after", type=float, default=10.0, help="seconds before --screenshot is taken (default 10)")
+    p.add_argument("--health", metavar="PATH",
+                   help="on quitting, write GUI-thread stalls and memory over the session to this JSON (soak runs)")
     add_model_arguments(p)
 
 
@@ -77,10 +79,26 @@ def main(args: argparse.Namespace) -> int:
                 print(f"error: could not write {args.screenshot}", file=sys.stderr)
 
         QTimer.singleShot(int(after * 1000), shoot)
+    if args.health:
+        watch_health(app, window, args.health)
     if args.max_seconds:
         QTimer.singleShot(int(args.max_seconds * 1000), window.close)
     app.aboutToQuit.connect(window.shutdown)
     return int(app.exec())
+
+
+def watch_health(app, window, path: str) -> None:
+    from .health import HealthMonitor, write_report
+
+    monitor = HealthMonitor(parent=window)
+
+    def write() -> None:
+        report = monitor.report(window.inference.frames_done, window.results_shown)
+        write_report(report, path)
+        print(f"health: {report.line()} (written to {path})")
+
+    app.aboutToQuit.connect(write)
+    monitor.start()
 
 
 def clear_opencv_qt_paths() -> None:

@@ -284,3 +284,26 @@ def test_main_without_a_command_opens_the_app():
     assert main._default_to_app(["-v", "--source", "0"]) == ["-v", "app", "--source", "0"]
     assert main._default_to_app(["run", "--source", "x"]) == ["run", "--source", "x"]
     assert main._default_to_app(["-h"]) == ["-h"]
+
+
+def test_health_monitor_sees_a_blocked_gui_thread(qtbot, tmp_path):
+    import json
+    import time
+
+    from PySide6.QtCore import QObject, QTimer
+
+    from gui.health import HealthMonitor, write_report
+
+    owner = QObject()
+    monitor = HealthMonitor(tick_ms=10, rss_every_s=0.1, parent=owner)
+    monitor.start()
+    QTimer.singleShot(150, lambda: time.sleep(0.3))  # the GUI thread is busy for 300 ms
+    qtbot.wait(700)
+    report = monitor.report(frames_processed=5, results_shown=4)
+    assert report.lateness_ms_max >= 250 and report.stalls_over_100ms == 1
+    assert report.lateness_ms_p50 < 50  # the other ticks came on time
+    assert len(report.rss_mb) >= 3 and all(mb > 0 for _, mb in report.rss_mb)
+    write_report(report, tmp_path / "health.json")
+    saved = json.loads((tmp_path / "health.json").read_text())
+    assert saved["frames_processed"] == 5 and saved["stalls_over_100ms"] == 1
+    assert "1 stall(s) > 100 ms" in report.line()
