@@ -1,13 +1,15 @@
 """The widget that shows the painted result; in split view, dragging moves the before/after line."""
 from __future__ import annotations
 
+from collections import deque
+
 from PySide6.QtCore import QEvent, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QLabel, QWidget
 
 from inference.results import FrameResult
 
-from .painter import DisplaySettings, render
+from .painter import Composed, DisplaySettings, render
 
 HELP_HTML = """
 <h3>Bias Mirror — keys</h3>
@@ -67,6 +69,9 @@ class FrameView(QWidget):
         self.result: FrameResult | None = None
         self.note = ""
         self.renders = 0
+        self.composed_ahead = 0  # renders that found their frame already composed by the worker
+        # A few, not one: the worker may finish the next frame before this one is painted.
+        self._ready: deque[Composed] = deque(maxlen=3)
         self._geometry: dict = {}
         self.setMinimumSize(320, 240)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -75,13 +80,19 @@ class FrameView(QWidget):
         self.result = result
         self.update()
 
+    def offer(self, composed: Composed) -> None:
+        """Called from the inference thread (deque appends are atomic): the newest few composed frames."""
+        self._ready.append(composed)
+
     def set_note(self, note: str) -> None:
         if note != self.note:
             self.note = note
             self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802
-        image = render(self.result, self.settings, self.width(), self.height(), self.note, self._geometry)
+        ready = next((c for c in reversed(self._ready) if c.fits(self.result, self.settings)), None) if self.result else None
+        image = render(self.result, self.settings, self.width(), self.height(), self.note, self._geometry, ready)
+        self.composed_ahead += ready is not None
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(24, 24, 28))
         p.drawImage(0, 0, image)

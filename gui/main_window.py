@@ -28,7 +28,7 @@ from inference.sources import Frame, open_source
 from . import settings as st
 from .frame_view import FrameView, HelpOverlay
 from .model_panel import ModelPanel
-from .painter import VIEW_MODES, DisplaySettings, render
+from .painter import VIEW_MODES, Composed, DisplaySettings, render
 from .plots import PlotsPanel
 from .recording import Recorder, SessionStats, save_snapshot, stamp
 from .workers import CaptureThread, InferenceThread, Mailbox
@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         sml.addWidget(reset, alignment=Qt.AlignmentFlag.AlignLeft)
         self.summary_dock = self._dock("Session summary", summary, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.plots_dock, self.summary_dock)
+        self.summary_dock.visibilityChanged.connect(lambda shown: shown and self._update_summary())
         self.plots_dock.raise_()
         self.resizeDocks([self.plots_dock], [300], Qt.Orientation.Vertical)
         self.resizeDocks([self.side_dock], [380], Qt.Orientation.Horizontal)
@@ -496,7 +497,11 @@ class MainWindow(QMainWindow):
 
     # --- results -----------------------------------------------------------------------------
     def _on_result_worker(self, result: FrameResult, rerun: bool) -> None:
-        """Runs in the inference thread: rows and statistics see every processed frame, shown or not."""
+        """Runs in the inference thread: rows and statistics see every processed frame, shown or not.
+
+        The frame is also composed here (CAM overlays, paste-backs: tens of ms of NumPy) so that the
+        GUI thread only draws it; a settings change in between makes the GUI compose it itself."""
+        self.view.offer(Composed.of(result, self.display))
         if rerun:
             return  # the same frame again after a settings change: not a new measurement
         self.recorder.write(result)
@@ -557,6 +562,8 @@ class MainWindow(QMainWindow):
         self.status_warn.setToolTip("\n".join(warnings))
 
     def _update_summary(self) -> None:
+        if self.summary_table.visibleRegion().isEmpty():  # a hidden tab is still isVisible()
+            return  # intervals over every face seen and a table resized to its contents: ~30 ms, only when looked at
         rows = self.stats.summary()
         table = self.summary_table
         table.setRowCount(len(rows))

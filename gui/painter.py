@@ -7,7 +7,7 @@ number shown comes from the FrameResult as the pipeline measured it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -217,9 +217,31 @@ def draw_label(p: QPainter, rect: QRectF, lines: list[list[Segment]], fm: QFontM
         y += fm.lineSpacing()
 
 
+@dataclass(frozen=True)
+class Composed:
+    """A frame composed off the GUI thread, with the settings it was composed for."""
+
+    result: FrameResult
+    settings: DisplaySettings
+    image: np.ndarray
+    panels: list[Panel]
+
+    @classmethod
+    def of(cls, result: FrameResult, s: DisplaySettings) -> Composed:
+        snapshot = replace(s)  # the GUI may change its settings while this is composed
+        return cls(result, snapshot, *compose(result, snapshot))
+
+    def fits(self, result: FrameResult, s: DisplaySettings) -> bool:
+        return self.result is result and self.settings == s
+
+
 def render(result: FrameResult | None, s: DisplaySettings, width: int, height: int, note: str = "",
-           geometry: dict | None = None) -> QImage:
-    """The whole view at ``width``×``height``: what the window shows and what a snapshot saves."""
+           geometry: dict | None = None, ready: Composed | None = None) -> QImage:
+    """The whole view at ``width``×``height``: what the window shows and what a snapshot saves.
+
+    ``ready`` is the frame already composed by a worker; it is used only if it was composed
+    from this result with these settings, else the frame is composed here.
+    """
     out = QImage(max(1, width), max(1, height), QImage.Format.Format_RGB32)
     out.fill(QColor(24, 24, 28))
     p = QPainter(out)
@@ -234,7 +256,7 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             p.setPen(MUTED)
             p.drawText(QRectF(0, 0, width, height), Qt.AlignmentFlag.AlignCenter, note or "waiting for frames…")
             return out
-        image, panels = compose(result, s)
+        image, panels = (ready.image, ready.panels) if ready is not None and ready.fits(result, s) else compose(result, s)
         ih, iw = image.shape[:2]
         top = fm.lineSpacing() + 6  # room for panel titles
         scale = min(width / iw, (height - top) / ih)

@@ -64,7 +64,15 @@ def test_window_processes_an_image_folder(qtbot, make_window, faces_dir):
     assert set(face.original.classifiers) == {"tiny-a", "tiny-b"} and face.filtered is not None
     text = " ".join(t for line in face_lines(face) for t, _ in line)
     assert "P(female)" in text and "→" in text and ("ITA" in text or "not measurable" in text)
-    qtbot.waitUntil(lambda: w.view.renders > 0 and w.plots.updates > 0 and w.summary_table.rowCount() > 0, timeout=WAIT)
+    qtbot.waitUntil(lambda: w.view.renders > 0 and w.plots.updates > 0, timeout=WAIT)
+    w.plots_dock.raise_()
+    w.summary_table.setRowCount(0)
+    ticks = w.plots.updates
+    qtbot.waitUntil(lambda: w.plots.updates >= ticks + 2, timeout=WAIT)
+    assert w.summary_table.rowCount() == 0  # behind the plots tab: not kept up to date
+    w.summary_dock.raise_()
+    qtbot.waitUntil(lambda: w.summary_table.rowCount() > 0, timeout=WAIT)
+    qtbot.waitUntil(lambda: w.view.composed_ahead > 0, timeout=WAIT)  # frames composed by the inference thread
     assert "fps" in w.status_fps.text()
     assert "tiny-a: CPU" in w.status_providers.text()
     if face.original.classifiers["tiny-a"].cam_focus is not None:  # #12: CAM focus shown live
@@ -307,3 +315,17 @@ def test_health_monitor_sees_a_blocked_gui_thread(qtbot, tmp_path):
     saved = json.loads((tmp_path / "health.json").read_text())
     assert saved["frames_processed"] == 5 and saved["stalls_over_100ms"] == 1
     assert "1 stall(s) > 100 ms" in report.line()
+
+
+def test_a_frame_composed_by_the_worker_renders_like_one_composed_while_painting(qtbot, make_window, faces_dir):
+    from gui.painter import Composed, DisplaySettings
+
+    w = make_window(str(faces_dir), fps=4.0)
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    result, settings = w.last_result, DisplaySettings(view="side by side", show_cam=True)
+    ready = Composed.of(result, settings)
+    settings.cam_opacity = 0.9  # changed after composing: the composed frame no longer fits
+    assert not ready.fits(result, settings)
+    settings.cam_opacity = ready.settings.cam_opacity
+    here, ahead = render(result, settings, 900, 400), render(result, settings, 900, 400, ready=ready)
+    assert ahead == here
