@@ -4,9 +4,10 @@ Augmentation keeps skin colour intact: flips, small crops/zooms and at most
 ±10% brightness/contrast. ``--framing-jitter F`` also zooms out (edge-padded)
 and tilts, so crops framed by a live detector, which wander around the aligned
 framing by a few percent and tilt with the head, look like training crops.
-No hue or saturation jitter and no colour constancy tricks, because the skin tone a model sees is exactly what the
-project measures; a model trained on shifted hues would learn to ignore the
-very signal we audit (and would look fairer than it is).
+No hue or saturation jitter and no colour constancy tricks, because the skin
+tone a model sees is exactly what the project measures; a model trained on
+shifted hues would learn to ignore the very signal we audit (and would look
+fairer than it is).
 """
 from __future__ import annotations
 
