@@ -94,3 +94,61 @@ def test_compare_trains_both_variants_and_prints_them_side_by_side(tmp_path, tin
     both = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert set(both) == {"unbalanced", "gender-balanced"}
     assert read_card(tmp_path / "cmp" / "balanced" / "model.onnx").training["composition"]["mode"] == "balanced"
+
+
+def test_soft_targets_mix_label_and_teacher():
+    from training.data.teachers import soft_targets
+    t = soft_targets(np.array([0, 1, 1]), np.array([0.2, 0.9, 0.0], np.float32), 0.5, female_index=1)
+    assert np.allclose(t, [[0.9, 0.1], [0.05, 0.95], [0.5, 0.5]])
+    assert np.allclose(soft_targets(np.array([0, 1]), np.array([0.7, 0.7], np.float32), 0.0, 1), np.eye(2))
+    with pytest.raises(BiasMirrorError, match="distill-weight"):
+        soft_targets(np.array([0]), np.array([0.5], np.float32), 1.5, 1)
+
+
+def test_distillation_trains_on_the_teachers_soft_labels_and_records_them(tmp_path, tiny_utk, capsys):
+    assert _train(tmp_path, tiny_utk) == 0
+    teacher = tmp_path / "teacher.onnx"
+    (tmp_path / "run" / "model.onnx").rename(teacher)
+    student = tmp_path / "student"
+    args = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+            "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--threads", "1",
+            "--distill-from", str(teacher), "--distill-weight", "0.7"]
+    assert main.main([*args, "--out", str(student), "--max-steps", "2"]) == 0
+    assert "teachers agree with the training labels" in capsys.readouterr().out
+    saved = np.load(student / "teacher_p_female.npy")
+    # the cached soft labels are the teacher's own mean over each face and its mirror image
+    from training.tasks.classifier import build_data
+    data = build_data(f"utkface:{tiny_utk}", 32, 18, "none", ["gender"], None, 0, tmp_path / "cache")
+    model = load_model(teacher, "classifier")
+    faces = data.images[data.train_idx]
+    expect = (model.predict(faces)[0][:, 1] + model.predict(np.ascontiguousarray(faces[:, :, ::-1]))[0][:, 1]) / 2
+    assert np.allclose(saved, expect, atol=1e-6)
+    saved[:] = 0.5  # a resume must train on the cached targets, not recompute them
+    np.save(student / "teacher_p_female.npy", saved)
+    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(student), "--resume",
+                      "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
+    assert np.all(np.load(student / "teacher_p_female.npy") == 0.5)
+    card = read_card(student / "model.onnx")
+    dist = card.training["distillation"]
+    assert dist["weight"] == 0.7 and dist["teachers"][0]["path"] == str(teacher)
+    import hashlib
+    assert dist["teachers"][0]["sha256"] == hashlib.sha256(teacher.read_bytes()).hexdigest()
+    from training.data.teachers import soft_targets
+    from training.tasks.classifier import ClassifierTask, LABELS
+    assert LABELS.index("female") == 1
+    targets = soft_targets(data.labels, np.full(len(data.labels), 0.5, np.float32), 0.7, 1)
+    task = ClassifierTask(data, ClassifierConfig(size=32, width=8), {"epochs": 1, "batch_size": 4, "lr": 1e-3}, targets)
+    _x, y = task.batch(data.train_idx[:4], torch.device("cpu"))
+    assert torch.allclose(y, torch.from_numpy(targets[np.sort(data.train_idx[:4])]))
+
+
+def test_a_teacher_from_another_dataset_is_refused_by_name(tmp_path, tiny_utk, capsys):
+    net = CamClassifier(ClassifierConfig(size=32, width=8)).eval()
+    other = tmp_path / "celeba_teacher.onnx"
+    export_classifier(net, 32, other, classifier_card("c", 32, ["male", "female"], net.cam_grid(), "m",
+                                                      {"dataset": "celeba"}, {}))
+    code = main.main(["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                      "--epochs", "1", "--cache", str(tmp_path / "cache"), "--threads", "1",
+                      "--out", str(tmp_path / "s"), "--distill-from", str(other)])
+    err = capsys.readouterr().err
+    assert code == 2 and "celeba_teacher.onnx" in err and "test faces" in err

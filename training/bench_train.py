@@ -67,8 +67,7 @@ def classifier_task(images: np.ndarray, labels: np.ndarray, size: int, batch_siz
     n = len(images)
     data = ClassifierData(read=None, samples=[], images=images, labels=labels,  # type: ignore[arg-type]
                           split=np.full(n, "train"), train_idx=np.arange(n), composition=None)  # type: ignore[arg-type]
-    return ClassifierTask(data, ClassifierConfig(size=size), epochs=1, batch_size=batch_size, lr=2e-3,
-                          extra_config={})
+    return ClassifierTask(data, ClassifierConfig(size=size), {"epochs": 1, "batch_size": batch_size, "lr": 2e-3})
 
 
 def cyclegan_task(images: np.ndarray, preset_name: str, batch_size: int, out: Path) -> CycleGANTask:

@@ -25,8 +25,10 @@ from torchvision.transforms import v2
 
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.errors import BiasMirrorError
+from inference.runtime import RuntimeConfig
 from training.data.cache import load_images
 from training.data.compose import Composition, compose
+from training.data.teachers import open_teachers, soft_targets, teacher_p_female
 from training.loop import (Dist, StepContext, StoppedEarly, add_run_arguments, load_checkpoint,
                            loop_config_from_args, run)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
@@ -94,20 +96,24 @@ def framing_transforms(size: int, jitter: float) -> list:
 class ClassifierTask:
     prefetch = True  # batch() only reads the image cache: DataLoader workers may run it
 
-    def __init__(self, data: ClassifierData, net_cfg: ClassifierConfig, epochs: int, batch_size: int, lr: float,
-                 extra_config: dict, framing_jitter: float = 0.0):
+    def __init__(self, data: ClassifierData, net_cfg: ClassifierConfig, run_cfg: dict,
+                 targets: np.ndarray | None = None):
+        """``run_cfg`` holds epochs, batch_size, lr and optionally framing_jitter; ``targets``
+        (N×2 class probabilities, rows of the training faces filled) replaces the hard labels."""
         self.data = data
+        self.targets = targets
         self.net = CamClassifier(net_cfg)
+        epochs, batch_size, lr = run_cfg["epochs"], run_cfg["batch_size"], run_cfg["lr"]
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=0.05)
         steps = max(1, epochs * (len(data.train_idx) // batch_size))
         self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=steps, pct_start=0.15)
         s = net_cfg.size
         self.augment = v2.Compose([
-            *framing_transforms(s, framing_jitter),
+            *framing_transforms(s, run_cfg.get("framing_jitter", 0.0)),
             v2.RandomHorizontalFlip(),
             v2.ColorJitter(brightness=0.1, contrast=0.1),  # no hue/saturation: skin colour is the signal we audit
         ])
-        self.config = {"net": net_cfg.to_dict(), "labels": LABELS, **extra_config}
+        self.config = {"net": net_cfg.to_dict(), "labels": LABELS, **run_cfg}
         self.loss = nn.CrossEntropyLoss()
         self.train_net: nn.Module = self.net  # DistributedDataParallel(net) under torchrun
 
@@ -129,7 +135,9 @@ class ClassifierTask:
     def batch(self, idx: np.ndarray, device: torch.device):
         x = torch.from_numpy(np.ascontiguousarray(self.data.images[np.sort(idx)])).permute(0, 3, 1, 2)
         x = torch.stack([self.augment(img) for img in x])
-        y = torch.from_numpy(self.data.labels[np.sort(idx)])
+        rows = np.sort(idx)
+        # CrossEntropyLoss takes class indices or class probabilities alike.
+        y = torch.from_numpy(self.data.labels[rows] if self.targets is None else self.targets[rows])
         return x.permute(0, 2, 3, 1).to(device), y.to(device)
 
     def step(self, batch, ctx: StepContext) -> dict[str, float]:
@@ -186,6 +194,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--distill-from", action="append", default=[], metavar="ONNX",
+                   help="a trained classifier whose probabilities (averaged with the other teachers' and over the "
+                        "mirror image) become soft labels; repeat for an ensemble of teachers")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="share of the teachers' probabilities in each target (the rest is the hard label)")
     p.add_argument("--framing-jitter", type=float, default=0.0,
                    help="also zoom out and tilt training crops by up to this share (e.g. 0.12): robustness to detector framing")
     add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
@@ -199,9 +212,37 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
         "by": [b.strip() for b in args.by.split(",")], "target": parse_target(args.target), "seed": args.seed,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
+        "distill_from": args.distill_from, "distill_weight": args.distill_weight if args.distill_from else 0.0,
         "command": "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }
     return net, data
+
+
+def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.ndarray | None:
+    """Soft targets for the training faces from ``run_cfg["distill_from"]``, or None.
+
+    The teachers' probabilities are kept in the run folder, so a resume does not
+    rerun them and keeps training on the very targets it started with.
+    """
+    paths = run_cfg.get("distill_from") or []
+    if not paths:
+        return None
+    teachers = open_teachers(paths, data.read.name, RuntimeConfig(provider="cpu"))
+    run_cfg["teachers"] = [t.to_dict() for t, _ in teachers]
+    cache = out / "teacher_p_female.npy"
+    train = data.train_idx
+    if cache.exists() and len(saved := np.load(cache)) == len(train):
+        p_train = saved
+    else:
+        p_train = teacher_p_female(data.images[train], [m for _, m in teachers])
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(cache, p_train)
+    agree = float(((p_train >= 0.5) == (data.labels[train] == LABELS.index("female"))).mean())
+    print(f"teachers agree with the training labels on {agree:.1%} of {len(train)} faces")
+    run_cfg["teacher_label_agreement"] = round(agree, 4)
+    p_all = np.zeros(len(data.labels), np.float32)
+    p_all[train] = p_train
+    return soft_targets(data.labels, p_all, run_cfg["distill_weight"], LABELS.index("female"))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -216,8 +257,8 @@ def main(args: argparse.Namespace) -> int:
     if Dist.from_env().is_main:
         print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
         print(data.composition.table())
-    task = ClassifierTask(data, net_cfg, run_cfg["epochs"], run_cfg["batch_size"], run_cfg["lr"], run_cfg,
-                          run_cfg.get("framing_jitter", 0.0))
+    targets = distillation_targets(data, run_cfg, out)
+    task = ClassifierTask(data, net_cfg, run_cfg, targets)
     loop_cfg = loop_config_from_args(args, out, run_cfg["epochs"], run_cfg["batch_size"], run_cfg["seed"])
     try:
         run(task, loop_cfg)

@@ -26,6 +26,24 @@ def method_text(arch: str) -> str:
             "(exact class activation mapping, Zhou et al. 2016); trained from scratch")
 
 
+def augmentation_text(framing_jitter: float) -> str:
+    framing = ("random resized crop 0.8–1" if framing_jitter <= 0 else
+               f"edge-padded zoom out/in, tilt and shift up to ±{framing_jitter:g} of the side")
+    return f"{framing}, horizontal flip, brightness/contrast ±10%; no hue/saturation"
+
+
+def distillation_entry(cfg: dict) -> dict:
+    if not cfg.get("distill_from"):
+        return {}
+    return {"distillation": {
+        "teachers": cfg["teachers"],
+        "weight": cfg["distill_weight"],
+        "targets": "(1 − weight)·hard label + weight·mean P(female) of the teachers over each training face "
+                   "and its mirror image, on the unaugmented crop",
+        "teacher_label_agreement": cfg.get("teacher_label_agreement"),
+    }}
+
+
 def export_classifier(net, size: int, path: Path, card) -> dict[str, float]:
     graph = ClassifierGraph(net).eval()
     example = torch.zeros(2, size, size, 3, dtype=torch.uint8)
@@ -51,8 +69,9 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         "batch_size": cfg["batch_size"],
         "lr": cfg["lr"],
         "seed": cfg["seed"],
-        "augmentation": "random resized crop 0.8–1, horizontal flip, brightness/contrast ±10%; no hue/saturation",
+        "augmentation": augmentation_text(cfg.get("framing_jitter", 0.0)),
         "architecture": cfg["net"],
+        **distillation_entry(cfg),
         "command": cfg["command"],
         **provenance(),
     }
