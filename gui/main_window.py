@@ -167,6 +167,7 @@ class MainWindow(QMainWindow):
         self.summary_dock = self._dock("Session summary", summary, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.plots_dock, self.summary_dock)
         self.summary_dock.visibilityChanged.connect(lambda shown: shown and self._update_summary())
+        self.plots_dock.visibilityChanged.connect(lambda shown: shown and self.plots.redraw())
         self.plots_dock.raise_()
         self.resizeDocks([self.plots_dock], [300], Qt.Orientation.Vertical)
         self.resizeDocks([self.side_dock], [380], Qt.Orientation.Horizontal)

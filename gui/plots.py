@@ -2,7 +2,8 @@
 
 Data is appended as results are displayed; curves are redrawn by ``refresh``
 (the window calls it a few times a second, not per frame, to keep the GUI
-thread light).
+thread light), and only those of the tab on screen: setting a curve's data
+costs GUI-thread time whether or not anyone sees it.
 """
 from __future__ import annotations
 
@@ -81,6 +82,8 @@ class PlotsPanel(QTabWidget):
             p.setLabel("bottom", "time (s)")
             p.showGrid(x=True, y=True, alpha=0.2)
         self._curves: dict[tuple, pg.PlotDataItem] = {}
+        self._hist: tuple = (None, None)  # the latest session data, to draw the Δ tab when it is raised
+        self.currentChanged.connect(lambda _i: self.redraw())
 
     @staticmethod
     def _plot(title: str, ylabel: str) -> pg.PlotWidget:
@@ -130,14 +133,31 @@ class PlotsPanel(QTabWidget):
         recent = sorted(self.last_seen, key=self.last_seen.get, reverse=True)[:MAX_TRACKS]
         return [t for t in recent if self.now - self.last_seen[t] <= WINDOW_S]
 
-    def refresh(self, hist_ita: list[float] | None = None, hist_p: dict[str, list[float]] | None = None) -> None:
-        if self.t0 is None:
+    def redraw(self) -> None:
+        self.refresh(*self._hist)
+
+    def refresh(self, hist_ita: np.ndarray | None = None, hist_p: dict[str, np.ndarray] | None = None) -> None:
+        if hist_ita is not None or hist_p is not None:
+            self._hist = (hist_ita, hist_p)
+        if self.t0 is None or self.visibleRegion().isEmpty():  # behind another dock tab, or minimised
             return
+        tab = self.currentWidget()
         lo = self.now - WINDOW_S
         visible = set(self._visible_tracks())
         for key, curve in self._curves.items():  # hide faces that left
             if key[0] in ("ita", "p") and key[1] not in visible:
                 curve.setData([], [])
+        if tab is self.ita_plot:
+            self._draw_ita(visible, lo)
+        elif tab is self.p_widget or tab is self.focus_plot:
+            self._draw_p(visible, lo, focus=tab is self.focus_plot)
+        elif tab is self.hist_widget:
+            self._draw_hist(*self._hist)
+        elif tab is self.speed_widget:
+            self._draw_speed(lo)
+        self.updates += 1
+
+    def _draw_ita(self, visible: set[int], lo: float) -> None:
         for tid in visible:
             r = self.tracks[tid]
             t, y = r.arrays("ita")
@@ -146,6 +166,9 @@ class PlotsPanel(QTabWidget):
             c = track_colour(tid)
             self._curve(self.ita_plot, ("ita", tid, "o"), pen=pg.mkPen(c, width=2), name=f"#{tid}").setData(t[keep], y[keep], connect="finite")
             self._curve(self.ita_plot, ("ita", tid, "f"), pen=pg.mkPen(c, width=2, style=Qt.PenStyle.DashLine)).setData(t[keep], yf[keep], connect="finite")
+
+    def _draw_p(self, visible: set[int], lo: float, focus: bool) -> None:
+        """P(female) per classifier, or (``focus``) the share of each CAM on the face."""
         for name in self.classifiers:
             if name not in self.p_plots:  # one plot per classifier, side by side
                 plot = self.p_widget.addPlot(title=f"{name}: P(female) — solid original, dashed filtered")
@@ -157,18 +180,25 @@ class PlotsPanel(QTabWidget):
                 r = self.p_tracks.get((tid, name))
                 if r is None:
                     continue
-                t, y = r.arrays("p")
-                _, yf = r.arrays("p_f")
+                t = np.asarray(r.t, float)
                 keep = t >= lo
                 c = track_colour(tid)
-                plot = self.p_plots[name]
-                self._curve(plot, ("p", tid, name, "o"), pen=pg.mkPen(c, width=2)).setData(t[keep], y[keep], connect="finite")
-                self._curve(plot, ("p", tid, name, "f"), pen=pg.mkPen(c, width=2, style=Qt.PenStyle.DashLine)).setData(t[keep], yf[keep], connect="finite")
-                _, fo = r.arrays("focus")
-                _, ff = r.arrays("focus_f")
-                self._curve(self.focus_plot, ("p", tid, name, "focus"), pen=pg.mkPen(c, width=2)).setData(t[keep], fo[keep], connect="finite")
-                self._curve(self.focus_plot, ("p", tid, name, "focus_f"),
-                            pen=pg.mkPen(c, width=2, style=Qt.PenStyle.DashLine)).setData(t[keep], ff[keep], connect="finite")
+                plot, keys = (self.focus_plot, ("focus", "focus_f")) if focus else (self.p_plots[name], ("p", "p_f"))
+                for key, style in zip(keys, (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)):
+                    _, y = r.arrays(key)
+                    suffix = key if focus else {"p": "o", "p_f": "f"}[key]
+                    self._curve(plot, ("p", tid, name, suffix), pen=pg.mkPen(c, width=2, style=style)).setData(
+                        t[keep], y[keep], connect="finite")
+
+    def _draw_hist(self, hist_ita: np.ndarray | None, hist_p: dict[str, np.ndarray] | None) -> None:
+        if hist_ita is not None:
+            self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, LIGHTER, width=1.0)
+        if hist_p is not None:
+            for i, (name, values) in enumerate(sorted(hist_p.items())):
+                colour = [MORE_FEMALE, DARKER, LIGHTER, track_colour(i)][i % 4]
+                self._histogram(self.hist_p, ("hist", "p", name), values, colour, width=0.02, name=name)
+
+    def _draw_speed(self, lo: float) -> None:
         t = np.asarray(self.speed.t, float)
         keep = t >= lo
         for key, label, colour in (("fps", "processed", "#aed581"), ("fps_shown", "displayed", "#4fc3f7")):
@@ -181,16 +211,10 @@ class PlotsPanel(QTabWidget):
                             name=stage).setData(t[keep], y[keep], connect="finite")
         _, y = self.speed.arrays("latency")
         self._curve(self.lat_plot, ("speed", "latency"), pen=pg.mkPen("#ffffff", width=2)).setData(t[keep], y[keep], connect="finite")
-        if hist_ita is not None:
-            self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, LIGHTER, width=1.0)
-        if hist_p is not None:
-            for i, (name, values) in enumerate(sorted(hist_p.items())):
-                colour = [MORE_FEMALE, DARKER, LIGHTER, track_colour(i)][i % 4]
-                self._histogram(self.hist_p, ("hist", "p", name), values, colour, width=0.02, name=name)
-        self.updates += 1
 
-    def _histogram(self, plot, key: tuple, values: list[float], colour, width: float, name: str | None = None) -> None:
-        v = np.asarray([x for x in values if not math.isnan(x)], float)
+    def _histogram(self, plot, key: tuple, values: np.ndarray, colour, width: float, name: str | None = None) -> None:
+        v = np.asarray(values, float)
+        v = v[np.isfinite(v)]
         if v.size == 0:
             return
         lo, hi = math.floor(v.min() / width) * width, math.ceil(v.max() / width) * width

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+from array import array
 import threading
 import time
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtGui import QImage
 
 from inference.metrics import mean_ci
@@ -66,8 +68,17 @@ class Recorder:
                 self._writer.write_frame(result, time.monotonic())
 
 
+def _doubles() -> array:
+    return array("d")
+
+
 class SessionStats:
-    """Per tracked face: every ΔITA and ΔP(female) (per classifier) seen this session."""
+    """Per tracked face: every ΔITA and ΔP(female) (per classifier) seen this session.
+
+    Values are packed doubles, not Python lists: an hours-long session keeps
+    hundreds of thousands of them, and the histograms copy them twice a second
+    while holding the lock the inference thread needs.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -75,11 +86,11 @@ class SessionStats:
 
     def reset(self) -> None:
         with self._lock:
-            self.delta_ita: dict[int, list[float]] = defaultdict(list)
-            self.delta_p: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+            self.delta_ita: dict[int, array] = defaultdict(_doubles)
+            self.delta_p: dict[int, dict[str, array]] = defaultdict(lambda: defaultdict(_doubles))
             self.frames: dict[int, int] = defaultdict(int)
-            self.all_delta_ita: list[float] = []
-            self.all_delta_p: dict[str, list[float]] = defaultdict(list)
+            self.all_delta_ita = _doubles()
+            self.all_delta_p: dict[str, array] = defaultdict(_doubles)
 
     def add(self, result: FrameResult) -> None:
         with self._lock:
@@ -94,9 +105,10 @@ class SessionStats:
                         self.delta_p[face.track_id][name].append(d)
                         self.all_delta_p[name].append(d)
 
-    def histograms_data(self) -> tuple[list[float], dict[str, list[float]]]:
+    def histograms_data(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Copies (finite values only) of the session's ΔITA and ΔP(female) per classifier."""
         with self._lock:
-            return list(self.all_delta_ita), {k: list(v) for k, v in self.all_delta_p.items()}
+            return np.array(self.all_delta_ita), {k: np.array(v) for k, v in self.all_delta_p.items()}
 
     def summary(self) -> list[dict]:
         """One row per (track, classifier): mean ΔITA and mean ΔP(female), each with a 95% CI (inference.metrics.mean_ci)."""

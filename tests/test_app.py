@@ -77,8 +77,21 @@ def test_window_processes_an_image_folder(qtbot, make_window, faces_dir):
     assert "tiny-a: CPU" in w.status_providers.text()
     if face.original.classifiers["tiny-a"].cam_focus is not None:  # #12: CAM focus shown live
         assert "CAM on face" in text
-    qtbot.waitUntil(lambda: any(c.getData()[0] is not None and len(c.getData()[0]) for k, c in w.plots._curves.items()
-                                if k[-1] == "focus"), timeout=WAIT)
+
+    def drawn(last_key: str) -> bool:
+        return any(c.getData()[0] is not None and len(c.getData()[0]) for k, c in w.plots._curves.items()
+                   if k[-1] == last_key)
+
+    w.plots_dock.raise_()
+    w.plots.setCurrentWidget(w.plots.ita_plot)
+    qtbot.waitUntil(lambda: drawn("o"), timeout=WAIT)
+    ticks = w.plots.updates
+    qtbot.waitUntil(lambda: w.plots.updates >= ticks + 2, timeout=WAIT)
+    assert not drawn("focus") and not any(k[0] == "hist" for k in w.plots._curves)  # tabs not on screen: not drawn
+    w.plots.setCurrentWidget(w.plots.focus_plot)  # raising a tab draws it at once
+    assert drawn("focus")
+    w.plots.setCurrentWidget(w.plots.hist_widget)
+    assert any(k[0] == "hist" for k in w.plots._curves)
 
 
 def test_switching_classifier_filter_view_and_cam_rerenders(qtbot, make_window, faces_dir, models):
