@@ -284,3 +284,27 @@ def test_summary_direction_follows_the_paired_test_not_a_skewed_mean():
     assert _effect(0.01, 0.02, "lighter", "darker", "none", rank=-0.05).startswith("darker for the typical face")
     assert _effect(0.01, -0.5, "lighter", "darker", "none", rank=-0.3) == "darker"
     assert _effect(0.2, -0.5, "lighter", "darker", "none", rank=-0.3) == "none"
+
+
+def test_labels_every_classifier_contradicts_are_listed_with_accuracy_without_them(world, tmp_path):
+    rc, r, _run = audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]),
+                        "--out", str(tmp_path / "one"))
+    assert rc == 0
+    lab = r["labels"]
+    assert lab["n_labelled"] == 80 and lab["share"]["value"] == pytest.approx(PLANTED_WRONG / 80)
+    by = lab["by"]["gender_race"]
+    assert by[PLANTED_GROUP] == {"n": PER_GROUP, "contradicted": PLANTED_WRONG}
+    assert all(c["contradicted"] == 0 for g, c in by.items() if g != PLANTED_GROUP)
+    assert sum(c["contradicted"] for c in lab["by"]["age_band"].values()) == PLANTED_WRONG
+    # the planted faces are the only errors: without them every group is right
+    without = lab["accuracy_without"]["planted"]
+    assert without["by"]["gender_race"][PLANTED_GROUP] == {**without["by"]["gender_race"][PLANTED_GROUP], "value": 1.0,
+                                                            "n": PER_GROUP - PLANTED_WRONG}
+    assert without["overall"]["value"] == 1.0
+    # ...and they stay in the headline numbers
+    assert r["classifiers"]["planted"]["metrics"]["overall"]["accuracy"]["value"] == pytest.approx(1 - PLANTED_WRONG / 80)
+    assert len(lab["faces"]) == PLANTED_WRONG and all(f["gender"] == "female" and f["race"] == "Asian" for f in lab["faces"])
+    assert any(line.startswith(f"{PLANTED_WRONG} of 80 labelled faces") and "female/Asian 60.0% → 100.0%" in line
+               for line in r["summary"])
+    html = (tmp_path / "one" / "report.html").read_text()
+    assert "Labels every classifier contradicts" in html and "contradicted labels" in html

@@ -79,6 +79,39 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
         parts.append(table(["classifier", "worst group", "best group", "accuracy gap", "ratio worst/best"], gaps))
 
 
+def _labels_section(r: dict, parts: list[str], render, max_faces: int = 12) -> None:
+    lab = r["labels"]
+    names = list(r["classifiers"])
+    k = len(lab["faces"])
+    parts.append(f"<p>{k} of {lab['n_labelled']} labelled faces ({ci(lab['share'], pct=True)}) are called the other "
+                 f"gender by every classifier with P ≥ {lab['threshold']}. They stay in every number above; this shows "
+                 "how much of each group's error they make up. A person has to look at them: the label, the models "
+                 "or both may be wrong.</p>")
+    if not k:
+        return
+    prim = r["groups"]["primary"]
+    by = lab["by"].get(prim, {})
+    body = []
+    for g in sorted(by):
+        row = [g, by[g]["n"], by[g]["contradicted"]]
+        for n in names:
+            before = r["classifiers"][n]["metrics"]["by"][prim].get(g, {}).get("accuracy")
+            after = lab["accuracy_without"][n]["by"].get(prim, {}).get(g)
+            row += [ci(before, pct=True), ci(after, pct=True)]
+        body.append(row)
+    head = [prim, "n", "contradicted"] + [f"{n}: {c}" for n in names for c in ("accuracy", "without them")]
+    parts.append(table(head, body))
+    if render is not None:
+        panels = []
+        for f in lab["faces"][:max_faces]:
+            face = render(f["file"], f["face"])
+            if face is not None:
+                ps = " ".join(f"{p:.2f}" for p in f["p_female"].values())
+                panels.append((f"labelled {f['gender']}\nP(f) {ps}", face.original.crop))
+        rows = [(f"{i + 1}–{i + len(panels[i:i + 6])}", panels[i:i + 6]) for i in range(0, len(panels), 6)]
+        parts.append(img(F.face_grid(rows, f"The {len(panels)} most confidently contradicted labels"), "contradicted labels"))
+
+
 def _distribution_section(r: dict, parts: list[str]) -> None:
     for n, c in r["classifiers"].items():
         hists = {"all faces": c["p_female"]["overall"]["histogram"]}
@@ -236,6 +269,9 @@ def build_html(r: dict, render=None) -> str:
         if any(c["metrics"] for c in r["classifiers"].values()):
             parts.append("<h2>Classifier audit (labelled)</h2>")
             _classifier_section(r, parts)
+            if r.get("labels"):
+                parts.append("<h3>Labels every classifier contradicts</h3>")
+                _labels_section(r, parts, render)
         parts.append("<h2>P(female) distributions</h2>")
         _distribution_section(r, parts)
         parts.append("<h2>Skin tone (ITA°, Monk)</h2>")

@@ -93,6 +93,22 @@ def summary_lines(r: dict) -> list[str]:
         d = c["p_female"]["overall"]
         lines.append(f"{name}: mean P(female) {ci(d['mean'], 3)}; {ci(d['share_above_0_5'], pct=True)} of faces called female "
                      f"(P > 0.5); {ci(d['share_confident'], pct=True)} confident calls (P > 0.9 or < 0.1).")
+    lab = r.get("labels")
+    if lab and lab["share"]["n"]:
+        k = round(lab["share"]["value"] * lab["share"]["n"])
+        line = (f"{k} of {lab['n_labelled']} labelled faces ({ci(lab['share'], pct=True)}) are called the other gender by "
+                f"every classifier with P ≥ {lab['threshold']}: check those labels (listed in the report)")
+        worst = {}
+        for name, c in r["classifiers"].items():
+            m = c["metrics"]
+            acc = (m or {}).get("gaps", {}).get("gender_race", {}).get("accuracy")
+            if acc:
+                worst[name] = (acc["worst"], m["by"]["gender_race"][acc["worst"]]["accuracy"],
+                               lab["accuracy_without"][name]["by"]["gender_race"].get(acc["worst"]))
+        if k and worst:
+            line += "; without them, the lowest gender × race group's accuracy goes " + "; ".join(
+                f"{g} {100 * a['value']:.1f}% → {100 * b['value']:.1f}% ({name})" for name, (g, a, b) in worst.items() if b)
+        lines.append(line + ".")
     for name, f in r["focus"].items():
         k = f.get("kruskal") or {}
         line = f"{name}: on average {ci(f['overall']['mean'], pct=True)} of the positive CAM mass lies on the face ellipse."

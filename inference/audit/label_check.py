@@ -1,0 +1,64 @@
+"""Labels that every audited classifier confidently contradicts: candidates for annotation errors.
+
+A small group's accuracy can hinge on a handful of faces, and public face
+datasets carry wrong labels (UTKFace's are in its file names). When all the
+classifiers call a face the other gender with P ≥ ``threshold``, the label is a
+suspect as much as the models. The audit lists those faces for a person to look
+at and reports accuracy with and without them; it never drops them from the
+headline numbers, and never decides which side is right.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .classifier_audit import classifier_metrics, labelled_rows
+from .stats import share
+
+THRESHOLD = 0.9
+
+
+def _contradiction(row: dict, names: Sequence[str], threshold: float) -> float | None:
+    """The weakest of the classifiers' confidences against the label, if all reach ``threshold``."""
+    against = []
+    for n in names:
+        p = row["clf"][n]["p"]
+        if p is None:
+            return None
+        against.append(1.0 - p if row["gender"] == "female" else p)
+    weakest = min(against)
+    return weakest if weakest >= threshold else None
+
+
+def contradicted_labels(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str],
+                        threshold: float = THRESHOLD) -> dict | None:
+    """Null without classifiers or labels; otherwise counts per group, the faces, and accuracy without them."""
+    labelled = labelled_rows(rows)
+    if not names or not labelled:
+        return None
+    strength = {id(r): _contradiction(r, names, threshold) for r in labelled}
+    flagged = {k for k, v in strength.items() if v is not None}
+    by: dict[str, dict] = {}
+    for grouping, labels in groupings.items():
+        counts: dict[str, dict] = {}
+        for r, g in zip(rows, labels):
+            if id(r) in strength:
+                c = counts.setdefault(g, {"n": 0, "contradicted": 0})
+                c["n"] += 1
+                c["contradicted"] += id(r) in flagged
+        by[grouping] = counts
+    keep = [i for i, r in enumerate(rows) if id(r) not in flagged]
+    without = classifier_metrics([rows[i] for i in keep], {g: [labels[i] for i in keep] for g, labels in groupings.items()},
+                                 names)
+    faces = sorted((r for r in labelled if id(r) in flagged), key=lambda r: (-strength[id(r)], r["file"]))
+    return {
+        "threshold": threshold,
+        "rule": "every classifier gives the other gender P ≥ threshold",
+        "n_labelled": len(labelled),
+        "share": share([id(r) in flagged for r in labelled]),
+        "by": by,
+        "accuracy_without": {n: {"overall": m["overall"]["accuracy"],
+                                 "by": {g: {k: v["accuracy"] for k, v in gm.items()} for g, gm in m["by"].items()}}
+                             for n, m in without.items()},
+        "faces": [{"file": r["file"], "face": r["face"], "gender": r["gender"], "race": r["race"], "age": r["age"],
+                   "p_female": {n: r["clf"][n]["p"] for n in names}} for r in faces],
+    }
