@@ -115,19 +115,23 @@ def test_distillation_trains_on_the_teachers_soft_labels_and_records_them(tmp_pa
             "--distill-from", str(teacher), "--distill-weight", "0.7"]
     assert main.main([*args, "--out", str(student), "--max-steps", "2"]) == 0
     assert "teachers agree with the training labels" in capsys.readouterr().out
-    saved = np.load(student / "teacher_p_female.npy")
+    saved = dict(np.load(student / "teacher_p_female.npz"))
     # the cached soft labels are the teacher's own mean over each face and its mirror image
     from training.tasks.classifier import build_data
     data = build_data(f"utkface:{tiny_utk}", 32, 18, "none", ["gender"], None, 0, tmp_path / "cache")
     model = load_model(teacher, "classifier")
     faces = data.images[data.train_idx]
     expect = (model.predict(faces)[0][:, 1] + model.predict(np.ascontiguousarray(faces[:, :, ::-1]))[0][:, 1]) / 2
-    assert np.allclose(saved, expect, atol=1e-6)
-    saved[:] = 0.5  # a resume must train on the cached targets, not recompute them
-    np.save(student / "teacher_p_female.npy", saved)
+    assert np.allclose(saved["p"], expect, atol=1e-6)
+    saved["p"][:] = 0.5  # a resume must train on the cached targets, not recompute them
+    np.savez(student / "teacher_p_female.npz", **saved)
     assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(student), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
-    assert np.all(np.load(student / "teacher_p_female.npy") == 0.5)
+    assert np.all(np.load(student / "teacher_p_female.npz")["p"] == 0.5)
+    np.savez(student / "teacher_p_female.npz", p=saved["p"], teachers=np.array(["another teacher"]))
+    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(student), "--resume",
+                      "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
+    assert np.allclose(np.load(student / "teacher_p_female.npz")["p"], expect, atol=1e-6)  # other teachers': redone
     card = read_card(student / "model.onnx")
     dist = card.training["distillation"]
     assert dist["weight"] == 0.7 and dist["teachers"][0]["path"] == str(teacher)

@@ -95,7 +95,7 @@ def summary_lines(r: dict) -> list[str]:
                      f"(P > 0.5); {ci(d['share_confident'], pct=True)} confident calls (P > 0.9 or < 0.1).")
     lab = r.get("labels")
     if lab and lab["share"]["n"]:
-        k = round(lab["share"]["value"] * lab["share"]["n"])
+        k = len(lab["faces"])
         line = (f"{k} of {lab['n_labelled']} labelled faces ({ci(lab['share'], pct=True)}) are called the other gender by "
                 f"every classifier with P ≥ {lab['threshold']}: check those labels (listed in the report)")
         worst = {}

@@ -229,14 +229,16 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
         return None
     teachers = open_teachers(paths, data.read.name, RuntimeConfig(provider="cpu"))
     run_cfg["teachers"] = [t.to_dict() for t, _ in teachers]
-    cache = out / "teacher_p_female.npy"
-    train = data.train_idx
-    if cache.exists() and len(saved := np.load(cache)) == len(train):
-        p_train = saved
-    else:
+    cache = out / "teacher_p_female.npz"
+    train, shas = data.train_idx, np.array([t.sha256 for t, _ in teachers])
+    saved = np.load(cache) if cache.exists() else None
+    if saved is not None and len(saved["p"]) == len(train) and np.array_equal(saved["teachers"], shas):
+        p_train = saved["p"]
+    else:  # first start, or a folder left by other teachers
         p_train = teacher_p_female(data.images[train], [m for _, m in teachers])
-        out.mkdir(parents=True, exist_ok=True)
-        np.save(cache, p_train)
+        if Dist.from_env().is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            np.savez(cache, p=p_train, teachers=shas)
     agree = float(((p_train >= 0.5) == (data.labels[train] == LABELS.index("female"))).mean())
     print(f"teachers agree with the training labels on {agree:.1%} of {len(train)} faces")
     run_cfg["teacher_label_agreement"] = round(agree, 4)
