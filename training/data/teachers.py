@@ -8,13 +8,12 @@ exactly what the shipped teachers say.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from inference.audit.cache import file_hash
 from inference.errors import BiasMirrorError
 from inference.images import resize_batch
 from inference.models import Classifier, load_model
@@ -30,10 +29,6 @@ class Teacher:
 
     def to_dict(self) -> dict:
         return {"path": self.path, "name": self.name, "sha256": self.sha256, "test_accuracy": self.test_accuracy}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def open_teachers(paths: list[str], dataset_name: str, runtime: RuntimeConfig) -> list[tuple[Teacher, Classifier]]:
@@ -53,7 +48,7 @@ def open_teachers(paths: list[str], dataset_name: str, runtime: RuntimeConfig) -
         if "female" not in model.labels:
             raise BiasMirrorError(f"teacher has labels {list(model.labels)}, without 'female'", p)
         acc = (model.card.metrics.get("overall") or {}).get("accuracy", {}).get("value")
-        out.append((Teacher(str(p), model.name, _sha256(Path(p)), acc), model))
+        out.append((Teacher(str(p), model.name, file_hash(p), acc), model))
     return out
 
 

@@ -133,9 +133,9 @@ class ClassifierTask:
         return self.data.train_idx
 
     def batch(self, idx: np.ndarray, device: torch.device):
-        x = torch.from_numpy(np.ascontiguousarray(self.data.images[np.sort(idx)])).permute(0, 3, 1, 2)
-        x = torch.stack([self.augment(img) for img in x])
         rows = np.sort(idx)
+        x = torch.from_numpy(np.ascontiguousarray(self.data.images[rows])).permute(0, 3, 1, 2)
+        x = torch.stack([self.augment(img) for img in x])
         # CrossEntropyLoss takes class indices or class probabilities alike.
         y = torch.from_numpy(self.data.labels[rows] if self.targets is None else self.targets[rows])
         return x.permute(0, 2, 3, 1).to(device), y.to(device)
