@@ -31,6 +31,12 @@ STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292
 pg.setConfigOptions(antialias=False, background="#18181c", foreground="#c8c8c8")
 
 
+def _pens(track_id: int) -> tuple:
+    """A face's pens: solid 2 px for the original, dashed for the filtered."""
+    c = track_colour(track_id)
+    return pg.mkPen(c, width=2), pg.mkPen(c, width=DASHED_WIDTH, style=Qt.PenStyle.DashLine)
+
+
 def _nan(v) -> float:
     return float("nan") if v is None else float(v)
 
@@ -167,9 +173,9 @@ class PlotsPanel(QTabWidget):
             t, y = r.arrays("ita")
             _, yf = r.arrays("ita_f")
             keep = t >= lo
-            c = track_colour(tid)
-            self._curve(self.ita_plot, ("ita", tid, "o"), pen=pg.mkPen(c, width=2), name=f"#{tid}").setData(t[keep], y[keep], connect="finite")
-            self._curve(self.ita_plot, ("ita", tid, "f"), pen=pg.mkPen(c, width=DASHED_WIDTH, style=Qt.PenStyle.DashLine)).setData(t[keep], yf[keep], connect="finite")
+            solid, dashed = _pens(tid)
+            self._curve(self.ita_plot, ("ita", tid, "o"), pen=solid, name=f"#{tid}").setData(t[keep], y[keep], connect="finite")
+            self._curve(self.ita_plot, ("ita", tid, "f"), pen=dashed).setData(t[keep], yf[keep], connect="finite")
 
     def _draw_p(self, visible: set[int], lo: float, focus: bool) -> None:
         """P(female) per classifier, or (``focus``) the share of each CAM on the face."""
@@ -186,13 +192,12 @@ class PlotsPanel(QTabWidget):
                     continue
                 t = np.asarray(r.t, float)
                 keep = t >= lo
-                c = track_colour(tid)
-                plot, keys = (self.focus_plot, ("focus", "focus_f")) if focus else (self.p_plots[name], ("p", "p_f"))
-                for key, style in zip(keys, (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)):
-                    _, y = r.arrays(key)
-                    suffix = key if focus else {"p": "o", "p_f": "f"}[key]
-                    self._curve(plot, ("p", tid, name, suffix), pen=pg.mkPen(c, width=2 if style == Qt.PenStyle.SolidLine else DASHED_WIDTH, style=style)).setData(
-                        t[keep], y[keep], connect="finite")
+                # (column, curve key suffix): original solid, filtered dashed
+                plot, series = ((self.focus_plot, (("focus", "focus"), ("focus_f", "focus_f"))) if focus
+                                else (self.p_plots[name], (("p", "o"), ("p_f", "f"))))
+                for (column, suffix), pen in zip(series, _pens(tid)):
+                    _, y = r.arrays(column)
+                    self._curve(plot, ("p", tid, name, suffix), pen=pen).setData(t[keep], y[keep], connect="finite")
 
     def _draw_hist(self, hist_ita: np.ndarray | None, hist_p: dict[str, np.ndarray] | None) -> None:
         if hist_ita is not None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-from array import array
 import threading
 import time
+from array import array
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
