@@ -156,3 +156,71 @@ def test_a_teacher_from_another_dataset_is_refused_by_name(tmp_path, tiny_utk, c
                       "--out", str(tmp_path / "s"), "--distill-from", str(other)])
     err = capsys.readouterr().err
     assert code == 2 and "celeba_teacher.onnx" in err and "test faces" in err
+
+
+def _swa_state(run):
+    return load_checkpoint(run)["modules"]["swa"]
+
+
+def test_weight_averaging_exports_the_average_and_resumes_exactly(tmp_path, tiny_utk):
+    """--swa-epochs: the exported model is the weight average (with re-estimated batch-norm
+    statistics), not the last weights; the card says so; an interruption mid-averaging resumes
+    to the same average."""
+    swa = ["--swa-epochs", "2", "--swa-lr", "3e-3"]
+    assert _train(tmp_path, tiny_utk, *swa) == 0
+    run = tmp_path / "run"
+    state = load_checkpoint(run)
+    cfg = ClassifierConfig.from_dict(state["config"]["net"])
+    steps_per_epoch = state["step"] // 3
+    assert state["epoch"] == 3 and steps_per_epoch > 0  # 1 one-cycle epoch + 2 averaging epochs
+    every = max(1, steps_per_epoch // 4)
+    assert int(state["modules"]["swa"]["n_averaged"]) == sum(
+        1 for s in range(steps_per_epoch, 3 * steps_per_epoch) if (s + 1) % every == 0)
+
+    averaged, last = CamClassifier(cfg).eval(), CamClassifier(cfg).eval()
+    averaged.load_state_dict({k.removeprefix("module."): v for k, v in state["modules"]["swa"].items()
+                              if k.startswith("module.")})
+    last.load_state_dict(state["modules"]["net"])
+    # batch-norm statistics were re-estimated for the average, not copied from the last weights
+    bn = "features.1.0.bn1.running_mean"
+    assert not torch.allclose(averaged.state_dict()[bn], last.state_dict()[bn])
+    x = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8))
+    with torch.no_grad():  # raw CAMs: the tiny model's probabilities saturate
+        cam_avg = averaged.forward_with_cam(averaged.preprocess(x))[1].numpy()
+        cam_last = last.forward_with_cam(last.preprocess(x))[1].numpy()
+    _, cam = load_model(run / "model.onnx", "classifier").predict(x.numpy())
+    assert np.abs(cam - cam_avg).max() < 1e-3
+    assert np.abs(cam - cam_last).max() > 0.1  # the two really differ, so the check above can fail
+
+    entry = read_card(run / "model.onnx").training["weight_averaging"]
+    assert entry["epochs"] == 2 and entry["lr"] == 3e-3
+    assert entry["snapshots"] == int(state["modules"]["swa"]["n_averaged"])
+    assert 0 <= entry["val_accuracy_averaged"] <= 1 and 0 <= entry["val_accuracy_last"] <= 1
+    header, *rows = (run / "epochs.csv").read_text().splitlines()
+    assert header.endswith("val_accuracy,val_accuracy_averaged") and len(rows) == 3
+    assert rows[0].endswith(",nan") and not rows[-1].endswith(",nan")
+
+    # stopped inside the averaging epochs, then resumed: the same average as the uninterrupted run
+    again = tmp_path / "again"
+    args = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+            "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--threads", "1", *swa]
+    assert main.main([*args, "--out", str(again), "--max-steps", str(steps_per_epoch + every + 1)]) == 0
+    assert 0 < int(_swa_state(again)["n_averaged"]) < int(state["modules"]["swa"]["n_averaged"])
+    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(again), "--resume",
+                      "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
+    resumed = _swa_state(again)
+    for k, v in state["modules"]["swa"].items():
+        assert torch.allclose(resumed[k].float(), v.float(), atol=1e-6), k
+
+
+def test_the_seed_fixes_the_initial_weights(tmp_path, tiny_utk):
+    from training.tasks.classifier import ClassifierTask, build_data
+    data = build_data(f"utkface:{tiny_utk}", 32, 18, "none", ["gender"], None, 0, tmp_path / "cache")
+
+    def first_conv(seed):
+        torch.rand(7)  # whatever ran before must not matter
+        run_cfg = {"epochs": 1, "batch_size": 4, "lr": 1e-3, "seed": seed}
+        return ClassifierTask(data, ClassifierConfig(size=32, width=8), run_cfg).net.features[0][0].weight
+
+    assert torch.equal(first_conv(0), first_conv(0))
+    assert not torch.equal(first_conv(0), first_conv(1))

@@ -250,7 +250,8 @@ class Checkpoints:
 
 
 def _unwrap(m: nn.Module) -> nn.Module:
-    return m.module if hasattr(m, "module") else m
+    # Only DDP: other wrappers with a .module (AveragedModel) keep state of their own.
+    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
 
 
 def load_checkpoint(path: str | Path) -> dict:

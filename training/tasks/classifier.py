@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, update_bn
 from torchvision.transforms import v2
 
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
@@ -94,19 +95,35 @@ def framing_transforms(size: int, jitter: float) -> list:
 
 
 class ClassifierTask:
+    """One gender classifier: ``epochs`` of a one-cycle schedule, then optionally ``swa_epochs``
+    at the constant ``swa_lr`` whose weights are averaged (SWA, Izmailov et al. 2018).
+
+    The averaging epochs come after the one-cycle ones and leave them as they were,
+    so a run with ``swa_epochs`` passes through the very model a run without it ends
+    on; the exported model is the average, with batch-norm statistics re-estimated.
+    """
+
     prefetch = True  # batch() only reads the image cache: DataLoader workers may run it
+    snapshots_per_epoch = 4  # weight-averaging snapshots in each averaging epoch
 
     def __init__(self, data: ClassifierData, net_cfg: ClassifierConfig, run_cfg: dict,
                  targets: np.ndarray | None = None):
-        """``run_cfg`` holds epochs, batch_size, lr and optionally framing_jitter; ``targets``
-        (N×2 class probabilities, rows of the training faces filled) replaces the hard labels."""
+        """``run_cfg`` holds epochs, batch_size, lr and optionally framing_jitter, swa_epochs and
+        swa_lr; ``targets`` (N×2 class probabilities, rows of the training faces filled) replaces
+        the hard labels."""
         self.data = data
         self.targets = targets
+        torch.manual_seed(run_cfg.get("seed", 0))  # the loop seeds only after tasks are built: --seed fixes the init too
         self.net = CamClassifier(net_cfg)
         epochs, batch_size, lr = run_cfg["epochs"], run_cfg["batch_size"], run_cfg["lr"]
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=0.05)
-        steps = max(1, epochs * (len(data.train_idx) // batch_size))
-        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+        self.steps_per_epoch = max(1, len(data.train_idx) // batch_size)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=epochs * self.steps_per_epoch,
+                                                         pct_start=0.15)
+        self.schedule_epochs = epochs
+        self.swa_lr = run_cfg.get("swa_lr", lr / 4)
+        self.swa = AveragedModel(self.net) if run_cfg.get("swa_epochs", 0) > 0 else None
+        self.total_epochs = epochs + run_cfg.get("swa_epochs", 0)
         s = net_cfg.size
         self.augment = v2.Compose([
             *framing_transforms(s, run_cfg.get("framing_jitter", 0.0)),
@@ -121,7 +138,11 @@ class ClassifierTask:
         self.train_net = wrap(self.net)
 
     def modules(self):
-        return {"net": self.net}
+        return {"net": self.net} if self.swa is None else {"net": self.net, "swa": self.swa}
+
+    def final_net(self) -> CamClassifier:
+        """What is exported: the weight average where there is one, else the trained net."""
+        return self.net if self.swa is None else self.swa.module
 
     def optimizers(self):
         return {"net": self.opt}
@@ -149,23 +170,56 @@ class ClassifierTask:
         ctx.scaler.scale(loss).backward()
         ctx.scaler.step(self.opt)
         ctx.scaler.update()
-        # The schedule counts batches of one process, so the same schedule fits any
-        # number of processes (and a resume with another number).
-        for _ in range(ctx.world):
-            self.sched.step()
-        return {"loss": float(loss.detach()), "lr": self.sched.get_last_lr()[0]}
+        if ctx.epoch < self.schedule_epochs:
+            # The schedule counts batches of one process, so the same schedule fits any
+            # number of processes (and a resume with another number).
+            for _ in range(ctx.world):
+                self.sched.step()
+        else:
+            self._averaging_step(ctx)
+        return {"loss": float(loss.detach()), "lr": self.opt.param_groups[0]["lr"]}
+
+    def _averaging_step(self, ctx: StepContext) -> None:
+        """Constant learning rate; a snapshot joins the average a few times an epoch. The
+        step counter is in checkpoints, so a resume keeps the same snapshot cadence."""
+        for group in self.opt.param_groups:
+            group["lr"] = self.swa_lr
+        every = max(1, self.steps_per_epoch // (ctx.world * self.snapshots_per_epoch))
+        if (ctx.step + 1) % every == 0:
+            self.swa.update_parameters(self.net)
+
+    def end_epoch(self, epoch: int, ctx: StepContext) -> dict[str, float]:
+        metrics = {"val_accuracy": self.val_accuracy(self.net, ctx.device)}
+        if self.swa is not None:  # a column in every row: epochs.csv takes its header from the first
+            metrics["val_accuracy_averaged"] = float("nan")
+            if epoch == self.total_epochs - 1:
+                self.reestimate_batch_norm(ctx.device)
+                metrics["val_accuracy_averaged"] = self.val_accuracy(self.swa.module, ctx.device)
+        return metrics
+
+    def reestimate_batch_norm(self, device: torch.device) -> None:
+        """The averaged weights need their own batch-norm statistics: one pass over the
+        training faces, augmented as in training, in a fixed order."""
+        order = np.random.default_rng(0).permutation(self.data.train_idx)
+        step = 256
+        chunks = (self.batch(order[i : i + step], device)[0] for i in range(0, len(order), step))
+        was = self.swa.training
+        update_bn((CamClassifier.preprocess(x) for x in chunks), self.swa, device)
+        self.swa.train(was)
 
     @torch.no_grad()
-    def end_epoch(self, epoch: int, ctx: StepContext) -> dict[str, float]:
+    def val_accuracy(self, net: nn.Module, device: torch.device) -> float:
         val = np.flatnonzero(self.data.split == "val")
-        self.net.eval()
+        was = net.training
+        net.eval()
         correct = 0
         for i in range(0, len(val), 256):
             idx = val[i : i + 256]
-            x = torch.from_numpy(np.ascontiguousarray(self.data.images[idx])).to(ctx.device)
-            pred = self.net(CamClassifier.preprocess(x)).argmax(1).cpu().numpy()
+            x = torch.from_numpy(np.ascontiguousarray(self.data.images[idx])).to(device)
+            pred = net(CamClassifier.preprocess(x)).argmax(1).cpu().numpy()
             correct += int((pred == self.data.labels[idx]).sum())
-        return {"val_accuracy": correct / max(1, len(val))}
+        net.train(was)
+        return correct / max(1, len(val))
 
 
 def parse_target(text: str | None) -> dict[str, float] | None:
@@ -199,6 +253,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "mirror image) become soft labels; repeat for an ensemble of teachers")
     p.add_argument("--distill-weight", type=float, default=0.5,
                    help="share of the teachers' probabilities in each target (the rest is the hard label)")
+    p.add_argument("--swa-epochs", type=int, default=0,
+                   help="after --epochs, this many epochs at a constant --swa-lr whose weights are averaged "
+                        "(stochastic weight averaging); the average is what is exported")
+    p.add_argument("--swa-lr", type=float, default=None, help="learning rate of the averaging epochs (default: --lr / 4)")
     p.add_argument("--framing-jitter", type=float, default=0.0,
                    help="also zoom out and tilt training crops by up to this share (e.g. 0.12): robustness to detector framing")
     add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
@@ -212,6 +270,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
         "by": [b.strip() for b in args.by.split(",")], "target": parse_target(args.target), "seed": args.seed,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
+        "swa_epochs": args.swa_epochs, "swa_lr": args.swa_lr if args.swa_lr is not None else args.lr / 4,
         "distill_from": args.distill_from, "distill_weight": args.distill_weight if args.distill_from else 0.0,
         "command": "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }
@@ -261,7 +320,7 @@ def main(args: argparse.Namespace) -> int:
         print(data.composition.table())
     targets = distillation_targets(data, run_cfg, out)
     task = ClassifierTask(data, net_cfg, run_cfg, targets)
-    loop_cfg = loop_config_from_args(args, out, run_cfg["epochs"], run_cfg["batch_size"], run_cfg["seed"])
+    loop_cfg = loop_config_from_args(args, out, task.total_epochs, run_cfg["batch_size"], run_cfg["seed"])
     try:
         run(task, loop_cfg)
     except StoppedEarly:

@@ -44,6 +44,22 @@ def distillation_entry(cfg: dict) -> dict:
     }}
 
 
+def averaging_entry(task) -> dict:
+    cfg = task.config
+    if task.swa is None:
+        return {}
+    return {"weight_averaging": {
+        "method": "stochastic weight averaging (Izmailov et al. 2018): after the one-cycle epochs, "
+                  f"{cfg['swa_epochs']} epoch(s) at a constant learning rate with the weights averaged "
+                  f"{task.snapshots_per_epoch}× an epoch; batch-norm statistics re-estimated on the training faces",
+        "epochs": cfg["swa_epochs"],
+        "lr": cfg["swa_lr"],
+        "snapshots": int(task.swa.n_averaged),
+        "val_accuracy_last": round(task.val_accuracy(task.net, torch.device("cpu")), 4),
+        "val_accuracy_averaged": round(task.val_accuracy(task.swa.module, torch.device("cpu")), 4),
+    }}
+
+
 def export_classifier(net, size: int, path: Path, card) -> dict[str, float]:
     graph = ClassifierGraph(net).eval()
     example = torch.zeros(2, size, size, 3, dtype=torch.uint8)
@@ -55,7 +71,10 @@ def export_classifier(net, size: int, path: Path, card) -> dict[str, float]:
 
 
 def finish(task, out: Path, name: str, export_to: str | None) -> Path:
-    data, net = task.data, task.net.cpu().eval()
+    task.net.cpu()
+    if task.swa is not None:
+        task.swa.cpu()
+    data, net = task.data, task.final_net().eval()
     cfg = task.config
     size = cfg["net"]["size"]
     training = {
@@ -72,6 +91,7 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         "augmentation": augmentation_text(cfg.get("framing_jitter", 0.0)),
         "architecture": cfg["net"],
         **distillation_entry(cfg),
+        **averaging_entry(task),
         "command": cfg["command"],
         **provenance(),
     }
