@@ -308,3 +308,47 @@ def test_labels_every_classifier_contradicts_are_listed_with_accuracy_without_th
                for line in r["summary"])
     html = (tmp_path / "one" / "report.html").read_text()
     assert "Labels every classifier contradicts" in html and "contradicted labels" in html
+
+
+def test_paired_accuracy_is_an_exact_mcnemar_per_group_with_holm():
+    from inference.audit.classifier_audit import paired_accuracy
+    from inference.audit.summary import comparison_line
+    # group X: a right on all 20, b wrong on 12 of them; group Y: both right on the same 15 of 20
+    a = [True] * 20 + [True] * 15 + [False] * 5
+    b = [True] * 8 + [False] * 12 + [True] * 15 + [False] * 5
+    groups = {"g": ["X"] * 20 + ["Y"] * 20}
+    [c] = paired_accuracy({"a": a, "b": b}, groups)
+    x, y = c["by"]["g"]["X"], c["by"]["g"]["Y"]
+    assert (x["only_a"], x["only_b"], x["n"]) == (12, 0, 20) and x["p"] == pytest.approx(2 * 0.5 ** 12)
+    assert x["difference"] == pytest.approx(12 / 20) and x["small"]
+    assert (y["only_a"], y["only_b"], y["p"], y["difference"]) == (0, 0, 1.0, 0.0)
+    assert x["p_holm"] == pytest.approx(2 * x["p"]) and y["p_holm"] == 1.0  # two groups: the smaller p doubled
+    assert c["overall"]["only_a"] == 12 and c["overall"]["p"] == pytest.approx(2 * 0.5 ** 12)
+    line = comparison_line(c, "g")
+    assert "a is more accurate" in line and "X +60.0 points" in line and "Y" not in line.split("after Holm")[1]
+    # swapping the two mirrors every count and sign
+    [rev] = paired_accuracy({"b": b, "a": a}, groups)
+    assert rev["by"]["g"]["X"]["only_b"] == 12 and rev["by"]["g"]["X"]["difference"] == pytest.approx(-0.6)
+    assert "a is more accurate" in comparison_line(rev, "g")
+    # the same errors: nothing to tell them apart
+    [same] = paired_accuracy({"a": a, "b": list(a)}, groups)
+    assert same["overall"]["p"] == 1.0 and "no detectable difference" in comparison_line(same, "g")
+
+
+def test_report_compares_each_pair_of_classifiers_on_the_same_faces(world):
+    import csv
+    r = world["report"]
+    [c] = r["comparisons"]
+    assert (c["a"], c["b"]) == ("planted", "tiny-a")
+    with open(world["out"] / "faces.csv", encoding="utf-8") as fh:
+        faces = [row for row in csv.DictReader(fh) if row["face"] == "0" and row["gender"]]
+    right = {n: np.array([row[f"{n}:predicted"] == row["gender"] for row in faces]) for n in ("planted", "tiny-a")}
+    assert c["overall"]["n"] == len(faces) == 80
+    assert c["overall"]["only_a"] == int((right["planted"] & ~right["tiny-a"]).sum())
+    assert c["overall"]["only_b"] == int((~right["planted"] & right["tiny-a"]).sum())
+    for g, v in c["by"]["gender_race"].items():
+        m = r["classifiers"]["planted"]["metrics"]["by"]["gender_race"][g]
+        assert v["accuracy_a"] == pytest.approx(m["accuracy"]["value"]) and v["n"] == m["n"]
+    assert any(line.startswith("planted vs tiny-a on the same 80 faces") for line in r["summary"])
+    html = (world["out"] / "report.html").read_text(encoding="utf-8")
+    assert "Paired: planted vs tiny-a" in html

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from inference.audit.classifier_audit import paired_accuracy
+from inference.audit.summary import comparison_line
 from inference.datasets import Sample, open_dataset, select
 from inference.errors import BiasMirrorError
 from inference.metrics import GroupedMetrics, disaggregate, format_table
@@ -40,16 +42,39 @@ def predict_samples(model: Classifier, samples: list[Sample], batch: int = 128) 
     return p, ~np.isnan(p)
 
 
-def evaluate(model: Classifier, samples: list[Sample]) -> GroupedMetrics:
-    p, ok = predict_samples(model, samples)
+def _groups(samples: list[Sample]) -> dict[str, list[str]]:
+    return {"gender×race": [f"{s.gender}|{s.race}" for s in samples], "age_band": [s.age_band for s in samples]}
+
+
+def grouped(p: np.ndarray, ok: np.ndarray, samples: list[Sample]) -> GroupedMetrics:
+    """Metrics overall and per group from ``predict_samples``' output."""
     kept = [s for s, k in zip(samples, ok) if k]
     y = np.array([s.gender == "female" for s in kept])
     pf = p[ok]
-    groups = {
-        "gender×race": [f"{s.gender}|{s.race}" for s in kept],
-        "age_band": [s.age_band for s in kept],
-    }
-    return disaggregate(y, pf >= 0.5, pf, groups)
+    return disaggregate(y, pf >= 0.5, pf, _groups(kept))
+
+
+def evaluate(model: Classifier, samples: list[Sample]) -> GroupedMetrics:
+    return grouped(*predict_samples(model, samples), samples)
+
+
+def paired_lines(predictions: dict[str, tuple[np.ndarray, np.ndarray]], samples: list[Sample]) -> list[str]:
+    """Each pair of models on the faces all of them read: exact McNemar overall and per gender × race."""
+    if len(predictions) < 2:
+        return []
+    both = np.logical_and.reduce([ok for _, ok in predictions.values()])
+    y = np.array([s.gender == "female" for s in samples])[both]
+    correct = {name: (p[both] >= 0.5) == y for name, (p, _) in predictions.items()}
+    kept = [s for s, k in zip(samples, both) if k]
+    pairs = paired_accuracy(correct, {"gender×race": _groups(kept)["gender×race"]})
+    return [comparison_line(c, "gender×race") for c in pairs]
+
+
+def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[str]]:
+    """Per-group metrics of each model and the paired comparison lines, from one pass of each model."""
+    predictions = {name: predict_samples(m, samples) for name, m in models.items()}
+    return ({name: grouped(p, ok, samples) for name, (p, ok) in predictions.items()},
+            paired_lines(predictions, samples))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,10 +96,11 @@ def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sa
 def main(args: argparse.Namespace) -> int:
     min_age = None if args.min_age < 0 else args.min_age
     samples = evaluation_samples(args.dataset, args.split, min_age)
-    results = {}
+    models = {}
     for path in args.model:
         model = load_model(path, "classifier", RuntimeConfig(provider="cpu"))
-        results[f"{model.name} ({Path(path).name})"] = evaluate(model, samples)
+        models[f"{model.name} ({Path(path).name})"] = model
+    results, paired = evaluate_models(models, samples)
     for grouping in GROUPINGS:
         print(format_table(results, grouping), end="\n\n")
     for name, r in results.items():
@@ -82,6 +108,8 @@ def main(args: argparse.Namespace) -> int:
         if worst:
             print(f"{name}: overall {r.overall['accuracy']['value']:.4f}; worst gender×race group {worst[0]} "
                   f"{worst[1]['accuracy']['value']:.4f} (n={worst[1]['n']})")
+    for line in paired:
+        print(line)
     if args.json:
         Path(args.json).write_text(json.dumps({k: v.to_dict() for k, v in results.items()}, indent=1))
     return 0

@@ -9,10 +9,13 @@ percentile-bootstrap intervals collapse or leave [0, 1]. The positive class is
 """
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from typing import Mapping, Sequence
 
-from ..metrics import disaggregate
-from .stats import bootstrap_ci, share
+import numpy as np
+
+from ..metrics import SMALL_GROUP, disaggregate
+from .stats import bootstrap_ci, holm, mcnemar_exact, share
 
 BINS = [round(i * 0.05, 2) for i in range(21)]
 
@@ -39,6 +42,40 @@ def classifier_metrics(rows: Sequence[dict], groupings: dict[str, list[str]], na
             d["gaps"][grouping].update(_error_gaps(gm.by[grouping]))
         out[n] = d
     return out
+
+
+def paired_accuracy(correct: Mapping[str, Sequence[bool]], groupings: Mapping[str, Sequence[str]]) -> list[dict]:
+    """Every pair of classifiers judged on the same faces: exact McNemar overall and per group.
+
+    ``correct`` maps a classifier to whether it got each face right (one order of
+    faces for all); ``groupings`` gives each face's group. Holm adjusts the p-values
+    across the groups of one grouping, as everywhere in the audit.
+    """
+    names = list(correct)
+    out = []
+    for a, b in itertools.combinations(names, 2):
+        ca, cb = np.asarray(correct[a], bool), np.asarray(correct[b], bool)
+        entry = {"a": a, "b": b, "overall": {**mcnemar_exact(ca, cb), "small": len(ca) < SMALL_GROUP}, "by": {}}
+        for grouping, labels in groupings.items():
+            labels = np.asarray(labels, object)
+            parts = {}
+            for g in sorted(set(labels)):
+                idx = labels == g
+                parts[g] = {**mcnemar_exact(ca[idx], cb[idx]), "small": int(idx.sum()) < SMALL_GROUP}
+            for part, adj in zip(parts.values(), holm([v["p"] for v in parts.values()])):
+                part["p_holm"] = adj
+            entry["by"][grouping] = parts
+        entry["overall"]["p_holm"] = entry["overall"]["p"]
+        out.append(entry)
+    return out
+
+
+def classifier_comparisons(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str]) -> list[dict]:
+    """``paired_accuracy`` over the labelled faces every classifier gave a P(female) for."""
+    keep = [i for i, r in enumerate(rows) if r["face"] == 0 and r["gender"] in ("male", "female")
+            and all(r["clf"][n]["p"] is not None for n in names)]
+    correct = {n: [rows[i]["clf"][n]["pred"] == rows[i]["gender"] for i in keep] for n in names}
+    return paired_accuracy(correct, {g: [labels[i] for i in keep] for g, labels in groupings.items() if g != "group"})
 
 
 def _error_gaps(by: dict) -> dict:

@@ -51,6 +51,10 @@ class Renderer:
         return None if out is None else out.cam
 
 
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
 def _classifier_section(r: dict, parts: list[str]) -> None:
     names = list(r["classifiers"])
     sizes = r["groups"]["sizes"]
@@ -77,6 +81,15 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
                  f"{gap['accuracy']['ratio_worst_best']:.3f}" if gap.get("accuracy") else "-"]
                 for n in names for gap in [r["classifiers"][n]["metrics"]["gaps"].get(grouping, {})]]
         parts.append(table(["classifier", "worst group", "best group", "accuracy gap", "ratio worst/best"], gaps))
+        for c in r.get("comparisons") or []:
+            by = c["by"].get(grouping, {})
+            body = [[g, v["n"], "yes" if v["small"] else "", _pct(v["accuracy_a"]), _pct(v["accuracy_b"]),
+                     "-" if v["difference"] is None else f"{100 * v['difference']:+.1f} pts", v["only_a"], v["only_b"],
+                     pval(v["p"]), pval(v["p_holm"])] for g, v in [*by.items(), ("(overall)", c["overall"])]]
+            parts.append(f"<h4>Paired: {esc(c['a'])} vs {esc(c['b'])} on the same faces (exact McNemar; Holm across "
+                         f"{esc(grouping)} groups)</h4>")
+            parts.append(table([grouping, "n", "small", f"{c['a']}: accuracy", f"{c['b']}: accuracy", "difference",
+                                f"right only by {c['a']}", f"right only by {c['b']}", "p", "p (Holm)"], body))
 
 
 def _labels_section(r: dict, parts: list[str], render, max_faces: int = 12) -> None:

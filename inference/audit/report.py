@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..metrics import SMALL_GROUP
-from .classifier_audit import classifier_metrics, p_female_distribution
+from .classifier_audit import classifier_comparisons, classifier_metrics, p_female_distribution
 from .filter_audit import ITA_CATEGORIES, filter_audit
 from .focus import focus_audit
 from .groups import groupings as make_groupings
@@ -21,8 +21,8 @@ from .label_check import contradicted_labels
 from .stats import CONFIDENCE, N_RESAMPLES, SEED, bootstrap_ci
 
 SCHEMA_VERSION = 1
-TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "groups", "skin", "classifiers", "labels", "focus",
-                  "filter", "examples", "summary", "caveats")
+TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "groups", "skin", "classifiers", "comparisons",
+                  "labels", "focus", "filter", "examples", "summary", "caveats")
 
 CAVEATS = [
     "Gender labels are the dataset's binary annotations (or a classifier's output), not anyone's gender identity.",
@@ -107,6 +107,7 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
                    "small": {g: sorted(k for k, n in s.items() if is_small(n)) for g, s in group_sizes.items()}},
         "skin": _skin_section(rows, groups, has_filter),
         "classifiers": classifiers,
+        "comparisons": classifier_comparisons(rows, groups, names) if labelled and len(names) > 1 else None,
         "labels": contradicted_labels(rows, {g: v for g, v in groups.items() if g != "group"}, names) if labelled else None,
         "focus": focus_audit(rows, groups, prim, names),
         "filter": filter_audit(rows, groups, names, filter_training) if has_filter else None,

@@ -151,6 +151,23 @@ def pairwise_mannwhitney(groups: Mapping[str, Sequence[float]], min_n: int = 2) 
     return rows
 
 
+def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict:
+    """Exact McNemar test of two classifiers' accuracy on the same faces (two-sided).
+
+    Only the faces exactly one of them gets right carry information: under equal
+    accuracy each such face is equally likely to favour either, so ``only_a`` is
+    Binomial(only_a + only_b, 1/2). Comparing two Wilson intervals instead would
+    ignore that the faces are shared and miss most real differences.
+    """
+    a, b = np.asarray(a_correct, bool), np.asarray(b_correct, bool)
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    n = len(a)
+    acc_a, acc_b = (float(a.mean()), float(b.mean())) if n else (None, None)
+    p = float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
+    return {"n": n, "accuracy_a": acc_a, "accuracy_b": acc_b,
+            "difference": None if not n else acc_a - acc_b, "only_a": only_a, "only_b": only_b, "p": p}
+
+
 def share(flags: Sequence[bool]) -> dict:
     """Share of True with its Wilson 95% CI."""
     from ..metrics import proportion

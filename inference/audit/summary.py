@@ -52,6 +52,26 @@ def _effect(p, value, up: str, down: str, none: str, rank=None) -> str:
     return text
 
 
+def comparison_line(c: dict, grouping: str | None = None) -> str:
+    """One pair of classifiers on the same faces (an entry of ``paired_accuracy``): the overall
+    McNemar result and, for ``grouping``, the groups whose difference survives Holm."""
+    o = c["overall"]
+    if not o["n"]:
+        return f"{c['a']} vs {c['b']}: no face was classified by both."
+    verdict = ((c["a"] if o["difference"] > 0 else c["b"]) + " is more accurate" if o["p"] < ALPHA
+               else "no detectable difference")
+    line = (f"{c['a']} vs {c['b']} on the same {o['n']} faces: accuracy {100 * o['accuracy_a']:.1f}% vs "
+            f"{100 * o['accuracy_b']:.1f}% ({100 * o['difference']:+.1f} points; {o['only_a']} face(s) right only by the "
+            f"first, {o['only_b']} only by the second; McNemar {pval(o['p'])}: {verdict}).")
+    by = c["by"].get(grouping) if grouping else None
+    if by:
+        sig = [(g, v) for g, v in by.items() if v["p_holm"] is not None and v["p_holm"] < ALPHA]
+        line += (f" By {grouping}, after Holm: " + "; ".join(
+            f"{g} {100 * v['difference']:+.1f} points ({pval(v['p_holm'])})" for g, v in sig) + "." if sig
+            else f" No {grouping} group differs detectably after Holm.")
+    return line
+
+
 def is_detail(line: str) -> bool:
     """Per-group lines the terminal leaves to the report."""
     return line.startswith("ΔITA by ") or "significant after Holm in" in line or line.startswith("Caveats:")
@@ -93,6 +113,8 @@ def summary_lines(r: dict) -> list[str]:
         d = c["p_female"]["overall"]
         lines.append(f"{name}: mean P(female) {ci(d['mean'], 3)}; {ci(d['share_above_0_5'], pct=True)} of faces called female "
                      f"(P > 0.5); {ci(d['share_confident'], pct=True)} confident calls (P > 0.9 or < 0.1).")
+    for c in r.get("comparisons") or []:
+        lines.append(comparison_line(c, "gender_race" if "gender_race" in c["by"] else r["groups"]["primary"]))
     lab = r.get("labels")
     if lab and lab["share"]["n"]:
         k = len(lab["faces"])

@@ -16,7 +16,7 @@ from pathlib import Path
 from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
-from training.evaluate import GROUPINGS, evaluate, evaluation_samples
+from training.evaluate import GROUPINGS, evaluate_models, evaluation_samples
 from training.loop import CHECKPOINT
 from training.tasks import classifier
 
@@ -47,10 +47,12 @@ def main(args: argparse.Namespace) -> int:
     paths = {"unbalanced": _train_variant(args, out / "unbalanced", "none"),
              "gender-balanced": _train_variant(args, out / "balanced", "balanced")}
     samples = evaluation_samples(args.dataset, "test", None if args.min_age < 0 else args.min_age)
-    results = {name: evaluate(load_model(p, "classifier", RuntimeConfig(provider="cpu")), samples)
-               for name, p in paths.items()}
+    results, paired = evaluate_models({name: load_model(p, "classifier", RuntimeConfig(provider="cpu"))
+                                       for name, p in paths.items()}, samples)
     for grouping in GROUPINGS:
         print(format_table(results, grouping), end="\n\n")
+    for line in paired:
+        print(line)
     (out / "comparison.json").write_text(json.dumps({k: v.to_dict() for k, v in results.items()}, indent=1))
     print(f"written {out / 'comparison.json'}")
     return 0
