@@ -1,6 +1,7 @@
 """End of classifier training: export, parity check, per-group test metrics into the card."""
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import shutil
@@ -44,10 +45,12 @@ def distillation_entry(cfg: dict) -> dict:
     }}
 
 
-def averaging_entry(task) -> dict:
+def averaging_entry(task, out: Path) -> dict:
     cfg = task.config
     if task.swa is None:
         return {}
+    with open(out / "epochs.csv", newline="") as fh:  # the last epoch measured both already
+        last = list(csv.DictReader(fh))[-1]
     return {"weight_averaging": {
         "method": "stochastic weight averaging (Izmailov et al. 2018): after the one-cycle epochs, "
                   f"{cfg['swa_epochs']} epoch(s) at a constant learning rate with the weights averaged "
@@ -55,8 +58,8 @@ def averaging_entry(task) -> dict:
         "epochs": cfg["swa_epochs"],
         "lr": cfg["swa_lr"],
         "snapshots": int(task.swa.n_averaged),
-        "val_accuracy_last": round(task.val_accuracy(task.net, torch.device("cpu")), 4),
-        "val_accuracy_averaged": round(task.val_accuracy(task.swa.module, torch.device("cpu")), 4),
+        "val_accuracy_last": round(float(last["val_accuracy"]), 4),
+        "val_accuracy_averaged": round(float(last["val_accuracy_averaged"]), 4),
     }}
 
 
@@ -71,9 +74,8 @@ def export_classifier(net, size: int, path: Path, card) -> dict[str, float]:
 
 
 def finish(task, out: Path, name: str, export_to: str | None) -> Path:
-    task.net.cpu()
-    if task.swa is not None:
-        task.swa.cpu()
+    for module in task.modules().values():
+        module.cpu()
     data, net = task.data, task.final_net().eval()
     cfg = task.config
     size = cfg["net"]["size"]
@@ -91,7 +93,7 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         "augmentation": augmentation_text(cfg.get("framing_jitter", 0.0)),
         "architecture": cfg["net"],
         **distillation_entry(cfg),
-        **averaging_entry(task),
+        **averaging_entry(task, out),
         "command": cfg["command"],
         **provenance(),
     }
