@@ -19,6 +19,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from .batching import pad_batch
 from .models import Classifier, Filter
 from .runtime import CUDA, TRT, RuntimeConfig, create_session
 
@@ -107,10 +108,13 @@ class DeviceChain:
         if len(faces) == 0:
             return ChainOutput(faces.copy(), {m.name: m.predict(np.zeros((0, *m.size, 3), np.uint8))
                                               for m in self.classifiers})
-        src = ort.OrtValue.ortvalue_from_numpy(faces, self.device, self.device_id)
+        n = len(faces)
+        # Padded once here, the whole chain sees one of a few batch shapes (inference.batching).
+        padded = pad_batch(faces, self.filter.batch_size_for(n))
+        src = ort.OrtValue.ortvalue_from_numpy(padded, self.device, self.device_id)
         filtered = self._on_device(self.filter.session, {"image": src}, "filtered")
         size = faces.shape[1]
-        out = ChainOutput(filtered.numpy())  # the one copy back of the faces: skin tone and display need it
+        out = ChainOutput(filtered.numpy()[:n])  # the one copy back of the faces: skin tone and display need it
         for model in self.classifiers:
             x = filtered
             if model.size[0] != size:
@@ -121,5 +125,5 @@ class DeviceChain:
             binding.bind_output("cam")
             model.session.run_with_iobinding(binding)
             probs, cams = binding.copy_outputs_to_cpu()
-            out.predictions[model.name] = (probs, cams)
+            out.predictions[model.name] = (probs[:n], cams[:n])
         return out

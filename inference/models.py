@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .batching import bucket, pad_batch
 from .card import METADATA_KEY, ModelCard, TensorSpec
 from .errors import BiasMirrorError
-from .runtime import RuntimeConfig, SessionInfo, create_session
+from .runtime import CUDA, TRT, RuntimeConfig, SessionInfo, create_session
 
 _ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)", "float16": "tensor(float16)"}
 
@@ -76,8 +77,21 @@ class OnnxModel:
     def provider(self) -> str:
         return self.info.short_provider
 
+    @property
+    def pads_batches(self) -> bool:
+        """Whether batches are padded to a bucket size (see ``inference.batching``): on GPU providers."""
+        return self.info.provider in (CUDA, TRT)
+
+    def batch_size_for(self, n: int) -> int:
+        return bucket(n) if self.pads_batches else n
+
     def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self.session.run(None, feeds)
+        """Run on a batch (every feed's first axis is the batch), padded where it pays; outputs cut back to it."""
+        n = len(next(iter(feeds.values())))
+        size = self.batch_size_for(n)
+        if size != n:
+            feeds = {k: pad_batch(v, size) for k, v in feeds.items()}
+        return [o[:n] for o in self.session.run(None, feeds)]
 
 
 class Classifier(OnnxModel):

@@ -37,6 +37,9 @@ class RuntimeConfig:
     provider: str = "auto"  # auto | tensorrt | cuda | cpu
     threads: int | None = None  # intra-op threads; None: all cores
     trt_cache_dir: str | None = None  # TensorRT engine cache; None: a user cache folder
+    # cuDNN's EXHAUSTIVE search (ORT's default) benchmarks every algorithm on each new input
+    # shape, about a second per shape per model on an H100; HEURISTIC asks cuDNN's rules instead.
+    cudnn_conv_algo_search: str = "HEURISTIC"  # EXHAUSTIVE | HEURISTIC | DEFAULT
 
 
 @dataclass
@@ -188,6 +191,8 @@ def _provider_options(providers: list[str], cfg: RuntimeConfig) -> list:
             cache.mkdir(parents=True, exist_ok=True)
             out.append((p, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
                             "trt_fp16_enable": False}))
+        elif p == CUDA:
+            out.append((p, {"cudnn_conv_algo_search": cfg.cudnn_conv_algo_search}))
         else:
             out.append(p)
     return out

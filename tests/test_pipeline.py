@@ -46,6 +46,13 @@ def test_haar_finds_real_faces():
     assert len(det.detect(astronaut)) >= 1
 
 
+def test_opencv_without_a_cascade_is_named_not_a_traceback(monkeypatch):
+    # OpenCV 5 wheels (seen on the GPU machine) have no CascadeClassifier at all
+    monkeypatch.delattr(cv2, "CascadeClassifier")
+    with pytest.raises(BiasMirrorError, match="no Haar cascade.*opencv-python<5.*--yunet"):
+        HaarDetector()
+
+
 def test_frame_result_holds_everything(pipeline):
     r = pipeline.process(_scene(1), timestamp=1.0, source="test")
     assert len(r.faces) == 1

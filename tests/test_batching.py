@@ -1,0 +1,81 @@
+"""GPU batch buckets: a face count is padded to a few fixed shapes, and the padding never reaches a result."""
+import numpy as np
+import pytest
+
+from inference import device_chain as dc
+from inference.batching import bucket, pad_batch
+from inference.defaults import MODELS_DIR
+from inference.models import load_model
+from inference.runtime import CPU, CUDA, TRT, RuntimeConfig, _provider_options
+
+from .conftest import utk_images
+from inference.images import read_rgb, resize_batch
+
+
+def test_buckets_are_powers_of_two():
+    assert [bucket(n) for n in (0, 1, 2, 3, 4, 5, 8, 9, 16, 17, 20)] == [0, 1, 2, 4, 4, 8, 8, 16, 16, 32, 32]
+    x = np.arange(3 * 2, dtype=np.uint8).reshape(3, 2)
+    padded = pad_batch(x, 4)
+    assert padded.shape == (4, 2) and padded.dtype == np.uint8
+    assert np.array_equal(padded[:3], x) and not padded[3].any()
+    assert pad_batch(x, 3) is x
+
+
+def test_cuda_asks_cudnn_heuristics_not_exhaustive_search():
+    opts = dict(o if isinstance(o, tuple) else (o, None) for o in _provider_options([CUDA, CPU], RuntimeConfig()))
+    assert opts[CUDA] == {"cudnn_conv_algo_search": "HEURISTIC"} and opts[CPU] is None
+    opts = dict(o if isinstance(o, tuple) else (o, None)
+                for o in _provider_options([CUDA], RuntimeConfig(cudnn_conv_algo_search="EXHAUSTIVE")))
+    assert opts[CUDA]["cudnn_conv_algo_search"] == "EXHAUSTIVE"
+
+
+class _Spy:
+    """Delegates to a session and records the batch sizes it was given."""
+
+    def __init__(self, session):
+        self.session, self.batches = session, []
+
+    def run(self, names, feeds):
+        self.batches.append(len(next(iter(feeds.values()))))
+        return self.session.run(names, feeds)
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return np.stack([read_rgb(str(p), 200) for p in utk_images(5)])
+
+
+@pytest.mark.parametrize("provider", [CUDA, TRT])
+def test_gpu_models_pad_the_batch_and_cut_the_results_back(faces, provider):
+    plain = load_model(MODELS_DIR / "resnet10_balanced.onnx", "classifier", RuntimeConfig(provider="cpu"))
+    padded = load_model(MODELS_DIR / "resnet10_balanced.onnx", "classifier", RuntimeConfig(provider="cpu"))
+    padded.info.provider = provider  # as if it ran there; the CPU session computes the same numbers
+    padded.session = spy = _Spy(padded.session)
+    x = resize_batch(faces[:3], plain.size)
+    p0, c0 = plain.predict(x)
+    p1, c1 = padded.predict(x)
+    assert spy.batches == [4] and p1.shape == p0.shape and c1.shape == c0.shape
+    np.testing.assert_allclose(p1, p0, atol=1e-5)
+    np.testing.assert_allclose(c1, c0, atol=1e-4)
+    assert not plain.pads_batches and plain.batch_size_for(3) == 3
+
+
+def test_device_chain_pads_once_and_returns_only_real_faces(faces, monkeypatch):
+    cls = load_model(MODELS_DIR / "mobilenet_fast.onnx", "classifier", RuntimeConfig(provider="cpu"))
+    flt = load_model(MODELS_DIR / "engineer_filter.onnx", "filter", RuntimeConfig(provider="cpu"))
+    x = resize_batch(faces, flt.size)  # 5 faces
+    want = dc.DeviceChain(flt, [cls]).run(x)
+    chain = dc.DeviceChain(flt, [cls])  # built on the CPU, then told the filter is on a GPU: padding on
+    flt.info.provider = CUDA
+    sizes = []
+    real_pad = dc.pad_batch
+    monkeypatch.setattr(dc, "pad_batch", lambda a, n: sizes.append(n) or real_pad(a, n))
+    got = chain.run(x)
+    assert sizes == [8]
+    assert np.array_equal(got.filtered, want.filtered)
+    probs, cams = got.predictions[cls.name]
+    assert probs.shape[0] == cams.shape[0] == 5
+    np.testing.assert_allclose(probs, want.predictions[cls.name][0], atol=1e-5)
