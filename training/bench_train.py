@@ -63,11 +63,17 @@ def real_faces(spec: str, n: int, size: int, cache: Path | None) -> tuple[np.nda
     return np.asarray(arr.images)[ok], np.array([LABELS.index(samples[i].gender) for i in ok])
 
 
-def classifier_task(images: np.ndarray, labels: np.ndarray, size: int, batch_size: int) -> ClassifierTask:
+def classifier_task(images: np.ndarray, labels: np.ndarray, size: int, batch_size: int, steps: int = 1) -> ClassifierTask:
+    """A classifier trainer on these faces whose one-cycle schedule lasts at least ``steps`` steps.
+
+    The faces are repeated when the steps need more batches than there are faces; the schedule
+    must count those steps too, or OneCycleLR refuses to step past its end.
+    """
     n = len(images)
     data = ClassifierData(read=None, samples=[], images=images, labels=labels,  # type: ignore[arg-type]
                           split=np.full(n, "train"), train_idx=np.arange(n), composition=None)  # type: ignore[arg-type]
-    return ClassifierTask(data, ClassifierConfig(size=size), {"epochs": 1, "batch_size": batch_size, "lr": 2e-3})
+    epochs = -(-steps // max(1, n // batch_size))
+    return ClassifierTask(data, ClassifierConfig(size=size), {"epochs": epochs, "batch_size": batch_size, "lr": 2e-3})
 
 
 def cyclegan_task(images: np.ndarray, preset_name: str, batch_size: int, out: Path) -> CycleGANTask:
@@ -147,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
             fp32 = None
             for variant, precision, channels_last in variants(device):
                 seed_everything(0)
-                task = (classifier_task(images, labels, size, batch) if trainer == "classifier"
+                task = (classifier_task(images, labels, size, batch, args.warmup + args.steps) if trainer == "classifier"
                         else cyclegan_task(images, args.cyclegan_preset, batch, Path(tmp)))
                 cfg = LoopConfig(Path(tmp), epochs=1, batch_size=batch, precision=precision,
                                  channels_last=channels_last, workers=workers)
