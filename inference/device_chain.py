@@ -110,16 +110,17 @@ class DeviceChain:
                                               for m in self.classifiers})
         n = len(faces)
         # Padded once here, the whole chain sees one of a few batch shapes (inference.batching).
-        padded = pad_batch(faces, self.filter.batch_size_for(n))
+        session, batch = self.filter.session_for(n)
+        padded = pad_batch(faces, batch)
         src = ort.OrtValue.ortvalue_from_numpy(padded, self.device, self.device_id)
-        filtered = self._on_device(self.filter.session, {"image": src}, "filtered")
+        filtered = self._on_device(session, {"image": src}, "filtered")
         size = faces.shape[1]
         out = ChainOutput(filtered.numpy()[:n])  # the one copy back of the faces: skin tone and display need it
         for model in self.classifiers:
             x = filtered
             if model.size[0] != size:
                 x = self._on_device(self._resizer(size, model.size[0]), {"image": filtered}, "resized")
-            binding = model.session.io_binding()
+            binding = model.session_for(n)[0].io_binding()
             binding.bind_ortvalue_input("image", x)
             binding.bind_output("probs")  # small results come back to the host
             binding.bind_output("cam")

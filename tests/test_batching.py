@@ -79,3 +79,17 @@ def test_device_chain_pads_once_and_returns_only_real_faces(faces, monkeypatch):
     probs, cams = got.predictions[cls.name]
     assert probs.shape[0] == cams.shape[0] == 5
     np.testing.assert_allclose(probs, want.predictions[cls.name][0], atol=1e-5)
+
+
+def test_each_gpu_bucket_keeps_a_session_of_its_own(faces):
+    m = load_model(MODELS_DIR / "mobilenet_fast.onnx", "classifier", RuntimeConfig(provider="cpu"))
+    assert m.session_for(3) == (m.session, 3)  # CPU: one session, exact batches
+    m.info.provider = CUDA
+    first, size = m.session_for(3)
+    assert first is m.session and size == 4  # the load-time session is adopted by the first bucket met
+    eight, size = m.session_for(5)
+    assert eight is not first and size == 8
+    assert m.session_for(4)[0] is first and m.session_for(7)[0] is eight  # a shape change reuses, never re-sets up
+    x = resize_batch(faces, m.size)
+    np.testing.assert_allclose(m.predict(x)[0], load_model(MODELS_DIR / "mobilenet_fast.onnx", "classifier",
+                                                           RuntimeConfig(provider="cpu")).predict(x)[0], atol=1e-5)
