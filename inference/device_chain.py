@@ -120,11 +120,12 @@ class DeviceChain:
             x = filtered
             if model.size[0] != size:
                 x = self._on_device(self._resizer(size, model.size[0]), {"image": filtered}, "resized")
-            binding = model.session_for(n)[0].io_binding()
+            session = model.session_for(n)[0]
+            binding = session.io_binding()
             binding.bind_ortvalue_input("image", x)
             binding.bind_output("probs")  # small results come back to the host
             binding.bind_output("cam")
-            model.session.run_with_iobinding(binding)
+            session.run_with_iobinding(binding)
             probs, cams = binding.copy_outputs_to_cpu()
             out.predictions[model.name] = (probs[:n], cams[:n])
         return out

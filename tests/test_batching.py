@@ -93,3 +93,19 @@ def test_each_gpu_bucket_keeps_a_session_of_its_own(faces):
     x = resize_batch(faces, m.size)
     np.testing.assert_allclose(m.predict(x)[0], load_model(MODELS_DIR / "mobilenet_fast.onnx", "classifier",
                                                            RuntimeConfig(provider="cpu")).predict(x)[0], atol=1e-5)
+
+
+def test_device_chain_binds_each_bucket_to_its_own_session(faces):
+    # The H100 run raised "IOBinding must be used with the session that created it" on the first
+    # frame whose face count fell in a second bucket: the binding came from one session, the run from another.
+    cls = load_model(MODELS_DIR / "mobilenet_fast.onnx", "classifier", RuntimeConfig(provider="cpu"))
+    flt = load_model(MODELS_DIR / "engineer_filter.onnx", "filter", RuntimeConfig(provider="cpu"))
+    x = resize_batch(faces, flt.size)
+    want = dc.DeviceChain(flt, [cls]).run(x)
+    chain = dc.DeviceChain(flt, [cls])
+    flt.info.provider = cls.info.provider = CUDA
+    for n in (3, 5, 1, 4):  # buckets 4, 8, 1, 4
+        got = chain.run(x[:n])
+        np.testing.assert_allclose(got.predictions[cls.name][0], want.predictions[cls.name][0][:n], atol=1e-5)
+        assert np.array_equal(got.filtered, want.filtered[:n])
+    assert sorted(cls._by_batch) == sorted(flt._by_batch) == [1, 4, 8]
