@@ -200,6 +200,10 @@ class InferenceThread(QThread):
 
     # --- the thread -------------------------------------------------------------
     def run(self) -> None:
+        try:  # here, not in the GUI thread: on a GPU this makes a session per batch bucket
+            self.pipeline.prepare()
+        except Exception:  # noqa: BLE001  (the first frames then make them as they come)
+            log.exception("preparing the GPU batch sessions failed")
         while not self._stop.is_set():
             self.frames.wait(0.1)
             with self._lock:

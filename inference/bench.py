@@ -336,6 +336,11 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
             continue
         info[provider] = {"status": "ok", "models": loaded.models}
         print(f"{label}: " + ", ".join(f"{k} on {v}" for k, v in loaded.models.items()))
+        # As the app does before its first frame: on a GPU every batch bucket's session is made now, so
+        # a face count first met while measuring does not put a session's start-up into the figures.
+        prepared = FramePipeline(loaded.classifiers, loaded.filter, None, PipelineConfig(device_chain=args.device_chain)).prepare()
+        if prepared:
+            print(f"{label}: {prepared} batch-bucket sessions prepared before the warm-up")
         detector = make_detector(args.yunet)
         for n in counts:
             for variant in (["filter"] if loaded.filter else []) + ["plain"]:

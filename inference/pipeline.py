@@ -87,6 +87,13 @@ class FramePipeline:
         self._index = 0
         self._chain: tuple[tuple[int, ...], DeviceChain | None] = ((), None)
 
+    def prepare(self) -> int:
+        """Make every GPU batch bucket up to ``max_faces`` ready before the first frame (see
+        ``OnnxModel.prepare_batches``); the owning worker calls it, never the GUI thread. Returns the
+        number of bucket sessions prepared (0 on the CPU)."""
+        models = [*self.classifiers, *([self.filter] if self.filter else [])]
+        return sum(m.prepare_batches(self.config.max_faces) for m in models)
+
     # --- configuration (called by the owning worker between frames) ---------
     @property
     def crop_size(self) -> int:

@@ -109,3 +109,18 @@ def test_device_chain_binds_each_bucket_to_its_own_session(faces):
         np.testing.assert_allclose(got.predictions[cls.name][0], want.predictions[cls.name][0][:n], atol=1e-5)
         assert np.array_equal(got.filtered, want.filtered[:n])
     assert sorted(cls._by_batch) == sorted(flt._by_batch) == [1, 4, 8]
+
+
+def test_prepare_makes_every_gpu_bucket_before_the_first_frame():
+    from inference.pipeline import FramePipeline, PipelineConfig
+
+    cls = load_model(MODELS_DIR / "mobilenet_fast.onnx", "classifier", RuntimeConfig(provider="cpu"))
+    flt = load_model(MODELS_DIR / "engineer_filter.onnx", "filter", RuntimeConfig(provider="cpu"))
+    pipe = FramePipeline([cls], flt, None, PipelineConfig(max_faces=20))
+    assert pipe.prepare() == 0 and not cls._by_batch  # the CPU needs none
+    cls.info.provider = flt.info.provider = CUDA
+    cls.session = spy = _Spy(cls.session)
+    assert pipe.prepare() == 12  # 1, 2, 4, 8, 16, 32 for each of the two models
+    assert sorted(cls._by_batch) == sorted(flt._by_batch) == [1, 2, 4, 8, 16, 32]
+    assert spy.batches == [1]  # the load-time session took the first bucket; each bucket ran once
+    assert cls.session_for(20)[0] is cls._by_batch[32]

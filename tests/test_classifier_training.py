@@ -93,7 +93,9 @@ def test_compare_trains_both_variants_and_prints_them_side_by_side(tmp_path, tin
     assert "unbalanced" in out and "gender-balanced" in out and "gender×race" in out
     assert "unbalanced vs gender-balanced on the same" in out and "McNemar" in out  # paired, not just side by side
     both = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
-    assert set(both) == {"unbalanced", "gender-balanced"}
+    assert set(both["models"]) == {"unbalanced", "gender-balanced"}
+    (pair,) = both["comparisons"]  # the paired test is kept, not only printed
+    assert {pair["a"], pair["b"]} == {"unbalanced", "gender-balanced"} and 0 <= pair["overall"]["p"] <= 1
     assert read_card(tmp_path / "cmp" / "balanced" / "model.onnx").training["composition"]["mode"] == "balanced"
 
 

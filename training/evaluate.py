@@ -58,23 +58,32 @@ def evaluate(model: Classifier, samples: list[Sample]) -> GroupedMetrics:
     return grouped(*predict_samples(model, samples), samples)
 
 
-def paired_lines(predictions: dict[str, tuple[np.ndarray, np.ndarray]], samples: list[Sample]) -> list[str]:
-    """Each pair of models on the faces all of them read: exact McNemar overall and per gender × race."""
+def paired_comparisons(predictions: dict[str, tuple[np.ndarray, np.ndarray]], samples: list[Sample]) -> list[dict]:
+    """Each pair of models on the faces all of them read: exact McNemar overall and per gender × race
+    (the audit's ``comparisons`` entries, docs/audit_schema.md)."""
     if len(predictions) < 2:
         return []
     both = np.logical_and.reduce([ok for _, ok in predictions.values()])
     y = np.array([s.gender == "female" for s in samples])[both]
     correct = {name: (p[both] >= 0.5) == y for name, (p, _) in predictions.items()}
     kept = [s for s, k in zip(samples, both) if k]
-    pairs = paired_accuracy(correct, {"gender×race": _groups(kept)["gender×race"]})
-    return [comparison_line(c, "gender×race") for c in pairs]
+    return paired_accuracy(correct, {"gender×race": _groups(kept)["gender×race"]})
 
 
-def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[str]]:
-    """Per-group metrics of each model and the paired comparison lines, from one pass of each model."""
+def paired_lines(comparisons: list[dict]) -> list[str]:
+    return [comparison_line(c, "gender×race") for c in comparisons]
+
+
+def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict]) -> str:
+    """What --json (evaluate) and comparison.json (compare) hold: each model's metrics and the paired tests."""
+    return json.dumps({"models": {k: v.to_dict() for k, v in results.items()}, "comparisons": comparisons}, indent=1)
+
+
+def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[dict]]:
+    """Per-group metrics of each model and their paired comparisons, from one pass of each model."""
     predictions = {name: predict_samples(m, samples) for name, m in models.items()}
     return ({name: grouped(p, ok, samples) for name, (p, ok) in predictions.items()},
-            paired_lines(predictions, samples))
+            paired_comparisons(predictions, samples))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -108,8 +117,8 @@ def main(args: argparse.Namespace) -> int:
         if worst:
             print(f"{name}: overall {r.overall['accuracy']['value']:.4f}; worst gender×race group {worst[0]} "
                   f"{worst[1]['accuracy']['value']:.4f} (n={worst[1]['n']})")
-    for line in paired:
+    for line in paired_lines(paired):
         print(line)
     if args.json:
-        Path(args.json).write_text(json.dumps({k: v.to_dict() for k, v in results.items()}, indent=1))
+        Path(args.json).write_text(evaluation_json(results, paired))
     return 0

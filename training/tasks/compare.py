@@ -10,13 +10,12 @@ A finished run is reused, an interrupted one resumes.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
-from training.evaluate import GROUPINGS, evaluate_models, evaluation_samples
+from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
 from training.loop import CHECKPOINT
 from training.tasks import classifier
 
@@ -51,8 +50,8 @@ def main(args: argparse.Namespace) -> int:
                                        for name, p in paths.items()}, samples)
     for grouping in GROUPINGS:
         print(format_table(results, grouping), end="\n\n")
-    for line in paired:
+    for line in paired_lines(paired):
         print(line)
-    (out / "comparison.json").write_text(json.dumps({k: v.to_dict() for k, v in results.items()}, indent=1))
+    (out / "comparison.json").write_text(evaluation_json(results, paired))
     print(f"written {out / 'comparison.json'}")
     return 0
