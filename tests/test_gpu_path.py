@@ -34,14 +34,14 @@ def test_scripts_are_executable_and_parse(script):
     assert out.returncode == 0, out.stderr
 
 
-def _split(tmp_path: Path, size: int) -> tuple[Path, Path, bytes, subprocess.CompletedProcess]:
+def _split(tmp_path: Path, size: int, **extra_env: str) -> tuple[Path, Path, bytes, subprocess.CompletedProcess]:
     wheel = tmp_path / "wheel" / WHEEL_NAME
     wheel.parent.mkdir()
     data = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes()
     wheel.write_bytes(data)
     parts = tmp_path / ".ortgpu"
     env = {**os.environ, "ORT_GPU_WHEEL": str(wheel), "ORT_GPU_PARTS_DIR": str(parts), "PART_MB": "1",
-           "FACES_COUNT": "0"}
+           "FACES_COUNT": "0", "OPENCV": "0", "EXTRA_WHEELS": "", **extra_env}
     out = subprocess.run(["bash", str(SCRIPTS[0])], capture_output=True, text=True, env=env, timeout=120)
     return wheel, parts, data, out
 
@@ -63,13 +63,36 @@ def test_wheel_parts_round_trip(tmp_path):
     # One part per call, the last call installs.
     for k, n in enumerate(names, 1):
         assert f"call {k}/3: carry [\"{parts}/manifest\", \"{parts}/{n}\"]" in out.stdout
-    assert out.stdout.index("call 3/3") < out.stdout.index("device_ort_gpu_install 2>&1")
+    assert out.stdout.index("call 3/3") < out.stdout.index("device_ort_gpu_install > $OUT/install.log")
     status = _device(parts, "--status")
     assert status.returncode == 0 and status.stdout.count("  ok      part-") == 3
     back = tmp_path / "back.whl"
     done = _device(parts, "--assemble-only", str(back))
     assert done.returncode == 0, done.stderr
     assert back.read_bytes() == data
+
+
+def test_opencv_parts_go_first_and_extras_ride_with_the_last_part(tmp_path):
+    # The device image's OpenCV 5 has no Haar cascade: an OpenCV 4 wheel is carried and installed before ORT.
+    cv = tmp_path / "opencv_python_headless-4.14.0.94-cp37-abi3-manylinux_2_28_x86_64.whl"
+    cv_data = np.random.default_rng(1).integers(0, 256, int(1.5 * 2**20), dtype=np.uint8).tobytes()
+    cv.write_bytes(cv_data)
+    extra = tmp_path / "onnxconverter_common-1.16.0-py2.py3-none-any.whl"
+    extra.write_bytes(b"zip")
+    _, parts, _, out = _split(tmp_path, int(2.5 * 2**20), OPENCV="1", OPENCV_WHEEL=str(cv), EXTRA_WHEELS=str(extra))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    calls = [ln.strip() for ln in lines if ln.strip().startswith("call ")]
+    assert [c.split(":")[0] for c in calls] == [f"call {k}/5" for k in range(1, 6)]
+    assert calls[0] == f'call 1/5: carry ["{parts}/cv/manifest", "{parts}/cv/part-00"]'
+    stripped = [ln.strip() for ln in lines]
+    assert stripped[stripped.index(calls[1]) + 1].endswith("device_ort_gpu_install --install-wheel")
+    assert calls[4] == f'call 5/5: carry ["{parts}/manifest", "{parts}/part-02", "{parts}/extra"]'
+    assert (parts / "extra" / extra.name).read_bytes() == b"zip"
+    back = tmp_path / "cv_back.whl"
+    done = _device(parts / "cv", "--assemble-only", str(back))
+    assert done.returncode == 0, done.stderr
+    assert back.read_bytes() == cv_data
 
 
 def test_missing_and_corrupt_parts_are_named(tmp_path):
