@@ -31,7 +31,7 @@ from .model_panel import ModelPanel
 from .painter import VIEW_MODES, Composed, DisplaySettings, render
 from .plots import PlotsPanel
 from .recording import Recorder, SessionStats, save_snapshot, stamp
-from .workers import CaptureThread, InferenceThread, Mailbox
+from .workers import CaptureThread, DetectThread, InferenceThread, Mailbox
 
 log = logging.getLogger(__name__)
 DISPLAY_MS = 30  # the display timer; painting happens only when a new result arrives
@@ -87,16 +87,21 @@ class MainWindow(QMainWindow):
                                 apply_filter=st.get(self.qs, "apply_filter", True, bool))
         self.pipeline = FramePipeline(self.models.active_classifiers(), self.models.active_filter(),
                                       detector if detector is not None else make_detector(), config)
-        self.frames: Mailbox[Frame] = Mailbox()
+        self.captured: Mailbox[Frame] = Mailbox()  # capture → detection
+        self.frames: Mailbox[Frame] = Mailbox()  # detection (faces attached) → inference
         self.results: Mailbox[tuple[FrameResult, bool]] = Mailbox()
         self.recorder = Recorder()
         self.stats = SessionStats()
+        # The detector is the pipeline's; the detection thread is its only user (the inference thread
+        # falls back to it only for a frame whose detection failed there).
+        self.detect = DetectThread(self.pipeline.detector, self.captured, self.frames)
         self.inference = InferenceThread(self.pipeline, self.frames, self.results, self._on_result_worker)
         self.inference.error.connect(self._worker_error)
         self.capture: CaptureThread | None = None
 
         self._build_ui(config)
         self.inference.start()
+        self.detect.start()
 
         self.display_timer = QTimer(self)
         self.display_timer.timeout.connect(self._tick)
@@ -364,7 +369,7 @@ class MainWindow(QMainWindow):
         self.recorder.paused_reason = None
         self.inference.reset_tracks()
         self.reset_session()
-        self.capture = CaptureThread(source, self.frames, self.slideshow_fps)
+        self.capture = CaptureThread(source, self.captured, self.slideshow_fps)
         self.capture.set_paused(self.paused)
         self.capture.status.connect(self._capture_status)
         self.capture.warning.connect(self._capture_warning)
@@ -393,6 +398,10 @@ class MainWindow(QMainWindow):
             cap.stop()
             if not cap.wait(5000):
                 log.warning("the capture thread did not stop within 5 s; leaving it to finish")
+            self.captured.take()
+            deadline = time.monotonic() + 1.0  # a frame being detected still lands in `frames`: let it, then drop it
+            while not self.detect.idle() and time.monotonic() < deadline:
+                time.sleep(0.005)
             self.frames.take()
 
     def ask_open_any(self) -> None:
@@ -435,7 +444,7 @@ class MainWindow(QMainWindow):
             self.view.set_note("")
 
     def _source_ended(self, text: str, waited_ms: int = 0) -> None:
-        if self.recorder.active and not self.inference.idle() and waited_ms < 5000:
+        if self.recorder.active and not (self.detect.idle() and self.inference.idle()) and waited_ms < 5000:
             # the last frame may still be in the pipeline: its rows belong in the recording
             QTimer.singleShot(50, lambda: self._source_ended(text, waited_ms + 50))
             return
@@ -597,6 +606,9 @@ class MainWindow(QMainWindow):
         self.display_timer.stop()
         self.slow_timer.stop()
         self._stop_capture()
+        self.detect.stop()
+        if not self.detect.wait(5000):
+            log.warning("the detection thread did not stop within 5 s")
         self.inference.stop()
         if not self.inference.wait(10000):
             log.warning("the inference thread did not stop within 10 s")

@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -34,7 +35,7 @@ from .defaults import load_selection
 from .errors import BiasMirrorError
 from .faces import make_detector
 from .models import Classifier, Filter
-from .pipeline import FramePipeline, PipelineConfig
+from .pipeline import FramePipeline, PipelineConfig, detect_faces
 from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
 
 # Issue #11's goals for the GPU path: targets to compare with, never results.
@@ -161,6 +162,39 @@ def measure(name: str, fn: Callable[[np.ndarray], tuple[dict[str, float], int]],
                        faces_seen=float(np.mean(seen)))
 
 
+class DetectingAhead:
+    """A pipeline run over a list of frames as the app runs it: the next frame's faces are found on a helper
+    thread (as gui.workers.DetectThread does) while this frame is analysed. Its per-call time is the
+    interval between frames; a frame's latency (``total``) still counts its detection."""
+
+    def __init__(self, pipe: FramePipeline, frames: list[np.ndarray]):
+        self.pipe, self.frames = pipe, frames
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="detect-ahead")
+        self.pending: tuple[int, Future] | None = None
+        self.pos = -1
+
+    def _position(self, frame: np.ndarray) -> int:
+        # measure() passes the frames in order, but may cut the warm-up short and jump ahead
+        order = [*range(self.pos + 1, len(self.frames)), *range(0, self.pos + 1)]
+        self.pos = next((k for k in order if self.frames[k] is frame), -1)
+        return self.pos
+
+    def __call__(self, frame: np.ndarray) -> tuple[dict[str, float], int]:
+        i = self._position(frame)
+        if self.pending is not None and self.pending[0] == i and i >= 0:
+            found = self.pending[1].result()
+        else:
+            found = detect_faces(self.pipe.detector, frame)  # type: ignore[arg-type]
+        nxt = i + 1
+        self.pending = ((nxt, self.pool.submit(detect_faces, self.pipe.detector, self.frames[nxt]))
+                        if 0 < nxt < len(self.frames) else None)
+        r = self.pipe.process(frame, detected=found)
+        return dict(r.timings_ms), len(r.faces)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
 def unavailable(name: str, provider: str, faces: int, variant: str, reason: str) -> Measurement:
     return Measurement(name, 0, 0.0, {}, provider, faces, variant, 0.0, f"unavailable: {reason}")
 
@@ -217,6 +251,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch eager baseline")
     p.add_argument("--soak", type=float, default=0, help="then run this many seconds and report RSS at start and end")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--detect-ahead", default="on", choices=["on", "off", "both"],
+                   help="find the next frame's faces on a helper thread while this one is analysed, as the app does "
+                        "(on); off: one after the other; both: a row each, in the same run")
     p.add_argument("--device-chain", default="auto", choices=["auto", "on", "off"],
                    help="keep the filter → classifier hand-over on the device (I/O binding): auto = on GPU providers")
     add_model_arguments(p)
@@ -352,9 +389,17 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
                     r = pipe.process(f)
                     return dict(r.timings_ms), len(r.faces)
 
-                m = measure(f"onnx {label}: {VARIANTS[variant]}", run, frames[n], args.warmup, args.seconds)
-                m.provider, m.faces, m.variant = provider, n, variant
-                results.append(m)
+                modes = {"on": [True], "off": [False], "both": [False, True]}[args.detect_ahead]
+                for ahead in modes if detector is not None else [False]:
+                    runner = DetectingAhead(pipe, frames[n]) if ahead else run
+                    name = f"onnx {label}: {VARIANTS[variant]}" + (", detect ahead" if ahead else "")
+                    try:
+                        m = measure(name, runner, frames[n], args.warmup, args.seconds)
+                    finally:
+                        if ahead:
+                            runner.close()  # type: ignore[union-attr]
+                    m.provider, m.faces, m.variant = provider, n, variant
+                    results.append(m)
         if args.soak > 0 and soak is None:
             pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
                                  PipelineConfig(cam_class=args.cam_class, device_chain=args.device_chain))

@@ -35,6 +35,13 @@ class FaceDetector(Protocol):
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
 
 
+@dataclass(frozen=True)
+class Detected:
+    """A frame's faces as found ahead of its analysis (on another thread), and what finding them took."""
+    detections: tuple[Detection, ...]
+    ms: float
+
+
 def _downscale(frame: np.ndarray, width: int) -> tuple[np.ndarray, float]:
     h, w = frame.shape[:2]
     if w <= width:

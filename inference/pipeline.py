@@ -17,7 +17,7 @@ import numpy as np
 
 from .device_chain import DeviceChain, device_of
 from .errors import BiasMirrorError
-from .faces import FaceDetector, crop_square, face_region_mask, whole_image_crop
+from .faces import Detected, FaceDetector, crop_square, face_region_mask, whole_image_crop
 from .images import read_rgb, resize_batch
 from .models import Classifier, Filter
 from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift
@@ -44,6 +44,14 @@ class PipelineConfig:
     # Keep the filter → classifier hand-over on the device (I/O binding): "auto" where the
     # models run on a GPU, "on" everywhere (the CPU provider too), "off" never.
     device_chain: str = "auto"
+
+
+def detect_faces(detector: FaceDetector, frame: np.ndarray) -> Detected:
+    """The faces a detector finds in a frame (any format a source gives), timed; stateless, so it may run
+    on another thread than the pipeline's."""
+    t = time.perf_counter()
+    dets = tuple(detector.detect(as_bgr_uint8(frame)))
+    return Detected(dets, (time.perf_counter() - t) * 1000)
 
 
 def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
@@ -184,16 +192,19 @@ class FramePipeline:
         return results
 
     # --- frames ---------------------------------------------------------------
-    def process(self, frame: np.ndarray, timestamp: float | None = None, source: str = "") -> FrameResult:
+    def process(self, frame: np.ndarray, timestamp: float | None = None, source: str = "",
+                detected: Detected | None = None) -> FrameResult:
+        """Everything measured on one frame. ``detected``: its faces, found ahead by ``detect_faces`` on
+        another thread (see ``DetectAhead``); without it the detector runs here. The tracker always runs
+        here, in frame order."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         bgr = as_bgr_uint8(frame)
         faces_boxes: list[tuple[int, tuple[float, float, float, float], float]] = []
         if self.detector is not None:
-            t = time.perf_counter()
-            dets = self.detector.detect(bgr)
-            dets = sorted(dets, key=lambda d: d.box[2] * d.box[3], reverse=True)[: self.config.max_faces]
-            timings["detect"] = (time.perf_counter() - t) * 1000
+            found = detected if detected is not None else detect_faces(self.detector, bgr)
+            dets = sorted(found.detections, key=lambda d: d.box[2] * d.box[3], reverse=True)[: self.config.max_faces]
+            timings["detect"] = found.ms
             tracked = self.tracker.update(dets) if self.config.track else [
                 (i + 1, tuple(map(float, d.box))) for i, d in enumerate(dets)]
             faces_boxes = [(tid, box, d.score) for (tid, box), d in zip(tracked, dets)]
@@ -218,7 +229,8 @@ class FramePipeline:
             )
             for (tid, box, score), inv, (view, fview, shift, dp) in zip(faces_boxes, transforms, analysed)
         )
-        timings["total"] = (time.perf_counter() - t0) * 1000
+        # a frame's latency includes finding its faces, wherever that ran
+        timings["total"] = (time.perf_counter() - t0) * 1000 + (detected.ms if detected is not None else 0.0)
         self._index += 1
         return FrameResult(
             index=self._index - 1, timestamp=time.monotonic() if timestamp is None else timestamp, frame=bgr,

@@ -19,6 +19,7 @@ import numpy as np
 
 from .datasets.folder import list_images
 from .errors import BiasMirrorError
+from .faces import Detected
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -42,6 +43,7 @@ class Frame:
     timestamp: float
     name: str
     warning: str | None = None
+    detected: Detected | None = None  # its faces, when found ahead of its analysis (gui.workers.DetectThread)
 
 
 class Source:

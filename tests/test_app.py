@@ -342,3 +342,59 @@ def test_a_frame_composed_by_the_worker_renders_like_one_composed_while_painting
     settings.cam_opacity = ready.settings.cam_opacity
     here, ahead = render(result, settings, 900, 400), render(result, settings, 900, 400, ready=ready)
     assert ahead == here
+
+
+def test_detection_runs_one_frame_ahead_in_lockstep(qtbot):
+    # The detection thread finds the next frame's faces while inference works on this one, but only one
+    # frame ahead: frames that arrive meanwhile replace each other and are never detected for nothing.
+    import threading
+
+    import numpy as np
+
+    from gui.workers import DetectThread, Mailbox
+    from inference.faces import Detection
+    from inference.sources import Frame
+
+    calls = []
+
+    class Counting:
+        def detect(self, bgr):
+            calls.append(int(bgr[0, 0, 0]))
+            return [Detection((1, 2, 3, 4))]
+
+    captured, detected = Mailbox(), Mailbox()
+    t = DetectThread(Counting(), captured, detected)
+    t.start()
+    try:
+        frame = lambda i: Frame(np.full((8, 8, 3), i, np.uint8), i, float(i), f"f{i}")  # noqa: E731
+        captured.put(frame(1))
+        qtbot.waitUntil(detected.pending, timeout=WAIT)
+        captured.put(frame(2))
+        captured.put(frame(3))  # replaces 2 while frame 1 waits to be taken
+        threading.Event().wait(0.3)
+        assert calls == [1] and captured.pending()  # nothing detected ahead of an untaken frame
+        first = detected.take()
+        assert first.index == 1 and first.detected.detections == (Detection((1, 2, 3, 4)),) and first.detected.ms >= 0
+        qtbot.waitUntil(detected.pending, timeout=WAIT)
+        assert detected.take().index == 3 and calls == [1, 3]
+        assert t.idle()
+    finally:
+        t.stop()
+        t.wait(5000)
+
+
+def test_a_frame_detected_ahead_gives_the_same_result(models):
+    from inference.faces import HaarDetector
+    from inference.pipeline import FramePipeline, detect_faces
+
+    from tests.test_pipeline import _scene
+
+    frame = _scene(2)
+    here = FramePipeline([models["classifier"]], models["darken"], HaarDetector())
+    ahead = FramePipeline([models["classifier"]], models["darken"], HaarDetector())
+    found = detect_faces(ahead.detector, frame)
+    a, b = here.process(frame), ahead.process(frame, detected=found)
+    assert len(a.faces) == len(b.faces) == 2
+    assert [f.box for f in a.faces] == [f.box for f in b.faces]
+    assert [f.delta_p_female for f in a.faces] == [f.delta_p_female for f in b.faces]
+    assert b.timings_ms["detect"] == found.ms and b.timings_ms["total"] >= found.ms

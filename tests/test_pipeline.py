@@ -193,3 +193,21 @@ def test_run_reports_missing_source(tmp_path, tiny_models, capsys):
     code = main.main(["run", "--source", str(tmp_path / "nothing.mp4"), "--out", str(tmp_path / "x.csv"),
                       "--classifier", str(tiny_models["classifier"]), "--no-filter"])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_bench_detecting_ahead_finds_what_the_plain_run_finds(tiny_models):
+    from inference.bench import DetectingAhead
+
+    frames = [_scene(k % 3 + 1) for k in range(5)]
+    cls = [load_model(tiny_models["classifier"])]
+    plain = FramePipeline(cls, load_model(tiny_models["darken"]), HaarDetector())
+    ahead = FramePipeline(cls, load_model(tiny_models["darken"]), HaarDetector())
+    runner = DetectingAhead(ahead, frames)
+    try:
+        for f in [*frames, frames[1], frames[4]]:  # in order, then jumps (measure() may cut a warm-up short)
+            want = plain.process(f)
+            timings, n = runner(f)
+            assert n == len(want.faces) and timings["detect"] > 0
+        assert runner.pending is None  # nothing is detected past the last frame
+    finally:
+        runner.close()
