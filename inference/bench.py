@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -35,7 +34,8 @@ from .defaults import load_selection
 from .errors import BiasMirrorError
 from .faces import make_detector
 from .models import Classifier, Filter
-from .pipeline import FramePipeline, PipelineConfig, detect_faces
+from .detect_ahead import DetectingAhead
+from .pipeline import FramePipeline, PipelineConfig
 from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
 
 # Issue #11's goals for the GPU path: targets to compare with, never results.
@@ -160,39 +160,6 @@ def measure(name: str, fn: Callable[[np.ndarray], tuple[dict[str, float], int]],
         raise BiasMirrorError(f"--frames must be at least 1 ({name})")
     return Measurement(name, n, n / elapsed, {k: percentiles(v) for k, v in stages.items()},
                        faces_seen=float(np.mean(seen)))
-
-
-class DetectingAhead:
-    """A pipeline run over a list of frames as the app runs it: the next frame's faces are found on a helper
-    thread (as gui.workers.DetectThread does) while this frame is analysed. Its per-call time is the
-    interval between frames; a frame's latency (``total``) still counts its detection."""
-
-    def __init__(self, pipe: FramePipeline, frames: list[np.ndarray]):
-        self.pipe, self.frames = pipe, frames
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="detect-ahead")
-        self.pending: tuple[int, Future] | None = None
-        self.pos = -1
-
-    def _position(self, frame: np.ndarray) -> int:
-        # measure() passes the frames in order, but may cut the warm-up short and jump ahead
-        order = [*range(self.pos + 1, len(self.frames)), *range(0, self.pos + 1)]
-        self.pos = next((k for k in order if self.frames[k] is frame), -1)
-        return self.pos
-
-    def __call__(self, frame: np.ndarray) -> tuple[dict[str, float], int]:
-        i = self._position(frame)
-        if self.pending is not None and self.pending[0] == i and i >= 0:
-            found = self.pending[1].result()
-        else:
-            found = detect_faces(self.pipe.detector, frame)  # type: ignore[arg-type]
-        nxt = i + 1
-        self.pending = ((nxt, self.pool.submit(detect_faces, self.pipe.detector, self.frames[nxt]))
-                        if 0 < nxt < len(self.frames) else None)
-        r = self.pipe.process(frame, detected=found)
-        return dict(r.timings_ms), len(r.faces)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
 
 
 def unavailable(name: str, provider: str, faces: int, variant: str, reason: str) -> Measurement:

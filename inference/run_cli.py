@@ -10,6 +10,7 @@ import time
 from tqdm import tqdm
 
 from .cli_common import add_model_arguments, pipeline_from_args
+from .detect_ahead import detecting_ahead
 from .rows import RowWriter
 from .sources import open_source
 
@@ -30,14 +31,14 @@ def main(args: argparse.Namespace) -> int:
     frames = skipped = 0
     try:
         with tqdm(desc=f"processing {source.name}", unit="frame", total=args.max_frames) as bar:
-            for frame in source:
+            for frame in detecting_ahead(source, pipeline.detector):
                 if frame.image is None:
                     skipped += 1
                     tqdm.write(f"warning: {frame.warning}")
                     if source.live:
                         break
                     continue
-                result = pipeline.process(frame.image, frame.timestamp, frame.name)
+                result = pipeline.process(frame.image, frame.timestamp, frame.name, detected=frame.detected)
                 writer.write_frame(result, time.monotonic())
                 frames += 1
                 bar.update(1)

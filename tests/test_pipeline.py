@@ -196,7 +196,7 @@ def test_run_reports_missing_source(tmp_path, tiny_models, capsys):
 
 
 def test_bench_detecting_ahead_finds_what_the_plain_run_finds(tiny_models):
-    from inference.bench import DetectingAhead
+    from inference.detect_ahead import DetectingAhead
 
     frames = [_scene(k % 3 + 1) for k in range(5)]
     cls = [load_model(tiny_models["classifier"])]
@@ -211,3 +211,32 @@ def test_bench_detecting_ahead_finds_what_the_plain_run_finds(tiny_models):
         assert runner.pending is None  # nothing is detected past the last frame
     finally:
         runner.close()
+
+
+def test_detecting_ahead_keeps_order_and_finds_the_next_frame_while_this_one_is_used():
+    import threading
+
+    from inference.detect_ahead import detecting_ahead
+    from inference.sources import Frame
+
+    calls, started = [], {k: threading.Event() for k in range(4)}
+
+    class Recording:
+        def detect(self, bgr):
+            k = int(bgr[0, 0, 0])
+            calls.append(k)
+            started[k].set()
+            return [Detection((k, k, 10, 10))]
+
+    frames = [Frame(np.full((8, 8, 3), k, np.uint8), k, float(k), f"f{k}") for k in range(3)]
+    frames.insert(2, Frame(None, 9, 9.0, "bad", warning="unreadable"))  # passes through, never detected
+    seen = []
+    for f in detecting_ahead(frames, Recording()):
+        if f.index == 0:  # while the caller holds frame 0, frame 1 is being found
+            assert started[1].wait(5)
+        if f.index == 9:  # and while it holds the unreadable one, frame 2
+            assert started[2].wait(5)
+        seen.append((f.index, f.detected.detections[0].box[0] if f.detected else None))
+    assert seen == [(0, 0), (1, 1), (9, None), (2, 2)]
+    assert sorted(calls) == [0, 1, 2]
+    assert [f.detected for f in detecting_ahead(frames[:1], None)] == [None]  # no detector: unchanged
