@@ -30,9 +30,10 @@ from typing import Callable, Generic, TypeVar
 
 from PySide6.QtCore import QThread, Signal
 
+from inference.detect_ahead import detect_or_none
 from inference.errors import BiasMirrorError
 from inference.faces import FaceDetector
-from inference.pipeline import FramePipeline, detect_faces
+from inference.pipeline import FramePipeline
 from inference.results import FrameResult
 from inference.sources import Frame, Source
 
@@ -188,12 +189,7 @@ class DetectThread(QThread):
                 frame = self.frames.take()
                 if frame is None:
                     continue
-                found = None
-                if frame.image is not None:
-                    try:
-                        found = detect_faces(self.detector, frame.image)
-                    except Exception:  # noqa: BLE001  (the inference thread detects again and reports it)
-                        log.debug("detecting ahead failed for %s", frame.name, exc_info=True)
+                found = None if frame.image is None else detect_or_none(self.detector, frame.image, frame.name)
                 self.detected.put(replace(frame, detected=found))
             finally:
                 self._busy = False

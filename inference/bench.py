@@ -33,8 +33,8 @@ from .datasets.folder import list_images
 from .defaults import load_selection
 from .errors import BiasMirrorError
 from .faces import make_detector
-from .models import Classifier, Filter
 from .detect_ahead import DetectingAhead
+from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
 from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
 
@@ -346,6 +346,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         if prepared:
             print(f"{label}: {prepared} batch-bucket sessions prepared before the warm-up")
         detector = make_detector(args.yunet)
+        modes = {"on": [True], "off": [False], "both": [False, True]}[args.detect_ahead]
         for n in counts:
             for variant in (["filter"] if loaded.filter else []) + ["plain"]:
                 pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
@@ -356,8 +357,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
                     r = pipe.process(f)
                     return dict(r.timings_ms), len(r.faces)
 
-                modes = {"on": [True], "off": [False], "both": [False, True]}[args.detect_ahead]
-                for ahead in modes if detector is not None else [False]:
+                for ahead in modes:
                     runner = DetectingAhead(pipe, frames[n]) if ahead else run
                     name = f"onnx {label}: {VARIANTS[variant]}" + (", detect ahead" if ahead else "")
                     try:

@@ -6,6 +6,7 @@ The tracker is not involved: it runs in ``FramePipeline.process``, in frame orde
 """
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Iterable, Iterator
@@ -16,6 +17,18 @@ from .faces import Detected, FaceDetector
 from .pipeline import FramePipeline, detect_faces
 from .sources import Frame
 
+log = logging.getLogger(__name__)
+
+
+def detect_or_none(detector: FaceDetector, image: np.ndarray, name: str = "") -> Detected | None:
+    """``detect_faces``, or None when it fails: the pipeline then detects again on its own thread and
+    reports the failure in the frame's own terms."""
+    try:
+        return detect_faces(detector, image)
+    except Exception:  # noqa: BLE001
+        log.debug("detecting ahead failed for %s", name or "a frame", exc_info=True)
+        return None
+
 
 def detecting_ahead(frames: Iterable[Frame], detector: FaceDetector | None) -> Iterator[Frame]:
     """The frames in order, each with ``detected`` set, found while the caller worked on the frame before.
@@ -25,7 +38,7 @@ def detecting_ahead(frames: Iterable[Frame], detector: FaceDetector | None) -> I
     with ThreadPoolExecutor(1, thread_name_prefix="detect-ahead") as pool:
         held: tuple[Frame, Future | None] | None = None
         for frame in frames:
-            job = (pool.submit(detect_faces, detector, frame.image)
+            job = (pool.submit(detect_or_none, detector, frame.image, frame.name)
                    if detector is not None and frame.image is not None else None)
             if held is not None:
                 yield _attach(*held)
@@ -35,13 +48,7 @@ def detecting_ahead(frames: Iterable[Frame], detector: FaceDetector | None) -> I
 
 
 def _attach(frame: Frame, job: Future | None) -> Frame:
-    if job is None:
-        return frame
-    try:
-        found: Detected | None = job.result()
-    except Exception:  # noqa: BLE001  (the pipeline detects again and reports it in the frame's own terms)
-        found = None
-    return replace(frame, detected=found)
+    return frame if job is None else replace(frame, detected=job.result())
 
 
 class DetectingAhead:
@@ -50,30 +57,21 @@ class DetectingAhead:
     a frame's latency (``total``) still counts its detection."""
 
     def __init__(self, pipe: FramePipeline, frames: list[np.ndarray]):
-        self.pipe, self.frames = pipe, frames
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="detect-ahead")
-        self.pending: tuple[int, Future] | None = None
-        self.pos = -1
-
-    def _position(self, frame: np.ndarray) -> int:
+        self.pipe = pipe
         # measure() passes the frames in order, but may cut the warm-up short and jump ahead
-        order = [*range(self.pos + 1, len(self.frames)), *range(0, self.pos + 1)]
-        self.pos = next((k for k in order if self.frames[k] is frame), -1)
-        return self.pos
+        self._next = {id(f): nxt for f, nxt in zip(frames, frames[1:])}
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="detect-ahead")
+        self.pending: tuple[np.ndarray, Future] | None = None  # the frame being detected, and its job
 
     def __call__(self, frame: np.ndarray) -> tuple[dict[str, float], int]:
-        i = self._position(frame)
-        if self.pending is not None and self.pending[0] == i and i >= 0:
+        if self.pending is not None and self.pending[0] is frame:
             found = self.pending[1].result()
         else:
             found = detect_faces(self.pipe.detector, frame)  # type: ignore[arg-type]
-        nxt = i + 1
-        self.pending = ((nxt, self.pool.submit(detect_faces, self.pipe.detector, self.frames[nxt]))
-                        if 0 < nxt < len(self.frames) else None)
+        nxt = self._next.get(id(frame))
+        self.pending = (nxt, self.pool.submit(detect_faces, self.pipe.detector, nxt)) if nxt is not None else None
         r = self.pipe.process(frame, detected=found)
         return dict(r.timings_ms), len(r.faces)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
-
-

@@ -62,10 +62,10 @@ class HaarDetector:
 
     def __init__(self, min_face: int = 48, detect_width: int = 256, pad: float = 0.25, pad_below: int = 320,
                  edge_pad: float = 0.08, scale_factor: float = 1.1, min_neighbors: int = 5):
-        path = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / "haarcascade_frontalface_default.xml"
         if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 moved the cascade out of the main module
             raise BiasMirrorError(f"OpenCV {cv2.__version__} has no Haar cascade detector (5.x dropped it): "
                                   "install opencv-python<5, or give a YuNet model (--yunet)", Path(cv2.__file__ or "cv2"))
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
             raise BiasMirrorError("OpenCV's Haar cascade is missing (opencv-python 5.x ships none; install opencv-python<5)", path)

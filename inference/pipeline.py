@@ -195,7 +195,7 @@ class FramePipeline:
     def process(self, frame: np.ndarray, timestamp: float | None = None, source: str = "",
                 detected: Detected | None = None) -> FrameResult:
         """Everything measured on one frame. ``detected``: its faces, found ahead by ``detect_faces`` on
-        another thread (see ``DetectAhead``); without it the detector runs here. The tracker always runs
+        another thread (``inference.detect_ahead``, ``gui.workers.DetectThread``); without it the detector runs here. The tracker always runs
         here, in frame order."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
