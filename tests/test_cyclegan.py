@@ -17,7 +17,7 @@ from training.data.compose import compose, product_target
 from training.data.domains import ENGINEER_MARGINALS, aging_domains, engineer_domains
 from training.loop import load_checkpoint
 from training.nets.cyclegan import PRESETS, build_discriminator, build_generator
-from training.tasks.cyclegan import stream_pick
+from training.tasks.cyclegan import CycleForward, ImagePool, JudgeForward, stream_pick
 
 from .conftest import make_classifier
 
@@ -105,6 +105,117 @@ def test_networks_shapes():
     y = g(x)
     assert y.shape == x.shape and y.abs().max() <= 1
     assert d(x).shape[:2] == (2, 1)
+
+
+def _grads(nets, outputs) -> list[torch.Tensor]:
+    for net in nets:
+        net.zero_grad(set_to_none=True)
+    sum(o.square().mean() for o in outputs).backward()
+    return [p.grad.clone() for net in nets for p in net.parameters()]
+
+
+def test_stacked_passes_give_what_separate_calls_give():
+    """One call per network on stacked inputs, as the step now makes: the same outputs and gradients."""
+    torch.manual_seed(0)
+    cfg = PRESETS["smoke"]
+    G_A, G_B, D_A, D_B = build_generator(cfg), build_generator(cfg), build_discriminator(cfg), build_discriminator(cfg)
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    got = CycleForward(G_A, G_B)(a, b)
+    got_grads = _grads((G_A, G_B), got)
+    fake_B, fake_A = G_A(a), G_B(b)
+    want = (fake_B, fake_A, G_B(fake_B), G_A(fake_A), G_A(b), G_B(a))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+    for g, w in zip(got_grads, _grads((G_A, G_B), want), strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-3)
+    pa, pb = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    got = JudgeForward(D_A, D_B)(a, pa, b, pb)
+    want = (D_A(a), D_A(pa), D_B(b), D_B(pb))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+
+
+def test_a_step_calls_each_network_twice_and_copies_no_views(tmp_path):
+    """The launch count of a GPU step at batch 1: two calls per network (not three generator and three
+    discriminator calls), and no CopySlices/AsStrided nodes from in-place activations on views."""
+    from training.bench_train import cyclegan_task
+    from training.loop import LoopConfig, make_context, place_modules
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    task = cyclegan_task(images, "smoke", 1, tmp_path)
+    cpu = torch.device("cpu")
+    place_modules(task, cpu)
+    calls = {name: 0 for name in ("G_A", "G_B", "D_A", "D_B")}
+    for name in calls:
+        getattr(task, name).register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
+    losses = task.step(cpu, make_context(LoopConfig(tmp_path, epochs=1, batch_size=1), cpu))
+    assert calls == {"G_A": 2, "G_B": 2, "D_A": 2, "D_B": 2}
+    assert all(np.isfinite(v) for k, v in losses.items() if k != "delta_ita")
+
+    out = task.D_B(task.G_A(torch.rand(1, 3, 32, 32)))
+    seen, todo = set(), [out.grad_fn]
+    while todo:
+        fn = todo.pop()
+        if fn is not None and fn not in seen:
+            seen.add(fn)
+            todo += [f for f, _ in fn.next_functions]
+    names = {type(fn).__name__ for fn in seen}
+    assert "ConvolutionBackward0" in names and not any("CopySlices" in n or "AsStrided" in n for n in names)
+
+
+def _pool_one_by_one(images: torch.Tensor, count: int, fakes: torch.Tensor, rng) -> tuple[torch.Tensor, int, bool]:
+    """The reference pool: each fake in turn; also says whether a slot was drawn twice in this batch."""
+    out, drawn = [], []
+    for img in fakes:
+        if count < len(images):
+            images[count] = img
+            count += 1
+            out.append(img)
+        elif rng.random() < 0.5:
+            j = int(rng.integers(len(images)))
+            drawn.append(j)
+            out.append(images[j].clone())
+            images[j] = img
+        else:
+            out.append(img)
+    return torch.stack(out), count, len(drawn) != len(set(drawn))
+
+
+def test_pool_hands_out_what_taking_fakes_one_by_one_would():
+    torch.manual_seed(0)
+    pool, ref_images, ref_count = ImagePool(4, 8), torch.zeros(4, 3, 8, 8), 0
+    rng, ref_rng = np.random.default_rng(5), np.random.default_rng(5)
+    repeats = 0
+    for bs in (3, 3, 5, 1, 6, 6, 2):  # fills up mid-batch, then draws slots, some twice in one batch
+        fakes = torch.randn(bs, 3, 8, 8)
+        got = pool.query(fakes, rng)
+        want, ref_count, repeated = _pool_one_by_one(ref_images, ref_count, fakes, ref_rng)
+        repeats += repeated
+        assert torch.equal(got, want)
+        assert torch.equal(pool.images, ref_images) and int(pool.count) == ref_count
+    assert repeats > 0  # the case where a slot written in this batch is drawn again was exercised
+
+    # the pool fills up in a batch and then hands out a fake written earlier in that same batch
+    handed_back = 0
+    for seed in range(12):
+        small, small_ref = ImagePool(2, 8), torch.zeros(2, 3, 8, 8)
+        first = torch.randn(1, 3, 8, 8)
+        small.query(first, np.random.default_rng(seed))
+        _, small_count, _ = _pool_one_by_one(small_ref, 0, first, np.random.default_rng(seed))
+        fakes = torch.randn(2, 3, 8, 8)
+        got = small.query(fakes, np.random.default_rng(seed))
+        want, _, _ = _pool_one_by_one(small_ref, small_count, fakes, np.random.default_rng(seed))
+        assert torch.equal(got, want) and torch.equal(small.images, small_ref)
+        handed_back += torch.equal(got[1], fakes[0])
+    assert handed_back > 0
+
+    # a pool that has run, then loads a checkpoint, continues from the loaded count, not its own
+    other = ImagePool(4, 8)
+    other.query(torch.randn(2, 3, 8, 8), np.random.default_rng(1))
+    other.load_state_dict(pool.state_dict())
+    fakes = torch.randn(3, 3, 8, 8)
+    assert torch.equal(other.query(fakes, np.random.default_rng(9)), pool.query(fakes, np.random.default_rng(9)))
+    assert torch.equal(other.images, pool.images)
 
 
 def test_streams_cover_each_domain_and_differ():

@@ -4,7 +4,11 @@ Every variant runs the trainers' own ``batch()`` and ``step()`` (augmentation,
 losses, optimiser, grad scaler) on real faces, through the loop's batch stream
 (DataLoader workers with ``--workers``), so the figures are what a training
 run gets. Ratios are against fp32 measured in the same run; the data-wait
-share is the part of the step time spent waiting for the next batch.
+share is the part of the step time spent waiting for the next batch. The
+operations a step dispatches to PyTorch's kernels (forward, backward,
+optimiser) are counted on one more step: where a step is bound by launches
+(a small network at batch 1 on a GPU), that count is what its time follows,
+and it is the same on any machine, GPU or not.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
@@ -42,7 +47,20 @@ class TrainTiming:
     per_second: float  # images/s for the classifier, iterations/s for the CycleGAN
     unit: str
     data_wait_share: float
+    ops_per_step: int = 0  # operations dispatched to kernels in one step
     ratio_vs_fp32: float = float("nan")
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts the operations that reach PyTorch's kernels while it is active, on every thread autograd uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
 
 
 def variants(device: torch.device) -> list[tuple[str, str, bool]]:
@@ -84,12 +102,13 @@ def cyclegan_task(images: np.ndarray, preset_name: str, batch_size: int, out: Pa
     return CycleGANTask(a, b, preset(preset_name), run_cfg, out)
 
 
-def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: int) -> tuple[float, float]:
-    """Seconds for ``steps`` steps after ``warmup``, and the share of it spent waiting for batches."""
+def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: int) -> tuple[float, float, int]:
+    """Seconds for ``steps`` steps after ``warmup``, the share of it spent waiting for batches, and the
+    operations one more (untimed) step dispatches."""
     place_modules(task, device, cfg.channels_last)
     ctx = make_context(cfg, device)
     order = np.random.default_rng(0).permutation(task.indices())
-    need = (warmup + steps) * cfg.batch_size
+    need = (warmup + steps + 1) * cfg.batch_size
     order = np.resize(order, need)  # repeat the faces when there are fewer than the steps need
     stream = batch_stream(task, order, cfg, device)
     waited, t0 = 0.0, 0.0
@@ -105,7 +124,10 @@ def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: 
         ctx.samples += cfg.batch_size
     _sync(device)
     seconds = time.perf_counter() - t0
-    return seconds, waited / seconds
+    batch = next(stream)
+    with OpCounter() as ops:
+        task.step(batch, ctx)
+    return seconds, waited / seconds, ops.count
 
 
 def _sync(device: torch.device) -> None:
@@ -153,21 +175,21 @@ def main(args: argparse.Namespace) -> int:
             fp32 = None
             for variant, precision, channels_last in variants(device):
                 seed_everything(0)
-                task = (classifier_task(images, labels, size, batch, args.warmup + args.steps) if trainer == "classifier"
+                task = (classifier_task(images, labels, size, batch, args.warmup + args.steps + 1) if trainer == "classifier"
                         else cyclegan_task(images, args.cyclegan_preset, batch, Path(tmp)))
                 cfg = LoopConfig(Path(tmp), epochs=1, batch_size=batch, precision=precision,
                                  channels_last=channels_last, workers=workers)
-                seconds, share = time_steps(task, cfg, device, args.warmup, args.steps)
+                seconds, share, ops = time_steps(task, cfg, device, args.warmup, args.steps)
                 unit, _ = GOALS[trainer]
                 rate = args.steps * (batch if trainer == "classifier" else 1) / seconds
                 dtype = amp_dtype(precision, device)
                 t = TrainTiming(trainer, variant, str(dtype or torch.float32).replace("torch.", ""), channels_last, batch,
-                                args.steps, round(seconds, 3), round(rate, 2), unit, round(share, 3))
+                                args.steps, round(seconds, 3), round(rate, 2), unit, round(share, 3), ops)
                 fp32 = fp32 or t.per_second
                 t.ratio_vs_fp32 = round(t.per_second / fp32, 2)
                 results.append(t)
                 print(f"  {trainer:10s} {variant:20s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
-                      f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}")
+                      f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}, {ops} ops/step")
                 del task
                 if gpu:
                     torch.cuda.empty_cache()
