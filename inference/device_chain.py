@@ -20,7 +20,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from .batching import pad_batch
-from .models import Classifier, Filter
+from .models import Classifier, Filter, explained_failures
 from .runtime import CUDA, TRT, RuntimeConfig, create_session
 
 def resize_weights(src: int, dst: int) -> np.ndarray:
@@ -113,19 +113,21 @@ class DeviceChain:
         session, batch = self.filter.session_for(n)
         padded = pad_batch(faces, batch)
         src = ort.OrtValue.ortvalue_from_numpy(padded, self.device, self.device_id)
-        filtered = self._on_device(session, {"image": src}, "filtered")
+        with explained_failures(self.filter, n):
+            filtered = self._on_device(session, {"image": src}, "filtered")
         size = faces.shape[1]
         out = ChainOutput(filtered.numpy()[:n])  # the one copy back of the faces: skin tone and display need it
         for model in self.classifiers:
-            x = filtered
-            if model.size[0] != size:
-                x = self._on_device(self._resizer(size, model.size[0]), {"image": filtered}, "resized")
-            session = model.session_for(n)[0]
-            binding = session.io_binding()
-            binding.bind_ortvalue_input("image", x)
-            binding.bind_output("probs")  # small results come back to the host
-            binding.bind_output("cam")
-            session.run_with_iobinding(binding)
-            probs, cams = binding.copy_outputs_to_cpu()
+            with explained_failures(model, n):
+                x = filtered
+                if model.size[0] != size:
+                    x = self._on_device(self._resizer(size, model.size[0]), {"image": filtered}, "resized")
+                session = model.session_for(n)[0]
+                binding = session.io_binding()
+                binding.bind_ortvalue_input("image", x)
+                binding.bind_output("probs")  # small results come back to the host
+                binding.bind_output("cam")
+                session.run_with_iobinding(binding)
+                probs, cams = binding.copy_outputs_to_cpu()
             out.predictions[model.name] = (probs[:n], cams[:n])
         return out

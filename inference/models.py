@@ -6,10 +6,14 @@ file without a card, and a card that does not match the graph, each with one
 """
 from __future__ import annotations
 
+import contextlib
+import re
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from .batching import bucket, pad_batch
 from .card import METADATA_KEY, ModelCard, TensorSpec
@@ -18,6 +22,26 @@ from .runtime import CUDA, TRT, RuntimeConfig, SessionInfo, create_session
 
 _ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)", "float16": "tensor(float16)"}
 _NP_TYPES = {"tensor(uint8)": np.uint8, "tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+# What ORT raises when a run fails (a kernel error, CUDA out of memory, a failing provider).
+RUN_ERRORS = (ort_state.Fail, ort_state.RuntimeException, ort_state.EPFail, ort_state.InvalidArgument)
+_OUT_OF_MEMORY = re.compile(r"out of memory|failed to allocate|ALLOC_FAILED|BFCArena", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def explained_failures(model: "OnnxModel", n: int) -> Iterator[None]:
+    """A failed run as a BiasMirrorError naming the model file, its provider and the batch, with what to
+    try when the GPU ran out of memory, instead of ORT's exception (which the app would show as a type name)."""
+    try:
+        yield
+    except RUN_ERRORS as exc:
+        text = str(exc).strip()
+        first = (text.splitlines() or ["no message"])[0][:300]
+        message = f"{model.kind} '{model.name}' failed on {model.provider} with a batch of {n}: {first}"
+        if _OUT_OF_MEMORY.search(text):
+            message += (". Out of GPU memory: analyse fewer faces at a time (fewer in view, or a smaller --batch in the "
+                        "audit), use a smaller filter, or run on the CPU (--provider cpu)")
+        raise BiasMirrorError(message, model.path) from exc
 
 
 def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
@@ -122,7 +146,8 @@ class OnnxModel:
         session, size = self.session_for(n)
         if size != n:
             feeds = {k: pad_batch(v, size) for k, v in feeds.items()}
-        return [o[:n] for o in session.run(None, feeds)]
+        with explained_failures(self, n):
+            return [o[:n] for o in session.run(None, feeds)]
 
 
 class Classifier(OnnxModel):

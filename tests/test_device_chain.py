@@ -61,3 +61,20 @@ def test_chain_only_where_every_model_is_on_one_device():
     assert not DeviceChain.usable(fake(CUDA), [fake(CUDA), fake(CPU)])  # one fell back to the CPU
     assert not DeviceChain.usable(fake(CUDA, condition=object()), [fake(CUDA)])  # conditioned filters feed two inputs
     assert not DeviceChain.usable(None, [fake(CUDA)])
+
+
+def test_a_failed_run_in_the_chain_names_the_model(monkeypatch):
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+    from inference.errors import BiasMirrorError
+
+    classifiers = [load_model(MODELS_DIR / "mobilenet_fast.onnx", "classifier")]
+    flt = load_model(MODELS_DIR / "engineer_filter.onnx", "filter")
+    chain = DeviceChain(flt, classifiers)
+
+    def exhausted(*_):
+        raise ort_state.RuntimeException("CUDA failure 2: out of memory ; GPU=0")
+
+    monkeypatch.setattr(chain, "_on_device", exhausted)
+    with pytest.raises(BiasMirrorError, match=r"engineer_filter\.onnx: filter .* batch of 2: .*Out of GPU memory"):
+        chain.run(np.zeros((2, *flt.size, 3), np.uint8))

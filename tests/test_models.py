@@ -1,4 +1,5 @@
 """Loading models: every bad file gives one clear error naming the file."""
+import numpy as np
 import onnx
 import pytest
 
@@ -75,3 +76,27 @@ def test_fallback_is_reported_not_hidden(tiny_models):
     assert info.provider == "CPUExecutionProvider" and "running on the CPU" in info.warning
     info = create_session(tiny_models["classifier"], RuntimeConfig(provider="cpu"))
     assert info.warning is None and info.short_provider == "CPU"
+
+
+def test_a_failed_run_names_the_model_and_the_batch(tiny_models):
+    c = load_model(tiny_models["classifier"])
+    h, w = c.size
+    with pytest.raises(BiasMirrorError, match=rf"\.onnx: classifier '{c.name}' failed on CPU with a batch of 2: ") as err:
+        c.predict(np.zeros((2, h + 3, w, 3), np.uint8))  # ORT itself refuses the shape
+    assert "Out of GPU memory" not in str(err.value)
+
+
+def test_out_of_gpu_memory_says_what_to_try(tiny_models):
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+    f = load_model(tiny_models["darken"])
+
+    class Exhausted:
+        def run(self, *_):
+            raise ort_state.RuntimeException(
+                "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Conv node. "
+                "Status Message: Failed to allocate memory for requested buffer of size 268435456")
+
+    f.session = Exhausted()  # what CUDA's arena raises when the GPU is full, on the session the batch goes to
+    with pytest.raises(BiasMirrorError, match=r"darken.*failed on CPU with a batch of 3: .*Out of GPU memory.*--provider cpu"):
+        f.apply(np.zeros((3, *f.size, 3), np.uint8))
