@@ -101,7 +101,33 @@ def _default_to_app(argv: list[str]) -> list[str]:
     return [*argv[:i], "app", *argv[i:]]
 
 
+# What to install for a third-party module a command could not import.
+PACKAGES = {"cv2": "opencv-python-headless", "onnxruntime": "onnxruntime-gpu", "onnx": "onnx", "numpy": "numpy",
+            "skimage": "scikit-image", "scipy": "scipy", "PySide6": "PySide6", "pyqtgraph": "pyqtgraph",
+            "torch": "torch==2.14.1", "torchvision": "torchvision==0.29.1", "tqdm": "tqdm", "matplotlib": "matplotlib",
+            "onnxconverter_common": "onnxconverter-common"}
+OUR_PACKAGES = ("main", "gui", "inference", "training", "tests")
+
+
+def missing_module_message(exc: ModuleNotFoundError) -> str:
+    top = (exc.name or "?").split(".")[0]
+    package = PACKAGES.get(top, top)
+    return (f"error: this Python ({sys.executable}) has no module '{top}' (pip package {package}), which this command "
+            "needs. Set the project up once with `bash scripts/setup` (it makes .venv), then run "
+            "`.venv/bin/python main.py …`, or `pip install -e .` into the Python you use.")
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in OUR_PACKAGES:
+            raise  # a broken checkout, not a missing dependency: the traceback says where
+        print(missing_module_message(exc), file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     argv = _default_to_app(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
     args = parser.parse_args(argv)

@@ -39,6 +39,15 @@ def test_user_errors_are_one_line_not_tracebacks(tmp_path, capsys):
     assert code == 2 and "Traceback" not in err and str(tmp_path) in err
 
 
+@pytest.mark.parametrize("missing, package", [("cv2", "opencv-python-headless"), ("skimage", "scikit-image")])
+def test_a_missing_dependency_is_named_not_a_traceback(missing, package):
+    """A Python without the project's packages (not the .venv): which one, and how to set up."""
+    code = f"import sys; sys.modules[{missing!r}] = None; import main; sys.exit(main.main(['audit', '--help']))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"no module '{missing}' (pip package {package})" in out.stderr and "scripts/setup" in out.stderr
+
+
 def test_doctor_cards_prints_every_default_model_as_markdown(capsys):
     from inference.defaults import MODELS_DIR
 
