@@ -63,6 +63,7 @@ class Measurement:
     status: str = "ok"  # or "unavailable: <reason>"
     vs_eager: float | None = None  # frames/s ÷ the eager baseline's in the same run
     vs_eager_faces: float | None = None  # faces/s ÷ the eager baseline's (the detectors may find different counts)
+    gpu_memory_mib: float | None = None  # GPU memory in use after this configuration, above the run's start (GPU rows)
 
 
 class Baseline(Protocol):
@@ -205,6 +206,27 @@ def gpu_name() -> str | None:
     return "; ".join(lines) if out.returncode == 0 and lines else None
 
 
+def gpu_memory_used_mib() -> float | None:
+    """Memory in use on the first GPU per nvidia-smi, all processes together (on a machine of one's own, this
+    run's ORT arenas and CUDA context); None without nvidia-smi or a GPU."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_memory_used(out.stdout) if out.returncode == 0 else None
+
+
+def parse_memory_used(text: str) -> float | None:
+    """The first GPU's figure from ``nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits``."""
+    for line in text.splitlines():
+        try:
+            return float(line.strip())
+        except ValueError:
+            continue
+    return None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="folder of face images or a video (e.g. ../shared/datasets/utkface/UTKFace)")
     p.add_argument("--frames", type=int, default=60, help="frames measured per configuration")
@@ -216,7 +238,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                        "(default: --provider); one that cannot start is reported as unavailable")
     p.add_argument("--resolution", default="640x480")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch eager baseline")
-    p.add_argument("--soak", type=float, default=0, help="then run this many seconds and report RSS at start and end")
+    p.add_argument("--soak", type=float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--detect-ahead", default="on", choices=["on", "off", "both"],
                    help="find the next frame's faces on a helper thread while this one is analysed, as the app does "
@@ -321,6 +343,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
                        "timing_only": bool(checked.card.training.get("timing_only"))}
         del checked
     gpu = gpu_name()
+    gpu_start = gpu_memory_used_mib() if gpu else None  # before any model is loaded
     print(f"{w}×{h} frames with {', '.join(map(str, counts))} face(s); {len(frames[counts[0]])} per configuration "
           f"({args.warmup} warm-up); {os.cpu_count()} CPU cores; GPU: {gpu or 'none visible to nvidia-smi'}; "
           f"ONNX Runtime {ort.__version__}")
@@ -366,17 +389,21 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
                         if ahead:
                             runner.close()  # type: ignore[union-attr]
                     m.provider, m.faces, m.variant = provider, n, variant
+                    if gpu_start is not None and provider != "cpu":
+                        used = gpu_memory_used_mib()
+                        m.gpu_memory_mib = None if used is None else used - gpu_start
                     results.append(m)
         if args.soak > 0 and soak is None:
             pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
                                  PipelineConfig(cam_class=args.cam_class, device_chain=args.device_chain))
             soak_frames = frames[counts[0]]
-            start_rss, t0, k = rss_mb(), time.monotonic(), 0
+            start_rss, start_gpu, t0, k = rss_mb(), gpu_memory_used_mib() if gpu else None, time.monotonic(), 0
             while time.monotonic() - t0 < args.soak:
                 pipe.process(soak_frames[k % len(soak_frames)])
                 k += 1
             soak = {"provider": label, "seconds": args.soak, "frames": k, "rss_start_mb": start_rss,
-                    "rss_end_mb": rss_mb()}
+                    "rss_end_mb": rss_mb(), "gpu_start_mib": start_gpu,
+                    "gpu_end_mib": gpu_memory_used_mib() if gpu else None}
         del loaded
     baseline_label = None
     if args.no_baseline:
@@ -416,9 +443,14 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     print()
     for line in target_lines(results):
         print(line)
+    for m in results:
+        if m.gpu_memory_mib is not None:
+            print(f"  GPU memory in use after {m.name}, {m.faces} face(s): {m.gpu_memory_mib:.0f} MiB above the run's start")
     if soak:
+        gpu_line = (f"; GPU memory {soak['gpu_start_mib']:.0f} → {soak['gpu_end_mib']:.0f} MiB"
+                    if soak["gpu_start_mib"] is not None and soak["gpu_end_mib"] is not None else "")
         print(f"soak ({soak['provider']}): {soak['frames']} frames in {args.soak:.0f} s; "
-              f"RSS {soak['rss_start_mb']:.0f} MB → {soak['rss_end_mb']:.0f} MB")
+              f"RSS {soak['rss_start_mb']:.0f} MB → {soak['rss_end_mb']:.0f} MB{gpu_line}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({

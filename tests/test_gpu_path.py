@@ -262,3 +262,32 @@ def test_bench_bad_options_are_one_line_errors(flag, value, needle, tiny_models,
                       "--no-filter", "--no-baseline", flag, value])
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_gpu_memory_is_read_from_nvidia_smi_output():
+    from inference.bench import parse_memory_used
+
+    assert parse_memory_used("1536\n80000\n") == 1536.0  # the first GPU
+    assert parse_memory_used("[N/A]\n") is None and parse_memory_used("") is None
+
+
+def test_bench_records_gpu_memory_per_gpu_row_and_over_the_soak(tiny_models, faces_dir, tmp_path, monkeypatch, capsys):
+    """With a GPU reported (stubbed here), every non-CPU row and the soak (on the first provider) carry
+    nvidia-smi's memory figures."""
+    from inference import bench
+
+    readings = iter(range(1000, 100000, 100))  # MiB, growing with every reading
+    monkeypatch.setattr(bench, "gpu_name", lambda: "Stub GPU, 580.0")
+    monkeypatch.setattr(bench, "gpu_memory_used_mib", lambda: float(next(readings)))
+    report = tmp_path / "bench.json"
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter", "--no-baseline", "--providers", "auto,cpu", "--faces", "1,2", "--frames", "2",
+                      "--warmup", "0", "--soak", "0.2", "--json", str(report)])
+    assert code == 0
+    data = json.loads(report.read_text())
+    rows = [r for r in data["results"] if r["status"] == "ok"]
+    assert all(r["gpu_memory_mib"] is None for r in rows if r["provider"] == "cpu")
+    auto = [r["gpu_memory_mib"] for r in rows if r["provider"] == "auto"]
+    assert auto == [100.0, 200.0]  # above the reading taken before any model was loaded
+    assert data["soak"]["gpu_start_mib"] == 1300.0 and data["soak"]["gpu_end_mib"] == 1400.0
+    assert "GPU memory 1300 → 1400 MiB" in capsys.readouterr().out
