@@ -48,6 +48,7 @@ class TrainTiming:
     unit: str
     data_wait_share: float
     ops_per_step: int = 0  # operations dispatched to kernels in one step
+    peak_gpu_mib: float | None = None  # most GPU memory PyTorch held at once (None on the CPU)
     ratio_vs_fp32: float = float("nan")
 
 
@@ -179,17 +180,21 @@ def main(args: argparse.Namespace) -> int:
                         else cyclegan_task(images, args.cyclegan_preset, batch, Path(tmp)))
                 cfg = LoopConfig(Path(tmp), epochs=1, batch_size=batch, precision=precision,
                                  channels_last=channels_last, workers=workers)
+                if gpu:
+                    torch.cuda.reset_peak_memory_stats(device)
                 seconds, share, ops = time_steps(task, cfg, device, args.warmup, args.steps)
                 unit, _ = GOALS[trainer]
                 rate = args.steps * (batch if trainer == "classifier" else 1) / seconds
                 dtype = amp_dtype(precision, device)
                 t = TrainTiming(trainer, variant, str(dtype or torch.float32).replace("torch.", ""), channels_last, batch,
-                                args.steps, round(seconds, 3), round(rate, 2), unit, round(share, 3), ops)
+                                args.steps, round(seconds, 3), round(rate, 2), unit, round(share, 3), ops,
+                                round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if gpu else None)
                 fp32 = fp32 or t.per_second
                 t.ratio_vs_fp32 = round(t.per_second / fp32, 2)
                 results.append(t)
                 print(f"  {trainer:10s} {variant:20s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
-                      f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}, {ops} ops/step")
+                      f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}, {ops} ops/step"
+                      + (f", peak GPU memory {t.peak_gpu_mib:.0f} MiB" if t.peak_gpu_mib is not None else ""))
                 del task
                 if gpu:
                     torch.cuda.empty_cache()
