@@ -22,7 +22,7 @@ import pytest
 import main
 from tests.conftest import REPO, utk_images
 
-SCRIPTS = [REPO / "scripts" / "ort_gpu_parts", REPO / "scripts" / "device_ort_gpu_install"]
+SCRIPTS = [REPO / "scripts" / "ort_gpu_parts", REPO / "scripts" / "device_ort_gpu_install", REPO / "scripts" / "device_measure"]
 WHEEL_NAME = "onnxruntime_gpu-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl"
 
 
@@ -32,6 +32,29 @@ def test_scripts_are_executable_and_parse(script):
     assert os.access(script, os.X_OK), f"{script} is not executable"
     out = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("step", ["inference", "full256", "ahead", "soak", "train", "fp16"])
+def test_every_measuring_command_is_one_main_py_accepts(step):
+    """The device steps cannot run here, but each command they would run must parse as the CLI stands today."""
+    out = subprocess.run(["bash", str(SCRIPTS[2]), step, "--dry-run"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "OUT": "/device/out"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines
+    for line in lines:
+        words = line.split()
+        argv = words[words.index("main.py") + 1:]
+        main.build_parser(argv).parse_args(argv)  # exits (failing the test) on an unknown or bad option
+        assert not any(w.startswith("gpu_out") for w in words)  # results go to $OUT
+
+
+def test_measuring_without_a_step_or_its_data_says_what_is_missing(tmp_path):
+    out = subprocess.run(["bash", str(SCRIPTS[2])], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "give a step" in out.stderr
+    out = subprocess.run(["bash", str(SCRIPTS[2]), "train"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "OUT": str(tmp_path), "MEASURE_DATA": str(tmp_path / "UTKFace")})
+    assert out.returncode == 2 and f"{tmp_path / 'UTKFace'}: not on this machine" in out.stderr
 
 
 def _split(tmp_path: Path, size: int, **extra_env: str) -> tuple[Path, Path, bytes, subprocess.CompletedProcess]:
