@@ -245,6 +245,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(on); off: one after the other; both: a row each, in the same run")
     p.add_argument("--device-chain", default="auto", choices=["auto", "on", "off"],
                    help="keep the filter → classifier hand-over on the device (I/O binding): auto = on GPU providers")
+    p.add_argument("--overlap-skin", default="auto", choices=["auto", "on", "off"],
+                   help="measure the unfiltered faces' skin on a helper thread while the filter runs: auto = where the "
+                        "filter runs on a GPU")
     add_model_arguments(p)
 
 
@@ -374,7 +377,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
             for variant in (["filter"] if loaded.filter else []) + ["plain"]:
                 pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
                                      PipelineConfig(cam_class=args.cam_class, apply_filter=variant == "filter",
-                                                    device_chain=args.device_chain))
+                                                    device_chain=args.device_chain, overlap_skin=args.overlap_skin))
 
                 def run(f: np.ndarray, pipe: FramePipeline = pipe) -> tuple[dict[str, float], int]:
                     r = pipe.process(f)
@@ -395,7 +398,8 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
                     results.append(m)
         if args.soak > 0 and soak is None:
             pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
-                                 PipelineConfig(cam_class=args.cam_class, device_chain=args.device_chain))
+                                 PipelineConfig(cam_class=args.cam_class, device_chain=args.device_chain,
+                                                overlap_skin=args.overlap_skin))
             soak_frames = frames[counts[0]]
             start_rss, start_gpu, t0, k = rss_mb(), gpu_memory_used_mib() if gpu else None, time.monotonic(), 0
             while time.monotonic() - t0 < args.soak:
@@ -455,7 +459,8 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
             "resolution": [w, h], "faces": counts, "cpu_count": os.cpu_count(), "gpu": gpu,
-            "onnxruntime": ort.__version__, "device_chain": args.device_chain, "providers": info, "filter": filter_card, "baseline": baseline_label,
+            "onnxruntime": ort.__version__, "device_chain": args.device_chain, "overlap_skin": args.overlap_skin,
+            "providers": info, "filter": filter_card, "baseline": baseline_label,
             "results": [asdict(m) for m in results], "targets": TARGETS, "soak": soak}, indent=1))
         print(f"results written to {args.json}")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -20,7 +21,7 @@ from .errors import BiasMirrorError
 from .faces import Detected, FaceDetector, crop_square, face_region_mask, whole_image_crop
 from .images import read_rgb, resize_batch
 from .models import Classifier, Filter
-from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift
+from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift, SkinTone
 from .skin import compare_skin, face_skin_mask, measure_skin_tone
 from .tracking import IoUTracker
 
@@ -44,6 +45,10 @@ class PipelineConfig:
     # Keep the filter → classifier hand-over on the device (I/O binding): "auto" where the
     # models run on a GPU, "on" everywhere (the CPU provider too), "off" never.
     device_chain: str = "auto"
+    # Measure the unfiltered faces' skin on a helper thread while the filter and the classifiers run
+    # (ORT releases the GIL): "auto" where the filter runs on a GPU and the host would only wait,
+    # "on" everywhere, "off" never. The figures are the same either way.
+    overlap_skin: str = "auto"
 
 
 def detect_faces(detector: FaceDetector, frame: np.ndarray) -> Detected:
@@ -75,6 +80,10 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     raise BiasMirrorError(f"frames of shape {frame.shape} are not images")
 
 
+def _skins(faces: np.ndarray, mask: np.ndarray) -> list[SkinTone]:
+    return [measure_skin_tone(f, mask) for f in faces]
+
+
 def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
     """Share of the positive CAM mass inside ``region``; None when the CAM has no positive mass."""
     pos = np.clip(cam, 0, None)
@@ -94,6 +103,7 @@ class FramePipeline:
         self.tracker = IoUTracker()
         self._index = 0
         self._chain: tuple[tuple[int, ...], DeviceChain | None] = ((), None)
+        self._helper: ThreadPoolExecutor | None = None  # made on first use (see PipelineConfig.overlap_skin)
 
     def prepare(self) -> int:
         """Make every GPU batch bucket up to ``max_faces`` ready before the first frame (see
@@ -128,6 +138,17 @@ class FramePipeline:
             self._chain = (key, DeviceChain(self.filter, self.classifiers))
         return self._chain[1]
 
+    def _overlap_skin(self) -> bool:
+        mode = self.config.overlap_skin
+        if mode == "auto":
+            return self.filter is not None and device_of(self.filter.info.provider) != "cpu"
+        return mode == "on"
+
+    def _measure_later(self, faces_fn) -> Future:
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="skin")
+        return self._helper.submit(faces_fn)
+
     # --- the per-face core --------------------------------------------------
     def _classify(self, crops: np.ndarray, region: np.ndarray,
                   predictions: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> list[dict[str, ClassifierOutput]]:
@@ -159,27 +180,31 @@ class FramePipeline:
         timings["classify"] = timings.get("classify", 0.0) + (time.perf_counter() - t) * 1000
         filtered = filt_cls = None
         reference = crops  # what the filtered face's skin is compared with
+        reference_skin: Future | None = None  # its skin, when measured on the helper thread
         if self.filter is not None and self.config.apply_filter and n:
             t = time.perf_counter()
             small = resize_batch(crops, self.filter.size)
+            # Resampling alone moves ITA by a few degrees (it blurs the
+            # percentile trimming), so the "before" skin is measured through the
+            # same down/up-sampling as the filter's output: Δ is the filter's own.
+            if self._overlap_skin():
+                reference_skin = self._measure_later(lambda: _skins(resize_batch(small, (size, size)), skin_mask))
             chain, predictions = self.device_chain(), None
             if chain is not None:  # the classifiers' passes on the filtered faces happen in here too
                 chained = chain.run(small)
                 filtered, predictions = resize_batch(chained.filtered, (size, size)), chained.predictions
             else:
                 filtered = resize_batch(self.filter.apply(small), (size, size))
-            # Resampling alone moves ITA by a few degrees (it blurs the
-            # percentile trimming), so the "before" skin is measured through the
-            # same down/up-sampling as the filter's output: Δ is the filter's own.
             reference = resize_batch(small, (size, size))
             timings["filter"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             filt_cls = self._classify(filtered, region, predictions)
             timings["classify_filtered"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
+        skins = reference_skin.result() if reference_skin is not None else _skins(reference, skin_mask)
         results = []
         for i in range(n):
-            skin = measure_skin_tone(reference[i], skin_mask)
+            skin = skins[i]
             view = FaceView(crops[i], orig_cls[i], skin)
             if filtered is None:
                 results.append((view, None, None, {}))

@@ -240,3 +240,19 @@ def test_detecting_ahead_keeps_order_and_finds_the_next_frame_while_this_one_is_
     assert seen == [(0, 0), (1, 1), (9, None), (2, 2)]
     assert sorted(calls) == [0, 1, 2]
     assert [f.detected for f in detecting_ahead(frames[:1], None)] == [None]  # no detector: unchanged
+
+
+def test_skin_measured_on_the_helper_thread_is_the_same(tiny_models):
+    """overlap_skin only moves the unfiltered faces' skin measurement to another thread: every figure stays."""
+    cls = [load_model(tiny_models["classifier"])]
+    paths = utk_images(6)
+    runs = {}
+    for mode in ("off", "on"):
+        pipe = FramePipeline(cls, load_model(tiny_models["darken"]), None, PipelineConfig(overlap_skin=mode))
+        runs[mode] = [r.faces[0] for _, r, _ in pipe.process_images(paths, batch=4)]
+        assert (pipe._helper is not None) == (mode == "on")
+    for a, b in zip(runs["off"], runs["on"], strict=True):
+        assert a.original.skin == b.original.skin and a.filtered.skin == b.filtered.skin
+        assert a.skin_shift == b.skin_shift and a.original.skin.measurable
+    # auto: only where the filter runs on a GPU, so not here
+    assert not FramePipeline(cls, load_model(tiny_models["darken"]))._overlap_skin()
