@@ -87,3 +87,12 @@ def test_workers_prepare_the_same_batches_in_the_same_order(tmp_path):
     assert torch.allclose(here.net.weight, workers.net.weight, atol=1e-6)  # batch() ran in the workers
     rows = (tmp_path / "b" / "epochs.csv").read_text().splitlines()
     assert "data_wait_share" in rows[0] and len(rows) == 3
+
+
+def test_default_workers_follow_the_cores_each_process_has():
+    from training.loop import default_workers
+
+    assert default_workers(False, 64, 1) == 0  # no GPU: the step needs the cores
+    assert default_workers(True, 16, 1) == 8  # one process on an H100 box: 8, not the 4 that left it waiting
+    assert default_workers(True, 16, 8) == 1  # eight processes share the 16 cores
+    assert default_workers(True, 2, 1) == 1 and default_workers(True, 1, 1) == 0

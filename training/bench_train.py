@@ -26,7 +26,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
-from training.loop import LoopConfig, amp_dtype, batch_stream, make_context, pick_device, place_modules, seed_everything
+from training.loop import (LoopConfig, amp_dtype, batch_stream, default_workers, make_context, pick_device,
+                           place_modules, seed_everything)
 from training.nets.cam_classifier import ClassifierConfig
 from training.nets.cyclegan import preset
 from training.tasks.classifier import LABELS, ClassifierData, ClassifierTask
@@ -146,7 +147,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classifier-batch", type=int, default=None, help="default: 256 on a GPU, 64 on the CPU")
     p.add_argument("--cyclegan-preset", default="fast")
     p.add_argument("--cyclegan-batch", type=int, default=1)
-    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: 4 on a GPU, 0 on the CPU)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader workers (default: as training uses them; 0 on the CPU)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -159,7 +161,7 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     gpu = device.type == "cuda"
-    workers = args.workers if args.workers is not None else (4 if gpu else 0)
+    workers = args.workers if args.workers is not None else default_workers(gpu)
     trainers = [t.strip() for t in args.trainers.split(",") if t.strip()]
     unknown = set(trainers) - set(GOALS)
     if unknown:
