@@ -195,7 +195,8 @@ class FramePipeline:
                 filtered, predictions = resize_batch(chained.filtered, (size, size)), chained.predictions
             else:
                 filtered = resize_batch(self.filter.apply(small), (size, size))
-            reference = resize_batch(small, (size, size))
+            if reference_skin is None:
+                reference = resize_batch(small, (size, size))
             timings["filter"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             filt_cls = self._classify(filtered, region, predictions)
