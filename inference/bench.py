@@ -248,6 +248,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap-skin", default="auto", choices=["auto", "on", "off"],
                    help="measure the unfiltered faces' skin on a helper thread while the filter runs: auto = where the "
                         "filter runs on a GPU")
+    p.add_argument("--skin-threads", type=int, default=1,
+                   help="helper threads sharing a frame's skin measurements (0: a quarter of the cores, 1 to 4)")
     add_model_arguments(p)
 
 
@@ -377,7 +379,8 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
             for variant in (["filter"] if loaded.filter else []) + ["plain"]:
                 pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
                                      PipelineConfig(cam_class=args.cam_class, apply_filter=variant == "filter",
-                                                    device_chain=args.device_chain, overlap_skin=args.overlap_skin))
+                                                    device_chain=args.device_chain, overlap_skin=args.overlap_skin,
+                                                    skin_threads=args.skin_threads))
 
                 def run(f: np.ndarray, pipe: FramePipeline = pipe) -> tuple[dict[str, float], int]:
                     r = pipe.process(f)
@@ -399,7 +402,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         if args.soak > 0 and soak is None:
             pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
                                  PipelineConfig(cam_class=args.cam_class, device_chain=args.device_chain,
-                                                overlap_skin=args.overlap_skin))
+                                                overlap_skin=args.overlap_skin, skin_threads=args.skin_threads))
             soak_frames = frames[counts[0]]
             start_rss, start_gpu, t0, k = rss_mb(), gpu_memory_used_mib() if gpu else None, time.monotonic(), 0
             while time.monotonic() - t0 < args.soak:
@@ -460,7 +463,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         Path(args.json).write_text(json.dumps({
             "resolution": [w, h], "faces": counts, "cpu_count": os.cpu_count(), "gpu": gpu,
             "onnxruntime": ort.__version__, "device_chain": args.device_chain, "overlap_skin": args.overlap_skin,
-            "providers": info, "filter": filter_card, "baseline": baseline_label,
+            "skin_threads": args.skin_threads, "providers": info, "filter": filter_card, "baseline": baseline_label,
             "results": [asdict(m) for m in results], "targets": TARGETS, "soak": soak}, indent=1))
         print(f"results written to {args.json}")
     return 0

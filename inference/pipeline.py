@@ -7,11 +7,12 @@ path serves the live app (``process``) and offline studies
 from __future__ import annotations
 
 import logging
+import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -45,10 +46,14 @@ class PipelineConfig:
     # Keep the filter → classifier hand-over on the device (I/O binding): "auto" where the
     # models run on a GPU, "on" everywhere (the CPU provider too), "off" never.
     device_chain: str = "auto"
-    # Measure the unfiltered faces' skin on a helper thread while the filter and the classifiers run
-    # (ORT releases the GIL): "auto" where the filter runs on a GPU and the host would only wait,
+    # Measure the unfiltered faces' skin on the helper threads while the filter and the classifiers
+    # run (ORT releases the GIL): "auto" where the filter runs on a GPU and the host would only wait,
     # "on" everywhere, "off" never. The figures are the same either way.
     overlap_skin: str = "auto"
+    # Helper threads that share a frame's skin measurements (NumPy releases the GIL in its array
+    # work); 0 = a quarter of the cores, 1 to 4. 1 (with no overlap: all measured in line) until
+    # more is measured to pay: on 2 cores, beside detection and ORT, 2 threads were slower.
+    skin_threads: int = 1
 
 
 def detect_faces(detector: FaceDetector, frame: np.ndarray) -> Detected:
@@ -103,7 +108,7 @@ class FramePipeline:
         self.tracker = IoUTracker()
         self._index = 0
         self._chain: tuple[tuple[int, ...], DeviceChain | None] = ((), None)
-        self._helper: ThreadPoolExecutor | None = None  # made on first use (see PipelineConfig.overlap_skin)
+        self._helper: ThreadPoolExecutor | None = None  # skin helpers, made on first use (PipelineConfig.skin_threads)
 
     def prepare(self) -> int:
         """Make every GPU batch bucket up to ``max_faces`` ready before the first frame (see
@@ -144,10 +149,21 @@ class FramePipeline:
             return self.filter is not None and device_of(self.filter.info.provider) != "cpu"
         return mode == "on"
 
-    def _measure_later(self, faces_fn) -> Future:
+    def _skin_threads(self) -> int:
+        n = self.config.skin_threads
+        return n if n > 0 else max(1, min(4, (os.cpu_count() or 1) // 4))
+
+    def _skins_started(self, faces: np.ndarray, mask: np.ndarray, helpers: bool) -> Callable[[], list[SkinTone]]:
+        """The faces' skin, started on the helper threads (one chunk of faces each) with ``helpers``, else
+        measured here and now; call what this returns to have it."""
+        if not helpers or len(faces) == 0:
+            skins = _skins(faces, mask)
+            return lambda: skins
         if self._helper is None:
-            self._helper = ThreadPoolExecutor(1, thread_name_prefix="skin")
-        return self._helper.submit(faces_fn)
+            self._helper = ThreadPoolExecutor(self._skin_threads(), thread_name_prefix="skin")
+        chunks = np.array_split(np.arange(len(faces)), min(self._skin_threads(), len(faces)))
+        jobs = [self._helper.submit(_skins, faces[c], mask) for c in chunks]
+        return lambda: [skin for job in jobs for skin in job.result()]
 
     # --- the per-face core --------------------------------------------------
     def _classify(self, crops: np.ndarray, region: np.ndarray,
@@ -180,29 +196,32 @@ class FramePipeline:
         timings["classify"] = timings.get("classify", 0.0) + (time.perf_counter() - t) * 1000
         filtered = filt_cls = None
         reference = crops  # what the filtered face's skin is compared with
-        reference_skin: Future | None = None  # its skin, when measured on the helper thread
+        reference_skins: Callable[[], list[SkinTone]] | None = None  # its skin, when started early
         if self.filter is not None and self.config.apply_filter and n:
             t = time.perf_counter()
             small = resize_batch(crops, self.filter.size)
             # Resampling alone moves ITA by a few degrees (it blurs the
             # percentile trimming), so the "before" skin is measured through the
             # same down/up-sampling as the filter's output: Δ is the filter's own.
+            reference = resize_batch(small, (size, size))
             if self._overlap_skin():
-                reference_skin = self._measure_later(lambda: _skins(resize_batch(small, (size, size)), skin_mask))
+                reference_skins = self._skins_started(reference, skin_mask, helpers=True)
             chain, predictions = self.device_chain(), None
             if chain is not None:  # the classifiers' passes on the filtered faces happen in here too
                 chained = chain.run(small)
                 filtered, predictions = resize_batch(chained.filtered, (size, size)), chained.predictions
             else:
                 filtered = resize_batch(self.filter.apply(small), (size, size))
-            if reference_skin is None:
-                reference = resize_batch(small, (size, size))
             timings["filter"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             filt_cls = self._classify(filtered, region, predictions)
             timings["classify_filtered"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        skins = reference_skin.result() if reference_skin is not None else _skins(reference, skin_mask)
+        several = self._skin_threads() > 1
+        if reference_skins is None:
+            reference_skins = self._skins_started(reference, skin_mask, several)
+        filtered_skins = self._skins_started(filtered, skin_mask, several) if filtered is not None else list
+        skins, fskins = reference_skins(), filtered_skins()
         results = []
         for i in range(n):
             skin = skins[i]
@@ -210,7 +229,7 @@ class FramePipeline:
             if filtered is None:
                 results.append((view, None, None, {}))
                 continue
-            fskin = measure_skin_tone(filtered[i], skin_mask)
+            fskin = fskins[i]
             fview = FaceView(filtered[i], filt_cls[i], fskin)  # type: ignore[index]
             dp = {name: fview.classifiers[name].p_female - out.p_female for name, out in orig_cls[i].items()}
             results.append((view, fview, compare_skin(skin, fskin), dp))

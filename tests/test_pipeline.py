@@ -242,17 +242,21 @@ def test_detecting_ahead_keeps_order_and_finds_the_next_frame_while_this_one_is_
     assert [f.detected for f in detecting_ahead(frames[:1], None)] == [None]  # no detector: unchanged
 
 
-def test_skin_measured_on_the_helper_thread_is_the_same(tiny_models):
-    """overlap_skin only moves the unfiltered faces' skin measurement to another thread: every figure stays."""
+def test_skin_measured_on_helper_threads_is_the_same(tiny_models):
+    """overlap_skin and skin_threads only move skin measurements to other threads: every figure stays, in order."""
     cls = [load_model(tiny_models["classifier"])]
     paths = utk_images(6)
     runs = {}
-    for mode in ("off", "on"):
-        pipe = FramePipeline(cls, load_model(tiny_models["darken"]), None, PipelineConfig(overlap_skin=mode))
-        runs[mode] = [r.faces[0] for _, r, _ in pipe.process_images(paths, batch=4)]
-        assert (pipe._helper is not None) == (mode == "on")
-    for a, b in zip(runs["off"], runs["on"], strict=True):
-        assert a.original.skin == b.original.skin and a.filtered.skin == b.filtered.skin
-        assert a.skin_shift == b.skin_shift and a.original.skin.measurable
-    # auto: only where the filter runs on a GPU, so not here
+    for overlap, threads in (("off", 1), ("on", 1), ("off", 3), ("on", 3)):
+        pipe = FramePipeline(cls, load_model(tiny_models["darken"]), None,
+                             PipelineConfig(overlap_skin=overlap, skin_threads=threads))
+        runs[overlap, threads] = [r.faces[0] for _, r, _ in pipe.process_images(paths, batch=4)]
+        assert (pipe._helper is not None) == (overlap == "on" or threads > 1)
+    base = runs["off", 1]
+    assert all(f.original.skin.measurable for f in base)
+    for key, faces in runs.items():
+        for a, b in zip(base, faces, strict=True):
+            assert a.original.skin == b.original.skin and a.filtered.skin == b.filtered.skin, key
+            assert a.skin_shift == b.skin_shift, key
+    # auto: overlap only where the filter runs on a GPU, so not here
     assert not FramePipeline(cls, load_model(tiny_models["darken"]))._overlap_skin()
