@@ -112,31 +112,33 @@ class ImagePool(nn.Module):
         # Decide on the host, one fake at a time as the paper's pool does; a slot written earlier in
         # this batch hands out that fake, not what the buffer held before.
         slot_holds: dict[int, int] = {}  # slot → index of the fake written there in this batch
-        picks: list[tuple[str, int]] = []  # what each output is: ("fake", i) or ("pool", slot)
+        reads: list[int] = []  # slots handed out as they were before this batch
+        picks: list[int] = []  # each output: a row of fakes, or len(fakes) + k for the k-th read
         for i in range(len(fakes)):
             if n < self.size:
                 slot_holds[n] = i
                 n += 1
-                picks.append(("fake", i))
+                picks.append(i)
             elif rng.random() < 0.5:
                 j = int(rng.integers(self.size))
-                picks.append(("fake", slot_holds[j]) if j in slot_holds else ("pool", j))
+                if j in slot_holds:
+                    picks.append(slot_holds[j])
+                else:
+                    picks.append(len(fakes) + len(reads))
+                    reads.append(j)
                 slot_holds[j] = i
             else:
-                picks.append(("fake", i))
-        pooled = [j for kind, j in picks if kind == "pool"]
-        old = self.images[torch.tensor(pooled, device=fakes.device)] if pooled else None  # before any write
+                picks.append(i)
+        source = fakes
+        if reads:  # read before any write below
+            source = torch.cat([fakes, self.images[torch.tensor(reads, device=fakes.device)].to(fakes.dtype)])
         if slot_holds:
             slots = torch.tensor(list(slot_holds), device=fakes.device)
             self.images[slots] = fakes[torch.tensor(list(slot_holds.values()), device=fakes.device)].to(self.images.dtype)
         if n != self._count:
             self.count.fill_(n)
         self._count = n
-        if old is None:
-            own = [i for _, i in picks]
-            return fakes if own == list(range(len(fakes))) else fakes[torch.tensor(own, device=fakes.device)]
-        k = iter(range(len(pooled)))
-        return torch.stack([fakes[i] if kind == "fake" else old[next(k)].to(fakes.dtype) for kind, i in picks])
+        return fakes if picks == list(range(len(fakes))) else source[torch.tensor(picks, device=fakes.device)]
 
 
 def to_net(x_uint8_nhwc: torch.Tensor) -> torch.Tensor:
@@ -300,7 +302,8 @@ class CycleGANTask:
         if ctx.is_main and self.sample_every and done % self.sample_every == 0:
             self.sample(done, ctx.device)
         # one transfer for all five: each .item() makes the CPU wait for the GPU
-        g_gan, cyc, idt, d_a, d_b = torch.stack([v.float() for v in (loss_gan, loss_cyc, loss_idt, loss_D_A, loss_D_B)]).detach().tolist()
+        losses = (loss_gan, loss_cyc, loss_idt, loss_D_A, loss_D_B)
+        g_gan, cyc, idt, d_a, d_b = torch.stack([v.float() for v in losses]).detach().tolist()
         return {"G_gan": g_gan, "cycle": cyc, "idt": idt, "D_A": d_a, "D_B": d_b, "lr": self.sched_G.get_last_lr()[0],
                 "delta_ita": self.last_drift}
 
