@@ -114,8 +114,7 @@ class FramePipeline:
         """Make every GPU batch bucket up to ``max_faces`` ready before the first frame (see
         ``OnnxModel.prepare_batches``); the owning worker calls it, never the GUI thread. Returns the
         number of bucket sessions prepared (0 on the CPU)."""
-        models = [*self.classifiers, *([self.filter] if self.filter else [])]
-        return sum(m.prepare_batches(self.config.max_faces) for m in models)
+        return sum(m.prepare_batches(self.config.max_faces) for m in self._models())
 
     # --- configuration (called by the owning worker between frames) ---------
     @property
@@ -123,13 +122,14 @@ class FramePipeline:
         sizes = [m.size[0] for m in self.classifiers] + ([self.filter.size[0]] if self.filter else [])
         return max([self.config.min_crop, *sizes])
 
+    def _models(self) -> list[Classifier | Filter]:
+        return [*self.classifiers, *([self.filter] if self.filter else [])]
+
     def providers(self) -> dict[str, str]:
-        models = [*self.classifiers, *([self.filter] if self.filter else [])]
-        return {m.name: m.provider for m in models}
+        return {m.name: m.provider for m in self._models()}
 
     def provider_warnings(self) -> tuple[str, ...]:
-        models = [*self.classifiers, *([self.filter] if self.filter else [])]
-        return tuple(f"{m.name}: {m.info.warning}" for m in models if m.info.warning)
+        return tuple(f"{m.name}: {m.info.warning}" for m in self._models() if m.info.warning)
 
     def device_chain(self) -> DeviceChain | None:
         """The I/O-bound filter → classifiers chain for the current models, or None for the plain path."""
