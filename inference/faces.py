@@ -12,6 +12,7 @@ boxes smaller than the image). ``tests/test_framing.py`` re-measures both.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +33,9 @@ class Detection:
 
 
 class FaceDetector(Protocol):
+    """Safe to call from several threads at once: the app and ``inference.detect_ahead`` find the faces of
+    frames ahead on helper threads while the pipeline may detect on its own."""
+
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
 
 
@@ -40,6 +44,12 @@ class Detected:
     """A frame's faces as found ahead of its analysis (on another thread), and what finding them took."""
     detections: tuple[Detection, ...]
     ms: float
+
+
+def reading_order(found: list[Detection]) -> list[Detection]:
+    """Top to bottom, then left to right: OpenCV's detectors list faces in the order its worker threads
+    finished them, so the same frame could give its faces (and a run's CSV rows) in another order."""
+    return sorted(found, key=lambda d: (d.box[1], d.box[0], d.box[2], d.box[3]))
 
 
 def _downscale(frame: np.ndarray, width: int) -> tuple[np.ndarray, float]:
@@ -58,6 +68,9 @@ class HaarDetector:
     for small images (at most ``pad_below`` px a side, like an aligned dataset
     crop where the face fills the image), by a thin ``edge_pad`` for camera
     frames, enough for a face at the border and cheap (~13 ms on 2 cores).
+
+    Each thread gets its own cascade: one ``cv2.CascadeClassifier`` shared by four threads returned wrong
+    boxes for 171-178 of 180 frames (its scratch buffers are per object). Loading one takes ~10 ms.
     """
 
     def __init__(self, min_face: int = 48, detect_width: int = 256, pad: float = 0.25, pad_below: int = 320,
@@ -66,12 +79,21 @@ class HaarDetector:
             raise BiasMirrorError(f"OpenCV {cv2.__version__} has no Haar cascade detector (5.x dropped it): "
                                   "install opencv-python<5, or give a YuNet model (--yunet)", Path(cv2.__file__ or "cv2"))
         path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
-        self.cascade = cv2.CascadeClassifier(str(path))
-        if self.cascade.empty():
+        cascade = cv2.CascadeClassifier(str(path))
+        if cascade.empty():
             raise BiasMirrorError("OpenCV's Haar cascade is missing (opencv-python 5.x ships none; install opencv-python<5)", path)
+        self.path = path
+        self._local = threading.local()
+        self._local.cascade = cascade
         self.min_face, self.detect_width = min_face, detect_width
         self.pad, self.pad_below, self.edge_pad = pad, pad_below, edge_pad
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
+
+    def _cascade(self) -> cv2.CascadeClassifier:
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            cascade = self._local.cascade = cv2.CascadeClassifier(str(self.path))
+        return cascade
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         small, s = _downscale(frame_bgr, self.detect_width)
@@ -83,33 +105,45 @@ class HaarDetector:
         min_side = max(8, int(min_face * s))
         if min(gray.shape) < min_side:
             return []
-        boxes = self.cascade.detectMultiScale(gray, self.scale_factor, self.min_neighbors, minSize=(min_side, min_side))
+        boxes = self._cascade().detectMultiScale(gray, self.scale_factor, self.min_neighbors, minSize=(min_side, min_side))
         out = []
         for x, y, w, h in (boxes if len(boxes) else []):
             out.append(Detection((int((x - p) / s), int((y - p) / s), int(w / s), int(h / s))))
-        return out
+        return reading_order(out)
 
 
 class YuNetDetector:
-    """OpenCV's YuNet (``cv2.FaceDetectorYN``) from a model file the user gives; never downloaded."""
+    """OpenCV's YuNet (``cv2.FaceDetectorYN``) from a model file the user gives; never downloaded.
+
+    One network per thread, like the Haar cascade: ``setInputSize`` then ``detect`` on a shared one would
+    let another thread's frame size slip in between."""
 
     def __init__(self, model_path: str | Path, score_threshold: float = 0.7, detect_width: int = 640):
         model_path = Path(model_path)
         if not model_path.exists():
             raise BiasMirrorError("YuNet model file not found (give the path to face_detection_yunet_*.onnx)", model_path)
+        self.model_path, self.score_threshold = model_path, score_threshold
+        self._local = threading.local()
         try:
-            self.net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold)
+            self._net()
         except cv2.error as exc:
             raise BiasMirrorError(f"OpenCV cannot load this YuNet model: {exc.msg.strip()}", model_path) from exc
         self.detect_width = detect_width
 
+    def _net(self) -> cv2.FaceDetectorYN:
+        net = getattr(self._local, "net", None)
+        if net is None:
+            net = self._local.net = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320), self.score_threshold)
+        return net
+
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         small, s = _downscale(frame_bgr, self.detect_width)
-        self.net.setInputSize((small.shape[1], small.shape[0]))
-        _, faces = self.net.detect(small)
+        net = self._net()
+        net.setInputSize((small.shape[1], small.shape[0]))
+        _, faces = net.detect(small)
         if faces is None:
             return []
-        return [Detection(tuple(int(v / s) for v in f[:4]), float(f[-1])) for f in faces]  # type: ignore[arg-type]
+        return reading_order([Detection(tuple(int(v / s) for v in f[:4]), float(f[-1])) for f in faces])  # type: ignore[arg-type]
 
 
 def make_detector(yunet_model: str | Path | None = None) -> FaceDetector:

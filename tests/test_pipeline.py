@@ -46,6 +46,19 @@ def test_haar_finds_real_faces():
     assert len(det.detect(astronaut)) >= 1
 
 
+def test_one_detector_used_from_several_threads_finds_what_it_finds_alone():
+    """The app and detect-ahead call one detector from helper threads; a shared cv2 cascade got most frames wrong."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [_scene(n) for n in (1, 2, 3, 4, 6)]
+    det = HaarDetector()
+    alone = [det.detect(f) for f in frames]
+    assert all(alone)  # every scene has faces to find
+    with ThreadPoolExecutor(4) as pool:
+        shared = list(pool.map(det.detect, frames * 4))
+    assert shared == alone * 4
+
+
 def test_opencv_without_a_cascade_is_named_not_a_traceback(monkeypatch):
     # OpenCV 5 wheels (seen on the GPU machine) have no CascadeClassifier at all
     monkeypatch.delattr(cv2, "CascadeClassifier")
