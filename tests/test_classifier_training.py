@@ -227,3 +227,11 @@ def test_the_seed_fixes_the_initial_weights(tmp_path, tiny_utk):
 
     assert torch.equal(first_conv(0), first_conv(0))
     assert not torch.equal(first_conv(0), first_conv(1))
+
+
+@pytest.mark.parametrize("arch", ["resnet", "mobilenet"])
+def test_the_classifier_traces_into_one_graph(arch):
+    """What --compile fuses: the training forward, whole (see the CycleGAN's twin test)."""
+    net = CamClassifier(ClassifierConfig(arch=arch, size=32)).train()
+    explained = torch._dynamo.explain(net)(torch.rand(2, 3, 32, 32))
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons

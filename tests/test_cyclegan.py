@@ -163,6 +163,19 @@ def test_a_step_calls_each_network_twice_and_copies_no_views(tmp_path):
     assert "ConvolutionBackward0" in names and not any("CopySlices" in n or "AsStrided" in n for n in names)
 
 
+def test_the_step_networks_trace_into_one_graph_each(tmp_path):
+    """--compile fuses (and with CUDA graphs replays) each traced graph whole: a graph break would split the
+    step back into many launches."""
+    from training.bench_train import cyclegan_task
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    task = cyclegan_task(images, "smoke", 1, tmp_path)
+    a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    for module, args in ((task.cycle, (a, b)), (task.judge, (a, a, b, b))):
+        explained = torch._dynamo.explain(module)(*args)
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+
+
 def _pool_one_by_one(images: torch.Tensor, count: int, fakes: torch.Tensor, rng) -> tuple[torch.Tensor, int, bool]:
     """The reference pool: each fake in turn; also says whether a slot was drawn twice in this batch."""
     out, drawn = [], []

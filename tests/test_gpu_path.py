@@ -34,7 +34,7 @@ def test_scripts_are_executable_and_parse(script):
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.parametrize("step", ["inference", "full256", "ahead", "soak", "train", "fp16"])
+@pytest.mark.parametrize("step", ["inference", "full256", "ahead", "soak", "train", "fp16", "compile"])
 def test_every_measuring_command_is_one_main_py_accepts(step):
     """The device steps cannot run here, but each command they would run must parse as the CLI stands today."""
     out = subprocess.run(["bash", str(SCRIPTS[2]), step, "--dry-run"], capture_output=True, text=True, timeout=60,
@@ -45,7 +45,14 @@ def test_every_measuring_command_is_one_main_py_accepts(step):
     for line in lines:
         words = line.split()
         argv = words[words.index("main.py") + 1:]
-        main.build_parser(argv).parse_args(argv)  # exits (failing the test) on an unknown or bad option
+        args = main.build_parser(argv).parse_args(argv)  # exits (failing the test) on an unknown or bad option
+        if argv[:2] == ["bench", "train"]:  # values checked only when it runs: check them as a GPU run would
+            import torch
+
+            from training.bench_train import parse_compile_modes, pick_variants, variants
+
+            parse_compile_modes(args.compile)
+            pick_variants(variants(torch.device("cuda", 0)), args.variants)
         assert not any(w.startswith("gpu_out") for w in words)  # results go to $OUT
 
 

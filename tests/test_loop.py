@@ -10,7 +10,7 @@ from training.loop import LoopConfig, load_checkpoint, run
 class ToyTask:
     """Linear regression; can raise KeyboardInterrupt at a chosen step to simulate Ctrl-C.
 
-    tests/test_distributed.py runs it under torchrun too, through its distribute() hook.
+    tests/test_distributed.py runs it under torchrun too, through its wrap_for_training() hook.
     """
 
     def __init__(self, interrupt_at=None):
@@ -29,7 +29,7 @@ class ToyTask:
     def modules(self):
         return {"net": self.net}
 
-    def distribute(self, wrap):
+    def wrap_for_training(self, wrap):
         self.train_net = wrap(self.net)
 
     def optimizers(self):
@@ -96,3 +96,39 @@ def test_default_workers_follow_the_cores_each_process_has():
     assert default_workers(True, 16, 1) == 8  # one process on an H100 box: 8, not the 4 that left it waiting
     assert default_workers(True, 16, 8) == 1  # eight processes share the 16 cores
     assert default_workers(True, 2, 1) == 1 and default_workers(True, 1, 1) == 0
+
+
+def test_compiled_steps_train_like_plain_ones(tmp_path):
+    """--compile wraps what the step calls; checkpoints keep the plain module's weights (no _orig_mod. keys)."""
+    plain = ToyTask()
+    run(plain, LoopConfig(tmp_path / "plain", epochs=2, batch_size=8))
+    for mode in ("trace-only", "default"):
+        task = ToyTask()
+        run(task, LoopConfig(tmp_path / mode, epochs=2, batch_size=8, compile=mode))
+        assert type(task.train_net).__name__ == "OptimizedModule" and task.train_net._orig_mod is task.net
+        assert torch.allclose(plain.net.weight, task.net.weight, atol=1e-5), mode
+        assert set(load_checkpoint(tmp_path / mode)["modules"]["net"]) == {"weight", "bias"}
+
+
+def test_a_compile_mode_this_device_cannot_run_is_refused_before_any_step(tmp_path):
+    from inference.errors import BiasMirrorError
+
+    task = ToyTask()
+    with pytest.raises(BiasMirrorError, match="--compile cudagraphs needs a CUDA GPU"):
+        run(task, LoopConfig(tmp_path / "r", epochs=1, batch_size=8, compile="cudagraphs", device="cpu"))
+    assert task.seen == [] and not (tmp_path / "r" / "last.pt").exists()
+
+
+def test_a_failed_compile_is_one_line_naming_the_mode_and_what_to_do(tmp_path, monkeypatch):
+    from inference.errors import BiasMirrorError
+    from training import loop
+
+    def no_code_generator(graph, example_inputs):
+        raise RuntimeError("No working C++ compiler found")
+
+    monkeypatch.setitem(loop.COMPILE_MODES, "broken", {"backend": no_code_generator})
+    with pytest.raises(BiasMirrorError) as exc:
+        run(ToyTask(), LoopConfig(tmp_path / "r", epochs=1, batch_size=8, compile="broken"))
+    text = str(exc.value)
+    assert "--compile broken failed at the first step" in text and "No working C++ compiler" in text
+    assert "--compile off" in text and "\n" not in text

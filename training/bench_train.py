@@ -8,11 +8,15 @@ share is the part of the step time spent waiting for the next batch. The
 operations a step dispatches to PyTorch's kernels (forward, backward,
 optimiser) are counted on one more step: where a step is bound by launches
 (a small network at batch 1 on a GPU), that count is what its time follows,
-and it is the same on any machine, GPU or not.
+and it is the same on any machine, GPU or not. With ``--compile`` each variant
+is also timed under torch.compile (the trainers' ``--compile``); its first
+step, which compiles, is reported apart, and its operations are not counted:
+fused kernels never pass the dispatcher one by one.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 import time
@@ -26,8 +30,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
-from training.loop import (LoopConfig, amp_dtype, batch_stream, default_workers, make_context, pick_device,
-                           place_modules, seed_everything)
+from training.loop import (COMPILE_MODES, Dist, LoopConfig, amp_dtype, batch_stream, compile_failure, default_workers,
+                           make_context, pick_device, place_modules, seed_everything, training_wrapper)
 from training.nets.cam_classifier import ClassifierConfig
 from training.nets.cyclegan import preset
 from training.tasks.classifier import LABELS, ClassifierData, ClassifierTask
@@ -48,7 +52,10 @@ class TrainTiming:
     per_second: float  # images/s for the classifier, iterations/s for the CycleGAN
     unit: str
     data_wait_share: float
-    ops_per_step: int = 0  # operations dispatched to kernels in one step
+    ops_per_step: int | None = 0  # operations dispatched to kernels in one step (None when compiled: not countable)
+    compile: str = "off"  # the --compile mode
+    first_step_seconds: float = 0.0  # the first warm-up step: where torch.compile compiles
+    status: str = "ok"  # or "unavailable: <why>"
     peak_gpu_mib: float | None = None  # most GPU memory PyTorch held at once (None on the CPU)
     ratio_vs_fp32: float = float("nan")
 
@@ -104,16 +111,19 @@ def cyclegan_task(images: np.ndarray, preset_name: str, batch_size: int, out: Pa
     return CycleGANTask(a, b, preset(preset_name), run_cfg, out)
 
 
-def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: int) -> tuple[float, float, int]:
-    """Seconds for ``steps`` steps after ``warmup``, the share of it spent waiting for batches, and the
-    operations one more (untimed) step dispatches."""
+def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: int) -> tuple[float, float, int | None, float]:
+    """Seconds for ``steps`` steps after ``warmup``, the share of it spent waiting for batches, the
+    operations one more (untimed) step dispatches (None when compiled), and the first step's seconds."""
     place_modules(task, device, cfg.channels_last)
+    wrap = training_wrapper(cfg, Dist(), device)
+    if wrap is not None:
+        task.wrap_for_training(wrap)
     ctx = make_context(cfg, device)
     order = np.random.default_rng(0).permutation(task.indices())
     need = (warmup + steps + 1) * cfg.batch_size
     order = np.resize(order, need)  # repeat the faces when there are fewer than the steps need
     stream = batch_stream(task, order, cfg, device)
-    waited, t0 = 0.0, 0.0
+    waited, t0, first = 0.0, 0.0, 0.0
     for i in range(warmup + steps):
         if i == warmup:
             _sync(device)
@@ -121,15 +131,26 @@ def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: 
         t = time.perf_counter()
         batch = next(stream)
         waited += time.perf_counter() - t
-        task.step(batch, ctx)
+        try:
+            task.step(batch, ctx)
+        except Exception as exc:
+            failure = compile_failure(exc, cfg.compile, 0, cfg.out_dir)
+            if failure is None:
+                raise
+            raise failure from exc
+        if i == 0:
+            _sync(device)
+            first = time.perf_counter() - t
         ctx.step += 1
         ctx.samples += cfg.batch_size
     _sync(device)
     seconds = time.perf_counter() - t0
+    if cfg.compile != "off":
+        return seconds, waited / seconds, None, first
     batch = next(stream)
     with OpCounter() as ops:
         task.step(batch, ctx)
-    return seconds, waited / seconds, ops.count
+    return seconds, waited / seconds, ops.count, first
 
 
 def _sync(device: torch.device) -> None:
@@ -153,7 +174,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--cache", default="cache", help="folder for the decoded-image cache ('' to disable)")
+    p.add_argument("--variants", default=None,
+                   help="only these precision/memory variants, a comma list (fp32, fp32+channels-last, and on a GPU amp, "
+                        "amp+channels-last; default: all)")
+    p.add_argument("--compile", default="off",
+                   help="torch.compile modes to time each variant under too, a comma list of "
+                        f"{', '.join(COMPILE_MODES)} (e.g. off,default,reduce-overhead); a mode that fails is reported")
     p.add_argument("--json", help="also write the figures here")
+
+
+def pick_variants(available: list[tuple[str, str, bool]], text: str | None) -> list[tuple[str, str, bool]]:
+    if not text:
+        return available
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    known = {v[0]: v for v in available}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise BiasMirrorError(f"variant(s) {', '.join(unknown)} cannot run here; choose from {', '.join(known)}")
+    return [known[n] for n in names]
+
+
+def parse_compile_modes(text: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()] or ["off"]
+    unknown = [m for m in modes if m not in COMPILE_MODES]
+    if unknown:
+        raise BiasMirrorError(f"unknown --compile mode(s) {', '.join(unknown)}; choose from {', '.join(COMPILE_MODES)}")
+    return modes
 
 
 def main(args: argparse.Namespace) -> int:
@@ -166,6 +212,8 @@ def main(args: argparse.Namespace) -> int:
     unknown = set(trainers) - set(GOALS)
     if unknown:
         raise BiasMirrorError(f"unknown trainer(s) {', '.join(sorted(unknown))}; choose from {', '.join(GOALS)}")
+    modes = parse_compile_modes(args.compile)
+    chosen = pick_variants(variants(device), args.variants)
     cache = Path(args.cache) if args.cache else None
     name = torch.cuda.get_device_name(device) if gpu else f"CPU ({torch.get_num_threads()} threads)"
     print(f"training throughput on {name}; torch {torch.__version__}; {workers} data workers")
@@ -175,34 +223,48 @@ def main(args: argparse.Namespace) -> int:
             size = args.size if trainer == "classifier" else preset(args.cyclegan_preset).size
             images, labels = real_faces(args.data, args.faces, size, cache)
             batch = args.classifier_batch or (256 if gpu else 64) if trainer == "classifier" else args.cyclegan_batch
+            unit, _ = GOALS[trainer]
             fp32 = None
-            for variant, precision, channels_last in variants(device):
+            for (variant, precision, channels_last), mode in itertools.product(chosen, modes):
+                label = variant if mode == "off" else f"{variant}+compile:{mode}"
+                dtype = str(amp_dtype(precision, device) or torch.float32).replace("torch.", "")
                 seed_everything(0)
+                torch._dynamo.reset()  # each variant compiles afresh: no graphs or recompile counts carried over
                 task = (classifier_task(images, labels, size, batch, args.warmup + args.steps + 1) if trainer == "classifier"
                         else cyclegan_task(images, args.cyclegan_preset, batch, Path(tmp)))
                 cfg = LoopConfig(Path(tmp), epochs=1, batch_size=batch, precision=precision,
-                                 channels_last=channels_last, workers=workers)
+                                 channels_last=channels_last, workers=workers, compile=mode)
                 if gpu:
                     torch.cuda.reset_peak_memory_stats(device)
-                seconds, share, ops = time_steps(task, cfg, device, args.warmup, args.steps)
-                unit, _ = GOALS[trainer]
+                try:
+                    seconds, share, ops, first = time_steps(task, cfg, device, args.warmup, args.steps)
+                except BiasMirrorError as exc:  # a compile mode this machine cannot run: say so, time the rest
+                    results.append(TrainTiming(trainer, label, dtype, channels_last, batch, 0, 0.0, 0.0, unit, 0.0,
+                                               None, mode, status=f"unavailable: {exc}"))
+                    print(f"  {trainer:10s} {label:34s} unavailable: {exc}")
+                    continue
+                finally:
+                    del task
+                    if gpu:
+                        torch.cuda.empty_cache()
                 rate = args.steps * (batch if trainer == "classifier" else 1) / seconds
-                dtype = amp_dtype(precision, device)
-                t = TrainTiming(trainer, variant, str(dtype or torch.float32).replace("torch.", ""), channels_last, batch,
-                                args.steps, round(seconds, 3), round(rate, 2), unit, round(share, 3), ops,
-                                round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if gpu else None)
+                t = TrainTiming(trainer, label, dtype, channels_last, batch, args.steps, round(seconds, 3), round(rate, 2),
+                                unit, round(share, 3), ops, mode, round(first, 2),
+                                peak_gpu_mib=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if gpu else None)
                 fp32 = fp32 or t.per_second
                 t.ratio_vs_fp32 = round(t.per_second / fp32, 2)
                 results.append(t)
-                print(f"  {trainer:10s} {variant:20s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
-                      f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}, {ops} ops/step"
+                print(f"  {trainer:10s} {label:34s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
+                      f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}, "
+                      + (f"{ops} ops/step" if ops is not None else f"first step {first:.1f} s (compiling)")
                       + (f", peak GPU memory {t.peak_gpu_mib:.0f} MiB" if t.peak_gpu_mib is not None else ""))
-                del task
-                if gpu:
-                    torch.cuda.empty_cache()
     for trainer in trainers:
         unit, goal = GOALS[trainer]
-        best = max((r for r in results if r.trainer == trainer), key=lambda r: r.per_second)
+        timed = [r for r in results if r.trainer == trainer and r.status == "ok"]
+        if not timed:
+            print(f"{trainer}: no variant could be timed")
+            continue
+        best = max(timed, key=lambda r: r.per_second)
         print(f"{trainer}: best {best.per_second:.1f} {unit} ({best.variant}); the issue's H100 target is ≥ {goal:g} {unit}"
               + ("" if gpu else " (this run had no GPU)"))
     if args.json:

@@ -132,9 +132,9 @@ class ClassifierTask:
         ])
         self.config = {"net": net_cfg.to_dict(), "labels": LABELS, **run_cfg}
         self.loss = nn.CrossEntropyLoss()
-        self.train_net: nn.Module = self.net  # DistributedDataParallel(net) under torchrun
+        self.train_net: nn.Module = self.net  # DistributedDataParallel(net) under torchrun, compiled with --compile
 
-    def distribute(self, wrap) -> None:
+    def wrap_for_training(self, wrap) -> None:
         self.train_net = wrap(self.net)
 
     def modules(self):

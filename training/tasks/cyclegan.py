@@ -226,7 +226,7 @@ class CycleGANTask:
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, decay)
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, decay)
         self.mse, self.l1 = nn.MSELoss(), nn.L1Loss()
-        # what the step calls; DistributedDataParallel around each under torchrun
+        # what the step calls; DistributedDataParallel around each under torchrun, torch.compile with --compile
         self.cycle: nn.Module = CycleForward(self.G_A, self.G_B)
         self.judge: nn.Module = JudgeForward(self.D_A, self.D_B)
         self.last_drift = float("nan")
@@ -240,7 +240,9 @@ class CycleGANTask:
     def optimizers(self):
         return {"G": self.opt_G, "D": self.opt_D}
 
-    def distribute(self, wrap) -> None:
+    def wrap_for_training(self, wrap) -> None:
+        # The frozen discriminators' calls in the generators' loss stay plain: under DistributedDataParallel
+        # a module whose weights get no gradient in a step stalls the next all-reduce.
         self.cycle, self.judge = wrap(self.cycle), wrap(self.judge)
 
     def schedulers(self):
