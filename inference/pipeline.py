@@ -23,7 +23,7 @@ from .faces import Detected, FaceDetector, crop_square, face_region_mask, whole_
 from .images import read_rgb, resize_batch
 from .models import Classifier, Filter
 from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift, SkinTone
-from .skin import compare_skin, face_skin_mask, measure_skin_tone
+from .skin import compare_skin, face_skin_mask, measure_skin_tones
 from .tracking import IoUTracker
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,6 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     if f.ndim == 3 and f.shape[2] == 3:
         return np.ascontiguousarray(f)
     raise BiasMirrorError(f"frames of shape {frame.shape} are not images")
-
-
-def _skins(faces: np.ndarray, mask: np.ndarray) -> list[SkinTone]:
-    return [measure_skin_tone(f, mask) for f in faces]
 
 
 def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
@@ -157,12 +153,12 @@ class FramePipeline:
         """The faces' skin, started on the helper threads (one chunk of faces each) with ``helpers``, else
         measured here and now; call what this returns to have it."""
         if not helpers or len(faces) == 0:
-            skins = _skins(faces, mask)
+            skins = measure_skin_tones(faces, mask)
             return lambda: skins
         if self._helper is None:
             self._helper = ThreadPoolExecutor(self._skin_threads(), thread_name_prefix="skin")
         chunks = np.array_split(np.arange(len(faces)), min(self._skin_threads(), len(faces)))
-        jobs = [self._helper.submit(_skins, faces[c], mask) for c in chunks]
+        jobs = [self._helper.submit(measure_skin_tones, faces[c], mask) for c in chunks]
         return lambda: [skin for job in jobs for skin in job.result()]
 
     # --- the per-face core --------------------------------------------------
@@ -218,10 +214,14 @@ class FramePipeline:
             timings["classify_filtered"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         several = self._skin_threads() > 1
-        if reference_skins is None:
-            reference_skins = self._skins_started(reference, skin_mask, several)
-        filtered_skins = self._skins_started(filtered, skin_mask, several) if filtered is not None else list
-        skins, fskins = reference_skins(), filtered_skins()
+        if filtered is None:
+            skins, fskins = self._skins_started(reference, skin_mask, several)(), []
+        elif reference_skins is not None:  # started on the helpers while the filter ran
+            fskins = self._skins_started(filtered, skin_mask, several)()
+            skins = reference_skins()
+        else:  # before and after in one batch: the measurement's fixed cost is paid once
+            both = self._skins_started(np.concatenate([reference, filtered]), skin_mask, several)()
+            skins, fskins = both[:n], both[n:]
         results = []
         for i in range(n):
             skin = skins[i]

@@ -17,6 +17,7 @@ from inference.skin import (
     ita_degrees,
     measure_pair,
     measure_skin_tone,
+    measure_skin_tones,
     nearest_monk,
     srgb_to_lab,
 )
@@ -26,6 +27,19 @@ from tests.conftest import UTK_ROOT, utk_images
 def ita_reference(L: float, b: float) -> float:
     """The textbook formula, written out independently of the module."""
     return math.atan((L - 50.0) / b) * 180.0 / math.pi
+
+
+def reference_lab_mean(rgb: np.ndarray) -> tuple[int, np.ndarray]:
+    """The method of inference/skin.py's docstring, one face at a time, written out independently:
+    (pixels kept, their mean Lab)."""
+    lab = rgb2lab(rgb[face_skin_mask(rgb.shape[:2])].reshape(-1, 1, 3) / 255.0).reshape(-1, 3)
+    lab = lab[(lab[:, 0] >= 5) & (lab[:, 0] <= 98)]
+    keep = np.ones(len(lab), bool)
+    for channel, pct in ((0, (10, 90)), (1, (5, 95)), (2, (5, 95))):
+        if len(lab):
+            lo, hi = np.percentile(lab[:, channel], pct)
+            keep &= (lab[:, channel] >= lo) & (lab[:, channel] <= hi)
+    return int(keep.sum()), lab[keep].mean(axis=0) if keep.any() else np.full(3, np.nan)
 
 
 def lab_patch(L: float, a: float, b: float, size: int = 128) -> np.ndarray:
@@ -80,6 +94,12 @@ def test_srgb_to_lab_is_cielab_not_opencv_encoding():
     # uint8 and the same colour as float in [0, 1] agree
     rgb = np.array([[160, 126, 86]], np.uint8)
     assert srgb_to_lab(rgb) == pytest.approx(srgb_to_lab(rgb / 255.0))
+
+
+def test_8bit_colours_get_skimages_lab():
+    # uint8 crops take per-channel XYZ tables instead of rgb2lab's per-pixel curve: the same numbers
+    rgb = np.random.default_rng(0).integers(0, 256, (200_000, 3), dtype=np.uint8)
+    np.testing.assert_allclose(srgb_to_lab(rgb), rgb2lab(rgb.reshape(-1, 1, 3) / 255.0).reshape(-1, 3), rtol=0, atol=1e-9)
 
 
 def test_ita_uses_arctan2_where_b_is_zero():
@@ -231,6 +251,33 @@ def test_utkface_black_faces_measure_darker_than_white_faces():
             tones.append(tone)
         medians[race] = float(np.median([t.ita for t in tones]))
     assert medians["1"] < medians["0"], medians
+
+
+def test_a_batch_measures_each_face_as_it_would_alone():
+    faces = [cv2.resize(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), (128, 128), interpolation=cv2.INTER_AREA)
+             for race in "01234" for p in utk_images(8, race=race)]
+    glare = faces[0].copy()
+    glare[40:60, 40:80] = 255  # blown out inside the mask: this face is trimmed on its own
+    half_dark = faces[1].copy()
+    half_dark[:, :64] = 0
+    grey = np.full((128, 128, 3), 128, np.uint8)
+    batch = np.stack([glare, *faces[2:20], half_dark, np.zeros((128, 128, 3), np.uint8), grey, face_like(size=128), *faces[20:]])
+    together = measure_skin_tones(batch)
+    alone = [measure_skin_tone(face) for face in batch]
+    assert len(together) == len(batch)
+    # every path is exercised: faces trimmed with the batch, faces trimmed alone, and unmeasurable ones
+    lab = srgb_to_lab(batch[:, face_skin_mask((128, 128))])
+    cut = ((lab[..., 0] < 5) | (lab[..., 0] > 98)).any(axis=1)
+    assert cut.any() and (~cut).sum() > 20 and sum(not t.measurable for t in alone) >= 2
+    for i, (t, a) in enumerate(zip(together, alone)):
+        assert (t.measurable, t.n_pixels, t.mst, t.ita_category) == (a.measurable, a.n_pixels, a.mst, a.ita_category), i
+        n, mean = reference_lab_mean(batch[i])
+        assert t.n_pixels == n, i
+        if a.measurable:
+            assert [t.L, t.a, t.b, t.ita] == pytest.approx([a.L, a.a, a.b, a.ita], abs=1e-9), i
+            assert [t.L, t.a, t.b] == pytest.approx(list(mean), abs=1e-9), i
+    assert measure_skin_tones(batch[::-1])[0] == together[-1]
+    assert measure_skin_tones(batch[:0]) == []
 
 
 def test_greyscale_face_is_not_measurable():
