@@ -33,7 +33,7 @@ from .datasets.folder import list_images
 from .defaults import load_selection
 from .errors import BiasMirrorError
 from .faces import make_detector
-from .detect_ahead import DetectingAhead
+from .detect_ahead import MAX_DEPTH, DetectingAhead
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
 from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
@@ -167,13 +167,14 @@ def unavailable(name: str, provider: str, faces: int, variant: str, reason: str)
     return Measurement(name, 0, 0.0, {}, provider, faces, variant, 0.0, f"unavailable: {reason}")
 
 
-def parse_counts(text: str) -> list[int]:
+def parse_counts(text: str, option: str = "--faces", example: str = "1,4,16", most: int | None = None) -> list[int]:
     try:
         counts = [int(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
         counts = []
-    if not counts or min(counts) < 1:
-        raise BiasMirrorError(f"--faces takes positive whole numbers separated by commas (e.g. 1,4,16), not {text!r}")
+    if not counts or min(counts) < 1 or (most is not None and max(counts) > most):
+        limit = "" if most is None else f" up to {most}"
+        raise BiasMirrorError(f"{option} takes positive whole numbers{limit} separated by commas (e.g. {example}), not {text!r}")
     return counts
 
 
@@ -243,6 +244,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detect-ahead", default="on", choices=["on", "off", "both"],
                    help="find the next frame's faces on a helper thread while this one is analysed, as the app does "
                         "(on); off: one after the other; both: a row each, in the same run")
+    p.add_argument("--detect-depth", default="1",
+                   help="with detection ahead: how many frames are found at once, each on its own thread; a comma "
+                        "list gives a row each (e.g. 1,2,3: where the models outpace the detector, a GPU with cores "
+                        "to spare, more keeps up)")
     p.add_argument("--device-chain", default="auto", choices=["auto", "on", "off"],
                    help="keep the filter → classifier hand-over on the device (I/O binding): auto = on GPU providers")
     p.add_argument("--overlap-skin", default="auto", choices=["auto", "on", "off"],
@@ -297,17 +302,18 @@ def _row_label(provider: str, loaded: Loaded | None) -> str:
 
 
 def print_table(results: list[Measurement]) -> None:
-    print(f"{'faces':>5s} {'configuration':38s} {'frames':>6s} {'frames/s':>9s} {'p50 ms':>8s} {'p95 ms':>8s} "
+    w = max([38, *(len(m.name) for m in results)])  # the names' column, as wide as the longest
+    print(f"{'faces':>5s} {'configuration':{w}s} {'frames':>6s} {'frames/s':>9s} {'p50 ms':>8s} {'p95 ms':>8s} "
           f"{'p99 ms':>8s} {'found/frame':>11s} {'× eager':>8s} {'(per face)':>10s}")
     for m in results:
         if m.status != "ok":
-            print(f"{m.faces:5d} {m.name:38s} {m.status}")
+            print(f"{m.faces:5d} {m.name:{w}s} {m.status}")
             continue
         e = m.latency_ms["end_to_end"]
         ratios = f"{m.vs_eager:7.2f}×" if m.vs_eager is not None else f"{'—':>8s}"
         ratios += f"{m.vs_eager_faces:9.2f}×" if m.vs_eager_faces is not None else f"{'—':>10s}"
         fps = f"{m.fps:9.1f}" if m.fps >= 10 else f"{m.fps:9.2f}"
-        print(f"{m.faces:5d} {m.name:38s} {m.frames:6d} {fps} {e['p50']:8.1f} {e['p95']:8.1f} {e['p99']:8.1f} "
+        print(f"{m.faces:5d} {m.name:{w}s} {m.frames:6d} {fps} {e['p50']:8.1f} {e['p95']:8.1f} {e['p99']:8.1f} "
               f"{m.faces_seen:11.2f} {ratios}")
 
 
@@ -334,6 +340,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
          no_baseline_reason: str = "no baseline was given (run it as `python main.py bench`)") -> int:
     w, h = parse_resolution(args.resolution)
     counts = parse_counts(args.faces)
+    depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)
     providers = parse_providers(args.providers or args.provider)
     if args.frames < 1 or args.warmup < 0:
         raise BiasMirrorError("--frames must be at least 1 and --warmup at least 0")
@@ -374,7 +381,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         if prepared:
             print(f"{label}: {prepared} batch-bucket sessions prepared before the warm-up")
         detector = make_detector(args.yunet)
-        modes = {"on": [True], "off": [False], "both": [False, True]}[args.detect_ahead]
+        modes = {"on": depths, "off": [0], "both": [0, *depths]}[args.detect_ahead]  # 0: one after the other
         for n in counts:
             for variant in (["filter"] if loaded.filter else []) + ["plain"]:
                 pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
@@ -387,8 +394,9 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
                     return dict(r.timings_ms), len(r.faces)
 
                 for ahead in modes:
-                    runner = DetectingAhead(pipe, frames[n]) if ahead else run
-                    name = f"onnx {label}: {VARIANTS[variant]}" + (", detect ahead" if ahead else "")
+                    runner = DetectingAhead(pipe, frames[n], ahead) if ahead else run
+                    name = f"onnx {label}: {VARIANTS[variant]}" + (
+                        "" if not ahead else ", detect ahead" if ahead == 1 else f", detect {ahead} ahead")
                     try:
                         m = measure(name, runner, frames[n], args.warmup, args.seconds)
                     finally:

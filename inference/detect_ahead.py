@@ -1,18 +1,24 @@
-"""Faces found one frame ahead: detection of the next frame runs on a helper thread while the current
-frame is analysed. OpenCV's detector and ONNX Runtime both release the GIL, so the two overlap (on 2 cores,
-one face: 39.6 → 47.2 frames/s, docs/performance.md). The app does the same with ``gui.workers.DetectThread``.
+"""Faces found ahead: detection of the next frame runs on a helper thread while the current frame is
+analysed. OpenCV's detector and ONNX Runtime both release the GIL, so the two overlap (on 2 cores, one face:
+39.6 → 47.2 frames/s, docs/performance.md). The app does the same with ``gui.workers.DetectThread``.
+
+``depth`` frames can be in detection at once, each on a thread of its own (the detectors are safe to share,
+``inference.faces``): where the models take less time than finding a frame's faces (a GPU with cores to
+spare), the detector then keeps up. A camera's frames come no faster than it films, so the app stays at one.
 
 The tracker is not involved: it runs in ``FramePipeline.process``, in frame order.
 """
 from __future__ import annotations
 
 import logging
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Iterable, Iterator
 
 import numpy as np
 
+from .errors import BiasMirrorError
 from .faces import Detected, FaceDetector
 from .pipeline import FramePipeline, detect_faces
 from .sources import Frame
@@ -30,21 +36,31 @@ def detect_or_none(detector: FaceDetector, image: np.ndarray, name: str = "") ->
         return None
 
 
-def detecting_ahead(frames: Iterable[Frame], detector: FaceDetector | None) -> Iterator[Frame]:
-    """The frames in order, each with ``detected`` set, found while the caller worked on the frame before.
+def detecting_ahead(frames: Iterable[Frame], detector: FaceDetector | None, depth: int = 1) -> Iterator[Frame]:
+    """The frames in order, each with ``detected`` set, found while the caller worked on the frames before.
 
-    One frame is read ahead. Frames without an image, or with no detector, pass through unchanged.
+    ``depth`` frames are read ahead and found at once. Frames without an image, or with no detector, pass
+    through unchanged.
     """
-    with ThreadPoolExecutor(1, thread_name_prefix="detect-ahead") as pool:
-        held: tuple[Frame, Future | None] | None = None
+    depth = check_depth(depth)
+    with ThreadPoolExecutor(depth, thread_name_prefix="detect-ahead") as pool:
+        held: deque[tuple[Frame, Future | None]] = deque()
         for frame in frames:
-            job = (pool.submit(detect_or_none, detector, frame.image, frame.name)
-                   if detector is not None and frame.image is not None else None)
-            if held is not None:
-                yield _attach(*held)
-            held = (frame, job)
-        if held is not None:
-            yield _attach(*held)
+            held.append((frame, pool.submit(detect_or_none, detector, frame.image, frame.name)
+                         if detector is not None and frame.image is not None else None))
+            if len(held) > depth:
+                yield _attach(*held.popleft())
+        while held:
+            yield _attach(*held.popleft())
+
+
+def check_depth(depth: int) -> int:
+    if not 1 <= depth <= MAX_DEPTH:
+        raise BiasMirrorError(f"frames detected ahead must be 1 to {MAX_DEPTH}, not {depth}")
+    return depth
+
+
+MAX_DEPTH = 16
 
 
 def _attach(frame: Frame, job: Future | None) -> Frame:
@@ -53,25 +69,28 @@ def _attach(frame: Frame, job: Future | None) -> Frame:
 
 class DetectingAhead:
     """The bench's form: called once per frame of a known list (``bench.measure`` calls it), it analyses
-    the frame while the next one's faces are found. Its per-call time is the interval between frames;
-    a frame's latency (``total``) still counts its detection."""
+    the frame while the faces of the next ``depth`` are found. Its per-call time is the interval between
+    frames; a frame's latency (``total``) still counts its detection."""
 
-    def __init__(self, pipe: FramePipeline, frames: list[np.ndarray]):
-        self.pipe = pipe
+    def __init__(self, pipe: FramePipeline, frames: list[np.ndarray], depth: int = 1):
+        self.pipe, self.frames, self.depth = pipe, frames, check_depth(depth)
         # measure() passes the frames in order, but may cut the warm-up short and jump ahead
-        self._next = {id(f): nxt for f, nxt in zip(frames, frames[1:])}
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="detect-ahead")
-        self.pending: tuple[np.ndarray, Future] | None = None  # the frame being detected, and its job
+        self._position = {id(f): i for i, f in enumerate(frames)}
+        self.pool = ThreadPoolExecutor(self.depth, thread_name_prefix="detect-ahead")
+        self.pending: dict[int, Future] = {}  # frame position → its detection, at most ``depth`` of them
 
     def __call__(self, frame: np.ndarray) -> tuple[dict[str, float], int]:
-        if self.pending is not None and self.pending[0] is frame:
-            found = self.pending[1].result()
-        else:
-            found = detect_faces(self.pipe.detector, frame)  # type: ignore[arg-type]
-        nxt = self._next.get(id(frame))
-        self.pending = (nxt, self.pool.submit(detect_faces, self.pipe.detector, nxt)) if nxt is not None else None
+        i = self._position.get(id(frame), -1)
+        job = self.pending.pop(i, None)
+        found = job.result() if job is not None else detect_faces(self.pipe.detector, frame)  # type: ignore[arg-type]
+        for skipped in [k for k in self.pending if k < i]:  # jumped over: never wanted now
+            self.pending.pop(skipped).cancel()
+        if i >= 0:
+            for k in range(i + 1, min(i + 1 + self.depth, len(self.frames))):
+                if k not in self.pending:
+                    self.pending[k] = self.pool.submit(detect_faces, self.pipe.detector, self.frames[k])
         r = self.pipe.process(frame, detected=found)
         return dict(r.timings_ms), len(r.faces)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)

@@ -10,7 +10,7 @@ import time
 from tqdm import tqdm
 
 from .cli_common import add_model_arguments, pipeline_from_args
-from .detect_ahead import detecting_ahead
+from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
 from .rows import RowWriter
 from .sources import open_source
 
@@ -19,10 +19,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help="camera index, video file, image folder or image")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--detect-depth", type=int, default=1,
+                   help=f"frames whose faces are found ahead at once, each on its own thread (1 to {MAX_DEPTH}): more "
+                        "helps where the models outpace the face detector, e.g. on a GPU with cores to spare")
     add_model_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
+    check_depth(args.detect_depth)
     pipeline = pipeline_from_args(args)
     for w in pipeline.provider_warnings():
         print(f"warning: {w}")
@@ -31,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
     frames = skipped = 0
     try:
         with tqdm(desc=f"processing {source.name}", unit="frame", total=args.max_frames) as bar:
-            for frame in detecting_ahead(source, pipeline.detector):
+            for frame in detecting_ahead(source, pipeline.detector, args.detect_depth):
                 if frame.image is None:
                     skipped += 1
                     tqdm.write(f"warning: {frame.warning}")

@@ -34,7 +34,7 @@ def test_scripts_are_executable_and_parse(script):
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.parametrize("step", ["inference", "full256", "ahead", "soak", "train", "fp16", "compile"])
+@pytest.mark.parametrize("step", ["inference", "full256", "ahead", "depth", "soak", "train", "fp16", "compile"])
 def test_every_measuring_command_is_one_main_py_accepts(step):
     """The device steps cannot run here, but each command they would run must parse as the CLI stands today."""
     out = subprocess.run(["bash", str(SCRIPTS[2]), step, "--dry-run"], capture_output=True, text=True, timeout=60,
@@ -286,12 +286,27 @@ def test_bench_providers_and_face_counts_on_cpu(tiny_models, faces_dir, tmp_path
 
 
 @pytest.mark.parametrize("flag,value,needle", [("--faces", "0,x", "--faces"), ("--providers", "cpu,gpu", "--providers"),
-                                               ("--resolution", "640", "--resolution")])
+                                               ("--resolution", "640", "--resolution"),
+                                               ("--detect-depth", "0", "--detect-depth"),
+                                               ("--detect-depth", "1,17", "--detect-depth")])
 def test_bench_bad_options_are_one_line_errors(flag, value, needle, tiny_models, faces_dir, capsys):
     code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
                       "--no-filter", "--no-baseline", flag, value])
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_times_each_detection_depth_beside_one_after_the_other(tiny_models, faces_dir, tmp_path):
+    report = tmp_path / "bench.json"
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter", "--no-baseline", "--providers", "cpu", "--faces", "2", "--frames", "4",
+                      "--warmup", "1", "--detect-ahead", "both", "--detect-depth", "1,3", "--json", str(report)])
+    assert code == 0
+    rows = json.loads(report.read_text())["results"]
+    assert [r["name"].split(": ", 1)[1] for r in rows] == [
+        "classifiers only", "classifiers only, detect ahead", "classifiers only, detect 3 ahead"]
+    assert all(r["status"] == "ok" and r["frames"] == 4 for r in rows)
+    assert len({r["faces_seen"] for r in rows}) == 1  # the same faces found, however far ahead
 
 
 def test_gpu_memory_is_read_from_nvidia_smi_output():

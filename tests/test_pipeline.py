@@ -189,17 +189,22 @@ def test_process_images_batches_aligned_faces_and_reports_unreadable(tmp_path, t
 def test_run_writes_rows(tmp_path, tiny_models):
     src = tmp_path / "frames"
     src.mkdir()
-    for i in range(3):
-        cv2.imwrite(str(src / f"{i}.png"), _scene(1))
-    (src / "3.png").write_bytes(b"corrupt")
-    out = tmp_path / "rows.csv"
-    code = main.main(["run", "--source", str(src), "--out", str(out), "--classifier", str(tiny_models["classifier"]),
-                      "--filter", str(tiny_models["darken"])])
-    assert code == 0
-    rows = list(csv.DictReader(open(out)))
-    assert len(rows) == 3
-    assert {"track_id", "ita", "ita_filtered", "delta_ita", "p_female[tiny-a]", "delta_p_female[tiny-a]"} <= set(rows[0])
-    assert float(rows[0]["delta_ita"]) < 0
+    for i in range(6):
+        cv2.imwrite(str(src / f"{i}.png"), _scene(i % 2 + 1))
+    (src / "6.png").write_bytes(b"corrupt")
+    tables = {}
+    for depth in ("1", "3"):  # faces found three frames ahead: the same rows
+        out = tmp_path / f"rows{depth}.csv"
+        code = main.main(["run", "--source", str(src), "--out", str(out), "--classifier", str(tiny_models["classifier"]),
+                          "--filter", str(tiny_models["darken"]), "--detect-depth", depth])
+        assert code == 0
+        tables[depth] = rows = list(csv.DictReader(open(out)))
+        assert len(rows) == 9
+        assert {"track_id", "ita", "ita_filtered", "delta_ita", "p_female[tiny-a]", "delta_p_female[tiny-a]"} <= set(rows[0])
+        assert float(rows[0]["delta_ita"]) < 0
+    drop = {"time", "latency_ms"}
+    assert [{k: v for k, v in r.items() if k not in drop} for r in tables["1"]] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in tables["3"]]
 
 
 def test_run_reports_missing_source(tmp_path, tiny_models, capsys):
@@ -208,20 +213,26 @@ def test_run_reports_missing_source(tmp_path, tiny_models, capsys):
     assert code == 2 and "does not exist" in capsys.readouterr().err
 
 
-def test_bench_detecting_ahead_finds_what_the_plain_run_finds(tiny_models):
+@pytest.mark.parametrize("depth", [1, 3])
+def test_bench_detecting_ahead_finds_what_the_plain_run_finds(tiny_models, depth):
     from inference.detect_ahead import DetectingAhead
 
-    frames = [_scene(k % 3 + 1) for k in range(5)]
+    frames = [_scene(k % 3 + 1) for k in range(7)]
     cls = [load_model(tiny_models["classifier"])]
     plain = FramePipeline(cls, load_model(tiny_models["darken"]), HaarDetector())
     ahead = FramePipeline(cls, load_model(tiny_models["darken"]), HaarDetector())
-    runner = DetectingAhead(ahead, frames)
+    runner = DetectingAhead(ahead, frames, depth)
     try:
-        for f in [*frames, frames[1], frames[4]]:  # in order, then jumps (measure() may cut a warm-up short)
-            want = plain.process(f)
-            timings, n = runner(f)
+        for k, i in enumerate([0, 1, 2, 3, 6, 1, 2]):  # in order, then jumps (measure() may cut a warm-up short)
+            want = plain.process(frames[i])
+            timings, n = runner(frames[i])
             assert n == len(want.faces) and timings["detect"] > 0
-        assert runner.pending is None  # nothing is detected past the last frame
+            assert len(runner.pending) <= depth and all(j > i for j in runner.pending)
+            if k == 1:  # frame 1 in hand: the next `depth` frames are being found
+                assert sorted(runner.pending) == list(range(2, 2 + depth))
+        assert sorted(runner.pending) == list(range(3, 3 + depth))
+        runner(frames[6])
+        assert not runner.pending  # nothing is detected past the last frame, nothing jumped over is kept
     finally:
         runner.close()
 
@@ -253,6 +264,48 @@ def test_detecting_ahead_keeps_order_and_finds_the_next_frame_while_this_one_is_
     assert seen == [(0, 0), (1, 1), (9, None), (2, 2)]
     assert sorted(calls) == [0, 1, 2]
     assert [f.detected for f in detecting_ahead(frames[:1], None)] == [None]  # no detector: unchanged
+
+
+def test_detecting_several_ahead_finds_them_at_once_and_keeps_order():
+    import threading
+
+    from inference.detect_ahead import detecting_ahead
+    from inference.sources import Frame
+
+    n, depth = 8, 3
+    started = {k: threading.Event() for k in range(n)}
+    release = threading.Event()
+    pulled = []
+
+    class Blocking:  # each detection waits until released: the ones in flight must all have started
+        def detect(self, bgr):
+            k = int(bgr[0, 0, 0])
+            started[k].set()
+            assert release.wait(5)
+            return [Detection((k, k, 10, 10))]
+
+    def source():
+        for k in range(n):
+            pulled.append(k)
+            yield Frame(np.full((8, 8, 3), k, np.uint8), k, float(k), f"f{k}")
+
+    running_at_once = []
+
+    def let_go():
+        running_at_once.extend(k for k in range(n) if started[k].is_set())
+        release.set()
+
+    it = detecting_ahead(source(), Blocking(), depth)
+    threading.Timer(0.5, let_go).start()
+    first = next(it)
+    assert running_at_once == list(range(depth))  # `depth` detections side by side, the next one queued
+    assert pulled == list(range(depth + 1))  # frame 0 handed over with the next `depth` read, and no more
+    assert all(started[k].wait(5) for k in range(1, depth + 1))  # found while the caller holds frame 0
+    seen = [first, *it]
+    assert [f.index for f in seen] == list(range(n))
+    assert [f.detected.detections[0].box[0] for f in seen] == list(range(n))
+    with pytest.raises(BiasMirrorError, match="1 to 16"):
+        next(detecting_ahead(source(), Blocking(), 0))
 
 
 def test_skin_measured_on_helper_threads_is_the_same(tiny_models):
