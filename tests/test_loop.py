@@ -102,12 +102,21 @@ def test_compiled_steps_train_like_plain_ones(tmp_path):
     """--compile wraps what the step calls; checkpoints keep the plain module's weights (no _orig_mod. keys)."""
     plain = ToyTask()
     run(plain, LoopConfig(tmp_path / "plain", epochs=2, batch_size=8))
-    for mode in ("trace-only", "default"):
+    for mode in ("trace-only", "default", "reduce-overhead"):  # reduce-overhead: no CUDA graphs on a CPU, but its steps are marked
         task = ToyTask()
         run(task, LoopConfig(tmp_path / mode, epochs=2, batch_size=8, compile=mode))
         assert type(task.train_net).__name__ == "OptimizedModule" and task.train_net._orig_mod is task.net
         assert torch.allclose(plain.net.weight, task.net.weight, atol=1e-5), mode
         assert set(load_checkpoint(tmp_path / mode)["modules"]["net"]) == {"weight", "bias"}
+
+
+def test_every_step_is_marked_as_a_new_iteration_where_cuda_graphs_replay(tmp_path, monkeypatch):
+    marks = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    for mode, steps in (("default", 0), ("reduce-overhead", 8)):  # 64 points, batch 16, 2 epochs: 8 steps
+        marks.clear()
+        run(ToyTask(), LoopConfig(tmp_path / mode, epochs=2, batch_size=16, compile=mode))
+        assert len(marks) == steps, mode
 
 
 def test_a_compile_mode_this_device_cannot_run_is_refused_before_any_step(tmp_path):

@@ -140,6 +140,15 @@ COMPILE_MODES: dict[str, dict[str, str] | None] = {
     "trace-only": {"backend": "aot_eager"},  # traced as a compile would be, run as is: finds what breaks a graph
 }
 NEEDS_CUDA = {"cudagraphs"}
+# Modes that replay CUDA graphs, whose outputs live in memory a later replay reuses: each training step is marked
+# as a new iteration (begin_step) instead of left to torch's guess (a new one at any compiled call made while no
+# backward is pending), which a step calling one network several times around its backward passes could defeat.
+CUDA_GRAPH_MODES = {"reduce-overhead", "cudagraphs"}
+
+
+def begin_step(cfg: "LoopConfig") -> None:
+    if cfg.compile in CUDA_GRAPH_MODES:
+        torch.compiler.cudagraph_mark_step_begin()
 
 
 def default_workers(gpu: bool, cpu_count: int | None = None, local_processes: int | None = None) -> int:
@@ -453,6 +462,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 if batch is None:
                     break
                 try:
+                    begin_step(cfg)
                     losses = task.step(batch, ctx)
                 except torch.OutOfMemoryError as exc:
                     raise BiasMirrorError(
