@@ -21,9 +21,12 @@ TOY = textwrap.dedent('''
     from tests.test_loop import ToyTask
     from training.loop import Dist, LoopConfig, run
 
-    out, bs = Path(sys.argv[1]), int(sys.argv[2])
+    out, bs, compile = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "off"
     task = ToyTask()  # its DDP result must equal one process at twice the batch
-    run(task, LoopConfig(out, epochs=2, batch_size=bs, device="cpu", threads=1))
+    run(task, LoopConfig(out, epochs=2, batch_size=bs, device="cpu", threads=1, compile=compile))
+    if compile != "off":  # compiled around DDP (under torchrun), so the all-reduce stays out of the graphs
+        inner = task.train_net._orig_mod
+        assert isinstance(inner, torch.nn.parallel.DistributedDataParallel) == (Dist.from_env().world > 1)
     torch.save(task.net.state_dict(), out / f"rank{Dist.from_env().rank}.pt")
 ''')
 
@@ -46,10 +49,11 @@ def test_shards_cover_the_permutation_prefix_whatever_the_world_size():
         assert np.array_equal(used, np.sort(whole[8 : 8 + 8 * world]))
 
 
-def test_two_processes_average_gradients_like_one_with_twice_the_batch(tmp_path):
+@pytest.mark.parametrize("compile", ["off", "trace-only"])  # trace-only: DDP wrapped, then traced as compile would
+def test_two_processes_average_gradients_like_one_with_twice_the_batch(tmp_path, compile):
     script = tmp_path / "toy.py"
     script.write_text(TOY)
-    torchrun(str(script), str(tmp_path / "ddp"), "4")
+    torchrun(str(script), str(tmp_path / "ddp"), "4", compile)
     rank0, rank1 = (torch.load(tmp_path / "ddp" / f"rank{r}.pt") for r in (0, 1))
     one = subprocess.run([sys.executable, str(script), str(tmp_path / "one"), "8"], cwd=ROOT, capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
