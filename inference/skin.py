@@ -216,7 +216,7 @@ def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pi
     lab = srgb_to_lab(crops[:, mask])  # N×P×3
     exposed = (lab[..., 0] >= _DARK_L) & (lab[..., 0] <= _BRIGHT_L)
     lo, hi = np.full((n_faces, 3), np.inf), np.full((n_faces, 3), -np.inf)  # no bounds: nothing kept
-    whole = exposed.all(axis=1)
+    whole = exposed.all(axis=1) & exposed.any(axis=1)  # (an empty mask has no pixels to take percentiles of)
     if whole.any():
         lo[whole], hi[whole] = _trim_bounds(lab[whole])
     for i in np.flatnonzero(~whole & exposed.any(axis=1)):

@@ -277,6 +277,8 @@ def test_a_batch_measures_each_face_as_it_would_alone():
             assert [t.L, t.a, t.b, t.ita] == pytest.approx([a.L, a.a, a.b, a.ita], abs=1e-9), i
             assert [t.L, t.a, t.b] == pytest.approx(list(mean), abs=1e-9), i
     assert measure_skin_tones(batch[::-1])[0] == together[-1]
+    nowhere = measure_skin_tones(batch[:3], mask=np.zeros((128, 128), bool))
+    assert [(t.measurable, t.n_pixels) for t in nowhere] == [(False, 0)] * 3
     assert measure_skin_tones(batch[:0]) == []
 
 
