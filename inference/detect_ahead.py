@@ -56,7 +56,8 @@ def detecting_ahead(frames: Iterable[Frame], detector: FaceDetector | None, dept
 
 def check_depth(depth: int) -> int:
     if not 1 <= depth <= MAX_DEPTH:
-        raise BiasMirrorError(f"frames detected ahead must be 1 to {MAX_DEPTH}, not {depth}")
+        raise BiasMirrorError(f"--detect-depth (frames whose faces are found ahead at once) must be 1 to {MAX_DEPTH}, "
+                              f"not {depth}")
     return depth
 
 

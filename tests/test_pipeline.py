@@ -207,6 +207,13 @@ def test_run_writes_rows(tmp_path, tiny_models):
         [{k: v for k, v in r.items() if k not in drop} for r in tables["3"]]
 
 
+def test_run_refuses_a_detection_depth_out_of_range_in_one_line(tmp_path, tiny_models, capsys):
+    code = main.main(["run", "--source", str(tmp_path), "--out", str(tmp_path / "x.csv"),
+                      "--classifier", str(tiny_models["classifier"]), "--no-filter", "--detect-depth", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--detect-depth" in err and "1 to 16" in err and len(err.strip().splitlines()) == 1
+
+
 def test_run_reports_missing_source(tmp_path, tiny_models, capsys):
     code = main.main(["run", "--source", str(tmp_path / "nothing.mp4"), "--out", str(tmp_path / "x.csv"),
                       "--classifier", str(tiny_models["classifier"]), "--no-filter"])
