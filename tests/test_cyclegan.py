@@ -289,3 +289,19 @@ def test_help_works(capsys):
         main.main(["train", "cyclegan", "--help"])
     assert exc.value.code == 0
     assert "--preset-domains" in capsys.readouterr().out
+
+
+def test_drift_measures_each_face_as_measure_pair_does():
+    """The training drift log measures a batch at a time; it must say what the pipeline's per-face pairing says."""
+    from inference.skin import measure_pair
+    from tests.conftest import utk_images
+    from training.tasks.cyclegan_report import delta_ita
+
+    faces = np.stack([cv2.resize(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), (64, 64)) for p in utk_images(12)])
+    darker = (faces * 0.85).astype(np.uint8)
+    darker[3] = 128  # a grey face: not measurable, NaN
+    want = [measure_pair(o, f)[2].delta_ita for o, f in zip(faces, darker)]
+    got = delta_ita(faces, darker)
+    assert np.isnan(got[3]) and want[3] is None
+    mine = [g for i, g in enumerate(got) if i != 3]
+    assert mine == pytest.approx([w for i, w in enumerate(want) if i != 3], abs=1e-9) and all(g < 0 for g in mine)
