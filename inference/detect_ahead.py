@@ -14,14 +14,16 @@ import logging
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
 from .errors import BiasMirrorError
-from .faces import Detected, FaceDetector
-from .pipeline import FramePipeline, detect_faces
+from .faces import Detected, FaceDetector, detect_faces
 from .sources import Frame
+
+if TYPE_CHECKING:  # the pipeline finds its images' faces ahead with this module
+    from .pipeline import FramePipeline
 
 log = logging.getLogger(__name__)
 

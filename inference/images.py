@@ -1,8 +1,10 @@
-"""Reading images from disk: one place, so training, the audit and the app decode alike."""
+"""Reading and normalising images: one place, so training, the audit and the app decode alike."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from .errors import BiasMirrorError
 
 
 def resize_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -26,3 +28,24 @@ def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:
         return None
     img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     return resize_batch(img[None], (size, size))[0] if size else img
+
+
+def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
+    """Any frame a source may give (grey, BGRA, 16-bit, float) as 3-channel BGR uint8."""
+    if frame is None or not isinstance(frame, np.ndarray) or frame.size == 0:
+        raise BiasMirrorError("the frame is empty")
+    f = frame
+    if f.dtype == np.uint16:
+        f = (f >> 8).astype(np.uint8)
+    elif f.dtype in (np.float32, np.float64):
+        scale = 255.0 if np.nanmax(f) <= 1.0 else 1.0
+        f = np.clip(np.nan_to_num(f) * scale, 0, 255).astype(np.uint8)
+    elif f.dtype != np.uint8:
+        raise BiasMirrorError(f"frames of type {f.dtype} are not supported (use 8- or 16-bit)")
+    if f.ndim == 2 or (f.ndim == 3 and f.shape[2] == 1):
+        return cv2.cvtColor(f.reshape(f.shape[0], f.shape[1]), cv2.COLOR_GRAY2BGR)
+    if f.ndim == 3 and f.shape[2] == 4:
+        return cv2.cvtColor(f, cv2.COLOR_BGRA2BGR)
+    if f.ndim == 3 and f.shape[2] == 3:
+        return np.ascontiguousarray(f)
+    raise BiasMirrorError(f"frames of shape {frame.shape} are not images")

@@ -19,11 +19,13 @@ import numpy as np
 
 from .device_chain import DeviceChain, device_of
 from .errors import BiasMirrorError
-from .faces import Detected, FaceDetector, crop_square, face_region_mask, whole_image_crop
-from .images import read_rgb, resize_batch
+from .detect_ahead import detecting_ahead
+from .faces import Detected, FaceDetector, crop_square, detect_faces, face_region_mask, whole_image_crop
+from .images import as_bgr_uint8, read_rgb, resize_batch
 from .models import Classifier, Filter
 from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift, SkinTone
 from .skin import compare_skin, face_skin_mask, measure_skin_tones
+from .sources import Frame
 from .tracking import IoUTracker
 
 log = logging.getLogger(__name__)
@@ -54,35 +56,6 @@ class PipelineConfig:
     # work); 0 = a quarter of the cores, 1 to 4. 1 (with no overlap: all measured in line) until
     # more is measured to pay: on 2 cores, beside detection and ORT, 2 threads were slower.
     skin_threads: int = 1
-
-
-def detect_faces(detector: FaceDetector, frame: np.ndarray) -> Detected:
-    """The faces a detector finds in a frame (any format a source gives), timed; stateless, so it may run
-    on another thread than the pipeline's."""
-    t = time.perf_counter()
-    dets = tuple(detector.detect(as_bgr_uint8(frame)))
-    return Detected(dets, (time.perf_counter() - t) * 1000)
-
-
-def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
-    """Any frame a source may give (grey, BGRA, 16-bit, float) as 3-channel BGR uint8."""
-    if frame is None or not isinstance(frame, np.ndarray) or frame.size == 0:
-        raise BiasMirrorError("the frame is empty")
-    f = frame
-    if f.dtype == np.uint16:
-        f = (f >> 8).astype(np.uint8)
-    elif f.dtype in (np.float32, np.float64):
-        scale = 255.0 if np.nanmax(f) <= 1.0 else 1.0
-        f = np.clip(np.nan_to_num(f) * scale, 0, 255).astype(np.uint8)
-    elif f.dtype != np.uint8:
-        raise BiasMirrorError(f"frames of type {f.dtype} are not supported (use 8- or 16-bit)")
-    if f.ndim == 2 or (f.ndim == 3 and f.shape[2] == 1):
-        return cv2.cvtColor(f.reshape(f.shape[0], f.shape[1]), cv2.COLOR_GRAY2BGR)
-    if f.ndim == 3 and f.shape[2] == 4:
-        return cv2.cvtColor(f, cv2.COLOR_BGRA2BGR)
-    if f.ndim == 3 and f.shape[2] == 3:
-        return np.ascontiguousarray(f)
-    raise BiasMirrorError(f"frames of shape {frame.shape} are not images")
 
 
 def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
@@ -293,13 +266,13 @@ class FramePipeline:
         """
         paths = [str(p) for p in paths]
         if self.detector is not None:
-            for p in paths:
-                img = cv2.imread(p, cv2.IMREAD_UNCHANGED)
-                if img is None:
-                    yield p, None, "cannot be read as an image"
+            # the next image's faces are found while this one is analysed, as in the app and `run`
+            for frame in detecting_ahead(_read_frames(paths), self.detector):
+                if frame.image is None:
+                    yield frame.name, None, frame.warning
                     continue
                 self.tracker.reset()
-                yield p, self.process(img, timestamp=0.0, source=p), None
+                yield frame.name, self.process(frame.image, timestamp=0.0, source=frame.name, detected=frame.detected), None
             return
         size = self.crop_size
         for start in range(0, len(paths), batch):
@@ -320,3 +293,9 @@ class FramePipeline:
                 yield p, FrameResult(start + i, 0.0, np.empty((0, 0, 3), np.uint8), (face,), timings,
                                      self.providers(), self.filter.name if self.filter else None,
                                      self.provider_warnings(), p), None
+
+
+def _read_frames(paths: list[str]) -> Iterator[Frame]:
+    for i, p in enumerate(paths):
+        img = cv2.imread(p, cv2.IMREAD_UNCHANGED)
+        yield Frame(img, i, 0.0, p, None if img is not None else "cannot be read as an image")

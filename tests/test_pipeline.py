@@ -186,6 +186,34 @@ def test_process_images_batches_aligned_faces_and_reports_unreadable(tmp_path, t
     assert len(r.faces) == 1 and abs(r.faces[0].skin_shift.delta_ita) < 0.5  # identity filter: no shift
 
 
+def test_process_images_with_a_detector_finds_ahead_what_each_image_alone_gives(tmp_path, tiny_models, monkeypatch):
+    from inference import pipeline as pipeline_module
+
+    paths = []
+    for k in range(4):
+        paths.append(str(tmp_path / f"{k}.png"))
+        cv2.imwrite(paths[-1], _scene(k % 3 + 1))
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"nope")
+    paths.insert(2, str(bad))
+    cls, filt = [load_model(tiny_models["classifier"])], load_model(tiny_models["darken"])
+    depths = []
+    real = pipeline_module.detecting_ahead
+    monkeypatch.setattr(pipeline_module, "detecting_ahead", lambda *a, **k: depths.append(1) or real(*a, **k))
+    out = list(FramePipeline(cls, filt, HaarDetector()).process_images(paths))
+    assert depths == [1]  # the faces were found ahead
+    assert [(p, e) for p, _, e in out] == [(p, None if p != str(bad) else "cannot be read as an image") for p in paths]
+    alone = FramePipeline(cls, filt, HaarDetector())
+    for path, result, _ in out:
+        if path == str(bad):
+            continue
+        alone.tracker.reset()
+        want = alone.process(cv2.imread(path, cv2.IMREAD_UNCHANGED), timestamp=0.0, source=path)
+        assert [f.box for f in result.faces] == [f.box for f in want.faces] and len(want.faces) >= 1
+        assert [f.skin_shift.delta_ita for f in result.faces] == pytest.approx([f.skin_shift.delta_ita for f in want.faces])
+        assert result.source == path and result.timings_ms["detect"] > 0
+
+
 def test_run_writes_rows(tmp_path, tiny_models):
     src = tmp_path / "frames"
     src.mkdir()
