@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from training.loop import LoopConfig, load_checkpoint, run
+from training.loop import LoopConfig, load_checkpoint, run, run_for_cli
 
 
 class ToyTask:
@@ -141,3 +141,12 @@ def test_a_failed_compile_is_one_line_naming_the_mode_and_what_to_do(tmp_path, m
     text = str(exc.value)
     assert "--compile broken failed at the first step" in text and "No working C++ compiler" in text
     assert "--compile off" in text and "\n" not in text
+
+
+def test_a_trainer_command_exits_0_at_max_steps_130_on_ctrl_c_and_goes_on_when_done(tmp_path):
+    assert run_for_cli(ToyTask(), LoopConfig(tmp_path / "max", epochs=2, batch_size=8, max_steps=3)) == 0
+    assert run_for_cli(ToyTask(interrupt_at=2), LoopConfig(tmp_path / "int", epochs=2, batch_size=8)) == 130
+    for out in ("max", "int"):  # each checkpointed, so --resume finishes it
+        assert load_checkpoint(tmp_path / out)["step"] in (2, 3)
+        assert run_for_cli(ToyTask(), LoopConfig(tmp_path / out, epochs=2, batch_size=8, resume=True)) is None
+    assert run_for_cli(ToyTask(), LoopConfig(tmp_path / "whole", epochs=1, batch_size=8)) is None

@@ -321,6 +321,19 @@ class CsvLog:
             w.writerow(row)
 
 
+def run_for_cli(task: Task, cfg: LoopConfig) -> int | None:
+    """``run`` as a trainer's command runs it: the exit status to return now (0 at --max-steps or on a
+    process other than rank 0, 130 after Ctrl-C, each checkpointed), or None where this process goes on to
+    evaluate and export the finished run."""
+    try:
+        run(task, cfg)
+    except StoppedEarly:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    return None if Dist.from_env().is_main else 0
+
+
 def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
     """Train ``task`` for ``cfg.epochs``; returns the last epoch's metrics.
 

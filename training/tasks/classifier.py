@@ -30,8 +30,8 @@ from inference.runtime import RuntimeConfig
 from training.data.cache import load_images
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
-from training.loop import (Dist, StepContext, StoppedEarly, add_run_arguments, load_checkpoint,
-                           loop_config_from_args, run)
+from training.loop import (Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
+                           run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 
 log = logging.getLogger(__name__)
@@ -321,14 +321,9 @@ def main(args: argparse.Namespace) -> int:
     targets = distillation_targets(data, run_cfg, out)
     task = ClassifierTask(data, net_cfg, run_cfg, targets)
     loop_cfg = loop_config_from_args(args, out, task.total_epochs, run_cfg["batch_size"], run_cfg["seed"])
-    try:
-        run(task, loop_cfg)
-    except StoppedEarly:
-        return 0
-    except KeyboardInterrupt:
-        return 130
-    if not Dist.from_env().is_main:
-        return 0  # rank 0 evaluates and exports
+    status = run_for_cli(task, loop_cfg)
+    if status is not None:
+        return status  # stopped, or not rank 0 (which evaluates and exports)
     from training.tasks.classifier_report import finish  # lazy: export pulls in onnx
 
     finish(task, out, args.name or out.name, args.export_to)

@@ -29,8 +29,8 @@ from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
-from training.loop import (CsvLog, Dist, StepContext, StoppedEarly, add_run_arguments, load_checkpoint,
-                           loop_config_from_args, run)
+from training.loop import (CsvLog, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
+                           run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 
 log = logging.getLogger(__name__)
@@ -460,14 +460,9 @@ def main(args: argparse.Namespace) -> int:
     else:
         loop_cfg = loop_config_from_args(args, out, epochs, run_cfg["batch_size"], run_cfg["seed"],
                                          checkpoint_every=args.checkpoint_every)
-        try:
-            run(task, loop_cfg)
-        except StoppedEarly:
-            return 0
-        except KeyboardInterrupt:
-            return 130
-        if not Dist.from_env().is_main:
-            return 0  # rank 0 exports
+        status = run_for_cli(task, loop_cfg)
+        if status is not None:
+            return status  # stopped, or not rank 0 (which exports)
         steps = load_checkpoint(out)["step"]
     from training.tasks.cyclegan_report import finish  # lazy: export pulls in onnx
 
