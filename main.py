@@ -7,6 +7,7 @@
     python main.py bench ...       measure speed against the eager baseline
     python main.py bench train ... training throughput per precision and memory format
     python main.py doctor          what this machine can run
+    python main.py doctor train    ... and train with (torch, GPUs, precision, --compile)
 
 Subcommand modules are imported lazily so that start-up and --help stay fast.
 """
@@ -28,6 +29,10 @@ COMMANDS = [
 BENCH_COMMANDS = [
     ("train", "training.bench_train", "training throughput of the real trainers per precision and memory format"),
 ]
+DOCTOR_COMMANDS = [
+    ("train", "training.doctor", "what this machine can train with: torch, GPUs, precision, --compile modes"),
+]
+NESTED = {"bench": BENCH_COMMANDS, "doctor": DOCTOR_COMMANDS}  # commands that run alone or take a WHAT
 TRAIN_COMMANDS = [
     ("classifier", "training.tasks.classifier", "train a CAM gender classifier and export it to ONNX"),
     ("compare", "training.tasks.compare", "train balanced and unbalanced classifiers and compare them"),
@@ -52,9 +57,10 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     tsub = train.add_subparsers(dest="train_command", metavar="WHAT", required=True)
     for name, module, help_text in TRAIN_COMMANDS:
         _add_lazy(tsub, name, module, help_text)
-    bsub = _subparser(parser, "bench").add_subparsers(dest="bench_command", metavar="WHAT")  # optional: plain bench
-    for name, module, help_text in BENCH_COMMANDS:
-        _add_lazy(bsub, name, module, help_text)
+    for command, nested in NESTED.items():  # optional: plain `bench` and `doctor` run on their own
+        nsub = _subparser(parser, command).add_subparsers(dest=f"{command}_command", metavar="WHAT")
+        for name, module, help_text in nested:
+            _add_lazy(nsub, name, module, help_text)
     # Only the chosen subcommand's module is imported, to add its arguments.
     chosen = _chosen_module(argv)
     if chosen is not None:
@@ -77,9 +83,11 @@ def _chosen_module(argv: list[str]) -> tuple[str, list[str]] | None:
     words = [a for a in argv if not a.startswith("-")]
     if not words:
         return None
-    if words[0] == "bench" and argv[argv.index("bench") + 1 : argv.index("bench") + 2] in ([n] for n, _, _ in BENCH_COMMANDS):
-        name = argv[argv.index("bench") + 1]
-        return dict((n, m) for n, m, _ in BENCH_COMMANDS)[name], ["bench", name]
+    if words[0] in NESTED:
+        after = argv[argv.index(words[0]) + 1 : argv.index(words[0]) + 2]  # the very next word names the WHAT
+        for name, module, _ in NESTED[words[0]]:
+            if after == [name]:
+                return module, [words[0], name]
     if words[0] == "train" and len(words) > 1:
         for name, module, _ in TRAIN_COMMANDS:
             if words[1] == name:

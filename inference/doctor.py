@@ -53,4 +53,5 @@ def main(args: argparse.Namespace) -> int:
     if args.cameras:
         cams = list_cameras(args.cameras)
         print(f"\ncameras OpenCV can open: {', '.join(map(str, cams)) if cams else 'none'}")
+    print("\nfor training (PyTorch, GPUs, precision, --compile modes): python main.py doctor train")
     return 0

@@ -8,7 +8,7 @@ import main
 from tests.conftest import REPO
 
 COMMANDS = ([[name] for name, _, _ in main.COMMANDS] + [["train", name] for name, _, _ in main.TRAIN_COMMANDS]
-            + [["bench", name] for name, _, _ in main.BENCH_COMMANDS])
+            + [[command, name] for command, nested in main.NESTED.items() for name, _, _ in nested])
 
 
 def test_entry_point_help_runs_as_a_script():
@@ -56,3 +56,49 @@ def test_doctor_cards_prints_every_default_model_as_markdown(capsys):
     for path in MODELS_DIR.glob("*.onnx"):
         assert f"`{path.name}`" in out
     assert "| gender×race | n | accuracy [95% CI] | FPR | FNR |" in out
+
+
+def test_doctor_train_says_which_compile_modes_this_machine_can_run(capsys, monkeypatch):
+    import torch
+
+    from training import doctor
+
+    assert main.main(["doctor", "train"]) == 0
+    out = capsys.readouterr().out
+    assert f"PyTorch {torch.__version__}" in out and "--precision auto here:" in out
+    modes = dict(line.split()[:2] for line in out.splitlines() if line.startswith("  ") and "needs" in line)
+    assert set(modes) == set(doctor.COMPILE_MODES) and modes["off"] == modes["trace-only"] == "ready"
+    if not torch.cuda.is_available():
+        assert modes["cudagraphs"] == "not" and "none visible" in out
+
+
+@pytest.mark.parametrize("gpu,compiler,triton,ready", [
+    (False, "/usr/bin/g++", False, {"default", "reduce-overhead"}),
+    (False, None, True, set()),  # Inductor on the CPU writes C++: no compiler, no default
+    (True, None, False, {"cudagraphs"}),  # on a GPU without Triton only CUDA graphs of the traced step run
+    (True, None, True, {"default", "reduce-overhead", "cudagraphs"}),
+])
+def test_what_each_compile_mode_needs(gpu, compiler, triton, ready):
+    from training.doctor import mode_checks
+
+    checks = {c.mode: c for c in mode_checks(gpu, compiler, triton)}
+    assert {m for m, c in checks.items() if c.ready} == ready | {"off", "trace-only"}
+    if not gpu and compiler is None:
+        assert "install g++" in checks["default"].why
+    if gpu and not triton:
+        assert "--compile cudagraphs" in checks["default"].why
+
+
+def test_a_compile_that_fails_is_reported_in_one_line(monkeypatch):
+    import torch
+
+    from training import doctor, loop
+
+    assert doctor.try_compile("trace-only", torch.device("cpu")) is None
+
+    def no_code_generator(graph, example_inputs):
+        raise RuntimeError("No working C++ compiler found")
+
+    monkeypatch.setitem(loop.COMPILE_MODES, "broken", {"backend": no_code_generator})
+    why = doctor.try_compile("broken", torch.device("cpu"))
+    assert "No working C++ compiler found" in why and "\n" not in why
