@@ -30,8 +30,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
-from training.loop import (COMPILE_MODES, Dist, LoopConfig, amp_dtype, batch_stream, begin_step, compile_failure,
-                           default_workers, make_context, pick_device, place_modules, seed_everything, training_wrapper)
+from training.loop import (COMPILE_MODES, Dist, LoopConfig, amp_dtype, batch_stream, default_workers, make_context,
+                           pick_device, place_modules, seed_everything, train_step, training_wrapper)
 from training.nets.cam_classifier import ClassifierConfig
 from training.nets.cyclegan import preset
 from training.tasks.classifier import LABELS, ClassifierData, ClassifierTask
@@ -131,14 +131,7 @@ def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: 
         t = time.perf_counter()
         batch = next(stream)
         waited += time.perf_counter() - t
-        try:
-            begin_step(cfg)
-            task.step(batch, ctx)
-        except Exception as exc:
-            failure = compile_failure(exc, cfg.compile, 0, cfg.out_dir)
-            if failure is None:
-                raise
-            raise failure from exc
+        train_step(task, batch, ctx, cfg)
         if i == 0:
             _sync(device)
             first = time.perf_counter() - t

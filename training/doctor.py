@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from training.loop import COMPILE_MODES, NEEDS_CUDA, amp_dtype, compile_failure, compiled, default_workers
+from training.loop import COMPILE_MODES, NEEDS_CUDA, amp_dtype, begin_step, compile_failure, compiled, default_workers
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,11 @@ def try_compile(mode: str, device: torch.device) -> str | None:
     torch._dynamo.reset()
     try:
         step = compiled(_TinyStep().to(device), mode, device)
-        if mode in ("reduce-overhead", "cudagraphs"):
-            torch.compiler.cudagraph_mark_step_begin()
+        begin_step(mode)
         step(torch.rand(2, 3, 16, 16, device=device)).square().mean().backward()
         return None
     except Exception as exc:  # noqa: BLE001 - every failure is reported, in one line
-        failure = compile_failure(exc, mode, 0, None)  # type: ignore[arg-type]
+        failure = compile_failure(exc, mode, 0, None)
         return str(failure) if failure is not None else f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
 
 

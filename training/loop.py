@@ -146,8 +146,9 @@ NEEDS_CUDA = {"cudagraphs"}
 CUDA_GRAPH_MODES = {"reduce-overhead", "cudagraphs"}
 
 
-def begin_step(cfg: "LoopConfig") -> None:
-    if cfg.compile in CUDA_GRAPH_MODES:
+def begin_step(mode: str) -> None:
+    """Call before each step run under --compile ``mode``."""
+    if mode in CUDA_GRAPH_MODES:
         torch.compiler.cudagraph_mark_step_begin()
 
 
@@ -366,13 +367,18 @@ def place_modules(task: Task, device: torch.device, channels_last: bool = False)
             m.to(memory_format=torch.channels_last)
 
 
-def compiled(module: nn.Module, mode: str, device: torch.device) -> nn.Module:
-    """``module`` under torch.compile as ``mode`` (a COMPILE_MODES key) asks; itself for "off"."""
+def check_compile_mode(mode: str, device: torch.device) -> None:
+    """Refuses a --compile mode that is unknown or that ``device`` cannot run."""
     if mode not in COMPILE_MODES:
         raise BiasMirrorError(f"unknown --compile mode {mode!r}; choose one of {', '.join(COMPILE_MODES)}")
     if mode in NEEDS_CUDA and device.type != "cuda":
         raise BiasMirrorError(f"--compile {mode} needs a CUDA GPU; this run is on the {device.type.upper()}: "
                               "use --compile default, or off")
+
+
+def compiled(module: nn.Module, mode: str, device: torch.device) -> nn.Module:
+    """``module`` under torch.compile as ``mode`` (a COMPILE_MODES key) asks; itself for "off"."""
+    check_compile_mode(mode, device)
     kwargs = COMPILE_MODES[mode]
     return module if kwargs is None else torch.compile(module, **kwargs)  # type: ignore[return-value]
 
@@ -382,7 +388,7 @@ def training_wrapper(cfg: LoopConfig, dist: Dist, device: torch.device) -> Calla
     (compiling the DDP module, so its gradient all-reduce is split out of the compiled graphs), or None."""
     if dist.world == 1 and cfg.compile == "off":
         return None
-    compiled(nn.Identity(), cfg.compile, device)  # refuses a mode this device cannot run, before any step
+    check_compile_mode(cfg.compile, device)  # before any step
     ids = [device.index] if device.type == "cuda" else None
 
     def wrap(m: nn.Module) -> nn.Module:
@@ -393,9 +399,10 @@ def training_wrapper(cfg: LoopConfig, dist: Dist, device: torch.device) -> Calla
     return wrap
 
 
-def compile_failure(exc: BaseException, mode: str, step: int, checkpoint: Path) -> BiasMirrorError | None:
+def compile_failure(exc: BaseException, mode: str, step: int, checkpoint: Path | None) -> BiasMirrorError | None:
     """The BiasMirrorError for a torch.compile failure (no Triton, no C++ compiler, an unsupported
-    operation), or None when ``exc`` is not one."""
+    operation) at ``step`` (0-based) of a run whose last checkpoint is ``checkpoint`` (None: a run that keeps
+    none, such as a benchmark), or None when ``exc`` is not one."""
     if mode == "off":
         return None
     try:
@@ -408,10 +415,24 @@ def compile_failure(exc: BaseException, mode: str, step: int, checkpoint: Path) 
     while getattr(cause, "inner_exception", None) is not None:  # BackendCompilerFailed says only "backend raised:"
         cause = cause.inner_exception  # type: ignore[attr-defined]
     first = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
-    where = "at the first step" if step == 0 else f"at step {step + 1} (nothing after the last checkpoint was saved; " \
-        "continue it with --resume)"
+    resumable = step > 0 and checkpoint is not None
+    where = "at the first step" if step == 0 else f"at step {step + 1}" + (
+        " (nothing after the last checkpoint was saved; continue it with --resume)" if resumable else "")
     return BiasMirrorError(f"--compile {mode} failed {where}: {type(cause).__name__}: {first}. Train with --compile off, "
-                           "or --compile cudagraphs on a GPU without Triton", checkpoint if step else None)
+                           "or --compile cudagraphs on a GPU without Triton", checkpoint if resumable else None)
+
+
+def train_step(task: Task, batch: Any, ctx: "StepContext", cfg: LoopConfig, checkpoint: Path | None = None) -> dict[str, float]:
+    """``task.step`` as the loop runs it (and ``bench train`` times it): marked as a new iteration where CUDA
+    graphs replay, and a torch.compile failure turned into one line (see ``compile_failure``)."""
+    try:
+        begin_step(cfg.compile)
+        return task.step(batch, ctx)
+    except Exception as exc:
+        failure = compile_failure(exc, cfg.compile, ctx.step, checkpoint)
+        if failure is None:
+            raise
+        raise failure from exc
 
 
 def make_context(cfg: LoopConfig, device: torch.device, dist: Dist = Dist()) -> StepContext:
@@ -475,18 +496,12 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 if batch is None:
                     break
                 try:
-                    begin_step(cfg)
-                    losses = task.step(batch, ctx)
+                    losses = train_step(task, batch, ctx, cfg, ckpt.path)
                 except torch.OutOfMemoryError as exc:
                     raise BiasMirrorError(
                         f"out of GPU memory at --batch-size {cfg.batch_size} per process; try --batch-size "
                         f"{max(1, cfg.batch_size // 2)}. Nothing was saved after the last checkpoint; continue it "
                         "with --resume", ckpt.path) from exc
-                except Exception as exc:
-                    failure = compile_failure(exc, cfg.compile, ctx.step, ckpt.path)
-                    if failure is None:
-                        raise
-                    raise failure from exc
                 ctx.step += 1
                 ctx.samples += per_step
                 consumed += per_step
