@@ -265,10 +265,18 @@ def measure_pair(orig_rgb: np.ndarray, filtered_rgb: np.ndarray,
     the cheeks may trim slightly different pixels. That is intended: each
     side is measured the way a single image would be, on the same region.
     """
-    orig_rgb, filtered_rgb = np.asarray(orig_rgb), np.asarray(filtered_rgb)
-    if orig_rgb.shape != filtered_rgb.shape:
-        raise ValueError(f"original {orig_rgb.shape} and filtered {filtered_rgb.shape} crops differ in shape")
-    if orig_rgb.ndim != 3 or orig_rgb.shape[2] != 3:
+    orig_rgb = np.asarray(orig_rgb)
+    if orig_rgb.ndim != 3 or orig_rgb.shape[2:] != (3,):
         raise ValueError(f"expected H×W×3 RGB crops, got shape {orig_rgb.shape}")
-    original, filtered = measure_skin_tones(np.stack([orig_rgb, filtered_rgb]), mask)
-    return original, filtered, compare_skin(original, filtered)
+    return measure_pairs(orig_rgb[None], np.asarray(filtered_rgb)[None], mask)[0]
+
+
+def measure_pairs(originals: np.ndarray, filtered: np.ndarray,
+                  mask: np.ndarray | None = None) -> list[tuple[SkinTone, SkinTone, SkinShift]]:
+    """``measure_pair`` for N×H×W×3 batches of originals and their filtered crops, in one measurement."""
+    originals, filtered = np.asarray(originals), np.asarray(filtered)
+    if originals.shape != filtered.shape:
+        raise ValueError(f"original {originals.shape} and filtered {filtered.shape} crops differ in shape")
+    tones = measure_skin_tones(np.concatenate([originals, filtered]), mask)
+    n = len(originals)
+    return [(o, f, compare_skin(o, f)) for o, f in zip(tones[:n], tones[n:])]

@@ -13,7 +13,7 @@ from inference.card import OUTPUT_NAMES, filter_card
 from inference.images import resize_batch
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
-from inference.skin import compare_skin, measure_skin_tones
+from inference.skin import measure_pairs
 from training.export import ImageToImageGraph, check_parity, export, parity, provenance, write_card
 from training.data.cache import load_images
 from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
@@ -28,9 +28,7 @@ METHOD = ("CycleGAN (Zhu et al. 2017): ResNet generator (reflection padding, Ins
 
 def delta_ita(originals: np.ndarray, filtered: np.ndarray) -> np.ndarray:
     """Per face ΔITA° (filtered − original, positive = lighter); NaN where skin is not measurable."""
-    if originals.shape != filtered.shape:
-        raise ValueError(f"original {originals.shape} and filtered {filtered.shape} faces differ in shape")
-    shifts = [compare_skin(o, f) for o, f in zip(measure_skin_tones(originals), measure_skin_tones(filtered))]
+    shifts = [shift for _, _, shift in measure_pairs(originals, filtered)]
     return np.array([np.nan if s.delta_ita is None else s.delta_ita for s in shifts], float)
 
 
