@@ -25,7 +25,7 @@ from .images import as_bgr_uint8, read_rgb, resize_batch
 from .models import Classifier, Filter
 from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift, SkinTone
 from .skin import compare_skin, face_skin_mask, measure_skin_tones
-from .sources import Frame
+from .sources import ImageListSource
 from .tracking import IoUTracker
 
 log = logging.getLogger(__name__)
@@ -266,13 +266,16 @@ class FramePipeline:
         """
         paths = [str(p) for p in paths]
         if self.detector is not None:
+            if not paths:
+                return
             # the next image's faces are found while this one is analysed, as in the app and `run`
-            for frame in detecting_ahead(_read_frames(paths), self.detector):
+            frames = detecting_ahead(ImageListSource([Path(p) for p in paths], "images"), self.detector)
+            for p, frame in zip(paths, frames):  # one frame per path, in order, unreadable ones too
                 if frame.image is None:
-                    yield frame.name, None, frame.warning
+                    yield p, None, "cannot be read as an image"
                     continue
                 self.tracker.reset()
-                yield frame.name, self.process(frame.image, timestamp=0.0, source=frame.name, detected=frame.detected), None
+                yield p, self.process(frame.image, timestamp=0.0, source=p, detected=frame.detected), None
             return
         size = self.crop_size
         for start in range(0, len(paths), batch):
@@ -293,9 +296,3 @@ class FramePipeline:
                 yield p, FrameResult(start + i, 0.0, np.empty((0, 0, 3), np.uint8), (face,), timings,
                                      self.providers(), self.filter.name if self.filter else None,
                                      self.provider_warnings(), p), None
-
-
-def _read_frames(paths: list[str]) -> Iterator[Frame]:
-    for i, p in enumerate(paths):
-        img = cv2.imread(p, cv2.IMREAD_UNCHANGED)
-        yield Frame(img, i, 0.0, p, None if img is not None else "cannot be read as an image")
