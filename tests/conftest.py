@@ -104,3 +104,27 @@ def tiny_utk(tmp_path):
     (root / "bad_name.jpg.chip.jpg").write_bytes(b"not a jpeg")
     (root / "30_1_1_20170101009999999.jpg.chip.jpg").write_bytes(b"corrupt")  # unreadable, skipped
     return root
+
+
+def terminate_group_when(cmd: list[str], ready, within: float = 240.0) -> tuple[int, str]:
+    """Run ``cmd`` (from the repository) in a process group of its own; once ``ready()`` is true, send SIGTERM to the
+    whole group, as `timeout`, a batch scheduler or `docker stop` do; return its exit status and output."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + within
+        while not ready():
+            if proc.poll() is not None:
+                pytest.fail(f"it ended (exit {proc.returncode}) before it was ready to be stopped:\n{proc.communicate()[0]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"not ready to be stopped within {within:.0f} s: {' '.join(cmd)}")
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGTERM)
+        return proc.wait(timeout=90), proc.communicate()[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -235,3 +235,23 @@ def test_the_classifier_traces_into_one_graph(arch):
     net = CamClassifier(ClassifierConfig(arch=arch, size=32)).train()
     explained = torch._dynamo.explain(net)(torch.rand(2, 3, 32, 32))
     assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+
+
+def test_a_kill_sent_to_the_process_group_checkpoints_and_resumes(tmp_path, tiny_utk):
+    """SIGTERM to the whole group (`timeout`, a batch scheduler, `docker stop`) reaches the DataLoader workers
+    too. Training used to fail on their deaths mid-step, with a traceback and no checkpoint; it finishes the
+    step, checkpoints, says so and exits 130, and --resume continues from there."""
+    import sys
+
+    from tests.conftest import terminate_group_when
+
+    run = tmp_path / "run"
+    args = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "400",
+            "--batch-size", "8", "--cache", "", "--out", str(run), "--threads", "1", "--workers", "2"]
+    code, text = terminate_group_when([sys.executable, "main.py", *args], lambda: (run / "log.csv").exists())
+    assert code == 130, text
+    assert "Traceback" not in text and "interrupted: the last checkpoint is" in text
+    state = load_checkpoint(run / "last.pt")
+    assert state["step"] >= 20  # log.csv is first written at step 20, before the kill
+    assert main.main([*args, "--resume", "--max-steps", "2"]) == 0
+    assert load_checkpoint(run / "last.pt")["step"] == state["step"] + 2

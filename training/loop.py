@@ -17,6 +17,7 @@ import os
 import random
 import signal
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
@@ -233,6 +234,28 @@ class _Batches(torch.utils.data.Dataset):
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # many workers × many threads would fight over the cores
+    # A kill sent to the whole process group (`timeout`, a batch scheduler, `docker stop`) reaches the workers
+    # too. Were they to die of it, the main process would fail on their deaths mid-step instead of finishing
+    # the step and checkpointing, which is what SIGTERM means to it (StopFlag); it shuts them down itself.
+    # A second SIGTERM (the loader's own terminate() for a worker stuck past its shutdown) still ends one.
+    # The worker was forked with SIGTERM blocked (_forking_workers), so one sent before now waits for this.
+    signal.signal(signal.SIGTERM, _ignore_first_term)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _ignore_first_term(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def _forking_workers() -> Iterator[None]:
+    """SIGTERM held back while the DataLoader forks its workers: a child inherits the mask, so a kill that lands
+    before its _worker_init stays pending until the worker is ready to ignore it; here it is delivered on leaving."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _to(batch: Any, device: torch.device) -> Any:
@@ -249,7 +272,9 @@ def batch_stream(task: Task, order: np.ndarray, cfg: LoopConfig, device: torch.d
         loader = torch.utils.data.DataLoader(
             _Batches(task, order, cfg.batch_size), batch_size=None, shuffle=False, num_workers=cfg.workers,
             pin_memory=device.type == "cuda", prefetch_factor=4, worker_init_fn=_worker_init)
-        for b in loader:
+        with _forking_workers():
+            started = iter(loader)  # the workers start here
+        for b in started:
             yield _to(b, device)
     else:
         for idx in batches(order, cfg.batch_size):
@@ -473,7 +498,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         hook(wrap)
     logger = CsvLog(cfg.out_dir / "log.csv")  # one row per 20 steps
     epoch_log = CsvLog(cfg.out_dir / "epochs.csv")  # one row per epoch: its own columns
-    stop = _StopFlag()
+    stop = StopFlag()
     metrics: dict[str, float] = {}
     indices = task.indices()
     per_step = cfg.batch_size * dist.world
@@ -557,8 +582,9 @@ def _any_rank(flag: bool, ctx: StepContext) -> bool:
     return bool(t.item())
 
 
-class _StopFlag:
-    """SIGTERM (a kill) finishes the current step and checkpoints, like Ctrl-C."""
+class StopFlag:
+    """SIGTERM (a kill) is noted, not raised: the step in hand finishes (a DataLoader starting its workers, an
+    optimiser half through its update are never cut), and the caller stops after it, as after Ctrl-C."""
 
     def __init__(self) -> None:
         self.requested = False
