@@ -37,6 +37,7 @@ from .detect_ahead import MAX_DEPTH, DetectingAhead
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
 from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
+from .stopping import terminate_as_interrupt
 
 # Issue #11's goals for the GPU path: targets to compare with, never results.
 TARGETS = {
@@ -336,6 +337,66 @@ def target_lines(results: list[Measurement]) -> list[str]:
     return lines
 
 
+def planned_configurations(providers: int, counts: int, variants: int, modes: int, baseline: bool) -> int:
+    """How many rows a run makes: each provider × face count × variant × detection mode, then the eager ones."""
+    return providers * counts * variants * modes + (counts * variants if baseline else 0)
+
+
+def plan_line(total: int, seconds: float | None, frames: int, soak: float) -> str:
+    """What a run will take, said before it starts: a device call or a CI job has a time limit to fit in."""
+    if not seconds:
+        return f"{total} configurations of up to {frames} frames each (give --seconds to bound each one's time)"
+    bound = total * seconds * 1.25 + soak  # warm-up stops after a quarter of --seconds
+    return (f"{total} configurations, each stopped after {seconds:g} s (+ a quarter for warm-up): at most about "
+            f"{bound / 60:.1f} min of measuring{f' with the {soak:g} s soak' if soak else ''}, plus loading the models"
+            " and the eager baseline; Ctrl-C (or SIGTERM) stops early and still reports what was measured")
+
+
+def compare_with_eager(results: list[Measurement]) -> None:
+    """Each ONNX row ÷ the eager row of the same face count and variant, measured in this run."""
+    eager = {(m.faces, m.variant): m for m in results if m.provider == "eager" and m.status == "ok"}
+    for m in results:
+        base = eager.get((m.faces, m.variant))
+        if m.provider != "eager" and m.status == "ok" and base is not None and base.fps > 0:
+            m.vs_eager = m.fps / base.fps
+            if base.faces_seen > 0:
+                m.vs_eager_faces = m.fps * m.faces_seen / (base.fps * base.faces_seen)
+
+
+@dataclass
+class BenchReport:
+    """The rows measured so far, said as each one ends and kept in the JSON file after every row, so a run cut
+    short (Ctrl-C, SIGTERM, or a kill that gives no warning) still leaves what it measured."""
+
+    path: Path | None
+    header: dict
+    total: int
+    results: list[Measurement] = field(default_factory=list)
+    soak: dict | None = None
+    done: int = 0
+
+    def add(self, m: Measurement, configurations: int = 1) -> None:
+        self.results.append(m)
+        self.done += configurations
+        if m.status == "ok":
+            e = m.latency_ms["end_to_end"]
+            print(f"[{self.done}/{self.total}] {m.name}, {m.faces} face(s): {m.fps:.1f} frames/s, p50 {e['p50']:.1f} ms, "
+                  f"p99 {e['p99']:.1f} ms", flush=True)
+        self.write(complete=False, stopped=None)
+
+    def write(self, complete: bool, stopped: str | None) -> None:
+        if self.path is None:
+            return
+        compare_with_eager(self.results)
+        payload = {**self.header, "complete": complete, "stopped": stopped, "configurations": self.total,
+                   "measured": self.done, "results": [asdict(m) for m in self.results], "targets": TARGETS,
+                   "soak": self.soak}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".part")
+        tmp.write_text(json.dumps(payload, indent=1))
+        os.replace(tmp, self.path)  # a reader, or a kill mid-write, never sees half a file
+
+
 def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = None,
          no_baseline_reason: str = "no baseline was given (run it as `python main.py bench`)") -> int:
     w, h = parse_resolution(args.resolution)
@@ -354,100 +415,36 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         filter_card = {"name": checked.name, "size": filter_size,
                        "timing_only": bool(checked.card.training.get("timing_only"))}
         del checked
+    variants = (["filter"] if filter_size else []) + ["plain"]
+    modes = {"on": depths, "off": [0], "both": [0, *depths]}[args.detect_ahead]  # 0: one after the other
     gpu = gpu_name()
     gpu_start = gpu_memory_used_mib() if gpu else None  # before any model is loaded
+    total = planned_configurations(len(providers), len(counts), len(variants), len(modes), not args.no_baseline)
     print(f"{w}×{h} frames with {', '.join(map(str, counts))} face(s); {len(frames[counts[0]])} per configuration "
           f"({args.warmup} warm-up); {os.cpu_count()} CPU cores; GPU: {gpu or 'none visible to nvidia-smi'}; "
           f"ONNX Runtime {ort.__version__}")
+    print(plan_line(total, args.seconds, args.frames, args.soak), flush=True)
     if filter_card and filter_card["timing_only"]:
         print(f"filter '{filter_card['name']}' ({filter_size} px) is UNTRAINED: timing only, its output means nothing")
-    results: list[Measurement] = []
     info: dict[str, dict] = {}
-    soak = None
-    for provider in providers:
-        loaded, reason = load_for(args, provider)
-        label = _row_label(provider, loaded)
-        if loaded is None:
-            info[provider] = {"status": f"unavailable: {reason}"}
-            print(f"{label}: unavailable — {reason}")
-            for n in counts:
-                results.append(unavailable(f"onnx {label}", provider, n, "", reason or "?"))
-            continue
-        info[provider] = {"status": "ok", "models": loaded.models}
-        print(f"{label}: " + ", ".join(f"{k} on {v}" for k, v in loaded.models.items()))
-        # As the app does before its first frame: on a GPU every batch bucket's session is made now, so
-        # a face count first met while measuring does not put a session's start-up into the figures.
-        prepared = FramePipeline(loaded.classifiers, loaded.filter, None, PipelineConfig(device_chain=args.device_chain)).prepare()
-        if prepared:
-            print(f"{label}: {prepared} batch-bucket sessions prepared before the warm-up")
-        detector = make_detector(args.yunet)
-        modes = {"on": depths, "off": [0], "both": [0, *depths]}[args.detect_ahead]  # 0: one after the other
-        for n in counts:
-            for variant in (["filter"] if loaded.filter else []) + ["plain"]:
-                pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
-                                     PipelineConfig(cam_class=args.cam_class, apply_filter=variant == "filter",
-                                                    device_chain=args.device_chain, overlap_skin=args.overlap_skin,
-                                                    skin_threads=args.skin_threads))
-
-                def run(f: np.ndarray, pipe: FramePipeline = pipe) -> tuple[dict[str, float], int]:
-                    r = pipe.process(f)
-                    return dict(r.timings_ms), len(r.faces)
-
-                for ahead in modes:
-                    runner = DetectingAhead(pipe, frames[n], ahead) if ahead else run
-                    name = f"onnx {label}: {VARIANTS[variant]}" + (
-                        "" if not ahead else ", detect ahead" if ahead == 1 else f", detect {ahead} ahead")
-                    try:
-                        m = measure(name, runner, frames[n], args.warmup, args.seconds)
-                    finally:
-                        if ahead:
-                            runner.close()  # type: ignore[union-attr]
-                    m.provider, m.faces, m.variant = provider, n, variant
-                    if gpu_start is not None and provider != "cpu":
-                        used = gpu_memory_used_mib()
-                        m.gpu_memory_mib = None if used is None else used - gpu_start
-                    results.append(m)
-        if args.soak > 0 and soak is None:
-            pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
-                                 PipelineConfig(cam_class=args.cam_class, device_chain=args.device_chain,
-                                                overlap_skin=args.overlap_skin, skin_threads=args.skin_threads))
-            soak_frames = frames[counts[0]]
-            start_rss, start_gpu, t0, k = rss_mb(), gpu_memory_used_mib() if gpu else None, time.monotonic(), 0
-            while time.monotonic() - t0 < args.soak:
-                pipe.process(soak_frames[k % len(soak_frames)])
-                k += 1
-            soak = {"provider": label, "seconds": args.soak, "frames": k, "rss_start_mb": start_rss,
-                    "rss_end_mb": rss_mb(), "gpu_start_mib": start_gpu,
-                    "gpu_end_mib": gpu_memory_used_mib() if gpu else None}
-        del loaded
-    baseline_label = None
-    if args.no_baseline:
-        print("eager baseline: skipped (--no-baseline)")
-    else:
-        variants = (["filter"] if filter_size else []) + ["plain"]
-        for variant in variants:
-            try:
-                if baseline_factory is None:
-                    raise BiasMirrorError(no_baseline_reason)
-                base = baseline_factory(variant == "filter", filter_size if variant == "filter" else None)
-            except BiasMirrorError as exc:
-                print(f"eager baseline ({VARIANTS[variant]}): unavailable — {exc}")
-                results += [unavailable(f"eager: {VARIANTS[variant]}", "eager", n, variant, str(exc)) for n in counts]
-                continue
-            baseline_label = baseline_label or base.label
-            print(f"eager baseline ({VARIANTS[variant]}): {base.label}")
-            for n in counts:
-                m = measure(f"eager: {VARIANTS[variant]}", base, frames[n], args.warmup, args.seconds)
-                m.provider, m.faces, m.variant = "eager", n, variant
-                results.append(m)
-            del base
-    eager = {(m.faces, m.variant): m for m in results if m.provider == "eager" and m.status == "ok"}
-    for m in results:
-        base = eager.get((m.faces, m.variant))
-        if m.provider != "eager" and m.status == "ok" and base is not None and base.fps > 0:
-            m.vs_eager = m.fps / base.fps
-            if base.faces_seen > 0:
-                m.vs_eager_faces = m.fps * m.faces_seen / (base.fps * base.faces_seen)
+    report = BenchReport(Path(args.json) if args.json else None, {
+        "resolution": [w, h], "faces": counts, "cpu_count": os.cpu_count(), "gpu": gpu,
+        "onnxruntime": ort.__version__, "device_chain": args.device_chain, "overlap_skin": args.overlap_skin,
+        "skin_threads": args.skin_threads, "providers": info, "filter": filter_card, "baseline": None}, total)
+    stopped = None
+    with terminate_as_interrupt():
+        try:
+            for provider in providers:
+                _measure_provider(args, provider, counts, variants, modes, frames, gpu_start, info, report)
+            if args.no_baseline:
+                print("eager baseline: skipped (--no-baseline)")
+            else:
+                _measure_eager(args, baseline_factory, no_baseline_reason, counts, variants, filter_size, frames, report)
+        except KeyboardInterrupt:
+            stopped = f"interrupted after {report.done} of {total} configurations"
+            print(f"\n{stopped}; what was measured follows", flush=True)
+    results = report.results
+    compare_with_eager(results)
     results.sort(key=lambda m: (counts.index(m.faces), m.variant != "filter", m.provider == "eager"))
     print()
     print_table(results)
@@ -461,17 +458,106 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     for m in results:
         if m.gpu_memory_mib is not None:
             print(f"  GPU memory in use after {m.name}, {m.faces} face(s): {m.gpu_memory_mib:.0f} MiB above the run's start")
+    soak = report.soak
     if soak:
         gpu_line = (f"; GPU memory {soak['gpu_start_mib']:.0f} → {soak['gpu_end_mib']:.0f} MiB"
                     if soak["gpu_start_mib"] is not None and soak["gpu_end_mib"] is not None else "")
-        print(f"soak ({soak['provider']}): {soak['frames']} frames in {args.soak:.0f} s; "
+        print(f"soak ({soak['provider']}): {soak['frames']} frames in {soak['seconds']:.0f} s"
+              f"{' (cut short)' if soak.get('interrupted') else ''}; "
               f"RSS {soak['rss_start_mb']:.0f} MB → {soak['rss_end_mb']:.0f} MB{gpu_line}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({
-            "resolution": [w, h], "faces": counts, "cpu_count": os.cpu_count(), "gpu": gpu,
-            "onnxruntime": ort.__version__, "device_chain": args.device_chain, "overlap_skin": args.overlap_skin,
-            "skin_threads": args.skin_threads, "providers": info, "filter": filter_card, "baseline": baseline_label,
-            "results": [asdict(m) for m in results], "targets": TARGETS, "soak": soak}, indent=1))
-        print(f"results written to {args.json}")
-    return 0
+    if report.path:
+        report.write(complete=stopped is None, stopped=stopped)
+        print(f"results written to {report.path}" + (f" ({report.done} of {total} configurations)" if stopped else ""))
+    return 130 if stopped else 0
+
+
+def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int], variants: list[str], modes: list[int],
+                      frames: dict[int, list[np.ndarray]], gpu_start: float | None, info: dict[str, dict],
+                      report: BenchReport) -> None:
+    """Every face count × variant × detection mode on one provider, or a row each saying why it cannot run."""
+    loaded, reason = load_for(args, provider)
+    label = _row_label(provider, loaded)
+    if loaded is None:
+        info[provider] = {"status": f"unavailable: {reason}"}
+        print(f"{label}: unavailable — {reason}")
+        for n in counts:  # one row per face count says it; it stands for every variant and mode
+            report.add(unavailable(f"onnx {label}", provider, n, "", reason or "?"), len(variants) * len(modes))
+        return
+    info[provider] = {"status": "ok", "models": loaded.models}
+    print(f"{label}: " + ", ".join(f"{k} on {v}" for k, v in loaded.models.items()))
+    # As the app does before its first frame: on a GPU every batch bucket's session is made now, so
+    # a face count first met while measuring does not put a session's start-up into the figures.
+    prepared = FramePipeline(loaded.classifiers, loaded.filter, None, PipelineConfig(device_chain=args.device_chain)).prepare()
+    if prepared:
+        print(f"{label}: {prepared} batch-bucket sessions prepared before the warm-up")
+    detector = make_detector(args.yunet)
+    for n in counts:
+        for variant in variants:
+            pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
+                                 PipelineConfig(cam_class=args.cam_class, apply_filter=variant == "filter",
+                                                device_chain=args.device_chain, overlap_skin=args.overlap_skin,
+                                                skin_threads=args.skin_threads))
+
+            def run(f: np.ndarray, pipe: FramePipeline = pipe) -> tuple[dict[str, float], int]:
+                r = pipe.process(f)
+                return dict(r.timings_ms), len(r.faces)
+
+            for ahead in modes:
+                runner = DetectingAhead(pipe, frames[n], ahead) if ahead else run
+                name = f"onnx {label}: {VARIANTS[variant]}" + (
+                    "" if not ahead else ", detect ahead" if ahead == 1 else f", detect {ahead} ahead")
+                try:
+                    m = measure(name, runner, frames[n], args.warmup, args.seconds)
+                finally:
+                    if ahead:
+                        runner.close()  # type: ignore[union-attr]
+                m.provider, m.faces, m.variant = provider, n, variant
+                if gpu_start is not None and provider != "cpu":
+                    used = gpu_memory_used_mib()
+                    m.gpu_memory_mib = None if used is None else used - gpu_start
+                report.add(m)
+    if args.soak > 0 and report.soak is None:
+        pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
+                             PipelineConfig(cam_class=args.cam_class, device_chain=args.device_chain,
+                                            overlap_skin=args.overlap_skin, skin_threads=args.skin_threads))
+        soak(pipe, frames[counts[0]], args.soak, label, gpu_start is not None, report)
+
+
+def soak(pipe: FramePipeline, frames: list[np.ndarray], seconds: float, label: str, gpu: bool, report: BenchReport) -> None:
+    """Frames for ``seconds`` on one pipeline, memory read at both ends; stopped early, it reports the time run."""
+    start_rss, start_gpu, t0, k = rss_mb(), gpu_memory_used_mib() if gpu else None, time.monotonic(), 0
+    interrupted = False
+    try:
+        while time.monotonic() - t0 < seconds:
+            pipe.process(frames[k % len(frames)])
+            k += 1
+    except KeyboardInterrupt:
+        interrupted = True
+    report.soak = {"provider": label, "seconds": round(min(seconds, time.monotonic() - t0), 1), "frames": k,
+                   "rss_start_mb": start_rss, "rss_end_mb": rss_mb(), "gpu_start_mib": start_gpu,
+                   "gpu_end_mib": gpu_memory_used_mib() if gpu else None, "interrupted": interrupted}
+    report.write(complete=False, stopped=None)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+def _measure_eager(args: argparse.Namespace, factory: BaselineFactory | None, no_baseline_reason: str, counts: list[int],
+                   variants: list[str], filter_size: int | None, frames: dict[int, list[np.ndarray]],
+                   report: BenchReport) -> None:
+    for variant in variants:
+        try:
+            if factory is None:
+                raise BiasMirrorError(no_baseline_reason)
+            base = factory(variant == "filter", filter_size if variant == "filter" else None)
+        except BiasMirrorError as exc:
+            print(f"eager baseline ({VARIANTS[variant]}): unavailable — {exc}")
+            for n in counts:
+                report.add(unavailable(f"eager: {VARIANTS[variant]}", "eager", n, variant, str(exc)))
+            continue
+        report.header["baseline"] = report.header["baseline"] or base.label
+        print(f"eager baseline ({VARIANTS[variant]}): {base.label}")
+        for n in counts:
+            m = measure(f"eager: {VARIANTS[variant]}", base, frames[n], args.warmup, args.seconds)
+            m.provider, m.faces, m.variant = "eager", n, variant
+            report.add(m)
+        del base

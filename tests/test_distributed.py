@@ -199,3 +199,27 @@ def test_bench_train_times_every_variant_against_fp32(tmp_path, tiny_utk, capsys
         assert r["peak_gpu_mib"] is None  # a CPU run
         assert r["ratio_vs_fp32"] == pytest.approx(r["per_second"] / fp32[r["trainer"]], abs=0.01)
     assert "target is ≥ 2000 images/s" in capsys.readouterr().out
+
+
+def test_bench_train_killed_midway_keeps_the_rows_it_timed(tmp_path, tiny_utk):
+    """`timeout` (or a device call running out) sends SIGTERM to the whole process group, DataLoader workers
+    included: the rows timed so far are printed and in the JSON, and the exit status says it was cut short."""
+    import json
+    import sys
+
+    from tests.conftest import terminate_group_when
+
+    out = tmp_path / "bench.json"
+    code, text = terminate_group_when(
+        [sys.executable, "main.py", "bench", "train", "--data", f"utkface:{tiny_utk}", "--faces", "160", "--size", "32",
+         "--trainers", "classifier", "--classifier-batch", "16", "--warmup", "1", "--steps", "40", "--workers", "2",
+         "--device", "cpu", "--threads", "1", "--cache", "", "--json", str(out), "--variants", "fp32,fp32+channels-last"],
+        lambda: out.exists() and json.loads(out.read_text())["measured"] == 1)  # stopped during the second row
+    if code == 0:
+        pytest.skip("the second row finished before the kill arrived")  # a very fast machine
+    data = json.loads(out.read_text())
+    assert code == 130, text
+    assert data["complete"] is False and data["stopped"] == "interrupted after 1 of 2 configurations"
+    assert [r["variant"] for r in data["results"]] == ["fp32"] and data["results"][0]["per_second"] > 0
+    assert "interrupted after 1 of 2 configurations" in text and "classifier: best" in text
+    assert "Traceback" not in text  # the workers' deaths no longer surface as an error of their own

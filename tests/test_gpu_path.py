@@ -277,6 +277,9 @@ def test_bench_providers_and_face_counts_on_cpu(tiny_models, faces_dir, tmp_path
             assert cpu[0]["vs_eager"] == pytest.approx(cpu[0]["fps"] / eager[0]["fps"])
             assert {"p50", "p99"} <= set(cpu[0]["latency_ms"]["end_to_end"])
     # CUDA is either really CUDA for every model, or reported unavailable with a reason — never the CPU under its name.
+    # 2 providers × 2 counts × 2 variants, then 2 × 2 eager: as the plan line said before the run
+    assert data["complete"] is True and data["stopped"] is None and data["measured"] == data["configurations"] == 12
+    assert "12 configurations" in out and "[12/12]" in out
     cuda = data["providers"]["cuda"]
     if cuda["status"] == "ok":
         assert set(cuda["models"].values()) == {"CUDA"}
@@ -307,6 +310,65 @@ def test_bench_times_each_detection_depth_beside_one_after_the_other(tiny_models
         "classifiers only", "classifiers only, detect ahead", "classifiers only, detect 3 ahead"]
     assert all(r["status"] == "ok" and r["frames"] == 4 for r in rows)
     assert len({r["faces_seen"] for r in rows}) == 1  # the same faces found, however far ahead
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_bench_stopped_midway_reports_and_keeps_what_it_measured(how, tiny_models, faces_dir, tmp_path, monkeypatch,
+                                                               capsys):
+    """A device call or CI job that runs out of time sends SIGTERM: the rows done are in the table and the JSON,
+    which was already on disk after each row, and the exit status says it was cut short."""
+    import os
+    import signal
+
+    from inference import bench
+
+    report = tmp_path / "bench.json"
+    real_measure, calls, seen_on_disk = bench.measure, [], []
+
+    def measure(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            seen_on_disk.append(json.loads(report.read_text()))
+            if how == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_measure(*a, **kw)
+
+    monkeypatch.setattr(bench, "measure", measure)
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter", "--no-baseline", "--providers", "cpu", "--faces", "1,2,3,4", "--frames", "2",
+                      "--warmup", "0", "--seconds", "5", "--json", str(report)])
+    out = capsys.readouterr().out
+    assert code == 130
+    assert [len(d["results"]) for d in seen_on_disk] == [2] and seen_on_disk[0]["complete"] is False
+    data = json.loads(report.read_text())
+    assert data["complete"] is False and data["stopped"] == "interrupted after 2 of 4 configurations"
+    assert [r["faces"] for r in data["results"]] == [1, 2] and all(r["status"] == "ok" for r in data["results"])
+    assert "interrupted after 2 of 4 configurations" in out and "(2 of 4 configurations)" in out
+    assert "about 0.4 min of measuring" in out  # 4 × 5 s × 1.25, said before the first row
+    table = out[out.index("frames/s"):]
+    assert "classifiers only" in table and not (tmp_path / "bench.json.part").exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was
+
+
+def test_bench_soak_cut_short_says_how_long_it_ran(tiny_models, faces_dir, tmp_path):
+    import os
+    import signal
+    import threading
+
+    report = tmp_path / "bench.json"
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                          "--no-filter", "--no-baseline", "--providers", "cpu", "--faces", "1", "--frames", "2",
+                          "--warmup", "0", "--soak", "120", "--json", str(report)])
+    finally:
+        timer.cancel()
+    data = json.loads(report.read_text())
+    assert code == 130 and data["complete"] is False
+    assert data["soak"]["interrupted"] is True and 0 < data["soak"]["seconds"] < 120 and data["soak"]["frames"] > 0
+    assert len(data["results"]) == 1 and data["results"][0]["status"] == "ok"
 
 
 def test_gpu_memory_is_read_from_nvidia_smi_output():

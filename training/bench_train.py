@@ -30,8 +30,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images
-from training.loop import (COMPILE_MODES, Dist, LoopConfig, amp_dtype, batch_stream, default_workers, make_context,
-                           pick_device, place_modules, seed_everything, train_step, training_wrapper)
+from training.loop import (COMPILE_MODES, Dist, LoopConfig, StopFlag, amp_dtype, batch_stream, default_workers,
+                           make_context, pick_device, place_modules, seed_everything, train_step, training_wrapper)
 from training.nets.cam_classifier import ClassifierConfig
 from training.nets.cyclegan import preset
 from training.tasks.classifier import LABELS, ClassifierData, ClassifierTask
@@ -111,9 +111,11 @@ def cyclegan_task(images: np.ndarray, preset_name: str, batch_size: int, out: Pa
     return CycleGANTask(a, b, preset(preset_name), run_cfg, out)
 
 
-def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: int) -> tuple[float, float, int | None, float]:
+def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: int,
+               stop: StopFlag | None = None) -> tuple[float, float, int | None, float]:
     """Seconds for ``steps`` steps after ``warmup``, the share of it spent waiting for batches, the
-    operations one more (untimed) step dispatches (None when compiled), and the first step's seconds."""
+    operations one more (untimed) step dispatches (None when compiled), and the first step's seconds.
+    KeyboardInterrupt after the step in hand once ``stop`` has been requested (SIGTERM)."""
     place_modules(task, device, cfg.channels_last)
     wrap = training_wrapper(cfg, Dist(), device)
     if wrap is not None:
@@ -137,6 +139,8 @@ def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: 
             first = time.perf_counter() - t
         ctx.step += 1
         ctx.samples += cfg.batch_size
+        if stop is not None and stop.requested:
+            raise KeyboardInterrupt
     _sync(device)
     seconds = time.perf_counter() - t0
     if cfg.compile != "off":
@@ -208,50 +212,24 @@ def main(args: argparse.Namespace) -> int:
         raise BiasMirrorError(f"unknown trainer(s) {', '.join(sorted(unknown))}; choose from {', '.join(GOALS)}")
     modes = parse_compile_modes(args.compile)
     chosen = pick_variants(variants(device), args.variants)
-    cache = Path(args.cache) if args.cache else None
     name = torch.cuda.get_device_name(device) if gpu else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"training throughput on {name}; torch {torch.__version__}; {workers} data workers")
+    total = len(trainers) * len(chosen) * len(modes)
+    print(f"training throughput on {name}; torch {torch.__version__}; {workers} data workers; {total} configurations "
+          f"of {args.warmup} + {args.steps} steps; Ctrl-C (or SIGTERM) stops early and still reports what was measured",
+          flush=True)
     results: list[TrainTiming] = []
+    header = {"device": name, "torch": torch.__version__, "workers": workers, "configurations": total}
+    stopped = None
+    stop = StopFlag()  # SIGTERM: the step in hand ends, then as Ctrl-C
     with tempfile.TemporaryDirectory() as tmp:
-        for trainer in trainers:
-            size = args.size if trainer == "classifier" else preset(args.cyclegan_preset).size
-            images, labels = real_faces(args.data, args.faces, size, cache)
-            batch = args.classifier_batch or (256 if gpu else 64) if trainer == "classifier" else args.cyclegan_batch
-            unit, _ = GOALS[trainer]
-            fp32 = None
-            for (variant, precision, channels_last), mode in itertools.product(chosen, modes):
-                label = variant if mode == "off" else f"{variant}+compile:{mode}"
-                dtype = str(amp_dtype(precision, device) or torch.float32).replace("torch.", "")
-                seed_everything(0)
-                torch._dynamo.reset()  # each variant compiles afresh: no graphs or recompile counts carried over
-                task = (classifier_task(images, labels, size, batch, args.warmup + args.steps + 1) if trainer == "classifier"
-                        else cyclegan_task(images, args.cyclegan_preset, batch, Path(tmp)))
-                cfg = LoopConfig(Path(tmp), epochs=1, batch_size=batch, precision=precision,
-                                 channels_last=channels_last, workers=workers, compile=mode)
-                if gpu:
-                    torch.cuda.reset_peak_memory_stats(device)
-                try:
-                    seconds, share, ops, first = time_steps(task, cfg, device, args.warmup, args.steps)
-                except BiasMirrorError as exc:  # a compile mode this machine cannot run: say so, time the rest
-                    results.append(TrainTiming(trainer, label, dtype, channels_last, batch, 0, 0.0, 0.0, unit, 0.0,
-                                               None, mode, status=f"unavailable: {exc}"))
-                    print(f"  {trainer:10s} {label:34s} unavailable: {exc}")
-                    continue
-                finally:
-                    del task
-                    if gpu:
-                        torch.cuda.empty_cache()
-                rate = args.steps * (batch if trainer == "classifier" else 1) / seconds
-                t = TrainTiming(trainer, label, dtype, channels_last, batch, args.steps, round(seconds, 3), round(rate, 2),
-                                unit, round(share, 3), ops, mode, round(first, 2),
-                                peak_gpu_mib=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if gpu else None)
-                fp32 = fp32 or t.per_second
-                t.ratio_vs_fp32 = round(t.per_second / fp32, 2)
-                results.append(t)
-                print(f"  {trainer:10s} {label:34s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
-                      f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}, "
-                      + (f"{ops} ops/step" if ops is not None else f"first step {first:.1f} s (compiling)")
-                      + (f", peak GPU memory {t.peak_gpu_mib:.0f} MiB" if t.peak_gpu_mib is not None else ""))
+        try:
+            for trainer in trainers:
+                _time_trainer(args, trainer, chosen, modes, device, workers, Path(tmp), results, header, stop)
+        except KeyboardInterrupt:
+            stopped = f"interrupted after {len(results)} of {total} configurations"
+            print(f"\n{stopped}; what was measured follows", flush=True)
+        finally:
+            stop.restore()
     for trainer in trainers:
         unit, goal = GOALS[trainer]
         timed = [r for r in results if r.trainer == trainer and r.status == "ok"]
@@ -262,6 +240,63 @@ def main(args: argparse.Namespace) -> int:
         print(f"{trainer}: best {best.per_second:.1f} {unit} ({best.variant}); the issue's H100 target is ≥ {goal:g} {unit}"
               + ("" if gpu else " (this run had no GPU)"))
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__, "workers": workers,
-                                               "results": [asdict(r) for r in results]}, indent=1))
-    return 0
+        write_json(Path(args.json), header, results, stopped)
+    return 130 if stopped else 0
+
+
+def write_json(path: Path, header: dict, results: list[TrainTiming], stopped: str | None, complete: bool = True) -> None:
+    """The figures so far, replaced whole after every row: a run killed outright still leaves its rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps({**header, "complete": complete and stopped is None, "stopped": stopped,
+                               "measured": len(results), "results": [asdict(r) for r in results]}, indent=1))
+    tmp.replace(path)
+
+
+def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str, str, bool]], modes: list[str],
+                  device: torch.device, workers: int, tmp: Path, results: list[TrainTiming], header: dict,
+                  stop: StopFlag | None = None) -> None:
+    """Every variant × compile mode of one trainer, each row printed (and written) as it ends."""
+    gpu = device.type == "cuda"
+    size = args.size if trainer == "classifier" else preset(args.cyclegan_preset).size
+    images, labels = real_faces(args.data, args.faces, size, Path(args.cache) if args.cache else None)
+    batch = args.classifier_batch or (256 if gpu else 64) if trainer == "classifier" else args.cyclegan_batch
+    unit, _ = GOALS[trainer]
+    fp32 = None
+    for (variant, precision, channels_last), mode in itertools.product(chosen, modes):
+        label = variant if mode == "off" else f"{variant}+compile:{mode}"
+        dtype = str(amp_dtype(precision, device) or torch.float32).replace("torch.", "")
+        seed_everything(0)
+        torch._dynamo.reset()  # each variant compiles afresh: no graphs or recompile counts carried over
+        task = (classifier_task(images, labels, size, batch, args.warmup + args.steps + 1) if trainer == "classifier"
+                else cyclegan_task(images, args.cyclegan_preset, batch, tmp))
+        cfg = LoopConfig(tmp, epochs=1, batch_size=batch, precision=precision,
+                         channels_last=channels_last, workers=workers, compile=mode)
+        if gpu:
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            seconds, share, ops, first = time_steps(task, cfg, device, args.warmup, args.steps, stop)
+        except BiasMirrorError as exc:  # a compile mode this machine cannot run: say so, time the rest
+            results.append(TrainTiming(trainer, label, dtype, channels_last, batch, 0, 0.0, 0.0, unit, 0.0,
+                                       None, mode, status=f"unavailable: {exc}"))
+            print(f"  {trainer:10s} {label:34s} unavailable: {exc}", flush=True)
+            if args.json:
+                write_json(Path(args.json), header, results, None, complete=False)
+            continue
+        finally:
+            del task
+            if gpu:
+                torch.cuda.empty_cache()
+        rate = args.steps * (batch if trainer == "classifier" else 1) / seconds
+        t = TrainTiming(trainer, label, dtype, channels_last, batch, args.steps, round(seconds, 3), round(rate, 2),
+                        unit, round(share, 3), ops, mode, round(first, 2),
+                        peak_gpu_mib=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if gpu else None)
+        fp32 = fp32 or t.per_second
+        t.ratio_vs_fp32 = round(t.per_second / fp32, 2)
+        results.append(t)
+        print(f"  {trainer:10s} {label:34s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
+              f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}, "
+              + (f"{ops} ops/step" if ops is not None else f"first step {first:.1f} s (compiling)")
+              + (f", peak GPU memory {t.peak_gpu_mib:.0f} MiB" if t.peak_gpu_mib is not None else ""), flush=True)
+        if args.json:
+            write_json(Path(args.json), header, results, None, complete=False)
