@@ -64,6 +64,32 @@ def test_measuring_without_a_step_or_its_data_says_what_is_missing(tmp_path):
     assert out.returncode == 2 and f"{tmp_path / 'UTKFace'}: not on this machine" in out.stderr
 
 
+def test_a_measuring_call_ends_inside_its_deadline_and_says_what_it_skipped(tmp_path):
+    """A device call is cut at 600 s and then brings back nothing it did not finish writing: a command still
+    running at the deadline is sent SIGTERM (our commands then write what they have), the rest are skipped."""
+    import time
+
+    stub = tmp_path / "python"  # stands in for every measuring command: ignores its arguments and runs long
+    stub.write_text("#!/usr/bin/env bash\ntrap 'echo got TERM; exit 130' TERM\necho started\n"
+                    "for i in $(seq 600); do sleep 0.1; done\necho ran to the end\n")
+    stub.chmod(0o755)
+    (tmp_path / "faces").mkdir()
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "PYTHON": str(stub), "MEASURE_FACES": str(tmp_path / "faces"),
+           "ORT_GPU_SITE": str(tmp_path / "none"), "MEASURE_DEADLINE": "3", "MEASURE_MIN_LEFT": "1"}
+    t0 = time.monotonic()
+    done = subprocess.run(["bash", str(SCRIPTS[2]), "ahead"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - t0 < 30  # not the stub's 60 s
+    assert "== bench_ahead STOPPED at this call's deadline (3 s)" in done.stdout
+    log = (out / "bench_ahead.log").read_text().splitlines()
+    assert log[0] == "started" and log[-1] == "got TERM" and "ran to the end" not in log
+    skipped = (out / "skipped.txt").read_text()
+    for name in ("bench_chain_off", "bench_overlap_off", "bench_skin_threads_auto"):
+        assert f"== {name} SKIPPED" in skipped and f"== {name} SKIPPED" in done.stdout
+        assert not (out / f"{name}.log").exists()
+
+
 def _split(tmp_path: Path, size: int, **extra_env: str) -> tuple[Path, Path, bytes, subprocess.CompletedProcess]:
     wheel = tmp_path / "wheel" / WHEEL_NAME
     wheel.parent.mkdir()
