@@ -11,6 +11,7 @@ the tests check it against the plain path.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import cv2
@@ -112,12 +113,15 @@ class DeviceChain:
         # Padded once here, the whole chain sees one of a few batch shapes (inference.batching).
         session, batch = self.filter.session_for(n)
         padded = pad_batch(faces, batch)
+        t = time.perf_counter()
         src = ort.OrtValue.ortvalue_from_numpy(padded, self.device, self.device_id)
         with explained_failures(self.filter, n):
             filtered = self._on_device(session, {"image": src}, "filtered")
         size = faces.shape[1]
         out = ChainOutput(filtered.numpy()[:n])  # the one copy back of the faces: skin tone and display need it
+        self.filter.run_ms += (time.perf_counter() - t) * 1000  # as OnnxModel._run counts it, copies included
         for model in self.classifiers:
+            t = time.perf_counter()
             with explained_failures(model, n):
                 x = filtered
                 if model.size[0] != size:
@@ -129,5 +133,6 @@ class DeviceChain:
                 binding.bind_output("cam")
                 session.run_with_iobinding(binding)
                 probs, cams = binding.copy_outputs_to_cpu()
+            model.run_ms += (time.perf_counter() - t) * 1000
             out.predictions[model.name] = (probs[:n], cams[:n])
         return out

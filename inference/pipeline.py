@@ -160,6 +160,7 @@ class FramePipeline:
         """Everything measured on a batch of square RGB face crops (N×S×S×3)."""
         n, size = len(crops), crops.shape[1]
         region, skin_mask = face_region_mask(size), face_skin_mask((size, size))
+        in_models = self._run_ms()
         t = time.perf_counter()
         orig_cls = self._classify(crops, region)
         timings["classify"] = timings.get("classify", 0.0) + (time.perf_counter() - t) * 1000
@@ -207,7 +208,11 @@ class FramePipeline:
             dp = {name: fview.classifiers[name].p_female - out.p_female for name, out in orig_cls[i].items()}
             results.append((view, fview, compare_skin(skin, fskin), dp))
         timings["skin"] = (time.perf_counter() - t) * 1000
+        timings["onnx_runtime"] = timings.get("onnx_runtime", 0.0) + self._run_ms() - in_models
         return results
+
+    def _run_ms(self) -> float:
+        return sum(m.run_ms for m in self._models())
 
     # --- frames ---------------------------------------------------------------
     def process(self, frame: np.ndarray, timestamp: float | None = None, source: str = "",
@@ -249,6 +254,8 @@ class FramePipeline:
         )
         # a frame's latency includes finding its faces, wherever that ran
         timings["total"] = (time.perf_counter() - t0) * 1000 + (detected.ms if detected is not None else 0.0)
+        # what is neither finding faces nor inside ONNX Runtime: the work around the models, on the host
+        timings["host"] = timings["total"] - timings.get("detect", 0.0) - timings.get("onnx_runtime", 0.0)
         self._index += 1
         return FrameResult(
             index=self._index - 1, timestamp=time.monotonic() if timestamp is None else timestamp, frame=bgr,

@@ -361,3 +361,47 @@ def test_skin_measured_on_helper_threads_is_the_same(tiny_models):
             assert a.skin_shift == b.skin_shift, key
     # auto: overlap only where the filter runs on a GPU, so not here
     assert not FramePipeline(cls, load_model(tiny_models["darken"]))._overlap_skin()
+
+
+class _SlowSession:
+    """An ONNX Runtime session whose every run takes ``delay`` s longer: time the frame must put in the models."""
+
+    def __init__(self, session, delay: float):
+        self._session, self.delay = session, delay
+
+    def run(self, *a, **kw):
+        import time
+
+        time.sleep(self.delay)
+        return self._session.run(*a, **kw)
+
+    def run_with_iobinding(self, binding):  # the device chain's way
+        import time
+
+        time.sleep(self.delay)
+        return self._session.run_with_iobinding(binding)
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+@pytest.mark.parametrize("chain", ["off", "on"])
+def test_a_frame_is_split_into_finding_faces_the_models_and_the_host_around_them(tiny_models, chain):
+    """On a GPU the question is whether a frame waits on the models or on the host: time spent inside ONNX
+    Runtime's runs (the device chain's included) is counted as the models', never as the host's."""
+    cls = load_model(tiny_models["classifier"])
+    flt = load_model(tiny_models["darken"])
+    pipe = FramePipeline([cls], flt, HaarDetector(), PipelineConfig(device_chain=chain))
+    pipe.process(_scene(2))  # warm
+    slow = 0.05
+    if chain == "off":
+        cls.session = _SlowSession(cls.session, slow)
+        runs = 2  # the faces, then the filtered faces
+    else:  # the filtered faces' classifier runs inside the chain, through I/O binding: slow the filter's run there
+        flt.session = _SlowSession(flt.session, slow)
+        runs = 1
+    t = pipe.process(_scene(2)).timings_ms
+    assert t["onnx_runtime"] >= runs * slow * 1000
+    assert t["host"] >= 0 and t["host"] < t["total"] - runs * slow * 1000
+    assert t["detect"] + t["onnx_runtime"] + t["host"] == pytest.approx(t["total"])
+    assert cls.run_ms > 0 and flt.run_ms > 0  # both counted, whichever path ran them
