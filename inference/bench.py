@@ -47,7 +47,9 @@ TARGETS = {
     "one_face": {"faces": 1, "min_fps": 200.0, "max_p99_ms": 10.0},
     "many_faces": {"faces": 16, "min_fps": 60.0},
 }
-EXPECTED = {"cpu": CPU, "cuda": CUDA, "tensorrt": TRT}
+EXPECTED = {"cpu": CPU, "cuda": CUDA, "cuda-graph": CUDA, "tensorrt": TRT}
+GRAPHS = {"cuda-graph"}  # providers whose rows replay CUDA graphs (RuntimeConfig.cuda_graph)
+LABELS = {"cuda-graph": "CUDA graphs"}
 # per-frame figures that split the frame three ways (and the whole): not stages of their own
 SPLIT = ("end_to_end", "total", "onnx_runtime", "host")
 VARIANTS = {"filter": "classifiers + filter", "plain": "classifiers only"}
@@ -238,8 +240,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=None,
                    help="stop a configuration after this many seconds (at least 3 frames; warm-up gets a quarter)")
     p.add_argument("--faces", default="1", help="faces per frame, a comma list (e.g. 1,4,16)")
-    p.add_argument("--providers", help="ONNX Runtime providers to compare, a comma list of cpu,cuda,tensorrt,auto "
-                                       "(default: --provider); one that cannot start is reported as unavailable")
+    p.add_argument("--providers", help="ONNX Runtime providers to compare, a comma list of cpu,cuda,cuda-graph,"
+                                       "tensorrt,auto (default: --provider; cuda-graph: CUDA replaying CUDA graphs); "
+                                       "one that cannot start is reported as unavailable")
     p.add_argument("--resolution", default="640x480")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch eager baseline")
     p.add_argument("--soak", type=float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end")
@@ -272,7 +275,8 @@ def load_for(args: argparse.Namespace, provider: str) -> tuple[Loaded | None, st
     """The models on ``provider``, or the reason that provider cannot run them (never a silent CPU fallback)."""
     try:
         cls, filt = load_selection(args.classifier, args.filter, args.no_filter,
-                                   RuntimeConfig(provider=provider, threads=args.threads))
+                                   RuntimeConfig(provider="cuda" if provider in GRAPHS else provider,
+                                                 threads=args.threads, cuda_graph=provider in GRAPHS))
     except BiasMirrorError as exc:
         if provider == "cpu":
             raise
@@ -285,6 +289,10 @@ def load_for(args: argparse.Namespace, provider: str) -> tuple[Loaded | None, st
         return loaded, None
     wanted = EXPECTED[provider]
     wrong = [m for m in models if m.info.provider != wanted]
+    if not wrong and provider in GRAPHS:  # timed under "CUDA graphs" only if every model replays them
+        refused = [m for m in models if not m.info.cuda_graph]
+        if refused:
+            return None, f"{refused[0].name}: {refused[0].info.warning or 'CUDA graphs were not enabled'}"
     if not wrong:
         return loaded, None
     m = wrong[0]
@@ -301,7 +309,7 @@ def load_for(args: argparse.Namespace, provider: str) -> tuple[Loaded | None, st
 def _row_label(provider: str, loaded: Loaded | None) -> str:
     if provider == "auto" and loaded is not None:
         return "auto→" + "/".join(sorted(set(loaded.models.values())))
-    return SHORT.get(EXPECTED.get(provider, ""), provider)
+    return LABELS.get(provider) or SHORT.get(EXPECTED.get(provider, ""), provider)
 
 
 def print_table(results: list[Measurement]) -> None:
@@ -326,7 +334,7 @@ def target_lines(results: list[Measurement]) -> list[str]:
              f"{TARGETS['configuration']}; goals, not measurements): {one['faces']} face ≥{one['min_fps']:.0f} frames/s "
              f"and p99 ≤{one['max_p99_ms']:.0f} ms; {many['faces']} faces ≥{many['min_fps']:.0f} frames/s"]
     for m in results:
-        gpu_row = m.provider in ("cuda", "tensorrt") or (m.provider == "auto" and "CPU" not in m.name)
+        gpu_row = m.provider in ("cuda", "cuda-graph", "tensorrt") or (m.provider == "auto" and "CPU" not in m.name)
         if m.status != "ok" or not gpu_row or m.faces not in (one["faces"], many["faces"]):
             continue
         p99 = m.latency_ms["end_to_end"]["p99"]

@@ -82,9 +82,12 @@ class DeviceChain:
 
     @staticmethod
     def usable(filter: Filter | None, classifiers: list[Classifier]) -> bool:
-        """Only when every model runs on the same kind of device, and the filter needs no condition input."""
+        """Only when every model runs on the same kind of device, none replays CUDA graphs, and the filter needs
+        no condition input."""
         if filter is None or not classifiers or filter.condition is not None:
             return False
+        if any(m.info.cuda_graph for m in [filter, *classifiers]):
+            return False  # the chain binds buffers of its own each run; a CUDA graph needs them fixed
         devices = {device_of(m.info.provider) for m in [filter, *classifiers]}
         return len(devices) == 1
 

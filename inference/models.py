@@ -19,10 +19,10 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from .batching import bucket, pad_batch
 from .card import METADATA_KEY, ModelCard, TensorSpec
 from .errors import BiasMirrorError
+from .fixed_binding import NP_TYPES, FixedBinding
 from .runtime import CUDA, TRT, RuntimeConfig, SessionInfo, create_session
 
 _ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)", "float16": "tensor(float16)"}
-_NP_TYPES = {"tensor(uint8)": np.uint8, "tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 # What ORT raises when a run fails (a kernel error, CUDA out of memory, a failing provider).
 RUN_ERRORS = (ort_state.Fail, ort_state.RuntimeException, ort_state.EPFail, ort_state.InvalidArgument)
@@ -95,6 +95,7 @@ class OnnxModel:
         self.path, self.info, self.card, self.runtime = path, info, card, runtime
         self.session = info.session
         self._by_batch: dict[int, ort.InferenceSession] = {}
+        self._fixed: dict[int, FixedBinding] = {}  # per batch size, where the session replays CUDA graphs
         # Milliseconds inside ONNX Runtime's run() since loading; a frame's share is the difference across it.
         # On a GPU it says whether a frame waits on the models or on the host around them.
         self.run_ms = 0.0
@@ -139,9 +140,11 @@ class OnnxModel:
         if not self.pads_batches or max_n < 1:
             return 0
         sizes = [1 << k for k in range(bucket(max_n).bit_length())]
-        for size in sizes:
-            self._run({i.name: np.zeros([size if not isinstance(d, int) else d for d in i.shape], _NP_TYPES[i.type])
-                       for i in self.session.get_inputs()})
+        # With CUDA graphs ORT runs once plainly (to allocate), records on the next run, then replays: both now.
+        for _ in range(2 if self.info.cuda_graph else 1):
+            for size in sizes:
+                self._run({i.name: np.zeros([size if not isinstance(d, int) else d for d in i.shape], NP_TYPES[i.type])
+                           for i in self.session.get_inputs()})
         return len(sizes)
 
     def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -153,7 +156,11 @@ class OnnxModel:
         t = time.perf_counter()
         try:
             with explained_failures(self, n):
-                return [o[:n] for o in session.run(None, feeds)]
+                if not self.info.cuda_graph:
+                    return [o[:n] for o in session.run(None, feeds)]
+                if size not in self._fixed:
+                    self._fixed[size] = FixedBinding(session, size)
+                return [o[:n] for o in self._fixed[size].run(feeds)]
         finally:
             self.run_ms += (time.perf_counter() - t) * 1000
 

@@ -15,7 +15,7 @@ import io
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import onnxruntime as ort
@@ -40,6 +40,10 @@ class RuntimeConfig:
     # cuDNN's EXHAUSTIVE search (ORT's default) benchmarks every algorithm on each new input
     # shape, about a second per shape per model on an H100; HEURISTIC asks cuDNN's rules instead.
     cudnn_conv_algo_search: str = "HEURISTIC"  # EXHAUSTIVE | HEURISTIC | DEFAULT
+    # CUDA graphs: each run replays the kernels recorded on an early one, one launch instead of one per node
+    # (inference/fixed_binding.py). ORT refuses them for a model with compute nodes off CUDA; then the
+    # session runs without, and says why.
+    cuda_graph: bool = False
 
 
 @dataclass
@@ -49,6 +53,7 @@ class SessionInfo:
     requested: str
     warning: str | None = None  # the provider asked for explicitly could not be used
     note: str | None = None  # "auto" settled on the CPU: expected on a machine without a GPU
+    cuda_graph: bool = False  # runs replay a CUDA graph (asked for, and ORT accepted it)
 
     @property
     def short_provider(self) -> str:
@@ -192,7 +197,10 @@ def _provider_options(providers: list[str], cfg: RuntimeConfig) -> list:
             out.append((p, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
                             "trt_fp16_enable": False}))
         elif p == CUDA:
-            out.append((p, {"cudnn_conv_algo_search": cfg.cudnn_conv_algo_search}))
+            options = {"cudnn_conv_algo_search": cfg.cudnn_conv_algo_search}
+            if cfg.cuda_graph:
+                options["enable_cuda_graph"] = "1"
+            out.append((p, options))
         else:
             out.append(p)
     return out
@@ -213,16 +221,30 @@ def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(
     if CUDA in providers or TRT in providers:
         preload_gpu_libraries(tensorrt=TRT in providers)
     model = path if isinstance(path, bytes) else str(path)
-    session = ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg))
+    graph = cfg.cuda_graph and CUDA in providers
+    refused = None
+    try:
+        session = ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg))
+    except Exception as exc:  # ORT's own error types; only a refused CUDA graph is ours to handle
+        if not graph:
+            raise
+        refused = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        graph = False
+        session = ort.InferenceSession(model, sess_options=so,
+                                       providers=_provider_options(providers, replace(cfg, cuda_graph=False)))
     actual = session.get_providers()[0]
     warning = None
     if actual != providers[0]:
         warning = f"{SHORT.get(providers[0], providers[0])} could not start; running on {SHORT.get(actual, actual)}"
     elif note and cfg.provider != "auto":
         warning, note = note, None
+    if refused:
+        warning = f"CUDA graphs refused ({refused}); running without them"
+    elif cfg.cuda_graph and actual != CUDA and not warning:
+        warning = f"CUDA graphs need the CUDA provider; running on {SHORT.get(actual, actual)} without them"
     name = "an in-memory model" if isinstance(path, bytes) else Path(path).name
     if warning:
         log.warning("%s: %s", name, warning)
     elif note:
         log.info("%s: %s", name, note)
-    return SessionInfo(session, actual, cfg.provider, warning, note)
+    return SessionInfo(session, actual, cfg.provider, warning, note, cuda_graph=graph and actual == CUDA)

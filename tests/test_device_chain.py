@@ -55,7 +55,7 @@ def test_pipeline_through_the_device_chain_matches_the_plain_path():
 
 def test_chain_only_where_every_model_is_on_one_device():
     def fake(provider, condition=None):
-        return SimpleNamespace(info=SimpleNamespace(provider=provider), condition=condition)
+        return SimpleNamespace(info=SimpleNamespace(provider=provider, cuda_graph=False), condition=condition)
 
     assert DeviceChain.usable(fake(CUDA), [fake(CUDA), fake(CUDA)])
     assert not DeviceChain.usable(fake(CUDA), [fake(CUDA), fake(CPU)])  # one fell back to the CPU

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -395,6 +396,32 @@ def test_bench_soak_cut_short_says_how_long_it_ran(tiny_models, faces_dir, tmp_p
     assert code == 130 and data["complete"] is False
     assert data["soak"]["interrupted"] is True and 0 < data["soak"]["seconds"] < 120 and data["soak"]["frames"] > 0
     assert len(data["results"]) == 1 and data["results"][0]["status"] == "ok"
+
+
+def test_bench_cuda_graph_rows_are_labelled_and_never_timed_without_them(tiny_models, faces_dir, tmp_path, monkeypatch):
+    """`--providers cuda-graph` times CUDA replaying CUDA graphs; where any model runs without them (no GPU here,
+    or ORT refused them) its rows say why instead of timing something else under that name."""
+    from inference import bench
+
+    report = tmp_path / "bench.json"
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter", "--no-baseline", "--providers", "cpu,cuda-graph", "--faces", "1", "--frames", "2",
+                      "--warmup", "0", "--json", str(report)])
+    assert code == 0
+    rows = {r["provider"]: r for r in json.loads(report.read_text())["results"]}
+    assert rows["cpu"]["status"] == "ok"
+    assert rows["cuda-graph"]["name"] == "onnx CUDA graphs" and rows["cuda-graph"]["status"].startswith("unavailable: ")
+    # models on the right provider, but one without its graphs: refused by name
+    loaded = bench.load_for(SimpleNamespace(classifier=[str(tiny_models["classifier"])], filter=None, no_filter=True,
+                                            threads=1), "cpu")[0]
+    model = loaded.classifiers[0]
+    model.info.provider, model.info.warning = "CUDAExecutionProvider", "CUDA graphs refused (FAIL: nodes off CUDA)"
+    monkeypatch.setattr(bench, "load_selection", lambda *a: ([model], None))
+    got, reason = bench.load_for(SimpleNamespace(classifier=None, filter=None, no_filter=True, threads=1), "cuda-graph")
+    assert got is None and reason == "tiny-a: CUDA graphs refused (FAIL: nodes off CUDA)"
+    model.info.cuda_graph = True
+    got, reason = bench.load_for(SimpleNamespace(classifier=None, filter=None, no_filter=True, threads=1), "cuda-graph")
+    assert got is not None and reason is None
 
 
 def test_gpu_memory_is_read_from_nvidia_smi_output():

@@ -100,3 +100,74 @@ def test_out_of_gpu_memory_says_what_to_try(tiny_models):
     f.session = Exhausted()  # what CUDA's arena raises when the GPU is full, on the session the batch goes to
     with pytest.raises(BiasMirrorError, match=r"darken.*failed on CPU with a batch of 3: .*Out of GPU memory.*--provider cpu"):
         f.apply(np.zeros((3, *f.size, 3), np.uint8))
+
+
+# --- CUDA graphs: fixed buffers (run here on the CPU provider) and ORT's refusal (stubbed) ---------------------
+@pytest.mark.parametrize("buckets", [False, True], ids=["per-size", "padded-buckets"])
+def test_runs_through_fixed_buffers_give_what_plain_runs_give(tiny_models, monkeypatch, buckets):
+    """The CUDA-graph path copies faces into buffers bound once per batch size and results out of them. Here it
+    runs on the CPU provider, where ORT replays nothing, but the binding, padding, slicing and reuse are the same."""
+    rng = np.random.default_rng(0)
+    plain = load_model(tiny_models["classifier"])
+    fixed = load_model(tiny_models["classifier"])
+    fixed.info.cuda_graph = True  # as create_session sets it where ORT accepted CUDA graphs
+    if buckets:  # as on a GPU: batches padded to 1, 2, 4, 8 … with a session each
+        monkeypatch.setattr(Classifier, "pads_batches", property(lambda self: True))
+    kept = []
+    for n in (1, 3, 2, 3, 1, 4):
+        faces = rng.integers(0, 256, (n, *fixed.size, 3), dtype=np.uint8)
+        got, want = fixed.predict(faces), plain.predict(faces)
+        assert [a.shape for a in got] == [a.shape for a in want]
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-5)
+        kept.append((got, want))
+    for got, want in kept:  # a later run into the same buffers changed none of the results handed out before
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+    assert sorted(fixed._fixed) == ([1, 2, 4] if buckets else [1, 2, 3, 4])
+    assert all(f.device == "cpu" for f in fixed._fixed.values())
+
+
+class _StubSession:
+    """What ORT's InferenceSession does on a GPU machine with CUDA graphs refused (or accepted)."""
+
+    made: list = []
+    refuse = True
+
+    def __init__(self, model, sess_options=None, providers=None):
+        type(self).made.append(providers)
+        options = [p[1] for p in providers if isinstance(p, tuple)]
+        if self.refuse and any(o.get("enable_cuda_graph") == "1" for o in options):
+            raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : This session cannot use the CUDA Graph feature as "
+                               "requested by the user  as all compute graph nodes have not been partitioned to the CUDA EP.")
+
+    def get_providers(self):
+        return [CUDA, CPU]
+
+
+@pytest.mark.parametrize("refuse", [True, False])
+def test_cuda_graphs_refused_by_ort_run_without_them_and_say_why(tiny_models, monkeypatch, refuse):
+    from inference import runtime
+
+    monkeypatch.setattr(_StubSession, "made", [])
+    monkeypatch.setattr(_StubSession, "refuse", refuse)
+    monkeypatch.setattr(runtime.ort, "InferenceSession", _StubSession)
+    monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(runtime, "preload_gpu_libraries", lambda tensorrt=False: [])
+    info = create_session(tiny_models["classifier"], RuntimeConfig(provider="cuda", cuda_graph=True), gpus=1)
+    assert info.provider == CUDA
+    asked = [dict(p[1]).get("enable_cuda_graph") for p in _StubSession.made[0] if isinstance(p, tuple)]
+    assert asked == ["1"]
+    if refuse:
+        assert info.cuda_graph is False and len(_StubSession.made) == 2
+        assert info.warning.startswith("CUDA graphs refused ([ONNXRuntimeError] : 1 : FAIL : This session cannot")
+        assert "running without them" in info.warning
+        assert all("enable_cuda_graph" not in p[1] for p in _StubSession.made[1] if isinstance(p, tuple))
+    else:
+        assert info.cuda_graph is True and info.warning is None and len(_StubSession.made) == 1
+    plain = create_session(tiny_models["classifier"], RuntimeConfig(provider="cuda"), gpus=1)
+    assert plain.cuda_graph is False  # never unless asked
+
+
+def test_cuda_graphs_without_a_gpu_are_refused_by_name(tiny_models):
+    info = create_session(tiny_models["classifier"], RuntimeConfig(provider="cuda", cuda_graph=True), gpus=0)
+    assert info.provider == CPU and info.cuda_graph is False and info.warning
