@@ -28,8 +28,9 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from .runtime import (CPU, CUDA, SHORT, TRT, cuda_device_count, nvidia_library_dirs, ort_cuda_version,
-                      preload_gpu_libraries)
+from .fixed_binding import FixedBinding
+from .runtime import (CPU, CUDA, SHORT, TRT, RuntimeConfig, create_session, cuda_device_count, nvidia_library_dirs,
+                      ort_cuda_version, preload_gpu_libraries)
 
 PROVIDER_LIBRARIES = {CUDA: "libonnxruntime_providers_cuda.so", TRT: "libonnxruntime_providers_tensorrt.so"}
 # glibc / libstdc++ / the loader: on every Linux, never the reason a provider fails.
@@ -269,6 +270,33 @@ def probe(provider: str) -> Probe:
     return Probe(provider, ok, used, reason)
 
 
+def replay_check(session: ort.InferenceSession, runs: int = 3) -> str | None:
+    """Run the probe model through fixed buffers with new inputs each time: None when every result is right.
+
+    With CUDA graphs the first runs allocate and record, the later ones replay; a replay that read stale or
+    moved inputs would give the previous result back."""
+    fixed = FixedBinding(session, 1)
+    for k in range(runs):
+        x = (np.arange(16, dtype=np.float32) + 100 * k).reshape(1, 1, 4, 4)
+        if not np.allclose(fixed.run({"x": x})[0], x):
+            return f"run {k + 1} of {runs} gave a wrong result"
+    return None
+
+
+def cuda_graph_line() -> str:
+    """Whether ORT's CUDA graphs record and replay here (``bench --providers cuda-graph`` needs them)."""
+    what = "CUDA graphs on a tiny Conv model"
+    try:
+        with captured_fd2(), contextlib.redirect_stdout(io.StringIO()):
+            info = create_session(probe_model(), RuntimeConfig(provider="cuda", cuda_graph=True))
+            if not info.cuda_graph:
+                return f"{what}: not used — {info.warning or 'ORT did not enable them'}"
+            error = replay_check(info.session)
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer we report
+        return f"{what}: failed — {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
+    return f"{what}: failed — {error}" if error else f"{what}: recorded and replayed; 3 runs with new inputs were right"
+
+
 def report_lines(with_probe: bool = True) -> list[str]:
     """Human-readable lines for `main.py doctor`."""
     build = ort_build()
@@ -292,6 +320,8 @@ def report_lines(with_probe: bool = True) -> list[str]:
         extras = "; ".join(f"[{k}] {', '.join(v)}" for k, v in sorted(build.extras.items()))
         lines.append(f"  the wheel's own extras: {extras}")
     if with_probe:
-        for provider in (CUDA, TRT):
-            lines.append("  " + probe(provider).line())
+        cuda = probe(CUDA)
+        lines.append("  " + cuda.line())
+        lines.append("  " + (cuda_graph_line() if cuda.ok else "CUDA graphs: not tried (the CUDA provider did not start)"))
+        lines.append("  " + probe(TRT).line())
     return lines

@@ -254,8 +254,28 @@ def test_doctor_reports_the_gpu_path(capsys):
     if "CUDAExecutionProvider" in ort.get_available_providers():
         assert "CUDA provider (libonnxruntime_providers_cuda.so) needs:" in out
         assert "libcudnn.so." in out and "CUDA session on a tiny Conv model:" in out
+        assert "CUDA graphs" in out
     else:
         assert "CPU-only build" in out
+
+
+def test_the_replay_check_catches_a_replay_that_returns_stale_results(monkeypatch):
+    """doctor's CUDA-graph check (needs a GPU to mean anything) run on the CPU: right results pass, and a
+    binding that kept giving the first run's answer, as a replay reading stale inputs would, is caught."""
+    import onnxruntime as ort
+
+    from inference import gpu
+
+    session = ort.InferenceSession(gpu.probe_model(), providers=["CPUExecutionProvider"])
+    assert gpu.replay_check(session) is None
+
+    class Stale(gpu.FixedBinding):
+        def run(self, feeds):
+            self.first = getattr(self, "first", None) or super().run(feeds)
+            return self.first
+
+    monkeypatch.setattr(gpu, "FixedBinding", Stale)
+    assert gpu.replay_check(session) == "run 2 of 3 gave a wrong result"
 
 
 # --- bench ----------------------------------------------------------------------
