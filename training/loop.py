@@ -504,6 +504,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     per_step = cfg.batch_size * dist.world
     pos = (start_epoch, consumed)  # where a resume would continue
     steps_here = 0
+    bar: tqdm | None = None
     try:
         for epoch in range(start_epoch, cfg.epochs):
             ctx.epoch = epoch
@@ -562,6 +563,8 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         _barrier(ctx)
         raise
     finally:
+        if bar is not None:
+            bar.close()  # an epoch cut short: else its bar is drawn once more when the process exits
         stop.restore()
     _barrier(ctx)
     return metrics
