@@ -499,6 +499,25 @@ def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int]
         return
     info[provider] = {"status": "ok", "models": loaded.models}
     print(f"{label}: " + ", ".join(f"{k} on {v}" for k, v in loaded.models.items()))
+    per_count, start = len(variants) * len(modes), report.done
+    try:
+        _measure_loaded(args, provider, label, loaded, counts, variants, modes, frames, gpu_start, report)
+    except BiasMirrorError as exc:
+        if provider == "cpu":
+            raise
+        # A GPU provider that started but failed while measuring (out of memory, a CUDA graph it could not
+        # record): its remaining rows say so in one, and the other providers and the baseline are still measured.
+        done = report.done - start
+        info[provider] = {"status": f"failed: {exc}", "models": loaded.models}
+        print(f"{label}: failed — {exc}")
+        report.add(unavailable(f"onnx {label}", provider, counts[min(done // per_count, len(counts) - 1)], "",
+                               f"failed while measuring: {exc}"), max(0, len(counts) * per_count - done))
+
+
+def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded: Loaded, counts: list[int],
+                    variants: list[str], modes: list[int], frames: dict[int, list[np.ndarray]], gpu_start: float | None,
+                    report: BenchReport) -> None:
+    """The rows of a provider whose models loaded, then the soak if asked and not yet run."""
     # As the app does before its first frame: on a GPU every batch bucket's session is made now, so
     # a face count first met while measuring does not put a session's start-up into the figures.
     prepared = FramePipeline(loaded.classifiers, loaded.filter, None, PipelineConfig(device_chain=args.device_chain)).prepare()

@@ -403,6 +403,37 @@ def test_bench_stopped_midway_reports_and_keeps_what_it_measured(how, tiny_model
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was
 
 
+def test_a_gpu_provider_failing_midway_is_a_row_and_the_rest_is_still_measured(tiny_models, faces_dir, tmp_path,
+                                                                                monkeypatch):
+    """A provider that started and then failed while measuring (CUDA out of memory, a CUDA graph it could not
+    record) ends its own rows with the reason; the CPU rows after it are still measured. ("auto" stands in for a
+    GPU provider here: it is not the CPU row, whose failures are errors.)"""
+    from inference import bench
+    from inference.errors import BiasMirrorError
+
+    real_measure, calls = bench.measure, []
+
+    def measure(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise BiasMirrorError("out of GPU memory running a batch of 2 (stub)", "tiny.onnx")
+        return real_measure(*a, **kw)
+
+    monkeypatch.setattr(bench, "measure", measure)
+    report = tmp_path / "bench.json"
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter", "--no-baseline", "--providers", "auto,cpu", "--faces", "1,2,3", "--frames", "2",
+                      "--warmup", "0", "--json", str(report)])
+    assert code == 0
+    data = json.loads(report.read_text())
+    auto = [r for r in data["results"] if r["provider"] == "auto"]
+    assert [(r["faces"], r["status"]) for r in auto] == [
+        (1, "ok"), (2, "unavailable: failed while measuring: tiny.onnx: out of GPU memory running a batch of 2 (stub)")]
+    assert [r["status"] for r in data["results"] if r["provider"] == "cpu"] == ["ok"] * 3
+    assert data["measured"] == data["configurations"] == 6 and data["complete"] is True
+    assert data["providers"]["auto"]["status"].startswith("failed: ")
+
+
 def test_bench_soak_cut_short_says_how_long_it_ran(tiny_models, faces_dir, tmp_path):
     import os
     import signal
