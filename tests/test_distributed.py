@@ -223,3 +223,27 @@ def test_bench_train_killed_midway_keeps_the_rows_it_timed(tmp_path, tiny_utk):
     assert [r["variant"] for r in data["results"]] == ["fp32"] and data["results"][0]["per_second"] > 0
     assert "interrupted after 1 of 2 configurations" in text and "classifier: best" in text
     assert "Traceback" not in text  # the workers' deaths no longer surface as an error of their own
+
+
+def test_bench_train_reports_a_variant_out_of_gpu_memory_and_times_the_rest(tmp_path, tiny_utk, monkeypatch):
+    import json
+
+    import main
+    from training import bench_train
+
+    real = bench_train.time_steps
+
+    def time_steps(task, cfg, *a, **kw):
+        if cfg.channels_last:  # as a variant whose memory layout needs more than the GPU has
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (stub)")
+        return real(task, cfg, *a, **kw)
+
+    monkeypatch.setattr(bench_train, "time_steps", time_steps)
+    out = tmp_path / "bench.json"
+    assert main.main(["bench", "train", "--data", f"utkface:{tiny_utk}", "--faces", "160", "--size", "32",
+                      "--trainers", "classifier", "--classifier-batch", "16", "--warmup", "1", "--steps", "2",
+                      "--device", "cpu", "--threads", "1", "--cache", "", "--json", str(out)]) == 0
+    rows = {r["variant"]: r for r in json.loads(out.read_text())["results"]}
+    assert rows["fp32"]["status"] == "ok" and rows["fp32"]["per_second"] > 0
+    assert rows["fp32+channels-last"]["status"] == (
+        "unavailable: out of GPU memory at batch 16; try a smaller --classifier-batch")

@@ -276,10 +276,13 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
             torch.cuda.reset_peak_memory_stats(device)
         try:
             seconds, share, ops, first = time_steps(task, cfg, device, args.warmup, args.steps, stop)
-        except BiasMirrorError as exc:  # a compile mode this machine cannot run: say so, time the rest
+        except (BiasMirrorError, torch.OutOfMemoryError) as exc:  # a compile mode this machine cannot run, or a
+            # batch too big for this GPU in this variant: say so, time the rest
+            why = (f"out of GPU memory at batch {batch}; try a smaller --{trainer}-batch"
+                   if isinstance(exc, torch.OutOfMemoryError) else str(exc))
             results.append(TrainTiming(trainer, label, dtype, channels_last, batch, 0, 0.0, 0.0, unit, 0.0,
-                                       None, mode, status=f"unavailable: {exc}"))
-            print(f"  {trainer:10s} {label:34s} unavailable: {exc}", flush=True)
+                                       None, mode, status=f"unavailable: {why}"))
+            print(f"  {trainer:10s} {label:34s} unavailable: {why}", flush=True)
             if args.json:
                 write_json(Path(args.json), header, results, None, complete=False)
             continue
