@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -106,10 +107,13 @@ class DeviceChain:
         session.run_with_iobinding(binding)
         return binding.get_outputs()[0]
 
-    def run(self, faces: np.ndarray) -> ChainOutput:
-        """faces: N×F×F×3 RGB uint8 at the filter's size."""
+    def run(self, faces: np.ndarray, on_filtered: Callable[[np.ndarray], None] | None = None) -> ChainOutput:
+        """faces: N×F×F×3 RGB uint8 at the filter's size. ``on_filtered`` gets the filtered faces on the host as
+        soon as they are back, before the classifiers run on them (so work on them can overlap those runs)."""
         faces = np.ascontiguousarray(faces, np.uint8)
         if len(faces) == 0:
+            if on_filtered is not None:
+                on_filtered(faces.copy())
             return ChainOutput(faces.copy(), {m.name: m.predict(np.zeros((0, *m.size, 3), np.uint8))
                                               for m in self.classifiers})
         n = len(faces)
@@ -123,6 +127,8 @@ class DeviceChain:
         size = faces.shape[1]
         out = ChainOutput(filtered.numpy()[:n])  # the one copy back of the faces: skin tone and display need it
         self.filter.run_ms += (time.perf_counter() - t) * 1000  # as OnnxModel._run counts it, copies included
+        if on_filtered is not None:
+            on_filtered(out.filtered)
         for model in self.classifiers:
             t = time.perf_counter()
             with explained_failures(model, n):

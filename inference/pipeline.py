@@ -161,28 +161,46 @@ class FramePipeline:
         n, size = len(crops), crops.shape[1]
         region, skin_mask = face_region_mask(size), face_skin_mask((size, size))
         in_models = self._run_ms()
-        t = time.perf_counter()
-        orig_cls = self._classify(crops, region)
-        timings["classify"] = timings.get("classify", 0.0) + (time.perf_counter() - t) * 1000
-        filtered = filt_cls = None
+        filtering = self.filter is not None and self.config.apply_filter and n > 0
+        # With the overlap, skin is measured on a helper thread while the models run (their runs release the
+        # GIL): the "before" skin from the start, the "after" skin as soon as the filtered faces exist, before
+        # the classifiers see them. On a GPU that hides most of the skin work behind the models'.
+        overlap = filtering and self._overlap_skin()
         reference = crops  # what the filtered face's skin is compared with
         reference_skins: Callable[[], list[SkinTone]] | None = None  # its skin, when started early
-        if self.filter is not None and self.config.apply_filter and n:
+        filtered_skins: Callable[[], list[SkinTone]] | None = None
+        prep_ms = 0.0
+        if filtering:
             t = time.perf_counter()
-            small = resize_batch(crops, self.filter.size)
+            small = resize_batch(crops, self.filter.size)  # type: ignore[union-attr]
             # Resampling alone moves ITA by a few degrees (it blurs the
             # percentile trimming), so the "before" skin is measured through the
             # same down/up-sampling as the filter's output: Δ is the filter's own.
             reference = resize_batch(small, (size, size))
-            if self._overlap_skin():
+            if overlap:
                 reference_skins = self._skins_started(reference, skin_mask, helpers=True)
+            prep_ms = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        orig_cls = self._classify(crops, region)
+        timings["classify"] = timings.get("classify", 0.0) + (time.perf_counter() - t) * 1000
+        filtered = filt_cls = None
+        if filtering:
+            t = time.perf_counter()
+            made: dict[str, np.ndarray] = {}
+
+            def on_filtered(faces: np.ndarray) -> None:  # the filter's output, before any classifier sees it
+                nonlocal filtered_skins
+                made["filtered"] = resize_batch(faces, (size, size))
+                if overlap:
+                    filtered_skins = self._skins_started(made["filtered"], skin_mask, helpers=True)
+
             chain, predictions = self.device_chain(), None
             if chain is not None:  # the classifiers' passes on the filtered faces happen in here too
-                chained = chain.run(small)
-                filtered, predictions = resize_batch(chained.filtered, (size, size)), chained.predictions
+                predictions = chain.run(small, on_filtered).predictions
             else:
-                filtered = resize_batch(self.filter.apply(small), (size, size))
-            timings["filter"] = (time.perf_counter() - t) * 1000
+                on_filtered(self.filter.apply(small))  # type: ignore[union-attr]
+            filtered = made["filtered"]
+            timings["filter"] = prep_ms + (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             filt_cls = self._classify(filtered, region, predictions)
             timings["classify_filtered"] = (time.perf_counter() - t) * 1000
@@ -190,9 +208,8 @@ class FramePipeline:
         several = self._skin_threads() > 1
         if filtered is None:
             skins, fskins = self._skins_started(reference, skin_mask, several)(), []
-        elif reference_skins is not None:  # started on the helpers while the filter ran
-            fskins = self._skins_started(filtered, skin_mask, several)()
-            skins = reference_skins()
+        elif reference_skins is not None and filtered_skins is not None:  # measured while the models ran
+            skins, fskins = reference_skins(), filtered_skins()
         else:  # before and after in one batch: the measurement's fixed cost is paid once
             both = self._skins_started(np.concatenate([reference, filtered]), skin_mask, several)()
             skins, fskins = both[:n], both[n:]

@@ -343,16 +343,19 @@ def test_detecting_several_ahead_finds_them_at_once_and_keeps_order():
         next(detecting_ahead(source(), Blocking(), 0))
 
 
-def test_skin_measured_on_helper_threads_is_the_same(tiny_models):
-    """overlap_skin and skin_threads only move skin measurements to other threads: every figure stays, in order."""
+@pytest.mark.parametrize("chain", ["off", "on"])
+def test_skin_measured_on_helper_threads_is_the_same(tiny_models, chain):
+    """overlap_skin and skin_threads only move skin measurements to other threads (with the device chain, the
+    filtered faces' skin starts from inside it, before its classifier runs): every figure stays, in order."""
     cls = [load_model(tiny_models["classifier"])]
     paths = utk_images(6)
     runs = {}
     for overlap, threads in (("off", 1), ("on", 1), ("off", 3), ("on", 3)):
         pipe = FramePipeline(cls, load_model(tiny_models["darken"]), None,
-                             PipelineConfig(overlap_skin=overlap, skin_threads=threads))
+                             PipelineConfig(overlap_skin=overlap, skin_threads=threads, device_chain=chain))
         runs[overlap, threads] = [r.faces[0] for _, r, _ in pipe.process_images(paths, batch=4)]
         assert (pipe._helper is not None) == (overlap == "on" or threads > 1)
+        assert (pipe.device_chain() is not None) == (chain == "on")
     base = runs["off", 1]
     assert all(f.original.skin.measurable for f in base)
     for key, faces in runs.items():
@@ -405,3 +408,40 @@ def test_a_frame_is_split_into_finding_faces_the_models_and_the_host_around_them
     assert t["host"] >= 0 and t["host"] < t["total"] - runs * slow * 1000
     assert t["detect"] + t["onnx_runtime"] + t["host"] == pytest.approx(t["total"])
     assert cls.run_ms > 0 and flt.run_ms > 0  # both counted, whichever path ran them
+
+
+@pytest.mark.parametrize("chain", ["off", "on"])
+def test_with_the_overlap_both_skins_start_before_the_models_they_can_hide_behind(tiny_models, monkeypatch, chain):
+    """The "before" skin is started ahead of the classifiers' first pass, the "after" skin as soon as the filter's
+    faces are back and before the classifiers' pass on them: model runs release the GIL, so on a GPU machine the
+    skin work runs behind them instead of after them."""
+    cls = load_model(tiny_models["classifier"])
+    events: list[str] = []
+
+    class Logged:
+        def __init__(self, session):
+            self._session = session
+
+        def run(self, *a, **kw):
+            events.append("classifier run")
+            return self._session.run(*a, **kw)
+
+        def run_with_iobinding(self, binding):
+            events.append("classifier run")
+            return self._session.run_with_iobinding(binding)
+
+        def __getattr__(self, name):
+            return getattr(self._session, name)
+
+    cls.session = Logged(cls.session)
+    started = FramePipeline._skins_started
+
+    def logged_start(self, faces, mask, helpers):
+        events.append("skin started on a helper" if helpers else "skin measured in line")
+        return started(self, faces, mask, helpers)
+
+    monkeypatch.setattr(FramePipeline, "_skins_started", logged_start)
+    pipe = FramePipeline([cls], load_model(tiny_models["darken"]), None,
+                         PipelineConfig(overlap_skin="on", device_chain=chain))
+    list(pipe.process_images(utk_images(2), batch=2))
+    assert events == ["skin started on a helper", "classifier run", "skin started on a helper", "classifier run"]
