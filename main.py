@@ -6,6 +6,7 @@
     python main.py run ...         headless: a source → per-face CSV rows
     python main.py bench ...       measure speed against the eager baseline
     python main.py bench train ... training throughput per precision and memory format
+    python main.py bench detect .. face detectors: time, and the share of each group's faces found
     python main.py doctor          what this machine can run
     python main.py doctor train    ... and train with (torch, GPUs, precision, --compile)
 
@@ -28,6 +29,7 @@ COMMANDS = [
 ]
 BENCH_COMMANDS = [
     ("train", "training.bench_train", "training throughput of the real trainers per precision and memory format"),
+    ("detect", "inference.bench_detect", "face detectors: time per frame, and the share of each group's faces found"),
 ]
 DOCTOR_COMMANDS = [
     ("train", "training.doctor", "what this machine can train with: torch, GPUs, precision, --compile modes"),

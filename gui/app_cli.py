@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from inference.cli_common import add_model_arguments, runtime_from_args
+from inference.cli_common import add_model_arguments, detector_from_args, runtime_from_args
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ def main(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from inference.defaults import MODELS_DIR
-    from inference.faces import make_detector
 
     from .main_window import MainWindow
 
@@ -62,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     app.setStyle("Fusion")
     _dark(app)
     classifiers, filters, errors, chosen = load_models(args)
-    window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), make_detector(args.yunet),
+    window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
                         cam_class=args.cam_class if args.cam_class != "female" else None, filter_override=chosen)
     _install_excepthook(window)

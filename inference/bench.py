@@ -28,11 +28,10 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .cli_common import add_model_arguments
+from .cli_common import add_model_arguments, detector_from_args
 from .datasets.folder import list_images
 from .defaults import load_selection
 from .errors import BiasMirrorError
-from .faces import make_detector
 from .detect_ahead import MAX_DEPTH, DetectingAhead
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
@@ -523,7 +522,7 @@ def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded:
     prepared = FramePipeline(loaded.classifiers, loaded.filter, None, PipelineConfig(device_chain=args.device_chain)).prepare()
     if prepared:
         print(f"{label}: {prepared} batch-bucket sessions prepared before the warm-up")
-    detector = make_detector(args.yunet)
+    detector = detector_from_args(args)
     for n in counts:
         for variant in variants:
             pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,

@@ -249,6 +249,13 @@ def test_detection_lists_images_without_faces(world, tmp_path):
                      "--out", str(tmp_path / "det"))
     assert r["audit"]["detect"] and r["images"]["no_face"] == ["wall.jpg"]
     assert r["images"]["n_faces"] >= 1 and any("no detectable face" in s for s in r["summary"])
+    assert r["audit"]["detector"] == "haar-alt2"  # the default cascade, named: it keys the cache too
+    rc, again, _ = audit("--dataset", f"folder:{folder}", "--classifier", str(world["classifier"]), "--no-filter",
+                         "--out", str(tmp_path / "det"), "--haar-cascade", "default")
+    assert rc == 0 and again["audit"]["detector"] == "haar-default"
+    # faces found by one cascade are never reused for another: each has its own cache file
+    bases = sorted(f.name.split("-")[1:3] for f in (tmp_path / "det" / "cache").glob("base-*.jsonl"))
+    assert bases == [["haar", "alt2"], ["haar", "default"]]
     assert "wall.jpg" in (tmp_path / "det" / "report.html").read_text()
     empty = tmp_path / "empty"
     empty.mkdir()

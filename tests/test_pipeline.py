@@ -32,6 +32,13 @@ def _scene(faces=1, size=(480, 640), face_px=150):
     return frame
 
 
+def _centred_face(size=(480, 640), face_px=200, i=0):
+    frame = np.full((*size, 3), 90, np.uint8)
+    y, x = (size[0] - face_px) // 2, (size[1] - face_px) // 2
+    frame[y : y + face_px, x : x + face_px] = cv2.resize(_face_bgr(i), (face_px, face_px))
+    return frame
+
+
 @pytest.fixture
 def pipeline(tiny_models):
     cls = [load_model(tiny_models["classifier"]), load_model(tiny_models["classifier2"])]
@@ -57,6 +64,12 @@ def test_one_detector_used_from_several_threads_finds_what_it_finds_alone():
     with ThreadPoolExecutor(4) as pool:
         shared = list(pool.map(det.detect, frames * 4))
     assert shared == alone * 4
+
+
+def test_the_cascade_is_chosen_by_name():
+    assert HaarDetector().name == "haar-alt2" and HaarDetector("default").name == "haar-default"
+    with pytest.raises(BiasMirrorError, match="no Haar cascade named 'nope'; choose one of alt2, default, alt"):
+        HaarDetector("nope")
 
 
 def test_opencv_without_a_cascade_is_named_not_a_traceback(monkeypatch):
@@ -103,7 +116,9 @@ def test_bad_and_odd_frames_never_crash(pipeline, kind):
         "black": np.zeros((480, 640, 3), np.uint8),
         "grey": np.full((480, 640, 3), 128, np.uint8),
         "tiny": np.zeros((1, 1, 3), np.uint8),
-        "huge": cv2.resize(_scene(1), (3840, 2160)),
+        # a 4K frame with a face in its centre (stretching a 4:3 scene to 16:9 squashed its face, which one
+        # cascade found by chance and neither found once moved off the corner)
+        "huge": _centred_face((2160, 3840), 900),
         "gray2d": cv2.cvtColor(_scene(1), cv2.COLOR_BGR2GRAY),
         "bgra": cv2.cvtColor(_scene(1), cv2.COLOR_BGR2BGRA),
         "uint16": _scene(1).astype(np.uint16) * 257,

@@ -18,12 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli_common import add_model_arguments, runtime_from_args
+from ..cli_common import add_model_arguments, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, open_dataset, read_folder, select
 from ..datasets.folder import list_images
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
-from ..faces import make_detector
 from .cache import Cache, file_hash
 from .collect import Collector, ModelSet, relative, resolve
 from .report import build_report, write_json
@@ -158,8 +157,9 @@ def run_audit(args) -> tuple[dict, dict]:
     models = load_models(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    detector = make_detector(args.yunet) if detect else None
-    mode = "aligned" if not detect else ("yunet-" + file_hash(args.yunet)[:12] if args.yunet else "haar")
+    detector = detector_from_args(args) if detect else None
+    # the cache key: faces found by another detector (or cascade) are not reused
+    mode = "aligned" if not detect else ("yunet-" + file_hash(args.yunet)[:12] if args.yunet else f"haar-{args.haar_cascade}")
     cache = Cache(out / "cache")
     collector = Collector(models, cache, detector, mode, args.cam_class, args.batch, progress=not args.no_progress)
     paths = [resolve(s.path) for s in samples]

@@ -1,0 +1,176 @@
+"""`python main.py bench detect`: face detectors compared on time per frame and on who they miss.
+
+The detector is the first model a face meets: a face it misses is never
+classified, filtered or measured, so a detector that misses some groups more
+than others biases everything after it. Each labelled face (UTKFace adults by
+default) is pasted at ``--face-px`` in the centre of a grey frame of
+``--resolution``, as ``bench`` builds its frames, and every detector runs on
+the same frames. A face counts as found when a box's centre lies inside it.
+Per detector: p50 ms a frame, and per group the share found with its Wilson
+95 % interval, then the gap between the best- and worst-served group.
+Faces are taken evenly across each group's sorted list (UTKFace names begin
+with the age, so the first N would be the youngest).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .bench import parse_resolution
+from .datasets import open_dataset
+from .errors import BiasMirrorError
+from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
+from .metrics import wilson
+from .stopping import terminate_as_interrupt
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="utkface:../shared/datasets/utkface",
+                   help="labelled faces, a dataset spec (KIND:PATH) whose samples carry --by")
+    p.add_argument("--by", default="race", choices=["race", "gender"], help="the groups compared")
+    p.add_argument("--per-group", type=int, default=300, help="faces per group")
+    p.add_argument("--min-age", type=int, default=18, help="only faces at least this old (-1: all)")
+    p.add_argument("--detectors", default=",".join(f"haar-{c}" for c in HAAR_CASCADES),
+                   help="comma list of haar-<cascade> (" + ", ".join(HAAR_CASCADES) + ") and yunet:PATH")
+    p.add_argument("--face-px", type=int, default=176, help="side of the pasted face, in pixels")
+    p.add_argument("--resolution", default="640x480")
+    p.add_argument("--json", help="also write the results here")
+
+
+@dataclass
+class GroupFound:
+    group: str
+    n: int
+    found: int
+    share: float
+    ci: tuple[float, float]
+
+
+@dataclass
+class DetectorResult:
+    name: str
+    p50_ms: float
+    groups: list[GroupFound] = field(default_factory=list)
+    overall: GroupFound | None = None
+    gap: float | None = None  # best group's share − worst group's, in points of share
+
+
+def parse_detectors(text: str) -> list[tuple[str, FaceDetector]]:
+    out = []
+    for spec in (s.strip() for s in text.split(",")):
+        if not spec:
+            continue
+        if spec.startswith("yunet:"):
+            out.append((spec, make_detector(spec.partition(":")[2])))
+        elif spec.startswith("haar-") and spec[5:] in HAAR_CASCADES:
+            out.append((spec, make_detector(None, spec[5:])))
+        else:
+            raise BiasMirrorError(f"--detectors: {spec!r} is neither haar-<{'|'.join(HAAR_CASCADES)}> nor yunet:PATH")
+    if not out:
+        raise BiasMirrorError("--detectors names no detector")
+    return out
+
+
+def found_in(detections: list[Detection], face: tuple[int, int, int, int]) -> bool:
+    """Whether a detection's centre lies inside the face's box (x, y, w, h)."""
+    x, y, w, h = face
+    return any(x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h for d in detections)
+
+
+def pasted(image: np.ndarray, size: tuple[int, int], face_px: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    w, h = size
+    frame = np.full((h, w, 3), 110, np.uint8)
+    x, y = (w - face_px) // 2, (h - face_px) // 2
+    frame[y : y + face_px, x : x + face_px] = cv2.resize(image, (face_px, face_px), interpolation=cv2.INTER_AREA)
+    return frame, (x, y, face_px, face_px)
+
+
+def choose(samples: list, by: str, per_group: int, min_age: int) -> dict[str, list]:
+    groups: dict[str, list] = {}
+    for s in sorted(samples, key=lambda s: s.path):
+        value = getattr(s, by)
+        if value and (min_age < 0 or s.age is None or s.age >= min_age):
+            groups.setdefault(value, []).append(s)
+    return {g: [members[i] for i in np.unique(np.linspace(0, len(members) - 1, min(per_group, len(members))).astype(int))]
+            for g, members in sorted(groups.items())}
+
+
+def summarise(name: str, times: list[float], hits: dict[str, list[bool]]) -> DetectorResult:
+    def row(group: str, seen: list[bool]) -> GroupFound:
+        k, n = int(sum(seen)), len(seen)
+        return GroupFound(group, n, k, k / n if n else float("nan"), wilson(k, n))
+
+    groups = [row(g, seen) for g, seen in hits.items() if seen]
+    shares = [g.share for g in groups]
+    return DetectorResult(name, float(np.percentile(times, 50)) if times else float("nan"), groups,
+                          row("all", [v for seen in hits.values() for v in seen]),
+                          (max(shares) - min(shares)) if len(shares) > 1 else None)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.per_group < 1 or args.face_px < 24:
+        raise BiasMirrorError("--per-group must be at least 1 and --face-px at least 24")
+    size = parse_resolution(args.resolution)
+    if args.face_px > min(size):
+        raise BiasMirrorError(f"--face-px {args.face_px} does not fit a {args.resolution} frame")
+    detectors = parse_detectors(args.detectors)
+    read = open_dataset(args.data)
+    groups = choose(read.samples, args.by, args.per_group, args.min_age)
+    if not groups:
+        raise BiasMirrorError(f"no sample in this dataset has a {args.by} label", read.root)
+    total = sum(map(len, groups.values()))
+    print(f"{len(detectors)} detector(s) on {total} faces pasted at {args.face_px} px into {size[0]}×{size[1]} frames; "
+          f"groups by {args.by}: " + ", ".join(f"{g} {len(m)}" for g, m in groups.items()))
+    times: dict[str, list[float]] = {name: [] for name, _ in detectors}
+    hits: dict[str, dict[str, list[bool]]] = {name: {g: [] for g in groups} for name, _ in detectors}
+    unreadable: list[str] = []
+    stopped = None
+    with terminate_as_interrupt(), tqdm(total=total, desc="detecting", unit="face") as bar:
+        try:
+            for group, members in groups.items():
+                for sample in members:
+                    image = cv2.imread(sample.path)
+                    bar.update(1)
+                    if image is None:
+                        unreadable.append(sample.path)
+                        continue
+                    frame, face = pasted(image, size, args.face_px)
+                    for name, detector in detectors:
+                        t = time.perf_counter()
+                        boxes = detector.detect(frame)
+                        times[name].append((time.perf_counter() - t) * 1000)
+                        hits[name][group].append(found_in(boxes, face))
+        except KeyboardInterrupt:
+            stopped = f"interrupted after {bar.n} of {total} faces"
+    results = [summarise(name, times[name], hits[name]) for name, _ in detectors]
+    if stopped:
+        print(f"{stopped}; what was measured follows")
+    print(f"\n{'detector':14s} {'group':10s} {'n':>5s} {'found':>7s} {'95% CI':>15s} {'p50 ms':>7s}")
+    for r in results:
+        for g in [*r.groups, r.overall]:
+            if g is None:
+                continue
+            ms = f"{r.p50_ms:7.1f}" if g is r.overall else ""
+            print(f"{r.name:14s} {g.group:10s} {g.n:5d} {g.share:7.1%} {f'{g.ci[0]:.1%}–{g.ci[1]:.1%}':>15s} {ms}")
+    for r in results:
+        if r.gap is not None:
+            worst = min(r.groups, key=lambda g: g.share)
+            best = max(r.groups, key=lambda g: g.share)
+            print(f"{r.name}: {worst.group} faces found least ({worst.share:.1%}), {best.group} most ({best.share:.1%}): "
+                  f"a gap of {100 * r.gap:.1f} points; {r.p50_ms:.1f} ms a frame (p50)")
+    if unreadable:
+        print(f"{len(unreadable)} unreadable image(s) skipped, e.g. {unreadable[0]}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({
+            "data": args.data, "by": args.by, "face_px": args.face_px, "resolution": list(size),
+            "min_age": args.min_age, "complete": stopped is None, "stopped": stopped, "unreadable": unreadable,
+            "results": [asdict(r) for r in results]}, indent=1))
+    return 130 if stopped else 0

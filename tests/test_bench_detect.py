@@ -1,0 +1,60 @@
+"""`main.py bench detect`: who each face detector misses, on real faces (a few per group: seconds)."""
+import json
+
+import numpy as np
+import pytest
+
+import main
+from inference.bench_detect import choose, found_in, parse_detectors, pasted
+from inference.datasets import Sample
+from inference.errors import BiasMirrorError
+from inference.faces import Detection
+from tests.conftest import require_utk
+
+
+def test_a_face_is_found_only_by_a_box_centred_on_it():
+    face = (100, 50, 200, 200)
+    assert found_in([Detection((120, 60, 160, 170))], face)
+    assert found_in([Detection((0, 0, 10, 10)), Detection((90, 40, 220, 230))], face)
+    assert not found_in([Detection((0, 0, 150, 150))], face)  # overlaps, but centred elsewhere
+    assert not found_in([], face)
+
+
+def test_the_face_is_pasted_whole_in_the_centre():
+    img = np.full((200, 200, 3), 7, np.uint8)
+    frame, (x, y, w, h) = pasted(img, (640, 480), 176)
+    assert frame.shape == (480, 640, 3) and (x, y, w, h) == (232, 152, 176, 176)
+    assert (frame[y : y + h, x : x + w] == 7).all() and (frame == 7).sum() == 176 * 176 * 3
+
+
+def test_faces_are_taken_across_each_group_not_from_its_start():
+    samples = [Sample(f"{age:03d}_x.jpg", race="A" if age % 2 else "B", age=age) for age in range(100)]
+    chosen = choose(samples, "race", 5, 18)
+    assert list(chosen) == ["A", "B"]
+    ages = [s.age for s in chosen["A"]]
+    assert len(ages) == 5 and min(ages) == 19 and max(ages) == 99  # spans the ages, oldest included
+    assert all(s.age >= 18 for group in chosen.values() for s in group)
+
+
+def test_bench_detect_reports_each_group_for_each_detector(tmp_path, capsys):
+    root = require_utk().parent
+    out = tmp_path / "detect.json"
+    code = main.main(["bench", "detect", "--data", f"utkface:{root}", "--per-group", "4",
+                      "--detectors", "haar-alt2,haar-default", "--json", str(out)])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert [r["name"] for r in data["results"]] == ["haar-alt2", "haar-default"] and data["complete"] is True
+    for r in data["results"]:
+        assert [g["group"] for g in r["groups"]] == ["Asian", "Black", "Indian", "Others", "White"]
+        for g in r["groups"]:
+            assert g["n"] == 4 and 0 <= g["found"] <= 4 and g["ci"][0] <= g["share"] <= g["ci"][1]
+        assert r["overall"]["n"] == 20 and r["overall"]["found"] == sum(g["found"] for g in r["groups"])
+        assert r["overall"]["found"] >= 14 and r["p50_ms"] > 0  # real, aligned, frontal faces: most are found
+        assert r["gap"] == pytest.approx(max(g["share"] for g in r["groups"]) - min(g["share"] for g in r["groups"]))
+    assert "a gap of" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec", ["haar-nope", "dlib", ","])
+def test_an_unknown_detector_is_named(spec):
+    with pytest.raises(BiasMirrorError, match="--detectors"):
+        parse_detectors(spec)
