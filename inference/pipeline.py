@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 
 from .device_chain import DeviceChain, device_of
-from .errors import BiasMirrorError
 from .detect_ahead import detecting_ahead
 from .faces import Detected, FaceDetector, crop_square, detect_faces, face_region_mask, whole_image_crop
 from .images import as_bgr_uint8, read_rgb, resize_batch
