@@ -16,7 +16,6 @@ in the same run, and the ratios are taken within that run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import time
@@ -36,7 +35,7 @@ from .detect_ahead import MAX_DEPTH, DetectingAhead
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
 from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
-from .stopping import terminate_as_interrupt
+from .stopping import terminate_as_interrupt, write_json_atomically
 
 # Issue #11's goals for the GPU path: targets to compare with, never results.
 TARGETS = {
@@ -397,13 +396,9 @@ class BenchReport:
         if self.path is None:
             return
         compare_with_eager(self.results)
-        payload = {**self.header, "complete": complete, "stopped": stopped, "configurations": self.total,
-                   "measured": self.done, "results": [asdict(m) for m in self.results], "targets": TARGETS,
-                   "soak": self.soak}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".part")
-        tmp.write_text(json.dumps(payload, indent=1))
-        os.replace(tmp, self.path)  # a reader, or a kill mid-write, never sees half a file
+        write_json_atomically(self.path, {
+            **self.header, "complete": complete, "stopped": stopped, "configurations": self.total, "measured": self.done,
+            "results": [asdict(m) for m in self.results], "targets": TARGETS, "soak": self.soak})
 
 
 def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = None,

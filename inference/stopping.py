@@ -1,16 +1,20 @@
-"""A polite stop for long measuring commands: SIGTERM is taken as Ctrl-C.
+"""What long measuring commands keep when they are stopped.
 
 `timeout`, a job scheduler or a device call that runs out of time sends
 SIGTERM; by default that kills Python at once and everything measured so far
 is lost. Raised as KeyboardInterrupt instead, the command's own Ctrl-C path
-reports what it has before it exits.
+reports what it has before it exits; and results rewritten whole after every
+row survive even a kill that gives no warning.
 """
 from __future__ import annotations
 
+import json
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 
@@ -29,3 +33,11 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def write_json_atomically(path: Path, payload: dict) -> None:
+    """Replace ``path`` whole with ``payload``: a reader, or a kill mid-write, never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)

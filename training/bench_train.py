@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
+from inference.stopping import write_json_atomically
 from training.data.cache import load_images
 from training.loop import (COMPILE_MODES, Dist, LoopConfig, StopFlag, amp_dtype, batch_stream, default_workers,
                            make_context, pick_device, place_modules, seed_everything, train_step, training_wrapper)
@@ -246,11 +246,8 @@ def main(args: argparse.Namespace) -> int:
 
 def write_json(path: Path, header: dict, results: list[TrainTiming], stopped: str | None, complete: bool = True) -> None:
     """The figures so far, replaced whole after every row: a run killed outright still leaves its rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps({**header, "complete": complete and stopped is None, "stopped": stopped,
-                               "measured": len(results), "results": [asdict(r) for r in results]}, indent=1))
-    tmp.replace(path)
+    write_json_atomically(path, {**header, "complete": complete and stopped is None, "stopped": stopped,
+                                 "measured": len(results), "results": [asdict(r) for r in results]})
 
 
 def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str, str, bool]], modes: list[str],
