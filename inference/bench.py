@@ -508,6 +508,11 @@ def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int]
                                f"failed while measuring: {exc}"), max(0, len(counts) * per_count - done))
 
 
+def pipeline_config(args: argparse.Namespace, apply_filter: bool = True) -> PipelineConfig:
+    return PipelineConfig(cam_class=args.cam_class, apply_filter=apply_filter, device_chain=args.device_chain,
+                          overlap_skin=args.overlap_skin, skin_threads=args.skin_threads)
+
+
 def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded: Loaded, counts: list[int],
                     variants: list[str], modes: list[int], frames: dict[int, list[np.ndarray]], gpu_start: float | None,
                     report: BenchReport) -> None:
@@ -520,10 +525,7 @@ def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded:
     detector = detector_from_args(args)
     for n in counts:
         for variant in variants:
-            pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
-                                 PipelineConfig(cam_class=args.cam_class, apply_filter=variant == "filter",
-                                                device_chain=args.device_chain, overlap_skin=args.overlap_skin,
-                                                skin_threads=args.skin_threads))
+            pipe = FramePipeline(loaded.classifiers, loaded.filter, detector, pipeline_config(args, variant == "filter"))
 
             def run(f: np.ndarray, pipe: FramePipeline = pipe) -> tuple[dict[str, float], int]:
                 r = pipe.process(f)
@@ -544,9 +546,7 @@ def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded:
                     m.gpu_memory_mib = None if used is None else used - gpu_start
                 report.add(m)
     if args.soak > 0 and report.soak is None:
-        pipe = FramePipeline(loaded.classifiers, loaded.filter, detector,
-                             PipelineConfig(cam_class=args.cam_class, device_chain=args.device_chain,
-                                            overlap_skin=args.overlap_skin, skin_threads=args.skin_threads))
+        pipe = FramePipeline(loaded.classifiers, loaded.filter, detector, pipeline_config(args))
         soak(pipe, frames[counts[0]], args.soak, label, gpu_start is not None, report)
 
 
