@@ -185,20 +185,18 @@ class FramePipeline:
         filtered = filt_cls = None
         if filtering:
             t = time.perf_counter()
-            made: dict[str, np.ndarray] = {}
 
             def on_filtered(faces: np.ndarray) -> None:  # the filter's output, before any classifier sees it
-                nonlocal filtered_skins
-                made["filtered"] = resize_batch(faces, (size, size))
+                nonlocal filtered, filtered_skins
+                filtered = resize_batch(faces, (size, size))
                 if overlap:
-                    filtered_skins = self._skins_started(made["filtered"], skin_mask, helpers=True)
+                    filtered_skins = self._skins_started(filtered, skin_mask, helpers=True)
 
             chain, predictions = self.device_chain(), None
             if chain is not None:  # the classifiers' passes on the filtered faces happen in here too
                 predictions = chain.run(small, on_filtered).predictions
             else:
                 on_filtered(self.filter.apply(small))  # type: ignore[union-attr]
-            filtered = made["filtered"]
             timings["filter"] = prep_ms + (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             filt_cls = self._classify(filtered, region, predictions)
