@@ -56,14 +56,14 @@ def detecting_ahead(frames: Iterable[Frame], detector: FaceDetector | None, dept
             yield _attach(*held.popleft())
 
 
+MAX_DEPTH = 16
+
+
 def check_depth(depth: int) -> int:
     if not 1 <= depth <= MAX_DEPTH:
         raise BiasMirrorError(f"--detect-depth (frames whose faces are found ahead at once) must be 1 to {MAX_DEPTH}, "
                               f"not {depth}")
     return depth
-
-
-MAX_DEPTH = 16
 
 
 def _attach(frame: Frame, job: Future | None) -> Frame:

@@ -44,6 +44,8 @@ class FaceDetector(Protocol):
     """Safe to call from several threads at once: the app and ``inference.detect_ahead`` find the faces of
     frames ahead on helper threads while the pipeline may detect on its own."""
 
+    name: str  # which detector, as results and caches record it (e.g. "haar-alt2")
+
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
 
 
@@ -107,12 +109,12 @@ class HaarDetector:
                                   "install opencv-python<5, or give a YuNet model (--yunet)", Path(cv2.__file__ or "cv2"))
         self.name = f"haar-{cascade}"
         path = Path(cv2.data.haarcascades) / HAAR_CASCADES[cascade]
-        cascade = cv2.CascadeClassifier(str(path))
-        if cascade.empty():
+        loaded = cv2.CascadeClassifier(str(path))
+        if loaded.empty():
             raise BiasMirrorError("OpenCV's Haar cascade is missing (opencv-python 5.x ships none; install opencv-python<5)", path)
         self.path = path
         self._local = threading.local()
-        self._local.cascade = cascade
+        self._local.cascade = loaded
         self.min_face, self.detect_width = min_face, detect_width
         self.pad, self.pad_below, self.edge_pad = pad, pad_below, edge_pad
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors

@@ -159,7 +159,7 @@ def run_audit(args) -> tuple[dict, dict]:
     out.mkdir(parents=True, exist_ok=True)
     detector = detector_from_args(args) if detect else None
     # the cache key: faces found by another detector (or cascade) are not reused
-    mode = "aligned" if not detect else ("yunet-" + file_hash(args.yunet)[:12] if args.yunet else f"haar-{args.haar_cascade}")
+    mode = "aligned" if not detect else ("yunet-" + file_hash(args.yunet)[:12] if args.yunet else detector.name)
     cache = Cache(out / "cache")
     collector = Collector(models, cache, detector, mode, args.cam_class, args.batch, progress=not args.no_progress)
     paths = [resolve(s.path) for s in samples]
