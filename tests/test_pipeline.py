@@ -460,3 +460,20 @@ def test_with_the_overlap_both_skins_start_before_the_models_they_can_hide_behin
                          PipelineConfig(overlap_skin="on", device_chain=chain))
     list(pipe.process_images(utk_images(2), batch=2))
     assert events == ["skin started on a helper", "classifier run", "skin started on a helper", "classifier run"]
+
+
+def test_a_filter_that_is_off_does_not_size_the_crops(tmp_path, tiny_models):
+    from dataclasses import replace
+
+    from tests.conftest import make_filter
+
+    big = load_model(make_filter(tmp_path / "big.onnx", size=96, name="big"))
+    cls = [load_model(tiny_models["classifier"])]
+    pipe = FramePipeline(cls, big, HaarDetector(), PipelineConfig(min_crop=48))
+    frame = _centred_face()
+    on = pipe.process(frame)
+    assert pipe.crop_size == 96 and on.faces[0].original.crop.shape[:2] == (96, 96)
+    pipe.config = replace(pipe.config, apply_filter=False)
+    off = pipe.process(frame)
+    assert pipe.crop_size == 48 and off.faces[0].original.crop.shape[:2] == (48, 48)
+    assert off.faces[0].filtered is None and off.faces[0].original.classifiers["tiny-a"].cam.shape == (48, 48)
