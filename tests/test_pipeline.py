@@ -477,3 +477,27 @@ def test_a_filter_that_is_off_does_not_size_the_crops(tmp_path, tiny_models):
     off = pipe.process(frame)
     assert pipe.crop_size == 48 and off.faces[0].original.crop.shape[:2] == (48, 48)
     assert off.faces[0].filtered is None and off.faces[0].original.classifiers["tiny-a"].cam.shape == (48, 48)
+
+
+def test_skin_is_measured_on_crops_shrunk_to_skin_px(tiny_models):
+    """Large crops (a 256 px filter's) are measured on a copy shrunk to PipelineConfig.skin_px, before and after
+    the filter alike, wherever the measurement runs; crops at or below it are measured as they are."""
+    from inference.images import resize_batch
+    from inference.skin import measure_skin_tones
+
+    cls = [load_model(tiny_models["classifier"])]
+    paths = utk_images(4)
+    plain = [r.faces[0] for _, r, _ in FramePipeline(cls).process_images(paths)]
+    shrunk = [r.faces[0] for _, r, _ in FramePipeline(cls, config=PipelineConfig(skin_px=64)).process_images(paths)]
+    crops = np.stack([f.original.crop for f in plain])
+    assert crops.shape[1] == 112
+    assert [f.original.skin for f in plain] == measure_skin_tones(crops)
+    assert [f.original.skin for f in shrunk] == measure_skin_tones(resize_batch(crops, (64, 64)))
+    assert [f.original.skin for f in shrunk] != [f.original.skin for f in plain]  # not a no-op
+    runs = {}
+    for overlap in ("off", "on"):
+        pipe = FramePipeline(cls, load_model(tiny_models["darken"]), None, PipelineConfig(skin_px=64, overlap_skin=overlap))
+        runs[overlap] = [r.faces[0] for _, r, _ in pipe.process_images(paths)]
+    for a, b in zip(runs["off"], runs["on"], strict=True):
+        assert a.original.skin == b.original.skin and a.filtered.skin == b.filtered.skin
+        assert a.filtered.skin == measure_skin_tones(resize_batch(a.filtered.crop[None], (64, 64)))[0]
