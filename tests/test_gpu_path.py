@@ -123,7 +123,7 @@ def test_wheel_parts_round_trip(tmp_path):
     assert out.stdout.index("call 3/3") < out.stdout.index("device_ort_gpu_install > $OUT/install.log")
     # then the measuring calls, in the order docs/gpu.md gives them, each with what it must carry
     measuring = [ln.split()[-1] for ln in out.stdout.splitlines() if "command: bash scripts/device_measure" in ln]
-    assert measuring == ["inference", "full256", "train", "compile", "depth", "ahead", "soak", "fp16"]
+    assert measuring == ["full256", "ahead", "inference", "train", "compile", "depth", "soak", "fp16"]
     after = out.stdout[out.stdout.index("device_ort_gpu_install > $OUT/install.log"):]
     assert after.index('carry [".gpudata"]') < after.index("device_measure train")
     status = _device(parts, "--status")
