@@ -145,7 +145,8 @@ def test_identity_filter_no_shift(world, tmp_path):
 
 def test_schema_round_trip(world):
     r = json.loads((world["out"] / "report.json").read_text())
-    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 1
+    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 2
+    assert r["detection"] is None  # aligned faces: the whole image is the face, nothing was looked for
     doc = (REPO / "docs" / "audit_schema.md").read_text()
     for key in TOP_LEVEL_KEYS:
         assert f"`{key}`" in doc, key
@@ -263,6 +264,56 @@ def test_detection_lists_images_without_faces(world, tmp_path):
     rc, r, _ = audit("--dataset", f"folder:{empty}", "--classifier", str(world["classifier"]), "--no-filter",
                      "--out", str(tmp_path / "none"), "--no-html")
     assert rc == 1 and r["images"]["n_faces"] == 0 and "No faces were found" in " ".join(r["summary"])
+
+
+def test_found_shares_and_test_per_group():
+    from scipy import stats
+
+    from inference.audit.detection import detection_audit, found_test
+
+    # 100 images a group: A's face found in 98, B's in 80; and two unreadable images, which count nowhere
+    images = ([{"error": None, "n_faces": int(i < 98)} for i in range(100)]
+              + [{"error": None, "n_faces": 2 if i < 40 else int(i < 80)} for i in range(100)]
+              + [{"error": "cannot be read", "n_faces": 0}] * 2)
+    labels = ["A"] * 100 + ["B"] * 100 + ["A", "B"]
+    d = detection_audit(images, {"g": labels}, "haar-test")
+    a, b = d["by"]["g"]["A"], d["by"]["g"]["B"]
+    assert (d["n_images"], d["n_found"]) == (200, 178)
+    assert (a["n_images"], a["n_found"], b["n_images"], b["n_found"]) == (100, 98, 100, 80)
+    assert a["share"]["value"] == 0.98 and b["share"]["lo"] < 0.8 < b["share"]["hi"]
+    assert d["gaps"]["g"] == {"best": "A", "worst": "B", "difference": pytest.approx(0.18)}
+    t = d["tests"]["g"]
+    expected = stats.chi2_contingency([[98, 2], [80, 20]], correction=False)
+    assert t["method"] == "asymptotic" and t["statistic"] == pytest.approx(expected.statistic)
+    assert t["p"] == pytest.approx(expected.pvalue) and t["p"] < 0.001 and t["dof"] == 1
+    # the same shares in small groups: expected misses below 5, so the p-value comes from permutations
+    small = found_test({"A": (10, 10), "B": (10, 8), "C": (10, 9)})
+    assert small["method"].startswith("permutation") and 0.1 < small["p"] <= 1 and small["dof"] == 2
+    assert found_test({"A": (10, 10), "B": (5, 5)})["p"] == 1.0  # nothing missed: nothing to test
+    assert found_test({"A": (10, 7)})["p"] is None
+
+
+def test_detected_audit_reports_faces_found_per_group(world, tmp_path):
+    """Real detection on UTKFace-named images: per group, exactly the images whose face is on the canvas."""
+    face = cv2.imread(str(utk_images(1)[0]))
+    folder = tmp_path / "utk"
+    folder.mkdir()
+    for k in range(6):  # race 0: four faces, two bare walls; race 1: one face, five walls
+        for race, faces in ((0, 4), (1, 1)):
+            canvas = np.full((400, 400, 3), 128, np.uint8)
+            if k < faces:
+                canvas[100:300, 100:300] = face
+            cv2.imwrite(str(folder / f"{30 + k}_0_{race}_2017010100000{race}{k:03d}.jpg.chip.jpg"), canvas)
+    rc, r, _ = audit("--dataset", f"utkface:{folder}", "--detect", "--classifier", str(world["classifier"]),
+                     "--no-filter", "--out", str(tmp_path / "out"))
+    d = r["detection"]
+    by = d["by"]["gender_race"]
+    assert rc == 0 and d["detector"] == "haar-alt2" and (d["n_images"], d["n_found"]) == (12, 5)
+    assert (by["male/White"]["n_found"], by["male/Black"]["n_found"]) == (4, 1)
+    assert d["gaps"]["gender_race"]["worst"] == "male/Black" and d["tests"]["gender_race"]["method"].startswith("permutation")
+    line = next(s for s in r["summary"] if s.startswith("The detector (haar-alt2) found a face in 5 of 12"))
+    assert "lowest for male/Black (16.7%" in line and "highest for male/White (66.7%" in line
+    assert "Faces found, per group" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_bad_input(world, tmp_path):

@@ -144,7 +144,9 @@ class Collector:
             key = resolve(s.path)
             base = self.base.get(key) or {"error": "not processed", "faces": []}
             rel = relative(s.path, root)
-            images.append({"file": rel, "error": base["error"], "n_faces": len(base["faces"])})
+            # the labels travel with the image too: whose faces were found is counted per image (audit.detection)
+            images.append({"file": rel, "error": base["error"], "n_faces": len(base["faces"]), "gender": s.gender,
+                           "race": s.race, "age_band": s.age_band, "group": s.group})
             filt = self.fcomp.get(key) if self.fcomp is not None else None
             for i, face in enumerate(base["faces"]):
                 row = {"file": rel, "path": key, "face": i, "box": face["box"], "gender": s.gender, "race": s.race,

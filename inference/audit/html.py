@@ -55,6 +55,20 @@ def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
+def _detection_section(d: dict, parts: list[str]) -> None:
+    parts.append(f"<p>A face the detector ({esc(d['detector'])}) misses is never classified or measured. It found a face "
+                 f"in {d['n_found']} of {d['n_images']} readable image(s): {esc(ci(d['overall'], pct=True))}.</p>")
+    for grouping, by in d["by"].items():
+        t = d["tests"][grouping]
+        body = [[g, v["n_images"], v["n_found"], v["n_images"] - v["n_found"], ci(v["share"], pct=True),
+                 "small" if v["small"] else ""] for g, v in by.items()]
+        test = (f"χ² {t['statistic']:.2f}, dof {t['dof']}, {pval(t['p'])} ({t['method']}); Cramér's V {t['cramers_v']:.3f}"
+                if t["p"] is not None else t.get("note", "not testable"))
+        parts.append(f"<h4>By {esc(grouping)}</h4>" + table(["group", "images", "face found", "missed", "share found", ""], body)
+                     + f"<p class='small'>Independence of group and found: {esc(test)}"
+                     + (f"; {esc(t['note'])}" if t.get("note") and t["p"] is not None else "") + ".</p>")
+
+
 def _classifier_section(r: dict, parts: list[str]) -> None:
     names = list(r["classifiers"])
     sizes = r["groups"]["sizes"]
@@ -272,6 +286,9 @@ def build_html(r: dict, render=None) -> str:
         parts.append("<p><b>The folder holds no images.</b></p>")
     if im["no_face"]:
         parts.append(f"<p><b>No face found in {len(im['no_face'])} image(s):</b> " + esc(", ".join(im["no_face"])) + "</p>")
+    if r.get("detection"):
+        parts.append("<h2>Faces found, per group</h2>")
+        _detection_section(r["detection"], parts)
     if im["unreadable"]:
         parts.append("<p><b>Unreadable:</b> " + esc(", ".join(u["file"] for u in im["unreadable"])) + "</p>")
     gc = im.get("groups_csv")

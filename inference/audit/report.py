@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from ..metrics import SMALL_GROUP
 from .classifier_audit import classifier_comparisons, classifier_metrics, p_female_distribution
+from .detection import detection_audit
 from .filter_audit import ITA_CATEGORIES, filter_audit
 from .focus import focus_audit
 from .groups import groupings as make_groupings
@@ -20,8 +21,8 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, N_RESAMPLES, SEED, bootstrap_ci
 
-SCHEMA_VERSION = 1
-TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "groups", "skin", "classifiers", "comparisons",
+SCHEMA_VERSION = 2  # 2: `detection`, the share of images with a face found, per group
+TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
 CAVEATS = [
@@ -103,6 +104,7 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
                    "n_with_faces": sum(i["n_faces"] > 0 for i in images),
                    "n_several_faces": sum(i["n_faces"] > 1 for i in images),
                    "no_face": no_face, "unreadable": unreadable, **extra_images},
+        "detection": detection_audit(images, make_groupings(images, labelled), audit["detector"]) if audit["detect"] else None,
         "groups": {"groupings": list(groups), "primary": prim, "sizes": group_sizes,
                    "small": {g: sorted(k for k, n in s.items() if is_small(n)) for g, s in group_sizes.items()}},
         "skin": _skin_section(rows, groups, has_filter),

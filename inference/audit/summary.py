@@ -72,6 +72,25 @@ def comparison_line(c: dict, grouping: str | None = None) -> str:
     return line
 
 
+def detection_line(d: dict, grouping: str) -> str:
+    """Whose faces the detector found, by ``grouping`` (or overall only where it has no such grouping)."""
+    line = (f"The detector ({d['detector']}) found a face in {d['n_found']} of {d['n_images']} readable image(s) "
+            f"({ci(d['overall'], pct=True)}).")
+    by, gap, test = d["by"].get(grouping), d["gaps"].get(grouping), d["tests"].get(grouping)
+    if not by or not gap:
+        return line
+    w, b = by[gap["worst"]], by[gap["best"]]
+    line += (f" By {grouping}: lowest for {gap['worst']} ({ci(w['share'], pct=True)}, n={w['n_images']}"
+             f"{', small group' if w['small'] else ''}), highest for {gap['best']} ({ci(b['share'], pct=True)}, "
+             f"n={b['n_images']}); gap {100 * gap['difference']:.1f} points")
+    if test["p"] is not None and test["method"] != "none":
+        line += (f"; the share found {'differs' if test['p'] < ALPHA else 'does not differ detectably'} between groups "
+                 f"(χ² {pval(test['p'])}, {test['method']}; Cramér's V {test['cramers_v']:.2f})")
+    if gap["difference"] > 0:
+        line += ". Faces it missed are in no per-face figure below"
+    return line + "."
+
+
 def is_detail(line: str) -> bool:
     """Per-group lines the terminal leaves to the report."""
     return line.startswith("ΔITA by ") or "significant after Holm in" in line or line.startswith("Caveats:")
@@ -83,6 +102,8 @@ def summary_lines(r: dict) -> list[str]:
     lines.append(f"Audited {im['n_faces']} face(s) found in {im['n_with_faces']} of {im['n_images']} image(s) "
                  f"from {a['dataset']} ({'labelled' if a['labelled'] else 'unlabelled'}"
                  f"{', split ' + a['split'] if a.get('split') else ''}).")
+    if r.get("detection"):
+        lines.append(detection_line(r["detection"], r["groups"]["primary"] or "gender_race"))
     if im["n_faces"] == 0:
         lines.append("No faces were found in any image, so there is nothing to measure; see the list of images without a face.")
         return lines
