@@ -154,6 +154,14 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # A file the system refused (a folder where a file was meant, a full disk, no permission) that no
+        # check caught earlier: its path and the system's reason are what the user needs, not the traceback.
+        if exc.filename is None:
+            raise
+        logging.getLogger("main").debug("error details", exc_info=True)
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,83 @@
+"""Command-line values checked where they are parsed, and output paths checked before any work starts.
+
+argparse turns a ValueError from a ``type`` into "argument --batch: invalid … value", so a zero batch or a
+negative duration is refused with the option's name instead of failing deep inside (or, worse, running and
+reporting nothing). Output paths are checked up front so that an hour of training is not lost to an
+``--out`` that names a file.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Callable
+
+from .errors import BiasMirrorError
+
+
+def int_at_least(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    parse.__name__ = f"int ≥ {least}"
+    return parse
+
+
+def float_at_least(least: float, above: bool = False) -> Callable[[str], float]:
+    """A number ≥ ``least`` (> ``least`` with ``above``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value != value or value < least or (above and value == least):
+            raise argparse.ArgumentTypeError(f"must be {'above' if above else 'at least'} {least:g}, got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+positive_float = float_at_least(0.0, above=True)
+non_negative_float = float_at_least(0.0)
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_file(path: str | Path, option: str) -> Path:
+    """``path`` can be written as a file (it, or the folders to make for it): else a message naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise BiasMirrorError(f"{option} names a folder; give a file name", path)
+    existing = _nearest_existing(path.parent)
+    if not existing.is_dir():
+        raise BiasMirrorError(f"{option}: {existing} is a file, not a folder", path)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BiasMirrorError(f"{option}: cannot write in {existing} (no permission)", path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise BiasMirrorError(f"{option}: the file exists and cannot be overwritten (no permission)", path)
+    return path
+
+
+def check_output_dir(path: str | Path, option: str) -> Path:
+    """``path`` is, or can be made, a folder to write in: else a message naming it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BiasMirrorError(f"{option} names a file; give a folder", path)
+    existing = _nearest_existing(path)
+    if not existing.is_dir():
+        raise BiasMirrorError(f"{option}: {existing} is a file, not a folder", path)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BiasMirrorError(f"{option}: cannot write in {existing} (no permission)", path)
+    return path
