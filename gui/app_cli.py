@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 
+from inference.arg_checks import check_output_file, non_negative_float, positive_float
 from inference.cli_common import add_model_arguments, detector_from_args, runtime_from_args
 
 log = logging.getLogger(__name__)
@@ -18,11 +19,11 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default="0", help="camera index, video file, image folder or image (default: camera 0)")
-    p.add_argument("--slideshow-fps", type=float, default=2.0, help="images per second for a folder (default 2)")
+    p.add_argument("--slideshow-fps", type=positive_float, default=2.0, help="images per second for a folder (default 2)")
     p.add_argument("--loop", action="store_true", help="repeat an image folder or image forever")
-    p.add_argument("--max-seconds", type=float, help="quit by itself after this many seconds (screenshots, tests)")
+    p.add_argument("--max-seconds", type=positive_float, help="quit by itself after this many seconds (screenshots, tests)")
     p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window (after --screenshot-after seconds)")
-    p.add_argument("--screenshot-after", type=float, default=10.0, help="seconds before --screenshot is taken (default 10)")
+    p.add_argument("--screenshot-after", type=non_negative_float, default=10.0, help="seconds before --screenshot is taken (default 10)")
     p.add_argument("--health", metavar="PATH",
                    help="on quitting, write GUI-thread stalls and memory over the session to this JSON (soak runs)")
     add_model_arguments(p)
@@ -54,6 +55,9 @@ def main(args: argparse.Namespace) -> int:
 
     from .main_window import MainWindow
 
+    for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot")):
+        if path:  # checked before the window opens: a session's health is written only when it ends
+            check_output_file(path, option)
     clear_opencv_qt_paths()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("BiasMirror")

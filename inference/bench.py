@@ -27,10 +27,13 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from .arg_checks import check_output_file, non_negative_float, non_negative_int, positive_float, positive_int
 from .cli_common import add_model_arguments, detector_from_args
 from .datasets.folder import list_images
+from .datasets.sample import IMAGE_EXTENSIONS
 from .defaults import load_selection
 from .errors import BiasMirrorError
+from .images import read_image
 from .detect_ahead import MAX_DEPTH, DetectingAhead
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
@@ -93,7 +96,12 @@ def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: 
     """Frames of ``size`` with ``n_faces`` face images tiled on a grey canvas; or a video's frames, resized."""
     w, h = size
     faces: list[np.ndarray] = []
-    if source and Path(source).is_file():
+    if source and Path(source).is_file() and Path(source).suffix.lower() in IMAGE_EXTENSIONS:
+        img = read_image(source)  # one face, tiled like a folder's
+        if img is None:
+            raise BiasMirrorError("cannot be read as an image (corrupt, or another format)", source)
+        faces.append(img)
+    elif source and Path(source).is_file():
         cap = cv2.VideoCapture(source)
         frames = []
         while len(frames) < count:
@@ -104,16 +112,17 @@ def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: 
         cap.release()
         if not frames:
             raise BiasMirrorError("no frames could be read from this video", source)
-        return frames
-    if not source or not Path(source).is_dir():
+        return [frames[i % len(frames)] for i in range(count)]  # a short clip is looped to the frames asked for
+    elif not source or not Path(source).is_dir():
         raise BiasMirrorError("give --source: a folder of face images (e.g. ../shared/datasets/utkface/UTKFace) or a video",
                               source)
-    for p in list_images(Path(source))[: max(count, n_faces) * 2]:
-        img = cv2.imread(str(p))
-        if img is not None:
-            faces.append(img)
-        if len(faces) >= count + n_faces:
-            break
+    else:
+        for p in list_images(Path(source))[: max(count, n_faces) * 2]:
+            img = read_image(p)
+            if img is not None:
+                faces.append(img)
+            if len(faces) >= count + n_faces:
+                break
     if not faces:
         raise BiasMirrorError("no readable images in the folder", source)
     cols = int(np.ceil(np.sqrt(n_faces)))
@@ -233,9 +242,9 @@ def parse_memory_used(text: str) -> float | None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="folder of face images or a video (e.g. ../shared/datasets/utkface/UTKFace)")
-    p.add_argument("--frames", type=int, default=60, help="frames measured per configuration")
-    p.add_argument("--warmup", type=int, default=5, help="frames run before measuring, per configuration")
-    p.add_argument("--seconds", type=float, default=None,
+    p.add_argument("--frames", type=positive_int, default=60, help="frames measured per configuration")
+    p.add_argument("--warmup", type=non_negative_int, default=5, help="frames run before measuring, per configuration")
+    p.add_argument("--seconds", type=positive_float, default=None,
                    help="stop a configuration after this many seconds (at least 3 frames; warm-up gets a quarter)")
     p.add_argument("--faces", default="1", help="faces per frame, a comma list (e.g. 1,4,16)")
     p.add_argument("--providers", help="ONNX Runtime providers to compare, a comma list of cpu,cuda,cuda-graph,"
@@ -243,7 +252,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                        "one that cannot start is reported as unavailable")
     p.add_argument("--resolution", default="640x480")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch eager baseline")
-    p.add_argument("--soak", type=float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end")
+    p.add_argument("--soak", type=non_negative_float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--detect-ahead", default="on", choices=["on", "off", "both"],
                    help="find the next frame's faces on a helper thread while this one is analysed, as the app does "
@@ -257,7 +266,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap-skin", default="auto", choices=["auto", "on", "off"],
                    help="measure the unfiltered faces' skin on a helper thread while the filter runs: auto = where the "
                         "filter runs on a GPU")
-    p.add_argument("--skin-threads", type=int, default=1,
+    p.add_argument("--skin-threads", type=int, default=1, choices=range(5), metavar="{0..4}",
                    help="helper threads sharing a frame's skin measurements (0: a quarter of the cores, 1 to 4)")
     add_model_arguments(p)
 
@@ -409,6 +418,8 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     providers = parse_providers(args.providers or args.provider)
     if args.frames < 1 or args.warmup < 0:
         raise BiasMirrorError("--frames must be at least 1 and --warmup at least 0")
+    if args.json:
+        check_output_file(args.json, "--json")
     frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup) for n in counts}
     filter_card: dict | None = None
     filter_size: int | None = None

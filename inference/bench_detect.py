@@ -23,10 +23,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .arg_checks import check_output_file, positive_int
 from .bench import parse_resolution
 from .datasets import open_dataset
 from .errors import BiasMirrorError
 from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
+from .images import read_image
 from .metrics import wilson
 from .stopping import terminate_as_interrupt
 
@@ -35,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="utkface:../shared/datasets/utkface",
                    help="labelled faces, a dataset spec (KIND:PATH) whose samples carry --by")
     p.add_argument("--by", default="race", choices=["race", "gender"], help="the groups compared")
-    p.add_argument("--per-group", type=int, default=300, help="faces per group")
+    p.add_argument("--per-group", type=positive_int, default=300, help="faces per group")
     p.add_argument("--min-age", type=int, default=18, help="only faces at least this old (-1: all)")
     p.add_argument("--detectors", default=",".join(f"haar-{c}" for c in HAAR_CASCADES),
                    help="comma list of haar-<cascade> (" + ", ".join(HAAR_CASCADES) + ") and yunet:PATH")
@@ -120,6 +122,8 @@ def main(args: argparse.Namespace) -> int:
     size = parse_resolution(args.resolution)
     if args.face_px > min(size):
         raise BiasMirrorError(f"--face-px {args.face_px} does not fit a {args.resolution} frame")
+    if args.json:
+        check_output_file(args.json, "--json")
     detectors = parse_detectors(args.detectors)
     read = open_dataset(args.data)
     groups = choose(read.samples, args.by, args.per_group, args.min_age)
@@ -136,7 +140,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             for group, members in groups.items():
                 for sample in members:
-                    image = cv2.imread(sample.path)
+                    image = read_image(sample.path)
                     bar.update(1)
                     if image is None:
                         unreadable.append(sample.path)

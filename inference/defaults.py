@@ -40,6 +40,8 @@ def load_folder(folder: Path = MODELS_DIR, runtime: RuntimeConfig = RuntimeConfi
 def load_selection(classifiers: list[str] | None, filter_path: str | None, no_filter: bool,
                    runtime: RuntimeConfig) -> tuple[list[Classifier], Filter | None]:
     """The models a command asked for, or the defaults from resources/models."""
+    if filter_path and no_filter:
+        raise BiasMirrorError("--filter and --no-filter contradict each other; give one")
     if classifiers:
         cls = [load_model(p, "classifier", runtime) for p in classifiers]
         defaults = None

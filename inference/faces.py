@@ -155,10 +155,22 @@ class YuNetDetector:
         self.model_path, self.score_threshold = model_path, score_threshold
         self.name = f"yunet ({model_path.name})"
         self._local = threading.local()
+        if model_path.is_dir():
+            raise BiasMirrorError("is a folder; give the YuNet model file (face_detection_yunet_*.onnx)", model_path)
         try:
-            self._net()
+            # Any ONNX file loads; only running it shows whether it is YuNet (another model fails on the image
+            # inside OpenCV), so one blank frame is tried here rather than in the middle of a session.
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its layer dump would bury our message
+            try:
+                net = self._net()
+                net.setInputSize((64, 64))
+                net.detect(np.zeros((64, 64, 3), np.uint8))
+            finally:
+                cv2.utils.logging.setLogLevel(level)
         except cv2.error as exc:
-            raise BiasMirrorError(f"OpenCV cannot load this YuNet model: {exc.msg.strip()}", model_path) from exc
+            raise BiasMirrorError("not a YuNet face detector OpenCV can run (give face_detection_yunet_*.onnx); "
+                                  f"OpenCV said: {(exc.err or str(exc)).strip()}", model_path) from exc
         self.detect_width = detect_width
 
     def _net(self) -> cv2.FaceDetectorYN:

@@ -1,6 +1,8 @@
 """Reading and normalising images: one place, so training, the audit and the app decode alike."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -21,9 +23,30 @@ def resize_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.rint(np.stack(grown)), 0, 255).astype(images.dtype)
 
 
+def truncated_jpeg(data: np.ndarray) -> bool:
+    """A JPEG whose end-of-image marker is missing: OpenCV decodes what is there and greys the rest (libjpeg
+    only prints "Premature end of JPEG file"), which would be measured as a face. Compressed data cannot
+    hold the marker (an 0xFF there is followed by 0x00 or a restart code), so its absence near the end
+    means the file was cut off."""
+    head, tail = data[:2].tobytes(), data[-1024:].tobytes()
+    return head == b"\xff\xd8" and b"\xff\xd9" not in tail
+
+
+def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """``cv2.imread``, except that a truncated JPEG (or an empty file) is unreadable (None), not half grey."""
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError:
+        return None
+    if data.size == 0 or truncated_jpeg(data):
+        return None
+    img = cv2.imdecode(data, flags)
+    return None if img is None or img.size == 0 else img
+
+
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:
     """An RGB uint8 image (resized to size×size if given), or None if it cannot be read."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    img = read_image(path, cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         return None
     img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

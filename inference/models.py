@@ -48,6 +48,8 @@ def explained_failures(model: "OnnxModel", n: int) -> Iterator[None]:
 def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
     if not path.exists():
         raise BiasMirrorError("model file not found", path)
+    if path.is_dir():
+        raise BiasMirrorError("is a folder; give the model's .onnx file", path)
     if path.stat().st_size == 0:
         raise BiasMirrorError("the model file is empty", path)
     try:

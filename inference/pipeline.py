@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 # 3: upscaled crops are interpolated in float and rounded (the GPU path resamples identically).
 # 4: detector crops are framed 0.97× the Haar box (was 1.2×), as measured on UTKFace.
 # 5: skin is measured on crops shrunk to PipelineConfig.skin_px (crops above 128 px change).
-MEASURES_VERSION = 5
+# 6: a truncated JPEG is unreadable (it was decoded half grey and measured).
+MEASURES_VERSION = 6
 
 
 @dataclass(frozen=True)

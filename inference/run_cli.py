@@ -12,13 +12,14 @@ from tqdm import tqdm
 from .cli_common import add_model_arguments, pipeline_from_args
 from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
 from .rows import RowWriter
+from .arg_checks import check_output_file, positive_int
 from .sources import open_source
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help="camera index, video file, image folder or image")
     p.add_argument("--out", required=True, help="CSV file to write")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     p.add_argument("--detect-depth", type=int, default=1,
                    help=f"frames whose faces are found ahead at once, each on its own thread (1 to {MAX_DEPTH}): more "
                         "helps where the models outpace the face detector, e.g. on a GPU with cores to spare")
@@ -27,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     check_depth(args.detect_depth)
+    check_output_file(args.out, "--out")
     pipeline = pipeline_from_args(args)
     for w in pipeline.provider_warnings():
         print(f"warning: {w}")

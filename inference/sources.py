@@ -20,6 +20,7 @@ import numpy as np
 from .datasets.folder import list_images
 from .errors import BiasMirrorError
 from .faces import Detected
+from .images import read_image
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -141,9 +142,10 @@ class ImageListSource(Source):
             self._i = 0
         p = self.paths[self._i]
         self._i += 1
-        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        img = read_image(p, cv2.IMREAD_UNCHANGED)
         if img is None:
-            return Frame(None, self._i - 1, time.monotonic(), p.name, f"{p}: cannot be read as an image; skipped")
+            return Frame(None, self._i - 1, time.monotonic(), p.name,
+                         f"{p}: cannot be read as an image (corrupt, truncated or another format); skipped")
         return Frame(img, self._i - 1, time.monotonic(), p.name)
 
 

@@ -18,8 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+from ..arg_checks import check_output_dir, check_output_file, positive_int
 from ..cli_common import add_model_arguments, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, open_dataset, read_folder, select
+from ..datasets.csv_file import read_csv_rows
 from ..datasets.folder import list_images
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
@@ -36,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="KIND:PATH with KIND utkface, celeba, fairface or folder")
     p.add_argument("--split", choices=["train", "val", "test"], help="only this split (default: every image)")
     p.add_argument("--min-age", type=int, help="only faces at least this old (labelled datasets)")
-    p.add_argument("--limit", type=int, help="at most N images, a deterministic stratified sample over gender × race")
+    p.add_argument("--limit", type=positive_int, help="at most N images, a deterministic stratified sample over gender × race")
     p.add_argument("--groups", help="CSV with columns file, group: compare these groups (any names)")
     p.add_argument("--out", required=True, help="output folder (report.json, report.html, cache/)")
     det = p.add_mutually_exclusive_group()
@@ -44,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="find faces with the detector (default for folder datasets)")
     det.add_argument("--aligned", dest="detect", action="store_false",
                      help="the whole image is the face (default for utkface/celeba/fairface)")
-    p.add_argument("--batch", type=int, default=32, help="images per batched model call")
+    p.add_argument("--batch", type=positive_int, default=32, help="images per batched model call")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-html", action="store_true", help="write report.json only")
     add_model_arguments(p)
@@ -76,11 +78,10 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
 def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
     if not Path(groups_csv).exists():
         raise BiasMirrorError("the groups CSV does not exist", groups_csv)
-    with open(groups_csv, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not {"file", "group"} <= set(reader.fieldnames or []):
-            raise BiasMirrorError("the groups CSV needs columns 'file' and 'group'", groups_csv)
-        groups = {r["file"].strip(): (r["group"] or "").strip() for r in reader}
+    columns, listed = read_csv_rows(groups_csv, "the groups CSV")
+    if not {"file", "group"} <= set(columns):
+        raise BiasMirrorError("the groups CSV needs columns 'file' and 'group'", groups_csv)
+    groups = {(r.get("file") or "").strip(): (r.get("group") or "").strip() for r in listed}
     samples, seen = [], set()
     for s in read.samples:
         rel = relative(s.path, read.root)
@@ -145,6 +146,7 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
 
 def run_audit(args) -> tuple[dict, dict]:
     t0 = time.perf_counter()
+    check_output_dir(args.out, "--out")
     kind = args.dataset.partition(":")[0]
     read, notes = read_dataset(args.dataset, args.groups)
     if kind != "folder" and not read.samples:
@@ -215,7 +217,8 @@ def main(args: argparse.Namespace) -> int:
     from .summary import is_detail
 
     print("\n".join(line for line in report["summary"] if not is_detail(line)))
-    print("(per-group tables, tests and caveats: report.html)")
+    print("(per-group tables, tests and caveats: " + ("report.json; leave out --no-html for report.html)" if args.no_html
+                                                      else "report.html)"))
     print(f"\nwrote {Path(args.out) / 'report.json'}" + ("" if args.no_html else f" and {Path(args.out) / 'report.html'}")
           + f" ({run['images_computed']} image(s) computed, {run['images_from_cache']} from the cache, {run['seconds']['total']} s)")
     return 0 if im["n_faces"] else 1

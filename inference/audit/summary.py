@@ -102,15 +102,20 @@ def summary_lines(r: dict) -> list[str]:
     lines.append(f"Audited {im['n_faces']} face(s) found in {im['n_with_faces']} of {im['n_images']} image(s) "
                  f"from {a['dataset']} ({'labelled' if a['labelled'] else 'unlabelled'}"
                  f"{', split ' + a['split'] if a.get('split') else ''}).")
-    if r.get("detection"):
+    if r.get("detection") and r["detection"]["n_images"]:
         lines.append(detection_line(r["detection"], r["groups"]["primary"] or "gender_race"))
+    if im.get("empty_folder"):
+        lines.append("The folder holds no images, so there is nothing to measure.")
+        return lines
     if im["n_faces"] == 0:
         lines.append("No faces were found in any image, so there is nothing to measure; see the list of images without a face.")
         return lines
     if im["no_face"]:
         lines.append(f"{len(im['no_face'])} image(s) had no detectable face and are listed in the report.")
     if im["unreadable"]:
-        lines.append(f"{len(im['unreadable'])} image(s) could not be read.")
+        names = [u["file"] for u in im["unreadable"]]
+        lines.append(f"{len(names)} image(s) could not be read (corrupt, truncated or another format): {', '.join(names[:5])}"
+                     + (f" and {len(names) - 5} more (listed in the report)." if len(names) > 5 else "."))
     small = {g: s for g, s in r["groups"]["small"].items() if s}
     for g, s in small.items():
         lines.append(f"Small groups in {g} (wide intervals): {', '.join(s)}.")

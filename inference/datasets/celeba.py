@@ -16,6 +16,15 @@ LAYOUT = "img_align_celeba/, list_attr_celeba.txt and list_eval_partition.txt in
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
 
 
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise BiasMirrorError(f"not a CelebA text list (byte {exc.start} is not UTF-8 text)", path) from exc
+    except IsADirectoryError as exc:
+        raise BiasMirrorError("is a folder, where CelebA has a text list", path) from exc
+
+
 def read_celeba(path: str | os.PathLike) -> DatasetRead:
     root = Path(path)
     images = root / "img_align_celeba"
@@ -25,11 +34,11 @@ def read_celeba(path: str | os.PathLike) -> DatasetRead:
         if not needed.exists():
             raise BiasMirrorError(f"missing {needed.name}; expected {LAYOUT}", root)
     partition = {}
-    for line in part_file.read_text().splitlines():
+    for line in _lines(part_file):
         bits = line.split()
         if len(bits) == 2:
             partition[bits[0]] = PARTITIONS.get(bits[1])
-    lines = attr_file.read_text().splitlines()
+    lines = _lines(attr_file)
     if len(lines) < 3:
         raise BiasMirrorError("the attribute file is empty", attr_file)
     header = lines[1].split()

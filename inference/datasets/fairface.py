@@ -6,11 +6,11 @@ FairFace's ``val`` is its held-out set, so it is used as our test partition.
 """
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 from ..errors import BiasMirrorError
+from .csv_file import read_csv_rows
 from .sample import DatasetRead, Sample
 from .splits import hash_fraction
 
@@ -31,24 +31,23 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
     for partition, csv_path in files.items():
         if not csv_path.exists():
             continue
-        with open(csv_path, newline="") as fh:
-            for row in csv.DictReader(fh):
-                gender = (row.get("gender") or "").strip().lower()
-                if gender not in ("male", "female") or not row.get("file"):
-                    skipped.append((row.get("file", "?"), "missing file or gender"))
-                    continue
-                # FairFace has no validation partition: carve a stable 10% of train.
-                part = "val" if partition == "train" and hash_fraction(row["file"]) < 0.1 else partition
-                samples.append(
-                    Sample(
-                        path=str(root / row["file"]),
-                        gender=gender,
-                        race=(row.get("race") or "").strip() or None,
-                        age=_age_lower(row.get("age", "")),
-                        partition=part,
-                        attrs={"age_band": row.get("age", "")},
-                    )
+        for row in read_csv_rows(csv_path, "the FairFace label file")[1]:
+            gender = (row.get("gender") or "").strip().lower()
+            if gender not in ("male", "female") or not row.get("file"):
+                skipped.append((row.get("file", "?"), "missing file or gender"))
+                continue
+            # FairFace has no validation partition: carve a stable 10% of train.
+            part = "val" if partition == "train" and hash_fraction(row["file"]) < 0.1 else partition
+            samples.append(
+                Sample(
+                    path=str(root / row["file"]),
+                    gender=gender,
+                    race=(row.get("race") or "").strip() or None,
+                    age=_age_lower(row.get("age", "")),
+                    partition=part,
+                    attrs={"age_band": row.get("age", "")},
                 )
+            )
     if not samples:
         raise BiasMirrorError(f"the label files list no usable faces; expected {LAYOUT}", root)
     read = DatasetRead("fairface", str(root), samples, skipped)

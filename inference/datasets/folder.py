@@ -7,12 +7,12 @@ the unlabelled audit never invents any.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from pathlib import Path
 
 from ..errors import BiasMirrorError
+from .csv_file import read_csv_rows
 from .sample import IMAGE_EXTENSIONS, DatasetRead, Sample
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,23 @@ def list_images(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def _odd_labels(rel: str, row: dict[str, str]) -> list[str]:
+    """The values of ``row`` that read_folder cannot use, as "file: column 'value' (expected …)"."""
+    expected = {"gender": ("male or female", lambda v: v.lower() in ("male", "female")),
+                "age": ("whole years", str.isdigit),
+                "split": ("train, val or test", lambda v: v in ("train", "val", "test"))}
+    out = []
+    for column, (wanted, ok) in expected.items():
+        value = (row.get(column) or "").strip()
+        if value and not ok(value):
+            out.append(f"{rel}: {column} {value!r} (expected {wanted})")
+    return out
+
+
 def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = None) -> DatasetRead:
     root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise BiasMirrorError(f"is a file, not a folder; expected {LAYOUT}", root)
     if not root.is_dir():
         raise BiasMirrorError(f"the folder does not exist; expected {LAYOUT}", root)
     images = list_images(root)
@@ -33,11 +48,10 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
     csv_path = Path(labels_csv) if labels_csv else root / "labels.csv"
     rows: dict[str, dict[str, str]] = {}
     if csv_path.exists():
-        with open(csv_path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            if "file" not in (reader.fieldnames or []):
-                raise BiasMirrorError("the labels CSV has no 'file' column", csv_path)
-            rows = {r["file"].strip(): r for r in reader}
+        columns, listed = read_csv_rows(csv_path, "the labels CSV")
+        if "file" not in columns:
+            raise BiasMirrorError("the labels CSV has no 'file' column", csv_path)
+        rows = {(r.get("file") or "").strip(): r for r in listed}
     elif labels_csv:
         raise BiasMirrorError("the labels CSV does not exist", csv_path)
     rel_names = {p.relative_to(root).as_posix(): p for p in images}
@@ -47,9 +61,10 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
         missing = sorted(set(rel_names) - set(rows))
         if missing:
             log.warning("%s: %d image(s) not in the CSV, kept without labels, e.g. %s", csv_path, len(missing), missing[:3])
-    samples = []
+    samples, odd = [], []
     for rel, p in rel_names.items():
         r = rows.get(rel, {})
+        odd += _odd_labels(rel, r)
         gender = (r.get("gender") or "").strip().lower() or None
         age = (r.get("age") or "").strip()
         samples.append(
@@ -63,6 +78,8 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
                 attrs={k: v for k, v in r.items() if k != "file"},
             )
         )
+    if odd:  # kept, without the label: the image is still audited, it just cannot be grouped by it
+        log.warning("%s: %d label(s) not understood and ignored, e.g. %s", csv_path, len(odd), "; ".join(odd[:3]))
     read = DatasetRead("folder", str(root), samples, skipped)
     read.warn_skipped()
     return read

@@ -14,6 +14,8 @@ LAYOUT = "a folder of UTKFace images named [age]_[gender]_[race]_[date&time].jpg
 def _find_root(path: Path) -> Path:
     if not path.exists():
         raise BiasMirrorError(f"the UTKFace folder does not exist; expected {LAYOUT}", path)
+    if not path.is_dir():
+        raise BiasMirrorError(f"is a file, not a folder; expected {LAYOUT}", path)
     if (path / "UTKFace").is_dir():
         return path / "UTKFace"
     return path

@@ -1,0 +1,152 @@
+"""Bad input to run, audit, bench and the app: one line that names the file or option, never a traceback."""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+from inference.bench import make_frames
+from inference.datasets import read_folder
+from inference.errors import BiasMirrorError
+from inference.faces import YuNetDetector
+from inference.images import read_image, read_rgb
+from inference.sources import ImageListSource
+from tests.conftest import REPO, utk_images
+
+MODEL = REPO / "resources" / "models" / "resnet10_balanced.onnx"
+
+
+def refused(argv: list[str], capsys) -> str:
+    """What main.py printed for a command it refused; fails on a traceback or another exit code."""
+    try:
+        code = main.main(argv)
+    except SystemExit as exc:  # argparse refuses a value with exit status 2
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--seconds", "-1"], "argument --seconds: must be above 0, got -1"),
+    (["bench", "--soak", "-5"], "argument --soak: must be at least 0"),
+    (["bench", "--skin-threads", "9"], "argument --skin-threads: invalid choice"),
+    (["audit", "--dataset", "folder:x", "--out", "y", "--batch", "0"], "argument --batch: must be at least 1, got 0"),
+    (["audit", "--dataset", "folder:x", "--out", "y", "--batch", "-1"], "argument --batch: must be at least 1"),
+    (["run", "--source", "x", "--out", "y", "--max-frames", "0"], "argument --max-frames: must be at least 1"),
+    (["run", "--source", "x", "--out", "y", "--threads", "-3"], "argument --threads: must be at least 1"),
+    (["run", "--source", "x", "--out", "y", "--max-frames", "ten"], "'ten' is not a whole number"),
+])
+def test_numbers_out_of_range_are_refused_where_they_are_parsed(argv, message, capsys):
+    assert message in refused(argv, capsys)
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    images = tmp_path / "images"
+    images.mkdir()
+    assert "--out names a folder; give a file name" in refused(
+        ["run", "--source", str(images), "--out", str(images)], capsys)
+    assert f"--out: {a_file} is a file, not a folder" in refused(
+        ["run", "--source", str(images), "--out", str(a_file / "rows.csv")], capsys)
+    assert "--out names a file; give a folder" in refused(
+        ["audit", "--dataset", f"folder:{images}", "--out", str(a_file)], capsys)
+    assert "--json names a folder" in refused(["bench", "--source", str(images), "--json", str(images)], capsys)
+    assert "--health names a folder" in refused(["app", "--source", str(images), "--health", str(images)], capsys)
+
+
+def test_a_file_error_no_check_caught_is_one_line(monkeypatch, tmp_path, capsys):
+    import inference.run_cli
+
+    def fails(args):
+        raise IsADirectoryError(21, "Is a directory", str(tmp_path))
+    monkeypatch.setattr(inference.run_cli, "main", fails)
+    assert f"error: {tmp_path}: Is a directory" in refused(["run", "--source", "0", "--out", "x.csv"], capsys)
+
+
+def test_a_model_that_is_not_yunet_is_named_when_given(tmp_path):
+    with pytest.raises(BiasMirrorError, match="not a YuNet face detector") as err:
+        YuNetDetector(MODEL)
+    assert str(MODEL) in str(err.value)
+    with pytest.raises(BiasMirrorError, match="is a folder"):
+        YuNetDetector(tmp_path)
+
+
+def test_csv_and_dataset_paths_of_the_wrong_kind(tmp_path, capsys):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    shutil.copy(utk_images(1)[0], folder / "a.jpg")
+    binary = tmp_path / "groups.csv"
+    binary.write_bytes(MODEL.read_bytes()[:400])
+    assert f"{binary}: the labels CSV is not UTF-8 text" in refused(  # a folder's groups CSV may carry labels too
+        ["audit", "--dataset", f"folder:{folder}", "--groups", str(binary), "--out", str(tmp_path / "o")], capsys)
+    utk = tmp_path / "utk"
+    utk.mkdir()
+    shutil.copy(utk_images(1)[0], utk / utk_images(1)[0].name)
+    assert f"{binary}: the groups CSV is not UTF-8 text" in refused(
+        ["audit", "--dataset", f"utkface:{utk}", "--groups", str(binary), "--out", str(tmp_path / "o")], capsys)
+    image = folder / "a.jpg"
+    for kind in ("utkface", "folder"):
+        assert f"{image}: is a file, not a folder" in refused(
+            ["audit", "--dataset", f"{kind}:{image}", "--out", str(tmp_path / "o")], capsys)
+    assert "is a folder; give the model's .onnx file" in refused(
+        ["run", "--source", str(folder), "--out", str(tmp_path / "r.csv"), "--classifier", str(folder)], capsys)
+    assert "--filter and --no-filter contradict" in refused(
+        ["run", "--source", str(folder), "--out", str(tmp_path / "r.csv"), "--no-filter", "--filter", str(MODEL)], capsys)
+
+
+def test_labels_a_folder_csv_cannot_use_are_named(tmp_path, caplog):
+    shutil.copy(utk_images(1)[0], tmp_path / "a.jpg")
+    # written by a spreadsheet: a byte-order mark before the header
+    (tmp_path / "labels.csv").write_text("\ufefffile,gender,age,split\na.jpg,banana,old,later\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        read = read_folder(tmp_path)
+    s = read.samples[0]
+    assert (s.gender, s.age) == (None, None)
+    assert "gender 'banana' (expected male or female)" in caplog.text and "age 'old'" in caplog.text
+    assert "split 'later'" in caplog.text and "labels.csv" in caplog.text
+
+
+def test_a_truncated_jpeg_is_unreadable_not_half_grey(tmp_path):
+    whole = utk_images(1)[0].read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    assert cv2.imread(str(cut)) is not None  # what OpenCV alone does: decodes it, the rest grey
+    assert read_image(cut) is None and read_rgb(str(cut)) is None
+    assert read_rgb(str(utk_images(1)[0])) is not None
+    frame = ImageListSource([cut], "images").read()
+    assert frame.image is None and "cut.jpg: cannot be read as an image (corrupt, truncated" in frame.warning
+
+
+def test_an_audit_names_the_images_it_could_not_read(tmp_path, capsys):
+    data = tmp_path / "utk"
+    data.mkdir()
+    src = utk_images(3)
+    for p in src:
+        shutil.copy(p, data / p.name)
+    whole = src[0].read_bytes()
+    (data / "30_1_0_20170101000000000.jpg.chip.jpg").write_bytes(whole[: len(whole) // 2])
+    assert main.main(["audit", "--dataset", f"utkface:{data}", "--no-filter", "--no-html", "--no-progress",
+                      "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s) could not be read (corrupt, truncated or another format): 30_1_0_20170101000000000" in out
+    assert "leave out --no-html for report.html" in out
+
+
+def test_bench_takes_a_single_image_or_a_short_clip(tmp_path):
+    face = utk_images(1)[0]
+    frames = make_frames(str(face), 4, (320, 240), 7)
+    assert len(frames) == 7 and frames[0].shape == (240, 320, 3)
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(2):
+        writer.write(np.full((48, 64, 3), 40 * (i + 1), np.uint8))
+    writer.release()
+    looped = make_frames(str(clip), 1, (64, 48), 5)
+    assert len(looped) == 5 and looped[2].mean() == pytest.approx(looped[0].mean())
