@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import logging
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -26,17 +27,20 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from inference.arg_checks import check_output_file, int_at_least, non_negative_int, positive_int
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from inference.stopping import write_json_atomically
-from training.data.cache import load_images
+from training.data.cache import load_images, unreadable_note
 from training.loop import (COMPILE_MODES, Dist, LoopConfig, StopFlag, amp_dtype, batch_stream, default_workers,
                            make_context, pick_device, place_modules, seed_everything, train_step, training_wrapper)
 from training.nets.cam_classifier import ClassifierConfig
-from training.nets.cyclegan import preset
+from training.nets.cyclegan import PRESETS, preset
 from training.tasks.classifier import LABELS, ClassifierData, ClassifierTask
 from training.tasks.cyclegan import CycleGANTask, DomainImages
 
+log = logging.getLogger(__name__)
+MIN_FACES = 64  # one CPU classifier batch
 GOALS = {"classifier": ("images/s", 2000.0), "cyclegan": ("iterations/s", 20.0)}  # the H100 targets
 
 
@@ -83,9 +87,11 @@ def variants(device: torch.device) -> list[tuple[str, str, bool]]:
 def real_faces(spec: str, n: int, size: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
     read = open_dataset(spec)
     samples = [s for s in read.samples if s.gender in LABELS][:n]
-    if len(samples) < 64:
-        raise BiasMirrorError(f"bench train needs at least 64 labelled faces; found {len(samples)}", spec)
+    if len(samples) < MIN_FACES:
+        raise BiasMirrorError(f"bench train needs at least {MIN_FACES} labelled faces; found {len(samples)}", spec)
     arr = load_images([s.path for s in samples], size, cache)
+    if arr.n_bad:
+        log.warning("%s", unreadable_note([s.path for s in samples], arr.ok))
     ok = np.flatnonzero(arr.ok)
     return np.asarray(arr.images)[ok], np.array([LABELS.index(samples[i].gender) for i in ok])
 
@@ -159,18 +165,20 @@ def _sync(device: torch.device) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="utkface:../shared/datasets/utkface",
                    help="labelled faces to train on (dataset spec, as for `train classifier --dataset`)")
-    p.add_argument("--faces", type=int, default=2048, help="faces decoded for the benchmark")
+    p.add_argument("--faces", type=int_at_least(MIN_FACES), default=2048,
+                   help=f"faces decoded for the benchmark (at least {MIN_FACES})")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--trainers", default="classifier,cyclegan", help="comma-separated: classifier, cyclegan")
-    p.add_argument("--size", type=int, default=128, help="classifier input size")
-    p.add_argument("--classifier-batch", type=int, default=None, help="default: 256 on a GPU, 64 on the CPU")
-    p.add_argument("--cyclegan-preset", default="fast")
-    p.add_argument("--cyclegan-batch", type=int, default=1)
-    p.add_argument("--workers", type=int, default=None,
-                   help="DataLoader workers (default: as training uses them; 0 on the CPU)")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--size", type=positive_int, default=128, help="classifier input size")
+    p.add_argument("--classifier-batch", type=positive_int, default=None, help="default: 256 on a GPU, 64 on the CPU")
+    p.add_argument("--cyclegan-preset", choices=list(PRESETS), default="fast")
+    p.add_argument("--cyclegan-batch", type=positive_int, default=1)
+    p.add_argument("--workers", type=non_negative_int, default=None,
+                   help="DataLoader workers (0: batches made in this process; default: as training uses them; "
+                        "0 on the CPU)")
+    p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed steps first (0: time from the first)")
+    p.add_argument("--steps", type=positive_int, default=30)
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--cache", default="cache", help="folder for the decoded-image cache ('' to disable)")
     p.add_argument("--variants", default=None,
                    help="only these precision/memory variants, a comma list (fp32, fp32+channels-last, and on a GPU amp, "
@@ -201,6 +209,8 @@ def parse_compile_modes(text: str) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.json:
+        check_output_file(args.json, "--json")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from inference.arg_checks import check_output_file, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import comparison_line
 from inference.datasets import Sample, open_dataset, select
@@ -22,8 +24,10 @@ from inference.metrics import GroupedMetrics, disaggregate, format_table
 from inference.models import Classifier, load_model
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.runtime import RuntimeConfig
+from training.data.cache import unreadable_note
 
 GROUPINGS = ("gender×race", "age_band")
+log = logging.getLogger(__name__)
 
 
 def predict_samples(model: Classifier, samples: list[Sample], batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +86,10 @@ def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict])
 def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[dict]]:
     """Per-group metrics of each model and their paired comparisons, from one pass of each model."""
     predictions = {name: predict_samples(m, samples) for name, m in models.items()}
+    read = np.logical_and.reduce([ok for _, ok in predictions.values()]) if predictions else np.ones(len(samples), bool)
+    if not read.all():  # the tables count only the faces read: say which were left out
+        log.warning("%s; %d of %d face(s) evaluated", unreadable_note([s.path for s in samples], read),
+                    int(read.sum()), len(samples))
     return ({name: grouped(p, ok, samples) for name, (p, ok) in predictions.items()},
             paired_comparisons(predictions, samples))
 
@@ -90,7 +98,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", required=True, help="an ONNX classifier (repeat to compare)")
     p.add_argument("--dataset", required=True, help="KIND:PATH, e.g. utkface:../shared/datasets/utkface")
     p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
-    p.add_argument("--min-age", type=int, default=18, help="-1 for all ages")
+    p.add_argument("--min-age", type=int_at_least(-1), default=18, help="-1 for all ages")
     p.add_argument("--json", help="write the metrics here")
 
 
@@ -103,6 +111,8 @@ def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sa
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.json:
+        check_output_file(args.json, "--json")
     min_age = None if args.min_age < 0 else args.min_age
     samples = evaluation_samples(args.dataset, args.split, min_age)
     models = {}

@@ -43,6 +43,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from inference.arg_checks import check_output_file, positive_int
 from inference.audit.cache import file_hash
 from inference.card import METADATA_KEY, ModelCard
 from inference.datasets.folder import list_images
@@ -122,6 +123,16 @@ def _unwrap_blocked_outputs(graph: onnx.GraphProto, types: dict[str, int]) -> No
         for v in stale:
             graph.value_info.remove(v)
         out.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+
+
+def check_keep_fp32(model: onnx.ModelProto, keep_fp32: Sequence[str], path: object) -> None:
+    """--keep-fp32 names op types; one the graph does not have would keep nothing, silently (a typo, or a node
+    name where an op type is meant)."""
+    ops = sorted({n.op_type for n in model.graph.node})
+    unknown = [op for op in keep_fp32 if op not in ops]
+    if unknown:
+        raise BiasMirrorError(f"--keep-fp32: {', '.join(unknown)} is not an op type of this model; its op types are "
+                              f"{', '.join(ops)}", path)
 
 
 def with_card(model: onnx.ModelProto, card: ModelCard, path: object) -> onnx.ModelProto:
@@ -307,12 +318,14 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
     out = Path(out) if out else src.with_name(f"{src.stem}_fp16.onnx")
     if out.resolve() == src.resolve():
         raise BiasMirrorError("the fp16 variant would overwrite its parent; give another --out", out)
+    check_output_file(out, "--out")
     parent = load_model(src, runtime=RuntimeConfig(provider=provider))
     if parent.card.precision != "fp32":
         raise BiasMirrorError(f"this model is already {parent.card.precision}; convert its fp32 parent", src)
     if parent.info.warning:
         echo(f"warning: {parent.info.warning}")
     proto = onnx.load(str(src))
+    check_keep_fp32(proto, keep_fp32, src)
     try:
         with warnings.catch_warnings(record=True) as clamped:
             warnings.simplefilter("always")
@@ -383,7 +396,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="where to write the variant (default: <stem>_fp16.onnx next to the model)")
     p.add_argument("--images", default=str(DEFAULT_IMAGES),
                    help="a folder of face images to measure parity on (default: the shared UTKFace copy)")
-    p.add_argument("--n", type=int, default=256, help="how many images (spread over the folder) to measure on")
+    p.add_argument("--n", type=positive_int, default=256, help="how many images (spread over the folder) to measure on")
     p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="measure parity and speed on this provider (auto: the best one here)")
     p.add_argument("--keep-fp32", default="", metavar="OPS",

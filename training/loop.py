@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from inference.arg_checks import non_negative_int, positive_int
 from inference.errors import BiasMirrorError
 
 log = logging.getLogger(__name__)
@@ -109,20 +110,20 @@ def add_run_arguments(p, out_help: str) -> None:
     """The arguments every trainer shares: where the run lives, and how the loop runs it."""
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--cache", default="cache", help="folder for decoded image caches ('' to disable)")
     p.add_argument("--out", required=True, help=out_help)
     p.add_argument("--name", help="model name in the card (default: the run folder's name)")
     p.add_argument("--resume", action="store_true",
                    help="continue the checkpoint in --out (with any number of processes)")
-    p.add_argument("--max-steps", type=int, default=None,
+    p.add_argument("--max-steps", type=positive_int, default=None,
                    help="stop after this many steps, checkpointed; continue later with --resume")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                    help="mixed precision on a GPU (auto: bf16 where supported, else fp16 with a grad scaler)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster convs on GPUs)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="processes that decode/augment batches ahead of the GPU (default with a GPU: this process's share "
-                        "of the cores less one, at most 8; 0 without)")
+    p.add_argument("--workers", type=non_negative_int, default=None,
+                   help="processes that decode/augment batches ahead of the GPU (0: none, batches are made in this "
+                        "process; default with a GPU: this process's share of the cores less one, at most 8; 0 without)")
     p.add_argument("--compile", choices=list(COMPILE_MODES), default="off",
                    help="torch.compile the step's networks: default (fused kernels), reduce-overhead (and CUDA graphs), "
                         "cudagraphs (CUDA graphs only, no Triton needed), trace-only (find graph breaks); the first steps "

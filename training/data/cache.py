@@ -2,12 +2,12 @@
 
 CPU training spends more time decoding JPEGs than it should; a cached
 N×S×S×3 array (memory-mapped .npy) makes every epoch after the first cheap.
-Unreadable images are counted and marked, never fatal.
+Unreadable images are counted and marked, never fatal; callers name them
+(``unreadable_note``), whether the array was decoded now or read from the cache.
 """
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -17,8 +17,6 @@ import numpy as np
 from tqdm import tqdm
 
 from inference.images import read_rgb
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,9 +49,6 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
         img = read_rgb(p, size)
         if img is not None:
             images[i], ok[i] = img, True
-    bad = len(paths) - int(ok.sum())
-    if bad:
-        log.warning("skipped %d unreadable image(s), e.g. %s", bad, [paths[i] for i in np.flatnonzero(~ok)[:3]])
     if cache is not None:
         images.flush()
         del images
@@ -65,6 +60,13 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
             shutil.rmtree(work, ignore_errors=True)
         return _open(cache)
     return ImageArray(images, ok)
+
+
+def unreadable_note(paths: list[str], ok: np.ndarray, what: str = "", shown: int = 3) -> str:
+    """'N unreadable image(s) skipped: a, b, c and K more' for the paths ``ok`` marks False."""
+    bad = [paths[i] for i in np.flatnonzero(~np.asarray(ok, bool))]
+    more = f" and {len(bad) - shown} more" if len(bad) > shown else ""
+    return f"{what}{': ' if what else ''}{len(bad)} unreadable image(s) skipped: {', '.join(bad[:shown])}{more}"
 
 
 def _open(cache: Path) -> ImageArray:

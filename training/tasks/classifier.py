@@ -24,10 +24,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 from torchvision.transforms import v2
 
+from inference.arg_checks import (check_output_dir, check_output_file, int_at_least, non_negative_float,
+                                  non_negative_int, positive_float, positive_int)
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
-from training.data.cache import load_images
+from training.data.cache import load_images, unreadable_note
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
 from training.loop import (Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
@@ -36,6 +38,7 @@ from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
+COMPOSE_BY = ("gender", "race", "age_band", "group")  # Sample attributes a training mix can be composed over
 
 
 @dataclass
@@ -65,7 +68,7 @@ def build_data(
     arr = load_images([s.path for s in labelled], size, cache_dir)
     keep = np.flatnonzero(arr.ok)
     if arr.n_bad:
-        log.warning("%d unreadable image(s) skipped", arr.n_bad)
+        log.warning("%s", unreadable_note([s.path for s in labelled], arr.ok))
     samples = [labelled[i] for i in keep]
     images = arr.images if arr.n_bad == 0 else np.asarray(arr.images)[keep]
     split = np.array([split_of(s) for s in samples])
@@ -230,45 +233,83 @@ def parse_target(text: str | None) -> dict[str, float] | None:
         cell, _, share = part.rpartition(":")
         if not cell:
             raise BiasMirrorError(f"--target {text!r}: each part must be CELL:SHARE, e.g. female:0.5,male:0.5")
-        out[cell.strip()] = float(share)
+        try:
+            value = float(share)
+        except ValueError:
+            value = float("nan")  # refused below, as a NaN or a negative share is
+        if not 0 <= value < float("inf"):
+            raise BiasMirrorError(f"--target {text!r}: the share of {cell.strip()!r} must be a number ≥ 0, got {share!r}")
+        out[cell.strip()] = value
+    if not sum(out.values()) > 0:
+        raise BiasMirrorError(f"--target {text!r}: the shares add up to 0; give at least one cell a share above 0")
     return out
+
+
+def parse_by(text: str) -> list[str]:
+    by = [b.strip() for b in text.split(",") if b.strip()]
+    unknown = [b for b in by if b not in COMPOSE_BY]
+    if unknown or not by:
+        what = f"{', '.join(map(repr, unknown))} is not an attribute to compose over" if unknown else "names no attribute"
+        raise BiasMirrorError(f"--by {text!r}: {what}; choose from {', '.join(COMPOSE_BY)} (comma-separated)")
+    return by
+
+
+def check_batch_fits(data: ClassifierData, batch_size: int, compose_mode: str, world: int = 1) -> None:
+    """The loop trains on full batches only: with fewer training faces than one batch (on every process)
+    every epoch would be empty, and an untrained model would be exported as if trained."""
+    n = len(data.train_idx)
+    if n >= batch_size * world:
+        return
+    after = "" if compose_mode == "none" else f" after --compose {compose_mode}"
+    processes = "" if world == 1 else f" on each of {world} processes"
+    fix = f"give --batch-size {n // world} or less, or a larger dataset" if n >= world else "use a larger dataset"
+    raise BiasMirrorError(f"only {n} training face(s){after}, fewer than one batch of --batch-size {batch_size}"
+                          f"{processes}: {fix}", data.read.root)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="KIND:PATH, e.g. utkface:../shared/datasets/utkface")
     p.add_argument("--arch", choices=["resnet", "mobilenet"], default="resnet")
-    p.add_argument("--size", type=int, default=112, help="input size in px (CAM grid is size/16)")
-    p.add_argument("--width", type=int, default=32, help="resnet base width")
+    p.add_argument("--size", type=positive_int, default=112, help="input size in px (CAM grid is size/16)")
+    p.add_argument("--width", type=positive_int, default=32, help="resnet base width")
     p.add_argument("--blocks", default="1,1,1,1", help="resnet blocks per stage")
-    p.add_argument("--min-age", type=int, default=18, help="train and test on faces at least this old (-1: all)")
+    p.add_argument("--min-age", type=int_at_least(-1), default=18,
+                   help="train and test on faces at least this old (-1: all)")
     p.add_argument("--compose", choices=["none", "balanced", "target"], default="none",
                    help="training mix: as is, balanced cells, or a --target mix")
-    p.add_argument("--by", default="gender", help="attributes whose cells --compose acts on, e.g. gender,race")
-    p.add_argument("--target", help="target shares per cell, e.g. 'male:0.5,female:0.5'")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--by", default="gender",
+                   help=f"attributes whose cells --compose acts on, e.g. gender,race (of: {', '.join(COMPOSE_BY)})")
+    p.add_argument("--target", help="with --compose target: shares per cell, e.g. 'male:0.5,female:0.5'")
+    p.add_argument("--epochs", type=positive_int, default=12)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=2e-3)
     p.add_argument("--distill-from", action="append", default=[], metavar="ONNX",
                    help="a trained classifier whose probabilities (averaged with the other teachers' and over the "
                         "mirror image) become soft labels; repeat for an ensemble of teachers")
-    p.add_argument("--distill-weight", type=float, default=0.5,
+    p.add_argument("--distill-weight", type=non_negative_float, default=0.5,
                    help="share of the teachers' probabilities in each target (the rest is the hard label)")
-    p.add_argument("--swa-epochs", type=int, default=0,
+    p.add_argument("--swa-epochs", type=non_negative_int, default=0,
                    help="after --epochs, this many epochs at a constant --swa-lr whose weights are averaged "
-                        "(stochastic weight averaging); the average is what is exported")
-    p.add_argument("--swa-lr", type=float, default=None, help="learning rate of the averaging epochs (default: --lr / 4)")
-    p.add_argument("--framing-jitter", type=float, default=0.0,
-                   help="also zoom out and tilt training crops by up to this share (e.g. 0.12): robustness to detector framing")
+                        "(stochastic weight averaging); the average is what is exported; 0: none")
+    p.add_argument("--swa-lr", type=positive_float, default=None, help="learning rate of the averaging epochs (default: --lr / 4)")
+    p.add_argument("--framing-jitter", type=non_negative_float, default=0.0,
+                   help="also zoom out and tilt training crops by up to this share (e.g. 0.12): robustness to detector framing; "
+                        "0: zoom-in crops only")
     add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
     p.add_argument("--export-to", help="also copy the exported ONNX here (e.g. resources/models/x.onnx)")
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
+    if args.distill_weight > 1:
+        raise BiasMirrorError(f"--distill-weight is a share of the target: give 0 to 1, not {args.distill_weight:g}")
+    target = parse_target(args.target)
+    if args.compose == "target" and target is None:
+        raise BiasMirrorError("--compose target needs --target shares per cell, e.g. --target female:0.5,male:0.5")
     net = ClassifierConfig(arch=args.arch, size=args.size, width=args.width,
                            blocks=tuple(int(b) for b in args.blocks.split(",")))
     data = {
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
-        "by": [b.strip() for b in args.by.split(",")], "target": parse_target(args.target), "seed": args.seed,
+        "by": parse_by(args.by), "target": target, "seed": args.seed,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
         "swa_epochs": args.swa_epochs, "swa_lr": args.swa_lr if args.swa_lr is not None else args.lr / 4,
         "distill_from": args.distill_from, "distill_weight": args.distill_weight if args.distill_from else 0.0,
@@ -307,7 +348,9 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
 
 
 def main(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
+    if args.export_to:
+        check_output_file(args.export_to, "--export-to")
     if args.resume:
         saved = load_checkpoint(out)["config"]
         net_cfg, run_cfg = ClassifierConfig.from_dict(saved["net"]), {k: v for k, v in saved.items() if k not in ("net", "labels")}
@@ -315,6 +358,7 @@ def main(args: argparse.Namespace) -> int:
         net_cfg, run_cfg = config_from_args(args)
     data = build_data(run_cfg["dataset"], net_cfg.size, run_cfg["min_age"], run_cfg["compose"], run_cfg["by"],
                       run_cfg["target"], run_cfg["seed"], Path(args.cache) if args.cache else None)
+    check_batch_fits(data, run_cfg["batch_size"], run_cfg["compose"], Dist.from_env().world)
     if Dist.from_env().is_main:
         print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
         print(data.composition.table())

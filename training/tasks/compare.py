@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from inference.arg_checks import check_output_dir
 from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
@@ -42,7 +43,7 @@ def _train_variant(args: argparse.Namespace, out: Path, compose: str) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     paths = {"unbalanced": _train_variant(args, out / "unbalanced", "none"),
              "gender-balanced": _train_variant(args, out / "balanced", "balanced")}
     samples = evaluation_samples(args.dataset, "test", None if args.min_age < 0 else args.min_age)

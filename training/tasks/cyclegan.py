@@ -25,9 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from inference.arg_checks import (check_output_dir, check_output_file, non_negative_int, positive_float,
+                                  positive_int)
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
-from training.data.cache import load_images
+from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
 from training.loop import (CsvLog, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
                            run_for_cli)
@@ -49,9 +51,10 @@ class DomainImages:
 
 
 def decode(samples: list[Sample], size: int, cache_dir: Path | None, what: str) -> np.ndarray:
-    arr = load_images([s.path for s in samples], size, cache_dir)
+    paths = [s.path for s in samples]
+    arr = load_images(paths, size, cache_dir)
     if arr.n_bad:
-        log.warning("%s: %d unreadable image(s) skipped", what, arr.n_bad)
+        log.warning("%s", unreadable_note(paths, arr.ok, what))
     return arr.images if arr.n_bad == 0 else np.asarray(arr.images)[np.flatnonzero(arr.ok)]
 
 
@@ -374,24 +377,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--dataset", help="KIND:PATH with labels, e.g. utkface:../shared/datasets/utkface")
     src.add_argument("--preset-domains", choices=["engineer", "aging"],
                      help="engineer: adults balanced over gender×race → tech-workforce mix; aging: 20–35 → 60+")
-    src.add_argument("--min-domain-size", type=int, default=200, help="refuse domains with fewer training images")
+    src.add_argument("--min-domain-size", type=positive_int, default=200, help="refuse domains with fewer training images")
     p.add_argument("--preset", choices=list(PRESETS), default="cpu",
                    help="network size: smoke (tests), cpu (64 px), fast (128 px), full (256 px, the paper)")
-    p.add_argument("--n-epochs", type=int, default=None,
-                   help=f"epochs at the initial LR (default {SCHEDULE_DEFAULTS['n_epochs']}; on --resume: extend)")
-    p.add_argument("--n-epochs-decay", type=int, default=None,
-                   help=f"epochs of linear LR decay to 0 (default {SCHEDULE_DEFAULTS['n_epochs_decay']})")
-    p.add_argument("--iters-per-epoch", type=int, default=None, help="steps per epoch (default: one pass over A)")
-    p.add_argument("--batch-size", type=int, default=1, help="1 as in the paper")
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids / drift points (0: off)")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--n-epochs", type=non_negative_int, default=None,
+                   help=f"epochs at the initial LR (default {SCHEDULE_DEFAULTS['n_epochs']}; on --resume: extend; "
+                        "0: decay from the start)")
+    p.add_argument("--n-epochs-decay", type=non_negative_int, default=None,
+                   help=f"epochs of linear LR decay to 0 (default {SCHEDULE_DEFAULTS['n_epochs_decay']}; 0: no decay; "
+                        "not both 0)")
+    p.add_argument("--iters-per-epoch", type=positive_int, default=None, help="steps per epoch (default: one pass over A)")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="1 as in the paper")
+    p.add_argument("--lr", type=positive_float, default=2e-4)
+    p.add_argument("--sample-every", type=non_negative_int, default=500,
+                   help="steps between sample grids / drift points (0: off)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
     add_run_arguments(p, "run folder: checkpoints, logs, samples, ONNX, metrics.json")
     p.add_argument("--export-only", action="store_true", help="skip training: export the checkpoint in --out as is")
     p.add_argument("--export-both", action="store_true", help="also export G_B (B→A)")
     p.add_argument("--export-to", help="also copy the A→B ONNX here (e.g. resources/models/engineer_filter.onnx)")
     p.add_argument("--classifier", help="classifier ONNX for the card's |ΔP(female)| metric")
-    p.add_argument("--eval-faces", type=int, default=400, help="held-out domain-A faces measured for the card")
+    p.add_argument("--eval-faces", type=positive_int, default=400, help="held-out domain-A faces measured for the card")
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
@@ -434,11 +440,35 @@ def build_domains(run_cfg: dict) -> Domains:
     return folder_domains(run_cfg["domain_a"], run_cfg["domain_b"], seed, min_size)
 
 
+def check_batch_fits(label: str, n_samples: int, images: DomainImages, batch_size: int, where: object) -> None:
+    """A batch draws distinct images only from a domain with at least a batch of them (the stream wraps
+    around a smaller one, and an empty one has nothing to draw)."""
+    n = len(images.train)
+    if n >= batch_size:
+        return
+    unreadable = f" ({n_samples - n} unreadable)" if n_samples > n else ""
+    fix = f"give --batch-size {n} or less, or more images" if n else "give it readable images"
+    raise BiasMirrorError(f"domain {label} has {n} readable training image(s){unreadable}, fewer than one batch of "
+                          f"--batch-size {batch_size}: {fix}", where)
+
+
 def main(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if args.classifier and not Path(args.classifier).exists():
-        raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)", args.classifier)
+    out = check_output_dir(args.out, "--out")
+    if args.export_to:
+        check_output_file(args.export_to, "--export-to")
+    if args.classifier:
+        if not Path(args.classifier).exists():
+            raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)",
+                                  args.classifier)
+        from inference.models import load_model
+        from inference.runtime import RuntimeConfig
+
+        # read now: a truncated or wrong-kind file would otherwise be found only after training and export
+        load_model(args.classifier, "classifier", RuntimeConfig(provider="cpu"))
     net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
+    if not args.export_only and run_cfg["n_epochs"] + run_cfg["n_epochs_decay"] < 1:
+        raise BiasMirrorError("--n-epochs and --n-epochs-decay are both 0: there is nothing to train; give at least "
+                              "one epoch")
     domains = build_domains(run_cfg)
     main_rank = Dist.from_env().is_main
     for label, d in (("A", domains.a), ("B", domains.b)):
@@ -446,6 +476,9 @@ def main(args: argparse.Namespace) -> int:
             print(f"[{label}] " + describe(d), end="\n\n")
     cache = Path(args.cache) if args.cache else None
     a, b = build_images(domains, net_cfg.size, run_cfg["seed"], cache)
+    for label, d, images in (("A", domains.a, a), ("B", domains.b, b)):
+        where = run_cfg.get(f"domain_{label.lower()}") or run_cfg.get("dataset")
+        check_batch_fits(label, len(d.train), images, run_cfg["batch_size"], where)
     if run_cfg["iters_per_epoch"] is None:
         run_cfg["iters_per_epoch"] = max(1, len(a.train) // run_cfg["batch_size"])
     task = CycleGANTask(a, b, net_cfg, run_cfg, out)

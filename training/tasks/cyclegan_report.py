@@ -15,7 +15,7 @@ from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from inference.skin import measure_pairs
 from training.export import ImageToImageGraph, check_parity, export, parity, provenance, write_card
-from training.data.cache import load_images
+from training.data.cache import load_images, unreadable_note
 from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,8 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
     # A seeded random subset: file order is by age (UTKFace names start with it), so a prefix would be young.
     test = fixed_val(domains.a.test, args.eval_faces, cfg["seed"] + 1)
     arr = load_images([s.path for s in test], size, Path(args.cache) if args.cache else None)
+    if arr.n_bad:
+        log.warning("%s", unreadable_note([s.path for s in test], arr.ok, "held-out domain A faces"))
     keep = np.flatnonzero(arr.ok)  # unreadable files drop out of faces and labels alike
     faces, test = np.ascontiguousarray(np.asarray(arr.images)[keep]), [test[i] for i in keep]
     filt = load_model(path_ab, "filter", RuntimeConfig(provider="cpu"))

@@ -1,0 +1,217 @@
+"""Bad input to the training commands: one line naming the option or file, exit 2, before any data is read or
+any step is trained (an --out that is a file must not cost an hour of training)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+import main
+from inference.datasets import Sample, split_of
+from inference.errors import BiasMirrorError
+from training import fp16
+from training.data.cache import unreadable_note
+
+NOWHERE = "/nonexistent/bias-mirror-test"
+
+
+def write_faces(root: Path, n: int, corrupt: int = 0, start: int = 0) -> Path:
+    """``n`` synthetic UTKFace-named faces (genders alternate) and ``corrupt`` files that do not decode."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(start)
+    for i in range(start, start + n):
+        img = rng.integers(0, 60, (40, 40, 3), dtype=np.uint8) + (120 if i % 2 else 40)
+        cv2.imwrite(str(root / f"{20 + i % 40}_{i % 2}_{i % 5}_2017010100{i:07d}.jpg.chip.jpg"), img)
+    for i in range(start + n, start + n + corrupt):
+        (root / f"{20 + i % 40}_{i % 2}_0_2017010100{i:07d}.jpg.chip.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+def run(argv: list[str], capsys) -> tuple[int, str]:
+    """main.main's exit code and stderr; an argparse refusal (SystemExit 2) counts as exit code 2."""
+    try:
+        code = main.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+# --- 1. output paths, checked before anything is read or trained ------------------------------------------------
+
+@pytest.fixture
+def a_file(tmp_path) -> Path:
+    (tmp_path / "E").write_bytes(b"")
+    return tmp_path / "E"
+
+
+@pytest.mark.parametrize("argv,option,kind", [
+    (["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", "{file}"], "--out", "a file"),
+    (["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", "{tmp}/run", "--export-to", "{tmp}"],
+     "--export-to", "a folder"),
+    (["train", "compare", "--dataset", f"utkface:{NOWHERE}", "--out", "{file}"], "--out", "a file"),
+    (["train", "cyclegan", "--domain-a", NOWHERE, "--domain-b", NOWHERE, "--out", "{file}"], "--out", "a file"),
+    (["train", "cyclegan", "--domain-a", NOWHERE, "--domain-b", NOWHERE, "--out", "{tmp}/run", "--export-to", "{tmp}"],
+     "--export-to", "a folder"),
+    (["train", "evaluate", "--model", f"{NOWHERE}.onnx", "--dataset", f"utkface:{NOWHERE}", "--json", "{tmp}"],
+     "--json", "a folder"),
+    (["train", "fp16", f"{NOWHERE}.onnx", "--out", "{tmp}"], "--out", "a folder"),
+    (["train", "fp16", f"{NOWHERE}.onnx", "--out", "{file}/x.onnx"], "--out", "is a file, not a folder"),
+    (["bench", "train", "--data", f"utkface:{NOWHERE}", "--json", "{tmp}"], "--json", "a folder"),
+])
+def test_an_output_path_that_cannot_be_written_is_refused_first(argv, option, kind, tmp_path, a_file, capsys):
+    argv = [a.format(file=a_file, tmp=tmp_path) for a in argv]
+    code, err = run(argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert option in err and kind in err  # not the dataset's or the model's error: the path was checked first
+    assert not (tmp_path / "run").exists()
+
+
+# --- 2. numbers: refused by argparse with the option's name; a documented 0 is kept --------------------------------
+
+CLASSIFIER = ["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", f"{NOWHERE}/run"]
+CYCLEGAN = ["train", "cyclegan", "--domain-a", NOWHERE, "--domain-b", NOWHERE, "--out", f"{NOWHERE}/run"]
+
+
+@pytest.mark.parametrize("argv,option", [
+    ([*CLASSIFIER, "--epochs", "0"], "--epochs"),
+    ([*CLASSIFIER, "--batch-size", "0"], "--batch-size"),
+    ([*CLASSIFIER, "--width", "0"], "--width"),
+    ([*CLASSIFIER, "--max-steps", "0"], "--max-steps"),
+    (["train", "compare", "--dataset", f"utkface:{NOWHERE}", "--out", NOWHERE, "--batch-size", "0"], "--batch-size"),
+    ([*CYCLEGAN, "--batch-size", "0"], "--batch-size"),
+    ([*CYCLEGAN, "--iters-per-epoch", "-1"], "--iters-per-epoch"),
+    ([*CYCLEGAN, "--n-epochs", "-1"], "--n-epochs"),
+    (["bench", "train", "--size", "0"], "--size"),
+    (["bench", "train", "--steps", "0"], "--steps"),
+    (["bench", "train", "--faces", "0"], "--faces"),
+    (["bench", "train", "--classifier-batch", "0"], "--classifier-batch"),
+    (["train", "fp16", f"{NOWHERE}.onnx", "--n", "0"], "--n"),
+])
+def test_zero_or_negative_counts_are_refused_by_name(argv, option, capsys):
+    code, err = run(argv, capsys)
+    assert code == 2 and f"argument {option}: must be at least" in err
+
+
+@pytest.mark.parametrize("argv", [
+    [*CYCLEGAN, "--n-epochs", "0", "--sample-every", "0", "--workers", "0"],
+    [*CLASSIFIER, "--swa-epochs", "0", "--framing-jitter", "0", "--min-age", "-1"],
+])
+def test_a_zero_that_means_something_is_still_accepted(argv):
+    main.build_parser(argv).parse_args(argv)
+
+
+def test_no_epochs_at_all_is_refused_before_the_domains_are_read(capsys):
+    code, err = run([*CYCLEGAN, "--n-epochs", "0", "--n-epochs-decay", "0"], capsys)
+    assert code == 2 and "--n-epochs and --n-epochs-decay are both 0" in err and "no checkpoint" not in err
+
+
+# --- 3. composition options --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("extra,expected", [
+    (["--compose", "target", "--target", "male:abc"], "--target 'male:abc': the share of 'male' must be a number"),
+    (["--compose", "target", "--target", "male:0,female:0"], "the shares add up to 0"),
+    (["--compose", "target"], "--compose target needs --target"),
+    (["--compose", "balanced", "--by", "banana"], "--by 'banana': 'banana' is not an attribute to compose over; "
+                                                  "choose from gender, race, age_band, group"),
+    (["--compose", "balanced", "--by", ","], "--by ',': names no attribute; choose from gender"),
+    (["--distill-weight", "1.5"], "--distill-weight is a share of the target: give 0 to 1, not 1.5"),
+])
+def test_composition_options_are_checked_before_the_data_is_read(extra, expected, capsys):
+    code, err = run([*CLASSIFIER, *extra], capsys)
+    assert code == 2 and expected in err
+
+
+# --- 4. fewer faces than one batch -----------------------------------------------------------------------------
+
+def test_a_dataset_smaller_than_a_batch_is_refused_with_the_batch_size_to_give(tmp_path, capsys):
+    data = write_faces(tmp_path / "UTKFace", 12)
+    n_train = sum(split_of(Sample(str(p))) == "train" for p in data.iterdir())
+    argv = ["train", "classifier", "--dataset", f"utkface:{data}", "--device", "cpu", "--size", "32", "--width", "8",
+            "--threads", "1", "--cache", "", "--out", str(tmp_path / "run")]
+    code, err = run(argv, capsys)
+    assert code == 2
+    assert (f"only {n_train} training face(s), fewer than one batch of --batch-size 64: give --batch-size {n_train} "
+            "or less") in err
+    assert not (tmp_path / "run" / "last.pt").exists()
+    # ... and that batch size trains
+    assert main.main([*argv, "--batch-size", str(n_train), "--max-steps", "1"]) == 0
+    assert (tmp_path / "run" / "last.pt").exists()
+
+
+@pytest.fixture
+def domains(tmp_path) -> tuple[Path, Path, int, list[str]]:
+    """Domain folders; B has 3 files that do not decode. Returns A, B, B's readable training count, B's bad files."""
+    a = write_faces(tmp_path / "A", 30)
+    b = write_faces(tmp_path / "B", 8, corrupt=3, start=100)
+    bad = sorted(str(p) for p in b.iterdir() if p.read_bytes() == b"not a jpeg" and split_of(Sample(str(p))) == "train")
+    readable = sum(split_of(Sample(str(p))) == "train" for p in b.iterdir()) - len(bad)
+    assert bad and 1 <= readable < 20  # the file names are fixed: so are their splits
+    return a, b, readable, bad
+
+
+def test_a_cyclegan_domain_smaller_than_a_batch_is_refused(tmp_path, domains, capsys, caplog):
+    a, b, readable, bad = domains
+    code, err = run(["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke",
+                     "--min-domain-size", "1", "--batch-size", str(readable + 1), "--device", "cpu", "--cache", "",
+                     "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert (f"domain B has {readable} readable training image(s) ({len(bad)} unreadable), fewer than one batch of "
+            f"--batch-size {readable + 1}: give --batch-size {readable} or less") in err
+    assert not (tmp_path / "run" / "last.pt").exists()
+    # 6. the files skipped are named, not only counted
+    assert f"domain B: {len(bad)} unreadable image(s) skipped: {', '.join(bad)}" in caplog.text
+
+
+# --- 5. the --classifier of a CycleGAN run is read before training ---------------------------------------------------
+
+@pytest.mark.parametrize("case,expected", [("truncated", "not a readable ONNX model"),
+                                           ("filter", "this is a filter model, but a classifier was expected")])
+def test_a_bad_cyclegan_classifier_is_refused_before_training(case, expected, tmp_path, tiny_models, domains, capsys):
+    a, b, _, _ = domains
+    path = tmp_path / "clf.onnx"
+    if case == "truncated":
+        data = tiny_models["classifier"].read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(tiny_models["darken"].read_bytes())
+    code, err = run(["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke",
+                     "--min-domain-size", "1", "--device", "cpu", "--cache", "", "--classifier", str(path),
+                     "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and expected in err and str(path) in err
+    assert not (tmp_path / "run").exists()
+
+
+# --- 6. unreadable images are named --------------------------------------------------------------------------------
+
+def test_evaluate_names_the_images_it_could_not_read(tmp_path, tiny_models, capsys, caplog):
+    data = write_faces(tmp_path / "UTKFace", 10, corrupt=3)
+    bad = sorted(str(p) for p in data.iterdir() if p.read_bytes() == b"not a jpeg")
+    code = main.main(["train", "evaluate", "--model", str(tiny_models["classifier"]), "--dataset", f"utkface:{data}",
+                      "--split", "all", "--min-age", "-1"])
+    assert code == 0
+    assert f"3 unreadable image(s) skipped: {', '.join(bad)}; 10 of 13 face(s) evaluated" in caplog.text
+
+
+def test_the_note_names_the_first_few_and_counts_the_rest():
+    paths = [f"f{i}.jpg" for i in range(6)]
+    ok = np.array([True, False, False, True, False, False])
+    assert (unreadable_note(paths, ok, "domain A")
+            == "domain A: 4 unreadable image(s) skipped: f1.jpg, f2.jpg, f4.jpg and 1 more")
+
+
+# --- 7. fp16 --keep-fp32 -------------------------------------------------------------------------------------------
+
+def test_keep_fp32_refuses_an_op_type_the_model_does_not_have(tiny_models, tmp_path, capsys):
+    out = tmp_path / "out_fp16.onnx"
+    code, err = run(["train", "fp16", str(tiny_models["classifier"]), "--out", str(out), "--provider", "cpu",
+                     "--images", str(tmp_path / "no_images"), "--keep-fp32", "Softmax,Banana"], capsys)
+    assert code == 2 and not out.exists()
+    assert "--keep-fp32: Banana is not an op type of this model; its op types are " in err and "Softmax" in err
+    fp16.check_keep_fp32(onnx.load(str(tiny_models["classifier"])), ["Softmax", "Conv"], "x")  # real ones pass
+    with pytest.raises(BiasMirrorError, match="fp16_node_0"):
+        fp16.check_keep_fp32(onnx.load(str(tiny_models["classifier"])), ["fp16_node_0"], "x")
