@@ -215,3 +215,13 @@ def test_keep_fp32_refuses_an_op_type_the_model_does_not_have(tiny_models, tmp_p
     fp16.check_keep_fp32(onnx.load(str(tiny_models["classifier"])), ["Softmax", "Conv"], "x")  # real ones pass
     with pytest.raises(BiasMirrorError, match="fp16_node_0"):
         fp16.check_keep_fp32(onnx.load(str(tiny_models["classifier"])), ["fp16_node_0"], "x")
+
+
+def test_resnet_blocks_are_four_counts(capsys):
+    import main
+
+    with pytest.raises(SystemExit) as done:
+        main.main(["train", "classifier", "--dataset", "utkface:x", "--out", "y", "--blocks", "a,b"])
+    assert done.value.code == 2 and "argument --blocks: 'a,b': give four whole numbers" in capsys.readouterr().err
+    from training.tasks.classifier import block_counts
+    assert block_counts("2, 1,1,3") == (2, 1, 1, 3)

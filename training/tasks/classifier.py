@@ -267,12 +267,19 @@ def check_batch_fits(data: ClassifierData, batch_size: int, compose_mode: str, w
                           f"{processes}: {fix}", data.read.root)
 
 
+def block_counts(text: str) -> tuple[int, ...]:
+    parts = [b.strip() for b in text.split(",")]
+    if len(parts) != 4 or not all(b.isdigit() and int(b) >= 1 for b in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: give four whole numbers ≥ 1, one per stage, e.g. 1,1,1,1")
+    return tuple(int(b) for b in parts)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="KIND:PATH, e.g. utkface:../shared/datasets/utkface")
     p.add_argument("--arch", choices=["resnet", "mobilenet"], default="resnet")
     p.add_argument("--size", type=positive_int, default=112, help="input size in px (CAM grid is size/16)")
     p.add_argument("--width", type=positive_int, default=32, help="resnet base width")
-    p.add_argument("--blocks", default="1,1,1,1", help="resnet blocks per stage")
+    p.add_argument("--blocks", type=block_counts, default=(1, 1, 1, 1), help="resnet blocks per stage, four counts ≥ 1 (default 1,1,1,1)")
     p.add_argument("--min-age", type=int_at_least(-1), default=18,
                    help="train and test on faces at least this old (-1: all)")
     p.add_argument("--compose", choices=["none", "balanced", "target"], default="none",
@@ -306,7 +313,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
     if args.compose == "target" and target is None:
         raise BiasMirrorError("--compose target needs --target shares per cell, e.g. --target female:0.5,male:0.5")
     net = ClassifierConfig(arch=args.arch, size=args.size, width=args.width,
-                           blocks=tuple(int(b) for b in args.blocks.split(",")))
+                           blocks=args.blocks)
     data = {
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
         "by": parse_by(args.by), "target": target, "seed": args.seed,
