@@ -416,8 +416,6 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     counts = parse_counts(args.faces)
     depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)
     providers = parse_providers(args.providers or args.provider)
-    if args.frames < 1 or args.warmup < 0:
-        raise BiasMirrorError("--frames must be at least 1 and --warmup at least 0")
     if args.json:
         check_output_file(args.json, "--json")
     frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup) for n in counts}

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .arg_checks import check_output_file, positive_int
+from .arg_checks import check_output_file, int_at_least, positive_int
 from .bench import parse_resolution
 from .datasets import open_dataset
 from .errors import BiasMirrorError
@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-age", type=int, default=18, help="only faces at least this old (-1: all)")
     p.add_argument("--detectors", default=",".join(f"haar-{c}" for c in HAAR_CASCADES),
                    help="comma list of haar-<cascade> (" + ", ".join(HAAR_CASCADES) + ") and yunet:PATH")
-    p.add_argument("--face-px", type=int, default=176, help="side of the pasted face, in pixels")
+    p.add_argument("--face-px", type=int_at_least(24), default=176, help="side of the pasted face, in pixels")
     p.add_argument("--resolution", default="640x480")
     p.add_argument("--json", help="also write the results here")
 
@@ -117,8 +117,6 @@ def summarise(name: str, times: list[float], hits: dict[str, list[bool]]) -> Det
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.per_group < 1 or args.face_px < 24:
-        raise BiasMirrorError("--per-group must be at least 1 and --face-px at least 24")
     size = parse_resolution(args.resolution)
     if args.face_px > min(size):
         raise BiasMirrorError(f"--face-px {args.face_px} does not fit a {args.resolution} frame")

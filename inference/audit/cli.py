@@ -201,8 +201,6 @@ def run_audit(args) -> tuple[dict, dict]:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 1:
-        raise BiasMirrorError("--limit must be at least 1")
     report, run = run_audit(args)
     im = report["images"]
     gc = im.get("groups_csv")
