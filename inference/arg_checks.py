@@ -48,11 +48,15 @@ positive_float = float_at_least(0.0, above=True)
 non_negative_float = float_at_least(0.0)
 
 
-def _nearest_existing(path: Path) -> Path:
-    p = path
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    return p
+def _check_writable_below(folder: Path, option: str, path: Path) -> None:
+    """The nearest existing ancestor of ``folder`` (itself if it exists) is a folder this process can write in."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BiasMirrorError(f"{option}: {existing} is a file, not a folder", path)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BiasMirrorError(f"{option}: cannot write in {existing} (no permission)", path)
 
 
 def check_output_file(path: str | Path, option: str) -> Path:
@@ -60,11 +64,7 @@ def check_output_file(path: str | Path, option: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise BiasMirrorError(f"{option} names a folder; give a file name", path)
-    existing = _nearest_existing(path.parent)
-    if not existing.is_dir():
-        raise BiasMirrorError(f"{option}: {existing} is a file, not a folder", path)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise BiasMirrorError(f"{option}: cannot write in {existing} (no permission)", path)
+    _check_writable_below(path.parent, option, path)
     if path.exists() and not os.access(path, os.W_OK):
         raise BiasMirrorError(f"{option}: the file exists and cannot be overwritten (no permission)", path)
     return path
@@ -75,9 +75,5 @@ def check_output_dir(path: str | Path, option: str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise BiasMirrorError(f"{option} names a file; give a folder", path)
-    existing = _nearest_existing(path)
-    if not existing.is_dir():
-        raise BiasMirrorError(f"{option}: {existing} is a file, not a folder", path)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise BiasMirrorError(f"{option}: cannot write in {existing} (no permission)", path)
+    _check_writable_below(path, option, path)
     return path
