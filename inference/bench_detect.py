@@ -30,6 +30,7 @@ from .errors import BiasMirrorError
 from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
 from .images import read_image
 from .metrics import wilson
+from .runtime import RuntimeConfig
 from .stopping import terminate_as_interrupt
 
 
@@ -40,7 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-group", type=positive_int, default=300, help="faces per group")
     p.add_argument("--min-age", type=int, default=18, help="only faces at least this old (-1: all)")
     p.add_argument("--detectors", default=",".join(f"haar-{c}" for c in HAAR_CASCADES),
-                   help="comma list of haar-<cascade> (" + ", ".join(HAAR_CASCADES) + ") and yunet:PATH")
+                   help="comma list of haar-<cascade> (" + ", ".join(HAAR_CASCADES) + "), haar-<cascade>-ort (the "
+                        "same cascade run by ONNX Runtime on --provider; its boxes are compared with OpenCV's frame "
+                        "by frame) and yunet:PATH")
+    p.add_argument("--provider", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"],
+                   help="ONNX Runtime provider for the -ort detectors")
     p.add_argument("--face-px", type=int_at_least(24), default=176, help="side of the pasted face, in pixels")
     p.add_argument("--resolution", default="640x480")
     p.add_argument("--json", help="also write the results here")
@@ -62,9 +67,12 @@ class DetectorResult:
     groups: list[GroupFound] = field(default_factory=list)
     overall: GroupFound | None = None
     gap: float | None = None  # best group's share − worst group's, in points of share
+    provider: str | None = None  # for a cascade run by ONNX Runtime: the provider that ran it
+    same_as_opencv: int | None = None  # …and on how many frames its boxes were OpenCV's, box for box
+    frames: int = 0
 
 
-def parse_detectors(text: str) -> list[tuple[str, FaceDetector]]:
+def parse_detectors(text: str, runtime: RuntimeConfig = RuntimeConfig()) -> list[tuple[str, FaceDetector]]:
     out = []
     for spec in (s.strip() for s in text.split(",")):
         if not spec:
@@ -73,8 +81,11 @@ def parse_detectors(text: str) -> list[tuple[str, FaceDetector]]:
             out.append((spec, make_detector(spec.partition(":")[2])))
         elif spec.startswith("haar-") and spec[5:] in HAAR_CASCADES:
             out.append((spec, make_detector(None, spec[5:])))
+        elif spec.startswith("haar-") and spec.endswith("-ort") and spec[5:-4] in HAAR_CASCADES:
+            out.append((spec, make_detector(None, spec[5:-4], "onnxruntime", runtime)))
         else:
-            raise BiasMirrorError(f"--detectors: {spec!r} is neither haar-<{'|'.join(HAAR_CASCADES)}> nor yunet:PATH")
+            raise BiasMirrorError(f"--detectors: {spec!r} is neither haar-<{'|'.join(HAAR_CASCADES)}>[-ort] "
+                                  "nor yunet:PATH")
     if not out:
         raise BiasMirrorError("--detectors names no detector")
     return out
@@ -122,7 +133,12 @@ def main(args: argparse.Namespace) -> int:
         raise BiasMirrorError(f"--face-px {args.face_px} does not fit a {args.resolution} frame")
     if args.json:
         check_output_file(args.json, "--json")
-    detectors = parse_detectors(args.detectors)
+    detectors = parse_detectors(args.detectors, RuntimeConfig(provider=args.provider))
+    # every cascade run by ONNX Runtime is checked against OpenCV running the same cascade on the same frames
+    named = dict(detectors)
+    twins = {name: named.get(name[:-4]) or make_detector(None, name[5:-4])
+             for name, _ in detectors if name.startswith("haar-") and name.endswith("-ort")}
+    agreed = {name: 0 for name in twins}
     read = open_dataset(args.data)
     groups = choose(read.samples, args.by, args.per_group, args.min_age)
     if not groups:
@@ -144,14 +160,22 @@ def main(args: argparse.Namespace) -> int:
                         unreadable.append(sample.path)
                         continue
                     frame, face = pasted(image, size, args.face_px)
+                    seen = {}
                     for name, detector in detectors:
                         t = time.perf_counter()
-                        boxes = detector.detect(frame)
+                        boxes = seen[name] = detector.detect(frame)
                         times[name].append((time.perf_counter() - t) * 1000)
                         hits[name][group].append(found_in(boxes, face))
+                    for name, twin in twins.items():
+                        theirs = seen.get(name[:-4])
+                        agreed[name] += seen[name] == (theirs if theirs is not None else twin.detect(frame))
         except KeyboardInterrupt:
             stopped = f"interrupted after {bar.n} of {total} faces"
     results = [summarise(name, times[name], hits[name]) for name, _ in detectors]
+    for r, (name, detector) in zip(results, detectors):
+        r.frames = len(times[name])
+        if name in twins:
+            r.provider, r.same_as_opencv = detector.provider, agreed[name]
     if stopped:
         print(f"{stopped}; what was measured follows")
     print(f"\n{'detector':14s} {'group':10s} {'n':>5s} {'found':>7s} {'95% CI':>15s} {'p50 ms':>7s}")
@@ -167,6 +191,10 @@ def main(args: argparse.Namespace) -> int:
             best = max(r.groups, key=lambda g: g.share)
             print(f"{r.name}: {worst.group} faces found least ({worst.share:.1%}), {best.group} most ({best.share:.1%}): "
                   f"a gap of {100 * r.gap:.1f} points; {r.p50_ms:.1f} ms a frame (p50)")
+    for r in results:
+        if r.same_as_opencv is not None:
+            print(f"{r.name} ({r.provider}): the same boxes as OpenCV's {r.name[:-4]} on {r.same_as_opencv} of "
+                  f"{r.frames} frames")
     if unreadable:
         print(f"{len(unreadable)} unreadable image(s) skipped, e.g. {unreadable[0]}")
     if args.json:

@@ -5,12 +5,12 @@ import argparse
 
 from .arg_checks import positive_int
 from .defaults import load_selection
-from .faces import DEFAULT_CASCADE, HAAR_CASCADES, FaceDetector, make_detector
+from .faces import DEFAULT_CASCADE, HAAR_CASCADES, HAAR_RUNTIMES, FaceDetector, make_detector
 from .pipeline import FramePipeline, PipelineConfig
 from .runtime import RuntimeConfig
 
 
-def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True, haar_both: bool = False) -> None:
     p.add_argument("--classifier", action="append", help="ONNX classifier (repeat; default: all in resources/models)")
     p.add_argument("--filter", help="ONNX filter (default: the first in resources/models)")
     p.add_argument("--no-filter", action="store_true", help="run without a filter")
@@ -21,6 +21,10 @@ def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True)
     p.add_argument("--haar-cascade", default=DEFAULT_CASCADE, choices=list(HAAR_CASCADES),
                    help=f"which of OpenCV's frontal-face Haar cascades finds faces (default {DEFAULT_CASCADE}: it missed "
                         "fewer faces in every UTKFace race group than 'default', in less time; `main.py bench detect`)")
+    p.add_argument("--haar-runtime", default="opencv", choices=[*HAAR_RUNTIMES, *(["both"] if haar_both else [])],
+                   help="what runs the Haar cascade: opencv (default; fastest on a CPU) or onnxruntime, the same "
+                        "cascade with the same faces as an ONNX graph on the models' provider, meant for a GPU"
+                        + ("; both: a row each, in the same run" if haar_both else ""))
     p.add_argument("--cam-class", default="female", help="class whose CAM is kept")
 
 
@@ -29,7 +33,7 @@ def runtime_from_args(args: argparse.Namespace) -> RuntimeConfig:
 
 
 def detector_from_args(args: argparse.Namespace) -> FaceDetector:
-    return make_detector(args.yunet, args.haar_cascade)
+    return make_detector(args.yunet, args.haar_cascade, args.haar_runtime, runtime_from_args(args))
 
 
 def pipeline_from_args(args: argparse.Namespace, detect: bool = True) -> FramePipeline:

@@ -29,6 +29,7 @@ import numpy as np
 
 from .errors import BiasMirrorError
 from .images import as_bgr_uint8
+from .runtime import RuntimeConfig
 
 CROP_SCALE = 0.97
 CROP_SHIFT_Y = 0.08
@@ -125,7 +126,9 @@ class HaarDetector:
             cascade = self._local.cascade = cv2.CascadeClassifier(str(self.path))
         return cascade
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+    def prepare(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, int, float, int] | None:
+        """What the cascade scans: the grey, downscaled, padded frame, with the padding, the scale and the
+        smallest window side; None when the frame is too small to hold one."""
         small, s = _downscale(frame_bgr, self.detect_width)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         small_image = max(frame_bgr.shape[:2]) <= self.pad_below
@@ -133,13 +136,20 @@ class HaarDetector:
         min_face = min(self.min_face, max(frame_bgr.shape[:2]) // 4) if small_image else self.min_face
         gray = cv2.copyMakeBorder(gray, p, p, p, p, cv2.BORDER_REPLICATE)
         min_side = max(8, int(min_face * s))
-        if min(gray.shape) < min_side:
+        return None if min(gray.shape) < min_side else (gray, p, s, min_side)
+
+    @staticmethod
+    def in_frame(boxes, p: int, s: float) -> list[Detection]:
+        return reading_order([Detection((int((x - p) / s), int((y - p) / s), int(w / s), int(h / s)))
+                              for x, y, w, h in (boxes if len(boxes) else [])])
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        scan = self.prepare(frame_bgr)
+        if scan is None:
             return []
+        gray, p, s, min_side = scan
         boxes = self._cascade().detectMultiScale(gray, self.scale_factor, self.min_neighbors, minSize=(min_side, min_side))
-        out = []
-        for x, y, w, h in (boxes if len(boxes) else []):
-            out.append(Detection((int((x - p) / s), int((y - p) / s), int(w / s), int(h / s))))
-        return reading_order(out)
+        return self.in_frame(boxes, p, s)
 
 
 class YuNetDetector:
@@ -189,8 +199,21 @@ class YuNetDetector:
         return reading_order([Detection(tuple(int(v / s) for v in f[:4]), float(f[-1])) for f in faces])  # type: ignore[arg-type]
 
 
-def make_detector(yunet_model: str | Path | None = None, cascade: str = DEFAULT_CASCADE) -> FaceDetector:
-    return YuNetDetector(yunet_model) if yunet_model else HaarDetector(cascade)
+HAAR_RUNTIMES = ("opencv", "onnxruntime")
+
+
+def make_detector(yunet_model: str | Path | None = None, cascade: str = DEFAULT_CASCADE,
+                  haar_runtime: str = "opencv", runtime: RuntimeConfig | None = None) -> FaceDetector:
+    """YuNet from a file, or a Haar cascade run by OpenCV or, as the same arrays, by ONNX Runtime on ``runtime``'s
+    provider (``inference.haar_device``: the same faces, on the GPU where the models run)."""
+    if yunet_model:
+        return YuNetDetector(yunet_model)
+    if haar_runtime == "onnxruntime":
+        from .haar_device import HaarOnnxDetector  # builds an ONNX graph: only when asked for
+        return HaarOnnxDetector(cascade, runtime or RuntimeConfig())
+    if haar_runtime != "opencv":
+        raise BiasMirrorError(f"no Haar runtime named {haar_runtime!r}; choose one of {', '.join(HAAR_RUNTIMES)}")
+    return HaarDetector(cascade)
 
 
 def crop_square(frame_rgb: np.ndarray, box: tuple[float, float, float, float], size: int) -> tuple[np.ndarray, np.ndarray]:

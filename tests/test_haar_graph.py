@@ -1,0 +1,128 @@
+"""OpenCV's Haar cascade as an ONNX graph (for the GPU) must find exactly what OpenCV finds.
+
+The reference is OpenCV itself: ``detectMultiScale`` with ``minNeighbors=0`` returns every window that passed
+the cascade, before grouping, and the graph's list must be the same, window for window, for each of OpenCV's
+frontal-face cascades (trees and stumps) on real faces. Runs on the CPU provider (a few hundred ms a frame).
+"""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+from inference.bench_detect import pasted
+from inference.errors import BiasMirrorError
+from inference.faces import HAAR_CASCADES, HaarDetector, make_detector
+from inference.haar_cascade import Pyramid, pyramid, read_cascade, scan_skips
+from inference.haar_device import HaarOnnxDetector
+from inference.runtime import RuntimeConfig
+from tests.conftest import require_utk, utk_images
+
+CPU = RuntimeConfig(provider="cpu")
+
+
+def frames() -> list[np.ndarray]:
+    """A White, a Black and an Indian adult's face pasted into noisy 320×240 frames, as grey images."""
+    rng = np.random.default_rng(0)
+    out = []
+    for race in "012":
+        frame = np.full((240, 320, 3), 120, np.uint8) + rng.integers(0, 30, (240, 320, 3), dtype=np.uint8)
+        frame[50:180, 90:220] = cv2.resize(cv2.imread(str(utk_images(1, race=race)[0])), (130, 130))
+        out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    return out
+
+
+@pytest.mark.parametrize("cascade", list(HAAR_CASCADES))
+def test_the_graph_passes_exactly_the_windows_opencv_passes(cascade):
+    detector = HaarOnnxDetector(cascade, CPU)
+    opencv = cv2.CascadeClassifier(str(detector.framing.path))
+    compared = 0
+    for gray in frames():
+        ours = sorted(map(tuple, detector.raw_windows(gray, 19).tolist()))
+        theirs = sorted(map(tuple, np.asarray(opencv.detectMultiScale(gray, 1.1, 0, minSize=(19, 19))).reshape(-1, 4).tolist()))
+        assert ours == theirs
+        compared += len(theirs)
+    assert compared > 30  # faces were there to be found, at many windows
+
+
+def _opencv_row_scan(failed_first: list[bool]) -> set[int]:
+    """OpenCV's loop over a row, as written: after a window that fails the first stage, step over one."""
+    seen, x = set(), 0
+    while x < len(failed_first):
+        seen.add(x)
+        x += 2 if failed_first[x] else 1
+    return seen
+
+
+def test_the_scan_skips_the_windows_opencvs_row_loop_steps_over():
+    rng = np.random.default_rng(1)
+    rows, width = 40, 23
+    failed = rng.random((rows, width)) < 0.6
+    pyr = Pyramid((width, rows), (20, 20), np.ones(1, np.float32), np.zeros((1, 2), np.int64),
+                  np.zeros((1, 2), np.int64), (1, 1), np.zeros(rows * width, np.int64),
+                  np.tile(np.arange(width), rows), np.repeat(np.arange(rows), width), np.zeros(rows * width, np.int64),
+                  np.tile(np.arange(width) == 0, rows))
+    skipped = scan_skips(pyr, failed.ravel()).reshape(rows, width)
+    for r in range(rows):
+        evaluated = _opencv_row_scan(failed[r].tolist())
+        assert {x for x in range(width) if not skipped[r, x]} == evaluated
+
+
+def test_the_pyramid_follows_opencvs_levels_and_steps():
+    pyr = pyramid((296, 232), (20, 20), 1.1, (19, 19))
+    assert pyr.scales[0] == 1 and 2.0 > pyr.scales[7] and pyr.scales[8] >= 2.0
+    assert np.rint(20 * pyr.scales[-1].astype(np.float64)) <= 232 < np.rint(20 * pyr.scales[-1] * 1.1)
+    on = lambda level: (pyr.window_level == level)
+    assert set(np.diff(np.unique(pyr.window_x[on(0)]))) == {2} and set(np.diff(np.unique(pyr.window_x[on(8)]))) == {1}
+    # every window lies inside its level, and no two levels overlap in the canvas
+    w, h = pyr.sizes[pyr.window_level].T
+    assert (pyr.window_x + 20 <= w).all() and (pyr.window_y + 20 <= h).all()
+    mask = np.zeros(pyr.canvas_shape, np.int64)
+    for (sw, sh), (ox, oy) in zip(pyr.sizes, pyr.origins):
+        mask[oy - 1:oy + sh, ox - 1:ox + sw] += 1  # each level with its zero row and column
+    assert mask.max() == 1
+
+
+def test_the_onnx_detector_gives_opencvs_faces():
+    framed, onnx_run = HaarDetector(), make_detector(haar_runtime="onnxruntime", runtime=CPU)
+    assert isinstance(onnx_run, HaarOnnxDetector) and onnx_run.name == "haar-alt2-ort" and onnx_run.provider == "CPUExecutionProvider"
+    found = 0
+    for path in utk_images(4, race="1"):
+        image = cv2.imread(str(path))
+        for frame in (pasted(image, (640, 480), 176)[0], image):  # a camera-like frame, and an aligned crop
+            theirs = framed.detect(frame)
+            assert onnx_run.detect(frame) == theirs
+            found += len(theirs)
+    assert found >= 6
+
+
+def test_nothing_to_find_is_nothing_found():
+    detector = HaarOnnxDetector("alt2", CPU)
+    assert detector.detect(np.full((480, 640, 3), 90, np.uint8)) == []
+    assert detector.detect(np.zeros((6, 6, 3), np.uint8)) == []
+
+
+def test_a_file_that_is_not_a_cascade_is_named(tmp_path):
+    with pytest.raises(BiasMirrorError, match="not found"):
+        read_cascade(tmp_path / "none.xml")
+    bad = tmp_path / "bad.xml"
+    bad.write_text('<?xml version="1.0"?>\n<opencv_storage><thing>1</thing></opencv_storage>\n')
+    with pytest.raises(BiasMirrorError, match="not a boosted Haar cascade") as err:
+        read_cascade(bad)
+    assert str(bad) in str(err.value)
+    with pytest.raises(BiasMirrorError, match="Haar runtime"):
+        make_detector(haar_runtime="opencl")
+
+
+def test_bench_detect_checks_the_onnx_cascade_against_opencv_frame_by_frame(tmp_path, capsys):
+    out = tmp_path / "detect.json"
+    code = main.main(["bench", "detect", "--data", f"utkface:{require_utk().parent}", "--per-group", "2",
+                      "--detectors", "haar-alt2-ort", "--provider", "cpu", "--json", str(out)])
+    assert code == 0
+    (r,) = json.loads(out.read_text())["results"]
+    assert r["name"] == "haar-alt2-ort" and r["provider"] == "CPUExecutionProvider"
+    assert r["frames"] == 10 and r["same_as_opencv"] == 10
+    assert "the same boxes as OpenCV's haar-alt2 on 10 of 10 frames" in capsys.readouterr().out
