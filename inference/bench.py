@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .arg_checks import check_output_file, non_negative_float, non_negative_int, positive_float, positive_int
-from .cli_common import add_model_arguments, detector_from_args
+from .cli_common import add_model_arguments
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .defaults import load_selection
@@ -37,6 +37,7 @@ from .images import read_image
 from .detect_ahead import MAX_DEPTH, DetectingAhead
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
+from .faces import make_detector
 from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
 from .stopping import terminate_as_interrupt, write_json_atomically
 
@@ -268,7 +269,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "filter runs on a GPU")
     p.add_argument("--skin-threads", type=int, default=1, choices=range(5), metavar="{0..4}",
                    help="helper threads sharing a frame's skin measurements (0: a quarter of the cores, 1 to 4)")
-    add_model_arguments(p)
+    add_model_arguments(p, haar_both=True)
 
 
 @dataclass
@@ -429,7 +430,10 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
                        "timing_only": bool(checked.card.training.get("timing_only"))}
         del checked
     variants = (["filter"] if filter_size else []) + ["plain"]
-    modes = {"on": depths, "off": [0], "both": [0, *depths]}[args.detect_ahead]  # 0: one after the other
+    # (detection ahead, what runs the Haar cascade): 0 ahead is one step after the other
+    haars = ["opencv", "onnxruntime"] if args.haar_runtime == "both" else [args.haar_runtime]
+    modes = [(ahead, haar) for haar in haars
+             for ahead in {"on": depths, "off": [0], "both": [0, *depths]}[args.detect_ahead]]
     gpu = gpu_name()
     gpu_start = gpu_memory_used_mib() if gpu else None  # before any model is loaded
     total = planned_configurations(len(providers), len(counts), len(variants), len(modes), not args.no_baseline)
@@ -488,7 +492,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     return 130 if stopped else 0
 
 
-def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int], variants: list[str], modes: list[int],
+def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int], variants: list[str], modes: list[tuple[int, str]],
                       frames: dict[int, list[np.ndarray]], gpu_start: float | None, info: dict[str, dict],
                       report: BenchReport) -> None:
     """Every face count × variant × detection mode on one provider, or a row each saying why it cannot run."""
@@ -523,7 +527,7 @@ def pipeline_config(args: argparse.Namespace, apply_filter: bool = True) -> Pipe
 
 
 def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded: Loaded, counts: list[int],
-                    variants: list[str], modes: list[int], frames: dict[int, list[np.ndarray]], gpu_start: float | None,
+                    variants: list[str], modes: list[tuple[int, str]], frames: dict[int, list[np.ndarray]], gpu_start: float | None,
                     report: BenchReport) -> None:
     """The rows of a provider whose models loaded, then the soak if asked and not yet run."""
     # As the app does before its first frame: on a GPU every batch bucket's session is made now, so
@@ -531,19 +535,25 @@ def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded:
     prepared = FramePipeline(loaded.classifiers, loaded.filter, None, PipelineConfig(device_chain=args.device_chain)).prepare()
     if prepared:
         print(f"{label}: {prepared} batch-bucket sessions prepared before the warm-up")
-    detector = detector_from_args(args)
+    # a cascade run by ONNX Runtime runs on the row's provider (without CUDA graphs: its shapes change by frame)
+    detectors = {haar: make_detector(args.yunet, args.haar_cascade, haar,
+                                     RuntimeConfig(provider="cuda" if provider in GRAPHS else provider,
+                                                   threads=args.threads))
+                 for haar in dict.fromkeys(h for _, h in modes)}
     for n in counts:
         for variant in variants:
-            pipe = FramePipeline(loaded.classifiers, loaded.filter, detector, pipeline_config(args, variant == "filter"))
+            for ahead, haar in modes:
+                pipe = FramePipeline(loaded.classifiers, loaded.filter, detectors[haar],
+                                     pipeline_config(args, variant == "filter"))
 
-            def run(f: np.ndarray, pipe: FramePipeline = pipe) -> tuple[dict[str, float], int]:
-                r = pipe.process(f)
-                return dict(r.timings_ms), len(r.faces)
+                def run(f: np.ndarray, pipe: FramePipeline = pipe) -> tuple[dict[str, float], int]:
+                    r = pipe.process(f)
+                    return dict(r.timings_ms), len(r.faces)
 
-            for ahead in modes:
                 runner = DetectingAhead(pipe, frames[n], ahead) if ahead else run
                 name = f"onnx {label}: {VARIANTS[variant]}" + (
-                    "" if not ahead else ", detect ahead" if ahead == 1 else f", detect {ahead} ahead")
+                    "" if not ahead else ", detect ahead" if ahead == 1 else f", detect {ahead} ahead") + (
+                    ", Haar on ORT" if haar == "onnxruntime" and not args.yunet else "")
                 try:
                     m = measure(name, runner, frames[n], args.warmup, args.seconds)
                 finally:
@@ -555,7 +565,7 @@ def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded:
                     m.gpu_memory_mib = None if used is None else used - gpu_start
                 report.add(m)
     if args.soak > 0 and report.soak is None:
-        pipe = FramePipeline(loaded.classifiers, loaded.filter, detector, pipeline_config(args))
+        pipe = FramePipeline(loaded.classifiers, loaded.filter, detectors[modes[0][1]], pipeline_config(args))
         soak(pipe, frames[counts[0]], args.soak, label, gpu_start is not None, report)
 
 
