@@ -158,7 +158,8 @@ class Pyramid:
     window_x: np.ndarray             # windows, int64 (in the level's pixels)
     window_y: np.ndarray
     window_index: np.ndarray         # windows, int64
-    row_start: np.ndarray            # windows, bool: the first window of its scan row
+    row_first: np.ndarray            # windows, int64: the first window of its scan row
+    row_length: np.ndarray           # windows, int64: how many windows its row has
 
     @property
     def n_windows(self) -> int:
@@ -190,7 +191,7 @@ def pyramid(image_size: tuple[int, int], window: tuple[int, int], scale_factor: 
         x, shelf = x + int(sw) + 1, max(shelf, int(sh))
     canvas_shape = (y + shelf, width)
     stride = canvas_shape[1]
-    levels, xs, ys, starts = [], [], [], []
+    levels, xs, ys, firsts, lengths = [], [], [], [], []
     for i, (s, (sw, sh)) in enumerate(zip(scales, sizes)):
         step = 1 if s >= 2 else 2
         gx, gy = np.arange(0, sw - win_w + 1, step), np.arange(0, sh - win_h + 1, step)
@@ -200,16 +201,16 @@ def pyramid(image_size: tuple[int, int], window: tuple[int, int], scale_factor: 
         levels.append(np.full(xx.size, i))
         xs.append(xx.ravel())
         ys.append(yy.ravel())
-        st = np.zeros(xx.shape, bool)
-        st[:, 0] = True
-        starts.append(st.ravel())
+        done = sum(map(len, xs[:-1]))
+        firsts.append(np.repeat(done + np.arange(len(gy)) * len(gx), len(gx)))
+        lengths.append(np.full(xx.size, len(gx)))
     cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
     level, wx, wy = cat(levels, np.int64), cat(xs, np.int64), cat(ys, np.int64)
     origins_a = np.array(origins, np.int64).reshape(-1, 2)
     # integral-image corner (x, y) of a level sits at canvas (origin − 1 + x, origin − 1 + y)
     index = ((origins_a[level, 1] - 1 + wy) * stride + origins_a[level, 0] - 1 + wx) if len(level) else level
     return Pyramid((w, h), window, np.array(scales, np.float32), sizes, origins_a, canvas_shape,
-                   level, wx, wy, index.astype(np.int64), cat(starts, bool))
+                   level, wx, wy, index.astype(np.int64), cat(firsts, np.int64), cat(lengths, np.int64))
 
 
 def pack(gray: np.ndarray, pyr: Pyramid) -> np.ndarray:
@@ -224,21 +225,27 @@ def pack(gray: np.ndarray, pyr: Pyramid) -> np.ndarray:
     return canvas
 
 
-def scan_skips(pyr: Pyramid, failed_first: np.ndarray) -> np.ndarray:
-    """Which windows OpenCV's row scan never evaluates (bool per window).
+def scan_skips(pyr: Pyramid, failed_first: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Which of ``windows`` OpenCV's row scan never evaluates (bool for each).
 
     After a window fails the first stage the scan steps over the next one. Inside a row, a run of such
     windows therefore has its first, third, … evaluated, and the window after the run is skipped exactly
-    when the run's length is odd; a window that passes or is rejected for low contrast ends a run."""
-    n = pyr.n_windows
-    idx = np.arange(n)
-    # the last index, at or before each window, that ends a run (a window not failing the first stage, or the
-    # place just before a row's start)
-    marks = np.where(~failed_first, idx, np.where(pyr.row_start, idx - 1, -1))
-    last = np.maximum.accumulate(marks) if n else marks
-    run_to_here = idx - last                                     # failing windows ending at each window
-    before = np.where(pyr.row_start, 0, np.concatenate([[0], run_to_here[:-1]]))
-    return before % 2 == 1
+    when the run's length is odd; a window that passes or is rejected for low contrast ends a run. Only the
+    rows of ``windows`` are looked at (a frame's passing windows lie in a few dozen of its thousands of rows)."""
+    if not len(windows):
+        return np.zeros(0, bool)
+    starts, row_of = np.unique(pyr.row_first[windows], return_inverse=True)
+    lengths = pyr.row_length[starts]
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    idx = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))  # those rows, end to end
+    failed, at = failed_first[idx], np.arange(len(idx))
+    row_start = np.zeros(len(idx), bool)
+    row_start[offsets] = True
+    # the last position, at or before each, that ends a run: a window not failing, or the place before a row
+    last = np.maximum.accumulate(np.where(~failed, at, np.where(row_start, at - 1, -1)))
+    run_to_here = at - last
+    before = np.where(row_start, 0, np.concatenate([[0], run_to_here[:-1]]))
+    return (before % 2 == 1)[offsets[row_of] + windows - starts[row_of]]
 
 
 def candidates(pyr: Pyramid, passed: np.ndarray) -> np.ndarray:

@@ -65,7 +65,7 @@ class HaarOnnxDetector:
         self.session_info.session.run_with_iobinding(binding)
         passed, failed_first = binding.copy_outputs_to_cpu()
         passed = passed[passed >= 0]
-        passed = passed[~scan_skips(pyr, failed_first)[passed]]
+        passed = passed[~scan_skips(pyr, failed_first, passed)]
         return candidates(pyr, passed)
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:

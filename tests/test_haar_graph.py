@@ -64,8 +64,10 @@ def test_the_scan_skips_the_windows_opencvs_row_loop_steps_over():
     pyr = Pyramid((width, rows), (20, 20), np.ones(1, np.float32), np.zeros((1, 2), np.int64),
                   np.zeros((1, 2), np.int64), (1, 1), np.zeros(rows * width, np.int64),
                   np.tile(np.arange(width), rows), np.repeat(np.arange(rows), width), np.zeros(rows * width, np.int64),
-                  np.tile(np.arange(width) == 0, rows))
-    skipped = scan_skips(pyr, failed.ravel()).reshape(rows, width)
+                  np.repeat(np.arange(rows) * width, width), np.full(rows * width, width))
+    skipped = scan_skips(pyr, failed.ravel(), np.arange(rows * width)).reshape(rows, width)
+    some = np.array([5, 6, 7, 30, 31, 200, 919])  # a few windows of a few rows: the same answers
+    assert (scan_skips(pyr, failed.ravel(), some) == skipped.ravel()[some]).all()
     for r in range(rows):
         evaluated = _opencv_row_scan(failed[r].tolist())
         assert {x for x in range(width) if not skipped[r, x]} == evaluated
