@@ -28,6 +28,7 @@ from .bench import parse_resolution
 from .datasets import open_dataset
 from .errors import BiasMirrorError
 from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
+from .haar_device import placement_line
 from .images import read_image
 from .metrics import wilson
 from .runtime import RuntimeConfig
@@ -139,6 +140,9 @@ def main(args: argparse.Namespace) -> int:
     twins = {name: named.get(name[:-4]) or make_detector(None, name[5:-4])
              for name, _ in detectors if name.startswith("haar-") and name.endswith("-ort")}
     agreed = {name: 0 for name in twins}
+    for name, detector in detectors:
+        if name in twins:  # where a GPU provider lacks a kernel, it runs on the CPU: say so before the timings
+            print(f"{name} graph on {detector.provider}, one frame: {placement_line(detector.placement())}")
     read = open_dataset(args.data)
     groups = choose(read.samples, args.by, args.per_group, args.min_age)
     if not groups:

@@ -11,7 +11,11 @@ device, so a frame sends only its packed pyramid (a few hundred kB) and gets bac
 """
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import threading
+from collections import Counter
 
 import numpy as np
 import onnxruntime as ort
@@ -31,7 +35,8 @@ class HaarOnnxDetector:
                  phases: tuple[int, ...] | None = None, **framing):
         self.framing = HaarDetector(cascade, **framing)
         self.cascade = read_cascade(self.framing.path)
-        self.session_info = create_session(cascade_model(self.cascade, phases), runtime)
+        self.model = cascade_model(self.cascade, phases)
+        self.session_info = create_session(self.model, runtime)
         self.provider = self.session_info.provider
         self.name = f"{self.framing.name}-ort"
         self._device = "cpu" if self.provider == CPU else "cuda"
@@ -76,3 +81,34 @@ class HaarOnnxDetector:
         boxes = group_and_clip(self.raw_windows(gray, min_side), (gray.shape[1], gray.shape[0]),
                                self.framing.min_neighbors)
         return self.framing.in_frame(boxes, p, s)
+
+    def placement(self) -> Counter:
+        """How many of the graph's kernels each provider ran on one frame (read from ONNX Runtime's profile): a
+        kernel the GPU provider lacks runs on the CPU, with copies each way, and this is where that shows."""
+        session = self.session_info.session
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        so.enable_profiling = True
+        with tempfile.TemporaryDirectory() as tmp:
+            so.profile_file_prefix = os.path.join(tmp, "haar")
+            profiled = ort.InferenceSession(self.model, so, providers=session.get_providers(),
+                                            provider_options=[session.get_provider_options()[p]
+                                                              for p in session.get_providers()])
+            gray = np.full((64, 64), 128, np.uint8)
+            pyr = pyramid((64, 64), self.cascade.window, self.framing.scale_factor, (20, 20))
+            profiled.run(None, {"canvas": pack(gray, pyr), "windows": pyr.window_index})
+            events = json.loads(open(profiled.end_profiling()).read())
+        return Counter((e["args"]["provider"], e["args"].get("op_name", "?")) for e in events
+                       if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and "provider" in e.get("args", {}))
+
+
+def placement_line(counts: Counter) -> str:
+    """"226 kernels: 210 on CUDAExecutionProvider, 16 on CPUExecutionProvider (Shape 1, NonZero 5, …)"."""
+    by_provider = Counter()
+    for (provider, _), n in counts.items():
+        by_provider[provider] += n
+    parts = []
+    for provider, n in by_provider.most_common():
+        ops = ", ".join(f"{op} {k}" for (p, op), k in sorted(counts.items()) if p == provider)
+        parts.append(f"{n} on {provider}" + (f" ({ops})" if provider == CPU and len(by_provider) > 1 else ""))
+    return f"{sum(by_provider.values())} kernels: " + ", ".join(parts)

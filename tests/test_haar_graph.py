@@ -17,7 +17,9 @@ from inference.bench_detect import pasted
 from inference.errors import BiasMirrorError
 from inference.faces import HAAR_CASCADES, HaarDetector, make_detector
 from inference.haar_cascade import Pyramid, pyramid, read_cascade, scan_skips
-from inference.haar_device import HaarOnnxDetector
+from collections import Counter
+
+from inference.haar_device import HaarOnnxDetector, placement_line
 from inference.runtime import RuntimeConfig
 from tests.conftest import require_utk, utk_images
 
@@ -128,3 +130,12 @@ def test_bench_detect_checks_the_onnx_cascade_against_opencv_frame_by_frame(tmp_
     assert r["name"] == "haar-alt2-ort" and r["provider"] == "CPUExecutionProvider"
     assert r["frames"] == 10 and r["same_as_opencv"] == 10
     assert "the same boxes as OpenCV's haar-alt2 on 10 of 10 frames" in capsys.readouterr().out
+
+
+def test_where_the_graphs_kernels_ran_is_read_from_onnx_runtimes_profile():
+    counts = HaarOnnxDetector("alt2", CPU).placement()
+    assert set(p for p, _ in counts) == {"CPUExecutionProvider"} and sum(counts.values()) > 100
+    assert counts[("CPUExecutionProvider", "NonZero")] == 5  # one per phase
+    line = placement_line(Counter({("CUDAExecutionProvider", "Gather"): 40, ("CPUExecutionProvider", "Shape"): 1,
+                                   ("CPUExecutionProvider", "CumSum"): 4}))
+    assert line == "45 kernels: 40 on CUDAExecutionProvider, 5 on CPUExecutionProvider (CumSum 4, Shape 1)"
