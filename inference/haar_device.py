@@ -12,6 +12,7 @@ device, so a frame sends only its packed pyramid (a few hundred kB) and gets bac
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -26,6 +27,8 @@ from .haar_cascade import Pyramid, candidates, group_and_clip, pack, pyramid, re
 from .haar_graph import cascade_model
 from .runtime import CPU, RuntimeConfig, create_session
 
+log = logging.getLogger(__name__)
+
 # the integral image is int32: a canvas of more pixels than this could overflow it (255 × pixels < 2³¹)
 MAX_CANVAS_PIXELS = (2**31 - 1) // 255
 
@@ -39,6 +42,9 @@ class HaarOnnxDetector:
         self.session_info = create_session(self.model, runtime)
         self.provider = self.session_info.provider
         self.name = f"{self.framing.name}-ort"
+        if self.provider == CPU:
+            log.warning("the ONNX Haar cascade runs on the CPU here, where OpenCV's own (--haar-runtime opencv) finds "
+                        "the same faces some 30 times faster; it is meant for a GPU")
         self._device = "cpu" if self.provider == CPU else "cuda"
         self._layouts: dict[tuple[int, int, int], tuple[Pyramid, ort.OrtValue]] = {}
         self._lock = threading.Lock()
