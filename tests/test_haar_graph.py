@@ -139,3 +139,20 @@ def test_where_the_graphs_kernels_ran_is_read_from_onnx_runtimes_profile():
     line = placement_line(Counter({("CUDAExecutionProvider", "Gather"): 40, ("CPUExecutionProvider", "Shape"): 1,
                                    ("CPUExecutionProvider", "CumSum"): 4}))
     assert line == "45 kernels: 40 on CUDAExecutionProvider, 5 on CPUExecutionProvider (CumSum 4, Shape 1)"
+
+
+def test_run_writes_the_same_rows_with_either_haar_runtime_two_frames_ahead(tmp_path):
+    """End to end, with faces found two frames ahead on two threads sharing one detector."""
+    import csv
+
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    for i, path in enumerate(utk_images(3, race="2")):
+        cv2.imwrite(str(frames_dir / f"{i}.png"), pasted(cv2.imread(str(path)), (640, 480), 176)[0])
+    rows = {}
+    for runtime in ("opencv", "onnxruntime"):
+        out = tmp_path / f"{runtime}.csv"
+        assert main.main(["run", "--source", str(frames_dir), "--out", str(out), "--detect-depth", "2",
+                          "--haar-runtime", runtime, "--provider", "cpu"]) == 0
+        rows[runtime] = [{k: v for k, v in r.items() if k != "time"} for r in csv.DictReader(out.open())]
+    assert len(rows["opencv"]) >= 2 and rows["onnxruntime"] == rows["opencv"]
