@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .batching import pad_batch
 from .models import Classifier, Filter, explained_failures
-from .runtime import CUDA, TRT, RuntimeConfig, create_session
+from .runtime import RuntimeConfig, create_session, device_of
 
 def resize_weights(src: int, dst: int) -> np.ndarray:
     """The src×dst matrix W with row·W = OpenCV's 1-D resize of a row (area shrinking, linear growing).
@@ -62,10 +62,6 @@ def resize_model(src: int, dst: int) -> bytes:
     return model.SerializeToString()
 
 
-def device_of(provider: str) -> str:
-    return "cuda" if provider in (CUDA, TRT) else "cpu"
-
-
 @dataclass
 class ChainOutput:
     filtered: np.ndarray  # N×F×F×3 uint8 at the filter's size, on the host
@@ -95,8 +91,7 @@ class DeviceChain:
     def _resizer(self, src: int, dst: int) -> ort.InferenceSession:
         key = (src, dst)
         if key not in self._resizers:
-            provider = "cpu" if self.device == "cpu" else "cuda"
-            self._resizers[key] = create_session(resize_model(src, dst), RuntimeConfig(provider=provider)).session
+            self._resizers[key] = create_session(resize_model(src, dst), RuntimeConfig(provider=self.device)).session
         return self._resizers[key]
 
     def _on_device(self, session: ort.InferenceSession, feeds: dict[str, ort.OrtValue], output: str) -> ort.OrtValue:

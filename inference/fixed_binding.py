@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .errors import BiasMirrorError
+from .runtime import device_of
 
 NP_TYPES = {"tensor(uint8)": np.uint8, "tensor(float)": np.float32, "tensor(float16)": np.float16}
 
@@ -33,7 +34,7 @@ class FixedBinding:
 
     def __init__(self, session: ort.InferenceSession, batch: int, device_id: int = 0):
         self.session = session
-        device = "cpu" if session.get_providers()[0] == "CPUExecutionProvider" else "cuda"
+        device = device_of(session.get_providers()[0])
         self.device = device
 
         def buffer(arg: ort.NodeArg) -> ort.OrtValue:

@@ -25,7 +25,7 @@ from .errors import BiasMirrorError
 from .faces import DEFAULT_CASCADE, Detection, HaarDetector
 from .haar_cascade import Pyramid, candidates, group_and_clip, pack, pyramid, read_cascade, scan_skips
 from .haar_graph import cascade_model
-from .runtime import CPU, RuntimeConfig, create_session
+from .runtime import CPU, RuntimeConfig, create_session, device_of
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class HaarOnnxDetector:
         if self.provider == CPU:
             log.warning("the ONNX Haar cascade runs on the CPU here, where OpenCV's own (--haar-runtime opencv) finds "
                         "the same faces some 30 times faster; it is meant for a GPU")
-        self._device = "cpu" if self.provider == CPU else "cuda"
+        self._device = device_of(self.provider)
         self._layouts: dict[tuple[int, int, int], tuple[Pyramid, ort.OrtValue]] = {}
         self._lock = threading.Lock()
 

@@ -17,12 +17,13 @@ from typing import Callable, Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from .device_chain import DeviceChain, device_of
+from .device_chain import DeviceChain
 from .detect_ahead import detecting_ahead
 from .faces import Detected, FaceDetector, crop_square, detect_faces, face_region_mask, whole_image_crop
 from .images import as_bgr_uint8, read_rgb, resize_batch
 from .models import Classifier, Filter
 from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift, SkinTone
+from .runtime import device_of
 from .skin import compare_skin, face_skin_mask, measure_skin_tones
 from .sources import ImageListSource
 from .tracking import IoUTracker

@@ -170,6 +170,11 @@ def default_cache_dir() -> Path:
     return Path(base) / "bias-mirror"
 
 
+def device_of(provider: str) -> str:
+    """Where a session's inputs and outputs live for I/O binding: "cuda" for the GPU providers, else "cpu"."""
+    return "cuda" if provider in (CUDA, TRT) else "cpu"
+
+
 def choose_providers(preference: str, available: list[str], gpus: int) -> tuple[list[str], str | None]:
     """The provider list to ask ORT for, and a note when the preference cannot be met.
 
