@@ -44,8 +44,8 @@ class Cascade:
     node_threshold: np.ndarray       # nodes, float32
     node_left: np.ndarray            # nodes, int64
     node_right: np.ndarray           # nodes, int64
-    tree_first_node: np.ndarray      # trees, int64
-    tree_first_leaf: np.ndarray      # trees, int64
+    tree_first_node: np.ndarray      # trees + 1, int64 (tree t has nodes [t], [t+1])
+    tree_first_leaf: np.ndarray      # trees + 1, int64 (tree t has leaves [t], [t+1])
     leaves: np.ndarray               # leaves, float32
     stage_first_tree: np.ndarray     # stages + 1, int64 (stage s has trees [s], [s+1])
     stage_threshold: np.ndarray      # stages, float32, already lowered by THRESHOLD_EPS
@@ -135,6 +135,8 @@ def _read(root: cv2.FileNode, path: Path) -> Cascade:
         stage_first_tree.append(len(tree_first_node))
     if not stage_threshold:
         raise BiasMirrorError("has no stages", path)
+    tree_first_node.append(len(node_feature))  # where the tree after the last would start: every range ends
+    tree_first_leaf.append(len(leaves))
     return Cascade(str(path), window, np.array(rects), np.array(weights), np.array(node_feature, np.int64),
                    np.array(node_threshold, np.float32), np.array(node_left, np.int64), np.array(node_right, np.int64),
                    np.array(tree_first_node, np.int64), np.array(tree_first_leaf, np.int64),
@@ -191,7 +193,7 @@ def pyramid(image_size: tuple[int, int], window: tuple[int, int], scale_factor: 
         x, shelf = x + int(sw) + 1, max(shelf, int(sh))
     canvas_shape = (y + shelf, width)
     stride = canvas_shape[1]
-    levels, xs, ys, firsts, lengths = [], [], [], [], []
+    levels, xs, ys, firsts, lengths, done = [], [], [], [], [], 0
     for i, (s, (sw, sh)) in enumerate(zip(scales, sizes)):
         step = 1 if s >= 2 else 2
         gx, gy = np.arange(0, sw - win_w + 1, step), np.arange(0, sh - win_h + 1, step)
@@ -201,9 +203,9 @@ def pyramid(image_size: tuple[int, int], window: tuple[int, int], scale_factor: 
         levels.append(np.full(xx.size, i))
         xs.append(xx.ravel())
         ys.append(yy.ravel())
-        done = sum(map(len, xs[:-1]))
         firsts.append(np.repeat(done + np.arange(len(gy)) * len(gx), len(gx)))
         lengths.append(np.full(xx.size, len(gx)))
+        done += xx.size
     cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
     level, wx, wy = cat(levels, np.int64), cat(xs, np.int64), cat(ys, np.int64)
     origins_a = np.array(origins, np.int64).reshape(-1, 2)

@@ -71,11 +71,9 @@ def _rect_sums(b: _Builder, integral: str, windows: str, offsets: str, extra_axe
 
 def _phase(b: _Builder, cascade: Cascade, stages: range, integral: str, stride: str, windows: str, norm: str
            ) -> tuple[str, str]:
-    """Stage sums pass/fail for the windows given: (all passed: bool [n], first stage passed: bool [n])."""
+    """Whether the windows given pass the stages: (all of them: bool [n], each: bool [n, stages])."""
     trees = range(int(cascade.stage_first_tree[stages.start]), int(cascade.stage_first_tree[stages.stop]))
-    nodes = np.arange(int(cascade.tree_first_node[trees.start]),
-                      int(cascade.tree_first_node[trees.stop]) if trees.stop < len(cascade.tree_first_node)
-                      else len(cascade.node_feature))
+    nodes = np.arange(int(cascade.tree_first_node[trees.start]), int(cascade.tree_first_node[trees.stop]))
     feats = cascade.node_feature[nodes]
     offsets = _corner_offsets(b, stride, cascade.rects[feats])                          # nodes × 3 × 4
     sums = _rect_sums(b, integral, windows, offsets, 3, np.int32)                      # n × nodes × 3 (int32)
@@ -103,8 +101,7 @@ def _phase(b: _Builder, cascade: Cascade, stages: range, integral: str, stride: 
     per_stage = []
     for s in stages:
         ids = range(int(cascade.tree_first_leaf[cascade.stage_first_tree[s]]),
-                    int(cascade.tree_first_leaf[cascade.stage_first_tree[s + 1]])
-                    if cascade.stage_first_tree[s + 1] < len(cascade.tree_first_leaf) else len(cascade.leaves))
+                    int(cascade.tree_first_leaf[cascade.stage_first_tree[s + 1]]))
         per_stage.append([position[i] for i in ids])
     width = max(len(p) for p in per_stage)
     stage_idx = np.array([p + [p[0]] * (width - len(p)) for p in per_stage], np.int64)
@@ -115,9 +112,7 @@ def _phase(b: _Builder, cascade: Cascade, stages: range, integral: str, stride: 
     ok = b.op("Not", [b.op("Less", [stage_sum, b.const(cascade.stage_threshold[list(stages)].astype(np.float64), "sthr")])])
     all_ok = b.op("Cast", [b.op("ReduceMin", [b.op("Cast", [ok], to=TensorProto.INT32)], axes=[1], keepdims=0)],
                   to=TensorProto.BOOL)
-    first_ok = b.op("Squeeze", [b.op("Slice", [ok, b.const(np.array([0], np.int64)), b.const(np.array([1], np.int64)),
-                                                b.const(np.array([1], np.int64))]), b.const(np.array([1], np.int64))])
-    return all_ok, first_ok
+    return all_ok, ok
 
 
 def cascade_model(cascade: Cascade, phases: tuple[int, ...] | None = None) -> bytes:
@@ -160,9 +155,11 @@ def cascade_model(cascade: Cascade, phases: tuple[int, ...] | None = None) -> by
     order, start = None, 0
     failed_first = None
     for stop in phases:
-        passed, first_ok = _phase(b, cascade, range(start, stop), integral, stride, windows, norm)
+        passed, each = _phase(b, cascade, range(start, stop), integral, stride, windows, norm)
         if failed_first is None:
             passed = b.op("And", [passed, valid])
+            first_ok = b.op("Squeeze", [b.op("Slice", [each, *first, b.const(np.array([1], np.int64))]),
+                                        b.const(np.array([1], np.int64))])
             failed_first = b.op("And", [valid, b.op("Not", [first_ok])], "failed")
         keep = b.op("Reshape", [b.op("NonZero", [passed]), flat], "keep")
         order = keep if order is None else b.op("Gather", [order, keep], "alive_order")
