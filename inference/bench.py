@@ -542,9 +542,12 @@ def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded:
                  for haar in dict.fromkeys(h for _, h in modes)}
     for n in counts:
         for variant in variants:
+            # one pipeline per face count, variant and detector; its detection modes run on it in turn
+            pipes = {haar: FramePipeline(loaded.classifiers, loaded.filter, detector,
+                                         pipeline_config(args, variant == "filter"))
+                     for haar, detector in detectors.items()}
             for ahead, haar in modes:
-                pipe = FramePipeline(loaded.classifiers, loaded.filter, detectors[haar],
-                                     pipeline_config(args, variant == "filter"))
+                pipe = pipes[haar]
 
                 def run(f: np.ndarray, pipe: FramePipeline = pipe) -> tuple[dict[str, float], int]:
                     r = pipe.process(f)

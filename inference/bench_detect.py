@@ -14,7 +14,6 @@ with the age, so the first N would be the youngest).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from .haar_device import placement_line
 from .images import read_image
 from .metrics import wilson
 from .runtime import RuntimeConfig
-from .stopping import terminate_as_interrupt
+from .stopping import terminate_as_interrupt, write_json_atomically
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -202,9 +201,8 @@ def main(args: argparse.Namespace) -> int:
     if unreadable:
         print(f"{len(unreadable)} unreadable image(s) skipped, e.g. {unreadable[0]}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({
+        write_json_atomically(Path(args.json), {
             "data": args.data, "by": args.by, "face_px": args.face_px, "resolution": list(size),
             "min_age": args.min_age, "complete": stopped is None, "stopped": stopped, "unreadable": unreadable,
-            "results": [asdict(r) for r in results]}, indent=1))
+            "results": [asdict(r) for r in results]})
     return 130 if stopped else 0

@@ -47,7 +47,7 @@ def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | 
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:
     """An RGB uint8 image (resized to size×size if given), or None if it cannot be read."""
     img = read_image(path, cv2.IMREAD_COLOR)
-    if img is None or img.size == 0:
+    if img is None:
         return None
     img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     return resize_batch(img[None], (size, size))[0] if size else img
