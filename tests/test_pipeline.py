@@ -12,7 +12,7 @@ from inference.faces import Detection
 from inference.models import load_model
 from inference.pipeline import FramePipeline, PipelineConfig, as_bgr_uint8, cam_focus
 from inference.faces import face_region_mask
-from inference.tracking import IoUTracker
+from inference.tracking import IoUTracker, Track, iou_matrix
 from tests.conftest import utk_images
 
 
@@ -164,6 +164,48 @@ def test_tracker_keeps_ids():
     assert c[0][0] == 1
     d = t.update([Detection((500, 350, 60, 60))])
     assert d[0][0] == 3
+
+
+def _greedy_by_pairs(tracks, boxes, threshold):
+    """The matching as first written: every (IoU, track, detection) pair in Python, sorted from the highest."""
+    def one(a, b):
+        ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+        iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+        union = a[2] * a[3] + b[2] * b[3] - ix * iy
+        return ix * iy / union if union > 0 else 0.0
+
+    pairs = sorted(((one(t, d), ti, di) for ti, t in enumerate(tracks) for di, d in enumerate(boxes)), reverse=True)
+    assigned, used = {}, set()
+    for score, ti, di in pairs:
+        if score < threshold:
+            break
+        if ti not in used and di not in assigned:
+            assigned[di] = ti
+            used.add(ti)
+    return assigned
+
+
+def test_tracker_matches_as_the_pairwise_greedy_did_with_ties_and_empty_boxes():
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        tracks = rng.integers(0, 60, (int(rng.integers(0, 7)), 4)).astype(float)
+        tracks[:, 2:] = rng.integers(0, 30, (len(tracks), 2))  # some boxes have no area
+        # detections near the tracks, some exactly on them (equal IoUs), some anywhere
+        boxes = [tuple(tracks[i % len(tracks)] + (rng.integers(-3, 4, 4) if trial % 3 else 0))
+                 if len(tracks) and k % 2 == 0 else tuple(rng.integers(0, 60, 4).astype(float))
+                 for k, i in enumerate(rng.integers(0, 7, int(rng.integers(0, 7))))]
+        t = IoUTracker()
+        t.tracks = [Track(i + 1, box.copy()) for i, box in enumerate(tracks)]
+        t._next_id = len(tracks) + 1
+        expected = _greedy_by_pairs([tuple(b) for b in tracks], boxes, t.iou_threshold)
+        ids = [i for i, _ in t.update([Detection(b) for b in boxes])]
+        for di, track_id in enumerate(ids):
+            if di in expected:
+                assert track_id == expected[di] + 1, (trial, di)
+            else:
+                assert track_id > len(tracks), (trial, di)  # a new track
+    assert iou_matrix(np.zeros((0, 4)), np.ones((3, 4))).shape == (0, 3)
+    assert iou_matrix([[0, 0, 10, 10]], [[5, 0, 10, 10]])[0, 0] == pytest.approx(50 / 150)
 
 
 def test_crop_and_paste_back_round_trip():
