@@ -77,3 +77,8 @@ def check_output_dir(path: str | Path, option: str) -> Path:
         raise BiasMirrorError(f"{option} names a file; give a folder", path)
     _check_writable_below(path, option, path)
     return path
+
+
+def check_cache_dir(path: str | Path | None, option: str = "--cache") -> Path | None:
+    """An optional cache folder, as ``check_output_dir`` checks one; '' (or None) means no cache and gives None."""
+    return check_output_dir(path, option) if path else None

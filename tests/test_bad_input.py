@@ -150,3 +150,69 @@ def test_bench_takes_a_single_image_or_a_short_clip(tmp_path):
     writer.release()
     looped = make_frames(str(clip), 1, (64, 48), 5)
     assert len(looped) == 5 and looped[2].mean() == pytest.approx(looped[0].mean())
+
+
+def test_a_cache_that_is_a_file_is_refused_before_any_work(monkeypatch, tmp_path, tiny_utk, capsys):
+    """--cache naming a file failed only when the first decoded image was to be cached ("Not a directory")."""
+    import training.bench_train
+    import training.tasks.classifier
+    import training.tasks.cyclegan
+
+    def work(*args, **kwargs):
+        raise AssertionError("work started before --cache was checked")
+    for module, name in ((training.tasks.classifier, "build_data"), (training.tasks.cyclegan, "build_domains"),
+                         (training.bench_train, "real_faces")):
+        monkeypatch.setattr(module, name, work)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    run = tmp_path / "run"
+    commands = [
+        ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--device", "cpu", "--out", str(run)],
+        ["train", "cyclegan", "--domain-a", str(tiny_utk), "--domain-b", str(tiny_utk), "--device", "cpu",
+         "--out", str(run)],
+        ["bench", "train", "--data", f"utkface:{tiny_utk}", "--device", "cpu", "--trainers", "classifier"],
+    ]
+    for argv in commands:
+        assert f"{a_file}: --cache names a file; give a folder" in refused([*argv, "--cache", str(a_file)], capsys)
+        assert f"--cache: {a_file} is a file, not a folder" in refused([*argv, "--cache", str(a_file / "sub")], capsys)
+    assert not run.exists()
+
+
+def test_no_validation_faces_is_not_measured_rather_than_zero_accuracy(tmp_path, capsys):
+    """A folder whose labels.csv splits it into train and test only: val_accuracy was 0.0, a false figure."""
+    import json
+
+    import onnx
+
+    from inference.card import METADATA_KEY
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "faces"
+    data.mkdir()
+    rows = ["file,gender,age,split"]
+    for i in range(40):
+        gender = ("male", "female")[i % 2]
+        cv2.imwrite(str(data / f"{i}.png"), rng.integers(0, 60, (32, 32, 3), dtype=np.uint8) + (120 if i % 2 else 40))
+        rows.append(f"{i}.png,{gender},30,{'test' if i >= 32 else 'train'}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert main.main(["train", "classifier", "--dataset", f"folder:{data}", "--size", "32", "--width", "8",
+                      "--epochs", "1", "--swa-epochs", "1", "--batch-size", "8", "--cache", "", "--device", "cpu",
+                      "--threads", "1", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "no faces in the val split: val_accuracy is not measured" in out and "val_accuracy nan" in out
+    header, *rows = (run / "epochs.csv").read_text().splitlines()
+    column = header.split(",").index("val_accuracy")
+    assert [r.split(",")[column] for r in rows] == ["nan", "nan"]
+    card = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}[METADATA_KEY]
+    entry = json.loads(card)["training"]["weight_averaging"]
+    assert entry["val_accuracy_last"] is None and entry["val_accuracy_averaged"] is None  # null, not NaN
+    json.dumps(entry, allow_nan=False)  # the entry is valid JSON (NaN is not)
+
+
+def test_an_unknown_baseline_generator_is_refused_with_the_presets(capsys):
+    from training.nets.cyclegan import PRESETS
+
+    err = refused(["bench", "--baseline-generator", "banana"], capsys)
+    assert "argument --baseline-generator: invalid choice: 'banana'" in err
+    assert all(f"'{name}'" in err for name in ["match", *PRESETS])

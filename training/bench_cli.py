@@ -11,6 +11,7 @@ import os
 
 from inference import bench
 from inference.errors import BiasMirrorError
+from training.nets.cyclegan_presets import PRESETS  # no torch: the names only
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,9 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("eager baseline and timing models (PyTorch)")
     g.add_argument("--baseline-device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where the PyTorch eager baseline runs (auto: the GPU when torch sees one)")
-    g.add_argument("--baseline-generator", default="match", metavar="PRESET",
+    g.add_argument("--baseline-generator", default="match", choices=["match", *PRESETS], metavar="PRESET",
                    help="the baseline's CycleGAN preset: match (the preset at the ONNX filter's size, default), "
-                        "or smoke, cpu, fast, full")
+                        f"or {', '.join(PRESETS)}")
     g.add_argument("--timing-filter", metavar="PRESET",
                    help="time an UNTRAINED CycleGAN generator of this preset as the filter (full: 256 px), exported "
                         "once to runs/timing/; for timing only, never a real filter")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from inference.arg_checks import check_output_file, int_at_least, non_negative_int, positive_int
+from inference.arg_checks import check_cache_dir, check_output_file, int_at_least, non_negative_int, positive_int
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from inference.stopping import write_json_atomically
@@ -211,6 +211,7 @@ def parse_compile_modes(text: str) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     if args.json:
         check_output_file(args.json, "--json")
+    check_cache_dir(args.cache)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)

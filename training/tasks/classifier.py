@@ -24,8 +24,8 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 from torchvision.transforms import v2
 
-from inference.arg_checks import (check_output_dir, check_output_file, int_at_least, non_negative_float,
-                                  non_negative_int, positive_float, positive_int)
+from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, int_at_least,
+                                  non_negative_float, non_negative_int, positive_float, positive_int)
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
@@ -212,7 +212,10 @@ class ClassifierTask:
 
     @torch.no_grad()
     def val_accuracy(self, net: nn.Module, device: torch.device) -> float:
+        """The share of validation faces ``net`` labels right; NaN (not measured) when there are none."""
         val = np.flatnonzero(self.data.split == "val")
+        if len(val) == 0:
+            return float("nan")
         was = net.training
         net.eval()
         correct = 0
@@ -222,7 +225,7 @@ class ClassifierTask:
             pred = net(CamClassifier.preprocess(x)).argmax(1).cpu().numpy()
             correct += int((pred == self.data.labels[idx]).sum())
         net.train(was)
-        return correct / max(1, len(val))
+        return correct / len(val)
 
 
 def parse_target(text: str | None) -> dict[str, float] | None:
@@ -356,6 +359,7 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
 
 def main(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, "--out")
+    cache = check_cache_dir(args.cache)
     if args.export_to:
         check_output_file(args.export_to, "--export-to")
     if args.resume:
@@ -364,11 +368,14 @@ def main(args: argparse.Namespace) -> int:
     else:
         net_cfg, run_cfg = config_from_args(args)
     data = build_data(run_cfg["dataset"], net_cfg.size, run_cfg["min_age"], run_cfg["compose"], run_cfg["by"],
-                      run_cfg["target"], run_cfg["seed"], Path(args.cache) if args.cache else None)
+                      run_cfg["target"], run_cfg["seed"], cache)
     check_batch_fits(data, run_cfg["batch_size"], run_cfg["compose"], Dist.from_env().world)
     if Dist.from_env().is_main:
         print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
         print(data.composition.table())
+        if not (data.split == "val").any():
+            print("no faces in the val split: val_accuracy is not measured (nan in epochs.csv and the log, "
+                  "null in the card)")
     targets = distillation_targets(data, run_cfg, out)
     task = ClassifierTask(data, net_cfg, run_cfg, targets)
     loop_cfg = loop_config_from_args(args, out, task.total_epochs, run_cfg["batch_size"], run_cfg["seed"])

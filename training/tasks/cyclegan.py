@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from inference.arg_checks import (check_output_dir, check_output_file, non_negative_int, positive_float,
-                                  positive_int)
+from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, non_negative_int,
+                                  positive_float, positive_int)
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
@@ -454,6 +454,7 @@ def check_batch_fits(label: str, n_samples: int, images: DomainImages, batch_siz
 
 def main(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, "--out")
+    cache = check_cache_dir(args.cache)
     if args.export_to:
         check_output_file(args.export_to, "--export-to")
     if args.classifier:
@@ -474,7 +475,6 @@ def main(args: argparse.Namespace) -> int:
     for label, d in (("A", domains.a), ("B", domains.b)):
         if main_rank:
             print(f"[{label}] " + describe(d), end="\n\n")
-    cache = Path(args.cache) if args.cache else None
     a, b = build_images(domains, net_cfg.size, run_cfg["seed"], cache)
     for label, d, images in (("A", domains.a, a), ("B", domains.b, b)):
         where = run_cfg.get(f"domain_{label.lower()}") or run_cfg.get("dataset")
