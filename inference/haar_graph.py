@@ -15,6 +15,13 @@ shortcut, ``haar_cascade.scan_skips``).
 Integers stay integers: rectangle sums in int32 (a canvas sums to at most 255 × its area, checked by the
 caller), squared sums in int64, the variance factor in doubles, the stage sums in doubles; the features are
 float32 exactly as OpenCV computes them.
+
+No reduction runs over integers, and none over float32 terms whose order matters: ONNX Runtime's CUDA provider
+reduces int32 and int64 tensors by casting them to float32 (``cuda/reduction/reduction_ops.cc``), which
+would round integral-image corners of hundreds of millions, and its float reductions need not add in
+OpenCV's order. Rectangle corners and feature terms are split and added one by one instead; the reductions
+left are over 0/1 values (exact in any type, any order) and over the stage's leaf values in doubles (floats
+summed in doubles exactly, whatever the order, at these magnitudes).
 """
 from __future__ import annotations
 
@@ -23,9 +30,6 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .haar_cascade import Cascade
-
-CORNER_SIGNS = np.array([1, -1, -1, 1])  # top-left, top-right, bottom-left, bottom-right
-
 
 def default_phases(n_stages: int) -> tuple[int, ...]:
     """Stage boundaries of the phases: narrow at first, where the most windows are alive."""
@@ -52,6 +56,15 @@ class _Builder:
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
         return out
 
+    def last_axis_terms(self, x: str, n: int, hint: str) -> list[str]:
+        """The ``n`` slices of ``x`` along its last axis (each keeping that axis, of length 1): one Split."""
+        parts = [self.name(hint) for _ in range(n)]
+        self.nodes.append(helper.make_node("Split", [x], parts, name=self.name("split"), axis=-1))
+        return parts
+
+    def drop_last_axis(self, x: str, hint: str) -> str:
+        return self.op("Squeeze", [x, self.const(np.array([-1], np.int64))], hint)
+
 
 def _corner_offsets(b: _Builder, stride: str, rects: np.ndarray) -> str:
     """Flat offsets of every rectangle corner from a window's top-left: rects (..., 4) → (..., 4 corners)."""
@@ -61,12 +74,13 @@ def _corner_offsets(b: _Builder, stride: str, rects: np.ndarray) -> str:
     return b.op("Add", [b.op("Mul", [b.const(dy, "dy"), stride]), b.const(dx, "dx")], "offsets")
 
 
-def _rect_sums(b: _Builder, integral: str, windows: str, offsets: str, extra_axes: int, dtype: np.dtype) -> str:
-    """Σ over each rectangle for each window: gather its four corners, signed sum."""
+def _rect_sums(b: _Builder, integral: str, windows: str, offsets: str, extra_axes: int) -> str:
+    """Σ over each rectangle for each window: gather its four corners, then top-left − top-right − bottom-left
+    + bottom-right in the integral's own integer type (never a reduction: see the module's docstring)."""
     idx = b.op("Add", [b.op("Unsqueeze", [windows, b.const(np.arange(1, 1 + extra_axes, dtype=np.int64))]), offsets])
     corners = b.op("Gather", [integral, idx], "corners")
-    signed = b.op("Mul", [corners, b.const(CORNER_SIGNS.astype(dtype), "signs")])
-    return b.op("ReduceSum", [signed, b.const(np.array([-1], np.int64))], "sums", keepdims=0)
+    tl, tr, bl, br = b.last_axis_terms(corners, 4, "corner")
+    return b.drop_last_axis(b.op("Add", [b.op("Sub", [b.op("Sub", [tl, tr]), bl]), br]), "sums")
 
 
 def _phase(b: _Builder, cascade: Cascade, stages: range, integral: str, stride: str, windows: str, norm: str
@@ -76,9 +90,11 @@ def _phase(b: _Builder, cascade: Cascade, stages: range, integral: str, stride: 
     nodes = np.arange(int(cascade.tree_first_node[trees.start]), int(cascade.tree_first_node[trees.stop]))
     feats = cascade.node_feature[nodes]
     offsets = _corner_offsets(b, stride, cascade.rects[feats])                          # nodes × 3 × 4
-    sums = _rect_sums(b, integral, windows, offsets, 3, np.int32)                      # n × nodes × 3 (int32)
+    sums = _rect_sums(b, integral, windows, offsets, 3)                                # n × nodes × 3 (int32)
     weighted = b.op("Mul", [b.op("Cast", [sums], to=TensorProto.FLOAT), b.const(cascade.weights[feats], "w")])
-    raw = b.op("ReduceSum", [weighted, b.const(np.array([-1], np.int64))], "feature", keepdims=0)
+    # OpenCV's order, w₀s₀ + w₁s₁, then + w₂s₂ (zero for a two-rectangle feature, which adds nothing)
+    first, second, third = b.last_axis_terms(weighted, 3, "term")
+    raw = b.drop_last_axis(b.op("Add", [b.op("Add", [first, second]), third]), "feature")
     value = b.op("Mul", [raw, b.op("Unsqueeze", [norm, b.const(np.array([1], np.int64))])])
     left = b.op("Cast", [b.op("Less", [value, b.const(cascade.node_threshold[nodes], "thr")])], to=TensorProto.FLOAT)
     # column k: went left at node k; column nodes + k: went right
@@ -110,13 +126,30 @@ def _phase(b: _Builder, cascade: Cascade, stages: range, integral: str, stride: 
                             b.const(stage_mask, "stage_mask")])
     stage_sum = b.op("ReduceSum", [gathered, b.const(np.array([-1], np.int64))], "stage_sum", keepdims=0)
     ok = b.op("Not", [b.op("Less", [stage_sum, b.const(cascade.stage_threshold[list(stages)].astype(np.float64), "sthr")])])
-    all_ok = b.op("Cast", [b.op("ReduceMin", [b.op("Cast", [ok], to=TensorProto.INT32)], axes=[1], keepdims=0)],
+    all_ok = b.op("Cast", [b.op("ReduceMin", [b.op("Cast", [ok], to=TensorProto.FLOAT)], axes=[1], keepdims=0)],
                   to=TensorProto.BOOL)
     return all_ok, ok
 
 
+def leaf_sum_bits(cascade: Cascade) -> int:
+    """Bits a double needs to hold any sum of the cascade's (float32) leaf values exactly: from the lowest bit
+    set in any leaf to the magnitude of all of them together. Up to 53, a stage's sum is the same in any order,
+    so a GPU's reduction gives OpenCV's sequential sum (alt2 41, alt 45, default 50)."""
+    leaves = cascade.leaves.astype(np.float32)
+    leaves = leaves[leaves != 0].astype(np.float64)
+    if len(leaves) == 0:
+        return 0
+    fraction, exponent = np.frexp(np.abs(leaves))
+    mantissa = (fraction * 2**24).astype(np.int64)  # a float32's 24 significant bits, as an integer
+    lowest = int(np.min(np.log2(mantissa & -mantissa).astype(np.int64) + exponent - 24))
+    return int(np.floor(np.log2(np.abs(leaves).sum()))) + 1 - lowest  # bit positions, highest to lowest
+
+
 def cascade_model(cascade: Cascade, phases: tuple[int, ...] | None = None) -> bytes:
     """The serialised ONNX model of ``cascade`` (see the module's docstring for its inputs and outputs)."""
+    if leaf_sum_bits(cascade) > 53:
+        raise ValueError(f"the cascade's leaf values span {leaf_sum_bits(cascade)} bits: their sums in doubles would "
+                         "depend on the order of addition, and a GPU's order is not OpenCV's")
     phases = phases or default_phases(cascade.n_stages)
     if list(phases) != sorted(set(phases)) or phases[0] < 1 or phases[-1] != cascade.n_stages:
         raise ValueError(f"phases must rise from ≥ 1 to the cascade's {cascade.n_stages} stages, got {phases}")
@@ -137,8 +170,8 @@ def cascade_model(cascade: Cascade, phases: tuple[int, ...] | None = None) -> by
     area = float((ww - 2) * (wh - 2))
     norm_offsets = _corner_offsets(b, stride, inner)
     windows = b.op("Cast", ["windows"], "windows32", to=TensorProto.INT32)
-    total = b.op("Cast", [_rect_sums(b, integral, windows, norm_offsets, 1, np.int32)], to=TensorProto.DOUBLE)
-    total_sq = b.op("Cast", [_rect_sums(b, squares, windows, norm_offsets, 1, np.int64)], to=TensorProto.DOUBLE)
+    total = b.op("Cast", [_rect_sums(b, integral, windows, norm_offsets, 1)], to=TensorProto.DOUBLE)
+    total_sq = b.op("Cast", [_rect_sums(b, squares, windows, norm_offsets, 1)], to=TensorProto.DOUBLE)
     nf = b.op("Sub", [b.op("Mul", [b.const(np.float64(area)), total_sq]), b.op("Mul", [total, total])])
     positive = b.op("Greater", [nf, b.const(np.float64(0))])
     safe = b.op("Where", [positive, nf, b.const(np.float64(1))])

@@ -6,10 +6,12 @@ frontal-face cascades (trees and stumps) on real faces. Runs on the CPU provider
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 
 import main
@@ -17,6 +19,7 @@ from inference.bench_detect import pasted
 from inference.errors import BiasMirrorError
 from inference.faces import HAAR_CASCADES, HaarDetector, make_detector
 from inference.haar_cascade import Pyramid, pyramid, read_cascade, scan_skips
+from inference.haar_graph import cascade_model, default_phases, leaf_sum_bits
 from collections import Counter
 
 from inference.haar_device import HaarOnnxDetector, placement_line
@@ -139,6 +142,28 @@ def test_where_the_graphs_kernels_ran_is_read_from_onnx_runtimes_profile():
     line = placement_line(Counter({("CUDAExecutionProvider", "Gather"): 40, ("CPUExecutionProvider", "Shape"): 1,
                                    ("CPUExecutionProvider", "CumSum"): 4}))
     assert line == "45 kernels: 40 on CUDAExecutionProvider, 5 on CPUExecutionProvider (CumSum 4, Shape 1)"
+
+
+@pytest.mark.parametrize("cascade", list(HAAR_CASCADES))
+def test_no_reduction_whose_result_depends_on_how_a_gpu_adds(cascade):
+    """ONNX Runtime's CUDA provider reduces int32/int64 through float32 (integral corners of hundreds of millions
+    would round) and adds floats in its own order: the graph keeps its integer and float32 sums out of
+    reductions, and its one double reduction is over leaf values that sum exactly in any order."""
+    c = read_cascade(HaarDetector(cascade).path)
+    model = onnx.shape_inference.infer_shapes(onnx.load_from_string(cascade_model(c)))
+    types = {v.name: v.type.tensor_type.elem_type for v in [*model.graph.value_info, *model.graph.input]}
+    types.update({t.name: t.data_type for t in model.graph.initializer})
+    reductions = Counter((n.op_type, onnx.TensorProto.DataType.Name(types[n.input[0]]))
+                         for n in model.graph.node if n.op_type.startswith("Reduce"))
+    phases = len(default_phases(c.n_stages))
+    # over 0/1 decisions (exact in any type and order), and the stage sums in doubles
+    assert reductions == {("ReduceProd", "FLOAT"): phases, ("ReduceMin", "FLOAT"): phases,
+                          ("ReduceSum", "DOUBLE"): phases}
+    assert leaf_sum_bits(c) <= 53
+    spread = dataclasses.replace(c, leaves=np.array([1.0, 2.0**-60], np.float32))
+    assert leaf_sum_bits(spread) == 61
+    with pytest.raises(ValueError, match="61 bits"):
+        cascade_model(spread)
 
 
 def test_run_writes_the_same_rows_with_either_haar_runtime_two_frames_ahead(tmp_path):
