@@ -23,7 +23,9 @@ def test_buckets_are_powers_of_two():
 
 def test_cuda_asks_cudnn_heuristics_not_exhaustive_search():
     opts = dict(o if isinstance(o, tuple) else (o, None) for o in _provider_options([CUDA, CPU], RuntimeConfig()))
-    assert opts[CUDA] == {"cudnn_conv_algo_search": "HEURISTIC"} and opts[CPU] is None
+    assert opts[CUDA] == {"cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "1"} and opts[CPU] is None
+    opts = dict(o if isinstance(o, tuple) else (o, None) for o in _provider_options([CUDA], RuntimeConfig(tf32=False)))
+    assert opts[CUDA]["use_tf32"] == "0"
     opts = dict(o if isinstance(o, tuple) else (o, None)
                 for o in _provider_options([CUDA], RuntimeConfig(cudnn_conv_algo_search="EXHAUSTIVE")))
     assert opts[CUDA]["cudnn_conv_algo_search"] == "EXHAUSTIVE"
