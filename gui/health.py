@@ -7,7 +7,6 @@ for soak runs (a long session left running), not shown in the window.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
+from inference import strict_json
 from inference.bench import rss_mb
 
 
@@ -74,4 +74,4 @@ class HealthMonitor(QObject):
 
 
 def write_report(report: HealthReport, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(asdict(report), indent=1))
+    Path(path).write_text(strict_json.dumps(asdict(report), indent=1))

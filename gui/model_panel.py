@@ -26,18 +26,25 @@ PROVIDER_STYLE = {"CPU": "#9e9e9e", "CUDA": "#76b900", "TensorRT": "#2e7d32"}
 
 
 # --- the card dialog ------------------------------------------------------------------
+def _missing(x: Any) -> bool:
+    """Not measured: null in a card (how cards write it), or NaN (cards written before that)."""
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, dict) and "value" in v and "lo" in v:  # {"value","lo","hi","n"}
         try:
-            if math.isnan(v["value"]):
+            if _missing(v["value"]):
                 return "—"
-            if math.isnan(v["lo"]) or math.isnan(v["hi"]):
+            if _missing(v["lo"]) or _missing(v["hi"]):
                 return f"{v['value']:.3f}"
             return f"{v['value']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]"
         except (TypeError, ValueError):
             pass
+    if _missing(v):
+        return "—"
     if isinstance(v, float):
-        return "—" if math.isnan(v) else f"{v:.4g}"
+        return f"{v:.4g}"
     if isinstance(v, (dict, list)):
         return html.escape(json.dumps(v, default=str))
     return html.escape(str(v))

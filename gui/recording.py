@@ -6,7 +6,6 @@ read from the GUI thread, so both hold a lock.
 """
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtGui import QImage
 
+from inference import strict_json
 from inference.metrics import mean_ci
 from inference.results import FrameResult
 from inference.rows import RowWriter, face_row
@@ -137,5 +137,5 @@ def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: di
         "faces": [face_row(result, f) for f in result.faces],
         "sign_convention": "positive delta_ita = filter made skin lighter; positive delta_p_female = more female",
     }
-    js.write_text(json.dumps(doc, indent=1, default=str))
+    js.write_text(strict_json.dumps(doc, indent=1, default=str))
     return png, js

@@ -16,6 +16,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import strict_json
 from .errors import BiasMirrorError
 
 SCHEMA_VERSION = 1
@@ -89,7 +90,7 @@ class ModelCard:
 
     # --- (de)serialisation --------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return strict_json.dumps(asdict(self), sort_keys=True)  # a metric with no cases is null, not NaN
 
     @classmethod
     def from_json(cls, text: str, source: object = None) -> "ModelCard":

@@ -1,18 +1,22 @@
 """A model card as Markdown, for docs/models.md and the app's card dialog alike."""
 from __future__ import annotations
 
-import json
-
+from . import strict_json
 from .card import ModelCard
+
+
+def _num(x) -> str:
+    """Three decimals, or a dash for a figure not measured (null in a card; NaN in cards written before)."""
+    return "–" if x is None or x != x else f"{x:.3f}"
 
 
 def _metric_rows(by: dict, grouping: str) -> list[str]:
     rows = [f"| {grouping} | n | accuracy [95% CI] | FPR | FNR |", "|---|---|---|---|---|"]
     for g, m in sorted(by.get(grouping, {}).items()):
         a = m["accuracy"]
-        fpr = "–" if m["fpr"]["n"] == 0 else f"{m['fpr']['value']:.3f}"
-        fnr = "–" if m["fnr"]["n"] == 0 else f"{m['fnr']['value']:.3f}"
-        rows.append(f"| {g} | {m['n']} | {a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}] | {fpr} | {fnr} |")
+        fpr = "–" if m["fpr"]["n"] == 0 else _num(m["fpr"]["value"])
+        fnr = "–" if m["fnr"]["n"] == 0 else _num(m["fnr"]["value"])
+        rows.append(f"| {g} | {m['n']} | {_num(a['value'])} [{_num(a['lo'])}, {_num(a['hi'])}] | {fpr} | {fnr} |")
     return rows
 
 
@@ -59,5 +63,5 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
         for grouping in m.get("by", {}):
             lines += _metric_rows(m["by"], grouping) + [""]
     elif m:
-        lines += ["", "```json", json.dumps(m, indent=1, sort_keys=True)[:4000], "```", ""]
+        lines += ["", "```json", strict_json.dumps(m, indent=1, sort_keys=True)[:4000], "```", ""]
     return "\n".join(lines)

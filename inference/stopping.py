@@ -8,7 +8,6 @@ row survive even a kill that gives no warning.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -16,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+
+from . import strict_json
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -39,5 +40,5 @@ def write_json_atomically(path: Path, payload: dict) -> None:
     """Replace ``path`` whole with ``payload``: a reader, or a kill mid-write, never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.write_text(strict_json.dumps(payload, indent=1))
     os.replace(tmp, path)

@@ -4,7 +4,10 @@ import json
 import numpy as np
 import pytest
 import main
+import onnx
 from inference.card import ModelCard, classifier_card
+from inference.card_markdown import card_markdown
+from inference.defaults import MODELS_DIR
 from inference.errors import BiasMirrorError
 from inference.models import load_model, read_card
 from training.loop import load_checkpoint
@@ -82,6 +85,36 @@ def test_card_round_trip_and_validation():
     bad["outputs"] = [o for o in bad["outputs"] if o["name"] != "cam"]
     with pytest.raises(BiasMirrorError, match="CAM"):
         ModelCard.from_json(json.dumps(bad), "f.onnx")
+
+
+def _strict(text: str):
+    """Parse as JSON readers other than Python's do: NaN and Infinity are not JSON."""
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_metric_not_measured_is_written_as_null_so_any_json_reader_opens_the_card():
+    # a group with no negatives has no false-positive rate: NaN in Python, null in the file
+    metrics = {"by": {"gender": {"female": {"n": 3, "fpr": {"value": float("nan"), "lo": float("nan"),
+                                                                "hi": float("nan"), "n": 0},
+                                            "fnr": {"value": 0.0, "lo": 0.0, "hi": 0.56, "n": 3},
+                                            "accuracy": {"value": np.float64(1.0), "lo": 0.44, "hi": 1.0, "n": 3}}}},
+               "overall": {"accuracy": {"value": 1.0, "lo": 0.44, "hi": 1.0, "n": 3}},
+               "drift": float("inf")}
+    card = classifier_card("x", 64, ["male", "female"], (4, 4), "m", {"dataset": "d"}, metrics)
+    raw = _strict(card.to_json())
+    assert raw["metrics"]["by"]["gender"]["female"]["fpr"] == {"value": None, "lo": None, "hi": None, "n": 0}
+    assert raw["metrics"]["drift"] is None and raw["metrics"]["by"]["gender"]["female"]["accuracy"]["value"] == 1.0
+    again = ModelCard.from_json(card.to_json())
+    assert again.metrics["by"]["gender"]["female"]["fpr"]["value"] is None
+    assert "| female | 3 | 1.000 [0.440, 1.000] | – | 0.000 |" in card_markdown(again, "x.onnx", 1.0)
+
+
+def test_the_shipped_cards_are_json_any_reader_opens():
+    for path in sorted(MODELS_DIR.glob("*.onnx")):
+        model = onnx.load(str(path), load_external_data=False)
+        _strict(next(p.value for p in model.metadata_props if p.key == "model_card"))
 
 
 def test_compare_trains_both_variants_and_prints_them_side_by_side(tmp_path, tiny_utk, capsys):

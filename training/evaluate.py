@@ -8,13 +8,13 @@ each with a 95% Wilson interval, models side by side, and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from inference import strict_json
 from inference.arg_checks import check_output_file, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import comparison_line
@@ -80,7 +80,7 @@ def paired_lines(comparisons: list[dict]) -> list[str]:
 
 def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict]) -> str:
     """What --json (evaluate) and comparison.json (compare) hold: each model's metrics and the paired tests."""
-    return json.dumps({"models": {k: v.to_dict() for k, v in results.items()}, "comparisons": comparisons}, indent=1)
+    return strict_json.dumps({"models": {k: v.to_dict() for k, v in results.items()}, "comparisons": comparisons}, indent=1)
 
 
 def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[dict]]:

@@ -6,11 +6,10 @@ running the same audit twice writes byte-identical files (run metadata goes to r
 """
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from .. import strict_json
 from ..metrics import SMALL_GROUP
 from .classifier_audit import classifier_comparisons, classifier_metrics, p_female_distribution
 from .detection import detection_audit
@@ -122,17 +121,5 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
     return {k: report[k] for k in TOP_LEVEL_KEYS}
 
 
-def _clean(x):
-    if isinstance(x, float):
-        return None if not math.isfinite(x) else round(x, 10)
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if hasattr(x, "item"):  # numpy scalars
-        return _clean(x.item())
-    return x
-
-
 def write_json(path: Path, doc: dict) -> None:
-    path.write_text(json.dumps(_clean(doc), indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(strict_json.dumps(doc, digits=10, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import shutil
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inference import strict_json
 from inference.card import classifier_card
 from inference.metrics import format_table
 from inference.models import load_model
@@ -117,7 +117,7 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
     summary = metrics.to_dict()
     summary["evaluated_on"] = {"split": "test", "n": len(test), "filters": data.filters}
     summary["parity"] = diffs
-    (out / "metrics.json").write_text(json.dumps(summary, indent=1))
+    (out / "metrics.json").write_text(strict_json.dumps(summary, indent=1))
     card = classifier_card(name, size, cfg["labels"], net.cam_grid(), card.method, training, summary)
     write_card(path, card)
     if export_to:

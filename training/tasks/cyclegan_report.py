@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inference import strict_json
 from inference.card import OUTPUT_NAMES, filter_card
 from inference.images import resize_batch
 from inference.models import load_model
@@ -140,7 +141,7 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
     metrics["evaluated_on"] = "test split of domain A's population (held out from training)"
     metrics["sample_grid"] = grid_stats(task)
     metrics["parity_max_abs_grey_levels"] = worst
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (out / "metrics.json").write_text(strict_json.dumps(metrics, indent=1))
     card = filter_card(name, size, direction, METHOD, training, metrics)
     write_card(path_ab, card)  # same weights; the card now carries the metrics
     print(json.dumps({k: v for k, v in metrics.items() if k != "by_race"}, indent=1))
