@@ -216,3 +216,5 @@ def test_an_unknown_baseline_generator_is_refused_with_the_presets(capsys):
     err = refused(["bench", "--baseline-generator", "banana"], capsys)
     assert "argument --baseline-generator: invalid choice: 'banana'" in err
     assert all(f"'{name}'" in err for name in ["match", *PRESETS])
+    err = refused(["bench", "--timing-filter", "banana"], capsys)  # refused before torch or any model loads
+    assert "argument --timing-filter: invalid choice: 'banana'" in err and all(f"'{n}'" in err for n in PRESETS)

@@ -22,9 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--baseline-generator", default="match", choices=["match", *PRESETS], metavar="PRESET",
                    help="the baseline's CycleGAN preset: match (the preset at the ONNX filter's size, default), "
                         f"or {', '.join(PRESETS)}")
-    g.add_argument("--timing-filter", metavar="PRESET",
-                   help="time an UNTRAINED CycleGAN generator of this preset as the filter (full: 256 px), exported "
-                        "once to runs/timing/; for timing only, never a real filter")
+    g.add_argument("--timing-filter", metavar="PRESET", choices=list(PRESETS),
+                   help=f"time an UNTRAINED CycleGAN generator of this preset ({', '.join(PRESETS)}; full: 256 px) "
+                        "as the filter, exported once to runs/timing/; for timing only, never a real filter")
 
 
 def eager_factory(args: argparse.Namespace) -> bench.BaselineFactory:
