@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .arg_checks import check_output_file, non_negative_float, non_negative_int, positive_float, positive_int
+from .arg_checks import check_output_dir, check_output_file, non_negative_float, non_negative_int, positive_float, positive_int
 from .cli_common import add_model_arguments
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
@@ -38,6 +38,7 @@ from .detect_ahead import MAX_DEPTH, DetectingAhead
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
 from .faces import make_detector
+from .host_profile import profile_frames, profile_line
 from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
 from .stopping import terminate_as_interrupt, write_json_atomically
 
@@ -269,6 +270,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "filter runs on a GPU")
     p.add_argument("--skin-threads", type=int, default=1, choices=range(5), metavar="{0..4}",
                    help="helper threads sharing a frame's skin measurements (0: a quarter of the cores, 1 to 4)")
+    p.add_argument("--profile-host", metavar="DIR",
+                   help="after each row is measured, profile more of its frames (cProfile, the analysing thread) and "
+                        "write where the host time went, by function, to DIR/<row>.txt")
+    p.add_argument("--profile-frames", type=positive_int, default=30, help="frames profiled per row with --profile-host")
     add_model_arguments(p, haar_both=True)
 
 
@@ -419,6 +424,8 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     providers = parse_providers(args.providers or args.provider)
     if args.json:
         check_output_file(args.json, "--json")
+    if args.profile_host:
+        check_output_dir(args.profile_host, "--profile-host")
     frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup) for n in counts}
     filter_card: dict | None = None
     filter_size: int | None = None
@@ -557,8 +564,12 @@ def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded:
                 name = f"onnx {label}: {VARIANTS[variant]}" + (
                     "" if not ahead else ", detect ahead" if ahead == 1 else f", detect {ahead} ahead") + (
                     ", Haar on ORT" if haar == "onnxruntime" and not args.yunet else "")
+                profiled = None
                 try:
                     m = measure(name, runner, frames[n], args.warmup, args.seconds)
+                    if args.profile_host:
+                        profiled = profile_frames(f"{name}, {n} face(s)", runner, frames[n], args.profile_frames,
+                                                  Path(args.profile_host))
                 finally:
                     if ahead:
                         runner.close()  # type: ignore[union-attr]
@@ -567,6 +578,8 @@ def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded:
                     used = gpu_memory_used_mib()
                     m.gpu_memory_mib = None if used is None else used - gpu_start
                 report.add(m)
+                if profiled is not None:
+                    print(profile_line(profiled))
     if args.soak > 0 and report.soak is None:
         pipe = FramePipeline(loaded.classifiers, loaded.filter, detectors[modes[0][1]], pipeline_config(args))
         soak(pipe, frames[counts[0]], args.soak, label, gpu_start is not None, report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -338,6 +339,34 @@ def test_bench_providers_and_face_counts_on_cpu(tiny_models, faces_dir, tmp_path
     else:
         assert cuda["status"].startswith("unavailable: ") and len(cuda["status"]) > len("unavailable: ") + 5
         assert all(r["status"] == cuda["status"] and r["fps"] == 0 for r in rows if r["provider"] == "cuda")
+
+
+def test_bench_profiles_each_rows_host_work_apart_from_its_figures(tiny_models, faces_dir, tmp_path, capsys):
+    folder = tmp_path / "profiles"
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--filter", str(tiny_models["identity"]), "--no-baseline", "--providers", "cpu",
+                      "--faces", "1,2", "--frames", "3", "--warmup", "1", "--profile-host", str(folder),
+                      "--profile-frames", "4"])
+    out = capsys.readouterr().out
+    assert code == 0
+    files = sorted(folder.glob("*.txt"))
+    assert len(files) == 4 == out.count("host profile (4 frames)")  # 2 face counts × 2 variants, a file each
+    report = (folder / "onnx_cpu_classifiers_filter_detect_ahead_2_face_s.txt").read_text()
+    lines = report.splitlines()
+    assert lines[0].startswith("onnx CPU: classifiers + filter, detect ahead, 2 face(s): 4 frames profiled")
+    assert re.match(r"inside ONNX Runtime's runs: \d+\.\d+ ms a frame", lines[1])
+    host = lines[2:lines.index("")]
+    assert any("pipeline.py" in line and "analyse_crops" in line for line in host)
+    assert not any("pybind11_state.run" in line for line in host)  # the models' time is not host time
+    assert "function calls" in report  # cProfile's own table follows
+
+
+def test_a_profile_folder_that_is_a_file_is_refused_before_any_model_loads(tiny_models, faces_dir, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter", "--no-baseline", "--profile-host", str(taken)])
+    assert code == 2 and "--profile-host names a file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag,value,needle", [("--faces", "0,x", "--faces"), ("--providers", "cpu,gpu", "--providers"),
