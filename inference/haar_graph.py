@@ -147,8 +147,9 @@ def leaf_sum_bits(cascade: Cascade) -> int:
 
 def cascade_model(cascade: Cascade, phases: tuple[int, ...] | None = None) -> bytes:
     """The serialised ONNX model of ``cascade`` (see the module's docstring for its inputs and outputs)."""
-    if leaf_sum_bits(cascade) > 53:
-        raise ValueError(f"the cascade's leaf values span {leaf_sum_bits(cascade)} bits: their sums in doubles would "
+    bits = leaf_sum_bits(cascade)
+    if bits > 53:
+        raise ValueError(f"the cascade's leaf values span {bits} bits: their sums in doubles would "
                          "depend on the order of addition, and a GPU's order is not OpenCV's")
     phases = phases or default_phases(cascade.n_stages)
     if list(phases) != sorted(set(phases)) or phases[0] < 1 or phases[-1] != cascade.n_stages:

@@ -14,7 +14,7 @@ from typing import Any
 def finite(x: Any, digits: int | None = None) -> Any:
     """``x`` with every non-finite float (NumPy scalars included) as None, tuples as lists, keys as strings;
     floats rounded to ``digits`` where given."""
-    if hasattr(x, "item") and not isinstance(x, (str, bytes)) and getattr(x, "ndim", 0) == 0:
+    if hasattr(x, "item") and getattr(x, "ndim", None) == 0:
         x = x.item()  # a NumPy scalar
     if isinstance(x, float):
         if not math.isfinite(x):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import shutil
 from pathlib import Path
 
@@ -59,16 +58,10 @@ def averaging_entry(task, out: Path) -> dict:
         "epochs": cfg["swa_epochs"],
         "lr": cfg["swa_lr"],
         "snapshots": int(task.swa.n_averaged),
-        "val_accuracy_last": measured(last["val_accuracy"]),
-        "val_accuracy_averaged": measured(last["val_accuracy_averaged"]),
+        # nan (no validation faces: not measured) is written as null with the card, as strict_json writes it
+        "val_accuracy_last": round(float(last["val_accuracy"]), 4),
+        "val_accuracy_averaged": round(float(last["val_accuracy_averaged"]), 4),
     }}
-
-
-def measured(text: str) -> float | None:
-    """An epochs.csv figure for the card, rounded; None (JSON null) for one not measured (nan: no validation
-    faces), as JSON has no NaN."""
-    value = float(text)
-    return None if math.isnan(value) else round(value, 4)
 
 
 def export_classifier(net, size: int, path: Path, card) -> dict[str, float]:
