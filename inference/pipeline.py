@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 # 4: detector crops are framed 0.97× the Haar box (was 1.2×), as measured on UTKFace.
 # 5: skin is measured on crops shrunk to PipelineConfig.skin_px (crops above 128 px change).
 # 6: a truncated JPEG is unreadable (it was decoded half grey and measured).
-MEASURES_VERSION = 6
+# 7: skin needs b* ≥ 2 to be measured (a blue or magenta cast gave ITA outside ±90°).
+MEASURES_VERSION = 7
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,8 @@ def _xyz_by_channel() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def ita_degrees(L, b):
-    """Individual Typology Angle, arctan((L* − 50) / b*) in degrees; arctan2 so b* = 0 is defined."""
+    """Individual Typology Angle, arctan((L* − 50) / b*) in degrees; arctan2 so b* = 0 is defined. Only b* > 0
+    keeps it in (−90°, 90°), which is why a skin tone needs b* ≥ MIN_B."""
     ita = np.degrees(np.arctan2(np.asarray(L, float) - 50.0, np.asarray(b, float)))
     return float(ita) if ita.ndim == 0 else ita
 
@@ -166,8 +167,10 @@ def face_skin_mask(shape_hw, rgb=None) -> np.ndarray:
     return _mask(h, w).copy()
 
 
-# Skin of any tone has some chroma (b* ≳ 5 in photos); below this it is a grey image.
-MIN_CHROMA = 2.0
+# Skin of every tone is yellowish: b* > 0 (≳ 5 in most photos). Near b* = 0 ITA swings towards ±90° and past
+# it arctan2 leaves (−90°, 90°) altogether (L* 77, b* −13 read 116°, "very light"), so a grey image or a blue
+# or magenta colour cast has no skin tone to report. 1.4 % of UTKFace faces fall below this.
+MIN_B = 2.0
 
 
 def _required_pixels(h: int, w: int, min_pixels: int) -> int:
@@ -230,9 +233,8 @@ def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pi
     # could read as zero or as a jump; the mean follows it smoothly.
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.einsum("np,npc->nc", keep.astype(lab.dtype), lab) / counts[:, None]
-    # A grey (or greyscale) image has b* ≈ 0, where ITA flips between +90° and −90° with the sign of
-    # L* − 50: no colour, no skin tone to report.
-    measurable = (counts >= _required_pixels(h, w, min_pixels)) & (np.hypot(means[:, 1], means[:, 2]) >= MIN_CHROMA)
+    # b* ≥ MIN_B keeps every ITA inside (−90°, 90°) and away from its swing at b* = 0
+    measurable = (counts >= _required_pixels(h, w, min_pixels)) & (means[:, 2] >= MIN_B)
     monks = np.zeros(n_faces, int)
     if measurable.any():
         monks[measurable] = nearest_monks(means[measurable])

@@ -10,6 +10,7 @@ from skimage.color import lab2rgb, rgb2lab
 
 from inference.results import SkinTone
 from inference.skin import (
+    MIN_B,
     MONK_HEX,
     compare_skin,
     face_skin_mask,
@@ -246,6 +247,9 @@ def test_utkface_black_faces_measure_darker_than_white_faces():
                 # UTKFace holds some black-and-white photos: no colour, so no skin tone
                 assert not tone.measurable, f"{path.name} is greyscale but was measured"
                 continue
+            spread = max(int(np.abs(bgr[..., i].astype(int) - bgr[..., j]).max()) for i, j in ((0, 1), (1, 2)))
+            if spread <= 16:  # and some are toned (sepia): b* ≈ 2, measured or not by a hair
+                continue
             assert tone.measurable, f"{path.name} not measurable ({tone.n_pixels} px)"
             assert 1 <= tone.mst <= 10
             tones.append(tone)
@@ -286,3 +290,24 @@ def test_greyscale_face_is_not_measurable():
     grey = cv2.cvtColor(cv2.cvtColor(cv2.imread(str(utk_images(1)[0])), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2RGB)
     tone = measure_skin_tone(grey)
     assert not tone.measurable and tone.mst == 0
+
+
+def test_a_colour_cast_with_no_yellow_has_no_skin_tone_and_every_ita_stays_within_90_degrees():
+    faces = np.stack([cv2.resize(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), (112, 112),
+                                 interpolation=cv2.INTER_AREA) for race in "01234" for p in utk_images(20, race=race)])
+    tones = measure_skin_tones(faces)
+    assert sum(t.measurable for t in tones) >= 90
+    # a blue cast: plenty of chroma (a*, b* far from 0) but b* < 0, where arctan2 left (−90°, 90°)
+    cast = faces.astype(np.float32)
+    cast[..., 0] *= 0.75
+    cast[..., 2] = np.minimum(cast[..., 2] * 1.6 + 30, 255)
+    cast_tones = measure_skin_tones(np.rint(cast).astype(np.uint8))
+    lab = [srgb_to_lab(c[face_skin_mask((112, 112))]).mean(axis=0) for c in np.rint(cast).astype(np.uint8)]
+    blue = [i for i, m in enumerate(lab) if m[2] < -3 and np.hypot(m[1], m[2]) > 5]
+    assert len(blue) >= 50, "the cast should turn most faces blue"
+    assert not any(cast_tones[i].measurable for i in blue)
+    for t in tones + cast_tones:
+        if t.measurable:
+            assert t.b >= MIN_B and -90 < t.ita < 90 and 1 <= t.mst <= 10
+    # the wrap that made a 10-unit change in L* read as a 242° shift
+    assert abs(ita_degrees(55, -3) - ita_degrees(45, -3)) > 180  # why b* ≤ 0 must never be measured
