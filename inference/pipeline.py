@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -22,7 +22,7 @@ from .detect_ahead import detecting_ahead
 from .faces import Detected, FaceDetector, crop_square, detect_faces, face_region_mask, whole_image_crop
 from .images import as_bgr_uint8, read_rgb, resize_batch
 from .models import Classifier, Filter
-from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift, SkinTone
+from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, Prediction, SkinShift, SkinTone
 from .runtime import device_of
 from .skin import compare_skin, face_skin_mask, measure_skin_tones
 from .sources import ImageListSource
@@ -38,7 +38,18 @@ log = logging.getLogger(__name__)
 # 5: skin is measured on crops shrunk to PipelineConfig.skin_px (crops above 128 px change).
 # 6: a truncated JPEG is unreadable (it was decoded half grey and measured).
 # 7: skin needs b* ≥ 2 to be measured (a blue or magenta cast gave ITA outside ±90°).
-MEASURES_VERSION = 7
+# 8: ΔP(female) and flips compare with the crop through the filter's resampling alone, as skin does.
+MEASURES_VERSION = 8
+
+
+class AnalysedFace(NamedTuple):
+    """What ``analyse_crops`` measured on one crop; the filtered side is None without a filter."""
+
+    original: FaceView
+    filtered: FaceView | None
+    skin_shift: SkinShift | None
+    delta_p_female: dict[str, float]
+    reference: Mapping[str, Prediction]  # see FaceResult.reference
 
 
 @dataclass(frozen=True)
@@ -155,8 +166,14 @@ class FramePipeline:
 
     # --- the per-face core --------------------------------------------------
     def _classify(self, crops: np.ndarray, region: np.ndarray,
-                  predictions: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> list[dict[str, ClassifierOutput]]:
-        out: list[dict[str, ClassifierOutput]] = [{} for _ in range(len(crops))]
+                  predictions: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                  reference: np.ndarray | None = None) -> tuple[list[dict[str, ClassifierOutput]], list[dict[str, Prediction]]]:
+        """Each classifier on the crops, with its CAM; ``reference``: more crops of the same size classified in
+        the same batched call, probabilities only."""
+        n = len(crops)
+        out: list[dict[str, ClassifierOutput]] = [{} for _ in range(n)]
+        refs: list[dict[str, Prediction]] = [{} for _ in range(0 if reference is None else len(reference))]
+        batch = crops if reference is None else np.concatenate([crops, reference])
         size = crops.shape[1]
         inputs: dict[tuple[int, int], np.ndarray] = {}  # classifiers of one input size share one resize
         for model in self.classifiers:
@@ -164,7 +181,7 @@ class FramePipeline:
                 probs, cams = predictions[model.name]
             else:
                 if model.size not in inputs:
-                    inputs[model.size] = resize_batch(crops, model.size)
+                    inputs[model.size] = resize_batch(batch, model.size)
                 probs, cams = model.predict(inputs[model.size])
             k = model.labels.index(self.config.cam_class) if self.config.cam_class in model.labels else 0
             for i in range(len(crops)):
@@ -176,9 +193,11 @@ class FramePipeline:
                 out[i][model.name] = ClassifierOutput(
                     model.name, model.labels, probs[i], cam, model.labels[k], cam_focus(evidence, region)
                 )
-        return out
+            for j, ref in enumerate(refs):
+                ref[model.name] = Prediction(model.name, model.labels, probs[n + j])
+        return out, refs
 
-    def analyse_crops(self, crops: np.ndarray, timings: dict[str, float]) -> list[tuple[FaceView, FaceView | None, SkinShift | None, dict[str, float]]]:
+    def analyse_crops(self, crops: np.ndarray, timings: dict[str, float]) -> list[AnalysedFace]:
         """Everything measured on a batch of square RGB face crops (N×S×S×3)."""
         n, size = len(crops), crops.shape[1]
         skin_size = min(size, self.config.skin_px)
@@ -192,22 +211,25 @@ class FramePipeline:
         # GIL): the "before" skin from the start, the "after" skin as soon as the filtered faces exist, before
         # the classifiers see them. On a GPU that hides most of the skin work behind the models'.
         overlap = filtering and self._overlap_skin()
-        reference = crops  # what the filtered face's skin is compared with
+        reference = crops  # what the filtered face is compared with
         reference_skins: Callable[[], list[SkinTone]] | None = None  # its skin, when started early
         filtered_skins: Callable[[], list[SkinTone]] | None = None
         prep_ms = 0.0
         if filtering:
             t = time.perf_counter()
             small = resize_batch(crops, self.filter.size)  # type: ignore[union-attr]
-            # Resampling alone moves ITA by a few degrees (it blurs the
-            # percentile trimming), so the "before" skin is measured through the
-            # same down/up-sampling as the filter's output: Δ is the filter's own.
+            # Resampling alone moves ITA by a few degrees (it blurs the percentile trimming) and P(female)
+            # by about 0.01, flipping 2 % of predictions (the shipped 64 px filter on 112 px crops): the
+            # "before" is the crop through the same down/up-sampling as the filter's output, so Δ is the
+            # filter's own. At the filter's own size the round trip is the crop itself.
             reference = resize_batch(small, (size, size))
             if overlap:
                 reference_skins = self._skins_started(for_skin(reference), skin_mask, helpers=True)
             prep_ms = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        orig_cls = self._classify(crops, region)
+        # the reference rides in the crops' batched call: its probabilities, no CAM work
+        resampled = filtering and reference is not crops
+        orig_cls, ref_cls = self._classify(crops, region, reference=reference if resampled else None)
         timings["classify"] = timings.get("classify", 0.0) + (time.perf_counter() - t) * 1000
         filtered = filt_cls = None
         if filtering:
@@ -226,7 +248,7 @@ class FramePipeline:
                 on_filtered(self.filter.apply(small))  # type: ignore[union-attr]
             timings["filter"] = prep_ms + (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            filt_cls = self._classify(filtered, region, predictions)
+            filt_cls, _ = self._classify(filtered, region, predictions)
             timings["classify_filtered"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         several = self._skin_threads() > 1
@@ -242,12 +264,13 @@ class FramePipeline:
             skin = skins[i]
             view = FaceView(crops[i], orig_cls[i], skin)
             if filtered is None:
-                results.append((view, None, None, {}))
+                results.append(AnalysedFace(view, None, None, {}, {}))
                 continue
             fskin = fskins[i]
             fview = FaceView(filtered[i], filt_cls[i], fskin)  # type: ignore[index]
-            dp = {name: fview.classifiers[name].p_female - out.p_female for name, out in orig_cls[i].items()}
-            results.append((view, fview, compare_skin(skin, fskin), dp))
+            ref = ref_cls[i] if resampled else orig_cls[i]
+            dp = {name: fview.classifiers[name].p_female - ref[name].p_female for name in orig_cls[i]}
+            results.append(AnalysedFace(view, fview, compare_skin(skin, fskin), dp, ref))
         timings["skin"] = (time.perf_counter() - t) * 1000
         timings["onnx_runtime"] = timings.get("onnx_runtime", 0.0) + self._run_ms() - in_models
         return results
@@ -289,9 +312,10 @@ class FramePipeline:
         faces = tuple(
             FaceResult(
                 track_id=tid, box=tuple(int(round(v)) for v in box),  # type: ignore[arg-type]
-                crop_to_frame=inv, original=view, filtered=fview, skin_shift=shift, delta_p_female=dp, score=score,
+                crop_to_frame=inv, original=a.original, filtered=a.filtered, skin_shift=a.skin_shift,
+                delta_p_female=a.delta_p_female, score=score, reference=a.reference,
             )
-            for (tid, box, score), inv, (view, fview, shift, dp) in zip(faces_boxes, transforms, analysed)
+            for (tid, box, score), inv, a in zip(faces_boxes, transforms, analysed)
         )
         # a frame's latency includes finding its faces, wherever that ran
         timings["total"] = (time.perf_counter() - t0) * 1000 + (detected.ms if detected is not None else 0.0)
@@ -338,9 +362,10 @@ class FramePipeline:
                 if i not in by_index:
                     yield p, None, "cannot be read as an image"
                     continue
-                (crop, inv), (view, fview, shift, dp) = by_index[i]
+                (crop, inv), a = by_index[i]
                 h, w = imgs[i].shape[:2]
-                face = FaceResult(1, (0, 0, w, h), inv, view, fview, shift, dp)
+                face = FaceResult(1, (0, 0, w, h), inv, a.original, a.filtered, a.skin_shift, a.delta_p_female,
+                                  reference=a.reference)
                 yield p, FrameResult(start + i, 0.0, np.empty((0, 0, 3), np.uint8), (face,), timings,
                                      self.providers(), self.filter.name if self.filter else None,
                                      self.provider_warnings(), p), None

@@ -5,7 +5,8 @@ across faces, frames and models; normalising for display is the painter's job.
 Deltas follow one sign convention everywhere: positive ``delta_ita``,
 ``delta_l`` and ``delta_mst`` mean the filter made the skin *lighter*;
 positive ``delta_p_female`` means the filter made the face look more female
-to that classifier.
+to that classifier. Both deltas compare the filtered face with the crop sent
+through the filter's resampling alone, so they are the filter's own effect.
 """
 from __future__ import annotations
 
@@ -43,13 +44,12 @@ class SkinShift:
 
 
 @dataclass(frozen=True)
-class ClassifierOutput:
+class Prediction:
+    """A classifier's probabilities for one face."""
+
     model: str
     labels: tuple[str, ...]
     probs: np.ndarray  # (K,)
-    cam: np.ndarray  # raw CAM of ``cam_class``, upsampled to the face crop (H×W float32)
-    cam_class: str
-    cam_focus: float | None = None  # share of the predicted class's positive CAM mass inside the face region
 
     @property
     def p_female(self) -> float:
@@ -58,6 +58,15 @@ class ClassifierOutput:
     @property
     def predicted(self) -> str:
         return self.labels[int(np.argmax(self.probs))]
+
+
+@dataclass(frozen=True)
+class ClassifierOutput(Prediction):
+    """A prediction with the class-activation map behind it."""
+
+    cam: np.ndarray  # raw CAM of ``cam_class``, upsampled to the face crop (H×W float32)
+    cam_class: str
+    cam_focus: float | None = None  # share of the predicted class's positive CAM mass inside the face region
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,12 @@ class FaceResult:
     original: FaceView
     filtered: FaceView | None = None
     skin_shift: SkinShift | None = None
-    delta_p_female: Mapping[str, float] = field(default_factory=dict)
+    delta_p_female: Mapping[str, float] = field(default_factory=dict)  # filtered − reference
     score: float = 1.0  # detector confidence where it has one
+    # With a filter: each classifier on the crop sent through the filter's resampling alone (down to its size
+    # and back), what ΔP(female) and gender flips are measured against, as skin is. The original crop when the
+    # filter works at the crop's size.
+    reference: Mapping[str, Prediction] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
         row[f"p_female[{name}]"] = _num(out.p_female)
         row[f"cam_focus[{name}]"] = _num(out.cam_focus, 3)
         if f:
+            # the filter's deltas are measured against this: the crop through the filter's resampling alone
+            row[f"p_female_reference[{name}]"] = _num(face.reference[name].p_female)
             row[f"p_female_filtered[{name}]"] = _num(f.classifiers[name].p_female)
             row[f"delta_p_female[{name}]"] = _num(face.delta_p_female.get(name))
     return row

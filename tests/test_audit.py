@@ -6,6 +6,7 @@ except one real UTKFace face pasted on a canvas for the detector test.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import sys
@@ -137,10 +138,22 @@ def test_darken_filter_shift_matches_direct_measurement(world):
 
 def test_identity_filter_no_shift(world, tmp_path):
     rc, r, _ = audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]),
+                     "--classifier", str(world["classifier"]),
                      "--filter", str(world["identity"]), "--out", str(tmp_path / "id"), "--no-html")
     o = r["filter"]["overall"]
     assert abs(o["delta_ita"]["mean"]["value"]) < 0.05
     assert o["delta_ita"]["wilcoxon"]["p"] is None or o["delta_ita"]["wilcoxon"]["p"] > 0.05
+    # the filter works at 32 px on 112 px crops: its resampling alone moves the tiny classifier's P(female),
+    # which is not the filter's doing, so ΔP is measured against the crop's round trip and reads zero
+    shift = o["classifiers"]["tiny-a"]
+    assert shift["delta_p_female"]["mean"]["value"] == pytest.approx(0, abs=1e-6)
+    assert shift["flip_rate"]["value"] == 0.0
+    with open(tmp_path / "id" / "faces.csv", newline="") as fh:
+        faces = list(csv.DictReader(fh))
+    assert faces and all(float(f["tiny-a:delta_p_female"]) == pytest.approx(
+        float(f["tiny-a:p_female_filtered"]) - float(f["tiny-a:p_female_reference"]), abs=2e-6) for f in faces)
+    # (the random tiny classifier hardly moves: up to 1e-4 here, far above the 1e-6 the figures are kept to)
+    assert any(abs(float(f["tiny-a:p_female_reference"]) - float(f["tiny-a:p_female"])) > 3e-5 for f in faces)
 
 
 def test_schema_round_trip(world):

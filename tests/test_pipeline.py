@@ -13,7 +13,9 @@ from inference.models import load_model
 from inference.pipeline import FramePipeline, PipelineConfig, as_bgr_uint8, cam_focus
 from inference.faces import face_region_mask
 from inference.tracking import IoUTracker, Track, iou_matrix
-from tests.conftest import utk_images
+from tests.conftest import REPO, make_filter, utk_images
+
+DEFAULT_CLASSIFIER = REPO / "resources/models/resnet10_unbalanced.onnx"
 
 
 def _face_bgr(i=0):
@@ -89,10 +91,38 @@ def test_frame_result_holds_everything(pipeline):
     assert face.filtered is not None and face.original.skin.measurable and face.filtered.skin.measurable
     # a filter that darkens must read as darker: negative ΔITA and ΔL
     assert face.skin_shift.delta_ita < -1 and face.skin_shift.delta_l < -1
+    # the darkening filter works at 32 px, so ΔP is measured against the crop's round trip through 32 px
+    ref = face.reference["tiny-a"]
+    assert ref.labels == out.labels and not hasattr(ref, "cam")
     assert face.delta_p_female["tiny-a"] == pytest.approx(
-        face.filtered.classifiers["tiny-a"].p_female - out.p_female)
+        face.filtered.classifiers["tiny-a"].p_female - ref.p_female)
     assert {"detect", "classify", "filter", "classify_filtered", "skin", "total"} <= set(r.timings_ms)
     assert r.providers == {"tiny-a": "CPU", "tiny-b": "CPU", "darken": "CPU"}
+
+
+def test_the_filters_resampling_alone_moves_no_prediction(tmp_path):
+    """An identity filter at 64 px on 112 px crops: what comes out is the crop's round trip through 64 px, which
+    moves a real classifier's P(female) on its own. ΔP and flips are measured against that round trip, as skin
+    is, so they read zero: the filter did nothing. Against the sharp crop they read as a shift."""
+    identity = load_model(make_filter(tmp_path / "identity64.onnx", size=64, gain=1.0, name="identity64"))
+    clf = load_model(DEFAULT_CLASSIFIER)
+    pipe = FramePipeline([clf], identity, None, PipelineConfig(track=False))
+    moved = 0
+    for path, r, error in pipe.process_images(utk_images(40)):
+        assert error is None, path
+        face = r.faces[0]
+        original, ref = face.original.classifiers[clf.name], face.reference[clf.name]
+        filtered = face.filtered.classifiers[clf.name]
+        assert face.delta_p_female[clf.name] == pytest.approx(0, abs=1e-6)
+        assert filtered.predicted == ref.predicted
+        assert face.skin_shift.delta_ita in (None, pytest.approx(0, abs=1e-9))
+        moved += abs(ref.p_female - original.p_female) > 0.005
+    assert moved >= 10, "the round trip through 64 px should move some predictions by itself"
+    # at the filter's own size the round trip is the crop itself: no second pass, the original is the reference
+    same = FramePipeline([clf], load_model(make_filter(tmp_path / "id112.onnx", size=112, gain=1.0)), None,
+                         PipelineConfig(track=False))
+    face = next(same.process_images(utk_images(1)))[1].faces[0]
+    assert face.reference[clf.name] is face.original.classifiers[clf.name]
 
 
 def test_cam_stays_raw(pipeline):

@@ -128,8 +128,8 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
     cols = ["file", "face", "box", "gender", "race", "age", "group", "measurable", "ita", "L", "mst", "ita_category",
             "ita_filtered", "L_filtered", "mst_filtered", "delta_ita", "delta_l", "delta_mst"]
     for n in names:
-        cols += [f"{n}:p_female", f"{n}:predicted", f"{n}:cam_focus", f"{n}:p_female_filtered", f"{n}:predicted_filtered",
-                 f"{n}:delta_p_female"]
+        cols += [f"{n}:p_female", f"{n}:predicted", f"{n}:cam_focus", f"{n}:p_female_reference", f"{n}:predicted_reference",
+                 f"{n}:p_female_filtered", f"{n}:predicted_filtered", f"{n}:delta_p_female"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
@@ -140,7 +140,8 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
                     fs.get("ita", ""), fs.get("L", ""), fs.get("mst", ""), r["d_ita"], r["d_l"], r["d_mst"]]
             for n in names:
                 c = r["clf"][n]
-                line += [c["p"], c["pred"], c["focus"], c.get("p_f", ""), c.get("pred_f", ""), c.get("dp", "")]
+                line += [c["p"], c["pred"], c["focus"], c.get("p_ref", ""), c.get("pred_ref", ""), c.get("p_f", ""),
+                         c.get("pred_f", ""), c.get("dp", "")]
             w.writerow(["" if v is None else v for v in line])
 
 

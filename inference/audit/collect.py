@@ -135,7 +135,9 @@ class Collector:
             model_name = self.models.classifiers[n].name
             self.ccomp[n].put(key, {"faces": [_clf(f.original.classifiers[model_name]) for f in faces]})
             if use_filter and n in self.cfcomp:
-                self.cfcomp[n].put(key, {"faces": [_clf(f.filtered.classifiers[model_name]) for f in faces if f.filtered]})
+                # with the reference the deltas are measured against (the crop through the filter's resampling)
+                self.cfcomp[n].put(key, {"faces": [{**_clf(f.filtered.classifiers[model_name]),
+                                                    **_reference(f.reference[model_name])} for f in faces if f.filtered]})
 
     def rows(self, samples: Sequence[Sample], root: str) -> tuple[list[dict], list[dict]]:
         """One row per face found, and one record per image (file, error, number of faces)."""
@@ -161,9 +163,10 @@ class Collector:
                     c = {"p": o["p"], "pred": o["pred"], "focus": o["focus"]}
                     if n in self.cfcomp:
                         fo = self.cfcomp[n].get(key)["faces"][i]
-                        c.update(p_f=fo["p"], pred_f=fo["pred"], focus_f=fo["focus"],
-                                 dp=None if o["p"] is None or fo["p"] is None else round(fo["p"] - o["p"], 6),
-                                 flip=fo["pred"] != o["pred"])
+                        c.update(p_ref=fo["p_ref"], pred_ref=fo["pred_ref"], p_f=fo["p"], pred_f=fo["pred"],
+                                 focus_f=fo["focus"],
+                                 dp=None if fo["p_ref"] is None or fo["p"] is None else round(fo["p"] - fo["p_ref"], 6),
+                                 flip=fo["pred"] != fo["pred_ref"])
                     row["clf"][n] = c
                 rows.append(row)
         return rows, images
@@ -172,6 +175,11 @@ class Collector:
 def _clf(out) -> dict:
     p = out.p_female
     return {"p": _r(p, 6) if p == p else None, "pred": out.predicted, "focus": _r(out.cam_focus, 6)}
+
+
+def _reference(pred) -> dict:
+    p = pred.p_female
+    return {"p_ref": _r(p, 6) if p == p else None, "pred_ref": pred.predicted}
 
 
 def resolve(path: str) -> str:

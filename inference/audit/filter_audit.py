@@ -118,7 +118,7 @@ def composition(rows: Sequence[dict], names: Sequence[str], card_training: dict)
         t_female = target["gender"].get("female")
     for n in names:
         rs = [r for r in rows if "pred_f" in r["clf"][n]]
-        inp = share([r["clf"][n]["pred"] == "female" for r in rs])
+        inp = share([r["clf"][n]["pred_ref"] == "female" for r in rs])  # the input as the filter's resampling leaves it
         outp = share([r["clf"][n]["pred_f"] == "female" for r in rs])
         entry = {"input": inp, "output": outp, "crossed_target": None, "moved_toward_target": None}
         if t_female is not None and inp["n"]:
