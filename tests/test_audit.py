@@ -279,6 +279,33 @@ def test_detection_lists_images_without_faces(world, tmp_path):
     assert rc == 1 and r["images"]["n_faces"] == 0 and "No faces were found" in " ".join(r["summary"])
 
 
+def test_only_the_largest_face_carries_the_images_labels(world, tmp_path):
+    """An image of two people annotated with one person's labels: the second face is somebody the annotation
+    does not describe, so it is grouped as unknown everywhere, not as the annotated person's gender and race."""
+    big, small = (cv2.imread(str(p)) for p in utk_images(2))
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    with open(folder / "labels.csv", "w") as fh:
+        fh.write("file,gender,race,age\n")
+        for k in range(3):
+            canvas = np.full((400, 640, 3), 128, np.uint8)
+            canvas[60:320, 30:290] = cv2.resize(big, (260, 260))
+            canvas[120:300, 400:580] = cv2.resize(small, (180, 180))
+            cv2.imwrite(str(folder / f"pair{k}.jpg"), canvas)
+            fh.write(f"pair{k}.jpg,female,Indian,30\n")
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--classifier", str(world["classifier"]), "--no-filter",
+                     "--out", str(tmp_path / "out"), "--no-html")
+    assert rc == 0 and r["images"]["n_faces"] == 6, "both faces of each image should be found"
+    sizes = r["groups"]["sizes"]["gender_race"]
+    assert sizes == {"female/Indian": 3, "unknown/unknown": 3}
+    assert r["classifiers"]["tiny-a"]["metrics"]["by"]["gender_race"]["female/Indian"]["n"] == 3
+    with open(tmp_path / "out" / "faces.csv", newline="") as fh:
+        faces = list(csv.DictReader(fh))
+    assert sorted((f["face"], f["gender"], f["race"]) for f in faces) == [("0", "female", "Indian")] * 3 + [("1", "", "")] * 3
+    first = [f for f in faces if f["face"] == "0"]
+    assert all(int(f["box"].split()[2]) > 200 for f in first), "face 0 is the larger face"
+
+
 def test_found_shares_and_test_per_group():
     from scipy import stats
 

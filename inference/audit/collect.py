@@ -150,9 +150,13 @@ class Collector:
             images.append({"file": rel, "error": base["error"], "n_faces": len(base["faces"]), "gender": s.gender,
                            "race": s.race, "age_band": s.age_band, "group": s.group})
             filt = self.fcomp.get(key) if self.fcomp is not None else None
+            person = {"gender": s.gender, "race": s.race, "age": s.age, "age_band": s.age_band}
             for i, face in enumerate(base["faces"]):
-                row = {"file": rel, "path": key, "face": i, "box": face["box"], "gender": s.gender, "race": s.race,
-                       "age": s.age, "age_band": s.age_band, "group": s.group,
+                # An annotation describes one person, taken to be the image's largest face (the first); the
+                # other faces are people it says nothing about, so they are "unknown", never the annotated
+                # person's gender or race. A groups CSV labels the image, so its group holds for every face.
+                labels = person if i == 0 else dict.fromkeys(person)
+                row = {"file": rel, "path": key, "face": i, "box": face["box"], **labels, "group": s.group,
                        "skin": face["skin"], "filtered_skin": None, "d_ita": None, "d_l": None, "d_mst": None,
                        "clf": {}}
                 if filt is not None:
