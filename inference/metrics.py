@@ -37,7 +37,9 @@ def proportion(successes: int, n: int) -> dict:
     return {"value": successes / n if n else float("nan"), "lo": lo, "hi": hi, "n": int(n)}
 
 
-def mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict:
+def mean_ci(values: np.ndarray, confidence: float = 0.95, bounds: tuple[float, float] | None = None) -> dict:
+    """Mean with a t interval, cut to ``bounds`` where the values cannot leave them (a mean of probabilities
+    near 1 would otherwise read [0.85, 1.006])."""
     values = np.asarray(values, float)
     n = len(values)
     if n == 0:
@@ -46,6 +48,8 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict:
     if n < 2 or values.std() == 0:
         return {"value": m, "lo": m, "hi": m, "n": n}
     lo, hi = stats.t.interval(confidence, n - 1, loc=m, scale=stats.sem(values))
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return {"value": m, "lo": float(lo), "hi": float(hi), "n": n}
 
 
@@ -58,7 +62,7 @@ def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, p_pos: np.ndarray) ->
         "accuracy": proportion(int((y_true == y_pred).sum()), len(y_true)),
         "fpr": proportion(int((y_pred & neg).sum()), int(neg.sum())),
         "fnr": proportion(int((~y_pred & pos).sum()), int(pos.sum())),
-        "mean_p_female": mean_ci(p_pos),
+        "mean_p_female": mean_ci(p_pos, bounds=(0.0, 1.0)),
         "small": bool(len(y_true) < SMALL_GROUP),
     }
 

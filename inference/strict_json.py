@@ -11,22 +11,23 @@ import math
 from typing import Any
 
 
-def finite(x: Any, digits: int | None = None) -> Any:
+def finite(x: Any, significant: int | None = None) -> Any:
     """``x`` with every non-finite float (NumPy scalars included) as None, tuples as lists, keys as strings;
-    floats rounded to ``digits`` where given."""
+    floats kept to ``significant`` digits where given. Significant digits, not decimals: a p-value of 3e-12
+    rounded to 10 decimals would read 0."""
     if hasattr(x, "item") and getattr(x, "ndim", None) == 0:
         x = x.item()  # a NumPy scalar
     if isinstance(x, float):
         if not math.isfinite(x):
             return None
-        return x if digits is None else round(x, digits)
+        return x if significant is None else float(f"{x:.{significant}g}")
     if isinstance(x, dict):
-        return {str(k): finite(v, digits) for k, v in x.items()}
+        return {str(k): finite(v, significant) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [finite(v, digits) for v in x]
+        return [finite(v, significant) for v in x]
     return x
 
 
-def dumps(x: Any, digits: int | None = None, **kwargs: Any) -> str:
-    """``json.dumps`` of ``finite(x, digits)``; refuses (rather than writes) anything non-finite left."""
-    return json.dumps(finite(x, digits), allow_nan=False, **kwargs)
+def dumps(x: Any, significant: int | None = None, **kwargs: Any) -> str:
+    """``json.dumps`` of ``finite(x, significant)``; refuses (rather than writes) anything non-finite left."""
+    return json.dumps(finite(x, significant), allow_nan=False, **kwargs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -374,6 +375,51 @@ def test_bad_input(world, tmp_path):
     rc, r, _ = audit("--dataset", f"folder:{empty}", "--classifier", str(world["planted"]), "--no-filter",
                      "--out", str(tmp_path / "y"), "--no-html")
     assert rc == 1 and r["images"]["empty_folder"] and r["images"]["n_images"] == 0
+
+
+def test_html_and_summary_say_what_report_json_says_never_nan(world):
+    html = (world["out"] / "report.html").read_text()
+    # the planted classifier's female groups have no negatives, so no FPR: null in the JSON, a dash on the page
+    fpr = world["report"]["classifiers"]["planted"]["metrics"]["by"]["gender_race"]["female/White"]["fpr"]
+    assert fpr["value"] is None
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE) and not re.search(r"\bNone\b", text)
+    assert "limit none" in text
+    assert not any("nan" in line for line in world["report"]["summary"])
+
+
+def test_a_p_value_of_exactly_zero_is_significant_in_the_summary_and_kept_in_the_json(world, tmp_path):
+    import copy
+
+    from inference.audit.report import write_json
+    from inference.audit.summary import summary_lines
+
+    r = copy.deepcopy(world["report"])
+    by = r["filter"]["by"]["gender_race"]
+    for g in by:  # SciPy's normal approximation returns exactly 0.0 for a large group that all moved one way
+        by[g]["classifiers"]["planted"]["delta_p_female"]["wilcoxon"].update(p=0.0, p_holm=0.0)
+    line = next(x for x in summary_lines(r) if x.startswith("planted: ΔP(female) is significant after Holm"))
+    assert all(g in line for g in by)
+    r["filter"]["overall"]["delta_ita"]["wilcoxon"]["p"] = 3.2e-12
+    write_json(tmp_path / "r.json", r)
+    assert json.loads((tmp_path / "r.json").read_text())["filter"]["overall"]["delta_ita"]["wilcoxon"]["p"] == 3.2e-12
+
+
+def test_a_bootstrap_interval_needs_three_values_unless_they_are_all_equal():
+    from inference.audit.stats import bootstrap_ci
+
+    assert bootstrap_ci([1.0, 2.0]) == {"value": 1.5, "lo": None, "hi": None, "n": 2}
+    assert bootstrap_ci([2.0, 2.0]) == {"value": 2.0, "lo": 2.0, "hi": 2.0, "n": 2}
+    three = bootstrap_ci([1.0, 2.0, 4.0])
+    assert three["lo"] < three["value"] < three["hi"]
+
+
+def test_a_mean_probability_has_an_interval_inside_0_and_1():
+    from inference.metrics import binary_metrics
+
+    p = np.array([0.99, 0.97, 1.0, 0.6, 0.999, 0.98])  # the t interval alone reaches past 1
+    m = binary_metrics(np.ones(6), p > 0.5, p)["mean_p_female"]
+    assert m["hi"] == 1.0 and 0 < m["lo"] < m["value"] < 1
 
 
 def test_summary_direction_follows_the_paired_test_not_a_skewed_mean():

@@ -6,7 +6,7 @@ import html as _html
 from pathlib import Path
 
 from . import figures as F
-from .summary import ci, pval
+from .summary import ci, known, pval
 
 
 def esc(x) -> str:
@@ -51,8 +51,12 @@ class Renderer:
         return None if out is None else out.cam
 
 
+def _or(v, missing: str):
+    return missing if v is None else v
+
+
 def _pct(v) -> str:
-    return "-" if v is None else f"{100 * v:.1f}%"
+    return f"{100 * v:.1f}%" if known(v) else "-"
 
 
 def _detection_section(d: dict, parts: list[str]) -> None:
@@ -272,8 +276,8 @@ def build_html(r: dict, render=None) -> str:
     a, im = r["audit"], r["images"]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Bias Mirror audit</title><style>{CSS}</style></head><body>",
              "<h1>Bias Mirror audit</h1>",
-             f"<p class='small'>dataset {esc(a['dataset'])}; split {esc(a['split'] or 'all')}; min age {esc(a['min_age'])}; "
-             f"limit {esc(a['limit'])}; faces {'detected (' + esc(a['detector']) + ')' if a['detect'] else 'aligned (whole image)'}; "
+             f"<p class='small'>dataset {esc(a['dataset'])}; split {esc(a['split'] or 'all')}; min age {esc(_or(a['min_age'], 'none'))}; "
+             f"limit {esc(_or(a['limit'], 'none'))}; faces {'detected (' + esc(a['detector']) + ')' if a['detect'] else 'aligned (whole image)'}; "
              f"report schema {r['schema_version']}</p>",
              "<h2>Summary</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in r["summary"]) + "</ul>",
              "<h2>Models</h2>" + table(["role", "name", "file", "sha256", "card"],

@@ -117,9 +117,12 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
     }
     from .summary import summary_lines
 
+    # The summary and the HTML read what report.json says: a NaN (an FPR for a group with no negatives) is
+    # null there, and "not measured" to them, never "nan%" or a comparison that NaN quietly fails.
+    report = strict_json.finite(report)
     report["summary"] = summary_lines(report)
     return {k: report[k] for k in TOP_LEVEL_KEYS}
 
 
 def write_json(path: Path, doc: dict) -> None:
-    path.write_text(strict_json.dumps(doc, digits=10, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(strict_json.dumps(doc, significant=10, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -8,6 +8,7 @@ CAM focus) get bootstrap intervals from ``scipy.stats.bootstrap``.
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import warnings
 from typing import Mapping, Sequence
@@ -18,6 +19,8 @@ from scipy import stats
 SEED = 20240601
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
+# SciPy 1.15 named the seed argument ``rng``; ``random_state`` is on its way out (same draws, checked on 1.17)
+_SEED_ARG = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
 
 
 def _clean(values) -> np.ndarray:
@@ -33,8 +36,10 @@ def bootstrap_ci(values, statistic: str = "mean") -> dict:
     if n == 0:
         return {"value": None, "lo": None, "hi": None, "n": 0}
     point = float(fn(v))
-    if n < 3 or np.all(v == v[0]):
+    if np.all(v == v[0]):
         return {"value": point, "lo": point, "hi": point, "n": n}
+    if n < 3:  # two different values: resampling them says nothing about where the mean lies
+        return {"value": point, "lo": None, "hi": None, "n": n}
     ci = None
     for method in ("BCa", "percentile"):
         with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -42,8 +47,8 @@ def bootstrap_ci(values, statistic: str = "mean") -> dict:
             try:
                 res = stats.bootstrap((v,), lambda x, axis: fn(x, axis=axis), n_resamples=N_RESAMPLES,
                                       confidence_level=CONFIDENCE, method=method, vectorized=True,
-                                      random_state=np.random.default_rng(SEED))
-            except Exception:  # noqa: BLE001 - degenerate resamples: fall back
+                                      **{_SEED_ARG: np.random.default_rng(SEED)})
+            except (ValueError, FloatingPointError, ZeroDivisionError):  # degenerate resamples: fall back
                 continue
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if np.isfinite(lo) and np.isfinite(hi):
