@@ -243,6 +243,21 @@ def test_unlabelled_folder_with_and_without_groups(world, tmp_path):
     assert set(r["focus"]["tiny-a"]["by"]["group"]) == {"team a", "team b", "(no group)"}
 
 
+def test_images_with_no_age_that_min_age_leaves_out_are_counted(world, tmp_path, capsys):
+    folder = _folder(tmp_path, world)
+    files = sorted(p.name for p in folder.iterdir())
+    # four with no age: --min-age 18 cannot judge them, so they are left out, and the report says how many
+    (folder / "labels.csv").write_text("file,gender,race,age\n" + "".join(
+        f"{f},female,White,{'' if i < 4 else 20 + i}\n" for i, f in enumerate(files)))
+    base = ["--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]), "--no-filter"]
+    # (with the HTML: one gender only, so some ratios and rates are not measured, which the page must say)
+    rc, r, _ = audit(*base, "--min-age", "18", "--out", str(tmp_path / "adults"))
+    assert rc == 0 and r["images"]["n_images"] == len(files) - 4 and r["images"]["no_age_left_out"] == 4
+    assert "--min-age 18 left out 4 image(s) with no age" in capsys.readouterr().err
+    rc, r, _ = audit(*base, "--out", str(tmp_path / "all"), "--no-html")
+    assert r["images"]["n_images"] == len(files) and "no_age_left_out" not in r["images"]
+
+
 def test_unlabelled_matches_labelled_p_female(world, tmp_path):
     rc, r, _ = audit("--dataset", f"folder:{world['data']}", "--aligned", "--classifier", str(world["planted"]),
                      "--classifier", str(world["classifier"]), "--filter", str(world["darken"]), "--out", str(tmp_path / "u"),

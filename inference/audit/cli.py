@@ -178,6 +178,8 @@ def run_audit(args) -> tuple[dict, dict]:
              "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
              "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": args.cam_class}
     extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped], **notes}
+    if args.min_age is not None:  # an image with no age cannot pass --min-age: say how many that left out
+        extra["no_age_left_out"] = sum(s.age is None for s in select(read.samples, args.split))
     report = build_report(audit=audit, models=_model_info(models), images=images, rows=rows, labelled=labelled,
                           names=names, has_filter=models.filter is not None,
                           filter_training=models.filter.card.training if models.filter else {}, extra_images=extra)
@@ -209,6 +211,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"warning: {gc['file']}: {len(gc['listed_not_found'])} listed file(s) not in the folder "
               f"{gc['listed_not_found'][:10]}; {len(gc['not_listed'])} image(s) not listed {gc['not_listed'][:10]}",
               file=sys.stderr)
+    if im.get("no_age_left_out"):
+        print(f"warning: --min-age {report['audit']['min_age']} left out {im['no_age_left_out']} image(s) with no age "
+              "(without --min-age they are kept)", file=sys.stderr)
     if im.get("empty_folder"):
         print("warning: the folder holds no images; the report says so", file=sys.stderr)
     elif im["n_faces"] == 0:

@@ -6,7 +6,7 @@ import html as _html
 from pathlib import Path
 
 from . import figures as F
-from .summary import ci, known, pval
+from .summary import ci, known, num, pval
 
 
 def esc(x) -> str:
@@ -66,7 +66,7 @@ def _detection_section(d: dict, parts: list[str]) -> None:
         t = d["tests"][grouping]
         body = [[g, v["n_images"], v["n_found"], v["n_images"] - v["n_found"], ci(v["share"], pct=True),
                  "small" if v["small"] else ""] for g, v in by.items()]
-        test = (f"χ² {t['statistic']:.2f}, dof {t['dof']}, {pval(t['p'])} ({t['method']}); Cramér's V {t['cramers_v']:.3f}"
+        test = (f"χ² {t['statistic']:.2f}, dof {t['dof']}, {pval(t['p'])} ({t['method']}); Cramér's V {num(t['cramers_v'], '.3f')}"
                 if t["p"] is not None else t.get("note", "not testable"))
         parts.append(f"<h4>By {esc(grouping)}</h4>" + table(["group", "images", "face found", "missed", "share found", ""], body)
                      + f"<p class='small'>Independence of group and found: {esc(test)}"
@@ -96,7 +96,7 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
         parts.append(table(head, body))
         gaps = [[n, gap.get("accuracy", {}).get("worst"), gap.get("accuracy", {}).get("best"),
                  f"{100 * gap['accuracy']['difference']:.1f} pts" if gap.get("accuracy") else "-",
-                 f"{gap['accuracy']['ratio_worst_best']:.3f}" if gap.get("accuracy") else "-"]
+                 num(gap['accuracy']['ratio_worst_best'], '.3f') if gap.get("accuracy") else "-"]
                 for n in names for gap in [r["classifiers"][n]["metrics"]["gaps"].get(grouping, {})]]
         parts.append(table(["classifier", "worst group", "best group", "accuracy gap", "ratio worst/best"], gaps))
         for c in r.get("comparisons") or []:
@@ -137,7 +137,7 @@ def _labels_section(r: dict, parts: list[str], render, max_faces: int = 12) -> N
         for f in lab["faces"][:max_faces]:
             face = render(f["file"], f["face"])
             if face is not None:
-                ps = " ".join(f"{p:.2f}" for p in f["p_female"].values())
+                ps = " ".join(num(p, ".2f") for p in f["p_female"].values())
                 panels.append((f"labelled {f['gender']}\nP(f) {ps}", face.original.crop))
         rows = [(f"{i + 1}–{i + len(panels[i:i + 6])}", panels[i:i + 6]) for i in range(0, len(panels), 6)]
         parts.append(img(F.face_grid(rows, f"The {len(panels)} most confidently contradicted labels"), "contradicted labels"))
@@ -225,9 +225,9 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
             if face is None or face.filtered is None:
                 continue
             cam = render.cam(face, first) if first else None
-            caption = f"P(f) {e['p_female'][first]['original']:.2f}" if first else ""
+            caption = f"P(f) {num(e['p_female'][first]['original'], '.2f')}" if first else ""
             rows.append((g, [(f"original ITA {e['ita_original']:.1f}°\n{caption}", face.original.crop),
-                             (f"filtered ΔITA {e['d_ita']:+.1f}°" + (f"\nP(f) {e['p_female'][first]['filtered']:.2f}" if first else ""),
+                             (f"filtered ΔITA {e['d_ita']:+.1f}°" + (f"\nP(f) {num(e['p_female'][first]['filtered'], '.2f')}" if first else ""),
                               face.filtered.crop),
                              (f"CAM {first}" if first else "CAM", F.overlay(face.original.crop, cam))]))
         parts.append("<h3>Examples: the median-ΔITA face of each group</h3>")
@@ -253,7 +253,7 @@ def _focus_section(r: dict, parts: list[str], render) -> None:
                          f"Significant pairs after Holm: {len(sig)} of {len(f['pairwise'])}.</p>")
             if sig:
                 parts.append(table(["group a", "group b", "Mann–Whitney p", "Holm p", "rank-biserial"],
-                                   [[p["a"], p["b"], pval(p["p"]), pval(p["p_holm"]), f"{p['rank_biserial']:+.2f}"] for p in sig]))
+                                   [[p["a"], p["b"], pval(p["p"]), pval(p["p_holm"]), num(p['rank_biserial'], '+.2f')] for p in sig]))
         if render is not None:
             rows = []
             for label, items in (("lowest focus", f["lowest"]), ("highest focus", f["highest"])):

@@ -11,6 +11,11 @@ def known(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
+def num(v, spec: str, scale: float = 1.0) -> str:
+    """``v`` formatted by ``spec``, or "n/a" where nothing was measured (a worst/best ratio when the best is 0)."""
+    return format(scale * v, spec) if known(v) else "n/a"
+
+
 def ci(d: dict | None, nd: int = 2, pct: bool = False) -> str:
     if not d or not known(d.get("value")):
         return "n/a"
@@ -92,7 +97,7 @@ def detection_line(d: dict, grouping: str) -> str:
              f"n={b['n_images']}); gap {100 * gap['difference']:.1f} points")
     if test["p"] is not None and test["method"] != "none":
         line += (f"; the share found {'differs' if test['p'] < ALPHA else 'does not differ detectably'} between groups "
-                 f"(χ² {pval(test['p'])}, {test['method']}; Cramér's V {test['cramers_v']:.2f})")
+                 f"(χ² {pval(test['p'])}, {test['method']}; Cramér's V {num(test['cramers_v'], '.2f')})")
     if gap["difference"] > 0:
         line += ". Faces it missed are in no per-face figure below"
     return line + "."
@@ -139,7 +144,7 @@ def summary_lines(r: dict) -> list[str]:
                 lines.append(
                     f"{name} by {grouping}: lowest accuracy for {acc['worst']} ({ci(w['accuracy'], pct=True)}, n={w['n']}"
                     f"{', small group' if w['small'] else ''}), highest for {acc['best']} ({ci(b['accuracy'], pct=True)}, n={b['n']}); "
-                    f"gap {100 * acc['difference']:.1f} points, ratio worst/best {acc['ratio_worst_best']:.3f}."
+                    f"gap {100 * acc['difference']:.1f} points, ratio worst/best {num(acc['ratio_worst_best'], '.3f')}."
                     + (f" Highest FPR (annotated male called female): {gaps['fpr']['worst']} ({100 * by[gaps['fpr']['worst']]['fpr']['value']:.1f}%);"
                        f" highest FNR (annotated female called male): {gaps['fnr']['worst']} ({100 * by[gaps['fnr']['worst']]['fnr']['value']:.1f}%)."
                        if "fpr" in gaps and "fnr" in gaps else ""))
