@@ -36,18 +36,19 @@ from .stopping import terminate_as_interrupt, write_json_atomically
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="utkface:../shared/datasets/utkface",
-                   help="labelled faces, a dataset spec (KIND:PATH) whose samples carry --by")
-    p.add_argument("--by", default="race", choices=["race", "gender"], help="the groups compared")
-    p.add_argument("--per-group", type=positive_int, default=300, help="faces per group")
-    p.add_argument("--min-age", type=int, default=18, help="only faces at least this old (-1: all)")
+                   help="labelled faces, a dataset spec (KIND:PATH) whose samples carry --by (default: %(default)s)")
+    p.add_argument("--by", default="race", choices=["race", "gender"], help="the groups compared (default: %(default)s)")
+    p.add_argument("--per-group", type=positive_int, default=300, help="faces per group (default: %(default)s)")
+    p.add_argument("--min-age", type=int, default=18, help="only faces at least this old (-1: all; default: %(default)s)")
     p.add_argument("--detectors", default=",".join(f"haar-{c}" for c in HAAR_CASCADES),
                    help="comma list of haar-<cascade> (" + ", ".join(HAAR_CASCADES) + "), haar-<cascade>-ort (the "
                         "same cascade run by ONNX Runtime on --provider; its boxes are compared with OpenCV's frame "
                         "by frame) and yunet:PATH")
     p.add_argument("--provider", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"],
                    help="ONNX Runtime provider for the -ort detectors")
-    p.add_argument("--face-px", type=int_at_least(24), default=176, help="side of the pasted face, in pixels")
-    p.add_argument("--resolution", default="640x480")
+    p.add_argument("--face-px", type=int_at_least(24), default=176, help="side of the pasted face, in pixels (default: %(default)s)")
+    p.add_argument("--resolution", default="640x480",
+                   help="WxH of the frames the faces are pasted into (default: %(default)s)")
     p.add_argument("--json", help="also write the results here")
 
 
@@ -192,6 +193,9 @@ def main(args: argparse.Namespace) -> int:
         if r.gap is not None:
             worst = min(r.groups, key=lambda g: g.share)
             best = max(r.groups, key=lambda g: g.share)
+            if worst.share == best.share:
+                print(f"{r.name}: every group's faces found alike ({best.share:.1%}); {r.p50_ms:.1f} ms a frame (p50)")
+                continue
             print(f"{r.name}: {worst.group} faces found least ({worst.share:.1%}), {best.group} most ({best.share:.1%}): "
                   f"a gap of {100 * r.gap:.1f} points; {r.p50_ms:.1f} ms a frame (p50)")
     for r in results:

@@ -18,11 +18,15 @@ def _img(path, value=128):
 
 def test_utkface_reader_parses_names_and_counts_malformed(tmp_path):
     for name in ["25_1_1_20170101000000001.jpg.chip.jpg", "70_0_3_20170101000000002.jpg.chip.jpg",
-                 "39_1_20170116174525125.jpg.chip.jpg", "x_0_0_2017.jpg.chip.jpg"]:
+                 "39_1_20170116174525125.jpg.chip.jpg", "x_0_0_2017.jpg.chip.jpg", "116_1_0_20170101000000003.jpg.chip.jpg",
+                 "200_1_0_20170101000000004.jpg.chip.jpg"]:
         _img(tmp_path / name)
     read = read_utkface(tmp_path)
-    assert [(s.age, s.gender, s.race) for s in read.samples] == [(25, "female", "Black"), (70, "male", "Indian")]
-    assert sorted(n for n, _ in read.skipped) == ["39_1_20170116174525125.jpg.chip.jpg", "x_0_0_2017.jpg.chip.jpg"]
+    assert [(s.age, s.gender, s.race) for s in read.samples] == [
+        (116, "female", "White"), (25, "female", "Black"), (70, "male", "Indian")]
+    assert dict(read.skipped) == {"39_1_20170116174525125.jpg.chip.jpg": "expected 4 underscore-separated fields, found 3",
+                                  "x_0_0_2017.jpg.chip.jpg": "age, gender or race field is not a valid code",
+                                  "200_1_0_20170101000000004.jpg.chip.jpg": "age 200 is beyond UTKFace's 0–116"}
 
 
 def test_utkface_reader_on_shared_copy():

@@ -8,6 +8,7 @@ from ..errors import BiasMirrorError
 from .sample import IMAGE_EXTENSIONS, DatasetRead, Sample
 
 RACES = ("White", "Black", "Asian", "Indian", "Others")
+MAX_AGE = 116  # the dataset's README: ages run from 0 to 116
 LAYOUT = "a folder of UTKFace images named [age]_[gender]_[race]_[date&time].jpg.chip.jpg (or its parent holding UTKFace/)"
 
 
@@ -29,6 +30,8 @@ def parse_name(name: str) -> Sample | str:
     age_s, gender_s, race_s, _stamp = parts
     if not (age_s.isdigit() and gender_s in ("0", "1") and race_s.isdigit() and int(race_s) < len(RACES)):
         return "age, gender or race field is not a valid code"
+    if int(age_s) > MAX_AGE:
+        return f"age {int(age_s)} is beyond UTKFace's 0–{MAX_AGE}"
     return Sample(
         path=name,
         gender="male" if gender_s == "0" else "female",
