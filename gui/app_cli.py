@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     from .main_window import MainWindow
 
     for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot")):
-        if path:  # checked before the window opens: a session's health is written only when it ends
+        if path is not None:  # checked before the window opens: a session's health is written only when it ends
             check_output_file(path, option)
     clear_opencv_qt_paths()
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -422,9 +422,9 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     counts = parse_counts(args.faces)
     depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)
     providers = parse_providers(args.providers or args.provider)
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
-    if args.profile_host:
+    if args.profile_host is not None:
         check_output_dir(args.profile_host, "--profile-host")
     frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup) for n in counts}
     filter_card: dict | None = None

@@ -218,3 +218,25 @@ def test_an_unknown_baseline_generator_is_refused_with_the_presets(capsys):
     assert all(f"'{name}'" in err for name in ["match", *PRESETS])
     err = refused(["bench", "--timing-filter", "banana"], capsys)  # refused before torch or any model loads
     assert "argument --timing-filter: invalid choice: 'banana'" in err and all(f"'{n}'" in err for n in PRESETS)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["run", "--source", "x", "--out", ""], "--out"),
+    (["audit", "--dataset", "folder:x", "--out", ""], "--out"),
+    (["train", "classifier", "--dataset", "folder:x", "--out", ""], "--out"),
+    (["train", "classifier", "--dataset", "folder:x", "--out", "y", "--export-to", ""], "--export-to"),
+    (["train", "cyclegan", "--dataset", "folder:x", "--preset-domains", "engineer", "--out", ""], "--out"),
+    (["train", "compare", "--dataset", "folder:x", "--out", ""], "--out"),
+    (["train", "evaluate", "--model", "m.onnx", "--dataset", "folder:x", "--json", ""], "--json"),
+    (["train", "fp16", str(MODEL), "--images", "x", "--out", ""], "--out"),
+    (["bench", "--json", ""], "--json"),
+    (["bench", "--profile-host", ""], "--profile-host"),
+    (["bench", "detect", "--data", "folder:x", "--json", ""], "--json"),
+    (["bench", "train", "--trainers", "nope", "--json", ""], "--json"),
+    (["app", "--source", "x", "--max-seconds", "1", "--health", ""], "--health"),
+    (["app", "--source", "x", "--max-seconds", "1", "--screenshot", ""], "--screenshot"),
+])
+def test_an_empty_output_path_is_refused_not_taken_as_the_current_folder(argv, option, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # "" is the current folder to the OS: anything written by mistake would land here
+    assert f"error: {option} is empty" in refused(argv, capsys)
+    assert list(tmp_path.iterdir()) == []

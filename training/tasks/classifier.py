@@ -360,7 +360,7 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
 def main(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, "--out")
     cache = check_cache_dir(args.cache)
-    if args.export_to:
+    if args.export_to is not None:
         check_output_file(args.export_to, "--export-to")
     if args.resume:
         saved = load_checkpoint(out)["config"]
