@@ -240,3 +240,21 @@ def test_an_empty_output_path_is_refused_not_taken_as_the_current_folder(argv, o
     monkeypatch.chdir(tmp_path)  # "" is the current folder to the OS: anything written by mistake would land here
     assert f"error: {option} is empty" in refused(argv, capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("make", ["onnx", "garbage", "garbage.jpg", "folder of garbage"])
+def test_run_refuses_a_source_it_cannot_read_and_leaves_an_existing_csv_alone(make, tmp_path, capsys):
+    if make == "onnx":
+        source = MODEL
+    elif make == "folder of garbage":
+        source = tmp_path / "faces"
+        source.mkdir()
+        (source / "a.jpg").write_bytes(b"not a jpeg")
+    else:
+        source = tmp_path / make
+        source.write_bytes(bytes(range(256)) * 64)
+    out = tmp_path / "k.csv"
+    out.write_text("precious\n")
+    err = refused(["run", "--source", str(source), "--out", str(out), "--classifier", str(MODEL), "--no-filter"], capsys)
+    assert str(source) in err and "cannot be read" in err
+    assert out.read_text() == "precious\n"
