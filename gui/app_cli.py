@@ -12,7 +12,7 @@ import os
 import sys
 
 from inference.arg_checks import check_output_file, non_negative_float, positive_float
-from inference.cli_common import add_model_arguments, detector_from_args, runtime_from_args
+from inference.cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,11 @@ def main(args: argparse.Namespace) -> int:
     app.setStyle("Fusion")
     _dark(app)
     classifiers, filters, errors, chosen = load_models(args)
+    if args.cam_class is not None:  # not given: the class the app was last set to
+        checked_cam_class(args, classifiers)
     window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
-                        cam_class=args.cam_class if args.cam_class != "female" else None, filter_override=chosen)
+                        cam_class=args.cam_class, filter_override=chosen)
     _install_excepthook(window)
     window.show()
     if args.screenshot:

@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .arg_checks import check_output_dir, check_output_file, non_negative_float, non_negative_int, positive_float, positive_int
-from .cli_common import add_model_arguments
+from .cli_common import add_model_arguments, checked_cam_class
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .defaults import load_selection
@@ -430,7 +430,10 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     filter_card: dict | None = None
     filter_size: int | None = None
     # On the CPU first: a bad model file is an error, not an "unavailable" provider.
-    _, checked = load_selection(args.classifier, args.filter, args.no_filter, RuntimeConfig(provider="cpu", threads=1))
+    classifiers, checked = load_selection(args.classifier, args.filter, args.no_filter,
+                                          RuntimeConfig(provider="cpu", threads=1))
+    args.cam_class = checked_cam_class(args, classifiers)  # every row's pipeline_config reads it
+    del classifiers
     if checked is not None:
         filter_size = checked.size[0]
         filter_card = {"name": checked.name, "size": filter_size,

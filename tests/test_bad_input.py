@@ -258,3 +258,19 @@ def test_run_refuses_a_source_it_cannot_read_and_leaves_an_existing_csv_alone(ma
     err = refused(["run", "--source", str(source), "--out", str(out), "--classifier", str(MODEL), "--no-filter"], capsys)
     assert str(source) in err and "cannot be read" in err
     assert out.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("command", ["run", "audit", "bench", "app"])
+def test_an_unknown_cam_class_is_refused_with_the_classifiers_labels(command, tmp_path, capsys):
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    shutil.copy(utk_images(1)[0], faces / "a.jpg")
+    models = ["--classifier", str(MODEL), "--no-filter", "--cam-class", "cat"]
+    argv = {"run": ["run", "--source", str(faces), "--out", str(tmp_path / "rows.csv")],
+            "audit": ["audit", "--dataset", f"folder:{faces}", "--out", str(tmp_path / "audit")],
+            "bench": ["bench", "--source", str(faces), "--frames", "1", "--warmup", "0", "--no-baseline",
+                      "--providers", "cpu"],
+            "app": ["app", "--source", str(faces), "--max-seconds", "1"]}[command]
+    err = refused([*argv, *models], capsys)
+    assert "--cam-class 'cat' is not a label of" in err and "male, female" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "rows.csv").exists()

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..arg_checks import check_output_dir, check_output_file, positive_int
-from ..cli_common import add_model_arguments, detector_from_args, runtime_from_args
+from ..cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, open_dataset, read_folder, select
 from ..datasets.csv_file import read_csv_rows
 from ..datasets.folder import list_images
@@ -158,13 +158,14 @@ def run_audit(args) -> tuple[dict, dict]:
     labelled = any(s.gender for s in samples)
     detect = args.detect if args.detect is not None else kind not in ALIGNED_KINDS
     models = load_models(args)
+    cam_class = checked_cam_class(args, list(models.classifiers.values()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     detector = detector_from_args(args) if detect else None
     # the cache key: faces found by another detector (or cascade) are not reused
     mode = "aligned" if not detect else ("yunet-" + file_hash(args.yunet)[:12] if args.yunet else detector.name)
     cache = Cache(out / "cache")
-    collector = Collector(models, cache, detector, mode, args.cam_class, args.batch, progress=not args.no_progress)
+    collector = Collector(models, cache, detector, mode, cam_class, args.batch, progress=not args.no_progress)
     paths = [resolve(s.path) for s in samples]
     t1 = time.perf_counter()
     try:
@@ -176,7 +177,7 @@ def run_audit(args) -> tuple[dict, dict]:
     names = list(models.classifiers)
     audit = {"dataset": args.dataset.partition(":")[0] + ":" + Path(read.root).name, "kind": kind, "split": args.split,
              "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
-             "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": args.cam_class}
+             "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class}
     extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped], **notes}
     report = build_report(audit=audit, models=_model_info(models), images=images, rows=rows, labelled=labelled,
                           names=names, has_filter=models.filter is not None,
