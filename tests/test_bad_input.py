@@ -274,3 +274,13 @@ def test_an_unknown_cam_class_is_refused_with_the_classifiers_labels(command, tm
     err = refused([*argv, *models], capsys)
     assert "--cam-class 'cat' is not a label of" in err and "male, female" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "rows.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["folder", "utkface"])
+def test_a_groups_csv_that_puts_one_image_in_two_groups_is_refused(kind, tiny_utk, tmp_path, capsys):
+    name = sorted(p.name for p in tiny_utk.iterdir())[0]
+    groups = tmp_path / "groups.csv"
+    groups.write_text(f"file,group\n{name},a\nother.jpg,b\n{name},b\n")
+    err = refused(["audit", "--dataset", f"{kind}:{tiny_utk}", "--groups", str(groups), "--out", str(tmp_path / "a")],
+                  capsys)
+    assert str(groups) in err and repr(name) in err and "rows 2 and 4" in err and "group" in err

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..arg_checks import check_output_dir, check_output_file, positive_int
 from ..cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, open_dataset, read_folder, select
-from ..datasets.csv_file import read_csv_rows
+from ..datasets.csv_file import read_rows_by_file
 from ..datasets.folder import list_images
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
@@ -78,10 +78,10 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
 def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
     if not Path(groups_csv).exists():
         raise BiasMirrorError("the groups CSV does not exist", groups_csv)
-    columns, listed = read_csv_rows(groups_csv, "the groups CSV")
+    columns, listed = read_rows_by_file(groups_csv, "the groups CSV", compared=["group"])
     if not {"file", "group"} <= set(columns):
         raise BiasMirrorError("the groups CSV needs columns 'file' and 'group'", groups_csv)
-    groups = {(r.get("file") or "").strip(): (r.get("group") or "").strip() for r in listed}
+    groups = {name: (r.get("group") or "").strip() for name, r in listed.items()}
     samples, seen = [], set()
     for s in read.samples:
         rel = relative(s.path, read.root)
