@@ -13,6 +13,7 @@ import sys
 
 from inference.arg_checks import check_output_file, non_negative_float, positive_float
 from inference.cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
+from inference.errors import BiasMirrorError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def load_models(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
+    check_display()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -90,6 +92,16 @@ def main(args: argparse.Namespace) -> int:
         QTimer.singleShot(int(args.max_seconds * 1000), window.close)
     app.aboutToQuit.connect(window.shutdown)
     return int(app.exec())
+
+
+def check_display() -> None:
+    """On Linux without a display, Qt's default platform (xcb) prints its plugin list and aborts the process
+    (SIGABRT) inside QApplication, where nothing can catch it; so the missing display is named first."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise BiasMirrorError("no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it "
+                              "in a desktop session (or over ssh -X), or set QT_QPA_PLATFORM=offscreen to run it unseen")
 
 
 def watch_health(app, window, path: str) -> None:
