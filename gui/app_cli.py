@@ -12,7 +12,8 @@ import os
 import sys
 
 from inference.arg_checks import check_output_file, non_negative_float, positive_float
-from inference.cli_common import add_model_arguments, detector_from_args, runtime_from_args
+from inference.cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
+from inference.errors import BiasMirrorError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def load_models(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
+    check_display()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -56,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
     from .main_window import MainWindow
 
     for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot")):
-        if path:  # checked before the window opens: a session's health is written only when it ends
+        if path is not None:  # checked before the window opens: a session's health is written only when it ends
             check_output_file(path, option)
     clear_opencv_qt_paths()
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -65,9 +67,11 @@ def main(args: argparse.Namespace) -> int:
     app.setStyle("Fusion")
     _dark(app)
     classifiers, filters, errors, chosen = load_models(args)
+    if args.cam_class is not None:  # not given: the class the app was last set to
+        checked_cam_class(args, classifiers)
     window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
-                        cam_class=args.cam_class if args.cam_class != "female" else None, filter_override=chosen)
+                        cam_class=args.cam_class, filter_override=chosen)
     _install_excepthook(window)
     window.show()
     if args.screenshot:
@@ -88,6 +92,16 @@ def main(args: argparse.Namespace) -> int:
         QTimer.singleShot(int(args.max_seconds * 1000), window.close)
     app.aboutToQuit.connect(window.shutdown)
     return int(app.exec())
+
+
+def check_display() -> None:
+    """On Linux without a display, Qt's default platform (xcb) prints its plugin list and aborts the process
+    (SIGABRT) inside QApplication, where nothing can catch it; so the missing display is named first."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise BiasMirrorError("no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it "
+                              "in a desktop session (or over ssh -X), or set QT_QPA_PLATFORM=offscreen to run it unseen")
 
 
 def watch_health(app, window, path: str) -> None:

@@ -3,7 +3,8 @@
 argparse turns a ValueError from a ``type`` into "argument --batch: invalid … value", so a zero batch or a
 negative duration is refused with the option's name instead of failing deep inside (or, worse, running and
 reporting nothing). Output paths are checked up front so that an hour of training is not lost to an
-``--out`` that names a file.
+``--out`` that names a file. An optional output is checked whenever it was given (``is not None``), so that
+an empty value is refused rather than skipped.
 """
 from __future__ import annotations
 
@@ -59,8 +60,15 @@ def _check_writable_below(folder: Path, option: str, path: Path) -> None:
         raise BiasMirrorError(f"{option}: cannot write in {existing} (no permission)", path)
 
 
+def _refuse_empty(path: str | Path, option: str) -> None:
+    # Path("") is Path("."): an empty value (an unset shell variable, a stray '') would write into the current folder.
+    if isinstance(path, str) and path == "":
+        raise BiasMirrorError(f"{option} is empty")
+
+
 def check_output_file(path: str | Path, option: str) -> Path:
     """``path`` can be written as a file (it, or the folders to make for it): else a message naming it."""
+    _refuse_empty(path, option)
     path = Path(path)
     if path.is_dir():
         raise BiasMirrorError(f"{option} names a folder; give a file name", path)
@@ -72,6 +80,7 @@ def check_output_file(path: str | Path, option: str) -> Path:
 
 def check_output_dir(path: str | Path, option: str) -> Path:
     """``path`` is, or can be made, a folder to write in: else a message naming it."""
+    _refuse_empty(path, option)
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise BiasMirrorError(f"{option} names a file; give a folder", path)

@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .arg_checks import check_output_dir, check_output_file, non_negative_float, non_negative_int, positive_float, positive_int
-from .cli_common import add_model_arguments
+from .cli_common import add_model_arguments, checked_cam_class
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .defaults import load_selection
@@ -422,15 +422,18 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     counts = parse_counts(args.faces)
     depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)
     providers = parse_providers(args.providers or args.provider)
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
-    if args.profile_host:
+    if args.profile_host is not None:
         check_output_dir(args.profile_host, "--profile-host")
     frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup) for n in counts}
     filter_card: dict | None = None
     filter_size: int | None = None
     # On the CPU first: a bad model file is an error, not an "unavailable" provider.
-    _, checked = load_selection(args.classifier, args.filter, args.no_filter, RuntimeConfig(provider="cpu", threads=1))
+    classifiers, checked = load_selection(args.classifier, args.filter, args.no_filter,
+                                          RuntimeConfig(provider="cpu", threads=1))
+    args.cam_class = checked_cam_class(args, classifiers)  # every row's pipeline_config reads it
+    del classifiers
     if checked is not None:
         filter_size = checked.size[0]
         filter_card = {"name": checked.name, "size": filter_size,

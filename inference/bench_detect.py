@@ -132,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
     size = parse_resolution(args.resolution)
     if args.face_px > min(size):
         raise BiasMirrorError(f"--face-px {args.face_px} does not fit a {args.resolution} frame")
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
     detectors = parse_detectors(args.detectors, RuntimeConfig(provider=args.provider))
     # every cascade run by ONNX Runtime is checked against OpenCV running the same cascade on the same frames

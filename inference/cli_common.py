@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Sequence
 
 from .arg_checks import positive_int
 from .defaults import load_selection
+from .errors import BiasMirrorError
 from .faces import DEFAULT_CASCADE, HAAR_CASCADES, HAAR_RUNTIMES, FaceDetector, make_detector
+from .models import Classifier
 from .pipeline import FramePipeline, PipelineConfig
 from .runtime import RuntimeConfig
 
@@ -25,7 +29,22 @@ def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True,
                    help="what runs the Haar cascade: opencv (default; fastest on a CPU) or onnxruntime, the same "
                         "cascade with the same faces as an ONNX graph on the models' provider, meant for a GPU"
                         + ("; both: a row each, in the same run" if haar_both else ""))
-    p.add_argument("--cam-class", default="female", help="class whose CAM is kept")
+    p.add_argument("--cam-class", help=f"class whose CAM is kept (default: {PipelineConfig.cam_class})")
+
+
+def checked_cam_class(args: argparse.Namespace, classifiers: Sequence[Classifier]) -> str:
+    """``--cam-class`` once the classifiers are loaded (the default when not given). A label a classifier lacks is
+    refused: the pipeline would quietly show that classifier's first class instead."""
+    if args.cam_class is None:
+        return PipelineConfig.cam_class
+    lacking: dict[tuple[str, ...], list[str]] = {}  # labels → the files that have them, to list each set once
+    for c in classifiers:
+        if args.cam_class not in c.labels:
+            lacking.setdefault(tuple(c.labels), []).append(Path(c.path).name)
+    if lacking:
+        named = "; ".join(f"{', '.join(files)} (labels: {', '.join(labels)})" for labels, files in lacking.items())
+        raise BiasMirrorError(f"--cam-class {args.cam_class!r} is not a label of {named}")
+    return args.cam_class
 
 
 def runtime_from_args(args: argparse.Namespace) -> RuntimeConfig:
@@ -40,4 +59,4 @@ def pipeline_from_args(args: argparse.Namespace, detect: bool = True) -> FramePi
     runtime = runtime_from_args(args)
     classifiers, filt = load_selection(args.classifier, args.filter, args.no_filter, runtime)
     return FramePipeline(classifiers, filt, detector_from_args(args) if detect else None,
-                         PipelineConfig(cam_class=args.cam_class))
+                         PipelineConfig(cam_class=checked_cam_class(args, classifiers)))

@@ -27,6 +27,37 @@ _ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)", "float16": "
 # What ORT raises when a run fails (a kernel error, CUDA out of memory, a failing provider).
 RUN_ERRORS = (ort_state.Fail, ort_state.RuntimeException, ort_state.EPFail, ort_state.InvalidArgument)
 _OUT_OF_MEMORY = re.compile(r"out of memory|failed to allocate|ALLOC_FAILED|BFCArena", re.IGNORECASE)
+# ORT's load errors open with a status code, the path and the C++ file, line and signature that raised them; the
+# reason comes last, often past 200 characters.
+_ORT_PREAMBLE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed:)?")
+_CPP_LOCATION = re.compile(r"^\S+\.(?:cc|cpp|cxx|h|hpp):\d+ ")
+_NEWER_IR = re.compile(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)")
+_NEWER_OPSET = re.compile(r"Opset (\d+) is under development.*?support for domain (\S+) is till opset (\d+)")
+
+
+def ort_reason(exc: BaseException) -> str:
+    """The part of an ONNX Runtime error that says why, on one line."""
+    text = _ORT_PREAMBLE.sub("", " ".join(str(exc).split()), count=1)
+    if location := _CPP_LOCATION.match(text):
+        text = text[location.end():]
+        opened, depth = text.find("("), 0
+        for i in range(opened, len(text) if opened >= 0 else 0):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth == 0:  # the end of the function's parameter list: the message follows
+                text = text[i + 1:].removeprefix(" const")
+                break
+    return text.strip() or type(exc).__name__
+
+
+def load_failure(reason: str) -> str:
+    """Why a model file would not load; a well-formed model for a newer ONNX Runtime is not called corrupt."""
+    if m := _NEWER_IR.search(reason):
+        return (f"made for a newer ONNX Runtime (IR version {m[1]}; this one reads up to {m[2]}): "
+                "upgrade onnxruntime or re-export the model with an older onnx package")
+    if m := _NEWER_OPSET.search(reason):
+        return (f"made for a newer ONNX Runtime (opset {m[1]} of {m[2].rstrip('.')}; this one "
+                f"supports up to opset {m[3].rstrip('.')}): upgrade onnxruntime or re-export with an older opset")
+    return f"not a readable ONNX model (truncated, corrupt or another format): {reason}"
 
 
 @contextlib.contextmanager
@@ -58,8 +89,7 @@ def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
             ort.capi.onnxruntime_pybind11_state.Fail,  # type: ignore[attr-defined]
             ort.capi.onnxruntime_pybind11_state.InvalidGraph,  # type: ignore[attr-defined]
             RuntimeError) as exc:
-        first = str(exc).splitlines()[0][:200]
-        raise BiasMirrorError(f"not a readable ONNX model (truncated, corrupt or another format): {first}", path) from exc
+        raise BiasMirrorError(load_failure(ort_reason(exc)), path) from exc
     meta = info.session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in meta:
         raise BiasMirrorError(

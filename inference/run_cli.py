@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from .cli_common import add_model_arguments, pipeline_from_args
 from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
+from .errors import BiasMirrorError
 from .rows import RowWriter
 from .arg_checks import check_output_file, positive_int
 from .sources import open_source
@@ -33,7 +34,8 @@ def main(args: argparse.Namespace) -> int:
     for w in pipeline.provider_warnings():
         print(f"warning: {w}")
     source = open_source(args.source)
-    writer = RowWriter(args.out)
+    # Opened at the first frame read, not before: a source that yields nothing must leave an existing CSV as it was.
+    writer: RowWriter | None = None
     frames = skipped = 0
     try:
         with tqdm(desc=f"processing {source.name}", unit="frame", total=args.max_frames) as bar:
@@ -45,13 +47,19 @@ def main(args: argparse.Namespace) -> int:
                         break
                     continue
                 result = pipeline.process(frame.image, frame.timestamp, frame.name, detected=frame.detected)
+                if writer is None:
+                    writer = RowWriter(args.out)
                 writer.write_frame(result, time.monotonic())
                 frames += 1
                 bar.update(1)
                 if args.max_frames and frames >= args.max_frames:
                     break
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
         source.close()
+    if writer is None:
+        what = f"all {skipped} of its frame(s) were unreadable" if skipped else "it gave no frames"
+        raise BiasMirrorError(f"cannot be read: {what}; {args.out} was left as it was", args.source)
     print(f"{frames} frame(s), {writer.rows} face row(s) written to {args.out}; {skipped} unreadable frame(s) skipped")
     return 0

@@ -160,7 +160,22 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
         raise BiasMirrorError("the source does not exist (give a camera index, a video file, an image folder or an image)", path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return VideoSource(path)
+    # Refused here rather than skipped as a bad frame: a lone file that is neither (a model, a stray download) would
+    # otherwise give a run with nothing in it that still succeeds, and `run` would have emptied its CSV for it.
+    if read_image(path, cv2.IMREAD_UNCHANGED) is None:
+        if _has_a_video_frame(path):  # a video under an extension we do not list
+            return VideoSource(path)
+        raise BiasMirrorError("cannot be read as an image or a video (corrupt, truncated or another kind of file)", path)
     return ImageListSource([path], str(path), loop)
+
+
+def _has_a_video_frame(path: Path) -> bool:
+    with quiet_opencv():
+        cap = cv2.VideoCapture(str(path))
+        try:
+            return cap.isOpened() and cap.read()[0]
+        finally:
+            cap.release()
 
 
 def list_cameras(max_index: int = 5) -> list[int]:

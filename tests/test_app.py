@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pytestqt")
 
-from tests.conftest import utk_images  # noqa: E402
+from tests.conftest import REPO, utk_images  # noqa: E402
 
 from gui import model_panel  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
@@ -398,3 +401,13 @@ def test_a_frame_detected_ahead_gives_the_same_result(models):
     assert [f.box for f in a.faces] == [f.box for f in b.faces]
     assert [f.delta_p_female for f in a.faces] == [f.delta_p_female for f in b.faces]
     assert b.timings_ms["detect"] == found.ms and b.timings_ms["total"] >= found.ms
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the display check is for Linux's X11/Wayland")
+def test_no_display_is_one_line_not_a_qt_abort(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    out = subprocess.run([sys.executable, "main.py", "app", "--source", str(tmp_path), "--max-seconds", "1"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no display") and "QT_QPA_PLATFORM=offscreen" in last and "xcb" not in out.stderr

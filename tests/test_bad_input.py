@@ -218,3 +218,69 @@ def test_an_unknown_baseline_generator_is_refused_with_the_presets(capsys):
     assert all(f"'{name}'" in err for name in ["match", *PRESETS])
     err = refused(["bench", "--timing-filter", "banana"], capsys)  # refused before torch or any model loads
     assert "argument --timing-filter: invalid choice: 'banana'" in err and all(f"'{n}'" in err for n in PRESETS)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["run", "--source", "x", "--out", ""], "--out"),
+    (["audit", "--dataset", "folder:x", "--out", ""], "--out"),
+    (["train", "classifier", "--dataset", "folder:x", "--out", ""], "--out"),
+    (["train", "classifier", "--dataset", "folder:x", "--out", "y", "--export-to", ""], "--export-to"),
+    (["train", "cyclegan", "--dataset", "folder:x", "--preset-domains", "engineer", "--out", ""], "--out"),
+    (["train", "compare", "--dataset", "folder:x", "--out", ""], "--out"),
+    (["train", "evaluate", "--model", "m.onnx", "--dataset", "folder:x", "--json", ""], "--json"),
+    (["train", "fp16", str(MODEL), "--images", "x", "--out", ""], "--out"),
+    (["bench", "--json", ""], "--json"),
+    (["bench", "--profile-host", ""], "--profile-host"),
+    (["bench", "detect", "--data", "folder:x", "--json", ""], "--json"),
+    (["bench", "train", "--trainers", "nope", "--json", ""], "--json"),
+    (["app", "--source", "x", "--max-seconds", "1", "--health", ""], "--health"),
+    (["app", "--source", "x", "--max-seconds", "1", "--screenshot", ""], "--screenshot"),
+])
+def test_an_empty_output_path_is_refused_not_taken_as_the_current_folder(argv, option, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # "" is the current folder to the OS: anything written by mistake would land here
+    assert f"error: {option} is empty" in refused(argv, capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("make", ["onnx", "garbage", "garbage.jpg", "folder of garbage"])
+def test_run_refuses_a_source_it_cannot_read_and_leaves_an_existing_csv_alone(make, tmp_path, capsys):
+    if make == "onnx":
+        source = MODEL
+    elif make == "folder of garbage":
+        source = tmp_path / "faces"
+        source.mkdir()
+        (source / "a.jpg").write_bytes(b"not a jpeg")
+    else:
+        source = tmp_path / make
+        source.write_bytes(bytes(range(256)) * 64)
+    out = tmp_path / "k.csv"
+    out.write_text("precious\n")
+    err = refused(["run", "--source", str(source), "--out", str(out), "--classifier", str(MODEL), "--no-filter"], capsys)
+    assert str(source) in err and "cannot be read" in err
+    assert out.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("command", ["run", "audit", "bench", "app"])
+def test_an_unknown_cam_class_is_refused_with_the_classifiers_labels(command, tmp_path, capsys):
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    shutil.copy(utk_images(1)[0], faces / "a.jpg")
+    models = ["--classifier", str(MODEL), "--no-filter", "--cam-class", "cat"]
+    argv = {"run": ["run", "--source", str(faces), "--out", str(tmp_path / "rows.csv")],
+            "audit": ["audit", "--dataset", f"folder:{faces}", "--out", str(tmp_path / "audit")],
+            "bench": ["bench", "--source", str(faces), "--frames", "1", "--warmup", "0", "--no-baseline",
+                      "--providers", "cpu"],
+            "app": ["app", "--source", str(faces), "--max-seconds", "1"]}[command]
+    err = refused([*argv, *models], capsys)
+    assert "--cam-class 'cat' is not a label of" in err and "male, female" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "rows.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["folder", "utkface"])
+def test_a_groups_csv_that_puts_one_image_in_two_groups_is_refused(kind, tiny_utk, tmp_path, capsys):
+    name = sorted(p.name for p in tiny_utk.iterdir())[0]
+    groups = tmp_path / "groups.csv"
+    groups.write_text(f"file,group\n{name},a\nother.jpg,b\n{name},b\n")
+    err = refused(["audit", "--dataset", f"{kind}:{tiny_utk}", "--groups", str(groups), "--out", str(tmp_path / "a")],
+                  capsys)
+    assert str(groups) in err and repr(name) in err and "rows 2 and 4" in err and "group" in err

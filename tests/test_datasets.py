@@ -105,3 +105,28 @@ def test_select_filters_by_age_and_split(tmp_path):
         _img(tmp_path / n)
     read = read_utkface(tmp_path)
     assert [s.age for s in select(read.samples, min_age=18)] == [30]
+
+
+def _photos(tmp_path, names=("f.jpg", "g.jpg")):
+    root = tmp_path / "photos"
+    root.mkdir()
+    for n in names:
+        cv2.imwrite(str(root / n), np.full((8, 8, 3), 128, np.uint8))
+    return root
+
+
+def test_a_labels_csv_that_gives_one_image_two_labels_is_refused(tmp_path):
+    root = _photos(tmp_path)
+    (root / "labels.csv").write_text("file,gender\nf.jpg,female\ng.jpg,male\nf.jpg,male\n")
+    with pytest.raises(BiasMirrorError) as err:
+        read_folder(root)
+    text = str(err.value)
+    assert str(root / "labels.csv") in text and "'f.jpg'" in text and "rows 2 and 4" in text and "gender" in text
+
+
+def test_an_identical_repeat_in_a_labels_csv_is_kept_once_with_a_warning(tmp_path, caplog):
+    root = _photos(tmp_path)
+    (root / "labels.csv").write_text("file,gender\nf.jpg,female\nf.jpg,female\ng.jpg,male\n")
+    read = read_folder(root)
+    assert sorted(s.gender for s in read.samples) == ["female", "male"]
+    assert "f.jpg (rows 2 and 3)" in caplog.text

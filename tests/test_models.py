@@ -43,6 +43,32 @@ def test_bad_files(tmp_path, tiny_models, case, match):
     assert str(path) in str(err.value)
 
 
+@pytest.mark.parametrize("change, says", [
+    ("ir", "made for a newer ONNX Runtime (IR version 14; this one reads up to "),
+    ("opset", "made for a newer ONNX Runtime (opset 99 of ai.onnx; this one supports up to opset "),
+])
+def test_a_model_too_new_for_this_onnxruntime_is_named_so_not_called_corrupt(tmp_path, tiny_models, change, says):
+    m = onnx.load(str(tiny_models["classifier"]))
+    if change == "ir":
+        m.ir_version = 14
+    else:
+        next(o for o in m.opset_import if o.domain in ("", "ai.onnx")).version = 99
+    path = tmp_path / "new.onnx"
+    onnx.save(m, str(path))
+    with pytest.raises(BiasMirrorError) as err:
+        load_model(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: ") and says in text and "upgrade onnxruntime or re-export" in text, text
+    assert "corrupt" not in text and "onnxruntime::" not in text and "\n" not in text
+
+
+def test_a_corrupt_model_keeps_onnxruntimes_reason(tmp_path, tiny_models):
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(tiny_models["classifier"].read_bytes()[:200])
+    with pytest.raises(BiasMirrorError, match=r"corrupt or another format\): Protobuf parsing failed\.$"):
+        load_model(path)
+
+
 def test_wrong_kind_and_card_graph_mismatch(tmp_path, tiny_models):
     with pytest.raises(BiasMirrorError, match="filter model, but a classifier was expected"):
         load_model(tiny_models["darken"], "classifier")

@@ -225,3 +225,21 @@ def test_resnet_blocks_are_four_counts(capsys):
     assert done.value.code == 2 and "argument --blocks: 'a,b': give four whole numbers" in capsys.readouterr().err
     from training.tasks.classifier import block_counts
     assert block_counts("2, 1,1,3") == (2, 1, 1, 3)
+
+
+@pytest.mark.parametrize("labels, expected", [
+    (None, "no image has a gender label, and a classifier learns from them: give the folder a labels.csv with "
+           "columns file and gender"),
+    ("file,gender\nf0.jpg,female\nf1.jpg,male\n", "--min-age 18 (the default) needs ages and this dataset has none: "
+                                                  "pass --min-age -1"),
+])
+def test_a_folder_without_the_labels_min_age_needs_says_what_is_missing(labels, expected, tmp_path, capsys):
+    data = tmp_path / "photos"
+    write_faces(data, 2)
+    for i, p in enumerate(sorted(data.iterdir())):
+        p.rename(data / f"f{i}.jpg")
+    if labels:
+        (data / "labels.csv").write_text(labels)
+    code, err = run(["train", "classifier", "--dataset", f"folder:{data}", "--cache", "", "--out", str(tmp_path / "run")],
+                    capsys)
+    assert code == 2 and expected in err and "drop it" not in err, err

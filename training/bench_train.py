@@ -209,7 +209,7 @@ def parse_compile_modes(text: str) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
     check_cache_dir(args.cache)
     if args.threads:

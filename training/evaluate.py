@@ -111,7 +111,7 @@ def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sa
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
     min_age = None if args.min_age < 0 else args.min_age
     samples = evaluation_samples(args.dataset, args.split, min_age)

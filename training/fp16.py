@@ -315,10 +315,10 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
                  keep_fp32: Sequence[str] = (), echo: Callable[[str], None] = print) -> Path:
     """Convert, measure, and write ``out`` only if parity holds (or ``force``/``unchecked`` says so)."""
     src = Path(src)
-    out = Path(out) if out else src.with_name(f"{src.stem}_fp16.onnx")
-    if out.resolve() == src.resolve():
+    out = src.with_name(f"{src.stem}_fp16.onnx") if out is None else out
+    if Path(out).resolve() == src.resolve():
         raise BiasMirrorError("the fp16 variant would overwrite its parent; give another --out", out)
-    check_output_file(out, "--out")
+    out = check_output_file(out, "--out")
     parent = load_model(src, runtime=RuntimeConfig(provider=provider))
     if parent.card.precision != "fp32":
         raise BiasMirrorError(f"this model is already {parent.card.precision}; convert its fp32 parent", src)

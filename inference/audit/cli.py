@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from ..arg_checks import check_output_dir, check_output_file, positive_int
-from ..cli_common import add_model_arguments, detector_from_args, runtime_from_args
+from ..cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, open_dataset, read_folder, select
-from ..datasets.csv_file import read_csv_rows
+from ..datasets.csv_file import read_rows_by_file
 from ..datasets.folder import list_images
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
@@ -78,10 +78,10 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
 def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
     if not Path(groups_csv).exists():
         raise BiasMirrorError("the groups CSV does not exist", groups_csv)
-    columns, listed = read_csv_rows(groups_csv, "the groups CSV")
+    columns, listed = read_rows_by_file(groups_csv, "the groups CSV", compared=["group"])
     if not {"file", "group"} <= set(columns):
         raise BiasMirrorError("the groups CSV needs columns 'file' and 'group'", groups_csv)
-    groups = {(r.get("file") or "").strip(): (r.get("group") or "").strip() for r in listed}
+    groups = {name: (r.get("group") or "").strip() for name, r in listed.items()}
     samples, seen = [], set()
     for s in read.samples:
         rel = relative(s.path, read.root)
@@ -158,13 +158,14 @@ def run_audit(args) -> tuple[dict, dict]:
     labelled = any(s.gender for s in samples)
     detect = args.detect if args.detect is not None else kind not in ALIGNED_KINDS
     models = load_models(args)
+    cam_class = checked_cam_class(args, list(models.classifiers.values()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     detector = detector_from_args(args) if detect else None
     # the cache key: faces found by another detector (or cascade) are not reused
     mode = "aligned" if not detect else ("yunet-" + file_hash(args.yunet)[:12] if args.yunet else detector.name)
     cache = Cache(out / "cache")
-    collector = Collector(models, cache, detector, mode, args.cam_class, args.batch, progress=not args.no_progress)
+    collector = Collector(models, cache, detector, mode, cam_class, args.batch, progress=not args.no_progress)
     paths = [resolve(s.path) for s in samples]
     t1 = time.perf_counter()
     try:
@@ -176,7 +177,7 @@ def run_audit(args) -> tuple[dict, dict]:
     names = list(models.classifiers)
     audit = {"dataset": args.dataset.partition(":")[0] + ":" + Path(read.root).name, "kind": kind, "split": args.split,
              "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
-             "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": args.cam_class}
+             "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class}
     extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped], **notes}
     if args.min_age is not None:  # an image with no age cannot pass --min-age: say how many that left out
         extra["no_age_left_out"] = sum(s.age is None for s in select(read.samples, args.split))

@@ -3,23 +3,59 @@ message naming the file, never a UnicodeDecodeError from deep inside the csv mod
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import BiasMirrorError
 
+log = logging.getLogger(__name__)
 
-def read_csv_rows(path: str | Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
-    """(column names, rows) of a UTF-8 CSV with a header line (a leading BOM is allowed); ``what`` names
-    the file's role in messages ("the labels CSV")."""
-    path = Path(path)
+
+def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """(column names, (row number, row) pairs); a row's number is its line in the file, the header being 1."""
     if path.is_dir():
         raise BiasMirrorError(f"{what} is a folder; give the CSV file", path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            rows = list(reader)
+            rows = [(reader.line_num, row) for row in reader]
             return [str(c).strip() for c in reader.fieldnames or []], rows
     except UnicodeDecodeError as exc:
         raise BiasMirrorError(f"{what} is not UTF-8 text (byte {exc.start}): save it as a UTF-8 CSV", path) from exc
     except csv.Error as exc:
         raise BiasMirrorError(f"{what} is not a readable CSV: {exc}", path) from exc
+
+
+def read_csv_rows(path: str | Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
+    """(column names, rows) of a UTF-8 CSV with a header line (a leading BOM is allowed); ``what`` names
+    the file's role in messages ("the labels CSV")."""
+    columns, rows = _numbered_rows(Path(path), what)
+    return columns, [row for _, row in rows]
+
+
+def read_rows_by_file(path: str | Path, what: str, compared: Sequence[str] | None = None,
+                      ) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """As ``read_csv_rows``, keyed by the 'file' column. A file on two rows that disagree (in ``compared``, else in
+    any column) is refused with both row numbers: keeping either row silently would mislabel or regroup an image.
+    A repeat with the same values is kept once, with a warning."""
+    path = Path(path)
+    columns, rows = _numbered_rows(path, what)
+    by_file: dict[str, tuple[int, dict[str, str]]] = {}
+    repeats = []
+    for number, row in rows:
+        name = (row.get("file") or "").strip()
+        if name not in by_file:
+            by_file[name] = (number, row)
+            continue
+        first, kept = by_file[name]
+        for column in compared or [c for c in columns if c != "file"]:
+            was, now = (kept.get(column) or "").strip(), (row.get(column) or "").strip()
+            if name and was != now:  # a row without a file name lists nothing
+                raise BiasMirrorError(f"{what} lists {name!r} on rows {first} and {number} with different {column} "
+                                      f"({was!r}, then {now!r}); keep one row per file", path)
+        repeats.append(f"{name} (rows {first} and {number})")
+    if repeats:
+        log.warning("%s: %d row(s) repeat a file with the same values, each file kept once, e.g. %s", path,
+                    len(repeats), "; ".join(repeats[:3]))
+    return columns, {name: row for name, (_, row) in by_file.items()}

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import BiasMirrorError
-from .csv_file import read_csv_rows
+from .csv_file import read_rows_by_file
 from .sample import IMAGE_EXTENSIONS, DatasetRead, Sample
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,9 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
     csv_path = Path(labels_csv) if labels_csv else root / "labels.csv"
     rows: dict[str, dict[str, str]] = {}
     if csv_path.exists():
-        columns, listed = read_csv_rows(csv_path, "the labels CSV")
+        columns, rows = read_rows_by_file(csv_path, "the labels CSV")
         if "file" not in columns:
             raise BiasMirrorError("the labels CSV has no 'file' column", csv_path)
-        rows = {(r.get("file") or "").strip(): r for r in listed}
     elif labels_csv:
         raise BiasMirrorError("the labels CSV does not exist", csv_path)
     rel_names = {p.relative_to(root).as_posix(): p for p in images}

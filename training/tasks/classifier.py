@@ -39,6 +39,7 @@ from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
 COMPOSE_BY = ("gender", "race", "age_band", "group")  # Sample attributes a training mix can be composed over
+DEFAULT_MIN_AGE = 18
 
 
 @dataclass
@@ -61,8 +62,15 @@ def build_data(
 ) -> ClassifierData:
     read = open_dataset(dataset)
     labelled = [s for s in read.samples if s.gender is not None and (min_age is None or (s.age or 0) >= min_age)]
+    # Checked before ages: an unlabelled folder lacks both, and genders are what it cannot train without.
+    if not any(s.gender is not None for s in read.samples):
+        fix = ("give the folder a labels.csv with columns file and gender (male or female), optionally race, age, split "
+               "and group" if read.name == "folder" else "this dataset's files carry none that could be read")
+        raise BiasMirrorError(f"no image has a gender label, and a classifier learns from them: {fix}", read.root)
     if min_age is not None and not any(s.age is not None for s in read.samples):
-        raise BiasMirrorError(f"--min-age {min_age} was given but this dataset has no ages; drop it", read.root)
+        given = f"--min-age {min_age}" + (" (the default)" if min_age == DEFAULT_MIN_AGE else "")
+        raise BiasMirrorError(f"{given} needs ages and this dataset has none: pass --min-age -1 to train on every "
+                              "labelled face", read.root)
     if not labelled:
         raise BiasMirrorError("no samples with a gender label after filtering", read.root)
     arr = load_images([s.path for s in labelled], size, cache_dir)
@@ -283,8 +291,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=positive_int, default=112, help="input size in px (CAM grid is size/16)")
     p.add_argument("--width", type=positive_int, default=32, help="resnet base width")
     p.add_argument("--blocks", type=block_counts, default=(1, 1, 1, 1), help="resnet blocks per stage, four counts ≥ 1 (default 1,1,1,1)")
-    p.add_argument("--min-age", type=int_at_least(-1), default=18,
-                   help="train and test on faces at least this old (-1: all)")
+    p.add_argument("--min-age", type=int_at_least(-1), default=DEFAULT_MIN_AGE,
+                   help=f"train and test on faces at least this old (-1: all; default {DEFAULT_MIN_AGE})")
     p.add_argument("--compose", choices=["none", "balanced", "target"], default="none",
                    help="training mix: as is, balanced cells, or a --target mix")
     p.add_argument("--by", default="gender",
@@ -360,7 +368,7 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
 def main(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, "--out")
     cache = check_cache_dir(args.cache)
-    if args.export_to:
+    if args.export_to is not None:
         check_output_file(args.export_to, "--export-to")
     if args.resume:
         saved = load_checkpoint(out)["config"]

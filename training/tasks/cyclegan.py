@@ -455,7 +455,7 @@ def check_batch_fits(label: str, n_samples: int, images: DomainImages, batch_siz
 def main(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, "--out")
     cache = check_cache_dir(args.cache)
-    if args.export_to:
+    if args.export_to is not None:
         check_output_file(args.export_to, "--export-to")
     if args.classifier:
         if not Path(args.classifier).exists():
