@@ -450,9 +450,8 @@ class MainWindow(QMainWindow):
             return
         note = text
         if self.recorder.active:
-            path, rows = self.recorder.stop()
+            note += "; " + self.recorder.finish()
             self.act_record.setChecked(False)
-            note += f"; recording saved to {path} ({rows} rows)"
         self.view.set_note(note + " — open another source with Ctrl+O")
         self.statusBar().showMessage(note, 15000)
 
@@ -466,8 +465,7 @@ class MainWindow(QMainWindow):
 
     def toggle_record(self) -> None:
         if self.recorder.active:
-            path, rows = self.recorder.stop()
-            self.statusBar().showMessage(f"recording saved to {path} ({rows} rows)", 10000)
+            self.statusBar().showMessage(self.recorder.finish(), 10000)
         else:
             try:
                 path = self.recorder.start(self.output_dir / f"rows-{stamp()}.csv")
@@ -550,6 +548,9 @@ class MainWindow(QMainWindow):
         hist_ita, hist_p = self.stats.histograms_data()
         self.plots.refresh(hist_ita, hist_p)
         self._update_summary()
+        for text in self.recorder.notices():
+            log.info("%s", text)
+            self.statusBar().showMessage(text, 15000)
         self._update_rec()
         self._update_providers()
 

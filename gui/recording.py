@@ -34,7 +34,9 @@ class Recorder:
         self._lock = threading.Lock()
         self._writer: RowWriter | None = None
         self.path: Path | None = None
+        self.paths: list[Path] = []  # the recording's files: a new part starts when the models add columns
         self.paused_reason: str | None = None  # e.g. the camera is lost: nothing is written meanwhile
+        self._notices: list[str] = []  # for the window, which takes them on its next slow tick
 
     @property
     def active(self) -> bool:
@@ -49,9 +51,23 @@ class Recorder:
         with self._lock:
             if self._writer is not None:
                 self._writer.close()
-            self._writer = RowWriter(path)
-            self.path = Path(path)
+            self._writer = RowWriter(path, on_part=self._new_part)
+            self.path, self.paths = Path(path), [Path(path)]
+            self._notices.clear()
             return self.path
+
+    def _new_part(self, path: Path, added: list[str]) -> None:
+        """Called by the writer, under the lock, in the inference thread."""
+        self.paths.append(path)
+        shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+        self._notices.append(f"recording continues in {path.name}: the models changed and added column(s) {shown}; "
+                             f"the earlier rows stay in {self.paths[-2].name}")
+
+    def notices(self) -> list[str]:
+        """What the user should be told about the recording since the last call."""
+        with self._lock:
+            out, self._notices = self._notices, []
+            return out
 
     def stop(self) -> tuple[Path | None, int]:
         """Close the file; returns (path, rows written)."""
@@ -61,6 +77,12 @@ class Recorder:
             self._writer.close()
             rows, self._writer = self._writer.rows, None
             return self.path, rows
+
+    def finish(self) -> str:
+        """Stop, and say where the rows went: the line the window shows."""
+        path, rows = self.stop()
+        files = " + ".join([str(path), *(p.name for p in self.paths[1:])])
+        return f"recording saved to {files} ({rows} rows)"
 
     def write(self, result: FrameResult) -> None:
         with self._lock:
