@@ -465,7 +465,10 @@ class MainWindow(QMainWindow):
 
     def toggle_record(self) -> None:
         if self.recorder.active:
-            self.statusBar().showMessage(self.recorder.finish(), 10000)
+            text = self.recorder.finish()
+            if self.recorder.failure:
+                self._warnings.append(text)
+            self.statusBar().showMessage(text, 10000)
         else:
             try:
                 path = self.recorder.start(self.output_dir / f"rows-{stamp()}.csv")
@@ -548,8 +551,11 @@ class MainWindow(QMainWindow):
         hist_ita, hist_p = self.stats.histograms_data()
         self.plots.refresh(hist_ita, hist_p)
         self._update_summary()
-        for text in self.recorder.notices():
-            log.info("%s", text)
+        for text, stopped in self.recorder.notices():
+            if stopped:  # stays in the warnings after the message times out: rows are no longer being kept
+                self._warnings.append(text)
+            else:
+                log.info("%s", text)
             self.statusBar().showMessage(text, 15000)
         self._update_rec()
         self._update_providers()
@@ -560,6 +566,7 @@ class MainWindow(QMainWindow):
             self.status_rec.setText(f"● REC {self.recorder.rows} rows{paused}")
         else:
             self.status_rec.setText("")
+        self.act_record.setChecked(self.recorder.active)  # the recorder stops by itself when the disk refuses a write
 
     def _update_providers(self) -> None:
         models = [*self.models.active_classifiers(), *([self.models.active_filter()] if self.models.active_filter() else [])]

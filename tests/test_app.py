@@ -145,6 +145,31 @@ def test_recording_writes_rows_and_survives_the_source_ending(qtbot, make_window
     assert w.inference.isRunning()  # the app carries on
 
 
+def test_a_disk_that_refuses_writes_stops_the_recording_once_with_the_file_and_reason(
+        qtbot, make_window, faces_dir, tmp_path, monkeypatch, caplog):
+    import logging
+
+    import gui.main_window as mw
+
+    monkeypatch.setattr(mw, "stamp", lambda: "full")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rows-full.csv").symlink_to("/dev/full")  # every write fails: no space left on device
+    w = make_window(str(faces_dir), loop=True)
+    caplog.set_level(logging.WARNING)
+    w.toggle_record()
+    qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)
+    qtbot.waitUntil(lambda: "rows-full.csv" in w.status_warn.text(), timeout=WAIT)
+    assert "no space left on device; 0 rows saved" in w.status_warn.text()
+    assert not w.act_record.isChecked() and w.status_rec.text() == ""
+    n = w.inference.frames_done
+    qtbot.waitUntil(lambda: w.inference.frames_done > n + 2, timeout=WAIT)  # the app carries on, without a word more
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING and "record" in r.getMessage()]
+    assert len(problems) == 1 and problems[0].exc_info is None and "rows-full.csv" in problems[0].getMessage()
+    w.close()  # settings are saved on the way out
+    assert w.qs.value("geometry") is not None
+
+
 def test_missing_camera_is_a_message_and_the_app_stays_alive(qtbot, make_window, faces_dir):
     w = make_window("9")
     assert w.stack.currentWidget() is w.message_page
