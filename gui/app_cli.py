@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from inference.arg_checks import check_output_file, non_negative_float, positive_float
 from inference.cli_common import add_model_arguments, detector_from_args, runtime_from_args
@@ -70,38 +71,51 @@ def main(args: argparse.Namespace) -> int:
                         cam_class=args.cam_class if args.cam_class != "female" else None, filter_override=chosen)
     _install_excepthook(window)
     window.show()
+    failed: list[str] = []
     if args.screenshot:
         after = args.screenshot_after
         if args.max_seconds:
             after = min(after, max(0.5, args.max_seconds - 1.0))
 
         def shoot() -> None:
-            if window.grab().save(args.screenshot):
-                print(f"screenshot saved to {args.screenshot}")
+            path = Path(args.screenshot)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                failed.append(f"{exc.filename}: {exc.strerror or exc}")
             else:
-                print(f"error: could not write {args.screenshot}", file=sys.stderr)
+                if window.grab().save(str(path)):
+                    print(f"screenshot saved to {path}")
+                    return
+                failed.append(f"{path}: the image could not be written")
+            print(f"error: {failed[-1]}", file=sys.stderr)
 
         QTimer.singleShot(int(after * 1000), shoot)
-    if args.health:
-        watch_health(app, window, args.health)
+    monitor = watch_health(window) if args.health else None
     if args.max_seconds:
         QTimer.singleShot(int(args.max_seconds * 1000), window.close)
     app.aboutToQuit.connect(window.shutdown)
-    return int(app.exec())
+    code = int(app.exec())
+    if monitor is not None:  # after the loop, not in a slot, so that a failure to write it is the exit status
+        write_health(monitor, window, args.health)
+    return 2 if failed and not code else code
 
 
-def watch_health(app, window, path: str) -> None:
-    from .health import HealthMonitor, write_report
+def watch_health(window):
+    from .health import HealthMonitor
 
     monitor = HealthMonitor(parent=window)
-
-    def write() -> None:
-        report = monitor.report(window.inference.frames_done, window.results_shown)
-        write_report(report, path)
-        print(f"health: {report.line()} (written to {path})")
-
-    app.aboutToQuit.connect(write)
     monitor.start()
+    return monitor
+
+
+def write_health(monitor, window, path: str) -> None:
+    """An OSError naming the file goes up to main.py, which prints it in one line and exits with status 2."""
+    from .health import write_report
+
+    report = monitor.report(window.inference.frames_done, window.results_shown)
+    write_report(report, path)
+    print(f"health: {report.line()} (written to {path})")
 
 
 def clear_opencv_qt_paths() -> None:

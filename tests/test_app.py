@@ -423,3 +423,43 @@ def test_a_frame_detected_ahead_gives_the_same_result(models):
     assert [f.box for f in a.faces] == [f.box for f in b.faces]
     assert [f.delta_p_female for f in a.faces] == [f.delta_p_female for f in b.faces]
     assert b.timings_ms["detect"] == found.ms and b.timings_ms["total"] >= found.ms
+
+
+def _app(args: list[str], tmp_path, tiny_models) -> tuple[list[str], dict]:
+    """`main.py app` in a process of its own on the tiny models, settings kept in tmp_path."""
+    import os
+    import sys
+
+    from tests.conftest import REPO
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", BIASMIRROR_SETTINGS=str(tmp_path / "app-settings.ini"))
+    return [sys.executable, str(REPO / "main.py"), "app", "--threads", "1", "--classifier", str(tiny_models["classifier"]),
+            "--filter", str(tiny_models["darken"]), *args], env
+
+
+def test_health_and_screenshot_go_into_folders_made_for_them_and_a_lost_report_is_an_error(tmp_path, faces_dir,
+                                                                                           tiny_models):
+    import subprocess
+
+    from tests.conftest import REPO
+
+    health, shot = tmp_path / "no" / "dir" / "h.json", tmp_path / "nodir2" / "s.png"
+    cmd, env = _app(["--source", str(faces_dir), "--max-seconds", "3", "--health", str(health),
+                     "--screenshot", str(shot), "--screenshot-after", "1"], tmp_path, tiny_models)
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert '"frames_processed"' in health.read_text() and shot.stat().st_size > 0
+    # the folder checked at start turns into a file before the session ends: the report is lost, and says so
+    late = tmp_path / "late"
+    cmd, env = _app(["--source", str(faces_dir), "--max-seconds", "3", "--health", str(late / "h.json"),
+                     "--screenshot", str(tmp_path / "s2.png"), "--screenshot-after", "1"], tmp_path, tiny_models)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if "screenshot saved" in line:
+                late.write_text("")
+                break
+        out, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2 and f"error: {late}" in err and "Traceback" not in err, err
