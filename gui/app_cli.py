@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -95,10 +96,40 @@ def main(args: argparse.Namespace) -> int:
     if args.max_seconds:
         QTimer.singleShot(int(args.max_seconds * 1000), window.close)
     app.aboutToQuit.connect(window.shutdown)
+    stopped_by = close_on_signals(window)
     code = int(app.exec())
     if monitor is not None:  # after the loop, not in a slot, so that a failure to write it is the exit status
         write_health(monitor, window, args.health)
+    if stopped_by:
+        return 128 + stopped_by[0]  # the shell's convention for a command a signal ended (130 after Ctrl-C)
     return 2 if failed and not code else code
+
+
+def close_on_signals(window) -> list[int]:
+    """Ctrl-C and SIGTERM (timeout, kill, a logout) close the window as Quit does: workers stopped, settings saved,
+    --health written. Returns the list the signals received are added to.
+
+    Python runs a signal handler only between bytecodes of the main thread, which sits in Qt's C++ event loop:
+    a timer that calls into Python a few times a second gives it the chance. A second signal is not caught: it
+    ends a shutdown that hangs. A signal ignored when the app started (nohup, a background job) stays ignored.
+    """
+    from PySide6.QtCore import QTimer
+
+    received: list[int] = []
+
+    def handle(signum, frame) -> None:
+        received.append(signum)
+        for sig in caught:
+            signal.signal(sig, signal.SIG_DFL)
+        window.close()
+
+    caught = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
+    for sig in caught:
+        signal.signal(sig, handle)
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    return received
 
 
 def watch_health(window):

@@ -463,3 +463,29 @@ def test_health_and_screenshot_go_into_folders_made_for_them_and_a_lost_report_i
     finally:
         proc.kill()
     assert proc.returncode == 2 and f"error: {late}" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_and_sigterm_close_the_window_cleanly(signame, tmp_path, faces_dir, tiny_models):
+    # Ctrl-C used to print a KeyboardInterrupt traceback and leave the app running; SIGTERM killed it without
+    # writing --health or the settings.
+    import signal
+    import subprocess
+
+    from tests.conftest import REPO
+
+    health = tmp_path / "h.json"
+    cmd, env = _app(["--source", str(faces_dir), "--loop", "--max-seconds", "120", "--health", str(health),
+                     "--screenshot", str(tmp_path / "s.png"), "--screenshot-after", "0.5"], tmp_path, tiny_models)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if "screenshot saved" in line:  # the window is up and running
+                proc.send_signal(getattr(signal, signame))
+                break
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + getattr(signal, signame) and "Traceback" not in err, err
+    assert "written to" in out and '"frames_processed"' in health.read_text()
+    assert "geometry" in (tmp_path / "app-settings.ini").read_text()  # the settings were saved on the way out
