@@ -33,19 +33,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_models(args: argparse.Namespace):
     """(classifiers, filters, load errors, filter chosen on the command line or False). Never raises for a bad default."""
-    from inference.defaults import MODELS_DIR, load_folder
-    from inference.models import load_model
+    from inference.defaults import MODELS_DIR, load_classifiers, load_folder
+    from inference.models import load_model, name_uniquely
 
     runtime = runtime_from_args(args)
     found = load_folder(MODELS_DIR, runtime)
     classifiers, filters, errors = found.classifiers, found.filters, list(found.errors)
     if args.classifier:  # explicit classifiers replace the defaults; a bad one is a command-line error
-        classifiers = [load_model(p, "classifier", runtime) for p in args.classifier]
+        classifiers = load_classifiers(args.classifier, runtime)
     chosen = False
     if args.no_filter:
         chosen = None
-    elif args.filter:
-        chosen = load_model(args.filter, "filter", runtime)
+    elif args.filter:  # joins the default filters in the window's list, so it needs a name none of them has
+        chosen = name_uniquely([load_model(args.filter, "filter", runtime)], [f.name for f in filters])[0]
     return classifiers, filters, errors, chosen
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BiasMirrorError
-from .models import Classifier, Filter, find_models, load_model
+from .models import Classifier, Filter, find_models, load_model, name_uniquely
 from .runtime import RuntimeConfig
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,14 @@ def load_folder(folder: Path = MODELS_DIR, runtime: RuntimeConfig = RuntimeConfi
             found.classifiers.append(model)
         elif isinstance(model, Filter):
             found.filters.append(model)
+    name_uniquely(found.classifiers)
+    name_uniquely(found.filters)
     return found
+
+
+def load_classifiers(paths: list[str], runtime: RuntimeConfig) -> list[Classifier]:
+    """The classifiers given on a command line, each under a name of its own."""
+    return list(name_uniquely([load_model(p, "classifier", runtime) for p in paths]))  # type: ignore[misc]
 
 
 def load_selection(classifiers: list[str] | None, filter_path: str | None, no_filter: bool,
@@ -43,7 +50,7 @@ def load_selection(classifiers: list[str] | None, filter_path: str | None, no_fi
     if filter_path and no_filter:
         raise BiasMirrorError("--filter and --no-filter contradict each other; give one")
     if classifiers:
-        cls = [load_model(p, "classifier", runtime) for p in classifiers]
+        cls = load_classifiers(classifiers, runtime)
         defaults = None
     else:
         defaults = load_folder(MODELS_DIR, runtime)

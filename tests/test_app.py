@@ -197,6 +197,18 @@ def test_bad_model_file_keeps_the_previous_model(qtbot, make_window, faces_dir, 
     qtbot.waitUntil(lambda: w.inference.frames_done > n and w.last_result.filter_name == before.name, timeout=WAIT)
 
 
+def test_a_classifier_added_under_a_name_in_use_is_numbered_not_swapped_in(qtbot, make_window, faces_dir, tmp_path,
+                                                                            tiny_models):
+    copy = tmp_path / "copy_of_a.onnx"  # the same card name, "tiny-a"
+    shutil.copy(tiny_models["classifier"], copy)
+    w = make_window(str(faces_dir), loop=True)
+    assert w.models.load_classifier_file(copy)
+    assert [(c.name, c.path) for c in w.models.classifiers] == [
+        ("tiny-a", tiny_models["classifier"]), ("tiny-b", tiny_models["classifier2"]), ("tiny-a#2", copy)]
+    qtbot.waitUntil(lambda: _has_faces(w) and set(w.last_result.faces[0].original.classifiers)
+                    == {"tiny-a", "tiny-b", "tiny-a#2"}, timeout=WAIT)
+
+
 def test_no_models_says_so_and_still_measures(qtbot, make_window, faces_dir):
     w = make_window(str(faces_dir), classifiers=(), filters=())
     assert "No classifier loaded" in w.models.banner.text()

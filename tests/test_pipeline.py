@@ -346,6 +346,21 @@ def test_rows_that_bring_new_columns_continue_in_a_new_part_and_lose_nothing(tmp
     assert told[0][0] == "rows-1-part2.csv" and {"p_female[tiny-b]", "delta_p_female[tiny-a]"} <= set(told[0][1])
 
 
+def test_classifiers_of_one_card_name_each_keep_their_columns(tmp_path, tiny_models):
+    # a retrained copy carries its parent's card name: under one name the second overwrote the first's column
+    import shutil
+
+    copy = tmp_path / "copy_of_a.onnx"
+    shutil.copy(tiny_models["classifier"], copy)
+    cv2.imwrite(str(tmp_path / "face.png"), _scene(1))
+    out = tmp_path / "rows.csv"
+    code = main.main(["run", "--source", str(tmp_path / "face.png"), "--out", str(out), "--no-filter",
+                      "--classifier", str(tiny_models["classifier"]), "--classifier", str(copy)])
+    assert code == 0
+    row = next(csv.DictReader(open(out)))
+    assert row["p_female[tiny-a]"] != "" and row["p_female[tiny-a#2]"] == row["p_female[tiny-a]"]
+
+
 def test_run_refuses_a_detection_depth_out_of_range_in_one_line(tmp_path, tiny_models, capsys):
     code = main.main(["run", "--source", str(tmp_path), "--out", str(tmp_path / "x.csv"),
                       "--classifier", str(tiny_models["classifier"]), "--no-filter", "--detect-depth", "0"])
