@@ -69,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
     classifiers, filters, errors, chosen = load_models(args)
     window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
-                        cam_class=args.cam_class if args.cam_class != "female" else None, filter_override=chosen)
+                        cam_class=args.cam_class if args.cam_class != "female" else None, filter_override=chosen,
+                        classifiers_chosen=bool(args.classifier))
     _install_excepthook(window)
     window.show()
     failed: list[str] = []

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, Q
 
 from inference.errors import BiasMirrorError
 from inference.faces import FaceDetector, make_detector
-from inference.models import Classifier, Filter
+from inference.models import Classifier, Filter, load_model, name_uniquely
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
@@ -49,7 +49,8 @@ class MainWindow(QMainWindow):
     def __init__(self, source: str | None, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
                  runtime: RuntimeConfig = RuntimeConfig(), detector: FaceDetector | None = None,
                  slideshow_fps: float = 2.0, loop: bool = False, models_dir: Path | None = None,
-                 cam_class: str | None = None, filter_override: Filter | None | bool = False):
+                 cam_class: str | None = None, filter_override: Filter | None | bool = False,
+                 classifiers_chosen: bool = False):
         super().__init__()
         self.setWindowTitle("Bias Mirror")
         self.qs = st.make_settings()
@@ -73,18 +74,24 @@ class MainWindow(QMainWindow):
         self._closed = False
 
         # --- models and the pipeline (owned by the inference thread from here on) -----------
+        # What the command line chose wins over what the last session saved.
         filter_pref = st.get(self.qs, "filter", "", str)
-        if filter_override is not False:  # the command line chose (a filter or --no-filter)
+        apply_filter = st.get(self.qs, "apply_filter", True, bool)
+        if filter_override is not False:  # a filter or --no-filter
             filter_pref = filter_override.name if filter_override else None
-            if filter_override and filter_override not in filters:
-                filters = [*filters, filter_override]
+            if filter_override:
+                apply_filter = True
+                if filter_override not in filters:
+                    filters = [*filters, filter_override]
         elif st.get(self.qs, "no_filter", False, bool):
             filter_pref = None
-        self.models = ModelPanel(classifiers, filters, errors, runtime, st.get(self.qs, "classifiers", [], list),
-                                 filter_pref, models_dir)
+        elif filter_pref and all(f.name != filter_pref for f in filters):
+            filters, filter_pref, errors = self._reopen_saved_filter(filter_pref, filters, errors, runtime)
+        enabled = None if classifiers_chosen else st.get(self.qs, "classifiers", [], list)
+        self.models = ModelPanel(classifiers, filters, errors, runtime, enabled, filter_pref, models_dir)
         self.models.models_changed.connect(self._models_changed)
         config = PipelineConfig(cam_class=cam_class or st.get(self.qs, "cam_class", "female", str),
-                                apply_filter=st.get(self.qs, "apply_filter", True, bool))
+                                apply_filter=apply_filter)
         self.pipeline = FramePipeline(self.models.active_classifiers(), self.models.active_filter(),
                                       detector if detector is not None else make_detector(), config)
         self.captured: Mailbox[Frame] = Mailbox()  # capture → detection
@@ -114,6 +121,22 @@ class MainWindow(QMainWindow):
             self.open_source(source)
         else:
             self._show_message("No source chosen yet.")
+
+    def _reopen_saved_filter(self, name: str, filters: list[Filter], errors: list[str],
+                             runtime: RuntimeConfig) -> tuple[list[Filter], str, list[str]]:
+        """The last session's filter is not among those loaded: it came from a file, opened again here. If that
+        file is gone or broken the default filter runs, and the models panel says why (filters, choice, errors)."""
+        path = st.get(self.qs, "filter_path", "", str)
+        try:
+            if not path:
+                raise BiasMirrorError(f"the last session's filter '{name}' is not in the models folder")
+            model = load_model(path, "filter", runtime)
+        except BiasMirrorError as exc:
+            note = f"{exc}; the last session's filter was not loaded, the default filter runs instead"
+            log.warning("%s", note)
+            return filters, "", [*errors, note]
+        name_uniquely([model], [f.name for f in filters])
+        return [*filters, model], model.name, errors  # type: ignore[list-item]
 
     # --- UI ------------------------------------------------------------------------------
     def _build_ui(self, config: PipelineConfig) -> None:
@@ -343,6 +366,7 @@ class MainWindow(QMainWindow):
         self.inference.set_models(self.models.active_classifiers(), self.models.active_filter())
         f = self.models.active_filter()
         st.put(self.qs, "filter", f.name if f else "")
+        st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
         st.put(self.qs, "no_filter", f is None)
         st.put(self.qs, "classifiers", self.models.enabled_names())
         self._refresh_cam_choices()

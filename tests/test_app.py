@@ -226,6 +226,31 @@ def test_settings_persist(qtbot, make_window, faces_dir):
     assert w2.display.view == "split" and w2.display.show_cam is False
 
 
+def test_the_command_line_wins_over_the_last_sessions_classifiers(qtbot, make_window):
+    w = make_window(None)
+    w.models.set_enabled("tiny-b", False)  # the user unchecks it; saved
+    w.shutdown()
+    w2 = make_window(None, classifiers=("classifier2",), classifiers_chosen=True)  # `app --classifier c2.onnx`
+    assert w2.models.enabled_names() == ["tiny-b"] and w2.models.banner.isHidden()
+
+
+def test_a_filter_opened_from_a_file_comes_back_and_a_gone_one_is_named(qtbot, make_window, tmp_path, tiny_models):
+    own = tmp_path / "my_filter.onnx"  # a filter from outside the models folder ("From file…")
+    shutil.copy(tiny_models["identity"], own)
+    w = make_window(None, filters=("darken",))
+    assert w.models.load_filter_file(own)
+    w.shutdown()
+    w2 = make_window(None, filters=("darken",))  # a plain launch: the same filter, opened from its file again
+    assert w2.models.active_filter().name == "identity" and w2.models.active_filter().path == own
+    assert w2.pipeline.filter is w2.models.active_filter()
+    w2.shutdown()
+    own.unlink()
+    w3 = make_window(None, filters=("darken",))  # the file is gone: the default filter runs, and the panel says why
+    assert w3.models.active_filter().name == "darken"
+    assert any(str(own) in line and "model file not found" in line for line in w3.models.warning_lines())
+    assert not w3.models.warnings.isHidden()
+
+
 class _FlakyCamera:
     """A live source that delivers frames, then loses the camera until the test lets it come back.
 
