@@ -67,7 +67,9 @@ class MainWindow(QMainWindow):
         self.camera_lost = False
         self.last_result: FrameResult | None = None
         self.results_shown = 0
-        self._warnings: deque[str] = deque(maxlen=5)
+        self._warnings: deque[str] = deque(maxlen=5)  # the status bar's ⚠ shows the latest; older ones are counted
+        self._warnings_dropped = 0
+        self._skipped = 0  # unreadable images or frames of the current source
         self._shown_times: deque[float] = deque(maxlen=120)
         self._done_samples: deque[tuple[float, int]] = deque(maxlen=10)
         self._fps = (0.0, 0.0)
@@ -393,6 +395,7 @@ class MainWindow(QMainWindow):
         self.recorder.paused_reason = None
         self.inference.reset_tracks()
         self.reset_session()
+        self._skipped = 0
         self.capture = CaptureThread(source, self.captured, self.slideshow_fps)
         self.capture.set_paused(self.paused)
         self.capture.status.connect(self._capture_status)
@@ -454,8 +457,17 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 5000)
 
     def _capture_warning(self, text: str) -> None:
-        self._warnings.append(text)
+        log.warning("%s", text)  # every skipped file stays findable: the window keeps only the latest few
+        self._skipped += 1
+        self._warn(text)
         self.statusBar().showMessage(text, 5000)
+
+    def _warn(self, text: str) -> None:
+        if text in self._warnings:
+            self._warnings.remove(text)
+        elif len(self._warnings) == self._warnings.maxlen:
+            self._warnings_dropped += 1
+        self._warnings.append(text)
 
     def _camera_lost(self, lost: bool) -> None:
         self.camera_lost = lost
@@ -473,6 +485,8 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(50, lambda: self._source_ended(text, waited_ms + 50))
             return
         note = text
+        if self._skipped:
+            note += f"; {self._skipped} unreadable image(s) or frame(s) skipped, each named in the log"
         if self.recorder.active:
             note += "; " + self.recorder.finish()
             self.act_record.setChecked(False)
@@ -491,7 +505,7 @@ class MainWindow(QMainWindow):
         if self.recorder.active:
             text = self.recorder.finish()
             if self.recorder.failure:
-                self._warnings.append(text)
+                self._warn(text)
             self.statusBar().showMessage(text, 10000)
         else:
             try:
@@ -543,7 +557,7 @@ class MainWindow(QMainWindow):
         self.stats.add(result)
 
     def _worker_error(self, text: str) -> None:
-        self._warnings.append(text)
+        self._warn(text)
         self.statusBar().showMessage(text, 10000)
 
     def _tick(self) -> None:
@@ -577,7 +591,7 @@ class MainWindow(QMainWindow):
         self._update_summary()
         for text, stopped in self.recorder.notices():
             if stopped:  # stays in the warnings after the message times out: rows are no longer being kept
-                self._warnings.append(text)
+                self._warn(text)
             else:
                 log.info("%s", text)
             self.statusBar().showMessage(text, 15000)
@@ -600,8 +614,10 @@ class MainWindow(QMainWindow):
         if self.last_result is not None:
             warnings = [*self.last_result.warnings, *warnings]
         warnings = list(dict.fromkeys(warnings))
-        self.status_warn.setText(f"⚠ {warnings[-1]}" + (f" (+{len(warnings) - 1})" if len(warnings) > 1 else "") if warnings else "")
-        self.status_warn.setToolTip("\n".join(warnings))
+        more = len(warnings) - 1 + self._warnings_dropped
+        self.status_warn.setText(f"⚠ {warnings[-1]}" + (f" (+{more})" if more else "") if warnings else "")
+        earlier = [f"… and {self._warnings_dropped} earlier warning(s), each in the log"] if self._warnings_dropped else []
+        self.status_warn.setToolTip("\n".join([*earlier, *warnings]))
 
     def _update_summary(self) -> None:
         if self.summary_table.visibleRegion().isEmpty():  # a hidden tab is still isVisible()

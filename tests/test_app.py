@@ -170,6 +170,26 @@ def test_a_disk_that_refuses_writes_stops_the_recording_once_with_the_file_and_r
     assert w.qs.value("geometry") is not None
 
 
+def test_every_skipped_file_is_logged_and_counted_not_only_the_last_five(qtbot, make_window, tmp_path, caplog):
+    import logging
+
+    folder = tmp_path / "manybad"
+    folder.mkdir()
+    bad = [folder / f"bad{i}.jpg" for i in range(1, 10)]
+    for p in bad:
+        p.write_bytes(b"")
+    shutil.copy(utk_images(1)[0], folder / "z_good.jpg")
+    caplog.set_level(logging.WARNING)
+    w = make_window(str(folder), fps=50.0)
+    qtbot.waitUntil(lambda: "end of" in w.view.note, timeout=WAIT)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert all(str(p) in logged for p in bad)
+    assert "9 unreadable image(s) or frame(s) skipped" in w.view.note
+    w._update_providers()
+    assert "bad9.jpg" in w.status_warn.text() and "(+8)" in w.status_warn.text()
+    assert "4 earlier warning(s), each in the log" in w.status_warn.toolTip()
+
+
 def test_missing_camera_is_a_message_and_the_app_stays_alive(qtbot, make_window, faces_dir):
     w = make_window("9")
     assert w.stack.currentWidget() is w.message_page
