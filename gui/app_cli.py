@@ -53,10 +53,11 @@ def main(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from inference.defaults import MODELS_DIR
+    from inference.defaults import MODELS_DIR, check_filter_choice
 
     from .main_window import MainWindow
 
+    check_filter_choice(args.filter, args.no_filter)
     for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot")):
         if path:  # checked before the window opens: a session's health is written only when it ends
             check_output_file(path, option)

@@ -44,11 +44,15 @@ def load_classifiers(paths: list[str], runtime: RuntimeConfig) -> list[Classifie
     return list(name_uniquely([load_model(p, "classifier", runtime) for p in paths]))  # type: ignore[misc]
 
 
+def check_filter_choice(filter_path: str | None, no_filter: bool) -> None:
+    if filter_path and no_filter:
+        raise BiasMirrorError("--filter and --no-filter contradict each other; give one")
+
+
 def load_selection(classifiers: list[str] | None, filter_path: str | None, no_filter: bool,
                    runtime: RuntimeConfig) -> tuple[list[Classifier], Filter | None]:
     """The models a command asked for, or the defaults from resources/models."""
-    if filter_path and no_filter:
-        raise BiasMirrorError("--filter and --no-filter contradict each other; give one")
+    check_filter_choice(filter_path, no_filter)
     if classifiers:
         cls = load_classifiers(classifiers, runtime)
         defaults = None
