@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+from pathlib import Path
 
 from inference.arg_checks import check_output_file, non_negative_float, positive_float
 from inference.cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
@@ -32,19 +34,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_models(args: argparse.Namespace):
     """(classifiers, filters, load errors, filter chosen on the command line or False). Never raises for a bad default."""
-    from inference.defaults import MODELS_DIR, load_folder
-    from inference.models import load_model
+    from inference.defaults import MODELS_DIR, load_classifiers, load_folder
+    from inference.models import load_model, name_uniquely
 
     runtime = runtime_from_args(args)
     found = load_folder(MODELS_DIR, runtime)
     classifiers, filters, errors = found.classifiers, found.filters, list(found.errors)
     if args.classifier:  # explicit classifiers replace the defaults; a bad one is a command-line error
-        classifiers = [load_model(p, "classifier", runtime) for p in args.classifier]
+        classifiers = load_classifiers(args.classifier, runtime)
     chosen = False
     if args.no_filter:
         chosen = None
-    elif args.filter:
-        chosen = load_model(args.filter, "filter", runtime)
+    elif args.filter:  # joins the default filters in the window's list, so it needs a name none of them has
+        chosen = name_uniquely([load_model(args.filter, "filter", runtime)], [f.name for f in filters])[0]
     return classifiers, filters, errors, chosen
 
 
@@ -53,10 +55,11 @@ def main(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from inference.defaults import MODELS_DIR
+    from inference.defaults import MODELS_DIR, check_filter_choice
 
     from .main_window import MainWindow
 
+    check_filter_choice(args.filter, args.no_filter)
     for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot")):
         if path is not None:  # checked before the window opens: a session's health is written only when it ends
             check_output_file(path, option)
@@ -71,27 +74,41 @@ def main(args: argparse.Namespace) -> int:
         checked_cam_class(args, classifiers)
     window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
-                        cam_class=args.cam_class, filter_override=chosen)
+                        cam_class=args.cam_class, filter_override=chosen,
+                        classifiers_chosen=bool(args.classifier))
     _install_excepthook(window)
     window.show()
+    failed: list[str] = []
     if args.screenshot:
         after = args.screenshot_after
         if args.max_seconds:
             after = min(after, max(0.5, args.max_seconds - 1.0))
 
         def shoot() -> None:
-            if window.grab().save(args.screenshot):
-                print(f"screenshot saved to {args.screenshot}")
+            path = Path(args.screenshot)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                failed.append(f"{exc.filename}: {exc.strerror or exc}")
             else:
-                print(f"error: could not write {args.screenshot}", file=sys.stderr)
+                if window.grab().save(str(path)):
+                    print(f"screenshot saved to {path}")
+                    return
+                failed.append(f"{path}: the image could not be written")
+            print(f"error: {failed[-1]}", file=sys.stderr)
 
         QTimer.singleShot(int(after * 1000), shoot)
-    if args.health:
-        watch_health(app, window, args.health)
+    monitor = watch_health(window) if args.health else None
     if args.max_seconds:
         QTimer.singleShot(int(args.max_seconds * 1000), window.close)
     app.aboutToQuit.connect(window.shutdown)
-    return int(app.exec())
+    stopped_by = close_on_signals(window)
+    code = int(app.exec())
+    if monitor is not None:  # after the loop, not in a slot, so that a failure to write it is the exit status
+        write_health(monitor, window, args.health)
+    if stopped_by:
+        return 128 + stopped_by[0]  # the shell's convention for a command a signal ended (130 after Ctrl-C)
+    return 2 if failed and not code else code
 
 
 def check_display() -> None:
@@ -104,18 +121,48 @@ def check_display() -> None:
                               "in a desktop session (or over ssh -X), or set QT_QPA_PLATFORM=offscreen to run it unseen")
 
 
-def watch_health(app, window, path: str) -> None:
-    from .health import HealthMonitor, write_report
+def close_on_signals(window) -> list[int]:
+    """Ctrl-C and SIGTERM (timeout, kill, a logout) close the window as Quit does: workers stopped, settings saved,
+    --health written. Returns the list the signals received are added to.
+
+    Python runs a signal handler only between bytecodes of the main thread, which sits in Qt's C++ event loop:
+    a timer that calls into Python a few times a second gives it the chance. A second signal is not caught: it
+    ends a shutdown that hangs. A signal ignored when the app started (nohup, a background job) stays ignored.
+    """
+    from PySide6.QtCore import QTimer
+
+    received: list[int] = []
+
+    def handle(signum, frame) -> None:
+        received.append(signum)
+        for sig in caught:
+            signal.signal(sig, signal.SIG_DFL)
+        window.close()
+
+    caught = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
+    for sig in caught:
+        signal.signal(sig, handle)
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    return received
+
+
+def watch_health(window):
+    from .health import HealthMonitor
 
     monitor = HealthMonitor(parent=window)
-
-    def write() -> None:
-        report = monitor.report(window.inference.frames_done, window.results_shown)
-        write_report(report, path)
-        print(f"health: {report.line()} (written to {path})")
-
-    app.aboutToQuit.connect(write)
     monitor.start()
+    return monitor
+
+
+def write_health(monitor, window, path: str) -> None:
+    """An OSError naming the file goes up to main.py, which prints it in one line and exits with status 2."""
+    from .health import write_report
+
+    report = monitor.report(window.inference.frames_done, window.results_shown)
+    write_report(report, path)
+    print(f"health: {report.line()} (written to {path})")
 
 
 def clear_opencv_qt_paths() -> None:

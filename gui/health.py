@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
-from inference import strict_json
 from inference.bench import rss_mb
+from inference.stopping import write_json_atomically
 
 
 @dataclass
@@ -74,4 +74,5 @@ class HealthMonitor(QObject):
 
 
 def write_report(report: HealthReport, path: str | Path) -> None:
-    Path(path).write_text(strict_json.dumps(asdict(report), indent=1))
+    """Its folders are made as needed: --health was checked at start only for whether they can be."""
+    write_json_atomically(Path(path), asdict(report))

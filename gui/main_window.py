@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, Q
 
 from inference.errors import BiasMirrorError
 from inference.faces import FaceDetector, make_detector
-from inference.models import Classifier, Filter
+from inference.models import Classifier, Filter, load_model, name_uniquely
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
@@ -49,7 +49,8 @@ class MainWindow(QMainWindow):
     def __init__(self, source: str | None, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
                  runtime: RuntimeConfig = RuntimeConfig(), detector: FaceDetector | None = None,
                  slideshow_fps: float = 2.0, loop: bool = False, models_dir: Path | None = None,
-                 cam_class: str | None = None, filter_override: Filter | None | bool = False):
+                 cam_class: str | None = None, filter_override: Filter | None | bool = False,
+                 classifiers_chosen: bool = False):
         super().__init__()
         self.setWindowTitle("Bias Mirror")
         self.qs = st.make_settings()
@@ -66,25 +67,33 @@ class MainWindow(QMainWindow):
         self.camera_lost = False
         self.last_result: FrameResult | None = None
         self.results_shown = 0
-        self._warnings: deque[str] = deque(maxlen=5)
+        self._warnings: deque[str] = deque(maxlen=5)  # the status bar's ⚠ shows the latest; older ones are counted
+        self._warnings_dropped = 0
+        self._skipped = 0  # unreadable images or frames of the current source
         self._shown_times: deque[float] = deque(maxlen=120)
         self._done_samples: deque[tuple[float, int]] = deque(maxlen=10)
         self._fps = (0.0, 0.0)
         self._closed = False
 
         # --- models and the pipeline (owned by the inference thread from here on) -----------
+        # What the command line chose wins over what the last session saved.
         filter_pref = st.get(self.qs, "filter", "", str)
-        if filter_override is not False:  # the command line chose (a filter or --no-filter)
+        apply_filter = st.get(self.qs, "apply_filter", True, bool)
+        if filter_override is not False:  # a filter or --no-filter
             filter_pref = filter_override.name if filter_override else None
-            if filter_override and filter_override not in filters:
-                filters = [*filters, filter_override]
+            if filter_override:
+                apply_filter = True
+                if filter_override not in filters:
+                    filters = [*filters, filter_override]
         elif st.get(self.qs, "no_filter", False, bool):
             filter_pref = None
-        self.models = ModelPanel(classifiers, filters, errors, runtime, st.get(self.qs, "classifiers", [], list),
-                                 filter_pref, models_dir)
+        elif filter_pref and all(f.name != filter_pref for f in filters):
+            filters, filter_pref, errors = self._reopen_saved_filter(filter_pref, filters, errors, runtime)
+        enabled = None if classifiers_chosen else st.get(self.qs, "classifiers", [], list)
+        self.models = ModelPanel(classifiers, filters, errors, runtime, enabled, filter_pref, models_dir)
         self.models.models_changed.connect(self._models_changed)
         config = PipelineConfig(cam_class=cam_class or st.get(self.qs, "cam_class", "female", str),
-                                apply_filter=st.get(self.qs, "apply_filter", True, bool))
+                                apply_filter=apply_filter)
         self.pipeline = FramePipeline(self.models.active_classifiers(), self.models.active_filter(),
                                       detector if detector is not None else make_detector(), config)
         self.captured: Mailbox[Frame] = Mailbox()  # capture → detection
@@ -114,6 +123,22 @@ class MainWindow(QMainWindow):
             self.open_source(source)
         else:
             self._show_message("No source chosen yet.")
+
+    def _reopen_saved_filter(self, name: str, filters: list[Filter], errors: list[str],
+                             runtime: RuntimeConfig) -> tuple[list[Filter], str, list[str]]:
+        """The last session's filter is not among those loaded: it came from a file, opened again here. If that
+        file is gone or broken the default filter runs, and the models panel says why (filters, choice, errors)."""
+        path = st.get(self.qs, "filter_path", "", str)
+        try:
+            if not path:
+                raise BiasMirrorError(f"the last session's filter '{name}' is not in the models folder")
+            model = load_model(path, "filter", runtime)
+        except BiasMirrorError as exc:
+            note = f"{exc}; the last session's filter was not loaded, the default filter runs instead"
+            log.warning("%s", note)
+            return filters, "", [*errors, note]
+        name_uniquely([model], [f.name for f in filters])
+        return [*filters, model], model.name, errors  # type: ignore[list-item]
 
     # --- UI ------------------------------------------------------------------------------
     def _build_ui(self, config: PipelineConfig) -> None:
@@ -343,6 +368,7 @@ class MainWindow(QMainWindow):
         self.inference.set_models(self.models.active_classifiers(), self.models.active_filter())
         f = self.models.active_filter()
         st.put(self.qs, "filter", f.name if f else "")
+        st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
         st.put(self.qs, "no_filter", f is None)
         st.put(self.qs, "classifiers", self.models.enabled_names())
         self._refresh_cam_choices()
@@ -369,6 +395,7 @@ class MainWindow(QMainWindow):
         self.recorder.paused_reason = None
         self.inference.reset_tracks()
         self.reset_session()
+        self._skipped = 0
         self.capture = CaptureThread(source, self.captured, self.slideshow_fps)
         self.capture.set_paused(self.paused)
         self.capture.status.connect(self._capture_status)
@@ -430,8 +457,17 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 5000)
 
     def _capture_warning(self, text: str) -> None:
-        self._warnings.append(text)
+        log.warning("%s", text)  # every skipped file stays findable: the window keeps only the latest few
+        self._skipped += 1
+        self._warn(text)
         self.statusBar().showMessage(text, 5000)
+
+    def _warn(self, text: str) -> None:
+        if text in self._warnings:
+            self._warnings.remove(text)
+        elif len(self._warnings) == self._warnings.maxlen:
+            self._warnings_dropped += 1
+        self._warnings.append(text)
 
     def _camera_lost(self, lost: bool) -> None:
         self.camera_lost = lost
@@ -449,10 +485,11 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(50, lambda: self._source_ended(text, waited_ms + 50))
             return
         note = text
+        if self._skipped:
+            note += f"; {self._skipped} unreadable image(s) or frame(s) skipped, each named in the log"
         if self.recorder.active:
-            path, rows = self.recorder.stop()
+            note += "; " + self.recorder.finish()
             self.act_record.setChecked(False)
-            note += f"; recording saved to {path} ({rows} rows)"
         self.view.set_note(note + " — open another source with Ctrl+O")
         self.statusBar().showMessage(note, 15000)
 
@@ -466,8 +503,10 @@ class MainWindow(QMainWindow):
 
     def toggle_record(self) -> None:
         if self.recorder.active:
-            path, rows = self.recorder.stop()
-            self.statusBar().showMessage(f"recording saved to {path} ({rows} rows)", 10000)
+            text = self.recorder.finish()
+            if self.recorder.failure:
+                self._warn(text)
+            self.statusBar().showMessage(text, 10000)
         else:
             try:
                 path = self.recorder.start(self.output_dir / f"rows-{stamp()}.csv")
@@ -518,7 +557,7 @@ class MainWindow(QMainWindow):
         self.stats.add(result)
 
     def _worker_error(self, text: str) -> None:
-        self._warnings.append(text)
+        self._warn(text)
         self.statusBar().showMessage(text, 10000)
 
     def _tick(self) -> None:
@@ -550,6 +589,12 @@ class MainWindow(QMainWindow):
         hist_ita, hist_p = self.stats.histograms_data()
         self.plots.refresh(hist_ita, hist_p)
         self._update_summary()
+        for text, stopped in self.recorder.notices():
+            if stopped:  # stays in the warnings after the message times out: rows are no longer being kept
+                self._warn(text)
+            else:
+                log.info("%s", text)
+            self.statusBar().showMessage(text, 15000)
         self._update_rec()
         self._update_providers()
 
@@ -559,6 +604,7 @@ class MainWindow(QMainWindow):
             self.status_rec.setText(f"● REC {self.recorder.rows} rows{paused}")
         else:
             self.status_rec.setText("")
+        self.act_record.setChecked(self.recorder.active)  # the recorder stops by itself when the disk refuses a write
 
     def _update_providers(self) -> None:
         models = [*self.models.active_classifiers(), *([self.models.active_filter()] if self.models.active_filter() else [])]
@@ -568,8 +614,10 @@ class MainWindow(QMainWindow):
         if self.last_result is not None:
             warnings = [*self.last_result.warnings, *warnings]
         warnings = list(dict.fromkeys(warnings))
-        self.status_warn.setText(f"⚠ {warnings[-1]}" + (f" (+{len(warnings) - 1})" if len(warnings) > 1 else "") if warnings else "")
-        self.status_warn.setToolTip("\n".join(warnings))
+        more = len(warnings) - 1 + self._warnings_dropped
+        self.status_warn.setText(f"⚠ {warnings[-1]}" + (f" (+{more})" if more else "") if warnings else "")
+        earlier = [f"… and {self._warnings_dropped} earlier warning(s), each in the log"] if self._warnings_dropped else []
+        self.status_warn.setToolTip("\n".join([*earlier, *warnings]))
 
     def _update_summary(self) -> None:
         if self.summary_table.visibleRegion().isEmpty():  # a hidden tab is still isVisible()

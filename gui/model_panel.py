@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
 from inference.errors import BiasMirrorError
-from inference.models import Classifier, Filter, OnnxModel, load_model
+from inference.models import Classifier, Filter, OnnxModel, load_model, name_uniquely
 from inference.runtime import RuntimeConfig
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,8 @@ class ModelPanel(QWidget):
         model = self._load(path, "classifier")
         if model is None:
             return False
-        self.classifiers = [c for c in self.classifiers if c.name != model.name] + [model]  # type: ignore[list-item]
+        name_uniquely([model], [c.name for c in self.classifiers])
+        self.classifiers = [*self.classifiers, model]  # type: ignore[list-item]
         self._enabled[model.name] = True
         self._rebuild()
         self.models_changed.emit()
@@ -240,7 +241,8 @@ class ModelPanel(QWidget):
         if model is None:
             self._rebuild()  # the combo goes back to the filter in use
             return False
-        self.filters = [f for f in self.filters if f.name != model.name] + [model]  # type: ignore[list-item]
+        name_uniquely([model], [f.name for f in self.filters])
+        self.filters = [*self.filters, model]  # type: ignore[list-item]
         self.set_filter(model)  # type: ignore[arg-type]
         return True
 
@@ -289,7 +291,7 @@ class ModelPanel(QWidget):
             rl.setContentsMargins(0, 0, 0, 0)
             box = QCheckBox(model.name)
             box.setChecked(self._enabled.get(model.name, True))
-            box.setToolTip(model.card.summary())
+            box.setToolTip(f"{model.path}\n{model.card.summary()}")  # tells apart models of one card name
             box.toggled.connect(lambda on, n=model.name: self.set_enabled(n, on))
             rl.addWidget(box, 1)
             rl.addWidget(provider_badge(model))

@@ -6,6 +6,7 @@ read from the GUI thread, so both hold a lock.
 """
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -18,9 +19,12 @@ import numpy as np
 from PySide6.QtGui import QImage
 
 from inference import strict_json
+from inference.errors import BiasMirrorError
 from inference.metrics import mean_ci
 from inference.results import FrameResult
 from inference.rows import RowWriter, face_row
+
+log = logging.getLogger(__name__)
 
 
 def stamp() -> str:
@@ -34,7 +38,10 @@ class Recorder:
         self._lock = threading.Lock()
         self._writer: RowWriter | None = None
         self.path: Path | None = None
+        self.paths: list[Path] = []  # the recording's files: a new part starts when the models add columns
         self.paused_reason: str | None = None  # e.g. the camera is lost: nothing is written meanwhile
+        self._notices: list[tuple[str, bool]] = []  # (text, recording stopped) for the window's next slow tick
+        self.failure: str | None = None  # why the recording stopped by itself (a full disk), once it has
 
     @property
     def active(self) -> bool:
@@ -48,24 +55,63 @@ class Recorder:
     def start(self, path: Path) -> Path:
         with self._lock:
             if self._writer is not None:
-                self._writer.close()
-            self._writer = RowWriter(path)
-            self.path = Path(path)
+                self._close()
+            self._writer = RowWriter(path, on_part=self._new_part)
+            self.path, self.paths = Path(path), [Path(path)]
+            self._notices.clear()
+            self.failure = None
             return self.path
 
+    def _new_part(self, path: Path, added: list[str]) -> None:
+        """Called by the writer, under the lock, in the inference thread."""
+        self.paths.append(path)
+        shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+        self._notices.append((f"recording continues in {path.name}: the models changed and added column(s) {shown}; "
+                              f"the earlier rows stay in {self.paths[-2].name}", False))
+
+    def notices(self) -> list[tuple[str, bool]]:
+        """What the user should be told about the recording since the last call: (text, recording stopped)."""
+        with self._lock:
+            out, self._notices = self._notices, []
+            return out
+
     def stop(self) -> tuple[Path | None, int]:
-        """Close the file; returns (path, rows written)."""
+        """Close the file; returns (path, rows saved). Never raises: a failure to save is in ``failure``."""
         with self._lock:
             if self._writer is None:
                 return self.path, 0
-            self._writer.close()
-            rows, self._writer = self._writer.rows, None
-            return self.path, rows
+            return self.path, self._close()
+
+    def _close(self) -> int:
+        writer, self._writer = self._writer, None
+        try:
+            writer.close()  # type: ignore[union-attr]
+        except BiasMirrorError as exc:
+            self._failed(exc)
+        return writer.rows_saved  # type: ignore[union-attr]
+
+    def _failed(self, exc: BiasMirrorError) -> None:
+        self.failure = f"recording stopped: {exc}"
+        log.warning("%s", self.failure)
+
+    def finish(self) -> str:
+        """Stop, and say where the rows went (or why they could not all be saved): the line the window shows."""
+        path, rows = self.stop()
+        if self.failure:
+            return self.failure
+        files = " + ".join([str(path), *(p.name for p in self.paths[1:])])
+        return f"recording saved to {files} ({rows} rows)"
 
     def write(self, result: FrameResult) -> None:
         with self._lock:
-            if self._writer is not None and self.paused_reason is None:
+            if self._writer is None or self.paused_reason is not None:
+                return
+            try:
                 self._writer.write_frame(result, time.monotonic())
+            except BiasMirrorError as exc:  # the writer has closed the file; one message, then no more writes
+                self._writer = None
+                self._failed(exc)
+                self._notices.append((self.failure, True))  # type: ignore[arg-type]
 
 
 def _doubles() -> array:

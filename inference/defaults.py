@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BiasMirrorError
-from .models import Classifier, Filter, find_models, load_model
+from .models import Classifier, Filter, find_models, load_model, name_uniquely
 from .runtime import RuntimeConfig
 
 log = logging.getLogger(__name__)
@@ -34,16 +34,27 @@ def load_folder(folder: Path = MODELS_DIR, runtime: RuntimeConfig = RuntimeConfi
             found.classifiers.append(model)
         elif isinstance(model, Filter):
             found.filters.append(model)
+    name_uniquely(found.classifiers)
+    name_uniquely(found.filters)
     return found
+
+
+def load_classifiers(paths: list[str], runtime: RuntimeConfig) -> list[Classifier]:
+    """The classifiers given on a command line, each under a name of its own."""
+    return list(name_uniquely([load_model(p, "classifier", runtime) for p in paths]))  # type: ignore[misc]
+
+
+def check_filter_choice(filter_path: str | None, no_filter: bool) -> None:
+    if filter_path and no_filter:
+        raise BiasMirrorError("--filter and --no-filter contradict each other; give one")
 
 
 def load_selection(classifiers: list[str] | None, filter_path: str | None, no_filter: bool,
                    runtime: RuntimeConfig) -> tuple[list[Classifier], Filter | None]:
     """The models a command asked for, or the defaults from resources/models."""
-    if filter_path and no_filter:
-        raise BiasMirrorError("--filter and --no-filter contradict each other; give one")
+    check_filter_choice(filter_path, no_filter)
     if classifiers:
-        cls = [load_model(p, "classifier", runtime) for p in classifiers]
+        cls = load_classifiers(classifiers, runtime)
         defaults = None
     else:
         defaults = load_folder(MODELS_DIR, runtime)

@@ -10,7 +10,7 @@ import contextlib
 import re
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Collection, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -131,10 +131,16 @@ class OnnxModel:
         # Milliseconds inside ONNX Runtime's run() since loading; a frame's share is the difference across it.
         # On a GPU it says whether a frame waits on the models or on the host around them.
         self.run_ms = 0.0
+        self._name: str | None = None
 
     @property
     def name(self) -> str:
-        return self.card.name
+        """The card's name, or the one ``name_uniquely`` gave it: results, columns and checkboxes are keyed by it."""
+        return self._name or self.card.name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
 
     @property
     def provider(self) -> str:
@@ -262,6 +268,31 @@ def load_model(path: str | Path, kind: str | None = None, runtime: RuntimeConfig
     if kind is not None and card.kind != kind:
         raise BiasMirrorError(f"this is a {card.kind} model, but a {kind} was expected here", path)
     return KINDS[card.kind](path, info, card, runtime)
+
+
+M = TypeVar("M", bound=OnnxModel)
+
+
+def unique_name(name: str, taken: Collection[str]) -> str:
+    """``name``, else the first of ``name#2``, ``name#3``… not in ``taken``."""
+    out, k = name, 2
+    while out in taken:
+        out, k = f"{name}#{k}", k + 1
+    return out
+
+
+def name_uniquely(models: Sequence[M], taken: Iterable[str] = ()) -> Sequence[M]:
+    """Name each model by its card, numbered where that name is already taken (by ``taken`` or an earlier model).
+
+    Two files may carry one card name (a retrained copy, the same file given twice); under one name the second
+    would silently replace the first's outputs, columns and checkbox. In order, so the same list is named the
+    same way each time. Returns ``models``.
+    """
+    seen = set(taken)
+    for m in models:
+        m.name = unique_name(m.card.name, seen)
+        seen.add(m.name)
+    return models
 
 
 def read_card(path: str | Path) -> ModelCard:

@@ -1,11 +1,13 @@
 """Flat rows (one per face per frame) for CSV: shared by `run` and the app's recorder."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
+from .errors import BiasMirrorError
 from .results import FaceResult, FrameResult
 
 
@@ -38,30 +40,77 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
 
 
 class RowWriter:
-    """Streams rows to CSV and flushes every ``flush_every`` seconds, so a crash loses at most that much."""
+    """Streams rows to CSV and flushes every ``flush_every`` seconds, so a crash loses at most that much.
 
-    def __init__(self, path: str | Path, flush_every: float = 1.0):
-        self.path = Path(path)
+    A row with columns the file's header lacks (the app's filter switched on, or a classifier added, while
+    recording) continues in a new file beside the first, ``NAME-part2.csv``, ``NAME-part3.csv`` and so on, whose
+    header is that row's columns followed by the earlier ones. Every value is kept and each file stays an
+    ordinary wide CSV that any reader opens as one table: one header, one row per face per frame. (A long
+    format, one row per value, would never need a second file, but every analysis would first have to pivot it
+    back to one row per face.) Columns a row lacks, such as a classifier switched off, are left empty.
+    ``paths`` lists the files written; ``on_part(path, new_columns)`` is told when one is started.
+
+    A write the system refuses (a full disk, a drive removed) closes the file and raises BiasMirrorError naming
+    it, the reason and the rows known to be saved; the writer is then done, and ``close`` does nothing.
+    """
+
+    def __init__(self, path: str | Path, flush_every: float = 1.0,
+                 on_part: Callable[[Path, list[str]], None] | None = None):
+        self.path = Path(path)  # the file being written: the latest part
+        self.paths = [self.path]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = open(self.path, "w", newline="")
         self._writer: csv.DictWriter | None = None
         self._last_flush = 0.0
         self.flush_every = flush_every
+        self.on_part = on_part
         self.rows = 0
+        self.rows_saved = 0  # as of the last flush the system accepted: what a failure can still promise
 
     def write_frame(self, frame: FrameResult, now: float) -> None:
-        for face in frame.faces:
-            row = face_row(frame, face)
-            if self._writer is None:
-                self._writer = csv.DictWriter(self._fh, fieldnames=list(row), extrasaction="ignore")
-                self._writer.writeheader()
-            self._writer.writerow(row)
-            self.rows += 1
-        if now - self._last_flush >= self.flush_every:
-            self._fh.flush()
-            self._last_flush = now
+        try:
+            for face in frame.faces:
+                row = face_row(frame, face)
+                if self._writer is None:
+                    self._start_table(list(row))
+                elif any(k not in self._writer.fieldnames for k in row):
+                    self._next_part(row)
+                self._writer.writerow(row)  # type: ignore[union-attr]
+                self.rows += 1
+            if now - self._last_flush >= self.flush_every:
+                self._fh.flush()
+                self._last_flush, self.rows_saved = now, self.rows
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def _start_table(self, fields: list[str]) -> None:
+        self._writer = csv.DictWriter(self._fh, fieldnames=fields, restval="")
+        self._writer.writeheader()
+
+    def _next_part(self, row: dict[str, Any]) -> None:
+        old = list(self._writer.fieldnames)  # type: ignore[union-attr]
+        added = [k for k in row if k not in old]
+        first = self.paths[0]
+        self._fh.close()
+        self.rows_saved = self.rows
+        self.path = first.with_name(f"{first.stem}-part{len(self.paths) + 1}{first.suffix}")
+        self.paths.append(self.path)
+        self._fh = open(self.path, "w", newline="")
+        self._start_table([*row, *(k for k in old if k not in row)])
+        if self.on_part is not None:
+            self.on_part(self.path, added)
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.flush()
+        if self._fh.closed:
+            return
+        try:
             self._fh.close()
+        except OSError as exc:
+            raise self._failed(exc) from exc
+        self.rows_saved = self.rows
+
+    def _failed(self, exc: OSError) -> BiasMirrorError:
+        with contextlib.suppress(OSError):  # closing flushes what the system refused once already: it refuses again
+            self._fh.close()
+        reason = exc.strerror or str(exc)
+        return BiasMirrorError(f"{reason[:1].lower()}{reason[1:]}; {self.rows_saved} rows saved", self.path)

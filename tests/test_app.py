@@ -148,6 +148,51 @@ def test_recording_writes_rows_and_survives_the_source_ending(qtbot, make_window
     assert w.inference.isRunning()  # the app carries on
 
 
+def test_a_disk_that_refuses_writes_stops_the_recording_once_with_the_file_and_reason(
+        qtbot, make_window, faces_dir, tmp_path, monkeypatch, caplog):
+    import logging
+
+    import gui.main_window as mw
+
+    monkeypatch.setattr(mw, "stamp", lambda: "full")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rows-full.csv").symlink_to("/dev/full")  # every write fails: no space left on device
+    w = make_window(str(faces_dir), loop=True)
+    caplog.set_level(logging.WARNING)
+    w.toggle_record()
+    qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)
+    qtbot.waitUntil(lambda: "rows-full.csv" in w.status_warn.text(), timeout=WAIT)
+    assert "no space left on device; 0 rows saved" in w.status_warn.text()
+    assert not w.act_record.isChecked() and w.status_rec.text() == ""
+    n = w.inference.frames_done
+    qtbot.waitUntil(lambda: w.inference.frames_done > n + 2, timeout=WAIT)  # the app carries on, without a word more
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING and "record" in r.getMessage()]
+    assert len(problems) == 1 and problems[0].exc_info is None and "rows-full.csv" in problems[0].getMessage()
+    w.close()  # settings are saved on the way out
+    assert w.qs.value("geometry") is not None
+
+
+def test_every_skipped_file_is_logged_and_counted_not_only_the_last_five(qtbot, make_window, tmp_path, caplog):
+    import logging
+
+    folder = tmp_path / "manybad"
+    folder.mkdir()
+    bad = [folder / f"bad{i}.jpg" for i in range(1, 10)]
+    for p in bad:
+        p.write_bytes(b"")
+    shutil.copy(utk_images(1)[0], folder / "z_good.jpg")
+    caplog.set_level(logging.WARNING)
+    w = make_window(str(folder), fps=50.0)
+    qtbot.waitUntil(lambda: "end of" in w.view.note, timeout=WAIT)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert all(str(p) in logged for p in bad)
+    assert "9 unreadable image(s) or frame(s) skipped" in w.view.note
+    w._update_providers()
+    assert "bad9.jpg" in w.status_warn.text() and "(+8)" in w.status_warn.text()
+    assert "4 earlier warning(s), each in the log" in w.status_warn.toolTip()
+
+
 def test_missing_camera_is_a_message_and_the_app_stays_alive(qtbot, make_window, faces_dir):
     w = make_window("9")
     assert w.stack.currentWidget() is w.message_page
@@ -175,6 +220,18 @@ def test_bad_model_file_keeps_the_previous_model(qtbot, make_window, faces_dir, 
     qtbot.waitUntil(lambda: w.inference.frames_done > n and w.last_result.filter_name == before.name, timeout=WAIT)
 
 
+def test_a_classifier_added_under_a_name_in_use_is_numbered_not_swapped_in(qtbot, make_window, faces_dir, tmp_path,
+                                                                            tiny_models):
+    copy = tmp_path / "copy_of_a.onnx"  # the same card name, "tiny-a"
+    shutil.copy(tiny_models["classifier"], copy)
+    w = make_window(str(faces_dir), loop=True)
+    assert w.models.load_classifier_file(copy)
+    assert [(c.name, c.path) for c in w.models.classifiers] == [
+        ("tiny-a", tiny_models["classifier"]), ("tiny-b", tiny_models["classifier2"]), ("tiny-a#2", copy)]
+    qtbot.waitUntil(lambda: _has_faces(w) and set(w.last_result.faces[0].original.classifiers)
+                    == {"tiny-a", "tiny-b", "tiny-a#2"}, timeout=WAIT)
+
+
 def test_no_models_says_so_and_still_measures(qtbot, make_window, faces_dir):
     w = make_window(str(faces_dir), classifiers=(), filters=())
     assert "No classifier loaded" in w.models.banner.text()
@@ -190,6 +247,31 @@ def test_settings_persist(qtbot, make_window, faces_dir):
     w.shutdown()
     w2 = make_window(None)
     assert w2.display.view == "split" and w2.display.show_cam is False
+
+
+def test_the_command_line_wins_over_the_last_sessions_classifiers(qtbot, make_window):
+    w = make_window(None)
+    w.models.set_enabled("tiny-b", False)  # the user unchecks it; saved
+    w.shutdown()
+    w2 = make_window(None, classifiers=("classifier2",), classifiers_chosen=True)  # `app --classifier c2.onnx`
+    assert w2.models.enabled_names() == ["tiny-b"] and w2.models.banner.isHidden()
+
+
+def test_a_filter_opened_from_a_file_comes_back_and_a_gone_one_is_named(qtbot, make_window, tmp_path, tiny_models):
+    own = tmp_path / "my_filter.onnx"  # a filter from outside the models folder ("From file…")
+    shutil.copy(tiny_models["identity"], own)
+    w = make_window(None, filters=("darken",))
+    assert w.models.load_filter_file(own)
+    w.shutdown()
+    w2 = make_window(None, filters=("darken",))  # a plain launch: the same filter, opened from its file again
+    assert w2.models.active_filter().name == "identity" and w2.models.active_filter().path == own
+    assert w2.pipeline.filter is w2.models.active_filter()
+    w2.shutdown()
+    own.unlink()
+    w3 = make_window(None, filters=("darken",))  # the file is gone: the default filter runs, and the panel says why
+    assert w3.models.active_filter().name == "darken"
+    assert any(str(own) in line and "model file not found" in line for line in w3.models.warning_lines())
+    assert not w3.models.warnings.isHidden()
 
 
 class _FlakyCamera:
@@ -411,3 +493,69 @@ def test_no_display_is_one_line_not_a_qt_abort(tmp_path):
     assert out.returncode == 2, out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("error: no display") and "QT_QPA_PLATFORM=offscreen" in last and "xcb" not in out.stderr
+
+
+def _app(args: list[str], tmp_path, tiny_models) -> tuple[list[str], dict]:
+    """`main.py app` in a process of its own on the tiny models, settings kept in tmp_path."""
+    import os
+    import sys
+
+    from tests.conftest import REPO
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", BIASMIRROR_SETTINGS=str(tmp_path / "app-settings.ini"))
+    return [sys.executable, str(REPO / "main.py"), "app", "--threads", "1", "--classifier", str(tiny_models["classifier"]),
+            "--filter", str(tiny_models["darken"]), *args], env
+
+
+def test_health_and_screenshot_go_into_folders_made_for_them_and_a_lost_report_is_an_error(tmp_path, faces_dir,
+                                                                                           tiny_models):
+    import subprocess
+
+    from tests.conftest import REPO
+
+    health, shot = tmp_path / "no" / "dir" / "h.json", tmp_path / "nodir2" / "s.png"
+    cmd, env = _app(["--source", str(faces_dir), "--max-seconds", "3", "--health", str(health),
+                     "--screenshot", str(shot), "--screenshot-after", "1"], tmp_path, tiny_models)
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert '"frames_processed"' in health.read_text() and shot.stat().st_size > 0
+    # the folder checked at start turns into a file before the session ends: the report is lost, and says so
+    late = tmp_path / "late"
+    cmd, env = _app(["--source", str(faces_dir), "--max-seconds", "3", "--health", str(late / "h.json"),
+                     "--screenshot", str(tmp_path / "s2.png"), "--screenshot-after", "1"], tmp_path, tiny_models)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if "screenshot saved" in line:
+                late.write_text("")
+                break
+        out, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2 and f"error: {late}" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_and_sigterm_close_the_window_cleanly(signame, tmp_path, faces_dir, tiny_models):
+    # Ctrl-C used to print a KeyboardInterrupt traceback and leave the app running; SIGTERM killed it without
+    # writing --health or the settings.
+    import signal
+    import subprocess
+
+    from tests.conftest import REPO
+
+    health = tmp_path / "h.json"
+    cmd, env = _app(["--source", str(faces_dir), "--loop", "--max-seconds", "120", "--health", str(health),
+                     "--screenshot", str(tmp_path / "s.png"), "--screenshot-after", "0.5"], tmp_path, tiny_models)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if "screenshot saved" in line:  # the window is up and running
+                proc.send_signal(getattr(signal, signame))
+                break
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + getattr(signal, signame) and "Traceback" not in err, err
+    assert "written to" in out and '"frames_processed"' in health.read_text()
+    assert "geometry" in (tmp_path / "app-settings.ini").read_text()  # the settings were saved on the way out

@@ -61,6 +61,14 @@ def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
     assert "--health names a folder" in refused(["app", "--source", str(images), "--health", str(images)], capsys)
 
 
+def test_filter_and_no_filter_together_are_refused_by_the_app_as_by_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BIASMIRROR_SETTINGS", str(tmp_path / "settings.ini"))  # should the app open after all
+    both = ["--filter", str(MODEL), "--no-filter"]
+    run = refused(["run", "--source", str(tmp_path), "--out", str(tmp_path / "x.csv"), *both], capsys)
+    app = refused(["app", "--source", str(tmp_path), "--max-seconds", "1", *both], capsys)
+    assert app == run and "--filter and --no-filter contradict each other" in app
+
+
 def test_a_file_error_no_check_caught_is_one_line(monkeypatch, tmp_path, capsys):
     import inference.run_cli
 

@@ -322,6 +322,45 @@ def test_run_writes_rows(tmp_path, tiny_models):
         [{k: v for k, v in r.items() if k not in drop} for r in tables["3"]]
 
 
+def test_rows_that_bring_new_columns_continue_in_a_new_part_and_lose_nothing(tmp_path, tiny_models):
+    # The app's recorder: started with the filter off and one classifier; then the filter goes on and a second
+    # classifier is added. The header of the first file cannot hold the new columns: they used to be dropped.
+    from inference.rows import RowWriter
+
+    one = [load_model(tiny_models["classifier"])]
+    two = [*one, load_model(tiny_models["classifier2"])]
+    before = FramePipeline(one, None, HaarDetector()).process(_scene(1))
+    after = FramePipeline(two, load_model(tiny_models["darken"]), HaarDetector()).process(_scene(1))
+    told = []
+    writer = RowWriter(tmp_path / "rows-1.csv", on_part=lambda path, added: told.append((path.name, added)))
+    writer.write_frame(before, 0.0)
+    writer.write_frame(after, 1.0)
+    writer.write_frame(before, 2.0)  # columns missing from a row are left empty: no new part
+    writer.close()
+    assert writer.paths == [tmp_path / "rows-1.csv", tmp_path / "rows-1-part2.csv"] and writer.rows == 3
+    first, second = (list(csv.DictReader(open(p))) for p in writer.paths)
+    assert len(first) == 1 and "p_female[tiny-b]" not in first[0]
+    assert len(second) == 2
+    assert second[0]["p_female[tiny-b]"] != "" and second[0]["delta_p_female[tiny-a]"] != ""
+    assert second[0]["filter"] == "darken" and second[1]["p_female[tiny-b]"] == "" and second[1]["filter"] == ""
+    assert told[0][0] == "rows-1-part2.csv" and {"p_female[tiny-b]", "delta_p_female[tiny-a]"} <= set(told[0][1])
+
+
+def test_classifiers_of_one_card_name_each_keep_their_columns(tmp_path, tiny_models):
+    # a retrained copy carries its parent's card name: under one name the second overwrote the first's column
+    import shutil
+
+    copy = tmp_path / "copy_of_a.onnx"
+    shutil.copy(tiny_models["classifier"], copy)
+    cv2.imwrite(str(tmp_path / "face.png"), _scene(1))
+    out = tmp_path / "rows.csv"
+    code = main.main(["run", "--source", str(tmp_path / "face.png"), "--out", str(out), "--no-filter",
+                      "--classifier", str(tiny_models["classifier"]), "--classifier", str(copy)])
+    assert code == 0
+    row = next(csv.DictReader(open(out)))
+    assert row["p_female[tiny-a]"] != "" and row["p_female[tiny-a#2]"] == row["p_female[tiny-a]"]
+
+
 def test_run_refuses_a_detection_depth_out_of_range_in_one_line(tmp_path, tiny_models, capsys):
     code = main.main(["run", "--source", str(tmp_path), "--out", str(tmp_path / "x.csv"),
                       "--classifier", str(tiny_models["classifier"]), "--no-filter", "--detect-depth", "0"])

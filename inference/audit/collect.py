@@ -10,7 +10,7 @@ from typing import Sequence
 from tqdm import tqdm
 
 from ..datasets import Sample
-from ..models import Classifier, Filter
+from ..models import Classifier, Filter, name_uniquely
 from ..pipeline import MEASURES_VERSION, FramePipeline, PipelineConfig
 from ..results import FaceResult, SkinTone
 from .cache import Cache, file_hash
@@ -29,14 +29,9 @@ class ModelSet:
 
     @classmethod
     def build(cls, classifiers: Sequence[Classifier], filt: Filter | None) -> "ModelSet":
-        named: dict[str, Classifier] = {}
-        for m in classifiers:
-            name, k = m.name, 2
-            while name in named:
-                name, k = f"{m.name}#{k}", k + 1
-            named[name] = m
-        out = cls(named, filt)
-        for name, m in named.items():
+        # renamed, not only keyed: the pipeline keys each face's outputs by the model's name
+        out = cls({m.name: m for m in name_uniquely(classifiers)}, filt)
+        for name, m in out.classifiers.items():
             out.hashes[name] = file_hash(m.path)
         if filt is not None:
             out.hashes["__filter__"] = file_hash(filt.path)
