@@ -53,5 +53,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         writer.close()
         source.close()
+    if source.end_warning:
+        print(f"warning: {source.end_warning}")
     print(f"{frames} frame(s), {writer.rows} face row(s) written to {args.out}; {skipped} unreadable frame(s) skipped")
     return 0

@@ -1,0 +1,85 @@
+"""Sources read damaged input as far as it goes and say what was wrong, naming the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+from inference.sources import VideoSource
+
+
+def _clip(path: Path, frames: int = 30) -> bytes:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    rng = np.random.default_rng(0)
+    for i in range(frames):  # noise, so every MJPG frame is the same few kilobytes
+        writer.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    return path.read_bytes()
+
+
+def _read_all(source: VideoSource) -> tuple[int, list[str]]:
+    good, warnings = 0, []
+    for frame in source:
+        if frame.image is None:
+            warnings.append(frame.warning)
+        else:
+            good += 1
+    return good, warnings
+
+
+def test_a_cut_off_video_says_it_ended_early(tmp_path):
+    source = VideoSource(_cut(tmp_path))
+    good, warnings = _read_all(source)
+    assert 0 < good < 15 and warnings == []
+    assert source.end_warning == f"cut.avi ended after {good} of 30 frames (truncated or damaged?)"
+    complete = VideoSource(tmp_path / "whole.avi")
+    assert _read_all(complete) == (30, []) and complete.end_warning is None
+
+
+def _damaged(tmp_path: Path) -> Path:
+    whole = bytearray(_clip(tmp_path / "whole.avi"))
+    # each MJPG frame begins with a JPEG start marker; zeros over all of frame 12 leave FFmpeg nothing to decode
+    starts = [i for i in range(len(whole) - 1) if whole[i : i + 2] == b"\xff\xd8"]
+    assert len(starts) == 30
+    whole[starts[12] : starts[13] - 8] = bytes(starts[13] - 8 - starts[12])
+    damaged = tmp_path / "damaged.avi"
+    damaged.write_bytes(bytes(whole))
+    return damaged
+
+
+def _cut(tmp_path: Path) -> Path:
+    whole = _clip(tmp_path / "whole.avi")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole[: len(whole) // 4])
+    return cut
+
+
+def test_one_damaged_frame_is_skipped_and_the_rest_read(tmp_path):
+    source = VideoSource(_damaged(tmp_path))
+    assert _read_all(source) == (29, ["damaged.avi: frame 12 could not be decoded; skipped"])
+    assert source.end_warning is None
+
+
+def test_run_counts_a_damaged_frame_and_reports_a_short_video(tmp_path, tiny_models, capsys):
+    for video in (_damaged(tmp_path), _cut(tmp_path)):
+        assert main.main(["run", "--source", str(video), "--out", str(tmp_path / "rows.csv"),
+                          "--classifier", str(tiny_models["classifier"]), "--no-filter"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: damaged.avi: frame 12 could not be decoded; skipped" in out
+    assert "29 frame(s)" in out and "1 unreadable frame(s) skipped" in out
+    assert "warning: cut.avi ended after" in out and "of 30 frames (truncated or damaged?)" in out
+
+
+def test_the_app_keeps_a_short_videos_warning(qtbot, tmp_path):
+    from gui.workers import CaptureThread, Mailbox
+
+    capture = CaptureThread(VideoSource(_cut(tmp_path)), Mailbox())
+    capture._interval = lambda: 0.0  # no need to play it at its frame rate
+    warned, ended = [], []
+    capture.warning.connect(warned.append)
+    capture.ended.connect(ended.append)
+    capture.run()  # on this thread: the signals reach the lists directly
+    assert len(ended) == 1 and ended[0].startswith("cut.avi ended after") and warned == ended
