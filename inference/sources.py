@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .datasets.folder import list_images
+from .datasets.sample import IMAGE_EXTENSIONS
 from .errors import BiasMirrorError
 from .faces import Detected
 from .images import read_image
@@ -169,7 +170,7 @@ class ImageListSource(Source):
 
     def __init__(self, paths: list[Path], name: str, loop: bool = False):
         if not paths:
-            raise BiasMirrorError("no images found (.jpg, .png, ...)", name)
+            raise BiasMirrorError(f"no images found ({', '.join(IMAGE_EXTENSIONS)})", name)
         self.paths, self.name, self.loop = paths, name, loop
         self._i = 0
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import main
-from inference.sources import VideoSource
+from inference.errors import BiasMirrorError
+from inference.datasets.sample import IMAGE_EXTENSIONS
+from inference.sources import VIDEO_EXTENSIONS, VideoSource, open_source
 
 
 def _clip(path: Path, frames: int = 30) -> bytes:
@@ -83,3 +85,27 @@ def test_the_app_keeps_a_short_videos_warning(qtbot, tmp_path):
     capture.ended.connect(ended.append)
     capture.run()  # on this thread: the signals reach the lists directly
     assert len(ended) == 1 and ended[0].startswith("cut.avi ended after") and warned == ended
+
+
+def test_tiff_is_an_image_in_folders_single_files_and_the_open_dialog(tmp_path):
+    tiffs = tmp_path / "tiffs"
+    tiffs.mkdir()
+    face = np.full((40, 30, 3), 120, np.uint8)
+    for name in ("a.tif", "b.TIFF"):
+        assert cv2.imwrite(str(tiffs / name), face)
+    assert [f.image.shape for f in open_source(str(tiffs))] == [face.shape] * 2
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    cv2.imwrite(str(mixed / "a.png"), face)
+    cv2.imwrite(str(mixed / "b.tiff"), face)
+    assert [f.name for f in open_source(str(mixed))] == ["a.png", "b.tiff"]
+    assert [f.name for f in open_source(str(tiffs / "a.tif"))] == ["a.tif"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BiasMirrorError, match=r"no images found \(.*\.tif, \.tiff"):
+        open_source(str(empty))
+
+    from gui.main_window import OPEN_FILTER
+
+    offered = OPEN_FILTER.split("(")[1].split(")")[0].split()  # the dialog offers what the sources open, no more
+    assert sorted(offered) == sorted(f"*{ext}" for ext in (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS))
