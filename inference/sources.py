@@ -22,7 +22,7 @@ from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .errors import BiasMirrorError
 from .faces import Detected
-from .images import read_image
+from .images import read_image_checked
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -118,6 +118,12 @@ class VideoSource(Source):
         self.path, self.name = path, path.name
         self._cap = cv2.VideoCapture(str(path))
         if not self._cap.isOpened():
+            try:
+                path.open("rb").close()
+            except PermissionError:
+                raise BiasMirrorError("permission denied", path) from None
+            except OSError:
+                pass  # OpenCV's own failure below says as much
             raise BiasMirrorError("OpenCV cannot open this video (missing, corrupt or an unsupported codec)", path)
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
         # from the container's header or its duration × fps: what the file claims, 0 where it does not say
@@ -181,10 +187,9 @@ class ImageListSource(Source):
             self._i = 0
         p = self.paths[self._i]
         self._i += 1
-        img = read_image(p, cv2.IMREAD_UNCHANGED)
+        img, problem = read_image_checked(p, cv2.IMREAD_UNCHANGED)
         if img is None:
-            return Frame(None, self._i - 1, time.monotonic(), p.name,
-                         f"{p}: cannot be read as an image (corrupt, truncated or another format); skipped")
+            return Frame(None, self._i - 1, time.monotonic(), p.name, f"{p}: {problem}; skipped")
         return Frame(img, self._i - 1, time.monotonic(), p.name)
 
 

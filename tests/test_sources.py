@@ -1,6 +1,11 @@
 """Sources read damaged input as far as it goes and say what was wrong, naming the file."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -11,6 +16,7 @@ import main
 from inference.errors import BiasMirrorError
 from inference.datasets.sample import IMAGE_EXTENSIONS
 from inference.sources import VIDEO_EXTENSIONS, VideoSource, open_source
+from tests.conftest import REPO
 
 
 def _clip(path: Path, frames: int = 30) -> bytes:
@@ -109,3 +115,51 @@ def test_tiff_is_an_image_in_folders_single_files_and_the_open_dialog(tmp_path):
 
     offered = OPEN_FILTER.split("(")[1].split(")")[0].split()  # the dialog offers what the sources open, no more
     assert sorted(offered) == sorted(f"*{ext}" for ext in (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS))
+
+
+@pytest.fixture
+def open_tmp():
+    """A folder another user can reach: pytest's own tmp_path sits under a folder only root may enter."""
+    d = Path(tempfile.mkdtemp(prefix="bm-perm-"))
+    d.chmod(0o755)
+    yield d
+    for p in [d, *d.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    shutil.rmtree(d)
+
+
+def _as_unprivileged(*specs: Path) -> tuple[list[str], str]:
+    """What open_source says of each spec, and logs, to a user without root's right to read anything."""
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\n"
+            "from inference.errors import BiasMirrorError\nfrom inference.sources import open_source\n"
+            "for spec in sys.argv[2:]:\n"
+            "    try:\n        print([f.warning for f in open_source(spec)])\n"
+            "    except BiasMirrorError as exc:\n        print(exc)\n")
+    # root reads whatever the permissions say; checking them needs a user they apply to
+    drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if os.geteuid() == 0 else []
+    done = subprocess.run([*drop, sys.executable, "-c", code, str(REPO), *map(str, specs)], capture_output=True,
+                          text=True, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines(), done.stderr
+
+
+def test_permission_denied_is_said_naming_the_path(open_tmp):
+    locked_dir = open_tmp / "locked"
+    locked_dir.mkdir()
+    face = np.full((40, 30, 3), 120, np.uint8)
+    cv2.imwrite(str(locked_dir / "a.jpg"), face)
+    folder = open_tmp / "faces"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), face)
+    cv2.imwrite(str(folder / "b_locked.jpg"), face)
+    (folder / "sub").mkdir()
+    cv2.imwrite(str(folder / "sub" / "c.jpg"), face)
+    _clip(open_tmp / "locked.avi", 3)
+    for p in (locked_dir, folder / "b_locked.jpg", folder / "sub", open_tmp / "locked.avi"):
+        p.chmod(0)
+    said, logged = _as_unprivileged(locked_dir, folder, folder / "b_locked.jpg", open_tmp / "locked.avi")
+    assert said[0] == f"{locked_dir}: permission denied (this folder cannot be listed)"
+    assert said[1] == str([None, f"{folder / 'b_locked.jpg'}: permission denied; skipped"])
+    assert said[2] == str([f"{folder / 'b_locked.jpg'}: permission denied; skipped"])
+    assert said[3] == f"{open_tmp / 'locked.avi'}: permission denied"
+    assert f"{folder / 'sub'}: permission denied; the images in it are skipped" in logged
