@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from inference.arg_checks import check_output_file, non_negative_float, positive_float
+from inference.arg_checks import check_output_file, check_source, non_negative_float, positive_float
 from inference.cli_common import add_model_arguments, detector_from_args, runtime_from_args
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ def main(args: argparse.Namespace) -> int:
 
     from .main_window import MainWindow
 
+    check_source(args.source)
     for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot")):
         if path:  # checked before the window opens: a session's health is written only when it ends
             check_output_file(path, option)

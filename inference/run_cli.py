@@ -12,7 +12,7 @@ from tqdm import tqdm
 from .cli_common import add_model_arguments, pipeline_from_args
 from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
 from .rows import RowWriter
-from .arg_checks import check_output_file, positive_int
+from .arg_checks import check_output_file, check_source, positive_int
 from .sources import open_source
 
 
@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    check_source(args.source)
     check_depth(args.detect_depth)
     check_output_file(args.out, "--out")
     pipeline = pipeline_from_args(args)

@@ -218,3 +218,13 @@ def test_an_unknown_baseline_generator_is_refused_with_the_presets(capsys):
     assert all(f"'{name}'" in err for name in ["match", *PRESETS])
     err = refused(["bench", "--timing-filter", "banana"], capsys)  # refused before torch or any model loads
     assert "argument --timing-filter: invalid choice: 'banana'" in err and all(f"'{n}'" in err for n in PRESETS)
+
+
+# the app's runs are bounded: before the fix the window opened on the current folder and stayed open
+@pytest.mark.parametrize("command", [["run", "--out", "rows.csv"], ["app", "--max-seconds", "1"], ["bench"],
+                                     ["--max-seconds", "1"]])
+def test_an_empty_source_is_refused_not_the_current_folder(command, tmp_path, monkeypatch, capsys):
+    """`--source "$UNSET"` opened the current folder, recursively: 5,021 images in a checkout."""
+    monkeypatch.chdir(tmp_path)
+    assert "--source is empty" in refused([*command, "--source", ""], capsys)
+    assert not (tmp_path / "rows.csv").exists()

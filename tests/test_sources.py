@@ -163,3 +163,13 @@ def test_permission_denied_is_said_naming_the_path(open_tmp):
     assert said[2] == str([f"{folder / 'b_locked.jpg'}: permission denied; skipped"])
     assert said[3] == f"{open_tmp / 'locked.avi'}: permission denied"
     assert f"{folder / 'sub'}: permission denied; the images in it are skipped" in logged
+
+
+def test_a_folder_source_leaves_hidden_folders_out(tmp_path):
+    face = np.full((40, 30, 3), 120, np.uint8)
+    for rel in ("a.jpg", "sub/b.jpg", ".cache/c.jpg", "sub/.git/d.jpg"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / rel), face)
+    assert [f.name for f in open_source(str(tmp_path))] == ["a.jpg", "b.jpg"]
+    hidden = tmp_path / ".cache"  # named itself, a hidden folder is opened
+    assert [f.name for f in open_source(str(hidden))] == ["c.jpg"]

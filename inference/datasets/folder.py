@@ -20,8 +20,8 @@ LAYOUT = "a folder of images (.jpg/.png/...), optionally with labels.csv (column
 
 
 def list_images(root: Path) -> list[Path]:
-    """The images in ``root`` and its subfolders, by path. A folder that cannot be listed is named: Path.rglob
-    passed over it silently, so an unreadable folder read as one with no images."""
+    """The images in ``root`` and its subfolders but hidden ones, by path. A folder that cannot be listed is
+    named: Path.rglob passed over it silently, so an unreadable folder read as one with no images."""
     try:
         with os.scandir(root):
             pass
@@ -32,7 +32,10 @@ def list_images(root: Path) -> list[Path]:
         log.warning("%s: %s; the images in it are skipped", exc.filename, _in_words(exc))
 
     found = []
-    for folder, _, files in os.walk(root, onerror=unlisted):
+    for folder, subfolders, files in os.walk(root, onerror=unlisted):
+        # hidden folders (.git, .cache, a tool's .gpudata) hold no one's photos: opening a checkout found
+        # thousands of images in them
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         found += [Path(folder, f) for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
     return sorted(p for p in found if _kept(p))
 
