@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from inference.arg_checks import check_output_file, non_negative_float, positive_float
+from inference.arg_checks import check_output_file, check_source, non_negative_float, positive_float
 from inference.cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
 from inference.errors import BiasMirrorError
 
@@ -59,6 +59,7 @@ def main(args: argparse.Namespace) -> int:
 
     from .main_window import MainWindow
 
+    check_source(args.source)
     check_filter_choice(args.filter, args.no_filter)
     for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot")):
         if path is not None:  # checked before the window opens: a session's health is written only when it ends

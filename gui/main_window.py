@@ -23,7 +23,7 @@ from inference.models import Classifier, Filter, load_model, name_uniquely
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
-from inference.sources import Frame, open_source
+from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, open_source
 
 from . import settings as st
 from .frame_view import FrameView, HelpOverlay
@@ -35,6 +35,7 @@ from .workers import CaptureThread, DetectThread, InferenceThread, Mailbox
 
 log = logging.getLogger(__name__)
 DISPLAY_MS = 30  # the display timer; painting happens only when a new result arrives
+OPEN_FILTER = f"Videos and images ({' '.join('*' + e for e in (*VIDEO_EXTENSIONS, *IMAGE_EXTENSIONS))});;All files (*)"
 
 
 def _ci(m: dict, digits: int) -> str:
@@ -432,8 +433,7 @@ class MainWindow(QMainWindow):
             self.frames.take()
 
     def ask_open_any(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", "",
-                                              "Videos and images (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", "", OPEN_FILTER)
         if path:
             self.open_source(path)
 

@@ -138,7 +138,9 @@ class CaptureThread(QThread):
             started = time.monotonic()
             frame = self.source.read()
             if frame is None:
-                self.ended.emit(f"end of {self.source.name}")
+                if self.source.end_warning:  # kept with the other warnings, not only in the passing end note
+                    self.warning.emit(self.source.end_warning)
+                self.ended.emit(self.source.end_warning or f"end of {self.source.name}")
                 return
             if frame.image is None:
                 if self.source.live:

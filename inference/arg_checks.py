@@ -49,6 +49,13 @@ positive_float = float_at_least(0.0, above=True)
 non_negative_float = float_at_least(0.0)
 
 
+def check_source(spec: str | None, expected: str = "a camera index, a video file, an image folder or an image") -> None:
+    """An empty --source, as an unset shell variable gives, is refused: as a path it is the current folder,
+    which was opened with all its subfolders."""
+    if spec is not None and not spec.strip():
+        raise BiasMirrorError(f"--source is empty (an unset shell variable?); give {expected}")
+
+
 def _check_writable_below(folder: Path, option: str, path: Path) -> None:
     """The nearest existing ancestor of ``folder`` (itself if it exists) is a folder this process can write in."""
     existing = folder

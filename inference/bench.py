@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .arg_checks import check_output_dir, check_output_file, non_negative_float, non_negative_int, positive_float, positive_int
+from .arg_checks import (check_output_dir, check_output_file, check_source, non_negative_float, non_negative_int,
+                         positive_float, positive_int)
 from .cli_common import add_model_arguments, checked_cam_class
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
@@ -418,6 +419,7 @@ class BenchReport:
 
 def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = None,
          no_baseline_reason: str = "no baseline was given (run it as `python main.py bench`)") -> int:
+    check_source(args.source, "a folder of face images or a video")
     w, h = parse_resolution(args.resolution)
     counts = parse_counts(args.faces)
     depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)

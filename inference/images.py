@@ -8,6 +8,8 @@ import numpy as np
 
 from .errors import BiasMirrorError
 
+UNREADABLE = "cannot be read as an image (corrupt, truncated or another format)"
+
 
 def resize_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """N×H×W×C images resized to ``size`` (h, w); area when both sides shrink, linear otherwise."""
@@ -34,14 +36,21 @@ def truncated_jpeg(data: np.ndarray) -> bool:
 
 def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
     """``cv2.imread``, except that a truncated JPEG (or an empty file) is unreadable (None), not half grey."""
+    return read_image_checked(path, flags)[0]
+
+
+def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple[np.ndarray | None, str | None]:
+    """``read_image``, and when it gives None, why, in words for the user."""
     try:
         data = np.fromfile(str(path), np.uint8)
-    except OSError:
-        return None
+    except PermissionError:
+        return None, "permission denied"
+    except OSError as exc:
+        return None, f"cannot be read ({(exc.strerror or str(exc)).lower()})"
     if data.size == 0 or truncated_jpeg(data):
-        return None
+        return None, UNREADABLE
     img = cv2.imdecode(data, flags)
-    return None if img is None or img.size == 0 else img
+    return (None, UNREADABLE) if img is None or img.size == 0 else (img, None)
 
 
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:

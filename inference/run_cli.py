@@ -13,7 +13,7 @@ from .cli_common import add_model_arguments, pipeline_from_args
 from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
 from .errors import BiasMirrorError
 from .rows import RowWriter
-from .arg_checks import check_output_file, positive_int
+from .arg_checks import check_output_file, check_source, positive_int
 from .sources import open_source
 
 
@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    check_source(args.source)
     check_depth(args.detect_depth)
     check_output_file(args.out, "--out")
     pipeline = pipeline_from_args(args)
@@ -58,6 +59,8 @@ def main(args: argparse.Namespace) -> int:
         if writer is not None:
             writer.close()
         source.close()
+    if source.end_warning:
+        print(f"warning: {source.end_warning}")
     if writer is None:
         what = f"all {skipped} of its frame(s) were unreadable" if skipped else "it gave no frames"
         raise BiasMirrorError(f"cannot be read: {what}; {args.out} was left as it was", args.source)

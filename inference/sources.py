@@ -1,9 +1,10 @@
 """Frame sources behind one interface: webcam index, video file, image folder (slideshow), single image.
 
 A source yields ``Frame``s. Reading never raises for a bad frame: an
-unreadable image in a folder is reported through ``Frame.warning`` and
-skipped, and a camera that stops delivering reports ``lost`` so the caller
-can retry with ``reopen()``.
+unreadable image in a folder, or a video frame that cannot be decoded, is
+reported through ``Frame.warning`` and skipped; a video that ends short of the
+frames it declares says so in ``end_warning``; a camera that stops delivering
+reports ``lost`` so the caller can retry with ``reopen()``.
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ import cv2
 import numpy as np
 
 from .datasets.folder import list_images
+from .datasets.sample import IMAGE_EXTENSIONS
 from .errors import BiasMirrorError
 from .faces import Detected
-from .images import read_image
+from .images import read_image_checked
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -50,6 +52,7 @@ class Frame:
 class Source:
     name: str = ""
     live: bool = False  # a camera: frames come at their own pace and can be lost
+    end_warning: str | None = None  # set when the source ended short of what it claimed to hold
 
     def read(self) -> Frame | None:
         """The next frame, or None at the end."""
@@ -107,20 +110,62 @@ class CameraSource(Source):
 
 
 class VideoSource(Source):
+    # FFmpeg fails a read for each frame it cannot decode and goes on with the next; a run of failures this
+    # long is the end of what can be read (a cut-off file fails every read from there on).
+    MAX_BAD_RUN = 25
+
     def __init__(self, path: Path):
         self.path, self.name = path, path.name
         self._cap = cv2.VideoCapture(str(path))
         if not self._cap.isOpened():
+            try:
+                path.open("rb").close()
+            except PermissionError:
+                raise BiasMirrorError("permission denied", path) from None
+            except OSError:
+                pass  # OpenCV's own failure below says as much
             raise BiasMirrorError("OpenCV cannot open this video (missing, corrupt or an unsupported codec)", path)
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
+        # from the container's header or its duration × fps: what the file claims, 0 where it does not say
+        self.declared = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
         self._n = 0
+        self._bad = 0  # undecodable frames before the one held back
+        self._held: np.ndarray | None = None
+        self._over = False
+        self.end_warning: str | None = None
 
     def read(self) -> Frame | None:
-        ok, img = self._cap.read()
-        if not ok:
+        if self._over:
             return None
+        if self._bad == 0 and self._held is None:
+            self._read_on()
+        if self._bad:
+            self._bad -= 1
+            self._n += 1
+            return Frame(None, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}",
+                         f"{self.name}: frame {self._n - 1} could not be decoded; skipped")
+        if self._held is None:
+            self._over = True
+            # the count is an estimate in some containers (duration × fps), so a frame or two short is no news
+            if self.declared - self._n > max(2, self.declared // 50):
+                self.end_warning = f"{self.name} ended after {self._n} of {self.declared} frames (truncated or damaged?)"
+            return None
+        img, self._held = self._held, None
         self._n += 1
         return Frame(img, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}")
+
+    def _read_on(self) -> None:
+        """The next decodable frame into ``_held``, counting the undecodable ones before it in ``_bad``."""
+        failed = 0
+        while True:
+            ok, img = self._cap.read()
+            if ok and img is not None:
+                self._held, self._bad = img, failed
+                return
+            failed += 1
+            # past the frames the file claims there is nothing to skip to: a normal end, retried no further
+            if failed > self.MAX_BAD_RUN or (self.declared and self._n + failed >= self.declared):
+                return
 
     def close(self) -> None:
         self._cap.release()
@@ -131,7 +176,7 @@ class ImageListSource(Source):
 
     def __init__(self, paths: list[Path], name: str, loop: bool = False):
         if not paths:
-            raise BiasMirrorError("no images found (.jpg, .png, ...)", name)
+            raise BiasMirrorError(f"no images found ({', '.join(IMAGE_EXTENSIONS)})", name)
         self.paths, self.name, self.loop = paths, name, loop
         self._i = 0
 
@@ -142,10 +187,9 @@ class ImageListSource(Source):
             self._i = 0
         p = self.paths[self._i]
         self._i += 1
-        img = read_image(p, cv2.IMREAD_UNCHANGED)
+        img, problem = read_image_checked(p, cv2.IMREAD_UNCHANGED)
         if img is None:
-            return Frame(None, self._i - 1, time.monotonic(), p.name,
-                         f"{p}: cannot be read as an image (corrupt, truncated or another format); skipped")
+            return Frame(None, self._i - 1, time.monotonic(), p.name, f"{p}: {problem}; skipped")
         return Frame(img, self._i - 1, time.monotonic(), p.name)
 
 
@@ -162,7 +206,10 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
         return VideoSource(path)
     # Refused here rather than skipped as a bad frame: a lone file that is neither (a model, a stray download) would
     # otherwise give a run with nothing in it that still succeeds, and `run` would have emptied its CSV for it.
-    if read_image(path, cv2.IMREAD_UNCHANGED) is None:
+    image, problem = read_image_checked(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        if problem == "permission denied":
+            raise BiasMirrorError(problem, path)
         if _has_a_video_frame(path):  # a video under an extension we do not list
             return VideoSource(path)
         raise BiasMirrorError("cannot be read as an image or a video (corrupt, truncated or another kind of file)", path)

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+import inference  # noqa: F401  (before any test module imports onnxruntime: it switches ORT's telemetry off)
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parent.parent

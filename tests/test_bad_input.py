@@ -292,3 +292,13 @@ def test_a_groups_csv_that_puts_one_image_in_two_groups_is_refused(kind, tiny_ut
     err = refused(["audit", "--dataset", f"{kind}:{tiny_utk}", "--groups", str(groups), "--out", str(tmp_path / "a")],
                   capsys)
     assert str(groups) in err and repr(name) in err and "rows 2 and 4" in err and "group" in err
+
+
+# the app's runs are bounded: before the fix the window opened on the current folder and stayed open
+@pytest.mark.parametrize("command", [["run", "--out", "rows.csv"], ["app", "--max-seconds", "1"], ["bench"],
+                                     ["--max-seconds", "1"]])
+def test_an_empty_source_is_refused_not_the_current_folder(command, tmp_path, monkeypatch, capsys):
+    """`--source "$UNSET"` opened the current folder, recursively: 5,021 images in a checkout."""
+    monkeypatch.chdir(tmp_path)
+    assert "--source is empty" in refused([*command, "--source", ""], capsys)
+    assert not (tmp_path / "rows.csv").exists()

@@ -197,3 +197,28 @@ def test_cuda_graphs_refused_by_ort_run_without_them_and_say_why(tiny_models, mo
 def test_cuda_graphs_without_a_gpu_are_refused_by_name(tiny_models):
     info = create_session(tiny_models["classifier"], RuntimeConfig(provider="cuda", cuda_graph=True), gpus=0)
     assert info.provider == CPU and info.cuda_graph is False and info.warning
+
+
+def test_onnx_runtime_keeps_no_telemetry_of_our_sessions(tmp_path):
+    """onnxruntime 1.31 keeps a device id and an event store (model file names included) under the user's
+    cache folder from the moment it is imported; ORT's own disable_telemetry_events() comes too late for that."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\nimport numpy as np\n"
+            "from inference.runtime import RuntimeConfig, create_session\n"
+            "s = create_session(sys.argv[2], RuntimeConfig(provider='cpu', threads=1)).session\n"
+            "i = s.get_inputs()[0]\n"
+            "s.run(None, {i.name: np.zeros([1 if not isinstance(d, int) else d for d in i.shape], np.uint8)})\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "XDG_"))}
+    env["HOME"] = str(home)
+    model = REPO / "resources" / "models" / "resnet10_balanced.onnx"
+    done = subprocess.run([sys.executable, "-c", code, str(REPO), str(model)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [p.relative_to(home) for p in home.rglob("*")] == []

@@ -20,7 +20,35 @@ LAYOUT = "a folder of images (.jpg/.png/...), optionally with labels.csv (column
 
 
 def list_images(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    """The images in ``root`` and its subfolders but hidden ones, by path. A folder that cannot be listed is
+    named: Path.rglob passed over it silently, so an unreadable folder read as one with no images."""
+    try:
+        with os.scandir(root):
+            pass
+    except PermissionError:
+        raise BiasMirrorError("permission denied (this folder cannot be listed)", root) from None
+
+    def unlisted(exc: OSError) -> None:
+        log.warning("%s: %s; the images in it are skipped", exc.filename, _in_words(exc))
+
+    found = []
+    for folder, subfolders, files in os.walk(root, onerror=unlisted):
+        # hidden folders (.git, .cache, a tool's .gpudata) hold no one's photos: opening a checkout found
+        # thousands of images in them
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        found += [Path(folder, f) for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(p for p in found if _kept(p))
+
+
+def _in_words(exc: OSError) -> str:
+    return "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc)).lower()
+
+
+def _kept(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # not even its type can be read: kept, so that reading it names the problem
+        return True
 
 
 def _odd_labels(rel: str, row: dict[str, str]) -> list[str]:

@@ -7,7 +7,9 @@ from typing import Mapping
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# The one list of image types: folders, single files, datasets and the app's Open dialog all use it, so a
+# type one of them opens is never skipped by another. All are formats OpenCV's imdecode reads.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 GENDERS = ("male", "female")
 # Age bands used by every per-group table; children are kept apart because
 # binary gender labels and classifiers behave very differently on them.

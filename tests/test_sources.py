@@ -1,0 +1,175 @@
+"""Sources read damaged input as far as it goes and say what was wrong, naming the file."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+from inference.errors import BiasMirrorError
+from inference.datasets.sample import IMAGE_EXTENSIONS
+from inference.sources import VIDEO_EXTENSIONS, VideoSource, open_source
+from tests.conftest import REPO
+
+
+def _clip(path: Path, frames: int = 30) -> bytes:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    rng = np.random.default_rng(0)
+    for i in range(frames):  # noise, so every MJPG frame is the same few kilobytes
+        writer.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    return path.read_bytes()
+
+
+def _read_all(source: VideoSource) -> tuple[int, list[str]]:
+    good, warnings = 0, []
+    for frame in source:
+        if frame.image is None:
+            warnings.append(frame.warning)
+        else:
+            good += 1
+    return good, warnings
+
+
+def test_a_cut_off_video_says_it_ended_early(tmp_path):
+    source = VideoSource(_cut(tmp_path))
+    good, warnings = _read_all(source)
+    assert 0 < good < 15 and warnings == []
+    assert source.end_warning == f"cut.avi ended after {good} of 30 frames (truncated or damaged?)"
+    complete = VideoSource(tmp_path / "whole.avi")
+    assert _read_all(complete) == (30, []) and complete.end_warning is None
+
+
+def _damaged(tmp_path: Path) -> Path:
+    whole = bytearray(_clip(tmp_path / "whole.avi"))
+    # each MJPG frame begins with a JPEG start marker; zeros over all of frame 12 leave FFmpeg nothing to decode
+    starts = [i for i in range(len(whole) - 1) if whole[i : i + 2] == b"\xff\xd8"]
+    assert len(starts) == 30
+    whole[starts[12] : starts[13] - 8] = bytes(starts[13] - 8 - starts[12])
+    damaged = tmp_path / "damaged.avi"
+    damaged.write_bytes(bytes(whole))
+    return damaged
+
+
+def _cut(tmp_path: Path) -> Path:
+    whole = _clip(tmp_path / "whole.avi")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole[: len(whole) // 4])
+    return cut
+
+
+def test_one_damaged_frame_is_skipped_and_the_rest_read(tmp_path):
+    source = VideoSource(_damaged(tmp_path))
+    assert _read_all(source) == (29, ["damaged.avi: frame 12 could not be decoded; skipped"])
+    assert source.end_warning is None
+
+
+def test_run_counts_a_damaged_frame_and_reports_a_short_video(tmp_path, tiny_models, capsys):
+    for video in (_damaged(tmp_path), _cut(tmp_path)):
+        assert main.main(["run", "--source", str(video), "--out", str(tmp_path / "rows.csv"),
+                          "--classifier", str(tiny_models["classifier"]), "--no-filter"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: damaged.avi: frame 12 could not be decoded; skipped" in out
+    assert "29 frame(s)" in out and "1 unreadable frame(s) skipped" in out
+    assert "warning: cut.avi ended after" in out and "of 30 frames (truncated or damaged?)" in out
+
+
+def test_the_app_keeps_a_short_videos_warning(qtbot, tmp_path):
+    from gui.workers import CaptureThread, Mailbox
+
+    capture = CaptureThread(VideoSource(_cut(tmp_path)), Mailbox())
+    capture._interval = lambda: 0.0  # no need to play it at its frame rate
+    warned, ended = [], []
+    capture.warning.connect(warned.append)
+    capture.ended.connect(ended.append)
+    capture.run()  # on this thread: the signals reach the lists directly
+    assert len(ended) == 1 and ended[0].startswith("cut.avi ended after") and warned == ended
+
+
+def test_tiff_is_an_image_in_folders_single_files_and_the_open_dialog(tmp_path):
+    tiffs = tmp_path / "tiffs"
+    tiffs.mkdir()
+    face = np.full((40, 30, 3), 120, np.uint8)
+    for name in ("a.tif", "b.TIFF"):
+        assert cv2.imwrite(str(tiffs / name), face)
+    assert [f.image.shape for f in open_source(str(tiffs))] == [face.shape] * 2
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    cv2.imwrite(str(mixed / "a.png"), face)
+    cv2.imwrite(str(mixed / "b.tiff"), face)
+    assert [f.name for f in open_source(str(mixed))] == ["a.png", "b.tiff"]
+    assert [f.name for f in open_source(str(tiffs / "a.tif"))] == ["a.tif"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BiasMirrorError, match=r"no images found \(.*\.tif, \.tiff"):
+        open_source(str(empty))
+
+    from gui.main_window import OPEN_FILTER
+
+    offered = OPEN_FILTER.split("(")[1].split(")")[0].split()  # the dialog offers what the sources open, no more
+    assert sorted(offered) == sorted(f"*{ext}" for ext in (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS))
+
+
+@pytest.fixture
+def open_tmp():
+    """A folder another user can reach: pytest's own tmp_path sits under a folder only root may enter."""
+    d = Path(tempfile.mkdtemp(prefix="bm-perm-"))
+    d.chmod(0o755)
+    yield d
+    for p in [d, *d.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    shutil.rmtree(d)
+
+
+def _as_unprivileged(*specs: Path) -> tuple[list[str], str]:
+    """What open_source says of each spec, and logs, to a user without root's right to read anything."""
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\n"
+            "from inference.errors import BiasMirrorError\nfrom inference.sources import open_source\n"
+            "for spec in sys.argv[2:]:\n"
+            "    try:\n        print([f.warning for f in open_source(spec)])\n"
+            "    except BiasMirrorError as exc:\n        print(exc)\n")
+    # root reads whatever the permissions say; checking them needs a user they apply to
+    drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if os.geteuid() == 0 else []
+    done = subprocess.run([*drop, sys.executable, "-c", code, str(REPO), *map(str, specs)], capture_output=True,
+                          text=True, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines(), done.stderr
+
+
+def test_permission_denied_is_said_naming_the_path(open_tmp):
+    locked_dir = open_tmp / "locked"
+    locked_dir.mkdir()
+    face = np.full((40, 30, 3), 120, np.uint8)
+    cv2.imwrite(str(locked_dir / "a.jpg"), face)
+    folder = open_tmp / "faces"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), face)
+    cv2.imwrite(str(folder / "b_locked.jpg"), face)
+    (folder / "sub").mkdir()
+    cv2.imwrite(str(folder / "sub" / "c.jpg"), face)
+    _clip(open_tmp / "locked.avi", 3)
+    for p in (locked_dir, folder / "b_locked.jpg", folder / "sub", open_tmp / "locked.avi"):
+        p.chmod(0)
+    said, logged = _as_unprivileged(locked_dir, folder, folder / "b_locked.jpg", open_tmp / "locked.avi")
+    assert said[0] == f"{locked_dir}: permission denied (this folder cannot be listed)"
+    assert said[1] == str([None, f"{folder / 'b_locked.jpg'}: permission denied; skipped"])
+    assert said[2] == f"{folder / 'b_locked.jpg'}: permission denied"  # a lone file is refused, not a run of nothing
+    assert said[3] == f"{open_tmp / 'locked.avi'}: permission denied"
+    assert f"{folder / 'sub'}: permission denied; the images in it are skipped" in logged
+
+
+def test_a_folder_source_leaves_hidden_folders_out(tmp_path):
+    face = np.full((40, 30, 3), 120, np.uint8)
+    for rel in ("a.jpg", "sub/b.jpg", ".cache/c.jpg", "sub/.git/d.jpg"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / rel), face)
+    assert [f.name for f in open_source(str(tmp_path))] == ["a.jpg", "b.jpg"]
+    hidden = tmp_path / ".cache"  # named itself, a hidden folder is opened
+    assert [f.name for f in open_source(str(hidden))] == ["c.jpg"]
