@@ -288,3 +288,36 @@ def test_a_kill_sent_to_the_process_group_checkpoints_and_resumes(tmp_path, tiny
     assert state["step"] >= 20  # log.csv is first written at step 20, before the kill
     assert main.main([*args, "--resume", "--max-steps", "2"]) == 0
     assert load_checkpoint(run / "last.pt")["step"] == state["step"] + 2
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_ctrl_c_resumes_to_the_very_run_an_uninterrupted_one_makes(tmp_path, tiny_utk, workers):
+    """Ctrl-C (SIGINT to the whole group, as a terminal sends it) used to raise anywhere: inside batch(), with the
+    augmentation's randomness half drawn, or after the update before the step was counted, so the checkpoint held
+    updated weights at the old position. It now stops as a kill does: the step finishes, the run checkpoints and
+    exits 130, and interrupted + resumed logs and weighs exactly what the straight run does."""
+    import signal
+    import sys
+
+    from tests.conftest import terminate_group_when
+
+    args = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "400",
+            "--batch-size", "8", "--cache", str(tmp_path / "cache"), "--threads", "1", "--workers", workers]
+    steps = 100
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    assert main.main([*args, "--out", str(straight), "--max-steps", str(steps)]) == 0
+    code, text = terminate_group_when([sys.executable, "main.py", *args, "--out", str(cut)],
+                                      lambda: (cut / "log.csv").exists(), sig=signal.SIGINT)
+    assert code == 130, text
+    assert "Traceback" not in text and "interrupted: the last checkpoint is" in text
+    done = load_checkpoint(cut)["step"]
+    assert 20 <= done < steps
+    assert main.main([*args, "--out", str(cut), "--resume", "--max-steps", str(steps - done)]) == 0
+    a, b = load_checkpoint(cut), load_checkpoint(straight)
+    assert a["step"] == b["step"] == steps
+    if workers != "0":
+        return  # the workers ignored the Ctrl-C and were shut down; their augmentation is seeded per loader, not
+        # per batch, so a resume mid-epoch draws other augmentations there, whatever stopped the run
+    assert (cut / "log.csv").read_text() == (straight / "log.csv").read_text()
+    for k, v in b["modules"]["net"].items():
+        assert torch.equal(a["modules"]["net"][k], v), k

@@ -106,6 +106,11 @@ class StoppedEarly(KeyboardInterrupt):
     """--max-steps was reached: checkpointed, to be continued with --resume (not an error)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or a kill, taken after the step in hand (StopFlag): checkpointed at a step boundary. A bare
+    KeyboardInterrupt (a second Ctrl-C) may land anywhere in a step, so the loop saves nothing for it."""
+
+
 def add_run_arguments(p, out_help: str) -> None:
     """The arguments every trainer shares: where the run lives, and how the loop runs it."""
     p.add_argument("--seed", type=int, default=0)
@@ -236,23 +241,29 @@ class _Batches(torch.utils.data.Dataset):
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # many workers × many threads would fight over the cores
     # A kill sent to the whole process group (`timeout`, a batch scheduler, `docker stop`) reaches the workers
-    # too. Were they to die of it, the main process would fail on their deaths mid-step instead of finishing
-    # the step and checkpointing, which is what SIGTERM means to it (StopFlag); it shuts them down itself.
-    # A second SIGTERM (the loader's own terminate() for a worker stuck past its shutdown) still ends one.
-    # The worker was forked with SIGTERM blocked (_forking_workers), so one sent before now waits for this.
+    # too, as a Ctrl-C in a terminal does. Were they to die of it, the main process would fail on their deaths
+    # mid-step instead of finishing the step and checkpointing, which is what both mean to it (StopFlag); it
+    # shuts them down itself. A second SIGTERM (the loader's own terminate() for a worker stuck past its
+    # shutdown) still ends one; SIGINT is the main process's alone.
+    # The worker was forked with both blocked (_forking_workers), so one sent before now waits for this.
     signal.signal(signal.SIGTERM, _ignore_first_term)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _ignore_first_term(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
 @contextmanager
 def _forking_workers() -> Iterator[None]:
-    """SIGTERM held back while the DataLoader forks its workers: a child inherits the mask, so a kill that lands
-    before its _worker_init stays pending until the worker is ready to ignore it; here it is delivered on leaving."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    """SIGTERM and SIGINT held back while the DataLoader forks its workers: a child inherits the mask, so a kill
+    or Ctrl-C that lands before its _worker_init stays pending until the worker is ready to ignore it; here it is
+    delivered on leaving."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         yield
     finally:
@@ -366,8 +377,9 @@ def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
 
     Under torchrun every process runs this; the task's ``wrap_for_training`` hook wraps
     its trained modules in DistributedDataParallel, and only rank 0 writes logs,
-    samples and checkpoints. Raises KeyboardInterrupt (after checkpointing) on
-    Ctrl-C or a kill, and StoppedEarly at ``cfg.max_steps``.
+    samples and checkpoints. Raises Interrupted (after the step in hand, checkpointed)
+    on Ctrl-C or a kill, StoppedEarly at ``cfg.max_steps``, and a bare KeyboardInterrupt
+    (nothing saved: the last checkpoint stands) on a second Ctrl-C.
     """
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -499,7 +511,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         hook(wrap)
     logger = CsvLog(cfg.out_dir / "log.csv")  # one row per 20 steps
     epoch_log = CsvLog(cfg.out_dir / "epochs.csv")  # one row per epoch: its own columns
-    stop = StopFlag()
+    stop = StopFlag(announce=ctx.is_main)
     metrics: dict[str, float] = {}
     indices = task.indices()
     per_step = cfg.batch_size * dist.world
@@ -541,7 +553,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 if ctx.is_main and ctx.step % cfg.checkpoint_every == 0:
                     ckpt.save(task, epoch, consumed, ctx)
                 if _any_rank(stop.requested, ctx):
-                    raise KeyboardInterrupt
+                    raise Interrupted
                 if cfg.max_steps is not None and steps_here >= cfg.max_steps:
                     raise StoppedEarly
             bar.close()
@@ -556,12 +568,22 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 epoch_log.write({"step": ctx.step, "epoch": epoch, **metrics})
                 ckpt.save(task, epoch + 1, 0, ctx)
                 tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-    except KeyboardInterrupt as exc:
+            if _any_rank(stop.requested, ctx):  # asked during the epoch's evaluation: stop before the next
+                raise Interrupted
+    except (Interrupted, StoppedEarly) as exc:
         if ctx.is_main:
             ckpt.save(task, pos[0], pos[1], ctx)
             why = f"stopped after {steps_here} steps as asked" if isinstance(exc, StoppedEarly) else "interrupted"
             tqdm.write(f"{why}: the last checkpoint is {ckpt.path}; continue with --resume")
         _barrier(ctx)
+        raise
+    except KeyboardInterrupt:
+        # A second Ctrl-C, wherever it landed: a step may be half done (weights updated, position not), so
+        # nothing is saved now; the last checkpoint on disk is whole.
+        if ctx.is_main:
+            kept = f"the last checkpoint is {ckpt.path}; continue with --resume" if ckpt.path.exists() else \
+                "no checkpoint was written yet"
+            tqdm.write(f"aborted at once: nothing since the last checkpoint was saved; {kept}")
         raise
     finally:
         if bar is not None:
@@ -587,19 +609,36 @@ def _any_rank(flag: bool, ctx: StepContext) -> bool:
 
 
 class StopFlag:
-    """SIGTERM (a kill) is noted, not raised: the step in hand finishes (a DataLoader starting its workers, an
-    optimiser half through its update are never cut), and the caller stops after it, as after Ctrl-C."""
+    """Ctrl-C (SIGINT) and a kill (SIGTERM) are noted, not raised: the step in hand finishes (a DataLoader
+    starting its workers, an optimiser half through its update, a batch half augmented are never cut), and the
+    caller stops after it, checkpointed. A second Ctrl-C aborts at once (KeyboardInterrupt wherever it lands;
+    the loop then keeps the last checkpoint as it is). Under torchrun the agent passes on the Ctrl-C the
+    terminal already sent, so there a repeated SIGINT is only noted, like a repeated SIGTERM."""
 
-    def __init__(self) -> None:
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, abort_on_second_interrupt: bool | None = None, announce: bool = False) -> None:
         self.requested = False
+        self.abort_on_second_interrupt = ("TORCHELASTIC_RUN_ID" not in os.environ if abort_on_second_interrupt is None
+                                          else abort_on_second_interrupt)
+        self.announce = announce
+        self._old: dict[int, Any] = {}
         try:
-            self._old = signal.signal(signal.SIGTERM, self._handle)
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
         except ValueError:  # not in the main thread
-            self._old = None
+            self._old = {}
 
-    def _handle(self, *_: Any) -> None:
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if signum == signal.SIGINT and self.requested and self.abort_on_second_interrupt:
+            raise KeyboardInterrupt  # the second Ctrl-C: now
+        if not self.requested and self.announce:
+            what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+            again = "; Ctrl-C again aborts at once, keeping only the last checkpoint" if self.abort_on_second_interrupt else ""
+            os.write(2, f"\n{what}: stopping after the step in hand, checkpointed{again}\n".encode())
         self.requested = True
 
     def restore(self) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
