@@ -320,7 +320,7 @@ class Checkpoints:
     def load(self, task: Task) -> dict:
         if not self.path.exists():
             raise BiasMirrorError("--resume was given but there is no checkpoint to resume from", self.path)
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        state = read_checkpoint(self.path)
         for k, m in task.modules().items():
             _unwrap(m).load_state_dict(state["modules"][k])
         for k, o in task.optimizers().items():
@@ -336,14 +336,61 @@ def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A checkpoint's contents (config + weights), for export and evaluation."""
+# The trainers whose checkpoints a command may be given: the command, and how a message names the run.
+TRAINERS = {"classifier": "a classifier", "cyclegan": "a CycleGAN"}
+
+
+def checkpoint_trainer(state: Any) -> str | None:
+    """Which trainer wrote ``state`` (a TRAINERS key), or None when it is none of ours."""
+    cfg = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(cfg, dict):
+        return None
+    net = cfg.get("net") if isinstance(cfg.get("net"), dict) else {}
+    if "n_epochs" in cfg or "preset" in net:
+        return "cyclegan"
+    if "labels" in cfg or "arch" in net:
+        return "classifier"
+    return None
+
+
+def read_checkpoint(path: Path) -> dict:
+    """``torch.load`` of a checkpoint file, with a truncated or corrupt file said in one line naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except OSError as exc:
+        if exc.filename is not None:  # the system refused the file itself (permissions, a folder): main.py says so
+            raise
+        raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
+                              "restore it, or start again in a new --out", path) from exc
+    except Exception as exc:  # zip, pickle and EOF errors, each worded differently by torch
+        raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
+                              "restore it, or start again in a new --out", path) from exc
+    if not isinstance(state, dict) or "modules" not in state or "config" not in state:
+        raise BiasMirrorError("not a training checkpoint of this project (no config and weights in it)", path)
+    return state
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else "no details")[:160]
+
+
+def load_checkpoint(path: str | Path, trainer: str | None = None) -> dict:
+    """A checkpoint's contents (config + weights), for export and evaluation; with ``trainer`` (a TRAINERS key),
+    one that another trainer wrote is refused by name."""
     p = Path(path)
     if p.is_dir():
         p = p / CHECKPOINT
     if not p.exists():
         raise BiasMirrorError("no checkpoint found (give a run folder or its last.pt)", p)
-    return torch.load(p, map_location="cpu", weights_only=False)
+    state = read_checkpoint(p)
+    if trainer is not None:
+        found = checkpoint_trainer(state)
+        if found != trainer:
+            what = f"{TRAINERS[found]} checkpoint" if found else "a checkpoint of no trainer of this project"
+            fix = (f"; continue it with `train {found} --resume --out {p.parent}`" if found else "")
+            raise BiasMirrorError(f"{what}, not {TRAINERS[trainer]}'s{fix}", p)
+    return state
 
 
 class CsvLog:

@@ -371,7 +371,7 @@ def main(args: argparse.Namespace) -> int:
     if args.export_to is not None:
         check_output_file(args.export_to, "--export-to")
     if args.resume:
-        saved = load_checkpoint(out)["config"]
+        saved = load_checkpoint(out, "classifier")["config"]
         net_cfg, run_cfg = ClassifierConfig.from_dict(saved["net"]), {k: v for k, v in saved.items() if k not in ("net", "labels")}
     else:
         net_cfg, run_cfg = config_from_args(args)

@@ -419,7 +419,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
 
 
 def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict]:
-    saved = load_checkpoint(out)["config"]
+    saved = load_checkpoint(out, "cyclegan")["config"]
     run_cfg = {k: v for k, v in saved.items() if k != "net"}
     # A resume may lengthen the schedule (train longer); everything else is the checkpoint's.
     for key in ("n_epochs", "n_epochs_decay"):
@@ -486,7 +486,7 @@ def main(args: argparse.Namespace) -> int:
     if main_rank:
         print(f"{epochs} epochs × {run_cfg['iters_per_epoch']} steps, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
     if args.export_only:
-        state = load_checkpoint(out)
+        state = load_checkpoint(out, "cyclegan")
         for k, m in task.modules().items():
             m.load_state_dict(state["modules"][k])
         steps = state["step"]
