@@ -47,7 +47,7 @@ def test_existing_run_is_protected_and_resume_of_a_finished_run_trains_nothing(t
     assert first["epoch"] == 1
     assert _train(tmp_path, tiny_utk) == 2  # same --out without --resume: refused, nothing overwritten
     assert "pass --resume" in capsys.readouterr().err
-    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(tmp_path / "run"), "--resume",
+    assert main.main(["train", "classifier", "--out", str(tmp_path / "run"), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
     assert load_checkpoint(tmp_path / "run")["step"] == first["step"]
 
@@ -161,11 +161,11 @@ def test_distillation_trains_on_the_teachers_soft_labels_and_records_them(tmp_pa
     assert np.allclose(saved["p"], expect, atol=1e-6)
     saved["p"][:] = 0.5  # a resume must train on the cached targets, not recompute them
     np.savez(student / "teacher_p_female.npz", **saved)
-    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(student), "--resume",
+    assert main.main(["train", "classifier", "--out", str(student), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
     assert np.all(np.load(student / "teacher_p_female.npz")["p"] == 0.5)
     np.savez(student / "teacher_p_female.npz", p=saved["p"], teachers=np.array(["another teacher"]))
-    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(student), "--resume",
+    assert main.main(["train", "classifier", "--out", str(student), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
     assert np.allclose(np.load(student / "teacher_p_female.npz")["p"], expect, atol=1e-6)  # other teachers': redone
     card = read_card(student / "model.onnx")
@@ -242,7 +242,7 @@ def test_weight_averaging_exports_the_average_and_resumes_exactly(tmp_path, tiny
             "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--threads", "1", *swa]
     assert main.main([*args, "--out", str(again), "--max-steps", str(steps_per_epoch + every + 1)]) == 0
     assert 0 < int(_swa_state(again)["n_averaged"]) < int(state["modules"]["swa"]["n_averaged"])
-    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(again), "--resume",
+    assert main.main(["train", "classifier", "--out", str(again), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
     resumed = _swa_state(again)
     for k, v in state["modules"]["swa"].items():
@@ -321,3 +321,48 @@ def test_ctrl_c_resumes_to_the_very_run_an_uninterrupted_one_makes(tmp_path, tin
     assert (cut / "log.csv").read_text() == (straight / "log.csv").read_text()
     for k, v in b["modules"]["net"].items():
         assert torch.equal(a["modules"]["net"][k], v), k
+
+
+def test_a_resume_refuses_settings_that_differ_from_its_checkpoint_and_needs_no_dataset(tmp_path, tiny_utk, capsys):
+    """--resume used to continue with the checkpoint's --size, --epochs, --lr, --compose and --dataset whatever the
+    command line said, and the documented `train classifier --out RUN --resume` failed for want of --dataset."""
+    assert _train(tmp_path, tiny_utk, "--max-steps", "2") == 0
+    run, cache = tmp_path / "run", str(tmp_path / "cache")
+    other = tmp_path / "other"
+    other.mkdir()
+    capsys.readouterr()
+    changed = ["--dataset", f"utkface:{other}", "--size", "64", "--epochs", "3", "--lr", "0.01", "--compose", "balanced"]
+    code = main.main(["train", "classifier", "--out", str(run), "--resume", "--cache", cache, "--threads", "1", *changed])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {run / 'last.pt'}: ")
+    for said in (f"--dataset utkface:{other} differs from the checkpoint's utkface:{tiny_utk}",
+                 "--size 64 differs from the checkpoint's 32", "--epochs 3 differs from the checkpoint's 1",
+                 "--lr 0.01 differs from the checkpoint's 0.002", "--compose balanced differs from the checkpoint's none"):
+        assert said in err
+    assert "a resumed run keeps its settings; start a new --out to change them" in err
+    assert load_checkpoint(run)["step"] == 2  # nothing trained
+    # the same settings written another way, and what a resume may change, are accepted
+    same = ["--dataset", f"utkface:{tiny_utk}/../{tiny_utk.name}", "--size", "32", "--epochs", "1", "--lr", "2e-3",
+            "--workers", "0", "--precision", "fp32", "--name", "renamed"]
+    assert main.main(["train", "classifier", "--out", str(run), "--resume", "--cache", cache, "--threads", "1", *same,
+                      "--max-steps", "1"]) == 0
+    assert load_checkpoint(run)["step"] == 3
+    assert main.main(["train", "classifier", "--out", str(run), "--resume", "--cache", cache, "--threads", "1",
+                      "--max-steps", "1"]) == 0  # no --dataset: the checkpoint's
+    assert load_checkpoint(run)["step"] == 4
+    code = main.main(["train", "classifier", "--out", str(tmp_path / "fresh"), "--threads", "1"])
+    assert code == 2 and "--dataset KIND:PATH is needed to start a run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trainer", ["classifier", "cyclegan"])
+def test_every_trainer_option_is_either_kept_or_free_to_change_on_resume(trainer):
+    """A new option must be put in one list or the other, or a resume would ignore it silently again."""
+    import importlib
+
+    from training.resume import unclassified_options
+
+    module = importlib.import_module(f"training.tasks.{trainer}")
+    argv = ["train", trainer]
+    parser = main._subparser(main._subparser(main.build_parser(argv), "train"), trainer)
+    assert unclassified_options(parser, module.RESUME_SETTINGS, module.MAY_CHANGE_ON_RESUME) == set()
+    assert not set(module.RESUME_SETTINGS) & module.MAY_CHANGE_ON_RESUME

@@ -305,3 +305,26 @@ def test_drift_measures_each_face_as_measure_pair_does():
     assert np.isnan(got[3]) and want[3] is None
     mine = [g for i, g in enumerate(got) if i != 3]
     assert mine == pytest.approx([w for i, w in enumerate(want) if i != 3], abs=1e-9) and all(g < 0 for g in mine)
+
+
+def test_a_resume_refuses_settings_that_differ_from_its_checkpoint(tmp_path, utk, capsys):
+    """--preset, --dataset, --preset-domains, --iters-per-epoch and --lr used to be replaced by the checkpoint's."""
+    run = tmp_path / "run"
+    assert train(run, utk, "--n-epochs", "3", "--max-steps", "1") == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    capsys.readouterr()
+    code = main.main(["train", "cyclegan", "--dataset", f"utkface:{other}", "--preset-domains", "aging", "--preset", "cpu",
+                      "--iters-per-epoch", "5", "--lr", "1e-3", "--threads", "1", "--cache", str(tmp_path / "cache"),
+                      "--out", str(run), "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {run / 'last.pt'}: ")
+    for said in ("--preset cpu differs from the checkpoint's smoke",
+                 f"--dataset utkface:{other} differs from the checkpoint's utkface:{utk}",
+                 "--preset-domains aging differs from the checkpoint's engineer",
+                 "--iters-per-epoch 5 differs from the checkpoint's 1", "--lr 0.001 differs from the checkpoint's 0.0002"):
+        assert said in err
+    assert load_checkpoint(run)["step"] == 1
+    # unchanged settings, and what a resume may change, are accepted
+    assert train(run, utk, "--resume", "--max-steps", "1", "--sample-every", "0", "--checkpoint-every", "7") == 0
+    assert load_checkpoint(run)["step"] == 2 and load_checkpoint(run)["config"]["sample_every"] == 0

@@ -24,6 +24,8 @@ from training.tasks import classifier
 def add_arguments(p: argparse.ArgumentParser) -> None:
     classifier.add_arguments(p)
     for action in p._actions:
+        if action.dest == "dataset":
+            action.required = True  # the test faces both variants are compared on
         if action.dest in ("compose", "by", "target", "export_to", "name", "resume"):
             action.help = argparse.SUPPRESS
 

@@ -31,9 +31,10 @@ from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
-from training.loop import (CsvLog, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
-                           run_for_cli)
+from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, load_checkpoint,
+                           loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
+from training.resume import RUN_OPTIONS_THAT_MAY_CHANGE, Where, given_options, refuse_changed_settings
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -418,13 +419,37 @@ def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
     return preset(args.preset), run_cfg
 
 
+# What a resume keeps (given on its command line, each must be the checkpoint's), as its config holds it.
+RESUME_SETTINGS = {
+    "preset": lambda c: c["net"]["preset"],
+    "dataset": lambda c: Where(c.get("dataset")),
+    "preset_domains": lambda c: c.get("recipe") if c.get("recipe") != "folders" else None,
+    "domain_a": lambda c: Where(c.get("domain_a")),
+    "domain_b": lambda c: Where(c.get("domain_b")),
+    "min_domain_size": "min_domain_size", "iters_per_epoch": "iters_per_epoch", "batch_size": "batch_size",
+    "lr": "lr", "seed": "seed",
+}
+# --n-epochs and --n-epochs-decay may lengthen the schedule; --sample-every and --checkpoint-every are progress;
+# the rest say what is exported and measured at the end.
+MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {
+    "n_epochs", "n_epochs_decay", "sample_every", "checkpoint_every",
+    "export_only", "export_both", "export_to", "classifier", "eval_faces"}
+
+
 def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict]:
-    saved = load_checkpoint(out, "cyclegan")["config"]
+    checkpoint = out / CHECKPOINT
+    saved = load_checkpoint(checkpoint, "cyclegan")["config"]
+    requested = {"net": {"preset": args.preset}, "dataset": args.dataset, "recipe": args.preset_domains,
+                 "domain_a": args.domain_a, "domain_b": args.domain_b, "min_domain_size": args.min_domain_size,
+                 "iters_per_epoch": args.iters_per_epoch, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+    refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint)
     run_cfg = {k: v for k, v in saved.items() if k != "net"}
-    # A resume may lengthen the schedule (train longer); everything else is the checkpoint's.
+    # A resume may lengthen the schedule (train longer) and change how often it samples; the rest is the checkpoint's.
     for key in ("n_epochs", "n_epochs_decay"):
         if getattr(args, key) is not None:
             run_cfg[key] = getattr(args, key)
+    if "sample_every" in given_options(args):
+        run_cfg["sample_every"] = args.sample_every
     if args.resume:  # the card's command line is the first one; resumes are listed after it
         command = "python main.py train cyclegan " + " ".join(shlex.quote(a) for a in sys.argv[3:])
         run_cfg["resumes"] = [*run_cfg.get("resumes", []), command]
