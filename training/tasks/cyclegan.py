@@ -382,8 +382,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default="cpu",
                    help="network size: smoke (tests), cpu (64 px), fast (128 px), full (256 px, the paper)")
     p.add_argument("--n-epochs", type=non_negative_int, default=None,
-                   help=f"epochs at the initial LR (default {SCHEDULE_DEFAULTS['n_epochs']}; on --resume: extend; "
-                        "0: decay from the start)")
+                   help=f"epochs at the initial LR (default {SCHEDULE_DEFAULTS['n_epochs']}; 0: decay from the start); "
+                        "--resume may lengthen it while the run has not begun its decay, and change nothing else "
+                        "of the schedule")
     p.add_argument("--n-epochs-decay", type=non_negative_int, default=None,
                    help=f"epochs of linear LR decay to 0 (default {SCHEDULE_DEFAULTS['n_epochs_decay']}; 0: no decay; "
                         "not both 0)")
@@ -436,13 +437,39 @@ MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {
     "export_only", "export_both", "export_to", "classifier", "eval_faces"}
 
 
+def schedule_problems(saved: dict, state: dict, n_epochs: int | None, n_epochs_decay: int | None,
+                      training: bool) -> list[str]:
+    """Why a new --n-epochs / --n-epochs-decay cannot apply to a checkpoint, or nothing. A resume may lengthen the
+    constant-LR phase while the run is still in it; any other change would give the epochs already trained another
+    learning rate than they had (or, when only exporting, a card whose schedule is not the one trained)."""
+    old = (saved["n_epochs"], saved["n_epochs_decay"])
+    new = (old[0] if n_epochs is None else n_epochs, old[1] if n_epochs_decay is None else n_epochs_decay)
+    if new == old:
+        return []
+    asked = " ".join(f"--{k} {v}" for k, v, was in (("n-epochs", new[0], old[0]), ("n-epochs-decay", new[1], old[1]))
+                     if v != was)
+    if not training:
+        return [f"{asked} differs from the checkpoint's schedule of {old[0]} + {old[1]} epochs: --export-only exports "
+                "the run as it was trained"]
+    begun = state["epoch"] + (1 if state.get("samples_in_epoch") else 0)  # epochs whose learning rate has been used
+    if begun > old[0]:
+        return [f"{asked} would change the learning rate of epochs already trained: {begun} of the checkpoint's "
+                f"{old[0]} + {old[1]} epochs are trained or begun and its decay has started, so its schedule is fixed"]
+    if new[0] < begun:
+        return [f"{asked} would end the constant learning rate before the {begun} epoch(s) already trained at it "
+                f"(the checkpoint's schedule is {old[0]} + {old[1]}): a resume may only lengthen --n-epochs"]
+    return []
+
+
 def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict]:
     checkpoint = out / CHECKPOINT
-    saved = load_checkpoint(checkpoint, "cyclegan")["config"]
+    state = load_checkpoint(checkpoint, "cyclegan")
+    saved = state["config"]
     requested = {"net": {"preset": args.preset}, "dataset": args.dataset, "recipe": args.preset_domains,
                  "domain_a": args.domain_a, "domain_b": args.domain_b, "min_domain_size": args.min_domain_size,
                  "iters_per_epoch": args.iters_per_epoch, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
-    refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint)
+    refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint,
+                            schedule_problems(saved, state, args.n_epochs, args.n_epochs_decay, not args.export_only))
     run_cfg = {k: v for k, v in saved.items() if k != "net"}
     # A resume may lengthen the schedule (train longer) and change how often it samples; the rest is the checkpoint's.
     for key in ("n_epochs", "n_epochs_decay"):
