@@ -157,6 +157,7 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     if hasattr(args, "_parser"):
         args._given = given_options(parser, args._parser, argv)
+        args._argv = argv  # as typed, for model cards
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from inference.errors import BiasMirrorError
 

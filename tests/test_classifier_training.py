@@ -366,3 +366,18 @@ def test_every_trainer_option_is_either_kept_or_free_to_change_on_resume(trainer
     parser = main._subparser(main._subparser(main.build_parser(argv), "train"), trainer)
     assert unclassified_options(parser, module.RESUME_SETTINGS, module.MAY_CHANGE_ON_RESUME) == set()
     assert not set(module.RESUME_SETTINGS) & module.MAY_CHANGE_ON_RESUME
+
+
+def test_the_card_lists_every_resume_after_the_first_command(tmp_path, tiny_utk):
+    """CycleGAN cards listed their resumes; a classifier's card gave only the first command, as if trained in one go."""
+    first = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+             "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run"), "--threads", "1"]
+    again = ["train", "classifier", "--out", str(tmp_path / "run"), "--resume", "--cache", str(tmp_path / "cache"),
+             "--threads", "1"]
+    assert main.main([*first, "--max-steps", "2"]) == 0
+    assert main.main([*again, "--max-steps", "1"]) == 0
+    assert main.main(again) == 0
+    training = read_card(tmp_path / "run" / "model.onnx").training
+    assert training["command"] == "python main.py " + " ".join([*first, "--max-steps", "2"])
+    assert training["resumes"] == ["python main.py " + " ".join([*again, "--max-steps", "1"]),
+                                   "python main.py " + " ".join(again)]

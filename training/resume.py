@@ -10,6 +10,8 @@ refused by name with the checkpoint's value, instead of being silently replaced 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Union
@@ -123,3 +125,15 @@ def unclassified_options(parser: argparse.ArgumentParser, settings: Mapping[str,
     dests = {a.dest for a in parser._actions if a.dest != "help"}
     return dests - set(settings) - set(may_change)
 
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as typed, for a card (main.py records its argv on the namespace; sys.argv otherwise)."""
+    argv = getattr(args, "_argv", None)
+    return "python main.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+
+
+def record_resume(run_cfg: dict, args: argparse.Namespace) -> None:
+    """Adds this resume's command line to ``run_cfg["resumes"]``: a card gives the first command as "command"
+    and every resume after it, in order, as "resumes"."""
+    run_cfg["resumes"] = [*run_cfg.get("resumes", []), command_line(args)]

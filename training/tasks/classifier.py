@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from training.data.teachers import open_teachers, soft_targets, teacher_p_female
 from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
                            run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
-from training.resume import RUN_OPTIONS_THAT_MAY_CHANGE, Where, refuse_changed_settings
+from training.resume import RUN_OPTIONS_THAT_MAY_CHANGE, Where, command_line, record_resume, refuse_changed_settings
 
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
@@ -332,7 +330,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
         "swa_epochs": args.swa_epochs, "swa_lr": args.swa_lr if args.swa_lr is not None else args.lr / 4,
         "distill_from": args.distill_from, "distill_weight": args.distill_weight if args.distill_from else 0.0,
-        "command": "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": command_line(args),
     }
     return net, data
 
@@ -388,7 +386,9 @@ def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[Classifi
     saved = load_checkpoint(checkpoint, "classifier")["config"]
     net, data = config_from_args(args)
     refuse_changed_settings(args, RESUME_SETTINGS, {"net": net.to_dict(), **data}, saved, checkpoint)
-    return ClassifierConfig.from_dict(saved["net"]), {k: v for k, v in saved.items() if k not in ("net", "labels")}
+    run_cfg = {k: v for k, v in saved.items() if k not in ("net", "labels")}
+    record_resume(run_cfg, args)
+    return ClassifierConfig.from_dict(saved["net"]), run_cfg
 
 
 def main(args: argparse.Namespace) -> int:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import shlex
-import sys
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,7 +32,8 @@ from training.data.domains import Domains, aging_domains, describe, engineer_dom
 from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, load_checkpoint,
                            loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
-from training.resume import RUN_OPTIONS_THAT_MAY_CHANGE, Where, given_options, refuse_changed_settings
+from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, command_line, given_options, record_resume,
+                             refuse_changed_settings)
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -415,7 +414,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
         "n_epochs_decay": args.n_epochs_decay if args.n_epochs_decay is not None else SCHEDULE_DEFAULTS["n_epochs_decay"],
         "iters_per_epoch": args.iters_per_epoch, "sample_every": args.sample_every,
         "min_domain_size": args.min_domain_size,
-        "command": "python main.py train cyclegan " + " ".join(shlex.quote(a) for a in sys.argv[3:]),
+        "command": command_line(args),
     }
     return preset(args.preset), run_cfg
 
@@ -477,9 +476,8 @@ def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig,
             run_cfg[key] = getattr(args, key)
     if "sample_every" in given_options(args):
         run_cfg["sample_every"] = args.sample_every
-    if args.resume:  # the card's command line is the first one; resumes are listed after it
-        command = "python main.py train cyclegan " + " ".join(shlex.quote(a) for a in sys.argv[3:])
-        run_cfg["resumes"] = [*run_cfg.get("resumes", []), command]
+    if args.resume:
+        record_resume(run_cfg, args)
     return CycleGANConfig.from_dict(saved["net"]), run_cfg
 
 
