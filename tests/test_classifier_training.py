@@ -381,3 +381,20 @@ def test_the_card_lists_every_resume_after_the_first_command(tmp_path, tiny_utk)
     assert training["command"] == "python main.py " + " ".join([*first, "--max-steps", "2"])
     assert training["resumes"] == ["python main.py " + " ".join([*again, "--max-steps", "1"]),
                                    "python main.py " + " ".join(again)]
+
+
+def test_compare_stopped_by_max_steps_ends_cleanly_and_continues_when_run_again(tmp_path, tiny_utk, capsys):
+    """It used to print that it stopped, then fail on 'unbalanced/model.onnx: model file not found'."""
+    args = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1"]
+    assert main.main([*args, "--resume"]) == 2  # nothing to continue yet
+    assert "no variant has been trained here yet" in capsys.readouterr().err
+    assert main.main([*args, "--max-steps", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert "the unbalanced variant has not finished training, so nothing is compared yet" in out
+    assert "Traceback" not in err and "error" not in err
+    assert load_checkpoint(tmp_path / "cmp" / "unbalanced")["step"] == 3
+    assert not (tmp_path / "cmp" / "comparison.json").exists() and not (tmp_path / "cmp" / "balanced").exists()
+    assert main.main([*args, "--resume"]) == 0
+    assert set(json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]) == {"unbalanced", "gender-balanced"}
+    assert len(read_card(tmp_path / "cmp" / "unbalanced" / "model.onnx").training["resumes"]) == 1
