@@ -398,3 +398,40 @@ def test_compare_stopped_by_max_steps_ends_cleanly_and_continues_when_run_again(
     assert main.main([*args, "--resume"]) == 0
     assert set(json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]) == {"unbalanced", "gender-balanced"}
     assert len(read_card(tmp_path / "cmp" / "unbalanced" / "model.onnx").training["resumes"]) == 1
+
+
+def test_compare_reuses_only_variants_made_with_the_settings_given_and_records_how_each_was_made(tmp_path, tiny_utk,
+                                                                                                capsys):
+    """Built at --size 32 and rerun with --size 48 --width 16, compare printed 'reusing …' and rewrote
+    comparison.json from the old models. Now it refuses by name, and comparison.json says how each was made."""
+    base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--epochs", "1", "--batch-size", "16",
+            "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1"]
+    assert main.main([*base, "--size", "32", "--width", "8"]) == 0
+    written = (tmp_path / "cmp" / "comparison.json").read_text()
+    variants = json.loads(written)["variants"]
+    assert set(variants) == {"unbalanced", "gender-balanced"} and not any(v["reused"] for v in variants.values())
+    made = variants["gender-balanced"]["training"]
+    assert made["architecture"]["size"] == 32 and made["composition"]["mode"] == "balanced" and made["command"]
+    capsys.readouterr()
+    assert main.main([*base, "--size", "48", "--width", "16"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path / "cmp" / "unbalanced" / "last.pt") in err
+    assert "--size 48 differs from the checkpoint's 32" in err and "--width 16 differs from the checkpoint's 8" in err
+    assert (tmp_path / "cmp" / "comparison.json").read_text() == written  # not rewritten from the old models
+    assert main.main([*base, "--size", "32"]) == 0  # the same settings: reused
+    assert "reusing" in capsys.readouterr().out
+    assert all(v["reused"] for v in json.loads((tmp_path / "cmp" / "comparison.json").read_text())["variants"].values())
+
+
+def test_compare_does_not_train_its_second_variant_unlike_the_first(tmp_path, tiny_utk, capsys):
+    """The first variant stopped with --min-age -1; the command run again without it would have trained the
+    second on adults only (the default) and compared the two as if alike."""
+    base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1"]
+    assert main.main([*base, "--min-age", "-1", "--max-steps", "1"]) == 0
+    capsys.readouterr()
+    assert main.main(base) == 2
+    err = capsys.readouterr().err
+    assert "--min-age 18 (the default) differs from the checkpoint's -1" in err
+    assert "the gender-balanced variant is trained as the unbalanced one was" in err
+    assert load_checkpoint(tmp_path / "cmp" / "unbalanced")["step"] == 1  # refused before anything was trained

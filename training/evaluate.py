@@ -78,9 +78,11 @@ def paired_lines(comparisons: list[dict]) -> list[str]:
     return [comparison_line(c, "gender×race") for c in comparisons]
 
 
-def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict]) -> str:
-    """What --json (evaluate) and comparison.json (compare) hold: each model's metrics and the paired tests."""
-    return strict_json.dumps({"models": {k: v.to_dict() for k, v in results.items()}, "comparisons": comparisons}, indent=1)
+def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict], extra: dict | None = None) -> str:
+    """What --json (evaluate) and comparison.json (compare) hold: each model's metrics and the paired tests
+    (and ``extra``: compare records how each variant was made)."""
+    return strict_json.dumps({"models": {k: v.to_dict() for k, v in results.items()}, "comparisons": comparisons,
+                              **(extra or {})}, indent=1)
 
 
 def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[dict]]:

@@ -94,28 +94,31 @@ def option_name(dest: str) -> str:
 
 
 def changed_settings(args: argparse.Namespace, settings: Mapping[str, Reader], requested: Mapping[str, Any],
-                     saved: Mapping[str, Any]) -> list[str]:
-    """'--size 64 differs from the checkpoint's 32' for each setting given on the command line whose value
-    (read from the ``requested`` config the command line makes) is not the ``saved`` config's."""
+                     saved: Mapping[str, Any], only: set[str] | None = None) -> list[str]:
+    """'--size 64 differs from the checkpoint's 32' for each setting given on the command line (or each of
+    ``only``, given or not) whose value, read from the ``requested`` config the command line makes, is not the
+    ``saved`` config's."""
     given = given_options(args)
     out = []
     for dest, reader in settings.items():
-        if dest not in given:
+        if dest not in (given if only is None else only):
             continue
         want, have = _read(reader, requested), _read(reader, saved)
         if _norm(want) != _norm(have):
-            out.append(f"{option_name(dest)} {cli_text(want)} differs from the checkpoint's {cli_text(have)}")
+            default = "" if dest in given else " (the default)"
+            out.append(f"{option_name(dest)} {cli_text(want)}{default} differs from the checkpoint's {cli_text(have)}")
     return out
 
 
 def refuse_changed_settings(args: argparse.Namespace, settings: Mapping[str, Reader], requested: Mapping[str, Any],
-                            saved: Mapping[str, Any], checkpoint: Path, more: list[str] | None = None) -> None:
-    """The one check both trainers make before resuming (or exporting) a checkpoint: every setting given on
-    the command line is the checkpoint's, or the command is refused naming each that is not."""
-    problems = changed_settings(args, settings, requested, saved) + list(more or [])
+                            saved: Mapping[str, Any], checkpoint: Path, more: list[str] | None = None,
+                            only: set[str] | None = None, keeps: str = "a resumed run keeps its settings") -> None:
+    """The one check both trainers (and compare, before it reuses a variant) make before continuing or using a
+    checkpoint: every setting given on the command line is the checkpoint's, or the command is refused naming
+    each that is not."""
+    problems = changed_settings(args, settings, requested, saved, only) + list(more or [])
     if problems:
-        raise BiasMirrorError("; ".join(problems) + ": a resumed run keeps its settings; start a new --out to "
-                              "change them", checkpoint)
+        raise BiasMirrorError("; ".join(problems) + f": {keeps}; start a new --out to change them", checkpoint)
 
 
 def unclassified_options(parser: argparse.ArgumentParser, settings: Mapping[str, Reader],

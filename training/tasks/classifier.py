@@ -381,11 +381,23 @@ RESUME_SETTINGS = {
 MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {"export_to"}
 
 
+def requested_config(args: argparse.Namespace) -> dict:
+    """The config a new run with these arguments would have (as checkpoints hold it)."""
+    net, data = config_from_args(args)
+    return {"net": net.to_dict(), "labels": LABELS, **data}
+
+
+def checked_settings(args: argparse.Namespace, checkpoint: Path, **how) -> dict:
+    """The checkpoint's config, after refusing any setting given on the command line that differs from it
+    (``how``: refuse_changed_settings' only= and keeps=)."""
+    saved = load_checkpoint(checkpoint, "classifier")["config"]
+    refuse_changed_settings(args, RESUME_SETTINGS, requested_config(args), saved, checkpoint, **how)
+    return saved
+
+
 def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[ClassifierConfig, dict]:
     """The checkpoint's settings, after refusing any given on the command line that differ from them."""
-    saved = load_checkpoint(checkpoint, "classifier")["config"]
-    net, data = config_from_args(args)
-    refuse_changed_settings(args, RESUME_SETTINGS, {"net": net.to_dict(), **data}, saved, checkpoint)
+    saved = checked_settings(args, checkpoint)
     run_cfg = {k: v for k, v in saved.items() if k not in ("net", "labels")}
     record_resume(run_cfg, args)
     return ClassifierConfig.from_dict(saved["net"]), run_cfg
