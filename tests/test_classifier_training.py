@@ -435,3 +435,36 @@ def test_compare_does_not_train_its_second_variant_unlike_the_first(tmp_path, ti
     assert "--min-age 18 (the default) differs from the checkpoint's -1" in err
     assert "the gender-balanced variant is trained as the unbalanced one was" in err
     assert load_checkpoint(tmp_path / "cmp" / "unbalanced")["step"] == 1  # refused before anything was trained
+
+
+def test_evaluate_takes_the_age_filter_from_the_cards_and_notes_another(tmp_path, capsys):
+    """`train evaluate` used --min-age 18 even for a model whose card says it was trained and tested on all ages,
+    and reported other numbers than its card's without a word."""
+    from tests.test_cyclegan import write_utk
+
+    data = write_utk(tmp_path / "UTKFace", per_cell=2, ages=(8, 30))  # half the faces are children
+    models = {}
+    for name, age in (("all-ages", None), ("adults", 18)):
+        net = CamClassifier(ClassifierConfig(size=32, width=8)).eval()
+        card = classifier_card(name, 32, ["male", "female"], net.cam_grid(), "m",
+                               {"dataset": "utkface", "filters": {"min_age": age}}, {})
+        models[name] = tmp_path / f"{name}.onnx"
+        export_classifier(net, 32, models[name], card)
+
+    def evaluate(*extra):
+        out = tmp_path / "ev.json"
+        assert main.main(["train", "evaluate", "--dataset", f"utkface:{data}", "--split", "all", "--json", str(out),
+                          *extra]) == 0
+        result = json.loads(out.read_text())["models"]
+        return {k: v["overall"]["accuracy"]["n"] for k, v in result.items()}, capsys.readouterr().out
+
+    n, out = evaluate("--model", str(models["all-ages"]))
+    assert list(n.values()) == [20] and "evaluating on faces of all ages, as the model card(s)" in out
+    n, out = evaluate("--model", str(models["adults"]))
+    assert list(n.values()) == [10] and "aged 18 or more, as the model card(s)" in out
+    n, out = evaluate("--model", str(models["all-ages"]), "--min-age", "18")
+    assert list(n.values()) == [10]
+    assert "note: --min-age 18 differs from the card of all-ages (all-ages.onnx), trained and tested on faces of all " \
+           "ages: its numbers here are on other faces than its card's" in out
+    n, out = evaluate("--model", str(models["all-ages"]), "--model", str(models["adults"]))
+    assert set(n.values()) == {10} and "the models' cards were tested on different ages" in out

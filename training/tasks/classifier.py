@@ -30,6 +30,7 @@ from inference.runtime import RuntimeConfig
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
+from training.evaluate import DEFAULT_MIN_AGE
 from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
                            run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
@@ -38,7 +39,6 @@ from training.resume import RUN_OPTIONS_THAT_MAY_CHANGE, Where, command_line, re
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
 COMPOSE_BY = ("gender", "race", "age_band", "group")  # Sample attributes a training mix can be composed over
-DEFAULT_MIN_AGE = 18
 
 
 @dataclass
