@@ -74,6 +74,20 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def given_options(parser: argparse.ArgumentParser, command: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The options of ``command`` (a subcommand's parser) that ``argv`` gives explicitly, whatever their value:
+    argv parsed again with the command's defaults suppressed (abbreviations and --opt=value count as given)."""
+    defaults = {action: action.default for action in command._actions}
+    try:
+        for action in defaults:
+            action.default = argparse.SUPPRESS
+        given, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default in defaults.items():
+            action.default = default
+    return {dest for dest in vars(given) if dest in {a.dest for a in defaults}}
+
+
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction) and name in action.choices:
@@ -141,6 +155,9 @@ def _main(argv: list[str] | None) -> int:
     argv = _default_to_app(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    if hasattr(args, "_parser"):
+        args._given = given_options(parser, args._parser, argv)
+        args._argv = argv  # as typed, for model cards
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from inference.errors import BiasMirrorError
 

@@ -29,7 +29,10 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, flo
     denom = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # At 0 (or n) successes the bound is exactly 0 (or 1); computed, it came out as 5.55e-17 (or 0.9999999999999999).
+    lo = 0.0 if successes <= 0 else min(max(0.0, centre - half), 1.0)
+    hi = 1.0 if successes >= n else max(min(1.0, centre + half), 0.0)
+    return float(lo), float(hi)
 
 
 def proportion(successes: int, n: int) -> dict:

@@ -108,13 +108,15 @@ def tiny_utk(tmp_path):
     return root
 
 
-def terminate_group_when(cmd: list[str], ready, within: float = 240.0) -> tuple[int, str]:
+def terminate_group_when(cmd: list[str], ready, within: float = 240.0, sig: int | None = None) -> tuple[int, str]:
     """Run ``cmd`` (from the repository) in a process group of its own; once ``ready()`` is true, send SIGTERM to the
-    whole group, as `timeout`, a batch scheduler or `docker stop` do; return its exit status and output."""
+    whole group, as `timeout`, a batch scheduler or `docker stop` do (or ``sig``: SIGINT is a terminal's Ctrl-C);
+    return its exit status and output."""
     import signal
     import subprocess
     import time
 
+    sig = signal.SIGTERM if sig is None else sig
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
@@ -125,7 +127,7 @@ def terminate_group_when(cmd: list[str], ready, within: float = 240.0) -> tuple[
             if time.monotonic() > deadline:
                 pytest.fail(f"not ready to be stopped within {within:.0f} s: {' '.join(cmd)}")
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
         return proc.wait(timeout=90), proc.communicate()[0]
     finally:
         if proc.poll() is None:

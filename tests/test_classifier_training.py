@@ -47,7 +47,7 @@ def test_existing_run_is_protected_and_resume_of_a_finished_run_trains_nothing(t
     assert first["epoch"] == 1
     assert _train(tmp_path, tiny_utk) == 2  # same --out without --resume: refused, nothing overwritten
     assert "pass --resume" in capsys.readouterr().err
-    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(tmp_path / "run"), "--resume",
+    assert main.main(["train", "classifier", "--out", str(tmp_path / "run"), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
     assert load_checkpoint(tmp_path / "run")["step"] == first["step"]
 
@@ -161,11 +161,11 @@ def test_distillation_trains_on_the_teachers_soft_labels_and_records_them(tmp_pa
     assert np.allclose(saved["p"], expect, atol=1e-6)
     saved["p"][:] = 0.5  # a resume must train on the cached targets, not recompute them
     np.savez(student / "teacher_p_female.npz", **saved)
-    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(student), "--resume",
+    assert main.main(["train", "classifier", "--out", str(student), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
     assert np.all(np.load(student / "teacher_p_female.npz")["p"] == 0.5)
     np.savez(student / "teacher_p_female.npz", p=saved["p"], teachers=np.array(["another teacher"]))
-    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(student), "--resume",
+    assert main.main(["train", "classifier", "--out", str(student), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
     assert np.allclose(np.load(student / "teacher_p_female.npz")["p"], expect, atol=1e-6)  # other teachers': redone
     card = read_card(student / "model.onnx")
@@ -242,7 +242,7 @@ def test_weight_averaging_exports_the_average_and_resumes_exactly(tmp_path, tiny
             "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--threads", "1", *swa]
     assert main.main([*args, "--out", str(again), "--max-steps", str(steps_per_epoch + every + 1)]) == 0
     assert 0 < int(_swa_state(again)["n_averaged"]) < int(state["modules"]["swa"]["n_averaged"])
-    assert main.main(["train", "classifier", "--dataset", "ignored:x", "--out", str(again), "--resume",
+    assert main.main(["train", "classifier", "--out", str(again), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
     resumed = _swa_state(again)
     for k, v in state["modules"]["swa"].items():
@@ -288,3 +288,183 @@ def test_a_kill_sent_to_the_process_group_checkpoints_and_resumes(tmp_path, tiny
     assert state["step"] >= 20  # log.csv is first written at step 20, before the kill
     assert main.main([*args, "--resume", "--max-steps", "2"]) == 0
     assert load_checkpoint(run / "last.pt")["step"] == state["step"] + 2
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_ctrl_c_resumes_to_the_very_run_an_uninterrupted_one_makes(tmp_path, tiny_utk, workers):
+    """Ctrl-C (SIGINT to the whole group, as a terminal sends it) used to raise anywhere: inside batch(), with the
+    augmentation's randomness half drawn, or after the update before the step was counted, so the checkpoint held
+    updated weights at the old position. It now stops as a kill does: the step finishes, the run checkpoints and
+    exits 130, and interrupted + resumed logs and weighs exactly what the straight run does."""
+    import signal
+    import sys
+
+    from tests.conftest import terminate_group_when
+
+    args = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "400",
+            "--batch-size", "8", "--cache", str(tmp_path / "cache"), "--threads", "1", "--workers", workers]
+    steps = 100
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    assert main.main([*args, "--out", str(straight), "--max-steps", str(steps)]) == 0
+    code, text = terminate_group_when([sys.executable, "main.py", *args, "--out", str(cut)],
+                                      lambda: (cut / "log.csv").exists(), sig=signal.SIGINT)
+    assert code == 130, text
+    assert "Traceback" not in text and "interrupted: the last checkpoint is" in text
+    done = load_checkpoint(cut)["step"]
+    assert 20 <= done < steps
+    assert main.main([*args, "--out", str(cut), "--resume", "--max-steps", str(steps - done)]) == 0
+    a, b = load_checkpoint(cut), load_checkpoint(straight)
+    assert a["step"] == b["step"] == steps
+    if workers != "0":
+        return  # the workers ignored the Ctrl-C and were shut down; their augmentation is seeded per loader, not
+        # per batch, so a resume mid-epoch draws other augmentations there, whatever stopped the run
+    assert (cut / "log.csv").read_text() == (straight / "log.csv").read_text()
+    for k, v in b["modules"]["net"].items():
+        assert torch.equal(a["modules"]["net"][k], v), k
+
+
+def test_a_resume_refuses_settings_that_differ_from_its_checkpoint_and_needs_no_dataset(tmp_path, tiny_utk, capsys):
+    """--resume used to continue with the checkpoint's --size, --epochs, --lr, --compose and --dataset whatever the
+    command line said, and the documented `train classifier --out RUN --resume` failed for want of --dataset."""
+    assert _train(tmp_path, tiny_utk, "--max-steps", "2") == 0
+    run, cache = tmp_path / "run", str(tmp_path / "cache")
+    other = tmp_path / "other"
+    other.mkdir()
+    capsys.readouterr()
+    changed = ["--dataset", f"utkface:{other}", "--size", "64", "--epochs", "3", "--lr", "0.01", "--compose", "balanced"]
+    code = main.main(["train", "classifier", "--out", str(run), "--resume", "--cache", cache, "--threads", "1", *changed])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {run / 'last.pt'}: ")
+    for said in (f"--dataset utkface:{other} differs from the checkpoint's utkface:{tiny_utk}",
+                 "--size 64 differs from the checkpoint's 32", "--epochs 3 differs from the checkpoint's 1",
+                 "--lr 0.01 differs from the checkpoint's 0.002", "--compose balanced differs from the checkpoint's none"):
+        assert said in err
+    assert "a resumed run keeps its settings; start a new --out to change them" in err
+    assert load_checkpoint(run)["step"] == 2  # nothing trained
+    # the same settings written another way, and what a resume may change, are accepted
+    same = ["--dataset", f"utkface:{tiny_utk}/../{tiny_utk.name}", "--size", "32", "--epochs", "1", "--lr", "2e-3",
+            "--workers", "0", "--precision", "fp32", "--name", "renamed"]
+    assert main.main(["train", "classifier", "--out", str(run), "--resume", "--cache", cache, "--threads", "1", *same,
+                      "--max-steps", "1"]) == 0
+    assert load_checkpoint(run)["step"] == 3
+    assert main.main(["train", "classifier", "--out", str(run), "--resume", "--cache", cache, "--threads", "1",
+                      "--max-steps", "1"]) == 0  # no --dataset: the checkpoint's
+    assert load_checkpoint(run)["step"] == 4
+    code = main.main(["train", "classifier", "--out", str(tmp_path / "fresh"), "--threads", "1"])
+    assert code == 2 and "--dataset KIND:PATH is needed to start a run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trainer", ["classifier", "cyclegan"])
+def test_every_trainer_option_is_either_kept_or_free_to_change_on_resume(trainer):
+    """A new option must be put in one list or the other, or a resume would ignore it silently again."""
+    import importlib
+
+    from training.resume import unclassified_options
+
+    module = importlib.import_module(f"training.tasks.{trainer}")
+    argv = ["train", trainer]
+    parser = main._subparser(main._subparser(main.build_parser(argv), "train"), trainer)
+    assert unclassified_options(parser, module.RESUME_SETTINGS, module.MAY_CHANGE_ON_RESUME) == set()
+    assert not set(module.RESUME_SETTINGS) & module.MAY_CHANGE_ON_RESUME
+
+
+def test_the_card_lists_every_resume_after_the_first_command(tmp_path, tiny_utk):
+    """CycleGAN cards listed their resumes; a classifier's card gave only the first command, as if trained in one go."""
+    first = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+             "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run"), "--threads", "1"]
+    again = ["train", "classifier", "--out", str(tmp_path / "run"), "--resume", "--cache", str(tmp_path / "cache"),
+             "--threads", "1"]
+    assert main.main([*first, "--max-steps", "2"]) == 0
+    assert main.main([*again, "--max-steps", "1"]) == 0
+    assert main.main(again) == 0
+    training = read_card(tmp_path / "run" / "model.onnx").training
+    assert training["command"] == "python main.py " + " ".join([*first, "--max-steps", "2"])
+    assert training["resumes"] == ["python main.py " + " ".join([*again, "--max-steps", "1"]),
+                                   "python main.py " + " ".join(again)]
+
+
+def test_compare_stopped_by_max_steps_ends_cleanly_and_continues_when_run_again(tmp_path, tiny_utk, capsys):
+    """It used to print that it stopped, then fail on 'unbalanced/model.onnx: model file not found'."""
+    args = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1"]
+    assert main.main([*args, "--resume"]) == 2  # nothing to continue yet
+    assert "no variant has been trained here yet" in capsys.readouterr().err
+    assert main.main([*args, "--max-steps", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert "the unbalanced variant has not finished training, so nothing is compared yet" in out
+    assert "Traceback" not in err and "error" not in err
+    assert load_checkpoint(tmp_path / "cmp" / "unbalanced")["step"] == 3
+    assert not (tmp_path / "cmp" / "comparison.json").exists() and not (tmp_path / "cmp" / "balanced").exists()
+    assert main.main([*args, "--resume"]) == 0
+    assert set(json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]) == {"unbalanced", "gender-balanced"}
+    assert len(read_card(tmp_path / "cmp" / "unbalanced" / "model.onnx").training["resumes"]) == 1
+
+
+def test_compare_reuses_only_variants_made_with_the_settings_given_and_records_how_each_was_made(tmp_path, tiny_utk,
+                                                                                                capsys):
+    """Built at --size 32 and rerun with --size 48 --width 16, compare printed 'reusing …' and rewrote
+    comparison.json from the old models. Now it refuses by name, and comparison.json says how each was made."""
+    base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--epochs", "1", "--batch-size", "16",
+            "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1"]
+    assert main.main([*base, "--size", "32", "--width", "8"]) == 0
+    written = (tmp_path / "cmp" / "comparison.json").read_text()
+    variants = json.loads(written)["variants"]
+    assert set(variants) == {"unbalanced", "gender-balanced"} and not any(v["reused"] for v in variants.values())
+    made = variants["gender-balanced"]["training"]
+    assert made["architecture"]["size"] == 32 and made["composition"]["mode"] == "balanced" and made["command"]
+    capsys.readouterr()
+    assert main.main([*base, "--size", "48", "--width", "16"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path / "cmp" / "unbalanced" / "last.pt") in err
+    assert "--size 48 differs from the checkpoint's 32" in err and "--width 16 differs from the checkpoint's 8" in err
+    assert (tmp_path / "cmp" / "comparison.json").read_text() == written  # not rewritten from the old models
+    assert main.main([*base, "--size", "32"]) == 0  # the same settings: reused
+    assert "reusing" in capsys.readouterr().out
+    assert all(v["reused"] for v in json.loads((tmp_path / "cmp" / "comparison.json").read_text())["variants"].values())
+
+
+def test_compare_does_not_train_its_second_variant_unlike_the_first(tmp_path, tiny_utk, capsys):
+    """The first variant stopped with --min-age -1; the command run again without it would have trained the
+    second on adults only (the default) and compared the two as if alike."""
+    base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1"]
+    assert main.main([*base, "--min-age", "-1", "--max-steps", "1"]) == 0
+    capsys.readouterr()
+    assert main.main(base) == 2
+    err = capsys.readouterr().err
+    assert "--min-age 18 (the default) differs from the checkpoint's -1" in err
+    assert "the gender-balanced variant is trained as the unbalanced one was" in err
+    assert load_checkpoint(tmp_path / "cmp" / "unbalanced")["step"] == 1  # refused before anything was trained
+
+
+def test_evaluate_takes_the_age_filter_from_the_cards_and_notes_another(tmp_path, capsys):
+    """`train evaluate` used --min-age 18 even for a model whose card says it was trained and tested on all ages,
+    and reported other numbers than its card's without a word."""
+    from tests.test_cyclegan import write_utk
+
+    data = write_utk(tmp_path / "UTKFace", per_cell=2, ages=(8, 30))  # half the faces are children
+    models = {}
+    for name, age in (("all-ages", None), ("adults", 18)):
+        net = CamClassifier(ClassifierConfig(size=32, width=8)).eval()
+        card = classifier_card(name, 32, ["male", "female"], net.cam_grid(), "m",
+                               {"dataset": "utkface", "filters": {"min_age": age}}, {})
+        models[name] = tmp_path / f"{name}.onnx"
+        export_classifier(net, 32, models[name], card)
+
+    def evaluate(*extra):
+        out = tmp_path / "ev.json"
+        assert main.main(["train", "evaluate", "--dataset", f"utkface:{data}", "--split", "all", "--json", str(out),
+                          *extra]) == 0
+        result = json.loads(out.read_text())["models"]
+        return {k: v["overall"]["accuracy"]["n"] for k, v in result.items()}, capsys.readouterr().out
+
+    n, out = evaluate("--model", str(models["all-ages"]))
+    assert list(n.values()) == [20] and "evaluating on faces of all ages, as the model card(s)" in out
+    n, out = evaluate("--model", str(models["adults"]))
+    assert list(n.values()) == [10] and "aged 18 or more, as the model card(s)" in out
+    n, out = evaluate("--model", str(models["all-ages"]), "--min-age", "18")
+    assert list(n.values()) == [10]
+    assert "note: --min-age 18 differs from the card of all-ages (all-ages.onnx), trained and tested on faces of all " \
+           "ages: its numbers here are on other faces than its card's" in out
+    n, out = evaluate("--model", str(models["all-ages"]), "--model", str(models["adults"]))
+    assert set(n.values()) == {10} and "the models' cards were tested on different ages" in out

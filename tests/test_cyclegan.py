@@ -305,3 +305,51 @@ def test_drift_measures_each_face_as_measure_pair_does():
     assert np.isnan(got[3]) and want[3] is None
     mine = [g for i, g in enumerate(got) if i != 3]
     assert mine == pytest.approx([w for i, w in enumerate(want) if i != 3], abs=1e-9) and all(g < 0 for g in mine)
+
+
+def test_a_resume_refuses_settings_that_differ_from_its_checkpoint(tmp_path, utk, capsys):
+    """--preset, --dataset, --preset-domains, --iters-per-epoch and --lr used to be replaced by the checkpoint's."""
+    run = tmp_path / "run"
+    assert train(run, utk, "--n-epochs", "3", "--max-steps", "1") == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    capsys.readouterr()
+    code = main.main(["train", "cyclegan", "--dataset", f"utkface:{other}", "--preset-domains", "aging", "--preset", "cpu",
+                      "--iters-per-epoch", "5", "--lr", "1e-3", "--threads", "1", "--cache", str(tmp_path / "cache"),
+                      "--out", str(run), "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {run / 'last.pt'}: ")
+    for said in ("--preset cpu differs from the checkpoint's smoke",
+                 f"--dataset utkface:{other} differs from the checkpoint's utkface:{utk}",
+                 "--preset-domains aging differs from the checkpoint's engineer",
+                 "--iters-per-epoch 5 differs from the checkpoint's 1", "--lr 0.001 differs from the checkpoint's 0.0002"):
+        assert said in err
+    assert load_checkpoint(run)["step"] == 1
+    # unchanged settings, and what a resume may change, are accepted
+    assert train(run, utk, "--resume", "--max-steps", "1", "--sample-every", "0", "--checkpoint-every", "7") == 0
+    assert load_checkpoint(run)["step"] == 2 and load_checkpoint(run)["config"]["sample_every"] == 0
+
+
+def test_a_resume_that_would_rewrite_the_schedule_already_trained_is_refused(tmp_path, utk, trained, capsys):
+    """A finished run resumed with a shorter schedule used to re-export a card saying 'iterations 2' and a schedule
+    of 1 + 0 epochs. A resume may only lengthen the constant-LR phase while the run is still in it; the card keeps
+    saying what was trained."""
+    import shutil
+
+    done = tmp_path / "done"
+    shutil.copytree(trained, done)  # 2 + 0 epochs of 1 step, finished
+    card = read_card(done / "filter_A2B.onnx").training
+    assert train(done, utk, "--resume", "--n-epochs", "1") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--n-epochs 1 would end the constant learning rate before the 2 epoch(s)" in err
+    assert train(done, utk, "--export-only", "--n-epochs", "3") == 2
+    assert "--export-only exports the run as it was trained" in capsys.readouterr().err
+    assert read_card(done / "filter_A2B.onnx").training == card and load_checkpoint(done)["step"] == 2
+
+    decaying = tmp_path / "decaying"  # 1 + 1 epochs, stopped inside the decay
+    assert train(decaying, utk, "--n-epochs", "1", "--n-epochs-decay", "1", "--max-steps", "2") == 0
+    capsys.readouterr()
+    assert train(decaying, utk, "--resume", "--n-epochs", "1", "--n-epochs-decay", "3") == 2
+    assert "would change the learning rate of epochs already trained" in capsys.readouterr().err
+    assert train(decaying, utk, "--resume", "--n-epochs", "1", "--n-epochs-decay", "1", "--max-steps", "1") == 0
+    assert load_checkpoint(decaying)["step"] == 2  # the same schedule, given again: resumed (it had nothing left)

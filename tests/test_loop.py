@@ -1,4 +1,6 @@
 """The shared loop: an interrupted run resumes exactly where it stopped."""
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -8,12 +10,13 @@ from training.loop import LoopConfig, load_checkpoint, run, run_for_cli
 
 
 class ToyTask:
-    """Linear regression; can raise KeyboardInterrupt at a chosen step to simulate Ctrl-C.
+    """Linear regression; Ctrl-C (a real SIGINT to this process) lands inside a chosen step, before its update;
+    ``aborts`` more Ctrl-Cs land after that step's update.
 
     tests/test_distributed.py runs it under torchrun too, through its wrap_for_training() hook.
     """
 
-    def __init__(self, interrupt_at=None):
+    def __init__(self, interrupt_at=None, aborts=0):
         torch.manual_seed(0)
         self.net = nn.Linear(3, 1)
         self.train_net = self.net
@@ -22,7 +25,7 @@ class ToyTask:
         rng = np.random.default_rng(0)
         self.x = torch.tensor(rng.normal(size=(64, 3)), dtype=torch.float32)
         self.y = self.x @ torch.tensor([[1.0], [-2.0], [0.5]])
-        self.interrupt_at = interrupt_at
+        self.interrupt_at, self.aborts = interrupt_at, aborts
         self.config = {"toy": True}
         self.seen = []
 
@@ -46,13 +49,16 @@ class ToyTask:
         return self.x[idx], self.y[idx]
 
     def step(self, batch, ctx):
-        if self.interrupt_at is not None and ctx.step == self.interrupt_at:
-            raise KeyboardInterrupt
+        hit = self.interrupt_at is not None and ctx.step == self.interrupt_at
+        if hit:
+            signal.raise_signal(signal.SIGINT)
         x, y = batch
         loss = ((self.train_net(x) - y) ** 2).mean()
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
+        for _ in range(self.aborts if hit else 0):
+            signal.raise_signal(signal.SIGINT)  # weights updated, the loop's position not yet
         self.sched.step()
         return {"loss": float(loss)}
 
@@ -63,17 +69,36 @@ class ToyTask:
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     straight = ToyTask()
     run(straight, LoopConfig(tmp_path / "a", epochs=3, batch_size=8))
-    broken = ToyTask(interrupt_at=11)  # mid-epoch 2
+    broken = ToyTask(interrupt_at=11)  # Ctrl-C inside step 12 of 24 (mid-epoch 2): that step is finished first
     with pytest.raises(KeyboardInterrupt):
         run(broken, LoopConfig(tmp_path / "b", epochs=3, batch_size=8))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
     state = load_checkpoint(tmp_path / "b")
-    assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 3, 11)
+    assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 4, 12)
     resumed = ToyTask()
     run(resumed, LoopConfig(tmp_path / "b", epochs=3, batch_size=8, resume=True))
-    assert broken.seen[:11] + resumed.seen == straight.seen  # same batches, in the same order
+    assert broken.seen[:12] + resumed.seen == straight.seen  # same batches, in the same order
     assert torch.allclose(straight.net.weight, resumed.net.weight, atol=1e-6)
     assert load_checkpoint(tmp_path / "b")["step"] == 24
     assert resumed.opt.state_dict()["state"][0]["step"] == straight.opt.state_dict()["state"][0]["step"]
+
+
+def test_a_second_ctrl_c_aborts_at_once_and_keeps_the_last_whole_checkpoint(tmp_path, capsys):
+    """It lands after a step's update and before the loop counts the step: saving then would put updated weights
+    at the old position (the batch trained twice on resume), so nothing is saved and the last checkpoint stands."""
+    straight = ToyTask()
+    run(straight, LoopConfig(tmp_path / "a", epochs=3, batch_size=8))
+    broken = ToyTask(interrupt_at=11, aborts=1)
+    with pytest.raises(KeyboardInterrupt) as exc:
+        run(broken, LoopConfig(tmp_path / "b", epochs=3, batch_size=8))
+    assert type(exc.value) is KeyboardInterrupt
+    assert "aborted at once: nothing since the last checkpoint was saved" in capsys.readouterr().out
+    state = load_checkpoint(tmp_path / "b")
+    assert (state["epoch"], state["samples_in_epoch"], state["step"]) == (1, 0, 8)  # the end of epoch 1, whole
+    resumed = ToyTask()
+    run(resumed, LoopConfig(tmp_path / "b", epochs=3, batch_size=8, resume=True))
+    assert broken.seen[:8] + resumed.seen == straight.seen
+    assert torch.allclose(straight.net.weight, resumed.net.weight, atol=1e-6)
 
 
 class _Prefetching(ToyTask):

@@ -243,3 +243,45 @@ def test_a_folder_without_the_labels_min_age_needs_says_what_is_missing(labels, 
     code, err = run(["train", "classifier", "--dataset", f"folder:{data}", "--cache", "", "--out", str(tmp_path / "run")],
                     capsys)
     assert code == 2 and expected in err and "drop it" not in err, err
+
+
+# --- resuming another trainer's run, or a broken checkpoint -------------------------------------------------------
+
+def _checkpoint(folder: Path, config: dict) -> Path:
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": config, "modules": {}, "optimizers": {}, "schedulers": {}, "epoch": 1, "step": 4}, folder / "last.pt")
+    return folder / "last.pt"
+
+
+CLASSIFIER_CONFIG = {"net": {"arch": "resnet", "size": 32, "width": 8}, "labels": ["male", "female"],
+                     "dataset": f"utkface:{NOWHERE}", "epochs": 1}
+CYCLEGAN_CONFIG = {"net": {"preset": "smoke", "size": 32}, "dataset": f"utkface:{NOWHERE}", "recipe": "engineer",
+                   "n_epochs": 1, "n_epochs_decay": 0}
+
+
+@pytest.mark.parametrize("trainer,config,expected", [
+    ("classifier", CYCLEGAN_CONFIG, "a CycleGAN checkpoint, not a classifier's; continue it with `train cyclegan"),
+    ("cyclegan", CLASSIFIER_CONFIG, "a classifier checkpoint, not a CycleGAN's; continue it with `train classifier"),
+    ("classifier", {"toy": True}, "a checkpoint of no trainer of this project, not a classifier's"),
+])
+def test_resuming_another_trainers_run_names_what_it_is(trainer, config, expected, tmp_path, capsys):
+    """They used to end in a TypeError (classifier) or KeyError 'n_epochs' (CycleGAN) traceback."""
+    path = _checkpoint(tmp_path / "run", config)
+    code, err = run(["train", trainer, "--dataset", f"utkface:{NOWHERE}", "--resume", "--out", str(path.parent)], capsys)
+    assert code == 2 and err.count("\n") == 1 and f"{path}: {expected}" in err
+
+
+@pytest.mark.parametrize("keep", [0.01, 0.5])  # an OSError from torch's reader, and a zip error
+@pytest.mark.parametrize("trainer", ["classifier", "cyclegan"])
+def test_a_truncated_checkpoint_is_one_line_naming_it(trainer, keep, tmp_path, capsys):
+    import torch
+
+    path = tmp_path / "run" / "last.pt"
+    path.parent.mkdir()
+    torch.save({"config": CLASSIFIER_CONFIG, "modules": {"net": {"w": torch.zeros(20000)}}}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    code, err = run(["train", trainer, "--dataset", f"utkface:{NOWHERE}", "--resume", "--out", str(path.parent)], capsys)
+    assert code == 2 and err.count("\n") == 1 and f"{path}: truncated or corrupt checkpoint (" in err

@@ -27,6 +27,7 @@ from inference.runtime import RuntimeConfig
 from training.data.cache import unreadable_note
 
 GROUPINGS = ("gender×race", "age_band")
+DEFAULT_MIN_AGE = 18  # train classifier's default, and evaluate's where the models' cards do not say
 log = logging.getLogger(__name__)
 
 
@@ -78,9 +79,11 @@ def paired_lines(comparisons: list[dict]) -> list[str]:
     return [comparison_line(c, "gender×race") for c in comparisons]
 
 
-def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict]) -> str:
-    """What --json (evaluate) and comparison.json (compare) hold: each model's metrics and the paired tests."""
-    return strict_json.dumps({"models": {k: v.to_dict() for k, v in results.items()}, "comparisons": comparisons}, indent=1)
+def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict], extra: dict | None = None) -> str:
+    """What --json (evaluate) and comparison.json (compare) hold: each model's metrics and the paired tests
+    (and ``extra``: compare records how each variant was made)."""
+    return strict_json.dumps({"models": {k: v.to_dict() for k, v in results.items()}, "comparisons": comparisons,
+                              **(extra or {})}, indent=1)
 
 
 def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[dict]]:
@@ -98,7 +101,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", required=True, help="an ONNX classifier (repeat to compare)")
     p.add_argument("--dataset", required=True, help="KIND:PATH, e.g. utkface:../shared/datasets/utkface")
     p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
-    p.add_argument("--min-age", type=int_at_least(-1), default=18, help="-1 for all ages")
+    p.add_argument("--min-age", type=int_at_least(-1), default=None,
+                   help=f"evaluate on faces at least this old (-1: all); default: the age the models' cards were "
+                        f"trained and tested on ({DEFAULT_MIN_AGE} where they do not say or disagree)")
     p.add_argument("--json", help="write the metrics here")
 
 
@@ -110,15 +115,51 @@ def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sa
     return samples
 
 
+_UNKNOWN = object()
+
+
+def card_min_age(model: Classifier) -> object:
+    """The youngest age (None: all ages) the model's card says it was trained and tested on, or _UNKNOWN."""
+    filters = (model.card.training or {}).get("filters")
+    return filters["min_age"] if isinstance(filters, dict) and "min_age" in filters else _UNKNOWN
+
+
+def ages_text(min_age: int | None) -> str:
+    return "of all ages" if min_age is None else f"aged {min_age} or more"
+
+
+def choose_min_age(given: int | None, models: dict[str, Classifier]) -> tuple[int | None, list[str]]:
+    """The age filter to evaluate with and the notes to print: --min-age when given (noting each model whose card
+    says otherwise, so its numbers here are not its card's), else the cards' own when they agree."""
+    recorded = {name: age for name, m in models.items() if (age := card_min_age(m)) is not _UNKNOWN}
+    if given is not None:
+        min_age = None if given < 0 else given
+        return min_age, [f"note: --min-age {given} differs from the card of {name}, trained and tested on faces "
+                         f"{ages_text(age)}: its numbers here are on other faces than its card's"
+                         for name, age in recorded.items() if age != min_age]
+    ages = set(recorded.values())
+    if len(ages) == 1:
+        (min_age,) = ages
+        return min_age, [f"note: evaluating on faces {ages_text(min_age)}, as the model card(s) were trained and "
+                         "tested on (give --min-age to choose)"]
+    if ages:
+        said = ", ".join(f"{name}: {ages_text(age)}" for name, age in recorded.items())
+        return DEFAULT_MIN_AGE, [f"note: the models' cards were tested on different ages ({said}); evaluating all on "
+                                 f"faces {ages_text(DEFAULT_MIN_AGE)} (give --min-age to choose)"]
+    return DEFAULT_MIN_AGE, []
+
+
 def main(args: argparse.Namespace) -> int:
     if args.json is not None:
         check_output_file(args.json, "--json")
-    min_age = None if args.min_age < 0 else args.min_age
-    samples = evaluation_samples(args.dataset, args.split, min_age)
     models = {}
     for path in args.model:
         model = load_model(path, "classifier", RuntimeConfig(provider="cpu"))
         models[f"{model.name} ({Path(path).name})"] = model
+    min_age, notes = choose_min_age(args.min_age, models)
+    for note in notes:
+        print(note)
+    samples = evaluation_samples(args.dataset, args.split, min_age)
     results, paired = evaluate_models(models, samples)
     for grouping in GROUPINGS:
         print(format_table(results, grouping), end="\n\n")

@@ -106,6 +106,11 @@ class StoppedEarly(KeyboardInterrupt):
     """--max-steps was reached: checkpointed, to be continued with --resume (not an error)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or a kill, taken after the step in hand (StopFlag): checkpointed at a step boundary. A bare
+    KeyboardInterrupt (a second Ctrl-C) may land anywhere in a step, so the loop saves nothing for it."""
+
+
 def add_run_arguments(p, out_help: str) -> None:
     """The arguments every trainer shares: where the run lives, and how the loop runs it."""
     p.add_argument("--seed", type=int, default=0)
@@ -115,7 +120,9 @@ def add_run_arguments(p, out_help: str) -> None:
     p.add_argument("--out", required=True, help=out_help)
     p.add_argument("--name", help="model name in the card (default: the run folder's name)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the checkpoint in --out (with any number of processes)")
+                   help="continue the checkpoint in --out (with any number of processes) with its own settings: a "
+                        "training setting given as well must be the checkpoint's; how it runs (--max-steps, --threads, "
+                        "--workers, --device, --precision, --channels-last, --compile, --cache) and --name may change")
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="stop after this many steps, checkpointed; continue later with --resume")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
@@ -236,23 +243,29 @@ class _Batches(torch.utils.data.Dataset):
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # many workers × many threads would fight over the cores
     # A kill sent to the whole process group (`timeout`, a batch scheduler, `docker stop`) reaches the workers
-    # too. Were they to die of it, the main process would fail on their deaths mid-step instead of finishing
-    # the step and checkpointing, which is what SIGTERM means to it (StopFlag); it shuts them down itself.
-    # A second SIGTERM (the loader's own terminate() for a worker stuck past its shutdown) still ends one.
-    # The worker was forked with SIGTERM blocked (_forking_workers), so one sent before now waits for this.
+    # too, as a Ctrl-C in a terminal does. Were they to die of it, the main process would fail on their deaths
+    # mid-step instead of finishing the step and checkpointing, which is what both mean to it (StopFlag); it
+    # shuts them down itself. A second SIGTERM (the loader's own terminate() for a worker stuck past its
+    # shutdown) still ends one; SIGINT is the main process's alone.
+    # The worker was forked with both blocked (_forking_workers), so one sent before now waits for this.
     signal.signal(signal.SIGTERM, _ignore_first_term)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _ignore_first_term(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
 @contextmanager
 def _forking_workers() -> Iterator[None]:
-    """SIGTERM held back while the DataLoader forks its workers: a child inherits the mask, so a kill that lands
-    before its _worker_init stays pending until the worker is ready to ignore it; here it is delivered on leaving."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    """SIGTERM and SIGINT held back while the DataLoader forks its workers: a child inherits the mask, so a kill
+    or Ctrl-C that lands before its _worker_init stays pending until the worker is ready to ignore it; here it is
+    delivered on leaving."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         yield
     finally:
@@ -309,7 +322,7 @@ class Checkpoints:
     def load(self, task: Task) -> dict:
         if not self.path.exists():
             raise BiasMirrorError("--resume was given but there is no checkpoint to resume from", self.path)
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        state = read_checkpoint(self.path)
         for k, m in task.modules().items():
             _unwrap(m).load_state_dict(state["modules"][k])
         for k, o in task.optimizers().items():
@@ -325,14 +338,61 @@ def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A checkpoint's contents (config + weights), for export and evaluation."""
+# The trainers whose checkpoints a command may be given: the command, and how a message names the run.
+TRAINERS = {"classifier": "a classifier", "cyclegan": "a CycleGAN"}
+
+
+def checkpoint_trainer(state: Any) -> str | None:
+    """Which trainer wrote ``state`` (a TRAINERS key), or None when it is none of ours."""
+    cfg = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(cfg, dict):
+        return None
+    net = cfg.get("net") if isinstance(cfg.get("net"), dict) else {}
+    if "n_epochs" in cfg or "preset" in net:
+        return "cyclegan"
+    if "labels" in cfg or "arch" in net:
+        return "classifier"
+    return None
+
+
+def read_checkpoint(path: Path) -> dict:
+    """``torch.load`` of a checkpoint file, with a truncated or corrupt file said in one line naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except OSError as exc:
+        if exc.filename is not None:  # the system refused the file itself (permissions, a folder): main.py says so
+            raise
+        raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
+                              "restore it, or start again in a new --out", path) from exc
+    except Exception as exc:  # zip, pickle and EOF errors, each worded differently by torch
+        raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
+                              "restore it, or start again in a new --out", path) from exc
+    if not isinstance(state, dict) or "modules" not in state or "config" not in state:
+        raise BiasMirrorError("not a training checkpoint of this project (no config and weights in it)", path)
+    return state
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else "no details")[:160]
+
+
+def load_checkpoint(path: str | Path, trainer: str | None = None) -> dict:
+    """A checkpoint's contents (config + weights), for export and evaluation; with ``trainer`` (a TRAINERS key),
+    one that another trainer wrote is refused by name."""
     p = Path(path)
     if p.is_dir():
         p = p / CHECKPOINT
     if not p.exists():
         raise BiasMirrorError("no checkpoint found (give a run folder or its last.pt)", p)
-    return torch.load(p, map_location="cpu", weights_only=False)
+    state = read_checkpoint(p)
+    if trainer is not None:
+        found = checkpoint_trainer(state)
+        if found != trainer:
+            what = f"{TRAINERS[found]} checkpoint" if found else "a checkpoint of no trainer of this project"
+            fix = (f"; continue it with `train {found} --resume --out {p.parent}`" if found else "")
+            raise BiasMirrorError(f"{what}, not {TRAINERS[trainer]}'s{fix}", p)
+    return state
 
 
 class CsvLog:
@@ -366,8 +426,9 @@ def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
 
     Under torchrun every process runs this; the task's ``wrap_for_training`` hook wraps
     its trained modules in DistributedDataParallel, and only rank 0 writes logs,
-    samples and checkpoints. Raises KeyboardInterrupt (after checkpointing) on
-    Ctrl-C or a kill, and StoppedEarly at ``cfg.max_steps``.
+    samples and checkpoints. Raises Interrupted (after the step in hand, checkpointed)
+    on Ctrl-C or a kill, StoppedEarly at ``cfg.max_steps``, and a bare KeyboardInterrupt
+    (nothing saved: the last checkpoint stands) on a second Ctrl-C.
     """
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -499,7 +560,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         hook(wrap)
     logger = CsvLog(cfg.out_dir / "log.csv")  # one row per 20 steps
     epoch_log = CsvLog(cfg.out_dir / "epochs.csv")  # one row per epoch: its own columns
-    stop = StopFlag()
+    stop = StopFlag(announce=ctx.is_main)
     metrics: dict[str, float] = {}
     indices = task.indices()
     per_step = cfg.batch_size * dist.world
@@ -541,7 +602,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 if ctx.is_main and ctx.step % cfg.checkpoint_every == 0:
                     ckpt.save(task, epoch, consumed, ctx)
                 if _any_rank(stop.requested, ctx):
-                    raise KeyboardInterrupt
+                    raise Interrupted
                 if cfg.max_steps is not None and steps_here >= cfg.max_steps:
                     raise StoppedEarly
             bar.close()
@@ -556,12 +617,22 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 epoch_log.write({"step": ctx.step, "epoch": epoch, **metrics})
                 ckpt.save(task, epoch + 1, 0, ctx)
                 tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-    except KeyboardInterrupt as exc:
+            if _any_rank(stop.requested, ctx):  # asked during the epoch's evaluation: stop before the next
+                raise Interrupted
+    except (Interrupted, StoppedEarly) as exc:
         if ctx.is_main:
             ckpt.save(task, pos[0], pos[1], ctx)
             why = f"stopped after {steps_here} steps as asked" if isinstance(exc, StoppedEarly) else "interrupted"
             tqdm.write(f"{why}: the last checkpoint is {ckpt.path}; continue with --resume")
         _barrier(ctx)
+        raise
+    except KeyboardInterrupt:
+        # A second Ctrl-C, wherever it landed: a step may be half done (weights updated, position not), so
+        # nothing is saved now; the last checkpoint on disk is whole.
+        if ctx.is_main:
+            kept = f"the last checkpoint is {ckpt.path}; continue with --resume" if ckpt.path.exists() else \
+                "no checkpoint was written yet"
+            tqdm.write(f"aborted at once: nothing since the last checkpoint was saved; {kept}")
         raise
     finally:
         if bar is not None:
@@ -587,19 +658,36 @@ def _any_rank(flag: bool, ctx: StepContext) -> bool:
 
 
 class StopFlag:
-    """SIGTERM (a kill) is noted, not raised: the step in hand finishes (a DataLoader starting its workers, an
-    optimiser half through its update are never cut), and the caller stops after it, as after Ctrl-C."""
+    """Ctrl-C (SIGINT) and a kill (SIGTERM) are noted, not raised: the step in hand finishes (a DataLoader
+    starting its workers, an optimiser half through its update, a batch half augmented are never cut), and the
+    caller stops after it, checkpointed. A second Ctrl-C aborts at once (KeyboardInterrupt wherever it lands;
+    the loop then keeps the last checkpoint as it is). Under torchrun the agent passes on the Ctrl-C the
+    terminal already sent, so there a repeated SIGINT is only noted, like a repeated SIGTERM."""
 
-    def __init__(self) -> None:
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, abort_on_second_interrupt: bool | None = None, announce: bool = False) -> None:
         self.requested = False
+        self.abort_on_second_interrupt = ("TORCHELASTIC_RUN_ID" not in os.environ if abort_on_second_interrupt is None
+                                          else abort_on_second_interrupt)
+        self.announce = announce
+        self._old: dict[int, Any] = {}
         try:
-            self._old = signal.signal(signal.SIGTERM, self._handle)
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
         except ValueError:  # not in the main thread
-            self._old = None
+            self._old = {}
 
-    def _handle(self, *_: Any) -> None:
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if signum == signal.SIGINT and self.requested and self.abort_on_second_interrupt:
+            raise KeyboardInterrupt  # the second Ctrl-C: now
+        if not self.requested and self.announce:
+            what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+            again = "; Ctrl-C again aborts at once, keeping only the last checkpoint" if self.abort_on_second_interrupt else ""
+            os.write(2, f"\n{what}: stopping after the step in hand, checkpointed{again}\n".encode())
         self.requested = True
 
     def restore(self) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,14 +30,15 @@ from inference.runtime import RuntimeConfig
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
-from training.loop import (Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
+from training.evaluate import DEFAULT_MIN_AGE
+from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
                            run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
+from training.resume import RUN_OPTIONS_THAT_MAY_CHANGE, Where, command_line, record_resume, refuse_changed_settings
 
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
 COMPOSE_BY = ("gender", "race", "age_band", "group")  # Sample attributes a training mix can be composed over
-DEFAULT_MIN_AGE = 18
 
 
 @dataclass
@@ -286,7 +285,7 @@ def block_counts(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, help="KIND:PATH, e.g. utkface:../shared/datasets/utkface")
+    p.add_argument("--dataset", help="KIND:PATH, e.g. utkface:../shared/datasets/utkface (with --resume: the checkpoint's)")
     p.add_argument("--arch", choices=["resnet", "mobilenet"], default="resnet")
     p.add_argument("--size", type=positive_int, default=112, help="input size in px (CAM grid is size/16)")
     p.add_argument("--width", type=positive_int, default=32, help="resnet base width")
@@ -331,7 +330,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
         "swa_epochs": args.swa_epochs, "swa_lr": args.swa_lr if args.swa_lr is not None else args.lr / 4,
         "distill_from": args.distill_from, "distill_weight": args.distill_weight if args.distill_from else 0.0,
-        "command": "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": command_line(args),
     }
     return net, data
 
@@ -365,14 +364,55 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
     return soft_targets(data.labels, p_all, run_cfg["distill_weight"], LABELS.index("female"))
 
 
+# What a resume keeps (given on its command line, each must be the checkpoint's), as its config holds it.
+RESUME_SETTINGS = {
+    "dataset": lambda c: Where(c.get("dataset")),
+    "arch": lambda c: c["net"]["arch"],
+    "size": lambda c: c["net"]["size"],
+    "width": lambda c: c["net"]["width"],
+    "blocks": lambda c: list(c["net"]["blocks"]),
+    "min_age": lambda c: -1 if c.get("min_age") is None else c["min_age"],
+    "compose": "compose", "by": "by", "target": "target", "seed": "seed",
+    "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+    "framing_jitter": ("framing_jitter", 0.0), "swa_epochs": ("swa_epochs", 0), "swa_lr": "swa_lr",
+    "distill_from": lambda c: [Where(p) for p in c.get("distill_from") or []],
+    "distill_weight": ("distill_weight", 0.0),
+}
+MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {"export_to"}
+
+
+def requested_config(args: argparse.Namespace) -> dict:
+    """The config a new run with these arguments would have (as checkpoints hold it)."""
+    net, data = config_from_args(args)
+    return {"net": net.to_dict(), "labels": LABELS, **data}
+
+
+def checked_settings(args: argparse.Namespace, checkpoint: Path, **how) -> dict:
+    """The checkpoint's config, after refusing any setting given on the command line that differs from it
+    (``how``: refuse_changed_settings' only= and keeps=)."""
+    saved = load_checkpoint(checkpoint, "classifier")["config"]
+    refuse_changed_settings(args, RESUME_SETTINGS, requested_config(args), saved, checkpoint, **how)
+    return saved
+
+
+def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[ClassifierConfig, dict]:
+    """The checkpoint's settings, after refusing any given on the command line that differ from them."""
+    saved = checked_settings(args, checkpoint)
+    run_cfg = {k: v for k, v in saved.items() if k not in ("net", "labels")}
+    record_resume(run_cfg, args)
+    return ClassifierConfig.from_dict(saved["net"]), run_cfg
+
+
 def main(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, "--out")
     cache = check_cache_dir(args.cache)
     if args.export_to is not None:
         check_output_file(args.export_to, "--export-to")
     if args.resume:
-        saved = load_checkpoint(out)["config"]
-        net_cfg, run_cfg = ClassifierConfig.from_dict(saved["net"]), {k: v for k, v in saved.items() if k not in ("net", "labels")}
+        net_cfg, run_cfg = resumed_config(args, out / CHECKPOINT)
+    elif args.dataset is None:
+        raise BiasMirrorError("--dataset KIND:PATH is needed to start a run (e.g. utkface:../shared/datasets/utkface); "
+                              "with --resume the checkpoint's is used")
     else:
         net_cfg, run_cfg = config_from_args(args)
     data = build_data(run_cfg["dataset"], net_cfg.size, run_cfg["min_age"], run_cfg["compose"], run_cfg["by"],

@@ -96,6 +96,7 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         **distillation_entry(cfg),
         **averaging_entry(task, out),
         "command": cfg["command"],
+        "resumes": cfg.get("resumes", []),
         **provenance(),
     }
     card = classifier_card(name, size, cfg["labels"], net.cam_grid(), method_text(cfg["net"]["arch"]), training, {})

@@ -5,7 +5,12 @@
 trains the same classifier twice — on the data as it is, and undersampled so
 each gender is equal — then evaluates both exported models on the same test
 faces and prints them side by side (per gender × race and per age band).
-A finished run is reused, an interrupted one resumes.
+A variant trained in --out is reused, a stopped one continues (running the same
+command again, or with --resume); a command that stops a variant (--max-steps,
+Ctrl-C) ends there, checkpointed, and compares nothing yet. A variant found in
+--out is used only if the settings given are its checkpoint's, and one still to
+train must be trained like the other (defaults included); comparison.json
+records how each compared model was made (its card's training record).
 """
 from __future__ import annotations
 
@@ -13,46 +18,115 @@ import argparse
 from pathlib import Path
 
 from inference.arg_checks import check_output_dir
+from inference.errors import BiasMirrorError
 from inference.metrics import format_table
-from inference.models import load_model
+from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
 from training.loop import CHECKPOINT
 from training.tasks import classifier
 
 
+HELP = {
+    "dataset": "KIND:PATH, e.g. utkface:../shared/datasets/utkface: both variants train on it and are compared on its "
+               "test faces",
+    "out": "folder of the comparison: unbalanced/ and balanced/ (each a classifier run) and comparison.json",
+    "resume": "continue the comparison in --out: a variant trained there is reused, a stopped one continues from its "
+              "checkpoint (running the same command again does the same)",
+    "max_steps": "stop the variant in training after this many steps, checkpointed, comparing nothing yet; run the "
+                 "command again to continue",
+}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     classifier.add_arguments(p)
     for action in p._actions:
-        if action.dest in ("compose", "by", "target", "export_to", "name", "resume"):
+        if action.dest == "dataset":
+            action.required = True  # the test faces both variants are compared on
+        if action.dest in HELP:
+            action.help = HELP[action.dest]
+        if action.dest in ("compose", "by", "target", "export_to", "name"):
             action.help = argparse.SUPPRESS
 
 
-def _train_variant(args: argparse.Namespace, out: Path, compose: str) -> Path:
-    if (out / "model.onnx").exists():
-        print(f"reusing {out / 'model.onnx'}")
-        return out / "model.onnx"
+VARIANTS = {"unbalanced": ("unbalanced", "none"), "gender-balanced": ("balanced", "balanced")}  # name: folder, compose
+# Settings the two variants of one comparison share: all but the training mix.
+SHARED_SETTINGS = set(classifier.RESUME_SETTINGS) - {"compose", "by", "target"}
+
+
+def _variant_args(args: argparse.Namespace, out: Path, compose: str) -> argparse.Namespace:
     variant = argparse.Namespace(**vars(args))
     variant.compose, variant.by, variant.target = compose, "gender", None
     variant.out, variant.name, variant.export_to = str(out), f"{args.arch}-{compose if compose != 'none' else 'unbalanced'}", None
     variant.resume = (out / CHECKPOINT).exists()
-    code = classifier.main(variant)
-    if code != 0:
-        raise SystemExit(code)
-    return out / "model.onnx"
+    return variant
+
+
+def check_variants(args: argparse.Namespace, out: Path) -> dict[str, dict]:
+    """Before anything is trained: each variant already in ``out`` (finished or stopped) was made with the settings
+    this command gives, and one still to start would be trained like those (its settings, defaults included, are
+    theirs). Returns the configs of the variants found."""
+    found = {}
+    for name, (folder, compose) in VARIANTS.items():
+        run = out / folder
+        if (run / CHECKPOINT).exists():
+            found[name] = classifier.checked_settings(_variant_args(args, run, compose), run / CHECKPOINT,
+                                                      keeps=f"the {name} variant trained here keeps its settings")
+        elif (run / "model.onnx").exists():
+            raise BiasMirrorError("no checkpoint next to it to tell the settings it was made with, so it cannot be "
+                                  "reused; start a new --out", run / "model.onnx")
+    for name, (folder, compose) in VARIANTS.items():
+        if name in found or not found:
+            continue
+        other, _ = next(iter(found.items()))
+        other_run = out / VARIANTS[other][0]
+        classifier.checked_settings(_variant_args(args, out / folder, compose), other_run / CHECKPOINT,
+                                    only=SHARED_SETTINGS,
+                                    keeps=f"the {name} variant is trained as the {other} one was")
+    return found
+
+
+def _train_variant(args: argparse.Namespace, out: Path, compose: str) -> int:
+    """Trains (or continues) one variant in ``out``; its exit status (0 also when --max-steps stopped it)."""
+    if (out / "model.onnx").exists():
+        print(f"reusing {out / 'model.onnx'}: its checkpoint's settings are the ones given")
+        return 0
+    return classifier.main(_variant_args(args, out, compose))
+
+
+def variant_record(path: Path, reused: bool) -> dict:
+    """How a compared model was made (its card's training record), for comparison.json."""
+    return {"model": str(path), "reused": reused, "training": read_card(path).training}
 
 
 def main(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, "--out")
-    paths = {"unbalanced": _train_variant(args, out / "unbalanced", "none"),
-             "gender-balanced": _train_variant(args, out / "balanced", "balanced")}
-    samples = evaluation_samples(args.dataset, "test", None if args.min_age < 0 else args.min_age)
+    if args.resume and not any((out / folder / CHECKPOINT).exists() for folder, _ in VARIANTS.values()):
+        raise BiasMirrorError("--resume was given but no variant has been trained here yet: leave it out to start "
+                              "the comparison", out)
+    check_variants(args, out)
+    paths, reused = {}, {}
+    for name, (folder, compose) in VARIANTS.items():
+        reused[name] = (out / folder / "model.onnx").exists()
+        code = _train_variant(args, out / folder, compose)
+        if code != 0:
+            return code  # interrupted: checkpointed, and said so
+        if not (out / folder / "model.onnx").exists():  # --max-steps stopped it, checkpointed
+            print(f"the {name} variant has not finished training, so nothing is compared yet; run the same command "
+                  "again (with or without --max-steps, or with --resume) to continue it, and the comparison follows "
+                  "once both variants are trained")
+            return 0
+        paths[name] = out / folder / "model.onnx"
+    variants = {name: variant_record(p, reused[name]) for name, p in paths.items()}
+    # the faces both were tested on when trained (the variants share their age filter: check_variants)
+    min_age = variants["unbalanced"]["training"]["filters"]["min_age"]
+    samples = evaluation_samples(args.dataset, "test", min_age)
     results, paired = evaluate_models({name: load_model(p, "classifier", RuntimeConfig(provider="cpu"))
                                        for name, p in paths.items()}, samples)
     for grouping in GROUPINGS:
         print(format_table(results, grouping), end="\n\n")
     for line in paired_lines(paired):
         print(line)
-    (out / "comparison.json").write_text(evaluation_json(results, paired))
+    (out / "comparison.json").write_text(evaluation_json(results, paired, {"variants": variants}))
     print(f"written {out / 'comparison.json'}")
     return 0

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import shlex
-import sys
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,9 +29,11 @@ from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
-from training.loop import (CsvLog, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
-                           run_for_cli)
+from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, load_checkpoint,
+                           loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
+from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, command_line, given_options, record_resume,
+                             refuse_changed_settings)
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -381,8 +381,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default="cpu",
                    help="network size: smoke (tests), cpu (64 px), fast (128 px), full (256 px, the paper)")
     p.add_argument("--n-epochs", type=non_negative_int, default=None,
-                   help=f"epochs at the initial LR (default {SCHEDULE_DEFAULTS['n_epochs']}; on --resume: extend; "
-                        "0: decay from the start)")
+                   help=f"epochs at the initial LR (default {SCHEDULE_DEFAULTS['n_epochs']}; 0: decay from the start); "
+                        "--resume may lengthen it while the run has not begun its decay, and change nothing else "
+                        "of the schedule")
     p.add_argument("--n-epochs-decay", type=non_negative_int, default=None,
                    help=f"epochs of linear LR decay to 0 (default {SCHEDULE_DEFAULTS['n_epochs_decay']}; 0: no decay; "
                         "not both 0)")
@@ -413,21 +414,70 @@ def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
         "n_epochs_decay": args.n_epochs_decay if args.n_epochs_decay is not None else SCHEDULE_DEFAULTS["n_epochs_decay"],
         "iters_per_epoch": args.iters_per_epoch, "sample_every": args.sample_every,
         "min_domain_size": args.min_domain_size,
-        "command": "python main.py train cyclegan " + " ".join(shlex.quote(a) for a in sys.argv[3:]),
+        "command": command_line(args),
     }
     return preset(args.preset), run_cfg
 
 
+# What a resume keeps (given on its command line, each must be the checkpoint's), as its config holds it.
+RESUME_SETTINGS = {
+    "preset": lambda c: c["net"]["preset"],
+    "dataset": lambda c: Where(c.get("dataset")),
+    "preset_domains": lambda c: c.get("recipe") if c.get("recipe") != "folders" else None,
+    "domain_a": lambda c: Where(c.get("domain_a")),
+    "domain_b": lambda c: Where(c.get("domain_b")),
+    "min_domain_size": "min_domain_size", "iters_per_epoch": "iters_per_epoch", "batch_size": "batch_size",
+    "lr": "lr", "seed": "seed",
+}
+# --n-epochs and --n-epochs-decay may lengthen the schedule; --sample-every and --checkpoint-every are progress;
+# the rest say what is exported and measured at the end.
+MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {
+    "n_epochs", "n_epochs_decay", "sample_every", "checkpoint_every",
+    "export_only", "export_both", "export_to", "classifier", "eval_faces"}
+
+
+def schedule_problems(saved: dict, state: dict, n_epochs: int | None, n_epochs_decay: int | None,
+                      training: bool) -> list[str]:
+    """Why a new --n-epochs / --n-epochs-decay cannot apply to a checkpoint, or nothing. A resume may lengthen the
+    constant-LR phase while the run is still in it; any other change would give the epochs already trained another
+    learning rate than they had (or, when only exporting, a card whose schedule is not the one trained)."""
+    old = (saved["n_epochs"], saved["n_epochs_decay"])
+    new = (old[0] if n_epochs is None else n_epochs, old[1] if n_epochs_decay is None else n_epochs_decay)
+    if new == old:
+        return []
+    asked = " ".join(f"--{k} {v}" for k, v, was in (("n-epochs", new[0], old[0]), ("n-epochs-decay", new[1], old[1]))
+                     if v != was)
+    if not training:
+        return [f"{asked} differs from the checkpoint's schedule of {old[0]} + {old[1]} epochs: --export-only exports "
+                "the run as it was trained"]
+    begun = state["epoch"] + (1 if state.get("samples_in_epoch") else 0)  # epochs whose learning rate has been used
+    if begun > old[0]:
+        return [f"{asked} would change the learning rate of epochs already trained: {begun} of the checkpoint's "
+                f"{old[0]} + {old[1]} epochs are trained or begun and its decay has started, so its schedule is fixed"]
+    if new[0] < begun:
+        return [f"{asked} would end the constant learning rate before the {begun} epoch(s) already trained at it "
+                f"(the checkpoint's schedule is {old[0]} + {old[1]}): a resume may only lengthen --n-epochs"]
+    return []
+
+
 def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict]:
-    saved = load_checkpoint(out)["config"]
+    checkpoint = out / CHECKPOINT
+    state = load_checkpoint(checkpoint, "cyclegan")
+    saved = state["config"]
+    requested = {"net": {"preset": args.preset}, "dataset": args.dataset, "recipe": args.preset_domains,
+                 "domain_a": args.domain_a, "domain_b": args.domain_b, "min_domain_size": args.min_domain_size,
+                 "iters_per_epoch": args.iters_per_epoch, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+    refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint,
+                            schedule_problems(saved, state, args.n_epochs, args.n_epochs_decay, not args.export_only))
     run_cfg = {k: v for k, v in saved.items() if k != "net"}
-    # A resume may lengthen the schedule (train longer); everything else is the checkpoint's.
+    # A resume may lengthen the schedule (train longer) and change how often it samples; the rest is the checkpoint's.
     for key in ("n_epochs", "n_epochs_decay"):
         if getattr(args, key) is not None:
             run_cfg[key] = getattr(args, key)
-    if args.resume:  # the card's command line is the first one; resumes are listed after it
-        command = "python main.py train cyclegan " + " ".join(shlex.quote(a) for a in sys.argv[3:])
-        run_cfg["resumes"] = [*run_cfg.get("resumes", []), command]
+    if "sample_every" in given_options(args):
+        run_cfg["sample_every"] = args.sample_every
+    if args.resume:
+        record_resume(run_cfg, args)
     return CycleGANConfig.from_dict(saved["net"]), run_cfg
 
 
@@ -486,7 +536,7 @@ def main(args: argparse.Namespace) -> int:
     if main_rank:
         print(f"{epochs} epochs × {run_cfg['iters_per_epoch']} steps, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
     if args.export_only:
-        state = load_checkpoint(out)
+        state = load_checkpoint(out, "cyclegan")
         for k, m in task.modules().items():
             m.load_state_dict(state["modules"][k])
         steps = state["step"]

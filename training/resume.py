@@ -1,0 +1,142 @@
+"""Resuming a run: the settings it keeps, the ones a resume may change, and how each resume is recorded.
+
+A resumed run is the run its checkpoint started: its data, network, schedule and seed are the checkpoint's.
+What a resume may change is how it runs and what it reports — ``--max-steps``, ``--threads``, ``--workers``,
+``--device``, ``--precision``, ``--channels-last``, ``--compile``, ``--cache``, ``--name``, the export options and
+progress options such as the CycleGAN's ``--sample-every`` (each trainer lists its own in ``MAY_CHANGE_ON_RESUME``).
+Any other setting given on the command line of a resume must say what the checkpoint says; one that does not is
+refused by name with the checkpoint's value, instead of being silently replaced by it.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Union
+
+from inference.errors import BiasMirrorError
+
+# What every trainer lets a resume change (add_run_arguments' options but --seed): how the run is executed.
+RUN_OPTIONS_THAT_MAY_CHANGE = frozenset({"resume", "out", "max_steps", "threads", "workers", "device", "precision",
+                                         "channels_last", "compile", "cache", "name"})
+
+
+@dataclass(frozen=True)
+class Where:
+    """A path, or a dataset's KIND:PATH, as written; equal to another that names the same place."""
+
+    text: str | None
+
+    def _key(self) -> tuple[str, str] | None:
+        if self.text is None:
+            return None
+        kind, sep, path = self.text.partition(":")
+        if not sep or "/" in kind or "\\" in kind:  # a bare path
+            kind, path = "", self.text
+        return kind, str(Path(path).expanduser().resolve())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Where) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __str__(self) -> str:
+        return "none" if self.text is None else self.text
+
+
+# A setting as a run's config holds it: a config key, (key, value for checkpoints from before the key existed),
+# or a function of the whole config giving the value as the option is written.
+Reader = Union[str, tuple[str, Any], Callable[[Mapping[str, Any]], Any]]
+
+
+def _read(reader: Reader, cfg: Mapping[str, Any]) -> Any:
+    if callable(reader):
+        return reader(cfg)
+    if isinstance(reader, tuple):
+        return cfg.get(reader[0], reader[1])
+    return cfg.get(reader)
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    return value
+
+
+def cli_text(value: Any) -> str:
+    """A setting's value as it would be written on the command line."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(cli_text(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{cli_text(v)}" for k, v in value.items()) or "none"
+    return str(value)
+
+
+def given_options(args: argparse.Namespace) -> set[str]:
+    """The options (argparse dests) the command line gave explicitly; main.py records them. Empty for a
+    namespace made in code, which then changes nothing on resume without being checked."""
+    return set(getattr(args, "_given", ()) or ())
+
+
+def option_name(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def changed_settings(args: argparse.Namespace, settings: Mapping[str, Reader], requested: Mapping[str, Any],
+                     saved: Mapping[str, Any], only: set[str] | None = None) -> list[str]:
+    """'--size 64 differs from the checkpoint's 32' for each setting given on the command line (or each of
+    ``only``, given or not) whose value, read from the ``requested`` config the command line makes, is not the
+    ``saved`` config's."""
+    given = given_options(args)
+    out = []
+    for dest, reader in settings.items():
+        if dest not in (given if only is None else only):
+            continue
+        want, have = _read(reader, requested), _read(reader, saved)
+        if _norm(want) != _norm(have):
+            default = "" if dest in given else " (the default)"
+            out.append(f"{option_name(dest)} {cli_text(want)}{default} differs from the checkpoint's {cli_text(have)}")
+    return out
+
+
+def refuse_changed_settings(args: argparse.Namespace, settings: Mapping[str, Reader], requested: Mapping[str, Any],
+                            saved: Mapping[str, Any], checkpoint: Path, more: list[str] | None = None,
+                            only: set[str] | None = None, keeps: str = "a resumed run keeps its settings") -> None:
+    """The one check both trainers (and compare, before it reuses a variant) make before continuing or using a
+    checkpoint: every setting given on the command line is the checkpoint's, or the command is refused naming
+    each that is not."""
+    problems = changed_settings(args, settings, requested, saved, only) + list(more or [])
+    if problems:
+        raise BiasMirrorError("; ".join(problems) + f": {keeps}; start a new --out to change them", checkpoint)
+
+
+def unclassified_options(parser: argparse.ArgumentParser, settings: Mapping[str, Reader],
+                         may_change: frozenset[str]) -> set[str]:
+    """Options of ``parser`` that are neither checked on resume nor allowed to change (for the tests: a new
+    option must be put in one or the other)."""
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
+    return dests - set(settings) - set(may_change)
+
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as typed, for a card (main.py records its argv on the namespace; sys.argv otherwise)."""
+    argv = getattr(args, "_argv", None)
+    return "python main.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+
+
+def record_resume(run_cfg: dict, args: argparse.Namespace) -> None:
+    """Adds this resume's command line to ``run_cfg["resumes"]``: a card gives the first command as "command"
+    and every resume after it, in order, as "resumes"."""
+    run_cfg["resumes"] = [*run_cfg.get("resumes", []), command_line(args)]
