@@ -17,6 +17,8 @@ from inference.arg_checks import check_output_file, check_source, non_negative_f
 from inference.cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
 from inference.errors import BiasMirrorError
 
+from .log_file import IN_THE_LOG, default_log_path, start_log_file, where_details_are
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=positive_float, help="quit by itself after this many seconds (screenshots, tests)")
     p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window (after --screenshot-after seconds)")
     p.add_argument("--screenshot-after", type=non_negative_float, default=10.0, help="seconds before --screenshot is taken (default 10)")
+    p.add_argument("--log", metavar="PATH", help="keep the app's log here (default: bias-mirror.log in the platform's "
+                   "folder for the app's data: ~/.local/share/BiasMirror/BiasMirror on Linux)")
     p.add_argument("--health", metavar="PATH",
                    help="on quitting, write GUI-thread stalls and memory over the session to this JSON (soak runs)")
     add_model_arguments(p)
@@ -61,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
 
     check_source(args.source)
     check_filter_choice(args.filter, args.no_filter)
-    for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot")):
+    for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot"), (args.log, "--log")):
         if path is not None:  # checked before the window opens: a session's health is written only when it ends
             check_output_file(path, option)
     clear_opencv_qt_paths()
@@ -70,13 +74,14 @@ def main(args: argparse.Namespace) -> int:
     app.setApplicationName("BiasMirror")
     app.setStyle("Fusion")
     _dark(app)
+    log_path = start_log_file(Path(args.log) if args.log is not None else default_log_path())
     classifiers, filters, errors, chosen = load_models(args)
     if args.cam_class is not None:  # not given: the class the app was last set to
         checked_cam_class(args, classifiers)
     window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
                         cam_class=args.cam_class, filter_override=chosen,
-                        classifiers_chosen=bool(args.classifier))
+                        classifiers_chosen=bool(args.classifier), log_path=log_path)
     _install_excepthook(window)
     window.show()
     failed: list[str] = []
@@ -185,7 +190,8 @@ def _install_excepthook(window) -> None:
             return previous(kind, value, tb)
         log.error("unexpected error", exc_info=(kind, value, tb))
         try:
-            window.statusBar().showMessage(f"unexpected error: {kind.__name__}: {str(value)[:120]} (details in the log)", 15000)
+            window.statusBar().showMessage(where_details_are(
+                f"unexpected error: {kind.__name__}: {str(value)[:120]} {IN_THE_LOG}", window.log_path), 15000)
         except RuntimeError:
             pass
 

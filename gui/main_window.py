@@ -27,6 +27,7 @@ from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, open_so
 
 from . import settings as st
 from .frame_view import FrameView, HelpOverlay
+from .log_file import where_details_are
 from .model_panel import ModelPanel
 from .painter import VIEW_MODES, Composed, DisplaySettings, render
 from .plots import PlotsPanel
@@ -51,8 +52,9 @@ class MainWindow(QMainWindow):
                  runtime: RuntimeConfig = RuntimeConfig(), detector: FaceDetector | None = None,
                  slideshow_fps: float = 2.0, loop: bool = False, models_dir: Path | None = None,
                  cam_class: str | None = None, filter_override: Filter | None | bool = False,
-                 classifiers_chosen: bool = False):
+                 classifiers_chosen: bool = False, log_path: Path | None = None):
         super().__init__()
+        self.log_path = log_path  # the app's log file: messages that say "details in the log" name it
         self.setWindowTitle("Bias Mirror")
         self.qs = st.make_settings()
         self.slideshow_fps, self.loop = slideshow_fps, loop
@@ -92,6 +94,7 @@ class MainWindow(QMainWindow):
             filters, filter_pref, errors = self._reopen_saved_filter(filter_pref, filters, errors, runtime)
         enabled = None if classifiers_chosen else st.get(self.qs, "classifiers", [], list)
         self.models = ModelPanel(classifiers, filters, errors, runtime, enabled, filter_pref, models_dir)
+        self.models.log_path = log_path
         self.models.models_changed.connect(self._models_changed)
         config = PipelineConfig(cam_class=cam_class or st.get(self.qs, "cam_class", "female", str),
                                 apply_filter=apply_filter)
@@ -557,6 +560,7 @@ class MainWindow(QMainWindow):
         self.stats.add(result)
 
     def _worker_error(self, text: str) -> None:
+        text = where_details_are(text, self.log_path)
         self._warn(text)
         self.statusBar().showMessage(text, 10000)
 

@@ -21,6 +21,8 @@ from inference.errors import BiasMirrorError
 from inference.models import Classifier, Filter, OnnxModel, load_model, name_uniquely
 from inference.runtime import RuntimeConfig
 
+from .log_file import IN_THE_LOG, where_details_are
+
 log = logging.getLogger(__name__)
 PROVIDER_STYLE = {"CPU": "#9e9e9e", "CUDA": "#76b900", "TensorRT": "#2e7d32"}
 
@@ -142,6 +144,7 @@ class ModelPanel(QWidget):
                  filter_name: str | None = "", models_dir: Path | None = None, parent=None):
         super().__init__(parent)
         self.runtime, self.models_dir = runtime, models_dir
+        self.log_path: Path | None = None  # the app's log file, named where a message points to it
         self.classifiers: list[Classifier] = list(classifiers)
         self.filters: list[Filter] = list(filters)
         self.load_errors = list(errors)
@@ -218,8 +221,9 @@ class ModelPanel(QWidget):
             return None
         except Exception as exc:  # noqa: BLE001 — never a traceback in a dialog
             log.exception("loading %s failed", path)
-            QMessageBox.warning(self, "Cannot load model", f"{path}: could not be loaded ({type(exc).__name__}; details in the log).\n\n"
-                                "The previous models stay active.")
+            QMessageBox.warning(self, "Cannot load model", where_details_are(
+                f"{path}: could not be loaded: {type(exc).__name__} {IN_THE_LOG}.\n\nThe previous models stay active.",
+                self.log_path))
             return None
         if model.info.warning:
             QMessageBox.information(self, "Model runs on a fallback provider", f"{model.name}: {model.info.warning}")

@@ -535,6 +535,26 @@ def test_health_and_screenshot_go_into_folders_made_for_them_and_a_lost_report_i
     assert proc.returncode == 2 and f"error: {late}" in err and "Traceback" not in err, err
 
 
+def test_the_app_keeps_a_log_file_that_its_messages_name(tmp_path, faces_dir, tiny_models):
+    import subprocess
+
+    from gui.log_file import IN_THE_LOG, start_log_file, where_details_are
+    from tests.conftest import REPO
+
+    (faces_dir / "0_bad.jpg").write_bytes(b"not an image")  # first in the folder
+    cmd, env = _app(["--source", str(faces_dir), "--max-seconds", "3"], tmp_path, tiny_models)
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")  # where Qt puts an app's own data on Linux
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    logged = (tmp_path / "data" / "BiasMirror" / "BiasMirror" / "bias-mirror.log").read_text()
+    assert f"{faces_dir / '0_bad.jpg'}: cannot be read" in logged  # a desktop launch has no terminal to read it in
+    chosen = tmp_path / "logs" / "app.log"
+    done = subprocess.run([*cmd, "--log", str(chosen)], env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and "0_bad.jpg: cannot be read" in chosen.read_text()
+    assert where_details_are(f"processing failed {IN_THE_LOG}", chosen) == f"processing failed (details in {chosen})"
+    assert start_log_file(tmp_path / "logs" / "app.log" / "under-a-file.log") is None  # the app runs on without it
+
+
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_ctrl_c_and_sigterm_close_the_window_cleanly(signame, tmp_path, faces_dir, tiny_models):
     # Ctrl-C used to print a KeyboardInterrupt traceback and leave the app running; SIGTERM killed it without
