@@ -7,17 +7,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from inference.arg_checks import check_output_file, check_source, non_negative_float, positive_float
 from inference.cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
 from inference.errors import BiasMirrorError
 
-from .log_file import IN_THE_LOG, default_log_path, start_log_file, where_details_are
+from .log_file import IN_THE_LOG, default_log_path, log_file, where_details_are
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def load_models(args: argparse.Namespace):
     """(classifiers, filters, load errors, filter chosen on the command line or False). Never raises for a bad default."""
     from inference.defaults import MODELS_DIR, load_classifiers, load_folder
-    from inference.models import load_model, name_uniquely
+    from inference.models import load_model, loaded_from, name_uniquely
 
     runtime = runtime_from_args(args)
     found = load_folder(MODELS_DIR, runtime)
@@ -50,31 +52,41 @@ def load_models(args: argparse.Namespace):
     if args.no_filter:
         chosen = None
     elif args.filter:  # joins the default filters in the window's list, so it needs a name none of them has
-        chosen = name_uniquely([load_model(args.filter, "filter", runtime)], [f.name for f in filters])[0]
+        chosen = loaded_from(filters, args.filter) or name_uniquely(
+            [load_model(args.filter, "filter", runtime)], [f.name for f in filters])[0]
     return classifiers, filters, errors, chosen
 
 
 def main(args: argparse.Namespace) -> int:
-    check_display()
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from inference.defaults import MODELS_DIR, check_filter_choice
-
-    from .main_window import MainWindow
+    from inference.defaults import check_filter_choice
 
     check_source(args.source)
     check_filter_choice(args.filter, args.no_filter)
     for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot"), (args.log, "--log")):
         if path is not None:  # checked before the window opens: a session's health is written only when it ends
             check_output_file(path, option)
+    check_display()
+    from PySide6.QtWidgets import QApplication
+
     clear_opencv_qt_paths()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("BiasMirror")
     app.setApplicationName("BiasMirror")
     app.setStyle("Fusion")
     _dark(app)
-    log_path = start_log_file(Path(args.log) if args.log is not None else default_log_path())
+    with contextlib.ExitStack() as cleanup:
+        log_path = cleanup.enter_context(log_file(Path(args.log) if args.log is not None else default_log_path()))
+        signals = cleanup.enter_context(closing_on_signals())
+        return _run(app, args, log_path, signals)
+
+
+def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingOnSignals) -> int:
+    from PySide6.QtCore import QTimer
+
+    from inference.defaults import MODELS_DIR
+
+    from .main_window import MainWindow
+
     classifiers, filters, errors, chosen = load_models(args)
     if args.cam_class is not None:  # not given: the class the app was last set to
         checked_cam_class(args, classifiers)
@@ -98,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
                 failed.append(f"{exc.filename}: {exc.strerror or exc}")
             else:
                 if window.grab().save(str(path)):
-                    print(f"screenshot saved to {path}")
+                    print(f"screenshot saved to {path}", flush=True)  # a script may wait on this line
                     return
                 failed.append(f"{path}: the image could not be written")
             print(f"error: {failed[-1]}", file=sys.stderr)
@@ -108,12 +120,15 @@ def main(args: argparse.Namespace) -> int:
     if args.max_seconds:
         QTimer.singleShot(int(args.max_seconds * 1000), window.close)
     app.aboutToQuit.connect(window.shutdown)
-    stopped_by = close_on_signals(window)
+    signals.window = window
+    wake = QTimer(window)  # Python runs a signal handler only when the main thread runs Python: wake it
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
     code = int(app.exec())
     if monitor is not None:  # after the loop, not in a slot, so that a failure to write it is the exit status
         write_health(monitor, window, args.health)
-    if stopped_by:
-        return 128 + stopped_by[0]  # the shell's convention for a command a signal ended (130 after Ctrl-C)
+    if signals.received:
+        return 128 + signals.received[0]  # the shell's convention for a command a signal ended (130 after Ctrl-C)
     return 2 if failed and not code else code
 
 
@@ -127,31 +142,40 @@ def check_display() -> None:
                               "in a desktop session (or over ssh -X), or set QT_QPA_PLATFORM=offscreen to run it unseen")
 
 
-def close_on_signals(window) -> list[int]:
+class ClosingOnSignals:
     """Ctrl-C and SIGTERM (timeout, kill, a logout) close the window as Quit does: workers stopped, settings saved,
-    --health written. Returns the list the signals received are added to.
+    --health written; ``received`` lists the signals that came.
 
     Python runs a signal handler only between bytecodes of the main thread, which sits in Qt's C++ event loop:
     a timer that calls into Python a few times a second gives it the chance. A second signal is not caught: it
     ends a shutdown that hangs. A signal ignored when the app started (nohup, a background job) stays ignored.
+    Before the window exists a signal ends the start-up at once.
     """
-    from PySide6.QtCore import QTimer
 
-    received: list[int] = []
+    def __init__(self, caught: list[int]):
+        self.caught, self.received, self.window = caught, [], None
 
-    def handle(signum, frame) -> None:
-        received.append(signum)
-        for sig in caught:
+    def handle(self, signum, frame) -> None:
+        self.received.append(signum)
+        for sig in self.caught:
             signal.signal(sig, signal.SIG_DFL)
-        window.close()
+        if self.window is None:
+            raise SystemExit(128 + signum)
+        self.window.close()
 
-    caught = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
-    for sig in caught:
-        signal.signal(sig, handle)
-    wake = QTimer(window)
-    wake.timeout.connect(lambda: None)
-    wake.start(200)
-    return received
+
+@contextlib.contextmanager
+def closing_on_signals() -> Iterator[ClosingOnSignals]:
+    """``ClosingOnSignals`` for the time inside; the handlers before it are put back on leaving."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    closing = ClosingOnSignals([sig for sig, handler in previous.items() if handler is not signal.SIG_IGN])
+    for sig in closing.caught:
+        signal.signal(sig, closing.handle)
+    try:
+        yield closing
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def watch_health(window):
@@ -168,7 +192,7 @@ def write_health(monitor, window, path: str) -> None:
 
     report = monitor.report(window.inference.frames_done, window.results_shown)
     write_report(report, path)
-    print(f"health: {report.line()} (written to {path})")
+    print(f"health: {report.line()} (written to {path})", flush=True)
 
 
 def clear_opencv_qt_paths() -> None:

@@ -2,9 +2,11 @@
 the log": the log is kept in a file (names of files and errors only, never frames) and the messages name it."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import Iterator
 
 log = logging.getLogger(__name__)
 IN_THE_LOG = "(details in the log)"
@@ -17,21 +19,31 @@ def default_log_path() -> Path:
     return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)) / "bias-mirror.log"
 
 
-def start_log_file(path: Path) -> Path | None:
-    """Every log record from here on also goes to ``path`` (kept to three files of 1 MB); None, with a warning,
-    when it cannot be written: the app runs without it."""
+@contextlib.contextmanager
+def log_file(path: Path) -> Iterator[Path | None]:
+    """Inside, every log record at INFO or above also goes to ``path`` (kept to three files of 1 MB); it yields
+    None, with a warning, when the file cannot be written: the app runs without it. The handler is removed on
+    leaving, so a second app in the same process (tests) does not write each line twice."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2, encoding="utf-8")
     except OSError as exc:
         log.warning("%s: the log cannot be kept there (%s)", path, exc.strerror or exc)
-        return None
+        yield None
+        return
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
     root = logging.getLogger()
+    level = root.level
     root.addHandler(handler)
-    if root.level > logging.INFO or root.level == logging.NOTSET:
+    if level == logging.NOTSET or level > logging.INFO:
         root.setLevel(logging.INFO)
-    return path
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
 
 
 def where_details_are(text: str, path: Path | None) -> str:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, Q
 
 from inference.errors import BiasMirrorError
 from inference.faces import FaceDetector, make_detector
-from inference.models import Classifier, Filter, load_model, name_uniquely
+from inference.models import Classifier, Filter, load_model, loaded_from, name_uniquely
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
@@ -133,6 +133,8 @@ class MainWindow(QMainWindow):
         """The last session's filter is not among those loaded: it came from a file, opened again here. If that
         file is gone or broken the default filter runs, and the models panel says why (filters, choice, errors)."""
         path = st.get(self.qs, "filter_path", "", str)
+        if path and (same := loaded_from(filters, path)) is not None:  # saved under another name, already here
+            return filters, same.name, errors
         try:
             if not path:
                 raise BiasMirrorError(f"the last session's filter '{name}' is not in the models folder")
@@ -488,6 +490,9 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(50, lambda: self._source_ended(text, waited_ms + 50))
             return
         note = text
+        if self.capture is not None and self.capture.source.end_warning == text:
+            log.warning("%s", text)  # a video cut short: kept with the warnings, not only in the passing note
+            self._warn(text)
         if self._skipped:
             note += f"; {self._skipped} unreadable image(s) or frame(s) skipped, each named in the log"
         if self.recorder.active:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
 from inference.errors import BiasMirrorError
-from inference.models import Classifier, Filter, OnnxModel, load_model, name_uniquely
+from inference.models import Classifier, Filter, OnnxModel, load_model, loaded_from, name_uniquely
 from inference.runtime import RuntimeConfig
 
 from .log_file import IN_THE_LOG, where_details_are
@@ -230,23 +230,27 @@ class ModelPanel(QWidget):
         return model
 
     def load_classifier_file(self, path: str | Path) -> bool:
-        model = self._load(path, "classifier")
+        model = loaded_from(self.classifiers, path)
         if model is None:
-            return False
-        name_uniquely([model], [c.name for c in self.classifiers])
-        self.classifiers = [*self.classifiers, model]  # type: ignore[list-item]
+            model = self._load(path, "classifier")
+            if model is None:
+                return False
+            name_uniquely([model], [c.name for c in self.classifiers])
+            self.classifiers = [*self.classifiers, model]  # type: ignore[list-item]
         self._enabled[model.name] = True
         self._rebuild()
         self.models_changed.emit()
         return True
 
     def load_filter_file(self, path: str | Path) -> bool:
-        model = self._load(path, "filter")
+        model = loaded_from(self.filters, path)
         if model is None:
-            self._rebuild()  # the combo goes back to the filter in use
-            return False
-        name_uniquely([model], [f.name for f in self.filters])
-        self.filters = [*self.filters, model]  # type: ignore[list-item]
+            model = self._load(path, "filter")
+            if model is None:
+                self._rebuild()  # the combo goes back to the filter in use
+                return False
+            name_uniquely([model], [f.name for f in self.filters])
+            self.filters = [*self.filters, model]  # type: ignore[list-item]
         self.set_filter(model)  # type: ignore[arg-type]
         return True
 

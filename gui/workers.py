@@ -138,8 +138,8 @@ class CaptureThread(QThread):
             started = time.monotonic()
             frame = self.source.read()
             if frame is None:
-                if self.source.end_warning:  # kept with the other warnings, not only in the passing end note
-                    self.warning.emit(self.source.end_warning)
+                # a short video's warning is its end note; the window keeps it among its warnings (warning
+                # is for frames skipped, which the window counts)
                 self.ended.emit(self.source.end_warning or f"end of {self.source.name}")
                 return
             if frame.image is None:

@@ -295,6 +295,13 @@ def name_uniquely(models: Sequence[M], taken: Iterable[str] = ()) -> Sequence[M]
     return models
 
 
+def loaded_from(models: Iterable[M], path: str | Path) -> M | None:
+    """The model among ``models`` read from the file at ``path``, whatever it is named: giving a loaded file again
+    (``--filter`` naming the default filter, "Add classifier…" on one in use) must not add a second copy."""
+    target = Path(path).resolve()
+    return next((m for m in models if Path(m.path).resolve() == target), None)
+
+
 def read_card(path: str | Path) -> ModelCard:
     return _open(Path(path), RuntimeConfig(provider="cpu", threads=1))[1]
 

@@ -16,6 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 UTK_ROOT = (REPO.parent / "shared" / "datasets" / "utkface" / "UTKFace").resolve()
 
 
+@pytest.fixture(autouse=True)
+def _app_data_in_tmp(tmp_path_factory, monkeypatch):
+    """The app keeps its log in the platform's app-data folder (XDG_DATA_HOME on Linux): never the user's in tests."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "app-data"))
+
+
 def require_utk() -> Path:
     """The shared UTKFace copy; a test that needs it fails (not skips) when it is missing."""
     if not UTK_ROOT.is_dir():

@@ -1,7 +1,9 @@
 """The app end to end (offscreen, no webcam): tiny random-weight models and a few real UTKFace images."""
 from __future__ import annotations
 
+import argparse
 import csv
+import logging
 import os
 import shutil
 import subprocess
@@ -230,6 +232,21 @@ def test_a_classifier_added_under_a_name_in_use_is_numbered_not_swapped_in(qtbot
         ("tiny-a", tiny_models["classifier"]), ("tiny-b", tiny_models["classifier2"]), ("tiny-a#2", copy)]
     qtbot.waitUntil(lambda: _has_faces(w) and set(w.last_result.faces[0].original.classifiers)
                     == {"tiny-a", "tiny-b", "tiny-a#2"}, timeout=WAIT)
+    # the same files again add nothing: a file already loaded is that model, under whatever name it has
+    before = (list(w.models.classifiers), list(w.models.filters))
+    assert w.models.load_classifier_file(copy) and w.models.load_filter_file(tiny_models["darken"])
+    assert (list(w.models.classifiers), list(w.models.filters)) == before
+
+
+def test_the_default_filter_given_with_filter_is_that_filter_not_a_second_copy(monkeypatch):
+    from gui import app_cli
+    from inference.defaults import MODELS_DIR
+
+    monkeypatch.setattr("sys.argv", ["main.py"])
+    args = argparse.Namespace(filter=str(MODELS_DIR / "engineer_filter.onnx"), no_filter=False, classifier=None,
+                              provider="cpu", threads=1)
+    classifiers, filters, errors, chosen = app_cli.load_models(args)
+    assert chosen in filters and [f.name for f in filters].count(chosen.name) == 1 and "#" not in chosen.name
 
 
 def test_no_models_says_so_and_still_measures(qtbot, make_window, faces_dir):
@@ -502,7 +519,10 @@ def _app(args: list[str], tmp_path, tiny_models) -> tuple[list[str], dict]:
 
     from tests.conftest import REPO
 
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", BIASMIRROR_SETTINGS=str(tmp_path / "app-settings.ini"))
+    # its log in tmp_path, not the user's; and stdout a pipe as a script sees it, whatever this shell has set
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", BIASMIRROR_SETTINGS=str(tmp_path / "app-settings.ini"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    env.pop("PYTHONUNBUFFERED", None)
     return [sys.executable, str(REPO / "main.py"), "app", "--threads", "1", "--classifier", str(tiny_models["classifier"]),
             "--filter", str(tiny_models["darken"]), *args], env
 
@@ -535,15 +555,24 @@ def test_health_and_screenshot_go_into_folders_made_for_them_and_a_lost_report_i
     assert proc.returncode == 2 and f"error: {late}" in err and "Traceback" not in err, err
 
 
+def test_a_video_cut_short_ends_with_its_warning_kept_and_no_frame_counted_as_skipped(qtbot, make_window, tmp_path):
+    from tests.test_sources import _cut
+
+    w = make_window(str(_cut(tmp_path)))
+    qtbot.waitUntil(lambda: "ended after" in w.view.note, timeout=WAIT)
+    ended = w.view.note.split(" — ")[0]
+    assert ended.startswith("cut.avi ended after") and ended.endswith("(truncated or damaged?)"), w.view.note
+    assert "skipped" not in w.view.note and list(w._warnings) == [ended]
+
+
 def test_the_app_keeps_a_log_file_that_its_messages_name(tmp_path, faces_dir, tiny_models):
     import subprocess
 
-    from gui.log_file import IN_THE_LOG, start_log_file, where_details_are
+    from gui.log_file import IN_THE_LOG, log_file, where_details_are
     from tests.conftest import REPO
 
     (faces_dir / "0_bad.jpg").write_bytes(b"not an image")  # first in the folder
     cmd, env = _app(["--source", str(faces_dir), "--max-seconds", "3"], tmp_path, tiny_models)
-    env["XDG_DATA_HOME"] = str(tmp_path / "data")  # where Qt puts an app's own data on Linux
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     logged = (tmp_path / "data" / "BiasMirror" / "BiasMirror" / "bias-mirror.log").read_text()
@@ -552,7 +581,12 @@ def test_the_app_keeps_a_log_file_that_its_messages_name(tmp_path, faces_dir, ti
     done = subprocess.run([*cmd, "--log", str(chosen)], env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0 and "0_bad.jpg: cannot be read" in chosen.read_text()
     assert where_details_are(f"processing failed {IN_THE_LOG}", chosen) == f"processing failed (details in {chosen})"
-    assert start_log_file(tmp_path / "logs" / "app.log" / "under-a-file.log") is None  # the app runs on without it
+    with log_file(tmp_path / "logs" / "app.log" / "under-a-file.log") as kept:
+        assert kept is None  # the app runs on without it
+    handlers = list(logging.getLogger().handlers)
+    with log_file(tmp_path / "again.log") as kept:
+        logging.getLogger("x").warning("kept")
+    assert kept.read_text().endswith("WARNING x: kept\n") and logging.getLogger().handlers == handlers
 
 
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])

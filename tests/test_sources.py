@@ -90,7 +90,7 @@ def test_the_app_keeps_a_short_videos_warning(qtbot, tmp_path):
     capture.warning.connect(warned.append)
     capture.ended.connect(ended.append)
     capture.run()  # on this thread: the signals reach the lists directly
-    assert len(ended) == 1 and ended[0].startswith("cut.avi ended after") and warned == ended
+    assert len(ended) == 1 and ended[0].startswith("cut.avi ended after") and warned == []  # no frame was skipped
 
 
 def test_tiff_is_an_image_in_folders_single_files_and_the_open_dialog(tmp_path):
