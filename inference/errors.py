@@ -6,6 +6,14 @@ the CLI and the app can show it as is; the traceback goes to the log.
 from __future__ import annotations
 
 
+PERMISSION_DENIED = "permission denied"
+
+
+def in_words(exc: OSError) -> str:
+    """What an OSError says, in the lower-case words our messages use ("permission denied", "no such file …")."""
+    return PERMISSION_DENIED if isinstance(exc, PermissionError) else (exc.strerror or str(exc)).lower()
+
+
 class BiasMirrorError(Exception):
     """A problem the user can fix: bad file, missing data, wrong model."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import BiasMirrorError
+from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
 
 UNREADABLE = "cannot be read as an image (corrupt, truncated or another format)"
 
@@ -44,9 +44,9 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
     try:
         data = np.fromfile(str(path), np.uint8)
     except PermissionError:
-        return None, "permission denied"
+        return None, PERMISSION_DENIED
     except OSError as exc:
-        return None, f"cannot be read ({(exc.strerror or str(exc)).lower()})"
+        return None, f"cannot be read ({in_words(exc)})"
     if data.size == 0 or truncated_jpeg(data):
         return None, UNREADABLE
     img = cv2.imdecode(data, flags)

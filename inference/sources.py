@@ -20,7 +20,7 @@ import numpy as np
 
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
-from .errors import BiasMirrorError
+from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
 from .images import read_image_checked
 
@@ -121,7 +121,7 @@ class VideoSource(Source):
             try:
                 path.open("rb").close()
             except PermissionError:
-                raise BiasMirrorError("permission denied", path) from None
+                raise BiasMirrorError(PERMISSION_DENIED, path) from None
             except OSError:
                 pass  # OpenCV's own failure below says as much
             raise BiasMirrorError("OpenCV cannot open this video (missing, corrupt or an unsupported codec)", path)
@@ -208,7 +208,7 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     # otherwise give a run with nothing in it that still succeeds, and `run` would have emptied its CSV for it.
     image, problem = read_image_checked(path, cv2.IMREAD_UNCHANGED)
     if image is None:
-        if problem == "permission denied":
+        if problem == PERMISSION_DENIED:
             raise BiasMirrorError(problem, path)
         if _has_a_video_frame(path):  # a video under an extension we do not list
             return VideoSource(path)

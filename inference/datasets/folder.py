@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import BiasMirrorError
+from ..errors import PERMISSION_DENIED, BiasMirrorError, in_words
 from .csv_file import read_rows_by_file
 from .sample import IMAGE_EXTENSIONS, DatasetRead, Sample
 
@@ -26,10 +26,10 @@ def list_images(root: Path) -> list[Path]:
         with os.scandir(root):
             pass
     except PermissionError:
-        raise BiasMirrorError("permission denied (this folder cannot be listed)", root) from None
+        raise BiasMirrorError(f"{PERMISSION_DENIED} (this folder cannot be listed)", root) from None
 
     def unlisted(exc: OSError) -> None:
-        log.warning("%s: %s; the images in it are skipped", exc.filename, _in_words(exc))
+        log.warning("%s: %s; the images in it are skipped", exc.filename, in_words(exc))
 
     found = []
     for folder, subfolders, files in os.walk(root, onerror=unlisted):
@@ -38,10 +38,6 @@ def list_images(root: Path) -> list[Path]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         found += [Path(folder, f) for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
     return sorted(p for p in found if _kept(p))
-
-
-def _in_words(exc: OSError) -> str:
-    return "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc)).lower()
 
 
 def _kept(path: Path) -> bool:
