@@ -201,6 +201,23 @@ def test_bench_train_times_every_variant_against_fp32(tmp_path, tiny_utk, capsys
     assert "target is ≥ 2000 images/s" in capsys.readouterr().out
 
 
+def test_bench_train_ratios_are_against_fp32_in_whatever_order_the_variants_are_given(tmp_path, tiny_utk, capsys):
+    import json
+
+    import main
+
+    out = tmp_path / "bench.json"
+    assert main.main(["bench", "train", "--data", f"utkface:{tiny_utk}", "--faces", "64", "--size", "32",
+                      "--classifier-batch", "16", "--warmup", "1", "--steps", "2", "--trainers", "classifier",
+                      "--device", "cpu", "--threads", "1", "--cache", "", "--json", str(out),
+                      "--variants", "fp32+channels-last,fp32"]) == 0
+    rows = {r["variant"]: r for r in json.loads(out.read_text())["results"]}
+    assert rows["fp32"]["ratio_vs_fp32"] == 1.0
+    assert rows["fp32+channels-last"]["ratio_vs_fp32"] == pytest.approx(
+        rows["fp32+channels-last"]["per_second"] / rows["fp32"]["per_second"], abs=0.01)
+    assert "×1.00 vs fp32," in capsys.readouterr().out
+
+
 def test_bench_train_killed_midway_keeps_the_rows_it_timed(tmp_path, tiny_utk):
     """`timeout` (or a device call running out) sends SIGTERM to the whole process group, DataLoader workers
     included: the rows timed so far are printed and in the JSON, and the exit status says it was cut short."""

@@ -270,7 +270,10 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
     images, labels = real_faces(args.data, args.faces, size, Path(args.cache) if args.cache else None)
     batch = args.classifier_batch or (256 if gpu else 64) if trainer == "classifier" else args.cyclegan_batch
     unit, _ = GOALS[trainer]
-    fp32 = None
+    # ratios are against plain fp32, so it is timed first wherever it was asked for (in any place of --variants);
+    # without it they are against the first row, and say so
+    chosen = sorted(chosen, key=lambda v: not (v[1] == "fp32" and not v[2]))
+    fp32 = base = None
     for (variant, precision, channels_last), mode in itertools.product(chosen, modes):
         label = variant if mode == "off" else f"{variant}+compile:{mode}"
         dtype = str(amp_dtype(precision, device) or torch.float32).replace("torch.", "")
@@ -302,11 +305,12 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
         t = TrainTiming(trainer, label, dtype, channels_last, batch, args.steps, round(seconds, 3), round(rate, 2),
                         unit, round(share, 3), ops, mode, round(first, 2),
                         peak_gpu_mib=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if gpu else None)
-        fp32 = fp32 or t.per_second
+        if fp32 is None:
+            fp32, base = t.per_second, label
         t.ratio_vs_fp32 = round(t.per_second / fp32, 2)
         results.append(t)
         print(f"  {trainer:10s} {label:34s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
-              f"×{t.ratio_vs_fp32:.2f} vs fp32, data wait {share:.0%}, "
+              f"×{t.ratio_vs_fp32:.2f} vs {base}, data wait {share:.0%}, "
               + (f"{ops} ops/step" if ops is not None else f"first step {first:.1f} s (compiling)")
               + (f", peak GPU memory {t.peak_gpu_mib:.0f} MiB" if t.peak_gpu_mib is not None else ""), flush=True)
         if args.json:
