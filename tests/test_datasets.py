@@ -130,3 +130,7 @@ def test_an_identical_repeat_in_a_labels_csv_is_kept_once_with_a_warning(tmp_pat
     read = read_folder(root)
     assert sorted(s.gender for s in read.samples) == ["female", "male"]
     assert "f.jpg (rows 2 and 3)" in caplog.text
+    caplog.clear()  # rows with no file name list nothing, so they repeat nothing either
+    (root / "labels.csv").write_text("file,gender\n,female\n,male\nf.jpg,female\ng.jpg,male\n")
+    read = read_folder(root)
+    assert sorted(s.gender for s in read.samples) == ["female", "male"] and "repeat a file" not in caplog.text

@@ -45,13 +45,16 @@ def read_rows_by_file(path: str | Path, what: str, compared: Sequence[str] | Non
     repeats = []
     for number, row in rows:
         name = (row.get("file") or "").strip()
+        if not name:  # a row without a file name lists nothing: the readers say so for it, it repeats nothing
+            by_file.setdefault(name, (number, row))
+            continue
         if name not in by_file:
             by_file[name] = (number, row)
             continue
         first, kept = by_file[name]
         for column in compared or [c for c in columns if c != "file"]:
             was, now = (kept.get(column) or "").strip(), (row.get(column) or "").strip()
-            if name and was != now:  # a row without a file name lists nothing
+            if was != now:
                 raise BiasMirrorError(f"{what} lists {name!r} on rows {first} and {number} with different {column} "
                                       f"({was!r}, then {now!r}); keep one row per file", path)
         repeats.append(f"{name} (rows {first} and {number})")
