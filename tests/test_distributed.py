@@ -171,18 +171,23 @@ def test_precision_choice():
     assert amp_dtype("fp32", gpu) is None
 
 
-def test_bench_train_times_every_variant_against_fp32(tmp_path, tiny_utk, capsys):
-    # 13 steps of 16 from ~159 faces: more steps than one epoch has (the H100 run failed there)
+def _bench_train(tmp_path, tiny_utk, *options: str) -> list[dict]:
+    """`bench train` on the CPU at 32 px, batch 16, one warm-up step, no cache: its JSON rows."""
     import json
 
     import main
 
     out = tmp_path / "bench.json"
-    assert main.main(["bench", "train", "--data", f"utkface:{tiny_utk}", "--faces", "160", "--size", "32",
-                      "--cyclegan-preset", "smoke", "--classifier-batch", "16", "--warmup", "1", "--steps", "12",
-                      "--device", "cpu", "--threads", "1", "--cache", "", "--json", str(out),
-                      "--compile", "off,trace-only,cudagraphs"]) == 0
-    rows = json.loads(out.read_text())["results"]
+    assert main.main(["bench", "train", "--data", f"utkface:{tiny_utk}", "--size", "32", "--classifier-batch", "16",
+                      "--warmup", "1", "--device", "cpu", "--threads", "1", "--cache", "", "--json", str(out),
+                      *options]) == 0
+    return json.loads(out.read_text())["results"]
+
+
+def test_bench_train_times_every_variant_against_fp32(tmp_path, tiny_utk, capsys):
+    # 13 steps of 16 from ~159 faces: more steps than one epoch has (the H100 run failed there)
+    rows = _bench_train(tmp_path, tiny_utk, "--faces", "160", "--cyclegan-preset", "smoke", "--steps", "12",
+                        "--compile", "off,trace-only,cudagraphs")
     assert {(r["trainer"], r["variant"]) for r in rows} == {
         (t, v + c) for t in ("classifier", "cyclegan") for v in ("fp32", "fp32+channels-last")
         for c in ("", "+compile:trace-only", "+compile:cudagraphs")}
@@ -202,16 +207,8 @@ def test_bench_train_times_every_variant_against_fp32(tmp_path, tiny_utk, capsys
 
 
 def test_bench_train_ratios_are_against_fp32_in_whatever_order_the_variants_are_given(tmp_path, tiny_utk, capsys):
-    import json
-
-    import main
-
-    out = tmp_path / "bench.json"
-    assert main.main(["bench", "train", "--data", f"utkface:{tiny_utk}", "--faces", "64", "--size", "32",
-                      "--classifier-batch", "16", "--warmup", "1", "--steps", "2", "--trainers", "classifier",
-                      "--device", "cpu", "--threads", "1", "--cache", "", "--json", str(out),
-                      "--variants", "fp32+channels-last,fp32"]) == 0
-    rows = {r["variant"]: r for r in json.loads(out.read_text())["results"]}
+    rows = {r["variant"]: r for r in _bench_train(tmp_path, tiny_utk, "--faces", "64", "--steps", "2", "--trainers",
+                                                  "classifier", "--variants", "fp32+channels-last,fp32")}
     assert rows["fp32"]["ratio_vs_fp32"] == 1.0
     assert rows["fp32+channels-last"]["ratio_vs_fp32"] == pytest.approx(
         rows["fp32+channels-last"]["per_second"] / rows["fp32"]["per_second"], abs=0.01)
