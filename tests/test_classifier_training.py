@@ -1,5 +1,6 @@
 """One-batch training, export parity, card round-trip and resume, on a tiny synthetic UTKFace folder."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -352,6 +353,33 @@ def test_a_resume_refuses_settings_that_differ_from_its_checkpoint_and_needs_no_
     assert load_checkpoint(run)["step"] == 4
     code = main.main(["train", "classifier", "--out", str(tmp_path / "fresh"), "--threads", "1"])
     assert code == 2 and "--dataset KIND:PATH is needed to start a run" in capsys.readouterr().err
+
+
+def test_a_setting_typed_again_with_its_own_value_is_accepted_whatever_it_depends_on(tmp_path, tiny_utk, monkeypatch):
+    """--compose target means nothing without --target, and --distill-weight nothing without --distill-from: on a
+    resume, the options left out are the checkpoint's, so typing a setting again is not refused for them. And a run
+    started with a relative --dataset resumes from another folder."""
+    teacher = tmp_path / "teacher.onnx"  # trained on the same split of UTKFace, as distillation requires
+    net = CamClassifier(ClassifierConfig(arch="resnet", size=32, width=8)).eval()
+    card = classifier_card("teacher", 32, ["male", "female"], net.cam_grid(), "test", {"dataset": "utkface"}, {})
+    export_classifier(net, 32, teacher, card)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").symlink_to(tiny_utk)
+    relative = "utkface:data"  # relative to tmp_path, where the run starts
+    start = ["train", "classifier", "--dataset", relative, "--size", "32", "--width", "8", "--epochs", "1",
+             "--batch-size", "16", "--cache", "cache", "--out", "run", "--threads", "1", "--compose", "target",
+             "--target", "female:0.5,male:0.5", "--distill-from", str(teacher), "--distill-weight", "0.7",
+             "--max-steps", "1"]
+    assert main.main(start) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = str(tmp_path / "run")
+    again = ["train", "classifier", "--out", run, "--resume", "--threads", "1", "--max-steps", "1"]
+    assert main.main([*again, "--compose", "target", "--distill-weight", "0.7"]) == 0
+    assert main.main([*again, "--dataset", f"utkface:{tmp_path / 'data'}"]) == 0
+    assert load_checkpoint(tmp_path / "run")["step"] == 3
+    assert main.main([*again, "--distill-weight", "0.6"]) == 2  # a different value is still refused
 
 
 @pytest.mark.parametrize("trainer", ["classifier", "cyclegan"])

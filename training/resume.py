@@ -83,6 +83,40 @@ def cli_text(value: Any) -> str:
     return str(value)
 
 
+def started_here() -> dict[str, str]:
+    """The folder a run starts in, kept in its config: the paths it was given may be relative to it."""
+    return {"started_in": str(Path.cwd())}
+
+
+def anchored(saved: dict, keys: tuple[str, ...]) -> dict:
+    """``saved`` with the paths under ``keys`` (a PATH, KIND:PATH, or a list of them) made absolute against the
+    folder the run started in, so that it resumes from any folder. Checkpoints from before that was kept, as is."""
+    base = saved.get("started_in")
+    if base is None:
+        return saved
+
+    def fix(text):
+        if isinstance(text, list):
+            return [fix(t) for t in text]
+        if not isinstance(text, str):
+            return text
+        kind, sep, path = text.partition(":")
+        if not sep or "/" in kind or "\\" in kind:  # a bare path
+            kind, sep, path = "", "", text
+        path = str(Path(base, Path(path).expanduser()))  # an absolute path stays as it is
+        return f"{kind}{sep}{path}"
+
+    return {**saved, **{k: fix(saved[k]) for k in keys if saved.get(k)}}
+
+
+def with_saved_defaults(args: argparse.Namespace, saved_as_args: Mapping[str, Any]) -> argparse.Namespace:
+    """``args`` with every option not given on the command line set to the checkpoint's value: what a setting
+    typed again means can depend on others left out (--distill-weight on --distill-from, --compose target on
+    --target), and those are the checkpoint's on a resume, not the defaults."""
+    given = given_options(args)
+    return argparse.Namespace(**{**vars(args), **{k: v for k, v in saved_as_args.items() if k not in given}})
+
+
 def given_options(args: argparse.Namespace) -> set[str]:
     """The options (argparse dests) the command line gave explicitly; main.py records them. Empty for a
     namespace made in code, which then changes nothing on resume without being checked."""

@@ -34,7 +34,8 @@ from training.evaluate import DEFAULT_MIN_AGE
 from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
                            run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
-from training.resume import RUN_OPTIONS_THAT_MAY_CHANGE, Where, command_line, record_resume, refuse_changed_settings
+from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, record_resume,
+                             refuse_changed_settings, started_here, with_saved_defaults)
 
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
@@ -330,7 +331,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
         "swa_epochs": args.swa_epochs, "swa_lr": args.swa_lr if args.swa_lr is not None else args.lr / 4,
         "distill_from": args.distill_from, "distill_weight": args.distill_weight if args.distill_from else 0.0,
-        "command": command_line(args),
+        "command": command_line(args), **started_here(),
     }
     return net, data
 
@@ -381,17 +382,29 @@ RESUME_SETTINGS = {
 MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {"export_to"}
 
 
-def requested_config(args: argparse.Namespace) -> dict:
-    """The config a new run with these arguments would have (as checkpoints hold it)."""
-    net, data = config_from_args(args)
+PATH_SETTINGS = ("dataset", "distill_from")
+
+
+def _saved_as_args(saved: dict) -> dict:
+    """The options the settings below depend on, as the command line would give them to make ``saved``."""
+    target = saved.get("target")
+    return {"dataset": saved.get("dataset"), "distill_from": list(saved.get("distill_from") or []),
+            "compose": saved.get("compose", "none"), "by": ",".join(saved.get("by") or ["gender"]),
+            "target": ",".join(f"{k}:{v!r}" for k, v in target.items()) if target else None, "lr": saved["lr"]}
+
+
+def requested_config(args: argparse.Namespace, saved: dict | None = None) -> dict:
+    """The config a new run with these arguments would have (as checkpoints hold it); with ``saved``, the options
+    not given are the checkpoint's."""
+    net, data = config_from_args(args if saved is None else with_saved_defaults(args, _saved_as_args(saved)))
     return {"net": net.to_dict(), "labels": LABELS, **data}
 
 
 def checked_settings(args: argparse.Namespace, checkpoint: Path, **how) -> dict:
-    """The checkpoint's config, after refusing any setting given on the command line that differs from it
-    (``how``: refuse_changed_settings' only= and keeps=)."""
-    saved = load_checkpoint(checkpoint, "classifier")["config"]
-    refuse_changed_settings(args, RESUME_SETTINGS, requested_config(args), saved, checkpoint, **how)
+    """The checkpoint's config (its paths anchored where the run started), after refusing any setting given on
+    the command line that differs from it (``how``: refuse_changed_settings' only= and keeps=)."""
+    saved = anchored(load_checkpoint(checkpoint, "classifier")["config"], PATH_SETTINGS)
+    refuse_changed_settings(args, RESUME_SETTINGS, requested_config(args, saved), saved, checkpoint, **how)
     return saved
 
 

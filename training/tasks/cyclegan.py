@@ -32,8 +32,8 @@ from training.data.domains import Domains, aging_domains, describe, engineer_dom
 from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, load_checkpoint,
                            loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
-from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, command_line, given_options, record_resume,
-                             refuse_changed_settings)
+from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, given_options,
+                             record_resume, refuse_changed_settings, started_here)
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -414,7 +414,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
         "n_epochs_decay": args.n_epochs_decay if args.n_epochs_decay is not None else SCHEDULE_DEFAULTS["n_epochs_decay"],
         "iters_per_epoch": args.iters_per_epoch, "sample_every": args.sample_every,
         "min_domain_size": args.min_domain_size,
-        "command": command_line(args),
+        "command": command_line(args), **started_here(),
     }
     return preset(args.preset), run_cfg
 
@@ -463,7 +463,7 @@ def schedule_problems(saved: dict, state: dict, n_epochs: int | None, n_epochs_d
 def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict]:
     checkpoint = out / CHECKPOINT
     state = load_checkpoint(checkpoint, "cyclegan")
-    saved = state["config"]
+    saved = anchored(state["config"], ("dataset", "domain_a", "domain_b"))
     requested = {"net": {"preset": args.preset}, "dataset": args.dataset, "recipe": args.preset_domains,
                  "domain_a": args.domain_a, "domain_b": args.domain_b, "min_domain_size": args.min_domain_size,
                  "iters_per_epoch": args.iters_per_epoch, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
