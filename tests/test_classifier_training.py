@@ -426,6 +426,14 @@ def test_compare_stopped_by_max_steps_ends_cleanly_and_continues_when_run_again(
     assert main.main([*args, "--resume"]) == 0
     assert set(json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]) == {"unbalanced", "gender-balanced"}
     assert len(read_card(tmp_path / "cmp" / "unbalanced" / "model.onnx").training["resumes"]) == 1
+    # stopped after model.onnx was exported but before its metrics were written: finished, not reused half-done
+    (tmp_path / "cmp" / "unbalanced" / "metrics.json").unlink()
+    capsys.readouterr()
+    assert main.main([*args, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert f"reusing {tmp_path / 'cmp' / 'unbalanced' / 'model.onnx'}" not in out
+    assert f"reusing {tmp_path / 'cmp' / 'balanced' / 'model.onnx'}" in out
+    assert (tmp_path / "cmp" / "unbalanced" / "metrics.json").exists()
 
 
 def test_compare_reuses_only_variants_made_with_the_settings_given_and_records_how_each_was_made(tmp_path, tiny_utk,
@@ -483,8 +491,10 @@ def test_evaluate_takes_the_age_filter_from_the_cards_and_notes_another(tmp_path
         out = tmp_path / "ev.json"
         assert main.main(["train", "evaluate", "--dataset", f"utkface:{data}", "--split", "all", "--json", str(out),
                           *extra]) == 0
-        result = json.loads(out.read_text())["models"]
-        return {k: v["overall"]["accuracy"]["n"] for k, v in result.items()}, capsys.readouterr().out
+        written = json.loads(out.read_text())
+        counts = {k: v["overall"]["accuracy"]["n"] for k, v in written["models"].items()}
+        assert written["evaluated"]["min_age"] == (18 if set(counts.values()) == {10} else None)  # which faces
+        return counts, capsys.readouterr().out
 
     n, out = evaluate("--model", str(models["all-ages"]))
     assert list(n.values()) == [20] and "evaluating on faces of all ages, as the model card(s)" in out

@@ -86,9 +86,16 @@ def check_variants(args: argparse.Namespace, out: Path) -> dict[str, dict]:
     return found
 
 
+def finished(run: Path) -> bool:
+    """A variant's run folder once training ended whole: model.onnx is exported before its test metrics are
+    measured and written last, so a stop in between leaves a model that must not be reused as finished."""
+    return (run / "model.onnx").exists() and (run / "metrics.json").exists()
+
+
 def _train_variant(args: argparse.Namespace, out: Path, compose: str) -> int:
-    """Trains (or continues) one variant in ``out``; its exit status (0 also when --max-steps stopped it)."""
-    if (out / "model.onnx").exists():
+    """Trains (or continues, or finishes exporting) one variant in ``out``; its exit status (0 also when
+    --max-steps stopped it)."""
+    if finished(out):
         print(f"reusing {out / 'model.onnx'}: its checkpoint's settings are the ones given")
         return 0
     return classifier.main(_variant_args(args, out, compose))
@@ -107,11 +114,11 @@ def main(args: argparse.Namespace) -> int:
     check_variants(args, out)
     paths, reused = {}, {}
     for name, (folder, compose) in VARIANTS.items():
-        reused[name] = (out / folder / "model.onnx").exists()
+        reused[name] = finished(out / folder)
         code = _train_variant(args, out / folder, compose)
         if code != 0:
             return code  # interrupted: checkpointed, and said so
-        if not (out / folder / "model.onnx").exists():  # --max-steps stopped it, checkpointed
+        if not finished(out / folder):  # --max-steps stopped it, checkpointed
             print(f"the {name} variant has not finished training, so nothing is compared yet; run the same command "
                   "again (with or without --max-steps, or with --resume) to continue it, and the comparison follows "
                   "once both variants are trained")
