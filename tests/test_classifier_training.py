@@ -470,6 +470,7 @@ def test_compare_does_not_train_its_second_variant_unlike_the_first(tmp_path, ti
     err = capsys.readouterr().err
     assert "--min-age 18 (the default) differs from the checkpoint's -1" in err
     assert "the gender-balanced variant is trained as the unbalanced one was" in err
+    assert "give the settings the unbalanced variant was started with (those named above), or start a new --out" in err
     assert load_checkpoint(tmp_path / "cmp" / "unbalanced")["step"] == 1  # refused before anything was trained
 
 

@@ -146,13 +146,14 @@ def changed_settings(args: argparse.Namespace, settings: Mapping[str, Reader], r
 
 def refuse_changed_settings(args: argparse.Namespace, settings: Mapping[str, Reader], requested: Mapping[str, Any],
                             saved: Mapping[str, Any], checkpoint: Path, more: list[str] | None = None,
-                            only: set[str] | None = None, keeps: str = "a resumed run keeps its settings") -> None:
+                            only: set[str] | None = None, keeps: str = "a resumed run keeps its settings",
+                            advice: str = "start a new --out to change them") -> None:
     """The one check both trainers (and compare, before it reuses a variant) make before continuing or using a
     checkpoint: every setting given on the command line is the checkpoint's, or the command is refused naming
     each that is not."""
     problems = changed_settings(args, settings, requested, saved, only) + list(more or [])
     if problems:
-        raise BiasMirrorError("; ".join(problems) + f": {keeps}; start a new --out to change them", checkpoint)
+        raise BiasMirrorError("; ".join(problems) + f": {keeps}; {advice}", checkpoint)
 
 
 def unclassified_options(parser: argparse.ArgumentParser, settings: Mapping[str, Reader],

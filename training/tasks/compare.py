@@ -82,7 +82,9 @@ def check_variants(args: argparse.Namespace, out: Path) -> dict[str, dict]:
         other_run = out / VARIANTS[other][0]
         classifier.checked_settings(_variant_args(args, out / folder, compose), other_run / CHECKPOINT,
                                     only=SHARED_SETTINGS,
-                                    keeps=f"the {name} variant is trained as the {other} one was")
+                                    keeps=f"the {name} variant is trained as the {other} one was",
+                                    advice=f"give the settings the {other} variant was started with (those named "
+                                           "above), or start a new --out")
     return found
 
 
