@@ -507,3 +507,8 @@ def test_evaluate_takes_the_age_filter_from_the_cards_and_notes_another(tmp_path
            "ages: its numbers here are on other faces than its card's" in out
     n, out = evaluate("--model", str(models["all-ages"]), "--model", str(models["adults"]))
     assert set(n.values()) == {10} and "the models' cards were tested on different ages" in out
+    net = CamClassifier(ClassifierConfig(size=32, width=8)).eval()  # a card that does not say its ages
+    export_classifier(net, 32, tmp_path / "silent.onnx",
+                      classifier_card("silent", 32, ["male", "female"], net.cam_grid(), "m", {"dataset": "utkface"}, {}))
+    n, out = evaluate("--model", str(models["all-ages"]), "--model", str(tmp_path / "silent.onnx"))
+    assert set(n.values()) == {20} and "silent (silent.onnx): not said" in out

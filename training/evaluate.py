@@ -140,8 +140,10 @@ def choose_min_age(given: int | None, models: dict[str, Classifier]) -> tuple[in
     ages = set(recorded.values())
     if len(ages) == 1:
         (min_age,) = ages
-        return min_age, [f"note: evaluating on faces {ages_text(min_age)}, as the model card(s) were trained and "
-                         "tested on (give --min-age to choose)"]
+        silent = [name for name in models if name not in recorded]
+        whose = "the model card(s)" if not silent else f"the cards that say ({', '.join(recorded)}; {', '.join(silent)}: not said)"
+        return min_age, [f"note: evaluating on faces {ages_text(min_age)}, as {whose} were trained and tested on "
+                         "(give --min-age to choose)"]
     if ages:
         said = ", ".join(f"{name}: {ages_text(age)}" for name, age in recorded.items())
         return DEFAULT_MIN_AGE, [f"note: the models' cards were tested on different ages ({said}); evaluating all on "
