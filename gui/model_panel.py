@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from inference.errors import BiasMirrorError
 from inference.models import Classifier, Filter, OnnxModel, load_model, loaded_from, name_uniquely
 from inference.runtime import RuntimeConfig
+from inference.strict_json import measured
 
 from .log_file import IN_THE_LOG, where_details_are
 
@@ -28,22 +28,17 @@ PROVIDER_STYLE = {"CPU": "#9e9e9e", "CUDA": "#76b900", "TensorRT": "#2e7d32"}
 
 
 # --- the card dialog ------------------------------------------------------------------
-def _missing(x: Any) -> bool:
-    """Not measured: null in a card (how cards write it), or NaN (cards written before that)."""
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, dict) and "value" in v and "lo" in v:  # {"value","lo","hi","n"}
         try:
-            if _missing(v["value"]):
+            if not measured(v["value"]):
                 return "—"
-            if _missing(v["lo"]) or _missing(v["hi"]):
+            if not (measured(v["lo"]) and measured(v["hi"])):
                 return f"{v['value']:.3f}"
             return f"{v['value']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]"
         except (TypeError, ValueError):
             pass
-    if _missing(v):
+    if not measured(v):
         return "—"
     if isinstance(v, float):
         return f"{v:.4g}"

@@ -6,8 +6,8 @@ from .card import ModelCard
 
 
 def _num(x) -> str:
-    """Three decimals, or a dash for a figure not measured (null in a card; NaN in cards written before)."""
-    return "–" if x is None or x != x else f"{x:.3f}"
+    """Three decimals, or a dash for a figure not measured."""
+    return f"{x:.3f}" if strict_json.measured(x) else "–"
 
 
 def _metric_rows(by: dict, grouping: str) -> list[str]:

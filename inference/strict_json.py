@@ -11,6 +11,12 @@ import math
 from typing import Any
 
 
+def measured(x: Any) -> bool:
+    """A figure that was measured: not None (how these files write one that was not) and not NaN (its form in
+    memory, and in files written before them)."""
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
 def finite(x: Any, significant: int | None = None) -> Any:
     """``x`` with every non-finite float (NumPy scalars included) as None, tuples as lists, keys as strings;
     floats kept to ``significant`` digits where given. Significant digits, not decimals: a p-value of 3e-12

@@ -13,6 +13,7 @@ from ..datasets import Sample
 from ..models import Classifier, Filter, name_uniquely
 from ..pipeline import MEASURES_VERSION, FramePipeline, PipelineConfig
 from ..results import FaceResult, SkinTone
+from ..strict_json import measured
 from .cache import Cache, file_hash
 
 log = logging.getLogger(__name__)
@@ -171,14 +172,16 @@ class Collector:
         return rows, images
 
 
+def _p_female(pred) -> float | None:
+    return _r(pred.p_female, 6) if measured(pred.p_female) else None  # NaN: the classifier has no 'female' label
+
+
 def _clf(out) -> dict:
-    p = out.p_female
-    return {"p": _r(p, 6) if p == p else None, "pred": out.predicted, "focus": _r(out.cam_focus, 6)}
+    return {"p": _p_female(out), "pred": out.predicted, "focus": _r(out.cam_focus, 6)}
 
 
 def _reference(pred) -> dict:
-    p = pred.p_female
-    return {"p_ref": _r(p, 6) if p == p else None, "pred_ref": pred.predicted}
+    return {"p_ref": _p_female(pred), "pred_ref": pred.predicted}
 
 
 def resolve(path: str) -> str:

@@ -5,8 +5,9 @@ import base64
 import html as _html
 from pathlib import Path
 
+from ..strict_json import measured
 from . import figures as F
-from .summary import ci, known, num, pval
+from .summary import ci, num, pval
 
 
 def esc(x) -> str:
@@ -56,7 +57,7 @@ def _or(v, missing: str):
 
 
 def _pct(v) -> str:
-    return f"{100 * v:.1f}%" if known(v) else "-"
+    return f"{100 * v:.1f}%" if measured(v) else "-"
 
 
 def _detection_section(d: dict, parts: list[str]) -> None:

@@ -1,41 +1,36 @@
 """Plain-language summary built only from report.json: direction, size and significance of every effect."""
 from __future__ import annotations
 
-import math
+from ..strict_json import measured
 
 ALPHA = 0.05
 
 
-def known(v) -> bool:
-    """A number that was measured: not None (JSON's null) and not NaN (its in-memory form)."""
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
 def num(v, spec: str, scale: float = 1.0) -> str:
     """``v`` formatted by ``spec``, or "n/a" where nothing was measured (a worst/best ratio when the best is 0)."""
-    return format(scale * v, spec) if known(v) else "n/a"
+    return format(scale * v, spec) if measured(v) else "n/a"
 
 
 def ci(d: dict | None, nd: int = 2, pct: bool = False) -> str:
-    if not d or not known(d.get("value")):
+    if not d or not measured(d.get("value")):
         return "n/a"
     if pct:
         f = lambda v: f"{100 * v:.1f}%"  # noqa: E731
     else:
         f = lambda v: f"{v:.{nd}f}"  # noqa: E731
-    if not (known(d.get("lo")) and known(d.get("hi"))):
+    if not (measured(d.get("lo")) and measured(d.get("hi"))):
         return f(d["value"])
     return f"{f(d['value'])} [95% CI {f(d['lo'])}, {f(d['hi'])}]"
 
 
 def pval(p) -> str:
-    if not known(p):
+    if not measured(p):
         return "p n/a"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def signif(p) -> str:
-    if not known(p):
+    if not measured(p):
         return "not testable"
     return "significant" if p < ALPHA else "not significant"
 
@@ -210,7 +205,7 @@ def summary_lines(r: dict) -> list[str]:
                          f"{ci(d['mean'], 3)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
             for grouping, by in fl["by"].items():
-                sig = [g for g, s in by.items() if known(p := s["classifiers"][name]["delta_p_female"]["wilcoxon"].get("p_holm")) and p < ALPHA]
+                sig = [g for g, s in by.items() if measured(p := s["classifiers"][name]["delta_p_female"]["wilcoxon"].get("p_holm")) and p < ALPHA]
                 if sig:
                     lines.append(f"{name}: ΔP(female) is significant after Holm in {grouping} groups: "
                                  + ", ".join(f"{g} ({ci(by[g]['classifiers'][name]['delta_p_female']['mean'], 3)})" for g in sig) + ".")
