@@ -88,8 +88,7 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
     from .main_window import MainWindow
 
     classifiers, filters, errors, chosen = load_models(args)
-    if args.cam_class is not None:  # not given: the class the app was last set to
-        checked_cam_class(args, classifiers)
+    checked_cam_class(args, classifiers)  # a --cam-class a classifier lacks is refused; none given: the app's saved one
     window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
                         cam_class=args.cam_class, filter_override=chosen,

@@ -174,6 +174,6 @@ def main(args: argparse.Namespace) -> int:
         print(line)
     if args.json:
         # which faces were evaluated: the age bar may come from the cards, so the file must say it
-        evaluated = {"dataset": args.dataset, "split": args.split, "min_age": None if min_age is None or min_age < 0 else min_age}
+        evaluated = {"dataset": args.dataset, "split": args.split, "min_age": min_age}
         Path(args.json).write_text(evaluation_json(results, paired, {"evaluated": evaluated}))
     return 0

@@ -359,12 +359,9 @@ def read_checkpoint(path: Path) -> dict:
     """``torch.load`` of a checkpoint file, with a truncated or corrupt file said in one line naming it."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-    except OSError as exc:
-        if exc.filename is not None:  # the system refused the file itself (permissions, a folder): main.py says so
-            raise
-        raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
-                              "restore it, or start again in a new --out", path) from exc
-    except Exception as exc:  # zip, pickle and EOF errors, each worded differently by torch
+    except Exception as exc:  # zip, pickle, EOF and OS errors, each worded differently by torch
+        if isinstance(exc, OSError) and exc.filename is not None:  # the system refused the file itself
+            raise  # (permissions, a folder): main.py says so, naming it
         raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
                               "restore it, or start again in a new --out", path) from exc
     if not isinstance(state, dict) or "modules" not in state or "config" not in state:
