@@ -27,7 +27,7 @@ from .bench import parse_resolution
 from .datasets import open_dataset
 from .errors import BiasMirrorError
 from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
-from .haar_device import placement_line
+from .haar_device import HaarOnnxDetector, placement_line
 from .images import read_image
 from .metrics import wilson
 from .runtime import RuntimeConfig
@@ -43,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detectors", default=",".join(f"haar-{c}" for c in HAAR_CASCADES),
                    help="comma list of haar-<cascade> (" + ", ".join(HAAR_CASCADES) + "), haar-<cascade>-ort (the "
                         "same cascade run by ONNX Runtime on --provider; its boxes are compared with OpenCV's frame "
-                        "by frame) and yunet:PATH")
+                        "by frame; @3/20 splits its graph into phases ending at stages 3 and 20, fewer kernels and "
+                        "syncs against more dense work) and yunet:PATH")
     p.add_argument("--provider", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"],
                    help="ONNX Runtime provider for the -ort detectors")
     p.add_argument("--face-px", type=int_at_least(24), default=176, help="side of the pasted face, in pixels (default: %(default)s)")
@@ -73,23 +74,46 @@ class DetectorResult:
     frames: int = 0
 
 
+def _phases(spec: str, text: str) -> tuple[int, ...]:
+    try:
+        phases = tuple(int(p) for p in text.split("/"))
+    except ValueError:
+        phases = ()
+    if not phases:
+        raise BiasMirrorError(f"--detectors: {spec!r}: after @ give the stage each phase ends at, rising and "
+                              "joined by /, the last the cascade's stage count (e.g. @3/20)")
+    return phases
+
+
 def parse_detectors(text: str, runtime: RuntimeConfig = RuntimeConfig()) -> list[tuple[str, FaceDetector]]:
     out = []
     for spec in (s.strip() for s in text.split(",")):
         if not spec:
             continue
+        base, at, phases = spec.partition("@")
         if spec.startswith("yunet:"):
             out.append((spec, make_detector(spec.partition(":")[2])))
         elif spec.startswith("haar-") and spec[5:] in HAAR_CASCADES:
             out.append((spec, make_detector(None, spec[5:])))
-        elif spec.startswith("haar-") and spec.endswith("-ort") and spec[5:-4] in HAAR_CASCADES:
-            out.append((spec, make_detector(None, spec[5:-4], "onnxruntime", runtime)))
+        elif base.startswith("haar-") and base.endswith("-ort") and base[5:-4] in HAAR_CASCADES:
+            # @3/20: the graph's phases (the stage each ends at), so a GPU can weigh fewer kernels and host
+            # syncs against more dense work in each; the same faces whatever they are
+            try:
+                detector = HaarOnnxDetector(base[5:-4], runtime, phases=_phases(spec, phases) if at else None)
+            except ValueError as e:
+                raise BiasMirrorError(f"--detectors: {spec!r}: {e}") from None
+            out.append((spec, detector))
         else:
-            raise BiasMirrorError(f"--detectors: {spec!r} is neither haar-<{'|'.join(HAAR_CASCADES)}>[-ort] "
+            raise BiasMirrorError(f"--detectors: {spec!r} is neither haar-<{'|'.join(HAAR_CASCADES)}>[-ort[@P/P…]] "
                                   "nor yunet:PATH")
     if not out:
         raise BiasMirrorError("--detectors names no detector")
     return out
+
+
+def opencv_twin(name: str) -> str:
+    """haar-alt2-ort@3/20 → haar-alt2: OpenCV running the cascade an ONNX Runtime detector runs."""
+    return name.partition("@")[0].removesuffix("-ort")
 
 
 def found_in(detections: list[Detection], face: tuple[int, int, int, int]) -> bool:
@@ -137,8 +161,8 @@ def main(args: argparse.Namespace) -> int:
     detectors = parse_detectors(args.detectors, RuntimeConfig(provider=args.provider))
     # every cascade run by ONNX Runtime is checked against OpenCV running the same cascade on the same frames
     named = dict(detectors)
-    twins = {name: named.get(name[:-4]) or make_detector(None, name[5:-4])
-             for name, _ in detectors if name.startswith("haar-") and name.endswith("-ort")}
+    twins = {name: named.get(opencv_twin(name)) or make_detector(None, opencv_twin(name)[5:])
+             for name, detector in detectors if isinstance(detector, HaarOnnxDetector)}
     agreed = {name: 0 for name in twins}
     for name, detector in detectors:
         if name in twins:  # where a GPU provider lacks a kernel, it runs on the CPU: say so before the timings
@@ -171,7 +195,7 @@ def main(args: argparse.Namespace) -> int:
                         times[name].append((time.perf_counter() - t) * 1000)
                         hits[name][group].append(found_in(boxes, face))
                     for name, twin in twins.items():
-                        theirs = seen.get(name[:-4])
+                        theirs = seen.get(opencv_twin(name))
                         agreed[name] += seen[name] == (theirs if theirs is not None else twin.detect(frame))
         except KeyboardInterrupt:
             stopped = f"interrupted after {bar.n} of {total} faces"
@@ -200,7 +224,7 @@ def main(args: argparse.Namespace) -> int:
                   f"a gap of {100 * r.gap:.1f} points; {r.p50_ms:.1f} ms a frame (p50)")
     for r in results:
         if r.same_as_opencv is not None:
-            print(f"{r.name} ({r.provider}): the same boxes as OpenCV's {r.name[:-4]} on {r.same_as_opencv} of "
+            print(f"{r.name} ({r.provider}): the same boxes as OpenCV's {opencv_twin(r.name)} on {r.same_as_opencv} of "
                   f"{r.frames} frames")
     if unreadable:
         print(f"{len(unreadable)} unreadable image(s) skipped, e.g. {unreadable[0]}")

@@ -58,7 +58,8 @@ def test_bench_detect_reports_each_group_for_each_detector(tmp_path, capsys):
         assert (f"{r['name']}: " in printed and "a gap of" in printed) or len(shares) == 1
 
 
-@pytest.mark.parametrize("spec", ["haar-nope", "dlib", ","])
+@pytest.mark.parametrize("spec", ["haar-nope", "dlib", ",", "haar-alt2@3/20", "haar-alt2-ort@", "haar-alt2-ort@3/x",
+                                  "haar-alt2-ort@3/19", "haar-alt2-ort@6/3/20", "haar-alt2-ort@0/20"])
 def test_an_unknown_detector_is_named(spec):
     with pytest.raises(BiasMirrorError, match="--detectors"):
         parse_detectors(spec)

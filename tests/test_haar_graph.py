@@ -135,6 +135,22 @@ def test_bench_detect_checks_the_onnx_cascade_against_opencv_frame_by_frame(tmp_
     assert "the same boxes as OpenCV's haar-alt2 on 10 of 10 frames" in capsys.readouterr().out
 
 
+def test_bench_detect_weighs_the_graphs_phases_each_against_opencv(tmp_path, capsys):
+    """Fewer phases mean fewer kernels and host syncs but more dense work in each: a GPU may prefer either, so
+    bench detect times any split it is given, and every split must still find OpenCV's boxes."""
+    out = tmp_path / "detect.json"
+    names = ["haar-alt2-ort@3/20", "haar-alt2-ort@2/6/20"]
+    assert main.main(["bench", "detect", "--data", f"utkface:{require_utk().parent}", "--per-group", "1",
+                      "--detectors", ",".join(names), "--provider", "cpu", "--json", str(out)]) == 0
+    results = {r["name"]: r for r in json.loads(out.read_text())["results"]}
+    assert list(results) == names
+    assert all(r["frames"] == 5 and r["same_as_opencv"] == 5 for r in results.values())
+    printed = capsys.readouterr().out
+    kernels = [int(printed.split(f"{n} graph on CPUExecutionProvider, one frame: ")[1].split(" kernels")[0]) for n in names]
+    assert kernels[0] < kernels[1]  # two phases run fewer kernels than three
+    assert "haar-alt2-ort@3/20 (CPUExecutionProvider): the same boxes as OpenCV's haar-alt2 on 5 of 5 frames" in printed
+
+
 def test_where_the_graphs_kernels_ran_is_read_from_onnx_runtimes_profile():
     counts = HaarOnnxDetector("alt2", CPU).placement()
     assert set(p for p, _ in counts) == {"CPUExecutionProvider"} and sum(counts.values()) > 100
