@@ -20,6 +20,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from .user_dirs import default_cache_dir
+
 log = logging.getLogger(__name__)
 
 TRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -167,11 +169,6 @@ def _logged(messages: list[str]) -> tuple[str, ...]:
     for m in messages:
         log.debug("GPU library preload: %s", m)
     return tuple(messages)
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "bias-mirror"
 
 
 def device_of(provider: str) -> str:

@@ -304,7 +304,7 @@ def test_only_the_largest_face_carries_the_images_labels(world, tmp_path):
     with open(folder / "labels.csv", "w") as fh:
         fh.write("file,gender,race,age\n")
         for k in range(3):
-            canvas = np.full((400, 640, 3), 128, np.uint8)
+            canvas = np.full((400, 640, 3), 128 + k, np.uint8)  # three images, not one stored three times
             canvas[60:320, 30:290] = cv2.resize(big, (260, 260))
             canvas[120:300, 400:580] = cv2.resize(small, (180, 180))
             cv2.imwrite(str(folder / f"pair{k}.jpg"), canvas)
@@ -356,7 +356,7 @@ def test_detected_audit_reports_faces_found_per_group(world, tmp_path):
     folder.mkdir()
     for k in range(6):  # race 0: four faces, two bare walls; race 1: one face, five walls
         for race, faces in ((0, 4), (1, 1)):
-            canvas = np.full((400, 400, 3), 128, np.uint8)
+            canvas = np.full((400, 400, 3), 120 + k + 10 * race, np.uint8)  # no two files alike
             if k < faces:
                 canvas[100:300, 100:300] = face
             cv2.imwrite(str(folder / f"{30 + k}_0_{race}_2017010100000{race}{k:03d}.jpg.chip.jpg"), canvas)
@@ -511,3 +511,24 @@ def test_report_compares_each_pair_of_classifiers_on_the_same_faces(world):
     assert any(line.startswith("planted vs tiny-a on the same 80 faces") for line in r["summary"])
     html = (world["out"] / "report.html").read_text(encoding="utf-8")
     assert "Paired: planted vs tiny-a" in html
+
+
+def test_an_image_stored_twice_is_audited_once_and_one_under_two_labels_not_at_all(world, tmp_path):
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    faces = utk_images(3)
+    shutil.copyfile(faces[0], folder / "a.jpg")
+    shutil.copyfile(faces[0], folder / "a_again.jpg")
+    shutil.copyfile(faces[1], folder / "b.jpg")
+    shutil.copyfile(faces[1], folder / "b_as_a_man.jpg")
+    shutil.copyfile(faces[2], folder / "c.jpg")
+    (folder / "labels.csv").write_text("file,gender,race\na.jpg,female,Black\na_again.jpg,female,Black\n"
+                                       "b.jpg,female,Asian\nb_as_a_man.jpg,male,Asian\nc.jpg,male,White\n")
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--classifier", str(world["classifier"]), "--no-filter",
+                     "--out", str(tmp_path / "out"), "--no-html")
+    assert rc == 0 and r["images"]["n_images"] == 2
+    assert r["images"]["copies_counted_once"] == [{"file": "a_again.jpg", "same_bytes_as": "a.jpg"}]
+    assert sorted(s["file"] for s in r["images"]["reader_skipped"]) == ["b.jpg", "b_as_a_man.jpg"]
+    assert ("The dataset stores some images more than once: 1 byte-identical copy was left out, so each image "
+            "counts once, in the earliest split any copy was in; 2 file(s) whose copies carry other labels were left "
+            "out too (listed in the report).") in r["summary"]

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from ..arg_checks import check_output_dir, check_output_file, positive_int
 from ..cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
-from ..datasets import DatasetRead, Sample, open_dataset, read_folder, select
+from ..datasets import DatasetRead, Sample, merge_copies, open_dataset, read_folder, select
+from ..user_dirs import default_cache_dir
 from ..datasets.csv_file import read_rows_by_file
 from ..datasets.folder import list_images
 from ..defaults import load_selection
@@ -61,7 +62,7 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
     if kind == "folder" and groups_csv:
         if not Path(groups_csv).exists():
             raise BiasMirrorError("the groups CSV does not exist", groups_csv)
-        read = read_folder(path, groups_csv)
+        read = merge_copies(read_folder(path, groups_csv), default_cache_dir())
     else:
         read = open_dataset(spec)
         if groups_csv:
@@ -90,7 +91,7 @@ def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
             seen.update({rel, Path(s.path).name})
         samples.append(Sample(**{**s.__dict__, "group": g or None}))
     skipped = [(n, "listed in the CSV but not in the folder") for n in sorted(set(groups) - seen)]
-    return DatasetRead(read.name, read.root, samples, read.skipped + skipped)
+    return DatasetRead(read.name, read.root, samples, read.skipped + skipped, read.copies)
 
 
 def choose_samples(read: DatasetRead, args) -> list[Sample]:
@@ -178,7 +179,8 @@ def run_audit(args) -> tuple[dict, dict]:
     audit = {"dataset": args.dataset.partition(":")[0] + ":" + Path(read.root).name, "kind": kind, "split": args.split,
              "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
              "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class}
-    extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped], **notes}
+    extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped],
+             "copies_counted_once": [{"file": n, "same_bytes_as": kept} for n, kept in read.copies], **notes}
     if args.min_age is not None:  # an image with no age cannot pass --min-age: say how many that left out
         extra["no_age_left_out"] = sum(s.age is None for s in select(read.samples, args.split))
     report = build_report(audit=audit, models=_model_info(models), images=images, rows=rows, labelled=labelled,

@@ -1,6 +1,7 @@
 """Plain-language summary built only from report.json: direction, size and significance of every effect."""
 from __future__ import annotations
 
+from ..datasets.copies import CONFLICT
 from ..strict_json import measured
 
 ALPHA = 0.05
@@ -123,6 +124,14 @@ def summary_lines(r: dict) -> list[str]:
         names = [u["file"] for u in im["unreadable"]]
         lines.append(f"{len(names)} image(s) could not be read (corrupt, truncated or another format): {', '.join(names[:5])}"
                      + (f" and {len(names) - 5} more (listed in the report)." if len(names) > 5 else "."))
+    copies = im.get("copies_counted_once") or []
+    conflicts = [s for s in im.get("reader_skipped") or [] if s["why"].startswith(CONFLICT)]
+    if copies or conflicts:
+        lines.append(f"The dataset stores some images more than once: {len(copies)} byte-identical "
+                     + ("copy was" if len(copies) == 1 else "copies were")
+                     + " left out, so each image counts once, in the earliest split any copy was in"
+                     + (f"; {len(conflicts)} file(s) whose copies carry other labels were left out too"
+                        if conflicts else "") + " (listed in the report).")
     small = {g: s for g, s in r["groups"]["small"].items() if s}
     for g, s in small.items():
         lines.append(f"Small groups in {g} (wide intervals): {', '.join(s)}.")

@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BiasMirrorError
+from ..user_dirs import default_cache_dir
 from .celeba import read_celeba
+from .copies import merge_copies
 from .fairface import read_fairface
 from .folder import read_folder
 from .sample import AGE_BANDS, GENDERS, DatasetRead, Sample, age_band
@@ -14,17 +16,18 @@ from .utkface import read_utkface
 READERS = {"utkface": read_utkface, "celeba": read_celeba, "fairface": read_fairface, "folder": read_folder}
 
 
-def open_dataset(spec: str) -> DatasetRead:
-    """Read ``KIND:PATH`` (e.g. ``utkface:../shared/datasets/utkface``)."""
+def open_dataset(spec: str, cache_dir: Path | None = None) -> DatasetRead:
+    """Read ``KIND:PATH`` (e.g. ``utkface:../shared/datasets/utkface``), each image once (``copies``): file
+    digests are kept under ``cache_dir`` (default: the user's cache folder)."""
     kind, sep, path = spec.partition(":")
     if not sep or kind not in READERS:
         raise BiasMirrorError(
             f"dataset spec {spec!r} should be KIND:PATH with KIND one of {', '.join(READERS)}"
         )
-    return READERS[kind](Path(path).expanduser())
+    return merge_copies(READERS[kind](Path(path).expanduser()), cache_dir or default_cache_dir())
 
 
 __all__ = [
     "AGE_BANDS", "GENDERS", "READERS", "SPLITS", "DatasetRead", "Sample", "age_band", "open_dataset",
-    "read_celeba", "read_fairface", "read_folder", "read_utkface", "select", "split_of",
+    "merge_copies", "read_celeba", "read_fairface", "read_folder", "read_utkface", "select", "split_of",
 ]

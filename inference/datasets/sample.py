@@ -31,7 +31,8 @@ class Sample:
 
     ``gender`` is the dataset's binary annotation, not anyone's identity.
     ``race`` holds the dataset's race label or its skin proxy (CelebA: pale / not pale).
-    ``partition`` is the dataset's own split where it has one.
+    ``partition`` is the dataset's own split where it has one, or for an image stored more than once the
+    earliest split any copy was in (``copies``).
     """
 
     path: str
@@ -49,12 +50,13 @@ class Sample:
 
 @dataclass
 class DatasetRead:
-    """What a reader found: the samples, and what it skipped with why."""
+    """What a reader found: the samples, what it skipped with why, and the copies it counted once."""
 
     name: str
     root: str
     samples: list[Sample]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    copies: list[tuple[str, str]] = field(default_factory=list)  # (a file left out, the byte-identical one kept)
 
     def warn_skipped(self) -> None:
         if self.skipped:

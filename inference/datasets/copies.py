@@ -1,0 +1,142 @@
+"""Byte-identical copies inside a dataset: one image counted once, in one split, under labels that agree.
+
+UTKFace holds 308 groups of files with exactly the same bytes under different names (627 files). Left alone they
+do three kinds of harm. A copy whose name hashes to the test split while its twin trains is a test image the
+model has already seen (54 test files, 44 of them adults). An image counted twice weighs twice in every
+per-group figure. And 35 groups disagree on gender, 60 on race: whichever label a model gives, one copy scores it
+wrong, and the same face sits in two groups.
+
+So, wherever a dataset is opened: copies are found by content (files of equal size hashed; the digests kept in
+the user's cache folder, keyed by size and modification time, so a second open costs a stat per file); a group
+whose copies disagree on gender, race or the user's group is left out, every copy of it, as unusable labels;
+otherwise the first copy by path is kept and the rest left out, and the kept one goes to the earliest split any
+copy was in (train before val before test). Test only ever loses images this way, never gains one a model
+trained on the old split could have seen.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+
+from .sample import DatasetRead, Sample
+from .splits import SPLITS, split_of
+
+log = logging.getLogger(__name__)
+
+_CACHE_VERSION = 1
+CONFLICT = "the same image under other labels"  # how a file left out for its copies' labels is described
+
+
+def _digest(path: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cache_file(cache_dir: Path, root: str) -> Path:
+    return cache_dir / "digests" / (hashlib.sha1(os.path.abspath(root).encode("utf-8")).hexdigest() + ".json")
+
+
+def _load(path: Path) -> dict[str, list]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data["files"] if data.get("version") == _CACHE_VERSION else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # none yet, or damaged: computed again
+
+
+def content_groups(paths: list[str], root: str, cache_dir: Path | None) -> list[list[str]]:
+    """The paths whose files hold the same bytes, a sorted list per group of two or more."""
+    sizes: dict[int, list[str]] = defaultdict(list)
+    stats = {}
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue  # reading it later names the problem
+        if st.st_size == 0:
+            continue  # an empty file is damaged, not a copy: each is named when it fails to read
+        stats[p] = (st.st_size, st.st_mtime_ns)
+        sizes[st.st_size].append(p)
+    cache_path = _cache_file(cache_dir, root) if cache_dir is not None else None
+    cached = _load(cache_path) if cache_path is not None else {}
+    digests, fresh = {}, 0
+    for same_size in sizes.values():
+        if len(same_size) < 2:
+            continue
+        for p in same_size:
+            entry = cached.get(p)
+            if entry and tuple(entry[:2]) == stats[p]:
+                digests[p] = entry[2]
+                continue
+            try:
+                digests[p] = _digest(p)
+            except OSError:
+                continue
+            fresh += 1
+    if cache_path is not None and fresh:
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"version": _CACHE_VERSION,
+                                       "files": {p: [*stats[p], d] for p, d in digests.items()}}), encoding="utf-8")
+            tmp.replace(cache_path)
+        except OSError as e:  # a read-only cache folder costs time on the next open, nothing else
+            log.debug("could not keep file digests in %s: %s", cache_path, e)
+    by_digest: dict[str, list[str]] = defaultdict(list)
+    for p, d in digests.items():
+        by_digest[d].append(p)
+    return sorted(sorted(g) for g in by_digest.values() if len(g) > 1)
+
+
+def _labels(s: Sample) -> tuple:
+    return s.gender, s.race, s.group
+
+
+def _describe(s: Sample) -> str:
+    return "/".join(str(v) for v in _labels(s) if v is not None) or "unlabelled"
+
+
+def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
+    """``read`` with each group of byte-identical files reduced to one sample, or to none where their labels
+    disagree (see the module's docstring); what was left out is in ``skipped`` (conflicts) and ``copies``."""
+    by_path = {s.path: s for s in read.samples}
+    groups = content_groups(list(by_path), read.root, cache_dir)
+    if not groups:
+        return read
+    dropped: set[str] = set()
+    kept_as: dict[str, Sample] = {}
+    skipped, copies = list(read.skipped), list(read.copies)
+    for group in groups:
+        members = [by_path[p] for p in group]
+        first = members[0]
+        dropped.update(group)
+        if len({_labels(s) for s in members}) > 1:
+            labels = ", ".join(f"{Path(s.path).name}: {_describe(s)}" for s in members)
+            skipped += [(relative_name(s.path, read.root), f"{CONFLICT} ({labels})")
+                        for s in members]
+            continue
+        split = min((split_of(s) for s in members), key=SPLITS.index)
+        kept_as[first.path] = dataclasses.replace(first, partition=split)
+        dropped.discard(first.path)
+        copies += [(relative_name(s.path, read.root), relative_name(first.path, read.root)) for s in members[1:]]
+    samples = [kept_as.get(s.path, s) for s in read.samples if s.path not in dropped]
+    conflicts = len(groups) - len(kept_as)
+    log.warning("%s: %d file(s) hold the same bytes as another, %d image(s) in all: %d kept once each (in the "
+                "earliest split any copy was in), %d left out because their copies disagree on gender, race or group",
+                read.root, sum(map(len, groups)), len(groups), len(kept_as), conflicts)
+    return DatasetRead(read.name, read.root, samples, skipped, copies)
+
+
+def relative_name(path: str, root: str) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path

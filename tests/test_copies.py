@@ -1,0 +1,113 @@
+"""Byte-identical copies in a dataset: counted once, in one split, and left out where their labels disagree."""
+import csv
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from inference.datasets import Sample, open_dataset, select, split_of
+from inference.datasets import copies as copies_module
+from inference.datasets.copies import content_groups
+from tests.conftest import require_utk
+
+
+def _folder(tmp_path, rows):
+    """Images a.png … with labels.csv; images named alike in ``same`` share bytes."""
+    root = tmp_path / "data"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    made = {}
+    for name, *_ in rows:
+        key = name.split("-")[0]  # a-1.png and a-2.png are the same picture
+        if key not in made:
+            made[key] = rng.integers(0, 255, (24 + len(made), 24, 3), dtype=np.uint8)  # a size of its own
+            cv2.imwrite(str(root / f"{name}.png"), made[key])
+        else:
+            shutil.copyfile(next(root.glob(f"{key}-*.png")), root / f"{name}.png")
+    with open(root / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "gender", "race", "split"])
+        for name, gender, race, split in rows:
+            w.writerow([f"{name}.png", gender, race, split])
+    return root
+
+
+def test_copies_count_once_in_the_earliest_split_and_disagreeing_labels_leave_them_out(tmp_path):
+    root = _folder(tmp_path, [("a-1", "female", "Black", "test"), ("a-2", "female", "Black", "train"),
+                              ("a-3", "female", "Black", "val"),
+                              ("b-1", "female", "Asian", "test"), ("b-2", "male", "Asian", "test"),
+                              ("c-1", "male", "White", "test")])
+    read = open_dataset(f"folder:{root}", cache_dir=tmp_path / "cache")
+    kept = {os.path.basename(s.path): s for s in read.samples}
+    assert set(kept) == {"a-1.png", "c-1.png"}
+    assert split_of(kept["a-1.png"]) == "train"  # a copy trained, so no copy may be tested
+    assert split_of(kept["c-1.png"]) == "test"
+    assert sorted(read.copies) == [("a-2.png", "a-1.png"), ("a-3.png", "a-1.png")]
+    why = dict(read.skipped)
+    assert set(why) == {"b-1.png", "b-2.png"}
+    assert "b-1.png: female/Asian" in why["b-2.png"] and "b-2.png: male/Asian" in why["b-2.png"]
+
+
+def test_digests_are_kept_and_a_changed_file_is_read_again(tmp_path, monkeypatch):
+    root = _folder(tmp_path, [("a-1", "female", "Black", ""), ("a-2", "female", "Black", ""),
+                              ("b-1", "male", "White", "")])
+    paths = sorted(str(p) for p in root.glob("*.png"))
+    read_files = []
+    digest = copies_module._digest
+    monkeypatch.setattr(copies_module, "_digest", lambda p: read_files.append(p) or digest(p))
+    cache = tmp_path / "cache"
+    assert content_groups(paths, str(root), cache) == [[str(root / "a-1.png"), str(root / "a-2.png")]]
+    assert len(read_files) == 2  # b-1 has a size of its own: never read
+    read_files.clear()
+    assert content_groups(paths, str(root), cache) == [[str(root / "a-1.png"), str(root / "a-2.png")]]
+    assert read_files == []
+    # a-2 rewritten with other bytes of the same size: read again, and no longer a copy
+    data = bytearray((root / "a-2.png").read_bytes())
+    data[-20] ^= 0xFF
+    (root / "a-2.png").write_bytes(bytes(data))
+    os.utime(root / "a-2.png", ns=(1, 1))
+    assert content_groups(paths, str(root), cache) == []
+    assert read_files == [str(root / "a-2.png")]
+    # a damaged cache is read as none
+    (cache_file,) = (cache / "digests").glob("*.json")
+    cache_file.write_text("{not json")
+    read_files.clear()
+    assert content_groups(paths, str(root), cache) == []
+    assert len(read_files) == 2
+
+
+def test_an_unwritable_cache_costs_time_not_the_read(tmp_path):
+    root = _folder(tmp_path, [("a-1", "female", "Black", ""), ("a-2", "female", "Black", "")])
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder would be")
+    read = open_dataset(f"folder:{root}", cache_dir=blocked)
+    assert [os.path.basename(s.path) for s in read.samples] == ["a-1.png"]
+
+
+def test_utkface_test_split_holds_no_image_a_model_trained_on():
+    """The shared copy: 308 images stored more than once, 104 of them across splits, 89 under other labels."""
+    root = require_utk()
+    read = open_dataset(f"utkface:{root}")
+    assert len(read.samples) + len(read.skipped) + len(read.copies) == 21336
+    names = {os.path.basename(s.path) for s in read.samples}
+    # the same picture as a 15-year-old Indian girl and a 23-year-old Asian man: neither label can be trusted
+    conflict = ("15_1_4_20170103234910356.jpg.chip.jpg", "23_0_1_20170117194105675.jpg.chip.jpg")
+    assert not names & set(conflict) and set(conflict) <= set(dict(read.skipped))
+    groups = content_groups([str(root / n) for n in sorted(os.listdir(root))], str(root), None)
+    assert len(groups) == 308
+    kept = {s.path for s in read.samples}
+    assert all(len(kept & set(g)) <= 1 for g in groups)
+    test = {s.path for s in select(read.samples, "test")}
+    tested_copies = [g for g in groups if test & set(g)]
+    # a test image stored more than once is one whose every copy's name hashed to test: none trained
+    assert all(split_of(Sample(path=p)) == "test" for g in tested_copies for p in g)
+    leaked = [g for g in groups if {split_of(Sample(path=p)) for p in g} >= {"train", "test"}]
+    assert len(leaked) > 40 and not any(test & set(g) for g in leaked)
+
+
+def test_empty_files_are_damaged_not_copies(tmp_path):
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(b"")
+    assert content_groups([str(tmp_path / "a.png"), str(tmp_path / "b.png")], str(tmp_path), None) == []
