@@ -23,6 +23,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+from tqdm import tqdm
+
 from .sample import DatasetRead, Sample
 from .splits import SPLITS, split_of
 
@@ -67,7 +69,7 @@ def content_groups(paths: list[str], root: str, cache_dir: Path | None) -> list[
         sizes[st.st_size].append(p)
     cache_path = _cache_file(cache_dir, root) if cache_dir is not None else None
     cached = _load(cache_path) if cache_path is not None else {}
-    digests, fresh = {}, 0
+    digests, to_read = {}, []
     for same_size in sizes.values():
         if len(same_size) < 2:
             continue
@@ -75,12 +77,16 @@ def content_groups(paths: list[str], root: str, cache_dir: Path | None) -> list[
             entry = cached.get(p)
             if entry and tuple(entry[:2]) == stats[p]:
                 digests[p] = entry[2]
-                continue
-            try:
-                digests[p] = _digest(p)
-            except OSError:
-                continue
-            fresh += 1
+            else:
+                to_read.append(p)
+    fresh = 0
+    # a first look at a large dataset (CelebA: 1.4 GB) reads every file once: show it
+    for p in tqdm(to_read, desc="looking for copies", unit="file", disable=len(to_read) < 5000, mininterval=1):
+        try:
+            digests[p] = _digest(p)
+        except OSError:
+            continue
+        fresh += 1
     if cache_path is not None and fresh:
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
