@@ -351,12 +351,18 @@ def target_lines(results: list[Measurement]) -> list[str]:
         gpu_row = m.provider in ("cuda", "cuda-graph", "tensorrt") or (m.provider == "auto" and "CPU" not in m.name)
         if m.status != "ok" or not gpu_row or m.faces not in (one["faces"], many["faces"]):
             continue
-        p99 = m.latency_ms["end_to_end"]["p99"]
+        # With detection ahead a frame comes out every end_to_end ms, but it waited for its own detection too:
+        # the latency goal is held to the longer of the two (``total``: the frame's detection plus its analysis)
+        between = m.latency_ms["end_to_end"]["p99"]
+        own = m.latency_ms.get("total", {}).get("p99", between)
+        p99 = max(between, own)
         if m.faces == one["faces"]:
             ok = m.fps >= one["min_fps"] and p99 <= one["max_p99_ms"]
         else:
             ok = m.fps >= many["min_fps"]
-        lines.append(f"  {m.name} at {m.faces} face(s): {m.fps:.1f} frames/s, p99 {p99:.1f} ms — "
+        held = f"p99 {between:.1f} ms between frames" + (f", {own:.1f} ms a frame's own detection and analysis"
+                                                         if own > between else "")
+        lines.append(f"  {m.name} at {m.faces} face(s): {m.fps:.1f} frames/s, {held} — "
                      f"{'meets' if ok else 'misses'} the target")
     return lines
 
