@@ -355,6 +355,25 @@ def test_a_resume_refuses_settings_that_differ_from_its_checkpoint_and_needs_no_
     assert code == 2 and "--dataset KIND:PATH is needed to start a run" in capsys.readouterr().err
 
 
+def test_a_resume_refuses_training_data_that_changed_since_its_checkpoint(tmp_path, tiny_utk, capsys):
+    """The same settings on other images would go on training a run on data it did not start with: a file
+    removed since (or, as when copies became counted once, a dataset read otherwise) is refused by its counts."""
+    from inference.datasets import Sample, split_of
+
+    assert _train(tmp_path, tiny_utk, "--max-steps", "2") == 0
+    saved = load_checkpoint(tmp_path / "run")["data"]
+    assert set(saved) == {"training images", "images in all splits"} and saved["training images"] > 100
+    n, train = saved["images in all splits"], saved["training images"]
+    trained = next(p for p in sorted(tiny_utk.glob("2*.jpg")) if split_of(Sample(str(p))) == "train")
+    trained.unlink()
+    capsys.readouterr()
+    assert _train(tmp_path, tiny_utk, "--resume") == 2
+    err = capsys.readouterr().err
+    assert (f"the training data is not what this run started on (images in all splits {n} then, {n - 1} now, "
+            f"training images {train} then, {train - 1} now)") in err and str(tmp_path / "run" / "last.pt") in err
+    assert load_checkpoint(tmp_path / "run")["step"] == 2
+
+
 def test_a_setting_typed_again_with_its_own_value_is_accepted_whatever_it_depends_on(tmp_path, tiny_utk, monkeypatch):
     """--compose target means nothing without --target, and --distill-weight nothing without --distill-from: on a
     resume, the options left out are the checkpoint's, so typing a setting again is not refused for them. And a run

@@ -311,6 +311,8 @@ def test_a_resume_refuses_settings_that_differ_from_its_checkpoint(tmp_path, utk
     """--preset, --dataset, --preset-domains, --iters-per-epoch and --lr used to be replaced by the checkpoint's."""
     run = tmp_path / "run"
     assert train(run, utk, "--n-epochs", "3", "--max-steps", "1") == 0
+    counts = load_checkpoint(run)["data"]  # what a resume checks the domains against
+    assert set(counts) == {"domain A images", "domain B images"} and min(counts.values()) >= 4
     other = tmp_path / "other"
     other.mkdir()
     capsys.readouterr()

@@ -65,6 +65,22 @@ class Task(Protocol):
     def end_epoch(self, epoch: int, ctx: "StepContext") -> dict[str, float]: ...
     # Optional: wrap_for_training(wrap) replaces the modules the step calls by wrap(module): DistributedDataParallel
     # under torchrun, torch.compile with --compile. Checkpoints, samples and exports keep using the plain modules.
+    # Optional: data_counts() → {"training images": N, …}, kept in checkpoints: a resume refuses data that count
+    # otherwise (a dataset changed since, or read otherwise), which would go on training on other images.
+
+
+def data_counts(task: Task) -> dict[str, int] | None:
+    counts = getattr(task, "data_counts", None)
+    return None if counts is None else dict(counts())
+
+
+def check_same_data(saved: dict[str, int] | None, now: dict[str, int] | None, checkpoint: Path) -> None:
+    if saved is None or now is None or saved == now:
+        return  # a checkpoint from before the counts were kept cannot be checked
+    said = ", ".join(f"{k} {saved.get(k, 'none')} then, {now.get(k, 'none')} now" for k in sorted({*saved, *now})
+                     if saved.get(k) != now.get(k))
+    raise BiasMirrorError(f"the training data is not what this run started on ({said}): a resume goes on with the "
+                          "images it began with; restore them, or start a new --out", checkpoint)
 
 
 @dataclass
@@ -313,6 +329,7 @@ class Checkpoints:
             "optimizers": {k: o.state_dict() for k, o in task.optimizers().items()},
             "schedulers": {k: s.state_dict() for k, s in task.schedulers().items()},
             "torch_rng": torch.get_rng_state(),
+            "data": data_counts(task),
             "extra": extra or {},
         }
         tmp = self.path.with_suffix(".tmp")
@@ -540,6 +557,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     start_epoch, consumed = 0, 0
     if cfg.resume:
         state = ckpt.load(task)
+        check_same_data(state.get("data"), data_counts(task), ckpt.path)
         start_epoch, ctx.step = state["epoch"], state["step"]
         # checkpoints from before multi-process training count batches of one process
         consumed = state.get("samples_in_epoch", state["batch_in_epoch"] * cfg.batch_size)

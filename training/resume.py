@@ -5,7 +5,8 @@ What a resume may change is how it runs and what it reports — ``--max-steps``,
 ``--device``, ``--precision``, ``--channels-last``, ``--compile``, ``--cache``, ``--name``, the export options and
 progress options such as the CycleGAN's ``--sample-every`` (each trainer lists its own in ``MAY_CHANGE_ON_RESUME``).
 Any other setting given on the command line of a resume must say what the checkpoint says; one that does not is
-refused by name with the checkpoint's value, instead of being silently replaced by it.
+refused by name with the checkpoint's value, instead of being silently replaced by it. The data is checked too,
+by its counts (``loop.check_same_data``): the same settings on a dataset changed since are refused.
 """
 from __future__ import annotations
 

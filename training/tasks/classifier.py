@@ -164,6 +164,9 @@ class ClassifierTask:
     def indices(self) -> np.ndarray:
         return self.data.train_idx
 
+    def data_counts(self) -> dict[str, int]:
+        return {"training images": len(self.data.train_idx), "images in all splits": len(self.data.samples)}
+
     def batch(self, idx: np.ndarray, device: torch.device):
         rows = np.sort(idx)
         x = torch.from_numpy(np.ascontiguousarray(self.data.images[rows])).permute(0, 3, 1, 2)

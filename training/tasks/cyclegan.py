@@ -251,6 +251,9 @@ class CycleGANTask:
     def schedulers(self):
         return {"G": self.sched_G, "D": self.sched_D}
 
+    def data_counts(self) -> dict[str, int]:
+        return {"domain A images": len(self.a.train), "domain B images": len(self.b.train)}
+
     def indices(self) -> np.ndarray:
         # Only the count matters: images are drawn from each domain's stream by
         # the global sample position (see stream_pick), so epochs need not align with A's size.
