@@ -24,6 +24,14 @@ def _app_data_in_tmp(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+def own_pattern(rng: np.random.Generator, side: int, amplitude: float = 15.0) -> np.ndarray:
+    """A smooth grey pattern of its own for one synthetic image (side×side×1, float32, about ±amplitude): images
+    made of one colour and noise are one photograph to the near-identical check (inference.datasets.near_identical),
+    which would put them in one split, or leave them out where their labels differ."""
+    coarse = rng.normal(0, amplitude, (4, 4)).astype(np.float32)
+    return cv2.resize(coarse, (side, side), interpolation=cv2.INTER_CUBIC)[:, :, None]
+
+
 def require_utk() -> Path:
     """The shared UTKFace copy; a test that needs it fails (not skips) when it is missing."""
     if not UTK_ROOT.is_dir():

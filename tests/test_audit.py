@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for conftest, as in test_skin.py
 
-from conftest import utk_images  # noqa: E402
+from conftest import own_pattern, utk_images  # noqa: E402
 from inference.audit import cli as audit_cli  # noqa: E402
 from inference.audit.report import TOP_LEVEL_KEYS  # noqa: E402
 from inference.audit.stats import holm  # noqa: E402
@@ -62,7 +62,8 @@ def write_utk(folder: Path) -> Path:
     for gender in (0, 1):
         for race, rgb in RACE_RGB.items():
             for k in range(PER_GROUP):
-                img = np.clip(np.array(rgb, float) * rng.uniform(0.9, 1.1) + rng.normal(0, 6, (40, 40, 3)), 0, 255).astype(np.uint8)
+                img = np.clip(np.array(rgb, float) * rng.uniform(0.9, 1.1) + rng.normal(0, 6, (40, 40, 3))
+                              + own_pattern(rng, 40), 0, 255).astype(np.uint8)
                 female_corner = gender == 1
                 if f"{'female' if gender else 'male'}/{['White', 'Black', 'Asian', 'Indian'][race]}" == PLANTED_GROUP and k < PLANTED_WRONG:
                     female_corner = not female_corner
@@ -351,14 +352,14 @@ def test_found_shares_and_test_per_group():
 
 def test_detected_audit_reports_faces_found_per_group(world, tmp_path):
     """Real detection on UTKFace-named images: per group, exactly the images whose face is on the canvas."""
-    face = cv2.imread(str(utk_images(1)[0]))
+    faces_ = [cv2.imread(str(p)) for p in utk_images(5)]  # five people: one face pasted twice is one photograph
     folder = tmp_path / "utk"
     folder.mkdir()
     for k in range(6):  # race 0: four faces, two bare walls; race 1: one face, five walls
         for race, faces in ((0, 4), (1, 1)):
             canvas = np.full((400, 400, 3), 120 + k + 10 * race, np.uint8)  # no two files alike
             if k < faces:
-                canvas[100:300, 100:300] = face
+                canvas[100:300, 100:300] = cv2.resize(faces_[k + 4 * race], (200, 200))
             cv2.imwrite(str(folder / f"{30 + k}_0_{race}_2017010100000{race}{k:03d}.jpg.chip.jpg"), canvas)
     rc, r, _ = audit("--dataset", f"utkface:{folder}", "--detect", "--classifier", str(world["classifier"]),
                      "--no-filter", "--out", str(tmp_path / "out"))
@@ -529,6 +530,6 @@ def test_an_image_stored_twice_is_audited_once_and_one_under_two_labels_not_at_a
     assert rc == 0 and r["images"]["n_images"] == 2
     assert r["images"]["copies_counted_once"] == [{"file": "a_again.jpg", "same_bytes_as": "a.jpg"}]
     assert sorted(s["file"] for s in r["images"]["reader_skipped"]) == ["b.jpg", "b_as_a_man.jpg"]
-    assert ("The dataset stores some images more than once: 1 byte-identical copy was left out, so each image "
-            "counts once, in the earliest split any copy was in; 2 file(s) whose copies carry other labels were left "
-            "out too (listed in the report).") in r["summary"]
+    assert ("The dataset stores some photographs more than once: 1 byte-identical copy was left out, so each image "
+            "counts once; 2 file(s) whose copies carry other labels were left out (the earliest split any copy was "
+            "in; listed in the report).") in r["summary"]

@@ -10,7 +10,7 @@ import pytest
 from inference.datasets import Sample, open_dataset, select, split_of
 from inference.datasets import copies as copies_module
 from inference.datasets.copies import content_groups
-from tests.conftest import require_utk
+from tests.conftest import require_utk, utk_images
 
 
 def _folder(tmp_path, rows):
@@ -87,7 +87,8 @@ def test_an_unwritable_cache_costs_time_not_the_read(tmp_path):
 
 
 def test_utkface_test_split_holds_no_image_a_model_trained_on():
-    """The shared copy: 308 images stored more than once, 104 of them across splits, 89 under other labels."""
+    """The shared copy: 308 images stored more than once, 104 of them across splits, 89 under other labels; and
+    over 300 photographs saved again, re-encoded or re-cropped."""
     root = require_utk()
     read = open_dataset(f"utkface:{root}")
     assert len(read.samples) + len(read.skipped) + len(read.copies) == 21336
@@ -105,9 +106,65 @@ def test_utkface_test_split_holds_no_image_a_model_trained_on():
     assert all(split_of(Sample(path=p)) == "test" for g in tested_copies for p in g)
     leaked = [g for g in groups if {split_of(Sample(path=p)) for p in g} >= {"train", "test"}]
     assert len(leaked) > 40 and not any(test & set(g) for g in leaked)
+    # nor a photograph saved again: every near-identical group left lies in one split
+    from inference.datasets.near_identical import near_groups
+
+    split = {s.path: split_of(s) for s in read.samples}
+    near = near_groups(list(split), str(root), None)
+    assert len(near) > 300 and all(len({split[p] for p in g}) == 1 for g in near)
+    assert len(read.near_identical) == len(near)
 
 
 def test_empty_files_are_damaged_not_copies(tmp_path):
     for name in ("a.png", "b.png"):
         (tmp_path / name).write_bytes(b"")
     assert content_groups([str(tmp_path / "a.png"), str(tmp_path / "b.png")], str(tmp_path), None) == []
+
+
+def test_every_near_identical_pair_is_found_as_a_full_comparison_finds_it():
+    """The k-d tree on 16 axes may only add candidates, never lose a pair: checked against comparing every pair."""
+    from inference.datasets.near_identical import MAX_RMS, near_pairs
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, (400, 256)).astype(np.float32)
+    twins = []
+    for k, rms in enumerate(np.linspace(1.0, 9.0, 40)):  # planted twins from well inside to just past the limit
+        noise = rng.normal(size=256)
+        twins.append(np.clip(base[k] + noise / np.sqrt((noise ** 2).mean()) * rms, 0, 255))
+    thumbs = np.rint(np.vstack([base, twins])).astype(np.uint8)
+    x = thumbs.astype(np.float64)
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).mean(-1))
+    want = {(i, j) for i, j in zip(*np.nonzero(d < MAX_RMS)) if i < j}
+    got = {tuple(p) for p in near_pairs(thumbs).tolist()}
+    assert got == want and 25 <= len(want) <= 40
+
+
+def test_a_photograph_saved_again_shares_one_split_and_one_under_other_labels_is_left_out(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    faces = [cv2.imread(str(p)) for p in utk_images(3)]
+    cv2.imwrite(str(root / "a.jpg"), faces[0], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    cv2.imwrite(str(root / "a_small.jpg"), cv2.resize(faces[0], (150, 150)), [cv2.IMWRITE_JPEG_QUALITY, 70])
+    cv2.imwrite(str(root / "b.jpg"), faces[1])
+    cv2.imwrite(str(root / "b_again.png"), faces[1])
+    cv2.imwrite(str(root / "c.jpg"), faces[2])
+    (root / "labels.csv").write_text("file,gender,race,split\na.jpg,female,Black,test\na_small.jpg,female,Black,train\n"
+                                     "b.jpg,male,Asian,test\nb_again.png,female,Asian,test\nc.jpg,male,White,test\n")
+    read = open_dataset(f"folder:{root}", cache_dir=tmp_path / "cache")
+    split = {os.path.basename(s.path): split_of(s) for s in read.samples}
+    assert split == {"a.jpg": "train", "a_small.jpg": "train", "c.jpg": "test"}
+    assert read.near_identical == [["a.jpg", "a_small.jpg"]] and read.copies == []
+    assert "near-identical" in dict(read.skipped)["b_again.png"]
+
+
+def test_thumbnails_are_read_once(tmp_path, monkeypatch):
+    from inference.datasets import near_identical
+
+    root = _folder(tmp_path, [("a-1", "", "", ""), ("b-1", "", "", "")])
+    paths = sorted(str(p) for p in root.glob("*.png"))
+    seen = []
+    real = near_identical.thumbnail
+    monkeypatch.setattr(near_identical, "thumbnail", lambda p: seen.append(p) or real(p))
+    first = near_identical.thumbnails(paths, str(root), tmp_path / "cache")
+    again = near_identical.thumbnails(paths, str(root), tmp_path / "cache")
+    assert len(seen) == 2 and first[0] == again[0] and np.array_equal(first[1], again[1])

@@ -19,7 +19,7 @@ from training.loop import load_checkpoint
 from training.nets.cyclegan import PRESETS, build_discriminator, build_generator
 from training.tasks.cyclegan import CycleForward, ImagePool, JudgeForward, stream_pick
 
-from .conftest import make_classifier
+from .conftest import make_classifier, own_pattern
 
 RACES = ("White", "Black", "Asian", "Indian", "Others")
 
@@ -34,7 +34,7 @@ def write_utk(root: Path, per_cell: int, ages=(25, 41, 63), genders=(0, 1), race
         for r in races:
             for k in range(per_cell):
                 base = 60 + 35 * r + rng.integers(0, 20, (40, 40, 3))
-                img = np.clip(base + ramp, 0, 255).astype(np.uint8)
+                img = np.clip(base + ramp + own_pattern(rng, 40), 0, 255).astype(np.uint8)
                 age = ages[k % len(ages)]
                 cv2.imwrite(str(root / f"{age}_{g}_{r}_20170101{i:09d}.jpg.chip.jpg"), img)
                 i += 1

@@ -91,7 +91,7 @@ def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
             seen.update({rel, Path(s.path).name})
         samples.append(Sample(**{**s.__dict__, "group": g or None}))
     skipped = [(n, "listed in the CSV but not in the folder") for n in sorted(set(groups) - seen)]
-    return DatasetRead(read.name, read.root, samples, read.skipped + skipped, read.copies)
+    return DatasetRead(read.name, read.root, samples, read.skipped + skipped, read.copies, read.near_identical)
 
 
 def choose_samples(read: DatasetRead, args) -> list[Sample]:
@@ -180,7 +180,8 @@ def run_audit(args) -> tuple[dict, dict]:
              "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
              "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class}
     extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped],
-             "copies_counted_once": [{"file": n, "same_bytes_as": kept} for n, kept in read.copies], **notes}
+             "copies_counted_once": [{"file": n, "same_bytes_as": kept} for n, kept in read.copies],
+             "near_identical": read.near_identical, **notes}
     if args.min_age is not None:  # an image with no age cannot pass --min-age: say how many that left out
         extra["no_age_left_out"] = sum(s.age is None for s in select(read.samples, args.split))
     report = build_report(audit=audit, models=_model_info(models), images=images, rows=rows, labelled=labelled,

@@ -125,13 +125,20 @@ def summary_lines(r: dict) -> list[str]:
         lines.append(f"{len(names)} image(s) could not be read (corrupt, truncated or another format): {', '.join(names[:5])}"
                      + (f" and {len(names) - 5} more (listed in the report)." if len(names) > 5 else "."))
     copies = im.get("copies_counted_once") or []
+    near = im.get("near_identical") or []
     conflicts = [s for s in im.get("reader_skipped") or [] if s["why"].startswith(CONFLICT)]
-    if copies or conflicts:
-        lines.append(f"The dataset stores some images more than once: {len(copies)} byte-identical "
-                     + ("copy was" if len(copies) == 1 else "copies were")
-                     + " left out, so each image counts once, in the earliest split any copy was in"
-                     + (f"; {len(conflicts)} file(s) whose copies carry other labels were left out too"
-                        if conflicts else "") + " (listed in the report).")
+    if copies or near or conflicts:
+        parts = []
+        if copies:
+            parts.append(f"{len(copies)} byte-identical " + ("copy was" if len(copies) == 1 else "copies were")
+                         + " left out, so each image counts once")
+        if near:
+            parts.append(f"{sum(map(len, near))} images of {len(near)} photograph(s) saved again (re-encoded or "
+                         "re-cropped) were each kept in one split")
+        if conflicts:
+            parts.append(f"{len(conflicts)} file(s) whose copies carry other labels were left out")
+        lines.append("The dataset stores some photographs more than once: " + "; ".join(parts)
+                     + " (the earliest split any copy was in; listed in the report).")
     small = {g: s for g, s in r["groups"]["small"].items() if s}
     for g, s in small.items():
         lines.append(f"Small groups in {g} (wide intervals): {', '.join(s)}.")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .near_identical import near_groups
 from .sample import DatasetRead, Sample
 from .splits import SPLITS, split_of
 
@@ -111,12 +112,11 @@ def _describe(s: Sample) -> str:
 
 
 def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
-    """``read`` with each group of byte-identical files reduced to one sample, or to none where their labels
-    disagree (see the module's docstring); what was left out is in ``skipped`` (conflicts) and ``copies``."""
+    """``read`` with each group of byte-identical files reduced to one sample, each group of near-identical images
+    (``near_identical``) put in one split, and either left out where its labels disagree (see the module's
+    docstring); what was left out is in ``skipped`` (conflicts) and ``copies``."""
     by_path = {s.path: s for s in read.samples}
     groups = content_groups(list(by_path), read.root, cache_dir)
-    if not groups:
-        return read
     dropped: set[str] = set()
     kept_as: dict[str, Sample] = {}
     skipped, copies = list(read.skipped), list(read.copies)
@@ -124,21 +124,53 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
         members = [by_path[p] for p in group]
         first = members[0]
         dropped.update(group)
-        if len({_labels(s) for s in members}) > 1:
-            labels = ", ".join(f"{Path(s.path).name}: {_describe(s)}" for s in members)
-            skipped += [(relative_name(s.path, read.root), f"{CONFLICT} ({labels})")
-                        for s in members]
+        if _disagree(members):
+            skipped += _left_out(members, read.root, CONFLICT)
             continue
-        split = min((split_of(s) for s in members), key=SPLITS.index)
-        kept_as[first.path] = dataclasses.replace(first, partition=split)
+        kept_as[first.path] = dataclasses.replace(first, partition=_earliest_split(members))
         dropped.discard(first.path)
         copies += [(relative_name(s.path, read.root), relative_name(first.path, read.root)) for s in members[1:]]
+    if groups:
+        log.warning("%s: %d file(s) hold the same bytes as another, %d image(s) in all: %d kept once each (in the "
+                    "earliest split any copy was in), %d left out because their copies disagree on gender, race or "
+                    "group", read.root, sum(map(len, groups)), len(groups), len(kept_as), len(groups) - len(kept_as))
     samples = [kept_as.get(s.path, s) for s in read.samples if s.path not in dropped]
-    conflicts = len(groups) - len(kept_as)
-    log.warning("%s: %d file(s) hold the same bytes as another, %d image(s) in all: %d kept once each (in the "
-                "earliest split any copy was in), %d left out because their copies disagree on gender, race or group",
-                read.root, sum(map(len, groups)), len(groups), len(kept_as), conflicts)
-    return DatasetRead(read.name, read.root, samples, skipped, copies)
+
+    # the same photograph re-encoded or re-cropped: every image stays (they are not the same pixels), in one split
+    by_path = {s.path: s for s in samples}
+    near = near_groups(list(by_path), read.root, cache_dir)
+    moved: dict[str, Sample] = {}
+    out: set[str] = set()
+    near_identical = list(read.near_identical)
+    for group in near:
+        members = [by_path[p] for p in group]
+        if _disagree(members):
+            out.update(group)
+            skipped += _left_out(members, read.root, f"{CONFLICT}, near-identical")
+            continue
+        split = _earliest_split(members)
+        moved.update({s.path: dataclasses.replace(s, partition=split) for s in members})
+        near_identical.append([relative_name(p, read.root) for p in group])
+    if near:
+        log.warning("%s: %d image(s) are near-identical to another (one photograph re-encoded or re-cropped), in "
+                    "%d group(s): each group kept in the earliest split any of it was in, %d group(s) left out "
+                    "because they disagree on gender, race or group", read.root, sum(map(len, near)), len(near),
+                    len(near) - len(near_identical) + len(read.near_identical))
+    samples = [moved.get(s.path, s) for s in samples if s.path not in out]
+    return DatasetRead(read.name, read.root, samples, skipped, copies, near_identical)
+
+
+def _disagree(members: list[Sample]) -> bool:
+    return len({_labels(s) for s in members}) > 1
+
+
+def _earliest_split(members: list[Sample]) -> str:
+    return min((split_of(s) for s in members), key=SPLITS.index)
+
+
+def _left_out(members: list[Sample], root: str, why: str) -> list[tuple[str, str]]:
+    labels = ", ".join(f"{Path(s.path).name}: {_describe(s)}" for s in members)
+    return [(relative_name(s.path, root), f"{why} ({labels})") for s in members]
 
 
 def relative_name(path: str, root: str) -> str:

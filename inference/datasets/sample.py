@@ -57,6 +57,7 @@ class DatasetRead:
     samples: list[Sample]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     copies: list[tuple[str, str]] = field(default_factory=list)  # (a file left out, the byte-identical one kept)
+    near_identical: list[list[str]] = field(default_factory=list)  # images of one photograph, put in one split
 
     def warn_skipped(self) -> None:
         if self.skipped:
