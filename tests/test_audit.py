@@ -531,5 +531,5 @@ def test_an_image_stored_twice_is_audited_once_and_one_under_two_labels_not_at_a
     assert r["images"]["copies_counted_once"] == [{"file": "a_again.jpg", "same_bytes_as": "a.jpg"}]
     assert sorted(s["file"] for s in r["images"]["reader_skipped"]) == ["b.jpg", "b_as_a_man.jpg"]
     assert ("The dataset stores some photographs more than once: 1 byte-identical copy was left out, so each image "
-            "counts once; 2 file(s) whose copies carry other labels were left out (the earliest split any copy was "
-            "in; listed in the report).") in r["summary"]
+            "counts once; 2 file(s) whose copies carry other labels were left out. Each photograph is in the earliest "
+            "split any copy of it was in; all are listed in the report.") in r["summary"]

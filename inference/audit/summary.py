@@ -134,11 +134,11 @@ def summary_lines(r: dict) -> list[str]:
                          + " left out, so each image counts once")
         if near:
             parts.append(f"{sum(map(len, near))} images of {len(near)} photograph(s) saved again (re-encoded or "
-                         "re-cropped) were each kept in one split")
+                         "re-cropped) were kept, each photograph's in one split")
         if conflicts:
             parts.append(f"{len(conflicts)} file(s) whose copies carry other labels were left out")
         lines.append("The dataset stores some photographs more than once: " + "; ".join(parts)
-                     + " (the earliest split any copy was in; listed in the report).")
+                     + ". Each photograph is in the earliest split any copy of it was in; all are listed in the report.")
     small = {g: s for g, s in r["groups"]["small"].items() if s}
     for g, s in small.items():
         lines.append(f"Small groups in {g} (wide intervals): {', '.join(s)}.")
