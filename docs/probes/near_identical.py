@@ -4,7 +4,7 @@
 # Every image as a 16×16 grey thumbnail; every pair compared (chunked matrix products: fine for UTKFace's 21k, not
 # for CelebA's 202k); a pair is near-identical when its thumbnails differ by less than T grey levels RMS. Writes a
 # contact sheet of the pairs closest to the largest T, where a false match would show first.
-# Result and decision: docs/architecture.md, "Each image once".
+# Result and decision: docs/architecture.md, "Each photograph once, in one split".
 import sys
 
 import cv2
