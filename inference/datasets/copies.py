@@ -11,7 +11,10 @@ the user's cache folder, keyed by size and modification time, so a second open c
 whose copies disagree on gender, race or the user's group is left out, every copy of it, as unusable labels;
 otherwise the first copy by path is kept and the rest left out, and the kept one goes to the earliest split any
 copy was in (train before val before test). Test only ever loses images this way, never gains one a model
-trained on the old split could have seen.
+trained on the old split could have seen. Then the same for one photograph saved again, re-encoded or re-cropped
+(``near_identical``): such images all stay, since their pixels differ, but in one split, or none where their
+labels disagree. A dataset's own partition (CelebA's, FairFace's, a labels CSV's ``split``) gives way to the
+same rule: a photograph in its train and its test partition is a test image already trained on.
 """
 from __future__ import annotations
 
