@@ -18,9 +18,10 @@ UTK_ROOT = (REPO.parent / "shared" / "datasets" / "utkface" / "UTKFace").resolve
 
 @pytest.fixture(autouse=True)
 def _app_data_in_tmp(tmp_path_factory, monkeypatch):
-    """The app keeps its log in the platform's app-data folder (XDG_DATA_HOME on Linux): never the user's in tests;"""
+    """The app keeps its log in the platform's app-data folder (XDG_DATA_HOME on Linux), and dataset digests,
+    thumbnails and TensorRT engines in its cache (XDG_CACHE_HOME): in tests, folders shared by the session's tests,
+    never the user's."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "app-data"))
-    # and its cache (dataset file digests, TensorRT engines): shared by the session's tests, never the user's
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
