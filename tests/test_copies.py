@@ -10,6 +10,7 @@ import pytest
 from inference.datasets import Sample, open_dataset, select, split_of
 from inference.datasets import copies as copies_module
 from inference.datasets.copies import content_groups
+from inference.file_identity import file_stats
 from tests.conftest import require_utk, utk_images
 
 
@@ -55,26 +56,26 @@ def test_digests_are_kept_and_a_changed_file_is_read_again(tmp_path, monkeypatch
                               ("b-1", "male", "White", "")])
     paths = sorted(str(p) for p in root.glob("*.png"))
     read_files = []
-    digest = copies_module._digest
-    monkeypatch.setattr(copies_module, "_digest", lambda p: read_files.append(p) or digest(p))
+    digest = copies_module.file_hash
+    monkeypatch.setattr(copies_module, "file_hash", lambda p: read_files.append(p) or digest(p))
     cache = tmp_path / "cache"
-    assert content_groups(paths, str(root), cache) == [[str(root / "a-1.png"), str(root / "a-2.png")]]
+    assert content_groups(file_stats(paths), str(root), cache) == [[str(root / "a-1.png"), str(root / "a-2.png")]]
     assert len(read_files) == 2  # b-1 has a size of its own: never read
     read_files.clear()
-    assert content_groups(paths, str(root), cache) == [[str(root / "a-1.png"), str(root / "a-2.png")]]
+    assert content_groups(file_stats(paths), str(root), cache) == [[str(root / "a-1.png"), str(root / "a-2.png")]]
     assert read_files == []
     # a-2 rewritten with other bytes of the same size: read again, and no longer a copy
     data = bytearray((root / "a-2.png").read_bytes())
     data[-20] ^= 0xFF
     (root / "a-2.png").write_bytes(bytes(data))
     os.utime(root / "a-2.png", ns=(1, 1))
-    assert content_groups(paths, str(root), cache) == []
+    assert content_groups(file_stats(paths), str(root), cache) == []
     assert read_files == [str(root / "a-2.png")]
     # a damaged cache is read as none
     (cache_file,) = (cache / "digests").glob("*.json")
     cache_file.write_text("{not json")
     read_files.clear()
-    assert content_groups(paths, str(root), cache) == []
+    assert content_groups(file_stats(paths), str(root), cache) == []
     assert len(read_files) == 2
 
 
@@ -96,7 +97,7 @@ def test_utkface_test_split_holds_no_image_a_model_trained_on():
     # the same picture as a 15-year-old Indian girl and a 23-year-old Asian man: neither label can be trusted
     conflict = ("15_1_4_20170103234910356.jpg.chip.jpg", "23_0_1_20170117194105675.jpg.chip.jpg")
     assert not names & set(conflict) and set(conflict) <= set(dict(read.skipped))
-    groups = content_groups([str(root / n) for n in sorted(os.listdir(root))], str(root), None)
+    groups = content_groups(file_stats([str(root / n) for n in sorted(os.listdir(root))]), str(root), None)
     assert len(groups) == 308
     kept = {s.path for s in read.samples}
     assert all(len(kept & set(g)) <= 1 for g in groups)
@@ -110,7 +111,7 @@ def test_utkface_test_split_holds_no_image_a_model_trained_on():
     from inference.datasets.near_identical import near_groups
 
     split = {s.path: split_of(s) for s in read.samples}
-    near = near_groups(list(split), str(root), None)
+    near = near_groups(file_stats(list(split)), str(root), None)
     assert len(near) > 300 and all(len({split[p] for p in g}) == 1 for g in near)
     assert len(read.near_identical) == len(near)
 
@@ -118,7 +119,7 @@ def test_utkface_test_split_holds_no_image_a_model_trained_on():
 def test_empty_files_are_damaged_not_copies(tmp_path):
     for name in ("a.png", "b.png"):
         (tmp_path / name).write_bytes(b"")
-    assert content_groups([str(tmp_path / "a.png"), str(tmp_path / "b.png")], str(tmp_path), None) == []
+    assert content_groups(file_stats([str(tmp_path / "a.png"), str(tmp_path / "b.png")]), str(tmp_path), None) == []
 
 
 def test_every_near_identical_pair_is_found_as_a_full_comparison_finds_it():
@@ -165,6 +166,6 @@ def test_thumbnails_are_read_once(tmp_path, monkeypatch):
     seen = []
     real = near_identical.thumbnail
     monkeypatch.setattr(near_identical, "thumbnail", lambda p: seen.append(p) or real(p))
-    first = near_identical.thumbnails(paths, str(root), tmp_path / "cache")
-    again = near_identical.thumbnails(paths, str(root), tmp_path / "cache")
+    first = near_identical.thumbnails(file_stats(paths), str(root), tmp_path / "cache")
+    again = near_identical.thumbnails(file_stats(paths), str(root), tmp_path / "cache")
     assert len(seen) == 2 and first[0] == again[0] and np.array_equal(first[1], again[1])

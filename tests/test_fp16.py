@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 
 import main
-from inference.audit.cache import file_hash
+from inference.file_identity import file_hash
 from inference.card import ModelCard
 from inference.card_markdown import card_markdown
 from inference.errors import BiasMirrorError

@@ -44,7 +44,7 @@ import onnx
 import onnxruntime as ort
 
 from inference.arg_checks import check_output_file, positive_int
-from inference.audit.cache import file_hash
+from inference.file_identity import file_hash
 from inference.card import METADATA_KEY, ModelCard
 from inference.datasets.folder import list_images
 from inference.errors import BiasMirrorError

@@ -17,17 +17,8 @@ batch boundary moving on resume cannot change a report.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
-
-
-def file_hash(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Component:

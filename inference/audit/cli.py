@@ -26,7 +26,8 @@ from ..datasets.csv_file import read_rows_by_file
 from ..datasets.folder import list_images
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
-from .cache import Cache, file_hash
+from ..file_identity import file_hash
+from .cache import Cache
 from .collect import Collector, ModelSet, relative, resolve
 from .report import build_report, write_json
 from .sampling import stratified_limit

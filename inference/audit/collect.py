@@ -14,7 +14,8 @@ from ..models import Classifier, Filter, name_uniquely
 from ..pipeline import MEASURES_VERSION, FramePipeline, PipelineConfig
 from ..results import FaceResult, SkinTone
 from ..strict_json import measured
-from .cache import Cache, file_hash
+from ..file_identity import file_hash
+from .cache import Cache
 
 log = logging.getLogger(__name__)
 MIN_CROP = PipelineConfig().min_crop

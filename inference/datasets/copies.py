@@ -19,35 +19,23 @@ same rule: a photograph in its train and its test partition is a test image alre
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
-import os
 from collections import defaultdict
 from pathlib import Path
 
 from tqdm import tqdm
 
+from ..file_identity import file_hash, file_stats
+from ..user_dirs import folder_cache_file
 from .near_identical import near_groups
 from .sample import DatasetRead, Sample
 from .splits import SPLITS, split_of
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: SHA-256 digests (file_hash), where 1 kept BLAKE2b ones
 CONFLICT = "the same image under other labels"  # how a file left out for its copies' labels is described
-
-
-def _digest(path: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _cache_file(cache_dir: Path, root: str) -> Path:
-    return cache_dir / "digests" / (hashlib.sha1(os.path.abspath(root).encode("utf-8")).hexdigest() + ".json")
 
 
 def _load(path: Path) -> dict[str, list]:
@@ -58,20 +46,13 @@ def _load(path: Path) -> dict[str, list]:
         return {}  # none yet, or damaged: computed again
 
 
-def content_groups(paths: list[str], root: str, cache_dir: Path | None) -> list[list[str]]:
-    """The paths whose files hold the same bytes, a sorted list per group of two or more."""
+def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None) -> list[list[str]]:
+    """The paths (``file_stats``' keys) whose files hold the same bytes, a sorted list per group of two or more."""
     sizes: dict[int, list[str]] = defaultdict(list)
-    stats = {}
-    for p in paths:
-        try:
-            st = os.stat(p)
-        except OSError:
-            continue  # reading it later names the problem
-        if st.st_size == 0:
-            continue  # an empty file is damaged, not a copy: each is named when it fails to read
-        stats[p] = (st.st_size, st.st_mtime_ns)
-        sizes[st.st_size].append(p)
-    cache_path = _cache_file(cache_dir, root) if cache_dir is not None else None
+    for p, (size, _) in stats.items():
+        if size:  # an empty file is damaged, not a copy: each is named when it fails to read
+            sizes[size].append(p)
+    cache_path = folder_cache_file(cache_dir, "digests", root, ".json") if cache_dir is not None else None
     cached = _load(cache_path) if cache_path is not None else {}
     digests, to_read = {}, []
     for same_size in sizes.values():
@@ -87,7 +68,7 @@ def content_groups(paths: list[str], root: str, cache_dir: Path | None) -> list[
     # a first look at a large dataset (CelebA: 1.4 GB) reads every file once: show it
     for p in tqdm(to_read, desc="looking for copies", unit="file", disable=len(to_read) < 5000, mininterval=1):
         try:
-            digests[p] = _digest(p)
+            digests[p] = file_hash(p)
         except OSError:
             continue
         fresh += 1
@@ -119,7 +100,8 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
     (``near_identical``) put in one split, and either left out where its labels disagree (see the module's
     docstring); what was left out is in ``skipped`` (conflicts) and ``copies``."""
     by_path = {s.path: s for s in read.samples}
-    groups = content_groups(list(by_path), read.root, cache_dir)
+    stats = file_stats(list(by_path))
+    groups = content_groups(stats, read.root, cache_dir)
     dropped: set[str] = set()
     kept_as: dict[str, Sample] = {}
     skipped, copies = list(read.skipped), list(read.copies)
@@ -141,7 +123,7 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
 
     # the same photograph re-encoded or re-cropped: every image stays (they are not the same pixels), in one split
     by_path = {s.path: s for s in samples}
-    near = near_groups(list(by_path), read.root, cache_dir)
+    near = near_groups({p: stats[p] for p in by_path if p in stats}, read.root, cache_dir)
     moved: dict[str, Sample] = {}
     out: set[str] = set()
     near_identical = list(read.near_identical)

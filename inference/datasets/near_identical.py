@@ -11,9 +11,7 @@ Thumbnails are kept in the user's cache folder, keyed by size and modification t
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from pathlib import Path
 
 import cv2
@@ -22,6 +20,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from tqdm import tqdm
+
+from ..user_dirs import folder_cache_file
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +45,10 @@ def thumbnail(path: str) -> np.ndarray | None:
     return cv2.resize(grey, (SIDE, SIDE), interpolation=cv2.INTER_AREA).ravel()
 
 
-def _cache_file(cache_dir: Path, root: str) -> Path:
-    return cache_dir / "thumbnails" / (hashlib.sha1(os.path.abspath(root).encode("utf-8")).hexdigest() + ".npz")
-
-
-def thumbnails(paths: list[str], root: str, cache_dir: Path | None) -> tuple[list[str], np.ndarray]:
-    """The readable paths and their thumbnails (N×SIDE² uint8), read once and kept under ``cache_dir``."""
-    stats = {}
-    for p in paths:
-        try:
-            st = os.stat(p)
-            stats[p] = (st.st_size, st.st_mtime_ns)
-        except OSError:
-            continue
-    cache_path = _cache_file(cache_dir, root) if cache_dir is not None else None
+def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None) -> tuple[list[str], np.ndarray]:
+    """The readable paths (of ``file_stats``' keys) and their thumbnails (N×SIDE² uint8), read once and kept under
+    ``cache_dir``."""
+    cache_path = folder_cache_file(cache_dir, "thumbnails", root, ".npz") if cache_dir is not None else None
     cached: dict[str, np.ndarray] = {}
     if cache_path is not None and cache_path.exists():
         try:
@@ -104,9 +94,10 @@ def near_pairs(thumbs: np.ndarray, max_rms: float = MAX_RMS) -> np.ndarray:
     return candidates[d < radius]
 
 
-def near_groups(paths: list[str], root: str, cache_dir: Path | None) -> list[list[str]]:
-    """Groups (two or more, each sorted) of images that are one photograph: pairs within MAX_RMS, joined."""
-    kept, thumbs = thumbnails(paths, root, cache_dir)
+def near_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None) -> list[list[str]]:
+    """Groups (two or more, each sorted) of the images (``file_stats``' keys) that are one photograph: pairs
+    within MAX_RMS, joined."""
+    kept, thumbs = thumbnails(stats, root, cache_dir)
     telling = thumbs.astype(np.float32).std(1) >= MIN_STD
     kept, thumbs = [p for p, t in zip(kept, telling) if t], thumbs[telling]
     pairs = near_pairs(thumbs)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from inference.audit.cache import file_hash
+from inference.file_identity import file_hash
 from inference.errors import BiasMirrorError
 from inference.images import resize_batch
 from inference.models import Classifier, load_model

@@ -1,0 +1,28 @@
+"""What identifies a file's content: its digest, or (to tell whether a kept digest still holds) its size and
+modification time."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def file_hash(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_stats(paths: list[str]) -> dict[str, tuple[int, int]]:
+    """(size, modification time in ns) of each path that can be read; one that cannot is left out, and reading
+    it later names the problem."""
+    stats = {}
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        stats[p] = (st.st_size, st.st_mtime_ns)
+    return stats
