@@ -533,3 +533,24 @@ def test_an_image_stored_twice_is_audited_once_and_one_under_two_labels_not_at_a
     assert ("The dataset stores some photographs more than once: 1 byte-identical copy was left out, so each image "
             "counts once; 2 file(s) whose copies carry other labels were left out. Each photograph is in the earliest "
             "split any copy of it was in; all are listed in the report.") in r["summary"]
+
+
+def test_copies_a_groups_csv_puts_in_two_groups_are_left_out_on_a_labelled_dataset(world, tmp_path):
+    """The groups CSV is joined before copies are merged: on UTKFace as in a folder, one image under two groups
+    cannot count for either."""
+    root = tmp_path / "utk"
+    root.mkdir()
+    faces = utk_images(2)
+    shutil.copyfile(faces[0], root / faces[0].name)
+    age, gender, race, _ = faces[0].name.split("_")
+    again = f"{age}_{gender}_{race}_20000101000000000.jpg.chip.jpg"  # same bytes and labels, another time stamp
+    shutil.copyfile(faces[0], root / again)
+    shutil.copyfile(faces[1], root / faces[1].name)
+    groups = tmp_path / "groups.csv"
+    groups.write_text(f"file,group\n{faces[0].name},day\n{again},night\n{faces[1].name},day\n")
+    rc, r, _ = audit("--dataset", f"utkface:{root}", "--classifier", str(world["classifier"]), "--no-filter",
+                     "--groups", str(groups), "--out", str(tmp_path / "out"), "--no-html")
+    assert rc == 0 and r["images"]["n_images"] == 1 and r["images"]["copies_counted_once"] == []
+    why = {s["file"]: s["why"] for s in r["images"]["reader_skipped"]}
+    assert set(why) == {faces[0].name, again}
+    assert all("other labels" in w and "night" in w for w in why.values())

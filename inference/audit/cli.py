@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..arg_checks import check_output_dir, check_output_file, positive_int
 from ..cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
-from ..datasets import DatasetRead, Sample, merge_copies, open_dataset, read_folder, select
+from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
 from ..datasets.csv_file import read_rows_by_file
 from ..datasets.folder import list_images
@@ -63,11 +63,13 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
     if kind == "folder" and groups_csv:
         if not Path(groups_csv).exists():
             raise BiasMirrorError("the groups CSV does not exist", groups_csv)
-        read = merge_copies(read_folder(path, groups_csv), default_cache_dir())
+        read = read_folder(path, groups_csv)
     else:
-        read = open_dataset(spec)
+        read = read_spec(spec)
         if groups_csv:
             read = _join_groups(read, groups_csv)
+    # after the groups are joined, so that copies the CSV puts in different groups are caught as a conflict
+    read = merge_copies(read, default_cache_dir())
     if groups_csv:
         notes["groups_csv"] = {
             "file": Path(groups_csv).name,

@@ -16,18 +16,23 @@ from .utkface import read_utkface
 READERS = {"utkface": read_utkface, "celeba": read_celeba, "fairface": read_fairface, "folder": read_folder}
 
 
-def open_dataset(spec: str, cache_dir: Path | None = None) -> DatasetRead:
-    """Read ``KIND:PATH`` (e.g. ``utkface:../shared/datasets/utkface``), each image once (``copies``): file
-    digests are kept under ``cache_dir`` (default: the user's cache folder)."""
+def read_spec(spec: str) -> DatasetRead:
+    """Every file ``KIND:PATH`` lists, copies and all: for joining more labels on before ``merge_copies``."""
     kind, sep, path = spec.partition(":")
     if not sep or kind not in READERS:
         raise BiasMirrorError(
             f"dataset spec {spec!r} should be KIND:PATH with KIND one of {', '.join(READERS)}"
         )
-    return merge_copies(READERS[kind](Path(path).expanduser()), cache_dir or default_cache_dir())
+    return READERS[kind](Path(path).expanduser())
+
+
+def open_dataset(spec: str, cache_dir: Path | None = None) -> DatasetRead:
+    """Read ``KIND:PATH`` (e.g. ``utkface:../shared/datasets/utkface``), each image once (``copies``): file
+    digests are kept under ``cache_dir`` (default: the user's cache folder)."""
+    return merge_copies(read_spec(spec), cache_dir or default_cache_dir())
 
 
 __all__ = [
     "AGE_BANDS", "GENDERS", "READERS", "SPLITS", "DatasetRead", "Sample", "age_band", "open_dataset",
-    "merge_copies", "read_celeba", "read_fairface", "read_folder", "read_utkface", "select", "split_of",
+    "merge_copies", "read_celeba", "read_spec", "read_fairface", "read_folder", "read_utkface", "select", "split_of",
 ]
