@@ -530,8 +530,9 @@ def test_an_image_stored_twice_is_audited_once_and_one_under_two_labels_not_at_a
     assert rc == 0 and r["images"]["n_images"] == 2
     assert r["images"]["copies_counted_once"] == [{"file": "a_again.jpg", "same_bytes_as": "a.jpg"}]
     assert sorted(s["file"] for s in r["images"]["reader_skipped"]) == ["b.jpg", "b_as_a_man.jpg"]
+    assert r["images"]["label_conflicts"] == [["b.jpg", "b_as_a_man.jpg"]]
     assert ("The dataset stores some photographs more than once: 1 byte-identical copy was left out, so each image "
-            "counts once; 2 file(s) whose copies carry other labels were left out. Each photograph is in the earliest "
+            "counts once; 2 file(s) of 1 photograph(s) stored under other labels were left out. Each photograph is in the earliest "
             "split any copy of it was in; all are listed in the report.") in r["summary"]
 
 
@@ -554,3 +555,4 @@ def test_copies_a_groups_csv_puts_in_two_groups_are_left_out_on_a_labelled_datas
     why = {s["file"]: s["why"] for s in r["images"]["reader_skipped"]}
     assert set(why) == {faces[0].name, again}
     assert all("other labels" in w and "night" in w for w in why.values())
+    assert r["images"]["label_conflicts"] == [sorted([faces[0].name, again])]

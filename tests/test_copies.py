@@ -49,6 +49,7 @@ def test_copies_count_once_in_the_earliest_split_and_disagreeing_labels_leave_th
     why = dict(read.skipped)
     assert set(why) == {"b-1.png", "b-2.png"}
     assert "b-1.png: female/Asian" in why["b-2.png"] and "b-2.png: male/Asian" in why["b-2.png"]
+    assert read.conflicts == [["b-1.png", "b-2.png"]]
 
 
 def test_digests_are_kept_and_a_changed_file_is_read_again(tmp_path, monkeypatch):
@@ -97,6 +98,8 @@ def test_utkface_test_split_holds_no_image_a_model_trained_on():
     # the same picture as a 15-year-old Indian girl and a 23-year-old Asian man: neither label can be trusted
     conflict = ("15_1_4_20170103234910356.jpg.chip.jpg", "23_0_1_20170117194105675.jpg.chip.jpg")
     assert not names & set(conflict) and set(conflict) <= set(dict(read.skipped))
+    assert sorted(conflict) in read.conflicts
+    assert sum(map(len, read.conflicts)) == sum(1 for _, why in read.skipped if "other labels" in why)
     groups = content_groups(file_stats([str(root / n) for n in sorted(os.listdir(root))]), str(root), None)
     assert len(groups) == 308
     kept = {s.path for s in read.samples}
@@ -156,6 +159,7 @@ def test_a_photograph_saved_again_shares_one_split_and_one_under_other_labels_is
     assert split == {"a.jpg": "train", "a_small.jpg": "train", "c.jpg": "test"}
     assert read.near_identical == [["a.jpg", "a_small.jpg"]] and read.copies == []
     assert "near-identical" in dict(read.skipped)["b_again.png"]
+    assert read.conflicts == [["b.jpg", "b_again.png"]]
 
 
 def test_thumbnails_are_read_once(tmp_path, monkeypatch):

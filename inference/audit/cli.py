@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime as _dt
 import logging
 import platform
@@ -94,7 +95,7 @@ def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
             seen.update({rel, Path(s.path).name})
         samples.append(Sample(**{**s.__dict__, "group": g or None}))
     skipped = [(n, "listed in the CSV but not in the folder") for n in sorted(set(groups) - seen)]
-    return DatasetRead(read.name, read.root, samples, read.skipped + skipped, read.copies, read.near_identical)
+    return dataclasses.replace(read, samples=samples, skipped=read.skipped + skipped)
 
 
 def choose_samples(read: DatasetRead, args) -> list[Sample]:
@@ -184,7 +185,7 @@ def run_audit(args) -> tuple[dict, dict]:
              "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class}
     extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped],
              "copies_counted_once": [{"file": n, "same_bytes_as": kept} for n, kept in read.copies],
-             "near_identical": read.near_identical, **notes}
+             "near_identical": read.near_identical, "label_conflicts": read.conflicts, **notes}
     if args.min_age is not None:  # an image with no age cannot pass --min-age: say how many that left out
         extra["no_age_left_out"] = sum(s.age is None for s in select(read.samples, args.split))
     report = build_report(audit=audit, models=_model_info(models), images=images, rows=rows, labelled=labelled,

@@ -1,7 +1,6 @@
 """Plain-language summary built only from report.json: direction, size and significance of every effect."""
 from __future__ import annotations
 
-from ..datasets.copies import CONFLICT
 from ..strict_json import measured
 
 ALPHA = 0.05
@@ -126,7 +125,7 @@ def summary_lines(r: dict) -> list[str]:
                      + (f" and {len(names) - 5} more (listed in the report)." if len(names) > 5 else "."))
     copies = im.get("copies_counted_once") or []
     near = im.get("near_identical") or []
-    conflicts = [s for s in im.get("reader_skipped") or [] if s["why"].startswith(CONFLICT)]
+    conflicts = im.get("label_conflicts") or []
     if copies or near or conflicts:
         parts = []
         if copies:
@@ -136,7 +135,8 @@ def summary_lines(r: dict) -> list[str]:
             parts.append(f"{sum(map(len, near))} images of {len(near)} photograph(s) saved again (re-encoded or "
                          "re-cropped) were kept, each photograph's in one split")
         if conflicts:
-            parts.append(f"{len(conflicts)} file(s) whose copies carry other labels were left out")
+            parts.append(f"{sum(map(len, conflicts))} file(s) of {len(conflicts)} photograph(s) stored under other "
+                         "labels were left out")
         lines.append("The dataset stores some photographs more than once: " + "; ".join(parts)
                      + ". Each photograph is in the earliest split any copy of it was in; all are listed in the report.")
     small = {g: s for g, s in r["groups"]["small"].items() if s}

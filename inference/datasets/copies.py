@@ -104,13 +104,14 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
     groups = content_groups(stats, read.root, cache_dir)
     dropped: set[str] = set()
     kept_as: dict[str, Sample] = {}
-    skipped, copies = list(read.skipped), list(read.copies)
+    skipped, copies, conflicts = list(read.skipped), list(read.copies), list(read.conflicts)
     for group in groups:
         members = [by_path[p] for p in group]
         first = members[0]
         dropped.update(group)
         if _disagree(members):
             skipped += _left_out(members, read.root, CONFLICT)
+            conflicts.append([relative_name(p, read.root) for p in group])
             continue
         kept_as[first.path] = dataclasses.replace(first, partition=_earliest_split(members))
         dropped.discard(first.path)
@@ -132,6 +133,7 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
         if _disagree(members):
             out.update(group)
             skipped += _left_out(members, read.root, f"{CONFLICT}, near-identical")
+            conflicts.append([relative_name(p, read.root) for p in group])
             continue
         split = _earliest_split(members)
         moved.update({s.path: dataclasses.replace(s, partition=split) for s in members})
@@ -142,7 +144,7 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
                     "because they disagree on gender, race or group", read.root, sum(map(len, near)), len(near),
                     len(near) - len(near_identical) + len(read.near_identical))
     samples = [moved.get(s.path, s) for s in samples if s.path not in out]
-    return DatasetRead(read.name, read.root, samples, skipped, copies, near_identical)
+    return DatasetRead(read.name, read.root, samples, skipped, copies, near_identical, conflicts)
 
 
 def _disagree(members: list[Sample]) -> bool:

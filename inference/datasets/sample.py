@@ -58,6 +58,7 @@ class DatasetRead:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     copies: list[tuple[str, str]] = field(default_factory=list)  # (a file left out, the byte-identical one kept)
     near_identical: list[list[str]] = field(default_factory=list)  # images of one photograph, put in one split
+    conflicts: list[list[str]] = field(default_factory=list)  # images of one photograph under other labels, left out
 
     def warn_skipped(self) -> None:
         if self.skipped:
