@@ -7,6 +7,10 @@ differ by less than 8 grey levels RMS; looked at side by side (``docs/probes/nea
 Every pair under ``MAX_RMS`` is found, none missed: thumbnails are projected on their 16 main axes (an orthonormal
 projection never lengthens a distance), a k-d tree lists every pair within the same distance there, and each is
 checked on the whole thumbnail. Thumbnails with too little contrast to tell (``MIN_STD``) are never matched.
+The search is selective enough for CelebA's 202k images: on UTKFace the tree lists 883 candidates for 845 true
+pairs in 0.4 s, and a typical face's nearest neighbour on those axes lies 272 away against a radius of 128; ten
+times the faces bring that in by only 10^(1/16) (16 axes), so chance candidates grow about a hundredfold, to
+thousands, not millions. Reading the thumbnails (about 5,000 files a second) is what takes the time, once.
 Thumbnails are kept in the user's cache folder, keyed by size and modification time.
 """
 from __future__ import annotations
