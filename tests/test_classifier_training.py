@@ -316,9 +316,8 @@ def test_ctrl_c_resumes_to_the_very_run_an_uninterrupted_one_makes(tmp_path, tin
     assert main.main([*args, "--out", str(cut), "--resume", "--max-steps", str(steps - done)]) == 0
     a, b = load_checkpoint(cut), load_checkpoint(straight)
     assert a["step"] == b["step"] == steps
-    if workers != "0":
-        return  # the workers ignored the Ctrl-C and were shut down; their augmentation is seeded per loader, not
-        # per batch, so a resume mid-epoch draws other augmentations there, whatever stopped the run
+    # with workers too: they ignored the Ctrl-C and were shut down, and a batch's augmentation is seeded by the
+    # batch, not by the loader that prepared it
     assert (cut / "log.csv").read_text() == (straight / "log.csv").read_text()
     for k, v in b["modules"]["net"].items():
         assert torch.equal(a["modules"]["net"][k], v), k
@@ -531,3 +530,14 @@ def test_evaluate_takes_the_age_filter_from_the_cards_and_notes_another(tmp_path
                       classifier_card("silent", 32, ["male", "female"], net.cam_grid(), "m", {"dataset": "utkface"}, {}))
     n, out = evaluate("--model", str(models["all-ages"]), "--model", str(tmp_path / "silent.onnx"))
     assert set(n.values()) == {20} and "silent (silent.onnx): not said" in out
+
+
+def test_workers_train_the_very_model_the_main_process_does(tmp_path, tiny_utk):
+    """A batch's augmentation is seeded by the batch: preparing it in DataLoader workers changes nothing."""
+    args = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "2",
+            "--batch-size", "8", "--cache", str(tmp_path / "cache"), "--threads", "1", "--max-steps", "6"]
+    assert main.main([*args, "--out", str(tmp_path / "here"), "--workers", "0"]) == 0
+    assert main.main([*args, "--out", str(tmp_path / "workers"), "--workers", "2"]) == 0
+    a, b = load_checkpoint(tmp_path / "here"), load_checkpoint(tmp_path / "workers")
+    for k, v in a["modules"]["net"].items():
+        assert torch.equal(b["modules"]["net"][k], v), k

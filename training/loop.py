@@ -60,6 +60,8 @@ class Task(Protocol):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
     def schedulers(self) -> dict[str, Any]: ...
     def indices(self) -> np.ndarray: ...
+    # batch() may run in a DataLoader worker (prefetch = True): any randomness it draws must be seeded by the batch
+    # (its idx), so that a resume, or another --workers, makes the same batch
     def batch(self, idx: np.ndarray, device: torch.device) -> Any: ...
     def step(self, batch: Any, ctx: "StepContext") -> dict[str, float]: ...
     def end_epoch(self, epoch: int, ctx: "StepContext") -> dict[str, float]: ...
@@ -301,7 +303,10 @@ def batch_stream(task: Task, order: np.ndarray, cfg: LoopConfig, device: torch.d
     if cfg.workers > 0 and getattr(task, "prefetch", False):
         loader = torch.utils.data.DataLoader(
             _Batches(task, order, cfg.batch_size), batch_size=None, shuffle=False, num_workers=cfg.workers,
-            pin_memory=device.type == "cuda", prefetch_factor=4, worker_init_fn=_worker_init)
+            pin_memory=device.type == "cuda", prefetch_factor=4, worker_init_fn=_worker_init,
+            # its own generator: the workers' seeds are otherwise drawn from the global one, which would shift
+            # the step's own draws (dropout) by one for every loader started, and a resume starts one mid-epoch
+            generator=torch.Generator().manual_seed(cfg.seed))
         with _forking_workers():
             started = iter(loader)  # the workers start here
         for b in started:

@@ -141,6 +141,7 @@ class ClassifierTask:
             v2.RandomHorizontalFlip(),
             v2.ColorJitter(brightness=0.1, contrast=0.1),  # no hue/saturation: skin colour is the signal we audit
         ])
+        self.seed = run_cfg.get("seed", 0)
         self.config = {"net": net_cfg.to_dict(), "labels": LABELS, **run_cfg}
         self.loss = nn.CrossEntropyLoss()
         self.train_net: nn.Module = self.net  # DistributedDataParallel(net) under torchrun, compiled with --compile
@@ -170,7 +171,12 @@ class ClassifierTask:
     def batch(self, idx: np.ndarray, device: torch.device):
         rows = np.sort(idx)
         x = torch.from_numpy(np.ascontiguousarray(self.data.images[rows])).permute(0, 3, 1, 2)
-        x = torch.stack([self.augment(img) for img in x])
+        # The augmentation draws from a generator seeded by the batch itself, not from whichever process's
+        # random state runs it: a DataLoader worker's is seeded per loader, so a resume mid-epoch (or another
+        # --workers) would otherwise augment the same batch differently.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(np.random.SeedSequence([self.seed, *rows.tolist()]).generate_state(1, np.uint64)[0]))
+            x = torch.stack([self.augment(img) for img in x])
         # CrossEntropyLoss takes class indices or class probabilities alike.
         y = torch.from_numpy(self.data.labels[rows] if self.targets is None else self.targets[rows])
         return x.permute(0, 2, 3, 1).to(device), y.to(device)
