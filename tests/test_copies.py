@@ -173,3 +173,22 @@ def test_thumbnails_are_read_once(tmp_path, monkeypatch):
     first = near_identical.thumbnails(file_stats(paths), str(root), tmp_path / "cache")
     again = near_identical.thumbnails(file_stats(paths), str(root), tmp_path / "cache")
     assert len(seen) == 2 and first[0] == again[0] and np.array_equal(first[1], again[1])
+
+
+def test_a_folder_spelled_another_way_finds_what_was_kept(tmp_path, monkeypatch):
+    """Both caches name a file within its folder: opening the folder by its absolute path and then, from its
+    parent, by a relative one reads no file twice."""
+    from inference.datasets import near_identical
+
+    root = _folder(tmp_path, [("a-1", "female", "Black", ""), ("a-2", "female", "Black", ""),
+                              ("b-1", "male", "White", "")])
+    hashed, thumbed = [], []
+    digest, thumb = copies_module.file_hash, near_identical.thumbnail
+    monkeypatch.setattr(copies_module, "file_hash", lambda p: hashed.append(p) or digest(p))
+    monkeypatch.setattr(near_identical, "thumbnail", lambda p: thumbed.append(p) or thumb(p))
+    first = open_dataset(f"folder:{root.resolve()}", cache_dir=tmp_path / "cache")
+    assert len(hashed) == 2 and len(thumbed) == 2
+    monkeypatch.chdir(tmp_path)
+    again = open_dataset("folder:data", cache_dir=tmp_path / "cache")
+    assert len(hashed) == 2 and len(thumbed) == 2
+    assert [os.path.basename(s.path) for s in again.samples] == [os.path.basename(s.path) for s in first.samples]

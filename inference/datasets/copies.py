@@ -27,14 +27,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..file_identity import file_hash, file_stats
-from ..user_dirs import folder_cache_file
+from ..user_dirs import cache_keys, folder_cache_file
 from .near_identical import near_groups
 from .sample import DatasetRead, Sample
 from .splits import SPLITS, split_of
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 2  # 2: SHA-256 digests (file_hash), where 1 kept BLAKE2b ones
+_CACHE_VERSION = 3  # 3: files named within the folder; 2: by the path as given; 1: BLAKE2b digests
 CONFLICT = "the same image under other labels"  # how a file left out for its copies' labels is described
 
 
@@ -54,12 +54,13 @@ def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path
             sizes[size].append(p)
     cache_path = folder_cache_file(cache_dir, "digests", root, ".json") if cache_dir is not None else None
     cached = _load(cache_path) if cache_path is not None else {}
+    key = cache_keys(stats, root)
     digests, to_read = {}, []
     for same_size in sizes.values():
         if len(same_size) < 2:
             continue
         for p in same_size:
-            entry = cached.get(p)
+            entry = cached.get(key[p])
             if entry and tuple(entry[:2]) == stats[p]:
                 digests[p] = entry[2]
             else:
@@ -77,7 +78,7 @@ def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"version": _CACHE_VERSION,
-                                       "files": {p: [*stats[p], d] for p, d in digests.items()}}), encoding="utf-8")
+                                       "files": {key[p]: [*stats[p], d] for p, d in digests.items()}}), encoding="utf-8")
             tmp.replace(cache_path)
         except OSError as e:  # a read-only cache folder costs time on the next open, nothing else
             log.debug("could not keep file digests in %s: %s", cache_path, e)

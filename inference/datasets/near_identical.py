@@ -25,7 +25,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
-from ..user_dirs import folder_cache_file
+from ..user_dirs import cache_keys, folder_cache_file
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,14 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
     ``cache_dir``."""
     cache_path = folder_cache_file(cache_dir, "thumbnails", root, ".npz") if cache_dir is not None else None
     cached: dict[str, np.ndarray] = {}
+    key = cache_keys(stats, root)
+    path_of = {k: p for p, k in key.items()}
     if cache_path is not None and cache_path.exists():
         try:
             with np.load(cache_path, allow_pickle=False) as z:
-                for p, size, mtime, t in zip(z["paths"].tolist(), z["sizes"], z["mtimes"], z["thumbs"]):
-                    if stats.get(p) == (int(size), int(mtime)):
+                for k, size, mtime, t in zip(z["paths"].tolist(), z["sizes"], z["mtimes"], z["thumbs"]):
+                    p = path_of.get(k)
+                    if p is not None and stats[p] == (int(size), int(mtime)):
                         cached[p] = t
         except (OSError, ValueError, KeyError):
             cached = {}  # damaged: read again
@@ -74,7 +77,7 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_path.with_name(cache_path.stem + ".tmp.npz")
-            np.savez(tmp, paths=np.array(kept, dtype=str), sizes=np.array([stats[p][0] for p in kept], np.int64),
+            np.savez(tmp, paths=np.array([key[p] for p in kept], dtype=str), sizes=np.array([stats[p][0] for p in kept], np.int64),
                      mtimes=np.array([stats[p][1] for p in kept], np.int64), thumbs=thumbs)
             tmp.replace(cache_path)
         except OSError as e:
