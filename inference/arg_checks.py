@@ -43,6 +43,14 @@ def float_at_least(least: float, above: bool = False) -> Callable[[str], float]:
     return parse
 
 
+def probability(text: str) -> float:
+    """A number from 0 to 1."""
+    value = float_at_least(0.0)(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be at most 1, got {text}")
+    return value
+
+
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 positive_float = float_at_least(0.0, above=True)

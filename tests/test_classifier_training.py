@@ -541,3 +541,44 @@ def test_workers_train_the_very_model_the_main_process_does(tmp_path, tiny_utk):
     a, b = load_checkpoint(tmp_path / "here"), load_checkpoint(tmp_path / "workers")
     for k, v in a["modules"]["net"].items():
         assert torch.equal(b["modules"]["net"][k], v), k
+
+
+def test_erasing_hides_a_grey_patch_and_label_smoothing_softens_the_loss_and_both_are_in_the_card(tmp_path, tiny_utk,
+                                                                                                   capsys):
+    """--erase P paints one mid-grey patch of 2–20 % of the crop into a share P of the training crops (and none
+    without it); --label-smoothing spreads that share of each target over both classes; the card names both, and a
+    resume refuses a change to either."""
+    from training.tasks.classifier import ERASE_SCALE, ClassifierTask, build_data
+    data = build_data(f"utkface:{tiny_utk}", 32, 18, "none", ["gender"], None, 0, tmp_path / "cache")
+    idx = data.train_idx[:32]
+    base = {"epochs": 1, "batch_size": 4, "lr": 1e-3, "seed": 0}
+
+    def grey_share(run_cfg):
+        x, _ = ClassifierTask(data, ClassifierConfig(size=32, width=8), run_cfg).batch(idx, torch.device("cpu"))
+        return (x == 128).all(-1).float().mean((1, 2)).numpy()  # per crop: pixels grey in all three channels
+
+    plain, erased = grey_share(base), grey_share({**base, "erase": 1.0})
+    # the tiny faces are noise 0..60 over 40 or 120 (jittered): an exact mid-grey pixel in all channels is rare
+    assert plain.max() < ERASE_SCALE[0] / 4
+    assert (erased >= ERASE_SCALE[0] * 0.8).all() and (erased <= ERASE_SCALE[1] * 1.1).all()
+    half = grey_share({**base, "erase": 0.5})
+    assert 0 < (half >= ERASE_SCALE[0] * 0.8).sum() < len(idx)
+
+    logits, y = torch.tensor([[4.0, -4.0]]), torch.tensor([0])
+    sharp = ClassifierTask(data, ClassifierConfig(size=32, width=8), base).loss(logits, y)
+    soft = ClassifierTask(data, ClassifierConfig(size=32, width=8), {**base, "label_smoothing": 0.2}).loss(logits, y)
+    # smoothing 0.2 aims at (0.9, 0.1): a confident right answer now costs more
+    expected = -(0.9 * torch.log_softmax(logits, 1)[0, 0] + 0.1 * torch.log_softmax(logits, 1)[0, 1])
+    assert float(sharp) < float(soft) == pytest.approx(float(expected), rel=1e-5)
+
+    assert _train(tmp_path, tiny_utk, "--erase", "0.3", "--label-smoothing", "0.05") == 0
+    training = read_card(tmp_path / "run" / "model.onnx").training
+    assert "mid-grey patch of 2%–20% of the crop with p 0.3" in training["augmentation"]
+    assert training["label_smoothing"] == 0.05
+    capsys.readouterr()
+    code = main.main(["train", "classifier", "--out", str(tmp_path / "run"), "--resume", "--cache",
+                      str(tmp_path / "cache"), "--threads", "1", "--erase", "0.1", "--label-smoothing", "0"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--erase 0.1 differs from the checkpoint's 0.3" in err
+    assert "--label-smoothing 0 differs from the checkpoint's 0.05" in err

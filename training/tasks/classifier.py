@@ -8,6 +8,11 @@ No hue or saturation jitter and no colour constancy tricks, because the skin
 tone a model sees is exactly what the project measures; a model trained on
 shifted hues would learn to ignore the very signal we audit (and would look
 fairer than it is).
+``--erase P`` hides a random patch of a training crop (mid-grey, 2–20 % of the
+face) with probability P, so a model cannot lean on one region alone (the
+hide-and-seek argument, which also spreads a CAM over the whole face);
+``--label-smoothing`` softens the targets, since a few labels in UTKFace are
+plainly wrong.
 """
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ from torch.optim.swa_utils import AveragedModel, update_bn
 from torchvision.transforms import v2
 
 from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, int_at_least,
-                                  non_negative_float, non_negative_int, positive_float, positive_int)
+                                  non_negative_float, non_negative_int, positive_float, positive_int,
+                                  probability)
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
@@ -40,6 +46,7 @@ from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, comma
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
 COMPOSE_BY = ("gender", "race", "age_band", "group")  # Sample attributes a training mix can be composed over
+ERASE_SCALE = (0.02, 0.2)  # share of the crop one --erase patch hides
 
 
 @dataclass
@@ -140,10 +147,12 @@ class ClassifierTask:
             *framing_transforms(s, run_cfg.get("framing_jitter", 0.0)),
             v2.RandomHorizontalFlip(),
             v2.ColorJitter(brightness=0.1, contrast=0.1),  # no hue/saturation: skin colour is the signal we audit
+            # After the colour jitter, so the grey patch is the same grey in every face.
+            *([v2.RandomErasing(p=run_cfg["erase"], scale=ERASE_SCALE, value=128)] if run_cfg.get("erase") else []),
         ])
         self.seed = run_cfg.get("seed", 0)
         self.config = {"net": net_cfg.to_dict(), "labels": LABELS, **run_cfg}
-        self.loss = nn.CrossEntropyLoss()
+        self.loss = nn.CrossEntropyLoss(label_smoothing=run_cfg.get("label_smoothing", 0.0))
         self.train_net: nn.Module = self.net  # DistributedDataParallel(net) under torchrun, compiled with --compile
 
     def wrap_for_training(self, wrap) -> None:
@@ -322,6 +331,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--framing-jitter", type=non_negative_float, default=0.0,
                    help="also zoom out and tilt training crops by up to this share (e.g. 0.12): robustness to detector framing; "
                         "0: zoom-in crops only")
+    p.add_argument("--erase", type=probability, default=0.0,
+                   help="chance that a training crop has a random patch (2–20%% of it) painted mid-grey; 0: never")
+    p.add_argument("--label-smoothing", type=probability, default=0.0,
+                   help="share of each target spread evenly over both classes (e.g. 0.1); 0: none")
     add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
     p.add_argument("--export-to", help="also copy the exported ONNX here (e.g. resources/models/x.onnx)")
 
@@ -338,6 +351,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
         "by": parse_by(args.by), "target": target, "seed": args.seed,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
+        "erase": args.erase, "label_smoothing": args.label_smoothing,
         "swa_epochs": args.swa_epochs, "swa_lr": args.swa_lr if args.swa_lr is not None else args.lr / 4,
         "distill_from": args.distill_from, "distill_weight": args.distill_weight if args.distill_from else 0.0,
         "command": command_line(args), **started_here(),
@@ -387,6 +401,7 @@ RESUME_SETTINGS = {
     "framing_jitter": ("framing_jitter", 0.0), "swa_epochs": ("swa_epochs", 0), "swa_lr": "swa_lr",
     "distill_from": lambda c: [Where(p) for p in c.get("distill_from") or []],
     "distill_weight": ("distill_weight", 0.0),
+    "erase": ("erase", 0.0), "label_smoothing": ("label_smoothing", 0.0),
 }
 MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {"export_to"}
 

@@ -15,6 +15,7 @@ from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate
+from training.tasks.classifier import ERASE_SCALE
 from training.export import ClassifierGraph, check_parity, export, parity, provenance, write_card
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,11 @@ def method_text(arch: str) -> str:
             "(exact class activation mapping, Zhou et al. 2016); trained from scratch")
 
 
-def augmentation_text(framing_jitter: float) -> str:
+def augmentation_text(framing_jitter: float, erase: float = 0.0) -> str:
     framing = ("random resized crop 0.8–1" if framing_jitter <= 0 else
                f"edge-padded zoom out/in, tilt and shift up to ±{framing_jitter:g} of the side")
-    return f"{framing}, horizontal flip, brightness/contrast ±10%; no hue/saturation"
+    erasing = "" if erase <= 0 else f", a mid-grey patch of {ERASE_SCALE[0]:.0%}–{ERASE_SCALE[1]:.0%} of the crop with p {erase:g}"
+    return f"{framing}, horizontal flip, brightness/contrast ±10%{erasing}; no hue/saturation"
 
 
 def distillation_entry(cfg: dict) -> dict:
@@ -91,7 +93,8 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         "batch_size": cfg["batch_size"],
         "lr": cfg["lr"],
         "seed": cfg["seed"],
-        "augmentation": augmentation_text(cfg.get("framing_jitter", 0.0)),
+        "augmentation": augmentation_text(cfg.get("framing_jitter", 0.0), cfg.get("erase", 0.0)),
+        "label_smoothing": cfg.get("label_smoothing", 0.0),
         "architecture": cfg["net"],
         **distillation_entry(cfg),
         **averaging_entry(task, out),
