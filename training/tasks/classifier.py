@@ -93,8 +93,16 @@ def build_data(
         read=read, samples=samples, images=images,
         labels=np.array([LABELS.index(s.gender) for s in samples]), split=split,
         train_idx=train_pool[np.asarray(idx, int)], composition=comp,
-        filters={"min_age": min_age, "unreadable_skipped": arr.n_bad, "bad_names_skipped": len(read.skipped)},
+        filters=reading_filters(read, min_age, arr.n_bad),
     )
+
+
+def reading_filters(read: DatasetRead, min_age: int | None, unreadable: int) -> dict:
+    """What reading the dataset left out, for the card: ``read.skipped`` holds the files whose copies disagree
+    on their labels as well as those with unusable names, and the two are different warts."""
+    conflicts = sum(len(group) for group in read.conflicts)
+    return {"min_age": min_age, "unreadable_skipped": unreadable, "bad_names_skipped": len(read.skipped) - conflicts,
+            "label_conflicts_left_out": conflicts, "copies_counted_once": len(read.copies)}
 
 
 def framing_transforms(size: int, jitter: float) -> list:
