@@ -600,3 +600,15 @@ def test_the_card_counts_bad_names_apart_from_copies_and_label_conflicts(tmp_pat
     data = build_data(f"utkface:{tiny_utk}", 32, 18, "none", ["gender"], None, 0, tmp_path / "cache")
     assert data.filters == {"min_age": 18, "unreadable_skipped": 1, "bad_names_skipped": 1,
                             "label_conflicts_left_out": 2, "copies_counted_once": 1}
+
+
+def test_a_resume_keeps_the_name_the_run_was_given_unless_told_another(tmp_path, tiny_utk):
+    """A resume without --name used to rename the model after its run folder."""
+    assert _train(tmp_path, tiny_utk, "--name", "given-name", "--max-steps", "2") == 0
+    resume = ["train", "classifier", "--out", str(tmp_path / "run"), "--resume", "--cache", str(tmp_path / "cache"),
+              "--threads", "1"]
+    assert main.main([*resume, "--max-steps", "1"]) == 0
+    assert main.main(resume) == 0
+    assert read_card(tmp_path / "run" / "model.onnx").name == "given-name"
+    assert main.main([*resume, "--name", "renamed"]) == 0
+    assert read_card(tmp_path / "run" / "model.onnx").name == "renamed"

@@ -355,3 +355,11 @@ def test_a_resume_that_would_rewrite_the_schedule_already_trained_is_refused(tmp
     assert "would change the learning rate of epochs already trained" in capsys.readouterr().err
     assert train(decaying, utk, "--resume", "--n-epochs", "1", "--n-epochs-decay", "1", "--max-steps", "1") == 0
     assert load_checkpoint(decaying)["step"] == 2  # the same schedule, given again: resumed (it had nothing left)
+
+
+def test_a_resume_keeps_the_filters_name_unless_told_another(tmp_path, utk):
+    """A resume without --name used to rename the filter after its run folder."""
+    run = tmp_path / "named"
+    assert train(run, utk, "--n-epochs", "2", "--name", "my-filter", "--max-steps", "1") == 0
+    assert train(run, utk, "--resume", "--n-epochs", "2") == 0
+    assert read_card(run / "filter_A2B.onnx").name == "my-filter"

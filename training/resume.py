@@ -176,3 +176,12 @@ def record_resume(run_cfg: dict, args: argparse.Namespace) -> None:
     """Adds this resume's command line to ``run_cfg["resumes"]``: a card gives the first command as "command"
     and every resume after it, in order, as "resumes"."""
     run_cfg["resumes"] = [*run_cfg.get("resumes", []), command_line(args)]
+
+
+def model_name(args: argparse.Namespace, run_cfg: dict, out: Path) -> str:
+    """The name a run's card gets: ``--name`` where given (kept in ``run_cfg``, so later checkpoints hold it),
+    else the name the run was given before, else its folder's. A resume without ``--name`` used to rename the
+    model after its run folder."""
+    if args.name:
+        run_cfg["name"] = args.name
+    return run_cfg.get("name") or out.name

@@ -40,7 +40,7 @@ from training.evaluate import DEFAULT_MIN_AGE
 from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
                            run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
-from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, record_resume,
+from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, model_name, record_resume,
                              refuse_changed_settings, started_here, with_saved_defaults)
 
 log = logging.getLogger(__name__)
@@ -470,6 +470,7 @@ def main(args: argparse.Namespace) -> int:
             print("no faces in the val split: val_accuracy is not measured (nan in epochs.csv and the log, "
                   "null in the card)")
     targets = distillation_targets(data, run_cfg, out)
+    name = model_name(args, run_cfg, out)
     task = ClassifierTask(data, net_cfg, run_cfg, targets)
     loop_cfg = loop_config_from_args(args, out, task.total_epochs, run_cfg["batch_size"], run_cfg["seed"])
     status = run_for_cli(task, loop_cfg)
@@ -477,5 +478,5 @@ def main(args: argparse.Namespace) -> int:
         return status  # stopped, or not rank 0 (which evaluates and exports)
     from training.tasks.classifier_report import finish  # lazy: export pulls in onnx
 
-    finish(task, out, args.name or out.name, args.export_to)
+    finish(task, out, name, args.export_to)
     return 0

@@ -33,7 +33,7 @@ from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_argume
                            loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, given_options,
-                             record_resume, refuse_changed_settings, started_here)
+                             model_name, record_resume, refuse_changed_settings, started_here)
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -534,6 +534,7 @@ def main(args: argparse.Namespace) -> int:
         check_batch_fits(label, len(d.train), images, run_cfg["batch_size"], where)
     if run_cfg["iters_per_epoch"] is None:
         run_cfg["iters_per_epoch"] = max(1, len(a.train) // run_cfg["batch_size"])
+    name = model_name(args, run_cfg, out)
     task = CycleGANTask(a, b, net_cfg, run_cfg, out)
     epochs = run_cfg["n_epochs"] + run_cfg["n_epochs_decay"]
     if main_rank:
@@ -552,5 +553,5 @@ def main(args: argparse.Namespace) -> int:
         steps = load_checkpoint(out)["step"]
     from training.tasks.cyclegan_report import finish  # lazy: export pulls in onnx
 
-    finish(task, domains, out, args.name or out.name, steps, args)
+    finish(task, domains, out, name, steps, args)
     return 0
