@@ -612,3 +612,25 @@ def test_a_resume_keeps_the_name_the_run_was_given_unless_told_another(tmp_path,
     assert read_card(tmp_path / "run" / "model.onnx").name == "given-name"
     assert main.main([*resume, "--name", "renamed"]) == 0
     assert read_card(tmp_path / "run" / "model.onnx").name == "renamed"
+
+
+def test_evaluate_keeps_apart_two_models_with_one_name_and_one_file_name(tmp_path, capsys):
+    """A retrained model beside its predecessor (same card name, same file name, other folder) replaced it in every
+    table and comparison of `train evaluate`: the paired test compared the old model with itself."""
+    from tests.test_cyclegan import write_utk
+
+    data = write_utk(tmp_path / "UTKFace", per_cell=2, ages=(30,))
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        net = CamClassifier(ClassifierConfig(size=32, width=8)).eval()
+        card = classifier_card("same-name", 32, ["male", "female"], net.cam_grid(), "m", {"dataset": "utkface"}, {})
+        paths.append(tmp_path / f"v{seed}" / "model.onnx")
+        paths[-1].parent.mkdir()
+        export_classifier(net, 32, paths[-1], card)
+    out = tmp_path / "ev.json"
+    assert main.main(["train", "evaluate", "--dataset", f"utkface:{data}", "--split", "all", "--json", str(out),
+                      "--model", str(paths[0]), "--model", str(paths[1])]) == 0
+    written = json.loads(out.read_text())
+    assert list(written["models"]) == ["same-name (model.onnx)", "same-name#2 (model.onnx)"]
+    assert "same-name (model.onnx) vs same-name#2 (model.onnx)" in capsys.readouterr().out

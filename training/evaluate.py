@@ -19,9 +19,10 @@ from inference.arg_checks import check_output_file, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import comparison_line
 from inference.datasets import Sample, open_dataset, select
+from inference.defaults import load_classifiers
 from inference.errors import BiasMirrorError
 from inference.metrics import GroupedMetrics, disaggregate, format_table
-from inference.models import Classifier, load_model
+from inference.models import Classifier
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.runtime import RuntimeConfig
 from training.data.cache import unreadable_note
@@ -154,10 +155,10 @@ def choose_min_age(given: int | None, models: dict[str, Classifier]) -> tuple[in
 def main(args: argparse.Namespace) -> int:
     if args.json is not None:
         check_output_file(args.json, "--json")
-    models = {}
-    for path in args.model:
-        model = load_model(path, "classifier", RuntimeConfig(provider="cpu"))
-        models[f"{model.name} ({Path(path).name})"] = model
+    # Named uniquely: a retrained model beside its predecessor has the same card name and file name, and under one
+    # key the second silently replaced the first in every table and comparison.
+    loaded = load_classifiers(args.model, RuntimeConfig(provider="cpu"))
+    models = {f"{model.name} ({Path(path).name})": model for model, path in zip(loaded, args.model)}
     min_age, notes = choose_min_age(args.min_age, models)
     for note in notes:
         print(note)
