@@ -12,6 +12,7 @@ import torch
 import main
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
+from inference.file_identity import file_hash
 from inference.models import load_model, read_card
 from training.data.compose import compose, product_target
 from training.data.domains import ENGINEER_MARGINALS, aging_domains, engineer_domains
@@ -260,6 +261,8 @@ def test_export_parity_loads_as_filter_and_card_round_trips(trained):
     assert m["parity_max_abs_grey_levels"] <= 1.0
     assert m["cycle_l1"] >= 0 and "mean_abs_delta_ita" in m and "mean_delta_ita" in m
     assert 0 <= m["classifier"]["mean_abs_delta_p_female"] <= 1
+    # the classifier is named by content: the file at its path may be replaced by a retrained model
+    assert m["classifier"]["sha256"] == file_hash(trained.parent / "clf.onnx")
     assert m["sample_grid"]["faces"] > 0
     assert read_card(trained / "filter_B2A.onnx").direction.startswith("B->A")
     assert path.stat().st_size < 20 * 2**20

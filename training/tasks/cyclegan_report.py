@@ -11,6 +11,7 @@ import torch
 
 from inference import strict_json
 from inference.card import OUTPUT_NAMES, filter_card
+from inference.file_identity import file_hash
 from inference.images import resize_batch
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
@@ -76,7 +77,8 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, races: list[st
     if classifier_path:
         clf = load_model(classifier_path, "classifier", RuntimeConfig(provider="cpu"))
         dp = p_female(clf, fake) - p_female(clf, faces)
-        metrics["classifier"] = {"name": clf.name, "path": str(classifier_path),
+        # by content too: a path such as resources/models/x.onnx names whatever model is there today
+        metrics["classifier"] = {"name": clf.name, "path": str(classifier_path), "sha256": file_hash(classifier_path),
                                  "input": f"original and filtered faces at {faces.shape[1]} px, resized to {clf.size}",
                                  "mean_abs_delta_p_female": round(float(np.abs(dp).mean()), 4),
                                  "mean_delta_p_female": round(float(dp.mean()), 4)}
