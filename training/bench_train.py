@@ -36,7 +36,7 @@ from training.loop import (COMPILE_MODES, Dist, LoopConfig, StopFlag, amp_dtype,
                            make_context, pick_device, place_modules, seed_everything, train_step, training_wrapper)
 from training.nets.cam_classifier import ClassifierConfig
 from training.nets.cyclegan import PRESETS, preset
-from training.tasks.classifier import LABELS, ClassifierData, ClassifierTask
+from training.tasks.classifier import LABELS, RECIPE, ClassifierData, ClassifierTask
 from training.tasks.cyclegan import CycleGANTask, DomainImages
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,9 @@ def classifier_task(images: np.ndarray, labels: np.ndarray, size: int, batch_siz
     data = ClassifierData(read=None, samples=[], images=images, labels=labels,  # type: ignore[arg-type]
                           split=np.full(n, "train"), train_idx=np.arange(n), composition=None)  # type: ignore[arg-type]
     epochs = -(-steps // max(1, n // batch_size))
-    return ClassifierTask(data, ClassifierConfig(size=size), {"epochs": epochs, "batch_size": batch_size, "lr": 2e-3})
+    # the default recipe's augmentation and loss, so the figures are those of a plain `train classifier`
+    return ClassifierTask(data, ClassifierConfig(size=size), {**RECIPE, "epochs": epochs, "batch_size": batch_size,
+                                                              "lr": 2e-3})
 
 
 def cyclegan_task(images: np.ndarray, preset_name: str, batch_size: int, out: Path) -> CycleGANTask:

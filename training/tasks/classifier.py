@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
 COMPOSE_BY = ("gender", "race", "age_band", "group")  # Sample attributes a training mix can be composed over
 ERASE_SCALE = (0.02, 0.2)  # share of the crop one --erase patch hides
+# The default classifiers' recipe (docs/architecture.md): on the validation adults 96.3 % against 95.5 % for the
+# 12 epochs without erasing or smoothing that were the defaults before, so a plain `train classifier` makes them.
+RECIPE = {"epochs": 30, "erase": 0.25, "label_smoothing": 0.1}
 
 
 @dataclass
@@ -326,7 +329,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", default="gender",
                    help=f"attributes whose cells --compose acts on, e.g. gender,race (of: {', '.join(COMPOSE_BY)})")
     p.add_argument("--target", help="with --compose target: shares per cell, e.g. 'male:0.5,female:0.5'")
-    p.add_argument("--epochs", type=positive_int, default=12)
+    p.add_argument("--epochs", type=positive_int, default=RECIPE["epochs"])
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=positive_float, default=2e-3)
     p.add_argument("--distill-from", action="append", default=[], metavar="ONNX",
@@ -341,10 +344,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--framing-jitter", type=non_negative_float, default=0.0,
                    help="also zoom out and tilt training crops by up to this share (e.g. 0.12): robustness to detector framing; "
                         "0: zoom-in crops only")
-    p.add_argument("--erase", type=probability, default=0.0,
-                   help="chance that a training crop has a random patch (2–20%% of it) painted mid-grey; 0: never")
-    p.add_argument("--label-smoothing", type=probability, default=0.0,
-                   help="share of each target spread evenly over both classes (e.g. 0.1); 0: none")
+    p.add_argument("--erase", type=probability, default=RECIPE["erase"],
+                   help="chance that a training crop has a random patch (2–20%% of it) painted mid-grey "
+                        f"(default {RECIPE['erase']:g}); 0: never")
+    p.add_argument("--label-smoothing", type=probability, default=RECIPE["label_smoothing"],
+                   help=f"share of each target spread evenly over both classes (default {RECIPE['label_smoothing']:g}); "
+                        "0: none")
     add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
     p.add_argument("--export-to", help="also copy the exported ONNX here (e.g. resources/models/x.onnx)")
 
