@@ -12,7 +12,7 @@ fairer than it is).
 face) with probability P, so a model cannot lean on one region alone (the
 hide-and-seek argument; with it, label smoothing and 30 epochs the ResNet-10s put
 more of their CAM on the face: 61–62 % of its positive mass on the face ellipse
-before, 67–72 % after, docs/architecture.md);
+before, 64–72 % after over two seeds each, docs/architecture.md);
 ``--label-smoothing`` softens the targets, since a few labels in UTKFace are
 plainly wrong.
 """
