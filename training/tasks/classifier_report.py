@@ -15,8 +15,8 @@ from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate
-from training.tasks.classifier import ERASE_SCALE
 from training.export import ClassifierGraph, check_parity, export, parity, provenance, write_card
+from training.tasks.classifier import ERASE_SCALE
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {"probs": 1e-4, "cam": 1e-3}
@@ -31,7 +31,8 @@ def method_text(arch: str) -> str:
 def augmentation_text(framing_jitter: float, erase: float = 0.0) -> str:
     framing = ("random resized crop 0.8–1" if framing_jitter <= 0 else
                f"edge-padded zoom out/in, tilt and shift up to ±{framing_jitter:g} of the side")
-    erasing = "" if erase <= 0 else f", a mid-grey patch of {ERASE_SCALE[0]:.0%}–{ERASE_SCALE[1]:.0%} of the crop with p {erase:g}"
+    low, high = ERASE_SCALE
+    erasing = "" if erase <= 0 else f", a mid-grey patch of {low:.0%}–{high:.0%} of the crop with p {erase:g}"
     return f"{framing}, horizontal flip, brightness/contrast ±10%{erasing}; no hue/saturation"
 
 
