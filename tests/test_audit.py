@@ -444,6 +444,11 @@ def test_summary_direction_follows_the_paired_test_not_a_skewed_mean():
     assert _effect(0.01, 0.02, "lighter", "darker", "none", rank=-0.05).startswith("darker for the typical face")
     assert _effect(0.01, -0.5, "lighter", "darker", "none", rank=-0.3) == "darker"
     assert _effect(0.2, -0.5, "lighter", "darker", "none", rank=-0.3) == "none"
+    # the typical face unmoved while a tail moved far: said, not left as "none" beside an interval clear of 0
+    tail = _effect(0.74, -0.015, "lighter", "darker", "none", rank=-0.01, mean={"lo": -0.022, "hi": -0.010})
+    assert tail.startswith("none for the typical face") and "the mean is below 0" in tail
+    assert _effect(0.74, -0.015, "lighter", "darker", "none", rank=-0.01, mean={"lo": -0.03, "hi": 0.002}) == "none"
+    assert _effect(0.74, 0.01, "l", "d", "none", mean={"lo": None, "hi": None}) == "none"
 
 
 def test_labels_every_classifier_contradicts_are_listed_with_accuracy_without_them(world, tmp_path):

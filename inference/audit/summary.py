@@ -41,14 +41,21 @@ def _direction(v, pos: str, neg: str) -> str:
     return pos if v > 0 else neg if v < 0 else "unchanged"
 
 
-def _effect(p, value, up: str, down: str, none: str, rank=None) -> str:
+def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | None = None) -> str:
     """A direction is only stated when the paired test is significant.
 
     The direction is the test's own (the sign of the rank-biserial effect,
     i.e. where the typical face moved); when the mean moved the other way,
-    say so rather than let a skewed tail contradict the test.
+    say so rather than let a skewed tail contradict the test. ``mean`` (its
+    bootstrap interval) is for the converse: the typical face did not move but
+    a few faces moved far, which puts the mean's interval clear of zero beside
+    a "not detectably changed" that would otherwise read as a contradiction.
     """
     if p is None or p >= ALPHA or value is None:
+        lo, hi = (mean or {}).get("lo"), (mean or {}).get("hi")
+        if measured(lo) and measured(hi) and (lo > 0 or hi < 0):
+            return (f"{none} for the typical face (Wilcoxon), yet the mean is {'above' if lo > 0 else 'below'} 0 "
+                    "with its 95% CI: a minority of faces moved far")
         return none
     sign = rank if rank not in (None, 0) else value
     if sign == 0:
@@ -195,7 +202,7 @@ def summary_lines(r: dict) -> list[str]:
         mean = o["delta_ita"]["mean"]["value"]
         rb = "n/a" if w["rank_biserial"] is None else f"{w['rank_biserial']:+.2f}"
         lines.append(
-            f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'])} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
+            f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'], o['delta_ita']['mean'])} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
             f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
             f"{rb}); "
             f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
@@ -217,7 +224,7 @@ def summary_lines(r: dict) -> list[str]:
         for name, c in o["classifiers"].items():
             d = c["delta_p_female"]
             v = d["mean"]["value"]
-            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'))}: mean ΔP(female) "
+            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'])}: mean ΔP(female) "
                          f"{ci(d['mean'], 3)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
             for grouping, by in fl["by"].items():
