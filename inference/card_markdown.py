@@ -42,6 +42,18 @@ def _precision_lines(card: ModelCard) -> list[str]:
     return lines
 
 
+def _distillation_lines(training: dict) -> list[str]:
+    # A distilled model's errors lean on its teachers', so whoever compares it with them must see which they were.
+    d = training.get("distillation")
+    if not d:
+        return []
+    teachers = ", ".join(f"{t.get('name', '?')} (`{t.get('path', '?')}`, sha256 {str(t.get('sha256', '?'))[:16]}…)"
+                         for t in d.get("teachers", []))
+    agree = d.get("teacher_label_agreement")
+    agreement = f"; the teachers agree with {agree:.1%} of the training labels" if strict_json.measured(agree) else ""
+    return [f"- distilled from {teachers}, weight {d.get('weight', '?')}{agreement}"]
+
+
 def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
     t, m = card.training, card.metrics
     lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(), "",
@@ -49,6 +61,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
              *(f"- then resumed: `{r}`" for r in t.get("resumes", [])),
              f"- commit {t.get('commit', '?')}, {t.get('date', '?')}"]
     lines += _precision_lines(card)
+    lines += _distillation_lines(t)
     for key in ("epochs", "n_train", "iterations", "preset"):
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")

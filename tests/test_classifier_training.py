@@ -174,6 +174,9 @@ def test_distillation_trains_on_the_teachers_soft_labels_and_records_them(tmp_pa
     assert dist["weight"] == 0.7 and dist["teachers"][0]["path"] == str(teacher)
     import hashlib
     assert dist["teachers"][0]["sha256"] == hashlib.sha256(teacher.read_bytes()).hexdigest()
+    assert (f"- distilled from {read_card(teacher).name} (`{teacher}`, sha256 {dist['teachers'][0]['sha256'][:16]}…), "
+            "weight 0.7; the teachers agree with") in card_markdown(card, "student.onnx", 0.1)
+    assert "distilled" not in card_markdown(read_card(teacher), "teacher.onnx", 0.1)
     from training.data.teachers import soft_targets
     from training.tasks.classifier import ClassifierTask, LABELS
     assert LABELS.index("female") == 1
