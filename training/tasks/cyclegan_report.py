@@ -85,6 +85,18 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, races: list[st
     return metrics
 
 
+def held_out_faces(domains, n: int, seed: int, size: int, cache: Path | None) -> tuple[np.ndarray, list[str]]:
+    """The card's held-out domain-A faces at ``size`` px and their races: the same ones for the same run seed,
+    so that a card's figures can be measured again from the dataset alone."""
+    # A seeded random subset: file order is by age (UTKFace names start with it), so a prefix would be young.
+    test = fixed_val(domains.a.test, n, seed + 1)
+    arr = load_images([s.path for s in test], size, cache)
+    if arr.n_bad:
+        log.warning("%s", unreadable_note([s.path for s in test], arr.ok, "held-out domain A faces"))
+    keep = np.flatnonzero(arr.ok)  # unreadable files drop out of faces and labels alike
+    return np.ascontiguousarray(np.asarray(arr.images)[keep]), [test[i].race or "" for i in keep]
+
+
 def grid_stats(task: CycleGANTask) -> dict:
     """How much the fixed val faces change: a sanity number next to the sample grid."""
     rows = task.translate(task.a.val[:8], task.b.val[:8], torch.device("cpu"))
@@ -131,15 +143,9 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
     worst = export_generator(task.G_A, size, path_ab, card)[OUTPUT_NAMES["filter"]]
     print(f"exported {path_ab} ({path_ab.stat().st_size / 2**20:.1f} MB; parity max|Δ| {worst:.0f} grey level)")
 
-    # A seeded random subset: file order is by age (UTKFace names start with it), so a prefix would be young.
-    test = fixed_val(domains.a.test, args.eval_faces, cfg["seed"] + 1)
-    arr = load_images([s.path for s in test], size, Path(args.cache) if args.cache else None)
-    if arr.n_bad:
-        log.warning("%s", unreadable_note([s.path for s in test], arr.ok, "held-out domain A faces"))
-    keep = np.flatnonzero(arr.ok)  # unreadable files drop out of faces and labels alike
-    faces, test = np.ascontiguousarray(np.asarray(arr.images)[keep]), [test[i] for i in keep]
+    faces, races = held_out_faces(domains, args.eval_faces, cfg["seed"], size, Path(args.cache) if args.cache else None)
     filt = load_model(path_ab, "filter", RuntimeConfig(provider="cpu"))
-    metrics = held_out_metrics(task, filt, faces, [s.race or "" for s in test], args.classifier)
+    metrics = held_out_metrics(task, filt, faces, races, args.classifier)
     metrics["evaluated_on"] = "test split of domain A's population (held out from training)"
     metrics["sample_grid"] = grid_stats(task)
     metrics["parity_max_abs_grey_levels"] = worst
