@@ -1,4 +1,4 @@
-"""The default classifiers are what their cards say, on the data their cards name.
+"""The default classifiers and filter are what their cards say, on the data their cards name.
 
 A card's test figures are a claim: this re-measures them on the shared UTKFace copy, with the
 dataset read as training reads it today (copies counted once, each photograph in one split). A card
@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,3 +51,45 @@ def test_a_default_classifier_reproduces_its_card_on_held_out_adults(path):
         again = measured.by["gender×race"][cell]["accuracy"]
         assert again["n"] == row["accuracy"]["n"], (path.name, cell)
         assert again["value"] == pytest.approx(row["accuracy"]["value"], abs=1.01 / again["n"]), (path.name, cell)
+
+
+FILTERS = sorted(p for p in MODELS_DIR.glob("*.onnx") if read_card(p).kind == "filter")
+
+
+def test_there_is_a_default_filter():
+    assert FILTERS, f"no filter in {MODELS_DIR}"
+
+
+@pytest.mark.parametrize("path", FILTERS, ids=lambda p: p.name)
+def test_a_default_filter_reproduces_its_card_on_its_held_out_faces(path, tmp_path):
+    """Its skin shift, and its ΔP(female) under the classifier its card names, which must still be shipped."""
+    from inference.file_identity import file_hash
+    from training.tasks.cyclegan import build_domains
+    from training.tasks.cyclegan_report import delta_ita, held_out_faces, p_female
+
+    root = require_utk()
+    card = read_card(path)
+    t, m = card.training, card.metrics
+    assert t["recipe"] in ("engineer", "aging") and t["dataset"].startswith("utkface:"), (
+        f"{path.name}: tested here on UTKFace recipes only")
+    domains = build_domains({"seed": t["seed"], "min_domain_size": 1, "recipe": t["recipe"],
+                             "dataset": f"utkface:{root.parent}"})
+    faces, races = held_out_faces(domains, m["n_faces"], t["seed"], card.input_size[0], tmp_path)
+    assert len(faces) == m["n_faces"], (
+        f"{path.name}: its card measured {m['n_faces']} held-out faces, {len(faces)} today")
+    assert {r: races.count(r) for r in set(races)} == {r: v["n"] for r, v in m["by_race"].items()}, (
+        f"{path.name}: its held-out faces are not the ones its card measured (the splits have changed since?)")
+    filt = load_model(path, "filter", RuntimeConfig(provider="cpu", threads=1))
+    fake = filt.apply(faces)
+    d = delta_ita(faces, fake)
+    assert int((~np.isnan(d)).sum()) == m["skin_measured"], path.name
+    # another CPU may round a pixel the other way: a few hundredths of a degree on the mean at most
+    assert np.nanmean(d) == pytest.approx(m["mean_delta_ita"], abs=0.05), path.name
+    named = m["classifier"]
+    shipped = {file_hash(p): p for p in CLASSIFIERS}
+    assert named["sha256"] in shipped, (
+        f"{path.name}: its card's ΔP(female) was measured with {named['name']} (sha256 {named['sha256'][:16]}…), "
+        f"which no default classifier in {MODELS_DIR} is today: train or re-measure the filter")
+    clf = load_model(shipped[named["sha256"]], "classifier", RuntimeConfig(provider="cpu", threads=1))
+    dp = p_female(clf, fake) - p_female(clf, faces)
+    assert dp.mean() == pytest.approx(named["mean_delta_p_female"], abs=1e-3), path.name
