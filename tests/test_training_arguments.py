@@ -71,6 +71,22 @@ def test_an_output_path_that_cannot_be_written_is_refused_first(argv, option, ki
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("argv", [
+    ["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", "{tmp}/run", "--device", "cuda"],
+    ["train", "cyclegan", "--domain-a", NOWHERE, "--domain-b", NOWHERE, "--out", "{tmp}/run", "--device", "cuda"],
+    ["train", "compare", "--dataset", f"utkface:{NOWHERE}", "--out", "{tmp}/cmp", "--device", "cuda"],
+])
+def test_a_gpu_asked_for_and_not_there_is_refused_before_the_data_is_read(argv, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU, so --device cuda is not refused here")
+    code, err = run([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--device cuda was asked for but no CUDA GPU is visible" in err and NOWHERE not in err
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
 # --- 2. numbers: refused by argparse with the option's name; a documented 0 is kept --------------------------------
 
 CLASSIFIER = ["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", f"{NOWHERE}/run"]

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from inference.arg_checks import non_negative_int, positive_int
+from inference.arg_checks import check_cache_dir, check_output_dir, check_output_file, non_negative_int, positive_int
 from inference.errors import BiasMirrorError
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,17 @@ def add_run_arguments(p, out_help: str) -> None:
                    help="torch.compile the step's networks: default (fused kernels), reduce-overhead (and CUDA graphs), "
                         "cudagraphs (CUDA graphs only, no Triton needed), trace-only (find graph breaks); the first steps "
                         "take longer while it compiles")
+
+
+def check_run_arguments(args) -> tuple[Path, Path | None]:
+    """The run folder and the cache folder, checked with --export-to and --device before any data is read:
+    a path that cannot be written, or a GPU that is not there, must not wait until the faces have been decoded."""
+    out = check_output_dir(args.out, "--out")
+    cache = check_cache_dir(args.cache)
+    if getattr(args, "export_to", None) is not None:
+        check_output_file(args.export_to, "--export-to")
+    pick_device(args.device, Dist.from_env().local_rank)
+    return out, cache
 
 
 MAX_DEFAULT_WORKERS = 8

@@ -29,8 +29,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 from torchvision.transforms import v2
 
-from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, int_at_least,
-                                  non_negative_float, non_negative_int, positive_float, positive_int,
+from inference.arg_checks import (int_at_least, non_negative_float, non_negative_int, positive_float, positive_int,
                                   probability)
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.errors import BiasMirrorError
@@ -39,8 +38,8 @@ from training.data.cache import load_images, unreadable_note
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
 from training.evaluate import DEFAULT_MIN_AGE
-from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, load_checkpoint, loop_config_from_args,
-                           run_for_cli)
+from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, check_run_arguments, load_checkpoint,
+                           loop_config_from_args, run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, model_name, record_resume,
                              refuse_changed_settings, started_here, with_saved_defaults)
@@ -456,10 +455,7 @@ def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[Classifi
 
 
 def main(args: argparse.Namespace) -> int:
-    out = check_output_dir(args.out, "--out")
-    cache = check_cache_dir(args.cache)
-    if args.export_to is not None:
-        check_output_file(args.export_to, "--export-to")
+    out, cache = check_run_arguments(args)
     if args.resume:
         net_cfg, run_cfg = resumed_config(args, out / CHECKPOINT)
     elif args.dataset is None:

@@ -23,14 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, non_negative_int,
-                                  positive_float, positive_int)
+from inference.arg_checks import non_negative_int, positive_float, positive_int
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
-from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, load_checkpoint,
-                           loop_config_from_args, run_for_cli)
+from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
+                           load_checkpoint, loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, given_options,
                              model_name, record_resume, refuse_changed_settings, started_here)
@@ -506,10 +505,7 @@ def check_batch_fits(label: str, n_samples: int, images: DomainImages, batch_siz
 
 
 def main(args: argparse.Namespace) -> int:
-    out = check_output_dir(args.out, "--out")
-    cache = check_cache_dir(args.cache)
-    if args.export_to is not None:
-        check_output_file(args.export_to, "--export-to")
+    out, cache = check_run_arguments(args)
     if args.classifier:
         if not Path(args.classifier).exists():
             raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)",
