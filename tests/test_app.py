@@ -601,7 +601,10 @@ def test_ctrl_c_and_sigterm_close_the_window_cleanly(signame, tmp_path, faces_di
     health = tmp_path / "h.json"
     cmd, env = _app(["--source", str(faces_dir), "--loop", "--max-seconds", "120", "--health", str(health),
                      "--screenshot", str(tmp_path / "s.png"), "--screenshot-after", "0.5"], tmp_path, tiny_models)
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # started as from a terminal: a suite run in the background hands its children SIGINT ignored, which the
+    # app rightly keeps
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in proc.stdout:
             if "screenshot saved" in line:  # the window is up and running

@@ -70,9 +70,11 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     straight = ToyTask()
     run(straight, LoopConfig(tmp_path / "a", epochs=3, batch_size=8))
     broken = ToyTask(interrupt_at=11)  # Ctrl-C inside step 12 of 24 (mid-epoch 2): that step is finished first
+    # what was there before, not default_int_handler: a suite started in the background inherits SIGINT ignored
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         run(broken, LoopConfig(tmp_path / "b", epochs=3, batch_size=8))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
+    assert signal.getsignal(signal.SIGINT) is before  # handed back
     state = load_checkpoint(tmp_path / "b")
     assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 4, 12)
     resumed = ToyTask()
