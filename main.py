@@ -41,6 +41,7 @@ TRAIN_COMMANDS = [
     ("evaluate", "training.evaluate", "per-group accuracy/FPR/FNR of ONNX classifiers on a dataset"),
     ("cyclegan", "training.tasks.cyclegan", "train a CycleGAN face filter and export it to ONNX"),
     ("fp16", "training.fp16", "make an fp16 variant of an ONNX model, written only if it keeps parity"),
+    ("adopt", "training.adopt", "give an ONNX filter or classifier made elsewhere a card, so the app and audit can run it"),
 ]
 
 

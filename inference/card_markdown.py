@@ -54,6 +54,22 @@ def _distillation_lines(training: dict) -> list[str]:
     return [f"- distilled from {teachers}, weight {d.get('weight', '?')}{agreement}"]
 
 
+def _adoption_lines(training: dict) -> list[str]:
+    # A model made elsewhere carries no training record of ours: what it is, and how its input is fed, is all we know.
+    a = training.get("adopted")
+    if not a:
+        return []
+    checks = a.get("checks", {})
+    lines = [f"- made elsewhere, not trained by Bias Mirror: `{a.get('from', '?')}` (sha256 {str(a.get('sha256', '?'))[:16]}…) "
+             f"wrapped as it is; its input: {a.get('input', '?')} (range {a.get('range_chosen', '?')})"]
+    if "labels" in checks:
+        c = checks["labels"]
+        lines.append(f"- label order checked on {c['n']} labelled faces: right on {c['accuracy']:.1%}, "
+                     f"{c['accuracy_labels_swapped']:.1%} with the labels swapped")
+    lines.append("- no per-group figures: `python main.py audit` measures them")
+    return lines
+
+
 def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
     t, m = card.training, card.metrics
     lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(), "",
@@ -62,6 +78,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
              f"- commit {t.get('commit', '?')}, {t.get('date', '?')}"]
     lines += _precision_lines(card)
     lines += _distillation_lines(t)
+    lines += _adoption_lines(t)
     for key in ("epochs", "n_train", "iterations", "preset"):
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")

@@ -93,7 +93,8 @@ def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
     meta = info.session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in meta:
         raise BiasMirrorError(
-            "this ONNX file has no Bias Mirror model card (metadata 'model_card'); export it with `python main.py train …`",
+            "this ONNX file has no Bias Mirror model card (metadata 'model_card'): train one with `python main.py train "
+            "…`, or give a filter or classifier made elsewhere a card with `python main.py train adopt`",
             path,
         )
     card = ModelCard.from_json(meta[METADATA_KEY], path)

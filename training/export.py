@@ -6,8 +6,6 @@ was normalised.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import subprocess
 from pathlib import Path
 from typing import Sequence
 
@@ -66,19 +64,6 @@ class GeneratorGraph(nn.Module):
 
     def forward(self, z: torch.Tensor):
         return to_uint8_image(self.net(z))
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def provenance() -> dict:
-    return {"commit": git_commit(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 
 def write_card(path: str | Path, card: ModelCard) -> None:

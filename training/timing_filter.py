@@ -18,7 +18,8 @@ import torch
 
 from inference.card import OUTPUT_NAMES, filter_card
 from inference.errors import BiasMirrorError
-from training.export import ImageToImageGraph, export, provenance
+from training.export import ImageToImageGraph, export
+from training.provenance import provenance
 from training.nets.cyclegan import build_generator, preset
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "runs" / "timing"

@@ -15,7 +15,8 @@ from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate
-from training.export import ClassifierGraph, check_parity, export, parity, provenance, write_card
+from training.export import ClassifierGraph, check_parity, export, parity, write_card
+from training.provenance import provenance
 from training.tasks.classifier import ERASE_SCALE
 
 log = logging.getLogger(__name__)

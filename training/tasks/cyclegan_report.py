@@ -16,7 +16,8 @@ from inference.images import resize_batch
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from inference.skin import measure_pairs
-from training.export import ImageToImageGraph, check_parity, export, parity, provenance, write_card
+from training.export import ImageToImageGraph, check_parity, export, parity, write_card
+from training.provenance import provenance
 from training.data.cache import load_images, unreadable_note
 from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
 

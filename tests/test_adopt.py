@@ -1,0 +1,216 @@
+"""`train adopt`: ONNX models made elsewhere (plain torch exports, normalised their own way) wrapped with a card,
+checked against PyTorch run on the same faces."""
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from inference.errors import BiasMirrorError  # noqa: E402
+from inference.images import read_rgb  # noqa: E402
+from inference.models import load_model  # noqa: E402
+from tests.conftest import utk_images  # noqa: E402
+from training.adopt import adopt  # noqa: E402
+
+SIZE = 32
+THRESHOLD = 0.43  # tiny_utk: female faces average about 0.59 of full scale, male ones 0.27
+
+
+class BrightnessNet(nn.Module):
+    """Calls a face female when it is bright: a conv, a global average pool, one linear layer (softmax or one
+    logit), as an exported ResNet ends. ``nhwc_bgr``: takes N×H×W×3 BGR, as many OpenCV pipelines feed."""
+
+    def __init__(self, outputs: int = 2, nhwc_bgr: bool = False):
+        super().__init__()
+        self.nhwc_bgr = nhwc_bgr
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.fc = nn.Linear(3, outputs)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(3)[:, :, None, None])
+            self.conv.bias.zero_()
+            k = 10.0
+            rgb = torch.tensor([0.5, 0.3, 0.2]) * k  # unequal, so that channels in the wrong order show
+            if outputs == 2:  # female, male
+                self.fc.weight.copy_(torch.stack([rgb, -rgb]))
+                self.fc.bias.copy_(torch.tensor([-k * THRESHOLD, k * THRESHOLD]))
+            else:  # one logit: P(female)
+                self.fc.weight.copy_(2 * rgb[None])
+                self.fc.bias.fill_(-2 * k * THRESHOLD)
+
+    def features(self, x):
+        if self.nhwc_bgr:
+            x = x.flip(3).permute(0, 3, 1, 2)
+        return torch.relu(self.conv(x))
+
+    def forward(self, x):
+        pooled = self.features(x).mean((2, 3))  # ReduceMean, where torchvision's avgpool gives GlobalAveragePool
+        logits = self.fc(pooled)
+        return torch.softmax(logits, 1) if logits.shape[1] > 1 else logits
+
+
+class SquashingFilter(nn.Module):
+    """A filter trained on [-1, 1], as CycleGAN's are: instance norm, a 1×1 conv, tanh."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(3)
+        self.conv = nn.Conv2d(3, 3, 1)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(3)[:, :, None, None] * 0.6)
+            self.conv.bias.fill_(0.1)
+
+    def forward(self, x):
+        return torch.tanh(self.conv(self.norm(x)))
+
+
+class FixedBatchNet(BrightnessNet):
+    def forward(self, x):
+        return self.fc(self.features(x).mean((2, 3)).reshape(1, -1))
+
+
+class NoPoolNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3 * SIZE * SIZE, 2)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(x, 1))
+
+
+class TwoLayerHeadNet(BrightnessNet):
+    """A pool, a hidden linear layer, then the output layer (as torchvision's MobileNetV3): no exact CAM."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.hidden(self.features(x).mean((2, 3)))))
+
+
+def export(net: nn.Module, path: Path, shape=(1, 3, SIZE, SIZE), dynamic: bool = True) -> Path:
+    torch.onnx.export(net.eval(), torch.rand(*shape), str(path), input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "b"}} if dynamic else None, dynamo=False)
+    return path
+
+
+def faces_of(folder: Path, n: int = 12) -> np.ndarray:
+    paths = sorted(p for p in folder.iterdir() if p.name[0].isdigit())[:n]
+    return np.stack([f for f in (read_rgb(str(p), SIZE) for p in paths) if f is not None])
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def test_a_filter_made_elsewhere_runs_as_it_would_alone_and_its_range_is_found(tmp_path, tiny_utk):
+    net = SquashingFilter().eval()
+    src = export(net, tmp_path / "filter.onnx")
+    out = adopt(src, tmp_path / "adopted.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=24, echo=quiet)
+    model = load_model(out, "filter")
+    assert model.card.training["adopted"]["range_chosen"].startswith("auto: nearest the input of -1,1")
+    assert "[-1, 1]" in model.card.training["adopted"]["input"]
+    faces = faces_of(tiny_utk)
+    got = model.apply(faces)  # a batch of 12: the export's batch axis was left open
+    with torch.no_grad():
+        y = net(torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    want = ((y.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
+    assert got.shape == faces.shape and np.abs(got.astype(int) - want).max() <= 1
+
+
+@pytest.mark.parametrize("outputs,nhwc_bgr,labels", [(2, False, "female,male"), (1, False, "male,female"),
+                                                     (2, True, "female,male")])
+def test_a_classifier_made_elsewhere_gets_its_probabilities_and_a_true_cam(tmp_path, tiny_utk, outputs, nhwc_bgr, labels):
+    net = BrightnessNet(outputs, nhwc_bgr).eval()
+    shape = (1, SIZE, SIZE, 3) if nhwc_bgr else (1, 3, SIZE, SIZE)
+    src = export(net, tmp_path / "classifier.onnx", shape)
+    lines: list[str] = []
+    out = adopt(src, tmp_path / "adopted.onnx", "classifier", labels=labels.split(","), value_range="0,1",
+                order="BGR" if nhwc_bgr else "RGB", dataset=f"utkface:{tiny_utk.parent}", n=40, echo=lines.append)
+    model = load_model(out, "classifier")
+    assert model.card.labels == labels.split(",")
+    faces = faces_of(tiny_utk)
+    probs, cam = model.predict(faces)
+    x = torch.from_numpy(faces).float() / 255
+    x = x.flip(3) if nhwc_bgr else x.permute(0, 3, 1, 2)
+    with torch.no_grad():
+        logits = net.fc(net.features(x).mean((2, 3)))
+        head = (logits[:, 0] - net.fc.bias[0]).numpy()  # the female output (or the one logit) less its bias
+    p_female = torch.softmax(logits, 1)[:, 0] if outputs == 2 else torch.sigmoid(logits[:, 0])
+    assert np.abs(probs[:, model.labels.index("female")] - p_female.numpy()).max() < 1e-5
+    # CAM (Zhou et al.): the linear layer at every cell, so its grid mean is the head's output less the bias
+    female_cam = cam[:, model.labels.index("female")].mean((1, 2))
+    assert cam.shape[2:] == (SIZE, SIZE) and np.abs(female_cam - head).max() < 1e-4
+    checked = model.card.training["adopted"]["checks"]["labels"]
+    assert checked["accuracy"] == 1.0 and checked["n"] == 40, lines
+
+
+def test_labels_in_the_wrong_order_are_refused_unless_forced(tmp_path, tiny_utk):
+    src = export(BrightnessNet(), tmp_path / "classifier.onnx")
+    kw = dict(labels=["male", "female"], value_range="0,1", dataset=f"utkface:{tiny_utk.parent}", n=40, echo=quiet)
+    with pytest.raises(BiasMirrorError, match="right on 0.0% of 40 labelled faces.*other order"):
+        adopt(src, tmp_path / "adopted.onnx", "classifier", **kw)
+    assert not (tmp_path / "adopted.onnx").exists()
+    adopt(src, tmp_path / "adopted.onnx", "classifier", force=True, **kw)
+    assert load_model(tmp_path / "adopted.onnx").card.training["adopted"]["checks"]["labels"]["accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("case,match", [
+    ("carded", "already carries a Bias Mirror card"),
+    ("truncated", "not a readable ONNX model"),
+    ("no_pool", "no global-average-pool"),
+    ("two_layer_head", "no global-average-pool"),
+    ("fixed_batch", "batch axis fixed at 1"),
+    ("no_range", "give --range"),
+])
+def test_what_cannot_be_adopted_is_refused_with_the_reason(tmp_path, tiny_utk, tiny_models, case, match):
+    kw = dict(value_range="0,1", dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
+    if case == "carded":
+        src = tiny_models["classifier"]
+    elif case == "truncated":
+        whole = export(BrightnessNet(), tmp_path / "whole.onnx").read_bytes()
+        src = tmp_path / "cut.onnx"
+        src.write_bytes(whole[: len(whole) // 2])
+    elif case == "no_pool":
+        src = export(NoPoolNet(), tmp_path / "m.onnx")
+    elif case == "two_layer_head":
+        src = export(TwoLayerHeadNet(), tmp_path / "m.onnx")
+    elif case == "fixed_batch":
+        src = export(FixedBatchNet(), tmp_path / "m.onnx", dynamic=False)
+    else:
+        src, kw["value_range"] = export(BrightnessNet(), tmp_path / "m.onnx"), "auto"
+    with pytest.raises(BiasMirrorError, match=match) as err:
+        adopt(src, tmp_path / "adopted.onnx", "classifier", **kw)
+    assert str(src) in str(err.value)
+    assert not (tmp_path / "adopted.onnx").exists()
+
+
+def test_the_command_line_adopts_and_run_hosts_both_kinds(tmp_path, tiny_utk, capsys):
+    from main import main
+
+    cls = export(BrightnessNet(), tmp_path / "c.onnx")
+    flt = export(SquashingFilter(), tmp_path / "f.onnx")
+    data = f"utkface:{tiny_utk.parent}"
+    assert main(["train", "adopt", str(cls), "--kind", "classifier", "--range", "0,1", "--dataset", data,
+                 "--out", str(tmp_path / "c_bm.onnx"), "--name", "their-classifier"]) == 0
+    assert main(["train", "adopt", str(flt), "--kind", "filter", "--dataset", data, "--out", str(tmp_path / "f_bm.onnx")]) == 0
+    assert "[-1,1] chosen" in capsys.readouterr().out
+    # the uncarded original: the message says how to adopt it
+    assert main(["run", "--source", str(tiny_utk), "--classifier", str(cls), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "train adopt" in capsys.readouterr().err
+    rows, photos = tmp_path / "rows.csv", tmp_path / "photos"
+    photos.mkdir()
+    for p in utk_images(4):  # real faces, for the face detector
+        shutil.copy(p, photos)
+    assert main(["run", "--source", str(photos), "--classifier", str(tmp_path / "c_bm.onnx"), "--filter",
+                 str(tmp_path / "f_bm.onnx"), "--out", str(rows)]) == 0
+    with open(rows) as fh:
+        table = list(csv.DictReader(fh))
+    assert table and all(r["filter"] == "f_bm" for r in table)
+    assert all(r["p_female[their-classifier]"] and r["delta_p_female[their-classifier]"] for r in table)

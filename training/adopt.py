@@ -1,0 +1,583 @@
+"""Give an ONNX model made elsewhere a Bias Mirror card, so that the app, ``run`` and the audit can host it.
+
+    python main.py train adopt FILTER.onnx --kind filter --out my_filter.onnx
+    python main.py train adopt CLASSIFIER.onnx --kind classifier --labels female,male --range 0,1 \\
+        --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --out my_classifier.onnx
+
+An engineer testing a face filter before it ships, or a researcher auditing a gender classifier, holds an ONNX
+file that takes float tensors normalised its own way. The model is not changed: its graph is wrapped so that it
+takes and gives what every Bias Mirror model does (uint8 RGB N×H×W×3 faces in; uint8 faces, or ``probs`` and a
+raw ``cam``, out), the wrapping is checked on real faces against the model run on its own, and a card that says
+the model was made elsewhere is embedded. It has no per-group figures: the audit measures them.
+
+- A filter's input range, when not given, is the one (of -1..1, 0..1, 0..255) whose output lies nearest its
+  input: read with the wrong range a filter's output is far from the face. The card says how it was chosen.
+- A classifier's class-activation map comes from its head (CAM, Zhou et al. 2016): a global average pool, then
+  one linear layer (Gemm, or MatMul and Add). The CAM is that layer's weights applied at every cell of the pooled
+  feature map, so its mean over the grid is the head's output less the bias: that is checked on the faces. A
+  model without such a head has no CAM to show and is refused. ``probs`` is the softmax of the head's output (a
+  sigmoid where it has one output).
+- Where the faces are labelled, the classifier's accuracy is measured with ``--labels`` as given and swapped:
+  labels in the wrong order are the commonest mistake, and are refused.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from google.protobuf.message import DecodeError
+from onnx import TensorProto, helper, numpy_helper
+
+from inference.arg_checks import check_output_file, int_at_least, positive_int
+from inference.card import METADATA_KEY, ModelCard, classifier_card, filter_card
+from inference.datasets import read_spec
+from inference.errors import BiasMirrorError
+from inference.file_identity import file_hash
+from inference.images import read_rgb
+from inference.models import Classifier, Filter, load_model
+from inference.runtime import RuntimeConfig
+from training.fp16 import save, with_card
+from training.provenance import provenance
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATASET = f"utkface:{REPO.parent / 'shared' / 'datasets' / 'utkface'}"
+RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
+PREFIX = "src/"  # the adopted graph's names, kept apart from the wrapper's ("image", "probs", "cam", "filtered")
+MIN_OPSET = 11  # Clip with its bounds as inputs, and Round
+_THROUGH = {"Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Cast"}  # between the pool and the linear layer
+_TO_OUTPUT = {"Softmax", "LogSoftmax", "Sigmoid", "Identity", "Cast", "Flatten", "Reshape", "Squeeze"}  # after it
+MAX_FILTER_GREY = 1  # wrapped against the model run alone: rounding only
+MAX_DPROB = 1e-3
+MAX_CAM_MISMATCH = 1e-3  # relative to the head's output scale
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How the model wants its pixels: 0..255 mapped onto [lo, hi], then (x − mean) / std per channel (RGB order),
+    then channels in ``order`` and the tensor in ``layout``."""
+
+    lo: float
+    hi: float
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    order: str = "RGB"
+    layout: str = "NCHW"
+
+    def encode(self, faces: np.ndarray) -> np.ndarray:
+        """uint8 N×H×W×3 RGB faces as the model takes them (float32): what the wrapper's nodes do, in NumPy."""
+        x = faces.astype(np.float32) * np.float32((self.hi - self.lo) / 255) + np.float32(self.lo)
+        x = (x - np.float32(self.mean)) / np.float32(self.std)
+        x = x[..., ::-1] if self.order == "BGR" else x
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x)
+
+    def decode(self, y: np.ndarray) -> np.ndarray:
+        """A filter's output in the model's terms → uint8 N×H×W×3 RGB."""
+        y = y.astype(np.float32)
+        y = y.transpose(0, 2, 3, 1) if self.layout == "NCHW" else y
+        y = y[..., ::-1] if self.order == "BGR" else y
+        y = y * np.float32(self.std) + np.float32(self.mean)
+        y = (y - np.float32(self.lo)) * np.float32(255 / (self.hi - self.lo))
+        return np.clip(np.round(y), 0, 255).astype(np.uint8)
+
+    def describe(self, dtype: str) -> str:
+        norm = "" if self.mean == (0, 0, 0) and self.std == (1, 1, 1) else f", then (x − {list(self.mean)}) / {list(self.std)}"
+        return f"{dtype} {self.layout} {self.order}, pixels mapped onto [{self.lo:g}, {self.hi:g}]{norm}"
+
+
+@dataclass(frozen=True)
+class Head:
+    """A classifier's global-average-pool → linear head: what its CAM is made of."""
+
+    features: str  # the feature map the pool averages
+    nhwc: bool
+    weight: np.ndarray  # K×C
+    bias: np.ndarray  # K
+    logits: str  # the linear layer's output, bias included
+
+
+class _Builder:
+    """Nodes and constants of the wrapper, named apart from the adopted graph's."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.consts: list[onnx.TensorProto] = []
+
+    def const(self, value: np.ndarray) -> str:
+        name = f"bm/const{len(self.consts)}"
+        self.consts.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(self, op_type: str, inputs: Sequence[str], out: str | None = None, **attrs) -> str:
+        out = out or f"bm/{op_type.lower()}{len(self.nodes)}"
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
+        return out
+
+
+# --- reading the model ----------------------------------------------------------
+
+def read_onnx(path: Path) -> onnx.ModelProto:
+    if not path.is_file():
+        raise BiasMirrorError("no such model file", path)
+    try:
+        model = onnx.load(str(path))
+    except (DecodeError, ValueError, OSError) as exc:
+        raise BiasMirrorError(f"not a readable ONNX model (truncated, corrupt or another format): {exc}", path) from exc
+    if not model.graph.node:
+        raise BiasMirrorError("not a readable ONNX model (truncated, corrupt or another format): it has no graph", path)
+    if any(p.key == METADATA_KEY for p in model.metadata_props):
+        raise BiasMirrorError("this file already carries a Bias Mirror card: the app, run and audit take it as it is", path)
+    return model
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[int | None]:
+    return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+
+
+def the_input(model: onnx.ModelProto, path: Path) -> onnx.ValueInfoProto:
+    weights = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    if len(inputs) != 1:
+        raise BiasMirrorError(f"it has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}): only a model "
+                              "that takes one image tensor can be adopted", path)
+    if len(_dims(inputs[0])) != 4:
+        raise BiasMirrorError(f"its input '{inputs[0].name}' has shape {_dims(inputs[0])}, not a batch of images "
+                              "(four axes)", path)
+    return inputs[0]
+
+
+def layout_of(value: onnx.ValueInfoProto, asked: str, path: Path) -> str:
+    if asked != "auto":
+        return asked
+    dims = _dims(value)
+    nchw, nhwc = dims[1] == 3, dims[3] == 3
+    if nchw != nhwc:
+        return "NCHW" if nchw else "NHWC"
+    raise BiasMirrorError(f"cannot tell from its input shape {dims} whether colour is axis 1 or 3: give --layout", path)
+
+
+def size_of(value: onnx.ValueInfoProto, layout: str, asked: int | None, path: Path) -> int:
+    dims = _dims(value)
+    h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
+    if h is None or w is None:
+        if asked is None:
+            raise BiasMirrorError(f"its input shape {dims} leaves the image size open: give --size", path)
+        return asked
+    if h != w:
+        raise BiasMirrorError(f"its input is {h}×{w}: Bias Mirror's face crops are square", path)
+    if asked is not None and asked != h:
+        raise BiasMirrorError(f"its input is fixed at {h}×{w}, not --size {asked}", path)
+    return h
+
+
+def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    out = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            out[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    return out
+
+
+def _pool_layout(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool | None:
+    """Whether a pooling node averages an NHWC map (True), an NCHW one (False), or is no global average pool."""
+    if node.op_type == "GlobalAveragePool":
+        return False
+    if node.op_type != "ReduceMean":
+        return None
+    attr = next((a for a in node.attribute if a.name == "axes"), None)
+    axes = list(attr.ints) if attr is not None else (consts[node.input[1]].tolist() if len(node.input) > 1
+                                                      and node.input[1] in consts else None)
+    if axes is None:
+        return None
+    axes = sorted(a % 4 for a in axes)
+    return {(2, 3): False, (1, 2): True}.get(tuple(axes))
+
+
+def _reaches_output(name: str, consumers: dict[str, list[onnx.NodeProto]], outputs: set[str]) -> bool:
+    """Whether ``name`` becomes a graph output through nothing but activations and reshapes."""
+    while name not in outputs:
+        after = [n for n in consumers.get(name, []) if n.op_type in _TO_OUTPUT]
+        if len(after) != 1:
+            return False
+        name = after[0].output[0]
+    return True
+
+
+def find_head(graph: onnx.GraphProto, path: Path) -> Head:
+    """The last global-average-pool → linear layer in the graph (the output head)."""
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            consumers[i].append(n)
+    consts = _constants(graph)
+    outputs = {o.name for o in graph.output}
+    found: list[Head] = []
+    for n in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        if n.op_type == "Gemm" and n.input[1] in consts and not attrs.get("transA", 0):
+            b = consts[n.input[1]].astype(np.float64)
+            weight = attrs.get("alpha", 1.0) * (b if attrs.get("transB", 0) else b.T)
+            c = consts.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
+            bias = np.broadcast_to(np.ravel(attrs.get("beta", 1.0) * (c if c is not None else 0.0)), weight.shape[:1])
+            logits = n.output[0]
+        elif n.op_type == "MatMul" and n.input[1] in consts and consts[n.input[1]].ndim == 2:
+            weight, bias, logits = consts[n.input[1]].astype(np.float64).T, np.zeros(consts[n.input[1]].shape[1]), n.output[0]
+            after = consumers.get(logits, [])
+            if len(after) == 1 and after[0].op_type == "Add":
+                other = [i for i in after[0].input if i != logits]
+                if other and other[0] in consts and consts[other[0]].size == weight.shape[0]:
+                    bias, logits = consts[other[0]].astype(np.float64).ravel(), after[0].output[0]
+        else:
+            continue
+        if not _reaches_output(logits, consumers, outputs):
+            continue  # a hidden layer (MobileNetV3's head has two linear layers): its weights make no class map
+        source = producer.get(n.input[0])
+        while source is not None and source.op_type in _THROUGH:
+            source = producer.get(source.input[0])
+        nhwc = _pool_layout(source, consts) if source is not None else None
+        if nhwc is not None:
+            found.append(Head(source.input[0], nhwc, weight.astype(np.float32), np.asarray(bias, np.float32), logits))
+    if not found:
+        raise BiasMirrorError("found no global-average-pool → linear head (GlobalAveragePool or ReduceMean over the "
+                              "image axes, then one Gemm or MatMul that gives the output): without one the model has no "
+                              "class-activation map, which Bias Mirror's classifiers show", path)
+    return found[-1]
+
+
+# --- wrapping ------------------------------------------------------------------------
+
+def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head | None, card: ModelCard,
+         path: Path) -> onnx.ModelProto:
+    """The model inside a graph that takes uint8 faces and gives what ``card`` says, with the card embedded."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < MIN_OPSET:
+        try:
+            model = onnx.version_converter.convert_version(model, MIN_OPSET)
+        except Exception as exc:  # the converter raises bare RuntimeErrors and C++ errors alike
+            raise BiasMirrorError(f"its opset {opset} is older than {MIN_OPSET} and could not be converted ({exc}); "
+                                  f"re-export it at opset {MIN_OPSET} or later", path) from exc
+    m = onnx.compose.add_prefix(model, PREFIX)
+    g = m.graph
+    src_in = the_input(m, path)
+    in_type = src_in.type.tensor_type.elem_type
+    b = _Builder()
+    x = b.op("Cast", ["image"], to=TensorProto.FLOAT)
+    if in_type != TensorProto.UINT8:
+        x = b.op("Add", [b.op("Mul", [x, b.const(np.float32((enc.hi - enc.lo) / 255))]), b.const(np.float32(enc.lo))])
+        if enc.mean != (0, 0, 0) or enc.std != (1, 1, 1):
+            x = b.op("Div", [b.op("Sub", [x, b.const(np.float32(enc.mean))]), b.const(np.float32(enc.std))])
+    if enc.order == "BGR":
+        x = b.op("Gather", [x, b.const(np.array([2, 1, 0], np.int64))], axis=3)
+    if enc.layout == "NCHW":
+        x = b.op("Transpose", [x], perm=[0, 3, 1, 2])
+    b.op("Cast", [x], out=src_in.name, to=in_type)
+    if kind == "filter":
+        _filter_outputs(b, m, enc, in_type, path)
+    else:
+        _classifier_outputs(b, head, PREFIX)  # type: ignore[arg-type]
+    g.input.remove(src_in)
+    g.input.insert(0, helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", size, size, 3]))
+    del g.output[:]
+    for spec in card.outputs:
+        g.output.append(helper.make_tensor_value_info(spec.name, TensorProto.UINT8 if spec.dtype == "uint8"
+                                                      else TensorProto.FLOAT, spec.shape))
+    del g.value_info[:]  # the model's own shapes may fix the batch at 1; ONNX Runtime infers them again
+    nodes = list(g.node)
+    del g.node[:]
+    g.node.extend(b.nodes[:_pre_count(b, src_in.name)] + nodes + b.nodes[_pre_count(b, src_in.name):])
+    g.initializer.extend(b.consts)
+    return with_card(m, card, path)
+
+
+def _pre_count(b: _Builder, model_input: str) -> int:
+    return next(i for i, n in enumerate(b.nodes) if n.output[0] == model_input) + 1
+
+
+def _filter_outputs(b: _Builder, m: onnx.ModelProto, enc: Encoding, in_type: int, path: Path) -> None:
+    if len(m.graph.output) != 1:
+        raise BiasMirrorError(f"a filter should have one output; this one has {len(m.graph.output)} "
+                              f"({', '.join(o.name[len(PREFIX):] for o in m.graph.output)})", path)
+    y = b.op("Cast", [m.graph.output[0].name], to=TensorProto.FLOAT)
+    if enc.layout == "NCHW":
+        y = b.op("Transpose", [y], perm=[0, 2, 3, 1])
+    if enc.order == "BGR":
+        y = b.op("Gather", [y, b.const(np.array([2, 1, 0], np.int64))], axis=3)
+    if m.graph.output[0].type.tensor_type.elem_type != TensorProto.UINT8 and in_type != TensorProto.UINT8:
+        y = b.op("Add", [b.op("Mul", [y, b.const(np.float32(enc.std))]), b.const(np.float32(enc.mean))])
+        y = b.op("Mul", [b.op("Sub", [y, b.const(np.float32(enc.lo))]), b.const(np.float32(255 / (enc.hi - enc.lo)))])
+    y = b.op("Round", [b.op("Clip", [y, b.const(np.float32(0)), b.const(np.float32(255))])])
+    b.op("Cast", [y], out="filtered", to=TensorProto.UINT8)
+
+
+def _classifier_outputs(b: _Builder, head: Head, prefix: str) -> None:
+    f = b.op("Cast", [prefix + head.features], to=TensorProto.FLOAT)
+    if head.nhwc:
+        f = b.op("Transpose", [f], perm=[0, 3, 1, 2])
+    cam = b.op("Conv", [f, b.const(head.weight[:, :, None, None])])
+    logits = b.op("Cast", [prefix + head.logits], to=TensorProto.FLOAT)
+    if len(head.weight) == 1:  # one output: P(second label) = sigmoid, and the first label's CAM is its negative
+        p = b.op("Sigmoid", [logits])
+        b.op("Concat", [b.op("Sub", [b.const(np.float32(1)), p]), p], out="probs", axis=1)
+        b.op("Concat", [b.op("Neg", [cam]), cam], out="cam", axis=1)
+    else:
+        b.op("Softmax", [logits], out="probs", axis=1)
+        b.op("Identity", [cam], out="cam")
+
+
+# --- checking it on faces -------------------------------------------------------------
+
+def sample_faces(spec: str, n: int, size: int) -> tuple[np.ndarray, list[str | None], str]:
+    """``n`` adult faces spread over the dataset (all faces where ages are unknown), at ``size``, with genders."""
+    read = read_spec(spec)
+    samples = sorted((s for s in read.samples if s.age is None or s.age >= 18), key=lambda s: s.path)
+    if not samples:
+        raise BiasMirrorError("no faces to check the adopted model on; give a dataset with --dataset KIND:PATH", read.root)
+    picked = [samples[int(i)] for i in np.linspace(0, len(samples) - 1, min(n, len(samples))).round()]
+    faces, genders = [], []
+    for s in picked:
+        face = read_rgb(s.path, size)
+        if face is not None:
+            faces.append(face)
+            genders.append(s.gender)
+    if not faces:
+        raise BiasMirrorError("none of the sampled images could be read", read.root)
+    return np.stack(faces), genders, f"{len(faces)} faces of {spec}"
+
+
+def run_alone(path: Path, x: np.ndarray) -> list[np.ndarray]:
+    """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1)."""
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    dtype = {"tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(uint8)": np.uint8}.get(inp.type, np.float32)
+    x = np.round(x).astype(dtype) if dtype == np.uint8 else x.astype(dtype)
+    outs = [sess.run(None, {inp.name: x[i:i + 1]}) for i in range(len(x))]
+    return [np.concatenate(o) for o in zip(*outs)]
+
+
+def run_wrapped(model: Filter | Classifier, faces: np.ndarray, path: Path) -> list[np.ndarray]:
+    """The wrapped model in batches of 16, then of 3: a model whose batch is fixed at 1 fails here."""
+    run: Callable[[np.ndarray], list[np.ndarray]] = (
+        (lambda x: [model.apply(x)]) if isinstance(model, Filter) else (lambda x: list(model.predict(x))))
+    try:
+        outs = [run(faces[i:i + 16]) for i in range(0, len(faces), 16)]
+        run(faces[:3])
+    except Exception as exc:
+        raise BiasMirrorError("it does not run on a batch of faces (is its batch axis fixed at 1? re-export it with "
+                              f"a dynamic one): {str(exc).splitlines()[0][:300]}", path) from exc
+    return [np.concatenate(o) for o in zip(*outs)]
+
+
+def as_probs(y: np.ndarray, k: int) -> np.ndarray | None:
+    """The model's own output as probabilities of its K labels, where it is probabilities or logits of them."""
+    y = y.reshape(len(y), -1).astype(np.float64)
+    if y.shape[1] != max(k, 1):
+        return None
+    if k == 1:
+        p = y[:, 0] if ((y >= 0) & (y <= 1)).all() else 1 / (1 + np.exp(-y[:, 0]))
+        return np.stack([1 - p, p], 1)
+    if ((y >= 0) & (y <= 1)).all() and np.allclose(y.sum(1), 1, atol=1e-3):
+        return y
+    e = np.exp(y - y.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def cam_mismatch(probs: np.ndarray, cam: np.ndarray, head: Head) -> float:
+    """How far the CAM's grid mean plus the bias is from the head's output, recovered from ``probs`` (log-odds
+    against the first label), relative to that output's spread; faces at a saturated probability are left out."""
+    p = np.clip(probs.astype(np.float64), 1e-12, 1)
+    ok = (p > 1e-5).all(1)
+    if not ok.any():
+        return float("nan")
+    means = cam.astype(np.float64).mean((2, 3))
+    if len(head.weight) == 1:
+        want, got = np.log(p[:, 1] / p[:, 0]), means[:, 1] + head.bias[0]
+    else:
+        want = np.log(p[:, 1:] / p[:, :1])
+        got = (means[:, 1:] + head.bias[1:]) - (means[:, :1] + head.bias[:1])
+    err = np.abs(want - got)[ok]
+    return float(err.max() / max(1.0, np.abs(want[ok]).max()))
+
+
+def label_check(probs: np.ndarray, genders: list[str | None], labels: list[str]) -> dict | None:
+    """Accuracy with the labels as given and swapped, on the faces with a gender label."""
+    if not {"female", "male"} <= set(labels):
+        return None
+    known = [i for i, g in enumerate(genders) if g in ("female", "male")]
+    if not known:
+        return None
+    f, m = labels.index("female"), labels.index("male")
+    said = np.where(probs[known, f] >= probs[known, m], "female", "male")
+    truth = np.array([genders[i] for i in known])
+    return {"n": len(known), "accuracy": float((said == truth).mean()), "accuracy_labels_swapped": float((said != truth).mean())}
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+def _triple(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r} should be three numbers, R,G,B, e.g. 0.485,0.456,0.406")
+    return values  # type: ignore[return-value]
+
+
+def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, labels: Sequence[str] = ("female", "male"),
+          value_range: str = "auto", mean: tuple[float, float, float] = (0, 0, 0), std: tuple[float, float, float] = (1, 1, 1),
+          order: str = "RGB", layout: str = "auto", size: int | None = None, method: str = "", dataset: str = DEFAULT_DATASET,
+          n: int = 64, force: bool = False, echo: Callable[[str], None] = print) -> Path:
+    src = Path(src)
+    out = check_output_file(out, "--out")
+    if out.resolve() == src.resolve():
+        raise BiasMirrorError("the adopted model would overwrite the file it wraps; give another --out", out)
+    if any(s == 0 for s in std):
+        raise BiasMirrorError("--std has a zero: every channel needs a spread to divide by")
+    model = read_onnx(src)
+    src_in = the_input(model, src)
+    layout = layout_of(src_in, layout, src)
+    size = size_of(src_in, layout, size, src)
+    in_dtype = onnx.helper.tensor_dtype_to_np_dtype(src_in.type.tensor_type.elem_type).name
+    if in_dtype == "uint8" and value_range not in ("auto", "0,255"):
+        raise BiasMirrorError("its input is uint8, which holds 0..255: --range must be 0,255 (or left out)", src)
+    if kind == "classifier" and value_range == "auto" and in_dtype != "uint8":
+        raise BiasMirrorError("give --range (and --mean/--std where it was trained normalised): a classifier's "
+                              "input range cannot be told from its output", src)
+    head = find_head(model.graph, src) if kind == "classifier" else None
+    if head is not None and len(labels) != max(2, len(head.weight)):
+        raise BiasMirrorError(f"its head has {len(head.weight)} output(s): give {max(2, len(head.weight))} --labels "
+                              "in the order of its outputs (one output: the label its sigmoid gives last)", src)
+    faces, genders, where = sample_faces(dataset, n, size)
+    ranges = list(RANGES) if value_range == "auto" and in_dtype != "uint8" else ["0,255" if in_dtype == "uint8" else value_range]
+    name = name or out.stem
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".adopt-", dir=out.parent) as tmp:
+        tried = {}
+        for r in ranges:
+            enc = Encoding(*RANGES[r], mean, std, order, layout)
+            adopted = {"from": src.name, "sha256": file_hash(src), "input": enc.describe(in_dtype),
+                       "range_chosen": "given" if value_range != "auto" or in_dtype == "uint8" else None}
+            training = {"dataset": "unknown (made elsewhere, not by Bias Mirror)", "adopted": adopted,
+                        "command": command, **provenance()}
+            what = method or "made elsewhere; wrapped by `train adopt` (uint8 faces in, its own normalisation inside)"
+            if kind == "filter":
+                card = filter_card(name, size, "face->filtered", what, training, {})
+            else:
+                probe = _probe_grid(model, enc, size, head, labels, name, what, training, src, Path(tmp), faces[:1])
+                card = classifier_card(name, size, list(labels), probe, what, training, {})
+            trial = Path(tmp) / f"{r.replace(',', '_')}.onnx"
+            onnx.save(wrap(model, kind, enc, size, head, card, src), str(trial))
+            wrapped = load_model(trial, kind, RuntimeConfig(provider="cpu"))
+            got = run_wrapped(wrapped, faces, src)  # type: ignore[arg-type]
+            tried[r] = (enc, card, got)
+        if kind == "filter":
+            changes = {r: float(np.abs(got[0].astype(np.int16) - faces).mean()) for r, (_, _, got) in tried.items()}
+            chosen = min(changes, key=changes.get)  # type: ignore[arg-type]
+            if len(changes) > 1:
+                echo("input range, by how far the output lies from the face (mean grey levels): "
+                     + ", ".join(f"[{r}] {c:.1f}" for r, c in changes.items()) + f": [{chosen}] chosen")
+        else:
+            chosen = ranges[0]
+        enc, card, got = tried[chosen]
+        reference = run_alone(src, enc.encode(faces))
+        checks: dict = {"faces": where}
+        if kind == "filter":
+            checks["mean_change_grey"] = round(float(np.abs(got[0].astype(np.int16) - faces).mean()), 2)
+            checks["max_grey_vs_model_alone"] = int(np.abs(got[0].astype(np.int16) - enc.decode(reference[0])).max())
+            if checks["max_grey_vs_model_alone"] > MAX_FILTER_GREY:
+                raise BiasMirrorError(f"the wrapped filter differs from the model run alone by "
+                                      f"{checks['max_grey_vs_model_alone']} grey levels (limit {MAX_FILTER_GREY})", src)
+            if value_range == "auto" and in_dtype != "uint8":
+                checks["range_chosen"] = (f"auto: nearest the input of {', '.join(changes)} (mean change "
+                                          + ", ".join(f"{c:.1f}" for c in changes.values()) + " grey levels)")
+        else:
+            probs, cam = got
+            alone = as_probs(reference[0], len(head.weight))  # type: ignore[union-attr]
+            if alone is not None:
+                checks["max_dprob_vs_model_alone"] = float(np.abs(probs - alone).max())
+                if checks["max_dprob_vs_model_alone"] > MAX_DPROB:
+                    raise BiasMirrorError(
+                        f"the wrapped classifier's probabilities differ from the model's own output by "
+                        f"{checks['max_dprob_vs_model_alone']:.3g} (limit {MAX_DPROB}): its output is not the softmax "
+                        "of the head found", src)
+            checks["cam_mismatch"] = cam_mismatch(probs, cam, head)  # type: ignore[arg-type]
+            if not checks["cam_mismatch"] <= MAX_CAM_MISMATCH:
+                raise BiasMirrorError(f"the CAM's grid mean does not give back the head's output (mismatch "
+                                      f"{checks['cam_mismatch']:.3g}): the head found is not the one that decides", src)
+            if (labelled := label_check(probs, genders, list(labels))) is not None:
+                checks["labels"] = labelled
+                echo(f"on {labelled['n']} labelled faces: {labelled['accuracy']:.1%} right with --labels "
+                     f"{','.join(labels)}, {labelled['accuracy_labels_swapped']:.1%} with them swapped")
+                if labelled["accuracy_labels_swapped"] > labelled["accuracy"] and not force:
+                    raise BiasMirrorError(f"with --labels {','.join(labels)} it is right on "
+                                          f"{labelled['accuracy']:.1%} of {labelled['n']} labelled faces, swapped on "
+                                          f"{labelled['accuracy_labels_swapped']:.1%}: give them in the other order "
+                                          "(or check --range, --mean, --std; --force writes it anyway)", src)
+        adopted = {**card.training["adopted"], "checks": checks}
+        if "range_chosen" in checks:
+            adopted["range_chosen"] = checks.pop("range_chosen")
+        card = replace(card, training={**card.training, "adopted": adopted})
+        save(wrap(model, kind, enc, size, head, card, src), out)
+    load_model(out, kind, RuntimeConfig(provider="cpu"))  # as every user of it will
+    echo(f"wrote {out}: {card.summary()}; input taken as {enc.describe(in_dtype)}")
+    echo("it has no per-group figures yet: measure them with `python main.py audit --dataset KIND:PATH "
+         f"--{kind} {out}" + (" --classifier …" if kind == "filter" else "") + "`")
+    return out
+
+
+def _probe_grid(model, enc, size, head, labels, name, what, training, src, tmp: Path, face) -> tuple[int, int]:
+    """The CAM grid (h, w) of the head's feature map, by running the wrapped graph once."""
+    card = classifier_card(name, size, list(labels), ("h", "w"), what, training, {})  # type: ignore[arg-type]
+    probe = tmp / "probe.onnx"
+    onnx.save(wrap(model, "classifier", enc, size, head, card, src), str(probe))
+    sess = ort.InferenceSession(str(probe), providers=["CPUExecutionProvider"])
+    try:
+        cam = sess.run(["cam"], {"image": face})[0]
+    except Exception as exc:
+        raise BiasMirrorError(f"the wrapped classifier does not run: {str(exc).splitlines()[0][:300]}", src) from exc
+    return int(cam.shape[2]), int(cam.shape[3])
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="an ONNX model made elsewhere: a filter (image → image) or a classifier "
+                                 "(image → class scores, with a global-average-pool → linear head)")
+    p.add_argument("--kind", required=True, choices=["filter", "classifier"])
+    p.add_argument("--out", required=True, help="where to write the adopted model (.onnx)")
+    p.add_argument("--name", help="its name in the app and the reports (default: --out's stem)")
+    p.add_argument("--labels", default="female,male",
+                   help="a classifier's labels in the order of its outputs (default female,male); one output: "
+                        "NEGATIVE,POSITIVE, its sigmoid being P(POSITIVE)")
+    p.add_argument("--range", dest="value_range", default="auto", choices=["auto", *RANGES],
+                   help="the values 0..255 map onto (a filter's output maps back); auto (filters only): the one "
+                        "whose output lies nearest the face")
+    p.add_argument("--mean", type=_triple, default=(0.0, 0.0, 0.0), help="per-channel mean subtracted after --range, "
+                   "RGB, e.g. 0.485,0.456,0.406")
+    p.add_argument("--std", type=_triple, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "
+                   "RGB, e.g. 0.229,0.224,0.225")
+    p.add_argument("--channels", dest="order", default="RGB", choices=["RGB", "BGR"], help="its colour order")
+    p.add_argument("--layout", default="auto", choices=["auto", "NCHW", "NHWC"],
+                   help="its tensor layout (auto: from the axis of length 3)")
+    p.add_argument("--size", type=int_at_least(8), help="the face size in px, where its input size is open")
+    p.add_argument("--method", default="", help="what it is, for the card (e.g. 'pix2pix, our 2025 beauty filter')")
+    p.add_argument("--dataset", default=DEFAULT_DATASET,
+                   help="KIND:PATH of faces to check the wrapping on (default: the shared UTKFace copy); labelled "
+                        "ones also check a classifier's --labels")
+    p.add_argument("--n", type=positive_int, default=64, help="how many faces to check on")
+    p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped")
+
+
+def main(args: argparse.Namespace) -> int:
+    labels = [s.strip() for s in args.labels.split(",") if s.strip()]
+    adopt(args.model, args.out, args.kind, args.name, labels, args.value_range, args.mean, args.std, args.order,
+          args.layout, args.size, args.method, args.dataset, args.n, args.force)
+    return 0
