@@ -19,4 +19,5 @@ class BiasMirrorError(Exception):
 
     def __init__(self, message: str, path: object | None = None):
         self.path = None if path is None else str(path)
+        self.message = message  # without the path, for a caller that says it of another file
         super().__init__(f"{self.path}: {message}" if self.path else message)

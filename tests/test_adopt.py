@@ -191,6 +191,13 @@ def test_what_cannot_be_adopted_is_refused_with_the_reason(tmp_path, tiny_utk, t
     assert not (tmp_path / "adopted.onnx").exists()
 
 
+def test_a_filter_whose_output_is_not_a_face_of_the_same_size_is_refused(tmp_path, tiny_utk):
+    src = export(nn.Upsample(scale_factor=2), tmp_path / "upscaler.onnx")
+    with pytest.raises(BiasMirrorError, match=r"of 32×32 faces, it does not fit: .*\[None, 64, 64, 3\] in the graph") as err:
+        adopt(src, tmp_path / "adopted.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
+    assert str(err.value).startswith(str(src))
+
+
 def test_the_command_line_adopts_and_run_hosts_both_kinds(tmp_path, tiny_utk, capsys):
     from main import main
 

@@ -432,10 +432,20 @@ def _triple(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class Trial:
+    """One way of feeding the model, wrapped, carded and run on the faces."""
+
+    enc: Encoding
+    card: ModelCard
+    got: list[np.ndarray]  # the wrapped model's outputs on the faces
+
+
 def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, labels: Sequence[str] = ("female", "male"),
           value_range: str = "auto", mean: tuple[float, float, float] = (0, 0, 0), std: tuple[float, float, float] = (1, 1, 1),
           order: str = "RGB", layout: str = "auto", size: int | None = None, method: str = "", dataset: str = DEFAULT_DATASET,
           n: int = 64, force: bool = False, echo: Callable[[str], None] = print) -> Path:
+    """Wrap ``src``, check it on ``n`` faces of ``dataset``, and write it with its card to ``out``."""
     src = Path(src)
     out = check_output_file(out, "--out")
     if out.resolve() == src.resolve():
@@ -447,9 +457,11 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     layout = layout_of(src_in, layout, src)
     size = size_of(src_in, layout, size, src)
     in_dtype = onnx.helper.tensor_dtype_to_np_dtype(src_in.type.tensor_type.elem_type).name
-    if in_dtype == "uint8" and value_range not in ("auto", "0,255"):
-        raise BiasMirrorError("its input is uint8, which holds 0..255: --range must be 0,255 (or left out)", src)
-    if kind == "classifier" and value_range == "auto" and in_dtype != "uint8":
+    if in_dtype == "uint8":
+        if value_range not in ("auto", "0,255"):
+            raise BiasMirrorError("its input is uint8, which holds 0..255: --range must be 0,255 (or left out)", src)
+        value_range = "0,255"
+    if kind == "classifier" and value_range == "auto":
         raise BiasMirrorError("give --range (and --mean/--std where it was trained normalised): a classifier's "
                               "input range cannot be told from its output", src)
     head = find_head(model.graph, src) if kind == "classifier" else None
@@ -457,95 +469,109 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
         raise BiasMirrorError(f"its head has {len(head.weight)} output(s): give {max(2, len(head.weight))} --labels "
                               "in the order of its outputs (one output: the label its sigmoid gives last)", src)
     faces, genders, where = sample_faces(dataset, n, size)
-    ranges = list(RANGES) if value_range == "auto" and in_dtype != "uint8" else ["0,255" if in_dtype == "uint8" else value_range]
+    training = {"dataset": "unknown (made elsewhere, not by Bias Mirror)",
+                "adopted": {"from": src.name, "sha256": file_hash(src)},
+                "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), **provenance()}
+    what = method or "made elsewhere; wrapped by `train adopt` (uint8 faces in, its own normalisation inside)"
     name = name or out.stem
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".adopt-", dir=out.parent) as tmp:
-        tried = {}
-        for r in ranges:
+
+        def trial(r: str) -> Trial:
             enc = Encoding(*RANGES[r], mean, std, order, layout)
-            adopted = {"from": src.name, "sha256": file_hash(src), "input": enc.describe(in_dtype),
-                       "range_chosen": "given" if value_range != "auto" or in_dtype == "uint8" else None}
-            training = {"dataset": "unknown (made elsewhere, not by Bias Mirror)", "adopted": adopted,
-                        "command": command, **provenance()}
-            what = method or "made elsewhere; wrapped by `train adopt` (uint8 faces in, its own normalisation inside)"
             if kind == "filter":
                 card = filter_card(name, size, "face->filtered", what, training, {})
             else:
-                probe = _probe_grid(model, enc, size, head, labels, name, what, training, src, Path(tmp), faces[:1])
-                card = classifier_card(name, size, list(labels), probe, what, training, {})
-            trial = Path(tmp) / f"{r.replace(',', '_')}.onnx"
-            onnx.save(wrap(model, kind, enc, size, head, card, src), str(trial))
-            wrapped = load_model(trial, kind, RuntimeConfig(provider="cpu"))
-            got = run_wrapped(wrapped, faces, src)  # type: ignore[arg-type]
-            tried[r] = (enc, card, got)
+                grid = cam_grid(wrap(model, kind, enc, size, head, classifier_card(
+                    name, size, list(labels), ("h", "w"), what, training, {}), src), faces[:1], src)  # type: ignore[arg-type]
+                card = classifier_card(name, size, list(labels), grid, what, training, {})
+            path = Path(tmp) / f"{r.replace(',', '_')}.onnx"
+            onnx.save(wrap(model, kind, enc, size, head, card, src), str(path))
+            try:
+                wrapped = load_model(path, kind, RuntimeConfig(provider="cpu"))
+            except BiasMirrorError as exc:  # said of the file the user gave, not of a trial copy
+                raise BiasMirrorError(f"wrapped as a {kind} of {size}×{size} faces, it does not fit: {exc.message}",
+                                      src) from exc
+            return Trial(enc, card, run_wrapped(wrapped, faces, src))  # type: ignore[arg-type]
+
         if kind == "filter":
-            changes = {r: float(np.abs(got[0].astype(np.int16) - faces).mean()) for r, (_, _, got) in tried.items()}
-            chosen = min(changes, key=changes.get)  # type: ignore[arg-type]
-            if len(changes) > 1:
-                echo("input range, by how far the output lies from the face (mean grey levels): "
-                     + ", ".join(f"[{r}] {c:.1f}" for r, c in changes.items()) + f": [{chosen}] chosen")
+            chosen, adopted = filter_checks({r: trial(r) for r in (RANGES if value_range == "auto" else [value_range])},
+                                            src, faces, where, echo)
         else:
-            chosen = ranges[0]
-        enc, card, got = tried[chosen]
-        reference = run_alone(src, enc.encode(faces))
-        checks: dict = {"faces": where}
-        if kind == "filter":
-            checks["mean_change_grey"] = round(float(np.abs(got[0].astype(np.int16) - faces).mean()), 2)
-            checks["max_grey_vs_model_alone"] = int(np.abs(got[0].astype(np.int16) - enc.decode(reference[0])).max())
-            if checks["max_grey_vs_model_alone"] > MAX_FILTER_GREY:
-                raise BiasMirrorError(f"the wrapped filter differs from the model run alone by "
-                                      f"{checks['max_grey_vs_model_alone']} grey levels (limit {MAX_FILTER_GREY})", src)
-            if value_range == "auto" and in_dtype != "uint8":
-                checks["range_chosen"] = (f"auto: nearest the input of {', '.join(changes)} (mean change "
-                                          + ", ".join(f"{c:.1f}" for c in changes.values()) + " grey levels)")
-        else:
-            probs, cam = got
-            alone = as_probs(reference[0], len(head.weight))  # type: ignore[union-attr]
-            if alone is not None:
-                checks["max_dprob_vs_model_alone"] = float(np.abs(probs - alone).max())
-                if checks["max_dprob_vs_model_alone"] > MAX_DPROB:
-                    raise BiasMirrorError(
-                        f"the wrapped classifier's probabilities differ from the model's own output by "
-                        f"{checks['max_dprob_vs_model_alone']:.3g} (limit {MAX_DPROB}): its output is not the softmax "
-                        "of the head found", src)
-            checks["cam_mismatch"] = cam_mismatch(probs, cam, head)  # type: ignore[arg-type]
-            if not checks["cam_mismatch"] <= MAX_CAM_MISMATCH:
-                raise BiasMirrorError(f"the CAM's grid mean does not give back the head's output (mismatch "
-                                      f"{checks['cam_mismatch']:.3g}): the head found is not the one that decides", src)
-            if (labelled := label_check(probs, genders, list(labels))) is not None:
-                checks["labels"] = labelled
-                echo(f"on {labelled['n']} labelled faces: {labelled['accuracy']:.1%} right with --labels "
-                     f"{','.join(labels)}, {labelled['accuracy_labels_swapped']:.1%} with them swapped")
-                if labelled["accuracy_labels_swapped"] > labelled["accuracy"] and not force:
-                    raise BiasMirrorError(f"with --labels {','.join(labels)} it is right on "
-                                          f"{labelled['accuracy']:.1%} of {labelled['n']} labelled faces, swapped on "
-                                          f"{labelled['accuracy_labels_swapped']:.1%}: give them in the other order "
-                                          "(or check --range, --mean, --std; --force writes it anyway)", src)
-        adopted = {**card.training["adopted"], "checks": checks}
-        if "range_chosen" in checks:
-            adopted["range_chosen"] = checks.pop("range_chosen")
-        card = replace(card, training={**card.training, "adopted": adopted})
-        save(wrap(model, kind, enc, size, head, card, src), out)
+            chosen = trial(value_range)
+            adopted = classifier_checks(chosen, head, src, faces, genders, where, list(labels), force, echo)  # type: ignore[arg-type]
+        adopted["input"] = chosen.enc.describe(in_dtype)
+        adopted.setdefault("range_chosen", "given")
+        card = replace(chosen.card, training={**training, "adopted": {**training["adopted"], **adopted}})
+        save(wrap(model, kind, chosen.enc, size, head, card, src), out)
     load_model(out, kind, RuntimeConfig(provider="cpu"))  # as every user of it will
-    echo(f"wrote {out}: {card.summary()}; input taken as {enc.describe(in_dtype)}")
+    echo(f"wrote {out}: {card.summary()}; input taken as {chosen.enc.describe(in_dtype)}")
     echo("it has no per-group figures yet: measure them with `python main.py audit --dataset KIND:PATH "
          f"--{kind} {out}" + (" --classifier …" if kind == "filter" else "") + "`")
     return out
 
 
-def _probe_grid(model, enc, size, head, labels, name, what, training, src, tmp: Path, face) -> tuple[int, int]:
+def cam_grid(wrapped: onnx.ModelProto, face: np.ndarray, src: Path) -> tuple[int, int]:
     """The CAM grid (h, w) of the head's feature map, by running the wrapped graph once."""
-    card = classifier_card(name, size, list(labels), ("h", "w"), what, training, {})  # type: ignore[arg-type]
-    probe = tmp / "probe.onnx"
-    onnx.save(wrap(model, "classifier", enc, size, head, card, src), str(probe))
-    sess = ort.InferenceSession(str(probe), providers=["CPUExecutionProvider"])
     try:
+        sess = ort.InferenceSession(wrapped.SerializeToString(), providers=["CPUExecutionProvider"])
         cam = sess.run(["cam"], {"image": face})[0]
     except Exception as exc:
         raise BiasMirrorError(f"the wrapped classifier does not run: {str(exc).splitlines()[0][:300]}", src) from exc
     return int(cam.shape[2]), int(cam.shape[3])
+
+
+def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where: str,
+                  echo: Callable[[str], None]) -> tuple[Trial, dict]:
+    """The range whose output lies nearest the faces, checked against the model run alone."""
+    shape = next(iter(trials.values())).got[0].shape
+    if shape != faces.shape:
+        raise BiasMirrorError(f"its output is {shape[1]}×{shape[2]}×{shape[3]}, not a face like the "
+                              f"{faces.shape[1]}×{faces.shape[2]}×3 one it was given", src)
+    changes = {r: float(np.abs(t.got[0].astype(np.int16) - faces).mean()) for r, t in trials.items()}
+    best = min(changes, key=changes.__getitem__)
+    chosen, adopted = trials[best], {}
+    if len(changes) > 1:
+        echo("input range, by how far the output lies from the face (mean grey levels): "
+             + ", ".join(f"[{r}] {c:.1f}" for r, c in changes.items()) + f": [{best}] chosen")
+        adopted["range_chosen"] = (f"auto: nearest the input of {', '.join(changes)} (mean change "
+                                   + ", ".join(f"{c:.1f}" for c in changes.values()) + " grey levels)")
+    alone = chosen.enc.decode(run_alone(src, chosen.enc.encode(faces))[0])
+    worst = int(np.abs(chosen.got[0].astype(np.int16) - alone).max())
+    if worst > MAX_FILTER_GREY:
+        raise BiasMirrorError(f"the wrapped filter differs from the model run alone by {worst} grey levels "
+                              f"(limit {MAX_FILTER_GREY})", src)
+    adopted["checks"] = {"faces": where, "mean_change_grey": round(changes[best], 2), "max_grey_vs_model_alone": worst}
+    return chosen, adopted
+
+
+def classifier_checks(chosen: Trial, head: Head, src: Path, faces: np.ndarray, genders: list[str | None], where: str,
+                      labels: list[str], force: bool, echo: Callable[[str], None]) -> dict:
+    """The wrapped classifier against the model run alone, its CAM against its head, and its label order."""
+    probs, cam = chosen.got
+    checks: dict = {"faces": where}
+    alone = as_probs(run_alone(src, chosen.enc.encode(faces))[0], len(head.weight))
+    if alone is not None:
+        checks["max_dprob_vs_model_alone"] = float(np.abs(probs - alone).max())
+        if checks["max_dprob_vs_model_alone"] > MAX_DPROB:
+            raise BiasMirrorError(f"the wrapped classifier's probabilities differ from the model's own output by "
+                                  f"{checks['max_dprob_vs_model_alone']:.3g} (limit {MAX_DPROB}): its output is not the "
+                                  "softmax of the head found", src)
+    checks["cam_mismatch"] = cam_mismatch(probs, cam, head)
+    if not checks["cam_mismatch"] <= MAX_CAM_MISMATCH:
+        raise BiasMirrorError(f"the CAM's grid mean does not give back the head's output (mismatch "
+                              f"{checks['cam_mismatch']:.3g}): the head found is not the one that decides", src)
+    labelled = label_check(probs, genders, labels)
+    if labelled is not None:
+        checks["labels"] = labelled
+        echo(f"on {labelled['n']} labelled faces: {labelled['accuracy']:.1%} right with --labels {','.join(labels)}, "
+             f"{labelled['accuracy_labels_swapped']:.1%} with them swapped")
+        if labelled["accuracy_labels_swapped"] > labelled["accuracy"] and not force:
+            raise BiasMirrorError(f"with --labels {','.join(labels)} it is right on {labelled['accuracy']:.1%} of "
+                                  f"{labelled['n']} labelled faces, swapped on {labelled['accuracy_labels_swapped']:.1%}: "
+                                  "give them in the other order (or check --range, --mean, --std; --force writes it "
+                                  "anyway)", src)
+    return {"checks": checks}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
