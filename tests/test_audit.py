@@ -160,7 +160,7 @@ def test_identity_filter_no_shift(world, tmp_path):
 
 def test_schema_round_trip(world):
     r = json.loads((world["out"] / "report.json").read_text())
-    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 2
+    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 3  # no "gate" key unless asked for
     assert r["detection"] is None  # aligned faces: the whole image is the face, nothing was looked for
     doc = (REPO / "docs" / "audit_schema.md").read_text()
     for key in TOP_LEVEL_KEYS:
@@ -561,3 +561,42 @@ def test_copies_a_groups_csv_puts_in_two_groups_are_left_out_on_a_labelled_datas
     assert set(why) == {faces[0].name, again}
     assert all("other labels" in w and "night" in w for w in why.values())
     assert r["images"]["label_conflicts"] == [sorted([faces[0].name, again])]
+
+
+def test_the_ship_gate_fails_a_filter_shown_beyond_tolerance_and_passes_one_shown_within(world, tmp_path, capsys):
+    rc, r, _ = audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]), "--filter",
+                     str(world["darken"]), "--out", str(tmp_path / "dark"), "--no-html", "--max-delta-ita", "1")
+    overall = r["filter"]["overall"]["delta_ita"]["mean"]
+    assert overall["hi"] < -1  # the darkening filter is shown to move skin by more than 1°
+    gate = r["gate"]
+    assert rc == 1 and not gate["passed"]
+    row = next(f for f in gate["failing"] if f["grouping"] == "overall")
+    assert (row["verdict"], row["lo"], row["hi"], row["n"]) == ("beyond", overall["lo"], overall["hi"], overall["n"])
+    assert "Ship gate" in capsys.readouterr().out and any("FAILED" in s for s in r["summary"])
+    rc, r, _ = audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]), "--filter",
+                     str(world["identity"]), "--out", str(tmp_path / "id"), "--no-html", "--max-delta-ita", "2",
+                     "--max-delta-p", "0.05", "--strict")
+    assert rc == 0 and r["gate"]["passed"] and r["gate"]["counts"]["beyond"] == 0
+    assert {x["measure"] for x in r["gate"]["rows"]} == {"delta_ita", "delta_p_female:planted"}
+
+
+def test_the_gate_tells_shown_within_from_unsettled_and_strict_fails_the_unsettled():
+    from inference.audit.gate import filter_gate, verdict
+
+    assert [verdict(lo, hi, 2) for lo, hi in [(-1, 1.5), (2.5, 4), (-6, -3), (1, 3), (None, None)]] == [
+        "within", "beyond", "beyond", "unsettled", "too few"]
+    cell = lambda lo, hi, n: {"delta_ita": {"mean": {"value": (lo + hi) / 2 if lo is not None else 1.0, "lo": lo,
+                                                      "hi": hi, "n": n}}, "classifiers": {}}  # noqa: E731
+    report = {"overall": cell(-0.5, 0.5, 90), "by": {"gender_race": {"female/Black": cell(0.5, 3.0, 12),
+                                                                     "male/Others": cell(None, None, 2)}}}
+    lenient, strict = filter_gate(report, 2, None), filter_gate(report, 2, None, strict=True)
+    assert lenient["passed"] and lenient["counts"] == {"within": 1, "beyond": 0, "unsettled": 1, "too few": 1}
+    assert not strict["passed"] and {f["group"] for f in strict["failing"]} == {"female/Black", "male/Others"}
+
+
+def test_the_gate_needs_a_filter_and_a_tolerance(world, tmp_path):
+    base = ["--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]), "--no-html"]
+    with pytest.raises(BiasMirrorError, match="give --filter"):
+        audit(*base, "--no-filter", "--max-delta-p", "0.02", "--out", str(tmp_path / "a"))
+    with pytest.raises(BiasMirrorError, match="--strict is a setting of the ship gate"):
+        audit(*base, "--filter", str(world["darken"]), "--strict", "--out", str(tmp_path / "b"))

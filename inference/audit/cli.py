@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..arg_checks import check_output_dir, check_output_file, positive_int
+from ..arg_checks import check_output_dir, check_output_file, float_at_least, positive_int
 from ..cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
@@ -30,6 +30,7 @@ from ..errors import BiasMirrorError
 from ..file_identity import file_hash
 from .cache import Cache
 from .collect import Collector, ModelSet, relative, resolve
+from .gate import filter_gate, gate_lines
 from .report import build_report, write_json
 from .sampling import stratified_limit
 
@@ -52,6 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=positive_int, default=32, help="images per batched model call")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-html", action="store_true", help="write report.json only")
+    gate = p.add_argument_group("ship gate (a filter): exit status 1 when a group's mean shift is shown beyond tolerance")
+    gate.add_argument("--max-delta-ita", type=float_at_least(0, above=True), metavar="DEG",
+                      help="tolerated mean skin-tone shift per group, ± degrees ITA")
+    gate.add_argument("--max-delta-p", type=float_at_least(0, above=True), metavar="P",
+                      help="tolerated mean ΔP(female) per group and classifier, ± (e.g. 0.02)")
+    gate.add_argument("--strict", action="store_true",
+                      help="fail unless every group is shown within tolerance (needs enough faces per group)")
     add_model_arguments(p)
 
 
@@ -163,6 +171,11 @@ def run_audit(args) -> tuple[dict, dict]:
     labelled = any(s.gender for s in samples)
     detect = args.detect if args.detect is not None else kind not in ALIGNED_KINDS
     models = load_models(args)
+    gating = args.max_delta_ita is not None or args.max_delta_p is not None
+    if args.strict and not gating:
+        raise BiasMirrorError("--strict is a setting of the ship gate: give --max-delta-ita and/or --max-delta-p")
+    if gating and models.filter is None:
+        raise BiasMirrorError("--max-delta-ita and --max-delta-p gate a filter's shifts: give --filter (without --no-filter)")
     cam_class = checked_cam_class(args, list(models.classifiers.values()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,6 +204,9 @@ def run_audit(args) -> tuple[dict, dict]:
     report = build_report(audit=audit, models=_model_info(models), images=images, rows=rows, labelled=labelled,
                           names=names, has_filter=models.filter is not None,
                           filter_training=models.filter.card.training if models.filter else {}, extra_images=extra)
+    if gating:
+        report["gate"] = filter_gate(report["filter"], args.max_delta_ita, args.max_delta_p, args.strict)
+        report["summary"] += gate_lines(report["gate"])
     write_json(out / "report.json", report)
     write_faces_csv(out / "faces.csv", rows, names)
     t3 = time.perf_counter()
@@ -233,4 +249,6 @@ def main(args: argparse.Namespace) -> int:
                                                       else "report.html)"))
     print(f"\nwrote {Path(args.out) / 'report.json'}" + ("" if args.no_html else f" and {Path(args.out) / 'report.html'}")
           + f" ({run['images_computed']} image(s) computed, {run['images_from_cache']} from the cache, {run['seconds']['total']} s)")
+    if "gate" in report and not report["gate"]["passed"]:
+        return 1
     return 0 if im["n_faces"] else 1

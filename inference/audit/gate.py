@@ -1,0 +1,100 @@
+"""A filter's ship gate: does any group's mean shift lie beyond what the user will tolerate?
+
+    python main.py audit … --filter F.onnx --max-delta-ita 2 --max-delta-p 0.02 [--strict]
+
+For overall and every group of every grouping in the report, the 95 % CI of the mean shift (ΔITA°, and ΔP(female)
+per classifier) is held against ±tolerance:
+
+- ``within``: the whole CI inside: shown to stay within tolerance;
+- ``beyond``: the whole CI outside: shown to exceed it, and the gate fails;
+- ``unsettled``: the CI straddles a bound: these faces cannot tell; the gate fails on it only with ``--strict``;
+- ``too few``: no CI (too few measurable faces): as unsettled.
+
+A mean that merely lies past the tolerance on a handful of faces fails nothing: an engineer's pipeline stopped by
+noise learns to ignore the gate. ``--strict`` asks instead that every group be shown within, which needs enough
+faces per group. The audit exits with status 1 when the gate fails.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+from .. import strict_json
+
+FAILING = {False: ("beyond",), True: ("beyond", "unsettled", "too few")}
+
+
+@dataclass(frozen=True)
+class GateRow:
+    measure: str  # "delta_ita" or "delta_p_female:<classifier>"
+    grouping: str  # "overall", or a grouping of the report ("gender_race", "age_band", "group")
+    group: str
+    n: int
+    mean: float | None
+    lo: float | None
+    hi: float | None
+    tolerance: float
+    verdict: str
+
+
+def verdict(lo: float | None, hi: float | None, tolerance: float) -> str:
+    if not (strict_json.measured(lo) and strict_json.measured(hi)):
+        return "too few"
+    if lo > tolerance or hi < -tolerance:  # type: ignore[operator]
+        return "beyond"
+    if lo >= -tolerance and hi <= tolerance:  # type: ignore[operator]
+        return "within"
+    return "unsettled"
+
+
+def _cells(filter_report: dict) -> Iterator[tuple[str, str, dict]]:
+    yield "overall", "all faces", filter_report["overall"]
+    for grouping, groups in filter_report.get("by", {}).items():
+        for group, cell in sorted(groups.items()):
+            yield grouping, group, cell
+
+
+def gate_rows(filter_report: dict, max_delta_ita: float | None, max_delta_p: float | None) -> list[GateRow]:
+    rows = []
+    for grouping, group, cell in _cells(filter_report):
+        measures = []
+        if max_delta_ita is not None:
+            measures.append(("delta_ita", cell.get("delta_ita", {}).get("mean", {}), max_delta_ita))
+        if max_delta_p is not None:
+            for name, c in sorted(cell.get("classifiers", {}).items()):
+                measures.append((f"delta_p_female:{name}", c.get("delta_p_female", {}).get("mean", {}), max_delta_p))
+        for measure, m, tol in measures:
+            rows.append(GateRow(measure, grouping, group, int(m.get("n") or 0), m.get("value"), m.get("lo"), m.get("hi"),
+                                tol, verdict(m.get("lo"), m.get("hi"), tol)))
+    return rows
+
+
+def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: float | None,
+                strict: bool = False) -> dict:
+    """The gate's verdict and its rows, as report.json keeps them."""
+    rows = gate_rows(filter_report, max_delta_ita, max_delta_p)
+    failing = [r for r in rows if r.verdict in FAILING[strict]]
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("within", "beyond", "unsettled", "too few")}
+    return {"passed": not failing, "strict": strict, "max_delta_ita": max_delta_ita, "max_delta_p": max_delta_p,
+            "confidence": 0.95, "counts": counts, "failing": [asdict(r) for r in failing], "rows": [asdict(r) for r in rows]}
+
+
+def _shown(row: dict) -> str:
+    unit = "°" if row["measure"] == "delta_ita" else ""
+    what = "ΔITA" if row["measure"] == "delta_ita" else f"ΔP(female) {row['measure'].partition(':')[2]}"
+    ci = (f"[{row['lo']:+.3g}, {row['hi']:+.3g}]{unit}" if strict_json.measured(row["lo"]) else "no CI")
+    mean = f"{row['mean']:+.3g}{unit}" if strict_json.measured(row["mean"]) else "–"
+    where = row["group"] if row["grouping"] == "overall" else f"{row['grouping']} {row['group']}"
+    return f"{what}, {where} (n={row['n']}): mean {mean} {ci}, tolerance ±{row['tolerance']:g}{unit}: {row['verdict']}"
+
+
+def gate_lines(gate: dict) -> list[str]:
+    c = gate["counts"]
+    head = (f"Ship gate ({'strict: every group shown within' if gate['strict'] else 'fails where a group is shown beyond'}"
+            f" ±tolerance, 95% CI): {'PASSED' if gate['passed'] else 'FAILED'}; {c['within']} within, {c['beyond']} "
+            f"beyond, {c['unsettled']} unsettled, {c['too few']} too few faces to tell.")
+    lines = [head] + [f"  {_shown(r)}" for r in gate["failing"]]
+    if not gate["strict"] and c["unsettled"] + c["too few"]:
+        lines.append(f"  {c['unsettled'] + c['too few']} row(s) not shown either way pass without --strict; "
+                     "report.json lists every row under 'gate'.")
+    return lines
