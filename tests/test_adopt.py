@@ -116,7 +116,7 @@ def test_a_filter_made_elsewhere_runs_as_it_would_alone_and_its_range_is_found(t
     src = export(net, tmp_path / "filter.onnx")
     out = adopt(src, tmp_path / "adopted.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=24, echo=quiet)
     model = load_model(out, "filter")
-    assert model.card.training["adopted"]["range_chosen"].startswith("auto: nearest the input of -1,1")
+    assert model.card.training["adopted"]["range_chosen"].startswith("auto: nearest the input of [-1, 1]")
     assert "[-1, 1]" in model.card.training["adopted"]["input"]
     faces = faces_of(tiny_utk)
     got = model.apply(faces)  # a batch of 12: the export's batch axis was left open
@@ -135,7 +135,7 @@ def test_a_classifier_made_elsewhere_gets_its_probabilities_and_a_true_cam(tmp_p
     shape = (1, SIZE, SIZE, 3) if nhwc_bgr else (1, 3, SIZE, SIZE)
     src = export(net, tmp_path / "classifier.onnx", shape)
     lines: list[str] = []
-    out = adopt(src, tmp_path / "adopted.onnx", "classifier", labels=labels.split(","), value_range="0,1",
+    out = adopt(src, tmp_path / "adopted.onnx", "classifier", labels=labels.split(","), value_range="unit",
                 order="BGR" if nhwc_bgr else "RGB", dataset=f"utkface:{tiny_utk.parent}", n=40, echo=lines.append)
     model = load_model(out, "classifier")
     assert model.card.labels == labels.split(",")
@@ -158,7 +158,7 @@ def test_a_classifier_made_elsewhere_gets_its_probabilities_and_a_true_cam(tmp_p
 
 def test_labels_in_the_wrong_order_are_refused_unless_forced(tmp_path, tiny_utk):
     src = export(BrightnessNet(), tmp_path / "classifier.onnx")
-    kw = dict(labels=["male", "female"], value_range="0,1", dataset=f"utkface:{tiny_utk.parent}", n=40, echo=quiet)
+    kw = dict(labels=["male", "female"], value_range="unit", dataset=f"utkface:{tiny_utk.parent}", n=40, echo=quiet)
     with pytest.raises(BiasMirrorError, match="right on 0.0% of 40 labelled faces.*other order"):
         adopt(src, tmp_path / "adopted.onnx", "classifier", **kw)
     assert not (tmp_path / "adopted.onnx").exists()
@@ -175,7 +175,7 @@ def test_labels_in_the_wrong_order_are_refused_unless_forced(tmp_path, tiny_utk)
     ("no_range", "give --range"),
 ])
 def test_what_cannot_be_adopted_is_refused_with_the_reason(tmp_path, tiny_utk, tiny_models, case, match):
-    kw = dict(value_range="0,1", dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
+    kw = dict(value_range="unit", dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
     if case == "carded":
         src = tiny_models["classifier"]
     elif case == "truncated":
@@ -209,10 +209,10 @@ def test_the_command_line_adopts_and_run_hosts_both_kinds(tmp_path, tiny_utk, ca
     cls = export(BrightnessNet(), tmp_path / "c.onnx")
     flt = export(SquashingFilter(), tmp_path / "f.onnx")
     data = f"utkface:{tiny_utk.parent}"
-    assert main(["train", "adopt", str(cls), "--kind", "classifier", "--range", "0,1", "--dataset", data,
+    assert main(["train", "adopt", str(cls), "--kind", "classifier", "--range", "unit", "--dataset", data,
                  "--out", str(tmp_path / "c_bm.onnx"), "--name", "their-classifier"]) == 0
     assert main(["train", "adopt", str(flt), "--kind", "filter", "--dataset", data, "--out", str(tmp_path / "f_bm.onnx")]) == 0
-    assert "[-1,1] chosen" in capsys.readouterr().out
+    assert "symmetric chosen" in capsys.readouterr().out
     # the uncarded original: the message says how to adopt it
     assert main(["run", "--source", str(tiny_utk), "--classifier", str(cls), "--out", str(tmp_path / "x.csv")]) == 2
     assert "train adopt" in capsys.readouterr().err

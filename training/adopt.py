@@ -1,7 +1,7 @@
 """Give an ONNX model made elsewhere a Bias Mirror card, so that the app, ``run`` and the audit can host it.
 
     python main.py train adopt FILTER.onnx --kind filter --out my_filter.onnx
-    python main.py train adopt CLASSIFIER.onnx --kind classifier --labels female,male --range 0,1 \\
+    python main.py train adopt CLASSIFIER.onnx --kind classifier --labels female,male --range unit \\
         --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --out my_classifier.onnx
 
 An engineer testing a face filter before it ships, or a researcher auditing a gender classifier, holds an ONNX
@@ -50,7 +50,8 @@ from training.provenance import provenance
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = f"utkface:{REPO.parent / 'shared' / 'datasets' / 'utkface'}"
-RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
+# Named, not "-1,1": argparse would read a value that opens with a minus sign as an option.
+RANGES = {"symmetric": (-1.0, 1.0), "unit": (0.0, 1.0), "byte": (0.0, 255.0)}
 PREFIX = "src/"  # the adopted graph's names, kept apart from the wrapper's ("image", "probs", "cam", "filtered")
 MIN_OPSET = 11  # Clip with its bounds as inputs, and Round
 _THROUGH = {"Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Cast"}  # between the pool and the linear layer
@@ -458,9 +459,9 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     size = size_of(src_in, layout, size, src)
     in_dtype = onnx.helper.tensor_dtype_to_np_dtype(src_in.type.tensor_type.elem_type).name
     if in_dtype == "uint8":
-        if value_range not in ("auto", "0,255"):
-            raise BiasMirrorError("its input is uint8, which holds 0..255: --range must be 0,255 (or left out)", src)
-        value_range = "0,255"
+        if value_range not in ("auto", "byte"):
+            raise BiasMirrorError("its input is uint8, which holds 0..255: --range must be byte (or left out)", src)
+        value_range = "byte"
     if kind == "classifier" and value_range == "auto":
         raise BiasMirrorError("give --range (and --mean/--std where it was trained normalised): a classifier's "
                               "input range cannot be told from its output", src)
@@ -521,6 +522,11 @@ def cam_grid(wrapped: onnx.ModelProto, face: np.ndarray, src: Path) -> tuple[int
     return int(cam.shape[2]), int(cam.shape[3])
 
 
+def _interval(name: str) -> str:
+    lo, hi = RANGES[name]
+    return f"[{lo:g}, {hi:g}]"
+
+
 def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where: str,
                   echo: Callable[[str], None]) -> tuple[Trial, dict]:
     """The range whose output lies nearest the faces, checked against the model run alone."""
@@ -533,8 +539,8 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     chosen, adopted = trials[best], {}
     if len(changes) > 1:
         echo("input range, by how far the output lies from the face (mean grey levels): "
-             + ", ".join(f"[{r}] {c:.1f}" for r, c in changes.items()) + f": [{best}] chosen")
-        adopted["range_chosen"] = (f"auto: nearest the input of {', '.join(changes)} (mean change "
+             + ", ".join(f"{r} {_interval(r)} {c:.1f}" for r, c in changes.items()) + f": {best} chosen")
+        adopted["range_chosen"] = (f"auto: nearest the input of {', '.join(map(_interval, changes))} (mean change "
                                    + ", ".join(f"{c:.1f}" for c in changes.values()) + " grey levels)")
     alone = chosen.enc.decode(run_alone(src, chosen.enc.encode(faces))[0])
     worst = int(np.abs(chosen.got[0].astype(np.int16) - alone).max())
@@ -584,8 +590,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a classifier's labels in the order of its outputs (default female,male); one output: "
                         "NEGATIVE,POSITIVE, its sigmoid being P(POSITIVE)")
     p.add_argument("--range", dest="value_range", default="auto", choices=["auto", *RANGES],
-                   help="the values 0..255 map onto (a filter's output maps back); auto (filters only): the one "
-                        "whose output lies nearest the face")
+                   help="what 0..255 maps onto (a filter's output maps back): symmetric [-1, 1] (GANs' tanh), unit "
+                        "[0, 1] (ImageNet-style, with --mean/--std), byte [0, 255]; auto (filters only): the one whose "
+                        "output lies nearest the face")
     p.add_argument("--mean", type=_triple, default=(0.0, 0.0, 0.0), help="per-channel mean subtracted after --range, "
                    "RGB, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_triple, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "
