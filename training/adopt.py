@@ -294,13 +294,10 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
     del g.value_info[:]  # the model's own shapes may fix the batch at 1; ONNX Runtime infers them again
     nodes = list(g.node)
     del g.node[:]
-    g.node.extend(b.nodes[:_pre_count(b, src_in.name)] + nodes + b.nodes[_pre_count(b, src_in.name):])
+    pre = next(i for i, n in enumerate(b.nodes) if n.output[0] == src_in.name) + 1  # the nodes that feed the model
+    g.node.extend(b.nodes[:pre] + nodes + b.nodes[pre:])
     g.initializer.extend(b.consts)
     return with_card(m, card, path)
-
-
-def _pre_count(b: _Builder, model_input: str) -> int:
-    return next(i for i, n in enumerate(b.nodes) if n.output[0] == model_input) + 1
 
 
 def _filter_outputs(b: _Builder, m: onnx.ModelProto, enc: Encoding, in_type: int, path: Path) -> None:
@@ -439,6 +436,7 @@ class Trial:
 
     enc: Encoding
     card: ModelCard
+    wrapped: onnx.ModelProto
     got: list[np.ndarray]  # the wrapped model's outputs on the faces
 
 
@@ -487,13 +485,14 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
                     name, size, list(labels), ("h", "w"), what, training, {}), src), faces[:1], src)  # type: ignore[arg-type]
                 card = classifier_card(name, size, list(labels), grid, what, training, {})
             path = Path(tmp) / f"{r.replace(',', '_')}.onnx"
-            onnx.save(wrap(model, kind, enc, size, head, card, src), str(path))
+            proto = wrap(model, kind, enc, size, head, card, src)
+            onnx.save(proto, str(path))
             try:
                 wrapped = load_model(path, kind, RuntimeConfig(provider="cpu"))
             except BiasMirrorError as exc:  # said of the file the user gave, not of a trial copy
                 raise BiasMirrorError(f"wrapped as a {kind} of {size}×{size} faces, it does not fit: {exc.message}",
                                       src) from exc
-            return Trial(enc, card, run_wrapped(wrapped, faces, src))  # type: ignore[arg-type]
+            return Trial(enc, card, proto, run_wrapped(wrapped, faces, src))  # type: ignore[arg-type]
 
         if kind == "filter":
             chosen, adopted = filter_checks({r: trial(r) for r in (RANGES if value_range == "auto" else [value_range])},
@@ -504,7 +503,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
         adopted["input"] = chosen.enc.describe(in_dtype)
         adopted.setdefault("range_chosen", "given")
         card = replace(chosen.card, training={**training, "adopted": {**training["adopted"], **adopted}})
-        save(wrap(model, kind, chosen.enc, size, head, card, src), out)
+        save(with_card(chosen.wrapped, card, src), out)  # the graph checked, with the checks in its card
     load_model(out, kind, RuntimeConfig(provider="cpu"))  # as every user of it will
     echo(f"wrote {out}: {card.summary()}; input taken as {chosen.enc.describe(in_dtype)}")
     echo("it has no per-group figures yet: measure them with `python main.py audit --dataset KIND:PATH "
