@@ -43,9 +43,9 @@ from inference.datasets import read_spec
 from inference.errors import BiasMirrorError
 from inference.file_identity import file_hash
 from inference.images import read_rgb
-from inference.models import Classifier, Filter, load_model
+from inference.models import Classifier, Filter, load_failure, load_model
 from inference.runtime import RuntimeConfig
-from training.fp16 import save, with_card
+from training.fp16 import save, spread_evenly, with_card
 from training.provenance import provenance
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,9 +131,9 @@ def read_onnx(path: Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path))
     except (DecodeError, ValueError, OSError) as exc:
-        raise BiasMirrorError(f"not a readable ONNX model (truncated, corrupt or another format): {exc}", path) from exc
+        raise BiasMirrorError(load_failure(str(exc)), path) from exc
     if not model.graph.node:
-        raise BiasMirrorError("not a readable ONNX model (truncated, corrupt or another format): it has no graph", path)
+        raise BiasMirrorError(load_failure("it has no graph"), path)
     if any(p.key == METADATA_KEY for p in model.metadata_props):
         raise BiasMirrorError("this file already carries a Bias Mirror card: the app, run and audit take it as it is", path)
     return model
@@ -339,9 +339,8 @@ def sample_faces(spec: str, n: int, size: int) -> tuple[np.ndarray, list[str | N
     samples = sorted((s for s in read.samples if s.age is None or s.age >= 18), key=lambda s: s.path)
     if not samples:
         raise BiasMirrorError("no faces to check the adopted model on; give a dataset with --dataset KIND:PATH", read.root)
-    picked = [samples[int(i)] for i in np.linspace(0, len(samples) - 1, min(n, len(samples))).round()]
     faces, genders = [], []
-    for s in picked:
+    for s in spread_evenly(samples, n):
         face = read_rgb(s.path, size)
         if face is not None:
             faces.append(face)

@@ -37,7 +37,7 @@ import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 import onnx
@@ -56,6 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGES = REPO.parent / "shared" / "datasets" / "utkface" / "UTKFace"
 MAX_DPROB = 1e-2  # classifier: max |ΔP| over faces and labels
 MAX_GREY = 2  # filter / generator: max |Δ| in grey levels over all output values
+T = TypeVar("T")
 _ORT_NOT_IMPLEMENTED = ort.capi.onnxruntime_pybind11_state.NotImplemented  # type: ignore[attr-defined]
 
 
@@ -219,6 +220,13 @@ def open_variant(path: Path, runtime: RuntimeConfig, provider_name: str) -> Onnx
 
 # --- inputs -----------------------------------------------------------------
 
+def spread_evenly(items: Sequence[T], n: int) -> list[T]:
+    """``n`` of ``items`` spread evenly over them, first and last included (all of them where there are fewer)."""
+    if len(items) <= n:
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, n).round()]
+
+
 def sample_images(folder: Path, n: int) -> list[Path]:
     """``n`` images spread evenly over the folder's sorted listing (UTKFace sorts by age first)."""
     if not folder.is_dir():
@@ -226,9 +234,7 @@ def sample_images(folder: Path, n: int) -> list[Path]:
     paths = list_images(folder)
     if not paths:
         raise BiasMirrorError("no images in the folder to measure fp16 parity on; give one with --images DIR", folder)
-    if len(paths) <= n:
-        return paths
-    return [paths[int(i)] for i in np.linspace(0, len(paths) - 1, n).round()]
+    return spread_evenly(paths, n)
 
 
 def read_faces(paths: Sequence[Path], size: tuple[int, int], folder: Path) -> np.ndarray:

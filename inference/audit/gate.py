@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Iterator
 
 from .. import strict_json
+from .stats import CONFIDENCE
 
 FAILING = {False: ("beyond",), True: ("beyond", "unsettled", "too few")}
 
@@ -76,7 +77,7 @@ def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: f
     failing = [r for r in rows if r.verdict in FAILING[strict]]
     counts = {v: sum(r.verdict == v for r in rows) for v in ("within", "beyond", "unsettled", "too few")}
     return {"passed": not failing, "strict": strict, "max_delta_ita": max_delta_ita, "max_delta_p": max_delta_p,
-            "confidence": 0.95, "counts": counts, "failing": [asdict(r) for r in failing], "rows": [asdict(r) for r in rows]}
+            "confidence": CONFIDENCE, "counts": counts, "failing": [asdict(r) for r in failing], "rows": [asdict(r) for r in rows]}
 
 
 def _shown(row: dict) -> str:
@@ -91,7 +92,7 @@ def _shown(row: dict) -> str:
 def gate_lines(gate: dict) -> list[str]:
     c = gate["counts"]
     head = (f"Ship gate ({'strict: every group shown within' if gate['strict'] else 'fails where a group is shown beyond'}"
-            f" ±tolerance, 95% CI): {'PASSED' if gate['passed'] else 'FAILED'}; {c['within']} within, {c['beyond']} "
+            f" ±tolerance, {CONFIDENCE:.0%} CI): {'PASSED' if gate['passed'] else 'FAILED'}; {c['within']} within, {c['beyond']} "
             f"beyond, {c['unsettled']} unsettled, {c['too few']} too few faces to tell.")
     lines = [head] + [f"  {_shown(r)}" for r in gate["failing"]]
     if not gate["strict"] and c["unsettled"] + c["too few"]:
