@@ -159,6 +159,7 @@ def classifier_card(
     method: str,
     training: dict[str, Any],
     metrics: dict[str, Any],
+    cam_formula: str = "sum_c w[k,c] * F[c] (raw, unnormalised)",
 ) -> ModelCard:
     """The card for a CAM classifier with the project's fixed I/O names."""
     k = len(labels)
@@ -171,7 +172,7 @@ def classifier_card(
             TensorSpec("cam", ["N", k, cam_grid[0], cam_grid[1]], "float32"),
         ],
         labels=list(labels),
-        cam={"output": "cam", "grid": list(cam_grid), "formula": "sum_c w[k,c] * F[c] (raw, unnormalised)"},
+        cam={"output": "cam", "grid": list(cam_grid), "formula": cam_formula},
         method=method,
         training=training,
         metrics=metrics,

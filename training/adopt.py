@@ -12,11 +12,13 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
 
 - A filter's input range, when not given, is the one (of -1..1, 0..1, 0..255) whose output lies nearest its
   input: read with the wrong range a filter's output is far from the face. The card says how it was chosen.
-- A classifier's class-activation map comes from its head (CAM, Zhou et al. 2016): a global average pool, then
-  one linear layer (Gemm, or MatMul and Add). The CAM is that layer's weights applied at every cell of the pooled
-  feature map, so its mean over the grid is the head's output less the bias: that is checked on the faces. A
-  model without such a head has no CAM to show and is refused. ``probs`` is the softmax of the head's output (a
-  sigmoid where it has one output).
+- A classifier's class-activation map comes from its head, what follows its last global average pool
+  (``adopt_head``). One linear layer (or several with nothing but batch norm or a constant scale between them):
+  CAM (Zhou et al. 2016), whose grid mean is the head's output less the bias, which is checked on the faces.
+  Linear layers with activations between them (torchvision's MobileNetV3: Linear, Hardswish, Linear): Grad-CAM
+  (Selvaraju et al. 2017), the gradient computed inside the graph, which is checked against central differences
+  of the model's own head. A model without such a head has no map to show and is refused. ``probs`` is the
+  softmax of the head's output (a sigmoid where it has one output).
 - Where the faces are labelled, the classifier's accuracy is measured with ``--labels`` as given and swapped:
   labels in the wrong order are the commonest mistake, and are refused.
 """
@@ -26,7 +28,6 @@ import argparse
 import shlex
 import sys
 import tempfile
-from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -45,6 +46,7 @@ from inference.file_identity import file_hash
 from inference.images import read_rgb
 from inference.models import Classifier, Filter, load_failure, load_model
 from inference.runtime import RuntimeConfig
+from training.adopt_head import Builder, Head, cam_outputs, find_head
 from training.fp16 import save, spread_evenly, with_card
 from training.provenance import provenance
 
@@ -54,11 +56,12 @@ DEFAULT_DATASET = f"utkface:{REPO.parent / 'shared' / 'datasets' / 'utkface'}"
 RANGES = {"symmetric": (-1.0, 1.0), "unit": (0.0, 1.0), "byte": (0.0, 255.0)}
 PREFIX = "src/"  # the adopted graph's names, kept apart from the wrapper's ("image", "probs", "cam", "filtered")
 MIN_OPSET = 11  # Clip with its bounds as inputs, and Round
-_THROUGH = {"Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Cast"}  # between the pool and the linear layer
-_TO_OUTPUT = {"Softmax", "LogSoftmax", "Sigmoid", "Identity", "Cast", "Flatten", "Reshape", "Squeeze"}  # after it
 MAX_FILTER_GREY = 1  # wrapped against the model run alone: rounding only
 MAX_DPROB = 1e-3
 MAX_CAM_MISMATCH = 1e-3  # relative to the head's output scale
+MAX_GRAD_ERROR = 2e-2  # a wrong derivative is off by tens of percent; float32 rounding leaves a few 1e-3 at worst
+GRAD_STEPS = (1e-2, 3e-2, 1e-1, 3e-1)  # along a random direction, relative to the pooled features' RMS; a step that
+# crosses a ReLU's kink spoils its face only, and the median is taken
 
 
 @dataclass(frozen=True)
@@ -92,35 +95,6 @@ class Encoding:
     def describe(self, dtype: str) -> str:
         norm = "" if self.mean == (0, 0, 0) and self.std == (1, 1, 1) else f", then (x − {list(self.mean)}) / {list(self.std)}"
         return f"{dtype} {self.layout} {self.order}, pixels mapped onto [{self.lo:g}, {self.hi:g}]{norm}"
-
-
-@dataclass(frozen=True)
-class Head:
-    """A classifier's global-average-pool → linear head: what its CAM is made of."""
-
-    features: str  # the feature map the pool averages
-    nhwc: bool
-    weight: np.ndarray  # K×C
-    bias: np.ndarray  # K
-    logits: str  # the linear layer's output, bias included
-
-
-class _Builder:
-    """Nodes and constants of the wrapper, named apart from the adopted graph's."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.consts: list[onnx.TensorProto] = []
-
-    def const(self, value: np.ndarray) -> str:
-        name = f"bm/const{len(self.consts)}"
-        self.consts.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(self, op_type: str, inputs: Sequence[str], out: str | None = None, **attrs) -> str:
-        out = out or f"bm/{op_type.lower()}{len(self.nodes)}"
-        self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
-        return out
 
 
 # --- reading the model ----------------------------------------------------------
@@ -179,81 +153,6 @@ def size_of(value: onnx.ValueInfoProto, layout: str, asked: int | None, path: Pa
     return h
 
 
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    out = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for n in graph.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            out[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
-    return out
-
-
-def _pool_layout(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool | None:
-    """Whether a pooling node averages an NHWC map (True), an NCHW one (False), or is no global average pool."""
-    if node.op_type == "GlobalAveragePool":
-        return False
-    if node.op_type != "ReduceMean":
-        return None
-    attr = next((a for a in node.attribute if a.name == "axes"), None)
-    axes = list(attr.ints) if attr is not None else (consts[node.input[1]].tolist() if len(node.input) > 1
-                                                      and node.input[1] in consts else None)
-    if axes is None:
-        return None
-    axes = sorted(a % 4 for a in axes)
-    return {(2, 3): False, (1, 2): True}.get(tuple(axes))
-
-
-def _reaches_output(name: str, consumers: dict[str, list[onnx.NodeProto]], outputs: set[str]) -> bool:
-    """Whether ``name`` becomes a graph output through nothing but activations and reshapes."""
-    while name not in outputs:
-        after = [n for n in consumers.get(name, []) if n.op_type in _TO_OUTPUT]
-        if len(after) != 1:
-            return False
-        name = after[0].output[0]
-    return True
-
-
-def find_head(graph: onnx.GraphProto, path: Path) -> Head:
-    """The last global-average-pool → linear layer in the graph (the output head)."""
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
-    for n in graph.node:
-        for i in n.input:
-            consumers[i].append(n)
-    consts = _constants(graph)
-    outputs = {o.name for o in graph.output}
-    found: list[Head] = []
-    for n in graph.node:
-        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
-        if n.op_type == "Gemm" and n.input[1] in consts and not attrs.get("transA", 0):
-            b = consts[n.input[1]].astype(np.float64)
-            weight = attrs.get("alpha", 1.0) * (b if attrs.get("transB", 0) else b.T)
-            c = consts.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
-            bias = np.broadcast_to(np.ravel(attrs.get("beta", 1.0) * (c if c is not None else 0.0)), weight.shape[:1])
-            logits = n.output[0]
-        elif n.op_type == "MatMul" and n.input[1] in consts and consts[n.input[1]].ndim == 2:
-            weight, bias, logits = consts[n.input[1]].astype(np.float64).T, np.zeros(consts[n.input[1]].shape[1]), n.output[0]
-            after = consumers.get(logits, [])
-            if len(after) == 1 and after[0].op_type == "Add":
-                other = [i for i in after[0].input if i != logits]
-                if other and other[0] in consts and consts[other[0]].size == weight.shape[0]:
-                    bias, logits = consts[other[0]].astype(np.float64).ravel(), after[0].output[0]
-        else:
-            continue
-        if not _reaches_output(logits, consumers, outputs):
-            continue  # a hidden layer (MobileNetV3's head has two linear layers): its weights make no class map
-        source = producer.get(n.input[0])
-        while source is not None and source.op_type in _THROUGH:
-            source = producer.get(source.input[0])
-        nhwc = _pool_layout(source, consts) if source is not None else None
-        if nhwc is not None:
-            found.append(Head(source.input[0], nhwc, weight.astype(np.float32), np.asarray(bias, np.float32), logits))
-    if not found:
-        raise BiasMirrorError("found no global-average-pool → linear head (GlobalAveragePool or ReduceMean over the "
-                              "image axes, then one Gemm or MatMul that gives the output): without one the model has no "
-                              "class-activation map, which Bias Mirror's classifiers show", path)
-    return found[-1]
-
-
 # --- wrapping ------------------------------------------------------------------------
 
 def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head | None, card: ModelCard,
@@ -270,7 +169,7 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
     g = m.graph
     src_in = the_input(m, path)
     in_type = src_in.type.tensor_type.elem_type
-    b = _Builder()
+    b = Builder()
     x = b.op("Cast", ["image"], to=TensorProto.FLOAT)
     if in_type != TensorProto.UINT8:
         x = b.op("Add", [b.op("Mul", [x, b.const(np.float32((enc.hi - enc.lo) / 255))]), b.const(np.float32(enc.lo))])
@@ -284,7 +183,7 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
     if kind == "filter":
         _filter_outputs(b, m, enc, in_type, path)
     else:
-        _classifier_outputs(b, head, PREFIX)  # type: ignore[arg-type]
+        cam_outputs(b, head, PREFIX)  # type: ignore[arg-type]
     g.input.remove(src_in)
     g.input.insert(0, helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", size, size, 3]))
     del g.output[:]
@@ -300,7 +199,7 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
     return with_card(m, card, path)
 
 
-def _filter_outputs(b: _Builder, m: onnx.ModelProto, enc: Encoding, in_type: int, path: Path) -> None:
+def _filter_outputs(b: Builder, m: onnx.ModelProto, enc: Encoding, in_type: int, path: Path) -> None:
     if len(m.graph.output) != 1:
         raise BiasMirrorError(f"a filter should have one output; this one has {len(m.graph.output)} "
                               f"({', '.join(o.name[len(PREFIX):] for o in m.graph.output)})", path)
@@ -314,21 +213,6 @@ def _filter_outputs(b: _Builder, m: onnx.ModelProto, enc: Encoding, in_type: int
         y = b.op("Mul", [b.op("Sub", [y, b.const(np.float32(enc.lo))]), b.const(np.float32(255 / (enc.hi - enc.lo)))])
     y = b.op("Round", [b.op("Clip", [y, b.const(np.float32(0)), b.const(np.float32(255))])])
     b.op("Cast", [y], out="filtered", to=TensorProto.UINT8)
-
-
-def _classifier_outputs(b: _Builder, head: Head, prefix: str) -> None:
-    f = b.op("Cast", [prefix + head.features], to=TensorProto.FLOAT)
-    if head.nhwc:
-        f = b.op("Transpose", [f], perm=[0, 3, 1, 2])
-    cam = b.op("Conv", [f, b.const(head.weight[:, :, None, None])])
-    logits = b.op("Cast", [prefix + head.logits], to=TensorProto.FLOAT)
-    if len(head.weight) == 1:  # one output: P(second label) = sigmoid, and the first label's CAM is its negative
-        p = b.op("Sigmoid", [logits])
-        b.op("Concat", [b.op("Sub", [b.const(np.float32(1)), p]), p], out="probs", axis=1)
-        b.op("Concat", [b.op("Neg", [cam]), cam], out="cam", axis=1)
-    else:
-        b.op("Softmax", [logits], out="probs", axis=1)
-        b.op("Identity", [cam], out="cam")
 
 
 # --- checking it on faces -------------------------------------------------------------
@@ -402,6 +286,53 @@ def cam_mismatch(probs: np.ndarray, cam: np.ndarray, head: Head) -> float:
         got = (means[:, 1:] + head.bias[1:]) - (means[:, :1] + head.bias[:1])
     err = np.abs(want - got)[ok]
     return float(err.max() / max(1.0, np.abs(want[ok]).max()))
+
+
+def cut_head(model: onnx.ModelProto, head: Head, dtype: np.dtype) -> onnx.ModelProto:
+    """The model's own nodes from the pooled features to the head's output, as a model of its own."""
+    needed, nodes = {head.logits}, []
+    for n in reversed(model.graph.node):
+        if needed & set(n.output):
+            nodes.insert(0, n)
+            needed |= {i for i in n.input if i and i != head.pooled}
+    graph = helper.make_graph(nodes, "head", [helper.make_tensor_value_info(
+        head.pooled, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), None)], [helper.make_empty_tensor_value_info(
+            head.logits)], [i for i in model.graph.initializer if i.name in needed])
+    return helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+
+
+def gradient_check(chosen: Trial, head: Head, model: onnx.ModelProto, src: Path, faces: np.ndarray) -> dict:
+    """The in-graph gradient of each class score with respect to the pooled features, against central differences of
+    the model's own head (cut out of its graph) along a random direction per face."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(chosen.wrapped)
+    for name in ("bm/grad", PREFIX + head.pooled):
+        probe.graph.output.append(helper.make_empty_tensor_value_info(name))
+    sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    grad, pooled = sess.run(["bm/grad", PREFIX + head.pooled], {"image": faces})
+    try:
+        part = ort.InferenceSession(cut_head(model, head, pooled.dtype).SerializeToString(),
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own kinds
+        raise BiasMirrorError(f"its head could not be cut out of the graph to check the gradient: "
+                              f"{str(exc).splitlines()[0][:300]}", src) from exc
+    rng = np.random.default_rng(0)
+    direction = rng.standard_normal(pooled.shape).astype(np.float32)
+    rms = np.sqrt((pooled.reshape(len(pooled), -1) ** 2).mean(1)).reshape(-1, *[1] * (pooled.ndim - 1))
+    rels = []
+    for h in GRAD_STEPS:
+        delta = (direction * h * rms).astype(pooled.dtype)
+        up, down = (part.run([head.logits], {head.pooled: pooled + s * delta})[0].reshape(len(faces), -1).astype(np.float64)
+                    for s in (1, -1))
+        numeric = (up - down) / 2
+        analytic = np.einsum("nkc,nc->nk", grad.astype(np.float64), delta.reshape(len(faces), -1).astype(np.float64))
+        rels.append(np.abs(numeric - analytic) / np.maximum(np.maximum(np.abs(numeric), np.abs(analytic)), 1e-12))
+    # Per face and class, the step that rounding and curvature spoil least: a head whose outputs barely move (a
+    # saturated sigmoid) loses its difference to float32 rounding at small steps, a curved one its accuracy at
+    # large steps; a wrong derivative is wrong at every step.
+    rel = np.min(rels, axis=0)
+    return {"median_rel_error": float(np.median(rel)), "p90_rel_error": float(np.quantile(rel, 0.9)),
+            "max_rel_error": float(rel.max()), "n": int(rel.size), "steps": list(GRAD_STEPS)}
 
 
 def label_check(probs: np.ndarray, genders: list[str | None], labels: list[str]) -> dict | None:
@@ -482,7 +413,8 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
             else:
                 grid = cam_grid(wrap(model, kind, enc, size, head, classifier_card(
                     name, size, list(labels), ("h", "w"), what, training, {}), src), faces[:1], src)  # type: ignore[arg-type]
-                card = classifier_card(name, size, list(labels), grid, what, training, {})
+                card = classifier_card(name, size, list(labels), grid, f"{what}; its map: {head.method}",  # type: ignore[union-attr]
+                                       training, {}, head.formula)  # type: ignore[union-attr]
             path = Path(tmp) / f"{r.replace(',', '_')}.onnx"
             proto = wrap(model, kind, enc, size, head, card, src)
             onnx.save(proto, str(path))
@@ -498,7 +430,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
                                             src, faces, where, echo)
         else:
             chosen = trial(value_range)
-            adopted = classifier_checks(chosen, head, src, faces, genders, where, list(labels), force, echo)  # type: ignore[arg-type]
+            adopted = classifier_checks(chosen, head, model, src, faces, genders, where, list(labels), force, echo)  # type: ignore[arg-type]
         adopted["input"] = chosen.enc.describe(in_dtype)
         adopted.setdefault("range_chosen", "given")
         card = replace(chosen.card, training={**training, "adopted": {**training["adopted"], **adopted}})
@@ -549,9 +481,10 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     return chosen, adopted
 
 
-def classifier_checks(chosen: Trial, head: Head, src: Path, faces: np.ndarray, genders: list[str | None], where: str,
-                      labels: list[str], force: bool, echo: Callable[[str], None]) -> dict:
-    """The wrapped classifier against the model run alone, its CAM against its head, and its label order."""
+def classifier_checks(chosen: Trial, head: Head, model: onnx.ModelProto, src: Path, faces: np.ndarray,
+                      genders: list[str | None], where: str, labels: list[str], force: bool,
+                      echo: Callable[[str], None]) -> dict:
+    """The wrapped classifier against the model run alone, its map against its head, and its label order."""
     probs, cam = chosen.got
     checks: dict = {"faces": where}
     alone = as_probs(run_alone(src, chosen.enc.encode(faces))[0], len(head.weight))
@@ -561,10 +494,20 @@ def classifier_checks(chosen: Trial, head: Head, src: Path, faces: np.ndarray, g
             raise BiasMirrorError(f"the wrapped classifier's probabilities differ from the model's own output by "
                                   f"{checks['max_dprob_vs_model_alone']:.3g} (limit {MAX_DPROB}): its output is not the "
                                   "softmax of the head found", src)
-    checks["cam_mismatch"] = cam_mismatch(probs, cam, head)
-    if not checks["cam_mismatch"] <= MAX_CAM_MISMATCH:
-        raise BiasMirrorError(f"the CAM's grid mean does not give back the head's output (mismatch "
-                              f"{checks['cam_mismatch']:.3g}): the head found is not the one that decides", src)
+    if head.grad_cam:
+        checks["gradient"] = gradient_check(chosen, head, model, src, faces)
+        echo(f"Grad-CAM's gradient against central differences of the head on {len(faces)} faces: relative error "
+             f"median {checks['gradient']['median_rel_error']:.2g}, 90th percentile {checks['gradient']['p90_rel_error']:.2g} "
+             f"(the best of steps {', '.join(map(str, GRAD_STEPS))} of the pooled features' RMS)")
+        if not checks["gradient"]["median_rel_error"] <= MAX_GRAD_ERROR:
+            raise BiasMirrorError(f"the gradient through its head, computed in the graph for Grad-CAM, differs from the "
+                                  f"head's own central differences (median relative error "
+                                  f"{checks['gradient']['median_rel_error']:.3g}, limit {MAX_GRAD_ERROR})", src)
+    else:
+        checks["cam_mismatch"] = cam_mismatch(probs, cam, head)
+        if not checks["cam_mismatch"] <= MAX_CAM_MISMATCH:
+            raise BiasMirrorError(f"the CAM's grid mean does not give back the head's output (mismatch "
+                                  f"{checks['cam_mismatch']:.3g}): the head found is not the one that decides", src)
     labelled = label_check(probs, genders, labels)
     if labelled is not None:
         checks["labels"] = labelled
@@ -580,7 +523,8 @@ def classifier_checks(chosen: Trial, head: Head, src: Path, faces: np.ndarray, g
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="an ONNX model made elsewhere: a filter (image → image) or a classifier "
-                                 "(image → class scores, with a global-average-pool → linear head)")
+                                 "(image → class scores, with a global average pool, then linear layers: CAM for "
+                                 "one, Grad-CAM where activations lie between them)")
     p.add_argument("--kind", required=True, choices=["filter", "classifier"])
     p.add_argument("--out", required=True, help="where to write the adopted model (.onnx)")
     p.add_argument("--name", help="its name in the app and the reports (default: --out's stem)")

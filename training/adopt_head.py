@@ -1,0 +1,358 @@
+"""An adopted classifier's head, read from its ONNX graph, and the class-activation map built from it.
+
+The head is what follows the last global average pool: linear layers (Gemm, or MatMul and Add), with element-wise
+layers between them (activations, batch norm, a constant scale or shift), ending in the layer whose output,
+through nothing but a softmax or reshapes, is the model's output.
+
+- Where every layer is affine (one linear layer, as ResNets end; or several without an activation between them),
+  they fold into one, and the map is exact CAM (Zhou et al. 2016): the folded weights at every cell of the pooled
+  feature map, whose grid mean plus the folded bias is the head's output.
+- Where an activation lies between two linear layers (torchvision's MobileNetV3: Linear, Hardswish, Linear), the
+  map is Grad-CAM (Selvaraju et al. 2017): each channel weighted by the gradient of the class score with respect to
+  the pooled feature, computed inside the graph by the chain rule through the head, per face. Through a global
+  average pool that gradient is the same at every cell, so this is Grad-CAM exactly, not an approximation of it,
+  and for an affine head it is the CAM above.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from inference.errors import BiasMirrorError
+
+THROUGH = {"Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Cast"}  # shape only, in eval
+TO_OUTPUT = {"Softmax", "LogSoftmax", "Sigmoid", "Identity", "Cast", "Flatten", "Reshape", "Squeeze"}  # after the head
+ACTIVATIONS = {"Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "HardSigmoid", "HardSwish", "Clip"}
+GATES = {"Sigmoid", "HardSigmoid", "Tanh"}  # x · gate(x): SiLU and an unfused Hardswish are exported so
+CAM_FORMULA = "sum_c w[k,c] * F[c] (raw, unnormalised)"
+GRAD_CAM_FORMULA = "sum_c dy[k]/dpool[c] * F[c] (Grad-CAM, the gradient through the head; raw, unnormalised)"
+
+
+class Builder:
+    """Nodes and constants added around an adopted graph, named apart from its own."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.consts: list[onnx.TensorProto] = []
+
+    def const(self, value) -> str:
+        name = f"bm/const{len(self.consts)}"
+        self.consts.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(self, op_type: str, inputs: Sequence[str], out: str | None = None, **attrs) -> str:
+        out = out or f"bm/{op_type.lower()}{len(self.nodes)}"
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
+        return out
+
+    def float(self, name: str) -> str:
+        return self.op("Cast", [name], to=TensorProto.FLOAT)
+
+
+@dataclass(frozen=True)
+class Affine:
+    """An affine layer of the head: y = x·Wᵀ + b (``weight`` out×in), or, element-wise, y = x·s + t (1-D ``weight``)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def fold(self, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """This layer after the affine map (w, b) taken so far."""
+        if self.weight.ndim == 1:
+            return w * self.weight[:, None], b * self.weight + self.bias
+        return self.weight @ w, self.weight @ b + self.bias
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An element-wise non-linearity of the head, by its ONNX node: ``x`` its input, ``y`` its output, ``gate``
+    for x · gate(x) (the gate node's op, with ``y`` the gate's output)."""
+
+    op: str
+    x: str
+    y: str
+    attrs: dict
+    gated: bool = False
+
+    def derivative(self, b: Builder, prefix: str) -> str:
+        """dy/dx per face and unit (N×H float), from the graph's own tensors."""
+        x = b.float(prefix + self.x)
+        y = lambda: b.float(prefix + self.y)  # noqa: E731 - made only where used: ORT warns of unused nodes
+        c = lambda v: b.const(np.float32(v))  # noqa: E731
+        op, a = self.op, self.attrs
+        if op == "Relu":
+            d = b.op("Cast", [b.op("Greater", [x, c(0)])], to=TensorProto.FLOAT)
+        elif op == "LeakyRelu":
+            d = b.op("Where", [b.op("Greater", [x, c(0)]), c(1), c(a.get("alpha", 0.01))])
+        elif op == "Elu":
+            d = b.op("Where", [b.op("Greater", [x, c(0)]), c(1), b.op("Mul", [b.op("Exp", [x]), c(a.get("alpha", 1.0))])])
+        elif op == "Sigmoid":
+            s = y()
+            d = b.op("Mul", [s, b.op("Sub", [c(1), s])])
+        elif op == "Tanh":
+            t = y()
+            d = b.op("Sub", [c(1), b.op("Mul", [t, t])])
+        elif op == "Softplus":
+            d = b.op("Sigmoid", [x])
+        elif op in ("HardSigmoid", "HardSwish"):
+            alpha, beta = (a.get("alpha", 0.2), a.get("beta", 0.5)) if op == "HardSigmoid" else (1 / 6, 0.5)
+            v = b.op("Add", [b.op("Mul", [x, c(alpha)]), c(beta)])
+            inside = b.op("And", [b.op("Greater", [v, c(0)]), b.op("Less", [v, c(1)])])
+            d = b.op("Mul", [b.op("Cast", [inside], to=TensorProto.FLOAT), c(alpha)])
+            if op == "HardSwish":  # x · hardsigmoid(x)
+                d = b.op("Add", [b.op("Clip", [v, c(0), c(1)]), b.op("Mul", [x, d])])
+        elif op == "Clip":
+            inside = b.op("And", [b.op("Greater", [x, c(a.get("min", -np.inf))]), b.op("Less", [x, c(a.get("max", np.inf))])])
+            d = b.op("Cast", [inside], to=TensorProto.FLOAT)
+        else:  # pragma: no cover - find_head admits only the ops above
+            raise ValueError(op)
+        if self.gated:  # d/dx [x · g(x)] = g(x) + x · g'(x), ``y`` being g(x)
+            d = b.op("Add", [y(), b.op("Mul", [x, d])])
+        return d
+
+
+@dataclass(frozen=True)
+class Head:
+    """A classifier's global-average-pool → head: what its class-activation map is made of."""
+
+    features: str  # the feature map the pool averages
+    nhwc: bool
+    weight: np.ndarray  # K×C: the folded affine head, or the output layer's weights where an activation lies between
+    bias: np.ndarray  # K: the folded bias (exact CAM only)
+    logits: str  # the output layer's output, bias included
+    pooled: str = ""  # the pool's output
+    layers: tuple = ()  # pool → output layer, the output layer excluded: Affine and Activation, in order (Grad-CAM)
+
+    @property
+    def grad_cam(self) -> bool:
+        return any(isinstance(layer, Activation) for layer in self.layers)
+
+    @property
+    def formula(self) -> str:
+        return GRAD_CAM_FORMULA if self.grad_cam else CAM_FORMULA
+
+    @property
+    def method(self) -> str:
+        if not self.grad_cam:
+            return "CAM (Zhou et al. 2016) from its global-average-pool → linear head"
+        acts = ", ".join(layer.op + (" gate" if layer.gated else "") for layer in self.layers if isinstance(layer, Activation))
+        return (f"Grad-CAM (Selvaraju et al. 2017) through its global-average-pool → {acts} → linear head, the gradient "
+                "computed in the graph per face")
+
+
+def constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    out = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            out[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    return out
+
+
+def pool_layout(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool | None:
+    """Whether a pooling node averages an NHWC map (True), an NCHW one (False), or is no global average pool."""
+    if node.op_type == "GlobalAveragePool":
+        return False
+    if node.op_type != "ReduceMean":
+        return None
+    attr = next((a for a in node.attribute if a.name == "axes"), None)
+    axes = list(attr.ints) if attr is not None else (consts[node.input[1]].tolist() if len(node.input) > 1
+                                                      and node.input[1] in consts else None)
+    if axes is None:
+        return None
+    axes = sorted(a % 4 for a in axes)
+    return {(2, 3): False, (1, 2): True}.get(tuple(axes))
+
+
+class _Graph:
+    """Who makes and who takes each tensor, and the constants."""
+
+    def __init__(self, graph: onnx.GraphProto):
+        self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+        for n in graph.node:
+            for i in n.input:
+                self.consumers[i].append(n)
+        self.consts = constants(graph)
+        self.outputs = {o.name for o in graph.output}
+
+    def reaches_output(self, name: str) -> bool:
+        """Whether ``name`` becomes a graph output through nothing but a softmax and reshapes."""
+        while name not in self.outputs:
+            after = [n for n in self.consumers.get(name, []) if n.op_type in TO_OUTPUT]
+            if len(after) != 1:
+                return False
+            name = after[0].output[0]
+        return True
+
+    def linear(self, n: onnx.NodeProto) -> tuple[Affine, str] | None:
+        """A Gemm, or a MatMul with its Add, with constant weights: the layer and its output."""
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        c = self.consts
+        if n.op_type == "Gemm" and n.input[1] in c and not attrs.get("transA", 0):
+            w = c[n.input[1]].astype(np.float64)
+            weight = attrs.get("alpha", 1.0) * (w if attrs.get("transB", 0) else w.T)
+            bias_c = c.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
+            if len(n.input) > 2 and n.input[2] and bias_c is None:
+                return None
+            bias = np.broadcast_to(np.ravel(attrs.get("beta", 1.0) * (bias_c if bias_c is not None else 0.0)),
+                                   weight.shape[:1]).astype(np.float64)
+            return Affine(weight, bias), n.output[0]
+        if n.op_type == "MatMul" and n.input[1] in c and c[n.input[1]].ndim == 2:
+            weight, out = c[n.input[1]].astype(np.float64).T, n.output[0]
+            bias = np.zeros(weight.shape[0])
+            after = self.consumers.get(out, [])
+            if len(after) == 1 and after[0].op_type == "Add":
+                other = [i for i in after[0].input if i != out]
+                if other and other[0] in c and c[other[0]].size == weight.shape[0]:
+                    bias, out = c[other[0]].astype(np.float64).ravel(), after[0].output[0]
+            return Affine(weight, bias), out
+        return None
+
+    def elementwise(self, n: onnx.NodeProto, x: str) -> Affine | None:
+        """Batch norm (eval), or a constant scale or shift: an affine layer that keeps each unit apart."""
+        c = self.consts
+        if n.op_type == "BatchNormalization" and all(i in c for i in n.input[1:5]):
+            eps = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "epsilon"), 1e-5)
+            scale, shift, mean, var = (c[i].astype(np.float64).ravel() for i in n.input[1:5])
+            s = scale / np.sqrt(var + eps)
+            return Affine(s, shift - mean * s)
+        other = [i for i in n.input if i != x]
+        if n.op_type not in ("Mul", "Div", "Add", "Sub") or len(other) != 1 or other[0] not in c \
+                or int(np.prod(c[other[0]].shape[:-1])) != 1:  # one value, or one per unit
+            return None
+        k = c[other[0]].astype(np.float64).ravel()
+        first = n.input[0] == x
+        if n.op_type == "Mul":
+            return Affine(k, np.zeros_like(k))
+        if n.op_type == "Div":
+            return Affine(1 / k, np.zeros_like(k)) if first else None
+        if n.op_type == "Add":
+            return Affine(np.ones_like(k), k)
+        return Affine(np.ones_like(k), -k) if first else Affine(-np.ones_like(k), k)
+
+    def activation(self, x: str) -> tuple[Activation, str] | None:
+        """The activation that takes ``x``: its node, or x · gate(x) spread over a gate and a Mul."""
+        takers = self.consumers.get(x, [])
+        if len(takers) == 1 and takers[0].op_type in ACTIVATIONS:
+            n = takers[0]
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            if n.op_type == "Clip":
+                for key, i in (("min", 1), ("max", 2)):
+                    if len(n.input) > i and n.input[i]:
+                        if n.input[i] not in self.consts:
+                            return None
+                        attrs[key] = float(self.consts[n.input[i]])
+            return Activation(n.op_type, x, n.output[0], attrs), n.output[0]
+        if len(takers) == 2:
+            gate = next((n for n in takers if n.op_type in GATES and list(n.input) == [x]), None)
+            mul = next((n for n in takers if n.op_type == "Mul"), None)
+            if gate is not None and mul is not None and sorted(mul.input) == sorted([x, gate.output[0]]) \
+                    and len(self.consumers.get(gate.output[0], [])) == 1:
+                attrs = {a.name: helper.get_attribute_value(a) for a in gate.attribute}
+                return Activation(gate.op_type, x, gate.output[0], attrs, gated=True), mul.output[0]
+        return None
+
+    def head_after(self, pool: onnx.NodeProto, nhwc: bool) -> Head | None:
+        """The head that takes this pool's output to the model's output, or None where something else does."""
+        name, layers = pool.output[0], []
+        while True:
+            takers = self.consumers.get(name, [])
+            if len(takers) == 1 and takers[0].op_type in THROUGH:
+                name = takers[0].output[0]
+                continue
+            linear = self.linear(takers[0]) if len(takers) == 1 else None
+            if linear is not None:
+                layer, name = linear
+                if self.reaches_output(name):
+                    return _head(pool, nhwc, layers, layer, name)
+                layers.append(layer)
+                continue
+            affine = self.elementwise(takers[0], name) if len(takers) == 1 else None
+            if affine is not None:
+                layers.append(affine)
+                name = takers[0].output[0]
+                continue
+            act = self.activation(name)
+            if act is None:
+                return None
+            layers.append(act[0])
+            name = act[1]
+
+
+def _head(pool: onnx.NodeProto, nhwc: bool, layers: list, out: Affine, logits: str) -> Head:
+    if any(isinstance(layer, Activation) for layer in layers):
+        return Head(pool.input[0], nhwc, out.weight.astype(np.float32), out.bias.astype(np.float32), logits,
+                    pool.output[0], tuple(layers))
+    w, b = np.eye(_channels(layers, out)), np.zeros(_channels(layers, out))
+    for layer in [*layers, out]:  # fold the affine chain into one layer: exact CAM
+        w, b = layer.fold(w, b)
+    return Head(pool.input[0], nhwc, w.astype(np.float32), np.asarray(b, np.float32), logits, pool.output[0])
+
+
+def _channels(layers: Sequence, out: Affine) -> int:
+    """The pooled feature's length: the first linear layer's input (element-wise layers before it keep it)."""
+    return next(layer.weight.shape[1] for layer in [*layers, out] if isinstance(layer, Affine) and layer.weight.ndim == 2)
+
+
+def find_head(graph: onnx.GraphProto, path: Path) -> Head:
+    """The head after the last global average pool that leads to the output."""
+    g = _Graph(graph)
+    found = []
+    for n in graph.node:
+        nhwc = pool_layout(n, g.consts)
+        head = g.head_after(n, nhwc) if nhwc is not None else None
+        if head is not None:
+            found.append(head)
+    if not found:
+        raise BiasMirrorError("found no global-average-pool → linear head that gives its output (GlobalAveragePool or "
+                              "ReduceMean over the image axes, then Gemm or MatMul layers with constant weights, "
+                              f"with only {', '.join(sorted(ACTIVATIONS))}, batch norm or a constant scale between "
+                              "them): without one the model has no class-activation map, which Bias Mirror's "
+                              "classifiers show", path)
+    return found[-1]
+
+
+def cam_outputs(b: Builder, head: Head, prefix: str) -> None:
+    """``probs`` and ``cam`` from the head: softmax of its output, and the map (exact CAM, or Grad-CAM)."""
+    f = b.float(prefix + head.features)
+    if head.nhwc:
+        f = b.op("Transpose", [f], perm=[0, 3, 1, 2])
+    if head.grad_cam:
+        cam = _grad_cam(b, head, f, prefix)
+    else:
+        cam = b.op("Conv", [f, b.const(head.weight[:, :, None, None])])
+    logits = b.float(prefix + head.logits)
+    if len(head.weight) == 1:  # one output: P(second label) = sigmoid, and the first label's map is its negative
+        p = b.op("Sigmoid", [logits])
+        b.op("Concat", [b.op("Sub", [b.const(np.float32(1)), p]), p], out="probs", axis=1)
+        b.op("Concat", [b.op("Neg", [cam]), cam], out="cam", axis=1)
+    else:
+        b.op("Softmax", [logits], out="probs", axis=1)
+        b.op("Identity", [cam], out="cam")
+
+
+def _grad_cam(b: Builder, head: Head, f: str, prefix: str) -> str:
+    # dy/dpool by the chain rule, from the output layer back: K×H constants until the first activation, then
+    # N×K×H. Reshapes rather than Unsqueeze/ReduceSum, whose axes moved from attributes to inputs at opset 13.
+    grad, k = b.const(head.weight), len(head.weight)
+    for layer in reversed(head.layers):
+        if isinstance(layer, Activation):
+            d = b.op("Reshape", [layer.derivative(b, prefix), b.const(np.array([0, 1, -1], np.int64))])
+            grad = b.op("Mul", [grad, d])
+        elif layer.weight.ndim == 1:
+            grad = b.op("Mul", [grad, b.const(layer.weight.astype(np.float32))])
+        else:
+            grad = b.op("MatMul", [grad, b.const(layer.weight.astype(np.float32))])
+    b.op("Identity", [grad], out="bm/grad")  # named, so that the check can read it
+    channels = _channels(head.layers, Affine(head.weight, head.bias))
+    flat = b.op("Reshape", [f, b.const(np.array([0, channels, -1], np.int64))])
+    cam = b.op("MatMul", ["bm/grad", flat])
+    shape = b.op("Shape", [f])
+    hw = b.op("Slice", [shape, b.const(np.array([2], np.int64)), b.const(np.array([4], np.int64))])
+    n = b.op("Slice", [shape, b.const(np.array([0], np.int64)), b.const(np.array([1], np.int64))])
+    return b.op("Reshape", [cam, b.op("Concat", [n, b.const(np.array([k], np.int64)), hw], axis=0)])
