@@ -600,3 +600,26 @@ def test_the_gate_needs_a_filter_and_a_tolerance(world, tmp_path):
         audit(*base, "--no-filter", "--max-delta-p", "0.02", "--out", str(tmp_path / "a"))
     with pytest.raises(BiasMirrorError, match="--strict is a setting of the ship gate"):
         audit(*base, "--filter", str(world["darken"]), "--strict", "--out", str(tmp_path / "b"))
+
+
+def test_the_report_says_which_map_each_classifier_has_and_warns_where_grids_differ(world):
+    import copy
+
+    from inference.audit.summary import summary_lines
+    from inference.models import load_model
+
+    r = world["report"]
+    for c, path in zip(r["models"]["classifiers"], (world["planted"], world["classifier"])):
+        card = load_model(path, "classifier").card
+        assert c["cam"] == {"grid": list(card.cam["grid"]), "formula": card.cam["formula"]}
+    same, apart = copy.deepcopy(r), copy.deepcopy(r)
+    for c in same["models"]["classifiers"]:
+        c["cam"]["grid"] = [4, 4]
+    apart["models"]["classifiers"][0]["cam"] = {"grid": [3, 3], "formula": "sum_c dy[k]/dpool[c] * F[c] (Grad-CAM, …)"}
+    apart["models"]["classifiers"][1]["cam"]["grid"] = [7, 7]
+    assert not any("different grids" in line for line in summary_lines(same))
+    assert any(line.startswith("planted (CAM, 4×4 map): on average") for line in summary_lines(same))
+    lines = summary_lines(apart)
+    assert any(line.startswith("planted (Grad-CAM, 3×3 map): on average") for line in lines)
+    assert any(line.startswith("The classifiers' maps have different grids (planted: Grad-CAM, 3×3 map; tiny-a: CAM, "
+                               "7×7 map)") for line in lines)

@@ -129,7 +129,9 @@ def load_models(args) -> ModelSet:
 
 def _model_info(models: ModelSet) -> dict:
     cls = [{"name": n, "file": Path(m.path).name, "sha256": models.hashes[n], "labels": list(m.labels),
-            "input_size": list(m.size), "card": m.card.summary()} for n, m in models.classifiers.items()]
+            "input_size": list(m.size), "card": m.card.summary(),
+            "cam": {"grid": list(m.card.cam.get("grid", [])), "formula": m.card.cam.get("formula", "")}}
+           for n, m in models.classifiers.items()]
     f = models.filter
     filt = None if f is None else {"name": f.name, "file": Path(f.path).name, "sha256": models.hashes["__filter__"],
                                    "input_size": list(f.size), "direction": f.card.direction, "method": f.card.method,

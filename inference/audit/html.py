@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..strict_json import measured
 from . import figures as F
-from .summary import ci, num, pval
+from .summary import ci, map_description, num, pval
 
 
 def esc(x) -> str:
@@ -237,8 +237,9 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
 
 def _focus_section(r: dict, parts: list[str], render) -> None:
     prim = r["groups"]["primary"]
+    maps = {c["name"]: map_description(c) for c in r["models"]["classifiers"]}
     for n, f in r["focus"].items():
-        parts.append(f"<h4>{esc(n)}</h4>")
+        parts.append(f"<h4>{esc(n)}{' (' + esc(maps[n]) + ')' if maps.get(n) else ''}</h4>")
         if prim:
             parts.append(img(F.grouped_bars({"mean focus": {g: d["mean"] for g, d in f["by"][prim].items()}},
                                             f"{n}: CAM focus by {prim} (share of positive CAM mass on the face; 95% CI)",

@@ -105,6 +105,15 @@ def detection_line(d: dict, grouping: str) -> str:
     return line + "."
 
 
+def map_description(classifier: dict) -> str:
+    """'Grad-CAM, 3×3 map' from a classifier's entry in report.json's models (empty for reports without it)."""
+    cam = classifier.get("cam") or {}
+    if not cam.get("grid"):
+        return ""
+    h, w = cam["grid"]
+    return f"{'Grad-CAM' if 'Grad-CAM' in cam.get('formula', '') else 'CAM'}, {h}×{w} map"
+
+
 def is_detail(line: str) -> bool:
     """Per-group lines the terminal leaves to the report."""
     return line.startswith("ΔITA by ") or "significant after Holm in" in line or line.startswith("Caveats:")
@@ -187,14 +196,21 @@ def summary_lines(r: dict) -> list[str]:
             line += "; without them, the lowest gender × race group's accuracy goes " + "; ".join(
                 f"{g} {100 * a['value']:.1f}% → {100 * b['value']:.1f}% ({name})" for name, (g, a, b) in worst.items() if b)
         lines.append(line + ".")
+    maps = {c["name"]: map_description(c) for c in r["models"]["classifiers"]}
     for name, f in r["focus"].items():
         k = f.get("kruskal") or {}
-        line = f"{name}: on average {ci(f['overall']['mean'], pct=True)} of the positive CAM mass lies on the face ellipse."
+        line = (f"{name}{' (' + maps[name] + ')' if maps.get(name) else ''}: on average "
+                f"{ci(f['overall']['mean'], pct=True)} of the positive CAM mass lies on the face ellipse.")
         if k.get("p") is not None:
             sig = [p for p in f["pairwise"] if p["p_holm"] is not None and p["p_holm"] < ALPHA]
             line += (f" Focus {'differs' if k['p'] < ALPHA else 'does not differ detectably'} between {k['grouping']} groups "
                      f"(Kruskal–Wallis {pval(k['p'])}); {len(sig)} of {len(f['pairwise'])} pairwise differences are significant after Holm.")
         lines.append(line)
+    grids = {tuple(c.get("cam", {}).get("grid", [])) for c in r["models"]["classifiers"] if r["focus"].get(c["name"])}
+    if len(grids) > 1:
+        lines.append("The classifiers' maps have different grids (" + "; ".join(f"{name}: {m}" for name, m in maps.items() if m)
+                     + "): a coarser map spreads its mass over more of the crop, so compare focus between groups within "
+                     "a classifier rather than between classifiers.")
     fl = r["filter"]
     if fl:
         o = fl["overall"]
