@@ -36,7 +36,8 @@ def test_scripts_are_executable_and_parse(script):
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.parametrize("step", ["inference", "full256", "ahead", "depth", "soak", "train", "fp16", "compile", "haar"])
+@pytest.mark.parametrize("step", ["quick", "inference", "full256", "ahead", "depth", "soak", "train", "fp16", "compile",
+                                  "haar"])
 def test_every_measuring_command_is_one_main_py_accepts(step):
     """The device steps cannot run here, but each command they would run must parse as the CLI stands today."""
     out = subprocess.run(["bash", str(SCRIPTS[2]), step, "--dry-run"], capture_output=True, text=True, timeout=60,
@@ -129,7 +130,7 @@ def test_wheel_parts_round_trip(tmp_path):
     assert out.stdout.index("call 3/3") < out.stdout.index("device_ort_gpu_install > $OUT/install.log")
     # then the measuring calls, in the order docs/gpu.md gives them, each with what it must carry
     measuring = [ln.split()[-1] for ln in out.stdout.splitlines() if "command: bash scripts/device_measure" in ln]
-    assert measuring == ["haar", "full256", "ahead", "inference", "train", "compile", "depth", "soak", "fp16"]
+    assert measuring == ["quick", "haar", "full256", "ahead", "inference", "train", "compile", "depth", "soak", "fp16"]
     after = out.stdout[out.stdout.index("device_ort_gpu_install > $OUT/install.log"):]
     assert after.index('carry [".gpudata"]') < after.index("device_measure train")
     status = _device(parts, "--status")
