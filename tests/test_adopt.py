@@ -208,6 +208,34 @@ def test_a_head_of_several_layers_gets_the_grad_cam_pytorch_gives(tmp_path, tiny
         assert checks["gradient"]["median_rel_error"] < 2e-2 and checks["gradient"]["n"] == 48
 
 
+class ConvHeadNet(MLPHeadNet):
+    """timm's MobileNetV3 ending: the pool, a 1×1 convolution of the pooled 1×1 map, Hardswish, flatten, linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Sequential(nn.Conv2d(6, 8, 1), nn.Hardswish(), nn.Flatten(), nn.Linear(8, 2))
+
+    def forward(self, x):
+        return torch.softmax(self.head(self.features(x).mean((2, 3), keepdim=True)), 1)
+
+
+def test_a_head_that_convolves_the_pooled_map_gets_grad_cam(tmp_path, tiny_utk):
+    net = ConvHeadNet().eval()
+    out = adopt(export(net, tmp_path / "classifier.onnx"), tmp_path / "adopted.onnx", "classifier", value_range="unit",
+                dataset=f"utkface:{tiny_utk.parent}", n=24, force=True, echo=quiet)
+    model = load_model(out, "classifier")
+    faces = faces_of(tiny_utk)
+    probs, cam = model.predict(faces)
+    x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
+    with torch.no_grad():
+        features = net.features(x)
+    assert np.abs(probs - net(x).detach().numpy()).max() < 1e-5
+    for k in range(2):
+        want = grad_cam(features, lambda f: net.head(f.mean((2, 3), keepdim=True)), k)
+        assert np.abs(cam[:, k] - want).max() < 1e-4 * np.abs(want).max()
+    assert "HardSwish" in model.card.method
+
+
 def test_a_wrong_gradient_through_the_head_is_caught(tmp_path, tiny_utk, monkeypatch):
     from training import adopt_head
 

@@ -190,9 +190,18 @@ class _Graph:
         return True
 
     def linear(self, n: onnx.NodeProto) -> tuple[Affine, str] | None:
-        """A Gemm, or a MatMul with its Add, with constant weights: the layer and its output."""
+        """A Gemm, a MatMul with its Add, or a 1×1 convolution of the pooled 1×1 map (timm's ``conv_head``), with
+        constant weights: the layer and its output."""
         attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
         c = self.consts
+        if n.op_type == "Conv" and n.input[1] in c and c[n.input[1]].shape[2:] == (1, 1) and attrs.get("group", 1) == 1 \
+                and not any(attrs.get("pads", [])) and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", b"VALID", "NOTSET", "VALID"):
+            weight = c[n.input[1]][:, :, 0, 0].astype(np.float64)
+            if len(n.input) > 2 and n.input[2]:
+                if n.input[2] not in c:
+                    return None
+                return Affine(weight, c[n.input[2]].astype(np.float64).ravel()), n.output[0]
+            return Affine(weight, np.zeros(weight.shape[0])), n.output[0]
         if n.op_type == "Gemm" and n.input[1] in c and not attrs.get("transA", 0):
             w = c[n.input[1]].astype(np.float64)
             weight = attrs.get("alpha", 1.0) * (w if attrs.get("transB", 0) else w.T)
@@ -223,7 +232,7 @@ class _Graph:
             return Affine(s, shift - mean * s)
         other = [i for i in n.input if i != x]
         if n.op_type not in ("Mul", "Div", "Add", "Sub") or len(other) != 1 or other[0] not in c \
-                or int(np.prod(c[other[0]].shape[:-1])) != 1:  # one value, or one per unit
+                or sum(d > 1 for d in c[other[0]].shape) > 1:  # one value, or one per unit
             return None
         k = c[other[0]].astype(np.float64).ravel()
         first = n.input[0] == x
@@ -310,7 +319,7 @@ def find_head(graph: onnx.GraphProto, path: Path) -> Head:
             found.append(head)
     if not found:
         raise BiasMirrorError("found no global-average-pool → linear head that gives its output (GlobalAveragePool or "
-                              "ReduceMean over the image axes, then Gemm or MatMul layers with constant weights, "
+                              "ReduceMean over the image axes, then Gemm, MatMul or 1×1 Conv layers with constant weights, "
                               f"with only {', '.join(sorted(ACTIVATIONS))}, batch norm or a constant scale between "
                               "them): without one the model has no class-activation map, which Bias Mirror's "
                               "classifiers show", path)
