@@ -42,6 +42,8 @@ CUDA_TYPES: dict[str, set[str]] = {
     "MaxPool": _FLOATS | {"int8", "uint8"},
     "Pad": _FLOATS | {"bool"},
     "Conv": _FLOATS, "ConvTranspose": _FLOATS, "Einsum": _FLOATS, "GlobalAveragePool": _FLOATS,
+    "Exp": _FLOATS | {"bfloat16"}, "Sigmoid": _FLOATS | {"bfloat16"},
+    "Neg": _FLOATS | {"bfloat16", "int16", "int32", "int64", "int8"},
     "HardSigmoid": _FLOATS, "HardSwish": _FLOATS, "InstanceNormalization": _FLOATS, "Round": _FLOATS,
     "Gemm": _FLOATS | {"bfloat16"}, "MatMul": _FLOATS | {"bfloat16"}, "Relu": _FLOATS | {"bfloat16"},
     "Softmax": _FLOATS | {"bfloat16"}, "Sqrt": _FLOATS | {"bfloat16"}, "Tanh": _FLOATS | {"bfloat16"},
@@ -52,9 +54,9 @@ INDEX_INPUT = {"Gather": 1, "Slice": 1}
 TYPED_INPUT = {"Where": 1}
 
 
-def kernels_needed(model: onnx.ModelProto) -> set[tuple[str, str, str]]:
-    """(operator, its type, index type or "") for every node ONNX Runtime runs: nodes whose inputs are all constant
-    are folded into constants when the session is made and need no kernel."""
+def kernels_needed(model: onnx.ModelProto, only=lambda node: True) -> set[tuple[str, str, str]]:
+    """(operator, its type, index type or "") for every node ONNX Runtime runs (of those ``only`` picks): nodes whose
+    inputs are all constant are folded into constants when the session is made and need no kernel."""
     model = onnx.shape_inference.infer_shapes(model)
     g = model.graph
     types = {v.name: v.type.tensor_type.elem_type for v in [*g.value_info, *g.input, *g.output]}
@@ -64,6 +66,8 @@ def kernels_needed(model: onnx.ModelProto) -> set[tuple[str, str, str]]:
     for node in g.node:  # in topological order, as ONNX requires
         if node.op_type == "Constant" or all(not i or i in constant for i in node.input):
             constant.update(node.output)
+            continue
+        if not only(node):
             continue
         assert node.domain in ("", "ai.onnx"), f"{node.name}: a {node.domain} operator is not in the table"
         name = onnx.TensorProto.DataType.Name
@@ -76,11 +80,11 @@ def kernels_needed(model: onnx.ModelProto) -> set[tuple[str, str, str]]:
     return needed
 
 
-def missing_on_cuda(model: onnx.ModelProto) -> list[str]:
+def missing_on_cuda(model: onnx.ModelProto, only=lambda node: True) -> list[str]:
     assert all(o.version == 17 for o in model.opset_import if o.domain in ("", "ai.onnx")), \
         "the table holds the opset-17 rows; check OperatorKernels.md for this opset"
     out = []
-    for op, typ, index in sorted(kernels_needed(model)):
+    for op, typ, index in sorted(kernels_needed(model, only)):
         if typ not in CUDA_TYPES.get(op, set()):
             out.append(f"{op}({typ})")
         if index and index not in ("int32", "int64"):
@@ -102,6 +106,36 @@ def test_the_device_chains_resizes_run_wholly_on_cuda():
 @pytest.mark.parametrize("path", sorted(MODELS_DIR.glob("*.onnx")), ids=lambda p: p.name)
 def test_the_shipped_models_run_wholly_on_cuda(path):
     assert missing_on_cuda(onnx.load(str(path))) == []
+
+
+@pytest.mark.parametrize("outputs", [2, 1])
+def test_what_train_adopt_wraps_around_a_model_runs_wholly_on_cuda(tmp_path, outputs):
+    """The wrapper's own nodes (the input's normalisation, probs, and Grad-CAM's derivative of every activation it
+    knows), not the adopted model's, which are what they are."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    from inference.card import classifier_card
+    from training.adopt import Encoding, wrap
+    from training.adopt_head import ACTIVATIONS, find_head
+
+    acts = [nn.ReLU(), nn.LeakyReLU(0.1), nn.ELU(), nn.Sigmoid(), nn.Tanh(), nn.Softplus(), nn.Hardsigmoid(),
+            nn.Hardswish(), nn.ReLU6(), nn.SiLU()]
+    layers = [nn.Linear(4, 4)]
+    for act in acts:
+        layers += [act, nn.Linear(4, 4)]
+    head = nn.Sequential(*layers, nn.Linear(4, outputs))
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), head).eval()
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(net, torch.rand(1, 3, 16, 16), str(path), input_names=["x"], dynamic_axes={"x": {0: "n"}},
+                      opset_version=17, dynamo=False)
+    model = onnx.load(str(path))
+    found = find_head(model.graph, path)
+    assert {layer.op for layer in found.layers if hasattr(layer, "op")} == ACTIVATIONS  # every one it knows
+    card = classifier_card("m", 16, ["female", "male"], (14, 14), "test", {}, {})
+    wrapped = wrap(model, "classifier", Encoding(0.0, 1.0, (0.4, 0.5, 0.6), (0.2, 0.2, 0.2), "BGR"), 16, found, card, path)
+    ours = lambda node: not node.output[0].startswith("src/") or node.output[0] == "src/x"  # noqa: E731
+    assert {op for op, _, _ in kernels_needed(wrapped, ours)} >= {"Exp", "Where", "And", "MatMul"}
+    assert missing_on_cuda(wrapped, ours) == []
 
 
 def test_a_node_cuda_lacks_is_named():
