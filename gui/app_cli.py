@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Iterator
 
 from inference.arg_checks import check_output_file, check_source, non_negative_float, positive_float
-from inference.cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
+from inference.cli_common import (add_model_arguments, checked_cam_class, checked_condition, detector_from_args,
+                                  runtime_from_args)
 from inference.errors import BiasMirrorError
 
 from .log_file import IN_THE_LOG, default_log_path, log_file, where_details_are
@@ -89,10 +90,12 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
 
     classifiers, filters, errors, chosen = load_models(args)
     checked_cam_class(args, classifiers)  # a --cam-class a classifier lacks is refused; none given: the app's saved one
+    # --condition is checked against the filter the window opens with (the one chosen, else the default)
+    checked_condition(args, chosen if chosen is not False else (filters[0] if filters else None))
     window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
                         cam_class=args.cam_class, filter_override=chosen,
-                        classifiers_chosen=bool(args.classifier), log_path=log_path)
+                        classifiers_chosen=bool(args.classifier), log_path=log_path, filter_condition=args.condition)
     _install_excepthook(window)
     window.show()
     failed: list[str] = []

@@ -52,7 +52,7 @@ class MainWindow(QMainWindow):
                  runtime: RuntimeConfig = RuntimeConfig(), detector: FaceDetector | None = None,
                  slideshow_fps: float = 2.0, loop: bool = False, models_dir: Path | None = None,
                  cam_class: str | None = None, filter_override: Filter | None | bool = False,
-                 classifiers_chosen: bool = False, log_path: Path | None = None):
+                 classifiers_chosen: bool = False, log_path: Path | None = None, filter_condition: str | None = None):
         super().__init__()
         self.log_path = log_path  # the app's log file: messages that say "details in the log" name it
         self.setWindowTitle("Bias Mirror")
@@ -96,8 +96,10 @@ class MainWindow(QMainWindow):
         self.models = ModelPanel(classifiers, filters, errors, runtime, enabled, filter_pref, models_dir)
         self.models.log_path = log_path
         self.models.models_changed.connect(self._models_changed)
+        self.filter_condition = self._condition_for(
+            self.models.active_filter(), filter_condition or st.get(self.qs, "filter_condition", "", str) or None)
         config = PipelineConfig(cam_class=cam_class or st.get(self.qs, "cam_class", "female", str),
-                                apply_filter=apply_filter)
+                                apply_filter=apply_filter, filter_condition=self.filter_condition)
         self.pipeline = FramePipeline(self.models.active_classifiers(), self.models.active_filter(),
                                       detector if detector is not None else make_detector(), config)
         self.captured: Mailbox[Frame] = Mailbox()  # capture → detection
@@ -241,6 +243,12 @@ class MainWindow(QMainWindow):
         self.filter_check.setChecked(config.apply_filter)
         self.filter_check.toggled.connect(self.set_apply_filter)
         form.addRow(self.filter_check)
+        self.condition_combo = QComboBox()  # a conditional filter's conditions; the row shows only for one
+        self.condition_combo.setToolTip("what this conditional filter is asked for (its card's condition labels)")
+        self.condition_combo.currentTextChanged.connect(self.set_filter_condition)
+        form.addRow("Filter condition", self.condition_combo)
+        self._display_form = form
+        self._refresh_conditions()
         self.cam_check = QCheckBox("show class activation map (C)")
         self.cam_check.setChecked(self.display.show_cam)
         self.cam_check.toggled.connect(self.set_show_cam)
@@ -336,6 +344,28 @@ class MainWindow(QMainWindow):
             st.put(self.qs, "cam_class", label)
             self.inference.set_config(cam_class=label)  # re-runs the last frame at once
 
+    @staticmethod
+    def _condition_for(filt: Filter | None, wanted: str | None) -> str | None:
+        """``wanted`` where ``filt`` takes it as a condition, else None (its first, or no condition at all)."""
+        return wanted if filt is not None and wanted in filt.condition_labels else None
+
+    def _refresh_conditions(self) -> None:
+        f = self.models.active_filter()
+        labels = list(f.condition_labels) if f is not None else []
+        self.condition_combo.blockSignals(True)
+        self.condition_combo.clear()
+        self.condition_combo.addItems(labels)
+        if labels:
+            self.condition_combo.setCurrentText(self.filter_condition or labels[0])
+        self.condition_combo.blockSignals(False)
+        self._display_form.setRowVisible(self.condition_combo, bool(labels))
+
+    def set_filter_condition(self, label: str) -> None:
+        if label and label != self.filter_condition:
+            self.filter_condition = label
+            st.put(self.qs, "filter_condition", label)
+            self.inference.set_config(filter_condition=label)  # re-runs the last frame at once
+
     def set_apply_filter(self, on: bool) -> None:
         st.put(self.qs, "apply_filter", on)
         self.inference.set_config(apply_filter=on)
@@ -371,8 +401,11 @@ class MainWindow(QMainWindow):
         self.cam_class_combo.blockSignals(False)
 
     def _models_changed(self) -> None:
-        self.inference.set_models(self.models.active_classifiers(), self.models.active_filter())
         f = self.models.active_filter()
+        # the condition chosen stays where the new filter has it too; otherwise the new filter's first
+        self.filter_condition = self._condition_for(f, self.filter_condition)
+        self.inference.set_models(self.models.active_classifiers(), f, filter_condition=self.filter_condition)
+        self._refresh_conditions()
         st.put(self.qs, "filter", f.name if f else "")
         st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
         st.put(self.qs, "no_filter", f is None)
@@ -538,7 +571,7 @@ class MainWindow(QMainWindow):
         scale = max(1.0, 720 / h)
         image = render(result, self.display, int(max(1280, w * wide * scale + 520)), int(h * scale + 40), self.view.note)
         settings = {"view": self.display.view, "cam": self.display.show_cam, "cam_model": self.display.cam_model,
-                    "cam_class": self.pipeline_config_cam_class}
+                    "cam_class": self.pipeline_config_cam_class, "filter_condition": self.filter_condition}
         try:
             png, js = save_snapshot(self.output_dir, image, result, settings)
         except OSError as exc:

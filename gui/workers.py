@@ -236,9 +236,13 @@ class InferenceThread(QThread):
             self._commands.append(_Command(apply, rerun))
         self.frames.wake()
 
-    def set_models(self, classifiers, filter) -> None:
+    def set_models(self, classifiers, filter, **config_changes) -> None:
+        """Swap the models, with the settings that depend on them (a conditional filter's condition), in one
+        step: no frame runs the new filter with the old one's condition."""
         def apply(p: FramePipeline) -> None:
             p.classifiers, p.filter = list(classifiers), filter
+            if config_changes:
+                p.config = replace(p.config, **config_changes)
         self.submit(apply)
 
     def set_config(self, **changes) -> None:

@@ -29,7 +29,7 @@ import onnxruntime as ort
 
 from .arg_checks import (check_output_dir, check_output_file, check_source, non_negative_float, non_negative_int,
                          positive_float, positive_int)
-from .cli_common import add_model_arguments, checked_cam_class
+from .cli_common import add_model_arguments, checked_cam_class, checked_condition
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .defaults import load_selection
@@ -441,6 +441,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     classifiers, checked = load_selection(args.classifier, args.filter, args.no_filter,
                                           RuntimeConfig(provider="cpu", threads=1))
     args.cam_class = checked_cam_class(args, classifiers)  # every row's pipeline_config reads it
+    args.condition = checked_condition(args, checked)
     del classifiers
     if checked is not None:
         filter_size = checked.size[0]
@@ -541,7 +542,8 @@ def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int]
 
 def pipeline_config(args: argparse.Namespace, apply_filter: bool = True) -> PipelineConfig:
     return PipelineConfig(cam_class=args.cam_class, apply_filter=apply_filter, device_chain=args.device_chain,
-                          overlap_skin=args.overlap_skin, skin_threads=args.skin_threads)
+                          overlap_skin=args.overlap_skin, skin_threads=args.skin_threads,
+                          filter_condition=getattr(args, "condition", None))
 
 
 def _measure_loaded(args: argparse.Namespace, provider: str, label: str, loaded: Loaded, counts: list[int],

@@ -9,7 +9,7 @@ from .arg_checks import positive_int
 from .defaults import load_selection
 from .errors import BiasMirrorError
 from .faces import DEFAULT_CASCADE, HAAR_CASCADES, HAAR_RUNTIMES, FaceDetector, make_detector
-from .models import Classifier
+from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
 from .runtime import RuntimeConfig
 
@@ -30,6 +30,8 @@ def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True,
                         "cascade with the same faces as an ONNX graph on the models' provider, meant for a GPU"
                         + ("; both: a row each, in the same run" if haar_both else ""))
     p.add_argument("--cam-class", help=f"class whose CAM is kept (default: {PipelineConfig.cam_class})")
+    p.add_argument("--condition", help="for a conditional filter (one with a condition input, e.g. a target gender): "
+                                       "which of its conditions to apply (default: its first)")
 
 
 def checked_cam_class(args: argparse.Namespace, classifiers: Sequence[Classifier]) -> str:
@@ -47,6 +49,14 @@ def checked_cam_class(args: argparse.Namespace, classifiers: Sequence[Classifier
     return args.cam_class
 
 
+def checked_condition(args: argparse.Namespace, filt: Filter | None) -> str | None:
+    """``--condition`` once the filter is loaded: one of its conditions, or None (its first)."""
+    condition = getattr(args, "condition", None)
+    if condition is not None and filt is None:
+        raise BiasMirrorError(f"--condition {condition!r} chooses a filter's condition, and this run has no filter")
+    return None if filt is None else filt.check_condition(condition)
+
+
 def runtime_from_args(args: argparse.Namespace) -> RuntimeConfig:
     return RuntimeConfig(provider=args.provider, threads=args.threads)
 
@@ -59,4 +69,5 @@ def pipeline_from_args(args: argparse.Namespace, detect: bool = True) -> FramePi
     runtime = runtime_from_args(args)
     classifiers, filt = load_selection(args.classifier, args.filter, args.no_filter, runtime)
     return FramePipeline(classifiers, filt, detector_from_args(args) if detect else None,
-                         PipelineConfig(cam_class=checked_cam_class(args, classifiers)))
+                         PipelineConfig(cam_class=checked_cam_class(args, classifiers),
+                                        filter_condition=checked_condition(args, filt)))

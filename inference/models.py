@@ -235,15 +235,45 @@ class Filter(OnnxModel):
     def condition(self) -> TensorSpec | None:
         return next((t for t in self.card.inputs if t.name == "condition"), None)
 
+    @property
+    def condition_labels(self) -> tuple[str, ...]:
+        """What a conditional filter can be asked for (its ``condition`` input's labels), in input order."""
+        spec = self.condition
+        if spec is None:
+            return ()
+        return tuple(spec.labels or [f"condition {i}" for i in range(int(spec.shape[1]))])
+
+    def check_condition(self, label: str | None) -> str | None:
+        """``label`` if this filter takes it; None (its first condition, if it has any) stays None."""
+        if label is None:
+            return None
+        if not self.condition_labels:
+            raise BiasMirrorError(f"filter '{self.name}' has no condition input, so there is no condition "
+                                  f"{label!r} to choose", self.path)
+        if label not in self.condition_labels:
+            raise BiasMirrorError(f"filter '{self.name}' has no condition {label!r}; its conditions are "
+                                  + ", ".join(self.condition_labels), self.path)
+        return label
+
+    def condition_rows(self, label: str | None, n: int) -> np.ndarray | None:
+        """One-hot ``condition`` rows for ``n`` faces asking for ``label`` (None: the first), or None where the
+        filter takes no condition."""
+        if not self.condition_labels:
+            self.check_condition(label)
+            return None
+        rows = np.zeros((n, len(self.condition_labels)), np.float32)
+        rows[:, self.condition_labels.index(self.check_condition(label) or self.condition_labels[0])] = 1.0
+        return rows
+
     def apply(self, faces: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
-        """faces: N×H×W×3 RGB uint8 at the model's size → filtered faces, same shape."""
+        """faces: N×H×W×3 RGB uint8 at the model's size → filtered faces, same shape; ``condition``: N×K rows for
+        a conditional filter (default: its first condition, ``condition_rows``)."""
         if faces.shape[0] == 0:
             return faces.copy()
         feeds = {"image": np.ascontiguousarray(faces, np.uint8)}
         if self.condition is not None:
             if condition is None:
-                condition = np.zeros((faces.shape[0], len(self.condition.labels or [1])), np.float32)
-                condition[:, 0] = 1.0
+                condition = self.condition_rows(None, faces.shape[0])
             feeds["condition"] = np.asarray(condition, np.float32)
         return self._run(feeds)[0]
 

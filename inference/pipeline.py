@@ -75,6 +75,9 @@ class PipelineConfig:
     # paired shift of 11° moved by 0.11°), while the cost falls with the pixel count — a 256 px filter made
     # skin the largest host cost on the H100. The shipped models' crops (112 px) are below it: unchanged.
     skin_px: int = 128
+    # A conditional filter's condition (one of its card's labels, e.g. the target gender of a counterfactual
+    # filter); None: its first. A label the filter lacks is an error, never quietly another condition.
+    filter_condition: str | None = None
 
 
 def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
@@ -123,6 +126,14 @@ class FramePipeline:
 
     def _models(self) -> list[Classifier | Filter]:
         return [*self.classifiers, *([self.filter] if self.filter else [])]
+
+    def _filter_label(self) -> str:
+        """The filter's name, with the condition it ran with where it takes one: 'cvae [female]'."""
+        f = self.filter
+        assert f is not None
+        if not f.condition_labels:
+            return f.name
+        return f"{f.name} [{f.check_condition(self.config.filter_condition) or f.condition_labels[0]}]"
 
     def providers(self) -> dict[str, str]:
         return {m.name: m.provider for m in self._models()}
@@ -245,7 +256,8 @@ class FramePipeline:
             if chain is not None:  # the classifiers' passes on the filtered faces happen in here too
                 predictions = chain.run(small, on_filtered).predictions
             else:
-                on_filtered(self.filter.apply(small))  # type: ignore[union-attr]
+                on_filtered(self.filter.apply(  # type: ignore[union-attr]
+                    small, self.filter.condition_rows(self.config.filter_condition, len(small))))  # type: ignore[union-attr]
             timings["filter"] = prep_ms + (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             filt_cls, _ = self._classify(filtered, region, predictions)
@@ -325,7 +337,7 @@ class FramePipeline:
         return FrameResult(
             index=self._index - 1, timestamp=time.monotonic() if timestamp is None else timestamp, frame=bgr,
             faces=faces, timings_ms=timings, providers=self.providers(),
-            filter_name=self.filter.name if self.applies_filter else None,  # type: ignore[union-attr]
+            filter_name=self._filter_label() if self.applies_filter else None,
             warnings=self.provider_warnings(), source=source,
         )
 
@@ -367,5 +379,5 @@ class FramePipeline:
                 face = FaceResult(1, (0, 0, w, h), inv, a.original, a.filtered, a.skin_shift, a.delta_p_female,
                                   reference=a.reference)
                 yield p, FrameResult(start + i, 0.0, np.empty((0, 0, 3), np.uint8), (face,), timings,
-                                     self.providers(), self.filter.name if self.filter else None,
+                                     self.providers(), self._filter_label() if self.filter else None,
                                      self.provider_warnings(), p), None

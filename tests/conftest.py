@@ -94,6 +94,32 @@ def make_filter(path: Path, size: int = 32, gain: float = 0.8, name: str = "tiny
     return path
 
 
+def make_conditional_filter(path: Path, size: int = 32, gains: dict[str, float] | None = None,
+                            name: str = "tiny-conditional") -> Path:
+    """A filter with a ``condition`` input: brightness × the gain of the condition asked for (one-hot rows)."""
+    import torch
+
+    from inference.card import filter_card
+    from training.export import ImageToImageGraph, export
+
+    gains = gains or {"darker": 0.8, "lighter": 1.2}
+
+    class ConditionalGain(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("gains", torch.tensor(list(gains.values()), dtype=torch.float32))
+
+        def forward(self, x, condition):  # x in [-1, 1]
+            return (x + 1) * (condition * self.gains).sum(1).view(-1, 1, 1, 1) - 1
+
+    card = filter_card(name, size, "A->B", "brightness × the condition's gain (test)", {"dataset": "none"}, {},
+                       condition_labels=list(gains))
+    export(ImageToImageGraph(ConditionalGain(), conditional=True),
+           [torch.zeros(1, size, size, 3, dtype=torch.uint8), torch.zeros(1, len(gains))], ["image", "condition"],
+           ["filtered"], path, card)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("models")
@@ -102,6 +128,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
         "classifier2": make_classifier(d / "c2.onnx", seed=1, name="tiny-b"),
         "darken": make_filter(d / "darken.onnx", gain=0.8, name="darken"),
         "identity": make_filter(d / "identity.onnx", gain=1.0, name="identity"),
+        "conditional": make_conditional_filter(d / "conditional.onnx"),
     }
 
 

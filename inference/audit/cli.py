@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from ..arg_checks import check_output_dir, check_output_file, float_at_least, positive_int
-from ..cli_common import add_model_arguments, checked_cam_class, detector_from_args, runtime_from_args
+from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
 from ..datasets.csv_file import read_rows_by_file
@@ -135,7 +135,7 @@ def _model_info(models: ModelSet) -> dict:
     f = models.filter
     filt = None if f is None else {"name": f.name, "file": Path(f.path).name, "sha256": models.hashes["__filter__"],
                                    "input_size": list(f.size), "direction": f.card.direction, "method": f.card.method,
-                                   "card": f.card.summary()}
+                                   "card": f.card.summary(), "conditions": list(f.condition_labels)}
     return {"classifiers": cls, "filter": filt, "crop_size": models.crop_size}
 
 
@@ -185,7 +185,9 @@ def run_audit(args) -> tuple[dict, dict]:
     # the cache key: faces found by another detector (or cascade) are not reused
     mode = "aligned" if not detect else ("yunet-" + file_hash(args.yunet)[:12] if args.yunet else detector.name)
     cache = Cache(out / "cache")
-    collector = Collector(models, cache, detector, mode, cam_class, args.batch, progress=not args.no_progress)
+    condition = checked_condition(args, models.filter)
+    collector = Collector(models, cache, detector, mode, cam_class, args.batch, progress=not args.no_progress,
+                          filter_condition=condition)
     paths = [resolve(s.path) for s in samples]
     t1 = time.perf_counter()
     try:
@@ -197,7 +199,8 @@ def run_audit(args) -> tuple[dict, dict]:
     names = list(models.classifiers)
     audit = {"dataset": args.dataset.partition(":")[0] + ":" + Path(read.root).name, "kind": kind, "split": args.split,
              "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
-             "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class}
+             "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class,
+             "filter_condition": None if models.filter is None else condition or (models.filter.condition_labels or [None])[0]}
     extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped],
              "copies_counted_once": [{"file": n, "same_bytes_as": kept} for n, kept in read.copies],
              "near_identical": read.near_identical, "label_conflicts": read.conflicts, **notes}

@@ -58,9 +58,10 @@ def skin_dict(s: SkinTone) -> dict:
 
 class Collector:
     def __init__(self, models: ModelSet, cache: Cache, detector=None, mode: str = "aligned",
-                 cam_class: str = "female", batch: int = 32, progress: bool = True):
+                 cam_class: str = "female", batch: int = 32, progress: bool = True, filter_condition: str | None = None):
         self.models, self.cache, self.detector, self.mode = models, cache, detector, mode
         self.cam_class, self.batch, self.progress = cam_class, batch, progress
+        self.filter_condition = filter_condition
         crop = models.crop_size
         # MEASURES_VERSION changes whenever the pipeline measures differently, so stale caches are not reused.
         self.suffix = f"{mode}-{crop}-m{MEASURES_VERSION}"
@@ -69,6 +70,8 @@ class Collector:
         via = f"via{models.filter.size[0]}" if models.filter else "raw"
         self.base = cache.component(f"base-{self.suffix}-{via}")
         fh = models.hashes.get("__filter__", "")[:16]
+        if filter_condition is not None:  # another condition, other outputs
+            fh += "-c" + "".join(ch if ch.isalnum() else "_" for ch in filter_condition)
         self.fcomp = cache.component(f"filter-{fh}-{self.suffix}") if models.filter else None
         self.ccomp = {n: cache.component(f"clf-{models.hashes[n][:16]}-{self.suffix}") for n in models.classifiers}
         self.cfcomp = {n: cache.component(f"clf-{models.hashes[n][:16]}-on-{fh}-{self.suffix}")
@@ -77,7 +80,7 @@ class Collector:
 
     def pipeline(self, classifiers: Sequence[Classifier], filt: Filter | None, detector=None) -> FramePipeline:
         cfg = PipelineConfig(cam_class=self.cam_class, min_crop=self.models.crop_size, track=False,
-                             apply_filter=filt is not None)
+                             apply_filter=filt is not None, filter_condition=self.filter_condition)
         return FramePipeline(list(classifiers), filt, detector, cfg)
 
     def _needs(self, key: str) -> tuple[bool, bool, tuple[str, ...]] | None:

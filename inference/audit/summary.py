@@ -212,6 +212,10 @@ def summary_lines(r: dict) -> list[str]:
                      + "): a coarser map spreads its mass over more of the crop, so compare focus between groups within "
                      "a classifier rather than between classifiers.")
     fl = r["filter"]
+    conditions = (r["models"].get("filter") or {}).get("conditions") or []
+    if fl and conditions:
+        lines.append(f"The filter ran with its condition '{r['audit'].get('filter_condition')}' (of "
+                     f"{', '.join(conditions)}; --condition chooses another).")
     if fl:
         o = fl["overall"]
         w = o["delta_ita"]["wilcoxon"]

@@ -1,0 +1,121 @@
+"""A conditional filter (one with a ``condition`` input, e.g. a gender counterfactual's target) is run with the
+condition the user chose, in the pipeline, `run`, the audit and the app, and a condition it lacks is refused."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import main
+from inference.errors import BiasMirrorError
+from inference.models import load_model
+from inference.pipeline import FramePipeline, PipelineConfig
+from tests.conftest import utk_images
+
+
+@pytest.fixture
+def faces_dir(tmp_path):
+    d = tmp_path / "faces"
+    d.mkdir()
+    for p in utk_images(6):
+        shutil.copy(p, d)
+    return d
+
+
+def test_the_filter_runs_with_the_condition_asked_for(tiny_models):
+    f = load_model(tiny_models["conditional"], "filter")
+    assert f.condition_labels == ("darker", "lighter")
+    faces = np.full((2, 32, 32, 3), 100, np.uint8)
+    assert f.apply(faces).mean() < 100  # its first condition by default
+    assert f.apply(faces, f.condition_rows("lighter", 2)).mean() > 100
+    assert f.apply(faces, f.condition_rows("darker", 2)).mean() < 100
+    with pytest.raises(BiasMirrorError, match="no condition 'older'; its conditions are darker, lighter") as err:
+        f.condition_rows("older", 2)
+    assert str(tiny_models["conditional"]) in str(err.value)
+    with pytest.raises(BiasMirrorError, match="has no condition input"):
+        load_model(tiny_models["darken"], "filter").check_condition("lighter")
+
+
+def test_the_pipeline_measures_the_shift_of_the_condition_chosen(tiny_models):
+    cls, f = [load_model(tiny_models["classifier"])], load_model(tiny_models["conditional"], "filter")
+    paths = [str(p) for p in utk_images(4)]
+    shifts = {}
+    for condition in ("darker", "lighter", None):
+        pipe = FramePipeline(cls, f, None, PipelineConfig(filter_condition=condition))
+        results = [r for _, r, _ in pipe.process_images(paths)]
+        shifts[condition] = [r.faces[0].skin_shift.delta_l for r in results]
+        assert {r.filter_name for r in results} == {f"tiny-conditional [{condition or 'darker'}]"}
+    assert all(d < -3 for d in shifts["darker"]) and all(d > 3 for d in shifts["lighter"])
+    assert shifts[None] == shifts["darker"]
+    with pytest.raises(BiasMirrorError, match="no condition 'older'"):
+        list(FramePipeline(cls, f, None, PipelineConfig(filter_condition="older")).process_images(paths))
+
+
+def test_run_takes_the_condition_and_names_it_in_the_rows(tmp_path, tiny_models, faces_dir, capsys):
+    tables = {}
+    for condition in ("darker", "lighter"):
+        out = tmp_path / f"{condition}.csv"
+        assert main.main(["run", "--source", str(faces_dir), "--out", str(out), "--classifier",
+                          str(tiny_models["classifier"]), "--filter", str(tiny_models["conditional"]),
+                          "--condition", condition]) == 0
+        tables[condition] = list(csv.DictReader(open(out)))
+    assert tables["darker"] and {r["filter"] for r in tables["lighter"]} == {"tiny-conditional [lighter]"}
+    assert all(float(r["delta_l"]) < 0 for r in tables["darker"] if r["delta_l"])
+    assert all(float(r["delta_l"]) > 0 for r in tables["lighter"] if r["delta_l"])
+    out = tmp_path / "x.csv"
+    for extra, message in ((["--filter", str(tiny_models["conditional"]), "--condition", "older"],
+                            "no condition 'older'; its conditions are darker, lighter"),
+                           (["--filter", str(tiny_models["darken"]), "--condition", "lighter"], "has no condition input"),
+                           (["--no-filter", "--condition", "lighter"], "this run has no filter")):
+        capsys.readouterr()
+        assert main.main(["run", "--source", str(faces_dir), "--out", str(out), "--classifier",
+                          str(tiny_models["classifier"]), *extra]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists()
+
+
+def test_the_audit_keeps_each_conditions_results_apart_and_says_which_ran(tmp_path, tiny_models, faces_dir):
+    out = tmp_path / "audit"  # one folder, so one cache, for all three runs
+
+    def audit(condition: str | None) -> dict:
+        argv = ["audit", "--dataset", f"folder:{faces_dir}", "--classifier", str(tiny_models["classifier"]),
+                "--filter", str(tiny_models["conditional"]), "--out", str(out), "--no-progress", "--threads", "1"]
+        assert main.main([*argv, *(["--condition", condition] if condition else [])]) == 0
+        return json.loads((out / "report.json").read_text())
+
+    darker, lighter, default = audit("darker"), audit("lighter"), audit(None)
+    assert (darker["audit"]["filter_condition"], lighter["audit"]["filter_condition"]) == ("darker", "lighter")
+    assert default["audit"]["filter_condition"] == "darker"
+    assert darker["models"]["filter"]["conditions"] == ["darker", "lighter"]
+    d, lt = (r["filter"]["overall"]["delta_ita"]["mean"]["value"] for r in (darker, lighter))
+    assert d < 0 < lt  # the cache did not hand one condition's results to the other
+    assert default["filter"]["overall"]["delta_ita"]["mean"]["value"] == pytest.approx(d)
+    assert any(line.startswith("The filter ran with its condition 'lighter' (of darker, lighter")
+               for line in lighter["summary"])
+
+
+def test_the_app_offers_a_conditional_filters_conditions_and_runs_the_one_chosen(qtbot, tmp_path, tiny_models,
+                                                                                 monkeypatch):
+    from gui import settings as st
+    from gui.main_window import MainWindow
+
+    monkeypatch.setenv("BIASMIRROR_SETTINGS", str(tmp_path / "settings.ini"))
+    cls = [load_model(tiny_models["classifier"])]
+    conditional, plain = load_model(tiny_models["conditional"], "filter"), load_model(tiny_models["darken"], "filter")
+    w = MainWindow(None, cls, [conditional, plain], [], filter_override=conditional, filter_condition="lighter")
+    qtbot.addWidget(w)
+    try:
+        assert w.pipeline.config.filter_condition == "lighter"
+        assert [w.condition_combo.itemText(i) for i in range(w.condition_combo.count())] == ["darker", "lighter"]
+        assert w.condition_combo.currentText() == "lighter" and w._display_form.isRowVisible(w.condition_combo)
+        w.condition_combo.setCurrentText("darker")
+        qtbot.waitUntil(lambda: w.pipeline.config.filter_condition == "darker", timeout=5000)
+        assert st.get(w.qs, "filter_condition", "", str) == "darker"
+        w.models.filter_combo.activated.emit(w.models.filter_combo.findText(plain.name))  # no condition: row hidden
+        qtbot.waitUntil(lambda: w.pipeline.filter is plain, timeout=5000)
+        assert w.pipeline.config.filter_condition is None and not w._display_form.isRowVisible(w.condition_combo)
+    finally:
+        w.shutdown()
