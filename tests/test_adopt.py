@@ -71,6 +71,15 @@ class SquashingFilter(nn.Module):
         return torch.tanh(self.conv(self.norm(x)))
 
 
+class ConditionalFilterNet(nn.Module):
+    """A filter made elsewhere with a second input, a one-hot condition: darker (gain 0.7) or lighter (1.3), in
+    [-1, 1] as GANs take faces."""
+
+    def forward(self, x, condition):
+        gain = condition @ torch.tensor([0.7, 1.3])
+        return torch.clamp((x + 1) * gain.view(-1, 1, 1, 1) - 1, -1, 1)
+
+
 class FixedBatchNet(BrightnessNet):
     def forward(self, x):
         return self.fc(self.features(x).mean((2, 3)).reshape(1, -1))
@@ -309,6 +318,60 @@ def test_what_cannot_be_adopted_is_refused_with_the_reason(tmp_path, tiny_utk, t
         adopt(src, tmp_path / "adopted.onnx", "classifier", **kw)
     assert str(src) in str(err.value)
     assert not (tmp_path / "adopted.onnx").exists()
+
+
+def export_conditional(path: Path) -> Path:
+    torch.onnx.export(ConditionalFilterNet().eval(), (torch.rand(1, 3, SIZE, SIZE), torch.eye(2)[:1]), str(path),
+                      input_names=["input", "cond"], output_names=["output"],
+                      dynamic_axes={"input": {0: "b"}, "cond": {0: "b"}}, dynamo=False)
+    return path
+
+
+def test_a_conditional_filter_made_elsewhere_runs_each_condition_as_it_would_alone(tmp_path, tiny_utk, capsys):
+    from main import main
+
+    src = export_conditional(tmp_path / "conditional.onnx")
+    lines: list[str] = []
+    out = adopt(src, tmp_path / "adopted.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=16,
+                conditions=["darker", "lighter"], echo=lines.append)
+    model = load_model(out, "filter")
+    assert model.condition_labels == ("darker", "lighter")
+    checks = model.card.training["adopted"]["checks"]
+    assert checks["max_grey_vs_model_alone"] <= 1 and set(checks["mean_change_grey_by_condition"]) == {"darker", "lighter"}
+    faces = faces_of(tiny_utk)
+    x = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1
+    for k, label in enumerate(model.condition_labels):
+        with torch.no_grad():
+            y = ConditionalFilterNet()(x, torch.eye(2)[[k] * len(faces)])
+        want = ((y + 1) * 127.5).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
+        got = model.apply(faces, model.condition_rows(label, len(faces)))
+        assert np.abs(got.astype(int) - want).max() <= 1, label
+    # the command line: named conditions, then run with one of them
+    assert main(["train", "adopt", str(src), "--kind", "filter", "--conditions", "darker,lighter", "--dataset",
+                 f"utkface:{tiny_utk.parent}", "--n", "8", "--out", str(tmp_path / "cli.onnx")]) == 0
+    assert "mean change per condition (grey levels): darker" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind,conditions,match", [
+    ("filter", [], r"second input 'cond' \[N, 2\] looks like a condition: name its 2 entries"),
+    ("filter", ["a", "b", "c"], r"name its 2 entries.*; 3 given"),
+    ("filter", ["a", "a"], r"each once"),
+    ("classifier", [], r"only a filter may take a condition"),
+])
+def test_a_second_input_needs_its_conditions_named_and_only_a_filter_takes_one(tmp_path, tiny_utk, kind, conditions,
+                                                                              match):
+    src = export_conditional(tmp_path / "conditional.onnx")
+    with pytest.raises(BiasMirrorError, match=match) as err:
+        adopt(src, tmp_path / "adopted.onnx", kind, value_range="symmetric", dataset=f"utkface:{tiny_utk.parent}",
+              n=8, conditions=conditions, echo=quiet)
+    assert str(src) in str(err.value) and not (tmp_path / "adopted.onnx").exists()
+
+
+def test_conditions_for_a_filter_without_a_condition_input_are_refused(tmp_path, tiny_utk):
+    src = export(SquashingFilter(), tmp_path / "filter.onnx")
+    with pytest.raises(BiasMirrorError, match="takes no condition input"):
+        adopt(src, tmp_path / "adopted.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=8,
+              conditions=["a", "b"], echo=quiet)
 
 
 def test_a_filter_whose_output_is_not_a_face_of_the_same_size_is_refused(tmp_path, tiny_utk):

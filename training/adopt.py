@@ -117,16 +117,26 @@ def _dims(value: onnx.ValueInfoProto) -> list[int | None]:
     return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
 
 
-def the_input(model: onnx.ModelProto, path: Path) -> onnx.ValueInfoProto:
+def model_inputs(model: onnx.ModelProto, path: Path) -> tuple[onnx.ValueInfoProto, onnx.ValueInfoProto | None]:
+    """Its image input, and the condition input of a conditional filter (a batch of K-vectors, K fixed)."""
     weights = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in weights]
+    images = [i for i in inputs if len(_dims(i)) == 4]
+    others = [i for i in inputs if len(_dims(i)) != 4]
+    if len(inputs) == 2 and len(images) == 1 and len(_dims(others[0])) == 2 and _dims(others[0])[1]:
+        return images[0], others[0]
     if len(inputs) != 1:
-        raise BiasMirrorError(f"it has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}): only a model "
-                              "that takes one image tensor can be adopted", path)
-    if len(_dims(inputs[0])) != 4:
+        raise BiasMirrorError(f"it has {len(inputs)} inputs ({', '.join(f'{i.name} {_dims(i)}' for i in inputs)}): "
+                              "only a model that takes one image tensor (a filter: and one condition vector) can be "
+                              "adopted", path)
+    if not images:
         raise BiasMirrorError(f"its input '{inputs[0].name}' has shape {_dims(inputs[0])}, not a batch of images "
                               "(four axes)", path)
-    return inputs[0]
+    return images[0], None
+
+
+def the_input(model: onnx.ModelProto, path: Path) -> onnx.ValueInfoProto:
+    return model_inputs(model, path)[0]
 
 
 def layout_of(value: onnx.ValueInfoProto, asked: str, path: Path) -> str:
@@ -186,6 +196,11 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
         cam_outputs(b, head, PREFIX)  # type: ignore[arg-type]
     g.input.remove(src_in)
     g.input.insert(0, helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", size, size, 3]))
+    src_cond = model_inputs(m, path)[1] if kind == "filter" else None
+    if src_cond is not None:  # Bias Mirror's float32 N×K condition, in the type the model takes
+        b.op("Cast", ["condition"], out=src_cond.name, to=src_cond.type.tensor_type.elem_type)
+        g.input.remove(src_cond)
+        g.input.insert(1, helper.make_tensor_value_info("condition", TensorProto.FLOAT, ["N", _dims(src_cond)[1]]))
     del g.output[:]
     for spec in card.outputs:
         g.output.append(helper.make_tensor_value_info(spec.name, TensorProto.UINT8 if spec.dtype == "uint8"
@@ -193,8 +208,10 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
     del g.value_info[:]  # the model's own shapes may fix the batch at 1; ONNX Runtime infers them again
     nodes = list(g.node)
     del g.node[:]
+    feeds = {src_in.name, *([src_cond.name] if src_cond is not None else [])}
     pre = next(i for i, n in enumerate(b.nodes) if n.output[0] == src_in.name) + 1  # the nodes that feed the model
-    g.node.extend(b.nodes[:pre] + nodes + b.nodes[pre:])
+    before = b.nodes[:pre] + [n for n in b.nodes[pre:] if n.output[0] in feeds]
+    g.node.extend(before + nodes + [n for n in b.nodes[pre:] if n.output[0] not in feeds])
     g.initializer.extend(b.consts)
     return with_card(m, card, path)
 
@@ -234,13 +251,20 @@ def sample_faces(spec: str, n: int, size: int) -> tuple[np.ndarray, list[str | N
     return np.stack(faces), genders, f"{len(faces)} faces of {spec}"
 
 
-def run_alone(path: Path, x: np.ndarray) -> list[np.ndarray]:
-    """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1)."""
+def run_alone(path: Path, x: np.ndarray, condition: np.ndarray | None = None) -> list[np.ndarray]:
+    """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1); a conditional
+    filter gets ``condition`` rows on its second input."""
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    dtype = {"tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(uint8)": np.uint8}.get(inp.type, np.float32)
+    types = {"tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(uint8)": np.uint8}
+    image = next(i for i in sess.get_inputs() if len(i.shape) == 4)
+    dtype = types.get(image.type, np.float32)
     x = np.round(x).astype(dtype) if dtype == np.uint8 else x.astype(dtype)
-    outs = [sess.run(None, {inp.name: x[i:i + 1]}) for i in range(len(x))]
+    cond = next((i for i in sess.get_inputs() if len(i.shape) == 2), None)
+    feeds = [{image.name: x[i:i + 1]} for i in range(len(x))]
+    if cond is not None and condition is not None:
+        for i, feed in enumerate(feeds):
+            feed[cond.name] = condition[i:i + 1].astype(types.get(cond.type, np.float32))
+    outs = [sess.run(None, feed) for feed in feeds]
     return [np.concatenate(o) for o in zip(*outs)]
 
 
@@ -368,12 +392,13 @@ class Trial:
     card: ModelCard
     wrapped: onnx.ModelProto
     got: list[np.ndarray]  # the wrapped model's outputs on the faces
+    model: Filter | Classifier  # the wrapped model, loaded
 
 
 def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, labels: Sequence[str] = ("female", "male"),
           value_range: str = "auto", mean: tuple[float, float, float] = (0, 0, 0), std: tuple[float, float, float] = (1, 1, 1),
           order: str = "RGB", layout: str = "auto", size: int | None = None, method: str = "", dataset: str = DEFAULT_DATASET,
-          n: int = 64, force: bool = False, echo: Callable[[str], None] = print) -> Path:
+          n: int = 64, force: bool = False, echo: Callable[[str], None] = print, conditions: Sequence[str] = ()) -> Path:
     """Wrap ``src``, check it on ``n`` faces of ``dataset``, and write it with its card to ``out``."""
     src = Path(src)
     out = check_output_file(out, "--out")
@@ -382,7 +407,8 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     if any(s == 0 for s in std):
         raise BiasMirrorError("--std has a zero: every channel needs a spread to divide by")
     model = read_onnx(src)
-    src_in = the_input(model, src)
+    src_in, src_cond = model_inputs(model, src)
+    check_conditions(src_cond, kind, list(conditions), src)
     layout = layout_of(src_in, layout, src)
     size = size_of(src_in, layout, size, src)
     in_dtype = onnx.helper.tensor_dtype_to_np_dtype(src_in.type.tensor_type.elem_type).name
@@ -409,7 +435,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
         def trial(r: str) -> Trial:
             enc = Encoding(*RANGES[r], mean, std, order, layout)
             if kind == "filter":
-                card = filter_card(name, size, "face->filtered", what, training, {})
+                card = filter_card(name, size, "face->filtered", what, training, {}, list(conditions) or None)
             else:
                 grid = cam_grid(wrap(model, kind, enc, size, head, classifier_card(
                     name, size, list(labels), ("h", "w"), what, training, {}), src), faces[:1], src)  # type: ignore[arg-type]
@@ -423,7 +449,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
             except BiasMirrorError as exc:  # said of the file the user gave, not of a trial copy
                 raise BiasMirrorError(f"wrapped as a {kind} of {size}×{size} faces, it does not fit: {exc.message}",
                                       src) from exc
-            return Trial(enc, card, proto, run_wrapped(wrapped, faces, src))  # type: ignore[arg-type]
+            return Trial(enc, card, proto, run_wrapped(wrapped, faces, src), wrapped)  # type: ignore[arg-type]
 
         if kind == "filter":
             chosen, adopted = filter_checks({r: trial(r) for r in (RANGES if value_range == "auto" else [value_range])},
@@ -440,6 +466,24 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     echo("it has no per-group figures yet: measure them with `python main.py audit --dataset KIND:PATH "
          f"--{kind} {out}" + (" --classifier …" if kind == "filter" else "") + "`")
     return out
+
+
+def check_conditions(src_cond: onnx.ValueInfoProto | None, kind: str, conditions: list[str], src: Path) -> None:
+    """A second input is a filter's condition, and ``--conditions`` names each of its entries."""
+    if src_cond is None:
+        if conditions:
+            raise BiasMirrorError("--conditions names a conditional filter's conditions, and this model takes no "
+                                  "condition input", src)
+        return
+    k = _dims(src_cond)[1]
+    if kind != "filter":
+        raise BiasMirrorError(f"it takes a second input, '{src_cond.name}' [N, {k}]: only a filter may take a "
+                              "condition", src)
+    if len(conditions) != k or len(set(conditions)) != k:
+        raise BiasMirrorError(f"its second input '{src_cond.name}' [N, {k}] looks like a condition: name its {k} "
+                              f"entries, in order and each once, with --conditions (e.g. --conditions "
+                              f"{','.join(f'c{i}' for i in range(k))})" + (f"; {len(conditions)} given" if conditions else ""),
+                              src)
 
 
 def cam_grid(wrapped: onnx.ModelProto, face: np.ndarray, src: Path) -> tuple[int, int]:
@@ -472,12 +516,22 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
              + ", ".join(f"{r} {_interval(r)} {c:.1f}" for r, c in changes.items()) + f": {best} chosen")
         adopted["range_chosen"] = (f"auto: nearest the input of {', '.join(map(_interval, changes))} (mean change "
                                    + ", ".join(f"{c:.1f}" for c in changes.values()) + " grey levels)")
-    alone = chosen.enc.decode(run_alone(src, chosen.enc.encode(faces))[0])
-    worst = int(np.abs(chosen.got[0].astype(np.int16) - alone).max())
+    model: Filter = chosen.model  # type: ignore[assignment]
+    worst, by_condition = 0, {}
+    for label in model.condition_labels or [None]:  # every condition, each against the model run alone on it
+        rows = model.condition_rows(label, len(faces))
+        got = model.apply(faces, rows)
+        alone = chosen.enc.decode(run_alone(src, chosen.enc.encode(faces), rows)[0])
+        worst = max(worst, int(np.abs(got.astype(np.int16) - alone).max()))
+        if label is not None:
+            by_condition[label] = round(float(np.abs(got.astype(np.int16) - faces).mean()), 2)
     if worst > MAX_FILTER_GREY:
         raise BiasMirrorError(f"the wrapped filter differs from the model run alone by {worst} grey levels "
                               f"(limit {MAX_FILTER_GREY})", src)
     adopted["checks"] = {"faces": where, "mean_change_grey": round(changes[best], 2), "max_grey_vs_model_alone": worst}
+    if by_condition:
+        adopted["checks"]["mean_change_grey_by_condition"] = by_condition
+        echo("mean change per condition (grey levels): " + ", ".join(f"{k} {v:.1f}" for k, v in by_condition.items()))
     return chosen, adopted
 
 
@@ -549,10 +603,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "ones also check a classifier's --labels")
     p.add_argument("--n", type=positive_int, default=64, help="how many faces to check on")
     p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped")
+    p.add_argument("--conditions", default="", help="a conditional filter's (one that takes a second input, a batch "
+                   "of K-vectors): the names of its K conditions in input order, e.g. female,male; each is fed one-hot, "
+                   "and run, audit and the app choose one with --condition")
 
 
 def main(args: argparse.Namespace) -> int:
     labels = [s.strip() for s in args.labels.split(",") if s.strip()]
     adopt(args.model, args.out, args.kind, args.name, labels, args.value_range, args.mean, args.std, args.order,
-          args.layout, args.size, args.method, args.dataset, args.n, args.force)
+          args.layout, args.size, args.method, args.dataset, args.n, args.force,
+          conditions=[c.strip() for c in args.conditions.split(",") if c.strip()])
     return 0
