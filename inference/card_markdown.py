@@ -62,6 +62,9 @@ def _adoption_lines(training: dict) -> list[str]:
     checks = a.get("checks", {})
     lines = [f"- made elsewhere, not trained by Bias Mirror: `{a.get('from', '?')}` (sha256 {str(a.get('sha256', '?'))[:16]}…) "
              f"wrapped as it is; its input: {a.get('input', '?')} (range {a.get('range_chosen', '?')})"]
+    if "mean_change_grey_by_condition" in checks:
+        lines.append("- checked against the model run alone under each condition; mean change of the face: "
+                     + ", ".join(f"{k} {v:.1f} grey levels" for k, v in checks["mean_change_grey_by_condition"].items()))
     if "labels" in checks:
         c = checks["labels"]
         lines.append(f"- label order checked on {c['n']} labelled faces: right on {c['accuracy']:.1%}, "
@@ -76,6 +79,10 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
              f"- method: {card.method}", f"- command: `{t.get('command', '?')}`",
              *(f"- then resumed: `{r}`" for r in t.get("resumes", [])),
              f"- commit {t.get('commit', '?')}, {t.get('date', '?')}"]
+    condition = next((t for t in card.inputs if t.name == "condition"), None)
+    if condition is not None:
+        lines.append(f"- conditions (its one-hot `condition` input, chosen with --condition or in the app): "
+                     f"{', '.join(condition.labels or [])}")
     lines += _precision_lines(card)
     lines += _distillation_lines(t)
     lines += _adoption_lines(t)

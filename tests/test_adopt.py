@@ -338,6 +338,9 @@ def test_a_conditional_filter_made_elsewhere_runs_each_condition_as_it_would_alo
     assert model.condition_labels == ("darker", "lighter")
     checks = model.card.training["adopted"]["checks"]
     assert checks["max_grey_vs_model_alone"] <= 1 and set(checks["mean_change_grey_by_condition"]) == {"darker", "lighter"}
+    from inference.card_markdown import card_markdown
+
+    assert "under each condition; mean change of the face: darker " in card_markdown(model.card, out.name, 0.1)
     faces = faces_of(tiny_utk)
     x = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1
     for k, label in enumerate(model.condition_labels):

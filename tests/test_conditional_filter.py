@@ -119,3 +119,11 @@ def test_the_app_offers_a_conditional_filters_conditions_and_runs_the_one_chosen
         assert w.pipeline.config.filter_condition is None and not w._display_form.isRowVisible(w.condition_combo)
     finally:
         w.shutdown()
+
+
+def test_the_card_says_which_conditions_a_filter_takes(tiny_models):
+    from inference.card_markdown import card_markdown
+
+    text = card_markdown(load_model(tiny_models["conditional"], "filter").card, "conditional.onnx", 0.1)
+    assert "- conditions (its one-hot `condition` input, chosen with --condition or in the app): darker, lighter" in text
+    assert "conditions (" not in card_markdown(load_model(tiny_models["darken"], "filter").card, "darken.onnx", 0.1)
