@@ -48,6 +48,7 @@ def _ci(m: dict, digits: int) -> str:
 
 
 class MainWindow(QMainWindow):
+    SUMMARY_NOTE = "Per tracked face this session: filtered − original. ΔITA > 0 lighter; ΔP(female) > 0 more female."
     def __init__(self, source: str | None, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
                  runtime: RuntimeConfig = RuntimeConfig(), detector: FaceDetector | None = None,
                  slideshow_fps: float = 2.0, loop: bool = False, models_dir: Path | None = None,
@@ -197,7 +198,8 @@ class MainWindow(QMainWindow):
         self.summary_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.summary_table.verticalHeader().hide()
         self.summary_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        sml.addWidget(QLabel("Per tracked face this session: filtered − original. ΔITA > 0 lighter; ΔP(female) > 0 more female."))
+        self.summary_note = QLabel(self.SUMMARY_NOTE)
+        sml.addWidget(self.summary_note)
         sml.addWidget(self.summary_table)
         reset = QPushButton("Reset session")
         reset.clicked.connect(self.reset_session)
@@ -631,6 +633,9 @@ class MainWindow(QMainWindow):
         hist_ita, hist_p = self.stats.histograms_data()
         self.plots.refresh(hist_ita, hist_p)
         self._update_summary()
+        for text in self.stats.notices():
+            log.info("%s", text)
+            self.statusBar().showMessage(text, 15000)
         for text, stopped in self.recorder.notices():
             if stopped:  # stays in the warnings after the message times out: rows are no longer being kept
                 self._warn(text)
@@ -664,6 +669,10 @@ class MainWindow(QMainWindow):
     def _update_summary(self) -> None:
         if self.summary_table.visibleRegion().isEmpty():  # a hidden tab is still isVisible()
             return  # intervals over every face seen and a table resized to its contents: ~30 ms, only when looked at
+        label = self.stats.filter_label
+        note = self.SUMMARY_NOTE.replace("this session", f"this session, filter '{label}'") if label else self.SUMMARY_NOTE
+        if self.summary_note.text() != note:
+            self.summary_note.setText(note)
         rows = self.stats.summary()
         table = self.summary_table
         table.setRowCount(len(rows))

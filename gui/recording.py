@@ -128,18 +128,39 @@ class SessionStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.filter_label: str | None = None  # the filter (with its condition) whose shifts these are
+        self._notices: list[str] = []
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
-            self.delta_ita: dict[int, array] = defaultdict(_doubles)
-            self.delta_p: dict[int, dict[str, array]] = defaultdict(lambda: defaultdict(_doubles))
-            self.frames: dict[int, int] = defaultdict(int)
-            self.all_delta_ita = _doubles()
-            self.all_delta_p: dict[str, array] = defaultdict(_doubles)
+            self._clear()
+
+    def _clear(self) -> None:
+        self.delta_ita: dict[int, array] = defaultdict(_doubles)
+        self.delta_p: dict[int, dict[str, array]] = defaultdict(lambda: defaultdict(_doubles))
+        self.frames: dict[int, int] = defaultdict(int)
+        self.all_delta_ita = _doubles()
+        self.all_delta_p: dict[str, array] = defaultdict(_doubles)
+
+    def notices(self) -> list[str]:
+        """What happened since the last call that the window should say (a restart for another filter)."""
+        with self._lock:
+            out, self._notices = self._notices, []
+        return out
 
     def add(self, result: FrameResult) -> None:
         with self._lock:
+            label = result.filter_name
+            if label is not None and label != self.filter_label:
+                # One session's figures describe one filter: another filter, or another condition of a
+                # conditional one, starts them afresh rather than averaging two filters' shifts. Switching the
+                # filter off and on again keeps them.
+                if self.filter_label is not None and self.frames:
+                    self._clear()
+                    self._notices.append(f"session figures restarted for filter '{label}' (they were for "
+                                         f"'{self.filter_label}')")
+                self.filter_label = label
             for face in result.faces:
                 self.frames[face.track_id] += 1
                 s = face.skin_shift

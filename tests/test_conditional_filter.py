@@ -127,3 +127,24 @@ def test_the_card_says_which_conditions_a_filter_takes(tiny_models):
     text = card_markdown(load_model(tiny_models["conditional"], "filter").card, "conditional.onnx", 0.1)
     assert "- conditions (its one-hot `condition` input, chosen with --condition or in the app): darker, lighter" in text
     assert "conditions (" not in card_markdown(load_model(tiny_models["darken"], "filter").card, "darken.onnx", 0.1)
+
+
+def test_the_apps_session_figures_are_one_filters_and_start_afresh_for_another(tiny_models):
+    """Switching to another filter, or another condition of a conditional one, starts the session's ΔITA and
+    ΔP(female) afresh (said in the status bar); switching the filter off and on again keeps them."""
+    from types import SimpleNamespace
+
+    from gui.recording import SessionStats
+
+    def frame(filter_name, d_ita):
+        face = SimpleNamespace(track_id=1, skin_shift=SimpleNamespace(delta_ita=d_ita), delta_p_female={"c": 0.1})
+        return SimpleNamespace(filter_name=filter_name, faces=[face] if filter_name else [])
+
+    stats = SessionStats()
+    for name, d in (("f [darker]", -5.0), ("f [darker]", -6.0), (None, None), ("f [darker]", -7.0)):
+        stats.add(frame(name, d))
+    assert list(stats.all_delta_ita) == [-5.0, -6.0, -7.0] and stats.notices() == []
+    stats.add(frame("f [lighter]", 4.0))
+    assert list(stats.all_delta_ita) == [4.0] and stats.filter_label == "f [lighter]"
+    assert stats.notices() == ["session figures restarted for filter 'f [lighter]' (they were for 'f [darker]')"]
+    assert stats.notices() == []
