@@ -26,7 +26,10 @@ HELP_HTML = """
 <p>Labels: P(female) and skin tone (ITA°, Monk) <i>original → filtered</i>.<br>
 Δ colours: <span style='color:#ffbe50'>lighter</span> / <span style='color:#64a5ff'>darker</span> skin;
 <span style='color:#ff78c8'>more female</span> / <span style='color:#50d7be'>less female</span>.<br>
-CAM: where the chosen classifier looked for the chosen class (each face scaled to its own maximum).<br>
+CAM: where the chosen classifier looked for the chosen class (each face scaled to its own maximum; Grad-CAM for an
+adopted classifier whose head has activations).<br>
+A conditional filter (e.g. a target gender) runs the condition chosen under Display; the session's figures start
+afresh for another filter or condition.<br>
 In split view, drag on the image to move the line.</p>
 """
 

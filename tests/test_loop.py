@@ -28,12 +28,15 @@ class ToyTask:
         self.interrupt_at, self.aborts = interrupt_at, aborts
         self.config = {"toy": True}
         self.seen = []
+        self.wrapped_as = []
 
     def modules(self):
         return {"net": self.net}
 
     def wrap_for_training(self, wrap):
         self.train_net = wrap(self.net)
+        # names, not the modules: a reference kept here would keep a DDP wrapper alive past its process group
+        self.wrapped_as.append(type(getattr(self.train_net, "_orig_mod", self.train_net)).__name__)
 
     def optimizers(self):
         return {"net": self.opt}
