@@ -79,9 +79,8 @@ class DeviceChain:
 
     @staticmethod
     def usable(filter: Filter | None, classifiers: list[Classifier]) -> bool:
-        """Only when every model runs on the same kind of device, none replays CUDA graphs, and the filter needs
-        no condition input."""
-        if filter is None or not classifiers or filter.condition is not None:
+        """Only when every model runs on the same kind of device and none replays CUDA graphs."""
+        if filter is None or not classifiers:
             return False
         if any(m.info.cuda_graph for m in [filter, *classifiers]):
             return False  # the chain binds buffers of its own each run; a CUDA graph needs them fixed
@@ -104,9 +103,11 @@ class DeviceChain:
         session.run_with_iobinding(binding)
         return binding.get_outputs()[0]
 
-    def run(self, faces: np.ndarray, on_filtered: Callable[[np.ndarray], None] | None = None) -> ChainOutput:
-        """faces: N×F×F×3 RGB uint8 at the filter's size. ``on_filtered`` gets the filtered faces on the host as
-        soon as they are back, before the classifiers run on them (so work on them can overlap those runs)."""
+    def run(self, faces: np.ndarray, on_filtered: Callable[[np.ndarray], None] | None = None,
+            condition: np.ndarray | None = None) -> ChainOutput:
+        """faces: N×F×F×3 RGB uint8 at the filter's size; ``condition``: a conditional filter's N×K rows (default:
+        its first condition). ``on_filtered`` gets the filtered faces on the host as soon as they are back, before
+        the classifiers run on them (so work on them can overlap those runs)."""
         faces = np.ascontiguousarray(faces, np.uint8)
         if len(faces) == 0:
             if on_filtered is not None:
@@ -118,9 +119,12 @@ class DeviceChain:
         session, batch = self.filter.session_for(n)
         padded = pad_batch(faces, batch)
         t = time.perf_counter()
-        src = ort.OrtValue.ortvalue_from_numpy(padded, self.device, self.device_id)
+        feeds = {"image": ort.OrtValue.ortvalue_from_numpy(padded, self.device, self.device_id)}
+        if self.filter.condition is not None:
+            rows = self.filter.condition_rows(None, n) if condition is None else np.asarray(condition, np.float32)
+            feeds["condition"] = ort.OrtValue.ortvalue_from_numpy(pad_batch(rows, batch), self.device, self.device_id)
         with explained_failures(self.filter, n):
-            filtered = self._on_device(session, {"image": src}, "filtered")
+            filtered = self._on_device(session, feeds, "filtered")
         size = faces.shape[1]
         out = ChainOutput(filtered.numpy()[:n])  # the one copy back of the faces: skin tone and display need it
         self.filter.run_ms += (time.perf_counter() - t) * 1000  # as OnnxModel._run counts it, copies included

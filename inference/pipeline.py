@@ -253,11 +253,11 @@ class FramePipeline:
                     filtered_skins = self._skins_started(for_skin(filtered), skin_mask, helpers=True)
 
             chain, predictions = self.device_chain(), None
+            condition = self.filter.condition_rows(self.config.filter_condition, len(small))  # type: ignore[union-attr]
             if chain is not None:  # the classifiers' passes on the filtered faces happen in here too
-                predictions = chain.run(small, on_filtered).predictions
+                predictions = chain.run(small, on_filtered, condition).predictions
             else:
-                on_filtered(self.filter.apply(  # type: ignore[union-attr]
-                    small, self.filter.condition_rows(self.config.filter_condition, len(small))))  # type: ignore[union-attr]
+                on_filtered(self.filter.apply(small, condition))  # type: ignore[union-attr]
             timings["filter"] = prep_ms + (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             filt_cls, _ = self._classify(filtered, region, predictions)

@@ -69,13 +69,28 @@ def test_pipeline_through_the_device_chain_matches_the_plain_path():
     assert bound.device_chain() is not chain and [m.name for m in bound.device_chain().classifiers] == [classifiers[0].name]
 
 
+def test_a_conditional_filter_through_the_device_chain_runs_the_condition_chosen(tmp_path, tiny_models):
+    cls = [load_model(make_classifier(tmp_path / "c.onnx", size=48))]  # 32 → 48 px: the chain's resize too
+    flt = load_model(tiny_models["conditional"], "filter")
+    paths = utk_images(5)
+    for condition in ("darker", "lighter"):
+        plain = FramePipeline(cls, flt, None, PipelineConfig(device_chain="off", filter_condition=condition))
+        bound = FramePipeline(cls, flt, None, PipelineConfig(device_chain="on", filter_condition=condition))
+        assert bound.device_chain() is not None
+        for (_, a, _), (_, b, _) in zip(plain.process_images(paths), bound.process_images(paths)):
+            assert np.array_equal(a.faces[0].filtered.crop, b.faces[0].filtered.crop)
+            assert (a.faces[0].skin_shift.delta_l > 0) == (condition == "lighter")
+            assert abs(a.faces[0].filtered.classifiers["tiny-classifier"].p_female
+                       - b.faces[0].filtered.classifiers["tiny-classifier"].p_female) < 5e-3
+
+
 def test_chain_only_where_every_model_is_on_one_device():
     def fake(provider, condition=None):
         return SimpleNamespace(info=SimpleNamespace(provider=provider, cuda_graph=False), condition=condition)
 
     assert DeviceChain.usable(fake(CUDA), [fake(CUDA), fake(CUDA)])
     assert not DeviceChain.usable(fake(CUDA), [fake(CUDA), fake(CPU)])  # one fell back to the CPU
-    assert not DeviceChain.usable(fake(CUDA, condition=object()), [fake(CUDA)])  # conditioned filters feed two inputs
+    assert DeviceChain.usable(fake(CUDA, condition=object()), [fake(CUDA)])  # a condition is bound beside the faces
     assert not DeviceChain.usable(None, [fake(CUDA)])
 
 
