@@ -185,6 +185,24 @@ def test_a_classifier_made_elsewhere_gets_its_probabilities_and_a_true_cam(tmp_p
     assert checked["accuracy"] == 1.0 and checked["n"] == 40, lines
 
 
+def adopted_as_pytorch_maps_it(net, head, tmp_path, tiny_utk):
+    """``net`` adopted (random weights: the label order is a coin toss, so forced), with its probabilities and,
+    for each class, its map against PyTorch's: the autograd Grad-CAM of ``head`` (feature map → logits)."""
+    out = adopt(export(net, tmp_path / "classifier.onnx"), tmp_path / "adopted.onnx", "classifier", value_range="unit",
+                dataset=f"utkface:{tiny_utk.parent}", n=24, force=True, echo=quiet)
+    model = load_model(out, "classifier")
+    faces = faces_of(tiny_utk)
+    probs, cam = model.predict(faces)
+    x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
+    with torch.no_grad():
+        features = net.features(x)
+    assert np.abs(probs - net(x).detach().numpy()).max() < 1e-5
+    for k in range(2):
+        want = grad_cam(features, head, k)
+        assert np.abs(cam[:, k] - want).max() < 1e-4 * np.abs(want).max(), k
+    return model
+
+
 @pytest.mark.parametrize("between", [
     [nn.ReLU()], [nn.Hardswish()], [nn.SiLU()],
     [nn.LeakyReLU(0.1), nn.Linear(8, 8), nn.ELU(), nn.Linear(8, 8), nn.Tanh()],
@@ -193,20 +211,7 @@ def test_a_classifier_made_elsewhere_gets_its_probabilities_and_a_true_cam(tmp_p
 ], ids=["relu", "hardswish", "silu", "leaky-elu-tanh", "bn-sigmoid-softplus-relu6-hardsigmoid", "affine"])
 def test_a_head_of_several_layers_gets_the_grad_cam_pytorch_gives(tmp_path, tiny_utk, between):
     net = MLPHeadNet(*between).eval()
-    src = export(net, tmp_path / "classifier.onnx")
-    out = adopt(src, tmp_path / "adopted.onnx", "classifier", value_range="unit", dataset=f"utkface:{tiny_utk.parent}",
-                n=24, force=True, echo=quiet)  # random weights: the label order is a coin toss
-    model = load_model(out, "classifier")
-    faces = faces_of(tiny_utk)
-    probs, cam = model.predict(faces)
-    x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
-    with torch.no_grad():
-        features = net.features(x)
-    assert np.abs(probs - net(x).detach().numpy()).max() < 1e-5
-    head = lambda f: net.head(f.mean((2, 3)))  # noqa: E731
-    for k in range(2):
-        want = grad_cam(features, head, k)
-        assert np.abs(cam[:, k] - want).max() < 1e-4 * np.abs(want).max(), k
+    model = adopted_as_pytorch_maps_it(net, lambda f: net.head(f.mean((2, 3))), tmp_path, tiny_utk)
     checks = model.card.training["adopted"]["checks"]
     affine = all(isinstance(m, (nn.BatchNorm1d, nn.Dropout)) for m in between)
     # an affine head folds into one layer: exact CAM, checked against the head's output; else Grad-CAM, its
@@ -230,18 +235,7 @@ class ConvHeadNet(MLPHeadNet):
 
 def test_a_head_that_convolves_the_pooled_map_gets_grad_cam(tmp_path, tiny_utk):
     net = ConvHeadNet().eval()
-    out = adopt(export(net, tmp_path / "classifier.onnx"), tmp_path / "adopted.onnx", "classifier", value_range="unit",
-                dataset=f"utkface:{tiny_utk.parent}", n=24, force=True, echo=quiet)
-    model = load_model(out, "classifier")
-    faces = faces_of(tiny_utk)
-    probs, cam = model.predict(faces)
-    x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
-    with torch.no_grad():
-        features = net.features(x)
-    assert np.abs(probs - net(x).detach().numpy()).max() < 1e-5
-    for k in range(2):
-        want = grad_cam(features, lambda f: net.head(f.mean((2, 3), keepdim=True)), k)
-        assert np.abs(cam[:, k] - want).max() < 1e-4 * np.abs(want).max()
+    model = adopted_as_pytorch_maps_it(net, lambda f: net.head(f.mean((2, 3), keepdim=True)), tmp_path, tiny_utk)
     assert "HardSwish" in model.card.method
 
 
