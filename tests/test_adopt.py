@@ -185,9 +185,10 @@ def test_a_classifier_made_elsewhere_gets_its_probabilities_and_a_true_cam(tmp_p
     assert checked["accuracy"] == 1.0 and checked["n"] == 40, lines
 
 
-def adopted_as_pytorch_maps_it(net, head, tmp_path, tiny_utk):
-    """``net`` adopted (random weights: the label order is a coin toss, so forced), with its probabilities and,
-    for each class, its map against PyTorch's: the autograd Grad-CAM of ``head`` (feature map → logits)."""
+def adopted_as_pytorch_maps_it(net, head, tmp_path, tiny_utk, probs_of=None):
+    """``net`` adopted (random weights: the label order is a coin toss, so forced), with its probabilities
+    (``probs_of(x)``, default ``net(x)``) and, for each class, its map against PyTorch's: the autograd Grad-CAM of
+    ``head`` (feature map → logits)."""
     out = adopt(export(net, tmp_path / "classifier.onnx"), tmp_path / "adopted.onnx", "classifier", value_range="unit",
                 dataset=f"utkface:{tiny_utk.parent}", n=24, force=True, echo=quiet)
     model = load_model(out, "classifier")
@@ -196,7 +197,7 @@ def adopted_as_pytorch_maps_it(net, head, tmp_path, tiny_utk):
     x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
     with torch.no_grad():
         features = net.features(x)
-    assert np.abs(probs - net(x).detach().numpy()).max() < 1e-5
+    assert np.abs(probs - (probs_of or net)(x).detach().numpy()).max() < 1e-5
     for k in range(2):
         want = grad_cam(features, head, k)
         assert np.abs(cam[:, k] - want).max() < 1e-4 * np.abs(want).max(), k
@@ -237,6 +238,24 @@ def test_a_head_that_convolves_the_pooled_map_gets_grad_cam(tmp_path, tiny_utk):
     net = ConvHeadNet().eval()
     model = adopted_as_pytorch_maps_it(net, lambda f: net.head(f.mean((2, 3), keepdim=True)), tmp_path, tiny_utk)
     assert "HardSwish" in model.card.method
+
+
+class EmbeddingNet(MLPHeadNet):
+    """Gives its pooled features too (an embedding beside the probabilities), so the pool has two takers."""
+
+    def __init__(self):
+        super().__init__(nn.ReLU())
+
+    def forward(self, x):
+        pooled = self.features(x).mean((2, 3))
+        return torch.softmax(self.head(pooled), 1), pooled * 2
+
+
+def test_a_model_that_also_gives_its_pooled_features_is_adopted_by_its_head(tmp_path, tiny_utk):
+    net = EmbeddingNet().eval()
+    model = adopted_as_pytorch_maps_it(net, lambda f: net.head(f.mean((2, 3))), tmp_path, tiny_utk,
+                                       probs_of=lambda x: net(x)[0])
+    assert "Relu" in model.card.method
 
 
 def test_a_wrong_gradient_through_the_head_is_caught(tmp_path, tiny_utk, monkeypatch):

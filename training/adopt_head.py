@@ -244,53 +244,55 @@ class _Graph:
             return Affine(np.ones_like(k), k)
         return Affine(np.ones_like(k), -k) if first else Affine(-np.ones_like(k), k)
 
-    def activation(self, x: str) -> tuple[Activation, str] | None:
-        """The activation that takes ``x``: its node, or x · gate(x) spread over a gate and a Mul."""
+    def activation(self, n: onnx.NodeProto, x: str) -> Activation | None:
+        """Node ``n`` as an activation of ``x``, where it is one the head's map knows."""
+        if n.op_type not in ACTIVATIONS:
+            return None
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        if n.op_type == "Clip":
+            for key, i in (("min", 1), ("max", 2)):
+                if len(n.input) > i and n.input[i]:
+                    if n.input[i] not in self.consts:
+                        return None
+                    attrs[key] = float(self.consts[n.input[i]])
+        return Activation(n.op_type, x, n.output[0], attrs)
+
+    def gated(self, x: str) -> tuple[Activation, str] | None:
+        """x · gate(x), spread over a gate and a Mul that both take ``x`` (SiLU, an unfused Hardswish)."""
         takers = self.consumers.get(x, [])
-        if len(takers) == 1 and takers[0].op_type in ACTIVATIONS:
-            n = takers[0]
-            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
-            if n.op_type == "Clip":
-                for key, i in (("min", 1), ("max", 2)):
-                    if len(n.input) > i and n.input[i]:
-                        if n.input[i] not in self.consts:
-                            return None
-                        attrs[key] = float(self.consts[n.input[i]])
-            return Activation(n.op_type, x, n.output[0], attrs), n.output[0]
-        if len(takers) == 2:
-            gate = next((n for n in takers if n.op_type in GATES and list(n.input) == [x]), None)
-            mul = next((n for n in takers if n.op_type == "Mul"), None)
-            if gate is not None and mul is not None and sorted(mul.input) == sorted([x, gate.output[0]]) \
-                    and len(self.consumers.get(gate.output[0], [])) == 1:
-                attrs = {a.name: helper.get_attribute_value(a) for a in gate.attribute}
-                return Activation(gate.op_type, x, gate.output[0], attrs, gated=True), mul.output[0]
+        gate = next((n for n in takers if n.op_type in GATES and list(n.input) == [x]), None)
+        mul = next((n for n in takers if n.op_type == "Mul"), None)
+        if gate is not None and mul is not None and sorted(mul.input) == sorted([x, gate.output[0]]) \
+                and len(self.consumers.get(gate.output[0], [])) == 1:
+            attrs = {a.name: helper.get_attribute_value(a) for a in gate.attribute}
+            return Activation(gate.op_type, x, gate.output[0], attrs, gated=True), mul.output[0]
         return None
 
     def head_after(self, pool: onnx.NodeProto, nhwc: bool) -> Head | None:
-        """The head that takes this pool's output to the model's output, or None where something else does."""
-        name, layers = pool.output[0], []
-        while True:
-            takers = self.consumers.get(name, [])
-            if len(takers) == 1 and takers[0].op_type in THROUGH:
-                name = takers[0].output[0]
-                continue
-            linear = self.linear(takers[0]) if len(takers) == 1 else None
-            if linear is not None:
-                layer, name = linear
-                if self.reaches_output(name):
-                    return _head(pool, nhwc, layers, layer, name)
-                layers.append(layer)
-                continue
-            affine = self.elementwise(takers[0], name) if len(takers) == 1 else None
-            if affine is not None:
-                layers.append(affine)
-                name = takers[0].output[0]
-                continue
-            act = self.activation(name)
-            if act is None:
-                return None
-            layers.append(act[0])
-            name = act[1]
+        """The head that takes this pool's output to the model's output, or None where nothing does."""
+        return self._walk(pool, nhwc, pool.output[0], [])
+
+    def _walk(self, pool: onnx.NodeProto, nhwc: bool, name: str, layers: list) -> Head | None:
+        # Each branch is followed (a model may also give its pooled features as an embedding); where branches
+        # meet again inside the head the chain rule here would miss a path, which the gradient check catches.
+        gated = self.gated(name)
+        if gated is not None:
+            return self._walk(pool, nhwc, gated[1], [*layers, gated[0]])
+        for taker in self.consumers.get(name, []):
+            found = None
+            if taker.op_type in THROUGH:
+                found = self._walk(pool, nhwc, taker.output[0], layers)
+            elif (linear := self.linear(taker)) is not None:
+                layer, out = linear
+                found = _head(pool, nhwc, layers, layer, out) if self.reaches_output(out) else \
+                    self._walk(pool, nhwc, out, [*layers, layer])
+            elif (affine := self.elementwise(taker, name)) is not None:
+                found = self._walk(pool, nhwc, taker.output[0], [*layers, affine])
+            elif (act := self.activation(taker, name)) is not None:
+                found = self._walk(pool, nhwc, taker.output[0], [*layers, act])
+            if found is not None:
+                return found
+        return None
 
 
 def _head(pool: onnx.NodeProto, nhwc: bool, layers: list, out: Affine, logits: str) -> Head:
