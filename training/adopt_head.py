@@ -273,8 +273,9 @@ class _Graph:
         return self._walk(pool, nhwc, pool.output[0], [])
 
     def _walk(self, pool: onnx.NodeProto, nhwc: bool, name: str, layers: list) -> Head | None:
-        # Each branch is followed (a model may also give its pooled features as an embedding); where branches
-        # meet again inside the head the chain rule here would miss a path, which the gradient check catches.
+        # Each branch is followed (a model may also give its pooled features as an embedding). Branches cannot
+        # meet again inside a head found here: a merge takes two non-constant inputs, which no layer here does
+        # (the gate's Mul aside, whose derivative counts both); the gradient check would show it if one did.
         gated = self.gated(name)
         if gated is not None:
             return self._walk(pool, nhwc, gated[1], [*layers, gated[0]])
