@@ -90,8 +90,8 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
 
     classifiers, filters, errors, chosen = load_models(args)
     checked_cam_class(args, classifiers)  # a --cam-class a classifier lacks is refused; none given: the app's saved one
-    # --condition is checked against the filter the window opens with (the one chosen, else the default)
-    checked_condition(args, chosen if chosen is not False else (filters[0] if filters else None))
+    if chosen is not False:  # --filter or --no-filter: the filter the window opens with is known here
+        checked_condition(args, chosen)
     window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
                         cam_class=args.cam_class, filter_override=chosen,

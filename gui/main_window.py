@@ -97,8 +97,14 @@ class MainWindow(QMainWindow):
         self.models = ModelPanel(classifiers, filters, errors, runtime, enabled, filter_pref, models_dir)
         self.models.log_path = log_path
         self.models.models_changed.connect(self._models_changed)
+        active = self.models.active_filter()
         self.filter_condition = self._condition_for(
-            self.models.active_filter(), filter_condition or st.get(self.qs, "filter_condition", "", str) or None)
+            active, filter_condition or st.get(self.qs, "filter_condition", "", str) or None)
+        if filter_condition is not None and self.filter_condition != filter_condition:  # the last session's filter
+            why = ("no filter runs" if active is None else f"filter '{active.name}' takes no condition"
+                   if not active.condition_labels else
+                   f"filter '{active.name}' has no such condition; it runs with '{active.condition_labels[0]}'")
+            self._warn(f"--condition {filter_condition!r}: {why}")
         config = PipelineConfig(cam_class=cam_class or st.get(self.qs, "cam_class", "female", str),
                                 apply_filter=apply_filter, filter_condition=self.filter_condition)
         self.pipeline = FramePipeline(self.models.active_classifiers(), self.models.active_filter(),

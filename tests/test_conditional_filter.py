@@ -129,6 +129,22 @@ def test_the_card_says_which_conditions_a_filter_takes(tiny_models):
     assert "conditions (" not in card_markdown(load_model(tiny_models["darken"], "filter").card, "darken.onnx", 0.1)
 
 
+def test_a_condition_the_apps_filter_lacks_is_a_warning_in_the_window_not_a_refusal(qtbot, tmp_path, tiny_models,
+                                                                                     monkeypatch):
+    """Without --filter the window opens with the last session's filter, which the command line cannot know."""
+    from gui.main_window import MainWindow
+
+    monkeypatch.setenv("BIASMIRROR_SETTINGS", str(tmp_path / "settings.ini"))
+    plain, conditional = load_model(tiny_models["darken"], "filter"), load_model(tiny_models["conditional"], "filter")
+    w = MainWindow(None, [load_model(tiny_models["classifier"])], [plain, conditional], [], filter_condition="lighter")
+    qtbot.addWidget(w)
+    try:
+        assert w.pipeline.filter is plain and w.pipeline.config.filter_condition is None
+        assert f"--condition 'lighter': filter '{plain.name}' takes no condition" in w._warnings
+    finally:
+        w.shutdown()
+
+
 def test_the_apps_session_figures_are_one_filters_and_start_afresh_for_another(tiny_models):
     """Switching to another filter, or another condition of a conditional one, starts the session's ΔITA and
     ΔP(female) afresh (said in the status bar); switching the filter off and on again keeps them."""
