@@ -1,6 +1,7 @@
 """An adopted classifier's head, read from its ONNX graph, and the class-activation map built from it.
 
-The head is what follows the last global average pool: linear layers (Gemm, or MatMul and Add), with element-wise
+The head is what follows the last global average pool: linear layers (Gemm, MatMul and Add, or a 1×1 Conv of the
+pooled map), with element-wise
 layers between them (activations, batch norm, a constant scale or shift), ending in the layer whose output,
 through nothing but a softmax or reshapes, is the model's output.
 
@@ -10,8 +11,10 @@ through nothing but a softmax or reshapes, is the model's output.
 - Where an activation lies between two linear layers (torchvision's MobileNetV3: Linear, Hardswish, Linear), the
   map is Grad-CAM (Selvaraju et al. 2017): each channel weighted by the gradient of the class score with respect to
   the pooled feature, computed inside the graph by the chain rule through the head, per face. Through a global
-  average pool that gradient is the same at every cell, so this is Grad-CAM exactly, not an approximation of it,
-  and for an affine head it is the CAM above.
+  average pool that gradient is the same at every cell, so the map is Grad-CAM's weighted sum exactly, not an
+  approximation of it: scaled by the number of cells and raw (before Grad-CAM's ReLU; the pipeline takes the
+  positive part where it needs it), like the CAMs of Bias Mirror's own classifiers. For an affine head it is the
+  CAM above.
 """
 from __future__ import annotations
 
