@@ -135,10 +135,6 @@ def model_inputs(model: onnx.ModelProto, path: Path) -> tuple[onnx.ValueInfoProt
     return images[0], None
 
 
-def the_input(model: onnx.ModelProto, path: Path) -> onnx.ValueInfoProto:
-    return model_inputs(model, path)[0]
-
-
 def layout_of(value: onnx.ValueInfoProto, asked: str, path: Path) -> str:
     if asked != "auto":
         return asked
@@ -177,7 +173,7 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
                                   f"re-export it at opset {MIN_OPSET} or later", path) from exc
     m = onnx.compose.add_prefix(model, PREFIX)
     g = m.graph
-    src_in = the_input(m, path)
+    src_in, src_cond = model_inputs(m, path)
     in_type = src_in.type.tensor_type.elem_type
     b = Builder()
     x = b.op("Cast", ["image"], to=TensorProto.FLOAT)
@@ -196,8 +192,8 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
         cam_outputs(b, head, PREFIX)  # type: ignore[arg-type]
     g.input.remove(src_in)
     g.input.insert(0, helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", size, size, 3]))
-    src_cond = model_inputs(m, path)[1] if kind == "filter" else None
-    if src_cond is not None:  # Bias Mirror's float32 N×K condition, in the type the model takes
+    if src_cond is not None:  # a filter's (adopt refuses it for a classifier): Bias Mirror's float32 N×K condition,
+        # in the type the model takes
         b.op("Cast", ["condition"], out=src_cond.name, to=src_cond.type.tensor_type.elem_type)
         g.input.remove(src_cond)
         g.input.insert(1, helper.make_tensor_value_info("condition", TensorProto.FLOAT, ["N", _dims(src_cond)[1]]))

@@ -303,7 +303,8 @@ def _head(pool: onnx.NodeProto, nhwc: bool, layers: list, out: Affine, logits: s
     if any(isinstance(layer, Activation) for layer in layers):
         return Head(pool.input[0], nhwc, out.weight.astype(np.float32), out.bias.astype(np.float32), logits,
                     pool.output[0], tuple(layers))
-    w, b = np.eye(_channels(layers, out)), np.zeros(_channels(layers, out))
+    c = _channels(layers, out)
+    w, b = np.eye(c), np.zeros(c)
     for layer in [*layers, out]:  # fold the affine chain into one layer: exact CAM
         w, b = layer.fold(w, b)
     return Head(pool.input[0], nhwc, w.astype(np.float32), np.asarray(b, np.float32), logits, pool.output[0])
