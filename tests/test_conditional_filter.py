@@ -93,6 +93,8 @@ def test_the_audit_keeps_each_conditions_results_apart_and_says_which_ran(tmp_pa
     d, lt = (r["filter"]["overall"]["delta_ita"]["mean"]["value"] for r in (darker, lighter))
     assert d < 0 < lt  # the cache did not hand one condition's results to the other
     assert default["filter"]["overall"]["delta_ita"]["mean"]["value"] == pytest.approx(d)
+    # the first condition left unnamed is the same run as it named: all from the cache
+    assert json.loads((out / "run.json").read_text())["images_computed"] == 0
     assert any(line.startswith("The filter ran with its condition 'lighter' (of darker, lighter")
                for line in lighter["summary"])
 

@@ -185,7 +185,10 @@ def run_audit(args) -> tuple[dict, dict]:
     # the cache key: faces found by another detector (or cascade) are not reused
     mode = "aligned" if not detect else ("yunet-" + file_hash(args.yunet)[:12] if args.yunet else detector.name)
     cache = Cache(out / "cache")
+    # a conditional filter's condition, named even where it is its first: one cache entry whichever way it was asked
     condition = checked_condition(args, models.filter)
+    if condition is None and models.filter is not None and models.filter.condition_labels:
+        condition = models.filter.condition_labels[0]
     collector = Collector(models, cache, detector, mode, cam_class, args.batch, progress=not args.no_progress,
                           filter_condition=condition)
     paths = [resolve(s.path) for s in samples]
@@ -200,7 +203,7 @@ def run_audit(args) -> tuple[dict, dict]:
     audit = {"dataset": args.dataset.partition(":")[0] + ":" + Path(read.root).name, "kind": kind, "split": args.split,
              "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
              "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class,
-             "filter_condition": None if models.filter is None else condition or (models.filter.condition_labels or [None])[0]}
+             "filter_condition": condition}
     extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped],
              "copies_counted_once": [{"file": n, "same_bytes_as": kept} for n, kept in read.copies],
              "near_identical": read.near_identical, "label_conflicts": read.conflicts, **notes}
