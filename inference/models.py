@@ -255,14 +255,20 @@ class Filter(OnnxModel):
                                   + ", ".join(self.condition_labels), self.path)
         return label
 
+    def chosen_condition(self, label: str | None) -> str | None:
+        """The condition that runs when ``label`` is asked for: it (checked), else the first; None for a filter
+        that takes no condition."""
+        label = self.check_condition(label)
+        return label or (self.condition_labels[0] if self.condition_labels else None)
+
     def condition_rows(self, label: str | None, n: int) -> np.ndarray | None:
         """One-hot ``condition`` rows for ``n`` faces asking for ``label`` (None: the first), or None where the
         filter takes no condition."""
-        if not self.condition_labels:
-            self.check_condition(label)
+        chosen = self.chosen_condition(label)
+        if chosen is None:
             return None
         rows = np.zeros((n, len(self.condition_labels)), np.float32)
-        rows[:, self.condition_labels.index(self.check_condition(label) or self.condition_labels[0])] = 1.0
+        rows[:, self.condition_labels.index(chosen)] = 1.0
         return rows
 
     def apply(self, faces: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:

@@ -131,9 +131,8 @@ class FramePipeline:
         """The filter's name, with the condition it ran with where it takes one: 'cvae [female]'."""
         f = self.filter
         assert f is not None
-        if not f.condition_labels:
-            return f.name
-        return f"{f.name} [{f.check_condition(self.config.filter_condition) or f.condition_labels[0]}]"
+        chosen = f.chosen_condition(self.config.filter_condition)
+        return f.name if chosen is None else f"{f.name} [{chosen}]"
 
     def providers(self) -> dict[str, str]:
         return {m.name: m.provider for m in self._models()}

@@ -187,8 +187,8 @@ def run_audit(args) -> tuple[dict, dict]:
     cache = Cache(out / "cache")
     # a conditional filter's condition, named even where it is its first: one cache entry whichever way it was asked
     condition = checked_condition(args, models.filter)
-    if condition is None and models.filter is not None and models.filter.condition_labels:
-        condition = models.filter.condition_labels[0]
+    if models.filter is not None:
+        condition = models.filter.chosen_condition(condition)
     collector = Collector(models, cache, detector, mode, cam_class, args.batch, progress=not args.no_progress,
                           filter_condition=condition)
     paths = [resolve(s.path) for s in samples]
