@@ -51,6 +51,14 @@ def probability(text: str) -> float:
     return value
 
 
+def open_unit(text: str) -> float:
+    """A number strictly between 0 and 1 (a decay: 0 keeps nothing of the past, 1 nothing of the present)."""
+    value = probability(text)
+    if value in (0.0, 1.0):
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 1, got {text}")
+    return value
+
+
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 positive_float = float_at_least(0.0, above=True)

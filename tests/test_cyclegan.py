@@ -366,3 +366,56 @@ def test_a_resume_keeps_the_filters_name_unless_told_another(tmp_path, utk):
     assert train(run, utk, "--n-epochs", "2", "--name", "my-filter", "--max-steps", "1") == 0
     assert train(run, utk, "--resume", "--n-epochs", "2") == 0
     assert read_card(run / "filter_A2B.onnx").name == "my-filter"
+
+
+def test_ema_exports_and_measures_the_weight_average_and_resumes_it_exactly(tmp_path, utk, capsys):
+    """--ema keeps a moving average of each generator's weights beside the trained ones; the filter exported, its
+    card's metrics and the sample grid are the average's, drift.csv logs both curves, and a resume carries the
+    average on from the checkpoint, not from the weights it resumes with."""
+    from training.nets.cyclegan import preset as net_preset
+    from training.tasks.cyclegan import to_net, to_uint8
+
+    run = tmp_path / "ema"
+    assert train(run, utk, "--n-epochs", "4", "--ema", "0.5", "--max-steps", "2") == 0
+    assert train(run, utk, "--resume", "--n-epochs", "4") == 0
+    straight = tmp_path / "straight"
+    assert train(straight, utk, "--n-epochs", "4", "--ema", "0.5") == 0
+    a, b = load_checkpoint(run), load_checkpoint(straight)
+    for name in ("ema_G_A", "ema_G_B"):
+        assert int(a["modules"][name]["n_averaged"]) == 4
+        for k, v in a["modules"][name].items():
+            assert torch.allclose(v.float(), b["modules"][name][k].float(), atol=1e-6), (name, k)
+
+    def generator(weights: dict) -> torch.nn.Module:
+        net = build_generator(net_preset("smoke")).eval()
+        net.load_state_dict(weights)
+        return net
+
+    trained_A = generator(a["modules"]["G_A"])
+    averaged_A = generator({k.removeprefix("module."): v for k, v in a["modules"]["ema_G_A"].items()
+                            if k.startswith("module.")})
+    size = PRESETS["smoke"].size
+    faces = np.random.default_rng(0).integers(0, 256, (4, size, size, 3), dtype=np.uint8)
+    exported = load_model(run / "filter_A2B.onnx", "filter").apply(faces).astype(int)
+    with torch.no_grad():
+        want = to_uint8(averaged_A(to_net(torch.from_numpy(faces)))).astype(int)
+        last = to_uint8(trained_A(to_net(torch.from_numpy(faces)))).astype(int)
+    assert np.abs(exported - want).max() <= 1
+    assert np.abs(exported - last).max() > 1  # the average is not the last weights (decay 0.5 over 4 steps)
+
+    card = read_card(run / "filter_A2B.onnx")
+    assert card.training["ema"]["decay"] == 0.5 and card.training["ema"]["updates"] == 4
+    assert "moving average" in card.method
+    rows = list(csv.DictReader(open(run / "drift.csv")))
+    assert [r["step"] for r in rows] == ["2", "4"] and "ema_mean_delta_ita" in rows[0]
+
+    capsys.readouterr()
+    assert train(run, utk, "--resume", "--n-epochs", "4", "--ema", "0.9") == 2
+    assert "--ema 0.9 differs from the checkpoint's 0.5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["0", "1", "1.5", "x"])
+def test_ema_decay_must_lie_between_0_and_1(tmp_path, utk, capsys, bad):
+    with pytest.raises(SystemExit) as exc:
+        train(tmp_path / "run", utk, "--ema", bad)
+    assert exc.value.code == 2 and "--ema" in capsys.readouterr().err

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from inference.arg_checks import non_negative_int, positive_float, positive_int
+from inference.arg_checks import non_negative_int, open_unit, positive_float, positive_int
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
@@ -231,13 +232,29 @@ class CycleGANTask:
         # what the step calls; DistributedDataParallel around each under torchrun, torch.compile with --compile
         self.cycle: nn.Module = CycleForward(self.G_A, self.G_B)
         self.judge: nn.Module = JudgeForward(self.D_A, self.D_B)
+        # Weight averages of the generators (--ema): at the cpu preset a generator's colour cast swings from
+        # step to step with the adversarial game, and an average over the last ~1/(1−decay) steps is exported instead
+        # of wherever the swing stood at the last one.
+        self.ema_decay: float | None = run_cfg.get("ema")
+        self.ema_A = self.ema_B = None
+        if self.ema_decay:
+            average = get_ema_multi_avg_fn(self.ema_decay)
+            self.ema_A = AveragedModel(self.G_A, multi_avg_fn=average)
+            self.ema_B = AveragedModel(self.G_B, multi_avg_fn=average)
         self.last_drift = float("nan")
         self._schedule_synced = False
 
     # --- what the loop asks for ---------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
+        averages = {"ema_G_A": self.ema_A, "ema_G_B": self.ema_B} if self.ema_decay else {}
         return {"G_A": self.G_A, "G_B": self.G_B, "D_A": self.D_A, "D_B": self.D_B,
-                "pool_A": self.pool_A, "pool_B": self.pool_B}
+                "pool_A": self.pool_A, "pool_B": self.pool_B, **averages}
+
+    def generators(self) -> tuple[nn.Module, nn.Module]:
+        """A→B and B→A as exported and measured: the weight averages under --ema, else the trained weights."""
+        if self.ema_decay:
+            return self.ema_A.module, self.ema_B.module
+        return self.G_A, self.G_B
 
     def optimizers(self):
         return {"G": self.opt_G, "D": self.opt_D}
@@ -293,6 +310,9 @@ class CycleGANTask:
         self.opt_G.zero_grad(set_to_none=True)
         ctx.scaler.scale(loss_G).backward()
         ctx.scaler.step(self.opt_G)
+        if self.ema_decay:
+            self.ema_A.update_parameters(self.G_A)
+            self.ema_B.update_parameters(self.G_B)
         # Discriminators: real vs a mix of current and pooled fakes, halved as in the paper.
         self._freeze(self.D_A, self.D_B, frozen=False)
         rng = np.random.default_rng([self.seed, 4, ctx.step] + ([ctx.rank] if ctx.rank else []))
@@ -344,17 +364,20 @@ class CycleGANTask:
         """real A, fake B, rec A, real B, fake A, rec B (each N×3×S×S in [-1, 1])."""
         real_A = to_net(torch.from_numpy(np.array(a_uint8))).to(device)  # a copy: memmaps are read-only
         real_B = to_net(torch.from_numpy(np.array(b_uint8))).to(device)
-        fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
-        return [real_A, fake_B, self.G_B(fake_B), real_B, fake_A, self.G_A(fake_A)]
+        G_A, G_B = self.generators()
+        fake_B, fake_A = G_A(real_A), G_B(real_B)
+        return [real_A, fake_B, G_B(fake_B), real_B, fake_A, G_A(fake_A)]
 
     @torch.no_grad()
     def sample(self, step: int, device: torch.device) -> None:
-        """Sample grid PNG and one point of the skin-tone drift curve, on the fixed val faces."""
+        """Sample grid PNG (of the generators exported) and one point of the skin-tone drift curve, on the fixed val
+        faces: the trained A→B generator's, and under --ema its average's beside it."""
         from torchvision.utils import save_image
 
         from training.tasks.cyclegan_report import drift_row
 
-        self.G_A.eval(), self.G_B.eval()
+        for net in (self.G_A, self.G_B, *self.generators()):
+            net.eval()
         rows = self.translate(self.a.val[:8], self.b.val[:8], device)
         n = min(len(r) for r in rows)
         grid = torch.cat([r[:n] for r in rows]).cpu()
@@ -362,10 +385,13 @@ class CycleGANTask:
         folder.mkdir(parents=True, exist_ok=True)
         save_image((grid + 1) / 2, folder / f"step_{step:07d}.png", nrow=n, padding=2)
         save_image((grid + 1) / 2, folder / "latest.png", nrow=n, padding=2)
-        fake_B = to_uint8(self.G_A(to_net(torch.from_numpy(np.array(self.a.val))).to(device)))
-        row = drift_row(step, np.asarray(self.a.val), fake_B)
+        val_A = to_net(torch.from_numpy(np.array(self.a.val))).to(device)
+        row = drift_row(step, np.asarray(self.a.val), to_uint8(self.G_A(val_A)))
+        if self.ema_decay:
+            averaged = drift_row(step, np.asarray(self.a.val), to_uint8(self.ema_A.module(val_A)))
+            row.update({f"ema_{k}": averaged[k] for k in ("mean_delta_ita", "mean_abs_delta_ita", "n_measured")})
         CsvLog(self.out / "drift.csv").write(row)
-        self.last_drift = row["mean_delta_ita"]
+        self.last_drift = row["ema_mean_delta_ita" if self.ema_decay else "mean_delta_ita"]
 
 
 # --- command line -------------------------------------------------------------
@@ -392,6 +418,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters-per-epoch", type=positive_int, default=None, help="steps per epoch (default: one pass over A)")
     p.add_argument("--batch-size", type=positive_int, default=1, help="1 as in the paper")
     p.add_argument("--lr", type=positive_float, default=2e-4)
+    p.add_argument("--ema", type=open_unit, default=None, metavar="DECAY",
+                   help="also keep an exponential moving average of each generator's weights (e.g. 0.999: about the "
+                        "last 1,000 steps), and export and measure the averages; drift.csv logs both curves")
     p.add_argument("--sample-every", type=non_negative_int, default=500,
                    help="steps between sample grids / drift points (0: off)")
     p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
@@ -415,7 +444,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
         "n_epochs": args.n_epochs if args.n_epochs is not None else SCHEDULE_DEFAULTS["n_epochs"],
         "n_epochs_decay": args.n_epochs_decay if args.n_epochs_decay is not None else SCHEDULE_DEFAULTS["n_epochs_decay"],
         "iters_per_epoch": args.iters_per_epoch, "sample_every": args.sample_every,
-        "min_domain_size": args.min_domain_size,
+        "min_domain_size": args.min_domain_size, "ema": args.ema,
         "command": command_line(args), **started_here(),
     }
     return preset(args.preset), run_cfg
@@ -429,7 +458,7 @@ RESUME_SETTINGS = {
     "domain_a": lambda c: Where(c.get("domain_a")),
     "domain_b": lambda c: Where(c.get("domain_b")),
     "min_domain_size": "min_domain_size", "iters_per_epoch": "iters_per_epoch", "batch_size": "batch_size",
-    "lr": "lr", "seed": "seed",
+    "lr": "lr", "seed": "seed", "ema": lambda c: c.get("ema"),
 }
 # --n-epochs and --n-epochs-decay may lengthen the schedule; --sample-every and --checkpoint-every are progress;
 # the rest say what is exported and measured at the end.
@@ -468,7 +497,8 @@ def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig,
     saved = anchored(state["config"], ("dataset", "domain_a", "domain_b"))
     requested = {"net": {"preset": args.preset}, "dataset": args.dataset, "recipe": args.preset_domains,
                  "domain_a": args.domain_a, "domain_b": args.domain_b, "min_domain_size": args.min_domain_size,
-                 "iters_per_epoch": args.iters_per_epoch, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+                 "iters_per_epoch": args.iters_per_epoch, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+                 "ema": args.ema}
     refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint,
                             schedule_problems(saved, state, args.n_epochs, args.n_epochs_decay, not args.export_only))
     run_cfg = {k: v for k, v in saved.items() if k != "net"}

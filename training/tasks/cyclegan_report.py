@@ -57,9 +57,10 @@ def _mean(x: np.ndarray) -> float | None:
 def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, races: list[str], classifier_path: str | None) -> dict:
     """Filter held-out domain-A faces with the exported model (what users get) and measure the change."""
     fake = np.concatenate([filt.apply(faces[i : i + 32]) for i in range(0, len(faces), 32)])
+    G_B = task.generators()[1]
     with torch.no_grad():
-        task.G_B.cpu().eval()
-        rec = np.concatenate([to_uint8(task.G_B(to_net(torch.from_numpy(fake[i : i + 32]))))
+        G_B.cpu().eval()
+        rec = np.concatenate([to_uint8(G_B(to_net(torch.from_numpy(fake[i : i + 32]))))
                               for i in range(0, len(fake), 32)])
     d = delta_ita(faces, fake)
     metrics: dict = {
@@ -138,10 +139,17 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
         "augmentation": "horizontal flip only", "command": cfg["command"], "resumes": cfg.get("resumes", []),
         **provenance(),
     }
+    method = METHOD
+    if task.ema_decay:
+        training["ema"] = {"decay": task.ema_decay, "exported": "the generators' exponential moving averages",
+                           "updates": int(task.ema_A.n_averaged)}
+        method += (f"; the exported generator is the exponential moving average of its weights (decay "
+                   f"{task.ema_decay:g})")
     direction = f"A->B ({domains.a.name} -> {domains.b.name})"
     path_ab = out / "filter_A2B.onnx"
-    card = filter_card(name, size, direction, METHOD, training, {})
-    worst = export_generator(task.G_A, size, path_ab, card)[OUTPUT_NAMES["filter"]]
+    G_A, G_B = task.generators()
+    card = filter_card(name, size, direction, method, training, {})
+    worst = export_generator(G_A, size, path_ab, card)[OUTPUT_NAMES["filter"]]
     print(f"exported {path_ab} ({path_ab.stat().st_size / 2**20:.1f} MB; parity max|Δ| {worst:.0f} grey level)")
 
     faces, races = held_out_faces(domains, args.eval_faces, cfg["seed"], size, Path(args.cache) if args.cache else None)
@@ -151,15 +159,15 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
     metrics["sample_grid"] = grid_stats(task)
     metrics["parity_max_abs_grey_levels"] = worst
     (out / "metrics.json").write_text(strict_json.dumps(metrics, indent=1))
-    card = filter_card(name, size, direction, METHOD, training, metrics)
+    card = filter_card(name, size, direction, method, training, metrics)
     write_card(path_ab, card)  # same weights; the card now carries the metrics
     print(json.dumps({k: v for k, v in metrics.items() if k != "by_race"}, indent=1))
 
     if args.export_both:
         path_ba = out / "filter_B2A.onnx"
-        back = filter_card(name + "-B2A", size, f"B->A ({domains.b.name} -> {domains.a.name})", METHOD, training,
+        back = filter_card(name + "-B2A", size, f"B->A ({domains.b.name} -> {domains.a.name})", method, training,
                            {"note": "held-out metrics are measured for the A->B filter only"})
-        export_generator(task.G_B, size, path_ba, back)
+        export_generator(G_B, size, path_ba, back)
         print(f"exported {path_ba}")
     if args.export_to:
         Path(args.export_to).parent.mkdir(parents=True, exist_ok=True)
