@@ -421,11 +421,14 @@ def test_a_p_value_of_exactly_zero_is_significant_in_the_summary_and_kept_in_the
     assert json.loads((tmp_path / "r.json").read_text())["filter"]["overall"]["delta_ita"]["wilcoxon"]["p"] == 3.2e-12
 
 
-def test_a_bootstrap_interval_needs_three_values_unless_they_are_all_equal():
+def test_a_bootstrap_interval_needs_three_values_even_when_they_are_equal():
+    """One face used to get a zero-width interval, so the ship gate failed on a group of one."""
     from inference.audit.stats import bootstrap_ci
 
     assert bootstrap_ci([1.0, 2.0]) == {"value": 1.5, "lo": None, "hi": None, "n": 2}
-    assert bootstrap_ci([2.0, 2.0]) == {"value": 2.0, "lo": 2.0, "hi": 2.0, "n": 2}
+    assert bootstrap_ci([0.0312]) == {"value": 0.0312, "lo": None, "hi": None, "n": 1}
+    assert bootstrap_ci([2.0, 2.0]) == {"value": 2.0, "lo": None, "hi": None, "n": 2}
+    assert bootstrap_ci([2.0, 2.0, 2.0]) == {"value": 2.0, "lo": 2.0, "hi": 2.0, "n": 3}
     three = bootstrap_ci([1.0, 2.0, 4.0])
     assert three["lo"] < three["value"] < three["hi"]
 

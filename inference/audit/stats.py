@@ -36,10 +36,10 @@ def bootstrap_ci(values, statistic: str = "mean") -> dict:
     if n == 0:
         return {"value": None, "lo": None, "hi": None, "n": 0}
     point = float(fn(v))
-    if np.all(v == v[0]):
-        return {"value": point, "lo": point, "hi": point, "n": n}
-    if n < 3:  # two different values: resampling them says nothing about where the mean lies
+    if n < 3:  # resampling one or two values says nothing about where the mean lies, even if they are equal
         return {"value": point, "lo": None, "hi": None, "n": n}
+    if np.all(v == v[0]):  # every resample gives the point (an identity filter's zero shifts)
+        return {"value": point, "lo": point, "hi": point, "n": n}
     ci = None
     for method in ("BCa", "percentile"):
         with np.errstate(all="ignore"), warnings.catch_warnings():
