@@ -65,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
     check_filter_choice(args.filter, args.no_filter)
     for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot"), (args.log, "--log")):
         if path is not None:  # checked before the window opens: a session's health is written only when it ends
-            check_output_file(path, option)
+            check_output_file(path, option, args.source)
     check_display()
     from PySide6.QtWidgets import QApplication
 

@@ -59,6 +59,18 @@ def open_unit(text: str) -> float:
     return value
 
 
+def thread_count(text: str) -> int:
+    """A thread count from 1 to four per core: far more only slows everything down, and a mistyped 100000 made
+    ONNX Runtime start threads for minutes before anything ran."""
+    value = int_at_least(1)(text)
+    cores = os.cpu_count() or 1
+    most = max(8, 4 * cores)
+    if value > most:
+        raise argparse.ArgumentTypeError(f"must be at most {most} (four per core; this machine has {cores}), "
+                                         f"got {value}")
+    return value
+
+
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 positive_float = float_at_least(0.0, above=True)
@@ -89,10 +101,27 @@ def _refuse_empty(path: str | Path, option: str) -> None:
         raise BiasMirrorError(f"{option} is empty")
 
 
-def check_output_file(path: str | Path, option: str) -> Path:
-    """``path`` can be written as a file (it, or the folders to make for it): else a message naming it."""
+def _refuse_writing_into_source(path: Path, option: str, source: str | Path) -> None:
+    """An output that is the source, or lies in a source folder, is refused: `run --source v.mp4 --out v.mp4`
+    replaced the video with its rows, and `--out faces/labels.csv` a folder's labels."""
+    if not str(source).strip() or str(source).isdigit():  # a camera index is no file
+        return
+    src, out = Path(source).resolve(), path.resolve()
+    if out == src:
+        raise BiasMirrorError(f"{option} is the source itself: writing it would destroy the input; give another path",
+                              path)
+    if src.is_dir() and src in out.parents:
+        raise BiasMirrorError(f"{option} lies in the source folder {source}: write results outside it (a file there "
+                              "may be the folder's own, such as its labels.csv)", path)
+
+
+def check_output_file(path: str | Path, option: str, source: str | Path | None = None) -> Path:
+    """``path`` can be written as a file (it, or the folders to make for it), and is not ``source`` or in it: else a
+    message naming it."""
     _refuse_empty(path, option)
     path = Path(path)
+    if source is not None:
+        _refuse_writing_into_source(path, option, source)
     if path.is_dir():
         raise BiasMirrorError(f"{option} names a folder; give a file name", path)
     _check_writable_below(path.parent, option, path)

@@ -431,7 +431,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)
     providers = parse_providers(args.providers or args.provider)
     if args.json is not None:
-        check_output_file(args.json, "--json")
+        check_output_file(args.json, "--json", args.source)
     if args.profile_host is not None:
         check_output_dir(args.profile_host, "--profile-host")
     frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup) for n in counts}

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from .arg_checks import positive_int
+from .arg_checks import thread_count
 from .defaults import load_selection
 from .errors import BiasMirrorError
 from .faces import DEFAULT_CASCADE, HAAR_CASCADES, HAAR_RUNTIMES, FaceDetector, make_detector
@@ -20,7 +20,7 @@ def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True,
     p.add_argument("--no-filter", action="store_true", help="run without a filter")
     p.add_argument("--provider", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"],
                    help="ONNX Runtime provider preference (auto: TensorRT → CUDA → CPU)")
-    p.add_argument("--threads", type=positive_int, help="CPU threads per model (default: all cores)")
+    p.add_argument("--threads", type=thread_count, help="CPU threads per model (default: all cores)")
     p.add_argument("--yunet", help="path to an OpenCV YuNet face detector .onnx (default: Haar cascade)")
     p.add_argument("--haar-cascade", default=DEFAULT_CASCADE, choices=list(HAAR_CASCADES),
                    help=f"which of OpenCV's frontal-face Haar cascades finds faces (default {DEFAULT_CASCADE}: it missed "

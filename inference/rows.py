@@ -15,10 +15,28 @@ def _num(v: float | None, digits: int = 4) -> Any:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), digits)
 
 
-def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
+COLUMNS = """one row per face per frame:
+  frame, time         the frame's number, and its capture time in seconds on this machine's steady clock
+                      (differences are meaningful, not the value itself)
+  video_s             for a video: the frame's position in it, in seconds (frame ÷ the file's frame rate)
+  source, track_id    the frame's file or camera; one id per face followed from frame to frame
+  x, y, w, h          the face's box in the frame, in pixels
+  filter              the filter run (with its condition, if any); empty with none
+  measurable          1 where enough skin was found to measure tone
+  ita, L, mst         skin tone of the face: ITA°, CIELAB L*, Monk Skin Tone 1–10
+  *_filtered, delta_* the same through the filter, and filtered − original
+  p_female[C], cam_focus[C]      per classifier C: P(female), and the share of its positive CAM on the face
+  p_female_reference[C], p_female_filtered[C], delta_p_female[C]
+                      the face through the filter's resampling alone, through the filter, and the difference"""
+
+
+def face_row(frame: FrameResult, face: FaceResult, fps: float | None = None) -> dict[str, Any]:
+    """The face's CSV row (``COLUMNS``); ``fps``, a video's frame rate, adds the frame's position in it."""
     o, f, s = face.original, face.filtered, face.skin_shift
     row: dict[str, Any] = {
-        "frame": frame.index, "time": round(frame.timestamp, 3), "source": frame.source, "track_id": face.track_id,
+        "frame": frame.index, "time": round(frame.timestamp, 3),
+        **({"video_s": round(frame.index / fps, 3)} if fps else {}),
+        "source": frame.source, "track_id": face.track_id,
         "x": face.box[0], "y": face.box[1], "w": face.box[2], "h": face.box[3],
         "filter": frame.filter_name or "",
         "measurable": int(o.skin.measurable),
@@ -55,8 +73,9 @@ class RowWriter:
     """
 
     def __init__(self, path: str | Path, flush_every: float = 1.0,
-                 on_part: Callable[[Path, list[str]], None] | None = None):
-        self.path = Path(path)  # the file being written: the latest part
+                 on_part: Callable[[Path, list[str]], None] | None = None, fps: float | None = None):
+        self.path = Path(path)
+        self.fps = fps  # a video's frame rate: rows give each frame's position in it  # the file being written: the latest part
         self.paths = [self.path]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = open(self.path, "w", newline="")
@@ -70,7 +89,7 @@ class RowWriter:
     def write_frame(self, frame: FrameResult, now: float) -> None:
         try:
             for face in frame.faces:
-                row = face_row(frame, face)
+                row = face_row(frame, face, self.fps)
                 if self._writer is None:
                     self._start_table(list(row))
                 elif any(k not in self._writer.fieldnames for k in row):

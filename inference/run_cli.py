@@ -12,12 +12,14 @@ from tqdm import tqdm
 from .cli_common import add_model_arguments, pipeline_from_args
 from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
 from .errors import BiasMirrorError
-from .rows import RowWriter
+from .rows import COLUMNS, RowWriter
 from .arg_checks import check_output_file, check_source, positive_int
 from .sources import open_source
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # the column list keeps its lines
+    p.epilog = "The CSV has " + COLUMNS
     p.add_argument("--source", required=True, help="camera index, video file, image folder or image")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
@@ -30,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     check_source(args.source)
     check_depth(args.detect_depth)
-    check_output_file(args.out, "--out")
+    check_output_file(args.out, "--out", args.source)
     pipeline = pipeline_from_args(args)
     for w in pipeline.provider_warnings():
         print(f"warning: {w}")
@@ -49,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
                     continue
                 result = pipeline.process(frame.image, frame.timestamp, frame.name, detected=frame.detected)
                 if writer is None:
-                    writer = RowWriter(args.out)
+                    writer = RowWriter(args.out, fps=getattr(source, "fps", None) or None)
                 writer.write_frame(result, time.monotonic())
                 frames += 1
                 bar.update(1)

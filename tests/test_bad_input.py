@@ -302,3 +302,92 @@ def test_an_empty_source_is_refused_not_the_current_folder(command, tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert "--source is empty" in refused([*command, "--source", ""], capsys)
     assert not (tmp_path / "rows.csv").exists()
+
+
+def test_an_output_that_is_the_source_or_lies_in_its_folder_is_refused(tmp_path, capsys):
+    """`run --source v.avi --out v.avi` replaced the video with its rows, and `--out faces/labels.csv` a folder's
+    labels; the app's screenshot in a slideshow folder would have been shown as a face."""
+    face = tmp_path / "faces" / "a.jpg"
+    face.parent.mkdir()
+    shutil.copy(utk_images(1)[0], face)
+    labels = face.parent / "labels.csv"
+    labels.write_text("file,gender\na.jpg,female\n")
+    before = face.read_bytes()
+    err = refused(["run", "--source", str(face), "--out", str(face)], capsys)
+    assert "--out is the source itself" in err and str(face) in err
+    err = refused(["run", "--source", str(face.parent), "--out", str(labels)], capsys)
+    assert "--out lies in the source folder" in err and str(labels) in err
+    err = refused(["app", "--source", str(face.parent), "--screenshot", str(face.parent / "shot.png")], capsys)
+    assert "--screenshot lies in the source folder" in err
+    assert "--json is the source itself" in refused(["bench", "--source", str(face), "--json", str(face)], capsys)
+    assert face.read_bytes() == before and labels.read_text() == "file,gender\na.jpg,female\n"
+
+
+def test_a_thread_count_beyond_four_per_core_is_refused(capsys):
+    """--threads 100000 started threads for minutes before anything ran."""
+    import os
+
+    most = max(8, 4 * (os.cpu_count() or 1))
+    for argv in (["run", "--source", "x", "--out", "y"], ["train", "classifier", "--dataset", "folder:x", "--out", "y"]):
+        err = refused([*argv, "--threads", str(most + 1)], capsys)
+        assert f"argument --threads: must be at most {most}" in err
+
+
+def test_a_png_of_a_few_pixels_is_read_like_any_image_when_copies_are_looked_for(tmp_path):
+    """OpenCV cannot decode a PNG under 4 px on a side at a quarter of its size: the look for near-identical
+    copies raised cv2.error out of audit, train evaluate and train classifier."""
+    from inference.datasets import open_dataset
+    from inference.datasets.near_identical import SIDE, thumbnail
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    shutil.copy(utk_images(1)[0], folder / "face.jpg")
+    for name, shape in (("dot.png", (1, 1, 3)), ("strip.png", (100, 3, 3))):
+        cv2.imwrite(str(folder / name), np.full(shape, 90, np.uint8))
+    assert thumbnail(str(folder / "dot.png")).shape == (SIDE * SIDE,)
+    read = open_dataset(f"folder:{folder}", tmp_path / "cache")
+    assert sorted(Path(s.path).name for s in read.samples) == ["dot.png", "face.jpg", "strip.png"]
+
+
+def test_a_labels_csv_is_read_with_spaces_after_its_commas_and_odd_names(tmp_path, caplog):
+    """'file, gender' left every row's keys with a leading space, so every label was silently dropped; './a.jpg'
+    was listed as a file the folder did not hold; an age of '²' passed str.isdigit and crashed int()."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(utk_images(1)[0], folder / name)
+    (folder / "labels.csv").write_text("file, gender, race, age\n./a.jpg, female, Black, 31\nb.jpg, male, White, ²\n",
+                                       encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        read = read_folder(folder)
+    got = {Path(s.path).name: (s.gender, s.race, s.age) for s in read.samples}
+    assert got == {"a.jpg": ("female", "Black", 31), "b.jpg": ("male", "White", None)}
+    assert not read.skipped and "age '²' (expected whole years)" in caplog.text
+
+
+def test_a_folders_labels_stay_when_a_groups_csv_is_given(tmp_path):
+    """With --groups, a folder's labels.csv used to be replaced by the groups CSV: a labelled audit became an
+    unlabelled one."""
+    from inference.audit.cli import read_dataset
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(utk_images(2)[name == "b.jpg"], folder / name)
+    (folder / "labels.csv").write_text("file,gender,race\na.jpg,female,Asian\nb.jpg,male,Indian\nghost.jpg,male,\n")
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\na.jpg,team a\nb.jpg,team b\nother.jpg,team b\n")
+    read, notes = read_dataset(f"folder:{folder}", str(groups))
+    got = {Path(s.path).name: (s.gender, s.race, s.group) for s in read.samples}
+    assert got == {"a.jpg": ("female", "Asian", "team a"), "b.jpg": ("male", "Indian", "team b")}
+    assert notes["groups_csv"]["listed_not_found"] == ["other.jpg"]  # ghost.jpg is the labels CSV's, not the groups'
+    no_group_column = tmp_path / "nogroup.csv"
+    no_group_column.write_text("file,team\na.jpg,x\n")
+    with pytest.raises(BiasMirrorError, match="the groups CSV needs columns 'file' and 'group'"):
+        read_dataset(f"folder:{folder}", str(no_group_column))
+
+
+@pytest.mark.parametrize("kind", ["folder", "utkface", "celeba", "fairface"])
+def test_a_dataset_spec_without_a_path_is_refused_not_the_current_folder(kind, tmp_path, capsys):
+    err = refused(["audit", "--dataset", f"{kind}:", "--out", str(tmp_path / "a")], capsys)
+    assert f"dataset spec '{kind}:' has no path after {kind}:" in err

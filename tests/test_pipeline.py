@@ -612,3 +612,24 @@ def test_skin_is_measured_on_crops_shrunk_to_skin_px(tiny_models):
     for a, b in zip(runs["off"], runs["on"], strict=True):
         assert a.original.skin == b.original.skin and a.filtered.skin == b.filtered.skin
         assert a.filtered.skin == measure_skin_tones(resize_batch(a.filtered.crop[None], (64, 64)))[0]
+
+
+def test_run_rows_give_a_videos_frames_their_position_in_it(tmp_path, tiny_models):
+    """The `time` column is the capture clock; for a video the rows also say where in it each frame lies."""
+    clip = tmp_path / "clip.avi"
+    scene = _scene(1)
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (scene.shape[1], scene.shape[0]))
+    for _ in range(4):
+        writer.write(scene)
+    writer.release()
+    out = tmp_path / "rows" / "rows.csv"
+    assert main.main(["run", "--source", str(clip), "--out", str(out), "--no-filter",
+                      "--classifier", str(tiny_models["classifier"])]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert rows and {r["frame"] for r in rows} == {"0", "1", "2", "3"}
+    assert all(float(r["video_s"]) == pytest.approx(int(r["frame"]) / 5) for r in rows)
+    picture = tmp_path / "face.png"
+    cv2.imwrite(str(picture), scene)
+    assert main.main(["run", "--source", str(picture), "--out", str(out), "--no-filter",
+                      "--classifier", str(tiny_models["classifier"])]) == 0
+    assert "video_s" not in next(csv.DictReader(open(out)))  # an image has no position in time

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from inference.arg_checks import check_cache_dir, check_output_dir, check_output_file, non_negative_int, positive_int
+from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, non_negative_int,
+                                   positive_int, thread_count)
 from inference.errors import BiasMirrorError
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def add_run_arguments(p, out_help: str) -> None:
     """The arguments every trainer shares: where the run lives, and how the loop runs it."""
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=thread_count, default=None, help="CPU threads for torch")
     p.add_argument("--cache", default="cache", help="folder for decoded image caches ('' to disable)")
     p.add_argument("--out", required=True, help=out_help)
     p.add_argument("--name", help="model name in the card (default: the run folder's name)")

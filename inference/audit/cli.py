@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..arg_checks import check_output_dir, check_output_file, float_at_least, positive_int
 from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
-from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
+from ..datasets import DatasetRead, Sample, merge_copies, read_spec, select
 from ..user_dirs import default_cache_dir
 from ..datasets.csv_file import read_rows_by_file
 from ..datasets.folder import list_images
@@ -67,25 +67,24 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
     """The dataset, with the user's groups joined on; ``notes`` lists CSV files not found / images not listed."""
     kind, _, path = spec.partition(":")
     notes: dict = {}
-    if kind == "folder" and Path(path).is_dir() and not list_images(Path(path)):
+    if kind == "folder" and path.strip() and Path(path).is_dir() and not list_images(Path(path)):
         return DatasetRead("folder", str(Path(path)), [], []), {"empty_folder": True}
-    if kind == "folder" and groups_csv:
-        if not Path(groups_csv).exists():
-            raise BiasMirrorError("the groups CSV does not exist", groups_csv)
-        read = read_folder(path, groups_csv)
-    else:
-        read = read_spec(spec)
-        if groups_csv:
-            read = _join_groups(read, groups_csv)
+    # a folder's labels come from its labels.csv whether or not groups are given (they used to replace it)
+    read = read_spec(spec)
+    if groups_csv:
+        read = _join_groups(read, groups_csv)
     # after the groups are joined, so that copies the CSV puts in different groups are caught as a conflict
     read = merge_copies(read, default_cache_dir())
     if groups_csv:
         notes["groups_csv"] = {
             "file": Path(groups_csv).name,
-            "listed_not_found": sorted(n for n, why in read.skipped if "not in the folder" in why),
+            "listed_not_found": sorted(n for n, why in read.skipped if why == GROUPS_NOT_FOUND),
             "not_listed": sorted(relative(s.path, read.root) for s in read.samples if not s.group),
         }
     return read, notes
+
+
+GROUPS_NOT_FOUND = "listed in the groups CSV but not in the folder"
 
 
 def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
@@ -102,7 +101,7 @@ def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
         if g:
             seen.update({rel, Path(s.path).name})
         samples.append(Sample(**{**s.__dict__, "group": g or None}))
-    skipped = [(n, "listed in the CSV but not in the folder") for n in sorted(set(groups) - seen)]
+    skipped = [(n, GROUPS_NOT_FOUND) for n in sorted(set(groups) - seen)]
     return dataclasses.replace(read, samples=samples, skipped=read.skipped + skipped)
 
 

@@ -23,6 +23,9 @@ def read_spec(spec: str) -> DatasetRead:
         raise BiasMirrorError(
             f"dataset spec {spec!r} should be KIND:PATH with KIND one of {', '.join(READERS)}"
         )
+    if not path.strip():  # Path("") is the current folder, which would be read as the dataset
+        raise BiasMirrorError(f"dataset spec {spec!r} has no path after {kind}: (an unset shell variable?); "
+                              f"give {kind}:PATH")
     return READERS[kind](Path(path).expanduser())
 
 

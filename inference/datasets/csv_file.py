@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from ..errors import BiasMirrorError
@@ -19,7 +19,9 @@ def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, di
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            rows = [(reader.line_num, row) for row in reader]
+            # the names as the header has them, less spaces: "file, gender" (a space after each comma) is common
+            rows = [(reader.line_num, {k.strip() if isinstance(k, str) else k: v for k, v in row.items()})
+                    for row in reader]
             return [str(c).strip() for c in reader.fieldnames or []], rows
     except UnicodeDecodeError as exc:
         raise BiasMirrorError(f"{what} is not UTF-8 text (byte {exc.start}): save it as a UTF-8 CSV", path) from exc
@@ -45,7 +47,9 @@ def read_rows_by_file(path: str | Path, what: str, compared: Sequence[str] | Non
     repeats = []
     for number, row in rows:
         name = (row.get("file") or "").strip()
-        if not name:  # a row without a file name lists nothing: the readers say so for it, it repeats nothing
+        if name:  # "./a.jpg" and "sub//a.jpg" name the files the folder lists as "a.jpg" and "sub/a.jpg"
+            name = PurePosixPath(name).as_posix()
+        else:  # a row without a file name lists nothing: the readers say so for it, it repeats nothing
             by_file.setdefault(name, (number, row))
             continue
         if name not in by_file:

@@ -50,7 +50,7 @@ def _kept(path: Path) -> bool:
 def _odd_labels(rel: str, row: dict[str, str]) -> list[str]:
     """The values of ``row`` that read_folder cannot use, as "file: column 'value' (expected …)"."""
     expected = {"gender": ("male or female", lambda v: v.lower() in ("male", "female")),
-                "age": ("whole years", str.isdigit),
+                "age": ("whole years", str.isdecimal),  # isdigit takes "²", which int() refuses
                 "split": ("train, val or test", lambda v: v in ("train", "val", "test"))}
     out = []
     for column, (wanted, ok) in expected.items():
@@ -95,7 +95,7 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
                 path=str(p),
                 gender=gender if gender in ("male", "female") else None,
                 race=(r.get("race") or "").strip() or None,
-                age=int(age) if age.isdigit() else None,
+                age=int(age) if age.isdecimal() else None,
                 partition=(r.get("split") or "").strip() or None,
                 group=(r.get("group") or "").strip() or None,
                 attrs={k: v for k, v in r.items() if k != "file"},

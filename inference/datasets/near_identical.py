@@ -43,7 +43,12 @@ def thumbnail(path: str) -> np.ndarray | None:
         data = np.fromfile(path, np.uint8)
     except OSError:
         return None
-    grey = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_4) if data.size else None
+    if not data.size:
+        return None
+    try:
+        grey = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_4)
+    except cv2.error:  # a PNG under 4 px on a side: OpenCV cannot decode it reduced (JPEGs scale in the decoder)
+        grey = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
     if grey is None:
         return None
     return cv2.resize(grey, (SIDE, SIDE), interpolation=cv2.INTER_AREA).ravel()
