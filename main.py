@@ -145,6 +145,9 @@ def missing_module_message(exc: ModuleNotFoundError) -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the command's modules load (torch takes seconds), before its own handler
+        print("interrupted", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] in OUR_PACKAGES:
             raise  # a broken checkout, not a missing dependency: the traceback says where

@@ -102,17 +102,18 @@ def _refuse_empty(path: str | Path, option: str) -> None:
 
 
 def _refuse_writing_into_source(path: Path, option: str, source: str | Path) -> None:
-    """An output that is the source, or lies in a source folder, is refused: `run --source v.mp4 --out v.mp4`
+    """An output that is an input, or lies in an input folder, is refused: `run --source v.mp4 --out v.mp4`
     replaced the video with its rows, and `--out faces/labels.csv` a folder's labels."""
     if not str(source).strip() or str(source).isdigit():  # a camera index is no file
         return
     src, out = Path(source).resolve(), path.resolve()
     if out == src:
-        raise BiasMirrorError(f"{option} is the source itself: writing it would destroy the input; give another path",
-                              path)
+        raise BiasMirrorError(f"{option} is an input of this command: writing it would destroy or change the input; "
+                              "give another path", path)
     if src.is_dir() and src in out.parents:
-        raise BiasMirrorError(f"{option} lies in the source folder {source}: write results outside it (a file there "
-                              "may be the folder's own, such as its labels.csv)", path)
+        raise BiasMirrorError(f"{option} lies in {source}, an input folder: write results outside it (a file there "
+                              "may be the folder's own, such as its labels.csv, and one written there joins its input)",
+                              path)
 
 
 def check_output_file(path: str | Path, option: str, source: str | Path | None = None) -> Path:
@@ -120,20 +121,24 @@ def check_output_file(path: str | Path, option: str, source: str | Path | None =
     message naming it."""
     _refuse_empty(path, option)
     path = Path(path)
-    if source is not None:
-        _refuse_writing_into_source(path, option, source)
     if path.is_dir():
         raise BiasMirrorError(f"{option} names a folder; give a file name", path)
+    if source is not None:
+        _refuse_writing_into_source(path, option, source)
     _check_writable_below(path.parent, option, path)
     if path.exists() and not os.access(path, os.W_OK):
         raise BiasMirrorError(f"{option}: the file exists and cannot be overwritten (no permission)", path)
     return path
 
 
-def check_output_dir(path: str | Path, option: str) -> Path:
-    """``path`` is, or can be made, a folder to write in: else a message naming it."""
+def check_output_dir(path: str | Path, option: str, sources: tuple[str | Path | None, ...] = ()) -> Path:
+    """``path`` is, or can be made, a folder to write in, and is none of ``sources`` (input folders) nor in one:
+    else a message naming it."""
     _refuse_empty(path, option)
     path = Path(path)
+    for source in sources:
+        if source is not None:
+            _refuse_writing_into_source(path, option, source)
     if path.exists() and not path.is_dir():
         raise BiasMirrorError(f"{option} names a file; give a folder", path)
     _check_writable_below(path, option, path)

@@ -215,6 +215,13 @@ class Classifier(OnnxModel):
     def labels(self) -> tuple[str, ...]:
         return tuple(self.card.labels)
 
+    def require_gender(self, role: str) -> None:
+        """Refuses a classifier of other labels where P(female) is measured (a smile classifier adopted with
+        ``--labels smile,neutral`` was read as unreadable faces, or failed after training)."""
+        if not {"female", "male"} <= set(self.labels):
+            raise BiasMirrorError(f"{role}: its labels are {', '.join(self.labels)}; this measures P(female), so it "
+                                  "needs a gender classifier whose labels include female and male", self.path)
+
     def predict(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """faces: N×H×W×3 RGB uint8 at the model's size → (probs N×K, raw cam N×K×h×w)."""
         if faces.shape[0] == 0:

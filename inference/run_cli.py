@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from .cli_common import add_model_arguments, pipeline_from_args
 from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
+from .defaults import check_filter_choice
 from .errors import BiasMirrorError
 from .rows import COLUMNS, RowWriter
 from .arg_checks import check_output_file, check_source, positive_int
@@ -31,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     check_source(args.source)
+    check_filter_choice(args.filter, args.no_filter)  # as the app does: what was asked for, before where it goes
     check_depth(args.detect_depth)
     check_output_file(args.out, "--out", args.source)
     pipeline = pipeline_from_args(args)

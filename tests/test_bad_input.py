@@ -92,7 +92,7 @@ def test_csv_and_dataset_paths_of_the_wrong_kind(tmp_path, capsys):
     shutil.copy(utk_images(1)[0], folder / "a.jpg")
     binary = tmp_path / "groups.csv"
     binary.write_bytes(MODEL.read_bytes()[:400])
-    assert f"{binary}: the labels CSV is not UTF-8 text" in refused(  # a folder's groups CSV may carry labels too
+    assert f"{binary}: the groups CSV is not UTF-8 text" in refused(  # a folder's groups CSV may carry labels too
         ["audit", "--dataset", f"folder:{folder}", "--groups", str(binary), "--out", str(tmp_path / "o")], capsys)
     utk = tmp_path / "utk"
     utk.mkdir()
@@ -314,12 +314,12 @@ def test_an_output_that_is_the_source_or_lies_in_its_folder_is_refused(tmp_path,
     labels.write_text("file,gender\na.jpg,female\n")
     before = face.read_bytes()
     err = refused(["run", "--source", str(face), "--out", str(face)], capsys)
-    assert "--out is the source itself" in err and str(face) in err
+    assert "--out is an input of this command" in err and str(face) in err
     err = refused(["run", "--source", str(face.parent), "--out", str(labels)], capsys)
-    assert "--out lies in the source folder" in err and str(labels) in err
+    assert f"--out lies in {face.parent}, an input folder" in err and str(labels) in err
     err = refused(["app", "--source", str(face.parent), "--screenshot", str(face.parent / "shot.png")], capsys)
-    assert "--screenshot lies in the source folder" in err
-    assert "--json is the source itself" in refused(["bench", "--source", str(face), "--json", str(face)], capsys)
+    assert "--screenshot lies in" in err
+    assert "--json is an input of this command" in refused(["bench", "--source", str(face), "--json", str(face)], capsys)
     assert face.read_bytes() == before and labels.read_text() == "file,gender\na.jpg,female\n"
 
 
@@ -381,6 +381,12 @@ def test_a_folders_labels_stay_when_a_groups_csv_is_given(tmp_path):
     got = {Path(s.path).name: (s.gender, s.race, s.group) for s in read.samples}
     assert got == {"a.jpg": ("female", "Asian", "team a"), "b.jpg": ("male", "Indian", "team b")}
     assert notes["groups_csv"]["listed_not_found"] == ["other.jpg"]  # ghost.jpg is the labels CSV's, not the groups'
+    carrying_labels = tmp_path / "labelled_groups.csv"  # a folder's groups CSV with labels is its labels CSV
+    carrying_labels.write_text("file,group,gender\na.jpg,x,male\nghost.jpg,y,male\n")
+    read, notes = read_dataset(f"folder:{folder}", str(carrying_labels))
+    assert {Path(s.path).name: (s.gender, s.group) for s in read.samples} == {"a.jpg": ("male", "x"),
+                                                                               "b.jpg": (None, None)}
+    assert notes["groups_csv"]["listed_not_found"] == ["ghost.jpg"]
     no_group_column = tmp_path / "nogroup.csv"
     no_group_column.write_text("file,team\na.jpg,x\n")
     with pytest.raises(BiasMirrorError, match="the groups CSV needs columns 'file' and 'group'"):

@@ -90,7 +90,7 @@ def test_a_gpu_asked_for_and_not_there_is_refused_before_the_data_is_read(argv, 
 # --- 2. numbers: refused by argparse with the option's name; a documented 0 is kept --------------------------------
 
 CLASSIFIER = ["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", f"{NOWHERE}/run"]
-CYCLEGAN = ["train", "cyclegan", "--domain-a", NOWHERE, "--domain-b", NOWHERE, "--out", f"{NOWHERE}/run"]
+CYCLEGAN = ["train", "cyclegan", "--domain-a", f"{NOWHERE}/A", "--domain-b", f"{NOWHERE}/B", "--out", f"{NOWHERE}/run"]
 
 
 @pytest.mark.parametrize("argv,option", [
@@ -301,3 +301,183 @@ def test_a_truncated_checkpoint_is_one_line_naming_it(trainer, keep, tmp_path, c
     path.write_bytes(data[: int(len(data) * keep)])
     code, err = run(["train", trainer, "--dataset", f"utkface:{NOWHERE}", "--resume", "--out", str(path.parent)], capsys)
     assert code == 2 and err.count("\n") == 1 and f"{path}: truncated or corrupt checkpoint (" in err
+
+
+# --- found by a review of the training commands (2026-12-06) -------------------------------------------------------
+
+def _smile_classifier(tmp_path: Path) -> Path:
+    """A classifier whose labels are not genders (as `train adopt --labels smile,neutral` makes)."""
+    from inference.card import classifier_card
+    from training.nets.cam_classifier import CamClassifier, ClassifierConfig
+    from training.tasks.classifier_report import export_classifier
+
+    net = CamClassifier(ClassifierConfig(arch="resnet", size=24, width=8)).eval()
+    card = classifier_card("smile", 24, ["smile", "neutral"], net.cam_grid(), "test model", {"dataset": "none"}, {})
+    return export_classifier(net, 24, tmp_path / "smile.onnx", card) and tmp_path / "smile.onnx"
+
+
+def test_a_classifier_of_other_labels_is_refused_where_p_female_is_measured(tmp_path, domains, capsys):
+    """train evaluate reported every face unreadable; train cyclegan trained to the end and then crashed."""
+    smile = _smile_classifier(tmp_path)
+    a, b, _, _ = domains
+    said = f"{smile}: --classifier: its labels are smile, neutral; this measures P(female)"
+    code, err = run(["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke",
+                     "--min-domain-size", "1", "--device", "cpu", "--cache", "", "--classifier", str(smile),
+                     "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and said in err and not (tmp_path / "run").exists()
+    code, err = run(["train", "evaluate", "--model", str(smile), "--dataset", f"utkface:{a}", "--split", "all"], capsys)
+    assert code == 2 and f"{smile}: --model: its labels are smile, neutral" in err
+    code, err = run(["audit", "--dataset", f"utkface:{a}", "--classifier", str(smile), "--no-filter",
+                     "--out", str(tmp_path / "audit")], capsys)
+    assert code == 2 and said in err
+
+
+def test_the_decoded_image_cache_follows_a_file_that_changed(tmp_path):
+    """The cache was keyed on paths alone: a corrupt photo replaced by a good one stayed 'unreadable'."""
+    from training.data.cache import load_images
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"not a jpeg")
+    first = load_images([str(photo)], 16, tmp_path / "cache")
+    assert first.n_bad == 1
+    cv2.imwrite(str(photo), np.full((20, 20, 3), 200, np.uint8))
+    again = load_images([str(photo)], 16, tmp_path / "cache")
+    assert again.n_bad == 0 and abs(int(again.images[0].mean()) - 200) <= 2
+    assert load_images([str(photo)], 16, tmp_path / "cache").images[0].mean() == again.images[0].mean()  # reused
+
+
+def test_a_classifier_is_not_trained_on_one_gender_nor_composed_over_labels_nobody_has(tmp_path, capsys):
+    """Trained on men only, a classifier 'reached' 100 % on a test split of men; --compose balanced --by race on a
+    dataset without races balanced nothing, and the card said it was balanced by race."""
+    men = tmp_path / "men"
+    write_faces(men, 40)
+    for p in men.iterdir():
+        if p.name.split("_")[1] == "1":
+            p.unlink()
+    code, err = run(["train", "classifier", "--dataset", f"utkface:{men}", "--min-age", "-1", "--cache", "",
+                     "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "the training split holds faces of one gender only (" in err and "male)" in err
+    photos = tmp_path / "photos"
+    write_faces(photos, 40)
+    names = sorted(p.name for p in photos.iterdir())
+    (photos / "labels.csv").write_text("file,gender\n" + "".join(f"{n},{'female' if n.split('_')[1] == '1' else 'male'}\n"
+                                                                for n in names))
+    code, err = run(["train", "classifier", "--dataset", f"folder:{photos}", "--min-age", "-1", "--compose", "balanced",
+                     "--by", "race", "--cache", "", "--out", str(tmp_path / "run2")], capsys)
+    assert code == 2 and "cannot compose over race: none of the" in err and "has a race label" in err
+
+
+def test_a_run_folder_inside_its_own_data_is_refused(tmp_path, domains, capsys):
+    """A CycleGAN run in its domain-A folder added its sample grids to domain A, and could never be resumed."""
+    a, b, _, _ = domains
+    for out in (a, a / "run"):
+        code, err = run(["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke",
+                         "--device", "cpu", "--cache", "", "--out", str(out)], capsys)
+        assert code == 2 and "--out" in err and "input" in err, err
+    code, err = run(["train", "classifier", "--dataset", f"utkface:{a}", "--cache", "", "--out", str(a / "run")],
+                    capsys)
+    assert code == 2 and f"--out lies in {a}, an input folder" in err
+    assert not (a / "run").exists()
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--arch", "mobilenet", "--width", "4"], "--width (a resnet setting) with --arch mobilenet"),
+    (["--arch", "mobilenet", "--blocks", "2,2,2,2"], "--blocks (a resnet setting) with --arch mobilenet"),
+    (["--target", "female:1"], "--target without --compose target"),
+    (["--swa-lr", "1e-3"], "--swa-lr without --swa-epochs"),
+    (["--distill-weight", "0.3"], "--distill-weight without --distill-from"),
+])
+def test_a_classifier_option_that_would_not_be_used_is_refused(extra, expected, tmp_path, capsys):
+    code, err = run(["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", str(tmp_path / "run"), *extra],
+                    capsys)
+    assert code == 2 and expected in err and "it would not be used" in err
+
+
+def test_cyclegan_domains_given_two_ways_or_twice_are_refused(tmp_path, domains, capsys):
+    a, b, _, _ = domains
+    base = ["train", "cyclegan", "--preset", "smoke", "--device", "cpu", "--cache", "", "--out", str(tmp_path / "run")]
+    code, err = run([*base, "--domain-a", str(a), "--domain-b", str(b), "--dataset", f"utkface:{a}"], capsys)
+    assert code == 2 and "give --domain-a and --domain-b, or --dataset with --preset-domains, not both" in err
+    code, err = run([*base, "--domain-a", str(a), "--domain-b", f"{a}/"], capsys)
+    assert code == 2 and "--domain-a and --domain-b are the same folder" in err
+
+
+def test_the_engineer_recipe_reads_race_names_in_any_case_and_names_the_ones_it_needs(tmp_path):
+    from training.data.domains import engineer_domains
+
+    photos = tmp_path / "photos"
+    write_faces(photos, 400)
+    races = ["white", "BLACK", "asian", "Indian", "others"]
+    rows = [f"{p.name},{'female' if p.name.split('_')[1] == '1' else 'male'},{races[int(p.name.split('_')[2])]},30"
+            for p in sorted(photos.iterdir())]
+    (photos / "labels.csv").write_text("file,gender,race,age\n" + "\n".join(rows) + "\n")
+    domains = engineer_domains(f"folder:{photos}", 0, 1)
+    assert {s.race for s in domains.a.train} == {"White", "Black", "Asian", "Indian", "Others"}
+    (photos / "labels.csv").write_text("file,gender,race,age\n" + "\n".join(rows).replace(",others,", ",martian,") + "\n")
+    with pytest.raises(BiasMirrorError, match="the engineer recipe's races are UTKFace's .* also have 'martian'"):
+        engineer_domains(f"folder:{photos}", 0, 1)
+
+
+def test_a_cards_split_says_whether_the_dataset_split_it_or_the_hash_did():
+    from inference.datasets.splits import split_rule
+
+    assert split_rule([Sample("a.jpg"), Sample("b.jpg")]) == "a stable hash of file name, 80/10/10"
+    assert split_rule([Sample("a.jpg", partition="train"), Sample("b.jpg", partition="test")]) == \
+        "the dataset's own split labels"
+    assert split_rule([Sample("a.jpg", partition="val"), Sample("b.jpg")]) == \
+        "the dataset's own split labels for 1 of 2 images, a stable hash of file name, 80/10/10 for the rest"
+
+
+def test_an_export_interrupted_leaves_the_model_that_was_there(tmp_path, tiny_models, monkeypatch):
+    """Ctrl-C during export left model.onnx without its card (and --export-to copied over a model in place)."""
+    import shutil
+
+    from inference.models import read_card
+    from training import export as export_module
+
+    target = tmp_path / "model.onnx"
+    shutil.copy(tiny_models["classifier"], target)
+    before = target.read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(export_module.onnx.checker, "check_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        from tests.conftest import make_classifier
+        make_classifier(target, size=24)
+    assert target.read_bytes() == before and read_card(target).kind == "classifier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no part file left behind
+    monkeypatch.setattr(export_module.shutil, "copyfile", lambda src, dst: (Path(dst).write_bytes(b"half"),
+                                                                               interrupted()))
+    with pytest.raises(KeyboardInterrupt):
+        export_module.copy_model(tiny_models["darken"], target)
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+def test_evaluate_without_ages_says_so_and_writes_json_into_a_new_folder(tmp_path, tiny_models, capsys):
+    photos = tmp_path / "photos"
+    write_faces(photos, 20)
+    names = sorted(p.name for p in photos.iterdir())
+    (photos / "labels.csv").write_text("file,gender\n" + "".join(
+        f"{n},{'female' if n.split('_')[1] == '1' else 'male'}\n" for n in names))
+    base = ["train", "evaluate", "--model", str(tiny_models["classifier"]), "--dataset", f"folder:{photos}",
+            "--split", "all"]
+    code, err = run([*base, "--min-age", "18"], capsys)
+    assert code == 2 and "needs ages, and this dataset has none: pass --min-age -1" in err
+    out = tmp_path / "new" / "folder" / "eval.json"
+    code, _ = run([*base, "--min-age", "-1", "--json", str(out)], capsys)
+    assert code == 0 and out.exists()
+
+
+def test_ctrl_c_while_a_command_loads_is_one_line(monkeypatch, capsys):
+    def interrupted(argv):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(main, "build_parser", interrupted)
+    assert main.main(["train", "classifier", "--help"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_run_folder_with_a_checkpoint_is_refused_before_the_data_is_read(tmp_path, capsys):
+    _checkpoint(tmp_path / "run", CLASSIFIER_CONFIG)
+    code, err = run(["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "a checkpoint already exists here: pass --resume" in err

@@ -110,6 +110,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sample]:
     read = open_dataset(dataset)
+    if min_age is not None and read.samples and not any(s.age is not None for s in read.samples):
+        raise BiasMirrorError(f"evaluating faces {ages_text(min_age)} needs ages, and this dataset has none: pass "
+                              "--min-age -1 to evaluate every labelled face", read.root)
     samples = select(read.samples, None if split == "all" else split, min_age=min_age, labelled=True)
     if not samples:
         raise BiasMirrorError(f"no labelled faces in split '{split}' (min age {min_age})", read.root)
@@ -158,6 +161,8 @@ def main(args: argparse.Namespace) -> int:
     # Named uniquely: a retrained model beside its predecessor has the same card name and file name, and under one
     # key the second silently replaced the first in every table and comparison.
     loaded = load_classifiers(args.model, RuntimeConfig(provider="cpu"))
+    for model in loaded:
+        model.require_gender("--model")
     models = {f"{model.name} ({Path(path).name})": model for model, path in zip(loaded, args.model)}
     min_age, notes = choose_min_age(args.min_age, models)
     for note in notes:
@@ -176,5 +181,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         # which faces were evaluated: the age bar may come from the cards, so the file must say it
         evaluated = {"dataset": args.dataset, "split": args.split, "min_age": min_age}
-        Path(args.json).write_text(evaluation_json(results, paired, {"evaluated": evaluated}))
+        path = Path(args.json)  # its folders are made as the other --json outputs' are
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(evaluation_json(results, paired, {"evaluated": evaluated}))
     return 0

@@ -6,8 +6,11 @@ was normalised.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import onnx
@@ -74,7 +77,29 @@ def write_card(path: str | Path, card: ModelCard) -> None:
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
     model.metadata_props.add(key=METADATA_KEY, value=card.to_json())
-    onnx.save(model, str(path))
+    with _written_whole(path) as part:
+        onnx.save(model, str(part))
+
+
+@contextlib.contextmanager
+def _written_whole(path: str | Path) -> Iterator[Path]:
+    """A file to write in place of ``path``, renamed over it when the block ends and removed if it fails: an
+    interrupted write (Ctrl-C during export) left a model without its card, or would have cut short a model the
+    app loads."""
+    path = Path(path)
+    part = path.with_name(f".{path.name}.part")
+    try:
+        yield part
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def copy_model(src: str | Path, dst: str | Path) -> None:
+    """``src`` copied to ``dst`` (``--export-to``) whole or not at all."""
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    with _written_whole(dst) as part:
+        shutil.copyfile(src, part)
 
 
 def export(
@@ -90,13 +115,13 @@ def export(
     path.parent.mkdir(parents=True, exist_ok=True)
     graph = graph.eval().cpu()
     dynamic = {n: {0: "N"} for n in [*input_names, *output_names]}
-    with torch.no_grad():
+    with _written_whole(path) as part, torch.no_grad():
         torch.onnx.export(
-            graph, tuple(example), str(path), input_names=list(input_names), output_names=list(output_names),
+            graph, tuple(example), str(part), input_names=list(input_names), output_names=list(output_names),
             dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
         )
-    onnx.checker.check_model(str(path))
-    write_card(path, card)
+        onnx.checker.check_model(str(part))
+        write_card(part, card)
     return path
 
 

@@ -157,10 +157,20 @@ def add_run_arguments(p, out_help: str) -> None:
                         "take longer while it compiles")
 
 
+EXISTING_CHECKPOINT = "a checkpoint already exists here: pass --resume to continue it, or choose another --out"
+
+
 def check_run_arguments(args) -> tuple[Path, Path | None]:
     """The run folder and the cache folder, checked with --export-to and --device before any data is read:
     a path that cannot be written, or a GPU that is not there, must not wait until the faces have been decoded."""
-    out = check_output_dir(args.out, "--out")
+    # a run folder inside its own data would add its sample grids to it (a CycleGAN domain then no longer matched
+    # its checkpoint's image count, and could not be resumed)
+    dataset = getattr(args, "dataset", None)  # KIND:PATH
+    sources = (dataset.partition(":")[2] if dataset else None, getattr(args, "domain_a", None),
+               getattr(args, "domain_b", None))
+    out = check_output_dir(args.out, "--out", sources)
+    if not getattr(args, "resume", False) and not getattr(args, "export_only", False) and (out / CHECKPOINT).exists():
+        raise BiasMirrorError(EXISTING_CHECKPOINT, out / CHECKPOINT)  # now, not after minutes of decoding
     cache = check_cache_dir(args.cache)
     if getattr(args, "export_to", None) is not None:
         check_output_file(args.export_to, "--export-to")
@@ -416,7 +426,8 @@ def load_checkpoint(path: str | Path, trainer: str | None = None) -> dict:
     if p.is_dir():
         p = p / CHECKPOINT
     if not p.exists():
-        raise BiasMirrorError("no checkpoint found (give a run folder or its last.pt)", p)
+        raise BiasMirrorError("no checkpoint found: a run keeps its checkpoint in its folder as last.pt, and this has "
+                              "none (yet)", p)
     state = read_checkpoint(p)
     if trainer is not None:
         found = checkpoint_trainer(state)
@@ -595,7 +606,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         log.info("resumed from %s at epoch %d, sample %d (saved by %d process(es), now %d)",
                  ckpt.path, start_epoch, consumed, state.get("world", 1), dist.world)
     elif ckpt.path.exists():
-        raise BiasMirrorError("a checkpoint already exists here: pass --resume to continue it, or choose another --out", ckpt.path)
+        raise BiasMirrorError(EXISTING_CHECKPOINT, ckpt.path)
     wrap = training_wrapper(cfg, dist, device)
     if wrap is not None:
         hook = getattr(task, "wrap_for_training", None)

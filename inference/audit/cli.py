@@ -21,9 +21,9 @@ from pathlib import Path
 
 from ..arg_checks import check_output_dir, check_output_file, float_at_least, positive_int
 from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
-from ..datasets import DatasetRead, Sample, merge_copies, read_spec, select
+from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
-from ..datasets.csv_file import read_rows_by_file
+from ..datasets.csv_file import read_csv_rows, read_rows_by_file
 from ..datasets.folder import list_images
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
@@ -69,10 +69,16 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
     notes: dict = {}
     if kind == "folder" and path.strip() and Path(path).is_dir() and not list_images(Path(path)):
         return DatasetRead("folder", str(Path(path)), [], []), {"empty_folder": True}
-    # a folder's labels come from its labels.csv whether or not groups are given (they used to replace it)
-    read = read_spec(spec)
-    if groups_csv:
-        read = _join_groups(read, groups_csv)
+    columns = _groups_columns(groups_csv) if groups_csv else set()
+    if kind == "folder" and columns & LABEL_COLUMNS:
+        # a folder's groups CSV that carries labels too is read as its labels CSV
+        read = read_folder(path, groups_csv)
+        read = dataclasses.replace(read, skipped=[(n, GROUPS_NOT_FOUND if "not in the folder" in why else why)
+                                                  for n, why in read.skipped])
+    else:  # a plain groups CSV joins the dataset's own labels (a folder's labels.csv was once dropped for it)
+        read = read_spec(spec)
+        if groups_csv:
+            read = _join_groups(read, groups_csv)
     # after the groups are joined, so that copies the CSV puts in different groups are caught as a conflict
     read = merge_copies(read, default_cache_dir())
     if groups_csv:
@@ -85,14 +91,21 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
 
 
 GROUPS_NOT_FOUND = "listed in the groups CSV but not in the folder"
+LABEL_COLUMNS = {"gender", "race", "age", "split"}
+
+
+def _groups_columns(groups_csv: str) -> set[str]:
+    """The groups CSV's columns, once it is known to have 'file' and 'group' (for every kind of dataset)."""
+    if not Path(groups_csv).exists():
+        raise BiasMirrorError("the groups CSV does not exist", groups_csv)
+    columns = set(read_csv_rows(groups_csv, "the groups CSV")[0])
+    if not {"file", "group"} <= columns:
+        raise BiasMirrorError("the groups CSV needs columns 'file' and 'group'", groups_csv)
+    return columns
 
 
 def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
-    if not Path(groups_csv).exists():
-        raise BiasMirrorError("the groups CSV does not exist", groups_csv)
-    columns, listed = read_rows_by_file(groups_csv, "the groups CSV", compared=["group"])
-    if not {"file", "group"} <= set(columns):
-        raise BiasMirrorError("the groups CSV needs columns 'file' and 'group'", groups_csv)
+    _, listed = read_rows_by_file(groups_csv, "the groups CSV", compared=["group"])
     groups = {name: (r.get("group") or "").strip() for name, r in listed.items()}
     samples, seen = [], set()
     for s in read.samples:
@@ -123,6 +136,8 @@ def load_models(args) -> ModelSet:
         if role:
             raise BiasMirrorError(f"{exc} (given with {role}: its model card does not match that role)") from exc
         raise
+    for model in classifiers:  # the report is P(female), its accuracy and its shift, group by group
+        model.require_gender("--classifier")
     return ModelSet.build(classifiers, filt)
 
 

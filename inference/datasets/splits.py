@@ -32,6 +32,18 @@ def split_of(sample: Sample, fractions: tuple[float, float, float] = DEFAULT_FRA
     return "test"
 
 
+def split_rule(samples: Iterable[Sample]) -> str:
+    """How ``split_of`` splits ``samples``, in words for a card."""
+    samples = list(samples)
+    own = sum(s.partition in SPLITS for s in samples)
+    hashed = "a stable hash of file name, 80/10/10"
+    if own == 0:
+        return hashed
+    if own == len(samples):
+        return "the dataset's own split labels"
+    return f"the dataset's own split labels for {own} of {len(samples)} images, {hashed} for the rest"
+
+
 def select(
     samples: Iterable[Sample],
     split: str | None = None,

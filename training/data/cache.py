@@ -29,8 +29,18 @@ class ImageArray:
         return int((~self.ok).sum())
 
 
+def _stamp(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> ImageArray:
-    key = hashlib.sha1(("\n".join(paths) + f"|{size}").encode()).hexdigest()[:16]
+    # Keyed by each file's size and modification time as well as its path: a photo replaced or repaired under the
+    # same name was served from the cache as it had been decoded before (a fixed corrupt file stayed "unreadable").
+    key = hashlib.sha1(("\n".join(f"{p}|{_stamp(p)}" for p in paths) + f"|{size}").encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"faces_{size}_{key}" if cache_dir else None
     if cache is not None and (cache / "done").exists():
         return _open(cache)

@@ -55,6 +55,11 @@ def compose(
     min_per_cell: int = 1,
 ) -> tuple[list[int], Composition]:
     """Indices into ``samples`` forming the requested mix, and the composition report."""
+    if mode != "none":
+        for attr in by:  # one "None" cell: a card saying "balanced by race" of a mix that nothing balanced
+            if samples and all(getattr(s, attr) is None for s in samples):
+                raise BiasMirrorError(f"cannot compose over {attr}: none of the {len(samples)} sample(s) has a "
+                                      f"{attr} label; compose over what the dataset labels, or give it {attr} labels")
     cells: dict[str, list[int]] = {}
     for i, s in enumerate(samples):
         cells.setdefault(cell_of(s, by), []).append(i)

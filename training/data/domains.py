@@ -7,6 +7,7 @@ curve, the test split gives the metrics in the card.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -91,7 +92,15 @@ def _compose_checked(name: str, samples: list[Sample], by: Sequence[str], mode: 
 def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
     """A: adults balanced over gender × race; B: adults in the tech-workforce mix."""
     read = open_dataset(spec)
-    adults = [s for s in read.samples if s.gender and s.race and s.age is not None and s.age >= ADULT_AGE]
+    races = ENGINEER_MARGINALS["race"]
+    spelled = {r.lower(): r for r in races}  # a labels.csv's "white" is UTKFace's "White"
+    adults = [dataclasses.replace(s, race=spelled.get(s.race.strip().lower(), s.race)) for s in read.samples
+              if s.gender and s.race and s.age is not None and s.age >= ADULT_AGE]
+    others = sorted({s.race for s in adults} - set(races))
+    if others:
+        raise BiasMirrorError(f"the engineer recipe's races are UTKFace's ({', '.join(races)}), and this dataset's "
+                              f"adults also have {', '.join(map(repr, others[:5]))}: give it UTKFace's race names",
+                              read.root)
     split = _by_split(adults)
     halves = [[s for s in split["train"] if _salted_half(s) == h] for h in (0, 1)]
     target = product_target(ENGINEER_MARGINALS)

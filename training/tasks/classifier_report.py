@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +10,12 @@ import torch
 
 from inference import strict_json
 from inference.card import classifier_card
+from inference.datasets.splits import split_rule
 from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate
-from training.export import ClassifierGraph, check_parity, export, parity, write_card
+from training.export import ClassifierGraph, check_parity, copy_model, export, parity, write_card
 from training.provenance import provenance
 from training.tasks.classifier import ERASE_SCALE
 
@@ -88,7 +88,7 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         "dataset": data.read.name,
         "dataset_root": data.read.root,
         "filters": data.filters,
-        "split": "train (stable hash of file name, 80/10/10)",
+        "split": f"train ({split_rule(data.samples)})",
         "composition": data.composition.to_dict(),
         "n_train": int(len(data.train_idx)),
         "epochs": cfg["epochs"],
@@ -120,7 +120,6 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
     card = classifier_card(name, size, cfg["labels"], net.cam_grid(), card.method, training, summary)
     write_card(path, card)
     if export_to:
-        Path(export_to).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, export_to)
+        copy_model(path, export_to)
         print(f"copied to {export_to}")
     return path

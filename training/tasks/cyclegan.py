@@ -433,6 +433,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
+    if (args.domain_a or args.domain_b) and (args.dataset or args.preset_domains):
+        raise BiasMirrorError("give --domain-a and --domain-b, or --dataset with --preset-domains, not both: the "
+                              "folders would be trained on and the rest ignored")
+    if args.domain_a and args.domain_b and Path(args.domain_a).resolve() == Path(args.domain_b).resolve():
+        raise BiasMirrorError("--domain-a and --domain-b are the same folder: a filter learns the difference between "
+                              "two domains", args.domain_a)
     if args.dataset and args.preset_domains:
         source = {"dataset": args.dataset, "recipe": args.preset_domains}
     elif args.domain_a and args.domain_b:
@@ -544,7 +550,7 @@ def main(args: argparse.Namespace) -> int:
         from inference.runtime import RuntimeConfig
 
         # read now: a truncated or wrong-kind file would otherwise be found only after training and export
-        load_model(args.classifier, "classifier", RuntimeConfig(provider="cpu"))
+        load_model(args.classifier, "classifier", RuntimeConfig(provider="cpu")).require_gender("--classifier")
     net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
     if not args.export_only and run_cfg["n_epochs"] + run_cfg["n_epochs_decay"] < 1:
         raise BiasMirrorError("--n-epochs and --n-epochs-decay are both 0: there is nothing to train; give at least "

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,13 @@ import torch
 
 from inference import strict_json
 from inference.card import OUTPUT_NAMES, filter_card
+from inference.datasets.splits import split_rule
 from inference.file_identity import file_hash
 from inference.images import resize_batch
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from inference.skin import measure_pairs
-from training.export import ImageToImageGraph, check_parity, export, parity, write_card
+from training.export import ImageToImageGraph, check_parity, copy_model, export, parity, write_card
 from training.provenance import provenance
 from training.data.cache import load_images, unreadable_note
 from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
@@ -126,9 +126,10 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
     cfg, size = task.config, task.net_cfg.size
     for m in task.modules().values():
         m.cpu().eval()
+    everyone = [s for d in (domains.a, domains.b) for s in (*d.train, *d.val, *d.test)]
     training = {
         "dataset": domains.source, "recipe": domains.recipe,
-        "split": "train split (stable hash of file name, 80/10/10); metrics on the test split",
+        "split": f"train split ({split_rule(everyone)}); metrics on the test split",
         "domain_a": {"name": domains.a.name, "n_train": len(domains.a.train),
                      "composition": domains.a.composition.to_dict(), **domains.a.notes},
         "domain_b": {"name": domains.b.name, "n_train": len(domains.b.train),
@@ -170,7 +171,6 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
         export_generator(G_B, size, path_ba, back)
         print(f"exported {path_ba}")
     if args.export_to:
-        Path(args.export_to).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path_ab, args.export_to)
+        copy_model(path_ab, args.export_to)
         print(f"copied to {args.export_to}")
     return path_ab
