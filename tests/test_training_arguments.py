@@ -481,3 +481,9 @@ def test_a_run_folder_with_a_checkpoint_is_refused_before_the_data_is_read(tmp_p
     _checkpoint(tmp_path / "run", CLASSIFIER_CONFIG)
     code, err = run(["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and "a checkpoint already exists here: pass --resume" in err
+
+
+def test_a_wrong_teacher_is_refused_before_the_data_is_read(tmp_path, tiny_models, capsys):
+    code, err = run(["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--distill-from",
+                     str(tiny_models["darken"]), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "this is a filter model, but a classifier was expected" in err and NOWHERE not in err

@@ -479,6 +479,8 @@ def main(args: argparse.Namespace) -> int:
                               "with --resume the checkpoint's is used")
     else:
         net_cfg, run_cfg = config_from_args(args)
+    if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
+        open_teachers(run_cfg["distill_from"], run_cfg["dataset"].partition(":")[0], RuntimeConfig(provider="cpu"))
     data = build_data(run_cfg["dataset"], net_cfg.size, run_cfg["min_age"], run_cfg["compose"], run_cfg["by"],
                       run_cfg["target"], run_cfg["seed"], cache)
     check_batch_fits(data, run_cfg["batch_size"], run_cfg["compose"], Dist.from_env().world)
