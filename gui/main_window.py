@@ -423,11 +423,17 @@ class MainWindow(QMainWindow):
 
     # --- sources -------------------------------------------------------------------------
     def open_source(self, spec: str) -> bool:
-        """Switch to a camera index, video, image folder or image. A failure is shown in the window."""
-        self._stop_capture()
+        """Switch to a camera index, video, image folder or image. A failure is shown in the window; a source
+        that was playing goes on (it used to be stopped before the new one was tried)."""
         try:
             source = open_source(spec, loop=self.loop)
         except BiasMirrorError as exc:
+            if self.capture is not None and self.capture.isRunning():
+                QMessageBox.warning(self, "Cannot open source", f"This source cannot be opened:\n\n{exc}\n\n"
+                                    f"{self.source_name} goes on.")
+                self.statusBar().showMessage(str(exc), 15000)
+                return False
+            self._stop_capture()
             is_camera = str(spec).isdigit()
             if is_camera:
                 text = f"No camera found at index {spec}.\n\n{exc}."
@@ -437,6 +443,9 @@ class MainWindow(QMainWindow):
             self.status_source.setText("no source")
             self.statusBar().showMessage(str(exc), 15000)
             return False
+        self._stop_capture()
+        self.last_result = None
+        self.view.set_result(None)  # paused, the old source's last frame stayed on show under the new one's name
         self.source_name = source.name
         self.camera_lost = False
         self.recorder.paused_reason = None
@@ -451,7 +460,7 @@ class MainWindow(QMainWindow):
         self.capture.lost_changed.connect(self._camera_lost)
         self.capture.start()
         self.stack.setCurrentWidget(self.view)
-        self.view.set_note("")
+        self.view.set_note(f"paused: press Space to play {source.name}" if self.paused else "")
         self.status_source.setText(f"source: {source.name}")
         st.put(self.qs, "last_source", str(spec))
         self.view.setFocus()
@@ -548,6 +557,8 @@ class MainWindow(QMainWindow):
         self.act_pause.setChecked(self.paused)
         if self.capture is not None:
             self.capture.set_paused(self.paused)
+        if not self.paused and self.view.note.startswith("paused: press Space"):
+            self.view.set_note("")
         self.statusBar().showMessage("paused: settings still re-run the last frame" if self.paused else "running", 3000)
 
     def toggle_record(self) -> None:
@@ -576,14 +587,17 @@ class MainWindow(QMainWindow):
             return None
         h, w = result.frame.shape[:2]
         wide = 2 if self.display.view == "side by side" else 1
-        scale = max(1.0, 720 / h)
-        image = render(result, self.display, int(max(1280, w * wide * scale + 520)), int(h * scale + 40), self.view.note)
+        # a small frame is enlarged to 720 px high, and none is drawn wider than 4096 px (a 4000×50 strip made a
+        # PNG 115,720 px wide)
+        scale = min(max(1.0, 720 / h), 4096 / (w * wide))
+        image = render(result, self.display, int(max(1280, w * wide * scale + 520)), int(max(480, h * scale + 40)),
+                       self.view.note)
         settings = {"view": self.display.view, "cam": self.display.show_cam, "cam_model": self.display.cam_model,
                     "cam_class": self.pipeline_config_cam_class, "filter_condition": self.filter_condition}
         try:
             png, js = save_snapshot(self.output_dir, image, result, settings)
         except OSError as exc:
-            QMessageBox.warning(self, "Cannot save snapshot", str(exc))
+            QMessageBox.warning(self, "Cannot save snapshot", f"{exc.filename or self.output_dir}: {exc.strerror or exc}")
             return None
         self.statusBar().showMessage(f"snapshot saved: {png.name} + {js.name} in {png.parent}", 8000)
         return png, js

@@ -179,17 +179,24 @@ class ImageListSource(Source):
             raise BiasMirrorError(f"no images found ({', '.join(IMAGE_EXTENSIONS)})", name)
         self.paths, self.name, self.loop = paths, name, loop
         self._i = 0
+        self._read_this_pass = False  # any image of this pass decoded
+        self.end_warning: str | None = None
 
     def read(self) -> Frame | None:
         if self._i >= len(self.paths):
+            if not self._read_this_pass:  # looping over images none of which decodes spun without end
+                self.end_warning = (f"none of the {len(self.paths)} image(s) in {self.name} could be read"
+                                    if len(self.paths) > 1 else f"{self.name} could not be read")
+                return None
             if not self.loop:
                 return None
-            self._i = 0
+            self._i, self._read_this_pass = 0, False
         p = self.paths[self._i]
         self._i += 1
         img, problem = read_image_checked(p, cv2.IMREAD_UNCHANGED)
         if img is None:
             return Frame(None, self._i - 1, time.monotonic(), p.name, f"{p}: {problem}; skipped")
+        self._read_this_pass = True
         return Frame(img, self._i - 1, time.monotonic(), p.name)
 
 

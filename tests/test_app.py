@@ -616,3 +616,44 @@ def test_ctrl_c_and_sigterm_close_the_window_cleanly(signame, tmp_path, faces_di
     assert proc.returncode == 128 + getattr(signal, signame) and "Traceback" not in err, err
     assert "written to" in out and '"frames_processed"' in health.read_text()
     assert "geometry" in (tmp_path / "app-settings.ini").read_text()  # the settings were saved on the way out
+
+
+def test_a_source_that_cannot_open_leaves_the_playing_one_and_a_new_one_clears_the_old_frame(
+        qtbot, make_window, faces_dir, tmp_path, monkeypatch):
+    """The playing source was stopped before the new one was tried, and paused, the old source's last frame
+    stayed on show under the new source's name."""
+    from gui import main_window
+
+    told = []
+    monkeypatch.setattr(main_window.QMessageBox, "warning", lambda parent, title, text: told.append(text))
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    playing = w.capture
+    garbage = tmp_path / "garbage.avi"
+    garbage.write_bytes(b"not a video")
+    assert not w.open_source(str(garbage))
+    assert w.capture is playing and playing.isRunning() and w.stack.currentWidget() is w.view
+    assert told and str(garbage) in told[0] and f"{faces_dir.name} goes on" in told[0]
+    w.toggle_pause()
+    other = tmp_path / "other"
+    shutil.copytree(faces_dir, other)
+    assert w.open_source(str(other))
+    assert w.last_result is None and w.view.result is None and w.view.note == f"paused: press Space to play {other}"
+    w.toggle_pause()
+    assert w.view.note == ""
+    qtbot.waitUntil(lambda: _has_faces(w) and w.last_result.source in {p.name for p in other.iterdir()}, timeout=WAIT)
+
+
+def test_a_snapshot_of_a_long_strip_stays_a_sensible_size(qtbot, make_window, tmp_path):
+    """Its size followed the frame's height alone: a 4000×50 frame made a PNG 115,720 px wide."""
+    import cv2
+    import numpy as np
+
+    strip = tmp_path / "strip"
+    strip.mkdir()
+    cv2.imwrite(str(strip / "strip.png"), np.full((50, 4000, 3), 120, np.uint8))
+    w = make_window(str(strip))
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=WAIT)
+    png, _ = w.snapshot()
+    h, width = cv2.imread(str(png)).shape[:2]
+    assert width <= 4096 + 520 and h <= 800

@@ -173,3 +173,21 @@ def test_a_folder_source_leaves_hidden_folders_out(tmp_path):
     assert [f.name for f in open_source(str(tmp_path))] == ["a.jpg", "b.jpg"]
     hidden = tmp_path / ".cache"  # named itself, a hidden folder is opened
     assert [f.name for f in open_source(str(hidden))] == ["c.jpg"]
+
+
+def test_a_looped_folder_none_of_whose_images_can_be_read_ends_with_a_note(tmp_path):
+    """It spun without end: 149,000 'skipped' warnings in 8 s, the log rotated away, the window waiting for frames."""
+    from inference.sources import ImageListSource
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"bad{i}.jpg")
+        paths[-1].write_bytes(b"not a jpeg %d" % i)
+    source = ImageListSource(paths, "bad", loop=True)
+    frames = [source.read() for _ in range(4)]
+    assert all(f.image is None for f in frames[:3]) and frames[3] is None
+    assert source.end_warning == "none of the 3 image(s) in bad could be read"
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), np.full((8, 8, 3), 100, np.uint8))
+    looping = ImageListSource([paths[0], good], "mixed", loop=True)
+    assert [looping.read().image is None for _ in range(6)] == [True, False] * 3  # one readable image keeps it going
