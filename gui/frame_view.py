@@ -77,11 +77,16 @@ class FrameView(QWidget):
         self._ready: deque[Composed] = deque(maxlen=3)
         self._geometry: dict = {}
         self.setMinimumSize(320, 240)
+        self.size_shown = (320, 240)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def set_result(self, result: FrameResult | None) -> None:
         self.result = result
         self.update()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        self.size_shown = (self.width(), self.height())  # read by the worker that composes frames ahead
+        super().resizeEvent(event)
 
     def offer(self, composed: Composed) -> None:
         """Called from the inference thread (deque appends are atomic): the newest few composed frames."""
@@ -93,7 +98,9 @@ class FrameView(QWidget):
             self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802
-        ready = next((c for c in reversed(self._ready) if c.fits(self.result, self.settings)), None) if self.result else None
+        size = (self.width(), self.height())
+        ready = next((c for c in reversed(self._ready) if c.fits(self.result, self.settings, size)), None) \
+            if self.result else None
         image = render(self.result, self.settings, self.width(), self.height(), self.note, self._geometry, ready)
         self.composed_ahead += ready is not None
         p = QPainter(self)

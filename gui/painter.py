@@ -217,22 +217,51 @@ def draw_label(p: QPainter, rect: QRectF, lines: list[list[Segment]], fm: QFontM
         y += fm.lineSpacing()
 
 
+def for_display(result: FrameResult, s: DisplaySettings, width: int, height: int) -> FrameResult:
+    """``result`` with its frame shrunk to about the size it is shown at, and every face's box and crop→frame
+    affine with it. Composing a 12-megapixel photo for a 1,500 px window cost 0.3 s a settings change on the GUI
+    thread, and an 8,000 px one 4.8 s; the CAM blends and paste-backs need not run on pixels nobody sees."""
+    h, w = result.frame.shape[:2]
+    panels = 2 if s.view == "side by side" and has_filtered(result) else 1
+    f = min(width / (panels * w), height / h)
+    if f >= 0.75:  # close to the frame's own size: not worth a resampling
+        return result
+    frame = cv2.resize(result.frame, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    faces = tuple(replace(face, box=tuple(int(round(v * f)) for v in face.box), crop_to_frame=face.crop_to_frame * f)
+                  for face in result.faces)
+    return replace(result, frame=frame, faces=faces)
+
+
 @dataclass(frozen=True)
 class Composed:
-    """A frame composed off the GUI thread, with the settings it was composed for."""
+    """A frame composed off the GUI thread, with the settings and the view size it was composed for."""
 
     result: FrameResult
     settings: DisplaySettings
+    size: tuple[int, int]
+    shown: FrameResult  # ``result`` at the size it was composed at (boxes in the image's pixels)
     image: np.ndarray
     panels: list[Panel]
 
     @classmethod
-    def of(cls, result: FrameResult, s: DisplaySettings) -> Composed:
+    def of(cls, result: FrameResult, s: DisplaySettings, size: tuple[int, int]) -> Composed:
         snapshot = replace(s)  # the GUI may change its settings while this is composed
-        return cls(result, snapshot, *compose(result, snapshot))
+        shown = for_display(result, snapshot, *_frame_area(*size))
+        return cls(result, snapshot, size, shown, *compose(shown, snapshot))
 
-    def fits(self, result: FrameResult, s: DisplaySettings) -> bool:
-        return self.result is result and self.settings == s
+    def fits(self, result: FrameResult, s: DisplaySettings, size: tuple[int, int]) -> bool:
+        return self.result is result and self.settings == s and self.size == size
+
+
+def _title_height() -> float:
+    font = QFont()
+    font.setPointSizeF(9.5)
+    return QFontMetricsF(font).lineSpacing() + 6
+
+
+def _frame_area(width: int, height: int) -> tuple[int, int]:
+    """Where the frame goes in a view of ``width``×``height``: below the panel titles."""
+    return max(1, width), max(1, int(height - _title_height()))
 
 
 def render(result: FrameResult | None, s: DisplaySettings, width: int, height: int, note: str = "",
@@ -256,9 +285,13 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             p.setPen(MUTED)
             p.drawText(QRectF(0, 0, width, height), Qt.AlignmentFlag.AlignCenter, note or "waiting for frames…")
             return out
-        image, panels = (ready.image, ready.panels) if ready is not None and ready.fits(result, s) else compose(result, s)
+        if ready is not None and ready.fits(result, s, (width, height)):
+            result, image, panels = ready.shown, ready.image, ready.panels
+        else:
+            result = for_display(result, s, *_frame_area(width, height))
+            image, panels = compose(result, s)
         ih, iw = image.shape[:2]
-        top = fm.lineSpacing() + 6  # room for panel titles
+        top = fm.lineSpacing() + 6  # room for panel titles (_title_height)
         scale = min(width / iw, (height - top) / ih)
         dx, dy = (width - iw * scale) / 2, top + (height - top - ih * scale) / 2
         p.drawImage(QRectF(dx, dy, iw * scale, ih * scale), to_qimage(image))
