@@ -230,7 +230,15 @@ class MainWindow(QMainWindow):
         self.status_warn.setStyleSheet("QLabel { color: #ffb74d; }")
         for w in (self.status_source, self.status_fps, self.status_providers, self.status_rec, self.status_warn):
             self.statusBar().addPermanentWidget(w)
+        # the standing labels took the whole bar, and a passing message (an error, where a recording was saved)
+        # was cut to a few letters or not shown at all: while one shows, they step aside
+        self.status_warn.setMaximumWidth(520)  # the whole list is its tooltip
+        self.statusBar().messageChanged.connect(self._passing_message)
         self._update_providers()
+
+    def _passing_message(self, text: str) -> None:
+        for w in (self.status_providers, self.status_warn):
+            w.setVisible(not text)
 
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -108,7 +108,8 @@ def compose(result: FrameResult, s: DisplaySettings) -> tuple[np.ndarray, list[P
     orig = with_cams(result.frame, result, s, filtered=False)
     filt_name = result.filter_name or "none"
     if s.view == "original" or not has_filtered(result):
-        title = "original" if s.view == "original" else "original (no filter active)"
+        title = ("original" if s.view == "original" else "original (no face to filter)" if result.filter_name
+                 else "original (no filter active)")
         return orig, [Panel(0, w, "original", title)]
     filt = with_cams(filtered_frame(result), result, s, filtered=True)
     if s.view == "filtered":
@@ -180,6 +181,24 @@ def face_lines(face: FaceResult) -> list[list[Segment]]:
     return [[(f"face #{face.track_id}", track_colour(face.track_id))], *skin_lines(face), *classifier_lines(face)]
 
 
+def compact_lines(face: FaceResult, cam_model: str | None) -> list[list[Segment]]:
+    """One line for a crowded frame: the face, its skin shift and the shown classifier's ΔP(female) (or P)."""
+    line: list[Segment] = [(f"#{face.track_id} ", track_colour(face.track_id))]
+    shift = face.skin_shift
+    if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
+        d = round(shift.delta_ita, 1) + 0.0
+        line.append((f"ITA {_signed(d, 1, '°')}  ", LIGHTER if d > 0 else DARKER if d < 0 else NEUTRAL))
+    name = cam_model if cam_model in face.original.classifiers else next(iter(face.original.classifiers), None)
+    if name is not None:
+        dp = face.delta_p_female.get(name)
+        if dp is not None and not math.isnan(dp):
+            dp = round(dp, 2) + 0.0
+            line.append((f"ΔP(f) {_signed(dp, 2)}", MORE_FEMALE if dp > 0 else LESS_FEMALE if dp < 0 else NEUTRAL))
+        elif not math.isnan(face.original.classifiers[name].p_female):
+            line.append((f"P(f) {face.original.classifiers[name].p_female:.2f}", TEXT))
+    return [line]
+
+
 # --- Qt: the composed frame plus boxes and labels, fitted into a target size ------------
 def to_qimage(bgr: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -187,20 +206,44 @@ def to_qimage(bgr: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: list[QRectF]) -> QRectF:
+def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: list[QRectF]) -> QRectF | None:
+    """Where a face's label goes: beside, below or above its box if free, else the free spot nearest to it; None
+    where nothing is free. Taken are the faces' boxes (in every panel) and the labels placed before: a label
+    clamped over whatever was there hid the filtered faces it describes."""
     w, h = size
-    candidates = [
-        QRectF(box.right() + 6, box.top(), w, h), QRectF(box.left() - w - 6, box.top(), w, h),
-        QRectF(box.left(), box.bottom() + 4, w, h), QRectF(box.left(), box.top() - h - 4, w, h),
-        QRectF(box.left() + 4, box.top() + 4, w, h),
-    ]
-    for r in candidates:
-        if bounds.contains(r) and not any(r.intersects(t) for t in taken):
-            return r
-    r = candidates[0]
-    r.moveLeft(min(max(bounds.left(), r.left()), bounds.right() - w))
-    r.moveTop(min(max(bounds.top(), r.top()), bounds.bottom() - h))
-    return r
+    if w > bounds.width() or h > bounds.height():
+        return None
+    near = [(box.right() + 6, box.top()), (box.left() - w - 6, box.top()), (box.left(), box.bottom() + 4),
+            (box.left(), box.top() - h - 4), (box.left() + 4, box.top() + 4)]
+    xs = np.arange(bounds.left(), bounds.right() - w + 1, max(8.0, w / 3))
+    ys = np.arange(bounds.top(), bounds.bottom() - h + 1, max(8.0, h / 3))
+    grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+    centre = np.array([box.center().x() - w / 2, box.center().y() - h / 2])
+    grid = grid[np.argsort(((grid - centre) ** 2).sum(1), kind="stable")]
+    spots = np.concatenate([np.array(near, float), grid])
+    rects = np.column_stack([spots, spots + (w, h)])  # x0, y0, x1, y1
+    inside = ((rects[:, 0] >= bounds.left()) & (rects[:, 1] >= bounds.top()) & (rects[:, 2] <= bounds.right())
+              & (rects[:, 3] <= bounds.bottom()))
+    if taken:
+        t = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in taken])
+        hit = ((rects[:, None, 0] < t[None, :, 2]) & (rects[:, None, 2] > t[None, :, 0])
+               & (rects[:, None, 1] < t[None, :, 3]) & (rects[:, None, 3] > t[None, :, 1])).any(1)
+        inside &= ~hit
+    free = np.flatnonzero(inside)
+    if not len(free):
+        return None
+    x, y = spots[free[0]]
+    return QRectF(float(x), float(y), w, h)
+
+
+def draw_text_on_backdrop(p: QPainter, rect: QRectF, text: str, colour: QColor, fm: QFontMetricsF) -> None:
+    """One line on a dark backdrop, elided to fit: read over any image (plain text vanished on busy ones)."""
+    text = fm.elidedText(text, Qt.TextElideMode.ElideRight, rect.width() - 12)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(15, 15, 20, 200))
+    p.drawRoundedRect(QRectF(rect.left(), rect.top(), fm.horizontalAdvance(text) + 12, fm.lineSpacing() + 6), 4, 4)
+    p.setPen(colour)
+    p.drawText(QPointF(rect.left() + 6, rect.top() + 3 + fm.ascent()), text)
 
 
 def draw_label(p: QPainter, rect: QRectF, lines: list[list[Segment]], fm: QFontMetricsF) -> None:
@@ -298,14 +341,16 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
         if geometry is not None:
             geometry["image_rect"] = QRectF(dx, dy, iw * scale, ih * scale)
         bounds = QRectF(0, top, width, height - top)
+        taken: list[QRectF] = []  # what a label must not cover: titles, face boxes, labels placed before it
         for panel in panels:
             p.setPen(MUTED)
             p.drawText(QPointF(dx + panel.x0 * scale + 4, dy - 5), panel.title)
+            taken.append(QRectF(dx + panel.x0 * scale + 2, dy - 5 - fm.ascent(), fm.horizontalAdvance(panel.title) + 4,
+                                fm.lineSpacing()))
         if panels[0].kind == "split":
             x = dx + s.split * panels[0].width * scale
             p.setPen(QPen(QColor(255, 255, 255, 220), 2))
             p.drawLine(QPointF(x, dy), QPointF(x, dy + ih * scale))
-        taken: list[QRectF] = []
         for face in result.faces:
             colour = track_colour(face.track_id)
             x, y, bw, bh = face.box
@@ -317,27 +362,40 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 p.drawRect(r.adjusted(1, 1, -1, -1))
                 p.restore()
-                if i == 0:
-                    taken.append(r)
+                taken.append(r)
         if not result.faces:
-            p.setPen(MUTED)
-            p.drawText(QPointF(dx + 6, dy + fm.ascent() + 4), "no face detected in this frame")
+            draw_text_on_backdrop(p, QRectF(dx + 4, dy + 4, iw * scale - 8, fm.lineSpacing() + 6),
+                                  "no face detected in this frame", TEXT, fm)
+        hidden, placed, kept_clear = 0, [], list(taken)
         if s.show_labels:
             for face in result.faces:
                 x, y, bw, bh = face.box
                 box = QRectF(dx + x * scale, dy + y * scale, bw * scale, bh * scale)
                 if len(panels) == 2:  # side by side: the label may sit between or beside the two faces
                     box = QRectF(box.left(), box.top(), (panels[1].x0 + x + bw) * scale + dx - box.left(), box.height())
-                lines = face_lines(face)
-                w = max(sum(fm.horizontalAdvance(t) for t, _ in line) for line in lines) + 12
-                h = fm.lineSpacing() * len(lines) + 8
-                rect = _label_rect(box, (w, h), bounds, taken)
+                rect = None
+                # the whole label where it fits, else one line (crowded frames), else none (counted below)
+                for lines in (face_lines(face), compact_lines(face, s.cam_model)):
+                    w = max(sum(fm.horizontalAdvance(t) for t, _ in line) for line in lines) + 12
+                    h = fm.lineSpacing() * len(lines) + 8
+                    if (rect := _label_rect(box, (w, h), bounds, taken)) is not None:
+                        break
+                if rect is None:
+                    hidden += 1
+                    continue
                 taken.append(rect)
+                placed.append(rect)
                 draw_label(p, rect, lines, fm)
+        if geometry is not None:
+            geometry["labels"], geometry["labels_hidden"], geometry["kept_clear"] = placed, hidden, kept_clear
+        if hidden:
+            draw_text_on_backdrop(p, QRectF(dx + 4, dy + 4, iw * scale - 8, fm.lineSpacing() + 6),
+                                  f"labels of {hidden} of {len(result.faces)} faces not shown: no room beside them "
+                                  "(a larger window or one view leaves more; every face is in the plots and rows)",
+                                  MUTED, fm)
         if note:
-            p.setPen(LIGHTER)
-            p.drawText(QRectF(8, height - fm.lineSpacing() - 6, width - 16, fm.lineSpacing() + 4),
-                       Qt.AlignmentFlag.AlignLeft, note)
+            draw_text_on_backdrop(p, QRectF(4, height - fm.lineSpacing() - 10, width - 8, fm.lineSpacing() + 6),
+                                  note, LIGHTER, fm)
     finally:
         p.end()
     return out

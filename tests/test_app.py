@@ -684,3 +684,46 @@ def test_a_big_frame_is_composed_at_the_size_it_is_shown(qtbot, make_window, fac
     to_array = lambda img: np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())  # noqa: E731
     a, b = to_array(render(small, settings, 900, 400)), to_array(render(big, settings, 900, 400))
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 6  # the same picture, up to resampling
+
+
+def test_a_passing_message_gets_the_room_of_the_standing_labels(qtbot, make_window, faces_dir):
+    """With four models the provider list and the warning took the status bar, and a passing message (an error,
+    where a recording went) was cut to a few letters or not shown."""
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    assert w.status_providers.isVisible()
+    w.statusBar().showMessage("recording saved to /a/long/path/rows-20261206-063000.csv (405 rows)")
+    assert not w.status_providers.isVisible() and not w.status_warn.isVisible()
+    w.statusBar().clearMessage()
+    assert w.status_providers.isVisible()
+
+
+def test_labels_in_a_crowded_frame_cover_no_face_title_or_other_label(qtbot, make_window, faces_dir):
+    """Twenty faces' labels were clamped over one another and over the filtered faces they describe; now each
+    goes where it covers nothing, shrinks to one line when it must, and those left out are counted."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from gui.painter import DisplaySettings
+
+    w = make_window(str(faces_dir), fps=4.0)
+    qtbot.waitUntil(lambda: _has_faces(w) and w.last_result.faces[0].filtered is not None, timeout=WAIT)
+    one = w.last_result
+    face = one.faces[0]
+    x, y, bw, bh = face.box
+    side = max(bw, bh) + 8
+    tiles = []
+    for i in range(20):  # a 4×5 grid of the same face, each its own track
+        ox, oy = (i % 5) * side - x, (i // 5) * side - y
+        tiles.append(replace(face, track_id=i + 1, box=(x + ox, y + oy, bw, bh),
+                             crop_to_frame=face.crop_to_frame + np.array([[0, 0, ox], [0, 0, oy]])))
+    crowd = replace(one, frame=np.full((4 * side, 5 * side, 3), 80, np.uint8), faces=tuple(tiles))
+    for size in ((1400, 900), (700, 420)):
+        geometry: dict = {}
+        render(crowd, DisplaySettings(view="side by side"), *size, geometry=geometry)
+        labels, clear = geometry["labels"], geometry["kept_clear"]
+        assert len(labels) + geometry["labels_hidden"] == 20 and labels
+        assert not any(a.intersects(b) for i, a in enumerate(labels) for b in labels[i + 1:])
+        assert not any(a.intersects(b) for a in labels for b in clear)
+    assert geometry["labels_hidden"] > 0  # in the small view some did not fit, and the view says how many
