@@ -206,15 +206,18 @@ def to_qimage(bgr: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: list[QRectF]) -> QRectF | None:
-    """Where a face's label goes: beside, below or above its box if free, else the free spot nearest to it; None
-    where nothing is free. Taken are the faces' boxes (in every panel) and the labels placed before: a label
-    clamped over whatever was there hid the filtered faces it describes."""
+def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: list[QRectF],
+                own: QRectF | None = None) -> QRectF | None:
+    """Where a face's label goes: beside, below or above its box, or inside ``own`` (its face in the original
+    panel), if free, else the free spot nearest to it; None where nothing is free. Taken are the other faces' boxes
+    (in every panel), the titles and the labels placed before: a label clamped over whatever was there hid the
+    filtered faces it describes."""
     w, h = size
     if w > bounds.width() or h > bounds.height():
         return None
+    inner = own or box
     near = [(box.right() + 6, box.top()), (box.left() - w - 6, box.top()), (box.left(), box.bottom() + 4),
-            (box.left(), box.top() - h - 4), (box.left() + 4, box.top() + 4)]
+            (box.left(), box.top() - h - 4), (inner.left() + 4, inner.top() + 4)]
     xs = np.arange(bounds.left(), bounds.right() - w + 1, max(8.0, w / 3))
     ys = np.arange(bounds.top(), bounds.bottom() - h + 1, max(8.0, h / 3))
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
@@ -374,17 +377,21 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
                 if len(panels) == 2:  # side by side: the label may sit between or beside the two faces
                     box = QRectF(box.left(), box.top(), (panels[1].x0 + x + bw) * scale + dx - box.left(), box.height())
                 rect = None
+                # its own face in the original panel it may cover (a face that fills the frame leaves no room
+                # beside it), no other face, no filtered face, no title, no other label
+                own = QRectF(dx + x * scale, dy + y * scale, bw * scale, bh * scale)
+                others = [t for t in taken if t != own]
                 # the whole label where it fits, else one line (crowded frames), else none (counted below)
                 for lines in (face_lines(face), compact_lines(face, s.cam_model)):
                     w = max(sum(fm.horizontalAdvance(t) for t, _ in line) for line in lines) + 12
                     h = fm.lineSpacing() * len(lines) + 8
-                    if (rect := _label_rect(box, (w, h), bounds, taken)) is not None:
+                    if (rect := _label_rect(box, (w, h), bounds, others, own)) is not None:
                         break
                 if rect is None:
                     hidden += 1
                     continue
                 taken.append(rect)
-                placed.append(rect)
+                placed.append((rect, own))
                 draw_label(p, rect, lines, fm)
         if geometry is not None:
             geometry["labels"], geometry["labels_hidden"], geometry["kept_clear"] = placed, hidden, kept_clear

@@ -69,13 +69,16 @@ class PlotsPanel(QTabWidget):
 
         self.ita_plot = self._plot("ITA° per face: solid original, dashed filtered (higher = lighter)", "ITA (°)")
         self.addTab(self.ita_plot, "Skin tone")
-        self.p_widget = pg.GraphicsLayoutWidget()
+        # One plot per classifier, side by side under one caption, each titled by its classifier alone: the third
+        # was cut off under titles that each repeated the caption, and in one plot every classifier's focus curves
+        # had the same colours, with nothing to tell them apart.
+        self.p_widget = self._per_classifier("P(female) per face: solid original, dashed filtered")
         self.p_plots: dict[str, pg.PlotItem] = {}
         self.addTab(self.p_widget, "P(female)")
-        self.focus_plot = self._plot("CAM focus: share of the CAM on the face — solid original, dashed filtered",
-                                     "on the face")
-        self.focus_plot.setYRange(0, 1)
-        self.addTab(self.focus_plot, "CAM focus")
+        self.focus_widget = self._per_classifier("CAM focus: share of each classifier's positive CAM on the face "
+                                                 "ellipse — solid original, dashed filtered")
+        self.focus_plots: dict[str, pg.PlotItem] = {}
+        self.addTab(self.focus_widget, "CAM focus")
         self.hist_widget = pg.GraphicsLayoutWidget()
         self.hist_ita = self.hist_widget.addPlot(title="Session ΔITA° (filtered − original; > 0 lighter)")
         self.hist_p = self.hist_widget.addPlot(title="Session ΔP(female) per classifier (> 0 more female)")
@@ -94,6 +97,22 @@ class PlotsPanel(QTabWidget):
         self._curves: dict[tuple, pg.PlotDataItem] = {}
         self._hist: tuple = (None, None)  # the latest session data, to draw the Δ tab when it is raised
         self.currentChanged.connect(lambda _i: self.redraw())
+
+    @staticmethod
+    def _per_classifier(caption: str) -> pg.GraphicsLayoutWidget:
+        w = pg.GraphicsLayoutWidget()
+        w.addLabel(caption, row=0, col=0, colspan=4)
+        return w
+
+    @staticmethod
+    def _classifier_plot(widget: pg.GraphicsLayoutWidget, plots: dict, name: str) -> pg.PlotItem:
+        if name not in plots:
+            plot = widget.addPlot(row=1, col=len(plots), title=name)
+            plot.setLabel("bottom", "time (s)")
+            plot.setYRange(0, 1)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plots[name] = plot
+        return plots[name]
 
     @staticmethod
     def _plot(title: str, ylabel: str) -> pg.PlotWidget:
@@ -159,8 +178,8 @@ class PlotsPanel(QTabWidget):
                 curve.setData([], [])
         if tab is self.ita_plot:
             self._draw_ita(visible, lo)
-        elif tab is self.p_widget or tab is self.focus_plot:
-            self._draw_p(visible, lo, focus=tab is self.focus_plot)
+        elif tab is self.p_widget or tab is self.focus_widget:
+            self._draw_p(visible, lo, focus=tab is self.focus_widget)
         elif tab is self.hist_widget:
             self._draw_hist(*self._hist)
         elif tab is self.speed_widget:
@@ -180,12 +199,8 @@ class PlotsPanel(QTabWidget):
     def _draw_p(self, visible: set[int], lo: float, focus: bool) -> None:
         """P(female) per classifier, or (``focus``) the share of each CAM on the face."""
         for name in self.classifiers:
-            if name not in self.p_plots:  # one plot per classifier, side by side
-                plot = self.p_widget.addPlot(title=f"{name}: P(female) — solid original, dashed filtered")
-                plot.setLabel("bottom", "time (s)")
-                plot.setYRange(0, 1)
-                plot.showGrid(x=True, y=True, alpha=0.2)
-                self.p_plots[name] = plot
+            plot = (self._classifier_plot(self.focus_widget, self.focus_plots, name) if focus
+                    else self._classifier_plot(self.p_widget, self.p_plots, name))
             for tid in visible:
                 r = self.p_tracks.get((tid, name))
                 if r is None:
@@ -193,8 +208,7 @@ class PlotsPanel(QTabWidget):
                 t = np.asarray(r.t, float)
                 keep = t >= lo
                 # (column, curve key suffix): original solid, filtered dashed
-                plot, series = ((self.focus_plot, (("focus", "focus"), ("focus_f", "focus_f"))) if focus
-                                else (self.p_plots[name], (("p", "o"), ("p_f", "f"))))
+                series = (("focus", "focus"), ("focus_f", "focus_f")) if focus else (("p", "o"), ("p_f", "f"))
                 for (column, suffix), pen in zip(series, _pens(tid)):
                     _, y = r.arrays(column)
                     self._curve(plot, ("p", tid, name, suffix), pen=pen).setData(t[keep], y[keep], connect="finite")

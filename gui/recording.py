@@ -6,6 +6,7 @@ read from the GUI thread, so both hold a lock.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -99,6 +100,12 @@ class Recorder:
         path, rows = self.stop()
         if self.failure:
             return self.failure
+        if rows == 0 and path is not None and len(self.paths) == 1:
+            # an empty file without even a header (its columns come from the first face) was left behind
+            with contextlib.suppress(OSError):
+                if path.stat().st_size == 0:
+                    path.unlink()
+            return f"recording stopped: no face was analysed while it ran, so {path.name} had no rows and was not kept"
         files = " + ".join([str(path), *(p.name for p in self.paths[1:])])
         return f"recording saved to {files} ({rows} rows)"
 

@@ -299,8 +299,12 @@ class FramePipeline:
         timings: dict[str, float] = {}
         bgr = as_bgr_uint8(frame)
         faces_boxes: list[tuple[int, tuple[float, float, float, float], float]] = []
+        frame_warnings: tuple[str, ...] = ()
         if self.detector is not None:
             found = detected if detected is not None else detect_faces(self.detector, bgr)
+            if len(found.detections) > self.config.max_faces:  # the rest went unanalysed without a word
+                frame_warnings = (f"{len(found.detections)} faces found in this frame; the {self.config.max_faces} "
+                                  "largest are analysed",)
             dets = sorted(found.detections, key=lambda d: d.box[2] * d.box[3], reverse=True)[: self.config.max_faces]
             timings["detect"] = found.ms
             tracked = self.tracker.update(dets) if self.config.track else [
@@ -337,7 +341,7 @@ class FramePipeline:
             index=self._index - 1, timestamp=time.monotonic() if timestamp is None else timestamp, frame=bgr,
             faces=faces, timings_ms=timings, providers=self.providers(),
             filter_name=self._filter_label() if self.applies_filter else None,
-            warnings=self.provider_warnings(), source=source,
+            warnings=self.provider_warnings() + frame_warnings, source=source,
         )
 
     def process_images(self, paths: Iterable[str | Path], batch: int = 32) -> Iterator[tuple[str, FrameResult | None, str | None]]:

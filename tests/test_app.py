@@ -93,7 +93,7 @@ def test_window_processes_an_image_folder(qtbot, make_window, faces_dir):
     ticks = w.plots.updates
     qtbot.waitUntil(lambda: w.plots.updates >= ticks + 2, timeout=WAIT)
     assert not drawn("focus") and not any(k[0] == "hist" for k in w.plots._curves)  # tabs not on screen: not drawn
-    w.plots.setCurrentWidget(w.plots.focus_plot)  # raising a tab draws it at once
+    w.plots.setCurrentWidget(w.plots.focus_widget)  # raising a tab draws it at once
     assert drawn("focus")
     w.plots.setCurrentWidget(w.plots.hist_widget)
     assert any(k[0] == "hist" for k in w.plots._curves)
@@ -700,7 +700,8 @@ def test_a_passing_message_gets_the_room_of_the_standing_labels(qtbot, make_wind
 
 def test_labels_in_a_crowded_frame_cover_no_face_title_or_other_label(qtbot, make_window, faces_dir):
     """Twenty faces' labels were clamped over one another and over the filtered faces they describe; now each
-    goes where it covers nothing, shrinks to one line when it must, and those left out are counted."""
+    goes where it covers nothing but its own original face, shrinks to one line when it must, and those left out
+    are counted."""
     from dataclasses import replace
 
     import numpy as np
@@ -722,8 +723,19 @@ def test_labels_in_a_crowded_frame_cover_no_face_title_or_other_label(qtbot, mak
     for size in ((1400, 900), (700, 420)):
         geometry: dict = {}
         render(crowd, DisplaySettings(view="side by side"), *size, geometry=geometry)
-        labels, clear = geometry["labels"], geometry["kept_clear"]
+        placed, clear = geometry["labels"], geometry["kept_clear"]
+        labels = [rect for rect, _ in placed]
         assert len(labels) + geometry["labels_hidden"] == 20 and labels
         assert not any(a.intersects(b) for i, a in enumerate(labels) for b in labels[i + 1:])
-        assert not any(a.intersects(b) for a in labels for b in clear)
+        # nothing but its own face in the original panel (a face filling the frame leaves no room beside it)
+        assert not any(rect.intersects(b) for rect, own in placed for b in clear if b != own)
     assert geometry["labels_hidden"] > 0  # in the small view some did not fit, and the view says how many
+
+
+def test_a_recording_without_rows_leaves_no_empty_file(tmp_path):
+    from gui.recording import Recorder
+
+    rec = Recorder()
+    path = rec.start(tmp_path / "rows.csv")
+    said = rec.finish()
+    assert not path.exists() and "no face was analysed while it ran, so rows.csv had no rows" in said

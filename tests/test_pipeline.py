@@ -633,3 +633,17 @@ def test_run_rows_give_a_videos_frames_their_position_in_it(tmp_path, tiny_model
     assert main.main(["run", "--source", str(picture), "--out", str(out), "--no-filter",
                       "--classifier", str(tiny_models["classifier"])]) == 0
     assert "video_s" not in next(csv.DictReader(open(out)))  # an image has no position in time
+
+
+def test_faces_beyond_max_faces_are_named_in_the_frames_warnings(tiny_models):
+    """24 faces found, 20 analysed, and nothing said of the other 4."""
+    from inference.faces import Detected, Detection
+    from inference.pipeline import PipelineConfig
+
+    pipe = FramePipeline([load_model(tiny_models["classifier"])], None, HaarDetector(), PipelineConfig(max_faces=3))
+    frame = np.full((200, 600, 3), 90, np.uint8)
+    found = Detected(tuple(Detection((10 + 110 * i, 40, 60 + 5 * i, 60 + 5 * i)) for i in range(5)), 1.0)
+    result = pipe.process(frame, detected=found)
+    assert len(result.faces) == 3 and sorted(f.box[2] for f in result.faces) == [70, 75, 80]  # the largest
+    assert "5 faces found in this frame; the 3 largest are analysed" in result.warnings
+    assert not any("largest" in w for w in pipe.process(frame, detected=Detected(found.detections[:3], 1.0)).warnings)
