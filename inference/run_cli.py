@@ -51,6 +51,8 @@ def main(args: argparse.Namespace) -> int:
                     if source.live:
                         break
                     continue
+                if frame.still:  # a folder's photos: each face its own track, not one running through them all
+                    pipeline.tracker.forget()
                 result = pipeline.process(frame.image, frame.timestamp, frame.name, detected=frame.detected)
                 if writer is None:
                     writer = RowWriter(args.out, fps=getattr(source, "fps", None) or None)

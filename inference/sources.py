@@ -47,6 +47,7 @@ class Frame:
     name: str
     warning: str | None = None
     detected: Detected | None = None  # its faces, when found ahead of its analysis (gui.workers.DetectThread)
+    still: bool = False  # a photo of a folder: its faces are nobody seen in the frame before
 
 
 class Source:
@@ -197,7 +198,7 @@ class ImageListSource(Source):
         if img is None:
             return Frame(None, self._i - 1, time.monotonic(), p.name, f"{p}: {problem}; skipped")
         self._read_this_pass = True
-        return Frame(img, self._i - 1, time.monotonic(), p.name)
+        return Frame(img, self._i - 1, time.monotonic(), p.name, still=True)
 
 
 def open_source(spec: str | int, loop: bool = False) -> Source:

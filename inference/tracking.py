@@ -47,6 +47,11 @@ class IoUTracker:
     def reset(self) -> None:
         self.tracks, self._next_id = [], 1
 
+    def forget(self) -> None:
+        """The faces tracked so far are gone; new ones get new ids. For a folder of photos, where one face
+        following another in the same place is another person, not the same one moved."""
+        self.tracks = []
+
     def update(self, detections: list[Detection]) -> list[tuple[int, tuple[float, float, float, float]]]:
         """(track id, smoothed box) for each detection, in the detections' order."""
         scores = iou_matrix(np.array([t.box for t in self.tracks]).reshape(-1, 4),

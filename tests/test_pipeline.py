@@ -647,3 +647,24 @@ def test_faces_beyond_max_faces_are_named_in_the_frames_warnings(tiny_models):
     assert len(result.faces) == 3 and sorted(f.box[2] for f in result.faces) == [70, 75, 80]  # the largest
     assert "5 faces found in this frame; the 3 largest are analysed" in result.warnings
     assert not any("largest" in w for w in pipe.process(frame, detected=Detected(found.detections[:3], 1.0)).warnings)
+
+
+def test_a_folder_of_photos_gives_each_face_its_own_track_and_a_video_follows_one(tmp_path, tiny_models):
+    """Photos of different people in the same place were one track '#1' through the whole folder."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    clip = tmp_path / "clip.avi"
+    frames = [_centred_face(i=i) for i in range(3)]
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (640, 480))
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i}.png"), frame)
+        writer.write(_centred_face(i=0))  # one person, three frames
+    writer.release()
+    ids = {}
+    for name, source in (("photos", folder), ("video", clip)):
+        out = tmp_path / f"{name}.csv"
+        assert main.main(["run", "--source", str(source), "--out", str(out), "--no-filter",
+                          "--classifier", str(tiny_models["classifier"])]) == 0
+        ids[name] = [r["track_id"] for r in csv.DictReader(open(out))]
+    assert len(ids["photos"]) == 3 and len(set(ids["photos"])) == 3
+    assert len(ids["video"]) == 3 and len(set(ids["video"])) == 1
