@@ -41,6 +41,21 @@ def _nan(v) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _set(curve: pg.PlotDataItem, t: np.ndarray, y: np.ndarray) -> None:
+    """A curve's data; a face seen in one or two frames (a photo of a folder) also gets dots, which a line
+    through one point does not draw: filled for the original, hollow for the filtered (the dashed curve). Only
+    then: dots on long curves cost painting time."""
+    few = int(np.isfinite(y).sum()) <= 2
+    if few != (curve.opts.get("symbol") is not None):
+        pen = pg.mkPen(curve.opts["pen"])
+        curve.setSymbol("o" if few else None)
+        if few:
+            solid = pen.style() == Qt.PenStyle.SolidLine
+            curve.setSymbolSize(7), curve.setSymbolPen(pg.mkPen(pen.color(), width=1.5))
+            curve.setSymbolBrush(pen.color() if solid else None)
+    curve.setData(t, y, connect="finite")
+
+
 class _Rolling:
     def __init__(self, n: int = 2000):
         self.t: deque[float] = deque(maxlen=n)
@@ -193,8 +208,8 @@ class PlotsPanel(QTabWidget):
             _, yf = r.arrays("ita_f")
             keep = t >= lo
             solid, dashed = _pens(tid)
-            self._curve(self.ita_plot, ("ita", tid, "o"), pen=solid, name=f"#{tid}").setData(t[keep], y[keep], connect="finite")
-            self._curve(self.ita_plot, ("ita", tid, "f"), pen=dashed).setData(t[keep], yf[keep], connect="finite")
+            _set(self._curve(self.ita_plot, ("ita", tid, "o"), pen=solid, name=f"#{tid}"), t[keep], y[keep])
+            _set(self._curve(self.ita_plot, ("ita", tid, "f"), pen=dashed), t[keep], yf[keep])
 
     def _draw_p(self, visible: set[int], lo: float, focus: bool) -> None:
         """P(female) per classifier, or (``focus``) the share of each CAM on the face."""
@@ -211,7 +226,7 @@ class PlotsPanel(QTabWidget):
                 series = (("focus", "focus"), ("focus_f", "focus_f")) if focus else (("p", "o"), ("p_f", "f"))
                 for (column, suffix), pen in zip(series, _pens(tid)):
                     _, y = r.arrays(column)
-                    self._curve(plot, ("p", tid, name, suffix), pen=pen).setData(t[keep], y[keep], connect="finite")
+                    _set(self._curve(plot, ("p", tid, name, suffix), pen=pen), t[keep], y[keep])
 
     def _draw_hist(self, hist_ita: np.ndarray | None, hist_p: dict[str, np.ndarray] | None) -> None:
         if hist_ita is not None:
