@@ -48,7 +48,9 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95, bounds: tuple[float, f
     if n == 0:
         return {"value": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
     m = float(values.mean())
-    if n < 2 or values.std() == 0:
+    if n < 2:  # one value has no interval (it read [0.957, 0.957])
+        return {"value": m, "lo": float("nan"), "hi": float("nan"), "n": n}
+    if values.std() == 0:
         return {"value": m, "lo": m, "hi": m, "n": n}
     lo, hi = stats.t.interval(confidence, n - 1, loc=m, scale=stats.sem(values))
     if bounds is not None:

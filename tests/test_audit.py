@@ -132,6 +132,8 @@ def test_darken_filter_shift_matches_direct_measurement(world):
         assert s["delta_ita"]["wilcoxon"]["p_holm"] < 0.05, g
     assert f["composition"]["target_note"] == "no target in the card"
     assert f["overall"]["classifiers"]["planted"]["flip_rate"]["value"] == 0.0
+    test = f["overall"]["classifiers"]["planted"]["delta_p_female"]["wilcoxon"]  # every test has p_holm (schema)
+    assert test["p_holm"] == test["p"]
     html = (world["out"] / "report.html").read_text()
     assert "data:image/png;base64," in html and "median ΔITA" in html
     ex = world["report"]["examples"]["faces"]
@@ -626,3 +628,42 @@ def test_the_report_says_which_map_each_classifier_has_and_warns_where_grids_dif
     assert any(line.startswith("planted (Grad-CAM, 3×3 map): on average") for line in lines)
     assert any(line.startswith("The classifiers' maps have different grids (planted: Grad-CAM, 3×3 map; tiny-a: CAM, "
                                "7×7 map)") for line in lines)
+
+
+def test_the_mean_of_a_handful_of_shifts_gets_a_t_interval_and_the_gate_does_not_judge_it():
+    """A bootstrap over three values cannot reach past them: [-0.185, -0.0695] for -0.185, -0.064, -0.080 made the
+    ship gate call the group 'beyond' ±0.02; Student's t gives [-0.273, +0.053], which cannot tell."""
+    from scipy import stats
+
+    from inference.audit.gate import verdict
+    from inference.audit.stats import T_BELOW, bootstrap_ci
+
+    three = [-0.185, -0.064, -0.080]
+    got = bootstrap_ci(three)
+    lo, hi = stats.t.interval(0.95, 2, loc=np.mean(three), scale=stats.sem(three))
+    assert (got["lo"], got["hi"]) == pytest.approx((lo, hi)) and got["lo"] == pytest.approx(-0.273, abs=1e-3)
+    assert verdict(got["lo"], got["hi"], 0.02) == "unsettled"
+    many = np.random.default_rng(0).normal(0.1, 1, T_BELOW)
+    boot = bootstrap_ci(many)
+    assert boot["lo"] < boot["value"] < boot["hi"] and bootstrap_ci(many, "median")["lo"] is not None
+
+
+def test_one_probability_has_no_interval():
+    from inference.metrics import mean_ci
+
+    one = mean_ci(np.array([0.957]))
+    assert one["value"] == 0.957 and np.isnan(one["lo"]) and np.isnan(one["hi"])
+
+
+def test_the_summary_names_tied_groups_and_an_unmoved_share_as_such():
+    from inference.audit.summary import _named, _toward
+
+    by = {g: {"fnr": {"value": v, "n": 5}} for g, v in (("a", 0.0), ("b", 0.0), ("c", 0.2))}
+    assert _named(by, "fnr", "c") == "c" and _named(by, "fnr", "a") == "a and b (tied)"
+    assert _named({g: {"fnr": {"value": 0.0, "n": 5}} for g in "xyz"}, "fnr", "x") == "every group alike"
+    six = {g: {"fnr": {"value": 0.0 if g < "f" else 0.5, "n": 5}} for g in "abcdefg"}
+    assert _named(six, "fnr", "a") == "a, b, c and 2 more (tied)"
+    same = {"input": {"value": 0.545}, "output": {"value": 0.545}, "moved_toward_target": False}
+    assert _toward(same) == "unchanged, as far from the target as the input"
+    assert _toward({**same, "output": {"value": 0.4}, "moved_toward_target": True}) == \
+        "closer to the target than the input"

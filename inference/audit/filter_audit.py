@@ -70,7 +70,10 @@ def _add_holm(by: dict, names: Sequence[str]) -> None:
 
 def filter_audit(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str], card_training: dict) -> dict:
     out: dict[str, Any] = {"overall": group_shift(rows, names), "by": {}, "kruskal": {}}
-    out["overall"]["delta_ita"]["wilcoxon"]["p_holm"] = out["overall"]["delta_ita"]["wilcoxon"]["p"]
+    overall = out["overall"]  # one test each: Holm leaves its p as it is (the schema promises p_holm on every test)
+    for test in (overall["delta_ita"]["wilcoxon"], *(overall["classifiers"][n]["delta_p_female"]["wilcoxon"]
+                                                      for n in names)):
+        test["p_holm"] = test["p"]
     for grouping, labels in groupings.items():
         parts = split(rows, labels)
         by = {g: group_shift(rs, names) for g, rs in parts.items()}

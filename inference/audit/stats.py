@@ -19,6 +19,10 @@ from scipy import stats
 SEED = 20240601
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
+# Below this many values a mean's interval is Student's t: a bootstrap over a handful of values cannot reach past
+# their extremes, and on normal data covered the mean 74 % of the time at n = 3, 86 % at 5 and 89 % at 10 (t: 93-95 %),
+# so the ship gate called a group of three "beyond" or "within" on nothing.
+T_BELOW = 30
 # SciPy 1.15 named the seed argument ``rng``; ``random_state`` is on its way out (same draws, checked on 1.17)
 _SEED_ARG = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
 
@@ -29,7 +33,8 @@ def _clean(values) -> np.ndarray:
 
 
 def bootstrap_ci(values, statistic: str = "mean") -> dict:
-    """Point value and 95% bootstrap CI (BCa; percentile where BCa is degenerate) of the mean or median."""
+    """Point value and 95% CI of the mean or median: bootstrap (BCa; percentile where BCa is degenerate), or for
+    the mean of fewer than ``T_BELOW`` values Student's t."""
     v = _clean(values)
     fn = np.mean if statistic == "mean" else np.median
     n = len(v)
@@ -40,6 +45,9 @@ def bootstrap_ci(values, statistic: str = "mean") -> dict:
         return {"value": point, "lo": None, "hi": None, "n": n}
     if np.all(v == v[0]):  # every resample gives the point (an identity filter's zero shifts)
         return {"value": point, "lo": point, "hi": point, "n": n}
+    if statistic == "mean" and n < T_BELOW:
+        lo, hi = stats.t.interval(CONFIDENCE, n - 1, loc=point, scale=stats.sem(v))
+        return {"value": point, "lo": float(lo), "hi": float(hi), "n": n}
     ci = None
     for method in ("BCa", "percentile"):
         with np.errstate(all="ignore"), warnings.catch_warnings():

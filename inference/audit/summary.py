@@ -105,6 +105,26 @@ def detection_line(d: dict, grouping: str) -> str:
     return line + "."
 
 
+def _toward(e: dict) -> str:
+    """Where the filtered share lies against the input's, relative to the target (a tie read "further")."""
+    if e["output"]["value"] == e["input"]["value"]:
+        return "unchanged, as far from the target as the input"
+    return f"{'closer to' if e['moved_toward_target'] else 'further from'} the target than the input"
+
+
+def _named(by: dict, metric: str, chosen: str) -> str:
+    """The group a gap names, with the groups tied with it: of equals the first alphabetically was named alone,
+    as if it were the one highest or lowest."""
+    shown = {g: c[metric]["value"] for g, c in by.items() if c[metric]["n"] > 0}
+    ties = sorted(g for g, v in shown.items() if v == shown[chosen])
+    if len(ties) == 1:
+        return chosen
+    if len(ties) == len(shown):
+        return "every group alike"
+    shown_names = ties if len(ties) <= 4 else [*ties[:3], f"{len(ties) - 3} more"]
+    return ", ".join(shown_names[:-1]) + " and " + shown_names[-1] + " (tied)"
+
+
 def map_description(classifier: dict) -> str:
     """'Grad-CAM, 3×3 map' from a classifier's entry in report.json's models (empty for reports without it)."""
     cam = classifier.get("cam") or {}
@@ -169,11 +189,14 @@ def summary_lines(r: dict) -> list[str]:
                 by = m["by"][grouping]
                 w, b = by[acc["worst"]], by[acc["best"]]
                 lines.append(
-                    f"{name} by {grouping}: lowest accuracy for {acc['worst']} ({ci(w['accuracy'], pct=True)}, n={w['n']}"
-                    f"{', small group' if w['small'] else ''}), highest for {acc['best']} ({ci(b['accuracy'], pct=True)}, n={b['n']}); "
+                    f"{name} by {grouping}: lowest accuracy for {_named(by, 'accuracy', acc['worst'])} "
+                    f"({ci(w['accuracy'], pct=True)}, n={w['n']}{', small group' if w['small'] else ''}), highest for "
+                    f"{_named(by, 'accuracy', acc['best'])} ({ci(b['accuracy'], pct=True)}, n={b['n']}); "
                     f"gap {100 * acc['difference']:.1f} points, ratio worst/best {num(acc['ratio_worst_best'], '.3f')}."
-                    + (f" Highest FPR (annotated male called female): {gaps['fpr']['worst']} ({100 * by[gaps['fpr']['worst']]['fpr']['value']:.1f}%);"
-                       f" highest FNR (annotated female called male): {gaps['fnr']['worst']} ({100 * by[gaps['fnr']['worst']]['fnr']['value']:.1f}%)."
+                    + (f" Highest FPR (annotated male called female): {_named(by, 'fpr', gaps['fpr']['worst'])} "
+                       f"({100 * by[gaps['fpr']['worst']]['fpr']['value']:.1f}%);"
+                       f" highest FNR (annotated female called male): {_named(by, 'fnr', gaps['fnr']['worst'])} "
+                       f"({100 * by[gaps['fnr']['worst']]['fnr']['value']:.1f}%)."
                        if "fpr" in gaps and "fnr" in gaps else ""))
         d = c["p_female"]["overall"]
         lines.append(f"{name}: mean P(female) {ci(d['mean'], 3)}; {ci(d['share_above_0_5'], pct=True)} of faces called female "
@@ -261,7 +284,7 @@ def summary_lines(r: dict) -> list[str]:
             if t is not None:
                 line += (f"; the card's target is {100 * t:.1f}% female, and the output "
                          f"{'crosses' if e['crossed_target'] else 'does not cross'} it "
-                         f"({'closer to' if e['moved_toward_target'] else 'further from'} the target than the input)")
+                         f"({_toward(e)})")
             lines.append(line + ".")
     lines.append("Caveats: " + " ".join(r["caveats"]))
     return lines

@@ -88,8 +88,11 @@ def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path
     return sorted(sorted(g) for g in by_digest.values() if len(g) > 1)
 
 
+LABELS = ("gender", "race", "group")
+
+
 def _labels(s: Sample) -> tuple:
-    return s.gender, s.race, s.group
+    return tuple(getattr(s, f) for f in LABELS)
 
 
 def _describe(s: Sample) -> str:
@@ -114,7 +117,7 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
             skipped += _left_out(members, read.root, CONFLICT)
             conflicts.append([relative_name(p, read.root) for p in group])
             continue
-        kept_as[first.path] = dataclasses.replace(first, partition=_earliest_split(members))
+        kept_as[first.path] = dataclasses.replace(_filled(first, members), partition=_earliest_split(members))
         dropped.discard(first.path)
         copies += [(relative_name(s.path, read.root), relative_name(first.path, read.root)) for s in members[1:]]
     if groups:
@@ -137,7 +140,7 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
             conflicts.append([relative_name(p, read.root) for p in group])
             continue
         split = _earliest_split(members)
-        moved.update({s.path: dataclasses.replace(s, partition=split) for s in members})
+        moved.update({s.path: dataclasses.replace(_filled(s, members), partition=split) for s in members})
         near_identical.append([relative_name(p, read.root) for p in group])
     if near:
         log.warning("%s: %d image(s) are near-identical to another (one photograph re-encoded or re-cropped), in "
@@ -149,7 +152,16 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
 
 
 def _disagree(members: list[Sample]) -> bool:
-    return len({_labels(s) for s in members}) > 1
+    """Two copies give one label different values. A copy without a label does not disagree: a groups CSV that
+    listed one copy of a photograph and not its twin left both out as a conflict."""
+    return any(len({labels[i] for labels in map(_labels, members)} - {None}) > 1 for i in range(len(LABELS)))
+
+
+def _filled(s: Sample, members: list[Sample]) -> Sample:
+    """``s`` with each label it lacks taken from a copy that has it (they agree: see ``_disagree``)."""
+    missing = {f: v for f in LABELS if getattr(s, f) is None
+               for v in [next((getattr(m, f) for m in members if getattr(m, f) is not None), None)] if v is not None}
+    return dataclasses.replace(s, **missing) if missing else s
 
 
 def _earliest_split(members: list[Sample]) -> str:
