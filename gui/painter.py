@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -215,7 +216,7 @@ def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: l
     w, h = size
     if w > bounds.width() or h > bounds.height():
         return None
-    inner = own or box
+    inner = own if own is not None else box
     near = [(box.right() + 6, box.top()), (box.left() - w - 6, box.top()), (box.left(), box.bottom() + 4),
             (box.left(), box.top() - h - 4), (inner.left() + 4, inner.top() + 4)]
     xs = np.arange(bounds.left(), bounds.right() - w + 1, max(8.0, w / 3))
@@ -299,6 +300,7 @@ class Composed:
         return self.result is result and self.settings == s and self.size == size
 
 
+@lru_cache(maxsize=1)  # asked for every frame the worker composes
 def _title_height() -> float:
     font = QFont()
     font.setPointSizeF(9.5)
