@@ -487,3 +487,14 @@ def test_a_wrong_teacher_is_refused_before_the_data_is_read(tmp_path, tiny_model
     code, err = run(["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--distill-from",
                      str(tiny_models["darken"]), "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and "this is a filter model, but a classifier was expected" in err and NOWHERE not in err
+
+
+@pytest.mark.parametrize("kind, extra, said", [
+    ("filter", ["--labels", "a,b"], "--labels names a classifier's outputs, and this is --kind filter"),
+    ("classifier", ["--conditions", "a,b"], "--conditions names a conditional filter's inputs, and this is --kind "
+                                            "classifier"),
+])
+def test_adopt_refuses_what_only_the_other_kind_uses(kind, extra, said, tmp_path, tiny_models, capsys):
+    code, err = run(["train", "adopt", str(tiny_models["classifier"]), "--kind", kind, "--out", str(tmp_path / "a.onnx"),
+                     *extra], capsys)
+    assert code == 2 and said in err

@@ -48,6 +48,7 @@ from inference.models import Classifier, Filter, load_failure, load_model
 from inference.runtime import RuntimeConfig
 from training.adopt_head import Builder, Head, cam_outputs, find_head
 from training.fp16 import save, spread_evenly, with_card
+from training.resume import given_options
 from training.provenance import provenance
 
 REPO = Path(__file__).resolve().parent.parent
@@ -605,6 +606,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    given = given_options(args)
+    # what only the other kind uses was silently dropped
+    unused = {"filter": [("labels", "--labels names a classifier's outputs")],
+              "classifier": [("conditions", "--conditions names a conditional filter's inputs")]}[args.kind]
+    for dest, why in unused:
+        if dest in given:
+            raise BiasMirrorError(f"{why}, and this is --kind {args.kind}: leave it out")
     labels = [s.strip() for s in args.labels.split(",") if s.strip()]
     adopt(args.model, args.out, args.kind, args.name, labels, args.value_range, args.mean, args.std, args.order,
           args.layout, args.size, args.method, args.dataset, args.n, args.force,
