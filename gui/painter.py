@@ -339,7 +339,7 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             result = for_display(result, s, *_frame_area(width, height))
             image, panels = compose(result, s)
         ih, iw = image.shape[:2]
-        top = fm.lineSpacing() + 6  # room for panel titles (_title_height)
+        top = _title_height()  # room for panel titles
         scale = min(width / iw, (height - top) / ih)
         dx, dy = (width - iw * scale) / 2, top + (height - top - ih * scale) / 2
         p.drawImage(QRectF(dx, dy, iw * scale, ih * scale), to_qimage(image))
@@ -400,7 +400,7 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
         if hidden:
             draw_text_on_backdrop(p, QRectF(dx + 4, dy + 4, iw * scale - 8, fm.lineSpacing() + 6),
                                   f"labels of {hidden} of {len(result.faces)} faces not shown: no room beside them "
-                                  "(a larger window or one view leaves more; every face is in the plots and rows)",
+                                  "(a larger window or one view leaves more; a recording's rows hold every face)",
                                   MUTED, fm)
         if note:
             draw_text_on_backdrop(p, QRectF(4, height - fm.lineSpacing() - 10, width - 8, fm.lineSpacing() + 6),
