@@ -287,11 +287,9 @@ class InferenceThread(QThread):
             self._process(frame, rerun=False)
 
     def _process(self, frame: Frame, rerun: bool) -> None:
-        if frame.still and not rerun:  # a folder's photos are different people: one track ran through them all
-            self.pipeline.tracker.forget()
         try:
             result = self.pipeline.process(frame.image, frame.timestamp, frame.name,  # type: ignore[arg-type]
-                                           detected=frame.detected)
+                                           detected=frame.detected, still=frame.still)
         except BiasMirrorError as exc:
             self.error.emit(str(exc))
             return

@@ -101,6 +101,7 @@ class FramePipeline:
         self.config = config
         self.tracker = IoUTracker()
         self._index = 0
+        self._last_still: str | None = None  # the photo whose faces the tracker holds
         self._chain: tuple[tuple[int, ...], DeviceChain | None] = ((), None)
         self._helper: ThreadPoolExecutor | None = None  # skin helpers, made on first use (PipelineConfig.skin_threads)
 
@@ -291,12 +292,17 @@ class FramePipeline:
 
     # --- frames ---------------------------------------------------------------
     def process(self, frame: np.ndarray, timestamp: float | None = None, source: str = "",
-                detected: Detected | None = None) -> FrameResult:
+                detected: Detected | None = None, still: bool = False) -> FrameResult:
         """Everything measured on one frame. ``detected``: its faces, found ahead by ``detect_faces`` on
         another thread (``inference.detect_ahead``, ``gui.workers.DetectThread``); without it the detector runs here. The tracker always runs
         here, in frame order."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
+        if still and source != self._last_still:
+            # another photo of a folder: its faces are other people, though they sit where the last one's did (one
+            # track ran through the whole folder). The same photo again (a rerun, a one-image --loop) keeps its ids.
+            self.tracker.forget()
+        self._last_still = source if still else None
         bgr = as_bgr_uint8(frame)
         faces_boxes: list[tuple[int, tuple[float, float, float, float], float]] = []
         frame_warnings: tuple[str, ...] = ()

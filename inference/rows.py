@@ -30,12 +30,12 @@ COLUMNS = """one row per face per frame:
                       the face through the filter's resampling alone, through the filter, and the difference"""
 
 
-def face_row(frame: FrameResult, face: FaceResult, fps: float | None = None) -> dict[str, Any]:
-    """The face's CSV row (``COLUMNS``); ``fps``, a video's frame rate, adds the frame's position in it."""
+def face_row(frame: FrameResult, face: FaceResult, video_s: float | None = None) -> dict[str, Any]:
+    """The face's CSV row (``COLUMNS``); ``video_s``, the frame's position in a video, adds that column."""
     o, f, s = face.original, face.filtered, face.skin_shift
     row: dict[str, Any] = {
         "frame": frame.index, "time": round(frame.timestamp, 3),
-        **({"video_s": round(frame.index / fps, 3)} if fps else {}),
+        **({"video_s": round(video_s, 3)} if video_s is not None else {}),
         "source": frame.source, "track_id": face.track_id,
         "x": face.box[0], "y": face.box[1], "w": face.box[2], "h": face.box[3],
         "filter": frame.filter_name or "",
@@ -73,9 +73,8 @@ class RowWriter:
     """
 
     def __init__(self, path: str | Path, flush_every: float = 1.0,
-                 on_part: Callable[[Path, list[str]], None] | None = None, fps: float | None = None):
-        self.path = Path(path)
-        self.fps = fps  # a video's frame rate: rows give each frame's position in it  # the file being written: the latest part
+                 on_part: Callable[[Path, list[str]], None] | None = None):
+        self.path = Path(path)  # the file being written: the latest part
         self.paths = [self.path]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = open(self.path, "w", newline="")
@@ -86,10 +85,10 @@ class RowWriter:
         self.rows = 0
         self.rows_saved = 0  # as of the last flush the system accepted: what a failure can still promise
 
-    def write_frame(self, frame: FrameResult, now: float) -> None:
+    def write_frame(self, frame: FrameResult, now: float, video_s: float | None = None) -> None:
         try:
             for face in frame.faces:
-                row = face_row(frame, face, self.fps)
+                row = face_row(frame, face, video_s)
                 if self._writer is None:
                     self._start_table(list(row))
                 elif any(k not in self._writer.fieldnames for k in row):

@@ -51,12 +51,13 @@ def main(args: argparse.Namespace) -> int:
                     if source.live:
                         break
                     continue
-                if frame.still:  # a folder's photos: each face its own track, not one running through them all
-                    pipeline.tracker.forget()
-                result = pipeline.process(frame.image, frame.timestamp, frame.name, detected=frame.detected)
+                result = pipeline.process(frame.image, frame.timestamp, frame.name, detected=frame.detected,
+                                          still=frame.still)
                 if writer is None:
-                    writer = RowWriter(args.out, fps=getattr(source, "fps", None) or None)
-                writer.write_frame(result, time.monotonic())
+                    writer = RowWriter(args.out)
+                # the source's frame number counts frames it could not decode too: the position in the file
+                fps = getattr(source, "fps", None)
+                writer.write_frame(result, time.monotonic(), frame.index / fps if fps else None)
                 frames += 1
                 bar.update(1)
                 if args.max_frames and frames >= args.max_frames:

@@ -643,6 +643,10 @@ def test_the_mean_of_a_handful_of_shifts_gets_a_t_interval_and_the_gate_does_not
     lo, hi = stats.t.interval(0.95, 2, loc=np.mean(three), scale=stats.sem(three))
     assert (got["lo"], got["hi"]) == pytest.approx((lo, hi)) and got["lo"] == pytest.approx(-0.273, abs=1e-3)
     assert verdict(got["lo"], got["hi"], 0.02) == "unsettled"
+    near_one = bootstrap_ci([0.99, 0.95, 0.999, 0.97], "mean", (0.0, 1.0))  # a probability's t interval read 1.012
+    assert near_one["hi"] == 1.0 and 0.9 < near_one["lo"] < near_one["value"]
+    from inference.audit.classifier_audit import p_female_distribution
+    assert p_female_distribution([0.99, 0.95, 0.999, 0.97])["mean"]["hi"] == 1.0
     many = np.random.default_rng(0).normal(0.1, 1, T_BELOW)
     boot = bootstrap_ci(many)
     assert boot["lo"] < boot["value"] < boot["hi"] and bootstrap_ci(many, "median")["lo"] is not None

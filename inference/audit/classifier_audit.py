@@ -99,7 +99,7 @@ def p_female_distribution(ps: Sequence[float]) -> dict:
         counts[min(int(p / 0.05), len(counts) - 1)] += 1
     return {
         "n": len(ps),
-        "mean": bootstrap_ci(ps, "mean"),
+        "mean": bootstrap_ci(ps, "mean", (0.0, 1.0)),
         "median": bootstrap_ci(ps, "median"),
         "share_above_0_5": share([p > 0.5 for p in ps]),
         "share_below_0_5": share([p < 0.5 for p in ps]),

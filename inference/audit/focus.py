@@ -38,4 +38,4 @@ def focus_audit(rows: Sequence[dict], groupings: dict[str, list[str]], primary: 
 
 def _stats(values) -> dict:
     v = [x for x in values if x is not None]
-    return {"n": len(v), "small": is_small(len(v)), "mean": bootstrap_ci(v, "mean"), "median": bootstrap_ci(v, "median")}
+    return {"n": len(v), "small": is_small(len(v)), "mean": bootstrap_ci(v, "mean", (0.0, 1.0)), "median": bootstrap_ci(v, "median")}

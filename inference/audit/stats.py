@@ -32,9 +32,10 @@ def _clean(values) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
-def bootstrap_ci(values, statistic: str = "mean") -> dict:
+def bootstrap_ci(values, statistic: str = "mean", bounds: tuple[float, float] | None = None) -> dict:
     """Point value and 95% CI of the mean or median: bootstrap (BCa; percentile where BCa is degenerate), or for
-    the mean of fewer than ``T_BELOW`` values Student's t."""
+    the mean of fewer than ``T_BELOW`` values Student's t, cut to ``bounds`` where the values cannot leave them (a
+    mean P(female) of 0.977 read [0.943, 1.012])."""
     v = _clean(values)
     fn = np.mean if statistic == "mean" else np.median
     n = len(v)
@@ -47,6 +48,8 @@ def bootstrap_ci(values, statistic: str = "mean") -> dict:
         return {"value": point, "lo": point, "hi": point, "n": n}
     if statistic == "mean" and n < T_BELOW:
         lo, hi = stats.t.interval(CONFIDENCE, n - 1, loc=point, scale=stats.sem(v))
+        if bounds is not None:
+            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
         return {"value": point, "lo": float(lo), "hi": float(hi), "n": n}
     ci = None
     for method in ("BCa", "percentile"):
