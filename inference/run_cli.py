@@ -41,6 +41,7 @@ def main(args: argparse.Namespace) -> int:
     source = open_source(args.source)
     # Opened at the first frame read, not before: a source that yields nothing must leave an existing CSV as it was.
     writer: RowWriter | None = None
+    fps = getattr(source, "fps", None)  # a video's: rows give each frame's position in it
     frames = skipped = 0
     try:
         with tqdm(desc=f"processing {source.name}", unit="frame", total=args.max_frames) as bar:
@@ -56,7 +57,6 @@ def main(args: argparse.Namespace) -> int:
                 if writer is None:
                     writer = RowWriter(args.out)
                 # the source's frame number counts frames it could not decode too: the position in the file
-                fps = getattr(source, "fps", None)
                 writer.write_frame(result, time.monotonic(), frame.index / fps if fps else None)
                 frames += 1
                 bar.update(1)

@@ -24,7 +24,7 @@ from ..cli_common import add_model_arguments, checked_cam_class, checked_conditi
 from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
-from ..datasets.folder import list_images
+from ..datasets.folder import NOT_IN_FOLDER, list_images
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
 from ..file_identity import file_hash
@@ -73,7 +73,7 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
     if kind == "folder" and columns & LABEL_COLUMNS:
         # a folder's groups CSV that carries labels too is read as its labels CSV
         read = read_folder(path, groups_csv)
-        read = dataclasses.replace(read, skipped=[(n, GROUPS_NOT_FOUND if "not in the folder" in why else why)
+        read = dataclasses.replace(read, skipped=[(n, GROUPS_NOT_FOUND if why == NOT_IN_FOLDER else why)
                                                   for n, why in read.skipped])
     else:  # a plain groups CSV joins the dataset's own labels (a folder's labels.csv was once dropped for it)
         read = read_spec(spec)

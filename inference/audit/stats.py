@@ -16,6 +16,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from ..metrics import mean_ci
+
 SEED = 20240601
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -47,10 +49,7 @@ def bootstrap_ci(values, statistic: str = "mean", bounds: tuple[float, float] | 
     if np.all(v == v[0]):  # every resample gives the point (an identity filter's zero shifts)
         return {"value": point, "lo": point, "hi": point, "n": n}
     if statistic == "mean" and n < T_BELOW:
-        lo, hi = stats.t.interval(CONFIDENCE, n - 1, loc=point, scale=stats.sem(v))
-        if bounds is not None:
-            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
-        return {"value": point, "lo": float(lo), "hi": float(hi), "n": n}
+        return mean_ci(v, CONFIDENCE, bounds)
     ci = None
     for method in ("BCa", "percentile"):
         with np.errstate(all="ignore"), warnings.catch_warnings():

@@ -159,8 +159,12 @@ def _disagree(members: list[Sample]) -> bool:
 
 def _filled(s: Sample, members: list[Sample]) -> Sample:
     """``s`` with each label it lacks taken from a copy that has it (they agree: see ``_disagree``)."""
-    missing = {f: v for f in LABELS if getattr(s, f) is None
-               for v in [next((getattr(m, f) for m in members if getattr(m, f) is not None), None)] if v is not None}
+    missing = {}
+    for f in LABELS:
+        if getattr(s, f) is None:
+            given = [getattr(m, f) for m in members if getattr(m, f) is not None]
+            if given:
+                missing[f] = given[0]
     return dataclasses.replace(s, **missing) if missing else s
 
 

@@ -17,6 +17,7 @@ from .sample import IMAGE_EXTENSIONS, DatasetRead, Sample
 
 log = logging.getLogger(__name__)
 LAYOUT = "a folder of images (.jpg/.png/...), optionally with labels.csv (columns: file, gender, race, age, split, group)"
+NOT_IN_FOLDER = "listed in the CSV but not in the folder"  # a labels CSV row naming a file the folder lacks
 
 
 def list_images(root: Path) -> list[Path]:
@@ -79,7 +80,7 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
         raise BiasMirrorError("the labels CSV does not exist", csv_path)
     rel_names = {p.relative_to(root).as_posix(): p for p in images}
     unknown = sorted(set(rows) - set(rel_names))
-    skipped = [(name, "listed in the CSV but not in the folder") for name in unknown]
+    skipped = [(name, NOT_IN_FOLDER) for name in unknown]
     if rows:
         missing = sorted(set(rel_names) - set(rows))
         if missing:
