@@ -144,19 +144,37 @@ def test_composition_options_are_checked_before_the_data_is_read(extra, expected
 
 # --- 4. fewer faces than one batch -----------------------------------------------------------------------------
 
-def test_a_dataset_smaller_than_a_batch_is_refused_with_the_batch_size_to_give(tmp_path, capsys):
+def test_a_dataset_smaller_than_a_batch_is_refused_with_the_batch_size_to_give(tmp_path, capsys, monkeypatch):
+    import training.tasks.classifier as classifier_task
+
     data = write_faces(tmp_path / "UTKFace", 12)
     n_train = sum(split_of(Sample(str(p))) == "train" for p in data.iterdir())
     argv = ["train", "classifier", "--dataset", f"utkface:{data}", "--device", "cpu", "--size", "32", "--width", "8",
             "--threads", "1", "--cache", "", "--out", str(tmp_path / "run")]
-    code, err = run(argv, capsys)
+    # refused from the list of files: a user with a large dataset and a wrong batch size does not wait for decoding
+    with monkeypatch.context() as m:
+        m.setattr(classifier_task, "load_images", lambda *a, **k: pytest.fail("decoded before the batch was checked"))
+        code, err = run(argv, capsys)
     assert code == 2
-    assert (f"only {n_train} training face(s), fewer than one batch of --batch-size 64: give --batch-size {n_train} "
-            "or less") in err
+    assert (f"only {n_train} training face(s) listed, fewer than one batch of --batch-size 64: give --batch-size "
+            f"{n_train} or less") in err
     assert not (tmp_path / "run" / "last.pt").exists()
     # ... and that batch size trains
     assert main.main([*argv, "--batch-size", str(n_train), "--max-steps", "1"]) == 0
     assert (tmp_path / "run" / "last.pt").exists()
+
+
+def test_a_batch_that_only_unreadable_images_would_fill_is_refused_after_decoding(tmp_path, capsys):
+    data = write_faces(tmp_path / "UTKFace", 40, corrupt=12)
+    listed = [p for p in data.iterdir() if split_of(Sample(str(p))) == "train"]
+    readable = sum(not p.read_bytes().startswith(b"not a jpeg") for p in listed)
+    assert readable < len(listed)  # the file names are fixed: so are their splits
+    code, err = run(["train", "classifier", "--dataset", f"utkface:{data}", "--device", "cpu", "--size", "32",
+                     "--width", "8", "--threads", "1", "--cache", "", "--batch-size", str(len(listed)),
+                     "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert (f"only {readable} training face(s), fewer than one batch of --batch-size {len(listed)}: give "
+            f"--batch-size {readable} or less") in err
 
 
 @pytest.fixture
@@ -181,6 +199,20 @@ def test_a_cyclegan_domain_smaller_than_a_batch_is_refused(tmp_path, domains, ca
     assert not (tmp_path / "run" / "last.pt").exists()
     # 6. the files skipped are named, not only counted
     assert f"domain B: {len(bad)} unreadable image(s) skipped: {', '.join(bad)}" in caplog.text
+
+
+def test_a_cyclegan_domain_listing_fewer_than_a_batch_is_refused_before_decoding(tmp_path, domains, capsys, monkeypatch):
+    import training.tasks.cyclegan as cyclegan_task
+
+    a, b, _, _ = domains
+    listed = sum(split_of(Sample(str(p))) == "train" for p in b.iterdir())
+    monkeypatch.setattr(cyclegan_task, "build_images", lambda *a, **k: pytest.fail("decoded before the batch was checked"))
+    code, err = run(["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke",
+                     "--min-domain-size", "1", "--batch-size", str(listed + 1), "--device", "cpu", "--cache", "",
+                     "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert (f"domain B has {listed} listed training image(s), fewer than one batch of --batch-size {listed + 1}: "
+            f"give --batch-size {listed} or less") in err
 
 
 # --- 5. the --classifier of a CycleGAN run is read before training ---------------------------------------------------

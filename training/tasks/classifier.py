@@ -68,10 +68,22 @@ class ClassifierData:
     filters: dict = field(default_factory=dict)
 
 
-def build_data(
-    dataset: str, size: int, min_age: int | None, mode: str, by: list[str], target: dict | None,
-    seed: int, cache_dir: Path | None,
-) -> ClassifierData:
+@dataclass
+class ListedFaces:
+    """The labelled faces a run would train and test on, as listed: before any image is decoded."""
+
+    read: DatasetRead
+    samples: list[Sample]
+    min_age: int | None
+
+    def training_count(self, mode: str, by: list[str], target: dict | None, seed: int) -> int:
+        """How many training faces the mix would hold if every listed image decodes: an upper bound, since an
+        unreadable image can only shrink a cell and with it the mix."""
+        pool = [s for s in self.samples if split_of(s) == "train"]
+        return len(compose(pool, by, mode, target, seed)[0])
+
+
+def list_faces(dataset: str, min_age: int | None) -> ListedFaces:
     read = open_dataset(dataset)
     labelled = [s for s in read.samples if s.gender is not None and (min_age is None or (s.age or 0) >= min_age)]
     # Checked before ages: an unlabelled folder lacks both, and genders are what it cannot train without.
@@ -91,6 +103,12 @@ def build_data(
         found = ", ".join(f"{n} {g}" for g, n in training_genders.items()) or "none"
         raise BiasMirrorError(f"the training split holds faces of one gender only ({found}): a gender classifier "
                               "needs both", read.root)
+    return ListedFaces(read, labelled, min_age)
+
+
+def decode_data(listed: ListedFaces, size: int, mode: str, by: list[str], target: dict | None, seed: int,
+                cache_dir: Path | None) -> ClassifierData:
+    read, labelled = listed.read, listed.samples
     arr = load_images([s.path for s in labelled], size, cache_dir)
     keep = np.flatnonzero(arr.ok)
     if arr.n_bad:
@@ -104,8 +122,15 @@ def build_data(
         read=read, samples=samples, images=images,
         labels=np.array([LABELS.index(s.gender) for s in samples]), split=split,
         train_idx=train_pool[np.asarray(idx, int)], composition=comp,
-        filters=reading_filters(read, min_age, arr.n_bad),
+        filters=reading_filters(read, listed.min_age, arr.n_bad),
     )
+
+
+def build_data(
+    dataset: str, size: int, min_age: int | None, mode: str, by: list[str], target: dict | None,
+    seed: int, cache_dir: Path | None,
+) -> ClassifierData:
+    return decode_data(list_faces(dataset, min_age), size, mode, by, target, seed, cache_dir)
 
 
 def reading_filters(read: DatasetRead, min_age: int | None, unreadable: int) -> dict:
@@ -302,17 +327,18 @@ def parse_by(text: str) -> list[str]:
     return by
 
 
-def check_batch_fits(data: ClassifierData, batch_size: int, compose_mode: str, world: int = 1) -> None:
+def check_batch_fits(n: int, batch_size: int, compose_mode: str, where: object, world: int = 1,
+                     listed: bool = False) -> None:
     """The loop trains on full batches only: with fewer training faces than one batch (on every process)
-    every epoch would be empty, and an untrained model would be exported as if trained."""
-    n = len(data.train_idx)
+    every epoch would be empty, and an untrained model would be exported as if trained. ``listed``: ``n``
+    counts the faces listed, before decoding, so that a dataset too small is refused without the wait."""
     if n >= batch_size * world:
         return
     after = "" if compose_mode == "none" else f" after --compose {compose_mode}"
     processes = "" if world == 1 else f" on each of {world} processes"
     fix = f"give --batch-size {n // world} or less, or a larger dataset" if n >= world else "use a larger dataset"
-    raise BiasMirrorError(f"only {n} training face(s){after}, fewer than one batch of --batch-size {batch_size}"
-                          f"{processes}: {fix}", data.read.root)
+    raise BiasMirrorError(f"only {n} training face(s){' listed' if listed else ''}{after}, fewer than one batch of "
+                          f"--batch-size {batch_size}{processes}: {fix}", where)
 
 
 def block_counts(text: str) -> tuple[int, ...]:
@@ -481,9 +507,13 @@ def main(args: argparse.Namespace) -> int:
         net_cfg, run_cfg = config_from_args(args)
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
         open_teachers(run_cfg["distill_from"], run_cfg["dataset"].partition(":")[0], RuntimeConfig(provider="cpu"))
-    data = build_data(run_cfg["dataset"], net_cfg.size, run_cfg["min_age"], run_cfg["compose"], run_cfg["by"],
-                      run_cfg["target"], run_cfg["seed"], cache)
-    check_batch_fits(data, run_cfg["batch_size"], run_cfg["compose"], Dist.from_env().world)
+    mix = (run_cfg["compose"], run_cfg["by"], run_cfg["target"], run_cfg["seed"])
+    world = Dist.from_env().world
+    listed = list_faces(run_cfg["dataset"], run_cfg["min_age"])
+    check_batch_fits(listed.training_count(*mix), run_cfg["batch_size"], run_cfg["compose"], listed.read.root, world,
+                     listed=True)
+    data = decode_data(listed, net_cfg.size, *mix, cache)
+    check_batch_fits(len(data.train_idx), run_cfg["batch_size"], run_cfg["compose"], data.read.root, world)
     if Dist.from_env().is_main:
         print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
         print(data.composition.table())

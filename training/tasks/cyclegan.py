@@ -528,15 +528,17 @@ def build_domains(run_cfg: dict) -> Domains:
     return folder_domains(run_cfg["domain_a"], run_cfg["domain_b"], seed, min_size)
 
 
-def check_batch_fits(label: str, n_samples: int, images: DomainImages, batch_size: int, where: object) -> None:
+def check_batch_fits(label: str, n_samples: int, images: DomainImages | None, batch_size: int, where: object) -> None:
     """A batch draws distinct images only from a domain with at least a batch of them (the stream wraps
-    around a smaller one, and an empty one has nothing to draw)."""
-    n = len(images.train)
+    around a smaller one, and an empty one has nothing to draw). Without ``images`` the listed count is checked,
+    before minutes of decoding; with them, the readable one."""
+    n = n_samples if images is None else len(images.train)
     if n >= batch_size:
         return
     unreadable = f" ({n_samples - n} unreadable)" if n_samples > n else ""
+    counted = "listed" if images is None else "readable"
     fix = f"give --batch-size {n} or less, or more images" if n else "give it readable images"
-    raise BiasMirrorError(f"domain {label} has {n} readable training image(s){unreadable}, fewer than one batch of "
+    raise BiasMirrorError(f"domain {label} has {n} {counted} training image(s){unreadable}, fewer than one batch of "
                           f"--batch-size {batch_size}: {fix}", where)
 
 
@@ -560,10 +562,12 @@ def main(args: argparse.Namespace) -> int:
     for label, d in (("A", domains.a), ("B", domains.b)):
         if main_rank:
             print(f"[{label}] " + describe(d), end="\n\n")
+    where = {label: run_cfg.get(f"domain_{label.lower()}") or run_cfg.get("dataset") for label in "AB"}
+    for label, d in (("A", domains.a), ("B", domains.b)):
+        check_batch_fits(label, len(d.train), None, run_cfg["batch_size"], where[label])
     a, b = build_images(domains, net_cfg.size, run_cfg["seed"], cache)
     for label, d, images in (("A", domains.a, a), ("B", domains.b, b)):
-        where = run_cfg.get(f"domain_{label.lower()}") or run_cfg.get("dataset")
-        check_batch_fits(label, len(d.train), images, run_cfg["batch_size"], where)
+        check_batch_fits(label, len(d.train), images, run_cfg["batch_size"], where[label])
     if run_cfg["iters_per_epoch"] is None:
         run_cfg["iters_per_epoch"] = max(1, len(a.train) // run_cfg["batch_size"])
     name = model_name(args, run_cfg, out)
