@@ -47,6 +47,21 @@ def _ci(m: dict, digits: int) -> str:
     return f"{sign(v)}  [{sign(lo)}, {sign(hi)}]" if m["n"] > 1 else f"{sign(v)}  (n=1)"
 
 
+def providers_line(models: list[tuple[str, str]]) -> str:
+    """Where the models run, short enough for the status bar: one provider for all of them as a count, and where
+    they differ (a model fell back to the CPU) the models off the most common provider by name. The full list is
+    the label's tooltip; a line per model did not fit in a narrow window."""
+    if not models:
+        return "no models"
+    by_provider: dict[str, list[str]] = {}
+    for name, provider in models:
+        by_provider.setdefault(provider, []).append(name)
+    common = max(by_provider, key=lambda p: len(by_provider[p]))
+    parts = [f"{common}: {len(by_provider[common])} model(s)"]
+    parts += [f"{p}: {', '.join(names)}" for p, names in by_provider.items() if p != common]
+    return " · ".join(parts)
+
+
 class MainWindow(QMainWindow):
     SUMMARY_NOTE = "Per tracked face this session: filtered − original. ΔITA > 0 lighter; ΔP(female) > 0 more female."
     def __init__(self, source: str | None, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
@@ -233,6 +248,7 @@ class MainWindow(QMainWindow):
         # the standing labels took the whole bar, and a passing message (an error, where a recording was saved)
         # was cut to a few letters or not shown at all: while one shows, they step aside
         self.status_warn.setMaximumWidth(520)  # the whole list is its tooltip
+        self.status_providers.setMaximumWidth(420)  # and so is each model's provider
         self.statusBar().messageChanged.connect(self._passing_message)
         self._update_providers()
 
@@ -683,8 +699,8 @@ class MainWindow(QMainWindow):
 
     def _update_providers(self) -> None:
         models = [*self.models.active_classifiers(), *([self.models.active_filter()] if self.models.active_filter() else [])]
-        text = " · ".join(f"{m.name}: {m.provider}" for m in models) or "no models"
-        self.status_providers.setText(text)
+        self.status_providers.setText(providers_line([(m.name, m.provider) for m in models]))
+        self.status_providers.setToolTip("\n".join(f"{m.name}: {m.provider}" for m in models))
         warnings = [*self.models.warning_lines(), *self._warnings]
         if self.last_result is not None:
             warnings = [*self.last_result.warnings, *warnings]

@@ -79,7 +79,9 @@ def test_window_processes_an_image_folder(qtbot, make_window, faces_dir):
     qtbot.waitUntil(lambda: w.summary_table.rowCount() > 0, timeout=WAIT)
     qtbot.waitUntil(lambda: w.view.composed_ahead > 0, timeout=WAIT)  # frames composed by the inference thread
     assert "fps" in w.status_fps.text()
-    assert "tiny-a: CPU" in w.status_providers.text()
+    n_models = len(w.models.active_classifiers()) + (w.models.active_filter() is not None)
+    assert w.status_providers.text() == f"CPU: {n_models} model(s)"
+    assert "tiny-a: CPU" in w.status_providers.toolTip().splitlines()
     if face.original.classifiers["tiny-a"].cam_focus is not None:  # #12: CAM focus shown live
         assert "CAM on face" in text
 
@@ -739,3 +741,12 @@ def test_a_recording_without_rows_leaves_no_empty_file(tmp_path):
     path = rec.start(tmp_path / "rows.csv")
     said = rec.finish()
     assert not path.exists() and "no face was analysed while it ran, so rows.csv had no rows" in said
+
+
+def test_the_provider_line_counts_the_common_provider_and_names_the_models_off_it():
+    from gui.main_window import providers_line
+
+    assert providers_line([]) == "no models"
+    assert providers_line([("a", "CUDA"), ("b", "CUDA"), ("f", "CPU")]) == "CUDA: 2 model(s) · CPU: f"
+    assert providers_line([("a", "TensorRT"), ("b", "CUDA"), ("c", "CUDA"), ("f", "CPU"), ("g", "CPU"), ("h", "CPU")]) \
+        == "CPU: 3 model(s) · TensorRT: a · CUDA: b, c"
