@@ -101,7 +101,6 @@ class FramePipeline:
         self.config = config
         self.tracker = IoUTracker()
         self._index = 0
-        self._last_still: str | None = None  # the photo whose faces the tracker holds
         self._chain: tuple[tuple[int, ...], DeviceChain | None] = ((), None)
         self._helper: ThreadPoolExecutor | None = None  # skin helpers, made on first use (PipelineConfig.skin_threads)
 
@@ -298,11 +297,10 @@ class FramePipeline:
         here, in frame order."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        if still and source != self._last_still:
-            # another photo of a folder: its faces are other people, though they sit where the last one's did (one
-            # track ran through the whole folder). The same photo again (a rerun, a one-image --loop) keeps its ids.
-            self.tracker.forget()
-        self._last_still = source if still else None
+        if still:  # another photo's faces are other people; the same photo again keeps its ids
+            self.tracker.enter_scene(source)
+        else:
+            self.tracker.leave_scene()
         bgr = as_bgr_uint8(frame)
         faces_boxes: list[tuple[int, tuple[float, float, float, float], float]] = []
         frame_warnings: tuple[str, ...] = ()

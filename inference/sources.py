@@ -175,10 +175,14 @@ class VideoSource(Source):
 class ImageListSource(Source):
     """A folder (or one image) shown as a slideshow; ``loop`` repeats it."""
 
-    def __init__(self, paths: list[Path], name: str, loop: bool = False):
+    def __init__(self, paths: list[Path], name: str, loop: bool = False, root: Path | None = None):
         if not paths:
             raise BiasMirrorError(f"no images found ({', '.join(IMAGE_EXTENSIONS)})", name)
         self.paths, self.name, self.loop = paths, name, loop
+        # a frame's source names its file within ``root``: person1/photo.jpg and person2/photo.jpg are two photos
+        # (the pipeline keeps face ids per photo, and `run`'s rows say which file), where the bare name made one
+        self._labels = [p.relative_to(root).as_posix() if root is not None and p.is_relative_to(root) else p.name
+                        for p in paths]
         self._i = 0
         self._read_this_pass = False  # any image of this pass decoded
         self.end_warning: str | None = None
@@ -195,10 +199,11 @@ class ImageListSource(Source):
         p = self.paths[self._i]
         self._i += 1
         img, problem = read_image_checked(p, cv2.IMREAD_UNCHANGED)
+        label = self._labels[self._i - 1]
         if img is None:
-            return Frame(None, self._i - 1, time.monotonic(), p.name, f"{p}: {problem}; skipped")
+            return Frame(None, self._i - 1, time.monotonic(), label, f"{p}: {problem}; skipped")
         self._read_this_pass = True
-        return Frame(img, self._i - 1, time.monotonic(), p.name, still=True)
+        return Frame(img, self._i - 1, time.monotonic(), label, still=True)
 
 
 def open_source(spec: str | int, loop: bool = False) -> Source:
@@ -207,7 +212,7 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
         return CameraSource(int(spec))
     path = Path(spec).expanduser()
     if path.is_dir():
-        return ImageListSource(list_images(path), str(path), loop)
+        return ImageListSource(list_images(path), str(path), loop, root=path)
     if not path.exists():
         raise BiasMirrorError("the source does not exist (give a camera index, a video file, an image folder or an image)", path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:

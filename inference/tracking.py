@@ -6,7 +6,8 @@ missed detection does not give someone a new id.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,18 +40,40 @@ class Track:
 
 
 class IoUTracker:
+    # photos whose tracks are kept for when they are shown again: a few small objects each, so a looped folder
+    # of tens of thousands of photos holds a few MB, and beyond this the least recently shown are let go
+    MAX_SCENES = 20_000
+
     def __init__(self, iou_threshold: float = 0.3, max_missed: int = 10, smoothing: float = 0.5):
         self.iou_threshold, self.max_missed, self.smoothing = iou_threshold, max_missed, smoothing
         self.tracks: list[Track] = []
         self._next_id = 1
+        self._scene: str | None = None
+        self._scenes: OrderedDict[str, list[Track]] = OrderedDict()
 
     def reset(self) -> None:
         self.tracks, self._next_id = [], 1
+        self._scene, self._scenes = None, OrderedDict()
 
-    def forget(self) -> None:
-        """The faces tracked so far are gone; new ones get new ids. For a folder of photos, where one face
-        following another in the same place is another person, not the same one moved."""
-        self.tracks = []
+    def enter_scene(self, scene: str) -> None:
+        """The frames from now on show photo ``scene`` (a folder's file). Another photo's faces are other
+        people, though they sit where the last one's did (one track had run through a whole folder), so its
+        tracks are put away; a photo shown before (a looped folder, a rerun) gets back the ids its faces had."""
+        if scene == self._scene:
+            return
+        if self._scene is not None:
+            self._scenes[self._scene] = self.tracks
+            self._scenes.move_to_end(self._scene)
+            while len(self._scenes) > self.MAX_SCENES:
+                self._scenes.popitem(last=False)
+        self.tracks = [replace(t, box=t.box.copy()) for t in self._scenes.get(scene, [])]
+        self._scene = scene
+
+    def leave_scene(self) -> None:
+        """Frames that are not a photo (a video, a camera) follow; their tracks carry on from the frames before."""
+        if self._scene is not None:
+            self._scenes[self._scene] = [replace(t, box=t.box.copy()) for t in self.tracks]
+            self._scene = None
 
     def update(self, detections: list[Detection]) -> list[tuple[int, tuple[float, float, float, float]]]:
         """(track id, smoothed box) for each detection, in the detections' order."""

@@ -678,3 +678,21 @@ def test_a_folder_of_photos_gives_each_face_its_own_track_and_a_video_follows_on
     again = [pipe.process(frames[0], source="0.png", still=True).faces[0].track_id for _ in range(3)]
     other = pipe.process(frames[1], source="1.png", still=True).faces[0].track_id
     assert again == [again[0]] * 3 and other != again[0]
+    # ... and so does a photo shown again after others (a looped folder's next pass), not after a reset
+    assert pipe.process(frames[0], source="0.png", still=True).faces[0].track_id == again[0]
+    assert pipe.process(frames[1], source="1.png", still=True).faces[0].track_id == other
+    pipe.tracker.reset()
+    assert pipe.process(frames[1], source="1.png", still=True).faces[0].track_id == 1
+
+
+def test_photos_of_one_name_in_two_subfolders_are_two_photos(tmp_path, tiny_models):
+    """A folder per person, each with its photo.png: the bare file name made them one photo, one face id."""
+    for i in range(2):
+        (tmp_path / "people" / f"p{i}").mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "people" / f"p{i}" / "photo.png"), _centred_face(i=i))
+    out = tmp_path / "rows.csv"
+    assert main.main(["run", "--source", str(tmp_path / "people"), "--out", str(out), "--no-filter",
+                      "--classifier", str(tiny_models["classifier"])]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert [r["source"] for r in rows] == ["p0/photo.png", "p1/photo.png"]
+    assert len({r["track_id"] for r in rows}) == 2

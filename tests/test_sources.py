@@ -170,7 +170,7 @@ def test_a_folder_source_leaves_hidden_folders_out(tmp_path):
     for rel in ("a.jpg", "sub/b.jpg", ".cache/c.jpg", "sub/.git/d.jpg"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(tmp_path / rel), face)
-    assert [f.name for f in open_source(str(tmp_path))] == ["a.jpg", "b.jpg"]
+    assert [f.name for f in open_source(str(tmp_path))] == ["a.jpg", "sub/b.jpg"]  # named within the folder
     hidden = tmp_path / ".cache"  # named itself, a hidden folder is opened
     assert [f.name for f in open_source(str(hidden))] == ["c.jpg"]
 
