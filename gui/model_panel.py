@@ -211,6 +211,8 @@ class ModelPanel(QWidget):
     def _load(self, path: str | Path, kind: str) -> OnnxModel | None:
         try:
             model = load_model(path, kind, self.runtime)
+            if isinstance(model, Classifier):  # the app shows P(female): another classifier's plots stayed empty
+                model.require_gender("a classifier for the app")
         except BiasMirrorError as exc:
             QMessageBox.warning(self, "Cannot load model", f"The model was not loaded:\n\n{exc}\n\nThe previous models stay active.")
             return None

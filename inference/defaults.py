@@ -31,6 +31,12 @@ def load_folder(folder: Path = MODELS_DIR, runtime: RuntimeConfig = RuntimeConfi
             log.warning("%s", exc)
             continue
         if isinstance(model, Classifier):
+            try:  # the app and `run` show P(female): a classifier of other labels left empty columns and plots
+                model.require_gender("a classifier among the defaults")
+            except BiasMirrorError as exc:
+                found.errors.append(str(exc))
+                log.warning("%s", exc)
+                continue
             found.classifiers.append(model)
         elif isinstance(model, Filter):
             found.filters.append(model)
@@ -39,9 +45,13 @@ def load_folder(folder: Path = MODELS_DIR, runtime: RuntimeConfig = RuntimeConfi
     return found
 
 
-def load_classifiers(paths: list[str], runtime: RuntimeConfig) -> list[Classifier]:
-    """The classifiers given on a command line, each under a name of its own."""
-    return list(name_uniquely([load_model(p, "classifier", runtime) for p in paths]))  # type: ignore[misc]
+def load_classifiers(paths: list[str], runtime: RuntimeConfig, role: str = "--classifier") -> list[Classifier]:
+    """The classifiers given on a command line (with option ``role``), each under a name of its own. Every command
+    measures P(female) with them, so a classifier of other labels is refused (`run` wrote empty columns for it)."""
+    loaded: list[Classifier] = [load_model(p, "classifier", runtime) for p in paths]  # type: ignore[misc]
+    for model in loaded:
+        model.require_gender(role)
+    return list(name_uniquely(loaded))
 
 
 def check_filter_choice(filter_path: str | None, no_filter: bool) -> None:

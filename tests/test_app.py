@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from tests.conftest import REPO, utk_images  # noqa: E402
+from tests.conftest import REPO, make_classifier, utk_images  # noqa: E402
 
 from gui import model_panel  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
@@ -220,6 +220,10 @@ def test_bad_model_file_keeps_the_previous_model(qtbot, make_window, faces_dir, 
     assert w.models.filter_combo.currentText() == before.name
     assert not w.models.load_classifier_file(bad)
     assert len(shown) == 2 and [c.name for c in w.models.classifiers] == ["tiny-a", "tiny-b"]
+    smile = make_classifier(tmp_path / "smile.onnx", name="smile", labels=("smile", "neutral"))
+    assert not w.models.load_classifier_file(smile)  # its P(female) plots would stay empty
+    assert len(shown) == 3 and "its labels are smile, neutral" in shown[2]
+    assert [c.name for c in w.models.classifiers] == ["tiny-a", "tiny-b"]
     n = w.inference.frames_done
     qtbot.waitUntil(lambda: w.inference.frames_done > n and w.last_result.filter_name == before.name, timeout=WAIT)
 

@@ -14,6 +14,7 @@ from inference.datasets import Sample, split_of
 from inference.errors import BiasMirrorError
 from training import fp16
 from training.data.cache import unreadable_note
+from tests.conftest import make_classifier
 
 NOWHERE = "/nonexistent/bias-mirror-test"
 
@@ -339,13 +340,7 @@ def test_a_truncated_checkpoint_is_one_line_naming_it(trainer, keep, tmp_path, c
 
 def _smile_classifier(tmp_path: Path) -> Path:
     """A classifier whose labels are not genders (as `train adopt --labels smile,neutral` makes)."""
-    from inference.card import classifier_card
-    from training.nets.cam_classifier import CamClassifier, ClassifierConfig
-    from training.tasks.classifier_report import export_classifier
-
-    net = CamClassifier(ClassifierConfig(arch="resnet", size=24, width=8)).eval()
-    card = classifier_card("smile", 24, ["smile", "neutral"], net.cam_grid(), "test model", {"dataset": "none"}, {})
-    return export_classifier(net, 24, tmp_path / "smile.onnx", card) and tmp_path / "smile.onnx"
+    return make_classifier(tmp_path / "smile.onnx", 24, name="smile", labels=("smile", "neutral"))
 
 
 def test_a_classifier_of_other_labels_is_refused_where_p_female_is_measured(tmp_path, domains, capsys):
@@ -362,6 +357,18 @@ def test_a_classifier_of_other_labels_is_refused_where_p_female_is_measured(tmp_
     code, err = run(["audit", "--dataset", f"utkface:{a}", "--classifier", str(smile), "--no-filter",
                      "--out", str(tmp_path / "audit")], capsys)
     assert code == 2 and said in err
+    # run wrote empty P(female) columns for it, with exit status 0
+    code, err = run(["run", "--source", str(a), "--classifier", str(smile), "--no-filter",
+                     "--out", str(tmp_path / "rows.csv")], capsys)
+    assert code == 2 and said in err and not (tmp_path / "rows.csv").exists()
+    # among the default models it is left out and said so, as a broken file is, and the others still load
+    from inference.defaults import load_folder
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "smile.onnx").write_bytes(smile.read_bytes())
+    found = load_folder(folder)
+    assert found.classifiers == [] and len(found.errors) == 1 and "its labels are smile, neutral" in found.errors[0]
 
 
 def test_the_decoded_image_cache_follows_a_file_that_changed(tmp_path):
@@ -475,7 +482,6 @@ def test_an_export_interrupted_leaves_the_model_that_was_there(tmp_path, tiny_mo
         raise KeyboardInterrupt
     monkeypatch.setattr(export_module.onnx.checker, "check_model", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        from tests.conftest import make_classifier
         make_classifier(target, size=24)
     assert target.read_bytes() == before and read_card(target).kind == "classifier"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no part file left behind

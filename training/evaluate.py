@@ -160,9 +160,7 @@ def main(args: argparse.Namespace) -> int:
         check_output_file(args.json, "--json")
     # Named uniquely: a retrained model beside its predecessor has the same card name and file name, and under one
     # key the second silently replaced the first in every table and comparison.
-    loaded = load_classifiers(args.model, RuntimeConfig(provider="cpu"))
-    for model in loaded:
-        model.require_gender("--model")
+    loaded = load_classifiers(args.model, RuntimeConfig(provider="cpu"), "--model")
     models = {f"{model.name} ({Path(path).name})": model for model, path in zip(loaded, args.model)}
     min_age, notes = choose_min_age(args.min_age, models)
     for note in notes:

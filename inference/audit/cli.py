@@ -136,8 +136,6 @@ def load_models(args) -> ModelSet:
         if role:
             raise BiasMirrorError(f"{exc} (given with {role}: its model card does not match that role)") from exc
         raise
-    for model in classifiers:  # the report is P(female), its accuracy and its shift, group by group
-        model.require_gender("--classifier")
     return ModelSet.build(classifiers, filt)
 
 
