@@ -58,6 +58,21 @@ def test_doctor_cards_prints_every_default_model_as_markdown(capsys):
     assert "| gender×race | n | accuracy [95% CI] | FPR | FNR |" in out
 
 
+def test_doctor_cards_names_an_unusable_file_and_prints_the_others(capsys, monkeypatch, tmp_path, tiny_models):
+    """One broken file stopped the listing before any card was printed."""
+    import shutil
+
+    from inference import doctor
+
+    shutil.copy(tiny_models["classifier"], tmp_path / "b_good.onnx")
+    (tmp_path / "a_text.onnx").write_text("hello")
+    monkeypatch.setattr(doctor, "MODELS_DIR", tmp_path)
+    assert main.main(["doctor", "--cards"]) == 1
+    out = capsys.readouterr().out
+    assert "## a_text.onnx\n\nUNUSABLE — " in out and "not a readable ONNX model" in out
+    assert "`b_good.onnx`" in out
+
+
 def test_doctor_train_says_which_compile_modes_this_machine_can_run(capsys, monkeypatch):
     import torch
 
