@@ -178,6 +178,21 @@ def measure(name: str, fn: Callable[[np.ndarray], tuple[dict[str, float], int]],
                        faces_seen=float(np.mean(seen)))
 
 
+AS_FILMED = 0  # a row's face count for a video's frames: the faces it films, which found/frame counts
+
+
+def faces_label(n: int) -> str:
+    return "video" if n == AS_FILMED else str(n)
+
+
+def faces_words(n: int) -> str:
+    return "a video's frames" if n == AS_FILMED else f"{n} face(s)"
+
+
+def is_video(source: str | None) -> bool:
+    return bool(source) and Path(source).is_file() and Path(source).suffix.lower() not in IMAGE_EXTENSIONS
+
+
 def unavailable(name: str, provider: str, faces: int, variant: str, reason: str) -> Measurement:
     return Measurement(name, 0, 0.0, {}, provider, faces, variant, 0.0, f"unavailable: {reason}")
 
@@ -249,7 +264,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=non_negative_int, default=5, help="frames run before measuring, per configuration")
     p.add_argument("--seconds", type=positive_float, default=None,
                    help="stop a configuration after this many seconds (at least 3 frames; warm-up gets a quarter)")
-    p.add_argument("--faces", default="1", help="faces per frame, a comma list (e.g. 1,4,16)")
+    p.add_argument("--faces", help="faces per frame, a comma list (e.g. 1,4,16; default 1), tiled from a folder's "
+                                    "images; not with a video, whose rows are its own frames ('video', 0 in --json)")
     p.add_argument("--providers", help="ONNX Runtime providers to compare, a comma list of cpu,cuda,cuda-graph,"
                                        "tensorrt,auto (default: --provider; cuda-graph: CUDA replaying CUDA graphs); "
                                        "one that cannot start is reported as unavailable")
@@ -332,13 +348,13 @@ def print_table(results: list[Measurement]) -> None:
           f"{'p99 ms':>8s} {'found/frame':>11s} {'× eager':>8s} {'(per face)':>10s}")
     for m in results:
         if m.status != "ok":
-            print(f"{m.faces:5d} {m.name:{w}s} {m.status}")
+            print(f"{faces_label(m.faces):>5s} {m.name:{w}s} {m.status}")
             continue
         e = m.latency_ms["end_to_end"]
         ratios = f"{m.vs_eager:7.2f}×" if m.vs_eager is not None else f"{'—':>8s}"
         ratios += f"{m.vs_eager_faces:9.2f}×" if m.vs_eager_faces is not None else f"{'—':>10s}"
         fps = f"{m.fps:9.1f}" if m.fps >= 10 else f"{m.fps:9.2f}"
-        print(f"{m.faces:5d} {m.name:{w}s} {m.frames:6d} {fps} {e['p50']:8.1f} {e['p95']:8.1f} {e['p99']:8.1f} "
+        print(f"{faces_label(m.faces):>5s} {m.name:{w}s} {m.frames:6d} {fps} {e['p50']:8.1f} {e['p95']:8.1f} {e['p99']:8.1f} "
               f"{m.faces_seen:11.2f} {ratios}")
 
 
@@ -410,7 +426,7 @@ class BenchReport:
         self.done += configurations
         if m.status == "ok":
             e = m.latency_ms["end_to_end"]
-            print(f"[{self.done}/{self.total}] {m.name}, {m.faces} face(s): {m.fps:.1f} frames/s, p50 {e['p50']:.1f} ms, "
+            print(f"[{self.done}/{self.total}] {m.name}, {faces_words(m.faces)}: {m.fps:.1f} frames/s, p50 {e['p50']:.1f} ms, "
                   f"p99 {e['p99']:.1f} ms", flush=True)
         self.write(complete=False, stopped=None)
 
@@ -427,7 +443,12 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
          no_baseline_reason: str = "no baseline was given (run it as `python main.py bench`)") -> int:
     check_source(args.source, "a folder of face images or a video")
     w, h = parse_resolution(args.resolution)
-    counts = parse_counts(args.faces)
+    if is_video(args.source) and args.faces is not None:
+        # its frames were measured as they are, and the rows said 4 and 16 faces of the same one-face clip
+        raise BiasMirrorError("--faces tiles face images from a folder onto each frame; a video's frames are measured "
+                              "with the faces it films (found/frame counts them): leave --faces out, or give a folder",
+                              args.source)
+    counts = [AS_FILMED] if is_video(args.source) else parse_counts(args.faces or "1")
     depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)
     providers = parse_providers(args.providers or args.provider)
     if args.json is not None:
@@ -487,7 +508,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     for m in results:
         if m.status == "ok" and m.provider != "eager" and m.variant == ("filter" if filter_size else "plain"):
             stages = ", ".join(f"{k} {q['p50']:.1f}" for k, q in m.latency_ms.items() if k not in SPLIT)
-            print(f"  stages p50 ms, {m.name}, {m.faces} face(s): {stages}")
+            print(f"  stages p50 ms, {m.name}, {faces_words(m.faces)}: {stages}")
             if {"onnx_runtime", "host"} <= set(m.latency_ms):
                 q = {k: m.latency_ms[k]["p50"] for k in ("detect", "onnx_runtime", "host") if k in m.latency_ms}
                 print(f"    a frame, p50 ms: {q.get('detect', 0.0):.1f} finding faces, {q['onnx_runtime']:.1f} inside ONNX "
@@ -497,7 +518,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         print(line)
     for m in results:
         if m.gpu_memory_mib is not None:
-            print(f"  GPU memory in use after {m.name}, {m.faces} face(s): {m.gpu_memory_mib:.0f} MiB above the run's start")
+            print(f"  GPU memory in use after {m.name}, {faces_words(m.faces)}: {m.gpu_memory_mib:.0f} MiB above the run's start")
     soak = report.soak
     if soak:
         gpu_line = (f"; GPU memory {soak['gpu_start_mib']:.0f} → {soak['gpu_end_mib']:.0f} MiB"

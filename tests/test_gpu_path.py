@@ -347,6 +347,27 @@ def test_bench_providers_and_face_counts_on_cpu(tiny_models, faces_dir, tmp_path
         assert all(r["status"] == cuda["status"] and r["fps"] == 0 for r in rows if r["provider"] == "cuda")
 
 
+def test_bench_on_a_video_measures_its_frames_as_filmed_and_refuses_face_counts(tiny_models, faces_dir, tmp_path,
+                                                                                capsys):
+    """The same one-face clip was measured three times and its rows said 1, 4 and 16 faces per frame."""
+    import cv2
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
+    for face in sorted(faces_dir.iterdir())[:3]:
+        writer.write(cv2.resize(cv2.imread(str(face)), (320, 240)))
+    writer.release()
+    argv = ["bench", "--source", str(clip), "--classifier", str(tiny_models["classifier"]), "--no-filter",
+            "--providers", "cpu", "--frames", "3", "--warmup", "0", "--no-baseline", "--json", str(tmp_path / "b.json")]
+    assert main.main([*argv, "--faces", "1,4,16"]) == 2
+    assert "--faces tiles face images from a folder onto each frame" in capsys.readouterr().err
+    assert main.main(argv) == 0
+    out = capsys.readouterr().out
+    rows = json.loads((tmp_path / "b.json").read_text())["results"]
+    assert [r["faces"] for r in rows] == [0]
+    assert any(line.split()[:1] == ["video"] and "onnx CPU" in line for line in out.splitlines())
+
+
 def test_bench_profiles_each_rows_host_work_apart_from_its_figures(tiny_models, faces_dir, tmp_path, capsys):
     folder = tmp_path / "profiles"
     code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
