@@ -397,6 +397,33 @@ def test_a_filter_whose_output_is_not_a_face_of_the_same_size_is_refused(tmp_pat
     assert str(err.value).startswith(str(src))
 
 
+def test_a_given_range_that_reads_the_faces_wrongly_is_refused_unless_forced(tmp_path, tiny_utk):
+    """A tanh filter adopted with --range byte gave back black faces, written without a word."""
+    src = export(SquashingFilter().eval(), tmp_path / "filter.onnx")
+    kw = dict(dataset=f"utkface:{tiny_utk.parent}", n=24, echo=quiet)
+    with pytest.raises(BiasMirrorError, match=r"with --range byte its output lies \d+\.\d grey levels from the face on "
+                                              r"average, with --range symmetric \d+\.\d") as err:
+        adopt(src, tmp_path / "a.onnx", "filter", value_range="byte", **kw)
+    assert str(err.value).startswith(str(src)) and not (tmp_path / "a.onnx").exists()
+    forced = load_model(adopt(src, tmp_path / "a.onnx", "filter", value_range="byte", force=True, **kw))
+    assert forced.card.training["adopted"]["range_chosen"].startswith("given (mean change ")
+    # the right range given is written as given
+    given = load_model(adopt(src, tmp_path / "b.onnx", "filter", value_range="symmetric", **kw))
+    assert given.card.training["adopted"]["range_chosen"].startswith("given (mean change ")
+    assert "[-1, 1]" in given.card.training["adopted"]["input"]
+
+
+def test_a_classifier_adopted_as_a_filter_is_told_so_and_repeated_labels_are_refused(tmp_path, tiny_utk):
+    src = export(BrightnessNet(), tmp_path / "classifier.onnx")
+    with pytest.raises(BiasMirrorError, match=r"its output 'output' has shape \[None, 2\], not a batch of images: .*"
+                                              "--kind classifier"):
+        adopt(src, tmp_path / "a.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
+    with pytest.raises(BiasMirrorError, match="--labels male,male names a label twice"):
+        adopt(src, tmp_path / "a.onnx", "classifier", labels=["male", "male"], value_range="unit",
+              dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
+    assert not (tmp_path / "a.onnx").exists()
+
+
 def test_the_command_line_adopts_and_run_hosts_both_kinds(tmp_path, tiny_utk, capsys):
     from main import main
 

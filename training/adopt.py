@@ -11,7 +11,8 @@ raw ``cam``, out), the wrapping is checked on real faces against the model run o
 the model was made elsewhere is embedded. It has no per-group figures: the audit measures them.
 
 - A filter's input range, when not given, is the one (of -1..1, 0..1, 0..255) whose output lies nearest its
-  input: read with the wrong range a filter's output is far from the face. The card says how it was chosen.
+  input: read with the wrong range a filter's output is far from the face. A given range is measured the same
+  way, and refused (unless forced) where another puts the output much nearer. The card says how it was chosen.
 - A classifier's class-activation map comes from its head, what follows its last global average pool
   (``adopt_head``). One linear layer (or several with nothing but batch norm or a constant scale between them):
   CAM (Zhou et al. 2016), whose grid mean is the head's output less the bias, which is checked on the faces.
@@ -58,6 +59,9 @@ RANGES = {"symmetric": (-1.0, 1.0), "unit": (0.0, 1.0), "byte": (0.0, 255.0)}
 PREFIX = "src/"  # the adopted graph's names, kept apart from the wrapper's ("image", "probs", "cam", "filtered")
 MIN_OPSET = 11  # Clip with its bounds as inputs, and Round
 MAX_FILTER_GREY = 1  # wrapped against the model run alone: rounding only
+# A given --range whose output lies this many grey levels further from the faces, on average, than another range's
+# reads them wrongly: a tanh filter taken as byte gave back black faces, 123 grey levels off against 32 (UTKFace).
+WRONG_RANGE_GREY = 20.0
 MAX_DPROB = 1e-3
 MAX_CAM_MISMATCH = 1e-3  # relative to the head's output scale
 MAX_GRAD_ERROR = 2e-2  # a wrong derivative is off by tens of percent; float32 rounding leaves a few 1e-3 at worst
@@ -217,7 +221,12 @@ def _filter_outputs(b: Builder, m: onnx.ModelProto, enc: Encoding, in_type: int,
     if len(m.graph.output) != 1:
         raise BiasMirrorError(f"a filter should have one output; this one has {len(m.graph.output)} "
                               f"({', '.join(o.name[len(PREFIX):] for o in m.graph.output)})", path)
-    y = b.op("Cast", [m.graph.output[0].name], to=TensorProto.FLOAT)
+    out = m.graph.output[0]
+    dims = _dims(out)
+    if out.type.tensor_type.HasField("shape") and len(dims) != 4:  # ORT's type inference said only "Transpose"
+        raise BiasMirrorError(f"its output '{out.name[len(PREFIX):]}' has shape {dims}, not a batch of images: a filter "
+                              "gives back faces (a classifier is adopted with --kind classifier)", path)
+    y = b.op("Cast", [out.name], to=TensorProto.FLOAT)
     if enc.layout == "NCHW":
         y = b.op("Transpose", [y], perm=[0, 2, 3, 1])
     if enc.order == "BGR":
@@ -403,6 +412,8 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
         raise BiasMirrorError("the adopted model would overwrite the file it wraps; give another --out", out)
     if any(s == 0 for s in std):
         raise BiasMirrorError("--std has a zero: every channel needs a spread to divide by")
+    if kind == "classifier" and len(set(labels)) != len(labels):  # male,male made a card no measure could read
+        raise BiasMirrorError(f"--labels {','.join(labels)} names a label twice: give each output its own label")
     model = read_onnx(src)
     src_in, src_cond = model_inputs(model, src)
     check_conditions(src_cond, kind, list(conditions), src)
@@ -449,8 +460,10 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
             return Trial(enc, card, proto, run_wrapped(wrapped, faces, src), wrapped)  # type: ignore[arg-type]
 
         if kind == "filter":
-            chosen, adopted = filter_checks({r: trial(r) for r in (RANGES if value_range == "auto" else [value_range])},
-                                            src, faces, where, echo)
+            # every range is tried, a given one too: read with the wrong one a filter's output is far from the face
+            tried = [value_range] if in_dtype == "uint8" else list(RANGES)
+            chosen, adopted = filter_checks({r: trial(r) for r in tried}, src, faces, where, echo,
+                                            None if value_range == "auto" else value_range, force)
         else:
             chosen = trial(value_range)
             adopted = classifier_checks(chosen, head, model, src, faces, genders, where, list(labels), force, echo)  # type: ignore[arg-type]
@@ -499,20 +512,28 @@ def _interval(name: str) -> str:
 
 
 def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where: str,
-                  echo: Callable[[str], None]) -> tuple[Trial, dict]:
-    """The range whose output lies nearest the faces, checked against the model run alone."""
+                  echo: Callable[[str], None], given: str | None = None, force: bool = False) -> tuple[Trial, dict]:
+    """The range whose output lies nearest the faces (or the ``given`` one, refused unless ``force`` where another
+    puts the output much nearer), checked against the model run alone."""
     shape = next(iter(trials.values())).got[0].shape
     if shape != faces.shape:
         raise BiasMirrorError(f"its output is {shape[1]}×{shape[2]}×{shape[3]}, not a face like the "
                               f"{faces.shape[1]}×{faces.shape[2]}×3 one it was given", src)
     changes = {r: float(np.abs(t.got[0].astype(np.int16) - faces).mean()) for r, t in trials.items()}
-    best = min(changes, key=changes.__getitem__)
+    nearest = min(changes, key=changes.__getitem__)
+    if given is not None and changes[given] > changes[nearest] + WRONG_RANGE_GREY and not force:
+        raise BiasMirrorError(f"with --range {given} its output lies {changes[given]:.1f} grey levels from the face on "
+                              f"average, with --range {nearest} {changes[nearest]:.1f}: the faces it gave back are not "
+                              f"faces. Leave --range out to take the nearest, or give --force to write it as given",
+                              src)
+    best = given or nearest
     chosen, adopted = trials[best], {}
     if len(changes) > 1:
         echo("input range, by how far the output lies from the face (mean grey levels): "
-             + ", ".join(f"{r} {_interval(r)} {c:.1f}" for r, c in changes.items()) + f": {best} chosen")
-        adopted["range_chosen"] = (f"auto: nearest the input of {', '.join(map(_interval, changes))} (mean change "
-                                   + ", ".join(f"{c:.1f}" for c in changes.values()) + " grey levels)")
+             + ", ".join(f"{r} {_interval(r)} {c:.1f}" for r, c in changes.items())
+             + (f": {best} chosen" if given is None else f": {best} as given"))
+        adopted["range_chosen"] = ("given" if given else f"auto: nearest the input of {', '.join(map(_interval, changes))}") \
+            + " (mean change " + ", ".join(f"{c:.1f}" for c in changes.values()) + " grey levels)"
     model: Filter = chosen.model  # type: ignore[assignment]
     worst, by_condition = 0, {}
     for label in model.condition_labels or [None]:  # every condition, each against the model run alone on it
@@ -599,7 +620,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="KIND:PATH of faces to check the wrapping on (default: the shared UTKFace copy); labelled "
                         "ones also check a classifier's --labels")
     p.add_argument("--n", type=positive_int, default=64, help="how many faces to check on")
-    p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped")
+    p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped, or a filter "
+                                                        "whose given --range puts its output far from the faces")
     p.add_argument("--conditions", default="", help="a conditional filter's (one that takes a second input, a batch "
                    "of K-vectors): the names of its K conditions in input order, e.g. female,male; each is fed one-hot, "
                    "and run, audit and the app choose one with --condition")
