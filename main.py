@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 
 # (command, module with add_arguments/main, help); "train" has its own subcommands.
@@ -163,6 +165,9 @@ def _main(argv: list[str] | None) -> int:
         args._given = given_options(parser, args._parser, argv)
         args._argv = argv  # as typed, for model cards
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if int(os.environ.get("RANK", "0") or 0) > 0:
+        # under torchrun every process reads the same data: its warnings are rank 0's, printed N times over
+        logging.getLogger().setLevel(logging.ERROR)
     from inference.errors import BiasMirrorError
 
     module = importlib.import_module(args._module)
@@ -186,4 +191,8 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # the command is over: a Ctrl-C pressed again while the interpreter shuts down (a trainer's workers, its
+    # exit handlers) printed "Exception ignored in atexit callback" and a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)

@@ -53,8 +53,11 @@ def probability(text: str) -> float:
 
 def open_unit(text: str) -> float:
     """A number strictly between 0 and 1 (a decay: 0 keeps nothing of the past, 1 nothing of the present)."""
-    value = probability(text)
-    if value in (0.0, 1.0):
+    try:  # both bounds said at once: probability's "at most 1" let 1 through, to be refused with another bound
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:  # NaN too
         raise argparse.ArgumentTypeError(f"must be above 0 and below 1, got {text}")
     return value
 

@@ -359,6 +359,12 @@ def test_a_resume_that_would_rewrite_the_schedule_already_trained_is_refused(tmp
     assert train(decaying, utk, "--resume", "--n-epochs", "1", "--n-epochs-decay", "1", "--max-steps", "1") == 0
     assert load_checkpoint(decaying)["step"] == 2  # the same schedule, given again: resumed (it had nothing left)
 
+    early = tmp_path / "early"  # 3 + 0 epochs, stopped in the first: shorter was accepted though the help says longer
+    assert train(early, utk, "--n-epochs", "3", "--max-steps", "1") == 0
+    capsys.readouterr()
+    assert train(early, utk, "--resume", "--n-epochs", "2") == 2
+    assert "--n-epochs 2 would shorten the checkpoint's constant learning rate (3 + 0 epochs)" in capsys.readouterr().err
+
 
 def test_a_resume_keeps_the_filters_name_unless_told_another(tmp_path, utk):
     """A resume without --name used to rename the filter after its run folder."""
@@ -414,8 +420,9 @@ def test_ema_exports_and_measures_the_weight_average_and_resumes_it_exactly(tmp_
     assert "--ema 0.9 differs from the checkpoint's 0.5" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bad", ["0", "1", "1.5", "x"])
+@pytest.mark.parametrize("bad", ["0", "1", "1.5", "-1", "nan", "x"])
 def test_ema_decay_must_lie_between_0_and_1(tmp_path, utk, capsys, bad):
     with pytest.raises(SystemExit) as exc:
         train(tmp_path / "run", utk, "--ema", bad)
-    assert exc.value.code == 2 and "--ema" in capsys.readouterr().err
+    said = "'x' is not a number" if bad == "x" else f"must be above 0 and below 1, got {bad}"  # 1.5 said "at most 1"
+    assert exc.value.code == 2 and f"argument --ema: {said}" in capsys.readouterr().err

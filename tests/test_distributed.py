@@ -32,6 +32,49 @@ TOY = textwrap.dedent('''
 ''')
 
 
+# Each process draws its own noise (as dropout does) and keeps a memory of its own (as a CycleGAN's image pools):
+# a resume under torchrun must give every process its own back, or it is not the run an uninterrupted one makes.
+NOISY = textwrap.dedent('''
+    import sys
+    from pathlib import Path
+    import torch
+    from tests.test_loop import ToyTask
+    from training.loop import Dist, LoopConfig, run
+
+    class Memory(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("seen", torch.zeros(3))
+
+    class Noisy(ToyTask):
+        per_process_modules = ("memory",)
+
+        def __init__(self):
+            super().__init__()
+            self.memory = Memory()
+
+        def modules(self):
+            return {"net": self.net, "memory": self.memory}
+
+        def batch(self, idx, device):
+            x, y = super().batch(idx, device)
+            return x + 0.1 * torch.randn_like(x) + 0.01 * self.memory.seen, y
+
+        def step(self, batch, ctx):
+            self.memory.seen += batch[0].mean(0)
+            return super().step(batch, ctx)
+
+    out, resume = Path(sys.argv[1]), sys.argv[2] == "resume"
+    max_steps = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    task = Noisy()
+    try:
+        run(task, LoopConfig(out, epochs=3, batch_size=4, device="cpu", threads=1, resume=resume, max_steps=max_steps))
+    except KeyboardInterrupt:
+        sys.exit(0)
+    torch.save({"net": task.net.state_dict(), "seen": task.memory.seen}, out / f"rank{Dist.from_env().rank}.pt")
+''')
+
+
 def torchrun(*args: str, n: int = 2, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", *args]
@@ -68,6 +111,23 @@ def test_two_processes_average_gradients_like_one_with_twice_the_batch(tmp_path,
         assert torch.allclose(rank0[k], single[k], atol=1e-5)  # on averaged gradients of disjoint halves
     state = load_checkpoint(tmp_path / "ddp")
     assert (state["world"], state["step"], state["samples"]) == (2, 16, 128)
+
+
+def test_a_run_stopped_and_resumed_under_torchrun_is_the_run_an_uninterrupted_one_makes(tmp_path):
+    """Rank 1 had resumed with rank 0's random stream and rank 0's pools: weights off by up to 0.16."""
+    script = tmp_path / "noisy.py"
+    script.write_text(NOISY)
+    torchrun(str(script), str(tmp_path / "straight"), "new")
+    torchrun(str(script), str(tmp_path / "broken"), "new", "5")  # 5 of 24 steps, mid-epoch
+    assert load_checkpoint(tmp_path / "broken")["step"] == 5
+    torchrun(str(script), str(tmp_path / "broken"), "resume")
+    for rank in (0, 1):
+        straight, resumed = (torch.load(tmp_path / d / f"rank{rank}.pt") for d in ("straight", "broken"))
+        assert torch.equal(straight["seen"], resumed["seen"])  # its own memory back
+        for k in straight["net"]:
+            assert torch.equal(straight["net"][k], resumed["net"][k])  # its own noise: the very same weights
+    seen = [torch.load(tmp_path / "straight" / f"rank{r}.pt")["seen"] for r in (0, 1)]
+    assert not torch.equal(*seen)  # the memories are each process's own, or the test shows nothing
 
 
 def test_classifier_under_torchrun_then_resumed_by_one_process(tmp_path, tiny_utk):
@@ -262,3 +322,65 @@ def test_bench_train_reports_a_variant_out_of_gpu_memory_and_times_the_rest(tmp_
     assert rows["fp32"]["status"] == "ok" and rows["fp32"]["per_second"] > 0
     assert rows["fp32+channels-last"]["status"] == (
         "unavailable: out of GPU memory at batch 16; try a smaller --classifier-batch")
+
+
+def test_a_cyclegan_epoch_of_fewer_batches_than_processes_is_refused_with_what_to_give():
+    """Under torchrun it trained no step at all and exported its untrained generator with exit status 0."""
+    from training.tasks.cyclegan import check_epoch_fits
+
+    run_cfg = {"iters_per_epoch": 1, "batch_size": 30}
+    check_epoch_fits(run_cfg, 1, 40, given=False, resumed=False, where="A")
+    with pytest.raises(BiasMirrorError, match="an epoch of 1 batch\\(es\\) of --batch-size 30 is less than one step of "
+                                              "2 processes, each of which draws a batch: give --batch-size 20 or less, "
+                                              "or --iters-per-epoch 2 or more"):
+        check_epoch_fits(run_cfg, 2, 40, given=False, resumed=False, where="A")
+    with pytest.raises(BiasMirrorError, match="give --iters-per-epoch 2 or more$"):
+        check_epoch_fits(run_cfg, 2, 40, given=True, resumed=False, where="A")
+    with pytest.raises(BiasMirrorError, match="run it with --nproc_per_node 1 or fewer"):
+        check_epoch_fits(run_cfg, 2, 40, given=True, resumed=True, where="A")
+
+
+def test_only_rank_0_exports_a_cyclegan_checkpoint_and_warns(tmp_path, monkeypatch, capsys):
+    """Every process exported the same files at once and raced on their part files; and every process printed
+    each warning about the data they all read."""
+    import logging
+
+    import main
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", root.level)  # put back after: the rest of the suite is rank 0
+    assert main.main(["train", "cyclegan", "--out", str(tmp_path), "--export-only", "--device", "cpu"]) == 0
+    assert list(tmp_path.iterdir()) == [] and capsys.readouterr().err == ""  # rank 0 reads the checkpoint, or says why
+    assert root.level == logging.ERROR
+
+
+def test_mixed_precision_asked_for_on_the_cpu_is_said_to_train_in_fp32(tmp_path, caplog):
+    from .test_loop import ToyTask
+
+    run(ToyTask(), LoopConfig(tmp_path, epochs=1, batch_size=8, device="cpu", precision="bf16"))
+    assert "--precision bf16 is mixed precision on a GPU; this run is on the CPU and trains in fp32" in caplog.text
+
+
+def test_a_card_names_the_process_count_it_was_trained_with():
+    import argparse
+
+    from training.resume import command_line
+
+    args = argparse.Namespace(_argv=["train", "classifier", "--batch-size", "16"])
+    assert command_line(args, {}) == "python main.py train classifier --batch-size 16"
+    assert command_line(args, {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}) == \
+        "torchrun --nproc_per_node 2 main.py train classifier --batch-size 16"
+    assert command_line(args, {"WORLD_SIZE": "16", "LOCAL_WORLD_SIZE": "8"}).startswith(
+        "torchrun --nproc_per_node 8 --nnodes 2 main.py")
+
+
+def test_a_resume_that_no_longer_fits_a_batch_on_every_process_advises_fewer_processes():
+    from training.tasks.classifier import check_batch_fits
+
+    with pytest.raises(BiasMirrorError, match="a resumed run keeps --batch-size 128: run it with --nproc_per_node 2 or "
+                                              "fewer"):
+        check_batch_fits(317, 128, "none", "data", world=3, listed=True, resumed=True)
+    with pytest.raises(BiasMirrorError, match="give --batch-size 105 or less"):
+        check_batch_fits(317, 128, "none", "data", world=3, listed=True)

@@ -1,5 +1,7 @@
 """The shared loop: an interrupted run resumes exactly where it stopped."""
+import csv
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +106,43 @@ def test_a_second_ctrl_c_aborts_at_once_and_keeps_the_last_whole_checkpoint(tmp_
     run(resumed, LoopConfig(tmp_path / "b", epochs=3, batch_size=8, resume=True))
     assert broken.seen[:8] + resumed.seen == straight.seen
     assert torch.allclose(straight.net.weight, resumed.net.weight, atol=1e-6)
+
+
+def test_a_second_ctrl_c_while_the_first_is_checkpointed_says_so_and_leaves_no_part_file(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """It landed inside the handler of the first, where nothing printed it, and left a partial last.tmp."""
+    import training.loop as loop
+
+    real_save = torch.save
+
+    def torn_save(state, path):
+        if state["step"] == 12:  # the first Ctrl-C's checkpoint, half written
+            Path(path).write_bytes(b"partial")
+            raise KeyboardInterrupt
+        real_save(state, path)
+
+    monkeypatch.setattr(loop.torch, "save", torn_save)
+    with pytest.raises(KeyboardInterrupt):
+        run(ToyTask(interrupt_at=11), LoopConfig(tmp_path, epochs=3, batch_size=8))
+    assert "aborted at once: nothing since the last checkpoint was saved" in capsys.readouterr().out
+    assert not (tmp_path / "last.tmp").exists()
+    assert load_checkpoint(tmp_path)["step"] == 8  # the end of epoch 1, whole
+
+
+def test_a_resume_drops_log_rows_written_after_its_checkpoint(tmp_path):
+    """A run killed after writing rows resumes from an earlier checkpoint and writes them again (300, 320, 320)."""
+    run(ToyTask(), LoopConfig(tmp_path / "a", epochs=3, batch_size=8))
+    with pytest.raises(KeyboardInterrupt):
+        run(ToyTask(), LoopConfig(tmp_path / "b", epochs=3, batch_size=8, max_steps=12))
+    for name in ("log.csv", "epochs.csv"):  # as a kill after step 24 would leave them, its last checkpoint at 12
+        (tmp_path / "b" / name).write_text((tmp_path / "a" / name).read_text())
+    run(ToyTask(), LoopConfig(tmp_path / "b", epochs=3, batch_size=8, resume=True))
+    assert (tmp_path / "b" / "log.csv").read_text() == (tmp_path / "a" / "log.csv").read_text()
+
+    def epochs(run_dir):  # their seconds differ from run to run
+        return [(r["step"], r["w0"]) for r in csv.DictReader(open(run_dir / "epochs.csv"))]
+
+    assert epochs(tmp_path / "b") == epochs(tmp_path / "a") and [s for s, _ in epochs(tmp_path / "a")] == ["8", "16", "24"]
 
 
 class _Prefetching(ToyTask):

@@ -137,6 +137,8 @@ def test_no_epochs_at_all_is_refused_before_the_domains_are_read(capsys):
                                                   "choose from gender, race, age_band, group"),
     (["--compose", "balanced", "--by", ","], "--by ',': names no attribute; choose from gender"),
     (["--distill-weight", "1.5"], "--distill-weight is a share of the target: give 0 to 1, not 1.5"),
+    (["--compose", "target", "--by", "gender,race", "--target", "male:0.5,female|White:0.5"],
+     "--target cell(s) 'male' are not cells of --by gender,race"),  # it said 'male' had 0 samples
 ])
 def test_composition_options_are_checked_before_the_data_is_read(extra, expected, capsys):
     code, err = run([*CLASSIFIER, *extra], capsys)

@@ -71,6 +71,10 @@ class Task(Protocol):
     # under torchrun, torch.compile with --compile. Checkpoints, samples and exports keep using the plain modules.
     # Optional: data_counts() → {"training images": N, …}, kept in checkpoints: a resume refuses data that count
     # otherwise (a dataset changed since, or read otherwise), which would go on training on other images.
+    # Optional: per_process_modules, the names of modules() whose state is each process's own (a CycleGAN's image
+    # pools): a checkpoint keeps every process's, and a resume gives each its own back.
+    # Optional: step_logs, CSV files in the run folder with a "step" column that the task appends to: a resume
+    # drops their rows past the checkpoint (a kill after them left rows the resumed run writes again).
 
 
 def data_counts(task: Task) -> dict[str, int] | None:
@@ -339,11 +343,31 @@ def batch_stream(task: Task, order: np.ndarray, cfg: LoopConfig, device: torch.d
             yield task.batch(idx, device)
 
 
+def process_state(task: Task, device: torch.device) -> dict:
+    """What is this process's own, not shared through DistributedDataParallel: its random streams (dropout)
+    and the task's per-process modules."""
+    # on the host: gathered as pickles, a GPU tensor of process 1 would be unpickled onto process 1's GPU by rank 0
+    own = {"torch_rng": torch.get_rng_state(),
+           "modules": {k: {n: t.cpu() for n, t in _unwrap(task.modules()[k]).state_dict().items()}
+                       for k in getattr(task, "per_process_modules", ())}}
+    if device.type == "cuda":
+        own["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return own
+
+
 class Checkpoints:
     def __init__(self, out_dir: Path):
         self.path = out_dir / CHECKPOINT
 
     def save(self, task: Task, epoch: int, samples_in_epoch: int, ctx: StepContext, extra: dict | None = None) -> None:
+        """Every process calls it at the same step: each one's own state is gathered, and rank 0 writes."""
+        own = process_state(task, ctx.device)
+        processes = [own]
+        if ctx.world > 1:
+            processes = [None] * ctx.world if ctx.is_main else None  # type: ignore[assignment]
+            torch.distributed.gather_object(own, processes, dst=0)
+        if not ctx.is_main:
+            return
         state = {
             "config": task.config,
             "epoch": epoch,
@@ -356,15 +380,19 @@ class Checkpoints:
             "modules": {k: _unwrap(m).state_dict() for k, m in task.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in task.optimizers().items()},
             "schedulers": {k: s.state_dict() for k, s in task.schedulers().items()},
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": own["torch_rng"],  # rank 0's, as checkpoints from before "processes" held it
+            "processes": processes,
             "data": data_counts(task),
             "extra": extra or {},
         }
         tmp = self.path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.path)  # atomic: a kill mid-save never leaves a broken checkpoint
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, self.path)  # atomic: a kill mid-save never leaves a broken checkpoint
+        finally:
+            tmp.unlink(missing_ok=True)  # a second Ctrl-C mid-write had left a partial last.tmp beside it
 
-    def load(self, task: Task) -> dict:
+    def load(self, task: Task, ctx: StepContext, seed: int) -> dict:
         if not self.path.exists():
             raise BiasMirrorError("--resume was given but there is no checkpoint to resume from", self.path)
         state = read_checkpoint(self.path)
@@ -374,7 +402,16 @@ class Checkpoints:
             o.load_state_dict(state["optimizers"][k])
         for k, s in task.schedulers().items():
             s.load_state_dict(state["schedulers"][k])
-        torch.set_rng_state(state["torch_rng"])
+        processes = state.get("processes") or [{"torch_rng": state["torch_rng"], "modules": {}}]
+        if ctx.rank < len(processes):  # its own state back: resumed with as many processes, the very same run
+            own = processes[ctx.rank]
+            torch.set_rng_state(own["torch_rng"])
+            if "cuda_rng" in own and ctx.device.type == "cuda":
+                torch.cuda.set_rng_state(own["cuda_rng"], ctx.device)
+            for k, sd in own["modules"].items():
+                _unwrap(task.modules()[k]).load_state_dict(sd)
+        else:  # a process the checkpoint's run did not have: a stream of its own, not another's copy
+            torch.manual_seed(int(np.random.SeedSequence([seed, ctx.rank, state["step"]]).generate_state(1)[0]))
         return state
 
 
@@ -441,6 +478,24 @@ def load_checkpoint(path: str | Path, trainer: str | None = None) -> dict:
 class CsvLog:
     def __init__(self, path: Path):
         self.path = path
+
+    def drop_after(self, step: int) -> None:
+        """Rows past ``step`` go: a run killed after writing them resumes from an earlier checkpoint and writes
+        them again (log.csv had read 300, 320, 320)."""
+        if not self.path.exists():
+            return
+        with open(self.path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+            fields = list(rows[0]) if rows else None
+        kept = [r for r in rows if not (r.get("step") or "").isdigit() or int(r["step"]) <= step]
+        if fields is None or len(kept) == len(rows):
+            return
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=fields)
+            w.writeheader()
+            w.writerows(kept)
+        os.replace(tmp, self.path)
 
     def write(self, row: dict[str, Any]) -> None:
         new = not self.path.exists()
@@ -594,10 +649,13 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     seed_everything(cfg.seed + dist.rank)
     place_modules(task, device, cfg.channels_last)
     ctx = make_context(cfg, device, dist)
+    if cfg.precision in ("bf16", "fp16") and device.type != "cuda" and ctx.is_main:  # it trained fp32 without a word
+        log.warning("--precision %s is mixed precision on a GPU; this run is on the %s and trains in fp32",
+                    cfg.precision, device.type.upper())
     ckpt = Checkpoints(cfg.out_dir)
     start_epoch, consumed = 0, 0
     if cfg.resume:
-        state = ckpt.load(task)
+        state = ckpt.load(task, ctx, cfg.seed)
         check_same_data(state.get("data"), data_counts(task), ckpt.path)
         start_epoch, ctx.step = state["epoch"], state["step"]
         # checkpoints from before multi-process training count batches of one process
@@ -616,6 +674,9 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         hook(wrap)
     logger = CsvLog(cfg.out_dir / "log.csv")  # one row per 20 steps
     epoch_log = CsvLog(cfg.out_dir / "epochs.csv")  # one row per epoch: its own columns
+    if cfg.resume and ctx.is_main:
+        for name in ("log.csv", "epochs.csv", *getattr(task, "step_logs", ())):
+            CsvLog(cfg.out_dir / name).drop_after(ctx.step)
     stop = StopFlag(announce=ctx.is_main)
     metrics: dict[str, float] = {}
     indices = task.indices()
@@ -655,7 +716,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
                 if ctx.is_main and ctx.step % 20 == 0:
                     logger.write({"step": ctx.step, "epoch": epoch, **losses})
-                if ctx.is_main and ctx.step % cfg.checkpoint_every == 0:
+                if ctx.step % cfg.checkpoint_every == 0:
                     ckpt.save(task, epoch, consumed, ctx)
                 if _any_rank(stop.requested, ctx):
                     raise Interrupted
@@ -671,13 +732,18 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
             pos = (epoch + 1, 0)
             if ctx.is_main:
                 epoch_log.write({"step": ctx.step, "epoch": epoch, **metrics})
-                ckpt.save(task, epoch + 1, 0, ctx)
+            ckpt.save(task, epoch + 1, 0, ctx)
+            if ctx.is_main:
                 tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             if _any_rank(stop.requested, ctx):  # asked during the epoch's evaluation: stop before the next
                 raise Interrupted
     except (Interrupted, StoppedEarly) as exc:
-        if ctx.is_main:
+        try:
             ckpt.save(task, pos[0], pos[1], ctx)
+        except KeyboardInterrupt:  # a second Ctrl-C while this one's checkpoint was written: said, not silent
+            _aborted(ctx, ckpt)
+            raise
+        if ctx.is_main:
             why = f"stopped after {steps_here} steps as asked" if isinstance(exc, StoppedEarly) else "interrupted"
             tqdm.write(f"{why}: the last checkpoint is {ckpt.path}; continue with --resume")
         _barrier(ctx)
@@ -685,10 +751,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     except KeyboardInterrupt:
         # A second Ctrl-C, wherever it landed: a step may be half done (weights updated, position not), so
         # nothing is saved now; the last checkpoint on disk is whole.
-        if ctx.is_main:
-            kept = f"the last checkpoint is {ckpt.path}; continue with --resume" if ckpt.path.exists() else \
-                "no checkpoint was written yet"
-            tqdm.write(f"aborted at once: nothing since the last checkpoint was saved; {kept}")
+        _aborted(ctx, ckpt)
         raise
     finally:
         if bar is not None:
@@ -696,6 +759,13 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         stop.restore()
     _barrier(ctx)
     return metrics
+
+
+def _aborted(ctx: StepContext, ckpt: Checkpoints) -> None:
+    if ctx.is_main:
+        kept = f"the last checkpoint is {ckpt.path}; continue with --resume" if ckpt.path.exists() else \
+            "no checkpoint was written yet"
+        tqdm.write(f"aborted at once: nothing since the last checkpoint was saved; {kept}")
 
 
 def _barrier(ctx: StepContext) -> None:

@@ -11,6 +11,7 @@ by its counts (``loop.check_same_data``): the same settings on a dataset changed
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -166,10 +167,16 @@ def unclassified_options(parser: argparse.ArgumentParser, settings: Mapping[str,
 
 
 
-def command_line(args: argparse.Namespace) -> str:
-    """The command as typed, for a card (main.py records its argv on the namespace; sys.argv otherwise)."""
+def command_line(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
+    """The command as typed, for a card (main.py records its argv on the namespace; sys.argv otherwise), under
+    torchrun with its process count: the same command with one process takes other steps (a global batch of
+    one process's), and a card that left it out named a command that trains another model."""
     argv = getattr(args, "_argv", None)
-    return "python main.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    env = os.environ if env is None else env
+    world, local = int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_WORLD_SIZE", env.get("WORLD_SIZE", 1)))
+    launch = "python" if world == 1 else f"torchrun --nproc_per_node {local}" + (
+        f" --nnodes {world // local}" if world != local else "")
+    return f"{launch} main.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
 def record_resume(run_cfg: dict, args: argparse.Namespace) -> None:

@@ -328,7 +328,7 @@ def parse_by(text: str) -> list[str]:
 
 
 def check_batch_fits(n: int, batch_size: int, compose_mode: str, where: object, world: int = 1,
-                     listed: bool = False) -> None:
+                     listed: bool = False, resumed: bool = False) -> None:
     """The loop trains on full batches only: with fewer training faces than one batch (on every process)
     every epoch would be empty, and an untrained model would be exported as if trained. ``listed``: ``n``
     counts the faces listed, before decoding, so that a dataset too small is refused without the wait."""
@@ -336,7 +336,11 @@ def check_batch_fits(n: int, batch_size: int, compose_mode: str, where: object, 
         return
     after = "" if compose_mode == "none" else f" after --compose {compose_mode}"
     processes = "" if world == 1 else f" on each of {world} processes"
-    fix = f"give --batch-size {n // world} or less, or a larger dataset" if n >= world else "use a larger dataset"
+    if resumed:  # --batch-size is the checkpoint's, and another would be refused
+        fix = (f"a resumed run keeps --batch-size {batch_size}: run it with --nproc_per_node {n // batch_size} or "
+               "fewer" if n >= batch_size else "the data is smaller than when the run began")
+    else:
+        fix = f"give --batch-size {n // world} or less, or a larger dataset" if n >= world else "use a larger dataset"
     raise BiasMirrorError(f"only {n} training face(s){' listed' if listed else ''}{after}, fewer than one batch of "
                           f"--batch-size {batch_size}{processes}: {fix}", where)
 
@@ -392,6 +396,14 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
     target = parse_target(args.target)
     if args.compose == "target" and target is None:
         raise BiasMirrorError("--compose target needs --target shares per cell, e.g. --target female:0.5,male:0.5")
+    by = parse_by(args.by)
+    if target is not None:
+        # 'male' under --by gender,race was "a cell with 0 samples", as if the data lacked it
+        wrong = [c for c in target if len(c.split("|")) != len(by)]
+        if wrong:
+            raise BiasMirrorError(f"--target cell(s) {', '.join(map(repr, wrong))} are not cells of --by {','.join(by)}: "
+                                  f"name each by its {len(by)} value(s) joined with '|', as "
+                                  f"{'|'.join(by)}:SHARE (e.g. female|White:0.1 for --by gender,race)")
     # an option that cannot apply was trained without, yet the card recorded it as if it had
     given = given_options(args)
     unused = [f"--{o} (a resnet setting) with --arch mobilenet" for o in ("width", "blocks")
@@ -405,7 +417,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
                            blocks=args.blocks)
     data = {
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
-        "by": parse_by(args.by), "target": target, "seed": args.seed,
+        "by": by, "target": target, "seed": args.seed,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
         "erase": args.erase, "label_smoothing": args.label_smoothing,
         "swa_epochs": args.swa_epochs, "swa_lr": args.swa_lr if args.swa_lr is not None else args.lr / 4,
@@ -511,9 +523,10 @@ def main(args: argparse.Namespace) -> int:
     world = Dist.from_env().world
     listed = list_faces(run_cfg["dataset"], run_cfg["min_age"])
     check_batch_fits(listed.training_count(*mix), run_cfg["batch_size"], run_cfg["compose"], listed.read.root, world,
-                     listed=True)
+                     listed=True, resumed=args.resume)
     data = decode_data(listed, net_cfg.size, *mix, cache)
-    check_batch_fits(len(data.train_idx), run_cfg["batch_size"], run_cfg["compose"], data.read.root, world)
+    check_batch_fits(len(data.train_idx), run_cfg["batch_size"], run_cfg["compose"], data.read.root, world,
+                     resumed=args.resume)
     if Dist.from_env().is_main:
         print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
         print(data.composition.table())

@@ -6,8 +6,8 @@ discriminators, Adam 2e-4 (β1 0.5), a constant learning rate then a linear
 decay to zero. Augmentation is a horizontal flip only: no colour jitter,
 because skin colour is exactly what the filter's drift is measured on.
 
-An "epoch" is ``--iters-per-epoch`` steps (one pass over domain A by default),
-so a CPU run can have a real LR schedule without hour-long epochs.
+An "epoch" is ``--iters-per-epoch`` batches (one pass over domain A by default; as many steps with one
+process, 1/N of them with N), so a CPU run can have a real LR schedule without hour-long epochs.
 """
 from __future__ import annotations
 
@@ -208,6 +208,10 @@ class JudgeForward(nn.Module):
 
 
 class CycleGANTask:
+    # each process keeps a pool of its own fakes, which a resume under torchrun gives back to it
+    per_process_modules = ("pool_A", "pool_B")
+    step_logs = ("drift.csv",)
+
     def __init__(self, a: DomainImages, b: DomainImages, net_cfg: CycleGANConfig, run_cfg: dict, out: Path):
         self.a, self.b, self.net_cfg, self.out = a, b, net_cfg, out
         self.config = {"net": net_cfg.to_dict(), **run_cfg}
@@ -415,7 +419,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-epochs-decay", type=non_negative_int, default=None,
                    help=f"epochs of linear LR decay to 0 (default {SCHEDULE_DEFAULTS['n_epochs_decay']}; 0: no decay; "
                         "not both 0)")
-    p.add_argument("--iters-per-epoch", type=positive_int, default=None, help="steps per epoch (default: one pass over A)")
+    p.add_argument("--iters-per-epoch", type=positive_int, default=None,
+                   help="batches per epoch (default: one pass over A): its steps with one process; under torchrun "
+                        "each step of N processes draws N of them")
     p.add_argument("--batch-size", type=positive_int, default=1, help="1 as in the paper")
     p.add_argument("--lr", type=positive_float, default=2e-4)
     p.add_argument("--ema", type=open_unit, default=None, metavar="DECAY",
@@ -494,6 +500,9 @@ def schedule_problems(saved: dict, state: dict, n_epochs: int | None, n_epochs_d
     if new[0] < begun:
         return [f"{asked} would end the constant learning rate before the {begun} epoch(s) already trained at it "
                 f"(the checkpoint's schedule is {old[0]} + {old[1]}): a resume may only lengthen --n-epochs"]
+    if new[0] < old[0]:  # harmless to the epochs trained, but not what the help and the docs allow
+        return [f"{asked} would shorten the checkpoint's constant learning rate ({old[0]} + {old[1]} epochs): a "
+                "resume may only lengthen --n-epochs"]
     return []
 
 
@@ -542,6 +551,23 @@ def check_batch_fits(label: str, n_samples: int, images: DomainImages | None, ba
                           f"--batch-size {batch_size}: {fix}", where)
 
 
+def check_epoch_fits(run_cfg: dict, world: int, n_a: int, given: bool, resumed: bool, where: object) -> None:
+    """An epoch is --iters-per-epoch batches, and a step of N processes draws N of them: an epoch of fewer
+    batches than processes ran no step at all, and its untrained generator was exported with exit status 0."""
+    iters, bs = run_cfg["iters_per_epoch"], run_cfg["batch_size"]
+    if iters >= world:
+        return
+    if resumed:
+        fix = f"a resumed run keeps its settings: run it with --nproc_per_node {iters} or fewer"
+    elif given:
+        fix = f"give --iters-per-epoch {world} or more"
+    else:
+        fix = (f"give --batch-size {n_a // world} or less" if n_a >= world else "use fewer processes") + \
+            f", or --iters-per-epoch {world} or more"
+    raise BiasMirrorError(f"an epoch of {iters} batch(es) of --batch-size {bs} is less than one step of {world} "
+                          f"processes, each of which draws a batch: {fix}", where)
+
+
 def main(args: argparse.Namespace) -> int:
     out, cache = check_run_arguments(args)
     if args.classifier:
@@ -553,6 +579,8 @@ def main(args: argparse.Namespace) -> int:
 
         # read now: a truncated or wrong-kind file would otherwise be found only after training and export
         load_model(args.classifier, "classifier", RuntimeConfig(provider="cpu")).require_gender("--classifier")
+    if args.export_only and not Dist.from_env().is_main:
+        return 0  # rank 0 alone exports: every process had written the same files at once, and raced on them
     net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
     if not args.export_only and run_cfg["n_epochs"] + run_cfg["n_epochs_decay"] < 1:
         raise BiasMirrorError("--n-epochs and --n-epochs-decay are both 0: there is nothing to train; give at least "
@@ -570,11 +598,17 @@ def main(args: argparse.Namespace) -> int:
         check_batch_fits(label, len(d.train), images, run_cfg["batch_size"], where[label])
     if run_cfg["iters_per_epoch"] is None:
         run_cfg["iters_per_epoch"] = max(1, len(a.train) // run_cfg["batch_size"])
+    world = Dist.from_env().world
+    if not args.export_only:
+        check_epoch_fits(run_cfg, world, len(a.train), given=args.iters_per_epoch is not None or args.resume,
+                         resumed=args.resume, where=where["A"])
     name = model_name(args, run_cfg, out)
     task = CycleGANTask(a, b, net_cfg, run_cfg, out)
     epochs = run_cfg["n_epochs"] + run_cfg["n_epochs_decay"]
     if main_rank:
-        print(f"{epochs} epochs × {run_cfg['iters_per_epoch']} steps, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
+        steps = run_cfg["iters_per_epoch"] // world
+        shared = "" if world == 1 else f" of {world} processes (each draws a batch: {run_cfg['iters_per_epoch']} batches)"
+        print(f"{epochs} epochs × {steps} steps{shared}, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
     if args.export_only:
         state = load_checkpoint(out, "cyclegan")
         for k, m in task.modules().items():
