@@ -191,11 +191,14 @@ def domains(tmp_path) -> tuple[Path, Path, int, list[str]]:
     return a, b, readable, bad
 
 
+def small_domains_run(a: Path, b: Path, batch_size: int, tmp_path: Path) -> list[str]:
+    return ["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke", "--min-domain-size",
+            "1", "--batch-size", str(batch_size), "--device", "cpu", "--cache", "", "--out", str(tmp_path / "run")]
+
+
 def test_a_cyclegan_domain_smaller_than_a_batch_is_refused(tmp_path, domains, capsys, caplog):
     a, b, readable, bad = domains
-    code, err = run(["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke",
-                     "--min-domain-size", "1", "--batch-size", str(readable + 1), "--device", "cpu", "--cache", "",
-                     "--out", str(tmp_path / "run")], capsys)
+    code, err = run(small_domains_run(a, b, readable + 1, tmp_path), capsys)
     assert code == 2
     assert (f"domain B has {readable} readable training image(s) ({len(bad)} unreadable), fewer than one batch of "
             f"--batch-size {readable + 1}: give --batch-size {readable} or less") in err
@@ -210,9 +213,7 @@ def test_a_cyclegan_domain_listing_fewer_than_a_batch_is_refused_before_decoding
     a, b, _, _ = domains
     listed = sum(split_of(Sample(str(p))) == "train" for p in b.iterdir())
     monkeypatch.setattr(cyclegan_task, "build_images", lambda *a, **k: pytest.fail("decoded before the batch was checked"))
-    code, err = run(["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke",
-                     "--min-domain-size", "1", "--batch-size", str(listed + 1), "--device", "cpu", "--cache", "",
-                     "--out", str(tmp_path / "run")], capsys)
+    code, err = run(small_domains_run(a, b, listed + 1, tmp_path), capsys)
     assert code == 2
     assert (f"domain B has {listed} listed training image(s), fewer than one batch of --batch-size {listed + 1}: "
             f"give --batch-size {listed} or less") in err
