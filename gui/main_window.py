@@ -29,9 +29,9 @@ from . import settings as st
 from .frame_view import FrameView, HelpOverlay
 from .log_file import where_details_are
 from .model_panel import ModelPanel
-from .painter import VIEW_MODES, Composed, DisplaySettings, render
+from .painter import VIEW_MODES, Composed, DisplaySettings, has_filtered, render, signed
 from .plots import PlotsPanel
-from .recording import Recorder, SessionStats, save_snapshot, stamp
+from .recording import Recorder, SessionStats, free_base, save_snapshot, stamp
 from .workers import CaptureThread, DetectThread, InferenceThread, Mailbox
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,8 @@ def _ci(m: dict, digits: int) -> str:
     if not m or m.get("n", 0) == 0:
         return "—"
     v, lo, hi = m["value"], m["lo"], m["hi"]
-    sign = lambda x: f"{x:+.{digits}f}".replace("-", "−")  # noqa: E731
-    return f"{sign(v)}  [{sign(lo)}, {sign(hi)}]" if m["n"] > 1 else f"{sign(v)}  (n=1)"
+    return f"{signed(v, digits)}  [{signed(lo, digits)}, {signed(hi, digits)}]" if m["n"] > 1 else \
+        f"{signed(v, digits)}  (n=1)"
 
 
 def providers_line(models: list[tuple[str, str]]) -> str:
@@ -63,7 +63,8 @@ def providers_line(models: list[tuple[str, str]]) -> str:
 
 
 class MainWindow(QMainWindow):
-    SUMMARY_NOTE = "Per tracked face this session: filtered − original. ΔITA > 0 lighter; ΔP(female) > 0 more female."
+    SUMMARY_NOTE = ("Per tracked face this session: ΔITA filtered − original (> 0 lighter); ΔP(female) filtered − the "
+                    "face resized to the filter's size and back, the filter's own doing (> 0 more female).")
     def __init__(self, source: str | None, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
                  runtime: RuntimeConfig = RuntimeConfig(), detector: FaceDetector | None = None,
                  slideshow_fps: float = 2.0, loop: bool = False, models_dir: Path | None = None,
@@ -90,6 +91,9 @@ class MainWindow(QMainWindow):
         self._warnings_dropped = 0
         self._skipped = 0  # unreadable images or frames of the current source
         self._shown_times: deque[float] = deque(maxlen=120)
+        # every measured frame for the plots, shown or not (the display takes only the newest: a large photo's
+        # faces were in the summary and the recording but never plotted); bounded should the GUI thread stall
+        self._to_plot: deque[FrameResult] = deque(maxlen=256)
         self._done_samples: deque[tuple[float, int]] = deque(maxlen=10)
         self._fps = (0.0, 0.0)
         self._closed = False
@@ -108,6 +112,7 @@ class MainWindow(QMainWindow):
             filter_pref = None
         elif filter_pref and all(f.name != filter_pref for f in filters):
             filters, filter_pref, errors = self._reopen_saved_filter(filter_pref, filters, errors, runtime)
+        self.classifiers_chosen = classifiers_chosen  # on the command line: this session's, not a preference to keep
         enabled = None if classifiers_chosen else st.get(self.qs, "classifiers", [], list)
         self.models = ModelPanel(classifiers, filters, errors, runtime, enabled, filter_pref, models_dir)
         self.models.log_path = log_path
@@ -441,7 +446,8 @@ class MainWindow(QMainWindow):
         st.put(self.qs, "filter", f.name if f else "")
         st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
         st.put(self.qs, "no_filter", f is None)
-        st.put(self.qs, "classifiers", self.models.enabled_names())
+        if not self.classifiers_chosen:
+            st.put(self.qs, "classifiers", self.models.enabled_names())
         self._refresh_cam_choices()
         self._update_providers()
 
@@ -593,7 +599,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(text, 10000)
         else:
             try:
-                path = self.recorder.start(self.output_dir / f"rows-{stamp()}.csv")
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                path = self.recorder.start(free_base(self.output_dir, f"rows-{stamp()}", (".csv",)).with_suffix(".csv"))
             except OSError as exc:
                 QMessageBox.warning(self, "Cannot record", f"{self.output_dir}: {exc.strerror or exc}")
                 self.act_record.setChecked(False)
@@ -610,7 +617,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("nothing to snapshot yet", 3000)
             return None
         h, w = result.frame.shape[:2]
-        wide = 2 if self.display.view == "side by side" else 1
+        wide = 2 if self.display.view == "side by side" and has_filtered(result) else 1  # one panel with the filter off
         # a small frame is enlarged to 720 px high, and none is drawn wider than 4096 px (a 4000×50 strip made a
         # PNG 115,720 px wide)
         scale = min(max(1.0, 720 / h), 4096 / (w * wide))
@@ -642,6 +649,7 @@ class MainWindow(QMainWindow):
             return  # the same frame again after a settings change: not a new measurement
         self.recorder.write(result)
         self.stats.add(result)
+        self._to_plot.append(result)
 
     def _worker_error(self, text: str) -> None:
         text = where_details_are(text, self.log_path)
@@ -649,17 +657,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 10000)
 
     def _tick(self) -> None:
+        now = time.monotonic()
+        while self._to_plot:
+            measured = self._to_plot.popleft()
+            self.plots.add_result(measured, (now - measured.timestamp) * 1000, *self._fps)
         item = self.results.take()
         if item is None:
             return
         result, rerun = item
-        now = time.monotonic()
         self.last_result = result
         self.results_shown += 1
         self.view.set_result(result)
         if not rerun:
             self._shown_times.append(now)
-            self.plots.add_result(result, (now - result.timestamp) * 1000, *self._fps)
 
     def _slow_tick(self) -> None:
         now = time.monotonic()
@@ -755,8 +765,8 @@ class MainWindow(QMainWindow):
         self.inference.stop()
         if not self.inference.wait(10000):
             log.warning("the inference thread did not stop within 10 s")
-        if self.recorder.active:
-            self.recorder.stop()
+        if self.recorder.active:  # as the Record button stops it: a recording without rows leaves no empty file
+            log.info("%s", self.recorder.finish())
         st.put(self.qs, "geometry", self.saveGeometry())
         st.put(self.qs, "window_state", self.saveState())
         st.put(self.qs, "slideshow_fps", self.slideshow_fps)

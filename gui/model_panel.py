@@ -143,7 +143,10 @@ class ModelPanel(QWidget):
         self.classifiers: list[Classifier] = list(classifiers)
         self.filters: list[Filter] = list(filters)
         self.load_errors = list(errors)
-        self._enabled = {c.name: (enabled is None or not enabled or c.name in enabled) for c in self.classifiers}
+        # a saved choice naming none of these (a session run with --classifier, a stale settings file) had left
+        # every default unchecked: it applies only where it names one of them
+        chosen = set(enabled or ()) & {c.name for c in self.classifiers}
+        self._enabled = {c.name: not chosen or c.name in chosen for c in self.classifiers}
         self._filter: Filter | None = None
         if filter_name:
             self._filter = next((f for f in self.filters if f.name == filter_name), None)

@@ -130,8 +130,9 @@ def compose(result: FrameResult, s: DisplaySettings) -> tuple[np.ndarray, list[P
 Segment = tuple[str, QColor]
 
 
-def _signed(v: float, digits: int, unit: str = "") -> str:
-    return f"{v:+.{digits}f}{unit}".replace("-", "−")
+def signed(v: float, digits: int, unit: str = "") -> str:
+    """With its sign and a true minus; rounded first, so that a value shown as zero has no minus ("−0.0")."""
+    return f"{round(v, digits) + 0.0:+.{digits}f}{unit}".replace("-", "−")
 
 
 def _sign_colour(d: float, up: QColor, down: QColor) -> QColor:
@@ -150,11 +151,11 @@ def skin_lines(face: FaceResult) -> list[list[Segment]]:
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
         d = round(shift.delta_ita, 1) + 0.0  # the sign shown matches the digits shown (no "−0.0 darker")
         word = "lighter" if d > 0 else "darker" if d < 0 else "same"
-        ita.append((f"Δ {_signed(d, 1, '°')} {word}", _sign_colour(d, LIGHTER, DARKER)))
+        ita.append((f"Δ {signed(d, 1, '°')} {word}", _sign_colour(d, LIGHTER, DARKER)))
     mst: list[Segment] = [(f"Monk {o.mst} → {f.mst}  ", TEXT)]
     if shift is not None and shift.delta_mst is not None:
         dm = shift.delta_mst
-        mst.append((f"({_signed(dm, 0)} {'lighter' if dm > 0 else 'darker' if dm < 0 else 'same'})" if dm else "(same)",
+        mst.append((f"({signed(dm, 0)} {'lighter' if dm > 0 else 'darker' if dm < 0 else 'same'})" if dm else "(same)",
                     _sign_colour(dm, LIGHTER, DARKER)))
     return [ita, mst]
 
@@ -171,7 +172,12 @@ def classifier_lines(face: FaceResult) -> list[list[Segment]]:
             d = face.delta_p_female.get(name)
             if d is not None and not math.isnan(d):
                 d = round(d, 2) + 0.0
-                line.append((f"Δ {_signed(d, 2)}", _sign_colour(d, MORE_FEMALE, LESS_FEMALE)))
+                line.append((f"Δ {signed(d, 2)}", _sign_colour(d, MORE_FEMALE, LESS_FEMALE)))
+                ref = face.reference.get(name)
+                if ref is not None and f"{ref.p_female:.2f}" != f"{out.p_female:.2f}":
+                    # Δ is from the face resized to the filter's size and back (the filter's own doing): where that
+                    # differs from the face as seen, the label's two numbers did not make its Δ
+                    line.append((f" from {ref.p_female:.2f} resized", MUTED))
         else:
             line.append((f"P(female) {out.p_female:.2f}", TEXT))
         if out.cam_focus is not None:  # share of positive CAM mass on the face ellipse (inference.pipeline.cam_focus)
@@ -192,13 +198,13 @@ def compact_lines(face: FaceResult, cam_model: str | None) -> list[list[Segment]
     shift = face.skin_shift
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
         d = round(shift.delta_ita, 1) + 0.0
-        line.append((f"ITA {_signed(d, 1, '°')}  ", _sign_colour(d, LIGHTER, DARKER)))
+        line.append((f"ITA {signed(d, 1, '°')}  ", _sign_colour(d, LIGHTER, DARKER)))
     name = cam_model if cam_model in face.original.classifiers else next(iter(face.original.classifiers), None)
     if name is not None:
         dp = face.delta_p_female.get(name)
         if dp is not None and not math.isnan(dp):
             dp = round(dp, 2) + 0.0
-            line.append((f"ΔP(f) {_signed(dp, 2)}", _sign_colour(dp, MORE_FEMALE, LESS_FEMALE)))
+            line.append((f"ΔP(f) {signed(dp, 2)}", _sign_colour(dp, MORE_FEMALE, LESS_FEMALE)))
         elif not math.isnan(face.original.classifiers[name].p_female):
             line.append((f"P(f) {face.original.classifiers[name].p_female:.2f}", TEXT))
     return [line]

@@ -45,7 +45,8 @@ def _set(curve: pg.PlotDataItem, t: np.ndarray, y: np.ndarray) -> None:
     """A curve's data; a face seen in one or two frames (a photo of a folder) also gets dots, which a line
     through one point does not draw: filled for the original, hollow for the filtered (the dashed curve). Only
     then: dots on long curves cost painting time."""
-    few = int(np.isfinite(y).sum()) <= 2
+    finite = np.isfinite(y)
+    few = int(finite.sum()) <= 2
     if few != (curve.opts.get("symbol") is not None):
         pen = pg.mkPen(curve.opts["pen"])
         curve.setSymbol("o" if few else None)
@@ -53,7 +54,10 @@ def _set(curve: pg.PlotDataItem, t: np.ndarray, y: np.ndarray) -> None:
             solid = pen.style() == Qt.PenStyle.SolidLine
             curve.setSymbolSize(7), curve.setSymbolPen(pg.mkPen(pen.color(), width=1.5))
             curve.setSymbolBrush(pen.color() if solid else None)
-    curve.setData(t, y, connect="finite")
+    if few:  # the dots of NaN points (a face whose skin is not measurable) made numpy warn at every redraw
+        curve.setData(t[finite], y[finite])
+    else:
+        curve.setData(t, y, connect="finite")
 
 
 class _Rolling:

@@ -7,6 +7,7 @@ read from the GUI thread, so both hold a lock.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import threading
@@ -30,6 +31,16 @@ log = logging.getLogger(__name__)
 
 def stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def free_base(folder: Path, name: str, suffixes: tuple[str, ...]) -> Path:
+    """``folder/name``, or ``name-2``, ``-3``… where a file of that name with one of ``suffixes`` exists: names
+    were stamped to the second, and a recording restarted (or a second snapshot) within it emptied the first."""
+    base, n = folder / name, 1
+    while any(base.with_name(base.name + s).exists() for s in suffixes):
+        n += 1
+        base = folder / f"{name}-{n}"
+    return base
 
 
 class Recorder:
@@ -200,10 +211,10 @@ class SessionStats:
 def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: dict) -> tuple[Path, Path]:
     """PNG of the view as shown (overlays included) + JSON of the measurements. Called only on user action."""
     folder.mkdir(parents=True, exist_ok=True)
-    base = folder / f"snapshot-{stamp()}-{result.index:06d}"
-    png, js = base.with_suffix(".png"), base.with_suffix(".json")
+    base = free_base(folder, f"snapshot-{stamp()}-{result.index:06d}", (".png", ".json"))
+    png, js = base.with_name(base.name + ".png"), base.with_name(base.name + ".json")
     if not image.save(str(png)):
-        raise OSError(f"{png}: the image could not be written")
+        raise OSError(errno.EIO, "the image could not be written", str(png))
     doc = {
         "source": result.source, "frame": result.index, "filter": result.filter_name,
         "providers": dict(result.providers), "timings_ms": dict(result.timings_ms), "warnings": list(result.warnings),

@@ -289,7 +289,7 @@ class InferenceThread(QThread):
     def _process(self, frame: Frame, rerun: bool) -> None:
         try:
             result = self.pipeline.process(frame.image, frame.timestamp, frame.name,  # type: ignore[arg-type]
-                                           detected=frame.detected, still=frame.still)
+                                           detected=frame.detected, still=frame.still, video_s=frame.video_s)
         except BiasMirrorError as exc:
             self.error.emit(str(exc))
             return

@@ -291,7 +291,7 @@ class FramePipeline:
 
     # --- frames ---------------------------------------------------------------
     def process(self, frame: np.ndarray, timestamp: float | None = None, source: str = "",
-                detected: Detected | None = None, still: bool = False) -> FrameResult:
+                detected: Detected | None = None, still: bool = False, video_s: float | None = None) -> FrameResult:
         """Everything measured on one frame. ``detected``: its faces, found ahead by ``detect_faces`` on
         another thread (``inference.detect_ahead``, ``gui.workers.DetectThread``); without it the detector runs here. The tracker always runs
         here, in frame order."""
@@ -345,7 +345,7 @@ class FramePipeline:
             index=self._index - 1, timestamp=time.monotonic() if timestamp is None else timestamp, frame=bgr,
             faces=faces, timings_ms=timings, providers=self.providers(),
             filter_name=self._filter_label() if self.applies_filter else None,
-            warnings=self.provider_warnings() + frame_warnings, source=source,
+            warnings=self.provider_warnings() + frame_warnings, source=source, video_s=video_s,
         )
 
     def process_images(self, paths: Iterable[str | Path], batch: int = 32) -> Iterator[tuple[str, FrameResult | None, str | None]]:

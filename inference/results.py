@@ -105,3 +105,4 @@ class FrameResult:
     filter_name: str | None = None
     warnings: tuple[str, ...] = ()
     source: str = ""  # file name or camera, for rows and reports
+    video_s: float | None = None  # a video file's frame: its position in it, in seconds

@@ -25,18 +25,19 @@ COLUMNS = """one row per face per frame:
   filter              the filter run (with its condition, if any); empty with none
   measurable          1 where enough skin was found to measure tone
   ita, L, mst         skin tone of the face: ITA°, CIELAB L*, Monk Skin Tone 1–10
-  *_filtered, delta_* the same through the filter, and filtered − original
+  *_filtered, delta_* the same through the filter, and filtered − original (delta_mst: original − filtered,
+                      so that > 0 is lighter, as for delta_ita: the Monk scale counts up to darker)
   p_female[C], cam_focus[C]      per classifier C: P(female), and the share of its positive CAM on the face
   p_female_reference[C], p_female_filtered[C], delta_p_female[C]
                       the face through the filter's resampling alone, through the filter, and the difference"""
 
 
-def face_row(frame: FrameResult, face: FaceResult, video_s: float | None = None) -> dict[str, Any]:
-    """The face's CSV row (``COLUMNS``); ``video_s``, the frame's position in a video, adds that column."""
+def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
+    """The face's CSV row (``COLUMNS``); a video's frame has its position in it (``video_s``) too."""
     o, f, s = face.original, face.filtered, face.skin_shift
     row: dict[str, Any] = {
         "frame": frame.index, "time": round(frame.timestamp, 3),
-        **({"video_s": round(video_s, 3)} if video_s is not None else {}),
+        **({"video_s": round(frame.video_s, 3)} if frame.video_s is not None else {}),
         "source": frame.source, "track_id": face.track_id,
         "x": face.box[0], "y": face.box[1], "w": face.box[2], "h": face.box[3],
         "filter": frame.filter_name or "",
@@ -86,10 +87,10 @@ class RowWriter:
         self.rows = 0
         self.rows_saved = 0  # as of the last flush the system accepted: what a failure can still promise
 
-    def write_frame(self, frame: FrameResult, now: float, video_s: float | None = None) -> None:
+    def write_frame(self, frame: FrameResult, now: float) -> None:
         try:
             for face in frame.faces:
-                row = face_row(frame, face, video_s)
+                row = face_row(frame, face)
                 if self._writer is None:
                     self._start_table(list(row))
                 elif any(k not in self._writer.fieldnames for k in row):

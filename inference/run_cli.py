@@ -41,7 +41,6 @@ def main(args: argparse.Namespace) -> int:
     source = open_source(args.source)
     # Opened at the first frame read, not before: a source that yields nothing must leave an existing CSV as it was.
     writer: RowWriter | None = None
-    fps = getattr(source, "fps", None)  # a video's: rows give each frame's position in it
     frames = skipped = 0
     try:
         with tqdm(desc=f"processing {source.name}", unit="frame", total=args.max_frames) as bar:
@@ -53,11 +52,10 @@ def main(args: argparse.Namespace) -> int:
                         break
                     continue
                 result = pipeline.process(frame.image, frame.timestamp, frame.name, detected=frame.detected,
-                                          still=frame.still)
+                                          still=frame.still, video_s=frame.video_s)
                 if writer is None:
                     writer = RowWriter(args.out)
-                # the source's frame number counts frames it could not decode too: the position in the file
-                writer.write_frame(result, time.monotonic(), frame.index / fps if fps else None)
+                writer.write_frame(result, time.monotonic())
                 frames += 1
                 bar.update(1)
                 if args.max_frames and frames >= args.max_frames:

@@ -48,6 +48,7 @@ class Frame:
     warning: str | None = None
     detected: Detected | None = None  # its faces, when found ahead of its analysis (gui.workers.DetectThread)
     still: bool = False  # a photo of a folder: its faces are nobody seen in the frame before
+    video_s: float | None = None  # a video file's frame: its position in it (frame number ÷ the file's rate)
 
 
 class Source:
@@ -153,7 +154,9 @@ class VideoSource(Source):
             return None
         img, self._held = self._held, None
         self._n += 1
-        return Frame(img, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}")
+        # the frame number counts the undecodable frames before it too: the position in the file
+        return Frame(img, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}",
+                     video_s=(self._n - 1) / self.fps if self.fps else None)
 
     def _read_on(self) -> None:
         """The next decodable frame into ``_held``, counting the undecodable ones before it in ``_bad``."""

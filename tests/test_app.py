@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -159,6 +161,7 @@ def test_a_disk_that_refuses_writes_stops_the_recording_once_with_the_file_and_r
     import gui.main_window as mw
 
     monkeypatch.setattr(mw, "stamp", lambda: "full")
+    monkeypatch.setattr(mw, "free_base", lambda folder, name, suffixes: folder / name)  # the link below, taken
     out = tmp_path / "out"
     out.mkdir()
     (out / "rows-full.csv").symlink_to("/dev/full")  # every write fails: no space left on device
@@ -754,3 +757,103 @@ def test_the_provider_line_counts_the_common_provider_and_names_the_models_off_i
     assert providers_line([("a", "CUDA"), ("b", "CUDA"), ("f", "CPU")]) == "CUDA: 2 model(s) · CPU: f"
     assert providers_line([("a", "TensorRT"), ("b", "CUDA"), ("c", "CUDA"), ("f", "CPU"), ("g", "CPU"), ("h", "CPU")]) \
         == "CPU: 3 model(s) · TensorRT: a · CUDA: b, c"
+
+
+# --- found by a review of the app (2026-12-06) ----------------------------------------------------------------------
+
+def test_a_recording_restarted_or_a_second_snapshot_within_a_second_keeps_the_first(qtbot, make_window, faces_dir,
+                                                                                    monkeypatch):
+    """Names were stamped to the second: the restart emptied the first recording (which had been reported saved),
+    then deleted it as empty; a second snapshot replaced the first."""
+    import gui.main_window as mw
+
+    monkeypatch.setattr(mw, "stamp", lambda: "same-second")
+    w = make_window(str(faces_dir), loop=True)
+    w.toggle_record()
+    qtbot.waitUntil(lambda: w.recorder.rows > 0, timeout=WAIT)
+    w.toggle_record()
+    first = w.output_dir / "rows-same-second.csv"
+    saved = first.read_text()
+    assert saved.count("\n") > 1
+    w.toggle_record()
+    w.toggle_record()  # stopped at once: no rows, so not kept
+    assert first.read_text() == saved and not (w.output_dir / "rows-same-second-2.csv").exists()
+    shots = [w.snapshot(), w.snapshot()]
+    assert shots[0][0] != shots[1][0] and all(png.exists() and js.exists() for png, js in shots)
+
+
+def test_quitting_while_recording_without_rows_leaves_no_empty_file(qtbot, make_window, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cv2.imwrite(str(empty / "grey.png"), np.full((240, 320, 3), 128, np.uint8))  # no face to make a row
+    w = make_window(str(empty), loop=True)
+    w.toggle_record()
+    qtbot.waitUntil(lambda: w.inference.frames_done > 2, timeout=WAIT)
+    w.shutdown()
+    assert list(w.output_dir.glob("rows-*.csv")) == []
+
+
+def test_a_saved_choice_of_classifiers_naming_none_loaded_leaves_them_all_on(qtbot, make_window, faces_dir, tmp_path):
+    """A stale settings file (or a session run with --classifier) had left every default unchecked."""
+    w = make_window(str(faces_dir))
+    w.qs.setValue("classifiers", ["does-not-exist"])
+    w.shutdown()
+    again = make_window(str(faces_dir))
+    assert [c.name for c in again.models.active_classifiers()] == ["tiny-a", "tiny-b"]
+    again.shutdown()
+    chosen = make_window(str(faces_dir), classifiers=("classifier",), classifiers_chosen=True)
+    chosen.models.set_enabled("tiny-a", True)
+    chosen._models_changed()
+    chosen.shutdown()
+    assert chosen.qs.value("classifiers") == ["does-not-exist"]  # a command line's set is not kept as a preference
+
+
+def test_a_recording_of_a_video_gives_each_frame_its_position_in_it(qtbot, make_window, faces_dir, tmp_path):
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
+    for face in sorted(faces_dir.iterdir())[:4]:
+        writer.write(cv2.resize(cv2.imread(str(face)), (320, 240)))
+    writer.release()
+    w = make_window(str(clip))
+    w.toggle_record()
+    qtbot.waitUntil(lambda: w.recorder.rows >= 2, timeout=WAIT)
+    w.toggle_record()
+    rows = list(csv.DictReader(open(next(w.output_dir.glob("rows-*.csv")))))
+    assert rows and all(float(r["video_s"]) == pytest.approx(int(r["frame"]) / 5) for r in rows)
+
+
+def test_the_label_says_what_its_delta_p_is_measured_from(qtbot, make_window, faces_dir):
+    """Δ is filtered − the face resized to the filter's size and back; the label showed original → filtered only,
+    so its Δ was often not the difference of its two numbers."""
+    from dataclasses import replace
+
+    from inference.results import Prediction
+
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    face = w.last_result.faces[0]
+    out = face.original.classifiers["tiny-a"]
+    p_ref = 0.25 if out.p_female > 0.5 else 0.75
+    resized = replace(face, reference={**face.reference, "tiny-a": Prediction(
+        "tiny-a", out.labels, np.array([1 - p_ref, p_ref] if out.labels[1] == "female" else [p_ref, 1 - p_ref]))})
+    text = " ".join(t for line in face_lines(resized) for t, _ in line)
+    assert f"from {p_ref:.2f} resized" in text
+    same = replace(face, reference={**face.reference, "tiny-a": out})
+    assert "resized" not in " ".join(t for line in face_lines(same) for t, _ in line)
+
+
+def test_the_plots_get_every_measured_frame_not_only_the_ones_shown(qtbot, make_window, faces_dir):
+    """The display takes the newest result; a frame it skipped (a large photo followed at once by a small one)
+    was in the summary and the recording but never plotted."""
+    from dataclasses import replace
+
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    w.toggle_pause()
+    base = w.last_result
+    skipped, shown = (replace(base, faces=tuple(replace(f, track_id=tid) for f in base.faces[:1])) for tid in (901, 902))
+    w._on_result_worker(skipped, False)
+    w._on_result_worker(shown, False)
+    w.results.put((shown, False))  # what the display takes: the newest only
+    w._tick()
+    assert {901, 902} <= set(w.plots.last_seen)
