@@ -174,9 +174,11 @@ def test_rerun_identical_and_resume(world, tmp_path):
     args = ["--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]), "--classifier",
             str(world["classifier"]), "--filter", str(world["darken"]), "--no-html"]
     full = (world["out"] / "report.json").read_bytes()
-    # Re-run in the same folder: everything from the cache, identical report.
-    rc, _, run = audit(*args, "--out", str(world["out"]))
-    assert run["images_computed"] == 0 and (world["out"] / "report.json").read_bytes() == full
+    # Re-run in the same folder (a copy: --no-html takes the other tests' report.html away): everything from the
+    # cache, identical report.
+    shutil.copytree(world["out"], tmp_path / "again")
+    rc, _, run = audit(*args, "--out", str(tmp_path / "again"))
+    assert run["images_computed"] == 0 and (tmp_path / "again" / "report.json").read_bytes() == full
     # Interrupted run: a limited run, then a torn cache, then the full run.
     out = tmp_path / "resume"
     audit(*args, "--out", str(out), "--limit", "30")
@@ -671,3 +673,115 @@ def test_the_summary_names_tied_groups_and_an_unmoved_share_as_such():
     assert _toward(same) == "unchanged, as far from the target as the input"
     assert _toward({**same, "output": {"value": 0.4}, "moved_toward_target": True}) == \
         "closer to the target than the input"
+
+
+# --- found by a review of the audit (2026-12-06) --------------------------------------------------------------------
+
+def test_a_groups_row_is_matched_by_its_path_first_and_one_naming_nothing_is_reported(world, tmp_path):
+    """An empty group cell was reported 'not in the folder' and its image took another row's group by bare name;
+    a bare-name row that matched nothing vanished."""
+    folder = _folder(tmp_path, world, n=4)
+    a, b, c, d = sorted(folder.iterdir())
+    for sub, p in (("x", c), ("y", d)):
+        (folder / sub).mkdir()
+        p.rename(folder / sub / "p.jpg")
+    csv_path = tmp_path / "groups.csv"
+    csv_path.write_text(f"file,group\n{a.name},A\n{b.name},\nx/p.jpg,A\ny/p.jpg,\np.jpg,B\n")
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--no-filter", "--no-html", "--groups", str(csv_path), "--out", str(tmp_path / "o"))
+    gc = r["images"]["groups_csv"]
+    assert gc["listed_not_found"] == ["p.jpg"]
+    assert gc["not_listed"] == sorted([b.name, "y/p.jpg"])
+    groups = {row["file"]: row["group"] for row in csv.DictReader(open(tmp_path / "o" / "faces.csv"))}
+    assert groups == {a.name: "A", b.name: "", "x/p.jpg": "A", "y/p.jpg": ""}
+
+
+def test_not_listed_counts_only_the_images_audited_and_a_missing_csv_is_refused_on_an_empty_folder(world, tmp_path):
+    folder = _folder(tmp_path, world)
+    listed = sorted(p.name for p in folder.iterdir())
+    csv_path = tmp_path / "groups.csv"
+    csv_path.write_text("file,group\n" + "".join(f"{f},g\n" for f in listed))
+    (folder / "extra").mkdir()
+    for i, p in enumerate(sorted(world["data"].iterdir())[:20]):
+        shutil.copy(p, folder / "extra" / f"more_{i}.jpg")
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--no-filter", "--no-html", "--groups", str(csv_path), "--limit", "6", "--out", str(tmp_path / "o"))
+    audited = {row["file"] for row in csv.DictReader(open(tmp_path / "o" / "faces.csv"))}
+    assert set(r["images"]["groups_csv"]["not_listed"]) == {f for f in audited if f.startswith("extra/")}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BiasMirrorError, match="the groups CSV does not exist"):
+        audit("--dataset", f"folder:{empty}", "--classifier", str(world["classifier"]), "--groups",
+              str(tmp_path / "nowhere.csv"), "--out", str(tmp_path / "e"))
+
+
+def test_a_groups_csv_with_labels_beside_the_folders_labels_csv_is_refused(world, tmp_path):
+    """The folder's labels were dropped for the groups CSV's, and a labelled audit became an unlabelled one."""
+    folder = _folder(tmp_path, world, n=4)
+    names = sorted(p.name for p in folder.iterdir())
+    (folder / "labels.csv").write_text("file,gender\n" + "".join(f"{n},female\n" for n in names))
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group,age\n" + "".join(f"{n},A,30\n" for n in names))
+    with pytest.raises(BiasMirrorError, match=r"the groups CSV has label column\(s\) age and the folder has its own "
+                                              "labels.csv"):
+        audit("--dataset", f"folder:{folder}", "--classifier", str(world["classifier"]), "--groups", str(groups),
+              "--out", str(tmp_path / "o"))
+
+
+def test_a_photo_replaced_under_its_name_is_measured_again(world, tmp_path):
+    """The cache was keyed on the path alone: the old photo's numbers came back for the new one."""
+    folder = _folder(tmp_path, world, n=3)
+    base = ["--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]), "--no-filter",
+            "--no-html", "--out", str(tmp_path / "o")]
+    _, first, _ = audit(*base)
+    target = sorted(folder.iterdir())[0]
+    img = cv2.imread(str(target))
+    cv2.imwrite(str(target), 255 - img)  # another photo, the same name
+    _, again, run = audit(*base)
+    assert run["images_computed"] == 1
+    _, fresh, _ = audit(*base[:-1], str(tmp_path / "fresh"))
+    assert again["classifiers"] == fresh["classifiers"] and again["classifiers"] != first["classifiers"]
+
+
+def test_the_report_files_are_one_audits_and_no_html_removes_an_earlier_one(world, tmp_path, monkeypatch):
+    folder = _folder(tmp_path, world, n=4)
+    base = ["--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]), "--no-filter",
+            "--out", str(tmp_path / "o")]
+    audit(*base)
+    before = {n: (tmp_path / "o" / n).read_bytes() for n in ("report.json", "report.html", "run.json", "faces.csv")}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:  # interrupted while writing the HTML, after report.json had been replaced
+        m.setattr("inference.audit.html.write_html", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            audit(*base, "--limit", "2")
+    assert {n: (tmp_path / "o" / n).read_bytes() for n in before} == before
+    assert not list((tmp_path / "o").glob(".*.part"))
+    audit(*base, "--no-html", "--limit", "2")
+    assert not (tmp_path / "o" / "report.html").exists()
+
+
+def test_detector_options_with_aligned_faces_are_refused(world, tmp_path):
+    with pytest.raises(BiasMirrorError, match="--yunet choose\\(s\\) how faces are found, and --aligned take the whole"):
+        args = argparse.ArgumentParser()
+        audit_cli.add_arguments(args)
+        ns = args.parse_args(["--dataset", f"utkface:{world['data']}", "--aligned", "--yunet", "x.onnx",
+                              "--classifier", str(world["classifier"]), "--out", str(tmp_path / "o")])
+        ns._given = {"yunet"}
+        audit_cli.run_audit(ns)
+
+
+def test_the_detection_line_names_tied_groups_as_the_accuracy_lines_do():
+    from inference.audit.detection import detection_audit
+    from inference.audit.summary import detection_line
+
+    images = [{"error": None, "n_faces": int(i % 10 != 0)} for i in range(10)] + \
+             [{"error": None, "n_faces": 1} for _ in range(30)]
+    labels = ["A"] * 10 + ["B"] * 10 + ["C"] * 10 + ["D"] * 10
+    line = detection_line(detection_audit(images, {"g": labels}, "haar-test"), "g")
+    assert "highest for B, C and D (tied)" in line and "lowest for A (" in line
+    alike = detection_line(detection_audit([{"error": None, "n_faces": 1}] * 20, {"g": ["A"] * 10 + ["B"] * 10},
+                                           "haar-test"), "g")
+    assert "By g: every group alike" in alike and "gap" not in alike

@@ -194,14 +194,21 @@ def test_a_folder_spelled_another_way_finds_what_was_kept(tmp_path, monkeypatch)
     assert [os.path.basename(s.path) for s in again.samples] == [os.path.basename(s.path) for s in first.samples]
 
 
-def test_a_copy_without_a_label_does_not_disagree_and_lends_it_none_but_takes_it(tmp_path):
+def test_a_copy_without_a_label_does_not_disagree_and_lends_it_none_but_takes_it(tmp_path, caplog):
     """A groups CSV listing one copy of a photograph and not its twin left both out as 'stored under other labels'."""
     root = _folder(tmp_path, [("a-1", "female", "Asian", ""), ("a-2", "", "", ""), ("b-1", "male", "White", ""),
                               ("b-2", "female", "White", "")])
     read = open_dataset(f"folder:{root}", tmp_path / "cache")
+    assert "take it from a copy" not in caplog.text  # the copy kept, a-1, has its own labels
     kept = {s.path.rsplit("/", 1)[-1]: (s.gender, s.race) for s in read.samples}
     assert kept == {"a-1.png": ("female", "Asian")}  # a's copies agree where both say; b's disagree on gender
     assert [sorted(g) for g in read.conflicts] == [["b-1.png", "b-2.png"]]
+    # the copy kept is the one without labels: it takes them, and says so (the reader had warned it was "kept
+    # without labels")
+    (tmp_path / "again").mkdir()
+    again = _folder(tmp_path / "again", [("c-1", "", "", ""), ("c-2", "male", "Black", "")])
+    assert [(s.gender, s.race) for s in open_dataset(f"folder:{again}", tmp_path / "cache").samples] == [("male", "Black")]
+    assert "1 image(s) without a label take it from a copy of the same photograph that has it" in caplog.text
     from inference.datasets.copies import _filled
     bare, labelled = Sample("x.png"), Sample("y.png", gender="male", group="team")
     assert _filled(bare, [bare, labelled]).gender == "male" and _filled(bare, [bare, labelled]).group == "team"

@@ -4,7 +4,7 @@ Modules, one job each:
 
 - ``cli``: arguments, loading, wiring; the terminal summary.
 - ``sampling``: the split/age selection and the deterministic stratified ``--limit``.
-- ``cache``: per-image results in ``OUT/cache`` keyed by image path + model hash (resume, reuse).
+- ``cache``: per-image results in ``OUT/cache`` keyed by image path, size and mtime + model hash (resume, reuse).
 - ``collect``: runs the pipeline's batch API on what the cache lacks; gives one row per face.
 - ``stats``: bootstrap CIs, Wilcoxon + rank-biserial, Holm, Kruskal–Wallis, Mann–Whitney.
 - ``classifier_audit``, ``filter_audit``, ``focus``, ``unlabelled``: the analyses.

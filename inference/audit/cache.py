@@ -1,6 +1,7 @@
 """Per-image results cached in ``OUT/cache`` so an interrupted audit resumes and reruns reuse work.
 
-One JSON-lines file per *component*; each line is ``{"key": image path, "value": ...}``:
+One JSON-lines file per *component*; each line is ``{"key": "image path|size|modification time (ns)", "value":
+...}`` (a photo replaced under the same name is measured again):
 
 - ``base-<mode>-<crop>``: the faces found and the original skin tone (no model involved);
 - ``filter-<filter hash>-<mode>-<crop>``: filtered skin tone and the shift, per face;

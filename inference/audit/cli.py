@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import datetime as _dt
 import logging
+import os
 import platform
 import sys
 import time
@@ -67,9 +68,18 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
     """The dataset, with the user's groups joined on; ``notes`` lists CSV files not found / images not listed."""
     kind, _, path = spec.partition(":")
     notes: dict = {}
+    if groups_csv:  # checked on an empty folder too, which was audited with a CSV that did not exist
+        _groups_columns(groups_csv)
     if kind == "folder" and path.strip() and Path(path).is_dir() and not list_images(Path(path)):
         return DatasetRead("folder", str(Path(path)), [], []), {"empty_folder": True}
     columns = _groups_columns(groups_csv) if groups_csv else set()
+    own = Path(path) / "labels.csv"
+    if kind == "folder" and columns & LABEL_COLUMNS and own.exists():
+        # one would silently replace the other: the folder's labels were dropped, and a labelled audit became
+        # an unlabelled one without a word
+        raise BiasMirrorError(f"the groups CSV has label column(s) {', '.join(sorted(columns & LABEL_COLUMNS))} and the "
+                              f"folder has its own {own.name}: give the groups in a CSV of columns file and group only "
+                              "(they join the folder's labels), or all labels in one of the two files", groups_csv)
     if kind == "folder" and columns & LABEL_COLUMNS:
         # a folder's groups CSV that carries labels too is read as its labels CSV
         read = read_folder(path, groups_csv)
@@ -81,11 +91,10 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
             read = _join_groups(read, groups_csv)
     # after the groups are joined, so that copies the CSV puts in different groups are caught as a conflict
     read = merge_copies(read, default_cache_dir())
-    if groups_csv:
+    if groups_csv:  # "not_listed" is added once the images to audit are chosen: of those, not of the whole folder
         notes["groups_csv"] = {
             "file": Path(groups_csv).name,
             "listed_not_found": sorted(n for n, why in read.skipped if why == GROUPS_NOT_FOUND),
-            "not_listed": sorted(relative(s.path, read.root) for s in read.samples if not s.group),
         }
     return read, notes
 
@@ -105,16 +114,20 @@ def _groups_columns(groups_csv: str) -> set[str]:
 
 
 def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
+    """Each image takes the group of its row: the one naming its path in the folder, else its bare file name. A
+    row that names no image is reported; an empty group cell is an image listed without a group. (A row with an
+    empty cell had been reported "not in the folder", and its image took another row's group by bare name.)"""
     _, listed = read_rows_by_file(groups_csv, "the groups CSV", compared=["group"])
     groups = {name: (r.get("group") or "").strip() for name, r in listed.items()}
-    samples, seen = [], set()
+    samples, used = [], set()
     for s in read.samples:
-        rel = relative(s.path, read.root)
-        g = groups.get(rel) or groups.get(Path(s.path).name)
-        if g:
-            seen.update({rel, Path(s.path).name})
-        samples.append(Sample(**{**s.__dict__, "group": g or None}))
-    skipped = [(n, GROUPS_NOT_FOUND) for n in sorted(set(groups) - seen)]
+        rel, name = relative(s.path, read.root), Path(s.path).name
+        row = rel if rel in groups else name if name in groups else None
+        if row is not None:
+            used.add(row)
+        group = (groups[row] or None) if row is not None else None
+        samples.append(Sample(**{**s.__dict__, "group": group}))
+    skipped = [(n, GROUPS_NOT_FOUND) for n in sorted(set(groups) - used)]
     return dataclasses.replace(read, samples=samples, skipped=read.skipped + skipped)
 
 
@@ -182,8 +195,15 @@ def run_audit(args) -> tuple[dict, dict]:
         raise BiasMirrorError(f"no usable labelled images in this {kind} dataset (unknown layout?)"
                               + (f"; e.g. {why}" if why else ""), read.root)
     samples = choose_samples(read, args) if read.samples else []
+    if "groups_csv" in notes:  # with --limit 60, the 20,762 images not audited had been counted "not listed"
+        notes["groups_csv"]["not_listed"] = sorted(relative(s.path, read.root) for s in samples if not s.group)
     labelled = any(s.gender for s in samples)
     detect = args.detect if args.detect is not None else kind not in ALIGNED_KINDS
+    finding = sorted(set(getattr(args, "_given", ()) or ()) & {"yunet", "haar_cascade", "haar_runtime"})
+    if finding and not detect:  # a detector option with aligned faces was ignored without a word
+        why = "--aligned" if args.detect is False else f"a {kind} dataset's aligned faces (the default)"
+        raise BiasMirrorError(f"{', '.join('--' + o.replace('_', '-') for o in finding)} choose(s) how faces are found, "
+                              f"and {why} take the whole image as the face: add --detect, or leave it out")
     models = load_models(args)
     gating = args.max_delta_ita is not None or args.max_delta_p is not None
     if args.strict and not gating:
@@ -227,24 +247,54 @@ def run_audit(args) -> tuple[dict, dict]:
     if gating:
         report["gate"] = filter_gate(report["filter"], args.max_delta_ita, args.max_delta_p, args.strict)
         report["summary"] += gate_lines(report["gate"])
-    write_json(out / "report.json", report)
-    write_faces_csv(out / "faces.csv", rows, names)
-    t3 = time.perf_counter()
-    if not args.no_html:
-        from .html import write_html
+    staged = Staged(out)
+    try:
+        write_json(staged("report.json"), report)
+        write_faces_csv(staged("faces.csv"), rows, names)
+        t3 = time.perf_counter()
+        if not args.no_html:
+            from .html import write_html
 
-        write_html(out / "report.html", report, collector, {r["file"]: r["path"] for r in rows})
-    t4 = time.perf_counter()
-    run = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "argv": sys.argv[1:],
-           "dataset_root": str(Path(read.root).resolve()), "images": len(paths),
-           "images_computed": collector.computed, "images_from_cache": len(paths) - collector.computed,
-           "seconds": {"load": round(t1 - t0, 2), "models": round(t2 - t1, 2), "statistics": round(t3 - t2, 2),
-                       "html": round(t4 - t3, 2), "total": round(t4 - t0, 2)},
-           "providers": {n: m.provider for n, m in models.classifiers.items()}
-           | ({models.filter.name: models.filter.provider} if models.filter else {}),
-           "python": platform.python_version(), "machine": platform.machine()}
-    write_json(out / "run.json", run)
+            write_html(staged("report.html"), report, collector, {r["file"]: r["path"] for r in rows})
+        t4 = time.perf_counter()
+        run = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "argv": sys.argv[1:],
+               "dataset_root": str(Path(read.root).resolve()), "images": len(paths),
+               "images_computed": collector.computed, "images_from_cache": len(paths) - collector.computed,
+               "seconds": {"load": round(t1 - t0, 2), "models": round(t2 - t1, 2), "statistics": round(t3 - t2, 2),
+                           "html": round(t4 - t3, 2), "total": round(t4 - t0, 2)},
+               "providers": {n: m.provider for n, m in models.classifiers.items()}
+               | ({models.filter.name: models.filter.provider} if models.filter else {}),
+               "python": platform.python_version(), "machine": platform.machine()}
+        write_json(staged("run.json"), run)
+        # a report.html of an earlier audit beside this one's report.json would contradict it
+        staged.publish(stale=["report.html"] if args.no_html else [])
+    finally:
+        staged.discard()
     return report, run
+
+
+class Staged:
+    """The report's files, written under part names and put in place together once all are written: an audit
+    interrupted while writing into a folder that held an earlier report left a report.json of one audit beside
+    the report.html and run.json of another."""
+
+    def __init__(self, out: Path):
+        self.out, self.parts = out, {}
+
+    def __call__(self, name: str) -> Path:
+        self.parts[name] = self.out / f".{name}.part"
+        return self.parts[name]
+
+    def publish(self, stale: list[str]) -> None:
+        for name, part in self.parts.items():
+            os.replace(part, self.out / name)
+        self.parts = {}
+        for name in stale:
+            (self.out / name).unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        for part in self.parts.values():
+            part.unlink(missing_ok=True)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -77,6 +77,7 @@ class Collector:
         self.cfcomp = {n: cache.component(f"clf-{models.hashes[n][:16]}-on-{fh}-{self.suffix}")
                        for n in models.classifiers} if models.filter else {}
         self.computed = 0  # images that went through the models in this run
+        self._keys: dict[str, str] = {}  # path → cache key, fixed for the audit (see key())
 
     def pipeline(self, classifiers: Sequence[Classifier], filt: Filter | None, detector=None) -> FramePipeline:
         cfg = PipelineConfig(cam_class=self.cam_class, min_crop=self.models.crop_size, track=False,
@@ -93,11 +94,22 @@ class Collector:
             return None
         return base_missing, filt_needed, clf_needed
 
+    def key(self, path: str) -> str:
+        """The cache's key for an image: its path, with its size and modification time as they were when this
+        audit began (a photo replaced under the same name had kept the old one's numbers)."""
+        if path not in self._keys:
+            try:
+                st = os.stat(path)
+                self._keys[path] = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+            except OSError:  # reading it fails, and says why
+                self._keys[path] = path
+        return self._keys[path]
+
     def run(self, paths: Sequence[str]) -> None:
         """Compute and cache whatever is missing for ``paths`` (resolved path strings)."""
         plans: dict[tuple[bool, tuple[str, ...]], list[str]] = {}
         for p in paths:
-            need = self._needs(p)
+            need = self._needs(self.key(p))
             if need is not None:
                 plans.setdefault((need[1], need[2]), []).append(p)
         todo = sum(len(v) for v in plans.values())
@@ -110,7 +122,7 @@ class Collector:
                                      self.models.filter if use_filter else None, self.detector)
                 for i, (path, result, error) in enumerate(pipe.process_images(group, batch=self.batch)):
                     faces = list(result.faces) if result is not None else []
-                    self._store(path, faces, error, names, use_filter)
+                    self._store(self.key(path), faces, error, names, use_filter)
                     self.computed += 1
                     bar.update(1)
                     if (i + 1) % self.batch == 0:
@@ -143,7 +155,8 @@ class Collector:
         """One row per face found, and one record per image (file, error, number of faces)."""
         rows, images = [], []
         for s in samples:
-            key = resolve(s.path)
+            path = resolve(s.path)
+            key = self.key(path)
             base = self.base.get(key) or {"error": "not processed", "faces": []}
             rel = relative(s.path, root)
             # the labels travel with the image too: whose faces were found is counted per image (audit.detection)
@@ -156,7 +169,7 @@ class Collector:
                 # other faces are people it says nothing about, so they are "unknown", never the annotated
                 # person's gender or race. A groups CSV labels the image, so its group holds for every face.
                 labels = person if i == 0 else dict.fromkeys(person)
-                row = {"file": rel, "path": key, "face": i, "box": face["box"], **labels, "group": s.group,
+                row = {"file": rel, "path": path, "face": i, "box": face["box"], **labels, "group": s.group,
                        "skin": face["skin"], "filtered_skin": None, "d_ita": None, "d_l": None, "d_mst": None,
                        "clf": {}}
                 if filt is not None:

@@ -94,9 +94,14 @@ def detection_line(d: dict, grouping: str) -> str:
     if not by or not gap:
         return line
     w, b = by[gap["worst"]], by[gap["best"]]
-    line += (f" By {grouping}: lowest for {gap['worst']} ({ci(w['share'], pct=True)}, n={w['n_images']}"
-             f"{', small group' if w['small'] else ''}), highest for {gap['best']} ({ci(b['share'], pct=True)}, "
-             f"n={b['n_images']}); gap {100 * gap['difference']:.1f} points")
+    if gap["difference"] == 0:  # "lowest for (no group) … highest for B …; gap 0.0" named two of equals
+        line += f" By {grouping}: every group alike ({ci(w['share'], pct=True)})"
+    else:  # groups tied with the one named are named too, as in the accuracy sentences (one group's n, if one)
+        low, high = _named(by, "share", gap["worst"]), _named(by, "share", gap["best"])
+        low_n = f", n={w['n_images']}{', small group' if w['small'] else ''}" if low == gap["worst"] else ""
+        high_n = f", n={b['n_images']}" if high == gap["best"] else ""
+        line += (f" By {grouping}: lowest for {low} ({ci(w['share'], pct=True)}{low_n}), highest for {high} "
+                 f"({ci(b['share'], pct=True)}{high_n}); gap {100 * gap['difference']:.1f} points")
     if test["p"] is not None and test["method"] != "none":
         line += (f"; the share found {'differs' if test['p'] < ALPHA else 'does not differ detectably'} between groups "
                  f"(χ² {pval(test['p'])}, {test['method']}; Cramér's V {num(test['cramers_v'], '.2f')})")

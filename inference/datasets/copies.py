@@ -104,6 +104,7 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
     (``near_identical``) put in one split, and either left out where its labels disagree (see the module's
     docstring); what was left out is in ``skipped`` (conflicts) and ``copies``."""
     by_path = {s.path: s for s in read.samples}
+    original = dict(by_path)
     stats = file_stats(list(by_path))
     groups = content_groups(stats, read.root, cache_dir)
     dropped: set[str] = set()
@@ -148,6 +149,10 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
                     "because they disagree on gender, race or group", read.root, sum(map(len, near)), len(near),
                     len(near) - len(near_identical) + len(read.near_identical))
     samples = [moved.get(s.path, s) for s in samples if s.path not in out]
+    filled = [relative_name(s.path, read.root) for s in samples if _labels(s) != _labels(original.get(s.path, s))]
+    if filled:  # said, not done silently: the reader had just warned these were "kept without labels"
+        log.warning("%s: %d image(s) without a label take it from a copy of the same photograph that has it, e.g. %s",
+                    read.root, len(filled), filled[:3])
     return DatasetRead(read.name, read.root, samples, skipped, copies, near_identical, conflicts)
 
 

@@ -84,7 +84,8 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
     if rows:
         missing = sorted(set(rel_names) - set(rows))
         if missing:
-            log.warning("%s: %d image(s) not in the CSV, kept without labels, e.g. %s", csv_path, len(missing), missing[:3])
+            log.warning("%s: %d image(s) not in the CSV, kept without labels (but where a copy of the same photograph "
+                        "has them), e.g. %s", csv_path, len(missing), missing[:3])
     samples, odd = [], []
     for rel, p in rel_names.items():
         r = rows.get(rel, {})
