@@ -381,8 +381,11 @@ def test_a_folders_labels_stay_when_a_groups_csv_is_given(tmp_path):
     got = {Path(s.path).name: (s.gender, s.race, s.group) for s in read.samples}
     assert got == {"a.jpg": ("female", "Asian", "team a"), "b.jpg": ("male", "Indian", "team b")}
     assert notes["groups_csv"]["listed_not_found"] == ["other.jpg"]  # ghost.jpg is the labels CSV's, not the groups'
-    carrying_labels = tmp_path / "labelled_groups.csv"  # a folder's groups CSV with labels is its labels CSV
+    carrying_labels = tmp_path / "labelled_groups.csv"  # a folder's groups CSV with labels is its labels CSV…
     carrying_labels.write_text("file,group,gender\na.jpg,x,male\nghost.jpg,y,male\n")
+    with pytest.raises(BiasMirrorError, match=r"label column\(s\) gender and the folder has its own labels.csv"):
+        read_dataset(f"folder:{folder}", str(carrying_labels))  # … which would replace the folder's own, unsaid
+    (folder / "labels.csv").unlink()
     read, notes = read_dataset(f"folder:{folder}", str(carrying_labels))
     assert {Path(s.path).name: (s.gender, s.group) for s in read.samples} == {"a.jpg": ("male", "x"),
                                                                                "b.jpg": (None, None)}
