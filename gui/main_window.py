@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         # every measured frame for the plots, shown or not (the display takes only the newest: a large photo's
         # faces were in the summary and the recording but never plotted); bounded should the GUI thread stall
         self._to_plot: deque[FrameResult] = deque(maxlen=256)
+        self._session_since = 0.0  # frames captured before the session was reset belong to the one before
         self._done_samples: deque[tuple[float, int]] = deque(maxlen=10)
         self._fps = (0.0, 0.0)
         self._closed = False
@@ -634,6 +635,10 @@ class MainWindow(QMainWindow):
         return png, js
 
     def reset_session(self) -> None:
+        # frames still in the pipeline from before (the old source's) would be counted and plotted in the new
+        # session, the old face #1 on the new face #1's curve
+        self._session_since = time.monotonic()
+        self._to_plot.clear()
         self.stats.reset()
         self.plots.reset()
         self.summary_table.setRowCount(0)
@@ -648,8 +653,9 @@ class MainWindow(QMainWindow):
         if rerun:
             return  # the same frame again after a settings change: not a new measurement
         self.recorder.write(result)
-        self.stats.add(result)
-        self._to_plot.append(result)
+        if result.timestamp >= self._session_since:
+            self.stats.add(result)
+            self._to_plot.append(result)
 
     def _worker_error(self, text: str) -> None:
         text = where_details_are(text, self.log_path)

@@ -477,7 +477,8 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     gpu = gpu_name()
     gpu_start = gpu_memory_used_mib() if gpu else None  # before any model is loaded
     total = planned_configurations(len(providers), len(counts), len(variants), len(modes), not args.no_baseline)
-    print(f"{w}×{h} frames with {', '.join(map(str, counts))} face(s); {len(frames[counts[0]])} per configuration "
+    faces = "a video's own frames, resized" if counts == [AS_FILMED] else f"{', '.join(map(str, counts))} face(s)"
+    print(f"{w}×{h} frames with {faces}; {len(frames[counts[0]])} per configuration "
           f"({args.warmup} warm-up); {os.cpu_count()} CPU cores; GPU: {gpu or 'none visible to nvidia-smi'}; "
           f"ONNX Runtime {ort.__version__}")
     print(plan_line(total, args.seconds, args.frames, args.soak), flush=True)

@@ -3,6 +3,7 @@ checked against PyTorch run on the same faces."""
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
@@ -145,7 +146,8 @@ def test_a_filter_made_elsewhere_runs_as_it_would_alone_and_its_range_is_found(t
     src = export(net, tmp_path / "filter.onnx")
     out = adopt(src, tmp_path / "adopted.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=24, echo=quiet)
     model = load_model(out, "filter")
-    assert model.card.training["adopted"]["range_chosen"].startswith("auto: nearest the input of [-1, 1]")
+    assert model.card.training["adopted"]["range_chosen"].startswith("auto: [-1, 1], whose output lies nearest the "
+                                                                     "input (mean change in grey levels: [-1, 1] ")
     assert "[-1, 1]" in model.card.training["adopted"]["input"]
     faces = faces_of(tiny_utk)
     got = model.apply(faces)  # a batch of 12: the export's batch axis was left open
@@ -406,10 +408,11 @@ def test_a_given_range_that_reads_the_faces_wrongly_is_refused_unless_forced(tmp
         adopt(src, tmp_path / "a.onnx", "filter", value_range="byte", **kw)
     assert str(err.value).startswith(str(src)) and not (tmp_path / "a.onnx").exists()
     forced = load_model(adopt(src, tmp_path / "a.onnx", "filter", value_range="byte", force=True, **kw))
-    assert forced.card.training["adopted"]["range_chosen"].startswith("given (mean change ")
+    assert re.fullmatch(r"given: \[0, 255\] \(mean change in grey levels: \[-1, 1\] [\d.]+, \[0, 1\] [\d.]+, "
+                        r"\[0, 255\] [\d.]+\)", forced.card.training["adopted"]["range_chosen"])
     # the right range given is written as given
     given = load_model(adopt(src, tmp_path / "b.onnx", "filter", value_range="symmetric", **kw))
-    assert given.card.training["adopted"]["range_chosen"].startswith("given (mean change ")
+    assert given.card.training["adopted"]["range_chosen"].startswith("given: [-1, 1] (mean change in grey levels: ")
     assert "[-1, 1]" in given.card.training["adopted"]["input"]
 
 

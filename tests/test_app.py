@@ -778,6 +778,7 @@ def test_a_recording_restarted_or_a_second_snapshot_within_a_second_keeps_the_fi
     w.toggle_record()
     w.toggle_record()  # stopped at once: no rows, so not kept
     assert first.read_text() == saved and not (w.output_dir / "rows-same-second-2.csv").exists()
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)  # shown: a snapshot is of the frame on show
     shots = [w.snapshot(), w.snapshot()]
     assert shots[0][0] != shots[1][0] and all(png.exists() and js.exists() for png, js in shots)
 
@@ -857,3 +858,10 @@ def test_the_plots_get_every_measured_frame_not_only_the_ones_shown(qtbot, make_
     w.results.put((shown, False))  # what the display takes: the newest only
     w._tick()
     assert {901, 902} <= set(w.plots.last_seen)
+    # ... and a frame captured before the session was reset (still in the pipeline when another source opened)
+    # is neither counted nor plotted in the new one
+    w._on_result_worker(replace(skipped, faces=tuple(replace(f, track_id=777) for f in skipped.faces)), False)
+    w.reset_session()
+    w._on_result_worker(replace(skipped, faces=tuple(replace(f, track_id=778) for f in skipped.faces)), False)
+    w._tick()
+    assert not {777, 778} & set(w.plots.last_seen) and not {777, 778} & set(w.stats.frames)

@@ -385,6 +385,11 @@ def test_a_folders_labels_stay_when_a_groups_csv_is_given(tmp_path):
     carrying_labels.write_text("file,group,gender\na.jpg,x,male\nghost.jpg,y,male\n")
     with pytest.raises(BiasMirrorError, match=r"label column\(s\) gender and the folder has its own labels.csv"):
         read_dataset(f"folder:{folder}", str(carrying_labels))  # … which would replace the folder's own, unsaid
+    own = folder / "labels.csv"  # the folder's own, with groups, given as --groups too: one file, no conflict
+    own.write_text("file,gender,race,group\na.jpg,female,Asian,x\nb.jpg,male,Indian,y\n")
+    same, _ = read_dataset(f"folder:{folder}", str(own))
+    assert {Path(s.path).name: (s.gender, s.group) for s in same.samples} == {"a.jpg": ("female", "x"),
+                                                                               "b.jpg": ("male", "y")}
     (folder / "labels.csv").unlink()
     read, notes = read_dataset(f"folder:{folder}", str(carrying_labels))
     assert {Path(s.path).name: (s.gender, s.group) for s in read.samples} == {"a.jpg": ("male", "x"),

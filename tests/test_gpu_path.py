@@ -366,6 +366,7 @@ def test_bench_on_a_video_measures_its_frames_as_filmed_and_refuses_face_counts(
     rows = json.loads((tmp_path / "b.json").read_text())["results"]
     assert [r["faces"] for r in rows] == [0]
     assert any(line.split()[:1] == ["video"] and "onnx CPU" in line for line in out.splitlines())
+    assert "frames with a video's own frames, resized;" in out and "0 face(s)" not in out
 
 
 def test_bench_profiles_each_rows_host_work_apart_from_its_figures(tiny_models, faces_dir, tmp_path, capsys):

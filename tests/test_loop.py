@@ -145,6 +145,29 @@ def test_a_resume_drops_log_rows_written_after_its_checkpoint(tmp_path):
     assert epochs(tmp_path / "b") == epochs(tmp_path / "a") and [s for s, _ in epochs(tmp_path / "a")] == ["8", "16", "24"]
 
 
+def test_a_run_killed_while_an_epochs_end_is_checkpointed_resumes_without_writing_its_row_twice(tmp_path,
+                                                                                              monkeypatch):
+    """The last checkpoint falls on the epoch's last step, before its end: the epoch's row was written, then the
+    run died saving the epoch's end, and the resumed run ended that epoch again."""
+    import training.loop as loop
+
+    real_save = torch.save
+
+    def dies_at_the_end_of_epoch_2(state, path):
+        if state["epoch"] == 2 and state["samples_in_epoch"] == 0:
+            raise RuntimeError("killed")
+        real_save(state, path)
+
+    with monkeypatch.context() as m:
+        m.setattr(loop.torch, "save", dies_at_the_end_of_epoch_2)
+        with pytest.raises(RuntimeError):
+            run(ToyTask(), LoopConfig(tmp_path, epochs=3, batch_size=8, checkpoint_every=8))
+    state = load_checkpoint(tmp_path)
+    assert (state["epoch"], state["samples_in_epoch"], state["step"]) == (1, 64, 16)
+    run(ToyTask(), LoopConfig(tmp_path, epochs=3, batch_size=8, checkpoint_every=8, resume=True))
+    assert [r["epoch"] for r in csv.DictReader(open(tmp_path / "epochs.csv"))] == ["0", "1", "2"]
+
+
 class _Prefetching(ToyTask):
     prefetch = True
 

@@ -532,8 +532,9 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
         echo("input range, by how far the output lies from the face (mean grey levels): "
              + ", ".join(f"{r} {_interval(r)} {c:.1f}" for r, c in changes.items())
              + (f": {best} chosen" if given is None else f": {best} as given"))
-        adopted["range_chosen"] = ("given" if given else f"auto: nearest the input of {', '.join(map(_interval, changes))}") \
-            + " (mean change " + ", ".join(f"{c:.1f}" for c in changes.values()) + " grey levels)"
+        how = f"given: {_interval(best)}" if given else f"auto: {_interval(best)}, whose output lies nearest the input"
+        adopted["range_chosen"] = f"{how} (mean change in grey levels: " \
+            + ", ".join(f"{_interval(r)} {c:.1f}" for r, c in changes.items()) + ")"
     model: Filter = chosen.model  # type: ignore[assignment]
     worst, by_condition = 0, {}
     for label in model.condition_labels or [None]:  # every condition, each against the model run alone on it

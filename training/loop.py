@@ -74,7 +74,7 @@ class Task(Protocol):
     # Optional: per_process_modules, the names of modules() whose state is each process's own (a CycleGAN's image
     # pools): a checkpoint keeps every process's, and a resume gives each its own back.
     # Optional: step_logs, CSV files in the run folder with a "step" column that the task appends to: a resume
-    # drops their rows past the checkpoint (a kill after them left rows the resumed run writes again).
+    # drops their rows past the checkpoint's step (a kill after them left rows the resumed run writes again).
 
 
 def data_counts(task: Task) -> dict[str, int] | None:
@@ -479,15 +479,15 @@ class CsvLog:
     def __init__(self, path: Path):
         self.path = path
 
-    def drop_after(self, step: int) -> None:
-        """Rows past ``step`` go: a run killed after writing them resumes from an earlier checkpoint and writes
-        them again (log.csv had read 300, 320, 320)."""
+    def keep_until(self, column: str, last: int) -> None:
+        """Rows whose ``column`` is past ``last`` go: a run killed after writing them resumes from an earlier
+        checkpoint and writes them again (log.csv had read 300, 320, 320)."""
         if not self.path.exists():
             return
         with open(self.path, newline="") as fh:
             rows = list(csv.DictReader(fh))
             fields = list(rows[0]) if rows else None
-        kept = [r for r in rows if not (r.get("step") or "").isdigit() or int(r["step"]) <= step]
+        kept = [r for r in rows if not (r.get(column) or "").isdigit() or int(r[column]) <= last]
         if fields is None or len(kept) == len(rows):
             return
         tmp = self.path.with_suffix(".tmp")
@@ -675,8 +675,11 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     logger = CsvLog(cfg.out_dir / "log.csv")  # one row per 20 steps
     epoch_log = CsvLog(cfg.out_dir / "epochs.csv")  # one row per epoch: its own columns
     if cfg.resume and ctx.is_main:
-        for name in ("log.csv", "epochs.csv", *getattr(task, "step_logs", ())):
-            CsvLog(cfg.out_dir / name).drop_after(ctx.step)
+        for name in ("log.csv", *getattr(task, "step_logs", ())):
+            CsvLog(cfg.out_dir / name).keep_until("step", ctx.step)
+        # by epoch: a checkpoint at an epoch's last step is saved before that epoch's end (its row may be written,
+        # its end-of-epoch checkpoint not), and the resumed run ends that epoch again
+        epoch_log.keep_until("epoch", start_epoch - 1)
     stop = StopFlag(announce=ctx.is_main)
     metrics: dict[str, float] = {}
     indices = task.indices()

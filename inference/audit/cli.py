@@ -74,7 +74,7 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
         return DatasetRead("folder", str(Path(path)), [], []), {"empty_folder": True}
     columns = _groups_columns(groups_csv) if groups_csv else set()
     own = Path(path) / "labels.csv"
-    if kind == "folder" and columns & LABEL_COLUMNS and own.exists():
+    if kind == "folder" and columns & LABEL_COLUMNS and own.exists() and not own.samefile(groups_csv):
         # one would silently replace the other: the folder's labels were dropped, and a labelled audit became
         # an unlabelled one without a word
         raise BiasMirrorError(f"the groups CSV has label column(s) {', '.join(sorted(columns & LABEL_COLUMNS))} and the "
