@@ -223,7 +223,12 @@ def parse_resolution(text: str) -> tuple[int, int]:
         raise BiasMirrorError(f"--resolution is WIDTHxHEIGHT (e.g. 640x480), not {text!r}") from None
     if w < 64 or h < 64:
         raise BiasMirrorError(f"--resolution {text} is too small (at least 64x64)")
+    if w > MAX_SIDE or h > MAX_SIDE:  # 100000x100000 asked NumPy for 28 GiB and died with its traceback
+        raise BiasMirrorError(f"--resolution {text} is too large (at most {MAX_SIDE}x{MAX_SIDE})")
     return w, h
+
+
+MAX_SIDE = 8192  # beyond 8K video: no camera's frame
 
 
 def gpu_name() -> str | None:

@@ -108,6 +108,9 @@ def parse_detectors(text: str, runtime: RuntimeConfig = RuntimeConfig()) -> list
                                   "nor yunet:PATH")
     if not out:
         raise BiasMirrorError("--detectors names no detector")
+    twice = sorted({name for name, _ in out if [n for n, _ in out].count(name) > 1})
+    if twice:  # its results are kept by name: each face was counted twice, and every interval was too narrow
+        raise BiasMirrorError(f"--detectors names {', '.join(twice)} more than once")
     return out
 
 
@@ -131,10 +134,12 @@ def pasted(image: np.ndarray, size: tuple[int, int], face_px: int) -> tuple[np.n
 
 
 def choose(samples: list, by: str, per_group: int, min_age: int) -> dict[str, list]:
+    """Up to ``per_group`` faces of each group, spread over it; a face of no known age does not pass an age bar
+    (as in ``train evaluate``)."""
     groups: dict[str, list] = {}
     for s in sorted(samples, key=lambda s: s.path):
         value = getattr(s, by)
-        if value and (min_age < 0 or s.age is None or s.age >= min_age):
+        if value and (min_age < 0 or (s.age is not None and s.age >= min_age)):
             groups.setdefault(value, []).append(s)
     return {g: [members[i] for i in np.unique(np.linspace(0, len(members) - 1, min(per_group, len(members))).astype(int))]
             for g, members in sorted(groups.items())}
@@ -170,7 +175,9 @@ def main(args: argparse.Namespace) -> int:
     read = open_dataset(args.data)
     groups = choose(read.samples, args.by, args.per_group, args.min_age)
     if not groups:
-        raise BiasMirrorError(f"no sample in this dataset has a {args.by} label", read.root)
+        labelled = any(getattr(s, args.by) for s in read.samples)
+        raise BiasMirrorError(f"no face with a {args.by} label is {args.min_age} or older (of known age)" if labelled
+                              else f"no sample in this dataset has a {args.by} label", read.root)
     total = sum(map(len, groups.values()))
     print(f"{len(detectors)} detector(s) on {total} faces pasted at {args.face_px} px into {size[0]}×{size[1]} frames; "
           f"groups by {args.by}: " + ", ".join(f"{g} {len(m)}" for g, m in groups.items()))
@@ -183,22 +190,30 @@ def main(args: argparse.Namespace) -> int:
             for group, members in groups.items():
                 for sample in members:
                     image = read_image(sample.path)
-                    bar.update(1)
                     if image is None:
                         unreadable.append(sample.path)
+                        bar.update(1)
                         continue
                     frame, face = pasted(image, size, args.face_px)
-                    seen = {}
+                    seen, took = {}, {}
                     for name, detector in detectors:
                         t = time.perf_counter()
-                        boxes = seen[name] = detector.detect(frame)
-                        times[name].append((time.perf_counter() - t) * 1000)
-                        hits[name][group].append(found_in(boxes, face))
-                    for name, twin in twins.items():
-                        theirs = seen.get(opencv_twin(name))
-                        agreed[name] += seen[name] == (theirs if theirs is not None else twin.detect(frame))
+                        seen[name] = detector.detect(frame)
+                        took[name] = (time.perf_counter() - t) * 1000
+                    same = {name: seen[name] == (seen[opencv_twin(name)] if opencv_twin(name) in seen
+                                                 else twin.detect(frame)) for name, twin in twins.items()}
+                    # kept once every detector has seen the frame: a Ctrl-C midway had left them on other faces
+                    for name, _ in detectors:
+                        times[name].append(took[name])
+                        hits[name][group].append(found_in(seen[name], face))
+                    for name, agrees in same.items():
+                        agreed[name] += agrees
+                    bar.update(1)
         except KeyboardInterrupt:
             stopped = f"interrupted after {bar.n} of {total} faces"
+    if stopped is None and not any(times.values()):  # tables of nan and exit 0 read as a success
+        raise BiasMirrorError(f"none of the {total} image(s) could be read, e.g. {unreadable[0]}: nothing was measured",
+                              read.root)
     results = [summarise(name, times[name], hits[name]) for name, _ in detectors]
     for r, (name, detector) in zip(results, detectors):
         r.frames = len(times[name])

@@ -63,3 +63,45 @@ def test_bench_detect_reports_each_group_for_each_detector(tmp_path, capsys):
 def test_an_unknown_detector_is_named(spec):
     with pytest.raises(BiasMirrorError, match="--detectors"):
         parse_detectors(spec)
+
+
+# --- found by a review of bench detect and train evaluate (2026-12-06) ----------------------------------------------
+
+def test_a_detector_named_twice_and_an_absurd_resolution_are_refused(tmp_path, capsys):
+    """Named twice, each face was counted twice and every interval came out too narrow; 100000x100000 asked NumPy
+    for 28 GiB and died with a traceback."""
+    with pytest.raises(BiasMirrorError, match="--detectors names haar-alt2 more than once"):
+        parse_detectors("haar-alt2,haar-default,haar-alt2")
+    root = require_utk().parent
+    assert main.main(["bench", "detect", "--data", f"utkface:{root}", "--resolution", "100000x100000"]) == 2
+    assert "--resolution 100000x100000 is too large" in capsys.readouterr().err
+
+
+def test_an_age_bar_keeps_no_face_of_unknown_age_and_says_so_when_it_leaves_none(capsys):
+    samples = [Sample("a.jpg", race="A", age=40), Sample("b.jpg", race="A"), Sample("c.jpg", race="B", age=10)]
+    assert {g: [s.path for s in m] for g, m in choose(samples, "race", 5, 18).items()} == {"A": ["a.jpg"]}
+    assert {g: len(m) for g, m in choose(samples, "race", 5, -1).items()} == {"A": 2, "B": 1}
+    root = require_utk().parent
+    assert main.main(["bench", "detect", "--data", f"utkface:{root}", "--per-group", "2", "--min-age", "200"]) == 2
+    assert "no face with a race label is 200 or older" in capsys.readouterr().err  # it said: no race labels
+
+
+def test_a_ctrl_c_between_two_detectors_keeps_them_on_the_same_faces(tmp_path, monkeypatch):
+    from inference.faces import HaarDetector
+
+    calls = {"n": 0}
+    real = HaarDetector.detect
+
+    def interrupted_on_the_8th_call(self, frame):
+        calls["n"] += 1
+        if calls["n"] == 8:  # the second detector of the fourth face
+            raise KeyboardInterrupt
+        return real(self, frame)
+
+    monkeypatch.setattr(HaarDetector, "detect", interrupted_on_the_8th_call)
+    out = tmp_path / "d.json"
+    root = require_utk().parent
+    assert main.main(["bench", "detect", "--data", f"utkface:{root}", "--per-group", "2", "--detectors",
+                      "haar-alt2,haar-default", "--json", str(out)]) == 130
+    frames = [r["frames"] for r in json.loads(out.read_text())["results"]]
+    assert frames == [3, 3]

@@ -539,3 +539,32 @@ def test_adopt_refuses_what_only_the_other_kind_uses(kind, extra, said, tmp_path
     code, err = run(["train", "adopt", str(tiny_models["classifier"]), "--kind", kind, "--out", str(tmp_path / "a.onnx"),
                      *extra], capsys)
     assert code == 2 and said in err
+
+
+def test_evaluate_says_what_its_filters_leave_out_and_never_writes_over_a_model(tmp_path, capsys):
+    """--json could name the model evaluated, replacing it with the JSON; faces without an age were left out, and
+    a folder without splits evaluated on a tenth of it, without a word; nothing read exited 0 with tables of nan."""
+    model = make_classifier(tmp_path / "m.onnx", 24)
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rows = ["file,gender,age"]
+    for i in range(40):
+        cv2.imwrite(str(folder / f"f{i}.jpg"), np.full((40, 40, 3), 60 + 4 * i, np.uint8))
+        rows.append(f"f{i}.jpg,{'female' if i % 2 else 'male'},{'' if i < 6 else 30}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    before = model.read_bytes()
+    code, err = run(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--json", str(model)],
+                    capsys)
+    assert code == 2 and "--json" in err and model.read_bytes() == before
+    code = main.main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--split", "all",
+                      "--min-age", "18"])
+    out = capsys.readouterr().out
+    assert code == 0 and "note: 6 labelled face(s) of split 'all' have no age and are left out by the age bar" in out
+    assert main.main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--min-age",
+                      "-1"]) == 0  # the names are fixed: so is the hash's test split
+    assert "note: the dataset gives no split: 'test' is the" in capsys.readouterr().out
+    for p in folder.glob("*.jpg"):
+        p.write_bytes(b"not a jpeg " + p.name.encode())
+    code, err = run(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--split", "all",
+                     "--min-age", "-1"], capsys)
+    assert code == 2 and "none of the 40 face(s) could be read, so nothing was evaluated" in err

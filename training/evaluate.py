@@ -116,6 +116,17 @@ def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sa
     samples = select(read.samples, None if split == "all" else split, min_age=min_age, labelled=True)
     if not samples:
         raise BiasMirrorError(f"no labelled faces in split '{split}' (min age {min_age})", read.root)
+    # what the filters left out, said: faces without an age went without a word, and a folder without a split
+    # column was evaluated on the tenth of it that its file names' hash puts in "test"
+    in_split = select(read.samples, None if split == "all" else split, labelled=True)
+    no_age = sum(s.age is None for s in in_split) if min_age is not None else 0
+    if no_age:
+        print(f"note: {no_age} labelled face(s) of split '{split}' have no age and are left out by the age bar "
+              f"({ages_text(min_age)}; --min-age -1 keeps them)")
+    if split != "all" and read.name == "folder" and not any(s.partition for s in read.samples):
+        print(f"note: the dataset gives no split: '{split}' is the {len(select(read.samples, split, labelled=True))} "
+              f"of its {len(select(read.samples, labelled=True))} labelled face(s) a hash of each file name puts there "
+              "(--split all evaluates every one)")
     return samples
 
 
@@ -157,7 +168,8 @@ def choose_min_age(given: int | None, models: dict[str, Classifier]) -> tuple[in
 
 def main(args: argparse.Namespace) -> int:
     if args.json is not None:
-        check_output_file(args.json, "--json")
+        for model in args.model:  # the JSON had replaced the model it evaluated
+            check_output_file(args.json, "--json", model)
     # Named uniquely: a retrained model beside its predecessor has the same card name and file name, and under one
     # key the second silently replaced the first in every table and comparison.
     loaded = load_classifiers(args.model, RuntimeConfig(provider="cpu"), "--model")
@@ -167,6 +179,9 @@ def main(args: argparse.Namespace) -> int:
         print(note)
     samples = evaluation_samples(args.dataset, args.split, min_age)
     results, paired = evaluate_models(models, samples)
+    if all(r.overall["n"] == 0 for r in results.values()):  # tables of nan and exit 0 read as a success
+        raise BiasMirrorError(f"none of the {len(samples)} face(s) could be read, so nothing was evaluated",
+                              args.dataset.partition(":")[2])
     for grouping in GROUPINGS:
         print(format_table(results, grouping), end="\n\n")
     for name, r in results.items():
