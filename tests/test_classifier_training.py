@@ -11,7 +11,7 @@ from inference.card_markdown import card_markdown
 from inference.defaults import MODELS_DIR
 from inference.errors import BiasMirrorError
 from inference.models import load_model, read_card
-from training.loop import load_checkpoint
+from training.loop import CHECKPOINT, load_checkpoint
 import torch
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.tasks.classifier_report import export_classifier
@@ -637,3 +637,17 @@ def test_evaluate_keeps_apart_two_models_with_one_name_and_one_file_name(tmp_pat
     written = json.loads(out.read_text())
     assert list(written["models"]) == ["same-name (model.onnx)", "same-name#2 (model.onnx)"]
     assert "same-name (model.onnx) vs same-name#2 (model.onnx)" in capsys.readouterr().out
+
+
+def test_compare_refuses_a_mix_short_of_a_batch_before_either_variant_trains(tmp_path, tiny_utk, capsys):
+    """The balanced mix of a dataset short of women failed after the unbalanced variant had trained, and the batch
+    size it advised was then refused as not the first variant's."""
+    for i, p in enumerate(sorted(tiny_utk.glob("*_1_*.jpg.chip.jpg"))):
+        if i >= 6:
+            p.unlink()
+    code = main.main(["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                      "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"),
+                      "--out", str(tmp_path / "cmp"), "--threads", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "training face(s) listed after --compose balanced, fewer than one batch" in err
+    assert not (tmp_path / "cmp" / "unbalanced" / CHECKPOINT).exists()

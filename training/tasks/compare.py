@@ -23,7 +23,7 @@ from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
-from training.loop import CHECKPOINT
+from training.loop import CHECKPOINT, Dist
 from training.tasks import classifier
 
 
@@ -103,6 +103,21 @@ def _train_variant(args: argparse.Namespace, out: Path, compose: str) -> int:
     return classifier.main(_variant_args(args, out, compose))
 
 
+def check_batches_fit(args: argparse.Namespace, out: Path) -> None:
+    """Each variant yet to start has a full batch of training faces in its mix, checked on the faces listed before
+    either trains: the balanced mix of a dataset short of women failed only after the unbalanced variant had
+    trained, and the batch size it advised was then refused as not the first variant's."""
+    listed = None
+    for folder, compose in VARIANTS.values():
+        if (out / folder / CHECKPOINT).exists():
+            continue  # begun: checked when it began, and its settings are its own
+        _, cfg = classifier.config_from_args(_variant_args(args, out / folder, compose))
+        listed = listed or classifier.list_faces(cfg["dataset"], cfg["min_age"])
+        n = listed.training_count(cfg["compose"], cfg["by"], cfg["target"], cfg["seed"])
+        classifier.check_batch_fits(n, cfg["batch_size"], cfg["compose"], listed.read.root, Dist.from_env().world,
+                                    listed=True)
+
+
 def variant_record(path: Path, reused: bool) -> dict:
     """How a compared model was made (its card's training record), for comparison.json."""
     return {"model": str(path), "reused": reused, "training": read_card(path).training}
@@ -114,6 +129,7 @@ def main(args: argparse.Namespace) -> int:
         raise BiasMirrorError("--resume was given but no variant has been trained here yet: leave it out to start "
                               "the comparison", out)
     check_variants(args, out)
+    check_batches_fit(args, out)
     paths, reused = {}, {}
     for name, (folder, compose) in VARIANTS.items():
         reused[name] = finished(out / folder)
