@@ -23,7 +23,7 @@ from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
-from training.loop import CHECKPOINT, Dist
+from training.loop import CHECKPOINT, Dist, check_run_arguments
 from training.tasks import classifier
 
 
@@ -128,6 +128,8 @@ def main(args: argparse.Namespace) -> int:
     if args.resume and not any((out / folder / CHECKPOINT).exists() for folder, _ in VARIANTS.values()):
         raise BiasMirrorError("--resume was given but no variant has been trained here yet: leave it out to start "
                               "the comparison", out)
+    for folder, compose in VARIANTS.values():  # paths and --device, before any data is read
+        check_run_arguments(_variant_args(args, out / folder, compose))
     check_variants(args, out)
     check_batches_fit(args, out)
     paths, reused = {}, {}
