@@ -2,7 +2,8 @@
 
 The GUI thread only paints and reacts to the user; capture and inference run
 in their own threads (see ``workers``). A display timer takes the newest
-result from a one-slot mailbox.
+result from a one-slot mailbox; the recording, the session figures and the
+plots get every processed frame, shown or not.
 """
 from __future__ import annotations
 
@@ -645,7 +646,7 @@ class MainWindow(QMainWindow):
 
     # --- results -----------------------------------------------------------------------------
     def _on_result_worker(self, result: FrameResult, rerun: bool) -> None:
-        """Runs in the inference thread: rows and statistics see every processed frame, shown or not.
+        """Runs in the inference thread: rows, statistics and plots see every processed frame, shown or not.
 
         The frame is also composed here (CAM overlays, paste-backs: tens of ms of NumPy) so that the
         GUI thread only draws it; a settings change in between makes the GUI compose it itself."""
