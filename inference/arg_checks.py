@@ -123,9 +123,10 @@ def check_output_file(path: str | Path, option: str, source: str | Path | None =
     """``path`` can be written as a file (it, or the folders to make for it), and is not ``source`` or in it: else a
     message naming it."""
     _refuse_empty(path, option)
-    path = Path(path)
-    if path.is_dir():
+    # "new/" names a folder to be: Path drops the slash, and a file called "new" was written
+    if path.is_dir() if isinstance(path, Path) else (Path(path).is_dir() or str(path).endswith(("/", os.sep))):
         raise BiasMirrorError(f"{option} names a folder; give a file name", path)
+    path = Path(path)
     if source is not None:
         _refuse_writing_into_source(path, option, source)
     _check_writable_below(path.parent, option, path)

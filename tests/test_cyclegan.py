@@ -263,7 +263,7 @@ def test_export_parity_loads_as_filter_and_card_round_trips(trained):
     assert 0 <= m["classifier"]["mean_abs_delta_p_female"] <= 1
     # the classifier is named by content: the file at its path may be replaced by a retrained model
     assert m["classifier"]["sha256"] == file_hash(trained.parent / "clf.onnx")
-    assert m["sample_grid"]["faces"] > 0
+    assert m["sample_grid"]["faces_A"] > 0 and m["sample_grid"]["faces_B"] > 0
     assert read_card(trained / "filter_B2A.onnx").direction.startswith("B->A")
     assert path.stat().st_size < 20 * 2**20
 
@@ -426,3 +426,49 @@ def test_ema_decay_must_lie_between_0_and_1(tmp_path, utk, capsys, bad):
         train(tmp_path / "run", utk, "--ema", bad)
     said = "'x' is not a number" if bad == "x" else f"must be above 0 and below 1, got {bad}"  # 1.5 said "at most 1"
     assert exc.value.code == 2 and f"argument --ema: {said}" in capsys.readouterr().err
+
+
+# --- found by a review of the trainer (2026-12-06) -------------------------------------------------------------------
+
+def test_a_plain_resume_keeps_the_runs_export_and_measurement_options(tmp_path, utk, capsys):
+    """The stop message says 'continue with --resume', and a plain resume dropped --classifier, --export-both,
+    --export-to and --eval-faces: no B→A filter, no copy, a card without the ΔP(female) its command promised."""
+    clf = make_classifier(tmp_path / "clf.onnx", size=24)
+    run, copy = tmp_path / "run", tmp_path / "shipped" / "f.onnx"
+    assert train(run, utk, "--n-epochs", "2", "--classifier", str(clf), "--export-both", "--export-to", str(copy),
+                 "--eval-faces", "6", "--lr", "0.001", "--max-steps", "1") == 0
+    capsys.readouterr()
+    assert main.main(["train", "cyclegan", "--out", str(run), "--resume", "--threads", "1",
+                      "--cache", str(tmp_path / "cache")]) == 0
+    assert "as the run was started: --classifier" in capsys.readouterr().out
+    card = read_card(run / "filter_A2B.onnx")
+    assert "classifier" in card.metrics and card.metrics["n_faces"] <= 6
+    assert (run / "filter_B2A.onnx").exists() and copy.exists()
+    assert "Adam 0.001 β1 0.5" in card.method  # it said 2e-4 whatever --lr was
+    trained_on = load_checkpoint(run)["data"]  # the images read and trained on, which the card's counts now are
+    assert [card.training[f"domain_{d}"]["n_train"] for d in "ab"] == [trained_on["domain A images"],
+                                                                       trained_on["domain B images"]]
+
+
+def test_folder_domains_count_a_photo_once_and_may_not_nest(tmp_path, utk):
+    import shutil
+
+    from training.data.domains import folder_domains
+
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir(), b.mkdir()
+    faces = sorted(utk.iterdir())
+    for p in faces[:12]:
+        shutil.copy(p, a / p.name)
+    for p in faces[12:24]:
+        shutil.copy(p, b / p.name)
+    for i in range(3):  # one photograph under three more names
+        shutil.copy(faces[0], a / f"copy{i}.jpg")
+    d = folder_domains(str(a), str(b), 0, 1)
+    held = [s for s in (*d.a.train, *d.a.val, *d.a.test)]
+    assert len(held) == 12  # the copies count once, in the split of the first
+    (a / "inner").mkdir()
+    for p in faces[24:30]:
+        shutil.copy(p, a / "inner" / p.name)
+    with pytest.raises(BiasMirrorError, match="one domain folder lies inside the other"):
+        folder_domains(str(a), str(a / "inner"), 0, 1)

@@ -63,6 +63,16 @@ def a_file(tmp_path) -> Path:
     (["train", "fp16", f"{NOWHERE}.onnx", "--out", "{tmp}"], "--out", "a folder"),
     (["train", "fp16", f"{NOWHERE}.onnx", "--out", "{file}/x.onnx"], "--out", "is a file, not a folder"),
     (["bench", "train", "--data", f"utkface:{NOWHERE}", "--json", "{tmp}"], "--json", "a folder"),
+    # found by a review (2026-12-06): "new/" wrote a file named new; the run folder's own files, and the classifier
+    # the run reads, were replaced by the export
+    (["train", "cyclegan", "--domain-a", NOWHERE, "--domain-b", NOWHERE, "--out", "{tmp}/run", "--export-to",
+      "{tmp}/new/"], "--export-to", "a folder"),
+    (["train", "cyclegan", "--domain-a", NOWHERE, "--domain-b", NOWHERE, "--out", "{tmp}/run", "--export-to",
+      "{tmp}/run/last.pt"], "--export-to", "lies in the run folder"),
+    (["train", "classifier", "--dataset", f"utkface:{NOWHERE}", "--out", "{tmp}/run", "--export-to",
+      "{tmp}/run/model.onnx"], "--export-to", "lies in the run folder"),
+    (["train", "cyclegan", "--domain-a", NOWHERE, "--domain-b", NOWHERE, "--out", "{tmp}/run", "--classifier",
+      "{file}", "--export-to", "{file}"], "--export-to", "is an input of this command"),
 ])
 def test_an_output_path_that_cannot_be_written_is_refused_first(argv, option, kind, tmp_path, a_file, capsys):
     argv = [a.format(file=a_file, tmp=tmp_path) for a in argv]

@@ -178,6 +178,12 @@ def check_run_arguments(args) -> tuple[Path, Path | None]:
     cache = check_cache_dir(args.cache)
     if getattr(args, "export_to", None) is not None:
         check_output_file(args.export_to, "--export-to")
+        if out.resolve() in Path(args.export_to).resolve().parents:  # it replaced the run's own files (last.pt)
+            raise BiasMirrorError("--export-to lies in the run folder (--out), where the run writes its own files: "
+                                  "give a path outside it, e.g. resources/models/NAME.onnx", args.export_to)
+        read = [getattr(args, "classifier", None), *(getattr(args, "distill_from", None) or [])]
+        for model in (m for m in read if m):  # the model the run reads was replaced by the one it trained
+            check_output_file(args.export_to, "--export-to", model)
     pick_device(args.device, Dist.from_env().local_rank)
     return out, cache
 

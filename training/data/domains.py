@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Sequence
 
 from inference.datasets import Sample, open_dataset, split_of
-from inference.datasets.sample import IMAGE_EXTENSIONS
 from inference.errors import BiasMirrorError
 from training.data.compose import Composition, compose, product_target
 
@@ -135,13 +134,20 @@ def aging_domains(spec: str, seed: int, min_size: int) -> Domains:
 
 
 def _folder_samples(folder: str) -> list[Sample]:
+    """A domain folder's images as a ``folder:`` dataset reads them: a photograph stored twice counts once, in
+    one split (a copy of a training face under other names had been among the held-out faces on the card)."""
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise BiasMirrorError("domain folder does not exist; give a folder of images (e.g. trainA)", root)
-    return [Sample(str(p)) for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(open_dataset(f"folder:{root}").samples, key=lambda s: s.path)
 
 
 def folder_domains(folder_a: str, folder_b: str, seed: int, min_size: int) -> Domains:
+    a, b = Path(folder_a).expanduser().resolve(), Path(folder_b).expanduser().resolve()
+    if a in b.parents or b in a.parents:  # B inside A: its images were in both domains, without a word
+        inner, outer = (folder_b, folder_a) if a in b.parents else (folder_a, folder_b)
+        raise BiasMirrorError(f"one domain folder lies inside the other ({outer} holds it): its images would be in "
+                              "both domains; give two folders apart", inner)
     domains = []
     for label, folder in (("A", folder_a), ("B", folder_b)):
         split = _by_split(_folder_samples(folder))

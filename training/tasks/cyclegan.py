@@ -33,7 +33,7 @@ from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_argume
                            load_checkpoint, loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, given_options,
-                             model_name, record_resume, refuse_changed_settings, started_here)
+                             model_name, option_name, record_resume, refuse_changed_settings, started_here)
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -568,8 +568,35 @@ def check_epoch_fits(run_cfg: dict, world: int, n_a: int, given: bool, resumed: 
                           f"processes, each of which draws a batch: {fix}", where)
 
 
+OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces")  # what the run's end writes and measures
+
+
+def carry_outputs(args: argparse.Namespace, run_cfg: dict) -> list[str]:
+    """The run's export and measurement options into ``args``: those given now, else those its checkpoint keeps
+    from the command that started (or last resumed) it. A plain --resume, as the stop message advises, had dropped
+    them: no B→A filter, no copy, and a card without the ΔP(female) its command line promised. Returns the options
+    taken from the checkpoint."""
+    given, kept, taken = given_options(args), dict(run_cfg.get("outputs") or {}), []
+    for key in OUTPUT_OPTIONS:
+        if key in given or key not in kept:
+            value = getattr(args, key)
+            kept[key] = str(Path(value).resolve()) if key in ("classifier", "export_to") and value else value
+        else:
+            setattr(args, key, kept[key])
+            if kept[key]:
+                taken.append(option_name(key) + ("" if kept[key] is True else f" {kept[key]}"))
+    run_cfg["outputs"] = kept
+    return taken
+
+
 def main(args: argparse.Namespace) -> int:
     out, cache = check_run_arguments(args)
+    if args.export_only and not Dist.from_env().is_main:
+        return 0  # rank 0 alone exports: every process had written the same files at once, and raced on them
+    net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
+    taken = carry_outputs(args, run_cfg)
+    if taken and Dist.from_env().is_main:
+        print("as the run was started: " + ", ".join(taken) + " (give them again to change them)")
     if args.classifier:
         if not Path(args.classifier).exists():
             raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)",
@@ -579,9 +606,6 @@ def main(args: argparse.Namespace) -> int:
 
         # read now: a truncated or wrong-kind file would otherwise be found only after training and export
         load_model(args.classifier, "classifier", RuntimeConfig(provider="cpu")).require_gender("--classifier")
-    if args.export_only and not Dist.from_env().is_main:
-        return 0  # rank 0 alone exports: every process had written the same files at once, and raced on them
-    net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
     if not args.export_only and run_cfg["n_epochs"] + run_cfg["n_epochs_decay"] < 1:
         raise BiasMirrorError("--n-epochs and --n-epochs-decay are both 0: there is nothing to train; give at least "
                               "one epoch")

@@ -24,9 +24,11 @@ from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {OUTPUT_NAMES["filter"]: 1.0}  # grey levels: rounding may flip by one
 MAX_ONNX_MB = 20.0
-METHOD = ("CycleGAN (Zhu et al. 2017): ResNet generator (reflection padding, InstanceNorm), PatchGAN "
-          "discriminators, LSGAN loss, cycle λ=10, identity 0.5·λ, image pool 50, Adam 2e-4 β1 0.5, "
-          "constant then linearly decayed LR; horizontal flips only (no colour augmentation)")
+def method_text(lr: float) -> str:
+    """The card's method, with the learning rate the run used (it said 2e-4 whatever --lr was)."""
+    return ("CycleGAN (Zhu et al. 2017): ResNet generator (reflection padding, InstanceNorm), PatchGAN "
+            f"discriminators, LSGAN loss, cycle λ=10, identity 0.5·λ, image pool 50, Adam {lr:g} β1 0.5, "
+            "constant then linearly decayed LR; horizontal flips only (no colour augmentation)")
 
 
 def delta_ita(originals: np.ndarray, filtered: np.ndarray) -> np.ndarray:
@@ -103,7 +105,7 @@ def grid_stats(task: CycleGANTask) -> dict:
     """How much the fixed val faces change: a sanity number next to the sample grid."""
     rows = task.translate(task.a.val[:8], task.b.val[:8], torch.device("cpu"))
     u = [to_uint8(r).astype(np.float64) / 255.0 for r in rows]
-    return {"faces": int(len(u[0])), "rows": "real A, fake B, rec A, real B, fake A, rec B",
+    return {"faces_A": int(len(u[0])), "faces_B": int(len(u[3])), "rows": "real A, fake B, rec A, real B, fake A, rec B",
             "mean_abs_change_A_to_B": round(float(np.abs(u[1] - u[0]).mean()), 4),
             "mean_abs_change_B_to_A": round(float(np.abs(u[4] - u[3]).mean()), 4),
             "cycle_l1_A": round(float(np.abs(u[2] - u[0]).mean()), 4),
@@ -130,9 +132,10 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
     training = {
         "dataset": domains.source, "recipe": domains.recipe,
         "split": f"train split ({split_rule(everyone)}); metrics on the test split",
-        "domain_a": {"name": domains.a.name, "n_train": len(domains.a.train),
+        # the images trained on: those of the mix that could be read (the card had counted unreadable ones too)
+        "domain_a": {"name": domains.a.name, "n_train": len(task.a.train),
                      "composition": domains.a.composition.to_dict(), **domains.a.notes},
-        "domain_b": {"name": domains.b.name, "n_train": len(domains.b.train),
+        "domain_b": {"name": domains.b.name, "n_train": len(task.b.train),
                      "composition": domains.b.composition.to_dict(), **domains.b.notes},
         "iterations": int(steps), "images_seen_per_domain": int(steps) * cfg["batch_size"],
         "schedule": {k: cfg[k] for k in ("n_epochs", "n_epochs_decay", "iters_per_epoch", "batch_size", "lr")},
@@ -140,7 +143,7 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
         "augmentation": "horizontal flip only", "command": cfg["command"], "resumes": cfg.get("resumes", []),
         **provenance(),
     }
-    method = METHOD
+    method = method_text(cfg["lr"])
     if task.ema_decay:
         training["ema"] = {"decay": task.ema_decay, "exported": "the generators' exponential moving averages",
                            "updates": int(task.ema_A.n_averaged)}
