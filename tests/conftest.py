@@ -56,7 +56,7 @@ def utk_images(n: int, race: str | None = None, min_age: int = 18) -> list[Path]
 
 
 def make_classifier(path: Path, size: int = 32, seed: int = 0, name: str = "tiny-classifier",
-                    labels: tuple[str, str] = ("male", "female")) -> Path:
+                    labels: tuple[str, str] = ("male", "female"), dataset: str = "none") -> Path:
     import torch
 
     from inference.card import classifier_card
@@ -65,7 +65,7 @@ def make_classifier(path: Path, size: int = 32, seed: int = 0, name: str = "tiny
 
     torch.manual_seed(seed)
     net = CamClassifier(ClassifierConfig(arch="resnet", size=size, width=8)).eval()
-    card = classifier_card(name, size, list(labels), net.cam_grid(), "test model", {"dataset": "none"}, {})
+    card = classifier_card(name, size, list(labels), net.cam_grid(), "test model", {"dataset": dataset}, {})
     export_classifier(net, size, path, card)
     return path
 

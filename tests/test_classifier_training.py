@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import main
@@ -15,6 +16,7 @@ from training.loop import CHECKPOINT, load_checkpoint
 import torch
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.tasks.classifier_report import export_classifier
+from tests.conftest import make_classifier
 
 
 def _train(tmp_path, tiny_utk, *extra):
@@ -601,8 +603,8 @@ def test_the_card_counts_bad_names_apart_from_copies_and_label_conflicts(tmp_pat
     copy_as(males[0], "0")  # the same label
     copy_as(males[5], "1")  # the other gender
     data = build_data(f"utkface:{tiny_utk}", 32, 18, "none", ["gender"], None, 0, tmp_path / "cache")
-    assert data.filters == {"min_age": 18, "unreadable_skipped": 1, "bad_names_skipped": 1,
-                            "label_conflicts_left_out": 2, "copies_counted_once": 1}
+    assert data.filters == {"min_age": 18, "no_age_left_out": 0, "unreadable_skipped": 1, "bad_names_skipped": 1,
+                            "listed_not_in_folder": 0, "label_conflicts_left_out": 2, "copies_counted_once": 1}
 
 
 def test_a_resume_keeps_the_name_the_run_was_given_unless_told_another(tmp_path, tiny_utk):
@@ -651,3 +653,59 @@ def test_compare_refuses_a_mix_short_of_a_batch_before_either_variant_trains(tmp
     err = capsys.readouterr().err
     assert code == 2 and "training face(s) listed after --compose balanced, fewer than one batch" in err
     assert not (tmp_path / "cmp" / "unbalanced" / CHECKPOINT).exists()
+
+
+
+# --- found by a review of the trainer (2026-12-06) -------------------------------------------------------------------
+
+def test_a_mix_of_one_gender_is_refused_before_decoding(tmp_path, tiny_utk, capsys):
+    """--compose target female:1 trained a 'gender classifier' on women alone and exported it with exit 0."""
+    code = main.main(["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                      "--epochs", "1", "--batch-size", "16", "--threads", "1", "--cache", str(tmp_path / "cache"),
+                      "--out", str(tmp_path / "run"), "--compose", "target", "--target", "female:1"])
+    assert code == 2
+    assert "the training mix (--compose target) holds faces of one gender only" in capsys.readouterr().err
+    assert not (tmp_path / "run" / CHECKPOINT).exists()
+
+
+def test_a_resume_refuses_a_replaced_teacher_and_an_export_over_it(tmp_path, tiny_utk, capsys):
+    """A resume re-read the teacher file and trained on whatever was there; and --export-to could replace the
+    checkpoint's teacher, which a plain --resume does not name."""
+    teacher = make_classifier(tmp_path / "teacher.onnx", 32, seed=1, dataset="utkface")
+    base = ["train", "classifier", "--size", "32", "--width", "8", "--epochs", "1", "--batch-size", "16",
+            "--threads", "1", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    assert main.main([*base, "--dataset", f"utkface:{tiny_utk}", "--distill-from", str(teacher), "--max-steps",
+                      "1"]) == 0
+    capsys.readouterr()
+    before = teacher.read_bytes()
+    assert main.main([*base, "--resume", "--export-to", str(teacher)]) == 2
+    assert "--export-to is an input of this command" in capsys.readouterr().err and teacher.read_bytes() == before
+    make_classifier(teacher, 32, seed=2, dataset="utkface")
+    assert main.main([*base, "--resume"]) == 2
+    assert "changed since this run began" in capsys.readouterr().err
+
+
+def test_a_resume_of_an_averaged_run_takes_its_own_swa_lr(tmp_path, tiny_utk, capsys):
+    base = ["train", "classifier", "--size", "32", "--width", "8", "--epochs", "1", "--batch-size", "16",
+            "--threads", "1", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    assert main.main([*base, "--dataset", f"utkface:{tiny_utk}", "--swa-epochs", "1", "--swa-lr", "0.001",
+                      "--max-steps", "1"]) == 0
+    capsys.readouterr()
+    assert main.main([*base, "--resume", "--swa-lr", "0.002", "--max-steps", "1"]) == 2
+    assert "--swa-lr 0.002 differs from the checkpoint's 0.001" in capsys.readouterr().err  # not "without --swa-epochs"
+    assert main.main([*base, "--resume", "--swa-lr", "0.001", "--max-steps", "1"]) == 0
+
+
+def test_faces_without_an_age_are_left_out_by_any_age_bar_and_counted(tmp_path):
+    from training.tasks.classifier import list_faces
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rows = ["file,gender,age,split"]
+    for i in range(8):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((32, 32, 3), 40 + 20 * i, np.uint8))
+        rows.append(f"f{i}.png,{'female' if i % 2 else 'male'},{'' if i < 2 else 30},train")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    listed = list_faces(f"folder:{folder}", 0)  # --min-age 0 had kept the two of no age
+    assert len(listed.samples) == 6 and listed.no_age == 2
+    assert len(list_faces(f"folder:{folder}", None).samples) == 8

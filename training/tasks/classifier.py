@@ -30,9 +30,10 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 from torchvision.transforms import v2
 
-from inference.arg_checks import (int_at_least, non_negative_float, non_negative_int, positive_float, positive_int,
+from inference.arg_checks import (check_output_file, int_at_least, non_negative_float, non_negative_int, positive_float, positive_int,
                                   probability)
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
+from inference.datasets.folder import NOT_IN_FOLDER
 from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
 from training.data.cache import load_images, unreadable_note
@@ -75,17 +76,32 @@ class ListedFaces:
     read: DatasetRead
     samples: list[Sample]
     min_age: int | None
+    no_age: int = 0  # labelled faces the age bar left out for having no age
 
     def training_count(self, mode: str, by: list[str], target: dict | None, seed: int) -> int:
         """How many training faces the mix would hold if every listed image decodes: an upper bound, since an
-        unreadable image can only shrink a cell and with it the mix."""
+        unreadable image can only shrink a cell and with it the mix. A mix of one gender is refused."""
         pool = [s for s in self.samples if split_of(s) == "train"]
-        return len(compose(pool, by, mode, target, seed)[0])
+        idx = compose(pool, by, mode, target, seed)[0]
+        require_both_genders([pool[i] for i in idx], mode, self.read.root)
+        return len(idx)
+
+
+def require_both_genders(mix: list[Sample], mode: str, where: object) -> None:
+    """A gender classifier trained on one gender "reaches" 100 % on a test split of that gender; --compose target
+    female:1 had trained and exported one with exit status 0."""
+    genders = Counter(s.gender for s in mix)
+    if len(genders) < 2:
+        found = ", ".join(f"{n} {g}" for g, n in genders.items()) or "none"
+        mixed = "the training split holds" if mode == "none" else f"the training mix (--compose {mode}) holds"
+        raise BiasMirrorError(f"{mixed} faces of one gender only ({found}): a gender classifier needs both", where)
 
 
 def list_faces(dataset: str, min_age: int | None) -> ListedFaces:
     read = open_dataset(dataset)
-    labelled = [s for s in read.samples if s.gender is not None and (min_age is None or (s.age or 0) >= min_age)]
+    # a face of no known age does not pass an age bar, as in `train evaluate` (it had passed --min-age 0 here)
+    labelled = [s for s in read.samples
+                if s.gender is not None and (min_age is None or (s.age is not None and s.age >= min_age))]
     # Checked before ages: an unlabelled folder lacks both, and genders are what it cannot train without.
     if not any(s.gender is not None for s in read.samples):
         fix = ("give the folder a labels.csv with columns file and gender (male or female), optionally race, age, split "
@@ -97,13 +113,12 @@ def list_faces(dataset: str, min_age: int | None) -> ListedFaces:
                               "labelled face", read.root)
     if not labelled:
         raise BiasMirrorError("no samples with a gender label after filtering", read.root)
-    # before decoding: a classifier trained on one gender "reaches" 100 % on a test split of that gender
-    training_genders = Counter(s.gender for s in labelled if split_of(s) == "train")
-    if len(training_genders) < 2:
-        found = ", ".join(f"{n} {g}" for g, n in training_genders.items()) or "none"
-        raise BiasMirrorError(f"the training split holds faces of one gender only ({found}): a gender classifier "
-                              "needs both", read.root)
-    return ListedFaces(read, labelled, min_age)
+    require_both_genders([s for s in labelled if split_of(s) == "train"], "none", read.root)  # before decoding
+    no_age = 0 if min_age is None else sum(s.gender is not None and s.age is None for s in read.samples)
+    if no_age and Dist.from_env().is_main:  # they had been left out without a word
+        print(f"note: {no_age} labelled face(s) have no age and are left out by --min-age {min_age} (--min-age -1 "
+              "keeps them); the card counts them")
+    return ListedFaces(read, labelled, min_age, no_age)
 
 
 def decode_data(listed: ListedFaces, size: int, mode: str, by: list[str], target: dict | None, seed: int,
@@ -118,11 +133,12 @@ def decode_data(listed: ListedFaces, size: int, mode: str, by: list[str], target
     split = np.array([split_of(s) for s in samples])
     train_pool = np.flatnonzero(split == "train")
     idx, comp = compose([samples[i] for i in train_pool], by, mode, target, seed)
+    require_both_genders([samples[train_pool[i]] for i in idx], mode, read.root)  # unreadable ones may take one away
     return ClassifierData(
         read=read, samples=samples, images=images,
         labels=np.array([LABELS.index(s.gender) for s in samples]), split=split,
         train_idx=train_pool[np.asarray(idx, int)], composition=comp,
-        filters=reading_filters(read, listed.min_age, arr.n_bad),
+        filters=reading_filters(read, listed.min_age, arr.n_bad, listed.no_age),
     )
 
 
@@ -133,11 +149,14 @@ def build_data(
     return decode_data(list_faces(dataset, min_age), size, mode, by, target, seed, cache_dir)
 
 
-def reading_filters(read: DatasetRead, min_age: int | None, unreadable: int) -> dict:
+def reading_filters(read: DatasetRead, min_age: int | None, unreadable: int, no_age: int = 0) -> dict:
     """What reading the dataset left out, for the card: ``read.skipped`` holds the files whose copies disagree
-    on their labels as well as those with unusable names, and the two are different warts."""
+    on their labels, those with unusable names and a labels CSV's rows naming files the folder lacks, which are
+    different warts (the missing files were counted as bad names)."""
     conflicts = sum(len(group) for group in read.conflicts)
-    return {"min_age": min_age, "unreadable_skipped": unreadable, "bad_names_skipped": len(read.skipped) - conflicts,
+    missing = sum(why == NOT_IN_FOLDER for _, why in read.skipped)
+    return {"min_age": min_age, "no_age_left_out": no_age, "unreadable_skipped": unreadable,
+            "bad_names_skipped": len(read.skipped) - conflicts - missing, "listed_not_in_folder": missing,
             "label_conflicts_left_out": conflicts, "copies_counted_once": len(read.copies)}
 
 
@@ -427,6 +446,16 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
     return net, data
 
 
+def check_same_teachers(run_cfg: dict, teachers: list, checkpoint: Path) -> None:
+    """A resumed run's teachers are the files it started with: one replaced at its path had been read again, its
+    targets silently recomputed, and the card named only the new teacher."""
+    began = {t["path"]: t["sha256"] for t in run_cfg.get("teachers") or []}
+    changed = [t.path for t in teachers if t.path in began and began[t.path] != t.sha256]
+    if changed:
+        raise BiasMirrorError(f"the teacher(s) {', '.join(changed)} changed since this run began (their content is "
+                              "not the one its soft labels came from): restore them, or start a new --out", checkpoint)
+
+
 def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.ndarray | None:
     """Soft targets for the training faces from ``run_cfg["distill_from"]``, or None.
 
@@ -481,6 +510,7 @@ def _saved_as_args(saved: dict) -> dict:
     """The options the settings below depend on, as the command line would give them to make ``saved``."""
     target = saved.get("target")
     return {"dataset": saved.get("dataset"), "distill_from": list(saved.get("distill_from") or []),
+            "swa_epochs": saved.get("swa_epochs", 0),
             "compose": saved.get("compose", "none"), "by": ",".join(saved.get("by") or ["gender"]),
             "target": ",".join(f"{k}:{v!r}" for k, v in target.items()) if target else None, "lr": saved["lr"]}
 
@@ -518,7 +548,12 @@ def main(args: argparse.Namespace) -> int:
     else:
         net_cfg, run_cfg = config_from_args(args)
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
-        open_teachers(run_cfg["distill_from"], run_cfg["dataset"].partition(":")[0], RuntimeConfig(provider="cpu"))
+        teachers = open_teachers(run_cfg["distill_from"], run_cfg["dataset"].partition(":")[0],
+                                 RuntimeConfig(provider="cpu"))
+        check_same_teachers(run_cfg, [t for t, _ in teachers], out / CHECKPOINT)
+        if args.export_to:  # the checkpoint's teachers too, which a plain --resume does not name
+            for path in run_cfg["distill_from"]:
+                check_output_file(args.export_to, "--export-to", path)
     mix = (run_cfg["compose"], run_cfg["by"], run_cfg["target"], run_cfg["seed"])
     world = Dist.from_env().world
     listed = list_faces(run_cfg["dataset"], run_cfg["min_age"])
