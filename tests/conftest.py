@@ -70,6 +70,17 @@ def make_classifier(path: Path, size: int = 32, seed: int = 0, name: str = "tiny
     return path
 
 
+def labelled_folder(folder: Path, n: int, no_age: int, split: str | None = None) -> Path:
+    """``n`` flat grey faces with a labels.csv, genders alternating; the first ``no_age`` have no age, the rest 30."""
+    folder.mkdir(parents=True)
+    rows = ["file,gender,age" + (",split" if split else "")]
+    for i in range(n):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((40, 40, 3), 40 + (200 * i) // n, np.uint8))
+        rows.append(f"f{i}.png,{'female' if i % 2 else 'male'},{'' if i < no_age else 30}" + (f",{split}" if split else ""))
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
 class _Gain:
     """A 'filter' that scales brightness by a known gain: the truth for ΔITA tests."""
 

@@ -2,7 +2,6 @@
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import main
@@ -16,7 +15,7 @@ from training.loop import CHECKPOINT, load_checkpoint
 import torch
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.tasks.classifier_report import export_classifier
-from tests.conftest import make_classifier
+from tests.conftest import labelled_folder, make_classifier
 
 
 def _train(tmp_path, tiny_utk, *extra):
@@ -699,13 +698,7 @@ def test_a_resume_of_an_averaged_run_takes_its_own_swa_lr(tmp_path, tiny_utk, ca
 def test_faces_without_an_age_are_left_out_by_any_age_bar_and_counted(tmp_path):
     from training.tasks.classifier import list_faces
 
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    rows = ["file,gender,age,split"]
-    for i in range(8):
-        cv2.imwrite(str(folder / f"f{i}.png"), np.full((32, 32, 3), 40 + 20 * i, np.uint8))
-        rows.append(f"f{i}.png,{'female' if i % 2 else 'male'},{'' if i < 2 else 30},train")
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    folder = labelled_folder(tmp_path / "faces", 8, no_age=2, split="train")
     listed = list_faces(f"folder:{folder}", 0)  # --min-age 0 had kept the two of no age
     assert len(listed.samples) == 6 and listed.no_age == 2
     assert len(list_faces(f"folder:{folder}", None).samples) == 8

@@ -14,7 +14,7 @@ from inference.datasets import Sample, split_of
 from inference.errors import BiasMirrorError
 from training import fp16
 from training.data.cache import unreadable_note
-from tests.conftest import make_classifier
+from tests.conftest import labelled_folder, make_classifier
 
 NOWHERE = "/nonexistent/bias-mirror-test"
 
@@ -555,13 +555,7 @@ def test_evaluate_says_what_its_filters_leave_out_and_never_writes_over_a_model(
     """--json could name the model evaluated, replacing it with the JSON; faces without an age were left out, and
     a folder without splits evaluated on a tenth of it, without a word; nothing read exited 0 with tables of nan."""
     model = make_classifier(tmp_path / "m.onnx", 24)
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    rows = ["file,gender,age"]
-    for i in range(40):
-        cv2.imwrite(str(folder / f"f{i}.jpg"), np.full((40, 40, 3), 60 + 4 * i, np.uint8))
-        rows.append(f"f{i}.jpg,{'female' if i % 2 else 'male'},{'' if i < 6 else 30}")
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    folder = labelled_folder(tmp_path / "faces", 40, no_age=6)
     before = model.read_bytes()
     code, err = run(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--json", str(model)],
                     capsys)
@@ -573,7 +567,7 @@ def test_evaluate_says_what_its_filters_leave_out_and_never_writes_over_a_model(
     assert main.main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--min-age",
                       "-1"]) == 0  # the names are fixed: so is the hash's test split
     assert "note: the dataset gives no split: 'test' is the" in capsys.readouterr().out
-    for p in folder.glob("*.jpg"):
+    for p in folder.glob("*.png"):
         p.write_bytes(b"not a jpeg " + p.name.encode())
     code, err = run(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--split", "all",
                      "--min-age", "-1"], capsys)
