@@ -124,7 +124,7 @@ def check_output_file(path: str | Path, option: str, source: str | Path | None =
     message naming it."""
     _refuse_empty(path, option)
     # "new/" names a folder to be: Path drops the slash, and a file called "new" was written
-    if path.is_dir() if isinstance(path, Path) else (Path(path).is_dir() or str(path).endswith(("/", os.sep))):
+    if str(path).endswith(("/", os.sep)) or Path(path).is_dir():
         raise BiasMirrorError(f"{option} names a folder; give a file name", path)
     path = Path(path)
     if source is not None:

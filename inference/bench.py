@@ -104,7 +104,7 @@ def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: 
         if img is None:
             raise BiasMirrorError("cannot be read as an image (corrupt, or another format)", source)
         faces.append(img)
-    elif source and Path(source).is_file():
+    elif is_video(source):
         cap = cv2.VideoCapture(source)
         frames = []
         while len(frames) < count:

@@ -61,19 +61,23 @@ class IoUTracker:
         tracks are put away; a photo shown before (a looped folder, a rerun) gets back the ids its faces had."""
         if scene == self._scene:
             return
-        if self._scene is not None:
-            self._scenes[self._scene] = self.tracks
-            self._scenes.move_to_end(self._scene)
-            while len(self._scenes) > self.MAX_SCENES:
-                self._scenes.popitem(last=False)
+        self._put_away()
         self.tracks = [replace(t, box=t.box.copy()) for t in self._scenes.get(scene, [])]
         self._scene = scene
 
     def leave_scene(self) -> None:
         """Frames that are not a photo (a video, a camera) follow; their tracks carry on from the frames before."""
-        if self._scene is not None:
-            self._scenes[self._scene] = [replace(t, box=t.box.copy()) for t in self.tracks]
-            self._scene = None
+        self._put_away()
+        self._scene = None
+
+    def _put_away(self) -> None:
+        """The photo on show keeps a copy of its tracks for when it is shown again."""
+        if self._scene is None:
+            return
+        self._scenes[self._scene] = [replace(t, box=t.box.copy()) for t in self.tracks]
+        self._scenes.move_to_end(self._scene)
+        while len(self._scenes) > self.MAX_SCENES:
+            self._scenes.popitem(last=False)
 
     def update(self, detections: list[Detection]) -> list[tuple[int, tuple[float, float, float, float]]]:
         """(track id, smoothed box) for each detection, in the detections' order."""
