@@ -667,13 +667,14 @@ def test_a_mix_of_one_gender_is_refused_before_decoding(tmp_path, tiny_utk, caps
     assert not (tmp_path / "run" / CHECKPOINT).exists()
 
 
-def test_a_resume_refuses_a_replaced_teacher_and_an_export_over_it(tmp_path, tiny_utk, capsys):
+def test_a_resume_refuses_a_replaced_teacher_and_an_export_over_it(tmp_path, tiny_utk, capsys, monkeypatch):
     """A resume re-read the teacher file and trained on whatever was there; and --export-to could replace the
     checkpoint's teacher, which a plain --resume does not name."""
     teacher = make_classifier(tmp_path / "teacher.onnx", 32, seed=1, dataset="utkface")
     base = ["train", "classifier", "--size", "32", "--width", "8", "--epochs", "1", "--batch-size", "16",
             "--threads", "1", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
-    assert main.main([*base, "--dataset", f"utkface:{tiny_utk}", "--distill-from", str(teacher), "--max-steps",
+    monkeypatch.chdir(tmp_path)  # given relative, as typed: the resume anchors it, and must still compare it
+    assert main.main([*base, "--dataset", f"utkface:{tiny_utk}", "--distill-from", "teacher.onnx", "--max-steps",
                       "1"]) == 0
     capsys.readouterr()
     before = teacher.read_bytes()
@@ -702,3 +703,21 @@ def test_faces_without_an_age_are_left_out_by_any_age_bar_and_counted(tmp_path):
     listed = list_faces(f"folder:{folder}", 0)  # --min-age 0 had kept the two of no age
     assert len(listed.samples) == 6 and listed.no_age == 2
     assert len(list_faces(f"folder:{folder}", None).samples) == 8
+    # a run begun under the old rule keeps it, or its resume would be refused as run on other data
+    legacy = list_faces(f"folder:{folder}", 0, unknown_age_passes=True)
+    assert len(legacy.samples) == 8 and legacy.no_age == 0
+
+
+def test_a_run_begun_before_the_age_rule_changed_still_resumes(tmp_path):
+    folder = labelled_folder(tmp_path / "faces", 40, no_age=6, split="train")
+    base = ["train", "classifier", "--size", "32", "--width", "8", "--epochs", "1", "--batch-size", "8",
+            "--threads", "1", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    assert main.main([*base, "--dataset", f"folder:{folder}", "--min-age", "0", "--max-steps", "1"]) == 0
+    checkpoint = tmp_path / "run" / CHECKPOINT
+    state = torch.load(checkpoint, weights_only=False)
+    assert state["data"]["training images"] == 34  # the six of no age left out
+    # as a run begun before 2026-12-06 saved it: no rule in its config, the faces of no age among its data
+    del state["config"]["age_rule"]
+    state["data"] = {k: v + 6 for k, v in state["data"].items()}
+    torch.save(state, checkpoint)
+    assert main.main([*base, "--resume", "--max-steps", "1"]) == 0

@@ -445,6 +445,11 @@ def test_a_plain_resume_keeps_the_runs_export_and_measurement_options(tmp_path, 
     assert "classifier" in card.metrics and card.metrics["n_faces"] <= 6
     assert (run / "filter_B2A.onnx").exists() and copy.exists()
     assert "Adam 0.001 β1 0.5" in card.method  # it said 2e-4 whatever --lr was
+    # the classifier a resume carries is checked against --export-to too (it had been replaced by the filter)
+    before = clf.read_bytes()
+    assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--export-to", str(clf),
+                      "--cache", str(tmp_path / "cache")]) == 2
+    assert clf.read_bytes() == before
     trained_on = load_checkpoint(run)["data"]  # the images read and trained on, which the card's counts now are
     assert [card.training[f"domain_{d}"]["n_train"] for d in "ab"] == [trained_on["domain A images"],
                                                                        trained_on["domain B images"]]

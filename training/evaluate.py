@@ -18,7 +18,7 @@ from inference import strict_json
 from inference.arg_checks import check_output_file, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import comparison_line
-from inference.datasets import Sample, open_dataset, select
+from inference.datasets import SPLITS, Sample, open_dataset, select
 from inference.defaults import load_classifiers
 from inference.errors import BiasMirrorError
 from inference.metrics import GroupedMetrics, disaggregate, format_table
@@ -123,10 +123,11 @@ def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sa
     if no_age:
         print(f"note: {no_age} labelled face(s) of split '{split}' have no age and are left out by the age bar "
               f"({ages_text(min_age)}; --min-age -1 keeps them)")
-    if split != "all" and read.name == "folder" and not any(s.partition for s in read.samples):
-        print(f"note: the dataset gives no split: '{split}' is the {len(select(read.samples, split, labelled=True))} "
-              f"of its {len(select(read.samples, labelled=True))} labelled face(s) a hash of each file name puts there "
-              "(--split all evaluates every one)")
+    hashed = sum(s.partition not in SPLITS for s in samples)  # an empty or unknown split value is hashed too
+    if split != "all" and read.name == "folder" and hashed:
+        print(f"note: {hashed} of the {len(samples)} face(s) evaluated are in split '{split}' by a hash of their file "
+              f"name, the dataset giving them no split (the folder has {len(select(read.samples, labelled=True))} "
+              "labelled faces; --split all evaluates every one)")
     return samples
 
 

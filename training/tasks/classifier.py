@@ -97,11 +97,14 @@ def require_both_genders(mix: list[Sample], mode: str, where: object) -> None:
         raise BiasMirrorError(f"{mixed} faces of one gender only ({found}): a gender classifier needs both", where)
 
 
-def list_faces(dataset: str, min_age: int | None) -> ListedFaces:
+def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = False) -> ListedFaces:
+    """``unknown_age_passes``: the rule of runs begun before 2026-12-06, by which a face of no age passed an age bar
+    of 0 or less; their resumes keep it, as their data must stay what it was."""
     read = open_dataset(dataset)
     # a face of no known age does not pass an age bar, as in `train evaluate` (it had passed --min-age 0 here)
-    labelled = [s for s in read.samples
-                if s.gender is not None and (min_age is None or (s.age is not None and s.age >= min_age))]
+    labelled = [s for s in read.samples if s.gender is not None and (
+        min_age is None or (s.age is not None and s.age >= min_age) or (unknown_age_passes and s.age is None
+                                                                          and min_age <= 0))]
     # Checked before ages: an unlabelled folder lacks both, and genders are what it cannot train without.
     if not any(s.gender is not None for s in read.samples):
         fix = ("give the folder a labels.csv with columns file and gender (male or female), optionally race, age, split "
@@ -114,7 +117,8 @@ def list_faces(dataset: str, min_age: int | None) -> ListedFaces:
     if not labelled:
         raise BiasMirrorError("no samples with a gender label after filtering", read.root)
     require_both_genders([s for s in labelled if split_of(s) == "train"], "none", read.root)  # before decoding
-    no_age = 0 if min_age is None else sum(s.gender is not None and s.age is None for s in read.samples)
+    kept_unknown = min_age is None or (unknown_age_passes and min_age <= 0)
+    no_age = 0 if kept_unknown else sum(s.gender is not None and s.age is None for s in read.samples)
     if no_age and Dist.from_env().is_main:  # they had been left out without a word
         print(f"note: {no_age} labelled face(s) have no age and are left out by --min-age {min_age} (--min-age -1 "
               "keeps them); the card counts them")
@@ -436,6 +440,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
                            blocks=args.blocks)
     data = {
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
+        "age_rule": "known ages only",
         "by": by, "target": target, "seed": args.seed,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
         "erase": args.erase, "label_smoothing": args.label_smoothing,
@@ -449,8 +454,8 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
 def check_same_teachers(run_cfg: dict, teachers: list, checkpoint: Path) -> None:
     """A resumed run's teachers are the files it started with: one replaced at its path had been read again, its
     targets silently recomputed, and the card named only the new teacher."""
-    began = {t["path"]: t["sha256"] for t in run_cfg.get("teachers") or []}
-    changed = [t.path for t in teachers if t.path in began and began[t.path] != t.sha256]
+    # by position: the paths were anchored since (a relative one never matched the one recorded)
+    changed = [now.path for now, then in zip(teachers, run_cfg.get("teachers") or []) if now.sha256 != then["sha256"]]
     if changed:
         raise BiasMirrorError(f"the teacher(s) {', '.join(changed)} changed since this run began (their content is "
                               "not the one its soft labels came from): restore them, or start a new --out", checkpoint)
@@ -556,7 +561,8 @@ def main(args: argparse.Namespace) -> int:
                 check_output_file(args.export_to, "--export-to", path)
     mix = (run_cfg["compose"], run_cfg["by"], run_cfg["target"], run_cfg["seed"])
     world = Dist.from_env().world
-    listed = list_faces(run_cfg["dataset"], run_cfg["min_age"])
+    # a run begun before ages were required keeps its own rule (its faces, or its resume is refused as other data)
+    listed = list_faces(run_cfg["dataset"], run_cfg["min_age"], unknown_age_passes="age_rule" not in run_cfg)
     check_batch_fits(listed.training_count(*mix), run_cfg["batch_size"], run_cfg["compose"], listed.read.root, world,
                      listed=True, resumed=args.resume)
     data = decode_data(listed, net_cfg.size, *mix, cache)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from inference.arg_checks import non_negative_int, open_unit, positive_float, positive_int
+from inference.arg_checks import check_output_file, non_negative_int, open_unit, positive_float, positive_int
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
@@ -432,10 +432,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
     add_run_arguments(p, "run folder: checkpoints, logs, samples, ONNX, metrics.json")
     p.add_argument("--export-only", action="store_true", help="skip training: export the checkpoint in --out as is")
-    p.add_argument("--export-both", action="store_true", help="also export G_B (B→A)")
+    p.add_argument("--export-both", action=argparse.BooleanOptionalAction, default=False,
+                   help="also export G_B (B→A); a resume keeps the run's choice unless given")
     p.add_argument("--export-to", help="also copy the A→B ONNX here (e.g. resources/models/engineer_filter.onnx)")
     p.add_argument("--classifier", help="classifier ONNX for the card's |ΔP(female)| metric")
-    p.add_argument("--eval-faces", type=positive_int, default=400, help="held-out domain-A faces measured for the card")
+    p.add_argument("--eval-faces", type=positive_int, default=EVAL_FACES, help="held-out domain-A faces measured for the card")
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
@@ -569,6 +570,7 @@ def check_epoch_fits(run_cfg: dict, world: int, n_a: int, given: bool, resumed: 
 
 
 OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces")  # what the run's end writes and measures
+EVAL_FACES = 400
 
 
 def carry_outputs(args: argparse.Namespace, run_cfg: dict) -> list[str]:
@@ -583,7 +585,7 @@ def carry_outputs(args: argparse.Namespace, run_cfg: dict) -> list[str]:
             kept[key] = str(Path(value).resolve()) if key in ("classifier", "export_to") and value else value
         else:
             setattr(args, key, kept[key])
-            if kept[key]:
+            if kept[key] and not (key == "eval_faces" and kept[key] == EVAL_FACES):  # the default is no news
                 taken.append(option_name(key) + ("" if kept[key] is True else f" {kept[key]}"))
     run_cfg["outputs"] = kept
     return taken
@@ -596,7 +598,10 @@ def main(args: argparse.Namespace) -> int:
     net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
     taken = carry_outputs(args, run_cfg)
     if taken and Dist.from_env().is_main:
-        print("as the run was started: " + ", ".join(taken) + " (give them again to change them)")
+        print("as the run was started: " + ", ".join(taken) + " (give them again to change them; --classifier '' "
+              "and --no-export-both leave them out)")
+    if args.export_to and args.classifier:  # either may come from the checkpoint, which the first check did not see
+        check_output_file(args.export_to, "--export-to", args.classifier)
     if args.classifier:
         if not Path(args.classifier).exists():
             raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)",
