@@ -117,6 +117,24 @@ def _chosen_module(argv: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
+def misplaced_subcommand(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """Why argv cannot run, where a bench or doctor WHAT comes after options of the plain command
+    (`doctor --no-gpu-probe train`): argparse then took it for the WHAT without that command's own options, and it
+    ran with them missing, to a traceback. None where the WHAT, if any, follows its command at once."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or words[0] not in NESTED:
+        return None
+    command, start = words[0], argv.index(words[0])
+    names = {name for name, _, _ in NESTED[command]}
+    takes_value = {s for a in _subparser(parser, command)._actions if a.nargs != 0 for s in a.option_strings}
+    for i in range(start + 2, len(argv)):
+        before = argv[i - 1]
+        if argv[i] in names and not (before in takes_value and "=" not in before):
+            return (f"put '{argv[i]}' right after '{command}' (main.py {command} {argv[i]} …): the options before it "
+                    f"are plain `{command}`'s, not its own")
+    return None
+
+
 def _default_to_app(argv: list[str]) -> list[str]:
     """No command given (``main.py``, ``main.py --source x``): the app. Global flags stay in front."""
     i = 0
@@ -129,8 +147,9 @@ def _default_to_app(argv: list[str]) -> list[str]:
 
 
 # What to install for a third-party module a command could not import.
-PACKAGES = {"cv2": "opencv-python-headless", "onnxruntime": "onnxruntime-gpu", "onnx": "onnx", "numpy": "numpy",
-            "skimage": "scikit-image", "scipy": "scipy", "PySide6": "PySide6", "pyqtgraph": "pyqtgraph",
+# as pyproject.toml names them: opencv-python-headless beside the declared opencv-python is a known conflict
+PACKAGES = {"cv2": "opencv-python", "onnxruntime": "onnxruntime-gpu", "onnx": "onnx", "numpy": "numpy",
+            "skimage": "scikit-image", "scipy": "scipy", "PySide6": "pyside6-essentials", "pyqtgraph": "pyqtgraph",
             "torch": "torch==2.14.1", "torchvision": "torchvision==0.29.1", "tqdm": "tqdm", "matplotlib": "matplotlib",
             "onnxconverter_common": "onnxconverter-common"}
 OUR_PACKAGES = ("main", "gui", "inference", "training", "tests")
@@ -160,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     argv = _default_to_app(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
+    misplaced = misplaced_subcommand(parser, argv)
+    if misplaced:
+        parser.error(misplaced)
     args = parser.parse_args(argv)
     if hasattr(args, "_parser"):
         args._given = given_options(parser, args._parser, argv)

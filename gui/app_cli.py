@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--health", metavar="PATH",
                    help="on quitting, write GUI-thread stalls and memory over the session to this JSON (soak runs)")
     add_model_arguments(p)
+    p.epilog = ("The app starts with the last session's models, view and CAM class where none is given here (its "
+                "settings file; BIASMIRROR_SETTINGS names another): the defaults above are a first start's.")
 
 
 def load_models(args: argparse.Namespace):

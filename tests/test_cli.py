@@ -39,7 +39,7 @@ def test_user_errors_are_one_line_not_tracebacks(tmp_path, capsys):
     assert code == 2 and "Traceback" not in err and str(tmp_path) in err
 
 
-@pytest.mark.parametrize("missing, package", [("cv2", "opencv-python-headless"), ("skimage", "scikit-image")])
+@pytest.mark.parametrize("missing, package", [("cv2", "opencv-python"), ("skimage", "scikit-image")])
 def test_a_missing_dependency_is_named_not_a_traceback(missing, package):
     """A Python without the project's packages (not the .venv): which one, and how to set up."""
     code = f"import sys; sys.modules[{missing!r}] = None; import main; sys.exit(main.main(['audit', '--help']))"
@@ -117,3 +117,32 @@ def test_a_compile_that_fails_is_reported_in_one_line(monkeypatch):
     monkeypatch.setitem(loop.COMPILE_MODES, "broken", {"backend": no_code_generator})
     why = doctor.try_compile("broken", torch.device("cpu"))
     assert "No working C++ compiler found" in why and "\n" not in why
+
+
+@pytest.mark.parametrize("argv,what", [(["doctor", "--no-gpu-probe", "train"], "train"),
+                                       (["bench", "--no-baseline", "detect", "--per-group", "2"], "detect"),
+                                       (["bench", "--no-baseline", "train"], "train")])
+def test_a_bench_or_doctor_what_after_options_is_told_where_it_goes(argv, what, capsys):
+    """Options of the plain command before the WHAT ran it without its own options, to a traceback."""
+    with pytest.raises(SystemExit) as exc:
+        main.main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"put '{what}' right after '{argv[0]}'" in err and "Traceback" not in err
+
+
+def test_a_value_named_like_a_what_is_a_value(tmp_path, capsys):
+    folder = tmp_path / "train"  # `bench --source train`: a folder, not the WHAT
+    folder.mkdir()
+    assert main.main(["bench", "--source", str(folder), "--frames", "1"]) == 2
+    assert "no readable images in the folder" in capsys.readouterr().err
+
+
+
+def test_a_missing_package_is_named_as_pyproject_declares_it():
+    """The hint named opencv-python-headless (which conflicts with the declared opencv-python) and PySide6."""
+    import tomllib
+
+    declared = " ".join(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    for module in ("cv2", "PySide6", "skimage", "onnxruntime"):
+        package = main.missing_module_message(ModuleNotFoundError(name=module)).split("(pip package ")[1].split(")")[0]
+        assert package in declared, (module, package)
