@@ -126,10 +126,16 @@ def misplaced_subcommand(parser: argparse.ArgumentParser, argv: list[str]) -> st
         return None
     command, start = words[0], argv.index(words[0])
     names = {name for name, _, _ in NESTED[command]}
+    if argv[start + 1 : start + 2] and argv[start + 1] in names:
+        return None  # in its place; a later "train" is a value (`bench train --json train`)
     takes_value = {s for a in _subparser(parser, command)._actions if a.nargs != 0 for s in a.option_strings}
+
+    def is_value_of(option: str) -> bool:  # as argparse reads it, abbreviations too (--sou for --source)
+        return "=" not in option and (option in takes_value or (
+            option.startswith("--") and len(option) > 2 and any(s.startswith(option) for s in takes_value)))
+
     for i in range(start + 2, len(argv)):
-        before = argv[i - 1]
-        if argv[i] in names and not (before in takes_value and "=" not in before):
+        if argv[i] in names and not is_value_of(argv[i - 1]):
             return (f"put '{argv[i]}' right after '{command}' (main.py {command} {argv[i]} …): the options before it "
                     f"are plain `{command}`'s, not its own")
     return None

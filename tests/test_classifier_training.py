@@ -721,3 +721,27 @@ def test_a_run_begun_before_the_age_rule_changed_still_resumes(tmp_path):
     state["data"] = {k: v + 6 for k, v in state["data"].items()}
     torch.save(state, checkpoint)
     assert main.main([*base, "--resume", "--max-steps", "1"]) == 0
+
+
+def test_a_comparison_begun_before_the_age_rule_trains_its_second_variant_on_the_same_faces(tmp_path):
+    """The variant begun before kept faces of no age, and the one started after left them out: two variants
+    compared as alike, trained on different faces."""
+    folder = labelled_folder(tmp_path / "faces", 60, no_age=10)
+    base = ["train", "compare", "--dataset", f"folder:{folder}", "--min-age", "0", "--size", "32", "--width", "8",
+            "--epochs", "1", "--batch-size", "8", "--threads", "1", "--cache", str(tmp_path / "cache"),
+            "--out", str(tmp_path / "cmp")]
+    import training.tasks.classifier as classifier_task
+
+    recorded = classifier_task.config_from_args
+
+    def as_before(args):  # the config of a run begun before 2026-12-06: no age rule recorded
+        net, cfg = recorded(args)
+        cfg.pop("age_rule")
+        return net, cfg
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(classifier_task, "config_from_args", as_before)
+        assert main.main([*base, "--max-steps", "1"]) == 0
+    assert main.main(base) == 0
+    counts = [load_checkpoint(tmp_path / "cmp" / v)["data"]["images in all splits"] for v in ("unbalanced", "balanced")]
+    assert counts == [60, 60]  # both with the faces of no age, as the first began

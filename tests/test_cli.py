@@ -130,11 +130,15 @@ def test_a_bench_or_doctor_what_after_options_is_told_where_it_goes(argv, what, 
     assert exc.value.code == 2 and f"put '{what}' right after '{argv[0]}'" in err and "Traceback" not in err
 
 
-def test_a_value_named_like_a_what_is_a_value(tmp_path, capsys):
-    folder = tmp_path / "train"  # `bench --source train`: a folder, not the WHAT
-    folder.mkdir()
-    assert main.main(["bench", "--source", str(folder), "--frames", "1"]) == 2
-    assert "no readable images in the folder" in capsys.readouterr().err
+def test_a_value_named_like_a_what_is_a_value(tmp_path, capsys, monkeypatch):
+    (tmp_path / "train").mkdir()  # `bench --source train`: a folder, not the WHAT
+    monkeypatch.chdir(tmp_path)
+    for argv in (["bench", "--source", "train"], ["bench", "--sou", "train"]):
+        assert main.main([*argv, "--frames", "1"]) == 2
+        assert "no readable images in the folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # the WHAT in its place, and a value named like it after
+        main.main(["bench", "train", "--json", "train", "--help"])
+    assert exc.value.code == 0 and "put 'train'" not in capsys.readouterr().err
 
 
 

@@ -440,7 +440,8 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
                            blocks=args.blocks)
     data = {
         "dataset": args.dataset, "min_age": None if args.min_age < 0 else args.min_age, "compose": args.compose,
-        "age_rule": "known ages only",
+        # not for the second variant of a comparison begun before the rule: both must train on the same faces
+        **({} if getattr(args, "legacy_age_rule", False) else {"age_rule": "known ages only"}),
         "by": by, "target": target, "seed": args.seed,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "framing_jitter": args.framing_jitter,
         "erase": args.erase, "label_smoothing": args.label_smoothing,

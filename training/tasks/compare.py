@@ -112,7 +112,7 @@ def check_batches_fit(args: argparse.Namespace, out: Path) -> None:
         if (out / folder / CHECKPOINT).exists():
             continue  # begun: checked when it began, and its settings are its own
         _, cfg = classifier.config_from_args(_variant_args(args, out / folder, compose))
-        listed = listed or classifier.list_faces(cfg["dataset"], cfg["min_age"])
+        listed = listed or classifier.list_faces(cfg["dataset"], cfg["min_age"], unknown_age_passes="age_rule" not in cfg)
         n = listed.training_count(cfg["compose"], cfg["by"], cfg["target"], cfg["seed"])
         classifier.check_batch_fits(n, cfg["batch_size"], cfg["compose"], listed.read.root, Dist.from_env().world,
                                     listed=True)
@@ -130,7 +130,9 @@ def main(args: argparse.Namespace) -> int:
                               "the comparison", out)
     for folder, compose in VARIANTS.values():  # paths and --device, before any data is read
         check_run_arguments(_variant_args(args, out / folder, compose))
-    check_variants(args, out)
+    found = check_variants(args, out)
+    # a variant begun before faces of no age were barred keeps the old rule, and so does the one to start after it
+    args.legacy_age_rule = any("age_rule" not in cfg for cfg in found.values())
     check_batches_fit(args, out)
     paths, reused = {}, {}
     for name, (folder, compose) in VARIANTS.items():
