@@ -117,8 +117,8 @@ def _chosen_module(argv: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
-def misplaced_subcommand(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
-    """Why argv cannot run, where a bench or doctor WHAT comes after options of the plain command
+def nested_command_problem(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """Why argv cannot run, where an option of plain bench or doctor is misspelled, or a WHAT comes after its options
     (`doctor --no-gpu-probe train`): argparse then took it for the WHAT without that command's own options, and it
     ran with them missing, to a traceback. None where the WHAT, if any, follows its command at once."""
     words = [a for a in argv if not a.startswith("-")]
@@ -138,6 +138,11 @@ def misplaced_subcommand(parser: argparse.ArgumentParser, argv: list[str]) -> st
         if argv[i] in names and not is_value_of(argv[i - 1]):
             return (f"put '{argv[i]}' right after '{command}' (main.py {command} {argv[i]} …): the options before it "
                     f"are plain `{command}`'s, not its own")
+    known = {s for a in _subparser(parser, command)._actions for s in a.option_strings}
+    for option in (a.partition("=")[0] for a in argv[start + 1:] if a.startswith("--") and a != "--"):
+        if not any(s.startswith(option) for s in known):
+            # its value was then taken for the WHAT: "argument WHAT: invalid choice: '/tmp'" for `bench --soruce /tmp`
+            return f"unrecognized option {option} (main.py {command} --help lists them)"
     return None
 
 
@@ -185,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     argv = _default_to_app(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
-    misplaced = misplaced_subcommand(parser, argv)
-    if misplaced:
-        parser.error(misplaced)
+    problem = nested_command_problem(parser, argv)
+    if problem:
+        parser.error(problem)
     args = parser.parse_args(argv)
     if hasattr(args, "_parser"):
         args._given = given_options(parser, args._parser, argv)

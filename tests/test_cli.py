@@ -150,3 +150,11 @@ def test_a_missing_package_is_named_as_pyproject_declares_it():
     for module in ("cv2", "PySide6", "skimage", "onnxruntime"):
         package = main.missing_module_message(ModuleNotFoundError(name=module)).split("(pip package ")[1].split(")")[0]
         assert package in declared, (module, package)
+
+
+@pytest.mark.parametrize("argv,option", [(["bench", "--soruce", "/tmp"], "--soruce"), (["doctor", "--camras", "0"], "--camras")])
+def test_a_misspelled_option_of_bench_or_doctor_is_named(argv, option, capsys):
+    """Its value was taken for the WHAT: "argument WHAT: invalid choice: '/tmp'"."""
+    with pytest.raises(SystemExit) as exc:
+        main.main(argv)
+    assert exc.value.code == 2 and f"unrecognized option {option}" in capsys.readouterr().err
