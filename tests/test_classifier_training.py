@@ -745,3 +745,11 @@ def test_a_comparison_begun_before_the_age_rule_trains_its_second_variant_on_the
     assert main.main(base) == 0
     counts = [load_checkpoint(tmp_path / "cmp" / v)["data"]["images in all splits"] for v in ("unbalanced", "balanced")]
     assert counts == [60, 60]  # both with the faces of no age, as the first began
+
+
+def test_compare_says_what_the_age_bar_left_out_once_per_variant(tmp_path, capsys):
+    folder = labelled_folder(tmp_path / "faces", 60, no_age=10)
+    assert main.main(["train", "compare", "--dataset", f"folder:{folder}", "--min-age", "0", "--size", "32", "--width",
+                      "8", "--epochs", "1", "--batch-size", "8", "--threads", "1", "--cache", str(tmp_path / "cache"),
+                      "--out", str(tmp_path / "cmp"), "--max-steps", "1"]) == 0
+    assert capsys.readouterr().out.count("have no age and are left out") == 1  # the first variant's; not its check's

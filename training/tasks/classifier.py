@@ -97,9 +97,10 @@ def require_both_genders(mix: list[Sample], mode: str, where: object) -> None:
         raise BiasMirrorError(f"{mixed} faces of one gender only ({found}): a gender classifier needs both", where)
 
 
-def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = False) -> ListedFaces:
+def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = False, say: bool = True) -> ListedFaces:
     """``unknown_age_passes``: the rule of runs begun before 2026-12-06, by which a face of no age passed an age bar
-    of 0 or less; their resumes keep it, as their data must stay what it was."""
+    of 0 or less; their resumes keep it, as their data must stay what it was. ``say``: print what the bar left
+    out (a check made before the run that says it again does not)."""
     read = open_dataset(dataset)
     # a face of no known age does not pass an age bar, as in `train evaluate` (it had passed --min-age 0 here)
     labelled = [s for s in read.samples if s.gender is not None and (
@@ -119,7 +120,7 @@ def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = Fal
     require_both_genders([s for s in labelled if split_of(s) == "train"], "none", read.root)  # before decoding
     kept_unknown = min_age is None or (unknown_age_passes and min_age <= 0)
     no_age = 0 if kept_unknown else sum(s.gender is not None and s.age is None for s in read.samples)
-    if no_age and Dist.from_env().is_main:  # they had been left out without a word
+    if no_age and say and Dist.from_env().is_main:  # they had been left out without a word
         print(f"note: {no_age} labelled face(s) have no age and are left out by --min-age {min_age} (--min-age -1 "
               "keeps them); the card counts them")
     return ListedFaces(read, labelled, min_age, no_age)

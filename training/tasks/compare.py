@@ -112,7 +112,8 @@ def check_batches_fit(args: argparse.Namespace, out: Path) -> None:
         if (out / folder / CHECKPOINT).exists():
             continue  # begun: checked when it began, and its settings are its own
         _, cfg = classifier.config_from_args(_variant_args(args, out / folder, compose))
-        listed = listed or classifier.list_faces(cfg["dataset"], cfg["min_age"], unknown_age_passes="age_rule" not in cfg)
+        listed = listed or classifier.list_faces(cfg["dataset"], cfg["min_age"], unknown_age_passes="age_rule" not in cfg,
+                                                 say=False)  # each variant says it as it starts
         n = listed.training_count(cfg["compose"], cfg["by"], cfg["target"], cfg["seed"])
         classifier.check_batch_fits(n, cfg["batch_size"], cfg["compose"], listed.read.root, Dist.from_env().world,
                                     listed=True)
