@@ -24,7 +24,7 @@ from inference.models import Classifier, Filter, load_model, loaded_from, name_u
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
-from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, open_source
+from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, camera_index, open_source
 
 from . import settings as st
 from .frame_view import FrameView, HelpOverlay
@@ -466,8 +466,7 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(str(exc), 15000)
                 return False
             self._stop_capture()
-            is_camera = str(spec).isdigit()
-            if is_camera:
+            if camera_index(spec) is not None:
                 text = f"No camera found at index {spec}.\n\n{exc}."
             else:
                 text = f"This source cannot be opened.\n\n{exc}\n\nOpen a video, an image or an image folder instead."

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import BiasMirrorError
+from .sources import camera_index
 
 
 def int_at_least(least: int) -> Callable[[str], int]:
@@ -107,7 +108,7 @@ def _refuse_empty(path: str | Path, option: str) -> None:
 def _refuse_writing_into_source(path: Path, option: str, source: str | Path) -> None:
     """An output that is an input, or lies in an input folder, is refused: `run --source v.mp4 --out v.mp4`
     replaced the video with its rows, and `--out faces/labels.csv` a folder's labels."""
-    if not str(source).strip() or str(source).isdigit():  # a camera index is no file
+    if not str(source).strip() or camera_index(source) is not None:  # a camera index is no file
         return
     src, out = Path(source).resolve(), path.resolve()
     if out == src:

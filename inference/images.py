@@ -34,6 +34,13 @@ def truncated_jpeg(data: np.ndarray) -> bool:
     return head == b"\xff\xd8" and b"\xff\xd9" not in tail
 
 
+# How a source reads a photograph as a frame: grey and 16-bit kept for as_bgr_uint8, and the EXIF orientation applied,
+# as every viewer (and IMREAD_COLOR, which training and the aligned audit read with) applies it. IMREAD_UNCHANGED
+# ignores it: a phone's portrait photo came in on its side, and no face was found in it. Only the alpha channel is
+# not read, which as_bgr_uint8 would drop.
+FRAME_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
 def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
     """``cv2.imread``, except that a truncated JPEG (or an empty file) is unreadable (None), not half grey."""
     return read_image_checked(path, flags)[0]

@@ -22,7 +22,7 @@ from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
-from .images import read_image_checked
+from .images import FRAME_FLAGS, read_image_checked
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -201,7 +201,7 @@ class ImageListSource(Source):
             self._i, self._read_this_pass = 0, False
         p = self.paths[self._i]
         self._i += 1
-        img, problem = read_image_checked(p, cv2.IMREAD_UNCHANGED)
+        img, problem = read_image_checked(p, FRAME_FLAGS)
         label = self._labels[self._i - 1]
         if img is None:
             return Frame(None, self._i - 1, time.monotonic(), label, f"{p}: {problem}; skipped")
@@ -209,10 +209,20 @@ class ImageListSource(Source):
         return Frame(img, self._i - 1, time.monotonic(), label, still=True)
 
 
+def camera_index(spec: str | int | Path) -> int | None:
+    """The camera a source names, or None for a path: a name of digits is a camera unless a file or folder of that
+    name is there (a folder "2024" of photos had been opened as camera 2024)."""
+    if isinstance(spec, int):
+        return spec
+    text = str(spec)
+    return int(text) if text.isdecimal() and text.isascii() and not Path(text).exists() else None
+
+
 def open_source(spec: str | int, loop: bool = False) -> Source:
     """``0`` (camera index), a video file, an image folder or a single image."""
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
-        return CameraSource(int(spec))
+    index = camera_index(spec)
+    if index is not None:
+        return CameraSource(index)
     path = Path(spec).expanduser()
     if path.is_dir():
         return ImageListSource(list_images(path), str(path), loop, root=path)
@@ -222,7 +232,7 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
         return VideoSource(path)
     # Refused here rather than skipped as a bad frame: a lone file that is neither (a model, a stray download) would
     # otherwise give a run with nothing in it that still succeeds, and `run` would have emptied its CSV for it.
-    image, problem = read_image_checked(path, cv2.IMREAD_UNCHANGED)
+    image, problem = read_image_checked(path, FRAME_FLAGS)
     if image is None:
         if problem == PERMISSION_DENIED:
             raise BiasMirrorError(problem, path)

@@ -191,3 +191,45 @@ def test_a_looped_folder_none_of_whose_images_can_be_read_ends_with_a_note(tmp_p
     cv2.imwrite(str(good), np.full((8, 8, 3), 100, np.uint8))
     looping = ImageListSource([paths[0], good], "mixed", loop=True)
     assert [looping.read().image is None for _ in range(6)] == [True, False] * 3  # one readable image keeps it going
+
+
+def _portrait_as_a_phone_saves_it(path: Path) -> np.ndarray:
+    """An upright 40×24 picture stored sideways with EXIF orientation 6 ("turn 90° clockwise to show"), as phones
+    save portrait photos; returns the upright pixels every viewer shows."""
+    from PIL import Image
+
+    upright = np.zeros((40, 24, 3), np.uint8)
+    upright[:10] = (255, 0, 0)  # a red band on top (RGB), so a rotation either way is told apart
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(path, quality=95, exif=exif.tobytes())
+    return upright
+
+
+def test_a_phone_photo_is_read_upright_by_the_sources_as_by_training(tmp_path):
+    """Its EXIF orientation was ignored by the sources (IMREAD_UNCHANGED) and applied by training and the aligned
+    audit (IMREAD_COLOR): a portrait photo came in on its side in `run`, the app and a detecting audit, and no face
+    was found in it."""
+    from inference.images import read_rgb
+
+    upright = _portrait_as_a_phone_saves_it(tmp_path / "photo.jpg")
+    for source in (open_source(str(tmp_path)), open_source(str(tmp_path / "photo.jpg"))):
+        frame = source.read().image
+        assert frame.shape == (40, 24, 3)
+        assert frame[:10, :, 2].mean() > 200 and frame[30:, :, 2].mean() < 50  # red (BGR) on top
+        assert np.abs(frame[..., ::-1].astype(int) - read_rgb(str(tmp_path / "photo.jpg"))).max() == 0
+
+
+def test_a_folder_named_by_digits_is_a_folder_and_a_bare_number_a_camera(tmp_path, monkeypatch):
+    """A folder "2024" of photos had been opened as camera 2024 ("no camera could be opened at index 2024"), and
+    an output written into it was not refused as written into an input."""
+    from inference.arg_checks import check_output_file
+    from inference.sources import camera_index
+
+    (tmp_path / "2024").mkdir()
+    cv2.imwrite(str(tmp_path / "2024" / "a.jpg"), np.full((20, 20, 3), 90, np.uint8))
+    monkeypatch.chdir(tmp_path)
+    assert [f.name for f in open_source("2024")] == ["a.jpg"]
+    assert camera_index("2024") is None and camera_index("0") == 0 and camera_index(1) == 1 and camera_index("²") is None
+    with pytest.raises(BiasMirrorError, match="an input folder"):
+        check_output_file("2024/rows.csv", "--out", "2024")
