@@ -223,9 +223,23 @@ def crop_square(frame_rgb: np.ndarray, box: tuple[float, float, float, float], s
     cx, cy = x + w / 2, y + h / 2 + CROP_SHIFT_Y * h
     s = size / side
     to_crop = np.array([[s, 0, -(cx - side / 2) * s], [0, s, -(cy - side / 2) * s]], np.float64)
-    crop = cv2.warpAffine(frame_rgb, to_crop, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    if s < 1:
+        crop = _shrunk_by_area(frame_rgb, to_crop, size)
+    else:
+        crop = cv2.warpAffine(frame_rgb, to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return crop, cv2.invertAffineTransform(to_crop)
+
+
+def _shrunk_by_area(frame: np.ndarray, to_crop: np.ndarray, size: int) -> np.ndarray:
+    """The crop of a face larger than it: warped at k times the crop's size (a scale of 1 or more, where linear
+    sampling loses nothing), then area-averaged k:1. warpAffine has no INTER_AREA (it samples linearly, whatever
+    the flag), so a face of a full-resolution photo was point-sampled: P(female) was 0.017 off on average (at most
+    0.19) over 30 faces of 784 px against their squares area-resized, which this crop now equals."""
+    k = int(np.ceil(1 / to_crop[0, 0]))
+    big_to = to_crop * k
+    big_to[:, 2] += (k - 1) / 2  # crop pixel c, the mean of big pixels kc…kc+k−1, is centred where to_crop puts c
+    big = cv2.warpAffine(frame, big_to, (size * k, size * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def whole_image_crop(frame_rgb: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

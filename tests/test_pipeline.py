@@ -252,6 +252,27 @@ def test_crop_and_paste_back_round_trip():
     assert np.array_equal(dark[:5, :5], rgb[:5, :5])  # outside the face is untouched
 
 
+def test_a_face_larger_than_the_crop_is_area_averaged_not_point_sampled():
+    """warpAffine takes INTER_AREA for INTER_LINEAR: a face of a full-resolution photo was point-sampled, and fine
+    detail (hair, grain) aliased into the crop the classifiers and the skin measurement see."""
+    from inference.faces import CROP_SCALE, CROP_SHIFT_Y
+
+    rng = np.random.default_rng(0)
+    frame = np.zeros((1600, 1600, 3), np.uint8)
+    frame[::2, ::2] = frame[1::2, 1::2] = 255  # a one-pixel checkerboard: grey 127.5 to any anti-aliased eye
+    frame[300:1300, 300:1300] = rng.integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
+    side = 784.0  # the crop's square, from frame pixel 400 on, 7 frame pixels a crop pixel
+    w = h = side / CROP_SCALE
+    box = (792 - w / 2, 792 - h / 2 - CROP_SHIFT_Y * h, w, h)
+    crop, to_frame = crop_square(frame, box, 112)
+    assert np.allclose(to_frame @ [0, 0, 1], [400, 400], atol=1e-6)  # the kept affine is the crop's as before
+    # crop pixel 0 is centred on frame pixel 400 (the kept affine), so it is the mean of pixels 397…403
+    ideal = cv2.resize(frame[397:1181, 397:1181], (112, 112), interpolation=cv2.INTER_AREA)
+    assert np.abs(crop.astype(int) - ideal).max() <= 1  # point-sampled: 63 on average
+    checker, _ = crop_square(frame, (0, 0, 300, 300), 32)
+    assert np.abs(checker.astype(float) - 127.5).max() < 12  # point-sampled: 0s and 255s
+
+
 def test_cam_focus_on_synthetic_maps():
     region = face_region_mask(64)
     inside = np.where(region, 1.0, 0.0)
