@@ -70,4 +70,5 @@ def pipeline_from_args(args: argparse.Namespace, detect: bool = True) -> FramePi
     classifiers, filt = load_selection(args.classifier, args.filter, args.no_filter, runtime)
     return FramePipeline(classifiers, filt, detector_from_args(args) if detect else None,
                          PipelineConfig(cam_class=checked_cam_class(args, classifiers),
-                                        filter_condition=checked_condition(args, filt)))
+                                        filter_condition=checked_condition(args, filt),
+                                        **({"max_faces": args.max_faces} if getattr(args, "max_faces", None) else {})))

@@ -16,10 +16,11 @@ def _num(v: float | None, digits: int = 4) -> Any:
 
 
 COLUMNS = """one row per face per frame:
-  frame, time         the frame's number, and its capture time in seconds on this machine's steady clock
-                      (differences are meaningful, not the value itself)
-  video_s             for a video: the frame's position in it, in seconds (frame ÷ the file's frame rate)
-  source, track_id    the frame's file (a folder's: its path within the folder) or camera; one id per face
+  frame, time         the frame's number among those analysed in this run or recording (from 0), and its capture
+                      time in seconds on this machine's steady clock (differences are meaningful, not the value)
+  video_s             for a video: the frame's position in it, in seconds (its number in the file, the N of
+                      source's name#N, ÷ the file's frame rate; frames it could not decode are skipped, not counted)
+  source, track_id    the frame's file (a folder's: its path within the folder, a video's: name#N) or camera; one id per face
                       followed from frame to frame (a photo's faces keep theirs when it is shown again)
   x, y, w, h          the face's box in the frame, in pixels
   filter              the filter run (with its condition, if any); empty with none

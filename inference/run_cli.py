@@ -13,6 +13,7 @@ from .cli_common import add_model_arguments, pipeline_from_args
 from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
 from .defaults import check_filter_choice
 from .errors import BiasMirrorError
+from .pipeline import PipelineConfig
 from .rows import COLUMNS, RowWriter
 from .arg_checks import check_output_file, check_source, positive_int
 from .sources import open_source
@@ -24,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help="camera index, video file, image folder or image")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    p.add_argument("--max-faces", type=positive_int, default=PipelineConfig.max_faces,
+                   help="faces analysed in a frame, the largest first (default %(default)s); a frame with more is "
+                        "said at the end")
     p.add_argument("--detect-depth", type=int, default=1,
                    help=f"frames whose faces are found ahead at once, each on its own thread (1 to {MAX_DEPTH}): more "
                         "helps where the models outpace the face detector, e.g. on a GPU with cores to spare")
@@ -36,12 +40,15 @@ def main(args: argparse.Namespace) -> int:
     check_depth(args.detect_depth)
     check_output_file(args.out, "--out", args.source)
     pipeline = pipeline_from_args(args)
-    for w in pipeline.provider_warnings():
+    said_at_start = pipeline.provider_warnings()
+    for w in said_at_start:
         print(f"warning: {w}")
     source = open_source(args.source)
-    # Opened at the first frame read, not before: a source that yields nothing must leave an existing CSV as it was.
+    # Opened at the first face, not before: a source that yields none must leave an existing CSV as it was (a run
+    # of photos without faces had emptied it, and left a file without even a header).
     writer: RowWriter | None = None
     frames = skipped = 0
+    warned: dict[str, int] = {}  # a frame's own warning (faces beyond those analysed): frames it was said of
     try:
         with tqdm(desc=f"processing {source.name}", unit="frame", total=args.max_frames) as bar:
             for frame in detecting_ahead(source, pipeline.detector, args.detect_depth):
@@ -53,9 +60,15 @@ def main(args: argparse.Namespace) -> int:
                     continue
                 result = pipeline.process(frame.image, frame.timestamp, frame.name, detected=frame.detected,
                                           still=frame.still, video_s=frame.video_s)
-                if writer is None:
+                for w in result.warnings:
+                    if w not in said_at_start:
+                        if not warned:  # the first one as it happens; how often, at the end
+                            tqdm.write(f"warning: {frame.name}: {w}")
+                        warned[w] = warned.get(w, 0) + 1
+                if writer is None and result.faces:
                     writer = RowWriter(args.out)
-                writer.write_frame(result, time.monotonic())
+                if writer is not None:
+                    writer.write_frame(result, time.monotonic())
                 frames += 1
                 bar.update(1)
                 if args.max_frames and frames >= args.max_frames:
@@ -66,8 +79,15 @@ def main(args: argparse.Namespace) -> int:
         source.close()
     if source.end_warning:
         print(f"warning: {source.end_warning}")
-    if writer is None:
+    if warned:
+        print(f"warning: {sum(warned.values())} frame(s) had more faces than are analysed (e.g. "
+              f"{next(iter(warned))}): the others have no rows; --max-faces analyses more")
+    if frames == 0:
         what = f"all {skipped} of its frame(s) were unreadable" if skipped else "it gave no frames"
         raise BiasMirrorError(f"cannot be read: {what}; {args.out} was left as it was", args.source)
+    if writer is None:
+        print(f"{frames} frame(s), no face found in any: no rows, so {args.out} was not written (a file there is "
+              f"as it was); {skipped} unreadable frame(s) skipped")
+        return 0
     print(f"{frames} frame(s), {writer.rows} face row(s) written to {args.out}; {skipped} unreadable frame(s) skipped")
     return 0

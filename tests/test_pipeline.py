@@ -728,3 +728,32 @@ def test_photos_of_one_name_in_two_subfolders_are_two_photos(tmp_path, tiny_mode
     rows = list(csv.DictReader(open(out)))
     assert [r["source"] for r in rows] == ["p0/photo.png", "p1/photo.png"]
     assert len({r["track_id"] for r in rows}) == 2
+
+
+def test_run_says_when_a_frame_had_more_faces_than_analysed_and_max_faces_takes_more(tmp_path, tiny_models, capsys):
+    """The faces beyond the 20 largest went without rows and without a word, and nothing could raise the cap."""
+    src = tmp_path / "frames"
+    src.mkdir()
+    cv2.imwrite(str(src / "two.png"), _scene(2))
+    args = ["run", "--source", str(src), "--classifier", str(tiny_models["classifier"]), "--no-filter"]
+    assert main.main([*args, "--out", str(tmp_path / "one.csv"), "--max-faces", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: two.png: 2 faces found in this frame; the 1 largest are analysed" in out
+    assert "warning: 1 frame(s) had more faces than are analysed" in out and "--max-faces" in out
+    assert len(list(csv.DictReader(open(tmp_path / "one.csv")))) == 1
+    assert main.main([*args, "--out", str(tmp_path / "two.csv")]) == 0
+    assert "more faces than" not in capsys.readouterr().out
+    assert len(list(csv.DictReader(open(tmp_path / "two.csv")))) == 2
+
+
+def test_run_over_frames_without_faces_leaves_an_existing_csv_as_it_was(tmp_path, tiny_models, capsys):
+    """It was emptied: a file of 0 bytes, not even a header, and "0 face row(s) written"."""
+    src = tmp_path / "frames"
+    src.mkdir()
+    cv2.imwrite(str(src / "wall.png"), np.full((240, 320, 3), 90, np.uint8))
+    out = tmp_path / "rows.csv"
+    out.write_text("precious\n")
+    assert main.main(["run", "--source", str(src), "--out", str(out), "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter"]) == 0
+    assert f"1 frame(s), no face found in any: no rows, so {out} was not written" in capsys.readouterr().out
+    assert out.read_text() == "precious\n"
