@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -586,3 +587,37 @@ def test_the_latency_goal_counts_a_frames_own_detection_when_it_was_found_ahead(
         "  onnx CUDA 11.0/8.0 at 1 face(s): 210.0 frames/s, p99 11.0 ms between frames — misses the target",
         "  onnx CUDA 4.0/5.0 at 1 face(s): 150.0 frames/s, p99 4.0 ms between frames, 5.0 ms a frame's own "
         "detection and analysis — misses the target"]
+
+
+@pytest.mark.parametrize("given, timed", [(1, 1), (3, 3)])
+def test_the_eager_baseline_runs_as_many_classifiers_as_the_rows_it_is_compared_with(given, timed, tiny_models,
+                                                                                       faces_dir, monkeypatch, capsys):
+    """It always ran two ResNet-18s: a bench of one classifier printed 3.9× eager for doing half the work."""
+    import training.eager_baseline as eager
+
+    made = []
+
+    class Counting:
+        def __init__(self, with_filter, threads, device, generator, filter_size, classifiers=2):
+            made.append(classifiers)
+            self.label = f"counting ×{classifiers}"
+
+        def __call__(self, frame):
+            return {}, 1
+
+    monkeypatch.setattr(eager, "EagerBaseline", Counting)
+    models = [a for _ in range(given) for a in ("--classifier", str(tiny_models["classifier"]))]
+    assert main.main(["bench", "--source", str(faces_dir), *models, "--no-filter", "--providers", "cpu",
+                      "--frames", "1", "--warmup", "0"]) == 0
+    assert made == [timed] and f"counting ×{timed}" in capsys.readouterr().out
+
+
+def test_bench_notes_rows_whose_faces_were_not_found(tiny_models, tmp_path, capsys):
+    """A folder whose faces the detector misses printed frames/s and ratios as if the models had run."""
+    walls = tmp_path / "walls"
+    walls.mkdir()
+    cv2.imwrite(str(walls / "wall.png"), np.full((200, 200, 3), 120, np.uint8))
+    assert main.main(["bench", "--source", str(walls), "--classifier", str(tiny_models["classifier"]), "--no-filter",
+                      "--providers", "cpu", "--frames", "1", "--warmup", "0", "--no-baseline"]) == 0
+    assert "found 0.00 a frame: its figures time the models on those only (none: no model ran)" in \
+        capsys.readouterr().out

@@ -28,13 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def eager_factory(args: argparse.Namespace) -> bench.BaselineFactory:
-    def make(with_filter: bool, filter_size: int | None) -> bench.Baseline:
+    def make(with_filter: bool, filter_size: int | None, classifiers: int) -> bench.Baseline:
         try:
             from training.eager_baseline import EagerBaseline
         except ImportError as exc:
             raise BiasMirrorError(f"PyTorch/torchvision is needed for the eager baseline ({exc}); "
                                   "install them or pass --no-baseline") from exc
-        return EagerBaseline(with_filter, args.threads, args.baseline_device, args.baseline_generator, filter_size)
+        return EagerBaseline(with_filter, args.threads, args.baseline_device, args.baseline_generator, filter_size,
+                             classifiers)
 
     return make
 
