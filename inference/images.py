@@ -28,10 +28,27 @@ def resize_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def truncated_jpeg(data: np.ndarray) -> bool:
     """A JPEG whose end-of-image marker is missing: OpenCV decodes what is there and greys the rest (libjpeg
     only prints "Premature end of JPEG file"), which would be measured as a face. Compressed data cannot
-    hold the marker (an 0xFF there is followed by 0x00 or a restart code), so its absence near the end
-    means the file was cut off."""
-    head, tail = data[:2].tobytes(), data[-1024:].tobytes()
-    return head == b"\xff\xd8" and b"\xff\xd9" not in tail
+    hold the marker (an 0xFF there is followed by 0x00 or a restart code), so its absence after the image's
+    first scan means the file was cut off. Looked for anywhere after it, not only near the end: a phone's
+    "motion photo" keeps a video after the marker, and such photos had been refused as unreadable. The
+    header's segments are stepped over by their lengths, since an EXIF thumbnail holds a marker of its own."""
+    b = data.tobytes()
+    if b[:2] != b"\xff\xd8":
+        return False
+    i = 2
+    while i + 4 <= len(b):
+        if b[i] != 0xFF:
+            return False  # not a header the way JPEG lays it out: the decoder judges it
+        marker = b[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker == 0xDA:  # start of scan: the compressed image follows
+            return b.find(b"\xff\xd9", i) < 0
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+        else:
+            i += 2 + int.from_bytes(b[i + 2:i + 4], "big")
+    return True  # cut off in its header
 
 
 # How a source reads a photograph as a frame: grey and 16-bit kept for as_bgr_uint8, and the EXIF orientation applied,
@@ -77,10 +94,12 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     if f.dtype == np.uint16:
         f = (f >> 8).astype(np.uint8)
     elif f.dtype in (np.float32, np.float64):
-        scale = 255.0 if np.nanmax(f) <= 1.0 else 1.0
+        # 0–1 or 0–255, told by the bulk of the pixels: one highlight a little above 1 had made a 0–1 frame
+        # read as 0–255, all black
+        scale = 255.0 if np.nanpercentile(f, 99) <= 1.0 else 1.0
         f = np.clip(np.nan_to_num(f) * scale, 0, 255).astype(np.uint8)
     elif f.dtype != np.uint8:
-        raise BiasMirrorError(f"frames of type {f.dtype} are not supported (use 8- or 16-bit)")
+        raise BiasMirrorError(f"frames of {f.dtype} pixels are not supported (8- or 16-bit unsigned, or float, are)")
     if f.ndim == 2 or (f.ndim == 3 and f.shape[2] == 1):
         return cv2.cvtColor(f.reshape(f.shape[0], f.shape[1]), cv2.COLOR_GRAY2BGR)
     if f.ndim == 3 and f.shape[2] == 4:

@@ -405,3 +405,31 @@ def test_a_folders_labels_stay_when_a_groups_csv_is_given(tmp_path):
 def test_a_dataset_spec_without_a_path_is_refused_not_the_current_folder(kind, tmp_path, capsys):
     err = refused(["audit", "--dataset", f"{kind}:", "--out", str(tmp_path / "a")], capsys)
     assert f"dataset spec '{kind}:' has no path after {kind}:" in err
+
+
+def test_a_jpeg_with_data_after_its_end_is_read_and_one_cut_off_in_it_is_not(tmp_path):
+    """A phone's motion photo keeps a video after the JPEG's end marker: more than 1 KB of it hid the marker
+    from the truncation check, and the photo was refused as unreadable."""
+    whole = utk_images(1)[0].read_bytes()
+    motion = tmp_path / "motion.jpg"
+    motion.write_bytes(whole + b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 16)
+    assert read_image(motion) is not None and read_rgb(str(motion)) is not None
+    # a header segment holding an end marker of its own (as an EXIF thumbnail does) does not hide a cut
+    app1 = b"\xff\xe1" + (2 + 6).to_bytes(2, "big") + b"\xff\xd8ab\xff\xd9"
+    with_thumb = whole[:2] + app1 + whole[2:]
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(with_thumb[: len(with_thumb) * 2 // 3])
+    assert read_image(cut) is None
+    (tmp_path / "thumb.jpg").write_bytes(with_thumb)
+    assert read_image(tmp_path / "thumb.jpg") is not None
+
+
+def test_a_float_frame_with_a_highlight_above_one_is_still_a_zero_to_one_frame():
+    """One pixel at 1.02 made the whole 0–1 frame read as 0–255: black, and its face unseen."""
+    from inference.images import as_bgr_uint8
+
+    frame = np.full((20, 20, 3), 0.5, np.float32)
+    frame[0, 0] = 1.02
+    out = as_bgr_uint8(frame)
+    assert out[5, 5].tolist() == [127, 127, 127] and out[0, 0].tolist() == [255, 255, 255]
+    assert as_bgr_uint8(np.full((4, 4, 3), 200.0))[0, 0].tolist() == [200, 200, 200]
