@@ -781,7 +781,102 @@ def test_the_detection_line_names_tied_groups_as_the_accuracy_lines_do():
              [{"error": None, "n_faces": 1} for _ in range(30)]
     labels = ["A"] * 10 + ["B"] * 10 + ["C"] * 10 + ["D"] * 10
     line = detection_line(detection_audit(images, {"g": labels}, "haar-test"), "g")
-    assert "highest for B, C and D (tied)" in line and "lowest for A (" in line
+    assert "highest for B (n=10), C (n=10) and D (n=10), tied at 100.0%" in line and "lowest for A (" in line
     alike = detection_line(detection_audit([{"error": None, "n_faces": 1}] * 20, {"g": ["A"] * 10 + ["B"] * 10},
                                            "haar-test"), "g")
     assert "By g: every group alike" in alike and "gap" not in alike
+
+
+# --- found by a review of the audit's summary, figures and CSV --------------------------------------------------------
+
+def test_tied_groups_are_each_given_their_own_n_never_one_groups_interval(world):
+    """Tied groups were all given the named group's CI and n: '… and male/Black (tied) (100.0% [95% CI 83.9%,
+    100.0%], n=20)' where the three had n 20, 12 and 27; 'every group alike (0.0% [95% CI 0.0%, 79.3%])' over
+    groups of one and two images."""
+    import copy
+
+    from inference.audit.detection import detection_audit
+    from inference.audit.summary import detection_line, summary_lines
+
+    r = copy.deepcopy(world["report"])
+    by = r["classifiers"]["planted"]["metrics"]["by"]["gender_race"]
+    by["male/White"].update(n=5, accuracy={"value": 0.6, "lo": 0.23, "hi": 0.88, "n": 5})  # tied with female/Asian
+    [line] = [s for s in summary_lines(r) if s.startswith("planted by gender_race")]
+    lowest = line.split("lowest accuracy for ")[1].split(", highest for")[0]
+    assert lowest == "female/Asian (n=10, small group) and male/White (n=5, small group), tied at 60.0%"
+    found = lambda k: {"error": None, "n_faces": k}  # noqa: E731
+    line = detection_line(detection_audit([found(0)] * 3 + [found(1)] * 10, {"g": ["A", "B", "B"] + ["C"] * 10},
+                                          "haar-test"), "g")
+    assert "lowest for A (n=1, small group) and B (n=2, small group), tied at 0.0%, highest for C (100.0% [95% CI" in line
+    alike = detection_line(detection_audit([found(0)] * 3, {"g": ["A", "B", "B"]}, "haar-test"), "g")
+    assert "By g: every group alike (0.0% in each)" in alike and "CI" not in alike.split("By g")[1]
+
+
+def test_a_groups_csv_on_a_labelled_dataset_compares_the_classifiers_by_those_groups(world, tmp_path):
+    """classifiers.*.metrics.by, comparisons[*].by and the HTML had gender_race and age_band only: --groups
+    compared the classifiers by none of the user's groups."""
+    from inference.audit.html import build_html
+
+    files = sorted(p.name for p in world["data"].iterdir())
+    groups = tmp_path / "groups.csv"  # the planted errors are all in "planted"
+    groups.write_text("file,group\n" + "".join(f"{f},{'planted' if '_1_2_' in f else 'rest'}\n" for f in files))
+    rc, r, _ = audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]), "--classifier",
+                     str(world["classifier"]), "--no-filter", "--no-html", "--groups", str(groups),
+                     "--out", str(tmp_path / "o"))
+    by = r["classifiers"]["planted"]["metrics"]["by"]["group"]
+    assert by["planted"]["accuracy"]["value"] == pytest.approx(1 - PLANTED_WRONG / PER_GROUP)
+    assert by["rest"]["n"] == 70 and by["rest"]["accuracy"]["value"] == 1.0
+    assert set(r["comparisons"][0]["by"]["group"]) == {"planted", "rest"}
+    assert any(s.startswith("planted by group: lowest accuracy for planted") for s in r["summary"])
+    assert "<h3>By group</h3>" in build_html(r)
+
+
+def _captured_figures(monkeypatch) -> list:
+    """Every figure the report draws, kept (closed, so as not to pile up in pyplot) instead of saved."""
+    import matplotlib.pyplot as plt
+
+    from inference.audit import figures
+
+    figs = []
+    monkeypatch.setattr(figures, "_png", lambda fig: figs.append(fig) or plt.close(fig) or b"png")
+    return figs
+
+
+def test_bars_without_an_interval_are_hatched_without_a_whisker_and_each_bar_gives_its_own_n(world, monkeypatch):
+    """Groups of one or two (no CI) were drawn with zero-width whiskers, as if the most precise; the ΔITA chart
+    said 'bootstrap CI' over t intervals; and the x-labels gave the group's faces, not the n behind the bar (an
+    FPR counts the males only)."""
+    from matplotlib.collections import LineCollection
+
+    from inference.audit import figures
+    from inference.audit.html import build_html
+
+    figs = _captured_figures(monkeypatch)
+    figures.grouped_bars({"s": {"one": {"value": 0.5, "lo": None, "hi": None, "n": 2},
+                                "many": {"value": 0.4, "lo": 0.3, "hi": 0.5, "n": 40}}}, "t", "y")
+    ax = figs[0].axes[0]
+    many, one = ax.patches[:2]  # groups in sorted order
+    assert one.get_hatch() and not many.get_hatch()
+    whisker_x = {round(x, 6) for c in ax.collections if isinstance(c, LineCollection)
+                 for seg in c.get_segments() for x in seg[:, 0]}
+    assert whisker_x == {round(many.get_x() + many.get_width() / 2, 6)}
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["many\n(n=40)", "one\n(n=2)"]
+    figs.clear()
+    build_html(world["report"])
+    titles = {f.axes[0].get_title(): f.axes[0] for f in figs}
+    assert not any("bootstrap" in t for t in titles)
+    fpr = titles["FPR (annotated male called female) by gender_race (95% Wilson CI)"]
+    ticks = {t.get_text().split("\n")[0]: t.get_text() for t in fpr.get_xticklabels()}
+    assert ticks["female/Asian"] == "female/Asian\n(n=0)" and ticks["male/Asian"] == "male/Asian\n(n=10)"
+
+
+def test_an_age_of_0_is_written_as_0_in_faces_csv(world, tmp_path):
+    """`r["age"] or ""` wrote age 0 as an empty cell, while report.json counted the face in 0-17."""
+    folder = _folder(tmp_path, world, n=2)
+    a, b = sorted(p.name for p in folder.iterdir())
+    (folder / "labels.csv").write_text(f"file,gender,race,age\n{a},female,White,0\n{b},male,White,30\n")
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--no-filter", "--no-html", "--out", str(tmp_path / "o"))
+    assert r["groups"]["sizes"]["age_band"]["0-17"] == 1
+    ages = {row["file"]: row["age"] for row in csv.DictReader(open(tmp_path / "o" / "faces.csv"))}
+    assert ages == {a: "0", b: "30"}

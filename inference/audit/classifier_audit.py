@@ -26,7 +26,8 @@ def labelled_rows(rows: Sequence[dict]) -> list[dict]:
 
 
 def classifier_metrics(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str]) -> dict:
-    """Per classifier: ``disaggregate(...).to_dict()`` (overall, by grouping → group, gaps)."""
+    """Per classifier: ``disaggregate(...).to_dict()`` (overall, by grouping → group, gaps), for every grouping: the
+    user's ``group`` had been left out, so ``--groups`` on a labelled dataset compared no classifier by those groups."""
     keep = [i for i, r in enumerate(rows) if r["face"] == 0 and r["gender"] in ("male", "female")]
     out = {}
     for n in names:
@@ -34,8 +35,7 @@ def classifier_metrics(rows: Sequence[dict], groupings: dict[str, list[str]], na
         y_true = [int(rows[i]["gender"] == "female") for i in idx]
         y_pred = [int(rows[i]["clf"][n]["pred"] == "female") for i in idx]
         p = [rows[i]["clf"][n]["p"] for i in idx]
-        gm = disaggregate(y_true, y_pred, p, {g: [labels[i] for i in idx] for g, labels in groupings.items()
-                                              if g != "group"})
+        gm = disaggregate(y_true, y_pred, p, {g: [labels[i] for i in idx] for g, labels in groupings.items()})
         d = gm.to_dict()
         for grouping in list(d["gaps"]):
             d["gaps"][grouping] = {m: gm.gap(grouping, m) for m in ("accuracy",)}
@@ -75,7 +75,7 @@ def classifier_comparisons(rows: Sequence[dict], groupings: dict[str, list[str]]
     keep = [i for i, r in enumerate(rows) if r["face"] == 0 and r["gender"] in ("male", "female")
             and all(r["clf"][n]["p"] is not None for n in names)]
     correct = {n: [rows[i]["clf"][n]["pred"] == rows[i]["gender"] for i in keep] for n in names}
-    return paired_accuracy(correct, {g: [labels[i] for i in keep] for g, labels in groupings.items() if g != "group"})
+    return paired_accuracy(correct, {g: [labels[i] for i in keep] for g, labels in groupings.items()})
 
 
 def _error_gaps(by: dict) -> dict:

@@ -175,8 +175,9 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
         w.writerow(cols)
         for r in rows:
             s, fs = r["skin"], r["filtered_skin"] or {}
-            line = [r["file"], r["face"], " ".join(map(str, r["box"])), r["gender"] or "", r["race"] or "", r["age"] or "",
-                    r["group"] or "", s["measurable"], s.get("ita", ""), s.get("L", ""), s.get("mst", ""), s.get("category", ""),
+            # None alone is an empty cell: `or ""` wrote age 0 as one, though report.json counts that face in 0-17
+            line = [r["file"], r["face"], " ".join(map(str, r["box"])), r["gender"], r["race"], r["age"],
+                    r["group"], s["measurable"], s.get("ita", ""), s.get("L", ""), s.get("mst", ""), s.get("category", ""),
                     fs.get("ita", ""), fs.get("L", ""), fs.get("mst", ""), r["d_ita"], r["d_l"], r["d_mst"]]
             for n in names:
                 c = r["clf"][n]

@@ -12,10 +12,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from ..faces import face_region_mask  # noqa: E402
+from ..strict_json import measured  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+NO_CI_HATCH = "///"
+NO_CI_LABEL = "no CI (too few values)"
 
 
 def _png(fig) -> bytes:
@@ -25,37 +29,61 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _err(d: dict, scale: float = 1.0) -> tuple[float, float, float]:
+def _err(d: dict, scale: float = 1.0) -> tuple[float, float, float, bool]:
+    """(value, lower and upper whisker, whether it has an interval). A value without one (a group of one or two)
+    gets no whisker: drawn with a zero-width one it looked like the most precise estimate of the chart."""
     v = d.get("value")
-    if v is None:
-        return np.nan, 0.0, 0.0
+    if not measured(v):
+        return np.nan, 0.0, 0.0, False
     lo, hi = d.get("lo"), d.get("hi")
-    lo = v if lo is None else lo
-    hi = v if hi is None else hi
-    return v * scale, max(0.0, (v - lo) * scale), max(0.0, (hi - v) * scale)
+    if not (measured(lo) and measured(hi)):
+        return v * scale, 0.0, 0.0, False
+    return v * scale, max(0.0, (v - lo) * scale), max(0.0, (hi - v) * scale), True
+
+
+def _n_label(series: dict[str, dict[str, dict]], group: str) -> str:
+    """The n behind a group's bars, in legend order where they differ: the group's face count had been given,
+    though an FPR counts its annotated males only and a ΔITA its measurable faces only."""
+    ns = [str(s[group].get("n", "?")) for s in series.values() if group in s]
+    return ns[0] if len(set(ns)) == 1 else " / ".join(ns)
 
 
 def grouped_bars(series: dict[str, dict[str, dict]], title: str, ylabel: str, scale: float = 1.0,
-                 sizes: dict[str, int] | None = None, hline: float | None = None) -> bytes | None:
-    """series: label (e.g. classifier) → group → {value, lo, hi}; bars with 95% CI whiskers."""
+                 hline: float | None = None) -> bytes | None:
+    """series: label (e.g. classifier) → group → interval object {value, lo, hi, n}; bars with their 95% CI whiskers,
+    hatched and whiskerless where there is no interval, each group labelled with the n behind its bars."""
     groups = sorted({g for s in series.values() for g in s})
     if not groups:
         return None
     fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(groups) * max(1, len(series)) + 2), 3.6))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(groups))
+    handles, any_without = [], False
     for k, (label, s) in enumerate(series.items()):
-        vals = [_err(s[g], scale) if g in s else (np.nan, 0, 0) for g in groups]
-        ax.bar(x + k * width - 0.4 + width / 2, [v[0] for v in vals], width, label=label, color=COLORS[k % len(COLORS)],
-               yerr=np.array([[v[1] for v in vals], [v[2] for v in vals]]), capsize=3, ecolor="#333")
-    ticks = [f"{g}\n(n={sizes[g]})" if sizes and g in sizes else g for g in groups]
+        vals = [_err(s[g], scale) if g in s else (np.nan, 0.0, 0.0, False) for g in groups]
+        xs = x + k * width - 0.4 + width / 2
+        color = COLORS[k % len(COLORS)]
+        bars = ax.bar(xs, [v[0] for v in vals], width, color=color)
+        handles.append(Patch(facecolor=color, label=label))  # not the bars: the first one's hatch would show
+        for bar, (v, _, _, has_ci) in zip(bars, vals):
+            if np.isfinite(v) and not has_ci:
+                bar.set_hatch(NO_CI_HATCH)
+                bar.set_edgecolor("#333")
+                any_without = True
+        with_ci = [i for i, v in enumerate(vals) if v[3]]
+        if with_ci:
+            ax.errorbar(xs[with_ci], [vals[i][0] for i in with_ci], fmt="none", capsize=3, ecolor="#333",
+                        yerr=np.array([[vals[i][1] for i in with_ci], [vals[i][2] for i in with_ci]]))
+    ticks = [f"{g}\n(n={_n_label(series, g)})" for g in groups]
     ax.set_xticks(x, ticks, rotation=45 if len(groups) > 5 else 0, ha="right" if len(groups) > 5 else "center", fontsize=8)
     if hline is not None:
         ax.axhline(hline, color="#888", lw=0.8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    if len(series) > 1:
-        ax.legend(fontsize=8)
+    if any_without:
+        handles.append(Patch(facecolor="white", edgecolor="#333", hatch=NO_CI_HATCH, label=NO_CI_LABEL))
+    if len(handles) > 1:
+        ax.legend(handles=handles, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)
 

@@ -78,13 +78,13 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
     names = list(r["classifiers"])
     sizes = r["groups"]["sizes"]
     for grouping in r["groups"]["groupings"]:
-        if grouping == "group" or not any(r["classifiers"][n]["metrics"] for n in names):
+        if not any(r["classifiers"][n]["metrics"] for n in names):
             continue
         parts.append(f"<h3>By {esc(grouping)}</h3>")
         for metric, label in (("accuracy", "accuracy"), ("fpr", "FPR (annotated male called female)"),
                               ("fnr", "FNR (annotated female called male)")):
             series = {n: {g: m[metric] for g, m in r["classifiers"][n]["metrics"]["by"][grouping].items()} for n in names}
-            parts.append(img(F.grouped_bars(series, f"{label} by {grouping} (95% Wilson CI)", label, 100, sizes[grouping]),
+            parts.append(img(F.grouped_bars(series, f"{label} by {grouping} (95% Wilson CI)", label, 100),
                              f"{metric} by {grouping}"))
         body = []
         for g in sorted(sizes[grouping]):
@@ -174,13 +174,12 @@ def _skin_section(r: dict, parts: list[str]) -> None:
 def _filter_section(r: dict, parts: list[str], render) -> None:
     fl = r["filter"]
     names = list(r["classifiers"])
-    sizes = r["groups"]["sizes"]
     for grouping, by in fl["by"].items():
         parts.append(f"<h3>By {esc(grouping)}</h3>")
         parts.append(img(F.grouped_bars({"mean ΔITA°": {g: s["delta_ita"]["mean"] for g, s in by.items()},
                                          "median ΔITA°": {g: s["delta_ita"]["median"] for g, s in by.items()}},
-                                        f"ΔITA° by {grouping} (filtered − original; + = lighter; 95% bootstrap CI)", "ΔITA°",
-                                        sizes=sizes[grouping], hline=0), "delta ITA bars"))
+                                        f"ΔITA° by {grouping} (filtered − original; + = lighter; 95% CI)", "ΔITA°",
+                                        hline=0), "delta ITA bars"))
         parts.append(img(F.histograms({g: s["delta_ita"]["histogram"] for g, s in by.items()},
                                       f"ΔITA° per face by {grouping}", "ΔITA° (clipped to ±30)"), "delta ITA histograms"))
         body = [[g, s["n_faces"], s["n_not_measurable"], ci(s["delta_ita"]["mean"]), ci(s["delta_ita"]["median"]),
@@ -196,7 +195,7 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
         for n in names:
             parts.append(img(F.grouped_bars({"mean ΔP(female)": {g: s["classifiers"][n]["delta_p_female"]["mean"] for g, s in by.items()},
                                              "gender-flip rate": {g: s["classifiers"][n]["flip_rate"] for g, s in by.items()}},
-                                            f"{n}: ΔP(female) and flip rate by {grouping} (95% CI)", "", sizes=sizes[grouping], hline=0),
+                                            f"{n}: ΔP(female) and flip rate by {grouping} (95% CI)", "", hline=0),
                              "delta p bars"))
             parts.append(img(F.histograms({g: s["classifiers"][n]["delta_p_female"]["histogram"] for g, s in by.items()},
                                           f"{n}: ΔP(female) per face by {grouping}", "ΔP(female)"), "delta p histograms"))
@@ -243,7 +242,7 @@ def _focus_section(r: dict, parts: list[str], render) -> None:
         if prim:
             parts.append(img(F.grouped_bars({"mean focus": {g: d["mean"] for g, d in f["by"][prim].items()}},
                                             f"{n}: CAM focus by {prim} (share of positive CAM mass on the face; 95% CI)",
-                                            "%", 100, r["groups"]["sizes"][prim]), "focus"))
+                                            "%", 100), "focus"))
         body = [["all faces", f["overall"]["n"], ci(f["overall"]["mean"], pct=True), ci(f["overall"]["median"], pct=True)]]
         for grouping, by in f["by"].items():
             body += [[f"{grouping}: {g}", d["n"], ci(d["mean"], pct=True), ci(d["median"], pct=True)] for g, d in by.items()]

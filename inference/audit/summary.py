@@ -93,15 +93,11 @@ def detection_line(d: dict, grouping: str) -> str:
     by, gap, test = d["by"].get(grouping), d["gaps"].get(grouping), d["tests"].get(grouping)
     if not by or not gap:
         return line
-    w, b = by[gap["worst"]], by[gap["best"]]
     if gap["difference"] == 0:  # "lowest for (no group) … highest for B …; gap 0.0" named two of equals
-        line += f" By {grouping}: every group alike ({ci(w['share'], pct=True)})"
-    else:  # groups tied with the one named are named too, as in the accuracy sentences (one group's n, if one)
-        low, high = _named(by, "share", gap["worst"]), _named(by, "share", gap["best"])
-        low_n = f", n={w['n_images']}{', small group' if w['small'] else ''}" if low == gap["worst"] else ""
-        high_n = f", n={b['n_images']}" if high == gap["best"] else ""
-        line += (f" By {grouping}: lowest for {low} ({ci(w['share'], pct=True)}{low_n}), highest for {high} "
-                 f"({ci(b['share'], pct=True)}{high_n}); gap {100 * gap['difference']:.1f} points")
+        line += f" By {grouping}: every group alike ({_pct(by[gap['worst']]['share']['value'])} in each)"
+    else:  # groups tied with the one named are named too, as in the accuracy sentences
+        line += (f" By {grouping}: lowest for {_extreme(by, 'share', gap['worst'], small=True)}, highest for "
+                 f"{_extreme(by, 'share', gap['best'])}; gap {100 * gap['difference']:.1f} points")
     if test["p"] is not None and test["method"] != "none":
         line += (f"; the share found {'differs' if test['p'] < ALPHA else 'does not differ detectably'} between groups "
                  f"(χ² {pval(test['p'])}, {test['method']}; Cramér's V {num(test['cramers_v'], '.2f')})")
@@ -117,17 +113,45 @@ def _toward(e: dict) -> str:
     return f"{'closer to' if e['moved_toward_target'] else 'further from'} the target than the input"
 
 
+def _ties(by: dict, metric: str, chosen: str) -> tuple[list[str], int]:
+    """The groups whose ``metric`` equals ``chosen``'s (sorted), and how many groups have it measured."""
+    shown = {g: c[metric]["value"] for g, c in by.items() if c[metric]["n"] > 0}
+    return sorted(g for g, v in shown.items() if v == shown[chosen]), len(shown)
+
+
+def _and(names: list[str]) -> str:
+    """'a, b and c'; past four, the first three and how many more."""
+    if len(names) > 4:
+        names = [*names[:3], f"{len(names) - 3} more"]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _named(by: dict, metric: str, chosen: str) -> str:
     """The group a gap names, with the groups tied with it: of equals the first alphabetically was named alone,
     as if it were the one highest or lowest."""
-    shown = {g: c[metric]["value"] for g, c in by.items() if c[metric]["n"] > 0}
-    ties = sorted(g for g, v in shown.items() if v == shown[chosen])
+    ties, n_shown = _ties(by, metric, chosen)
     if len(ties) == 1:
         return chosen
-    if len(ties) == len(shown):
+    if len(ties) == n_shown:
         return "every group alike"
-    shown_names = ties if len(ties) <= 4 else [*ties[:3], f"{len(ties) - 3} more"]
-    return ", ".join(shown_names[:-1]) + " and " + shown_names[-1] + " (tied)"
+    return _and(ties) + " (tied)"
+
+
+def _pct(v) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def _extreme(by: dict, metric: str, chosen: str, small: bool = False) -> str:
+    """The group a gap names with its own CI and n, or the groups tied with it, each with its own n, and the value
+    they share: the chosen group's CI and n had been printed for all of them ("… and male/Black (tied) (100.0%
+    [95% CI 83.9%, 100.0%], n=20)" where the three had n 20, 12 and 27)."""
+    def n_of(g: str) -> str:
+        return f"n={by[g][metric]['n']}" + (", small group" if small and by[g]["small"] else "")
+
+    ties, _ = _ties(by, metric, chosen)
+    if len(ties) == 1:
+        return f"{chosen} ({ci(by[chosen][metric], pct=True)}, {n_of(chosen)})"
+    return _and([f"{g} ({n_of(g)})" for g in ties]) + f", tied at {_pct(by[chosen][metric]['value'])}"
 
 
 def map_description(classifier: dict) -> str:
@@ -192,12 +216,12 @@ def summary_lines(r: dict) -> list[str]:
                 if not acc or len(m["by"][grouping]) < 2:
                     continue
                 by = m["by"][grouping]
-                w, b = by[acc["worst"]], by[acc["best"]]
                 lines.append(
-                    f"{name} by {grouping}: lowest accuracy for {_named(by, 'accuracy', acc['worst'])} "
-                    f"({ci(w['accuracy'], pct=True)}, n={w['n']}{', small group' if w['small'] else ''}), highest for "
-                    f"{_named(by, 'accuracy', acc['best'])} ({ci(b['accuracy'], pct=True)}, n={b['n']}); "
-                    f"gap {100 * acc['difference']:.1f} points, ratio worst/best {num(acc['ratio_worst_best'], '.3f')}."
+                    (f"{name} by {grouping}: every group alike in accuracy ({_pct(by[acc['worst']]['accuracy']['value'])}"
+                     " in each)." if acc["difference"] == 0 else
+                     f"{name} by {grouping}: lowest accuracy for {_extreme(by, 'accuracy', acc['worst'], small=True)}, "
+                     f"highest for {_extreme(by, 'accuracy', acc['best'])}; gap {100 * acc['difference']:.1f} points, "
+                     f"ratio worst/best {num(acc['ratio_worst_best'], '.3f')}.")
                     + (f" Highest FPR (annotated male called female): {_named(by, 'fpr', gaps['fpr']['worst'])} "
                        f"({100 * by[gaps['fpr']['worst']]['fpr']['value']:.1f}%);"
                        f" highest FNR (annotated female called male): {_named(by, 'fnr', gaps['fnr']['worst'])} "
