@@ -880,3 +880,20 @@ def test_an_age_of_0_is_written_as_0_in_faces_csv(world, tmp_path):
     assert r["groups"]["sizes"]["age_band"]["0-17"] == 1
     ages = {row["file"]: row["age"] for row in csv.DictReader(open(tmp_path / "o" / "faces.csv"))}
     assert ages == {a: "0", b: "30"}
+
+
+def test_the_html_classifier_table_gives_the_n_its_accuracy_counts(tmp_path):
+    """It gave the group's face count: a face without a gender label was counted in the n beside an accuracy
+    measured without it."""
+    data = tmp_path / "f"
+    data.mkdir()
+    for i, p in enumerate(utk_images(4)):
+        shutil.copy(p, data / f"{i}.jpg")
+    (data / "labels.csv").write_text("file,gender,race,age\n0.jpg,male,White,30\n1.jpg,female,White,31\n"
+                                     "2.jpg,male,White,32\n3.jpg,,White,33\n")
+    rc, report, _ = audit("--dataset", f"folder:{data}", "--aligned", "--no-filter", "--classifier",
+                          str(REPO / "resources" / "models" / "resnet10_unbalanced.onnx"),
+                          "--out", str(tmp_path / "out"))
+    assert rc == 0 and report["groups"]["sizes"]["age_band"]["30-44"] == 4
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert re.findall(r"<tr><td>30-44</td><td>(\d+)</td>", html)[0] == "3"

@@ -88,7 +88,11 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
                              f"{metric} by {grouping}"))
         body = []
         for g in sorted(sizes[grouping]):
-            row = [g, sizes[grouping][g], "yes" if sizes[grouping][g] < r["audit"]["statistics"]["small_group"] else ""]
+            # n: the faces the accuracy counts (each photo's largest, labelled), the same for every classifier; the
+            # group's face count had been given, too large where photos hold several faces or some lack a label
+            counted = next((by[g] for n in names for by in [r["classifiers"][n]["metrics"]["by"][grouping]] if g in by),
+                           None)
+            row = [g, counted["n"] if counted else 0, "yes" if counted and counted["small"] else ""]
             for n in names:
                 m = r["classifiers"][n]["metrics"]["by"][grouping].get(g)
                 row += [ci(m["accuracy"], pct=True), ci(m["fpr"], pct=True), ci(m["fnr"], pct=True), ci(m["mean_p_female"], 3)] if m else ["-"] * 4
