@@ -753,3 +753,33 @@ def test_compare_says_what_the_age_bar_left_out_once_per_variant(tmp_path, capsy
                       "8", "--epochs", "1", "--batch-size", "8", "--threads", "1", "--cache", str(tmp_path / "cache"),
                       "--out", str(tmp_path / "cmp"), "--max-steps", "1"]) == 0
     assert capsys.readouterr().out.count("have no age and are left out") == 1  # the first variant's; not its check's
+
+
+def test_the_card_counts_images_left_out_for_want_of_a_gender_label(tmp_path):
+    """Images a labels CSV left without a gender were kept by the reader and dropped by training, uncounted."""
+    import cv2
+
+    from training.tasks.classifier import build_data
+    folder = labelled_folder(tmp_path / "faces", 8, no_age=0, split="train")
+    rng = np.random.default_rng(0)
+    for i in range(3):  # noise: no copy of a labelled face, whose label it would take (copies)
+        cv2.imwrite(str(folder / f"unlabelled{i}.png"), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    data = build_data(f"folder:{folder}", 32, None, "none", ["gender"], None, 0, tmp_path / "cache")
+    assert len(data.samples) == 8 and data.filters["no_gender_left_out"] == 3
+
+
+def test_a_teacher_trained_on_another_folder_is_refused(tmp_path):
+    """Both datasets were "folder", so a teacher whose labels CSV put this run's test faces in train was taken."""
+    from inference.runtime import RuntimeConfig
+    from training.data.teachers import open_teachers
+    student, other = (labelled_folder(tmp_path / name, 4, no_age=0) for name in ("student", "other"))
+    net = CamClassifier(ClassifierConfig(size=32, width=8)).eval()
+    teachers = {}
+    for name, root in (("same", student), ("other", other)):
+        teachers[name] = tmp_path / f"{name}.onnx"
+        export_classifier(net, 32, teachers[name], classifier_card(
+            name, 32, ["male", "female"], net.cam_grid(), "m", {"dataset": "folder", "dataset_root": str(root)}, {}))
+    cpu = RuntimeConfig(provider="cpu")
+    assert len(open_teachers([str(teachers["same"])], "folder", str(tmp_path / "." / "student"), cpu)) == 1
+    with pytest.raises(BiasMirrorError, match=f"other.onnx: teacher was trained on the folder {other}, not on"):
+        open_teachers([str(teachers["other"])], "folder", str(student), cpu)

@@ -48,3 +48,15 @@ def test_empty_cell_is_a_clear_error_with_counts():
         compose(s, ["gender"], "target", {"male": 0.5, "female": 0.5})
     with pytest.raises(BiasMirrorError, match="unknown composition"):
         compose(s, ["gender"], "weird")
+
+
+def test_a_balanced_mix_names_an_empty_cell_as_zero_and_warns_that_it_cannot_be_balanced():
+    """With no female/Others face the nine other cells were balanced, and nothing said a cell was missing."""
+    s = _samples({("male", "W"): 5, ("male", "O"): 4, ("female", "W"): 6})
+    idx, comp = compose(s, ["gender", "race"], "balanced")
+    assert len(idx) == 12 and comp.empty == ["female|O"]
+    assert comp.available["female|O"] == 0 and comp.achieved["female|O"] == 0
+    assert comp.to_dict()["achieved"]["female|O"] == 0  # the card's composition shows it
+    table = comp.table()
+    assert "female|O" in table and "warning: no training faces in female|O: the mix cannot be balanced in it" in table
+    assert compose(s, ["gender", "race"], "none")[1].warning() is None  # nothing was meant to be balanced

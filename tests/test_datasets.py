@@ -1,5 +1,6 @@
 import csv
 import os
+import unicodedata
 
 import cv2
 import numpy as np
@@ -60,7 +61,7 @@ def test_celeba_reader(tmp_path):
 
 def test_fairface_reader(tmp_path):
     rows = [("train/1.jpg", "20-29", "Female", "Black"), ("train/2.jpg", "more than 70", "Male", "East Asian")]
-    for f, *_ in rows:
+    for f in [r[0] for r in rows] + ["val/1.jpg"]:
         _img(tmp_path / f)
     with open(tmp_path / "fairface_label_train.csv", "w", newline="") as fh:
         w = csv.writer(fh)
@@ -83,7 +84,7 @@ def test_folder_reader_with_and_without_csv(tmp_path):
     read = read_folder(tmp_path)
     a = next(s for s in read.samples if s.path.endswith("a.jpg"))
     assert (a.gender, a.race, a.age, a.group) == ("female", "Black", 30, "team")
-    assert read.skipped == [("ghost.jpg", "listed in the CSV but not in the folder")]
+    assert read.skipped == [("ghost.jpg", "listed in the labels but not in the folder")]
 
 
 def test_split_is_stable_and_depends_only_on_file_name(tmp_path):
@@ -134,3 +135,111 @@ def test_an_identical_repeat_in_a_labels_csv_is_kept_once_with_a_warning(tmp_pat
     (root / "labels.csv").write_text("file,gender\n,female\n,male\nf.jpg,female\ng.jpg,male\n")
     read = read_folder(root)
     assert sorted(s.gender for s in read.samples) == ["female", "male"] and "repeat a file" not in caplog.text
+
+
+def test_a_utkface_name_with_a_superscript_digit_is_skipped_as_malformed(tmp_path):
+    """str.isdigit takes "²", which int() refuses: the reader crashed with a ValueError."""
+    for name in ["²5_0_0_20170101000000001.jpg.chip.jpg", "25_0_²_20170101000000002.jpg.chip.jpg",
+                 "25_0_0_20170101000000003.jpg.chip.jpg"]:
+        _img(tmp_path / name)
+    read = read_utkface(tmp_path)
+    assert [s.age for s in read.samples] == [25]
+    assert sorted(n for n, _ in read.skipped) == ["25_0_²_20170101000000002.jpg.chip.jpg",
+                                                  "²5_0_0_20170101000000001.jpg.chip.jpg"]
+
+
+def _celeba(root, attrs="Male Pale_Skin Young", rows=("000001.jpg 1 -1 1", "000002.jpg -1 1 -1"),
+            parts=("000001.jpg 0", "000002.jpg 2"), bom=""):
+    for name in {r.split()[0] for r in rows}:
+        _img(root / "img_align_celeba" / name)
+    (root / "list_attr_celeba.txt").write_text(bom + "\n".join([str(len(rows)), attrs, *rows]) + "\n", encoding="utf-8")
+    (root / "list_eval_partition.txt").write_text(bom + "\n".join(parts) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("column", ["Male", "Pale_Skin"])
+def test_a_celeba_attribute_file_without_male_or_pale_skin_is_refused_by_name(tmp_path, column):
+    """Without Male every face read as female, without Pale_Skin as not pale."""
+    attrs = " ".join(a for a in ("Male", "Pale_Skin", "Young") if a != column)
+    root = _celeba(tmp_path, attrs, ("000001.jpg 1 1", "000002.jpg -1 -1"))
+    with pytest.raises(BiasMirrorError, match=f"list_attr_celeba.txt: the attribute file has no {column} column"):
+        read_celeba(root)
+
+
+def test_celeba_lists_that_begin_with_a_bom_keep_the_first_image_and_its_partition(tmp_path):
+    read = read_celeba(_celeba(tmp_path, bom="\ufeff"))
+    assert [(os.path.basename(s.path), s.partition) for s in read.samples] == [("000001.jpg", "train"),
+                                                                              ("000002.jpg", "test")]
+
+
+def test_celeba_repeats_are_kept_once_and_conflicting_ones_refused(tmp_path):
+    rows = ("000001.jpg 1 -1 1", "000002.jpg -1 1 -1", "000001.jpg 1 -1 1")
+    read = read_celeba(_celeba(tmp_path / "same", rows=rows))
+    assert [os.path.basename(s.path) for s in read.samples] == ["000001.jpg", "000002.jpg"]
+    with pytest.raises(BiasMirrorError, match="'000001.jpg' on rows 3 and 5 with different Male"):
+        read_celeba(_celeba(tmp_path / "other", rows=(*rows[:2], "000001.jpg -1 -1 1")))
+    with pytest.raises(BiasMirrorError, match="list_eval_partition.txt: .*'000002.jpg' .* different partition"):
+        read_celeba(_celeba(tmp_path / "parts", parts=("000001.jpg 0", "000002.jpg 0", "000002.jpg 2")))
+
+
+def _fairface(root, train, val):
+    for i, (name, *_) in enumerate(train + val):
+        _img(root / name, 10 + 20 * i)  # of different bytes: copies are another matter (test_copies)
+    for part, rows in (("train", train), ("val", val)):
+        with open(root / f"fairface_label_{part}.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([["file", "age", "gender", "race"], *rows])
+    return root
+
+
+def test_fairface_repeats_count_once_in_one_split_and_conflicting_ones_are_refused(tmp_path, caplog):
+    """A repeated row had counted an image twice, kept both of two genders, and put a file listed in both label
+    files in train and in test."""
+    a, b = ("train/1.jpg", "20-29", "Male", "White"), ("train/2.jpg", "30-39", "Female", "Black")
+    read = open_dataset(f"fairface:{_fairface(tmp_path / 'ok', [a, b, a], [b])}", cache_dir=tmp_path / "cache")
+    assert sorted(os.path.basename(s.path) for s in read.samples) == ["1.jpg", "2.jpg"]
+    assert "test" not in {split_of(s) for s in read.samples}  # train/2.jpg, in both files, is trained on
+    assert "take it from a copy" not in caplog.text and "in both label files" in caplog.text
+    with pytest.raises(BiasMirrorError, match="'train/1.jpg' on rows 2 and 3 with different gender"):
+        read_fairface(_fairface(tmp_path / "two", [a, (*a[:2], "Female", a[3])], []))
+    with pytest.raises(BiasMirrorError, match="'train/2.jpg' is in both .* with different race"):
+        read_fairface(_fairface(tmp_path / "both", [a, b], [(*b[:3], "White")]))
+
+
+def test_case_variants_of_a_race_are_one_group_and_split_values_match_any_case(tmp_path):
+    """"white" and "White" had been two groups in every table and balanced mix, and "Train" fell back to the hash."""
+    root = tmp_path / "f"
+    for i in range(6):
+        _img(root / f"{i}.jpg")
+    (root / "labels.csv").write_text("file,gender,race,split\n0.jpg,male,white,Train\n1.jpg,female,White,TEST\n"
+                                     "2.jpg,male,WHITE,val\n3.jpg,male,latino,train\n4.jpg,male,Latino,train\n"
+                                     "5.jpg,male,Latino,train\n")
+    read = read_folder(root)
+    assert [(s.race, s.partition) for s in read.samples] == [
+        ("White", "train"), ("White", "test"), ("White", "val"), ("Latino", "train"), ("Latino", "train"),
+        ("Latino", "train")]
+    a, b = ("train/1.jpg", "20-29", "Male", "east asian"), ("train/2.jpg", "30-39", "Female", "East Asian")
+    assert {s.race for s in read_fairface(_fairface(tmp_path / "ff", [a, b], [])).samples} == {"East Asian"}
+
+
+def test_file_names_in_nfd_on_disk_match_nfc_labels_and_split_alike(tmp_path, caplog):
+    """macOS stores "é" decomposed, a spreadsheet types it composed: every label was dropped, and the two spellings
+    of one name hashed to different splits."""
+    composed = [f"Jos\u00e9_{i}.jpg" for i in range(8)]
+    for name in composed:
+        _img(tmp_path / unicodedata.normalize("NFD", name))
+    (tmp_path / "labels.csv").write_text("file,gender\n" + "".join(f"{n},female\n" for n in composed),
+                                         encoding="utf-8")
+    read = read_folder(tmp_path)
+    assert [s.gender for s in read.samples] == ["female"] * 8 and read.skipped == []
+    assert "not in the CSV" not in caplog.text
+    assert all(hash_fraction(unicodedata.normalize("NFD", n)) == hash_fraction(n) for n in composed)
+
+
+def test_celeba_and_fairface_files_absent_on_disk_are_listed_but_missing(tmp_path):
+    """They had been read as images and counted unreadable; the folder reader names them as listed but missing."""
+    root = _celeba(tmp_path / "c")
+    (root / "img_align_celeba" / "000002.jpg").unlink()
+    assert read_celeba(root).skipped == [("000002.jpg", "listed in the labels but not in the folder")]
+    root = _fairface(tmp_path / "ff", [("train/1.jpg", "20-29", "Male", "White")], [("val/1.jpg", "3-9", "Male", "")])
+    (root / "val" / "1.jpg").unlink()
+    assert read_fairface(root).skipped == [("val/1.jpg", "listed in the labels but not in the folder")]

@@ -10,19 +10,30 @@ import os
 from pathlib import Path
 
 from ..errors import BiasMirrorError
-from .sample import DatasetRead, Sample
+from .csv_file import keyed_by_file
+from .sample import NOT_IN_FOLDER, DatasetRead, Sample
 
 LAYOUT = "img_align_celeba/, list_attr_celeba.txt and list_eval_partition.txt in one folder"
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
+NEEDED_ATTRIBUTES = ("Male", "Pale_Skin")  # without them every face had read as female, or as not pale
 
 
 def _lines(path: Path) -> list[str]:
+    """The file's lines; utf-8-sig, as a BOM left the first image's name unmatched and its partition dropped."""
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        return path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise BiasMirrorError(f"not a CelebA text list (byte {exc.start} is not UTF-8 text)", path) from exc
     except IsADirectoryError as exc:
         raise BiasMirrorError("is a folder, where CelebA has a text list", path) from exc
+
+
+def _partitions(part_file: Path) -> dict[str, str | None]:
+    """Each image's partition; one listed twice with two partitions is refused, as the folder reader refuses it."""
+    rows = [(number, {"file": bits[0], "partition": bits[1]})
+            for number, bits in enumerate((line.split() for line in _lines(part_file)), 1) if len(bits) == 2]
+    listed = keyed_by_file(rows, ["file", "partition"], part_file, "the partition list")
+    return {name: PARTITIONS.get(row["partition"]) for name, row in listed.items()}
 
 
 def read_celeba(path: str | os.PathLike) -> DatasetRead:
@@ -33,27 +44,33 @@ def read_celeba(path: str | os.PathLike) -> DatasetRead:
     for needed in (images, attr_file, part_file):
         if not needed.exists():
             raise BiasMirrorError(f"missing {needed.name}; expected {LAYOUT}", root)
-    partition = {}
-    for line in _lines(part_file):
-        bits = line.split()
-        if len(bits) == 2:
-            partition[bits[0]] = PARTITIONS.get(bits[1])
+    partition = _partitions(part_file)
     lines = _lines(attr_file)
     if len(lines) < 3:
         raise BiasMirrorError("the attribute file is empty", attr_file)
     header = lines[1].split()
-    samples, skipped = [], []
-    for line in lines[2:]:
+    absent = [a for a in NEEDED_ATTRIBUTES if a not in header]
+    if absent:
+        raise BiasMirrorError(f"the attribute file has no {' or '.join(absent)} column (its second line names the "
+                              f"attributes): give CelebA's own list_attr_celeba.txt", attr_file)
+    rows, skipped = [], []
+    for number, line in enumerate(lines[2:], 3):
         bits = line.split()
         if len(bits) != len(header) + 1:
             skipped.append((bits[0] if bits else "?", f"expected {len(header)} attributes"))
             continue
-        name, values = bits[0], dict(zip(header, bits[1:]))
+        rows.append((number, {"file": bits[0], **dict(zip(header, bits[1:]))}))
+    samples = []
+    for name, values in keyed_by_file(rows, ["file", *header], attr_file, "the attribute file").items():
+        if not (images / name).exists():
+            skipped.append((name, NOT_IN_FOLDER))
+            continue
+        values = {k: v for k, v in values.items() if k != "file"}
         samples.append(
             Sample(
                 path=str(images / name),
-                gender="male" if values.get("Male") == "1" else "female",
-                race="pale" if values.get("Pale_Skin") == "1" else "not_pale",
+                gender="male" if values["Male"] == "1" else "female",
+                race="pale" if values["Pale_Skin"] == "1" else "not_pale",
                 age=None,
                 partition=partition.get(name),
                 attrs=values,

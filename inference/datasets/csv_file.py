@@ -43,6 +43,12 @@ def read_rows_by_file(path: str | Path, what: str, compared: Sequence[str] | Non
     A repeat with the same values is kept once, with a warning."""
     path = Path(path)
     columns, rows = _numbered_rows(path, what)
+    return columns, keyed_by_file(rows, columns, path, what, compared)
+
+
+def keyed_by_file(rows: Sequence[tuple[int, dict[str, str]]], columns: Sequence[str], path: Path, what: str,
+                  compared: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
+    """``read_rows_by_file``'s rule for (line number, row) pairs of a label list that is not a CSV (CelebA's)."""
     by_file: dict[str, tuple[int, dict[str, str]]] = {}
     repeats = []
     for number, row in rows:
@@ -65,4 +71,4 @@ def read_rows_by_file(path: str | Path, what: str, compared: Sequence[str] | Non
     if repeats:
         log.warning("%s: %d row(s) repeat a file with the same values, each file kept once, e.g. %s", path,
                     len(repeats), "; ".join(repeats[:3]))
-    return columns, {name: row for name, (_, row) in by_file.items()}
+    return {name: row for name, (_, row) in by_file.items()}

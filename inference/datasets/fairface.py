@@ -6,15 +6,18 @@ FairFace's ``val`` is its held-out set, so it is used as our test partition.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from ..errors import BiasMirrorError
-from .csv_file import read_csv_rows
-from .sample import DatasetRead, Sample
+from .csv_file import read_rows_by_file
+from .sample import NOT_IN_FOLDER, DatasetRead, Sample, one_spelling
 from .splits import hash_fraction
 
+log = logging.getLogger(__name__)
 LAYOUT = "fairface_label_train.csv and fairface_label_val.csv next to the image folders they name"
+LABELS = ("age", "gender", "race")  # the columns read; two rows of one file must agree on them
 
 
 def _age_lower(band: str) -> int | None:
@@ -22,32 +25,59 @@ def _age_lower(band: str) -> int | None:
     return int(digits[0]) if digits else None
 
 
+def _rows(files: dict[str, Path]) -> dict[str, tuple[str, dict[str, str]]]:
+    """(partition, row) by file name, each file once: a repeat within a label file is kept once or refused
+    (``read_rows_by_file``), and a file in both label files stays in train, or is refused where they disagree; it
+    had been counted twice, and tested on as well as trained on."""
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    both = []
+    for partition, csv_path in files.items():
+        if not csv_path.exists():
+            continue
+        for name, row in read_rows_by_file(csv_path, "the FairFace label file", compared=LABELS)[1].items():
+            if name in out and name:  # rows without a file name are each reported below, not compared
+                kept = out[name][1]
+                differ = [c for c in LABELS if (kept.get(c) or "").strip() != (row.get(c) or "").strip()]
+                if differ:
+                    raise BiasMirrorError(f"{name!r} is in both {files['train'].name} and {csv_path.name}, with "
+                                          f"different {', '.join(differ)}; keep it in one of them", csv_path)
+                both.append(name)
+                continue
+            out[name] = (partition, row)
+    if both:
+        log.warning("%s: %d file(s) are in both label files, each kept in train only (it may not be tested on once "
+                    "trained on), e.g. %s", files["test"], len(both), both[:3])
+    return out
+
+
 def read_fairface(path: str | os.PathLike) -> DatasetRead:
     root = Path(path)
     files = {"train": root / "fairface_label_train.csv", "test": root / "fairface_label_val.csv"}
     if not any(f.exists() for f in files.values()):
         raise BiasMirrorError(f"no FairFace label files; expected {LAYOUT}", root)
+    rows = _rows(files)
+    races = one_spelling(((r.get("race") or "").strip() for _, r in rows.values()), root)
     samples, skipped = [], []
-    for partition, csv_path in files.items():
-        if not csv_path.exists():
+    for name, (partition, row) in rows.items():
+        gender = (row.get("gender") or "").strip().lower()
+        if gender not in ("male", "female") or not name:
+            skipped.append((name or "?", "missing file or gender"))
             continue
-        for row in read_csv_rows(csv_path, "the FairFace label file")[1]:
-            gender = (row.get("gender") or "").strip().lower()
-            if gender not in ("male", "female") or not row.get("file"):
-                skipped.append((row.get("file", "?"), "missing file or gender"))
-                continue
-            # FairFace has no validation partition: carve a stable 10% of train.
-            part = "val" if partition == "train" and hash_fraction(row["file"]) < 0.1 else partition
-            samples.append(
-                Sample(
-                    path=str(root / row["file"]),
-                    gender=gender,
-                    race=(row.get("race") or "").strip() or None,
-                    age=_age_lower(row.get("age", "")),
-                    partition=part,
-                    attrs={"age_band": row.get("age", "")},
-                )
+        if not (root / name).exists():
+            skipped.append((name, NOT_IN_FOLDER))
+            continue
+        # FairFace has no validation partition: carve a stable 10% of train.
+        part = "val" if partition == "train" and hash_fraction(name) < 0.1 else partition
+        samples.append(
+            Sample(
+                path=str(root / name),
+                gender=gender,
+                race=races.get((row.get("race") or "").strip()),
+                age=_age_lower(row.get("age", "")),
+                partition=part,
+                attrs={"age_band": row.get("age", "")},
             )
+        )
     if not samples:
         raise BiasMirrorError(f"the label files list no usable faces; expected {LAYOUT}", root)
     read = DatasetRead("fairface", str(root), samples, skipped)

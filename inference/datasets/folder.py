@@ -13,11 +13,11 @@ from pathlib import Path
 
 from ..errors import PERMISSION_DENIED, BiasMirrorError, in_words
 from .csv_file import read_rows_by_file
-from .sample import IMAGE_EXTENSIONS, DatasetRead, Sample
+from .sample import IMAGE_EXTENSIONS, NOT_IN_FOLDER, DatasetRead, Sample, nfc, one_spelling
+from .splits import SPLITS
 
 log = logging.getLogger(__name__)
 LAYOUT = "a folder of images (.jpg/.png/...), optionally with labels.csv (columns: file, gender, race, age, split, group)"
-NOT_IN_FOLDER = "listed in the CSV but not in the folder"  # a labels CSV row naming a file the folder lacks
 
 
 def list_images(root: Path) -> list[Path]:
@@ -52,12 +52,23 @@ def _odd_labels(rel: str, row: dict[str, str]) -> list[str]:
     """The values of ``row`` that read_folder cannot use, as "file: column 'value' (expected …)"."""
     expected = {"gender": ("male or female", lambda v: v.lower() in ("male", "female")),
                 "age": ("whole years", str.isdecimal),  # isdigit takes "²", which int() refuses
-                "split": ("train, val or test", lambda v: v in ("train", "val", "test"))}
+                "split": ("train, val or test", lambda v: v.lower() in SPLITS)}
     out = []
     for column, (wanted, ok) in expected.items():
         value = (row.get(column) or "").strip()
         if value and not ok(value):
             out.append(f"{rel}: {column} {value!r} (expected {wanted})")
+    return out
+
+
+def _by_nfc_name(rows: dict[str, dict[str, str]], csv_path: Path) -> dict[str, dict[str, str]]:
+    """``rows`` keyed by their file names in NFC (``nfc``), refusing a file named twice in two Unicode spellings."""
+    out: dict[str, dict[str, str]] = {}
+    for name, row in rows.items():
+        if nfc(name) in out:
+            raise BiasMirrorError(f"the labels CSV lists {nfc(name)!r} twice, in two Unicode spellings of its name; "
+                                  "keep one row per file", csv_path)
+        out[nfc(name)] = row
     return out
 
 
@@ -78,27 +89,30 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
             raise BiasMirrorError("the labels CSV has no 'file' column", csv_path)
     elif labels_csv:
         raise BiasMirrorError("the labels CSV does not exist", csv_path)
+    rows = _by_nfc_name(rows, csv_path)
     rel_names = {p.relative_to(root).as_posix(): p for p in images}
-    unknown = sorted(set(rows) - set(rel_names))
+    unknown = sorted(set(rows) - {nfc(rel) for rel in rel_names})
     skipped = [(name, NOT_IN_FOLDER) for name in unknown]
     if rows:
-        missing = sorted(set(rel_names) - set(rows))
+        missing = sorted(rel for rel in rel_names if nfc(rel) not in rows)
         if missing:
             log.warning("%s: %d image(s) not in the CSV, kept without labels (but where a copy of the same photograph "
                         "has them), e.g. %s", csv_path, len(missing), missing[:3])
     samples, odd = [], []
+    races = one_spelling(((r.get("race") or "").strip() for r in rows.values()), csv_path)
     for rel, p in rel_names.items():
-        r = rows.get(rel, {})
+        r = rows.get(nfc(rel), {})
         odd += _odd_labels(rel, r)
         gender = (r.get("gender") or "").strip().lower() or None
         age = (r.get("age") or "").strip()
+        split = (r.get("split") or "").strip().lower()
         samples.append(
             Sample(
                 path=str(p),
                 gender=gender if gender in ("male", "female") else None,
-                race=(r.get("race") or "").strip() or None,
+                race=races.get((r.get("race") or "").strip()),
                 age=int(age) if age.isdecimal() else None,
-                partition=(r.get("split") or "").strip() or None,
+                partition=split if split in SPLITS else None,
                 group=(r.get("group") or "").strip() or None,
                 attrs={k: v for k, v in r.items() if k != "file"},
             )

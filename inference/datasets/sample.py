@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +16,35 @@ GENDERS = ("male", "female")
 # Age bands used by every per-group table; children are kept apart because
 # binary gender labels and classifiers behave very differently on them.
 AGE_BANDS = ((0, 17, "0-17"), (18, 29, "18-29"), (30, 44, "30-44"), (45, 59, "45-59"), (60, 200, "60+"))
+# Race labels as the datasets spell them (UTKFace's, then FairFace's others): a labels CSV's "white" is "White".
+KNOWN_RACES = ("White", "Black", "Asian", "Indian", "Others", "East Asian", "Southeast Asian", "Middle Eastern",
+               "Latino_Hispanic")
+NOT_IN_FOLDER = "listed in the labels but not in the folder"  # a label row naming a file the dataset's folder lacks
+
+
+def nfc(name: str) -> str:
+    """``name`` in Unicode NFC: macOS stores "é" decomposed (NFD), a spreadsheet types it composed, and the two
+    spellings of one file name had matched no label and hashed to different splits."""
+    return unicodedata.normalize("NFC", name)
+
+
+def one_spelling(labels: Iterable[str | None], where: object) -> dict[str, str]:
+    """Each label to the one spelling of its case variants: a known race's own, else the commonest (on a tie the
+    first in sorted order). "white" and "White" had been two groups in every table and balanced mix."""
+    known = {r.casefold(): r for r in KNOWN_RACES}
+    seen: dict[str, Counter] = defaultdict(Counter)
+    for label in labels:
+        if label:
+            seen[label.casefold()][label] += 1
+    out, merged = {}, []
+    for folded, spellings in seen.items():
+        chosen = known.get(folded) or min(spellings, key=lambda v: (-spellings[v], v))
+        out.update(dict.fromkeys(spellings, chosen))
+        if len(spellings) > 1:
+            merged.append(f"{' and '.join(map(repr, sorted(spellings)))} as {chosen!r}")
+    if merged:
+        log.warning("%s: labels that differ only in case are read as one, e.g. %s", where, "; ".join(merged[:3]))
+    return out
 
 
 def age_band(age: int | None) -> str | None:

@@ -10,14 +10,15 @@ import hashlib
 import os
 from typing import Iterable
 
-from .sample import Sample
+from .sample import Sample, nfc
 
 SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
 def hash_fraction(name: str) -> float:
-    digest = hashlib.sha1(os.path.basename(name).encode("utf-8")).digest()
+    """The file name's place in [0, 1), the same for its NFC and NFD spellings (``nfc``)."""
+    digest = hashlib.sha1(nfc(os.path.basename(name)).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

@@ -28,7 +28,8 @@ def parse_name(name: str) -> Sample | str:
     if len(parts) != 4:
         return f"expected 4 underscore-separated fields, found {len(parts)}"
     age_s, gender_s, race_s, _stamp = parts
-    if not (age_s.isdigit() and gender_s in ("0", "1") and race_s.isdigit() and int(race_s) < len(RACES)):
+    # isdigit takes "²", which int() refuses: such a name crashed the reader instead of being skipped
+    if not (age_s.isdecimal() and gender_s in ("0", "1") and race_s.isdecimal() and int(race_s) < len(RACES)):
         return "age, gender or race field is not a valid code"
     if int(age_s) > MAX_AGE:
         return f"age {int(age_s)} is beyond UTKFace's 0–{MAX_AGE}"

@@ -9,6 +9,7 @@ Modes:
 """
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
@@ -31,6 +32,15 @@ class Composition:
     achieved: dict[str, int]
     target: dict[str, float] | None = None
     achieved_share: dict[str, float] = field(default_factory=dict)
+    empty: list[str] = field(default_factory=list)  # cells of ``by`` with no sample, which a balanced mix lacks
+
+    def warning(self) -> str | None:
+        """What an empty cell means for a balanced mix: it was balanced over the other cells only."""
+        if self.mode != "balanced" or not self.empty:
+            return None
+        others = len(self.achieved) - len(self.empty)
+        return (f"warning: no training faces in {', '.join(self.empty)}: the mix cannot be balanced in "
+                f"{'it' if len(self.empty) == 1 else 'them'}, only over the other {others} cell(s) of {'×'.join(self.by)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +53,7 @@ class Composition:
                 f"{cell:28s} {self.available[cell]:9d} {self.achieved.get(cell, 0):7d}"
                 f" {self.achieved_share.get(cell, 0):7.3f} {tgt}"
             )
-        return "\n".join(rows)
+        return "\n".join(rows + [w for w in [self.warning()] if w])
 
 
 def compose(
@@ -64,6 +74,7 @@ def compose(
     for i, s in enumerate(samples):
         cells.setdefault(cell_of(s, by), []).append(i)
     available = {c: len(ix) for c, ix in cells.items()}
+    empty = empty_cells(samples, by) if mode == "balanced" else []
     rng = np.random.default_rng(seed)
 
     if mode == "none":
@@ -94,12 +105,21 @@ def compose(
     indices = sorted(i for ix in chosen.values() for i in ix)
     achieved = {c: len(ix) for c, ix in chosen.items()}
     n = max(1, len(indices))
+    zero = dict.fromkeys(empty, 0)
     comp = Composition(
-        by=list(by), mode=mode, available=available, achieved=achieved,
+        by=list(by), mode=mode, available={**available, **zero}, achieved={**achieved, **zero},
         target=None if mode != "target" else {c: v / sum(target.values()) for c, v in target.items()},
-        achieved_share={c: k / n for c, k in achieved.items()},
+        achieved_share={**{c: k / n for c, k in achieved.items()}, **dict.fromkeys(empty, 0.0)}, empty=empty,
     )
     return indices, comp
+
+
+def empty_cells(samples: Sequence[Sample], by: Sequence[str]) -> list[str]:
+    """The cells of ``by``'s labelled values (each seen in some sample) that no sample is in: with no female/Others
+    face a mix "balanced by gender,race" balanced nine cells and named none missing."""
+    values = [sorted({getattr(s, attr) for s in samples} - {None}, key=str) for attr in by]
+    present = {cell_of(s, by) for s in samples}
+    return [c for c in ("|".join(map(str, combo)) for combo in itertools.product(*values)) if c not in present]
 
 
 def product_target(marginals: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -8,6 +8,7 @@ exactly what the shipped teachers say.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,8 @@ class Teacher:
         return {"path": self.path, "name": self.name, "sha256": self.sha256, "test_accuracy": self.test_accuracy}
 
 
-def open_teachers(paths: list[str], dataset_name: str, runtime: RuntimeConfig) -> list[tuple[Teacher, Classifier]]:
+def open_teachers(paths: list[str], dataset_name: str, dataset_root: str,
+                  runtime: RuntimeConfig) -> list[tuple[Teacher, Classifier]]:
     """Load the teachers, refusing one that was not trained on the student's dataset.
 
     A teacher trained on another copy or split could have seen the student's test
@@ -45,11 +47,23 @@ def open_teachers(paths: list[str], dataset_name: str, runtime: RuntimeConfig) -
             raise BiasMirrorError(
                 f"teacher was trained on {trained_on!r}, not {dataset_name!r}: it may have seen this run's test "
                 "faces, so its soft labels cannot be used", p)
+        if dataset_name == "folder":
+            refuse_another_folder(model.card.training.get("dataset_root"), dataset_root, p)
         if "female" not in model.labels:
             raise BiasMirrorError(f"teacher has labels {list(model.labels)}, without 'female'", p)
         acc = (model.card.metrics.get("overall") or {}).get("accuracy", {}).get("value")
         out.append((Teacher(str(p), model.name, file_hash(p), acc), model))
     return out
+
+
+def refuse_another_folder(trained_in: str | None, root: str, teacher: str) -> None:
+    """A folder's split is its own labels CSV's, not a rule of the file names: a teacher trained on another folder,
+    whose labels put this run's test faces in train, had been taken because both datasets were "folder"."""
+    if trained_in is not None and os.path.realpath(trained_in) == os.path.realpath(root):
+        return
+    where = "a folder its card does not name" if trained_in is None else f"the folder {trained_in}"
+    raise BiasMirrorError(f"teacher was trained on {where}, not on {root}: a folder's split is its own labels CSV's, "
+                          "so it may have seen this run's test faces and its soft labels cannot be used", teacher)
 
 
 def teacher_p_female(images: np.ndarray, teachers: list[Classifier], batch: int = 256) -> np.ndarray:

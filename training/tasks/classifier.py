@@ -77,6 +77,7 @@ class ListedFaces:
     samples: list[Sample]
     min_age: int | None
     no_age: int = 0  # labelled faces the age bar left out for having no age
+    no_gender: int = 0  # images kept without a usable gender label, which training cannot use
 
     def training_count(self, mode: str, by: list[str], target: dict | None, seed: int) -> int:
         """How many training faces the mix would hold if every listed image decodes: an upper bound, since an
@@ -123,7 +124,7 @@ def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = Fal
     if no_age and say and Dist.from_env().is_main:  # they had been left out without a word
         print(f"note: {no_age} labelled face(s) have no age and are left out by --min-age {min_age} (--min-age -1 "
               "keeps them); the card counts them")
-    return ListedFaces(read, labelled, min_age, no_age)
+    return ListedFaces(read, labelled, min_age, no_age, sum(s.gender is None for s in read.samples))
 
 
 def decode_data(listed: ListedFaces, size: int, mode: str, by: list[str], target: dict | None, seed: int,
@@ -143,7 +144,7 @@ def decode_data(listed: ListedFaces, size: int, mode: str, by: list[str], target
         read=read, samples=samples, images=images,
         labels=np.array([LABELS.index(s.gender) for s in samples]), split=split,
         train_idx=train_pool[np.asarray(idx, int)], composition=comp,
-        filters=reading_filters(read, listed.min_age, arr.n_bad, listed.no_age),
+        filters=reading_filters(read, listed.min_age, arr.n_bad, listed.no_age, listed.no_gender),
     )
 
 
@@ -154,15 +155,18 @@ def build_data(
     return decode_data(list_faces(dataset, min_age), size, mode, by, target, seed, cache_dir)
 
 
-def reading_filters(read: DatasetRead, min_age: int | None, unreadable: int, no_age: int = 0) -> dict:
+def reading_filters(read: DatasetRead, min_age: int | None, unreadable: int, no_age: int = 0,
+                    no_gender: int = 0) -> dict:
     """What reading the dataset left out, for the card: ``read.skipped`` holds the files whose copies disagree
     on their labels, those with unusable names and a labels CSV's rows naming files the folder lacks, which are
-    different warts (the missing files were counted as bad names)."""
+    different warts (the missing files were counted as bad names). Images without a gender label, which the card
+    had not counted, are named where there are any (only a folder's labels CSV can leave one out)."""
     conflicts = sum(len(group) for group in read.conflicts)
     missing = sum(why == NOT_IN_FOLDER for _, why in read.skipped)
     return {"min_age": min_age, "no_age_left_out": no_age, "unreadable_skipped": unreadable,
             "bad_names_skipped": len(read.skipped) - conflicts - missing, "listed_not_in_folder": missing,
-            "label_conflicts_left_out": conflicts, "copies_counted_once": len(read.copies)}
+            "label_conflicts_left_out": conflicts, "copies_counted_once": len(read.copies),
+            **({"no_gender_left_out": no_gender} if no_gender else {})}
 
 
 def framing_transforms(size: int, jitter: float) -> list:
@@ -472,7 +476,7 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
     paths = run_cfg.get("distill_from") or []
     if not paths:
         return None
-    teachers = open_teachers(paths, data.read.name, RuntimeConfig(provider="cpu"))
+    teachers = open_teachers(paths, data.read.name, data.read.root, RuntimeConfig(provider="cpu"))
     run_cfg["teachers"] = [t.to_dict() for t, _ in teachers]
     cache = out / "teacher_p_female.npz"
     train, shas = data.train_idx, np.array([t.sha256 for t, _ in teachers])
@@ -555,7 +559,8 @@ def main(args: argparse.Namespace) -> int:
     else:
         net_cfg, run_cfg = config_from_args(args)
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
-        teachers = open_teachers(run_cfg["distill_from"], run_cfg["dataset"].partition(":")[0],
+        kind, _, path = run_cfg["dataset"].partition(":")
+        teachers = open_teachers(run_cfg["distill_from"], kind, str(Path(path).expanduser()),
                                  RuntimeConfig(provider="cpu"))
         check_same_teachers(run_cfg, [t for t, _ in teachers], out / CHECKPOINT)
         if args.export_to:  # the checkpoint's teachers too, which a plain --resume does not name
