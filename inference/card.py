@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from . import strict_json
 from .errors import BiasMirrorError
@@ -83,9 +83,9 @@ class ModelCard:
         parts.append(f"trained on {data}")
         if self.precision != "fp32":
             parts.append(self.precision)
-        acc = self.metrics.get("overall", {}).get("accuracy", {})
-        if isinstance(acc, dict) and "value" in acc:
-            parts.append(f"test accuracy {acc['value']:.3f}")
+        acc = overall_accuracy(self.metrics)
+        if acc is not None:
+            parts.append(f"test accuracy {figure(acc.get('value'), '.3f')}")
         return ", ".join(parts)
 
     # --- (de)serialisation --------------------------------------------------
@@ -100,16 +100,10 @@ class ModelCard:
             raise BiasMirrorError(f"the model card is not valid JSON ({exc})", source) from exc
         if not isinstance(raw, dict):
             raise BiasMirrorError("the model card is not a JSON object", source)
-        version = raw.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise BiasMirrorError(
-                f"model card schema version {version!r} is not supported (this build reads {SCHEMA_VERSION});"
-                " re-export the model with this version of Bias Mirror",
-                source,
-            )
+        _check_schema_version(raw.get("schema_version"), source)
         try:
-            raw["inputs"] = [TensorSpec(**t) for t in raw["inputs"]]
-            raw["outputs"] = [TensorSpec(**t) for t in raw["outputs"]]
+            raw["inputs"] = _tensor_specs(raw["inputs"], "inputs", source)
+            raw["outputs"] = _tensor_specs(raw["outputs"], "outputs", source)
             card = cls(**raw)
         except (KeyError, TypeError) as exc:
             raise BiasMirrorError(f"the model card is incomplete or has unknown fields ({exc})", source) from exc
@@ -126,20 +120,24 @@ class ModelCard:
             fail(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.precision not in PRECISIONS:
             fail(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        _check_fields(self, fail)
         if not self.inputs or not self.outputs:
             fail("it lists no inputs or no outputs")
         if self.kind in ("classifier", "filter"):
             img = self.image_input
             if img is None or img.dtype != "uint8" or len(img.shape) != 4 or img.shape[3] != 3:
                 fail(f"a {self.kind} needs a uint8 N×H×W×3 image input")
+        _check_sizes(self, fail)
         if self.kind == "classifier":
             if len(self.labels) < 2:
                 fail("a classifier needs at least two labels")
             probs = self.output("probs")
             if probs is None:
                 fail("a classifier needs a 'probs' output")
-            if self.cam is None or self.output(self.cam.get("output", "")) is None:
+            cam = None if self.cam is None else self.output(self.cam.get("output", ""))
+            if cam is None:
                 fail("a classifier needs a CAM output named in card.cam")
+            _check_classifier_shapes(self, probs, cam, fail)  # type: ignore[arg-type]
         if self.kind in ("filter", "generator"):
             name = OUTPUT_NAMES[self.kind]
             out = self.output(name)
@@ -149,6 +147,145 @@ class ModelCard:
             lat = self.inputs[0]
             if lat.dtype != "float32" or len(lat.shape) != 2:
                 fail("a generator needs a float32 N×D latent as its first input")
+        _check_inputs_fed(self, fail)
+
+
+def figure(x: Any, spec: str) -> str:
+    """A card's figure formatted, or "not measured": a run without test faces records its accuracy as null, and
+    formatting that None crashed every command that printed the card."""
+    return format(x, spec) if strict_json.measured(x) and isinstance(x, (int, float)) else "not measured"
+
+
+def overall_accuracy(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """A classifier card's overall test accuracy entry ({"value", "lo", "hi", "n"}), where it has one."""
+    overall = metrics.get("overall")
+    acc = overall.get("accuracy") if isinstance(overall, dict) else None
+    return acc if isinstance(acc, dict) else None
+
+
+def _check_schema_version(version: Any, source: object) -> None:
+    """A card from a newer Bias Mirror asks for an upgrade, not a re-export with this (older) one."""
+    if version == SCHEMA_VERSION and type(version) is int:
+        return
+    if type(version) is int and version > SCHEMA_VERSION:
+        advice = "upgrade Bias Mirror to read it"
+    else:
+        advice = "re-export the model with this version of Bias Mirror"
+    raise BiasMirrorError(f"model card schema version {version!r} is not supported (this build reads "
+                          f"{SCHEMA_VERSION}); {advice}", source)
+
+
+def _tensor_specs(raw: Any, field_name: str, source: object) -> list[TensorSpec]:
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise BiasMirrorError(f"invalid model card: '{field_name}' must be a list of objects", source)
+    return [TensorSpec(**t) for t in raw]
+
+
+def _is_count(x: Any) -> bool:
+    """A positive whole number, and not a bool (JSON true would pass for 1)."""
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+def _is_sequence(x: Any) -> bool:
+    return isinstance(x, (list, tuple))
+
+
+def _check_labels(labels: Any, where: str, fail: Callable[[str], None]) -> None:
+    """Labels are a list of distinct names: a string "fm" was read as the labels f and m."""
+    if not _is_sequence(labels) or not all(isinstance(x, str) and x for x in labels):
+        fail(f"{where} must be a list of names (strings), not {labels!r}")
+    if len(set(labels)) != len(labels):
+        fail(f"{where} {list(labels)} name one label twice")
+
+
+def _check_tensor(spec: TensorSpec, role: str, fail: Callable[[str], None]) -> None:
+    """A tensor's axes: the batch first (a name such as "N"), then positive whole numbers or names."""
+    where = f"{role} '{spec.name}'"
+    if not isinstance(spec.name, str) or not spec.name:
+        fail(f"an {role} has no name")
+    for key in ("dtype", "layout", "color"):
+        value = getattr(spec, key)
+        if value is not None and not isinstance(value, str):
+            fail(f"{where}: '{key}' must be a string, not {value!r}")
+    if not _is_sequence(spec.shape) or not spec.shape:
+        fail(f"{where}: 'shape' must be a list of axes, not {spec.shape!r}")
+    if not isinstance(spec.shape[0], str) or not spec.shape[0]:
+        fail(f"{where}: the first axis is the batch and must be a name such as \"N\", not {spec.shape[0]!r}")
+    if not all(_is_count(d) or (isinstance(d, str) and d) for d in spec.shape[1:]):
+        fail(f"{where}: an axis after the batch must be a positive whole number or a name; shape {list(spec.shape)}")
+    if spec.labels is not None:
+        _check_labels(spec.labels, f"{where}: 'labels'", fail)
+        if len(spec.shape) != 2 or spec.shape[1] != len(spec.labels):
+            fail(f"{where} has {len(spec.labels)} labels but its shape is {list(spec.shape)}")
+
+
+def _check_sized(spec: TensorSpec | None, axes: tuple[int, ...], fail: Callable[[str], None]) -> None:
+    """The axes the runtime reads as sizes are positive whole numbers: a word or a negative image size passed
+    where the graph's axes are symbolic, then crashed the resize."""
+    if spec is None:
+        return
+    if len(spec.shape) <= max(axes) or not all(_is_count(spec.shape[a]) for a in axes):
+        fail(f"'{spec.name}' has shape {list(spec.shape)}: its sizes (axes {', '.join(map(str, axes))}) must be "
+             "positive whole numbers")
+
+
+def _check_sizes(card: "ModelCard", fail: Callable[[str], None]) -> None:
+    """Image sizes, the latent's length and the numbers of labels and conditions."""
+    if card.kind != "generator":
+        _check_sized(card.image_input, (1, 2, 3), fail)
+    else:
+        _check_sized(card.inputs[0], (1,), fail)
+    if card.kind in OUTPUT_NAMES:
+        _check_sized(card.output(OUTPUT_NAMES[card.kind]), (1, 2, 3), fail)
+    _check_sized(next((t for t in card.inputs if t.name == "condition"), None), (1,), fail)
+    if card.kind == "classifier":
+        _check_sized(card.output("probs"), (1,), fail)
+
+
+_JSON_NAMES = {str: "a string", dict: "an object"}
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,), "name": (str,), "method": (str,), "precision": (str,), "training": (dict,), "metrics": (dict,),
+    "direction": (str, type(None)), "cam": (dict, type(None)),
+}
+
+
+def _check_fields(card: "ModelCard", fail: Callable[[str], None]) -> None:
+    """Every field of the type the loaders read it as: "training": "oops" loaded, then crashed the summary."""
+    for key, types in _FIELD_TYPES.items():
+        value = getattr(card, key)
+        if not isinstance(value, types):
+            fail(f"'{key}' must be {' or '.join('null' if t is type(None) else _JSON_NAMES[t] for t in types)}, "
+                 f"not {value!r}"[:300])
+    if card.labels or card.kind == "classifier":
+        _check_labels(card.labels, "'labels'", fail)
+    for role, specs in (("input", card.inputs), ("output", card.outputs)):
+        for spec in specs:
+            _check_tensor(spec, role, fail)
+
+
+def _check_classifier_shapes(card: "ModelCard", probs: TensorSpec, cam: TensorSpec,
+                             fail: Callable[[str], None]) -> None:
+    """probs N×K and cam N×K×h×w, K the number of labels and h×w card.cam's grid: a third label over two columns
+    of probabilities loaded, then failed mid-run."""
+    k = len(card.labels)
+    if len(probs.shape) != 2 or probs.shape[1] != k:
+        fail(f"output 'probs' has shape {list(probs.shape)} but the card has {k} labels (N×{k} expected)")
+    if len(cam.shape) != 4 or cam.shape[1] != k:
+        fail(f"output '{cam.name}' has shape {list(cam.shape)} but the card has {k} labels (N×{k}×h×w expected)")
+    grid = card.cam.get("grid") if card.cam else None  # type: ignore[union-attr]
+    if not _is_sequence(grid) or list(grid) != list(cam.shape[2:]):
+        fail(f"cam 'grid' {grid!r} is not the {cam.name} output's h×w {list(cam.shape[2:])}")
+
+
+def _check_inputs_fed(card: "ModelCard", fail: Callable[[str], None]) -> None:
+    """Only the inputs the runtime feeds (the image or latent, and a filter's 'condition'): any other would be
+    missing at every run."""
+    first = card.inputs[0] if card.kind == "generator" else card.image_input
+    fed = {first.name, *(["condition"] if card.kind == "filter" else [])}  # type: ignore[union-attr]
+    extra = [t.name for t in card.inputs if t.name not in fed]
+    if extra:
+        fail(f"it lists input(s) {extra} that a {card.kind} is never fed (it takes "
+             + ("its image and optionally a 'condition')" if card.kind == "filter" else "one input)"))
 
 
 def classifier_card(

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import strict_json
-from .card import ModelCard
+from .card import ModelCard, figure, overall_accuracy
 
 
 def _num(x) -> str:
@@ -34,6 +34,8 @@ def _precision_lines(card: ModelCard) -> list[str]:
     keys = ("max_abs_dprob", "argmax_flips", "max_abs_grey", "p99_9_abs_grey")
     figures = ", ".join(f"{k} {p[k]:.4g}" for k in keys if k in p)
     verdict = "passes" if p.get("passed") else "FAILS"
+    if p.get("worst_condition"):
+        figures += f" (its worst condition, {p['worst_condition']}, of every condition measured)"
     lines.append(f"- parity with the parent on {p.get('n', '?')} inputs ({p.get('provider', '?')}): {figures}; "
                  f"{verdict} {p.get('limit', {})}")
     if p.get("cpu_fp32_ops"):
@@ -73,6 +75,15 @@ def _adoption_lines(training: dict) -> list[str]:
     return lines
 
 
+def _accuracy_line(o: dict, metrics: dict) -> str:
+    """The overall test accuracy, "not measured" where the run had no test faces (its value is null)."""
+    split = (metrics.get("evaluated_on") or {}).get("split", "test")
+    if not strict_json.measured(o.get("value")):
+        return f"Test accuracy not measured: no faces in the {split} split."
+    return (f"Test accuracy {figure(o['value'], '.4f')} [{figure(o.get('lo'), '.4f')}, {figure(o.get('hi'), '.4f')}] "
+            f"on {o.get('n', '?')} faces ({split} split).")
+
+
 def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
     t, m = card.training, card.metrics
     lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(), "",
@@ -93,10 +104,9 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
         c = t["composition"]
         lines.append(f"- training composition ({c['mode']} over {' × '.join(c['by'])}): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(c["achieved"].items())))
-    if card.kind == "classifier" and "overall" in m:
-        o = m["overall"]["accuracy"]
-        lines += ["", f"Test accuracy {o['value']:.4f} [{o['lo']:.4f}, {o['hi']:.4f}] on {o['n']} faces "
-                  f"({m.get('evaluated_on', {}).get('split', 'test')} split).", ""]
+    o = overall_accuracy(m) if card.kind == "classifier" else None
+    if o is not None:
+        lines += ["", _accuracy_line(o, m), ""]
         for grouping in m.get("by", {}):
             lines += _metric_rows(m["by"], grouping) + [""]
     elif m:

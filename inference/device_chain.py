@@ -119,10 +119,11 @@ class DeviceChain:
         session, batch = self.filter.session_for(n)
         padded = pad_batch(faces, batch)
         t = time.perf_counter()
-        feeds = {"image": ort.OrtValue.ortvalue_from_numpy(padded, self.device, self.device_id)}
+        # the inputs and outputs by the names the cards give (a card's "pixels" input failed mid-run here)
+        feeds = {self.filter.image_name: ort.OrtValue.ortvalue_from_numpy(padded, self.device, self.device_id)}
         if self.filter.condition is not None:
             rows = self.filter.condition_rows(None, n) if condition is None else np.asarray(condition, np.float32)
-            feeds["condition"] = ort.OrtValue.ortvalue_from_numpy(pad_batch(rows, batch), self.device, self.device_id)
+            feeds[self.filter.condition.name] = ort.OrtValue.ortvalue_from_numpy(pad_batch(rows, batch), self.device, self.device_id)
         with explained_failures(self.filter, n):
             filtered = self._on_device(session, feeds, "filtered")
         size = faces.shape[1]
@@ -138,9 +139,9 @@ class DeviceChain:
                     x = self._on_device(self._resizer(size, model.size[0]), {"image": filtered}, "resized")
                 session = model.session_for(n)[0]
                 binding = session.io_binding()
-                binding.bind_ortvalue_input("image", x)
+                binding.bind_ortvalue_input(model.image_name, x)
                 binding.bind_output("probs")  # small results come back to the host
-                binding.bind_output("cam")
+                binding.bind_output(model.card.cam["output"])  # type: ignore[index]
                 session.run_with_iobinding(binding)
                 probs, cams = binding.copy_outputs_to_cpu()
             model.run_ms += (time.perf_counter() - t) * 1000

@@ -17,7 +17,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from .batching import bucket, pad_batch
-from .card import METADATA_KEY, ModelCard, TensorSpec
+from .card import METADATA_KEY, OUTPUT_NAMES, ModelCard, TensorSpec
 from .errors import BiasMirrorError
 from .fixed_binding import NP_TYPES, FixedBinding
 from .runtime import CUDA, TRT, RuntimeConfig, SessionInfo, create_session
@@ -99,6 +99,7 @@ def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
         )
     card = ModelCard.from_json(meta[METADATA_KEY], path)
     _check_io(info.session, card, path)
+    _check_cam_grid(card, path)
     return info, card
 
 
@@ -117,6 +118,32 @@ def _check_io(sess: ort.InferenceSession, card: ModelCard, path: Path) -> None:
                 isinstance(c, int) and isinstance(g, int) and c != g for c, g in zip(spec.shape, node.shape)
             ):
                 raise BiasMirrorError(f"{role} '{spec.name}' has shape {node.shape} in the graph but {spec.shape} in the card", path)
+            _check_batch_axis(role, spec, node.shape, path)
+    undeclared = sorted(set(graph["input"]) - {t.name for t in card.inputs})
+    if undeclared:
+        raise BiasMirrorError(f"the graph takes input(s) {undeclared} that the card does not list, so nothing would "
+                              "feed them", path)
+
+
+def _check_cam_grid(card: ModelCard, path: Path) -> None:
+    """A classifier's CAM grid in whole numbers, as the runtime reads it (the card may name the axes only while an
+    exporter works the grid out)."""
+    if card.kind != "classifier":
+        return
+    grid = card.cam["grid"]  # type: ignore[index]  # a list as long as the CAM's h×w: the card's checks saw to it
+    if not all(isinstance(g, int) and not isinstance(g, bool) and g > 0 for g in grid):
+        raise BiasMirrorError(f"the card's cam grid {grid!r} is not two positive whole numbers: re-export the model "
+                              "(or adopt it again) to record its CAM's size", path)
+
+
+def _check_batch_axis(role: str, spec: TensorSpec, graph_shape: list, path: Path) -> None:
+    """A graph whose batch axis is fixed (at 1) under a card declaring a batch ("N") loaded, then failed on the
+    first frame with two faces ("Got invalid dimensions")."""
+    if isinstance(graph_shape[0], int) and isinstance(spec.shape[0], str):
+        raise BiasMirrorError(
+            f"{role} '{spec.name}' has its batch axis fixed at {graph_shape[0]} in the graph, but the card declares a "
+            f"batch ('{spec.shape[0]}') and the runtime runs several at a time: re-export it with a dynamic batch axis",
+            path)
 
 
 class OnnxModel:
@@ -183,11 +210,13 @@ class OnnxModel:
         for _ in range(2 if self.info.cuda_graph else 1):
             for size in sizes:
                 self._run({i.name: np.zeros([size if not isinstance(d, int) else d for d in i.shape], NP_TYPES[i.type])
-                           for i in self.session.get_inputs()})
+                           for i in self.session.get_inputs()}, [o.name for o in self.card.outputs])
         return len(sizes)
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Run on a batch (every feed's first axis is the batch), padded where it pays; outputs cut back to it."""
+    def _run(self, feeds: dict[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:
+        """Run on a batch (every feed's first axis is the batch), padded where it pays; ``outputs`` by name, in that
+        order, cut back to the batch. By name, not position: a filter whose graph lists a mask before 'filtered'
+        returned the mask."""
         n = len(next(iter(feeds.values())))
         session, size = self.session_for(n)
         if size != n:
@@ -196,12 +225,19 @@ class OnnxModel:
         try:
             with explained_failures(self, n):
                 if not self.info.cuda_graph:
-                    return [o[:n] for o in session.run(None, feeds)]
+                    return [o[:n] for o in session.run(list(outputs), feeds)]
                 if size not in self._fixed:
                     self._fixed[size] = FixedBinding(session, size)
-                return [o[:n] for o in self._fixed[size].run(feeds)]
+                fixed = self._fixed[size]
+                got = dict(zip(fixed.outputs, fixed.run(feeds)))  # FixedBinding returns the session's order
+                return [got[name][:n] for name in outputs]
         finally:
             self.run_ms += (time.perf_counter() - t) * 1000
+
+    @property
+    def image_name(self) -> str:
+        """The name the card gives the image (a classifier's or filter's) input."""
+        return self.card.image_input.name  # type: ignore[union-attr]
 
 
 class Classifier(OnnxModel):
@@ -227,7 +263,8 @@ class Classifier(OnnxModel):
         if faces.shape[0] == 0:
             h, w = self.card.cam["grid"]  # type: ignore[index]
             return np.zeros((0, len(self.labels)), np.float32), np.zeros((0, len(self.labels), h, w), np.float32)
-        probs, cam = self._run({"image": np.ascontiguousarray(faces, np.uint8)})
+        probs, cam = self._run({self.image_name: np.ascontiguousarray(faces, np.uint8)},
+                               ["probs", self.card.cam["output"]])  # type: ignore[index]
         return probs, cam
 
 
@@ -283,12 +320,12 @@ class Filter(OnnxModel):
         a conditional filter (default: its first condition, ``condition_rows``)."""
         if faces.shape[0] == 0:
             return faces.copy()
-        feeds = {"image": np.ascontiguousarray(faces, np.uint8)}
+        feeds = {self.image_name: np.ascontiguousarray(faces, np.uint8)}
         if self.condition is not None:
             if condition is None:
                 condition = self.condition_rows(None, faces.shape[0])
-            feeds["condition"] = np.asarray(condition, np.float32)
-        return self._run(feeds)[0]
+            feeds[self.condition.name] = np.asarray(condition, np.float32)
+        return self._run(feeds, [OUTPUT_NAMES["filter"]])[0]
 
 
 class Generator(OnnxModel):
@@ -299,7 +336,7 @@ class Generator(OnnxModel):
         return int(self.card.inputs[0].shape[1])
 
     def generate(self, z: np.ndarray) -> np.ndarray:
-        return self._run({self.card.inputs[0].name: np.asarray(z, np.float32)})[0]
+        return self._run({self.card.inputs[0].name: np.asarray(z, np.float32)}, [OUTPUT_NAMES["generator"]])[0]
 
 
 KINDS = {"classifier": Classifier, "filter": Filter, "generator": Generator}

@@ -166,3 +166,25 @@ def test_the_apps_session_figures_are_one_filters_and_start_afresh_for_another(t
     assert list(stats.all_delta_ita) == [4.0] and stats.filter_label == "f [lighter]"
     assert stats.notices() == ["session figures restarted for filter 'f [lighter]' (they were for 'f [darker]')"]
     assert stats.notices() == []
+
+
+@pytest.mark.parametrize("labels, shape, says", [
+    (["darker"], ["N", 2], "input 'condition' has 1 labels but its shape is ['N', 2]"),
+    (["darker", "same", "lighter"], ["N", "K"], "input 'condition' has 3 labels but its shape is ['N', 'K']"),
+    (["darker", "darker"], ["N", 2], "name one label twice"),
+])
+def test_condition_labels_that_do_not_fit_the_input_are_refused_at_load(tmp_path, tiny_models, labels, shape, says):
+    """Two labels over a K = 3 condition loaded and fed two-column rows to the graph mid-run."""
+    import onnx
+
+    m = onnx.load(str(tiny_models["conditional"]))
+    prop = next(p for p in m.metadata_props if p.key == "model_card")
+    card = json.loads(prop.value)
+    spec = next(t for t in card["inputs"] if t["name"] == "condition")
+    spec["labels"], spec["shape"] = labels, shape
+    prop.value = json.dumps(card)
+    path = tmp_path / "cond.onnx"
+    onnx.save(m, str(path))
+    with pytest.raises(BiasMirrorError) as err:
+        load_model(path)
+    assert str(err.value).startswith(f"{path}: invalid model card") and says in str(err.value), str(err.value)

@@ -93,3 +93,58 @@ def test_a_default_filter_reproduces_its_card_on_its_held_out_faces(path, tmp_pa
     clf = load_model(shipped[named["sha256"]], "classifier", RuntimeConfig(provider="cpu", threads=1))
     dp = p_female(clf, fake) - p_female(clf, faces)
     assert dp.mean() == pytest.approx(named["mean_delta_p_female"], abs=1e-3), path.name
+
+
+def _bad_card_copy(src: Path, dst: Path) -> Path:
+    """``src`` with a card whose "training" is a string, not an object."""
+    import json
+
+    import onnx
+
+    m = onnx.load(str(src))
+    prop = next(p for p in m.metadata_props if p.key == "model_card")
+    prop.value = json.dumps({**json.loads(prop.value), "training": "oops"})
+    onnx.save(m, str(dst))
+    return dst
+
+
+def test_a_malformed_card_in_the_models_folder_is_named_not_fatal(tmp_path, tiny_models, capsys, monkeypatch):
+    """It loaded and then crashed summary() in the folder loader, doctor and doctor --cards with a traceback."""
+    import argparse
+    import shutil
+
+    from inference import doctor
+    from inference.defaults import load_folder
+
+    shutil.copy(tiny_models["classifier"], tmp_path / "good.onnx")
+    bad = _bad_card_copy(tiny_models["classifier"], tmp_path / "bad.onnx")
+    found = load_folder(tmp_path, RuntimeConfig(provider="cpu"))
+    assert [m.path.name for m in found.classifiers] == ["good.onnx"]
+    assert len(found.errors) == 1 and found.errors[0].startswith(f"{bad}: invalid model card: 'training'")
+    monkeypatch.setattr(doctor, "MODELS_DIR", tmp_path)
+    assert doctor.main(argparse.Namespace(cards=True, cameras=0, no_gpu_probe=True)) == 1
+    out = capsys.readouterr().out
+    assert "## bad.onnx\n\nUNUSABLE — " in out and "'training' must be an object" in out and "(`good.onnx`" in out
+    assert doctor.main(argparse.Namespace(cards=False, cameras=0, no_gpu_probe=True)) == 0
+    out = capsys.readouterr().out
+    assert "  bad.onnx: UNUSABLE — " in out and "  good.onnx: classifier 'tiny-a'" in out
+
+
+def test_doctor_cards_names_a_card_whose_nested_record_is_malformed(tmp_path, tiny_models, capsys, monkeypatch):
+    """A "composition" of another shape than ours passed the card's checks and crashed the Markdown."""
+    import argparse
+    import json
+
+    import onnx
+
+    from inference import doctor
+
+    m = onnx.load(str(tiny_models["classifier"]))
+    prop = next(p for p in m.metadata_props if p.key == "model_card")
+    card = json.loads(prop.value)
+    card["training"]["composition"] = "balanced"
+    prop.value = json.dumps(card)
+    onnx.save(m, str(tmp_path / "odd.onnx"))
+    monkeypatch.setattr(doctor, "MODELS_DIR", tmp_path)
+    assert doctor.main(argparse.Namespace(cards=True, cameras=0, no_gpu_probe=True)) == 1
+    assert "## odd.onnx\n\nUNUSABLE — " in capsys.readouterr().out

@@ -109,3 +109,20 @@ def test_a_failed_run_in_the_chain_names_the_model(monkeypatch):
     monkeypatch.setattr(chain, "_on_device", exhausted)
     with pytest.raises(BiasMirrorError, match=r"engineer_filter\.onnx: filter .* batch of 2: .*Out of GPU memory"):
         chain.run(np.zeros((2, *flt.size, 3), np.uint8))
+
+
+def test_the_chain_feeds_the_models_by_the_names_their_cards_give(tmp_path, tiny_models):
+    """It fed every model as "image": a card naming its input "pixels" runs on the CPU, and failed mid-run in
+    the chain, the path a GPU takes."""
+    from tests.test_models import _input_renamed, _set, rewritten
+
+    renamed = {kind: rewritten(tiny_models[kind], tmp_path / f"{kind}.onnx", _set(["inputs", 0, "name"], "pixels"),
+                               _input_renamed) for kind in ("classifier", "darken")}
+    cls, flt = [load_model(renamed["classifier"], "classifier")], load_model(renamed["darken"], "filter")
+    paths = utk_images(3)
+    plain = FramePipeline(cls, flt, None, PipelineConfig(device_chain="off"))
+    bound = FramePipeline(cls, flt, None, PipelineConfig(device_chain="on"))
+    for (_, a, _), (_, b, _) in zip(plain.process_images(paths), bound.process_images(paths)):
+        assert np.array_equal(a.faces[0].filtered.crop, b.faces[0].filtered.crop)
+        name = cls[0].name
+        assert abs(a.faces[0].filtered.classifiers[name].p_female - b.faces[0].filtered.classifiers[name].p_female) < 5e-3

@@ -185,3 +185,84 @@ def test_card_precision_is_optional_and_checked(tiny_models):
     raw["precision"] = "int4"
     with pytest.raises(BiasMirrorError, match="precision 'int4'"):
         ModelCard.from_json(json.dumps(raw))
+
+
+def _conditional_trap(path):
+    """A conditional filter that is the identity under 'female' and adds 0.1 (about 13 grey levels) under 'male' as
+    the difference of two offsets near 1000, which fp16 (spacing 0.5 there) cannot hold: parity holds under the
+    first condition only."""
+    import torch
+
+    from inference.card import filter_card
+    from training.export import ImageToImageGraph, export
+
+    class Trap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(2, 1, bias=False), torch.nn.Linear(2, 1, bias=False)
+            with torch.no_grad():
+                self.a.weight[:] = torch.tensor([[0.0, 1000.1]])
+                self.b.weight[:] = torch.tensor([[0.0, 1000.0]])
+
+        def forward(self, x, c):
+            return torch.clamp(x + (self.a(c) - self.b(c))[:, :, None, None], -1, 1)
+
+    card = filter_card("trap", 32, "A->B", "test", {"dataset": "none"}, {}, ["female", "male"])
+    export(ImageToImageGraph(Trap(), conditional=True), [torch.zeros(1, 32, 32, 3, dtype=torch.uint8), torch.zeros(1, 2)],
+           ["image", "condition"], ["filtered"], path, card)
+    return path
+
+
+def test_a_conditional_filter_keeps_parity_under_every_condition_or_fails(tmp_path):
+    """Measured under its first condition only, a variant 13 grey levels off under 'male' was written as passing."""
+    parent = _conditional_trap(tmp_path / "trap.onnx")
+    out = tmp_path / "trap_fp16.onnx"
+    with pytest.raises(BiasMirrorError, match="fails parity: max_abs_grey .* under its worst condition, male,"):
+        fp16.make_variant(parent, out, require_utk(), 8, "cpu", echo=lambda s: None)
+    assert not out.exists()
+    fp16.make_variant(parent, out, require_utk(), 8, "cpu", force=True, echo=lambda s: None)
+    parity = read_card(out).metrics["fp16_parity"]
+    assert not parity["passed"] and parity["worst_condition"] == "male" and parity["max_abs_grey"] > fp16.MAX_GREY
+    assert parity["max_abs_grey_by_condition"]["female"] <= fp16.MAX_GREY
+    assert "its worst condition, male" in card_markdown(read_card(out), out.name, 0.1)
+
+
+def _unsqueeze_classifier(path):
+    """A classifier whose CAM is its probabilities unsqueezed and expanded: the converter leaves the Unsqueeze's
+    output typed fp16 after a kept-fp32 Softmax, a graph ONNX Runtime refuses."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    from inference.card import classifier_card
+
+    nodes = [h.make_node("Cast", ["image"], ["xf"], to=T.FLOAT),
+             h.make_node("ReduceMean", ["xf"], ["m"], axes=[1, 2], keepdims=0),
+             h.make_node("MatMul", ["m", "W"], ["lg"]),
+             h.make_node("Softmax", ["lg"], ["probs"], axis=1),
+             h.make_node("Unsqueeze", ["probs", "ax"], ["p4"]),
+             h.make_node("Expand", ["p4", "cs"], ["cam"])]
+    inits = [nh.from_array(np.array([[0.05, -0.05], [0, 0], [-0.05, 0.05]], np.float32), "W"),
+             nh.from_array(np.array([2, 3], np.int64), "ax"), nh.from_array(np.array([1, 1, 4, 4], np.int64), "cs")]
+    graph = h.make_graph(nodes, "c", [h.make_tensor_value_info("image", T.UINT8, ["N", 32, 32, 3])],
+                         [h.make_tensor_value_info("probs", T.FLOAT, ["N", 2]),
+                          h.make_tensor_value_info("cam", T.FLOAT, ["N", 2, 4, 4])], initializer=inits)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    card = classifier_card("unsq", 32, ["female", "male"], (4, 4), "test", {"dataset": "none"}, {})
+    model.metadata_props.add(key="model_card", value=card.to_json())
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_conversion_onnx_runtime_refuses_names_the_source_and_the_ops_to_keep(tmp_path, capsys):
+    """It read "…/.fp16-xxxx/…: not a readable ONNX model (truncated, corrupt…)", a temporary file since removed."""
+    src = _unsqueeze_classifier(tmp_path / "unsq.onnx")
+    out = tmp_path / "unsq_fp16.onnx"
+    code = main.main(["train", "fp16", str(src), "--out", str(out), "--images", str(require_utk()), "--n", "4",
+                      "--provider", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and not out.exists()
+    assert f"{src}: cannot convert to fp16: the converted graph is invalid (" in err, err
+    assert "Unsqueeze" in err and err.endswith("; try --keep-fp32 Unsqueeze")
+    assert ".fp16-" not in err and "corrupt" not in err and "Traceback" not in err

@@ -1,4 +1,6 @@
 """Loading models: every bad file gives one clear error naming the file."""
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -222,3 +224,195 @@ def test_onnx_runtime_keeps_no_telemetry_of_our_sessions(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert [p.relative_to(home) for p in home.rglob("*")] == []
+
+
+# --- cards and graphs that disagree, or a card field of the wrong type -------------------------------------
+
+def rewritten(src, dst, card_change=None, graph_change=None):
+    """A copy of model ``src`` at ``dst`` with its card JSON (a dict) and/or its ONNX graph changed in place."""
+    m = onnx.load(str(src))
+    if graph_change is not None:
+        graph_change(m.graph)
+    if card_change is not None:
+        prop = next(p for p in m.metadata_props if p.key == "model_card")
+        card = json.loads(prop.value)
+        card_change(card)
+        prop.value = json.dumps(card)
+    onnx.save(m, str(dst))
+    return dst
+
+
+def _symbolic_size(graph):
+    """The image input's height and width left open in the graph, as a model exported with dynamic sizes has."""
+    dims = graph.input[0].type.tensor_type.shape.dim
+    for d in (dims[1], dims[2]):
+        d.dim_param = "S"
+
+
+def _set(path, value):
+    def change(card):
+        target = card
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return change
+
+
+@pytest.mark.parametrize("field, change, graph_change", [
+    ("'cam'", _set(["cam"], "cam"), None),
+    ("'training'", _set(["training"], "oops"), None),
+    ("'metrics'", _set(["metrics"], [1, 2]), None),
+    ("'labels'", _set(["labels"], [1, 2]), None),
+    ("'labels'", _set(["labels"], "mf"), None),
+    ("'labels'", _set(["labels"], ["male", "male"]), None),
+    ("'name'", _set(["name"], 123), None),
+    ("'image'", _set(["inputs", 0, "shape"], ["N", -5, -5, 3]), _symbolic_size),
+    ("'image'", _set(["inputs", 0, "shape"], ["N", "big", "big", 3]), _symbolic_size),
+    ("cam 'grid'", _set(["cam", "grid"], [7, 7]), None),
+])
+def test_a_malformed_card_field_is_refused_by_name_not_a_traceback(tmp_path, tiny_models, field, change, graph_change):
+    """Each loaded (or crashed with AttributeError) and then crashed summary(), the resize or the CAM's reshape."""
+    path = rewritten(tiny_models["classifier"], tmp_path / "bad.onnx", change, graph_change)
+    with pytest.raises(BiasMirrorError) as err:
+        load_model(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: invalid model card") and field in text, text
+
+
+def test_a_generator_latent_without_a_length_is_refused():
+    from inference.card import ModelCard, generator_card
+
+    card = json.loads(generator_card("g", 8, 16, "test", {}, {}).to_json())
+    card["inputs"][0]["shape"] = ["N", "D"]
+    with pytest.raises(BiasMirrorError, match=r"g\.onnx: invalid model card: 'z' has shape \['N', 'D'\]"):
+        ModelCard.from_json(json.dumps(card), "g.onnx")
+
+
+def test_a_card_from_a_newer_bias_mirror_asks_for_an_upgrade(tmp_path, tiny_models):
+    path = rewritten(tiny_models["classifier"], tmp_path / "newer.onnx", _set(["schema_version"], 2))
+    with pytest.raises(BiasMirrorError, match="schema version 2 is not supported .*; upgrade Bias Mirror") as err:
+        load_model(path)
+    assert "re-export" not in str(err.value)
+
+
+def _batch_fixed_at_one(graph):
+    for v in [*graph.input, *graph.output]:
+        v.type.tensor_type.shape.dim[0].dim_value = 1
+
+
+@pytest.mark.parametrize("what, change, graph_change, says", [
+    ("batch", None, _batch_fixed_at_one, "input 'image' has its batch axis fixed at 1 in the graph, but the card "
+                                         "declares a batch ('N')"),
+    ("labels", _set(["labels"], ["male", "other", "female"]), None,
+     "output 'probs' has shape ['N', 2] but the card has 3 labels"),
+    ("labels, K open", lambda c: (_set(["labels"], ["male", "other", "female"])(c),
+                                  _set(["outputs", 0, "shape"], ["N", "K"])(c)), None,
+     "'probs' has shape ['N', 'K']: its sizes (axes 1) must be positive whole numbers"),
+])
+def test_a_card_the_graph_cannot_run_is_refused_at_load(tmp_path, tiny_models, what, change, graph_change, says):
+    """A batch fixed at 1 under "N" failed on ORT's "Got invalid dimensions" mid-audit; a third label over two
+    columns of probabilities with an IndexError."""
+    path = rewritten(tiny_models["classifier"], tmp_path / "bad.onnx", change, graph_change)
+    with pytest.raises(BiasMirrorError) as err:
+        load_model(path)
+    assert str(err.value).startswith(f"{path}: ") and says in str(err.value), str(err.value)
+
+
+def _extra_output_first(graph):
+    """A second output, the unfiltered face, listed before 'filtered'."""
+    graph.node.append(onnx.helper.make_node("Identity", [graph.input[0].name], ["mask"]))
+    first = onnx.helper.make_tensor_value_info("mask", onnx.TensorProto.UINT8, ["N", 32, 32, 3])
+    outputs = [first, *graph.output]
+    del graph.output[:]
+    graph.output.extend(outputs)
+
+
+def _outputs_reversed(graph):
+    outputs = list(graph.output)[::-1]
+    del graph.output[:]
+    graph.output.extend(outputs)
+
+
+def _input_renamed(graph, new="pixels"):
+    old = graph.input[0].name
+    graph.input[0].name = new
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+
+
+def test_outputs_are_read_by_the_names_the_card_gives(tmp_path, tiny_models, rng):
+    """By position, a filter listing a mask first returned the mask, and a classifier listing cam first failed."""
+    faces = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    darken = load_model(tiny_models["darken"])
+    masked = load_model(rewritten(tiny_models["darken"], tmp_path / "f.onnx", graph_change=_extra_output_first))
+    np.testing.assert_array_equal(masked.apply(faces), darken.apply(faces))
+    plain = load_model(tiny_models["classifier"])
+    swapped = load_model(rewritten(tiny_models["classifier"], tmp_path / "c.onnx", graph_change=_outputs_reversed))
+    for got, want in zip(swapped.predict(faces), plain.predict(faces)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_the_image_is_fed_by_the_name_the_card_gives(tmp_path, tiny_models, rng):
+    """Fed as "image", a model whose card names its input "pixels" failed: Required inputs (['pixels']) are missing."""
+    path = rewritten(tiny_models["classifier"], tmp_path / "pixels.onnx",
+                     _set(["inputs", 0, "name"], "pixels"), _input_renamed)
+    faces = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    probs, cam = load_model(path).predict(faces)
+    np.testing.assert_array_equal(probs, load_model(tiny_models["classifier"]).predict(faces)[0])
+
+
+def test_a_card_without_test_metrics_says_not_measured(tiny_models):
+    """A run with no test faces records its accuracy as null; formatting it crashed doctor, audit and the app."""
+    from dataclasses import replace
+
+    from inference.card_markdown import card_markdown
+
+    unmeasured = {"value": None, "lo": None, "hi": None, "n": 0}
+    card = replace(read_card(tiny_models["classifier"]),
+                   metrics={"overall": {"n": 0, "accuracy": unmeasured}, "by": {"gender×race": {}},
+                            "evaluated_on": {"split": "test", "n": 0}})
+    assert card.summary().endswith("test accuracy not measured")
+    md = card_markdown(card, "c.onnx", 0.1)
+    assert "Test accuracy not measured" in md and "None" not in md
+
+
+def test_training_without_test_faces_warns_and_its_card_reads_not_measured(tmp_path, caplog, capsys):
+    """A labels.csv of train and val only: the run wrote accuracy null, which every command printing the card
+    then crashed on, and nothing had said the card would carry no test metrics."""
+    import logging
+
+    import cv2
+
+    import main
+    from inference.card_markdown import card_markdown
+
+    data = tmp_path / "faces"
+    data.mkdir()
+    rows = ["file,gender,age,split"]
+    for i in range(24):
+        cv2.imwrite(str(data / f"{i}.png"), np.full((32, 32, 3), 40 + 8 * i, np.uint8))
+        rows.append(f"{i}.png,{('male', 'female')[i % 2]},30,{'val' if i >= 18 else 'train'}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    with caplog.at_level(logging.WARNING):
+        assert main.main(["train", "classifier", "--dataset", f"folder:{data}", "--size", "32", "--width", "8",
+                          "--epochs", "1", "--batch-size", "8", "--cache", "", "--device", "cpu", "--threads", "1",
+                          "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert any("no test faces" in r.getMessage() and "not measured" in r.getMessage() for r in caplog.records)
+    card = read_card(run / "model.onnx")
+    assert card.summary().endswith("test accuracy not measured")
+    assert "Test accuracy not measured" in card_markdown(card, "model.onnx", 0.1)
+
+
+def test_a_cam_grid_left_as_names_is_refused_at_load(tmp_path, tiny_models):
+    """The runtime sizes an empty batch's CAMs by the grid; named axes there crashed np.zeros."""
+    def named_grid(card):
+        card["cam"]["grid"] = ["h", "w"]
+        card["outputs"][1]["shape"] = ["N", 2, "h", "w"]
+
+    path = rewritten(tiny_models["classifier"], tmp_path / "named.onnx", named_grid)
+    with pytest.raises(BiasMirrorError, match=r"named\.onnx: the card's cam grid \['h', 'w'\] is not two positive"):
+        load_model(path)

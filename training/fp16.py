@@ -49,7 +49,7 @@ from inference.card import METADATA_KEY, ModelCard
 from inference.datasets.folder import list_images
 from inference.errors import BiasMirrorError
 from inference.images import read_rgb
-from inference.models import OnnxModel, load_model
+from inference.models import RUN_ERRORS, OnnxModel, load_model, ort_reason
 from inference.runtime import CPU, RuntimeConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,6 +58,8 @@ MAX_DPROB = 1e-2  # classifier: max |ΔP| over faces and labels
 MAX_GREY = 2  # filter / generator: max |Δ| in grey levels over all output values
 T = TypeVar("T")
 _ORT_NOT_IMPLEMENTED = ort.capi.onnxruntime_pybind11_state.NotImplemented  # type: ignore[attr-defined]
+_LOAD_ERRORS = (ort.capi.onnxruntime_pybind11_state.InvalidGraph,  # type: ignore[attr-defined]
+                ort.capi.onnxruntime_pybind11_state.InvalidProtobuf)  # type: ignore[attr-defined]
 
 
 class ProviderCannotRun(Exception):
@@ -208,14 +210,26 @@ def _not_implemented(exc: BaseException | None) -> tuple[str, str] | None:
     return None
 
 
-def open_variant(path: Path, runtime: RuntimeConfig, provider_name: str) -> OnnxModel:
+def open_variant(path: Path, runtime: RuntimeConfig, provider_name: str, src: Path) -> OnnxModel:
     try:
         return load_model(path, runtime=runtime)
     except Exception as exc:
         hit = _not_implemented(exc)
-        if hit is None:
-            raise
-        raise ProviderCannotRun(provider_name, hit[0], hit[1]) from exc
+        if hit is not None:
+            raise ProviderCannotRun(provider_name, hit[0], hit[1]) from exc
+        if isinstance(exc, BiasMirrorError) and isinstance(exc.__cause__, RUN_ERRORS + _LOAD_ERRORS):
+            raise invalid_conversion(exc.__cause__, path, src) from exc
+        raise
+
+
+def invalid_conversion(exc: BaseException, trial: Path, src: Path) -> BiasMirrorError:
+    """The converter's graph refused by ONNX Runtime, said of the source model with the op types to keep in fp32:
+    it was reported as an unreadable file at a temporary path that no longer existed."""
+    reason = ort_reason(exc)
+    ops = {n.name: n.op_type for n in onnx.load(str(trial), load_external_data=False).graph.node}
+    named = sorted({ops[m] for m in re.findall(r"\(([^()]+)\)", reason) if m in ops})
+    advice = f"; try --keep-fp32 {','.join(named)}" if named else "; try --keep-fp32 with the op types it names"
+    return BiasMirrorError(f"cannot convert to fp16: the converted graph is invalid ({reason}){advice}", src)
 
 
 # --- inputs -----------------------------------------------------------------
@@ -251,16 +265,22 @@ def model_inputs(model: OnnxModel, folder: Path, n: int) -> np.ndarray:
     return read_faces(sample_images(folder, n), model.size, folder)  # type: ignore[attr-defined]
 
 
-def runner(model: OnnxModel) -> Callable[[np.ndarray], list[np.ndarray]]:
+def runner(model: OnnxModel, condition: str | None = None) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """The model run on a batch; a conditional filter under ``condition`` (None: its first)."""
     if model.card.kind == "classifier":
         return lambda x: list(model.predict(x))  # type: ignore[attr-defined]
     if model.card.kind == "filter":
-        return lambda x: [model.apply(x)]  # type: ignore[attr-defined]
+        return lambda x: [model.apply(x, model.condition_rows(condition, len(x)))]  # type: ignore[attr-defined]
     return lambda x: [model.generate(x)]  # type: ignore[attr-defined]
 
 
-def run_all(model: OnnxModel, x: np.ndarray, batch: int = 32) -> list[np.ndarray]:
-    run = runner(model)
+def conditions(model: OnnxModel) -> list[str | None]:
+    """Every condition a filter can be asked for (as `train adopt` checks them); [None] for a model with none."""
+    return list(getattr(model, "condition_labels", ())) or [None]
+
+
+def run_all(model: OnnxModel, x: np.ndarray, batch: int = 32, condition: str | None = None) -> list[np.ndarray]:
+    run = runner(model, condition)
     parts = [run(x[i:i + batch]) for i in range(0, len(x), batch)]
     return [np.concatenate(p) for p in zip(*parts)]
 
@@ -290,6 +310,19 @@ def compare(kind: str, want: list[np.ndarray], got: list[np.ndarray]) -> dict:
         "limit": {"max_abs_grey": MAX_GREY},
         "passed": bool(d.max() <= MAX_GREY),
     }
+
+
+def compare_all(parent: OnnxModel, variant: OnnxModel, x: np.ndarray) -> dict:
+    """Parity under every condition, the worst one's figures kept: checked under the first condition only, a
+    conditional filter 13 grey levels off under its second was written with a card saying it passed."""
+    by = {c: compare(parent.card.kind, run_all(parent, x, condition=c), run_all(variant, x, condition=c))
+          for c in conditions(parent)}
+    if list(by) == [None]:
+        return by[None]
+    gate = "max_abs_dprob" if parent.card.kind == "classifier" else "max_abs_grey"
+    worst = max(by, key=lambda c: (not by[c]["passed"], by[c][gate]))
+    return {**by[worst], "passed": all(r["passed"] for r in by.values()), "worst_condition": worst,
+            f"{gate}_by_condition": {c: r[gate] for c, r in by.items()}}
 
 
 def speed(parent: OnnxModel, variant: OnnxModel, x: np.ndarray, batches: Sequence[int] = (1, 16),
@@ -347,9 +380,9 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
         trial = Path(tmp) / out.name
         onnx.save(with_card(fp16, variant_card(parent.card, src, keep_fp32, {"measured": False}), trial), str(trial))
         try:
-            variant = open_variant(trial, RuntimeConfig(provider=provider), parent.provider)
+            variant = open_variant(trial, RuntimeConfig(provider=provider), parent.provider, src)
             try:
-                want, got = run_all(parent, x), run_all(variant, x)
+                measured = compare_all(parent, variant, x)
             except Exception as exc:
                 hit = _not_implemented(exc)
                 if hit is None:
@@ -361,7 +394,7 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
             echo(f"warning: {exc}; writing it with parity UNMEASURED (--unchecked)")
             parity = {"measured": False, "reason": str(exc)}
         else:
-            parity = {"measured": True, "provider": variant.provider, "images": folder.name, **compare(parent.card.kind, want, got)}
+            parity = {"measured": True, "provider": variant.provider, "images": folder.name, **measured}
             if variant.info.provider == CPU:
                 ops = cpu_fp32_ops(trial)
                 parity["cpu_fp32_ops"] = ops
@@ -386,7 +419,8 @@ def figures(parity: dict) -> str:
     keys = ("max_abs_dprob", "p99_abs_dprob", "argmax_flips", "max_abs_dcam_relative",
             "max_abs_grey", "p99_9_abs_grey", "share_changed")
     shown = ", ".join(f"{k} {parity[k]:.4g}" for k in keys if k in parity)
-    return f"{shown} over {parity['n']} inputs on {parity['provider']} (limit {parity['limit']})"
+    worst = f" under its worst condition, {parity['worst_condition']}," if parity.get("worst_condition") else ""
+    return f"{shown}{worst} over {parity['n']} inputs on {parity['provider']} (limit {parity['limit']})"
 
 
 def report(parent: OnnxModel, parity: dict) -> str:

@@ -78,6 +78,13 @@ def export_classifier(net, size: int, path: Path, card) -> dict[str, float]:
     return diffs
 
 
+def no_test_note(dataset: str) -> str:
+    """Said plainly where a dataset has no test faces: the card then records no test metrics, shown as "not
+    measured", which otherwise surfaced only as null figures in metrics.json."""
+    return (f"no test faces: the test split of {dataset} is empty (after its filters), so the model card has no "
+            "test metrics and its accuracy reads \"not measured\"; give the dataset test faces to measure it")
+
+
 def finish(task, out: Path, name: str, export_to: str | None) -> Path:
     for module in task.modules().values():
         module.cpu()
@@ -110,6 +117,8 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
     print(f"exported {path} (parity: " + ", ".join(f"max|Δ{k}| {v:.2e}" for k, v in diffs.items()) + ")")
     model = load_model(path, "classifier", RuntimeConfig(provider="cpu"))
     test = [s for s, sp in zip(data.samples, data.split) if sp == "test"]
+    if not test:
+        log.warning("%s", no_test_note(data.read.name))
     metrics = evaluate(model, test)
     for grouping in GROUPINGS:
         print(format_table({name: metrics}, grouping), end="\n\n")
