@@ -26,6 +26,10 @@ _ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)", "float16": "
 
 # What ORT raises when a run fails (a kernel error, CUDA out of memory, a failing provider).
 RUN_ERRORS = (ort_state.Fail, ort_state.RuntimeException, ort_state.EPFail, ort_state.InvalidArgument)
+# ORT's status exceptions derive from Exception, not RuntimeError: each must be named to be caught
+LOAD_ERRORS = (ort_state.InvalidProtobuf, ort_state.Fail, ort_state.InvalidGraph, ort_state.InvalidArgument,
+               ort_state.RuntimeException, ort_state.EPFail, ort_state.NoSuchFile, ort_state.NoModel,
+               ort_state.NotFound, RuntimeError)
 _OUT_OF_MEMORY = re.compile(r"out of memory|failed to allocate|ALLOC_FAILED|BFCArena", re.IGNORECASE)
 # ORT's load errors open with a status code, the path and the C++ file, line and signature that raised them; the
 # reason comes last, often past 200 characters.
@@ -85,10 +89,13 @@ def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
         raise BiasMirrorError("the model file is empty", path)
     try:
         info = create_session(path, cfg)
-    except (ort.capi.onnxruntime_pybind11_state.InvalidProtobuf,  # type: ignore[attr-defined]
-            ort.capi.onnxruntime_pybind11_state.Fail,  # type: ignore[attr-defined]
-            ort.capi.onnxruntime_pybind11_state.InvalidGraph,  # type: ignore[attr-defined]
-            RuntimeError) as exc:
+    except ort_state.NotImplemented as exc:
+        # a well-formed graph with an operator or type this ONNX Runtime has no kernel for (it had given a
+        # traceback in run and the app, and stopped the app's start-up when a saved filter was one)
+        raise BiasMirrorError(f"this ONNX Runtime cannot run it: {ort_reason(exc)}; re-export it with operators and "
+                              "types that ONNX Runtime implements on this provider (e.g. float32 rather than double)",
+                              path) from exc
+    except LOAD_ERRORS as exc:
         raise BiasMirrorError(load_failure(ort_reason(exc)), path) from exc
     meta = info.session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in meta:

@@ -416,3 +416,25 @@ def test_a_cam_grid_left_as_names_is_refused_at_load(tmp_path, tiny_models):
     path = rewritten(tiny_models["classifier"], tmp_path / "named.onnx", named_grid)
     with pytest.raises(BiasMirrorError, match=r"named\.onnx: the card's cam grid \['h', 'w'\] is not two positive"):
         load_model(path)
+
+
+def test_a_model_this_onnx_runtime_cannot_run_is_named_not_a_traceback(tmp_path, tiny_models):
+    """ORT's NotImplemented (an Erf over doubles has no CPU kernel) derives from Exception, not RuntimeError: it
+    went through load_model as a traceback in run and the app, and stopped the app starting with it saved."""
+    from onnx import TensorProto, helper
+
+    from inference.defaults import load_folder
+
+    def erf_of_doubles(graph):
+        graph.node.extend([helper.make_node("Cast", ["image"], ["as_double"], to=TensorProto.DOUBLE),
+                           helper.make_node("Erf", ["as_double"], ["aux"])])
+        graph.output.append(helper.make_tensor_value_info("aux", TensorProto.DOUBLE, None))
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    path = rewritten(tiny_models["darken"], folder / "erf.onnx", graph_change=erf_of_doubles)
+    with pytest.raises(BiasMirrorError, match="this ONNX Runtime cannot run it: .*Erf") as exc:
+        load_model(path)
+    assert str(path) in str(exc.value)
+    loaded = load_folder(folder)
+    assert any("erf.onnx" in str(e) for e in loaded.errors)
