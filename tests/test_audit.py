@@ -897,3 +897,19 @@ def test_the_html_classifier_table_gives_the_n_its_accuracy_counts(tmp_path):
     assert rc == 0 and report["groups"]["sizes"]["age_band"]["30-44"] == 4
     html = (tmp_path / "out" / "report.html").read_text()
     assert re.findall(r"<tr><td>30-44</td><td>(\d+)</td>", html)[0] == "3"
+
+
+def test_a_groups_csv_names_files_stored_decomposed_as_it_types_them(world, tmp_path):
+    """A file stored as "José.jpg" in NFD (macOS) took no group from a CSV row typing it in NFC."""
+    import unicodedata
+
+    folder = _folder(tmp_path, world, n=2)
+    a, b = sorted(folder.iterdir())
+    a.rename(folder / unicodedata.normalize("NFD", "José.jpg"))
+    csv_path = tmp_path / "groups.csv"
+    csv_path.write_text(f"file,group\n{unicodedata.normalize('NFC', 'José.jpg')},A\n{b.name},B\n", encoding="utf-8")
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--no-filter", "--no-html", "--groups", str(csv_path), "--out", str(tmp_path / "o"))
+    assert rc == 0 and r["images"]["groups_csv"]["listed_not_found"] == []
+    groups = sorted(row["group"] for row in csv.DictReader(open(tmp_path / "o" / "faces.csv")))
+    assert groups == ["A", "B"]

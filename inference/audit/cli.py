@@ -26,6 +26,7 @@ from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec
 from ..user_dirs import default_cache_dir
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
 from ..datasets.folder import NOT_IN_FOLDER, list_images
+from ..datasets.sample import nfc
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
 from ..file_identity import file_hash
@@ -118,10 +119,11 @@ def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
     row that names no image is reported; an empty group cell is an image listed without a group. (A row with an
     empty cell had been reported "not in the folder", and its image took another row's group by bare name.)"""
     _, listed = read_rows_by_file(groups_csv, "the groups CSV", compared=["group"])
-    groups = {name: (r.get("group") or "").strip() for name, r in listed.items()}
+    # names compared in NFC: a CSV typed on one system names the files another stored decomposed (macOS)
+    groups = {nfc(name): (r.get("group") or "").strip() for name, r in listed.items()}
     samples, used = [], set()
     for s in read.samples:
-        rel, name = relative(s.path, read.root), Path(s.path).name
+        rel, name = nfc(relative(s.path, read.root)), nfc(Path(s.path).name)
         row = rel if rel in groups else name if name in groups else None
         if row is not None:
             used.add(row)
