@@ -37,6 +37,7 @@ from .workers import CaptureThread, DetectThread, InferenceThread, Mailbox
 
 log = logging.getLogger(__name__)
 DISPLAY_MS = 30  # the display timer; painting happens only when a new result arrives
+STOP_WAIT_MS = 300  # how long a source switch or quit waits for the capture to stop before leaving it behind
 OPEN_FILTER = f"Videos and images ({' '.join('*' + e for e in (*VIDEO_EXTENSIONS, *IMAGE_EXTENSIONS))});;All files (*)"
 
 
@@ -79,8 +80,10 @@ class MainWindow(QMainWindow):
         self.output_dir = Path(st.get(self.qs, "output_dir", str(st.default_output_dir()), str))
         self.display = DisplaySettings(
             view=st.get(self.qs, "view", "side by side", str), show_cam=st.get(self.qs, "show_cam", True, bool),
-            cam_model=st.get(self.qs, "cam_model", "", str) or None, cam_opacity=st.get(self.qs, "cam_opacity", 0.45, float),
-            split=st.get(self.qs, "split", 0.5, float), show_labels=st.get(self.qs, "show_labels", True, bool))
+            cam_model=st.get(self.qs, "cam_model", "", str) or None,
+            cam_opacity=st.get(self.qs, "cam_opacity", 0.45, float, within=(0.0, 1.0)),
+            split=st.get(self.qs, "split", 0.5, float, within=(0.0, 1.0)),
+            show_labels=st.get(self.qs, "show_labels", True, bool))
         if self.display.view not in VIEW_MODES:
             self.display.view = "side by side"
         self.paused = False
@@ -99,6 +102,9 @@ class MainWindow(QMainWindow):
         self._done_samples: deque[tuple[float, int]] = deque(maxlen=10)
         self._fps = (0.0, 0.0)
         self._closed = False
+        if (unsaved := st.unsaved_reason(self.qs)) is not None:
+            log.warning("%s", unsaved)
+            self._warn(unsaved)
 
         # --- models and the pipeline (owned by the inference thread from here on) -----------
         # What the command line chose wins over what the last session saved.
@@ -141,7 +147,9 @@ class MainWindow(QMainWindow):
         self.detect = DetectThread(self.pipeline.detector, self.captured, self.frames)
         self.inference = InferenceThread(self.pipeline, self.frames, self.results, self._on_result_worker)
         self.inference.error.connect(self._worker_error)
+        self.inference.skipped.connect(self._capture_warning)
         self.capture: CaptureThread | None = None
+        self._stopping: set[CaptureThread] = set()  # stopped, still in a read: kept until they end (see _stop_capture)
 
         self._build_ui(config)
         self.inference.start()
@@ -488,6 +496,8 @@ class MainWindow(QMainWindow):
         self.capture.status.connect(self._capture_status)
         self.capture.warning.connect(self._capture_warning)
         self.capture.ended.connect(self._source_ended)
+        self.capture.failed.connect(self._source_failed)
+        self.capture.finished.connect(self._capture_finished)
         self.capture.lost_changed.connect(self._camera_lost)
         self.capture.start()
         self.stack.setCurrentWidget(self.view)
@@ -502,21 +512,28 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.message_page)
 
     def _stop_capture(self) -> None:
+        """A capture stuck in a read is not waited for: the window froze for 5 s, then dropping the thread still
+        running aborted the app. It is kept here until it ends; once stopped, nothing it reads is delivered."""
         if self.capture is not None:
             cap, self.capture = self.capture, None
-            for sig in (cap.status, cap.warning, cap.ended, cap.lost_changed):
+            for sig in (cap.status, cap.warning, cap.ended, cap.failed, cap.lost_changed):
                 try:
                     sig.disconnect()
                 except (RuntimeError, TypeError):
                     pass
             cap.stop()
-            if not cap.wait(5000):
-                log.warning("the capture thread did not stop within 5 s; leaving it to finish")
+            if not cap.wait(STOP_WAIT_MS):
+                log.warning("reading %s has not returned yet; it is left to finish in the background", cap.source.name)
+                self._stopping.add(cap)  # its `finished`, queued to this thread, comes after this and lets it go
             self.captured.take()
             deadline = time.monotonic() + 1.0  # a frame being detected still lands in `frames`: let it, then drop it
             while not self.detect.idle() and time.monotonic() < deadline:
                 time.sleep(0.005)
             self.frames.take()
+
+    def _capture_finished(self) -> None:
+        if isinstance(cap := self.sender(), CaptureThread):
+            self._stopping.discard(cap)
 
     def ask_open_any(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", "", OPEN_FILTER)
@@ -565,15 +582,36 @@ class MainWindow(QMainWindow):
             self.recorder.paused_reason = None
             self.view.set_note("")
 
-    def _source_ended(self, text: str, waited_ms: int = 0) -> None:
-        if self.recorder.active and not (self.detect.idle() and self.inference.idle()) and waited_ms < 5000:
-            # the last frame may still be in the pipeline: its rows belong in the recording
-            QTimer.singleShot(50, lambda: self._source_ended(text, waited_ms + 50))
+    def _source_ended(self, text: str) -> None:
+        cap = self.sender()
+        if not isinstance(cap, CaptureThread) or cap is not self.capture:  # queued before another source opened
             return
-        note = text
-        if self.capture is not None and self.capture.source.end_warning == text:
+        if cap.source.end_warning == text:
             log.warning("%s", text)  # a video cut short: kept with the warnings, not only in the passing note
             self._warn(text)
+        self._end_of(cap, text)
+
+    def _source_failed(self, text: str) -> None:
+        """The failure names the source, the error and the log file (it said only "reading the source failed"),
+        and stays with the warnings. The thread has logged it."""
+        cap = self.sender()
+        if not isinstance(cap, CaptureThread) or cap is not self.capture:
+            return
+        text = where_details_are(text, self.log_path)
+        self._warn(text)
+        self._end_of(cap, text)
+
+    def _end_of(self, cap: CaptureThread, text: str, waited_ms: int = 0) -> None:
+        """Says that ``cap``'s source ended and stops the recording, once its last frame is through. Only while
+        ``cap`` is still the capture: a retry left waiting when another source opened stopped the new source's
+        recording and showed the old source's end."""
+        if cap is not self.capture:
+            return
+        if self.recorder.active and not (self.detect.idle() and self.inference.idle()) and waited_ms < 5000:
+            # the last frame may still be in the pipeline: its rows belong in the recording
+            QTimer.singleShot(50, lambda: self._end_of(cap, text, waited_ms + 50))
+            return
+        note = text
         if self._skipped:
             note += f"; {self._skipped} unreadable image(s) or frame(s) skipped, each named in the log"
         if self.recorder.active:

@@ -43,6 +43,26 @@ def free_base(folder: Path, name: str, suffixes: tuple[str, ...]) -> Path:
     return base
 
 
+SOURCE_COLUMNS = ("video_s",)  # columns a source brings (a video's position), not the models
+
+
+def _listed(columns: list[str]) -> str:
+    return ", ".join(columns[:3]) + (f" and {len(columns) - 3} more" if len(columns) > 3 else "")
+
+
+def why_columns_added(added: list[str]) -> str:
+    """What added ``added`` to a recording: a switch to a video adds video_s, and was put down to "the models
+    changed"."""
+    by_source = [c for c in added if c in SOURCE_COLUMNS]
+    by_models = [c for c in added if c not in SOURCE_COLUMNS]
+    causes = []
+    if by_source:
+        causes.append(f"the new source adds {_listed(by_source)}")
+    if by_models:
+        causes.append(f"the models changed and added column(s) {_listed(by_models)}")
+    return " and ".join(causes)
+
+
 class Recorder:
     """Streams one CSV row per face per processed frame while recording (flushed about every second)."""
 
@@ -77,8 +97,7 @@ class Recorder:
     def _new_part(self, path: Path, added: list[str]) -> None:
         """Called by the writer, under the lock, in the inference thread."""
         self.paths.append(path)
-        shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
-        self._notices.append((f"recording continues in {path.name}: the models changed and added column(s) {shown}; "
+        self._notices.append((f"recording continues in {path.name}: {why_columns_added(added)}; "
                               f"the earlier rows stay in {self.paths[-2].name}", False))
 
     def notices(self) -> list[tuple[str, bool]]:

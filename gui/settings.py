@@ -1,6 +1,7 @@
 """QSettings for the app. ``BIASMIRROR_SETTINGS`` (an .ini path) redirects them, so tests never touch the user's."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -17,8 +18,9 @@ def make_settings() -> QSettings:
     return QSettings(ORG, APP)
 
 
-def get(settings: QSettings, key: str, default, kind=None):
-    """A typed read: QSettings' ini backend returns strings for everything."""
+def get(settings: QSettings, key: str, default, kind=None, within: tuple[float, float] | None = None):
+    """A typed read: QSettings' ini backend returns strings for everything. A number that is not finite, or
+    outside ``within`` (inclusive), is the default: a saved "nan" or "1e20" kept the app from starting."""
     value = settings.value(key, default)
     if value is None:
         return default
@@ -27,12 +29,22 @@ def get(settings: QSettings, key: str, default, kind=None):
         if kind is bool:
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         if kind in (int, float):
-            return kind(value)
+            number = kind(value)
+            usable = math.isfinite(number) and (within is None or within[0] <= number <= within[1])
+            return number if usable else default
         if kind is list:
             return [] if value in ("", None) else (list(value) if isinstance(value, (list, tuple)) else [str(value)])
         return kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
+
+
+def unsaved_reason(settings: QSettings) -> str | None:
+    """Why ``settings`` cannot be saved (its file cannot be written), naming the file; None when it can."""
+    if settings.isWritable():
+        return None
+    return (f"settings cannot be saved to {settings.fileName()}: the file cannot be written; changes last this "
+            "session only")
 
 
 def default_output_dir() -> Path:

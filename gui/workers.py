@@ -18,7 +18,9 @@ display timer.
   is wasted on a frame that would be dropped.
 * The GUI thread only paints: a ``QTimer`` there takes the newest result.
 
-Stopping sets a flag and waits; nothing is ever terminated.
+Stopping sets a flag and waits; nothing is ever terminated. A capture stuck in a read (a camera unplugged, a
+huge image decoding) is not waited for: it is left to finish in the background, and nothing it reads after
+being stopped reaches the pipeline.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Generic, TypeVar
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 
 from inference.detect_ahead import detect_or_none
 from inference.errors import BiasMirrorError
@@ -37,8 +39,16 @@ from inference.pipeline import FramePipeline
 from inference.results import FrameResult
 from inference.sources import Frame, Source
 
+from .log_file import IN_THE_LOG
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def _error_text(exc: BaseException) -> str:
+    """The error's type and the first line of its message, short enough for the status bar."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 class Mailbox(Generic[T]):
@@ -82,13 +92,19 @@ class Mailbox(Generic[T]):
         self._event.set()
 
 
-class CaptureThread(QThread):
-    """Reads a source at its own pace (camera), its frame rate (video) or ``slideshow_fps`` (images)."""
+class CaptureThread(QObject):
+    """Reads a source at its own pace (camera), its frame rate (video) or ``slideshow_fps`` (images).
+
+    It reads on a daemon Python thread, not a QThread: a read can block for seconds (a V4L2 read after an unplug,
+    a huge PNG), and a QThread still running when its last reference went (a source switched, the app quit)
+    aborted the whole process ("QThread: Destroyed while thread is still running")."""
 
     status = Signal(str)  # plain-language state changes: lost, retrying, back
     warning = Signal(str)  # an unreadable image, skipped
     ended = Signal(str)  # the source has no more frames
+    failed = Signal(str)  # reading the source raised: the source, the error and "(details in the log)"
     lost_changed = Signal(bool)
+    finished = Signal()  # the thread has ended (a stopped capture's last word)
 
     def __init__(self, source: Source, mailbox: Mailbox[Frame], slideshow_fps: float = 2.0, parent=None):
         super().__init__(parent)
@@ -96,13 +112,35 @@ class CaptureThread(QThread):
         self.slideshow_fps = max(0.05, float(slideshow_fps))
         self._stop = threading.Event()
         self._paused = threading.Event()
+        self._deliver_lock = threading.Lock()  # a frame is put only while not stopped: see ``stop``
+        self._thread = threading.Thread(target=self._run_and_finish, name=f"capture {source.name}", daemon=True)
         self.retry_every = 1.0
 
+    def start(self) -> None:
+        self._thread.start()
+
+    def isRunning(self) -> bool:  # noqa: N802 — QThread's name, which callers and tests use
+        return self._thread.is_alive()
+
+    def wait(self, ms: int) -> bool:
+        """Up to ``ms`` milliseconds for the thread to end; True when it has (or never started)."""
+        if self._thread.ident is not None:
+            self._thread.join(ms / 1000)
+        return not self._thread.is_alive()
+
     def stop(self) -> None:
-        self._stop.set()
+        """Once this returns, no frame of this capture reaches the mailbox, even one whose read was still under
+        way: a stuck read's late frame would otherwise land in the next source's pipeline."""
+        with self._deliver_lock:
+            self._stop.set()
 
     def set_paused(self, paused: bool) -> None:
         (self._paused.set if paused else self._paused.clear)()
+
+    def _deliver(self, frame: Frame) -> None:
+        with self._deliver_lock:
+            if not self._stop.is_set():
+                self.mailbox.put(frame)
 
     def _interval(self) -> float:
         if self.source.live:
@@ -117,12 +155,19 @@ class CaptureThread(QThread):
         while not self._stop.is_set() and (left := end - time.monotonic()) > 0:
             time.sleep(min(0.05, left))
 
+    def _run_and_finish(self) -> None:
+        try:
+            self.run()
+        finally:
+            self.finished.emit()
+
     def run(self) -> None:
         try:
             self._loop()
-        except Exception:  # noqa: BLE001 — a thread must not die silently
-            log.exception("capture failed")
-            self.ended.emit("reading the source failed (details in the log)")
+        except Exception as exc:  # noqa: BLE001 — a thread must not die silently
+            log.exception("reading %s failed", self.source.name)
+            if not self._stop.is_set():
+                self.failed.emit(f"reading {self.source.name} failed: {_error_text(exc)} {IN_THE_LOG}")
         finally:
             try:
                 self.source.close()
@@ -137,6 +182,8 @@ class CaptureThread(QThread):
                 continue
             started = time.monotonic()
             frame = self.source.read()
+            if self._stop.is_set():  # stopped while the read was under way: what it read belongs to no one
+                return
             if frame is None:
                 # a short video's warning is its end note; the window keeps it among its warnings (warning
                 # is for frames skipped, which the window counts)
@@ -158,7 +205,7 @@ class CaptureThread(QThread):
                 lost = False
                 self.lost_changed.emit(False)
                 self.status.emit(f"{self.source.name}: receiving frames again")
-            self.mailbox.put(frame)
+            self._deliver(frame)
             wait = self._interval() - (time.monotonic() - started)
             if wait > 0:
                 self._sleep(wait)
@@ -207,6 +254,7 @@ class InferenceThread(QThread):
     """Owns the pipeline; processes the newest frame; publishes the newest result."""
 
     error = Signal(str)  # a short message for the status bar
+    skipped = Signal(str)  # a frame the pipeline refused (its type, its size), named: counted like unreadable ones
     processed = Signal()  # a new (result, is_rerun) is in the mailbox (the display timer polls anyway)
 
     def __init__(self, pipeline: FramePipeline, frames: Mailbox[Frame], results: Mailbox[tuple[FrameResult, bool]],
@@ -291,7 +339,9 @@ class InferenceThread(QThread):
             result = self.pipeline.process(frame.image, frame.timestamp, frame.name,  # type: ignore[arg-type]
                                            detected=frame.detected, still=frame.still, video_s=frame.video_s)
         except BiasMirrorError as exc:
-            self.error.emit(str(exc))
+            # the message said what was wrong but not with which file (a signed 16-bit TIFF in a folder)
+            text = str(exc) if frame.name in str(exc) else f"{frame.name}: {exc}"
+            (self.error if rerun else self.skipped).emit(text)  # a frame shown again is not skipped again
             return
         except Exception as exc:  # noqa: BLE001
             log.exception("processing %s failed", frame.name)

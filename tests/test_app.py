@@ -865,3 +865,210 @@ def test_the_plots_get_every_measured_frame_not_only_the_ones_shown(qtbot, make_
     w._on_result_worker(replace(skipped, faces=tuple(replace(f, track_id=778) for f in skipped.faces)), False)
     w._tick()
     assert not {777, 778} & set(w.plots.last_seen) and not {777, 778} & set(w.stats.frames)
+
+
+# --- found by a third review of the app (2026-12-06) ----------------------------------------------------------------
+
+class _ScriptedCamera:
+    """A live source: ``frames`` frames, then what ``after`` does (raise, or block in the read); with "end", frames
+    until ``release`` is set, then the end."""
+
+    live = True
+    name = "camera 7"
+    end_warning = None
+
+    def __init__(self, frames: int, after: str, block_s: float = 4.0):
+        import threading
+
+        self.image = cv2.imread(str(utk_images(1)[0]))
+        self.frames, self.after, self.block_s = frames, after, block_s
+        self.n = 0
+        self.stuck, self.release, self.returned = threading.Event(), threading.Event(), threading.Event()
+        self.released_in_time = False
+
+    def read(self):
+        import time
+
+        from inference.sources import Frame
+
+        time.sleep(0.02)
+        self.n += 1
+        if self.after == "end" and self.release.is_set():
+            return None
+        if self.n > self.frames and self.after != "end":
+            if self.after == "raise":
+                raise OSError(5, "Input/output error", "/dev/video7")
+            self.stuck.set()  # "block": as a V4L2 read can for seconds after an unplug
+            self.released_in_time = self.release.wait(self.block_s)
+            self.returned.set()
+        return Frame(self.image, self.n, time.monotonic(), self.name)
+
+    def reopen(self):
+        return False
+
+    def close(self):
+        pass
+
+
+def _fake_camera(monkeypatch, cam: _ScriptedCamera) -> None:
+    import gui.main_window as mw
+
+    real = mw.open_source
+    monkeypatch.setattr(mw, "open_source", lambda spec, loop=False: cam if spec == "7" else real(spec, loop=loop))
+
+
+def test_an_old_sources_end_never_stops_the_new_sources_recording(qtbot, make_window, faces_dir, monkeypatch):
+    """The end waited for its last frame on a timer tied to no source: a source opened meanwhile had its recording
+    stopped and the old source's "end of" shown over it."""
+    import threading
+
+    cam = _ScriptedCamera(0, "end")
+    _fake_camera(monkeypatch, cam)
+    w = make_window(None, loop=True)
+    w.toggle_record()
+    busy = threading.Event()
+    busy.set()
+    monkeypatch.setattr(w.inference, "idle", lambda: not busy.is_set())  # the camera's last frame still in analysis
+    assert w.open_source("7")
+    with qtbot.waitSignal(w.capture.ended, timeout=WAIT):  # reaches the window first, which waits for the last frame
+        cam.release.set()
+    assert w.open_source(str(faces_dir))  # the user opens another source meanwhile
+    busy.clear()
+    names = {p.name for p in faces_dir.iterdir()}
+    qtbot.waitUntil(lambda: _has_faces(w) and w.last_result.source in names, timeout=WAIT)
+    qtbot.wait(300)  # the old wait's timer has long fired by now
+    assert w.recorder.active and "end of" not in w.view.note and w.source_name == str(faces_dir)
+
+
+def test_a_source_stuck_in_a_read_is_left_behind_not_waited_for_and_its_late_frame_dropped(
+        qtbot, make_window, faces_dir, monkeypatch):
+    """Switching waited 5 s for the read, then dropped the QThread still running: the app aborted."""
+    cam = _ScriptedCamera(3, "block")
+    _fake_camera(monkeypatch, cam)
+    w = make_window(None)
+    assert w.open_source("7")
+    qtbot.waitUntil(cam.stuck.is_set, timeout=WAIT)
+    old = w.capture
+    put, delivered = w.captured.put, []
+    monkeypatch.setattr(w.captured, "put", lambda frame: (delivered.append(frame.name), put(frame)))
+    assert w.open_source(str(faces_dir))
+    assert old.isRunning() and not cam.returned.is_set()  # not waited for: still in its read
+    cam.release.set()
+    qtbot.waitUntil(lambda: not old.isRunning(), timeout=WAIT)
+    assert cam.released_in_time
+    qtbot.waitUntil(lambda: not w._stopping, timeout=WAIT)  # kept until it ended, then let go
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    assert delivered and cam.name not in delivered  # what it read after the switch reached no one
+
+
+def test_quitting_with_a_source_stuck_in_a_read_neither_waits_for_it_nor_aborts(tmp_path):
+    script = """
+import sys, threading, time
+import numpy as np
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+import gui.main_window as mw
+from inference.sources import Frame
+stuck = threading.Event()
+class Stuck:
+    live, name, end_warning = True, "camera 7", None
+    def read(self):
+        stuck.set()
+        threading.Event().wait()  # never returns, as a dead camera's read may not
+    def close(self):
+        pass
+mw.open_source = lambda spec, loop=False: Stuck()
+w = mw.MainWindow("7", [], [], [])
+while not stuck.is_set():
+    app.processEvents()
+    time.sleep(0.01)
+w.close()
+print("closed", flush=True)
+"""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", BIASMIRROR_SETTINGS=str(tmp_path / "s.ini"))
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "closed" in done.stdout, done.stderr
+    assert "Destroyed while thread" not in done.stderr and "left to finish in the background" in done.stderr
+
+
+def test_a_corrupt_number_in_the_settings_falls_back_to_its_default(qtbot, make_window, tmp_path):
+    """cam_opacity=nan kept the app from starting (int(nan * 100)); 1e400 and 1e20 overflowed."""
+    from PySide6.QtCore import QSettings
+
+    from gui import settings as st
+
+    (tmp_path / "settings.ini").write_text("[General]\ncam_opacity=nan\nsplit=1e400\n")
+    w = make_window(None)
+    assert (w.display.cam_opacity, w.display.split, w.opacity.value()) == (0.45, 0.5, 45)
+    qs = QSettings(str(tmp_path / "other.ini"), QSettings.Format.IniFormat)
+    for text in ("1e20", "-3", "inf", "nan"):
+        qs.setValue("x", text)
+        assert st.get(qs, "x", 0.45, float, within=(0.0, 1.0)) == 0.45
+    qs.setValue("x", "1e400")
+    assert st.get(qs, "x", 7, int) == 7
+    qs.setValue("x", "0.3")
+    assert st.get(qs, "x", 0.45, float, within=(0.0, 1.0)) == 0.3
+
+
+def test_settings_that_cannot_be_saved_are_said_so_with_the_file(qtbot, make_window, tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    where = tmp_path / "a_file" / "settings.ini"
+    monkeypatch.setenv("BIASMIRROR_SETTINGS", str(where))
+    w = make_window(None)
+    w._update_providers()
+    assert f"settings cannot be saved to {where}" in w.status_warn.text()
+
+
+def test_a_frame_the_pipeline_refuses_is_named_counted_and_kept(qtbot, make_window, faces_dir, monkeypatch, caplog):
+    """The message ("frames of int16 pixels are not supported") did not say which file, and the frame was not
+    counted with the skipped ones."""
+    from inference.errors import BiasMirrorError
+
+    shutil.copy(next(faces_dir.iterdir()), faces_dir / "0_refused.tif")
+    caplog.set_level(logging.WARNING)
+    w = make_window(None, fps=50.0)
+    process = w.pipeline.process
+
+    def refusing(image, *args, **kw):
+        if args[1] == "0_refused.tif":
+            raise BiasMirrorError("frames of type int16 are not supported")
+        return process(image, *args, **kw)
+
+    monkeypatch.setattr(w.pipeline, "process", refusing)
+    assert w.open_source(str(faces_dir))
+    qtbot.waitUntil(lambda: "end of" in w.view.note, timeout=WAIT)
+    said = "0_refused.tif: frames of type int16 are not supported"
+    assert "1 unreadable image(s) or frame(s) skipped" in w.view.note and said in w._warnings
+    assert any(said in r.getMessage() for r in caplog.records)
+
+
+def test_a_recording_split_by_a_new_source_says_the_source_added_the_column(qtbot, make_window, faces_dir, tmp_path):
+    """A video's video_s column, added when the user switched to it, was put down to "the models changed"."""
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
+    for face in sorted(faces_dir.iterdir())[:4]:
+        writer.write(cv2.resize(cv2.imread(str(face)), (320, 240)))
+    writer.release()
+    w = make_window(str(faces_dir), loop=True)
+    said: list[str] = []
+    w.statusBar().messageChanged.connect(said.append)
+    w.toggle_record()
+    qtbot.waitUntil(lambda: w.recorder.rows > 0, timeout=WAIT)
+    assert w.open_source(str(clip))
+    qtbot.waitUntil(lambda: any("continues in" in t for t in said), timeout=WAIT)
+    text = next(t for t in said if "continues in" in t)
+    assert "the new source adds video_s" in text and "models" not in text
+
+
+def test_a_source_that_fails_mid_session_is_named_with_its_error_and_the_log(qtbot, make_window, monkeypatch,
+                                                                            tmp_path):
+    """It said "reading the source failed (details in the log)": no source, no error, no log file, not kept."""
+    _fake_camera(monkeypatch, _ScriptedCamera(8, "raise"))
+    log_path = tmp_path / "app.log"
+    w = make_window(None, log_path=log_path)
+    w.toggle_record()
+    assert w.open_source("7")
+    qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)
+    said = f"reading camera 7 failed: OSError: [Errno 5] Input/output error: '/dev/video7' (details in {log_path})"
+    assert w.view.note.startswith(said) and "recording saved" in w.view.note and said in w._warnings
