@@ -242,3 +242,15 @@ def test_a_trainer_command_exits_0_at_max_steps_130_on_ctrl_c_and_goes_on_when_d
         assert load_checkpoint(tmp_path / out)["step"] in (2, 3)
         assert run_for_cli(ToyTask(), LoopConfig(tmp_path / out, epochs=2, batch_size=8, resume=True)) is None
     assert run_for_cli(ToyTask(), LoopConfig(tmp_path / "whole", epochs=1, batch_size=8)) is None
+
+
+def test_max_steps_as_many_as_are_left_finishes_the_run(tmp_path):
+    """Checked after the last step, it had stopped a run with nothing left to train before its last epoch ended:
+    "continue with --resume", no epochs.csv row, nothing exported; the resume then trained 0 steps to finish."""
+    out = tmp_path / "run"
+    assert run_for_cli(ToyTask(), LoopConfig(out, epochs=2, batch_size=8, max_steps=16)) is None  # 2 × 64/8
+    assert [r["epoch"] for r in csv.DictReader(open(out / "epochs.csv"))] == ["0", "1"]
+    stopped = tmp_path / "stopped"  # at an epoch's end with epochs to go: that epoch is ended, then it stops
+    assert run_for_cli(ToyTask(), LoopConfig(stopped, epochs=2, batch_size=8, max_steps=8)) == 0
+    assert [r["epoch"] for r in csv.DictReader(open(stopped / "epochs.csv"))] == ["0"]
+    assert load_checkpoint(stopped)["step"] == 8

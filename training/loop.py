@@ -703,7 +703,13 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
             t0 = time.time()
             waited = 0.0  # time the step loop sat waiting for its next batch
             stream = batch_stream(task, order, cfg, device)
+            batches_left = len(order) // cfg.batch_size
             while True:
+                # checked before a step, not after the last one: --max-steps equal to the steps left had stopped
+                # the run before its last epoch ended, said "continue with --resume" and exported nothing
+                if cfg.max_steps is not None and steps_here >= cfg.max_steps and batches_left > 0:
+                    raise StoppedEarly
+                batches_left -= 1
                 t_wait = time.perf_counter()
                 batch = next(stream, None)
                 waited += time.perf_counter() - t_wait
@@ -729,8 +735,6 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                     ckpt.save(task, epoch, consumed, ctx)
                 if _any_rank(stop.requested, ctx):
                     raise Interrupted
-                if cfg.max_steps is not None and steps_here >= cfg.max_steps:
-                    raise StoppedEarly
             bar.close()
             train_seconds = time.time() - t0
             consumed = 0
