@@ -275,7 +275,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--providers", help="ONNX Runtime providers to compare, a comma list of cpu,cuda,cuda-graph,"
                                        "tensorrt,auto (default: --provider; cuda-graph: CUDA replaying CUDA graphs); "
                                        "one that cannot start is reported as unavailable")
-    p.add_argument("--resolution", default="640x480")
+    p.add_argument("--resolution", default="640x480", help="frame size the faces are tiled onto, WxH (default %(default)s)")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch eager baseline")
     p.add_argument("--soak", type=non_negative_float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end")
     p.add_argument("--json", help="write the results here")
@@ -298,6 +298,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "write where the host time went, by function, to DIR/<row>.txt")
     p.add_argument("--profile-frames", type=positive_int, default=30, help="frames profiled per row with --profile-host")
     add_model_arguments(p, haar_both=True)
+    for action in p._actions:
+        if action.dest == "classifier":  # bench times two by default, as the goals are stated for two
+            action.help = "ONNX classifier (repeat; default: the first two in resources/models)"
 
 
 @dataclass

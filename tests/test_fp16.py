@@ -266,3 +266,20 @@ def test_a_conversion_onnx_runtime_refuses_names_the_source_and_the_ops_to_keep(
     assert f"{src}: cannot convert to fp16: the converted graph is invalid (" in err, err
     assert "Unsqueeze" in err and err.endswith("; try --keep-fp32 Unsqueeze")
     assert ".fp16-" not in err and "corrupt" not in err and "Traceback" not in err
+
+
+def test_a_variant_written_among_the_default_models_is_said_to_be_one(tiny_models, tmp_path, monkeypatch):
+    """`train fp16 resources/models/x.onnx` writes beside it, where it silently became a fourth default classifier."""
+    import shutil
+
+    defaults = tmp_path / "models"
+    defaults.mkdir()
+    src = defaults / "c.onnx"
+    shutil.copy(tiny_models["classifier"], src)
+    monkeypatch.setattr(fp16, "MODELS_DIR", defaults)
+    said = []
+    out = fp16.make_variant(src, None, require_utk(), N, "cpu", force=True, echo=said.append)
+    assert out.parent == defaults and any("is now one of the default models" in s for s in said)
+    said.clear()
+    fp16.make_variant(src, tmp_path / "elsewhere.onnx", require_utk(), N, "cpu", force=True, echo=said.append)
+    assert not any("default models" in s for s in said)

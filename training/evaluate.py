@@ -101,7 +101,8 @@ def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tup
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", required=True, help="an ONNX classifier (repeat to compare)")
     p.add_argument("--dataset", required=True, help="KIND:PATH, e.g. utkface:../shared/datasets/utkface")
-    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
+                   help="the split evaluated on (default %(default)s; all: every labelled face)")
     p.add_argument("--min-age", type=int_at_least(-1), default=None,
                    help=f"evaluate on faces at least this old (-1: all); default: the age the models' cards were "
                         f"trained and tested on ({DEFAULT_MIN_AGE} where they do not say or disagree)")

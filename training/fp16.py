@@ -47,6 +47,7 @@ from inference.arg_checks import check_output_file, positive_int
 from inference.file_identity import file_hash
 from inference.card import METADATA_KEY, ModelCard
 from inference.datasets.folder import list_images
+from inference.defaults import MODELS_DIR
 from inference.errors import BiasMirrorError
 from inference.images import read_rgb
 from inference.models import RUN_ERRORS, OnnxModel, load_model, ort_reason
@@ -412,6 +413,10 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
                 echo("warning: parity FAILED; writing it anyway (--force)")
         save(with_card(fp16, variant_card(parent.card, src, keep_fp32, parity), out), out)
     echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; parent {src.stat().st_size / 1e6:.1f} MB)")
+    if out.resolve().parent == MODELS_DIR.resolve():
+        # beside a default model it is one more default, which the app, run and audit then load unasked
+        echo(f"note: {out.name} is in {MODELS_DIR}, so it is now one of the default models; move it elsewhere if it "
+             "should not be")
     return out
 
 

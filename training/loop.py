@@ -146,7 +146,8 @@ def add_run_arguments(p, out_help: str) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the checkpoint in --out (with any number of processes) with its own settings: a "
                         "training setting given as well must be the checkpoint's; how it runs (--max-steps, --threads, "
-                        "--workers, --device, --precision, --channels-last, --compile, --cache) and --name may change")
+                        "--workers, --device, --precision, --channels-last, --compile, --cache), --name and --export-to "
+                        "may change (for the CycleGAN more: docs/training_at_scale.md)")
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="stop after this many steps, checkpointed; continue later with --resume")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",

@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="find faces with the detector (default for folder datasets)")
     det.add_argument("--aligned", dest="detect", action="store_false",
                      help="the whole image is the face (default for utkface/celeba/fairface)")
-    p.add_argument("--batch", type=positive_int, default=32, help="images per batched model call")
+    p.add_argument("--batch", type=positive_int, default=32, help="images per batched model call (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-html", action="store_true", help="write report.json only")
     gate = p.add_argument_group("ship gate (a filter): exit status 1 when a group's mean shift is shown beyond tolerance")

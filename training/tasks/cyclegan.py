@@ -30,7 +30,7 @@ from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
 from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
-                           load_checkpoint, loop_config_from_args, run_for_cli)
+                           check_same_data, data_counts, load_checkpoint, loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, given_options,
                              model_name, option_name, record_resume, refuse_changed_settings, started_here)
@@ -411,7 +411,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="engineer: adults balanced over gender×race → tech-workforce mix; aging: 20–35 → 60+")
     src.add_argument("--min-domain-size", type=positive_int, default=200, help="refuse domains with fewer training images")
     p.add_argument("--preset", choices=list(PRESETS), default="cpu",
-                   help="network size: smoke (tests), cpu (64 px), fast (128 px), full (256 px, the paper)")
+                   help="network size: smoke (tests), cpu (64 px), fast (128 px), full (256 px, the paper); default "
+                        "%(default)s")
     p.add_argument("--n-epochs", type=non_negative_int, default=None,
                    help=f"epochs at the initial LR (default {SCHEDULE_DEFAULTS['n_epochs']}; 0: decay from the start); "
                         "--resume may lengthen it while the run has not begun its decay, and change nothing else "
@@ -640,6 +641,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"{epochs} epochs × {steps} steps{shared}, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
     if args.export_only:
         state = load_checkpoint(out, "cyclegan")
+        # as a resume does: a card had given a domain's count of today for weights trained on fewer images
+        check_same_data(state.get("data"), data_counts(task), out / CHECKPOINT)
         for k, m in task.modules().items():
             m.load_state_dict(state["modules"][k])
         steps = state["step"]
