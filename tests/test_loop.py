@@ -254,3 +254,22 @@ def test_max_steps_as_many_as_are_left_finishes_the_run(tmp_path):
     assert run_for_cli(ToyTask(), LoopConfig(stopped, epochs=2, batch_size=8, max_steps=8)) == 0
     assert [r["epoch"] for r in csv.DictReader(open(stopped / "epochs.csv"))] == ["0"]
     assert load_checkpoint(stopped)["step"] == 8
+
+
+def test_an_epoch_resumed_part_way_logs_its_whole_time(tmp_path, monkeypatch):
+    """Its row had counted only the part after the resume: an epoch of 0.0 s after a resume at its last step."""
+    import training.loop as loop
+
+    clock = [1000.0]
+    monkeypatch.setattr(loop.time, "time", lambda: clock[0])
+
+    class Slow(ToyTask):
+        def step(self, batch, ctx):
+            clock[0] += 1.0  # each step takes a second
+            return super().step(batch, ctx)
+
+    out = tmp_path / "run"
+    assert run_for_cli(Slow(), LoopConfig(out, epochs=1, batch_size=8, max_steps=5)) == 0
+    assert run_for_cli(Slow(), LoopConfig(out, epochs=1, batch_size=8, resume=True)) is None
+    row = next(csv.DictReader(open(out / "epochs.csv")))
+    assert float(row["epoch_seconds"]) == 8.0  # 5 steps before the stop, 3 after

@@ -99,6 +99,9 @@ class StepContext:
     epoch: int = 0
     step: int = 0  # optimiser steps so far, all processes together
     samples: int = 0  # samples consumed so far by all processes: a world-size-free position
+    # the epoch in hand's seconds so far and the share of them spent waiting for data, kept in checkpoints: an
+    # epoch resumed part-way through had logged only the part after the resume (an epoch of 0.0 s)
+    epoch_timing: tuple[float, float] = (0.0, 0.0)
     rank: int = 0
     world: int = 1
     batch_size: int = 1  # per process
@@ -390,6 +393,7 @@ class Checkpoints:
             "torch_rng": own["torch_rng"],  # rank 0's, as checkpoints from before "processes" held it
             "processes": processes,
             "data": data_counts(task),
+            "epoch_timing": list(ctx.epoch_timing) if samples_in_epoch else [0.0, 0.0],
             "extra": extra or {},
         }
         tmp = self.path.with_suffix(".tmp")
@@ -668,6 +672,8 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         # checkpoints from before multi-process training count batches of one process
         consumed = state.get("samples_in_epoch", state["batch_in_epoch"] * cfg.batch_size)
         ctx.samples = state.get("samples", state["step"] * cfg.batch_size)
+        if consumed:
+            ctx.epoch_timing = tuple(state.get("epoch_timing", (0.0, 0.0)))  # type: ignore[assignment]
         log.info("resumed from %s at epoch %d, sample %d (saved by %d process(es), now %d)",
                  ckpt.path, start_epoch, consumed, state.get("world", 1), dist.world)
     elif ckpt.path.exists():
@@ -701,8 +707,9 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
             done_before = consumed // per_step
             bar = tqdm(total=done_before + len(order) // cfg.batch_size, initial=done_before,
                        desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not ctx.is_main, mininterval=1, dynamic_ncols=True)
-            t0 = time.time()
-            waited = 0.0  # time the step loop sat waiting for its next batch
+            before = ctx.epoch_timing if consumed else (0.0, 0.0)  # a resumed epoch's earlier part
+            t0 = time.time() - before[0]
+            waited = before[1]  # time the step loop sat waiting for its next batch
             stream = batch_stream(task, order, cfg, device)
             batches_left = len(order) // cfg.batch_size
             while True:
@@ -728,6 +735,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 consumed += per_step
                 steps_here += 1
                 pos = (epoch, consumed)
+                ctx.epoch_timing = (time.time() - t0, waited)
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
                 if ctx.is_main and ctx.step % 20 == 0:
