@@ -783,3 +783,17 @@ def test_a_teacher_trained_on_another_folder_is_refused(tmp_path):
     assert len(open_teachers([str(teachers["same"])], "folder", str(tmp_path / "." / "student"), cpu)) == 1
     with pytest.raises(BiasMirrorError, match=f"other.onnx: teacher was trained on the folder {other}, not on"):
         open_teachers([str(teachers["other"])], "folder", str(student), cpu)
+
+
+def test_the_cards_split_says_which_faces_kept_their_copies_split_not_split_labels(tmp_path, tiny_utk):
+    """UTKFace has no split labels; a face stored twice is kept in its copies' split, which the card called "the
+    dataset's own split labels for 968 of 20824 images"."""
+    import shutil
+
+    first = sorted(f for f in tiny_utk.iterdir() if f.name.count("_") == 3)[0]
+    age, gender, race, stamp = first.name.split("_")
+    shutil.copyfile(first, tiny_utk / f"{age}_{gender}_{race}_{stamp.split('.')[0]}1.jpg.chip.jpg")
+    assert _train(tmp_path, tiny_utk) == 0
+    split = read_card(tmp_path / "run" / "model.onnx").training["split"]
+    assert "own split labels" not in split
+    assert "except 1 of" in split and "kept in one split with its copies" in split

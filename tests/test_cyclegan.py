@@ -477,3 +477,130 @@ def test_folder_domains_count_a_photo_once_and_may_not_nest(tmp_path, utk):
         shutil.copy(p, a / "inner" / p.name)
     with pytest.raises(BiasMirrorError, match="one domain folder lies inside the other"):
         folder_domains(str(a), str(a / "inner"), 0, 1)
+
+
+# --- found by a review of the trainer (2026-12-07) -------------------------------------------------------------------
+
+def train_folders(out: Path, a: Path, b: Path, *extra: str) -> int:
+    return main.main(["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke",
+                      "--min-domain-size", "4", "--iters-per-epoch", "1", "--n-epochs", "1", "--n-epochs-decay", "0",
+                      "--sample-every", "0", "--eval-faces", "12", "--threads", "1",
+                      "--cache", str(out.parent / "cache"), "--out", str(out), *extra])
+
+
+def two_folders(root: Path, utk: Path, a_split: str | None = None) -> tuple[Path, Path]:
+    """Folders A and B of 30 faces each; with ``a_split``, A's labels.csv puts all of A in that split."""
+    import shutil
+
+    faces = sorted(utk.iterdir())
+    a, b = root / "A", root / "B"
+    for folder, some in ((a, faces[:30]), (b, faces[30:60])):
+        folder.mkdir(parents=True)
+        for p in some:
+            shutil.copy(p, folder / p.name)
+    if a_split:
+        (a / "labels.csv").write_text("file,split\n" + "".join(f"{p.name},{a_split}\n" for p in faces[:30]))
+    return a, b
+
+
+def test_a_domain_without_test_faces_exports_a_card_whose_metrics_say_not_measured(tmp_path, utk, caplog):
+    """Domain A without test faces crashed after export (np.concatenate of no batch): a card without metrics, no
+    --export-to copy, and a run that --resume and --export-only crashed the same way."""
+    a, b = two_folders(tmp_path, utk, a_split="train")
+    run, copy = tmp_path / "run", tmp_path / "shipped" / "f.onnx"
+    assert train_folders(run, a, b, "--export-to", str(copy)) == 0
+    m = read_card(run / "filter_A2B.onnx").metrics
+    assert m["n_faces"] == 0 and m["mean_delta_ita"] is None and m["cycle_l1"] is None
+    assert "no held-out faces" in m["note"] and "not measured" in m["note"]
+    assert any("no held-out faces" in r.getMessage() for r in caplog.records)
+    assert copy.exists()
+    assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--cache", str(tmp_path / "cache")]) == 0
+
+
+def test_export_only_refuses_training_data_that_changed_as_a_resume_does(tmp_path, utk, capsys):
+    """--export-only wrote a card counting a domain's images of today for weights trained on fewer."""
+    import shutil
+
+    a, b = two_folders(tmp_path, utk)
+    run = tmp_path / "run"
+    assert train_folders(run, a, b, "--n-epochs", "2", "--max-steps", "1") == 0
+    for p in sorted(utk.iterdir())[60:80]:
+        shutil.copy(p, a / p.name)
+    capsys.readouterr()
+    assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--cache", str(tmp_path / "cache")]) == 2
+    assert "the training data is not what this run started on (domain A images" in capsys.readouterr().err
+    assert not (run / "filter_A2B.onnx").exists()
+
+
+def test_split_rule_counts_each_file_once_and_says_which_kept_their_copies_split():
+    from inference.datasets.splits import split_rule
+
+    a, b, c = Sample("a.jpg"), Sample("b.jpg", partition="test"), Sample("c.jpg", partition="train")
+    assert split_rule([a, b, c, b], with_copies={"b.jpg"}) == (
+        "the dataset's own split labels for 1 of 3 images, a stable hash of file name, 80/10/10 for the rest, "
+        "except 1 of 3 images of a photograph stored more than once, each kept in one split with its copies "
+        "(the earliest any copy was in)")
+    assert split_rule([a, b], with_copies={"b.jpg"}).startswith("a stable hash of file name, 80/10/10, except 1 of 2 ")
+
+
+def test_a_utkface_cards_split_names_no_split_labels_and_counts_distinct_files(tmp_path):
+    """UTKFace has no split labels: the card called the split its copy-merging gave copies "the dataset's own split
+    labels", and counted domain B's val faces (also domain A's) twice."""
+    import shutil
+
+    from inference.datasets import split_of
+    from training.tasks.cyclegan_report import split_text
+
+    root = write_utk(tmp_path / "UTKFace", per_cell=14)
+    source = next(p for p in sorted(root.iterdir()) if split_of(Sample(str(p))) == "test")
+    twin = next(n for i in range(1000) if split_of(Sample(n := f"25_0_0_29990101{i:09d}.jpg.chip.jpg")) == "test")
+    shutil.copy(source, root / twin.replace("25_0_0", "_".join(source.name.split("_")[:3])))
+    d = engineer_domains(f"utkface:{root}", seed=0, min_size=4)
+    listed = [s.path for x in (d.a, d.b) for s in (*x.train, *x.val, *x.test)]
+    assert len(listed) > len(set(listed))  # B's val faces are A's too
+    assert split_text(d) == (f"train split (a stable hash of file name, 80/10/10, except 1 of {len(set(listed))} "
+                             "images of a photograph stored more than once, each kept in one split with its copies "
+                             "(the earliest any copy was in)); metrics on the test split")
+
+
+def test_the_engineer_recipe_on_faces_without_ages_says_it_needs_them(tmp_path, utk):
+    """A folder labelled file,gender,race was told "domain A is empty: no training faces match it"."""
+    import shutil
+
+    photos = tmp_path / "lab"
+    photos.mkdir()
+    rows = []
+    for p in sorted(utk.iterdir())[:20]:
+        shutil.copy(p, photos / p.name)
+        g, r = p.name.split("_")[1:3]
+        rows.append(f"{p.name},{('male', 'female')[int(g)]},{RACES[int(r)]}")
+    (photos / "labels.csv").write_text("file,gender,race\n" + "\n".join(rows) + "\n")
+    with pytest.raises(BiasMirrorError, match=r"needs each face's gender, race and age, and keeps only adults "
+                                              r"\(age ≥ 18\): none of this dataset's 20 faces is one \(20 have no "
+                                              r"age\); give it an age column"):
+        engineer_domains(f"folder:{photos}", 0, 1)
+
+
+def test_the_cards_held_out_shifts_are_also_given_by_gender_and_race(trained):
+    """ΔITA by race alone and ΔP(female) overall hid opposite shifts of the women and men of one race."""
+    from training.tasks.cyclegan import build_domains
+    from training.tasks.cyclegan_report import delta_ita, held_out_people, p_female
+
+    card = read_card(trained / "filter_A2B.onnx")
+    m, t = card.metrics, card.training
+    domains = build_domains({"seed": t["seed"], "min_domain_size": 4, "recipe": "engineer", "dataset": t["dataset"]})
+    faces, people = held_out_people(domains, m["n_faces"], t["seed"], card.input_size[0], None)
+    fake = load_model(trained / "filter_A2B.onnx", "filter").apply(faces)
+    d = delta_ita(faces, fake)
+    clf = load_model(trained.parent / "clf.onnx", "classifier")
+    dp = p_female(clf, fake) - p_female(clf, faces)
+    cells = [f"{s.gender}|{s.race}" for s in people]
+    assert set(m["by_gender_race"]) == set(cells) and len(set(cells)) > len({s.race for s in people})
+    for cell, got in m["by_gender_race"].items():
+        mask = np.array([c == cell for c in cells])
+        ok = d[mask][~np.isnan(d[mask])]
+        assert got["n"] == mask.sum()
+        assert got["mean_delta_ita"] == (pytest.approx(ok.mean(), abs=1e-4) if len(ok) else None)
+        assert got["mean_delta_p_female"] == pytest.approx(dp[mask].mean(), abs=1e-4)
+    races = [s.race for s in people]
+    assert {r: v["n"] for r, v in m["by_race"].items()} == {r: races.count(r) for r in set(races)}  # kept as it was

@@ -187,3 +187,10 @@ def relative_name(path: str, root: str) -> str:
         return Path(path).relative_to(root).as_posix()
     except ValueError:
         return path
+
+
+def kept_with_copies(read: DatasetRead) -> frozenset[str]:
+    """The paths of ``read``'s samples whose split is that of their copies (``merge_copies``), not a split label
+    of the dataset's nor their name's hash: a card called UTKFace's "the dataset's own split labels"."""
+    names = {kept for _, kept in read.copies} | {name for group in read.near_identical for name in group}
+    return frozenset(s.path for s in read.samples if relative_name(s.path, read.root) in names)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Iterable
+from typing import Collection, Iterable
 
 from .sample import Sample, nfc
 
@@ -33,16 +33,26 @@ def split_of(sample: Sample, fractions: tuple[float, float, float] = DEFAULT_FRA
     return "test"
 
 
-def split_rule(samples: Iterable[Sample]) -> str:
-    """How ``split_of`` splits ``samples``, in words for a card."""
-    samples = list(samples)
-    own = sum(s.partition in SPLITS for s in samples)
+def split_rule(samples: Iterable[Sample], with_copies: Collection[str] = frozenset()) -> str:
+    """How ``split_of`` splits ``samples``, in words for a card. Each file counts once (a CycleGAN card counted a
+    face listed in two domains twice), and the files at ``with_copies`` (paths), whose split is their copies'
+    (``copies.merge_copies``), are said as such: UTKFace's were called "the dataset's own split labels", which it
+    has none of."""
+    unique = list({s.path: s for s in samples}.values())
+    n = len(unique)
+    copied = sum(s.path in with_copies for s in unique)
+    own = sum(s.partition in SPLITS and s.path not in with_copies for s in unique)
     hashed = "a stable hash of file name, 80/10/10"
     if own == 0:
-        return hashed
-    if own == len(samples):
-        return "the dataset's own split labels"
-    return f"the dataset's own split labels for {own} of {len(samples)} images, {hashed} for the rest"
+        rule = hashed
+    elif own + copied == n:
+        rule = "the dataset's own split labels"
+    else:
+        rule = f"the dataset's own split labels for {own} of {n} images, {hashed} for the rest"
+    if copied:
+        rule += (f", except {copied} of {n} images of a photograph stored more than once, each kept in one split with its copies "
+                 "(the earliest any copy was in)")
+    return rule
 
 
 def select(

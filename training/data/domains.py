@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from inference.datasets import Sample, open_dataset, split_of
+from inference.datasets import DatasetRead, Sample, open_dataset, split_of
+from inference.datasets.copies import kept_with_copies
 from inference.errors import BiasMirrorError
 from training.data.compose import Composition, compose, product_target
 
@@ -53,6 +54,7 @@ class Domains:
     b: Domain
     source: str  # the dataset spec or the two folders
     recipe: str  # "engineer", "aging" or "folders"
+    with_copies: frozenset[str] = frozenset()  # paths whose split is their copies' (see kept_with_copies)
 
 
 def _salted_half(sample: Sample) -> int:
@@ -88,6 +90,21 @@ def _compose_checked(name: str, samples: list[Sample], by: Sequence[str], mode: 
     return [samples[i] for i in idx], comp
 
 
+def _no_adults(read: DatasetRead) -> BiasMirrorError:
+    """Why no face is an adult with gender and race: a dataset without ages had been told "domain A is empty: no
+    training faces match it (counts per cell: {})"."""
+    labelled = [s for s in read.samples if s.gender and s.race]
+    no_age = sum(s.age is None for s in labelled)
+    young = sum(s.age is not None and s.age < ADULT_AGE for s in labelled)
+    why = [f"{no_age} have no age" if no_age else "", f"{young} are under {ADULT_AGE}" if young else "",
+           f"{len(read.samples) - len(labelled)} have no gender or race" if len(labelled) < len(read.samples) else ""]
+    fix = ("give it an age column (labels.csv: file,gender,race,age)" if read.name == "folder" and no_age
+           else "give it adults labelled with gender, race and age")
+    return BiasMirrorError(f"the engineer recipe needs each face's gender, race and age, and keeps only adults (age "
+                           f"≥ {ADULT_AGE}): none of this dataset's {len(read.samples)} faces is one "
+                           f"({', '.join(w for w in why if w) or 'it has no faces'}); {fix}", read.root)
+
+
 def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
     """A: adults balanced over gender × race; B: adults in the tech-workforce mix."""
     read = open_dataset(spec)
@@ -95,6 +112,8 @@ def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
     spelled = {r.lower(): r for r in races}  # a labels.csv's "white" is UTKFace's "White"
     adults = [dataclasses.replace(s, race=spelled.get(s.race.strip().lower(), s.race)) for s in read.samples
               if s.gender and s.race and s.age is not None and s.age >= ADULT_AGE]
+    if not adults:
+        raise _no_adults(read)
     others = sorted({s.race for s in adults} - set(races))
     if others:
         raise BiasMirrorError(f"the engineer recipe's races are UTKFace's ({', '.join(races)}), and this dataset's "
@@ -114,7 +133,7 @@ def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
                notes={"marginals": ENGINEER_MARGINALS, "source": ENGINEER_SOURCE,
                       "race_mapping": "report Asian 44% split evenly into UTKFace Asian and Indian; "
                                       "UTKFace Others stands in for Hispanic/Latinx"})
-    return Domains(a, b, spec, "engineer")
+    return Domains(a, b, spec, "engineer", kept_with_copies(read))
 
 
 def aging_domains(spec: str, seed: int, min_size: int) -> Domains:
@@ -130,16 +149,17 @@ def aging_domains(spec: str, seed: int, min_size: int) -> Domains:
     _check_size("A", a_train, a_comp, min_size, read.root)
     _check_size("B", b_train, b_comp, min_size, read.root)
     return Domains(Domain(f"ages {lo}-{hi}", a_train, ys["val"], ys["test"], a_comp),
-                   Domain(f"ages {AGING_OLD}+", b_train, os_["val"], os_["test"], b_comp), spec, "aging")
+                   Domain(f"ages {AGING_OLD}+", b_train, os_["val"], os_["test"], b_comp), spec, "aging",
+                   kept_with_copies(read))
 
 
-def _folder_samples(folder: str) -> list[Sample]:
+def _folder_read(folder: str) -> DatasetRead:
     """A domain folder's images as a ``folder:`` dataset reads them: a photograph stored twice counts once, in
     one split (a copy of a training face under other names had been among the held-out faces on the card)."""
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise BiasMirrorError("domain folder does not exist; give a folder of images (e.g. trainA)", root)
-    return sorted(open_dataset(f"folder:{root}").samples, key=lambda s: s.path)
+    return open_dataset(f"folder:{root}")
 
 
 def folder_domains(folder_a: str, folder_b: str, seed: int, min_size: int) -> Domains:
@@ -148,13 +168,15 @@ def folder_domains(folder_a: str, folder_b: str, seed: int, min_size: int) -> Do
         inner, outer = (folder_b, folder_a) if a in b.parents else (folder_a, folder_b)
         raise BiasMirrorError(f"one domain folder lies inside the other ({outer} holds it): its images would be in "
                               "both domains; give two folders apart", inner)
-    domains = []
+    domains, with_copies = [], frozenset()
     for label, folder in (("A", folder_a), ("B", folder_b)):
-        split = _by_split(_folder_samples(folder))
+        read = _folder_read(folder)
+        with_copies |= kept_with_copies(read)
+        split = _by_split(sorted(read.samples, key=lambda s: s.path))
         train, comp = _compose_checked(label, split["train"], (), "none", None, seed, folder)
         _check_size(label, train, comp, min_size, folder)
         domains.append(Domain(Path(folder).name, train, split["val"], split["test"], comp))
-    return Domains(domains[0], domains[1], f"{folder_a} | {folder_b}", "folders")
+    return Domains(domains[0], domains[1], f"{folder_a} | {folder_b}", "folders", with_copies)
 
 
 def describe(domain: Domain) -> str:

@@ -10,6 +10,7 @@ import torch
 
 from inference import strict_json
 from inference.card import classifier_card
+from inference.datasets.copies import kept_with_copies
 from inference.datasets.splits import split_rule
 from inference.metrics import format_table
 from inference.models import load_model
@@ -95,7 +96,7 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         "dataset": data.read.name,
         "dataset_root": data.read.root,
         "filters": data.filters,
-        "split": f"train ({split_rule(data.samples)})",
+        "split": f"train ({split_rule(data.samples, kept_with_copies(data.read))})",
         "composition": data.composition.to_dict(),
         "n_train": int(len(data.train_idx)),
         "epochs": cfg["epochs"],

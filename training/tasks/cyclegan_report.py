@@ -10,6 +10,7 @@ import torch
 
 from inference import strict_json
 from inference.card import OUTPUT_NAMES, filter_card
+from inference.datasets import Sample
 from inference.datasets.splits import split_rule
 from inference.file_identity import file_hash
 from inference.images import resize_batch
@@ -19,6 +20,8 @@ from inference.skin import measure_pairs
 from training.export import ImageToImageGraph, check_parity, copy_model, export, parity, write_card
 from training.provenance import provenance
 from training.data.cache import load_images, unreadable_note
+from training.data.compose import cell_of
+from training.data.domains import Domains
 from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
 
 log = logging.getLogger(__name__)
@@ -56,8 +59,36 @@ def _mean(x: np.ndarray) -> float | None:
     return round(float(x.mean()), 4) if len(x) else None
 
 
-def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, races: list[str], classifier_path: str | None) -> dict:
-    """Filter held-out domain-A faces with the exported model (what users get) and measure the change."""
+def by_group(d: np.ndarray, dp: np.ndarray | None, groups: list[str]) -> dict:
+    """Per group (a blank name: not labelled, left out): its faces, mean ΔITA and, with a classifier, mean
+    ΔP(female)."""
+    out = {}
+    for g in sorted(set(groups) - {""}):
+        mask = np.array([x == g for x in groups])
+        row = {"n": int(mask.sum()), "mean_delta_ita": _mean(d[mask])}
+        if dp is not None:
+            row["mean_delta_p_female"] = _mean(dp[mask])
+        out[g] = row
+    return out
+
+
+def not_measured(note: str) -> dict:
+    """Held-out metrics of no faces, each null ("not measured" on a card, as ``figure`` prints it): averaging zero
+    batches had crashed the export after training, and the run could never finish."""
+    return {"n_faces": 0, "note": note, "cycle_l1": None, "mean_pixel_change": None, "skin_measured": 0,
+            "mean_abs_delta_ita": None, "mean_delta_ita": None, "by_race": {}, "by_gender_race": {}}
+
+
+def no_test_note(domains: Domains) -> str:
+    """Said plainly, as the classifier trainer says it, where the card's held-out metrics are null."""
+    return (f"no held-out faces: domain A ({domains.a.name}) has no readable face in its test split, so the "
+            "filter's held-out metrics are not measured (null on its card); give domain A test faces to measure them")
+
+
+def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, people: list[Sample], classifier_path: str | None
+                     ) -> dict:
+    """Filter held-out domain-A faces with the exported model (what users get) and measure the change, overall, by
+    race and by gender × race (a shift by race alone had hidden opposite shifts of women and men)."""
     fake = np.concatenate([filt.apply(faces[i : i + 32]) for i in range(0, len(faces), 32)])
     G_B = task.generators()[1]
     with torch.no_grad():
@@ -65,6 +96,8 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, races: list[st
         rec = np.concatenate([to_uint8(G_B(to_net(torch.from_numpy(fake[i : i + 32]))))
                               for i in range(0, len(fake), 32)])
     d = delta_ita(faces, fake)
+    clf = load_model(classifier_path, "classifier", RuntimeConfig(provider="cpu")) if classifier_path else None
+    dp = None if clf is None else p_female(clf, fake) - p_female(clf, faces)
     metrics: dict = {
         "n_faces": int(len(faces)),
         "cycle_l1": round(float(np.abs(rec.astype(np.float64) - faces).mean() / 255.0), 4),
@@ -74,13 +107,11 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, races: list[st
         "mean_abs_delta_ita": _mean(np.abs(d)),
         "mean_delta_ita": _mean(d),
         "delta_ita_sign": "filtered − original; positive = lighter skin",
-        "by_race": {r: {"n": int(sum(x == r for x in races)),
-                        "mean_delta_ita": _mean(d[np.array([x == r for x in races])])}
-                    for r in sorted(set(races)) if r},
+        "by_race": by_group(d, None, [s.race or "" for s in people]),
+        "by_gender_race": by_group(d, dp, [cell_of(s, ("gender", "race")) if s.gender and s.race else ""
+                                           for s in people]),
     }
-    if classifier_path:
-        clf = load_model(classifier_path, "classifier", RuntimeConfig(provider="cpu"))
-        dp = p_female(clf, fake) - p_female(clf, faces)
+    if clf is not None:
         # by content too: a path such as resources/models/x.onnx names whatever model is there today
         metrics["classifier"] = {"name": clf.name, "path": str(classifier_path), "sha256": file_hash(classifier_path),
                                  "input": f"original and filtered faces at {faces.shape[1]} px, resized to {clf.size}",
@@ -89,16 +120,30 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, races: list[st
     return metrics
 
 
-def held_out_faces(domains, n: int, seed: int, size: int, cache: Path | None) -> tuple[np.ndarray, list[str]]:
-    """The card's held-out domain-A faces at ``size`` px and their races: the same ones for the same run seed,
+def held_out_people(domains, n: int, seed: int, size: int, cache: Path | None) -> tuple[np.ndarray, list[Sample]]:
+    """The card's held-out domain-A faces at ``size`` px and their samples: the same ones for the same run seed,
     so that a card's figures can be measured again from the dataset alone."""
     # A seeded random subset: file order is by age (UTKFace names start with it), so a prefix would be young.
     test = fixed_val(domains.a.test, n, seed + 1)
+    if not test:
+        return np.zeros((0, size, size, 3), np.uint8), []
     arr = load_images([s.path for s in test], size, cache)
     if arr.n_bad:
         log.warning("%s", unreadable_note([s.path for s in test], arr.ok, "held-out domain A faces"))
     keep = np.flatnonzero(arr.ok)  # unreadable files drop out of faces and labels alike
-    return np.ascontiguousarray(np.asarray(arr.images)[keep]), [test[i].race or "" for i in keep]
+    return np.ascontiguousarray(np.asarray(arr.images)[keep]), [test[i] for i in keep]
+
+
+def held_out_faces(domains, n: int, seed: int, size: int, cache: Path | None) -> tuple[np.ndarray, list[str]]:
+    """``held_out_people``' faces and their races ("" where unknown)."""
+    faces, people = held_out_people(domains, n, seed, size, cache)
+    return faces, [s.race or "" for s in people]
+
+
+def split_text(domains: Domains) -> str:
+    """The card's split, over every file of both domains once (B's val faces are also A's)."""
+    everyone = [s for d in (domains.a, domains.b) for s in (*d.train, *d.val, *d.test)]
+    return f"train split ({split_rule(everyone, domains.with_copies)}); metrics on the test split"
 
 
 def grid_stats(task: CycleGANTask) -> dict:
@@ -128,10 +173,8 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
     cfg, size = task.config, task.net_cfg.size
     for m in task.modules().values():
         m.cpu().eval()
-    everyone = [s for d in (domains.a, domains.b) for s in (*d.train, *d.val, *d.test)]
     training = {
-        "dataset": domains.source, "recipe": domains.recipe,
-        "split": f"train split ({split_rule(everyone)}); metrics on the test split",
+        "dataset": domains.source, "recipe": domains.recipe, "split": split_text(domains),
         # the images trained on: those of the mix that could be read (the card had counted unreadable ones too)
         "domain_a": {"name": domains.a.name, "n_train": len(task.a.train),
                      "composition": domains.a.composition.to_dict(), **domains.a.notes},
@@ -156,16 +199,21 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
     worst = export_generator(G_A, size, path_ab, card)[OUTPUT_NAMES["filter"]]
     print(f"exported {path_ab} ({path_ab.stat().st_size / 2**20:.1f} MB; parity max|Δ| {worst:.0f} grey level)")
 
-    faces, races = held_out_faces(domains, args.eval_faces, cfg["seed"], size, Path(args.cache) if args.cache else None)
-    filt = load_model(path_ab, "filter", RuntimeConfig(provider="cpu"))
-    metrics = held_out_metrics(task, filt, faces, races, args.classifier)
+    faces, people = held_out_people(domains, args.eval_faces, cfg["seed"], size,
+                                    Path(args.cache) if args.cache else None)
+    if len(faces):
+        filt = load_model(path_ab, "filter", RuntimeConfig(provider="cpu"))
+        metrics = held_out_metrics(task, filt, faces, people, args.classifier)
+    else:
+        log.warning("%s", no_test_note(domains))
+        metrics = not_measured(no_test_note(domains))
     metrics["evaluated_on"] = "test split of domain A's population (held out from training)"
     metrics["sample_grid"] = grid_stats(task)
     metrics["parity_max_abs_grey_levels"] = worst
     (out / "metrics.json").write_text(strict_json.dumps(metrics, indent=1))
     card = filter_card(name, size, direction, method, training, metrics)
     write_card(path_ab, card)  # same weights; the card now carries the metrics
-    print(json.dumps({k: v for k, v in metrics.items() if k != "by_race"}, indent=1))
+    print(json.dumps({k: v for k, v in metrics.items() if k not in ("by_race", "by_gender_race")}, indent=1))
 
     if args.export_both:
         path_ba = out / "filter_B2A.onnx"
