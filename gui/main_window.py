@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         # faces were in the summary and the recording but never plotted); bounded should the GUI thread stall
         self._to_plot: deque[FrameResult] = deque(maxlen=256)
         self._session_since = 0.0  # frames captured before the session was reset belong to the one before
+        self._source_since = 0.0  # frames captured before the source was opened belong to the one before
         self._done_samples: deque[tuple[float, int]] = deque(maxlen=10)
         self._fps = (0.0, 0.0)
         self._closed = False
@@ -228,9 +229,11 @@ class MainWindow(QMainWindow):
         summary = QWidget()
         sml = QVBoxLayout(summary)
         sml.setContentsMargins(4, 4, 4, 4)
-        self.summary_table = QTableWidget(0, 6)
+        # each mean has its own n: one n for both showed ΔITA's count beside a classifier's ΔP that had fewer values
+        # (the classifier switched off for a while)
+        self.summary_table = QTableWidget(0, 7)
         self.summary_table.setHorizontalHeaderLabels(
-            ["face", "frames", "mean ΔITA° [95% CI]", "classifier", "mean ΔP(female) [95% CI]", "n"])
+            ["face", "frames", "mean ΔITA° [95% CI]", "n", "classifier", "mean ΔP(female) [95% CI]", "n"])
         self.summary_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.summary_table.verticalHeader().hide()
         self.summary_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -483,6 +486,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 15000)
             return False
         self._stop_capture()
+        self._source_since = time.monotonic()
         self.last_result = None
         self.view.set_result(None)  # paused, the old source's last frame stayed on show under the new one's name
         self.source_name = source.name
@@ -706,7 +710,7 @@ class MainWindow(QMainWindow):
             measured = self._to_plot.popleft()
             self.plots.add_result(measured, (now - measured.timestamp) * 1000, *self._fps)
         item = self.results.take()
-        if item is None:
+        if item is None or not self._of_this_source(item[0]):
             return
         result, rerun = item
         self.last_result = result
@@ -714,6 +718,11 @@ class MainWindow(QMainWindow):
         self.view.set_result(result)
         if not rerun:
             self._shown_times.append(now)
+
+    def _of_this_source(self, result: FrameResult) -> bool:
+        """Whether ``result``'s frame was captured after the current source opened: one still in the pipeline at the
+        switch (or its re-run) reached the screen and the snapshots under the new source's name."""
+        return result.timestamp >= self._source_since
 
     def _slow_tick(self) -> None:
         now = time.monotonic()
@@ -775,8 +784,8 @@ class MainWindow(QMainWindow):
         table = self.summary_table
         table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            cells = [f"#{r['track_id']}", str(r["frames"]), _ci(r["delta_ita"], 1), r["classifier"] or "—",
-                     _ci(r["delta_p_female"], 3), str(max(r["delta_ita"]["n"], r["delta_p_female"]["n"]))]
+            cells = [f"#{r['track_id']}", str(r["frames"]), _ci(r["delta_ita"], 1), str(r["delta_ita"]["n"]),
+                     r["classifier"] or "—", _ci(r["delta_p_female"], 3), str(r["delta_p_female"]["n"])]
             for j, c in enumerate(cells):
                 item = table.item(i, j)
                 if item is None:

@@ -193,12 +193,13 @@ def face_lines(face: FaceResult) -> list[list[Segment]]:
 
 
 def compact_lines(face: FaceResult, cam_model: str | None) -> list[list[Segment]]:
-    """One line for a crowded frame: the face, its skin shift and the shown classifier's ΔP(female) (or P)."""
+    """One line for a crowded frame: the face, its skin shift and the shown classifier's ΔP(female) (or P), named:
+    the shift read "ITA +7.2°" beside a face whose ITA was −4.0°, and the ΔP did not say whose it was."""
     line: list[Segment] = [(f"#{face.track_id} ", track_colour(face.track_id))]
     shift = face.skin_shift
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
         d = round(shift.delta_ita, 1) + 0.0
-        line.append((f"ITA {signed(d, 1, '°')}  ", _sign_colour(d, LIGHTER, DARKER)))
+        line.append((f"ΔITA {signed(d, 1, '°')}  ", _sign_colour(d, LIGHTER, DARKER)))
     name = cam_model if cam_model in face.original.classifiers else next(iter(face.original.classifiers), None)
     if name is not None:
         dp = face.delta_p_female.get(name)
@@ -207,6 +208,9 @@ def compact_lines(face: FaceResult, cam_model: str | None) -> list[list[Segment]
             line.append((f"ΔP(f) {signed(dp, 2)}", _sign_colour(dp, MORE_FEMALE, LESS_FEMALE)))
         elif not math.isnan(face.original.classifiers[name].p_female):
             line.append((f"P(f) {face.original.classifiers[name].p_female:.2f}", TEXT))
+        else:
+            return [line]
+        line.append((f" {name}", MUTED))
     return [line]
 
 

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTabWidget
 
-from inference.results import FrameResult
+from inference.results import FaceResult, FrameResult
 
 from .painter import DARKER, LIGHTER, MORE_FEMALE, track_colour
 
@@ -27,6 +27,11 @@ DASHED_WIDTH = 1
 MAX_TRACKS = 6  # the most recently seen faces get curves
 STAGES = ("detect", "crop", "classify", "filter", "classify_filtered", "skin", "total")
 STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#ffffff")
+
+P_CAPTION = "P(female) per face: solid original, dashed filtered"
+# With a filter, ΔP(female) is filtered − the face through the filter's resampling alone (FaceResult.reference)
+P_CAPTION_REFERENCE = ("P(female) per face: solid the face resized to the filter's size and back (what ΔP(female) "
+                       "is measured from), dashed filtered")
 
 pg.setConfigOptions(antialias=False, background="#18181c", foreground="#c8c8c8")
 
@@ -60,6 +65,18 @@ def _set(curve: pg.PlotDataItem, t: np.ndarray, y: np.ndarray) -> None:
         curve.setData(t, y, connect="finite")
 
 
+def _p_reference(face: FaceResult) -> bool:
+    """Whether the face's ΔP(female) is measured from its reference (a filter ran on it)."""
+    return face.filtered is not None and bool(face.reference)
+
+
+def _p_before(face: FaceResult, name: str) -> float:
+    """The P(female) the plot draws before the filter: the one ΔP(female) is measured from, so that the gap between
+    the lines is the ΔP the app reports (the sharp crop's P had the gap's sign opposite to ΔP's at times)."""
+    ref = face.reference.get(name) if _p_reference(face) else None
+    return (ref if ref is not None else face.original.classifiers[name]).p_female
+
+
 class _Rolling:
     def __init__(self, n: int = 2000):
         self.t: deque[float] = deque(maxlen=n)
@@ -91,7 +108,8 @@ class PlotsPanel(QTabWidget):
         # One plot per classifier, side by side under one caption, each titled by its classifier alone: the third
         # was cut off under titles that each repeated the caption, and in one plot every classifier's focus curves
         # had the same colours, with nothing to tell them apart.
-        self.p_widget = self._per_classifier("P(female) per face: solid original, dashed filtered")
+        self.p_widget = self._per_classifier(P_CAPTION)
+        self.p_caption: pg.LabelItem = self.p_widget.getItem(0, 0)
         self.p_plots: dict[str, pg.PlotItem] = {}
         self.addTab(self.p_widget, "P(female)")
         self.focus_widget = self._per_classifier("CAM focus: share of each classifier's positive CAM on the face "
@@ -165,9 +183,14 @@ class PlotsPanel(QTabWidget):
                 filt = face.filtered.classifiers.get(name) if face.filtered else None
                 pf = filt.p_female if filt else float("nan")
                 self.p_tracks.setdefault((tid, name), _Rolling()).add(
-                    t, p=out.p_female, p_f=pf, focus=_nan(out.cam_focus), focus_f=_nan(filt.cam_focus if filt else None))
+                    t, p=_p_before(face, name), p_f=pf, focus=_nan(out.cam_focus),
+                    focus_f=_nan(filt.cam_focus if filt else None))
                 if name not in self.classifiers:
                     self.classifiers.append(name)
+        if result.faces:
+            caption = P_CAPTION_REFERENCE if any(_p_reference(f) for f in result.faces) else P_CAPTION
+            if self.p_caption.text != caption:
+                self.p_caption.setText(caption)
         stages = {s: _nan(result.timings_ms.get(s)) for s in STAGES}
         self.speed.add(t, fps=fps_processed, fps_shown=fps_displayed, latency=display_latency_ms, **stages)
 
@@ -233,12 +256,18 @@ class PlotsPanel(QTabWidget):
                     _set(self._curve(plot, ("p", tid, name, suffix), pen=pen), t[keep], y[keep])
 
     def _draw_hist(self, hist_ita: np.ndarray | None, hist_p: dict[str, np.ndarray] | None) -> None:
+        """Draws the session's data alone: a histogram the data no longer has (the session restarted for another
+        filter, a classifier it has not seen) is taken off the plot, not left showing the last session's values."""
+        drawn: set[tuple] = set()
         if hist_ita is not None:
-            self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, LIGHTER, width=1.0)
+            drawn |= self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, LIGHTER, width=1.0)
         if hist_p is not None:
             for i, (name, values) in enumerate(sorted(hist_p.items())):
                 colour = [MORE_FEMALE, DARKER, LIGHTER, track_colour(i)][i % 4]
-                self._histogram(self.hist_p, ("hist", "p", name), values, colour, width=0.02, name=name)
+                drawn |= self._histogram(self.hist_p, ("hist", "p", name), values, colour, width=0.02, name=name)
+        for key in [k for k in self._curves if k[0] == "hist" and k not in drawn]:
+            curve = self._curves.pop(key)
+            (self.hist_ita if key[1] == "ita" else self.hist_p).removeItem(curve)  # its legend entry too
 
     def _draw_speed(self, lo: float) -> None:
         t = np.asarray(self.speed.t, float)
@@ -254,11 +283,13 @@ class PlotsPanel(QTabWidget):
         _, y = self.speed.arrays("latency")
         self._curve(self.lat_plot, ("speed", "latency"), pen=pg.mkPen("#ffffff", width=2)).setData(t[keep], y[keep], connect="finite")
 
-    def _histogram(self, plot, key: tuple, values: np.ndarray, colour, width: float, name: str | None = None) -> None:
+    def _histogram(self, plot, key: tuple, values: np.ndarray, colour, width: float,
+                   name: str | None = None) -> set[tuple]:
+        """Draws ``values`` under ``key``; returns {key}, or nothing where there are no values to draw."""
         v = np.asarray(values, float)
         v = v[np.isfinite(v)]
         if v.size == 0:
-            return
+            return set()
         lo, hi = math.floor(v.min() / width) * width, math.ceil(v.max() / width) * width
         if hi <= lo:
             hi = lo + width
@@ -269,3 +300,4 @@ class PlotsPanel(QTabWidget):
         fill = pg.mkColor(colour)
         fill.setAlpha(90)
         self._curve(plot, key, stepMode="center", fillLevel=0, brush=fill, pen=pg.mkPen(colour), name=name).setData(edges, counts)
+        return {key}

@@ -14,6 +14,7 @@ import threading
 import time
 from array import array
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -74,6 +75,7 @@ class Recorder:
         self.paused_reason: str | None = None  # e.g. the camera is lost: nothing is written meanwhile
         self._notices: list[tuple[str, bool]] = []  # (text, recording stopped) for the window's next slow tick
         self.failure: str | None = None  # why the recording stopped by itself (a full disk), once it has
+        self._frames = 0  # frames written in this recording: the rows' ``frame`` column
 
     @property
     def active(self) -> bool:
@@ -90,6 +92,7 @@ class Recorder:
                 self._close()
             self._writer = RowWriter(path, on_part=self._new_part)
             self.path, self.paths = Path(path), [Path(path)]
+            self._frames = 0
             self._notices.clear()
             self.failure = None
             return self.path
@@ -140,11 +143,14 @@ class Recorder:
         return f"recording saved to {files} ({rows} rows)"
 
     def write(self, result: FrameResult) -> None:
+        """Rows numbered by the frames this recording wrote (as ``run`` numbers its own): the pipeline's count
+        also took a number at every settings change's re-run, and went on from one recording to the next."""
         with self._lock:
             if self._writer is None or self.paused_reason is not None:
                 return
             try:
-                self._writer.write_frame(result, time.monotonic())
+                self._writer.write_frame(replace(result, index=self._frames), time.monotonic())
+                self._frames += 1
             except BiasMirrorError as exc:  # the writer has closed the file; one message, then no more writes
                 self._writer = None
                 self._failed(exc)

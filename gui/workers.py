@@ -347,12 +347,12 @@ class InferenceThread(QThread):
             log.exception("processing %s failed", frame.name)
             self.error.emit(f"processing {frame.name} failed: {type(exc).__name__} (details in the log)")
             return
-        self.frames_done += 1
         if self.on_result is not None:
             try:
                 self.on_result(result, rerun)
             except Exception:  # noqa: BLE001
                 log.exception("recording a result failed")
                 self.error.emit("recording failed (details in the log)")
+        self.frames_done += 1  # counted once recorded: a recording stopped on this count had lost the frame's rows
         self.results.put((result, rerun))
         self.processed.emit()

@@ -815,10 +815,10 @@ def test_a_recording_of_a_video_gives_each_frame_its_position_in_it(qtbot, make_
     for face in sorted(faces_dir.iterdir())[:4]:
         writer.write(cv2.resize(cv2.imread(str(face)), (320, 240)))
     writer.release()
-    w = make_window(str(clip))
-    w.toggle_record()
-    qtbot.waitUntil(lambda: w.recorder.rows >= 2, timeout=WAIT)
-    w.toggle_record()
+    w = make_window(None)
+    w.toggle_record()  # from the video's first frame, so the recording's frame numbers are the video's
+    w.open_source(str(clip))
+    qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)  # stopped at the video's end
     rows = list(csv.DictReader(open(next(w.output_dir.glob("rows-*.csv")))))
     assert rows and all(float(r["video_s"]) == pytest.approx(int(r["frame"]) / 5) for r in rows)
 
@@ -1072,3 +1072,139 @@ def test_a_source_that_fails_mid_session_is_named_with_its_error_and_the_log(qtb
     qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)
     said = f"reading camera 7 failed: OSError: [Errno 5] Input/output error: '/dev/video7' (details in {log_path})"
     assert w.view.note.startswith(said) and "recording saved" in w.view.note and said in w._warnings
+
+
+# --- found by a ninth review of the app ---------------------------------------------------------------------------
+
+def _analyse(qtbot, w: MainWindow, image: np.ndarray, name: str) -> None:
+    """One frame through detection and inference, as the capture would put it; returns once it is analysed."""
+    import time
+
+    from inference.sources import Frame
+
+    done = w.inference.frames_done
+    w.captured.put(Frame(image, 0, time.monotonic(), name))
+    qtbot.waitUntil(lambda: w.inference.frames_done > done, timeout=WAIT)
+
+
+def test_a_recordings_frame_column_counts_its_own_frames_from_0_and_no_rerun(qtbot, make_window, faces_dir):
+    """Each settings change's re-run took a frame number that no row had, and a second recording went on from the
+    pipeline's count instead of starting at 0 as `run` does."""
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    w.toggle_pause()
+    qtbot.waitUntil(lambda: w.detect.idle() and w.inference.idle(), timeout=WAIT)
+    image = cv2.imread(str(sorted(faces_dir.iterdir())[0]))
+    w.toggle_record()
+    _analyse(qtbot, w, image, "a.jpg")
+    for cam_class in ("male", "female"):  # each re-runs the last frame, which is not recorded
+        done = w.inference.frames_done
+        w.inference.set_config(cam_class=cam_class)
+        qtbot.waitUntil(lambda: w.inference.frames_done > done, timeout=WAIT)
+    _analyse(qtbot, w, image, "b.jpg")
+    w.toggle_record()
+    rows = list(csv.DictReader(open(w.recorder.path)))
+    assert {(r["source"], r["frame"]) for r in rows} == {("a.jpg", "0"), ("b.jpg", "1")}
+    w.toggle_record()
+    _analyse(qtbot, w, image, "c.jpg")
+    w.toggle_record()
+    assert {r["frame"] for r in csv.DictReader(open(w.recorder.path))} == {"0"}
+
+
+def test_the_session_histograms_show_only_the_sessions_data(qtbot):
+    """After the session restarted for another filter, the ΔP(female) histogram of a classifier the new session had
+    not seen (and the ΔITA one, with no value yet) kept showing the last session's values."""
+    from gui.plots import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.setCurrentWidget(panel.hist_widget)
+    panel.t0 = 0.0
+    values = np.array([-0.1, 0.0, 0.2])
+    panel.refresh(np.array([1.0, -2.0]), {"tiny-a": values, "tiny-b": values})
+    assert {k for k in panel._curves if k[0] == "hist"} == {("hist", "ita"), ("hist", "p", "tiny-a"),
+                                                             ("hist", "p", "tiny-b")}
+    panel.refresh(np.array([]), {"tiny-b": values[:1]})
+    assert {k for k in panel._curves if k[0] == "hist"} == {("hist", "p", "tiny-b")}
+    drawn = [item for item in panel.hist_p.listDataItems() if item.getData()[1] is not None]
+    assert [int(item.getData()[1].sum()) for item in drawn] == [1]
+    assert not [item for item in panel.hist_ita.listDataItems() if item.getData()[1] is not None]
+
+
+def test_the_summary_gives_each_mean_its_own_n(qtbot, make_window):
+    """One n, the larger of ΔITA's and ΔP's, stood beside a ΔP(female) mean of fewer values (the classifier was
+    switched off for a while)."""
+    from array import array
+
+    w = make_window(None)
+    w.stats.frames[1] = 4
+    w.stats.delta_ita[1] = array("d", [1.0, 2.0, 3.0, 4.0])
+    w.stats.delta_p[1]["tiny-a"] = array("d", [0.1, 0.2])
+    w.summary_dock.raise_()
+    qtbot.waitUntil(lambda: w.summary_table.rowCount() == 1, timeout=WAIT)
+    t = w.summary_table
+    header = [t.horizontalHeaderItem(j).text() for j in range(t.columnCount())]
+    cells = dict(zip(range(t.columnCount()), (t.item(0, j).text() for j in range(t.columnCount()))))
+    ita, p = header.index("mean ΔITA° [95% CI]"), header.index("mean ΔP(female) [95% CI]")
+    assert header[ita + 1] == "n" and cells[ita + 1] == "4"
+    assert header[p + 1] == "n" and cells[p + 1] == "2"
+
+
+def test_the_p_plots_gap_is_the_delta_p_the_app_reports(qtbot, make_window, faces_dir):
+    """The solid line was the sharp crop's P(female), but ΔP(female) is measured from the face through the filter's
+    resampling alone: the gap between the lines could have the opposite sign to the ΔP reported."""
+    from dataclasses import replace
+
+    from gui.plots import PlotsPanel
+    from inference.results import Prediction
+
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w) and w.last_result.faces[0].filtered is not None, timeout=WAIT)
+    result = w.last_result
+    face = result.faces[0]
+    out, after = face.original.classifiers["tiny-a"], face.filtered.classifiers["tiny-a"]
+    p_ref = 0.25 if out.p_female > 0.5 else 0.75
+    ref = Prediction("tiny-a", out.labels, np.array([1 - p_ref, p_ref] if out.labels[1] == "female" else [p_ref, 1 - p_ref]))
+    resized = replace(face, reference={**face.reference, "tiny-a": ref},
+                      delta_p_female={**face.delta_p_female, "tiny-a": after.p_female - p_ref})
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.add_result(replace(result, faces=(resized,)), 0.0, 0.0, 0.0)
+    r = panel.p_tracks[(face.track_id, "tiny-a")]
+    assert r.cols["p_f"][-1] - r.cols["p"][-1] == pytest.approx(resized.delta_p_female["tiny-a"])
+    assert "what ΔP(female) is measured from" in panel.p_widget.getItem(0, 0).text  # the solid line says so
+
+
+def test_the_compact_label_names_the_skin_shift_and_the_classifier_of_its_delta_p(qtbot, make_window, faces_dir):
+    """A crowded frame's one-line label read "#4 ITA +7.2°" for a face whose ITA was −4.0° (+7.2° was ΔITA), and
+    its ΔP(female) did not say which classifier's it was."""
+    from dataclasses import replace
+
+    from gui.painter import compact_lines
+    from inference.results import SkinShift
+
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w) and w.last_result.faces[0].filtered is not None, timeout=WAIT)
+    face = replace(w.last_result.faces[0], skin_shift=SkinShift(7.2, 3.0, 1),
+                   delta_p_female={"tiny-a": 0.1, "tiny-b": -0.2})
+    text = "".join(t for line in compact_lines(face, "tiny-b") for t, _ in line)
+    assert "ΔITA +7.2°" in text and "ITA +7.2" not in text.replace("ΔITA", "")
+    assert "ΔP(f) −0.20" in text and "tiny-b" in text and "tiny-a" not in text
+
+
+def test_a_frame_of_the_old_source_is_never_shown_or_snapshotted_under_the_new_one(qtbot, make_window, faces_dir,
+                                                                                   tmp_path):
+    """Paused, a frame still in the pipeline when another source opened (or its re-run) reached the screen and the
+    snapshots under the new source's name."""
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    w.toggle_pause()
+    old = w.last_result
+    other = tmp_path / "other"
+    shutil.copytree(faces_dir, other)
+    assert w.open_source(str(other))
+    for rerun in (False, True):  # what the inference thread finished after the switch
+        w.results.put((old, rerun))
+        w._tick()
+        assert w.last_result is None and w.view.result is None and w.snapshot() is None
