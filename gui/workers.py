@@ -337,7 +337,8 @@ class InferenceThread(QThread):
     def _process(self, frame: Frame, rerun: bool) -> None:
         try:
             result = self.pipeline.process(frame.image, frame.timestamp, frame.name,  # type: ignore[arg-type]
-                                           detected=frame.detected, still=frame.still, video_s=frame.video_s)
+                                           detected=frame.detected, still=frame.still, video_s=frame.video_s,
+                                           again=rerun)
         except BiasMirrorError as exc:
             # the message said what was wrong but not with which file (a signed 16-bit TIFF in a folder)
             text = str(exc) if frame.name in str(exc) else f"{frame.name}: {exc}"

@@ -291,10 +291,12 @@ class FramePipeline:
 
     # --- frames ---------------------------------------------------------------
     def process(self, frame: np.ndarray, timestamp: float | None = None, source: str = "",
-                detected: Detected | None = None, still: bool = False, video_s: float | None = None) -> FrameResult:
+                detected: Detected | None = None, still: bool = False, video_s: float | None = None,
+                again: bool = False) -> FrameResult:
         """Everything measured on one frame. ``detected``: its faces, found ahead by ``detect_faces`` on
         another thread (``inference.detect_ahead``, ``gui.workers.DetectThread``); without it the detector runs here. The tracker always runs
-        here, in frame order."""
+        here, in frame order. ``again``: the last frame once more (the app's re-run after a settings change), which
+        keeps its number: each re-run had taken one, so the frames' numbers skipped."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         if still:  # another photo's faces are other people; the same photo again keeps its ids
@@ -340,7 +342,7 @@ class FramePipeline:
         timings["total"] = (time.perf_counter() - t0) * 1000 + (detected.ms if detected is not None else 0.0)
         # what is neither finding faces nor inside ONNX Runtime: the work around the models, on the host
         timings["host"] = timings["total"] - timings.get("detect", 0.0) - timings.get("onnx_runtime", 0.0)
-        self._index += 1
+        self._index += 0 if again and self._index else 1
         return FrameResult(
             index=self._index - 1, timestamp=time.monotonic() if timestamp is None else timestamp, frame=bgr,
             faces=faces, timings_ms=timings, providers=self.providers(),

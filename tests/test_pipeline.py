@@ -757,3 +757,11 @@ def test_run_over_frames_without_faces_leaves_an_existing_csv_as_it_was(tmp_path
                       "--no-filter"]) == 0
     assert f"1 frame(s), no face found in any: no rows, so {out} was not written" in capsys.readouterr().out
     assert out.read_text() == "precious\n"
+
+
+def test_a_frame_processed_again_keeps_its_number(tiny_models):
+    """The app re-runs the last frame after a settings change: each re-run took a number, so a snapshot's frame
+    numbers skipped."""
+    p = FramePipeline([load_model(tiny_models["classifier"])], None, HaarDetector())
+    frame = _scene(1)
+    assert [p.process(frame).index, p.process(frame, again=True).index, p.process(frame).index] == [0, 0, 1]
