@@ -241,7 +241,11 @@ def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(
     actual = session.get_providers()[0]
     warning = None
     if actual != providers[0]:
-        warning = f"{SHORT.get(providers[0], providers[0])} could not start; running on {SHORT.get(actual, actual)}"
+        # every provider tried before the one running, and where to read why: naming the first alone had blamed
+        # TensorRT for a CUDA that failed too, and ORT's own reason scrolls by in its log
+        tried = providers[:providers.index(actual)] if actual in providers else providers
+        warning = (f"{' and '.join(SHORT.get(p, p) for p in tried)} could not start; running on "
+                   f"{SHORT.get(actual, actual)} (`python main.py doctor` says why)")
     elif note and cfg.provider != "auto":
         warning, note = note, None
     if refused:

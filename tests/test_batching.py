@@ -126,3 +126,21 @@ def test_prepare_makes_every_gpu_bucket_before_the_first_frame():
     assert sorted(cls._by_batch) == sorted(flt._by_batch) == [1, 2, 4, 8, 16, 32]
     assert spy.batches == [1]  # the load-time session took the first bucket; each bucket ran once
     assert cls.session_for(20)[0] is cls._by_batch[32]
+
+
+def test_a_gpu_provider_that_could_not_start_is_named_with_every_one_tried(monkeypatch):
+    """Only the first was named: "TensorRT could not start" for a run whose CUDA had failed too, with nowhere to
+    read why."""
+    from types import SimpleNamespace
+
+    from inference import runtime
+
+    monkeypatch.setattr(runtime, "choose_providers", lambda *a: ([TRT, CUDA, CPU], None))
+    monkeypatch.setattr(runtime, "preload_gpu_libraries", lambda **k: None)
+    monkeypatch.setattr(runtime.ort, "InferenceSession", lambda *a, **k: SimpleNamespace(get_providers=lambda: [CPU]))
+    info = runtime.create_session(b"model", RuntimeConfig(provider="auto"), gpus=1)
+    assert info.warning == "TensorRT and CUDA could not start; running on CPU (`python main.py doctor` says why)"
+    monkeypatch.setattr(runtime, "choose_providers", lambda *a: ([TRT, CUDA, CPU], None))
+    monkeypatch.setattr(runtime.ort, "InferenceSession", lambda *a, **k: SimpleNamespace(get_providers=lambda: [CUDA]))
+    assert runtime.create_session(b"model", RuntimeConfig(provider="auto"), gpus=1).warning.startswith(
+        "TensorRT could not start; running on CUDA")
