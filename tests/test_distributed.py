@@ -384,3 +384,27 @@ def test_a_resume_that_no_longer_fits_a_batch_on_every_process_advises_fewer_pro
         check_batch_fits(317, 128, "none", "data", world=3, listed=True, resumed=True)
     with pytest.raises(BiasMirrorError, match="give --batch-size 105 or less"):
         check_batch_fits(317, 128, "none", "data", world=3, listed=True)
+
+
+def test_bench_train_names_the_row_its_ratios_are_against(tmp_path, tiny_utk):
+    """Without plain fp32 among the variants, ratio_vs_fp32 was against another row, and the JSON said not which."""
+    rows = _bench_train(tmp_path, tiny_utk, "--faces", "64", "--steps", "2", "--trainers", "classifier",
+                        "--variants", "fp32+channels-last")
+    assert [(r["ratio_base"], r["ratio_vs_fp32"]) for r in rows] == [("fp32+channels-last", 1.0)]
+
+
+def test_an_interrupted_bench_train_says_what_it_never_measured(tmp_path, tiny_utk, monkeypatch, capsys):
+    """Interrupted in its first row, it said each trainer "could not be timed", as if each had failed."""
+    import main
+    from training import bench_train
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench_train, "time_steps", interrupted)
+    assert main.main(["bench", "train", "--data", f"utkface:{tiny_utk}", "--faces", "64", "--size", "32",
+                      "--classifier-batch", "16", "--warmup", "1", "--steps", "2", "--device", "cpu", "--threads", "1",
+                      "--cache", ""]) == 130
+    out = capsys.readouterr().out
+    assert "classifier: not measured (interrupted)" in out and "cyclegan: not measured (interrupted)" in out
+    assert "could not be timed" not in out

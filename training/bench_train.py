@@ -61,7 +61,8 @@ class TrainTiming:
     first_step_seconds: float = 0.0  # the first warm-up step: where torch.compile compiles
     status: str = "ok"  # or "unavailable: <why>"
     peak_gpu_mib: float | None = None  # most GPU memory PyTorch held at once (None on the CPU)
-    ratio_vs_fp32: float = float("nan")
+    ratio_vs_fp32: float = float("nan")  # per_second ÷ the ratio_base row's: plain fp32 where it was timed
+    ratio_base: str = ""  # the row the ratio is against (the first timed, where plain fp32 was not asked for)
 
 
 class OpCounter(TorchDispatchMode):
@@ -246,8 +247,8 @@ def main(args: argparse.Namespace) -> int:
     for trainer in trainers:
         unit, goal = GOALS[trainer]
         timed = [r for r in results if r.trainer == trainer and r.status == "ok"]
-        if not timed:
-            print(f"{trainer}: no variant could be timed")
+        if not timed:  # an interrupted run had said this of trainers it never got to
+            print(f"{trainer}: " + ("not measured (interrupted)" if stopped else "no variant could be timed"))
             continue
         best = max(timed, key=lambda r: r.per_second)
         print(f"{trainer}: best {best.per_second:.1f} {unit} ({best.variant}); the issue's H100 target is ≥ {goal:g} {unit}"
@@ -309,7 +310,7 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
                         peak_gpu_mib=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if gpu else None)
         if fp32 is None:
             fp32, base = t.per_second, label
-        t.ratio_vs_fp32 = round(t.per_second / fp32, 2)
+        t.ratio_vs_fp32, t.ratio_base = round(t.per_second / fp32, 2), base
         results.append(t)
         print(f"  {trainer:10s} {label:34s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
               f"×{t.ratio_vs_fp32:.2f} vs {base}, data wait {share:.0%}, "
