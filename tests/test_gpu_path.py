@@ -621,3 +621,11 @@ def test_bench_notes_rows_whose_faces_were_not_found(tiny_models, tmp_path, caps
                       "--providers", "cpu", "--frames", "1", "--warmup", "0", "--no-baseline"]) == 0
     assert "found 0.00 a frame: its figures time the models on those only (none: no model ran)" in \
         capsys.readouterr().out
+
+
+def test_doctor_does_not_advise_installing_the_onnxruntime_gpu_it_runs_on():
+    """With onnxruntime-gpu installed and no GPU, it asked for "an NVIDIA driver, onnxruntime-gpu, and …"."""
+    from inference.doctor import cpu_only_advice
+
+    assert "onnxruntime-gpu," not in cpu_only_advice(True) and "is installed" in cpu_only_advice(True)
+    assert "an NVIDIA GPU and its driver, onnxruntime-gpu," in cpu_only_advice(False)
