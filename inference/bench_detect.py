@@ -157,6 +157,12 @@ def summarise(name: str, times: list[float], hits: dict[str, list[bool]]) -> Det
                           (max(shares) - min(shares)) if len(shares) > 1 else None)
 
 
+def tied(groups: list, share: float) -> str:
+    """Every group at ``share``, named together: of four groups at 100 % one had been named "most" alone."""
+    names = [g.group for g in groups if g.share == share]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def main(args: argparse.Namespace) -> int:
     size = parse_resolution(args.resolution)
     if args.face_px > min(size):
@@ -235,8 +241,9 @@ def main(args: argparse.Namespace) -> int:
             if worst.share == best.share:
                 print(f"{r.name}: every group's faces found alike ({best.share:.1%}); {r.p50_ms:.1f} ms a frame (p50)")
                 continue
-            print(f"{r.name}: {worst.group} faces found least ({worst.share:.1%}), {best.group} most ({best.share:.1%}): "
-                  f"a gap of {100 * r.gap:.1f} points; {r.p50_ms:.1f} ms a frame (p50)")
+            print(f"{r.name}: {tied(r.groups, worst.share)} faces found least ({worst.share:.1%}), "
+                  f"{tied(r.groups, best.share)} most ({best.share:.1%}): a gap of {100 * r.gap:.1f} points; "
+                  f"{r.p50_ms:.1f} ms a frame (p50)")
     for r in results:
         if r.same_as_opencv is not None:
             print(f"{r.name} ({r.provider}): the same boxes as OpenCV's {opencv_twin(r.name)} on {r.same_as_opencv} of "

@@ -105,3 +105,14 @@ def test_a_ctrl_c_between_two_detectors_keeps_them_on_the_same_faces(tmp_path, m
                       "haar-alt2,haar-default", "--json", str(out)]) == 130
     frames = [r["frames"] for r in json.loads(out.read_text())["results"]]
     assert frames == [3, 3]
+
+
+def test_groups_tied_as_found_least_or_most_are_all_named():
+    """Of four groups at 100 % one was named "most" alone, as if the others trailed it."""
+    from types import SimpleNamespace
+
+    from inference.bench_detect import tied
+
+    groups = [SimpleNamespace(group=g, share=s) for g, s in (("Asian", 1.0), ("Black", 1.0), ("Indian", 0.8),
+                                                             ("White", 1.0))]
+    assert tied(groups, 1.0) == "Asian, Black and White" and tied(groups, 0.8) == "Indian"
