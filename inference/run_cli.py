@@ -49,8 +49,10 @@ def main(args: argparse.Namespace) -> int:
     writer: RowWriter | None = None
     frames = skipped = 0
     warned: dict[str, int] = {}  # a frame's own warning (faces beyond those analysed): frames it was said of
+    # a bar with an end where the source knows it: a folder's or video's had shown only a count
+    total = min(filter(None, (args.max_frames, source.expected)), default=None)
     try:
-        with tqdm(desc=f"processing {source.name}", unit="frame", total=args.max_frames) as bar:
+        with tqdm(desc=f"processing {source.name}", unit="frame", total=total) as bar:
             for frame in detecting_ahead(source, pipeline.detector, args.detect_depth):
                 if frame.image is None:
                     skipped += 1
@@ -73,6 +75,10 @@ def main(args: argparse.Namespace) -> int:
                 bar.update(1)
                 if args.max_frames and frames >= args.max_frames:
                     break
+    except KeyboardInterrupt:
+        rows = f"{writer.rows} face row(s) saved in {args.out}, each whole" if writer else f"no face yet, {args.out} as it was"
+        print(f"interrupted after {frames} frame(s): {rows}")
+        raise
     finally:
         if writer is not None:
             writer.close()

@@ -55,6 +55,7 @@ class Source:
     name: str = ""
     live: bool = False  # a camera: frames come at their own pace and can be lost
     end_warning: str | None = None  # set when the source ended short of what it claimed to hold
+    expected: int | None = None  # the frames it means to give (a folder's images, a video's declared count), if known
 
     def read(self) -> Frame | None:
         """The next frame, or None at the end."""
@@ -130,6 +131,7 @@ class VideoSource(Source):
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
         # from the container's header or its duration × fps: what the file claims, 0 where it does not say
         self.declared = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+        self.expected = self.declared or None
         self._n = 0
         self._bad = 0  # undecodable frames before the one held back
         self._held: np.ndarray | None = None
@@ -182,6 +184,7 @@ class ImageListSource(Source):
         if not paths:
             raise BiasMirrorError(f"no images found ({', '.join(IMAGE_EXTENSIONS)})", name)
         self.paths, self.name, self.loop = paths, name, loop
+        self.expected = None if loop else len(paths)
         # a frame's source names its file within ``root``: person1/photo.jpg and person2/photo.jpg are two photos
         # (the pipeline keeps face ids per photo, and `run`'s rows say which file), where the bare name made one
         self._labels = [p.relative_to(root).as_posix() if root is not None and p.is_relative_to(root) else p.name

@@ -913,3 +913,29 @@ def test_a_groups_csv_names_files_stored_decomposed_as_it_types_them(world, tmp_
     assert rc == 0 and r["images"]["groups_csv"]["listed_not_found"] == []
     groups = sorted(row["group"] for row in csv.DictReader(open(tmp_path / "o" / "faces.csv")))
     assert groups == ["A", "B"]
+
+
+def test_an_interrupted_audit_says_its_work_is_cached_and_the_rerun_goes_on_from_it(world, tmp_path, monkeypatch,
+                                                                                     capsys):
+    """Ctrl-C printed only "interrupted", though what was computed is kept and the same command resumes from it."""
+    from inference.pipeline import FramePipeline
+
+    folder = _folder(tmp_path, world, n=4)
+    base = ["--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]), "--no-filter",
+            "--batch", "1", "--out", str(tmp_path / "o")]
+    real = FramePipeline.process_images
+
+    def two_then_ctrl_c(self, paths, batch=32):
+        for k, item in enumerate(real(self, paths, batch)):
+            if k == 2:
+                raise KeyboardInterrupt
+            yield item
+
+    with monkeypatch.context() as m:
+        m.setattr(FramePipeline, "process_images", two_then_ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            audit(*base)
+    assert "interrupted: the 2 image(s) computed so far are cached; the same command goes on from them" in \
+        capsys.readouterr().out
+    _, _, run = audit(*base)
+    assert run["images_computed"] == 2

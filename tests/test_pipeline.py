@@ -765,3 +765,28 @@ def test_a_frame_processed_again_keeps_its_number(tiny_models):
     p = FramePipeline([load_model(tiny_models["classifier"])], None, HaarDetector())
     frame = _scene(1)
     assert [p.process(frame).index, p.process(frame, again=True).index, p.process(frame).index] == [0, 0, 1]
+
+
+def test_run_shows_how_far_through_a_folder_it_is_and_says_what_an_interruption_kept(tmp_path, tiny_models, capsys,
+                                                                                     monkeypatch):
+    """Its bar had no end for a folder or a video, and Ctrl-C printed only "interrupted"."""
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(src / f"{i}.png"), _scene(1))
+    out = tmp_path / "rows.csv"
+    args = ["run", "--source", str(src), "--out", str(out), "--classifier", str(tiny_models["classifier"]), "--no-filter"]
+    assert main.main(args) == 0
+    assert "3/3" in capsys.readouterr().err
+    real, calls = FramePipeline.process, []
+
+    def stopped_at_the_third(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(FramePipeline, "process", stopped_at_the_third)
+    assert main.main(args) == 130
+    assert f"interrupted after 2 frame(s): 2 face row(s) saved in {out}, each whole" in capsys.readouterr().out
+    assert len(list(csv.DictReader(open(out)))) == 2

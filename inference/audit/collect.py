@@ -128,6 +128,12 @@ class Collector:
                     if (i + 1) % self.batch == 0:
                         self.cache.flush()
                 self.cache.flush()
+        except KeyboardInterrupt:
+            self.cache.flush()
+            # what a Ctrl-C keeps, said: it had printed only "interrupted"
+            tqdm.write(f"interrupted: the {self.computed} image(s) computed so far are cached; the same command goes on "
+                       "from them")
+            raise
         finally:
             bar.close()
             self.cache.flush()
