@@ -86,6 +86,15 @@ def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:
     return resize_batch(img[None], (size, size))[0] if size else img
 
 
+def _zero_to_one(f: np.ndarray) -> bool:
+    """Whether a float frame's scale is 0–1 rather than 0–255: its brightest pixel at most 1, or a little above
+    with the bulk of the pixels within 1 (a highlight over white: one pixel at 1.02 had made a 0–1 frame read as
+    0–255, all black). The percentile is taken only then: a dark 0–255 frame whose faces are under 1 % of it
+    would read as 0–1, and it costs 40 times the maximum."""
+    top = np.nanmax(f)
+    return bool(top <= 1.0 or (top <= 1.5 and np.nanpercentile(f, 99) <= 1.0))
+
+
 def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     """Any frame a source may give (grey, BGRA, 16-bit, float) as 3-channel BGR uint8."""
     if frame is None or not isinstance(frame, np.ndarray) or frame.size == 0:
@@ -94,12 +103,10 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     if f.dtype == np.uint16:
         f = (f >> 8).astype(np.uint8)
     elif f.dtype in (np.float32, np.float64):
-        # 0–1 or 0–255, told by the bulk of the pixels: one highlight a little above 1 had made a 0–1 frame
-        # read as 0–255, all black
-        scale = 255.0 if np.nanpercentile(f, 99) <= 1.0 else 1.0
+        scale = 255.0 if _zero_to_one(f) else 1.0
         f = np.clip(np.nan_to_num(f) * scale, 0, 255).astype(np.uint8)
     elif f.dtype != np.uint8:
-        raise BiasMirrorError(f"frames of {f.dtype} pixels are not supported (8- or 16-bit unsigned, or float, are)")
+        raise BiasMirrorError(f"frames of {f.dtype} pixels are not supported (8- or 16-bit unsigned, or float32/64, are)")
     if f.ndim == 2 or (f.ndim == 3 and f.shape[2] == 1):
         return cv2.cvtColor(f.reshape(f.shape[0], f.shape[1]), cv2.COLOR_GRAY2BGR)
     if f.ndim == 3 and f.shape[2] == 4:

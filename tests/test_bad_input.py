@@ -433,3 +433,14 @@ def test_a_float_frame_with_a_highlight_above_one_is_still_a_zero_to_one_frame()
     out = as_bgr_uint8(frame)
     assert out[5, 5].tolist() == [127, 127, 127] and out[0, 0].tolist() == [255, 255, 255]
     assert as_bgr_uint8(np.full((4, 4, 3), 200.0))[0, 0].tolist() == [200, 200, 200]
+
+
+def test_a_dark_float_frame_in_0_255_with_a_small_bright_face_stays_0_255():
+    """Told by its 99th percentile alone, a dark 0–255 frame whose face was under 1 % of it read as 0–1: the face
+    white, the background grey."""
+    from inference.images import as_bgr_uint8
+
+    frame = np.random.default_rng(0).uniform(0, 1.0, (480, 640, 3)).astype(np.float32)
+    frame[200:240, 300:340] = 180.0
+    out = as_bgr_uint8(frame)
+    assert out[220, 320].tolist() == [180, 180, 180] and out[:100].max() <= 1

@@ -243,3 +243,20 @@ def test_celeba_and_fairface_files_absent_on_disk_are_listed_but_missing(tmp_pat
     root = _fairface(tmp_path / "ff", [("train/1.jpg", "20-29", "Male", "White")], [("val/1.jpg", "3-9", "Male", "")])
     (root / "val" / "1.jpg").unlink()
     assert read_fairface(root).skipped == [("val/1.jpg", "listed in the labels but not in the folder")]
+
+
+def test_fairface_rows_without_a_file_are_each_skipped_and_a_superscript_age_is_no_age(tmp_path):
+    """Rows naming no file were counted as one skip; an age band "²0-29" was a ValueError traceback."""
+    for f in ("train/1.jpg", "train/2.jpg", "val/1.jpg"):
+        _img(tmp_path / f)
+    with open(tmp_path / "fairface_label_train.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["file", "age", "gender", "race"], ["train/1.jpg", "²0-29", "Male", "White"],
+                                  ["", "20-29", "Male", "White"], ["train/2.jpg", "30-39", "Female", "Black"],
+                                  ["", "20-29", "Female", "White"]])
+    with open(tmp_path / "fairface_label_val.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["file", "age", "gender", "race"], ["val/1.jpg", "3-9", "Male", "White"]])
+    read = read_fairface(tmp_path)
+    assert {s.path.split("/")[-2] + "/" + s.path.split("/")[-1]: s.age for s in read.samples} == {
+        "train/1.jpg": None, "train/2.jpg": 30, "val/1.jpg": 3}
+    assert sorted(read.skipped) == [("fairface_label_train.csv:3", "missing file or gender"),
+                                    ("fairface_label_train.csv:5", "missing file or gender")]

@@ -37,26 +37,28 @@ def read_csv_rows(path: str | Path, what: str) -> tuple[list[str], list[dict[str
 
 
 def read_rows_by_file(path: str | Path, what: str, compared: Sequence[str] | None = None,
-                      ) -> tuple[list[str], dict[str, dict[str, str]]]:
+                      nameless: list[int] | None = None) -> tuple[list[str], dict[str, dict[str, str]]]:
     """As ``read_csv_rows``, keyed by the 'file' column. A file on two rows that disagree (in ``compared``, else in
     any column) is refused with both row numbers: keeping either row silently would mislabel or regroup an image.
     A repeat with the same values is kept once, with a warning."""
     path = Path(path)
     columns, rows = _numbered_rows(path, what)
-    return columns, keyed_by_file(rows, columns, path, what, compared)
+    return columns, keyed_by_file(rows, columns, path, what, compared, nameless)
 
 
 def keyed_by_file(rows: Sequence[tuple[int, dict[str, str]]], columns: Sequence[str], path: Path, what: str,
-                  compared: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
-    """``read_rows_by_file``'s rule for (line number, row) pairs of a label list that is not a CSV (CelebA's)."""
+                  compared: Sequence[str] | None = None, nameless: list[int] | None = None) -> dict[str, dict[str, str]]:
+    """``read_rows_by_file``'s rule for (line number, row) pairs of a label list that is not a CSV (CelebA's).
+    Rows without a file name list nothing and are not keyed: their line numbers go to ``nameless`` for the caller
+    to report, else they are warned about here (keyed under "", all but the first had gone uncounted)."""
     by_file: dict[str, tuple[int, dict[str, str]]] = {}
-    repeats = []
+    repeats, unnamed = [], []
     for number, row in rows:
         name = (row.get("file") or "").strip()
         if name:  # "./a.jpg" and "sub//a.jpg" name the files the folder lists as "a.jpg" and "sub/a.jpg"
             name = PurePosixPath(name).as_posix()
-        else:  # a row without a file name lists nothing: the readers say so for it, it repeats nothing
-            by_file.setdefault(name, (number, row))
+        else:
+            unnamed.append(number)
             continue
         if name not in by_file:
             by_file[name] = (number, row)
@@ -71,4 +73,9 @@ def keyed_by_file(rows: Sequence[tuple[int, dict[str, str]]], columns: Sequence[
     if repeats:
         log.warning("%s: %d row(s) repeat a file with the same values, each file kept once, e.g. %s", path,
                     len(repeats), "; ".join(repeats[:3]))
+    if nameless is not None:
+        nameless.extend(unnamed)
+    elif unnamed:
+        log.warning("%s: %d row(s) name no file and are skipped (line(s) %s)", path, len(unnamed),
+                    ", ".join(map(str, unnamed[:5])) + (" …" if len(unnamed) > 5 else ""))
     return {name: row for name, (_, row) in by_file.items()}

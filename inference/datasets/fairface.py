@@ -21,21 +21,27 @@ LABELS = ("age", "gender", "race")  # the columns read; two rows of one file mus
 
 
 def _age_lower(band: str) -> int | None:
+    if any(c.isdigit() and not c.isascii() for c in band):
+        return None  # "²0-29" is no band: int() refused the "²" that isdigit takes (a traceback)
     digits = "".join(c if c.isdigit() else " " for c in band).split()
     return int(digits[0]) if digits else None
 
 
-def _rows(files: dict[str, Path]) -> dict[str, tuple[str, dict[str, str]]]:
+def _rows(files: dict[str, Path], unnamed: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
     """(partition, row) by file name, each file once: a repeat within a label file is kept once or refused
     (``read_rows_by_file``), and a file in both label files stays in train, or is refused where they disagree; it
-    had been counted twice, and tested on as well as trained on."""
+    had been counted twice, and tested on as well as trained on. Rows naming no file go to ``unnamed``, each as
+    "label file:line"."""
     out: dict[str, tuple[str, dict[str, str]]] = {}
     both = []
     for partition, csv_path in files.items():
         if not csv_path.exists():
             continue
-        for name, row in read_rows_by_file(csv_path, "the FairFace label file", compared=LABELS)[1].items():
-            if name in out and name:  # rows without a file name are each reported below, not compared
+        lines: list[int] = []
+        listed = read_rows_by_file(csv_path, "the FairFace label file", compared=LABELS, nameless=lines)[1]
+        unnamed += [f"{csv_path.name}:{n}" for n in lines]
+        for name, row in listed.items():
+            if name in out:
                 kept = out[name][1]
                 differ = [c for c in LABELS if (kept.get(c) or "").strip() != (row.get(c) or "").strip()]
                 if differ:
@@ -55,13 +61,14 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
     files = {"train": root / "fairface_label_train.csv", "test": root / "fairface_label_val.csv"}
     if not any(f.exists() for f in files.values()):
         raise BiasMirrorError(f"no FairFace label files; expected {LAYOUT}", root)
-    rows = _rows(files)
+    unnamed: list[str] = []
+    rows = _rows(files, unnamed)
     races = one_spelling(((r.get("race") or "").strip() for _, r in rows.values()), root)
-    samples, skipped = [], []
+    samples, skipped = [], [(line, "missing file or gender") for line in unnamed]
     for name, (partition, row) in rows.items():
         gender = (row.get("gender") or "").strip().lower()
-        if gender not in ("male", "female") or not name:
-            skipped.append((name or "?", "missing file or gender"))
+        if gender not in ("male", "female"):
+            skipped.append((name, "missing file or gender"))
             continue
         if not (root / name).exists():
             skipped.append((name, NOT_IN_FOLDER))
