@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import shutil
 import cv2
 import numpy as np
 import onnx
@@ -572,3 +573,43 @@ def test_evaluate_says_what_its_filters_leave_out_and_never_writes_over_a_model(
     code, err = run(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--split", "all",
                      "--min-age", "-1"], capsys)
     assert code == 2 and "none of the 40 face(s) could be read, so nothing was evaluated" in err
+
+
+def test_decoded_faces_are_cached_in_the_users_cache_and_no_partial_cache_outlives_its_process(tmp_path, monkeypatch):
+    """They went to ./cache wherever a command was run (1.5 GB in one checkout); a Ctrl-C mid-decode left a
+    .part<pid> folder of the faces decoded so far, which nothing removed."""
+    import argparse
+    import os
+
+    from training.data import cache as cache_module
+    from training.loop import add_run_arguments
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    p = argparse.ArgumentParser()
+    add_run_arguments(p, "run folder")
+    assert p.parse_args(["--out", "x"]).cache == str(tmp_path / "xdg" / "bias-mirror" / "faces")
+    photos = []
+    for i in range(3):
+        photos.append(str(tmp_path / f"{i}.jpg"))
+        cv2.imwrite(photos[-1], np.full((20, 20, 3), 100, np.uint8))
+    where = tmp_path / "faces"
+    real, calls = cache_module.read_rgb, []
+
+    def ctrl_c_at_the_second(path, size=None):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(path, size)
+
+    monkeypatch.setattr(cache_module, "read_rgb", ctrl_c_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        cache_module.load_images(photos, 16, where)
+    assert list(where.iterdir()) == []
+    monkeypatch.setattr(cache_module, "read_rgb", real)
+    gone = 2**22 + 12345  # beyond Linux's pid_max: the process of a kill -9 that no longer runs
+    key_dir = cache_module.load_images(photos, 16, where) and next(where.iterdir())
+    shutil.rmtree(key_dir)
+    (where / f"{key_dir.name}.part{gone}").mkdir()
+    (where / f"{key_dir.name}.part{os.getpid()}x").mkdir()  # not a pid: not ours to judge
+    assert cache_module.load_images(photos, 16, where).n_bad == 0
+    assert sorted(d.name for d in where.iterdir()) == sorted([key_dir.name, f"{key_dir.name}.part{os.getpid()}x"])

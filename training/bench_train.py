@@ -31,7 +31,7 @@ from inference.arg_checks import check_cache_dir, check_output_file, int_at_leas
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from inference.stopping import write_json_atomically
-from training.data.cache import load_images, unreadable_note
+from training.data.cache import add_cache_argument, load_images, unreadable_note
 from training.loop import (COMPILE_MODES, Dist, LoopConfig, StopFlag, amp_dtype, batch_stream, default_workers,
                            make_context, pick_device, place_modules, seed_everything, train_step, training_wrapper)
 from training.nets.cam_classifier import ClassifierConfig
@@ -182,7 +182,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed steps first (0: time from the first)")
     p.add_argument("--steps", type=positive_int, default=30)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
-    p.add_argument("--cache", default="cache", help="folder for the decoded-image cache ('' to disable)")
+    add_cache_argument(p)
     p.add_argument("--variants", default=None,
                    help="only these precision/memory variants, a comma list (fp32, fp32+channels-last, and on a GPU amp, "
                         "amp+channels-last; default: all)")

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, non_negative_int,
                                    positive_int, thread_count)
 from inference.errors import BiasMirrorError
+from training.data.cache import add_cache_argument
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"
@@ -143,7 +144,7 @@ def add_run_arguments(p, out_help: str) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--threads", type=thread_count, default=None, help="CPU threads for torch")
-    p.add_argument("--cache", default="cache", help="folder for decoded image caches ('' to disable)")
+    add_cache_argument(p)
     p.add_argument("--out", required=True, help=out_help)
     p.add_argument("--name", help="model name in the card (default: the run folder's name)")
     p.add_argument("--resume", action="store_true",

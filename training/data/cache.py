@@ -8,6 +8,7 @@ Unreadable images are counted and marked, never fatal; callers name them
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ import numpy as np
 from tqdm import tqdm
 
 from inference.images import read_rgb
+from inference.user_dirs import default_cache_dir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,6 +41,16 @@ def _stamp(path: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+def add_cache_argument(p) -> None:
+    """--cache, in the user's cache folder (read when the parser is made, so XDG_CACHE_HOME is honoured): decoded
+    faces had gone to ./cache wherever a command was run (1.5 GB in one checkout). Each cache is every face of a
+    dataset at one size, so the help says where they are and that they may be deleted."""
+    where = default_cache_dir() / "faces"
+    p.add_argument("--cache", default=str(where),
+                   help=f"folder for decoded-face caches (default {where}; '' to decode without one): each holds every "
+                        "face of a dataset at one size, made once and read by later runs; delete it whenever you like")
+
+
 def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> ImageArray:
     # Keyed by each file's size and modification time as well as its path: a photo replaced or repaired under the
     # same name was served from the cache as it had been decoded before (a fixed corrupt file stayed "unreadable").
@@ -49,16 +63,23 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
         # together by torchrun may all decode, and none may truncate a file another reads.
         if cache.exists() and not (cache / "done").exists():
             shutil.rmtree(cache, ignore_errors=True)  # an unfinished cache from before caches were renamed in whole
+        _remove_abandoned(cache)
         work = cache.with_name(f"{cache.name}.part{os.getpid()}")
         work.mkdir(parents=True, exist_ok=True)
         images = np.lib.format.open_memmap(work / "images.npy", "w+", np.uint8, (len(paths), size, size, 3))
     else:
         images = np.zeros((len(paths), size, size, 3), np.uint8)
     ok = np.zeros(len(paths), bool)
-    for i, p in enumerate(tqdm(paths, desc=f"decoding {size}px", unit="img", mininterval=2)):
-        img = read_rgb(p, size)
-        if img is not None:
-            images[i], ok[i] = img, True
+    try:
+        for i, p in enumerate(tqdm(paths, desc=f"decoding {size}px", unit="img", mininterval=2)):
+            img = read_rgb(p, size)
+            if img is not None:
+                images[i], ok[i] = img, True
+    except BaseException:
+        if cache is not None:  # a Ctrl-C or an error mid-decode left the faces decoded so far behind, for good
+            del images
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     if cache is not None:
         images.flush()
         del images
@@ -66,10 +87,30 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
         (work / "done").write_text(str(len(paths)))
         try:
             os.rename(work, cache)
+            log.info("decoded faces cached in %s (%.0f MB; delete it whenever you like)", cache,
+                     (cache / "images.npy").stat().st_size / 1e6)
         except OSError:  # another process finished first: use its copy
             shutil.rmtree(work, ignore_errors=True)
         return _open(cache)
     return ImageArray(images, ok)
+
+
+def _remove_abandoned(cache: Path) -> None:
+    """Partial caches of ``cache`` whose process is gone (killed mid-decode): each a sparse array of faces."""
+    for part in cache.parent.glob(f"{cache.name}.part*"):
+        pid = part.name.rsplit(".part", 1)[1]
+        if pid.isdecimal() and not _alive(int(pid)):
+            shutil.rmtree(part, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's
+    return True
 
 
 def unreadable_note(paths: list[str], ok: np.ndarray, what: str = "", shown: int = 3) -> str:
