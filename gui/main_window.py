@@ -507,7 +507,6 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.view)
         self.view.set_note(f"paused: press Space to play {source.name}" if self.paused else "")
         self.status_source.setText(f"source: {source.name}")
-        st.put(self.qs, "last_source", str(spec))
         self.view.setFocus()
         return True
 

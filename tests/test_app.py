@@ -1208,3 +1208,13 @@ def test_a_frame_of_the_old_source_is_never_shown_or_snapshotted_under_the_new_o
         w.results.put((old, rerun))
         w._tick()
         assert w.last_result is None and w.view.result is None and w.snapshot() is None
+
+
+def test_the_settings_keep_no_path_of_the_users_photos(qtbot, make_window, faces_dir):
+    """The source last opened was saved as last_source, which nothing read: a path to the user's photos kept for
+    no use."""
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    w.qs.sync()
+    saved = Path(w.qs.fileName())
+    assert not saved.exists() or str(faces_dir) not in saved.read_text(errors="replace")
