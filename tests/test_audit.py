@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import csv as csv_module
 import json
 import re
 import shutil
@@ -239,8 +240,11 @@ def test_unlabelled_folder_with_and_without_groups(world, tmp_path):
             "--filter", str(world["darken"]), "--no-html"]
     rc, r, _ = audit(*base, "--out", str(tmp_path / "plain"))
     assert rc == 0 and not r["audit"]["labelled"] and r["classifiers"]["tiny-a"]["metrics"] is None
-    assert r["groups"]["groupings"] == [] and r["classifiers"]["tiny-a"]["p_female"]["overall"]["n"] == len(files)
+    assert r["classifiers"]["tiny-a"]["p_female"]["overall"]["n"] == len(files)
     assert "gender" not in (tmp_path / "plain" / "faces.csv").read_text().split("\n")[1]
+    # no labels, no groups: faces are compared by the skin tone measured on each original face (none had been)
+    tones = {row["ita_category"] or "not measurable" for row in csv_module.DictReader(open(tmp_path / "plain" / "faces.csv"))}
+    assert r["groups"]["groupings"] == ["skin_tone"] and set(r["filter"]["by"]["skin_tone"]) == tones
     rc, r, _ = audit(*base, "--groups", str(csv), "--out", str(tmp_path / "grouped"))
     gc = r["images"]["groups_csv"]
     assert gc["listed_not_found"] == ["ghost.jpg"] and gc["not_listed"] == [files[-1]]
@@ -939,3 +943,15 @@ def test_an_interrupted_audit_says_its_work_is_cached_and_the_rerun_goes_on_from
         capsys.readouterr().out
     _, _, run = audit(*base)
     assert run["images_computed"] == 2
+
+
+def test_races_given_without_genders_are_compared(world, tmp_path):
+    """A labels CSV of file,race was read (faces.csv showed the races) and then compared in no table nor gate."""
+    folder = _folder(tmp_path, world, n=4)
+    files = sorted(p.name for p in folder.iterdir())
+    (folder / "labels.csv").write_text("file,race\n" + "".join(f"{f},{'Black' if i % 2 else 'White'}\n"
+                                                               for i, f in enumerate(files)))
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--filter", str(world["darken"]), "--no-html", "--out", str(tmp_path / "o"))
+    assert rc == 0 and not r["audit"]["labelled"]
+    assert "race" in r["groups"]["groupings"] and set(r["filter"]["by"]["race"]) == {"Black", "White"}
