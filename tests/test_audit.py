@@ -706,7 +706,8 @@ def test_not_listed_counts_only_the_images_audited_and_a_missing_csv_is_refused_
     csv_path = tmp_path / "groups.csv"
     csv_path.write_text("file,group\n" + "".join(f"{f},g\n" for f in listed))
     (folder / "extra").mkdir()
-    for i, p in enumerate(sorted(world["data"].iterdir())[:20]):
+    # none a copy of a listed image, whose group a copy takes
+    for i, p in enumerate([p for k, p in enumerate(sorted(world["data"].iterdir())) if k % 6][:20]):
         shutil.copy(p, folder / "extra" / f"more_{i}.jpg")
     rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
                      "--no-filter", "--no-html", "--groups", str(csv_path), "--limit", "6", "--out", str(tmp_path / "o"))
@@ -955,3 +956,15 @@ def test_races_given_without_genders_are_compared(world, tmp_path):
                      "--filter", str(world["darken"]), "--no-html", "--out", str(tmp_path / "o"))
     assert rc == 0 and not r["audit"]["labelled"]
     assert "race" in r["groups"]["groupings"] and set(r["filter"]["by"]["race"]) == {"Black", "White"}
+
+
+def test_limit_keeps_every_group_of_a_groups_csv(world, tmp_path):
+    """An unlabelled folder was one stratum: --limit 3 of 12 could leave out the one rare group the report compares."""
+    folder = _folder(tmp_path, world)
+    files = sorted(p.name for p in folder.iterdir())
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\n" + "".join(f"{f},{'rare' if i == len(files) - 1 else 'common'}\n"
+                                               for i, f in enumerate(files)))
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--no-filter", "--no-html", "--groups", str(groups), "--limit", "3", "--out", str(tmp_path / "o"))
+    assert rc == 0 and r["groups"]["sizes"]["group"] == {"common": 2, "rare": 1}

@@ -9,12 +9,14 @@ from ..datasets.splits import hash_fraction
 
 
 def stratum(s: Sample) -> str:
-    """The gender × race cell of a sample ("unlabelled" parts stay explicit, never guessed)."""
-    return f"{s.gender or 'unlabelled'}/{s.race or 'unlabelled'}"
+    """The gender × race cell of a sample ("unlabelled" parts stay explicit, never guessed), and its group from a
+    groups CSV: an unlabelled folder was one stratum, so --limit could leave out a group the report compares."""
+    cell = f"{s.gender or 'unlabelled'}/{s.race or 'unlabelled'}"
+    return f"{cell}/{s.group}" if s.group else cell
 
 
 def stratified_limit(samples: Sequence[Sample], limit: int | None) -> list[Sample]:
-    """At most ``limit`` samples, proportional over gender × race (largest remainder).
+    """At most ``limit`` samples, proportional over gender × race and group (largest remainder).
 
     Deterministic: within a cell, samples are taken in the order of a stable
     hash of their file name, so the same limit always picks the same faces and
