@@ -968,3 +968,15 @@ def test_limit_keeps_every_group_of_a_groups_csv(world, tmp_path):
     rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
                      "--no-filter", "--no-html", "--groups", str(groups), "--limit", "3", "--out", str(tmp_path / "o"))
     assert rc == 0 and r["groups"]["sizes"]["group"] == {"common": 2, "rare": 1}
+
+
+def test_the_html_filter_section_gives_the_all_faces_figures(world, tmp_path):
+    """The overall ΔITA and ΔP(female) were only sentences of the summary: no row, no histogram."""
+    folder = _folder(tmp_path, world, n=6)
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--filter", str(world["darken"]), "--out", str(tmp_path / "o"))
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert rc == 0 and 'alt="delta ITA histogram, all faces"' in html
+    n = r["filter"]["overall"]["n_faces"]
+    assert html.count(f"<tr><td>(all faces)</td><td>{n}</td>") == len(r["filter"]["by"])
+    assert html.count("<tr><td>(all faces)</td>") == len(r["filter"]["by"]) * (1 + len(r["classifiers"]))

@@ -178,8 +178,15 @@ def _skin_section(r: dict, parts: list[str]) -> None:
 def _filter_section(r: dict, parts: list[str], render) -> None:
     fl = r["filter"]
     names = list(r["classifiers"])
-    for grouping, by in fl["by"].items():
-        parts.append(f"<h3>By {esc(grouping)}</h3>")
+    # the overall figures, drawn and in every table's last row: they had been only sentences of the summary (a
+    # filter pushing light and dark skin apart shows as two humps here, and as a small mean there)
+    overall = ("(all faces)", fl["overall"])
+    parts.append("<h3>All faces</h3>")
+    parts.append(img(F.histograms({"all faces": fl["overall"]["delta_ita"]["histogram"]}, "ΔITA° per face, all faces",
+                                  "ΔITA° (clipped to ±30)"), "delta ITA histogram, all faces"))
+    for grouping, by in list(fl["by"].items()) or [("faces", {})]:  # no grouping: the all-faces rows alone
+        if by:
+            parts.append(f"<h3>By {esc(grouping)}</h3>")
         parts.append(img(F.grouped_bars({"mean ΔITA°": {g: s["delta_ita"]["mean"] for g, s in by.items()},
                                          "median ΔITA°": {g: s["delta_ita"]["median"] for g, s in by.items()}},
                                         f"ΔITA° by {grouping} (filtered − original; + = lighter; 95% CI)", "ΔITA°",
@@ -189,13 +196,15 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
         body = [[g, s["n_faces"], s["n_not_measurable"], ci(s["delta_ita"]["mean"]), ci(s["delta_ita"]["median"]),
                  pval(s["delta_ita"]["wilcoxon"]["p"]), pval(s["delta_ita"]["wilcoxon"].get("p_holm")),
                  "n/a" if s["delta_ita"]["wilcoxon"]["rank_biserial"] is None else f"{s['delta_ita']['wilcoxon']['rank_biserial']:+.2f}",
-                 ci(s["share_lighter_1_monk"], pct=True), ci(s["share_darker_1_monk"], pct=True)] for g, s in by.items()]
+                 ci(s["share_lighter_1_monk"], pct=True), ci(s["share_darker_1_monk"], pct=True)]
+                for g, s in [*by.items(), overall]]
         parts.append(table([grouping, "n", "not measurable", "mean ΔITA°", "median ΔITA°", "Wilcoxon p", "Holm p",
                             "rank-biserial", "≥1 Monk lighter", "≥1 Monk darker"], body))
-        k = fl["kruskal"][grouping]
-        parts.append("<p>Kruskal–Wallis across groups: " + "; ".join(
-            f"{esc(what)}: H = {_num(t['statistic'])}, {pval(t['p'])}"
-            for what, t in k.items()) + "</p>")
+        k = fl["kruskal"].get(grouping)
+        if k:
+            parts.append("<p>Kruskal–Wallis across groups: " + "; ".join(
+                f"{esc(what)}: H = {_num(t['statistic'])}, {pval(t['p'])}"
+                for what, t in k.items()) + "</p>")
         for n in names:
             parts.append(img(F.grouped_bars({"mean ΔP(female)": {g: s["classifiers"][n]["delta_p_female"]["mean"] for g, s in by.items()},
                                              "gender-flip rate": {g: s["classifiers"][n]["flip_rate"] for g, s in by.items()}},
@@ -206,7 +215,7 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
             body = [[g, ci(s["classifiers"][n]["delta_p_female"]["mean"], 3), ci(s["classifiers"][n]["delta_p_female"]["median"], 3),
                      pval(s["classifiers"][n]["delta_p_female"]["wilcoxon"]["p"]),
                      pval(s["classifiers"][n]["delta_p_female"]["wilcoxon"].get("p_holm")),
-                     ci(s["classifiers"][n]["flip_rate"], pct=True)] for g, s in by.items()]
+                     ci(s["classifiers"][n]["flip_rate"], pct=True)] for g, s in [*by.items(), overall]]
             parts.append(f"<h4>{esc(n)}</h4>" + table([grouping, "mean ΔP(female)", "median ΔP(female)", "Wilcoxon p", "Holm p",
                                                        "gender-flip rate"], body))
     comp = fl["composition"]
