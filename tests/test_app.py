@@ -809,12 +809,18 @@ def test_a_saved_choice_of_classifiers_naming_none_loaded_leaves_them_all_on(qtb
     assert chosen.qs.value("classifiers") == ["does-not-exist"]  # a command line's set is not kept as a preference
 
 
-def test_a_recording_of_a_video_gives_each_frame_its_position_in_it(qtbot, make_window, faces_dir, tmp_path):
+def _clip_of_faces(tmp_path, faces_dir) -> Path:
+    """A 4-frame MJPG video at 5 fps, one face a frame."""
     clip = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
     for face in sorted(faces_dir.iterdir())[:4]:
         writer.write(cv2.resize(cv2.imread(str(face)), (320, 240)))
     writer.release()
+    return clip
+
+
+def test_a_recording_of_a_video_gives_each_frame_its_position_in_it(qtbot, make_window, faces_dir, tmp_path):
+    clip = _clip_of_faces(tmp_path, faces_dir)
     w = make_window(None)
     w.toggle_record()  # from the video's first frame, so the recording's frame numbers are the video's
     w.open_source(str(clip))
@@ -1045,11 +1051,7 @@ def test_a_frame_the_pipeline_refuses_is_named_counted_and_kept(qtbot, make_wind
 
 def test_a_recording_split_by_a_new_source_says_the_source_added_the_column(qtbot, make_window, faces_dir, tmp_path):
     """A video's video_s column, added when the user switched to it, was put down to "the models changed"."""
-    clip = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
-    for face in sorted(faces_dir.iterdir())[:4]:
-        writer.write(cv2.resize(cv2.imread(str(face)), (320, 240)))
-    writer.release()
+    clip = _clip_of_faces(tmp_path, faces_dir)
     w = make_window(str(faces_dir), loop=True)
     said: list[str] = []
     w.statusBar().messageChanged.connect(said.append)
