@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default="0", help="camera index, video file, image folder or image (default: camera 0)")
     p.add_argument("--slideshow-fps", type=positive_float, default=2.0, help="images per second for a folder (default 2)")
-    p.add_argument("--loop", action="store_true", help="repeat an image folder or image forever")
+    p.add_argument("--loop", action="store_true", help="repeat an image folder, an image or a video forever")
     p.add_argument("--max-seconds", type=positive_float, help="quit by itself after this many seconds (screenshots, tests)")
     p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window (after --screenshot-after seconds)")
     p.add_argument("--screenshot-after", type=non_negative_float, default=10.0, help="seconds before --screenshot is taken (default 10)")

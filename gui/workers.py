@@ -113,6 +113,8 @@ class CaptureThread(QObject):
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._deliver_lock = threading.Lock()  # a frame is put only while not stopped: see ``stop``
+        self._clock: tuple[float, float] | None = None  # (wall time, video time) a video's frames are paced from
+        self._last_video_s: float | None = None
         self._thread = threading.Thread(target=self._run_and_finish, name=f"capture {source.name}", daemon=True)
         self.retry_every = 1.0
 
@@ -174,10 +176,24 @@ class CaptureThread(QObject):
             except Exception:  # noqa: BLE001
                 log.exception("closing the source failed")
 
+    def _wait_for_its_time(self, video_s: float) -> None:
+        """Hold a video's frame until its time in the file comes round: frames were paced at 1 / the file's
+        average rate, so a phone's variable-rate video played 2.3× slow in one stretch and 2× fast in the next.
+        After a pause, a jump back (a loop) or a stall of over a second, the clock starts again from this frame."""
+        now = time.monotonic()
+        if self._clock is not None and self._last_video_s is not None and video_s >= self._last_video_s:
+            wait = self._clock[0] + (video_s - self._clock[1]) - now
+            if -1.0 <= wait:
+                self._sleep(min(wait, 2.0))
+                self._last_video_s = video_s
+                return
+        self._clock, self._last_video_s = (now, video_s), video_s
+
     def _loop(self) -> None:
         lost = False
         while not self._stop.is_set():
             if self._paused.is_set():
+                self._clock = None  # a paused video takes up its time where it stopped
                 self._sleep(0.05)
                 continue
             started = time.monotonic()
@@ -205,6 +221,10 @@ class CaptureThread(QObject):
                 lost = False
                 self.lost_changed.emit(False)
                 self.status.emit(f"{self.source.name}: receiving frames again")
+            if frame.video_s is not None:
+                self._wait_for_its_time(frame.video_s)
+                self._deliver(frame)
+                continue
             self._deliver(frame)
             wait = self._interval() - (time.monotonic() - started)
             if wait > 0:

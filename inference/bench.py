@@ -35,13 +35,14 @@ from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .defaults import load_selection
 from .errors import BiasMirrorError
-from .images import read_image
+from .images import as_bgr_uint8, read_image
 from .detect_ahead import MAX_DEPTH, DetectingAhead
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
 from .faces import make_detector
 from .host_profile import profile_frames, profile_line
 from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
+from .sources import VideoSource
 from .stopping import terminate_as_interrupt, write_json_atomically
 
 # Issue #11's goals for the GPU path: targets to compare with, never results.
@@ -96,6 +97,17 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
 
+def letterboxed(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` scaled to fit ``size`` (w, h) whole, its aspect kept, on the bench's grey."""
+    w, h = size
+    s = min(w / img.shape[1], h / img.shape[0])
+    fw, fh = max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))
+    out = np.full((h, w, 3), 110, np.uint8)
+    y, x = (h - fh) // 2, (w - fw) // 2
+    out[y:y + fh, x:x + fw] = cv2.resize(img, (fw, fh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    return out
+
+
 def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: int) -> list[np.ndarray]:
     """Frames of ``size`` with ``n_faces`` face images tiled on a grey canvas; or a video's frames, resized."""
     w, h = size
@@ -106,14 +118,17 @@ def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: 
             raise BiasMirrorError("cannot be read as an image (corrupt, or another format)", source)
         faces.append(img)
     elif is_video(source):
-        cap = cv2.VideoCapture(source)
+        # read as `run` and the app read it: undecodable frames skipped, not the end (a damaged first frame had
+        # refused the video); each frame fitted into the bench's size, not stretched (a portrait phone video,
+        # squeezed into 640×480, showed no face and timed empty frames at twice the speed)
+        video = VideoSource(Path(source))
         frames = []
-        while len(frames) < count:
-            ok, img = cap.read()
-            if not ok:
-                break
-            frames.append(cv2.resize(img, (w, h)))
-        cap.release()
+        try:
+            while len(frames) < count and (frame := video.read()) is not None:
+                if frame.image is not None:
+                    frames.append(letterboxed(as_bgr_uint8(frame.image), (w, h)))
+        finally:
+            video.close()
         if not frames:
             raise BiasMirrorError("no frames could be read from this video", source)
         return [frames[i % len(frames)] for i in range(count)]  # a short clip is looped to the frames asked for

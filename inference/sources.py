@@ -25,7 +25,8 @@ from .faces import Detected
 from .images import FRAME_FLAGS, read_image_checked
 
 log = logging.getLogger(__name__)
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts", ".ts",
+                    ".3gp", ".flv", ".ogv", ".vob")
 
 
 @contextmanager
@@ -117,8 +118,8 @@ class VideoSource(Source):
     # long is the end of what can be read (a cut-off file fails every read from there on).
     MAX_BAD_RUN = 25
 
-    def __init__(self, path: Path):
-        self.path, self.name = path, path.name
+    def __init__(self, path: Path, loop: bool = False):
+        self.path, self.name, self.loop = path, path.name, loop
         self._cap = cv2.VideoCapture(str(path))
         if not self._cap.isOpened():
             try:
@@ -131,10 +132,13 @@ class VideoSource(Source):
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
         # from the container's header or its duration × fps: what the file claims, 0 where it does not say
         self.declared = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
-        self.expected = self.declared or None
+        self.expected = None if loop else self.declared or None
         self._n = 0
         self._bad = 0  # undecodable frames before the one held back
         self._held: np.ndarray | None = None
+        self._held_s: float | None = None  # its time in the file, from the decoder
+        self._last_s: float | None = None  # the last frame given's
+        self._read_this_pass = False
         self._over = False
         self.end_warning: str | None = None
 
@@ -149,16 +153,38 @@ class VideoSource(Source):
             return Frame(None, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}",
                          f"{self.name}: frame {self._n - 1} could not be decoded; skipped")
         if self._held is None:
+            if self.loop and self._read_this_pass and self._rewind():
+                return self.read()
             self._over = True
-            # the count is an estimate in some containers (duration × fps), so a frame or two short is no news
-            if self.declared - self._n > max(2, self.declared // 50):
+            if self._short():
                 self.end_warning = f"{self.name} ended after {self._n} of {self.declared} frames (truncated or damaged?)"
             return None
         img, self._held = self._held, None
         self._n += 1
-        # the frame number counts the undecodable frames before it too: the position in the file
-        return Frame(img, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}",
-                     video_s=(self._n - 1) / self.fps if self.fps else None)
+        self._read_this_pass = True
+        # the frame number counts the undecodable frames before it too: the position in the file; its time is the
+        # decoder's (a phone's video has a variable frame rate: number ÷ rate had put a frame at 2.1 s that is at 0.9)
+        self._last_s = self._held_s if self._held_s is not None else (self._n - 1) / self.fps if self.fps else None
+        return Frame(img, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}", video_s=self._last_s)
+
+    def _short(self) -> bool:
+        """Ended well short of the frames the file declares. The count is an estimate in some containers (duration
+        × fps), a frame or two off, and for a variable frame rate many: there the last frame's time, at the
+        file's end, says the file was read whole (a complete Matroska file had been called truncated)."""
+        if self.declared - self._n <= max(2, self.declared // 50):
+            return False
+        duration = self.declared / self.fps if self.fps else None
+        return not (duration and self._last_s is not None and self._last_s + 1.5 / self.fps >= duration * 0.98)
+
+    def _rewind(self) -> bool:
+        """To the first frame again (--loop); False where the file cannot be reopened."""
+        self._cap.release()
+        self._cap = cv2.VideoCapture(str(self.path))
+        self._n, self._read_this_pass = 0, False
+        if not self._cap.isOpened():
+            return False
+        self._read_on()
+        return True
 
     def _read_on(self) -> None:
         """The next decodable frame into ``_held``, counting the undecodable ones before it in ``_bad``."""
@@ -167,6 +193,9 @@ class VideoSource(Source):
             ok, img = self._cap.read()
             if ok and img is not None:
                 self._held, self._bad = img, failed
+                ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+                # 0 is the first frame's time, not a later one's: a backend without timestamps gives 0 throughout
+                self._held_s = ms / 1000 if np.isfinite(ms) and ms >= 0 and (ms > 0 or self._n + failed == 0) else None
                 return
             failed += 1
             # past the frames the file claims there is nothing to skip to: a normal end, retried no further
@@ -232,17 +261,30 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     if not path.exists():
         raise BiasMirrorError("the source does not exist (give a camera index, a video file, an image folder or an image)", path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
-        return VideoSource(path)
+        return VideoSource(path, loop)
+    if path.suffix.lower() not in IMAGE_EXTENSIONS and not _image_header(path) and _has_a_video_frame(path):
+        # a video under an extension we do not list, told by its header: read whole as an image first, a
+        # 640 MB camcorder file had taken 1.3 GB of memory
+        return VideoSource(path, loop)
     # Refused here rather than skipped as a bad frame: a lone file that is neither (a model, a stray download) would
     # otherwise give a run with nothing in it that still succeeds, and `run` would have emptied its CSV for it.
     image, problem = read_image_checked(path, FRAME_FLAGS)
     if image is None:
         if problem == PERMISSION_DENIED:
             raise BiasMirrorError(problem, path)
-        if _has_a_video_frame(path):  # a video under an extension we do not list
-            return VideoSource(path)
+        if _has_a_video_frame(path):  # a video under an image's extension
+            return VideoSource(path, loop)
         raise BiasMirrorError("cannot be read as an image or a video (corrupt, truncated or another kind of file)", path)
     return ImageListSource([path], str(path), loop)
+
+
+def _image_header(path: Path) -> bool:
+    """Whether OpenCV knows the file's header as an image's (it reads the first bytes only)."""
+    try:
+        with quiet_opencv():
+            return bool(cv2.haveImageReader(str(path)))
+    except cv2.error:
+        return False
 
 
 def _has_a_video_frame(path: Path) -> bool:

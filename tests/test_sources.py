@@ -233,3 +233,99 @@ def test_a_folder_named_by_digits_is_a_folder_and_a_bare_number_a_camera(tmp_pat
     assert camera_index("2024") is None and camera_index("0") == 0 and camera_index(1) == 1 and camera_index("²") is None
     with pytest.raises(BiasMirrorError, match="an input folder"):
         check_output_file("2024/rows.csv", "--out", "2024")
+
+
+class _VariableRateCapture:
+    """A stand-in for cv2.VideoCapture of a phone's variable-rate video: frames at the given times (seconds), a
+    header declaring ``declared`` frames at ``fps`` (Matroska estimates duration × fps)."""
+
+    def __init__(self, times, fps, declared):
+        self.times, self.fps, self.declared, self.i = times, fps, declared, 0
+
+    def isOpened(self):  # noqa: N802 — OpenCV's name
+        return True
+
+    def read(self):
+        if self.i >= len(self.times):
+            return False, None
+        self.i += 1
+        return True, np.full((8, 8, 3), 50, np.uint8)
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: self.declared,
+                cv2.CAP_PROP_POS_MSEC: 1000 * self.times[self.i - 1] if self.i else 0.0}.get(prop, 0.0)
+
+    def release(self):
+        pass
+
+
+def test_a_variable_rate_videos_frames_take_the_decoders_times_and_a_whole_one_is_not_called_truncated(
+        tmp_path, monkeypatch):
+    """video_s was the frame number ÷ the average rate (frame 9 at 2.1 s, at 0.9 s in the file), and a whole
+    Matroska file whose header estimated 70 frames for its 30 was said to be truncated."""
+    import inference.sources as sources
+
+    times = [0.1 * i for i in range(10)] + [1.0 + 0.5 * i for i in range(10)] + [6.0 + 0.1 * i for i in range(10)]
+    monkeypatch.setattr(sources.cv2, "VideoCapture", lambda path: _VariableRateCapture(times, 10.0, 70))
+    video = VideoSource(tmp_path / "phone.mkv")
+    got = [f.video_s for f in video]
+    assert got == pytest.approx(times) and video.end_warning is None
+    monkeypatch.setattr(sources.cv2, "VideoCapture", lambda path: _VariableRateCapture(times[:12], 10.0, 70))
+    cut = VideoSource(tmp_path / "cut.mkv")
+    assert len(list(cut)) == 12 and cut.end_warning == "cut.mkv ended after 12 of 70 frames (truncated or damaged?)"
+
+
+def test_a_looped_video_starts_again_and_a_video_under_an_unlisted_extension_is_not_read_as_an_image(
+        tmp_path, monkeypatch):
+    """--loop was accepted with a video and dropped; a camcorder's .mts was read whole into memory as an image
+    first (1.3 GB for a 640 MB file) before it was tried as a video."""
+    import inference.sources as sources
+
+    clip = tmp_path / "clip.avi"
+    _clip(clip, frames=3)
+    looped = open_source(str(clip), loop=True)
+    assert [looped.read().name for _ in range(5)] == ["clip.avi#0", "clip.avi#1", "clip.avi#2", "clip.avi#0",
+                                                      "clip.avi#1"]
+    mts = tmp_path / "camcorder.mts.unlisted"
+    mts.write_bytes(clip.read_bytes())
+
+    def whole_file(*a, **k):
+        raise AssertionError("read whole as an image")
+
+    monkeypatch.setattr(sources, "read_image_checked", whole_file)
+    assert isinstance(open_source(str(mts)), VideoSource)
+
+
+def test_a_video_frame_is_paced_by_its_time_in_the_file(monkeypatch):
+    """Frames were held 1 / the average rate each: a variable-rate video played slow, then fast."""
+    from types import SimpleNamespace
+
+    import gui.workers as workers
+
+    clock, waits = [100.0], []
+    monkeypatch.setattr(workers.time, "monotonic", lambda: clock[0])
+    capture = workers.CaptureThread(SimpleNamespace(name="v", live=False), workers.Mailbox())
+    monkeypatch.setattr(capture, "_sleep", lambda s: (waits.append(round(s, 3)), clock.__setitem__(0, clock[0] + s)))
+    for video_s in (0.0, 0.1, 0.6, 0.7, 0.2):  # the last: the video looped back
+        capture._wait_for_its_time(video_s)
+    assert waits == [0.1, 0.5, 0.1]  # then the loop starts the clock again from its frame
+
+
+def test_bench_reads_a_video_as_run_does_and_fits_its_frames_without_stretching(tmp_path):
+    """bench refused a video whose first frame was damaged, which run reads, and stretched every frame to
+    --resolution: a portrait phone video squeezed into 640×480 showed no face."""
+    from inference.bench import make_frames
+
+    whole = bytearray(_clip(tmp_path / "whole.avi"))
+    starts = [i for i in range(len(whole) - 1) if whole[i : i + 2] == b"\xff\xd8"]
+    whole[starts[0] : starts[1] - 8] = bytes(starts[1] - 8 - starts[0])
+    (tmp_path / "first_damaged.avi").write_bytes(bytes(whole))
+    assert len(make_frames(str(tmp_path / "first_damaged.avi"), 1, (64, 48), 5)) == 5
+    portrait = tmp_path / "portrait.avi"
+    writer = cv2.VideoWriter(str(portrait), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 64))
+    for _ in range(2):
+        writer.write(np.full((64, 48, 3), 230, np.uint8))
+    writer.release()
+    frame = make_frames(str(portrait), 1, (64, 48), 1)[0]
+    assert frame.shape == (48, 64, 3)
+    assert abs(int(frame[:, :13].mean()) - 110) <= 2 and frame[:, 16:48].mean() > 200  # its own shape (36×48), on grey
