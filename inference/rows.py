@@ -18,8 +18,8 @@ def _num(v: float | None, digits: int = 4) -> Any:
 COLUMNS = """one row per face per frame:
   frame, time         the frame's number among those analysed in this run or recording (from 0), and its capture
                       time in seconds on this machine's steady clock (differences are meaningful, not the value)
-  video_s             for a video: the frame's position in it, in seconds (its number in the file, the N of
-                      source's name#N, ÷ the file's frame rate; frames it could not decode are skipped, not counted)
+  video_s             for a video: the frame's position in it, in seconds, as its decoder times it (a phone's
+                      variable-rate video is not number ÷ rate); source's name#N is its number in the file
   source, track_id    the frame's file (a folder's: its path within the folder, a video's: name#N) or camera; one id per face
                       followed from frame to frame (a photo's faces keep theirs when it is shown again)
   x, y, w, h          the face's box in the frame, in pixels

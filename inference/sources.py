@@ -49,7 +49,7 @@ class Frame:
     warning: str | None = None
     detected: Detected | None = None  # its faces, when found ahead of its analysis (gui.workers.DetectThread)
     still: bool = False  # a photo of a folder: its faces are nobody seen in the frame before
-    video_s: float | None = None  # a video file's frame: its position in it (frame number ÷ the file's rate)
+    video_s: float | None = None  # a video file's frame: its position in it, in seconds, as the decoder times it
 
 
 class Source:
