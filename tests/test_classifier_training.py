@@ -797,3 +797,101 @@ def test_the_cards_split_says_which_faces_kept_their_copies_split_not_split_labe
     split = read_card(tmp_path / "run" / "model.onnx").training["split"]
     assert "own split labels" not in split
     assert "except 1 of" in split and "kept in one split with its copies" in split
+
+
+# --- found by a review of the trainer (rev15) ------------------------------------------------------------------------
+
+def test_compare_trains_its_second_variant_with_the_options_the_first_was_started_with(tmp_path, tiny_utk, capsys):
+    """Stopped with --lr, --distill-from and --swa-epochs and run again without them, compare passed its check (which
+    read the options left out from the first variant's checkpoint) and trained the balanced variant from the
+    defaults: two models compared as "balanced vs unbalanced" that differed in three more ways."""
+    teacher = make_classifier(tmp_path / "teacher.onnx", 32, seed=1, dataset="utkface")
+    base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1"]
+    assert main.main([*base, "--lr", "0.001", "--swa-epochs", "1", "--distill-from", str(teacher),
+                      "--max-steps", "1"]) == 0
+    capsys.readouterr()
+    assert main.main([*base, "--resume"]) == 0
+    assert (f"as the unbalanced variant was started: --distill-from {teacher}, --swa-epochs 1, --lr 0.001"
+            in capsys.readouterr().out)
+    for variant in ("unbalanced", "balanced"):
+        training = read_card(tmp_path / "cmp" / variant / "model.onnx").training
+        assert training["lr"] == 0.001 and training["weight_averaging"]["epochs"] == 1, variant
+        assert training["distillation"]["teachers"][0]["path"] == str(teacher), variant
+
+
+def test_the_teachers_cached_soft_labels_are_those_of_the_faces_trained_on(tmp_path, tiny_utk):
+    """A run killed before its first checkpoint leaves teacher_p_female.npz; a new run into that --out on as many other
+    faces (another --seed's balanced mix) took those soft labels for its own faces' (75 % agreement, not 99 %)."""
+    from training.tasks.classifier import build_data, distillation_targets
+
+    teacher = make_classifier(tmp_path / "teacher.onnx", 32, seed=1, dataset="utkface")
+    first, second = (build_data(f"utkface:{tiny_utk}", 32, 18, "balanced", ["gender", "race"], None, seed,
+                                tmp_path / "cache") for seed in (0, 1))
+    assert len(first.train_idx) == len(second.train_idx) and set(first.train_idx) != set(second.train_idx)
+    cfg = {"distill_from": [str(teacher)], "distill_weight": 1.0}  # the targets are the teachers' probabilities
+    run = tmp_path / "run"
+    stale = distillation_targets(first, dict(cfg), run)[first.train_idx, 1]
+    got = distillation_targets(second, dict(cfg), run)[second.train_idx, 1]
+    model = load_model(teacher, "classifier")
+    faces = second.images[second.train_idx]
+    expect = (model.predict(faces)[0][:, 1] + model.predict(np.ascontiguousarray(faces[:, :, ::-1]))[0][:, 1]) / 2
+    assert not np.allclose(stale, expect, atol=1e-6)  # the other faces' really differ, so the check below can fail
+    assert np.allclose(got, expect, atol=1e-6)
+
+
+def test_a_plain_resume_copies_the_model_where_the_run_was_told_to_and_says_so(tmp_path, tiny_utk, capsys):
+    """--export-to was dropped by a plain --resume: model.onnx only, nothing copied, not a word (--name was kept)."""
+    export = tmp_path / "exp" / "kept.onnx"
+    assert _train(tmp_path, tiny_utk, "--export-to", str(export), "--max-steps", "2") == 0
+    capsys.readouterr()
+    resume = ["train", "classifier", "--out", str(tmp_path / "run"), "--resume", "--cache", str(tmp_path / "cache"),
+              "--threads", "1"]
+    assert main.main(resume) == 0
+    assert f"as the run was started: --export-to {export.resolve()}" in capsys.readouterr().out
+    assert export.read_bytes() == (tmp_path / "run" / "model.onnx").read_bytes()
+    elsewhere = tmp_path / "exp" / "elsewhere.onnx"
+    assert main.main([*resume, "--export-to", str(elsewhere)]) == 0
+    assert "as the run was started" not in capsys.readouterr().out and elsewhere.exists()
+
+
+def test_a_balanced_mix_names_a_value_no_training_face_has_as_an_empty_cell(tmp_path):
+    """Race Others in the test split alone: the table showed four races at 0.250, no warning, and the card's
+    composition.empty was [] though its test metrics had Others."""
+    import cv2
+
+    from training.tasks.classifier import build_data
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rows = ["file,gender,race,age,split"]
+    for i, (race, split) in enumerate([("White", "train"), ("Black", "train")] * 4 + [("Others", "test")] * 2):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((40, 40, 3), 20 * i, np.uint8))
+        rows.append(f"f{i}.png,{'female' if i % 2 else 'male'},{race},30,{split}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    data = build_data(f"folder:{folder}", 32, 18, "balanced", ["race"], None, 0, tmp_path / "cache")
+    assert data.composition.empty == ["Others"] and data.composition.achieved["Others"] == 0
+    assert "warning: no training faces in Others" in data.composition.table()
+
+
+def test_the_card_says_how_many_snapshots_were_averaged_an_epoch(tmp_path, tiny_utk):
+    """It said "weights averaged 4× an epoch" of snapshots taken every steps // 4 steps (15 steps: 5 an epoch)."""
+    assert _train(tmp_path, tiny_utk, "--swa-epochs", "2") == 0
+    entry = read_card(tmp_path / "run" / "model.onnx").training["weight_averaging"]
+    snapshots = int(_swa_state(tmp_path / "run")["n_averaged"])
+    assert entry["snapshots"] == snapshots and snapshots % 4 != 0  # 7 steps an epoch: one a step, not 4 an epoch
+    assert f"with {snapshots} snapshots of the weights averaged ({snapshots / 2:.3g} an epoch)" in entry["method"]
+
+
+def test_a_cell_given_twice_in_the_target_is_refused_by_name(tmp_path, tiny_utk, capsys):
+    """female:0.5,male:0.25,female:0.25 trained 0.5/0.5: the last share won without a word."""
+    assert _train(tmp_path, tiny_utk, "--compose", "target", "--target", "female:0.5,male:0.25,female:0.25") == 2
+    assert "the cell 'female' is given twice; give each cell one share" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_age_bar_above_every_face_says_so(tmp_path, tiny_utk, capsys):
+    """--min-age 200 said "no samples with a gender label after filtering" of faces that all have one."""
+    assert _train(tmp_path, tiny_utk, "--min-age", "200") == 2
+    err = capsys.readouterr().err
+    assert "--min-age 200 left no face to train on (the oldest labelled face is 59): give a lower --min-age" in err
+    assert "gender label" not in err

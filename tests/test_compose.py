@@ -60,3 +60,12 @@ def test_a_balanced_mix_names_an_empty_cell_as_zero_and_warns_that_it_cannot_be_
     table = comp.table()
     assert "female|O" in table and "warning: no training faces in female|O: the mix cannot be balanced in it" in table
     assert compose(s, ["gender", "race"], "none")[1].warning() is None  # nothing was meant to be balanced
+
+
+def test_a_value_seen_outside_the_pool_is_an_empty_cell_of_a_balanced_mix():
+    """A race in the test split alone had no cell: balanced over the others, with no warning and ``empty`` []."""
+    pool = _samples({("male", "W"): 5, ("female", "W"): 4, ("male", "B"): 3, ("female", "B"): 6})
+    everything = pool + _samples({("female", "O"): 2})
+    _, comp = compose(pool, ["race"], "balanced", values_from=everything)
+    assert comp.empty == ["O"] and comp.achieved == {"W": 9, "B": 9, "O": 0}
+    assert "warning: no training faces in O" in comp.table()

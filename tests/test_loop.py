@@ -273,3 +273,17 @@ def test_an_epoch_resumed_part_way_logs_its_whole_time(tmp_path, monkeypatch):
     assert run_for_cli(Slow(), LoopConfig(out, epochs=1, batch_size=8, resume=True)) is None
     row = next(csv.DictReader(open(out / "epochs.csv")))
     assert float(row["epoch_seconds"]) == 8.0  # 5 steps before the stop, 3 after
+
+
+def test_a_new_run_starts_its_logs_afresh_where_one_killed_before_its_first_checkpoint_left_rows(tmp_path):
+    """No checkpoint, so not a resume: the new run had appended to the old rows (steps 20, 40, 20, 40, 60)."""
+    run(ToyTask(), LoopConfig(tmp_path / "a", epochs=3, batch_size=8))
+    task = ToyTask()
+    task.step_logs = ("drift.csv",)
+    (tmp_path / "b").mkdir()
+    for name in ("log.csv", "epochs.csv", "drift.csv"):
+        (tmp_path / "b" / name).write_text("step,epoch,loss\n20,0,1.0\n40,1,0.5\n")
+    run(task, LoopConfig(tmp_path / "b", epochs=3, batch_size=8))
+    assert (tmp_path / "b" / "log.csv").read_text() == (tmp_path / "a" / "log.csv").read_text()
+    assert [r["step"] for r in csv.DictReader(open(tmp_path / "b" / "epochs.csv"))] == ["8", "16", "24"]
+    assert not (tmp_path / "b" / "drift.csv").exists()  # the toy writes none: the old rows went

@@ -509,6 +509,11 @@ class CsvLog:
             w.writerows(kept)
         os.replace(tmp, self.path)
 
+    def start_afresh(self) -> None:
+        """A new run (no checkpoint) begins its log empty: one killed before its first checkpoint left rows that the
+        new run had appended to (steps 20, 40, 20, 40, 60)."""
+        self.path.unlink(missing_ok=True)
+
     def write(self, row: dict[str, Any]) -> None:
         new = not self.path.exists()
         with open(self.path, "a", newline="") as fh:
@@ -688,12 +693,16 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         hook(wrap)
     logger = CsvLog(cfg.out_dir / "log.csv")  # one row per 20 steps
     epoch_log = CsvLog(cfg.out_dir / "epochs.csv")  # one row per epoch: its own columns
+    step_logs = [CsvLog(cfg.out_dir / name) for name in ("log.csv", *getattr(task, "step_logs", ()))]
     if cfg.resume and ctx.is_main:
-        for name in ("log.csv", *getattr(task, "step_logs", ())):
-            CsvLog(cfg.out_dir / name).keep_until("step", ctx.step)
+        for step_log in step_logs:
+            step_log.keep_until("step", ctx.step)
         # by epoch: a checkpoint at an epoch's last step is saved before that epoch's end (its row may be written,
         # its end-of-epoch checkpoint not), and the resumed run ends that epoch again
         epoch_log.keep_until("epoch", start_epoch - 1)
+    elif ctx.is_main:
+        for stale in (*step_logs, epoch_log):
+            stale.start_afresh()
     stop = StopFlag(announce=ctx.is_main)
     metrics: dict[str, float] = {}
     indices = task.indices()

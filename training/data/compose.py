@@ -63,8 +63,11 @@ def compose(
     target: dict[str, float] | None = None,
     seed: int = 0,
     min_per_cell: int = 1,
+    values_from: Sequence[Sample] | None = None,
 ) -> tuple[list[int], Composition]:
-    """Indices into ``samples`` forming the requested mix, and the composition report."""
+    """Indices into ``samples`` forming the requested mix, and the composition report. ``values_from``: the samples
+    whose labelled values make the cells (``samples`` where not given); given the whole dataset, a value no
+    training face has is an empty cell too (race Others in the test split alone had gone unmentioned)."""
     if mode != "none":
         for attr in by:  # one "None" cell: a card saying "balanced by race" of a mix that nothing balanced
             if samples and all(getattr(s, attr) is None for s in samples):
@@ -74,7 +77,7 @@ def compose(
     for i, s in enumerate(samples):
         cells.setdefault(cell_of(s, by), []).append(i)
     available = {c: len(ix) for c, ix in cells.items()}
-    empty = empty_cells(samples, by) if mode == "balanced" else []
+    empty = empty_cells(samples, by, values_from) if mode == "balanced" else []
     rng = np.random.default_rng(seed)
 
     if mode == "none":
@@ -114,10 +117,12 @@ def compose(
     return indices, comp
 
 
-def empty_cells(samples: Sequence[Sample], by: Sequence[str]) -> list[str]:
-    """The cells of ``by``'s labelled values (each seen in some sample) that no sample is in: with no female/Others
-    face a mix "balanced by gender,race" balanced nine cells and named none missing."""
-    values = [sorted({getattr(s, attr) for s in samples} - {None}, key=str) for attr in by]
+def empty_cells(samples: Sequence[Sample], by: Sequence[str], values_from: Sequence[Sample] | None = None) -> list[str]:
+    """The cells of ``by``'s labelled values (each seen in some sample of ``values_from``, default ``samples``) that
+    no sample is in: with no female/Others face a mix "balanced by gender,race" balanced nine cells and named none
+    missing."""
+    seen = samples if values_from is None else values_from
+    values = [sorted({getattr(s, attr) for s in seen} - {None}, key=str) for attr in by]
     present = {cell_of(s, by) for s in samples}
     return [c for c in ("|".join(map(str, combo)) for combo in itertools.product(*values)) if c not in present]
 

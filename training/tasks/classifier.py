@@ -19,7 +19,9 @@ plainly wrong.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,8 +118,11 @@ def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = Fal
         given = f"--min-age {min_age}" + (" (the default)" if min_age == DEFAULT_MIN_AGE else "")
         raise BiasMirrorError(f"{given} needs ages and this dataset has none: pass --min-age -1 to train on every "
                               "labelled face", read.root)
-    if not labelled:
-        raise BiasMirrorError("no samples with a gender label after filtering", read.root)
+    if not labelled:  # faces with a gender label exist (checked above): the age bar left none of them
+        oldest = max((s.age for s in read.samples if s.gender is not None and s.age is not None), default=None)
+        why = "no face with a gender label has an age" if oldest is None else f"the oldest labelled face is {oldest}"
+        raise BiasMirrorError(f"--min-age {min_age} left no face to train on ({why}): give a lower --min-age, or -1 "
+                              "to keep every labelled face", read.root)
     require_both_genders([s for s in labelled if split_of(s) == "train"], "none", read.root)  # before decoding
     kept_unknown = min_age is None or (unknown_age_passes and min_age <= 0)
     no_age = 0 if kept_unknown else sum(s.gender is not None and s.age is None for s in read.samples)
@@ -138,7 +143,7 @@ def decode_data(listed: ListedFaces, size: int, mode: str, by: list[str], target
     images = arr.images if arr.n_bad == 0 else np.asarray(arr.images)[keep]
     split = np.array([split_of(s) for s in samples])
     train_pool = np.flatnonzero(split == "train")
-    idx, comp = compose([samples[i] for i in train_pool], by, mode, target, seed)
+    idx, comp = compose([samples[i] for i in train_pool], by, mode, target, seed, values_from=samples)
     require_both_genders([samples[train_pool[i]] for i in idx], mode, read.root)  # unreadable ones may take one away
     return ClassifierData(
         read=read, samples=samples, images=images,
@@ -194,7 +199,9 @@ class ClassifierTask:
     """
 
     prefetch = True  # batch() only reads the image cache: DataLoader workers may run it
-    snapshots_per_epoch = 4  # weight-averaging snapshots in each averaging epoch
+    # An averaging epoch's steps are cut into about this many stretches, a snapshot ending each; rounded to whole
+    # steps, an epoch may hold others (15 steps: one every 3, 5 an epoch), so the card counts them instead.
+    snapshots_per_epoch = 4
 
     def __init__(self, data: ClassifierData, net_cfg: ClassifierConfig, run_cfg: dict,
                  targets: np.ndarray | None = None):
@@ -340,6 +347,9 @@ def parse_target(text: str | None) -> dict[str, float] | None:
             value = float("nan")  # refused below, as a NaN or a negative share is
         if not 0 <= value < float("inf"):
             raise BiasMirrorError(f"--target {text!r}: the share of {cell.strip()!r} must be a number ≥ 0, got {share!r}")
+        if cell.strip() in out:  # the last share had silently replaced the first
+            raise BiasMirrorError(f"--target {text!r}: the cell {cell.strip()!r} is given twice; give each cell "
+                                  "one share")
         out[cell.strip()] = value
     if not sum(out.values()) > 0:
         raise BiasMirrorError(f"--target {text!r}: the shares add up to 0; give at least one cell a share above 0")
@@ -467,6 +477,16 @@ def check_same_teachers(run_cfg: dict, teachers: list, checkpoint: Path) -> None
                               "not the one its soft labels came from): restore them, or start a new --out", checkpoint)
 
 
+def training_faces_key(data: ClassifierData) -> str:
+    """A hash of the training faces in order (their paths below the dataset's root) and of the size they were
+    decoded at: the teachers' cached probabilities are those of these faces. Checked by their count alone, a folder
+    left by a run killed before its first checkpoint gave another seed's or mix's faces its soft labels."""
+    digest = hashlib.sha256(repr(data.images.shape[1:]).encode())
+    for i in data.train_idx:
+        digest.update(os.path.relpath(data.samples[i].path, data.read.root).encode() + b"\0")
+    return digest.hexdigest()
+
+
 def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.ndarray | None:
     """Soft targets for the training faces from ``run_cfg["distill_from"]``, or None.
 
@@ -479,15 +499,16 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
     teachers = open_teachers(paths, data.read.name, data.read.root, RuntimeConfig(provider="cpu"))
     run_cfg["teachers"] = [t.to_dict() for t, _ in teachers]
     cache = out / "teacher_p_female.npz"
-    train, shas = data.train_idx, np.array([t.sha256 for t, _ in teachers])
+    train, shas, faces = data.train_idx, np.array([t.sha256 for t, _ in teachers]), training_faces_key(data)
     saved = np.load(cache) if cache.exists() else None
-    if saved is not None and len(saved["p"]) == len(train) and np.array_equal(saved["teachers"], shas):
+    if (saved is not None and np.array_equal(saved["teachers"], shas) and "faces" in saved.files
+            and str(saved["faces"]) == faces):
         p_train = saved["p"]
-    else:  # first start, or a folder left by other teachers
+    else:  # first start, or a folder left by other teachers or by a run on other faces
         p_train = teacher_p_female(data.images[train], [m for _, m in teachers])
         if Dist.from_env().is_main:
             out.mkdir(parents=True, exist_ok=True)
-            np.savez(cache, p=p_train, teachers=shas)
+            np.savez(cache, p=p_train, teachers=shas, faces=faces)
     agree = float(((p_train >= 0.5) == (data.labels[train] == LABELS.index("female"))).mean())
     print(f"teachers agree with the training labels on {agree:.1%} of {len(train)} faces")
     run_cfg["teacher_label_agreement"] = round(agree, 4)
@@ -549,6 +570,21 @@ def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[Classifi
     return ClassifierConfig.from_dict(saved["net"]), run_cfg
 
 
+def carry_export(args: argparse.Namespace, run_cfg: dict) -> str | None:
+    """--export-to into ``args``: the one given now, else the one the checkpoint keeps from the command that started
+    (or last resumed) the run, as the CycleGAN's carry_outputs does. A plain --resume had dropped it: model.onnx
+    exported, nothing copied, not a word. Returns the option as taken from the checkpoint, or None."""
+    kept = dict(run_cfg.get("outputs") or {})
+    if "export_to" in given_options(args) or "export_to" not in kept:
+        kept["export_to"] = str(Path(args.export_to).resolve()) if args.export_to else None
+        taken = None
+    else:
+        args.export_to = kept["export_to"]
+        taken = f"--export-to {args.export_to}" if args.export_to else None
+    run_cfg["outputs"] = kept
+    return taken
+
+
 def main(args: argparse.Namespace) -> int:
     out, cache = check_run_arguments(args)
     if args.resume:
@@ -558,6 +594,11 @@ def main(args: argparse.Namespace) -> int:
                               "with --resume the checkpoint's is used")
     else:
         net_cfg, run_cfg = config_from_args(args)
+    taken = carry_export(args, run_cfg)
+    if taken:
+        check_output_file(args.export_to, "--export-to")  # checked when the run began; the folder may be gone since
+        if Dist.from_env().is_main:
+            print(f"as the run was started: {taken} (give --export-to again to copy it elsewhere)")
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
         kind, _, path = run_cfg["dataset"].partition(":")
         teachers = open_teachers(run_cfg["distill_from"], kind, str(Path(path).expanduser()),

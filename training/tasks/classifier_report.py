@@ -56,13 +56,16 @@ def averaging_entry(task, out: Path) -> dict:
         return {}
     with open(out / "epochs.csv", newline="") as fh:  # the last epoch measured both already
         last = list(csv.DictReader(fh))[-1]
+    # counted, not the cadence's aim: snapshots every steps // 4 had been said to be "4× an epoch" (15 steps: 5)
+    snapshots = int(task.swa.n_averaged)
     return {"weight_averaging": {
         "method": "stochastic weight averaging (Izmailov et al. 2018): after the one-cycle epochs, "
-                  f"{cfg['swa_epochs']} epoch(s) at a constant learning rate with the weights averaged "
-                  f"{task.snapshots_per_epoch}× an epoch; batch-norm statistics re-estimated on the training faces",
+                  f"{cfg['swa_epochs']} epoch(s) at a constant learning rate with {snapshots} snapshots of the weights "
+                  f"averaged ({snapshots / cfg['swa_epochs']:.3g} an epoch); batch-norm statistics re-estimated on the "
+                  "training faces",
         "epochs": cfg["swa_epochs"],
         "lr": cfg["swa_lr"],
-        "snapshots": int(task.swa.n_averaged),
+        "snapshots": snapshots,
         # nan (no validation faces: not measured) is written as null with the card, as strict_json writes it
         "val_accuracy_last": round(float(last["val_accuracy"]), 4),
         "val_accuracy_averaged": round(float(last["val_accuracy_averaged"]), 4),

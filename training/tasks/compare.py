@@ -9,8 +9,10 @@ A variant trained in --out is reused, a stopped one continues (running the same
 command again, or with --resume); a command that stops a variant (--max-steps,
 Ctrl-C) ends there, checkpointed, and compares nothing yet. A variant found in
 --out is used only if the settings given are its checkpoint's, and one still to
-train must be trained like the other (defaults included); comparison.json
-records how each compared model was made (its card's training record).
+train is trained like the other: --lr, --distill-from and --swa-epochs left out
+are taken from the other's checkpoint (and said), and any other setting,
+defaults included, must be the other's; comparison.json records how each
+compared model was made (its card's training record).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
 from training.loop import CHECKPOINT, Dist, check_run_arguments
+from training.resume import cli_text, option_name, with_saved_defaults
 from training.tasks import classifier
 
 
@@ -88,6 +91,21 @@ def check_variants(args: argparse.Namespace, out: Path) -> dict[str, dict]:
     return found
 
 
+def carry_settings(args: argparse.Namespace, found: dict[str, dict]) -> tuple[argparse.Namespace, list[str]]:
+    """``args`` with the shared settings not given taken from a variant found in --out (those check_variants fills
+    from its checkpoint), and those that differ from what was given or defaulted, as written. check_variants passed
+    the variant still to train as the other one's, and it was then trained from the defaults: --lr, --distill-from
+    and --swa-epochs left out, compared as if only the balancing differed."""
+    if not found:
+        return args, []
+    saved = next(iter(found.values()))
+    shared = {k: v for k, v in classifier._saved_as_args(saved).items() if k in SHARED_SETTINGS}
+    carried = with_saved_defaults(args, shared)
+    taken = [f"{option_name(k)} {cli_text(getattr(carried, k))}" for k in shared
+             if getattr(carried, k) != getattr(args, k)]
+    return carried, taken
+
+
 def finished(run: Path) -> bool:
     """A variant's run folder once training ended whole: model.onnx is exported before its test metrics are
     measured and written last, so a stop in between leaves a model that must not be reused as finished."""
@@ -132,6 +150,9 @@ def main(args: argparse.Namespace) -> int:
     for folder, compose in VARIANTS.values():  # paths and --device, before any data is read
         check_run_arguments(_variant_args(args, out / folder, compose))
     found = check_variants(args, out)
+    args, taken = carry_settings(args, found)
+    if taken and len(found) < len(VARIANTS):
+        print(f"as the {next(iter(found))} variant was started: {', '.join(taken)} (the other is trained alike)")
     # a variant begun before faces of no age were barred keeps the old rule, and so does the one to start after it
     args.legacy_age_rule = any("age_rule" not in cfg for cfg in found.values())
     check_batches_fit(args, out)
