@@ -895,3 +895,19 @@ def test_an_age_bar_above_every_face_says_so(tmp_path, tiny_utk, capsys):
     err = capsys.readouterr().err
     assert "--min-age 200 left no face to train on (the oldest labelled face is 59): give a lower --min-age" in err
     assert "gender label" not in err
+
+
+def test_compare_refuses_a_teacher_replaced_before_its_second_variant_trains(tmp_path, tiny_utk, capsys):
+    """The second variant would have learned from another file at the teacher's path than the first had."""
+    teacher = make_classifier(tmp_path / "teacher.onnx", 32, seed=1, dataset="utkface")
+    base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1",
+            "--distill-from", str(teacher)]
+    assert main.main([*base, "--max-steps", "1"]) == 0
+    assert main.main(["train", "classifier", "--resume", "--out", str(tmp_path / "cmp" / "unbalanced"), "--cache",
+                      str(tmp_path / "cache"), "--threads", "1"]) == 0  # the first variant finished, checked then
+    make_classifier(teacher, 32, seed=2, dataset="utkface")  # another model at the same path
+    capsys.readouterr()
+    assert main.main([*base, "--resume"]) == 2
+    assert "changed since this run began" in capsys.readouterr().err
+    assert not (tmp_path / "cmp" / "balanced" / "last.pt").exists()

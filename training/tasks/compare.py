@@ -27,6 +27,7 @@ from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
 from training.loop import CHECKPOINT, Dist, check_run_arguments
 from training.resume import cli_text, option_name, with_saved_defaults
+from training.data.teachers import open_teachers
 from training.tasks import classifier
 
 
@@ -106,6 +107,17 @@ def carry_settings(args: argparse.Namespace, found: dict[str, dict]) -> tuple[ar
     return carried, taken
 
 
+def check_teachers_unchanged(args: argparse.Namespace, found: dict[str, dict], out: Path) -> None:
+    """A variant still to train learns from the teachers the other did: the same paths, but one replaced since
+    would have given the two variants different soft labels under one comparison."""
+    if not found or len(found) == len(VARIANTS) or not args.distill_from:
+        return
+    name, cfg = next(iter(found.items()))
+    kind, _, path = cfg["dataset"].partition(":")
+    teachers = open_teachers(args.distill_from, kind, str(Path(path).expanduser()), RuntimeConfig(provider="cpu"))
+    classifier.check_same_teachers(cfg, [t for t, _ in teachers], out / VARIANTS[name][0] / CHECKPOINT)
+
+
 def finished(run: Path) -> bool:
     """A variant's run folder once training ended whole: model.onnx is exported before its test metrics are
     measured and written last, so a stop in between leaves a model that must not be reused as finished."""
@@ -153,6 +165,7 @@ def main(args: argparse.Namespace) -> int:
     args, taken = carry_settings(args, found)
     if taken and len(found) < len(VARIANTS):
         print(f"as the {next(iter(found))} variant was started: {', '.join(taken)} (the other is trained alike)")
+    check_teachers_unchanged(args, found, out)
     # a variant begun before faces of no age were barred keeps the old rule, and so does the one to start after it
     args.legacy_age_rule = any("age_rule" not in cfg for cfg in found.values())
     check_batches_fit(args, out)
