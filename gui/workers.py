@@ -153,8 +153,9 @@ class CaptureThread(QObject):
         return 1.0 / self.slideshow_fps
 
     def _sleep(self, seconds: float) -> None:
+        """Up to ``seconds``, cut short by a stop or a pause (a paused video's next frame is not delivered)."""
         end = time.monotonic() + seconds
-        while not self._stop.is_set() and (left := end - time.monotonic()) > 0:
+        while not self._stop.is_set() and not self._paused.is_set() and (left := end - time.monotonic()) > 0:
             time.sleep(min(0.05, left))
 
     def _run_and_finish(self) -> None:
@@ -179,15 +180,25 @@ class CaptureThread(QObject):
     def _wait_for_its_time(self, video_s: float) -> None:
         """Hold a video's frame until its time in the file comes round: frames were paced at 1 / the file's
         average rate, so a phone's variable-rate video played 2.3× slow in one stretch and 2× fast in the next.
-        After a pause, a jump back (a loop) or a stall of over a second, the clock starts again from this frame."""
-        now = time.monotonic()
-        if self._clock is not None and self._last_video_s is not None and video_s >= self._last_video_s:
-            wait = self._clock[0] + (video_s - self._clock[1]) - now
-            if -1.0 <= wait:
-                self._sleep(min(wait, 2.0))
-                self._last_video_s = video_s
-                return
-        self._clock, self._last_video_s = (now, video_s), video_s
+        After a pause, a stall of over a second, a gap in the file's times of over 2 s (waited 2 s) or a jump back
+        (a loop: the last frame is first shown for one frame's time, else a 1-frame video looped flat out), the
+        clock starts again from this frame."""
+        if self._clock is not None and self._last_video_s is not None:
+            if video_s < self._last_video_s:
+                self._sleep(self._frame_time())
+            else:
+                wait = self._clock[0] + (video_s - self._clock[1]) - time.monotonic()
+                if -1.0 <= wait <= 2.0:
+                    self._sleep(wait)
+                    self._last_video_s = video_s
+                    return
+                if wait > 2.0:
+                    self._sleep(2.0)  # a gap in the file's times: waited a while, not the whole of it
+        self._clock, self._last_video_s = (time.monotonic(), video_s), video_s
+
+    def _frame_time(self) -> float:
+        fps = getattr(self.source, "fps", None)
+        return 1.0 / fps if fps else 0.1
 
     def _loop(self) -> None:
         lost = False
@@ -223,6 +234,10 @@ class CaptureThread(QObject):
                 self.status.emit(f"{self.source.name}: receiving frames again")
             if frame.video_s is not None:
                 self._wait_for_its_time(frame.video_s)
+                if self._paused.is_set():  # paused while it waited its turn: shown when play resumes, on time
+                    while self._paused.is_set() and not self._stop.is_set():
+                        time.sleep(0.05)
+                    self._clock, self._last_video_s = (time.monotonic(), frame.video_s), frame.video_s
                 self._deliver(frame)
                 continue
             self._deliver(frame)

@@ -108,9 +108,12 @@ def ita_degrees(L, b):
     return float(ita) if ita.ndim == 0 else ita
 
 
+NOT_MEASURABLE = "not measurable"  # the category of a face whose ITA is undefined
+
+
 def ita_category(ita: float) -> str:
     if not np.isfinite(ita):
-        return "not measurable"
+        return NOT_MEASURABLE
     for lower, name in _ITA_CLASSES:
         if ita > lower:
             return name

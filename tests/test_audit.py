@@ -980,3 +980,16 @@ def test_the_html_filter_section_gives_the_all_faces_figures(world, tmp_path):
     n = r["filter"]["overall"]["n_faces"]
     assert html.count(f"<tr><td>(all faces)</td><td>{n}</td>") == len(r["filter"]["by"])
     assert html.count("<tr><td>(all faces)</td>") == len(r["filter"]["by"]) * (1 + len(r["classifiers"]))
+
+
+def test_faces_of_no_measured_tone_are_no_group_of_the_ship_gate(world, tmp_path):
+    """Their ΔITA never has an interval, so --strict failed every unlabelled audit holding one grey photo."""
+    folder = _folder(tmp_path, world, n=6)
+    grey = cv2.cvtColor(cv2.cvtColor(cv2.imread(str(sorted(folder.iterdir())[0])), cv2.COLOR_BGR2GRAY),
+                        cv2.COLOR_GRAY2BGR)
+    cv2.imwrite(str(folder / "grey.png"), grey)
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--filter", str(world["darken"]), "--no-html", "--out", str(tmp_path / "o"),
+                     "--max-delta-ita", "90", "--max-delta-p", "1", "--strict")
+    assert "not measurable" in r["filter"]["by"]["skin_tone"]  # still a row of the tables
+    assert not any(row["group"] == "not measurable" for row in r["gate"]["rows"])

@@ -304,11 +304,13 @@ def test_a_video_frame_is_paced_by_its_time_in_the_file(monkeypatch):
 
     clock, waits = [100.0], []
     monkeypatch.setattr(workers.time, "monotonic", lambda: clock[0])
-    capture = workers.CaptureThread(SimpleNamespace(name="v", live=False), workers.Mailbox())
+    capture = workers.CaptureThread(SimpleNamespace(name="v", live=False, fps=5.0), workers.Mailbox())
     monkeypatch.setattr(capture, "_sleep", lambda s: (waits.append(round(s, 3)), clock.__setitem__(0, clock[0] + s)))
-    for video_s in (0.0, 0.1, 0.6, 0.7, 0.2):  # the last: the video looped back
+    for video_s in (0.0, 0.1, 0.6, 0.7, 0.0, 0.1, 6.1, 6.2, 6.3):  # looped back at 0.0; then a gap of 6 s
         capture._wait_for_its_time(video_s)
-    assert waits == [0.1, 0.5, 0.1]  # then the loop starts the clock again from its frame
+    # the last frame before the loop shown for one frame's time (1/5 s) too, the loop's clock started from its
+    # first; a 6 s gap waited 2 s, and the frames after it 0.1 s apart again, not 2 s each
+    assert waits == [0.1, 0.5, 0.1, 0.2, 0.1, 2.0, 0.1, 0.1]
 
 
 def test_bench_reads_a_video_as_run_does_and_fits_its_frames_without_stretching(tmp_path):
@@ -329,3 +331,37 @@ def test_bench_reads_a_video_as_run_does_and_fits_its_frames_without_stretching(
     frame = make_frames(str(portrait), 1, (64, 48), 1)[0]
     assert frame.shape == (48, 64, 3)
     assert abs(int(frame[:, :13].mean()) - 110) <= 2 and frame[:, 16:48].mean() > 200  # its own shape (36×48), on grey
+
+
+def test_a_paused_video_delivers_no_frame_until_play(qtbot):
+    """The frame waiting its turn was delivered at its time while paused: the view went on and a recording got it."""
+    import time
+
+    import gui.workers as workers
+    from inference.sources import Frame, Source
+
+    class TwoFrames(Source):
+        name, fps, i = "v", 1.0, 0
+
+        def read(self):
+            self.i += 1
+            if self.i > 2:
+                return None
+            return Frame(np.zeros((4, 4, 3), np.uint8), self.i - 1, time.monotonic(), f"v#{self.i - 1}",
+                         video_s=float(self.i - 1))
+
+    box = workers.Mailbox()
+    capture = workers.CaptureThread(TwoFrames(), box)
+    capture.start()
+    try:
+        qtbot.waitUntil(lambda: box.pending(), timeout=5000)
+        capture.set_paused(True)
+        assert box.take().name == "v#0"
+        qtbot.wait(1500)  # past the second frame's time
+        assert not box.pending()
+        capture.set_paused(False)
+        qtbot.waitUntil(lambda: box.pending(), timeout=5000)
+        assert box.take().name == "v#1"
+    finally:
+        capture.stop()
+        capture.wait(2000)

@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="KIND:PATH with KIND utkface, celeba, fairface or folder")
     p.add_argument("--split", choices=["train", "val", "test"], help="only this split (default: every image)")
     p.add_argument("--min-age", type=int, help="only faces at least this old (labelled datasets)")
-    p.add_argument("--limit", type=positive_int, help="at most N images, a deterministic stratified sample over gender × race")
+    p.add_argument("--limit", type=positive_int,
+                   help="at most N images, a deterministic sample stratified over gender × race and --groups")
     p.add_argument("--groups", help="CSV with columns file, group: compare these groups (any names)")
     p.add_argument("--out", required=True, help="output folder (report.json, report.html, cache/)")
     det = p.add_mutually_exclusive_group()

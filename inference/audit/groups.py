@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..metrics import SMALL_GROUP
+from ..skin import NOT_MEASURABLE
 
 
 def groupings(rows: Sequence[dict], labelled: bool) -> dict[str, list[str]]:
@@ -21,7 +22,7 @@ def groupings(rows: Sequence[dict], labelled: bool) -> dict[str, list[str]]:
     if any(r["group"] for r in rows):
         out["group"] = [r["group"] or "(no group)" for r in rows]
     if not labelled and rows and all("skin" in r for r in rows):  # faces, not the images of the detection table
-        out["skin_tone"] = [r["skin"].get("category") or "not measurable" for r in rows]
+        out["skin_tone"] = [r["skin"].get("category") or NOT_MEASURABLE for r in rows]
     return out
 
 
