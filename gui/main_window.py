@@ -121,9 +121,16 @@ class MainWindow(QMainWindow):
             filter_pref = None
         elif filter_pref and all(f.name != filter_pref for f in filters):
             filters, filter_pref, errors = self._reopen_saved_filter(filter_pref, filters, errors, runtime)
+        self.filter_chosen = filter_override is not False  # like --classifier: this session's, never saved
         self.classifiers_chosen = classifiers_chosen  # on the command line: this session's, not a preference to keep
-        enabled = None if classifiers_chosen else st.get(self.qs, "classifiers", [], list)
-        self.models = ModelPanel(classifiers, filters, errors, runtime, enabled, filter_pref, models_dir)
+        self._given_classifiers = tuple(classifiers)  # those not among them were added from a file
+        enabled: list[str] | None = None
+        disabled: list[str] = []
+        if not classifiers_chosen:
+            classifiers, errors = self._reopen_saved_classifiers(classifiers, errors, runtime)
+            enabled = st.get(self.qs, "classifiers", [], list)
+            disabled = st.get(self.qs, "classifiers_off", [], list)
+        self.models = ModelPanel(classifiers, filters, errors, runtime, enabled, filter_pref, models_dir, disabled)
         self.models.log_path = log_path
         self.models.models_changed.connect(self._models_changed)
         active = self.models.active_filter()
@@ -186,6 +193,28 @@ class MainWindow(QMainWindow):
         name_uniquely([model], [f.name for f in filters])
         return [*filters, model], model.name, errors  # type: ignore[list-item]
 
+    def _reopen_saved_classifiers(self, classifiers: list[Classifier], errors: list[str],
+                                  runtime: RuntimeConfig) -> tuple[list[Classifier], list[str]]:
+        """The classifiers the last session added from a file, opened again (they were gone after a restart,
+        while a filter from a file came back). One whose file is gone or broken is named in the models panel."""
+        for path in st.get(self.qs, "classifier_files", [], list):
+            if loaded_from(classifiers, path) is not None:
+                continue
+            try:
+                model = load_model(path, "classifier", runtime)
+                model.require_gender("a classifier for the app")  # type: ignore[union-attr]
+            except BiasMirrorError as exc:
+                note = f"{exc}; the classifier the last session added from this file was not loaded"
+                log.warning("%s", note)
+                errors = [*errors, note]
+                continue
+            name_uniquely([model], [c.name for c in classifiers])
+            classifiers = [*classifiers, model]  # type: ignore[list-item]
+        return classifiers, errors
+
+    def _added_classifier_files(self) -> list[str]:
+        return [str(c.path) for c in self.models.classifiers if not any(c is g for g in self._given_classifiers)]
+
     # --- UI ------------------------------------------------------------------------------
     def _build_ui(self, config: PipelineConfig) -> None:
         self.view = FrameView(self.display)
@@ -201,7 +230,7 @@ class MainWindow(QMainWindow):
         ml.addWidget(self.message)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for text, slot in (("Open file/folder…", self.ask_open_any), ("Open image folder…", self.ask_open_folder),
+        for text, slot in (("Open video or image…", self.ask_open_any), ("Open image folder…", self.ask_open_folder),
                            ("Try a camera…", self.ask_camera)):
             b = QPushButton(text)
             b.clicked.connect(slot)
@@ -344,7 +373,7 @@ class MainWindow(QMainWindow):
                 tb.addAction(a)
             return a
 
-        self.act_open = act("Open file/folder…", self.ask_open_any, ["Ctrl+O"], menu_file, True)
+        self.act_open = act("Open video or image…", self.ask_open_any, ["Ctrl+O"], menu_file, True)
         act("Open image folder…", self.ask_open_folder, ["Ctrl+Shift+O"], menu_file)
         act("Open camera…", self.ask_camera, [], menu_file)
         act("Output folder…", self.ask_output_dir, [], menu_file)
@@ -456,13 +485,26 @@ class MainWindow(QMainWindow):
         self.filter_condition = self._condition_for(f, self.filter_condition)
         self.inference.set_models(self.models.active_classifiers(), f, filter_condition=self.filter_condition)
         self._refresh_conditions()
-        st.put(self.qs, "filter", f.name if f else "")
-        st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
-        st.put(self.qs, "no_filter", f is None)
+        self._refresh_cam_choices()
+        self._save_models()
+        self._update_providers()
+
+    def _save_models(self) -> None:
+        """Saves the models in effect, the condition and CAM model they fell back to included: a restart had run
+        the condition or CAM model last picked, not the one showing at close. A command line's choice is kept
+        out, whichever control changed (a --filter was saved once a classifier checkbox was toggled)."""
+        if not self.filter_chosen:
+            f = self.models.active_filter()
+            st.put(self.qs, "filter", f.name if f else "")
+            st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
+            st.put(self.qs, "no_filter", f is None)
+            st.put(self.qs, "filter_condition", self.filter_condition or "")
         if not self.classifiers_chosen:
             st.put(self.qs, "classifiers", self.models.enabled_names())
-        self._refresh_cam_choices()
-        self._update_providers()
+            st.put(self.qs, "classifiers_off", self.models.disabled_names())  # all unchecked differs from stale
+            st.put(self.qs, "classifier_files", self._added_classifier_files())
+            if self.display.cam_model:
+                st.put(self.qs, "cam_model", self.display.cam_model)
 
     # --- sources -------------------------------------------------------------------------
     def open_source(self, spec: str) -> bool:

@@ -136,7 +136,8 @@ class ModelPanel(QWidget):
 
     def __init__(self, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
                  runtime: RuntimeConfig = RuntimeConfig(), enabled: list[str] | None = None,
-                 filter_name: str | None = "", models_dir: Path | None = None, parent=None):
+                 filter_name: str | None = "", models_dir: Path | None = None, disabled: list[str] | None = None,
+                 parent=None):
         super().__init__(parent)
         self.runtime, self.models_dir = runtime, models_dir
         self.log_path: Path | None = None  # the app's log file, named where a message points to it
@@ -146,7 +147,9 @@ class ModelPanel(QWidget):
         # a saved choice naming none of these (a session run with --classifier, a stale settings file) had left
         # every default unchecked: it applies only where it names one of them
         chosen = set(enabled or ()) & {c.name for c in self.classifiers}
-        self._enabled = {c.name: not chosen or c.name in chosen for c in self.classifiers}
+        # the ones unchecked, saved apart: "all unchecked" had read back as the empty list of a stale file, all on
+        off = set(disabled or ())
+        self._enabled = {c.name: c.name in chosen if chosen else c.name not in off for c in self.classifiers}
         self._filter: Filter | None = None
         if filter_name:
             self._filter = next((f for f in self.filters if f.name == filter_name), None)
@@ -195,6 +198,9 @@ class ModelPanel(QWidget):
 
     def enabled_names(self) -> list[str]:
         return [c.name for c in self.active_classifiers()]
+
+    def disabled_names(self) -> list[str]:
+        return [c.name for c in self.classifiers if not self._enabled.get(c.name, True)]
 
     def set_enabled(self, name: str, on: bool) -> None:
         self._enabled[name] = on

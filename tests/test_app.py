@@ -1220,3 +1220,78 @@ def test_the_settings_keep_no_path_of_the_users_photos(qtbot, make_window, faces
     w.qs.sync()
     saved = Path(w.qs.fileName())
     assert not saved.exists() or str(faces_dir) not in saved.read_text(errors="replace")
+
+
+def test_a_restart_runs_the_condition_and_cam_model_showing_at_close_not_the_last_picked(qtbot, make_window):
+    """Falling back (another filter, a classifier unchecked) changed the condition and CAM model unsaved."""
+    w = make_window(None, filters=("darken", "conditional"))
+    combo = w.models.filter_combo
+    combo.activated.emit(combo.findText("tiny-conditional"))
+    w.condition_combo.setCurrentText("lighter")
+    combo.activated.emit(combo.findText("darken"))
+    combo.activated.emit(combo.findText("tiny-conditional"))  # back: it runs its first condition
+    w.set_cam_model("tiny-b")
+    w.models.set_enabled("tiny-b", False)  # CAM falls back to tiny-a, and stays there when tiny-b is back
+    w.models.set_enabled("tiny-b", True)
+    shown = (w.condition_combo.currentText(), w.cam_model_combo.currentText())
+    assert shown == ("darker", "tiny-a")
+    w.shutdown()
+    w2 = make_window(None, filters=("darken", "conditional"))
+    assert (w2.condition_combo.currentText(), w2.cam_model_combo.currentText()) == shown
+    assert w2.pipeline.config.filter_condition in (None, "darker") and w2.display.cam_model == "tiny-a"
+
+
+@pytest.mark.parametrize("override", [None, "identity"])
+def test_a_command_line_filter_is_never_saved_whichever_control_changes(qtbot, make_window, models, override):
+    """A --filter or --no-filter was saved once an unrelated control (a classifier checkbox) was touched."""
+    w = make_window(None, filter_override=models[override] if override else None)
+    w.models.set_enabled("tiny-b", False)
+    w.models.set_enabled("tiny-b", True)
+    w.shutdown()
+    w2 = make_window(None)  # a plain start: the saved (here the default) filter, as after an untouched session
+    assert w2.models.active_filter().name == "darken"
+
+
+def test_a_classifier_added_from_a_file_comes_back_and_a_gone_one_is_named(qtbot, make_window, tmp_path,
+                                                                            tiny_models):
+    """It was gone after a restart, with no word why, while a filter from a file came back."""
+    own = tmp_path / "my_classifier.onnx"
+    shutil.copy(tiny_models["classifier"], own)
+    w = make_window(None)
+    assert w.models.load_classifier_file(own)
+    w.models.set_enabled("tiny-a", False)
+    w.shutdown()
+    w2 = make_window(None)
+    assert [(c.name, c.path) for c in w2.models.classifiers][2:] == [("tiny-a#2", own)]
+    assert w2.models.enabled_names() == ["tiny-b", "tiny-a#2"]
+    assert [c.name for c in w2.pipeline.classifiers] == ["tiny-b", "tiny-a#2"]
+    w2.shutdown()
+    own.unlink()
+    w3 = make_window(None)
+    assert [c.name for c in w3.models.classifiers] == ["tiny-a", "tiny-b"]
+    assert any(str(own) in line and "model file not found" in line for line in w3.models.warning_lines())
+    assert not w3.models.warnings.isHidden()
+
+
+def test_every_classifier_unchecked_stays_so_after_a_restart(qtbot, make_window):
+    """An empty saved list read back as "no preference": every classifier was on again."""
+    w = make_window(None)
+    w.models.set_enabled("tiny-a", False)
+    w.models.set_enabled("tiny-b", False)
+    w.shutdown()
+    w2 = make_window(None)
+    assert w2.models.enabled_names() == [] and "All classifiers are unchecked" in w2.models.banner.text()
+
+
+def test_open_says_it_opens_a_video_or_image_the_file_dialog_it_shows(qtbot, make_window, monkeypatch):
+    """It was labelled "Open file/folder…" but its dialog picks only files."""
+    from gui import main_window
+
+    asked = []
+    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: asked.append(a) or ("", "")))
+    w = make_window(None)
+    w.act_open.trigger()
+    assert asked and w.act_open.text() == "Open video or image…"
+    page = [b.text() for b in w.message_page.findChildren(main_window.QPushButton)]
+    assert "Open video or image…" in page and not any("file/folder" in t for t in page)
