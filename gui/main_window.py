@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, Q
                                QHeaderView, QInputDialog, QLabel, QMainWindow, QMessageBox, QPushButton, QSlider,
                                QStackedWidget, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
 
-from inference.errors import BiasMirrorError
+from inference.errors import BiasMirrorError, in_words
 from inference.faces import FaceDetector, make_detector
 from inference.models import Classifier, Filter, load_model, loaded_from, name_uniquely
 from inference.pipeline import FramePipeline, PipelineConfig
@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         elif filter_pref and all(f.name != filter_pref for f in filters):
             filters, filter_pref, errors = self._reopen_saved_filter(filter_pref, filters, errors, runtime)
         self.filter_chosen = filter_override is not False  # like --classifier: this session's, never saved
+        self.condition_chosen = filter_condition is not None  # --condition too
         self.classifiers_chosen = classifiers_chosen  # on the command line: this session's, not a preference to keep
         self._given_classifiers = tuple(classifiers)  # those not among them were added from a file
         enabled: list[str] | None = None
@@ -186,8 +187,9 @@ class MainWindow(QMainWindow):
             if not path:
                 raise BiasMirrorError(f"the last session's filter '{name}' is not in the models folder")
             model = load_model(path, "filter", runtime)
-        except BiasMirrorError as exc:
-            note = f"{exc}; the last session's filter was not loaded, the default filter runs instead"
+        except (BiasMirrorError, OSError) as exc:
+            note = (f"{exc if isinstance(exc, BiasMirrorError) else f'{path}: {in_words(exc)}'}; the last session's "
+                    "filter was not loaded, the default filter runs instead")
             log.warning("%s", note)
             return filters, "", [*errors, note]
         name_uniquely([model], [f.name for f in filters])
@@ -203,8 +205,9 @@ class MainWindow(QMainWindow):
             try:
                 model = load_model(path, "classifier", runtime)
                 model.require_gender("a classifier for the app")  # type: ignore[union-attr]
-            except BiasMirrorError as exc:
-                note = f"{exc}; the classifier the last session added from this file was not loaded"
+            except (BiasMirrorError, OSError) as exc:  # an unreadable folder or mount had stopped every start
+                said = str(exc) if isinstance(exc, BiasMirrorError) else f"{path}: {in_words(exc)}"
+                note = f"{said}; the classifier the last session added from this file was not loaded"
                 log.warning("%s", note)
                 errors = [*errors, note]
                 continue
@@ -213,7 +216,10 @@ class MainWindow(QMainWindow):
         return classifiers, errors
 
     def _added_classifier_files(self) -> list[str]:
-        return [str(c.path) for c in self.models.classifiers if not any(c is g for g in self._given_classifiers)]
+        """The checked ones only: one the user unchecked is let go at the next start (else nothing could drop it)."""
+        on = set(self.models.enabled_names())
+        return [str(c.path) for c in self.models.classifiers
+                if c.name in on and not any(c is g for g in self._given_classifiers)]
 
     # --- UI ------------------------------------------------------------------------------
     def _build_ui(self, config: PipelineConfig) -> None:
@@ -411,7 +417,8 @@ class MainWindow(QMainWindow):
     def _cam_model_chosen(self, name: str) -> None:
         if name:
             self.display.cam_model = name
-            st.put(self.qs, "cam_model", name)
+            if not self.classifiers_chosen:  # a --classifier session's CAM model names its own classifiers
+                st.put(self.qs, "cam_model", name)
             self.view.update()
 
     def set_cam_model(self, name: str) -> None:
@@ -442,7 +449,8 @@ class MainWindow(QMainWindow):
     def set_filter_condition(self, label: str) -> None:
         if label and label != self.filter_condition:
             self.filter_condition = label
-            st.put(self.qs, "filter_condition", label)
+            if not (self.filter_chosen or self.condition_chosen):  # a command line's filter: this session's alone
+                st.put(self.qs, "filter_condition", label)
             self.inference.set_config(filter_condition=label)  # re-runs the last frame at once
 
     def set_apply_filter(self, on: bool) -> None:
@@ -498,7 +506,8 @@ class MainWindow(QMainWindow):
             st.put(self.qs, "filter", f.name if f else "")
             st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
             st.put(self.qs, "no_filter", f is None)
-            st.put(self.qs, "filter_condition", self.filter_condition or "")
+            if not self.condition_chosen:  # --condition had been saved once an unrelated control changed
+                st.put(self.qs, "filter_condition", self.filter_condition or "")
         if not self.classifiers_chosen:
             st.put(self.qs, "classifiers", self.models.enabled_names())
             st.put(self.qs, "classifiers_off", self.models.disabled_names())  # all unchecked differs from stale

@@ -1295,3 +1295,29 @@ def test_open_says_it_opens_a_video_or_image_the_file_dialog_it_shows(qtbot, mak
     assert asked and w.act_open.text() == "Open video or image…"
     page = [b.text() for b in w.message_page.findChildren(main_window.QPushButton)]
     assert "Open video or image…" in page and not any("file/folder" in t for t in page)
+
+
+def test_a_command_line_condition_is_this_sessions_and_an_unusable_saved_file_is_named(qtbot, make_window, tmp_path,
+                                                                                        tiny_models):
+    """--condition was saved once an unrelated control changed; a saved classifier file the system refused (a
+    folder it may not read, a mount gone) stopped every start with an OSError; an added classifier unchecked
+    came back at every start, with nothing to drop it."""
+    w = make_window(None, filters=("conditional",), filter_condition="lighter")
+    assert w.filter_condition == "lighter"
+    w.models.set_enabled("tiny-a", False)
+    w._models_changed()
+    own = tmp_path / "mine.onnx"
+    shutil.copy(tiny_models["classifier"], own)
+    assert w.models.load_classifier_file(own)
+    w.shutdown()
+    w.qs.setValue("classifier_files", [str(own), str(tmp_path / ("x" * 300 + ".onnx"))])  # a name too long
+    w.qs.sync()
+    w2 = make_window(None, filters=("conditional",))
+    assert w2.filter_condition != "lighter"  # the filter's first (None), not the last session's command line
+    assert any("x" * 300 in line and "was not loaded" in line for line in w2.models.warning_lines())
+    assert [c.path for c in w2.models.classifiers][-1] == own
+    w2.models.set_enabled(w2.models.classifiers[-1].name, False)
+    w2._models_changed()
+    w2.shutdown()
+    w3 = make_window(None, filters=("conditional",))
+    assert own not in [c.path for c in w3.models.classifiers]  # unchecked: let go
