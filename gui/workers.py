@@ -238,7 +238,9 @@ class CaptureThread(QObject):
                     while self._paused.is_set() and not self._stop.is_set():
                         time.sleep(0.05)
                     self._clock, self._last_video_s = (time.monotonic(), frame.video_s), frame.video_s
-                self._deliver(frame)
+                # captured now, when it is let go: stamped at its read, the wait for its turn (and a pause) had
+                # counted as the frame's latency and moved its recorded time
+                self._deliver(replace(frame, timestamp=time.monotonic()))
                 continue
             self._deliver(frame)
             wait = self._interval() - (time.monotonic() - started)

@@ -359,9 +359,11 @@ def test_a_paused_video_delivers_no_frame_until_play(qtbot):
         assert box.take().name == "v#0"
         qtbot.wait(1500)  # past the second frame's time
         assert not box.pending()
+        resumed = time.monotonic()
         capture.set_paused(False)
         qtbot.waitUntil(lambda: box.pending(), timeout=5000)
-        assert box.take().name == "v#1"
+        held = box.take()
+        assert held.name == "v#1" and held.timestamp >= resumed  # its capture time is its release, not its read
     finally:
         capture.stop()
         capture.wait(2000)
