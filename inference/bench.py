@@ -290,7 +290,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--providers", help="ONNX Runtime providers to compare, a comma list of cpu,cuda,cuda-graph,"
                                        "tensorrt,auto (default: --provider; cuda-graph: CUDA replaying CUDA graphs); "
                                        "one that cannot start is reported as unavailable")
-    p.add_argument("--resolution", default="640x480", help="frame size the faces are tiled onto, WxH (default %(default)s)")
+    p.add_argument("--resolution", default="640x480", help="frame size, WxH (default %(default)s): a folder's faces are tiled onto it, a video's frames "
+                        "fitted into it with their aspect kept")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch eager baseline")
     p.add_argument("--soak", type=non_negative_float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end")
     p.add_argument("--json", help="write the results here")
