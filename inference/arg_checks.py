@@ -136,6 +136,15 @@ def check_output_file(path: str | Path, option: str, source: str | Path | None =
     return path
 
 
+def data_folders(cfg: dict | argparse.Namespace) -> list[str]:
+    """The input folders a command or a run's config names: a dataset's (KIND:PATH) and a CycleGAN's domains, for
+    the output checks (a --json, --out or --export-to there had overwritten a dataset's labels.csv or an image)."""
+    get = cfg.get if isinstance(cfg, dict) else lambda key: getattr(cfg, key, None)
+    spec = get("dataset") or get("data")
+    return [p for p in (spec.partition(":")[2] if isinstance(spec, str) else None, get("domain_a"), get("domain_b"))
+            if p]
+
+
 def check_output_dir(path: str | Path, option: str, sources: tuple[str | Path | None, ...] = ()) -> Path:
     """``path`` is, or can be made, a folder to write in, and is none of ``sources`` (input folders) nor in one:
     else a message naming it."""

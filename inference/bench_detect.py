@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .arg_checks import check_output_file, int_at_least, positive_int
+from .arg_checks import check_output_file, data_folders, int_at_least, positive_int
 from .bench import parse_resolution
 from .datasets import open_dataset
 from .errors import BiasMirrorError
@@ -168,7 +168,8 @@ def main(args: argparse.Namespace) -> int:
     if args.face_px > min(size):
         raise BiasMirrorError(f"--face-px {args.face_px} does not fit a {args.resolution} frame")
     if args.json is not None:
-        check_output_file(args.json, "--json")
+        for folder in data_folders(args) or [None]:  # it had replaced the dataset's labels.csv
+            check_output_file(args.json, "--json", folder)
     detectors = parse_detectors(args.detectors, RuntimeConfig(provider=args.provider))
     # every cascade run by ONNX Runtime is checked against OpenCV running the same cascade on the same frames
     named = dict(detectors)

@@ -444,3 +444,30 @@ def test_a_dark_float_frame_in_0_255_with_a_small_bright_face_stays_0_255():
     frame[200:240, 300:340] = 180.0
     out = as_bgr_uint8(frame)
     assert out[220, 320].tolist() == [180, 180, 180] and out[:100].max() <= 1
+
+
+def _labelled_folder(tmp_path: Path) -> Path:
+    data = tmp_path / "lab"
+    data.mkdir()
+    for i, p in enumerate(utk_images(4)):
+        shutil.copy(p, data / f"{i}.jpg")
+    (data / "labels.csv").write_text("file,gender\n0.jpg,male\n1.jpg,female\n2.jpg,male\n3.jpg,female\n")
+    return data
+
+
+@pytest.mark.parametrize("command", ["evaluate", "bench detect", "audit", "train classifier"])
+def test_no_output_is_written_into_the_dataset_it_reads(command, tmp_path, capsys):
+    """train evaluate --json and bench detect --json replaced the dataset's labels.csv; audit --out the dataset's
+    folder overwrote files of it; train classifier --export-to overwrote a training image with the model."""
+    data = _labelled_folder(tmp_path)
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    argv = {"evaluate": ["train", "evaluate", "--model", str(MODEL), "--dataset", f"folder:{data}", "--json",
+                         str(data / "labels.csv")],
+            "bench detect": ["bench", "detect", "--data", f"folder:{data}", "--json", str(data / "labels.csv")],
+            "audit": ["audit", "--dataset", f"folder:{data}", "--classifier", str(MODEL), "--no-filter", "--out",
+                      str(data)],
+            "train classifier": ["train", "classifier", "--dataset", f"folder:{data}", "--out", str(tmp_path / "run"),
+                                 "--export-to", str(data / "0.jpg")]}[command]
+    err = refused(argv, capsys)
+    assert "an input folder" in err or "an input of this command" in err
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before

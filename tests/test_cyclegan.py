@@ -604,3 +604,17 @@ def test_the_cards_held_out_shifts_are_also_given_by_gender_and_race(trained):
         assert got["mean_delta_p_female"] == pytest.approx(dp[mask].mean(), abs=1e-4)
     races = [s.race for s in people]
     assert {r: v["n"] for r, v in m["by_race"].items()} == {r: races.count(r) for r in set(races)}  # kept as it was
+
+
+def test_export_to_a_domains_image_is_refused_given_or_carried_by_the_checkpoint(tmp_path, utk, capsys):
+    """--export-only --export-to onto an image of a domain the checkpoint names overwrote that image with the filter."""
+    a, b = two_folders(tmp_path, utk)
+    run = tmp_path / "run"
+    image = sorted(a.iterdir())[0]
+    assert train_folders(run, a, b, "--export-to", str(image)) == 2  # given: refused before training
+    assert "an input folder" in capsys.readouterr().err
+    assert train_folders(run, a, b) == 0
+    before = image.read_bytes()
+    assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--export-to", str(image),
+                      "--cache", str(tmp_path / "cache")]) == 2
+    assert "an input folder" in capsys.readouterr().err and image.read_bytes() == before

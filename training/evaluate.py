@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inference import strict_json
-from inference.arg_checks import check_output_file, int_at_least
+from inference.arg_checks import check_output_file, data_folders, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import comparison_line
 from inference.datasets import SPLITS, Sample, open_dataset, select
@@ -170,8 +170,8 @@ def choose_min_age(given: int | None, models: dict[str, Classifier]) -> tuple[in
 
 def main(args: argparse.Namespace) -> int:
     if args.json is not None:
-        for model in args.model:  # the JSON had replaced the model it evaluated
-            check_output_file(args.json, "--json", model)
+        for read in (*args.model, *data_folders(args)):  # the JSON had replaced a model or the dataset's labels.csv
+            check_output_file(args.json, "--json", read)
     # Named uniquely: a retrained model beside its predecessor has the same card name and file name, and under one
     # key the second silently replaced the first in every table and comparison.
     loaded = load_classifiers(args.model, RuntimeConfig(provider="cpu"), "--model")

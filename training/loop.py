@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, non_negative_int,
+from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, data_folders, non_negative_int,
                                    positive_int, thread_count)
 from inference.errors import BiasMirrorError
 from training.data.cache import add_cache_argument
@@ -174,15 +174,14 @@ def check_run_arguments(args) -> tuple[Path, Path | None]:
     a path that cannot be written, or a GPU that is not there, must not wait until the faces have been decoded."""
     # a run folder inside its own data would add its sample grids to it (a CycleGAN domain then no longer matched
     # its checkpoint's image count, and could not be resumed)
-    dataset = getattr(args, "dataset", None)  # KIND:PATH
-    sources = (dataset.partition(":")[2] if dataset else None, getattr(args, "domain_a", None),
-               getattr(args, "domain_b", None))
+    sources = tuple(data_folders(args))
     out = check_output_dir(args.out, "--out", sources)
     if not getattr(args, "resume", False) and not getattr(args, "export_only", False) and (out / CHECKPOINT).exists():
         raise BiasMirrorError(EXISTING_CHECKPOINT, out / CHECKPOINT)  # now, not after minutes of decoding
     cache = check_cache_dir(args.cache)
     if getattr(args, "export_to", None) is not None:
-        check_output_file(args.export_to, "--export-to")
+        for folder in sources or (None,):  # a training image had been overwritten by the model
+            check_output_file(args.export_to, "--export-to", folder)
         if out.resolve() in Path(args.export_to).resolve().parents:  # it replaced the run's own files (last.pt)
             raise BiasMirrorError("--export-to lies in the run folder (--out), where the run writes its own files: "
                                   "give a path outside it, e.g. resources/models/NAME.onnx", args.export_to)

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..arg_checks import check_output_dir, check_output_file, float_at_least, positive_int
+from ..arg_checks import check_output_dir, check_output_file, data_folders, float_at_least, positive_int
 from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
@@ -191,7 +191,7 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
 
 def run_audit(args) -> tuple[dict, dict]:
     t0 = time.perf_counter()
-    check_output_dir(args.out, "--out")
+    check_output_dir(args.out, "--out", tuple(data_folders(args)))  # it had overwritten the dataset's own files
     kind = args.dataset.partition(":")[0]
     read, notes = read_dataset(args.dataset, args.groups)
     if kind != "folder" and not read.samples:

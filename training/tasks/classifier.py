@@ -32,7 +32,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 from torchvision.transforms import v2
 
-from inference.arg_checks import (check_output_file, int_at_least, non_negative_float, non_negative_int, positive_float, positive_int,
+from inference.arg_checks import (check_output_file, data_folders, int_at_least, non_negative_float, non_negative_int, positive_float, positive_int,
                                   probability)
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.datasets.folder import NOT_IN_FOLDER
@@ -596,7 +596,8 @@ def main(args: argparse.Namespace) -> int:
         net_cfg, run_cfg = config_from_args(args)
     taken = carry_export(args, run_cfg)
     if taken:
-        check_output_file(args.export_to, "--export-to")  # checked when the run began; the folder may be gone since
+        for folder in data_folders(run_cfg) or [None]:  # checked when the run began; the folder may be gone since
+            check_output_file(args.export_to, "--export-to", folder)
         if Dist.from_env().is_main:
             print(f"as the run was started: {taken} (give --export-to again to copy it elsewhere)")
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces

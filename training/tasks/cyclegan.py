@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from inference.arg_checks import check_output_file, non_negative_int, open_unit, positive_float, positive_int
+from inference.arg_checks import check_output_file, data_folders, non_negative_int, open_unit, positive_float, positive_int
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
@@ -601,8 +601,10 @@ def main(args: argparse.Namespace) -> int:
     if taken and Dist.from_env().is_main:
         print("as the run was started: " + ", ".join(taken) + " (give them again to change them; --classifier '' "
               "and --no-export-both leave them out)")
-    if args.export_to and args.classifier:  # either may come from the checkpoint, which the first check did not see
-        check_output_file(args.export_to, "--export-to", args.classifier)
+    if args.export_to:  # it, the classifier or the domains may come from the checkpoint, which the first check did not see
+        for read in (args.classifier, *data_folders(run_cfg)):
+            if read:
+                check_output_file(args.export_to, "--export-to", read)
     if args.classifier:
         if not Path(args.classifier).exists():
             raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)",
