@@ -185,6 +185,26 @@ def record_resume(run_cfg: dict, args: argparse.Namespace) -> None:
     run_cfg["resumes"] = [*run_cfg.get("resumes", []), command_line(args)]
 
 
+def carry_outputs(args: argparse.Namespace, run_cfg: dict, keys: tuple[str, ...], paths: tuple[str, ...] = (),
+                  unremarkable: Mapping[str, Any] | None = None) -> list[str]:
+    """A run's output options ``keys`` into ``args``: those given now, else those its checkpoint keeps (in
+    ``run_cfg["outputs"]``) from the command that started or last resumed it; ``paths`` among them are kept
+    resolved. A plain --resume, as the stop message advises, had dropped them (no copy, no B→A filter, a card
+    without the ΔP(female) its command promised). Returns the options taken from the checkpoint as typed, but
+    those at a value ``unremarkable`` names (a default is no news)."""
+    given, kept, taken = given_options(args), dict(run_cfg.get("outputs") or {}), []
+    for key in keys:
+        if key in given or key not in kept:
+            value = getattr(args, key)
+            kept[key] = str(Path(value).resolve()) if key in paths and value else value
+        else:
+            setattr(args, key, kept[key])
+            if kept[key] and (unremarkable or {}).get(key) != kept[key]:
+                taken.append(option_name(key) + ("" if kept[key] is True else f" {kept[key]}"))
+    run_cfg["outputs"] = kept
+    return taken
+
+
 def model_name(args: argparse.Namespace, run_cfg: dict, out: Path) -> str:
     """The name a run's card gets: ``--name`` where given (kept in ``run_cfg``, so later checkpoints hold it),
     else the name the run was given before, else its folder's. A resume without ``--name`` used to rename the

@@ -45,7 +45,7 @@ from training.evaluate import DEFAULT_MIN_AGE
 from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, check_run_arguments, load_checkpoint,
                            loop_config_from_args, run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
-from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, given_options, model_name,
+from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options, model_name,
                              record_resume, refuse_changed_settings, started_here, with_saved_defaults)
 
 log = logging.getLogger(__name__)
@@ -570,21 +570,6 @@ def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[Classifi
     return ClassifierConfig.from_dict(saved["net"]), run_cfg
 
 
-def carry_export(args: argparse.Namespace, run_cfg: dict) -> str | None:
-    """--export-to into ``args``: the one given now, else the one the checkpoint keeps from the command that started
-    (or last resumed) the run, as the CycleGAN's carry_outputs does. A plain --resume had dropped it: model.onnx
-    exported, nothing copied, not a word. Returns the option as taken from the checkpoint, or None."""
-    kept = dict(run_cfg.get("outputs") or {})
-    if "export_to" in given_options(args) or "export_to" not in kept:
-        kept["export_to"] = str(Path(args.export_to).resolve()) if args.export_to else None
-        taken = None
-    else:
-        args.export_to = kept["export_to"]
-        taken = f"--export-to {args.export_to}" if args.export_to else None
-    run_cfg["outputs"] = kept
-    return taken
-
-
 def main(args: argparse.Namespace) -> int:
     out, cache = check_run_arguments(args)
     if args.resume:
@@ -594,12 +579,12 @@ def main(args: argparse.Namespace) -> int:
                               "with --resume the checkpoint's is used")
     else:
         net_cfg, run_cfg = config_from_args(args)
-    taken = carry_export(args, run_cfg)
+    taken = carry_outputs(args, run_cfg, ("export_to",), paths=("export_to",))  # a plain --resume had dropped it
     if taken:
         for folder in data_folders(run_cfg) or [None]:  # checked when the run began; the folder may be gone since
             check_output_file(args.export_to, "--export-to", folder)
         if Dist.from_env().is_main:
-            print(f"as the run was started: {taken} (give --export-to again to copy it elsewhere)")
+            print(f"as the run was started: {', '.join(taken)} (give --export-to again to copy it elsewhere)")
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
         kind, _, path = run_cfg["dataset"].partition(":")
         teachers = open_teachers(run_cfg["distill_from"], kind, str(Path(path).expanduser()),

@@ -32,8 +32,8 @@ from training.data.domains import Domains, aging_domains, describe, engineer_dom
 from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
                            check_same_data, data_counts, load_checkpoint, loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
-from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, command_line, given_options,
-                             model_name, option_name, record_resume, refuse_changed_settings, started_here)
+from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
+                             model_name, record_resume, refuse_changed_settings, started_here)
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -574,30 +574,13 @@ OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces")  # wha
 EVAL_FACES = 400
 
 
-def carry_outputs(args: argparse.Namespace, run_cfg: dict) -> list[str]:
-    """The run's export and measurement options into ``args``: those given now, else those its checkpoint keeps
-    from the command that started (or last resumed) it. A plain --resume, as the stop message advises, had dropped
-    them: no B→A filter, no copy, and a card without the ΔP(female) its command line promised. Returns the options
-    taken from the checkpoint."""
-    given, kept, taken = given_options(args), dict(run_cfg.get("outputs") or {}), []
-    for key in OUTPUT_OPTIONS:
-        if key in given or key not in kept:
-            value = getattr(args, key)
-            kept[key] = str(Path(value).resolve()) if key in ("classifier", "export_to") and value else value
-        else:
-            setattr(args, key, kept[key])
-            if kept[key] and not (key == "eval_faces" and kept[key] == EVAL_FACES):  # the default is no news
-                taken.append(option_name(key) + ("" if kept[key] is True else f" {kept[key]}"))
-    run_cfg["outputs"] = kept
-    return taken
-
-
 def main(args: argparse.Namespace) -> int:
     out, cache = check_run_arguments(args)
     if args.export_only and not Dist.from_env().is_main:
         return 0  # rank 0 alone exports: every process had written the same files at once, and raced on them
     net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
-    taken = carry_outputs(args, run_cfg)
+    taken = carry_outputs(args, run_cfg, OUTPUT_OPTIONS, paths=("classifier", "export_to"),
+                          unremarkable={"eval_faces": EVAL_FACES})
     if taken and Dist.from_env().is_main:
         print("as the run was started: " + ", ".join(taken) + " (give them again to change them; --classifier '' "
               "and --no-export-both leave them out)")
