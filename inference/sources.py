@@ -262,9 +262,10 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
         raise BiasMirrorError("the source does not exist (give a camera index, a video file, an image folder or an image)", path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return VideoSource(path, loop)
-    if path.suffix.lower() not in IMAGE_EXTENSIONS and not _image_header(path) and _has_a_video_frame(path):
-        # a video under an extension we do not list, told by its header: read whole as an image first, a
-        # 640 MB camcorder file had taken 1.3 GB of memory
+    # a video under an extension we do not list, told by its header: read whole as an image first, a 640 MB
+    # camcorder file had taken 1.3 GB of memory
+    probed = path.suffix.lower() not in IMAGE_EXTENSIONS and not _image_header(path)
+    if probed and _has_a_video_frame(path):
         return VideoSource(path, loop)
     # Refused here rather than skipped as a bad frame: a lone file that is neither (a model, a stray download) would
     # otherwise give a run with nothing in it that still succeeds, and `run` would have emptied its CSV for it.
@@ -272,7 +273,7 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     if image is None:
         if problem == PERMISSION_DENIED:
             raise BiasMirrorError(problem, path)
-        if _has_a_video_frame(path):  # a video under an image's extension
+        if not probed and _has_a_video_frame(path):  # a video under an image's extension (or header)
             return VideoSource(path, loop)
         raise BiasMirrorError("cannot be read as an image or a video (corrupt, truncated or another kind of file)", path)
     return ImageListSource([path], str(path), loop)
