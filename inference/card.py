@@ -71,6 +71,9 @@ class ModelCard:
     def output(self, name: str) -> TensorSpec | None:
         return next((t for t in self.outputs if t.name == name), None)
 
+    def input(self, name: str) -> TensorSpec | None:
+        return next((t for t in self.inputs if t.name == name), None)
+
     def summary(self) -> str:
         size = self.input_size
         where = f"{size[0]}×{size[1]}" if size else ",".join(str(s) for s in self.inputs[0].shape)
@@ -237,7 +240,7 @@ def _check_sizes(card: "ModelCard", fail: Callable[[str], None]) -> None:
         _check_sized(card.inputs[0], (1,), fail)
     if card.kind in OUTPUT_NAMES:
         _check_sized(card.output(OUTPUT_NAMES[card.kind]), (1, 2, 3), fail)
-    _check_sized(next((t for t in card.inputs if t.name == "condition"), None), (1,), fail)
+    _check_sized(card.input("condition"), (1,), fail)
     if card.kind == "classifier":
         _check_sized(card.output("probs"), (1,), fail)
 

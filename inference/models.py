@@ -284,7 +284,7 @@ class Filter(OnnxModel):
 
     @property
     def condition(self) -> TensorSpec | None:
-        return next((t for t in self.card.inputs if t.name == "condition"), None)
+        return self.card.input("condition")
 
     @property
     def condition_labels(self) -> tuple[str, ...]:
