@@ -449,8 +449,7 @@ class MainWindow(QMainWindow):
     def set_filter_condition(self, label: str) -> None:
         if label and label != self.filter_condition:
             self.filter_condition = label
-            if not (self.filter_chosen or self.condition_chosen):  # a command line's filter: this session's alone
-                st.put(self.qs, "filter_condition", label)
+            self._save_condition()
             self.inference.set_config(filter_condition=label)  # re-runs the last frame at once
 
     def set_apply_filter(self, on: bool) -> None:
@@ -497,6 +496,12 @@ class MainWindow(QMainWindow):
         self._save_models()
         self._update_providers()
 
+    def _save_condition(self) -> None:
+        """The condition in effect, unless the command line chose the filter or the condition: this session's alone
+        (--condition had been saved once an unrelated control changed)."""
+        if not (self.filter_chosen or self.condition_chosen):
+            st.put(self.qs, "filter_condition", self.filter_condition or "")
+
     def _save_models(self) -> None:
         """Saves the models in effect, the condition and CAM model they fell back to included: a restart had run
         the condition or CAM model last picked, not the one showing at close. A command line's choice is kept
@@ -506,8 +511,7 @@ class MainWindow(QMainWindow):
             st.put(self.qs, "filter", f.name if f else "")
             st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
             st.put(self.qs, "no_filter", f is None)
-            if not self.condition_chosen:  # --condition had been saved once an unrelated control changed
-                st.put(self.qs, "filter_condition", self.filter_condition or "")
+        self._save_condition()
         if not self.classifiers_chosen:
             st.put(self.qs, "classifiers", self.models.enabled_names())
             st.put(self.qs, "classifiers_off", self.models.disabled_names())  # all unchecked differs from stale
