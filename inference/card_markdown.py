@@ -89,6 +89,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
     lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(), "",
              f"- method: {card.method}", f"- command: `{t.get('command', '?')}`",
              *(f"- then resumed: `{r}`" for r in t.get("resumes", [])),
+             *([f"- exported again from its checkpoint: `{t['exported_by']}`"] if "exported_by" in t else []),
              f"- commit {t.get('commit', '?')}, {t.get('date', '?')}"]
     condition = next((t for t in card.inputs if t.name == "condition"), None)
     if condition is not None:

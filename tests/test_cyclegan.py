@@ -618,3 +618,18 @@ def test_export_to_a_domains_image_is_refused_given_or_carried_by_the_checkpoint
     assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--export-to", str(image),
                       "--cache", str(tmp_path / "cache")]) == 2
     assert "an input folder" in capsys.readouterr().err and image.read_bytes() == before
+
+
+def test_export_only_card_names_the_export_command_its_commit_and_date_belong_to(tmp_path, utk):
+    """A card written by --export-only kept the training command but took the export's commit and date, so it
+    read as if those weights were trained by that commit; it now names the export that wrote it."""
+    from inference.card_markdown import card_markdown
+
+    a, b = two_folders(tmp_path, utk)
+    run = tmp_path / "run"
+    assert train_folders(run, a, b) == 0
+    assert "exported_by" not in read_card(run / "filter_A2B.onnx").training
+    assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--cache", str(tmp_path / "cache")]) == 0
+    card = read_card(run / "filter_A2B.onnx")
+    assert "--export-only" in card.training["exported_by"] and "--export-only" not in card.training["command"]
+    assert f"exported again from its checkpoint: `{card.training['exported_by']}`" in card_markdown(card, "f.onnx", 1.0)

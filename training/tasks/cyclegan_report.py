@@ -19,6 +19,7 @@ from inference.runtime import RuntimeConfig
 from inference.skin import measure_pairs
 from training.export import ImageToImageGraph, check_parity, copy_model, export, parity, write_card
 from training.provenance import provenance
+from training.resume import command_line
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import cell_of
 from training.data.domains import Domains
@@ -184,6 +185,8 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
         "schedule": {k: cfg[k] for k in ("n_epochs", "n_epochs_decay", "iters_per_epoch", "batch_size", "lr")},
         "preset": task.net_cfg.preset, "architecture": cfg["net"], "seed": cfg["seed"],
         "augmentation": "horizontal flip only", "command": cfg["command"], "resumes": cfg.get("resumes", []),
+        # --export-only writes a new card for old weights: its commit and date are the export's, so it says so
+        **({"exported_by": command_line(args)} if getattr(args, "export_only", False) else {}),
         **provenance(),
     }
     method = method_text(cfg["lr"])
