@@ -911,3 +911,42 @@ def test_compare_refuses_a_teacher_replaced_before_its_second_variant_trains(tmp
     assert main.main([*base, "--resume"]) == 2
     assert "changed since this run began" in capsys.readouterr().err
     assert not (tmp_path / "cmp" / "balanced" / "last.pt").exists()
+
+
+def test_compare_does_not_reuse_a_variant_trained_on_data_changed_since(tmp_path, tiny_utk, capsys):
+    """Faces added to the dataset after a variant finished: compare reused it as it was and trained the other on
+    the faces as they are now (or compared two finished on other data), one comparison of models trained on
+    different data. A finished variant's data is checked as a resume checks it (the counts its checkpoint keeps)."""
+    import cv2
+
+    cmp = tmp_path / "cmp"
+    base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(cmp), "--threads", "1"]
+    assert main.main([*base, "--max-steps", "1"]) == 0
+    assert main.main(["train", "classifier", "--resume", "--out", str(cmp / "unbalanced"), "--cache",
+                      str(tmp_path / "cache"), "--threads", "1"]) == 0  # the first variant finished
+    rng = np.random.default_rng(1)
+    added = [tiny_utk / f"30_{i % 2}_{i % 5}_2017010200{i:07d}.jpg.chip.jpg" for i in range(12)]
+
+    def add_faces():
+        for path in added:
+            cv2.imwrite(str(path), rng.integers(0, 250, (40, 40, 3), dtype=np.uint8))
+
+    add_faces()
+    capsys.readouterr()
+    assert main.main(base) == 2  # refused before the second variant trains on the faces as they are now
+    out, err = capsys.readouterr()
+    error = err.splitlines()[-1]  # one line, after the decoding's progress
+    assert error.startswith(f"error: {cmp / 'unbalanced' / CHECKPOINT}: the unbalanced variant finished here is not")
+    assert "the training data is not what this run started on (images in all splits 160 then, 172 now" in error
+    assert "restore them, or start a new --out" in error
+    assert "reusing" not in out and not (cmp / "balanced").exists() and not (cmp / "comparison.json").exists()
+    for path in added:  # restored: the variant is reused and the other trained on the same faces
+        path.unlink()
+    assert main.main(base) == 0
+    assert f"reusing {cmp / 'unbalanced' / 'model.onnx'}" in capsys.readouterr().out
+    written = (cmp / "comparison.json").read_text()
+    add_faces()  # both variants finished: comparing them again is refused too, comparison.json kept
+    assert main.main(base) == 2
+    assert "the training data is not what this run started on" in capsys.readouterr().err
+    assert (cmp / "comparison.json").read_text() == written

@@ -12,7 +12,9 @@ Ctrl-C) ends there, checkpointed, and compares nothing yet. A variant found in
 train is trained like the other: --lr, --distill-from and --swa-epochs left out
 are taken from the other's checkpoint (and said), and any other setting,
 defaults included, must be the other's; comparison.json records how each
-compared model was made (its card's training record).
+compared model was made (its card's training record). A finished variant is
+reused only on the data it was trained on, checked as a resume checks it (the
+counts its checkpoint keeps): on a dataset changed since, compare refuses.
 """
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
-from training.loop import CHECKPOINT, Dist, check_run_arguments
+from training.loop import CHECKPOINT, Dist, check_run_arguments, check_same_data, data_counts, load_checkpoint
 from training.resume import cli_text, option_name, with_saved_defaults
 from training.data.teachers import open_teachers
+from training.nets.cam_classifier import ClassifierConfig
 from training.tasks import classifier
 
 
@@ -118,6 +121,32 @@ def check_teachers_unchanged(args: argparse.Namespace, found: dict[str, dict], o
     classifier.check_same_teachers(cfg, [t for t, _ in teachers], out / VARIANTS[name][0] / CHECKPOINT)
 
 
+def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None) -> None:
+    """Each finished variant found in --out was trained on the faces the dataset holds now, by the counts its
+    checkpoint keeps (``loop.check_same_data``, the check a resume makes; a stopped variant makes it as it
+    resumes): one finished on faces added, removed or relabelled since had been reused as it was, and compared
+    with a variant trained (or finished) on other data. Counted as the variant's resume would count them: its
+    own task over its own mix of the faces listed now (so, as on a resume, a change that keeps every count, such
+    as two faces relabelled each the other way, passes)."""
+    for name, cfg in found.items():
+        run = out / VARIANTS[name][0]
+        if not finished(run):
+            continue
+        saved = load_checkpoint(run / CHECKPOINT, "classifier").get("data")
+        if saved is None:
+            continue  # a checkpoint from before the counts were kept cannot be checked
+        listed = classifier.list_faces(cfg["dataset"], cfg["min_age"], unknown_age_passes="age_rule" not in cfg,
+                                       say=False)  # said as each variant starts
+        data = classifier.decode_data(listed, cfg["net"]["size"], cfg["compose"], cfg["by"], cfg["target"],
+                                      cfg["seed"], cache)
+        task = classifier.ClassifierTask(data, ClassifierConfig.from_dict(cfg["net"]), cfg)
+        try:
+            check_same_data(saved, data_counts(task), run / CHECKPOINT)
+        except BiasMirrorError as e:
+            raise BiasMirrorError(f"the {name} variant finished here is not reused on other data: {e.message}",
+                                  e.path) from None
+
+
 def finished(run: Path) -> bool:
     """A variant's run folder once training ended whole: model.onnx is exported before its test metrics are
     measured and written last, so a stop in between leaves a model that must not be reused as finished."""
@@ -128,7 +157,8 @@ def _train_variant(args: argparse.Namespace, out: Path, compose: str) -> int:
     """Trains (or continues, or finishes exporting) one variant in ``out``; its exit status (0 also when
     --max-steps stopped it)."""
     if finished(out):
-        print(f"reusing {out / 'model.onnx'}: its checkpoint's settings are the ones given")
+        print(f"reusing {out / 'model.onnx'}: its checkpoint's settings are the ones given, and its data counts "
+              "the dataset's now")
         return 0
     return classifier.main(_variant_args(args, out, compose))
 
@@ -160,7 +190,7 @@ def main(args: argparse.Namespace) -> int:
         raise BiasMirrorError("--resume was given but no variant has been trained here yet: leave it out to start "
                               "the comparison", out)
     for folder, compose in VARIANTS.values():  # paths and --device, before any data is read
-        check_run_arguments(_variant_args(args, out / folder, compose))
+        _, cache = check_run_arguments(_variant_args(args, out / folder, compose))
     found = check_variants(args, out)
     args, taken = carry_settings(args, found)
     if taken and len(found) < len(VARIANTS):
@@ -168,6 +198,7 @@ def main(args: argparse.Namespace) -> int:
     check_teachers_unchanged(args, found, out)
     # a variant begun before faces of no age were barred keeps the old rule, and so does the one to start after it
     args.legacy_age_rule = any("age_rule" not in cfg for cfg in found.values())
+    check_data_unchanged(found, out, cache)
     check_batches_fit(args, out)
     paths, reused = {}, {}
     for name, (folder, compose) in VARIANTS.items():
