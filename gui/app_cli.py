@@ -133,7 +133,18 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
         write_health(monitor, window, args.health)
     if signals.received:
         return 128 + signals.received[0]  # the shell's convention for a command a signal ended (130 after Ctrl-C)
+    if (problem := source_problem(window, args)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     return 2 if failed and not code else code
+
+
+def source_problem(window, args: argparse.Namespace) -> str | None:
+    """Why the source gave nothing to see, for a session a script ran (--max-seconds, --screenshot, --health):
+    it waited out the time on a window showing the error, then got status 0, where `run` refuses the same
+    source with 2. Someone at the window reads the error there, so their session's status stays as it was."""
+    scripted = bool(args.max_seconds or args.screenshot or args.health)
+    return window.source_problem if scripted else None
 
 
 def check_display() -> None:

@@ -38,6 +38,9 @@ from .workers import CaptureThread, DetectThread, InferenceThread, Mailbox
 log = logging.getLogger(__name__)
 DISPLAY_MS = 30  # the display timer; painting happens only when a new result arrives
 STOP_WAIT_MS = 300  # how long a source switch or quit waits for the capture to stop before leaving it behind
+# the settings that keep each classifier's on/off state and the CAM model by file (settings.file_key), not by name
+CLASSIFIERS_ON, CLASSIFIERS_OFF = "checked_classifier_files", "unchecked_classifier_files"
+CAM_MODEL_FILE = "cam_model_file"
 OPEN_FILTER = f"Videos and images ({' '.join('*' + e for e in (*VIDEO_EXTENSIONS, *IMAGE_EXTENSIONS))});;All files (*)"
 
 
@@ -64,6 +67,19 @@ def providers_line(models: list[tuple[str, str]]) -> str:
     return " · ".join(parts)
 
 
+class _CountingMailbox(Mailbox[Frame]):
+    """The capture's mailbox, counting the frames put in it: only a frame that was read is put, so a source that
+    ends with none put (a folder of corrupt images) played nothing, though it opened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered = 0
+
+    def put(self, item: Frame) -> None:
+        self.delivered += 1
+        super().put(item)
+
+
 class MainWindow(QMainWindow):
     SUMMARY_NOTE = ("Per tracked face this session: ΔITA filtered − original (> 0 lighter); ΔP(female) filtered − the "
                     "face resized to the filter's size and back, the filter's own doing (> 0 more female).")
@@ -80,7 +96,7 @@ class MainWindow(QMainWindow):
         self.output_dir = Path(st.get(self.qs, "output_dir", str(st.default_output_dir()), str))
         self.display = DisplaySettings(
             view=st.get(self.qs, "view", "side by side", str), show_cam=st.get(self.qs, "show_cam", True, bool),
-            cam_model=st.get(self.qs, "cam_model", "", str) or None,
+            cam_model=None,  # the saved one once the classifiers are known: see _saved_cam_model
             cam_opacity=st.get(self.qs, "cam_opacity", 0.45, float, within=(0.0, 1.0)),
             split=st.get(self.qs, "split", 0.5, float, within=(0.0, 1.0)),
             show_labels=st.get(self.qs, "show_labels", True, bool))
@@ -88,6 +104,10 @@ class MainWindow(QMainWindow):
             self.display.view = "side by side"
         self.paused = False
         self.source_name = ""
+        self._source_spec = ""  # as given to open_source: what a timed run's error names
+        # why the source gave nothing to see (it could not be opened, or no frame of it could be read), else None:
+        # a script's run (--max-seconds) exits with it, where the window's message alone had left status 0
+        self.source_problem: str | None = None
         self.camera_lost = False
         self.last_result: FrameResult | None = None
         self.results_shown = 0
@@ -129,8 +149,8 @@ class MainWindow(QMainWindow):
         disabled: list[str] = []
         if not classifiers_chosen:
             classifiers, errors = self._reopen_saved_classifiers(classifiers, errors, runtime)
-            enabled = st.get(self.qs, "classifiers", [], list)
-            disabled = st.get(self.qs, "classifiers_off", [], list)
+            enabled, disabled = self._saved_classifier_states(classifiers)
+        self.display.cam_model = self._saved_cam_model(classifiers)
         self.models = ModelPanel(classifiers, filters, errors, runtime, enabled, filter_pref, models_dir, disabled)
         self.models.log_path = log_path
         self.models.models_changed.connect(self._models_changed)
@@ -146,7 +166,7 @@ class MainWindow(QMainWindow):
                                 apply_filter=apply_filter, filter_condition=self.filter_condition)
         self.pipeline = FramePipeline(self.models.active_classifiers(), self.models.active_filter(),
                                       detector if detector is not None else make_detector(), config)
-        self.captured: Mailbox[Frame] = Mailbox()  # capture → detection
+        self.captured = _CountingMailbox()  # capture → detection
         self.frames: Mailbox[Frame] = Mailbox()  # detection (faces attached) → inference
         self.results: Mailbox[tuple[FrameResult, bool]] = Mailbox()
         self.recorder = Recorder()
@@ -214,6 +234,29 @@ class MainWindow(QMainWindow):
             name_uniquely([model], [c.name for c in classifiers])
             classifiers = [*classifiers, model]  # type: ignore[list-item]
         return classifiers, errors
+
+    def _saved_classifier_states(self, classifiers: list[Classifier]) -> tuple[list[str], list[str]]:
+        """The names the classifiers the last session left checked, and unchecked, have now. Kept by file (see
+        ``settings.file_key``); settings saved by name, before, are read by name until the next save."""
+        if not (self.qs.contains(CLASSIFIERS_ON) or self.qs.contains(CLASSIFIERS_OFF)):
+            return st.get(self.qs, "classifiers", [], list), st.get(self.qs, "classifiers_off", [], list)
+        on, off = (set(st.get(self.qs, key, [], list)) for key in (CLASSIFIERS_ON, CLASSIFIERS_OFF))
+        keys = [(c.name, st.file_key(c.path)) for c in classifiers]
+        return [n for n, k in keys if k in on], [n for n, k in keys if k in off]
+
+    def _saved_cam_model(self, classifiers: list[Classifier]) -> str | None:
+        """The name the last session's CAM model has now: kept by file, as the on/off state is; by name in settings
+        saved before. None where it is not loaded (the first classifier's CAM shows)."""
+        path = st.get(self.qs, CAM_MODEL_FILE, "", str)
+        if not path:
+            return st.get(self.qs, "cam_model", "", str) or None
+        return next((c.name for c in classifiers if st.file_key(c.path) == path), None)
+
+    def _save_cam_model(self) -> None:
+        model = next((c for c in self.models.classifiers if c.name == self.display.cam_model), None)
+        if model is not None:
+            st.put(self.qs, CAM_MODEL_FILE, st.file_key(model.path))
+            self.qs.remove("cam_model")  # by name it would go to another file of that name, should this one go
 
     def _added_classifier_files(self) -> list[str]:
         """The checked ones only: one the user unchecked is let go at the next start (else nothing could drop it)."""
@@ -418,7 +461,7 @@ class MainWindow(QMainWindow):
         if name:
             self.display.cam_model = name
             if not self.classifiers_chosen:  # a --classifier session's CAM model names its own classifiers
-                st.put(self.qs, "cam_model", name)
+                self._save_cam_model()
             self.view.update()
 
     def set_cam_model(self, name: str) -> None:
@@ -513,11 +556,12 @@ class MainWindow(QMainWindow):
             st.put(self.qs, "no_filter", f is None)
         self._save_condition()
         if not self.classifiers_chosen:
-            st.put(self.qs, "classifiers", self.models.enabled_names())
-            st.put(self.qs, "classifiers_off", self.models.disabled_names())  # all unchecked differs from stale
+            st.put(self.qs, CLASSIFIERS_ON, self.models.enabled_files())
+            st.put(self.qs, CLASSIFIERS_OFF, self.models.disabled_files())  # all unchecked differs from stale
+            for old in ("classifiers", "classifiers_off"):  # by name, as settings from before kept it: read once
+                self.qs.remove(old)
             st.put(self.qs, "classifier_files", self._added_classifier_files())
-            if self.display.cam_model:
-                st.put(self.qs, "cam_model", self.display.cam_model)
+            self._save_cam_model()
 
     # --- sources -------------------------------------------------------------------------
     def open_source(self, spec: str) -> bool:
@@ -537,6 +581,7 @@ class MainWindow(QMainWindow):
             else:
                 text = f"This source cannot be opened.\n\n{exc}\n\nOpen a video, an image or an image folder instead."
             self._show_message(text)
+            self.source_problem = str(exc)  # the source is in it: the path, or "camera 9"
             self.status_source.setText("no source")
             self.statusBar().showMessage(str(exc), 15000)
             return False
@@ -544,7 +589,8 @@ class MainWindow(QMainWindow):
         self._source_since = time.monotonic()
         self.last_result = None
         self.view.set_result(None)  # paused, the old source's last frame stayed on show under the new one's name
-        self.source_name = source.name
+        self.source_name, self._source_spec, self.source_problem = source.name, str(spec), None
+        self.captured.delivered = 0  # the old capture, stopped above, puts nothing more
         self.camera_lost = False
         self.recorder.paused_reason = None
         self.inference.reset_tracks()
@@ -647,6 +693,7 @@ class MainWindow(QMainWindow):
         if cap.source.end_warning == text:
             log.warning("%s", text)  # a video cut short: kept with the warnings, not only in the passing note
             self._warn(text)
+        self._note_if_nothing_played(text if cap.source.end_warning == text else None)
         self._end_of(cap, text)
 
     def _source_failed(self, text: str) -> None:
@@ -657,7 +704,14 @@ class MainWindow(QMainWindow):
             return
         text = where_details_are(text, self.log_path)
         self._warn(text)
+        self._note_if_nothing_played(text)
         self._end_of(cap, text)
+
+    def _note_if_nothing_played(self, why: str | None) -> None:
+        """The source is over (``why``: its warning or error; None for a plain end). Not one frame of it read, it
+        failed as surely as one that would not open: `run` refuses it with status 2."""
+        if self.captured.delivered == 0:
+            self.source_problem = f"{self._source_spec}: no frame could be read" + (f" ({why})" if why else "")
 
     def _end_of(self, cap: CaptureThread, text: str, waited_ms: int = 0) -> None:
         """Says that ``cap``'s source ended and stops the recording, once its last frame is through. Only while

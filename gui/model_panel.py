@@ -22,6 +22,7 @@ from inference.runtime import RuntimeConfig
 from inference.strict_json import measured
 
 from .log_file import IN_THE_LOG, where_details_are
+from .settings import file_key
 
 log = logging.getLogger(__name__)
 PROVIDER_STYLE = {"CPU": "#9e9e9e", "CUDA": "#76b900", "TensorRT": "#2e7d32"}
@@ -201,6 +202,13 @@ class ModelPanel(QWidget):
 
     def disabled_names(self) -> list[str]:
         return [c.name for c in self.classifiers if not self._enabled.get(c.name, True)]
+
+    def enabled_files(self) -> list[str]:
+        """The checked classifiers' files (``settings.file_key``): what their state is saved under."""
+        return [file_key(c.path) for c in self.active_classifiers()]
+
+    def disabled_files(self) -> list[str]:
+        return [file_key(c.path) for c in self.classifiers if not self._enabled.get(c.name, True)]
 
     def set_enabled(self, name: str, on: bool) -> None:
         self._enabled[name] = on

@@ -52,6 +52,12 @@ def default_output_dir() -> Path:
     return Path(base) / "BiasMirror"
 
 
+def file_key(path: str | Path) -> str:
+    """What a model's saved state is kept under: its file, resolved. Not its name: two files of one card name are
+    numbered by load order, and with the first gone the second took its name, and with it the first's state."""
+    return str(Path(path).resolve())
+
+
 def put(settings: QSettings, key: str, value) -> None:
     """Write a setting. Booleans are stored as "true"/"false" so they read back the same from any
     QSettings backend (and PySide6 6.12's setValue(key, True) corrupted True's refcount)."""

@@ -1321,3 +1321,127 @@ def test_a_command_line_condition_is_this_sessions_and_an_unusable_saved_file_is
     w2.shutdown()
     w3 = make_window(None, filters=("conditional",))
     assert own not in [c.path for c in w3.models.classifiers]  # unchecked: let go
+
+
+@pytest.mark.parametrize("kind", ["garbage image", "folder of corrupt images", "missing camera"])
+def test_a_timed_session_on_a_source_that_cannot_play_exits_2_naming_it(kind, tmp_path, tiny_models):
+    """`app --max-seconds` waited out its time on the window's error and exited 0, where `run` refuses the same
+    source with 2: a script could not tell the session showed nothing."""
+    garbage = tmp_path / "x.jpg"
+    garbage.write_bytes(b"\x00 not an image \xff" * 20)
+    folder = tmp_path / "corrupt"
+    folder.mkdir()
+    for name in ("a.jpg", "b.png"):
+        (folder / name).write_bytes(b"not an image")
+    source = {"garbage image": str(garbage), "folder of corrupt images": str(folder), "missing camera": "9"}[kind]
+    cmd, env = _app(["--source", source, "--max-seconds", "2"], tmp_path, tiny_models)
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    named = "camera 9" if kind == "missing camera" else source
+    assert len(errors) == 1 and named in errors[0], done.stderr
+
+
+def test_only_a_scripted_session_is_told_the_source_gave_nothing(qtbot, make_window, faces_dir, tmp_path):
+    """A source that opens but gives no frame is the window's problem to report; one that gave frames, ended or
+    not, is none; and a session someone sits at keeps its status (they read the error in the window)."""
+    from gui.app_cli import source_problem
+
+    (faces_dir / "0_bad.jpg").write_bytes(b"not an image")  # skipped among good ones: still a source that played
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: "end of" in w.view.note, timeout=WAIT)
+    assert w.source_problem is None
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "a.jpg").write_bytes(b"not an image")
+    assert w.open_source(str(corrupt))  # it opens: the folder is there, with an image in it
+    qtbot.waitUntil(lambda: w.source_problem is not None, timeout=WAIT)
+    assert w.source_problem.startswith(f"{corrupt}: no frame could be read") and "could not be read" in w.source_problem
+    timed = argparse.Namespace(max_seconds=5.0, screenshot=None, health=None)
+    at_the_window = argparse.Namespace(max_seconds=None, screenshot=None, health=None)
+    assert source_problem(w, timed) == w.source_problem and source_problem(w, at_the_window) is None
+    assert w.open_source(str(faces_dir))  # a source that plays clears it
+    assert w.source_problem is None
+
+
+def _on_by_file(w: MainWindow) -> dict[Path, bool]:
+    active = w.models.active_classifiers()
+    return {Path(c.path): any(c is a for a in active) for c in w.models.classifiers}
+
+
+def test_a_classifier_added_from_a_file_keeps_its_own_state_when_the_one_it_was_numbered_after_is_gone(
+        qtbot, make_window, tmp_path, tiny_models):
+    """Saved by name, a file's state went to whichever file had its name next time: with the default "tiny-a"
+    unchecked and gone, the added copy ("tiny-a#2", checked, the one the CAM showed) came back as "tiny-a",
+    unchecked, and the CAM of another classifier showed."""
+    copy = tmp_path / "copy_of_a.onnx"  # the same card name, "tiny-a"
+    shutil.copy(tiny_models["classifier"], copy)
+    w = make_window(None)
+    assert w.models.load_classifier_file(copy)
+    w.models.set_enabled("tiny-a", False)
+    w.set_cam_model("tiny-a#2")
+    assert _on_by_file(w)[copy] and w.display.cam_model == "tiny-a#2"
+    w.shutdown()
+    w2 = make_window(None, classifiers=("classifier2",))  # the default tiny-a has left the models folder
+    assert [(c.name, c.path) for c in w2.models.classifiers] == [("tiny-b", tiny_models["classifier2"]), ("tiny-a", copy)]
+    assert _on_by_file(w2) == {tiny_models["classifier2"]: True, copy: True}
+    assert w2.display.cam_model == "tiny-a" and w2.cam_model_combo.currentText() == "tiny-a"
+
+
+@pytest.mark.parametrize("unchecked", [0, 1])
+def test_two_classifiers_of_one_card_name_keep_their_own_state_when_the_first_is_gone(
+        unchecked, qtbot, tmp_path, monkeypatch, tiny_models):
+    """Two files of one card name are "tiny-a" and "tiny-a#2" by load order: the first gone, the second took its
+    name and with it the first's saved on/off."""
+    from inference.models import name_uniquely
+
+    monkeypatch.setenv("BIASMIRROR_SETTINGS", str(tmp_path / "settings.ini"))
+    files = [tmp_path / "a1.onnx", tmp_path / "a2.onnx"]
+    for f in files:
+        shutil.copy(tiny_models["classifier"], f)
+
+    def window(paths: list[Path]) -> MainWindow:
+        w = MainWindow(None, list(name_uniquely([load_model(p) for p in paths])), [], [])
+        qtbot.addWidget(w)
+        return w
+
+    w = window([*files, tiny_models["classifier2"]])
+    try:
+        assert [c.name for c in w.models.classifiers] == ["tiny-a", "tiny-a#2", "tiny-b"]
+        w.models.set_enabled(w.models.classifiers[unchecked].name, False)
+        before = _on_by_file(w)
+    finally:
+        w.shutdown()
+    files[0].unlink()
+    w2 = window([files[1], tiny_models["classifier2"]])
+    try:
+        assert [c.name for c in w2.models.classifiers] == ["tiny-a", "tiny-b"]
+        assert _on_by_file(w2) == {p: on for p, on in before.items() if p != files[0]}
+    finally:
+        w2.shutdown()
+
+
+def test_a_settings_file_that_saved_classifiers_by_name_is_still_read_then_saved_by_file(
+        qtbot, make_window, tmp_path, tiny_models):
+    """Settings from before the on/off state was kept by file: their names still apply once, and the next save
+    keeps the state by file and drops the names; a saved list that is not one is ignored, not fatal."""
+    w = make_window(None)
+    w.qs.setValue("classifiers", ["tiny-a"])
+    w.qs.setValue("classifiers_off", ["tiny-b"])
+    w.qs.setValue("cam_model", "tiny-a")
+    w.shutdown()
+    w2 = make_window(None)
+    assert _on_by_file(w2) == {tiny_models["classifier"]: True, tiny_models["classifier2"]: False}
+    assert w2.display.cam_model == "tiny-a"
+    w2.models.set_enabled("tiny-b", True)
+    w2.models.set_enabled("tiny-a", False)
+    w2.shutdown()
+    assert w2.qs.value("classifiers") is None and w2.qs.value("classifiers_off") is None
+    w3 = make_window(None)
+    assert _on_by_file(w3) == {tiny_models["classifier"]: False, tiny_models["classifier2"]: True}
+    w3.shutdown()
+    for key in ("checked_classifier_files", "unchecked_classifier_files", "cam_model_file"):
+        w3.qs.setValue(key, "not a file loaded")
+    w3.qs.sync()
+    w4 = make_window(None)
+    assert set(_on_by_file(w4).values()) == {True} and w4.display.cam_model == "tiny-a"  # the first's CAM
