@@ -41,7 +41,7 @@ from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
 from .faces import make_detector
 from .host_profile import profile_frames, profile_line
-from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig
+from .runtime import CPU, CUDA, SHORT, TRT, RuntimeConfig, fallback_lines, fallbacks_collected
 from .sources import VideoSource
 from .stopping import terminate_as_interrupt, write_json_atomically
 
@@ -332,19 +332,33 @@ def timed_classifiers(classifiers: list[Classifier], args: argparse.Namespace) -
 
 
 def load_for(args: argparse.Namespace, provider: str) -> tuple[Loaded | None, str | None]:
-    """The models on ``provider``, or the reason that provider cannot run them (never a silent CPU fallback)."""
+    """The models on ``provider``, or the reason that provider cannot run them (never a silent CPU fallback).
+
+    On a GPU provider anything that stops the models loading is that provider's row's reason, not the end of the
+    bench (a TensorRT cache folder that could not be made had stopped it with an OSError); on the CPU, where the
+    models were checked first, it is an error."""
     try:
-        cls, filt = load_selection(args.classifier, args.filter, args.no_filter,
-                                   RuntimeConfig(provider="cuda" if provider in GRAPHS else provider,
-                                                 threads=args.threads, cuda_graph=provider in GRAPHS))
+        # the sessions' fallbacks are this row's reason (or, for auto, said below): not a log line per model too
+        with fallbacks_collected() as fallbacks:
+            cls, filt = load_selection(args.classifier, args.filter, args.no_filter,
+                                       RuntimeConfig(provider="cuda" if provider in GRAPHS else provider,
+                                                     threads=args.threads, cuda_graph=provider in GRAPHS))
     except BiasMirrorError as exc:
         if provider == "cpu":
             raise
         return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - ORT's errors, an OSError, ...: a GPU row says it and the bench goes on
+        if provider == "cpu":
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    named = {Path(m.path).name: m.name for m in [*cls, *([filt] if filt else [])]}
     cls = timed_classifiers(cls, args)
     models = [*cls, *([filt] if filt else [])]
     loaded = Loaded(cls, filt, {m.name: m.provider for m in models})
     if provider == "auto":
+        for line in fallback_lines([(named.get(n, n), w) for n, w in fallbacks]):
+            print(f"warning: {line}")
         return loaded, None
     wanted = EXPECTED[provider]
     wrong = [m for m in models if m.info.provider != wanted]
@@ -356,6 +370,8 @@ def load_for(args: argparse.Namespace, provider: str) -> tuple[Loaded | None, st
         return loaded, None
     m = wrong[0]
     reason = m.info.warning or m.info.note or f"{m.name} runs on {m.provider}"
+    if m.info.skipped and wanted == TRT:
+        return None, m.info.skipped  # left out before ORT was asked: the probe would tell of something else
     if wanted != CPU:
         from .gpu import probe  # what ORT said when the provider failed to load
 

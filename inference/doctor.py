@@ -12,7 +12,7 @@ from .defaults import MODELS_DIR
 from .errors import BiasMirrorError
 from .arg_checks import non_negative_int
 from .card_markdown import card_markdown
-from .gpu import report_lines
+from .gpu import driver_report, ort_build, report_lines
 from .models import find_models, read_card
 from .runtime import cuda_device_count
 from .sources import list_cameras
@@ -64,6 +64,12 @@ def main(args: argparse.Namespace) -> int:
     print("GPU path (what this onnxruntime's CUDA/TensorRT providers load, read from the provider libraries):")
     for line in report_lines(with_probe=not args.no_gpu_probe):
         print(line)
+    build = ort_build()
+    # a libcuda the loader finds may still be one that cannot run this build (too old, or a stub): said first, as
+    # the libraries above all read "found" and the advice had listed nothing to do
+    problem = driver_report(build)[1] if build.cuda_version else None
+    if problem:
+        print("  → " + problem)
     if gpus == 0:
         print("  → " + cpu_only_advice("CUDAExecutionProvider" in ort.get_available_providers()))
     print(f"\nmodels in {MODELS_DIR}:")

@@ -11,31 +11,24 @@ ORT writes the reason a provider failed to load to the process's stderr
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import io
-import os
 import re
 import struct
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from .fixed_binding import FixedBinding
-from .runtime import (CPU, CUDA, SHORT, TRT, RuntimeConfig, create_session, cuda_device_count, nvidia_library_dirs,
-                      ort_cuda_version, preload_gpu_libraries)
+from .runtime import (CPU, CUDA, SHORT, TRT, RuntimeConfig, captured_fd2, create_session, cuda_device_count,  # noqa: F401
+                      failure_reason, nvidia_library_dirs, ort_cuda_version, ort_output_captured, preload_gpu_libraries)
 
 PROVIDER_LIBRARIES = {CUDA: "libonnxruntime_providers_cuda.so", TRT: "libonnxruntime_providers_tensorrt.so"}
 # glibc / libstdc++ / the loader: on every Linux, never the reason a provider fails.
 _SYSTEM = re.compile(r"^(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|ld-linux[-\w]*)\.so")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # --- the build -------------------------------------------------------------
@@ -177,6 +170,111 @@ def required_libraries(build: OrtBuild | None = None) -> list[Library]:
     return out
 
 
+# --- the driver -------------------------------------------------------------
+# CUresult codes a driver library may answer with (cuGetErrorName names them where the library has it)
+CUDA_ERRORS = {1: "CUDA_ERROR_INVALID_VALUE", 3: "CUDA_ERROR_NOT_INITIALIZED", 34: "CUDA_ERROR_STUB_LIBRARY",
+               35: "CUDA_ERROR_INSUFFICIENT_DRIVER", 36: "CUDA_ERROR_CALL_REQUIRES_NEWER_DRIVER",
+               46: "CUDA_ERROR_DEVICES_UNAVAILABLE", 100: "CUDA_ERROR_NO_DEVICE", 101: "CUDA_ERROR_INVALID_DEVICE",
+               304: "CUDA_ERROR_OPERATING_SYSTEM", 803: "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
+               804: "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE", 999: "CUDA_ERROR_UNKNOWN"}
+
+
+@dataclass
+class Driver:
+    """The NVIDIA driver library (libcuda) as the loader finds it, and the newest CUDA it says it runs."""
+    library: str | None  # where it was loaded from (None: no libcuda on the loader's path)
+    cuda_version: str | None  # "12.4", from cuDriverGetVersion; None where it could not be read
+    error: str | None = None  # why the version could not be read: the library did not answer
+    init_error: str | None = None  # cuInit's failure where the version was read (no device, ...)
+
+
+def _cuda_error(lib, code: int) -> str:
+    name = None
+    get_name = getattr(lib, "cuGetErrorName", None)
+    if get_name is not None:
+        text = ctypes.c_char_p()
+        try:
+            if get_name(code, ctypes.byref(text)) == 0 and text.value:
+                name = text.value.decode(errors="replace")
+        except (OSError, ctypes.ArgumentError):
+            name = None
+    return f"CUDA error {code} ({name or CUDA_ERRORS.get(code, 'unknown')})"
+
+
+def _loaded_from(stem: str) -> str | None:
+    """The file a library loaded into this process came from, read from /proc/self/maps (Linux)."""
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                path = line.split(maxsplit=5)[-1].strip()
+                if Path(path).name.startswith(stem):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def cuda_driver() -> Driver:
+    """Open libcuda and ask it which CUDA version it supports (cuDriverGetVersion needs no cuInit), then cuInit.
+
+    A libcuda the loader finds is not a driver that runs this build: an old driver supports an older CUDA than
+    onnxruntime-gpu was built for, and a stub (the CUDA toolkit's, or a container's) answers nothing; either way
+    the CUDA provider fails to load later with an undefined symbol."""
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        where = _loaded_from("libcuda.so") or name
+        get_version = getattr(lib, "cuDriverGetVersion", None)
+        if get_version is None:
+            return Driver(where, None, "it has no cuDriverGetVersion: not an NVIDIA driver library")
+        version = ctypes.c_int(0)
+        code = get_version(ctypes.byref(version))
+        if code != 0 or version.value <= 0:
+            return Driver(where, None, f"cuDriverGetVersion answered {_cuda_error(lib, code)}" if code != 0
+                          else "cuDriverGetVersion gave no version")
+        init = getattr(lib, "cuInit", None)
+        code = init(0) if init is not None else 0
+        return Driver(where, f"{version.value // 1000}.{version.value % 1000 // 10}", None,
+                      None if code == 0 else f"cuInit answered {_cuda_error(lib, code)}")
+    return Driver(None, None)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in re.findall(r"\d+", text)[:2])
+
+
+def driver_report(build: OrtBuild, driver: Driver | None = None) -> tuple[str, str | None]:
+    """doctor's line on the NVIDIA driver, and what to do about it where it cannot run this build (else None)."""
+    driver = driver or cuda_driver()
+    needs = build.cuda_version or "?"
+    if driver.library is None:
+        return "NVIDIA driver: no libcuda on the loader's path (no driver installed, or not visible here)", None
+    head = f"NVIDIA driver ({driver.library})"
+    if driver.cuda_version is None:
+        problem = (f"the NVIDIA driver library {driver.library} did not answer ({driver.error}): a stub or broken "
+                   "driver, which cannot run CUDA; install or repair the NVIDIA driver, or take the stub's folder off "
+                   "LD_LIBRARY_PATH")
+        return f"{head}: did not answer — {driver.error}: a stub or broken driver", problem
+    have, want = _version(driver.cuda_version), _version(needs)
+    line = f"{head}: supports CUDA {driver.cuda_version}; this {build.package} needs {needs}"
+    problem = None
+    if want and have[:1] < want[:1]:
+        problem = (f"the NVIDIA driver supports CUDA {driver.cuda_version}; this {build.package} needs {needs}: "
+                   "update the NVIDIA driver")
+        line += ": update the NVIDIA driver"
+    elif want and have < want:
+        line += " (runs by CUDA's minor-version compatibility; a newer driver is advised)"
+    else:
+        line += ": enough"
+    if driver.init_error:
+        line += f"; but {driver.init_error}"
+        if problem is None and "NO_DEVICE" not in driver.init_error:
+            problem = f"the NVIDIA driver ({driver.library}) is there but {driver.init_error}"
+    return line, problem
+
+
 # --- the probe --------------------------------------------------------------
 def probe_model() -> bytes:
     """A serialized ONNX model (opset 17): y = Conv(x, w) with x 1×1×4×4 and a 1×1 kernel of 1.0 — so y == x.
@@ -193,35 +291,6 @@ def probe_model() -> bytes:
     model = helper.make_model(graph, producer_name="bias-mirror-doctor",
                               opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     return model.SerializeToString()
-
-
-@contextlib.contextmanager
-def captured_fd2() -> Iterator[list[str]]:
-    """Collect what native code writes to file descriptor 2 while the block runs."""
-    text: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield text
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            text.append(_ANSI.sub("", tmp.read().decode(errors="replace")))
-
-
-def failure_reason(log: str) -> str | None:
-    """The most telling line of ORT's log about a provider that did not start."""
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    for pattern in (r"with error: (.*)", r"(CUDA failure \d+.*|CUDNN failure.*|cudaError\w*.*)",
-                    r"\] (Failed to create \w+ExecutionProvider.*?)(?: Please|$)", r"\] (.*(?:TensorRT|TRT).*error.*)"):
-        for ln in lines:
-            m = re.search(pattern, ln)
-            if m:
-                return m.group(1).strip()[:300]
-    return lines[-1][-300:] if lines else None
 
 
 @dataclass
@@ -249,8 +318,7 @@ def probe(provider: str) -> Probe:
     so.log_severity_level = 2  # warnings: ORT explains a provider that could not be created at this level
     wanted = [provider, CUDA, CPU] if provider == TRT else [provider, CPU]
     providers = [p for p in wanted if p in ort.get_available_providers()]
-    printed = io.StringIO()  # ORT's Python layer prints its "EP Error … falling back" notice
-    with captured_fd2() as log, contextlib.redirect_stdout(printed):
+    with ort_output_captured() as log:  # ORT's native log, and its Python layer's "EP Error … falling back" notice
         try:
             sess = ort.InferenceSession(probe_model(), sess_options=so, providers=providers)
             x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
@@ -263,7 +331,7 @@ def probe(provider: str) -> Probe:
     reason = None
     if not ok:
         gpus = cuda_device_count()
-        said = (log[0] if log else "") + printed.getvalue()
+        said = "".join(log)
         reason = error or failure_reason(said) or f"ORT chose {', '.join(used) or 'nothing'}"
         if gpus == 0:
             reason += " (no CUDA device is visible to the driver)"
@@ -287,7 +355,7 @@ def cuda_graph_line() -> str:
     """Whether ORT's CUDA graphs record and replay here (``bench --providers cuda-graph`` needs them)."""
     what = "CUDA graphs on a tiny Conv model"
     try:
-        with captured_fd2(), contextlib.redirect_stdout(io.StringIO()):
+        with ort_output_captured():
             info = create_session(probe_model(), RuntimeConfig(provider="cuda", cuda_graph=True))
             if not info.cuda_graph:
                 return f"{what}: not used — {info.warning or 'ORT did not enable them'}"
@@ -316,6 +384,7 @@ def report_lines(with_probe: bool = True) -> list[str]:
         for lib in mine:
             state = f"found   {lib.soname:24s} in {lib.where}" if lib.found else f"missing {lib.soname:24s} → {lib.install}"
             lines.append(f"    {state}{'  [' + lib.how + ']' if lib.how != 'linked' else ''}")
+    lines.append("  " + driver_report(build)[0])
     if build.extras:
         extras = "; ".join(f"[{k}] {', '.join(v)}" for k, v in sorted(build.extras.items()))
         lines.append(f"  the wheel's own extras: {extras}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -15,6 +16,7 @@ from .defaults import check_filter_choice
 from .errors import BiasMirrorError
 from .pipeline import PipelineConfig
 from .rows import COLUMNS, RowWriter
+from .runtime import fallback_lines, fallbacks_collected
 from .arg_checks import check_output_file, check_source, positive_int
 from .sources import open_source
 
@@ -39,10 +41,17 @@ def main(args: argparse.Namespace) -> int:
     check_filter_choice(args.filter, args.no_filter)  # as the app does: what was asked for, before where it goes
     check_depth(args.detect_depth)
     check_output_file(args.out, "--out", args.source)
-    pipeline = pipeline_from_args(args)
-    said_at_start = pipeline.provider_warnings()
-    for w in said_at_start:
-        print(f"warning: {w}")
+    # Each session's fallback is said once, here: one line for all the models (and the detector) it holds for,
+    # where the runtime's log had said each one and this loop again.
+    with fallbacks_collected() as fallbacks:
+        pipeline = pipeline_from_args(args)
+    said_at_start = pipeline.provider_warnings()  # a frame's result repeats them: said here, not per frame
+    models = [*pipeline.classifiers, *([pipeline.filter] if pipeline.filter else [])]
+    named = {Path(m.path).name: m.name for m in models}  # the models by the names their CSV columns carry
+    collected = {w for _, w in fallbacks}
+    for line in [*fallback_lines([(named.get(n, n), w) for n, w in fallbacks]),
+                 *(f"{m.name}: {m.info.warning}" for m in models if m.info.warning and m.info.warning not in collected)]:
+        print(f"warning: {line}")
     source = open_source(args.source)
     # Opened at the first face, not before: a source that yields none must leave an existing CSV as it was (a run
     # of photos without faces had emptied it, and left a file without even a header).

@@ -9,14 +9,19 @@ app and the CLI show.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import functools
 import io
 import logging
 import os
+import re
 import sys
+import tempfile
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import onnxruntime as ort
 
@@ -60,6 +65,7 @@ class SessionInfo:
     warning: str | None = None  # the provider asked for explicitly could not be used
     note: str | None = None  # "auto" settled on the CPU: expected on a machine without a GPU
     cuda_graph: bool = False  # runs replay a CUDA graph (asked for, and ORT accepted it)
+    skipped: str | None = None  # a provider left out before ORT was asked, and why (TensorRT without its cache)
 
     @property
     def short_provider(self) -> str:
@@ -194,13 +200,35 @@ def choose_providers(preference: str, available: list[str], gpus: int) -> tuple[
     return chosen, note
 
 
+def tensorrt_cache_dir(cfg: RuntimeConfig) -> Path:
+    """Where TensorRT keeps its engines: ``cfg.trt_cache_dir``, else ``$XDG_CACHE_HOME/bias-mirror/tensorrt``."""
+    return Path(cfg.trt_cache_dir) if cfg.trt_cache_dir else default_cache_dir() / "tensorrt"
+
+
+def tensorrt_cache_problem(cfg: RuntimeConfig) -> str | None:
+    """Make the TensorRT engine cache folder; None when it is there and writable, else what is wrong and how to
+    move it. A folder that cannot be made stopped every command that put TensorRT first (`auto` on a GPU), even
+    where TensorRT is not installed: now TensorRT alone is left out of that session."""
+    cache = tensorrt_cache_dir(cfg)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(cache, os.W_OK | os.X_OK) else "it is not writable"
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(cache) else ""
+        problem = f"it cannot be created: {exc.strerror or exc}{where}"
+    if problem is None:
+        return None
+    move = ("give RuntimeConfig.trt_cache_dir a writable folder" if cfg.trt_cache_dir
+            else "set XDG_CACHE_HOME to a writable folder to move it")
+    return f"TensorRT skipped: its engine cache folder {cache} is unusable ({problem}); {move}"
+
+
 def _provider_options(providers: list[str], cfg: RuntimeConfig) -> list:
+    """ORT's provider list with each one's options; TensorRT's cache folder is made by ``tensorrt_cache_problem``."""
     out = []
     for p in providers:
         if p == TRT:
-            cache = Path(cfg.trt_cache_dir) if cfg.trt_cache_dir else default_cache_dir() / "tensorrt"
-            cache.mkdir(parents=True, exist_ok=True)
-            out.append((p, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+            out.append((p, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(tensorrt_cache_dir(cfg)),
                             "trt_fp16_enable": False}))
         elif p == CUDA:
             options = {"cudnn_conv_algo_search": cfg.cudnn_conv_algo_search, "use_tf32": "1" if cfg.tf32 else "0"}
@@ -212,8 +240,138 @@ def _provider_options(providers: list[str], cfg: RuntimeConfig) -> list:
     return out
 
 
-def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(), gpus: int | None = None) -> SessionInfo:
-    """Create a session (from a file, or a serialised model); the returned info says which provider really runs it."""
+# --- what ONNX Runtime prints -------------------------------------------------
+# ORT writes why a provider failed to load to the process's stderr (file descriptor 2, from C++, in colour), and
+# its Python layer prints an "EP Error … Falling back … retrying" block to stdout: per model, several lines each.
+# Sessions asking for a GPU provider, and doctor's probe, capture both; the text goes to the debug log and the one
+# line that says why into the session's warning.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FD2_LOCK = threading.RLock()  # fd 2 is the process's: one capture at a time, or a restore could leave it redirected
+
+
+@contextlib.contextmanager
+def captured_fd2() -> Iterator[list[str]]:
+    """Collect what native code writes to file descriptor 2 while the block runs."""
+    text: list[str] = []
+    with _FD2_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield text
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                tmp.seek(0)
+                text.append(_ANSI.sub("", tmp.read().decode(errors="replace")))
+
+
+@contextlib.contextmanager
+def ort_output_captured() -> Iterator[list[str]]:
+    """Collect what ORT writes while the block runs: its native log (fd 2), then its Python layer's prints (stdout);
+    the list holds the text once the block has ended, raised or not."""
+    out: list[str] = []
+    log: list[str] = []
+    printed = io.StringIO()
+    try:
+        with captured_fd2() as log, contextlib.redirect_stdout(printed):
+            yield out
+    finally:
+        out.append((log[0] if log else "") + printed.getvalue())
+
+
+def failure_reason(log: str, last_line: bool = True) -> str | None:
+    """The most telling line of ORT's log about a provider that did not start (with ``last_line``, the last line
+    where none says more)."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    for pattern in (r"with error: (.*)", r"(CUDA failure \d+.*|CUDNN failure.*|cudaError\w*.*)",
+                    r"\] (Failed to create \w+ExecutionProvider.*?)(?: Please|$)", r"\] (.*(?:TensorRT|TRT).*error.*)"):
+        for ln in lines:
+            m = re.search(pattern, ln)
+            if m:
+                return m.group(1).strip()[:300]
+    return lines[-1][-300:] if lines and last_line else None
+
+
+_PROVIDER_WORDS = {TRT: ("tensorrt",), CUDA: ("providers_cuda", "cudaexecutionprovider", "cuda failure", "cudnn",
+                                               "cudaerror")}
+_FOLDERS = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)+")
+
+
+def provider_reasons(log: str, providers: list[str]) -> dict[str, str]:
+    """Why each of ``providers`` did not start, from ORT's captured text, library paths without their folders. With
+    several, a provider's reason comes from the lines that name it alone ("when using [TensorRT…, CUDA…]" names
+    both)."""
+    out = {}
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    for p in providers:
+        own = lines
+        if len(providers) > 1:
+            mine = _PROVIDER_WORDS.get(p, (p.lower(),))
+            others = [w for q in providers if q != p for w in _PROVIDER_WORDS.get(q, (q.lower(),))]
+            own = [ln for ln in lines if any(w in ln.lower() for w in mine) and not any(w in ln.lower() for w in others)]
+        reason = failure_reason("\n".join(own), last_line=False)
+        if reason:
+            out[p] = _FOLDERS.sub("", reason)[:200]
+    return out
+
+
+# --- who says a session's warning ----------------------------------------------
+# a context variable, not a module list: a collector belongs to the thread (and task) that opened it, so the
+# app's workers creating sessions meanwhile still log their own warnings
+_collector: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar("fallbacks", default=None)
+
+
+@contextlib.contextmanager
+def fallbacks_collected() -> Iterator[list[tuple[str, str]]]:
+    """While the block runs, sessions' warnings are collected as (model, warning) for the caller to say (see
+    ``fallback_lines``), and logged at debug level only: `run` had said each twice, the log's and its own."""
+    found: list[tuple[str, str]] = []
+    token = _collector.set(found)
+    try:
+        yield found
+    finally:
+        _collector.reset(token)
+
+
+def fallback_lines(found: list[tuple[str, str]]) -> list[str]:
+    """One line per distinct warning, naming every model it was said of: "a.onnx, b.onnx and the Haar cascade: …"."""
+    by_warning: dict[str, list[str]] = {}
+    for name, warning in found:
+        names = by_warning.setdefault(warning, [])
+        if name not in names:
+            names.append(name)
+    return [f"{names[0] if len(names) == 1 else ', '.join(names[:-1]) + ' and ' + names[-1]}: {warning}"
+            for warning, names in by_warning.items()]
+
+
+_GRAPH_NAMES = {"haar_cascade": "the Haar cascade", "probe": "doctor's probe model"}
+
+
+def model_label(model: str | Path | bytes) -> str:
+    """A model's name in messages: its file's name, or for a serialised one what its graph is called (the Haar
+    cascade had been "an in-memory model")."""
+    if not isinstance(model, bytes):
+        return Path(model).name
+    try:
+        import onnx
+
+        graph = onnx.ModelProto.FromString(model).graph.name
+    except Exception:  # noqa: BLE001 - not a model onnx reads: ORT will say so, this only names it
+        graph = ""
+    if graph.startswith("resize_"):
+        return f"the device chain's resize ({graph[len('resize_'):].replace('_to_', '→')} px)"
+    return _GRAPH_NAMES.get(graph) or (f"the in-memory model '{graph}'" if graph else "an in-memory model")
+
+
+def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(), gpus: int | None = None,
+                   name: str | None = None) -> SessionInfo:
+    """Create a session (from a file, or a serialised model); the returned info says which provider really runs it.
+
+    ``name`` names the model in its warning (default: the file's name, or the graph's for a serialised model).
+    ORT's own output while it tries a GPU provider goes to the debug log; the session's warning says why in one
+    line, logged as a warning unless the caller collects them (``fallbacks_collected``) to say them itself."""
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = cfg.threads or os.cpu_count() or 1
@@ -224,37 +382,55 @@ def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     gpus = cuda_device_count() if gpus is None else gpus
     providers, note = choose_providers(cfg.provider, ort.get_available_providers(), gpus)
+    name = name or model_label(path)
+    skipped = tensorrt_cache_problem(cfg) if TRT in providers else None
+    if skipped:
+        providers = [p for p in providers if p != TRT]
     if CUDA in providers or TRT in providers:
         preload_gpu_libraries(tensorrt=TRT in providers)
     model = path if isinstance(path, bytes) else str(path)
     graph = cfg.cuda_graph and CUDA in providers
     refused = None
+    said: list[str] = []  # what ORT printed while it tried the GPU providers (several lines a model, in colour)
     try:
-        session = ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg))
-    except Exception as exc:  # ORT's own error types; only a refused CUDA graph is ours to handle
-        if not graph:
-            raise
-        refused = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        graph = False
-        session = ort.InferenceSession(model, sess_options=so,
-                                       providers=_provider_options(providers, replace(cfg, cuda_graph=False)))
+        with ort_output_captured() if CUDA in providers or TRT in providers else contextlib.nullcontext(said) as said:
+            try:
+                session = ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg))
+            except Exception as exc:  # ORT's own error types; only a refused CUDA graph is ours to handle
+                if not graph:
+                    raise
+                refused = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                graph = False
+                session = ort.InferenceSession(model, sess_options=so,
+                                               providers=_provider_options(providers, replace(cfg, cuda_graph=False)))
+    finally:
+        ort_said = "".join(said).strip()
+        if ort_said:
+            log.debug("%s: ONNX Runtime's own output while creating the session:\n%s", name, ort_said)
     actual = session.get_providers()[0]
     warning = None
     if actual != providers[0]:
-        # every provider tried before the one running, and where to read why: naming the first alone had blamed
-        # TensorRT for a CUDA that failed too, and ORT's own reason scrolls by in its log
+        # every provider tried before the one running, each with the reason ORT gave (its own several lines a model
+        # are in the debug log): naming the first alone had blamed TensorRT for a CUDA that failed too
         tried = providers[:providers.index(actual)] if actual in providers else providers
-        warning = (f"{' and '.join(SHORT.get(p, p) for p in tried)} could not start; running on "
-                   f"{SHORT.get(actual, actual)} (`python main.py doctor` says why)")
+        reasons = provider_reasons(ort_said, tried)
+        warning = (f"{' and '.join(SHORT.get(p, p) + (f' ({reasons[p]})' if p in reasons else '') for p in tried)} "
+                   f"could not start; running on {SHORT.get(actual, actual)} (`python main.py doctor` says why)")
     elif note and cfg.provider != "auto":
         warning, note = note, None
     if refused:
         warning = f"CUDA graphs refused ({refused}); running without them"
     elif cfg.cuda_graph and actual != CUDA and not warning:
         warning = f"CUDA graphs need the CUDA provider; running on {SHORT.get(actual, actual)} without them"
-    name = "an in-memory model" if isinstance(path, bytes) else Path(path).name
+    if skipped:
+        warning = f"{skipped}; {warning}" if warning else skipped
     if warning:
-        log.warning("%s: %s", name, warning)
+        if (collector := _collector.get()) is not None:
+            collector.append((name, warning))
+            log.debug("%s: %s", name, warning)
+        else:
+            log.warning("%s: %s", name, warning)
     elif note:
         log.info("%s: %s", name, note)
-    return SessionInfo(session, actual, cfg.provider, warning, note, cuda_graph=graph and actual == CUDA)
+    return SessionInfo(session, actual, cfg.provider, warning, note, cuda_graph=graph and actual == CUDA,
+                       skipped=skipped)

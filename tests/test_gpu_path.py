@@ -629,3 +629,180 @@ def test_doctor_does_not_advise_installing_the_onnxruntime_gpu_it_runs_on():
 
     assert "onnxruntime-gpu," not in cpu_only_advice(True) and "is installed" in cpu_only_advice(True)
     assert "an NVIDIA GPU and its driver, onnxruntime-gpu," in cpu_only_advice(False)
+
+
+# --- fallbacks, the TensorRT cache and the driver (review 2) ---------------------------------------------------------
+def _first_provider_session(made):
+    """A stand-in for ORT's session that runs on the first provider it is given, recording what it was given."""
+    def session(model, sess_options=None, providers=()):
+        made.append(providers)
+        first = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
+        return SimpleNamespace(get_providers=lambda: [first])
+    return session
+
+
+def test_a_tensorrt_cache_folder_that_cannot_be_made_skips_tensorrt_and_says_where(tiny_models, tmp_path, monkeypatch):
+    """With a GPU visible, auto and tensorrt put TensorRT first, and its engine cache folder's mkdir stopped run, app
+    and bench ("error: /sys/x: Operation not permitted") even where TensorRT is not installed."""
+    from inference import runtime
+    from inference.runtime import CPU, CUDA, TRT, RuntimeConfig
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # the cache folder would be under a file
+    made: list = []
+    monkeypatch.setattr(runtime.ort, "InferenceSession", _first_provider_session(made))
+    monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: [TRT, CUDA, CPU])
+    monkeypatch.setattr(runtime, "preload_gpu_libraries", lambda tensorrt=False: [])
+    for provider in ("auto", "tensorrt"):
+        info = runtime.create_session(tiny_models["classifier"], RuntimeConfig(provider=provider), gpus=1)
+        assert info.provider == CUDA and not any(isinstance(p, tuple) and p[0] == TRT for p in made[-1])
+        assert info.warning == info.skipped
+        assert info.warning.startswith(f"TensorRT skipped: its engine cache folder {blocker}/bias-mirror/tensorrt is "
+                                       "unusable (it cannot be created: Not a directory)")
+        assert "set XDG_CACHE_HOME to a writable folder" in info.warning
+
+
+def test_bench_reports_tensorrt_without_its_cache_as_unavailable_and_goes_on(tiny_models, faces_dir, tmp_path,
+                                                                             monkeypatch):
+    from inference import bench, runtime
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setattr(runtime, "cuda_device_count", lambda: 1)  # a machine with a driver: TensorRT comes first
+    report = tmp_path / "bench.json"
+    code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter", "--no-baseline", "--providers", "tensorrt,cpu", "--faces", "1", "--frames", "1",
+                      "--warmup", "0", "--json", str(report)])
+    assert code == 0
+    rows = {r["provider"]: r for r in json.loads(report.read_text())["results"]}
+    assert rows["tensorrt"]["status"].startswith(f"unavailable: TensorRT skipped: its engine cache folder {blocker}")
+    assert rows["cpu"]["status"] == "ok"
+
+
+def test_whatever_stops_a_gpu_providers_models_loading_is_its_rows_reason(monkeypatch):
+    """bench's load_for caught BiasMirrorError alone: ORT's own errors or an OSError ended the whole bench."""
+    from inference import bench
+
+    args = SimpleNamespace(classifier=None, filter=None, no_filter=True, threads=1)
+
+    def fails(*a):
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : stub\nmore")
+
+    monkeypatch.setattr(bench, "load_selection", fails)
+    assert bench.load_for(args, "cuda") == (None, "RuntimeError: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : stub")
+    monkeypatch.setattr(bench, "load_selection", lambda *a: (_ for _ in ()).throw(PermissionError(13, "denied", "/x")))
+    assert bench.load_for(args, "tensorrt") == (None, "PermissionError: [Errno 13] denied: '/x'")
+    with pytest.raises(RuntimeError):  # on the CPU, where the models were checked first, it is an error
+        monkeypatch.setattr(bench, "load_selection", fails)
+        bench.load_for(args, "cpu")
+
+
+def test_run_says_each_fallback_once_for_every_model_it_holds_for(tiny_models, faces_dir, tmp_path, monkeypatch, capsys,
+                                                                   caplog):
+    """`run --provider cuda` without a GPU said each model's fallback twice (the runtime's log, then run's own
+    line), and named the ONNX Haar cascade "an in-memory model"."""
+    import logging
+
+    from inference import runtime
+
+    monkeypatch.setattr(runtime, "cuda_device_count", lambda: 0)
+    caplog.set_level(logging.WARNING)
+    assert main.main(["run", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
+                      "--classifier", str(tiny_models["classifier2"]), "--no-filter", "--provider", "cuda",
+                      "--haar-runtime", "onnxruntime", "--max-frames", "1", "--out", str(tmp_path / "x.csv")]) == 0
+    out = capsys.readouterr()
+    said = [*out.out.splitlines(), *out.err.splitlines(), *(r.getMessage() for r in caplog.records)]
+    fallback = [line for line in said if "no CUDA GPU is visible" in line]
+    assert fallback == ["warning: tiny-a, tiny-b and the Haar cascade: no CUDA GPU is visible: running on the CPU "
+                        "(asked for cuda)"], fallback
+
+
+def test_ort_own_provider_failure_text_goes_to_the_debug_log_and_its_reason_into_one_line(tiny_models, monkeypatch,
+                                                                                           capfd, caplog):
+    """Where the CUDA libraries fail to load, ORT printed per model its coloured [E:…]/[W:…] lines on stderr and a
+    five-line "EP Error … Falling back … retrying" block with the provider options on stdout."""
+    import logging
+
+    from inference import runtime
+    from inference.runtime import CPU, CUDA, TRT, RuntimeConfig
+
+    def session(model, sess_options=None, providers=()):
+        os.write(2, b"\x1b[1;31m2026-12-06 [E:onnxruntime:Default, provider_bridge_ort.cc:2430 operator()] FAIL : "
+                    b"Failed to load library /x/capi/libonnxruntime_providers_tensorrt.so with error: libnvinfer.so.10: "
+                    b"cannot open shared object file: No such file or directory\n\x1b[m\n")
+        print("*************** EP Error ***************")
+        print(f"EP Error RegisterTensorRTPluginsAsCustomOps Please install TensorRT libraries\n when using {providers}")
+        print("Falling back to ['CUDAExecutionProvider', 'CPUExecutionProvider'] and retrying.")
+        print("****************************************")
+        os.write(2, b"\x1b[1;31m2026-12-06 [E:onnxruntime:Default, provider_bridge_ort.cc:2458 operator()] FAIL : "
+                    b"Failed to load library /x/capi/libonnxruntime_providers_cuda.so with error: "
+                    b"/x/capi/libonnxruntime_providers_cuda.so: undefined symbol: cuTensorMapEncodeTiled\n\x1b[m\n"
+                    b"\x1b[0;93m2026-12-06 [W:onnxruntime:Default, onnxruntime_pybind_state.cc:1295 "
+                    b"CreateExecutionProviderFactoryInstance] Failed to create CUDAExecutionProvider. Require cuDNN 9.* "
+                    b"and CUDA 13.*.\x1b[m\n")
+        return SimpleNamespace(get_providers=lambda: [CPU])
+
+    monkeypatch.setattr(runtime.ort, "InferenceSession", session)
+    monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: [TRT, CUDA, CPU])
+    monkeypatch.setattr(runtime, "preload_gpu_libraries", lambda tensorrt=False: [])
+    caplog.set_level(logging.DEBUG, logger="inference.runtime")
+    info = runtime.create_session(tiny_models["classifier"], RuntimeConfig(provider="auto"), gpus=1)
+    seen = capfd.readouterr()
+    assert "EP Error" not in seen.out + seen.err and "onnxruntime:Default" not in seen.out + seen.err
+    assert info.provider == CPU
+    assert info.warning == ("TensorRT (libnvinfer.so.10: cannot open shared object file: No such file or directory) and "
+                            "CUDA (libonnxruntime_providers_cuda.so: undefined symbol: cuTensorMapEncodeTiled) could not "
+                            "start; running on CPU (`python main.py doctor` says why)")
+    debug = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
+    assert "Falling back to ['CUDAExecutionProvider', 'CPUExecutionProvider']" in debug and "\x1b[" not in debug
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [f"c1.onnx: {info.warning}"]
+
+
+class _FakeDriver:
+    """libcuda as ctypes sees it: cuDriverGetVersion answers ``code`` (0: the version), cuInit ``init``."""
+
+    def __init__(self, version: int, code: int = 0, init: int = 0):
+        self.version, self.code, self.init = version, code, init
+
+    def cuDriverGetVersion(self, ref):
+        ref._obj.value = self.version
+        return self.code
+
+    def cuInit(self, flags):
+        return self.init
+
+    def cuDeviceGetCount(self, ref):
+        ref._obj.value = 0 if self.init else 1
+        return self.init
+
+
+@pytest.mark.parametrize("driver, said, advice", [
+    (_FakeDriver(0, code=34, init=34), "did not answer — cuDriverGetVersion answered CUDA error 34 "
+     "(CUDA_ERROR_STUB_LIBRARY): a stub or broken driver", "did not answer"),
+    (_FakeDriver(12040), "supports CUDA 12.4; this onnxruntime-gpu needs 13.0: update the NVIDIA driver",
+     "the NVIDIA driver supports CUDA 12.4; this onnxruntime-gpu needs 13.0: update the NVIDIA driver"),
+    (_FakeDriver(13020), "supports CUDA 13.2; this onnxruntime-gpu needs 13.0: enough", None),
+], ids=["stub", "old", "new"])
+def test_doctor_asks_the_driver_which_cuda_it_runs(driver, said, advice, monkeypatch, capsys):
+    """doctor said libcuda.so.1 "found" for a stub (cuInit 34) or a driver too old for the build, then the CUDA
+    session failed with "undefined symbol: cuTensorMapEncodeTiled" and the advice listed nothing missing."""
+    import ctypes
+
+    from inference import doctor, gpu
+
+    real = ctypes.CDLL
+    monkeypatch.setattr(ctypes, "CDLL", lambda name, *a, **k: driver if str(name).startswith("libcuda.so")
+                        else real(name, *a, **k))
+    build = gpu.OrtBuild("onnxruntime-gpu", "1.31.1", "13.0", "", gpu.ort_build().capi_dir, {})
+    monkeypatch.setattr(gpu, "ort_build", lambda: build)
+    monkeypatch.setattr(doctor, "ort_build", lambda: build, raising=False)
+    assert main.main(["doctor", "--cameras", "0", "--no-gpu-probe"]) == 0
+    out = capsys.readouterr().out
+    assert f"NVIDIA driver (libcuda.so.1): {said}" in out
+    arrows = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("→")]
+    if advice:
+        assert advice in arrows[0]
+    else:
+        assert not any("NVIDIA driver" in a for a in arrows)
