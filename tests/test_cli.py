@@ -158,3 +158,112 @@ def test_a_misspelled_option_of_bench_or_doctor_is_named(argv, option, capsys):
     with pytest.raises(SystemExit) as exc:
         main.main(argv)
     assert exc.value.code == 2 and f"unrecognized option {option}" in capsys.readouterr().err
+
+
+def test_doctor_train_reports_the_compiler_inductor_uses_not_a_fallback_to_g_plus_plus(tmp_path):
+    """CXX naming a missing compiler was passed over for /usr/bin/g++ and the CPU modes shown ready; Inductor uses
+    $CXX alone (torch._inductor.config.cpp.cxx) and failed at the first training step with InvalidCxxCompiler."""
+    import os
+
+    env = {**os.environ, "CXX": str(tmp_path / "nonexistent" / "g++")}
+    out = subprocess.run([sys.executable, "main.py", "doctor", "train"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.startswith("  ") and "needs" in line}
+    for mode in ("default", "reduce-overhead"):
+        assert lines[mode].split()[1] == "not", lines[mode]
+        if "Triton" not in lines[mode]:  # on the CPU: the compiler is what it needs
+            assert f"$CXX names {env['CXX']}, which isn't found" in lines[mode] and "unset it" in lines[mode]
+
+
+def test_the_cxx_compiler_is_found_as_inductor_finds_it(tmp_path, monkeypatch):
+    """The first of Inductor's search that answers --version, no other name; $CXX that doesn't run is named."""
+    from training import doctor
+
+    works, broken = tmp_path / "works", tmp_path / "broken"
+    works.write_text('#!/bin/sh\necho "fake 1.0"\n')
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    works.chmod(0o755)
+    broken.chmod(0o755)
+    monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
+    monkeypatch.setenv("CXX", str(broken))
+    found = doctor.find_cxx_compiler((None, str(broken)))
+    assert found.command is None and f"$CXX names {broken}, which doesn't run" in found.problem
+    assert doctor.find_cxx_compiler((None, str(broken), str(works))).command == str(works)
+    monkeypatch.delenv("CXX")
+    assert doctor.find_cxx_compiler((None, str(tmp_path / "absent"))).command is None
+    checks = {c.mode: c for c in doctor.mode_checks(False, None, False, found.problem)}
+    assert not checks["default"].ready and "fix CXX or unset it" in checks["default"].why
+
+
+def test_a_failed_compile_on_the_cpu_suggests_no_gpu_only_mode(monkeypatch):
+    """A CPU-only machine was told to try '--compile cudagraphs on a GPU without Triton'."""
+    import torch
+
+    from training import doctor, loop
+
+    def no_code_generator(graph, example_inputs):
+        raise RuntimeError("No working C++ compiler found")
+
+    monkeypatch.setitem(loop.COMPILE_MODES, "broken", {"backend": no_code_generator})
+    why = doctor.try_compile("broken", torch.device("cpu"))
+    assert "No working C++ compiler found" in why and "--compile off" in why and "cudagraphs" not in why
+
+
+# --- scripts/: --help answers, unknown arguments are refused, and neither does anything -------------------------
+# scripts/test is left out: every argument it takes is pytest's. scripts/app answers --help itself (before setup);
+# its other arguments are main.py's, which refuses what it does not know.
+HEAVY = ("python3", "python", "pip", "pip3", "curl", "wget", "conda", "nvidia-smi", "torchrun", "timeout", "git",
+         "split", "sha256sum", "rm", "mkdir", "cp", "du", "find", "tee")
+SCRIPT_HELP = ["app", "setup", "ort_gpu_parts", "device_ort_gpu_install", "device_measure", "pack_faces"]
+
+
+def _sandboxed_script(tmp_path, script, *args):
+    """Run a copy of scripts/``script`` in an empty checkout whose heavy commands are fakes that log being called;
+    returns the result, what the fakes logged, and whether the checkout changed."""
+    import os
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "scripts", repo / "scripts")
+    (repo / ".ortgpu").mkdir()
+    (repo / ".ortgpu" / "manifest").write_text("wheel w.whl 3 abc\npart part-00 3 abc\n")
+    (tmp_path / "shared" / "datasets" / "utkface" / "UTKFace").mkdir(parents=True)  # pack_faces' SRC exists
+    fakes, log = tmp_path / "fakes", tmp_path / "called.log"
+    fakes.mkdir()
+    for name in HEAVY:
+        (fakes / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit 0\n')
+        (fakes / name).chmod(0o755)
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    env = {**os.environ, "PATH": f"{fakes}:{os.environ['PATH']}", "PYTHON": str(fakes / "python3"),
+           "OUT": str(tmp_path / "out")}
+    out = subprocess.run(["bash", str(repo / "scripts" / script), *args], cwd=repo, env=env, capture_output=True,
+                         text=True, timeout=30)
+    after = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p != log)
+    return out, log.read_text() if log.exists() else "", before != after
+
+
+@pytest.mark.parametrize("script", SCRIPT_HELP)
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_every_script_answers_help_without_doing_anything(script, flag, tmp_path):
+    """`bash scripts/ort_gpu_parts --help` started a 255 MB pip download into .ortgpu/wheel."""
+    out, called, changed = _sandboxed_script(tmp_path, script, flag)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: bash scripts/{script}"), out.stdout
+    assert called == "" and not changed
+
+
+@pytest.mark.parametrize("script,args", [
+    ("setup", ["--bogus"]), ("ort_gpu_parts", ["--bogus"]), ("ort_gpu_parts", ["1.31.1"]),
+    ("device_ort_gpu_install", ["--bogus"]), ("device_ort_gpu_install", ["--status", "extra"]),
+    ("device_measure", ["--bogus"]), ("device_measure", ["quick", "--bogus"]), ("device_measure", ["quick", "--dry-run", "x"]),
+    ("pack_faces", ["--bogus"]), ("pack_faces", ["lots"]), ("pack_faces", ["1", "2", "d", "s", "extra"]),
+])
+def test_a_script_refuses_an_unknown_argument_with_its_usage(script, args, tmp_path):
+    out, called, changed = _sandboxed_script(tmp_path, script, *args)
+    assert out.returncode != 0 and f"usage: bash scripts/{script}" in out.stderr, (out.stdout, out.stderr)
+    assert called == "" and not changed
+
+
+def test_every_script_in_scripts_is_covered_by_the_help_test():
+    assert sorted(p.name for p in (REPO / "scripts").iterdir()) == sorted([*SCRIPT_HELP, "test"])

@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shlex
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -26,21 +29,91 @@ class ModeCheck:
     why: str  # what it needs, found or missing
 
 
+NO_COMPILER = "none found (install g++, or set CXX)"
+
+
+@dataclass(frozen=True)
+class CxxCompiler:
+    command: str | None  # what Inductor will run for the CPU kernels (its path where PATH finds it); None: none works
+    problem: str = NO_COMPILER  # why none works, in a few words (for the doctor's line); unused when found
+
+
+def inductor_cxx_search() -> tuple[str | None, ...]:
+    """The compilers Inductor tries, in order: ``torch._inductor.config.cpp.cxx``. It is read from $CXX when
+    Inductor's config is imported, and $CXX *replaces* the default (g++; clang++ on macOS): Inductor does not fall
+    back to g++ when $CXX is missing. None stands for g++ from conda-forge, only tried with TORCH_INDUCTOR_INSTALL_GXX."""
+    if sys.platform == "win32":  # Inductor on Windows: $CXX, else cl (cpp_builder.get_cpp_compiler)
+        return (os.environ.get("CXX", "cl"),)
+    try:
+        from torch._inductor import config
+        cxx = config.cpp.cxx
+    except Exception:  # noqa: BLE001 - a torch without Inductor's config: what it has always held
+        cxx = (None, os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++"))
+    return tuple(cxx) if isinstance(cxx, (list, tuple)) else (cxx,)
+
+
+def _runs(command: str) -> str | None:
+    """The path of ``command`` when ``command --version`` runs (Inductor's own check), else None."""
+    argv = [command] if sys.platform == "win32" else shlex.split(command)  # CXX="ccache g++" is a command line
+    if not argv:
+        return None
+    try:
+        subprocess.run([*argv, "--version"], check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return " ".join([shutil.which(argv[0]) or argv[0], *argv[1:]])
+
+
+def find_cxx_compiler(search: tuple[str | None, ...] | None = None) -> CxxCompiler:
+    """The C++ compiler Inductor will use on the CPU, found the way Inductor finds it (the first of its search that
+    answers ``--version``; torch._inductor.cpp_builder.cpp_compiler_search), or why there is none."""
+    search = inductor_cxx_search() if search is None else search
+    env_cxx = os.environ.get("CXX")
+    for cxx in search:
+        if cxx is None:  # Inductor would install g++ with conda first, only when asked to
+            if sys.platform != "linux" or not os.environ.get("TORCH_INDUCTOR_INSTALL_GXX"):
+                continue
+            try:
+                from torch._inductor.runtime.runtime_utils import cache_dir
+                conda_gxx = os.path.join(cache_dir(), "gcc", "bin", "g++")
+            except Exception:  # noqa: BLE001 - where this torch keeps it is unknown: judge by conda alone
+                conda_gxx = None
+            if conda_gxx and _runs(conda_gxx):
+                return CxxCompiler(conda_gxx)
+            if shutil.which(os.environ.get("CONDA_EXE", "conda")):
+                return CxxCompiler("g++ from conda-forge, installed by conda at the first compile "
+                                   "(TORCH_INDUCTOR_INSTALL_GXX is set)")
+            continue
+        found = _runs(cxx)
+        if found:
+            return CxxCompiler(found)
+    named = [cxx for cxx in search if cxx is not None]
+    if env_cxx is not None and env_cxx in named:
+        if not env_cxx.strip():
+            return CxxCompiler(None, "$CXX is set but empty, and PyTorch uses $CXX instead of g++: set CXX to a "
+                                     "compiler, or unset it")
+        argv = [env_cxx] if sys.platform == "win32" else shlex.split(env_cxx)
+        how = "isn't found" if not shutil.which(argv[0]) else "doesn't run (`--version` failed)"
+        instead = ", and PyTorch uses $CXX instead of g++" if env_cxx != "g++" else ""
+        return CxxCompiler(None, f"$CXX names {env_cxx}, which {how}{instead}: fix CXX or unset it")
+    if named and named != ["g++"]:
+        return CxxCompiler(None, f"none of {', '.join(named)} runs (torch._inductor.config.cpp.cxx; install one, "
+                                 "or set CXX)")
+    return CxxCompiler(None, NO_COMPILER)
+
+
 def cxx_compiler() -> str | None:
-    """The C++ compiler Inductor would use on the CPU ($CXX, else the usual names), or None."""
-    for name in filter(None, (os.environ.get("CXX"), "g++", "c++", "clang++")):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+    """The C++ compiler Inductor would use on the CPU, or None (``find_cxx_compiler`` says why)."""
+    return find_cxx_compiler().command
 
 
 def has_triton() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def mode_checks(gpu: bool, compiler: str | None, triton: bool) -> list[ModeCheck]:
-    """What each --compile mode needs on this device, and whether it is here."""
+def mode_checks(gpu: bool, compiler: str | None, triton: bool, no_compiler: str = NO_COMPILER) -> list[ModeCheck]:
+    """What each --compile mode needs on this device, and whether it is here (``no_compiler``: why there is no
+    C++ compiler, when ``compiler`` is None)."""
     checks = []
     for mode in COMPILE_MODES:
         if mode in ("off", "trace-only"):
@@ -52,7 +125,7 @@ def mode_checks(gpu: bool, compiler: str | None, triton: bool) -> list[ModeCheck
                                     "missing (pip install triton, or use --compile cudagraphs)")))
         else:
             checks.append(ModeCheck(mode, compiler is not None, "a C++ compiler for the CPU kernels: "
-                                    + (compiler or "none found (install g++, or set CXX)")))
+                                    + (compiler or no_compiler)))
     return checks
 
 
@@ -65,6 +138,10 @@ class _TinyStep(nn.Module):
         return self.net(x)
 
 
+# The way out training.loop.compile_failure offers that only a machine with a GPU can take.
+GPU_ONLY_ADVICE = ", or --compile cudagraphs on a GPU without Triton"
+
+
 def try_compile(mode: str, device: torch.device) -> str | None:
     """None when a forward and backward of a small step compile and run under ``mode``, else why not."""
     torch._dynamo.reset()
@@ -75,7 +152,12 @@ def try_compile(mode: str, device: torch.device) -> str | None:
         return None
     except Exception as exc:  # noqa: BLE001 - every failure is reported, in one line
         failure = compile_failure(exc, mode, 0, None)
-        return str(failure) if failure is not None else f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+        if failure is None:
+            return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+        why = str(failure)
+        if device.type != "cuda":  # a GPU-only mode is no way out on a machine without a GPU
+            why = why.replace(GPU_ONLY_ADVICE, "")
+        return why
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,9 +183,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"--precision auto here: {'fp32' if dtype is None else str(dtype).replace('torch.', '') + ' autocast'}"
           + (" with a gradient scaler" if dtype == torch.float16 else ""))
     print(f"--workers default here: {default_workers(gpu)} DataLoader process(es) per training process")
-    compiler, triton = cxx_compiler(), has_triton()
+    compiler, triton = find_cxx_compiler(), has_triton()
     print(f"--compile modes on the {device.type.upper()}:")
-    for check in mode_checks(gpu, compiler, triton):
+    for check in mode_checks(gpu, compiler.command, triton, compiler.problem):
         line = f"  {check.mode:16s} {'ready' if check.ready else 'not here':9s} needs {check.why}"
         if args.try_compile and check.ready and check.mode != "off":
             why = try_compile(check.mode, device)
