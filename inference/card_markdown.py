@@ -76,12 +76,72 @@ def _adoption_lines(training: dict) -> list[str]:
 
 
 def _accuracy_line(o: dict, metrics: dict) -> str:
-    """The overall test accuracy, "not measured" where the run had no test faces (its value is null)."""
-    split = (metrics.get("evaluated_on") or {}).get("split", "test")
+    """The overall test accuracy, or "not measured" (its value is null) and why: a split without faces, or faces
+    none of which got a finite prediction (a model trained to NaN) — the latter had been called the former."""
+    on = metrics.get("evaluated_on")
+    on = on if isinstance(on, dict) else {}
+    split = on.get("split", "test")
     if not strict_json.measured(o.get("value")):
-        return f"Test accuracy not measured: no faces in the {split} split."
+        n = on.get("n")
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            return f"Test accuracy not measured: no faces in the {split} split."
+        return (f"Test accuracy not measured: the {split} split has {n} faces, but none got a finite prediction "
+                "(the model's outputs are NaN, as when its training diverged, or its images could not be read).")
     return (f"Test accuracy {figure(o['value'], '.4f')} [{figure(o.get('lo'), '.4f')}, {figure(o.get('hi'), '.4f')}] "
             f"on {o.get('n', '?')} faces ({split} split).")
+
+
+def _composition_text(c: dict) -> str:
+    """A composition record ({mode, by, achieved, …}) as "(MODE over A × B): cell n, …"."""
+    by = " × ".join(c.get("by") or []) or "?"
+    achieved = c.get("achieved") or {}
+    return (f"({c.get('mode', '?')} over {by}): "
+            + (", ".join(f"{k} {v}" for k, v in sorted(achieved.items())) or "no faces"))
+
+
+def _averaging_lines(training: dict) -> list[str]:
+    # --swa-epochs: the model shipped is not the last weights trained, and whoever reads the card must know it
+    w = training.get("weight_averaging")
+    if not isinstance(w, dict):
+        return []
+    epochs = w.get("epochs", "?")
+    line = (f"- weight averaging (SWA): the exported model is the average of {w.get('snapshots', '?')} snapshots of "
+            f"its weights over the last {epochs} epoch(s) (after the {training.get('epochs', '?')} one-cycle "
+            f"epoch(s), at a constant learning rate {w.get('lr', '?')}), batch-norm statistics re-estimated")
+    if "val_accuracy_averaged" in w or "val_accuracy_last" in w:
+        line += (f"; validation accuracy {figure(w.get('val_accuracy_averaged'), '.4f')} averaged, "
+                 f"{figure(w.get('val_accuracy_last'), '.4f')} for the last weights")
+    return [line]
+
+
+def _domain_lines(training: dict) -> list[str]:
+    # A filter's two training populations, as the classifier's "training composition" line gives its one
+    lines = []
+    for key, label in (("domain_a", "A"), ("domain_b", "B")):
+        d = training.get(key)
+        if not isinstance(d, dict):
+            continue
+        line = f"- domain {label}: {d.get('name', '?')}, {d.get('n_train', '?')} training faces"
+        c = d.get("composition")
+        if isinstance(c, dict):
+            line += f"; composition {_composition_text(c)}"
+        lines.append(line)
+    return lines
+
+
+def _filter_group_rows(metrics: dict) -> list[str]:
+    """A filter's held-out shifts per gender × race cell (metrics.by_gender_race), where its card has them."""
+    by = metrics.get("by_gender_race")
+    if not isinstance(by, dict) or not by:
+        return []
+    rows = ["Held-out shifts per gender × race (filtered − original; ΔITA° > 0 is lighter skin):", "",
+            "| gender × race | n | mean ΔITA° | mean ΔP(female) |", "|---|---|---|---|"]
+    for g, m in sorted(by.items()):
+        m = m if isinstance(m, dict) else {}
+        cell = str(g).replace("|", "\\|") or "(no label)"  # "female|Asian": an unescaped | splits the cell
+        rows.append(f"| {cell} | {m.get('n', '?')} | {_num(m.get('mean_delta_ita'))} | "
+                    f"{_num(m.get('mean_delta_p_female'))} |")
+    return rows + [""]
 
 
 def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
@@ -102,14 +162,18 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")
     if "composition" in t:
-        c = t["composition"]
-        lines.append(f"- training composition ({c['mode']} over {' × '.join(c['by'])}): "
-                     + ", ".join(f"{k} {v}" for k, v in sorted(c["achieved"].items())))
+        lines.append(f"- training composition {_composition_text(t['composition'])}")
+    lines += _averaging_lines(t)
+    lines += _domain_lines(t)
     o = overall_accuracy(m) if card.kind == "classifier" else None
     if o is not None:
         lines += ["", _accuracy_line(o, m), ""]
-        for grouping in m.get("by", {}):
-            lines += _metric_rows(m["by"], grouping) + [""]
+        for grouping, by in m.get("by", {}).items():
+            if by:  # a model with no finite prediction has no group: a table of headers alone says nothing
+                lines += _metric_rows(m["by"], grouping) + [""]
     elif m:
-        lines += ["", "```json", strict_json.dumps(m, indent=1, sort_keys=True)[:4000], "```", ""]
+        groups = _filter_group_rows(m) if card.kind == "filter" else []
+        if groups:
+            m = {k: v for k, v in m.items() if k != "by_gender_race"}  # the table above: not again, cut at 4000
+        lines += ["", *groups, "```json", strict_json.dumps(m, indent=1, sort_keys=True)[:4000], "```", ""]
     return "\n".join(lines)

@@ -993,3 +993,33 @@ def test_faces_of_no_measured_tone_are_no_group_of_the_ship_gate(world, tmp_path
                      "--max-delta-ita", "90", "--max-delta-p", "1", "--strict")
     assert "not measurable" in r["filter"]["by"]["skin_tone"]  # still a row of the tables
     assert not any(row["group"] == "not measurable" for row in r["gate"]["rows"])
+
+
+def test_a_classifier_trained_to_nan_gets_a_report_saying_not_measured_not_a_traceback(tmp_path):
+    """A model whose training diverged gives NaN P(female) and a NaN CAM: its NaN focus was counted in n and ranked
+    among the lowest and highest faces, and report.html crashed on 100 * None (report.json's null for it)."""
+    import torch
+
+    from inference.card import classifier_card
+    from training.export import export
+
+    class Diverged(torch.nn.Module):
+        def forward(self, image):
+            nan = image.float().mean(dim=(1, 2, 3)) * float("nan")
+            return torch.stack([nan, nan], dim=1), nan[:, None, None, None].expand(-1, 2, 4, 4)
+
+    model = tmp_path / "diverged.onnx"
+    card = classifier_card("diverged", 32, ["male", "female"], (4, 4), "NaN (test)", {"dataset": "none"}, {})
+    export(Diverged(), [torch.zeros(2, 32, 32, 3, dtype=torch.uint8)], ["image"], ["probs", "cam"], model, card)
+    data = write_utk(tmp_path / "utk")
+    out = tmp_path / "o"
+    rc, r, _ = audit("--dataset", f"utkface:{data}", "--limit", "16", "--classifier", str(model), "--no-filter",
+                     "--out", str(out))
+    assert rc == 0 and r["images"]["n_faces"] == 16
+    focus = r["focus"]["diverged"]
+    assert focus["overall"]["n"] == 0 and focus["lowest"] == [] and focus["highest"] == []
+    html = (out / "report.html").read_text()
+    assert "CAM focus not measured:</b> of 16 face(s), 0 had a CAM with no positive mass and 16 a CAM that is " \
+           "not finite" in html
+    assert "Not measured for diverged:</b> none of the 16 face(s) got a finite P(female)" in html
+    assert "None" not in re.sub(r'src="data:[^"]*"', "", html)

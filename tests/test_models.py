@@ -438,3 +438,98 @@ def test_a_model_this_onnx_runtime_cannot_run_is_named_not_a_traceback(tmp_path,
     assert str(path) in str(exc.value)
     loaded = load_folder(folder)
     assert any("erf.onnx" in str(e) for e in loaded.errors)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "filter"])
+def test_a_model_trained_to_nan_is_refused_at_export_and_its_checkpoint_kept(tmp_path, kind):
+    """A classifier trained with --lr 1e12 (loss NaN) was exported with exit status 0 as "parity: max|Δprobs| nan":
+    nan > limit is False. A filter's uint8 output hid its NaN altogether (NaN casts to a grey level)."""
+    import torch
+
+    from inference.card import classifier_card, filter_card
+
+    (tmp_path / "last.pt").write_bytes(b"checkpoint")
+    path = tmp_path / "model.onnx"
+    if kind == "classifier":
+        from training.nets.cam_classifier import CamClassifier, ClassifierConfig
+        from training.tasks.classifier_report import export_classifier
+
+        net = CamClassifier(ClassifierConfig(arch="resnet", size=32, width=8)).eval()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.fill_(float("nan"))
+        card = classifier_card("diverged", 32, ["male", "female"], net.cam_grid(), "test model", {"dataset": "none"}, {})
+        with pytest.raises(BiasMirrorError) as err:
+            export_classifier(net, 32, path, card)
+    else:
+        from training.tasks.cyclegan_report import export_generator
+
+        class Diverged(torch.nn.Module):
+            def forward(self, x):
+                return x * float("nan")
+
+        card = filter_card("diverged", 32, "A->B", "test filter", {"dataset": "none"}, {})
+        with pytest.raises(BiasMirrorError) as err:
+            export_generator(Diverged(), 32, path, card)
+    msg = str(err.value)
+    assert str(path) in msg and "not finite" in msg and "diverged" in msg and "lower --lr" in msg
+    assert str(tmp_path / "last.pt") in msg and "kept" in msg
+    assert not path.exists() and (tmp_path / "last.pt").read_bytes() == b"checkpoint"
+
+
+def test_a_card_whose_test_faces_got_no_finite_prediction_says_so_not_that_it_had_none(tiny_models):
+    """A model trained to NaN was evaluated on 11 test faces, none with a finite P(female): its card said "no faces
+    in the test split"."""
+    from dataclasses import replace
+
+    from inference.card_markdown import card_markdown
+
+    unmeasured = {"value": None, "lo": None, "hi": None, "n": 0}
+    card = read_card(tiny_models["classifier"])
+    nan_model = replace(card, metrics={"overall": {"n": 0, "accuracy": unmeasured}, "by": {"gender×race": {}},
+                                       "evaluated_on": {"split": "test", "n": 11}})
+    md = card_markdown(nan_model, "c.onnx", 0.1)
+    assert "Test accuracy not measured: the test split has 11 faces, but none got a finite prediction" in md
+    assert "no faces in the test split" not in md and "|---|" not in md  # no table of headers alone
+    empty = replace(card, metrics={**nan_model.metrics, "evaluated_on": {"split": "test", "n": 0}})
+    assert "Test accuracy not measured: no faces in the test split." in card_markdown(empty, "c.onnx", 0.1)
+
+
+def test_a_card_says_its_model_is_an_average_of_weights(tiny_models):
+    """--swa-epochs: the card's weight_averaging was in no line of docs/models.md or the app's card dialog."""
+    from dataclasses import replace
+
+    from inference.card_markdown import card_markdown
+
+    card = read_card(tiny_models["classifier"])
+    averaged = replace(card, training={**card.training, "epochs": 3, "weight_averaging": {
+        "method": "stochastic weight averaging", "epochs": 2, "lr": 0.0005, "snapshots": 6,
+        "val_accuracy_last": 0.4167, "val_accuracy_averaged": None}})
+    md = card_markdown(averaged, "c.onnx", 0.1)
+    assert ("the exported model is the average of 6 snapshots of its weights over the last 2 epoch(s) "
+            "(after the 3 one-cycle epoch(s), at a constant learning rate 0.0005)") in md
+    assert "validation accuracy not measured averaged, 0.4167 for the last weights" in md
+    assert "weight averaging" not in card_markdown(card, "c.onnx", 0.1)
+
+
+def test_a_filter_card_gives_its_two_training_domains_and_its_shifts_per_gender_and_race():
+    """A filter's domain_a/domain_b (name, n_train, composition) were missing from its Markdown, and a re-exported
+    filter's by_gender_race shifts were only part of a JSON dump cut at 4000 characters."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from inference.card_markdown import card_markdown
+
+    card = read_card(Path(__file__).resolve().parent.parent / "resources" / "models" / "engineer_filter.onnx")
+    md = card_markdown(card, "f.onnx", 3.2)
+    a, b = card.training["domain_a"], card.training["domain_b"]
+    assert (f"- domain A: {a['name']}, {a['n_train']} training faces; composition (balanced over gender × race): "
+            "female|Asian 185, female|Black 185") in md
+    assert f"- domain B: {b['name']}, {b['n_train']} training faces; composition (target over gender × race): " in md
+    assert "male|White 846" in md and "Held-out shifts" not in md
+    cells = {"female|Black": {"n": 37, "mean_delta_ita": -0.6875, "mean_delta_p_female": -0.03},
+             "male|White": {"n": 94, "mean_delta_ita": -3.1229}}  # no ΔP(female) without --classifier
+    md = card_markdown(replace(card, metrics={**card.metrics, "by_gender_race": cells}), "f.onnx", 3.2)
+    assert "| gender × race | n | mean ΔITA° | mean ΔP(female) |" in md
+    assert "| female\\|Black | 37 | -0.688 | -0.030 |" in md and "| male\\|White | 94 | -3.123 | – |" in md
+    assert '"by_gender_race"' not in md and '"by_race"' in md

@@ -7,6 +7,7 @@ was normalised.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 from pathlib import Path
@@ -125,24 +126,58 @@ def export(
     return path
 
 
+def _all_finite(x) -> bool:
+    """Whether every float tensor in ``x`` (a tensor, or a tuple or list of them) is finite."""
+    if isinstance(x, torch.Tensor):
+        return not x.is_floating_point() or bool(torch.isfinite(x).all())
+    if isinstance(x, (tuple, list)):
+        return all(_all_finite(v) for v in x)
+    return True
+
+
 def parity(graph: nn.Module, path: str | Path, inputs: Sequence[np.ndarray]) -> dict[str, float]:
-    """Max |PyTorch − ONNX Runtime| per output on the given inputs."""
+    """Max |PyTorch − ONNX Runtime| per output on the given inputs; NaN for an output that is not finite on either
+    side, which ``check_parity`` refuses. A uint8 image hides a NaN network (NaN casts to a grey level), so the
+    network's own float output (``graph.net``'s, where it is called) counts too: every output is NaN if it is not
+    finite."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     got = sess.run(None, dict(zip(names, inputs)))
-    with torch.no_grad():
-        want = graph.eval().cpu()(*[torch.from_numpy(x) for x in inputs])
+    inner_finite = []
+    net = getattr(graph, "net", None)
+    hook = (net.register_forward_hook(lambda _m, _i, out: inner_finite.append(_all_finite(out)))
+            if isinstance(net, nn.Module) else None)
+    try:
+        with torch.no_grad():
+            want = graph.eval().cpu()(*[torch.from_numpy(x) for x in inputs])
+    finally:
+        if hook is not None:
+            hook.remove()
     want = want if isinstance(want, (tuple, list)) else (want,)
     out_names = [o.name for o in sess.get_outputs()]
-    return {
-        n: float(np.abs(g.astype(np.float64) - w.numpy().astype(np.float64)).max())
-        for n, g, w in zip(out_names, got, want)
-    }
+    diffs = {}
+    for n, g, w in zip(out_names, got, want):
+        g, w = g.astype(np.float64), w.numpy().astype(np.float64)
+        finite = all(inner_finite) and bool(np.isfinite(g).all() and np.isfinite(w).all())
+        diffs[n] = float(np.abs(g - w).max()) if finite else math.nan
+    return diffs
 
 
 def check_parity(diffs: dict[str, float], limits: dict[str, float], path: str | Path) -> None:
+    # A NaN figure fails no comparison (nan > limit is False): a classifier trained to NaN had been exported, with
+    # exit status 0, as "parity: max|Δprobs| nan", and a filter's uint8 output hid its NaN altogether.
+    broken = sorted(k for k, v in diffs.items() if not math.isfinite(v))
+    if broken:
+        path = Path(path)
+        path.unlink(missing_ok=True)  # a model of NaN weights is no model: nothing should load it
+        kept = path.parent / "last.pt"
+        raise BiasMirrorError(
+            f"not exported: the model's outputs ({', '.join(broken)}) on the parity inputs are not finite (NaN or "
+            "infinite), so its training diverged (a loss of NaN in the log); train again with a lower --lr. The "
+            + (f"checkpoint {kept} is kept" if kept.exists() else "checkpoint is kept") + "; this file was removed",
+            path)
     bad = {k: v for k, v in diffs.items() if k in limits and v > limits[k]}
     if bad:
         raise BiasMirrorError(f"ONNX export does not match PyTorch: {bad} exceeds {limits}", path)

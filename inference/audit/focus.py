@@ -7,8 +7,10 @@ faces with the lowest and highest focus for the grid figure.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
+from ..strict_json import measured
 from .groups import is_small, split
 from .stats import bootstrap_ci, kruskal_test, pairwise_mannwhitney
 
@@ -27,7 +29,10 @@ def focus_audit(rows: Sequence[dict], groupings: dict[str, list[str]], primary: 
                 data = {g: [r["clf"][n]["focus"] for r in rs] for g, rs in parts.items()}
                 entry["kruskal"] = {"grouping": grouping, **kruskal_test(data)}
                 entry["pairwise"] = pairwise_mannwhitney(data)
-        ranked = sorted((r for r in rows if r["clf"][n]["focus"] is not None),
+        # A NaN focus (a classifier whose CAM is NaN, its training having diverged) is not measured: it had been
+        # counted in n and ranked among the lowest and highest faces, where report.json's null for it broke the
+        # HTML's grid (100 * None).
+        ranked = sorted((r for r in rows if _finite(r["clf"][n]["focus"])),
                         key=lambda r: (r["clf"][n]["focus"], r["file"], r["face"]))
         pick = lambda rs: [{"file": r["file"], "face": r["face"], "focus": r["clf"][n]["focus"]} for r in rs]  # noqa: E731
         entry["lowest"] = pick(ranked[:N_EXTREMES])
@@ -36,6 +41,10 @@ def focus_audit(rows: Sequence[dict], groupings: dict[str, list[str]], primary: 
     return out
 
 
+def _finite(x) -> bool:
+    return measured(x) and math.isfinite(x)
+
+
 def _stats(values) -> dict:
-    v = [x for x in values if x is not None]
+    v = [x for x in values if _finite(x)]
     return {"n": len(v), "small": is_small(len(v)), "mean": bootstrap_ci(v, "mean", (0.0, 1.0)), "median": bootstrap_ci(v, "median")}

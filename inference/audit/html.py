@@ -74,9 +74,21 @@ def _detection_section(d: dict, parts: list[str]) -> None:
                      + (f"; {esc(t['note'])}" if t.get("note") and t["p"] is not None else "") + ".</p>")
 
 
+def _not_measured_note(r: dict, names: list[str]) -> str:
+    """A sentence naming the classifiers none of whose predictions could be counted, or ''."""
+    n_faces = r["images"]["n_faces"]
+    none = [n for n in names if not r["classifiers"][n]["p_female"]["overall"]["n"]]
+    if not none or not n_faces:
+        return ""
+    return (f"<p><b>Not measured for {esc(', '.join(none))}:</b> none of the {n_faces} face(s) got a finite P(female) "
+            "(outputs NaN or infinite, as from a training that diverged, or no 'female' label), so its accuracy, "
+            "error rates and P(female) figures below are not measured (shown as - or n/a).</p>")
+
+
 def _classifier_section(r: dict, parts: list[str]) -> None:
     names = list(r["classifiers"])
     sizes = r["groups"]["sizes"]
+    parts.append(_not_measured_note(r, names))
     for grouping in r["groups"]["groupings"]:
         if not any(r["classifiers"][n]["metrics"] for n in names):
             continue
@@ -99,7 +111,7 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
             body.append(row)
         head = [grouping, "n", "small"] + [f"{n}: {c}" for n in names for c in ("accuracy", "FPR", "FNR", "mean P(female)")]
         parts.append(table(head, body))
-        gaps = [[n, gap.get("accuracy", {}).get("worst"), gap.get("accuracy", {}).get("best"),
+        gaps = [[n, _or(gap.get("accuracy", {}).get("worst"), "-"), _or(gap.get("accuracy", {}).get("best"), "-"),
                  f"{100 * gap['accuracy']['difference']:.1f} pts" if gap.get("accuracy") else "-",
                  num(gap['accuracy']['ratio_worst_best'], '.3f') if gap.get("accuracy") else "-"]
                 for n in names for gap in [r["classifiers"][n]["metrics"]["gaps"].get(grouping, {})]]
@@ -149,6 +161,8 @@ def _labels_section(r: dict, parts: list[str], render, max_faces: int = 12) -> N
 
 
 def _distribution_section(r: dict, parts: list[str]) -> None:
+    if not any(c["metrics"] for c in r["classifiers"].values()):  # the classifier section has not said it
+        parts.append(_not_measured_note(r, list(r["classifiers"])))
     for n, c in r["classifiers"].items():
         hists = {"all faces": c["p_female"]["overall"]["histogram"]}
         for grouping, by in c["p_female"]["by"].items():
@@ -252,6 +266,13 @@ def _focus_section(r: dict, parts: list[str], render) -> None:
     maps = {c["name"]: map_description(c) for c in r["models"]["classifiers"]}
     for n, f in r["focus"].items():
         parts.append(f"<h4>{esc(n)}{' (' + esc(maps[n]) + ')' if maps.get(n) else ''}</h4>")
+        if not f["overall"]["n"]:
+            # every focus null (a NaN model's CAM): a chart of empty bars and a grid of no faces say nothing
+            no_mass = f.get("no_positive_cam", 0)
+            parts.append(f"<p><b>CAM focus not measured:</b> of {r['images']['n_faces']} face(s), {no_mass} had a CAM "
+                         f"with no positive mass and {r['images']['n_faces'] - no_mass} a CAM that is not finite "
+                         "(NaN or infinite, as from a training that diverged).</p>")
+            continue
         if prim:
             parts.append(img(F.grouped_bars({"mean focus": {g: d["mean"] for g, d in f["by"][prim].items()}},
                                             f"{n}: CAM focus by {prim} (share of positive CAM mass on the face; 95% CI)",
@@ -273,6 +294,8 @@ def _focus_section(r: dict, parts: list[str], render) -> None:
             for label, items in (("lowest focus", f["lowest"]), ("highest focus", f["highest"])):
                 panels = []
                 for it in items:
+                    if not measured(it.get("focus")):
+                        continue
                     face = render(it["file"], it["face"])
                     if face is not None:
                         panels.append((f"focus {100 * it['focus']:.0f}%", F.overlay(face.original.crop, render.cam(face, n))))
