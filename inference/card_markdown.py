@@ -10,13 +10,18 @@ def _num(x) -> str:
     return f"{x:.3f}" if strict_json.measured(x) else "–"
 
 
+def _cell(group) -> str:
+    """A group's name as a table cell: "female|Asian" unescaped split its row into one column more than the header."""
+    return str(group).replace("|", "\\|") or "(no label)"
+
+
 def _metric_rows(by: dict, grouping: str) -> list[str]:
     rows = [f"| {grouping} | n | accuracy [95% CI] | FPR | FNR |", "|---|---|---|---|---|"]
     for g, m in sorted(by.get(grouping, {}).items()):
         a = m["accuracy"]
         fpr = "–" if m["fpr"]["n"] == 0 else _num(m["fpr"]["value"])
         fnr = "–" if m["fnr"]["n"] == 0 else _num(m["fnr"]["value"])
-        rows.append(f"| {g} | {m['n']} | {_num(a['value'])} [{_num(a['lo'])}, {_num(a['hi'])}] | {fpr} | {fnr} |")
+        rows.append(f"| {_cell(g)} | {m['n']} | {_num(a['value'])} [{_num(a['lo'])}, {_num(a['hi'])}] | {fpr} | {fnr} |")
     return rows
 
 
@@ -138,8 +143,7 @@ def _filter_group_rows(metrics: dict) -> list[str]:
             "| gender × race | n | mean ΔITA° | mean ΔP(female) |", "|---|---|---|---|"]
     for g, m in sorted(by.items()):
         m = m if isinstance(m, dict) else {}
-        cell = str(g).replace("|", "\\|") or "(no label)"  # "female|Asian": an unescaped | splits the cell
-        rows.append(f"| {cell} | {m.get('n', '?')} | {_num(m.get('mean_delta_ita'))} | "
+        rows.append(f"| {_cell(g)} | {m.get('n', '?')} | {_num(m.get('mean_delta_ita'))} | "
                     f"{_num(m.get('mean_delta_p_female'))} |")
     return rows + [""]
 

@@ -65,7 +65,8 @@ def test_a_default_filter_reproduces_its_card_on_its_held_out_faces(path, tmp_pa
     """Its skin shift, and its ΔP(female) under the classifier its card names, which must still be shipped."""
     from inference.file_identity import file_hash
     from training.tasks.cyclegan import build_domains
-    from training.tasks.cyclegan_report import delta_ita, held_out_faces, p_female
+    from training.data.compose import cell_of
+    from training.tasks.cyclegan_report import by_group, delta_ita, held_out_people, p_female
 
     root = require_utk()
     card = read_card(path)
@@ -74,7 +75,8 @@ def test_a_default_filter_reproduces_its_card_on_its_held_out_faces(path, tmp_pa
         f"{path.name}: tested here on UTKFace recipes only")
     domains = build_domains({"seed": t["seed"], "min_domain_size": 1, "recipe": t["recipe"],
                              "dataset": f"utkface:{root.parent}"})
-    faces, races = held_out_faces(domains, m["n_faces"], t["seed"], card.input_size[0], tmp_path)
+    faces, people = held_out_people(domains, m["n_faces"], t["seed"], card.input_size[0], tmp_path)
+    races = [s.race or "" for s in people]
     assert len(faces) == m["n_faces"], (
         f"{path.name}: its card measured {m['n_faces']} held-out faces, {len(faces)} today")
     assert {r: races.count(r) for r in set(races)} == {r: v["n"] for r, v in m["by_race"].items()}, (
@@ -93,6 +95,14 @@ def test_a_default_filter_reproduces_its_card_on_its_held_out_faces(path, tmp_pa
     clf = load_model(shipped[named["sha256"]], "classifier", RuntimeConfig(provider="cpu", threads=1))
     dp = p_female(clf, fake) - p_female(clf, faces)
     assert dp.mean() == pytest.approx(named["mean_delta_p_female"], abs=1e-3), path.name
+    if "by_gender_race" in m:  # the cells docs/models.md tabulates, each measured again
+        cells = by_group(d, dp, [cell_of(s, ("gender", "race")) if s.gender and s.race else "" for s in people])
+        assert set(cells) == set(m["by_gender_race"]), path.name
+        for cell, row in m["by_gender_race"].items():
+            assert cells[cell]["n"] == row["n"], (path.name, cell)
+            assert cells[cell]["mean_delta_ita"] == pytest.approx(row["mean_delta_ita"], abs=0.1), (path.name, cell)
+            assert cells[cell]["mean_delta_p_female"] == pytest.approx(row["mean_delta_p_female"], abs=2e-3), (
+                path.name, cell)
 
 
 def _bad_card_copy(src: Path, dst: Path) -> Path:
