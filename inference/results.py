@@ -57,6 +57,10 @@ class Prediction:
 
     @property
     def predicted(self) -> str:
+        """The most probable label; "" where the probabilities are not finite (a model trained to NaN), whose
+        argmax had named the first label: an audit counted its faces predicted "male"."""
+        if not np.all(np.isfinite(self.probs)):
+            return ""
         return self.labels[int(np.argmax(self.probs))]
 
 

@@ -12,7 +12,8 @@ from .results import FaceResult, FrameResult
 
 
 def _num(v: float | None, digits: int = 4) -> Any:
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), digits)
+    # float(v): a NumPy float32 NaN (a CAM focus) is no Python float, and had been written as "nan"
+    return "" if v is None or not math.isfinite(float(v)) else round(float(v), digits)
 
 
 COLUMNS = """one row per face per frame:

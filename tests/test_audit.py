@@ -1023,3 +1023,37 @@ def test_a_classifier_trained_to_nan_gets_a_report_saying_not_measured_not_a_tra
            "not finite" in html
     assert "Not measured for diverged:</b> none of the 16 face(s) got a finite P(female)" in html
     assert "None" not in re.sub(r'src="data:[^"]*"', "", html)
+
+
+def test_a_classifier_trained_to_nan_counts_no_face_as_predicted_male_through_a_filter(tmp_path, tiny_models):
+    """NaN probabilities' argmax named the first label: every face counted as predicted "male" before and after the
+    filter, so the summary said 0 % predicted female both ways and a 0 % flip rate, measured on nothing."""
+    import csv as csv_module
+
+    import torch
+
+    from inference.card import classifier_card
+    from inference.results import Prediction
+    from training.export import export
+
+    assert Prediction("m", ("male", "female"), np.array([np.nan, np.nan])).predicted == ""
+
+    class Diverged(torch.nn.Module):
+        def forward(self, image):
+            nan = image.float().mean(dim=(1, 2, 3)) * float("nan")
+            return torch.stack([nan, nan], dim=1), nan[:, None, None, None].expand(-1, 2, 4, 4)
+
+    model = tmp_path / "diverged.onnx"
+    card = classifier_card("diverged", 32, ["male", "female"], (4, 4), "NaN (test)", {"dataset": "none"}, {})
+    export(Diverged(), [torch.zeros(2, 32, 32, 3, dtype=torch.uint8)], ["image"], ["probs", "cam"], model, card)
+    data = write_utk(tmp_path / "utk")
+    out = tmp_path / "o"
+    rc, r, _ = audit("--dataset", f"utkface:{data}", "--limit", "16", "--classifier", str(model), "--filter",
+                     str(tiny_models["darken"]), "--out", str(out), "--no-html")
+    assert rc == 0
+    shares = r["filter"]["composition"]["predicted_female"]["diverged"]
+    assert shares["input"]["n"] == 0 and shares["output"]["n"] == 0
+    assert r["filter"]["overall"]["classifiers"]["diverged"]["flip_rate"]["n"] == 0
+    with open(out / "faces.csv", newline="") as f:
+        rows = list(csv_module.DictReader(f))
+    assert rows and not any("male" in v for row in rows for k, v in row.items() if "diverged" in k), rows[0]

@@ -790,3 +790,11 @@ def test_run_shows_how_far_through_a_folder_it_is_and_says_what_an_interruption_
     assert main.main(args) == 130
     assert f"interrupted after 2 frame(s): 2 face row(s) saved in {out}, each whole" in capsys.readouterr().out
     assert len(list(csv.DictReader(open(out)))) == 2
+
+
+def test_a_row_leaves_a_numpy_nan_empty_as_it_leaves_a_python_nan():
+    """A CAM focus is a NumPy float32: its NaN is no Python float and had been written into the CSV as "nan"."""
+    from inference.rows import _num
+
+    assert _num(np.float32("nan"), 3) == "" and _num(float("nan")) == "" and _num(np.float32(np.inf)) == ""
+    assert _num(np.float32(0.25), 3) == 0.25

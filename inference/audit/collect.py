@@ -189,7 +189,8 @@ class Collector:
                         c.update(p_ref=fo["p_ref"], pred_ref=fo["pred_ref"], p_f=fo["p"], pred_f=fo["pred"],
                                  focus_f=fo["focus"],
                                  dp=None if fo["p_ref"] is None or fo["p"] is None else round(fo["p"] - fo["p_ref"], 6),
-                                 flip=fo["pred"] != fo["pred_ref"])
+                                 flip=None if fo["pred"] is None or fo["pred_ref"] is None
+                                 else fo["pred"] != fo["pred_ref"])
                     row["clf"][n] = c
                 rows.append(row)
         return rows, images
@@ -200,11 +201,11 @@ def _p_female(pred) -> float | None:
 
 
 def _clf(out) -> dict:
-    return {"p": _p_female(out), "pred": out.predicted, "focus": _r(out.cam_focus, 6)}
+    return {"p": _p_female(out), "pred": out.predicted or None, "focus": _r(out.cam_focus, 6)}
 
 
 def _reference(pred) -> dict:
-    return {"p_ref": _p_female(pred), "pred_ref": pred.predicted}
+    return {"p_ref": _p_female(pred), "pred_ref": pred.predicted or None}
 
 
 def resolve(path: str) -> str:

@@ -54,7 +54,8 @@ def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
     for n in names:
         dps = [r["clf"][n]["dp"] for r in rows if r["clf"][n].get("dp") is not None]
         out["classifiers"][n] = {"delta_p_female": _shift_stats(dps, P_BINS),
-                                 "flip_rate": share([r["clf"][n]["flip"] for r in rows if "flip" in r["clf"][n]])}
+                                 "flip_rate": share([r["clf"][n]["flip"] for r in rows
+                                                     if r["clf"][n].get("flip") is not None])}
     return out
 
 
@@ -120,7 +121,8 @@ def composition(rows: Sequence[dict], names: Sequence[str], card_training: dict)
     if target and isinstance(target.get("gender"), dict):
         t_female = target["gender"].get("female")
     for n in names:
-        rs = [r for r in rows if "pred_f" in r["clf"][n]]
+        # faces predicted both ways: one whose prediction is not finite (None) had counted as not female
+        rs = [r for r in rows if r["clf"][n].get("pred_f") is not None and r["clf"][n].get("pred_ref") is not None]
         inp = share([r["clf"][n]["pred_ref"] == "female" for r in rs])  # the input as the filter's resampling leaves it
         outp = share([r["clf"][n]["pred_f"] == "female" for r in rs])
         entry = {"input": inp, "output": outp, "crossed_target": None, "moved_toward_target": None}
