@@ -280,11 +280,15 @@ def parse_memory_used(text: str) -> float | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", help="folder of face images or a video (e.g. ../shared/datasets/utkface/UTKFace)")
-    p.add_argument("--frames", type=positive_int, default=60, help="frames measured per configuration")
-    p.add_argument("--warmup", type=non_negative_int, default=5, help="frames run before measuring, per configuration")
+    # required of plain `bench` only: `bench train` and `bench detect` are parsers of their own, which read --data
+    p.add_argument("--source", required=True,
+                   help="folder of face images or a video (e.g. ../shared/datasets/utkface/UTKFace); required "
+                        "(`bench train` and `bench detect` take --data instead)")
+    p.add_argument("--frames", type=positive_int, default=60, help="frames measured per configuration (default %(default)s)")
+    p.add_argument("--warmup", type=non_negative_int, default=5, help="frames run before measuring, per configuration (default %(default)s)")
     p.add_argument("--seconds", type=positive_float, default=None,
-                   help="stop a configuration after this many seconds (at least 3 frames; warm-up gets a quarter)")
+                   help="stop a configuration after this many seconds (at least 3 frames; warm-up gets a quarter; default: "
+                        "no time limit, --frames decides)")
     p.add_argument("--faces", help="faces per frame, a comma list (e.g. 1,4,16; default 1), tiled from a folder's "
                                     "images; not with a video, whose rows are its own frames ('video', 0 in --json)")
     p.add_argument("--providers", help="ONNX Runtime providers to compare, a comma list of cpu,cuda,cuda-graph,"
@@ -293,7 +297,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", default="640x480", help="frame size, WxH (default %(default)s): a folder's faces are tiled onto it, a video's frames "
                         "fitted into it with their aspect kept")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch eager baseline")
-    p.add_argument("--soak", type=non_negative_float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end")
+    p.add_argument("--soak", type=non_negative_float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end (default 0: no soak)")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--detect-ahead", default="on", choices=["on", "off", "both"],
                    help="find the next frame's faces on a helper thread while this one is analysed, as the app does "
@@ -301,18 +305,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detect-depth", default="1",
                    help="with detection ahead: how many frames are found at once, each on its own thread; a comma "
                         "list gives a row each (e.g. 1,2,3: where the models outpace the detector, a GPU with cores "
-                        "to spare, more keeps up)")
+                        "to spare, more keeps up; default 1)")
     p.add_argument("--device-chain", default="auto", choices=["auto", "on", "off"],
                    help="keep the filter → classifier hand-over on the device (I/O binding): auto = on GPU providers")
     p.add_argument("--overlap-skin", default="auto", choices=["auto", "on", "off"],
                    help="measure the unfiltered faces' skin on a helper thread while the filter runs: auto = where the "
                         "filter runs on a GPU")
     p.add_argument("--skin-threads", type=int, default=1, choices=range(5), metavar="{0..4}",
-                   help="helper threads sharing a frame's skin measurements (0: a quarter of the cores, 1 to 4)")
+                   help="helper threads sharing a frame's skin measurements (0: a quarter of the cores, 1 to 4; default 1)")
     p.add_argument("--profile-host", metavar="DIR",
                    help="after each row is measured, profile more of its frames (cProfile, the analysing thread) and "
                         "write where the host time went, by function, to DIR/<row>.txt")
-    p.add_argument("--profile-frames", type=positive_int, default=30, help="frames profiled per row with --profile-host")
+    p.add_argument("--profile-frames", type=positive_int, default=30, help="frames profiled per row with --profile-host (default %(default)s)")
     add_model_arguments(p, haar_both=True)
     for action in p._actions:
         if action.dest == "classifier":  # bench times two by default, as the goals are stated for two

@@ -12,6 +12,7 @@ share of faces annotated male that are called female, FNR the reverse.
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -115,12 +116,35 @@ def disaggregate(
     return GroupedMetrics(binary_metrics(y_true, y_pred, p_pos), by)
 
 
+COLUMN = 34  # characters per model column of format_table
+RATES_MEANING = ("FPR: share of faces annotated male called female; FNR: share annotated female called male "
+                 "(female is the positive class; -: the group has no such faces)")
+
+
+def wrap_name(name: str, width: int = COLUMN) -> list[str]:
+    """``name`` over as many lines of at most ``width`` as it needs: broken at spaces, else after - _ . /, cut
+    only where a run of characters has none. A column header had been cut to its first 30 characters."""
+    lines = []
+    for line in textwrap.wrap(name, width, break_long_words=False, break_on_hyphens=False) or [""]:
+        while len(line) > width:
+            cut = max((i + 1 for i, c in enumerate(line[:width]) if c in "-_./"), default=width)
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
+
+
 def format_table(results: Mapping[str, GroupedMetrics], grouping: str) -> str:
-    """Models side by side: accuracy [95% CI] per group, n, and FPR/FNR."""
+    """Models side by side: accuracy [95% CI] per group, n, and FPR/FNR (said under the table)."""
     names = list(results)
     groups = sorted({g for r in results.values() for g in r.by.get(grouping, {})})
-    head = f"{grouping:24s} {'n':>6s} " + " ".join(f"{n[:30]:>34s}" for n in names)
-    lines = [head, " " * 32 + " ".join(f"{'acc [95% CI]   FPR   FNR':>34s}" for _ in names)]
+    headers = [wrap_name(n) for n in names]
+    depth = max((len(h) for h in headers), default=1)
+    headers = [[""] * (depth - len(h)) + h for h in headers]  # names end on the line above the column titles
+    lines = [(f"{grouping:24s} {'n':>6s} " if i == depth - 1 else " " * 32)
+             + " ".join(f"{h[i]:>{COLUMN}s}" for h in headers) for i in range(depth)]
+    lines = [line.rstrip() for line in lines]
+    lines.append(" " * 32 + " ".join(f"{'acc [95% CI]   FPR   FNR':>{COLUMN}s}" for _ in names))
 
     def rate(r: dict) -> str:  # "-" where the group has no negatives (FPR) or no positives (FNR)
         return "  -  " if r["n"] == 0 else f"{r['value']:.3f}"
@@ -133,6 +157,7 @@ def format_table(results: Mapping[str, GroupedMetrics], grouping: str) -> str:
         ms = [r.overall if g == "(overall)" else r.by[grouping].get(g) for r in results.values()]
         n = next((m["n"] for m in ms if m), 0)
         flag = "*" if n < SMALL_GROUP else " "
-        lines.append(f"{g:24s} {n:6d}{flag}" + " ".join(f"{cell(m) if m else '-':>34s}" for m in ms))
+        lines.append(f"{g:24s} {n:6d}{flag}" + " ".join(f"{cell(m) if m else '-':>{COLUMN}s}" for m in ms))
+    lines.append(RATES_MEANING)
     lines.append("* small group (n < %d): wide interval" % SMALL_GROUP)
     return "\n".join(lines)

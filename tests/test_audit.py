@@ -301,7 +301,7 @@ def test_detection_lists_images_without_faces(world, tmp_path):
     cv2.imwrite(str(empty / "wall.png"), np.full((100, 100, 3), 90, np.uint8))
     rc, r, _ = audit("--dataset", f"folder:{empty}", "--classifier", str(world["classifier"]), "--no-filter",
                      "--out", str(tmp_path / "none"), "--no-html")
-    assert rc == 1 and r["images"]["n_faces"] == 0 and "No faces were found" in " ".join(r["summary"])
+    assert rc == 2 and r["images"]["n_faces"] == 0 and "No faces were found" in " ".join(r["summary"])
 
 
 def test_only_the_largest_face_carries_the_images_labels(world, tmp_path):
@@ -398,7 +398,7 @@ def test_bad_input(world, tmp_path):
     empty.mkdir()
     rc, r, _ = audit("--dataset", f"folder:{empty}", "--classifier", str(world["planted"]), "--no-filter",
                      "--out", str(tmp_path / "y"), "--no-html")
-    assert rc == 1 and r["images"]["empty_folder"] and r["images"]["n_images"] == 0
+    assert rc == 2 and r["images"]["empty_folder"] and r["images"]["n_images"] == 0
 
 
 def test_html_and_summary_say_what_report_json_says_never_nan(world):

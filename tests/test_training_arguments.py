@@ -613,3 +613,26 @@ def test_decoded_faces_are_cached_in_the_users_cache_and_no_partial_cache_outliv
     (where / f"{key_dir.name}.part{os.getpid()}x").mkdir()  # not a pid: not ours to judge
     assert cache_module.load_images(photos, 16, where).n_bad == 0
     assert sorted(d.name for d in where.iterdir()) == sorted([key_dir.name, f"{key_dir.name}.part{os.getpid()}x"])
+
+
+@pytest.mark.parametrize("rank, said", [("0", True), ("1", False)])
+def test_the_teachers_agreement_is_said_by_rank_0_only(rank, said, tmp_path, monkeypatch, capsys):
+    """Under torchrun every process computes the same agreement: it was printed once per rank."""
+    from types import SimpleNamespace
+
+    from training.data.teachers import Teacher
+    from training.tasks import classifier
+
+    teacher = Teacher(path="t.onnx", name="t", sha256="0" * 64, test_accuracy=None)
+    monkeypatch.setattr(classifier, "open_teachers", lambda *a, **k: [(teacher, None)])
+    monkeypatch.setattr(classifier, "teacher_p_female", lambda images, models: np.array([0.9, 0.1, 0.8, 0.7], np.float32))
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    data = SimpleNamespace(read=SimpleNamespace(name="utkface", root=str(tmp_path)), train_idx=np.arange(4),
+                           images=np.zeros((4, 8, 8, 3), np.uint8), labels=np.array([1, 0, 1, 0]),
+                           samples=[SimpleNamespace(path=str(tmp_path / f"{i}.jpg")) for i in range(4)])
+    run_cfg = {"distill_from": ["t.onnx"], "distill_weight": 0.5}
+    assert classifier.distillation_targets(data, run_cfg, tmp_path / "run") is not None
+    assert run_cfg["teacher_label_agreement"] == 0.75  # computed on every rank alike
+    out = capsys.readouterr().out
+    assert ("teachers agree with the training labels on 75.0% of 4 faces" in out) == said, out

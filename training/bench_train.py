@@ -167,28 +167,41 @@ def _sync(device: torch.device) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="utkface:../shared/datasets/utkface",
-                   help="labelled faces to train on (dataset spec, as for `train classifier --dataset`)")
+                   help="labelled faces to train on, KIND:PATH as for `train classifier --dataset` "
+                        "(default %(default)s)")
     p.add_argument("--faces", type=int_at_least(MIN_FACES), default=2048,
-                   help=f"faces decoded for the benchmark (at least {MIN_FACES})")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--trainers", default="classifier,cyclegan", help="comma-separated: classifier, cyclegan")
-    p.add_argument("--size", type=positive_int, default=128, help="classifier input size")
-    p.add_argument("--classifier-batch", type=positive_int, default=None, help="default: 256 on a GPU, 64 on the CPU")
-    p.add_argument("--cyclegan-preset", choices=list(PRESETS), default="fast")
-    p.add_argument("--cyclegan-batch", type=positive_int, default=1)
+                   help=f"faces decoded for the benchmark (at least {MIN_FACES}; default %(default)s)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to time: auto (the GPU where PyTorch sees one, else the CPU), cpu or cuda "
+                        "(default %(default)s)")
+    p.add_argument("--trainers", default="classifier,cyclegan",
+                   help="comma-separated: classifier, cyclegan (default %(default)s)")
+    p.add_argument("--size", type=positive_int, default=128,
+                   help="classifier input size in px (default %(default)s; `train classifier` defaults to 112)")
+    p.add_argument("--classifier-batch", type=positive_int, default=None,
+                   help="classifier faces per step (default: 256 on a GPU, 64 on the CPU)")
+    p.add_argument("--cyclegan-preset", choices=list(PRESETS), default="fast",
+                   help="CycleGAN network size: smoke, cpu (64 px), fast (128 px), full (256 px) (default %(default)s, "
+                        "a GPU's; `train cyclegan` defaults to cpu)")
+    p.add_argument("--cyclegan-batch", type=positive_int, default=1,
+                   help="CycleGAN images per domain per step (default %(default)s)")
     p.add_argument("--workers", type=non_negative_int, default=None,
                    help="DataLoader workers (0: batches made in this process; default: as training uses them; "
                         "0 on the CPU)")
-    p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed steps first (0: time from the first)")
-    p.add_argument("--steps", type=positive_int, default=30)
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
+    p.add_argument("--warmup", type=non_negative_int, default=5,
+                   help="untimed steps first, per configuration (0: time from the first; default %(default)s)")
+    p.add_argument("--steps", type=positive_int, default=30,
+                   help="timed training steps per configuration, after --warmup (default %(default)s)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="CPU threads for torch (default: PyTorch's own, about one per core)")
     add_cache_argument(p)
     p.add_argument("--variants", default=None,
                    help="only these precision/memory variants, a comma list (fp32, fp32+channels-last, and on a GPU amp, "
                         "amp+channels-last; default: all)")
     p.add_argument("--compile", default="off",
                    help="torch.compile modes to time each variant under too, a comma list of "
-                        f"{', '.join(COMPILE_MODES)} (e.g. off,default,reduce-overhead); a mode that fails is reported")
+                        f"{', '.join(COMPILE_MODES)} (e.g. off,default,reduce-overhead); a mode that fails is reported "
+                        "(default off: none)")
     p.add_argument("--json", help="also write the figures here")
 
 

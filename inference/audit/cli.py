@@ -6,6 +6,10 @@
 Writes OUT/report.json (schema: docs/audit_schema.md), OUT/report.html,
 OUT/faces.csv (one row per face), OUT/run.json (date, timings, machine) and
 OUT/cache/ (per-image results; an interrupted audit resumes from it).
+
+Exit status: 0 the audit measured faces (and the ship gate, if given, passed); 1 the ship gate failed; 2 an error,
+or nothing was measured (no image in the folder, none readable, or no face found: the report is written all the
+same); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec
 from ..user_dirs import default_cache_dir
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
 from ..datasets.folder import NOT_IN_FOLDER, list_images
-from ..datasets.sample import nfc
+from ..datasets.sample import IMAGE_EXTENSIONS, nfc
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
 from ..file_identity import file_hash
@@ -40,12 +44,19 @@ log = logging.getLogger(__name__)
 ALIGNED_KINDS = ("utkface", "celeba", "fairface")
 
 
+EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if given, passed); 1 the ship gate failed; "
+                 "2 an error, or nothing was measured (no images, none readable, or no face found; the report is "
+                 "still written); 130 interrupted")
+NOTHING_MEASURED = 2  # an error's status: the gate's 1 told a CI job "the filter failed" of an audit that measured nothing
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = EXIT_STATUSES
     p.add_argument("--dataset", required=True, help="KIND:PATH with KIND utkface, celeba, fairface or folder")
     p.add_argument("--split", choices=["train", "val", "test"], help="only this split (default: every image)")
-    p.add_argument("--min-age", type=int, help="only faces at least this old (labelled datasets)")
+    p.add_argument("--min-age", type=int, help="only faces at least this old (labelled datasets; default: any age)")
     p.add_argument("--limit", type=positive_int,
-                   help="at most N images, a deterministic sample stratified over gender × race and --groups")
+                   help="at most N images, a deterministic sample stratified over gender × race and --groups (default: all)")
     p.add_argument("--groups", help="CSV with columns file, group: compare these groups (any names)")
     p.add_argument("--out", required=True, help="output folder (report.json, report.html, cache/)")
     det = p.add_mutually_exclusive_group()
@@ -312,10 +323,6 @@ def main(args: argparse.Namespace) -> int:
     if im.get("no_age_left_out"):
         print(f"warning: --min-age {report['audit']['min_age']} left out {im['no_age_left_out']} image(s) with no age "
               "(without --min-age they are kept)", file=sys.stderr)
-    if im.get("empty_folder"):
-        print("warning: the folder holds no images; the report says so", file=sys.stderr)
-    elif im["n_faces"] == 0:
-        print("warning: no face was found in any image; the report lists them", file=sys.stderr)
     from .summary import is_detail
 
     print("\n".join(line for line in report["summary"] if not is_detail(line)))
@@ -323,6 +330,32 @@ def main(args: argparse.Namespace) -> int:
                                                       else "report.html)"))
     print(f"\nwrote {Path(args.out) / 'report.json'}" + ("" if args.no_html else f" and {Path(args.out) / 'report.html'}")
           + f" ({run['images_computed']} image(s) computed, {run['images_from_cache']} from the cache, {run['seconds']['total']} s)")
+    nothing = nothing_measured(report, args.dataset.partition(":")[2], Path(args.out) / "report.json")
+    if nothing:  # before the gate: a gate over no faces neither passed nor failed
+        print(f"error: {nothing}", file=sys.stderr)
+        return NOTHING_MEASURED
     if "gate" in report and not report["gate"]["passed"]:
         return 1
-    return 0 if im["n_faces"] else 1
+    return 0
+
+
+def nothing_measured(report: dict, root: str, written: Path) -> str | None:
+    """Why an audit measured no face at all, naming the dataset's folder and what was in it; None if it measured."""
+    im = report["images"]
+    if im["n_faces"]:
+        return None
+    n, unreadable, skipped = im["n_images"], im.get("unreadable") or [], im.get("reader_skipped") or []
+    if im.get("empty_folder"):
+        what = f"the folder holds no images ({'/'.join(IMAGE_EXTENSIONS)}, in it or its subfolders)"
+    elif not n:
+        what = "no image was left to audit" + (f" ({len(skipped)} skipped when the dataset was read, e.g. "
+                                               f"{skipped[0]['file']}: {skipped[0]['why']})" if skipped else "")
+    elif len(unreadable) == n:
+        what = (f"none of its {n} image(s) could be read (e.g. {unreadable[0]['file']}: "
+                f"{unreadable[0].get('error') or 'unreadable'})")
+    else:
+        detector = report["audit"].get("detector")
+        what = (f"no face was found in any of its {n - len(unreadable)} readable image(s)"
+                + (f" by the detector ({detector})" if detector and detector != "aligned" else "")
+                + (f"; {len(unreadable)} more could not be read" if unreadable else ""))
+    return f"{root}: {what}: nothing was measured; {written} {'lists the images' if n else 'says so'}"

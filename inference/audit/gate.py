@@ -12,7 +12,8 @@ per classifier) is held against ±tolerance:
 
 A mean that merely lies past the tolerance on a handful of faces fails nothing: an engineer's pipeline stopped by
 noise learns to ignore the gate. ``--strict`` asks instead that every group be shown within, which needs enough
-faces per group. The audit exits with status 1 when the gate fails.
+faces per group. The audit exits with status 1 when the gate fails, and with 2 (an error's status) when it
+measured no face at all: a gate over nothing neither passes nor fails.
 """
 from __future__ import annotations
 

@@ -390,34 +390,50 @@ def block_counts(text: str) -> tuple[int, ...]:
     return tuple(int(b) for b in parts)
 
 
+# add_run_arguments gives these no help of their own: their defaults went unsaid in --help
+RUN_HELP = {
+    "seed": "random seed: the initial weights, the --compose sample and the batch order (default 0)",
+    "device": "where to train: auto (the GPU where PyTorch sees one, else the CPU), cpu or cuda (default auto)",
+    "threads": "CPU threads for torch (default: PyTorch's own, about one per core)",
+}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="KIND:PATH, e.g. utkface:../shared/datasets/utkface (with --resume: the checkpoint's)")
-    p.add_argument("--arch", choices=["resnet", "mobilenet"], default="resnet")
-    p.add_argument("--size", type=positive_int, default=112, help="input size in px (CAM grid is size/16)")
-    p.add_argument("--width", type=positive_int, default=32, help="resnet base width")
+    p.add_argument("--arch", choices=["resnet", "mobilenet"], default="resnet",
+                   help="network: a small ResNet (--width, --blocks) or MobileNetV3-small (default resnet)")
+    p.add_argument("--size", type=positive_int, default=112,
+                   help="input size in px, square (CAM grid is size/16; default 112)")
+    p.add_argument("--width", type=positive_int, default=32, help="resnet base width, in channels (default 32)")
     p.add_argument("--blocks", type=block_counts, default=(1, 1, 1, 1), help="resnet blocks per stage, four counts ≥ 1 (default 1,1,1,1)")
     p.add_argument("--min-age", type=int_at_least(-1), default=DEFAULT_MIN_AGE,
                    help=f"train and test on faces at least this old (-1: all; default {DEFAULT_MIN_AGE})")
     p.add_argument("--compose", choices=["none", "balanced", "target"], default="none",
-                   help="training mix: as is, balanced cells, or a --target mix")
+                   help="training mix: as is, balanced cells, or a --target mix (default none)")
     p.add_argument("--by", default="gender",
-                   help=f"attributes whose cells --compose acts on, e.g. gender,race (of: {', '.join(COMPOSE_BY)})")
+                   help=f"attributes whose cells --compose acts on, e.g. gender,race (of: {', '.join(COMPOSE_BY)}; "
+                        "default gender)")
     p.add_argument("--target", help="with --compose target: shares per cell, e.g. 'male:0.5,female:0.5'")
-    p.add_argument("--epochs", type=positive_int, default=RECIPE["epochs"])
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=positive_float, default=2e-3)
+    p.add_argument("--epochs", type=positive_int, default=RECIPE["epochs"],
+                   help=f"passes over the training faces (default {RECIPE['epochs']}; --swa-epochs come after)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="faces per optimiser step on each process (default 64; under torchrun a step takes this many from "
+                        "each)")
+    p.add_argument("--lr", type=positive_float, default=2e-3,
+                   help="peak learning rate of AdamW's one-cycle schedule (default 2e-3)")
     p.add_argument("--distill-from", action="append", default=[], metavar="ONNX",
                    help="a trained classifier whose probabilities (averaged with the other teachers' and over the "
                         "mirror image) become soft labels; repeat for an ensemble of teachers")
     p.add_argument("--distill-weight", type=non_negative_float, default=0.5,
-                   help="share of the teachers' probabilities in each target (the rest is the hard label)")
+                   help="share of the teachers' probabilities in each target, 0 to 1 (the rest is the hard label; "
+                        "default 0.5)")
     p.add_argument("--swa-epochs", type=non_negative_int, default=0,
                    help="after --epochs, this many epochs at a constant --swa-lr whose weights are averaged "
-                        "(stochastic weight averaging); the average is what is exported; 0: none")
+                        "(stochastic weight averaging); the average is what is exported (default 0: none)")
     p.add_argument("--swa-lr", type=positive_float, default=None, help="learning rate of the averaging epochs (default: --lr / 4)")
     p.add_argument("--framing-jitter", type=non_negative_float, default=0.0,
                    help="also zoom out and tilt training crops by up to this share (e.g. 0.12): robustness to detector framing; "
-                        "0: zoom-in crops only")
+                        "default 0: zoom-in crops only")
     p.add_argument("--erase", type=probability, default=RECIPE["erase"],
                    help="chance that a training crop has a random patch (2–20%% of it) painted mid-grey "
                         f"(default {RECIPE['erase']:g}); 0: never")
@@ -425,6 +441,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"share of each target spread evenly over both classes (default {RECIPE['label_smoothing']:g}); "
                         "0: none")
     add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
+    for action in p._actions:  # the loop's shared options, said as this trainer uses them
+        if action.dest in RUN_HELP:
+            action.help = RUN_HELP[action.dest]
+    p.epilog = ("Defaults are a new run's: a run continued from its checkpoint (--resume) keeps the checkpoint's "
+                "value of every training setting left out.")
     p.add_argument("--export-to", help="also copy the exported ONNX here (e.g. resources/models/x.onnx)")
 
 
@@ -510,7 +531,8 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
             out.mkdir(parents=True, exist_ok=True)
             np.savez(cache, p=p_train, teachers=shas, faces=faces)
     agree = float(((p_train >= 0.5) == (data.labels[train] == LABELS.index("female"))).mean())
-    print(f"teachers agree with the training labels on {agree:.1%} of {len(train)} faces")
+    if Dist.from_env().is_main:  # every process computes it alike: under torchrun it was printed once per rank
+        print(f"teachers agree with the training labels on {agree:.1%} of {len(train)} faces")
     run_cfg["teacher_label_agreement"] = round(agree, 4)
     p_all = np.zeros(len(data.labels), np.float32)
     p_all[train] = p_train

@@ -1,0 +1,142 @@
+"""What `--help` pages and exit statuses tell a user (or a CI job) without reading the code.
+
+- `audit` that measured nothing (no images, none readable, no face found) exits 2 with an `error:` line naming
+  the folder: it had exited 1, the status of a failed ship gate, so a CI job could not tell the two apart.
+- The trainers' and `bench train`'s main options say their defaults; plain `bench` says --source is required.
+- The evaluation tables wrap long model names instead of cutting them, and say what FPR and FNR count.
+"""
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+from inference.metrics import disaggregate, format_table
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """main.main's exit status, stdout and stderr; an argparse exit (SystemExit) gives its code."""
+    try:
+        code = main.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def help_entries(argv: list[str], capsys, monkeypatch) -> dict[str, str]:
+    """Each option of ``argv --help``, by its first option string → its whole entry on one line."""
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps to the terminal: one line per entry where it fits
+    code, out, _ = run([*argv, "--help"], capsys)
+    assert code == 0
+    entries = {}
+    for entry in re.split(r"\n  (?=-)", out.split("options:", 1)[1]):
+        words = entry.split()
+        if words:
+            entries[words[0].rstrip(",")] = " ".join(words)
+    return entries
+
+
+# --- audit: "nothing measured" is not "the gate failed" -------------------------------------------------------
+
+def audit(tmp_path, dataset: str, classifier, *extra: str) -> list[str]:
+    return ["audit", "--dataset", dataset, "--classifier", str(classifier), "--no-filter", "--no-progress",
+            "--no-html", "--threads", "1", "--out", str(tmp_path / "out"), *extra]
+
+
+def test_an_audit_of_an_empty_folder_exits_2_naming_it(tmp_path, tiny_models, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(audit(tmp_path, f"folder:{empty}", tiny_models["classifier"]), capsys)
+    assert code == 2 and f"error: {empty}: the folder holds no images" in err and "nothing was measured" in err
+    assert (tmp_path / "out" / "report.json").exists()  # the report is written all the same
+
+
+def test_an_audit_that_found_no_face_exits_2_not_the_gates_1(tmp_path, tiny_models, capsys):
+    walls = tmp_path / "walls"
+    walls.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(walls / f"wall{i}.png"), np.full((80, 80, 3), 60 + 40 * i, np.uint8))
+    code, _, err = run(audit(tmp_path, f"folder:{walls}", tiny_models["classifier"]), capsys)
+    assert code == 2, "exit 1 is the ship gate's: a CI job read an audit of no faces as a failed filter"
+    assert f"error: {walls}: no face was found in any of its 2 readable image(s)" in err
+
+
+def test_a_labelled_audit_of_no_readable_image_exits_2_saying_none_could_be_read(tmp_path, tiny_models, capsys):
+    utk = tmp_path / "utk"
+    utk.mkdir()
+    for i in range(3):
+        (utk / f"2{i}_{i % 2}_0_2017010100000000{i}.jpg.chip.jpg").write_bytes(b"not a jpeg %d" % i)
+    code, _, err = run(audit(tmp_path, f"utkface:{utk}", tiny_models["classifier"]), capsys)
+    assert code == 2 and f"error: {utk}: none of its 3 image(s) could be read" in err
+    assert "no face was found" not in err  # it had said so of images it never read
+
+
+def test_audit_help_lists_every_exit_status(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    code, out, _ = run(["audit", "--help"], capsys)
+    text = " ".join(out.split())
+    assert code == 0 and "1 the ship gate failed" in text and "2 an error, or nothing was measured" in text
+    assert "130 interrupted" in text
+
+
+# --- --help says the defaults ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["train", "classifier"], ["train", "compare"]])
+@pytest.mark.parametrize("option, default", [("--epochs", "default 30"), ("--lr", "default 2e-3"),
+                                             ("--batch-size", "default 64"), ("--arch", "default resnet"),
+                                             ("--seed", "default 0"), ("--device", "default auto")])
+def test_the_classifiers_main_options_say_their_defaults(command, option, default, capsys, monkeypatch):
+    assert default in help_entries(command, capsys, monkeypatch)[option]
+
+
+def test_the_classifiers_help_says_a_resume_keeps_the_checkpoints_settings(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    _, out, _ = run(["train", "classifier", "--help"], capsys)
+    assert "keeps the checkpoint's value of every training setting left out" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("option, said", [("--steps", "default 30"), ("--device", "default auto"),
+                                          ("--cyclegan-preset", "default fast"),
+                                          ("--cyclegan-preset", "`train cyclegan` defaults to cpu"),
+                                          ("--data", "default utkface:../shared/datasets/utkface"),
+                                          ("--size", "`train classifier` defaults to 112")])
+def test_bench_train_options_say_their_defaults(option, said, capsys, monkeypatch):
+    assert said in help_entries(["bench", "train"], capsys, monkeypatch)[option]
+
+
+def test_plain_bench_says_source_is_required_and_its_subcommands_do_not_need_it(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    code, out, _ = run(["bench", "--help"], capsys)
+    usage = out.split("\n\n", 1)[0]
+    assert code == 0 and " --source SOURCE " in usage and "[--source SOURCE]" not in usage
+    code, _, err = run(["bench", "--frames", "3"], capsys)
+    assert code == 2 and "required: --source" in err
+    for what in ("train", "detect"):  # their own parsers: no --source
+        code, out, _ = run(["bench", what, "--help"], capsys)
+        assert code == 0 and "--source" not in out
+
+
+# --- evaluation tables ---------------------------------------------------------------------------------------------
+
+def test_a_tables_long_model_names_are_wrapped_whole_and_fpr_fnr_are_explained():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 100)
+    pred = np.where(rng.random(100) < 0.9, y, 1 - y)
+    groups = {"gender×race": [("female" if t else "male") + "/" + r for t, r in zip(y, rng.choice(["White", "Asian"], 100))]}
+    m = disaggregate(y, pred, rng.random(100), groups)
+    names = ["resnet10-utk-unbalanced (resnet10_unbalanced.onnx)", "resnet10-utk-balanced (resnet10_balanced.onnx)"]
+    table = format_table({n: m for n in names}, "gender×race")
+    lines = table.splitlines()
+    header = lines[: next(i for i, line in enumerate(lines) if "acc [95% CI]" in line)]
+    words = " ".join(header).split()
+    for name in names:  # every word of each name, whole: it had read "resnet10-utk-unbalanced (resne"
+        assert all(w in words for w in name.split()), (name, header)
+    assert any(line.startswith("gender×race") for line in header)
+    assert len({len(line) for line in lines if line.startswith(("female/", "male/", "(overall)"))}) == 1
+    assert "FPR: share of faces annotated male called female" in table
+    assert "FNR: share annotated female called male" in table
