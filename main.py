@@ -37,6 +37,9 @@ DOCTOR_COMMANDS = [
     ("train", "training.doctor", "what this machine can train with: torch, GPUs, precision, --compile modes"),
 ]
 NESTED = {"bench": BENCH_COMMANDS, "doctor": DOCTOR_COMMANDS}  # commands that run alone or take a WHAT
+# The commands that train in several processes under torchrun; any other did the whole job once per process (its
+# tables printed N times, its files written by N processes at once), and is refused there.
+TORCHRUN_COMMANDS = {"training.tasks.classifier", "training.tasks.compare", "training.tasks.cyclegan"}
 TRAIN_COMMANDS = [
     ("classifier", "training.tasks.classifier", "train a CAM gender classifier and export it to ONNX"),
     ("compare", "training.tasks.compare", "train balanced and unbalanced classifiers and compare them"),
@@ -146,6 +149,20 @@ def nested_command_problem(parser: argparse.ArgumentParser, argv: list[str]) -> 
     return None
 
 
+def torchrun_problem(args: argparse.Namespace, env: dict[str, str] | None = None) -> str | None:
+    """Why this command cannot run under torchrun (WORLD_SIZE above 1), or None: only the trainers use several
+    processes."""
+    env = os.environ if env is None else env
+    world = int(env.get("WORLD_SIZE", "1") or 1)
+    if world <= 1 or getattr(args, "_module", None) in TORCHRUN_COMMANDS:
+        return None
+    words = [w for w in (args.command, getattr(args, "train_command", None), getattr(args, "bench_command", None),
+                         getattr(args, "doctor_command", None)) if w]
+    what = " ".join(words)
+    return (f"`{what}` does not use several processes (torchrun started {world}): run it once, with "
+            f"`python main.py {what} …`; under torchrun only train classifier, train compare and train cyclegan run")
+
+
 def _default_to_app(argv: list[str]) -> list[str]:
     """No command given (``main.py``, ``main.py --source x``): the app. Global flags stay in front."""
     i = 0
@@ -201,6 +218,11 @@ def _main(argv: list[str] | None) -> int:
     if int(os.environ.get("RANK", "0") or 0) > 0:
         # under torchrun every process reads the same data: its warnings are rank 0's, printed N times over
         logging.getLogger().setLevel(logging.ERROR)
+    problem = torchrun_problem(args)
+    if problem:  # before it reads or writes anything, on every process; said once
+        if int(os.environ.get("RANK", "0") or 0) == 0:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     from inference.errors import BiasMirrorError
 
     module = importlib.import_module(args._module)

@@ -408,3 +408,199 @@ def test_an_interrupted_bench_train_says_what_it_never_measured(tmp_path, tiny_u
     out = capsys.readouterr().out
     assert "classifier: not measured (interrupted)" in out and "cyclegan: not measured (interrupted)" in out
     assert "could not be timed" not in out
+
+
+def _torchrun_group(*args: str, n: int = 2, timeout: int = 180) -> subprocess.CompletedProcess:
+    """torchrun in a process group of its own, killed whole (workers too) past ``timeout``: a run whose ranks wait
+    for one another in vain fails the test instead of leaving its workers behind. Its exit status is not checked."""
+    import signal
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", *args]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"torchrun {' '.join(args[:3])} hung past {timeout} s: {(out + err)[-3000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def test_compare_under_torchrun_trains_both_variants_and_compares_in_one_command(tmp_path, tiny_utk):
+    """Rank 1 returned from the first variant before rank 0 had exported it, judged it unfinished, said so and left;
+    rank 0 then waited for it in vain at the second variant. The ranks now take rank 0's word, and say things once."""
+    out = tmp_path / "cmp"
+    args = ["main.py", "train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+            "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(out),
+            "--threads", "1", "--device", "cpu"]
+    stopped = _torchrun_group(*args, "--max-steps", "2")  # the unbalanced variant stops, checkpointed
+    said = stopped.stdout + stopped.stderr
+    assert stopped.returncode == 0, said[-3000:]
+    assert said.count("the unbalanced variant has not finished training") == 1  # rank 0's word, said once
+    assert load_checkpoint(out / "unbalanced")["step"] == 2 and not (out / "balanced").exists()
+
+    done = _torchrun_group(*args)  # the same command again: continues it, trains the other, compares
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said[-3000:]
+    assert "has not finished training" not in said and said.count("comparison.json") == 1
+    assert load_checkpoint(out / "balanced")["world"] == 2 and (out / "comparison.json").exists()
+
+
+def test_a_cyclegan_card_under_torchrun_counts_the_batches_actually_drawn(tmp_path):
+    """--iters-per-epoch 5 under 2 processes draws 4 batches an epoch (a step draws one on each): the command had
+    said 5, and the card counted its 4 optimiser steps as the iterations and as the images seen, half the 8 drawn."""
+    from inference.models import read_card
+    from .test_cyclegan import write_utk
+
+    utk = write_utk(tmp_path / "UTKFace", per_cell=14)
+    out = tmp_path / "run"
+    proc = _torchrun_group("main.py", "train", "cyclegan", "--dataset", f"utkface:{utk}", "--preset-domains",
+                           "engineer", "--preset", "smoke", "--min-domain-size", "4", "--iters-per-epoch", "5",
+                           "--n-epochs", "2", "--n-epochs-decay", "0", "--sample-every", "0", "--eval-faces", "4",
+                           "--threads", "1", "--device", "cpu", "--cache", str(tmp_path / "cache"), "--out", str(out))
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 0, said[-3000:]
+    assert "2 epochs × 2 steps of 2 processes (each draws a batch: 4 batches an epoch)" in said
+    assert said.count("an epoch of 5 batches is not a multiple of the 2 processes") == 1
+    assert "each epoch draws 4, and the last 1 is left out (give --iters-per-epoch 4 or 6, a multiple of 2)" in said
+    state = load_checkpoint(out)
+    assert (state["world"], state["step"], state["samples"]) == (2, 4, 8)
+    training = read_card(out / "filter_A2B.onnx").training
+    assert training["images_seen_per_domain"] == state["samples"] == 8  # batch 1: 8 images of each domain
+    assert training["iterations"] == 8 and training["steps"] == 4
+    assert training["schedule"]["iters_per_epoch"] == 5 and "8 in 2 epochs, not 2 × 5" in \
+        training["schedule"]["batches_drawn"]
+
+
+def test_cyclegan_card_counts_images_alike_whatever_the_process_count():
+    """--iters-per-epoch 4: 8 images drawn by 1 process (8 steps) or by 2 (4 steps); the 2-process card said 4."""
+    from training.tasks.cyclegan_report import trained_progress, training_counts
+
+    cfg = {"batch_size": 1, "n_epochs": 2, "n_epochs_decay": 0, "iters_per_epoch": 4, "lr": 2e-4}
+    one = training_counts(trained_progress({"step": 8, "samples": 8, "epoch": 2, "samples_in_epoch": 0}, 1), cfg)
+    two = training_counts(trained_progress({"step": 4, "samples": 8, "epoch": 2, "samples_in_epoch": 0}, 1), cfg)
+    for counts in (one, two):
+        assert (counts["iterations"], counts["images_seen_per_domain"]) == (8, 8)
+        assert "batches_drawn" not in counts["schedule"]  # 2 × 4, as scheduled
+    assert (one["steps"], two["steps"]) == (8, 4)
+    old = training_counts(trained_progress({"step": 3, "epoch": 1}, 2), {**cfg, "batch_size": 2})  # no "samples"
+    assert (old["iterations"], old["images_seen_per_domain"]) == (3, 6)
+
+
+def _classifier_oom_in_epoch(monkeypatch, epoch: int) -> None:
+    """The classifier's step runs out of GPU memory at the first step of ``epoch`` (0-based), as on a GPU too small."""
+    from training.tasks import classifier
+
+    real = classifier.ClassifierTask.step
+
+    def step(self, batch, ctx):
+        if ctx.epoch == epoch:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return real(self, batch, ctx)
+
+    monkeypatch.setattr(classifier.ClassifierTask, "step", step)
+
+
+@pytest.mark.parametrize("oom_epoch", [0, 1])  # before any checkpoint; in epoch 2, after epoch 1's
+def test_out_of_memory_advice_is_what_the_run_folder_allows(tmp_path, tiny_utk, monkeypatch, capsys, oom_epoch):
+    """It said "try --batch-size 4 … continue it with --resume", but a resume at another batch size is refused, and
+    before the first checkpoint there was nothing to resume (it named a last.pt that was not there)."""
+    import main
+
+    _classifier_oom_in_epoch(monkeypatch, oom_epoch)
+    out = tmp_path / "run"
+    args = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "2",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(out), "--threads", "1",
+            "--device", "cpu"]
+    at8 = ["8" if a == "16" else a for a in args]  # the batch size advised
+    assert main.main(args) == 2
+    err = capsys.readouterr().err
+    assert "out of GPU memory at --batch-size 16 per process" in err
+    if oom_epoch == 0:
+        assert not (out / "last.pt").exists() and "last.pt" not in err and "--resume" not in err
+        assert "before the run's first checkpoint, so nothing was saved: run the command again with --batch-size 8" \
+            in err
+        monkeypatch.undo()
+        # as advised: the same command at batch 8, in the same --out, trains
+        assert main.main(at8) == 0, capsys.readouterr().err
+    else:
+        assert load_checkpoint(out)["epoch"] == 1
+        assert "To train with --batch-size 8, start a new --out: a resume keeps the checkpoint's --batch-size 16, " \
+               "so --resume continues this run" in err
+        monkeypatch.undo()
+        # and so it is: a resume at batch 8 is refused, at its own batch size it continues
+        assert main.main([*at8, "--resume"]) == 2
+        assert "--batch-size 8" in capsys.readouterr().err
+        assert main.main([*args, "--resume"]) == 0, capsys.readouterr().err
+        assert load_checkpoint(out)["epoch"] == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="--compile cudagraphs runs where there is a CUDA GPU")
+@pytest.mark.parametrize("trainer", ["classifier", "compare", "cyclegan"])
+def test_compile_cudagraphs_without_a_gpu_is_refused_before_any_data_is_read(tmp_path, tiny_utk, monkeypatch, capsys,
+                                                                             trainer):
+    """As --device cuda is: it had been refused only after every face was decoded."""
+    import main
+    from training.data import cache as cache_module
+
+    def decoded(*a, **kw):
+        raise AssertionError("faces decoded before --compile cudagraphs was refused")
+
+    from training.tasks import classifier, cyclegan
+
+    for module in (cache_module, classifier, cyclegan):
+        monkeypatch.setattr(module, "load_images", decoded)
+    data = (["--dataset", f"utkface:{tiny_utk}", "--preset-domains", "engineer", "--preset", "smoke",
+             "--min-domain-size", "4"]
+            if trainer == "cyclegan" else ["--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8"])
+    assert main.main(["train", trainer, *data, "--out", str(tmp_path / "run"), "--cache", str(tmp_path / "cache"),
+                      "--device", "auto", "--compile", "cudagraphs"]) == 2
+    assert "--compile cudagraphs needs a CUDA GPU; this run is on the CPU" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # nothing decoded, nothing cached
+
+
+@pytest.mark.parametrize("what, rest", [("train evaluate", ["--model", "m.onnx", "--dataset", "utkface:x"]),
+                                        ("train fp16", ["m.onnx"]),
+                                        ("train adopt", ["m.onnx", "--kind", "filter", "--out", "o.onnx"]),
+                                        ("audit", ["--dataset", "utkface:x", "--out", "o"]),
+                                        ("run", ["--source", "x", "--out", "o.csv"]), ("bench", ["--source", "x"]),
+                                        ("bench train", []),
+                                        ("doctor", []), ("doctor train", []), ("app", [])])
+def test_commands_that_are_not_trainers_are_refused_under_torchrun(tmp_path, monkeypatch, capsys, what, rest):
+    """They did the whole job once per process: tables printed twice, the fp16 file written by both at once."""
+    import importlib
+    import logging
+
+    import main
+
+    command = [*what.split(), *rest]
+    module = importlib.import_module(main._chosen_module(command)[0])
+    monkeypatch.setattr(module, "main", lambda args: pytest.fail(f"{module.__name__} ran under torchrun"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", root.level)  # main sets rank 1's level: put back after
+    said = []
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        assert main.main(command) == 2
+        said.append(capsys.readouterr())
+    assert f"error: `{what}` does not use several processes (torchrun started 2): run it once, with " \
+           f"`python main.py {what} …`" in said[0].err
+    assert said[1].err == "" and said[1].out == "" and said[0].out == ""  # said once, by rank 0
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_trainers_and_one_process_still_run_under_torchrun_variables(monkeypatch):
+    import argparse
+
+    import main
+
+    for module in sorted(main.TORCHRUN_COMMANDS):
+        assert main.torchrun_problem(argparse.Namespace(_module=module, command="train"), {"WORLD_SIZE": "2"}) is None
+    evaluate = argparse.Namespace(_module="training.evaluate", command="train", train_command="evaluate")
+    assert main.torchrun_problem(evaluate, {"WORLD_SIZE": "1"}) is None  # torchrun --nproc_per_node 1
+    assert main.torchrun_problem(evaluate, {}) is None
+    assert "`train evaluate` does not use several processes" in main.torchrun_problem(evaluate, {"WORLD_SIZE": "4"})

@@ -171,7 +171,8 @@ EXISTING_CHECKPOINT = "a checkpoint already exists here: pass --resume to contin
 
 def check_run_arguments(args) -> tuple[Path, Path | None]:
     """The run folder and the cache folder, checked with --export-to and --device before any data is read:
-    a path that cannot be written, or a GPU that is not there, must not wait until the faces have been decoded."""
+    a path that cannot be written, or a GPU that is not there (asked for by --device or --compile), must not wait
+    until the faces have been decoded."""
     # a run folder inside its own data would add its sample grids to it (a CycleGAN domain then no longer matched
     # its checkpoint's image count, and could not be resumed)
     sources = tuple(data_folders(args))
@@ -188,7 +189,9 @@ def check_run_arguments(args) -> tuple[Path, Path | None]:
         read = [getattr(args, "classifier", None), *(getattr(args, "distill_from", None) or [])]
         for model in (m for m in read if m):  # the model the run reads was replaced by the one it trained
             check_output_file(args.export_to, "--export-to", model)
-    pick_device(args.device, Dist.from_env().local_rank)
+    device = pick_device(args.device, Dist.from_env().local_rank)
+    if not getattr(args, "export_only", False):  # an export compiles nothing
+        check_compile_mode(getattr(args, "compile", "off"), device)  # cudagraphs on the CPU, as --device cuda is
     return out, cache
 
 
@@ -549,17 +552,41 @@ def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
         torch.set_num_threads(cfg.threads)
     dist = Dist.from_env()
     device = pick_device(cfg.device, dist.local_rank)
-    own_group = dist.world > 1 and not torch.distributed.is_initialized()
-    if own_group:
+    with process_group(device):
+        try:
+            return _run(task, cfg, dist, device)
+        finally:
+            if dist.world > 1:  # also inside a caller's group (compare's), which outlives this run
+                _release_wrappers(task)
+
+
+@contextmanager
+def process_group(device: torch.device) -> Iterator[None]:
+    """Under torchrun, the process group of what runs inside: created here unless the caller holds one already,
+    and then destroyed on leaving. A command that trains several runs in the same processes (``train compare``:
+    two classifiers) holds one around them all, so that its processes can wait for rank 0 between them (rank 0
+    exports each run after the others have finished it); nothing without torchrun."""
+    own = Dist.from_env().world > 1 and not torch.distributed.is_initialized()
+    if own:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        return _run(task, cfg, dist, device)
+        yield
     finally:
-        if own_group:
-            _release_wrappers(task)
+        if own:
             torch.distributed.destroy_process_group()
+
+
+def rank0_says(value: Any) -> Any:
+    """Rank 0's ``value`` on every process (inside a process group; ``value`` itself without one): what rank 0
+    alone can tell, such as whether the run it exported is finished, decided once for all. The others wait here
+    until rank 0 comes to it."""
+    if Dist.from_env().world == 1 or not torch.distributed.is_initialized():
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def _release_wrappers(task: Task) -> None:
@@ -735,10 +762,9 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 try:
                     losses = train_step(task, batch, ctx, cfg, ckpt.path)
                 except torch.OutOfMemoryError as exc:
-                    raise BiasMirrorError(
-                        f"out of GPU memory at --batch-size {cfg.batch_size} per process; try --batch-size "
-                        f"{max(1, cfg.batch_size // 2)}. Nothing was saved after the last checkpoint; continue it "
-                        "with --resume", ckpt.path) from exc
+                    kept = ckpt.path.exists()
+                    raise BiasMirrorError(out_of_memory_advice(cfg.batch_size, kept),
+                                          ckpt.path if kept else cfg.out_dir) from exc
                 ctx.step += 1
                 ctx.samples += per_step
                 consumed += per_step
@@ -790,6 +816,20 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         stop.restore()
     _barrier(ctx)
     return metrics
+
+
+def out_of_memory_advice(batch_size: int, checkpoint_kept: bool) -> str:
+    """What to do after the GPU ran out of memory at ``batch_size`` per process. A resume keeps the checkpoint's
+    batch size (another is refused), so it had been no way to the smaller batch this advised; and before the first
+    checkpoint there is nothing to resume."""
+    said = f"out of GPU memory at --batch-size {batch_size} per process"
+    smaller = (f"with --batch-size {batch_size // 2}" if batch_size > 1 else
+               "with a smaller model or image size (there is no batch smaller than 1)")
+    if not checkpoint_kept:
+        return f"{said}, before the run's first checkpoint, so nothing was saved: run the command again {smaller}"
+    return (f"{said}. To train {smaller}, start a new --out: a resume keeps the checkpoint's --batch-size "
+            f"{batch_size}, so --resume continues this run (from its last checkpoint; the steps since are lost) only "
+            "once more GPU memory is free (another program using it)")
 
 
 def _aborted(ctx: StepContext, ckpt: Checkpoints) -> None:

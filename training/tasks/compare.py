@@ -27,7 +27,8 @@ from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
-from training.loop import CHECKPOINT, Dist, check_run_arguments, check_same_data, data_counts, load_checkpoint
+from training.loop import (CHECKPOINT, Dist, check_run_arguments, check_same_data, data_counts, load_checkpoint,
+                           pick_device, process_group, rank0_says)
 from training.resume import cli_text, option_name, with_saved_defaults
 from training.data.teachers import open_teachers
 from training.nets.cam_classifier import ClassifierConfig
@@ -153,12 +154,13 @@ def finished(run: Path) -> bool:
     return (run / "model.onnx").exists() and (run / "metrics.json").exists()
 
 
-def _train_variant(args: argparse.Namespace, out: Path, compose: str) -> int:
-    """Trains (or continues, or finishes exporting) one variant in ``out``; its exit status (0 also when
-    --max-steps stopped it)."""
-    if finished(out):
-        print(f"reusing {out / 'model.onnx'}: its checkpoint's settings are the ones given, and its data counts "
-              "the dataset's now")
+def _train_variant(args: argparse.Namespace, out: Path, compose: str, reuse: bool) -> int:
+    """Trains (or continues, or finishes exporting) one variant in ``out`` unless ``reuse``; its exit status (0 also
+    when --max-steps stopped it). Under torchrun every process trains, and rank 0 alone exports and says it."""
+    if reuse:
+        if Dist.from_env().is_main:
+            print(f"reusing {out / 'model.onnx'}: its checkpoint's settings are the ones given, and its data counts "
+                  "the dataset's now")
         return 0
     return classifier.main(_variant_args(args, out, compose))
 
@@ -179,6 +181,25 @@ def check_batches_fit(args: argparse.Namespace, out: Path) -> None:
                                     listed=True)
 
 
+def _train_variants(args: argparse.Namespace, out: Path) -> tuple[dict[str, Path], dict[str, bool]] | int:
+    """Each variant trained (or continued, or reused): their models and whether each was reused, or the exit
+    status to end with where one stopped before it finished (interrupted, or --max-steps)."""
+    paths, reused = {}, {}
+    for name, (folder, compose) in VARIANTS.items():
+        reused[name] = rank0_says(finished(out / folder))
+        code = _train_variant(args, out / folder, compose, reused[name])
+        if code != 0:
+            return code  # interrupted: checkpointed, and said so
+        if not rank0_says(finished(out / folder)):  # --max-steps stopped it, checkpointed
+            if Dist.from_env().is_main:
+                print(f"the {name} variant has not finished training, so nothing is compared yet; run the same "
+                      "command again (with or without --max-steps, or with --resume) to continue it, and the "
+                      "comparison follows once both variants are trained")
+            return 0
+        paths[name] = out / folder / "model.onnx"
+    return paths, reused
+
+
 def variant_record(path: Path, reused: bool) -> dict:
     """How a compared model was made (its card's training record), for comparison.json."""
     return {"model": str(path), "reused": reused, "training": read_card(path).training}
@@ -193,25 +214,24 @@ def main(args: argparse.Namespace) -> int:
         _, cache = check_run_arguments(_variant_args(args, out / folder, compose))
     found = check_variants(args, out)
     args, taken = carry_settings(args, found)
-    if taken and len(found) < len(VARIANTS):
+    if taken and len(found) < len(VARIANTS) and Dist.from_env().is_main:
         print(f"as the {next(iter(found))} variant was started: {', '.join(taken)} (the other is trained alike)")
     check_teachers_unchanged(args, found, out)
     # a variant begun before faces of no age were barred keeps the old rule, and so does the one to start after it
     args.legacy_age_rule = any("age_rule" not in cfg for cfg in found.values())
     check_data_unchanged(found, out, cache)
     check_batches_fit(args, out)
-    paths, reused = {}, {}
-    for name, (folder, compose) in VARIANTS.items():
-        reused[name] = finished(out / folder)
-        code = _train_variant(args, out / folder, compose)
-        if code != 0:
-            return code  # interrupted: checkpointed, and said so
-        if not finished(out / folder):  # --max-steps stopped it, checkpointed
-            print(f"the {name} variant has not finished training, so nothing is compared yet; run the same command "
-                  "again (with or without --max-steps, or with --resume) to continue it, and the comparison follows "
-                  "once both variants are trained")
-            return 0
-        paths[name] = out / folder / "model.onnx"
+    # Under torchrun the processes train both variants in one process group: rank 0 exports each after the others
+    # have finished training it, so what is finished is rank 0's to say (rank0_says), and the others wait for it.
+    # Each process had judged it alone: rank 1 found the variant it had just trained not yet exported, said "not
+    # finished" and left, and rank 0 then waited for it in vain at the second variant.
+    with process_group(pick_device(args.device, Dist.from_env().local_rank)):
+        trained = _train_variants(args, out)
+    if isinstance(trained, int):
+        return trained  # stopped: checkpointed, and said so
+    if not Dist.from_env().is_main:
+        return 0  # rank 0 compares
+    paths, reused = trained
     variants = {name: variant_record(p, reused[name]) for name, p in paths.items()}
     # the faces both were tested on when trained (the variants share their age filter: check_variants)
     min_age = variants["unbalanced"]["training"]["filters"]["min_age"]

@@ -570,6 +570,12 @@ def check_epoch_fits(run_cfg: dict, world: int, n_a: int, given: bool, resumed: 
                           f"processes, each of which draws a batch: {fix}", where)
 
 
+def epoch_batches(iters_per_epoch: int, world: int) -> int:
+    """The batches an epoch of ``iters_per_epoch`` draws under ``world`` processes: a step draws one on each, and
+    the loop's epoch order leaves out a tail short of a step (``loop.epoch_order``), as for the classifier."""
+    return iters_per_epoch - iters_per_epoch % world
+
+
 OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces")  # what the run's end writes and measures
 EVAL_FACES = 400
 
@@ -621,24 +627,28 @@ def main(args: argparse.Namespace) -> int:
     task = CycleGANTask(a, b, net_cfg, run_cfg, out)
     epochs = run_cfg["n_epochs"] + run_cfg["n_epochs_decay"]
     if main_rank:
-        steps = run_cfg["iters_per_epoch"] // world
-        shared = "" if world == 1 else f" of {world} processes (each draws a batch: {run_cfg['iters_per_epoch']} batches)"
-        print(f"{epochs} epochs × {steps} steps{shared}, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
+        iters = run_cfg["iters_per_epoch"]
+        drawn = epoch_batches(iters, world)
+        if drawn != iters and not args.export_only:  # as the classifier's epochs leave a tail short of a step
+            fix = "" if args.resume else f" (give --iters-per-epoch {drawn} or {drawn + world}, a multiple of {world})"
+            print(f"note: an epoch of {iters} batches is not a multiple of the {world} processes, each of which draws "
+                  f"a batch a step: each epoch draws {drawn}, and the last {iters - drawn} is left out{fix}")
+        shared = "" if world == 1 else f" of {world} processes (each draws a batch: {drawn} batches an epoch)"
+        print(f"{epochs} epochs × {drawn // world} steps{shared}, batch {run_cfg['batch_size']}, preset {net_cfg.preset}")
     if args.export_only:
         state = load_checkpoint(out, "cyclegan")
         # as a resume does: a card had given a domain's count of today for weights trained on fewer images
         check_same_data(state.get("data"), data_counts(task), out / CHECKPOINT)
         for k, m in task.modules().items():
             m.load_state_dict(state["modules"][k])
-        steps = state["step"]
     else:
         loop_cfg = loop_config_from_args(args, out, epochs, run_cfg["batch_size"], run_cfg["seed"],
                                          checkpoint_every=args.checkpoint_every)
         status = run_for_cli(task, loop_cfg)
         if status is not None:
             return status  # stopped, or not rank 0 (which exports)
-        steps = load_checkpoint(out)["step"]
-    from training.tasks.cyclegan_report import finish  # lazy: export pulls in onnx
+        state = load_checkpoint(out)
+    from training.tasks.cyclegan_report import finish, trained_progress  # lazy: export pulls in onnx
 
-    finish(task, domains, out, name, steps, args)
+    finish(task, domains, out, name, trained_progress(state, run_cfg["batch_size"]), args)
     return 0

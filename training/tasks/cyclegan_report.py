@@ -170,7 +170,36 @@ def export_generator(net, size: int, path: Path, card) -> dict[str, float]:
     return diffs
 
 
-def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) -> Path:
+def trained_progress(state: dict, batch_size: int) -> dict:
+    """How far the checkpoint ``state`` trained, for the card: its optimiser steps, and the batches and images it
+    drew, all processes together (its samples; checkpoints from before multi-process training count one process's
+    batches), and its completed epochs."""
+    samples = int(state.get("samples", state["step"] * batch_size))
+    return {"steps": int(state["step"]), "samples": samples, "epoch": int(state["epoch"]),
+            "in_epoch": int(state.get("samples_in_epoch", 0))}
+
+
+def training_counts(progress: dict, cfg: dict) -> dict:
+    """The card's count of what was trained: iterations are the batches drawn (one per process per step, so the
+    same images count alike whatever the process count), images_seen_per_domain the images drawn from each domain,
+    and steps the optimiser steps (a step of N processes draws N batches). Under N processes an epoch draws a
+    multiple of N batches; a finished run that drew other than its schedule's epochs × iters_per_epoch says so."""
+    bs = cfg["batch_size"]
+    iterations = progress["samples"] // bs
+    counts: dict = {"iterations": iterations, "steps": progress["steps"], "images_seen_per_domain": progress["samples"]}
+    schedule = {k: cfg[k] for k in ("n_epochs", "n_epochs_decay", "iters_per_epoch", "batch_size", "lr")}
+    epochs = cfg["n_epochs"] + cfg["n_epochs_decay"]
+    finished = progress["epoch"] >= epochs and not progress["in_epoch"]
+    if finished and iterations != epochs * cfg["iters_per_epoch"]:
+        schedule["batches_drawn"] = (f"{iterations} in {epochs} epochs, not {epochs} × {cfg['iters_per_epoch']}: a step "
+                                     "of N processes draws a batch on each, and an epoch under N processes draws the "
+                                     "largest multiple of N batches up to iters_per_epoch")
+    counts["schedule"] = schedule
+    return counts
+
+
+def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, args) -> Path:
+    """Export and measure the trained filter; ``progress``: ``trained_progress`` of the checkpoint it comes from."""
     cfg, size = task.config, task.net_cfg.size
     for m in task.modules().values():
         m.cpu().eval()
@@ -181,8 +210,7 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, steps: int, args) 
                      "composition": domains.a.composition.to_dict(), **domains.a.notes},
         "domain_b": {"name": domains.b.name, "n_train": len(task.b.train),
                      "composition": domains.b.composition.to_dict(), **domains.b.notes},
-        "iterations": int(steps), "images_seen_per_domain": int(steps) * cfg["batch_size"],
-        "schedule": {k: cfg[k] for k in ("n_epochs", "n_epochs_decay", "iters_per_epoch", "batch_size", "lr")},
+        **training_counts(progress, cfg),
         "preset": task.net_cfg.preset, "architecture": cfg["net"], "seed": cfg["seed"],
         "augmentation": "horizontal flip only", "command": cfg["command"], "resumes": cfg.get("resumes", []),
         # --export-only writes a new card for old weights: its commit and date are the export's, so it says so
