@@ -188,3 +188,20 @@ def test_condition_labels_that_do_not_fit_the_input_are_refused_at_load(tmp_path
     with pytest.raises(BiasMirrorError) as err:
         load_model(path)
     assert str(err.value).startswith(f"{path}: invalid model card") and says in str(err.value), str(err.value)
+
+
+def test_the_audit_keeps_apart_conditions_whose_names_differ_only_in_punctuation(tmp_path, tiny_models, faces_dir):
+    """The cache named a condition by its letters and digits, "_" for the rest: "tone-1" and "tone+1" shared one
+    file, and the second audit into the same --out reported the first condition's shifts under its own name."""
+    from tests.conftest import make_conditional_filter
+
+    signs = make_conditional_filter(tmp_path / "signs.onnx", gains={"tone-1": 0.8, "tone+1": 1.2}, name="signs")
+    out = tmp_path / "audit"
+
+    def mean_delta_ita(condition: str) -> float:
+        argv = ["audit", "--dataset", f"folder:{faces_dir}", "--classifier", str(tiny_models["classifier"]),
+                "--filter", str(signs), "--condition", condition, "--out", str(out), "--no-progress", "--threads", "1"]
+        assert main.main(argv) == 0
+        return json.loads((out / "report.json").read_text())["filter"]["overall"]["delta_ita"]["mean"]["value"]
+
+    assert mean_delta_ita("tone-1") < 0 < mean_delta_ita("tone+1")

@@ -1,6 +1,7 @@
 """Run the pipeline's batch API over what the cache lacks, and read every face back as a flat row."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ class Collector:
         self.base = cache.component(f"base-{self.suffix}-{via}")
         fh = models.hashes.get("__filter__", "")[:16]
         if filter_condition is not None:  # another condition, other outputs
-            fh += "-c" + "".join(ch if ch.isalnum() else "_" for ch in filter_condition)
+            fh += condition_key(filter_condition)
         self.fcomp = cache.component(f"filter-{fh}-{self.suffix}") if models.filter else None
         self.ccomp = {n: cache.component(f"clf-{models.hashes[n][:16]}-{self.suffix}") for n in models.classifiers}
         self.cfcomp = {n: cache.component(f"clf-{models.hashes[n][:16]}-on-{fh}-{self.suffix}")
@@ -194,6 +195,13 @@ class Collector:
                     row["clf"][n] = c
                 rows.append(row)
         return rows, images
+
+
+def condition_key(condition: str) -> str:
+    """A filter condition's part of a cache file's name: readable, and told apart by a hash of the label, since
+    "tone-1" and "tone+1" read the same once made file-safe, and the second audit had reused the first's results."""
+    safe = "".join(ch if ch.isalnum() else "_" for ch in condition)[:32]
+    return f"-c{safe}-{hashlib.sha256(condition.encode()).hexdigest()[:8]}"
 
 
 def _p_female(pred) -> float | None:
