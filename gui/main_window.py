@@ -155,8 +155,10 @@ class MainWindow(QMainWindow):
         self.models.log_path = log_path
         self.models.models_changed.connect(self._models_changed)
         active = self.models.active_filter()
-        self.filter_condition = self._condition_for(
-            active, filter_condition or st.get(self.qs, "filter_condition", "", str) or None)
+        # the saved condition was the saved filter's: a --filter session runs its filter's first, as run and audit
+        # do (a condition saved for another filter of the same labels had been run without a word)
+        saved = None if self.filter_chosen else st.get(self.qs, "filter_condition", "", str) or None
+        self.filter_condition = self._condition_for(active, filter_condition or saved)
         if filter_condition is not None and self.filter_condition != filter_condition:  # the last session's filter
             why = ("no filter runs" if active is None else f"filter '{active.name}' takes no condition"
                    if not active.condition_labels else

@@ -205,3 +205,31 @@ def test_the_audit_keeps_apart_conditions_whose_names_differ_only_in_punctuation
         return json.loads((out / "report.json").read_text())["filter"]["overall"]["delta_ita"]["mean"]["value"]
 
     assert mean_delta_ita("tone-1") < 0 < mean_delta_ita("tone+1")
+
+
+def test_a_filter_given_on_the_command_line_runs_its_first_condition_not_one_saved_for_another(qtbot, tmp_path,
+                                                                                                tiny_models,
+                                                                                                monkeypatch):
+    """`app --filter F` without --condition ran the condition saved with the last session's filter, where run and
+    audit run F's first: another filter of the same labels opened on 'lighter' without a word."""
+    from gui import settings as st
+    from gui.main_window import MainWindow
+    from tests.conftest import make_conditional_filter
+
+    monkeypatch.setenv("BIASMIRROR_SETTINGS", str(tmp_path / "settings.ini"))
+    cls = [load_model(tiny_models["classifier"])]
+    conditional = load_model(tiny_models["conditional"], "filter")
+    other = load_model(make_conditional_filter(tmp_path / "other.onnx", name="other"), "filter")
+    w = MainWindow(None, cls, [conditional], [])  # a session without --filter leaves its choice saved
+    qtbot.addWidget(w)
+    try:
+        w.condition_combo.setCurrentText("lighter")
+        qtbot.waitUntil(lambda: st.get(w.qs, "filter_condition", "", str) == "lighter", timeout=5000)
+    finally:
+        w.shutdown()
+    w = MainWindow(None, cls, [conditional, other], [], filter_override=other)
+    qtbot.addWidget(w)
+    try:
+        assert w.pipeline.config.filter_condition is None and w.condition_combo.currentText() == "darker"
+    finally:
+        w.shutdown()
