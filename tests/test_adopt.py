@@ -450,3 +450,52 @@ def test_the_command_line_adopts_and_run_hosts_both_kinds(tmp_path, tiny_utk, ca
         table = list(csv.DictReader(fh))
     assert table and all(r["filter"] == "f_bm" for r in table)
     assert all(r["p_female[their-classifier]"] and r["delta_p_female[their-classifier]"] for r in table)
+
+
+def test_a_model_whose_external_data_file_is_missing_is_refused_by_name(tmp_path, tiny_utk):
+    """A model saved with its weights in a .data file, given without it, crashed adopt with onnx's ValidationError
+    (a traceback) where run says it is not a readable ONNX model."""
+    import onnx
+
+    src = tmp_path / "ext.onnx"
+    onnx.save(onnx.load(str(export(BrightnessNet(), tmp_path / "whole.onnx"))), str(src), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="ext.onnx.data", size_threshold=0)
+    (tmp_path / "ext.onnx.data").unlink()
+    with pytest.raises(BiasMirrorError, match=r"not a readable ONNX model: its weights are kept in an external data "
+                                              r"file, .*ext\.onnx\.data, which does not exist") as err:
+        adopt(src, tmp_path / "adopted.onnx", "classifier", value_range="unit", dataset=f"utkface:{tiny_utk.parent}",
+              n=8, force=True, echo=quiet)
+    assert str(err.value).startswith(f"{src}: ") and str(tmp_path / "ext.onnx.data") in str(err.value)
+    assert not (tmp_path / "adopted.onnx").exists()
+
+
+def test_a_card_that_run_refuses_is_replaced_and_a_card_it_takes_is_not(tmp_path, tiny_utk, tiny_models):
+    """A file whose card had lost its labels was refused by adopt as "already carries a Bias Mirror card: the app,
+    run and audit take it as it is", while run refused it: "invalid model card"."""
+    import json
+
+    import onnx
+
+    good = tiny_models["classifier"]  # random weights, labels male,female: the label order is a coin toss, so forced
+    kw = dict(labels=["male", "female"], value_range="byte", dataset=f"utkface:{tiny_utk.parent}", n=8, force=True)
+    with pytest.raises(BiasMirrorError, match="already carries a Bias Mirror card: the app, run and audit take it"):
+        adopt(good, tmp_path / "again.onnx", "classifier", echo=quiet, **kw)
+    proto = onnx.load(str(good))
+    for p in proto.metadata_props:
+        if p.key == "model_card":
+            card = json.loads(p.value)
+            del card["labels"]
+            p.value = json.dumps(card)
+    bad = tmp_path / "bad.onnx"
+    onnx.save(proto, str(bad))
+    with pytest.raises(BiasMirrorError, match="invalid model card: a classifier needs at least two labels"):
+        load_model(bad)  # as run, the audit and the app load it
+    lines: list[str] = []
+    out = adopt(bad, tmp_path / "fixed.onnx", "classifier", echo=lines.append, **kw)
+    assert any(line.startswith(f"{bad}: this file carries a Bias Mirror card, but the app, run and audit refuse it "
+                               "(invalid model card: a classifier needs at least two labels)") and "replaces" in line
+               for line in lines), lines
+    fixed = load_model(out, "classifier")
+    assert fixed.card.labels == ["male", "female"] and fixed.card.training["adopted"]["from"] == "bad.onnx"
+    faces = faces_of(tiny_utk)
+    assert np.abs(fixed.predict(faces)[0] - load_model(good).predict(faces)[0]).max() < 1e-5  # the same model

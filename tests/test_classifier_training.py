@@ -950,3 +950,90 @@ def test_compare_does_not_reuse_a_variant_trained_on_data_changed_since(tmp_path
     assert main.main(base) == 2
     assert "the training data is not what this run started on" in capsys.readouterr().err
     assert (cmp / "comparison.json").read_text() == written
+
+
+def _card_trained_on(tmp_path, name: str, root, dataset: str = "utkface") -> Path:
+    """A tiny untrained classifier whose card says it was trained on the train split of ``root``, as the trainer's
+    cards say."""
+    net = CamClassifier(ClassifierConfig(size=32, width=8)).eval()
+    training = {"dataset": dataset, "dataset_root": str(root), "split": "train (a stable hash of file name, 80/10/10)",
+                "filters": {"min_age": 18}}
+    path = tmp_path / f"{name}.onnx"
+    export_classifier(net, 32, path, classifier_card(name, 32, ["male", "female"], net.cam_grid(), "m", training, {}))
+    return path
+
+
+def test_evaluate_names_the_split_and_warns_of_faces_the_model_was_trained_on(tmp_path, capsys):
+    """`train evaluate --split train` printed tables without naming the split or the dataset (only --json said it),
+    and without a word that these were the faces its card says it was trained on."""
+    import shutil
+
+    from inference.datasets import read_spec, select, split_of
+    from tests.test_cyclegan import write_utk
+
+    data = write_utk(tmp_path / "UTKFace", per_cell=4, ages=(30,))
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path)  # the card's root spelled another way: resolved, it is the same folder
+    model = _card_trained_on(tmp_path, "seen", link / "UTKFace")
+    elsewhere = tmp_path / "other" / "UTKFace"  # another UTKFace, none of whose faces it was trained on
+    write_utk(elsewhere, per_cell=1, ages=(30,))
+    for p in elsewhere.iterdir():
+        p.rename(p.with_name(p.name.replace("_20170101", "_20180101")))
+    n_train = sum(split_of(s) == "train" for s in select(read_spec(f"utkface:{data}").samples, labelled=True))
+    assert 0 < n_train < 40
+
+    def evaluate(split, dataset=data):
+        out = tmp_path / "ev.json"
+        assert main.main(["train", "evaluate", "--model", str(model), "--dataset", f"utkface:{dataset}",
+                          "--split", split, "--json", str(out)]) == 0
+        return capsys.readouterr().out, json.loads(out.read_text())["evaluated"]
+
+    out, evaluated = evaluate("train")
+    assert f"evaluating split 'train' of utkface at {data}: {n_train} labelled face(s) aged 18 or more" in out
+    assert "WARNING: these are faces seen (seen.onnx) was trained on (its card: the train split of utkface at " \
+           f"{link / 'UTKFace'}): its accuracy here overstates how it does on faces it has not seen" in out
+    assert f"; on faces it was trained on ({n_train} of {n_train}): overstated" in out
+    assert evaluated["split"] == "train" and evaluated["faces_trained_on"] == {"seen (seen.onnx)": n_train}
+    out, evaluated = evaluate("all")
+    assert f"evaluating every split (--split all) of utkface at {data}: 40 labelled face(s)" in out
+    assert f"WARNING: {n_train} of the 40 faces evaluated are faces seen (seen.onnx) was trained on" in out
+    for split in ("val", "test"):  # held out: its card records val as measured, not as what chose its weights
+        out, evaluated = evaluate(split)
+        assert f"evaluating split '{split}' of utkface at {data}" in out
+        assert "trained on" not in out and evaluated["faces_trained_on"] == {}
+    out, evaluated = evaluate("train", elsewhere)  # another dataset of the same kind, sharing no file name
+    assert f"evaluating split 'train' of utkface at {elsewhere}" in out and "trained on" not in out
+    copy = tmp_path / "copy" / "UTKFace"  # a copy: its file names are those of the faces it was trained on
+    shutil.copytree(data, copy)
+    out, evaluated = evaluate("train", copy)
+    assert f"note: {n_train} of the {n_train} faces evaluated share a file name with a face of the train split seen " \
+           f"(seen.onnx) was trained on (its card: utkface at {link / 'UTKFace'})" in out
+    assert evaluated["faces_trained_on"] == {}  # not sure: the JSON records only the very folder
+
+
+def test_evaluate_blames_a_model_without_finite_outputs_not_the_images(tmp_path, tiny_utk, capsys, caplog):
+    """A model trained to NaN read every face and predicted none: `train evaluate` called all its faces unreadable
+    images and ended "none of the 11 face(s) could be read"."""
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(make_classifier(tmp_path / "c.onnx")))
+    for init in proto.graph.initializer:  # its weights diverged: every float one NaN
+        w = numpy_helper.to_array(init)
+        if w.dtype == np.float32:
+            init.CopyFrom(numpy_helper.from_array(np.full_like(w, np.nan), init.name))
+    nan = tmp_path / "nan.onnx"
+    onnx.save(proto, str(nan))
+    assert np.isnan(load_model(nan).predict(np.zeros((1, 32, 32, 3), np.uint8))[0]).all()
+    capsys.readouterr()
+    assert main.main(["train", "evaluate", "--model", str(nan), "--dataset", f"utkface:{tiny_utk}", "--split",
+                      "all"]) == 2
+    err = capsys.readouterr().err
+    # one image of tiny_utk is corrupt, and is said to be; the 160 read are not
+    assert "1 unreadable image(s) skipped" in caplog.text and "160 unreadable" not in caplog.text
+    assert f"error: {nan}: model tiny-classifier (nan.onnx) gave no finite P(female) on any of the 160 face(s) " \
+           "read: its training diverged?" in err
+    assert "could be read" not in err
+    # beside a sound model, it is still the broken one that is named
+    assert main.main(["train", "evaluate", "--model", str(tmp_path / "c.onnx"), "--model", str(nan), "--dataset",
+                      f"utkface:{tiny_utk}", "--split", "all"]) == 2
+    assert f"error: {nan}: model tiny-classifier#2 (nan.onnx) gave no finite P(female)" in capsys.readouterr().err

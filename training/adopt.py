@@ -22,10 +22,13 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
   softmax of the head's output (a sigmoid where it has one output).
 - Where the faces are labelled, the classifier's accuracy is measured with ``--labels`` as given and swapped:
   labels in the wrong order are the commonest mistake, and are refused.
+- A file that carries a Bias Mirror card is refused where run, the audit and the app take it as it is; where they
+  refuse its card, adopt says why and wraps it as it would a file without one, the card it writes replacing the old.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 import tempfile
@@ -104,18 +107,49 @@ class Encoding:
 
 # --- reading the model ----------------------------------------------------------
 
-def read_onnx(path: Path) -> onnx.ModelProto:
+# onnx's checker, where a weight kept in an external data file cannot be read from it
+_EXTERNAL_DATA = re.compile(r"should be stored in (.+), but it is not (?:a )?regular file")
+
+
+def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProto:
+    """The model, without a Bias Mirror card: a file whose card run, audit and the app take is refused; one whose
+    card they refuse is said to be so, and its card is left out, for the adopted file's to replace."""
     if not path.is_file():
         raise BiasMirrorError("no such model file", path)
     try:
         model = onnx.load(str(path))
+    except onnx.checker.ValidationError as exc:  # an external data file missing (onnx's checker reads the path)
+        if m := _EXTERNAL_DATA.search(str(exc)):
+            raise BiasMirrorError(f"not a readable ONNX model: its weights are kept in an external data file, {m[1]}, "
+                                  "which does not exist (or is not a regular file): put that file where the model "
+                                  "says, or re-export the model with its weights inside it", path) from exc
+        raise BiasMirrorError(load_failure(str(exc).strip()), path) from exc
     except (DecodeError, ValueError, OSError) as exc:
         raise BiasMirrorError(load_failure(str(exc)), path) from exc
     if not model.graph.node:
         raise BiasMirrorError(load_failure("it has no graph"), path)
     if any(p.key == METADATA_KEY for p in model.metadata_props):
-        raise BiasMirrorError("this file already carries a Bias Mirror card: the app, run and audit take it as it is", path)
+        refused = refusal(path)
+        if refused is None:
+            raise BiasMirrorError("this file already carries a Bias Mirror card: the app, run and audit take it as it "
+                                  "is", path)
+        echo(f"{path}: this file carries a Bias Mirror card, but the app, run and audit refuse it ({refused}): it is "
+             "adopted anew, and the card written replaces its old one (whose training record and figures are not "
+             "carried over)")
+        keep = [p for p in model.metadata_props if p.key != METADATA_KEY]
+        del model.metadata_props[:]
+        model.metadata_props.extend(keep)
     return model
+
+
+def refusal(path: Path) -> str | None:
+    """Why the app, run and the audit refuse the carded file at ``path`` (its card, or the card against its graph),
+    as they load it; None where they take it."""
+    try:
+        load_model(path, None, RuntimeConfig(provider="cpu"))
+    except BiasMirrorError as exc:
+        return exc.message
+    return None
 
 
 def _dims(value: onnx.ValueInfoProto) -> list[int | None]:
@@ -414,7 +448,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
         raise BiasMirrorError("--std has a zero: every channel needs a spread to divide by")
     if kind == "classifier" and len(set(labels)) != len(labels):  # male,male made a card no measure could read
         raise BiasMirrorError(f"--labels {','.join(labels)} names a label twice: give each output its own label")
-    model = read_onnx(src)
+    model = read_onnx(src, echo)
     src_in, src_cond = model_inputs(model, src)
     check_conditions(src_cond, kind, list(conditions), src)
     layout = layout_of(src_in, layout, src)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from inference import strict_json
 from inference.arg_checks import check_output_file, data_folders, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import comparison_line
-from inference.datasets import SPLITS, Sample, open_dataset, select
+from inference.datasets import SPLITS, DatasetRead, Sample, open_dataset, select, split_of
 from inference.defaults import load_classifiers
 from inference.errors import BiasMirrorError
 from inference.metrics import GroupedMetrics, disaggregate, format_table
@@ -32,20 +33,32 @@ DEFAULT_MIN_AGE = 18  # train classifier's default, and evaluate's where the mod
 log = logging.getLogger(__name__)
 
 
-def predict_samples(model: Classifier, samples: list[Sample], batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """P(female) per sample (NaN where the image cannot be read) and a readable mask.
+def predict_read(model: Classifier, samples: list[Sample], batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """P(female) per sample (NaN where the image cannot be read, or the model gave no finite output) and a mask of
+    the images that were read: a model trained to NaN reads every image and predicts none, which is the model's
+    failure, not the images'.
 
     Runs the pipeline's own batch API (whole image = face, crop at the model's
     size), so these numbers are the ones the audit and the app compute.
     """
     pipeline = FramePipeline([model], None, None, PipelineConfig(min_crop=model.size[0]))
     p = np.full(len(samples), np.nan)
+    read = np.zeros(len(samples), bool)
     results = pipeline.process_images([s.path for s in samples], batch)
     for i, (_path, result, _error) in enumerate(tqdm(results, total=len(samples), desc=f"evaluating {model.name}",
                                                       unit="img", mininterval=2)):
         if result is not None:
+            read[i] = True
             p[i] = result.faces[0].original.classifiers[model.name].p_female
-    return p, ~np.isnan(p)
+    p[~np.isfinite(p)] = np.nan  # an infinite P(female) is no more a prediction than NaN
+    return p, read
+
+
+def predict_samples(model: Classifier, samples: list[Sample], batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """P(female) per sample (NaN where the image cannot be read or the model gave no finite output) and a mask of
+    the finite ones (``predict_read`` tells the two apart)."""
+    p, _read = predict_read(model, samples, batch)
+    return p, np.isfinite(p)
 
 
 def _groups(samples: list[Sample]) -> dict[str, list[str]]:
@@ -89,13 +102,35 @@ def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict],
 
 def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[dict]]:
     """Per-group metrics of each model and their paired comparisons, from one pass of each model."""
-    predictions = {name: predict_samples(m, samples) for name, m in models.items()}
-    read = np.logical_and.reduce([ok for _, ok in predictions.values()]) if predictions else np.ones(len(samples), bool)
+    results, paired, _read, _no_finite = evaluate_read_models(models, samples)
+    return results, paired
+
+
+def evaluate_read_models(models: dict[str, Classifier], samples: list[Sample]
+                         ) -> tuple[dict[str, GroupedMetrics], list[dict], np.ndarray, dict[str, int]]:
+    """``evaluate_models``, with the mask of the images read and, per model, how many of the faces read got no
+    finite P(female) from it. Each is warned of apart: a model trained to NaN had its faces called unreadable."""
+    predictions, read = {}, np.ones(len(samples), bool)
+    for name, m in models.items():
+        p, seen = predict_read(m, samples)
+        predictions[name] = (p, np.isfinite(p))
+        read &= seen
     if not read.all():  # the tables count only the faces read: say which were left out
         log.warning("%s; %d of %d face(s) evaluated", unreadable_note([s.path for s in samples], read),
                     int(read.sum()), len(samples))
+    no_finite = {name: int((read & ~ok).sum()) for name, (_p, ok) in predictions.items()}
+    for name, k in no_finite.items():
+        if k and k < read.sum():  # none at all is main's error
+            log.warning("%s; its figures count only the faces it gave one for",
+                        no_finite_note(name, k, int(read.sum())))
     return ({name: grouped(p, ok, samples) for name, (p, ok) in predictions.items()},
-            paired_comparisons(predictions, samples))
+            paired_comparisons(predictions, samples), read, no_finite)
+
+
+def no_finite_note(name: str, k: int, n: int) -> str:
+    """'model NAME gave no finite P(female) on K of the N face(s) read: its training diverged?'"""
+    return (f"model {name} gave no finite P(female) on {'any of' if k == n else f'{k} of'} the {n} face(s) read: "
+            "its training diverged? (NaN or infinite outputs: the images were read)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -110,6 +145,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sample]:
+    return evaluation_read(dataset, split, min_age)[1]
+
+
+def evaluation_read(dataset: str, split: str, min_age: int | None) -> tuple[DatasetRead, list[Sample]]:
+    """The dataset read and its labelled faces of ``split`` (every split: "all") at the age bar, with notes on
+    what the filters left out."""
     read = open_dataset(dataset)
     if min_age is not None and read.samples and not any(s.age is not None for s in read.samples):
         raise BiasMirrorError(f"evaluating faces {ages_text(min_age)} needs ages, and this dataset has none: pass "
@@ -129,7 +170,56 @@ def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sa
         print(f"note: {hashed} of the {len(samples)} face(s) evaluated are in split '{split}' by a hash of their file "
               f"name, the dataset giving them no split (the folder has {len(select(read.samples, labelled=True))} "
               "labelled faces; --split all evaluates every one)")
-    return samples
+    return read, samples
+
+
+def split_text(split: str) -> str:
+    return "every split (--split all)" if split == "all" else f"split '{split}'"
+
+
+def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samples: list[Sample]
+               ) -> tuple[int, bool, str] | None:
+    """How many of ``samples`` are faces ``model`` was trained on by its card (the train split of the same
+    dataset, by its resolved root), whether that is sure, and the line that says so: a WARNING where the card names
+    this very dataset (sure); a note where it names another copy of the same kind whose train-split file names
+    the evaluated faces share (their split, by file name or the dataset's own labels, is the same in every copy;
+    a folder's split is its own labels file's, so another folder is not taken for it), or that is not here to
+    compare with. None where neither, or where none of the faces is in the train split.
+
+    Nothing is said of --split val: the classifier trainer exports its last (or weight-averaged) weights, and its
+    card records the val split as measured, not as used to choose them."""
+    training = model.card.training if isinstance(model.card.training, dict) else {}
+    said = training.get("split")
+    if split not in ("train", "all") or training.get("dataset") != read.name or not isinstance(said, str) \
+            or not said.startswith("train"):
+        return None
+    in_train = [s for s in samples if split_of(s) == "train"]
+    root = training.get("dataset_root")
+    overstates = "its accuracy here overstates how it does on faces it has not seen"
+    if isinstance(root, str) and os.path.realpath(root) == os.path.realpath(read.root):
+        if not in_train:
+            return None
+        which = ("these are faces" if len(in_train) == len(samples)
+                 else f"{len(in_train)} of the {len(samples)} faces evaluated are faces")
+        return len(in_train), True, (f"WARNING: {which} {name} was trained on (its card: the train split of "
+                                     f"{read.name} at {root}): {overstates}; --split test evaluates it on faces held "
+                                     "out from its training")
+    if read.name == "folder":
+        return None
+    if isinstance(root, str) and os.path.isdir(root):
+        there = set(os.listdir(root))
+        k = sum(os.path.basename(s.path) in there for s in in_train)
+        if not k:
+            return None
+        return k, False, (f"note: {k} of the {len(samples)} faces evaluated share a file name with a face of the train "
+                          f"split {name} was trained on (its card: {read.name} at {root}): where they are copies, it "
+                          "was trained on them, which flatters its accuracy here")
+    if not in_train:
+        return None
+    where = f"at {root}, not here to compare with" if isinstance(root, str) else "(its card does not say where)"
+    return len(in_train), False, (f"note: {name} was trained on the train split of {read.name} {where}; if "
+                                  f"{read.root} is a copy of it, {len(in_train)} of the {len(samples)} faces evaluated "
+                                  f"are faces it was trained on and {overstates}")
 
 
 _UNKNOWN = object()
@@ -179,23 +269,42 @@ def main(args: argparse.Namespace) -> int:
     min_age, notes = choose_min_age(args.min_age, models)
     for note in notes:
         print(note)
-    samples = evaluation_samples(args.dataset, args.split, min_age)
-    results, paired = evaluate_models(models, samples)
-    if all(r.overall["n"] == 0 for r in results.values()):  # tables of nan and exit 0 read as a success
+    read, samples = evaluation_read(args.dataset, args.split, min_age)
+    print(f"evaluating {split_text(args.split)} of {read.name} at {read.root}: {len(samples)} labelled face(s) "
+          f"{ages_text(min_age)}")
+    seen = {}
+    for name, model in models.items():
+        if (found := trained_on(name, model, read, args.split, samples)) is not None:
+            k, sure, line = found
+            print(line)
+            if sure:
+                seen[name] = k
+    results, paired, was_read, no_finite = evaluate_read_models(models, samples)
+    if not was_read.any():  # tables of nan and exit 0 read as a success
         raise BiasMirrorError(f"none of the {len(samples)} face(s) could be read, so nothing was evaluated",
                               args.dataset.partition(":")[2])
+    diverged = [name for name, k in no_finite.items() if k == was_read.sum()]
+    if diverged:  # a model trained to NaN: its own failure, not the images' (they had been called unreadable)
+        notes = [no_finite_note(name, no_finite[name], int(was_read.sum())) for name in diverged]
+        if len(diverged) == 1:
+            raise BiasMirrorError(f"{notes[0]}, so it was not evaluated", models[diverged[0]].path)
+        raise BiasMirrorError("; ".join(f"{models[name].path}: {note}" for name, note in zip(diverged, notes))
+                              + ", so they were not evaluated")
     for grouping in GROUPINGS:
         print(format_table(results, grouping), end="\n\n")
     for name, r in results.items():
         worst = r.worst("gender×race")
         if worst:
             print(f"{name}: overall {r.overall['accuracy']['value']:.4f}; worst gender×race group {worst[0]} "
-                  f"{worst[1]['accuracy']['value']:.4f} (n={worst[1]['n']})")
+                  f"{worst[1]['accuracy']['value']:.4f} (n={worst[1]['n']})"
+                  + (f"; on faces it was trained on ({seen[name]} of {len(samples)}): overstated"
+                     if name in seen else ""))
     for line in paired_lines(paired):
         print(line)
     if args.json:
         # which faces were evaluated: the age bar may come from the cards, so the file must say it
-        evaluated = {"dataset": args.dataset, "split": args.split, "min_age": min_age}
+        evaluated = {"dataset": args.dataset, "root": read.root, "split": args.split, "min_age": min_age,
+                     "faces_trained_on": seen}
         path = Path(args.json)  # its folders are made as the other --json outputs' are
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(evaluation_json(results, paired, {"evaluated": evaluated}))
