@@ -15,6 +15,7 @@ Subcommand modules are imported lazily so that start-up and --help stay fast.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
@@ -121,9 +122,10 @@ def _chosen_module(argv: list[str]) -> tuple[str, list[str]] | None:
 
 
 def nested_command_problem(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
-    """Why argv cannot run, where an option of plain bench or doctor is misspelled, or a WHAT comes after its options
-    (`doctor --no-gpu-probe train`): argparse then took it for the WHAT without that command's own options, and it
-    ran with them missing, to a traceback. None where the WHAT, if any, follows its command at once."""
+    """Why argv cannot run, where a WHAT of bench or doctor comes after its options (`doctor --no-gpu-probe train`):
+    argparse then took it for the WHAT without that command's own options, and it ran with them missing, to a
+    traceback. None where the WHAT, if any, follows its command at once. A misspelled option, of these commands as of
+    any other, is unknown_option_problem's."""
     words = [a for a in argv if not a.startswith("-")]
     if not words or words[0] not in NESTED:
         return None
@@ -141,12 +143,61 @@ def nested_command_problem(parser: argparse.ArgumentParser, argv: list[str]) -> 
         if argv[i] in names and not is_value_of(argv[i - 1]):
             return (f"put '{argv[i]}' right after '{command}' (main.py {command} {argv[i]} …): the options before it "
                     f"are plain `{command}`'s, not its own")
-    known = {s for a in _subparser(parser, command)._actions for s in a.option_strings}
-    for option in (a.partition("=")[0] for a in argv[start + 1:] if a.startswith("--") and a != "--"):
-        if not any(s.startswith(option) for s in known):
-            # its value was then taken for the WHAT: "argument WHAT: invalid choice: '/tmp'" for `bench --soruce /tmp`
-            return f"unrecognized option {option} (main.py {command} --help lists them)"
     return None
+
+
+def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.ArgumentParser, list[str], int] | None:
+    """The parser of the command argv runs (a subcommand's, as _chosen_module finds it), its words (["train",
+    "classifier"]) and the index in argv of the last of them; None where argv names no command argparse knows."""
+    chosen = _chosen_module(argv)
+    if chosen is None:
+        return None
+    p, end = parser, -1
+    for part in chosen[1]:
+        p, end = _subparser(p, part), argv.index(part, end + 1)
+    return p, chosen[1], end
+
+
+def unknown_option_problem(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """'unrecognized option --datset (did you mean --dataset? …)' for the first option after the command that its
+    parser does not know (nor as an abbreviation, as argparse reads one), or None. argparse says "the following
+    arguments are required: --dataset" before it reports unknown ones, so `audit --datset X` never heard of its
+    typo; and plain bench and doctor took a misspelled option's value for their WHAT ("argument WHAT: invalid
+    choice: '/tmp'" for `bench --soruce /tmp`)."""
+    found = _command_parser(parser, argv)
+    if found is None:
+        return None
+    command, words, end = found
+    after = argv[end + 1:]
+    if "--" in after:
+        after = after[:after.index("--")]  # positional values from here on
+    if "-h" in after or "--help" in after:
+        return None  # argparse prints the help before it would refuse anything
+    known = [s for a in command._actions for s in a.option_strings if s.startswith("--")]
+    for option in (a.partition("=")[0] for a in after if a.startswith("--") and len(a) > 2):
+        if not any(s.startswith(option) for s in known):
+            if any(s.startswith(option) for a in parser._actions for s in a.option_strings if s.startswith("--")):
+                return f"{option} is main.py's own option: give it before the command (main.py {option} {words[0]} …)"
+            # compared without the dashes every option shares, which had made --bogus "close" to --out
+            close = difflib.get_close_matches(option[2:], [s[2:] for s in known], n=1)
+            return (f"unrecognized option {option} (" + (f"did you mean --{close[0]}? " if close else "")
+                    + f"main.py {' '.join(words)} --help lists them)")
+    return None
+
+
+def unknown_command_problem(argv: list[str]) -> str | None:
+    """"unknown command 'trian' (did you mean 'train'?) — commands: …" where the first word after the global flags
+    is no command; None otherwise. The app takes no bare word (its arguments are all options), so such a word was
+    handed to the app (_default_to_app), which refused it as "unrecognized arguments" without naming a command."""
+    i = 0
+    while i < len(argv) and argv[i] in ("-v", "--verbose"):
+        i += 1
+    names = [*(name for name, _, _ in COMMANDS), "train"]
+    if i >= len(argv) or argv[i].startswith("-") or argv[i] in names:
+        return None
+    close = difflib.get_close_matches(argv[i], names, n=1)
+    return (f"unknown command '{argv[i]}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+            + f" — commands: {', '.join(names)}")
 
 
 def torchrun_problem(args: argparse.Namespace, env: dict[str, str] | None = None) -> str | None:
@@ -205,11 +256,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    argv = _default_to_app(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser(argv)
-    problem = nested_command_problem(parser, argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    problem = unknown_command_problem(given)
     if problem:
-        parser.error(problem)
+        build_parser([]).error(problem)
+    argv = _default_to_app(given)
+    parser = build_parser(argv)
+    problem = nested_command_problem(parser, argv) or unknown_option_problem(parser, argv)
+    if problem:
+        found = _command_parser(parser, argv)
+        # the command's own usage where it is one (`main.py audit [-h] --dataset …`)
+        (found[0] if found and problem.startswith("unrecognized option") else parser).error(problem)
     args = parser.parse_args(argv)
     if hasattr(args, "_parser"):
         args._given = given_options(parser, args._parser, argv)

@@ -282,3 +282,71 @@ def test_doctor_cards_tables_keep_their_columns_for_gender_by_race_groups(capsys
     for table in tables:
         cells = [len(re.split(r"(?<!\\)\|", ln)) for ln in table]
         assert cells == [cells[0]] * len(cells), table
+
+
+def test_a_mistyped_command_is_named_with_the_commands(capsys):
+    """`main.py trian classifier` went to the app, which said "unrecognized arguments: trian classifier"."""
+    for argv in (["trian", "classifier"], ["-v", "trian"]):
+        with pytest.raises(SystemExit) as exc:
+            main.main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2, err
+        assert ("error: unknown command 'trian' (did you mean 'train'?) — commands: app, run, audit, bench, doctor, "
+                "train") in err
+    assert main.unknown_command_problem(["--source", "x"]) is None  # no command: the app, as before
+    with pytest.raises(SystemExit) as exc:
+        main.main(["--source", "x", "--help"])
+    assert exc.value.code == 0 and "usage: main.py app" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,option,close", [
+    (["audit", "--datset", "utkface:/nonexistent", "--out", "x"], "--datset", "--dataset"),
+    (["train", "classifier", "--datset=utkface:/nonexistent", "--out", "x"], "--datset", "--dataset"),
+    (["run", "--source", "x", "--bogus-flag"], "--bogus-flag", None),
+])
+def test_an_unknown_option_is_named_before_a_missing_required_one(argv, option, close, capsys):
+    """argparse reports missing required options first: `audit --datset X` said only that --dataset is required."""
+    with pytest.raises(SystemExit) as exc:
+        main.main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"unrecognized option {option} (" in err and "required" not in err, err
+    assert (f"did you mean {close}?" in err) if close else "did you mean" not in err
+    assert f"main.py {argv[0]}" in err and "--help lists them" in err
+
+
+def test_the_summary_of_an_audit_of_no_readable_image_points_at_the_unreadable_list(tmp_path, tiny_models, capsys):
+    """It said "No faces were found … see the list of images without a face", a list left empty: the images were
+    listed as unreadable."""
+    import json
+
+    utk = tmp_path / "utk"
+    utk.mkdir()
+    for i in range(3):
+        (utk / f"2{i}_{i % 2}_0_2017010100000000{i}.jpg.chip.jpg").write_bytes(b"not a jpeg %d" % i)
+    out = tmp_path / "out"
+    code = main.main(["audit", "--dataset", f"utkface:{utk}", "--classifier", str(tiny_models["classifier"]),
+                      "--no-filter", "--no-progress", "--no-html", "--threads", "1", "--out", str(out)])
+    report = json.loads((out / "report.json").read_text())
+    summary = " ".join(report["summary"])
+    assert code == 2 and report["audit"]["labelled"] and len(report["images"]["unreadable"]) == 3
+    assert "None of the 3 image(s) could be read" in summary and "list of unreadable images" in summary
+    assert "images without a face" not in summary and "No faces were found" not in summary
+    capsys.readouterr()
+
+
+def test_the_summary_of_no_face_found_names_both_lists_where_some_images_were_unreadable():
+    from inference.audit.summary import summary_lines
+
+    report = {"audit": {"dataset": "folder:x", "labelled": False}, "detection": None,
+              "images": {"n_images": 3, "n_faces": 0, "n_with_faces": 0, "no_face": ["a.png", "b.png"],
+                         "unreadable": [{"file": "c.png", "error": "unreadable"}]}}
+    line = summary_lines(report)[-1]
+    assert line.startswith("No faces were found in any of the 2 readable image(s), and 1 could not be read")
+    assert "list of images without a face and the list of unreadable images" in line
+
+
+def test_main_pys_own_option_after_the_command_is_told_where_it_goes(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main.main(["audit", "--verbose", "--dataset", "folder:x", "--out", "y"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--verbose is main.py's own option: give it before the command" in err, err

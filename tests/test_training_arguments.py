@@ -636,3 +636,64 @@ def test_the_teachers_agreement_is_said_by_rank_0_only(rank, said, tmp_path, mon
     assert run_cfg["teacher_label_agreement"] == 0.75  # computed on every rank alike
     out = capsys.readouterr().out
     assert ("teachers agree with the training labels on 75.0% of 4 faces" in out) == said, out
+
+
+@pytest.mark.parametrize("option,value,why", [
+    ("--name", "foo", "resnet-unbalanced"), ("--compose", "target", "--compose balanced"), ("--by", "race", "gender"),
+    ("--target", "female:0.5,male:0.5", "--target"), ("--export-to", "x.onnx", "balanced/model.onnx"),
+])
+def test_compare_refuses_the_options_it_sets_for_each_variant(option, value, why, tmp_path, capsys):
+    """compare hides these and sets them per variant (_variant_args): given, they were silently overwritten."""
+    code, err = run(["train", "compare", "--dataset", f"utkface:{NOWHERE}", "--out", str(tmp_path / "cmp"),
+                     "--max-steps", "2", option, value], capsys)
+    assert code == 2 and f"train compare sets {option} itself, for each variant" in err and why in err, err
+    assert "UTKFace" not in err and not (tmp_path / "cmp").exists()  # refused before the data or --out
+
+
+@pytest.mark.parametrize("option, said", [
+    ("--lr", "Adam learning rate of the generators and discriminators: constant for --n-epochs, then linearly to 0 "
+             "over --n-epochs-decay (default 2e-4)"),
+    ("--batch-size", "images per domain per step (default 1, as in the paper)"),
+    ("--sample-every", "default 500"), ("--checkpoint-every", "default 500"), ("--eval-faces", "default 400"),
+    ("--min-domain-size", "default 200"), ("--seed", "random seed (default 0)"),
+    ("--device", "where to train: auto (the GPU where PyTorch sees one, else the CPU), cpu or cuda (default auto)"),
+    ("--threads", "CPU threads for torch (default: PyTorch's own)"),
+])
+def test_cyclegan_options_say_what_they_do_and_their_defaults(option, said, capsys, monkeypatch):
+    import re
+
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per entry
+    with pytest.raises(SystemExit):
+        main.main(["train", "cyclegan", "--help"])
+    out = capsys.readouterr().out
+    entries = {e.split()[0].rstrip(","): " ".join(e.split()) for e in re.split(r"\n  (?=-)", out) if e.strip()}
+    assert said in entries[option], entries[option]
+    parser = main.build_parser(["train", "cyclegan"])
+    defaults = vars(parser.parse_args(["train", "cyclegan", "--out", "x"]))
+    number = re.search(r"default ([\d.e-]+)", said)
+    if number:  # the default said is the one argparse gives
+        assert float(number.group(1)) == defaults[option[2:].replace("-", "_")]
+
+
+def test_a_training_run_that_fails_to_compile_on_the_cpu_suggests_no_gpu_only_mode():
+    """A run on a CPU-only machine was told to try '--compile cudagraphs on a GPU without Triton', which
+    check_compile_mode then refuses there."""
+    from types import SimpleNamespace
+
+    import torch
+    from torch._dynamo.exc import TorchDynamoException
+
+    from training import loop
+
+    class Failing:
+        def step(self, batch, ctx):
+            raise TorchDynamoException("No working C++ compiler found")
+
+    cfg = SimpleNamespace(compile="default")
+    with pytest.raises(BiasMirrorError) as failed:
+        loop.train_step(Failing(), None, SimpleNamespace(step=0, device=torch.device("cpu")), cfg)
+    assert "No working C++ compiler found" in str(failed.value) and "--compile off" in str(failed.value)
+    assert "cudagraphs" not in str(failed.value)
+    exc = TorchDynamoException("no Triton")
+    assert "--compile cudagraphs" in str(loop.compile_failure(exc, "default", 0, None, torch.device("cuda", 0)))
+    assert "on a GPU" not in str(loop.compile_failure(exc, "cudagraphs", 0, None, torch.device("cuda", 0)))

@@ -141,9 +141,12 @@ class Interrupted(KeyboardInterrupt):
 
 def add_run_arguments(p, out_help: str) -> None:
     """The arguments every trainer shares: where the run lives, and how the loop runs it."""
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--threads", type=thread_count, default=None, help="CPU threads for torch")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to train: auto (the GPU where PyTorch sees one, else the CPU), cpu or cuda "
+                        "(default %(default)s)")
+    p.add_argument("--threads", type=thread_count, default=None,
+                   help="CPU threads for torch (default: PyTorch's own)")
     add_cache_argument(p)
     p.add_argument("--out", required=True, help=out_help)
     p.add_argument("--name", help="model name in the card (default: the run folder's name)")
@@ -639,10 +642,17 @@ def training_wrapper(cfg: LoopConfig, dist: Dist, device: torch.device) -> Calla
     return wrap
 
 
-def compile_failure(exc: BaseException, mode: str, step: int, checkpoint: Path | None) -> BiasMirrorError | None:
+# The way out of a failed compile that only a run on a GPU can take (--compile cudagraphs needs CUDA).
+GPU_ONLY_ADVICE = ", or --compile cudagraphs on a GPU without Triton"
+
+
+def compile_failure(exc: BaseException, mode: str, step: int, checkpoint: Path | None,
+                    device: torch.device | None = None) -> BiasMirrorError | None:
     """The BiasMirrorError for a torch.compile failure (no Triton, no C++ compiler, an unsupported
     operation) at ``step`` (0-based) of a run whose last checkpoint is ``checkpoint`` (None: a run that keeps
-    none, such as a benchmark), or None when ``exc`` is not one."""
+    none, such as a benchmark), or None when ``exc`` is not one. --compile cudagraphs is offered only to a run on
+    a GPU (``device``; None: this machine's, where PyTorch sees one) and not as the way out of itself: a CPU-only
+    machine was told to try it, and check_compile_mode then refused it there."""
     if mode == "off":
         return None
     try:
@@ -658,8 +668,10 @@ def compile_failure(exc: BaseException, mode: str, step: int, checkpoint: Path |
     resumable = step > 0 and checkpoint is not None
     where = "at the first step" if step == 0 else f"at step {step + 1}" + (
         " (nothing after the last checkpoint was saved; continue it with --resume)" if resumable else "")
-    return BiasMirrorError(f"--compile {mode} failed {where}: {type(cause).__name__}: {first}. Train with --compile off, "
-                           "or --compile cudagraphs on a GPU without Triton", checkpoint if resumable else None)
+    gpu = device.type == "cuda" if device is not None else torch.cuda.is_available()
+    advice = GPU_ONLY_ADVICE if gpu and mode != "cudagraphs" else ""
+    return BiasMirrorError(f"--compile {mode} failed {where}: {type(cause).__name__}: {first}. Train with --compile off"
+                           f"{advice}", checkpoint if resumable else None)
 
 
 def train_step(task: Task, batch: Any, ctx: "StepContext", cfg: LoopConfig, checkpoint: Path | None = None) -> dict[str, float]:
@@ -669,7 +681,7 @@ def train_step(task: Task, batch: Any, ctx: "StepContext", cfg: LoopConfig, chec
         begin_step(cfg.compile)
         return task.step(batch, ctx)
     except Exception as exc:
-        failure = compile_failure(exc, cfg.compile, ctx.step, checkpoint)
+        failure = compile_failure(exc, cfg.compile, ctx.step, checkpoint, ctx.device)
         if failure is None:
             raise
         raise failure from exc

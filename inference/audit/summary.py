@@ -168,6 +168,24 @@ def is_detail(line: str) -> bool:
     return line.startswith("ΔITA by ") or "significant after Holm in" in line or line.startswith("Caveats:")
 
 
+def nothing_measured_line(im: dict) -> str:
+    """Why an audit of no face measured nothing, from report.json's images: every image unreadable (listed under
+    "unreadable"), none left to audit, or no face found in those read (listed under "no_face"). It had pointed at
+    the list of images without a face whatever the reason, which was empty where none could be read."""
+    n, unreadable, no_face = im["n_images"], im.get("unreadable") or [], im.get("no_face") or []
+    if n and len(unreadable) == n:
+        return (f"None of the {n} image(s) could be read (corrupt, truncated or another format), so there is nothing "
+                "to measure; see the list of unreadable images in the report.")
+    if not n:
+        skipped = im.get("reader_skipped") or []
+        return ("No image was left to audit" + (f" ({len(skipped)} skipped when the dataset was read, listed in the "
+                                                "report)" if skipped else "") + ", so there is nothing to measure.")
+    return (f"No faces were found in any of the {len(no_face)} readable image(s)"
+            + (f", and {len(unreadable)} could not be read" if unreadable else "")
+            + ", so there is nothing to measure; see the list of images without a face"
+            + (" and the list of unreadable images" if unreadable else "") + " in the report.")
+
+
 def summary_lines(r: dict) -> list[str]:
     lines = []
     a, im = r["audit"], r["images"]
@@ -180,7 +198,7 @@ def summary_lines(r: dict) -> list[str]:
         lines.append("The folder holds no images, so there is nothing to measure.")
         return lines
     if im["n_faces"] == 0:
-        lines.append("No faces were found in any image, so there is nothing to measure; see the list of images without a face.")
+        lines.append(nothing_measured_line(im))
         return lines
     if im["no_face"]:
         lines.append(f"{len(im['no_face'])} image(s) had no detectable face and are listed in the report.")

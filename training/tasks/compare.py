@@ -29,7 +29,7 @@ from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
 from training.loop import (CHECKPOINT, Dist, check_run_arguments, check_same_data, data_counts, load_checkpoint,
                            pick_device, process_group, rank0_says)
-from training.resume import cli_text, option_name, with_saved_defaults
+from training.resume import cli_text, given_options, option_name, with_saved_defaults
 from training.data.teachers import open_teachers
 from training.nets.cam_classifier import ClassifierConfig
 from training.tasks import classifier
@@ -46,6 +46,19 @@ HELP = {
 }
 
 
+# The classifier's options compare sets for each variant itself (_variant_args), and why: hidden from its help, and
+# refused when given (they had been accepted and overwritten without a word).
+SET_PER_VARIANT = {
+    "compose": "the training mix is what compare varies: the unbalanced variant trains on the data as it is "
+               "(--compose none), the balanced one on equal genders (--compose balanced)",
+    "by": "the balanced variant balances gender (--by gender)",
+    "target": "the balanced variant balances gender equally; there is no --target mix",
+    "name": "each variant is named by its --arch and mix (e.g. resnet-unbalanced, resnet-balanced)",
+    "export_to": "each variant's model is written to --out/unbalanced/model.onnx and --out/balanced/model.onnx; "
+                 "copy the one you want from there",
+}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     classifier.add_arguments(p)
     for action in p._actions:
@@ -53,8 +66,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             action.required = True  # the test faces both variants are compared on
         if action.dest in HELP:
             action.help = HELP[action.dest]
-        if action.dest in ("compose", "by", "target", "export_to", "name"):
+        if action.dest in SET_PER_VARIANT:
             action.help = argparse.SUPPRESS
+
+
+def check_no_variant_setting(args: argparse.Namespace) -> None:
+    """Refuses the options of SET_PER_VARIANT given on the command line (main.py records those given), each named
+    with the reason."""
+    given = [dest for dest in SET_PER_VARIANT if dest in given_options(args)]
+    if given:
+        names = [option_name(d) for d in given]
+        names = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        raise BiasMirrorError(f"train compare sets {names} itself, for each variant, so {'it' if len(given) == 1 else 'they'} "
+                              "cannot be given: " + "; ".join(f"{option_name(d)}: {SET_PER_VARIANT[d]}" for d in given))
 
 
 VARIANTS = {"unbalanced": ("unbalanced", "none"), "gender-balanced": ("balanced", "balanced")}  # name: folder, compose
@@ -206,6 +230,7 @@ def variant_record(path: Path, reused: bool) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
+    check_no_variant_setting(args)  # before anything is read or written
     out = check_output_dir(args.out, "--out")
     if args.resume and not any((out / folder / CHECKPOINT).exists() for folder, _ in VARIANTS.values()):
         raise BiasMirrorError("--resume was given but no variant has been trained here yet: leave it out to start "

@@ -409,7 +409,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--dataset", help="KIND:PATH with labels, e.g. utkface:../shared/datasets/utkface")
     src.add_argument("--preset-domains", choices=["engineer", "aging"],
                      help="engineer: adults balanced over gender×race → tech-workforce mix; aging: 20–35 → 60+")
-    src.add_argument("--min-domain-size", type=positive_int, default=200, help="refuse domains with fewer training images")
+    src.add_argument("--min-domain-size", type=positive_int, default=200,
+                     help="refuse a domain with fewer training images than this (default %(default)s)")
     p.add_argument("--preset", choices=list(PRESETS), default="cpu",
                    help="network size: smoke (tests), cpu (64 px), fast (128 px), full (256 px, the paper); default "
                         "%(default)s")
@@ -423,21 +424,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters-per-epoch", type=positive_int, default=None,
                    help="batches per epoch (default: one pass over A): its steps with one process; under torchrun "
                         "each step of N processes draws N of them")
-    p.add_argument("--batch-size", type=positive_int, default=1, help="1 as in the paper")
-    p.add_argument("--lr", type=positive_float, default=2e-4)
+    p.add_argument("--batch-size", type=positive_int, default=1,
+                   help="images per domain per step (default %(default)s, as in the paper)")
+    p.add_argument("--lr", type=positive_float, default=2e-4,
+                   help="Adam learning rate of the generators and discriminators: constant for --n-epochs, then "
+                        "linearly to 0 over --n-epochs-decay (default 2e-4)")
     p.add_argument("--ema", type=open_unit, default=None, metavar="DECAY",
                    help="also keep an exponential moving average of each generator's weights (e.g. 0.999: about the "
                         "last 1,000 steps), and export and measure the averages; drift.csv logs both curves")
     p.add_argument("--sample-every", type=non_negative_int, default=500,
-                   help="steps between sample grids / drift points (0: off)")
-    p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
+                   help="steps between sample grids / drift points (0: off; default %(default)s)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500,
+                   help="steps between checkpoints (also at each epoch's end and on a stop; default %(default)s)")
     add_run_arguments(p, "run folder: checkpoints, logs, samples, ONNX, metrics.json")
     p.add_argument("--export-only", action="store_true", help="skip training: export the checkpoint in --out as is")
     p.add_argument("--export-both", action=argparse.BooleanOptionalAction, default=False,
                    help="also export G_B (B→A); a resume keeps the run's choice unless given")
     p.add_argument("--export-to", help="also copy the A→B ONNX here (e.g. resources/models/engineer_filter.onnx)")
     p.add_argument("--classifier", help="classifier ONNX for the card's |ΔP(female)| metric")
-    p.add_argument("--eval-faces", type=positive_int, default=EVAL_FACES, help="held-out domain-A faces measured for the card")
+    p.add_argument("--eval-faces", type=positive_int, default=EVAL_FACES,
+                   help="held-out domain-A faces measured for the card (default %(default)s)")
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
