@@ -138,10 +138,6 @@ class _TinyStep(nn.Module):
         return self.net(x)
 
 
-# The way out training.loop.compile_failure offers that only a machine with a GPU can take.
-GPU_ONLY_ADVICE = ", or --compile cudagraphs on a GPU without Triton"
-
-
 def try_compile(mode: str, device: torch.device) -> str | None:
     """None when a forward and backward of a small step compile and run under ``mode``, else why not."""
     torch._dynamo.reset()
@@ -151,13 +147,10 @@ def try_compile(mode: str, device: torch.device) -> str | None:
         step(torch.rand(2, 3, 16, 16, device=device)).square().mean().backward()
         return None
     except Exception as exc:  # noqa: BLE001 - every failure is reported, in one line
-        failure = compile_failure(exc, mode, 0, None)
+        failure = compile_failure(exc, mode, 0, None, device)  # offers a GPU-only way out on a GPU alone
         if failure is None:
             return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
-        why = str(failure)
-        if device.type != "cuda":  # a GPU-only mode is no way out on a machine without a GPU
-            why = why.replace(GPU_ONLY_ADVICE, "")
-        return why
+        return str(failure)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
