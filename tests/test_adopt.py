@@ -499,3 +499,21 @@ def test_a_card_that_run_refuses_is_replaced_and_a_card_it_takes_is_not(tmp_path
     assert fixed.card.labels == ["male", "female"] and fixed.card.training["adopted"]["from"] == "bad.onnx"
     faces = faces_of(tiny_utk)
     assert np.abs(fixed.predict(faces)[0] - load_model(good).predict(faces)[0]).max() < 1e-5  # the same model
+
+
+def test_a_conditional_filter_exported_with_its_condition_axis_open_takes_k_from_its_conditions(tmp_path, tiny_utk):
+    """A condition input exported as [N, K] with K open was refused as "2 inputs: only … one condition vector", a
+    message that described the very model given and said nothing of K."""
+    src = tmp_path / "open_k.onnx"
+    torch.onnx.export(ConditionalFilterNet().eval(), (torch.rand(1, 3, SIZE, SIZE), torch.eye(2)[:1]), str(src),
+                      input_names=["input", "cond"], output_names=["output"],
+                      dynamic_axes={"input": {0: "b"}, "cond": {0: "b", 1: "k"}}, dynamo=False)
+    with pytest.raises(BiasMirrorError, match=r"\[N, K\] looks like a condition whose K is left open"):
+        adopt(src, tmp_path / "refused.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
+    out = adopt(src, tmp_path / "adopted.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=8,
+                conditions=["darker", "lighter"], echo=quiet)
+    model = load_model(out, "filter")
+    assert model.condition_labels == ("darker", "lighter")
+    faces = faces_of(tiny_utk)
+    darker, lighter = (model.apply(faces, model.condition_rows(c, len(faces))) for c in model.condition_labels)
+    assert not np.array_equal(darker, lighter)

@@ -157,12 +157,13 @@ def _dims(value: onnx.ValueInfoProto) -> list[int | None]:
 
 
 def model_inputs(model: onnx.ModelProto, path: Path) -> tuple[onnx.ValueInfoProto, onnx.ValueInfoProto | None]:
-    """Its image input, and the condition input of a conditional filter (a batch of K-vectors, K fixed)."""
+    """Its image input, and the condition input of a conditional filter (a batch of K-vectors; K fixed, or open and
+    fixed by --conditions)."""
     weights = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in weights]
     images = [i for i in inputs if len(_dims(i)) == 4]
     others = [i for i in inputs if len(_dims(i)) != 4]
-    if len(inputs) == 2 and len(images) == 1 and len(_dims(others[0])) == 2 and _dims(others[0])[1]:
+    if len(inputs) == 2 and len(images) == 1 and len(_dims(others[0])) == 2:
         return images[0], others[0]
     if len(inputs) != 1:
         raise BiasMirrorError(f"it has {len(inputs)} inputs ({', '.join(f'{i.name} {_dims(i)}' for i in inputs)}): "
@@ -451,6 +452,8 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     model = read_onnx(src, echo)
     src_in, src_cond = model_inputs(model, src)
     check_conditions(src_cond, kind, list(conditions), src)
+    if src_cond is not None and _dims(src_cond)[1] is None:  # its K is the --conditions given, fed one-hot
+        src_cond.type.tensor_type.shape.dim[1].dim_value = len(conditions)
     layout = layout_of(src_in, layout, src)
     size = size_of(src_in, layout, size, src)
     in_dtype = onnx.helper.tensor_dtype_to_np_dtype(src_in.type.tensor_type.elem_type).name
@@ -521,8 +524,14 @@ def check_conditions(src_cond: onnx.ValueInfoProto | None, kind: str, conditions
         return
     k = _dims(src_cond)[1]
     if kind != "filter":
-        raise BiasMirrorError(f"it takes a second input, '{src_cond.name}' [N, {k}]: only a filter may take a "
+        raise BiasMirrorError(f"it takes a second input, '{src_cond.name}' [N, {k or 'K'}]: only a filter may take a "
                               "condition", src)
+    if k is None:  # exported with the condition's axis open: --conditions says how many there are
+        if not conditions or len(set(conditions)) != len(conditions):
+            raise BiasMirrorError(f"its second input '{src_cond.name}' [N, K] looks like a condition whose K is left "
+                                  "open: name its entries, in order and each once, with --conditions (e.g. "
+                                  "--conditions female,male)", src)
+        return
     if len(conditions) != k or len(set(conditions)) != k:
         raise BiasMirrorError(f"its second input '{src_cond.name}' [N, {k}] looks like a condition: name its {k} "
                               f"entries, in order and each once, with --conditions (e.g. --conditions "
