@@ -41,12 +41,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                 "settings file; BIASMIRROR_SETTINGS names another): the defaults above are a first start's.")
 
 
+def app_runtime(args: argparse.Namespace):
+    """The command line's runtime, ORT's own output left on the console: the app's workers print while models load
+    (a classifier added from a file, the device chain), and capturing fd 2 then took their lines too."""
+    from dataclasses import replace
+
+    return replace(runtime_from_args(args), capture_ort_output=False)
+
+
 def load_models(args: argparse.Namespace):
     """(classifiers, filters, load errors, filter chosen on the command line or False). Never raises for a bad default."""
     from inference.defaults import MODELS_DIR, load_classifiers, load_folder
     from inference.models import load_model, loaded_from, name_uniquely
 
-    runtime = runtime_from_args(args)
+    runtime = app_runtime(args)
     found = load_folder(MODELS_DIR, runtime)
     classifiers, filters, errors = found.classifiers, found.filters, list(found.errors)
     if args.classifier:  # explicit classifiers replace the defaults; a bad one is a command-line error
@@ -94,7 +102,7 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
     checked_cam_class(args, classifiers)  # a --cam-class a classifier lacks is refused; none given: the app's saved one
     if chosen is not False:  # --filter or --no-filter: the filter the window opens with is known here
         checked_condition(args, chosen)
-    window = MainWindow(args.source, classifiers, filters, errors, runtime_from_args(args), detector_from_args(args),
+    window = MainWindow(args.source, classifiers, filters, errors, app_runtime(args), detector_from_args(args, app_runtime(args)),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
                         cam_class=args.cam_class, filter_override=chosen,
                         classifiers_chosen=bool(args.classifier), log_path=log_path, filter_condition=args.condition)

@@ -356,12 +356,12 @@ def load_for(args: argparse.Namespace, provider: str) -> tuple[Loaded | None, st
             raise
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    named = {Path(m.path).name: m.name for m in [*cls, *([filt] if filt else [])]}
+    named = {str(m.path): m.name for m in [*cls, *([filt] if filt else [])]}
     cls = timed_classifiers(cls, args)
     models = [*cls, *([filt] if filt else [])]
     loaded = Loaded(cls, filt, {m.name: m.provider for m in models})
     if provider == "auto":
-        for line in fallback_lines([(named.get(n, n), w) for n, w in fallbacks]):
+        for line in fallback_lines([(named.get(n, Path(n).name), w) for n, w in fallbacks]):
             print(f"warning: {line}")
         return loaded, None
     wanted = EXPECTED[provider]

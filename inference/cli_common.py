@@ -61,8 +61,8 @@ def runtime_from_args(args: argparse.Namespace) -> RuntimeConfig:
     return RuntimeConfig(provider=args.provider, threads=args.threads)
 
 
-def detector_from_args(args: argparse.Namespace) -> FaceDetector:
-    return make_detector(args.yunet, args.haar_cascade, args.haar_runtime, runtime_from_args(args))
+def detector_from_args(args: argparse.Namespace, runtime: RuntimeConfig | None = None) -> FaceDetector:
+    return make_detector(args.yunet, args.haar_cascade, args.haar_runtime, runtime or runtime_from_args(args))
 
 
 def pipeline_from_args(args: argparse.Namespace, detect: bool = True) -> FramePipeline:

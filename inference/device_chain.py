@@ -92,7 +92,9 @@ class DeviceChain:
         if key not in self._resizers:
             # Full float32 products: in TF32 (the CUDA provider's default) the resize weights keep 10 bits, enough
             # to move pixels a grey level from the host's resize_batch.
-            self._resizers[key] = create_session(resize_model(src, dst), RuntimeConfig(provider=self.device, tf32=False)).session
+            capture = getattr(self.filter, "runtime", RuntimeConfig()).capture_ort_output  # as its models were made
+            self._resizers[key] = create_session(resize_model(src, dst), RuntimeConfig(
+                provider=self.device, tf32=False, capture_ort_output=capture)).session
         return self._resizers[key]
 
     def _on_device(self, session: ort.InferenceSession, feeds: dict[str, ort.OrtValue], output: str) -> ort.OrtValue:

@@ -47,9 +47,9 @@ def main(args: argparse.Namespace) -> int:
         pipeline = pipeline_from_args(args)
     said_at_start = pipeline.provider_warnings()  # a frame's result repeats them: said here, not per frame
     models = [*pipeline.classifiers, *([pipeline.filter] if pipeline.filter else [])]
-    named = {Path(m.path).name: m.name for m in models}  # the models by the names their CSV columns carry
+    named = {str(m.path): m.name for m in models}  # the models by the names their CSV columns carry
     collected = {w for _, w in fallbacks}
-    for line in [*fallback_lines([(named.get(n, n), w) for n, w in fallbacks]),
+    for line in [*fallback_lines([(named.get(n, Path(n).name), w) for n, w in fallbacks]),
                  *(f"{m.name}: {m.info.warning}" for m in models if m.info.warning and m.info.warning not in collected)]:
         print(f"warning: {line}")
     source = open_source(args.source)

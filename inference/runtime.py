@@ -55,6 +55,10 @@ class RuntimeConfig:
     # and later): faster, with 10-bit mantissas in the products. Off where a graph must give the host's numbers
     # to the grey level (the device chain's resize), on for the models, whose parity holds either way.
     tf32: bool = True
+    # ORT's own lines while a GPU provider fails to start go to the debug log, the reason into one warning. fd 2 and
+    # sys.stdout are the process's: a program whose other threads print meanwhile (the app) turns this off, or their
+    # lines went into the model's debug log instead of the console.
+    capture_ort_output: bool = True
 
 
 @dataclass
@@ -254,8 +258,13 @@ def captured_fd2() -> Iterator[list[str]]:
     """Collect what native code writes to file descriptor 2 while the block runs."""
     text: list[str] = []
     with _FD2_LOCK:
-        sys.stderr.flush()
-        saved = os.dup(2)
+        if sys.stderr is not None:  # None under pythonw, or with stderr closed
+            sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 at all (2>&-): nothing to capture, and the session must still be made
+            yield text
+            return
         with tempfile.TemporaryFile() as tmp:
             os.dup2(tmp.fileno(), 2)
             try:
@@ -325,7 +334,8 @@ _collector: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.C
 
 @contextlib.contextmanager
 def fallbacks_collected() -> Iterator[list[tuple[str, str]]]:
-    """While the block runs, sessions' warnings are collected as (model, warning) for the caller to say (see
+    """While the block runs, sessions' warnings are collected as (model, warning), the model by its file (a
+    serialised one by its name), for the caller to say (see
     ``fallback_lines``), and logged at debug level only: `run` had said each twice, the log's and its own."""
     found: list[tuple[str, str]] = []
     token = _collector.set(found)
@@ -393,7 +403,8 @@ def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(
     refused = None
     said: list[str] = []  # what ORT printed while it tried the GPU providers (several lines a model, in colour)
     try:
-        with ort_output_captured() if CUDA in providers or TRT in providers else contextlib.nullcontext(said) as said:
+        capture = cfg.capture_ort_output and (CUDA in providers or TRT in providers)  # only a GPU provider's fail prints
+        with ort_output_captured() if capture else contextlib.nullcontext(said) as said:
             try:
                 session = ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg))
             except Exception as exc:  # ORT's own error types; only a refused CUDA graph is ours to handle
@@ -426,7 +437,8 @@ def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(
         warning = f"{skipped}; {warning}" if warning else skipped
     if warning:
         if (collector := _collector.get()) is not None:
-            collector.append((name, warning))
+            # by its file, which names one model where two files share a base name; a serialised one by ``name``
+            collector.append((name if isinstance(path, bytes) else str(path), warning))
             log.debug("%s: %s", name, warning)
         else:
             log.warning("%s: %s", name, warning)

@@ -806,3 +806,49 @@ def test_doctor_asks_the_driver_which_cuda_it_runs(driver, said, advice, monkeyp
         assert advice in arrows[0]
     else:
         assert not any("NVIDIA driver" in a for a in arrows)
+
+
+def test_run_names_every_model_in_a_fallback_where_two_files_share_a_name(tiny_models, faces_dir, tmp_path,
+                                                                          monkeypatch, capsys):
+    """The fallbacks were matched to models by file name: a/model.onnx and b/model.onnx were one entry, and the
+    line named one of the two models."""
+    import shutil
+
+    from inference import runtime
+
+    for folder, model in (("a", "classifier"), ("b", "classifier2")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(tiny_models[model], tmp_path / folder / "model.onnx")
+    monkeypatch.setattr(runtime, "cuda_device_count", lambda: 0)
+    assert main.main(["run", "--source", str(faces_dir), "--classifier", str(tmp_path / "a" / "model.onnx"),
+                      "--classifier", str(tmp_path / "b" / "model.onnx"), "--no-filter", "--provider", "cuda",
+                      "--max-frames", "1", "--out", str(tmp_path / "x.csv")]) == 0
+    fallback = [line for line in capsys.readouterr().out.splitlines() if "no CUDA GPU is visible" in line]
+    assert fallback == ["warning: tiny-a and tiny-b: no CUDA GPU is visible: running on the CPU (asked for cuda)"], \
+        fallback
+
+
+@pytest.mark.parametrize("stderr", ["none", "closed"])
+def test_a_gpu_session_is_made_without_a_stderr(tiny_models, stderr, tmp_path):
+    """Capturing ORT's output flushed sys.stderr and duplicated fd 2 first: under pythonw (sys.stderr None) or with
+    2>&- every session that tried a GPU provider raised instead of falling back to the CPU."""
+    script = ("import sys\nfrom inference.runtime import RuntimeConfig, create_session\n"
+              + ("sys.stderr = None\n" if stderr == "none" else "")
+              + f"info = create_session({str(tiny_models['classifier'])!r}, RuntimeConfig(provider='cuda'), gpus=1)\n"
+              "print('made on', info.provider)\n")
+    cmd = [sys.executable, "-c", script] if stderr == "none" else ["bash", "-c", '"$0" -c "$1" 2>&-', sys.executable,
+                                                                     script]
+    done = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True,
+                          timeout=120, **({"stderr": subprocess.DEVNULL} if stderr == "none" else {}))
+    assert done.returncode == 0 and "made on CPUExecutionProvider" in done.stdout, done.stdout
+
+
+def test_the_app_leaves_ort_output_uncaptured_as_its_workers_print_meanwhile():
+    """fd 2 and sys.stdout are the process's: in the app a worker's lines printed while a model loaded went into that
+    model's debug log."""
+    import argparse
+
+    from gui.app_cli import app_runtime
+
+    args = argparse.Namespace(provider="cuda", threads=2)
+    assert app_runtime(args).capture_ort_output is False and app_runtime(args).provider == "cuda"
