@@ -160,11 +160,18 @@ def skin_lines(face: FaceResult) -> list[list[Segment]]:
     return [ita, mst]
 
 
+def _finite(x: float | None) -> bool:
+    """A CAM without positive mass has no focus (None); a NaN CAM's is NaN, which had read "nan%"."""
+    return x is not None and math.isfinite(x)
+
+
 def classifier_lines(face: FaceResult) -> list[list[Segment]]:
     lines = []
     for name, out in face.original.classifiers.items():
         line: list[Segment] = [(f"{name}  ", MUTED)]
-        if math.isnan(out.p_female):
+        if not out.predicted:  # probabilities not finite: a model whose training diverged
+            line.append(("no finite prediction", MUTED))
+        elif math.isnan(out.p_female):
             line.append((f"predicts {out.predicted}", TEXT))
         elif face.filtered is not None and name in face.filtered.classifiers:
             after = face.filtered.classifiers[name].p_female
@@ -180,9 +187,9 @@ def classifier_lines(face: FaceResult) -> list[list[Segment]]:
                     line.append((f" from {ref.p_female:.2f} resized", MUTED))
         else:
             line.append((f"P(female) {out.p_female:.2f}", TEXT))
-        if out.cam_focus is not None:  # share of positive CAM mass on the face ellipse (inference.pipeline.cam_focus)
+        if _finite(out.cam_focus):  # share of positive CAM mass on the face ellipse (inference.pipeline.cam_focus)
             after = face.filtered.classifiers[name].cam_focus if face.filtered and name in face.filtered.classifiers else None
-            focus = f"  CAM on face {out.cam_focus:.0%}" + (f" → {after:.0%}" if after is not None else "")
+            focus = f"  CAM on face {out.cam_focus:.0%}" + (f" → {after:.0%}" if _finite(after) else "")
             line.append((focus, MUTED))
         lines.append(line)
     return lines

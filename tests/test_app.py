@@ -1448,3 +1448,17 @@ def test_a_settings_file_that_saved_classifiers_by_name_is_still_read_then_saved
     w3.qs.sync()
     w4 = make_window(None)
     assert set(_on_by_file(w4).values()) == {True} and w4.display.cam_model == "tiny-a"  # the first's CAM
+
+
+def test_the_label_of_a_classifier_without_finite_outputs_says_so_not_nan():
+    """A model trained to NaN read "predicts   CAM on face nan% → nan%" over the face."""
+    from inference.results import ClassifierOutput, FaceResult, FaceView, SkinTone
+
+    nan = float("nan")
+    out = ClassifierOutput("diverged", ("male", "female"), np.array([nan, nan]), np.zeros((4, 4), np.float32),
+                           "female", cam_focus=nan)
+    skin = SkinTone(measurable=False, n_pixels=0, L=None, a=None, b=None, ita=None, ita_category=None, mst=None)
+    view = FaceView(np.zeros((8, 8, 3), np.uint8), {"diverged": out}, skin)
+    face = FaceResult(1, (0, 0, 8, 8), np.eye(2, 3), view, view)
+    text = " ".join(t for line in face_lines(face) for t, _ in line)
+    assert "no finite prediction" in text and "nan" not in text.lower(), text
