@@ -517,3 +517,41 @@ def test_a_conditional_filter_exported_with_its_condition_axis_open_takes_k_from
     faces = faces_of(tiny_utk)
     darker, lighter = (model.apply(faces, model.condition_rows(c, len(faces))) for c in model.condition_labels)
     assert not np.array_equal(darker, lighter)
+
+
+class ConditionByPairsNet(ConditionalFilterNet):
+    """Its condition read as rows of two: with K open it loads whatever K, and fails only when run on another."""
+
+    def forward(self, x, condition):
+        return super().forward(x, condition.reshape(-1, 2))
+
+
+class BatchOfOneFilterNet(ConditionalFilterNet):
+    def forward(self, x, condition):
+        return super().forward(x, condition).reshape(1, 3, SIZE, SIZE)
+
+
+@pytest.mark.parametrize("net", [ConditionalFilterNet, ConditionByPairsNet])  # fails as it loads; as it runs
+def test_a_filter_with_its_condition_axis_open_that_takes_another_k_says_so(tmp_path, tiny_utk, net):
+    """Exported with K open but computing with K=2, it was given --conditions a,b,c and called "not a readable ONNX
+    model (truncated, corrupt or another format): … MatMul … Incompatible dimensions": a corrupt file, not a K."""
+    kw = dict(dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
+    src = tmp_path / "open_k.onnx"
+    torch.onnx.export(net().eval(), (torch.rand(1, 3, SIZE, SIZE), torch.eye(2)[:1]), str(src),
+                      input_names=["input", "cond"], output_names=["output"],
+                      dynamic_axes={"input": {0: "b"}, "cond": {0: "b", 1: "k"}}, dynamo=False)
+    with pytest.raises(BiasMirrorError) as err:
+        adopt(src, tmp_path / "three.onnx", "filter", conditions=["a", "b", "c"], **kw)
+    said = str(err.value)
+    assert said.startswith(f"{src}: it does not take condition vectors of K=3") and "corrupt" not in said
+    assert "Check the number of --conditions: the model may take another count" in said
+    assert not (tmp_path / "three.onnx").exists()
+    adopt(src, tmp_path / "two.onnx", "filter", conditions=["a", "b"], **kw)  # its own K: adopted
+    # a K fixed in the model is not blamed for a failure that is not the condition's (here its batch fixed at 1)
+    fixed = tmp_path / "fixed_k.onnx"
+    torch.onnx.export(BatchOfOneFilterNet().eval(), (torch.rand(1, 3, SIZE, SIZE), torch.eye(2)[:1]), str(fixed),
+                      input_names=["input", "cond"], output_names=["output"],
+                      dynamic_axes={"input": {0: "b"}, "cond": {0: "b"}}, dynamo=False)
+    with pytest.raises(BiasMirrorError, match="fixed at 1") as err:
+        adopt(fixed, tmp_path / "batch1.onnx", "filter", conditions=["a", "b"], **kw)
+    assert "condition vectors" not in str(err.value) and "--conditions" not in str(err.value)

@@ -604,3 +604,39 @@ def test_trainers_and_one_process_still_run_under_torchrun_variables(monkeypatch
     assert main.torchrun_problem(evaluate, {"WORLD_SIZE": "1"}) is None  # torchrun --nproc_per_node 1
     assert main.torchrun_problem(evaluate, {}) is None
     assert "`train evaluate` does not use several processes" in main.torchrun_problem(evaluate, {"WORLD_SIZE": "4"})
+
+
+@pytest.mark.parametrize("oom_epoch", [0, 1])  # before the balanced variant's first checkpoint; after it
+def test_out_of_memory_in_compare_advises_a_new_out_where_the_other_variant_is(tmp_path, tiny_utk, monkeypatch,
+                                                                                capsys, oom_epoch):
+    """The balanced variant ran out of GPU memory before its first checkpoint with the unbalanced one trained in
+    --out, and was told "run the command again with --batch-size 8"; done so, it was refused as not the unbalanced
+    variant's batch size. The variants of one comparison share their settings: a smaller batch is a new --out's."""
+    import main
+    from training.tasks import classifier
+
+    real = classifier.ClassifierTask.step
+
+    def step(self, batch, ctx):
+        if self.config["compose"] == "balanced" and ctx.epoch == oom_epoch:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return real(self, batch, ctx)
+
+    monkeypatch.setattr(classifier.ClassifierTask, "step", step)
+    out = tmp_path / "cmp"
+    args = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "2",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(out), "--threads", "1",
+            "--device", "cpu"]
+    at8 = ["8" if a == "16" else a for a in args]
+    assert main.main(args) == 2
+    err = capsys.readouterr().err
+    assert (out / "unbalanced" / "model.onnx").exists() and (out / "balanced" / "last.pt").exists() == (oom_epoch > 0)
+    assert "the gender-balanced variant ran out of GPU memory at --batch-size 16 per process" in err
+    assert "To train with --batch-size 8, start a new --out: the unbalanced variant in this one" in err
+    assert "run the command again with --batch-size 8" not in err
+    monkeypatch.undo()
+    # as said: --batch-size 8 in this --out is refused, and in a new one it trains
+    assert main.main(at8) == 2 and "--batch-size 8 differs from the checkpoint's 16" in capsys.readouterr().err
+    new = [str(tmp_path / "new") if a == str(out) else a for a in at8]
+    assert main.main([*new, "--max-steps", "1"]) == 0, capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "new" / "unbalanced")["batch_size"] == 8

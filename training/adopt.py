@@ -48,7 +48,7 @@ from inference.datasets import read_spec
 from inference.errors import BiasMirrorError
 from inference.file_identity import file_hash
 from inference.images import read_rgb
-from inference.models import Classifier, Filter, load_failure, load_model
+from inference.models import Classifier, Filter, load_failure, load_model, ort_reason
 from inference.runtime import RuntimeConfig
 from training.adopt_head import Builder, Head, cam_outputs, find_head
 from training.fp16 import save, spread_evenly, with_card
@@ -452,7 +452,8 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     model = read_onnx(src, echo)
     src_in, src_cond = model_inputs(model, src)
     check_conditions(src_cond, kind, list(conditions), src)
-    if src_cond is not None and _dims(src_cond)[1] is None:  # its K is the --conditions given, fed one-hot
+    open_k = src_cond is not None and _dims(src_cond)[1] is None
+    if open_k:  # its K is the --conditions given, fed one-hot
         src_cond.type.tensor_type.shape.dim[1].dim_value = len(conditions)
     layout = layout_of(src_in, layout, src)
     size = size_of(src_in, layout, size, src)
@@ -490,11 +491,16 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
             proto = wrap(model, kind, enc, size, head, card, src)
             onnx.save(proto, str(path))
             try:
-                wrapped = load_model(path, kind, RuntimeConfig(provider="cpu"))
-            except BiasMirrorError as exc:  # said of the file the user gave, not of a trial copy
-                raise BiasMirrorError(f"wrapped as a {kind} of {size}×{size} faces, it does not fit: {exc.message}",
-                                      src) from exc
-            return Trial(enc, card, proto, run_wrapped(wrapped, faces, src), wrapped)  # type: ignore[arg-type]
+                try:
+                    wrapped = load_model(path, kind, RuntimeConfig(provider="cpu"))
+                except BiasMirrorError as exc:  # said of the file the user gave, not of a trial copy
+                    raise BiasMirrorError(f"wrapped as a {kind} of {size}×{size} faces, it does not fit: "
+                                          f"{exc.message}", src) from exc
+                return Trial(enc, card, proto, run_wrapped(wrapped, faces, src), wrapped)  # type: ignore[arg-type]
+            except BiasMirrorError as exc:
+                if open_k:  # its K is ours (--conditions), and its graph may take only another
+                    raise open_k_refused(exc, list(conditions), src) from exc
+                raise
 
         if kind == "filter":
             # every range is tried, a given one too: read with the wrong one a filter's output is far from the face
@@ -513,6 +519,20 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     echo("it has no per-group figures yet: measure them with `python main.py audit --dataset KIND:PATH "
          f"--{kind} {out}" + (" --classifier …" if kind == "filter" else "") + "`")
     return out
+
+
+def open_k_refused(exc: BiasMirrorError, conditions: list[str], src: Path) -> BiasMirrorError:
+    """The wrapped filter, whose condition input leaves K open and was given K = the --conditions' count, failed to
+    load or run: said as a K its graph may not take (one exported with K open that computes with a fixed K had
+    been called "not a readable ONNX model (truncated, corrupt …)"), with the reason the runtime gave."""
+    cause: BaseException = exc
+    while isinstance(cause, BiasMirrorError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    why = exc.message if isinstance(cause, BiasMirrorError) else ort_reason(cause)[:300]
+    k = len(conditions)
+    return BiasMirrorError(f"it does not take condition vectors of K={k} (one entry for each of the --conditions "
+                           f"{','.join(conditions)}): its condition input leaves K open, but with K={k} it fails "
+                           f"({why}). Check the number of --conditions: the model may take another count", src)
 
 
 def check_conditions(src_cond: onnx.ValueInfoProto | None, kind: str, conditions: list[str], src: Path) -> None:

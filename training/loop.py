@@ -835,13 +835,18 @@ def out_of_memory_advice(batch_size: int, checkpoint_kept: bool) -> str:
     batch size (another is refused), so it had been no way to the smaller batch this advised; and before the first
     checkpoint there is nothing to resume."""
     said = f"out of GPU memory at --batch-size {batch_size} per process"
-    smaller = (f"with --batch-size {batch_size // 2}" if batch_size > 1 else
-               "with a smaller model or image size (there is no batch smaller than 1)")
+    smaller = smaller_batch(batch_size)
     if not checkpoint_kept:
         return f"{said}, before the run's first checkpoint, so nothing was saved: run the command again {smaller}"
     return (f"{said}. To train {smaller}, start a new --out: a resume keeps the checkpoint's --batch-size "
             f"{batch_size}, so --resume continues this run (from its last checkpoint; the steps since are lost) only "
             "once more GPU memory is free (another program using it)")
+
+
+def smaller_batch(batch_size: int) -> str:
+    """How to train in less GPU memory than at ``batch_size`` per process, as "To train …" goes on."""
+    return (f"with --batch-size {batch_size // 2}" if batch_size > 1 else
+            "with a smaller model or image size (there is no batch smaller than 1)")
 
 
 def _aborted(ctx: StepContext, ckpt: Checkpoints) -> None:
