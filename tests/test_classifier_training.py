@@ -993,7 +993,8 @@ def test_evaluate_names_the_split_and_warns_of_faces_the_model_was_trained_on(tm
     assert "WARNING: these are faces seen (seen.onnx) was trained on (its card: the train split of utkface at " \
            f"{link / 'UTKFace'}): its accuracy here overstates how it does on faces it has not seen" in out
     assert f"; on faces it was trained on ({n_train} of {n_train}): overstated" in out
-    assert evaluated["split"] == "train" and evaluated["faces_trained_on"] == {"seen (seen.onnx)": n_train}
+    assert evaluated["split"] == "train" and evaluated["faces_trained_on"] == {"seen (seen.onnx)": {"n": n_train,
+                                                                                                  "upper_bound": False}}
     out, evaluated = evaluate("all")
     assert f"evaluating every split (--split all) of utkface at {data}: 40 labelled face(s)" in out
     assert f"WARNING: {n_train} of the 40 faces evaluated are faces seen (seen.onnx) was trained on" in out
@@ -1037,3 +1038,121 @@ def test_evaluate_blames_a_model_without_finite_outputs_not_the_images(tmp_path,
     assert main.main(["train", "evaluate", "--model", str(tmp_path / "c.onnx"), "--model", str(nan), "--dataset",
                       f"utkface:{tiny_utk}", "--split", "all"]) == 2
     assert f"error: {nan}: model tiny-classifier#2 (nan.onnx) gave no finite P(female)" in capsys.readouterr().err
+
+
+def _card_with(tmp_path, name: str, dataset: str, root, **training) -> Path:
+    """``_card_trained_on``'s tiny model, with the card's training record given (``filters``, ``composition``…)."""
+    net = CamClassifier(ClassifierConfig(size=32, width=8)).eval()
+    record = {"dataset": dataset, "dataset_root": str(root), "split": "train (the dataset's own split labels)",
+              **training}
+    path = tmp_path / f"{name}.onnx"
+    export_classifier(net, 32, path, classifier_card(name, 32, ["male", "female"], net.cam_grid(), "m", record, {}))
+    return path
+
+
+def _distinct_faces(paths, seed: int = 0) -> None:
+    """Images each of its own pattern (not one photograph to the near-identical check)."""
+    import cv2
+
+    from tests.conftest import own_pattern
+
+    rng = np.random.default_rng(seed)
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img = np.clip(110 + own_pattern(rng, 40, 30) + rng.integers(0, 20, (40, 40, 3)), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(path), img)
+
+
+def test_evaluate_recognises_a_copy_of_a_celeba_or_fairface_training_root(tmp_path, capsys):
+    """A copy of the CelebA or FairFace folder a model was trained on, the original still there, was evaluated
+    without a note: the file names evaluated were compared with the original root's own listing, which for these
+    datasets holds folders and label files, not images. They are compared with the faces its reader lists."""
+    import csv
+    import shutil
+
+    from inference.datasets import read_spec, select, split_of
+
+    celeb = tmp_path / "celebA"
+    names = [f"{i:06d}.jpg" for i in range(1, 13)]
+    _distinct_faces([celeb / "img_align_celeba" / n for n in names])
+    (celeb / "list_attr_celeba.txt").write_text(
+        f"{len(names)}\nMale Pale_Skin\n" + "".join(f"{n} {1 if i % 2 else -1} {1 if i % 4 < 2 else -1}\n"
+                                                     for i, n in enumerate(names)))
+    (celeb / "list_eval_partition.txt").write_text("".join(f"{n} {0 if i < 8 else 1 + i % 2}\n"
+                                                           for i, n in enumerate(names)))
+    fair = tmp_path / "ffA"
+    train_rows = [(f"train/{i}.jpg", "20-29", ("Male", "Female")[i % 2], "White") for i in range(14)]
+    val_rows = [(f"val/{i}.jpg", "30-39", ("Male", "Female")[i % 2], "Black") for i in range(4)]
+    _distinct_faces([fair / r[0] for r in train_rows + val_rows], seed=1)
+    for csv_name, rows in (("fairface_label_train.csv", train_rows), ("fairface_label_val.csv", val_rows)):
+        with open(fair / csv_name, "w", newline="") as fh:
+            csv.writer(fh).writerows([("file", "age", "gender", "race"), *rows])
+    for kind, original, min_age in (("celeba", celeb, None), ("fairface", fair, 18)):
+        copy = tmp_path / f"{original.name}-copy"
+        shutil.copytree(original, copy)
+        n_train = sum(split_of(s) == "train" for s in select(read_spec(f"{kind}:{original}").samples, labelled=True))
+        assert n_train >= 8
+        model = _card_with(tmp_path, kind, kind, original, filters={"min_age": min_age})
+        capsys.readouterr()
+        assert main.main(["train", "evaluate", "--model", str(model), "--dataset", f"{kind}:{copy}",
+                          "--split", "train"]) == 0
+        out = capsys.readouterr().out
+        assert f"note: {n_train} of the {n_train} faces evaluated share a file name with a face of the train split " \
+               f"{kind} ({kind}.onnx) was trained on (its card: {kind} at {original})" in out
+
+
+def test_evaluate_counts_only_the_faces_the_card_trained_on(tmp_path, capsys):
+    """`train evaluate --split train --min-age -1` counted every train-split face as one the model was trained on:
+    children its card's age bar (18) had left out, and faces its --compose mix left out ("102 of 102" where the card
+    trained on 100). Only those past the card's age bar count, its mix drawn again where its seed allows; where it
+    cannot be, the figure is said, and written to the JSON, as an upper bound."""
+    from inference.datasets import open_dataset, select, split_of
+    from tests.test_cyclegan import write_utk
+    from training.tasks.classifier import build_data
+
+    kids = write_utk(tmp_path / "kids" / "UTKFace", per_cell=4, ages=(10, 30))
+    model = _card_with(tmp_path, "adults", "utkface", kids, filters={"min_age": 18})
+    train = [s for s in select(open_dataset(f"utkface:{kids}").samples, labelled=True) if split_of(s) == "train"]
+    adults = sum(s.age >= 18 for s in train)
+    assert 0 < adults < len(train)
+
+    def evaluate(model, data, *extra):
+        out = tmp_path / "ev.json"
+        assert main.main(["train", "evaluate", "--model", str(model), "--dataset", f"utkface:{data}", "--split",
+                          "train", "--json", str(out), *extra]) == 0
+        return capsys.readouterr().out, json.loads(out.read_text())["evaluated"]["faces_trained_on"]
+
+    out, seen = evaluate(model, kids, "--min-age", "-1")
+    assert f"WARNING: {adults} of the {len(train)} faces evaluated are faces adults (adults.onnx) was trained on" in out
+    assert f"on faces it was trained on ({adults} of {len(train)}): overstated" in out
+    assert seen == {"adults (adults.onnx)": {"n": adults, "upper_bound": False}}
+
+    # a balanced mix by age band leaves faces of the larger bands out: drawn again from the card's seed
+    data = write_utk(tmp_path / "bands" / "UTKFace", per_cell=4)  # ages 25, 41, 63, 25: bands of 20, 10, 10
+    assert main.main(["train", "classifier", "--dataset", f"utkface:{data}", "--size", "32", "--width", "8",
+                      "--epochs", "1", "--batch-size", "8", "--cache", str(tmp_path / "cache"), "--out",
+                      str(tmp_path / "run"), "--threads", "1", "--compose", "balanced", "--by", "age_band",
+                      "--seed", "3"]) == 0
+    balanced = tmp_path / "run" / "model.onnx"
+    card = read_card(balanced).training
+    pool = [s for s in select(open_dataset(f"utkface:{data}").samples, labelled=True) if split_of(s) == "train"]
+    assert card["composition"]["mode"] == "balanced" and 0 < card["n_train"] < len(pool)
+    from training.evaluate import faces_trained  # the trainer's own faces, drawn again
+
+    trained = build_data(f"utkface:{data}", 32, 18, "balanced", ["age_band"], None, 3, tmp_path / "cache")
+    names, why = faces_trained(card, open_dataset(f"utkface:{data}"))
+    assert why is None and names == {Path(trained.samples[i].path).name for i in trained.train_idx}
+    out, seen = evaluate(balanced, data)
+    assert f"WARNING: {card['n_train']} of the {len(pool)} faces evaluated are faces" in out
+    assert seen == {f"{read_card(balanced).name} (model.onnx)": {"n": card["n_train"], "upper_bound": False}}
+
+    # a mix the card does not let be drawn again (no seed recorded): at most the faces past its age bar
+    mix = {**card["composition"]}
+    unsure = _card_with(tmp_path, "unsure", "utkface", kids, filters={"min_age": 18}, composition=mix,
+                        n_train=card["n_train"])
+    out, seen = evaluate(unsure, kids, "--min-age", "-1")
+    assert f"WARNING: up to {adults} of the {len(train)} faces evaluated are faces unsure (unsure.onnx) was trained " \
+           f"on (its card: the train split of utkface at {kids}; up to, as its --compose balanced mix was drawn from " \
+           "them, and could not be drawn again here)" in out
+    assert f"on faces it was trained on (up to {adults} of {len(train)}): overstated" in out
+    assert seen == {"unsure (unsure.onnx)": {"n": adults, "upper_bound": True}}

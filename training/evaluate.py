@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -20,6 +22,7 @@ from inference.arg_checks import check_output_file, data_folders, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import comparison_line
 from inference.datasets import SPLITS, DatasetRead, Sample, open_dataset, select, split_of
+from inference.datasets.sample import nfc
 from inference.defaults import load_classifiers
 from inference.errors import BiasMirrorError
 from inference.metrics import GroupedMetrics, disaggregate, format_table
@@ -27,6 +30,7 @@ from inference.models import Classifier
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.runtime import RuntimeConfig
 from training.data.cache import unreadable_note
+from training.data.compose import compose
 
 GROUPINGS = ("gender×race", "age_band")
 DEFAULT_MIN_AGE = 18  # train classifier's default, and evaluate's where the models' cards do not say
@@ -177,49 +181,163 @@ def split_text(split: str) -> str:
     return "every split (--split all)" if split == "all" else f"split '{split}'"
 
 
-def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samples: list[Sample]
-               ) -> tuple[int, bool, str] | None:
-    """How many of ``samples`` are faces ``model`` was trained on by its card (the train split of the same
-    dataset, by its resolved root), whether that is sure, and the line that says so: a WARNING where the card names
-    this very dataset (sure); a note where it names another copy of the same kind whose train-split file names
-    the evaluated faces share (their split, by file name or the dataset's own labels, is the same in every copy;
-    a folder's split is its own labels file's, so another folder is not taken for it), or that is not here to
-    compare with. None where neither, or where none of the faces is in the train split.
+@dataclass
+class TrainedOn:
+    """What ``trained_on`` found: ``n`` of the faces evaluated are faces the model was trained on (at most ``n``
+    where ``up_to``), ``sure`` where the card names this very dataset, and the line that says so."""
+
+    n: int
+    up_to: bool
+    sure: bool
+    line: str
+
+    def count_text(self) -> str:
+        return f"up to {self.n}" if self.up_to else str(self.n)
+
+    def json_value(self) -> int | dict:
+        """``faces_trained_on``'s figure, one shape whether exact or only an upper bound."""
+        return {"n": self.n, "upper_bound": self.up_to}
+
+
+def _relative(path: str, root: str) -> str:
+    """A face's file below its dataset's root ("img_align_celeba/000001.jpg", "train/1.jpg"): what a copy of the
+    dataset shares with the original, however its readers lay it out."""
+    return nfc(os.path.relpath(path, root))
+
+
+def card_age_rule(training: dict) -> Callable[[Sample], bool] | None:
+    """Whether a face passes the age bar the card records (``filters.min_age``), or None where the card records
+    none. A face of no age passes a bar of 0 or less only where the card says none was left out for lacking one
+    and does not record the rule that bars them (``age_rule``): runs begun before such faces were barred let them
+    pass."""
+    filters = training.get("filters")
+    if not isinstance(filters, dict) or "min_age" not in filters:
+        return None
+    bar = filters["min_age"]
+    if bar is None:
+        return lambda s: True
+    if not isinstance(bar, (int, float)):
+        return None
+    no_age_passed = bar <= 0 and not filters.get("no_age_left_out") and training.get("age_rule") != "known ages only"
+    return lambda s: (s.age >= bar) if s.age is not None else no_age_passed
+
+
+def _natural(composition: object) -> bool:
+    """Whether the card's training mix is the train split as it was (no --compose, or one that left nothing out)."""
+    if not isinstance(composition, dict):
+        return True  # a card that records no mix drew none
+    achieved, available = composition.get("achieved"), composition.get("available")
+    return composition.get("mode", "none") == "none" or (isinstance(achieved, dict) and achieved == available)
+
+
+def faces_trained(training: dict, source: DatasetRead) -> tuple[set[str], str | None]:
+    """The faces of ``source`` (by ``_relative`` name) that the card's training run trained on, read as that run
+    read its dataset: labelled train-split faces past the card's age bar, then its composition's mix, drawn again
+    where the card records its seed and the draw gives the card's counts. With the reason where the set may hold
+    faces it did not train on (an upper bound), else None."""
+    passes = card_age_rule(training)
+    pool = [s for s in source.samples
+            if s.gender is not None and split_of(s) == "train" and (passes is None or passes(s))]
+    names = [_relative(s.path, source.root) for s in pool]
+    n_train = training.get("n_train")
+    comp = training.get("composition")
+    if passes is None:
+        return set(names), "its card does not record the age bar it trained with"
+    if _natural(comp):
+        if isinstance(n_train, int) and n_train != len(pool):
+            return set(names), (f"its card trained on {n_train} faces; that train split holds {len(pool)} past "
+                                "its age bar now")
+        return set(names), None
+    mode, by, seed = comp.get("mode"), comp.get("by"), training.get("seed")
+    drawn = None
+    filters = training.get("filters") if isinstance(training.get("filters"), dict) else {}
+    if isinstance(by, list) and isinstance(seed, int) and not filters.get("unreadable_skipped"):
+        try:
+            idx, redrawn = compose(pool, by, mode, comp.get("target"), seed)
+        except (BiasMirrorError, TypeError, ValueError, AttributeError):
+            idx, redrawn = None, None
+        nonzero = lambda counts: {k: v for k, v in (counts or {}).items() if v}  # noqa: E731
+        if redrawn is not None and nonzero(redrawn.achieved) == nonzero(comp.get("achieved")) \
+                and nonzero(redrawn.available) == nonzero(comp.get("available")) \
+                and (not isinstance(n_train, int) or n_train == len(idx)):
+            drawn = {names[i] for i in idx}
+    if drawn is not None:
+        return drawn, None
+    return set(names), f"its --compose {mode} mix was drawn from them, and could not be drawn again here"
+
+
+def _read_root(kind: str, root: str, reads: dict | None = None) -> DatasetRead | None:
+    """The card's training dataset read by its own reader (None where it cannot be), its warnings kept quiet:
+    they are of another folder than the one evaluated. ``reads``: those read already, by kind and resolved root
+    (models trained on one dataset read it once)."""
+    key = (kind, os.path.realpath(root))
+    if reads is not None and key in reads:
+        return reads[key]
+    if reads is not None:
+        reads[key] = _read_root(kind, root)
+        return reads[key]
+    quiet = logging.getLogger("inference.datasets")
+    was = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return open_dataset(f"{kind}:{root}")
+    except (BiasMirrorError, OSError):
+        return None
+    finally:
+        quiet.setLevel(was)
+
+
+def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samples: list[Sample],
+               reads: dict | None = None) -> TrainedOn | None:
+    """How many of ``samples`` are faces ``model`` was trained on by its card, whether that is sure, and the line
+    that says so: a WARNING where the card names this very dataset (sure); a note where it names another copy of the
+    same kind whose faces trained on (as that dataset's own reader lists them) the evaluated faces share a file name
+    below the root with, or that is not here to compare with (its faces then taken to be these). None where neither,
+    or where none of the faces is one it was trained on. A folder's split is its own labels file's, so another folder
+    is not taken for it.
+
+    Faces trained on are those its card records: the train split past its age bar, and its composition's mix where
+    that is drawn again; where it cannot be (or the card does not say), the count is an upper bound, said "up to".
 
     Nothing is said of --split val: the classifier trainer exports its last (or weight-averaged) weights, and its
-    card records the val split as measured, not as used to choose them."""
+    card records the val split as measured, not as used to choose them. ``reads``: as ``_read_root``'s."""
     training = model.card.training if isinstance(model.card.training, dict) else {}
     said = training.get("split")
     if split not in ("train", "all") or training.get("dataset") != read.name or not isinstance(said, str) \
             or not said.startswith("train"):
         return None
-    in_train = [s for s in samples if split_of(s) == "train"]
     root = training.get("dataset_root")
     overstates = "its accuracy here overstates how it does on faces it has not seen"
-    if isinstance(root, str) and os.path.realpath(root) == os.path.realpath(read.root):
-        if not in_train:
-            return None
-        which = ("these are faces" if len(in_train) == len(samples)
-                 else f"{len(in_train)} of the {len(samples)} faces evaluated are faces")
-        return len(in_train), True, (f"WARNING: {which} {name} was trained on (its card: the train split of "
-                                     f"{read.name} at {root}): {overstates}; --split test evaluates it on faces held "
-                                     "out from its training")
-    if read.name == "folder":
+    same = isinstance(root, str) and os.path.realpath(root) == os.path.realpath(read.root)
+    if not same and read.name == "folder":
         return None
-    if isinstance(root, str) and os.path.isdir(root):
-        there = set(os.listdir(root))
-        k = sum(os.path.basename(s.path) in there for s in in_train)
-        if not k:
-            return None
-        return k, False, (f"note: {k} of the {len(samples)} faces evaluated share a file name with a face of the train "
-                          f"split {name} was trained on (its card: {read.name} at {root}): where they are copies, it "
-                          "was trained on them, which flatters its accuracy here")
-    if not in_train:
+    here = None if same or not isinstance(root, str) or not os.path.isdir(root) else _read_root(read.name, root, reads)
+    source = here or read  # not here: if this is a copy of it, its faces are these
+    names, why = faces_trained(training, source)
+    k = sum(_relative(s.path, read.root) in names for s in samples)
+    if not k:
         return None
-    where = f"at {root}, not here to compare with" if isinstance(root, str) else "(its card does not say where)"
-    return len(in_train), False, (f"note: {name} was trained on the train split of {read.name} {where}; if "
-                                  f"{read.root} is a copy of it, {len(in_train)} of the {len(samples)} faces evaluated "
-                                  f"are faces it was trained on and {overstates}")
+    up_to = why is not None
+    count = f"up to {k}" if up_to else str(k)
+    bound = f"; up to, as {why}" if up_to else ""
+    if same:
+        which = ("these are faces" if k == len(samples) and not up_to
+                 else f"{count} of the {len(samples)} faces evaluated are faces")
+        return TrainedOn(k, up_to, True, f"WARNING: {which} {name} was trained on (its card: the train split of "
+                                         f"{read.name} at {root}{bound}): {overstates}; --split test evaluates it on "
+                                         "faces held out from its training")
+    if here is not None:
+        return TrainedOn(k, up_to, False, f"note: {count} of the {len(samples)} faces evaluated share a file name with "
+                                          f"a face of the train split {name} was trained on (its card: {read.name} at "
+                                          f"{root}{bound}): where they are copies, it was trained on them, which "
+                                          "flatters its accuracy here")
+    where = (f"at {root}, not here to compare with" if isinstance(root, str) and not os.path.isdir(root)
+             else f"at {root}, which could not be read" if isinstance(root, str)
+             else "(its card does not say where)")
+    return TrainedOn(k, up_to, False, f"note: {name} was trained on the train split of {read.name} {where}; if "
+                                      f"{read.root} is a copy of it, {count} of the {len(samples)} faces evaluated are "
+                                      f"faces it was trained on{f' (up to, as {why})' if up_to else ''} and "
+                                      f"{overstates}")
 
 
 _UNKNOWN = object()
@@ -272,13 +390,12 @@ def main(args: argparse.Namespace) -> int:
     read, samples = evaluation_read(args.dataset, args.split, min_age)
     print(f"evaluating {split_text(args.split)} of {read.name} at {read.root}: {len(samples)} labelled face(s) "
           f"{ages_text(min_age)}")
-    seen = {}
+    seen, reads = {}, {}
     for name, model in models.items():
-        if (found := trained_on(name, model, read, args.split, samples)) is not None:
-            k, sure, line = found
-            print(line)
-            if sure:
-                seen[name] = k
+        if (found := trained_on(name, model, read, args.split, samples, reads)) is not None:
+            print(found.line)
+            if found.sure:
+                seen[name] = found
     results, paired, was_read, no_finite = evaluate_read_models(models, samples)
     if not was_read.any():  # tables of nan and exit 0 read as a success
         raise BiasMirrorError(f"none of the {len(samples)} face(s) could be read, so nothing was evaluated",
@@ -297,14 +414,15 @@ def main(args: argparse.Namespace) -> int:
         if worst:
             print(f"{name}: overall {r.overall['accuracy']['value']:.4f}; worst gender×race group {worst[0]} "
                   f"{worst[1]['accuracy']['value']:.4f} (n={worst[1]['n']})"
-                  + (f"; on faces it was trained on ({seen[name]} of {len(samples)}): overstated"
+                  + (f"; on faces it was trained on ({seen[name].count_text()} of {len(samples)}): overstated"
                      if name in seen else ""))
     for line in paired_lines(paired):
         print(line)
     if args.json:
         # which faces were evaluated: the age bar may come from the cards, so the file must say it
         evaluated = {"dataset": args.dataset, "root": read.root, "split": args.split, "min_age": min_age,
-                     "faces_trained_on": seen}
+                     # {"n": N, "upper_bound": true} where a composition could not be drawn again
+                     "faces_trained_on": {name: found.json_value() for name, found in seen.items()}}
         path = Path(args.json)  # its folders are made as the other --json outputs' are
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(evaluation_json(results, paired, {"evaluated": evaluated}))
