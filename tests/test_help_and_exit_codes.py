@@ -140,3 +140,137 @@ def test_a_tables_long_model_names_are_wrapped_whole_and_fpr_fnr_are_explained()
     assert len({len(line) for line in lines if line.startswith(("female/", "male/", "(overall)"))}) == 1
     assert "FPR: share of faces annotated male called female" in table
     assert "FNR: share annotated female called male" in table
+
+
+# --- the ship gate over nothing it could judge neither passes nor fails ------------------------------------------
+
+def diverged_classifier(path) -> str:
+    """A classifier whose training diverged: NaN P(female) and a NaN CAM for every face (as in test_audit.py)."""
+    import torch
+
+    from inference.card import classifier_card
+    from training.export import export
+
+    class Diverged(torch.nn.Module):
+        def forward(self, image):
+            nan = image.float().mean(dim=(1, 2, 3)) * float("nan")
+            return torch.stack([nan, nan], dim=1), nan[:, None, None, None].expand(-1, 2, 4, 4)
+
+    card = classifier_card("diverged", 32, ["male", "female"], (4, 4), "NaN (test)", {"dataset": "none"}, {})
+    export(Diverged(), [torch.zeros(2, 32, 32, 3, dtype=torch.uint8)], ["image"], ["probs", "cam"], path, card)
+    return str(path)
+
+
+def gated_audit(tmp_path, capsys, darken, *gate: str, html: bool = False) -> tuple[int, dict, str, str]:
+    """An audit of 8 faces by the diverged classifier through a darkening filter, with ``gate``'s options; the same
+    --out each time, so a second audit reads the first one's cache."""
+    import json
+
+    from tests.test_audit import write_utk
+
+    data = tmp_path / "utk"
+    if not data.exists():
+        write_utk(data)
+    model = tmp_path / "diverged.onnx"
+    if not model.exists():
+        diverged_classifier(model)
+    out = tmp_path / "out"
+    code, stdout, err = run(["audit", "--dataset", f"utkface:{data}", "--limit", "8", "--classifier", str(model),
+                             "--filter", str(darken), "--no-progress", "--threads", "1", "--out", str(out),
+                             *([] if html else ["--no-html"]), *gate], capsys)
+    return code, json.loads((out / "report.json").read_text(encoding="utf-8")), stdout, err
+
+
+def test_a_gate_on_a_classifier_whose_p_female_is_never_finite_is_not_judged_and_exits_2(tmp_path, tiny_models,
+                                                                                          capsys):
+    """It had printed "PASSED; 0 within, 0 beyond, 0 unsettled, 10 too few faces to tell" and exited 0: a CI job
+    shipped a filter whose ΔP(female) had been measured on no face."""
+    code, r, out, err = gated_audit(tmp_path, capsys, tiny_models["darken"], "--max-delta-p", "0.02", html=True)
+    gate = r["gate"]
+    assert code == 2, "a gate that judged nothing is not a pass"
+    assert gate["passed"] is None and gate["failing"] == [] and gate["counts"]["within"] == 0
+    assert gate["not_judged"] == [{"measure": "delta_p_female:diverged", "n": 0, "why": "no face got a finite "
+                                   "P(female) from diverged both before and after the filter"}]
+    assert "error: the ship gate could not be judged: ΔP(female) of diverged: no face got a finite P(female)" in err
+    head = next(line for line in r["summary"] if line.startswith("Ship gate"))
+    assert "NOT JUDGED, neither passed nor failed" in head and "PASSED" not in head and head in out
+    # the summary had said "the filter did not detectably change P(female)" of a shift measured on no face
+    assert not any("did not detectably change P(female)" in line for line in r["summary"])
+    assert any(line.startswith("diverged: ΔP(female) not measured: none of the 8 face(s) got a finite P(female)")
+               for line in r["summary"])
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")  # written, not crashed on passed: null
+    assert "NOT JUDGED" in html
+    code, r, _, err = gated_audit(tmp_path, capsys, tiny_models["darken"], "--max-delta-p", "0.02", "--strict")
+    assert code == 2 and r["gate"]["passed"] is None and r["gate"]["failing"] == [], \
+        "--strict fails rows too few to tell beside judged ones, but a gate of none judged neither passes nor fails"
+    assert "error: the ship gate could not be judged" in err
+
+
+def test_a_gate_that_judged_the_skin_shift_but_no_group_of_a_classifiers_shift_does_not_pass(tmp_path, tiny_models,
+                                                                                             capsys):
+    darken = tiny_models["darken"]
+    code, r, out, err = gated_audit(tmp_path, capsys, darken, "--max-delta-ita", "60", "--max-delta-p", "0.02")
+    gate = r["gate"]
+    assert gate["counts"]["within"] > 0 and not any(row["measure"] == "delta_ita" and row["verdict"] == "beyond"
+                                                    for row in gate["rows"])
+    assert code == 2 and gate["passed"] is None, "ΔITA within: the ΔP(female) it was given went unjudged"
+    assert [m["measure"] for m in gate["not_judged"]] == ["delta_p_female:diverged"]
+    assert "error: the ship gate could not be judged: ΔP(female) of diverged" in err
+    # a shift shown beyond fails the gate whatever else went unjudged, and the summary names what was not judged
+    code, r, out, err = gated_audit(tmp_path, capsys, darken, "--max-delta-ita", "1", "--max-delta-p", "0.02")
+    assert code == 1 and r["gate"]["passed"] is False and "error:" not in err
+    assert ("  Not judged: ΔP(female) of diverged: no face got a finite P(female) from diverged both before and "
+            "after the filter.") in r["summary"]
+
+
+def test_a_gate_with_some_groups_too_few_to_tell_beside_judged_ones_keeps_its_verdict():
+    """The ordinary partial case: a small group without a CI passes without --strict and fails with it; only a
+    measure none of whose groups was judged leaves the gate unjudged."""
+    from inference.audit.gate import filter_gate
+
+    def cell(lo, hi, n, dp=None):
+        m = lambda lo, hi, n: {"value": None if lo is None else (lo + hi) / 2, "lo": lo, "hi": hi, "n": n}  # noqa: E731
+        return {"delta_ita": {"mean": m(lo, hi, n)},
+                "classifiers": {"c": {"delta_p_female": {"mean": m(*(dp or (None, None, 0)))}}}}
+
+    report = {"overall": cell(-0.5, 0.5, 90, (-0.01, 0.01, 90)),
+              "by": {"gender_race": {"female/Black": cell(-1.0, 1.0, 12, (-0.01, 0.01, 12)),
+                                     "male/Others": cell(None, None, 2, (None, None, 2))}}}
+    lenient, strict = filter_gate(report, 2, 0.02), filter_gate(report, 2, 0.02, strict=True)
+    assert lenient["passed"] is True and lenient["not_judged"] == [] and lenient["counts"]["too few"] == 2
+    assert strict["passed"] is False and {f["group"] for f in strict["failing"]} == {"male/Others"}
+    nothing = {"overall": cell(None, None, 2), "by": {"gender_race": {"a": cell(None, None, 1),
+                                                                      "b": cell(None, None, 1)}}}
+    for gate in (filter_gate(nothing, 2, 0.02), filter_gate(nothing, 2, 0.02, strict=True)):
+        assert gate["passed"] is None and gate["failing"] == []
+        assert [(m["measure"], m["n"]) for m in gate["not_judged"]] == [("delta_ita", 2), ("delta_p_female:c", 0)]
+        assert "too few faces to tell (n=2 overall)" in gate["not_judged"][0]["why"]
+
+
+def test_audit_help_says_a_gate_that_could_not_be_judged_exits_2(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    code, out, _ = run(["audit", "--help"], capsys)
+    text = " ".join(out.split())
+    assert code == 0 and "the ship gate could not be judged" in text
+
+
+def test_a_skin_tone_gate_over_faces_of_no_measurable_skin_is_not_judged_and_exits_2(tmp_path, tiny_models, capsys):
+    """Grey faces have no measurable skin: ΔITA was measured on no face, and the summary had said the filter "did not
+    detectably change skin tone" while the gate passed."""
+    import json
+
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(grey / f"g{i}.png"), np.full((40, 40, 3), 60 + 40 * i, np.uint8))
+    code, out, err = run(["audit", "--dataset", f"folder:{grey}", "--aligned", "--classifier",
+                          str(tiny_models["classifier"]), "--filter", str(tiny_models["darken"]), "--max-delta-ita", "2", "--no-progress", "--no-html",
+                          "--threads", "1", "--out", str(tmp_path / "out")], capsys)
+    r = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert r["filter"]["overall"]["n_measurable"] == 0 and r["images"]["n_faces"] == 4
+    assert code == 2 and r["gate"]["passed"] is None
+    assert "error: the ship gate could not be judged: ΔITA: no face's skin could be measured both before and " \
+           "after the filter" in err
+    assert "The filter's skin-tone shift was not measured: none of the 4 face(s) had skin that could be measured " \
+           "both before and after the filter." in out
+    assert "did not detectably change skin tone" not in out

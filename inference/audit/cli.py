@@ -8,7 +8,8 @@ OUT/faces.csv (one row per face), OUT/run.json (date, timings, machine) and
 OUT/cache/ (per-image results; an interrupted audit resumes from it).
 
 Exit status: 0 the audit measured faces (and the ship gate, if given, passed); 1 the ship gate failed; 2 an error,
-or nothing was measured (no image in the folder, none readable, or no face found: the report is written all the
+or nothing was measured (no image in the folder, none readable, or no face found; or the ship gate could judge
+no group of a shift it was given, e.g. a classifier whose P(female) is never finite: the report is written all the
 same); 130 interrupted.
 """
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ..errors import BiasMirrorError
 from ..file_identity import file_hash
 from .cache import Cache
 from .collect import Collector, ModelSet, relative, resolve
-from .gate import filter_gate, gate_lines
+from .gate import filter_gate, gate_lines, not_judged_reason
 from .report import build_report, write_json
 from .sampling import stratified_limit
 
@@ -45,8 +46,9 @@ ALIGNED_KINDS = ("utkface", "celeba", "fairface")
 
 
 EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if given, passed); 1 the ship gate failed; "
-                 "2 an error, or nothing was measured (no images, none readable, or no face found; the report is "
-                 "still written); 130 interrupted")
+                 "2 an error, or nothing was measured (no images, none readable, or no face found; or the ship gate "
+                 "could not be judged: a shift it was given could be judged in no group; the report is still written); "
+                 "130 interrupted")
 NOTHING_MEASURED = 2  # an error's status: the gate's 1 told a CI job "the filter failed" of an audit that measured nothing
 
 
@@ -67,7 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=positive_int, default=32, help="images per batched model call (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-html", action="store_true", help="write report.json only")
-    gate = p.add_argument_group("ship gate (a filter): exit status 1 when a group's mean shift is shown beyond tolerance")
+    gate = p.add_argument_group("ship gate (a filter): exit status 1 when a group's mean shift is shown beyond tolerance, "
+                                "2 when a shift it is given can be judged in no group")
     gate.add_argument("--max-delta-ita", type=float_at_least(0, above=True), metavar="DEG",
                       help="tolerated mean skin-tone shift per group, ± degrees ITA")
     gate.add_argument("--max-delta-p", type=float_at_least(0, above=True), metavar="P",
@@ -334,7 +337,12 @@ def main(args: argparse.Namespace) -> int:
     if nothing:  # before the gate: a gate over no faces neither passed nor failed
         print(f"error: {nothing}", file=sys.stderr)
         return NOTHING_MEASURED
-    if "gate" in report and not report["gate"]["passed"]:
+    gate = report.get("gate")
+    if gate and gate["passed"] is None:  # a gate that judged nothing neither passed nor failed, as above
+        print(f"error: the ship gate could not be judged: {not_judged_reason(gate)}; {Path(args.out) / 'report.json'} "
+              "lists every row under 'gate'", file=sys.stderr)
+        return NOTHING_MEASURED
+    if gate and not gate["passed"]:
         return 1
     return 0
 

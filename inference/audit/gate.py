@@ -14,6 +14,12 @@ A mean that merely lies past the tolerance on a handful of faces fails nothing: 
 noise learns to ignore the gate. ``--strict`` asks instead that every group be shown within, which needs enough
 faces per group. The audit exits with status 1 when the gate fails, and with 2 (an error's status) when it
 measured no face at all: a gate over nothing neither passes nor fails.
+
+Nor does a gate that could judge nothing it was given (``passed`` null, exit 2): where no row got a verdict (every
+one "too few", as for a classifier whose P(female) is never finite), or where no row of one of its measures did
+and none failed (``--max-delta-ita`` judged, but one classifier's ΔP(female) measured on no face). It had passed
+with "0 within, 0 beyond, 10 too few". Some rows too few beside judged rows of the same measure (a small group) is
+the ordinary case: they pass without ``--strict`` and fail with it.
 """
 from __future__ import annotations
 
@@ -74,14 +80,55 @@ def gate_rows(filter_report: dict, max_delta_ita: float | None, max_delta_p: flo
     return rows
 
 
+def measure_name(measure: str) -> str:
+    """'ΔITA' or 'ΔP(female) of <classifier>'."""
+    return "ΔITA" if measure == "delta_ita" else f"ΔP(female) of {measure.partition(':')[2]}"
+
+
+def _why_not_judged(measure: str, overall: GateRow | None) -> str:
+    n = overall.n if overall else 0
+    if n == 0 and measure == "delta_ita":
+        return "no face's skin could be measured both before and after the filter"
+    if n == 0:
+        return f"no face got a finite P(female) from {measure.partition(':')[2]} both before and after the filter"
+    return f"no group, overall included, got a {CONFIDENCE:.0%} CI: too few faces to tell (n={n} overall)"
+
+
+def not_judged(rows: list[GateRow]) -> list[dict]:
+    """The measures none of whose rows got a verdict (every one "too few"), each with why."""
+    out = []
+    for measure in dict.fromkeys(r.measure for r in rows):
+        own = [r for r in rows if r.measure == measure]
+        if all(r.verdict == "too few" for r in own):
+            overall = next((r for r in own if r.grouping == "overall"), None)
+            out.append({"measure": measure, "n": overall.n if overall else 0, "why": _why_not_judged(measure, overall)})
+    return out
+
+
 def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: float | None,
                 strict: bool = False) -> dict:
-    """The gate's verdict and its rows, as report.json keeps them."""
+    """The gate's verdict and its rows, as report.json keeps them. ``passed`` is true, false, or None where the gate
+    could not be judged: no row got a verdict, or none of one measure's rows did and no row failed (``not_judged``
+    lists those measures and why)."""
     rows = gate_rows(filter_report, max_delta_ita, max_delta_p)
     failing = [r for r in rows if r.verdict in FAILING[strict]]
     counts = {v: sum(r.verdict == v for r in rows) for v in ("within", "beyond", "unsettled", "too few")}
-    return {"passed": not failing, "strict": strict, "max_delta_ita": max_delta_ita, "max_delta_p": max_delta_p,
-            "confidence": CONFIDENCE, "counts": counts, "failing": [asdict(r) for r in failing], "rows": [asdict(r) for r in rows]}
+    unjudged = not_judged(rows)
+    if all(r.verdict == "too few" for r in rows):  # nothing measured fails nothing, --strict or not
+        passed, failing = None, []
+    elif failing:
+        passed = False
+    else:
+        passed = None if unjudged else True
+    return {"passed": passed, "strict": strict, "max_delta_ita": max_delta_ita, "max_delta_p": max_delta_p,
+            "confidence": CONFIDENCE, "counts": counts, "not_judged": unjudged, "failing": [asdict(r) for r in failing],
+            "rows": [asdict(r) for r in rows]}
+
+
+def not_judged_reason(gate: dict) -> str:
+    """Why a gate could not be judged, one clause per measure it could not judge."""
+    return ("; ".join(f"{measure_name(m['measure'])}: {m['why']}" for m in gate.get("not_judged") or [])
+            or "it was given no row to judge")
 
 
 def _shown(row: dict) -> str:
@@ -95,10 +142,16 @@ def _shown(row: dict) -> str:
 
 def gate_lines(gate: dict) -> list[str]:
     c = gate["counts"]
+    state = ("NOT JUDGED, neither passed nor failed: " + not_judged_reason(gate) if gate["passed"] is None
+             else "PASSED" if gate["passed"] else "FAILED")
     head = (f"Ship gate ({'strict: every group shown within' if gate['strict'] else 'fails where a group is shown beyond'}"
-            f" ±tolerance, {CONFIDENCE:.0%} CI): {'PASSED' if gate['passed'] else 'FAILED'}; {c['within']} within, {c['beyond']} "
+            f" ±tolerance, {CONFIDENCE:.0%} CI): {state}; {c['within']} within, {c['beyond']} "
             f"beyond, {c['unsettled']} unsettled, {c['too few']} too few faces to tell.")
     lines = [head] + [f"  {_shown(r)}" for r in gate["failing"]]
+    if gate["passed"] is None:
+        return lines
+    if gate.get("not_judged"):  # beside a failure: what it says nothing about
+        lines.append(f"  Not judged: {not_judged_reason(gate)}.")
     if not gate["strict"] and c["unsettled"] + c["too few"]:
         lines.append(f"  {c['unsettled'] + c['too few']} row(s) not shown either way pass without --strict; "
                      "report.json lists every row under 'gate'.")

@@ -20,7 +20,7 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, N_RESAMPLES, SEED, bootstrap_ci
 
-SCHEMA_VERSION = 3  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional)
+SCHEMA_VERSION = 4  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null
 TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 

@@ -291,13 +291,17 @@ def summary_lines(r: dict) -> list[str]:
         w = o["delta_ita"]["wilcoxon"]
         mean = o["delta_ita"]["mean"]["value"]
         rb = "n/a" if w["rank_biserial"] is None else f"{w['rank_biserial']:+.2f}"
-        lines.append(
-            f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'], o['delta_ita']['mean'])} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
-            f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
-            f"{rb}); "
-            f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
-            f"{ci(o['share_darker_1_monk'], pct=True)} at least one darker.")
-        if o["n_not_measurable"]:
+        if not o["n_measurable"]:  # it had said "did not detectably change skin tone" of a shift measured on no face
+            lines.append(f"The filter's skin-tone shift was not measured: none of the {o['n_faces']} face(s) had skin "
+                         "that could be measured both before and after the filter.")
+        else:
+            lines.append(
+                f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'], o['delta_ita']['mean'])} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
+                f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
+                f"{rb}); "
+                f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
+                f"{ci(o['share_darker_1_monk'], pct=True)} at least one darker.")
+        if o["n_not_measurable"] and o["n_measurable"]:
             lines.append(f"{o['n_not_measurable']} face(s) had skin that could not be measured before or after; they are counted per group and left out of the skin statistics.")
         for grouping, by in fl["by"].items():
             parts = []
@@ -314,6 +318,11 @@ def summary_lines(r: dict) -> list[str]:
         for name, c in o["classifiers"].items():
             d = c["delta_p_female"]
             v = d["mean"]["value"]
+            if not d["mean"]["n"]:  # "did not detectably change P(female)" had been said of a shift measured on no face
+                lines.append(f"{name}: ΔP(female) not measured: none of the {o['n_faces']} face(s) got a finite P(female) "
+                             f"from {name} both before and after the filter, so whether the filter changed it (or the "
+                             "predicted gender) is not known.")
+                continue
             lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'])}: mean ΔP(female) "
                          f"{ci(d['mean'], 3)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
