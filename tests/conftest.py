@@ -55,6 +55,23 @@ def utk_images(n: int, race: str | None = None, min_age: int = 18) -> list[Path]
     return out
 
 
+def make_diverged_classifier(path) -> str:
+    """A classifier whose training diverged: NaN P(female) and a NaN CAM for every face."""
+    import torch
+
+    from inference.card import classifier_card
+    from training.export import export
+
+    class Diverged(torch.nn.Module):
+        def forward(self, image):
+            nan = image.float().mean(dim=(1, 2, 3)) * float("nan")
+            return torch.stack([nan, nan], dim=1), nan[:, None, None, None].expand(-1, 2, 4, 4)
+
+    card = classifier_card("diverged", 32, ["male", "female"], (4, 4), "NaN (test)", {"dataset": "none"}, {})
+    export(Diverged(), [torch.zeros(2, 32, 32, 3, dtype=torch.uint8)], ["image"], ["probs", "cam"], path, card)
+    return str(path)
+
+
 def make_classifier(path: Path, size: int = 32, seed: int = 0, name: str = "tiny-classifier",
                     labels: tuple[str, str] = ("male", "female"), dataset: str = "none") -> Path:
     import torch

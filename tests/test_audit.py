@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for conftest, as in test_skin.py
 
-from conftest import own_pattern, utk_images  # noqa: E402
+from conftest import make_diverged_classifier, own_pattern, utk_images  # noqa: E402
 from inference.audit import cli as audit_cli  # noqa: E402
 from inference.audit.report import TOP_LEVEL_KEYS  # noqa: E402
 from inference.audit.stats import holm  # noqa: E402
@@ -998,19 +998,7 @@ def test_faces_of_no_measured_tone_are_no_group_of_the_ship_gate(world, tmp_path
 def test_a_classifier_trained_to_nan_gets_a_report_saying_not_measured_not_a_traceback(tmp_path):
     """A model whose training diverged gives NaN P(female) and a NaN CAM: its NaN focus was counted in n and ranked
     among the lowest and highest faces, and report.html crashed on 100 * None (report.json's null for it)."""
-    import torch
-
-    from inference.card import classifier_card
-    from training.export import export
-
-    class Diverged(torch.nn.Module):
-        def forward(self, image):
-            nan = image.float().mean(dim=(1, 2, 3)) * float("nan")
-            return torch.stack([nan, nan], dim=1), nan[:, None, None, None].expand(-1, 2, 4, 4)
-
-    model = tmp_path / "diverged.onnx"
-    card = classifier_card("diverged", 32, ["male", "female"], (4, 4), "NaN (test)", {"dataset": "none"}, {})
-    export(Diverged(), [torch.zeros(2, 32, 32, 3, dtype=torch.uint8)], ["image"], ["probs", "cam"], model, card)
+    model = make_diverged_classifier(tmp_path / "diverged.onnx")
     data = write_utk(tmp_path / "utk")
     out = tmp_path / "o"
     rc, r, _ = audit("--dataset", f"utkface:{data}", "--limit", "16", "--classifier", str(model), "--no-filter",
@@ -1030,22 +1018,11 @@ def test_a_classifier_trained_to_nan_counts_no_face_as_predicted_male_through_a_
     filter, so the summary said 0 % predicted female both ways and a 0 % flip rate, measured on nothing."""
     import csv as csv_module
 
-    import torch
-
-    from inference.card import classifier_card
     from inference.results import Prediction
-    from training.export import export
 
     assert Prediction("m", ("male", "female"), np.array([np.nan, np.nan])).predicted == ""
 
-    class Diverged(torch.nn.Module):
-        def forward(self, image):
-            nan = image.float().mean(dim=(1, 2, 3)) * float("nan")
-            return torch.stack([nan, nan], dim=1), nan[:, None, None, None].expand(-1, 2, 4, 4)
-
-    model = tmp_path / "diverged.onnx"
-    card = classifier_card("diverged", 32, ["male", "female"], (4, 4), "NaN (test)", {"dataset": "none"}, {})
-    export(Diverged(), [torch.zeros(2, 32, 32, 3, dtype=torch.uint8)], ["image"], ["probs", "cam"], model, card)
+    model = make_diverged_classifier(tmp_path / "diverged.onnx")
     data = write_utk(tmp_path / "utk")
     out = tmp_path / "o"
     rc, r, _ = audit("--dataset", f"utkface:{data}", "--limit", "16", "--classifier", str(model), "--filter",

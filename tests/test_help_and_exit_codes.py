@@ -15,6 +15,7 @@ import pytest
 
 import main
 from inference.metrics import disaggregate, format_table
+from tests.conftest import make_diverged_classifier
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -144,23 +145,6 @@ def test_a_tables_long_model_names_are_wrapped_whole_and_fpr_fnr_are_explained()
 
 # --- the ship gate over nothing it could judge neither passes nor fails ------------------------------------------
 
-def diverged_classifier(path) -> str:
-    """A classifier whose training diverged: NaN P(female) and a NaN CAM for every face (as in test_audit.py)."""
-    import torch
-
-    from inference.card import classifier_card
-    from training.export import export
-
-    class Diverged(torch.nn.Module):
-        def forward(self, image):
-            nan = image.float().mean(dim=(1, 2, 3)) * float("nan")
-            return torch.stack([nan, nan], dim=1), nan[:, None, None, None].expand(-1, 2, 4, 4)
-
-    card = classifier_card("diverged", 32, ["male", "female"], (4, 4), "NaN (test)", {"dataset": "none"}, {})
-    export(Diverged(), [torch.zeros(2, 32, 32, 3, dtype=torch.uint8)], ["image"], ["probs", "cam"], path, card)
-    return str(path)
-
-
 def gated_audit(tmp_path, capsys, darken, *gate: str, html: bool = False) -> tuple[int, dict, str, str]:
     """An audit of 8 faces by the diverged classifier through a darkening filter, with ``gate``'s options; the same
     --out each time, so a second audit reads the first one's cache."""
@@ -173,7 +157,7 @@ def gated_audit(tmp_path, capsys, darken, *gate: str, html: bool = False) -> tup
         write_utk(data)
     model = tmp_path / "diverged.onnx"
     if not model.exists():
-        diverged_classifier(model)
+        make_diverged_classifier(model)
     out = tmp_path / "out"
     code, stdout, err = run(["audit", "--dataset", f"utkface:{data}", "--limit", "8", "--classifier", str(model),
                              "--filter", str(darken), "--no-progress", "--threads", "1", "--out", str(out),
