@@ -61,7 +61,7 @@ class ModelCard:
     # --- convenience -------------------------------------------------------
     @property
     def image_input(self) -> TensorSpec | None:
-        return next((t for t in self.inputs if t.layout == "NHWC"), None)
+        return next((t for t in self.inputs if t.layout == "NHWC" and len(t.shape) == 4), None)
 
     @property
     def input_size(self) -> tuple[int, int] | None:
@@ -128,8 +128,8 @@ class ModelCard:
             fail("it lists no inputs or no outputs")
         if self.kind in ("classifier", "filter"):
             img = self.image_input
-            if img is None or img.dtype != "uint8" or len(img.shape) != 4 or img.shape[3] != 3:
-                fail(f"a {self.kind} needs a uint8 N×H×W×3 image input")
+            if img is None or img.dtype != "uint8" or img.shape[3] != 3 or img.color not in (None, "RGB"):
+                fail(f"a {self.kind} needs a uint8 N×H×W×3 RGB image input")
         _check_sizes(self, fail)
         if self.kind == "classifier":
             if len(self.labels) < 2:
@@ -144,8 +144,10 @@ class ModelCard:
         if self.kind in ("filter", "generator"):
             name = OUTPUT_NAMES[self.kind]
             out = self.output(name)
-            if out is None or out.dtype != "uint8" or out.layout != "NHWC":
-                fail(f"a {self.kind} needs a uint8 NHWC output named '{name}'")
+            # an RGB face, as every consumer reads it: a generator of 4 or 1 channels, or BGR, had loaded
+            if out is None or out.dtype != "uint8" or out.layout != "NHWC" or out.shape[3] != 3 \
+                    or out.color not in (None, "RGB"):
+                fail(f"a {self.kind} needs a uint8 N×H×W×3 RGB (NHWC) output named '{name}'")
         if self.kind == "generator":
             lat = self.inputs[0]
             if lat.dtype != "float32" or len(lat.shape) != 2:
@@ -216,6 +218,8 @@ def _check_tensor(spec: TensorSpec, role: str, fail: Callable[[str], None]) -> N
         fail(f"{where}: the first axis is the batch and must be a name such as \"N\", not {spec.shape[0]!r}")
     if not all(_is_count(d) or (isinstance(d, str) and d) for d in spec.shape[1:]):
         fail(f"{where}: an axis after the batch must be a positive whole number or a name; shape {list(spec.shape)}")
+    if spec.layout == "NHWC" and len(spec.shape) != 4:  # a 2-D latent said to be NHWC had crashed doctor's summary
+        fail(f"{where} is said to be NHWC (an image batch) but has shape {list(spec.shape)}")
     if spec.labels is not None:
         _check_labels(spec.labels, f"{where}: 'labels'", fail)
         if len(spec.shape) != 2 or spec.shape[1] != len(spec.labels):

@@ -533,3 +533,29 @@ def test_a_filter_card_gives_its_two_training_domains_and_its_shifts_per_gender_
     assert "| gender × race | n | mean ΔITA° | mean ΔP(female) |" in md
     assert "| female\\|Black | 37 | -0.688 | -0.030 |" in md and "| male\\|White | 94 | -3.123 | – |" in md
     assert '"by_gender_race"' not in md and '"by_race"' in md
+
+
+@pytest.mark.parametrize("change, says", [
+    (_set(["inputs", 0, "layout"], "NHWC"), r"input 'z' is said to be NHWC \(an image batch\) but has shape"),
+    (_set(["outputs", 0, "shape"], ["N", 16, 16, 4]), r"needs a uint8 N×H×W×3 RGB \(NHWC\) output named 'image'"),
+    (_set(["outputs", 0, "shape"], ["N", 16, 16, 1]), r"needs a uint8 N×H×W×3 RGB \(NHWC\) output named 'image'"),
+    (_set(["outputs", 0, "color"], "BGR"), r"needs a uint8 N×H×W×3 RGB \(NHWC\) output named 'image'"),
+])
+def test_a_generator_card_must_say_a_latent_gives_an_rgb_face(change, says):
+    """A latent said to be NHWC passed, then crashed `doctor`'s summary (IndexError); a generator of 4 or 1 channels,
+    or of BGR faces, loaded where every consumer reads an RGB face."""
+    from inference.card import ModelCard, generator_card
+
+    card = json.loads(generator_card("g", 8, 16, "test", {}, {}).to_json())
+    change(card)
+    with pytest.raises(BiasMirrorError, match=r"g\.onnx: invalid model card: .*" + says):
+        ModelCard.from_json(json.dumps(card), "g.onnx")
+
+
+def test_a_filter_card_of_bgr_faces_is_refused(tiny_models):
+    from inference.card import ModelCard
+
+    card = json.loads(read_card(tiny_models["darken"]).to_json())
+    card["inputs"][0]["color"] = "BGR"
+    with pytest.raises(BiasMirrorError, match=r"needs a uint8 N×H×W×3 RGB image input"):
+        ModelCard.from_json(json.dumps(card), "f.onnx")

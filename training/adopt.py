@@ -129,10 +129,13 @@ def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProt
     if not model.graph.node:
         raise BiasMirrorError(load_failure("it has no graph"), path)
     if any(p.key == METADATA_KEY for p in model.metadata_props):
-        refused = refusal(path)
+        kind, refused = carded(path)
+        if kind == "generator":  # a valid card, of a kind nothing here runs on faces: "take it as it is" was false
+            raise BiasMirrorError("this file already carries a Bias Mirror card, of a generator (latent → face): the "
+                                  "app, run and audit run classifiers and filters, and adopt makes only those", path)
         if refused is None:
-            raise BiasMirrorError("this file already carries a Bias Mirror card: the app, run and audit take it as it "
-                                  "is", path)
+            raise BiasMirrorError(f"this file already carries a Bias Mirror card, of a {kind}: the app, run and audit "
+                                  "take it as it is", path)
         echo(f"{path}: this file carries a Bias Mirror card, but the app, run and audit refuse it ({refused}): it is "
              "adopted anew, and the card written replaces its old one (whose training record and figures are not "
              "carried over)")
@@ -142,14 +145,13 @@ def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProt
     return model
 
 
-def refusal(path: Path) -> str | None:
-    """Why the app, run and the audit refuse the carded file at ``path`` (its card, or the card against its graph),
-    as they load it; None where they take it."""
+def carded(path: Path) -> tuple[str | None, str | None]:
+    """The carded file at ``path`` as the app, run and the audit load it: (its kind, None) where they take it, else
+    (None, why they refuse it: its card, or the card against its graph)."""
     try:
-        load_model(path, None, RuntimeConfig(provider="cpu"))
+        return load_model(path, None, RuntimeConfig(provider="cpu")).card.kind, None
     except BiasMirrorError as exc:
-        return exc.message
-    return None
+        return None, exc.message
 
 
 def _dims(value: onnx.ValueInfoProto) -> list[int | None]:
