@@ -633,3 +633,28 @@ def test_export_only_card_names_the_export_command_its_commit_and_date_belong_to
     card = read_card(run / "filter_A2B.onnx")
     assert "--export-only" in card.training["exported_by"] and "--export-only" not in card.training["command"]
     assert f"exported again from its checkpoint: `{card.training['exported_by']}`" in card_markdown(card, "f.onnx", 1.0)
+
+
+def test_a_card_written_on_resume_or_export_only_records_the_dataset_as_typed(tmp_path, utk, monkeypatch):
+    """A resume or --export-only made the checkpoint's relative dataset path absolute to read it, and the card took
+    that: the shipped filter's card, and every audit report quoting it, carried this machine's path."""
+    import shutil
+
+    from training.resume import as_typed
+
+    assert as_typed("utkface:/home/a/../data", {"started_in": "/home/a"}) == "utkface:../data"
+    assert as_typed("/elsewhere/x", {"started_in": "/home/a"}) == "/elsewhere/x"
+    assert as_typed("utkface:/home/a/../data", {}) == "utkface:/home/a/../data"
+    a, b = two_folders(tmp_path, utk)
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    assert main.main(["train", "cyclegan", "--domain-a", a.name, "--domain-b", b.name, "--preset", "smoke",
+                      "--min-domain-size", "4", "--iters-per-epoch", "2", "--n-epochs", "1", "--n-epochs-decay", "0",
+                      "--sample-every", "0", "--eval-faces", "8", "--threads", "1", "--cache", "", "--out", "run"]) == 0
+    typed = f"{a.name} | {b.name}"
+    assert read_card(run / "filter_A2B.onnx").training["dataset"] == typed
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--cache", ""]) == 0
+    assert read_card(run / "filter_A2B.onnx").training["dataset"] == typed

@@ -111,6 +111,17 @@ def anchored(saved: dict, keys: tuple[str, ...]) -> dict:
     return {**saved, **{k: fix(saved[k]) for k in keys if saved.get(k)}}
 
 
+def as_typed(text: str, saved: Mapping[str, Any]) -> str:
+    """A path ``anchored`` made absolute, as the command that started the run gave it (relative to the folder it
+    started in): a card written on a resume or --export-only had recorded this machine's absolute path."""
+    base = saved.get("started_in")
+    kind, sep, path = text.partition(":")
+    if not sep or "/" in kind or "\\" in kind:
+        kind, sep, path = "", "", text
+    prefix = str(base).rstrip("/\\") + os.sep if base else None
+    return f"{kind}{sep}{path[len(prefix):]}" if prefix and path.startswith(prefix) else text
+
+
 def with_saved_defaults(args: argparse.Namespace, saved_as_args: Mapping[str, Any]) -> argparse.Namespace:
     """``args`` with every option not given on the command line set to the checkpoint's value: what a setting
     typed again means can depend on others left out (--distill-weight on --distill-from, --compose target on

@@ -19,7 +19,7 @@ from inference.runtime import RuntimeConfig
 from inference.skin import measure_pairs
 from training.export import ImageToImageGraph, check_parity, copy_model, export, parity, write_card
 from training.provenance import provenance
-from training.resume import command_line
+from training.resume import as_typed, command_line
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import cell_of
 from training.data.domains import Domains
@@ -204,7 +204,8 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
     for m in task.modules().values():
         m.cpu().eval()
     training = {
-        "dataset": domains.source, "recipe": domains.recipe, "split": split_text(domains),
+        # the two folders of a folder recipe are "A | B"
+        "dataset": " | ".join(as_typed(part, cfg) for part in domains.source.split(" | ")), "recipe": domains.recipe, "split": split_text(domains),
         # the images trained on: those of the mix that could be read (the card had counted unreadable ones too)
         "domain_a": {"name": domains.a.name, "n_train": len(task.a.train),
                      "composition": domains.a.composition.to_dict(), **domains.a.notes},
