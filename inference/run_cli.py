@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "said at the end")
     p.add_argument("--detect-depth", type=int, default=1,
                    help=f"frames whose faces are found ahead at once, each on its own thread (1 to {MAX_DEPTH}): more "
-                        "helps where the models outpace the face detector, e.g. on a GPU with cores to spare")
+                        "helps where the models outpace the face detector, e.g. on a GPU with cores to spare (default 1)")
     add_model_arguments(p)
 
 

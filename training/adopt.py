@@ -685,7 +685,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=DEFAULT_DATASET,
                    help="KIND:PATH of faces to check the wrapping on (default: the shared UTKFace copy); labelled "
                         "ones also check a classifier's --labels")
-    p.add_argument("--n", type=positive_int, default=64, help="how many faces to check on")
+    p.add_argument("--n", type=positive_int, default=64, help="how many faces to check on (default 64)")
     p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped, or a filter "
                                                         "whose given --range puts its output far from the faces")
     p.add_argument("--conditions", default="", help="a conditional filter's (one that takes a second input, a batch "
