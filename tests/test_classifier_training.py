@@ -1156,3 +1156,32 @@ def test_evaluate_counts_only_the_faces_the_card_trained_on(tmp_path, capsys):
            "them, and could not be drawn again here)" in out
     assert f"on faces it was trained on (up to {adults} of {len(train)}): overstated" in out
     assert seen == {"unsure (unsure.onnx)": {"n": adults, "upper_bound": True}}
+
+
+def test_evaluate_reads_no_verdict_from_a_card_root_relative_to_where_it_was_trained(tmp_path, capsys, monkeypatch):
+    """A card's root as typed ("fold") was resolved where evaluate ran: another folder of that name, sharing one file
+    name with the training folder, was warned to be "up to 20 of 20" faces the model was trained on, and the training
+    folder itself went unnoticed from anywhere else. The trainer now records its root absolute."""
+    from tests.test_cyclegan import write_utk
+
+    other = tmp_path / "other"
+    data = write_utk(other / "UTKFace", per_cell=4, ages=(30,))
+    model = _card_trained_on(tmp_path, "relative", "UTKFace")
+    monkeypatch.chdir(other)
+    assert main.main(["train", "evaluate", "--model", str(model), "--dataset", f"utkface:{data}", "--split",
+                      "train"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING" not in out and "(its card does not say where)" in out
+
+
+def test_the_card_records_a_dataset_typed_relative_as_an_absolute_root(tmp_path, tiny_utk, monkeypatch):
+    """The root as typed was relative to a folder the card does not name: evaluate and the teacher check resolved it
+    wherever they ran."""
+    import os
+
+    monkeypatch.chdir(tiny_utk.parent)
+    assert main.main(["train", "classifier", "--dataset", f"utkface:{tiny_utk.name}", "--size", "32", "--width", "8",
+                      "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"),
+                      "--out", str(tmp_path / "run"), "--threads", "1"]) == 0
+    root = read_card(tmp_path / "run" / "model.onnx").training["dataset_root"]
+    assert os.path.isabs(root) and os.path.samefile(root, tiny_utk)

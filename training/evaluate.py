@@ -307,6 +307,8 @@ def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samp
             or not said.startswith("train"):
         return None
     root = training.get("dataset_root")
+    if isinstance(root, str) and not os.path.isabs(root):  # relative to where it was trained, which is not recorded:
+        root = None  # resolved here it named this folder from one place and another folder from the next
     overstates = "its accuracy here overstates how it does on faces it has not seen"
     same = isinstance(root, str) and os.path.realpath(root) == os.path.realpath(read.root)
     if not same and read.name == "folder":

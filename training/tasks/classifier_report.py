@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,7 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
     size = cfg["net"]["size"]
     training = {
         "dataset": data.read.name,
-        "dataset_root": data.read.root,
+        "dataset_root": os.path.abspath(data.read.root),  # as typed it was relative to a folder the card does not name
         "filters": data.filters,
         "split": f"train ({split_rule(data.samples, kept_with_copies(data.read))})",
         "composition": data.composition.to_dict(),
