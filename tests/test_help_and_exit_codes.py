@@ -258,3 +258,22 @@ def test_a_skin_tone_gate_over_faces_of_no_measurable_skin_is_not_judged_and_exi
     assert "The filter's skin-tone shift was not measured: none of the 4 face(s) had skin that could be measured " \
            "both before and after the filter." in out
     assert "did not detectably change skin tone" not in out
+
+
+def test_a_strict_gate_is_not_failed_by_a_measure_none_of_whose_groups_was_judged():
+    """With --strict, a ΔITA within everywhere beside a ΔP(female) measured on no face read FAILED (exit 1): the
+    unmeasured classifier's "too few" rows counted as failures once another measure had been judged."""
+    from inference.audit.gate import filter_gate
+
+    def cell(ita, n, p_n):
+        return {"delta_ita": {"mean": {"value": 0.0, "lo": -ita, "hi": ita, "n": n}},
+                "classifiers": {"c": {"delta_p_female": {"mean": {"value": None, "lo": None, "hi": None, "n": p_n}}}}}
+
+    report = {"overall": cell(0.5, 90, 0), "by": {"gender_race": {"a": cell(1.0, 40, 0), "b": cell(1.0, 50, 0)}}}
+    for strict in (False, True):
+        gate = filter_gate(report, 40, 0.5, strict=strict)
+        assert gate["passed"] is None and gate["failing"] == [], strict
+        assert [m["measure"] for m in gate["not_judged"]] == ["delta_p_female:c"]
+    report["by"]["gender_race"]["b"] = cell(9.0, 50, 0) | {"delta_ita": {"mean": {"value": 5.0, "lo": 3.0, "hi": 7.0,
+                                                                                  "n": 50}}}
+    assert filter_gate(report, 2, 0.5, strict=True)["passed"] is False  # a judged row beyond still fails it

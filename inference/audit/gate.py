@@ -111,9 +111,12 @@ def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: f
     could not be judged: no row got a verdict, or none of one measure's rows did and no row failed (``not_judged``
     lists those measures and why)."""
     rows = gate_rows(filter_report, max_delta_ita, max_delta_p)
-    failing = [r for r in rows if r.verdict in FAILING[strict]]
     counts = {v: sum(r.verdict == v for r in rows) for v in ("within", "beyond", "unsettled", "too few")}
     unjudged = not_judged(rows)
+    # a measure none of whose rows was judged fails nothing, --strict or not: its "too few" rows had failed a strict
+    # gate as soon as another measure was judged
+    unmeasured = {u["measure"] for u in unjudged}
+    failing = [r for r in rows if r.verdict in FAILING[strict] and r.measure not in unmeasured]
     if all(r.verdict == "too few" for r in rows):  # nothing measured fails nothing, --strict or not
         passed, failing = None, []
     elif failing:
