@@ -555,6 +555,14 @@ def test_a_filter_with_its_condition_axis_open_that_takes_another_k_says_so(tmp_
     with pytest.raises(BiasMirrorError, match="fixed at 1") as err:
         adopt(fixed, tmp_path / "batch1.onnx", "filter", conditions=["a", "b"], **kw)
     assert "condition vectors" not in str(err.value) and "--conditions" not in str(err.value)
+    # nor one whose K is open and right, failing for that other reason: the model alone runs with K=2
+    open_batch1 = tmp_path / "open_k_batch1.onnx"
+    torch.onnx.export(BatchOfOneFilterNet().eval(), (torch.rand(1, 3, SIZE, SIZE), torch.eye(2)[:1]),
+                      str(open_batch1), input_names=["input", "cond"], output_names=["output"],
+                      dynamic_axes={"input": {0: "b"}, "cond": {0: "b", 1: "k"}}, dynamo=False)
+    with pytest.raises(BiasMirrorError, match="fixed at 1") as err:
+        adopt(open_batch1, tmp_path / "open_batch1.onnx", "filter", conditions=["a", "b"], **kw)
+    assert "condition vectors" not in str(err.value), str(err.value)
 
 
 def test_adopt_says_a_carded_generator_is_not_run_by_the_app_rather_than_taken_as_it_is(tmp_path, tiny_utk):

@@ -500,7 +500,9 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
                                           f"{exc.message}", src) from exc
                 return Trial(enc, card, proto, run_wrapped(wrapped, faces, src), wrapped)  # type: ignore[arg-type]
             except BiasMirrorError as exc:
-                if open_k:  # its K is ours (--conditions), and its graph may take only another
+                # its K is ours (--conditions), and its graph may take only another: said so where the model alone
+                # fails with that K, not for any failure of a model whose K is open (a batch fixed at 1, a size)
+                if open_k and not takes_k(src, layout, size, len(conditions)):
                     raise open_k_refused(exc, list(conditions), src) from exc
                 raise
 
@@ -521,6 +523,16 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     echo("it has no per-group figures yet: measure them with `python main.py audit --dataset KIND:PATH "
          f"--{kind} {out}" + (" --classifier …" if kind == "filter" else "") + "`")
     return out
+
+
+def takes_k(src: Path, layout: str, size: int, k: int) -> bool:
+    """Whether the model made elsewhere, on its own, runs one face with a condition vector of ``k`` entries."""
+    shape = (1, 3, size, size) if layout == "NCHW" else (1, size, size, 3)
+    try:
+        run_alone(src, np.zeros(shape, np.float32), np.eye(k, dtype=np.float32)[:1])
+    except Exception:  # noqa: BLE001 - ORT's own error types, at load (shape inference) or at run: it does not
+        return False
+    return True
 
 
 def open_k_refused(exc: BiasMirrorError, conditions: list[str], src: Path) -> BiasMirrorError:
