@@ -25,6 +25,10 @@ WINDOW_S = 60.0  # rolling plots show the last minute
 # over 120 s: 36 → 0 on 2 cores).
 DASHED_WIDTH = 1
 MAX_TRACKS = 6  # the most recently seen faces get curves
+# Faces whose points are kept: those with curves and as many next in line (a face that takes the place of one that left
+# shows its last minute, not a curve starting then). Only these, and only their last WINDOW_S: every face ever seen kept
+# its points and its curves (hidden) until a reset, 0.1 MB a face and a refresh slower by the face (90 ms after 1,200).
+KEPT_TRACKS = 2 * MAX_TRACKS
 STAGES = ("detect", "crop", "classify", "filter", "classify_filtered", "skin", "total")
 STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#ffffff")
 
@@ -90,6 +94,17 @@ class _Rolling:
     def arrays(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.t, float), np.asarray(self.cols[key], float)
 
+    def drop_before(self, lo: float) -> None:
+        """Forgets the points before time ``lo`` (the oldest first: points come in time order)."""
+        n = 0
+        for t in self.t:
+            if t >= lo:
+                break
+            n += 1
+        for column in (self.t, *self.cols.values()):
+            for _ in range(min(n, len(column))):
+                column.popleft()
+
 
 class PlotsPanel(QTabWidget):
     def __init__(self, parent=None):
@@ -132,6 +147,7 @@ class PlotsPanel(QTabWidget):
             p.setLabel("bottom", "time (s)")
             p.showGrid(x=True, y=True, alpha=0.2)
         self._curves: dict[tuple, pg.PlotDataItem] = {}
+        self._curve_plots: dict[tuple, object] = {}  # the plot each curve is on, to take it off
         self._hist: tuple = (None, None)  # the latest session data, to draw the Δ tab when it is raised
         self.currentChanged.connect(lambda _i: self.redraw())
 
@@ -163,6 +179,8 @@ class PlotsPanel(QTabWidget):
         self.t0 = None
         self.tracks.clear(), self.last_seen.clear(), self.p_tracks.clear()
         self.speed = _Rolling(600)
+        for key in [k for k in self._curves if k[0] in ("ita", "p")]:
+            self._remove_curve(key)
         for curve in self._curves.values():
             curve.setData([], [])
 
@@ -193,16 +211,44 @@ class PlotsPanel(QTabWidget):
                 self.p_caption.setText(caption)
         stages = {s: _nan(result.timings_ms.get(s)) for s in STAGES}
         self.speed.add(t, fps=fps_processed, fps_shown=fps_displayed, latency=display_latency_ms, **stages)
+        self._prune(result)
+
+    def _prune(self, result: FrameResult) -> None:
+        """Keeps the points the plots can show: those of the last WINDOW_S of the KEPT_TRACKS faces seen most recently
+        (in the order that gives the MAX_TRACKS with curves, so that those are always among them)."""
+        lo = self.now - WINDOW_S
+        if len(self.last_seen) > KEPT_TRACKS or any(s < lo for s in self.last_seen.values()):
+            kept = set(self._recent(KEPT_TRACKS))
+            for tid in [t for t in self.last_seen if t not in kept]:
+                del self.last_seen[tid]
+                self.tracks.pop(tid, None)
+            for key in [k for k in self.p_tracks if k[0] not in kept]:
+                del self.p_tracks[key]
+        for face in result.faces:  # the others' points are trimmed when they are seen again, or dropped
+            if face.track_id in self.tracks:
+                self.tracks[face.track_id].drop_before(lo)
+                for name in face.original.classifiers:
+                    self.p_tracks[(face.track_id, name)].drop_before(lo)
 
     # --- drawing -----------------------------------------------------------------
     def _curve(self, plot, key: tuple, **style) -> pg.PlotDataItem:
         if key not in self._curves:
             self._curves[key] = plot.plot([], [], **style)
+            self._curve_plots[key] = plot
         return self._curves[key]
 
-    def _visible_tracks(self) -> list[int]:
-        recent = sorted(self.last_seen, key=self.last_seen.get, reverse=True)[:MAX_TRACKS]
+    def _remove_curve(self, key: tuple) -> None:
+        """Takes the curve off its plot (its legend entry too), not only empties it."""
+        curve, plot = self._curves.pop(key), self._curve_plots.pop(key)
+        plot.removeItem(curve)
+
+    def _recent(self, n: int) -> list[int]:
+        """The ``n`` faces seen most recently within the last WINDOW_S."""
+        recent = sorted(self.last_seen, key=self.last_seen.get, reverse=True)[:n]
         return [t for t in recent if self.now - self.last_seen[t] <= WINDOW_S]
+
+    def _visible_tracks(self) -> list[int]:
+        return self._recent(MAX_TRACKS)
 
     def redraw(self) -> None:
         self.refresh(*self._hist)
@@ -215,9 +261,8 @@ class PlotsPanel(QTabWidget):
         tab = self.currentWidget()
         lo = self.now - WINDOW_S
         visible = set(self._visible_tracks())
-        for key, curve in self._curves.items():  # hide faces that left
-            if key[0] in ("ita", "p") and key[1] not in visible:
-                curve.setData([], [])
+        for key in [k for k in self._curves if k[0] in ("ita", "p") and k[1] not in visible]:  # faces that left
+            self._remove_curve(key)
         if tab is self.ita_plot:
             self._draw_ita(visible, lo)
         elif tab is self.p_widget or tab is self.focus_widget:
@@ -266,8 +311,7 @@ class PlotsPanel(QTabWidget):
                 colour = [MORE_FEMALE, DARKER, LIGHTER, track_colour(i)][i % 4]
                 drawn |= self._histogram(self.hist_p, ("hist", "p", name), values, colour, width=0.02, name=name)
         for key in [k for k in self._curves if k[0] == "hist" and k not in drawn]:
-            curve = self._curves.pop(key)
-            (self.hist_ita if key[1] == "ita" else self.hist_p).removeItem(curve)  # its legend entry too
+            self._remove_curve(key)  # its legend entry too
 
     def _draw_speed(self, lo: float) -> None:
         t = np.asarray(self.speed.t, float)

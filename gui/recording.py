@@ -173,6 +173,13 @@ class SessionStats:
         self._lock = threading.Lock()
         self.filter_label: str | None = None  # the filter (with its condition) whose shifts these are
         self._notices: list[str] = []
+        # summary(): one track's rows, kept until the track gets a value. Recomputing every track's intervals at each
+        # call, under the lock, took 2 s a call after an hour of video (1,350 faces): the window froze and the
+        # inference thread waited for the lock. Only summary() touches these, under their own lock.
+        self._summary_lock = threading.Lock()
+        self._rows: dict[int, list[dict]] = {}
+        self._rows_generation = -1
+        self._generation = 0  # counts _clear(): the rows kept from before are another session's
         self.reset()
 
     def reset(self) -> None:
@@ -185,6 +192,8 @@ class SessionStats:
         self.frames: dict[int, int] = defaultdict(int)
         self.all_delta_ita = _doubles()
         self.all_delta_p: dict[str, array] = defaultdict(_doubles)
+        self._changed: set[int] = set()  # tracks given a frame since the last summary()
+        self._generation = getattr(self, "_generation", 0) + 1
 
     def notices(self) -> list[str]:
         """What happened since the last call that the window should say (a restart for another filter)."""
@@ -206,6 +215,7 @@ class SessionStats:
                 self.filter_label = label
             for face in result.faces:
                 self.frames[face.track_id] += 1
+                self._changed.add(face.track_id)
                 s = face.skin_shift
                 if s is not None and s.delta_ita is not None and not math.isnan(s.delta_ita):
                     self.delta_ita[face.track_id].append(s.delta_ita)
@@ -221,15 +231,36 @@ class SessionStats:
             return np.array(self.all_delta_ita), {k: np.array(v) for k, v in self.all_delta_p.items()}
 
     def summary(self) -> list[dict]:
-        """One row per (track, classifier): mean ΔITA and mean ΔP(female), each with a 95% CI (inference.metrics.mean_ci)."""
-        with self._lock:
+        """One row per (track, classifier): mean ΔITA and mean ΔP(female), each with a 95% CI (inference.metrics.mean_ci).
+
+        Only the tracks that got a frame since the last call (and ones not summarised yet) are computed again, from
+        copies of their values taken under the lock: the intervals are computed outside it, so the inference thread
+        never waits for them. The numbers are mean_ci's of all of a track's values, as before. The rows of a track
+        that did not change are the same dict objects as in the last call's list (the window skips redrawing them):
+        read them, do not change them."""
+        with self._summary_lock:
+            with self._lock:
+                frames = dict(self.frames)
+                if self._rows_generation != self._generation:  # reset, or restarted for another filter
+                    self._rows, self._rows_generation = {}, self._generation
+                todo = (self._changed | (frames.keys() - self._rows.keys())) & frames.keys()
+                self._changed = set()
+                values = {}
+                for tid in todo:
+                    ita = self.delta_ita.get(tid)
+                    per = self.delta_p.get(tid, {})
+                    values[tid] = (ita[:] if ita is not None else _doubles(), {n: per[n][:] for n in per})
+            for tid, (ita_values, p_values) in values.items():
+                ita = mean_ci(ita_values)
+                names = sorted(p_values) or [""]
+                self._rows[tid] = [{"track_id": tid, "frames": frames[tid], "delta_ita": ita, "classifier": name,
+                                    "delta_p_female": mean_ci(p_values[name]) if name else mean_ci([])}
+                                   for name in names]
+            if len(self._rows) != len(frames):  # a track gone without a reset (add() never does that)
+                self._rows = {tid: self._rows[tid] for tid in frames}
             rows = []
-            for tid in sorted(self.frames):
-                ita = mean_ci(self.delta_ita.get(tid, []))
-                names = sorted(self.delta_p.get(tid, {})) or [""]
-                for name in names:
-                    rows.append({"track_id": tid, "frames": self.frames[tid], "delta_ita": ita, "classifier": name,
-                                 "delta_p_female": mean_ci(self.delta_p[tid][name]) if name else mean_ci([])})
+            for tid in sorted(frames):
+                rows.extend(self._rows[tid])
             return rows
 
 

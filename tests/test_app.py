@@ -1462,3 +1462,192 @@ def test_the_label_of_a_classifier_without_finite_outputs_says_so_not_nan():
     face = FaceResult(1, (0, 0, 8, 8), np.eye(2, 3), view, view)
     text = " ".join(t for line in face_lines(face) for t, _ in line)
     assert "no finite prediction" in text and "nan" not in text.lower(), text
+
+
+# --- session summary and plots over a long session (2026-12: performance review) ------------------------------------
+
+
+def _stats_face(tid: int, ita: float | None, ps: dict[str, float | None]):
+    from inference.results import FaceResult, FaceView, SkinShift, SkinTone
+
+    view = FaceView(np.zeros((1, 1, 3), np.uint8), {}, SkinTone(measurable=False, n_pixels=0))
+    shift = None if ita is None else SkinShift(ita, 0.0, 0)
+    return FaceResult(tid, (0, 0, 1, 1), np.eye(2, 3), view, view, shift, ps)
+
+
+def _stats_frame(faces, filter_name: str | None = "f"):
+    from inference.results import FrameResult
+
+    return FrameResult(0, 0.0, np.zeros((1, 1, 3), np.uint8), tuple(faces), {}, {}, filter_name)
+
+
+def _plain_summary(stats) -> list[dict]:
+    """What SessionStats.summary() computed before it kept rows: every track's intervals from all its values."""
+    from inference.metrics import mean_ci
+
+    rows = []
+    for tid in sorted(stats.frames):
+        ita = mean_ci(stats.delta_ita.get(tid, []))
+        for name in sorted(stats.delta_p.get(tid, {})) or [""]:
+            rows.append({"track_id": tid, "frames": stats.frames[tid], "delta_ita": ita, "classifier": name,
+                         "delta_p_female": mean_ci(stats.delta_p[tid][name]) if name else mean_ci([])})
+    return rows
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    return a == b and type(a) is type(b)
+
+
+def test_the_session_summary_keeps_its_numbers_while_computing_only_what_changed():
+    """The summary keeps each track's rows between calls: its numbers (mean, t interval, n) must stay those of all
+    the track's values, through faces seen again, NaN and missing values, a classifier switched off, one value,
+    constant values, and a restart for another filter."""
+    from gui.recording import SessionStats
+
+    rng = np.random.default_rng(7)
+    stats = SessionStats()
+    names = ("tiny-a", "tiny-b", "tiny-c")
+
+    def random_face(tid):
+        ita = None if rng.random() < 0.1 else (float("nan") if rng.random() < 0.05 else float(rng.normal(1, 3)))
+        ps = {n: (float("nan") if rng.random() < 0.05 else float(rng.normal(0.02, 0.05)))
+              for n in names if rng.random() < 0.8}
+        return _stats_face(tid, ita, ps)
+
+    for round_ in range(12):
+        for _ in range(int(rng.integers(1, 30))):
+            tids = rng.choice(np.arange(1, 40 + 4 * round_), size=int(rng.integers(0, 4)), replace=False)
+            stats.add(_stats_frame([random_face(int(t)) for t in tids]))
+        if round_ == 3:
+            stats.add(_stats_frame([_stats_face(500, 2.5, {"tiny-a": 0.1}) for _ in range(1)]))  # one value
+            for _ in range(3):
+                stats.add(_stats_frame([_stats_face(501, 2.5, {"tiny-a": 0.1})]))  # constant values
+        if round_ == 7:
+            stats.add(_stats_frame([random_face(1)], filter_name="another"))  # restarts the session's figures
+        rows = stats.summary()
+        assert _same(rows, _plain_summary(stats)), round_
+        assert len(rows) >= len(stats.frames)
+    stats.reset()
+    assert stats.summary() == []
+    stats.add(_stats_frame([random_face(3)]))
+    assert _same(stats.summary(), _plain_summary(stats))
+
+
+def test_the_session_summary_recomputes_only_the_face_that_changed_and_never_under_the_stats_lock(monkeypatch):
+    """Every tick computed every face's intervals again, holding the lock the inference thread needs for each frame:
+    2 s a tick after an hour of video (1,350 faces). One face seen again among 500 is that face's intervals alone,
+    computed with the lock free."""
+    import gui.recording as recording
+
+    stats = recording.SessionStats()
+    for tid in range(1, 501):
+        stats.add(_stats_frame([_stats_face(tid, float(tid % 7), {"tiny-a": 0.01 * (tid % 5), "tiny-b": 0.02})]))
+        stats.add(_stats_frame([_stats_face(tid, float(tid % 3), {"tiny-a": 0.03, "tiny-b": -0.01 * (tid % 4)})]))
+    real, calls = recording.mean_ci, []
+
+    def counted(values, *args, **kwargs):
+        calls.append(stats._lock.locked())
+        return real(values, *args, **kwargs)
+
+    monkeypatch.setattr(recording, "mean_ci", counted)
+    first = stats.summary()
+    assert len(first) == 1000 and calls and not any(calls)  # never with the lock held
+    calls.clear()
+    stats.add(_stats_frame([_stats_face(250, 9.0, {"tiny-a": 0.5, "tiny-b": 0.25})]))
+    rows = stats.summary()
+    assert len(calls) == 3 and not any(calls)  # ΔITA and two classifiers' ΔP of face #250, nothing else
+    monkeypatch.setattr(recording, "mean_ci", real)
+    assert _same(rows, _plain_summary(stats))
+    changed = [r for r in rows if r["track_id"] == 250]
+    assert [r["frames"] for r in changed] == [3, 3] and changed[0]["delta_ita"]["n"] == 3
+    calls.clear()
+    monkeypatch.setattr(recording, "mean_ci", counted)
+    assert stats.summary() == rows and not calls  # nothing new: nothing computed
+
+
+def test_the_summary_table_redraws_only_the_rows_of_faces_that_changed(qtbot, make_window, monkeypatch):
+    """The table shows the same cells as a full redraw, and a face seen again reformats its rows alone."""
+    import gui.main_window as main_window
+
+    w = make_window(None)
+    for tid in range(1, 201):
+        w.stats.add(_stats_frame([_stats_face(tid, float(tid % 7), {"tiny-a": 0.01 * (tid % 5)})]))
+        w.stats.add(_stats_frame([_stats_face(tid, float(tid % 3), {"tiny-a": 0.03})]))
+    w.summary_dock.raise_()
+    qtbot.waitUntil(lambda: w.summary_table.rowCount() == 200, timeout=WAIT)
+    real, calls = main_window._ci, []
+    monkeypatch.setattr(main_window, "_ci", lambda m, digits: calls.append(m) or real(m, digits))
+    w.stats.add(_stats_frame([_stats_face(77, 5.0, {"tiny-a": 0.4})]))
+    w._update_summary()
+    assert len(calls) == 2  # face #77's ΔITA and ΔP cells
+    t = w.summary_table
+    cells = [[t.item(i, j).text() for j in range(t.columnCount())] for i in range(t.rowCount())]
+    expected = [[f"#{r['track_id']}", str(r["frames"]), real(r["delta_ita"], 1), str(r["delta_ita"]["n"]),
+                 r["classifier"] or "—", real(r["delta_p_female"], 3), str(r["delta_p_female"]["n"])]
+                for r in _plain_summary(w.stats)]
+    assert cells == expected
+    assert cells[76][1] == "3"
+    header = t.horizontalHeader()  # still sized to the contents (measured once for the changed cells)
+    assert {header.sectionResizeMode(j) for j in range(t.columnCount())} == {header.ResizeMode.ResizeToContents}
+
+
+def test_the_plots_keep_only_what_they_can_show_over_a_long_session(qtbot):
+    """Every face ever seen kept its points and its (hidden) curves until a reset: 0.1 MB a face, and each refresh
+    went through all of them. After 2,000 faces the plots hold the last minute of the few most recent faces, and
+    the curves of the faces that left are off the plots, not empty on them."""
+    from dataclasses import replace
+
+    from gui import plots
+    from inference.results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift, SkinTone
+
+    panel = plots.PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 300)
+    panel.show()
+    names = ("tiny-a", "tiny-b")
+    skin = SkinTone(True, 100, 60.0, 10.0, 15.0, 30.0, "x", 3)
+    cls = {n: ClassifierOutput(n, ("female", "male"), np.array([0.6, 0.4]), np.zeros((2, 2), np.float32), "female",
+                               0.5) for n in names}
+    view = FaceView(np.zeros((1, 1, 3), np.uint8), cls, skin)
+    face = FaceResult(0, (0, 0, 10, 10), np.eye(2, 3), view, view, SkinShift(1.0, 1.0, 0), {n: 0.05 for n in names})
+    fps, staying = 15, 100_000  # a face on screen all along, beside pairs of faces that come and go
+    frame = 0
+    for pair in range(1000):  # 2,000 faces
+        for _ in range(3):
+            t = frame / fps
+            faces = (replace(face, track_id=staying), replace(face, track_id=2 * pair + 1),
+                     replace(face, track_id=2 * pair + 2))
+            panel.add_result(FrameResult(frame, t, np.zeros((1, 1, 3), np.uint8), faces, {"total": 5.0}, {}),
+                             10.0, 15.0, 15.0)
+            frame += 1
+            if frame % 8 == 0:
+                panel.setCurrentIndex((frame // 8) % 3)  # the skin tone, P(female) and CAM focus tabs in turn
+                panel.refresh()
+    panel.setCurrentWidget(panel.ita_plot)
+    panel.refresh()
+    assert panel.now > 3 * plots.WINDOW_S
+    limit = 2 * plots.MAX_TRACKS
+    assert len(panel.tracks) <= limit and len(panel.last_seen) <= limit
+    assert len(panel.p_tracks) <= limit * len(names)
+    window_points = plots.WINDOW_S * fps + 1
+    for r in [*panel.tracks.values(), *panel.p_tracks.values()]:
+        assert len(r.t) <= window_points and all(len(c) == len(r.t) for c in r.cols.values())
+    track_curves = [k for k in panel._curves if k[0] in ("ita", "p")]
+    assert len(track_curves) <= plots.MAX_TRACKS * (2 + 4 * len(names))
+    items = [*panel.ita_plot.getPlotItem().listDataItems(), *(p for pl in panel.p_plots.values()
+                                                              for p in pl.listDataItems()),
+             *(p for pl in panel.focus_plots.values() for p in pl.listDataItems())]
+    assert len(items) == len(track_curves)  # no curve left on a plot once its face left
+    # what is shown is as before: the most recent faces, over the last minute
+    assert set(panel._visible_tracks()) >= {staying, 1999, 2000}
+    x, _ = panel._curves[("ita", staying, "o")].getData()
+    assert list(x) == [f / fps for f in range(frame) if f / fps >= panel.now - plots.WINDOW_S]
+    assert len(panel.ita_plot.getPlotItem().listDataItems()) == 2 * len(panel._visible_tracks())
+    panel.reset()
+    assert not panel.tracks and not panel.p_tracks and not [k for k in panel._curves if k[0] in ("ita", "p")]
