@@ -28,7 +28,6 @@ MAX_TRACKS = 6  # the most recently seen faces get curves
 # Faces whose points are kept: those with curves and as many next in line (a face that takes the place of one that left
 # shows its last minute, not a curve starting then). Only these, and only their last WINDOW_S: every face ever seen kept
 # its points and its curves (hidden) until a reset, 0.1 MB a face and a refresh slower by the face (90 ms after 1,200).
-KEPT_TRACKS = 2 * MAX_TRACKS
 STAGES = ("detect", "crop", "classify", "filter", "classify_filtered", "skin", "total")
 STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#ffffff")
 
@@ -214,11 +213,12 @@ class PlotsPanel(QTabWidget):
         self._prune(result)
 
     def _prune(self, result: FrameResult) -> None:
-        """Keeps the points the plots can show: those of the last WINDOW_S of the KEPT_TRACKS faces seen most recently
-        (in the order that gives the MAX_TRACKS with curves, so that those are always among them)."""
+        """Keeps the points the plots can show: those of the last WINDOW_S of the faces seen in it. By time, not by
+        count: a looped folder's photo comes round again with its id, and, dropped as one of more than a dozen, its
+        curve had come back as a single dot."""
         lo = self.now - WINDOW_S
-        if len(self.last_seen) > KEPT_TRACKS or any(s < lo for s in self.last_seen.values()):
-            kept = set(self._recent(KEPT_TRACKS))
+        if any(s < lo for s in self.last_seen.values()):
+            kept = {t for t, s in self.last_seen.items() if s >= lo}
             for tid in [t for t in self.last_seen if t not in kept]:
                 del self.last_seen[tid]
                 self.tracks.pop(tid, None)

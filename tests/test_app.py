@@ -1632,7 +1632,8 @@ def test_the_plots_keep_only_what_they_can_show_over_a_long_session(qtbot):
     panel.setCurrentWidget(panel.ita_plot)
     panel.refresh()
     assert panel.now > 3 * plots.WINDOW_S
-    limit = 2 * plots.MAX_TRACKS
+    assert all(panel.now - s <= plots.WINDOW_S for s in panel.last_seen.values())  # only faces of the last minute
+    limit = 2 * plots.WINDOW_S * fps // 3 + 3  # two faces every three frames, and the one staying
     assert len(panel.tracks) <= limit and len(panel.last_seen) <= limit
     assert len(panel.p_tracks) <= limit * len(names)
     window_points = plots.WINDOW_S * fps + 1
@@ -1651,3 +1652,34 @@ def test_the_plots_keep_only_what_they_can_show_over_a_long_session(qtbot):
     assert len(panel.ita_plot.getPlotItem().listDataItems()) == 2 * len(panel._visible_tracks())
     panel.reset()
     assert not panel.tracks and not panel.p_tracks and not [k for k in panel._curves if k[0] in ("ita", "p")]
+
+
+def test_a_looped_folder_of_many_faces_keeps_each_shown_faces_last_minute(qtbot):
+    """A looped folder gives each photo's face its id back every round: with more than a dozen faces, one was
+    dropped as not among the dozen most recent before its photo came round, and its curve came back as one dot."""
+    from dataclasses import replace
+
+    from gui import plots
+    from inference.results import ClassifierOutput, FaceResult, FaceView, FrameResult, SkinShift, SkinTone
+
+    panel = plots.PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 300)
+    panel.show()
+    skin = SkinTone(True, 100, 60.0, 10.0, 15.0, 30.0, "x", 3)
+    cls = {"tiny-a": ClassifierOutput("tiny-a", ("female", "male"), np.array([0.6, 0.4]), np.zeros((2, 2), np.float32),
+                                      "female", 0.5)}
+    view = FaceView(np.zeros((1, 1, 3), np.uint8), cls, skin)
+    face = FaceResult(0, (0, 0, 10, 10), np.eye(2, 3), view, view, SkinShift(1.0, 1.0, 0), {"tiny-a": 0.05})
+    photos, every = 20, 0.5  # 20 one-face photos at 2 a second, looped: each face comes round every 10 s
+    seen: dict[int, list[float]] = {}
+    for i in range(400):
+        t, tid = i * every, i % photos + 1
+        seen.setdefault(tid, []).append(t)
+        panel.add_result(FrameResult(i, t, np.zeros((1, 1, 3), np.uint8), (replace(face, track_id=tid),),
+                                     {"total": 5.0}, {}), 10.0, 15.0, 15.0)
+    panel.setCurrentWidget(panel.ita_plot)
+    panel.refresh()
+    for tid in panel._visible_tracks():
+        x, _ = panel._curves[("ita", tid, "o")].getData()
+        assert list(x) == [t for t in seen[tid] if t >= panel.now - plots.WINDOW_S], tid
