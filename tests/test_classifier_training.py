@@ -1185,3 +1185,20 @@ def test_the_card_records_a_dataset_typed_relative_as_an_absolute_root(tmp_path,
                       "--out", str(tmp_path / "run"), "--threads", "1"]) == 0
     root = read_card(tmp_path / "run" / "model.onnx").training["dataset_root"]
     assert os.path.isabs(root) and os.path.samefile(root, tiny_utk)
+
+
+def test_a_teacher_whose_card_names_its_folder_relative_is_refused_wherever_the_command_runs(tmp_path, monkeypatch):
+    """A card written before roots were recorded absolute names "student": resolved where the command ran, the same
+    teacher was taken from the folder above it and refused from anywhere else."""
+    from inference.runtime import RuntimeConfig
+    from training.data.teachers import open_teachers
+
+    student = labelled_folder(tmp_path / "student", 4, no_age=0)
+    net = CamClassifier(ClassifierConfig(size=32, width=8)).eval()
+    teacher = tmp_path / "old.onnx"
+    export_classifier(net, 32, teacher, classifier_card(
+        "old", 32, ["male", "female"], net.cam_grid(), "m", {"dataset": "folder", "dataset_root": "student"}, {}))
+    for where in (tmp_path, student):
+        monkeypatch.chdir(where)
+        with pytest.raises(BiasMirrorError, match="names only as 'student', relative to where it was trained"):
+            open_teachers([str(teacher)], "folder", str(student), RuntimeConfig(provider="cpu"))

@@ -59,9 +59,14 @@ def open_teachers(paths: list[str], dataset_name: str, dataset_root: str,
 def refuse_another_folder(trained_in: str | None, root: str, teacher: str) -> None:
     """A folder's split is its own labels CSV's, not a rule of the file names: a teacher trained on another folder,
     whose labels put this run's test faces in train, had been taken because both datasets were "folder"."""
-    if trained_in is not None and os.path.realpath(trained_in) == os.path.realpath(root):
+    # a root its card gives relative (as cards were written before 2026-12-06) is relative to where the teacher was
+    # trained, which the card does not say: resolved here, the same teacher was taken from one folder, refused from
+    # another
+    if trained_in is not None and os.path.isabs(trained_in) and os.path.realpath(trained_in) == os.path.realpath(root):
         return
-    where = "a folder its card does not name" if trained_in is None else f"the folder {trained_in}"
+    where = ("a folder its card does not name" if trained_in is None
+             else f"the folder {trained_in}" if os.path.isabs(trained_in)
+             else f"a folder its card names only as {trained_in!r}, relative to where it was trained")
     raise BiasMirrorError(f"teacher was trained on {where}, not on {root}: a folder's split is its own labels CSV's, "
                           "so it may have seen this run's test faces and its soft labels cannot be used", teacher)
 
