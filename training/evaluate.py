@@ -194,7 +194,7 @@ class TrainedOn:
     def count_text(self) -> str:
         return f"up to {self.n}" if self.up_to else str(self.n)
 
-    def json_value(self) -> int | dict:
+    def json_value(self) -> dict:
         """``faces_trained_on``'s figure, one shape whether exact or only an upper bound."""
         return {"n": self.n, "upper_bound": self.up_to}
 
@@ -273,18 +273,18 @@ def _read_root(kind: str, root: str, reads: dict | None = None) -> DatasetRead |
     key = (kind, os.path.realpath(root))
     if reads is not None and key in reads:
         return reads[key]
-    if reads is not None:
-        reads[key] = _read_root(kind, root)
-        return reads[key]
     quiet = logging.getLogger("inference.datasets")
     was = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        return open_dataset(f"{kind}:{root}")
+        found: DatasetRead | None = open_dataset(f"{kind}:{root}")
     except (BiasMirrorError, OSError):
-        return None
+        found = None
     finally:
         quiet.setLevel(was)
+    if reads is not None:
+        reads[key] = found
+    return found
 
 
 def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samples: list[Sample],
