@@ -153,6 +153,17 @@ def decode_data(listed: ListedFaces, size: int, mode: str, by: list[str], target
     )
 
 
+def run_faces(run_cfg: dict, say: bool = True) -> ListedFaces:
+    """The faces a run's config lists, as it listed them: a run begun before ages were required keeps its own rule
+    (its faces, or its resume is refused as other data)."""
+    return list_faces(run_cfg["dataset"], run_cfg["min_age"], unknown_age_passes="age_rule" not in run_cfg, say=say)
+
+
+def run_mix(run_cfg: dict) -> tuple:
+    """The run's composition arguments for decode_data and ListedFaces.training_count: mode, by, target, seed."""
+    return run_cfg["compose"], run_cfg["by"], run_cfg["target"], run_cfg["seed"]
+
+
 def build_data(
     dataset: str, size: int, min_age: int | None, mode: str, by: list[str], target: dict | None,
     seed: int, cache_dir: Path | None,
@@ -615,10 +626,9 @@ def main(args: argparse.Namespace) -> int:
         if args.export_to:  # the checkpoint's teachers too, which a plain --resume does not name
             for path in run_cfg["distill_from"]:
                 check_output_file(args.export_to, "--export-to", path)
-    mix = (run_cfg["compose"], run_cfg["by"], run_cfg["target"], run_cfg["seed"])
+    mix = run_mix(run_cfg)
     world = Dist.from_env().world
-    # a run begun before ages were required keeps its own rule (its faces, or its resume is refused as other data)
-    listed = list_faces(run_cfg["dataset"], run_cfg["min_age"], unknown_age_passes="age_rule" not in run_cfg)
+    listed = run_faces(run_cfg)
     check_batch_fits(listed.training_count(*mix), run_cfg["batch_size"], run_cfg["compose"], listed.read.root, world,
                      listed=True, resumed=args.resume)
     data = decode_data(listed, net_cfg.size, *mix, cache)

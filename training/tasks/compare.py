@@ -162,10 +162,8 @@ def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None) 
         saved = load_checkpoint(run / CHECKPOINT, "classifier").get("data")
         if saved is None:
             continue  # a checkpoint from before the counts were kept cannot be checked
-        listed = classifier.list_faces(cfg["dataset"], cfg["min_age"], unknown_age_passes="age_rule" not in cfg,
-                                       say=False)  # said as each variant starts
-        data = classifier.decode_data(listed, cfg["net"]["size"], cfg["compose"], cfg["by"], cfg["target"],
-                                      cfg["seed"], cache)
+        listed = classifier.run_faces(cfg, say=False)  # said as each variant starts
+        data = classifier.decode_data(listed, cfg["net"]["size"], *classifier.run_mix(cfg), cache)
         task = classifier.ClassifierTask(data, ClassifierConfig.from_dict(cfg["net"]), cfg)
         try:
             check_same_data(saved, data_counts(task), run / CHECKPOINT)
