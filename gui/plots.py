@@ -25,9 +25,6 @@ WINDOW_S = 60.0  # rolling plots show the last minute
 # over 120 s: 36 → 0 on 2 cores).
 DASHED_WIDTH = 1
 MAX_TRACKS = 6  # the most recently seen faces get curves
-# Faces whose points are kept: those with curves and as many next in line (a face that takes the place of one that left
-# shows its last minute, not a curve starting then). Only these, and only their last WINDOW_S: every face ever seen kept
-# its points and its curves (hidden) until a reset, 0.1 MB a face and a refresh slower by the face (90 ms after 1,200).
 STAGES = ("detect", "crop", "classify", "filter", "classify_filtered", "skin", "total")
 STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#ffffff")
 
@@ -213,7 +210,8 @@ class PlotsPanel(QTabWidget):
         self._prune(result)
 
     def _prune(self, result: FrameResult) -> None:
-        """Keeps the points the plots can show: those of the last WINDOW_S of the faces seen in it. By time, not by
+        """Keeps the points the plots can show: those of the last WINDOW_S of the faces seen in it (every face ever
+        seen had kept its points and hidden curves until a reset, 0.1 MB a face, each refresh slower). By time, not by
         count: a looped folder's photo comes round again with its id, and, dropped as one of more than a dozen, its
         curve had come back as a single dot."""
         lo = self.now - WINDOW_S
@@ -242,13 +240,10 @@ class PlotsPanel(QTabWidget):
         curve, plot = self._curves.pop(key), self._curve_plots.pop(key)
         plot.removeItem(curve)
 
-    def _recent(self, n: int) -> list[int]:
-        """The ``n`` faces seen most recently within the last WINDOW_S."""
-        recent = sorted(self.last_seen, key=self.last_seen.get, reverse=True)[:n]
-        return [t for t in recent if self.now - self.last_seen[t] <= WINDOW_S]
-
     def _visible_tracks(self) -> list[int]:
-        return self._recent(MAX_TRACKS)
+        """The MAX_TRACKS faces seen most recently within the last WINDOW_S."""
+        recent = sorted(self.last_seen, key=self.last_seen.get, reverse=True)[:MAX_TRACKS]
+        return [t for t in recent if self.now - self.last_seen[t] <= WINDOW_S]
 
     def redraw(self) -> None:
         self.refresh(*self._hist)
