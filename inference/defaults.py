@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BiasMirrorError
-from .models import Classifier, Filter, find_models, load_model, name_uniquely
+from .models import Classifier, Filter, Generator, find_models, load_model, name_uniquely
 from .runtime import RuntimeConfig
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,9 @@ class ModelSet:
 
 
 def load_folder(folder: Path = MODELS_DIR, runtime: RuntimeConfig = RuntimeConfig()) -> ModelSet:
-    """Every classifier and filter in ``folder``; a bad file is reported, not fatal."""
+    """Every classifier and filter in ``folder``; a bad file is reported, not fatal, and so is a generator: it loads
+    (its card is good) but nothing here runs one, and a user who dropped it in the folder would otherwise see no trace
+    of it."""
     found = ModelSet()
     for path in find_models(folder):
         try:
@@ -40,6 +42,11 @@ def load_folder(folder: Path = MODELS_DIR, runtime: RuntimeConfig = RuntimeConfi
             found.classifiers.append(model)
         elif isinstance(model, Filter):
             found.filters.append(model)
+        elif isinstance(model, Generator):
+            note = (f"{path}: a generator (latent → face), not used: the app, run and audit run classifiers and "
+                    "filters")
+            found.errors.append(note)
+            log.warning("%s", note)
     name_uniquely(found.classifiers)
     name_uniquely(found.filters)
     return found

@@ -149,6 +149,27 @@ def make_conditional_filter(path: Path, size: int = 32, gains: dict[str, float] 
     return path
 
 
+def make_generator(path: Path, latent: int = 8, size: int = 16, name: str = "tiny-gen") -> Path:
+    """A generator (latent → face): one linear layer, random weights."""
+    import torch
+
+    from inference.card import generator_card
+    from training.export import GeneratorGraph, export
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(latent, 3 * size * size)
+
+        def forward(self, z):
+            return torch.tanh(self.fc(z)).view(-1, 3, size, size)
+
+    torch.manual_seed(0)
+    export(GeneratorGraph(Tiny()), [torch.zeros(1, latent)], ["z"], ["image"], path,
+           generator_card(name, latent, size, "test", {"dataset": "none"}, {}))
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("models")
@@ -158,6 +179,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
         "darken": make_filter(d / "darken.onnx", gain=0.8, name="darken"),
         "identity": make_filter(d / "identity.onnx", gain=1.0, name="identity"),
         "conditional": make_conditional_filter(d / "conditional.onnx"),
+        "generator": make_generator(d / "generator.onnx"),
     }
 
 

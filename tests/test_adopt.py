@@ -565,24 +565,11 @@ def test_a_filter_with_its_condition_axis_open_that_takes_another_k_says_so(tmp_
     assert "condition vectors" not in str(err.value), str(err.value)
 
 
-def test_adopt_says_a_carded_generator_is_not_run_by_the_app_rather_than_taken_as_it_is(tmp_path, tiny_utk):
+def test_adopt_says_a_carded_generator_is_not_run_by_the_app_rather_than_taken_as_it_is(tmp_path, tiny_utk,
+                                                                                         tiny_models):
     """A generator with its card was refused as "already carries a Bias Mirror card: the app, run and audit take it
     as it is", which they do not: they run classifiers and filters."""
-    from inference.card import generator_card
-    from training.export import GeneratorGraph
-    from training.export import export as export_model
-
-    class Tiny(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(8, 3 * 16 * 16)
-
-        def forward(self, z):
-            return torch.tanh(self.fc(z)).view(-1, 3, 16, 16)
-
-    gen = tmp_path / "gen.onnx"
-    export_model(GeneratorGraph(Tiny()), [torch.zeros(1, 8)], ["z"], ["image"], gen,
-                 generator_card("tiny-gen", 8, 16, "test", {"dataset": "none"}, {}))
+    gen = tiny_models["generator"]
     with pytest.raises(BiasMirrorError, match="of a generator .*: the app, run and audit run classifiers and filters"):
         adopt(gen, tmp_path / "adopted.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
     assert not (tmp_path / "adopted.onnx").exists()

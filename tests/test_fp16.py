@@ -81,24 +81,8 @@ def test_filter_variant_within_two_grey_levels(tiny_models, tmp_path, capsys):
     assert variant.card.direction == parent.card.direction and "fp16" in variant.card.summary()
 
 
-def test_generator_variant(tmp_path, capsys):
-    import torch
-
-    from inference.card import generator_card
-    from training.export import GeneratorGraph, export
-
-    class Tiny(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(8, 3 * 16 * 16)
-
-        def forward(self, z):
-            return torch.tanh(self.fc(z)).view(-1, 3, 16, 16)
-
-    torch.manual_seed(0)
-    path = tmp_path / "gen.onnx"
-    export(GeneratorGraph(Tiny()), [torch.zeros(1, 8)], ["z"], ["image"], path,
-           generator_card("tiny-gen", 8, 16, "test", {"dataset": "none"}, {}))
+def test_generator_variant(tmp_path, capsys, tiny_models):
+    path = tiny_models["generator"]
     out = tmp_path / "gen_fp16.onnx"
     convert_cli(path, out, capsys)
     gen = load_model(out, "generator")

@@ -440,6 +440,24 @@ def test_a_model_this_onnx_runtime_cannot_run_is_named_not_a_traceback(tmp_path,
     assert any("erf.onnx" in str(e) for e in loaded.errors)
 
 
+def test_a_generator_among_the_default_models_is_named_as_not_used(tmp_path, tiny_models):
+    """A generator dropped into the models folder loaded and vanished: nothing ran it and nothing said so, in the
+    app's models panel or in `run`'s log."""
+    import shutil
+
+    from inference.defaults import load_folder
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for key in ("classifier", "darken", "generator"):
+        shutil.copy(tiny_models[key], folder / tiny_models[key].name)
+    found = load_folder(folder)
+    assert [m.name for m in found.classifiers] == ["tiny-a"] and [m.name for m in found.filters] == ["darken"]
+    assert len(found.errors) == 1, found.errors
+    assert str(folder / "generator.onnx") in found.errors[0] and "generator" in found.errors[0]
+    assert "not used" in found.errors[0]
+
+
 @pytest.mark.parametrize("kind", ["classifier", "filter"])
 def test_a_model_trained_to_nan_is_refused_at_export_and_its_checkpoint_kept(tmp_path, kind):
     """A classifier trained with --lr 1e12 (loss NaN) was exported with exit status 0 as "parity: max|Δprobs| nan":
