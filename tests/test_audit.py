@@ -1034,3 +1034,71 @@ def test_a_classifier_trained_to_nan_counts_no_face_as_predicted_male_through_a_
     with open(out / "faces.csv", newline="") as f:
         rows = list(csv_module.DictReader(f))
     assert rows and not any("male" in v for row in rows for k, v in row.items() if "diverged" in k), rows[0]
+
+
+def _fairface_from(world, root: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    """A FairFace layout of ``rows`` (file, age, gender, race), each a different face of the world's dataset."""
+    for (name, *_), p in zip(rows, sorted(world["data"].iterdir())[::7]):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, root / name)
+    for part, prefix in (("train", "train/"), ("val", "val/")):
+        with open(root / f"fairface_label_{part}.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([["file", "age", "gender", "race"],
+                                      *[r for r in rows if r[0].startswith(prefix)]])
+    return root
+
+
+FAIRFACE_ROWS = [("train/1.jpg", "40-49", "Male", "White"), ("train/2.jpg", "40-49", "Female", "Black"),
+                 ("val/1.jpg", "20-29", "Female", "White"), ("val/3.jpg", "3-9", "Male", "Black")]
+
+
+def test_a_groups_csv_bare_name_of_two_images_is_refused_before_anything_is_measured(world, tmp_path):
+    """"1.jpg" put FairFace's train/1.jpg and val/1.jpg both in its group without a word."""
+    data = _fairface_from(world, tmp_path / "ff", FAIRFACE_ROWS)
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\n1.jpg,A\n2.jpg,B\n")
+    base = ["--dataset", f"fairface:{data}", "--classifier", str(world["classifier"]), "--no-filter", "--no-html",
+            "--groups", str(groups)]
+    with pytest.raises(BiasMirrorError) as err:
+        audit(*base, "--out", str(tmp_path / "o"))
+    text = str(err.value)
+    assert text.startswith(f"{groups}: ") and "'1.jpg'" in text and "train/1.jpg, val/1.jpg" in text
+    assert "path relative to the dataset folder" in text
+    assert not (tmp_path / "o" / "report.json").exists()
+    groups.write_text("file,group\ntrain/1.jpg,A\nval/1.jpg,B\n2.jpg,B\n")  # paths, and a bare name of one image
+    rc, r, _ = audit(*base, "--out", str(tmp_path / "o"))
+    assert rc == 0 and r["images"]["groups_csv"]["listed_not_found"] == []
+    found = {row["file"]: row["group"] for row in csv.DictReader(open(tmp_path / "o" / "faces.csv"))}
+    assert found == {"train/1.jpg": "A", "val/1.jpg": "B", "train/2.jpg": "B", "val/3.jpg": ""}
+
+
+def test_a_fairface_audit_groups_ages_by_fairface_bins(world, tmp_path):
+    """Its 40–49-year-olds had been counted in the project's "30-44" band, in a table labelled so."""
+    data = _fairface_from(world, tmp_path / "ff", FAIRFACE_ROWS)
+    rc, r, _ = audit("--dataset", f"fairface:{data}", "--classifier", str(world["classifier"]), "--no-filter",
+                     "--no-html", "--out", str(tmp_path / "o"))
+    assert rc == 0 and r["groups"]["sizes"]["age_band"] == {"40-49": 2, "20-29": 1, "3-9": 1}
+    rc, r, _ = audit("--dataset", f"fairface:{data}", "--classifier", str(world["classifier"]), "--no-filter",
+                     "--no-html", "--min-age", "30", "--out", str(tmp_path / "adults"))
+    assert r["groups"]["sizes"]["age_band"] == {"40-49": 2}
+
+
+def test_the_race_caveat_names_the_dataset_read(world, tmp_path):
+    """Every report said "Race labels (UTKFace) …", a CelebA audit's (whose race is a pale / not_pale skin proxy)
+    and a FairFace audit's too."""
+    data = _fairface_from(world, tmp_path / "ff", FAIRFACE_ROWS)
+    base = ["--classifier", str(world["classifier"]), "--no-filter", "--no-html"]
+    _, fairface, _ = audit("--dataset", f"fairface:{data}", *base, "--out", str(tmp_path / "o1"))
+    celeba = tmp_path / "celeba"
+    (celeba / "img_align_celeba").mkdir(parents=True)
+    for i, p in enumerate(sorted(world["data"].iterdir())[:2], 1):
+        shutil.copy(p, celeba / "img_align_celeba" / f"{i:06d}.jpg")
+    (celeba / "list_attr_celeba.txt").write_text("2\nMale Pale_Skin\n000001.jpg 1 -1\n000002.jpg -1 1\n")
+    (celeba / "list_eval_partition.txt").write_text("000001.jpg 2\n000002.jpg 2\n")
+    _, cel, _ = audit("--dataset", f"celeba:{celeba}", *base, "--out", str(tmp_path / "o2"))
+    assert "Race labels (FairFace) are annotations made by others from a photo, not self-identification." \
+        in fairface["caveats"]
+    assert any("Pale_Skin" in c and "not race" in c for c in cel["caveats"])
+    assert not any("UTKFace" in c for c in fairface["caveats"] + cel["caveats"])
+    assert "Race labels (UTKFace) are annotations made by others from a photo, not self-identification." \
+        in world["report"]["caveats"]

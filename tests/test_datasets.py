@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.datasets import open_dataset, read_celeba, read_fairface, read_folder, read_utkface, select, split_of
+from inference.datasets import (Sample, open_dataset, read_celeba, read_fairface, read_folder, read_utkface, select,
+                                split_of)
 from inference.datasets.splits import hash_fraction
 from inference.errors import BiasMirrorError
 from tests.conftest import require_utk
@@ -258,5 +259,125 @@ def test_fairface_rows_without_a_file_are_each_skipped_and_a_superscript_age_is_
     read = read_fairface(tmp_path)
     assert {s.path.split("/")[-2] + "/" + s.path.split("/")[-1]: s.age for s in read.samples} == {
         "train/1.jpg": None, "train/2.jpg": 30, "val/1.jpg": 3}
-    assert sorted(read.skipped) == [("fairface_label_train.csv:3", "missing file or gender"),
-                                    ("fairface_label_train.csv:5", "missing file or gender")]
+    assert sorted(read.skipped) == [("fairface_label_train.csv:3", "the row names no file"),
+                                    ("fairface_label_train.csv:5", "the row names no file")]
+
+
+def test_a_celeba_male_or_pale_skin_other_than_1_or_minus_1_is_skipped_naming_the_value(tmp_path):
+    """Any Male value but "1" had read as female, any Pale_Skin but "1" as not pale: a "0" or a typo mislabelled
+    the face instead of leaving it out."""
+    rows = ("000001.jpg 1 -1 1", "000002.jpg 0 -1 1", "000003.jpg -1 yes 1", "000004.jpg -1 1 1")
+    parts = tuple(f"{r.split()[0]} 0" for r in rows)
+    read = read_celeba(_celeba(tmp_path, rows=rows, parts=parts))
+    assert [(os.path.basename(s.path), s.gender, s.race) for s in read.samples] == [
+        ("000001.jpg", "male", "not_pale"), ("000004.jpg", "female", "pale")]
+    assert sorted(read.skipped) == [("000002.jpg", "Male '0' (expected 1 or -1)"),
+                                    ("000003.jpg", "Pale_Skin 'yes' (expected 1 or -1)")]
+
+
+def test_blank_lines_in_the_celeba_attribute_file_are_no_skipped_images(tmp_path):
+    """A trailing blank line, or one a CRLF file leaves, had been a skipped image named "?" ("expected 40
+    attributes") in evaluate's warning, an audit's reader_skipped and a card's bad_names_skipped."""
+    root = _celeba(tmp_path)
+    (root / "list_attr_celeba.txt").write_bytes(b"2\r\nMale Pale_Skin Young\r\n000001.jpg 1 -1 1\r\n\r\n"
+                                                b"000002.jpg -1 1 -1\r\n \t\r\n\r\n\n")
+    read = read_celeba(root)
+    assert len(read.samples) == 2 and read.skipped == []
+
+
+def test_labels_csv_names_with_backslashes_or_absolute_paths_label_their_files_and_bare_names_say_which(tmp_path):
+    """`female\\2.jpg` (a CSV written on Windows), an absolute path inside the folder and a bare name were all
+    "listed in the labels but not in the folder", and the audit ran unlabelled."""
+    root = tmp_path / "f"
+    for rel in ("male/1.jpg", "female/2.jpg", "male/3.jpg", "female/3.jpg", "male/4.jpg", "top.jpg"):
+        _img(root / rel)
+    (root / "labels.csv").write_text("file,gender\nmale\\1.jpg,male\n" f"{root / 'female' / '2.jpg'},female\n"
+                                     "3.jpg,male\n4.jpg,male\ntop.jpg,female\nghost.jpg,female\nmale/9/4.jpg,male\n")
+    read = read_folder(root)
+    assert {os.path.relpath(s.path, root): s.gender for s in read.samples} == {
+        "male/1.jpg": "male", "female/2.jpg": "female", "male/3.jpg": None, "female/3.jpg": None,
+        "male/4.jpg": None, "top.jpg": "female"}
+    assert read.skipped == [
+        ("3.jpg", "not a path relative to the folder; 2 files are named '3.jpg': female/3.jpg, male/3.jpg"),
+        ("4.jpg", "not a path relative to the folder; did you mean male/4.jpg?"),
+        ("ghost.jpg", "listed in the labels but not in the folder"),
+        ("male/9/4.jpg", "listed in the labels but not in the folder; did you mean male/4.jpg?")]
+    (root / "labels.csv").write_text("file,gender\nmale/1.jpg,male\nmale\\1.jpg,female\n")
+    with pytest.raises(BiasMirrorError, match=r"labels.csv: the labels CSV lists 'male/1.jpg' twice, as 'male/1.jpg' "
+                                              r"and 'male\\\\1.jpg'"):
+        read_folder(root)
+
+
+def test_fairface_age_bins_are_the_samples_age_band_for_every_table_and_mix(tmp_path):
+    """A FairFace "40-49" face, aged 40 by its bin's lower bound, had been in the project's "30-44" band: per-age
+    tables labelled "30-44" held 40–49-year-olds. Datasets that give an age keep the project's bands."""
+    from training.data.compose import cell_of
+    from training.evaluate import _groups
+
+    rows = [("train/1.jpg", "40-49", "Male", "White"), ("train/2.jpg", "more than 70", "Female", "Black"),
+            ("train/3.jpg", "²0-29", "Female", "Black"), ("train/4.jpg", "", "Male", "Black")]
+    read = read_fairface(_fairface(tmp_path, rows, []))
+    assert [(s.age, s.age_band) for s in read.samples] == [(40, "40-49"), (70, "more than 70"), (None, None),
+                                                            (None, None)]
+    assert [s.age for s in select(read.samples, min_age=40)] == [40, 70]
+    assert [cell_of(s, ["age_band"]) for s in read.samples[:2]] == ["40-49", "more than 70"]
+    assert _groups(read.samples[:2])["age_band"] == ["40-49", "more than 70"]
+    assert Sample("x.jpg", age=40).age_band == "30-44"
+
+
+def test_a_fairface_gender_it_cannot_use_is_skipped_naming_the_value(tmp_path):
+    """It was "missing file or gender", of a row that named its file and gave gender "unknown"."""
+    rows = [("train/1.jpg", "20-29", "Male", "White"), ("train/2.jpg", "20-29", "unknown", "White"),
+            ("train/3.jpg", "20-29", "", "White")]
+    read = read_fairface(_fairface(tmp_path, rows, []))
+    assert sorted(read.skipped) == [("train/2.jpg", "gender 'unknown' (expected Male or Female)"),
+                                    ("train/3.jpg", "gender '' (expected Male or Female)")]
+
+
+def test_the_card_counts_unusable_label_rows_apart_from_bad_names(tmp_path):
+    """CelebA's and FairFace's unusable label rows were counted under bad_names_skipped, which UTKFace's file names
+    (its labels) are; a folder's bare-name rows are listed files the folder lacks as given."""
+    from training.tasks.classifier import reading_filters
+
+    root = _celeba(tmp_path / "c", rows=("000001.jpg 1 -1 1", "000002.jpg 0 -1 1", "000003.jpg 1 -1"),
+                   parts=("000001.jpg 0", "000002.jpg 0", "000003.jpg 0"))
+    filters = reading_filters(read_celeba(root), None, 0)
+    assert filters["bad_names_skipped"] == 0 and filters["unusable_labels_skipped"] == 2
+    folder = tmp_path / "f"
+    _img(folder / "male" / "1.jpg")
+    _img(folder / "male" / "2.jpg")
+    (folder / "labels.csv").write_text("file,gender\n1.jpg,male\nmale/2.jpg,male\n")
+    filters = reading_filters(read_folder(folder), None, 0)
+    assert (filters["bad_names_skipped"], filters["listed_not_in_folder"]) == (0, 1)
+    assert "unusable_labels_skipped" not in filters
+
+
+def test_a_labels_csv_that_names_no_image_of_the_folder_is_refused(tmp_path):
+    """A labels CSV of bare names (or another folder's) labelled nothing, and the audit ran "(unlabelled)" with
+    exit 0: every row skipped in a warning the user may not read."""
+    for rel in ("male/1.jpg", "female/2.jpg"):
+        _img(tmp_path / rel)
+    (tmp_path / "labels.csv").write_text("file,gender\n1.jpg,male\n2.jpg,female\n")
+    with pytest.raises(BiasMirrorError, match=r"labels.csv: none of its 2 row\(s\) names an image of the folder .*"
+                                              r"'1.jpg': not a path relative to the folder; did you mean male/1.jpg\?"):
+        read_folder(tmp_path)
+    (tmp_path / "labels.csv").write_text("file,gender\nmale/1.jpg,male\n2.jpg,female\n")  # one row labels: read
+    assert sorted(s.gender or "-" for s in read_folder(tmp_path).samples) == ["-", "male"]
+
+
+def test_a_folder_is_read_through_links_to_folders_once_each_and_broken_links_and_hidden_files_are_not_images(
+        tmp_path, caplog):
+    """A folder made of links to others (one per session) lost their images without a word; a link leading nowhere
+    was dropped silently; macOS's "._a.jpg" sidecars on a shared drive read as unreadable images."""
+    elsewhere, root = tmp_path / "sessions" / "monday", tmp_path / "faces"
+    _img(elsewhere / "m.jpg")
+    _img(root / "a.jpg")
+    (root / "._a.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (root / "monday").symlink_to(elsewhere, target_is_directory=True)
+    (root / "again").symlink_to(elsewhere, target_is_directory=True)  # the same folder by two links: read once
+    (root / "loop").symlink_to(root, target_is_directory=True)  # back up the tree: not walked again
+    (root / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    with caplog.at_level("WARNING"):
+        read = read_folder(root)
+    assert sorted(os.path.relpath(s.path, root) for s in read.samples) == ["a.jpg", "again/m.jpg"]
+    assert "1 link(s) to images that do not exist, skipped, e.g. gone.jpg" in caplog.text

@@ -31,7 +31,7 @@ from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec
 from ..user_dirs import default_cache_dir
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
 from ..datasets.folder import NOT_IN_FOLDER, list_images
-from ..datasets.sample import IMAGE_EXTENSIONS, nfc
+from ..datasets.sample import IMAGE_EXTENSIONS, NOT_RELATIVE, nfc
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
 from ..file_identity import file_hash
@@ -86,23 +86,26 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
     notes: dict = {}
     if groups_csv:  # checked on an empty folder too, which was audited with a CSV that did not exist
         _groups_columns(groups_csv)
-    if kind == "folder" and path.strip() and Path(path).is_dir() and not list_images(Path(path)):
-        return DatasetRead("folder", str(Path(path)), [], []), {"empty_folder": True}
+    # a folder is listed once: listing it again to read it had doubled every warning of the listing
+    folder = Path(path).expanduser() if kind == "folder" and path.strip() else None
+    images = list_images(folder) if folder is not None and folder.is_dir() else None
+    if images == []:
+        return DatasetRead("folder", str(folder), [], []), {"empty_folder": True}
     columns = _groups_columns(groups_csv) if groups_csv else set()
-    own = Path(path) / "labels.csv"
-    if kind == "folder" and columns & LABEL_COLUMNS and own.exists() and not own.samefile(groups_csv):
-        # one would silently replace the other: the folder's labels were dropped, and a labelled audit became
-        # an unlabelled one without a word
-        raise BiasMirrorError(f"the groups CSV has label column(s) {', '.join(sorted(columns & LABEL_COLUMNS))} and the "
-                              f"folder has its own {own.name}: give the groups in a CSV of columns file and group only "
-                              "(they join the folder's labels), or all labels in one of the two files", groups_csv)
-    if kind == "folder" and columns & LABEL_COLUMNS:
+    if folder is not None and columns & LABEL_COLUMNS:
+        own = folder / "labels.csv"
+        if own.exists() and not own.samefile(groups_csv):
+            # one would silently replace the other: the folder's labels were dropped, and a labelled audit became
+            # an unlabelled one without a word
+            raise BiasMirrorError(f"the groups CSV has label column(s) {', '.join(sorted(columns & LABEL_COLUMNS))} and "
+                                  f"the folder has its own {own.name}: give the groups in a CSV of columns file and group "
+                                  "only (they join the folder's labels), or all labels in one of the two files", groups_csv)
         # a folder's groups CSV that carries labels too is read as its labels CSV
-        read = read_folder(path, groups_csv)
-        read = dataclasses.replace(read, skipped=[(n, GROUPS_NOT_FOUND if why == NOT_IN_FOLDER else why)
+        read = read_folder(folder, groups_csv, images)
+        read = dataclasses.replace(read, skipped=[(n, why.replace(NOT_IN_FOLDER, GROUPS_NOT_FOUND, 1))
                                                   for n, why in read.skipped])
     else:  # a plain groups CSV joins the dataset's own labels (a folder's labels.csv was once dropped for it)
-        read = read_spec(spec)
+        read = read_folder(folder, images=images) if images else read_spec(spec)
         if groups_csv:
             read = _join_groups(read, groups_csv)
     # after the groups are joined, so that copies the CSV puts in different groups are caught as a conflict
@@ -110,7 +113,8 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
     if groups_csv:  # "not_listed" is added once the images to audit are chosen: of those, not of the whole folder
         notes["groups_csv"] = {
             "file": Path(groups_csv).name,
-            "listed_not_found": sorted(n for n, why in read.skipped if why == GROUPS_NOT_FOUND),
+            # with a bare name the labels reader could not take ("did you mean sub/a.jpg?")
+            "listed_not_found": sorted(n for n, why in read.skipped if why.startswith((GROUPS_NOT_FOUND, NOT_RELATIVE))),
         }
     return read, notes
 
@@ -132,20 +136,45 @@ def _groups_columns(groups_csv: str) -> set[str]:
 def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
     """Each image takes the group of its row: the one naming its path in the folder, else its bare file name. A
     row that names no image is reported; an empty group cell is an image listed without a group. (A row with an
-    empty cell had been reported "not in the folder", and its image took another row's group by bare name.)"""
+    empty cell had been reported "not in the folder", and its image took another row's group by bare name.) A bare
+    name that would group two images is refused (``_refuse_shared_names``)."""
     _, listed = read_rows_by_file(groups_csv, "the groups CSV", compared=["group"])
     # names compared in NFC: a CSV typed on one system names the files another stored decomposed (macOS)
     groups = {nfc(name): (r.get("group") or "").strip() for name, r in listed.items()}
-    samples, used = [], set()
+    row_of: dict[str, str | None] = {}
     for s in read.samples:
         rel, name = nfc(relative(s.path, read.root)), nfc(Path(s.path).name)
-        row = rel if rel in groups else name if name in groups else None
-        if row is not None:
-            used.add(row)
-        group = (groups[row] or None) if row is not None else None
-        samples.append(Sample(**{**s.__dict__, "group": group}))
-    skipped = [(n, GROUPS_NOT_FOUND) for n in sorted(set(groups) - used)]
+        row_of[s.path] = rel if rel in groups else name if name in groups else None
+    _refuse_shared_names(read, row_of, groups_csv)
+    samples = [Sample(**{**s.__dict__, "group": None if row_of[s.path] is None else groups[row_of[s.path]] or None})
+               for s in read.samples]
+    skipped = [(n, GROUPS_NOT_FOUND) for n in sorted(set(groups) - set(row_of.values()))]
     return dataclasses.replace(read, samples=samples, skipped=read.skipped + skipped)
+
+
+def _refuse_shared_names(read: DatasetRead, row_of: dict[str, str | None], groups_csv: str) -> None:
+    """Refuse, before anything is measured, a row that groups more than one image: a bare name ("1.jpg") that
+    FairFace's train/1.jpg and val/1.jpg both bear had put both in its group without a word, where the user may
+    have meant either. An image with a row of its own path takes that row, not the bare name's."""
+    images: dict[str, list[str]] = {}
+    for path, row in row_of.items():
+        if row is not None:
+            images.setdefault(row, []).append(relative(path, read.root))
+    shared = {row: sorted(paths) for row, paths in images.items() if len(paths) > 1}
+    if not shared:
+        return
+    row, paths = min(shared.items())
+    others = sorted(shared)[1:]
+    more = f", and {len(others)} more such name(s) ({_first(map(repr, others), 3)})" if others else ""
+    raise BiasMirrorError(f"the groups CSV names {row!r}, the file name of {len(paths)} images of the dataset "
+                          f"({_first(paths, 5)}){more}: a bare name must match "
+                          f"one image; give each image's path relative to the dataset folder (e.g. {paths[0]!r})",
+                          groups_csv)
+
+
+def _first(names, n: int) -> str:
+    names = list(names)
+    return ", ".join(names[:n]) + (" …" if len(names) > n else "")
 
 
 def choose_samples(read: DatasetRead, args) -> list[Sample]:
@@ -205,7 +234,8 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
 
 def run_audit(args) -> tuple[dict, dict]:
     t0 = time.perf_counter()
-    check_output_dir(args.out, "--out", tuple(data_folders(args)))  # it had overwritten the dataset's own files
+    # it had overwritten the dataset's own files; "~/aud" is the home folder's, as checked (it had been "./~/aud")
+    args.out = str(check_output_dir(args.out, "--out", tuple(data_folders(args))))
     kind = args.dataset.partition(":")[0]
     read, notes = read_dataset(args.dataset, args.groups)
     if kind != "folder" and not read.samples:

@@ -24,13 +24,26 @@ SCHEMA_VERSION = 4  # 2: `detection`, the share of images with a face found, per
 TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
-CAVEATS = [
+# What the "race" of each kind of dataset is: every report had said "(UTKFace)", CelebA's pale/not-pale proxy too
+RACE_CAVEATS = {
+    "utkface": "Race labels (UTKFace) are annotations made by others from a photo, not self-identification.",
+    "fairface": "Race labels (FairFace) are annotations made by others from a photo, not self-identification.",
+    "celeba": "CelebA has no race labels: its \"race\" groups (pale / not_pale) are its Pale_Skin attribute, a skin "
+              "proxy annotated by others from a photo, not race or ethnicity.",
+    "folder": "Race labels from a labels CSV, where given, are its author's annotations, not self-identification "
+              "unless the people pictured gave them.",
+}
+CAVEATS = [  # with the race sentence of the dataset read second (``caveats``)
     "Gender labels are the dataset's binary annotations (or a classifier's output), not anyone's gender identity.",
-    "Race labels (UTKFace) are annotations made by others from a photo, not self-identification.",
     "ITA° and Monk tone measure the picture, not the person: they depend on lighting, exposure and white balance.",
     f"Small groups (n < {SMALL_GROUP}) have wide intervals; differences involving them are uncertain.",
     "Monk tones are approximated by the nearest swatch in colour; the scale is meant for human annotation.",
 ]
+
+
+def caveats(kind: str) -> list[str]:
+    """CAVEATS, with the race sentence of the dataset ``kind`` (utkface, celeba, fairface or folder) read."""
+    return [CAVEATS[0], RACE_CAVEATS[kind], *CAVEATS[1:]]
 
 
 def skin_summary(rows: Sequence[dict], key: str) -> dict:
@@ -113,7 +126,7 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
         "focus": focus_audit(rows, groups, prim, names),
         "filter": filter_audit(rows, groups, names, filter_training) if has_filter else None,
         "examples": _examples(rows, groups, prim, names) if has_filter else None,
-        "caveats": CAVEATS,
+        "caveats": caveats(audit["kind"]),
     }
     from .summary import summary_lines
 

@@ -16,6 +16,16 @@ from .sample import NOT_IN_FOLDER, DatasetRead, Sample
 LAYOUT = "img_align_celeba/, list_attr_celeba.txt and list_eval_partition.txt in one folder"
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
 NEEDED_ATTRIBUTES = ("Male", "Pale_Skin")  # without them every face had read as female, or as not pale
+BINARY = {"1": True, "-1": False}  # CelebA's only attribute values
+
+
+def _odd_value(values: dict[str, str]) -> str | None:
+    """Why a row's Male or Pale_Skin cannot be read, naming the column and value; None where both are 1 or -1. Any
+    value but "1" had read as female (or not pale): a "0" or a typo mislabelled the face instead of skipping it."""
+    for column in NEEDED_ATTRIBUTES:
+        if values[column] not in BINARY:
+            return f"{column} {values[column]!r} (expected 1 or -1)"
+    return None
 
 
 def _lines(path: Path) -> list[str]:
@@ -56,8 +66,10 @@ def read_celeba(path: str | os.PathLike) -> DatasetRead:
     rows, skipped = [], []
     for number, line in enumerate(lines[2:], 3):
         bits = line.split()
+        if not bits:  # a blank line (at the end, or a CRLF leftover) lists no image: it had been a skipped "?"
+            continue
         if len(bits) != len(header) + 1:
-            skipped.append((bits[0] if bits else "?", f"expected {len(header)} attributes"))
+            skipped.append((bits[0], f"expected {len(header)} attributes"))
             continue
         rows.append((number, {"file": bits[0], **dict(zip(header, bits[1:]))}))
     samples = []
@@ -66,11 +78,15 @@ def read_celeba(path: str | os.PathLike) -> DatasetRead:
             skipped.append((name, NOT_IN_FOLDER))
             continue
         values = {k: v for k, v in values.items() if k != "file"}
+        odd = _odd_value(values)
+        if odd:
+            skipped.append((name, odd))
+            continue
         samples.append(
             Sample(
                 path=str(images / name),
-                gender="male" if values["Male"] == "1" else "female",
-                race="pale" if values["Pale_Skin"] == "1" else "not_pale",
+                gender="male" if BINARY[values["Male"]] else "female",
+                race="pale" if BINARY[values["Pale_Skin"]] else "not_pale",
                 age=None,
                 partition=partition.get(name),
                 attrs=values,

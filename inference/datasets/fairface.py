@@ -1,7 +1,9 @@
 """FairFace: images + ``fairface_label_train.csv`` / ``fairface_label_val.csv``.
 
 FairFace gives age as a band ("20-29"); the band's lower bound is kept as the
-age so that filters such as ``age >= 18`` work, and the band itself in attrs.
+age so that filters such as ``age >= 18`` work, and the band itself as the
+sample's ``age_bin``: per-age tables show FairFace's own bands (a "40-49" face
+had been counted in the project's "30-44").
 FairFace's ``val`` is its held-out set, so it is used as our test partition.
 """
 from __future__ import annotations
@@ -64,25 +66,28 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
     unnamed: list[str] = []
     rows = _rows(files, unnamed)
     races = one_spelling(((r.get("race") or "").strip() for _, r in rows.values()), root)
-    samples, skipped = [], [(line, "missing file or gender") for line in unnamed]
+    samples, skipped = [], [(line, "the row names no file") for line in unnamed]
     for name, (partition, row) in rows.items():
-        gender = (row.get("gender") or "").strip().lower()
-        if gender not in ("male", "female"):
-            skipped.append((name, "missing file or gender"))
+        given = (row.get("gender") or "").strip()
+        if given.lower() not in ("male", "female"):  # the value named, as the folder reader names it
+            skipped.append((name, f"gender {given!r} (expected Male or Female)"))
             continue
         if not (root / name).exists():
             skipped.append((name, NOT_IN_FOLDER))
             continue
         # FairFace has no validation partition: carve a stable 10% of train.
         part = "val" if partition == "train" and hash_fraction(name) < 0.1 else partition
+        band = (row.get("age") or "").strip()
+        age = _age_lower(band)
         samples.append(
             Sample(
                 path=str(root / name),
-                gender=gender,
+                gender=given.lower(),
                 race=races.get((row.get("race") or "").strip()),
-                age=_age_lower(row.get("age", "")),
+                age=age,
                 partition=part,
-                attrs={"age_band": row.get("age", "")},
+                attrs={"age_band": band},
+                age_bin=band if age is not None else None,  # a band with no readable bound is no age
             )
         )
     if not samples:

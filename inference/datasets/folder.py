@@ -1,19 +1,24 @@
 """A plain folder of images, optionally with a CSV of labels or user-chosen groups.
 
 The CSV (``labels.csv`` in the folder, or any path given) has a ``file``
-column (relative to the folder) and any of ``gender``, ``race``, ``age``,
-``split``, ``group``. Without a CSV every image is a sample with no labels:
-the unlabelled audit never invents any.
+column (the image's path relative to the folder, ``male/1.jpg``; ``male\\1.jpg``
+as a CSV written on Windows has it, and an absolute path inside the folder,
+name the same file) and any of ``gender``, ``race``, ``age``, ``split``,
+``group``. A bare file name names a file at the top of the folder only: a row
+"1.jpg" for male/1.jpg is skipped, its reason naming the file it may mean.
+Without a CSV every image is a sample with no labels: the unlabelled audit
+never invents any.
 """
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+from collections import defaultdict
+from pathlib import Path, PurePosixPath
 
 from ..errors import PERMISSION_DENIED, BiasMirrorError, in_words
 from .csv_file import read_rows_by_file
-from .sample import IMAGE_EXTENSIONS, NOT_IN_FOLDER, DatasetRead, Sample, nfc, one_spelling
+from .sample import IMAGE_EXTENSIONS, NOT_IN_FOLDER, NOT_RELATIVE, DatasetRead, Sample, nfc, one_spelling
 from .splits import SPLITS
 
 log = logging.getLogger(__name__)
@@ -21,8 +26,9 @@ LAYOUT = "a folder of images (.jpg/.png/...), optionally with labels.csv (column
 
 
 def list_images(root: Path) -> list[Path]:
-    """The images in ``root`` and its subfolders but hidden ones, by path. A folder that cannot be listed is
-    named: Path.rglob passed over it silently, so an unreadable folder read as one with no images."""
+    """The images in ``root`` and its subfolders but hidden ones, by path, through links to folders (each folder
+    once). A folder that cannot be listed is named: Path.rglob passed over it silently, so an unreadable folder read
+    as one with no images; so is a link that leads nowhere."""
     try:
         with os.scandir(root):
             pass
@@ -32,12 +38,24 @@ def list_images(root: Path) -> list[Path]:
     def unlisted(exc: OSError) -> None:
         log.warning("%s: %s; the images in it are skipped", exc.filename, in_words(exc))
 
-    found = []
-    for folder, subfolders, files in os.walk(root, onerror=unlisted):
-        # hidden folders (.git, .cache, a tool's .gpudata) hold no one's photos: opening a checkout found
-        # thousands of images in them
-        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-        found += [Path(folder, f) for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    found, walked = [], set()
+    # a folder assembled from links to others (one per session, say) had lost their images without a word; a link
+    # back up the tree (sub/loop -> ..) is walked once, by the real folder it leads to
+    for folder, subfolders, files in os.walk(root, onerror=unlisted, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in walked:
+            subfolders[:] = []
+            continue
+        walked.add(real)
+        # hidden folders (.git, .cache, a tool's .gpudata) hold no one's photos: opening a checkout found thousands
+        # of images in them; hidden files are no one's photos either (macOS's "._photo.jpg" beside each photo on a
+        # shared drive had read as unreadable images)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))  # a link met first is read: always one
+        found += [Path(folder, f) for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".")]
+    broken = sorted(p for p in found if p.is_symlink() and not p.exists())
+    if broken:
+        log.warning("%s: %d link(s) to images that do not exist, skipped, e.g. %s", root, len(broken),
+                    ", ".join(str(p.relative_to(root)) for p in broken[:3]))
     return sorted(p for p in found if _kept(p))
 
 
@@ -72,13 +90,72 @@ def _by_nfc_name(rows: dict[str, dict[str, str]], csv_path: Path) -> dict[str, d
     return out
 
 
-def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = None) -> DatasetRead:
+def _folder_path(name: str, root: Path, in_folder: set[str]) -> str | None:
+    """The path within the folder (one of ``in_folder``) of the file a CSV row names, or None. Backslashes separate
+    folders as slashes do (a CSV written on Windows: "female\\3.jpg"), and an absolute path inside the folder names
+    the file it leads to: both had been "not in the folder", and the audit run without their labels."""
+    if name in in_folder:  # as given first: a file whose name holds a backslash is named by it
+        return name
+    posix = PurePosixPath(name.replace("\\", "/")).as_posix()
+    if posix in in_folder:
+        return posix
+    if os.path.isabs(posix):
+        for base in (root.absolute(), root.resolve()):  # the folder as given, and through any link to it
+            try:
+                within = PurePosixPath(os.path.normpath(posix)).relative_to(nfc(base.as_posix())).as_posix()
+            except ValueError:
+                continue
+            if within in in_folder:
+                return within
+    return None
+
+
+def _not_found(name: str, by_base: dict[str, list[str]]) -> str:
+    """Why a row naming no file of the folder is skipped, with the files of its base name where there are any: a
+    CSV of bare names ("1.jpg" for male/1.jpg) had been "not in the folder", though its files were there."""
+    posix = name.replace("\\", "/")
+    base = posix.rsplit("/", 1)[-1]
+    matches = by_base.get(base, [])
+    why = NOT_RELATIVE if "/" not in posix or os.path.isabs(posix) else NOT_IN_FOLDER
+    if len(matches) == 1:
+        return f"{why}; did you mean {matches[0]}?"
+    if matches:
+        return f"{why}; {len(matches)} files are named {base!r}: {', '.join(matches[:3])}{' …' if len(matches) > 3 else ''}"
+    return NOT_IN_FOLDER
+
+
+def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: set[str],
+                   csv_path: Path) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]]]:
+    """``rows`` keyed by the path within the folder of the file each names (``_folder_path``), and the rows that
+    name none, with why. Two rows naming one file in two ways ("a/b.jpg" and "a\\b.jpg") are refused, as two
+    Unicode spellings are."""
+    by_base: dict[str, list[str]] = defaultdict(list)
+    for rel in sorted(in_folder):
+        by_base[rel.rsplit("/", 1)[-1]].append(rel)
+    out: dict[str, dict[str, str]] = {}
+    named_as: dict[str, str] = {}
+    skipped = []
+    for name, row in rows.items():
+        rel = _folder_path(name, root, in_folder)
+        if rel is None:
+            skipped.append((name, _not_found(name, by_base)))
+        elif rel in out:
+            raise BiasMirrorError(f"the labels CSV lists {rel!r} twice, as {named_as[rel]!r} and {name!r}; keep one "
+                                  "row per file", csv_path)
+        else:
+            out[rel], named_as[rel] = row, name
+    return out, sorted(skipped)
+
+
+def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = None,
+                images: list[Path] | None = None) -> DatasetRead:
+    """The folder's images with their labels; ``images``: its ``list_images``, where the caller has listed it."""
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise BiasMirrorError(f"is a file, not a folder; expected {LAYOUT}", root)
     if not root.is_dir():
         raise BiasMirrorError(f"the folder does not exist; expected {LAYOUT}", root)
-    images = list_images(root)
+    images = list_images(root) if images is None else images
     if not images:
         raise BiasMirrorError(f"no images found; expected {LAYOUT}", root)
     csv_path = Path(labels_csv) if labels_csv else root / "labels.csv"
@@ -89,10 +166,12 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
             raise BiasMirrorError("the labels CSV has no 'file' column", csv_path)
     elif labels_csv:
         raise BiasMirrorError("the labels CSV does not exist", csv_path)
-    rows = _by_nfc_name(rows, csv_path)
     rel_names = {p.relative_to(root).as_posix(): p for p in images}
-    unknown = sorted(set(rows) - {nfc(rel) for rel in rel_names})
-    skipped = [(name, NOT_IN_FOLDER) for name in unknown]
+    rows, skipped = _within_folder(_by_nfc_name(rows, csv_path), root, {nfc(rel) for rel in rel_names}, csv_path)
+    if skipped and not rows:  # a CSV of names of another folder had given an audit "(unlabelled)" with exit 0
+        name, why = skipped[0]
+        raise BiasMirrorError(f"none of its {len(skipped)} row(s) names an image of the folder {root}, e.g. {name!r}: "
+                              f"{why}", csv_path)
     if rows:
         missing = sorted(rel for rel in rel_names if nfc(rel) not in rows)
         if missing:

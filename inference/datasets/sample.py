@@ -14,12 +14,21 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 GENDERS = ("male", "female")
 # Age bands used by every per-group table; children are kept apart because
-# binary gender labels and classifiers behave very differently on them.
+# binary gender labels and classifiers behave very differently on them. A dataset
+# that gives ages as bins of its own (FairFace) is grouped by those (Sample.age_bin).
 AGE_BANDS = ((0, 17, "0-17"), (18, 29, "18-29"), (30, 44, "30-44"), (45, 59, "45-59"), (60, 200, "60+"))
 # Race labels as the datasets spell them (UTKFace's, then FairFace's others): a labels CSV's "white" is "White".
 KNOWN_RACES = ("White", "Black", "Asian", "Indian", "Others", "East Asian", "Southeast Asian", "Middle Eastern",
                "Latino_Hispanic")
 NOT_IN_FOLDER = "listed in the labels but not in the folder"  # a label row naming a file the dataset's folder lacks
+# a label row naming a file by another path than its one within the folder (a bare name, a path elsewhere)
+NOT_RELATIVE = "not a path relative to the folder"
+
+
+def listed_not_found(why: str) -> bool:
+    """``why`` (a reader's skip reason) says a label row names no file of the folder, as given or at all: it may
+    go on to name the file meant ("; did you mean male/1.jpg?")."""
+    return why.startswith((NOT_IN_FOLDER, NOT_RELATIVE))
 
 
 def nfc(name: str) -> str:
@@ -62,6 +71,8 @@ class Sample:
 
     ``gender`` is the dataset's binary annotation, not anyone's identity.
     ``race`` holds the dataset's race label or its skin proxy (CelebA: pale / not pale).
+    ``age_bin`` is the dataset's own age bin where it gives ages as bins (FairFace's "40-49", whose lower bound is
+    ``age``): ``age_band`` is then that bin, not one of AGE_BANDS it straddles.
     ``partition`` is the dataset's own split where it has one, or for an image stored more than once the
     earliest split any copy was in (``copies``).
     """
@@ -73,10 +84,13 @@ class Sample:
     partition: str | None = None
     group: str | None = None  # a user-chosen group (unlabelled audits)
     attrs: Mapping[str, str] = field(default_factory=dict)
+    age_bin: str | None = None
 
     @property
     def age_band(self) -> str | None:
-        return age_band(self.age)
+        """The dataset's own age bin, else the AGE_BANDS band of ``age``: FairFace's 40–49-year-olds, aged 40 by
+        the bin's lower bound, had been counted in every "30-44" table."""
+        return self.age_bin or age_band(self.age)
 
 
 @dataclass

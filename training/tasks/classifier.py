@@ -35,7 +35,7 @@ from torchvision.transforms import v2
 from inference.arg_checks import (check_output_file, data_folders, int_at_least, non_negative_float, non_negative_int, positive_float, positive_int,
                                   probability)
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
-from inference.datasets.folder import NOT_IN_FOLDER
+from inference.datasets.sample import listed_not_found
 from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
 from training.data.cache import load_images, unreadable_note
@@ -174,14 +174,20 @@ def build_data(
 def reading_filters(read: DatasetRead, min_age: int | None, unreadable: int, no_age: int = 0,
                     no_gender: int = 0) -> dict:
     """What reading the dataset left out, for the card: ``read.skipped`` holds the files whose copies disagree
-    on their labels, those with unusable names and a labels CSV's rows naming files the folder lacks, which are
-    different warts (the missing files were counted as bad names). Images without a gender label, which the card
-    had not counted, are named where there are any (only a folder's labels CSV can leave one out)."""
+    on their labels, those with unusable labels and a labels CSV's rows naming files the folder lacks, which are
+    different warts (the missing files were counted as bad names). An unusable label is a bad name in UTKFace only,
+    whose labels are its file names: CelebA's and FairFace's unusable label rows (a Male of "0", a gender
+    "unknown") had been counted as bad names too, and are ``unusable_labels_skipped``. Images without a gender
+    label, which the card had not counted, are named where there are any (only a folder's labels CSV can leave
+    one out)."""
     conflicts = sum(len(group) for group in read.conflicts)
-    missing = sum(why == NOT_IN_FOLDER for _, why in read.skipped)
+    missing = sum(listed_not_found(why) for _, why in read.skipped)
+    unusable = len(read.skipped) - conflicts - missing
+    bad_names = unusable if read.name == "utkface" else 0
     return {"min_age": min_age, "no_age_left_out": no_age, "unreadable_skipped": unreadable,
-            "bad_names_skipped": len(read.skipped) - conflicts - missing, "listed_not_in_folder": missing,
+            "bad_names_skipped": bad_names, "listed_not_in_folder": missing,
             "label_conflicts_left_out": conflicts, "copies_counted_once": len(read.copies),
+            **({"unusable_labels_skipped": unusable - bad_names} if unusable - bad_names else {}),
             **({"no_gender_left_out": no_gender} if no_gender else {})}
 
 
@@ -615,7 +621,7 @@ def main(args: argparse.Namespace) -> int:
     taken = carry_outputs(args, run_cfg, ("export_to",), paths=("export_to",))  # a plain --resume had dropped it
     if taken:
         for folder in data_folders(run_cfg) or [None]:  # checked when the run began; the folder may be gone since
-            check_output_file(args.export_to, "--export-to", folder)
+            args.export_to = str(check_output_file(args.export_to, "--export-to", folder))
         if Dist.from_env().is_main:
             print(f"as the run was started: {', '.join(taken)} (give --export-to again to copy it elsewhere)")
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
