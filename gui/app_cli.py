@@ -73,9 +73,10 @@ def main(args: argparse.Namespace) -> int:
 
     check_source(args.source)
     check_filter_choice(args.filter, args.no_filter)
-    for path, option in ((args.health, "--health"), (args.screenshot, "--screenshot"), (args.log, "--log")):
-        if path is not None:  # checked before the window opens: a session's health is written only when it ends
-            check_output_file(path, option, args.source)
+    for dest, option in (("health", "--health"), ("screenshot", "--screenshot"), ("log", "--log")):
+        if getattr(args, dest) is not None:  # checked before the window opens: a session's health is written at its end
+            # kept as checked ("~/shot.png" expanded): a folder named "~" had been made in the current one
+            setattr(args, dest, str(check_output_file(getattr(args, dest), option, args.source)))
     check_display()
     from PySide6.QtWidgets import QApplication
 

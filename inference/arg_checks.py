@@ -105,29 +105,36 @@ def _refuse_empty(path: str | Path, option: str) -> None:
         raise BiasMirrorError(f"{option} is empty")
 
 
+def user_path(path: str | Path) -> Path:
+    """A path as the commands read and write it: ``~`` (``~user``) expanded, as for --source and --dataset. A shell
+    leaves ``--out=~/x`` as it is, and a folder named "~" had been written in the current folder, past the check
+    that keeps outputs out of their input folder. The output checks return it: the caller writes to what was checked."""
+    return Path(path).expanduser()
+
+
 def _refuse_writing_into_source(path: Path, option: str, source: str | Path) -> None:
     """An output that is an input, or lies in an input folder, is refused: `run --source v.mp4 --out v.mp4`
     replaced the video with its rows, and `--out faces/labels.csv` a folder's labels."""
     if not str(source).strip() or camera_index(source) is not None:  # a camera index is no file
         return
-    src, out = Path(source).resolve(), path.resolve()
+    src, out = user_path(source).resolve(), user_path(path).resolve()
     if out == src:
         raise BiasMirrorError(f"{option} is an input of this command: writing it would destroy or change the input; "
                               "give another path", path)
     if src.is_dir() and src in out.parents:
-        raise BiasMirrorError(f"{option} lies in {source}, an input folder: write results outside it (a file there "
+        raise BiasMirrorError(f"{option} lies in {user_path(source)}, an input folder: write results outside it (a file there "
                               "may be the folder's own, such as its labels.csv, and one written there joins its input)",
                               path)
 
 
 def check_output_file(path: str | Path, option: str, source: str | Path | None = None) -> Path:
     """``path`` can be written as a file (it, or the folders to make for it), and is not ``source`` or in it: else a
-    message naming it."""
+    message naming it. Returns it as it is to be written (``user_path``)."""
     _refuse_empty(path, option)
     # "new/" names a folder to be: Path drops the slash, and a file called "new" was written
-    if str(path).endswith(("/", os.sep)) or Path(path).is_dir():
+    as_given, path = str(path), user_path(path)
+    if as_given.endswith(("/", os.sep)) or path.is_dir():
         raise BiasMirrorError(f"{option} names a folder; give a file name", path)
-    path = Path(path)
     if source is not None:
         _refuse_writing_into_source(path, option, source)
     _check_writable_below(path.parent, option, path)
@@ -147,9 +154,9 @@ def data_folders(cfg: dict | argparse.Namespace) -> list[str]:
 
 def check_output_dir(path: str | Path, option: str, sources: tuple[str | Path | None, ...] = ()) -> Path:
     """``path`` is, or can be made, a folder to write in, and is none of ``sources`` (input folders) nor in one:
-    else a message naming it."""
+    else a message naming it. Returns it as it is to be written (``user_path``)."""
     _refuse_empty(path, option)
-    path = Path(path)
+    path = user_path(path)
     for source in sources:
         if source is not None:
             _refuse_writing_into_source(path, option, source)

@@ -512,9 +512,9 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)
     providers = parse_providers(args.providers or args.provider)
     if args.json is not None:
-        check_output_file(args.json, "--json", args.source)
+        args.json = str(check_output_file(args.json, "--json", args.source))  # "~/b.json" as the home folder's
     if args.profile_host is not None:
-        check_output_dir(args.profile_host, "--profile-host")
+        args.profile_host = str(check_output_dir(args.profile_host, "--profile-host"))
     frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup) for n in counts}
     filter_card: dict | None = None
     filter_size: int | None = None

@@ -169,7 +169,7 @@ def main(args: argparse.Namespace) -> int:
         raise BiasMirrorError(f"--face-px {args.face_px} does not fit a {args.resolution} frame")
     if args.json is not None:
         for folder in data_folders(args) or [None]:  # it had replaced the dataset's labels.csv
-            check_output_file(args.json, "--json", folder)
+            args.json = str(check_output_file(args.json, "--json", folder))  # "~" expanded, as checked
     detectors = parse_detectors(args.detectors, RuntimeConfig(provider=args.provider))
     # every cascade run by ONNX Runtime is checked against OpenCV running the same cascade on the same frames
     named = dict(detectors)

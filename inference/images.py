@@ -1,6 +1,7 @@
 """Reading and normalising images: one place, so training, the audit and the app decode alike."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -9,6 +10,7 @@ import numpy as np
 from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
 
 UNREADABLE = "cannot be read as an image (corrupt, truncated or another format)"
+NOT_AN_IMAGE = "cannot be read as an image"  # the offline batch API's error (an audit's report) for UNREADABLE
 
 
 def resize_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -31,9 +33,10 @@ def truncated_jpeg(data: np.ndarray) -> bool:
     hold the marker (an 0xFF there is followed by 0x00 or a restart code), so its absence after the image's
     first scan means the file was cut off. Looked for anywhere after it, not only near the end: a phone's
     "motion photo" keeps a video after the marker, and such photos had been refused as unreadable. The
-    header's segments are stepped over by their lengths, since an EXIF thumbnail holds a marker of its own."""
-    b = data.tobytes()
-    if b[:2] != b"\xff\xd8":
+    header's segments are stepped over by their lengths, since an EXIF thumbnail holds a marker of its own.
+    Read in place, never copied: a file of hundreds of megabytes had been copied whole to look at two bytes."""
+    b = memoryview(np.ascontiguousarray(data, np.uint8)).cast("B")  # the same buffer, indexed as bytes
+    if len(b) < 2 or b[0] != 0xFF or b[1] != 0xD8:
         return False
     i = 2
     while i + 4 <= len(b):
@@ -43,12 +46,15 @@ def truncated_jpeg(data: np.ndarray) -> bool:
         if marker == 0xFF:  # fill byte
             i += 1
         elif marker == 0xDA:  # start of scan: the compressed image follows
-            return b.find(b"\xff\xd9", i) < 0
+            return _END_OF_IMAGE.search(b, i) is None
         elif marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
             i += 2
         else:
-            i += 2 + int.from_bytes(b[i + 2:i + 4], "big")
+            i += 2 + (b[i + 2] << 8 | b[i + 3])
     return True  # cut off in its header
+
+
+_END_OF_IMAGE = re.compile(rb"\xff\xd9")  # searched in the buffer itself (bytes.find needs a copy)
 
 
 # How a source reads a photograph as a frame: grey and 16-bit kept for as_bgr_uint8, and the EXIF orientation applied,
@@ -74,16 +80,32 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
     if data.size == 0 or truncated_jpeg(data):
         return None, UNREADABLE
     img = cv2.imdecode(data, flags)
-    return (None, UNREADABLE) if img is None or img.size == 0 else (img, None)
+    if img is None or img.size == 0:
+        return None, UNREADABLE
+    # decoded, but as pixels no frame can be made of (a signed-integer TIFF under FRAME_FLAGS): as unreadable as a
+    # corrupt file, and said why, here where the file is named (as_bgr_uint8 had stopped a whole run without its name)
+    problem = frame_problem(img)
+    return (None, problem) if problem else (img, None)
+
+
+def opening_failed(problem: str | None) -> bool:
+    """Whether ``read_image_checked``'s reason is that the file could not be opened or read (permission denied, an I/O
+    error), which says nothing of what it holds and may be put right without changing it, unlike a decoder's."""
+    return problem is not None and (problem == PERMISSION_DENIED or problem.startswith("cannot be read ("))
 
 
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:
     """An RGB uint8 image (resized to size×size if given), or None if it cannot be read."""
-    img = read_image(path, cv2.IMREAD_COLOR)
+    return read_rgb_checked(path, size)[0]
+
+
+def read_rgb_checked(path: str, size: int | None = None) -> tuple[np.ndarray | None, str | None]:
+    """``read_rgb``, and when it gives None, why, in words for the user (as ``read_image_checked``)."""
+    img, problem = read_image_checked(path, cv2.IMREAD_COLOR)
     if img is None:
-        return None
+        return None, problem
     img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return resize_batch(img[None], (size, size))[0] if size else img
+    return (resize_batch(img[None], (size, size))[0] if size else img), None
 
 
 def _zero_to_one(f: np.ndarray) -> bool:
@@ -95,22 +117,35 @@ def _zero_to_one(f: np.ndarray) -> bool:
     return bool(top <= 1.0 or (top <= 1.5 and np.nanpercentile(f, 99) <= 1.0))
 
 
+FRAME_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)  # the pixels as_bgr_uint8 has one meaning for
+
+
+def frame_problem(frame: np.ndarray) -> str | None:
+    """Why ``as_bgr_uint8`` cannot make a frame of this image, in words for the user, or None where it can. Signed
+    integers (a TIFF of int8/16/32, as scientific cameras and depth sensors save) have no one mapping to brightness,
+    so they are refused with the reason, not guessed at."""
+    if frame.dtype not in FRAME_DTYPES:
+        return f"its pixels are {frame.dtype}: only 8- or 16-bit unsigned and float32/64 pixels can be analysed"
+    if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3, 4))):
+        return f"its pixels, laid out as {'×'.join(map(str, frame.shape))}, are not images (grey, BGR or BGRA ones are)"
+    return None
+
+
 def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     """Any frame a source may give (grey, BGRA, 16-bit, float) as 3-channel BGR uint8."""
     if frame is None or not isinstance(frame, np.ndarray) or frame.size == 0:
         raise BiasMirrorError("the frame is empty")
+    problem = frame_problem(frame)
+    if problem:
+        raise BiasMirrorError(f"the frame cannot be analysed: {problem}")
     f = frame
     if f.dtype == np.uint16:
         f = (f >> 8).astype(np.uint8)
     elif f.dtype in (np.float32, np.float64):
         scale = 255.0 if _zero_to_one(f) else 1.0
         f = np.clip(np.nan_to_num(f) * scale, 0, 255).astype(np.uint8)
-    elif f.dtype != np.uint8:
-        raise BiasMirrorError(f"frames of {f.dtype} pixels are not supported (8- or 16-bit unsigned, or float32/64, are)")
-    if f.ndim == 2 or (f.ndim == 3 and f.shape[2] == 1):
+    if f.ndim == 2 or f.shape[2] == 1:
         return cv2.cvtColor(f.reshape(f.shape[0], f.shape[1]), cv2.COLOR_GRAY2BGR)
-    if f.ndim == 3 and f.shape[2] == 4:
+    if f.shape[2] == 4:
         return cv2.cvtColor(f, cv2.COLOR_BGRA2BGR)
-    if f.ndim == 3 and f.shape[2] == 3:
-        return np.ascontiguousarray(f)
-    raise BiasMirrorError(f"frames of shape {frame.shape} are not images")
+    return np.ascontiguousarray(f)

@@ -20,7 +20,7 @@ import numpy as np
 from .device_chain import DeviceChain
 from .detect_ahead import detecting_ahead
 from .faces import Detected, FaceDetector, crop_square, detect_faces, face_region_mask, whole_image_crop
-from .images import as_bgr_uint8, read_rgb, resize_batch
+from .images import NOT_AN_IMAGE, UNREADABLE, as_bgr_uint8, read_rgb_checked, resize_batch
 from .models import Classifier, Filter
 from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, Prediction, SkinShift, SkinTone
 from .runtime import device_of
@@ -88,6 +88,12 @@ def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
     pos = np.maximum(np.asarray(cam, np.float32).ravel(), 0)
     total = float(pos.sum())
     return None if total <= 0 else float(pos @ np.asarray(region, np.float32).ravel()) / total
+
+
+def unreadable_because(problem: str | None) -> str:
+    """process_images' error for an image the reader gave None for: its reason where it is another than the decoder
+    failing ("permission denied", pixels no frame is made of), which the audit's report had called corrupt."""
+    return NOT_AN_IMAGE if problem in (None, UNREADABLE) else problem
 
 
 class FramePipeline:
@@ -364,8 +370,8 @@ class FramePipeline:
             # the next image's faces are found while this one is analysed, as in the app and `run`
             frames = detecting_ahead(ImageListSource([Path(p) for p in paths], "images"), self.detector)
             for p, frame in zip(paths, frames):  # one frame per path, in order, unreadable ones too
-                if frame.image is None:
-                    yield p, None, "cannot be read as an image"
+                if frame.image is None:  # the reader's own reason ("permission denied"), for the report to say
+                    yield p, None, unreadable_because(frame.problem)
                     continue
                 self.tracker.reset()
                 yield p, self.process(frame.image, timestamp=0.0, source=p, detected=frame.detected), None
@@ -373,7 +379,7 @@ class FramePipeline:
         size = self.crop_size
         for start in range(0, len(paths), batch):
             chunk = paths[start : start + batch]
-            imgs = [read_rgb(p) for p in chunk]
+            imgs, problems = zip(*(read_rgb_checked(p) for p in chunk))
             ok = [i for i, im in enumerate(imgs) if im is not None]
             timings: dict[str, float] = {}
             pairs = [whole_image_crop(imgs[i], size) for i in ok]
@@ -381,7 +387,7 @@ class FramePipeline:
             by_index = dict(zip(ok, zip(pairs, analysed)))
             for i, p in enumerate(chunk):
                 if i not in by_index:
-                    yield p, None, "cannot be read as an image"
+                    yield p, None, unreadable_because(problems[i])
                     continue
                 (crop, inv), a = by_index[i]
                 h, w = imgs[i].shape[:2]

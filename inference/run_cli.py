@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
     check_source(args.source)
     check_filter_choice(args.filter, args.no_filter)  # as the app does: what was asked for, before where it goes
     check_depth(args.detect_depth)
-    check_output_file(args.out, "--out", args.source)
+    args.out = str(check_output_file(args.out, "--out", args.source))  # as checked: "~/rows.csv" expanded
     # Each session's fallback is said once, here: one line for all the models (and the detector) it holds for,
     # where the runtime's log had said each one and this loop again.
     with fallbacks_collected() as fallbacks:

@@ -20,9 +20,9 @@ import numpy as np
 
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
-from .errors import PERMISSION_DENIED, BiasMirrorError
+from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
 from .faces import Detected
-from .images import FRAME_FLAGS, read_image_checked
+from .images import FRAME_FLAGS, UNREADABLE, read_image_checked
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts", ".ts",
@@ -50,6 +50,8 @@ class Frame:
     detected: Detected | None = None  # its faces, when found ahead of its analysis (gui.workers.DetectThread)
     still: bool = False  # a photo of a folder: its faces are nobody seen in the frame before
     video_s: float | None = None  # a video file's frame: its position in it, in seconds, as the decoder times it
+    problem: str | None = None  # an image that could not be read: why, in the reader's words ("permission denied"),
+    # without the file's name that ``warning`` adds (an audit's report lists it under its own name)
 
 
 class Source:
@@ -235,8 +237,8 @@ class ImageListSource(Source):
         self._i += 1
         img, problem = read_image_checked(p, FRAME_FLAGS)
         label = self._labels[self._i - 1]
-        if img is None:
-            return Frame(None, self._i - 1, time.monotonic(), label, f"{p}: {problem}; skipped")
+        if img is None:  # unreadable, or pixels no frame can be made of (signed integers): skipped, said why
+            return Frame(None, self._i - 1, time.monotonic(), label, f"{p}: {problem}; skipped", problem=problem)
         self._read_this_pass = True
         return Frame(img, self._i - 1, time.monotonic(), label, still=True)
 
@@ -269,14 +271,30 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
         return VideoSource(path, loop)
     # Refused here rather than skipped as a bad frame: a lone file that is neither (a model, a stray download) would
     # otherwise give a run with nothing in it that still succeeds, and `run` would have emptied its CSV for it.
+    if probed:  # OpenCV's decoders know no image by its header: not read whole to be told so (800 MB took 1.8 GB)
+        _refuse_if_unopenable(path)
+        raise BiasMirrorError(NEITHER, path)
     image, problem = read_image_checked(path, FRAME_FLAGS)
     if image is None:
-        if problem == PERMISSION_DENIED:
+        if problem != UNREADABLE:  # permission denied, or decoded into pixels no frame is made of: its own reason
             raise BiasMirrorError(problem, path)
-        if not probed and _has_a_video_frame(path):  # a video under an image's extension (or header)
+        if _has_a_video_frame(path):  # a video under an image's extension (or header)
             return VideoSource(path, loop)
-        raise BiasMirrorError("cannot be read as an image or a video (corrupt, truncated or another kind of file)", path)
+        raise BiasMirrorError(NEITHER, path)
     return ImageListSource([path], str(path), loop)
+
+
+NEITHER = "cannot be read as an image or a video (corrupt, truncated or another kind of file)"
+
+
+def _refuse_if_unopenable(path: Path) -> None:
+    """A file this process may not read is refused as such (OpenCV's probes only say they found nothing)."""
+    try:
+        path.open("rb").close()
+    except PermissionError:
+        raise BiasMirrorError(PERMISSION_DENIED, path) from None
+    except OSError as exc:
+        raise BiasMirrorError(f"cannot be read ({in_words(exc)})", path) from None
 
 
 def _image_header(path: Path) -> bool:

@@ -471,3 +471,121 @@ def test_no_output_is_written_into_the_dataset_it_reads(command, tmp_path, capsy
     err = refused(argv, capsys)
     assert "an input folder" in err or "an input of this command" in err
     assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+
+
+@pytest.mark.parametrize("mode", [[], ["--aligned"]], ids=["detected", "aligned"])
+def test_an_audit_says_why_an_image_could_not_be_read(mode, tmp_path, monkeypatch, capsys):
+    """An image the audit could not open for want of permission was called "corrupt, truncated or another format" in
+    the summary and "cannot be read as an image" in report.json, where run and the app said "permission denied";
+    and once the permission was put right, the cache went on calling it unreadable."""
+    import json
+
+    data = tmp_path / "faces"
+    data.mkdir()
+    for name, src in zip(("a.jpg", "locked.jpg"), utk_images(3)[1:]):
+        shutil.copy(src, data / name)
+    (data / "broken.jpg").write_bytes(b"not a jpeg")
+    locked = str(data / "locked.jpg")
+    fromfile = np.fromfile
+
+    def denied(file, *args, **kwargs):  # as a user the file's permissions refuse (the tests run as root)
+        if str(file) == locked:
+            raise PermissionError(13, "Permission denied", str(file))
+        return fromfile(file, *args, **kwargs)
+
+    argv = ["audit", "--dataset", f"folder:{data}", "--classifier", str(MODEL), "--no-filter", "--no-html",
+            "--no-progress", "--out", str(tmp_path / "out"), *mode]
+    monkeypatch.setattr(np, "fromfile", denied)
+    assert main.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s) could not be read (permission denied): locked.jpg." in out
+    assert "1 image(s) could not be read (corrupt, truncated or another format): broken.jpg." in out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {u["file"]: u["error"] for u in report["images"]["unreadable"]} == {
+        "locked.jpg": "permission denied", "broken.jpg": "cannot be read as an image"}
+    monkeypatch.setattr(np, "fromfile", fromfile)  # the permission put right: read now, not the cache's refusal
+    assert main.main(argv) == 0
+    assert "locked.jpg" not in capsys.readouterr().out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [u["file"] for u in report["images"]["unreadable"]] == ["broken.jpg"] and report["images"]["n_faces"] == 2
+
+
+def test_the_audit_summary_names_each_reason_images_could_not_be_read():
+    from inference.audit.summary import unreadable_lines
+
+    unreadable = [{"file": f"c{i}.jpg", "error": "cannot be read as an image"} for i in range(6)] + [
+        {"file": "p.jpg", "error": "permission denied"},
+        {"file": "io.jpg", "error": "cannot be read (input/output error)"},
+        {"file": "d.tif", "error": "its pixels are int16: only 8- or 16-bit unsigned and float32/64 pixels can be analysed"}]
+    assert unreadable_lines(unreadable) == [
+        "6 image(s) could not be read (corrupt, truncated or another format): c0.jpg, c1.jpg, c2.jpg, c3.jpg, c4.jpg "
+        "and 1 more (listed in the report).",
+        "1 image(s) could not be read (permission denied): p.jpg.",
+        "1 image(s) could not be read (input/output error): io.jpg.",
+        "1 image(s) could not be read (its pixels are int16: only 8- or 16-bit unsigned and float32/64 pixels can be "
+        "analysed): d.tif."]
+
+
+def test_a_tilde_in_an_output_path_is_the_home_folder_as_in_a_source(tmp_path, monkeypatch, capsys):
+    """`--source=~/pics --out=~/pics/rows.csv` (a shell leaves a ~ after = as it is) wrote ./~/pics/rows.csv in the
+    current folder, said "written to ~/pics/rows.csv", and so passed the check that keeps outputs out of an input
+    folder: --source was expanded, --out and the app's --screenshot, --health and --log were not."""
+    import argparse
+
+    import gui.app_cli
+    from inference.arg_checks import check_output_dir, check_output_file
+
+    home, here = tmp_path / "home", tmp_path / "here"
+    (home / "pics").mkdir(parents=True)
+    here.mkdir()
+    shutil.copy(utk_images(1)[0], home / "pics" / "a.jpg")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    assert check_output_file("~/rows.csv", "--out") == home / "rows.csv"
+    assert check_output_dir("~/audit", "--out") == home / "audit"
+    with pytest.raises(BiasMirrorError, match="--out lies in"):
+        check_output_dir("~/pics/audit", "--out", ("~/pics",))
+    err = refused(["run", "--source=~/pics", "--out=~/pics/rows.csv", "--classifier", str(MODEL), "--no-filter"], capsys)
+    assert f"{home / 'pics' / 'rows.csv'}: --out lies in {home / 'pics'}, an input folder" in err
+    err = refused(["app", "--source=~/pics", "--screenshot=~/pics/shot.png", "--max-seconds", "1"], capsys)
+    assert f"{home / 'pics' / 'shot.png'}: --screenshot lies in" in err
+
+    assert main.main(["run", "--source=~/pics", "--out=~/out/rows.csv", "--classifier", str(MODEL), "--no-filter"]) == 0
+    assert f"written to {home / 'out' / 'rows.csv'};" in capsys.readouterr().out
+    assert (home / "out" / "rows.csv").is_file()
+
+    class WindowWouldOpen(Exception):
+        pass
+
+    def stop() -> None:
+        raise WindowWouldOpen
+
+    monkeypatch.setattr(gui.app_cli, "check_display", stop)  # the app's outputs as checked, before its window
+    args = argparse.Namespace(source=str(home / "pics"), filter=None, no_filter=False, health="~/h/health.json",
+                              screenshot="~/h/shot.png", log="~/h/app.log")
+    with pytest.raises(WindowWouldOpen):
+        gui.app_cli.main(args)
+    assert (args.health, args.screenshot, args.log) == tuple(str(home / "h" / n) for n in ("health.json", "shot.png",
+                                                                                           "app.log"))
+    assert list(here.iterdir()) == []  # no folder named "~" here
+
+
+def test_every_command_writes_a_tilde_output_in_the_home_folder(tmp_path, monkeypatch, capsys):
+    """The checks expanded "~" but audit --out, evaluate --json and the trainers' --export-to wrote with the path as
+    given: a folder named "~" in the current one, after the check had passed on another path."""
+    home, here = tmp_path / "home", tmp_path / "here"
+    (home / "pics").mkdir(parents=True)
+    here.mkdir()
+    for p in utk_images(2):
+        shutil.copy(p, home / "pics" / p.name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    assert main.main(["audit", "--dataset", "folder:~/pics", "--out", "~/aud", "--classifier", str(MODEL),
+                      "--no-filter", "--no-progress", "--threads", "1", "--no-html"]) == 0
+    assert (home / "aud" / "report.json").is_file()
+    (home / "pics" / "labels.csv").write_text("file,gender,age,split\n" + "".join(
+        f"{p.name},{'male' if p.name.split('_')[1] == '0' else 'female'},30,test\n" for p in (home / "pics").glob("*.jpg")))
+    assert main.main(["train", "evaluate", "--model", str(MODEL), "--dataset", "folder:~/pics", "--json",
+                      "~/eval.json"]) == 0
+    assert (home / "eval.json").is_file()
+    assert list(here.iterdir()) == []

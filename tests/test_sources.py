@@ -155,13 +155,16 @@ def test_permission_denied_is_said_naming_the_path(open_tmp):
     (folder / "sub").mkdir()
     cv2.imwrite(str(folder / "sub" / "c.jpg"), face)
     _clip(open_tmp / "locked.avi", 3)
-    for p in (locked_dir, folder / "b_locked.jpg", folder / "sub", open_tmp / "locked.avi"):
+    (open_tmp / "locked.bin").write_bytes(bytes(range(256)))  # no image to OpenCV's probe, which cannot open it
+    for p in (locked_dir, folder / "b_locked.jpg", folder / "sub", open_tmp / "locked.avi", open_tmp / "locked.bin"):
         p.chmod(0)
-    said, logged = _as_unprivileged(locked_dir, folder, folder / "b_locked.jpg", open_tmp / "locked.avi")
+    said, logged = _as_unprivileged(locked_dir, folder, folder / "b_locked.jpg", open_tmp / "locked.avi",
+                                    open_tmp / "locked.bin")
     assert said[0] == f"{locked_dir}: permission denied (this folder cannot be listed)"
     assert said[1] == str([None, f"{folder / 'b_locked.jpg'}: permission denied; skipped"])
     assert said[2] == f"{folder / 'b_locked.jpg'}: permission denied"  # a lone file is refused, not a run of nothing
     assert said[3] == f"{open_tmp / 'locked.avi'}: permission denied"
+    assert said[4] == f"{open_tmp / 'locked.bin'}: permission denied"  # not "another kind of file"
     assert f"{folder / 'sub'}: permission denied; the images in it are skipped" in logged
 
 
@@ -367,3 +370,86 @@ def test_a_paused_video_delivers_no_frame_until_play(qtbot):
     finally:
         capture.stop()
         capture.wait(2000)
+
+
+def _signed_tiffs(folder: Path) -> Path:
+    """A folder of two photographs and two signed-integer TIFFs (int16 as OpenCV writes it, int32 as PIL does), which
+    OpenCV decodes under the sources' flags into pixels no frame can be made of."""
+    from PIL import Image
+
+    from tests.conftest import utk_images
+
+    folder.mkdir()
+    first, second = (cv2.imread(str(p)) for p in utk_images(3)[1:])  # a face the detector finds in each
+    cv2.imwrite(str(folder / "a_ok.jpg"), first)
+    cv2.imwrite(str(folder / "z_ok.jpg"), second)
+    face = first
+    assert cv2.imwrite(str(folder / "s16.tif"), face.astype(np.int16) * 100)
+    Image.fromarray(cv2.cvtColor(face, cv2.COLOR_BGR2GRAY).astype(np.int32) * 100, "I").save(folder / "int32.tif")
+    return folder
+
+
+def test_a_signed_integer_tiff_is_skipped_with_its_reason_and_the_other_images_read(tmp_path, tiny_models, capsys):
+    """An int16/int32 TIFF decoded fine and was refused later, by the pipeline, with "frames of int32 pixels are not
+    supported" and no file name: it stopped the whole `run` and `audit` (exit 2, the later images never read),
+    where the sources promise that a bad image is reported and skipped."""
+    import json
+
+    folder = _signed_tiffs(tmp_path / "depth")
+    frames = list(open_source(str(folder)))
+    assert [f.name for f in frames if f.image is not None] == ["a_ok.jpg", "z_ok.jpg"]
+    said = {f.name: f.warning for f in frames if f.image is None}
+    for name, dtype in (("int32.tif", "int32"), ("s16.tif", "int16")):
+        assert said[name] == (f"{folder / name}: its pixels are {dtype}: only 8- or 16-bit unsigned and float32/64 "
+                              "pixels can be analysed; skipped")
+    with pytest.raises(BiasMirrorError, match=r"s16\.tif: its pixels are int16: only 8- or 16-bit") as refused:
+        open_source(str(folder / "s16.tif"))  # alone, refused with its reason, not called corrupt
+    assert "corrupt" not in str(refused.value)
+
+    models = ["--classifier", str(tiny_models["classifier"]), "--no-filter"]
+    assert main.main(["run", "--source", str(folder), "--out", str(tmp_path / "rows.csv"), *models]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {folder / 's16.tif'}: its pixels are int16" in out and f"warning: {folder / 'int32.tif'}" in out
+    assert "2 frame(s)" in out and "2 unreadable frame(s) skipped" in out
+    rows = (tmp_path / "rows.csv").read_text()
+    assert "a_ok.jpg" in rows and "z_ok.jpg" in rows  # the image after the refused ones was read too
+
+    assert main.main(["audit", "--dataset", f"folder:{folder}", "--out", str(tmp_path / "audit"), "--no-html",
+                      "--no-progress", *models]) == 0
+    report = json.loads((tmp_path / "audit" / "report.json").read_text())
+    assert report["images"]["n_with_faces"] == 2
+    assert {u["file"]: u["error"] for u in report["images"]["unreadable"]} == {
+        name: f"its pixels are {dtype}: only 8- or 16-bit unsigned and float32/64 pixels can be analysed"
+        for name, dtype in (("int32.tif", "int32"), ("s16.tif", "int16"))}
+
+
+def test_a_file_the_header_probe_refuses_is_not_read_whole(tmp_path, monkeypatch):
+    """An 800 MB file of no known kind was refused only after it was read whole into memory (1.8 GB at the peak),
+    though OpenCV had already said from its first bytes that it is no image; and the JPEG check copied every file
+    whole to look at its first two bytes."""
+    from inference import images
+
+    blob = tmp_path / "weights.bin"
+    blob.write_bytes(bytes(range(256)) * 64)
+    read: list[str] = []
+    fromfile = np.fromfile
+    monkeypatch.setattr(np, "fromfile", lambda file, *a, **k: read.append(str(file)) or fromfile(file, *a, **k))
+    with pytest.raises(BiasMirrorError, match="cannot be read as an image or a video"):
+        open_source(str(blob))
+    assert read == []  # refused by the probe, never read
+    photo = tmp_path / "photo.jpg"  # an image is still read (and decoded) as before
+    cv2.imwrite(str(photo), np.full((16, 16, 3), 99, np.uint8))
+    assert [f.image.shape for f in open_source(str(photo))] == [(16, 16, 3)] and set(read) == {str(photo)}
+
+    class NoCopies(np.ndarray):
+        def tobytes(self, *args, **kwargs):
+            raise AssertionError("the whole buffer was copied")
+
+    def view(data: bytes) -> np.ndarray:
+        return np.frombuffer(data, np.uint8).view(NoCopies)
+
+    whole = photo.read_bytes()
+    assert not images.truncated_jpeg(view(bytes(range(256)) * 64))  # no JPEG: judged by its first two bytes
+    assert not images.truncated_jpeg(view(whole))
+    assert images.truncated_jpeg(view(whole[:-40]))  # its end marker cut off: still found out, without a copy
+    assert not images.truncated_jpeg(view(whole + b"a motion photo's video"))

@@ -226,8 +226,8 @@ def parse_compile_modes(text: str) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     if args.json is not None:
-        check_output_file(args.json, "--json")
-    check_cache_dir(args.cache)
+        args.json = str(check_output_file(args.json, "--json"))  # "~" expanded, as checked
+    args.cache = check_cache_dir(args.cache)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)

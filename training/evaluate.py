@@ -381,7 +381,7 @@ def choose_min_age(given: int | None, models: dict[str, Classifier]) -> tuple[in
 def main(args: argparse.Namespace) -> int:
     if args.json is not None:
         for read in (*args.model, *data_folders(args)):  # the JSON had replaced a model or the dataset's labels.csv
-            check_output_file(args.json, "--json", read)
+            args.json = str(check_output_file(args.json, "--json", read))  # "~" expanded, as checked
     # Named uniquely: a retrained model beside its predecessor has the same card name and file name, and under one
     # key the second silently replaced the first in every table and comparison.
     loaded = load_classifiers(args.model, RuntimeConfig(provider="cpu"), "--model")

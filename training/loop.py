@@ -185,7 +185,8 @@ def check_run_arguments(args) -> tuple[Path, Path | None]:
     cache = check_cache_dir(args.cache)
     if getattr(args, "export_to", None) is not None:
         for folder in sources or (None,):  # a training image had been overwritten by the model
-            check_output_file(args.export_to, "--export-to", folder)
+            # "~/m.onnx" is the home folder's, as checked: it had been written to "./~/m.onnx"
+            args.export_to = str(check_output_file(args.export_to, "--export-to", folder))
         if out.resolve() in Path(args.export_to).resolve().parents:  # it replaced the run's own files (last.pt)
             raise BiasMirrorError("--export-to lies in the run folder (--out), where the run writes its own files: "
                                   "give a path outside it, e.g. resources/models/NAME.onnx", args.export_to)

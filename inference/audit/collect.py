@@ -16,6 +16,7 @@ from ..pipeline import MEASURES_VERSION, FramePipeline, PipelineConfig
 from ..results import FaceResult, SkinTone
 from ..strict_json import measured
 from ..file_identity import file_hash
+from ..images import opening_failed
 from .cache import Cache
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,14 @@ class Collector:
         return FramePipeline(list(classifiers), filt, detector, cfg)
 
     def _needs(self, key: str) -> tuple[bool, bool, tuple[str, ...]] | None:
+        if key in self.base and opening_failed(self.base.get(key)["error"]):
+            # an image that could not be opened (permission denied) is tried again: put right, its size and time
+            # stay as they were, and the cache had gone on calling it unreadable. Its entries are dropped so that
+            # the new ones are kept (a component keeps a key's first value; on reading, a file's last line wins).
+            for component in (self.base, self.fcomp, *self.ccomp.values(), *self.cfcomp.values()):
+                if component is not None:
+                    component.data.pop(key, None)
+            return True, self.fcomp is not None, tuple(self.models.classifiers)
         base_missing = key not in self.base
         clf_needed = tuple(n for n in self.models.classifiers
                            if key not in self.ccomp[n] or (n in self.cfcomp and key not in self.cfcomp[n]))

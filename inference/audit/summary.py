@@ -1,6 +1,7 @@
 """Plain-language summary built only from report.json: direction, size and significance of every effect."""
 from __future__ import annotations
 
+from ..images import NOT_AN_IMAGE
 from ..strict_json import measured
 
 ALPHA = 0.05
@@ -186,6 +187,27 @@ def nothing_measured_line(im: dict) -> str:
             + (" and the list of unreadable images" if unreadable else "") + " in the report.")
 
 
+def unreadable_reason(error: str | None) -> str:
+    """An unreadable image's error in report.json, as the summary says it in brackets: the reader's own reason
+    ("permission denied"), and the decoder's failure as what it may be. All had been called corrupt."""
+    if not error or error == NOT_AN_IMAGE:
+        return "corrupt, truncated or another format"
+    for prefix in (NOT_AN_IMAGE + " (", "cannot be read ("):  # "cannot be read (no such file…)": its words in brackets
+        if error.startswith(prefix) and error.endswith(")"):
+            return error[len(prefix):-1]
+    return error
+
+
+def unreadable_lines(unreadable: list[dict]) -> list[str]:
+    """A line for each reason the images that could not be read were refused for, naming the first few of each."""
+    by_reason: dict[str, list[str]] = {}
+    for u in unreadable:
+        by_reason.setdefault(unreadable_reason(u.get("error")), []).append(u["file"])
+    return [f"{len(names)} image(s) could not be read ({reason}): {', '.join(names[:5])}"
+            + (f" and {len(names) - 5} more (listed in the report)." if len(names) > 5 else ".")
+            for reason, names in by_reason.items()]
+
+
 def summary_lines(r: dict) -> list[str]:
     lines = []
     a, im = r["audit"], r["images"]
@@ -202,10 +224,7 @@ def summary_lines(r: dict) -> list[str]:
         return lines
     if im["no_face"]:
         lines.append(f"{len(im['no_face'])} image(s) had no detectable face and are listed in the report.")
-    if im["unreadable"]:
-        names = [u["file"] for u in im["unreadable"]]
-        lines.append(f"{len(names)} image(s) could not be read (corrupt, truncated or another format): {', '.join(names[:5])}"
-                     + (f" and {len(names) - 5} more (listed in the report)." if len(names) > 5 else "."))
+    lines += unreadable_lines(im["unreadable"])
     copies = im.get("copies_counted_once") or []
     near = im.get("near_identical") or []
     conflicts = im.get("label_conflicts") or []

@@ -599,7 +599,7 @@ def main(args: argparse.Namespace) -> int:
     if args.export_to:  # it, the classifier or the domains may come from the checkpoint, which the first check did not see
         for read in (args.classifier, *data_folders(run_cfg)):
             if read:
-                check_output_file(args.export_to, "--export-to", read)
+                args.export_to = str(check_output_file(args.export_to, "--export-to", read))
     if args.classifier:
         if not Path(args.classifier).exists():
             raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)",
