@@ -1,18 +1,23 @@
 """The main window: the view in the middle, models and display settings on the right, plots and the session below.
 
 The GUI thread only paints and reacts to the user; capture and inference run
-in their own threads (see ``workers``). A display timer takes the newest
+in their own threads (see ``workers``), and so do opening a source and writing
+a snapshot. A display timer takes the newest
 result from a one-slot mailbox; the recording, the session figures and the
 plots get every processed frame, shown or not.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QInputDialog, QLabel, QMainWindow, QMessageBox, QPushButton, QSlider,
@@ -24,20 +29,20 @@ from inference.models import Classifier, Filter, load_model, loaded_from, name_u
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
-from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, camera_index, open_source
+from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, Source, camera_index, open_source
 
 from . import settings as st
 from .frame_view import FrameView, HelpOverlay
-from .log_file import where_details_are
+from .log_file import IN_THE_LOG, where_details_are
 from .model_panel import ModelPanel
 from .painter import VIEW_MODES, Composed, DisplaySettings, has_filtered, render, signed
 from .plots import PlotsPanel
-from .recording import Recorder, SessionStats, free_base, save_snapshot, stamp
+from .recording import Recorder, SessionStats, free_base, make_folder, save_snapshot, stamp
 from .workers import CaptureThread, DetectThread, InferenceThread, Mailbox
 
 log = logging.getLogger(__name__)
 DISPLAY_MS = 30  # the display timer; painting happens only when a new result arrives
-STOP_WAIT_MS = 300  # how long a source switch or quit waits for the capture to stop before leaving it behind
+STOP_WAIT_MS = 300  # how long quitting waits for a capture to stop before leaving it behind (a switch does not wait)
 # the settings that keep each classifier's on/off state and the CAM model by file (settings.file_key), not by name
 CLASSIFIERS_ON, CLASSIFIERS_OFF = "checked_classifier_files", "unchecked_classifier_files"
 CAM_MODEL_FILE = "cam_model_file"
@@ -81,6 +86,10 @@ class _CountingMailbox(Mailbox[Frame]):
 
 
 class MainWindow(QMainWindow):
+    # from the thread that opened a source: (request number, spec, the Source or None, the exception or None)
+    _source_ready = Signal(int, object, object, object)
+    source_opened = Signal(bool)  # the newest request to open a source is settled: opened (True) or refused
+    _snapshot_done = Signal(object, object)  # from the snapshot thread: ((png, json) or None, the OSError or None)
     SUMMARY_NOTE = ("Per tracked face this session: ΔITA filtered − original (> 0 lighter); ΔP(female) filtered − the "
                     "face resized to the filter's size and back, the filter's own doing (> 0 more female).")
     def __init__(self, source: str | None, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
@@ -181,6 +190,14 @@ class MainWindow(QMainWindow):
         self.inference.skipped.connect(self._capture_warning)
         self.capture: CaptureThread | None = None
         self._stopping: set[CaptureThread] = set()  # stopped, still in a read: kept until they end (see _stop_capture)
+        # Sources are opened on threads of their own (listing a folder of 21,000 files, decoding a 24 MP photo to
+        # check it, a camera slow to answer had held the GUI thread): the newest request is the one taken up
+        self._open_request = 0
+        self.opening: str | int | None = None  # what the newest request opens, until it is settled
+        self._source_ready.connect(self._source_opened)
+        # snapshots are drawn, encoded and written here, one after the other (so names stamped alike never clash)
+        self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
+        self._snapshot_done.connect(self._snapshot_saved)
 
         self._build_ui(config)
         self.inference.start()
@@ -524,11 +541,14 @@ class MainWindow(QMainWindow):
         self.cam_model_combo.blockSignals(False)
         labels = list(dict.fromkeys(label for c in active for label in c.labels))
         current = getattr(self, "pipeline_config_cam_class", None) or self.cam_class_combo.currentText()
-        self.pipeline_config_cam_class = current
+        shown = current if current in labels or not labels else labels[0]
+        self.pipeline_config_cam_class = shown
+        if shown != current:  # a class no classifier has (a saved "man"): the one shown is the one run and saved
+            self.inference.set_config(cam_class=shown)  # in snapshots, or picking it would change nothing
         self.cam_class_combo.blockSignals(True)
         self.cam_class_combo.clear()
         self.cam_class_combo.addItems(labels or [current])
-        self.cam_class_combo.setCurrentText(current if current in labels or not labels else labels[0])
+        self.cam_class_combo.setCurrentText(shown)
         self.cam_class_combo.blockSignals(False)
 
     def _models_changed(self) -> None:
@@ -566,26 +586,66 @@ class MainWindow(QMainWindow):
             self._save_cam_model()
 
     # --- sources -------------------------------------------------------------------------
-    def open_source(self, spec: str) -> bool:
-        """Switch to a camera index, video, image folder or image. A failure is shown in the window; a source
-        that was playing goes on (it used to be stopped before the new one was tried)."""
-        try:
-            source = open_source(spec, loop=self.loop)
-        except BiasMirrorError as exc:
+    def open_source(self, spec: str | int) -> None:
+        """Switch to a camera index, video, image folder or image: opened on a thread of its own, taken up in
+        ``_source_opened`` (``source_opened`` says when). A failure is shown in the window; a source that was
+        playing goes on meanwhile, and after a failure (it used to be stopped before the new one was tried)."""
+        self._open_request += 1
+        request, self.opening, loop = self._open_request, spec, self.loop
+        what = self._what(spec)
+        self.statusBar().showMessage(f"opening {what}…")
+        if self.stack.currentWidget() is self.message_page:
+            self._show_message(f"Opening {what}…")
+
+        def work() -> None:
+            source, error = None, None
+            try:
+                source = open_source(spec, loop=loop)
+            except Exception as exc:  # noqa: BLE001 — said in the window, as on the GUI thread it had been
+                if not isinstance(exc, BiasMirrorError):
+                    log.exception("opening %s failed", what)
+                error = exc
+            try:
+                self._source_ready.emit(request, spec, source, error)
+            except RuntimeError:  # the window is gone
+                if source is not None:
+                    source.close()
+
+        threading.Thread(target=work, name=f"open {what}", daemon=True).start()
+
+    @staticmethod
+    def _what(spec: str | int) -> str:
+        return f"camera {spec}" if isinstance(spec, int) else spec
+
+    def _source_opened(self, request: int, spec: str | int, source: Source | None, error: Exception | None) -> None:
+        if request != self._open_request or self._closed:  # another source was asked for meanwhile
+            if source is not None:
+                threading.Thread(target=source.close, name=f"close {source.name}", daemon=True).start()
+            return
+        self.opening = None
+        ok = self._take_up(spec, source, error)
+        self.source_opened.emit(ok)
+
+    def _take_up(self, spec: str | int, source: Source | None, error: Exception | None) -> bool:
+        """Plays ``source``, which ``spec`` opened; or says why it could not be opened (``error``)."""
+        self.statusBar().clearMessage()  # "opening …", or the old source's end
+        if source is None:
+            what = str(error) if isinstance(error, BiasMirrorError) else where_details_are(
+                f"{spec}: {type(error).__name__}: {error} {IN_THE_LOG}", self.log_path)
             if self.capture is not None and self.capture.isRunning():
-                QMessageBox.warning(self, "Cannot open source", f"This source cannot be opened:\n\n{exc}\n\n"
+                QMessageBox.warning(self, "Cannot open source", f"This source cannot be opened:\n\n{what}\n\n"
                                     f"{self.source_name} goes on.")
-                self.statusBar().showMessage(str(exc), 15000)
+                self.statusBar().showMessage(what, 15000)
                 return False
             self._stop_capture()
             if camera_index(spec) is not None:
-                text = f"No camera found at index {spec}.\n\n{exc}."
+                text = f"No camera found at index {spec}.\n\n{what}."
             else:
-                text = f"This source cannot be opened.\n\n{exc}\n\nOpen a video, an image or an image folder instead."
+                text = f"This source cannot be opened.\n\n{what}\n\nOpen a video, an image or an image folder instead."
             self._show_message(text)
-            self.source_problem = str(exc)  # the source is in it: the path, or "camera 9"
+            self.source_problem = what  # the source is in it: the path, or "camera 9"
             self.status_source.setText("no source")
-            self.statusBar().showMessage(str(exc), 15000)
+            self.statusBar().showMessage(what, 15000)
             return False
         self._stop_capture()
         self._source_since = time.monotonic()
@@ -595,7 +655,7 @@ class MainWindow(QMainWindow):
         self.captured.delivered = 0  # the old capture, stopped above, puts nothing more
         self.camera_lost = False
         self.recorder.paused_reason = None
-        self.inference.reset_tracks()
+        self.inference.reset_tracks(since=self._source_since)  # a frame of the old source still on its way: dropped
         self.reset_session()
         self._skipped = 0
         self.capture = CaptureThread(source, self.captured, self.slideshow_fps)
@@ -618,8 +678,10 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.message_page)
 
     def _stop_capture(self) -> None:
-        """A capture stuck in a read is not waited for: the window froze for 5 s, then dropping the thread still
-        running aborted the app. It is kept here until it ends; once stopped, nothing it reads is delivered."""
+        """The capture is told to stop and left to end by itself, never waited for here: a read can take seconds
+        (a camera unplugged, a huge image), and waiting, then dropping the thread still running, had frozen the
+        window and aborted the app. It is kept here until it ends; once stopped, nothing it reads is delivered,
+        and a frame of it still in detection is dropped by the inference thread (``reset_tracks(since=…)``)."""
         if self.capture is not None:
             cap, self.capture = self.capture, None
             for sig in (cap.status, cap.warning, cap.ended, cap.failed, cap.lost_changed):
@@ -628,13 +690,9 @@ class MainWindow(QMainWindow):
                 except (RuntimeError, TypeError):
                     pass
             cap.stop()
-            if not cap.wait(STOP_WAIT_MS):
-                log.warning("reading %s has not returned yet; it is left to finish in the background", cap.source.name)
+            if cap.isRunning():
                 self._stopping.add(cap)  # its `finished`, queued to this thread, comes after this and lets it go
             self.captured.take()
-            deadline = time.monotonic() + 1.0  # a frame being detected still lands in `frames`: let it, then drop it
-            while not self.detect.idle() and time.monotonic() < deadline:
-                time.sleep(0.005)
             self.frames.take()
 
     def _capture_finished(self) -> None:
@@ -654,7 +712,7 @@ class MainWindow(QMainWindow):
     def ask_camera(self) -> None:
         index, ok = QInputDialog.getInt(self, "Open a camera", "Camera index:", 0, 0, 64)
         if ok:
-            self.open_source(str(index))
+            self.open_source(index)  # the number, not its digits: a folder "0" in the working folder is no camera
 
     def ask_output_dir(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Folder for recordings and snapshots", str(self.output_dir))
@@ -752,7 +810,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(text, 10000)
         else:
             try:
-                self.output_dir.mkdir(parents=True, exist_ok=True)
+                make_folder(self.output_dir)
                 path = self.recorder.start(free_base(self.output_dir, f"rows-{stamp()}", (".csv",)).with_suffix(".csv"))
             except OSError as exc:
                 QMessageBox.warning(self, "Cannot record", f"{self.output_dir}: {exc.strerror or exc}")
@@ -764,7 +822,10 @@ class MainWindow(QMainWindow):
         self.act_record.setChecked(self.recorder.active)
         self._update_rec()
 
-    def snapshot(self) -> tuple[Path, Path] | None:
+    def snapshot(self) -> Future[tuple[Path, Path]] | None:
+        """The frame on show, drawn as shown, saved as PNG + JSON on the snapshot thread (drawing and encoding a
+        4616 px PNG took the GUI thread 1.4 s); the status bar says where once it is written, or why not. Returns
+        the pending (png, json) paths, None when nothing is on show."""
         result = self.last_result
         if result is None:
             self.statusBar().showMessage("nothing to snapshot yet", 3000)
@@ -774,17 +835,35 @@ class MainWindow(QMainWindow):
         # a small frame is enlarged to 720 px high, and none is drawn wider than 4096 px (a 4000×50 strip made a
         # PNG 115,720 px wide)
         scale = min(max(1.0, 720 / h), 4096 / (w * wide))
-        image = render(result, self.display, int(max(1280, w * wide * scale + 520)), int(max(480, h * scale + 40)),
-                       self.view.note)
-        settings = {"view": self.display.view, "cam": self.display.show_cam, "cam_model": self.display.cam_model,
+        size = int(max(1280, w * wide * scale + 520)), int(max(480, h * scale + 40))
+        display, note, folder = replace(self.display), self.view.note, self.output_dir  # as they are now
+        settings = {"view": display.view, "cam": display.show_cam, "cam_model": display.cam_model,
                     "cam_class": self.pipeline_config_cam_class, "filter_condition": self.filter_condition}
-        try:
-            png, js = save_snapshot(self.output_dir, image, result, settings)
-        except OSError as exc:
-            QMessageBox.warning(self, "Cannot save snapshot", f"{exc.filename or self.output_dir}: {exc.strerror or exc}")
-            return None
+
+        def work() -> tuple[Path, Path]:
+            paths, error = None, None
+            try:
+                paths = save_snapshot(folder, render(result, display, *size, note), result, settings)
+            except Exception as exc:  # noqa: BLE001 — said in the window, as on the GUI thread it had been
+                if not isinstance(exc, OSError):
+                    log.exception("saving a snapshot failed")
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the window is gone
+                self._snapshot_done.emit(paths, error)
+            if error is not None:
+                raise error
+            return paths  # type: ignore[return-value]
+
+        return self._snapshots.submit(work)
+
+    def _snapshot_saved(self, paths: tuple[Path, Path] | None, exc: Exception | None) -> None:
+        if paths is None:
+            text = (f"{exc.filename or self.output_dir}: {exc.strerror or exc}" if isinstance(exc, OSError) else
+                    where_details_are(f"{type(exc).__name__}: {exc} {IN_THE_LOG}", self.log_path))
+            QMessageBox.warning(self, "Cannot save snapshot", text)
+            return
+        png, js = paths
         self.statusBar().showMessage(f"snapshot saved: {png.name} + {js.name} in {png.parent}", 8000)
-        return png, js
 
     def reset_session(self) -> None:
         # frames still in the pipeline from before (the old source's) would be counted and plotted in the new
@@ -936,7 +1015,13 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.display_timer.stop()
         self.slow_timer.stop()
+        if self.opening is not None and self.capture is None:  # a script's run (--max-seconds) ended on nothing
+            self.source_problem = f"{self._what(self.opening)}: still opening when the app closed"
         self._stop_capture()
+        deadline = time.monotonic() + STOP_WAIT_MS / 1000
+        for cap in list(self._stopping):
+            if not cap.wait(max(0, int((deadline - time.monotonic()) * 1000))):
+                log.warning("reading %s has not returned yet; it is left to finish in the background", cap.source.name)
         self.detect.stop()
         if not self.detect.wait(5000):
             log.warning("the detection thread did not stop within 5 s")
@@ -945,6 +1030,7 @@ class MainWindow(QMainWindow):
             log.warning("the inference thread did not stop within 10 s")
         if self.recorder.active:  # as the Record button stops it: a recording without rows leaves no empty file
             log.info("%s", self.recorder.finish())
+        self._snapshots.shutdown(wait=True)  # a snapshot being written is finished, not cut off
         st.put(self.qs, "geometry", self.saveGeometry())
         st.put(self.qs, "window_state", self.saveState())
         st.put(self.qs, "slideshow_fps", self.slideshow_fps)

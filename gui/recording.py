@@ -44,6 +44,15 @@ def free_base(folder: Path, name: str, suffixes: tuple[str, ...]) -> Path:
     return base
 
 
+def make_folder(folder: Path) -> None:
+    """``folder`` and its parents, as needed. A file in its place is said to be one: mkdir said only "File exists"."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, "this is a file, not a folder: choose another output folder "
+                                 "(File > Output folder…)", str(folder)) from None
+
+
 SOURCE_COLUMNS = ("video_s",)  # columns a source brings (a video's position), not the models
 
 
@@ -266,7 +275,7 @@ class SessionStats:
 
 def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: dict) -> tuple[Path, Path]:
     """PNG of the view as shown (overlays included) + JSON of the measurements. Called only on user action."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     base = free_base(folder, f"snapshot-{stamp()}-{result.index:06d}", (".png", ".json"))
     png, js = base.with_name(base.name + ".png"), base.with_name(base.name + ".json")
     if not image.save(str(png)):

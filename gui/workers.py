@@ -18,9 +18,10 @@ display timer.
   is wasted on a frame that would be dropped.
 * The GUI thread only paints: a ``QTimer`` there takes the newest result.
 
-Stopping sets a flag and waits; nothing is ever terminated. A capture stuck in a read (a camera unplugged, a
-huge image decoding) is not waited for: it is left to finish in the background, and nothing it reads after
-being stopped reaches the pipeline.
+Stopping sets a flag; nothing is ever terminated. A capture is not waited for when the source is switched (only,
+briefly, at quit): one stuck in a read (a camera unplugged, a huge image decoding) is left to finish in the
+background, nothing it reads after being stopped reaches the pipeline, and a frame of it still in detection is
+dropped by the inference thread.
 """
 from __future__ import annotations
 
@@ -303,6 +304,7 @@ class InferenceThread(QThread):
         self._commands: list[_Command] = []
         self._lock = threading.Lock()
         self._last: Frame | None = None
+        self._since = float("-inf")  # frames captured before it belong to a source no longer shown: dropped
         self._busy = False
         self.frames_done = 0
 
@@ -333,7 +335,11 @@ class InferenceThread(QThread):
     def set_config(self, **changes) -> None:
         self.submit(lambda p: setattr(p, "config", replace(p.config, **changes)))
 
-    def reset_tracks(self) -> None:
+    def reset_tracks(self, since: float | None = None) -> None:
+        """Faces are tracked afresh; with ``since`` (another source opened), a frame captured before it that is
+        still on its way (in detection when the source was switched) is dropped, not analysed."""
+        if since is not None:
+            self._since = since  # at once, not between frames as the commands: the next frame taken may be one
         def apply(p: FramePipeline) -> None:
             p.tracker.reset()
             self._last = None
@@ -365,6 +371,8 @@ class InferenceThread(QThread):
 
     def _step(self, rerun: bool) -> None:
         frame = self.frames.take()
+        if frame is not None and frame.timestamp < self._since:
+            frame = None  # the old source's, detected after the switch
         if frame is None and rerun and self._last is not None:
             self._process(self._last, rerun=True)
         elif frame is not None:

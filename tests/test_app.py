@@ -52,12 +52,20 @@ def make_window(qtbot, tmp_path, monkeypatch, models):
         qtbot.addWidget(w)
         w.show()
         made.append(w)
+        qtbot.waitUntil(lambda: w.opening is None, timeout=WAIT)  # the source given is opened (or refused)
         return w
 
     yield make
     for w in made:
         w.shutdown()
         assert not w.inference.isRunning()
+
+
+def _open(qtbot, w: MainWindow, spec) -> bool:
+    """Opens ``spec`` as the user does and waits until the window has taken it up (True) or refused it (False)."""
+    with qtbot.waitSignal(w.source_opened, timeout=WAIT) as opened:
+        w.open_source(spec)
+    return opened.args[0]
 
 
 def _has_faces(w: MainWindow) -> bool:
@@ -135,7 +143,7 @@ def test_switching_classifier_filter_view_and_cam_rerenders(qtbot, make_window, 
     for mode in VIEW_MODES:
         w.set_view_mode(mode)
         w.view.repaint()
-    png, js = w.snapshot()
+    png, js = w.snapshot().result(timeout=WAIT / 1000)
     assert png.stat().st_size > 0 and '"faces"' in js.read_text()
 
 
@@ -144,7 +152,7 @@ def test_recording_writes_rows_and_survives_the_source_ending(qtbot, make_window
     w.toggle_record()
     assert w.recorder.active
     path = w.recorder.path
-    assert w.open_source(str(faces_dir))
+    assert _open(qtbot, w, str(faces_dir))
     qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)  # the folder ended: recording stopped, file closed
     assert "end of" in w.view.note and "recording saved" in w.view.note
     with open(path, newline="") as fh:
@@ -205,7 +213,7 @@ def test_missing_camera_is_a_message_and_the_app_stays_alive(qtbot, make_window,
     assert w.stack.currentWidget() is w.message_page
     assert "No camera found at index 9" in w.message.text()
     assert w.inference.isRunning()
-    assert w.open_source(str(faces_dir))  # the user opens a folder instead
+    assert _open(qtbot, w, str(faces_dir))  # the user opens a folder instead
     qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
 
 
@@ -345,7 +353,7 @@ def test_camera_lost_mid_session_retries_and_pauses_recording(qtbot, make_window
     monkeypatch.setattr(mw, "open_source", lambda spec, loop=False: cam)
     w = make_window(None)
     w.toggle_record()
-    assert w.open_source("7")
+    assert _open(qtbot, w, "7")
     w.capture.retry_every = 0.2
     qtbot.waitUntil(lambda: w.camera_lost, timeout=WAIT)
     assert w.recorder.paused_reason == "camera lost" and "lost" in w.view.note and "recording paused" in w.view.note
@@ -640,13 +648,13 @@ def test_a_source_that_cannot_open_leaves_the_playing_one_and_a_new_one_clears_t
     playing = w.capture
     garbage = tmp_path / "garbage.avi"
     garbage.write_bytes(b"not a video")
-    assert not w.open_source(str(garbage))
+    assert not _open(qtbot, w, str(garbage))
     assert w.capture is playing and playing.isRunning() and w.stack.currentWidget() is w.view
     assert told and str(garbage) in told[0] and f"{faces_dir.name} goes on" in told[0]
     w.toggle_pause()
     other = tmp_path / "other"
     shutil.copytree(faces_dir, other)
-    assert w.open_source(str(other))
+    assert _open(qtbot, w, str(other))
     assert w.last_result is None and w.view.result is None and w.view.note == f"paused: press Space to play {other}"
     w.toggle_pause()
     assert w.view.note == ""
@@ -663,7 +671,7 @@ def test_a_snapshot_of_a_long_strip_stays_a_sensible_size(qtbot, make_window, tm
     cv2.imwrite(str(strip / "strip.png"), np.full((50, 4000, 3), 120, np.uint8))
     w = make_window(str(strip))
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=WAIT)
-    png, _ = w.snapshot()
+    png, _ = w.snapshot().result(timeout=WAIT / 1000)
     h, width = cv2.imread(str(png)).shape[:2]
     assert width <= 4096 + 520 and h <= 800
 
@@ -779,7 +787,7 @@ def test_a_recording_restarted_or_a_second_snapshot_within_a_second_keeps_the_fi
     w.toggle_record()  # stopped at once: no rows, so not kept
     assert first.read_text() == saved and not (w.output_dir / "rows-same-second-2.csv").exists()
     qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)  # shown: a snapshot is of the frame on show
-    shots = [w.snapshot(), w.snapshot()]
+    shots = [f.result(timeout=WAIT / 1000) for f in (w.snapshot(), w.snapshot())]
     assert shots[0][0] != shots[1][0] and all(png.exists() and js.exists() for png, js in shots)
 
 
@@ -823,7 +831,7 @@ def test_a_recording_of_a_video_gives_each_frame_its_position_in_it(qtbot, make_
     clip = _clip_of_faces(tmp_path, faces_dir)
     w = make_window(None)
     w.toggle_record()  # from the video's first frame, so the recording's frame numbers are the video's
-    w.open_source(str(clip))
+    assert _open(qtbot, w, str(clip))
     qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)  # stopped at the video's end
     rows = list(csv.DictReader(open(next(w.output_dir.glob("rows-*.csv")))))
     assert rows and all(float(r["video_s"]) == pytest.approx(int(r["frame"]) / 5) for r in rows)
@@ -938,10 +946,10 @@ def test_an_old_sources_end_never_stops_the_new_sources_recording(qtbot, make_wi
     busy = threading.Event()
     busy.set()
     monkeypatch.setattr(w.inference, "idle", lambda: not busy.is_set())  # the camera's last frame still in analysis
-    assert w.open_source("7")
+    assert _open(qtbot, w, "7")
     with qtbot.waitSignal(w.capture.ended, timeout=WAIT):  # reaches the window first, which waits for the last frame
         cam.release.set()
-    assert w.open_source(str(faces_dir))  # the user opens another source meanwhile
+    assert _open(qtbot, w, str(faces_dir))  # the user opens another source meanwhile
     busy.clear()
     names = {p.name for p in faces_dir.iterdir()}
     qtbot.waitUntil(lambda: _has_faces(w) and w.last_result.source in names, timeout=WAIT)
@@ -955,12 +963,12 @@ def test_a_source_stuck_in_a_read_is_left_behind_not_waited_for_and_its_late_fra
     cam = _ScriptedCamera(3, "block")
     _fake_camera(monkeypatch, cam)
     w = make_window(None)
-    assert w.open_source("7")
+    assert _open(qtbot, w, "7")
     qtbot.waitUntil(cam.stuck.is_set, timeout=WAIT)
     old = w.capture
     put, delivered = w.captured.put, []
     monkeypatch.setattr(w.captured, "put", lambda frame: (delivered.append(frame.name), put(frame)))
-    assert w.open_source(str(faces_dir))
+    assert _open(qtbot, w, str(faces_dir))
     assert old.isRunning() and not cam.returned.is_set()  # not waited for: still in its read
     cam.release.set()
     qtbot.waitUntil(lambda: not old.isRunning(), timeout=WAIT)
@@ -1045,7 +1053,7 @@ def test_a_frame_the_pipeline_refuses_is_named_counted_and_kept(qtbot, make_wind
         return process(image, *args, **kw)
 
     monkeypatch.setattr(w.pipeline, "process", refusing)
-    assert w.open_source(str(faces_dir))
+    assert _open(qtbot, w, str(faces_dir))
     qtbot.waitUntil(lambda: "end of" in w.view.note, timeout=WAIT)
     said = "0_refused.tif: frames of type int16 are not supported"
     assert "1 unreadable image(s) or frame(s) skipped" in w.view.note and said in w._warnings
@@ -1060,7 +1068,7 @@ def test_a_recording_split_by_a_new_source_says_the_source_added_the_column(qtbo
     w.statusBar().messageChanged.connect(said.append)
     w.toggle_record()
     qtbot.waitUntil(lambda: w.recorder.rows > 0, timeout=WAIT)
-    assert w.open_source(str(clip))
+    assert _open(qtbot, w, str(clip))
     qtbot.waitUntil(lambda: any("continues in" in t for t in said), timeout=WAIT)
     text = next(t for t in said if "continues in" in t)
     assert "the new source adds video_s" in text and "models" not in text
@@ -1073,7 +1081,7 @@ def test_a_source_that_fails_mid_session_is_named_with_its_error_and_the_log(qtb
     log_path = tmp_path / "app.log"
     w = make_window(None, log_path=log_path)
     w.toggle_record()
-    assert w.open_source("7")
+    assert _open(qtbot, w, "7")
     qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)
     said = f"reading camera 7 failed: OSError: [Errno 5] Input/output error: '/dev/video7' (details in {log_path})"
     assert w.view.note.startswith(said) and "recording saved" in w.view.note and said in w._warnings
@@ -1208,7 +1216,7 @@ def test_a_frame_of_the_old_source_is_never_shown_or_snapshotted_under_the_new_o
     old = w.last_result
     other = tmp_path / "other"
     shutil.copytree(faces_dir, other)
-    assert w.open_source(str(other))
+    assert _open(qtbot, w, str(other))
     for rerun in (False, True):  # what the inference thread finished after the switch
         w.results.put((old, rerun))
         w._tick()
@@ -1357,13 +1365,13 @@ def test_only_a_scripted_session_is_told_the_source_gave_nothing(qtbot, make_win
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "a.jpg").write_bytes(b"not an image")
-    assert w.open_source(str(corrupt))  # it opens: the folder is there, with an image in it
+    assert _open(qtbot, w, str(corrupt))  # it opens: the folder is there, with an image in it
     qtbot.waitUntil(lambda: w.source_problem is not None, timeout=WAIT)
     assert w.source_problem.startswith(f"{corrupt}: no frame could be read") and "could not be read" in w.source_problem
     timed = argparse.Namespace(max_seconds=5.0, screenshot=None, health=None)
     at_the_window = argparse.Namespace(max_seconds=None, screenshot=None, health=None)
     assert source_problem(w, timed) == w.source_problem and source_problem(w, at_the_window) is None
-    assert w.open_source(str(faces_dir))  # a source that plays clears it
+    assert _open(qtbot, w, str(faces_dir))  # a source that plays clears it
     assert w.source_problem is None
 
 
@@ -1683,3 +1691,205 @@ def test_a_looped_folder_of_many_faces_keeps_each_shown_faces_last_minute(qtbot)
     for tid in panel._visible_tracks():
         x, _ = panel._curves[("ita", tid, "o")].getData()
         assert list(x) == [t for t in seen[tid] if t >= panel.now - plots.WINDOW_S], tid
+
+
+# --- found by a review of the app driven offscreen --------------------------------------------------------------------
+
+def test_open_camera_opens_the_camera_not_a_folder_of_its_number_in_the_working_folder(qtbot, make_window, faces_dir,
+                                                                                       tmp_path, monkeypatch):
+    """The dialog's number went in as its digits, which name a path where one is there: 0 played ./0, a folder of
+    photos, as a slideshow; 1, with an empty ./1, said "1: no images found"."""
+    import inference.sources as sources
+    from gui import main_window
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(faces_dir, tmp_path / "0")
+    (tmp_path / "1").mkdir()
+    cameras, told = [], []
+
+    def camera(index: int):
+        cameras.append(index)
+        cam = _ScriptedCamera(10_000, "end")
+        cam.name = f"camera {index}"
+        return cam
+
+    monkeypatch.setattr(sources, "CameraSource", camera)
+    monkeypatch.setattr(main_window.QMessageBox, "warning", lambda parent, title, text: told.append(text))
+    w = make_window(None)
+    for index in (0, 1):
+        monkeypatch.setattr(main_window.QInputDialog, "getInt", staticmethod(lambda *a, **k: (index, True)))
+        shown = w.status_source.text()
+        w.ask_camera()  # the user types the number in "Open camera…"
+        qtbot.waitUntil(lambda: told or w.status_source.text() != shown, timeout=WAIT)
+        assert not told and w.status_source.text() == f"source: camera {index}" and cameras[-1] == index
+
+
+def test_a_source_is_opened_off_the_gui_thread_and_the_newest_request_wins(qtbot, make_window, faces_dir, tmp_path,
+                                                                           monkeypatch):
+    """Opening a 24 MP photo (decoded whole to check it) or listing a folder of 21,000 files held the GUI thread
+    0.3 to 0.5 s: it is opened on a thread of its own, the window saying so meanwhile; a source asked for later is
+    the one played, and the one opened in between is let go."""
+    import threading
+
+    import gui.main_window as mw
+
+    real, gui_thread = mw.open_source, threading.get_ident()
+    release, closed, where = threading.Event(), threading.Event(), []
+
+    def opening(spec, loop=False):
+        where.append((spec, threading.get_ident()))
+        if spec != "slow":
+            return real(spec, loop=loop)
+        release.wait(5)  # as a huge folder or photo takes its time
+        source = real(str(faces_dir), loop=loop)
+        close = source.close
+        source.close = lambda: (closed.set(), close())
+        return source
+
+    monkeypatch.setattr(mw, "open_source", opening)
+    w = make_window(None)
+    w.open_source("slow")
+    qtbot.waitUntil(lambda: bool(where), timeout=WAIT)
+    assert where[0][0] == "slow" and where[0][1] != gui_thread and not release.is_set()
+    assert w.statusBar().currentMessage() == "opening slow…" and w.message.text() == "Opening slow…"
+    other = tmp_path / "other"
+    shutil.copytree(faces_dir, other)
+    assert _open(qtbot, w, str(other))  # asked for while the first is still opening
+    assert w.source_name == str(other) and w.statusBar().currentMessage() == ""
+    release.set()
+    qtbot.waitUntil(closed.is_set, timeout=WAIT)  # the first, opened late, is closed, not played
+    assert w.source_name == str(other) and w.capture.source.name == str(other) and w.opening is None
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+
+
+def test_a_snapshot_is_drawn_and_written_off_the_gui_thread_and_said_once_written(qtbot, make_window, faces_dir,
+                                                                                   monkeypatch):
+    """A snapshot of a 24 MP photo drew and encoded a 4616 px PNG on the GUI thread: 1.4 s of a frozen window."""
+    import threading
+
+    import gui.main_window as mw
+
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    w.toggle_pause()
+    gui_thread, release, where = threading.get_ident(), threading.Event(), {}
+    real_render, real_save = mw.render, mw.save_snapshot
+
+    def render(*args, **kw):
+        where["render"] = threading.get_ident()
+        return real_render(*args, **kw)
+
+    def save(*args, **kw):
+        where["save"] = threading.get_ident()
+        release.wait(5)  # as a big PNG takes its time to encode
+        return real_save(*args, **kw)
+
+    monkeypatch.setattr(mw, "render", render)
+    monkeypatch.setattr(mw, "save_snapshot", save)
+    said: list[str] = []
+    w.statusBar().messageChanged.connect(said.append)
+    pending = w.snapshot()
+    qtbot.waitUntil(lambda: "save" in where, timeout=WAIT)
+    assert where["render"] != gui_thread and where["save"] != gui_thread and not release.is_set()
+    assert not any("snapshot saved" in t for t in said)  # said once written, not before
+    release.set()
+    png, js = pending.result(timeout=WAIT / 1000)
+    qtbot.waitUntil(lambda: f"snapshot saved: {png.name} + {js.name} in {png.parent}" in said, timeout=WAIT)
+    assert cv2.imread(str(png)) is not None and '"faces"' in js.read_text()
+
+
+def test_switching_sources_waits_neither_for_the_old_capture_nor_its_frame_in_detection(qtbot, make_window, faces_dir,
+                                                                                         tmp_path, monkeypatch):
+    """The switch joined the old capture's thread (up to 0.3 s) and spun until the old source's frame in detection
+    was through (up to 1 s), on the GUI thread. Not waited for, that frame is dropped once detected: neither
+    analysed nor recorded under the new source."""
+    import threading
+    import time
+
+    import gui.workers as workers
+    from gui.workers import CaptureThread
+    from inference.sources import Frame
+
+    w = make_window(str(faces_dir), loop=True)
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    w.toggle_pause()
+    qtbot.waitUntil(lambda: w.detect.idle() and w.inference.idle(), timeout=WAIT)
+    gui_thread, detecting, release = threading.get_ident(), threading.Event(), threading.Event()
+    waited: list[int] = []
+    real_detect, real_wait, process = workers.detect_or_none, CaptureThread.wait, w.pipeline.process
+
+    def detect_slowly(detector, image, name):
+        if name == "old.jpg":
+            detecting.set()
+            release.wait(5)
+        return real_detect(detector, image, name)
+
+    analysed: list[str] = []
+
+    def analysing(image, *args, **kw):
+        analysed.append(args[1])
+        return process(image, *args, **kw)
+
+    monkeypatch.setattr(workers, "detect_or_none", detect_slowly)
+    monkeypatch.setattr(CaptureThread, "wait",
+                        lambda cap, ms: waited.append(threading.get_ident()) or real_wait(cap, ms))
+    monkeypatch.setattr(w.pipeline, "process", analysing)
+    w.toggle_record()
+    w.captured.put(Frame(cv2.imread(str(sorted(faces_dir.iterdir())[0])), 0, time.monotonic(), "old.jpg"))
+    qtbot.waitUntil(detecting.is_set, timeout=WAIT)
+    other = tmp_path / "other"
+    shutil.copytree(faces_dir, other)
+    w.open_source(str(other))
+    qtbot.waitUntil(lambda: w.source_name == str(other), timeout=WAIT)
+    assert gui_thread not in waited and not w.detect.idle()  # switched with the old frame still in detection
+    release.set()
+    w.toggle_pause()
+    qtbot.waitUntil(lambda: len(analysed) >= 2, timeout=WAIT)
+    assert "old.jpg" not in analysed and w.recorder.rows > 0
+    w.toggle_record()
+    rows = list(csv.DictReader(open(w.recorder.path, newline="")))
+    assert rows and all(r["source"] != "old.jpg" for r in rows)
+
+
+def test_a_new_source_clears_the_old_sources_end_from_the_status_bar(qtbot, make_window, faces_dir, tmp_path):
+    """"end of clip.avi" stayed in the status bar for 15 s over the source opened after it."""
+    clip = _clip_of_faces(tmp_path, faces_dir)
+    w = make_window(None)
+    w.open_source(str(clip))
+    qtbot.waitUntil(lambda: "end of clip.avi" in w.statusBar().currentMessage(), timeout=WAIT)
+    w.open_source(str(faces_dir))
+    qtbot.waitUntil(lambda: w.status_source.text() == f"source: {faces_dir}", timeout=WAIT)
+    assert "end of" not in w.statusBar().currentMessage()
+
+
+def test_an_output_folder_that_is_a_file_is_said_to_be_one(qtbot, make_window, faces_dir, tmp_path, monkeypatch):
+    """Recording said "Cannot record: '…/notadir: File exists'" (and a snapshot "…: File exists")."""
+    from gui import main_window
+
+    told: list[tuple[str, str]] = []
+    monkeypatch.setattr(main_window.QMessageBox, "warning", lambda parent, title, text: told.append((title, text)))
+    w = make_window(str(faces_dir))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    notadir = tmp_path / "notadir"
+    notadir.write_text("")
+    w.output_dir = notadir
+    w.toggle_record()
+    assert not w.recorder.active and not w.act_record.isChecked()
+    w.snapshot()
+    qtbot.waitUntil(lambda: len(told) == 2, timeout=WAIT)
+    assert [title for title, _ in told] == ["Cannot record", "Cannot save snapshot"]
+    for _, text in told:
+        assert text.startswith(f"{notadir}: this is a file, not a folder") and "File exists" not in text
+
+
+def test_a_saved_cam_class_no_classifier_has_is_not_run_behind_the_one_shown(qtbot, make_window, tmp_path):
+    """A saved cam_class=man with male/female classifiers: the combo showed "male" while the pipeline and the
+    snapshots ran "man", and picking "male" changed nothing."""
+    (tmp_path / "settings.ini").write_text("[General]\ncam_class=man\n")
+    w = make_window(None)
+    shown = w.cam_class_combo.currentText()
+    assert shown in ("male", "female") and w.pipeline_config_cam_class == shown
+    qtbot.waitUntil(lambda: w.pipeline.config.cam_class == shown, timeout=WAIT)
+    other = "female" if shown == "male" else "male"
+    w.cam_class_combo.setCurrentText(other)
+    qtbot.waitUntil(lambda: w.pipeline.config.cam_class == other, timeout=WAIT)
