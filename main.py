@@ -282,23 +282,31 @@ def _main(argv: list[str] | None) -> int:
         return 2
     from inference.errors import BiasMirrorError
 
+    from inference.stopping import TERMINATED, terminate_as_interrupt
+
     module = importlib.import_module(args._module)
     try:
-        return int(module.main(args) or 0)
+        # a batch system's cancel (SIGTERM) stops as Ctrl-C does: `run` keeps its rows, the audit its cache, and both
+        # say so; it had killed them at once, `run` with rows of processed frames unsaved (the trainers, the app and
+        # bench handle it themselves inside)
+        with terminate_as_interrupt():
+            return int(module.main(args) or 0)
     except BiasMirrorError as exc:
         logging.getLogger("main").debug("error details", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = str(exc) == TERMINATED
+        print("stopped (SIGTERM)" if terminated else "interrupted", file=sys.stderr)
+        return 128 + signal.SIGTERM if terminated else 130  # the shell's statuses for the two signals
     except OSError as exc:
         # A file the system refused (a folder where a file was meant, a full disk, no permission) that no
         # check caught earlier: its path and the system's reason are what the user needs, not the traceback.
-        if exc.filename is None:
-            raise
         logging.getLogger("main").debug("error details", exc_info=True)
-        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        if exc.filename is None:  # a write refused mid-file (a full disk) names none: the reason, and where to look
+            print(f"error: {exc.strerror or exc} (run with --verbose to see where)", file=sys.stderr)
+        else:
+            print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import os
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -72,8 +73,9 @@ class RowWriter:
     back to one row per face.) Columns a row lacks, such as a classifier switched off, are left empty.
     ``paths`` lists the files written; ``on_part(path, new_columns)`` is told when one is started.
 
-    A write the system refuses (a full disk, a drive removed) closes the file and raises BiasMirrorError naming
-    it, the reason and the rows known to be saved; the writer is then done, and ``close`` does nothing.
+    A write the system refuses (a full disk, a drive removed) closes the file, cut back to the rows known to be
+    saved (a full disk had left half a row at its end, after "61 rows saved"), and raises BiasMirrorError naming it,
+    the reason and those rows; the writer is then done, and ``close`` does nothing.
     """
 
     def __init__(self, path: str | Path, flush_every: float = 1.0,
@@ -88,6 +90,7 @@ class RowWriter:
         self.on_part = on_part
         self.rows = 0
         self.rows_saved = 0  # as of the last flush the system accepted: what a failure can still promise
+        self._saved_bytes = 0  # the file's size then, which a failure cuts it back to
 
     def write_frame(self, frame: FrameResult, now: float) -> None:
         try:
@@ -102,6 +105,7 @@ class RowWriter:
             if now - self._last_flush >= self.flush_every:
                 self._fh.flush()
                 self._last_flush, self.rows_saved = now, self.rows
+                self._saved_bytes = os.fstat(self._fh.fileno()).st_size
         except OSError as exc:
             raise self._failed(exc) from exc
 
@@ -114,7 +118,7 @@ class RowWriter:
         added = [k for k in row if k not in old]
         first = self.paths[0]
         self._fh.close()
-        self.rows_saved = self.rows
+        self.rows_saved, self._saved_bytes = self.rows, 0
         self.path = first.with_name(f"{first.stem}-part{len(self.paths) + 1}{first.suffix}")
         self.paths.append(self.path)
         self._fh = open(self.path, "w", newline="")
@@ -134,5 +138,7 @@ class RowWriter:
     def _failed(self, exc: OSError) -> BiasMirrorError:
         with contextlib.suppress(OSError):  # closing flushes what the system refused once already: it refuses again
             self._fh.close()
+        with contextlib.suppress(OSError):  # a file that can no longer be reached (a drive removed) is as it is
+            os.truncate(self.path, self._saved_bytes)
         reason = exc.strerror or str(exc)
         return BiasMirrorError(f"{reason[:1].lower()}{reason[1:]}; {self.rows_saved} rows saved", self.path)

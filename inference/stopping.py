@@ -19,8 +19,11 @@ from types import FrameType
 from . import strict_json
 
 
+TERMINATED = f"signal {int(signal.SIGTERM)}"  # the KeyboardInterrupt's words when SIGTERM raised it
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(f"signal {int(signum)}")
 
 
 @contextmanager

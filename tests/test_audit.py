@@ -1102,3 +1102,39 @@ def test_the_race_caveat_names_the_dataset_read(world, tmp_path):
     assert not any("UTKFace" in c for c in fairface["caveats"] + cel["caveats"])
     assert "Race labels (UTKFace) are annotations made by others from a photo, not self-identification." \
         in world["report"]["caveats"]
+
+
+def test_a_full_disk_while_caching_or_writing_the_report_names_the_file_in_one_line(world, tmp_path, monkeypatch,
+                                                                                   capsys):
+    """A write refused mid-file names no file: a full disk gave four chained tracebacks of "[Errno 28] No space
+    left on device" from the cache's close, and one from report.html, saying neither which file nor what was kept."""
+    import errno
+
+    import main
+    from inference.audit import html
+    from inference.audit.cache import Component
+
+    class FullDisk:
+        def write(self, _):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        flush = close = lambda self: None
+
+    comp = Component(tmp_path, "base-x")
+    comp.put("a", 1)
+    comp._fh = FullDisk()
+    with pytest.raises(OSError, match="No space left on device .the audit's cache") as err:
+        comp.put("b", 2)
+    assert err.value.filename == str(tmp_path / "base-x.jsonl") and err.value.errno == errno.ENOSPC
+
+    def full(path, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(html, "write_html", full)
+    out = tmp_path / "aud"
+    code = main.main(["audit", "--dataset", f"utkface:{world['data']}", "--classifier", str(world["classifier"]),
+                      "--no-filter", "--out", str(out), "--no-progress", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert f"error: {out / 'report.html'}: No space left on device (the report's files are put in place only once" in err
+    assert not (out / "report.json").exists()  # nothing of a half-written report put in place

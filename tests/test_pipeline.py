@@ -378,6 +378,36 @@ def test_rows_that_bring_new_columns_continue_in_a_new_part_and_lose_nothing(tmp
     assert told[0][0] == "rows-1-part2.csv" and {"p_female[tiny-b]", "delta_p_female[tiny-a]"} <= set(told[0][1])
 
 
+def test_a_full_disk_leaves_the_rows_file_cut_back_to_the_rows_it_says_were_saved(tmp_path, tiny_models):
+    """`run` said "61 rows saved" on a full disk, and the file ended in half a 62nd row."""
+    import errno
+
+    from inference.rows import RowWriter
+
+    frame = FramePipeline([load_model(tiny_models["classifier"])], None, HaarDetector()).process(_scene(1))
+    path = tmp_path / "rows.csv"
+    writer = RowWriter(path, flush_every=0.0)
+    writer.write_frame(frame, 0.0)
+    writer.write_frame(frame, 1.0)
+    whole = path.read_bytes()
+    real = writer._fh
+
+    class FullDisk:  # the system took part of the next row, then refused the rest
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def flush(self):
+            real.flush()
+            with open(path, "ab") as fh:
+                fh.write(b"3,0.25,half a ro")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer._fh = FullDisk()
+    with pytest.raises(BiasMirrorError, match=r"rows.csv: no space left on device; 2 rows saved"):
+        writer.write_frame(frame, 2.0)
+    assert path.read_bytes() == whole and len(list(csv.DictReader(open(path)))) == 2
+
+
 def test_classifiers_of_one_card_name_each_keep_their_columns(tmp_path, tiny_models):
     # a retrained copy carries its parent's card name: under one name the second overwrote the first's column
     import shutil
@@ -790,6 +820,36 @@ def test_run_shows_how_far_through_a_folder_it_is_and_says_what_an_interruption_
     assert main.main(args) == 130
     assert f"interrupted after 2 frame(s): 2 face row(s) saved in {out}, each whole" in capsys.readouterr().out
     assert len(list(csv.DictReader(open(out)))) == 2
+
+
+def test_run_stopped_by_sigterm_keeps_its_rows_says_so_and_exits_143(tmp_path, tiny_models, capsys, monkeypatch):
+    """`timeout`, a batch system's cancel or `docker stop` send SIGTERM, which killed `run` at once: 142 frames
+    processed, 114 rows saved, no word. It now stops as Ctrl-C does, with the shell's status for SIGTERM."""
+    import signal
+
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(src / f"{i}.png"), _scene(1))
+    out = tmp_path / "rows.csv"
+    real, calls = FramePipeline.process, []
+
+    def terminated_at_the_third(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            handler = signal.getsignal(signal.SIGTERM)
+            assert callable(handler), f"SIGTERM's handler is {handler}: the signal kills run with its rows unsaved"
+            handler(signal.SIGTERM, None)  # as the signal arriving now would run it
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(FramePipeline, "process", terminated_at_the_third)
+    args = ["run", "--source", str(src), "--out", str(out), "--classifier", str(tiny_models["classifier"]), "--no-filter"]
+    assert main.main(args) == 128 + signal.SIGTERM
+    captured = capsys.readouterr()
+    assert f"interrupted after 2 frame(s): 2 face row(s) saved in {out}, each whole" in captured.out
+    assert "stopped (SIGTERM)" in captured.err
+    assert len(list(csv.DictReader(open(out)))) == 2
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # as it was once the command is over
 
 
 def test_a_row_leaves_a_numpy_nan_empty_as_it_leaves_a_python_nan():

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import writing
+
 
 class Component:
     def __init__(self, folder: Path, name: str):
@@ -43,10 +45,18 @@ class Component:
     def get(self, key: str):
         return self.data.get(key)
 
+    def _writing(self):
+        # a full disk had given four chained tracebacks of "[Errno 28] No space left on device", naming no file
+        return writing(self.path, "the audit's cache of measured faces; what was written before is kept and reused")
+
     def put(self, key: str, value) -> None:
         if key in self.data:
             return
         self.data[key] = value
+        with self._writing():
+            self._append(key, value)
+
+    def _append(self, key: str, value) -> None:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # A torn last line must not glue onto the next record.
@@ -58,12 +68,14 @@ class Component:
 
     def flush(self) -> None:
         if self._fh is not None:
-            self._fh.flush()
+            with self._writing():
+                self._fh.flush()
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None  # closed even where its last flush fails (the file is let go of either way)
+            with self._writing():
+                fh.close()
 
 
 class Cache:

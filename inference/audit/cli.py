@@ -10,7 +10,7 @@ OUT/cache/ (per-image results; an interrupted audit resumes from it).
 Exit status: 0 the audit measured faces (and the ship gate, if given, passed); 1 the ship gate failed; 2 an error,
 or nothing was measured (no image in the folder, none readable, or no face found; or the ship gate could judge
 no group of a shift it was given, e.g. a classifier whose P(female) is never finite: the report is written all the
-same); 130 interrupted.
+same); 130 interrupted (143: stopped by SIGTERM).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from ..datasets.csv_file import read_csv_rows, read_rows_by_file
 from ..datasets.folder import NOT_IN_FOLDER, list_images
 from ..datasets.sample import IMAGE_EXTENSIONS, NOT_RELATIVE, nfc
 from ..defaults import load_selection
-from ..errors import BiasMirrorError
+from ..errors import BiasMirrorError, writing
 from ..file_identity import file_hash
 from .cache import Cache
 from .collect import Collector, ModelSet, relative, resolve
@@ -48,7 +48,7 @@ ALIGNED_KINDS = ("utkface", "celeba", "fairface")
 EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if given, passed); 1 the ship gate failed; "
                  "2 an error, or nothing was measured (no images, none readable, or no face found; or the ship gate "
                  "could not be judged: a shift it was given could be judged in no group; the report is still written); "
-                 "130 interrupted")
+                 "130 interrupted (143: stopped by SIGTERM)")
 NOTHING_MEASURED = 2  # an error's status: the gate's 1 told a CI job "the filter failed" of an audit that measured nothing
 
 
@@ -297,13 +297,19 @@ def run_audit(args) -> tuple[dict, dict]:
         report["summary"] += gate_lines(report["gate"])
     staged = Staged(out)
     try:
-        write_json(staged("report.json"), report)
-        write_faces_csv(staged("faces.csv"), rows, names)
+        # a write the disk refuses names the file (a full disk had given a traceback naming none); the folder's
+        # earlier report is left as it was, since nothing is put in place before every file is written
+        kept = "the report's files are put in place only once all are written: an earlier report there is kept"
+        with writing(out / "report.json", kept):
+            write_json(staged("report.json"), report)
+        with writing(out / "faces.csv", kept):
+            write_faces_csv(staged("faces.csv"), rows, names)
         t3 = time.perf_counter()
         if not args.no_html:
             from .html import write_html
 
-            write_html(staged("report.html"), report, collector, {r["file"]: r["path"] for r in rows})
+            with writing(out / "report.html", kept):
+                write_html(staged("report.html"), report, collector, {r["file"]: r["path"] for r in rows})
         t4 = time.perf_counter()
         run = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "argv": sys.argv[1:],
                "dataset_root": str(Path(read.root).resolve()), "images": len(paths),
@@ -313,7 +319,8 @@ def run_audit(args) -> tuple[dict, dict]:
                "providers": {n: m.provider for n, m in models.classifiers.items()}
                | ({models.filter.name: models.filter.provider} if models.filter else {}),
                "python": platform.python_version(), "machine": platform.machine()}
-        write_json(staged("run.json"), run)
+        with writing(out / "run.json", kept):
+            write_json(staged("run.json"), run)
         # a report.html of an earlier audit beside this one's report.json would contradict it
         staged.publish(stale=["report.html"] if args.no_html else [])
     finally:
