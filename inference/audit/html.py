@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..strict_json import measured
 from . import figures as F
-from .summary import ci, map_description, num, pval
+from .summary import ci, map_description, named_with_ties, num, pval
 
 
 def esc(x) -> str:
@@ -111,7 +111,13 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
             body.append(row)
         head = [grouping, "n", "small"] + [f"{n}: {c}" for n in names for c in ("accuracy", "FPR", "FNR", "mean P(female)")]
         parts.append(table(head, body))
-        gaps = [[n, _or(gap.get("accuracy", {}).get("worst"), "-"), _or(gap.get("accuracy", {}).get("best"), "-"),
+        def extreme(n: str, which: str) -> str:
+            # every group tied with the one report.json names: of five groups at 100 % the first by name had been
+            # called the best, as the summary on the same page no longer does
+            chosen = r["classifiers"][n]["metrics"]["gaps"].get(grouping, {}).get("accuracy", {}).get(which)
+            return named_with_ties(r["classifiers"][n]["metrics"]["by"][grouping], "accuracy", chosen) if chosen else "-"
+
+        gaps = [[n, extreme(n, "worst"), extreme(n, "best"),
                  f"{100 * gap['accuracy']['difference']:.1f} pts" if gap.get("accuracy") else "-",
                  num(gap['accuracy']['ratio_worst_best'], '.3f') if gap.get("accuracy") else "-"]
                 for n in names for gap in [r["classifiers"][n]["metrics"]["gaps"].get(grouping, {})]]

@@ -127,7 +127,7 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _named(by: dict, metric: str, chosen: str) -> str:
+def named_with_ties(by: dict, metric: str, chosen: str) -> str:
     """The group a gap names, with the groups tied with it: of equals the first alphabetically was named alone,
     as if it were the one highest or lowest."""
     ties, n_shown = _ties(by, metric, chosen)
@@ -259,9 +259,9 @@ def summary_lines(r: dict) -> list[str]:
                      f"{name} by {grouping}: lowest accuracy for {_extreme(by, 'accuracy', acc['worst'], small=True)}, "
                      f"highest for {_extreme(by, 'accuracy', acc['best'])}; gap {100 * acc['difference']:.1f} points, "
                      f"ratio worst/best {num(acc['ratio_worst_best'], '.3f')}.")
-                    + (f" Highest FPR (annotated male called female): {_named(by, 'fpr', gaps['fpr']['worst'])} "
+                    + (f" Highest FPR (annotated male called female): {named_with_ties(by, 'fpr', gaps['fpr']['worst'])} "
                        f"({100 * by[gaps['fpr']['worst']]['fpr']['value']:.1f}%);"
-                       f" highest FNR (annotated female called male): {_named(by, 'fnr', gaps['fnr']['worst'])} "
+                       f" highest FNR (annotated female called male): {named_with_ties(by, 'fnr', gaps['fnr']['worst'])} "
                        f"({100 * by[gaps['fnr']['worst']]['fnr']['value']:.1f}%)."
                        if "fpr" in gaps and "fnr" in gaps else ""))
         d = c["p_female"]["overall"]
