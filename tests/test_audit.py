@@ -666,13 +666,13 @@ def test_one_probability_has_no_interval():
 
 
 def test_the_summary_names_tied_groups_and_an_unmoved_share_as_such():
-    from inference.audit.summary import _named, _toward
+    from inference.audit.summary import _toward, named_with_ties
 
     by = {g: {"fnr": {"value": v, "n": 5}} for g, v in (("a", 0.0), ("b", 0.0), ("c", 0.2))}
-    assert _named(by, "fnr", "c") == "c" and _named(by, "fnr", "a") == "a and b (tied)"
-    assert _named({g: {"fnr": {"value": 0.0, "n": 5}} for g in "xyz"}, "fnr", "x") == "every group alike"
+    assert named_with_ties(by, "fnr", "c") == "c" and named_with_ties(by, "fnr", "a") == "a and b (tied)"
+    assert named_with_ties({g: {"fnr": {"value": 0.0, "n": 5}} for g in "xyz"}, "fnr", "x") == "every group alike"
     six = {g: {"fnr": {"value": 0.0 if g < "f" else 0.5, "n": 5}} for g in "abcdefg"}
-    assert _named(six, "fnr", "a") == "a, b, c and 2 more (tied)"
+    assert named_with_ties(six, "fnr", "a") == "a, b, c and 2 more (tied)"
     same = {"input": {"value": 0.545}, "output": {"value": 0.545}, "moved_toward_target": False}
     assert _toward(same) == "unchanged, as far from the target as the input"
     assert _toward({**same, "output": {"value": 0.4}, "moved_toward_target": True}) == \
