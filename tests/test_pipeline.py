@@ -55,6 +55,20 @@ def test_haar_finds_real_faces():
     assert len(det.detect(astronaut)) >= 1
 
 
+def test_faces_of_an_ordinary_size_are_found_in_an_hd_or_4k_frame_as_in_a_camera_frame():
+    """Every frame was scanned at 256 px wide, so the smallest face found was 20·width/256 px: in a 4K photo none
+    of six faces of 110–200 px was found, in 1080p three, with no warning. A camera frame is scanned as before."""
+    det = HaarDetector()
+    scene = _scene(6, size=(480, 640), face_px=140)
+    found = len(det.detect(scene))
+    assert found >= 5
+    for w, h in ((1920, 1080), (3840, 2160)):
+        frame = np.full((h, w, 3), 90, np.uint8)
+        frame[:480, :640] = scene  # the same faces, at the same pixel size, in a larger frame
+        assert len(det.detect(frame)) >= found - 1, (w, h)
+    assert det.prepare(scene)[2] == 256 / 640  # 640×480 is scanned at 256 px wide: its speed is what it was
+
+
 def test_one_detector_used_from_several_threads_finds_what_it_finds_alone():
     """The app and detect-ahead call one detector from helper threads; a shared cv2 cascade got most frames wrong."""
     from concurrent.futures import ThreadPoolExecutor
