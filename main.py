@@ -296,9 +296,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        terminated = str(exc) == TERMINATED
-        print("stopped (SIGTERM)" if terminated else "interrupted", file=sys.stderr)
-        return 128 + signal.SIGTERM if terminated else 130  # the shell's statuses for the two signals
+        # 130 for both, as the trainers and bench return after either: one status for "stopped, work kept"
+        print("stopped (SIGTERM)" if str(exc) == TERMINATED else "interrupted", file=sys.stderr)
+        return 130
     except OSError as exc:
         # A file the system refused (a folder where a file was meant, a full disk, no permission) that no
         # check caught earlier: its path and the system's reason are what the user needs, not the traceback.

@@ -10,7 +10,7 @@ OUT/cache/ (per-image results; an interrupted audit resumes from it).
 Exit status: 0 the audit measured faces (and the ship gate, if given, passed); 1 the ship gate failed; 2 an error,
 or nothing was measured (no image in the folder, none readable, or no face found; or the ship gate could judge
 no group of a shift it was given, e.g. a classifier whose P(female) is never finite: the report is written all the
-same); 130 interrupted (143: stopped by SIGTERM).
+same); 130 interrupted (Ctrl-C or SIGTERM).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ ALIGNED_KINDS = ("utkface", "celeba", "fairface")
 EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if given, passed); 1 the ship gate failed; "
                  "2 an error, or nothing was measured (no images, none readable, or no face found; or the ship gate "
                  "could not be judged: a shift it was given could be judged in no group; the report is still written); "
-                 "130 interrupted (143: stopped by SIGTERM)")
+                 "130 interrupted (Ctrl-C or SIGTERM)")
 NOTHING_MEASURED = 2  # an error's status: the gate's 1 told a CI job "the filter failed" of an audit that measured nothing
 
 
