@@ -373,7 +373,8 @@ def test_a_resume_refuses_training_data_that_changed_since_its_checkpoint(tmp_pa
     assert _train(tmp_path, tiny_utk, "--resume") == 2
     err = capsys.readouterr().err
     assert (f"the training data is not what this run started on (images in all splits {n} then, {n - 1} now, "
-            f"training images {train} then, {train - 1} now)") in err and str(tmp_path / "run" / "last.pt") in err
+            f"training images {train} then, {train - 1} now; 1 file gone (e.g. {trained.name}))") in err
+    assert str(tmp_path / "run" / "last.pt") in err
     assert load_checkpoint(tmp_path / "run")["step"] == 2
 
 
@@ -719,6 +720,7 @@ def test_a_run_begun_before_the_age_rule_changed_still_resumes(tmp_path):
     # as a run begun before 2026-12-06 saved it: no rule in its config, the faces of no age among its data
     del state["config"]["age_rule"]
     state["data"] = {k: v + 6 for k, v in state["data"].items()}
+    del state["data_faces"]  # kept since 2026-12: a run of before has none
     torch.save(state, checkpoint)
     assert main.main([*base, "--resume", "--max-steps", "1"]) == 0
 
@@ -1202,3 +1204,151 @@ def test_a_teacher_whose_card_names_its_folder_relative_is_refused_wherever_the_
         monkeypatch.chdir(where)
         with pytest.raises(BiasMirrorError, match="names only as 'student', relative to where it was trained"):
             open_teachers([str(teacher)], "folder", str(student), RuntimeConfig(provider="cpu"))
+
+
+def test_a_stop_during_the_export_leaves_the_model_in_place_whole_with_its_metrics(tmp_path, tiny_utk, capsys,
+                                                                                   monkeypatch):
+    """A Ctrl-C after `exported …/model.onnx` (while the test faces were measured) had left a model in place whose
+    card had no metrics, beside no metrics.json, or an export over a finished run beside the older one's. The new
+    model, its copy and metrics.json are put in place only once whole; until then what was there stays, and the
+    message says which model is in place and how to finish the export."""
+    import training.tasks.classifier_report as report
+
+    run, copy = tmp_path / "run", tmp_path / "shipped" / "m.onnx"
+    measure = report.evaluate
+
+    def stopped(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "evaluate", stopped)
+    assert _train(tmp_path, tiny_utk, "--export-to", str(copy)) == 130
+    err = capsys.readouterr().err
+    finish = f"`python main.py train classifier --out {run} --resume` exports it (training is done"
+    assert f"no model was put in place ({run / 'model.onnx'} does not exist yet)" in err and finish in err
+    assert f"nothing was copied to {copy}" in err
+    assert not (run / "model.onnx").exists() and not (run / "metrics.json").exists() and not copy.exists()
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # nothing staged left behind
+    monkeypatch.setattr(report, "evaluate", measure)
+    resume = ["train", "classifier", "--out", str(run), "--resume", "--cache", str(tmp_path / "cache"), "--threads", "1"]
+    assert main.main(resume) == 0  # training was done: exported, measured, put in place and copied
+    files = [run / "model.onnx", run / "metrics.json", copy]
+    before = {p: p.read_bytes() for p in files}
+    assert read_card(run / "model.onnx").metrics["overall"]["accuracy"]["n"] > 0 and before[copy] == before[files[0]]
+    monkeypatch.setattr(report, "evaluate", stopped)
+    capsys.readouterr()
+    assert main.main(resume) == 130  # exported again over the finished run, stopped while measuring
+    err = capsys.readouterr().err
+    assert f"{run / 'model.onnx'} is still the model exported before, with its own card and metrics.json" in err
+    assert finish in err
+    assert {p: p.read_bytes() for p in files} == before
+    assert not [p.name for p in (*run.iterdir(), *copy.parent.iterdir()) if p.name.startswith(".")]
+
+
+def test_an_export_the_disk_refuses_is_one_line_and_leaves_the_model_before_in_place(tmp_path, tiny_utk, capsys,
+                                                                                      monkeypatch):
+    """A full disk (or `ulimit -f`) while the model was written gave a traceback, or an error naming another file
+    (the copy's source); it names the model, the reason and the disk's free space, and the model before stays."""
+    import errno
+
+    import training.tasks.classifier_report as report
+
+    assert _train(tmp_path, tiny_utk) == 0
+    run = tmp_path / "run"
+    before = {p: (run / p).read_bytes() for p in ("model.onnx", "metrics.json")}
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(report, "write_card", full)
+    capsys.readouterr()
+    assert main.main(["train", "classifier", "--out", str(run), "--resume", "--cache", str(tmp_path / "cache"),
+                      "--threads", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {run / 'model.onnx'}: could not write the exported model (File too large): the "
+                          f"disk holding {run} has ")
+    assert "a file size limit (ulimit -f)" in err and "is still the model exported before" in err and "--resume" in err
+    assert {p: (run / p).read_bytes() for p in before} == before
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+
+
+def test_a_checkpoint_over_the_file_size_limit_is_refused_in_one_line_and_the_last_one_kept(tmp_path, tiny_utk):
+    """`ulimit -f` below a checkpoint's size: torch.save's RuntimeError ("unexpected pos …") was a traceback."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    assert _train(tmp_path, tiny_utk, "--max-steps", "2") == 0  # its faces are cached: the resume reads them
+    checkpoint = tmp_path / "run" / CHECKPOINT
+    before = checkpoint.read_bytes()
+    limit = len(before) // 2
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    done = subprocess.run([sys.executable, "main.py", "train", "classifier", "--out", str(checkpoint.parent),
+                           "--resume", "--cache", str(tmp_path / "cache"), "--threads", "1"],
+                          cwd=REPO, capture_output=True, text=True, preexec_fn=limited, timeout=300)
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in done.stderr
+    assert err.startswith(f"error: {checkpoint}: could not write the checkpoint (")
+    assert "the previous checkpoint last.pt is intact" in err and "ulimit -f" in err
+    assert checkpoint.read_bytes() == before and not checkpoint.with_suffix(".tmp").exists()
+
+
+def test_a_resume_refuses_a_training_face_swapped_for_another_that_keeps_the_counts(tmp_path, tiny_utk, capsys):
+    """One woman's training face removed and one man's added kept both counts, and the resume went on ("resumed …
+    at epoch 0, sample 32") with an epoch order that pointed at other faces. The checkpoint keeps the faces' record
+    (path, split, labels used) and a resume is refused naming what changed; an older checkpoint, without it, is
+    still checked by its counts."""
+    import cv2
+
+    from inference.datasets import Sample, split_of
+
+    assert _train(tmp_path, tiny_utk, "--max-steps", "2") == 0
+    checkpoint = tmp_path / "run" / CHECKPOINT
+    gone = next(p for p in sorted(tiny_utk.glob("*_1_*.jpg")) if split_of(Sample(str(p))) == "train")
+    new = next(p for p in (tiny_utk / f"33_0_1_2017020200{i:07d}.jpg.chip.jpg" for i in range(200))
+               if split_of(Sample(str(p))) == "train")
+    gone.unlink()
+    cv2.imwrite(str(new), np.random.default_rng(5).integers(0, 90, (40, 40, 3), dtype=np.uint8))
+    capsys.readouterr()
+    assert _train(tmp_path, tiny_utk, "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"error: {checkpoint}: the training data is not what this run started on (1 file gone (e.g. "
+                   f"{gone.name}), 1 new (e.g. {new.name})): a resume goes on with the images it began with; restore "
+                   "them, or start a new --out")
+    assert load_checkpoint(checkpoint)["step"] == 2
+    state = torch.load(checkpoint, weights_only=False)
+    del state["data_faces"]  # as a checkpoint from before the record: the counts are all it can check
+    torch.save(state, checkpoint)
+    assert _train(tmp_path, tiny_utk, "--resume", "--max-steps", "1") == 0
+
+
+def test_compare_does_not_reuse_a_variant_whose_faces_were_swapped_for_as_many_others(tmp_path, tiny_utk, capsys):
+    """compare checks a finished variant's data as a resume does, by the record of its faces: one training face
+    swapped for another had kept the counts, and the variant was reused beside one trained on the faces of now."""
+    import cv2
+
+    from inference.datasets import Sample, split_of
+
+    cmp = tmp_path / "cmp"
+    base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(cmp), "--threads", "1"]
+    assert main.main([*base, "--max-steps", "1"]) == 0
+    assert main.main(["train", "classifier", "--resume", "--out", str(cmp / "unbalanced"), "--cache",
+                      str(tmp_path / "cache"), "--threads", "1"]) == 0  # the first variant finished
+    gone = next(p for p in sorted(tiny_utk.glob("*_0_*.jpg")) if split_of(Sample(str(p))) == "train")
+    new = next(p for p in (tiny_utk / f"33_1_2_2017020300{i:07d}.jpg.chip.jpg" for i in range(200))
+               if split_of(Sample(str(p))) == "train")
+    gone.unlink()
+    cv2.imwrite(str(new), np.random.default_rng(6).integers(120, 200, (40, 40, 3), dtype=np.uint8))
+    capsys.readouterr()
+    assert main.main(base) == 2
+    out, err = capsys.readouterr()
+    assert err.splitlines()[-1].startswith(f"error: {cmp / 'unbalanced' / CHECKPOINT}: the unbalanced variant finished "
+                                           f"here is not reused on other data: the training data is not what this run "
+                                           f"started on (1 file gone (e.g. {gone.name}), 1 new (e.g. {new.name}))")
+    assert "reusing" not in out and not (cmp / "balanced").exists()

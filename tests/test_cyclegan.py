@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import cv2
@@ -658,3 +659,57 @@ def test_a_card_written_on_resume_or_export_only_records_the_dataset_as_typed(tm
     monkeypatch.chdir(elsewhere)
     assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--cache", ""]) == 0
     assert read_card(run / "filter_A2B.onnx").training["dataset"] == typed
+
+
+def test_a_stop_during_an_export_leaves_the_filter_in_place_whole_with_its_metrics(tmp_path, utk, capsys,
+                                                                                    monkeypatch):
+    """A Ctrl-C after `exported …/filter_A2B.onnx` (while held-out faces were measured) had put in place a filter
+    whose card had `metrics: {}`, beside the metrics.json of the filter before, and said only "interrupted". The
+    filters, the copy and metrics.json are put in place only once whole; the message says the filter in place is
+    the one before and how to finish."""
+    import training.tasks.cyclegan_report as report
+
+    run, copy = tmp_path / "run", tmp_path / "shipped" / "f.onnx"
+    assert train(run, utk, "--export-both", "--export-to", str(copy)) == 0
+    files = [run / "filter_A2B.onnx", run / "filter_B2A.onnx", run / "metrics.json", copy]
+    before = {p: p.read_bytes() for p in files}
+    measure = report.grid_stats
+
+    def stopped(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "grid_stats", stopped)
+    capsys.readouterr()
+    export_only = ["train", "cyclegan", "--out", str(run), "--export-only", "--eval-faces", "6", "--threads", "1",
+                   "--cache", str(tmp_path / "cache")]
+    assert main.main(export_only) == 130
+    out, err = capsys.readouterr()
+    assert "exported filter_A2B.onnx" in out  # the point the stop came after
+    assert (f"{run / 'filter_A2B.onnx'} is still the model exported before, with its own card and metrics.json, "
+            f"filter_B2A.onnx is as it was, and nothing was copied to {copy}; run the same command again") in err
+    assert {p: p.read_bytes() for p in files} == before
+    assert not [p.name for p in (*run.iterdir(), *copy.parent.iterdir()) if p.name.startswith(".")]
+    monkeypatch.setattr(report, "grid_stats", measure)
+    assert main.main(export_only) == 0
+    card, record = read_card(run / "filter_A2B.onnx").metrics, json.loads((run / "metrics.json").read_text())
+    assert card["n_faces"] == record["n_faces"] == 6 and card == record
+    assert copy.read_bytes() == (run / "filter_A2B.onnx").read_bytes()
+
+
+def test_a_resume_refuses_a_domain_face_swapped_for_another(tmp_path, utk, capsys):
+    """A face of domain A replaced by another kept its count, and the resume went on drawing other faces at the
+    positions it had drawn. The checkpoint keeps the faces' record and names what changed."""
+    import shutil
+
+    a, b = two_folders(tmp_path, utk)
+    run = tmp_path / "run"
+    assert train_folders(run, a, b, "--n-epochs", "2", "--max-steps", "1") == 0
+    gone = sorted(a.iterdir())[0]
+    new = a / ("x" + gone.name)
+    shutil.move(gone, new)
+    capsys.readouterr()
+    assert main.main(["train", "cyclegan", "--out", str(run), "--resume", "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert (f"the training data is not what this run started on (1 file gone (e.g. {gone.name}), 1 new (e.g. "
+            f"{new.name}))") in err
+    assert load_checkpoint(run)["step"] == 1

@@ -287,3 +287,76 @@ def test_a_new_run_starts_its_logs_afresh_where_one_killed_before_its_first_chec
     assert (tmp_path / "b" / "log.csv").read_text() == (tmp_path / "a" / "log.csv").read_text()
     assert [r["step"] for r in csv.DictReader(open(tmp_path / "b" / "epochs.csv"))] == ["8", "16", "24"]
     assert not (tmp_path / "b" / "drift.csv").exists()  # the toy writes none: the old rows went
+
+
+def test_a_checkpoint_the_disk_refuses_is_one_line_naming_it_and_the_previous_one_stays(tmp_path, monkeypatch):
+    """A full disk (or `ulimit -f`) while saving gave torch's own traceback, "RuntimeError: [enforce fail at
+    inline_container.cc:672] . unexpected pos …". It is a BiasMirrorError naming the checkpoint, the reason and the
+    disk's free space, saying the checkpoint before is whole; and it is."""
+    import shutil
+    from collections import namedtuple
+
+    import training.loop as loop
+    from inference.errors import BiasMirrorError
+
+    out = tmp_path / "run"
+    assert run_for_cli(ToyTask(), LoopConfig(out, epochs=2, batch_size=8, max_steps=3)) == 0
+    before = (out / "last.pt").read_bytes()
+
+    def full_disk(state, path):
+        Path(path).write_bytes(b"part of a checkpoint")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 504896 vs 504788")
+
+    monkeypatch.setattr(loop.torch, "save", full_disk)
+    with pytest.raises(BiasMirrorError) as err:
+        run(ToyTask(), LoopConfig(out, epochs=2, batch_size=8, resume=True))
+    said = str(err.value)
+    assert said.startswith(f"{out / 'last.pt'}: could not write the checkpoint (torch's writer: unexpected pos ")
+    assert f"the disk holding {out} has " in said and " MB free" in said
+    assert "the previous checkpoint last.pt is intact" in said and "continue with --resume" in said
+    assert (out / "last.pt").read_bytes() == before and not (out / "last.tmp").exists()
+    # a disk with no room left is said to be that, not a size limit
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
+    with pytest.raises(BiasMirrorError) as err:
+        run(ToyTask(), LoopConfig(out, epochs=2, batch_size=8, resume=True))
+    assert f"the disk holding {out} has 1 MB free" in str(err.value) and "ulimit" not in str(err.value)
+    # an error of torch's that is not its writer's stays as it was
+    monkeypatch.setattr(loop.torch, "save", lambda *_: (_ for _ in ()).throw(RuntimeError("CUDA error: misaligned")))
+    with pytest.raises(RuntimeError, match="CUDA error"):
+        run(ToyTask(), LoopConfig(out, epochs=2, batch_size=8, resume=True))
+
+
+def test_files_put_in_place_together_are_not_parted_by_a_ctrl_c(tmp_path, monkeypatch):
+    """A Ctrl-C between putting a model in place and its metrics.json had left one beside the other's; it is held
+    back until every staged file is in place, then raised, and a stale file goes first."""
+    import os
+
+    import training.writing as writing
+    from training.writing import Staged
+
+    model, record = tmp_path / "model.onnx", tmp_path / "metrics.json"
+    model.write_text("old model")
+    record.write_text("old metrics")
+    staged = Staged()
+    staged.path(model).write_text("new model")
+    staged.path(record).write_text("new metrics")
+    real_replace, calls = os.replace, []
+
+    def ctrl_c_between(src, dst):
+        calls.append(Path(dst).name)
+        real_replace(src, dst)
+        if len(calls) == 1:
+            assert not record.exists()  # the stale metrics went first: never the old one beside the new model
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(writing.os, "replace", ctrl_c_between)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a suite run in the background ignores it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            staged.put_in_place(stale=(record,))
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert calls == ["model.onnx", "metrics.json"] and staged.placed
+    assert (model.read_text(), record.read_text()) == ("new model", "new metrics")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "model.onnx"]

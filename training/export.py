@@ -96,6 +96,21 @@ def _written_whole(path: str | Path) -> Iterator[Path]:
         part.unlink(missing_ok=True)
 
 
+def export_left(place: Path, export_to: str | None = None, also: tuple[Path, ...] = (),
+                record: str = "metrics.json") -> str:
+    """What an export stopped or failed before its files were put in place leaves: the model at ``place`` as it
+    was (the one exported before, with its card, and the ``record`` beside it where there is one), or none; the
+    models ``also`` exported with it as they were; and no copy at ``export_to``. Said as the export begins, before
+    anything is put in place."""
+    if place.exists():
+        beside = f" and {record}" if (place.parent / record).exists() else ""
+        said = f"{place} is still the model exported before, with its own card{beside}"
+    else:
+        said = f"no model was put in place ({place} does not exist yet)"
+    said += "".join(f", {p.name} is as it was" for p in also if p.exists())
+    return said + (f", and nothing was copied to {export_to}" if export_to else "")
+
+
 def copy_model(src: str | Path, dst: str | Path) -> None:
     """``src`` copied to ``dst`` (``--export-to``) whole or not at all."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
@@ -165,19 +180,26 @@ def parity(graph: nn.Module, path: str | Path, inputs: Sequence[np.ndarray]) -> 
     return diffs
 
 
-def check_parity(diffs: dict[str, float], limits: dict[str, float], path: str | Path) -> None:
+def check_parity(diffs: dict[str, float], limits: dict[str, float], path: str | Path,
+                 place: str | Path | None = None) -> None:
+    """Refuses an export at ``path`` whose outputs are not finite (removing it) or differ from PyTorch's beyond
+    ``limits``. ``place``: where ``path`` (written beside it) was to go; the error names it, and says it is left
+    as it was."""
     # A NaN figure fails no comparison (nan > limit is False): a classifier trained to NaN had been exported, with
     # exit status 0, as "parity: max|Δprobs| nan", and a filter's uint8 output hid its NaN altogether.
+    path = Path(path)
+    named = path if place is None else Path(place)
     broken = sorted(k for k, v in diffs.items() if not math.isfinite(v))
     if broken:
-        path = Path(path)
         path.unlink(missing_ok=True)  # a model of NaN weights is no model: nothing should load it
         kept = path.parent / "last.pt"
+        left = ("this file was removed" if place is None else
+                "the model there from before is left as it was" if named.exists() else "nothing was written here")
         raise BiasMirrorError(
             f"not exported: the model's outputs ({', '.join(broken)}) on the parity inputs are not finite (NaN or "
             "infinite), so its training diverged (a loss of NaN in the log); train again with a lower --lr. The "
-            + (f"checkpoint {kept} is kept" if kept.exists() else "checkpoint is kept") + "; this file was removed",
-            path)
+            + (f"checkpoint {kept} is kept" if kept.exists() else "checkpoint is kept") + f"; {left}",
+            named)
     bad = {k: v for k, v in diffs.items() if k in limits and v > limits[k]}
     if bad:
-        raise BiasMirrorError(f"ONNX export does not match PyTorch: {bad} exceeds {limits}", path)
+        raise BiasMirrorError(f"ONNX export does not match PyTorch: {bad} exceeds {limits}", named)

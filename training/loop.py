@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import csv
 import gc
+import hashlib
 import logging
 import os
 import random
 import signal
 import time
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from inference.arg_checks import (check_cache_dir, check_output_dir, check_outpu
                                    positive_int, thread_count)
 from inference.errors import BiasMirrorError
 from training.data.cache import add_cache_argument
+from training.writing import write_failure
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"
@@ -70,8 +73,10 @@ class Task(Protocol):
     def end_epoch(self, epoch: int, ctx: "StepContext") -> dict[str, float]: ...
     # Optional: wrap_for_training(wrap) replaces the modules the step calls by wrap(module): DistributedDataParallel
     # under torchrun, torch.compile with --compile. Checkpoints, samples and exports keep using the plain modules.
-    # Optional: data_counts() → {"training images": N, …}, kept in checkpoints: a resume refuses data that count
-    # otherwise (a dataset changed since, or read otherwise), which would go on training on other images.
+    # Optional: data_counts() → {"training images": N, …}, and data_faces() → (path below the data's root, split or
+    # role, labels used) of each face in the run's splits (or None), kept in checkpoints (the faces as a digest and
+    # a compressed list): a resume refuses data listed otherwise (a dataset changed since, or read otherwise),
+    # which would go on training on other images. Checkpoints from before the list are checked by their counts.
     # Optional: per_process_modules, the names of modules() whose state is each process's own (a CycleGAN's image
     # pools): a checkpoint keeps every process's, and a resume gives each its own back.
     # Optional: step_logs, CSV files in the run folder with a "step" column that the task appends to: a resume
@@ -83,13 +88,73 @@ def data_counts(task: Task) -> dict[str, int] | None:
     return None if counts is None else dict(counts())
 
 
-def check_same_data(saved: dict[str, int] | None, now: dict[str, int] | None, checkpoint: Path) -> None:
-    if saved is None or now is None or saved == now:
+def faces_record(entries: Iterable[Sequence[object]]) -> dict:
+    """What a checkpoint keeps of the faces a run trains on: each entry (a face's path below its data's root, its
+    split or role, the labels the run uses) as a line, sorted; their digest, their number and the lines themselves,
+    compressed (a few hundred KB for all of UTKFace), to name what changed."""
+    lines = sorted("\t".join(str(part) for part in entry) for entry in entries)
+    text = "\n".join(lines).encode()
+    return {"sha256": hashlib.sha256(text).hexdigest(), "n": len(lines), "faces": zlib.compress(text, 6)}
+
+
+def data_faces(task: Task) -> dict | None:
+    """``faces_record`` of the task's data_faces(), or None for a task that lists none."""
+    faces = getattr(task, "data_faces", None)
+    listed = None if faces is None else faces()
+    return None if listed is None else faces_record(listed)
+
+
+def _by_path(record: dict) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for line in zlib.decompress(record["faces"]).decode().split("\n") if record["n"] else []:
+        out.setdefault(line.split("\t", 1)[0], set()).add(line)
+    return out
+
+
+def faces_changed(saved: dict, now: dict) -> str:
+    """What differs between two ``faces_record``s, e.g. "2 files gone (e.g. a.jpg), 1 new (e.g. b.jpg)"."""
+    then, here = _by_path(saved), _by_path(now)
+    said = []
+    for what, paths in (("gone", sorted(then.keys() - here.keys())), ("new", sorted(here.keys() - then.keys())),
+                        ("with other labels or in another split",
+                         sorted(p for p in then.keys() & here.keys() if then[p] != here[p]))):
+        if paths:
+            examples = ", ".join(paths[:3]) + (", …" if len(paths) > 3 else "")
+            files = "" if said else " files" if len(paths) > 1 else " file"
+            said.append(f"{len(paths)}{files} {what} (e.g. {examples})")
+    return ", ".join(said) or "the faces listed otherwise"
+
+
+def check_same_data(saved: dict[str, int] | None, now: dict[str, int] | None, checkpoint: Path,
+                    saved_faces: dict | None = None, now_faces: dict | None = None) -> None:
+    """Refuses to go on with a checkpoint on other data than it was trained on: by the faces' record (its digest:
+    each face's path, split and labels) where the checkpoint keeps one, else by the counts (checkpoints from
+    before the record, which a change keeping every count passes)."""
+    if saved_faces is not None and now_faces is not None:
+        if saved_faces["sha256"] == now_faces["sha256"]:
+            return
+        said = faces_changed(saved_faces, now_faces)
+        if saved is not None and now is not None and saved != now:
+            said = f"{_counts_changed(saved, now)}; {said}"
+    elif saved is None or now is None or saved == now:
         return  # a checkpoint from before the counts were kept cannot be checked
-    said = ", ".join(f"{k} {saved.get(k, 'none')} then, {now.get(k, 'none')} now" for k in sorted({*saved, *now})
-                     if saved.get(k) != now.get(k))
+    else:
+        said = _counts_changed(saved, now)
     raise BiasMirrorError(f"the training data is not what this run started on ({said}): a resume goes on with the "
                           "images it began with; restore them, or start a new --out", checkpoint)
+
+
+def _counts_changed(saved: dict[str, int], now: dict[str, int]) -> str:
+    return ", ".join(f"{k} {saved.get(k, 'none')} then, {now.get(k, 'none')} now" for k in sorted({*saved, *now})
+                     if saved.get(k) != now.get(k))
+
+
+def check_data_of(state: dict, task: Task, checkpoint: Path, faces: dict | None = None) -> None:
+    """``check_same_data`` of a checkpoint's ``state`` and the data ``task`` holds now (``faces``: its
+    ``data_faces`` where already made)."""
+    if state.get("data_faces") is not None and faces is None:
+        faces = data_faces(task)
+    check_same_data(state.get("data"), data_counts(task), checkpoint, state.get("data_faces"), faces)
 
 
 @dataclass
@@ -375,6 +440,12 @@ def process_state(task: Task, device: torch.device) -> dict:
 class Checkpoints:
     def __init__(self, out_dir: Path):
         self.path = out_dir / CHECKPOINT
+        self._faces: dict | None = None  # the task's data_faces record, made once: the data does not change
+
+    def faces(self, task: Task) -> dict | None:
+        if self._faces is None:
+            self._faces = data_faces(task)
+        return self._faces
 
     def save(self, task: Task, epoch: int, samples_in_epoch: int, ctx: StepContext, extra: dict | None = None) -> None:
         """Every process calls it at the same step: each one's own state is gathered, and rank 0 writes."""
@@ -400,6 +471,7 @@ class Checkpoints:
             "torch_rng": own["torch_rng"],  # rank 0's, as checkpoints from before "processes" held it
             "processes": processes,
             "data": data_counts(task),
+            "data_faces": self.faces(task),
             "epoch_timing": list(ctx.epoch_timing) if samples_in_epoch else [0.0, 0.0],
             "extra": extra or {},
         }
@@ -407,8 +479,22 @@ class Checkpoints:
         try:
             torch.save(state, tmp)
             os.replace(tmp, self.path)  # atomic: a kill mid-save never leaves a broken checkpoint
+        except (OSError, RuntimeError) as exc:  # a full disk, a file size limit: torch's writer said it in a traceback
+            failure = self._write_failure(exc, tmp)
+            if failure is None:
+                raise
+            raise failure from exc
         finally:
             tmp.unlink(missing_ok=True)  # a second Ctrl-C mid-write had left a partial last.tmp beside it
+
+    def _write_failure(self, exc: BaseException, tmp: Path) -> BiasMirrorError | None:
+        """The one-line error for a checkpoint that could not be written; the one before it is whole (the new one
+        goes to ``tmp`` and replaces it only once written)."""
+        sizes = [p.stat().st_size for p in (self.path, tmp) if p.exists()]
+        kept = (f"the previous checkpoint {self.path.name} is intact (the steps since it are not saved): continue "
+                "with --resume once there is room for it" if self.path.exists() else
+                "no checkpoint was saved yet: run the command again once there is room for it")
+        return write_failure(exc, self.path, "the checkpoint", kept, max(sizes, default=0))
 
     def load(self, task: Task, ctx: StepContext, seed: int) -> dict:
         if not self.path.exists():
@@ -712,7 +798,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     start_epoch, consumed = 0, 0
     if cfg.resume:
         state = ckpt.load(task, ctx, cfg.seed)
-        check_same_data(state.get("data"), data_counts(task), ckpt.path)
+        check_data_of(state, task, ckpt.path, ckpt.faces(task))
         start_epoch, ctx.step = state["epoch"], state["step"]
         # checkpoints from before multi-process training count batches of one process
         consumed = state.get("samples_in_epoch", state["batch_in_epoch"] * cfg.batch_size)

@@ -6,7 +6,8 @@ What a resume may change is how it runs and what it reports — ``--max-steps``,
 progress options such as the CycleGAN's ``--sample-every`` (each trainer lists its own in ``MAY_CHANGE_ON_RESUME``).
 Any other setting given on the command line of a resume must say what the checkpoint says; one that does not is
 refused by name with the checkpoint's value, instead of being silently replaced by it. The data is checked too,
-by its counts (``loop.check_same_data``): the same settings on a dataset changed since are refused.
+by the record of its faces the checkpoint keeps (``loop.check_same_data``: each face's path, split and labels; the
+counts for checkpoints from before the record): the same settings on a dataset changed since are refused.
 """
 from __future__ import annotations
 

@@ -46,6 +46,7 @@ class Domain:
     test: list[Sample]
     composition: Composition
     notes: dict = field(default_factory=dict)
+    root: str = ""  # the folder its files' paths are below (the dataset's, or the domain folder)
 
 
 @dataclass
@@ -127,12 +128,12 @@ def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
     _check_size("A", a_train, a_comp, min_size, read.root)
     _check_size("B", b_train, b_comp, min_size, read.root)
     # Held-out faces: A's val/test are every adult (the filter is applied to anyone).
-    a = Domain("adults balanced over gender×race", a_train, split["val"], split["test"], a_comp)
+    a = Domain("adults balanced over gender×race", a_train, split["val"], split["test"], a_comp, root=read.root)
     b_val = [s for s in split["val"] if _salted_half(s) == 1]
     b = Domain("tech-workforce mix (" + ENGINEER_SOURCE + ")", b_train, b_val, [], b_comp,
                notes={"marginals": ENGINEER_MARGINALS, "source": ENGINEER_SOURCE,
                       "race_mapping": "report Asian 44% split evenly into UTKFace Asian and Indian; "
-                                      "UTKFace Others stands in for Hispanic/Latinx"})
+                                      "UTKFace Others stands in for Hispanic/Latinx"}, root=read.root)
     return Domains(a, b, spec, "engineer", kept_with_copies(read))
 
 
@@ -148,8 +149,8 @@ def aging_domains(spec: str, seed: int, min_size: int) -> Domains:
     b_train, b_comp = _compose_checked("B", os_["train"], by, "none", None, seed, read.root)
     _check_size("A", a_train, a_comp, min_size, read.root)
     _check_size("B", b_train, b_comp, min_size, read.root)
-    return Domains(Domain(f"ages {lo}-{hi}", a_train, ys["val"], ys["test"], a_comp),
-                   Domain(f"ages {AGING_OLD}+", b_train, os_["val"], os_["test"], b_comp), spec, "aging",
+    return Domains(Domain(f"ages {lo}-{hi}", a_train, ys["val"], ys["test"], a_comp, root=read.root),
+                   Domain(f"ages {AGING_OLD}+", b_train, os_["val"], os_["test"], b_comp, root=read.root), spec, "aging",
                    kept_with_copies(read))
 
 
@@ -175,7 +176,7 @@ def folder_domains(folder_a: str, folder_b: str, seed: int, min_size: int) -> Do
         split = _by_split(sorted(read.samples, key=lambda s: s.path))
         train, comp = _compose_checked(label, split["train"], (), "none", None, seed, folder)
         _check_size(label, train, comp, min_size, folder)
-        domains.append(Domain(Path(folder).name, train, split["val"], split["test"], comp))
+        domains.append(Domain(Path(folder).name, train, split["val"], split["test"], comp, root=read.root))
     return Domains(domains[0], domains[1], f"{folder_a} | {folder_b}", "folders", with_copies)
 
 

@@ -273,6 +273,20 @@ class ClassifierTask:
     def data_counts(self) -> dict[str, int]:
         return {"training images": len(self.data.train_idx), "images in all splits": len(self.data.samples)}
 
+    def data_faces(self) -> list[tuple[str, ...]]:
+        """Each face of every split (those read), kept in checkpoints: its path below the dataset's root, its
+        split (a training face left out of the mix apart), its gender and the attributes the mix is composed
+        over. Counted alone, one training face of a gender removed and one of the other added passed a resume,
+        whose epoch order then pointed at other faces."""
+        d, cfg = self.data, self.config
+        used = ("gender", *(cfg.get("by") or () if cfg.get("compose", "none") != "none" else ()))
+        used = tuple(dict.fromkeys(used))
+        mix = set(d.train_idx.tolist())
+        return [(os.path.relpath(s.path, d.read.root),
+                 "train" if i in mix else "train, not in the mix" if d.split[i] == "train" else str(d.split[i]),
+                 *(str(getattr(s, a)) for a in used))
+                for i, s in enumerate(d.samples)]
+
     def batch(self, idx: np.ndarray, device: torch.device):
         rows = np.sort(idx)
         x = torch.from_numpy(np.ascontiguousarray(self.data.images[rows])).permute(0, 3, 1, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,10 @@ from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate
-from training.export import ClassifierGraph, check_parity, copy_model, export, parity, write_card
+from training.export import ClassifierGraph, check_parity, export, export_left, parity, write_card
 from training.provenance import provenance
 from training.tasks.classifier import ERASE_SCALE
+from training.writing import Staged, writing
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {"probs": 1e-4, "cam": 1e-3}
@@ -73,13 +75,15 @@ def averaging_entry(task, out: Path) -> dict:
     }}
 
 
-def export_classifier(net, size: int, path: Path, card) -> dict[str, float]:
+def export_classifier(net, size: int, path: Path, card, place: Path | None = None) -> dict[str, float]:
+    """``net`` exported to ``path`` with ``card`` and checked against PyTorch; ``place``: where ``path``, written
+    beside it, is to go (what a failed check names)."""
     graph = ClassifierGraph(net).eval()
     example = torch.zeros(2, size, size, 3, dtype=torch.uint8)
     export(graph, [example], ["image"], ["probs", "cam"], path, card)
     rng = np.random.default_rng(0)
     diffs = parity(graph, path, [rng.integers(0, 256, (4, size, size, 3), dtype=np.uint8)])
-    check_parity(diffs, PARITY_LIMITS, path)
+    check_parity(diffs, PARITY_LIMITS, path, place)
     return diffs
 
 
@@ -117,23 +121,46 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         **provenance(),
     }
     card = classifier_card(name, size, cfg["labels"], net.cam_grid(), method_text(cfg["net"]["arch"]), training, {})
-    path = out / "model.onnx"
-    diffs = export_classifier(net, size, path, card)
-    print(f"exported {path} (parity: " + ", ".join(f"max|Δ{k}| {v:.2e}" for k, v in diffs.items()) + ")")
-    model = load_model(path, "classifier", RuntimeConfig(provider="cpu"))
-    test = [s for s, sp in zip(data.samples, data.split) if sp == "test"]
-    if not test:
-        log.warning("%s", no_test_note(data.read.name))
-    metrics = evaluate(model, test)
-    for grouping in GROUPINGS:
-        print(format_table({name: metrics}, grouping), end="\n\n")
-    summary = metrics.to_dict()
-    summary["evaluated_on"] = {"split": "test", "n": len(test), "filters": data.filters}
-    summary["parity"] = diffs
-    (out / "metrics.json").write_text(strict_json.dumps(summary, indent=1))
-    card = classifier_card(name, size, cfg["labels"], net.cam_grid(), card.method, training, summary)
-    write_card(path, card)
+    path, record = out / "model.onnx", out / "metrics.json"
+    # Written beside its place, measured, given its card with the metrics, and only then put in place with
+    # metrics.json: a stop after the export had left a model whose card had no metrics, beside an older
+    # metrics.json or none.
+    staged = Staged()
+    left = export_left(path, export_to)
+    again = f"`python main.py train classifier --out {out} --resume` exports it (training is done: it trains nothing more)"
+    space = f"{left}; once there is room, {again}"
+    try:
+        part = staged.path(path)
+        with writing(path, "the exported model", space):
+            diffs = export_classifier(net, size, part, card, place=path)
+        print(f"exported {path.name} (parity: " + ", ".join(f"max|Δ{k}| {v:.2e}" for k, v in diffs.items()) +
+              f"); measuring it before it is put in place as {path}")
+        model = load_model(part, "classifier", RuntimeConfig(provider="cpu"))
+        test = [s for s, sp in zip(data.samples, data.split) if sp == "test"]
+        if not test:
+            log.warning("%s", no_test_note(data.read.name))
+        metrics = evaluate(model, test)
+        for grouping in GROUPINGS:
+            print(format_table({name: metrics}, grouping), end="\n\n")
+        summary = metrics.to_dict()
+        summary["evaluated_on"] = {"split": "test", "n": len(test), "filters": data.filters}
+        summary["parity"] = diffs
+        card = classifier_card(name, size, cfg["labels"], net.cam_grid(), card.method, training, summary)
+        with writing(path, "the exported model", space):
+            write_card(part, card)
+        if export_to:
+            with writing(export_to, "the copy of the exported model (--export-to)", f"{left}; {again}"):
+                staged.copy(part, export_to)
+        with writing(record, "the test metrics", space):
+            staged.path(record).write_text(strict_json.dumps(summary, indent=1))
+        staged.put_in_place(stale=(record,))
+    except KeyboardInterrupt:
+        if not staged.placed:
+            print(f"stopped during the export: {left}; {again}", file=sys.stderr)
+        raise
+    finally:
+        staged.discard()
+    print(f"written {path} (its card holds the test metrics) and {record}")
     if export_to:
-        copy_model(path, export_to)
         print(f"copied to {export_to}")
     return path

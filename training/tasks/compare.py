@@ -14,7 +14,7 @@ are taken from the other's checkpoint (and said), and any other setting,
 defaults included, must be the other's; comparison.json records how each
 compared model was made (its card's training record). A finished variant is
 reused only on the data it was trained on, checked as a resume checks it (the
-counts its checkpoint keeps): on a dataset changed since, compare refuses.
+record of its faces its checkpoint keeps): on a dataset changed since, compare refuses.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
-from training.loop import (CHECKPOINT, Dist, check_run_arguments, check_same_data, data_counts, load_checkpoint,
-                           pick_device, process_group, rank0_says, smaller_batch)
+from training.loop import (CHECKPOINT, Dist, check_data_of, check_run_arguments, load_checkpoint, pick_device,
+                           process_group, rank0_says, smaller_batch)
 from training.resume import cli_text, given_options, option_name, with_saved_defaults
 from training.data.teachers import open_teachers
 from training.nets.cam_classifier import ClassifierConfig
@@ -149,24 +149,24 @@ def check_teachers_unchanged(args: argparse.Namespace, found: dict[str, dict], o
 
 
 def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None) -> None:
-    """Each finished variant found in --out was trained on the faces the dataset holds now, by the counts its
-    checkpoint keeps (``loop.check_same_data``, the check a resume makes; a stopped variant makes it as it
+    """Each finished variant found in --out was trained on the faces the dataset holds now, by the record of them
+    its checkpoint keeps (``loop.check_data_of``, the check a resume makes; a stopped variant makes it as it
     resumes): one finished on faces added, removed or relabelled since had been reused as it was, and compared
-    with a variant trained (or finished) on other data. Counted as the variant's resume would count them: its
-    own task over its own mix of the faces listed now (so, as on a resume, a change that keeps every count, such
-    as two faces relabelled each the other way, passes)."""
+    with a variant trained (or finished) on other data. Listed as the variant's resume would list them: its own
+    task over its own mix of the faces listed now. A checkpoint from before the record is checked by its counts
+    (so a change that keeps every count, such as two faces relabelled each the other way, passes there)."""
     for name, cfg in found.items():
         run = out / VARIANTS[name][0]
         if not finished(run):
             continue
-        saved = load_checkpoint(run / CHECKPOINT, "classifier").get("data")
-        if saved is None:
+        state = load_checkpoint(run / CHECKPOINT, "classifier")
+        if state.get("data") is None and state.get("data_faces") is None:
             continue  # a checkpoint from before the counts were kept cannot be checked
         listed = classifier.run_faces(cfg, say=False)  # said as each variant starts
         data = classifier.decode_data(listed, cfg["net"]["size"], *classifier.run_mix(cfg), cache)
         task = classifier.ClassifierTask(data, ClassifierConfig.from_dict(cfg["net"]), cfg)
         try:
-            check_same_data(saved, data_counts(task), run / CHECKPOINT)
+            check_data_of(state, task, run / CHECKPOINT)
         except BiasMirrorError as e:
             raise BiasMirrorError(f"the {name} variant finished here is not reused on other data: {e.message}",
                                   e.path) from None
@@ -183,7 +183,7 @@ def _train_variant(args: argparse.Namespace, out: Path, compose: str, reuse: boo
     when --max-steps stopped it). Under torchrun every process trains, and rank 0 alone exports and says it."""
     if reuse:
         if Dist.from_env().is_main:
-            print(f"reusing {out / 'model.onnx'}: its checkpoint's settings are the ones given, and its data counts "
+            print(f"reusing {out / 'model.onnx'}: its checkpoint's settings are the ones given, and its faces are "
                   "the dataset's now")
         return 0
     try:

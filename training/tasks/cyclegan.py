@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,7 +31,7 @@ from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
 from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
-                           check_same_data, data_counts, load_checkpoint, loop_config_from_args, run_for_cli)
+                           check_data_of, load_checkpoint, loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
                              model_name, record_resume, refuse_changed_settings, started_here)
@@ -48,13 +49,19 @@ class DomainImages:
 
     train: np.ndarray  # N×S×S×3 uint8 RGB
     val: np.ndarray  # the fixed validation batch
+    samples: list[Sample] | None = None  # the training faces read, in the order of ``train`` (None: not known)
 
 
-def decode(samples: list[Sample], size: int, cache_dir: Path | None, what: str) -> np.ndarray:
+def decode(samples: list[Sample], size: int, cache_dir: Path | None, what: str,
+           kept: list[Sample] | None = None) -> np.ndarray:
+    """``samples`` decoded at ``size``, those that could not be read left out (and said); ``kept`` is given the
+    samples read, in order."""
     paths = [s.path for s in samples]
     arr = load_images(paths, size, cache_dir)
     if arr.n_bad:
         log.warning("%s", unreadable_note(paths, arr.ok, what))
+    if kept is not None:
+        kept.extend(s for s, ok in zip(samples, arr.ok) if ok)
     return arr.images if arr.n_bad == 0 else np.asarray(arr.images)[np.flatnonzero(arr.ok)]
 
 
@@ -70,8 +77,9 @@ def build_images(domains: Domains, size: int, seed: int, cache_dir: Path | None)
     out = []
     for label, d in (("A", domains.a), ("B", domains.b)):
         val = fixed_val(d.val, VAL_FACES, seed) or fixed_val(d.train, VAL_FACES, seed)
-        out.append(DomainImages(decode(d.train, size, cache_dir, f"domain {label}"),
-                                decode(val, size, cache_dir, f"domain {label} val")))
+        read: list[Sample] = []
+        out.append(DomainImages(decode(d.train, size, cache_dir, f"domain {label}", read),
+                                decode(val, size, cache_dir, f"domain {label} val"), read))
     return out[0], out[1]
 
 
@@ -212,8 +220,10 @@ class CycleGANTask:
     per_process_modules = ("pool_A", "pool_B")
     step_logs = ("drift.csv",)
 
-    def __init__(self, a: DomainImages, b: DomainImages, net_cfg: CycleGANConfig, run_cfg: dict, out: Path):
-        self.a, self.b, self.net_cfg, self.out = a, b, net_cfg, out
+    def __init__(self, a: DomainImages, b: DomainImages, net_cfg: CycleGANConfig, run_cfg: dict, out: Path,
+                 domains: Domains | None = None):
+        """``domains``: what ``a`` and ``b`` were decoded from, whose faces checkpoints list (data_faces)."""
+        self.a, self.b, self.net_cfg, self.out, self.domains = a, b, net_cfg, out, domains
         self.config = {"net": net_cfg.to_dict(), **run_cfg}
         self.seed, self.bs = run_cfg["seed"], run_cfg["batch_size"]
         self.iters_per_epoch = run_cfg["iters_per_epoch"]
@@ -273,6 +283,20 @@ class CycleGANTask:
 
     def data_counts(self) -> dict[str, int]:
         return {"domain A images": len(self.a.train), "domain B images": len(self.b.train)}
+
+    def data_faces(self) -> list[tuple[str, ...]] | None:
+        """Each face of both domains, kept in checkpoints: its path below its domain's root, its domain and split
+        (the training faces those read, which the stream draws from by position), its gender and race (the mixes
+        are composed over them, and the card's held-out metrics grouped by them). None where the task was built
+        without its domains (``bench train``)."""
+        if self.domains is None or self.a.samples is None or self.b.samples is None:
+            return None
+        faces = []
+        for label, d, images in (("A", self.domains.a, self.a), ("B", self.domains.b, self.b)):
+            for split, samples in (("train", images.samples), ("val", d.val), ("test", d.test)):
+                faces += [(os.path.relpath(s.path, d.root) if d.root else s.path, f"{label} {split}", str(s.gender),
+                           str(s.race)) for s in samples]
+        return faces
 
     def indices(self) -> np.ndarray:
         # Only the count matters: images are drawn from each domain's stream by
@@ -630,7 +654,7 @@ def main(args: argparse.Namespace) -> int:
         check_epoch_fits(run_cfg, world, len(a.train), given=args.iters_per_epoch is not None or args.resume,
                          resumed=args.resume, where=where["A"])
     name = model_name(args, run_cfg, out)
-    task = CycleGANTask(a, b, net_cfg, run_cfg, out)
+    task = CycleGANTask(a, b, net_cfg, run_cfg, out, domains)
     epochs = run_cfg["n_epochs"] + run_cfg["n_epochs_decay"]
     if main_rank:
         iters = run_cfg["iters_per_epoch"]
@@ -644,7 +668,7 @@ def main(args: argparse.Namespace) -> int:
     if args.export_only:
         state = load_checkpoint(out, "cyclegan")
         # as a resume does: a card had given a domain's count of today for weights trained on fewer images
-        check_same_data(state.get("data"), data_counts(task), out / CHECKPOINT)
+        check_data_of(state, task, out / CHECKPOINT)
         for k, m in task.modules().items():
             m.load_state_dict(state["modules"][k])
     else:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +18,14 @@ from inference.images import resize_batch
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from inference.skin import measure_pairs
-from training.export import ImageToImageGraph, check_parity, copy_model, export, parity, write_card
+from training.export import ImageToImageGraph, check_parity, export, export_left, parity, write_card
 from training.provenance import provenance
 from training.resume import as_typed, command_line
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import cell_of
 from training.data.domains import Domains
 from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
+from training.writing import Staged, writing
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {OUTPUT_NAMES["filter"]: 1.0}  # grey levels: rounding may flip by one
@@ -158,15 +160,18 @@ def grid_stats(task: CycleGANTask) -> dict:
             "fake_B_pixel_std": round(float(u[1].std()), 4), "real_A_pixel_std": round(float(u[0].std()), 4)}
 
 
-def export_generator(net, size: int, path: Path, card) -> dict[str, float]:
+def export_generator(net, size: int, path: Path, card, place: Path | None = None) -> dict[str, float]:
+    """``net`` exported to ``path`` with ``card`` and checked against PyTorch; ``place``: where ``path``, written
+    beside it, is to go (what a failed check and the size warning name)."""
     graph = ImageToImageGraph(net.cpu().eval())
     export(graph, [torch.zeros(2, size, size, 3, dtype=torch.uint8)], ["image"], [OUTPUT_NAMES["filter"]], path, card)
     rng = np.random.default_rng(0)
     diffs = parity(graph, path, [rng.integers(0, 256, (4, size, size, 3), dtype=np.uint8)])
-    check_parity(diffs, PARITY_LIMITS, path)
+    check_parity(diffs, PARITY_LIMITS, path, place)
     mb = path.stat().st_size / 2**20
     if mb > MAX_ONNX_MB:
-        log.warning("%s is %.1f MB, over the %.0f MB the app bundles; use a smaller preset", path, mb, MAX_ONNX_MB)
+        log.warning("%s is %.1f MB, over the %.0f MB the app bundles; use a smaller preset", place or path, mb,
+                    MAX_ONNX_MB)
     return diffs
 
 
@@ -225,35 +230,58 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
         method += (f"; the exported generator is the exponential moving average of its weights (decay "
                    f"{task.ema_decay:g})")
     direction = f"A->B ({domains.a.name} -> {domains.b.name})"
-    path_ab = out / "filter_A2B.onnx"
+    path_ab, path_ba, record = out / "filter_A2B.onnx", out / "filter_B2A.onnx", out / "metrics.json"
     G_A, G_B = task.generators()
-    card = filter_card(name, size, direction, method, training, {})
-    worst = export_generator(G_A, size, path_ab, card)[OUTPUT_NAMES["filter"]]
-    print(f"exported {path_ab} ({path_ab.stat().st_size / 2**20:.1f} MB; parity max|Δ| {worst:.0f} grey level)")
+    # Written beside their places, measured, given their cards with the metrics, and only then put in place with
+    # metrics.json: a stop after the export had left a filter whose card had no metrics, beside the metrics.json
+    # of the filter before.
+    staged = Staged()
+    left = export_left(path_ab, args.export_to, also=(path_ba,) if args.export_both else ())
+    again = ("run the same command again to export it" if getattr(args, "export_only", False) else
+             f"`python main.py train cyclegan --out {out} --resume` exports it (training is done: it trains nothing more)")
+    space = f"{left}; once there is room, {again}"
+    try:
+        part_ab = staged.path(path_ab)
+        card = filter_card(name, size, direction, method, training, {})
+        with writing(path_ab, "the exported filter", space):
+            worst = export_generator(G_A, size, part_ab, card, place=path_ab)[OUTPUT_NAMES["filter"]]
+        print(f"exported {path_ab.name} ({part_ab.stat().st_size / 2**20:.1f} MB; parity max|Δ| {worst:.0f} grey "
+              f"level); measuring it before it is put in place as {path_ab}")
 
-    faces, people = held_out_people(domains, args.eval_faces, cfg["seed"], size,
-                                    Path(args.cache) if args.cache else None)
-    if len(faces):
-        filt = load_model(path_ab, "filter", RuntimeConfig(provider="cpu"))
-        metrics = held_out_metrics(task, filt, faces, people, args.classifier)
-    else:
-        log.warning("%s", no_test_note(domains))
-        metrics = not_measured(no_test_note(domains))
-    metrics["evaluated_on"] = "test split of domain A's population (held out from training)"
-    metrics["sample_grid"] = grid_stats(task)
-    metrics["parity_max_abs_grey_levels"] = worst
-    (out / "metrics.json").write_text(strict_json.dumps(metrics, indent=1))
-    card = filter_card(name, size, direction, method, training, metrics)
-    write_card(path_ab, card)  # same weights; the card now carries the metrics
+        faces, people = held_out_people(domains, args.eval_faces, cfg["seed"], size,
+                                        Path(args.cache) if args.cache else None)
+        if len(faces):
+            filt = load_model(part_ab, "filter", RuntimeConfig(provider="cpu"))
+            metrics = held_out_metrics(task, filt, faces, people, args.classifier)
+        else:
+            log.warning("%s", no_test_note(domains))
+            metrics = not_measured(no_test_note(domains))
+        metrics["evaluated_on"] = "test split of domain A's population (held out from training)"
+        metrics["sample_grid"] = grid_stats(task)
+        metrics["parity_max_abs_grey_levels"] = worst
+        card = filter_card(name, size, direction, method, training, metrics)
+        with writing(path_ab, "the exported filter", space):
+            write_card(part_ab, card)  # same weights; the card now carries the metrics
+        if args.export_both:
+            back = filter_card(name + "-B2A", size, f"B->A ({domains.b.name} -> {domains.a.name})", method, training,
+                               {"note": "held-out metrics are measured for the A->B filter only"})
+            with writing(path_ba, "the exported B->A filter", space):
+                export_generator(G_B, size, staged.path(path_ba), back, place=path_ba)
+        if args.export_to:
+            with writing(args.export_to, "the copy of the exported filter (--export-to)", f"{left}; {again}"):
+                staged.copy(part_ab, args.export_to)
+        with writing(record, "the held-out metrics", space):
+            staged.path(record).write_text(strict_json.dumps(metrics, indent=1))
+        staged.put_in_place(stale=(record,))
+    except KeyboardInterrupt:
+        if not staged.placed:
+            print(f"stopped during the export: {left}; {again}", file=sys.stderr)
+        raise
+    finally:
+        staged.discard()
     print(json.dumps({k: v for k, v in metrics.items() if k not in ("by_race", "by_gender_race")}, indent=1))
-
-    if args.export_both:
-        path_ba = out / "filter_B2A.onnx"
-        back = filter_card(name + "-B2A", size, f"B->A ({domains.b.name} -> {domains.a.name})", method, training,
-                           {"note": "held-out metrics are measured for the A->B filter only"})
-        export_generator(G_B, size, path_ba, back)
-        print(f"exported {path_ba}")
+    print(f"written {path_ab} (its card holds the held-out metrics)" + (f", {path_ba}" if args.export_both else "")
+          + f" and {record}")
     if args.export_to:
-        copy_model(path_ab, args.export_to)
         print(f"copied to {args.export_to}")
     return path_ab
