@@ -763,7 +763,7 @@ def test_the_report_files_are_one_audits_and_no_html_removes_an_earlier_one(worl
         with pytest.raises(KeyboardInterrupt):
             audit(*base, "--limit", "2")
     assert {n: (tmp_path / "o" / n).read_bytes() for n in before} == before
-    assert not list((tmp_path / "o").glob(".*.part"))
+    assert not list((tmp_path / "o").glob(".*.new"))
     audit(*base, "--no-html", "--limit", "2")
     assert not (tmp_path / "o" / "report.html").exists()
 
@@ -1127,9 +1127,10 @@ def test_a_full_disk_while_caching_or_writing_the_report_names_the_file_in_one_l
     comp = Component(tmp_path, "base-x")
     comp.put("a", 1)
     comp._fh = FullDisk()
-    with pytest.raises(OSError, match="No space left on device .the audit's cache") as err:
+    with pytest.raises(BiasMirrorError, match=r"could not write the audit's cache of measured faces \(No space left on "
+                                              r"device\): the disk holding .* MB free.*; what was cached before is kept") as err:
         comp.put("b", 2)
-    assert err.value.filename == str(tmp_path / "base-x.jsonl") and err.value.errno == errno.ENOSPC
+    assert err.value.path == str(tmp_path / "base-x.jsonl")
 
     def full(path, *a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -1140,7 +1141,8 @@ def test_a_full_disk_while_caching_or_writing_the_report_names_the_file_in_one_l
                       "--no-filter", "--out", str(out), "--no-progress", "--threads", "1"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err, err
-    assert f"error: {out / 'report.html'}: No space left on device (the report's files are put in place only once" in err
+    assert f"error: {out / 'report.html'}: could not write the HTML report (No space left on device)" in err
+    assert "the report's files are put in place only once all are written" in err
     assert not (out / "report.json").exists()  # nothing of a half-written report put in place
 
 

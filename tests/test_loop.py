@@ -332,8 +332,8 @@ def test_files_put_in_place_together_are_not_parted_by_a_ctrl_c(tmp_path, monkey
     back until every staged file is in place, then raised, and a stale file goes first."""
     import os
 
-    import training.writing as writing
-    from training.writing import Staged
+    import inference.writing as writing
+    from inference.writing import Staged
 
     model, record = tmp_path / "model.onnx", tmp_path / "metrics.json"
     model.write_text("old model")

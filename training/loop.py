@@ -34,7 +34,7 @@ from inference.arg_checks import (check_cache_dir, check_output_dir, check_outpu
                                    positive_int, thread_count)
 from inference.errors import BiasMirrorError
 from training.data.cache import add_cache_argument
-from training.writing import write_failure
+from inference.writing import write_failure
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import writing
+from ..writing import writing
 
 
 class Component:
@@ -47,7 +47,8 @@ class Component:
 
     def _writing(self):
         # a full disk had given four chained tracebacks of "[Errno 28] No space left on device", naming no file
-        return writing(self.path, "the audit's cache of measured faces; what was written before is kept and reused")
+        return writing(self.path, "the audit's cache of measured faces",
+                       "what was cached before is kept, and the next run goes on from it")
 
     def put(self, key: str, value) -> None:
         if key in self.data:

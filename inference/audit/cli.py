@@ -29,11 +29,12 @@ from ..arg_checks import check_output_dir, check_output_file, data_folders, floa
 from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
+from ..writing import Staged, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
 from ..datasets.folder import NOT_IN_FOLDER, list_images
 from ..datasets.sample import IMAGE_EXTENSIONS, NOT_RELATIVE, nfc
 from ..defaults import load_selection
-from ..errors import BiasMirrorError, writing
+from ..errors import BiasMirrorError
 from ..file_identity import file_hash
 from .cache import Cache
 from .collect import Collector, ModelSet, relative, resolve
@@ -295,21 +296,21 @@ def run_audit(args) -> tuple[dict, dict]:
     if gating:
         report["gate"] = filter_gate(report["filter"], args.max_delta_ita, args.max_delta_p, args.strict)
         report["summary"] += gate_lines(report["gate"])
-    staged = Staged(out)
+    staged = Staged()
     try:
         # a write the disk refuses names the file (a full disk had given a traceback naming none); the folder's
         # earlier report is left as it was, since nothing is put in place before every file is written
         kept = "the report's files are put in place only once all are written: an earlier report there is kept"
-        with writing(out / "report.json", kept):
-            write_json(staged("report.json"), report)
-        with writing(out / "faces.csv", kept):
-            write_faces_csv(staged("faces.csv"), rows, names)
+        with writing(out / "report.json", "the report", kept):
+            write_json(staged.path(out / "report.json"), report)
+        with writing(out / "faces.csv", "the faces' table", kept):
+            write_faces_csv(staged.path(out / "faces.csv"), rows, names)
         t3 = time.perf_counter()
         if not args.no_html:
             from .html import write_html
 
-            with writing(out / "report.html", kept):
-                write_html(staged("report.html"), report, collector, {r["file"]: r["path"] for r in rows})
+            with writing(out / "report.html", "the HTML report", kept):
+                write_html(staged.path(out / "report.html"), report, collector, {r["file"]: r["path"] for r in rows})
         t4 = time.perf_counter()
         run = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "argv": sys.argv[1:],
                "dataset_root": str(Path(read.root).resolve()), "images": len(paths),
@@ -319,37 +320,13 @@ def run_audit(args) -> tuple[dict, dict]:
                "providers": {n: m.provider for n, m in models.classifiers.items()}
                | ({models.filter.name: models.filter.provider} if models.filter else {}),
                "python": platform.python_version(), "machine": platform.machine()}
-        with writing(out / "run.json", kept):
-            write_json(staged("run.json"), run)
+        with writing(out / "run.json", "the run's record", kept):
+            write_json(staged.path(out / "run.json"), run)
         # a report.html of an earlier audit beside this one's report.json would contradict it
-        staged.publish(stale=["report.html"] if args.no_html else [])
+        staged.put_in_place(stale=(out / "report.html",) if args.no_html else ())
     finally:
         staged.discard()
     return report, run
-
-
-class Staged:
-    """The report's files, written under part names and put in place together once all are written: an audit
-    interrupted while writing into a folder that held an earlier report left a report.json of one audit beside
-    the report.html and run.json of another."""
-
-    def __init__(self, out: Path):
-        self.out, self.parts = out, {}
-
-    def __call__(self, name: str) -> Path:
-        self.parts[name] = self.out / f".{name}.part"
-        return self.parts[name]
-
-    def publish(self, stale: list[str]) -> None:
-        for name, part in self.parts.items():
-            os.replace(part, self.out / name)
-        self.parts = {}
-        for name in stale:
-            (self.out / name).unlink(missing_ok=True)
-
-    def discard(self) -> None:
-        for part in self.parts.values():
-            part.unlink(missing_ok=True)
 
 
 def main(args: argparse.Namespace) -> int:

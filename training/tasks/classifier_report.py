@@ -21,7 +21,7 @@ from training.evaluate import GROUPINGS, evaluate
 from training.export import ClassifierGraph, check_parity, export, export_left, parity, write_card
 from training.provenance import provenance
 from training.tasks.classifier import ERASE_SCALE
-from training.writing import Staged, writing
+from inference.writing import Staged, writing
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {"probs": 1e-4, "cam": 1e-3}

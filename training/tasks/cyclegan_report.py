@@ -25,7 +25,7 @@ from training.data.cache import load_images, unreadable_note
 from training.data.compose import cell_of
 from training.data.domains import Domains
 from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
-from training.writing import Staged, writing
+from inference.writing import Staged, writing
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {OUTPUT_NAMES["filter"]: 1.0}  # grey levels: rounding may flip by one

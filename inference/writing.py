@@ -1,5 +1,6 @@
-"""Writing a run's files: a write the disk refused (full, or over a file size limit or quota) said in one line
-naming the file, and a few files put in place together, out of reach of a Ctrl-C or a kill between them."""
+"""Writing what a command produces (a run's checkpoint and model, an audit's report and cache): a write the disk
+refused (full, or over a file size limit or quota) said in one line naming the file, and a few files put in place
+together, out of reach of a Ctrl-C or a kill between them."""
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,7 @@ import signal
 from pathlib import Path
 from typing import Iterator
 
-from inference.errors import BiasMirrorError
+from .errors import BiasMirrorError
 
 # A write the disk or a limit refused: no space, a file over `ulimit -f` (Python ignores SIGXFSZ, so the write
 # fails with EFBIG), a quota.
