@@ -1163,3 +1163,23 @@ def test_the_html_gaps_table_names_every_group_tied_for_best_or_worst(world):
     row = next(line for line in build_html(r).split("<tr>") if line.startswith("<td>planted</td>") and "pts" in line
                and groups[0] in line)
     assert f"{groups[0]} and {groups[1]} (tied)" in row, row
+
+
+def test_images_through_links_to_folders_outside_are_named_by_their_path_in_the_dataset(world, tmp_path):
+    """Two sessions linked in as s1/ and s2/, each with its 001.jpg: both were "001.jpg" in faces.csv (one thumbnail
+    for both in report.html), and a groups CSV naming s1/001.jpg matched nothing."""
+    sources = sorted(world["data"].iterdir())
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for k, session in enumerate(("s1", "s2")):
+        real = tmp_path / f"session{k}"
+        real.mkdir()
+        shutil.copy(sources[k * 7], real / "001.jpg")
+        (linked / session).symlink_to(real, target_is_directory=True)
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\ns1/001.jpg,A\ns2/001.jpg,B\n")
+    rc, r, _ = audit("--dataset", f"folder:{linked}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--no-filter", "--no-html", "--groups", str(groups), "--out", str(tmp_path / "o"))
+    assert rc == 0 and r["groups"]["sizes"]["group"] == {"A": 1, "B": 1}
+    rows = list(csv_module.DictReader(open(tmp_path / "o" / "faces.csv")))
+    assert sorted(row["file"] for row in rows) == ["s1/001.jpg", "s2/001.jpg"]

@@ -376,8 +376,10 @@ def test_a_folder_is_read_through_links_to_folders_once_each_and_broken_links_an
     (root / "monday").symlink_to(elsewhere, target_is_directory=True)
     (root / "again").symlink_to(elsewhere, target_is_directory=True)  # the same folder by two links: read once
     (root / "loop").symlink_to(root, target_is_directory=True)  # back up the tree: not walked again
+    _img(root / "session_02" / "s.jpg")
+    (root / "current").symlink_to(root / "session_02", target_is_directory=True)  # within: read as session_02/s.jpg
     (root / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
     with caplog.at_level("WARNING"):
         read = read_folder(root)
-    assert sorted(os.path.relpath(s.path, root) for s in read.samples) == ["a.jpg", "again/m.jpg"]
+    assert sorted(os.path.relpath(s.path, root) for s in read.samples) == ["a.jpg", "again/m.jpg", "session_02/s.jpg"]
     assert "1 link(s) to images that do not exist, skipped, e.g. gone.jpg" in caplog.text

@@ -267,3 +267,18 @@ def test_a_variant_written_among_the_default_models_is_said_to_be_one(tiny_model
     said.clear()
     fp16.make_variant(src, tmp_path / "elsewhere.onnx", require_utk(), N, "cpu", force=True, echo=said.append)
     assert not any("default models" in s for s in said)
+
+
+def test_an_out_of_the_parents_own_path_written_with_a_tilde_is_refused(tiny_models, tmp_path, monkeypatch, capsys):
+    """`--out '~/m.onnx'` for ~/m.onnx was compared unexpanded, then written expanded: the fp32 parent was replaced
+    by its fp16 variant, exit 0."""
+    home = tmp_path / "home"
+    home.mkdir()
+    parent = home / "m.onnx"
+    parent.write_bytes(tiny_models["darken"].read_bytes())
+    before = parent.read_bytes()
+    monkeypatch.setenv("HOME", str(home))
+    code = main.main(["train", "fp16", str(parent), "--out", "~/m.onnx", "--images", str(require_utk()), "--n", "8",
+                      "--provider", "cpu"])
+    assert code == 2 and "would overwrite its parent" in capsys.readouterr().err
+    assert parent.read_bytes() == before

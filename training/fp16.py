@@ -356,9 +356,9 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
     """Convert, measure, and write ``out`` only if parity holds (or ``force``/``unchecked`` says so)."""
     src = Path(src)
     out = src.with_name(f"{src.stem}_fp16.onnx") if out is None else out
-    if Path(out).resolve() == src.resolve():
+    out = check_output_file(out, "--out")  # first: "~/m.onnx" is compared as the home folder's (it had replaced m.onnx)
+    if out.resolve() == src.expanduser().resolve():
         raise BiasMirrorError("the fp16 variant would overwrite its parent; give another --out", out)
-    out = check_output_file(out, "--out")
     parent = load_model(src, runtime=RuntimeConfig(provider=provider))
     if parent.card.precision != "fp32":
         raise BiasMirrorError(f"this model is already {parent.card.precision}; convert its fp32 parent", src)

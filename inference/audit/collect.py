@@ -230,7 +230,12 @@ def resolve(path: str) -> str:
 
 
 def relative(path: str, root: str) -> str:
-    try:
-        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
-        return os.path.basename(path)
+    """``path`` below the dataset's ``root`` as the reader listed it: through a link to a folder outside the root
+    ("s1/001.jpg"), not where the link leads, which had left its bare name: two sessions' "001.jpg" were one name in
+    faces.csv (and one thumbnail in report.html), and a groups CSV naming "s1/001.jpg" matched nothing."""
+    for p, r in ((os.path.abspath(path), os.path.abspath(root)), (Path(path).resolve(), Path(root).resolve())):
+        try:
+            return Path(p).relative_to(r).as_posix()
+        except ValueError:
+            continue
+    return os.path.basename(path)

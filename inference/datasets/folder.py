@@ -26,9 +26,9 @@ LAYOUT = "a folder of images (.jpg/.png/...), optionally with labels.csv (column
 
 
 def list_images(root: Path) -> list[Path]:
-    """The images in ``root`` and its subfolders but hidden ones, by path, through links to folders (each folder
-    once). A folder that cannot be listed is named: Path.rglob passed over it silently, so an unreadable folder read
-    as one with no images; so is a link that leads nowhere."""
+    """The images in ``root`` and its subfolders but hidden ones, by path, through links to folders outside it (each
+    folder once). A folder that cannot be listed is named: Path.rglob passed over it silently, so an unreadable
+    folder read as one with no images; so is a link that leads nowhere."""
     try:
         with os.scandir(root):
             pass
@@ -38,25 +38,35 @@ def list_images(root: Path) -> list[Path]:
     def unlisted(exc: OSError) -> None:
         log.warning("%s: %s; the images in it are skipped", exc.filename, in_words(exc))
 
-    found, walked = [], set()
-    # a folder assembled from links to others (one per session, say) had lost their images without a word; a link
-    # back up the tree (sub/loop -> ..) is walked once, by the real folder it leads to
+    found, walked, inside = [], set(), os.path.realpath(root)
+    # a folder assembled from links to others (one per session, say) had lost their images without a word. A link
+    # to a folder of this one ("current" -> session_02) is not followed: the images are read once, under their own
+    # path, which a labels CSV names; a link back up the tree (sub/loop -> ..) is such a link too
     for folder, subfolders, files in os.walk(root, onerror=unlisted, followlinks=True):
         real = os.path.realpath(folder)
-        if real in walked:
+        if real in walked:  # reached again through links from outside (two links to one session)
             subfolders[:] = []
             continue
         walked.add(real)
         # hidden folders (.git, .cache, a tool's .gpudata) hold no one's photos: opening a checkout found thousands
         # of images in them; hidden files are no one's photos either (macOS's "._photo.jpg" beside each photo on a
         # shared drive had read as unreadable images)
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))  # a link met first is read: always one
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".")
+                               and not _links_within(os.path.join(folder, d), inside))
         found += [Path(folder, f) for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".")]
     broken = sorted(p for p in found if p.is_symlink() and not p.exists())
     if broken:
         log.warning("%s: %d link(s) to images that do not exist, skipped, e.g. %s", root, len(broken),
                     ", ".join(str(p.relative_to(root)) for p in broken[:3]))
     return sorted(p for p in found if _kept(p))
+
+
+def _links_within(path: str, root_real: str) -> bool:
+    """Whether ``path`` is a link to a folder inside the one being listed (whose real path is ``root_real``)."""
+    if not os.path.islink(path):
+        return False
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
 def _kept(path: Path) -> bool:
