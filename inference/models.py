@@ -343,7 +343,15 @@ class Generator(OnnxModel):
         return int(self.card.inputs[0].shape[1])
 
     def generate(self, z: np.ndarray) -> np.ndarray:
-        return self._run({self.card.inputs[0].name: np.asarray(z, np.float32)}, [OUTPUT_NAMES["generator"]])[0]
+        """Faces for a batch of latents ``z`` (N × latent_dim). A single latent (1-D) is refused, not run: its
+        length had been taken for the batch ("failed … with a batch of 16")."""
+        z = np.asarray(z, np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise BiasMirrorError(
+                f"generator '{self.card.name}' takes a batch of latents, an array of shape N × {self.latent_dim}; got "
+                f"shape {tuple(z.shape)}" + (" (one latent: pass z[None] for a batch of one)"
+                                              if z.ndim == 1 and len(z) == self.latent_dim else ""), self.path)
+        return self._run({self.card.inputs[0].name: z}, [OUTPUT_NAMES["generator"]])[0]
 
 
 KINDS = {"classifier": Classifier, "filter": Filter, "generator": Generator}

@@ -1352,3 +1352,65 @@ def test_compare_does_not_reuse_a_variant_whose_faces_were_swapped_for_as_many_o
                                            f"here is not reused on other data: the training data is not what this run "
                                            f"started on (1 file gone (e.g. {gone.name}), 1 new (e.g. {new.name}))")
     assert "reusing" not in out and not (cmp / "balanced").exists()
+
+
+def _failing_copy_to(monkeypatch, name: str) -> None:
+    """Writing the --export-to copy staged for a file called ``name`` is refused (as /proc or a read-only disk
+    refuses it); every other copy is made."""
+    import errno
+    import shutil
+
+    import inference.writing as writing
+
+    copy = shutil.copyfile
+
+    def refused(src, dst, *args, **kwargs):
+        if Path(dst).name == f".{name}.new":
+            raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        return copy(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(writing.shutil, "copyfile", refused)
+
+
+def test_a_copy_that_cannot_be_written_leaves_the_runs_model_in_place_and_advice_that_works(tmp_path, tiny_utk,
+                                                                                          capsys, monkeypatch):
+    """--export-to a place that cannot be written (/proc/x.onnx) kept the run's own model.onnx and metrics.json from
+    being put in place, and the advice (`--resume`) failed on the same copy, since a resume keeps the run's
+    --export-to; `--export-to ''` was refused as empty. The model goes in place all the same, the error says the
+    copy alone is missing, and the commands it names work."""
+    import shlex
+
+    run, copy = tmp_path / "run", tmp_path / "shipped" / "x.onnx"
+    _failing_copy_to(monkeypatch, "x.onnx")
+    assert _train(tmp_path, tiny_utk, "--export-to", str(copy)) == 2
+    out, err = capsys.readouterr()
+    assert f"{copy}: could not write the copy of the exported model (--export-to) (Permission denied)" in err
+    assert f"{run / 'model.onnx'} and {run / 'metrics.json'} were put in place all the same" in err
+    assert f"`cp {run / 'model.onnx'} {copy}`" in err
+    card = read_card(run / "model.onnx")
+    assert card.metrics["overall"]["accuracy"]["n"] > 0 and (run / "metrics.json").exists() and not copy.exists()
+    assert not [p.name for p in (*run.iterdir(), *copy.parent.iterdir()) if p.name.startswith(".")]
+    advised = [shlex.split(c) for c in err.split("`")[1::2] if c.startswith("python main.py")]
+    assert len(advised) == 2, err
+    local = ["--cache", str(tmp_path / "cache"), "--threads", "1"]
+    elsewhere = tmp_path / "elsewhere" / "o.onnx"
+    other = [str(elsewhere) if w == "OTHER.onnx" else w for w in advised[0][2:]]
+    assert main.main([*other, *local]) == 0, capsys.readouterr().err  # the copy made elsewhere
+    assert elsewhere.read_bytes() == (run / "model.onnx").read_bytes()
+    assert advised[1][-2:] == ["--export-to", ""]
+    capsys.readouterr()
+    assert main.main([*advised[1][2:], *local]) == 0  # no copy at all
+    assert "copied to" not in capsys.readouterr().out and not copy.exists()
+
+
+def test_a_resume_of_a_finished_run_is_recorded_as_an_export_not_a_resume(tmp_path, tiny_utk):
+    """A resume of a run trained to its end trains nothing and exports again: the card had listed it among the
+    resumes that trained the model; it names it as the export's command, as a CycleGAN --export-only card does."""
+    assert _train(tmp_path, tiny_utk) == 0
+    again = ["train", "classifier", "--out", str(tmp_path / "run"), "--resume", "--cache", str(tmp_path / "cache"),
+             "--threads", "1"]
+    assert main.main(again) == 0
+    training = read_card(tmp_path / "run" / "model.onnx").training
+    assert training["resumes"] == [] and training["exported_by"] == "python main.py " + " ".join(again)
+    assert f"exported again from its checkpoint: `{training['exported_by']}`" in card_markdown(
+        read_card(tmp_path / "run" / "model.onnx"), "m.onnx", 1.0)

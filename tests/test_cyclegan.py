@@ -638,27 +638,113 @@ def test_export_only_card_names_the_export_command_its_commit_and_date_belong_to
 
 def test_a_card_written_on_resume_or_export_only_records_the_dataset_as_typed(tmp_path, utk, monkeypatch):
     """A resume or --export-only made the checkpoint's relative dataset path absolute to read it, and the card took
-    that: the shipped filter's card, and every audit report quoting it, carried this machine's path."""
-    import shutil
+    that: the shipped filter's card, and every audit report quoting it, carried this machine's path. The card
+    names the folders as typed, and records where they are (dataset_root) as the classifier's card does."""
+    import os
 
-    from training.resume import as_typed
-
-    assert as_typed("utkface:/home/a/../data", {"started_in": "/home/a"}) == "utkface:../data"
-    assert as_typed("/elsewhere/x", {"started_in": "/home/a"}) == "/elsewhere/x"
-    assert as_typed("utkface:/home/a/../data", {}) == "utkface:/home/a/../data"
     a, b = two_folders(tmp_path, utk)
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
     assert main.main(["train", "cyclegan", "--domain-a", a.name, "--domain-b", b.name, "--preset", "smoke",
                       "--min-domain-size", "4", "--iters-per-epoch", "2", "--n-epochs", "1", "--n-epochs-decay", "0",
                       "--sample-every", "0", "--eval-faces", "8", "--threads", "1", "--cache", "", "--out", "run"]) == 0
-    typed = f"{a.name} | {b.name}"
-    assert read_card(run / "filter_A2B.onnx").training["dataset"] == typed
+    typed, roots = f"{a.name} | {b.name}", f"{os.path.abspath(a)} | {os.path.abspath(b)}"
+    training = read_card(run / "filter_A2B.onnx").training
+    assert (training["dataset"], training["dataset_root"]) == (typed, roots)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--cache", ""]) == 0
-    assert read_card(run / "filter_A2B.onnx").training["dataset"] == typed
+    training = read_card(run / "filter_A2B.onnx").training
+    assert (training["dataset"], training["dataset_root"]) == (typed, roots)
+
+
+def test_a_dataset_typed_absolute_is_recorded_absolute_though_it_lies_below_where_the_run_started(tmp_path, utk,
+                                                                                                   monkeypatch):
+    """`cd /data/.. && train cyclegan --dataset utkface:/data/utk …` gave a card saying `utkface:utk`, relative to
+    a folder the card does not name: a path below the start folder was cut down whether typed so or not."""
+    import os
+
+    monkeypatch.chdir(utk.parent.parent)
+    spec = f"utkface:{utk.parent}"  # absolute, below the folder the run starts in
+    run = tmp_path / "run"
+    assert train(run, utk.parent, "--n-epochs", "1") == 0  # train() gives --dataset utkface:<absolute>
+    card = read_card(run / "filter_A2B.onnx")
+    assert card.training["dataset"] == spec and f"trained on {spec}" in card.summary()
+    root = card.training["dataset_root"]
+    assert os.path.isabs(root) and os.path.samefile(root, utk)
+    monkeypatch.chdir(tmp_path)
+    assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--eval-faces", "6", "--cache",
+                      str(tmp_path / "cache")]) == 0
+    assert read_card(run / "filter_A2B.onnx").training["dataset"] == spec
+
+
+def test_the_typed_path_of_a_config_survives_resumes_and_is_read_from_the_command_in_old_ones():
+    from training.resume import anchored, as_typed
+
+    new = {"dataset": "utkface:../data", "started_in": "/home/a", "command": "python main.py train cyclegan"}
+    once = anchored(new, ("dataset", "domain_a"))
+    assert once["dataset"] == "utkface:/home/a/../data" and as_typed(once, "dataset") == "utkface:../data"
+    twice = anchored({**once, "resumes": ["r"]}, ("dataset",))  # a resume saves the anchored config
+    assert as_typed(twice, "dataset") == "utkface:../data"
+    typed_absolute = {"dataset": "utkface:/home/a/data", "started_in": "/home/a"}
+    assert as_typed(anchored(typed_absolute, ("dataset",)), "dataset") == "utkface:/home/a/data"
+    # a checkpoint resumed before "typed" was kept holds the anchored path: the recorded command says what was typed
+    old = {"dataset": "utkface:/home/a/data", "started_in": "/home/a", "resumes": ["r"],
+           "command": "python main.py train cyclegan --dataset utkface:data --out 'my run'"}
+    assert as_typed(anchored(old, ("dataset",)), "dataset") == "utkface:data"
+    assert as_typed({**old, "command": "python main.py train cyclegan --dataset=utkface:d2"}, "dataset") == "utkface:d2"
+    assert as_typed({"dataset": "utkface:/x"}, "dataset") == "utkface:/x"  # from before started_in: as it is
+
+
+def test_a_copy_that_cannot_be_written_leaves_the_filter_in_place_and_advice_that_works(tmp_path, utk, capsys,
+                                                                                      monkeypatch):
+    """As for the classifier: a failed --export-to copy (/proc/g8.onnx) left no filter_A2B.onnx, and the advised
+    `--resume` failed the same way. The run's files go in place; the resume advised, with --export-to '', exports
+    again without the copy, and its card names it as the export's command, not as a resume."""
+    import errno
+    import shlex
+    import shutil
+
+    import inference.writing as writing
+
+    copyfile = shutil.copyfile
+
+    def refused(src, dst, *args, **kwargs):
+        if Path(dst).name == ".g8.onnx.new":
+            raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        return copyfile(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(writing.shutil, "copyfile", refused)
+    run, copy = tmp_path / "run", tmp_path / "shipped" / "g8.onnx"
+    assert train(run, utk, "--n-epochs", "1", "--export-to", str(copy)) == 2
+    err = capsys.readouterr().err
+    assert f"{copy}: could not write the copy of the exported filter (--export-to) (Permission denied)" in err
+    assert f"{run / 'filter_A2B.onnx'} and {run / 'metrics.json'} were put in place all the same" in err
+    assert (run / "filter_A2B.onnx").exists() and (run / "metrics.json").exists() and not copy.exists()
+    advised = [shlex.split(c) for c in err.split("`")[1::2] if c.startswith("python main.py")]
+    assert advised[-1][-3:] == ["--resume", "--export-to", ""], err
+    assert main.main([*advised[-1][2:], "--eval-faces", "6", "--cache", str(tmp_path / "cache")]) == 0
+    training = read_card(run / "filter_A2B.onnx").training
+    assert training["resumes"] == [] and "--resume --export-to ''" in training["exported_by"]
+    assert not copy.exists()
+
+
+def test_export_only_with_resume_is_no_resume_and_a_run_stopped_early_says_so(tmp_path, utk):
+    """`--export-only --resume` exported, and its card listed the export among the resumes as well as exported_by;
+    a run stopped early and exported gave `iterations: 1` beside a schedule of 2 epochs, and no word that it had
+    not finished."""
+    run = tmp_path / "run"
+    assert train(run, utk, "--n-epochs", "2", "--max-steps", "1") == 0
+    assert main.main(["train", "cyclegan", "--out", str(run), "--export-only", "--resume", "--eval-faces", "6",
+                      "--cache", str(tmp_path / "cache")]) == 0
+    training = read_card(run / "filter_A2B.onnx").training
+    assert training["resumes"] == [] and "--export-only --resume" in training["exported_by"]
+    assert training["iterations"] == 1 and training["finished"] is False
+    assert "before the schedule's end: 1 batches drawn of 2 epochs × 1, 1 of the 2 epochs complete" in training["stopped_early"]
+    assert main.main(["train", "cyclegan", "--out", str(run), "--resume", "--cache", str(tmp_path / "cache")]) == 0
+    training = read_card(run / "filter_A2B.onnx").training
+    assert training["finished"] is True and "stopped_early" not in training and len(training["resumes"]) == 1
 
 
 def test_a_stop_during_an_export_leaves_the_filter_in_place_whole_with_its_metrics(tmp_path, utk, capsys,

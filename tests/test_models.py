@@ -288,6 +288,19 @@ def test_a_generator_latent_without_a_length_is_refused():
         ModelCard.from_json(json.dumps(card), "g.onnx")
 
 
+def test_a_generator_refuses_a_latent_that_is_not_a_batch(tiny_models):
+    """A single latent of length 16 was run as "a batch of 16" and failed in ONNX Runtime's words."""
+    gen = load_model(tiny_models["generator"], "generator")
+    d = gen.latent_dim
+    assert gen.generate(np.zeros((2, d), np.float32)).shape[0] == 2
+    with pytest.raises(BiasMirrorError, match=rf"a batch of latents, an array of shape N × {d}; got shape \({d},\)"
+                                              r" \(one latent: pass z\[None\]") as err:
+        gen.generate(np.zeros(d, np.float32))
+    assert "a batch of" in str(err.value) and f"batch of {d}" not in str(err.value)
+    with pytest.raises(BiasMirrorError, match=rf"N × {d}; got shape \(2, {d + 1}\)"):
+        gen.generate(np.zeros((2, d + 1), np.float32))
+
+
 def test_a_card_from_a_newer_bias_mirror_asks_for_an_upgrade(tmp_path, tiny_models):
     path = rewritten(tiny_models["classifier"], tmp_path / "newer.onnx", _set(["schema_version"], 2))
     with pytest.raises(BiasMirrorError, match="schema version 2 is not supported .*; upgrade Bias Mirror") as err:

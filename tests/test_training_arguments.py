@@ -697,3 +697,13 @@ def test_a_training_run_that_fails_to_compile_on_the_cpu_suggests_no_gpu_only_mo
     exc = TorchDynamoException("no Triton")
     assert "--compile cudagraphs" in str(loop.compile_failure(exc, "default", 0, None, torch.device("cuda", 0)))
     assert "on a GPU" not in str(loop.compile_failure(exc, "cudagraphs", 0, None, torch.device("cuda", 0)))
+
+
+def test_export_only_with_max_steps_is_refused_before_anything_is_read(tmp_path, capsys):
+    """`--export-only --max-steps 3` was accepted, trained nothing and exported: --max-steps bounds a training that
+    --export-only skips."""
+    assert main.main(["train", "cyclegan", "--out", str(tmp_path / "run"), "--export-only", "--resume",
+                      "--max-steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-steps 3 stops training after that many steps, and --export-only trains none" in err
+    assert "(--resume --max-steps 3)" in err and not (tmp_path / "run").exists()

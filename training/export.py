@@ -111,6 +111,37 @@ def export_left(place: Path, export_to: str | None = None, also: tuple[Path, ...
     return said + (f", and nothing was copied to {export_to}" if export_to else "")
 
 
+def stage_copy(staged, src: str | Path, place: str | Path, what: str, kept: str) -> BiasMirrorError | None:
+    """The --export-to copy of ``src`` staged (an inference.writing.Staged) to go in place at ``place`` with the
+    run's own files; where it cannot be written, nothing of it is left staged and its error is returned (``kept``
+    after the reason), not raised: the copy is the optional part, and the run's own model and metrics go in place
+    without it. A copy that could not be written had kept the run's model from being put in place at all, and the
+    `--resume` advised then failed on the same copy."""
+    before = len(staged.files)
+    try:
+        staged.copy(src, place)
+    except OSError as exc:
+        for part, _ in staged.files[before:]:
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
+        del staged.files[before:]
+        from inference.writing import write_failure
+
+        return write_failure(exc, place, what, kept)
+    return None
+
+
+def copy_not_made(trainer: str, out: Path, model: Path, placed: str, export_to: str, export_only: bool = False
+                  ) -> str:
+    """What a failed --export-to copy leaves (``placed``: the run's files, put in place all the same) and the
+    commands that make the copy: ``cp`` once the place can be written, or an export again with the copy elsewhere
+    (a plain --resume keeps the run's --export-to and would try the same place again)."""
+    again = (f"python main.py train {trainer} --out {out} " + ("--export-only" if export_only else "--resume"))
+    return (f"{placed} all the same; only the copy is missing. Make it by hand once {export_to} can be written "
+            f"(`cp {model} {export_to}`), or export again and copy elsewhere: `{again} --export-to OTHER.onnx` "
+            f"(`{again} --export-to ''` makes no copy; training is done: it trains nothing more)")
+
+
 def copy_model(src: str | Path, dst: str | Path) -> None:
     """``src`` copied to ``dst`` (``--export-to``) whole or not at all."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)

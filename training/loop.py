@@ -219,7 +219,8 @@ def add_run_arguments(p, out_help: str) -> None:
                    help="continue the checkpoint in --out (with any number of processes) with its own settings: a "
                         "training setting given as well must be the checkpoint's; how it runs (--max-steps, --threads, "
                         "--workers, --device, --precision, --channels-last, --compile, --cache), --name and --export-to "
-                        "may change (for the CycleGAN more: docs/training_at_scale.md)")
+                        "may change (for the CycleGAN more: docs/training_at_scale.md); a run trained to its end "
+                        "trains nothing more and is exported again")
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="stop after this many steps, checkpointed; continue later with --resume")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
@@ -248,6 +249,8 @@ def check_run_arguments(args) -> tuple[Path, Path | None]:
     if not getattr(args, "resume", False) and not getattr(args, "export_only", False) and (out / CHECKPOINT).exists():
         raise BiasMirrorError(EXISTING_CHECKPOINT, out / CHECKPOINT)  # now, not after minutes of decoding
     cache = check_cache_dir(args.cache)
+    if getattr(args, "export_to", None) == "":  # none: a resume's way to drop the copy its run was started with
+        args.export_to = None
     if getattr(args, "export_to", None) is not None:
         for folder in sources or (None,):  # a training image had been overwritten by the model
             # "~/m.onnx" is the home folder's, as checked: it had been written to "./~/m.onnx"

@@ -93,7 +93,9 @@ def started_here() -> dict[str, str]:
 
 def anchored(saved: dict, keys: tuple[str, ...]) -> dict:
     """``saved`` with the paths under ``keys`` (a PATH, KIND:PATH, or a list of them) made absolute against the
-    folder the run started in, so that it resumes from any folder. Checkpoints from before that was kept, as is."""
+    folder the run started in, so that it resumes from any folder, and each as it was typed kept under "typed"
+    (``as_typed`` reads it: a card names the data as its command gave it). Checkpoints from before the folder was
+    kept, as is."""
     base = saved.get("started_in")
     if base is None:
         return saved
@@ -109,18 +111,49 @@ def anchored(saved: dict, keys: tuple[str, ...]) -> dict:
         path = str(Path(base, Path(path).expanduser()))  # an absolute path stays as it is
         return f"{kind}{sep}{path}"
 
-    return {**saved, **{k: fix(saved[k]) for k in keys if saved.get(k)}}
+    typed = {k: as_typed(saved, k) for k in keys if saved.get(k)}
+    return {**saved, **{k: fix(saved[k]) for k in keys if saved.get(k)}, "typed": {**(saved.get("typed") or {}), **typed}}
 
 
-def as_typed(text: str, saved: Mapping[str, Any]) -> str:
-    """A path ``anchored`` made absolute, as the command that started the run gave it (relative to the folder it
-    started in): a card written on a resume or --export-only had recorded this machine's absolute path."""
-    base = saved.get("started_in")
+def as_typed(saved: Mapping[str, Any], key: str) -> Any:
+    """The path option ``key`` of a run's config as the command that started the run gave it (relative to the
+    folder it started in, or absolute, as it was typed), where ``anchored`` has made it absolute to read it: a card
+    written on a resume or --export-only had recorded this machine's absolute path. Configs from before "typed"
+    was kept that a resume has anchored since: the option as the recorded command gives it, else the value."""
+    kept = (saved.get("typed") or {}).get(key)
+    if kept is not None:
+        return kept
+    value = saved.get(key)
+    if saved.get("resumes") and isinstance(value, str):  # anchored by a resume that kept no "typed"
+        return option_in_command(saved.get("command"), key) or value
+    return value
+
+
+def option_in_command(command: object, key: str) -> str | None:
+    """The value the recorded command line ``command`` gives option ``key`` (its last, as argparse takes), or
+    None where it gives none or cannot be read."""
+    if not isinstance(command, str):
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    name, found = option_name(key), None
+    for i, word in enumerate(words):
+        if word == name and i + 1 < len(words):
+            found = words[i + 1]
+        elif word.startswith(name + "="):
+            found = word[len(name) + 1:]
+    return found
+
+
+def absolute(text: str, saved: Mapping[str, Any]) -> str:
+    """A PATH or KIND:PATH of a run's config as the absolute path it names (KIND: left out): relative to the
+    folder the run started in where that is kept, else to this one (a new run's, which started here)."""
     kind, sep, path = text.partition(":")
     if not sep or "/" in kind or "\\" in kind:
-        kind, sep, path = "", "", text
-    prefix = str(base).rstrip("/\\") + os.sep if base else None
-    return f"{kind}{sep}{path[len(prefix):]}" if prefix and path.startswith(prefix) else text
+        path = text
+    return os.path.abspath(Path(saved.get("started_in") or Path.cwd(), Path(path).expanduser()))
 
 
 def with_saved_defaults(args: argparse.Namespace, saved_as_args: Mapping[str, Any]) -> argparse.Namespace:
@@ -191,10 +224,20 @@ def command_line(args: argparse.Namespace, env: Mapping[str, str] | None = None)
     return f"{launch} main.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
-def record_resume(run_cfg: dict, args: argparse.Namespace) -> None:
+def record_resume(run_cfg: dict, args: argparse.Namespace, trains: bool = True) -> str | None:
     """Adds this resume's command line to ``run_cfg["resumes"]``: a card gives the first command as "command"
-    and every resume after it, in order, as "resumes"."""
+    and every resume after it, in order, as "resumes". A resume of a run already trained to its end
+    (``trains`` False) trains nothing, only exports: it is no resume, and its command line is returned instead,
+    for the card's "exported_by" (a card had listed a re-export among the resumes that trained it)."""
+    if not trains:
+        return command_line(args)
     run_cfg["resumes"] = [*run_cfg.get("resumes", []), command_line(args)]
+    return None
+
+
+def trained_to_the_end(state: Mapping[str, Any], epochs: int) -> bool:
+    """Whether the checkpoint ``state`` has trained all ``epochs``: resumed, it trains nothing more."""
+    return int(state.get("epoch", 0)) >= epochs
 
 
 def carry_outputs(args: argparse.Namespace, run_cfg: dict, keys: tuple[str, ...], paths: tuple[str, ...] = (),

@@ -46,7 +46,8 @@ from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, che
                            loop_config_from_args, run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options, model_name,
-                             record_resume, refuse_changed_settings, started_here, with_saved_defaults)
+                             record_resume, refuse_changed_settings, started_here, trained_to_the_end,
+                             with_saved_defaults)
 
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
@@ -477,7 +478,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             action.help = RUN_HELP[action.dest]
     p.epilog = ("Defaults are a new run's: a run continued from its checkpoint (--resume) keeps the checkpoint's "
                 "value of every training setting left out.")
-    p.add_argument("--export-to", help="also copy the exported ONNX here (e.g. resources/models/x.onnx)")
+    p.add_argument("--export-to", help="also copy the exported ONNX here (e.g. resources/models/x.onnx); a resume "
+                                       "keeps the run's unless given, and --export-to '' makes no copy. A copy that "
+                                       "cannot be written is an error, but the run's own model.onnx and "
+                                       "metrics.json are put in place all the same")
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
@@ -607,26 +611,32 @@ def requested_config(args: argparse.Namespace, saved: dict | None = None) -> dic
     return {"net": net.to_dict(), "labels": LABELS, **data}
 
 
-def checked_settings(args: argparse.Namespace, checkpoint: Path, **how) -> dict:
+def checked_settings(args: argparse.Namespace, checkpoint: Path, state: dict | None = None, **how) -> dict:
     """The checkpoint's config (its paths anchored where the run started), after refusing any setting given on
-    the command line that differs from it (``how``: refuse_changed_settings' only= and keeps=)."""
-    saved = anchored(load_checkpoint(checkpoint, "classifier")["config"], PATH_SETTINGS)
+    the command line that differs from it (``how``: refuse_changed_settings' only= and keeps=). ``state``: the
+    checkpoint, where it has been read already."""
+    state = load_checkpoint(checkpoint, "classifier") if state is None else state
+    saved = anchored(state["config"], PATH_SETTINGS)
     refuse_changed_settings(args, RESUME_SETTINGS, requested_config(args, saved), saved, checkpoint, **how)
     return saved
 
 
-def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[ClassifierConfig, dict]:
-    """The checkpoint's settings, after refusing any given on the command line that differ from them."""
-    saved = checked_settings(args, checkpoint)
+def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[ClassifierConfig, dict, str | None]:
+    """The checkpoint's settings, after refusing any given on the command line that differ from them, and this
+    command where the run has trained to its end (it only exports: the card's "exported_by", not a resume)."""
+    state = load_checkpoint(checkpoint, "classifier")
+    saved = checked_settings(args, checkpoint, state)
     run_cfg = {k: v for k, v in saved.items() if k not in ("net", "labels")}
-    record_resume(run_cfg, args)
-    return ClassifierConfig.from_dict(saved["net"]), run_cfg
+    epochs = run_cfg["epochs"] + run_cfg.get("swa_epochs", 0)
+    exported_by = record_resume(run_cfg, args, trains=not trained_to_the_end(state, epochs))
+    return ClassifierConfig.from_dict(saved["net"]), run_cfg, exported_by
 
 
 def main(args: argparse.Namespace) -> int:
     out, cache = check_run_arguments(args)
+    exported_by = None
     if args.resume:
-        net_cfg, run_cfg = resumed_config(args, out / CHECKPOINT)
+        net_cfg, run_cfg, exported_by = resumed_config(args, out / CHECKPOINT)
     elif args.dataset is None:
         raise BiasMirrorError("--dataset KIND:PATH is needed to start a run (e.g. utkface:../shared/datasets/utkface); "
                               "with --resume the checkpoint's is used")
@@ -637,7 +647,8 @@ def main(args: argparse.Namespace) -> int:
         for folder in data_folders(run_cfg) or [None]:  # checked when the run began; the folder may be gone since
             args.export_to = str(check_output_file(args.export_to, "--export-to", folder))
         if Dist.from_env().is_main:
-            print(f"as the run was started: {', '.join(taken)} (give --export-to again to copy it elsewhere)")
+            print(f"as the run was started: {', '.join(taken)} (give --export-to again to copy it elsewhere, "
+                  "--export-to '' for no copy)")
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
         kind, _, path = run_cfg["dataset"].partition(":")
         teachers = open_teachers(run_cfg["distill_from"], kind, str(Path(path).expanduser()),
@@ -669,5 +680,5 @@ def main(args: argparse.Namespace) -> int:
         return status  # stopped, or not rank 0 (which evaluates and exports)
     from training.tasks.classifier_report import finish  # lazy: export pulls in onnx
 
-    finish(task, out, name, args.export_to)
+    finish(task, out, name, args.export_to, exported_by)
     return 0

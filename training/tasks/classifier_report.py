@@ -18,7 +18,8 @@ from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate
-from training.export import ClassifierGraph, check_parity, export, export_left, parity, write_card
+from training.export import (ClassifierGraph, check_parity, copy_not_made, export, export_left, parity, stage_copy,
+                             write_card)
 from training.provenance import provenance
 from training.tasks.classifier import ERASE_SCALE
 from inference.writing import Staged, writing
@@ -94,7 +95,9 @@ def no_test_note(dataset: str) -> str:
             "test metrics and its accuracy reads \"not measured\"; give the dataset test faces to measure it")
 
 
-def finish(task, out: Path, name: str, export_to: str | None) -> Path:
+def finish(task, out: Path, name: str, export_to: str | None, exported_by: str | None = None) -> Path:
+    """Export, measure and card the run's model; ``exported_by``: the command of a resume that trained nothing
+    (the run had finished), which the card names as the export's, not as a resume."""
     for module in task.modules().values():
         module.cpu()
     data, net = task.data, task.final_net().eval()
@@ -118,14 +121,17 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         **averaging_entry(task, out),
         "command": cfg["command"],
         "resumes": cfg.get("resumes", []),
+        # a resume of a finished run writes a new card for old weights: its commit and date are the export's
+        **({"exported_by": exported_by} if exported_by else {}),
         **provenance(),
     }
     card = classifier_card(name, size, cfg["labels"], net.cam_grid(), method_text(cfg["net"]["arch"]), training, {})
     path, record = out / "model.onnx", out / "metrics.json"
     # Written beside its place, measured, given its card with the metrics, and only then put in place with
     # metrics.json: a stop after the export had left a model whose card had no metrics, beside an older
-    # metrics.json or none.
-    staged = Staged()
+    # metrics.json or none. The --export-to copy goes with them where it can be written; where it cannot, they go
+    # in place without it, and the failed copy is said after.
+    staged, copy_failed = Staged(), None
     left = export_left(path, export_to)
     again = f"`python main.py train classifier --out {out} --resume` exports it (training is done: it trains nothing more)"
     space = f"{left}; once there is room, {again}"
@@ -149,8 +155,9 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
         with writing(path, "the exported model", space):
             write_card(part, card)
         if export_to:
-            with writing(export_to, "the copy of the exported model (--export-to)", f"{left}; {again}"):
-                staged.copy(part, export_to)
+            copy_failed = stage_copy(staged, part, export_to, "the copy of the exported model (--export-to)",
+                                     copy_not_made("classifier", out, path, f"{path} and {record} were put in place",
+                                                   export_to))
         with writing(record, "the test metrics", space):
             staged.path(record).write_text(strict_json.dumps(summary, indent=1))
         staged.put_in_place(stale=(record,))
@@ -161,6 +168,8 @@ def finish(task, out: Path, name: str, export_to: str | None) -> Path:
     finally:
         staged.discard()
     print(f"written {path} (its card holds the test metrics) and {record}")
+    if copy_failed is not None:
+        raise copy_failed
     if export_to:
         print(f"copied to {export_to}")
     return path

@@ -34,7 +34,7 @@ from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_argume
                            check_data_of, load_checkpoint, loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
-                             model_name, record_resume, refuse_changed_settings, started_here)
+                             model_name, record_resume, refuse_changed_settings, started_here, trained_to_the_end)
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -461,10 +461,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, default=500,
                    help="steps between checkpoints (also at each epoch's end and on a stop; default %(default)s)")
     add_run_arguments(p, "run folder: checkpoints, logs, samples, ONNX, metrics.json")
-    p.add_argument("--export-only", action="store_true", help="skip training: export the checkpoint in --out as is")
+    p.add_argument("--export-only", action="store_true",
+                   help="skip training: export the checkpoint in --out as is, finished or stopped early (its card "
+                        "says which); it reads the checkpoint, so --resume adds nothing and is not recorded as a "
+                        "resume; --max-steps and a change of schedule are refused")
     p.add_argument("--export-both", action=argparse.BooleanOptionalAction, default=False,
                    help="also export G_B (B→A); a resume keeps the run's choice unless given")
-    p.add_argument("--export-to", help="also copy the A→B ONNX here (e.g. resources/models/engineer_filter.onnx)")
+    p.add_argument("--export-to", help="also copy the A→B ONNX here (e.g. resources/models/engineer_filter.onnx); a "
+                                       "resume or --export-only keeps the run's unless given, and --export-to '' "
+                                       "makes no copy. A copy that cannot be written is an error, but the run's own "
+                                       "filters and metrics.json are put in place all the same")
     p.add_argument("--classifier", help="classifier ONNX for the card's |ΔP(female)| metric")
     p.add_argument("--eval-faces", type=positive_int, default=EVAL_FACES,
                    help="held-out domain-A faces measured for the card (default %(default)s)")
@@ -538,7 +544,10 @@ def schedule_problems(saved: dict, state: dict, n_epochs: int | None, n_epochs_d
     return []
 
 
-def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict]:
+def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict, str | None]:
+    """The checkpoint's settings (a resume may lengthen its schedule), after refusing any given on the command line
+    that differ from them, and this command where it trains nothing and only exports (an --export-only, or a resume
+    of a run trained to its end): the card's "exported_by", never a resume."""
     checkpoint = out / CHECKPOINT
     state = load_checkpoint(checkpoint, "cyclegan")
     saved = anchored(state["config"], ("dataset", "domain_a", "domain_b"))
@@ -555,9 +564,12 @@ def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig,
             run_cfg[key] = getattr(args, key)
     if "sample_every" in given_options(args):
         run_cfg["sample_every"] = args.sample_every
-    if args.resume:
-        record_resume(run_cfg, args)
-    return CycleGANConfig.from_dict(saved["net"]), run_cfg
+    if args.export_only:  # --resume with it adds nothing: an export is no resume
+        exported_by = command_line(args)
+    else:
+        epochs = run_cfg["n_epochs"] + run_cfg["n_epochs_decay"]
+        exported_by = record_resume(run_cfg, args, trains=not trained_to_the_end(state, epochs))
+    return CycleGANConfig.from_dict(saved["net"]), run_cfg, exported_by
 
 
 def build_domains(run_cfg: dict) -> Domains:
@@ -611,15 +623,22 @@ EVAL_FACES = 400
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.export_only and args.max_steps is not None:  # it had been accepted, and trained nothing
+        raise BiasMirrorError(f"--max-steps {args.max_steps} stops training after that many steps, and --export-only "
+                              "trains none: leave --max-steps out to export the checkpoint as it is, or drop --export-only "
+                              f"to train on (--resume --max-steps {args.max_steps})")
     out, cache = check_run_arguments(args)
     if args.export_only and not Dist.from_env().is_main:
         return 0  # rank 0 alone exports: every process had written the same files at once, and raced on them
-    net_cfg, run_cfg = resumed_config(args, out) if (args.resume or args.export_only) else config_from_args(args)
+    if args.resume or args.export_only:
+        net_cfg, run_cfg, exported_by = resumed_config(args, out)
+    else:
+        (net_cfg, run_cfg), exported_by = config_from_args(args), None
     taken = carry_outputs(args, run_cfg, OUTPUT_OPTIONS, paths=("classifier", "export_to"),
                           unremarkable={"eval_faces": EVAL_FACES})
     if taken and Dist.from_env().is_main:
-        print("as the run was started: " + ", ".join(taken) + " (give them again to change them; --classifier '' "
-              "and --no-export-both leave them out)")
+        print("as the run was started: " + ", ".join(taken) + " (give them again to change them; --classifier '', "
+              "--export-to '' and --no-export-both leave them out)")
     if args.export_to:  # it, the classifier or the domains may come from the checkpoint, which the first check did not see
         for read in (args.classifier, *data_folders(run_cfg)):
             if read:
@@ -680,5 +699,5 @@ def main(args: argparse.Namespace) -> int:
         state = load_checkpoint(out)
     from training.tasks.cyclegan_report import finish, trained_progress  # lazy: export pulls in onnx
 
-    finish(task, domains, out, name, trained_progress(state, run_cfg["batch_size"]), args)
+    finish(task, domains, out, name, trained_progress(state, run_cfg["batch_size"]), args, exported_by)
     return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from inference.images import resize_batch
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from inference.skin import measure_pairs
-from training.export import ImageToImageGraph, check_parity, export, export_left, parity, write_card
+from training.export import (ImageToImageGraph, check_parity, copy_not_made, export, export_left, parity, stage_copy,
+                             write_card)
 from training.provenance import provenance
-from training.resume import as_typed, command_line
+from training.resume import as_typed
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import cell_of
 from training.data.domains import Domains
@@ -195,6 +197,12 @@ def training_counts(progress: dict, cfg: dict) -> dict:
     schedule = {k: cfg[k] for k in ("n_epochs", "n_epochs_decay", "iters_per_epoch", "batch_size", "lr")}
     epochs = cfg["n_epochs"] + cfg["n_epochs_decay"]
     finished = progress["epoch"] >= epochs and not progress["in_epoch"]
+    # an --export-only of a run stopped early: its iterations beside the schedule had not said it was cut short
+    counts["finished"] = finished
+    if not finished:
+        counts["stopped_early"] = (f"exported from a checkpoint before the schedule's end: {iterations} batches drawn "
+                                   f"of {epochs} epochs × {cfg['iters_per_epoch']}, {progress['epoch']} of the "
+                                   f"{epochs} epochs complete")
     if finished and iterations != epochs * cfg["iters_per_epoch"]:
         schedule["batches_drawn"] = (f"{iterations} in {epochs} epochs, not {epochs} × {cfg['iters_per_epoch']}: a step "
                                      "of N processes draws a batch on each, and an epoch under N processes draws the "
@@ -203,14 +211,25 @@ def training_counts(progress: dict, cfg: dict) -> dict:
     return counts
 
 
-def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, args) -> Path:
-    """Export and measure the trained filter; ``progress``: ``trained_progress`` of the checkpoint it comes from."""
+def dataset_entries(domains, cfg: dict) -> dict:
+    """The card's data: as the command that started the run typed it (a folder recipe's two folders "A | B"), and
+    the absolute folder(s) it names, so that a relative one can be resolved (the card does not say where the run
+    started). The typed text had been made relative to that folder when it lay below it, though typed absolute."""
+    folders = domains.recipe == "folders"
+    typed = (f"{as_typed(cfg, 'domain_a')} | {as_typed(cfg, 'domain_b')}" if folders else as_typed(cfg, "dataset"))
+    roots = (domains.a.root, domains.b.root) if folders else (domains.a.root,)
+    return {"dataset": typed, "dataset_root": " | ".join(os.path.abspath(r) for r in roots)}
+
+
+def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, args, exported_by: str | None = None
+           ) -> Path:
+    """Export and measure the trained filter; ``progress``: ``trained_progress`` of the checkpoint it comes from;
+    ``exported_by``: the command that exports it without training (--export-only, or a resume of a finished run)."""
     cfg, size = task.config, task.net_cfg.size
     for m in task.modules().values():
         m.cpu().eval()
     training = {
-        # the two folders of a folder recipe are "A | B"
-        "dataset": " | ".join(as_typed(part, cfg) for part in domains.source.split(" | ")), "recipe": domains.recipe, "split": split_text(domains),
+        **dataset_entries(domains, cfg), "recipe": domains.recipe, "split": split_text(domains),
         # the images trained on: those of the mix that could be read (the card had counted unreadable ones too)
         "domain_a": {"name": domains.a.name, "n_train": len(task.a.train),
                      "composition": domains.a.composition.to_dict(), **domains.a.notes},
@@ -220,7 +239,7 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
         "preset": task.net_cfg.preset, "architecture": cfg["net"], "seed": cfg["seed"],
         "augmentation": "horizontal flip only", "command": cfg["command"], "resumes": cfg.get("resumes", []),
         # --export-only writes a new card for old weights: its commit and date are the export's, so it says so
-        **({"exported_by": command_line(args)} if getattr(args, "export_only", False) else {}),
+        **({"exported_by": exported_by} if exported_by else {}),
         **provenance(),
     }
     method = method_text(cfg["lr"])
@@ -235,7 +254,9 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
     # Written beside their places, measured, given their cards with the metrics, and only then put in place with
     # metrics.json: a stop after the export had left a filter whose card had no metrics, beside the metrics.json
     # of the filter before.
-    staged = Staged()
+    # The --export-to copy goes with them where it can be written; where it cannot, they go in place without it,
+    # and the failed copy is said after.
+    staged, copy_failed = Staged(), None
     left = export_left(path_ab, args.export_to, also=(path_ba,) if args.export_both else ())
     again = ("run the same command again to export it" if getattr(args, "export_only", False) else
              f"`python main.py train cyclegan --out {out} --resume` exports it (training is done: it trains nothing more)")
@@ -268,8 +289,10 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
             with writing(path_ba, "the exported B->A filter", space):
                 export_generator(G_B, size, staged.path(path_ba), back, place=path_ba)
         if args.export_to:
-            with writing(args.export_to, "the copy of the exported filter (--export-to)", f"{left}; {again}"):
-                staged.copy(part_ab, args.export_to)
+            placed = f"{path_ab}" + (f", {path_ba}" if args.export_both else "") + f" and {record} were put in place"
+            copy_failed = stage_copy(staged, part_ab, args.export_to, "the copy of the exported filter (--export-to)",
+                                     copy_not_made("cyclegan", out, path_ab, placed, args.export_to,
+                                                   export_only=bool(getattr(args, "export_only", False))))
         with writing(record, "the held-out metrics", space):
             staged.path(record).write_text(strict_json.dumps(metrics, indent=1))
         staged.put_in_place(stale=(record,))
@@ -282,6 +305,8 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
     print(json.dumps({k: v for k, v in metrics.items() if k not in ("by_race", "by_gender_race")}, indent=1))
     print(f"written {path_ab} (its card holds the held-out metrics)" + (f", {path_ba}" if args.export_both else "")
           + f" and {record}")
+    if copy_failed is not None:
+        raise copy_failed
     if args.export_to:
         print(f"copied to {args.export_to}")
     return path_ab
