@@ -915,18 +915,25 @@ def test_compare_refuses_a_teacher_replaced_before_its_second_variant_trains(tmp
     assert not (tmp_path / "cmp" / "balanced" / "last.pt").exists()
 
 
-def test_compare_does_not_reuse_a_variant_trained_on_data_changed_since(tmp_path, tiny_utk, capsys):
-    """Faces added to the dataset after a variant finished: compare reused it as it was and trained the other on
-    the faces as they are now (or compared two finished on other data), one comparison of models trained on
-    different data. A finished variant's data is checked as a resume checks it (the counts its checkpoint keeps)."""
-    import cv2
-
+def _compare_with_its_first_variant_finished(tmp_path, tiny_utk) -> tuple[Path, list[str]]:
+    """A `train compare` run stopped after a step, its unbalanced variant then trained to the end: the run folder,
+    and the compare command that goes on with it."""
     cmp = tmp_path / "cmp"
     base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
             "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(cmp), "--threads", "1"]
     assert main.main([*base, "--max-steps", "1"]) == 0
     assert main.main(["train", "classifier", "--resume", "--out", str(cmp / "unbalanced"), "--cache",
                       str(tmp_path / "cache"), "--threads", "1"]) == 0  # the first variant finished
+    return cmp, base
+
+
+def test_compare_does_not_reuse_a_variant_trained_on_data_changed_since(tmp_path, tiny_utk, capsys):
+    """Faces added to the dataset after a variant finished: compare reused it as it was and trained the other on
+    the faces as they are now (or compared two finished on other data), one comparison of models trained on
+    different data. A finished variant's data is checked as a resume checks it (the counts its checkpoint keeps)."""
+    import cv2
+
+    cmp, base = _compare_with_its_first_variant_finished(tmp_path, tiny_utk)
     rng = np.random.default_rng(1)
     added = [tiny_utk / f"30_{i % 2}_{i % 5}_2017010200{i:07d}.jpg.chip.jpg" for i in range(12)]
 
@@ -1303,17 +1310,9 @@ def test_a_resume_refuses_a_training_face_swapped_for_another_that_keeps_the_cou
     at epoch 0, sample 32") with an epoch order that pointed at other faces. The checkpoint keeps the faces' record
     (path, split, labels used) and a resume is refused naming what changed; an older checkpoint, without it, is
     still checked by its counts."""
-    import cv2
-
-    from inference.datasets import Sample, split_of
-
     assert _train(tmp_path, tiny_utk, "--max-steps", "2") == 0
     checkpoint = tmp_path / "run" / CHECKPOINT
-    gone = next(p for p in sorted(tiny_utk.glob("*_1_*.jpg")) if split_of(Sample(str(p))) == "train")
-    new = next(p for p in (tiny_utk / f"33_0_1_2017020200{i:07d}.jpg.chip.jpg" for i in range(200))
-               if split_of(Sample(str(p))) == "train")
-    gone.unlink()
-    cv2.imwrite(str(new), np.random.default_rng(5).integers(0, 90, (40, 40, 3), dtype=np.uint8))
+    gone, new = _swap_a_training_face(tiny_utk, "*_1_*.jpg", "33_0_1_2017020200", seed=5, grey=(0, 90))
     capsys.readouterr()
     assert _train(tmp_path, tiny_utk, "--resume") == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -1327,24 +1326,26 @@ def test_a_resume_refuses_a_training_face_swapped_for_another_that_keeps_the_cou
     assert _train(tmp_path, tiny_utk, "--resume", "--max-steps", "1") == 0
 
 
-def test_compare_does_not_reuse_a_variant_whose_faces_were_swapped_for_as_many_others(tmp_path, tiny_utk, capsys):
-    """compare checks a finished variant's data as a resume does, by the record of its faces: one training face
-    swapped for another had kept the counts, and the variant was reused beside one trained on the faces of now."""
+def _swap_a_training_face(folder, gone_glob: str, new_prefix: str, seed: int, grey: tuple[int, int]):
+    """One training-split face of ``folder`` removed and one of the other gender (a new name: ``new_prefix``) added,
+    so that every count stays as it was; returns both paths."""
     import cv2
 
     from inference.datasets import Sample, split_of
 
-    cmp = tmp_path / "cmp"
-    base = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
-            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(cmp), "--threads", "1"]
-    assert main.main([*base, "--max-steps", "1"]) == 0
-    assert main.main(["train", "classifier", "--resume", "--out", str(cmp / "unbalanced"), "--cache",
-                      str(tmp_path / "cache"), "--threads", "1"]) == 0  # the first variant finished
-    gone = next(p for p in sorted(tiny_utk.glob("*_0_*.jpg")) if split_of(Sample(str(p))) == "train")
-    new = next(p for p in (tiny_utk / f"33_1_2_2017020300{i:07d}.jpg.chip.jpg" for i in range(200))
+    gone = next(p for p in sorted(folder.glob(gone_glob)) if split_of(Sample(str(p))) == "train")
+    new = next(p for p in (folder / f"{new_prefix}{i:07d}.jpg.chip.jpg" for i in range(200))
                if split_of(Sample(str(p))) == "train")
     gone.unlink()
-    cv2.imwrite(str(new), np.random.default_rng(6).integers(120, 200, (40, 40, 3), dtype=np.uint8))
+    cv2.imwrite(str(new), np.random.default_rng(seed).integers(*grey, (40, 40, 3), dtype=np.uint8))
+    return gone, new
+
+
+def test_compare_does_not_reuse_a_variant_whose_faces_were_swapped_for_as_many_others(tmp_path, tiny_utk, capsys):
+    """compare checks a finished variant's data as a resume does, by the record of its faces: one training face
+    swapped for another had kept the counts, and the variant was reused beside one trained on the faces of now."""
+    cmp, base = _compare_with_its_first_variant_finished(tmp_path, tiny_utk)
+    gone, new = _swap_a_training_face(tiny_utk, "*_0_*.jpg", "33_1_2_2017020300", seed=6, grey=(120, 200))
     capsys.readouterr()
     assert main.main(base) == 2
     out, err = capsys.readouterr()

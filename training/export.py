@@ -10,6 +10,7 @@ import contextlib
 import math
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -18,8 +19,10 @@ import onnx
 import torch
 from torch import nn
 
+from inference import strict_json
 from inference.card import METADATA_KEY, ModelCard
 from inference.errors import BiasMirrorError
+from inference.writing import Staged, write_failure, writing
 
 OPSET = 17
 
@@ -125,8 +128,6 @@ def stage_copy(staged, src: str | Path, place: str | Path, what: str, kept: str)
             with contextlib.suppress(OSError):
                 part.unlink(missing_ok=True)
         del staged.files[before:]
-        from inference.writing import write_failure
-
         return write_failure(exc, place, what, kept)
     return None
 
@@ -140,6 +141,30 @@ def copy_not_made(trainer: str, out: Path, model: Path, placed: str, export_to: 
     return (f"{placed} all the same; only the copy is missing. Make it by hand once {export_to} can be written "
             f"(`cp {model} {export_to}`), or export again and copy elsewhere: `{again} --export-to OTHER.onnx` "
             f"(`{again} --export-to ''` makes no copy; training is done: it trains nothing more)")
+
+
+@contextlib.contextmanager
+def staged_export(left: str, again: str) -> Iterator[Staged]:
+    """A trainer's export staged (an inference.writing.Staged): its files go in place together, by
+    ``place_with_record``; a stop before then says what it leaves (``left``, from ``export_left``) and how to
+    finish (``again``), and what was staged is removed."""
+    staged = Staged()
+    try:
+        yield staged
+    except KeyboardInterrupt:
+        if not staged.placed:
+            print(f"stopped during the export: {left}; {again}", file=sys.stderr)
+        raise
+    finally:
+        staged.discard()
+
+
+def place_with_record(staged: Staged, record: Path, payload: dict, what: str, kept: str) -> None:
+    """``payload`` written as the run's ``record`` (metrics.json, ``what`` it holds), then every staged file put in
+    place, the old record first removed: never a model beside another model's record."""
+    with writing(record, what, kept):
+        staged.path(record).write_text(strict_json.dumps(payload, indent=1))
+    staged.put_in_place(stale=(record,))
 
 
 def copy_model(src: str | Path, dst: str | Path) -> None:

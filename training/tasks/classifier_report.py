@@ -4,25 +4,23 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from inference import strict_json
 from inference.card import classifier_card
 from inference.datasets.copies import kept_with_copies
 from inference.datasets.splits import split_rule
 from inference.metrics import format_table
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
+from inference.writing import writing
 from training.evaluate import GROUPINGS, evaluate
-from training.export import (ClassifierGraph, check_parity, copy_not_made, export, export_left, parity, stage_copy,
-                             write_card)
+from training.export import (ClassifierGraph, check_parity, copy_not_made, export, export_left, parity, place_with_record,
+                             stage_copy, staged_export, write_card)
 from training.provenance import provenance
 from training.tasks.classifier import ERASE_SCALE
-from inference.writing import Staged, writing
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {"probs": 1e-4, "cam": 1e-3}
@@ -131,11 +129,11 @@ def finish(task, out: Path, name: str, export_to: str | None, exported_by: str |
     # metrics.json: a stop after the export had left a model whose card had no metrics, beside an older
     # metrics.json or none. The --export-to copy goes with them where it can be written; where it cannot, they go
     # in place without it, and the failed copy is said after.
-    staged, copy_failed = Staged(), None
+    copy_failed = None
     left = export_left(path, export_to)
     again = f"`python main.py train classifier --out {out} --resume` exports it (training is done: it trains nothing more)"
     space = f"{left}; once there is room, {again}"
-    try:
+    with staged_export(left, again) as staged:
         part = staged.path(path)
         with writing(path, "the exported model", space):
             diffs = export_classifier(net, size, part, card, place=path)
@@ -158,15 +156,7 @@ def finish(task, out: Path, name: str, export_to: str | None, exported_by: str |
             copy_failed = stage_copy(staged, part, export_to, "the copy of the exported model (--export-to)",
                                      copy_not_made("classifier", out, path, f"{path} and {record} were put in place",
                                                    export_to))
-        with writing(record, "the test metrics", space):
-            staged.path(record).write_text(strict_json.dumps(summary, indent=1))
-        staged.put_in_place(stale=(record,))
-    except KeyboardInterrupt:
-        if not staged.placed:
-            print(f"stopped during the export: {left}; {again}", file=sys.stderr)
-        raise
-    finally:
-        staged.discard()
+        place_with_record(staged, record, summary, "the test metrics", space)
     print(f"written {path} (its card holds the test metrics) and {record}")
     if copy_failed is not None:
         raise copy_failed

@@ -4,13 +4,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from inference import strict_json
 from inference.card import OUTPUT_NAMES, filter_card
 from inference.datasets import Sample
 from inference.datasets.splits import split_rule
@@ -19,15 +17,15 @@ from inference.images import resize_batch
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
 from inference.skin import measure_pairs
-from training.export import (ImageToImageGraph, check_parity, copy_not_made, export, export_left, parity, stage_copy,
-                             write_card)
+from inference.writing import writing
+from training.export import (ImageToImageGraph, check_parity, copy_not_made, export, export_left, parity, place_with_record,
+                             stage_copy, staged_export, write_card)
 from training.provenance import provenance
 from training.resume import as_typed
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import cell_of
 from training.data.domains import Domains
 from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
-from inference.writing import Staged, writing
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {OUTPUT_NAMES["filter"]: 1.0}  # grey levels: rounding may flip by one
@@ -256,12 +254,12 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
     # of the filter before.
     # The --export-to copy goes with them where it can be written; where it cannot, they go in place without it,
     # and the failed copy is said after.
-    staged, copy_failed = Staged(), None
+    copy_failed = None
     left = export_left(path_ab, args.export_to, also=(path_ba,) if args.export_both else ())
     again = ("run the same command again to export it" if getattr(args, "export_only", False) else
              f"`python main.py train cyclegan --out {out} --resume` exports it (training is done: it trains nothing more)")
     space = f"{left}; once there is room, {again}"
-    try:
+    with staged_export(left, again) as staged:
         part_ab = staged.path(path_ab)
         card = filter_card(name, size, direction, method, training, {})
         with writing(path_ab, "the exported filter", space):
@@ -293,15 +291,7 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
             copy_failed = stage_copy(staged, part_ab, args.export_to, "the copy of the exported filter (--export-to)",
                                      copy_not_made("cyclegan", out, path_ab, placed, args.export_to,
                                                    export_only=bool(getattr(args, "export_only", False))))
-        with writing(record, "the held-out metrics", space):
-            staged.path(record).write_text(strict_json.dumps(metrics, indent=1))
-        staged.put_in_place(stale=(record,))
-    except KeyboardInterrupt:
-        if not staged.placed:
-            print(f"stopped during the export: {left}; {again}", file=sys.stderr)
-        raise
-    finally:
-        staged.discard()
+        place_with_record(staged, record, metrics, "the held-out metrics", space)
     print(json.dumps({k: v for k, v in metrics.items() if k not in ("by_race", "by_gender_race")}, indent=1))
     print(f"written {path_ab} (its card holds the held-out metrics)" + (f", {path_ba}" if args.export_both else "")
           + f" and {record}")
