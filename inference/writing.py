@@ -111,6 +111,7 @@ class Staged:
     def __init__(self) -> None:
         self.files: list[tuple[Path, Path]] = []  # (staged, place), in the order they are put in place
         self.placed = False  # all put in place (a Ctrl-C held back during it is raised after, as put_in_place ends)
+        self.in_place: list[Path] = []  # the places they were put in
 
     def path(self, place: str | Path) -> Path:
         """Where to write the file for ``place``; files are put in place in the order asked for."""
@@ -135,6 +136,7 @@ class Staged:
                 Path(path).unlink(missing_ok=True)
             for staged, place in self.files:
                 os.replace(staged, place)
+            self.in_place = [place for _, place in self.files]
             self.files, self.placed = [], True
 
     def discard(self) -> None:

@@ -360,3 +360,32 @@ def test_files_put_in_place_together_are_not_parted_by_a_ctrl_c(tmp_path, monkey
     assert calls == ["model.onnx", "metrics.json"] and staged.placed
     assert (model.read_text(), record.read_text()) == ("new model", "new metrics")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "model.onnx"]
+
+
+def test_a_stop_held_back_until_an_exports_files_are_in_place_says_they_are(tmp_path, monkeypatch, capsys):
+    """A Ctrl-C or SIGTERM during the renames is raised once all are done; the files were in place, whole, but
+    "interrupted" was all the user read, as after a stop that had put nothing in place."""
+    import os
+
+    import inference.writing as writing
+    from training.export import place_with_record, staged_export
+
+    model, record = tmp_path / "model.onnx", tmp_path / "metrics.json"
+    real_replace = os.replace
+
+    def ctrl_c_on_the_first(src, dst):
+        real_replace(src, dst)
+        if Path(dst) == model:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(writing.os, "replace", ctrl_c_on_the_first)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a suite run in the background ignores it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with staged_export("no model was put in place", "run it again") as staged:
+                staged.path(model).write_text("new model")
+                place_with_record(staged, record, {"n": 1}, "the metrics", "")
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert capsys.readouterr().err.strip() == f"stopped as the export ended: {model}, {record} in place, whole"
+    assert model.read_text() == "new model" and record.exists()

@@ -154,6 +154,9 @@ def staged_export(left: str, again: str) -> Iterator[Staged]:
     except KeyboardInterrupt:
         if not staged.placed:
             print(f"stopped during the export: {left}; {again}", file=sys.stderr)
+        else:  # held back while they were put in place: they are, and the stop had been the only word said
+            print(f"stopped as the export ended: {', '.join(map(str, staged.in_place))} in place, whole",
+                  file=sys.stderr)
         raise
     finally:
         staged.discard()
