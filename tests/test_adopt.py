@@ -17,7 +17,7 @@ from inference.errors import BiasMirrorError  # noqa: E402
 from inference.images import read_rgb  # noqa: E402
 from inference.models import load_model  # noqa: E402
 from tests.conftest import utk_images  # noqa: E402
-from training.adopt import adopt  # noqa: E402
+from training.adopt import WRONG_RANGE_GREY, adopt  # noqa: E402
 
 SIZE = 32
 THRESHOLD = 0.43  # tiny_utk: female faces average about 0.59 of full scale, male ones 0.27
@@ -414,6 +414,31 @@ def test_a_given_range_that_reads_the_faces_wrongly_is_refused_unless_forced(tmp
     given = load_model(adopt(src, tmp_path / "b.onnx", "filter", value_range="symmetric", **kw))
     assert given.card.training["adopted"]["range_chosen"].startswith("given: [-1, 1] (mean change in grey levels: ")
     assert "[-1, 1]" in given.card.training["adopted"]["input"]
+
+
+class ShadowLift(nn.Module):
+    """Trained on [-1, 1]: lifts the darker half (x < 0) towards grey; to [0, 1] inputs it does nothing at all."""
+
+    def forward(self, x):
+        return torch.clamp(x + torch.relu(-x), -1, 1)
+
+
+def test_a_range_under_which_the_filter_does_nothing_is_not_taken_for_its_own(tmp_path, tiny_utk):
+    """"Nearest the faces" took [0, 1], under which the shadow lift is an identity: the audit measured a no-op and
+    passed the gate on a filter that lightens Black faces by about 13° ITA, and its right range, given, was refused
+    as 32.6 grey levels further from the faces than [0, 1]'s 0.0."""
+    src = export(ShadowLift().eval(), tmp_path / "lift.onnx")
+    kw = dict(dataset=f"utkface:{tiny_utk.parent}", n=24, echo=quiet)
+    with pytest.raises(BiasMirrorError, match=r"with --range unit \[0, 1\] it leaves the faces as they were \(0\.0 grey "
+                                              r"levels on average\), with --range symmetric \[-1, 1\] it changes them "
+                                              r"\([\d.]+\): either it does nothing, or unit is not its range .* Give "
+                                              r"--range"):
+        adopt(src, tmp_path / "a.onnx", "filter", **kw)
+    assert not (tmp_path / "a.onnx").exists()
+    given = load_model(adopt(src, tmp_path / "b.onnx", "filter", value_range="symmetric", **kw))
+    assert given.card.training["adopted"]["checks"]["mean_change_grey"] > WRONG_RANGE_GREY  # more than the margin
+    faces = faces_of(tiny_utk)
+    assert np.abs(given.apply(faces).astype(int) - faces).mean() > 1  # it does what it does
 
 
 def test_a_classifier_adopted_as_a_filter_is_told_so_and_repeated_labels_are_refused(tmp_path, tiny_utk):

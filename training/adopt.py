@@ -65,6 +65,11 @@ MAX_FILTER_GREY = 1  # wrapped against the model run alone: rounding only
 # A given --range whose output lies this many grey levels further from the faces, on average, than another range's
 # reads them wrongly: a tanh filter taken as byte gave back black faces, 123 grey levels off against 32 (UTKFace).
 WRONG_RANGE_GREY = 20.0
+# Under a range whose output lies this near the faces (mean grey levels) the filter left them as they were: no evidence
+# of its range where another changes them. A filter trained on [-1, 1] that lifts shadows (relu(-x)) does nothing to
+# [0, 1] inputs; "nearest" took [0, 1], and the audit then measured a no-op and passed the gate on a filter that
+# lightens Black faces by 13° ITA.
+UNCHANGED_GREY = 0.5
 MAX_DPROB = 1e-3
 MAX_CAM_MISMATCH = 1e-3  # relative to the head's output scale
 MAX_GRAD_ERROR = 2e-2  # a wrong derivative is off by tens of percent; float32 rounding leaves a few 1e-3 at worst
@@ -591,13 +596,24 @@ def _interval(name: str) -> str:
 def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where: str,
                   echo: Callable[[str], None], given: str | None = None, force: bool = False) -> tuple[Trial, dict]:
     """The range whose output lies nearest the faces (or the ``given`` one, refused unless ``force`` where another
-    puts the output much nearer), checked against the model run alone."""
+    puts the output much nearer), checked against the model run alone. A range under which the filter leaves the
+    faces as they were is no evidence of the right one where another changes them: then the range must be given."""
     shape = next(iter(trials.values())).got[0].shape
     if shape != faces.shape:
         raise BiasMirrorError(f"its output is {shape[1]}×{shape[2]}×{shape[3]}, not a face like the "
                               f"{faces.shape[1]}×{faces.shape[2]}×3 one it was given", src)
     changes = {r: float(np.abs(t.got[0].astype(np.int16) - faces).mean()) for r, t in trials.items()}
-    nearest = min(changes, key=changes.__getitem__)
+    unchanged = sorted(r for r, c in changes.items() if c < UNCHANGED_GREY)
+    changed = sorted((r for r in changes if r not in unchanged), key=changes.__getitem__)
+    if given is None and unchanged and changed:  # which is its range, the one of no effect or the other? It cannot tell
+        raise BiasMirrorError(f"with --range {unchanged[0]} {_interval(unchanged[0])} it leaves the faces as they were "
+                              f"({changes[unchanged[0]]:.1f} grey levels on average), with --range {changed[0]} "
+                              f"{_interval(changed[0])} it changes them ({changes[changed[0]]:.1f}): either it does "
+                              f"nothing, or {unchanged[0]} is not its range and an audit would measure nothing. Give "
+                              "--range: the range of the inputs it was trained on", src)
+    # compared with the ranges it changes the faces under: one of no effect says nothing of the right one (the shadow
+    # lift's right range, 32.6 grey levels from the faces, had been refused for [0, 1]'s 0.0)
+    nearest = min([r for r in changes if r in changed or r == given] or list(changes), key=changes.__getitem__)
     if given is not None and changes[given] > changes[nearest] + WRONG_RANGE_GREY and not force:
         raise BiasMirrorError(f"with --range {given} its output lies {changes[given]:.1f} grey levels from the face on "
                               f"average, with --range {nearest} {changes[nearest]:.1f}: the faces it gave back are not "
