@@ -133,6 +133,12 @@ def nested_command_problem(parser: argparse.ArgumentParser, argv: list[str]) -> 
     names = {name for name, _, _ in NESTED[command]}
     if argv[start + 1 : start + 2] and argv[start + 1] in names:
         return None  # in its place; a later "train" is a value (`bench train --json train`)
+    if argv[start + 1 : start + 2] and not argv[start + 1].startswith("-"):
+        # a bare word right after the command can only be its WHAT: misspelled (`bench detetc --per-group 5`), it had
+        # been reported as "unrecognized option --per-group", the plain command's, not as the typo it is
+        close = difflib.get_close_matches(argv[start + 1], sorted(names), n=1)
+        return (f"unknown {command} command '{argv[start + 1]}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+                + f": main.py {command} runs alone or as {' or '.join(f'{command} {n}' for n in sorted(names))}")
     takes_value = {s for a in _subparser(parser, command)._actions if a.nargs != 0 for s in a.option_strings}
 
     def is_value_of(option: str) -> bool:  # as argparse reads it, abbreviations too (--sou for --source)

@@ -130,6 +130,18 @@ def test_a_bench_or_doctor_what_after_options_is_told_where_it_goes(argv, what, 
     assert exc.value.code == 2 and f"put '{what}' right after '{argv[0]}'" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv,says", [
+    (["bench", "detetc", "--per-group", "5"], "unknown bench command 'detetc' (did you mean 'detect'?)"),
+    (["doctor", "trian", "--try-compile"], "unknown doctor command 'trian' (did you mean 'train'?)"),
+    (["bench", "banana"], "unknown bench command 'banana': main.py bench runs alone or as bench detect or bench train")])
+def test_a_misspelled_bench_or_doctor_what_is_named_whatever_follows_it(argv, says, capsys):
+    """With options after it, the typo was reported as "unrecognized option --per-group", the plain command's."""
+    with pytest.raises(SystemExit) as exc:
+        main.main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and says in err and "unrecognized option" not in err
+
+
 def test_a_value_named_like_a_what_is_a_value(tmp_path, capsys, monkeypatch):
     (tmp_path / "train").mkdir()  # `bench --source train`: a folder, not the WHAT
     monkeypatch.chdir(tmp_path)
