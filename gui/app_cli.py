@@ -164,6 +164,36 @@ def check_display() -> None:
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         raise BiasMirrorError("no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it "
                               "in a desktop session (or over ssh -X), or set QT_QPA_PLATFORM=offscreen to run it unseen")
+    if not os.environ.get("WAYLAND_DISPLAY"):  # X11: the xcb plugin, whose system libraries pip does not install
+        missing = xcb_plugin_problem()
+        if missing:
+            raise BiasMirrorError(f"Qt cannot open a window on this X display (DISPLAY={os.environ['DISPLAY']}): its xcb "
+                                  f"platform plugin needs a system library that is not installed ({missing}). On "
+                                  f"Debian or Ubuntu: sudo apt install {' '.join(XCB_PACKAGES)}; or set "
+                                  "QT_QPA_PLATFORM=offscreen to run it unseen")
+
+
+# What Qt 6's xcb plugin needs beyond the wheel (Debian/Ubuntu names); a desktop install has them, a server or a
+# container often has not, and then Qt aborted the app (status 134) naming only libxcb-cursor0, which may be there.
+XCB_PACKAGES = ("libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-image0", "libxcb-render-util0",
+                "libxcb-xkb1", "libxkbcommon-x11-0", "libxcb-shape0", "libxcb-randr0", "libxcb-xinerama0")
+
+
+def xcb_plugin_problem() -> str | None:
+    """Why Qt's xcb platform plugin cannot be loaded (the loader's words: the first library missing), or None where
+    it can or is not where PySide6 keeps it. Loading it here is what Qt does next, where a failure cannot be caught."""
+    import ctypes
+
+    from PySide6.QtCore import QLibraryInfo
+
+    plugin = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms" / "libqxcb.so"
+    if not plugin.is_file():
+        return None
+    try:
+        ctypes.CDLL(str(plugin))
+    except OSError as exc:
+        return str(exc).replace(f"{plugin}: ", "")
+    return None
 
 
 class ClosingOnSignals:

@@ -589,3 +589,31 @@ def test_every_command_writes_a_tilde_output_in_the_home_folder(tmp_path, monkey
                       "~/eval.json"]) == 0
     assert (home / "eval.json").is_file()
     assert list(here.iterdir()) == []
+
+
+def test_an_x_display_qt_cannot_use_is_named_with_the_libraries_to_install(monkeypatch, capsys):
+    """On a server or in a container with DISPLAY set, Qt's xcb plugin lacked libxcb-icccm.so.4 and Qt aborted the app
+    (status 134) saying only that libxcb-cursor0 was needed, which was installed. With no display at all it is said
+    too, as before; the check loads what Qt would load next."""
+    import ctypes
+
+    import gui.app_cli
+
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(BiasMirrorError, match="no display to open the window on"):
+        gui.app_cli.check_display()
+    monkeypatch.setenv("DISPLAY", ":93")
+
+    def missing(path, *a, **k):
+        raise OSError(f"{path}: libxcb-icccm.so.4: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    assert gui.app_cli.xcb_plugin_problem() == "libxcb-icccm.so.4: cannot open shared object file: No such file or directory"
+    code = main.main(["app", "--source", str(utk_images(1)[0]), "--max-seconds", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert ("error: Qt cannot open a window on this X display (DISPLAY=:93): its xcb platform plugin needs a system "
+            "library that is not installed (libxcb-icccm.so.4: cannot open") in err
+    assert "sudo apt install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1" in err and "QT_QPA_PLATFORM=offscreen" in err
