@@ -20,9 +20,14 @@ UTK_ROOT = (REPO.parent / "shared" / "datasets" / "utkface" / "UTKFace").resolve
 def _app_data_in_tmp(tmp_path_factory, monkeypatch):
     """The app keeps its log in the platform's app-data folder (XDG_DATA_HOME on Linux), and dataset digests,
     thumbnails and TensorRT engines in its cache (XDG_CACHE_HOME): in tests, folders shared by the session's tests,
-    never the user's."""
+    never the user's; and so are the temporary files of the commands the tests start (TMPDIR)."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "app-data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+    # the commands the tests start keep their temporary files there too: torchrun had left a /tmp/torchelastic_*
+    # folder per run (835 after a few suites); one folder for the session, so torch.compile's cache is shared
+    temporary = tmp_path_factory.getbasetemp() / "tmp"
+    temporary.mkdir(exist_ok=True)
+    monkeypatch.setenv("TMPDIR", str(temporary))
 
 
 def own_pattern(rng: np.random.Generator, side: int, amplitude: float = 15.0) -> np.ndarray:
