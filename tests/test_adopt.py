@@ -305,6 +305,112 @@ def test_labels_in_the_wrong_order_are_refused_unless_forced(tmp_path, tiny_utk)
     assert load_model(tmp_path / "adopted.onnx").card.training["adopted"]["checks"]["labels"]["accuracy"] == 0.0
 
 
+
+class ConstantNet(BrightnessNet):
+    """The same softmax for every face, as an untrained torchvision MobileNetV3 gives (exactly [0.5, 0.5]): its
+    head's weights are zero, its bias says ``p_first``."""
+
+    def __init__(self, p_first: float = 0.5):
+        super().__init__()
+        with torch.no_grad():
+            self.fc.weight.zero_()
+            logit = float(np.log(p_first / (1 - p_first)))
+            self.fc.bias.copy_(torch.tensor([logit / 2, -logit / 2]))
+
+
+class RedOverGreenNet(BrightnessNet):
+    """A weak classifier: calls a face female when it is redder than green, which tiny_utk's faces are by chance
+    (right on 36 of its 64 sampled faces, 56 %)."""
+
+    def __init__(self):
+        super().__init__()
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[20.0, -20.0, 0.0], [-20.0, 20.0, 0.0]]))
+            self.fc.bias.zero_()
+
+
+@pytest.mark.parametrize("p_first", [0.5, 0.7], ids=["ties", "one-call"])
+def test_outputs_that_do_not_tell_the_faces_apart_are_said_so_not_taken_for_swapped_labels(tmp_path, tiny_utk,
+                                                                                          p_first):
+    """An untrained MobileNetV3 (exactly [0.5, 0.5] for every face) was refused in both orders with "give them in
+    the other order": a tie was called female, so its "accuracy" was the share of women (19 of 39 here)."""
+    src = export(ConstantNet(p_first), tmp_path / "classifier.onnx")
+    kw = dict(value_range="unit", dataset=f"utkface:{tiny_utk.parent}", n=39, echo=quiet)
+    for labels in (["female", "male"], ["male", "female"]):
+        with pytest.raises(BiasMirrorError, match="its outputs do not tell these faces apart: .*untrained.*--range, "
+                                                  "--mean, --std") as err:
+            adopt(src, tmp_path / "adopted.onnx", "classifier", labels=labels, **kw)
+        assert "other order" not in str(err.value) and not (tmp_path / "adopted.onnx").exists()
+    lines: list[str] = []
+    adopt(src, tmp_path / "adopted.onnx", "classifier", force=True, **{**kw, "echo": lines.append})
+    checked = load_model(tmp_path / "adopted.onnx").card.training["adopted"]["checks"]["labels"]
+    assert checked["order"] == "not told apart" and "written with --force" in checked["note"]
+    if p_first == 0.5:  # a tie is neither right nor wrong
+        assert checked["ties"] == 39 and checked["accuracy"] == checked["accuracy_labels_swapped"] == 0.0
+        assert "P(female) 0.5000" in str(err.value)
+    else:
+        assert checked["ties"] == 0 and "calls every face it decides male" in str(err.value)
+    assert any(line.startswith("warning: its outputs do not tell these faces apart") for line in lines), lines
+
+
+def test_a_weak_classifier_is_not_told_to_swap_its_labels_and_its_card_says_the_order_is_unconfirmed(tmp_path,
+                                                                                                    tiny_utk):
+    """Refused whenever swapped beat right by any margin: a classifier right on 44 % of 64 faces in one order was
+    told to "give them in the other order", which a weak model that is right in that order is, 18 % of the time."""
+    src = export(RedOverGreenNet(), tmp_path / "classifier.onnx")
+    accuracy = {}
+    for labels in ("female,male", "male,female"):
+        lines: list[str] = []
+        out = adopt(src, tmp_path / f"{labels}.onnx", "classifier", labels=labels.split(","), value_range="unit",
+                    dataset=f"utkface:{tiny_utk.parent}", n=64, echo=lines.append)
+        checked = load_model(out).card.training["adopted"]["checks"]["labels"]
+        assert checked["order"] == "not confirmed" and "could not be confirmed" in checked["note"]
+        assert checked["p_right_better"] > 0.01 and checked["p_swapped_better"] > 0.01
+        assert any(line.startswith("warning: neither order of the labels is shown better") for line in lines), lines
+        accuracy[labels] = checked["accuracy"], checked["accuracy_labels_swapped"]
+    assert accuracy["female,male"] == (36 / 64, 28 / 64) and accuracy["male,female"] == (28 / 64, 36 / 64)
+
+
+@pytest.mark.parametrize("right,ties,order", [
+    (64, 0, "confirmed"), (42, 0, "confirmed"), (41, 0, "not confirmed"), (32, 0, "not confirmed"),
+    (23, 0, "not confirmed"), (22, 0, "looks swapped"), (0, 0, "looks swapped"),
+    (0, 56, "looks swapped"), (0, 58, "not confirmed"),  # 8 of 8 called faces wrong: p = 1/256; 6 of 6: 1/64
+])
+def test_an_order_is_taken_as_better_only_where_a_sign_test_shows_it(right, ties, order):
+    """P(X >= k | n faces called, p = 1/2) < 0.01: 42 of 64 right confirms the order (p = 0.0084), 41 does not
+    (0.016); ties are counted as neither."""
+    from training.adopt import label_check
+
+    genders = ["female", "male"] * 32
+    probs = np.full((64, 2), 0.5, np.float32)
+    called = [i for i in range(64) if i >= ties]
+    for j, i in enumerate(called):
+        p_female = 0.9 if (genders[i] == "female") == (j < right) else 0.1
+        probs[i] = [p_female, 1 - p_female]
+    checked = label_check(probs, genders, ["female", "male"])
+    assert checked["order"] == order and checked["ties"] == ties
+    assert checked["accuracy"] == right / 64 and checked["accuracy_labels_swapped"] == (64 - ties - right) / 64
+    swapped = label_check(probs, genders, ["male", "female"])
+    assert swapped["order"] == {"confirmed": "looks swapped", "looks swapped": "confirmed"}.get(order, order)
+
+
+def test_without_dataset_adopt_names_its_default_and_how_to_give_one(tmp_path, monkeypatch, capsys):
+    """Without the shared UTKFace copy, `train adopt` without --dataset said "/x/shared/datasets/utkface: the UTKFace
+    folder does not exist", a path the user never typed, and nothing of --dataset."""
+    from main import main
+    from training import adopt as adopt_module
+
+    nowhere = tmp_path / "shared" / "datasets" / "utkface"
+    monkeypatch.setattr(adopt_module, "DEFAULT_DATASET", f"utkface:{nowhere}")
+    src = export(BrightnessNet(), tmp_path / "c.onnx")
+    assert main(["train", "adopt", str(src), "--kind", "classifier", "--range", "unit",
+                 "--out", str(tmp_path / "c_bm.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "--dataset was not given, and its default, the shared UTKFace copy at " in err, err
+    assert str(nowhere) in err and "does not exist" in err and "give faces with --dataset KIND:PATH" in err, err
+    assert not (tmp_path / "c_bm.onnx").exists()
+
+
 @pytest.mark.parametrize("case,match", [
     ("carded", "already carries a Bias Mirror card"),
     ("truncated", "not a readable ONNX model"),

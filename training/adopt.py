@@ -21,13 +21,16 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
   of the model's own head. A model without such a head has no map to show and is refused. ``probs`` is the
   softmax of the head's output (a sigmoid where it has one output).
 - Where the faces are labelled, the classifier's accuracy is measured with ``--labels`` as given and swapped:
-  labels in the wrong order are the commonest mistake, and are refused.
+  labels in the wrong order are the commonest mistake, and an order is refused where the swapped one is shown better
+  (an exact sign test). Where neither is, it is written as given and its card says the order was not confirmed;
+  outputs that do not tell the faces apart (an untrained model, inputs read wrongly) are refused as such.
 - A file that carries a Bias Mirror card is refused where run, the audit and the app take it as it is; where they
   refuse its card, adopt says why and wraps it as it would a file without one, the card it writes replacing the old.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import shlex
 import sys
@@ -75,6 +78,17 @@ MAX_CAM_MISMATCH = 1e-3  # relative to the head's output scale
 MAX_GRAD_ERROR = 2e-2  # a wrong derivative is off by tens of percent; float32 rounding leaves a few 1e-3 at worst
 GRAD_STEPS = (1e-2, 3e-2, 1e-1, 3e-1)  # along a random direction, relative to the pooled features' RMS; a step that
 # crosses a ReLU's kink spoils its face only, and the median is taken
+# The label order. A face is called female or male by which of the two it gives more; one given both alike (to float32
+# rounding) is called neither: a tie had been called female, so an untrained model's "accuracy" was the share of women
+# in the sample, in either order, and both orders were refused.
+TIE = 1e-6
+# P(female) (of the two) varying by less than this over the labelled faces: its outputs do not tell them apart (an
+# untrained torchvision MobileNetV3 gives exactly 0.5 to every face), and no order of --labels is better than another.
+MIN_P_SPREAD = 1e-3
+# An order is shown better where the exact one-sided sign test on the faces called (right k, swapped n − k: for two
+# labels every call is one or the other) gives p below this. "Swapped beats right", by any margin, had told a
+# 55 %-accurate classifier to swap its labels on 18 % of 64-face samples (now 0.07 %).
+LABEL_ORDER_P = 0.01
 
 
 @dataclass(frozen=True)
@@ -299,6 +313,21 @@ def sample_faces(spec: str, n: int, size: int) -> tuple[np.ndarray, list[str | N
     return np.stack(faces), genders, f"{len(faces)} faces of {spec}"
 
 
+def sample_faces_or_default(spec: str | None, n: int, size: int) -> tuple[np.ndarray, list[str | None], str]:
+    """``sample_faces`` of ``spec``, or of --dataset's default where it is None: the shared UTKFace copy, whose path
+    the user never typed, so a failure to read it says that it is the default and how to give faces (it had said
+    "/x/shared/datasets/utkface: the UTKFace folder does not exist", and nothing of --dataset)."""
+    if spec is not None:
+        return sample_faces(spec, n, size)
+    try:
+        return sample_faces(DEFAULT_DATASET, n, size)
+    except BiasMirrorError as exc:
+        where = exc.path or DEFAULT_DATASET.partition(":")[2]
+        raise BiasMirrorError(f"no faces to check the adopted model on: --dataset was not given, and its default, "
+                              f"the shared UTKFace copy at {where}, cannot be read ({exc.message}); give faces with "
+                              "--dataset KIND:PATH (e.g. --dataset utkface:DIR or --dataset folder:DIR)") from exc
+
+
 def run_alone(path: Path, x: np.ndarray, condition: np.ndarray | None = None) -> list[np.ndarray]:
     """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1); a conditional
     filter gets ``condition`` rows on its second input."""
@@ -407,17 +436,88 @@ def gradient_check(chosen: Trial, head: Head, model: onnx.ModelProto, src: Path,
             "max_rel_error": float(rel.max()), "n": int(rel.size), "steps": list(GRAD_STEPS)}
 
 
+def sign_test(n: int, k: int) -> float:
+    """P(X ≥ k) for X ~ Binomial(n, 1/2): exact, the one-sided sign test of k successes in n."""
+    return sum(math.comb(n, i) for i in range(max(k, 0), n + 1)) / 2 ** n if n else 1.0
+
+
 def label_check(probs: np.ndarray, genders: list[str | None], labels: list[str]) -> dict | None:
-    """Accuracy with the labels as given and swapped, on the faces with a gender label."""
+    """The label order on the faces with a gender label: accuracy with ``labels`` as given and swapped (a face given
+    female and male alike is neither right nor wrong), and ``order``: "confirmed" or "looks swapped" where the sign
+    test shows that order better (p < LABEL_ORDER_P), "not confirmed" where it shows neither, "not told apart" where
+    the outputs do not separate the faces (P(female) nearly the same on all, or every face, women and men, called the
+    same): then no order is better, and accuracy either way is only the share of one gender."""
     if not {"female", "male"} <= set(labels):
         return None
     known = [i for i, g in enumerate(genders) if g in ("female", "male")]
     if not known:
         return None
     f, m = labels.index("female"), labels.index("male")
-    said = np.where(probs[known, f] >= probs[known, m], "female", "male")
+    pf, pm = probs[known, f].astype(np.float64), probs[known, m].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = pf / (pf + pm)  # P(female), of the two
+    finite = np.isfinite(q)
+    decided = finite & (np.abs(q - 0.5) > TIE)
+    said = np.where(q > 0.5, "female", "male")
     truth = np.array([genders[i] for i in known])
-    return {"n": len(known), "accuracy": float((said == truth).mean()), "accuracy_labels_swapped": float((said != truth).mean())}
+    n, d = len(known), int(decided.sum())
+    right = int((decided & (said == truth)).sum())
+    swapped = d - right
+    out: dict = {"n": n, "ties": n - d, "accuracy": right / n, "accuracy_labels_swapped": swapped / n,
+                 "p_female_range": [float(q[finite].min()), float(q[finite].max())] if finite.any() else None}
+    one_call = len(set(said[decided])) == 1 and len(set(truth[decided])) > 1
+    if not finite.any() or np.ptp(q[finite]) < MIN_P_SPREAD or d == 0 or one_call:
+        out["order"] = "not told apart"
+        out["calls"] = str(said[decided][0]) if one_call else None
+        return out
+    out["p_right_better"], out["p_swapped_better"] = sign_test(d, right), sign_test(d, swapped)
+    out["order"] = ("looks swapped" if out["p_swapped_better"] < LABEL_ORDER_P else
+                    "confirmed" if out["p_right_better"] < LABEL_ORDER_P else "not confirmed")
+    return out
+
+
+def label_verdict(labelled: dict, labels: list[str], force: bool, src: Path, echo: Callable[[str], None]) -> None:
+    """Refuse (unless ``force``) a label order shown wrong, or outputs that do not tell the faces apart; say where the
+    order could not be confirmed either way, and note in ``labelled`` (the card's record) what was written."""
+    given, n, order = ",".join(labels), labelled["n"], labelled["order"]
+    if order == "not told apart":
+        lo_hi = labelled["p_female_range"]
+        if labelled["calls"]:
+            how = f"it calls every face it decides {labelled['calls']}, women and men alike"
+        elif lo_hi is None:
+            how = f"its P(female) is not a number on any of the {n} labelled faces"
+        elif lo_hi[1] - lo_hi[0] < 1e-4:
+            how = f"it gives every one of the {n} labelled faces P(female) {lo_hi[0]:.4f}"
+        else:
+            how = f"its P(female) lies between {lo_hi[0]:.4f} and {lo_hi[1]:.4f} on all {n} labelled faces"
+        text = (f"its outputs do not tell these faces apart: {how}, so no order of --labels is better than another "
+                f"and the order {given} cannot be checked. Is the model untrained, or are its inputs read wrongly? "
+                "Check --range, --mean, --std and --channels")
+        if not force:
+            raise BiasMirrorError(f"{text} (--force writes it anyway)", src)
+        echo(f"warning: {text}; written as --force asks")
+        labelled["note"] = f"its outputs do not tell the faces apart ({how}): the label order was not checked; " \
+                           "written with --force"
+        return
+    ties = f", {labelled['ties']} called neither" if labelled["ties"] else ""
+    echo(f"on {n} labelled faces: {labelled['accuracy']:.1%} right with --labels {given}, "
+         f"{labelled['accuracy_labels_swapped']:.1%} with them swapped{ties}")
+    called = n - labelled["ties"]
+    if order == "looks swapped":
+        text = (f"with --labels {given} it is right on {labelled['accuracy']:.1%} of {n} labelled faces, swapped on "
+                f"{labelled['accuracy_labels_swapped']:.1%}{ties} (the swapped order better at p = "
+                f"{labelled['p_swapped_better']:.2g}, exact sign test on the {called} faces it calls)")
+        if not force:
+            raise BiasMirrorError(f"{text}: give them in the other order (or check --range, --mean, --std; --force "
+                                  "writes it anyway)", src)
+        labelled["note"] = "the swapped order is better on these faces; written as given with --force"
+    elif order == "not confirmed":
+        echo(f"warning: neither order of the labels is shown better on these {called} faces (sign test: p = "
+             f"{labelled['p_right_better']:.2g} for --labels {given}, {labelled['p_swapped_better']:.2g} swapped; "
+             f"{LABEL_ORDER_P:g} needed): the model may be weak, or the faces few. It is written with the labels as "
+             "given, and its card says the order was not confirmed; a larger --n may confirm it")
+        labelled["note"] = (f"the label order could not be confirmed on these {called} faces: neither order is shown "
+                            f"better (sign test, p < {LABEL_ORDER_P:g}); written as given")
 
 
 # --- the command ---------------------------------------------------------------------------------------
@@ -445,9 +545,10 @@ class Trial:
 
 def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, labels: Sequence[str] = ("female", "male"),
           value_range: str = "auto", mean: tuple[float, float, float] = (0, 0, 0), std: tuple[float, float, float] = (1, 1, 1),
-          order: str = "RGB", layout: str = "auto", size: int | None = None, method: str = "", dataset: str = DEFAULT_DATASET,
+          order: str = "RGB", layout: str = "auto", size: int | None = None, method: str = "", dataset: str | None = None,
           n: int = 64, force: bool = False, echo: Callable[[str], None] = print, conditions: Sequence[str] = ()) -> Path:
-    """Wrap ``src``, check it on ``n`` faces of ``dataset``, and write it with its card to ``out``."""
+    """Wrap ``src``, check it on ``n`` faces of ``dataset`` (default: the shared UTKFace copy), and write it with its
+    card to ``out``."""
     src = Path(src)
     out = check_output_file(out, "--out")
     if out.resolve() == src.resolve():
@@ -476,7 +577,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     if head is not None and len(labels) != max(2, len(head.weight)):
         raise BiasMirrorError(f"its head has {len(head.weight)} output(s): give {max(2, len(head.weight))} --labels "
                               "in the order of its outputs (one output: the label its sigmoid gives last)", src)
-    faces, genders, where = sample_faces(dataset, n, size)
+    faces, genders, where = sample_faces_or_default(dataset, n, size)
     training = {"dataset": "unknown (made elsewhere, not by Bias Mirror)",
                 "adopted": {"from": src.name, "sha256": file_hash(src)},
                 "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), **provenance()}
@@ -677,13 +778,7 @@ def classifier_checks(chosen: Trial, head: Head, model: onnx.ModelProto, src: Pa
     labelled = label_check(probs, genders, labels)
     if labelled is not None:
         checks["labels"] = labelled
-        echo(f"on {labelled['n']} labelled faces: {labelled['accuracy']:.1%} right with --labels {','.join(labels)}, "
-             f"{labelled['accuracy_labels_swapped']:.1%} with them swapped")
-        if labelled["accuracy_labels_swapped"] > labelled["accuracy"] and not force:
-            raise BiasMirrorError(f"with --labels {','.join(labels)} it is right on {labelled['accuracy']:.1%} of "
-                                  f"{labelled['n']} labelled faces, swapped on {labelled['accuracy_labels_swapped']:.1%}: "
-                                  "give them in the other order (or check --range, --mean, --std; --force writes it "
-                                  "anyway)", src)
+        label_verdict(labelled, labels, force, src, echo)
     return {"checks": checks}
 
 
@@ -710,12 +805,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="its tensor layout (auto: from the axis of length 3)")
     p.add_argument("--size", type=int_at_least(8), help="the face size in px, where its input size is open")
     p.add_argument("--method", default="", help="what it is, for the card (e.g. 'pix2pix, our 2025 beauty filter')")
-    p.add_argument("--dataset", default=DEFAULT_DATASET,
-                   help="KIND:PATH of faces to check the wrapping on (default: the shared UTKFace copy); labelled "
-                        "ones also check a classifier's --labels")
+    p.add_argument("--dataset", default=None,
+                   help="KIND:PATH of faces to check the wrapping on (default: the shared UTKFace copy, "
+                        f"{DEFAULT_DATASET}); labelled ones also check a classifier's --labels")
     p.add_argument("--n", type=positive_int, default=64, help="how many faces to check on (default 64)")
-    p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped, or a filter "
-                                                        "whose given --range puts its output far from the faces")
+    p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped, or whose "
+                                                        "outputs do not tell the faces apart, or a filter whose given "
+                                                        "--range puts its output far from the faces")
     p.add_argument("--conditions", default="", help="a conditional filter's (one that takes a second input, a batch "
                    "of K-vectors): the names of its K conditions in input order, e.g. female,male; each is fed one-hot, "
                    "and run, audit and the app choose one with --condition")
