@@ -75,7 +75,8 @@ def _adoption_lines(training: dict) -> list[str]:
     if "labels" in checks:
         c = checks["labels"]
         lines.append(f"- label order checked on {c['n']} labelled faces: right on {c['accuracy']:.1%}, "
-                     f"{c['accuracy_labels_swapped']:.1%} with the labels swapped")
+                     f"{c['accuracy_labels_swapped']:.1%} with the labels swapped"
+                     + (f"; {c['note']}" if c.get("note") else ""))  # not confirmed, or written with --force
     lines.append("- no per-group figures: `python main.py audit` measures them")
     return lines
 

@@ -365,6 +365,9 @@ def test_a_weak_classifier_is_not_told_to_swap_its_labels_and_its_card_says_the_
                     dataset=f"utkface:{tiny_utk.parent}", n=64, echo=lines.append)
         checked = load_model(out).card.training["adopted"]["checks"]["labels"]
         assert checked["order"] == "not confirmed" and "could not be confirmed" in checked["note"]
+        from inference.card_markdown import _adoption_lines  # the card as docs/models.md and doctor --cards show it
+
+        assert any("could not be confirmed" in line for line in _adoption_lines(load_model(out).card.training))
         assert checked["p_right_better"] > 0.01 and checked["p_swapped_better"] > 0.01
         assert any(line.startswith("warning: neither order of the labels is shown better") for line in lines), lines
         accuracy[labels] = checked["accuracy"], checked["accuracy_labels_swapped"]
