@@ -23,7 +23,10 @@ COLUMNS = """one row per face per frame:
   video_s             for a video: the frame's position in it, in seconds, as its decoder times it (a phone's
                       variable-rate video is not number ÷ rate); source's name#N is its number in the file
   source, track_id    the frame's file (a folder's: its path within the folder, a video's: name#N) or camera; one id per face
-                      followed from frame to frame (a photo's faces keep theirs when it is shown again)
+                      followed from frame to frame of a video or camera, by the overlap of its boxes: a face unseen
+                      for over 10 frames, or hidden while it moved, comes back with a new id. A folder's images are
+                      photos of their own, not one video's frames: each face gets its id (a photo's faces keep
+                      theirs when it is shown again); to follow faces, give the video, not frames extracted from it
   x, y, w, h          the face's box in the frame, in pixels
   filter              the filter run (with its condition, if any); empty with none
   measurable          1 where enough skin was found to measure tone
