@@ -1183,3 +1183,19 @@ def test_images_through_links_to_folders_outside_are_named_by_their_path_in_the_
     assert rc == 0 and r["groups"]["sizes"]["group"] == {"A": 1, "B": 1}
     rows = list(csv_module.DictReader(open(tmp_path / "o" / "faces.csv")))
     assert sorted(row["file"] for row in rows) == ["s1/001.jpg", "s2/001.jpg"]
+
+
+def test_a_folder_labels_row_naming_no_image_is_not_reported_as_the_groups_csvs(world, tmp_path):
+    """A bare name in the folder's own labels.csv ("1.jpg" for male/1.jpg) was listed in report.json as a groups CSV
+    row that names no image, though the groups CSV never named it."""
+    folder = tmp_path / "ds"
+    sources = sorted(world["data"].iterdir())
+    for i, rel in enumerate(("male/1.jpg", "male/2.jpg", "female/3.jpg")):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sources[i * 5], folder / rel)
+    (folder / "labels.csv").write_text("file,gender\n1.jpg,male\nmale/2.jpg,male\nfemale/3.jpg,female\n")
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\nmale/1.jpg,A\nmale/2.jpg,A\nfemale/3.jpg,B\nghost.jpg,B\n")
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]),
+                     "--no-filter", "--no-html", "--groups", str(groups), "--out", str(tmp_path / "o"))
+    assert rc == 0 and r["images"]["groups_csv"]["listed_not_found"] == ["ghost.jpg"]

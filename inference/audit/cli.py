@@ -32,7 +32,8 @@ from ..user_dirs import default_cache_dir
 from ..writing import Staged, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
 from ..datasets.folder import NOT_IN_FOLDER, list_images
-from ..datasets.sample import IMAGE_EXTENSIONS, NOT_RELATIVE, nfc
+from ..datasets.sample import IMAGE_EXTENSIONS, nfc
+from ..datasets.sample import listed_not_found as listed_not_found_why
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
 from ..file_identity import file_hash
@@ -101,21 +102,25 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
             raise BiasMirrorError(f"the groups CSV has label column(s) {', '.join(sorted(columns & LABEL_COLUMNS))} and "
                                   f"the folder has its own {own.name}: give the groups in a CSV of columns file and group "
                                   "only (they join the folder's labels), or all labels in one of the two files", groups_csv)
-        # a folder's groups CSV that carries labels too is read as its labels CSV
+        # a folder's groups CSV that carries labels too is read as its labels CSV: its rows naming no image are
+        # those its reader skipped so (a bare name too: "did you mean sub/a.jpg?")
         read = read_folder(folder, groups_csv, images)
+        listed_not_found = [n for n, why in read.skipped if listed_not_found_why(why)]
         read = dataclasses.replace(read, skipped=[(n, why.replace(NOT_IN_FOLDER, GROUPS_NOT_FOUND, 1))
                                                   for n, why in read.skipped])
     else:  # a plain groups CSV joins the dataset's own labels (a folder's labels.csv was once dropped for it)
         read = read_folder(folder, images=images) if images else read_spec(spec)
         if groups_csv:
+            before = len(read.skipped)
             read = _join_groups(read, groups_csv)
+            # its own rows only: a folder labels.csv's bare name had been reported as the groups CSV's
+            listed_not_found = [n for n, _ in read.skipped[before:]]
     # after the groups are joined, so that copies the CSV puts in different groups are caught as a conflict
     read = merge_copies(read, default_cache_dir())
     if groups_csv:  # "not_listed" is added once the images to audit are chosen: of those, not of the whole folder
         notes["groups_csv"] = {
             "file": Path(groups_csv).name,
-            # with a bare name the labels reader could not take ("did you mean sub/a.jpg?")
-            "listed_not_found": sorted(n for n, why in read.skipped if why.startswith((GROUPS_NOT_FOUND, NOT_RELATIVE))),
+            "listed_not_found": sorted(listed_not_found),
         }
     return read, notes
 
