@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
 from ..errors import PERMISSION_DENIED, BiasMirrorError, in_words
@@ -54,11 +53,15 @@ def list_images(root: Path) -> list[Path]:
         subfolders[:] = sorted(d for d in subfolders if not d.startswith(".")
                                and not _links_within(os.path.join(folder, d), inside))
         found += [Path(folder, f) for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".")]
-    broken = sorted(p for p in found if p.is_symlink() and not p.exists())
+    kept, dropped = [], []
+    for p in found:
+        (kept if _kept(p) else dropped).append(p)
+    # only among those dropped: a kept file is no broken link, and exists() raises where is_file() is kept (_kept)
+    broken = sorted(p for p in dropped if p.is_symlink() and not os.path.exists(p))
     if broken:
         log.warning("%s: %d link(s) to images that do not exist, skipped, e.g. %s", root, len(broken),
                     ", ".join(str(p.relative_to(root)) for p in broken[:3]))
-    return sorted(p for p in found if _kept(p))
+    return sorted(kept)
 
 
 def _links_within(path: str, root_real: str) -> bool:
@@ -100,19 +103,20 @@ def _by_nfc_name(rows: dict[str, dict[str, str]], csv_path: Path) -> dict[str, d
     return out
 
 
-def _folder_path(name: str, root: Path, in_folder: set[str]) -> str | None:
+def _folder_path(name: str, bases: tuple[str, ...], in_folder: set[str]) -> str | None:
     """The path within the folder (one of ``in_folder``) of the file a CSV row names, or None. Backslashes separate
     folders as slashes do (a CSV written on Windows: "female\\3.jpg"), and an absolute path inside the folder names
-    the file it leads to: both had been "not in the folder", and the audit run without their labels."""
+    the file it leads to: both had been "not in the folder", and the audit run without their labels. ``bases``: the
+    folder's absolute path as given and through any link to it, in NFC."""
     if name in in_folder:  # as given first: a file whose name holds a backslash is named by it
         return name
     posix = PurePosixPath(name.replace("\\", "/")).as_posix()
     if posix in in_folder:
         return posix
     if os.path.isabs(posix):
-        for base in (root.absolute(), root.resolve()):  # the folder as given, and through any link to it
+        for base in bases:
             try:
-                within = PurePosixPath(os.path.normpath(posix)).relative_to(nfc(base.as_posix())).as_posix()
+                within = PurePosixPath(os.path.normpath(posix)).relative_to(base).as_posix()
             except ValueError:
                 continue
             if within in in_folder:
@@ -139,16 +143,22 @@ def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: set[s
     """``rows`` keyed by the path within the folder of the file each names (``_folder_path``), and the rows that
     name none, with why. Two rows naming one file in two ways ("a/b.jpg" and "a\\b.jpg") are refused, as two
     Unicode spellings are."""
-    by_base: dict[str, list[str]] = defaultdict(list)
-    for rel in sorted(in_folder):
-        by_base[rel.rsplit("/", 1)[-1]].append(rel)
+    bases = tuple(nfc(base.as_posix()) for base in (root.absolute(), root.resolve()))
+    by_base: dict[str, list[str]] = {}  # the folder's files by base name, made for the first row naming none
+
+    def files_named() -> dict[str, list[str]]:
+        if not by_base:
+            for rel in sorted(in_folder):
+                by_base.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
+        return by_base
+
     out: dict[str, dict[str, str]] = {}
     named_as: dict[str, str] = {}
     skipped = []
     for name, row in rows.items():
-        rel = _folder_path(name, root, in_folder)
+        rel = _folder_path(name, bases, in_folder)
         if rel is None:
-            skipped.append((name, _not_found(name, by_base)))
+            skipped.append((name, _not_found(name, files_named())))
         elif rel in out:
             raise BiasMirrorError(f"the labels CSV lists {rel!r} twice, as {named_as[rel]!r} and {name!r}; keep one "
                                   "row per file", csv_path)
