@@ -73,10 +73,8 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
     """``read_image``, and when it gives None, why, in words for the user."""
     try:
         data = np.fromfile(str(path), np.uint8)
-    except PermissionError:
-        return None, PERMISSION_DENIED
     except OSError as exc:
-        return None, f"cannot be read ({in_words(exc)})"
+        return None, opening_problem(exc)
     if data.size == 0 or truncated_jpeg(data):
         return None, UNREADABLE
     img = cv2.imdecode(data, flags)
@@ -88,10 +86,18 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
     return (None, problem) if problem else (img, None)
 
 
+CANNOT_BE_READ = "cannot be read"  # opening_problem's words for an OSError other than a permission refused
+
+
+def opening_problem(exc: OSError) -> str:
+    """Why a file could not be opened or read, in words for the user: "permission denied", "cannot be read (…)"."""
+    return PERMISSION_DENIED if isinstance(exc, PermissionError) else f"{CANNOT_BE_READ} ({in_words(exc)})"
+
+
 def opening_failed(problem: str | None) -> bool:
     """Whether ``read_image_checked``'s reason is that the file could not be opened or read (permission denied, an I/O
     error), which says nothing of what it holds and may be put right without changing it, unlike a decoder's."""
-    return problem is not None and (problem == PERMISSION_DENIED or problem.startswith("cannot be read ("))
+    return problem is not None and (problem == PERMISSION_DENIED or problem.startswith(CANNOT_BE_READ + " ("))
 
 
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:

@@ -20,9 +20,9 @@ import numpy as np
 
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
-from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
+from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
-from .images import FRAME_FLAGS, UNREADABLE, read_image_checked
+from .images import FRAME_FLAGS, UNREADABLE, opening_problem, read_image_checked
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts", ".ts",
@@ -291,10 +291,8 @@ def _refuse_if_unopenable(path: Path) -> None:
     """A file this process may not read is refused as such (OpenCV's probes only say they found nothing)."""
     try:
         path.open("rb").close()
-    except PermissionError:
-        raise BiasMirrorError(PERMISSION_DENIED, path) from None
     except OSError as exc:
-        raise BiasMirrorError(f"cannot be read ({in_words(exc)})", path) from None
+        raise BiasMirrorError(opening_problem(exc), path) from None
 
 
 def _image_header(path: Path) -> bool:

@@ -1,7 +1,7 @@
 """Plain-language summary built only from report.json: direction, size and significance of every effect."""
 from __future__ import annotations
 
-from ..images import NOT_AN_IMAGE
+from ..images import CANNOT_BE_READ, NOT_AN_IMAGE
 from ..strict_json import measured
 
 ALPHA = 0.05
@@ -192,7 +192,7 @@ def unreadable_reason(error: str | None) -> str:
     ("permission denied"), and the decoder's failure as what it may be. All had been called corrupt."""
     if not error or error == NOT_AN_IMAGE:
         return "corrupt, truncated or another format"
-    for prefix in (NOT_AN_IMAGE + " (", "cannot be read ("):  # "cannot be read (no such file…)": its words in brackets
+    for prefix in (NOT_AN_IMAGE + " (", CANNOT_BE_READ + " ("):  # "cannot be read (no such file…)": its words in brackets
         if error.startswith(prefix) and error.endswith(")"):
             return error[len(prefix):-1]
     return error
