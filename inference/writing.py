@@ -121,10 +121,17 @@ class Staged:
         return staged
 
     def copy(self, src: str | Path, place: str | Path) -> Path:
-        """``src`` staged as a copy for ``place`` (an --export-to), its folder made where it is missing."""
+        """``src`` staged as a copy for ``place`` (an --export-to), its folder made where it is missing; a copy that
+        cannot be written leaves nothing of it staged."""
         Path(place).parent.mkdir(parents=True, exist_ok=True)
         staged = self.path(place)
-        shutil.copyfile(src, staged)
+        try:
+            shutil.copyfile(src, staged)
+        except OSError:
+            self.files.pop()
+            with contextlib.suppress(OSError):
+                staged.unlink(missing_ok=True)
+            raise
         return staged
 
     def put_in_place(self, stale: tuple[str | Path, ...] = ()) -> None:

@@ -499,11 +499,20 @@ def test_an_export_interrupted_leaves_the_model_that_was_there(tmp_path, tiny_mo
         make_classifier(target, size=24)
     assert target.read_bytes() == before and read_card(target).kind == "classifier"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no part file left behind
-    monkeypatch.setattr(export_module.shutil, "copyfile", lambda src, dst: (Path(dst).write_bytes(b"half"),
-                                                                               interrupted()))
-    with pytest.raises(KeyboardInterrupt):
-        export_module.copy_model(tiny_models["darken"], target)
-    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+    import errno
+
+    import inference.writing as writing
+
+    def full(src, dst):
+        Path(dst).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    for stop, raised in ((interrupted, KeyboardInterrupt), (full, OSError)):  # an --export-to copy cut short
+        monkeypatch.setattr(writing.shutil, "copyfile", lambda src, dst: (Path(dst).write_bytes(b"half"), stop(src, dst)))
+        with pytest.raises(raised), export_module.staged_export("left", "again") as staged:
+            staged.copy(tiny_models["darken"], target)
+            staged.put_in_place()
+        assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 
 
 def test_evaluate_without_ages_says_so_and_writes_json_into_a_new_folder(tmp_path, tiny_models, capsys):

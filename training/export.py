@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -120,14 +119,9 @@ def stage_copy(staged, src: str | Path, place: str | Path, what: str, kept: str)
     after the reason), not raised: the copy is the optional part, and the run's own model and metrics go in place
     without it. A copy that could not be written had kept the run's model from being put in place at all, and the
     `--resume` advised then failed on the same copy."""
-    before = len(staged.files)
     try:
         staged.copy(src, place)
     except OSError as exc:
-        for part, _ in staged.files[before:]:
-            with contextlib.suppress(OSError):
-                part.unlink(missing_ok=True)
-        del staged.files[before:]
         return write_failure(exc, place, what, kept)
     return None
 
@@ -168,13 +162,6 @@ def place_with_record(staged: Staged, record: Path, payload: dict, what: str, ke
     with writing(record, what, kept):
         staged.path(record).write_text(strict_json.dumps(payload, indent=1))
     staged.put_in_place(stale=(record,))
-
-
-def copy_model(src: str | Path, dst: str | Path) -> None:
-    """``src`` copied to ``dst`` (``--export-to``) whole or not at all."""
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    with _written_whole(dst) as part:
-        shutil.copyfile(src, part)
 
 
 def export(

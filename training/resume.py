@@ -147,15 +147,6 @@ def option_in_command(command: object, key: str) -> str | None:
     return found
 
 
-def absolute(text: str, saved: Mapping[str, Any]) -> str:
-    """A PATH or KIND:PATH of a run's config as the absolute path it names (KIND: left out): relative to the
-    folder the run started in where that is kept, else to this one (a new run's, which started here)."""
-    kind, sep, path = text.partition(":")
-    if not sep or "/" in kind or "\\" in kind:
-        path = text
-    return os.path.abspath(Path(saved.get("started_in") or Path.cwd(), Path(path).expanduser()))
-
-
 def with_saved_defaults(args: argparse.Namespace, saved_as_args: Mapping[str, Any]) -> argparse.Namespace:
     """``args`` with every option not given on the command line set to the checkpoint's value: what a setting
     typed again means can depend on others left out (--distill-weight on --distill-from, --compose target on
