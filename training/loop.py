@@ -125,11 +125,13 @@ def faces_changed(saved: dict, now: dict) -> str:
     return ", ".join(said) or "the faces listed otherwise"
 
 
-def check_same_data(saved: dict[str, int] | None, now: dict[str, int] | None, checkpoint: Path,
-                    saved_faces: dict | None = None, now_faces: dict | None = None) -> None:
-    """Refuses to go on with a checkpoint on other data than it was trained on: by the faces' record (its digest:
-    each face's path, split and labels) where the checkpoint keeps one, else by the counts (checkpoints from
-    before the record, which a change keeping every count passes)."""
+def check_same_data(state: dict, task: Task, checkpoint: Path, faces: dict | None = None) -> None:
+    """Refuses to go on with a checkpoint (its ``state``) on other data than ``task`` holds now: by the faces' record
+    (its digest: each face's path, split and labels; ``faces``: the task's ``data_faces`` where already made) where
+    the checkpoint keeps one, else by the counts (checkpoints from before the record, which a change keeping every
+    count passes)."""
+    saved, now, saved_faces = state.get("data"), data_counts(task), state.get("data_faces")
+    now_faces = None if saved_faces is None else data_faces(task) if faces is None else faces
     if saved_faces is not None and now_faces is not None:
         if saved_faces["sha256"] == now_faces["sha256"]:
             return
@@ -147,14 +149,6 @@ def check_same_data(saved: dict[str, int] | None, now: dict[str, int] | None, ch
 def _counts_changed(saved: dict[str, int], now: dict[str, int]) -> str:
     return ", ".join(f"{k} {saved.get(k, 'none')} then, {now.get(k, 'none')} now" for k in sorted({*saved, *now})
                      if saved.get(k) != now.get(k))
-
-
-def check_data_of(state: dict, task: Task, checkpoint: Path, faces: dict | None = None) -> None:
-    """``check_same_data`` of a checkpoint's ``state`` and the data ``task`` holds now (``faces``: its
-    ``data_faces`` where already made)."""
-    if state.get("data_faces") is not None and faces is None:
-        faces = data_faces(task)
-    check_same_data(state.get("data"), data_counts(task), checkpoint, state.get("data_faces"), faces)
 
 
 @dataclass
@@ -801,7 +795,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     start_epoch, consumed = 0, 0
     if cfg.resume:
         state = ckpt.load(task, ctx, cfg.seed)
-        check_data_of(state, task, ckpt.path, ckpt.faces(task))
+        check_same_data(state, task, ckpt.path, ckpt.faces(task))
         start_epoch, ctx.step = state["epoch"], state["step"]
         # checkpoints from before multi-process training count batches of one process
         consumed = state.get("samples_in_epoch", state["batch_in_epoch"] * cfg.batch_size)

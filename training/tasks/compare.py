@@ -29,7 +29,7 @@ from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
-from training.loop import (CHECKPOINT, Dist, check_data_of, check_run_arguments, load_checkpoint, pick_device,
+from training.loop import (CHECKPOINT, Dist, check_run_arguments, check_same_data, load_checkpoint, pick_device,
                            process_group, rank0_says, smaller_batch)
 from training.resume import cli_text, given_options, option_name, with_saved_defaults
 from training.data.teachers import open_teachers
@@ -150,7 +150,7 @@ def check_teachers_unchanged(args: argparse.Namespace, found: dict[str, dict], o
 
 def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None) -> None:
     """Each finished variant found in --out was trained on the faces the dataset holds now, by the record of them
-    its checkpoint keeps (``loop.check_data_of``, the check a resume makes; a stopped variant makes it as it
+    its checkpoint keeps (``loop.check_same_data``, the check a resume makes; a stopped variant makes it as it
     resumes): one finished on faces added, removed or relabelled since had been reused as it was, and compared
     with a variant trained (or finished) on other data. Listed as the variant's resume would list them: its own
     task over its own mix of the faces listed now. A checkpoint from before the record is checked by its counts
@@ -166,7 +166,7 @@ def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None) 
         data = classifier.decode_data(listed, cfg["net"]["size"], *classifier.run_mix(cfg), cache)
         task = classifier.ClassifierTask(data, ClassifierConfig.from_dict(cfg["net"]), cfg)
         try:
-            check_data_of(state, task, run / CHECKPOINT)
+            check_same_data(state, task, run / CHECKPOINT)
         except BiasMirrorError as e:
             raise BiasMirrorError(f"the {name} variant finished here is not reused on other data: {e.message}",
                                   e.path) from None

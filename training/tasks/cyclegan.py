@@ -31,7 +31,7 @@ from inference.errors import BiasMirrorError
 from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
 from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
-                           check_data_of, load_checkpoint, loop_config_from_args, run_for_cli)
+                           check_same_data, load_checkpoint, loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
                              model_name, record_resume, refuse_changed_settings, started_here, trained_to_the_end)
@@ -687,7 +687,7 @@ def main(args: argparse.Namespace) -> int:
     if args.export_only:
         state = load_checkpoint(out, "cyclegan")
         # as a resume does: a card had given a domain's count of today for weights trained on fewer images
-        check_data_of(state, task, out / CHECKPOINT)
+        check_same_data(state, task, out / CHECKPOINT)
         for k, m in task.modules().items():
             m.load_state_dict(state["modules"][k])
     else:
