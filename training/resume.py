@@ -215,20 +215,15 @@ def command_line(args: argparse.Namespace, env: Mapping[str, str] | None = None)
     return f"{launch} main.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
-def record_resume(run_cfg: dict, args: argparse.Namespace, trains: bool = True) -> str | None:
+def record_resume(run_cfg: dict, args: argparse.Namespace, state: Mapping[str, Any], epochs: int) -> str | None:
     """Adds this resume's command line to ``run_cfg["resumes"]``: a card gives the first command as "command"
-    and every resume after it, in order, as "resumes". A resume of a run already trained to its end
-    (``trains`` False) trains nothing, only exports: it is no resume, and its command line is returned instead,
-    for the card's "exported_by" (a card had listed a re-export among the resumes that trained it)."""
-    if not trains:
+    and every resume after it, in order, as "resumes". A resume of a run whose checkpoint ``state`` has trained all
+    its ``epochs`` trains nothing, only exports: it is no resume, and its command line is returned instead, for the
+    card's "exported_by" (a card had listed a re-export among the resumes that trained it)."""
+    if int(state.get("epoch", 0)) >= epochs:
         return command_line(args)
     run_cfg["resumes"] = [*run_cfg.get("resumes", []), command_line(args)]
     return None
-
-
-def trained_to_the_end(state: Mapping[str, Any], epochs: int) -> bool:
-    """Whether the checkpoint ``state`` has trained all ``epochs``: resumed, it trains nothing more."""
-    return int(state.get("epoch", 0)) >= epochs
 
 
 def carry_outputs(args: argparse.Namespace, run_cfg: dict, keys: tuple[str, ...], paths: tuple[str, ...] = (),

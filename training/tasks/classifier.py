@@ -46,8 +46,7 @@ from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, che
                            loop_config_from_args, run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options, model_name,
-                             record_resume, refuse_changed_settings, started_here, trained_to_the_end,
-                             with_saved_defaults)
+                             record_resume, refuse_changed_settings, started_here, with_saved_defaults)
 
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
@@ -628,7 +627,7 @@ def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[Classifi
     saved = checked_settings(args, checkpoint, state)
     run_cfg = {k: v for k, v in saved.items() if k not in ("net", "labels")}
     epochs = run_cfg["epochs"] + run_cfg.get("swa_epochs", 0)
-    exported_by = record_resume(run_cfg, args, trains=not trained_to_the_end(state, epochs))
+    exported_by = record_resume(run_cfg, args, state, epochs)
     return ClassifierConfig.from_dict(saved["net"]), run_cfg, exported_by
 
 

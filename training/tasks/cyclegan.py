@@ -34,7 +34,7 @@ from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_argume
                            check_same_data, load_checkpoint, loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
-                             model_name, record_resume, refuse_changed_settings, started_here, trained_to_the_end)
+                             model_name, record_resume, refuse_changed_settings, started_here)
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -568,7 +568,7 @@ def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig,
         exported_by = command_line(args)
     else:
         epochs = run_cfg["n_epochs"] + run_cfg["n_epochs_decay"]
-        exported_by = record_resume(run_cfg, args, trains=not trained_to_the_end(state, epochs))
+        exported_by = record_resume(run_cfg, args, state, epochs)
     return CycleGANConfig.from_dict(saved["net"]), run_cfg, exported_by
 
 
