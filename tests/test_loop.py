@@ -389,3 +389,35 @@ def test_a_stop_held_back_until_an_exports_files_are_in_place_says_they_are(tmp_
         signal.signal(signal.SIGINT, before)
     assert capsys.readouterr().err.strip() == f"stopped as the export ended: {model}, {record} in place, whole"
     assert model.read_text() == "new model" and record.exists()
+
+
+def test_a_training_log_the_disk_refuses_is_one_line_naming_it_and_what_is_kept(tmp_path, monkeypatch):
+    """A full disk on log.csv (or a CycleGAN sample grid) ended in an OSError naming no file, nor the checkpoint."""
+    import errno
+
+    from inference.errors import BiasMirrorError
+    from training.loop import CsvLog
+
+    log = CsvLog(tmp_path / "log.csv")
+    log.write({"step": 1, "loss": 0.5})
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, *a, **k):
+            self.fh = real_open(*a, **k)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, _):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("builtins.open", FullDisk)
+    with pytest.raises(BiasMirrorError) as err:
+        log.write({"step": 2, "loss": 0.4})
+    assert str(err.value).startswith(f"{tmp_path / 'log.csv'}: could not write the training log (No space left on "
+                                     "device)")
+    assert "--resume goes on from its last checkpoint once there is room" in str(err.value)

@@ -34,7 +34,7 @@ from inference.arg_checks import (check_cache_dir, check_output_dir, check_outpu
                                    positive_int, thread_count)
 from inference.errors import BiasMirrorError
 from training.data.cache import add_cache_argument
-from inference.writing import write_failure
+from inference.writing import write_failure, writing
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"
@@ -576,6 +576,11 @@ def load_checkpoint(path: str | Path, trainer: str | None = None) -> dict:
     return state
 
 
+# What a write the disk refuses during training leaves (a log row, a sample grid): it had ended in an OSError that
+# named no file and said nothing of the checkpoint
+RUN_KEPT = "what the run saved before is kept: --resume goes on from its last checkpoint once there is room"
+
+
 class CsvLog:
     def __init__(self, path: Path):
         self.path = path
@@ -605,7 +610,7 @@ class CsvLog:
 
     def write(self, row: dict[str, Any]) -> None:
         new = not self.path.exists()
-        with open(self.path, "a", newline="") as fh:
+        with writing(self.path, "the training log", RUN_KEPT), open(self.path, "a", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(row))
             if new:
                 w.writeheader()

@@ -28,9 +28,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from inference.arg_checks import check_output_file, data_folders, non_negative_int, open_unit, positive_float, positive_int
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
+from inference.writing import writing
 from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
-from training.loop import (CHECKPOINT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
+from training.loop import (CHECKPOINT, RUN_KEPT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
                            check_same_data, load_checkpoint, loop_config_from_args, run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
@@ -411,8 +412,9 @@ class CycleGANTask:
         grid = torch.cat([r[:n] for r in rows]).cpu()
         folder = self.out / "samples"
         folder.mkdir(parents=True, exist_ok=True)
-        save_image((grid + 1) / 2, folder / f"step_{step:07d}.png", nrow=n, padding=2)
-        save_image((grid + 1) / 2, folder / "latest.png", nrow=n, padding=2)
+        for name in (f"step_{step:07d}.png", "latest.png"):
+            with writing(folder / name, "a sample grid", RUN_KEPT):
+                save_image((grid + 1) / 2, folder / name, nrow=n, padding=2)
         val_A = to_net(torch.from_numpy(np.array(self.a.val))).to(device)
         row = drift_row(step, np.asarray(self.a.val), to_uint8(self.G_A(val_A)))
         if self.ema_decay:
