@@ -370,6 +370,8 @@ def test_a_weak_classifier_is_not_told_to_swap_its_labels_and_its_card_says_the_
         assert any("could not be confirmed" in line for line in _adoption_lines(load_model(out).card.training))
         assert checked["p_right_better"] > 0.01 and checked["p_swapped_better"] > 0.01
         assert any(line.startswith("warning: neither order of the labels is shown better") for line in lines), lines
+        # a model near chance is usually one fed wrongly: said, not only "a larger --n may confirm it"
+        assert any("check --range, --mean, --std and --channels" in line for line in lines), lines
         accuracy[labels] = checked["accuracy"], checked["accuracy_labels_swapped"]
     assert accuracy["female,male"] == (36 / 64, 28 / 64) and accuracy["male,female"] == (28 / 64, 36 / 64)
 
@@ -548,6 +550,44 @@ def test_a_range_under_which_the_filter_does_nothing_is_not_taken_for_its_own(tm
     assert given.card.training["adopted"]["checks"]["mean_change_grey"] > WRONG_RANGE_GREY  # more than the margin
     faces = faces_of(tiny_utk)
     assert np.abs(given.apply(faces).astype(int) - faces).mean() > 1  # it does what it does
+
+
+class BrightenedOnRequest(nn.Module):
+    """[0, 1] in: condition 0 ("none") leaves the face as it is, condition 1 ("bright") adds 0.1."""
+
+    def forward(self, x, condition):
+        return x + condition[:, 1].view(-1, 1, 1, 1) * ((x + 0.1).clamp(0, 1) - x)
+
+
+def test_the_range_of_a_conditional_filter_is_judged_under_every_condition_and_a_given_no_op_range_is_said(
+        tmp_path, tiny_utk):
+    """A conditional filter whose first condition does nothing was judged on that one alone: every range left the
+    faces as they were, and the first range was taken without a word. And the shadow lift given --range unit, under
+    which it does nothing, was written without one either."""
+    src = tmp_path / "on_request.onnx"
+    torch.onnx.export(BrightenedOnRequest().eval(), (torch.rand(1, 3, SIZE, SIZE), torch.eye(2)[:1]), str(src),
+                      input_names=["input", "cond"], output_names=["output"],
+                      dynamic_axes={"input": {0: "b"}, "cond": {0: "b"}}, dynamo=False)
+    kw = dict(dataset=f"utkface:{tiny_utk.parent}", n=16)
+    lines: list[str] = []
+    out = adopt(src, tmp_path / "a.onnx", "filter", conditions=["none", "bright"], echo=lines.append, **kw)
+    assert load_model(out).card.training["adopted"]["range_chosen"].startswith("auto: [0, 1]"), lines
+    lift = export(ShadowLift().eval(), tmp_path / "lift.onnx")
+    lines = []
+    adopt(lift, tmp_path / "b.onnx", "filter", value_range="unit", echo=lines.append, **kw)
+    assert any(line.startswith("warning: with --range unit [0, 1] it leaves the faces as they were, with --range "
+                               "symmetric [-1, 1] it changes them") for line in lines), lines
+
+
+def test_faces_of_one_gender_are_too_few_to_check_a_label_order(tmp_path, tiny_utk):
+    """`--n 1` was told its model "does not tell these faces apart: is it untrained?" (one face has no spread)."""
+    from training.adopt import label_check, label_verdict
+
+    checked = label_check(np.array([[0.9, 0.1]]), ["female"], ["female", "male"])
+    assert checked["order"] == "too few faces"
+    with pytest.raises(BiasMirrorError, match=r"the 1 labelled face\(s\) it was checked on are all of one gender: "
+                                              r"the order female,male cannot be checked; give more faces with --n"):
+        label_verdict(checked, ["female", "male"], False, tmp_path / "m.onnx", quiet)
 
 
 def test_a_classifier_adopted_as_a_filter_is_told_so_and_repeated_labels_are_refused(tmp_path, tiny_utk):
