@@ -378,8 +378,11 @@ def test_a_folder_is_read_through_links_to_folders_once_each_and_broken_links_an
     (root / "loop").symlink_to(root, target_is_directory=True)  # back up the tree: not walked again
     _img(root / "session_02" / "s.jpg")
     (root / "current").symlink_to(root / "session_02", target_is_directory=True)  # within: read as session_02/s.jpg
+    _img(root / ".store" / "v2" / "h.jpg")
+    (root / "photos").symlink_to(root / ".store" / "v2", target_is_directory=True)  # within, but hidden: read so
     (root / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
     with caplog.at_level("WARNING"):
         read = read_folder(root)
-    assert sorted(os.path.relpath(s.path, root) for s in read.samples) == ["a.jpg", "again/m.jpg", "session_02/s.jpg"]
+    assert sorted(os.path.relpath(s.path, root) for s in read.samples) == ["a.jpg", "again/m.jpg", "photos/h.jpg",
+                                                                            "session_02/s.jpg"]
     assert "1 link(s) to images that do not exist, skipped, e.g. gone.jpg" in caplog.text

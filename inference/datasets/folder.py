@@ -65,11 +65,17 @@ def list_images(root: Path) -> list[Path]:
 
 
 def _links_within(path: str, root_real: str) -> bool:
-    """Whether ``path`` is a link to a folder inside the one being listed (whose real path is ``root_real``)."""
+    """Whether ``path`` is a link to a folder the listing of the one whose real path is ``root_real`` walks anyway:
+    inside it, and in no hidden folder of it (a link to .store/v2 is how its images are reached: skipped, they had
+    been read under neither path, and the audit had called the folder empty)."""
     if not os.path.islink(path):
         return False
     real = os.path.realpath(path)
-    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+    if real == root_real:
+        return True
+    if not real.startswith(root_real.rstrip(os.sep) + os.sep):
+        return False
+    return not any(part.startswith(".") for part in Path(os.path.relpath(real, root_real)).parts)
 
 
 def _kept(path: Path) -> bool:
