@@ -164,13 +164,18 @@ def check_display() -> None:
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         raise BiasMirrorError("no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it "
                               "in a desktop session (or over ssh -X), or set QT_QPA_PLATFORM=offscreen to run it unseen")
-    if not os.environ.get("WAYLAND_DISPLAY"):  # X11: the xcb plugin, whose system libraries pip does not install
-        missing = xcb_plugin_problem()
-        if missing:
-            raise BiasMirrorError(f"Qt cannot open a window on this X display (DISPLAY={os.environ['DISPLAY']}): its xcb "
-                                  f"platform plugin needs a system library that is not installed ({missing}). On "
-                                  f"Debian or Ubuntu: sudo apt install {' '.join(XCB_PACKAGES)}; or set "
-                                  "QT_QPA_PLATFORM=offscreen to run it unseen")
+    if os.environ.get("WAYLAND_DISPLAY") and os.environ.get("XDG_SESSION_TYPE") == "wayland":
+        return  # Qt takes its wayland plugin
+    if not os.environ.get("DISPLAY"):  # Qt takes xcb outside a Wayland session, and aborted with no X display
+        raise BiasMirrorError("WAYLAND_DISPLAY is set but this is no Wayland session (XDG_SESSION_TYPE is not "
+                              "wayland), so Qt would open the window on X, and DISPLAY is not set: set "
+                              "QT_QPA_PLATFORM=wayland to use Wayland, or QT_QPA_PLATFORM=offscreen to run it unseen")
+    missing = xcb_plugin_problem()  # X11: the xcb plugin, whose system libraries pip does not install
+    if missing:
+        raise BiasMirrorError(f"Qt cannot open a window on this X display (DISPLAY={os.environ['DISPLAY']}): its xcb "
+                              f"platform plugin needs a system library that is not installed ({missing}). On Debian "
+                              f"or Ubuntu: sudo apt install {' '.join(XCB_PACKAGES)}; or set QT_QPA_PLATFORM=offscreen "
+                              "to run it unseen")
 
 
 # What Qt 6's xcb plugin needs beyond the wheel (Debian/Ubuntu names); a desktop install has them, a server or a

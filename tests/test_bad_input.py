@@ -604,6 +604,12 @@ def test_an_x_display_qt_cannot_use_is_named_with_the_libraries_to_install(monke
     monkeypatch.delenv("DISPLAY", raising=False)
     with pytest.raises(BiasMirrorError, match="no display to open the window on"):
         gui.app_cli.check_display()
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")  # outside a Wayland session Qt takes X, and found no DISPLAY
+    monkeypatch.delenv("XDG_SESSION_TYPE", raising=False)
+    with pytest.raises(BiasMirrorError, match="WAYLAND_DISPLAY is set but this is no Wayland session .* DISPLAY is not "
+                                              "set: set QT_QPA_PLATFORM=wayland"):
+        gui.app_cli.check_display()
+    monkeypatch.delenv("WAYLAND_DISPLAY")
     monkeypatch.setenv("DISPLAY", ":93")
 
     def missing(path, *a, **k):
