@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 # 6: a truncated JPEG is unreadable (it was decoded half grey and measured).
 # 7: skin needs b* ≥ 2 to be measured (a blue or magenta cast gave ITA outside ±90°).
 # 8: ΔP(female) and flips compare with the crop through the filter's resampling alone, as skin does.
-MEASURES_VERSION = 8
+# 9: a filtered face's skin leaves out the pixels its original had clipped, not its own (what a filter clips counts).
+MEASURES_VERSION = 9
 
 
 class AnalysedFace(NamedTuple):
@@ -168,16 +169,18 @@ class FramePipeline:
         n = self.config.skin_threads
         return n if n > 0 else max(1, min(4, (os.cpu_count() or 1) // 4))
 
-    def _skins_started(self, faces: np.ndarray, mask: np.ndarray, helpers: bool) -> Callable[[], list[SkinTone]]:
+    def _skins_started(self, faces: np.ndarray, mask: np.ndarray, helpers: bool,
+                       clipped_in: np.ndarray | None = None) -> Callable[[], list[SkinTone]]:
         """The faces' skin, started on the helper threads (one chunk of faces each) with ``helpers``, else
-        measured here and now; call what this returns to have it."""
+        measured here and now; call what this returns to have it. ``clipped_in``: as ``measure_skin_tones``'s."""
         if not helpers or len(faces) == 0:
-            skins = measure_skin_tones(faces, mask)
+            skins = measure_skin_tones(faces, mask, clipped_in=clipped_in)
             return lambda: skins
         if self._helper is None:
             self._helper = ThreadPoolExecutor(self._skin_threads(), thread_name_prefix="skin")
         chunks = np.array_split(np.arange(len(faces)), min(self._skin_threads(), len(faces)))
-        jobs = [self._helper.submit(measure_skin_tones, faces[c], mask) for c in chunks]
+        jobs = [self._helper.submit(measure_skin_tones, faces[c], mask,
+                                    clipped_in=None if clipped_in is None else clipped_in[c]) for c in chunks]
         return lambda: [skin for job in jobs for skin in job.result()]
 
     # --- the per-face core --------------------------------------------------
@@ -229,6 +232,7 @@ class FramePipeline:
         overlap = filtering and self._overlap_skin()
         reference = crops  # what the filtered face is compared with
         reference_skins: Callable[[], list[SkinTone]] | None = None  # its skin, when started early
+        before = crops  # the reference at the skin size, made early with the overlap
         filtered_skins: Callable[[], list[SkinTone]] | None = None
         prep_ms = 0.0
         if filtering:
@@ -240,7 +244,8 @@ class FramePipeline:
             # filter's own. At the filter's own size the round trip is the crop itself.
             reference = resize_batch(small, (size, size))
             if overlap:
-                reference_skins = self._skins_started(for_skin(reference), skin_mask, helpers=True)
+                before = for_skin(reference)
+                reference_skins = self._skins_started(before, skin_mask, helpers=True)
             prep_ms = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         # the reference rides in the crops' batched call: its probabilities, no CAM work
@@ -254,8 +259,9 @@ class FramePipeline:
             def on_filtered(faces: np.ndarray) -> None:  # the filter's output, before any classifier sees it
                 nonlocal filtered, filtered_skins
                 filtered = resize_batch(faces, (size, size))
-                if overlap:
-                    filtered_skins = self._skins_started(for_skin(filtered), skin_mask, helpers=True)
+                if overlap:  # the filter's inputs are the reference's pixels: what it clipped counts
+                    filtered_skins = self._skins_started(for_skin(filtered), skin_mask, helpers=True,
+                                                         clipped_in=before)
 
             chain, predictions = self.device_chain(), None
             condition = self.filter.condition_rows(self.config.filter_condition, len(small))  # type: ignore[union-attr]
@@ -274,7 +280,9 @@ class FramePipeline:
         elif reference_skins is not None and filtered_skins is not None:  # measured while the models ran
             skins, fskins = reference_skins(), filtered_skins()
         else:  # before and after in one batch: the measurement's fixed cost is paid once
-            both = self._skins_started(for_skin(np.concatenate([reference, filtered])), skin_mask, several)()
+            before = for_skin(reference)
+            both = self._skins_started(np.concatenate([before, for_skin(filtered)]), skin_mask, several,
+                                       clipped_in=np.concatenate([before, before]))()
             skins, fskins = both[:n], both[n:]
         results = []
         for i in range(n):

@@ -15,7 +15,8 @@ Method
    colour-threshold skin detectors are tuned on light skin and drop dark skin,
    which is exactly the bias this project measures.
 2. **Which pixels** count is decided per image by robust trimming inside that
-   mask (``measure_skin_tone``): near-black and blown-out pixels go, then
+   mask (``measure_skin_tone``): near-black and blown-out pixels go (for a
+   filtered face, those of its original, so what the filter clipped counts), then
    pixels outside the 10th–90th percentile of L* (hair, eye corners, nostrils,
    glare, shadow) or the 5th–95th percentile of a* / b* (lips, stray
    background) go.
@@ -205,14 +206,27 @@ def _trim_bounds(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack([lo_l, lo_ab]), np.column_stack([hi_l, hi_ab])
 
 
-def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pixels: int = 200) -> list[SkinTone]:
+def _exposed(lab: np.ndarray) -> np.ndarray:
+    return (lab[..., 0] >= _DARK_L) & (lab[..., 0] <= _BRIGHT_L)
+
+
+def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pixels: int = 200,
+                       clipped_in: np.ndarray | None = None) -> list[SkinTone]:
     """``measure_skin_tone`` for a batch of N×H×W×3 RGB uint8 crops over one mask, in a few array calls
     instead of a dozen per face: the percentiles of faces with no near-black or blown-out pixel in the
-    mask (nearly all) are taken together; a face that has some is trimmed on its own. Same numbers."""
+    mask (nearly all) are taken together; a face that has some is trimmed on its own. Same numbers.
+
+    ``clipped_in``: crops of the same shape (a filter's inputs) whose near-black and blown-out pixels are
+    left out instead of the crops' own. A photo's clipped pixels hold no skin colour; a pixel a filter
+    crushed to black or blew out is the filter's doing and must count, or a filter that blackens half a
+    face reads as *lighter* (only its brighter half measured) and one that blows skin out as barely lighter.
+    """
     crops = np.asarray(crops)
     if crops.ndim != 4 or crops.shape[3] != 3:
         raise ValueError(f"expected N×H×W×3 RGB crops, got shape {crops.shape}")
     n_faces, h, w = crops.shape[:3]
+    if clipped_in is not None and np.shape(clipped_in) != crops.shape:
+        raise ValueError(f"clipped_in {np.shape(clipped_in)} and crops {crops.shape} differ in shape")
     mask = face_skin_mask((h, w)) if mask is None else np.asarray(mask, bool)
     if mask.shape != (h, w):
         raise ValueError(f"mask shape {mask.shape} does not match image {(h, w)}")
@@ -220,7 +234,7 @@ def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pi
         return []
 
     lab = srgb_to_lab(crops[:, mask])  # N×P×3
-    exposed = (lab[..., 0] >= _DARK_L) & (lab[..., 0] <= _BRIGHT_L)
+    exposed = _exposed(lab if clipped_in is None else srgb_to_lab(np.asarray(clipped_in)[:, mask]))
     lo, hi = np.full((n_faces, 3), np.inf), np.full((n_faces, 3), -np.inf)  # no bounds: nothing kept
     whole = exposed.all(axis=1) & exposed.any(axis=1)  # (an empty mask has no pixels to take percentiles of)
     if whole.any():
@@ -265,10 +279,12 @@ def measure_pair(orig_rgb: np.ndarray, filtered_rgb: np.ndarray,
                  mask: np.ndarray | None = None) -> tuple[SkinTone, SkinTone, SkinShift]:
     """Original and filtered crop measured over the same mask, and their shift.
 
-    The mask (the region) is shared; the percentile trimming inside it runs on
-    each image separately, so a filter that, say, darkens the eyes more than
-    the cheeks may trim slightly different pixels. That is intended: each
-    side is measured the way a single image would be, on the same region.
+    The mask (the region) is shared, and so are the pixels left out as clipped:
+    those near-black or blown-out in the original (see ``measure_skin_tones``'s
+    ``clipped_in``). The percentile trimming inside it runs on each image
+    separately, so a filter that, say, darkens the eyes more than the cheeks
+    may trim slightly different pixels. That is intended: each side is
+    measured the way a single image would be, on the same region.
     """
     orig_rgb = np.asarray(orig_rgb)
     if orig_rgb.ndim != 3 or orig_rgb.shape[2:] != (3,):
@@ -282,6 +298,7 @@ def measure_pairs(originals: np.ndarray, filtered: np.ndarray,
     originals, filtered = np.asarray(originals), np.asarray(filtered)
     if originals.shape != filtered.shape:
         raise ValueError(f"original {originals.shape} and filtered {filtered.shape} crops differ in shape")
-    tones = measure_skin_tones(np.concatenate([originals, filtered]), mask)
+    tones = measure_skin_tones(np.concatenate([originals, filtered]), mask,
+                               clipped_in=np.concatenate([originals, originals]))
     n = len(originals)
     return [(o, f, compare_skin(o, f)) for o, f in zip(tones[:n], tones[n:])]

@@ -638,9 +638,9 @@ def test_with_the_overlap_both_skins_start_before_the_models_they_can_hide_behin
     cls.session = Logged(cls.session)
     started = FramePipeline._skins_started
 
-    def logged_start(self, faces, mask, helpers):
+    def logged_start(self, faces, mask, helpers, **kw):
         events.append("skin started on a helper" if helpers else "skin measured in line")
-        return started(self, faces, mask, helpers)
+        return started(self, faces, mask, helpers, **kw)
 
     monkeypatch.setattr(FramePipeline, "_skins_started", logged_start)
     pipe = FramePipeline([cls], load_model(tiny_models["darken"]), None,
@@ -688,6 +688,36 @@ def test_skin_is_measured_on_crops_shrunk_to_skin_px(tiny_models):
     for a, b in zip(runs["off"], runs["on"], strict=True):
         assert a.original.skin == b.original.skin and a.filtered.skin == b.filtered.skin
         assert a.filtered.skin == measure_skin_tones(resize_batch(a.filtered.crop[None], (64, 64)))[0]
+
+
+def _half_black_filter(path, size: int = 32):
+    """A filter that blackens the left half of every face and leaves the rest as it was."""
+    import torch
+
+    from inference.card import filter_card
+    from training.export import ImageToImageGraph, export
+
+    class HalfBlack(torch.nn.Module):
+        def forward(self, x):  # x in [-1, 1], N×3×H×W
+            left = torch.arange(x.shape[-1]) < x.shape[-1] // 2
+            return torch.where(left, torch.full_like(x, -1.0), x)
+
+    card = filter_card("half-black", size, "A->B", "left half black (test)", {"dataset": "none"}, {})
+    export(ImageToImageGraph(HalfBlack()), [torch.zeros(1, size, size, 3, dtype=torch.uint8)], ["image"], ["filtered"],
+           path, card)
+    return path
+
+
+@pytest.mark.parametrize("overlap", ["off", "on"])
+def test_a_filter_that_blackens_half_the_face_reads_as_darker(tmp_path, tiny_models, overlap):
+    """The filtered face's black half counts (the original had no black there): it had been left out as if the
+    photo had clipped it, and the face read as unchanged in tone."""
+    cls = [load_model(tiny_models["classifier"])]
+    crush = load_model(_half_black_filter(tmp_path / "half_black.onnx"))
+    pipe = FramePipeline(cls, crush, None, PipelineConfig(overlap_skin=overlap))
+    faces = [r.faces[0] for _, r, _ in pipe.process_images(utk_images(4))]
+    shifts = [f.skin_shift for f in faces]
+    assert all(s is not None and s.delta_l < -10 and s.delta_ita < -10 for s in shifts), shifts
 
 
 def test_run_rows_give_a_videos_frames_their_position_in_it(tmp_path, tiny_models):

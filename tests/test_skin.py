@@ -167,6 +167,47 @@ def test_brightening_gives_positive_shift():
     assert shift.delta_mst >= 0
 
 
+def _half_of_the_skin(face: np.ndarray) -> np.ndarray:
+    """The mask's pixels on the left of the face: 40-60 % of the skin measured."""
+    mask = face_skin_mask(face.shape[:2])
+    mask[:, face.shape[1] // 2 :] = False
+    return mask
+
+
+@pytest.mark.parametrize("value, sign", [(0, -1), (255, 1)])
+def test_skin_a_filter_crushes_to_black_or_blows_out_counts_as_darker_or_lighter(value, sign):
+    """Clipped pixels hold no skin colour in a photo, so they are left out; but a filter that blackens half a face
+    had its black half left out too (and read as doing nothing, or as lighter), one that blows it out likewise."""
+    L0, b0 = 62.0, 20.0
+    face = face_like((L0, 14.0, b0), seed=3)
+    damaged = face.copy()
+    damaged[_half_of_the_skin(face)] = value
+    original, filtered, shift = measure_pair(face, damaged)
+    assert original.measurable and filtered.measurable
+    assert sign * shift.delta_l > 10.0 and sign * shift.delta_ita > 15.0
+    # the same pixels are counted on both sides: the filter's clipped pixels are not dropped
+    assert filtered.n_pixels > original.n_pixels / 2
+
+
+def test_pixels_the_original_had_clipped_stay_out_of_the_filtered_face_too():
+    """A filter that only repaints what the photo had clipped (a specular highlight) did nothing to the skin."""
+    face = face_like((62.0, 14.0, 20.0), seed=4)
+    glare = _half_of_the_skin(face)
+    face[glare] = 255
+    repainted = face.copy()
+    repainted[glare] = face_like((40.0, 14.0, 20.0), seed=4)[glare]  # a darker skin where the glare was
+    original, filtered, shift = measure_pair(face, repainted)
+    assert original.measurable and filtered.measurable
+    assert shift.delta_ita == 0.0 and shift.delta_l == 0.0
+
+
+def test_clipped_in_must_match_the_crops():
+    faces = np.stack([face_like(), face_like(seed=1)])
+    with pytest.raises(ValueError, match="differ in shape"):
+        measure_skin_tones(faces, clipped_in=faces[:1])
+    assert measure_skin_tones(faces, clipped_in=faces) == measure_skin_tones(faces)
+
+
 def test_identity_filter_gives_zero_shift():
     face = face_like()
     _, _, shift = measure_pair(face, face.copy())
