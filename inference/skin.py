@@ -46,7 +46,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from skimage.color import deltaE_ciede2000, rgb2lab, rgb2xyz, xyz2lab
+from skimage.color import deltaE_ciede2000, lab2xyz, rgb2lab, rgb2xyz, xyz2lab
 
 from .results import SkinShift, SkinTone
 
@@ -210,6 +210,23 @@ def _exposed(lab: np.ndarray) -> np.ndarray:
     return (lab[..., 0] >= _DARK_L) & (lab[..., 0] <= _BRIGHT_L)
 
 
+@lru_cache(maxsize=1)
+def _exposed_luminance() -> tuple[float, float]:
+    # L* depends on Y alone and grows with it, so the L* bounds are Y bounds: a reference image's clipped pixels
+    # are found from the tables' Y without its full Lab (a third of a pair's measurement time).
+    dark, bright = lab2xyz(np.array([[[_DARK_L, 0.0, 0.0], [_BRIGHT_L, 0.0, 0.0]]]))[0, :, 1]
+    return float(dark), float(bright)
+
+
+def _exposed_pixels(rgb: np.ndarray) -> np.ndarray:
+    """``_exposed`` of 8-bit sRGB pixels (..., 3), from their luminance."""
+    if rgb.dtype != np.uint8:
+        return _exposed(srgb_to_lab(rgb))
+    y = sum(np.take(table[:, 1], rgb[..., c]) for c, table in enumerate(_xyz_by_channel()))
+    dark, bright = _exposed_luminance()
+    return (y >= dark) & (y <= bright)
+
+
 def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pixels: int = 200,
                        clipped_in: np.ndarray | None = None) -> list[SkinTone]:
     """``measure_skin_tone`` for a batch of N×H×W×3 RGB uint8 crops over one mask, in a few array calls
@@ -234,7 +251,7 @@ def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pi
         return []
 
     lab = srgb_to_lab(crops[:, mask])  # N×P×3
-    exposed = _exposed(lab if clipped_in is None else srgb_to_lab(np.asarray(clipped_in)[:, mask]))
+    exposed = _exposed(lab) if clipped_in is None else _exposed_pixels(np.asarray(clipped_in)[:, mask])
     lo, hi = np.full((n_faces, 3), np.inf), np.full((n_faces, 3), -np.inf)  # no bounds: nothing kept
     whole = exposed.all(axis=1) & exposed.any(axis=1)  # (an empty mask has no pixels to take percentiles of)
     if whole.any():

@@ -352,3 +352,13 @@ def test_a_colour_cast_with_no_yellow_has_no_skin_tone_and_every_ita_stays_withi
             assert t.b >= MIN_B and -90 < t.ita < 90 and 1 <= t.mst <= 10
     # the wrap that made a 10-unit change in L* read as a 242° shift
     assert abs(ita_degrees(55, -3) - ita_degrees(45, -3)) > 180  # why b* ≤ 0 must never be measured
+
+
+def test_a_references_clipped_pixels_found_from_luminance_are_those_lab_finds():
+    """``clipped_in`` is read from luminance alone (cheaper than its full Lab): for every 8-bit colour it leaves out
+    exactly the pixels the crops' own Lab would."""
+    from inference.skin import _exposed, _exposed_pixels
+
+    every = np.stack(np.meshgrid(*[np.arange(256, dtype=np.uint8)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    for part in np.array_split(every, 8):
+        np.testing.assert_array_equal(_exposed_pixels(part), _exposed(srgb_to_lab(part)))
