@@ -31,7 +31,8 @@ COLUMNS = """one row per face per frame:
   filter              the filter run (with its condition, if any); empty with none
   measurable          1 where enough skin was found to measure tone
   ita, L, mst         skin tone of the face: ITA°, CIELAB L*, Monk Skin Tone 1–10
-  *_filtered, delta_* the same through the filter, and filtered − original (delta_mst: original − filtered,
+  *_filtered, delta_* the same through the filter (over the skin pixels the original had not clipped to black or
+                      white: what the filter clips counts), and filtered − original (delta_mst: original − filtered,
                       so that > 0 is lighter, as for delta_ita: the Monk scale counts up to darker)
   p_female[C], cam_focus[C]      per classifier C: P(female), and the share of its positive CAM on the face
   p_female_reference[C], p_female_filtered[C], delta_p_female[C]

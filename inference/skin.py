@@ -300,8 +300,8 @@ def measure_pair(orig_rgb: np.ndarray, filtered_rgb: np.ndarray,
     those near-black or blown-out in the original (see ``measure_skin_tones``'s
     ``clipped_in``). The percentile trimming inside it runs on each image
     separately, so a filter that, say, darkens the eyes more than the cheeks
-    may trim slightly different pixels. That is intended: each side is
-    measured the way a single image would be, on the same region.
+    may trim slightly different pixels. That is intended: within the pixels
+    both sides share, each is trimmed the way a single image would be.
     """
     orig_rgb = np.asarray(orig_rgb)
     if orig_rgb.ndim != 3 or orig_rgb.shape[2:] != (3,):

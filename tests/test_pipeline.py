@@ -687,7 +687,12 @@ def test_skin_is_measured_on_crops_shrunk_to_skin_px(tiny_models):
         runs[overlap] = [r.faces[0] for _, r, _ in pipe.process_images(paths)]
     for a, b in zip(runs["off"], runs["on"], strict=True):
         assert a.original.skin == b.original.skin and a.filtered.skin == b.filtered.skin
-        assert a.filtered.skin == measure_skin_tones(resize_batch(a.filtered.crop[None], (64, 64)))[0]
+        # the filter's input, as the "before" is measured: the crop at the filter's own size (darken's, 32 px), back
+        # to the crop's, then shrunk for skin
+        crop = a.original.crop[None]
+        before = resize_batch(resize_batch(resize_batch(crop, (32, 32)), crop.shape[1:3]), (64, 64))
+        assert a.original.skin == measure_skin_tones(before)[0]
+        assert a.filtered.skin == measure_skin_tones(resize_batch(a.filtered.crop[None], (64, 64)), clipped_in=before)[0]
 
 
 def _half_black_filter(path, size: int = 32):
