@@ -78,12 +78,21 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
     if data.size == 0 or truncated_jpeg(data):
         return None, UNREADABLE
     img = cv2.imdecode(data, flags)
+    if img is not None and img.dtype == np.uint16 and _avif(data):
+        # OpenCV gives a 10- or 12-bit AVIF its own range (0..1023), not 16-bit's: shifted down to 8 bits as a
+        # 16-bit PNG is, a phone's HDR photo was a near-black frame. Its decoder scales it to 8 bits rightly.
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR if flags & cv2.IMREAD_ANYCOLOR else flags & ~cv2.IMREAD_ANYDEPTH)
     if img is None or img.size == 0:
         return None, UNREADABLE
     # decoded, but as pixels no frame can be made of (a signed-integer TIFF under FRAME_FLAGS): as unreadable as a
     # corrupt file, and said why, here where the file is named (as_bgr_uint8 had stopped a whole run without its name)
     problem = frame_problem(img)
     return (None, problem) if problem else (img, None)
+
+
+def _avif(data: np.ndarray) -> bool:
+    """Whether the bytes are an AVIF image: an ISO-BMFF ``ftyp`` box whose major brand is avif or avis."""
+    return bytes(data[4:8]) == b"ftyp" and bytes(data[8:12]) in (b"avif", b"avis")
 
 
 CANNOT_BE_READ = "cannot be read"  # opening_problem's words for an OSError other than a permission refused

@@ -264,6 +264,8 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
         raise BiasMirrorError("the source does not exist (give a camera index, a video file, an image folder or an image)", path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return VideoSource(path, loop)
+    if _heif_photo(path):
+        raise BiasMirrorError(HEIF, path)
     # a video under an extension we do not list, told by its header: read whole as an image first, a 640 MB
     # camcorder file had taken 1.3 GB of memory
     probed = path.suffix.lower() not in IMAGE_EXTENSIONS and not _image_header(path)
@@ -285,6 +287,25 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
 
 
 NEITHER = "cannot be read as an image or a video (corrupt, truncated or another kind of file)"
+HEIF = "is a HEIC/HEIF photo, which cannot be read here (OpenCV has no decoder for it); convert it to JPEG or PNG first"
+# HEIF's brands (ISO/IEC 23008-12, as libheif lists them) but for AVIF's: an AVIF names mif1 too, and OpenCV reads it
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+
+
+def _heif_photo(path: Path) -> bool:
+    """Whether the file is a HEIF (HEIC) photo, by the brands of its ``ftyp`` box. OpenCV has no decoder for one, and
+    its FFmpeg opened an iPhone's photo as a one-frame video of its first 512×512 tile: "no face found", exit 0."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(256)
+    except OSError:  # said by the readers that follow, as for any file
+        return False
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return False
+    box = head[8:max(16, int.from_bytes(head[:4], "big"))]  # major brand, minor version, compatible brands
+    brands = {box[:4], *(box[i:i + 4] for i in range(8, len(box) - 3, 4))}
+    return bool(brands & _HEIF_BRANDS) and not brands & _AVIF_BRANDS
 
 
 def _refuse_if_unopenable(path: Path) -> None:

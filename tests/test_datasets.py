@@ -386,3 +386,17 @@ def test_a_folder_is_read_through_links_to_folders_once_each_and_broken_links_an
     assert sorted(os.path.relpath(s.path, root) for s in read.samples) == ["a.jpg", "again/m.jpg", "photos/h.jpg",
                                                                             "session_02/s.jpg"]
     assert "1 link(s) to images that do not exist, skipped, e.g. gone.jpg" in caplog.text
+
+
+def test_a_labels_row_naming_a_heic_of_the_folder_says_it_is_there_but_cannot_be_read(tmp_path):
+    """A row naming the folder's IMG_0001.HEIC was "listed in the labels but not in the folder": its user went
+    looking for a file that was there."""
+    _img(tmp_path / "a.jpg")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    (tmp_path / "labels.csv").write_text("file,gender\na.jpg,male\nsub/IMG_0001.HEIC,female\n"
+                                         "sub\\IMG_0001.HEIC,female\nIMG_0009.HEIC,male\n")
+    skipped = dict(read_folder(tmp_path).skipped)
+    there = "in the folder, but a HEIC photo, a type that cannot be read here; convert it (e.g. to JPEG)"
+    assert skipped == {"sub/IMG_0001.HEIC": there, "sub\\IMG_0001.HEIC": there,
+                       "IMG_0009.HEIC": "listed in the labels but not in the folder"}

@@ -16,7 +16,7 @@ import main
 from inference.errors import BiasMirrorError
 from inference.datasets.sample import IMAGE_EXTENSIONS
 from inference.sources import VIDEO_EXTENSIONS, VideoSource, open_source
-from tests.conftest import REPO
+from tests.conftest import REPO, utk_images
 
 
 def _clip(path: Path, frames: int = 30) -> bytes:
@@ -377,7 +377,6 @@ def _signed_tiffs(folder: Path) -> Path:
     OpenCV decodes under the sources' flags into pixels no frame can be made of."""
     from PIL import Image
 
-    from tests.conftest import utk_images
 
     folder.mkdir()
     first, second = (cv2.imread(str(p)) for p in utk_images(3)[1:])  # a face the detector finds in each
@@ -453,3 +452,64 @@ def test_a_file_the_header_probe_refuses_is_not_read_whole(tmp_path, monkeypatch
     assert not images.truncated_jpeg(view(whole))
     assert images.truncated_jpeg(view(whole[:-40]))  # its end marker cut off: still found out, without a copy
     assert not images.truncated_jpeg(view(whole + b"a motion photo's video"))
+
+
+def _heic(path: Path) -> Path:
+    """The start of an iPhone's HEIC: its ftyp box (brand heic; mif1 among the compatible ones, as AVIF's lists it)."""
+    path.write_bytes(b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heicmiaf" + b"\x00\x00\x00\x10meta" + bytes(200))
+    return path
+
+
+def test_a_heic_photo_is_refused_by_name_not_read_as_a_video_and_an_avif_still_opens(tmp_path, monkeypatch, capsys):
+    """OpenCV's FFmpeg opened an iPhone's tiled HEIC as a one-frame video of its first 512×512 tile: "no face found",
+    exit 0. An AVIF, which OpenCV reads, lists mif1 among its brands too: it is no HEIC."""
+    import inference.sources as sources
+
+    monkeypatch.setattr(sources, "_has_a_video_frame", lambda path: True)  # as FFmpeg answers for a real HEIC
+    for name in ("IMG_0001.HEIC", "photo.heif", "renamed.jpg"):
+        with pytest.raises(BiasMirrorError, match=rf"{name}: is a HEIC/HEIF photo, which cannot be read here .*"
+                                                  r"convert it to JPEG"):
+            open_source(str(_heic(tmp_path / name)))
+    out = tmp_path / "rows.csv"
+    out.write_text("precious\n")
+    models = ["--classifier", str(REPO / "resources" / "models" / "resnet10_balanced.onnx"), "--no-filter"]
+    assert main.main(["run", "--source", str(tmp_path / "IMG_0001.HEIC"), "--out", str(out), *models]) == 2
+    assert "IMG_0001.HEIC: is a HEIC/HEIF photo" in capsys.readouterr().err and out.read_text() == "precious\n"
+    if cv2.haveImageWriter(".avif"):
+        face = np.full((40, 30, 3), 120, np.uint8)
+        assert cv2.imwrite(str(tmp_path / "a.avif"), face)
+        assert b"mif1" in (tmp_path / "a.avif").read_bytes()[:64]
+        assert [f.image.shape for f in open_source(str(tmp_path / "a.avif"))] == [face.shape]
+
+
+def test_a_folders_heic_photos_are_named_as_skipped_and_a_gif_is_read(tmp_path, caplog):
+    """An iPhone's export (JPEGs and HEICs) lost its HEICs without a word; files that are no photos stay unnamed."""
+    face = np.full((40, 30, 3), 120, np.uint8)
+    cv2.imwrite(str(tmp_path / "a.jpg"), face)
+    cv2.imwrite(str(tmp_path / "b.gif"), face)
+    _heic(tmp_path / "IMG_0001.HEIC")
+    (tmp_path / "raw.dng").write_bytes(b"II*\x00")
+    for other in ("labels.csv", "notes.txt", ".DS_Store", "IMG_0001.aae", "a.xmp", "._IMG_0002.HEIC"):
+        (tmp_path / other).write_bytes(b"x")
+    with caplog.at_level("WARNING"):
+        frames = list(open_source(str(tmp_path)))
+    assert [(f.name, f.image.shape) for f in frames] == [("a.jpg", face.shape), ("b.gif", face.shape)]
+    assert (f"{tmp_path}: 2 photo(s) of a type that cannot be read here, skipped, e.g. IMG_0001.HEIC (HEIC), "
+            "raw.dng (RAW); convert them (e.g. to JPEG) to include them") in caplog.text
+    assert not any(other in caplog.text for other in ("labels.csv", "notes", "DS_Store", ".aae", ".xmp", "_IMG_0002"))
+
+
+@pytest.mark.skipif(not cv2.haveImageWriter(".avif"), reason="this OpenCV writes no AVIF")
+def test_a_10_bit_avif_is_read_at_its_brightness_alone_and_in_a_folder(tmp_path):
+    """OpenCV gives a 10-bit AVIF its own range (0..1023) under the frame flags: shifted to 8 bits as a 16-bit PNG
+    is, a phone's HDR photo had been a near-black frame, and a folder's AVIFs were passed over for it."""
+    from inference.images import as_bgr_uint8
+
+    face = cv2.imread(str(utk_images(1)[0]))
+    assert cv2.imwrite(str(tmp_path / "hdr.avif"), face.astype(np.uint16) * 4, [cv2.IMWRITE_AVIF_DEPTH, 10])
+    assert cv2.imwrite(str(tmp_path / "plain.avif"), face)
+    alone = [f.image for f in open_source(str(tmp_path / "hdr.avif"))]
+    in_folder = {f.name: f.image for f in open_source(str(tmp_path))}
+    assert sorted(in_folder) == ["hdr.avif", "plain.avif"]
+    for image in (alone[0], in_folder["hdr.avif"], in_folder["plain.avif"]):
+        assert np.abs(as_bgr_uint8(image).astype(int) - face).mean() < 4  # as the pipeline takes a frame

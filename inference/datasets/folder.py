@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path, PurePosixPath
+from typing import Iterable
 
 from ..errors import PERMISSION_DENIED, BiasMirrorError, in_words
 from .csv_file import read_rows_by_file
-from .sample import IMAGE_EXTENSIONS, NOT_IN_FOLDER, NOT_RELATIVE, DatasetRead, Sample, nfc, one_spelling
+from .sample import (IMAGE_EXTENSIONS, NOT_IN_FOLDER, NOT_RELATIVE, PASSED_OVER_PHOTOS, DatasetRead, Sample, nfc,
+                     one_spelling)
 from .splits import SPLITS
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ def list_images(root: Path) -> list[Path]:
     def unlisted(exc: OSError) -> None:
         log.warning("%s: %s; the images in it are skipped", exc.filename, in_words(exc))
 
-    found, walked, inside = [], set(), os.path.realpath(root)
+    found, passed, walked, inside = [], [], set(), os.path.realpath(root)
     # a folder assembled from links to others (one per session, say) had lost their images without a word. A link
     # to a folder of this one ("current" -> session_02) is not followed: the images are read once, under their own
     # path, which a labels CSV names; a link back up the tree (sub/loop -> ..) is such a link too
@@ -52,7 +54,8 @@ def list_images(root: Path) -> list[Path]:
         # shared drive had read as unreadable images)
         subfolders[:] = sorted(d for d in subfolders if not d.startswith(".")
                                and not _links_within(os.path.join(folder, d), inside))
-        found += [Path(folder, f) for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".")]
+        found += _of_types(folder, files, IMAGE_EXTENSIONS)
+        passed += _of_types(folder, files, PASSED_OVER_PHOTOS)
     kept, dropped = [], []
     for p in found:
         (kept if _kept(p) else dropped).append(p)
@@ -61,7 +64,17 @@ def list_images(root: Path) -> list[Path]:
     if broken:
         log.warning("%s: %d link(s) to images that do not exist, skipped, e.g. %s", root, len(broken),
                     ", ".join(str(p.relative_to(root)) for p in broken[:3]))
+    if passed:
+        passed.sort()
+        log.warning("%s: %d photo(s) of a type that cannot be read here, skipped, e.g. %s; convert them (e.g. to JPEG) "
+                    "to include them", root, len(passed),
+                    ", ".join(f"{p.relative_to(root)} ({PASSED_OVER_PHOTOS[p.suffix.lower()]})" for p in passed[:3]))
     return sorted(kept)
+
+
+def _of_types(folder: str, files: list[str], extensions: Iterable[str]) -> list[Path]:
+    """The files of ``folder`` with one of ``extensions`` but hidden ones."""
+    return [Path(folder, f) for f in files if Path(f).suffix.lower() in extensions and not f.startswith(".")]
 
 
 def _links_within(path: str, root_real: str) -> bool:
@@ -130,6 +143,24 @@ def _folder_path(name: str, bases: tuple[str, ...], in_folder: set[str]) -> str 
     return None
 
 
+def _of_a_type_not_read(name: str, root: Path) -> str | None:
+    """Why a row naming a photo of the folder that its listing passed over for its type is skipped, or None: such a
+    row (an iPhone's IMG_0001.HEIC) had been "not in the folder", sending its user to look for a file that is there."""
+    posix = name.replace("\\", "/")
+    kind = PASSED_OVER_PHOTOS.get(PurePosixPath(posix).suffix.lower())
+    if kind is None:
+        return None
+    inside = root.resolve()
+    for candidate in dict.fromkeys((name, posix)):
+        path = root / candidate  # an absolute name stays as it is
+        try:
+            if path.is_file() and path.resolve().is_relative_to(inside):
+                return f"in the folder, but a {kind} photo, a type that cannot be read here; convert it (e.g. to JPEG)"
+        except OSError:  # a name no file can have (too long): not this file
+            continue
+    return None
+
+
 def _not_found(name: str, by_base: dict[str, list[str]]) -> str:
     """Why a row naming no file of the folder is skipped, with the files of its base name where there are any: a
     CSV of bare names ("1.jpg" for male/1.jpg) had been "not in the folder", though its files were there."""
@@ -164,7 +195,7 @@ def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: set[s
     for name, row in rows.items():
         rel = _folder_path(name, bases, in_folder)
         if rel is None:
-            skipped.append((name, _not_found(name, files_named())))
+            skipped.append((name, _of_a_type_not_read(name, root) or _not_found(name, files_named())))
         elif rel in out:
             raise BiasMirrorError(f"the labels CSV lists {rel!r} twice, as {named_as[rel]!r} and {name!r}; keep one "
                                   "row per file", csv_path)

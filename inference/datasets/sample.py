@@ -11,7 +11,12 @@ log = logging.getLogger(__name__)
 
 # The one list of image types: folders, single files, datasets and the app's Open dialog all use it, so a
 # type one of them opens is never skipped by another. All are formats OpenCV's imdecode reads.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".avif")
+# Photo types a folder passes over, by extension, with their names: none is read right here (OpenCV has no HEIC or RAW
+# decoder). They are named when skipped: an iPhone's export of JPEGs and HEICs had lost its HEICs without a word.
+# Files that are no photos (labels.csv, .xmp, .aae) pass unremarked.
+PASSED_OVER_PHOTOS = {".heic": "HEIC", ".heif": "HEIF", ".hif": "HEIF", ".dng": "RAW", ".cr2": "RAW",
+                      ".cr3": "RAW", ".nef": "RAW", ".arw": "RAW", ".orf": "RAW", ".rw2": "RAW", ".raf": "RAW"}
 GENDERS = ("male", "female")
 # Age bands used by every per-group table; children are kept apart because
 # binary gender labels and classifiers behave very differently on them. A dataset
