@@ -108,10 +108,15 @@ def letterboxed(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: int) -> list[np.ndarray]:
-    """Frames of ``size`` with ``n_faces`` face images tiled on a grey canvas; or a video's frames, resized."""
+def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: int,
+                distinct: int | None = None) -> list[np.ndarray]:
+    """``count`` frames of ``size`` with ``n_faces`` face images tiled on a grey canvas, or a video's frames fitted
+    into it; at most ``distinct`` of them different, cycled (``distinct_frames``: 60 frames of 8192×8192 asked for
+    12.5 GB a face count)."""
     w, h = size
+    distinct = min(count, distinct or count)
     faces: list[np.ndarray] = []
+    unreadable = 0
     if source and Path(source).is_file() and Path(source).suffix.lower() in IMAGE_EXTENSIONS:
         img = read_image(source)  # one face, tiled like a folder's
         if img is None:
@@ -124,31 +129,27 @@ def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: 
         video = VideoSource(Path(source))
         frames = []
         try:
-            while len(frames) < count and (frame := video.read()) is not None:
+            while len(frames) < distinct and (frame := video.read()) is not None:
                 if frame.image is not None:
                     frames.append(letterboxed(as_bgr_uint8(frame.image), (w, h)))
         finally:
             video.close()
         if not frames:
             raise BiasMirrorError("no frames could be read from this video", source)
-        return [frames[i % len(frames)] for i in range(count)]  # a short clip is looped to the frames asked for
+        return cycled(frames, count)  # a short clip is looped to the frames asked for
     elif not source or not Path(source).is_dir():
         raise BiasMirrorError("give --source: a folder of face images (e.g. ../shared/datasets/utkface/UTKFace) or a video",
                               source)
     else:
-        for p in list_images(Path(source))[: max(count, n_faces) * 2]:
-            img = read_image(p)
-            if img is not None:
-                faces.append(img)
-            if len(faces) >= count + n_faces:
-                break
+        faces, unreadable = readable_faces(list_images(Path(source)), distinct + n_faces)
     if not faces:
-        raise BiasMirrorError("no readable images in the folder", source)
+        raise BiasMirrorError("no readable images in the folder"
+                              + (f" ({unreadable} image file(s) could not be read)" if unreadable else ""), source)
     cols = int(np.ceil(np.sqrt(n_faces)))
     rows = int(np.ceil(n_faces / cols))
     side = min(int(min(w / cols, h / rows) * 0.8), 220)
     frames = []
-    for i in range(count):
+    for i in range(distinct):
         frame = np.full((h, w, 3), 110, np.uint8)
         for k in range(n_faces):
             face = cv2.resize(faces[(i + k) % len(faces)], (side, side))
@@ -157,7 +158,46 @@ def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: 
             x = int((c + 0.5) * w / cols - side / 2)
             frame[y : y + side, x : x + side] = face
         frames.append(frame)
-    return frames
+    return cycled(frames, count)
+
+
+def readable_faces(paths: list[Path], wanted: int) -> tuple[list[np.ndarray], int]:
+    """Up to ``wanted`` images read from ``paths`` in order, and how many files were passed over unreadable. It
+    reads on until enough are found: a folder whose readable images came after as many unreadable ones as it was
+    asked for had been called one of "no readable images"."""
+    faces, unreadable = [], 0
+    for p in paths:
+        img = read_image(p)
+        if img is None:
+            unreadable += 1
+            continue
+        faces.append(img)
+        if len(faces) >= wanted:
+            break
+    return faces, unreadable
+
+
+def cycled(frames: list[np.ndarray], count: int) -> list[np.ndarray]:
+    """``count`` frames cycling through ``frames``, each repeat a view of its own: ``DetectingAhead`` finds a frame's
+    place in the list by its identity, and a repeated object had put every repeat at its last place."""
+    return [frames[i] if i < len(frames) else frames[i % len(frames)].view() for i in range(count)]
+
+
+FRAME_BUDGET = 1 << 30  # bytes of distinct frames held at once, all face counts together
+
+
+def distinct_frames(size: tuple[int, int], count: int, face_counts: int) -> int:
+    """How many different frames each face count holds: all ``count`` where they fit in ``FRAME_BUDGET``, else as
+    many as fit, cycled (every frame was held at once, and --resolution 8192x8192 ended in a MemoryError). The
+    frames stay real frames of that size, so the work a frame takes is unchanged; only fewer faces vary."""
+    w, h = size
+    fit = FRAME_BUDGET // (w * h * 3 * face_counts)
+    if fit < 1:
+        need = w * h * 3 * face_counts / 2**30
+        raise BiasMirrorError(f"--resolution {w}x{h} with {face_counts} face counts (--faces) holds {need:.1f} GiB of "
+                              f"frames at once, more than the bench's {FRAME_BUDGET / 2**30:g} GiB: give fewer --faces "
+                              "or a smaller --resolution")
+    return min(count, fit)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -298,7 +338,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "fitted into it with their aspect kept")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch eager baseline")
     p.add_argument("--soak", type=non_negative_float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end (default 0: no soak)")
-    p.add_argument("--json", help="write the results here")
+    p.add_argument("--json", help="write the results here, rewritten after every row: \"configurations\" planned, "
+                                  "\"measured\" of them gone through (an unavailable provider's included), \"timed\" "
+                                  "those with figures, \"complete\" false when stopped early")
+    p.epilog = ("exit status: 0 measured; 2 an error (an `error:` line says what), or nothing was timed: every "
+                "provider unavailable and no eager baseline (the --json file is written all the same); 130 stopped "
+                "(Ctrl-C, or SIGTERM as `timeout` sends it), what was measured kept")
     p.add_argument("--detect-ahead", default="on", choices=["on", "off", "both"],
                    help="find the next frame's faces on a helper thread while this one is analysed, as the app does "
                         "(on); off: one after the other; both: a row each, in the same run")
@@ -409,10 +454,12 @@ def print_table(results: list[Measurement]) -> None:
 
 def short_of_faces(results: list[Measurement]) -> list[str]:
     """A note for the rows whose detector found fewer faces a frame than were placed: their frames/s time that much
-    less model work (a frame of no face found printed a ratio against eager as if the models had run)."""
+    less model work (a frame of no face found printed a ratio against eager as if the models had run). A video's
+    rows place no faces, so only one that found none is noted (it had printed its ratios without a word)."""
     lines = []
     for m in results:
-        if m.status == "ok" and m.faces != AS_FILMED and m.faces_seen < 0.9 * m.faces:
+        short = m.faces_seen == 0 or (m.faces != AS_FILMED and m.faces_seen < 0.9 * m.faces)
+        if m.status == "ok" and short:
             lines.append(f"note: {m.name} at {faces_words(m.faces)} found {m.faces_seen:.2f} a frame: its figures time "
                          "the models on those only" + (" (none: no model ran)" if m.faces_seen == 0 else ""))
     return lines
@@ -496,6 +543,7 @@ class BenchReport:
         compare_with_eager(self.results)
         write_json_atomically(self.path, {
             **self.header, "complete": complete, "stopped": stopped, "configurations": self.total, "measured": self.done,
+            "timed": sum(m.status == "ok" for m in self.results),
             "results": [asdict(m) for m in self.results], "targets": TARGETS, "soak": self.soak})
 
 
@@ -515,32 +563,30 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         args.json = str(check_output_file(args.json, "--json", args.source))  # "~/b.json" as the home folder's
     if args.profile_host is not None:
         args.profile_host = str(check_output_dir(args.profile_host, "--profile-host"))
-    frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup) for n in counts}
-    filter_card: dict | None = None
-    filter_size: int | None = None
-    # On the CPU first: a bad model file is an error, not an "unavailable" provider.
-    classifiers, checked = load_selection(args.classifier, args.filter, args.no_filter,
-                                          RuntimeConfig(provider="cpu", threads=1))
-    args.cam_class = checked_cam_class(args, classifiers)  # every row's pipeline_config reads it
-    args.condition = checked_condition(args, checked)
-    n_classifiers = len(timed_classifiers(classifiers, args))  # the baseline runs as many: the same work
-    del classifiers
-    if checked is not None:
-        filter_size = checked.size[0]
-        filter_card = {"name": checked.name, "size": filter_size,
-                       "timing_only": bool(checked.card.training.get("timing_only"))}
-        del checked
+    distinct = distinct_frames((w, h), args.frames + args.warmup, len(counts))
+    try:
+        filter_card, n_classifiers = _checked_models(args)
+        frames = {n: make_frames(args.source, n, (w, h), args.frames + args.warmup, distinct) for n in counts}
+        gpu = gpu_name()
+        gpu_start = gpu_memory_used_mib() if gpu else None  # before any model is loaded on a GPU
+    except KeyboardInterrupt:
+        stopped_before_measuring(args.json, [w, h], counts)
+        raise
+    except MemoryError:
+        raise BiasMirrorError(f"out of memory making the {w}x{h} frames (--resolution) before measuring: give a "
+                              "smaller --resolution or fewer --faces") from None
+    filter_size = filter_card["size"] if filter_card else None
     variants = (["filter"] if filter_size else []) + ["plain"]
     # (detection ahead, what runs the Haar cascade): 0 ahead is one step after the other
     haars = ["opencv", "onnxruntime"] if args.haar_runtime == "both" else [args.haar_runtime]
     modes = [(ahead, haar) for haar in haars
              for ahead in {"on": depths, "off": [0], "both": [0, *depths]}[args.detect_ahead]]
-    gpu = gpu_name()
-    gpu_start = gpu_memory_used_mib() if gpu else None  # before any model is loaded
     total = planned_configurations(len(providers), len(counts), len(variants), len(modes), not args.no_baseline)
     faces = "a video's own frames, resized" if counts == [AS_FILMED] else f"{', '.join(map(str, counts))} face(s)"
+    repeats = (f", cycling through {distinct} different ones (at most {FRAME_BUDGET / 2**30:g} GiB of frames is held)"
+               if distinct < args.frames + args.warmup else "")
     print(f"{w}×{h} frames with {faces}; {len(frames[counts[0]])} per configuration "
-          f"({args.warmup} warm-up); {os.cpu_count()} CPU cores; GPU: {gpu or 'none visible to nvidia-smi'}; "
+          f"({args.warmup} warm-up){repeats}; {os.cpu_count()} CPU cores; GPU: {gpu or 'none visible to nvidia-smi'}; "
           f"ONNX Runtime {ort.__version__}")
     print(plan_line(total, args.seconds, args.frames, args.soak), flush=True)
     if filter_card and filter_card["timing_only"]:
@@ -550,7 +596,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         "resolution": [w, h], "faces": counts, "cpu_count": os.cpu_count(), "gpu": gpu,
         "onnxruntime": ort.__version__, "device_chain": args.device_chain, "overlap_skin": args.overlap_skin,
         "skin_threads": args.skin_threads, "providers": info, "filter": filter_card, "baseline": None}, total)
-    stopped = None
+    stopped = failed = None
     with terminate_as_interrupt():
         try:
             for provider in providers:
@@ -562,6 +608,10 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
                                frames, report)
         except KeyboardInterrupt:
             stopped = f"interrupted after {report.done} of {total} configurations"
+            print(f"\n{stopped}; what was measured follows", flush=True)
+        except MemoryError:  # a frame's work, not the frames held: said in one line, with what was measured
+            stopped = failed = (f"out of memory after {report.done} of {total} configurations at {w}x{h}: give a "
+                                "smaller --resolution or fewer --faces")
             print(f"\n{stopped}; what was measured follows", flush=True)
     results = report.results
     compare_with_eager(results)
@@ -594,7 +644,48 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     if report.path:
         report.write(complete=stopped is None, stopped=stopped)
         print(f"results written to {report.path}" + (f" ({report.done} of {total} configurations)" if stopped else ""))
+    if failed:
+        raise BiasMirrorError(failed)
+    if not stopped and not any(m.status == "ok" for m in results):
+        raise BiasMirrorError(nothing_measured(providers, args.no_baseline))
     return 130 if stopped else 0
+
+
+def nothing_measured(providers: list[str], no_baseline: bool) -> str:
+    """The error of a run in which no configuration was timed: every provider unavailable and no baseline ran (a GPU
+    run on a machine without one had ended with status 0, as if it had measured)."""
+    baseline = "the eager baseline was skipped (--no-baseline)" if no_baseline else "the eager baseline was unavailable"
+    return (f"nothing was measured: every provider asked for ({', '.join(providers)}) was unavailable and {baseline}; "
+            "`python main.py doctor` says which providers this machine can run")
+
+
+def _checked_models(args: argparse.Namespace) -> tuple[dict | None, int]:
+    """The models checked on the CPU before anything is measured, where a bad model file is an error, not an
+    "unavailable" provider: the filter's card (None without one) and how many classifiers a row times. A --yunet
+    file too: it was first opened while measuring, where a missing one made a provider's row "unavailable"."""
+    classifiers, checked = load_selection(args.classifier, args.filter, args.no_filter,
+                                          RuntimeConfig(provider="cpu", threads=1))
+    args.cam_class = checked_cam_class(args, classifiers)  # every row's pipeline_config reads it
+    args.condition = checked_condition(args, checked)
+    n_classifiers = len(timed_classifiers(classifiers, args))  # the baseline runs as many: the same work
+    if args.yunet:
+        make_detector(args.yunet)  # runs it once on a blank frame: another ONNX model is refused here
+    if checked is None:
+        return None, n_classifiers
+    return {"name": checked.name, "size": checked.size[0],
+            "timing_only": bool(checked.card.training.get("timing_only"))}, n_classifiers
+
+
+def stopped_before_measuring(path: str | None, resolution: list[int], counts: list[int]) -> None:
+    """On Ctrl-C (or SIGTERM) while the models and frames load: --json says this run measured nothing, as a later
+    stop says what it measured; an earlier run's file had been left there, "complete": true."""
+    stopped = "interrupted before the first configuration was measured"
+    print(f"\n{stopped}", flush=True)
+    if path is not None:
+        write_json_atomically(Path(path), {"resolution": resolution, "faces": counts, "complete": False,
+                                           "stopped": stopped, "configurations": None, "measured": 0, "timed": 0,
+                                           "results": []})
+        print(f"results written to {path} (none)", flush=True)
 
 
 def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int], variants: list[str], modes: list[tuple[int, str]],

@@ -42,6 +42,15 @@ from training.tasks.cyclegan import CycleGANTask, DomainImages
 log = logging.getLogger(__name__)
 MIN_FACES = 64  # one CPU classifier batch
 GOALS = {"classifier": ("images/s", 2000.0), "cyclegan": ("iterations/s", 20.0)}  # the issue's H100 targets
+SIZES = (32, 512)  # a CAM grid of 2×2 cells (size/16) up to past the full CycleGAN's 256 px and UTKFace's 200 px
+
+
+def classifier_size(text: str) -> int:
+    """--size within ``SIZES``: 100000 ended in OpenCV's allocation traceback, and 1 reported thousands of images/s."""
+    value = int_at_least(SIZES[0])(text)
+    if value > SIZES[1]:
+        raise argparse.ArgumentTypeError(f"must be at most {SIZES[1]}, got {value}")
+    return value
 
 
 @dataclass
@@ -176,8 +185,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default %(default)s)")
     p.add_argument("--trainers", default="classifier,cyclegan",
                    help="comma-separated: classifier, cyclegan (default %(default)s)")
-    p.add_argument("--size", type=positive_int, default=128,
-                   help="classifier input size in px (default %(default)s; `train classifier` defaults to 112)")
+    p.add_argument("--size", type=classifier_size, default=128,
+                   help=f"classifier input size in px, {SIZES[0]} to {SIZES[1]} (default %(default)s; "
+                        "`train classifier` defaults to 112)")
     p.add_argument("--classifier-batch", type=positive_int, default=None,
                    help="classifier faces per step (default: 256 on a GPU, 64 on the CPU)")
     p.add_argument("--cyclegan-preset", choices=list(PRESETS), default="fast",
