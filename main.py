@@ -248,7 +248,29 @@ def missing_module_message(exc: ModuleNotFoundError) -> str:
             "`.venv/bin/python main.py …`, or `pip install -e .` into the Python you use.")
 
 
+def printable_output(streams=None) -> None:
+    """Standard output and error that can carry any character. Windows writes output sent to a file or a pipe in its
+    ANSI code page (cp1252), which has no →, Δ or ≥ and no Chinese file name: `main.py audit … > audit.log` stopped at
+    its first arrow with a UnicodeEncodeError. Such output is written as UTF-8; a console whose code page lacks a
+    character shows it escaped (\\u2192) rather than stopping."""
+    import codecs
+
+    for stream in streams if streams is not None else (sys.stdout, sys.stderr):
+        try:
+            unicode = codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name.startswith("utf")
+        except LookupError:
+            unicode = False
+        if unicode or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            interactive = stream.isatty()
+        except (OSError, ValueError):
+            interactive = False
+        stream.reconfigure(**({"errors": "backslashreplace"} if interactive else {"encoding": "utf-8"}))
+
+
 def main(argv: list[str] | None = None) -> int:
+    printable_output()
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C while the command's modules load (torch takes seconds), before its own handler

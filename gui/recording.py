@@ -287,5 +287,5 @@ def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: di
         "faces": [face_row(result, f) for f in result.faces],
         "sign_convention": "positive delta_ita = filter made skin lighter; positive delta_p_female = more female",
     }
-    js.write_text(strict_json.dumps(doc, indent=1, default=str))
+    js.write_text(strict_json.dumps(doc, indent=1, default=str), encoding="utf-8")
     return png, js

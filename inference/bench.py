@@ -89,7 +89,7 @@ BaselineFactory = Callable[[bool, "int | None", int], Baseline]
 
 def rss_mb() -> float:
     try:
-        with open("/proc/self/statm") as fh:
+        with open("/proc/self/statm", encoding="ascii") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
     except OSError:
         import resource

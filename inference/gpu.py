@@ -204,7 +204,7 @@ def _cuda_error(lib, code: int) -> str:
 def _loaded_from(stem: str) -> str | None:
     """The file a library loaded into this process came from, read from /proc/self/maps (Linux)."""
     try:
-        with open("/proc/self/maps") as fh:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 path = line.split(maxsplit=5)[-1].strip()
                 if Path(path).name.startswith(stem):

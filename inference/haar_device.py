@@ -103,7 +103,7 @@ class HaarOnnxDetector:
             gray = np.full((64, 64), 128, np.uint8)
             pyr = pyramid((64, 64), self.cascade.window, self.framing.scale_factor, (20, 20))
             profiled.run(None, {"canvas": pack(gray, pyr), "windows": pyr.window_index})
-            events = json.loads(open(profiled.end_profiling()).read())
+            events = json.loads(open(profiled.end_profiling(), encoding="utf-8").read())
         return Counter((e["args"]["provider"], e["args"].get("op_name", "?")) for e in events
                        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and "provider" in e.get("args", {}))
 

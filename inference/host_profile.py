@@ -66,7 +66,7 @@ def profile_frames(name: str, runner: Callable[[np.ndarray], object], frames: li
     lines = [f"{name}: {count} frames profiled after the row was measured (profiler overhead included)",
              f"inside ONNX Runtime's runs: {in_ort:.2f} ms a frame; the rest, by own time, ms a frame:"]
     lines += [f"  {ms:8.3f}  {f}" for f, ms in host[:25]]
-    path.write_text("\n".join(lines) + "\n\n" + text.getvalue())
+    path.write_text("\n".join(lines) + "\n\n" + text.getvalue(), encoding="utf-8")
     return HostProfile(path, count, host[:5])
 
 

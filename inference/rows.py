@@ -87,7 +87,7 @@ class RowWriter:
         self.path = Path(path)  # the file being written: the latest part
         self.paths = [self.path]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] = open(self.path, "w", newline="")
+        self._fh: IO[str] = open(self.path, "w", newline="", encoding="utf-8")
         self._writer: csv.DictWriter | None = None
         self._last_flush = 0.0
         self.flush_every = flush_every
@@ -125,7 +125,7 @@ class RowWriter:
         self.rows_saved, self._saved_bytes = self.rows, 0
         self.path = first.with_name(f"{first.stem}-part{len(self.paths) + 1}{first.suffix}")
         self.paths.append(self.path)
-        self._fh = open(self.path, "w", newline="")
+        self._fh = open(self.path, "w", newline="", encoding="utf-8")
         self._start_table([*row, *(k for k in old if k not in row)])
         if self.on_part is not None:
             self.on_part(self.path, added)

@@ -43,5 +43,5 @@ def write_json_atomically(path: Path, payload: dict) -> None:
     """Replace ``path`` whole with ``payload``: a reader, or a kill mid-write, never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(strict_json.dumps(payload, indent=1))
+    tmp.write_text(strict_json.dumps(payload, indent=1), encoding="utf-8")
     os.replace(tmp, path)

@@ -427,5 +427,5 @@ def main(args: argparse.Namespace) -> int:
                      "faces_trained_on": {name: found.json_value() for name, found in seen.items()}}
         path = Path(args.json)  # its folders are made as the other --json outputs' are
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(evaluation_json(results, paired, {"evaluated": evaluated}))
+        path.write_text(evaluation_json(results, paired, {"evaluated": evaluated}), encoding="utf-8")
     return 0

@@ -160,7 +160,7 @@ def place_with_record(staged: Staged, record: Path, payload: dict, what: str, ke
     """``payload`` written as the run's ``record`` (metrics.json, ``what`` it holds), then every staged file put in
     place, the old record first removed: never a model beside another model's record."""
     with writing(record, what, kept):
-        staged.path(record).write_text(strict_json.dumps(payload, indent=1))
+        staged.path(record).write_text(strict_json.dumps(payload, indent=1), encoding="utf-8")
     staged.put_in_place(stale=(record,))
 
 

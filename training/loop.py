@@ -590,14 +590,14 @@ class CsvLog:
         checkpoint and writes them again (log.csv had read 300, 320, 320)."""
         if not self.path.exists():
             return
-        with open(self.path, newline="") as fh:
+        with open(self.path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
             fields = list(rows[0]) if rows else None
         kept = [r for r in rows if not (r.get(column) or "").isdigit() or int(r[column]) <= last]
         if fields is None or len(kept) == len(rows):
             return
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as fh:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()
             w.writerows(kept)
@@ -610,7 +610,7 @@ class CsvLog:
 
     def write(self, row: dict[str, Any]) -> None:
         new = not self.path.exists()
-        with writing(self.path, "the training log", RUN_KEPT), open(self.path, "a", newline="") as fh:
+        with writing(self.path, "the training log", RUN_KEPT), open(self.path, "a", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=list(row))
             if new:
                 w.writeheader()

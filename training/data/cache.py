@@ -84,7 +84,7 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
         images.flush()
         del images
         np.save(work / "ok.npy", ok)
-        (work / "done").write_text(str(len(paths)))
+        (work / "done").write_text(str(len(paths)), encoding="utf-8")
         try:
             os.rename(work, cache)
             log.info("decoded faces cached in %s (%.0f MB; delete it whenever you like)", cache,

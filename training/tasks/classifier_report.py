@@ -56,7 +56,7 @@ def averaging_entry(task, out: Path) -> dict:
     cfg = task.config
     if task.swa is None:
         return {}
-    with open(out / "epochs.csv", newline="") as fh:  # the last epoch measured both already
+    with open(out / "epochs.csv", newline="", encoding="utf-8") as fh:  # the last epoch measured both already
         last = list(csv.DictReader(fh))[-1]
     # counted, not the cadence's aim: snapshots every steps // 4 had been said to be "4× an epoch" (15 steps: 5)
     snapshots = int(task.swa.n_averaged)

@@ -295,6 +295,6 @@ def main(args: argparse.Namespace) -> int:
         print(format_table(results, grouping), end="\n\n")
     for line in paired_lines(paired):
         print(line)
-    (out / "comparison.json").write_text(evaluation_json(results, paired, {"variants": variants}))
+    (out / "comparison.json").write_text(evaluation_json(results, paired, {"variants": variants}), encoding="utf-8")
     print(f"written {out / 'comparison.json'}")
     return 0
