@@ -140,12 +140,13 @@ def _filter_group_rows(metrics: dict) -> list[str]:
     by = metrics.get("by_gender_race")
     if not isinstance(by, dict) or not by:
         return []
-    rows = ["Held-out shifts per gender × race (filtered − original; ΔITA° > 0 is lighter skin):", "",
-            "| gender × race | n | mean ΔITA° | mean ΔP(female) |", "|---|---|---|---|"]
+    rows = ["Held-out shifts per gender × race (filtered − original; ΔITA° > 0 is lighter skin; ΔITA over the faces "
+            "whose skin was measured before and after, ΔP(female) over all):", "",
+            "| gender × race | faces | skin measured | mean ΔITA° | mean ΔP(female) |", "|---|---|---|---|---|"]
     for g, m in sorted(by.items()):
         m = m if isinstance(m, dict) else {}
-        rows.append(f"| {_cell(g)} | {m.get('n', '?')} | {_num(m.get('mean_delta_ita'))} | "
-                    f"{_num(m.get('mean_delta_p_female'))} |")
+        rows.append(f"| {_cell(g)} | {m.get('n', '?')} | {m.get('n_skin_measured', '?')} | "
+                    f"{_num(m.get('mean_delta_ita'))} | {_num(m.get('mean_delta_p_female'))} |")
     return rows + [""]
 
 

@@ -600,7 +600,7 @@ def test_the_cards_held_out_shifts_are_also_given_by_gender_and_race(trained):
     for cell, got in m["by_gender_race"].items():
         mask = np.array([c == cell for c in cells])
         ok = d[mask][~np.isnan(d[mask])]
-        assert got["n"] == mask.sum()
+        assert got["n"] == mask.sum() and got["n_skin_measured"] == len(ok)
         assert got["mean_delta_ita"] == (pytest.approx(ok.mean(), abs=1e-4) if len(ok) else None)
         assert got["mean_delta_p_female"] == pytest.approx(dp[mask].mean(), abs=1e-4)
     races = [s.race for s in people]

@@ -100,6 +100,7 @@ def test_a_default_filter_reproduces_its_card_on_its_held_out_faces(path, tmp_pa
         assert set(cells) == set(m["by_gender_race"]), path.name
         for cell, row in m["by_gender_race"].items():
             assert cells[cell]["n"] == row["n"], (path.name, cell)
+            assert cells[cell]["n_skin_measured"] == row["n_skin_measured"], (path.name, cell)
             assert cells[cell]["mean_delta_ita"] == pytest.approx(row["mean_delta_ita"], abs=0.1), (path.name, cell)
             assert cells[cell]["mean_delta_p_female"] == pytest.approx(row["mean_delta_p_female"], abs=2e-3), (
                 path.name, cell)

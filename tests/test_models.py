@@ -558,11 +558,12 @@ def test_a_filter_card_gives_its_two_training_domains_and_its_shifts_per_gender_
             "female|Asian 185, female|Black 185") in md
     assert f"- domain B: {b['name']}, {b['n_train']} training faces; composition (target over gender × race): " in md
     assert "male|White 846" in md and ("Held-out shifts" in md) == bool(card.metrics.get("by_gender_race"))
-    cells = {"female|Black": {"n": 37, "mean_delta_ita": -0.6875, "mean_delta_p_female": -0.03},
-             "male|White": {"n": 94, "mean_delta_ita": -3.1229}}  # no ΔP(female) without --classifier
+    cells = {"female|Black": {"n": 37, "n_skin_measured": 35, "mean_delta_ita": -0.6875, "mean_delta_p_female": -0.03},
+             "male|White": {"n": 94, "mean_delta_ita": -3.1229}}  # no ΔP(female) without --classifier; an older card
     md = card_markdown(replace(card, metrics={**card.metrics, "by_gender_race": cells}), "f.onnx", 3.2)
-    assert "| gender × race | n | mean ΔITA° | mean ΔP(female) |" in md
-    assert "| female\\|Black | 37 | -0.688 | -0.030 |" in md and "| male\\|White | 94 | -3.123 | – |" in md
+    # the faces ΔITA was measured on apart from the group's: a mean over 9 faces had stood under n = 10
+    assert "| gender × race | faces | skin measured | mean ΔITA° | mean ΔP(female) |" in md
+    assert "| female\\|Black | 37 | 35 | -0.688 | -0.030 |" in md and "| male\\|White | 94 | ? | -3.123 | – |" in md
     assert '"by_gender_race"' not in md and '"by_race"' in md
 
 

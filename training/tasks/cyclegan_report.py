@@ -63,12 +63,13 @@ def _mean(x: np.ndarray) -> float | None:
 
 
 def by_group(d: np.ndarray, dp: np.ndarray | None, groups: list[str]) -> dict:
-    """Per group (a blank name: not labelled, left out): its faces, mean ΔITA and, with a classifier, mean
-    ΔP(female)."""
+    """Per group (a blank name: not labelled, left out): its faces, those whose skin was measured before and after
+    (the mean ΔITA's; a card had shown the mean over 9 faces under n = 10), mean ΔITA and, with a classifier, mean
+    ΔP(female) (over all its faces)."""
     out = {}
     for g in sorted(set(groups) - {""}):
         mask = np.array([x == g for x in groups])
-        row = {"n": int(mask.sum()), "mean_delta_ita": _mean(d[mask])}
+        row = {"n": int(mask.sum()), "n_skin_measured": int((~np.isnan(d[mask])).sum()), "mean_delta_ita": _mean(d[mask])}
         if dp is not None:
             row["mean_delta_p_female"] = _mean(dp[mask])
         out[g] = row
