@@ -16,10 +16,17 @@ def curve(rows: list[dict], column: str) -> np.ndarray:
 
 
 for run in sys.argv[1:]:
-    rows = list(csv.DictReader(open(f"{run}/drift.csv")))
-    print(f"{run}: {len(rows)} points, the last at step {rows[-1]['step']}")
+    with open(f"{run}/drift.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    print(f"{run}: {len(rows)} points, the last at step {rows[-1]['step'] if rows else '-'}")
     for label, column in (("trained", "mean_delta_ita"), ("average", "ema_mean_delta_ita")):
+        if not rows or column not in rows[0]:
+            print(f"  {label:8s} not logged (train cyclegan --ema logs the average)")
+            continue
         c = curve(rows, column)
+        if len(c) < 2:
+            print(f"  {label:8s} fewer than two points from step {FROM_STEP}: nothing to compare")
+            continue
         print(f"  {label:8s} from step {FROM_STEP}: range {c.min():+6.2f} to {c.max():+6.2f} ({np.ptp(c):5.2f}°), "
               f"mean |change| between points {np.abs(np.diff(c)).mean():5.2f}°, sd {c.std(ddof=1):5.2f}°, "
               f"last {c[-1]:+6.2f}°")
