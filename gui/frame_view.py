@@ -76,8 +76,9 @@ class FrameView(QWidget):
         # A few, not one: the worker may finish the next frame before this one is painted.
         self._ready: deque[Composed] = deque(maxlen=3)
         self._geometry: dict = {}
-        self.setMinimumSize(320, 240)
-        self.size_shown = (320, 240)
+        # 240 px high, it left the plots below it no room on a screen of 540 px (1080p at 200 %)
+        self.setMinimumSize(320, 180)
+        self.size_shown = (320, 180)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def set_result(self, result: FrameResult | None) -> None:

@@ -17,11 +17,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                               QHeaderView, QInputDialog, QLabel, QMainWindow, QMessageBox, QPushButton, QSlider,
-                               QStackedWidget, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout, QFrame, QGroupBox,
+                               QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMainWindow, QMessageBox, QPushButton,
+                               QScrollArea, QSlider, QStackedWidget, QTableWidget, QTableWidgetItem, QToolBar,
+                               QVBoxLayout, QWidget)
 
 from inference.errors import BiasMirrorError, in_words
 from inference.faces import FaceDetector, make_detector
@@ -34,7 +35,7 @@ from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, Source,
 from . import settings as st
 from .frame_view import FrameView, HelpOverlay
 from .log_file import IN_THE_LOG, where_details_are
-from .model_panel import ModelPanel
+from .model_panel import ModelPanel, elided, narrow_combo
 from .painter import VIEW_MODES, Composed, DisplaySettings, has_filtered, render, signed
 from .plots import PlotsPanel
 from .recording import Recorder, SessionStats, free_base, make_folder, save_snapshot, stamp
@@ -46,6 +47,11 @@ STOP_WAIT_MS = 300  # how long quitting waits for a capture to stop before leavi
 # the settings that keep each classifier's on/off state and the CAM model by file (settings.file_key), not by name
 CLASSIFIERS_ON, CLASSIFIERS_OFF = "checked_classifier_files", "unchecked_classifier_files"
 CAM_MODEL_FILE = "cam_model_file"
+SUMMARY_NOTE = ("Per tracked face this session: ΔITA filtered − original (> 0 lighter); ΔP(female) filtered − the "
+                "face resized to the filter's size and back, the filter's own doing (> 0 more female).")
+FIRST_SIZE = QSize(1500, 950)  # a first start's window, where the screen has room for it
+FRAME_ROOM = QSize(16, 40)  # left on the screen for the window's frame and title bar, where it has not
+PLOTS_HEIGHT, SIDE_WIDTH = 330, 380  # the docks' sizes at a first start: plots of 120 px and more at 1280×720
 OPEN_FILTER = f"Videos and images ({' '.join('*' + e for e in (*VIDEO_EXTENSIONS, *IMAGE_EXTENSIONS))});;All files (*)"
 
 
@@ -72,6 +78,24 @@ def providers_line(models: list[tuple[str, str]]) -> str:
     return " · ".join(parts)
 
 
+def first_start_size(available: QRect) -> QSize:
+    """The window's size at a first start on a screen of ``available`` room: FIRST_SIZE where it fits, else the
+    room less the frame's. A fixed 1500×950 ran past a 1366×768 screen, and 1080p at 150 % or 200 %."""
+    if available.width() >= FIRST_SIZE.width() and available.height() >= FIRST_SIZE.height():
+        return QSize(FIRST_SIZE)
+    return FIRST_SIZE.boundedTo(available.size() - FRAME_ROOM)
+
+
+def summary_note(filter_label: str | None) -> tuple[str, str]:
+    """The session summary's note, and its tooltip: the filter's name elided in the note (a long one had widened
+    the window past the screen when the tab was raised), whole in the tooltip."""
+    if not filter_label:
+        return SUMMARY_NOTE, ""
+    shown, whole = (SUMMARY_NOTE.replace("this session", f"this session, filter '{name}'")
+                    for name in (elided(filter_label), filter_label))
+    return shown, whole
+
+
 class _CountingMailbox(Mailbox[Frame]):
     """The capture's mailbox, counting the frames put in it: only a frame that was read is put, so a source that
     ends with none put (a folder of corrupt images) played nothing, though it opened."""
@@ -90,8 +114,6 @@ class MainWindow(QMainWindow):
     _source_ready = Signal(int, object, object, object)
     source_opened = Signal(bool)  # the newest request to open a source is settled: opened (True) or refused
     _snapshot_done = Signal(object, object)  # from the snapshot thread: ((png, json) or None, the OSError or None)
-    SUMMARY_NOTE = ("Per tracked face this session: ΔITA filtered − original (> 0 lighter); ΔP(female) filtered − the "
-                    "face resized to the filter's size and back, the filter's own doing (> 0 more female).")
     def __init__(self, source: str | None, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
                  runtime: RuntimeConfig = RuntimeConfig(), detector: FaceDetector | None = None,
                  slideshow_fps: float = 2.0, loop: bool = False, models_dir: Path | None = None,
@@ -312,14 +334,19 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
         self.help = HelpOverlay(self.stack)
 
-        # right: models + display
+        # right: models + display, scrolled: its height (and each classifier row, warning or condition row added)
+        # had set the window's minimum height, above a 720 px screen's
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.setContentsMargins(4, 4, 4, 4)
         sl.addWidget(self.models)
         sl.addWidget(self._display_box(config))
         sl.addStretch(1)
-        self.side_dock = self._dock("Models and display", side, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.side_scroll = QScrollArea()
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.side_scroll.setWidget(side)
+        self.side_dock = self._dock("Models and display", self.side_scroll, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self.plots = PlotsPanel()
         self.plots_dock = self._dock("Plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -334,7 +361,8 @@ class MainWindow(QMainWindow):
         self.summary_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.summary_table.verticalHeader().hide()
         self.summary_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.summary_note = QLabel(self.SUMMARY_NOTE)
+        self.summary_note = QLabel(SUMMARY_NOTE)
+        self.summary_note.setWordWrap(True)  # on one line it set the window's minimum width, 1,053 px and up
         sml.addWidget(self.summary_note)
         sml.addWidget(self.summary_table)
         reset = QPushButton("Reset session")
@@ -345,8 +373,7 @@ class MainWindow(QMainWindow):
         self.summary_dock.visibilityChanged.connect(lambda shown: shown and self._update_summary())
         self.plots_dock.visibilityChanged.connect(lambda shown: shown and self.plots.redraw())
         self.plots_dock.raise_()
-        self.resizeDocks([self.plots_dock], [300], Qt.Orientation.Vertical)
-        self.resizeDocks([self.side_dock], [380], Qt.Orientation.Horizontal)
+        self._size_docks()
 
         self._build_actions()
 
@@ -367,6 +394,10 @@ class MainWindow(QMainWindow):
         self.statusBar().messageChanged.connect(self._passing_message)
         self._update_providers()
 
+    def _size_docks(self) -> None:
+        self.resizeDocks([self.plots_dock], [PLOTS_HEIGHT], Qt.Orientation.Vertical)
+        self.resizeDocks([self.side_dock], [SIDE_WIDTH], Qt.Orientation.Horizontal)
+
     def _passing_message(self, text: str) -> None:
         for w in (self.status_providers, self.status_warn):
             w.setVisible(not text)
@@ -381,7 +412,7 @@ class MainWindow(QMainWindow):
     def _display_box(self, config: PipelineConfig) -> QGroupBox:
         box = QGroupBox("Display")
         form = QFormLayout(box)
-        self.view_combo = QComboBox()
+        self.view_combo = narrow_combo(QComboBox())
         self.view_combo.addItems(VIEW_MODES)
         self.view_combo.setCurrentText(self.display.view)
         self.view_combo.currentTextChanged.connect(self.set_view_mode)
@@ -390,7 +421,8 @@ class MainWindow(QMainWindow):
         self.filter_check.setChecked(config.apply_filter)
         self.filter_check.toggled.connect(self.set_apply_filter)
         form.addRow(self.filter_check)
-        self.condition_combo = QComboBox()  # a conditional filter's conditions; the row shows only for one
+        # a conditional filter's conditions; the row shows only for one
+        self.condition_combo = narrow_combo(QComboBox())
         self.condition_combo.setToolTip("what this conditional filter is asked for (its card's condition labels)")
         self.condition_combo.currentTextChanged.connect(self.set_filter_condition)
         form.addRow("Filter condition", self.condition_combo)
@@ -400,10 +432,10 @@ class MainWindow(QMainWindow):
         self.cam_check.setChecked(self.display.show_cam)
         self.cam_check.toggled.connect(self.set_show_cam)
         form.addRow(self.cam_check)
-        self.cam_model_combo = QComboBox()
+        self.cam_model_combo = narrow_combo(QComboBox())
         self.cam_model_combo.currentTextChanged.connect(self._cam_model_chosen)
         form.addRow("CAM of", self.cam_model_combo)
-        self.cam_class_combo = QComboBox()
+        self.cam_class_combo = narrow_combo(QComboBox())
         self.cam_class_combo.addItem(config.cam_class)
         self.cam_class_combo.currentTextChanged.connect(self.set_cam_class)
         form.addRow("CAM class", self.cam_class_combo)
@@ -968,10 +1000,10 @@ class MainWindow(QMainWindow):
         rows = self.stats.summary()
         if self.summary_table.visibleRegion().isEmpty():  # a hidden tab is still isVisible()
             return  # a table resized to its contents: only when looked at
-        label = self.stats.filter_label
-        note = self.SUMMARY_NOTE.replace("this session", f"this session, filter '{label}'") if label else self.SUMMARY_NOTE
+        note, whole = summary_note(self.stats.filter_label)
         if self.summary_note.text() != note:
             self.summary_note.setText(note)
+            self.summary_note.setToolTip(whole)
         table = self.summary_table
         # A face's rows are the same objects until it gets a frame (SessionStats.summary): the rows shown last time
         # and still in place (a reset empties the table) are neither formatted nor compared again.
@@ -1001,9 +1033,11 @@ class MainWindow(QMainWindow):
     def _restore_window(self) -> None:
         geometry = self.qs.value("geometry")
         if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+            self.restoreGeometry(geometry)  # Qt fits it to the screens there are now
         else:
-            self.resize(1500, 950)
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            self.resize(first_start_size(screen.availableGeometry()) if screen is not None else FIRST_SIZE)
+            self._size_docks()  # sized before in a window of another size
         state = self.qs.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)

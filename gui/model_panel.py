@@ -26,6 +26,24 @@ from .settings import file_key
 
 log = logging.getLogger(__name__)
 PROVIDER_STYLE = {"CPU": "#9e9e9e", "CUDA": "#76b900", "TensorRT": "#2e7d32"}
+NAME_CHARS = 28  # a model's name shown in a row or a note (the shipped ones whole); the whole name is in its tooltip
+COMBO_CHARS = 16  # a combo of names is this wide whatever its longest name; its list shows them whole
+
+
+def elided(text: str, limit: int = NAME_CHARS) -> str:
+    """``text`` cut in the middle to ``limit`` characters: a long model name in a checkbox or a note had widened
+    the side panel and the window past the screen. The middle, as numbered copies differ at the end."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2 + (limit - 1) % 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def narrow_combo(combo: QComboBox) -> QComboBox:
+    """Keeps ``combo`` from widening to its longest item (a long filter name had set the window's minimum width)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(COMBO_CHARS)
+    return combo
 
 
 # --- the card dialog ------------------------------------------------------------------
@@ -43,9 +61,31 @@ def _fmt(v: Any) -> str:
         return "—"
     if isinstance(v, float):
         return f"{v:.4g}"
-    if isinstance(v, (dict, list)):
-        return html.escape(json.dumps(v, default=str))
+    if isinstance(v, dict):
+        return _dict_html(v)
+    if isinstance(v, list) and not any(isinstance(x, (dict, list)) for x in v):
+        return html.escape(", ".join(str(x) for x in v))
+    if isinstance(v, list):
+        return html.escape(json.dumps(v, default=str, ensure_ascii=False))  # as written: "×", not an escape
     return html.escape(str(v))
+
+
+def _flat(v: Any) -> bool:
+    return not isinstance(v, (dict, list)) or (isinstance(v, dict) and "value" in v and "lo" in v)
+
+
+def _dict_html(v: dict) -> str:
+    """A card's dict readably: per-group figures ({group: {figure: value}}) as a table of a row a group and a column
+    a figure, figures alone as "key: value" lines, else a row a key. Shown as JSON, the per-group shifts were one
+    run of braces and quotes."""
+    rows = list(v.values())
+    if all(_flat(x) for x in rows):
+        return "<br>".join(f"{html.escape(str(k))}: {_fmt(x)}" for k, x in v.items())
+    if all(isinstance(r, dict) and r and all(_flat(x) for x in r.values()) and not _flat(r) for r in rows):
+        cols = list(dict.fromkeys(c for r in rows for c in r))
+        return _table([[html.escape(str(k)), *[_fmt(r.get(c, "")) for c in cols]] for k, r in v.items()],
+                      ["group", *cols])
+    return _table([[html.escape(str(k)), _fmt(x)] for k, x in v.items()])
 
 
 def _table(rows: list[list[str]], head: list[str] | None = None) -> str:
@@ -172,7 +212,7 @@ class ModelPanel(QWidget):
 
         fbox = QGroupBox("Filter")
         flay = QHBoxLayout(fbox)
-        self.filter_combo = QComboBox()
+        self.filter_combo = narrow_combo(QComboBox())
         self.filter_combo.activated.connect(self._filter_chosen)
         flay.addWidget(self.filter_combo, 1)
         self.filter_badge_holder = QHBoxLayout()
@@ -311,9 +351,10 @@ class ModelPanel(QWidget):
             row = QWidget()
             rl = QHBoxLayout(row)
             rl.setContentsMargins(0, 0, 0, 0)
-            box = QCheckBox(model.name)
+            box = QCheckBox(elided(model.name))
             box.setChecked(self._enabled.get(model.name, True))
-            box.setToolTip(f"{model.path}\n{model.card.summary()}")  # tells apart models of one card name
+            # tells apart models of one card name
+            box.setToolTip(f"{model.name}\n{model.path}\n{model.card.summary()}")
             box.toggled.connect(lambda on, n=model.name: self.set_enabled(n, on))
             rl.addWidget(box, 1)
             rl.addWidget(provider_badge(model))

@@ -13,7 +13,7 @@ from collections import defaultdict, deque
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QTabWidget
+from PySide6.QtWidgets import QSizePolicy, QTabWidget
 
 from inference.results import FaceResult, FrameResult
 
@@ -77,6 +77,31 @@ def _p_before(face: FaceResult, name: str) -> float:
     return (ref if ref is not None else face.original.classifiers[name]).p_female
 
 
+class _CellLegend(pg.LegendItem):
+    """A legend in a cell of its own below its plot: anchored inside the plot, it covered the bars and curves it
+    names (the ΔP(female) bars near 0, the speed curves). Below, not beside: beside, the plots of a tab were wider
+    than a 960 px window."""
+
+    def __init__(self, columns: int = 1):
+        super().__init__(colCount=columns, verSpacing=-6)  # no offset: the layout places it; rows close
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Maximum)
+        self.layout.setContentsMargins(0, 0, 0, 0)
+
+    def updateSize(self) -> None:  # noqa: N802
+        self.updateGeometry()  # sized by the layout from its entries; the base class set a geometry at (0, 0)
+
+
+def _legend_below(widget: pg.GraphicsLayoutWidget, plot: pg.PlotItem, col: int, columns: int,
+                  colspan: int = 1) -> pg.LegendItem:
+    """A legend in the layout's second row, from column ``col``, where a named curve added to ``plot`` gets its
+    entry and loses it when taken off (``PlotItem.addItem``/``removeItem`` keep ``plot.legend``)."""
+    legend = _CellLegend(columns)
+    widget.addItem(legend, row=1, col=col, colspan=colspan)
+    widget.ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    plot.legend = legend
+    return legend
+
+
 class _Rolling:
     def __init__(self, n: int = 2000):
         self.t: deque[float] = deque(maxlen=n)
@@ -130,14 +155,14 @@ class PlotsPanel(QTabWidget):
         self.hist_widget = pg.GraphicsLayoutWidget()
         self.hist_ita = self.hist_widget.addPlot(title="Session ΔITA° (filtered − original; > 0 lighter)")
         self.hist_p = self.hist_widget.addPlot(title="Session ΔP(female) per classifier (> 0 more female)")
-        self.hist_p.addLegend(offset=(-10, 10))
+        _legend_below(self.hist_widget, self.hist_p, col=1, columns=2)
         self.addTab(self.hist_widget, "Session Δ")
         self.speed_widget = pg.GraphicsLayoutWidget()
         self.fps_plot = self.speed_widget.addPlot(title="frames/s (processed and displayed)")
-        self.fps_plot.addLegend(offset=(-10, 10))
         self.stage_plot = self.speed_widget.addPlot(title="pipeline stage latency (ms)")
-        self.stage_plot.addLegend(offset=(-10, 10), colCount=2)
         self.lat_plot = self.speed_widget.addPlot(title="capture → display latency (ms)")
+        _legend_below(self.speed_widget, self.fps_plot, col=0, columns=2)
+        _legend_below(self.speed_widget, self.stage_plot, col=1, columns=4, colspan=2)  # 7 stages: two rows
         self.addTab(self.speed_widget, "Speed")
         for p in (self.fps_plot, self.stage_plot, self.lat_plot):
             p.setLabel("bottom", "time (s)")

@@ -1893,3 +1893,109 @@ def test_a_saved_cam_class_no_classifier_has_is_not_run_behind_the_one_shown(qtb
     other = "female" if shown == "male" else "male"
     w.cam_class_combo.setCurrentText(other)
     qtbot.waitUntil(lambda: w.pipeline.config.cam_class == other, timeout=WAIT)
+
+
+# --- small and HiDPI screens ------------------------------------------------------------
+LONG_FILTER = "a-filter-with-a-fifty-one-character-name-from-a-lab"  # 51 characters, one word
+
+
+def _grown_by_long_names_and_rows(qtbot, w: MainWindow, tmp_path) -> None:
+    """What had grown the window during a session: a classifier of a long name (a row more), the session summary
+    raised under a filter of a long name."""
+    long_name = "a-classifier-with-a-name-much-longer-than-any-row-of-the-side-panel"
+    assert w.models.load_classifier_file(make_classifier(tmp_path / "long.onnx", name=long_name))
+    w.stats.filter_label = LONG_FILTER
+    w.summary_dock.raise_()
+    qtbot.waitUntil(lambda: not w.summary_table.visibleRegion().isEmpty(), timeout=WAIT)
+    w._update_summary()
+
+
+def test_a_first_start_fits_the_screen_and_the_windows_minimum_a_1080p_screen_at_200_percent(qtbot, make_window,
+                                                                                             tmp_path):
+    """A first start opened at 1500×950 on any screen, and the window could not be made smaller than 1053×720: the
+    side panel (not scrolled) and the session note (one line) set its minimum, above 1080p at 150 % (1280×720)."""
+    from PySide6.QtCore import QRect, QSize
+
+    from gui.main_window import first_start_size
+
+    assert first_start_size(QRect(0, 0, 1920, 1040)) == QSize(1500, 950)  # where it fits, as before
+    for room in (QRect(0, 0, 1366, 768), QRect(0, 0, 1280, 720), QRect(0, 0, 960, 540)):
+        size = first_start_size(room)
+        assert size.width() <= room.width() and size.height() <= room.height()
+    w = make_window(None, filters=("conditional", "darken"))  # a conditional filter: the condition row shows
+    room = w.screen().availableGeometry()
+    assert w.width() <= room.width() and w.height() <= room.height()
+    _grown_by_long_names_and_rows(qtbot, w, tmp_path)
+    hint = w.minimumSizeHint()  # 960×540 less a window frame's room
+    assert hint.width() <= 960 - 40 and hint.height() <= 540 - 40, hint
+
+
+def test_no_long_name_or_added_row_grows_the_window(qtbot, make_window, tmp_path):
+    """Raising the session summary under a filter of a long name widened the window (1053 → 1419 px), and each
+    classifier row, the filter condition row, a long classifier name made it taller or wider, past the screen.
+    Long names are elided, whole in their tooltips; added rows scroll."""
+    from PySide6.QtWidgets import QCheckBox
+
+    w = make_window(None, filters=("darken", "conditional"))
+    before = w.minimumSizeHint()
+    _grown_by_long_names_and_rows(qtbot, w, tmp_path)
+    w.models.set_filter(w.models.filters[1])  # a conditional filter: the condition row shows
+    assert w.condition_combo.isVisible()
+    after = w.minimumSizeHint()
+    assert after.width() <= before.width() and after.height() <= before.height(), (before, after)
+    assert LONG_FILTER in w.summary_note.toolTip() and LONG_FILTER not in w.summary_note.text()
+    row = [b for b in w.models.cls_box.findChildren(QCheckBox) if "much-longer" in b.toolTip()]
+    assert row and all(len(box.text()) <= model_panel.NAME_CHARS for box in row)  # rows rebuilt, not yet deleted too
+
+
+@pytest.mark.parametrize("size, tabs", [((1280, 720), 3), ((960, 540), 1)])
+def test_the_plots_keep_a_usable_height_in_a_window_the_size_of_a_small_screen(qtbot, make_window, size, tabs):
+    """At 1280×720 the side panel's height (its minimum, 476 px) took the plots' room: plot areas of 0 to 30 px.
+    At 960×540 (1080p at 200 %) the view's minimum height of 240 px left the skin tone plot 85 px."""
+    w = make_window(None)
+    w.resize(*size)  # as the window manager maximises it
+    w.plots_dock.raise_()
+    for tab, plot in ((w.plots.ita_plot, w.plots.ita_plot.getPlotItem()), (w.plots.hist_widget, w.plots.hist_p),
+                      (w.plots.speed_widget, w.plots.stage_plot))[:tabs]:
+        w.plots.setCurrentWidget(tab)
+        qtbot.waitUntil(lambda: plot.vb.height() >= 120, timeout=WAIT)
+
+
+def test_no_legend_covers_the_data_of_its_plot(qtbot):
+    """The ΔP(female) and speed legends were anchored inside their plots, over the bars near 0 and the curves."""
+    from gui.plots import STAGES, PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(940, 260)  # 1080p at 200 %: beside their plots, the legends pushed the last plot out of sight
+    panel.show()
+    panel.t0 = 0.0
+    for t in range(5):
+        panel.speed.add(float(t), fps=2.0, fps_shown=2.0, latency=50.0, **{s: 10.0 for s in STAGES})
+    panel.now = 4.0
+    values = np.array([-0.1, 0.0, 0.2])
+    panel.refresh(np.array([1.0, -2.0]), {"tiny-a": values, "tiny-b": values})
+    for tab, plot, entries in ((panel.hist_widget, panel.hist_p, 2), (panel.speed_widget, panel.fps_plot, 2),
+                               (panel.speed_widget, panel.stage_plot, len(STAGES))):
+        panel.setCurrentWidget(tab)
+        legend = plot.legend
+        qtbot.waitUntil(lambda: len(legend.items) == entries and legend.sceneBoundingRect().width() > 0
+                        and plot.vb.sceneBoundingRect().height() > 0, timeout=WAIT)
+        assert legend.isVisible()
+        assert not legend.sceneBoundingRect().intersects(plot.vb.sceneBoundingRect()), plot.titleLabel.text
+        assert max(item.sceneBoundingRect().right() for item in (legend, *tab.ci.items)) <= tab.width()
+
+
+def test_a_card_shows_its_text_as_written_and_per_group_figures_as_a_table(models):
+    """The card showed "gender\\u00d7race" and the per-group shifts as one run of JSON under "Other"."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    filt = models["darken"]
+    card = replace(filt.card, training={"name": "adults balanced over gender×race", "by": ["gender", "race"]},
+                   metrics={"by_gender_race": {"female|Asian": {"mean_delta_ita": 0.1461, "n": 32},
+                                               "male|Black": {"mean_delta_ita": -0.393, "n": 51}}})
+    text = model_panel.card_html(SimpleNamespace(card=card, path=filt.path, provider="CPU", info=filt.info))
+    assert "gender×race" in text and "\\u00d7" not in text and "gender, race" in text
+    assert "{" not in text and "&quot;" not in text  # no JSON
+    assert "<td>female|Asian</td><td>0.1461</td><td>32</td>" in text
