@@ -79,6 +79,7 @@ class FrameView(QWidget):
         # 240 px high, it left the plots below it no room on a screen of 540 px (1080p at 200 %)
         self.setMinimumSize(320, 180)
         self.size_shown = (320, 180)
+        self.dpr_shown = 1.0  # the screen's device pixels per logical pixel, read by that worker too
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def set_result(self, result: FrameResult | None) -> None:
@@ -99,10 +100,11 @@ class FrameView(QWidget):
             self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802
-        size = (self.width(), self.height())
-        ready = next((c for c in reversed(self._ready) if c.fits(self.result, self.settings, size)), None) \
+        size, dpr = (self.width(), self.height()), self.devicePixelRatioF()
+        self.dpr_shown = dpr  # the window may have moved to another screen
+        ready = next((c for c in reversed(self._ready) if c.fits(self.result, self.settings, size, dpr)), None) \
             if self.result else None
-        image = render(self.result, self.settings, self.width(), self.height(), self.note, self._geometry, ready)
+        image = render(self.result, self.settings, self.width(), self.height(), self.note, self._geometry, ready, dpr)
         self.composed_ahead += ready is not None
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(24, 24, 28))

@@ -912,7 +912,7 @@ class MainWindow(QMainWindow):
 
         The frame is also composed here (CAM overlays, paste-backs: tens of ms of NumPy) so that the
         GUI thread only draws it; a settings change in between makes the GUI compose it itself."""
-        self.view.offer(Composed.of(result, self.display, self.view.size_shown))
+        self.view.offer(Composed.of(result, self.display, self.view.size_shown, self.view.dpr_shown))
         if rerun:
             return  # the same frame again after a settings change: not a new measurement
         self.recorder.write(result)

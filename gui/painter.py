@@ -310,15 +310,20 @@ class Composed:
     shown: FrameResult  # ``result`` at the size it was composed at (boxes in the image's pixels)
     image: np.ndarray
     panels: list[Panel]
+    dpr: float = 1.0  # the screen's device pixels per logical pixel it was composed for
 
     @classmethod
-    def of(cls, result: FrameResult, s: DisplaySettings, size: tuple[int, int]) -> Composed:
+    def of(cls, result: FrameResult, s: DisplaySettings, size: tuple[int, int], dpr: float = 1.0) -> Composed:
         snapshot = replace(s)  # the GUI may change its settings while this is composed
-        shown = for_display(result, snapshot, *_frame_area(*size))
-        return cls(result, snapshot, size, shown, *compose(shown, snapshot))
+        shown = for_display(result, snapshot, *_frame_area(*_device(size, dpr)))
+        return cls(result, snapshot, size, shown, *compose(shown, snapshot), dpr=dpr)
 
-    def fits(self, result: FrameResult, s: DisplaySettings, size: tuple[int, int]) -> bool:
-        return self.result is result and self.settings == s and self.size == size
+    def fits(self, result: FrameResult, s: DisplaySettings, size: tuple[int, int], dpr: float = 1.0) -> bool:
+        return self.result is result and self.settings == s and self.size == size and self.dpr == dpr
+
+
+def _device(size: tuple[int, int], dpr: float) -> tuple[int, int]:
+    return max(1, round(size[0] * dpr)), max(1, round(size[1] * dpr))
 
 
 @lru_cache(maxsize=1)  # asked for every frame the worker composes
@@ -334,13 +339,17 @@ def _frame_area(width: int, height: int) -> tuple[int, int]:
 
 
 def render(result: FrameResult | None, s: DisplaySettings, width: int, height: int, note: str = "",
-           geometry: dict | None = None, ready: Composed | None = None) -> QImage:
+           geometry: dict | None = None, ready: Composed | None = None, dpr: float = 1.0) -> QImage:
     """The whole view at ``width``×``height``: what the window shows and what a snapshot saves.
 
     ``ready`` is the frame already composed by a worker; it is used only if it was composed
-    from this result with these settings, else the frame is composed here.
+    from this result with these settings, else the frame is composed here. ``dpr``: the screen's
+    device pixels per logical pixel. The image has that many more pixels, and the frame keeps
+    them: drawn at the logical size and scaled up by Qt, a HiDPI screen showed the frame and
+    its labels blurred. Everything is drawn in logical units as before.
     """
-    out = QImage(max(1, width), max(1, height), QImage.Format.Format_RGB32)
+    out = QImage(*_device((width, height), dpr), QImage.Format.Format_RGB32)
+    out.setDevicePixelRatio(dpr)
     out.fill(QColor(24, 24, 28))
     p = QPainter(out)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -354,10 +363,10 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             p.setPen(MUTED)
             p.drawText(QRectF(0, 0, width, height), Qt.AlignmentFlag.AlignCenter, note or "waiting for frames…")
             return out
-        if ready is not None and ready.fits(result, s, (width, height)):
+        if ready is not None and ready.fits(result, s, (width, height), dpr):
             result, image, panels = ready.shown, ready.image, ready.panels
         else:
-            result = for_display(result, s, *_frame_area(width, height))
+            result = for_display(result, s, *_frame_area(*_device((width, height), dpr)))
             image, panels = compose(result, s)
         ih, iw = image.shape[:2]
         top = _title_height()  # room for panel titles

@@ -1999,3 +1999,30 @@ def test_a_card_shows_its_text_as_written_and_per_group_figures_as_a_table(model
     assert "gender×race" in text and "\\u00d7" not in text and "gender, race" in text
     assert "{" not in text and "&quot;" not in text  # no JSON
     assert "<td>female|Asian</td><td>0.1461</td><td>32</td>" in text
+
+
+def test_on_a_hidpi_screen_the_frame_keeps_its_device_pixels(qtbot):
+    """The view was drawn at its logical size and scaled up by Qt: at 150-200 % the frame and the labels over it were
+    blurred. It is drawn at the screen's device pixels, in the same logical geometry."""
+    import numpy as np
+
+    from gui.painter import Composed, DisplaySettings
+    from inference.results import FrameResult
+
+    checks = np.indices((800, 1800)).sum(axis=0) % 2 * 255  # one-pixel detail: any resampling greys it
+    frame = np.repeat(checks.astype(np.uint8)[..., None], 3, axis=2)
+    result = FrameResult(0, 0.0, frame, (), {}, {})
+    settings = DisplaySettings(view="original")
+    plain, sharp = {}, {}
+    low, high = render(result, settings, 900, 440, geometry=plain), render(result, settings, 900, 440, geometry=sharp,
+                                                                               dpr=2.0)
+    assert (low.width(), low.height(), high.width(), high.height()) == (900, 440, 1800, 880)
+    assert high.devicePixelRatio() == 2.0 and sharp["image_rect"] == plain["image_rect"]  # logical, as the mouse is
+    pixels = np.frombuffer(high.constBits(), np.uint8).reshape(880, high.bytesPerLine() // 4, 4)[..., :3]
+    rect = sharp["image_rect"]
+    middle = pixels[int(rect.center().y() * 2) - 50:int(rect.center().y() * 2) + 50,
+                    int(rect.center().x() * 2) - 50:int(rect.center().x() * 2) + 50].astype(int)
+    assert np.abs(np.diff(middle, axis=1)).mean() > 200  # the checks, pixel for pixel
+    ahead = Composed.of(result, settings, (900, 440), 2.0)
+    assert ahead.fits(result, settings, (900, 440), 2.0) and not ahead.fits(result, settings, (900, 440))
+    assert render(result, settings, 900, 440, ready=ahead, dpr=2.0) == high
