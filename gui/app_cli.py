@@ -13,9 +13,10 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-from inference.arg_checks import check_output_file, check_source, non_negative_float, positive_float
+from inference.arg_checks import (check_output_file, check_paths_apart, check_source, float_at_least,
+                                  non_negative_float, positive_float, user_path)
 from inference.cli_common import (add_model_arguments, checked_cam_class, checked_condition, detector_from_args,
                                   runtime_from_args)
 from inference.errors import BiasMirrorError
@@ -23,15 +24,26 @@ from inference.errors import BiasMirrorError
 from .log_file import IN_THE_LOG, default_log_path, log_file, where_details_are
 
 log = logging.getLogger(__name__)
+SCREENSHOT_AFTER = 10.0  # seconds, where --screenshot-after is not given
+QT_TIMER_MAX_MS = 2**31 - 1  # Qt's timers take a signed 32-bit count of milliseconds: 24.8 days
+
+
+def slideshow_fps(text: str) -> float:
+    """--slideshow-fps, no slower than a slideshow is paced: a lower one (1e-9) was raised to it without a word."""
+    from .workers import MIN_SLIDESHOW_FPS  # PySide6: imported only when the option is given
+
+    return float_at_least(MIN_SLIDESHOW_FPS)(text)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default="0", help="camera index, video file, image folder or image (default: camera 0)")
-    p.add_argument("--slideshow-fps", type=positive_float, default=2.0, help="images per second for a folder (default 2)")
+    p.add_argument("--slideshow-fps", type=slideshow_fps, default=2.0, help="images per second for a folder (default 2)")
     p.add_argument("--loop", action="store_true", help="repeat an image folder, an image or a video forever")
     p.add_argument("--max-seconds", type=positive_float, help="quit by itself after this many seconds (screenshots, tests)")
-    p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window (after --screenshot-after seconds)")
-    p.add_argument("--screenshot-after", type=non_negative_float, default=10.0, help="seconds before --screenshot is taken (default 10)")
+    p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window (after --screenshot-after seconds; "
+                   "another format by the name's suffix, e.g. .jpg)")
+    p.add_argument("--screenshot-after", type=non_negative_float, default=None,
+                   help=f"seconds before --screenshot is taken (default {SCREENSHOT_AFTER:g})")
     p.add_argument("--log", metavar="PATH", help="keep the app's log here (default: bias-mirror.log in the platform's "
                    "folder for the app's data: ~/.local/share/BiasMirror/BiasMirror on Linux)")
     p.add_argument("--health", metavar="PATH",
@@ -73,10 +85,18 @@ def main(args: argparse.Namespace) -> int:
 
     check_source(args.source)
     check_filter_choice(args.filter, args.no_filter)
-    for dest, option in (("health", "--health"), ("screenshot", "--screenshot"), ("log", "--log")):
+    if getattr(args, "screenshot_after", None) is not None and args.screenshot is None:  # it was ignored
+        raise BiasMirrorError("--screenshot-after without --screenshot: it would not be used; leave it out or give "
+                              "--screenshot PATH")
+    outputs = (("health", "--health"), ("screenshot", "--screenshot"), ("log", "--log"))
+    for dest, option in outputs:
         if getattr(args, dest) is not None:  # checked before the window opens: a session's health is written at its end
             # kept as checked ("~/shot.png" expanded): a folder named "~" had been made in the current one
             setattr(args, dest, str(check_output_file(getattr(args, dest), option, args.source)))
+    check_paths_apart([(option, getattr(args, dest)) for dest, option in outputs], model_inputs(args))
+    refuse_making_the_source(args.source, [(option, getattr(args, dest)) for dest, option in outputs])
+    if args.screenshot is not None:
+        screenshot_format(args.screenshot)
     check_display()
     from PySide6.QtWidgets import QApplication
 
@@ -90,6 +110,54 @@ def main(args: argparse.Namespace) -> int:
         log_path = cleanup.enter_context(log_file(Path(args.log) if args.log is not None else default_log_path()))
         signals = cleanup.enter_context(closing_on_signals())
         return _run(app, args, log_path, signals)
+
+
+def refuse_making_the_source(source: str, outputs: list[tuple[str, str | None]]) -> None:
+    """An output inside a --source that does not exist is refused: its folders, made before the source was opened,
+    made the source an empty folder (`--source x --log x/sub/app.log`), and the app said "no images found" where
+    `run` says the source does not exist."""
+    from inference.sources import camera_index
+
+    where = user_path(source).resolve()
+    if camera_index(source) is not None or where.exists():
+        return
+    for option, path in outputs:
+        if path is not None and where in user_path(path).resolve().parents:
+            raise BiasMirrorError(f"the source does not exist (give a camera index, a video file, an image folder or "
+                                  f"an image), and {option} lies in it: writing it would make it a folder", source)
+
+
+def model_inputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """The model files the command line names (option, path), which none of the app's outputs may overwrite."""
+    return [*(("--classifier", c) for c in getattr(args, "classifier", None) or ()),
+            ("--filter", getattr(args, "filter", None)), ("--yunet", getattr(args, "yunet", None))]
+
+
+def screenshot_format(path: str) -> str | None:
+    """The format to save --screenshot in: PNG for a name without a suffix (the help promises a PNG), else None (Qt
+    takes the suffix's). A suffix Qt cannot write is refused before the session: "shot" and "shot.txt" failed only
+    after it, with "the image could not be written"."""
+    from PySide6.QtGui import QImageWriter
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if not suffix:
+        return "PNG"
+    formats = sorted(bytes(f.data()).decode() for f in QImageWriter.supportedImageFormats())
+    if suffix not in formats:
+        raise BiasMirrorError(f"--screenshot: a .{suffix} image cannot be written; end the name in .png (or one of "
+                              f"{', '.join('.' + f for f in formats)})", path)
+    return None
+
+
+def call_after(seconds: float, slot: Callable[[], object]) -> None:
+    """``slot`` once ``seconds`` have passed, however many: Qt's timers take int32 milliseconds, and `--max-seconds
+    1e9` raised OverflowError there and aborted the app (status 134); a longer wait is chained in steps Qt takes."""
+    from PySide6.QtCore import QTimer
+
+    if seconds * 1000 <= QT_TIMER_MAX_MS:
+        QTimer.singleShot(int(seconds * 1000), slot)
+    else:
+        QTimer.singleShot(QT_TIMER_MAX_MS, lambda: call_after(seconds - QT_TIMER_MAX_MS / 1000, slot))
 
 
 def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingOnSignals) -> int:
@@ -111,7 +179,8 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
     window.show()
     failed: list[str] = []
     if args.screenshot:
-        after = args.screenshot_after
+        after = SCREENSHOT_AFTER if args.screenshot_after is None else args.screenshot_after
+        image_format = screenshot_format(args.screenshot)
         if args.max_seconds:
             after = min(after, max(0.5, args.max_seconds - 1.0))
 
@@ -122,16 +191,16 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
             except OSError as exc:
                 failed.append(f"{exc.filename}: {exc.strerror or exc}")
             else:
-                if window.grab().save(str(path)):
+                if window.grab().save(str(path), image_format):
                     print(f"screenshot saved to {path}", flush=True)  # a script may wait on this line
                     return
                 failed.append(f"{path}: the image could not be written")
             print(f"error: {failed[-1]}", file=sys.stderr)
 
-        QTimer.singleShot(int(after * 1000), shoot)
+        call_after(after, shoot)
     monitor = watch_health(window) if args.health else None
     if args.max_seconds:
-        QTimer.singleShot(int(args.max_seconds * 1000), window.close)
+        call_after(args.max_seconds, window.close)
     app.aboutToQuit.connect(window.shutdown)
     signals.window = window
     wake = QTimer(window)  # Python runs a signal handler only when the main thread runs Python: wake it

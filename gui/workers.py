@@ -93,6 +93,9 @@ class Mailbox(Generic[T]):
         self._event.set()
 
 
+MIN_SLIDESHOW_FPS = 0.05  # one image every 20 s, the slowest a slideshow is paced: the app refuses a slower one
+
+
 class CaptureThread(QObject):
     """Reads a source at its own pace (camera), its frame rate (video) or ``slideshow_fps`` (images).
 
@@ -110,7 +113,7 @@ class CaptureThread(QObject):
     def __init__(self, source: Source, mailbox: Mailbox[Frame], slideshow_fps: float = 2.0, parent=None):
         super().__init__(parent)
         self.source, self.mailbox = source, mailbox
-        self.slideshow_fps = max(0.05, float(slideshow_fps))
+        self.slideshow_fps = max(MIN_SLIDESHOW_FPS, float(slideshow_fps))
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._deliver_lock = threading.Lock()  # a frame is put only while not stopped: see ``stop``

@@ -9,15 +9,17 @@ an empty value is refused rather than skipped.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from .errors import BiasMirrorError
 from .sources import camera_index
 
 
-def int_at_least(least: int) -> Callable[[str], int]:
+def int_at_least(least: int, most: int | None = None) -> Callable[[str], int]:
+    """A whole number ≥ ``least`` (and ≤ ``most`` where given)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -25,19 +27,30 @@ def int_at_least(least: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < least:
             raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}, got {value}")
         return value
     parse.__name__ = f"int ≥ {least}"
     return parse
 
 
+def finite_float(text: str) -> float:
+    """A number, not inf or nan: `app --max-seconds inf` crashed the app, and `train adopt --std=nan,1,1` wrote a
+    filter that blacked out every face."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def float_at_least(least: float, above: bool = False) -> Callable[[str], float]:
-    """A number ≥ ``least`` (> ``least`` with ``above``)."""
+    """A finite number ≥ ``least`` (> ``least`` with ``above``)."""
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value != value or value < least or (above and value == least):
+        value = finite_float(text)
+        if value < least or (above and value == least):
             raise argparse.ArgumentTypeError(f"must be {'above' if above else 'at least'} {least:g}, got {text}")
         return value
     parse.__name__ = "number"
@@ -99,10 +112,13 @@ def _check_writable_below(folder: Path, option: str, path: Path) -> None:
         raise BiasMirrorError(f"{option}: cannot write in {existing} (no permission)", path)
 
 
-def _refuse_empty(path: str | Path, option: str) -> None:
-    # Path("") is Path("."): an empty value (an unset shell variable, a stray '') would write into the current folder.
+def refuse_empty(path: str | Path | None, option: str, expected: str = "") -> None:
+    """An option given as '' (an unset shell variable) is refused: Path("") is Path("."), so an output was written
+    into the current folder, and a model or input path was read as the current folder or, tested for truth, quietly
+    replaced by the default (`audit --filter ''` audited the shipped filter). None (not given) passes."""
     if isinstance(path, str) and path == "":
-        raise BiasMirrorError(f"{option} is empty")
+        give = f"; give {expected}" if expected else ""
+        raise BiasMirrorError(f"{option} is empty (an unset shell variable?){give}")
 
 
 def user_path(path: str | Path) -> Path:
@@ -127,10 +143,36 @@ def _refuse_writing_into_source(path: Path, option: str, source: str | Path) -> 
                               path)
 
 
+def check_paths_apart(outputs: Iterable[tuple[str, str | Path | None]],
+                      inputs: Iterable[tuple[str, str | Path | None]] = ()) -> None:
+    """Each output (option, path) is none of the input files and no other output: else a BiasMirrorError naming both
+    options. `app --classifier v.onnx --health v.onnx` replaced the model with the health JSON, `--log` rotated it
+    away, and `--screenshot x.png --health x.png` kept only one of the two, each with status 0. Paths are compared
+    as written to (``~`` expanded, links followed); a path that is None or '' (checked elsewhere) is skipped, and an
+    option may come more than once (a repeated --classifier)."""
+    seen: dict[Path, str] = {}
+    for option, path in inputs:
+        if path is not None and str(path) != "":
+            seen.setdefault(user_path(path).resolve(), option)
+    inputs_seen = dict(seen)
+    for option, path in outputs:
+        if path is None or str(path) == "":
+            continue
+        where = user_path(path).resolve()
+        if where in inputs_seen:
+            raise BiasMirrorError(f"{option} and {inputs_seen[where]} name the same file: writing {option} would "
+                                  f"destroy {inputs_seen[where]}, an input of this command; give {option} another path",
+                                  user_path(path))
+        if where in seen:
+            raise BiasMirrorError(f"{option} and {seen[where]} name the same file: one would overwrite the other; "
+                                  "give each its own path", user_path(path))
+        seen[where] = option
+
+
 def check_output_file(path: str | Path, option: str, source: str | Path | None = None) -> Path:
     """``path`` can be written as a file (it, or the folders to make for it), and is not ``source`` or in it: else a
     message naming it. Returns it as it is to be written (``user_path``)."""
-    _refuse_empty(path, option)
+    refuse_empty(path, option)
     # "new/" names a folder to be: Path drops the slash, and a file called "new" was written
     as_given, path = str(path), user_path(path)
     if as_given.endswith(("/", os.sep)) or path.is_dir():
@@ -155,7 +197,7 @@ def data_folders(cfg: dict | argparse.Namespace) -> list[str]:
 def check_output_dir(path: str | Path, option: str, sources: tuple[str | Path | None, ...] = ()) -> Path:
     """``path`` is, or can be made, a folder to write in, and is none of ``sources`` (input folders) nor in one:
     else a message naming it. Returns it as it is to be written (``user_path``)."""
-    _refuse_empty(path, option)
+    refuse_empty(path, option)
     path = user_path(path)
     for source in sources:
         if source is not None:

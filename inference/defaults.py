@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .arg_checks import refuse_empty
 from .errors import BiasMirrorError
 from .models import Classifier, Filter, Generator, find_models, load_model, name_uniquely
 from .runtime import RuntimeConfig
@@ -55,6 +56,8 @@ def load_folder(folder: Path = MODELS_DIR, runtime: RuntimeConfig = RuntimeConfi
 def load_classifiers(paths: list[str], runtime: RuntimeConfig, role: str = "--classifier") -> list[Classifier]:
     """The classifiers given on a command line (with option ``role``), each under a name of its own. Every command
     measures P(female) with them, so a classifier of other labels is refused (`run` wrote empty columns for it)."""
+    for path in paths:
+        refuse_empty(path, role, "a classifier's .onnx file")
     loaded: list[Classifier] = [load_model(p, "classifier", runtime) for p in paths]  # type: ignore[misc]
     for model in loaded:
         model.require_gender(role)
@@ -62,7 +65,10 @@ def load_classifiers(paths: list[str], runtime: RuntimeConfig, role: str = "--cl
 
 
 def check_filter_choice(filter_path: str | None, no_filter: bool) -> None:
-    if filter_path and no_filter:
+    """--filter and --no-filter; an empty --filter is refused, where a truth test had run the default filter
+    (`audit --filter ''` passed the ship gate on the shipped filter's audit)."""
+    refuse_empty(filter_path, "--filter", "a filter's .onnx file, or leave --filter out for the default")
+    if filter_path is not None and no_filter:
         raise BiasMirrorError("--filter and --no-filter contradict each other; give one")
 
 

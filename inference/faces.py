@@ -212,8 +212,12 @@ HAAR_RUNTIMES = ("opencv", "onnxruntime")
 def make_detector(yunet_model: str | Path | None = None, cascade: str = DEFAULT_CASCADE,
                   haar_runtime: str = "opencv", runtime: RuntimeConfig | None = None) -> FaceDetector:
     """YuNet from a file, or a Haar cascade run by OpenCV or, as the same arrays, by ONNX Runtime on ``runtime``'s
-    provider (``inference.haar_device``: the same faces, on the GPU where the models run)."""
-    if yunet_model:
+    provider (``inference.haar_device``: the same faces, on the GPU where the models run). An empty ``yunet_model``
+    is refused: a truth test had quietly run the Haar cascade for `--yunet ''`."""
+    from .arg_checks import refuse_empty  # not at the top: arg_checks imports sources, which imports this module
+
+    refuse_empty(yunet_model, "--yunet", "a YuNet model file (face_detection_yunet_*.onnx), or leave --yunet out")
+    if yunet_model is not None:
         return YuNetDetector(yunet_model)
     if haar_runtime == "onnxruntime":
         from .haar_device import HaarOnnxDetector  # builds an ONNX graph: only when asked for

@@ -30,6 +30,7 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import shlex
 import sys
@@ -537,13 +538,29 @@ def label_verdict(labelled: dict, labels: list[str], force: bool, src: Path, ech
 # --- the command ---------------------------------------------------------------------------------------
 
 def _triple(text: str) -> tuple[float, float, float]:
+    """Three finite numbers, R,G,B: `--std=nan,1,1` wrote a filter that blacked out every face (status 0), and
+    `--mean=inf,0,0` had a classifier refused for a CAM mismatch."""
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
     if len(values) != 3:
         raise argparse.ArgumentTypeError(f"{text!r} should be three numbers, R,G,B, e.g. 0.485,0.456,0.406")
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r} should be three finite numbers (no inf or nan), R,G,B")
     return values  # type: ignore[return-value]
+
+
+def _spreads(text: str) -> tuple[float, float, float]:
+    """--std: three spreads above 0. A zero has nothing to divide by, and a negative one turns the channel's
+    values upside down: the model is fed a negative of the face."""
+    values = _triple(text)
+    if not all(v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: each spread must be above 0, e.g. 0.229,0.224,0.225")
+    return values
+
+
+MAX_SIZE = 1024  # face size: `--size 100000` ended in an OpenCV allocation traceback; the trainers' largest is 512
 
 
 @dataclass(frozen=True)
@@ -827,12 +844,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "output lies nearest the face")
     p.add_argument("--mean", type=_triple, default=(0.0, 0.0, 0.0), help="per-channel mean subtracted after --range, "
                    "RGB, e.g. 0.485,0.456,0.406")
-    p.add_argument("--std", type=_triple, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "
+    p.add_argument("--std", type=_spreads, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "
                    "RGB, e.g. 0.229,0.224,0.225")
     p.add_argument("--channels", dest="order", default="RGB", choices=["RGB", "BGR"], help="its colour order")
     p.add_argument("--layout", default="auto", choices=["auto", "NCHW", "NHWC"],
                    help="its tensor layout (auto: from the axis of length 3)")
-    p.add_argument("--size", type=int_at_least(8), help="the face size in px, where its input size is open")
+    p.add_argument("--size", type=int_at_least(8, MAX_SIZE),
+                   help=f"the face size in px (8 to {MAX_SIZE}), where its input size is open")
     p.add_argument("--method", default="", help="what it is, for the card (e.g. 'pix2pix, our 2025 beauty filter')")
     p.add_argument("--dataset", default=None,
                    help="KIND:PATH of faces to check the wrapping on (default: the shared UTKFace copy, "

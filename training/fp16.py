@@ -43,7 +43,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from inference.arg_checks import check_output_file, positive_int
+from inference.arg_checks import check_output_file, positive_int, refuse_empty
 from inference.file_identity import file_hash
 from inference.card import METADATA_KEY, ModelCard
 from inference.datasets.folder import list_images
@@ -353,7 +353,10 @@ def speed(parent: OnnxModel, variant: OnnxModel, x: np.ndarray, batches: Sequenc
 def make_variant(src: str | Path, out: str | Path | None = None, images: str | Path = DEFAULT_IMAGES, n: int = 256,
                  provider: str = "auto", force: bool = False, unchecked: bool = False,
                  keep_fp32: Sequence[str] = (), echo: Callable[[str], None] = print) -> Path:
-    """Convert, measure, and write ``out`` only if parity holds (or ``force``/``unchecked`` says so)."""
+    """Convert, measure, and write ``out`` only if parity holds (or ``force``/``unchecked`` says so). An empty MODEL
+    or --images is refused: as Path(".") it was read as the current folder."""
+    refuse_empty(src, "MODEL", "the fp32 model's .onnx file")
+    refuse_empty(images, "--images", "a folder of face images, or leave --images out for the shared UTKFace copy")
     src = Path(src)
     out = src.with_name(f"{src.stem}_fp16.onnx") if out is None else out
     out = check_output_file(out, "--out")  # first: "~/m.onnx" is compared as the home folder's (it had replaced m.onnx)
