@@ -19,6 +19,7 @@ from .rows import COLUMNS, RowWriter
 from .runtime import fallback_lines, fallbacks_collected
 from .arg_checks import check_output_file, check_source, positive_int
 from .sources import open_source
+from .writing import one_writer
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,11 +37,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
 
 
+def _lock_for(csv_path: str | Path) -> Path:
+    """The hidden file beside a run's CSV that it holds while it writes (removed as it ends): the CSV itself is
+    opened only at the first face, so that a run finding none leaves a file there as it was."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(f".{csv_path.name}.lock")
+
+
 def main(args: argparse.Namespace) -> int:
     check_source(args.source)
     check_filter_choice(args.filter, args.no_filter)  # as the app does: what was asked for, before where it goes
     check_depth(args.detect_depth)
     args.out = str(check_output_file(args.out, "--out", args.source))  # as checked: "~/rows.csv" expanded
+    # two runs writing one CSV had torn its header and mixed their rows, each saying its rows were written
+    with one_writer(args.out, _lock_for(args.out), "run"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     # Each session's fallback is said once, here: one line for all the models (and the detector) it holds for,
     # where the runtime's log had said each one and this loop again.
     with fallbacks_collected() as fallbacks:

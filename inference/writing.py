@@ -1,18 +1,23 @@
 """Writing what a command produces (a run's checkpoint and model, an audit's report and cache): a write the disk
-refused (full, or over a file size limit or quota) said in one line naming the file, and a few files put in place
-together, out of reach of a Ctrl-C or a kill between them."""
+refused (full, or over a file size limit or quota) said in one line naming the file, a few files put in place
+together, out of reach of a Ctrl-C or a kill between them, and one command at a time writing an output."""
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import errno
 import os
 import re
+import secrets
 import shutil
 import signal
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from .errors import BiasMirrorError
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 # A write the disk or a limit refused: no space, a file over `ulimit -f` (Python ignores SIGXFSZ, so the write
 # fails with EFBIG), a quota.
@@ -103,20 +108,36 @@ def signals_held() -> Iterator[None]:
             signal.raise_signal(sig)  # a Ctrl-C raises KeyboardInterrupt here; a SIGTERM ends the process
 
 
+def private_path(place: str | Path, ending: str = ".tmp") -> Path:
+    """A hidden name beside ``place`` that no other process uses (its pid and a random token), for a file written
+    whole and then renamed over ``place``: two commands writing one output had shared ``last.tmp``, one renaming the
+    other's half-written file in place and the other then failing on a file gone, said as if the disk were full."""
+    place = Path(place)
+    return place.with_name(f".{place.name}.{os.getpid()}-{secrets.token_hex(4)}{ending}")
+
+
 class Staged:
-    """Files written beside their places (``.NAME.new``) and put in place together once all are whole: a model
-    replaced only by one complete with its card, with its metrics.json beside it. A stop before ``put_in_place``
-    leaves every place as it was; ``discard`` removes what was staged."""
+    """Files written beside their places (``.NAME.new``, in a hidden folder of this Staged's own, named by its
+    process and a random token) and put in place together once all are whole: a model replaced only by one
+    complete with its card, with its metrics.json beside it. A stop before ``put_in_place`` leaves every place as it
+    was; ``discard`` removes what was staged, and only that: with one name for every process, an audit had put the
+    other audit's report in place, or deleted what it had staged."""
 
     def __init__(self) -> None:
         self.files: list[tuple[Path, Path]] = []  # (staged, place), in the order they are put in place
         self.placed = False  # all put in place (a Ctrl-C held back during it is raised after, as put_in_place ends)
         self.in_place: list[Path] = []  # the places they were put in
+        self._token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._folders: list[Path] = []  # this Staged's own folders, one beside each folder of places
 
     def path(self, place: str | Path) -> Path:
         """Where to write the file for ``place``; files are put in place in the order asked for."""
         place = Path(place)
-        staged = place.with_name(f".{place.name}.new")
+        folder = place.parent / f".staged-{self._token}"
+        if folder not in self._folders:
+            folder.mkdir(exist_ok=True)
+            self._folders.append(folder)
+        staged = folder / f".{place.name}.new"
         self.files.append((staged, place))
         return staged
 
@@ -145,8 +166,84 @@ class Staged:
                 os.replace(staged, place)
             self.in_place = [place for _, place in self.files]
             self.files, self.placed = [], True
+            self._remove_folders()
 
     def discard(self) -> None:
         for staged, _ in self.files:
             staged.unlink(missing_ok=True)
         self.files = []
+        self._remove_folders()
+
+    def _remove_folders(self) -> None:
+        for folder in self._folders:
+            with contextlib.suppress(OSError):  # one holding a file not staged through this Staged is kept
+                folder.rmdir()
+        self._folders = []
+
+
+HOLDER = "{pid} {started} {what}"  # what a lock file says of the command holding it
+
+
+@contextlib.contextmanager
+def one_writer(place: str | Path, lock: str | Path, what: str) -> Iterator[None]:
+    """``place`` written by this command alone while the block runs: ``lock`` (a hidden file of the output's) held
+    by an OS lock, which the OS releases when the process ends, so a killed command leaves none standing. Where
+    another command holds it, a BiasMirrorError at once, before anything is written (``what`` names this command,
+    e.g. "audit"): two audits, trainers or runs on one output had interleaved their files, each saying it had
+    written them. Folders made for the lock and still empty at the end are removed again."""
+    from filelock import FileLock
+
+    place, lock = Path(place), Path(lock)
+    made = [f for f in (lock.parent, *lock.parent.parents) if not f.exists()]
+    # no soft lock (a file whose presence is the lock): a killed command's would refuse every later one
+    held = FileLock(lock, timeout=0, fallback_to_soft=False)
+    if not _taken(held, place, what):
+        yield  # a file system without OS locks: written as before locks were taken, staged under private names
+        return
+    try:
+        with contextlib.suppress(OSError):  # what the lock says of its holder is for a message only
+            lock.write_text(HOLDER.format(pid=os.getpid(), started=_dt.datetime.now().isoformat(timespec="seconds"),
+                                          what=what), encoding="utf-8")
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # removed while held: a command that opens it after finds it gone
+            lock.unlink()
+        held.release()
+        for folder in made:
+            with contextlib.suppress(OSError):  # only where still empty
+                folder.rmdir()
+
+
+def _taken(held: BaseFileLock, place: Path, what: str) -> bool:
+    """Whether the lock ``held`` was taken: False on a file system that has no OS locks;
+    a BiasMirrorError naming ``place`` where another command holds it."""
+    from filelock import Timeout
+
+    lock = Path(held.lock_file)
+    for attempt in range(3):
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            held.acquire()
+            return True
+        except Timeout:
+            raise BiasMirrorError(f"another {_holder(lock, what)} is writing to it; wait for it to finish, or give "
+                                  "another --out", place) from None
+        except FileNotFoundError:  # its folder removed as another command let go of it: made again
+            if attempt == 2:
+                raise
+        except OSError as exc:
+            if exc.errno != errno.ENOSYS:
+                raise
+            return False
+    return False
+
+
+def _holder(lock: Path, what: str) -> str:
+    """``what`` the holder of ``lock`` is, with its process and start time where its lock file says them."""
+    try:
+        pid, started, holder = lock.read_text(encoding="utf-8").split(" ", 2)
+        when = _dt.datetime.fromisoformat(started)
+    except (OSError, ValueError):
+        return what
+    day = "" if when.date() == _dt.date.today() else f"{when.date().isoformat()} "
+    return f"{holder.strip() or what} (process {pid}, started {day}{when.time().isoformat()})"

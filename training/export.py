@@ -21,7 +21,7 @@ from torch import nn
 from inference import strict_json
 from inference.card import METADATA_KEY, ModelCard
 from inference.errors import BiasMirrorError
-from inference.writing import Staged, write_failure, writing
+from inference.writing import Staged, private_path, write_failure, writing
 
 OPSET = 17
 
@@ -90,7 +90,7 @@ def _written_whole(path: str | Path) -> Iterator[Path]:
     interrupted write (Ctrl-C during export) left a model without its card, or would have cut short a model the
     app loads."""
     path = Path(path)
-    part = path.with_name(f".{path.name}.part")
+    part = private_path(path, ".part")  # one of this process's own: another's export renamed it in place half-written
     try:
         yield part
         os.replace(part, path)

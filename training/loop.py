@@ -34,7 +34,7 @@ from inference.arg_checks import (check_cache_dir, check_output_dir, check_outpu
                                    positive_int, thread_count)
 from inference.errors import BiasMirrorError
 from training.data.cache import add_cache_argument
-from inference.writing import write_failure, writing
+from inference.writing import one_writer, private_path, write_failure, writing
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"
@@ -240,7 +240,7 @@ def check_run_arguments(args) -> tuple[Path, Path | None]:
     # its checkpoint's image count, and could not be resumed)
     sources = tuple(data_folders(args))
     out = check_output_dir(args.out, "--out", sources)
-    if not getattr(args, "resume", False) and not getattr(args, "export_only", False) and (out / CHECKPOINT).exists():
+    if new_run(args) and (out / CHECKPOINT).exists():
         raise BiasMirrorError(EXISTING_CHECKPOINT, out / CHECKPOINT)  # now, not after minutes of decoding
     cache = check_cache_dir(args.cache)
     if getattr(args, "export_to", None) == "":  # none: a resume's way to drop the copy its run was started with
@@ -259,6 +259,30 @@ def check_run_arguments(args) -> tuple[Path, Path | None]:
     if not getattr(args, "export_only", False):  # an export compiles nothing
         check_compile_mode(getattr(args, "compile", "off"), device)  # cudagraphs on the CPU, as --device cuda is
     return out, cache
+
+
+RUN_LOCK = ".lock"  # in the run folder, held while a trainer runs there (inference.writing.one_writer)
+
+
+@contextmanager
+def run_folder_held(out: Path, what: str, new_run: bool = False) -> Iterator[None]:
+    """The run folder ``out`` (as ``check_run_arguments`` checked it) written by this command (``what``, e.g.
+    "train classifier") alone while the block runs (under torchrun, held by rank 0: the other ranks write nothing
+    there); for a ``new_run``, that no checkpoint is there checked again once held. Two trainers on one --out (or a
+    --resume while the first still trained) had each written checkpoints and logs over the other's, both saying
+    they had succeeded."""
+    if not Dist.from_env().is_main:
+        yield
+        return
+    with one_writer(out, out / RUN_LOCK, what):
+        if new_run and (out / CHECKPOINT).exists():
+            raise BiasMirrorError(EXISTING_CHECKPOINT, out / CHECKPOINT)  # made since it was first checked
+        yield
+
+
+def new_run(args) -> bool:
+    """Whether the command starts a run (it may find no checkpoint in its folder)."""
+    return not getattr(args, "resume", False) and not getattr(args, "export_only", False)
 
 
 MAX_DEFAULT_WORKERS = 8
@@ -472,7 +496,7 @@ class Checkpoints:
             "epoch_timing": list(ctx.epoch_timing) if samples_in_epoch else [0.0, 0.0],
             "extra": extra or {},
         }
-        tmp = self.path.with_suffix(".tmp")
+        tmp = private_path(self.path)
         try:
             torch.save(state, tmp)
             os.replace(tmp, self.path)  # atomic: a kill mid-save never leaves a broken checkpoint
@@ -482,7 +506,7 @@ class Checkpoints:
                 raise
             raise failure from exc
         finally:
-            tmp.unlink(missing_ok=True)  # a second Ctrl-C mid-write had left a partial last.tmp beside it
+            tmp.unlink(missing_ok=True)  # a second Ctrl-C mid-write had left a partial temporary file beside it
 
     def _write_failure(self, exc: BaseException, tmp: Path) -> BiasMirrorError | None:
         """The one-line error for a checkpoint that could not be written; the one before it is whole (the new one
@@ -596,7 +620,7 @@ class CsvLog:
         kept = [r for r in rows if not (r.get(column) or "").isdigit() or int(r[column]) <= last]
         if fields is None or len(kept) == len(rows):
             return
-        tmp = self.path.with_suffix(".tmp")
+        tmp = private_path(self.path)
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()

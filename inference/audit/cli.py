@@ -29,7 +29,7 @@ from ..arg_checks import check_output_dir, check_output_file, data_folders, floa
 from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
-from ..writing import Staged, writing
+from ..writing import Staged, one_writer, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
 from ..datasets.folder import NOT_IN_FOLDER, list_images
 from ..datasets.sample import IMAGE_EXTENSIONS, nfc
@@ -238,10 +238,19 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
             w.writerow(["" if v is None else v for v in line])
 
 
+LOCK = ".lock"  # in --out, held while an audit writes there (inference.writing.one_writer)
+
+
 def run_audit(args) -> tuple[dict, dict]:
-    t0 = time.perf_counter()
     # it had overwritten the dataset's own files; "~/aud" is the home folder's, as checked (it had been "./~/aud")
     args.out = str(check_output_dir(args.out, "--out", tuple(data_folders(args))))
+    # held until the audit ends: two audits into one --out had each put the other's report files in place
+    with one_writer(args.out, Path(args.out) / LOCK, "audit"):
+        return _run_audit(args)
+
+
+def _run_audit(args) -> tuple[dict, dict]:
+    t0 = time.perf_counter()
     kind = args.dataset.partition(":")[0]
     read, notes = read_dataset(args.dataset, args.groups)
     if kind != "folder" and not read.samples:

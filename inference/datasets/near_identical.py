@@ -15,7 +15,9 @@ Thumbnails are kept in the user's cache folder, keyed by size and modification t
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -26,6 +28,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from ..user_dirs import cache_keys, folder_cache_file
+from ..writing import private_path
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +65,7 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
     key = cache_keys(stats, root)
     path_of = {k: p for p, k in key.items()}
     if cache_path is not None and cache_path.exists():
-        try:
-            with np.load(cache_path, allow_pickle=False) as z:
-                for k, size, mtime, t in zip(z["paths"].tolist(), z["sizes"], z["mtimes"], z["thumbs"]):
-                    p = path_of.get(k)
-                    if p is not None and stats[p] == (int(size), int(mtime)):
-                        cached[p] = t
-        except (OSError, ValueError, KeyError):
-            cached = {}  # damaged: read again
+        cached = _cached_thumbnails(cache_path, stats, path_of)
     to_read = [p for p in stats if p not in cached]
     for p in tqdm(to_read, desc="looking for near-identical images", unit="file", disable=len(to_read) < 5000,
                   mininterval=1):
@@ -79,15 +75,39 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
     kept = [p for p in stats if p in cached]
     thumbs = np.stack([cached[p] for p in kept]) if kept else np.zeros((0, SIDE * SIDE), np.uint8)
     if cache_path is not None and to_read:
+        tmp = private_path(cache_path, ".tmp.npz")  # its own: two commands had saved into one, half and half
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_path.with_name(cache_path.stem + ".tmp.npz")
             np.savez(tmp, paths=np.array([key[p] for p in kept], dtype=str), sizes=np.array([stats[p][0] for p in kept], np.int64),
                      mtimes=np.array([stats[p][1] for p in kept], np.int64), thumbs=thumbs)
             tmp.replace(cache_path)
         except OSError as e:
             log.debug("could not keep thumbnails in %s: %s", cache_path, e)
+            with contextlib.suppress(OSError):  # a cache folder that cannot be written may hold none
+                tmp.unlink()
     return kept, thumbs
+
+
+def _cached_thumbnails(cache_path: Path, stats: dict[str, tuple[int, int]], path_of: dict[str, str]
+                       ) -> dict[str, np.ndarray]:
+    """The thumbnails kept in ``cache_path`` of files as they are now; none where it is damaged (truncated or
+    corrupt: said, and all read again). A damaged file had given zipfile's traceback on every later command."""
+    cached: dict[str, np.ndarray] = {}
+    try:
+        with np.load(cache_path, allow_pickle=False) as z:
+            thumbs = z["thumbs"]
+            if thumbs.ndim != 2 or thumbs.shape[1] != SIDE * SIDE:
+                raise ValueError(f"thumbnails of shape {thumbs.shape}")
+            for k, size, mtime, t in zip(z["paths"].tolist(), z["sizes"], z["mtimes"], thumbs):
+                p = path_of.get(k)
+                if p is not None and stats[p] == (int(size), int(mtime)):
+                    cached[p] = t
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        said = str(exc).strip().splitlines()
+        log.warning("%s: damaged cache of thumbnails (%s): read again", cache_path,
+                    said[0][:120] if said else type(exc).__name__)
+        return {}
+    return cached
 
 
 def near_pairs(thumbs: np.ndarray, max_rms: float = MAX_RMS) -> np.ndarray:

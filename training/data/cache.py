@@ -57,7 +57,9 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
     key = hashlib.sha1(("\n".join(f"{p}|{_stamp(p)}" for p in paths) + f"|{size}").encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"faces_{size}_{key}" if cache_dir else None
     if cache is not None and (cache / "done").exists():
-        return _open(cache)
+        whole = _open_whole(cache, (len(paths), size, size, 3))
+        if whole is not None:
+            return whole
     if cache is not None:
         # Written under a private name and renamed when complete: processes started
         # together by torchrun may all decode, and none may truncate a file another reads.
@@ -122,3 +124,23 @@ def unreadable_note(paths: list[str], ok: np.ndarray, what: str = "", shown: int
 
 def _open(cache: Path) -> ImageArray:
     return ImageArray(np.load(cache / "images.npy", mmap_mode="r"), np.load(cache / "ok.npy"))
+
+
+def _open_whole(cache: Path, shape: tuple[int, ...]) -> ImageArray | None:
+    """The finished cache ``cache`` of ``shape`` faces, or None where it is damaged (a file cut short or corrupt, or
+    of another shape): said, and removed, to be decoded again. A truncated images.npy had given numpy's "mmap
+    length is greater than file size" traceback on every later command on its dataset."""
+    array: ImageArray | None = None
+    try:
+        array = _open(cache)
+        problem = (None if array.images.shape == shape and array.ok.shape == shape[:1] else
+                   f"{array.images.shape[0]} faces of {array.images.shape[1:]}, not {shape[0]} of {shape[1:]}")
+    except (ValueError, EOFError) as exc:
+        said = str(exc).strip().splitlines()
+        problem = said[0][:120] if said else type(exc).__name__
+    if problem is None:
+        return array
+    array = None  # its memory map let go of before the files are removed
+    log.warning("%s: damaged cache of decoded faces (%s): decoding the faces again", cache / "images.npy", problem)
+    shutil.rmtree(cache, ignore_errors=True)
+    return None

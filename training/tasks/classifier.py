@@ -43,7 +43,7 @@ from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
 from training.evaluate import DEFAULT_MIN_AGE
 from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, check_run_arguments, load_checkpoint,
-                           loop_config_from_args, run_for_cli)
+                           loop_config_from_args, new_run, run_folder_held, run_for_cli)
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options, model_name,
                              record_resume, refuse_changed_settings, started_here, with_saved_defaults)
@@ -633,6 +633,11 @@ def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[Classifi
 
 def main(args: argparse.Namespace) -> int:
     out, cache = check_run_arguments(args)
+    with run_folder_held(out, "train classifier", new_run(args)):
+        return _train(args, out, cache)
+
+
+def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
     exported_by = None
     if args.resume:
         net_cfg, run_cfg, exported_by = resumed_config(args, out / CHECKPOINT)

@@ -30,7 +30,7 @@ from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
 from training.loop import (CHECKPOINT, Dist, check_run_arguments, check_same_data, load_checkpoint, pick_device,
-                           process_group, rank0_says, smaller_batch)
+                           process_group, rank0_says, run_folder_held, smaller_batch)
 from training.resume import cli_text, given_options, option_name, with_saved_defaults
 from training.data.teachers import open_teachers
 from training.nets.cam_classifier import ClassifierConfig
@@ -260,6 +260,12 @@ def variant_record(path: Path, reused: bool) -> dict:
 def main(args: argparse.Namespace) -> int:
     check_no_variant_setting(args)  # before anything is read or written
     out = check_output_dir(args.out, "--out")
+    # what is in --out is judged with the folder held, as each variant's trainer holds its own run folder
+    with run_folder_held(out, "train compare"):
+        return _compare(args, out)
+
+
+def _compare(args: argparse.Namespace, out: Path) -> int:
     if args.resume and not any((out / folder / CHECKPOINT).exists() for folder, _ in VARIANTS.values()):
         raise BiasMirrorError("--resume was given but no variant has been trained here yet: leave it out to start "
                               "the comparison", out)

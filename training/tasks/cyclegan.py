@@ -32,7 +32,8 @@ from inference.writing import writing
 from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
 from training.loop import (CHECKPOINT, RUN_KEPT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
-                           check_same_data, load_checkpoint, loop_config_from_args, run_for_cli)
+                           check_same_data, load_checkpoint, loop_config_from_args, new_run, run_folder_held,
+                           run_for_cli)
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
                              model_name, record_resume, refuse_changed_settings, started_here)
@@ -632,6 +633,11 @@ def main(args: argparse.Namespace) -> int:
     out, cache = check_run_arguments(args)
     if args.export_only and not Dist.from_env().is_main:
         return 0  # rank 0 alone exports: every process had written the same files at once, and raced on them
+    with run_folder_held(out, "train cyclegan", new_run(args)):
+        return _train(args, out, cache)
+
+
+def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
     if args.resume or args.export_only:
         net_cfg, run_cfg, exported_by = resumed_config(args, out)
     else:

@@ -1,0 +1,204 @@
+"""One command at a time writes an output: two audits, trainers or runs on one --out (two terminals, a re-run while
+the first still ran) had interleaved their files, each saying it had written them; and caches a crash or a race left
+damaged are read again, not a traceback on every later command."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from filelock import FileLock
+
+import main
+from inference.writing import Staged, one_writer
+from tests.conftest import REPO, own_pattern, utk_images
+
+BUSY = "is writing to it; wait for it to finish, or give another --out"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_two_staged_sets_in_one_folder_leave_each_other_alone(tmp_path):
+    """Every process staged report.json as .report.json.new: one audit put the other's file in place, or its
+    discard deleted what the other had staged."""
+    report = tmp_path / "report.json"
+    ours, theirs = Staged(), Staged()
+    ours.path(report).write_text("ours")
+    theirs.path(report).write_text("theirs")
+    ours.put_in_place()
+    assert report.read_text() == "ours"
+    theirs.discard()  # theirs stopped: what it staged goes, nothing of ours
+    assert report.read_text() == "ours" and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+    again, other = Staged(), Staged()
+    again.path(report).write_text("again")
+    other.path(report).write_text("other")
+    other.discard()
+    again.put_in_place()  # the other's discard had deleted it: "No such file or directory"
+    assert report.read_text() == "again" and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_checkpoint_saved_while_another_process_saves_one_is_whole(tmp_path, monkeypatch):
+    """Both wrote last.tmp: one renamed the other's in place, and the other failed on a file gone, said as "could
+    not write the checkpoint (No such file or directory) … once there is room for it"."""
+    import training.loop as loop
+    from tests.test_loop import ToyTask
+
+    ctx = loop.make_context(loop.LoopConfig(tmp_path, epochs=1, batch_size=8), torch.device("cpu"))
+    real_save = torch.save
+
+    def another_saves_meanwhile(state, path):
+        real_save(state, path)
+        if state["config"] == {"toy": True}:  # ours written; another run's whole save happens before our rename
+            other = ToyTask()
+            other.config = {"other": True}
+            loop.Checkpoints(tmp_path).save(other, 0, 8, ctx)
+
+    monkeypatch.setattr(loop.torch, "save", another_saves_meanwhile)
+    loop.Checkpoints(tmp_path).save(ToyTask(), 0, 8, ctx)
+    assert loop.load_checkpoint(tmp_path)["config"] == {"toy": True}  # ours, renamed last: whole
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def _faces(folder: Path, n: int = 3) -> Path:
+    folder.mkdir()
+    for p in utk_images(n):
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
+def test_an_audit_into_an_out_another_audit_writes_stops_before_writing(tmp_path, tiny_models, capsys):
+    """The second audit had run, put its report.json beside the first's report.html, and said it wrote both."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text("the first audit's")
+    argv = ["audit", "--dataset", f"folder:{_faces(tmp_path / 'faces')}", "--aligned", "--classifier",
+            str(tiny_models["classifier"]), "--no-filter", "--no-progress", "--threads", "1", "--no-html",
+            "--out", str(out)]
+    with one_writer(out, out / ".lock", "audit"):
+        capsys.readouterr()
+        assert main.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"error: {out}: another audit (process {os.getpid()}, started " in err and BUSY in err
+        assert _files(out) == {".lock": (out / ".lock").read_bytes(), "report.json": b"the first audit's"}
+    assert main.main(argv) == 0  # once the first has finished
+    assert sorted(p.name for p in out.iterdir()) == ["cache", "faces.csv", "report.json", "run.json"]
+
+
+@pytest.mark.parametrize("trainer", ["classifier", "cyclegan", "compare"])
+def test_a_trainer_on_a_run_folder_another_command_holds_stops_before_writing(trainer, tmp_path, tiny_utk, capsys):
+    """Two trainers on one --out had both trained, each saving its checkpoints over the other's, and both said
+    they had succeeded (a CycleGAN folder ended with one seed's last.pt beside the other's exported filter)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    a, b = tmp_path / "A", tmp_path / "B"
+    for i, face in enumerate(sorted(p for p in tiny_utk.iterdir() if p.name[0].isdigit())[:60]):
+        (a if i % 2 else b).mkdir(exist_ok=True)
+        shutil.copy(face, (a if i % 2 else b) / face.name)
+    common = ["--cache", str(tmp_path / "cache"), "--threads", "1", "--out", str(run), "--max-steps", "1"]
+    argv = {"classifier": ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                           "--epochs", "1", "--batch-size", "16"],
+            "compare": ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                        "--epochs", "1", "--batch-size", "16"],
+            "cyclegan": ["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset",
+                         "smoke", "--min-domain-size", "4", "--iters-per-epoch", "1", "--n-epochs", "1",
+                         "--n-epochs-decay", "0", "--sample-every", "0", "--eval-faces", "12"]}[trainer]
+    holder = FileLock(run / ".lock", timeout=0)  # another command's hold, as the OS sees it
+    with holder:
+        assert main.main([*argv, *common]) == 2
+        assert f"error: {run}: another train {trainer} {BUSY}" in capsys.readouterr().err
+        assert [p.name for p in run.iterdir()] == [".lock"]  # nothing written
+
+
+def test_a_resume_while_the_run_still_trains_stops_and_leaves_its_checkpoint(tmp_path, tiny_utk, capsys):
+    """`--resume` while the first still trained had loaded its checkpoint and trained on beside it: epochs.csv held
+    epochs 9-22 twice, and last.pt one run's work, the other's gone."""
+    assert main.main(["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                      "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--threads", "1",
+                      "--out", str(tmp_path / "run"), "--max-steps", "1"]) == 0
+    run = tmp_path / "run"
+    before = _files(run)
+    resume = ["train", "classifier", "--out", str(run), "--resume", "--cache", str(tmp_path / "cache"),
+              "--threads", "1", "--max-steps", "1"]
+    with one_writer(run, run / ".lock", "train classifier"):
+        capsys.readouterr()
+        assert main.main(resume) == 2
+        assert f"{run}: another train classifier (process {os.getpid()}" in capsys.readouterr().err
+        assert {n: b for n, b in _files(run).items() if n != ".lock"} == before
+    assert main.main(resume) == 0
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # the lock goes with the command
+
+
+def test_a_run_into_a_csv_another_run_writes_stops_and_the_lock_ends_with_its_process(tmp_path, tiny_models, capsys):
+    """Two `run --out same.csv` had torn the header and mixed rows of both, each saying its rows were written. The
+    hold is the OS's: a holder killed leaves none standing."""
+    csv_path = tmp_path / "rows" / "same.csv"
+    csv_path.parent.mkdir()
+    csv_path.write_text("the first run's rows\n")
+    holding = ("import sys; from pathlib import Path; from inference.writing import one_writer\n"
+               f"with one_writer(Path({str(csv_path)!r}), Path({str(csv_path.parent / '.same.csv.lock')!r}), 'run'):\n"
+               "    print('held', flush=True); sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", holding], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        argv = ["run", "--source", str(_faces(tmp_path / "faces", 2)), "--out", str(csv_path), "--classifier",
+                str(tiny_models["classifier"]), "--no-filter", "--threads", "1"]
+        assert main.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"error: {csv_path}: another run (process {holder.pid}, started " in err and BUSY in err
+        assert csv_path.read_text() == "the first run's rows\n"
+    finally:
+        holder.kill()  # no release of its own: the OS lets go of its lock
+        holder.wait()
+    assert main.main(argv) == 0
+    assert csv_path.read_text().startswith("frame,") and [p.name for p in csv_path.parent.iterdir()] == ["same.csv"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_thumbnail_cache_is_read_again_with_a_warning(damage, tmp_path, caplog):
+    """A thumbnails .npz cut short (a full disk, a kill) or corrupt gave zipfile.BadZipFile on every later command."""
+    from inference.datasets.near_identical import thumbnails
+    from inference.user_dirs import folder_cache_file
+
+    root = tmp_path / "faces"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(root / f"{i}.png"), np.clip(128 + own_pattern(rng, 32), 0, 255).astype(np.uint8))
+    stats = {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.iterdir())}
+    kept, thumbs = thumbnails(stats, str(root), tmp_path / "cache")
+    cache = folder_cache_file(tmp_path / "cache", "thumbnails", str(root), ".npz")
+    data = cache.read_bytes()
+    cache.write_bytes(data[: len(data) // 2] if damage == "truncated" else data[:40] + bytes(len(data) - 40))
+    with caplog.at_level(logging.WARNING):
+        again, thumbs_again = thumbnails(stats, str(root), tmp_path / "cache")
+    assert again == kept and np.array_equal(thumbs_again, thumbs)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 1 and said[0].startswith(f"{cache}: damaged cache of thumbnails (") and "read again" in said[0]
+    assert thumbnails(stats, str(root), tmp_path / "cache")[0] == kept  # made whole again
+
+
+def test_a_truncated_cache_of_decoded_faces_is_decoded_again_with_a_warning(tmp_path, caplog):
+    """A faces_*/images.npy cut short gave "ValueError: mmap length is greater than file size" on every later
+    training command on that dataset."""
+    from training.data.cache import load_images
+
+    paths = [str(p) for p in utk_images(3)]
+    first = np.array(load_images(paths, 32, tmp_path).images)
+    images = next(tmp_path.glob("faces_32_*")) / "images.npy"
+    images.write_bytes(images.read_bytes()[:1000])
+    with caplog.at_level(logging.WARNING):
+        again = load_images(paths, 32, tmp_path)
+    assert np.array_equal(np.array(again.images), first) and again.ok.all()
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 1 and said[0].startswith(f"{images}: damaged cache of decoded faces (")
+    assert images.stat().st_size > 32 * 32 * 3 * 3  # decoded again, whole
