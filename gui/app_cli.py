@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
-from inference.arg_checks import (check_output_file, check_paths_apart, check_source, float_at_least,
+from inference.arg_checks import (check_output_file, check_paths_apart, check_source, float_at_least, model_inputs,
                                   non_negative_float, positive_float, user_path)
 from inference.cli_common import (add_model_arguments, checked_cam_class, checked_condition, detector_from_args,
                                   runtime_from_args)
@@ -125,12 +125,6 @@ def refuse_making_the_source(source: str, outputs: list[tuple[str, str | None]])
         if path is not None and where in user_path(path).resolve().parents:
             raise BiasMirrorError(f"the source does not exist (give a camera index, a video file, an image folder or "
                                   f"an image), and {option} lies in it: writing it would make it a folder", source)
-
-
-def model_inputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
-    """The model files the command line names (option, path), which none of the app's outputs may overwrite."""
-    return [*(("--classifier", c) for c in getattr(args, "classifier", None) or ()),
-            ("--filter", getattr(args, "filter", None)), ("--yunet", getattr(args, "yunet", None))]
 
 
 def screenshot_format(path: str) -> str | None:

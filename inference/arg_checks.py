@@ -169,6 +169,13 @@ def check_paths_apart(outputs: Iterable[tuple[str, str | Path | None]],
         seen[where] = option
 
 
+def model_inputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """The model files a command line names (option, path), which none of its outputs may overwrite
+    (``check_paths_apart``)."""
+    return [*(("--classifier", c) for c in getattr(args, "classifier", None) or ()),
+            ("--filter", getattr(args, "filter", None)), ("--yunet", getattr(args, "yunet", None))]
+
+
 def check_output_file(path: str | Path, option: str, source: str | Path | None = None) -> Path:
     """``path`` can be written as a file (it, or the folders to make for it), and is not ``source`` or in it: else a
     message naming it. Returns it as it is to be written (``user_path``)."""

@@ -17,7 +17,7 @@ from .errors import BiasMirrorError
 from .pipeline import PipelineConfig
 from .rows import COLUMNS, RowWriter
 from .runtime import fallback_lines, fallbacks_collected
-from .arg_checks import check_output_file, check_source, positive_int
+from .arg_checks import check_output_file, check_paths_apart, check_source, model_inputs, positive_int
 from .sources import open_source
 from .writing import one_writer
 
@@ -49,6 +49,7 @@ def main(args: argparse.Namespace) -> int:
     check_filter_choice(args.filter, args.no_filter)  # as the app does: what was asked for, before where it goes
     check_depth(args.detect_depth)
     args.out = str(check_output_file(args.out, "--out", args.source))  # as checked: "~/rows.csv" expanded
+    check_paths_apart([("--out", args.out)], model_inputs(args))  # `--out v.onnx --classifier v.onnx` wrote rows over it
     # two runs writing one CSV had torn its header and mixed their rows, each saying its rows were written
     with one_writer(args.out, _lock_for(args.out), "run"):
         return _run(args)

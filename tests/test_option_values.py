@@ -217,3 +217,43 @@ def test_an_output_inside_a_source_that_does_not_exist_is_refused_not_made_into_
     err = refused(["app", "--source", str(missing), "--max-seconds", "1", "--log", str(missing / "sub" / "app.log")],
                   capsys)
     assert f"{missing}: the source does not exist" in err and "--log lies in it" in err and not missing.exists()
+
+
+# --- the same, for run, the audit and the trainers -----------------------------------------------------------------
+
+def test_run_refuses_an_out_that_is_one_of_its_models(tmp_path, faces, model, capsys):
+    """`run --out v.onnx --classifier v.onnx` wrote its rows over the model, with status 0."""
+    before = model.read_bytes()
+    err = refused(["run", "--source", str(faces), "--out", str(model), "--classifier", str(model), "--no-filter"],
+                  capsys)
+    assert "--out and --classifier name the same file" in err and model.read_bytes() == before
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--groups", "", "--groups is empty"),
+    ("--max-delta-p", "1.5", "argument --max-delta-p: must be below 1: P(female) lies within 0 to 1"),
+    ("--max-delta-ita", "200", "argument --max-delta-ita: must be below 180"),
+])
+def test_the_audit_refuses_an_empty_groups_csv_and_a_tolerance_no_filter_could_fail(option, value, message, tmp_path,
+                                                                                    faces, model, capsys):
+    """`--groups ''` was ignored (tested for truth), and a ΔP tolerance of 1.5 passed every filter."""
+    argv = ["audit", "--dataset", f"folder:{faces}", "--out", str(tmp_path / "a"), "--classifier", str(model),
+            f"{option}={value}"]
+    assert message in refused(argv, capsys)
+    assert not (tmp_path / "a" / "report.json").exists()
+
+
+@pytest.mark.parametrize("option, message", [
+    ("--seed=-1", "argument --seed: must be at least 0, got -1"),
+    ("--seed=4294967296", "argument --seed: must be at most 4294967295"),
+    ("--size=100000", "argument --size: must be at most 512"),
+    ("--width=100000", "argument --width: must be at most 512"),
+    ("--framing-jitter=50", "argument --framing-jitter: must be at most 0.5"),
+])
+def test_train_classifier_refuses_numbers_that_ended_in_tracebacks(option, message, tmp_path, capsys):
+    """A seed of -1 ended in NumPy's traceback, --size/--width 100000 in allocation tracebacks, and a framing jitter
+    of 50 wrapped its zoom bound round and took 50 s a step."""
+    argv = ["train", "classifier", "--dataset", "utkface:../shared/datasets/utkface", "--out", str(tmp_path / "r"),
+            "--max-steps", "1", option]
+    assert message in refused(argv, capsys)
+    assert not (tmp_path / "r").exists()

@@ -664,7 +664,7 @@ def test_compare_refuses_the_options_it_sets_for_each_variant(option, value, why
              "over --n-epochs-decay (default 2e-4)"),
     ("--batch-size", "images per domain per step (default 1, as in the paper)"),
     ("--sample-every", "default 500"), ("--checkpoint-every", "default 500"), ("--eval-faces", "default 400"),
-    ("--min-domain-size", "default 200"), ("--seed", "random seed (default 0)"),
+    ("--min-domain-size", "default 200"), ("--seed", "random seed, 0 to 2³² − 1 (default 0)"),
     ("--device", "where to train: auto (the GPU where PyTorch sees one, else the CPU), cpu or cuda (default auto)"),
     ("--threads", "CPU threads for torch (default: PyTorch's own)"),
 ])

@@ -36,21 +36,12 @@ from training.loop import (COMPILE_MODES, Dist, LoopConfig, StopFlag, amp_dtype,
                            make_context, pick_device, place_modules, seed_everything, train_step, training_wrapper)
 from training.nets.cam_classifier import ClassifierConfig
 from training.nets.cyclegan import PRESETS, preset
-from training.tasks.classifier import LABELS, RECIPE, ClassifierData, ClassifierTask
+from training.tasks.classifier import LABELS, RECIPE, SIZES, ClassifierData, ClassifierTask, classifier_size
 from training.tasks.cyclegan import CycleGANTask, DomainImages
 
 log = logging.getLogger(__name__)
 MIN_FACES = 64  # one CPU classifier batch
 GOALS = {"classifier": ("images/s", 2000.0), "cyclegan": ("iterations/s", 20.0)}  # the issue's H100 targets
-SIZES = (32, 512)  # a CAM grid of 2×2 cells (size/16) up to past the full CycleGAN's 256 px and UTKFace's 200 px
-
-
-def classifier_size(text: str) -> int:
-    """--size within ``SIZES``: 100000 ended in OpenCV's allocation traceback, and 1 reported thousands of images/s."""
-    value = int_at_least(SIZES[0])(text)
-    if value > SIZES[1]:
-        raise argparse.ArgumentTypeError(f"must be at most {SIZES[1]}, got {value}")
-    return value
 
 
 @dataclass

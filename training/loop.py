@@ -30,8 +30,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, data_folders, non_negative_int,
-                                   positive_int, thread_count)
+from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, data_folders, int_at_least,
+                                   non_negative_int, positive_int, thread_count)
 from inference.errors import BiasMirrorError
 from training.data.cache import add_cache_argument
 from inference.writing import one_writer, private_path, write_failure, writing
@@ -200,7 +200,9 @@ class Interrupted(KeyboardInterrupt):
 
 def add_run_arguments(p, out_help: str) -> None:
     """The arguments every trainer shares: where the run lives, and how the loop runs it."""
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    # NumPy's generators take 0 to 2³² − 1: -1 and larger seeds had ended in its traceback
+    p.add_argument("--seed", type=int_at_least(0, most=2**32 - 1), default=0,
+                   help="random seed, 0 to 2³² − 1 (default %(default)s)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to train: auto (the GPU where PyTorch sees one, else the CPU), cpu or cuda "
                         "(default %(default)s)")

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..arg_checks import check_output_dir, check_output_file, data_folders, float_at_least, positive_int
+from ..arg_checks import check_output_dir, check_output_file, data_folders, float_at_least, positive_int, refuse_empty
 from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
@@ -54,6 +54,23 @@ EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if give
 NOTHING_MEASURED = 2  # an error's status: the gate's 1 told a CI job "the filter failed" of an audit that measured nothing
 
 
+MAX_DELTA_ITA = 180.0  # ITA lies within ±90°: no shift reaches it
+
+
+def tolerance(limit: float, why: str):
+    """A gate's tolerance: above 0 and below ``limit``, which no mean shift can reach (``why``), so that a tolerance
+    there passes every filter: `--max-delta-p 1.5` could never fail."""
+    above_zero = float_at_least(0, above=True)
+
+    def parse(text: str) -> float:
+        value = above_zero(text)
+        if value >= limit:
+            raise argparse.ArgumentTypeError(f"must be below {limit:g}: {why}, so no filter could fail it (got {text})")
+        return value
+    parse.__name__ = "tolerance"
+    return parse
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EXIT_STATUSES
     p.add_argument("--dataset", required=True, help="KIND:PATH with KIND utkface, celeba, fairface or folder")
@@ -73,10 +90,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-html", action="store_true", help="write report.json only")
     gate = p.add_argument_group("ship gate (a filter): exit status 1 when a group's mean shift is shown beyond tolerance, "
                                 "2 when a shift it is given can be judged in no group")
-    gate.add_argument("--max-delta-ita", type=float_at_least(0, above=True), metavar="DEG",
-                      help="tolerated mean skin-tone shift per group, ± degrees ITA")
-    gate.add_argument("--max-delta-p", type=float_at_least(0, above=True), metavar="P",
-                      help="tolerated mean ΔP(female) per group and classifier, ± (e.g. 0.02)")
+    gate.add_argument("--max-delta-ita", type=tolerance(MAX_DELTA_ITA, "ITA lies within ±90°"), metavar="DEG",
+                      help=f"tolerated mean skin-tone shift per group, ± degrees ITA (below {MAX_DELTA_ITA:g})")
+    gate.add_argument("--max-delta-p", type=tolerance(1.0, "P(female) lies within 0 to 1"), metavar="P",
+                      help="tolerated mean ΔP(female) per group and classifier, ± (e.g. 0.02; below 1)")
     gate.add_argument("--strict", action="store_true",
                       help="fail unless every group is shown within tolerance (needs enough faces per group)")
     add_model_arguments(p)
@@ -242,6 +259,7 @@ LOCK = ".lock"  # in --out, held while an audit writes there (inference.writing.
 
 
 def run_audit(args) -> tuple[dict, dict]:
+    refuse_empty(args.groups, "--groups", "a CSV of columns file, group")  # tested for truth, '' had been ignored
     # it had overwritten the dataset's own files; "~/aud" is the home folder's, as checked (it had been "./~/aud")
     args.out = str(check_output_dir(args.out, "--out", tuple(data_folders(args))))
     # held until the audit ends: two audits into one --out had each put the other's report files in place

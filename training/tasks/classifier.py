@@ -429,13 +429,33 @@ RUN_HELP = {
 }
 
 
+
+SIZES = (32, 512)  # a CAM grid of 2×2 cells (size/16) up to past the full CycleGAN's 256 px and UTKFace's 200 px
+MAX_WIDTH = 512  # 16× the default: 100000 ended in torch's allocation traceback (360 GB)
+MAX_JITTER = 0.5  # a crop zoomed out by half its size each side; above 1 the zoom bound wrapped round (50 s a step)
+
+
+def classifier_size(text: str) -> int:
+    """--size within ``SIZES``: 100000 ended in OpenCV's allocation traceback, and 1 reported thousands of images/s."""
+    return int_at_least(SIZES[0], most=SIZES[1])(text)
+
+
+def framing_share(text: str) -> float:
+    """--framing-jitter, a share of the crop from 0 to ``MAX_JITTER``."""
+    value = non_negative_float(text)
+    if value > MAX_JITTER:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_JITTER:g} (a share of the crop), got {text}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="KIND:PATH, e.g. utkface:../shared/datasets/utkface (with --resume: the checkpoint's)")
     p.add_argument("--arch", choices=["resnet", "mobilenet"], default="resnet",
                    help="network: a small ResNet (--width, --blocks) or MobileNetV3-small (default resnet)")
-    p.add_argument("--size", type=positive_int, default=112,
-                   help="input size in px, square (CAM grid is size/16; default 112)")
-    p.add_argument("--width", type=positive_int, default=32, help="resnet base width, in channels (default 32)")
+    p.add_argument("--size", type=classifier_size, default=112,
+                   help=f"input size in px, square, {SIZES[0]} to {SIZES[1]} (CAM grid is size/16; default 112)")
+    p.add_argument("--width", type=int_at_least(1, most=MAX_WIDTH), default=32,
+                   help=f"resnet base width, in channels, at most {MAX_WIDTH} (default 32)")
     p.add_argument("--blocks", type=block_counts, default=(1, 1, 1, 1), help="resnet blocks per stage, four counts ≥ 1 (default 1,1,1,1)")
     p.add_argument("--min-age", type=int_at_least(-1), default=DEFAULT_MIN_AGE,
                    help=f"train and test on faces at least this old (-1: all; default {DEFAULT_MIN_AGE})")
@@ -462,9 +482,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="after --epochs, this many epochs at a constant --swa-lr whose weights are averaged "
                         "(stochastic weight averaging); the average is what is exported (default 0: none)")
     p.add_argument("--swa-lr", type=positive_float, default=None, help="learning rate of the averaging epochs (default: --lr / 4)")
-    p.add_argument("--framing-jitter", type=non_negative_float, default=0.0,
-                   help="also zoom out and tilt training crops by up to this share (e.g. 0.12): robustness to detector framing; "
-                        "default 0: zoom-in crops only")
+    p.add_argument("--framing-jitter", type=framing_share, default=0.0,
+                   help=f"also zoom out and tilt training crops by up to this share, at most {MAX_JITTER:g} (e.g. 0.12): "
+                        "robustness to detector framing; default 0: zoom-in crops only")
     p.add_argument("--erase", type=probability, default=RECIPE["erase"],
                    help="chance that a training crop has a random patch (2–20%% of it) painted mid-grey "
                         f"(default {RECIPE['erase']:g}); 0: never")
