@@ -45,6 +45,7 @@ import onnxruntime as ort
 
 from inference.arg_checks import check_output_file, positive_int, refuse_empty
 from inference.file_identity import file_hash
+from inference.writing import private_path
 from inference.card import METADATA_KEY, ModelCard
 from inference.datasets.folder import list_images
 from inference.defaults import MODELS_DIR
@@ -150,7 +151,7 @@ def with_card(model: onnx.ModelProto, card: ModelCard, path: object) -> onnx.Mod
 
 def save(model: onnx.ModelProto, path: Path) -> None:
     """Write atomically: a killed run leaves no half-written model under the final name."""
-    tmp = path.with_name(path.name + ".part")
+    tmp = private_path(path, ".part")  # its own: two writers of one file had shared "NAME.part"
     onnx.save(model, str(tmp))
     os.replace(tmp, path)
 
