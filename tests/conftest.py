@@ -189,6 +189,18 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture
+def faces_dir(tmp_path) -> Path:
+    """A folder of six real adult faces (UTKFace), this test's own."""
+    import shutil
+
+    d = tmp_path / "faces"
+    d.mkdir()
+    for p in utk_images(6):
+        shutil.copy(p, d / p.name)
+    return d
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 

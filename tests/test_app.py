@@ -26,15 +26,6 @@ from inference.models import load_model  # noqa: E402
 WAIT = 20000  # ms; the machine may be busy
 
 
-@pytest.fixture
-def faces_dir(tmp_path) -> Path:
-    d = tmp_path / "faces"
-    d.mkdir()
-    for p in utk_images(6):
-        shutil.copy(p, d / p.name)
-    return d
-
-
 @pytest.fixture(scope="module")
 def models(tiny_models):
     return {k: load_model(v) for k, v in tiny_models.items()}

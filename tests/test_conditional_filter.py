@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -14,15 +13,6 @@ from inference.errors import BiasMirrorError
 from inference.models import load_model
 from inference.pipeline import FramePipeline, PipelineConfig
 from tests.conftest import utk_images
-
-
-@pytest.fixture
-def faces_dir(tmp_path):
-    d = tmp_path / "faces"
-    d.mkdir()
-    for p in utk_images(6):
-        shutil.copy(p, d)
-    return d
 
 
 def test_the_filter_runs_with_the_condition_asked_for(tiny_models):

@@ -16,7 +16,7 @@ import pytest
 import main
 from inference.arg_checks import check_paths_apart, non_negative_float, positive_float
 from inference.errors import BiasMirrorError
-from tests.conftest import REPO, utk_images
+from tests.conftest import REPO
 
 
 class WindowWouldOpen(Exception):
@@ -34,12 +34,8 @@ def no_window(monkeypatch):
 
 
 @pytest.fixture
-def faces(tmp_path) -> Path:
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    for image in utk_images(2):
-        shutil.copy(image, folder / image.name)
-    return folder
+def faces(faces_dir) -> Path:
+    return faces_dir
 
 
 @pytest.fixture
