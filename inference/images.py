@@ -90,9 +90,22 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
     return (None, problem) if problem else (img, None)
 
 
+AVIF_BRANDS = frozenset({b"avif", b"avis"})
+
+
+def ftyp_brands(head: bytes) -> set[bytes]:
+    """The brands an ISO-BMFF file (HEIF, AVIF, MP4) names in its opening ``ftyp`` box: its major brand and the
+    compatible ones; empty for any other file."""
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return set()
+    box = head[8:max(16, int.from_bytes(head[:4], "big"))]  # major brand, minor version, compatible brands
+    return {box[:4], *(box[i:i + 4] for i in range(8, len(box) - 3, 4))}
+
+
 def _avif(data: np.ndarray) -> bool:
-    """Whether the bytes are an AVIF image: an ISO-BMFF ``ftyp`` box whose major brand is avif or avis."""
-    return bytes(data[4:8]) == b"ftyp" and bytes(data[8:12]) in (b"avif", b"avis")
+    """Whether the bytes are an AVIF image, by its ``ftyp`` brands: an encoder may name mif1 as the major brand and
+    avif among the compatible ones (such a 10-bit file had still come out near black)."""
+    return bool(ftyp_brands(bytes(data[:256])) & AVIF_BRANDS)
 
 
 CANNOT_BE_READ = "cannot be read"  # opening_problem's words for an OSError other than a permission refused

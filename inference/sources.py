@@ -22,7 +22,7 @@ from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
-from .images import FRAME_FLAGS, UNREADABLE, opening_problem, read_image_checked
+from .images import AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, ftyp_brands, opening_problem, read_image_checked
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts", ".ts",
@@ -290,7 +290,6 @@ NEITHER = "cannot be read as an image or a video (corrupt, truncated or another 
 HEIF = "is a HEIC/HEIF photo, which cannot be read here (OpenCV has no decoder for it); convert it to JPEG or PNG first"
 # HEIF's brands (ISO/IEC 23008-12, as libheif lists them) but for AVIF's: an AVIF names mif1 too, and OpenCV reads it
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
-_AVIF_BRANDS = frozenset({b"avif", b"avis"})
 
 
 def _heif_photo(path: Path) -> bool:
@@ -301,11 +300,8 @@ def _heif_photo(path: Path) -> bool:
             head = f.read(256)
     except OSError:  # said by the readers that follow, as for any file
         return False
-    if len(head) < 16 or head[4:8] != b"ftyp":
-        return False
-    box = head[8:max(16, int.from_bytes(head[:4], "big"))]  # major brand, minor version, compatible brands
-    brands = {box[:4], *(box[i:i + 4] for i in range(8, len(box) - 3, 4))}
-    return bool(brands & _HEIF_BRANDS) and not brands & _AVIF_BRANDS
+    brands = ftyp_brands(head)
+    return bool(brands & _HEIF_BRANDS) and not brands & AVIF_BRANDS
 
 
 def _refuse_if_unopenable(path: Path) -> None:

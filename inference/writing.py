@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import logging
 import os
 import re
 import secrets
@@ -16,12 +17,16 @@ from typing import TYPE_CHECKING, Iterator
 
 from .errors import BiasMirrorError
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from filelock import BaseFileLock
 
 # A write the disk or a limit refused: no space, a file over `ulimit -f` (Python ignores SIGXFSZ, so the write
 # fails with EFBIG), a quota.
 NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+# A lock the file system cannot give: no locking at all, an NFS mount without its lock daemon, a FUSE file system.
+NO_LOCKS = frozenset({errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)})
 LOW_SPACE = 64 * 2**20  # below this much free (beyond twice what is being written) a disk counts as full
 
 
@@ -111,9 +116,45 @@ def signals_held() -> Iterator[None]:
 def private_path(place: str | Path, ending: str = ".tmp") -> Path:
     """A hidden name beside ``place`` that no other process uses (its pid and a random token), for a file written
     whole and then renamed over ``place``: two commands writing one output had shared ``last.tmp``, one renaming the
-    other's half-written file in place and the other then failing on a file gone, said as if the disk were full."""
+    other's half-written file in place and the other then failing on a file gone, said as if the disk were full.
+    Such files of ``place`` that killed processes left are removed first (``clear_leftovers``)."""
     place = Path(place)
+    clear_leftovers(place.parent, f".{place.name}.")
     return place.with_name(f".{place.name}.{os.getpid()}-{secrets.token_hex(4)}{ending}")
+
+
+# private_path's names and Staged's folders: the pid of the process that made them, then its random token
+_LEFTOVER = re.compile(r"[.-](?P<pid>\d+)-[0-9a-f]{8}(?:\..*)?$")
+
+
+def clear_leftovers(folder: Path, prefix: str) -> None:
+    """Removes the files and staging folders in ``folder`` whose names start with ``prefix`` and that a process now
+    gone left (killed mid-write: a SIGKILL, the OOM killer, a preempted batch job). Their names are their own, so
+    no later command overwrote them: three killed checkpoint saves had left 520 MB of hidden files in a run folder."""
+    try:
+        entries = [e for e in folder.iterdir() if e.name.startswith(prefix)]
+    except OSError:  # not there yet, or not listable: nothing of ours to clear
+        return
+    for entry in entries:
+        found = _LEFTOVER.match(entry.name[len(prefix) - 1:])  # from the prefix's last character: "." or "-"
+        if found is None or int(found["pid"]) == os.getpid() or process_alive(int(found["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs (True where that cannot be told: nothing of it is then removed). Not asked on
+    Windows, where os.kill(pid, 0) would send it a Ctrl-C."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's (permission refused), or not to be told
+        return True
+    return True
 
 
 class Staged:
@@ -135,6 +176,7 @@ class Staged:
         place = Path(place)
         folder = place.parent / f".staged-{self._token}"
         if folder not in self._folders:
+            clear_leftovers(place.parent, ".staged-")  # a killed command's, which no later one would overwrite
             folder.mkdir(exist_ok=True)
             self._folders.append(folder)
         staged = folder / f".{place.name}.new"
@@ -197,7 +239,15 @@ def one_writer(place: str | Path, lock: str | Path, what: str) -> Iterator[None]
     made = [f for f in (lock.parent, *lock.parent.parents) if not f.exists()]
     # no soft lock (a file whose presence is the lock): a killed command's would refuse every later one
     held = FileLock(lock, timeout=0, fallback_to_soft=False)
-    if not _taken(held, place, what):
+    try:
+        taken = _taken(held, place, what)
+    except BaseException:
+        _remove_made(made)  # the lock file stays: it may be the holder's
+        raise
+    if not taken:  # no locks here, so no holder: its lock file goes too (it had been left in a folder of its own)
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        _remove_made(made)
         yield  # a file system without OS locks: written as before locks were taken, staged under private names
         return
     try:
@@ -209,9 +259,14 @@ def one_writer(place: str | Path, lock: str | Path, what: str) -> Iterator[None]
         with contextlib.suppress(OSError):  # removed while held: a command that opens it after finds it gone
             lock.unlink()
         held.release()
-        for folder in made:
-            with contextlib.suppress(OSError):  # only where still empty
-                folder.rmdir()
+        _remove_made(made)
+
+
+def _remove_made(made: list[Path]) -> None:
+    """The folders made for a lock, where still empty."""
+    for folder in made:
+        with contextlib.suppress(OSError):  # only where still empty
+            folder.rmdir()
 
 
 def _taken(held: BaseFileLock, place: Path, what: str) -> bool:
@@ -232,8 +287,10 @@ def _taken(held: BaseFileLock, place: Path, what: str) -> bool:
             if attempt == 2:
                 raise
         except OSError as exc:
-            if exc.errno != errno.ENOSYS:
+            if exc.errno not in NO_LOCKS:
                 raise
+            log.warning("%s: this file system gives no locks (%s): written without one; run no other command on "
+                        "this output meanwhile", place, exc.strerror or exc)
             return False
     return False
 

@@ -421,3 +421,16 @@ def test_a_training_log_the_disk_refuses_is_one_line_naming_it_and_what_is_kept(
     assert str(err.value).startswith(f"{tmp_path / 'log.csv'}: could not write the training log (No space left on "
                                      "device)")
     assert "--resume goes on from its last checkpoint once there is room" in str(err.value)
+
+
+def test_each_process_seeds_within_numpys_range_at_the_largest_seed_allowed():
+    """--seed 4294967295 (the largest --help allows) with two processes gave the second 2³², and NumPy's traceback."""
+    import numpy as np
+
+    from training.loop import process_seed, seed_everything
+
+    seeds = [process_seed(2**32 - 1, rank) for rank in range(4)]
+    assert seeds == [2**32 - 1, 0, 1, 2] and len(set(seeds)) == 4  # each process its own
+    for seed in seeds:
+        seed_everything(seed)
+    assert process_seed(7, 1) == 8 and np.random.randint(10) >= 0

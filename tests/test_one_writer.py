@@ -202,3 +202,52 @@ def test_a_truncated_cache_of_decoded_faces_is_decoded_again_with_a_warning(tmp_
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(said) == 1 and said[0].startswith(f"{images}: damaged cache of decoded faces (")
     assert images.stat().st_size > 32 * 32 * 3 * 3  # decoded again, whole
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def test_what_a_killed_writer_left_is_cleared_by_the_next_and_nothing_of_a_live_one(tmp_path):
+    """A SIGKILL mid-save leaves its private file, named so that no later save overwrites it: three killed
+    checkpoint saves had left 520 MB of hidden files beside last.pt, and a killed audit its staging folder."""
+    from inference.writing import private_path
+
+    dead, alive = _dead_pid(), os.getppid()
+    left = [tmp_path / f".last.pt.{dead}-0a1b2c3d.tmp", tmp_path / f".report.json.{dead}-0a1b2c3d.part"]
+    kept = [tmp_path / f".last.pt.{alive}-0a1b2c3d.tmp", tmp_path / "notes.txt", tmp_path / ".last.pt.keep"]
+    for f in left + kept:
+        f.write_bytes(b"x")
+    staged_dead, staged_alive = tmp_path / f".staged-{dead}-0a1b2c3d", tmp_path / f".staged-{alive}-0a1b2c3d"
+    for folder in (staged_dead, staged_alive):
+        folder.mkdir()
+        (folder / ".report.json.new").write_bytes(b"x")
+    private_path(tmp_path / "last.pt")  # clears what killed writers of last.pt left, and only that
+    assert not left[0].exists() and left[1].exists() and all(f.exists() for f in kept)
+    Staged().path(tmp_path / "report.json")  # clears killed writers' staging folders
+    assert not staged_dead.exists() and staged_alive.exists()
+
+
+def test_a_file_system_that_gives_no_locks_is_written_as_before_with_a_warning(tmp_path, monkeypatch, caplog):
+    """An NFS mount without its lock daemon (ENOLCK) or a FUSE one (EOPNOTSUPP) made every writing command fail with
+    "error: No locks available", naming no file, and left a folder holding only the lock file."""
+    import errno
+
+    import fcntl
+
+    def refuse(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    out = tmp_path / "new" / "out"
+    with caplog.at_level(logging.WARNING), one_writer(out, out / ".lock", "audit"):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text("{}")
+    assert "gives no locks (No locks available): written without one" in caplog.text
+    assert sorted(p.name for p in out.iterdir()) == ["report.json"]
+    empty = tmp_path / "empty" / "out"
+    with one_writer(empty, empty / ".lock", "audit"):
+        pass
+    assert not (tmp_path / "empty").exists()  # folders made for the lock alone are not left behind

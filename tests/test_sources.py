@@ -513,3 +513,18 @@ def test_a_10_bit_avif_is_read_at_its_brightness_alone_and_in_a_folder(tmp_path)
     assert sorted(in_folder) == ["hdr.avif", "plain.avif"]
     for image in (alone[0], in_folder["hdr.avif"], in_folder["plain.avif"]):
         assert np.abs(as_bgr_uint8(image).astype(int) - face).mean() < 4  # as the pipeline takes a frame
+
+
+@pytest.mark.skipif(not cv2.haveImageWriter(".avif"), reason="this OpenCV writes no AVIF")
+def test_a_10_bit_avif_whose_major_brand_is_mif1_is_read_at_its_brightness_too(tmp_path):
+    """An encoder may name mif1 the major brand and avif a compatible one: such a file had still been near black."""
+    from inference.images import as_bgr_uint8
+
+    face = cv2.imread(str(utk_images(1)[0]))
+    assert cv2.imwrite(str(tmp_path / "hdr.avif"), face.astype(np.uint16) * 4, [cv2.IMWRITE_AVIF_DEPTH, 10])
+    data = bytearray((tmp_path / "hdr.avif").read_bytes())
+    assert data[8:12] == b"avif" and b"avif" in data[16:32]  # also among the compatible brands
+    data[8:12] = b"mif1"
+    (tmp_path / "mif1.avif").write_bytes(bytes(data))
+    image = next(iter(open_source(str(tmp_path / "mif1.avif")))).image
+    assert np.abs(as_bgr_uint8(image).astype(int) - face).mean() < 4

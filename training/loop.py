@@ -352,6 +352,12 @@ def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+def process_seed(seed: int, rank: int) -> int:
+    """Each process's own seed, within NumPy's 0..2³² − 1: --seed 4294967295 with two processes had ended in its
+    traceback on the second."""
+    return (seed + rank) % 2**32
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -816,7 +822,7 @@ def make_context(cfg: LoopConfig, device: torch.device, dist: Dist = Dist()) -> 
 
 
 def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[str, float]:
-    seed_everything(cfg.seed + dist.rank)
+    seed_everything(process_seed(cfg.seed, dist.rank))
     place_modules(task, device, cfg.channels_last)
     ctx = make_context(cfg, device, dist)
     if cfg.precision in ("bf16", "fp16") and device.type != "cuda" and ctx.is_main:  # it trained fp32 without a word
