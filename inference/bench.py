@@ -28,9 +28,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .arg_checks import (check_output_dir, check_output_file, check_source, non_negative_float, non_negative_int,
-                         positive_float, positive_int)
-from .cli_common import add_model_arguments, checked_cam_class, checked_condition
+from .arg_checks import (check_output_dir, check_output_file, check_paths_apart, check_source, model_inputs,
+                         non_negative_float, non_negative_int, positive_float, positive_int, refuse_empty)
+from .cli_common import YUNET_WANTED, add_model_arguments, checked_cam_class, checked_condition
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .defaults import load_selection
@@ -88,13 +88,14 @@ BaselineFactory = Callable[[bool, "int | None", int], Baseline]
 
 
 def rss_mb() -> float:
+    """This process's resident memory in MB (Linux), else NaN: the fallback had read the *peak* (ru_maxrss, in bytes
+    on macOS: 1000× too large), and Windows has no ``resource`` module, so `app --health` and `bench --soak` crashed
+    there. A soak's leak figure needs the current size."""
     try:
         with open("/proc/self/statm", encoding="ascii") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-    except OSError:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    except (OSError, ValueError, AttributeError):
+        return float("nan")
 
 
 def letterboxed(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -561,6 +562,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     providers = parse_providers(args.providers or args.provider)
     if args.json is not None:
         args.json = str(check_output_file(args.json, "--json", args.source))  # "~/b.json" as the home folder's
+        check_paths_apart([("--json", args.json)], model_inputs(args))  # `--json m.onnx --classifier m.onnx` wrote over it
     if args.profile_host is not None:
         args.profile_host = str(check_output_dir(args.profile_host, "--profile-host"))
     distinct = distinct_frames((w, h), args.frames + args.warmup, len(counts))
@@ -668,6 +670,7 @@ def _checked_models(args: argparse.Namespace) -> tuple[dict | None, int]:
     args.cam_class = checked_cam_class(args, classifiers)  # every row's pipeline_config reads it
     args.condition = checked_condition(args, checked)
     n_classifiers = len(timed_classifiers(classifiers, args))  # the baseline runs as many: the same work
+    refuse_empty(args.yunet, "--yunet", YUNET_WANTED)
     if args.yunet:
         make_detector(args.yunet)  # runs it once on a blank frame: another ONNX model is refused here
     if checked is None:

@@ -92,6 +92,9 @@ def parse_detectors(text: str, runtime: RuntimeConfig = RuntimeConfig()) -> list
             continue
         base, at, phases = spec.partition("@")
         if spec.startswith("yunet:"):
+            if not spec.partition(":")[2]:
+                raise BiasMirrorError(f"--detectors: {spec!r} names no model file (yunet:PATH, e.g. "
+                                      "yunet:face_detection_yunet_2023mar.onnx)")
             out.append((spec, make_detector(spec.partition(":")[2])))
         elif spec.startswith("haar-") and spec[5:] in HAAR_CASCADES:
             out.append((spec, make_detector(None, spec[5:])))

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from .arg_checks import thread_count
+from .arg_checks import refuse_empty, thread_count
 from .defaults import load_selection
 from .errors import BiasMirrorError
 from .faces import DEFAULT_CASCADE, HAAR_CASCADES, HAAR_RUNTIMES, FaceDetector, make_detector
@@ -61,7 +61,11 @@ def runtime_from_args(args: argparse.Namespace) -> RuntimeConfig:
     return RuntimeConfig(provider=args.provider, threads=args.threads)
 
 
+YUNET_WANTED = "a YuNet model file (face_detection_yunet_*.onnx), or leave --yunet out"
+
+
 def detector_from_args(args: argparse.Namespace, runtime: RuntimeConfig | None = None) -> FaceDetector:
+    refuse_empty(args.yunet, "--yunet", YUNET_WANTED)
     return make_detector(args.yunet, args.haar_cascade, args.haar_runtime, runtime or runtime_from_args(args))
 
 

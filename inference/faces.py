@@ -213,10 +213,9 @@ def make_detector(yunet_model: str | Path | None = None, cascade: str = DEFAULT_
                   haar_runtime: str = "opencv", runtime: RuntimeConfig | None = None) -> FaceDetector:
     """YuNet from a file, or a Haar cascade run by OpenCV or, as the same arrays, by ONNX Runtime on ``runtime``'s
     provider (``inference.haar_device``: the same faces, on the GPU where the models run). An empty ``yunet_model``
-    is refused: a truth test had quietly run the Haar cascade for `--yunet ''`."""
-    from .arg_checks import refuse_empty  # not at the top: arg_checks imports sources, which imports this module
-
-    refuse_empty(yunet_model, "--yunet", "a YuNet model file (face_detection_yunet_*.onnx), or leave --yunet out")
+    is refused (the commands name their option first): a truth test had quietly run the Haar cascade for it."""
+    if yunet_model is not None and str(yunet_model) == "":
+        raise BiasMirrorError("the YuNet model path is empty")
     if yunet_model is not None:
         return YuNetDetector(yunet_model)
     if haar_runtime == "onnxruntime":

@@ -232,7 +232,7 @@ class FramePipeline:
         overlap = filtering and self._overlap_skin()
         reference = crops  # what the filtered face is compared with
         reference_skins: Callable[[], list[SkinTone]] | None = None  # its skin, when started early
-        before = crops  # the reference at the skin size, made early with the overlap
+        before: np.ndarray | None = None  # the reference at the skin size, made early with the overlap
         filtered_skins: Callable[[], list[SkinTone]] | None = None
         prep_ms = 0.0
         if filtering:

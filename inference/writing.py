@@ -12,6 +12,7 @@ import re
 import secrets
 import shutil
 import signal
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -123,6 +124,8 @@ def private_path(place: str | Path, ending: str = ".tmp") -> Path:
     return place.with_name(f".{place.name}.{os.getpid()}-{secrets.token_hex(4)}{ending}")
 
 
+LOCK_WAIT_S = 0.2
+LEFTOVER_AGE_S = 300.0  # a file being written is touched far more often than this
 # private_path's names and Staged's folders: the pid of the process that made them, then its random token
 _LEFTOVER = re.compile(r"[.-](?P<pid>\d+)-[0-9a-f]{8}(?:\..*)?$")
 
@@ -130,17 +133,32 @@ _LEFTOVER = re.compile(r"[.-](?P<pid>\d+)-[0-9a-f]{8}(?:\..*)?$")
 def clear_leftovers(folder: Path, prefix: str) -> None:
     """Removes the files and staging folders in ``folder`` whose names start with ``prefix`` and that a process now
     gone left (killed mid-write: a SIGKILL, the OOM killer, a preempted batch job). Their names are their own, so
-    no later command overwrote them: three killed checkpoint saves had left 520 MB of hidden files in a run folder."""
+    no later command overwrote them: three killed checkpoint saves had left 520 MB of hidden files in a run folder.
+    Only what nothing has touched for ``LEFTOVER_AGE_S`` goes: a pid names a process on its own machine only, and a
+    job on another node sharing the folder (NFS) may be writing it now."""
     try:
         entries = [e for e in folder.iterdir() if e.name.startswith(prefix)]
     except OSError:  # not there yet, or not listable: nothing of ours to clear
         return
+    now = time.time()
     for entry in entries:
         found = _LEFTOVER.match(entry.name[len(prefix) - 1:])  # from the prefix's last character: "." or "-"
         if found is None or int(found["pid"]) == os.getpid() or process_alive(int(found["pid"])):
             continue
+        if now - _last_touched(entry) < LEFTOVER_AGE_S:
+            continue
         with contextlib.suppress(OSError):
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def _last_touched(entry: Path) -> float:
+    """The newest modification time of ``entry`` and, for a staging folder, of what it holds (inf where unknown)."""
+    try:
+        times = [entry.stat().st_mtime, *(f.stat().st_mtime for f in entry.iterdir())] if entry.is_dir() \
+            else [entry.stat().st_mtime]
+    except OSError:
+        return float("inf")
+    return max(times)
 
 
 def process_alive(pid: int) -> bool:
@@ -238,7 +256,9 @@ def one_writer(place: str | Path, lock: str | Path, what: str) -> Iterator[None]
     place, lock = Path(place), Path(lock)
     made = [f for f in (lock.parent, *lock.parent.parents) if not f.exists()]
     # no soft lock (a file whose presence is the lock): a killed command's would refuse every later one
-    held = FileLock(lock, timeout=0, fallback_to_soft=False)
+    # a moment's wait, not none: a lock file its holder removed as it let go is then opened again and taken (with
+    # none, a command started as the last one ended was told another was writing)
+    held = FileLock(lock, timeout=LOCK_WAIT_S, fallback_to_soft=False)
     try:
         taken = _taken(held, place, what)
     except BaseException:

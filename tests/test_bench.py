@@ -203,3 +203,38 @@ def test_bench_train_refuses_a_size_out_of_range(size, says, capsys):
     """100000 ended in OpenCV's allocation traceback; 1 ran and reported "2419.8 images/s"."""
     code, _, err = run(["bench", "train", "--size", size, "--device", "cpu"], capsys)
     assert code == 2 and f"argument --size: {says}" in err
+
+
+def test_bench_refuses_a_json_that_is_one_of_its_models(tmp_path, tiny_models, faces_dir, capsys):
+    """`bench --json m.onnx --classifier m.onnx` replaced the model with its results after the first row."""
+    import shutil
+
+    model = Path(shutil.copy(tiny_models["classifier"], tmp_path / "m.onnx"))
+    before = model.read_bytes()
+    code, _, err = run(["bench", "--source", str(faces_dir), "--classifier", str(model), "--no-filter",
+                        "--json", str(model)], capsys)
+    assert code == 2 and "--json and --classifier name the same file" in err and model.read_bytes() == before
+
+
+def test_bench_detect_names_a_yunet_spec_without_a_file_by_its_option():
+    from inference.bench_detect import parse_detectors
+    from inference.errors import BiasMirrorError
+
+    with pytest.raises(BiasMirrorError, match=r"--detectors: 'yunet:' names no model file"):
+        parse_detectors("haar-default,yunet:")
+
+
+def test_memory_is_not_a_crash_where_proc_is_missing(monkeypatch):
+    """Without /proc (macOS, Windows) the fallback read the peak, in bytes on macOS, and crashed on Windows."""
+    import builtins
+
+    real_open = builtins.open
+
+    def no_proc(path, *a, **kw):
+        if str(path).startswith("/proc/"):
+            raise FileNotFoundError(path)
+        return real_open(path, *a, **kw)
+
+    assert bench.rss_mb() > 0
+    monkeypatch.setattr(builtins, "open", no_proc)
+    assert np.isnan(bench.rss_mb())

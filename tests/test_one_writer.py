@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -218,14 +219,19 @@ def test_what_a_killed_writer_left_is_cleared_by_the_next_and_nothing_of_a_live_
     dead, alive = _dead_pid(), os.getppid()
     left = [tmp_path / f".last.pt.{dead}-0a1b2c3d.tmp", tmp_path / f".report.json.{dead}-0a1b2c3d.part"]
     kept = [tmp_path / f".last.pt.{alive}-0a1b2c3d.tmp", tmp_path / "notes.txt", tmp_path / ".last.pt.keep"]
-    for f in left + kept:
-        f.write_bytes(b"x")
+    # a dead pid's file touched a moment ago may be another machine's writer at work (a pid is only its own host's)
+    fresh = tmp_path / f".last.pt.{dead}-0e1f2a3b.tmp"
     staged_dead, staged_alive = tmp_path / f".staged-{dead}-0a1b2c3d", tmp_path / f".staged-{alive}-0a1b2c3d"
     for folder in (staged_dead, staged_alive):
         folder.mkdir()
         (folder / ".report.json.new").write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    for f in [*left, *kept, fresh]:
+        f.write_bytes(b"x")
+    for f in [*left, *kept, staged_dead, staged_dead / ".report.json.new", staged_alive, staged_alive / ".report.json.new"]:
+        os.utime(f, (an_hour_ago, an_hour_ago))
     private_path(tmp_path / "last.pt")  # clears what killed writers of last.pt left, and only that
-    assert not left[0].exists() and left[1].exists() and all(f.exists() for f in kept)
+    assert not left[0].exists() and left[1].exists() and fresh.exists() and all(f.exists() for f in kept)
     Staged().path(tmp_path / "report.json")  # clears killed writers' staging folders
     assert not staged_dead.exists() and staged_alive.exists()
 
@@ -251,3 +257,16 @@ def test_a_file_system_that_gives_no_locks_is_written_as_before_with_a_warning(t
     with one_writer(empty, empty / ".lock", "audit"):
         pass
     assert not (tmp_path / "empty").exists()  # folders made for the lock alone are not left behind
+
+
+def test_a_cache_of_decoded_faces_missing_a_file_is_decoded_again(tmp_path, caplog):
+    """Its log says to delete it whenever you like: a deleted images.npy beside its `done` mark failed every later
+    training on that dataset ("No such file or directory")."""
+    from training.data.cache import load_images
+
+    paths = [str(p) for p in utk_images(2)]
+    first = np.array(load_images(paths, 32, tmp_path).images)
+    (next(tmp_path.glob("faces_32_*")) / "images.npy").unlink()
+    with caplog.at_level(logging.WARNING):
+        again = load_images(paths, 32, tmp_path)
+    assert np.array_equal(np.array(again.images), first) and "damaged cache of decoded faces" in caplog.text

@@ -19,13 +19,12 @@ import csv
 import dataclasses
 import datetime as _dt
 import logging
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 
-from ..arg_checks import check_output_dir, check_output_file, data_folders, float_at_least, positive_int, refuse_empty
+from ..arg_checks import check_output_dir, data_folders, float_at_least, positive_int, refuse_empty
 from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
 from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir

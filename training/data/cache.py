@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from inference.images import read_rgb
 from inference.user_dirs import default_cache_dir
+from inference.writing import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +102,10 @@ def _remove_abandoned(cache: Path) -> None:
     """Partial caches of ``cache`` whose process is gone (killed mid-decode): each a sparse array of faces."""
     for part in cache.parent.glob(f"{cache.name}.part*"):
         pid = part.name.rsplit(".part", 1)[1]
-        if pid.isdecimal() and not _alive(int(pid)):
+        if pid.isdecimal() and not process_alive(int(pid)):
             shutil.rmtree(part, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's
-    return True
 
 
 def unreadable_note(paths: list[str], ok: np.ndarray, what: str = "", shown: int = 3) -> str:
@@ -135,7 +128,7 @@ def _open_whole(cache: Path, shape: tuple[int, ...]) -> ImageArray | None:
         array = _open(cache)
         problem = (None if array.images.shape == shape and array.ok.shape == shape[:1] else
                    f"{array.images.shape[0]} faces of {array.images.shape[1:]}, not {shape[0]} of {shape[1:]}")
-    except (ValueError, EOFError) as exc:
+    except (ValueError, EOFError, FileNotFoundError) as exc:  # cut short, damaged, or one of its files deleted
         said = str(exc).strip().splitlines()
         problem = said[0][:120] if said else type(exc).__name__
     if problem is None:
