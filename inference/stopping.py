@@ -8,7 +8,6 @@ row survive even a kill that gives no warning.
 """
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from . import strict_json
-from .writing import private_path
+from .writing import written_whole
 
 
 TERMINATED = f"signal {int(signal.SIGTERM)}"  # the KeyboardInterrupt's words when SIGTERM raised it
@@ -43,6 +42,5 @@ def terminate_as_interrupt() -> Iterator[None]:
 def write_json_atomically(path: Path, payload: dict) -> None:
     """Replace ``path`` whole with ``payload``: a reader, or a kill mid-write, never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = private_path(path, ".part")  # its own: two writers of one file had shared "NAME.part"
-    tmp.write_text(strict_json.dumps(payload, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    with written_whole(path) as part:
+        part.write_text(strict_json.dumps(payload, indent=1), encoding="utf-8")

@@ -126,6 +126,22 @@ def private_path(place: str | Path, ending: str = ".tmp") -> Path:
 
 LOCK_WAIT_S = 0.2
 LEFTOVER_AGE_S = 300.0  # a file being written is touched far more often than this
+@contextlib.contextmanager
+def written_whole(path: str | Path, ending: str = ".part") -> Iterator[Path]:
+    """A file of this process's own (``private_path``) to write in place of ``path``, renamed over it when the block
+    ends and removed if it fails: an interrupted write (Ctrl-C during export) left a model without its card, or
+    would have cut a model the app loads short, and a shared temporary name let another process rename it in
+    place half-written."""
+    path = Path(path)
+    part = private_path(path, ending)
+    try:
+        yield part
+        os.replace(part, path)
+    finally:
+        with contextlib.suppress(OSError):  # a folder that refused the write may refuse this too
+            part.unlink(missing_ok=True)
+
+
 # private_path's names and Staged's folders: the pid of the process that made them, then its random token
 _LEFTOVER = re.compile(r"[.-](?P<pid>\d+)-[0-9a-f]{8}(?:\..*)?$")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -21,7 +20,7 @@ from torch import nn
 from inference import strict_json
 from inference.card import METADATA_KEY, ModelCard
 from inference.errors import BiasMirrorError
-from inference.writing import Staged, private_path, write_failure, writing
+from inference.writing import Staged, write_failure, writing, written_whole
 
 OPSET = 17
 
@@ -80,22 +79,8 @@ def write_card(path: str | Path, card: ModelCard) -> None:
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
     model.metadata_props.add(key=METADATA_KEY, value=card.to_json())
-    with _written_whole(path) as part:
+    with written_whole(path) as part:
         onnx.save(model, str(part))
-
-
-@contextlib.contextmanager
-def _written_whole(path: str | Path) -> Iterator[Path]:
-    """A file to write in place of ``path``, renamed over it when the block ends and removed if it fails: an
-    interrupted write (Ctrl-C during export) left a model without its card, or would have cut short a model the
-    app loads."""
-    path = Path(path)
-    part = private_path(path, ".part")  # one of this process's own: another's export renamed it in place half-written
-    try:
-        yield part
-        os.replace(part, path)
-    finally:
-        part.unlink(missing_ok=True)
 
 
 def export_left(place: Path, export_to: str | None = None, also: tuple[Path, ...] = (),
@@ -177,7 +162,7 @@ def export(
     path.parent.mkdir(parents=True, exist_ok=True)
     graph = graph.eval().cpu()
     dynamic = {n: {0: "N"} for n in [*input_names, *output_names]}
-    with _written_whole(path) as part, torch.no_grad():
+    with written_whole(path) as part, torch.no_grad():
         torch.onnx.export(
             graph, tuple(example), str(part), input_names=list(input_names), output_names=list(output_names),
             dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,

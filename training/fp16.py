@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import importlib.metadata
-import os
 import re
 import shlex
 import sys
@@ -45,7 +44,7 @@ import onnxruntime as ort
 
 from inference.arg_checks import check_output_file, positive_int, refuse_empty
 from inference.file_identity import file_hash
-from inference.writing import private_path
+from inference.writing import written_whole
 from inference.card import METADATA_KEY, ModelCard
 from inference.datasets.folder import list_images
 from inference.defaults import MODELS_DIR
@@ -151,9 +150,8 @@ def with_card(model: onnx.ModelProto, card: ModelCard, path: object) -> onnx.Mod
 
 def save(model: onnx.ModelProto, path: Path) -> None:
     """Write atomically: a killed run leaves no half-written model under the final name."""
-    tmp = private_path(path, ".part")  # its own: two writers of one file had shared "NAME.part"
-    onnx.save(model, str(tmp))
-    os.replace(tmp, path)
+    with written_whole(path) as part:
+        onnx.save(model, str(part))
 
 
 def variant_card(parent: ModelCard, parent_path: Path, keep_fp32: Sequence[str], parity: dict) -> ModelCard:

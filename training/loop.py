@@ -34,7 +34,7 @@ from inference.arg_checks import (check_cache_dir, check_output_dir, check_outpu
                                    non_negative_int, positive_int, thread_count)
 from inference.errors import BiasMirrorError
 from training.data.cache import add_cache_argument
-from inference.writing import one_writer, private_path, write_failure, writing
+from inference.writing import one_writer, private_path, write_failure, writing, written_whole
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"
@@ -628,12 +628,10 @@ class CsvLog:
         kept = [r for r in rows if not (r.get(column) or "").isdigit() or int(r[column]) <= last]
         if fields is None or len(kept) == len(rows):
             return
-        tmp = private_path(self.path)
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with written_whole(self.path) as part, open(part, "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()
             w.writerows(kept)
-        os.replace(tmp, self.path)
 
     def start_afresh(self) -> None:
         """A new run (no checkpoint) begins its log empty: one killed before its first checkpoint left rows that the

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..file_identity import file_hash, file_stats
 from ..user_dirs import cache_keys, folder_cache_file
-from ..writing import private_path
+from ..writing import written_whole
 from .near_identical import near_groups
 from .sample import DatasetRead, Sample
 from .splits import SPLITS, split_of
@@ -77,10 +77,10 @@ def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path
     if cache_path is not None and fresh:
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = private_path(cache_path)  # two commands opening one dataset each write it whole
-            tmp.write_text(json.dumps({"version": _CACHE_VERSION,
-                                       "files": {key[p]: [*stats[p], d] for p, d in digests.items()}}), encoding="utf-8")
-            tmp.replace(cache_path)
+            with written_whole(cache_path) as part:  # two commands opening one dataset each write it whole
+                part.write_text(json.dumps({"version": _CACHE_VERSION,
+                                            "files": {key[p]: [*stats[p], d] for p, d in digests.items()}}),
+                                encoding="utf-8")
         except OSError as e:  # a read-only cache folder costs time on the next open, nothing else
             log.debug("could not keep file digests in %s: %s", cache_path, e)
     by_digest: dict[str, list[str]] = defaultdict(list)

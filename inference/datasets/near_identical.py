@@ -15,7 +15,6 @@ Thumbnails are kept in the user's cache folder, keyed by size and modification t
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import zipfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from ..user_dirs import cache_keys, folder_cache_file
-from ..writing import private_path
+from ..writing import written_whole
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +74,15 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
     kept = [p for p in stats if p in cached]
     thumbs = np.stack([cached[p] for p in kept]) if kept else np.zeros((0, SIDE * SIDE), np.uint8)
     if cache_path is not None and to_read:
-        tmp = private_path(cache_path, ".tmp.npz")  # its own: two commands had saved into one, half and half
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(tmp, paths=np.array([key[p] for p in kept], dtype=str), sizes=np.array([stats[p][0] for p in kept], np.int64),
-                     mtimes=np.array([stats[p][1] for p in kept], np.int64), thumbs=thumbs)
-            tmp.replace(cache_path)
+            # its own file (np.savez adds .npz to any other name): two commands had saved into one, half and half
+            with written_whole(cache_path, ".tmp.npz") as part:
+                np.savez(part, paths=np.array([key[p] for p in kept], dtype=str),
+                         sizes=np.array([stats[p][0] for p in kept], np.int64),
+                         mtimes=np.array([stats[p][1] for p in kept], np.int64), thumbs=thumbs)
         except OSError as e:
             log.debug("could not keep thumbnails in %s: %s", cache_path, e)
-            with contextlib.suppress(OSError):  # a cache folder that cannot be written may hold none
-                tmp.unlink()
     return kept, thumbs
 
 
