@@ -246,6 +246,12 @@ class CaptureThread(QObject):
                 # counted as the frame's latency and moved its recorded time
                 self._deliver(replace(frame, timestamp=time.monotonic()))
                 continue
+            if self._paused.is_set():  # paused during the read: held until play resumes, as a video's frame is (it
+                # had arrived after the pause, and a recording started while paused took it as its first frame)
+                while self._paused.is_set() and not self._stop.is_set():
+                    time.sleep(0.05)
+                if self._stop.is_set():
+                    return
             self._deliver(frame)
             wait = self._interval() - (time.monotonic() - started)
             if wait > 0:

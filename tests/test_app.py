@@ -2017,3 +2017,41 @@ def test_on_a_hidpi_screen_the_frame_keeps_its_device_pixels(qtbot):
     ahead = Composed.of(result, settings, (900, 440), 2.0)
     assert ahead.fits(result, settings, (900, 440), 2.0) and not ahead.fits(result, settings, (900, 440))
     assert render(result, settings, 900, 440, ready=ahead, dpr=2.0) == high
+
+
+def test_a_frame_read_as_play_was_paused_waits_for_play_to_resume():
+    """A folder's image read while Pause was pressed was delivered after the pause: the view moved on, and a
+    recording started while paused took that frame as its first."""
+    import threading
+
+    import numpy as np
+
+    from gui.workers import CaptureThread, Mailbox
+    from inference.sources import Frame
+
+    class PausedDuringRead:
+        name, live, fps = "folder", False, None
+        end_warning = None
+
+        def __init__(self):
+            self.capture: CaptureThread | None = None
+            self.reads = 0
+
+        def read(self):
+            self.reads += 1
+            if self.reads > 1:
+                threading.Event().wait(0.05)
+                return None
+            self.capture.set_paused(True)  # Pause pressed while this read was under way
+            return Frame(np.zeros((8, 8, 3), np.uint8), 0, 0.0, "a.jpg")
+
+    source, mailbox = PausedDuringRead(), Mailbox()
+    capture = CaptureThread(source, mailbox, slideshow_fps=20)
+    source.capture = capture
+    capture.start()
+    threading.Event().wait(0.4)
+    assert not mailbox.pending()  # nothing arrives while paused
+    capture.set_paused(False)
+    assert mailbox.wait(2.0) and mailbox.take().name == "a.jpg"
+    capture.stop()
+    assert capture.wait(2000)
