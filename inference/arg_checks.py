@@ -46,23 +46,23 @@ def finite_float(text: str) -> float:
     return value
 
 
-def float_at_least(least: float, above: bool = False) -> Callable[[str], float]:
-    """A finite number ≥ ``least`` (> ``least`` with ``above``)."""
+def float_at_least(least: float, above: bool = False, most: float | None = None, below: bool = False,
+                   why: str = "") -> Callable[[str], float]:
+    """A finite number ≥ ``least`` (> ``least`` with ``above``), and ≤ ``most`` (< ``most`` with ``below``) where
+    given; ``why`` says what the upper bound is, in its refusal."""
     def parse(text: str) -> float:
         value = finite_float(text)
         if value < least or (above and value == least):
             raise argparse.ArgumentTypeError(f"must be {'above' if above else 'at least'} {least:g}, got {text}")
+        if most is not None and (value > most or (below and value == most)):
+            reason = f": {why}" if why else ""
+            raise argparse.ArgumentTypeError(f"must be {'below' if below else 'at most'} {most:g}{reason}, got {text}")
         return value
     parse.__name__ = "number"
     return parse
 
 
-def probability(text: str) -> float:
-    """A number from 0 to 1."""
-    value = float_at_least(0.0)(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be at most 1, got {text}")
-    return value
+probability = float_at_least(0.0, most=1.0)  # a number from 0 to 1
 
 
 def open_unit(text: str) -> float:

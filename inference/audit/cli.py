@@ -59,15 +59,7 @@ MAX_DELTA_ITA = 180.0  # ITA lies within ±90°: no shift reaches it
 def tolerance(limit: float, why: str):
     """A gate's tolerance: above 0 and below ``limit``, which no mean shift can reach (``why``), so that a tolerance
     there passes every filter: `--max-delta-p 1.5` could never fail."""
-    above_zero = float_at_least(0, above=True)
-
-    def parse(text: str) -> float:
-        value = above_zero(text)
-        if value >= limit:
-            raise argparse.ArgumentTypeError(f"must be below {limit:g}: {why}, so no filter could fail it (got {text})")
-        return value
-    parse.__name__ = "tolerance"
-    return parse
+    return float_at_least(0, above=True, most=limit, below=True, why=f"{why}, so no filter could fail it")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -32,8 +32,8 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 from torchvision.transforms import v2
 
-from inference.arg_checks import (check_output_file, data_folders, int_at_least, non_negative_float, non_negative_int, positive_float, positive_int,
-                                  probability)
+from inference.arg_checks import (check_output_file, data_folders, float_at_least, int_at_least, non_negative_float,
+                                  non_negative_int, positive_float, positive_int, probability)
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.datasets.sample import listed_not_found
 from inference.errors import BiasMirrorError
@@ -440,12 +440,7 @@ def classifier_size(text: str) -> int:
     return int_at_least(SIZES[0], most=SIZES[1])(text)
 
 
-def framing_share(text: str) -> float:
-    """--framing-jitter, a share of the crop from 0 to ``MAX_JITTER``."""
-    value = non_negative_float(text)
-    if value > MAX_JITTER:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_JITTER:g} (a share of the crop), got {text}")
-    return value
+framing_share = float_at_least(0.0, most=MAX_JITTER, why="a share of the crop")  # --framing-jitter
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
