@@ -188,6 +188,20 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    """main.main's exit status, stdout and stderr (an argparse refusal, SystemExit 2, gives its code); never a
+    traceback."""
+    import main
+
+    try:
+        code = main.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
 @pytest.fixture
 def faces_dir(tmp_path) -> Path:
     """A folder of six real adult faces (UTKFace), this test's own."""

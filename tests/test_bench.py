@@ -7,19 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-import main
 from inference import bench
+from tests.conftest import run_main
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """main.main's exit code, stdout and stderr; an argparse refusal (SystemExit 2) counts as exit code 2."""
-    try:
-        code = main.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+run = run_main
 
 
 @pytest.fixture
@@ -70,14 +62,6 @@ def test_a_run_that_timed_nothing_ends_with_an_error_and_says_so_in_its_json(tin
     data = json.loads(report.read_text())
     assert data["timed"] == 0 and data["measured"] == data["configurations"] == 1
     assert "unavailable: no GPU here (stub)" in out
-
-
-def test_the_bench_help_says_its_exit_statuses_and_what_the_json_counts(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
-    code, out, _ = run(["bench", "--help"], capsys)
-    text = " ".join(out.split())
-    assert code == 0 and "exit status: 0 measured; 2 an error" in text and "nothing was timed" in text
-    assert '"timed" those with figures' in text
 
 
 # --- 2. frames: a bounded number held, cycled; memory never a traceback ---------------------------------------------

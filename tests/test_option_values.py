@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import main
 from inference.arg_checks import check_paths_apart, non_negative_float, positive_float
 from inference.errors import BiasMirrorError
-from tests.conftest import REPO
+from tests.conftest import REPO, run_main
 
 
 class WindowWouldOpen(Exception):
@@ -46,12 +45,8 @@ def model(tmp_path, tiny_models) -> Path:
 
 def refused(argv: list[str], capsys) -> str:
     """What main.py printed for a command it refused with status 2 (argparse's too); never a traceback."""
-    try:
-        code = main.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err, err
+    code, _, err = run_main(argv, capsys)
+    assert code == 2, err
     return err
 
 

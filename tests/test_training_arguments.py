@@ -15,7 +15,7 @@ from inference.datasets import Sample, split_of
 from inference.errors import BiasMirrorError
 from training import fp16
 from training.data.cache import unreadable_note
-from tests.conftest import labelled_folder, make_classifier
+from tests.conftest import labelled_folder, make_classifier, run_main
 
 NOWHERE = "/nonexistent/bias-mirror-test"
 
@@ -33,13 +33,8 @@ def write_faces(root: Path, n: int, corrupt: int = 0, start: int = 0) -> Path:
 
 
 def run(argv: list[str], capsys) -> tuple[int, str]:
-    """main.main's exit code and stderr; an argparse refusal (SystemExit 2) counts as exit code 2."""
-    try:
-        code = main.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
+    """main.main's exit code and stderr (``run_main``)."""
+    code, _, err = run_main(argv, capsys)
     return code, err
 
 
