@@ -18,8 +18,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .datasets.folder import list_images
-from .datasets.sample import IMAGE_EXTENSIONS
+from .datasets.folder import list_folder
+from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
 from .images import AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, ftyp_brands, opening_problem, read_image_checked
@@ -211,9 +211,13 @@ class VideoSource(Source):
 class ImageListSource(Source):
     """A folder (or one image) shown as a slideshow; ``loop`` repeats it."""
 
-    def __init__(self, paths: list[Path], name: str, loop: bool = False, root: Path | None = None):
+    def __init__(self, paths: list[Path], name: str, loop: bool = False, root: Path | None = None,
+                 not_read: list[tuple[Path, str]] | tuple = ()):
         if not paths:
-            raise BiasMirrorError(f"no images found ({', '.join(IMAGE_EXTENSIONS)})", name)
+            only = (f"; only {len(not_read)} photo(s) of a type that cannot be read here "
+                    f"({', '.join(dict.fromkeys(kind for _, kind in not_read))}): convert them (e.g. to JPEG) first"
+                    if not_read else "")
+            raise BiasMirrorError(f"no images found ({', '.join(IMAGE_EXTENSIONS)}){only}", name)
         self.paths, self.name, self.loop = paths, name, loop
         self.expected = None if loop else len(paths)
         # a frame's source names its file within ``root``: person1/photo.jpg and person2/photo.jpg are two photos
@@ -259,13 +263,18 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
         return CameraSource(index)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return ImageListSource(list_images(path), str(path), loop, root=path)
+        listing = list_folder(path)
+        return ImageListSource(listing.images, str(path), loop, root=path, not_read=listing.not_read)
     if not path.exists():
         raise BiasMirrorError("the source does not exist (give a camera index, a video file, an image folder or an image)", path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return VideoSource(path, loop)
     if _heif_photo(path):
         raise BiasMirrorError(HEIF, path)
+    if PASSED_OVER_PHOTOS.get(path.suffix.lower()) == "RAW":
+        # by its name, as a folder passes it over: most RAW files are TIFFs whose first image is a small preview,
+        # which OpenCV reads, and a face found in it is not the photo's
+        raise BiasMirrorError(RAW, path)
     # a video under an extension we do not list, told by its header: read whole as an image first, a 640 MB
     # camcorder file had taken 1.3 GB of memory
     probed = path.suffix.lower() not in IMAGE_EXTENSIONS and not _image_header(path)
@@ -287,6 +296,7 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
 
 
 NEITHER = "cannot be read as an image or a video (corrupt, truncated or another kind of file)"
+RAW = "is a camera RAW photo, which cannot be read here (OpenCV has no decoder for it); convert it to JPEG or PNG first"
 HEIF = "is a HEIC/HEIF photo, which cannot be read here (OpenCV has no decoder for it); convert it to JPEG or PNG first"
 # HEIF's brands (ISO/IEC 23008-12, as libheif lists them) but for AVIF's: an AVIF names mif1 too, and OpenCV reads it
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})

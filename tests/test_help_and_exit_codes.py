@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from inference.metrics import disaggregate, format_table
-from tests.conftest import make_diverged_classifier, run_main
+from tests.conftest import make_diverged_classifier, run_main, utk_images
 
 
 run = run_main
@@ -46,6 +46,33 @@ def test_an_audit_of_an_empty_folder_exits_2_naming_it(tmp_path, tiny_models, ca
     code, _, err = run(audit(tmp_path, f"folder:{empty}", tiny_models["classifier"]), capsys)
     assert code == 2 and f"error: {empty}: the folder holds no images" in err and "nothing was measured" in err
     assert (tmp_path / "out" / "report.json").exists()  # the report is written all the same
+
+
+def test_an_audits_report_names_the_photos_of_a_type_it_cannot_read_and_a_folder_of_only_those(tmp_path, tiny_models,
+                                                                                                 capsys):
+    """A folder's HEIC and RAW photos had been named in a warning alone: report.json, report.html and the summary
+    said nothing of them, and a folder of only HEICs was "a folder that holds no images"."""
+    import json
+
+    photos = tmp_path / "phone"
+    photos.mkdir()
+    (photos / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    (photos / "raw.dng").write_bytes(b"II*\x00")
+    code, _, err = run(audit(tmp_path, f"folder:{photos}", tiny_models["classifier"]), capsys)
+    named = [{"file": "IMG_0001.HEIC", "type": "HEIC"}, {"file": "raw.dng", "type": "RAW"}]
+    assert code == 2 and (f"error: {photos}: the folder holds no images (.jpg/.jpeg/.png/.bmp/.webp/.tif/.tiff/.gif/"
+                          ".avif, in it or its subfolders), only 2 photo(s) of a type that cannot be read here (HEIC, "
+                          "RAW), e.g. IMG_0001.HEIC, raw.dng: nothing was measured") in err
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["images"]["photos_not_read"] == named
+    cv2.imwrite(str(photos / "face.png"), cv2.imread(str(utk_images(1)[0])))
+    with_html = [a for a in audit(tmp_path, f"folder:{photos}", tiny_models["classifier"]) if a != "--no-html"]
+    code, out, _ = run(with_html, capsys)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert code == 0 and report["images"]["photos_not_read"] == named and report["images"]["n_images"] == 1
+    line = ("2 photo(s) of a type that cannot be read here (HEIC, RAW), e.g. IMG_0001.HEIC, raw.dng, were not "
+            "audited; convert them (e.g. to JPEG) to include them.")
+    assert line in report["summary"] and line in out
+    assert "IMG_0001.HEIC (HEIC), raw.dng (RAW)" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_an_audit_that_found_no_face_exits_2_not_the_gates_1(tmp_path, tiny_models, capsys):

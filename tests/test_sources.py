@@ -482,6 +482,19 @@ def test_a_heic_photo_is_refused_by_name_not_read_as_a_video_and_an_avif_still_o
         assert [f.image.shape for f in open_source(str(tmp_path / "a.avif"))] == [face.shape]
 
 
+def test_a_raw_photo_given_alone_is_refused_by_name_not_read_as_its_preview(tmp_path):
+    """A DNG is a TIFF whose first image is a small preview: OpenCV read that, and its faces were measured as the
+    photo's. A folder passes RAW files over by name; one given alone is refused by name too."""
+    preview = np.full((171, 256, 3), 120, np.uint8)
+    for name in ("photo.dng", "IMG_0001.CR2"):
+        cv2.imwrite(str(tmp_path / "preview.tif"), preview)
+        (tmp_path / "preview.tif").rename(tmp_path / name)
+        assert cv2.imread(str(tmp_path / name)).shape == preview.shape  # what it had been read as
+        with pytest.raises(BiasMirrorError, match=rf"{name}: is a camera RAW photo, which cannot be read here .*"
+                                                  r"convert it to JPEG or PNG"):
+            open_source(str(tmp_path / name))
+
+
 def test_a_folders_heic_photos_are_named_as_skipped_and_a_gif_is_read(tmp_path, caplog):
     """An iPhone's export (JPEGs and HEICs) lost its HEICs without a word; files that are no photos stay unnamed."""
     face = np.full((40, 30, 3), 120, np.uint8)
@@ -497,6 +510,11 @@ def test_a_folders_heic_photos_are_named_as_skipped_and_a_gif_is_read(tmp_path, 
     assert (f"{tmp_path}: 2 photo(s) of a type that cannot be read here, skipped, e.g. IMG_0001.HEIC (HEIC), "
             "raw.dng (RAW); convert them (e.g. to JPEG) to include them") in caplog.text
     assert not any(other in caplog.text for other in ("labels.csv", "notes", "DS_Store", ".aae", ".xmp", "_IMG_0002"))
+    for readable in ("a.jpg", "b.gif"):
+        (tmp_path / readable).unlink()
+    with pytest.raises(BiasMirrorError, match=r"no images found \(.*\); only 2 photo\(s\) of a type that cannot be "
+                                              r"read here \(HEIC, RAW\): convert them"):
+        open_source(str(tmp_path))
 
 
 @pytest.mark.skipif(not cv2.haveImageWriter(".avif"), reason="this OpenCV writes no AVIF")

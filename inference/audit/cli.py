@@ -30,7 +30,7 @@ from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec
 from ..user_dirs import default_cache_dir
 from ..writing import Staged, one_writer, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
-from ..datasets.folder import NOT_IN_FOLDER, list_images
+from ..datasets.folder import NOT_IN_FOLDER, list_folder
 from ..datasets.sample import IMAGE_EXTENSIONS, nfc
 from ..datasets.sample import listed_not_found as listed_not_found_why
 from ..defaults import load_selection
@@ -41,6 +41,7 @@ from .collect import Collector, ModelSet, relative, resolve
 from .gate import filter_gate, gate_lines, not_judged_reason
 from .report import build_report, write_json
 from .sampling import stratified_limit
+from .summary import photos_not_read_words
 
 log = logging.getLogger(__name__)
 ALIGNED_KINDS = ("utkface", "celeba", "fairface")
@@ -98,9 +99,13 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
         _groups_columns(groups_csv)
     # a folder is listed once: listing it again to read it had doubled every warning of the listing
     folder = Path(path).expanduser() if kind == "folder" and path.strip() else None
-    images = list_images(folder) if folder is not None and folder.is_dir() else None
+    listing = list_folder(folder) if folder is not None and folder.is_dir() else None
+    images = listing.images if listing is not None else None
+    if listing is not None and listing.not_read:  # named in the report, not in a warning alone: they were not audited
+        notes["photos_not_read"] = [{"file": p.relative_to(folder).as_posix(), "type": kind}
+                                    for p, kind in listing.not_read]
     if images == []:
-        return DatasetRead("folder", str(folder), [], []), {"empty_folder": True}
+        return DatasetRead("folder", str(folder), [], []), {"empty_folder": True, **notes}
     columns = _groups_columns(groups_csv) if groups_csv else set()
     if folder is not None and columns & LABEL_COLUMNS:
         own = folder / "labels.csv"
@@ -392,6 +397,8 @@ def nothing_measured(report: dict, root: str, written: Path) -> str | None:
     n, unreadable, skipped = im["n_images"], im.get("unreadable") or [], im.get("reader_skipped") or []
     if im.get("empty_folder"):
         what = f"the folder holds no images ({'/'.join(IMAGE_EXTENSIONS)}, in it or its subfolders)"
+        if im.get("photos_not_read"):
+            what += f", only {photos_not_read_words(im['photos_not_read'])}"
     elif not n:
         what = "no image was left to audit" + (f" ({len(skipped)} skipped when the dataset was read, e.g. "
                                                f"{skipped[0]['file']}: {skipped[0]['why']})" if skipped else "")

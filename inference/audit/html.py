@@ -331,6 +331,10 @@ def build_html(r: dict, render=None) -> str:
              f"{im['n_several_faces']} image(s) with several faces (each face counted with its box).</p>"]
     if im.get("empty_folder"):
         parts.append("<p><b>The folder holds no images.</b></p>")
+    if im.get("photos_not_read"):
+        parts.append(f"<p><b>Not audited, of a type that cannot be read here ({len(im['photos_not_read'])}; convert "
+                     "them, e.g. to JPEG, to include them):</b> "
+                     + esc(", ".join(f"{p['file']} ({p['type']})" for p in im["photos_not_read"])) + "</p>")
     if im["no_face"]:
         parts.append(f"<p><b>No face found in {len(im['no_face'])} image(s):</b> " + esc(", ".join(im["no_face"])) + "</p>")
     if r.get("detection"):

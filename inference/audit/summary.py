@@ -208,6 +208,13 @@ def unreadable_lines(unreadable: list[dict]) -> list[str]:
             for reason, names in by_reason.items()]
 
 
+def photos_not_read_words(photos: list[dict]) -> str:
+    """report.json's ``photos_not_read`` in words: how many, of which types, the first few named."""
+    types = ", ".join(dict.fromkeys(p["type"] for p in photos))
+    return (f"{len(photos)} photo(s) of a type that cannot be read here ({types}), e.g. "
+            + ", ".join(p["file"] for p in photos[:3]))
+
+
 def summary_lines(r: dict) -> list[str]:
     lines = []
     a, im = r["audit"], r["images"]
@@ -216,9 +223,15 @@ def summary_lines(r: dict) -> list[str]:
                  f"{', split ' + a['split'] if a.get('split') else ''}).")
     if r.get("detection") and r["detection"]["n_images"]:
         lines.append(detection_line(r["detection"], r["groups"]["primary"] or "gender_race"))
+    not_read = im.get("photos_not_read") or []
     if im.get("empty_folder"):
-        lines.append("The folder holds no images, so there is nothing to measure.")
+        lines.append("The folder holds no images" + (f", only {photos_not_read_words(not_read)}; convert them (e.g. to "
+                                                     "JPEG) to audit them" if not_read else "")
+                     + ", so there is nothing to measure.")
         return lines
+    if not_read:
+        lines.append(f"{photos_not_read_words(not_read)}, were not audited; convert them (e.g. to JPEG) to include "
+                     "them.")
     if im["n_faces"] == 0:
         lines.append(nothing_measured_line(im))
         return lines

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
@@ -26,10 +27,24 @@ log = logging.getLogger(__name__)
 LAYOUT = "a folder of images (.jpg/.png/...), optionally with labels.csv (columns: file, gender, race, age, split, group)"
 
 
+@dataclass(frozen=True)
+class FolderListing:
+    """A folder's images, and its photos of a type that cannot be read here (``PASSED_OVER_PHOTOS``) with the type's
+    name, both by path: a report names the latter, which a warning alone had left out of it."""
+
+    images: list[Path]
+    not_read: list[tuple[Path, str]] = field(default_factory=list)
+
+
 def list_images(root: Path) -> list[Path]:
+    """The images in ``root`` and its subfolders (``list_folder``)."""
+    return list_folder(root).images
+
+
+def list_folder(root: Path) -> FolderListing:
     """The images in ``root`` and its subfolders but hidden ones, by path, through links to folders outside it (each
-    folder once). A folder that cannot be listed is named: Path.rglob passed over it silently, so an unreadable
-    folder read as one with no images; so is a link that leads nowhere."""
+    folder once), and the photos it passes over for their type. A folder that cannot be listed is named: Path.rglob
+    passed over it silently, so an unreadable folder read as one with no images; so is a link that leads nowhere."""
     try:
         with os.scandir(root):
             pass
@@ -69,7 +84,7 @@ def list_images(root: Path) -> list[Path]:
         log.warning("%s: %d photo(s) of a type that cannot be read here, skipped, e.g. %s; convert them (e.g. to JPEG) "
                     "to include them", root, len(passed),
                     ", ".join(f"{p.relative_to(root)} ({PASSED_OVER_PHOTOS[p.suffix.lower()]})" for p in passed[:3]))
-    return sorted(kept)
+    return FolderListing(sorted(kept), [(p, PASSED_OVER_PHOTOS[p.suffix.lower()]) for p in passed])
 
 
 def _of_types(folder: str, files: list[str], extensions: Iterable[str]) -> list[Path]:
