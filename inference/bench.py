@@ -27,6 +27,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 import onnxruntime as ort
+import psutil
 
 from .arg_checks import (check_output_dir, check_output_file, check_paths_apart, check_source, model_inputs,
                          non_negative_float, non_negative_int, positive_float, positive_int, refuse_empty)
@@ -88,13 +89,12 @@ BaselineFactory = Callable[[bool, "int | None", int], Baseline]
 
 
 def rss_mb() -> float:
-    """This process's resident memory in MB (Linux), else NaN: the fallback had read the *peak* (ru_maxrss, in bytes
-    on macOS: 1000× too large), and Windows has no ``resource`` module, so `app --health` and `bench --soak` crashed
-    there. A soak's leak figure needs the current size."""
+    """This process's resident memory in MB now, on every system (psutil), else NaN: a soak's leak figure needs the
+    current size, not the peak (ru_maxrss, in bytes on macOS: 1000× too large; Windows has no ``resource``), and
+    /proc/self/statm, read before, is Linux's alone, so `app --health` showed no memory on a Mac."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-    except (OSError, ValueError, AttributeError):
+        return psutil.Process().memory_info().rss / 1e6
+    except (OSError, psutil.Error):
         return float("nan")
 
 

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+import psutil
+
 from .errors import BiasMirrorError
 
 log = logging.getLogger(__name__)
@@ -178,17 +180,13 @@ def _last_touched(entry: Path) -> float:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs (True where that cannot be told: nothing of it is then removed). Not asked on
-    Windows, where os.kill(pid, 0) would send it a Ctrl-C."""
-    if os.name == "nt":
-        return True
+    """Whether a process ``pid`` runs (True where that cannot be told: nothing of it is then removed). Asked through
+    psutil, which asks Windows without signalling (os.kill(pid, 0) there sends a Ctrl-C; leftovers had never been
+    cleared on Windows for it) and counts another user's process as running."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # someone else's (permission refused), or not to be told
+        return psutil.pid_exists(pid)
+    except (OSError, psutil.Error):
         return True
-    return True
 
 
 class Staged:

@@ -236,6 +236,22 @@ def test_what_a_killed_writer_left_is_cleared_by_the_next_and_nothing_of_a_live_
     assert not staged_dead.exists() and staged_alive.exists()
 
 
+def test_whether_a_writer_still_runs_is_asked_of_psutil_which_asks_windows_without_a_signal(monkeypatch):
+    """os.kill(pid, 0) would send a Windows process Ctrl-C, so every process had been taken as running there and no
+    killed writer's leftovers were ever cleared on Windows. psutil asks each system its own way; its answer is taken
+    (stubbed here: this machine is not Windows)."""
+    import psutil
+
+    from inference.writing import process_alive
+
+    assert not process_alive(_dead_pid()) and process_alive(os.getpid()) and process_alive(os.getppid())
+    asked = []
+    monkeypatch.setattr(psutil, "pid_exists", lambda pid: asked.append(pid) or False)
+    assert not process_alive(os.getppid()) and asked == [os.getppid()]
+    monkeypatch.setattr(psutil, "pid_exists", lambda pid: (_ for _ in ()).throw(psutil.AccessDenied(pid)))
+    assert process_alive(os.getppid())  # not to be told: kept, nothing of it removed
+
+
 def test_a_file_system_that_gives_no_locks_is_written_as_before_with_a_warning(tmp_path, monkeypatch, caplog):
     """An NFS mount without its lock daemon (ENOLCK) or a FUSE one (EOPNOTSUPP) made every writing command fail with
     "error: No locks available", naming no file, and left a folder holding only the lock file."""
