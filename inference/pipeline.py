@@ -210,8 +210,8 @@ class FramePipeline:
                 pred = int(np.argmax(probs[i]))
                 evidence = cam if pred == k else cv2.resize(cams[i, pred], (size, size), interpolation=cv2.INTER_LINEAR)
                 out[i][model.name] = ClassifierOutput(
-                    model.name, model.labels, probs[i], cam, model.labels[k], cam_focus(evidence, region)
-                )
+                    model.name, model.labels, probs[i], cam, model.labels[k], cam_focus(evidence, region),
+                    None if pred == k else evidence)
             for j, ref in enumerate(refs):
                 ref[model.name] = Prediction(model.name, model.labels, probs[n + j])
         return out, refs

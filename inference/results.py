@@ -71,6 +71,17 @@ class ClassifierOutput(Prediction):
     cam: np.ndarray  # raw CAM of ``cam_class``, upsampled to the face crop (H×W float32)
     cam_class: str
     cam_focus: float | None = None  # share of the predicted class's positive CAM mass inside the face region
+    # the predicted class's CAM, on which cam_focus was measured, where that class is not cam_class (else None: it is
+    # ``cam``). A picture captioned with the focus draws this one: the report's focus grid had drawn the female map
+    # of faces called male under their male map's figure
+    focus_cam: np.ndarray | None = None
+
+    @property
+    def focus_map(self) -> tuple[str, np.ndarray]:
+        """The class whose CAM ``cam_focus`` was measured on, and that CAM."""
+        if self.focus_cam is None:
+            return self.cam_class, self.cam
+        return self.labels[int(np.argmax(self.probs))], self.focus_cam
 
 
 @dataclass(frozen=True)

@@ -460,6 +460,34 @@ def test_summary_direction_follows_the_paired_test_not_a_skewed_mean():
     assert tail.startswith("none for the typical face") and "the mean is below 0" in tail
     assert _effect(0.74, -0.015, "lighter", "darker", "none", rank=-0.01, mean={"lo": -0.03, "hi": 0.002}) == "none"
     assert _effect(0.74, 0.01, "l", "d", "none", mean={"lo": None, "hi": None}) == "none"
+    # the test short of 0.05 while the median's interval is clear of 0 (the unlabelled folder's p = 0.054, median
+    # [0.25, 3.49]): borderline, not "the typical face did not move" beside a median shown to move
+    both = _effect(0.054, 2.63, "l", "d", "none", rank=0.2, mean={"lo": 0.56, "hi": 4.94}, median={"lo": 0.25, "hi": 3.49})
+    assert both == "none by the Wilcoxon test, though the mean's and the median's 95% CIs lie above 0 (borderline)"
+    median = _effect(0.08, 0.54, "l", "d", "none", rank=0.1, mean={"lo": -0.13, "hi": 1.23}, median={"lo": 0.03, "hi": 1.23})
+    assert median == "none by the Wilcoxon test, though the median's 95% CI lies above 0 (borderline)"
+    assert _effect(0.74, -0.015, "l", "d", "none", mean={"lo": -0.022, "hi": -0.010},
+                   median={"lo": -0.02, "hi": 0.01}).startswith("none for the typical face")
+
+
+def test_the_label_check_counts_only_faces_every_classifier_gave_a_p_female():
+    """A face one classifier gave no finite P(female) cannot be checked, but it had counted as "not contradicted":
+    "0 of 40 labelled faces (0.0% [0.0%, 8.8%])" beside "A vs B: no face was classified by both"."""
+    from inference.audit.label_check import contradicted_labels
+    from inference.audit.summary import labels_checked_words
+
+    def row(i, p_a, p_b):
+        return {"file": f"{i}.jpg", "face": 0, "gender": "male", "race": "White", "age": 30,
+                "clf": {"A": {"p": p_a, "pred": None if p_a is None else "female" if p_a > 0.5 else "male"},
+                        "B": {"p": p_b, "pred": None if p_b is None else "female" if p_b > 0.5 else "male"}}}
+
+    rows = [row(i, 0.95 if i < 2 else 0.1, None if i >= 4 else 0.97) for i in range(10)]
+    lab = contradicted_labels(rows, {"gender_race": ["male/White"] * 10}, ["A", "B"])
+    assert (lab["n_labelled"], lab["n_checked"], lab["share"]["n"], len(lab["faces"])) == (10, 4, 4, 2)
+    assert lab["share"]["value"] == pytest.approx(0.5) and lab["by"]["gender_race"]["male/White"] == {"n": 4, "contradicted": 2}
+    assert labels_checked_words(lab).startswith("4 labelled faces every classifier gave a finite P(female) (of 10")
+    none = contradicted_labels([row(i, 0.95, None) for i in range(10)], {"gender_race": ["male/White"] * 10}, ["A", "B"])
+    assert none["n_checked"] == 0 and none["share"]["n"] == 0 and none["faces"] == []
 
 
 def test_labels_every_classifier_contradicts_are_listed_with_accuracy_without_them(world, tmp_path):

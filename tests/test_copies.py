@@ -212,3 +212,18 @@ def test_a_copy_without_a_label_does_not_disagree_and_lends_it_none_but_takes_it
     from inference.datasets.copies import _filled
     bare, labelled = Sample("x.png"), Sample("y.png", gender="male", group="team")
     assert _filled(bare, [bare, labelled]).gender == "male" and _filled(bare, [bare, labelled]).group == "team"
+
+
+def test_a_copy_without_an_age_takes_its_twins_where_the_copies_agree_and_age_is_never_a_conflict():
+    """A near-identical copy took its twin's gender, race and group but not its age: it fell into age band
+    "unknown", and out of every --min-age audit. Ages a year apart (UTKFace names copies so) are one face still."""
+    from inference.datasets.copies import _disagree, _filled
+
+    bare, aged = Sample("x.png"), Sample("y.png", gender="male", age=10)
+    filled = _filled(bare, [bare, aged])
+    assert (filled.gender, filled.age, filled.age_band) == ("male", 10, "0-17")
+    binned = _filled(bare, [bare, Sample("z.png", age=40, age_bin="40-49")])
+    assert (binned.age, binned.age_band) == (40, "40-49")
+    apart = [bare, Sample("y.png", age=26), Sample("z.png", age=27)]
+    assert _filled(bare, apart).age is None and not _disagree(apart)  # which one is not guessed; no conflict either
+    assert _filled(Sample("w.png", age=30), [aged]).age == 30  # its own age is kept

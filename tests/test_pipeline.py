@@ -308,6 +308,24 @@ def test_cam_focus_on_synthetic_maps():
     assert cam_focus(-np.ones((64, 64)), region) is None
 
 
+def test_the_focus_is_of_the_predicted_classs_map_which_a_face_carries_where_it_is_not_the_drawn_one():
+    """Focus is measured on the CAM of the class the model chose, but only the --cam-class map was kept: the
+    report's focus grid drew the female map of faces called male under their male map's figure."""
+    model = load_model(DEFAULT_CLASSIFIER)
+    p = FramePipeline([model], None, None, PipelineConfig(cam_class="female"))
+    paths = [str(x) for x in utk_images(24)]
+    outs = [r.faces[0].original.classifiers[model.name] for _, r, _ in p.process_images(paths, batch=8)]
+    region = face_region_mask(outs[0].cam.shape[0])
+    assert {o.predicted for o in outs} == {"female", "male"}
+    for o in outs:
+        label, cam = o.focus_map
+        assert label == o.predicted and o.cam_focus == pytest.approx(cam_focus(cam, region))
+        if o.predicted == "female":
+            assert o.focus_cam is None and cam is o.cam
+        else:  # the male map: the female one's focus is another figure
+            assert o.focus_cam is not None and cam_focus(o.cam, region) != pytest.approx(o.cam_focus, abs=1e-3)
+
+
 def test_process_images_batches_aligned_faces_and_reports_unreadable(tmp_path, tiny_models):
     paths = [str(p) for p in utk_images(5)]
     bad = tmp_path / "broken.jpg"

@@ -5,9 +5,11 @@ import base64
 import html as _html
 from pathlib import Path
 
+import numpy as np
+
 from ..strict_json import measured
 from . import figures as F
-from .summary import ci, map_description, named_with_ties, num, pval
+from .summary import ci, labels_checked_words, map_description, named_with_ties, num, pval
 
 
 def esc(x) -> str:
@@ -50,6 +52,11 @@ class Renderer:
         """The raw CAM of one classifier (by its display name in the report) on the original crop."""
         out = face.original.classifiers.get(self.models.classifiers[display_name].name)
         return None if out is None else out.cam
+
+    def focus_map(self, face, display_name: str) -> tuple[str, np.ndarray] | None:
+        """The class and CAM one classifier's focus was measured on (its predicted class's) on the original crop."""
+        out = face.original.classifiers.get(self.models.classifiers[display_name].name)
+        return None if out is None else out.focus_map
 
 
 def _or(v, missing: str):
@@ -137,7 +144,11 @@ def _labels_section(r: dict, parts: list[str], render, max_faces: int = 12) -> N
     lab = r["labels"]
     names = list(r["classifiers"])
     k = len(lab["faces"])
-    parts.append(f"<p>{k} of {lab['n_labelled']} labelled faces ({ci(lab['share'], pct=True)}) are called the other "
+    if not lab["share"]["n"]:
+        parts.append(f"<p>Not checked: none of the {lab['n_labelled']} labelled faces got a finite P(female) from every "
+                     "classifier.</p>")
+        return
+    parts.append(f"<p>{k} of {esc(labels_checked_words(lab))} ({ci(lab['share'], pct=True)}) are called the other "
                  f"gender by every classifier with P ≥ {lab['threshold']}. They stay in every number above; this shows "
                  "how much of each group's error they make up. A person has to look at them: the label, the models "
                  "or both may be wrong.</p>")
@@ -303,8 +314,10 @@ def _focus_section(r: dict, parts: list[str], render) -> None:
                     if not measured(it.get("focus")):
                         continue
                     face = render(it["file"], it["face"])
-                    if face is not None:
-                        panels.append((f"focus {100 * it['focus']:.0f}%", F.overlay(face.original.crop, render.cam(face, n))))
+                    mapped = render.focus_map(face, n) if face is not None else None
+                    if mapped is not None:
+                        label, cam = mapped
+                        panels.append((f"focus {100 * it['focus']:.0f}% ({label} CAM)", F.overlay(face.original.crop, cam)))
                 rows.append((label, panels))
             parts.append(img(F.face_grid(rows, f"{n}: faces with the lowest and highest CAM focus"), "focus grid"))
 

@@ -42,20 +42,35 @@ def _direction(v, pos: str, neg: str) -> str:
     return pos if v > 0 else neg if v < 0 else "unchanged"
 
 
-def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | None = None) -> str:
+def _clear_of_zero(interval: dict | None) -> int:
+    """+1 where a bootstrap interval lies above 0, -1 below, 0 where it covers 0 or was not measured."""
+    lo, hi = (interval or {}).get("lo"), (interval or {}).get("hi")
+    if not (measured(lo) and measured(hi)):
+        return 0
+    return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
+def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | None = None,
+            median: dict | None = None) -> str:
     """A direction is only stated when the paired test is significant.
 
     The direction is the test's own (the sign of the rank-biserial effect,
     i.e. where the typical face moved); when the mean moved the other way,
-    say so rather than let a skewed tail contradict the test. ``mean`` (its
-    bootstrap interval) is for the converse: the typical face did not move but
-    a few faces moved far, which puts the mean's interval clear of zero beside
-    a "not detectably changed" that would otherwise read as a contradiction.
+    say so rather than let a skewed tail contradict the test. ``mean`` and
+    ``median`` (their bootstrap intervals) are for the converse, a test that
+    shows nothing beside an interval clear of zero, which would otherwise read
+    as a contradiction: where only the mean's is clear, the typical face did
+    not move but a few faces moved far; where the median's is clear too, the
+    shift is borderline (the two methods disagree near p = 0.05), and the
+    typical face is not said to have stayed put beside a median shown to move.
     """
     if p is None or p >= ALPHA or value is None:
-        lo, hi = (mean or {}).get("lo"), (mean or {}).get("hi")
-        if measured(lo) and measured(hi) and (lo > 0 or hi < 0):
-            return (f"{none} for the typical face (Wilcoxon), yet the mean is {'above' if lo > 0 else 'below'} 0 "
+        by_mean, by_median = _clear_of_zero(mean), _clear_of_zero(median)
+        if by_median:
+            which = "the mean's and the median's 95% CIs lie" if by_mean == by_median else "the median's 95% CI lies"
+            return f"{none} by the Wilcoxon test, though {which} {'above' if by_median > 0 else 'below'} 0 (borderline)"
+        if by_mean:
+            return (f"{none} for the typical face (Wilcoxon), yet the mean is {'above' if by_mean > 0 else 'below'} 0 "
                     "with its 95% CI: a minority of faces moved far")
         return none
     sign = rank if rank not in (None, 0) else value
@@ -215,6 +230,13 @@ def photos_not_read_words(photos: list[dict]) -> str:
             + ", ".join(p["file"] for p in photos[:3]))
 
 
+def labels_checked_words(lab: dict) -> str:
+    """The faces the label check looked at: every labelled face, or those every classifier gave a P(female)."""
+    n, checked = lab["n_labelled"], lab.get("n_checked", lab["n_labelled"])
+    return (f"{n} labelled faces" if checked == n else
+            f"{checked} labelled faces every classifier gave a finite P(female) (of {n}; the rest are not checked)")
+
+
 def summary_lines(r: dict) -> list[str]:
     lines = []
     a, im = r["audit"], r["images"]
@@ -283,9 +305,12 @@ def summary_lines(r: dict) -> list[str]:
     for c in r.get("comparisons") or []:
         lines.append(comparison_line(c, "gender_race" if "gender_race" in c["by"] else r["groups"]["primary"]))
     lab = r.get("labels")
-    if lab and lab["share"]["n"]:
+    if lab and not lab["share"]["n"]:
+        lines.append(f"Labels not checked against the classifiers: none of the {lab['n_labelled']} labelled faces got a "
+                     "finite P(female) from every classifier.")
+    elif lab:
         k = len(lab["faces"])
-        line = (f"{k} of {lab['n_labelled']} labelled faces ({ci(lab['share'], pct=True)}) are called the other gender by "
+        line = (f"{k} of {labels_checked_words(lab)} ({ci(lab['share'], pct=True)}) are called the other gender by "
                 f"every classifier with P ≥ {lab['threshold']}: check those labels (listed in the report)")
         worst = {}
         for name, c in r["classifiers"].items():
@@ -328,7 +353,7 @@ def summary_lines(r: dict) -> list[str]:
                          "that could be measured both before and after the filter.")
         else:
             lines.append(
-                f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'], o['delta_ita']['mean'])} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
+                f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'], o['delta_ita']['mean'], o['delta_ita']['median'])} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
                 f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
                 f"{rb}); "
                 f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
@@ -355,7 +380,7 @@ def summary_lines(r: dict) -> list[str]:
                              f"from {name} both before and after the filter, so whether the filter changed it (or the "
                              "predicted gender) is not known.")
                 continue
-            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'])}: mean ΔP(female) "
+            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'], d['median'])}: mean ΔP(female) "
                          f"{ci(d['mean'], 3)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
             for grouping, by in fl["by"].items():

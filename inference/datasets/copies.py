@@ -90,6 +90,10 @@ def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path
 
 
 LABELS = ("gender", "race", "group")
+# taken from a copy by one that lacks it, where the copies that give it agree, but no conflict where they do not:
+# one photograph's files may be named a year apart in age (UTKFace's are), yet they are one face. A copy listed
+# without its age had fallen into age band "unknown", and out of every --min-age audit
+FILLED_ONLY = ("age", "age_bin")
 
 
 def _labels(s: Sample) -> tuple:
@@ -171,6 +175,10 @@ def _filled(s: Sample, members: list[Sample]) -> Sample:
             given = [getattr(m, f) for m in members if getattr(m, f) is not None]
             if given:
                 missing[f] = given[0]
+    if s.age is None and s.age_bin is None:
+        given_ages = {(m.age, m.age_bin) for m in members if m.age is not None or m.age_bin is not None}
+        if len(given_ages) == 1:
+            missing.update(zip(FILLED_ONLY, given_ages.pop()))
     return dataclasses.replace(s, **missing) if missing else s
 
 
