@@ -304,6 +304,24 @@ def test_an_empty_source_is_refused_not_the_current_folder(command, tmp_path, mo
     assert not (tmp_path / "rows.csv").exists()
 
 
+@pytest.mark.parametrize("command, option", [(["run", "--out"], "--out"), (["bench", "--json"], "--json"),
+                                             (["app", "--max-seconds", "1", "--health"], "--health")])
+def test_an_output_over_a_default_model_is_refused(command, option, tmp_path, monkeypatch, capsys):
+    """`run --out resources/models/resnet10_unbalanced.onnx` wrote its rows over a default model, exit 0: only the
+    models given by name were kept from an output. (The defaults' folder is a copy here: what a failure writes over.)"""
+    import inference.defaults
+
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "resources" / "models", models)
+    monkeypatch.setattr(inference.defaults, "MODELS_DIR", models)
+    model = models / "resnet10_unbalanced.onnx"
+    before = model.read_bytes()
+    err = refused([command[0], "--source", str(utk_images(1)[0]), *command[1:], str(model)], capsys)
+    assert (f"{option} and the default model resnet10_unbalanced.onnx name the same file: writing {option} would "
+            "destroy the default model") in err
+    assert model.read_bytes() == before
+
+
 def test_an_output_that_is_the_source_or_lies_in_its_folder_is_refused(tmp_path, capsys):
     """`run --source v.avi --out v.avi` replaced the video with its rows, and `--out faces/labels.csv` a folder's
     labels; the app's screenshot in a slideshow folder would have been shown as a face."""
