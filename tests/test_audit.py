@@ -155,6 +155,8 @@ def test_identity_filter_no_shift(world, tmp_path):
     assert shift["flip_rate"]["value"] == 0.0
     with open(tmp_path / "id" / "faces.csv", newline="") as fh:
         faces = list(csv.DictReader(fh))
+    # 1 or 0, as documented and as run's CSV writes it: "True"/"False" had matched no script's == "1"
+    assert {f["measurable"] for f in faces} == {"1"} and o["n_measurable"] == len(faces)
     assert faces and all(float(f["tiny-a:delta_p_female"]) == pytest.approx(
         float(f["tiny-a:p_female_filtered"]) - float(f["tiny-a:p_female_reference"]), abs=2e-6) for f in faces)
     # (the random tiny classifier hardly moves: up to 1e-4 here, far above the 1e-6 the figures are kept to)

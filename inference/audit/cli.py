@@ -242,7 +242,7 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
             s, fs = r["skin"], r["filtered_skin"] or {}
             # None alone is an empty cell: `or ""` wrote age 0 as one, though report.json counts that face in 0-17
             line = [r["file"], r["face"], " ".join(map(str, r["box"])), r["gender"], r["race"], r["age"],
-                    r["group"], s["measurable"], s.get("ita", ""), s.get("L", ""), s.get("mst", ""), s.get("category", ""),
+                    r["group"], int(s["measurable"]), s.get("ita", ""), s.get("L", ""), s.get("mst", ""), s.get("category", ""),
                     fs.get("ita", ""), fs.get("L", ""), fs.get("mst", ""), r["d_ita"], r["d_l"], r["d_mst"]]
             for n in names:
                 c = r["clf"][n]
