@@ -155,8 +155,12 @@ class VideoSource(Source):
             return Frame(None, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}",
                          f"{self.name}: frame {self._n - 1} could not be decoded; skipped")
         if self._held is None:
-            if self.loop and self._read_this_pass and self._rewind():
-                return self.read()
+            if self.loop and self._read_this_pass:
+                if self._rewind():
+                    return self.read()
+                self._over = True  # asked to loop, and told why it did not: it had been a plain "end of v.mp4"
+                self.end_warning = f"{self.name} could not be opened again to loop (moved or deleted?)"
+                return None
             self._over = True
             if self._short():
                 self.end_warning = f"{self.name} ended after {self._n} of {self.declared} frames (truncated or damaged?)"
@@ -173,10 +177,14 @@ class VideoSource(Source):
         """Ended well short of the frames the file declares. The count is an estimate in some containers (duration
         × fps), a frame or two off, and for a variable frame rate many: there the last frame's time, at the
         file's end, says the file was read whole (a complete Matroska file had been called truncated)."""
-        if self.declared - self._n <= max(2, self.declared // 50):
+        if self._n >= self.declared:
             return False
         duration = self.declared / self.fps if self.fps else None
-        return not (duration and self._last_s is not None and self._last_s + 1.5 / self.fps >= duration * 0.98)
+        if duration and self._last_s is not None:
+            # the decoder's times say it, where it gives them: a count a frame or two over the frames there are is
+            # no loss, but the last two frames of 40 undecodable had ended the video without a word
+            return self._last_s + 1.5 / self.fps < duration * 0.98
+        return self.declared - self._n > max(2, self.declared // 50)
 
     def _rewind(self) -> bool:
         """To the first frame again (--loop); False where the file cannot be reopened."""
@@ -289,7 +297,9 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     if image is None:
         if problem != UNREADABLE:  # permission denied, or decoded into pixels no frame is made of: its own reason
             raise BiasMirrorError(problem, path)
-        if _has_a_video_frame(path):  # a video under an image's extension (or header)
+        # a video under an image's extension; not a file whose header is an image's: FFmpeg's MJPEG decoder gave a
+        # truncated JPEG as a one-frame video, its cut-off rows filled with grey, and its face was measured
+        if not _image_header(path) and _has_a_video_frame(path):
             return VideoSource(path, loop)
         raise BiasMirrorError(NEITHER, path)
     return ImageListSource([path], str(path), loop)
