@@ -12,6 +12,17 @@ from .errors import BiasMirrorError
 from .results import FaceResult, FrameResult
 
 
+def printable(text: str) -> str:
+    """``text`` as it can be written to a UTF-8 file: a file name's bytes that are not UTF-8 (Python keeps them as
+    lone surrogates, "caf\\udce9.jpg" for caf + byte E9) shown escaped, "caf\\xe9.jpg". Written as they were, such a
+    name had stopped `run` and `audit` at its row with a UnicodeEncodeError, `run`'s CSV left with its header alone."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the file name's own bytes back
+    except UnicodeEncodeError:  # a surrogate no byte of a file name becomes: as its code, "\\ud800"
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def _num(v: float | None, digits: int = 4) -> Any:
     # float(v): a NumPy float32 NaN (a CAM focus) is no Python float, and had been written as "nan"
     return "" if v is None or not math.isfinite(float(v)) else round(float(v), digits)
@@ -30,11 +41,14 @@ COLUMNS = """one row per face per frame:
   x, y, w, h          the face's box in the frame, in pixels
   filter              the filter run (with its condition, if any); empty with none
   measurable          1 where enough skin was found to measure tone
-  ita, L, mst         skin tone of the face: ITA°, CIELAB L*, Monk Skin Tone 1–10
+  ita, L, mst         skin tone of the face: ITA°, CIELAB L*, Monk Skin Tone 1–10. With a filter, these and measurable
+                      are measured on the face through the filter's resampling alone (the reference, so that delta_*
+                      are the filter's own), while p_female[C] is measured on the face as found
   *_filtered, delta_* the same through the filter (over the skin pixels the original had not clipped to black or
                       white: what the filter clips counts), and filtered − original (delta_mst: original − filtered,
                       so that > 0 is lighter, as for delta_ita: the Monk scale counts up to darker)
-  p_female[C], cam_focus[C]      per classifier C: P(female), and the share of its positive CAM on the face
+  p_female[C], cam_focus[C]      per classifier C: P(female), and the share on the face of the positive CAM of
+                      the class that C predicted for the face, whatever --cam-class says (no CAM is written)
   p_female_reference[C], p_female_filtered[C], delta_p_female[C]
                       the face through the filter's resampling alone, through the filter, and the difference"""
 
@@ -45,7 +59,7 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
     row: dict[str, Any] = {
         "frame": frame.index, "time": round(frame.timestamp, 3),
         **({"video_s": round(frame.video_s, 3)} if frame.video_s is not None else {}),
-        "source": frame.source, "track_id": face.track_id,
+        "source": printable(frame.source), "track_id": face.track_id,
         "x": face.box[0], "y": face.box[1], "w": face.box[2], "h": face.box[3],
         "filter": frame.filter_name or "",
         "measurable": int(o.skin.measurable),

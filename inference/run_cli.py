@@ -15,16 +15,23 @@ from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
 from .defaults import check_filter_choice
 from .errors import BiasMirrorError
 from .pipeline import PipelineConfig
-from .rows import COLUMNS, RowWriter
+from .rows import COLUMNS, RowWriter, printable
 from .runtime import fallback_lines, fallbacks_collected
 from .arg_checks import check_output_file, check_paths_apart, check_source, model_inputs, positive_int
 from .sources import open_source
 from .writing import one_writer
 
 
+EXIT_STATUSES = """exit status: 0 rows were written, or no face was found in any frame (no rows: a CSV there is left as it
+  was); 2 an error (an `error:` line says what), or no frame could be read (every one unreadable, or the source gave
+  none); 130 interrupted (Ctrl-C or SIGTERM), the rows of the frames processed kept"""
+CAM_CLASS_HELP = ("the class whose CAM the app shows; `run` writes no CAM, and its cam_focus[C] is measured on the CAM of "
+                  "the class that C predicted, so this changes nothing in its CSV (a label a classifier lacks is refused)")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # the column list keeps its lines
-    p.epilog = "The CSV has " + COLUMNS
+    p.epilog = f"The CSV has {COLUMNS}\n\n{EXIT_STATUSES}"
     p.add_argument("--source", required=True, help="camera index, video file, image folder or image")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
@@ -35,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"frames whose faces are found ahead at once, each on its own thread (1 to {MAX_DEPTH}): more "
                         "helps where the models outpace the face detector, e.g. on a GPU with cores to spare (default 1)")
     add_model_arguments(p)
+    # shared with the app, where it chooses the map shown: said here for what it does in `run`, which is nothing
+    next(a for a in p._actions if "--cam-class" in a.option_strings).help = CAM_CLASS_HELP
 
 
 def _lock_for(csv_path: str | Path) -> Path:
@@ -80,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
             for frame in detecting_ahead(source, pipeline.detector, args.detect_depth):
                 if frame.image is None:
                     skipped += 1
-                    tqdm.write(f"warning: {frame.warning}")
+                    tqdm.write(printable(f"warning: {frame.warning}"))  # a name not UTF-8 had stopped the run here
                     if source.live:
                         break
                     continue
@@ -89,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
                 for w in result.warnings:
                     if w not in said_at_start:
                         if not warned:  # the first one as it happens; how often, at the end
-                            tqdm.write(f"warning: {frame.name}: {w}")
+                            tqdm.write(printable(f"warning: {frame.name}: {w}"))
                         warned[w] = warned.get(w, 0) + 1
                 if writer is None and result.faces:
                     writer = RowWriter(args.out)

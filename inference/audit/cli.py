@@ -36,6 +36,7 @@ from ..datasets.sample import listed_not_found as listed_not_found_why
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
 from ..file_identity import file_hash
+from ..rows import printable
 from .cache import Cache
 from .collect import Collector, ModelSet, relative, resolve
 from .gate import filter_gate, gate_lines, not_judged_reason
@@ -71,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=positive_int,
                    help="at most N images, a deterministic sample stratified over gender × race and --groups (default: all)")
     p.add_argument("--groups", help="CSV with columns file, group: compare these groups (any names)")
-    p.add_argument("--out", required=True, help="output folder (report.json, report.html, cache/)")
+    p.add_argument("--out", required=True, help="output folder (report.json, report.html, faces.csv, run.json, cache/)")
     det = p.add_mutually_exclusive_group()
     det.add_argument("--detect", dest="detect", action="store_true", default=None,
                      help="find faces with the detector (default for folder datasets)")
@@ -79,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="the whole image is the face (default for utkface/celeba/fairface)")
     p.add_argument("--batch", type=positive_int, default=32, help="images per batched model call (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-html", action="store_true", help="write report.json only")
+    p.add_argument("--no-html", action="store_true", help="leave out report.html (the one file with face crops)")
     gate = p.add_argument_group("ship gate (a filter): exit status 1 when a group's mean shift is shown beyond tolerance, "
                                 "2 when a shift it is given can be judged in no group")
     gate.add_argument("--max-delta-ita", type=tolerance(MAX_DELTA_ITA, "ITA lies within ±90°"), metavar="DEG",
@@ -248,7 +249,8 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
                 c = r["clf"][n]
                 line += [c["p"], c["pred"], c["focus"], c.get("p_ref", ""), c.get("pred_ref", ""), c.get("p_f", ""),
                          c.get("pred_f", ""), c.get("dp", "")]
-            w.writerow(["" if v is None else v for v in line])
+            # a file name not UTF-8 shown escaped: written as it was, it had stopped the audit with a traceback
+            w.writerow(["" if v is None else printable(v) if isinstance(v, str) else v for v in line])
 
 
 LOCK = ".lock"  # in --out, held while an audit writes there (inference.writing.one_writer)
@@ -338,7 +340,8 @@ def _run_audit(args) -> tuple[dict, dict]:
             from .html import write_html
 
             with writing(out / "report.html", "the HTML report", kept):
-                write_html(staged.path(out / "report.html"), report, collector, {r["file"]: r["path"] for r in rows})
+                write_html(staged.path(out / "report.html"), report, collector,
+                           {printable(r["file"]): r["path"] for r in rows})  # as the report names them
         t4 = time.perf_counter()
         run = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "argv": sys.argv[1:],
                "dataset_root": str(Path(read.root).resolve()), "images": len(paths),

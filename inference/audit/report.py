@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from .. import strict_json
 from ..metrics import SMALL_GROUP
+from ..rows import printable
 from .classifier_audit import classifier_comparisons, classifier_metrics, p_female_distribution
 from .detection import detection_audit
 from .filter_audit import ITA_CATEGORIES, filter_audit
@@ -20,7 +21,8 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, N_RESAMPLES, SEED, bootstrap_ci
 
-SCHEMA_VERSION = 4  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null
+SCHEMA_VERSION = 5  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
+# 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`
 TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
@@ -131,11 +133,25 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
     from .summary import summary_lines
 
     # The summary and the HTML read what report.json says: a NaN (an FPR for a group with no negatives) is
-    # null there, and "not measured" to them, never "nan%" or a comparison that NaN quietly fails.
-    report = strict_json.finite(report)
+    # null there, and "not measured" to them, never "nan%" or a comparison that NaN quietly fails. So are file
+    # names: one not UTF-8 is shown escaped (``printable``) in every file, as faces.csv shows it.
+    report = printable_doc(strict_json.finite(report))
     report["summary"] = summary_lines(report)
     return {k: report[k] for k in TOP_LEVEL_KEYS}
 
 
+def printable_doc(x: Any) -> Any:
+    """``x`` with every string, keys too, ``printable``: a file name's bytes that are not UTF-8 shown escaped, as
+    faces.csv shows them (``json.dumps`` left them as lone surrogates, which no UTF-8 file can hold)."""
+    if isinstance(x, str):
+        return printable(x)
+    if isinstance(x, dict):
+        return {printable_doc(k): printable_doc(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [printable_doc(v) for v in x]
+    return x
+
+
 def write_json(path: Path, doc: dict) -> None:
-    path.write_text(strict_json.dumps(doc, significant=10, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(strict_json.dumps(printable_doc(doc), significant=10, indent=1, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
