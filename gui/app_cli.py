@@ -181,14 +181,14 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
         def shoot() -> None:
             path = Path(args.screenshot)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                save_screenshot(window.grab(), path, image_format)
+            except BiasMirrorError as exc:
+                failed.append(str(exc))
             except OSError as exc:
                 failed.append(f"{exc.filename}: {exc.strerror or exc}")
             else:
-                if window.grab().save(str(path), image_format):
-                    print(f"screenshot saved to {path}", flush=True)  # a script may wait on this line
-                    return
-                failed.append(f"{path}: the image could not be written")
+                print(f"screenshot saved to {path}", flush=True)  # a script may wait on this line
+                return
             print(f"error: {failed[-1]}", file=sys.stderr)
 
         call_after(after, shoot)
@@ -209,6 +209,16 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
         print(f"error: {problem}", file=sys.stderr)
         return 2
     return 2 if failed and not code else code
+
+
+def save_screenshot(picture, path: Path, image_format: str | None) -> None:
+    """--screenshot's ``picture`` (the window grabbed) saved to ``path``, its folder made where missing; whole or not
+    at all: written onto its name, a disk that refused it part way (`ulimit -f 20`) left a cut-off PNG there. A
+    refused write is a BiasMirrorError naming ``path``."""
+    from .recording import write_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(picture, path, "the screenshot", image_format)
 
 
 def source_problem(window, args: argparse.Namespace) -> str | None:

@@ -647,7 +647,10 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _what(spec: str | int) -> str:
-        return f"camera {spec}" if isinstance(spec, int) else spec
+        """The source as the window names it: "camera 0" for a camera, given as a number (the camera dialog) or as
+        its digits (--source 0, which had been named "0"), else the path given."""
+        index = camera_index(spec)
+        return f"camera {index}" if index is not None else str(spec)
 
     def _source_opened(self, request: int, spec: str | int, source: Source | None, error: Exception | None) -> None:
         if request != self._open_request or self._closed:  # another source was asked for meanwhile
@@ -803,7 +806,17 @@ class MainWindow(QMainWindow):
         """The source is over (``why``: its warning or error; None for a plain end). Not one frame of it read, it
         failed as surely as one that would not open: `run` refuses it with status 2."""
         if self.captured.delivered == 0:
-            self.source_problem = f"{self._source_spec}: no frame could be read" + (f" ({why})" if why else "")
+            said = f"{self._what(self._source_spec)}: no frame could be read"
+            self.source_problem = said + (f" ({why})" if why else "")
+
+    def _note_if_nothing_came(self) -> None:
+        """At quitting: a source playing that has given no frame yet showed nothing, though it never ended (a
+        camera that opens but delivers none is retried until the app quits). A script's session on it had exited 0,
+        where `run` refuses it with 2."""
+        if self.capture is None or self.source_problem is not None or self.captured.delivered:
+            return
+        why = "the camera delivered none" if self.capture.source.live else "none had been read when the app closed"
+        self.source_problem = f"{self._what(self._source_spec)}: no frame could be read ({why})"
 
     def _end_of(self, cap: CaptureThread, text: str, waited_ms: int = 0) -> None:
         """Says that ``cap``'s source ended and stops the recording, once its last frame is through. Only while
@@ -877,7 +890,7 @@ class MainWindow(QMainWindow):
             try:
                 paths = save_snapshot(folder, render(result, display, *size, note), result, settings)
             except Exception as exc:  # noqa: BLE001 — said in the window, as on the GUI thread it had been
-                if not isinstance(exc, OSError):
+                if not isinstance(exc, (OSError, BiasMirrorError)):
                     log.exception("saving a snapshot failed")
                 error = exc
             with contextlib.suppress(RuntimeError):  # the window is gone
@@ -890,7 +903,9 @@ class MainWindow(QMainWindow):
 
     def _snapshot_saved(self, paths: tuple[Path, Path] | None, exc: Exception | None) -> None:
         if paths is None:
-            text = (f"{exc.filename or self.output_dir}: {exc.strerror or exc}" if isinstance(exc, OSError) else
+            # a refused write names its file and reason (BiasMirrorError); a folder that cannot be made, its own
+            text = (str(exc) if isinstance(exc, BiasMirrorError) else
+                    f"{exc.filename or self.output_dir}: {exc.strerror or exc}" if isinstance(exc, OSError) else
                     where_details_are(f"{type(exc).__name__}: {exc} {IN_THE_LOG}", self.log_path))
             QMessageBox.warning(self, "Cannot save snapshot", text)
             return
@@ -1051,6 +1066,7 @@ class MainWindow(QMainWindow):
         self.slow_timer.stop()
         if self.opening is not None and self.capture is None:  # a script's run (--max-seconds) ended on nothing
             self.source_problem = f"{self._what(self.opening)}: still opening when the app closed"
+        self._note_if_nothing_came()
         self._stop_capture()
         deadline = time.monotonic() + STOP_WAIT_MS / 1000
         for cap in list(self._stopping):

@@ -19,13 +19,15 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QBuffer, QByteArray
+from PySide6.QtGui import QImage, QPixmap
 
 from inference import strict_json
 from inference.errors import BiasMirrorError
 from inference.metrics import mean_ci
 from inference.results import FrameResult
 from inference.rows import RowWriter, face_row
+from inference.writing import writing, written_whole
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +132,15 @@ class Recorder:
         try:
             writer.close()  # type: ignore[union-attr]
         except BiasMirrorError as exc:
-            self._failed(exc)
+            self._failed(exc, writer)  # type: ignore[arg-type]
         return writer.rows_saved  # type: ignore[union-attr]
 
-    def _failed(self, exc: BiasMirrorError) -> None:
+    def _failed(self, exc: BiasMirrorError, writer: RowWriter) -> None:
+        """The recording stopped by ``exc``; a file the disk refused from its first row is not kept: the writer cut
+        it back to the rows saved, and a 0-byte CSV was left behind, saying "0 rows saved"."""
         self.failure = f"recording stopped: {exc}"
+        if writer.rows_saved == 0 and _remove_if_empty(writer.path):
+            self.failure += f"; the empty {writer.path.name} was not kept"
         log.warning("%s", self.failure)
 
     def finish(self) -> str:
@@ -144,9 +150,7 @@ class Recorder:
             return self.failure
         if rows == 0 and path is not None and len(self.paths) == 1:
             # an empty file without even a header (its columns come from the first face) was left behind
-            with contextlib.suppress(OSError):
-                if path.stat().st_size == 0:
-                    path.unlink()
+            _remove_if_empty(path)
             return f"recording stopped: no face was analysed while it ran, so {path.name} had no rows and was not kept"
         files = " + ".join([str(path), *(p.name for p in self.paths[1:])])
         return f"recording saved to {files} ({rows} rows)"
@@ -161,9 +165,19 @@ class Recorder:
                 self._writer.write_frame(replace(result, index=self._frames), time.monotonic())
                 self._frames += 1
             except BiasMirrorError as exc:  # the writer has closed the file; one message, then no more writes
-                self._writer = None
-                self._failed(exc)
+                writer, self._writer = self._writer, None
+                self._failed(exc, writer)
                 self._notices.append((self.failure, True))  # type: ignore[arg-type]
+
+
+def _remove_if_empty(path: Path) -> bool:
+    """Removes ``path`` where it is an empty file (a link to a device, such as /dev/full, is left as it is); True
+    when it was removed."""
+    with contextlib.suppress(OSError):
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+            return True
+    return False
 
 
 def _doubles() -> array:
@@ -273,13 +287,33 @@ class SessionStats:
             return rows
 
 
+KEPT = "nothing of it was kept"  # what a snapshot or screenshot the disk refused leaves
+
+
+def encoded(picture: QImage | QPixmap, image_format: str, place: Path) -> bytes:
+    """``picture`` encoded as ``image_format`` ("PNG", "jpg"…) in memory, so that the file is written whole or not at
+    all (``place`` is named where it cannot be encoded)."""
+    data = QByteArray()
+    if not picture.save(QBuffer(data), image_format):  # the writer opens the buffer itself
+        raise BiasMirrorError(f"the image could not be encoded as {image_format}", place)
+    return data.data()
+
+
+def write_image(picture: QImage | QPixmap, path: Path, what: str, image_format: str | None = None) -> None:
+    """``picture`` saved to ``path`` (as ``image_format``, else as its name's suffix says), whole or not at all: Qt
+    wrote onto the name itself, and a disk that refused part way left a cut-off image there (102,400 bytes of a PNG
+    under `ulimit -f 100`). A refused write is a BiasMirrorError naming ``path`` and the reason."""
+    data = encoded(picture, (image_format or path.suffix.lstrip(".")).lower(), path)
+    with writing(path, what, KEPT, len(data)), written_whole(path) as part:
+        part.write_bytes(data)
+
+
 def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: dict) -> tuple[Path, Path]:
-    """PNG of the view as shown (overlays included) + JSON of the measurements. Called only on user action."""
+    """PNG of the view as shown (overlays included) + JSON of the measurements, both or neither: a disk that
+    refused the JSON had left the PNG and a cut-off JSON. Called only on user action."""
     make_folder(folder)
     base = free_base(folder, f"snapshot-{stamp()}-{result.index:06d}", (".png", ".json"))
     png, js = base.with_name(base.name + ".png"), base.with_name(base.name + ".json")
-    if not image.save(str(png)):
-        raise OSError(errno.EIO, "the image could not be written", str(png))
     doc = {
         "source": result.source, "frame": result.index, "filter": result.filter_name,
         "providers": dict(result.providers), "timings_ms": dict(result.timings_ms), "warnings": list(result.warnings),
@@ -287,5 +321,12 @@ def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: di
         "faces": [face_row(result, f) for f in result.faces],
         "sign_convention": "positive delta_ita = filter made skin lighter; positive delta_p_female = more female",
     }
-    js.write_text(strict_json.dumps(doc, indent=1, default=str), encoding="utf-8")
+    image_data = encoded(image, "PNG", png)
+    measurements = strict_json.dumps(doc, indent=1, default=str).encode("utf-8")
+    # each written under a name of its own and renamed over its place only once both are whole
+    with written_whole(png) as png_part, written_whole(js) as js_part:
+        with writing(png, "the snapshot's image", KEPT, len(image_data)):
+            png_part.write_bytes(image_data)
+        with writing(js, "the snapshot's measurements", KEPT, len(measurements)):
+            js_part.write_bytes(measurements)
     return png, js
