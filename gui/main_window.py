@@ -48,7 +48,8 @@ STOP_WAIT_MS = 300  # how long quitting waits for a capture to stop before leavi
 CLASSIFIERS_ON, CLASSIFIERS_OFF = "checked_classifier_files", "unchecked_classifier_files"
 CAM_MODEL_FILE = "cam_model_file"
 SUMMARY_NOTE = ("Per tracked face this session: ΔITA filtered − original (> 0 lighter); ΔP(female) filtered − the "
-                "face resized to the filter's size and back, the filter's own doing (> 0 more female).")
+                "face resized to the filter's size and back, the filter's own doing (> 0 more female). Intervals "
+                "stand on runs of consecutive frames, not on frames: a face's frames are nearly alike.")
 FIRST_SIZE = QSize(1500, 950)  # a first start's window, where the screen has room for it
 FRAME_ROOM = QSize(16, 40)  # left on the screen for the window's frame and title bar, where it has not
 PLOTS_HEIGHT, SIDE_WIDTH = 330, 380  # the docks' sizes at a first start: plots of 120 px and more at 1280×720

