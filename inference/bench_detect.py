@@ -25,6 +25,7 @@ from tqdm import tqdm
 from .arg_checks import check_output_file, data_folders, int_at_least, positive_int
 from .bench import parse_resolution
 from .datasets import open_dataset
+from .defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
 from .errors import BiasMirrorError
 from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
 from .haar_device import HaarOnnxDetector, placement_line
@@ -35,8 +36,9 @@ from .stopping import terminate_as_interrupt, write_json_atomically
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="utkface:../shared/datasets/utkface",
-                   help="labelled faces, a dataset spec (KIND:PATH) whose samples carry --by (default: %(default)s)")
+    p.add_argument("--data", default=DEFAULT_DATASET,
+                   help=f"labelled faces, a dataset spec (KIND:PATH) whose samples carry --by (default: "
+                        f"{DEFAULT_DATASET_SAID})")
     p.add_argument("--by", default="race", choices=["race", "gender"], help="the groups compared (default: %(default)s)")
     p.add_argument("--per-group", type=positive_int, default=300, help="faces per group (default: %(default)s)")
     p.add_argument("--min-age", type=int, default=18, help="only faces at least this old (-1: all; default: %(default)s)")

@@ -11,7 +11,12 @@ from .models import Classifier, Filter, Generator, find_models, load_model, name
 from .runtime import RuntimeConfig
 
 log = logging.getLogger(__name__)
-MODELS_DIR = Path(__file__).resolve().parent.parent / "resources" / "models"
+REPO = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO / "resources" / "models"
+# The shared UTKFace copy beside the repository, found from the repository's path: "../shared/…" read from the
+# current folder had failed `bench detect` and `bench train` run from anywhere else. They and `train adopt` take it.
+DEFAULT_DATASET = f"utkface:{REPO.parent / 'shared' / 'datasets' / 'utkface'}"
+DEFAULT_DATASET_SAID = f"utkface:../shared/datasets/utkface relative to the repository, here {DEFAULT_DATASET}"
 
 
 @dataclass

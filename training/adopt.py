@@ -19,7 +19,8 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
   Linear layers with activations between them (torchvision's MobileNetV3: Linear, Hardswish, Linear): Grad-CAM
   (Selvaraju et al. 2017), the gradient computed inside the graph, which is checked against central differences
   of the model's own head. A model without such a head has no map to show and is refused. ``probs`` is the
-  softmax of the head's output (a sigmoid where it has one output).
+  softmax of the head's output (a sigmoid where it has one output), checked against the model's own output: taken
+  as probabilities where its graph ends in a Softmax or Sigmoid, else as logits.
 - Where the faces are labelled, the classifier's accuracy is measured with ``--labels`` as given and swapped:
   labels in the wrong order are the commonest mistake, and an order is refused where the swapped one is shown better
   (an exact sign test). Where neither is, it is written as given and its card says the order was not confirmed;
@@ -46,6 +47,7 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto, helper, numpy_helper
 
 from inference.arg_checks import check_output_file, int_at_least, positive_int
+from inference.defaults import DEFAULT_DATASET  # the shared UTKFace copy, as the benches take it
 from inference.card import METADATA_KEY, ModelCard, classifier_card, filter_card
 from inference.datasets import read_spec
 from inference.errors import BiasMirrorError
@@ -53,13 +55,11 @@ from inference.file_identity import file_hash
 from inference.images import read_rgb
 from inference.models import Classifier, Filter, load_failure, load_model, ort_reason
 from inference.runtime import RuntimeConfig
-from training.adopt_head import Builder, Head, cam_outputs, find_head
+from training.adopt_head import TO_OUTPUT, Builder, Head, cam_outputs, find_head
 from training.fp16 import save, spread_evenly, with_card
 from training.resume import given_options
 from training.provenance import provenance
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATASET = f"utkface:{REPO.parent / 'shared' / 'datasets' / 'utkface'}"
 # Named, not "-1,1": argparse would read a value that opens with a minus sign as an option.
 RANGES = {"symmetric": (-1.0, 1.0), "unit": (0.0, 1.0), "byte": (0.0, 255.0)}
 PREFIX = "src/"  # the adopted graph's names, kept apart from the wrapper's ("image", "probs", "cam", "filtered")
@@ -358,15 +358,33 @@ def run_wrapped(model: Filter | Classifier, faces: np.ndarray, path: Path) -> li
     return [np.concatenate(o) for o in zip(*outs)]
 
 
-def as_probs(y: np.ndarray, k: int) -> np.ndarray | None:
-    """The model's own output as probabilities of its K labels, where it is probabilities or logits of them."""
+def ops_to_output(model: onnx.ModelProto, head: Head) -> list[str]:
+    """The ops that take the head's output to the model's (a Softmax or Sigmoid, reshapes, casts), in order."""
+    takers: dict[str, list[onnx.NodeProto]] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            takers.setdefault(i, []).append(n)
+    outputs, name, ops = {o.name for o in model.graph.output}, head.logits, []
+    while name not in outputs:  # find_head took the head for one that reaches the output through TO_OUTPUT alone
+        after = [n for n in takers.get(name, []) if n.op_type in TO_OUTPUT]
+        if len(after) != 1:
+            break
+        ops.append(after[0].op_type)
+        name = after[0].output[0]
+    return ops
+
+
+def as_probs(y: np.ndarray, k: int, ops: Sequence[str]) -> np.ndarray | None:
+    """The model's own output as probabilities of its K labels: itself where its graph ends in a Sigmoid (one
+    output) or a Softmax, else taken for logits. Told from the graph, not from the values: a raw logit can lie in
+    [0, 1] on every face."""
     y = y.reshape(len(y), -1).astype(np.float64)
     if y.shape[1] != max(k, 1):
         return None
     if k == 1:
-        p = y[:, 0] if ((y >= 0) & (y <= 1)).all() else 1 / (1 + np.exp(-y[:, 0]))
+        p = y[:, 0] if "Sigmoid" in ops else 1 / (1 + np.exp(-y[:, 0]))
         return np.stack([1 - p, p], 1)
-    if ((y >= 0) & (y <= 1)).all() and np.allclose(y.sum(1), 1, atol=1e-3):
+    if "Softmax" in ops:
         return y
     e = np.exp(y - y.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
@@ -800,13 +818,14 @@ def classifier_checks(chosen: Trial, head: Head, model: onnx.ModelProto, src: Pa
     """The wrapped classifier against the model run alone, its map against its head, and its label order."""
     probs, cam = chosen.got
     checks: dict = {"faces": where}
-    alone = as_probs(run_alone(src, chosen.enc.encode(faces))[0], len(head.weight))
+    alone = as_probs(run_alone(src, chosen.enc.encode(faces))[0], len(head.weight), ops_to_output(model, head))
     if alone is not None:
         checks["max_dprob_vs_model_alone"] = float(np.abs(probs - alone).max())
         if checks["max_dprob_vs_model_alone"] > MAX_DPROB:
+            squash = "sigmoid" if len(head.weight) == 1 else "softmax"
             raise BiasMirrorError(f"the wrapped classifier's probabilities differ from the model's own output by "
                                   f"{checks['max_dprob_vs_model_alone']:.3g} (limit {MAX_DPROB}): its output is not the "
-                                  "softmax of the head found", src)
+                                  f"{squash} of the head found", src)
     if head.grad_cam:
         checks["gradient"] = gradient_check(chosen, head, model, src, faces)
         echo(f"Grad-CAM's gradient against central differences of the head on {len(faces)} faces: relative error "
@@ -837,7 +856,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="its name in the app and the reports (default: --out's stem)")
     p.add_argument("--labels", default="female,male",
                    help="a classifier's labels in the order of its outputs (default female,male); one output: "
-                        "NEGATIVE,POSITIVE, its sigmoid being P(POSITIVE)")
+                        "NEGATIVE,POSITIVE, P(POSITIVE) being its sigmoid, or the output itself where its graph "
+                        "ends in a Sigmoid")
     p.add_argument("--range", dest="value_range", default="auto", choices=["auto", *RANGES],
                    help="what 0..255 maps onto (a filter's output maps back): symmetric [-1, 1] (GANs' tanh), unit "
                         "[0, 1] (ImageNet-style, with --mean/--std), byte [0, 255]; auto (filters only): the one whose "

@@ -28,6 +28,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from inference.arg_checks import check_cache_dir, check_output_file, int_at_least, non_negative_int, positive_int
+from inference.defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from inference.stopping import write_json_atomically
@@ -53,7 +54,8 @@ class TrainTiming:
     batch_size: int
     steps: int
     seconds: float
-    per_second: float  # images/s for the classifier, iterations/s for the CycleGAN
+    per_second: float  # images/s for the classifier, iterations/s for the CycleGAN; unrounded, so that the row and
+    # the summary say the same figure (rounded here first, 39.349 read 39.3 in the row, 39.4 in the summary)
     unit: str
     data_wait_share: float
     ops_per_step: int | None = 0  # operations dispatched to kernels in one step (None when compiled: not countable)
@@ -166,9 +168,9 @@ def _sync(device: torch.device) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="utkface:../shared/datasets/utkface",
+    p.add_argument("--data", default=DEFAULT_DATASET,
                    help="labelled faces to train on, KIND:PATH as for `train classifier --dataset` "
-                        "(default %(default)s)")
+                        f"(default {DEFAULT_DATASET_SAID})")
     p.add_argument("--faces", type=int_at_least(MIN_FACES), default=2048,
                    help=f"faces decoded for the benchmark (at least {MIN_FACES}; default %(default)s)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -275,7 +277,12 @@ def main(args: argparse.Namespace) -> int:
 def write_json(path: Path, header: dict, results: list[TrainTiming], stopped: str | None, complete: bool = True) -> None:
     """The figures so far, replaced whole after every row: a run killed outright still leaves its rows."""
     write_json_atomically(path, {**header, "complete": complete and stopped is None, "stopped": stopped,
-                                 "measured": len(results), "results": [asdict(r) for r in results]})
+                                 "measured": len(results), "results": [_json_row(r) for r in results]})
+
+
+def _json_row(r: TrainTiming) -> dict:
+    """A row as the JSON holds it: its rate to two places."""
+    return {**asdict(r), "per_second": round(r.per_second, 2)}
 
 
 def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str, str, bool]], modes: list[str],
@@ -319,14 +326,14 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
             if gpu:
                 torch.cuda.empty_cache()
         rate = args.steps * (batch if trainer == "classifier" else 1) / seconds
-        t = TrainTiming(trainer, label, dtype, channels_last, batch, args.steps, round(seconds, 3), round(rate, 2),
+        t = TrainTiming(trainer, label, dtype, channels_last, batch, args.steps, round(seconds, 3), rate,
                         unit, round(share, 3), ops, mode, round(first, 2),
                         peak_gpu_mib=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if gpu else None)
         if fp32 is None:
             fp32, base = t.per_second, label
         t.ratio_vs_fp32, t.ratio_base = round(t.per_second / fp32, 2), base
         results.append(t)
-        print(f"  {trainer:10s} {label:34s} batch {batch:4d}: {rate:9.1f} {unit:12s} "
+        print(f"  {trainer:10s} {label:34s} batch {batch:4d}: {t.per_second:9.1f} {unit:12s} "
               f"×{t.ratio_vs_fp32:.2f} vs {base}, data wait {share:.0%}, "
               + (f"{ops} ops/step" if ops is not None else f"first step {first:.1f} s (compiling)")
               + (f", peak GPU memory {t.peak_gpu_mib:.0f} MiB" if t.peak_gpu_mib is not None else ""), flush=True)
