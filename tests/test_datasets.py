@@ -400,3 +400,24 @@ def test_a_labels_row_naming_a_heic_of_the_folder_says_it_is_there_but_cannot_be
     there = "in the folder, but a HEIC photo, a type that cannot be read here; convert it (e.g. to JPEG)"
     assert skipped == {"sub/IMG_0001.HEIC": there, "sub\\IMG_0001.HEIC": there,
                        "IMG_0009.HEIC": "listed in the labels but not in the folder"}
+
+
+@pytest.mark.parametrize("header, sep", [("File,Gender,Race,Age", ","), ("file;gender;race;age", ";"),
+                                         ("FILE\tGender\tRACE\tAge", "\t"), (" File , gender , Race , AGE ", ",")])
+def test_a_spreadsheets_labels_csv_is_read_whatever_its_columns_case_and_separator(tmp_path, header, sep):
+    """"File,Gender,Race,Age" had every label dropped without a word (the folder trained as unlabelled, or was refused
+    as lacking ages); a European Excel's "file;gender;race;age" read as one column, "no 'file' column"."""
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((8, 8, 3), 99, np.uint8))
+    rows = [["a.png", "female", "Asian", "31"], ["b.png", "male", "White", "40"]]
+    (tmp_path / "labels.csv").write_text("\n".join([header, *(sep.join(r) for r in rows)]) + "\n", encoding="utf-8")
+    read = read_folder(tmp_path)
+    got = sorted((os.path.basename(s.path), s.gender, s.race, s.age) for s in read.samples)
+    assert got == [("a.png", "female", "Asian", 31), ("b.png", "male", "White", 40)] and read.skipped == []
+
+
+def test_a_labels_csv_naming_a_column_twice_in_two_cases_is_refused(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((8, 8, 3), 99, np.uint8))
+    (tmp_path / "labels.csv").write_text("file,Gender,gender\na.png,female,male\n", encoding="utf-8")
+    with pytest.raises(BiasMirrorError, match=r"labels.csv: the labels CSV has column 'gender' twice"):
+        read_folder(tmp_path)

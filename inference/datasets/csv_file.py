@@ -12,17 +12,44 @@ from ..errors import BiasMirrorError
 log = logging.getLogger(__name__)
 
 
+# The columns the readers look up, found whatever their case: a spreadsheet's "File,Gender,Race,Age" had its labels
+# dropped without a word (every image unlabelled), or was refused as having no 'file' column.
+KNOWN_COLUMNS = ("file", "gender", "race", "age", "split", "group")
+
+
+def _column_name(name: str) -> str:
+    """A header's name less the spaces around it ("file, gender" is common), a known column's in lower case."""
+    name = name.strip()
+    return name.lower() if name.lower() in KNOWN_COLUMNS else name
+
+
+def _delimiter(fh) -> str:
+    """The header's separator: ';' or a tab where it has no comma but one of those (a European Excel saves "CSV"
+    with semicolons, which had read as one column and "no 'file' column"), else ','."""
+    header = fh.readline()
+    fh.seek(0)
+    if "," not in header:
+        for other in (";", "\t"):
+            if other in header:
+                return other
+    return ","
+
+
 def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """(column names, (row number, row) pairs); a row's number is its line in the file, the header being 1."""
     if path.is_dir():
         raise BiasMirrorError(f"{what} is a folder; give the CSV file", path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            # the names as the header has them, less spaces: "file, gender" (a space after each comma) is common
-            rows = [(reader.line_num, {k.strip() if isinstance(k, str) else k: v for k, v in row.items()})
+            reader = csv.DictReader(fh, delimiter=_delimiter(fh))
+            columns = [_column_name(str(c)) for c in reader.fieldnames or []]
+            twice = sorted({c for c in columns if columns.count(c) > 1 and c in KNOWN_COLUMNS})
+            if twice:
+                raise BiasMirrorError(f"{what} has column {twice[0]!r} twice (its name in two cases or spellings); "
+                                      "keep one", path)
+            rows = [(reader.line_num, {_column_name(k) if isinstance(k, str) else k: v for k, v in row.items()})
                     for row in reader]
-            return [str(c).strip() for c in reader.fieldnames or []], rows
+            return columns, rows
     except UnicodeDecodeError as exc:
         raise BiasMirrorError(f"{what} is not UTF-8 text (byte {exc.start}): save it as a UTF-8 CSV", path) from exc
     except csv.Error as exc:
