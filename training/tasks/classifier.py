@@ -32,12 +32,13 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 from torchvision.transforms import v2
 
-from inference.arg_checks import (check_output_file, data_folders, float_at_least, int_at_least, non_negative_float,
-                                  non_negative_int, positive_float, positive_int, probability)
+from inference.arg_checks import (check_cache_dir, check_output_file, data_folders, float_at_least, int_at_least,
+                                  non_negative_float, non_negative_int, positive_float, positive_int, probability)
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
 from inference.datasets.sample import listed_not_found
 from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
+from inference.user_dirs import default_cache_dir
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
@@ -647,12 +648,31 @@ def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[Classifi
 
 
 def main(args: argparse.Namespace) -> int:
-    out, cache = check_run_arguments(args)
+    out, _ = check_run_arguments(args)  # the cache folder too, checked again once the run's own is known
     with run_folder_held(out, "train classifier", new_run(args)):
-        return _train(args, out, cache)
+        return _train(args, out)
 
 
-def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
+# What a plain --resume keeps of the command that started the run. It had dropped both: no --export-to copy, and
+# every face decoded again into the default cache instead of the run's --cache.
+CARRIED = ("export_to", "cache")
+
+
+def carried_outputs(args: argparse.Namespace, run_cfg: dict) -> Path | None:
+    """``CARRIED`` into ``args`` from the checkpoint where not given again (said where it is news); returns the
+    cache folder to decode into, checked again: it may be the checkpoint's, which check_run_arguments did not see."""
+    default_cache = str((default_cache_dir() / "faces").resolve())  # add_cache_argument's default is no news
+    taken = carry_outputs(args, run_cfg, CARRIED, paths=CARRIED, unremarkable={"cache": default_cache})
+    if args.export_to and "export_to" not in given_options(args):
+        for folder in data_folders(run_cfg) or [None]:  # checked when the run began; the folder may be gone since
+            args.export_to = str(check_output_file(args.export_to, "--export-to", folder))
+    if taken and Dist.from_env().is_main:
+        print(f"as the run was started: {', '.join(taken)} (give them again to change them; --export-to '' makes no "
+              "copy, --cache '' decodes without a cache)")
+    return check_cache_dir(args.cache)
+
+
+def _train(args: argparse.Namespace, out: Path) -> int:
     exported_by = None
     if args.resume:
         net_cfg, run_cfg, exported_by = resumed_config(args, out / CHECKPOINT)
@@ -661,13 +681,7 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
                               "with --resume the checkpoint's is used")
     else:
         net_cfg, run_cfg = config_from_args(args)
-    taken = carry_outputs(args, run_cfg, ("export_to",), paths=("export_to",))  # a plain --resume had dropped it
-    if taken:
-        for folder in data_folders(run_cfg) or [None]:  # checked when the run began; the folder may be gone since
-            args.export_to = str(check_output_file(args.export_to, "--export-to", folder))
-        if Dist.from_env().is_main:
-            print(f"as the run was started: {', '.join(taken)} (give --export-to again to copy it elsewhere, "
-                  "--export-to '' for no copy)")
+    cache = carried_outputs(args, run_cfg)
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
         kind, _, path = run_cfg["dataset"].partition(":")
         teachers = open_teachers(run_cfg["distill_from"], kind, str(Path(path).expanduser()),
