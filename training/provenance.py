@@ -5,11 +5,17 @@ from __future__ import annotations
 import datetime as _dt
 import subprocess
 
+# git asked in the project's own checkout (REPO): run in the current folder, it had recorded the commit of whichever
+# repository the command was started in ("unknown" outside any)
+from inference.defaults import REPO as PROJECT_ROOT
+
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=PROJECT_ROOT)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=5, cwd=PROJECT_ROOT)
         return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
