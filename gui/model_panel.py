@@ -101,7 +101,10 @@ def _composition_html(comp: dict) -> str:
         return f"<p>{_fmt(comp)}</p>"
     rows = [[html.escape(c), *[_fmt(maps[k].get(c, "")) for k in maps]] for c in cells]
     by = comp.get("by")
-    return (f"<p>cells over {html.escape(' × '.join(by))}</p>" if isinstance(by, list) else "") + _table(rows, ["cell", *maps])
+    left_out = comp.get("left_out_no_label")
+    return ((f"<p>cells over {html.escape(' × '.join(by))}</p>" if isinstance(by, list) else "")
+            + _table(rows, ["cell", *maps])
+            + (f"<p>{_fmt(left_out)} face(s) left out of the mix for want of a label</p>" if left_out else ""))
 
 
 def _group_metrics_html(metrics: dict) -> str:

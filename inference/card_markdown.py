@@ -101,8 +101,10 @@ def _composition_text(c: dict) -> str:
     """A composition record ({mode, by, achieved, …}) as "(MODE over A × B): cell n, …"."""
     by = " × ".join(c.get("by") or []) or "?"
     achieved = c.get("achieved") or {}
+    left_out = c.get("left_out_no_label")
     return (f"({c.get('mode', '?')} over {by}): "
-            + (", ".join(f"{k} {v}" for k, v in sorted(achieved.items())) or "no faces"))
+            + (", ".join(f"{k} {v}" for k, v in sorted(achieved.items())) or "no faces")
+            + (f"; {left_out} face(s) left out for want of a label" if left_out else ""))
 
 
 def _averaging_lines(training: dict) -> list[str]:

@@ -95,6 +95,14 @@ def test_the_card_of_a_balanced_run_counts_the_faces_left_out_for_want_of_a_labe
     trained = sum(composition["achieved"].values())
     assert set(v for v in composition["achieved"].values() if v) == {trained // len(LABELLED)}
     assert f"training on {trained} faces" in out and "left out of the balanced mix for want of a label" in out
+    # and where the card is read: docs/models.md and doctor --cards, and the app's card dialog
+    from inference.card_markdown import card_markdown
+
+    card = read_card(tmp_path / "run" / "model.onnx")
+    assert "; 1 face(s) left out for want of a label" in card_markdown(card, "model.onnx", 0.1)
+    from gui.model_panel import _composition_html
+
+    assert "1 face(s) left out of the mix for want of a label" in _composition_html(composition)
 
 
 def test_the_cards_commit_is_the_projects_whatever_folder_the_command_runs_in(tmp_path, monkeypatch):
