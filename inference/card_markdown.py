@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from . import strict_json
 from .card import ModelCard, figure, overall_accuracy
+from .metrics import group_order
 
 
 def _num(x) -> str:
@@ -17,7 +18,7 @@ def _cell(group) -> str:
 
 def _metric_rows(by: dict, grouping: str) -> list[str]:
     rows = [f"| {grouping} | n | accuracy [95% CI] | FPR | FNR |", "|---|---|---|---|---|"]
-    for g, m in sorted(by.get(grouping, {}).items()):
+    for g, m in sorted(by.get(grouping, {}).items(), key=lambda item: group_order(item[0])):
         a = m["accuracy"]
         fpr = "–" if m["fpr"]["n"] == 0 else _num(m["fpr"]["value"])
         fnr = "–" if m["fnr"]["n"] == 0 else _num(m["fnr"]["value"])
@@ -145,7 +146,7 @@ def _filter_group_rows(metrics: dict) -> list[str]:
     rows = ["Held-out shifts per gender × race (filtered − original; ΔITA° > 0 is lighter skin; ΔITA over the faces "
             "whose skin was measured before and after, ΔP(female) over all):", "",
             "| gender × race | faces | skin measured | mean ΔITA° | mean ΔP(female) |", "|---|---|---|---|---|"]
-    for g, m in sorted(by.items()):
+    for g, m in sorted(by.items(), key=lambda item: group_order(item[0])):
         m = m if isinstance(m, dict) else {}
         rows.append(f"| {_cell(g)} | {m.get('n', '?')} | {m.get('n_skin_measured', '?')} | "
                     f"{_num(m.get('mean_delta_ita'))} | {_num(m.get('mean_delta_p_female'))} |")

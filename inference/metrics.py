@@ -13,6 +13,7 @@ share of faces annotated male that are called female, FNR the reverse.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -21,6 +22,15 @@ import numpy as np
 from scipy import stats
 
 SMALL_GROUP = 30  # groups below this are flagged: their intervals are wide
+# an age band's label, its lower bound captured: "3-9", "60+", "25", FairFace's "more than 70"
+AGE_BAND_LABEL = re.compile(r"(?:more than )?(\d+)(?:\s*-\s*\d+|\+)?")
+
+
+def group_order(label: str) -> tuple:
+    """A group's place in every table (the sort key): age bands by their lower bound, then other labels as text.
+    Sorted as text, FairFace's bands ran "0-2", "10-19", "20-29", "3-9", … with "more than 70" among them."""
+    band = AGE_BAND_LABEL.fullmatch(label)
+    return (0, int(band.group(1)), label) if band else (1, label)
 
 
 def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -132,7 +142,7 @@ def disaggregate(
     for name, labels in groupings.items():
         labels = np.asarray([str(v) if v is not None else "unknown" for v in labels])
         by[name] = {}
-        for g in sorted(set(labels.tolist())):
+        for g in sorted(set(labels.tolist()), key=group_order):
             m = labels == g
             by[name][g] = binary_metrics(y_true[m], y_pred[m], p_pos[m])
     return GroupedMetrics(binary_metrics(y_true, y_pred, p_pos), by)
@@ -159,7 +169,7 @@ def wrap_name(name: str, width: int = COLUMN) -> list[str]:
 def format_table(results: Mapping[str, GroupedMetrics], grouping: str) -> str:
     """Models side by side: accuracy [95% CI] per group, n, and FPR/FNR (said under the table)."""
     names = list(results)
-    groups = sorted({g for r in results.values() for g in r.by.get(grouping, {})})
+    groups = sorted({g for r in results.values() for g in r.by.get(grouping, {})}, key=group_order)
     headers = [wrap_name(n) for n in names]
     depth = max((len(h) for h in headers), default=1)
     headers = [[""] * (depth - len(h)) + h for h in headers]  # names end on the line above the column titles

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..metrics import SMALL_GROUP, disaggregate
+from ..metrics import SMALL_GROUP, disaggregate, group_order
 from .stats import bootstrap_ci, holm, mcnemar_exact, share
 
 BINS = [round(i * 0.05, 2) for i in range(21)]
@@ -59,7 +59,7 @@ def paired_accuracy(correct: Mapping[str, Sequence[bool]], groupings: Mapping[st
         for grouping, labels in groupings.items():
             labels = np.asarray(labels, object)
             parts = {}
-            for g in sorted(set(labels)):
+            for g in sorted(set(labels), key=group_order):
                 idx = labels == g
                 parts[g] = {**mcnemar_exact(ca[idx], cb[idx]), "small": int(idx.sum()) < SMALL_GROUP}
             for part, adj in zip(parts.values(), holm([v["p"] for v in parts.values()])):

@@ -198,6 +198,10 @@ def _first(names, n: int) -> str:
 
 
 def choose_samples(read: DatasetRead, args) -> list[Sample]:
+    if args.min_age is not None and read.samples and not any(s.age is not None for s in read.samples):
+        # as train classifier and train evaluate say it: "no images left after --min-age 18" had not said why
+        raise BiasMirrorError(f"--min-age {args.min_age} needs ages, and this dataset has none: leave out --min-age "
+                              "to audit every image", read.root)
     samples = select(read.samples, args.split, args.min_age)
     if not samples and read.samples:
         raise BiasMirrorError(

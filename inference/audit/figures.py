@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from ..faces import face_region_mask  # noqa: E402
+from ..metrics import group_order  # noqa: E402
 from ..strict_json import measured  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -52,7 +53,7 @@ def grouped_bars(series: dict[str, dict[str, dict]], title: str, ylabel: str, sc
                  hline: float | None = None) -> bytes | None:
     """series: label (e.g. classifier) → group → interval object {value, lo, hi, n}; bars with their 95% CI whiskers,
     hatched and whiskerless where there is no interval, each group labelled with the n behind its bars."""
-    groups = sorted({g for s in series.values() for g in s})
+    groups = sorted({g for s in series.values() for g in s}, key=group_order)
     if not groups:
         return None
     fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(groups) * max(1, len(series)) + 2), 3.6))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..metrics import SMALL_GROUP
+from ..metrics import SMALL_GROUP, group_order
 from ..skin import NOT_MEASURABLE
 
 
@@ -38,7 +38,7 @@ def split(rows: Sequence[dict], labels: Sequence[str]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for r, g in zip(rows, labels):
         out.setdefault(g, []).append(r)
-    return dict(sorted(out.items()))
+    return dict(sorted(out.items(), key=lambda item: group_order(item[0])))  # age bands by their lower bound
 
 
 def is_small(n: int) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..metrics import group_order
 from ..strict_json import measured
 from . import figures as F
 from .summary import ci, labels_checked_words, map_description, named_with_ties, num, pval
@@ -106,7 +107,7 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
             parts.append(img(F.grouped_bars(series, f"{label} by {grouping} (95% Wilson CI)", label, 100),
                              f"{metric} by {grouping}"))
         body = []
-        for g in sorted(sizes[grouping]):
+        for g in sorted(sizes[grouping], key=group_order):
             # n: the faces the accuracy counts (each photo's largest, labelled), the same for every classifier; the
             # group's face count had been given, too large where photos hold several faces or some lack a label
             counted = next((by[g] for n in names for by in [r["classifiers"][n]["metrics"]["by"][grouping]] if g in by),
@@ -157,7 +158,7 @@ def _labels_section(r: dict, parts: list[str], render, max_faces: int = 12) -> N
     prim = r["groups"]["primary"]
     by = lab["by"].get(prim, {})
     body = []
-    for g in sorted(by):
+    for g in sorted(by, key=group_order):
         row = [g, by[g]["n"], by[g]["contradicted"]]
         for n in names:
             before = r["classifiers"][n]["metrics"]["by"][prim].get(g, {}).get("accuracy")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import strict_json
-from ..metrics import SMALL_GROUP
+from ..metrics import SMALL_GROUP, group_order
 from ..rows import printable
 from .classifier_audit import classifier_comparisons, classifier_metrics, p_female_distribution
 from .detection import detection_audit
@@ -120,7 +120,8 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
                    "no_face": no_face, "unreadable": unreadable, **extra_images},
         "detection": detection_audit(images, make_groupings(images, labelled), audit["detector"]) if audit["detect"] else None,
         "groups": {"groupings": list(groups), "primary": prim, "sizes": group_sizes,
-                   "small": {g: sorted(k for k, n in s.items() if is_small(n)) for g, s in group_sizes.items()}},
+                   "small": {g: sorted((k for k, n in s.items() if is_small(n)), key=group_order)
+                             for g, s in group_sizes.items()}},
         "skin": _skin_section(rows, groups, has_filter),
         "classifiers": classifiers,
         "comparisons": classifier_comparisons(rows, groups, names) if labelled and len(names) > 1 else None,

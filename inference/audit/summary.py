@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..images import CANNOT_BE_READ, NOT_AN_IMAGE
+from ..metrics import group_order
 from ..strict_json import measured
 
 ALPHA = 0.05
@@ -132,7 +133,7 @@ def _toward(e: dict) -> str:
 def _ties(by: dict, metric: str, chosen: str) -> tuple[list[str], int]:
     """The groups whose ``metric`` equals ``chosen``'s (sorted), and how many groups have it measured."""
     shown = {g: c[metric]["value"] for g, c in by.items() if c[metric]["n"] > 0}
-    return sorted(g for g, v in shown.items() if v == shown[chosen]), len(shown)
+    return sorted((g for g, v in shown.items() if v == shown[chosen]), key=group_order), len(shown)
 
 
 def _and(names: list[str]) -> str:

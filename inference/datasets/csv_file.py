@@ -18,38 +18,61 @@ KNOWN_COLUMNS = ("file", "gender", "race", "age", "split", "group")
 
 
 def _column_name(name: str) -> str:
-    """A header's name less the spaces around it ("file, gender" is common), a known column's in lower case."""
+    """A header's name less the spaces and quotes around it ("file, gender" is common; in '"file" , "gender"' the
+    space before the quote leaves the quotes in the name), a known column's in lower case."""
     name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1].strip()
     return name.lower() if name.lower() in KNOWN_COLUMNS else name
 
 
-def _delimiter(fh) -> str:
-    """The header's separator: ';' or a tab where it has no comma but one of those (a European Excel saves "CSV"
-    with semicolons, which had read as one column and "no 'file' column"), else ','."""
-    header = fh.readline()
+def _delimiter(fh) -> tuple[str, int]:
+    """(the header's separator, the lines before the header), ``fh`` left at the header. Excel's "sep=;" first line
+    names the separator (it had been read as the header, and the file refused as having no 'file' column); else ';'
+    or a tab where the header has no comma but one of those (a European Excel saves "CSV" with semicolons, which had
+    read as one column and "no 'file' column"), else ','."""
+    first = fh.readline()
+    hint = first.rstrip("\r\n")
+    if len(hint) == 5 and hint[:4].lower() == "sep=":
+        return hint[4], 1
     fh.seek(0)
-    if "," not in header:
+    if "," not in first:
         for other in (";", "\t"):
-            if other in header:
-                return other
-    return ","
+            if other in first:
+                return other, 0
+    return ",", 0
+
+
+def _without_extra_cells(path: Path, rows: list[tuple[int, dict]]) -> list[tuple[int, dict[str, str]]]:
+    """``rows`` less the cells beyond the header's columns (csv.DictReader keeps them under the key None), with a
+    warning naming the rows where any is not empty: an unquoted comma in a value (Smith, John) had moved the rest of
+    the row and dropped its last cell without a word. An empty one (a trailing separator) says nothing."""
+    extra = [f"line {number} ({', '.join(map(repr, row[None]))})" for number, row in rows
+             if any((cell or "").strip() for cell in row.get(None) or [])]
+    if extra:
+        log.warning("%s: %d row(s) have more cells than the header has columns (an unquoted comma in a value? quote "
+                    "it), the extra cells not read: %s", path, len(extra), "; ".join(extra[:3])
+                    + (" …" if len(extra) > 3 else ""))
+    return [(number, {k: v for k, v in row.items() if k is not None}) for number, row in rows]
 
 
 def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """(column names, (row number, row) pairs); a row's number is its line in the file, the header being 1."""
+    """(column names, (row number, row) pairs); a row's number is its line in the file, the header being 1 (2 after
+    a "sep=" line)."""
     if path.is_dir():
         raise BiasMirrorError(f"{what} is a folder; give the CSV file", path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh, delimiter=_delimiter(fh))
+            delimiter, before = _delimiter(fh)
+            reader = csv.DictReader(fh, delimiter=delimiter)
             columns = [_column_name(str(c)) for c in reader.fieldnames or []]
             twice = sorted({c for c in columns if columns.count(c) > 1 and c in KNOWN_COLUMNS})
             if twice:
                 raise BiasMirrorError(f"{what} has column {twice[0]!r} twice (its name in two cases or spellings); "
                                       "keep one", path)
-            rows = [(reader.line_num, {_column_name(k) if isinstance(k, str) else k: v for k, v in row.items()})
-                    for row in reader]
-            return columns, rows
+            rows = [(before + reader.line_num, {_column_name(k) if isinstance(k, str) else k: v
+                                                for k, v in row.items()}) for row in reader]
+            return columns, _without_extra_cells(path, rows)
     except UnicodeDecodeError as exc:
         raise BiasMirrorError(f"{what} is not UTF-8 text (byte {exc.start}): save it as a UTF-8 CSV", path) from exc
     except csv.Error as exc:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from ..errors import BiasMirrorError
 from .csv_file import read_rows_by_file
-from .sample import NOT_IN_FOLDER, DatasetRead, Sample, one_spelling
+from .sample import (NOT_IN_FOLDER, DatasetRead, Sample, one_spelling, skipped_in_words, unlisted_images,
+                     warn_unlisted)
 from .splits import hash_fraction
 
 log = logging.getLogger(__name__)
@@ -29,12 +31,49 @@ def _age_lower(band: str) -> int | None:
     return int(digits[0]) if digits else None
 
 
-def _rows(files: dict[str, Path], unnamed: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
+def _listing(root: Path) -> set[str]:
+    """The files under ``root`` (hidden folders and files aside), as paths relative to it with "/": listed once, a
+    look-up per row is a set's, and the listing is what finds the images no label file names."""
+    out = set()
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        within = PurePosixPath(Path(folder).relative_to(root).as_posix())
+        out.update((within / f).as_posix() for f in files if not f.startswith("."))
+    return out
+
+
+def _in_folder(root: Path, on_disk: set[str]) -> Callable[[str], str | None]:
+    """A row's file name → the path within the folder of the file it names, or None. Backslashes separate folders
+    as slashes do ("train\\1.jpg", a CSV written on Windows, had been "not in the folder", as the folder reader reads
+    it); a name the listing lacks (an absolute path, one through a link) is looked up on disk."""
+    inside = root.absolute()
+
+    def find(name: str) -> str | None:
+        posix = PurePosixPath(name.replace("\\", "/")).as_posix()
+        for candidate in (name, posix):
+            if candidate in on_disk:
+                return candidate
+        if os.path.isabs(posix):
+            try:
+                within = PurePosixPath(posix).relative_to(inside.as_posix()).as_posix()
+            except ValueError:
+                within = None
+            if within in on_disk:
+                return within
+        return name if (root / name).is_file() else None
+
+    return find
+
+
+def _rows(files: dict[str, Path], unnamed: list[str],
+          find: Callable[[str], str | None]) -> dict[str, tuple[str, dict[str, str]]]:
     """(partition, row) by file name, each file once: a repeat within a label file is kept once or refused
     (``read_rows_by_file``), and a file in both label files stays in train, or is refused where they disagree; it
-    had been counted twice, and tested on as well as trained on. Rows naming no file go to ``unnamed``, each as
-    "label file:line"."""
+    had been counted twice, and tested on as well as trained on. A name is the path within the folder of the file
+    it names (``find``) where there is one, so that one file named two ways is one file. Rows naming no file go to
+    ``unnamed``, each as "label file:line"."""
     out: dict[str, tuple[str, dict[str, str]]] = {}
+    spelled: dict[str, str] = {}  # the name each file was first listed by
     both = []
     for partition, csv_path in files.items():
         if not csv_path.exists():
@@ -42,20 +81,41 @@ def _rows(files: dict[str, Path], unnamed: list[str]) -> dict[str, tuple[str, di
         lines: list[int] = []
         listed = read_rows_by_file(csv_path, "the FairFace label file", compared=LABELS, nameless=lines)[1]
         unnamed += [f"{csv_path.name}:{n}" for n in lines]
-        for name, row in listed.items():
+        for given, row in listed.items():
+            name = find(given) or given
             if name in out:
-                kept = out[name][1]
+                kept_partition, kept = out[name]
                 differ = [c for c in LABELS if (kept.get(c) or "").strip() != (row.get(c) or "").strip()]
+                if differ and kept_partition == partition:
+                    raise BiasMirrorError(f"the FairFace label file lists {name!r} twice, as {spelled[name]!r} and "
+                                          f"{given!r}, with different {', '.join(differ)}; keep one row per file",
+                                          csv_path)
                 if differ:
                     raise BiasMirrorError(f"{name!r} is in both {files['train'].name} and {csv_path.name}, with "
                                           f"different {', '.join(differ)}; keep it in one of them", csv_path)
-                both.append(name)
+                if kept_partition != partition:
+                    both.append(name)
                 continue
-            out[name] = (partition, row)
+            out[name], spelled[name] = (partition, row), given
     if both:
         log.warning("%s: %d file(s) are in both label files, each kept in train only (it may not be tested on once "
                     "trained on), e.g. %s", files["test"], len(both), both[:3])
     return out
+
+
+def _elsewhere(root: Path, on_disk: set[str], name: str) -> str:
+    """"; did you mean SUB/train/1.jpg? …" where the file a row names is one folder (or more) below the label files
+    or one above them: every row had been "not in the folder", and the folder that holds the images went unnamed."""
+    posix = name.replace("\\", "/")
+    deeper = sorted((p for p in on_disk if p.endswith("/" + posix)), key=lambda p: (p.count("/"), p))
+    if deeper:
+        folder = deeper[0][: -len(posix) - 1]
+        return (f"; did you mean {deeper[0]}? the label files name paths from their own folder: move them into "
+                f"{folder}/, next to the folders they name")
+    if (root.parent / posix).is_file():
+        return (f"; did you mean ../{posix}? the label files name paths from their own folder: move them up into "
+                f"{root.parent}, next to the folders they name")
+    return ""
 
 
 def read_fairface(path: str | os.PathLike) -> DatasetRead:
@@ -64,7 +124,8 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
     if not any(f.exists() for f in files.values()):
         raise BiasMirrorError(f"no FairFace label files; expected {LAYOUT}", root)
     unnamed: list[str] = []
-    rows = _rows(files, unnamed)
+    on_disk = _listing(root)
+    rows = _rows(files, unnamed, _in_folder(root, on_disk))
     races = one_spelling(((r.get("race") or "").strip() for _, r in rows.values()), root)
     samples, skipped = [], [(line, "the row names no file") for line in unnamed]
     for name, (partition, row) in rows.items():
@@ -72,7 +133,7 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
         if given.lower() not in ("male", "female"):  # the value named, as the folder reader names it
             skipped.append((name, f"gender {given!r} (expected Male or Female)"))
             continue
-        if not (root / name).exists():
+        if name not in on_disk and not (root / name).is_file():  # the latter: a path outside the listing
             skipped.append((name, NOT_IN_FOLDER))
             continue
         # FairFace has no validation partition: carve a stable 10% of train.
@@ -90,8 +151,12 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
                 age_bin=band if age is not None else None,  # a band with no readable bound is no age
             )
         )
-    if not samples:
-        raise BiasMirrorError(f"the label files list no usable faces; expected {LAYOUT}", root)
+    if not samples:  # the reasons said here: the warning of what was skipped would never come
+        missing = next((n for n, why in skipped if why == NOT_IN_FOLDER), None)
+        hint = _elsewhere(root, on_disk, missing) if missing else ""
+        said = f": skipped {skipped_in_words(skipped)}{hint}" if skipped else ""
+        raise BiasMirrorError(f"the label files list no usable faces{said}; expected {LAYOUT}", root)
+    warn_unlisted(root, unlisted_images(on_disk, rows), " and ".join(f.name for f in files.values() if f.exists()))
     read = DatasetRead("fairface", str(root), samples, skipped)
     read.warn_skipped()
     return read

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from ..errors import PERMISSION_DENIED, BiasMirrorError, in_words
-from .csv_file import read_rows_by_file
+from .csv_file import KNOWN_COLUMNS, read_rows_by_file
 from .sample import (IMAGE_EXTENSIONS, NOT_IN_FOLDER, NOT_RELATIVE, PASSED_OVER_PHOTOS, DatasetRead, Sample, nfc,
                      one_spelling)
 from .splits import SPLITS
@@ -219,6 +219,35 @@ def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: set[s
     return out, sorted(skipped)
 
 
+def _labels_csv(root: Path) -> Path:
+    """The folder's labels CSV: labels.csv, else the one file named so in another case (Labels.csv, with a warning),
+    which on Linux had been passed over without a word and the audit run unlabelled, where Windows and macOS read
+    it. Two such files are refused: which holds the labels cannot be told."""
+    own = root / "labels.csv"
+    if own.exists():
+        return own
+    try:
+        others = sorted(n for n in os.listdir(root) if n.casefold() == own.name and (root / n).is_file())
+    except OSError:  # the folder's own listing (list_folder) names such a problem
+        return own
+    if len(others) > 1:
+        raise BiasMirrorError(f"{' and '.join(others)} are each labels.csv in another case, and which holds the "
+                              "labels cannot be told: name the one to read labels.csv", root)
+    if not others:
+        return own
+    log.warning("%s: no labels.csv, read as the folder's labels CSV (its name in another case)", root / others[0])
+    return root / others[0]
+
+
+def _warn_no_label_column(columns: list[str], csv_path: Path) -> None:
+    """Warn where the CSV has no column the reader knows besides 'file' ("sex", "ethnicity", "age_years"): every
+    image had been read unlabelled, and the audit run unlabelled with exit 0, without a word."""
+    if not set(columns) & set(KNOWN_COLUMNS[1:]):
+        log.warning("%s: no column but 'file' is one the labels CSV is read by (its columns: %s; known: %s): every "
+                    "image is read without labels; rename the columns to the known ones", csv_path,
+                    ", ".join(columns), ", ".join(KNOWN_COLUMNS))
+
+
 def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = None,
                 images: list[Path] | None = None) -> DatasetRead:
     """The folder's images with their labels; ``images``: its ``list_images``, where the caller has listed it."""
@@ -230,12 +259,13 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
     images = list_images(root) if images is None else images
     if not images:
         raise BiasMirrorError(f"no images found; expected {LAYOUT}", root)
-    csv_path = Path(labels_csv) if labels_csv else root / "labels.csv"
+    csv_path = Path(labels_csv) if labels_csv else _labels_csv(root)
     rows: dict[str, dict[str, str]] = {}
     if csv_path.exists():
         columns, rows = read_rows_by_file(csv_path, "the labels CSV")
         if "file" not in columns:
             raise BiasMirrorError("the labels CSV has no 'file' column", csv_path)
+        _warn_no_label_column(columns, csv_path)
     elif labels_csv:
         raise BiasMirrorError("the labels CSV does not exist", csv_path)
     rel_names = {p.relative_to(root).as_posix(): p for p in images}

@@ -112,5 +112,25 @@ class DatasetRead:
 
     def warn_skipped(self) -> None:
         if self.skipped:
-            examples = "; ".join(f"{n} ({why})" for n, why in self.skipped[:3])
-            log.warning("%s: skipped %d file(s) with unusable labels, e.g. %s", self.root, len(self.skipped), examples)
+            log.warning("%s: skipped %s", self.root, skipped_in_words(self.skipped))
+
+
+def skipped_in_words(skipped: list[tuple[str, str]]) -> str:
+    """"N file(s) with unusable labels, e.g. a (why); b (why); c (why)": the warning of what a reader skipped, and
+    the reason a reader that skipped every row gives in its error, where the warning would come too late."""
+    examples = "; ".join(f"{n} ({why})" for n, why in skipped[:3])
+    return f"{len(skipped)} file(s) with unusable labels, e.g. {examples}"
+
+
+def unlisted_images(on_disk: Iterable[str], listed: Iterable[str]) -> list[str]:
+    """The images (by ``IMAGE_EXTENSIONS``, hidden files aside) of ``on_disk`` that no label row names, sorted: a
+    dataset folder's unlisted images had been passed over without a word, where the folder reader names them."""
+    named = set(listed)
+    return sorted(n for n in on_disk if n not in named and n.lower().endswith(IMAGE_EXTENSIONS)
+                  and not n.rsplit("/", 1)[-1].startswith("."))
+
+
+def warn_unlisted(where: object, unlisted: list[str], lists: str) -> None:
+    if unlisted:
+        log.warning("%s: %d image(s) in the folder are not in %s, skipped (no labels), e.g. %s", where,
+                    len(unlisted), lists, ", ".join(unlisted[:3]))
