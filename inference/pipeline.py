@@ -266,7 +266,7 @@ class FramePipeline:
             chain, predictions = self.device_chain(), None
             condition = self.filter.condition_rows(self.config.filter_condition, len(small))  # type: ignore[union-attr]
             if chain is not None:  # the classifiers' passes on the filtered faces happen in here too
-                predictions = chain.run(small, on_filtered, condition).predictions
+                predictions = chain.run(small, on_filtered, condition, crop_size=size).predictions
             else:
                 on_filtered(self.filter.apply(small, condition))  # type: ignore[union-attr]
             timings["filter"] = prep_ms + (time.perf_counter() - t) * 1000
