@@ -135,6 +135,15 @@ def _domain_lines(training: dict) -> list[str]:
         if isinstance(c, dict):
             line += f"; composition {_composition_text(c)}"
         lines.append(line)
+    overlap = training.get("domain_overlap")
+    if isinstance(overlap, dict) and overlap.get("photographs_in_both_domains_training"):
+        lines.append(f"- {overlap['photographs_in_both_domains_training']} photograph(s) trained on in both domains "
+                     f"(near-identical images under two names), kept {overlap.get('kept', '')}".rstrip())
+    elif isinstance(overlap, dict) and any((overlap.get("images_in_both_domains") or {}).values()):
+        both, left = overlap["images_in_both_domains"], overlap.get("left_out_of_training") or {}
+        lines.append(f"- {both.get('A', '?')} image(s) of domain A and {both.get('B', '?')} of domain B are one "
+                     f"photograph in both folders: left out of training ({left.get('A', '?')} of A's, "
+                     f"{left.get('B', '?')} of B's)")
     return lines
 
 

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
-from inference.datasets.copies import kept_with_copies
+from inference.datasets.copies import content_groups, kept_with_copies, relative_name
+from inference.datasets.near_identical import MAX_RMS, MIN_STD, SIDE, near_pairs, thumbnails
 from inference.errors import BiasMirrorError
+from inference.file_identity import file_stats
+from inference.user_dirs import default_cache_dir
 from training.data.compose import Composition, compose, product_target
+
+log = logging.getLogger(__name__)
 
 # Workforce mix of a large tech company: approximate shares from Google's 2023
 # Diversity Annual Report (US workforce): about 67% men / 33% women; race
@@ -56,6 +64,7 @@ class Domains:
     source: str  # the dataset spec or the two folders
     recipe: str  # "engineer", "aging" or "folders"
     with_copies: frozenset[str] = frozenset()  # paths whose split is their copies' (see kept_with_copies)
+    overlap: dict = field(default_factory=dict)  # the photographs found in both domains (the card's "domain_overlap")
 
 
 def _salted_half(sample: Sample) -> int:
@@ -127,6 +136,7 @@ def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
     b_train, b_comp = _compose_checked("B", halves[1], ("gender", "race"), "target", target, seed, read.root)
     _check_size("A", a_train, a_comp, min_size, read.root)
     _check_size("B", b_train, b_comp, min_size, read.root)
+    overlap = _engineer_overlap(read, a_train, b_train)
     # Held-out faces: A's val/test are every adult (the filter is applied to anyone).
     a = Domain("adults balanced over gender×race", a_train, split["val"], split["test"], a_comp, root=read.root)
     b_val = [s for s in split["val"] if _salted_half(s) == 1]
@@ -134,7 +144,35 @@ def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
                notes={"marginals": ENGINEER_MARGINALS, "source": ENGINEER_SOURCE,
                       "race_mapping": "report Asian 44% split evenly into UTKFace Asian and Indian; "
                                       "UTKFace Others stands in for Hispanic/Latinx"}, root=read.root)
-    return Domains(a, b, spec, "engineer", kept_with_copies(read))
+    return Domains(a, b, spec, "engineer", kept_with_copies(read), overlap)
+
+
+# How a photograph is found in both domains: by the project's copy detection (inference/datasets/copies.py)
+SAME_PHOTOGRAPH = (f"the same bytes, or {SIDE}×{SIDE} grey thumbnails within {MAX_RMS:g} grey levels RMS (one "
+                   "photograph saved again, re-encoded or re-cropped)")
+EXAMPLES = 3
+
+
+def _example(path_a: str, root_a: str, path_b: str, root_b: str) -> str:
+    """"A/x.jpg ≈ B/y.jpg": each image below its domain's folder, named by that folder."""
+    return (f"{Path(root_a).name}/{relative_name(path_a, root_a)} ≈ "
+            f"{Path(root_b).name}/{relative_name(path_b, root_b)}")
+
+
+def _engineer_overlap(read: DatasetRead, a_train: list[Sample], b_train: list[Sample]) -> dict:
+    """The photographs trained on in both domains: near-identical images under two names (byte-identical ones are
+    already one image), which the split by file name (``_salted_half``) may send one to each half. Counted and
+    said, not moved: moving them would change the recipe's split, and a run started before could not resume."""
+    names = [{relative_name(s.path, read.root) for s in train} for train in (a_train, b_train)]
+    both = [group for group in read.near_identical if names[0] & set(group) and names[1] & set(group)]
+    examples = [" ≈ ".join(sorted(set(group) & (names[0] | names[1]))) for group in both[:EXAMPLES]]
+    if both:
+        log.warning("%s: %d photograph(s) are in both domains' training, as near-identical images under two names "
+                    "(one photograph re-encoded or re-cropped; the recipe splits the dataset by file name), e.g. %s: "
+                    "kept as the recipe splits them, so that its runs stay resumable; the card says so",
+                    read.root, len(both), "; ".join(examples))
+    return {"rule": SAME_PHOTOGRAPH, "photographs_in_both_domains_training": len(both), "examples": examples,
+            "kept": "as the recipe's split by file name puts them (moving them would change its split)"}
 
 
 def aging_domains(spec: str, seed: int, min_size: int) -> Domains:
@@ -163,21 +201,95 @@ def _folder_read(folder: str) -> DatasetRead:
     return open_dataset(f"folder:{root}")
 
 
+# The digests of files compared across two domain folders are kept apart from each folder's own: copies.py keeps,
+# per folder, the digests of its last look only, and each would have rewritten the other's.
+ACROSS_DOMAINS_CACHE = "across_domains"
+
+
+def _same_bytes(stats_a: dict, stats_b: dict, cache_dir: Path | None) -> list[tuple[str, str]]:
+    """Pairs (a file of A's, one of B's) holding the same bytes: only files of a size both domains have are read."""
+    sizes = {size for size, _ in stats_a.values()} & {size for size, _ in stats_b.values()}
+    candidates = {p: st for stats in (stats_a, stats_b) for p, st in stats.items() if st[0] in sizes}
+    if not candidates:
+        return []
+    root = os.path.commonpath([os.path.abspath(p) for p in candidates])
+    groups = content_groups(candidates, root, None if cache_dir is None else cache_dir / ACROSS_DOMAINS_CACHE)
+    return [(p, q) for group in groups for p in group if p in stats_a for q in group if q in stats_b]
+
+
+def _near_identical(a: DatasetRead, stats_a: dict, b: DatasetRead, stats_b: dict, cache_dir: Path | None
+                    ) -> list[tuple[str, str]]:
+    """Pairs (an image of A's, one of B's) that are one photograph by their thumbnails, read from the caches that
+    opening each folder filled (asked for no file more, so neither cache is written again)."""
+    kept_a, thumbs_a = thumbnails(stats_a, a.root, cache_dir)
+    kept_b, thumbs_b = thumbnails(stats_b, b.root, cache_dir)
+    kept = kept_a + kept_b
+    thumbs = np.concatenate([thumbs_a, thumbs_b]) if kept else np.zeros((0, SIDE * SIDE), np.uint8)
+    telling = np.flatnonzero(thumbs.astype(np.float32).std(1) >= MIN_STD)  # as near_groups: too flat to tell apart
+    pairs = telling[near_pairs(thumbs[telling])]  # i < j: A's before B's
+    return [(kept[i], kept[j]) for i, j in pairs.tolist() if i < len(kept_a) <= j]
+
+
+def shared_photographs(a: DatasetRead, b: DatasetRead, cache_dir: Path | None) -> list[tuple[str, str]]:
+    """Each pair (an image of ``a``'s, one of ``b``'s) that is one photograph, sorted: the same bytes (a copy, or a
+    link to it), or near-identical thumbnails (saved again, re-encoded or re-cropped), as ``open_dataset`` finds
+    them within one dataset."""
+    stats_a, stats_b = (file_stats([s.path for s in read.samples]) for read in (a, b))
+    same = _same_bytes(stats_a, stats_b, cache_dir)
+    return sorted(set(same) | set(_near_identical(a, stats_a, b, stats_b, cache_dir)))
+
+
+def _refuse_one_within_the_other(shared: list[tuple[str, str]], reads: list[DatasetRead], folders: tuple[str, str]
+                                 ) -> None:
+    """Every image of one domain is also in the other (copied into it, or linked from it): nothing is left to tell
+    the two apart by."""
+    for side, (label, other) in enumerate((("A", "B"), ("B", "A"))):
+        inside = {pair[side] for pair in shared}
+        if reads[side].samples and all(s.path in inside for s in reads[side].samples):
+            example = _example(shared[0][0], reads[0].root, shared[0][1], reads[1].root)
+            raise BiasMirrorError(f"every image of domain {label} ({folders[side]}) is also in domain {other} "
+                                  f"({folders[1 - side]}): {SAME_PHOTOGRAPH}, e.g. {example}. A filter learns the "
+                                  "difference between two domains: give two folders of different images",
+                                  folders[1 - side])
+
+
+def _folder_overlap(shared: list[tuple[str, str]], reads: list[DatasetRead], left_out: dict[str, int]) -> dict:
+    """The card's record of the photographs in both domain folders, said as a warning where there are any."""
+    in_both = {label: len({pair[side] for pair in shared}) for side, label in enumerate("AB")}
+    examples = [_example(p, reads[0].root, q, reads[1].root) for p, q in shared[:EXAMPLES]]
+    if shared:
+        log.warning("%d image(s) of domain A (%s) and %d of domain B (%s) are one photograph in both domains (%s), "
+                    "e.g. %s: left out of both domains' training (%d of A's training images, %d of B's); the card "
+                    "says so", in_both["A"], reads[0].root, in_both["B"], reads[1].root, SAME_PHOTOGRAPH,
+                    "; ".join(examples), left_out["A"], left_out["B"])
+    return {"rule": SAME_PHOTOGRAPH, "images_in_both_domains": in_both, "left_out_of_training": left_out,
+            "examples": examples}
+
+
 def folder_domains(folder_a: str, folder_b: str, seed: int, min_size: int) -> Domains:
     a, b = Path(folder_a).expanduser().resolve(), Path(folder_b).expanduser().resolve()
     if a in b.parents or b in a.parents:  # B inside A: its images were in both domains, without a word
         inner, outer = (folder_b, folder_a) if a in b.parents else (folder_a, folder_b)
         raise BiasMirrorError(f"one domain folder lies inside the other ({outer} holds it): its images would be in "
                               "both domains; give two folders apart", inner)
-    domains, with_copies = [], frozenset()
-    for label, folder in (("A", folder_a), ("B", folder_b)):
-        read = _folder_read(folder)
-        with_copies |= kept_with_copies(read)
-        split = _by_split(sorted(read.samples, key=lambda s: s.path))
-        train, comp = _compose_checked(label, split["train"], (), "none", None, seed, folder)
+    reads = [_folder_read(folder) for folder in (folder_a, folder_b)]
+    # Folders apart may still share images (a copy, a link, a photograph saved again): a face trained as both A
+    # and B blurs the difference the filter learns, so it trains as neither.
+    shared = shared_photographs(reads[0], reads[1], default_cache_dir())
+    _refuse_one_within_the_other(shared, reads, (folder_a, folder_b))
+    in_both = {p for pair in shared for p in pair}
+    splits = [_by_split(sorted(read.samples, key=lambda s: s.path)) for read in reads]
+    own = [[s for s in split["train"] if s.path not in in_both] for split in splits]
+    # said before the domains' sizes are checked: a domain too small without them is told why
+    overlap = _folder_overlap(shared, reads, {label: len(split["train"]) - len(kept)
+                                              for label, split, kept in zip("AB", splits, own)})
+    domains = []
+    for label, folder, read, split, train_pool in zip("AB", (folder_a, folder_b), reads, splits, own):
+        train, comp = _compose_checked(label, train_pool, (), "none", None, seed, folder)
         _check_size(label, train, comp, min_size, folder)
         domains.append(Domain(Path(folder).name, train, split["val"], split["test"], comp, root=read.root))
-    return Domains(domains[0], domains[1], f"{folder_a} | {folder_b}", "folders", with_copies)
+    return Domains(domains[0], domains[1], f"{folder_a} | {folder_b}", "folders",
+                   frozenset().union(*(kept_with_copies(read) for read in reads)), overlap)
 
 
 def describe(domain: Domain) -> str:

@@ -12,6 +12,7 @@ process, 1/N of them with N), so a CPU run can have a real LR schedule without h
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import logging
 import os
@@ -43,6 +44,10 @@ LAMBDA_CYCLE = 10.0
 LAMBDA_IDENTITY = 0.5  # × LAMBDA_CYCLE, as in the reference code
 POOL_SIZE = 50
 VAL_FACES = 16  # fixed faces for the sample grid (first 8) and the drift curve (all)
+# The drift of the last sample point, which log.csv repeats until the next one. Kept in the run's config, which every
+# checkpoint holds and a resume gives back (as it does "outputs" and "name"): a resumed run had logged NaN until its
+# next sample point, and its log.csv differed from the uninterrupted run's.
+LAST_DRIFT = "last_drift"
 
 
 @dataclass
@@ -257,7 +262,8 @@ class CycleGANTask:
             average = get_ema_multi_avg_fn(self.ema_decay)
             self.ema_A = AveragedModel(self.G_A, multi_avg_fn=average)
             self.ema_B = AveragedModel(self.G_B, multi_avg_fn=average)
-        self.last_drift = float("nan")
+        self.last_drift = float(run_cfg.get(LAST_DRIFT, float("nan")))
+        self.config[LAST_DRIFT] = self.last_drift
         self._schedule_synced = False
 
     # --- what the loop asks for ---------------------------------------------
@@ -422,7 +428,24 @@ class CycleGANTask:
             averaged = drift_row(step, np.asarray(self.a.val), to_uint8(self.ema_A.module(val_A)))
             row.update({f"ema_{k}": averaged[k] for k in ("mean_delta_ita", "mean_abs_delta_ita", "n_measured")})
         CsvLog(self.out / "drift.csv").write(row)
-        self.last_drift = row["ema_mean_delta_ita" if self.ema_decay else "mean_delta_ita"]
+        self.last_drift = row[drift_column(bool(self.ema_decay))]
+        self.config[LAST_DRIFT] = self.last_drift
+
+
+def drift_column(ema: bool) -> str:
+    """The drift.csv column log.csv's delta_ita repeats: the exported generator's (the average's under --ema)."""
+    return "ema_mean_delta_ita" if ema else "mean_delta_ita"
+
+
+def logged_drift(drift_log: Path, step: int, ema: bool) -> float:
+    """The drift a checkpoint from before it kept LAST_DRIFT had last logged: the last row of the run's drift.csv
+    at or before its ``step`` (a kill after a sample point leaves rows past it); NaN where there is none."""
+    try:
+        with open(drift_log, newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv.DictReader(fh) if (r.get("step") or "").isdigit() and int(r["step"]) <= step]
+        return float(rows[-1][drift_column(ema)]) if rows else float("nan")
+    except (OSError, KeyError, TypeError, ValueError, csv.Error):  # no log, or not one this trainer wrote
+        return float("nan")
 
 
 # --- command line -------------------------------------------------------------
@@ -561,6 +584,8 @@ def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig,
     refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint,
                             schedule_problems(saved, state, args.n_epochs, args.n_epochs_decay, not args.export_only))
     run_cfg = {k: v for k, v in saved.items() if k != "net"}
+    if LAST_DRIFT not in run_cfg:  # a checkpoint from before it was kept
+        run_cfg[LAST_DRIFT] = logged_drift(out / "drift.csv", state["step"], bool(run_cfg.get("ema")))
     # A resume may lengthen the schedule (train longer) and change how often it samples; the rest is the checkpoint's.
     for key in ("n_epochs", "n_epochs_decay"):
         if getattr(args, key) is not None:

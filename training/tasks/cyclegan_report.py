@@ -124,11 +124,29 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, people: list[S
     return metrics
 
 
+# How the card's held-out faces are chosen (``fixed_val``), said on the card with its seed and count: its figures
+# could not be measured again on the same faces without it.
+EVALUATED_FACES_RULE = ("domain A's test split by file path; of its test_faces, those at the positions "
+                        "numpy.random.default_rng([seed, 7]).choice(test_faces, min(n, test_faces), replace=False) "
+                        "picks, in order (training.tasks.cyclegan.fixed_val); unreadable ones left out")
+
+
+def held_out_seed(seed: int) -> int:
+    """The seed of the card's held-out faces: the run's, moved on from the sample grid's (``build_images``)."""
+    return seed + 1
+
+
+def evaluated_faces(domains, n: int, seed: int) -> dict:
+    """The card's record of which held-out faces its figures are measured on: the rule, its seed, the count asked
+    for and the test faces it picks from (not the paths: hundreds of them)."""
+    return {"rule": EVALUATED_FACES_RULE, "seed": held_out_seed(seed), "n": n, "test_faces": len(domains.a.test)}
+
+
 def held_out_people(domains, n: int, seed: int, size: int, cache: Path | None) -> tuple[np.ndarray, list[Sample]]:
     """The card's held-out domain-A faces at ``size`` px and their samples: the same ones for the same run seed,
-    so that a card's figures can be measured again from the dataset alone."""
+    so that a card's figures can be measured again from the dataset alone (``evaluated_faces`` says how)."""
     # A seeded random subset: file order is by age (UTKFace names start with it), so a prefix would be young.
-    test = fixed_val(domains.a.test, n, seed + 1)
+    test = fixed_val(domains.a.test, n, held_out_seed(seed))
     if not test:
         return np.zeros((0, size, size, 3), np.uint8), []
     arr = load_images([s.path for s in test], size, cache)
@@ -237,6 +255,8 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
         **training_counts(progress, cfg),
         "preset": task.net_cfg.preset, "architecture": cfg["net"], "seed": cfg["seed"],
         "augmentation": "horizontal flip only", "command": cfg["command"], "resumes": cfg.get("resumes", []),
+        # the photographs found in both domains (left out of folders' training; counted in the engineer recipe's)
+        **({"domain_overlap": domains.overlap} if domains.overlap else {}),
         # --export-only writes a new card for old weights: its commit and date are the export's, so it says so
         **({"exported_by": exported_by} if exported_by else {}),
         **provenance(),
@@ -277,6 +297,7 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
             log.warning("%s", no_test_note(domains))
             metrics = not_measured(no_test_note(domains))
         metrics["evaluated_on"] = "test split of domain A's population (held out from training)"
+        metrics["evaluated_faces"] = evaluated_faces(domains, args.eval_faces, cfg["seed"])
         metrics["sample_grid"] = grid_stats(task)
         metrics["parity_max_abs_grey_levels"] = worst
         card = filter_card(name, size, direction, method, training, metrics)
