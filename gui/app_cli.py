@@ -93,7 +93,8 @@ def main(args: argparse.Namespace) -> int:
         if getattr(args, dest) is not None:  # checked before the window opens: a session's health is written at its end
             # kept as checked ("~/shot.png" expanded): a folder named "~" had been made in the current one
             setattr(args, dest, str(check_output_file(getattr(args, dest), option, args.source)))
-    check_paths_apart([(option, getattr(args, dest)) for dest, option in outputs], model_inputs(args))
+    # every default model: the app loads the whole folder whatever it is given (its menus offer them all)
+    check_paths_apart([(option, getattr(args, dest)) for dest, option in outputs], model_inputs(args, all_defaults=True))
     refuse_making_the_source(args.source, [(option, getattr(args, dest)) for dest, option in outputs])
     if args.screenshot is not None:
         screenshot_format(args.screenshot)

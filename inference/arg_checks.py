@@ -169,16 +169,17 @@ def check_paths_apart(outputs: Iterable[tuple[str, str | Path | None]],
         seen[where] = option
 
 
-def model_inputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
-    """The model files a command line names (option, path), and the default models it loads where it names none,
-    which none of its outputs may overwrite (``check_paths_apart``): `run --out resources/models/x.onnx` had written
-    its rows over a default model, which only models given by name were kept from."""
+def model_inputs(args: argparse.Namespace, all_defaults: bool = False) -> list[tuple[str, str | None]]:
+    """The model files a command line names (option, path), and the default models it loads where it names none
+    (every one where ``all_defaults``: the app loads the whole folder for its menus), which none of its outputs may
+    overwrite (``check_paths_apart``): `run --out resources/models/x.onnx` had written its rows over a default
+    model, which only models given by name were kept from."""
     from .defaults import MODELS_DIR  # imported here: defaults imports this module
 
     given = [*(("--classifier", c) for c in getattr(args, "classifier", None) or ()),
              ("--filter", getattr(args, "filter", None)), ("--yunet", getattr(args, "yunet", None))]
-    defaults_loaded = not getattr(args, "classifier", None) or not (getattr(args, "filter", None)
-                                                                    or getattr(args, "no_filter", False))
+    defaults_loaded = all_defaults or not getattr(args, "classifier", None) or not (
+        getattr(args, "filter", None) or getattr(args, "no_filter", False))
     return given + ([(f"the default model {p.name}", str(p)) for p in sorted(MODELS_DIR.glob("*.onnx"))]
                     if defaults_loaded else [])
 

@@ -75,8 +75,8 @@ def series_mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict:
     ∛n runs of consecutive frames (runs of n^⅔ frames) and the interval is the t interval of the runs' means,
     centred on the mean of all values. A camera's frames a moment apart show nearly the same face: a t interval
     that counts each frame as a new sample narrows with the frame rate and the seconds recorded, not with the
-    evidence (on a series correlated 0.95 frame to frame it covered the true mean a quarter of the time; these
-    runs, 84-96 % from 30 to 3,000 frames, and 94-96 % on independent values, where √n runs of √n gave 48-87 %).
+    evidence (on a stationary series correlated 0.95 frame to frame it covered the true mean a quarter of the time;
+    these runs 72 %, 84 % and 95 % at 30, 300 and 3,000 frames, and 94-95 % on independent values).
     ``n`` is the frames; ``batches`` the runs the interval stands on."""
     values = np.asarray(values, float)
     n = len(values)

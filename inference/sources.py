@@ -177,14 +177,16 @@ class VideoSource(Source):
         """Ended well short of the frames the file declares. The count is an estimate in some containers (duration
         × fps), a frame or two off, and for a variable frame rate many: there the last frame's time, at the
         file's end, says the file was read whole (a complete Matroska file had been called truncated)."""
-        if self._n >= self.declared:
+        missing = self.declared - self._n
+        if missing <= 0:
+            return False
+        # a container that indexes its frames (AVI, MP4, MOV) declares them exactly: a frame short is a frame lost (the
+        # last two of 40 undecodable had ended the video without a word); another's count is an estimate (duration ×
+        # fps), a frame or two over a whole file's
+        if missing <= max(2, self.declared // 50) and self.path.suffix.lower() not in EXACT_FRAME_COUNTS:
             return False
         duration = self.declared / self.fps if self.fps else None
-        if duration and self._last_s is not None:
-            # the decoder's times say it, where it gives them: a count a frame or two over the frames there are is
-            # no loss, but the last two frames of 40 undecodable had ended the video without a word
-            return self._last_s + 1.5 / self.fps < duration * 0.98
-        return self.declared - self._n > max(2, self.declared // 50)
+        return not (duration and self._last_s is not None and self._last_s + 1.5 / self.fps >= duration * 0.98)
 
     def _rewind(self) -> bool:
         """To the first frame again (--loop); False where the file cannot be reopened."""
@@ -305,6 +307,8 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     return ImageListSource([path], str(path), loop)
 
 
+# containers whose frame count OpenCV reads from an index of the frames, not from duration × fps
+EXACT_FRAME_COUNTS = frozenset({".avi", ".mp4", ".m4v", ".mov"})
 NEITHER = "cannot be read as an image or a video (corrupt, truncated or another kind of file)"
 RAW = "is a camera RAW photo, which cannot be read here (OpenCV has no decoder for it); convert it to JPEG or PNG first"
 HEIF = "is a HEIC/HEIF photo, which cannot be read here (OpenCV has no decoder for it); convert it to JPEG or PNG first"

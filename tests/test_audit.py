@@ -232,6 +232,21 @@ def _folder(tmp_path: Path, world, n: int = 12) -> Path:
     return folder
 
 
+def test_the_focus_grids_rows_are_named_lowest_and_highest_and_each_face_by_its_maps_class(world, tmp_path, monkeypatch):
+    """The class a face's map is of had taken the row's name: both rows read "female" where they were the lowest and
+    the highest focus."""
+    from inference.audit import figures
+
+    grids, real = [], figures.face_grid
+    monkeypatch.setattr(figures, "face_grid", lambda rows, title: grids.append((title, rows)) or real(rows, title))
+    folder = _folder(tmp_path, world, n=6)
+    audit("--dataset", f"folder:{folder}", "--aligned", "--classifier", str(world["classifier"]), "--no-filter",
+          "--out", str(tmp_path / "o"))
+    [(_, rows)] = [(t, r) for t, r in grids if "CAM focus" in t]
+    assert [label for label, _ in rows] == ["lowest focus", "highest focus"]
+    assert all(re.fullmatch(r"focus \d+% \((female|male) CAM\)", caption) for _, panels in rows for caption, _ in panels)
+
+
 def test_unlabelled_folder_with_and_without_groups(world, tmp_path):
     folder = _folder(tmp_path, world)
     files = sorted(p.name for p in folder.iterdir())
@@ -750,15 +765,17 @@ def test_not_listed_counts_only_the_images_audited_and_a_missing_csv_is_refused_
               str(tmp_path / "nowhere.csv"), "--out", str(tmp_path / "e"))
 
 
-def test_a_groups_csv_with_labels_beside_the_folders_labels_csv_is_refused(world, tmp_path):
-    """The folder's labels were dropped for the groups CSV's, and a labelled audit became an unlabelled one."""
+@pytest.mark.parametrize("own", ["labels.csv", "Labels.csv"])
+def test_a_groups_csv_with_labels_beside_the_folders_labels_csv_is_refused(world, tmp_path, own):
+    """The folder's labels were dropped for the groups CSV's, and a labelled audit became an unlabelled one (a
+    Labels.csv, which the folder reader reads as its labels too, had been passed over by this check)."""
     folder = _folder(tmp_path, world, n=4)
     names = sorted(p.name for p in folder.iterdir())
-    (folder / "labels.csv").write_text("file,gender\n" + "".join(f"{n},female\n" for n in names))
+    (folder / own).write_text("file,gender\n" + "".join(f"{n},female\n" for n in names))
     groups = tmp_path / "groups.csv"
     groups.write_text("file,group,age\n" + "".join(f"{n},A,30\n" for n in names))
     with pytest.raises(BiasMirrorError, match=r"the groups CSV has label column\(s\) age and the folder has its own "
-                                              "labels.csv"):
+                                              + own):
         audit("--dataset", f"folder:{folder}", "--classifier", str(world["classifier"]), "--groups", str(groups),
               "--out", str(tmp_path / "o"))
 

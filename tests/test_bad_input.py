@@ -305,7 +305,9 @@ def test_an_empty_source_is_refused_not_the_current_folder(command, tmp_path, mo
 
 
 @pytest.mark.parametrize("command, option", [(["run", "--out"], "--out"), (["bench", "--json"], "--json"),
-                                             (["app", "--max-seconds", "1", "--health"], "--health")])
+                                             (["app", "--max-seconds", "1", "--health"], "--health"),
+                                             # the app loads every default model whatever it is given
+                                             (["app", "--max-seconds", "1", "--classifier", str(MODEL), "--no-filter", "--log"], "--log")])
 def test_an_output_over_a_default_model_is_refused(command, option, tmp_path, monkeypatch, capsys):
     """`run --out resources/models/resnet10_unbalanced.onnx` wrote its rows over a default model, exit 0: only the
     models given by name were kept from an output. (The defaults' folder is a copy here: what a failure writes over.)"""

@@ -32,7 +32,8 @@ def test_a_faces_mean_over_consecutive_frames_has_an_interval_that_covers_it_tho
     rng = np.random.default_rng(0)
 
     def coverage(rho: float, n: int, interval) -> float:
-        series = lfilter([1.0], [1.0, -rho], rng.normal(size=(300, n)) * np.sqrt(1 - rho ** 2), axis=1)  # mean 0
+        start = rho * rng.normal(size=(300, 1))  # stationary from the first frame, as a face is when its track starts
+        series = lfilter([1.0], [1.0, -rho], rng.normal(size=(300, n)) * np.sqrt(1 - rho ** 2), axis=1, zi=start)[0]
         return float(np.mean([(ci := interval(x))["lo"] <= 0 <= ci["hi"] for x in series]))
 
     assert coverage(0.95, 3000, series_mean_ci) > 0.9 and coverage(0.95, 3000, mean_ci) < 0.5

@@ -89,6 +89,36 @@ def test_undecodable_frames_at_a_videos_end_are_said_and_a_loop_that_cannot_reop
     assert looped.read() is None and looped.end_warning == "whole.avi could not be opened again to loop (moved or deleted?)"
 
 
+@pytest.mark.parametrize("name", ["clip.mkv", "clip.webm"])
+def test_a_whole_video_whose_container_estimates_its_count_a_frame_or_two_over_is_not_called_damaged(tmp_path, monkeypatch,
+                                                                                                      name):
+    """A Matroska or WebM file's frame count is duration × fps, a frame or two over a whole file's: strict counting
+    (needed for an AVI's exact one) had called short whole clips "truncated or damaged?"."""
+    import inference.sources as sources
+
+    class Estimated:  # 10 frames at 30 fps with the decoder's times; the container says 12
+        def __init__(self, *_):
+            self.i = 0
+
+        def isOpened(self):
+            return True
+
+        def read(self):
+            self.i += 1
+            return (True, np.zeros((8, 8, 3), np.uint8)) if self.i <= 10 else (False, None)
+
+        def get(self, prop):
+            return {cv2.CAP_PROP_FPS: 30.0, cv2.CAP_PROP_FRAME_COUNT: 12.0,
+                    cv2.CAP_PROP_POS_MSEC: 1000 * (self.i - 1) / 30}.get(prop, 0.0)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(sources.cv2, "VideoCapture", Estimated)
+    source = VideoSource(tmp_path / name)
+    assert _read_all(source) == (10, []) and source.end_warning is None
+
+
 def test_a_truncated_jpeg_given_alone_is_refused_not_read_as_a_one_frame_video(tmp_path):
     """FFmpeg's MJPEG decoder opened a cut-off JPEG as a video of one frame, its missing rows filled in: its face
     measured (P(female) 0.78 where the whole photo gives 0.95), exit 0. The same file in a folder was refused."""

@@ -30,7 +30,7 @@ from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec
 from ..user_dirs import default_cache_dir
 from ..writing import Staged, one_writer, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
-from ..datasets.folder import NOT_IN_FOLDER, list_folder
+from ..datasets.folder import NOT_IN_FOLDER, labels_csv_of, list_folder
 from ..datasets.sample import IMAGE_EXTENSIONS, nfc
 from ..datasets.sample import listed_not_found as listed_not_found_why
 from ..defaults import load_selection
@@ -109,7 +109,7 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
         return DatasetRead("folder", str(folder), [], []), {"empty_folder": True, **notes}
     columns = _groups_columns(groups_csv) if groups_csv else set()
     if folder is not None and columns & LABEL_COLUMNS:
-        own = folder / "labels.csv"
+        own = labels_csv_of(folder)  # Labels.csv too, which read_folder reads as the folder's labels
         if own.exists() and not own.samefile(groups_csv):
             # one would silently replace the other: the folder's labels were dropped, and a labelled audit became
             # an unlabelled one without a word

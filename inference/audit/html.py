@@ -317,8 +317,9 @@ def _focus_section(r: dict, parts: list[str], render) -> None:
                     face = render(it["file"], it["face"])
                     mapped = render.focus_map(face, n) if face is not None else None
                     if mapped is not None:
-                        label, cam = mapped
-                        panels.append((f"focus {100 * it['focus']:.0f}% ({label} CAM)", F.overlay(face.original.crop, cam)))
+                        of_class, cam = mapped
+                        panels.append((f"focus {100 * it['focus']:.0f}% ({of_class} CAM)",
+                                       F.overlay(face.original.crop, cam)))
                 rows.append((label, panels))
             parts.append(img(F.face_grid(rows, f"{n}: faces with the lowest and highest CAM focus"), "focus grid"))
 

@@ -219,7 +219,7 @@ def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: set[s
     return out, sorted(skipped)
 
 
-def _labels_csv(root: Path) -> Path:
+def labels_csv_of(root: Path) -> Path:
     """The folder's labels CSV: labels.csv, else the one file named so in another case (Labels.csv, with a warning),
     which on Linux had been passed over without a word and the audit run unlabelled, where Windows and macOS read
     it. Two such files are refused: which holds the labels cannot be told."""
@@ -259,7 +259,7 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
     images = list_images(root) if images is None else images
     if not images:
         raise BiasMirrorError(f"no images found; expected {LAYOUT}", root)
-    csv_path = Path(labels_csv) if labels_csv else _labels_csv(root)
+    csv_path = Path(labels_csv) if labels_csv else labels_csv_of(root)
     rows: dict[str, dict[str, str]] = {}
     if csv_path.exists():
         columns, rows = read_rows_by_file(csv_path, "the labels CSV")
