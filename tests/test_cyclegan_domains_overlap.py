@@ -1,10 +1,12 @@
 """CycleGAN trainer, found by a review (2026-12-08): photographs in both domains, log.csv's drift after a resume, and
-which held-out faces the card's figures were measured on."""
+which held-out faces the card's figures were measured on. Across two domain folders only the same bytes are one
+photograph (left out of both); near-identical images are a paired dataset's before and after (said, counted, kept)."""
 from __future__ import annotations
 
 import csv
 import logging
 import math
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -24,6 +26,7 @@ from .conftest import utk_images
 from .test_cyclegan import train, train_folders, two_folders, utk, write_utk  # noqa: F401  (utk: a fixture)
 
 RESAVE_QUALITY = 60  # a JPEG saved again at another quality: other bytes, the same photograph
+BRIGHTER = 6  # grey levels added to every pixel: a small deliberate edit, as a paired dataset's B is A's
 
 
 def resave(src: Path, dst: Path) -> Path:
@@ -55,36 +58,109 @@ def test_a_link_inside_one_domain_folder_to_the_other_is_refused(tmp_path, utk):
         folder_domains(str(a), str(b), 0, 1)
 
 
-def test_photographs_saved_again_in_the_other_folder_train_in_neither_said_and_on_the_card(tmp_path, utk, caplog):
+def test_copies_in_the_other_folder_train_in_neither_said_and_on_the_card(tmp_path, utk, caplog):
     a, b = two_folders(tmp_path, utk)
-    twins = [resave(p, b / f"saved-again-{i}.jpg") for i, p in enumerate(sorted(a.glob("*.jpg"))[:3])]
-    originals = {str(p) for p in sorted(a.glob("*.jpg"))[: len(twins)]}
+    originals = sorted(a.glob("*.jpg"))[:3]
+    twins = [Path(shutil.copy(p, b / f"copy-{i}.jpg")) for i, p in enumerate(originals[:-1])]
+    twins.append(b / "link-0.jpg")
+    twins[-1].symlink_to(originals[-1])  # a link to the same file: its bytes too
     caplog.set_level(logging.WARNING)
     d = folder_domains(str(a), str(b), 0, 1)
     trained = {s.path for s in (*d.a.train, *d.b.train)}
-    assert not trained & ({str(p) for p in twins} | originals)
+    assert not trained & {str(p) for p in (*twins, *originals)}
     assert d.overlap["images_in_both_domains"] == {"A": len(twins), "B": len(twins)}
     said = [r.getMessage() for r in caplog.records if "one photograph in both domains" in r.getMessage()]
-    assert said and f"{len(twins)} image(s) of domain A" in said[0] and "saved-again-0.jpg" in said[0]
+    assert said and f"{len(twins)} image(s) of domain A" in said[0] and "copy-0.jpg" in said[0]
 
     run = tmp_path / "run"
     assert train_folders(run, a, b) == 0
     record = read_card(run / "filter_A2B.onnx").training["domain_overlap"]
     assert record["images_in_both_domains"] == {"A": len(twins), "B": len(twins)}
     assert record["left_out_of_training"] == d.overlap["left_out_of_training"]
-    assert any("saved-again-" in e for e in record["examples"])
+    assert any("copy-" in e for e in record["examples"])
     from inference.card_markdown import card_markdown  # as docs/models.md and doctor --cards show the card
 
     assert (f"- {len(twins)} image(s) of domain A and {len(twins)} of domain B are one photograph in both folders: "
             "left out of training") in card_markdown(read_card(run / "filter_A2B.onnx"), "filter_A2B.onnx", 0.1)
 
 
+def _every_image_split(d, a: Path, b: Path) -> None:
+    """Nothing left out: each folder's images are all in its domain's train, val or test split."""
+    for domain, folder in ((d.a, a), (d.b, b)):
+        assert len(domain.train) + len(domain.val) + len(domain.test) == len(list(folder.glob("*.jpg")))
+
+
+def test_photographs_saved_again_in_the_other_folder_are_kept_said_and_counted_on_the_card(tmp_path, utk, caplog):
+    """A near-identical image in both folders had been left out as "one photograph": across two domains that is a
+    paired dataset's before and after, and only the same bytes are one photograph."""
+    a, b = two_folders(tmp_path, utk)
+    twins = [resave(p, b / f"saved-again-{i}.jpg") for i, p in enumerate(sorted(a.glob("*.jpg"))[:3])]
+    caplog.set_level(logging.WARNING)
+    d = folder_domains(str(a), str(b), 0, 1)
+    _every_image_split(d, a, b)
+    assert d.overlap["images_in_both_domains"] == {"A": 0, "B": 0}
+    assert d.overlap["left_out_of_training"] == {"A": 0, "B": 0}
+    assert d.overlap["near_identical"]["images"] == {"A": len(twins), "B": len(twins)}
+    said = [r.getMessage() for r in caplog.records if "near-identical across the domains" in r.getMessage()]
+    assert said and f"{len(twins)} image(s) of domain A" in said[0] and "saved-again-0.jpg" in said[0]
+    assert "kept in training" in said[0]
+
+    run = tmp_path / "run"
+    assert train_folders(run, a, b) == 0
+    record = read_card(run / "filter_A2B.onnx").training["domain_overlap"]
+    assert record["near_identical"]["images"] == {"A": len(twins), "B": len(twins)}
+    assert any("saved-again-" in e for e in record["near_identical"]["examples"])
+    assert record["left_out_of_training"] == {"A": 0, "B": 0}
+
+
+def test_an_edited_copy_of_domain_a_as_domain_b_is_trained_with_nothing_left_out(tmp_path, utk):
+    """B = A brightened by a few grey levels (a paired dataset: a filter's before and after) had been refused:
+    "every image of domain A is also in domain B"."""
+    a, _ = two_folders(tmp_path, utk)
+    b = tmp_path / "brighter"
+    b.mkdir()
+    for p in sorted(a.glob("*.jpg")):
+        assert cv2.imwrite(str(b / p.name), cv2.add(cv2.imread(str(p)), BRIGHTER))
+    d = folder_domains(str(a), str(b), 0, 1)
+    _every_image_split(d, a, b)
+    n = len(list(a.glob("*.jpg")))
+    assert d.overlap["near_identical"]["images"] == {"A": n, "B": n}  # found, said, and kept
+    assert d.overlap["left_out_of_training"] == {"A": 0, "B": 0}
+
+
+def test_the_same_bytes_check_needs_no_root_common_to_both_folders(tmp_path, utk, monkeypatch):
+    """On Windows two domain folders on two drives have no common path: os.path.commonpath had raised ValueError."""
+    a, b = two_folders(tmp_path, utk)
+    twin = Path(shutil.copy(sorted(a.glob("*.jpg"))[0], b / "copy.jpg"))
+    common, relative = os.path.commonpath, os.path.relpath
+
+    def on_two_drives(*paths: str) -> bool:  # as ntpath takes C:\faces\A and D:\faces\B
+        return {f for p in paths for f in (a, b) if Path(os.path.abspath(p)).is_relative_to(f)} == {a, b}
+
+    def commonpath(paths):
+        paths = list(paths)
+        if on_two_drives(*paths):
+            raise ValueError("Paths don't have the same drive")
+        return common(paths)
+
+    def relpath(path, start=os.curdir):
+        if on_two_drives(path, start):
+            raise ValueError("path is on mount 'D:', start on mount 'C:'")
+        return relative(path, start)
+
+    monkeypatch.setattr(os.path, "commonpath", commonpath)
+    monkeypatch.setattr(os.path, "relpath", relpath)
+    d = folder_domains(str(a), str(b), 0, 1)
+    assert d.overlap["images_in_both_domains"] == {"A": 1, "B": 1}
+    assert str(twin) not in {s.path for s in d.b.train}
+
+
 def test_folders_without_a_shared_photograph_keep_every_training_image(tmp_path, utk):
     a, b = two_folders(tmp_path, utk)
     d = folder_domains(str(a), str(b), 0, 1)
     assert d.overlap["images_in_both_domains"] == {"A": 0, "B": 0}
-    for domain, folder in ((d.a, a), (d.b, b)):
-        assert len(domain.train) + len(domain.val) + len(domain.test) == len(list(folder.glob("*.jpg")))
+    assert d.overlap["near_identical"]["images"] == {"A": 0, "B": 0}
+    _every_image_split(d, a, b)
 
 
 @pytest.fixture(scope="module")

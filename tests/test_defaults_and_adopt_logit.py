@@ -6,6 +6,9 @@ figures said once.
   found the same copy from the repository's own path.
 - `train adopt` took a one-output classifier's raw logit for a probability whenever every value lay in [0, 1], and
   refused it: "its output is not the softmax of the head found".
+- `train adopt` compared the wrapped classifier with the model's first output: one giving (probabilities, logits), in
+  that order, had its probabilities taken for logits and was refused ("its output is not the softmax of the head
+  found", off by 0.17).
 - `bench train` printed a row's rate from the unrounded figure and the summary's "best" from one rounded to two
   places: 39.349 images/s read 39.3 in the row and 39.4 in the summary.
 """
@@ -116,6 +119,40 @@ def test_adopts_help_says_when_one_output_is_taken_as_a_probability(capsys, monk
 
     entry = help_entries(["train", "adopt"], capsys, monkeypatch)["--labels"]
     assert "its sigmoid" in entry and "ends in a Sigmoid" in entry, entry
+
+
+# --- a classifier giving both its probabilities and its logits ------------------------------------------------------
+
+class TwoOutputsNet(BrightnessNet):
+    """Its head's logits and their softmax, both graph outputs, in the order given."""
+
+    def __init__(self, probs_first: bool):
+        super().__init__(outputs=2)
+        self.probs_first = probs_first
+
+    def forward(self, x):
+        logits = self.fc(self.features(x).mean((2, 3)))
+        probs = torch.softmax(logits, 1)
+        return (probs, logits) if self.probs_first else (logits, probs)
+
+
+@pytest.mark.parametrize("probs_first", [True, False], ids=["(probs, logits)", "(logits, probs)"])
+def test_a_classifier_giving_probabilities_and_logits_is_adopted_in_either_order(probs_first, tmp_path, tiny_utk):
+    net = TwoOutputsNet(probs_first).eval()
+    names = ["probs", "logits"] if probs_first else ["logits", "probs"]
+    src = tmp_path / "two_outputs.onnx"
+    torch.onnx.export(net, torch.rand(1, 3, SIZE, SIZE), str(src), input_names=["input"], output_names=names,
+                      dynamic_axes={"input": {0: "b"}}, dynamo=False)
+    out = adopt_module.adopt(src, tmp_path / "adopted.onnx", "classifier", labels=["female", "male"],
+                             value_range="unit", dataset=f"utkface:{tiny_utk.parent}", n=16, echo=quiet)
+    model = load_model(out, "classifier")
+    # checked against the model's own probabilities, whichever place they have among its outputs
+    assert model.card.training["adopted"]["checks"]["model_output_compared"] == "probs"
+    faces = faces_of(tiny_utk)
+    probs, _ = model.predict(faces)
+    with torch.no_grad():
+        own = net(torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255)[names.index("probs")].numpy()
+    assert np.abs(probs - own).max() < 1e-5
 
 
 # --- bench train: one rate, said once --------------------------------------------------------------------------------

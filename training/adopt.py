@@ -358,20 +358,25 @@ def run_wrapped(model: Filter | Classifier, faces: np.ndarray, path: Path) -> li
     return [np.concatenate(o) for o in zip(*outs)]
 
 
-def ops_to_output(model: onnx.ModelProto, head: Head) -> list[str]:
-    """The ops that take the head's output to the model's (a Softmax or Sigmoid, reshapes, casts), in order."""
+def path_to_output(model: onnx.ModelProto, head: Head) -> tuple[str, list[str]]:
+    """The graph output the head's logits reach through TO_OUTPUT ops alone (a Softmax or Sigmoid, reshapes, casts),
+    and those ops, in order. Where the logits are an output themselves and go on to another (a model giving both
+    its logits and its probabilities, in either order), the last one on the path: the model's own probabilities,
+    which the wrapped classifier's are checked against. ("", []) where the path reaches no output."""
     takers: dict[str, list[onnx.NodeProto]] = {}
     for n in model.graph.node:
         for i in n.input:
             takers.setdefault(i, []).append(n)
-    outputs, name, ops = {o.name for o in model.graph.output}, head.logits, []
-    while name not in outputs:  # find_head took the head for one that reaches the output through TO_OUTPUT alone
+    outputs = {o.name for o in model.graph.output}
+    name, ops, reached = head.logits, [], ("", [])
+    while True:
+        if name in outputs:
+            reached = (name, list(ops))
         after = [n for n in takers.get(name, []) if n.op_type in TO_OUTPUT]
         if len(after) != 1:
-            break
+            return reached
         ops.append(after[0].op_type)
         name = after[0].output[0]
-    return ops
 
 
 def as_probs(y: np.ndarray, k: int, ops: Sequence[str]) -> np.ndarray | None:
@@ -818,7 +823,13 @@ def classifier_checks(chosen: Trial, head: Head, model: onnx.ModelProto, src: Pa
     """The wrapped classifier against the model run alone, its map against its head, and its label order."""
     probs, cam = chosen.got
     checks: dict = {"faces": where}
-    alone = as_probs(run_alone(src, chosen.enc.encode(faces))[0], len(head.weight), ops_to_output(model, head))
+    # the output the head's path ends in, not the first: a model giving (probabilities, logits) had its
+    # probabilities taken for logits and was refused
+    output, ops = path_to_output(model, head)
+    names = [o.name for o in model.graph.output]
+    checks["model_output_compared"] = output or names[0]
+    own = run_alone(src, chosen.enc.encode(faces))[names.index(output) if output else 0]
+    alone = as_probs(own, len(head.weight), ops)
     if alone is not None:
         checks["max_dprob_vs_model_alone"] = float(np.abs(probs - alone).max())
         if checks["max_dprob_vs_model_alone"] > MAX_DPROB:

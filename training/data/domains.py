@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -18,11 +20,12 @@ from typing import Sequence
 import numpy as np
 
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
-from inference.datasets.copies import content_groups, kept_with_copies, relative_name
+from inference.datasets.copies import kept_with_copies, relative_name
 from inference.datasets.near_identical import MAX_RMS, MIN_STD, SIDE, near_pairs, thumbnails
 from inference.errors import BiasMirrorError
-from inference.file_identity import file_stats
-from inference.user_dirs import default_cache_dir
+from inference.file_identity import file_hash, file_stats
+from inference.user_dirs import cache_keys, default_cache_dir, folder_cache_file
+from inference.writing import written_whole
 from training.data.compose import Composition, compose, product_target
 
 log = logging.getLogger(__name__)
@@ -147,15 +150,16 @@ def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
     return Domains(a, b, spec, "engineer", kept_with_copies(read), overlap)
 
 
-# How a photograph is found in both domains: by the project's copy detection (inference/datasets/copies.py)
+# How the engineer recipe finds a photograph in both domains: by the project's copy detection
+# (inference/datasets/copies.py); domain folders take the same bytes alone (see SAME_BYTES)
 SAME_PHOTOGRAPH = (f"the same bytes, or {SIDE}×{SIDE} grey thumbnails within {MAX_RMS:g} grey levels RMS (one "
                    "photograph saved again, re-encoded or re-cropped)")
 EXAMPLES = 3
 
 
-def _example(path_a: str, root_a: str, path_b: str, root_b: str) -> str:
+def _example(path_a: str, root_a: str, path_b: str, root_b: str, sep: str = "≈") -> str:
     """"A/x.jpg ≈ B/y.jpg": each image below its domain's folder, named by that folder."""
-    return (f"{Path(root_a).name}/{relative_name(path_a, root_a)} ≈ "
+    return (f"{Path(root_a).name}/{relative_name(path_a, root_a)} {sep} "
             f"{Path(root_b).name}/{relative_name(path_b, root_b)}")
 
 
@@ -201,42 +205,96 @@ def _folder_read(folder: str) -> DatasetRead:
     return open_dataset(f"folder:{root}")
 
 
+# Across two domain folders only the same bytes are one photograph. A paired dataset's B is A's photographs edited
+# (a beauty filter's before and after), near-identical by design: left out, they had refused B = A brightened by 6
+# grey levels, and an 8 % lightening had left out a third of the dark-skinned faces and a sixteenth of the White ones
+# (it changes a dark face's thumbnail less), so near-identical pairs are said and counted, and kept.
+SAME_BYTES = "the same bytes (a copy, or a link to the same file)"
+NEAR_IDENTICAL = (f"{SIDE}×{SIDE} grey thumbnails within {MAX_RMS:g} grey levels RMS (one photograph edited, "
+                  "re-encoded or re-cropped, as a paired dataset's before and after are)")
+
 # The digests of files compared across two domain folders are kept apart from each folder's own: copies.py keeps,
 # per folder, the digests of its last look only, and each would have rewritten the other's.
 ACROSS_DOMAINS_CACHE = "across_domains"
+_DIGESTS_VERSION = 1
 
 
-def _same_bytes(stats_a: dict, stats_b: dict, cache_dir: Path | None) -> list[tuple[str, str]]:
-    """Pairs (a file of A's, one of B's) holding the same bytes: only files of a size both domains have are read."""
-    sizes = {size for size, _ in stats_a.values()} & {size for size, _ in stats_b.values()}
-    candidates = {p: st for stats in (stats_a, stats_b) for p, st in stats.items() if st[0] in sizes}
-    if not candidates:
-        return []
-    root = os.path.commonpath([os.path.abspath(p) for p in candidates])
-    groups = content_groups(candidates, root, None if cache_dir is None else cache_dir / ACROSS_DOMAINS_CACHE)
-    return [(p, q) for group in groups for p in group if p in stats_a for q in group if q in stats_b]
+def _kept_digests(cache_path: Path | None) -> dict[str, list]:
+    """The digests kept for a folder, by its files' names within it: [size, modification time, digest] each."""
+    if cache_path is None:
+        return {}
+    try:
+        data = json.loads(cache_path.read_text(encoding="utf-8"))
+        return dict(data["files"]) if data.get("version") == _DIGESTS_VERSION else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # none yet, or damaged: computed again
 
 
-def _near_identical(a: DatasetRead, stats_a: dict, b: DatasetRead, stats_b: dict, cache_dir: Path | None
-                    ) -> list[tuple[str, str]]:
-    """Pairs (an image of A's, one of B's) that are one photograph by their thumbnails, read from the caches that
-    opening each folder filled (asked for no file more, so neither cache is written again)."""
-    kept_a, thumbs_a = thumbnails(stats_a, a.root, cache_dir)
-    kept_b, thumbs_b = thumbnails(stats_b, b.root, cache_dir)
-    kept = kept_a + kept_b
-    thumbs = np.concatenate([thumbs_a, thumbs_b]) if kept else np.zeros((0, SIDE * SIDE), np.uint8)
-    telling = np.flatnonzero(thumbs.astype(np.float32).std(1) >= MIN_STD)  # as near_groups: too flat to tell apart
-    pairs = telling[near_pairs(thumbs[telling])]  # i < j: A's before B's
-    return [(kept[i], kept[j]) for i, j in pairs.tolist() if i < len(kept_a) <= j]
+def _digests(stats: dict, root: str, cache_dir: Path | None) -> dict[str, str]:
+    """Each file's digest (``file_hash``, as copies.py finds copies by), kept per domain folder: the files of one
+    folder are named within it alone, so no root common to both folders is needed (on Windows two folders on two
+    drives have none, and ``os.path.commonpath`` had raised ValueError). A file that cannot be read has none."""
+    cache_path = (folder_cache_file(cache_dir / ACROSS_DOMAINS_CACHE, "digests", root, ".json")
+                  if cache_dir is not None else None)
+    kept = _kept_digests(cache_path)
+    key = cache_keys(stats, root)
+    digests, fresh = {}, {}
+    for p, st in stats.items():
+        entry = kept.get(key[p])
+        if entry and tuple(entry[:2]) == st:
+            digests[p] = entry[2]
+            continue
+        try:
+            digests[p] = fresh[key[p]] = file_hash(p)
+        except OSError:
+            continue
+    if cache_path is not None and fresh:
+        # merged with what was kept: the files read depend on the other folder (its sizes), and another pairing
+        # must not undo this one's
+        files = {**kept, **{key[p]: [*stats[p], digests[p]] for p in stats if key[p] in fresh}}
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            with written_whole(cache_path) as part:
+                part.write_text(json.dumps({"version": _DIGESTS_VERSION, "files": files}), encoding="utf-8")
+        except OSError as e:  # a read-only cache folder costs time on the next run, nothing else
+            log.debug("could not keep file digests in %s: %s", cache_path, e)
+    return digests
+
+
+def _same_bytes(stats_a: dict, root_a: str, stats_b: dict, root_b: str, cache_dir: Path | None
+                ) -> list[tuple[str, str]]:
+    """Pairs (a file of A's, one of B's) holding the same bytes, matched by digest: only files of a size both
+    domains have are read, each folder's on its own. An empty file is damaged, not a copy."""
+    sizes = ({size for size, _ in stats_a.values()} & {size for size, _ in stats_b.values()}) - {0}
+    a, b = (_digests({p: st for p, st in stats.items() if st[0] in sizes}, root, cache_dir)
+            for stats, root in ((stats_a, root_a), (stats_b, root_b)))
+    in_b: dict[str, list[str]] = defaultdict(list)
+    for q, digest in b.items():
+        in_b[digest].append(q)
+    return [(p, q) for p, digest in a.items() for q in in_b.get(digest, [])]
+
+
+def _stats(read: DatasetRead) -> dict[str, tuple[int, int]]:
+    return file_stats([s.path for s in read.samples])
 
 
 def shared_photographs(a: DatasetRead, b: DatasetRead, cache_dir: Path | None) -> list[tuple[str, str]]:
     """Each pair (an image of ``a``'s, one of ``b``'s) that is one photograph, sorted: the same bytes (a copy, or a
-    link to it), or near-identical thumbnails (saved again, re-encoded or re-cropped), as ``open_dataset`` finds
-    them within one dataset."""
-    stats_a, stats_b = (file_stats([s.path for s in read.samples]) for read in (a, b))
-    same = _same_bytes(stats_a, stats_b, cache_dir)
-    return sorted(set(same) | set(_near_identical(a, stats_a, b, stats_b, cache_dir)))
+    link to the same file)."""
+    return sorted(_same_bytes(_stats(a), a.root, _stats(b), b.root, cache_dir))
+
+
+def near_identical_across(a: DatasetRead, b: DatasetRead, cache_dir: Path | None) -> list[tuple[str, str]]:
+    """Each pair (an image of ``a``'s, one of ``b``'s) whose thumbnails are near-identical (``NEAR_IDENTICAL``),
+    sorted; read from the caches that opening each folder filled (asked for no file more, so neither cache is
+    written again)."""
+    kept_a, thumbs_a = thumbnails(_stats(a), a.root, cache_dir)
+    kept_b, thumbs_b = thumbnails(_stats(b), b.root, cache_dir)
+    kept = kept_a + kept_b
+    thumbs = np.concatenate([thumbs_a, thumbs_b]) if kept else np.zeros((0, SIDE * SIDE), np.uint8)
+    telling = np.flatnonzero(thumbs.astype(np.float32).std(1) >= MIN_STD)  # as near_groups: too flat to tell apart
+    pairs = telling[near_pairs(thumbs[telling])]  # i < j: A's before B's
+    return sorted((kept[i], kept[j]) for i, j in pairs.tolist() if i < len(kept_a) <= j)
 
 
 def _refuse_one_within_the_other(shared: list[tuple[str, str]], reads: list[DatasetRead], folders: tuple[str, str]
@@ -246,24 +304,41 @@ def _refuse_one_within_the_other(shared: list[tuple[str, str]], reads: list[Data
     for side, (label, other) in enumerate((("A", "B"), ("B", "A"))):
         inside = {pair[side] for pair in shared}
         if reads[side].samples and all(s.path in inside for s in reads[side].samples):
-            example = _example(shared[0][0], reads[0].root, shared[0][1], reads[1].root)
+            example = _example(shared[0][0], reads[0].root, shared[0][1], reads[1].root, "=")
             raise BiasMirrorError(f"every image of domain {label} ({folders[side]}) is also in domain {other} "
-                                  f"({folders[1 - side]}): {SAME_PHOTOGRAPH}, e.g. {example}. A filter learns the "
+                                  f"({folders[1 - side]}): {SAME_BYTES}, e.g. {example}. A filter learns the "
                                   "difference between two domains: give two folders of different images",
                                   folders[1 - side])
 
 
-def _folder_overlap(shared: list[tuple[str, str]], reads: list[DatasetRead], left_out: dict[str, int]) -> dict:
-    """The card's record of the photographs in both domain folders, said as a warning where there are any."""
-    in_both = {label: len({pair[side] for pair in shared}) for side, label in enumerate("AB")}
-    examples = [_example(p, reads[0].root, q, reads[1].root) for p, q in shared[:EXAMPLES]]
+def _counts_and_examples(pairs: list[tuple[str, str]], reads: list[DatasetRead], sep: str
+                         ) -> tuple[dict[str, int], list[str]]:
+    """How many images of each domain the pairs hold, and the first pairs, each below its domain's folder."""
+    counts = {label: len({pair[side] for pair in pairs}) for side, label in enumerate("AB")}
+    return counts, [_example(p, reads[0].root, q, reads[1].root, sep) for p, q in pairs[:EXAMPLES]]
+
+
+def _folder_overlap(shared: list[tuple[str, str]], near: list[tuple[str, str]], reads: list[DatasetRead],
+                    left_out: dict[str, int]) -> dict:
+    """The card's record of the photographs in both domain folders (the same bytes, left out of training) and of
+    the near-identical images across them (kept), each said as a warning where there are any."""
+    in_both, examples = _counts_and_examples(shared, reads, "=")
     if shared:
         log.warning("%d image(s) of domain A (%s) and %d of domain B (%s) are one photograph in both domains (%s), "
                     "e.g. %s: left out of both domains' training (%d of A's training images, %d of B's); the card "
-                    "says so", in_both["A"], reads[0].root, in_both["B"], reads[1].root, SAME_PHOTOGRAPH,
+                    "says so", in_both["A"], reads[0].root, in_both["B"], reads[1].root, SAME_BYTES,
                     "; ".join(examples), left_out["A"], left_out["B"])
-    return {"rule": SAME_PHOTOGRAPH, "images_in_both_domains": in_both, "left_out_of_training": left_out,
-            "examples": examples}
+    near_counts, near_examples = _counts_and_examples(near, reads, "≈")
+    if near:
+        log.warning("%d image(s) of domain A (%s) and %d of domain B (%s) are near-identical across the domains "
+                    "(%s), e.g. %s: kept in training, as a paired dataset's edited copies are (where they are one "
+                    "photograph stored twice by mistake, it trains as both A and B); the card counts them",
+                    near_counts["A"], reads[0].root, near_counts["B"], reads[1].root, NEAR_IDENTICAL,
+                    "; ".join(near_examples))
+    return {"rule": SAME_BYTES, "images_in_both_domains": in_both, "left_out_of_training": left_out,
+            "examples": examples,
+            "near_identical": {"rule": NEAR_IDENTICAL, "images": near_counts, "examples": near_examples,
+                               "kept": "in both domains' training (a paired dataset's B is A's photographs edited)"}}
 
 
 def folder_domains(folder_a: str, folder_b: str, seed: int, min_size: int) -> Domains:
@@ -273,16 +348,18 @@ def folder_domains(folder_a: str, folder_b: str, seed: int, min_size: int) -> Do
         raise BiasMirrorError(f"one domain folder lies inside the other ({outer} holds it): its images would be in "
                               "both domains; give two folders apart", inner)
     reads = [_folder_read(folder) for folder in (folder_a, folder_b)]
-    # Folders apart may still share images (a copy, a link, a photograph saved again): a face trained as both A
-    # and B blurs the difference the filter learns, so it trains as neither.
-    shared = shared_photographs(reads[0], reads[1], default_cache_dir())
+    # Folders apart may still share images (a copy, a link): a face trained as both A and B blurs the difference
+    # the filter learns, so it trains as neither. Near-identical ones are said and kept (see SAME_BYTES).
+    cache_dir = default_cache_dir()
+    shared = shared_photographs(reads[0], reads[1], cache_dir)
     _refuse_one_within_the_other(shared, reads, (folder_a, folder_b))
     in_both = {p for pair in shared for p in pair}
+    near = [pair for pair in near_identical_across(reads[0], reads[1], cache_dir) if not in_both & set(pair)]
     splits = [_by_split(sorted(read.samples, key=lambda s: s.path)) for read in reads]
     own = [[s for s in split["train"] if s.path not in in_both] for split in splits]
     # said before the domains' sizes are checked: a domain too small without them is told why
-    overlap = _folder_overlap(shared, reads, {label: len(split["train"]) - len(kept)
-                                              for label, split, kept in zip("AB", splits, own)})
+    overlap = _folder_overlap(shared, near, reads, {label: len(split["train"]) - len(kept)
+                                                    for label, split, kept in zip("AB", splits, own)})
     domains = []
     for label, folder, read, split, train_pool in zip("AB", (folder_a, folder_b), reads, splits, own):
         train, comp = _compose_checked(label, train_pool, (), "none", None, seed, folder)
