@@ -144,6 +144,11 @@ def _domain_lines(training: dict) -> list[str]:
         lines.append(f"- {both.get('A', '?')} image(s) of domain A and {both.get('B', '?')} of domain B are one "
                      f"photograph in both folders: left out of training ({left.get('A', '?')} of A's, "
                      f"{left.get('B', '?')} of B's)")
+    near = overlap.get("near_identical") if isinstance(overlap, dict) else None
+    if isinstance(near, dict) and any((near.get("images") or {}).values()):
+        lines.append(f"- {near['images'].get('A', '?')} image(s) of domain A and {near['images'].get('B', '?')} of "
+                     f"domain B are near-identical across the folders (an edit or a re-save), kept "
+                     f"{near.get('kept', '')}".rstrip())
     return lines
 
 

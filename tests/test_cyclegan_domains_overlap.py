@@ -110,6 +110,11 @@ def test_photographs_saved_again_in_the_other_folder_are_kept_said_and_counted_o
     record = read_card(run / "filter_A2B.onnx").training["domain_overlap"]
     assert record["near_identical"]["images"] == {"A": len(twins), "B": len(twins)}
     assert any("saved-again-" in e for e in record["near_identical"]["examples"])
+    from inference.card_markdown import card_markdown
+
+    assert (f"- {len(twins)} image(s) of domain A and {len(twins)} of domain B are near-identical across the folders "
+            "(an edit or a re-save), kept in both domains' training") in card_markdown(
+        read_card(run / "filter_A2B.onnx"), "filter_A2B.onnx", 0.1)
     assert record["left_out_of_training"] == {"A": 0, "B": 0}
 
 
