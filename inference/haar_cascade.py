@@ -8,8 +8,9 @@ Exactness rests on OpenCV's own arithmetic, which this module and the graph repe
 - the image pyramid: factors 1, f, f², … kept while the rounded window fits the image and skipped while it
   is under ``minSize``; each level resized to round(size / factor) with ``cv2.INTER_LINEAR_EXACT`` (OpenCV 4
   resizes its levels bit-exactly; plain linear interpolation moved whole windows across stage thresholds);
-- windows at every second pixel on levels below factor 2, every pixel from 2 up; and the row scan's one
-  shortcut: a window rejected by the first stage makes the scan jump over the next one (``scan_skips``);
+- windows at every second pixel on levels below factor 2, every pixel from 2 up, down to the last row of the
+  stripes OpenCV splits each level into (``scan_rows``: at some levels it leaves out the last row); and the row
+  scan's one shortcut: a window rejected by the first stage makes the scan jump over the next one (``scan_skips``);
 - a window's variance factor from the integral images of its inner (w−2)×(h−2) area, in doubles; windows
   with almost no contrast are rejected before any stage;
 - every feature is a weighted sum of rectangle sums (integers, weights −1/2/3 in OpenCV's frontal-face
@@ -193,10 +194,12 @@ def pyramid(image_size: tuple[int, int], window: tuple[int, int], scale_factor: 
         x, shelf = x + int(sw) + 1, max(shelf, int(sh))
     canvas_shape = (y + shelf, width)
     stride = canvas_shape[1]
+    # OpenCV's parallel stripes, one per 32 window columns of the first level scanned: they set each level's rows
+    stripes = -(-(int(sizes[0, 0]) + 1 - win_w) // 32) if len(sizes) else 1
     levels, xs, ys, firsts, lengths, done = [], [], [], [], [], 0
     for i, (s, (sw, sh)) in enumerate(zip(scales, sizes)):
         step = 1 if s >= 2 else 2
-        gx, gy = np.arange(0, sw - win_w + 1, step), np.arange(0, sh - win_h + 1, step)
+        gx, gy = np.arange(0, sw - win_w + 1, step), scan_rows(int(sh) + 1 - win_h, step, stripes)
         if not len(gx) or not len(gy):
             continue
         yy, xx = np.meshgrid(gy, gx, indexing="ij")
@@ -213,6 +216,18 @@ def pyramid(image_size: tuple[int, int], window: tuple[int, int], scale_factor: 
     index = ((origins_a[level, 1] - 1 + wy) * stride + origins_a[level, 0] - 1 + wx) if len(level) else level
     return Pyramid((w, h), window, np.array(scales, np.float32), sizes, origins_a, canvas_shape,
                    level, wx, wy, index.astype(np.int64), cat(firsts, np.int64), cat(lengths, np.int64))
+
+
+def scan_rows(positions: int, step: int, stripes: int) -> np.ndarray:
+    """The window rows OpenCV scans on a level with ``positions`` rows a window fits in (its "working size").
+
+    It splits them into ``stripes`` (one per 32 window columns of the first level, whatever this one's width) of
+    (positions // step) / stripes steps each, rounded up, and scans only the rows above stripes × that: where
+    stripes divides positions // step and positions is odd at a step of 2 (levels below factor 2), the last row is
+    never scanned. The graph had scanned it, and on images of 24-44 px found windows there that OpenCV never
+    looks at: a face one pixel larger, or one more."""
+    stripe = max((max(positions, 0) // step + stripes - 1) // stripes, 1) * step
+    return np.arange(0, min(stripes * stripe, positions), step)
 
 
 def pack(gray: np.ndarray, pyr: Pyramid) -> np.ndarray:

@@ -8,6 +8,8 @@ no longer waits for a host core.
 
 Per frame size the pyramid's layout and window list are worked out once; the window list is kept on the
 device, so a frame sends only its packed pyramid (a few hundred kB) and gets back the windows that passed.
+A frame whose packed pyramid could sum past an int32 (from 4K up) runs a second graph with an int64 integral
+image, made when the first such frame comes: the int32 one had refused those frames, and stays for the rest.
 """
 from __future__ import annotations
 
@@ -24,13 +26,10 @@ import onnxruntime as ort
 from .errors import BiasMirrorError
 from .faces import DEFAULT_CASCADE, Detection, HaarDetector
 from .haar_cascade import Pyramid, candidates, group_and_clip, pack, pyramid, read_cascade, scan_skips
-from .haar_graph import cascade_model
+from .haar_graph import MAX_CANVAS_PIXELS, MAX_INT32_CANVAS_PIXELS, cascade_model
 from .runtime import CPU, RuntimeConfig, create_session, device_of
 
 log = logging.getLogger(__name__)
-
-# the integral image is int32: a canvas of more pixels than this could overflow it (255 × pixels < 2³¹)
-MAX_CANVAS_PIXELS = (2**31 - 1) // 255
 
 
 class HaarOnnxDetector:
@@ -38,8 +37,10 @@ class HaarOnnxDetector:
                  phases: tuple[int, ...] | None = None, **framing):
         self.framing = HaarDetector(cascade, **framing)
         self.cascade = read_cascade(self.framing.path)
+        self.phases, self.runtime = phases, runtime
         self.model = cascade_model(self.cascade, phases)
         self.session_info = create_session(self.model, runtime)
+        self._wide_session: ort.InferenceSession | None = None  # the int64-integral graph, for large canvases
         self.provider = self.session_info.provider
         self.name = f"{self.framing.name}-ort"
         if self.provider == CPU:
@@ -57,10 +58,21 @@ class HaarOnnxDetector:
                 pyr = pyramid(size, self.cascade.window, self.framing.scale_factor, (min_side, min_side))
                 if pyr.canvas_shape[0] * pyr.canvas_shape[1] > MAX_CANVAS_PIXELS:
                     raise BiasMirrorError(f"a {size[0]}×{size[1]} image is too large for the ONNX Haar cascade "
-                                          f"(its pyramid would overflow an int32 integral image)")
+                                          f"(its pyramid has more pixels than the graph's int32 indices reach)")
                 windows = ort.OrtValue.ortvalue_from_numpy(pyr.window_index, self._device, 0)
                 found = self._layouts[key] = (pyr, windows)
         return found
+
+    def _session_for(self, pyr: Pyramid) -> ort.InferenceSession:
+        """The graph whose integral image holds this canvas's sums: the int32 one up to
+        ``MAX_INT32_CANVAS_PIXELS``, the int64 one (made on first need) beyond."""
+        if pyr.canvas_shape[0] * pyr.canvas_shape[1] <= MAX_INT32_CANVAS_PIXELS:
+            return self.session_info.session
+        with self._lock:
+            if self._wide_session is None:
+                wide = cascade_model(self.cascade, self.phases, wide_integral=True)
+                self._wide_session = create_session(wide, self.runtime, name="the Haar cascade (int64 integral)").session
+        return self._wide_session
 
     def raw_windows(self, gray: np.ndarray, min_side: int) -> np.ndarray:
         """Every window that passes the cascade (x, y, w, h in ``gray``), as ``detectMultiScale`` with
@@ -68,12 +80,13 @@ class HaarOnnxDetector:
         pyr, windows = self._layout((gray.shape[1], gray.shape[0]), min_side)
         if not pyr.n_windows:
             return np.zeros((0, 4), np.int64)
-        binding = self.session_info.session.io_binding()
+        session = self._session_for(pyr)
+        binding = session.io_binding()
         binding.bind_cpu_input("canvas", pack(gray, pyr))
         binding.bind_ortvalue_input("windows", windows)
         binding.bind_output("passed", "cpu")
         binding.bind_output("failed_first", "cpu")
-        self.session_info.session.run_with_iobinding(binding)
+        session.run_with_iobinding(binding)
         passed, failed_first = binding.copy_outputs_to_cpu()
         passed = passed[passed >= 0]
         passed = passed[~scan_skips(pyr, failed_first, passed)]

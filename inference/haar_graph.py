@@ -12,9 +12,11 @@ of each window's top-left integral corner; at least one). Outputs: ``passed`` (i
 every stage, with −1 for placeholders to drop) and ``failed_first`` (bool per window, for OpenCV's scan
 shortcut, ``haar_cascade.scan_skips``).
 
-Integers stay integers: rectangle sums in int32 (a canvas sums to at most 255 × its area, checked by the
-caller), squared sums in int64, the variance factor in doubles, the stage sums in doubles; the features are
-float32 exactly as OpenCV computes them.
+Integers stay integers: rectangle sums in int32, or in int64 for a canvas whose sum could pass 2³¹ (255 × its
+area: a 4K frame's pyramid, ``wide_integral``), squared sums in int64, the variance factor in doubles, the stage
+sums in doubles; the features are float32 exactly as OpenCV computes them. The int32 graph is kept for the
+canvases it holds: its widest phase gathers half the bytes, and a 640×480 frame's cascade took 131 ms on two CPU
+cores where the int64 graph's took 157 (medians of 60).
 
 No reduction runs over integers, and none over float32 terms whose order matters: ONNX Runtime's CUDA provider
 reduces int32 and int64 tensors by casting them to float32 (``cuda/reduction/reduction_ops.cc``), which
@@ -30,6 +32,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .haar_cascade import Cascade
+
+# the largest canvas whose int32 integral image cannot overflow (255 × pixels < 2³¹); a larger one needs the int64
+# graph, and one past the int32 gather indices (2³¹ pixels, a frame of some 10 gigapixels) cannot be run at all
+MAX_INT32_CANVAS_PIXELS = (2**31 - 1) // 255
+MAX_CANVAS_PIXELS = 2**31 - 1
+
 
 def default_phases(n_stages: int) -> tuple[int, ...]:
     """Stage boundaries of the phases: narrow at first, where the most windows are alive."""
@@ -90,7 +98,7 @@ def _phase(b: _Builder, cascade: Cascade, stages: range, integral: str, stride: 
     nodes = np.arange(int(cascade.tree_first_node[trees.start]), int(cascade.tree_first_node[trees.stop]))
     feats = cascade.node_feature[nodes]
     offsets = _corner_offsets(b, stride, cascade.rects[feats])                          # nodes × 3 × 4
-    sums = _rect_sums(b, integral, windows, offsets, 3)                                # n × nodes × 3 (int32)
+    sums = _rect_sums(b, integral, windows, offsets, 3)                       # n × nodes × 3 (the integral's type)
     weighted = b.op("Mul", [b.op("Cast", [sums], to=TensorProto.FLOAT), b.const(cascade.weights[feats], "w")])
     # OpenCV's order, w₀s₀ + w₁s₁, then + w₂s₂ (zero for a two-rectangle feature, which adds nothing)
     first, second, third = b.last_axis_terms(weighted, 3, "term")
@@ -145,8 +153,9 @@ def leaf_sum_bits(cascade: Cascade) -> int:
     return int(np.floor(np.log2(np.abs(leaves).sum()))) + 1 - lowest  # bit positions, highest to lowest
 
 
-def cascade_model(cascade: Cascade, phases: tuple[int, ...] | None = None) -> bytes:
-    """The serialised ONNX model of ``cascade`` (see the module's docstring for its inputs and outputs)."""
+def cascade_model(cascade: Cascade, phases: tuple[int, ...] | None = None, wide_integral: bool = False) -> bytes:
+    """The serialised ONNX model of ``cascade`` (see the module's docstring for its inputs and outputs); its integral
+    image is int64 with ``wide_integral``, for a canvas of more than ``MAX_INT32_CANVAS_PIXELS``, else int32."""
     bits = leaf_sum_bits(cascade)
     if bits > 53:
         raise ValueError(f"the cascade's leaf values span {bits} bits: their sums in doubles would "
@@ -159,10 +168,10 @@ def cascade_model(cascade: Cascade, phases: tuple[int, ...] | None = None) -> by
     stride = b.op("Cast", [b.op("Gather", [b.op("Shape", ["canvas"]), b.const(np.array(1, np.int64))])],
                   "stride", to=TensorProto.INT32)
     flat = b.const(np.array([-1], np.int64))
-    as32 = b.op("Cast", ["canvas"], to=TensorProto.INT32)
-    zero, one = b.const(np.array(0, np.int64)), b.const(np.array(1, np.int64))
-    integral = b.op("Reshape", [b.op("CumSum", [b.op("CumSum", [as32, zero]), one]), flat], "integral")
     as64 = b.op("Cast", ["canvas"], to=TensorProto.INT64)
+    as_integral = as64 if wide_integral else b.op("Cast", ["canvas"], to=TensorProto.INT32)
+    zero, one = b.const(np.array(0, np.int64)), b.const(np.array(1, np.int64))
+    integral = b.op("Reshape", [b.op("CumSum", [b.op("CumSum", [as_integral, zero]), one]), flat], "integral")
     squares = b.op("Reshape", [b.op("CumSum", [b.op("CumSum", [b.op("Mul", [as64, as64]), zero]), one]), flat], "squares")
 
     # OpenCV's variance factor over the window's inner area, in doubles as it computes it

@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 # 7: skin needs b* ≥ 2 to be measured (a blue or magenta cast gave ITA outside ±90°).
 # 8: ΔP(female) and flips compare with the crop through the filter's resampling alone, as skin does.
 # 9: a filtered face's skin leaves out the pixels its original had clipped, not its own (what a filter clips counts).
-MEASURES_VERSION = 9
+# 10: a detected face's crop is its square resized with pixel centres aligned, as training resizes faces (it sat half
+#     a crop pixel up and to the left); the ONNX Haar cascade skips the window rows OpenCV's stripes skip.
+MEASURES_VERSION = 10
 
 
 class AnalysedFace(NamedTuple):

@@ -38,7 +38,11 @@ COLUMNS = """one row per face per frame:
                       for over 10 frames, or hidden while it moved, comes back with a new id. A folder's images are
                       photos of their own, not one video's frames: each face gets its id (a photo's faces keep
                       theirs when it is shown again); to follow faces, give the video, not frames extracted from it
-  x, y, w, h          the face's box in the frame, in pixels
+  x, y, w, h          the face's box in the frame, in pixels, as the detector found it: it may reach past the frame's
+                      edges (x or y below 0, x + w or y + h beyond its size). The Haar detector scans the frame with
+                      its edges repeated around it, to find a face at its border whole, so by up to 8 % of the
+                      frame's longer side (25 % where that side is at most 320 px) and a pixel or so of rounding;
+                      YuNet's boxes are as it gives them. The crop is taken from this box, the frame's edge repeated
   filter              the filter run (with its condition, if any); empty with none
   measurable          1 where enough skin was found to measure tone
   ita, L, mst         skin tone of the face: ITA°, CIELAB L*, Monk Skin Tone 1–10. With a filter, these and measurable

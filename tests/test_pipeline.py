@@ -290,9 +290,10 @@ def test_a_face_larger_than_the_crop_is_area_averaged_not_point_sampled():
     w = h = side / CROP_SCALE
     box = (792 - w / 2, 792 - h / 2 - CROP_SHIFT_Y * h, w, h)
     crop, to_frame = crop_square(frame, box, 112)
-    assert np.allclose(to_frame @ [0, 0, 1], [400, 400], atol=1e-6)  # the kept affine is the crop's as before
-    # crop pixel 0 is centred on frame pixel 400 (the kept affine), so it is the mean of pixels 397…403
-    ideal = cv2.resize(frame[397:1181, 397:1181], (112, 112), interpolation=cv2.INTER_AREA)
+    # crop pixel 0 is the mean of frame pixels 400…406, centred on 403 (pixel centres aligned, as cv2.resize aligns
+    # them: it had been centred on 400, half a crop pixel up-left of the square's resize)
+    assert np.allclose(to_frame @ [0, 0, 1], [403, 403], atol=1e-6)
+    ideal = cv2.resize(frame[400:1184, 400:1184], (112, 112), interpolation=cv2.INTER_AREA)
     assert np.abs(crop.astype(int) - ideal).max() <= 1  # point-sampled: 63 on average
     checker, _ = crop_square(frame, (0, 0, 300, 300), 32)
     assert np.abs(checker.astype(float) - 127.5).max() < 12  # point-sampled: 0s and 255s
