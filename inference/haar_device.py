@@ -22,6 +22,7 @@ from collections import Counter
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from .errors import BiasMirrorError
 from .faces import DEFAULT_CASCADE, Detection, HaarDetector
@@ -63,10 +64,13 @@ class HaarOnnxDetector:
                 found = self._layouts[key] = (pyr, windows)
         return found
 
-    def _session_for(self, pyr: Pyramid) -> ort.InferenceSession:
-        """The graph whose integral image holds this canvas's sums: the int32 one up to
-        ``MAX_INT32_CANVAS_PIXELS``, the int64 one (made on first need) beyond."""
-        if pyr.canvas_shape[0] * pyr.canvas_shape[1] <= MAX_INT32_CANVAS_PIXELS:
+    def _session_for(self, pyr: Pyramid, canvas: np.ndarray) -> ort.InferenceSession:
+        """The graph whose integral image holds this canvas's sums: the int32 one where they stay under 2³¹ (its
+        largest value is the canvas's sum, every pixel being at least 0), the int64 one (made on first need) beyond.
+        Judged by the pixel count alone (all 255), every 4K frame had taken the int64 graph, at twice the memory
+        and up to 2.6 times the time, though its sum is under half the bound."""
+        if pyr.canvas_shape[0] * pyr.canvas_shape[1] <= MAX_INT32_CANVAS_PIXELS or \
+                int(canvas.sum(dtype=np.int64)) < 2**31:
             return self.session_info.session
         with self._lock:
             if self._wide_session is None:
@@ -80,9 +84,10 @@ class HaarOnnxDetector:
         pyr, windows = self._layout((gray.shape[1], gray.shape[0]), min_side)
         if not pyr.n_windows:
             return np.zeros((0, 4), np.int64)
-        session = self._session_for(pyr)
+        canvas = pack(gray, pyr)
+        session = self._session_for(pyr, canvas)
         binding = session.io_binding()
-        binding.bind_cpu_input("canvas", pack(gray, pyr))
+        binding.bind_cpu_input("canvas", canvas)
         binding.bind_ortvalue_input("windows", windows)
         binding.bind_output("passed", "cpu")
         binding.bind_output("failed_first", "cpu")
@@ -97,8 +102,18 @@ class HaarOnnxDetector:
         if scan is None:
             return []
         gray, p, s, min_side = scan
-        boxes = group_and_clip(self.raw_windows(gray, min_side), (gray.shape[1], gray.shape[0]),
-                               self.framing.min_neighbors)
+        try:
+            windows = self.raw_windows(gray, min_side)
+        except (ort_state.RuntimeException, ort_state.Fail, RuntimeError, MemoryError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            # OpenCV's cascade finds the same faces: a frame the graph's memory cannot hold (a 12 MP photo on a
+            # 16 GB machine asked for one 5.3 GB buffer) had stopped the run with ONNX Runtime's traceback
+            log.warning("a %d×%d frame needs more memory for the ONNX Haar cascade than %s could give: its faces are "
+                        "found by OpenCV's cascade, the same faces", frame_bgr.shape[1], frame_bgr.shape[0],
+                        self.provider)
+            return self.framing.detect(frame_bgr)
+        boxes = group_and_clip(windows, (gray.shape[1], gray.shape[0]), self.framing.min_neighbors)
         return self.framing.in_frame(boxes, p, s)
 
     def placement(self) -> Counter:
@@ -119,6 +134,12 @@ class HaarOnnxDetector:
             events = json.loads(open(profiled.end_profiling(), encoding="utf-8").read())
         return Counter((e["args"]["provider"], e["args"].get("op_name", "?")) for e in events
                        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and "provider" in e.get("args", {}))
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """ONNX Runtime's failure to allocate (its arena's "Failed to allocate memory", a bad_alloc), or Python's."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "failed to allocate" in text or "bad_alloc" in text or "out of memory" in text
 
 
 def placement_line(counts: Counter) -> str:

@@ -181,9 +181,12 @@ class VideoSource(Source):
         if missing <= 0:
             return False
         # a container that indexes its frames (AVI, MP4, MOV) declares them exactly: a frame short is a frame lost (the
-        # last two of 40 undecodable had ended the video without a word); another's count is an estimate (duration ×
-        # fps), a frame or two over a whole file's
-        if missing <= max(2, self.declared // 50) and self.path.suffix.lower() not in EXACT_FRAME_COUNTS:
+        # last two of 40 undecodable had ended the video without a word, and up to 2 % of a long one's still did
+        # through the time rule below); another's count is an estimate (duration × fps), a frame or two over a whole
+        # file's, and a variable frame rate's further off, where the decoder's times tell
+        if self.path.suffix.lower() in EXACT_FRAME_COUNTS:
+            return True
+        if missing <= max(2, self.declared // 50):
             return False
         duration = self.declared / self.fps if self.fps else None
         return not (duration and self._last_s is not None and self._last_s + 1.5 / self.fps >= duration * 0.98)

@@ -60,7 +60,41 @@ def test_a_4k_frame_gets_opencvs_faces_from_the_onnx_cascade():
     gray, _, _, min_side = onnx_run.framing.prepare(frame)
     pyr = pyramid((gray.shape[1], gray.shape[0]), onnx_run.cascade.window, onnx_run.framing.scale_factor,
                   (min_side, min_side))
-    assert np.prod(pyr.canvas_shape) > haar_graph.MAX_INT32_CANVAS_PIXELS  # it took the int64 graph
+    assert np.prod(pyr.canvas_shape) > haar_graph.MAX_INT32_CANVAS_PIXELS  # beyond an all-white canvas's bound
+    # but its sums are not: the int32 graph ran it (judged by the pixel count, every 4K frame had taken the int64
+    # graph, at twice the memory and up to 2.6 times the time)
+    assert int(pack(gray, pyr).sum(dtype=np.int64)) < 2**31 and onnx_run._wide_session is None
+    # a white 12 MP photo's does sum past 2³¹ (an all-white 4K frame's does not): the int64 graph, where needed
+    white, _, _, white_min = onnx_run.framing.prepare(np.full((3024, 4032, 3), 255, np.uint8))
+    wide = pyramid((white.shape[1], white.shape[0]), onnx_run.cascade.window, onnx_run.framing.scale_factor,
+                   (white_min, white_min))
+    assert onnx_run._session_for(wide, pack(white, wide)) is not onnx_run.session_info.session
+
+
+def test_a_frame_the_onnx_cascades_memory_cannot_hold_gets_opencvs_faces_with_a_warning(monkeypatch, caplog):
+    """A 12 MP photo on a 16 GB machine asked ONNX Runtime for one 5.3 GB buffer: the run stopped with its
+    traceback, the folder's other photos unread. OpenCV's cascade finds the same faces."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+    frame = _with_face((640, 480), 200, (200, 120))
+    detector = HaarOnnxDetector("alt2", CPU)
+
+    def no_memory(*_):
+        raise ort_state.RuntimeException("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned "
+                                         "while running Gather node. Failed to allocate memory for requested buffer")
+
+    monkeypatch.setattr(detector, "raw_windows", no_memory)
+    with caplog.at_level("WARNING"):
+        found = detector.detect(frame)
+    assert found and found == HaarDetector("alt2").detect(frame)
+    assert "a 640×480 frame needs more memory for the ONNX Haar cascade" in caplog.text
+
+    def broken(*_):
+        raise ort_state.RuntimeException("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : a shape mismatch")
+
+    monkeypatch.setattr(detector, "raw_windows", broken)
+    with pytest.raises(ort_state.RuntimeException, match="shape mismatch"):  # a fault of ours is not hidden
+        detector.detect(frame)
 
 
 def _levels_from(pyr: Pyramid, first_level: int) -> Pyramid:
