@@ -261,14 +261,22 @@ def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: l
     return QRectF(float(x), float(y), w, h)
 
 
-def draw_text_on_backdrop(p: QPainter, rect: QRectF, text: str, colour: QColor, fm: QFontMetricsF) -> None:
-    """One line on a dark backdrop, elided to fit: read over any image (plain text vanished on busy ones)."""
+def backdrop_of(rect: QRectF, text: str, fm: QFontMetricsF) -> tuple[str, QRectF]:
+    """``text`` elided to fit one line of ``rect``, and the backdrop it is drawn on."""
     text = fm.elidedText(text, Qt.TextElideMode.ElideRight, rect.width() - 12)
+    return text, QRectF(rect.left(), rect.top(), fm.horizontalAdvance(text) + 12, fm.lineSpacing() + 6)
+
+
+def draw_text_on_backdrop(p: QPainter, rect: QRectF, text: str, colour: QColor, fm: QFontMetricsF) -> QRectF:
+    """One line on a dark backdrop, elided to fit: read over any image (plain text vanished on busy ones). Returns
+    the backdrop drawn."""
+    text, backdrop = backdrop_of(rect, text, fm)
     p.setPen(Qt.PenStyle.NoPen)
     p.setBrush(QColor(15, 15, 20, 200))
-    p.drawRoundedRect(QRectF(rect.left(), rect.top(), fm.horizontalAdvance(text) + 12, fm.lineSpacing() + 6), 4, 4)
+    p.drawRoundedRect(backdrop, 4, 4)
     p.setPen(colour)
     p.drawText(QPointF(rect.left() + 6, rect.top() + 3 + fm.ascent()), text)
+    return backdrop
 
 
 def draw_label(p: QPainter, rect: QRectF, lines: list[list[Segment]], fm: QFontMetricsF) -> None:
@@ -295,9 +303,27 @@ def for_display(result: FrameResult, s: DisplaySettings, width: int, height: int
     if f >= 0.75:  # close to the frame's own size: not worth a resampling
         return result
     frame = cv2.resize(result.frame, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    faces = tuple(replace(face, box=tuple(int(round(v * f)) for v in face.box), crop_to_frame=face.crop_to_frame * f)
-                  for face in result.faces)
+    fx, fy = frame.shape[1] / w, frame.shape[0] / h  # what the rounding to whole pixels made of f, per axis
+    faces = tuple(replace(face, box=_resized_box(face.box, fx, fy),
+                          crop_to_frame=resized_affine(face.crop_to_frame, fx, fy)) for face in result.faces)
     return replace(result, frame=frame, faces=faces)
+
+
+def _resized_box(box: tuple[int, int, int, int], fx: float, fy: float) -> tuple[int, int, int, int]:
+    x, y, w, h = box  # edges, not pixel centres: edge X is at X·f in the resized frame
+    return round(x * fx), round(y * fy), round(w * fx), round(h * fy)
+
+
+def resized_affine(crop_to_frame: np.ndarray, fx: float, fy: float) -> np.ndarray:
+    """A crop→frame affine for the frame resized by (fx, fy) with ``cv2.resize``, which aligns pixel centres (frame
+    pixel X lands at (X + ½)·f − ½), as ``inference.faces.centre_aligned`` crops do: scaled by f alone, the CAM and
+    the pasted filtered face sat (1 − f)/2 shown pixels down and to the right of the face they belong to."""
+    out = np.asarray(crop_to_frame, np.float64).copy()
+    out[0] *= fx
+    out[0, 2] += (fx - 1) / 2
+    out[1] *= fy
+    out[1, 2] += (fy - 1) / 2
+    return out
 
 
 @dataclass(frozen=True)
@@ -331,6 +357,41 @@ def _title_height() -> float:
     font = QFont()
     font.setPointSizeF(9.5)
     return QFontMetricsF(font).lineSpacing() + 6
+
+
+@lru_cache(maxsize=1)
+def _note_height() -> float:
+    """The row under the frame that a note takes: its backdrop and a margin, so no face box's edge touches it."""
+    return _title_height() + 6
+
+
+def _title_row_gap(titles: list[QRectF], bottom: float, width: float) -> QRectF | None:
+    """The widest stretch of the titles' row (ending at ``bottom``, the frame's top) right of a title: a line there
+    covers no face. None where the titles leave no room."""
+    row = _title_height()
+    edges = sorted((t.left(), t.right()) for t in titles)
+    gaps = [(right + 8, (edges[i + 1][0] if i + 1 < len(edges) else width) - 4) for i, (_, right) in enumerate(edges)]
+    left, right = max(gaps, key=lambda g: g[1] - g[0], default=(0.0, 0.0))
+    return QRectF(left, bottom - row, right - left, row) if right - left > 24 else None
+
+
+def _label_size(lines: list[list[Segment]], fm: QFontMetricsF) -> tuple[float, float]:
+    return max(sum(fm.horizontalAdvance(t) for t, _ in line) for line in lines) + 12, fm.lineSpacing() * len(lines) + 8
+
+
+def _place_label(face: FaceResult, box: QRectF, own: QRectF, bounds: QRectF, taken: list[QRectF], fm: QFontMetricsF,
+                 cam_model: str | None) -> tuple[QRectF, list[list[Segment]]] | None:
+    """Where a face's label goes, and its lines: the whole label clear of every face, its own too, else one line
+    (a crowded frame) clear of them; only then over its own face in the original panel (a face that fills the frame
+    leaves no room beside it), whole or on one line. Never over another face, a filtered face, a title or another
+    label; None where nothing is free (counted by the caller). Allowed onto its own face at once, a full label had
+    covered a quarter of its face though one line fitted beside it."""
+    full, compact = face_lines(face), compact_lines(face, cam_model)
+    others = [t for t in taken if t != own]
+    for lines, avoid in ((full, taken), (compact, taken), (full, others), (compact, others)):
+        if (rect := _label_rect(box, _label_size(lines, fm), bounds, avoid, own)) is not None:
+            return rect, lines
+    return None
 
 
 def _frame_area(width: int, height: int) -> tuple[int, int]:
@@ -370,8 +431,10 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             image, panels = compose(result, s)
         ih, iw = image.shape[:2]
         top = _title_height()  # room for panel titles
-        scale = min(width / iw, (height - top) / ih)
-        dx, dy = (width - iw * scale) / 2, top + (height - top - ih * scale) / 2
+        bottom = _note_height() if note else 0  # and for the note, under the frame: over it, it had hidden a label
+        scale = min(width / iw, max(1.0, height - top - bottom) / ih)
+        # centred, as without a note, unless that puts the frame's foot under the note's row
+        dx, dy = (width - iw * scale) / 2, min(top + (height - top - ih * scale) / 2, height - bottom - ih * scale)
         p.drawImage(QRectF(dx, dy, iw * scale, ih * scale), to_qimage(image))
         if geometry is not None:
             geometry["image_rect"] = QRectF(dx, dy, iw * scale, ih * scale)
@@ -382,6 +445,15 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             p.drawText(QPointF(dx + panel.x0 * scale + 4, dy - 5), panel.title)
             taken.append(QRectF(dx + panel.x0 * scale + 2, dy - 5 - fm.ascent(), fm.horizontalAdvance(panel.title) + 4,
                                 fm.lineSpacing()))
+        # the line that counts the labels left out goes in the titles' row, kept for it: over the frame's top-left
+        # it had darkened the tops of the faces there
+        not_shown = _title_row_gap(taken, math.floor(dy), width) if s.show_labels and result.faces else None
+        if not_shown is not None:
+            taken.append(not_shown)
+        # the note's own row, under the frame: the labels may have the rest of it
+        note_line = QRectF(4, height - fm.lineSpacing() - 10, width - 8, fm.lineSpacing() + 6)
+        if note:
+            taken.append(backdrop_of(note_line, note, fm)[1])
         if panels[0].kind == "split":
             x = dx + s.split * panels[0].width * scale
             p.setPen(QPen(QColor(255, 255, 255, 220), 2))
@@ -408,33 +480,24 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
                 box = QRectF(dx + x * scale, dy + y * scale, bw * scale, bh * scale)
                 if len(panels) == 2:  # side by side: the label may sit between or beside the two faces
                     box = QRectF(box.left(), box.top(), (panels[1].x0 + x + bw) * scale + dx - box.left(), box.height())
-                rect = None
-                # its own face in the original panel it may cover (a face that fills the frame leaves no room
-                # beside it), no other face, no filtered face, no title, no other label
-                own = QRectF(dx + x * scale, dy + y * scale, bw * scale, bh * scale)
-                others = [t for t in taken if t != own]
-                # the whole label where it fits, else one line (crowded frames), else none (counted below)
-                for lines in (face_lines(face), compact_lines(face, s.cam_model)):
-                    w = max(sum(fm.horizontalAdvance(t) for t, _ in line) for line in lines) + 12
-                    h = fm.lineSpacing() * len(lines) + 8
-                    if (rect := _label_rect(box, (w, h), bounds, others, own)) is not None:
-                        break
-                if rect is None:
+                own = QRectF(dx + x * scale, dy + y * scale, bw * scale, bh * scale)  # its face in the original panel
+                if (label := _place_label(face, box, own, bounds, taken, fm, s.cam_model)) is None:
                     hidden += 1
                     continue
+                rect, lines = label
                 taken.append(rect)
                 placed.append((rect, own))
                 draw_label(p, rect, lines, fm)
+        status: dict[str, QRectF] = {}  # where the two status lines were drawn, for the geometry
+        if hidden and not_shown is not None:
+            status["not_shown"] = draw_text_on_backdrop(
+                p, not_shown, f"labels of {hidden} of {len(result.faces)} faces not shown: no room beside them "
+                "(a larger window or one view leaves more; a recording's rows hold every face)", MUTED, fm)
+        if note:
+            status["note"] = draw_text_on_backdrop(p, note_line, note, LIGHTER, fm)
         if geometry is not None:
             geometry["labels"], geometry["labels_hidden"], geometry["kept_clear"] = placed, hidden, kept_clear
-        if hidden:
-            draw_text_on_backdrop(p, QRectF(dx + 4, dy + 4, iw * scale - 8, fm.lineSpacing() + 6),
-                                  f"labels of {hidden} of {len(result.faces)} faces not shown: no room beside them "
-                                  "(a larger window or one view leaves more; a recording's rows hold every face)",
-                                  MUTED, fm)
-        if note:
-            draw_text_on_backdrop(p, QRectF(4, height - fm.lineSpacing() - 10, width - 8, fm.lineSpacing() + 6),
-                                  note, LIGHTER, fm)
+            geometry["status"] = status
     finally:
         p.end()
     return out
