@@ -88,9 +88,13 @@ class CameraSource(Source):
     def reopen(self) -> bool:
         if self._cap is not None:
             self._cap.release()
-        with quiet_opencv():
-            cap = cv2.VideoCapture(self.index)
-        if not cap.isOpened():
+        try:
+            with quiet_opencv():
+                cap = cv2.VideoCapture(self.index)
+            opened = cap.isOpened()
+        except cv2.error:  # a backend that raises where others answer "not opened": still not there, retried
+            opened = False
+        if not opened:
             self._cap = None
             return False
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
@@ -102,7 +106,10 @@ class CameraSource(Source):
         if self._cap is None:
             self.lost = True
             return Frame(None, self._n, time.monotonic(), self.name, "the camera is not available")
-        ok, img = self._cap.read()
+        try:
+            ok, img = self._cap.read()
+        except cv2.error:  # a backend that raises for an unplugged camera: lost and retried, as one that fails a read
+            ok, img = False, None
         if not ok or img is None:
             self.lost = True
             return Frame(None, self._n, time.monotonic(), self.name, "the camera stopped delivering frames")

@@ -607,3 +607,41 @@ def test_a_10_bit_avif_whose_major_brand_is_mif1_is_read_at_its_brightness_too(t
     (tmp_path / "mif1.avif").write_bytes(bytes(data))
     image = next(iter(open_source(str(tmp_path / "mif1.avif")))).image
     assert np.abs(as_bgr_uint8(image).astype(int) - face).mean() < 4
+
+
+def test_a_camera_whose_backend_raises_when_unplugged_is_lost_and_retried_not_ended(monkeypatch):
+    """A backend that raises cv2.error for an unplugged camera (where OpenCV's default read answers False) had ended
+    the capture for good, with a traceback in the log, instead of the lost-and-retried a failed read gets."""
+    import inference.sources as sources
+    from inference.sources import CameraSource
+
+    class Camera:
+        plugged = True
+
+        def __init__(self, *_):
+            if not Camera.plugged:
+                raise cv2.error("the device is gone")
+
+        def isOpened(self):
+            return True
+
+        def set(self, *_):
+            return True
+
+        def read(self):
+            if not Camera.plugged:
+                raise cv2.error("select() timeout")
+            return True, np.zeros((8, 8, 3), np.uint8)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(sources.cv2, "VideoCapture", Camera)
+    camera = CameraSource(0)
+    assert camera.read().image is not None and not camera.lost
+    Camera.plugged = False
+    frame = camera.read()
+    assert frame.image is None and frame.warning == "the camera stopped delivering frames" and camera.lost
+    assert camera.reopen() is False  # still gone: tried again later
+    Camera.plugged = True
+    assert camera.reopen() and camera.read().image is not None
