@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..errors import BiasMirrorError
 from .csv_file import read_rows_by_file
+from .folder import path_within
 from .sample import (NOT_IN_FOLDER, DatasetRead, Sample, one_spelling, skipped_in_words, unlisted_images,
                      warn_unlisted)
 from .splits import hash_fraction
@@ -43,24 +44,13 @@ def _listing(root: Path) -> set[str]:
 
 
 def _in_folder(root: Path, on_disk: set[str]) -> Callable[[str], str | None]:
-    """A row's file name → the path within the folder of the file it names, or None. Backslashes separate folders
-    as slashes do ("train\\1.jpg", a CSV written on Windows, had been "not in the folder", as the folder reader reads
-    it); a name the listing lacks (an absolute path, one through a link) is looked up on disk."""
-    inside = root.absolute()
+    """A row's file name → the path within the folder of the file it names, or None, read as the folder reader reads
+    a labels CSV's (``path_within``: backslashes separate folders as slashes do, "train\\1.jpg", a CSV written on
+    Windows, had been "not in the folder"); a name the listing lacks (one through a link) is looked up on disk."""
+    bases = (root.absolute().as_posix(),)
 
     def find(name: str) -> str | None:
-        posix = PurePosixPath(name.replace("\\", "/")).as_posix()
-        for candidate in (name, posix):
-            if candidate in on_disk:
-                return candidate
-        if os.path.isabs(posix):
-            try:
-                within = PurePosixPath(posix).relative_to(inside.as_posix()).as_posix()
-            except ValueError:
-                within = None
-            if within in on_disk:
-                return within
-        return name if (root / name).is_file() else None
+        return path_within(name, bases, on_disk) or (name if (root / name).is_file() else None)
 
     return find
 

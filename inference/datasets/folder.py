@@ -137,7 +137,7 @@ def _by_nfc_name(rows: dict[str, dict[str, str]], csv_path: Path) -> dict[str, d
     return out
 
 
-def _folder_path(name: str, bases: tuple[str, ...], in_folder: set[str]) -> str | None:
+def path_within(name: str, bases: tuple[str, ...], in_folder: set[str]) -> str | None:
     """The path within the folder (one of ``in_folder``) of the file a CSV row names, or None. Backslashes separate
     folders as slashes do (a CSV written on Windows: "female\\3.jpg"), and an absolute path inside the folder names
     the file it leads to: both had been "not in the folder", and the audit run without their labels. ``bases``: the
@@ -192,7 +192,7 @@ def _not_found(name: str, by_base: dict[str, list[str]]) -> str:
 
 def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: set[str],
                    csv_path: Path) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]]]:
-    """``rows`` keyed by the path within the folder of the file each names (``_folder_path``), and the rows that
+    """``rows`` keyed by the path within the folder of the file each names (``path_within``), and the rows that
     name none, with why. Two rows naming one file in two ways ("a/b.jpg" and "a\\b.jpg") are refused, as two
     Unicode spellings are."""
     bases = tuple(nfc(base.as_posix()) for base in (root.absolute(), root.resolve()))
@@ -208,7 +208,7 @@ def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: set[s
     named_as: dict[str, str] = {}
     skipped = []
     for name, row in rows.items():
-        rel = _folder_path(name, bases, in_folder)
+        rel = path_within(name, bases, in_folder)
         if rel is None:
             skipped.append((name, _of_a_type_not_read(name, root) or _not_found(name, files_named())))
         elif rel in out:
