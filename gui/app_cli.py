@@ -101,6 +101,8 @@ def main(args: argparse.Namespace) -> int:
     check_display()
     from PySide6.QtWidgets import QApplication
 
+    from .gui_thread_gc import garbage_collected_on_gui_thread
+
     clear_opencv_qt_paths()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("BiasMirror")
@@ -108,6 +110,7 @@ def main(args: argparse.Namespace) -> int:
     app.setStyle("Fusion")
     _dark(app)
     with contextlib.ExitStack() as cleanup:
+        cleanup.enter_context(garbage_collected_on_gui_thread())
         log_path = cleanup.enter_context(log_file(Path(args.log) if args.log is not None else default_log_path()))
         signals = cleanup.enter_context(closing_on_signals())
         return _run(app, args, log_path, signals)

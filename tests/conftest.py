@@ -30,6 +30,20 @@ def _app_data_in_tmp(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(temporary))
 
 
+@pytest.fixture(autouse=True)
+def _gc_on_gui_thread(request):
+    """Tests with a Qt window collect garbage on the GUI thread only, as the app does (gui.gui_thread_gc): a
+    source-opening thread's collection destroying an earlier test's window had frozen the suite."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from gui.gui_thread_gc import garbage_collected_on_gui_thread
+
+    with garbage_collected_on_gui_thread():
+        yield
+
+
 def own_pattern(rng: np.random.Generator, side: int, amplitude: float = 15.0) -> np.ndarray:
     """A smooth grey pattern of its own for one synthetic image (side×side×1, float32, about ±amplitude): images
     made of one colour and noise are one photograph to the near-identical check (inference.datasets.near_identical),
