@@ -733,7 +733,17 @@ class MainWindow(QMainWindow):
 
     def _capture_finished(self) -> None:
         if isinstance(cap := self.sender(), CaptureThread):
-            self._stopping.discard(cap)
+            self._let_go(cap)
+
+    def _let_go(self, cap: CaptureThread) -> None:
+        """Drops ``cap`` once its thread has ended, polled rather than waited for (the GUI thread only paints): its
+        `finished` comes while the thread still holds it, and had the thread then dropped the last reference, the
+        Qt object would have been destroyed there (1 switch in 12), as a worker's garbage collection had done when
+        the app froze (gui_thread_gc)."""
+        if cap.isRunning():
+            QTimer.singleShot(5, self, lambda: self._let_go(cap))
+            return
+        self._stopping.discard(cap)
 
     def ask_open_any(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", "", OPEN_FILTER)

@@ -2073,3 +2073,30 @@ def test_a_frame_read_as_play_was_paused_waits_for_play_to_resume():
     assert mailbox.wait(2.0) and mailbox.take().name == "a.jpg"
     capture.stop()
     assert capture.wait(2000)
+
+
+def test_a_switched_away_capture_is_destroyed_on_the_gui_thread(qtbot, make_window, faces_dir, tmp_path, monkeypatch):
+    """A capture's `finished` came while its thread still held it; the window let go of it on that signal, so the
+    thread, ending a moment later, could drop the last reference and destroy the Qt object off the GUI thread."""
+    import threading
+    import time
+
+    from gui.workers import CaptureThread
+
+    real_run = CaptureThread._run_and_finish
+
+    def ends_late(cap):
+        real_run(cap)  # `finished` is emitted here
+        time.sleep(0.3)  # the thread, descheduled before it lets go of the capture
+
+    destroyed_on: list[int] = []
+    monkeypatch.setattr(CaptureThread, "_run_and_finish", ends_late)
+    monkeypatch.setattr(CaptureThread, "__del__", lambda cap: destroyed_on.append(threading.get_ident()),
+                        raising=False)
+    w = make_window(str(faces_dir), loop=True)
+    qtbot.waitUntil(lambda: w.capture is not None and w.capture.isRunning(), timeout=WAIT)
+    other = tmp_path / "other"
+    shutil.copytree(faces_dir, other)
+    assert _open(qtbot, w, str(other))
+    qtbot.waitUntil(lambda: destroyed_on != [], timeout=WAIT)
+    assert destroyed_on == [threading.get_ident()]
