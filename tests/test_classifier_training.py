@@ -143,7 +143,7 @@ def test_soft_targets_mix_label_and_teacher():
         soft_targets(np.array([0]), np.array([0.5], np.float32), 1.5, 1)
 
 
-def test_distillation_trains_on_the_teachers_soft_labels_and_records_them(tmp_path, tiny_utk, capsys):
+def test_distillation_trains_on_the_teachers_soft_labels_and_records_them(tmp_path, tiny_utk, capsys, caplog):
     assert _train(tmp_path, tiny_utk) == 0
     teacher = tmp_path / "teacher.onnx"
     (tmp_path / "run" / "model.onnx").rename(teacher)
@@ -170,6 +170,13 @@ def test_distillation_trains_on_the_teachers_soft_labels_and_records_them(tmp_pa
     assert main.main(["train", "classifier", "--out", str(student), "--resume",
                       "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
     assert np.allclose(np.load(student / "teacher_p_female.npz")["p"], expect, atol=1e-6)  # other teachers': redone
+    whole = (student / "teacher_p_female.npz").read_bytes()  # cut short, as a full disk or a Ctrl-C had left it:
+    (student / "teacher_p_female.npz").write_bytes(whole[:len(whole) // 2])  # a BadZipFile traceback on every run
+    assert main.main(["train", "classifier", "--out", str(student), "--resume",
+                      "--cache", str(tmp_path / "cache"), "--threads", "1"]) == 0
+    assert "teacher_p_female.npz cannot be read" in caplog.text
+    assert np.allclose(np.load(student / "teacher_p_female.npz")["p"], expect, atol=1e-6)  # computed again, kept whole
+    assert [f.name for f in student.iterdir() if f.name.startswith(".teacher_p_female")] == []
     card = read_card(student / "model.onnx")
     dist = card.training["distillation"]
     assert dist["weight"] == 0.7 and dist["teachers"][0]["path"] == str(teacher)

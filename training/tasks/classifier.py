@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import logging
 import os
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from inference.datasets.sample import listed_not_found
 from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
 from inference.user_dirs import default_cache_dir
+from inference.writing import writing, written_whole
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
@@ -571,15 +573,20 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
     run_cfg["teachers"] = [t.to_dict() for t, _ in teachers]
     cache = out / "teacher_p_female.npz"
     train, shas, faces = data.train_idx, np.array([t.sha256 for t, _ in teachers]), training_faces_key(data)
-    saved = np.load(cache) if cache.exists() else None
-    if (saved is not None and np.array_equal(saved["teachers"], shas) and "faces" in saved.files
-            and str(saved["faces"]) == faces):
+    saved = saved_teacher_targets(cache)
+    if (saved is not None and {"p", "teachers", "faces"} <= saved.keys() and np.array_equal(saved["teachers"], shas)
+            and str(saved["faces"]) == faces and len(saved["p"]) == len(train)):
         p_train = saved["p"]
     else:  # first start, or a folder left by other teachers or by a run on other faces
         p_train = teacher_p_female(data.images[train], [m for _, m in teachers])
         if Dist.from_env().is_main:
             out.mkdir(parents=True, exist_ok=True)
-            np.savez(cache, p=p_train, teachers=shas, faces=faces)
+            # whole or not at all: a write cut short (a full disk, Ctrl-C) had left a file every later run and
+            # resume of this folder stopped on with a BadZipFile traceback
+            kept = "what the run saved before is kept; once there is room, run the same command again"
+            with writing(cache, "the teachers' soft labels", kept), written_whole(cache) as part, \
+                    open(part, "wb") as fh:
+                np.savez(fh, p=p_train, teachers=shas, faces=faces)
     agree = float(((p_train >= 0.5) == (data.labels[train] == LABELS.index("female"))).mean())
     if Dist.from_env().is_main:  # every process computes it alike: under torchrun it was printed once per rank
         print(f"teachers agree with the training labels on {agree:.1%} of {len(train)} faces")
@@ -587,6 +594,19 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
     p_all = np.zeros(len(data.labels), np.float32)
     p_all[train] = p_train
     return soft_targets(data.labels, p_all, run_cfg["distill_weight"], LABELS.index("female"))
+
+
+def saved_teacher_targets(cache: Path) -> dict[str, np.ndarray] | None:
+    """The teachers' probabilities a run kept in ``cache``, or None where there are none or they cannot be read
+    (a file damaged or cut short: they are computed again, as on a first start)."""
+    if not cache.exists():
+        return None
+    try:
+        with np.load(cache, allow_pickle=False) as saved:
+            return {name: saved[name] for name in ("p", "teachers", "faces") if name in saved.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        log.warning("%s cannot be read (%s): the teachers' soft labels are computed again", cache, exc)
+        return None
 
 
 # What a resume keeps (given on its command line, each must be the checkpoint's), as its config holds it.
