@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -454,6 +455,27 @@ def test_a_plain_resume_keeps_the_runs_export_and_measurement_options(tmp_path, 
     trained_on = load_checkpoint(run)["data"]  # the images read and trained on, which the card's counts now are
     assert [card.training[f"domain_{d}"]["n_train"] for d in "ab"] == [trained_on["domain A images"],
                                                                        trained_on["domain B images"]]
+
+
+def test_a_plain_resume_decodes_into_the_runs_cache_or_none(tmp_path, utk, capsys, monkeypatch):
+    """A run started with --cache elsewhere (or '' for none) decoded its faces again into the default cache when
+    resumed plainly: several GB at 256 px in the home folder the user had kept it out of."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))  # the default cache, this test's own
+    from inference.user_dirs import default_cache_dir
+
+    default = default_cache_dir() / "faces"
+    run = tmp_path / "run"  # train() gives --cache tmp_path/cache
+    assert train(run, utk, "--n-epochs", "2", "--max-steps", "1") == 0
+    assert any((tmp_path / "cache").iterdir())
+    shutil.rmtree(tmp_path / "cache")
+    capsys.readouterr()
+    assert main.main(["train", "cyclegan", "--out", str(run), "--resume", "--threads", "1", "--max-steps", "2"]) == 0
+    assert f"--cache {(tmp_path / 'cache').resolve()}" in capsys.readouterr().out
+    assert any((tmp_path / "cache").iterdir()) and not default.exists()
+    bare = tmp_path / "bare"
+    assert train(bare, utk, "--n-epochs", "2", "--max-steps", "1", "--cache", "") == 0
+    assert main.main(["train", "cyclegan", "--out", str(bare), "--resume", "--threads", "1"]) == 0
+    assert not default.exists()
 
 
 def test_folder_domains_count_a_photo_once_and_may_not_nest(tmp_path, utk):

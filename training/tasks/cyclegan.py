@@ -26,9 +26,11 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from inference.arg_checks import check_output_file, data_folders, non_negative_int, open_unit, positive_float, positive_int
+from inference.arg_checks import (check_cache_dir, check_output_file, data_folders, non_negative_int, open_unit,
+                                   positive_float, positive_int)
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
+from inference.user_dirs import default_cache_dir
 from inference.writing import writing
 from training.data.cache import load_images, unreadable_note
 from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
@@ -646,7 +648,9 @@ def epoch_batches(iters_per_epoch: int, world: int) -> int:
     return iters_per_epoch - iters_per_epoch % world
 
 
-OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces")  # what the run's end writes and measures
+# what the run's end writes and measures, and where its faces are decoded: a plain --resume had decoded them again
+# into the default cache (several GB at 256 px) where the run was started with --cache elsewhere or none
+OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces", "cache")
 EVAL_FACES = 400
 
 
@@ -667,11 +671,13 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
         net_cfg, run_cfg, exported_by = resumed_config(args, out)
     else:
         (net_cfg, run_cfg), exported_by = config_from_args(args), None
-    taken = carry_outputs(args, run_cfg, OUTPUT_OPTIONS, paths=("classifier", "export_to"),
-                          unremarkable={"eval_faces": EVAL_FACES})
+    default_cache = str((default_cache_dir() / "faces").resolve())  # add_cache_argument's default is no news
+    taken = carry_outputs(args, run_cfg, OUTPUT_OPTIONS, paths=("classifier", "export_to", "cache"),
+                          unremarkable={"eval_faces": EVAL_FACES, "cache": default_cache})
     if taken and Dist.from_env().is_main:
         print("as the run was started: " + ", ".join(taken) + " (give them again to change them; --classifier '', "
-              "--export-to '' and --no-export-both leave them out)")
+              "--export-to '' and --no-export-both leave them out, --cache '' decodes without a cache)")
+    cache = check_cache_dir(args.cache)  # it may be the checkpoint's, which check_run_arguments did not see
     if args.export_to:  # it, the classifier or the domains may come from the checkpoint, which the first check did not see
         for read in (args.classifier, *data_folders(run_cfg)):
             if read:
