@@ -14,7 +14,7 @@ def default_cache_dir() -> Path:
 
 def folder_cache_file(cache_dir: Path, kind: str, folder: str, suffix: str) -> Path:
     """Where what was computed for every file of ``folder`` is kept: ``cache_dir/kind/<folder's digest><suffix>``."""
-    return cache_dir / kind / (hashlib.sha1(os.path.abspath(folder).encode("utf-8")).hexdigest() + suffix)
+    return cache_dir / kind / (hashlib.sha1(os.path.abspath(folder).encode("utf-8", "surrogateescape")).hexdigest() + suffix)
 
 
 def cache_keys(paths: Iterable[str], folder: str) -> dict[str, str]:

@@ -149,3 +149,40 @@ def test_with_a_filter_runs_skin_is_the_resampled_crops_and_p_female_the_crops_a
     text = help_text(["run"], capsys, monkeypatch)
     assert ("With a filter, these and measurable are measured on the face through the filter's resampling alone"
             in text and "p_female[C] is measured on the face as found" in text)
+
+
+def test_audit_splits_a_file_name_that_is_not_utf8_by_its_bytes(odd_names, tiny_models, tmp_path, capsys):
+    """--split hashes each file's name, which had stopped the audit with a UnicodeEncodeError traceback (so had a
+    copy of such a file, whose split is worked out the same way)."""
+    from inference.datasets.splits import hash_fraction
+
+    assert hash_fraction(NOT_UTF8) == hash_fraction(os.fsdecode(b"caf\xe9.jpg"))  # stable, from the name's bytes
+    assert hash_fraction("café.jpg") != hash_fraction(NOT_UTF8)
+    shutil.copy(odd_names / NOT_UTF8, odd_names / "copy of it.jpg")
+    for split in ("test", "train"):
+        code, _, err = run_main(["audit", "--dataset", f"folder:{odd_names}", "--split", split, "--classifier",
+                                 str(tiny_models["classifier"]), "--no-filter", "--no-progress", "--threads", "1",
+                                 "--out", str(tmp_path / split)], capsys)
+        assert "Traceback" not in err and code in (0, 2), err
+    tested = {r["file"] for r in rows_of(tmp_path / "test" / "faces.csv")} if (tmp_path / "test" / "faces.csv").exists() \
+        else set()
+    trained = {r["file"] for r in rows_of(tmp_path / "train" / "faces.csv")} if (tmp_path / "train" / "faces.csv").exists() \
+        else set()
+    assert SHOWN in tested | trained
+
+
+def test_training_reads_a_dataset_in_a_folder_whose_name_is_not_utf8(tiny_utk, tmp_path, capsys):
+    """The decoded-face cache is keyed by the files' paths, and the thumbnail and digest caches by the folder's: a
+    home folder named in Latin-1 ("Jos\\xe9") had stopped training with a UnicodeEncodeError traceback."""
+    root = tmp_path / os.fsdecode(b"Jos\xe9") / "UTKFace"
+    shutil.copytree(tiny_utk, root)
+    for face in sorted(root.iterdir())[:5]:  # and faces whose own names are not (checkpoints list them, by name)
+        face.rename(root / (face.stem + os.fsdecode(b"-caf\xe9") + face.suffix))
+    code, _, err = run_main(["train", "classifier", "--dataset", f"utkface:{root}", "--size", "32", "--width", "8",
+                             "--epochs", "2", "--batch-size", "16", "--cache", str(tmp_path / "cache"),
+                             "--out", str(tmp_path / "run"), "--threads", "1", "--max-steps", "1"], capsys)
+    assert code == 0 and "Traceback" not in err, err
+    assert any((tmp_path / "cache").iterdir())
+    code, _, err = run_main(["train", "classifier", "--out", str(tmp_path / "run"), "--resume", "--threads", "1"],
+                            capsys)
+    assert code == 0 and "Traceback" not in err, err

@@ -93,7 +93,7 @@ def faces_record(entries: Iterable[Sequence[object]]) -> dict:
     split or role, the labels the run uses) as a line, sorted; their digest, their number and the lines themselves,
     compressed (a few hundred KB for all of UTKFace), to name what changed."""
     lines = sorted("\t".join(str(part) for part in entry) for entry in entries)
-    text = "\n".join(lines).encode()
+    text = "\n".join(lines).encode("utf-8", "surrogateescape")  # a name not UTF-8 by its bytes
     return {"sha256": hashlib.sha256(text).hexdigest(), "n": len(lines), "faces": zlib.compress(text, 6)}
 
 
@@ -106,7 +106,7 @@ def data_faces(task: Task) -> dict | None:
 
 def _by_path(record: dict) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for line in zlib.decompress(record["faces"]).decode().split("\n") if record["n"] else []:
+    for line in zlib.decompress(record["faces"]).decode("utf-8", "surrogateescape").split("\n") if record["n"] else []:
         out.setdefault(line.split("\t", 1)[0], set()).add(line)
     return out
 

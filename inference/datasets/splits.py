@@ -18,7 +18,8 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 def hash_fraction(name: str) -> float:
     """The file name's place in [0, 1), the same for its NFC and NFD spellings (``nfc``)."""
-    digest = hashlib.sha1(nfc(os.path.basename(name)).encode("utf-8")).digest()
+    # by the name's bytes where they are not UTF-8 (a Latin-1 "caf\xe9.jpg" had stopped audit --split)
+    digest = hashlib.sha1(nfc(os.path.basename(name)).encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

@@ -55,7 +55,7 @@ def add_cache_argument(p) -> None:
 def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> ImageArray:
     # Keyed by each file's size and modification time as well as its path: a photo replaced or repaired under the
     # same name was served from the cache as it had been decoded before (a fixed corrupt file stayed "unreadable").
-    key = hashlib.sha1(("\n".join(f"{p}|{_stamp(p)}" for p in paths) + f"|{size}").encode()).hexdigest()[:16]
+    key = hashlib.sha1(("\n".join(f"{p}|{_stamp(p)}" for p in paths) + f"|{size}").encode("utf-8", "surrogateescape")).hexdigest()[:16]
     cache = Path(cache_dir) / f"faces_{size}_{key}" if cache_dir else None
     if cache is not None and (cache / "done").exists():
         whole = _open_whole(cache, (len(paths), size, size, 3))

@@ -72,7 +72,7 @@ class Domains:
 
 def _salted_half(sample: Sample) -> int:
     """0 or 1 by a salted hash of the file name: splits a pool so A and B never share a face."""
-    digest = hashlib.sha1(("domain|" + os.path.basename(sample.path)).encode()).digest()
+    digest = hashlib.sha1(("domain|" + os.path.basename(sample.path)).encode("utf-8", "surrogateescape")).digest()
     return digest[0] & 1
 
 

@@ -556,7 +556,7 @@ def training_faces_key(data: ClassifierData) -> str:
     left by a run killed before its first checkpoint gave another seed's or mix's faces its soft labels."""
     digest = hashlib.sha256(repr(data.images.shape[1:]).encode())
     for i in data.train_idx:
-        digest.update(os.path.relpath(data.samples[i].path, data.read.root).encode() + b"\0")
+        digest.update(os.path.relpath(data.samples[i].path, data.read.root).encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()
 
 
