@@ -57,6 +57,15 @@ COLUMNS = """one row per face per frame:
                       the face through the filter's resampling alone, through the filter, and the difference"""
 
 
+def _difference(after: Any, before: Any, measured: float | None, digits: int) -> Any:
+    """``measured`` (after − before) as the row writes it: the difference of the rounded terms written beside it, so
+    that after − before is the delta to the digit (a separately rounded difference was off by one in the last digit
+    in a quarter of the rows); empty where it was not measured."""
+    if measured is None or not math.isfinite(float(measured)) or after == "" or before == "":
+        return ""
+    return round(after - before, digits)
+
+
 def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
     """The face's CSV row (``COLUMNS``); a video's frame has its position in it (``video_s``) too."""
     o, f, s = face.original, face.filtered, face.skin_shift
@@ -67,10 +76,12 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
         "x": face.box[0], "y": face.box[1], "w": face.box[2], "h": face.box[3],
         "filter": frame.filter_name or "",
         "measurable": int(o.skin.measurable),
-        "ita": _num(o.skin.ita, 2), "L": _num(o.skin.L, 2), "mst": o.skin.mst or "",
-        "ita_filtered": _num(f.skin.ita, 2) if f else "", "L_filtered": _num(f.skin.L, 2) if f else "",
+        "ita": (ita := _num(o.skin.ita, 2)), "L": (L := _num(o.skin.L, 2)), "mst": o.skin.mst or "",
+        "ita_filtered": (ita_f := _num(f.skin.ita, 2) if f else ""),
+        "L_filtered": (L_f := _num(f.skin.L, 2) if f else ""),
         "mst_filtered": (f.skin.mst or "") if f else "",
-        "delta_ita": _num(s.delta_ita, 2) if s else "", "delta_l": _num(s.delta_l, 2) if s else "",
+        "delta_ita": _difference(ita_f, ita, s.delta_ita, 2) if s else "",
+        "delta_l": _difference(L_f, L, s.delta_l, 2) if s else "",
         "delta_mst": "" if s is None or s.delta_mst is None else s.delta_mst,
     }
     for name, out in o.classifiers.items():
@@ -80,7 +91,9 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
             # the filter's deltas are measured against this: the crop through the filter's resampling alone
             row[f"p_female_reference[{name}]"] = _num(face.reference[name].p_female)
             row[f"p_female_filtered[{name}]"] = _num(f.classifiers[name].p_female)
-            row[f"delta_p_female[{name}]"] = _num(face.delta_p_female.get(name))
+            row[f"delta_p_female[{name}]"] = _difference(row[f"p_female_filtered[{name}]"],
+                                                         row[f"p_female_reference[{name}]"],
+                                                         face.delta_p_female.get(name), 4)
     return row
 
 
