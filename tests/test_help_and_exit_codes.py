@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from inference.datasets.sample import IMAGE_EXTENSIONS
 from inference.metrics import disaggregate, format_table
 from tests.conftest import make_diverged_classifier, run_main, utk_images
 
@@ -60,9 +61,9 @@ def test_an_audits_report_names_the_photos_of_a_type_it_cannot_read_and_a_folder
     (photos / "raw.dng").write_bytes(b"II*\x00")
     code, _, err = run(audit(tmp_path, f"folder:{photos}", tiny_models["classifier"]), capsys)
     named = [{"file": "IMG_0001.HEIC", "type": "HEIC"}, {"file": "raw.dng", "type": "RAW"}]
-    assert code == 2 and (f"error: {photos}: the folder holds no images (.jpg/.jpeg/.png/.bmp/.webp/.tif/.tiff/.gif/"
-                          ".avif, in it or its subfolders), only 2 photo(s) of a type that cannot be read here (HEIC, "
-                          "RAW), e.g. IMG_0001.HEIC, raw.dng: nothing was measured") in err
+    assert code == 2 and (f"error: {photos}: the folder holds no images ({'/'.join(IMAGE_EXTENSIONS)}, in it or its "
+                          "subfolders), only 2 photo(s) of a type that cannot be read here (HEIC, RAW), e.g. "
+                          "IMG_0001.HEIC, raw.dng: nothing was measured") in err
     assert json.loads((tmp_path / "out" / "report.json").read_text())["images"]["photos_not_read"] == named
     cv2.imwrite(str(photos / "face.png"), cv2.imread(str(utk_images(1)[0])))
     with_html = [a for a in audit(tmp_path, f"folder:{photos}", tiny_models["classifier"]) if a != "--no-html"]

@@ -159,21 +159,27 @@ def path_within(name: str, bases: tuple[str, ...], in_folder: set[str]) -> str |
 
 
 def _of_a_type_not_read(name: str, root: Path) -> str | None:
-    """Why a row naming a photo of the folder that its listing passed over for its type is skipped, or None: such a
-    row (an iPhone's IMG_0001.HEIC) had been "not in the folder", sending its user to look for a file that is there."""
+    """Why a row naming a file of the folder that its listing passes over for its type is skipped, or None: such a
+    row (an iPhone's IMG_0001.HEIC, a .tga) had been "not in the folder", sending its user to look for a file that is
+    there."""
     posix = name.replace("\\", "/")
-    kind = PASSED_OVER_PHOTOS.get(PurePosixPath(posix).suffix.lower())
-    if kind is None:
+    suffix = PurePosixPath(posix).suffix.lower()
+    # a file of a type read that the listing lacks is hidden, or not there: "not in the folder" stands
+    if suffix in IMAGE_EXTENSIONS or not any(_file_within(root / candidate, root) for candidate in {name, posix}):
         return None
-    inside = root.resolve()
-    for candidate in dict.fromkeys((name, posix)):
-        path = root / candidate  # an absolute name stays as it is
-        try:
-            if path.is_file() and path.resolve().is_relative_to(inside):
-                return f"in the folder, but a {kind} photo, a type that cannot be read here; convert it (e.g. to JPEG)"
-        except OSError:  # a name no file can have (too long): not this file
-            continue
-    return None
+    kind = PASSED_OVER_PHOTOS.get(suffix)
+    if kind is not None:
+        return f"in the folder, but a {kind} photo, a type that cannot be read here; convert it (e.g. to JPEG)"
+    files = f"{suffix} files" if suffix else "files without an extension"
+    return f"in the folder, but {files} are not read as images; convert it (e.g. to JPEG)"
+
+
+def _file_within(path: Path, root: Path) -> bool:
+    """Whether ``path`` (an absolute one as it is) is a file inside ``root``, through links too."""
+    try:
+        return path.is_file() and path.resolve().is_relative_to(root.resolve())
+    except OSError:  # a name no file can have (too long): not a file of it
+        return False
 
 
 def _not_found(name: str, by_base: dict[str, list[str]]) -> str:

@@ -10,8 +10,13 @@ from typing import Iterable, Mapping
 log = logging.getLogger(__name__)
 
 # The one list of image types: folders, single files, datasets and the app's Open dialog all use it, so a
-# type one of them opens is never skipped by another. All are formats OpenCV's imdecode reads.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".avif")
+# type one of them opens is never skipped by another. All are formats OpenCV's imdecode reads, under each name they
+# go by: a browser on Windows saves a JPEG as .jfif, and a folder had dropped those without a word where `run`
+# read one given alone. The common ones first, as messages list them.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".avif",
+                    ".jfif", ".jpe", ".jif",  # JPEG
+                    ".jp2", ".j2k",  # JPEG 2000, as a file and as a bare codestream
+                    ".ppm", ".pgm", ".pbm", ".pnm", ".pam")  # Netpbm
 # Photo types a folder passes over, by extension, with their names: none is read right here (OpenCV has no HEIC or RAW
 # decoder). They are named when skipped: an iPhone's export of JPEGs and HEICs had lost its HEICs without a word.
 # Files that are no photos (labels.csv, .xmp, .aae) pass unremarked.
