@@ -322,8 +322,10 @@ class FramePipeline:
         bgr = as_bgr_uint8(frame)
         faces_boxes: list[tuple[int, tuple[float, float, float, float], float]] = []
         frame_warnings: tuple[str, ...] = ()
+        n_found = None
         if self.detector is not None:
             found = detected if detected is not None else detect_faces(self.detector, bgr)
+            n_found = len(found.detections)
             if len(found.detections) > self.config.max_faces:  # the rest went unanalysed without a word
                 frame_warnings = (f"{len(found.detections)} faces found in this frame; the {self.config.max_faces} "
                                   "largest are analysed",)
@@ -363,7 +365,7 @@ class FramePipeline:
             index=self._index - 1, timestamp=time.monotonic() if timestamp is None else timestamp, frame=bgr,
             faces=faces, timings_ms=timings, providers=self.providers(),
             filter_name=self._filter_label() if self.applies_filter else None,
-            warnings=self.provider_warnings() + frame_warnings, source=source, video_s=video_s,
+            warnings=self.provider_warnings() + frame_warnings, source=source, video_s=video_s, faces_found=n_found,
         )
 
     def process_images(self, paths: Iterable[str | Path], batch: int = 32) -> Iterator[tuple[str, FrameResult | None, str | None]]:

@@ -121,3 +121,6 @@ class FrameResult:
     warnings: tuple[str, ...] = ()
     source: str = ""  # file name or camera, for rows and reports
     video_s: float | None = None  # a video file's frame: its position in it, in seconds
+    # the faces the detector found, the ``max_faces`` largest of which are ``faces``; None where nothing was looked
+    # for (an aligned face): the audit reports those left out, which it had dropped without a word
+    faces_found: int | None = None

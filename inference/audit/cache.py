@@ -11,7 +11,8 @@ One JSON-lines file per *component*; each line is ``{"key": "image path|size|mod
 So a rerun with another classifier reuses the skin and filter-derived numbers
 and the other classifiers' outputs (the filter itself runs again on the images
 the new classifier has to see, because filtered images are not stored).
-``mode`` is ``aligned`` or the detector; ``crop`` the pipeline's crop size.
+``mode`` is ``aligned`` or the detector; ``crop`` the pipeline's crop size. With a detector the names end in
+``-max<N>``, the --max-faces the faces were found under: another cap finds other faces, measured again.
 Lines are appended and flushed per batch; a torn last line (a killed run) is ignored.
 Numbers are rounded (6 decimals for probabilities, 4 for colour) so that a
 batch boundary moving on resume cannot change a report.

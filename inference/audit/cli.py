@@ -38,11 +38,11 @@ from ..errors import BiasMirrorError
 from ..file_identity import file_hash
 from ..rows import printable
 from .cache import Cache
-from .collect import Collector, ModelSet, relative, resolve
+from .collect import MAX_FACES, Collector, ModelSet, relative, resolve
 from .gate import filter_gate, gate_lines, not_judged_reason
 from .report import build_report, write_json
 from .sampling import stratified_limit
-from .summary import photos_not_read_words
+from .summary import faces_not_analysed_words, photos_not_read_words
 
 log = logging.getLogger(__name__)
 ALIGNED_KINDS = ("utkface", "celeba", "fairface")
@@ -78,6 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="find faces with the detector (default for folder datasets)")
     det.add_argument("--aligned", dest="detect", action="store_false",
                      help="the whole image is the face (default for utkface/celeba/fairface)")
+    p.add_argument("--max-faces", type=positive_int, default=MAX_FACES,
+                   help="faces analysed in an image where the detector finds them, the largest first (default "
+                        "%(default)s); an image with more is said at the end, and listed in report.json")
     p.add_argument("--batch", type=positive_int, default=32, help="images per batched model call (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-html", action="store_true", help="leave out report.html (the one file with face crops)")
@@ -287,6 +290,10 @@ def _run_audit(args) -> tuple[dict, dict]:
         why = "--aligned" if args.detect is False else f"a {kind} dataset's aligned faces (the default)"
         raise BiasMirrorError(f"{', '.join('--' + o.replace('_', '-') for o in finding)} choose(s) how faces are found, "
                               f"and {why} take the whole image as the face: add --detect, or leave it out")
+    if "max_faces" in (getattr(args, "_given", ()) or ()) and not detect:  # as above: it would change nothing
+        why = "--aligned" if args.detect is False else f"a {kind} dataset's aligned faces (the default)"
+        raise BiasMirrorError(f"--max-faces caps the faces the detector finds in an image, and {why} take the whole "
+                              "image as its one face: add --detect, or leave --max-faces out")
     models = load_models(args)
     gating = args.max_delta_ita is not None or args.max_delta_p is not None
     if args.strict and not gating:
@@ -305,7 +312,7 @@ def _run_audit(args) -> tuple[dict, dict]:
     if models.filter is not None:
         condition = models.filter.chosen_condition(condition)
     collector = Collector(models, cache, detector, mode, cam_class, args.batch, progress=not args.no_progress,
-                          filter_condition=condition)
+                          filter_condition=condition, max_faces=args.max_faces)
     paths = [resolve(s.path) for s in samples]
     t1 = time.perf_counter()
     try:
@@ -317,6 +324,7 @@ def _run_audit(args) -> tuple[dict, dict]:
     names = list(models.classifiers)
     audit = {"dataset": args.dataset.partition(":")[0] + ":" + Path(read.root).name, "kind": kind, "split": args.split,
              "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
+             "max_faces": args.max_faces if detect else None,
              "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class,
              "filter_condition": condition}
     extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped],
@@ -372,6 +380,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"warning: {gc['file']}: {len(gc['listed_not_found'])} listed file(s) not in the folder "
               f"{gc['listed_not_found'][:10]}; {len(gc['not_listed'])} image(s) not listed {gc['not_listed'][:10]}",
               file=sys.stderr)
+    if im.get("faces_not_analysed"):  # as `run` says it: the faces past --max-faces have no rows
+        print(f"warning: {faces_not_analysed_words(im['faces_not_analysed'], report['audit']['max_faces'])}; "
+              "report.json lists them under images.faces_not_analysed; --max-faces analyses more", file=sys.stderr)
     if im.get("no_age_left_out"):
         print(f"warning: --min-age {report['audit']['min_age']} left out {im['no_age_left_out']} image(s) with no age "
               "(without --min-age they are kept)", file=sys.stderr)

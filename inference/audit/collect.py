@@ -21,6 +21,7 @@ from .cache import Cache
 
 log = logging.getLogger(__name__)
 MIN_CROP = PipelineConfig().min_crop
+MAX_FACES = PipelineConfig().max_faces  # faces analysed per image, the largest first, unless --max-faces says more
 
 
 @dataclass
@@ -60,13 +61,18 @@ def skin_dict(s: SkinTone) -> dict:
 
 class Collector:
     def __init__(self, models: ModelSet, cache: Cache, detector=None, mode: str = "aligned",
-                 cam_class: str = "female", batch: int = 32, progress: bool = True, filter_condition: str | None = None):
+                 cam_class: str = "female", batch: int = 32, progress: bool = True, filter_condition: str | None = None,
+                 max_faces: int = MAX_FACES):
         self.models, self.cache, self.detector, self.mode = models, cache, detector, mode
         self.cam_class, self.batch, self.progress = cam_class, batch, progress
-        self.filter_condition = filter_condition
+        self.filter_condition, self.max_faces = filter_condition, max_faces
         crop = models.crop_size
         # MEASURES_VERSION changes whenever the pipeline measures differently, so stale caches are not reused.
         self.suffix = f"{mode}-{crop}-m{MEASURES_VERSION}"
+        if detector is not None:
+            # the faces analysed in an image depend on --max-faces: an audit cached at 20 had been reused for
+            # --max-faces 30 without a word (and its entries, older than the count of faces found, lack it)
+            self.suffix += f"-max{max_faces}"
         # With a filter the pipeline measures the "before" skin through the filter's resampling,
         # so the original skin depends on the filter's input size: it is part of the key.
         via = f"via{models.filter.size[0]}" if models.filter else "raw"
@@ -83,7 +89,8 @@ class Collector:
 
     def pipeline(self, classifiers: Sequence[Classifier], filt: Filter | None, detector=None) -> FramePipeline:
         cfg = PipelineConfig(cam_class=self.cam_class, min_crop=self.models.crop_size, track=False,
-                             apply_filter=filt is not None, filter_condition=self.filter_condition)
+                             apply_filter=filt is not None, filter_condition=self.filter_condition,
+                             max_faces=self.max_faces)
         return FramePipeline(list(classifiers), filt, detector, cfg)
 
     def _needs(self, key: str) -> tuple[bool, bool, tuple[str, ...]] | None:
@@ -132,7 +139,10 @@ class Collector:
                                      self.models.filter if use_filter else None, self.detector)
                 for i, (path, result, error) in enumerate(pipe.process_images(group, batch=self.batch)):
                     faces = list(result.faces) if result is not None else []
-                    self._store(self.key(path), faces, error, names, use_filter)
+                    # the faces beyond --max-faces too, which the audit had dropped without a word
+                    found = 0 if result is None else len(result.faces) if result.faces_found is None \
+                        else result.faces_found
+                    self._store(self.key(path), faces, error, names, use_filter, found)
                     self.computed += 1
                     bar.update(1)
                     if (i + 1) % self.batch == 0:
@@ -148,8 +158,9 @@ class Collector:
             bar.close()
             self.cache.flush()
 
-    def _store(self, key: str, faces: list[FaceResult], error: str | None, names: Sequence[str], use_filter: bool) -> None:
-        self.base.put(key, {"error": error, "faces": [
+    def _store(self, key: str, faces: list[FaceResult], error: str | None, names: Sequence[str], use_filter: bool,
+               found: int) -> None:
+        self.base.put(key, {"error": error, "n_found": found, "faces": [
             {"box": [int(v) for v in f.box], "score": _r(f.score, 4), "skin": skin_dict(f.original.skin)} for f in faces]})
         if use_filter and self.fcomp is not None:
             vals = []
@@ -175,8 +186,10 @@ class Collector:
             key = self.key(path)
             base = self.base.get(key) or {"error": "not processed", "faces": []}
             rel = relative(s.path, root)
-            # the labels travel with the image too: whose faces were found is counted per image (audit.detection)
-            images.append({"file": rel, "error": base["error"], "n_faces": len(base["faces"]), "gender": s.gender,
+            # the labels travel with the image too: whose faces were found is counted per image (audit.detection);
+            # n_found counts the faces beyond --max-faces too (an aligned image's one face has no count cached)
+            images.append({"file": rel, "error": base["error"], "n_faces": len(base["faces"]),
+                           "n_found": base.get("n_found", len(base["faces"])), "gender": s.gender,
                            "race": s.race, "age_band": s.age_band, "group": s.group})
             filt = self.fcomp.get(key) if self.fcomp is not None else None
             person = {"gender": s.gender, "race": s.race, "age": s.age, "age_band": s.age_band}

@@ -143,7 +143,9 @@ def face_grid(rows: Sequence[tuple[str, list[tuple[str, np.ndarray]]]], title: s
                 ax.set_title(cap, fontsize=7)
         axes[i, 0].text(-0.08, 0.5, label, transform=axes[i, 0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(wspace=0.05, hspace=0.35)
+    # room for the longest caption: a third line (an example's P(female) resized and not) had run into the face above
+    lines = max(cap.count("\n") + 1 for _, panels in rows for cap, _ in panels)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05 + 0.15 * max(lines, 2))
     return _png(fig)
 
 

@@ -270,13 +270,24 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
             if face is None or face.filtered is None:
                 continue
             cam = render.cam(face, first) if first else None
-            caption = f"P(f) {num(e['p_female'][first]['original'], '.2f')}" if first else ""
-            rows.append((g, [(f"original ITA {e['ita_original']:.1f}°\n{caption}", face.original.crop),
-                             (f"filtered ΔITA {e['d_ita']:+.1f}°" + (f"\nP(f) {num(e['p_female'][first]['filtered'], '.2f')}" if first else ""),
-                              face.filtered.crop),
+            before, after = example_captions(e["p_female"][first]) if first else ("", "")
+            rows.append((g, [(f"original ITA {e['ita_original']:.1f}°\n{before}", face.original.crop),
+                             (f"filtered ΔITA {e['d_ita']:+.1f}°" + (f"\n{after}" if after else ""), face.filtered.crop),
                              (f"CAM {first}" if first else "CAM", F.overlay(face.original.crop, cam))]))
         parts.append("<h3>Examples: the median-ΔITA face of each group</h3>")
         parts.append(img(F.face_grid(rows, "Before / after / CAM (median ΔITA face of each group, not the most dramatic)"), "examples"))
+
+
+def example_captions(p: dict) -> tuple[str, str]:
+    """An example face's P(female) under its before and after panels. The before is the reference (the crop through
+    the filter's resampling), as ΔP is measured from it, so that before → after makes the ΔP shown; the sharp crop's
+    own P(female) is named beside it where it reads differently, as the app's label says "from X resized"."""
+    ref, orig = p.get("reference"), p.get("original")
+    before = f"P(f) {num(ref, '.3f')}"
+    if num(orig, ".3f") != num(ref, ".3f"):  # equal where the filter works at the crop's size: nothing resized
+        before += f" resized\n({num(orig, '.3f')} unresized)"
+    delta = f" (Δ {num(p.get('delta'), '+.3f')})" if measured(p.get("delta")) else ""
+    return before, f"P(f) {num(p.get('filtered'), '.3f')}{delta}"
 
 
 def _focus_section(r: dict, parts: list[str], render) -> None:
@@ -352,6 +363,11 @@ def build_html(r: dict, render=None) -> str:
                      + esc(", ".join(f"{p['file']} ({p['type']})" for p in im["photos_not_read"])) + "</p>")
     if im["no_face"]:
         parts.append(f"<p><b>No face found in {len(im['no_face'])} image(s):</b> " + esc(", ".join(im["no_face"])) + "</p>")
+    if im.get("faces_not_analysed"):  # their faces beyond --max-faces are in no figure below
+        parts.append(f"<p><b>More faces than analysed (the {esc(a.get('max_faces'))} largest of each image; "
+                     "--max-faces analyses more):</b> "
+                     + esc(", ".join(f"{i['file']} ({i['n_analysed']} of {i['n_found']})" for i in im["faces_not_analysed"]))
+                     + "</p>")
     if r.get("detection"):
         parts.append("<h2>Faces found, per group</h2>")
         _detection_section(r["detection"], parts)

@@ -21,8 +21,9 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, N_RESAMPLES, SEED, bootstrap_ci
 
-SCHEMA_VERSION = 5  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
-# 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`
+SCHEMA_VERSION = 6  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
+# 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`;
+# 6: `audit.max_faces`, `images.faces_not_analysed`, `examples.faces[].p_female[].reference` and `.delta`
 TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
@@ -86,8 +87,23 @@ def _examples(rows, groups, prim, names) -> dict:
         out[g] = {"file": r["file"], "face": r["face"], "d_ita": r["d_ita"], "ita_original": r["skin"]["ita"],
                   "ita_filtered": r["filtered_skin"]["ita"], "mst_original": r["skin"]["mst"],
                   "mst_filtered": r["filtered_skin"]["mst"],
-                  "p_female": {n: {"original": r["clf"][n]["p"], "filtered": r["clf"][n].get("p_f")} for n in names}}
+                  "p_female": {n: _example_p_female(r["clf"][n]) for n in names}}
     return {"grouping": prim or "all", "rule": "median ΔITA face of each group", "faces": out}
+
+
+def _example_p_female(c: dict) -> dict:
+    """An example face's P(female) before and after the filter. The "before" is the reference, the crop through the
+    filter's resampling alone, which ΔP(female) and flips are measured from (faces.csv's p_female_reference), so
+    that filtered − reference is the face's ΔP; the sharp crop's P(female) is kept as "original". The example had
+    shown original → filtered beside a ΔP that the two did not make (0.940 → 0.931 with a ΔP of −0.0068)."""
+    return {"reference": c.get("p_ref"), "filtered": c.get("p_f"), "delta": c.get("dp"), "original": c["p"]}
+
+
+def faces_not_analysed(images: Sequence[dict]) -> list[dict]:
+    """The images in which the detector found more faces than --max-faces lets be analysed (the largest are): the
+    others have no row and are in no number of the report, so they are named, never dropped silently."""
+    return [{"file": i["file"], "n_found": i["n_found"], "n_analysed": i["n_faces"]}
+            for i in images if i.get("n_found", i["n_faces"]) > i["n_faces"]]
 
 
 def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[dict], labelled: bool,
@@ -117,7 +133,8 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
         "images": {"n_images": len(images), "n_faces": len(rows),
                    "n_with_faces": sum(i["n_faces"] > 0 for i in images),
                    "n_several_faces": sum(i["n_faces"] > 1 for i in images),
-                   "no_face": no_face, "unreadable": unreadable, **extra_images},
+                   "no_face": no_face, "unreadable": unreadable, "faces_not_analysed": faces_not_analysed(images),
+                   **extra_images},
         "detection": detection_audit(images, make_groupings(images, labelled), audit["detector"]) if audit["detect"] else None,
         "groups": {"groupings": list(groups), "primary": prim, "sizes": group_sizes,
                    "small": {g: sorted((k for k, n in s.items() if is_small(n)), key=group_order)

@@ -231,6 +231,14 @@ def photos_not_read_words(photos: list[dict]) -> str:
             + ", ".join(p["file"] for p in photos[:3]))
 
 
+def faces_not_analysed_words(images: list[dict], max_faces: int | None) -> str:
+    """report.json's ``faces_not_analysed`` in words: how many images and faces, the first few images named."""
+    left = sum(i["n_found"] - i["n_analysed"] for i in images)
+    return (f"{len(images)} image(s) had more faces than are analysed (the {max_faces} largest of each): {left} face(s) "
+            "were not analysed and are in no figure, e.g. "
+            + ", ".join(f"{i['file']} ({i['n_found']} found)" for i in images[:3]))
+
+
 def labels_checked_words(lab: dict) -> str:
     """The faces the label check looked at: every labelled face, or those every classifier gave a P(female)."""
     n, checked = lab["n_labelled"], lab.get("n_checked", lab["n_labelled"])
@@ -260,6 +268,9 @@ def summary_lines(r: dict) -> list[str]:
         return lines
     if im["no_face"]:
         lines.append(f"{len(im['no_face'])} image(s) had no detectable face and are listed in the report.")
+    if im.get("faces_not_analysed"):
+        lines.append(f"{faces_not_analysed_words(im['faces_not_analysed'], a.get('max_faces'))}; they are listed in the "
+                     "report, and --max-faces analyses more.")
     lines += unreadable_lines(im["unreadable"])
     copies = im.get("copies_counted_once") or []
     near = im.get("near_identical") or []
