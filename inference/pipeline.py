@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 # 9: a filtered face's skin leaves out the pixels its original had clipped, not its own (what a filter clips counts).
 # 10: a detected face's crop is its square resized with pixel centres aligned, as training resizes faces (it sat half
 #     a crop pixel up and to the left); the ONNX Haar cascade skips the window rows OpenCV's stripes skip.
-MEASURES_VERSION = 10
+# 11: an aligned face is read as a frame is (a float TIFF had been unreadable, a 16-bit colour TIFF rounded
+#     otherwise), an AVIF turned by its irot/imir boxes (it was read sideways).
+MEASURES_VERSION = 11
 
 
 class AnalysedFace(NamedTuple):
