@@ -1,4 +1,5 @@
-"""Frame sources behind one interface: webcam index, video file, image folder (slideshow), single image.
+"""Frame sources behind one interface: webcam index, video file, image folder (slideshow), single image, and a single
+image file of several frames (an animated GIF or WebP, a multi-page TIFF), played frame by frame.
 
 A source yields ``Frame``s. Reading never raises for a bad frame: an
 unreadable image in a folder, or a video frame that cannot be decoded, is
@@ -22,7 +23,8 @@ from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
-from .images import AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, ftyp_brands, opening_problem, read_image_checked
+from .images import (AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, frame_problem, ftyp_brands, opening_problem,
+                     read_image_checked)
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts", ".ts",
@@ -48,7 +50,7 @@ class Frame:
     name: str
     warning: str | None = None
     detected: Detected | None = None  # its faces, when found ahead of its analysis (gui.workers.DetectThread)
-    still: bool = False  # a photo of a folder: its faces are nobody seen in the frame before
+    still: bool = False  # a photo of a folder (or a TIFF's page): its faces are nobody seen in the frame before
     video_s: float | None = None  # a video file's frame: its position in it, in seconds, as the decoder times it
     problem: str | None = None  # an image that could not be read: why, in the reader's words ("permission denied"),
     # without the file's name that ``warning`` adds (an audit's report lists it under its own name)
@@ -246,6 +248,8 @@ class ImageListSource(Source):
                         for p in paths]
         self._i = 0
         self._read_this_pass = False  # any image of this pass decoded
+        # an image of several frames read as its first alone: its label → its frames, and why the rest were not read
+        self._first_frame_only: dict[str, tuple[int, str]] = {}
         self.end_warning: str | None = None
 
     def read(self) -> Frame | None:
@@ -255,6 +259,7 @@ class ImageListSource(Source):
                                     if len(self.paths) > 1 else f"{self.name} could not be read")
                 return None
             if not self.loop:
+                self.end_warning = self._first_frames_warning()
                 return None
             self._i, self._read_this_pass = 0, False
         p = self.paths[self._i]
@@ -264,7 +269,108 @@ class ImageListSource(Source):
         if img is None:  # unreadable, or pixels no frame can be made of (signed integers): skipped, said why
             return Frame(None, self._i - 1, time.monotonic(), label, f"{p}: {problem}; skipped", problem=problem)
         self._read_this_pass = True
+        self._note_if_first_frame_only(p, label)
         return Frame(img, self._i - 1, time.monotonic(), label, still=True)
+
+    def _note_if_first_frame_only(self, path: Path, label: str) -> None:
+        """A folder is a slideshow of photos, one frame each: an animated GIF's or a multi-page TIFF's other frames
+        are left out, and said to be, once per file (a GIF whose faces came after its first frame had given "no
+        face found" without a word)."""
+        if label in self._first_frame_only:
+            return
+        frames = _frame_count(path)
+        if frames > 1:
+            why = _why_frames_unreadable(path) or _IN_A_FOLDER
+            self._first_frame_only[label] = (frames, why)
+            log.warning("%s: only the first of %d frames analysed (%s)", label, frames, why)
+
+    def _first_frames_warning(self) -> str | None:
+        """Said again at the end, where `run` and the app's warnings keep it: the log's line scrolls by."""
+        noted = self._first_frame_only
+        if not noted:
+            return None
+        files = ", ".join(f"{label} ({n} frames)" for label, (n, _) in list(noted.items())[:3])
+        more = f" and {len(noted) - 3} more" if len(noted) > 3 else ""
+        whys = "; ".join(dict.fromkeys(why for _, why in noted.values()))
+        return f"only the first frame of {files}{more} was analysed: {whys}"
+
+
+class ImageFramesSource(Source):
+    """One image file of several frames, played frame by frame as a video is: an animation (GIF, WebP, APNG) or a
+    multi-page TIFF. Its first frame alone had been read, and faces in the others went unseen without a word."""
+
+    def __init__(self, path: Path, frames: int, loop: bool = False):
+        self.path, self.name, self.loop, self.frames = path, path.name, loop, frames
+        self.expected = None if loop else frames
+        self._pages = _tiff(path)
+        self._unit = "page" if self._pages else "frame"
+        self._batch: list[np.ndarray] = []  # the frames decoded ahead, from ``_batch_start`` on
+        self._durations: list[int] = []  # an animation's: how long each of them shows, in milliseconds
+        self._batch_start = 0
+        self._batch_len = 1  # the first batch is one frame: its size says how many fit in FRAME_BATCH_BYTES
+        self._n = 0  # the next frame's number
+        self._ms = 0  # its time in the animation
+        self._read_this_pass = False
+        self._over = False
+        self.end_warning: str | None = None
+
+    def read(self) -> Frame | None:
+        if self._over:
+            return None
+        if self._n >= self.frames:
+            if not (self.loop and self._read_this_pass):
+                self._over = True
+                return None
+            self._n, self._ms, self._read_this_pass = 0, 0, False
+        i = self._n - self._batch_start
+        if not 0 <= i < len(self._batch):
+            self._load(self._n)
+            i = 0
+        if not self._batch:  # a file that counts more frames than it can decode: cut off, or damaged
+            self._over = True
+            self.end_warning = (f"{self.name} ended after {self._n} of {self.frames} {self._unit}s "
+                                "(truncated or damaged?)")
+            return None
+        img, at = self._batch[i], self._ms / 1000
+        self._n += 1
+        self._ms += self._durations[i] if i < len(self._durations) else 0
+        name = f"{self.name}#{self._n - 1}"
+        problem = frame_problem(img)
+        if problem:  # a page of pixels no frame can be made of (signed integers): skipped, as a folder's image is
+            return Frame(None, self._n - 1, time.monotonic(), name,
+                         f"{self.name}: {self._unit} {self._n - 1}: {problem}; skipped", problem=problem)
+        self._read_this_pass = True
+        if self._pages:
+            # a TIFF's pages are separate pictures (a scanned album, a fax, a stack of photos), with no time between
+            # them: each page's faces are nobody seen on the page before, as a folder's photos' are
+            return Frame(img, self._n - 1, time.monotonic(), name, still=True)
+        # an animation's frames are a moving picture, as a video's are: a face on frame after frame is one person,
+        # tracked as such (`still` would make it someone new on each frame), and each frame has its time in it
+        return Frame(img, self._n - 1, time.monotonic(), name, video_s=at)
+
+    def _load(self, start: int) -> None:
+        """The frames from ``start`` on into ``_batch``, as many as FRAME_BATCH_BYTES holds: never the whole file."""
+        frames, durations = self._decode(start, min(self._batch_len, self.frames - start))
+        self._batch, self._durations, self._batch_start = frames, durations, start
+        if frames:
+            self._batch_len = max(1, FRAME_BATCH_BYTES // max(f.nbytes for f in frames))
+
+    def _decode(self, start: int, count: int) -> tuple[list[np.ndarray], list[int]]:
+        try:
+            with quiet_opencv():
+                if self._pages:
+                    # each page an image of its own, read as a photo is (16 bits kept, EXIF orientation applied)
+                    _, pages = cv2.imreadmulti(str(self.path), start, count, flags=FRAME_FLAGS)
+                    return list(pages or ()), []
+                # an animation's frame is drawn over the ones before it: imreadmulti gave later frames half drawn,
+                # imreadanimation draws those before ``start`` again (hence batches as large as memory allows)
+                _, animation = cv2.imreadanimation(str(self.path), start, count)
+        except cv2.error:  # raised by some decoders for a damaged file: it ends there, said so by read()
+            return [], []
+        return list(animation.frames or ()), [max(0, int(ms)) for ms in animation.durations]
+
+    def close(self) -> None:
+        self._batch = []
 
 
 def camera_index(spec: str | int | Path) -> int | None:
@@ -305,6 +411,9 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     if probed:  # OpenCV's decoders know no image by its header: not read whole to be told so (800 MB took 1.8 GB)
         _refuse_if_unopenable(path)
         raise BiasMirrorError(NEITHER, path)
+    frames = _frame_count(path)
+    if frames > 1 and _why_frames_unreadable(path) is None:
+        return ImageFramesSource(path, frames, loop)
     image, problem = read_image_checked(path, FRAME_FLAGS)
     if image is None:
         if problem != UNREADABLE:  # permission denied, or decoded into pixels no frame is made of: its own reason
@@ -315,6 +424,54 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
             return VideoSource(path, loop)
         raise BiasMirrorError(NEITHER, path)
     return ImageListSource([path], str(path), loop)
+
+
+# Decoded frames an image file of several frames holds at once (ImageFramesSource): a 2,000-frame GIF decoded whole
+# is gigabytes. Each batch after the first decodes the animation's frames before it again (a frame is drawn over
+# them), so batches are as large as this allows: 640×480 frames come 145 at a time.
+FRAME_BATCH_BYTES = 128 * 2**20
+_TIFF_HEADERS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # little- and big-endian, classic and BigTIFF
+_IN_A_FOLDER = "a folder's images are analysed as photos, one frame each; open the file on its own to analyse them all"
+
+
+def _frame_count(path: Path) -> int:
+    """The frames (pages) of an image file, as OpenCV's decoder counts them: 1 for a photo, 0 where it cannot say
+    (no decoder for it, an unreadable or damaged file: read as a photo, which says why)."""
+    try:
+        with quiet_opencv():
+            return int(cv2.imcount(str(path), FRAME_FLAGS))
+    except (cv2.error, AttributeError):  # AttributeError: an OpenCV without imcount, which reads the first alone
+        return 0
+
+
+def _why_frames_unreadable(path: Path) -> str | None:
+    """Why ImageFramesSource cannot read this file's frames one by one, each as it should look; None where it can.
+    Such a file given alone is read as a photo, its first frame, and the rest said to be left out."""
+    if _tiff(path):
+        return None
+    if _avif_file(path):
+        # imreadanimation takes no flags: a 10-bit AVIF's frames come in a range of their own (0–1023), near black
+        # as 16 bits; its first frame read as a photo is scaled rightly
+        return "the frames of an AVIF sequence cannot be read one by one here"
+    if not hasattr(cv2, "imreadanimation"):
+        return f"OpenCV {cv2.__version__} cannot read an animation's frames one by one (4.11 or later can)"
+    return None
+
+
+def _tiff(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) in _TIFF_HEADERS
+    except OSError:
+        return False
+
+
+def _avif_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return bool(ftyp_brands(f.read(256)) & AVIF_BRANDS)
+    except OSError:
+        return False
 
 
 # containers whose frame count OpenCV reads from an index of the frames, not from duration × fps
