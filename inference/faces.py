@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from .errors import BiasMirrorError
-from .images import as_bgr_uint8
+from .images import as_bgr_uint8, opencv_path
 from .runtime import RuntimeConfig
 
 CROP_SCALE = 0.97
@@ -115,7 +115,7 @@ class HaarDetector:
                                   "install opencv-python<5, or give a YuNet model (--yunet)", Path(cv2.__file__ or "cv2"))
         self.name = f"haar-{cascade}"
         path = Path(cv2.data.haarcascades) / HAAR_CASCADES[cascade]
-        loaded = cv2.CascadeClassifier(str(path))
+        loaded = cv2.CascadeClassifier(opencv_path(path, "its Haar cascade"))
         if loaded.empty():
             raise BiasMirrorError("OpenCV's Haar cascade is missing (opencv-python 5.x ships none; install opencv-python<5)", path)
         self.path = path
@@ -193,7 +193,8 @@ class YuNetDetector:
     def _net(self) -> cv2.FaceDetectorYN:
         net = getattr(self._local, "net", None)
         if net is None:
-            net = self._local.net = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320), self.score_threshold)
+            net = self._local.net = cv2.FaceDetectorYN.create(opencv_path(self.model_path, "this YuNet model"), "",
+                                                              (320, 320), self.score_threshold)
         return net
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from .errors import BiasMirrorError
+from .images import opencv_path
 
 THRESHOLD_EPS = np.float32(1e-5)  # OpenCV lowers every stage threshold by this when it reads a cascade
 GROUP_EPS = 0.2                   # and groups its windows with this tolerance
@@ -81,7 +82,7 @@ def read_cascade(path: str | Path) -> Cascade:
     if not path.is_file():
         raise BiasMirrorError("Haar cascade file not found", path)
     try:
-        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+        fs = cv2.FileStorage(opencv_path(path, "this cascade"), cv2.FILE_STORAGE_READ)
     except cv2.error as exc:
         raise BiasMirrorError(f"not a cascade OpenCV can read: {(exc.err or str(exc)).strip()}", path) from exc
     root = fs.getFirstTopLevelNode()

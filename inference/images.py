@@ -313,3 +313,21 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     if f.shape[2] == 4:
         return cv2.cvtColor(f, cv2.COLOR_BGRA2BGR)
     return np.ascontiguousarray(f)
+
+
+def opencv_can_name(path: str | Path) -> bool:
+    """Whether OpenCV's functions that take a file name can be given this one: a name whose bytes are not UTF-8
+    (a Latin-1 "caf\\xe9.avi" from an old camera or a Windows share) crashes the whole process in OpenCV's
+    Python binding (a segmentation fault, which nothing can catch). Images are read from their bytes instead."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def opencv_path(path: str | Path, what: str = "this file") -> str:
+    """``path`` as OpenCV's file functions take it; refused, naming it, where they cannot (``opencv_can_name``)."""
+    if not opencv_can_name(path):
+        raise BiasMirrorError(f"OpenCV cannot open {what}: its name is not UTF-8 (a Latin-1 name?); rename it", path)
+    return str(path)

@@ -23,7 +23,8 @@ from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
-from .images import (AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, frame_problem, ftyp_brands, opening_problem,
+from .images import (AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, frame_problem, ftyp_brands, opencv_can_name, opencv_path,
+                     opening_problem,
                      read_image_checked)
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class VideoSource(Source):
 
     def __init__(self, path: Path, loop: bool = False):
         self.path, self.name, self.loop = path, path.name, loop
-        self._cap = cv2.VideoCapture(str(path))
+        self._cap = cv2.VideoCapture(opencv_path(path, "this video"))
         if not self._cap.isOpened():
             try:
                 path.open("rb").close()
@@ -434,9 +435,16 @@ _TIFF_HEADERS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # little- and big-endi
 _IN_A_FOLDER = "a folder's images are analysed as photos, one frame each; open the file on its own to analyse them all"
 
 
+# the image types that may hold several frames (APNG is a .png): only these are asked, not every JPEG of a folder
+MULTI_FRAME_TYPES = frozenset({".gif", ".webp", ".tif", ".tiff", ".png", ".avif"})
+
+
 def _frame_count(path: Path) -> int:
     """The frames (pages) of an image file, as OpenCV's decoder counts them: 1 for a photo, 0 where it cannot say
-    (no decoder for it, an unreadable or damaged file: read as a photo, which says why)."""
+    (no decoder for it, an unreadable or damaged file, a name OpenCV cannot be given: read as a photo, which says
+    why)."""
+    if path.suffix.lower() not in MULTI_FRAME_TYPES or not opencv_can_name(path):
+        return 0
     try:
         with quiet_opencv():
             return int(cv2.imcount(str(path), FRAME_FLAGS))
@@ -504,7 +512,10 @@ def _refuse_if_unopenable(path: Path) -> None:
 
 
 def _image_header(path: Path) -> bool:
-    """Whether OpenCV knows the file's header as an image's (it reads the first bytes only)."""
+    """Whether OpenCV knows the file's header as an image's (it reads the first bytes only). A name OpenCV cannot be
+    given goes by its type: read from its bytes as an image, or refused by the video probe that names it."""
+    if not opencv_can_name(path):
+        return path.suffix.lower() in IMAGE_EXTENSIONS
     try:
         with quiet_opencv():
             return bool(cv2.haveImageReader(str(path)))
@@ -514,7 +525,7 @@ def _image_header(path: Path) -> bool:
 
 def _has_a_video_frame(path: Path) -> bool:
     with quiet_opencv():
-        cap = cv2.VideoCapture(str(path))
+        cap = cv2.VideoCapture(opencv_path(path, "this video"))
         try:
             return cap.isOpened() and cap.read()[0]
         finally:

@@ -210,3 +210,37 @@ def test_runs_deltas_are_after_minus_before_as_written(tiny_models, tmp_path, ca
                 assert round(float(r[after]) - float(r[before]), digits) == float(r[delta]), (r["source"], delta)
                 checked += 1
     assert checked >= 2 * len(rows)
+
+
+def test_a_video_or_animation_whose_name_is_not_utf8_is_refused_or_read_not_a_crash(tiny_models, tmp_path):
+    """OpenCV's functions that take a file name crash the process (a segmentation fault) on a name whose bytes are
+    not UTF-8: a Latin-1 video, a GIF or PNG in a folder (asked for its frames), a YuNet model. Images are read
+    from their bytes; a video cannot be, and is refused with its name."""
+    import cv2
+    import numpy as np
+
+    face = cv2.imread(str(utk_images(1)[0]))
+    video = tmp_path / os.fsdecode(b"f\xeate.avi")
+    writer = cv2.VideoWriter(str(tmp_path / "plain.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5, face.shape[1::-1])
+    for _ in range(3):
+        writer.write(face)
+    writer.release()
+    (tmp_path / "plain.avi").rename(video)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for suffix in (".png", ".gif", ".webp", ".tif"):
+        ok, data = cv2.imencode(suffix, face)
+        assert ok
+        (folder / os.fsdecode(b"caf\xe9" + suffix.encode())).write_bytes(data.tobytes())
+    yunet = tmp_path / os.fsdecode(b"yun\xe9t.onnx")
+    yunet.write_bytes(np.zeros(64, np.uint8).tobytes())
+    base = [sys.executable, "main.py", "run", "--no-filter", "--classifier", str(tiny_models["classifier"]),
+            "--threads", "1"]
+    for source, extra, code, said in ((video, [], 2, "OpenCV cannot open this video: its name is not UTF-8"),
+                                      (folder, [], 0, "4 frame(s)"),
+                                      (folder / os.fsdecode(b"caf\xe9.gif"), [], 0, "1 frame(s)"),
+                                      (folder, ["--yunet", str(yunet)], 2, "its name is not UTF-8")):
+        done = subprocess.run([*base, "--source", str(source), "--out", str(tmp_path / "rows.csv"), *extra],
+                              cwd=REPO, capture_output=True)
+        out = done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
+        assert done.returncode == code and said in out and "Traceback" not in out, (source, done.returncode, out)
