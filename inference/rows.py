@@ -31,8 +31,8 @@ def _num(v: float | None, digits: int = 4) -> Any:
 COLUMNS = """one row per face per frame:
   frame, time         the frame's number among those analysed in this run or recording (from 0), and its capture
                       time in seconds on this machine's steady clock (differences are meaningful, not the value)
-  video_s             for a video: the frame's position in it, in seconds, as its decoder times it (a phone's
-                      variable-rate video is not number ÷ rate); source's name#N is its number in the file
+  video_s             for a video or an animation: the frame's position in it, in seconds, as its decoder times it
+                      (a phone's variable-rate video is not number ÷ rate); source's name#N is its number in the file
   source, track_id    the frame's file (a folder's: its path within the folder, a video's: name#N) or camera; one id per face
                       followed from frame to frame of a video or camera, by the overlap of its boxes: a face unseen
                       for over 10 frames, or hidden while it moved, comes back with a new id. A folder's images are
