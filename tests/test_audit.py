@@ -165,7 +165,7 @@ def test_identity_filter_no_shift(world, tmp_path):
 
 def test_schema_round_trip(world):
     r = json.loads((world["out"] / "report.json").read_text())
-    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 6  # no "gate" key unless asked for
+    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 7  # no "gate" key unless asked for
     assert r["detection"] is None  # aligned faces: the whole image is the face, nothing was looked for
     doc = (REPO / "docs" / "audit_schema.md").read_text()
     for key in TOP_LEVEL_KEYS:
@@ -631,9 +631,9 @@ def test_the_ship_gate_fails_a_filter_shown_beyond_tolerance_and_passes_one_show
     assert "Ship gate" in capsys.readouterr().out and any("FAILED" in s for s in r["summary"])
     rc, r, _ = audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]), "--filter",
                      str(world["identity"]), "--out", str(tmp_path / "id"), "--no-html", "--max-delta-ita", "2",
-                     "--max-delta-p", "0.05", "--strict")
+                     "--max-delta-p", "0.05", "--strict", "--max-unmeasurable-share", "0.35")  # 0 of 10: ≤ 30.8 %
     assert rc == 0 and r["gate"]["passed"] and r["gate"]["counts"]["beyond"] == 0
-    assert {x["measure"] for x in r["gate"]["rows"]} == {"delta_ita", "delta_p_female:planted"}
+    assert {x["measure"] for x in r["gate"]["rows"]} == {"delta_ita", "delta_p_female:planted", "made_unmeasurable"}
 
 
 def test_the_gate_tells_shown_within_from_unsettled_and_strict_fails_the_unsettled():

@@ -39,7 +39,7 @@ from ..file_identity import file_hash
 from ..rows import printable
 from .cache import Cache
 from .collect import MAX_FACES, Collector, ModelSet, relative, resolve
-from .gate import filter_gate, gate_lines, not_judged_reason
+from .gate import DEFAULT_MAX_UNMEASURABLE_SHARE, filter_gate, gate_lines, not_judged_reason
 from .report import build_report, write_json
 from .sampling import stratified_limit
 from .summary import faces_not_analysed_words, photos_not_read_words
@@ -84,10 +84,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=positive_int, default=32, help="images per batched model call (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-html", action="store_true", help="leave out report.html (the one file with face crops)")
-    gate = p.add_argument_group("ship gate (a filter): exit status 1 when a group's mean shift is shown beyond tolerance, "
-                                "2 when a shift it is given can be judged in no group")
+    gate = p.add_argument_group("ship gate (a filter): exit status 1 when a group's mean shift, or its share of faces "
+                                "made unmeasurable, is shown beyond tolerance, 2 when a shift it is given can be judged "
+                                "in no group")
     gate.add_argument("--max-delta-ita", type=tolerance(MAX_DELTA_ITA, "ITA lies within ±90°"), metavar="DEG",
-                      help=f"tolerated mean skin-tone shift per group, ± degrees ITA (below {MAX_DELTA_ITA:g})")
+                      help=f"tolerated mean skin-tone shift per group, ± degrees ITA (below {MAX_DELTA_ITA:g}); judges "
+                           "the share of faces made unmeasurable too (--max-unmeasurable-share)")
+    gate.add_argument("--max-unmeasurable-share", metavar="SHARE",
+                      type=float_at_least(0, most=1, below=True, why="a share lies within 0 to 1"),
+                      help="with --max-delta-ita: tolerated share per group of the faces whose skin was measurable "
+                           "before the filter and not after it (crushed to black or grey: they have no ΔITA, so a "
+                           "filter that blacks out darker faces would pass ΔITA on the faces it spared); fails where "
+                           f"the share's 95%% CI lies wholly above it (default {DEFAULT_MAX_UNMEASURABLE_SHARE:g}: an "
+                           "identity filter loses no face, the shipped filter about 1%%)")
     gate.add_argument("--max-delta-p", type=tolerance(1.0, "P(female) lies within 0 to 1"), metavar="P",
                       help="tolerated mean ΔP(female) per group and classifier, ± (e.g. 0.02; below 1)")
     gate.add_argument("--strict", action="store_true",
@@ -296,6 +305,9 @@ def _run_audit(args) -> tuple[dict, dict]:
                               "image as its one face: add --detect, or leave --max-faces out")
     models = load_models(args)
     gating = args.max_delta_ita is not None or args.max_delta_p is not None
+    if args.max_unmeasurable_share is not None and args.max_delta_ita is None:  # it would judge nothing, unsaid
+        raise BiasMirrorError("--max-unmeasurable-share is a tolerance of the skin gate, judged beside ΔITA: give "
+                              "--max-delta-ita too")
     if args.strict and not gating:
         raise BiasMirrorError("--strict is a setting of the ship gate: give --max-delta-ita and/or --max-delta-p")
     if gating and models.filter is None:
@@ -336,7 +348,8 @@ def _run_audit(args) -> tuple[dict, dict]:
                           names=names, has_filter=models.filter is not None,
                           filter_training=models.filter.card.training if models.filter else {}, extra_images=extra)
     if gating:
-        report["gate"] = filter_gate(report["filter"], args.max_delta_ita, args.max_delta_p, args.strict)
+        report["gate"] = filter_gate(report["filter"], args.max_delta_ita, args.max_delta_p, args.strict,
+                                     args.max_unmeasurable_share)
         report["summary"] += gate_lines(report["gate"])
     staged = Staged()
     try:

@@ -6,7 +6,9 @@ across the groups of a grouping, the share made lighter (or darker) by at
 least one Monk tone, and per classifier the same for ΔP(female) plus the
 gender-flip rate. A Kruskal–Wallis test asks whether the shift differs between
 groups. Faces whose skin is not measurable (before or after) are counted, per
-group, and left out of the skin statistics only.
+group, and left out of the skin statistics only; those measurable before and not after are counted apart
+(``n_made_unmeasurable``, ``share_made_unmeasurable``), since the filter did that: a filter that crushes darker faces
+to black leaves only the faces it spared in ΔITA, which then reads "no change" (the ship gate judges that share).
 Sign convention (inference.results): Δ = filtered − original; positive ΔITA =
 lighter, positive ΔP(female) = looks more female to that classifier.
 """
@@ -17,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .groups import is_small, split
-from .stats import bootstrap_ci, holm, kruskal_test, share, wilcoxon_test
+from .stats import bootstrap_ci, exact_share, holm, kruskal_test, share, wilcoxon_test
 
 ITA_CATEGORIES = ("very light", "light", "intermediate", "tan", "brown", "dark")
 
@@ -40,13 +42,39 @@ def _shift_stats(values: Sequence[float], bins: Sequence[float]) -> dict:
             "wilcoxon": wilcoxon_test(values), "histogram": histogram(values, bins)}
 
 
+def _measurable(skin: dict | None) -> bool:
+    return bool(skin and skin.get("measurable"))
+
+
+def _delta_b(row: dict) -> float | None:
+    """Δb* (filtered − original yellowness) of a face measurable before and after; None where either lacks b*."""
+    before, after = (row.get("skin") or {}).get("b"), (row.get("filtered_skin") or {}).get("b")
+    return None if before is None or after is None else after - before
+
+
+def measurability(rows: Sequence[dict]) -> dict:
+    """Whose skin the filter left measurable. ``n_made_unmeasurable``: measurable before, not after: the filter's
+    doing (crushed to black or grey, b* below skin.MIN_B), counted apart from faces never measurable (a grey photo)
+    and given as a share of the faces measurable before, with the exact binomial CI the ship gate judges it by."""
+    before = [_measurable(r["skin"]) for r in rows]
+    after = [_measurable(r.get("filtered_skin")) for r in rows]
+    lost = [b and not a for b, a in zip(before, after)]
+    return {"n_measurable_before": sum(before), "n_made_unmeasurable": sum(lost),
+            "n_made_measurable": sum(a and not b for b, a in zip(before, after)),
+            "n_never_measurable": sum(not b and not a for b, a in zip(before, after)),
+            "share_made_unmeasurable": exact_share([gone for gone, b in zip(lost, before) if b])}
+
+
 def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
     measured = [r for r in rows if r["d_ita"] is not None]
     out: dict[str, Any] = {
         "n_faces": len(rows), "n_measurable": len(measured), "n_not_measurable": len(rows) - len(measured),
+        **measurability(rows),
         "small": is_small(len(rows)),
         "delta_ita": _shift_stats([r["d_ita"] for r in measured], ITA_BINS),
         "delta_l": {"mean": bootstrap_ci([r["d_l"] for r in measured], "mean")},
+        # beside ΔL*: where ITA moved and lightness did not, yellowness did (a low-b* face's ITA swings with it)
+        "delta_b": {"mean": bootstrap_ci([_delta_b(r) for r in measured], "mean")},
         "share_lighter_1_monk": share([r["d_mst"] >= 1 for r in measured]),
         "share_darker_1_monk": share([r["d_mst"] <= -1 for r in measured]),
         "classifiers": {},

@@ -1,6 +1,6 @@
 """A filter's ship gate: does any group's mean shift lie beyond what the user will tolerate?
 
-    python main.py audit … --filter F.onnx --max-delta-ita 2 --max-delta-p 0.02 [--strict]
+    python main.py audit … --filter F.onnx --max-delta-ita 2 --max-delta-p 0.02 [--max-unmeasurable-share S] [--strict]
 
 For overall and every group of every grouping in the report, the 95 % CI of the mean shift (ΔITA°, and ΔP(female)
 per classifier) is held against ±tolerance:
@@ -14,6 +14,13 @@ A mean that merely lies past the tolerance on a handful of faces fails nothing: 
 noise learns to ignore the gate. ``--strict`` asks instead that every group be shown within, which needs enough
 faces per group. The audit exits with status 1 when the gate fails, and with 2 (an error's status) when it
 measured no face at all: a gate over nothing neither passes nor fails.
+
+With ``--max-delta-ita``, each group's share of faces the filter made unmeasurable (skin measurable before, not
+after: crushed to black, or to a grey of b* below skin.MIN_B) is held against ``--max-unmeasurable-share`` (default
+``DEFAULT_MAX_UNMEASURABLE_SHARE``), its exact binomial (Clopper–Pearson) 95 % CI read the same way on one side:
+``within`` where the CI lies at or below it, ``beyond`` where wholly above. ΔITA is measured on the faces left
+measurable only, so a filter that blacked out the darker faces had passed ±2° with a mean ΔITA of 0.00 on the faces
+it spared.
 
 Nor does a gate that could judge nothing it was given (``passed`` null, exit 2): where no row got a verdict (every
 one "too few", as for a classifier whose P(female) is never finite), or where no row of one of its measures did
@@ -31,6 +38,12 @@ from ..skin import NOT_MEASURABLE
 from .stats import CONFIDENCE
 
 FAILING = {False: ("beyond",), True: ("beyond", "unsettled", "too few")}
+MADE_UNMEASURABLE = "made_unmeasurable"  # the gate's measure of the share of faces the filter made unmeasurable
+# The share a skin gate tolerates by default. A filter that leaves skin alone makes no face unmeasurable (an identity
+# filter: 0 of 186 UTKFace adults, CI up to 1.96 %: within); the shipped filter made 2 of those 186 so (1.1 %
+# [0.13 %, 3.8 %], faces near the b* bound: unsettled, it passes). A group fails only where its whole 95 % CI lies
+# above: 4 of 36 faces lost does (CI from 3.1 %); one face lost of a group of 2 or more never does.
+DEFAULT_MAX_UNMEASURABLE_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,9 @@ class GateRow:
     hi: float | None
     tolerance: float
     verdict: str
+    # a ΔITA row's ΔL* and Δb* (interval objects): whether lightness moved, or only yellowness, where ITA swings
+    delta_l: dict | None = None
+    delta_b: dict | None = None
 
 
 def verdict(lo: float | None, hi: float | None, tolerance: float) -> str:
@@ -56,6 +72,15 @@ def verdict(lo: float | None, hi: float | None, tolerance: float) -> str:
     return "unsettled"
 
 
+def share_verdict(lo: float | None, hi: float | None, tolerance: float) -> str:
+    """``verdict`` for a share, which has one bound: at most ``tolerance``."""
+    if not (strict_json.measured(lo) and strict_json.measured(hi)):
+        return "too few"
+    if lo > tolerance:  # type: ignore[operator]
+        return "beyond"
+    return "within" if hi <= tolerance else "unsettled"  # type: ignore[operator]
+
+
 def _cells(filter_report: dict) -> Iterator[tuple[str, str, dict]]:
     yield "overall", "all faces", filter_report["overall"]
     for grouping, groups in filter_report.get("by", {}).items():
@@ -63,25 +88,37 @@ def _cells(filter_report: dict) -> Iterator[tuple[str, str, dict]]:
             yield grouping, group, cell
 
 
-def gate_rows(filter_report: dict, max_delta_ita: float | None, max_delta_p: float | None) -> list[GateRow]:
+def _row(measure: str, grouping: str, group: str, m: dict, tolerance: float, **context) -> GateRow:
+    judge = share_verdict if measure == MADE_UNMEASURABLE else verdict
+    return GateRow(measure, grouping, group, int(m.get("n") or 0), m.get("value"), m.get("lo"), m.get("hi"), tolerance,
+                   judge(m.get("lo"), m.get("hi"), tolerance), **context)
+
+
+def gate_rows(filter_report: dict, max_delta_ita: float | None, max_delta_p: float | None,
+              max_unmeasurable_share: float | None = None) -> list[GateRow]:
     rows = []
     for grouping, group, cell in _cells(filter_report):
-        measures = []
-        # faces of no measured tone have no ΔITA, which never has a CI there (--strict had failed on it); their
-        # ΔP(female) is measured, and a filter that moved it on grey or colour-cast photos alone had passed the gate
+        # faces of no measured tone have no ΔITA, which never has a CI there (--strict had failed on it), and none of
+        # them was measurable before the filter; their ΔP(female) is measured, and a filter that moved it on grey or
+        # colour-cast photos alone had passed the gate
         if max_delta_ita is not None and (grouping, group) != ("skin_tone", NOT_MEASURABLE):
-            measures.append(("delta_ita", cell.get("delta_ita", {}).get("mean", {}), max_delta_ita))
+            rows.append(_row("delta_ita", grouping, group, cell.get("delta_ita", {}).get("mean", {}), max_delta_ita,
+                             delta_l=cell.get("delta_l", {}).get("mean"), delta_b=cell.get("delta_b", {}).get("mean")))
+            if "share_made_unmeasurable" in cell:  # judged with ΔITA, which leaves out the faces counted here
+                rows.append(_row(MADE_UNMEASURABLE, grouping, group, cell["share_made_unmeasurable"],
+                                 DEFAULT_MAX_UNMEASURABLE_SHARE if max_unmeasurable_share is None
+                                 else max_unmeasurable_share))
         if max_delta_p is not None:
             for name, c in sorted(cell.get("classifiers", {}).items()):
-                measures.append((f"delta_p_female:{name}", c.get("delta_p_female", {}).get("mean", {}), max_delta_p))
-        for measure, m, tol in measures:
-            rows.append(GateRow(measure, grouping, group, int(m.get("n") or 0), m.get("value"), m.get("lo"), m.get("hi"),
-                                tol, verdict(m.get("lo"), m.get("hi"), tol)))
+                rows.append(_row(f"delta_p_female:{name}", grouping, group, c.get("delta_p_female", {}).get("mean", {}),
+                                 max_delta_p))
     return rows
 
 
 def measure_name(measure: str) -> str:
-    """'ΔITA' or 'ΔP(female) of <classifier>'."""
+    """'ΔITA', 'share made unmeasurable' or 'ΔP(female) of <classifier>'."""
+    if measure == MADE_UNMEASURABLE:
+        return "share made unmeasurable"
     return "ΔITA" if measure == "delta_ita" else f"ΔP(female) of {measure.partition(':')[2]}"
 
 
@@ -89,6 +126,8 @@ def _why_not_judged(measure: str, overall: GateRow | None) -> str:
     n = overall.n if overall else 0
     if n == 0 and measure == "delta_ita":
         return "no face's skin could be measured both before and after the filter"
+    if n == 0 and measure == MADE_UNMEASURABLE:
+        return "no face's skin could be measured before the filter"
     if n == 0:
         return f"no face got a finite P(female) from {measure.partition(':')[2]} both before and after the filter"
     return f"no group, overall included, got a {CONFIDENCE:.0%} CI: too few faces to tell (n={n} overall)"
@@ -106,11 +145,14 @@ def not_judged(rows: list[GateRow]) -> list[dict]:
 
 
 def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: float | None,
-                strict: bool = False) -> dict:
+                strict: bool = False, max_unmeasurable_share: float | None = None) -> dict:
     """The gate's verdict and its rows, as report.json keeps them. ``passed`` is true, false, or None where the gate
     could not be judged: no row got a verdict, or none of one measure's rows did and no row failed (``not_judged``
-    lists those measures and why)."""
-    rows = gate_rows(filter_report, max_delta_ita, max_delta_p)
+    lists those measures and why). With ``max_delta_ita`` the share of faces made unmeasurable is judged too, against
+    ``max_unmeasurable_share`` (``DEFAULT_MAX_UNMEASURABLE_SHARE`` where None)."""
+    if max_delta_ita is not None and max_unmeasurable_share is None:
+        max_unmeasurable_share = DEFAULT_MAX_UNMEASURABLE_SHARE
+    rows = gate_rows(filter_report, max_delta_ita, max_delta_p, max_unmeasurable_share)
     counts = {v: sum(r.verdict == v for r in rows) for v in ("within", "beyond", "unsettled", "too few")}
     unjudged = not_judged(rows)
     # a measure none of whose rows was judged fails nothing, --strict or not: its "too few" rows had failed a strict
@@ -124,6 +166,7 @@ def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: f
     else:
         passed = None if unjudged else True
     return {"passed": passed, "strict": strict, "max_delta_ita": max_delta_ita, "max_delta_p": max_delta_p,
+            "max_unmeasurable_share": max_unmeasurable_share if max_delta_ita is not None else None,
             "confidence": CONFIDENCE, "counts": counts, "not_judged": unjudged, "failing": [asdict(r) for r in failing],
             "rows": [asdict(r) for r in rows]}
 
@@ -134,13 +177,53 @@ def not_judged_reason(gate: dict) -> str:
             or "it was given no row to judge")
 
 
+def _where(row: dict) -> str:
+    return row["group"] if row["grouping"] == "overall" else f"{row['grouping']} {row['group']}"
+
+
+def _shown_share(row: dict) -> str:
+    pct = lambda v: f"{100 * v:.1f}%" if strict_json.measured(v) else "–"  # noqa: E731
+    ci = f"[{pct(row['lo'])}, {pct(row['hi'])}]" if strict_json.measured(row["lo"]) else "no CI"
+    lost = round(row["mean"] * row["n"]) if strict_json.measured(row["mean"]) else 0
+    return (f"share made unmeasurable by the filter, {_where(row)}: {lost} of {row['n']} face(s) measurable before, "
+            f"{pct(row['mean'])} {ci}, tolerance ≤{100 * row['tolerance']:g}%: {row['verdict']}")
+
+
+def _shift(name: str, m: dict | None) -> str | None:
+    """'ΔL* +2.98 [-4.96, +10.9]', or None where not measured."""
+    if not m or not strict_json.measured(m.get("value")):
+        return None
+    ci = f" [{m['lo']:+.3g}, {m['hi']:+.3g}]" if strict_json.measured(m.get("lo")) else ""
+    return f"{name} {m['value']:+.3g}{ci}"
+
+
+def lightness_words(row: dict) -> str:
+    """A ΔITA row's ΔL* and Δb*, and whether lightness is shown to have moved: ITA = atan((L* − 50)/b*) swings with
+    b* where b* is small (the dimly lit, reddish faces an unlabelled audit's "dark" group holds), so a ΔITA alone
+    does not say the filter made skin lighter or darker. '' where neither was measured."""
+    said = [s for s in (_shift("ΔL*", row.get("delta_l")), _shift("Δb*", row.get("delta_b"))) if s]
+    if not said:
+        return ""
+    lo, hi = (row.get("delta_l") or {}).get("lo"), (row.get("delta_l") or {}).get("hi")
+    if not (strict_json.measured(lo) and strict_json.measured(hi)):
+        moved = "too few faces to tell whether lightness moved"
+    elif lo <= 0 <= hi:
+        moved = "lightness not shown to move"
+    else:
+        moved = f"lightness moved ({'lighter' if lo > 0 else 'darker'})"
+    return f"; {', '.join(said)}: {moved}"
+
+
 def _shown(row: dict) -> str:
+    if row["measure"] == MADE_UNMEASURABLE:
+        return _shown_share(row)
     unit = "°" if row["measure"] == "delta_ita" else ""
     what = "ΔITA" if row["measure"] == "delta_ita" else f"ΔP(female) {row['measure'].partition(':')[2]}"
     ci = (f"[{row['lo']:+.3g}, {row['hi']:+.3g}]{unit}" if strict_json.measured(row["lo"]) else "no CI")
     mean = f"{row['mean']:+.3g}{unit}" if strict_json.measured(row["mean"]) else "–"
-    where = row["group"] if row["grouping"] == "overall" else f"{row['grouping']} {row['group']}"
-    return f"{what}, {where} (n={row['n']}): mean {mean} {ci}, tolerance ±{row['tolerance']:g}{unit}: {row['verdict']}"
+    shown = (f"{what}, {_where(row)} (n={row['n']}): mean {mean} {ci}, tolerance ±{row['tolerance']:g}{unit}: "
+             f"{row['verdict']}")
+    return shown + (lightness_words(row) if row["measure"] == "delta_ita" else "")
 
 
 def gate_lines(gate: dict) -> list[str]:
@@ -148,11 +231,14 @@ def gate_lines(gate: dict) -> list[str]:
     state = ("NOT JUDGED, neither passed nor failed: " + not_judged_reason(gate) if gate["passed"] is None
              else "PASSED" if gate["passed"] else "FAILED")
     head = (f"Ship gate ({'strict: every group shown within' if gate['strict'] else 'fails where a group is shown beyond'}"
-            f" ±tolerance, {CONFIDENCE:.0%} CI): {state}; {c['within']} within, {c['beyond']} "
+            f" tolerance, {CONFIDENCE:.0%} CI): {state}; {c['within']} within, {c['beyond']} "
             f"beyond, {c['unsettled']} unsettled, {c['too few']} too few faces to tell.")
     lines = [head] + [f"  {_shown(r)}" for r in gate["failing"]]
     if gate["passed"] is None:
         return lines
+    # a ΔITA that cannot tell is shown with its ΔL* too: a low-b* group's ITA swings where lightness did not move
+    lines += [f"  Unsettled, passes without --strict: {_shown(r)}" for r in gate["rows"]
+              if r["measure"] == "delta_ita" and r["verdict"] == "unsettled" and r not in gate["failing"]]
     if gate.get("not_judged"):  # beside a failure: what it says nothing about
         lines.append(f"  Not judged: {not_judged_reason(gate)}.")
     if not gate["strict"] and c["unsettled"] + c["too few"]:

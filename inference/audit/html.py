@@ -10,7 +10,8 @@ import numpy as np
 from ..metrics import group_order
 from ..strict_json import measured
 from . import figures as F
-from .summary import ci, labels_checked_words, map_description, named_with_ties, num, pval
+from .gate import MADE_UNMEASURABLE, measure_name
+from .summary import SKIN_TONE_GROUPS_CAVEAT, ci, labels_checked_words, map_description, named_with_ties, num, pval
 
 
 def esc(x) -> str:
@@ -68,9 +69,17 @@ def _pct(v) -> str:
     return f"{100 * v:.1f}%" if measured(v) else "-"
 
 
+NO_DETECTION_GROUPS = ("Not given per group: the images have no labels (gender, race) nor groups (--groups, or a "
+                       "labels.csv group column). The skin-tone groups of the rest of this report are measured on the "
+                       "faces found, so an image whose face was never found cannot be binned by skin tone: whose faces "
+                       "the detector misses can be told only from labels.")
+
+
 def _detection_section(d: dict, parts: list[str]) -> None:
     parts.append(f"<p>A face the detector ({esc(d['detector'])}) misses is never classified or measured. It found a face "
                  f"in {d['n_found']} of {d['n_images']} readable image(s): {esc(ci(d['overall'], pct=True))}.</p>")
+    if not d["by"]:  # an empty section had said nothing of why
+        parts.append(f"<p>{esc(NO_DETECTION_GROUPS)}</p>")
     for grouping, by in d["by"].items():
         t = d["tests"][grouping]
         body = [[g, v["n_images"], v["n_found"], v["n_images"] - v["n_found"], ci(v["share"], pct=True),
@@ -225,13 +234,18 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
                                         hline=0), "delta ITA bars"))
         parts.append(img(F.histograms({g: s["delta_ita"]["histogram"] for g, s in by.items()},
                                       f"ΔITA° per face by {grouping}", "ΔITA° (clipped to ±30)"), "delta ITA histograms"))
-        body = [[g, s["n_faces"], s["n_not_measurable"], ci(s["delta_ita"]["mean"]), ci(s["delta_ita"]["median"]),
+        if grouping == "skin_tone":
+            parts.append(f"<p class='small'>{esc(SKIN_TONE_GROUPS_CAVEAT)}</p>")
+        body = [[g, s["n_faces"], _made_unmeasurable(s), s["n_not_measurable"] - s.get("n_made_unmeasurable", 0),
+                 ci(s["delta_ita"]["mean"]), ci(s["delta_ita"]["median"]),
                  pval(s["delta_ita"]["wilcoxon"]["p"]), pval(s["delta_ita"]["wilcoxon"].get("p_holm")),
                  "n/a" if s["delta_ita"]["wilcoxon"]["rank_biserial"] is None else f"{s['delta_ita']['wilcoxon']['rank_biserial']:+.2f}",
+                 ci(s["delta_l"]["mean"]), ci((s.get("delta_b") or {}).get("mean")),
                  ci(s["share_lighter_1_monk"], pct=True), ci(s["share_darker_1_monk"], pct=True)]
                 for g, s in [*by.items(), overall]]
-        parts.append(table([grouping, "n", "not measurable", "mean ΔITA°", "median ΔITA°", "Wilcoxon p", "Holm p",
-                            "rank-biserial", "≥1 Monk lighter", "≥1 Monk darker"], body))
+        parts.append(table([grouping, "n", "made unmeasurable by the filter", "not measurable otherwise", "mean ΔITA°",
+                            "median ΔITA°", "Wilcoxon p", "Holm p", "rank-biserial", "mean ΔL*", "mean Δb*",
+                            "≥1 Monk lighter", "≥1 Monk darker"], body))
         k = fl["kruskal"].get(grouping)
         if k:
             parts.append("<p>Kruskal–Wallis across groups: " + "; ".join(
@@ -276,6 +290,36 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
                              (f"CAM {first}" if first else "CAM", F.overlay(face.original.crop, cam))]))
         parts.append("<h3>Examples: the median-ΔITA face of each group</h3>")
         parts.append(img(F.face_grid(rows, "Before / after / CAM (median ΔITA face of each group, not the most dramatic)"), "examples"))
+
+
+def _made_unmeasurable(s: dict) -> str:
+    """'24 of 40 (60.0% [95% CI …])': the faces measurable before the filter and not after, of those measurable before."""
+    if "n_made_unmeasurable" not in s:
+        return "-"
+    return (f"{s['n_made_unmeasurable']} of {s['n_measurable_before']}"
+            + (f" ({ci(s['share_made_unmeasurable'], pct=True)})" if s["n_measurable_before"] else ""))
+
+
+def _gate_section(gate: dict, parts: list[str]) -> None:
+    """Every row of the ship gate; a ΔITA row with its ΔL* and Δb*, so that a shift of ITA alone (a low-b* group's
+    swing) is told from a change of lightness."""
+    def interval(row: dict) -> str:
+        pct, nd = row["measure"] == MADE_UNMEASURABLE, 2 if row["measure"] == "delta_ita" else 3
+        return ci({"value": row["mean"], "lo": row["lo"], "hi": row["hi"]}, nd=nd, pct=pct)
+
+    def tolerance(row: dict) -> str:
+        return f"≤{100 * row['tolerance']:g}%" if row["measure"] == MADE_UNMEASURABLE else f"±{row['tolerance']:g}"
+
+    body = [[measure_name(row["measure"]), row["grouping"], row["group"], row["n"], interval(row), tolerance(row),
+             row["verdict"], ci(row.get("delta_l")) if row["measure"] == "delta_ita" else "",
+             ci(row.get("delta_b")) if row["measure"] == "delta_ita" else ""] for row in gate["rows"]]
+    parts.append("<p>Each row's 95% CI held against its tolerance: within (the whole CI inside), beyond (wholly "
+                 "outside: the gate fails), unsettled (it straddles the bound: fails only with --strict), too few (no CI). "
+                 "The share made unmeasurable counts the faces whose skin was measurable before the filter and not "
+                 "after, which no ΔITA includes. A ΔITA row gives its ΔL* and Δb*: where lightness did not move, the "
+                 "ITA moved with yellowness (b*), as it swings on faces of little yellow.</p>")
+    parts.append(table(["measure", "grouping", "group", "n", "value [95% CI]", "tolerance", "verdict", "ΔL*", "Δb*"],
+                       body))
 
 
 def example_captions(p: dict) -> tuple[str, str]:
@@ -391,6 +435,9 @@ def build_html(r: dict, render=None) -> str:
         if r["filter"]:
             parts.append("<h2>Filter audit</h2>")
             _filter_section(r, parts, render)
+        if r.get("gate"):
+            parts.append("<h2>Ship gate</h2>")
+            _gate_section(r["gate"], parts)
         parts.append("<h2>CAM focus</h2>")
         _focus_section(r, parts, render)
     parts.append("<h2>Caveats</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in r["caveats"]) + "</ul></body></html>")

@@ -189,3 +189,15 @@ def share(flags: Sequence[bool]) -> dict:
 
     f = [bool(x) for x in flags]
     return proportion(sum(f), len(f))
+
+
+def exact_share(flags: Sequence[bool]) -> dict:
+    """Share of True with its Clopper–Pearson (exact binomial, ``scipy.stats.binomtest``) 95% CI, for a share the
+    ship gate fails on: its coverage is at least 95 % at every n, where Wilson's lower bound runs high at a count of
+    one (1 of 3: 6.1 %, against the exact 0.8 %), which had called a group "shown beyond" 2 % on one face."""
+    f = [bool(x) for x in flags]
+    k, n = sum(f), len(f)
+    if not n:
+        return {"value": None, "lo": None, "hi": None, "n": 0}
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="exact")
+    return {"value": k / n, "lo": float(ci.low), "hi": float(ci.high), "n": n}

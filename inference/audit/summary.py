@@ -180,6 +180,47 @@ def map_description(classifier: dict) -> str:
     return f"{'Grad-CAM' if 'Grad-CAM' in cam.get('formula', '') else 'CAM'}, {h}×{w} map"
 
 
+SKIN_TONE_GROUPS_CAVEAT = (
+    "Skin-tone groups are the ITA category measured on each original face, not labels: a face measured at an extreme "
+    "tone can move back toward the middle under any filter that blurs or adds noise, and the \"dark\" group also "
+    "holds dimly lit or reddish faces of little yellow (low b*), whose ITA (atan((L* − 50)/b*)) swings with a small "
+    "change of b*; read a gap between the extreme groups with that in mind, and a group's ΔITA beside its ΔL*, which "
+    "says whether lightness moved.")
+
+
+def made_unmeasurable_line(fl: dict) -> str:
+    """The faces the filter made unmeasurable (skin measurable before, not after), overall and where per group."""
+    o = fl["overall"]
+    line = (f"{o['n_made_unmeasurable']} of the {o['n_measurable_before']} face(s) whose skin was measurable before the "
+            f"filter were made unmeasurable by the filter ({ci(o['share_made_unmeasurable'], pct=True)}; e.g. "
+            "skin crushed to black or to a grey of no yellow): they have no ΔITA and are in no skin-shift figure")
+    for grouping, by in fl["by"].items():
+        hit = [f"{g} {s['n_made_unmeasurable']} of {s['n_measurable_before']}" for g, s in by.items()
+               if s.get("n_made_unmeasurable")]
+        if hit:
+            line += f"; by {grouping}: " + ", ".join(hit)
+    return line + "."
+
+
+def not_measurable_line(o: dict, n: int) -> str:
+    """The faces not measured for a reason other than the filter: never measurable, or measurable only after it."""
+    never, gained = o.get("n_never_measurable", n), o.get("n_made_measurable", 0)
+    parts = [f"{never} face(s) had skin measurable neither before nor after the filter (a grey or colour-cast photo, "
+             "too little skin)"] if never else []
+    if gained:
+        parts.append(f"{gained} face(s) had skin measurable only after it")
+    return "; ".join(parts) + "; they are counted per group and left out of the skin statistics."
+
+
+def _unmeasured_words(s: dict) -> str:
+    """A group's faces left out of its ΔITA, the filter's doing apart from the rest."""
+    lost = s.get("n_made_unmeasurable", 0)
+    words = f", made unmeasurable by the filter: {lost} of {s['n_measurable_before']}" if lost else ""
+    if s["n_not_measurable"] - lost:
+        words += f", {'otherwise ' if lost else ''}not measurable: {s['n_not_measurable'] - lost}"
+    return words
+
+
 def is_detail(line: str) -> bool:
     """Per-group lines the terminal leaves to the report."""
     return line.startswith("ΔITA by ") or "significant after Holm in" in line or line.startswith("Caveats:")
@@ -291,6 +332,8 @@ def summary_lines(r: dict) -> list[str]:
     small = {g: s for g, s in r["groups"]["small"].items() if s}
     for g, s in small.items():
         lines.append(f"Small groups in {g} (wide intervals): {', '.join(s)}.")
+    if "skin_tone" in r["groups"]["groupings"]:
+        lines.append(SKIN_TONE_GROUPS_CAVEAT)
     for name, c in r["classifiers"].items():
         m = c["metrics"]
         if m:
@@ -360,25 +403,32 @@ def summary_lines(r: dict) -> list[str]:
         w = o["delta_ita"]["wilcoxon"]
         mean = o["delta_ita"]["mean"]["value"]
         rb = "n/a" if w["rank_biserial"] is None else f"{w['rank_biserial']:+.2f}"
+        lost = o.get("n_made_unmeasurable", 0)
         if not o["n_measurable"]:  # it had said "did not detectably change skin tone" of a shift measured on no face
             lines.append(f"The filter's skin-tone shift was not measured: none of the {o['n_faces']} face(s) had skin "
                          "that could be measured both before and after the filter.")
         else:
+            # of the faces it left measurable alone: a filter that blacked out darker faces "did not detectably
+            # change skin tone overall" of the faces it spared
+            where = f"on the {o['n_measurable']} face(s) it left measurable" if lost else "overall"
             lines.append(
-                f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'], o['delta_ita']['mean'], o['delta_ita']['median'])} overall: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
+                f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'], o['delta_ita']['mean'], o['delta_ita']['median'])} {where}: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
                 f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
                 f"{rb}); "
                 f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
                 f"{ci(o['share_darker_1_monk'], pct=True)} at least one darker.")
-        if o["n_not_measurable"] and o["n_measurable"]:
-            lines.append(f"{o['n_not_measurable']} face(s) had skin that could not be measured before or after; they are counted per group and left out of the skin statistics.")
+        if lost:
+            lines.append(made_unmeasurable_line(fl))
+        other = o["n_not_measurable"] - lost
+        if other and o["n_measurable"]:
+            lines.append(not_measurable_line(o, other))
         for grouping, by in fl["by"].items():
             parts = []
             for g, s in by.items():
                 ww = s["delta_ita"]["wilcoxon"]
                 v = s["delta_ita"]["mean"]["value"]
                 parts.append(f"{g}: {ci(s['delta_ita']['mean'])}° ({_direction(v, 'lighter', 'darker')}, Holm {pval(ww.get('p_holm'))}, "
-                             f"{signif(ww.get('p_holm'))}{', not measurable: ' + str(s['n_not_measurable']) if s['n_not_measurable'] else ''})")
+                             f"{signif(ww.get('p_holm'))}{_unmeasured_words(s)})")
             lines.append(f"ΔITA by {grouping}: " + "; ".join(parts) + ".")
             k = fl["kruskal"][grouping]["delta_ita"]
             if k.get("p") is not None:
