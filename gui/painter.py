@@ -29,11 +29,20 @@ LESS_FEMALE = QColor(80, 215, 190)  # ΔP(female) < 0
 NEUTRAL = QColor(200, 200, 200)
 TEXT = QColor(240, 240, 240)
 MUTED = QColor(160, 160, 160)
-TRACK_COLOURS = [QColor(c) for c in ("#4fc3f7", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae")]
+# Colours that name a thing (a face, a classifier), not a direction: hues the four sign colours leave free (red,
+# olive, violet, green, yellow), each at least 20 CIEDE2000 from every sign colour. The faces' had been the sign
+# colours' near twins (orange 2.5 from LIGHTER, pink 10 from MORE_FEMALE), so "#2 ΔITA +9.1°" read as one orange
+# run. Neighbours in the list differ most: faces seen together have consecutive ids.
+TRACK_COLOURS = [QColor(c) for c in ("#ff5a4a", "#99aa00", "#aa77ff", "#11ff55", "#eeff44", "#2eaa3a")]
+
+
+def series_colour(index: int) -> QColor:
+    """The colour of the ``index``-th of a set of things drawn together (faces, classifiers)."""
+    return TRACK_COLOURS[index % len(TRACK_COLOURS)]
 
 
 def track_colour(track_id: int) -> QColor:
-    return TRACK_COLOURS[track_id % len(TRACK_COLOURS)]
+    return series_colour(track_id)
 
 
 @dataclass
@@ -229,22 +238,26 @@ def to_qimage(bgr: np.ndarray) -> QImage:
 
 
 def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: list[QRectF],
-                own: QRectF | None = None) -> QRectF | None:
+                own: QRectF | None = None, frame: QRectF | None = None) -> QRectF | None:
     """Where a face's label goes: beside, below or above its box, or inside ``own`` (its face in the original
-    panel), if free, else the free spot nearest to it; None where nothing is free. Taken are the other faces' boxes
-    (in every panel), the titles and the labels placed before: a label clamped over whatever was there hid the
-    filtered faces it describes."""
+    panel), if free, else the free spot nearest to the box's top or bottom edge; None where nothing is free. Taken
+    are the other faces' boxes (in every panel), the titles and the labels placed before: a label clamped over
+    whatever was there hid the filtered faces it describes. ``frame``: where the frame is, for a box reaching past
+    its edges: placed by the part of it that shows."""
     w, h = size
     if w > bounds.width() or h > bounds.height():
         return None
-    inner = own if own is not None else box
+    box, inner = _showing(box, frame), _showing(own if own is not None else box, frame)
     near = [(box.right() + 6, box.top()), (box.left() - w - 6, box.top()), (box.left(), box.bottom() + 4),
             (box.left(), box.top() - h - 4), (inner.left() + 4, inner.top() + 4)]
+    # a spot past the view's edge is moved onto the frame, not dropped: for a face filling the frame every spot was
+    # past it, and the label went to the free spot nearest the face's centre, over its eyes
+    onto = frame if frame is not None and w <= frame.width() and h <= frame.height() else bounds
+    near = [spot if _within(spot, size, bounds) else _clamped(spot, size, onto) for spot in near]
     xs = np.arange(bounds.left(), bounds.right() - w + 1, max(8.0, w / 3))
     ys = np.arange(bounds.top(), bounds.bottom() - h + 1, max(8.0, h / 3))
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
-    centre = np.array([box.center().x() - w / 2, box.center().y() - h / 2])
-    grid = grid[np.argsort(((grid - centre) ** 2).sum(1), kind="stable")]
+    grid = grid[np.argsort(_from_edges(grid, box, size), kind="stable")]
     spots = np.concatenate([np.array(near, float), grid])
     rects = np.column_stack([spots, spots + (w, h)])  # x0, y0, x1, y1
     inside = ((rects[:, 0] >= bounds.left()) & (rects[:, 1] >= bounds.top()) & (rects[:, 2] <= bounds.right())
@@ -261,10 +274,41 @@ def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: l
     return QRectF(float(x), float(y), w, h)
 
 
+def _within(spot: tuple[float, float], size: tuple[float, float], area: QRectF) -> bool:
+    """Whether a label of ``size`` at ``spot`` (its top-left corner) lies inside ``area``."""
+    (x, y), (w, h) = spot, size
+    return area.left() <= x and x + w <= area.right() and area.top() <= y and y + h <= area.bottom()
+
+
+def _clamped(spot: tuple[float, float], size: tuple[float, float], area: QRectF) -> tuple[float, float]:
+    """The spot nearest to ``spot`` where a label of ``size`` lies inside ``area`` (which it fits)."""
+    (x, y), (w, h) = spot, size
+    return min(max(x, area.left()), area.right() - w), min(max(y, area.top()), area.bottom() - h)
+
+
+def _showing(box: QRectF, frame: QRectF | None) -> QRectF:
+    """The part of ``box`` on the frame (all of it where there is no frame, or where it lies off the frame)."""
+    part = box.intersected(frame) if frame is not None else box
+    return part if not part.isEmpty() else box
+
+
+def _from_edges(spots: np.ndarray, box: QRectF, size: tuple[float, float]) -> np.ndarray:
+    """How far labels at ``spots`` (top-left corners) lie from the box's top or bottom edge, the nearer one,
+    centred on it (squared). Nearest the box's centre, as they were, a face filling the frame had its label over
+    its eyes."""
+    w, h = size
+    middle_x, middle_y = spots[:, 0] + w / 2, spots[:, 1] + h / 2
+    to_edge = np.minimum(np.abs(middle_y - box.top()), np.abs(middle_y - box.bottom()))
+    return (middle_x - box.center().x()) ** 2 + to_edge ** 2
+
+
+BACKDROP_PAD = 6  # logical pixels between a line's backdrop and its text, left and right
+
+
 def backdrop_of(rect: QRectF, text: str, fm: QFontMetricsF) -> tuple[str, QRectF]:
     """``text`` elided to fit one line of ``rect``, and the backdrop it is drawn on."""
-    text = fm.elidedText(text, Qt.TextElideMode.ElideRight, rect.width() - 12)
-    return text, QRectF(rect.left(), rect.top(), fm.horizontalAdvance(text) + 12, fm.lineSpacing() + 6)
+    text = fm.elidedText(text, Qt.TextElideMode.ElideRight, rect.width() - 2 * BACKDROP_PAD)
+    return text, QRectF(rect.left(), rect.top(), fm.horizontalAdvance(text) + 2 * BACKDROP_PAD, fm.lineSpacing() + 6)
 
 
 def draw_text_on_backdrop(p: QPainter, rect: QRectF, text: str, colour: QColor, fm: QFontMetricsF) -> QRectF:
@@ -275,7 +319,7 @@ def draw_text_on_backdrop(p: QPainter, rect: QRectF, text: str, colour: QColor, 
     p.setBrush(QColor(15, 15, 20, 200))
     p.drawRoundedRect(backdrop, 4, 4)
     p.setPen(colour)
-    p.drawText(QPointF(rect.left() + 6, rect.top() + 3 + fm.ascent()), text)
+    p.drawText(QPointF(rect.left() + BACKDROP_PAD, rect.top() + 3 + fm.ascent()), text)
     return backdrop
 
 
@@ -352,11 +396,16 @@ def _device(size: tuple[int, int], dpr: float) -> tuple[int, int]:
     return max(1, round(size[0] * dpr)), max(1, round(size[1] * dpr))
 
 
-@lru_cache(maxsize=1)  # asked for every frame the worker composes
-def _title_height() -> float:
+def view_font() -> QFont:
+    """The font of everything written over the view: titles, labels, status lines."""
     font = QFont()
     font.setPointSizeF(9.5)
-    return QFontMetricsF(font).lineSpacing() + 6
+    return font
+
+
+@lru_cache(maxsize=1)  # asked for every frame the worker composes
+def _title_height() -> float:
+    return QFontMetricsF(view_font()).lineSpacing() + 6
 
 
 @lru_cache(maxsize=1)
@@ -375,12 +424,23 @@ def _title_row_gap(titles: list[QRectF], bottom: float, width: float) -> QRectF 
     return QRectF(left, bottom - row, right - left, row) if right - left > 24 else None
 
 
+def labels_hidden_text(hidden: int, faces: int, room: float, fm: QFontMetricsF) -> str | None:
+    """The longest wording of the count of labels left out that fits ``room`` (a backdrop's width) whole; None
+    where none does. Elided to the room, the one long wording had read "…not shown: no room beside th…"."""
+    wordings = (f"{hidden} of {faces} labels hidden: no room beside their faces (a larger window or one view leaves "
+                "more; a recording's rows hold every face)",
+                f"{hidden} of {faces} labels hidden: no room beside their faces",
+                f"{hidden} of {faces} labels hidden (no room)",
+                f"{hidden}/{faces} labels hidden")
+    return next((text for text in wordings if fm.horizontalAdvance(text) + 2 * BACKDROP_PAD <= room), None)
+
+
 def _label_size(lines: list[list[Segment]], fm: QFontMetricsF) -> tuple[float, float]:
     return max(sum(fm.horizontalAdvance(t) for t, _ in line) for line in lines) + 12, fm.lineSpacing() * len(lines) + 8
 
 
 def _place_label(face: FaceResult, box: QRectF, own: QRectF, bounds: QRectF, taken: list[QRectF], fm: QFontMetricsF,
-                 cam_model: str | None) -> tuple[QRectF, list[list[Segment]]] | None:
+                 cam_model: str | None, frame: QRectF) -> tuple[QRectF, list[list[Segment]]] | None:
     """Where a face's label goes, and its lines: the whole label clear of every face, its own too, else one line
     (a crowded frame) clear of them; only then over its own face in the original panel (a face that fills the frame
     leaves no room beside it), whole or on one line. Never over another face, a filtered face, a title or another
@@ -389,7 +449,7 @@ def _place_label(face: FaceResult, box: QRectF, own: QRectF, bounds: QRectF, tak
     full, compact = face_lines(face), compact_lines(face, cam_model)
     others = [t for t in taken if t != own]
     for lines, avoid in ((full, taken), (compact, taken), (full, others), (compact, others)):
-        if (rect := _label_rect(box, _label_size(lines, fm), bounds, avoid, own)) is not None:
+        if (rect := _label_rect(box, _label_size(lines, fm), bounds, avoid, own, frame)) is not None:
             return rect, lines
     return None
 
@@ -415,8 +475,7 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
     p = QPainter(out)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
     p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-    font = QFont()
-    font.setPointSizeF(9.5)
+    font = view_font()
     p.setFont(font)
     fm = QFontMetricsF(font)
     try:
@@ -435,9 +494,10 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
         scale = min(width / iw, max(1.0, height - top - bottom) / ih)
         # centred, as without a note, unless that puts the frame's foot under the note's row
         dx, dy = (width - iw * scale) / 2, min(top + (height - top - ih * scale) / 2, height - bottom - ih * scale)
-        p.drawImage(QRectF(dx, dy, iw * scale, ih * scale), to_qimage(image))
+        image_rect = QRectF(dx, dy, iw * scale, ih * scale)
+        p.drawImage(image_rect, to_qimage(image))
         if geometry is not None:
-            geometry["image_rect"] = QRectF(dx, dy, iw * scale, ih * scale)
+            geometry["image_rect"] = QRectF(image_rect)
         bounds = QRectF(0, top, width, height - top)
         taken: list[QRectF] = []  # what a label must not cover: titles, face boxes, labels placed before it
         for panel in panels:
@@ -481,7 +541,7 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
                 if len(panels) == 2:  # side by side: the label may sit between or beside the two faces
                     box = QRectF(box.left(), box.top(), (panels[1].x0 + x + bw) * scale + dx - box.left(), box.height())
                 own = QRectF(dx + x * scale, dy + y * scale, bw * scale, bh * scale)  # its face in the original panel
-                if (label := _place_label(face, box, own, bounds, taken, fm, s.cam_model)) is None:
+                if (label := _place_label(face, box, own, bounds, taken, fm, s.cam_model, image_rect)) is None:
                     hidden += 1
                     continue
                 rect, lines = label
@@ -489,15 +549,18 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
                 placed.append((rect, own))
                 draw_label(p, rect, lines, fm)
         status: dict[str, QRectF] = {}  # where the two status lines were drawn, for the geometry
-        if hidden and not_shown is not None:
-            status["not_shown"] = draw_text_on_backdrop(
-                p, not_shown, f"labels of {hidden} of {len(result.faces)} faces not shown: no room beside them "
-                "(a larger window or one view leaves more; a recording's rows hold every face)", MUTED, fm)
+        status_text: dict[str, str] = {}  # and what they say
+        count = (labels_hidden_text(hidden, len(result.faces), not_shown.width(), fm)
+                 if hidden and not_shown is not None else None)
+        if count is not None:
+            status["not_shown"] = draw_text_on_backdrop(p, not_shown, count, MUTED, fm)
+            status_text["not_shown"] = count
         if note:
             status["note"] = draw_text_on_backdrop(p, note_line, note, LIGHTER, fm)
         if geometry is not None:
             geometry["labels"], geometry["labels_hidden"], geometry["kept_clear"] = placed, hidden, kept_clear
-            geometry["status"] = status
+            geometry["status"], geometry["status_text"] = status, status_text
+            geometry["status_room"] = {"not_shown": not_shown} if not_shown is not None else {}
     finally:
         p.end()
     return out

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QSizePolicy, QTabWidget
 
 from inference.results import FaceResult, FrameResult
 
-from .painter import DARKER, LIGHTER, MORE_FEMALE, track_colour
+from .painter import NEUTRAL, series_colour, track_colour
 
 WINDOW_S = 60.0  # rolling plots show the last minute
 # Filtered curves are dashed at 1 px: Qt strokes a wider dashed pen in software, and at
@@ -28,10 +28,15 @@ MAX_TRACKS = 6  # the most recently seen faces get curves
 STAGES = ("detect", "crop", "classify", "filter", "classify_filtered", "skin", "total")
 STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#ffffff")
 
-P_CAPTION = "P(female) per face: solid original, dashed filtered"
+# What the lines and dots stand for: a face seen in one or two frames (every photo of a folder) is drawn as dots
+# (``_set``), which the captions had not named ("solid original, dashed filtered")
+KEY = "solid line / filled dot = original, dashed / hollow dot = filtered"
+ITA_CAPTION = f"ITA° per face (higher = lighter) — {KEY}"
+P_CAPTION = f"P(female) per face — {KEY}"
 # With a filter, ΔP(female) is filtered − the face through the filter's resampling alone (FaceResult.reference)
-P_CAPTION_REFERENCE = ("P(female) per face: solid the face resized to the filter's size and back (what ΔP(female) "
-                       "is measured from), dashed filtered")
+P_CAPTION_REFERENCE = ("P(female) — solid line / filled dot = the face resized to the filter's size and back (what "
+                       "ΔP(female) is measured from), dashed / hollow dot = filtered")
+FOCUS_CAPTION = f"CAM focus: share of each classifier's positive CAM on the face ellipse — {KEY}"
 
 pg.setConfigOptions(antialias=False, background="#18181c", foreground="#c8c8c8")
 
@@ -40,6 +45,14 @@ def _pens(track_id: int) -> tuple:
     """A face's pens: solid 2 px for the original, dashed for the filtered."""
     c = track_colour(track_id)
     return pg.mkPen(c, width=2), pg.mkPen(c, width=DASHED_WIDTH, style=Qt.PenStyle.DashLine)
+
+
+def _label_axis(plot: pg.PlotItem | pg.PlotWidget, side: str, text: str) -> None:
+    """Labels an axis of plain numbers: pyqtgraph (0.14) scales a unitless axis whose range is under 1, as a single
+    photo's time axis is (and any session's in its first second), to "time (s) (x0.001)" with ticks −400…400.
+    Switched off here, while the axis has its first range, [0, 1]: switching it off keeps the scale of that moment."""
+    plot.setLabel(side, text)
+    plot.getAxis(side).enableAutoSIPrefix(False)
 
 
 def _nan(v) -> float:
@@ -139,7 +152,7 @@ class PlotsPanel(QTabWidget):
         self.classifiers: list[str] = []
         self.updates = 0  # how many refreshes drew data (tests look at this)
 
-        self.ita_plot = self._plot("ITA° per face: solid original, dashed filtered (higher = lighter)", "ITA (°)")
+        self.ita_plot = self._plot(ITA_CAPTION, "ITA (°)")
         self.addTab(self.ita_plot, "Skin tone")
         # One plot per classifier, side by side under one caption, each titled by its classifier alone: the third
         # was cut off under titles that each repeated the caption, and in one plot every classifier's focus curves
@@ -148,8 +161,7 @@ class PlotsPanel(QTabWidget):
         self.p_caption: pg.LabelItem = self.p_widget.getItem(0, 0)
         self.p_plots: dict[str, pg.PlotItem] = {}
         self.addTab(self.p_widget, "P(female)")
-        self.focus_widget = self._per_classifier("CAM focus: share of each classifier's positive CAM on the face "
-                                                 "ellipse — solid original, dashed filtered")
+        self.focus_widget = self._per_classifier(FOCUS_CAPTION)
         self.focus_plots: dict[str, pg.PlotItem] = {}
         self.addTab(self.focus_widget, "CAM focus")
         self.hist_widget = pg.GraphicsLayoutWidget()
@@ -165,7 +177,7 @@ class PlotsPanel(QTabWidget):
         _legend_below(self.speed_widget, self.stage_plot, col=1, columns=4, colspan=2)  # 7 stages: two rows
         self.addTab(self.speed_widget, "Speed")
         for p in (self.fps_plot, self.stage_plot, self.lat_plot):
-            p.setLabel("bottom", "time (s)")
+            _label_axis(p, "bottom", "time (s)")
             p.showGrid(x=True, y=True, alpha=0.2)
         self._curves: dict[tuple, pg.PlotDataItem] = {}
         self._curve_plots: dict[tuple, object] = {}  # the plot each curve is on, to take it off
@@ -182,7 +194,7 @@ class PlotsPanel(QTabWidget):
     def _classifier_plot(widget: pg.GraphicsLayoutWidget, plots: dict, name: str) -> pg.PlotItem:
         if name not in plots:
             plot = widget.addPlot(row=1, col=len(plots), title=name)
-            plot.setLabel("bottom", "time (s)")
+            _label_axis(plot, "bottom", "time (s)")
             plot.setYRange(0, 1)
             plot.showGrid(x=True, y=True, alpha=0.2)
             plots[name] = plot
@@ -191,8 +203,8 @@ class PlotsPanel(QTabWidget):
     @staticmethod
     def _plot(title: str, ylabel: str) -> pg.PlotWidget:
         w = pg.PlotWidget(title=title)
-        w.setLabel("left", ylabel)
-        w.setLabel("bottom", "time (s)")
+        _label_axis(w, "left", ylabel)
+        _label_axis(w, "bottom", "time (s)")
         w.showGrid(x=True, y=True, alpha=0.2)
         return w
 
@@ -324,12 +336,14 @@ class PlotsPanel(QTabWidget):
         """Draws the session's data alone: a histogram the data no longer has (the session restarted for another
         filter, a classifier it has not seen) is taken off the plot, not left showing the last session's values."""
         drawn: set[tuple] = set()
+        # bars of both signs in colours of neither: the sign colours had painted negative ΔITA "lighter" orange, and
+        # named classifiers "more female" pink and "darker" blue
         if hist_ita is not None:
-            drawn |= self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, LIGHTER, width=1.0)
+            drawn |= self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, NEUTRAL, width=1.0)
         if hist_p is not None:
             for i, (name, values) in enumerate(sorted(hist_p.items())):
-                colour = [MORE_FEMALE, DARKER, LIGHTER, track_colour(i)][i % 4]
-                drawn |= self._histogram(self.hist_p, ("hist", "p", name), values, colour, width=0.02, name=name)
+                drawn |= self._histogram(self.hist_p, ("hist", "p", name), values, series_colour(i), width=0.02,
+                                         name=name)
         for key in [k for k in self._curves if k[0] == "hist" and k not in drawn]:
             self._remove_curve(key)  # its legend entry too
 
