@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QScreen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout, QFrame, QGroupBox,
                                QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMainWindow, QMessageBox, QPushButton,
                                QScrollArea, QSlider, QStackedWidget, QTableWidget, QTableWidgetItem, QToolBar,
@@ -52,7 +52,17 @@ SUMMARY_NOTE = ("Per tracked face this session: ΔITA filtered − original (> 0
                 "stand on runs of consecutive frames, not on frames: a face's frames are nearly alike.")
 FIRST_SIZE = QSize(1500, 950)  # a first start's window, where the screen has room for it
 FRAME_ROOM = QSize(16, 40)  # left on the screen for the window's frame and title bar, where it has not
-PLOTS_HEIGHT, SIDE_WIDTH = 330, 380  # the docks' sizes at a first start: plots of 120 px and more at 1280×720
+PLOTS_HEIGHT, SIDE_WIDTH = 330, 380  # the docks' sizes at a first start in a window of FIRST_SIZE
+# On a screen without room for FIRST_SIZE the plots get this share of its height, and at least PLOTS_MIN: a fixed
+# 330 px left the view 322 px of a 1366×768 screen and 274 px of a 1280×720 one, too little for most faces' labels.
+# Less than this leaves plot areas under 120 px once titles, axes and legends are drawn: view and plots share the loss.
+PLOTS_SHARE, PLOTS_MIN = 0.36, 250
+# the status bar's source, a path elided in the middle past it, as wide as the warning beside it may be: a path of
+# 80 characters or so is shown whole
+SOURCE_WIDTH = 520
+# both frame rates count the frames of the last FPS_WINDOW_S, or since the source opened: over windows of their own
+# (5 s and 2 s) a 0.2 fps slideshow had shown "0.2 fps processed · 0.5 shown"
+FPS_WINDOW_S = 10.0
 OPEN_FILTER = f"Videos and images ({' '.join('*' + e for e in (*VIDEO_EXTENSIONS, *IMAGE_EXTENSIONS))});;All files (*)"
 
 
@@ -85,6 +95,23 @@ def first_start_size(available: QRect) -> QSize:
     if available.width() >= FIRST_SIZE.width() and available.height() >= FIRST_SIZE.height():
         return QSize(FIRST_SIZE)
     return FIRST_SIZE.boundedTo(available.size() - FRAME_ROOM)
+
+
+def first_start_plots_height(available: QRect) -> int:
+    """The plots dock's height at a first start on a screen of ``available`` room: PLOTS_HEIGHT in a window of
+    FIRST_SIZE (1080p, as before), else PLOTS_SHARE of the screen's height, PLOTS_MIN at least."""
+    if first_start_size(available) == FIRST_SIZE:
+        return PLOTS_HEIGHT
+    return max(PLOTS_MIN, min(PLOTS_HEIGHT, round(available.height() * PLOTS_SHARE)))
+
+
+def frame_rate(times: list[float], since: float, now: float) -> float:
+    """Frames per second of ``times`` (time.monotonic, oldest first) in the FPS_WINDOW_S up to ``now``, or since
+    ``since`` where that is later (a source opened 2 s ago has played for 2 s)."""
+    start = max(since, now - FPS_WINDOW_S)
+    if now <= start:
+        return 0.0
+    return sum(1 for t in times if start < t <= now) / (now - start)
 
 
 def summary_note(filter_label: str | None) -> tuple[str, str]:
@@ -146,14 +173,15 @@ class MainWindow(QMainWindow):
         self._warnings: deque[str] = deque(maxlen=5)  # the status bar's ⚠ shows the latest; older ones are counted
         self._warnings_dropped = 0
         self._skipped = 0  # unreadable images or frames of the current source
-        self._shown_times: deque[float] = deque(maxlen=120)
+        # when each new frame was processed (appended by the inference thread) and shown: the frame rates' data
+        self._processed_times: deque[float] = deque(maxlen=10_000)
+        self._shown_times: deque[float] = deque(maxlen=10_000)
         # every measured frame for the plots, shown or not (the display takes only the newest: a large photo's
         # faces were in the summary and the recording but never plotted); bounded should the GUI thread stall
         self._to_plot: deque[FrameResult] = deque(maxlen=256)
         self._session_since = 0.0  # frames captured before the session was reset belong to the one before
         self._source_since = 0.0  # frames captured before the source was opened belong to the one before
-        self._done_samples: deque[tuple[float, int]] = deque(maxlen=10)
-        self._fps = (0.0, 0.0)
+        self._fps = (0.0, 0.0)  # processed, shown: the status bar's and the Speed tab's
         self._closed = False
         if (unsaved := st.unsaved_reason(self.qs)) is not None:
             log.warning("%s", unsaved)
@@ -318,6 +346,9 @@ class MainWindow(QMainWindow):
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setStyleSheet("QLabel { font-size: 15px; padding: 16px; }")
+        # its text sets no minimum width: "Opening <a folder of a 162-character name>…", a word too long to wrap, had
+        # made the window wider than a 1366 px screen (the page stays in the stack), the side panel crushed to 68 px
+        self.message.setMinimumWidth(1)
         ml.addWidget(self.message)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -392,12 +423,25 @@ class MainWindow(QMainWindow):
         # was cut to a few letters or not shown at all: while one shows, they step aside
         self.status_warn.setMaximumWidth(520)  # the whole list is its tooltip
         self.status_providers.setMaximumWidth(420)  # and so is each model's provider
+        self.status_source.setMaximumWidth(SOURCE_WIDTH)  # a long path is elided (_show_source), whole in its tooltip
         self.statusBar().messageChanged.connect(self._passing_message)
         self._update_providers()
 
+    def _screen(self) -> QScreen | None:
+        return self.screen() or QGuiApplication.primaryScreen()
+
     def _size_docks(self) -> None:
-        self.resizeDocks([self.plots_dock], [PLOTS_HEIGHT], Qt.Orientation.Vertical)
+        screen = self._screen()
+        plots = first_start_plots_height(screen.availableGeometry()) if screen is not None else PLOTS_HEIGHT
+        self.resizeDocks([self.plots_dock], [plots], Qt.Orientation.Vertical)
         self.resizeDocks([self.side_dock], [SIDE_WIDTH], Qt.Orientation.Horizontal)
+
+    def _show_source(self, text: str) -> None:
+        """``text`` in the status bar, a path too long for SOURCE_WIDTH elided in the middle (its start and its end
+        stay), whole in the tooltip: a 162-character path took most of the bar, cut off before the folder's name."""
+        shown = self.status_source.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, SOURCE_WIDTH)
+        self.status_source.setText(shown)
+        self.status_source.setToolTip(text if shown != text else "")
 
     def _passing_message(self, text: str) -> None:
         for w in (self.status_providers, self.status_warn):
@@ -488,6 +532,10 @@ class MainWindow(QMainWindow):
         act("CAM", lambda: self.cam_check.toggle(), ["C"], menu_view, True)
         act("Filter on/off", lambda: self.filter_check.toggle(), ["F"], menu_view, True)
         act("Next view", self.cycle_view, ["V"], menu_view, True)
+        # a dock closed with its × could be reopened only from the toolbar's right-click menu, and stayed closed
+        menu_view.addSeparator()
+        for dock in (self.side_dock, self.plots_dock, self.summary_dock):
+            menu_view.addAction(dock.toggleViewAction())  # named as the dock is titled
         tb.addSeparator()
         act("Help", self.help.toggle, ["H", "F1"], menu_help, True)
 
@@ -674,13 +722,17 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(what, 15000)
                 return False
             self._stop_capture()
-            if camera_index(spec) is not None:
-                text = f"No camera found at index {spec}.\n\n{what}."
+            if (index := camera_index(spec)) is not None and isinstance(error, BiasMirrorError):
+                # one sentence: the error's own ("camera 0: no camera could be opened at index 0; …") said it twice
+                text = (f"No camera found at index {index}: check it is connected and not in use, or open a video, "
+                        "an image or an image folder instead.")
+            elif index is not None:
+                text = f"No camera found at index {index}.\n\n{what}."
             else:
                 text = f"This source cannot be opened.\n\n{what}\n\nOpen a video, an image or an image folder instead."
             self._show_message(text)
             self.source_problem = what  # the source is in it: the path, or "camera 9"
-            self.status_source.setText("no source")
+            self._show_source("no source")
             self.statusBar().showMessage(what, 15000)
             return False
         self._stop_capture()
@@ -705,7 +757,7 @@ class MainWindow(QMainWindow):
         self.capture.start()
         self.stack.setCurrentWidget(self.view)
         self.view.set_note(f"paused: press Space to play {source.name}" if self.paused else "")
-        self.status_source.setText(f"source: {source.name}")
+        self._show_source(f"source: {source.name}")
         self.view.setFocus()
         return True
 
@@ -941,6 +993,7 @@ class MainWindow(QMainWindow):
         self.view.offer(Composed.of(result, self.display, self.view.size_shown, self.view.dpr_shown))
         if rerun:
             return  # the same frame again after a settings change: not a new measurement
+        self._processed_times.append(time.monotonic())
         self.recorder.write(result)
         if result.timestamp >= self._session_since:
             self.stats.add(result)
@@ -973,11 +1026,10 @@ class MainWindow(QMainWindow):
 
     def _slow_tick(self) -> None:
         now = time.monotonic()
-        self._done_samples.append((now, self.inference.frames_done))
-        t0, n0 = self._done_samples[0]
-        processed = (self.inference.frames_done - n0) / (now - t0) if now > t0 else 0.0
-        recent = [t for t in self._shown_times if now - t <= 2.0]
-        shown = len(recent) / 2.0
+        # the same window for both, and the same numbers for the Speed tab (its "displayed" had stayed 0 through a
+        # slideshow whose every frame was shown); list(): the inference thread appends meanwhile
+        processed, shown = (frame_rate(list(times), self._source_since, now)
+                            for times in (self._processed_times, self._shown_times))
         self._fps = (processed, shown)
         lat = ""
         if self.last_result is not None:
@@ -1057,16 +1109,23 @@ class MainWindow(QMainWindow):
 
     # --- persistence and shutdown ------------------------------------------------------------
     def _restore_window(self) -> None:
+        """The last session's window, where it fits the screen; else the first start's size and docks. Qt refuses a
+        geometry saved on a screen of another size (restoreGeometry is False): a window saved on a 1920 px monitor
+        had reopened on a 1366 px one at Qt's default, 2/3 of the screen, its side panel clipped."""
+        screen = self._screen()
+        room = screen.availableGeometry() if screen is not None else None
         geometry = self.qs.value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)  # Qt fits it to the screens there are now
-        else:
-            screen = self.screen() or QGuiApplication.primaryScreen()
-            self.resize(first_start_size(screen.availableGeometry()) if screen is not None else FIRST_SIZE)
-            self._size_docks()  # sized before in a window of another size
+        saved = isinstance(geometry, QByteArray)
+        kept = saved and self.restoreGeometry(geometry) and (room is None or room.contains(self.frameGeometry()))
+        if not kept:
+            self.resize(first_start_size(room) if room is not None else FIRST_SIZE)
+            if saved and room is not None:
+                self.move(room.topLeft())  # one fitted partly (its place kept, its size too big) is on the screen
         state = self.qs.value("window_state")
         if isinstance(state, QByteArray):
-            self.restoreState(state)
+            self.restoreState(state)  # which docks are open, and where
+        if not kept:
+            self._size_docks()  # sized before in a window of another size, or saved for another screen
 
     def shutdown(self) -> None:
         """Stop timers and threads (flags + wait, never terminate) and close the recording."""
