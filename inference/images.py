@@ -254,6 +254,12 @@ def opening_failed(problem: str | None) -> bool:
     return problem is not None and (problem == PERMISSION_DENIED or problem.startswith(CANNOT_BE_READ + " ("))
 
 
+# Bump when a file decodes to other pixels than before, so that what was decoded and kept (training's face caches)
+# is decoded again. 2: an AVIF is turned by its irot/imir boxes, a float TIFF read, a 16-bit colour TIFF shifted as a
+# frame's is (a cache filled before kept them sideways, unreadable and rounded otherwise).
+READER_VERSION = 2
+
+
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:
     """An RGB uint8 image (resized to size×size if given), or None if it cannot be read."""
     return read_rgb_checked(path, size)[0]

@@ -711,3 +711,21 @@ def test_export_only_with_max_steps_is_refused_before_anything_is_read(tmp_path,
     err = capsys.readouterr().err
     assert "--max-steps 3 stops training after that many steps, and --export-only trains none" in err
     assert "(--resume --max-steps 3)" in err and not (tmp_path / "run").exists()
+
+
+def test_the_decoded_image_cache_is_decoded_again_when_the_reader_changes(tmp_path, monkeypatch):
+    """A fix to how files decode (an AVIF read sideways, a float TIFF called unreadable) never reached a cache filled
+    before it: the cache was keyed on the files alone."""
+    import training.data.cache as cache
+
+    photo = tmp_path / "a.png"
+    cv2.imwrite(str(photo), np.full((20, 20, 3), 90, np.uint8))
+    first = cache.load_images([str(photo)], 16, tmp_path / "cache")
+    decoded: list[str] = []
+    real = cache.read_rgb
+    monkeypatch.setattr(cache, "read_rgb", lambda p, size=None: decoded.append(p) or real(p, size))
+    cache.load_images([str(photo)], 16, tmp_path / "cache")
+    assert decoded == [] and first.n_bad == 0  # the same reader: read from the cache
+    monkeypatch.setattr(cache, "READER_VERSION", cache.READER_VERSION + 1)
+    cache.load_images([str(photo)], 16, tmp_path / "cache")
+    assert decoded == [str(photo)]

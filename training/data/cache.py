@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from inference.images import read_rgb
+from inference.images import READER_VERSION, read_rgb
 from inference.user_dirs import default_cache_dir
 from inference.writing import process_alive
 
@@ -55,7 +55,9 @@ def add_cache_argument(p) -> None:
 def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> ImageArray:
     # Keyed by each file's size and modification time as well as its path: a photo replaced or repaired under the
     # same name was served from the cache as it had been decoded before (a fixed corrupt file stayed "unreadable").
-    key = hashlib.sha1(("\n".join(f"{p}|{_stamp(p)}" for p in paths) + f"|{size}").encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    # and by the reader's version: a fix to how files decode (an AVIF read sideways) had never reached a cache
+    text = "\n".join(f"{p}|{_stamp(p)}" for p in paths) + f"|{size}|r{READER_VERSION}"
+    key = hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     cache = Path(cache_dir) / f"faces_{size}_{key}" if cache_dir else None
     if cache is not None and (cache / "done").exists():
         whole = _open_whole(cache, (len(paths), size, size, 3))
