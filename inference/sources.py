@@ -10,11 +10,12 @@ reports ``lost`` so the caller can retry with ``reopen()``.
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import cv2
 import numpy as np
@@ -235,7 +236,7 @@ class ImageListSource(Source):
     """A folder (or one image) shown as a slideshow; ``loop`` repeats it."""
 
     def __init__(self, paths: list[Path], name: str, loop: bool = False, root: Path | None = None,
-                 not_read: list[tuple[Path, str]] | tuple = ()):
+                 not_read: list[tuple[Path, str]] | tuple = (), say_first_frame_only: bool = True):
         if not paths:
             only = (f"; only {len(not_read)} photo(s) of a type that cannot be read here "
                     f"({', '.join(dict.fromkeys(kind for _, kind in not_read))}): convert them (e.g. to JPEG) first"
@@ -251,6 +252,9 @@ class ImageListSource(Source):
         self._read_this_pass = False  # any image of this pass decoded
         # an image of several frames read as its first alone: its label → its frames, and why the rest were not read
         self._first_frame_only: dict[str, tuple[int, str]] = {}
+        # False where the caller says it in words of its own (the audit's report: "open the file on its own" is
+        # advice for `run` and the app)
+        self._say_first_frame_only = say_first_frame_only
         self.end_warning: str | None = None
 
     def read(self) -> Frame | None:
@@ -277,9 +281,9 @@ class ImageListSource(Source):
         """A folder is a slideshow of photos, one frame each: an animated GIF's or a multi-page TIFF's other frames
         are left out, and said to be, once per file (a GIF whose faces came after its first frame had given "no
         face found" without a word)."""
-        if label in self._first_frame_only:
+        if label in self._first_frame_only or not self._say_first_frame_only:
             return
-        frames = _frame_count(path)
+        frames = frame_count(path)
         if frames > 1:
             why = _why_frames_unreadable(path) or _IN_A_FOLDER
             self._first_frame_only[label] = (frames, why)
@@ -301,10 +305,15 @@ class ImageFramesSource(Source):
     multi-page TIFF. Its first frame alone had been read, and faces in the others went unseen without a word."""
 
     def __init__(self, path: Path, frames: int, loop: bool = False):
-        self.path, self.name, self.loop, self.frames = path, path.name, loop, frames
-        self.expected = None if loop else frames
-        self._pages = _tiff(path)
-        self._unit = "page" if self._pages else "frame"
+        self.path, self.name, self.loop = path, path.name, loop
+        # a TIFF's: the pages played, by their number in the file (its thumbnails and masks left out); None for an
+        # animation, whose every frame is played
+        self._pages = _tiff_photo_pages(path) if _tiff(path) else None
+        self.frames = frames if self._pages is None else len(self._pages)
+        self.expected = None if loop else self.frames
+        self._unit = "page" if self._pages is not None else "frame"
+        # a name OpenCV's file functions cannot be given (opencv_can_name): its frames are decoded from its bytes
+        self._bytes = None if opencv_can_name(path) else _file_bytes(path)
         self._batch: list[np.ndarray] = []  # the frames decoded ahead, from ``_batch_start`` on
         self._durations: list[int] = []  # an animation's: how long each of them shows, in milliseconds
         self._batch_start = 0
@@ -341,7 +350,7 @@ class ImageFramesSource(Source):
             return Frame(None, self._n - 1, time.monotonic(), name,
                          f"{self.name}: {self._unit} {self._n - 1}: {problem}; skipped", problem=problem)
         self._read_this_pass = True
-        if self._pages:
+        if self._pages is not None:
             # a TIFF's pages are separate pictures (a scanned album, a fax, a stack of photos), with no time between
             # them: each page's faces are nobody seen on the page before, as a folder's photos' are
             return Frame(img, self._n - 1, time.monotonic(), name, still=True)
@@ -351,24 +360,38 @@ class ImageFramesSource(Source):
 
     def _load(self, start: int) -> None:
         """The frames from ``start`` on into ``_batch``, as many as FRAME_BATCH_BYTES holds: never the whole file."""
-        frames, durations = self._decode(start, min(self._batch_len, self.frames - start))
+        # a TIFF's pages one at a time: they differ in size (a 64×64 first page had set a batch of 30 pages of
+        # 4000×3000, 1 GiB at once), and a page is read without decoding those before it
+        count = 1 if self._pages is not None else min(self._batch_len, self.frames - start)
+        frames, durations = self._decode(start, count)
         self._batch, self._durations, self._batch_start = frames, durations, start
-        if frames:
+        if frames and self._pages is None:  # an animation's frames are all of its canvas's size
             self._batch_len = max(1, FRAME_BATCH_BYTES // max(f.nbytes for f in frames))
 
     def _decode(self, start: int, count: int) -> tuple[list[np.ndarray], list[int]]:
         try:
             with quiet_opencv():
-                if self._pages:
-                    # each page an image of its own, read as a photo is (16 bits kept, EXIF orientation applied)
-                    _, pages = cv2.imreadmulti(str(self.path), start, count, flags=FRAME_FLAGS)
-                    return list(pages or ()), []
-                # an animation's frame is drawn over the ones before it: imreadmulti gave later frames half drawn,
-                # imreadanimation draws those before ``start`` again (hence batches as large as memory allows)
-                _, animation = cv2.imreadanimation(str(self.path), start, count)
+                if self._pages is not None:
+                    return self._read_page(self._pages[start]), []
+                animation = self._read_animation(start, count)
         except cv2.error:  # raised by some decoders for a damaged file: it ends there, said so by read()
             return [], []
-        return list(animation.frames or ()), [max(0, int(ms)) for ms in animation.durations]
+        return list(animation.frames or ()), [_shown_ms(int(ms)) for ms in animation.durations]
+
+    def _read_page(self, page: int) -> list[np.ndarray]:
+        """A TIFF's page (its number in the file), read as a photo is (16 bits kept, EXIF orientation applied)."""
+        if self._bytes is None:
+            _, pages = cv2.imreadmulti(str(self.path), page, 1, flags=FRAME_FLAGS)
+        else:
+            _, pages = cv2.imdecodemulti(self._bytes, FRAME_FLAGS, range=(page, page + 1))
+        return list(pages or ())
+
+    def _read_animation(self, start: int, count: int) -> cv2.Animation:
+        # an animation's frame is drawn over the ones before it: imreadmulti gave later frames half drawn,
+        # imreadanimation draws those before ``start`` again (hence batches as large as memory allows)
+        if self._bytes is None:
+            return cv2.imreadanimation(str(self.path), start, count)[1]
+        return cv2.imdecodeanimation(self._bytes, start, count)[1]
 
     def close(self) -> None:
         self._batch = []
@@ -412,7 +435,7 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     if probed:  # OpenCV's decoders know no image by its header: not read whole to be told so (800 MB took 1.8 GB)
         _refuse_if_unopenable(path)
         raise BiasMirrorError(NEITHER, path)
-    frames = _frame_count(path)
+    frames = frame_count(path)
     if frames > 1 and _why_frames_unreadable(path) is None:
         return ImageFramesSource(path, frames, loop)
     image, problem = read_image_checked(path, FRAME_FLAGS)
@@ -427,24 +450,48 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     return ImageListSource([path], str(path), loop)
 
 
-# Decoded frames an image file of several frames holds at once (ImageFramesSource): a 2,000-frame GIF decoded whole
+# Decoded frames an animation holds at once (ImageFramesSource; a TIFF's pages, one): a 2,000-frame GIF decoded whole
 # is gigabytes. Each batch after the first decodes the animation's frames before it again (a frame is drawn over
 # them), so batches are as large as this allows: 640×480 frames come 145 at a time.
 FRAME_BATCH_BYTES = 128 * 2**20
 _TIFF_HEADERS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # little- and big-endian, classic and BigTIFF
 _IN_A_FOLDER = "a folder's images are analysed as photos, one frame each; open the file on its own to analyse them all"
+# An animation's frame delay this short or shorter is played as INSTANT_FRAME_SHOWN_MS, as browsers play one (Chrome
+# and Firefox alike, for GIF, WebP and APNG): animations are made for them, where a delay of 0 shows the frame for
+# 100 ms. Taken as 0, a GIF's 30 frames all had one time, the app played them at once, and its one-slot mailbox kept
+# 2 of them for analysis.
+INSTANT_FRAME_MS = 10
+INSTANT_FRAME_SHOWN_MS = 100
+
+
+def _shown_ms(delay_ms: int) -> int:
+    """How long an animation's frame shows, given the delay its file sets (see INSTANT_FRAME_MS)."""
+    return INSTANT_FRAME_SHOWN_MS if delay_ms <= INSTANT_FRAME_MS else delay_ms
 
 
 # the image types that may hold several frames (APNG is a .png): only these are asked, not every JPEG of a folder
 MULTI_FRAME_TYPES = frozenset({".gif", ".webp", ".tif", ".tiff", ".png", ".avif"})
 
 
-def _frame_count(path: Path) -> int:
-    """The frames (pages) of an image file, as OpenCV's decoder counts them: 1 for a photo, 0 where it cannot say
-    (no decoder for it, an unreadable or damaged file, a name OpenCV cannot be given: read as a photo, which says
-    why)."""
-    if path.suffix.lower() not in MULTI_FRAME_TYPES or not opencv_can_name(path):
+def frame_count(path: Path) -> int:
+    """The frames of an image file, or a TIFF's pages that are photos of their own: 1 for a photo, 0 where it
+    cannot say (no decoder for it, an unreadable or damaged file: read as a photo, which says why). A name OpenCV
+    cannot be given has them counted in the file's bytes."""
+    if path.suffix.lower() not in MULTI_FRAME_TYPES:
         return 0
+    if _tiff(path):
+        photos = _tiff_photo_pages(path)
+        # counted in its IFDs alone, where OpenCV cannot be given its name: asked whether it reads them at all
+        if len(photos) > 1 and not opencv_can_name(path) and not _decodes_from_bytes(_file_bytes(path), photos[0]):
+            return 0
+        return len(photos)
+    if not opencv_can_name(path):
+        return _animation_frames_in_bytes(path)
+    return _opencv_count(path)
+
+
+def _opencv_count(path: Path) -> int:
+    """The frames (pages) of an image file as OpenCV's decoder counts them; 0 where it cannot say."""
     try:
         with quiet_opencv():
             return int(cv2.imcount(str(path), FRAME_FLAGS))
@@ -463,6 +510,9 @@ def _why_frames_unreadable(path: Path) -> str | None:
         return "the frames of an AVIF sequence cannot be read one by one here"
     if not hasattr(cv2, "imreadanimation"):
         return f"OpenCV {cv2.__version__} cannot read an animation's frames one by one (4.11 or later can)"
+    if not opencv_can_name(path) and not hasattr(cv2, "imdecodeanimation"):
+        return (f"OpenCV {cv2.__version__} cannot read an animation's frames from its bytes, as a name that is not "
+                "UTF-8 needs; rename it")
     return None
 
 
@@ -472,6 +522,174 @@ def _tiff(path: Path) -> bool:
             return f.read(4) in _TIFF_HEADERS
     except OSError:
         return False
+
+
+# NewSubfileType (TIFF 6.0, tag 254): the bits that make a page part of another rather than a picture of its own
+_NEW_SUBFILE_TYPE = 254
+_REDUCED_RESOLUTION = 0b001  # a thumbnail or preview of another page
+_TRANSPARENCY_MASK = 0b100
+_NOT_A_PHOTO = _REDUCED_RESOLUTION | _TRANSPARENCY_MASK
+# IFDs walked in one file, and entries looked at in one: a file of a loop of IFDs, or millions, is not read for
+# seconds; tag 254 comes among an IFD's first entries, which are in the order of their tags
+_MOST_TIFF_PAGES = 65536
+_ENTRIES_LOOKED_AT = 16
+# classic TIFF and BigTIFF: an offset's struct code, an IFD's entry count's, an entry's size, and where in an entry
+# its value is (after its tag, type and count; a SHORT's in the value's first bytes, whatever the byte order)
+_CLASSIC, _BIGTIFF = ("I", "H", 12, 8), ("Q", "Q", 20, 12)
+_VALUE_CODES = {3: "H", 4: "L", 13: "L", 16: "Q"}  # SHORT, LONG, IFD and LONG8, as tag 254 may be written
+
+
+def _tiff_photo_pages(path: Path) -> list[int]:
+    """A TIFF's pages that are pictures of their own, by their number in the file (OpenCV numbers its pages in the
+    order of their IFDs, thumbnails and masks among them): not a reduced-resolution copy of another page (a
+    thumbnail or preview) nor a transparency mask, which had been analysed as another photo (a 600×600 page and its
+    160×160 thumbnail had given two faces, two people). Empty where the file cannot be read, or OpenCV reads no
+    page."""
+    try:
+        with path.open("rb") as f:
+            kinds = _tiff_subfile_types(f)
+    except OSError:
+        return []
+    # a name OpenCV can be given has its pages counted by the decoder that reads them; pages past the IFDs walked
+    # (past _MOST_TIFF_PAGES) are taken as photos, as they had been
+    pages = _opencv_count(path) if opencv_can_name(path) else len(kinds)
+    return [i for i in range(pages) if i >= len(kinds) or not kinds[i] & _NOT_A_PHOTO]
+
+
+def _tiff_subfile_types(f: BinaryIO) -> list[int]:
+    """Each page's NewSubfileType (0 where it has none), in the order of the file's IFDs, as far as they can be
+    walked; a file whose first IFD cannot be read is one full page (OpenCV says whether it can read it)."""
+    kinds: list[int] = []
+    try:
+        head = f.read(16)
+        order = {b"II": "<", b"MM": ">"}[head[:2]]
+        big = struct.unpack(order + "H", head[2:4])[0] == 43
+        offset_code, count_code, entry_size, value_at = _BIGTIFF if big else _CLASSIC
+        offset = struct.unpack_from(order + offset_code, head, 8 if big else 4)[0]
+        seen = set()
+        while offset and offset not in seen and len(kinds) < _MOST_TIFF_PAGES:
+            seen.add(offset)
+            f.seek(offset)
+            count_size = struct.calcsize(count_code)
+            entries = struct.unpack(order + count_code, f.read(count_size))[0]
+            looked_at = f.read(entry_size * min(entries, _ENTRIES_LOOKED_AT))
+            kinds.append(_new_subfile_type(looked_at, order, entry_size, value_at))
+            f.seek(offset + count_size + entries * entry_size)
+            offset = struct.unpack(order + offset_code, f.read(struct.calcsize(offset_code)))[0]
+    except (KeyError, struct.error, OSError, OverflowError, ValueError):  # malformed: the pages walked so far
+        pass
+    return kinds or [0]
+
+
+def _new_subfile_type(entries: bytes, order: str, entry_size: int, value_at: int) -> int:
+    """Tag 254's value among an IFD's entries (each its tag, type, count and value); 0 where it is not there."""
+    for at in range(0, len(entries) - entry_size + 1, entry_size):
+        tag, kind = struct.unpack_from(order + "HH", entries, at)
+        if tag > _NEW_SUBFILE_TYPE:
+            break
+        if tag == _NEW_SUBFILE_TYPE and kind in _VALUE_CODES:
+            return struct.unpack_from(order + _VALUE_CODES[kind], entries, at + value_at)[0]
+    return 0
+
+
+def _animation_frames_in_bytes(path: Path) -> int:
+    """An animation's frames, counted in its file's bytes (OpenCV's imcount takes a file's name alone): a GIF's
+    images, a WebP's ANMF chunks, an APNG's acTL; 0 where it cannot say (an AVIF: read as a photo)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return 0
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        frames = _gif_images(data)
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        frames = _webp_frames(data)
+    elif data[:8] == _PNG_SIGNATURE:
+        frames = _png_frames(data)
+    else:
+        return 0
+    return frames if frames < 2 or _decodes_from_bytes(_as_row(np.frombuffer(data, np.uint8))) else 0
+
+
+def _decodes_from_bytes(data: np.ndarray, tiff_page: int | None = None) -> bool:
+    """Whether OpenCV decodes an animation's first frame (or the TIFF page) from the file's bytes. imcount gives 0
+    for a file it cannot read (a cut-off GIF), read then as a photo and refused as unreadable: its frames counted in
+    its bytes alone would have made it a source that ended at once."""
+    try:
+        with quiet_opencv():
+            if tiff_page is not None:
+                return bool(cv2.imdecodemulti(data, FRAME_FLAGS, range=(tiff_page, tiff_page + 1))[1])
+            return bool(cv2.imdecodeanimation(data, 0, 1)[1].frames)
+    except (cv2.error, AttributeError):  # AttributeError: an OpenCV without imdecodeanimation: its first frame alone
+        return False
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _gif_images(data: bytes) -> int:
+    """A GIF's images (its frames), complete ones, walking its blocks (GIF89a's grammar)."""
+    if len(data) < 13:
+        return 0
+    at = 13 + _gif_colour_table(data[10])  # header and logical screen descriptor, then the global colour table
+    images = 0
+    while at < len(data):
+        block = data[at]
+        if block == 0x21:  # an extension: its label, then its sub-blocks
+            at = _past_sub_blocks(data, at + 2)
+        elif block == 0x2C and at + 10 <= len(data):  # an image: its descriptor, colour table, LZW code size, data
+            at = _past_sub_blocks(data, at + 11 + _gif_colour_table(data[at + 9]))
+            images += at <= len(data)
+        else:  # the trailer (0x3B), or bytes that are no block: the end
+            break
+    return images
+
+
+def _gif_colour_table(flags: int) -> int:
+    """The bytes of the colour table a GIF's screen or image descriptor's flags say follows it."""
+    return 3 << ((flags & 0b111) + 1) if flags & 0x80 else 0
+
+
+def _past_sub_blocks(data: bytes, at: int) -> int:
+    """Where a GIF's sub-blocks starting at ``at`` end, past their 0 terminator; beyond ``data`` where cut off."""
+    while at < len(data) and data[at]:
+        at += data[at] + 1
+    return at + 1
+
+
+def _webp_frames(data: bytes) -> int:
+    """A WebP's frames: its ANMF chunks, or 1 for a still WebP (RIFF chunks: a fourcc, a size, padded to even)."""
+    frames, at = 0, 12
+    while at + 8 <= len(data):
+        frames += data[at:at + 4] == b"ANMF"
+        at += 8 + (int.from_bytes(data[at + 4:at + 8], "little") + 1) // 2 * 2
+    return frames or 1
+
+
+def _png_frames(data: bytes) -> int:
+    """An APNG's frames, as its acTL chunk (before the image data) counts them; 1 for a PNG without one."""
+    at = len(_PNG_SIGNATURE)
+    while at + 12 <= len(data):
+        kind = data[at + 4:at + 8]
+        if kind == b"acTL":
+            return int.from_bytes(data[at + 8:at + 12], "big")
+        if kind == b"IDAT":
+            break
+        at += 12 + int.from_bytes(data[at:at + 4], "big")  # length, type, data, CRC
+    return 1
+
+
+def _file_bytes(path: Path) -> np.ndarray:
+    """The file's bytes, for OpenCV to decode from; none where it cannot be read now (ended, said so, by the
+    reader)."""
+    try:
+        return _as_row(np.fromfile(str(path), np.uint8))
+    except OSError:
+        return _as_row(np.empty(0, np.uint8))
+
+
+def _as_row(data: np.ndarray) -> np.ndarray:
+    """Bytes as one row, as imdecodeanimation's WebP decoder takes them (it refused a column: no frame at all)."""
+    return data.reshape(1, -1)
 
 
 def _avif_file(path: Path) -> bool:
