@@ -382,7 +382,9 @@ class FramePipeline:
             if not paths:
                 return
             # the next image's faces are found while this one is analysed, as in the app and `run`
-            frames = detecting_ahead(ImageListSource([Path(p) for p in paths], "images"), self.detector)
+            # an image of several frames is read as its first: said by the caller (the audit's report), not here
+            frames = detecting_ahead(ImageListSource([Path(p) for p in paths], "images", say_first_frame_only=False),
+                                     self.detector)
             for p, frame in zip(paths, frames):  # one frame per path, in order, unreadable ones too
                 if frame.image is None:  # the reader's own reason ("permission denied"), for the report to say
                     yield p, None, unreadable_because(frame.problem)

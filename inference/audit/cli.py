@@ -37,12 +37,13 @@ from ..defaults import load_selection
 from ..errors import BiasMirrorError
 from ..file_identity import file_hash
 from ..rows import printable
+from ..sources import frame_count
 from .cache import Cache
 from .collect import MAX_FACES, Collector, ModelSet, relative, resolve
-from .gate import DEFAULT_MAX_UNMEASURABLE_SHARE, filter_gate, gate_lines, not_judged_reason
+from .gate import DEFAULT_MAX_UNMEASURABLE_SHARE, fewest_faces_shown_within, filter_gate, gate_lines, not_judged_reason
 from .report import build_report, write_json
 from .sampling import stratified_limit
-from .summary import faces_not_analysed_words, photos_not_read_words
+from .summary import FIRST_FRAME_ONLY_ADVICE, faces_not_analysed_words, first_frame_only_words, photos_not_read_words
 
 log = logging.getLogger(__name__)
 ALIGNED_KINDS = ("utkface", "celeba", "fairface")
@@ -64,8 +65,17 @@ def tolerance(limit: float, why: str):
     return float_at_least(0, above=True, most=limit, below=True, why=f"{why}, so no filter could fail it")
 
 
+def _faces_to_show_the_share_within() -> str:
+    """What the share row asks of a group's size at the default tolerance, for --strict's help and the share's: a
+    perfect filter failed `--strict --max-delta-ita` on every group too small to show its share within, which only
+    the schema had said."""
+    n = fewest_faces_shown_within(DEFAULT_MAX_UNMEASURABLE_SHARE)
+    return f"shown within only from {n} faces with none lost"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EXIT_STATUSES
+    share_needs = _faces_to_show_the_share_within()
     p.add_argument("--dataset", required=True, help="KIND:PATH with KIND utkface, celeba, fairface or folder")
     p.add_argument("--split", choices=["train", "val", "test"], help="only this split (default: every image)")
     p.add_argument("--min-age", type=int, help="only faces at least this old (labelled datasets; default: any age)")
@@ -96,11 +106,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "before the filter and not after it (crushed to black or grey: they have no ΔITA, so a "
                            "filter that blacks out darker faces would pass ΔITA on the faces it spared); fails where "
                            f"the share's 95%% CI lies wholly above it (default {DEFAULT_MAX_UNMEASURABLE_SHARE:g}: an "
-                           "identity filter loses no face, the shipped filter about 1%%)")
+                           "identity filter loses no face, the shipped filter about 1%%); at the default, a group's "
+                           f"share made unmeasurable is {share_needs}: under --strict, raise it for smaller groups")
     gate.add_argument("--max-delta-p", type=tolerance(1.0, "P(female) lies within 0 to 1"), metavar="P",
                       help="tolerated mean ΔP(female) per group and classifier, ± (e.g. 0.02; below 1)")
     gate.add_argument("--strict", action="store_true",
-                      help="fail unless every group is shown within tolerance (needs enough faces per group)")
+                      help="fail unless every group is shown within tolerance (needs enough faces per group; with "
+                           "--max-delta-ita, its share of faces made unmeasurable too, which at the default "
+                           f"--max-unmeasurable-share {DEFAULT_MAX_UNMEASURABLE_SHARE:g} is {share_needs}: "
+                           "raise that tolerance for smaller groups)")
     add_model_arguments(p)
 
 
@@ -222,6 +236,14 @@ def choose_samples(read: DatasetRead, args) -> list[Sample]:
     return stratified_limit(samples, args.limit)
 
 
+def first_frame_only(samples: list[Sample], root: str) -> list[dict]:
+    """The images of several frames (an animated GIF or WebP, a multi-page TIFF) among those audited, of which the
+    first frame alone is read, as a photo, in either mode: counted here, when the images are listed, so that a rerun
+    from the cache says so too (only the detector's reader had said it, in a log line, and never from the cache)."""
+    listed = [{"file": relative(s.path, root), "frames": frame_count(Path(s.path))} for s in samples]
+    return sorted((f for f in listed if f["frames"] > 1), key=lambda f: f["file"])
+
+
 def load_models(args) -> ModelSet:
     runtime = runtime_from_args(args)
     try:
@@ -341,7 +363,8 @@ def _run_audit(args) -> tuple[dict, dict]:
              "filter_condition": condition}
     extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped],
              "copies_counted_once": [{"file": n, "same_bytes_as": kept} for n, kept in read.copies],
-             "near_identical": read.near_identical, "label_conflicts": read.conflicts, **notes}
+             "near_identical": read.near_identical, "label_conflicts": read.conflicts,
+             "first_frame_only": first_frame_only(samples, read.root), **notes}
     if args.min_age is not None:  # an image with no age cannot pass --min-age: say how many that left out
         extra["no_age_left_out"] = sum(s.age is None for s in select(read.samples, args.split))
     report = build_report(audit=audit, models=_model_info(models), images=images, rows=rows, labelled=labelled,
@@ -396,6 +419,9 @@ def main(args: argparse.Namespace) -> int:
     if im.get("faces_not_analysed"):  # as `run` says it: the faces past --max-faces have no rows
         print(f"warning: {faces_not_analysed_words(im['faces_not_analysed'], report['audit']['max_faces'])}; "
               "report.json lists them under images.faces_not_analysed; --max-faces analyses more", file=sys.stderr)
+    if im.get("first_frame_only"):  # the summary says it too, but the log line of a detected audit had been all
+        print(f"warning: {first_frame_only_words(im['first_frame_only'])}; report.json lists them under "
+              f"images.first_frame_only; {FIRST_FRAME_ONLY_ADVICE}", file=sys.stderr)
     if im.get("no_age_left_out"):
         print(f"warning: --min-age {report['audit']['min_age']} left out {im['no_age_left_out']} image(s) with no age "
               "(without --min-age they are kept)", file=sys.stderr)

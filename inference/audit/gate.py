@@ -30,12 +30,13 @@ the ordinary case: they pass without ``--strict`` and fail with it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
 from .. import strict_json
 from ..skin import NOT_MEASURABLE
-from .stats import CONFIDENCE
+from .stats import CONFIDENCE, exact_share
 
 FAILING = {False: ("beyond",), True: ("beyond", "unsettled", "too few")}
 MADE_UNMEASURABLE = "made_unmeasurable"  # the gate's measure of the share of faces the filter made unmeasurable
@@ -44,6 +45,22 @@ MADE_UNMEASURABLE = "made_unmeasurable"  # the gate's measure of the share of fa
 # [0.13 %, 3.8 %], faces near the b* bound: unsettled, it passes). A group fails only where its whole 95 % CI lies
 # above: 4 of 36 faces lost does (CI from 3.1 %); one face lost of a group of 2 or more never does.
 DEFAULT_MAX_UNMEASURABLE_SHARE = 0.02
+
+
+def fewest_faces_shown_within(tolerance: float) -> int | None:
+    """The smallest group whose share made unmeasurable can be shown within ``tolerance``, with no face lost: below
+    it every share row is unsettled, which fails ``--strict`` on a filter that loses nothing. None where no group
+    can be (a tolerance of 0). Read off the exact interval the gate uses, not written down, so that it follows the
+    tolerance and the confidence: the closed form 1 − (α/2)^(1/n) for 0 of n gives the start, scipy settles the
+    rounding."""
+    if tolerance <= 0:
+        return None
+    n = max(1, math.ceil(math.log((1 - CONFIDENCE) / 2) / math.log1p(-tolerance)))
+    while exact_share([False] * n)["hi"] > tolerance:
+        n += 1
+    while n > 1 and exact_share([False] * (n - 1))["hi"] <= tolerance:
+        n -= 1
+    return n
 
 
 @dataclass(frozen=True)

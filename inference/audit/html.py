@@ -11,7 +11,8 @@ from ..metrics import group_order
 from ..strict_json import measured
 from . import figures as F
 from .gate import MADE_UNMEASURABLE, measure_name
-from .summary import SKIN_TONE_GROUPS_CAVEAT, ci, labels_checked_words, map_description, named_with_ties, num, pval
+from .summary import (FIRST_FRAME_ONLY_ADVICE, SKIN_TONE_GROUPS_CAVEAT, ci, labels_checked_words, map_description,
+                      named_with_ties, num, pval)
 
 
 def esc(x) -> str:
@@ -405,6 +406,10 @@ def build_html(r: dict, render=None) -> str:
         parts.append(f"<p><b>Not audited, of a type that cannot be read here ({len(im['photos_not_read'])}; convert "
                      "them, e.g. to JPEG, to include them):</b> "
                      + esc(", ".join(f"{p['file']} ({p['type']})" for p in im["photos_not_read"])) + "</p>")
+    if im.get("first_frame_only"):
+        parts.append(f"<p><b>Only the first frame audited ({len(im['first_frame_only'])}; "
+                     f"{esc(FIRST_FRAME_ONLY_ADVICE)}):</b> " + esc(", ".join(f"{f['file']} ({f['frames']} frames)" for f in im["first_frame_only"]))
+                     + "</p>")
     if im["no_face"]:
         parts.append(f"<p><b>No face found in {len(im['no_face'])} image(s):</b> " + esc(", ".join(im["no_face"])) + "</p>")
     if im.get("faces_not_analysed"):  # their faces beyond --max-faces are in no figure below

@@ -280,6 +280,19 @@ def faces_not_analysed_words(images: list[dict], max_faces: int | None) -> str:
             + ", ".join(f"{i['file']} ({i['n_found']} found)" for i in images[:3]))
 
 
+# An audit's unit is the photo, one a file, which a label or group names: the frames of an animation are not photos of
+# that person each, so the audit reads a file's first frame alone and says where every frame is analysed
+FIRST_FRAME_ONLY_ADVICE = ("an audit measures photos, one a file, and a label names the file's photo, not each frame: "
+                           "`main.py run --source FILE` analyses every frame of one")
+
+
+def first_frame_only_words(files: list[dict]) -> str:
+    """report.json's ``first_frame_only`` in words: how many files, the first few named with their frames."""
+    return (f"{len(files)} image(s) hold several frames (an animation or a multi-page file), of which only the first "
+            "was audited: " + ", ".join(f"{f['file']} ({f['frames']} frames)" for f in files[:3])
+            + (f" and {len(files) - 3} more" if len(files) > 3 else ""))
+
+
 def labels_checked_words(lab: dict) -> str:
     """The faces the label check looked at: every labelled face, or those every classifier gave a P(female)."""
     n, checked = lab["n_labelled"], lab.get("n_checked", lab["n_labelled"])
@@ -304,6 +317,8 @@ def summary_lines(r: dict) -> list[str]:
     if not_read:
         lines.append(f"{photos_not_read_words(not_read)}, were not audited; convert them (e.g. to JPEG) to include "
                      "them.")
+    if im.get("first_frame_only"):  # before a "no face found", which it may explain
+        lines.append(f"{first_frame_only_words(im['first_frame_only'])}; {FIRST_FRAME_ONLY_ADVICE}.")
     if im["n_faces"] == 0:
         lines.append(nothing_measured_line(im))
         return lines
