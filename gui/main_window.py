@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 import threading
 import time
 from collections import deque
@@ -17,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QScreen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout, QFrame, QGroupBox,
                                QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMainWindow, QMessageBox, QPushButton,
@@ -52,6 +53,8 @@ SUMMARY_NOTE = ("Per tracked face this session: ΔITA filtered − original (> 0
                 "stand on runs of consecutive frames, not on frames: a face's frames are nearly alike.")
 FIRST_SIZE = QSize(1500, 950)  # a first start's window, where the screen has room for it
 FRAME_ROOM = QSize(16, 40)  # left on the screen for the window's frame and title bar, where it has not
+# QWidget.saveGeometry's data begins with this magic number and a header read by saved_frame (Qt 5 and 6 alike)
+GEOMETRY_MAGIC, GEOMETRY_HEAD = 0x1D9D0CB, struct.Struct(">IHH4i")
 PLOTS_HEIGHT, SIDE_WIDTH = 330, 380  # the docks' sizes at a first start in a window of FIRST_SIZE
 # On a screen without room for FIRST_SIZE the plots get this share of its height, and at least PLOTS_MIN: a fixed
 # 330 px left the view 322 px of a 1366×768 screen and 274 px of a 1280×720 one, too little for most faces' labels.
@@ -103,6 +106,17 @@ def first_start_plots_height(available: QRect) -> int:
     if first_start_size(available) == FIRST_SIZE:
         return PLOTS_HEIGHT
     return max(PLOTS_MIN, min(PLOTS_HEIGHT, round(available.height() * PLOTS_SHARE)))
+
+
+def saved_frame(geometry: QByteArray) -> QRect | None:
+    """The window's frame in ``geometry``, QWidget.saveGeometry's data (its magic number, major and minor version,
+    then the frame's left, top, right and bottom, big-endian), or None where it is not such data: where Qt refuses to
+    restore a geometry, the screen the window was on is told only there."""
+    head = geometry.data()[:GEOMETRY_HEAD.size]
+    if len(head) < GEOMETRY_HEAD.size:
+        return None
+    magic, _major, _minor, left, top, right, bottom = GEOMETRY_HEAD.unpack(head)
+    return QRect(QPoint(left, top), QPoint(right, bottom)) if magic == GEOMETRY_MAGIC else None
 
 
 def frame_rate(times: list[float], since: float, now: float) -> float:
@@ -430,9 +444,11 @@ class MainWindow(QMainWindow):
     def _screen(self) -> QScreen | None:
         return self.screen() or QGuiApplication.primaryScreen()
 
-    def _size_docks(self) -> None:
-        screen = self._screen()
-        plots = first_start_plots_height(screen.availableGeometry()) if screen is not None else PLOTS_HEIGHT
+    def _size_docks(self, room: QRect | None = None) -> None:
+        """The docks' first-start sizes in a window on a screen of ``room``, or on the window's screen."""
+        if room is None and (screen := self._screen()) is not None:
+            room = screen.availableGeometry()
+        plots = first_start_plots_height(room) if room is not None else PLOTS_HEIGHT
         self.resizeDocks([self.plots_dock], [plots], Qt.Orientation.Vertical)
         self.resizeDocks([self.side_dock], [SIDE_WIDTH], Qt.Orientation.Horizontal)
 
@@ -1109,14 +1125,19 @@ class MainWindow(QMainWindow):
 
     # --- persistence and shutdown ------------------------------------------------------------
     def _restore_window(self) -> None:
-        """The last session's window, where it fits the screen; else the first start's size and docks. Qt refuses a
-        geometry saved on a screen of another size (restoreGeometry is False): a window saved on a 1920 px monitor
-        had reopened on a 1366 px one at Qt's default, 2/3 of the screen, its side panel clipped."""
-        screen = self._screen()
-        room = screen.availableGeometry() if screen is not None else None
+        """The last session's window, where it fits its screen; else the first start's size and docks on the screen
+        it would be on. Qt refuses a geometry saved on a screen of another size (restoreGeometry is False): a window
+        saved on a 1920 px monitor had reopened on a 1366 px one at Qt's default, 2/3 of the screen, its side panel
+        clipped."""
         geometry = self.qs.value("geometry")
         saved = isinstance(geometry, QByteArray)
-        kept = saved and self.restoreGeometry(geometry) and (room is None or room.contains(self.frameGeometry()))
+        restored = saved and self.restoreGeometry(geometry)
+        # the screen it is restored onto, or was saved on where Qt refused it: the window's own was the primary one
+        # until then, and a window closed on the other monitor, checked against it, had reopened on the primary one
+        frame = self.frameGeometry() if restored else saved_frame(geometry) if saved else None
+        screen = (QGuiApplication.screenAt(frame.center()) if frame is not None else None) or self._screen()
+        room = screen.availableGeometry() if screen is not None else None
+        kept = restored and (room is None or room.contains(self.frameGeometry()))
         if not kept:
             self.resize(first_start_size(room) if room is not None else FIRST_SIZE)
             if saved and room is not None:
@@ -1125,7 +1146,7 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray):
             self.restoreState(state)  # which docks are open, and where
         if not kept:
-            self._size_docks()  # sized before in a window of another size, or saved for another screen
+            self._size_docks(room)  # sized before in a window of another size, or saved for another screen
 
     def shutdown(self) -> None:
         """Stop timers and threads (flags + wait, never terminate) and close the recording."""

@@ -25,23 +25,36 @@ BIG_SCREEN = (1920, 1080)
 # 1280×720), while the plots keep plot areas of 120 px (tests/test_app.py: the plots at a small screen's size)
 VIEW_SHARE = 0.45
 
-# A first start (or a restart) on the screen of QT_QPA_PLATFORM's config file: the window's layout as JSON, then
-# closed as the user closes it (its geometry and docks saved to BIASMIRROR_SETTINGS).
+# A first start (or a restart) on the screens of QT_QPA_PLATFORM's config file: the window's layout as JSON, then
+# closed as the user closes it (its geometry and docks saved to BIASMIRROR_SETTINGS). Given a JSON [x, y, width,
+# height, plots height] first, the user moves and resizes the window there and its plots dock to that height.
 LAYOUT_SCRIPT = """
 import json, sys
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, QTimer, Qt
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv[:1])
 from gui.main_window import MainWindow
+
+def laid_out():
+    loop = QEventLoop()
+    QTimer.singleShot(300, loop.quit)
+    loop.exec()
+
 w = MainWindow(None, [], [], [])
 w.show()
-loop = QEventLoop()
-QTimer.singleShot(300, loop.quit)  # laid out
-loop.exec()
+laid_out()
+if len(sys.argv) > 1:
+    x, y, width, height, plots = json.loads(sys.argv[1])
+    w.resize(width, height)
+    w.move(x, y)
+    laid_out()
+    w.resizeDocks([w.plots_dock], [plots], Qt.Orientation.Vertical)
+    laid_out()
 room, frame = w.screen().availableGeometry(), w.frameGeometry()
 print(json.dumps({"room": room.getRect(), "frame": frame.getRect(), "size": [w.width(), w.height()],
                   "view_height": w.stack.height(), "side_width": w.side_dock.width(),
-                  "side_right": w.side_dock.geometry().right()}))
+                  "side_right": w.side_dock.geometry().right(), "plots_height": w.plots_dock.height(),
+                  "screen": w.screen().name()}))
 w.close()
 """
 
@@ -74,12 +87,20 @@ def make_window(qtbot, tmp_path, monkeypatch, models):
 
 def _layout_on(screen: tuple[int, int], settings, tmp_path) -> dict:
     """The window's layout at a start on an offscreen screen of ``screen`` pixels, ``settings`` its .ini."""
-    config = tmp_path / f"screen-{screen[0]}x{screen[1]}.json"
-    config.write_text(json.dumps({"screens": [{"name": "s", "x": 0, "y": 0, "width": screen[0], "height": screen[1],
-                                               "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    return _layout_on_screens([screen], settings, tmp_path)
+
+
+def _layout_on_screens(screens: list[tuple[int, int]], settings, tmp_path, place: list[int] | None = None) -> dict:
+    """The window's layout at a start on offscreen screens of these sizes, side by side from the left and named by
+    their index, ``settings`` its .ini; ``place`` as LAYOUT_SCRIPT takes it, the user's move before it closes."""
+    config = tmp_path / ("screens-" + "-".join(f"{w}x{h}" for w, h in screens) + ".json")
+    lefts = [sum(w for w, _ in screens[:i]) for i in range(len(screens))]
+    config.write_text(json.dumps({"screens": [
+        {"name": str(i), "x": left, "y": 0, "width": w, "height": h, "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}
+        for i, (left, (w, h)) in enumerate(zip(lefts, screens))]}))
     env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={config}", BIASMIRROR_SETTINGS=str(settings))
-    done = subprocess.run([sys.executable, "-c", LAYOUT_SCRIPT], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", LAYOUT_SCRIPT, *([json.dumps(place)] if place else [])], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -120,6 +141,60 @@ def test_a_window_saved_on_a_big_screen_reopens_on_a_small_one_as_a_first_start_
     assert moved["side_right"] < moved["size"][0] and moved["view_height"] >= VIEW_SHARE * small[1], moved
     again = _layout_on(small, tmp_path / "settings.ini", tmp_path)  # saved on this screen now: kept as it was
     assert _fits(again) and again["size"] == moved["size"], again
+
+
+def _on_second_screen(screens: list[tuple[int, int]], share: float, across: bool = False) -> list[int]:
+    """A place for LAYOUT_SCRIPT on the second of ``screens`` (side by side): ``share`` of its width and height, a
+    tenth of it in from its top left corner, or ``across`` both screens' edge, the plots dock at 2/3 of its
+    first-start height."""
+    (left, _), (width, height) = screens[0], screens[1]
+    x = left - round(width * share) // 2 if across else left + width // 10
+    return [x, height // 10, round(width * share), round(height * share), PLOTS_HEIGHT * 2 // 3]
+
+
+def test_a_window_closed_on_the_second_screen_reopens_there_as_it_was(tmp_path):
+    """The room it was checked against was the primary screen's (the window's before its geometry was restored): a
+    window closed on the other monitor reopened on the primary one at the first-start size, its docks' sizes lost."""
+    screens = [BIG_SCREEN, BIG_SCREEN]
+    first = _layout_on_screens(screens, tmp_path / "settings.ini", tmp_path)
+    moved = _layout_on_screens(screens, tmp_path / "settings.ini", tmp_path, _on_second_screen(screens, 0.6))
+    assert moved["screen"] != first["screen"] and _fits(moved), (first, moved)
+    assert moved["plots_height"] != first["plots_height"], moved  # the user's, not the first start's
+    again = _layout_on_screens(screens, tmp_path / "settings.ini", tmp_path)
+    assert again["screen"] == moved["screen"] and again["frame"] == moved["frame"], (moved, again)
+    assert again["plots_height"] == moved["plots_height"], (moved, again)
+
+
+def test_a_window_left_across_two_screens_reopens_at_its_size_with_its_docks(tmp_path):
+    """Qt moves it whole onto the screen it was saved on, the second: there it fits, and keeps its size and docks."""
+    screens = [BIG_SCREEN, BIG_SCREEN]
+    _layout_on_screens(screens, tmp_path / "settings.ini", tmp_path)
+    across = _layout_on_screens(screens, tmp_path / "settings.ini", tmp_path, _on_second_screen(screens, 0.6, True))
+    assert across["frame"][0] < screens[0][0] < across["frame"][0] + across["frame"][2], across
+    again = _layout_on_screens(screens, tmp_path / "settings.ini", tmp_path)
+    assert again["size"] == across["size"] and again["plots_height"] == across["plots_height"], (across, again)
+
+
+def test_a_window_saved_on_a_bigger_second_screen_reopens_on_it_as_a_first_start_there(tmp_path):
+    """Where the second screen is now smaller than the window saved on it, the window opens at the first-start size
+    on that screen, not on the primary one."""
+    from PySide6.QtCore import QRect
+
+    before, now = [BIG_SCREEN, BIG_SCREEN], [BIG_SCREEN, SMALL_SCREENS[0]]
+    _layout_on_screens(before, tmp_path / "settings.ini", tmp_path)
+    big = _layout_on_screens(before, tmp_path / "settings.ini", tmp_path, _on_second_screen(before, 0.8))
+    assert big["screen"] == "1" and _fits(big), big
+    moved = _layout_on_screens(now, tmp_path / "settings.ini", tmp_path)
+    assert moved["screen"] == big["screen"] and _fits(moved), moved
+    assert moved["size"] == list(first_start_size(QRect(*moved["room"])).toTuple()), moved
+
+
+def test_a_setting_that_is_no_saved_geometry_tells_no_frame():
+    from PySide6.QtCore import QByteArray
+
+    from gui.main_window import saved_frame
+
+    assert saved_frame(QByteArray(b"")) is None and saved_frame(QByteArray(b"not a window's geometry")) is None
 
 
 def test_each_dock_can_be_closed_and_reopened_from_the_view_menu(qtbot, make_window):
