@@ -16,9 +16,8 @@ pytest.importorskip("pytestqt")
 from tests.conftest import REPO, utk_images  # noqa: E402
 
 from gui.main_window import PLOTS_HEIGHT, MainWindow, first_start_size  # noqa: E402
-from inference.models import load_model  # noqa: E402
+from tests.test_app import WAIT, make_window, models  # noqa: E402,F401  (fixtures: used by name)
 
-WAIT = 20000  # ms; the machine may be busy
 SMALL_SCREENS = [(1366, 768), (1280, 720)]  # a common laptop, and 1080p at 150 %
 BIG_SCREEN = (1920, 1080)
 # at a first start the view keeps at least this share of a small screen's height (it had 42 % of 1366×768, 38 % of
@@ -57,32 +56,6 @@ print(json.dumps({"room": room.getRect(), "frame": frame.getRect(), "size": [w.w
                   "screen": w.screen().name()}))
 w.close()
 """
-
-
-@pytest.fixture(scope="module")
-def models(tiny_models):
-    return {k: load_model(v) for k, v in tiny_models.items()}
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path, monkeypatch, models):
-    monkeypatch.setenv("BIASMIRROR_SETTINGS", str(tmp_path / "settings.ini"))
-    made = []
-
-    def make(source, classifiers=("classifier", "classifier2"), filters=("darken", "identity"), fps=20.0, **kw):
-        w = MainWindow(source, [models[c] for c in classifiers], [models[f] for f in filters], [],
-                       slideshow_fps=fps, **kw)
-        w.output_dir = tmp_path / "out"
-        qtbot.addWidget(w)
-        w.show()
-        made.append(w)
-        qtbot.waitUntil(lambda: w.opening is None, timeout=WAIT)  # the source given is opened (or refused)
-        return w
-
-    yield make
-    for w in made:
-        w.shutdown()
-        assert not w.inference.isRunning()
 
 
 def _layout_on(screen: tuple[int, int], settings, tmp_path) -> dict:
