@@ -12,13 +12,17 @@ from __future__ import annotations
 import logging
 import struct
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Iterator
 
 import cv2
 import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
 
 from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
@@ -529,85 +533,81 @@ _NEW_SUBFILE_TYPE = 254
 _REDUCED_RESOLUTION = 0b001  # a thumbnail or preview of another page
 _TRANSPARENCY_MASK = 0b100
 _NOT_A_PHOTO = _REDUCED_RESOLUTION | _TRANSPARENCY_MASK
-# IFDs walked in one file, and entries looked at in one: a file of a loop of IFDs, or millions, is not read for
-# seconds; tag 254 comes among an IFD's first entries, which are in the order of their tags
+# a TIFF's pages whose tags are read: a file of a loop of IFDs, or millions, is not read for seconds
 _MOST_TIFF_PAGES = 65536
-_ENTRIES_LOOKED_AT = 16
-# classic TIFF and BigTIFF: an offset's struct code, an IFD's entry count's, an entry's size, and where in an entry
-# its value is (after its tag, type and count; a SHORT's in the value's first bytes, whatever the byte order)
-_CLASSIC, _BIGTIFF = ("I", "H", 12, 8), ("Q", "Q", 20, 12)
-_VALUE_CODES = {3: "H", 4: "L", 13: "L", 16: "Q"}  # SHORT, LONG, IFD and LONG8, as tag 254 may be written
+# what tifffile raises for a TIFF it cannot read (TiffFileError is a ValueError), as its malformed IFDs were found to
+_TIFFFILE_ERRORS = (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, OverflowError, struct.error)
+# what Pillow raises for a file it cannot open or parse (a struct.error or SyntaxError from a damaged header)
+_PILLOW_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError, struct.error,
+                  Image.DecompressionBombError)
+# the animations whose frames Pillow counts from a file's bytes (APNG is a PNG); an AVIF's are not: read as a photo
+_ANIMATION_FORMATS = ["GIF", "WEBP", "PNG"]
+
+
+@contextmanager
+def _quiet_pillow() -> Iterator[None]:
+    """Pillow's warnings of a damaged or huge file (corrupt EXIF, a decompression bomb) are not the user's: the count
+    it gives, or none, is the answer, and the file is read by OpenCV, which says what is wrong with it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _tiff_photo_pages(path: Path) -> list[int]:
     """A TIFF's pages that are pictures of their own, by their number in the file (OpenCV numbers its pages in the
     order of their IFDs, thumbnails and masks among them): not a reduced-resolution copy of another page (a
     thumbnail or preview) nor a transparency mask, which had been analysed as another photo (a 600×600 page and its
-    160×160 thumbnail had given two faces, two people). Empty where the file cannot be read, or OpenCV reads no
-    page."""
-    try:
-        with path.open("rb") as f:
-            kinds = _tiff_subfile_types(f)
-    except OSError:
-        return []
-    # a name OpenCV can be given has its pages counted by the decoder that reads them; pages past the IFDs walked
-    # (past _MOST_TIFF_PAGES) are taken as photos, as they had been
+    160×160 thumbnail had given two faces, two people). Empty where OpenCV reads no page."""
+    kinds = _tiff_subfile_types(path)
+    # a name OpenCV can be given has its pages counted by the decoder that reads them; pages past those whose tags
+    # were read (a damaged IFD, or past _MOST_TIFF_PAGES) are taken as photos, as they had been
     pages = _opencv_count(path) if opencv_can_name(path) else len(kinds)
     return [i for i in range(pages) if i >= len(kinds) or not kinds[i] & _NOT_A_PHOTO]
 
 
-def _tiff_subfile_types(f: BinaryIO) -> list[int]:
-    """Each page's NewSubfileType (0 where it has none), in the order of the file's IFDs, as far as they can be
-    walked; a file whose first IFD cannot be read is one full page (OpenCV says whether it can read it)."""
+def _tiff_subfile_types(path: Path) -> list[int]:
+    """Each page's NewSubfileType (0 where it has none), in the order of the file's IFDs, as far as tifffile reads
+    them; a file whose first IFD cannot be read is one full page (OpenCV says whether it can read it). Read by
+    tifffile rather than Pillow: Pillow opens no big-endian BigTIFF, nor a TIFF of float pages."""
     kinds: list[int] = []
-    try:
-        head = f.read(16)
-        order = {b"II": "<", b"MM": ">"}[head[:2]]
-        big = struct.unpack(order + "H", head[2:4])[0] == 43
-        offset_code, count_code, entry_size, value_at = _BIGTIFF if big else _CLASSIC
-        offset = struct.unpack_from(order + offset_code, head, 8 if big else 4)[0]
-        seen = set()
-        while offset and offset not in seen and len(kinds) < _MOST_TIFF_PAGES:
-            seen.add(offset)
-            f.seek(offset)
-            count_size = struct.calcsize(count_code)
-            entries = struct.unpack(order + count_code, f.read(count_size))[0]
-            looked_at = f.read(entry_size * min(entries, _ENTRIES_LOOKED_AT))
-            kinds.append(_new_subfile_type(looked_at, order, entry_size, value_at))
-            f.seek(offset + count_size + entries * entry_size)
-            offset = struct.unpack(order + offset_code, f.read(struct.calcsize(offset_code)))[0]
-    except (KeyError, struct.error, OSError, OverflowError, ValueError):  # malformed: the pages walked so far
-        pass
+    with _quiet_tifffile():
+        try:
+            with tifffile.TiffFile(path) as tiff:
+                tiff.pages.cache = False  # a page's tags are read once: 65,536 of them are not held
+                read = set()
+                for page in islice(tiff.pages, _MOST_TIFF_PAGES):
+                    if page.offset in read:  # IFDs that loop back (tifffile walks them again): read once
+                        break
+                    read.add(page.offset)
+                    kinds.append(int(page.subfiletype))
+        except _TIFFFILE_ERRORS:  # a damaged IFD: the pages read before it
+            pass
     return kinds or [0]
 
 
-def _new_subfile_type(entries: bytes, order: str, entry_size: int, value_at: int) -> int:
-    """Tag 254's value among an IFD's entries (each its tag, type, count and value); 0 where it is not there."""
-    for at in range(0, len(entries) - entry_size + 1, entry_size):
-        tag, kind = struct.unpack_from(order + "HH", entries, at)
-        if tag > _NEW_SUBFILE_TYPE:
-            break
-        if tag == _NEW_SUBFILE_TYPE and kind in _VALUE_CODES:
-            return struct.unpack_from(order + _VALUE_CODES[kind], entries, at + value_at)[0]
-    return 0
+@contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """tifffile logs what is wrong with a damaged TIFF's tags; the pages it reads are the answer, and OpenCV, which
+    reads the file, says what is wrong with it."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _animation_frames_in_bytes(path: Path) -> int:
-    """An animation's frames, counted in its file's bytes (OpenCV's imcount takes a file's name alone): a GIF's
-    images, a WebP's ANMF chunks, an APNG's acTL; 0 where it cannot say (an AVIF: read as a photo)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return 0
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        frames = _gif_images(data)
-    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        frames = _webp_frames(data)
-    elif data[:8] == _PNG_SIGNATURE:
-        frames = _png_frames(data)
-    else:
-        return 0
-    return frames if frames < 2 or _decodes_from_bytes(_as_row(np.frombuffer(data, np.uint8))) else 0
+    """An animation's frames, counted by Pillow (OpenCV's imcount takes a file's name alone): a GIF's, a WebP's, an
+    APNG's; 0 where it cannot say (an AVIF: read as a photo)."""
+    with _quiet_pillow():
+        try:
+            with Image.open(path, formats=_ANIMATION_FORMATS) as animation:
+                frames = getattr(animation, "n_frames", 1)
+        except _PILLOW_ERRORS:
+            return 0
+    return frames if frames < 2 or _decodes_from_bytes(_file_bytes(path)) else 0
 
 
 def _decodes_from_bytes(data: np.ndarray, tiff_page: int | None = None) -> bool:
@@ -621,61 +621,6 @@ def _decodes_from_bytes(data: np.ndarray, tiff_page: int | None = None) -> bool:
             return bool(cv2.imdecodeanimation(data, 0, 1)[1].frames)
     except (cv2.error, AttributeError):  # AttributeError: an OpenCV without imdecodeanimation: its first frame alone
         return False
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _gif_images(data: bytes) -> int:
-    """A GIF's images (its frames), complete ones, walking its blocks (GIF89a's grammar)."""
-    if len(data) < 13:
-        return 0
-    at = 13 + _gif_colour_table(data[10])  # header and logical screen descriptor, then the global colour table
-    images = 0
-    while at < len(data):
-        block = data[at]
-        if block == 0x21:  # an extension: its label, then its sub-blocks
-            at = _past_sub_blocks(data, at + 2)
-        elif block == 0x2C and at + 10 <= len(data):  # an image: its descriptor, colour table, LZW code size, data
-            at = _past_sub_blocks(data, at + 11 + _gif_colour_table(data[at + 9]))
-            images += at <= len(data)
-        else:  # the trailer (0x3B), or bytes that are no block: the end
-            break
-    return images
-
-
-def _gif_colour_table(flags: int) -> int:
-    """The bytes of the colour table a GIF's screen or image descriptor's flags say follows it."""
-    return 3 << ((flags & 0b111) + 1) if flags & 0x80 else 0
-
-
-def _past_sub_blocks(data: bytes, at: int) -> int:
-    """Where a GIF's sub-blocks starting at ``at`` end, past their 0 terminator; beyond ``data`` where cut off."""
-    while at < len(data) and data[at]:
-        at += data[at] + 1
-    return at + 1
-
-
-def _webp_frames(data: bytes) -> int:
-    """A WebP's frames: its ANMF chunks, or 1 for a still WebP (RIFF chunks: a fourcc, a size, padded to even)."""
-    frames, at = 0, 12
-    while at + 8 <= len(data):
-        frames += data[at:at + 4] == b"ANMF"
-        at += 8 + (int.from_bytes(data[at + 4:at + 8], "little") + 1) // 2 * 2
-    return frames or 1
-
-
-def _png_frames(data: bytes) -> int:
-    """An APNG's frames, as its acTL chunk (before the image data) counts them; 1 for a PNG without one."""
-    at = len(_PNG_SIGNATURE)
-    while at + 12 <= len(data):
-        kind = data[at + 4:at + 8]
-        if kind == b"acTL":
-            return int.from_bytes(data[at + 8:at + 12], "big")
-        if kind == b"IDAT":
-            break
-        at += 12 + int.from_bytes(data[at:at + 4], "big")  # length, type, data, CRC
-    return 1
 
 
 def _file_bytes(path: Path) -> np.ndarray:
