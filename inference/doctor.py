@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 from pathlib import Path
 
 import cv2
@@ -18,7 +19,13 @@ from .runtime import cuda_device_count
 from .sources import list_cameras
 
 
+EXIT_STATUSES = """exit status: 0 every default model can be used (no GPU or camera is no failure: the app runs
+  on the CPU and on files); 1 a default model cannot be used (named above, UNUSABLE, with why); 2 an error"""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EXIT_STATUSES
     p.add_argument("--cameras", type=non_negative_int, default=3, help="probe camera indices 0..N-1 (0 to skip)")
     p.add_argument("--cards", action="store_true",
                    help="print every default model's card as Markdown and exit (status 1 if a file is unusable)")
@@ -76,13 +83,17 @@ def main(args: argparse.Namespace) -> int:
     paths = find_models(MODELS_DIR)
     if not paths:
         print("  (none)")
+    unusable = 0  # a setup check built on doctor had passed with a default model it named unusable
     for path in paths:
         try:
             print(f"  {path.name}: {read_card(path).summary()} [{path.stat().st_size / 1e6:.1f} MB]")
         except BiasMirrorError as exc:
+            unusable += 1
             print(f"  {path.name}: UNUSABLE — {exc}")
     if args.cameras:
         cams = list_cameras(args.cameras)
         print(f"\ncameras OpenCV can open: {', '.join(map(str, cams)) if cams else 'none'}")
     print("\nfor training (PyTorch, GPUs, precision, --compile modes): python main.py doctor train")
-    return 0
+    if unusable:
+        print(f"\n{unusable} default model(s) cannot be used (UNUSABLE above)", file=sys.stderr)
+    return 1 if unusable else 0

@@ -31,6 +31,24 @@ def test_doctor(capsys):
     assert "ONNX Runtime" in out and "CUDA devices visible" in out and "models in" in out and "cameras" in out
 
 
+def test_doctor_fails_where_a_default_model_cannot_be_used_as_doctor_cards_does(capsys, monkeypatch, tmp_path,
+                                                                             tiny_models):
+    """A setup check built on `main.py doctor` passed (status 0) with a default model it named UNUSABLE."""
+    import shutil
+
+    from inference import doctor
+
+    shutil.copy(tiny_models["classifier"], tmp_path / "good.onnx")
+    monkeypatch.setattr(doctor, "MODELS_DIR", tmp_path)
+    assert main.main(["doctor", "--cameras", "0", "--no-gpu-probe"]) == 0
+    (tmp_path / "cut.onnx").write_bytes((tmp_path / "good.onnx").read_bytes()[:3000])
+    capsys.readouterr()
+    assert main.main(["doctor", "--cameras", "0", "--no-gpu-probe"]) == 1
+    out, err = capsys.readouterr()
+    assert "cut.onnx: UNUSABLE — " in out and "1 default model(s) cannot be used" in err
+    assert main.main(["doctor", "--cards"]) == 1
+
+
 def test_user_errors_are_one_line_not_tracebacks(tmp_path, capsys):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00garbage")
