@@ -228,3 +228,22 @@ def test_memory_is_the_current_size_asked_of_psutil_on_every_system(monkeypatch)
     assert bench.rss_mb() == 123.0
     monkeypatch.setattr(psutil, "Process", lambda: (_ for _ in ()).throw(psutil.AccessDenied()))
     assert np.isnan(bench.rss_mb())
+
+
+def test_a_json_report_the_system_refuses_names_the_path_given(tiny_models, faces, tmp_path, monkeypatch, capsys):
+    """A --json that passed the check up front but whose write failed (a folder made read-only meanwhile, a full
+    disk, root's os.access) stopped the bench with the hidden file written in its place as the name."""
+    import errno
+
+    from inference import writing
+
+    def refused(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    target = tmp_path / "bench.json"
+    monkeypatch.setattr(writing.Path, "write_text", refused)
+    code, _, err = run_main(["bench", "--source", str(faces), "--json", str(target), "--no-baseline", "--frames",
+                             "1", "--warmup", "0", "--threads", "1", "--providers", "cpu",
+                             "--classifier", str(tiny_models["classifier"]), "--no-filter"], capsys)
+    assert code == 2 and f"error: {target}: could not write the --json report (Read-only file system" in err
+    assert ".part" not in err and "what was measured is printed above" in err
