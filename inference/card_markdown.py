@@ -73,7 +73,9 @@ def _adoption_lines(training: dict) -> list[str]:
     if "mean_change_grey_by_condition" in checks:
         lines.append("- checked against the model run alone under each condition; mean change of the face: "
                      + ", ".join(f"{k} {v:.1f} grey levels" for k, v in checks["mean_change_grey_by_condition"].items()))
-    if "labels" in checks:
+    if checks.get("labels", {}).get("order") == "not checked":
+        lines.append(f"- label order not checked: {checks['labels'].get('note', 'no labelled faces')}")
+    elif "labels" in checks:
         c = checks["labels"]
         lines.append(f"- label order checked on {c['n']} labelled faces: right on {c['accuracy']:.1%}, "
                      f"{c['accuracy_labels_swapped']:.1%} with the labels swapped"

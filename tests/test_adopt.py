@@ -306,6 +306,26 @@ def test_labels_in_the_wrong_order_are_refused_unless_forced(tmp_path, tiny_utk)
 
 
 
+def test_a_classifier_adopted_on_faces_without_labels_says_and_records_its_order_was_not_checked(tmp_path, tiny_utk):
+    """On a plain folder the order was not checked, and nothing said so: a swapped order was written without a word,
+    every P(female) the model gave then 1 − the truth."""
+    from inference.card_markdown import card_markdown
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for i, face in enumerate(sorted(tiny_utk.iterdir())[:12]):
+        shutil.copy(face, folder / f"{i:04d}.jpg")  # the labels in UTKFace's names hidden
+    src = export(BrightnessNet(), tmp_path / "classifier.onnx")
+    said: list[str] = []
+    adopt(src, tmp_path / "adopted.onnx", "classifier", labels=["male", "female"], value_range="unit",
+          dataset=f"folder:{folder}", n=12, echo=said.append)
+    assert any("was not checked" in s and "--labels male,female" in s for s in said)
+    card = load_model(tmp_path / "adopted.onnx").card
+    assert card.training["adopted"]["checks"]["labels"]["order"] == "not checked"
+    assert "- label order not checked: no face it was checked on had a gender label" in card_markdown(
+        card, "adopted.onnx", 0.1)
+
+
 class ConstantNet(BrightnessNet):
     """The same softmax for every face, as an untrained torchvision MobileNetV3 gives (exactly [0.5, 0.5]): its
     head's weights are zero, its bias says ``p_first``."""

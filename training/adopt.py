@@ -855,6 +855,14 @@ def classifier_checks(chosen: Trial, head: Head, model: onnx.ModelProto, src: Pa
     if labelled is not None:
         checks["labels"] = labelled
         label_verdict(labelled, labels, force, src, echo)
+    elif {"female", "male"} <= set(labels):
+        # faces without a gender label (a plain folder): a swapped order had been written without a word, every
+        # P(female) it gives then 1 − the truth
+        echo(f"warning: none of the faces it was checked on has a gender label, so the order --labels "
+             f"{','.join(labels)} was not checked (nor --range, --mean, --std against right answers): give labelled "
+             "faces with --dataset (utkface, celeba, fairface, or a folder with a labels CSV)")
+        checks["labels"] = {"n": 0, "order": "not checked",
+                            "note": "no face it was checked on had a gender label: the label order was not checked"}
     return {"checks": checks}
 
 
