@@ -520,12 +520,18 @@ def _why_frames_unreadable(path: Path) -> str | None:
     return None
 
 
-def _tiff(path: Path) -> bool:
+def _head(path: Path, n: int = 256) -> bytes:
+    """The file's first ``n`` bytes, by which its type is told; none where it cannot be read (said by the readers
+    that follow, as for any file)."""
     try:
         with path.open("rb") as f:
-            return f.read(4) in _TIFF_HEADERS
+            return f.read(n)
     except OSError:
-        return False
+        return b""
+
+
+def _tiff(path: Path) -> bool:
+    return _head(path, 4) in _TIFF_HEADERS
 
 
 # NewSubfileType (TIFF 6.0, tag 254): the bits that make a page part of another rather than a picture of its own
@@ -638,11 +644,7 @@ def _as_row(data: np.ndarray) -> np.ndarray:
 
 
 def _avif_file(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            return bool(ftyp_brands(f.read(256)) & AVIF_BRANDS)
-    except OSError:
-        return False
+    return bool(ftyp_brands(_head(path)) & AVIF_BRANDS)
 
 
 # containers whose frame count OpenCV reads from an index of the frames, not from duration × fps
@@ -657,12 +659,7 @@ _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", 
 def _heif_photo(path: Path) -> bool:
     """Whether the file is a HEIF (HEIC) photo, by the brands of its ``ftyp`` box. OpenCV has no decoder for one, and
     its FFmpeg opened an iPhone's photo as a one-frame video of its first 512×512 tile: "no face found", exit 0."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(256)
-    except OSError:  # said by the readers that follow, as for any file
-        return False
-    brands = ftyp_brands(head)
+    brands = ftyp_brands(_head(path))
     return bool(brands & _HEIF_BRANDS) and not brands & AVIF_BRANDS
 
 
