@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
+from .tiff_pages import first_photo_page, is_tiff
 
 UNREADABLE = "cannot be read as an image (corrupt, truncated or another format)"
 NOT_AN_IMAGE = "cannot be read as an image"  # the offline batch API's error (an audit's report) for UNREADABLE
@@ -77,13 +78,31 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
         return None, opening_problem(exc)
     if data.size == 0 or truncated_jpeg(data):
         return None, UNREADABLE
-    img = _decoded_avif(data, flags) if _avif(data) else cv2.imdecode(data, flags)
+    if _avif(data):
+        img = _decoded_avif(data, flags)
+    elif is_tiff(bytes(data[:4])):
+        img = _decoded_tiff(Path(path), data, flags)
+    else:
+        img = cv2.imdecode(data, flags)
     if img is None or img.size == 0:
         return None, UNREADABLE
     # decoded, but as pixels no frame can be made of (a signed-integer TIFF under FRAME_FLAGS): as unreadable as a
     # corrupt file, and said why, here where the file is named (as_bgr_uint8 had stopped a whole run without its name)
     problem = frame_problem(img)
     return (None, problem) if problem else (img, None)
+
+
+def _decoded_tiff(path: Path, data: np.ndarray, flags: int) -> np.ndarray | None:
+    """A TIFF's photo: its first page that is one, not a thumbnail or mask first in the file, which OpenCV reads as
+    the image (a face measured in a 160-pixel preview in place of the photo it previews)."""
+    page = first_photo_page(path)
+    if page == 0:
+        return cv2.imdecode(data, flags)
+    try:
+        pages = cv2.imdecodemulti(data, flags, range=(page, page + 1))[1]
+    except cv2.error:  # a damaged page: as unreadable as a damaged file, said so by the caller
+        return None
+    return pages[0] if pages else None
 
 
 AVIF_BRANDS = frozenset({b"avif", b"avis"})
@@ -256,8 +275,9 @@ def opening_failed(problem: str | None) -> bool:
 
 # Bump when a file decodes to other pixels than before, so that what was decoded and kept (training's face caches)
 # is decoded again. 2: an AVIF is turned by its irot/imir boxes, a float TIFF read, a 16-bit colour TIFF shifted as a
-# frame's is (a cache filled before kept them sideways, unreadable and rounded otherwise).
-READER_VERSION = 2
+# frame's is (a cache filled before kept them sideways, unreadable and rounded otherwise). 3: a TIFF whose first page
+# is a thumbnail or mask is read from its first photo page.
+READER_VERSION = 3
 
 
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:

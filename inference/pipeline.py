@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 #     a crop pixel up and to the left); the ONNX Haar cascade skips the window rows OpenCV's stripes skip.
 # 11: an aligned face is read as a frame is (a float TIFF had been unreadable, a 16-bit colour TIFF rounded
 #     otherwise), an AVIF turned by its irot/imir boxes (it was read sideways).
-MEASURES_VERSION = 11
+# 12: a TIFF whose first page is a thumbnail or mask is read from its first photo page (the preview was measured).
+MEASURES_VERSION = 12
 
 
 class AnalysedFace(NamedTuple):

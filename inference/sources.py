@@ -15,15 +15,14 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
-import tifffile
 from PIL import Image, UnidentifiedImageError
 
+from . import tiff_pages
 from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
@@ -308,12 +307,13 @@ class ImageFramesSource(Source):
     """One image file of several frames, played frame by frame as a video is: an animation (GIF, WebP, APNG) or a
     multi-page TIFF. Its first frame alone had been read, and faces in the others went unseen without a word."""
 
-    def __init__(self, path: Path, frames: int, loop: bool = False):
+    def __init__(self, path: Path, frames: Sequence[int], loop: bool = False):
+        """``frames``: the file's frames to play, by their number in it (``played_frames``)."""
         self.path, self.name, self.loop = path, path.name, loop
         # a TIFF's: the pages played, by their number in the file (its thumbnails and masks left out); None for an
         # animation, whose every frame is played
-        self._pages = _tiff_photo_pages(path) if _tiff(path) else None
-        self.frames = frames if self._pages is None else len(self._pages)
+        self._pages = list(frames) if _tiff(path) else None
+        self.frames = len(frames)
         self.expected = None if loop else self.frames
         self._unit = "page" if self._pages is not None else "frame"
         # a name OpenCV's file functions cannot be given (opencv_can_name): its frames are decoded from its bytes
@@ -439,8 +439,8 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     if probed:  # OpenCV's decoders know no image by its header: not read whole to be told so (800 MB took 1.8 GB)
         _refuse_if_unopenable(path)
         raise BiasMirrorError(NEITHER, path)
-    frames = frame_count(path)
-    if frames > 1 and _why_frames_unreadable(path) is None:
+    frames = played_frames(path)
+    if len(frames) > 1 and _why_frames_unreadable(path) is None:
         return ImageFramesSource(path, frames, loop)
     image, problem = read_image_checked(path, FRAME_FLAGS)
     if image is None:
@@ -458,7 +458,6 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
 # is gigabytes. Each batch after the first decodes the animation's frames before it again (a frame is drawn over
 # them), so batches are as large as this allows: 640×480 frames come 145 at a time.
 FRAME_BATCH_BYTES = 128 * 2**20
-_TIFF_HEADERS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # little- and big-endian, classic and BigTIFF
 _IN_A_FOLDER = "a folder's images are analysed as photos, one frame each; open the file on its own to analyse them all"
 # An animation's frame delay this short or shorter is played as INSTANT_FRAME_SHOWN_MS, as browsers play one (Chrome
 # and Firefox alike, for GIF, WebP and APNG): animations are made for them, where a delay of 0 shows the frame for
@@ -481,17 +480,24 @@ def frame_count(path: Path) -> int:
     """The frames of an image file, or a TIFF's pages that are photos of their own: 1 for a photo, 0 where it
     cannot say (no decoder for it, an unreadable or damaged file: read as a photo, which says why). A name OpenCV
     cannot be given has them counted in the file's bytes."""
+    return len(played_frames(path))
+
+
+def played_frames(path: Path) -> Sequence[int]:
+    """The frames of an image file that are analysed, by their number in it: every frame of an animation, a TIFF's
+    pages that are photos of their own; none where it cannot say (see ``frame_count``). Its TIFF pages' tags are
+    walked once, here, for the count and the source that plays them alike."""
     if path.suffix.lower() not in MULTI_FRAME_TYPES:
-        return 0
+        return range(0)
     if _tiff(path):
         photos = _tiff_photo_pages(path)
         # counted in its IFDs alone, where OpenCV cannot be given its name: asked whether it reads them at all
         if len(photos) > 1 and not opencv_can_name(path) and not _decodes_from_bytes(_file_bytes(path), photos[0]):
-            return 0
-        return len(photos)
+            return range(0)
+        return photos
     if not opencv_can_name(path):
-        return _animation_frames_in_bytes(path)
-    return _opencv_count(path)
+        return range(_animation_frames_in_bytes(path))
+    return range(_opencv_count(path))
 
 
 def _opencv_count(path: Path) -> int:
@@ -531,23 +537,15 @@ def _head(path: Path, n: int = 256) -> bytes:
 
 
 def _tiff(path: Path) -> bool:
-    return _head(path, 4) in _TIFF_HEADERS
+    return tiff_pages.is_tiff(_head(path, 4))
 
 
-# NewSubfileType (TIFF 6.0, tag 254): the bits that make a page part of another rather than a picture of its own
-_NEW_SUBFILE_TYPE = 254
-_REDUCED_RESOLUTION = 0b001  # a thumbnail or preview of another page
-_TRANSPARENCY_MASK = 0b100
-_NOT_A_PHOTO = _REDUCED_RESOLUTION | _TRANSPARENCY_MASK
-# a TIFF's pages whose tags are read: a file of a loop of IFDs, or millions, is not read for seconds
-_MOST_TIFF_PAGES = 65536
-# what tifffile raises for a TIFF it cannot read (TiffFileError is a ValueError), as its malformed IFDs were found to
-_TIFFFILE_ERRORS = (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, OverflowError, struct.error)
 # what Pillow raises for a file it cannot open or parse (a struct.error or SyntaxError from a damaged header)
 _PILLOW_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError, struct.error,
                   Image.DecompressionBombError)
-# the animations whose frames Pillow counts from a file's bytes (APNG is a PNG); an AVIF's are not: read as a photo
-_ANIMATION_FORMATS = ["GIF", "WEBP", "PNG"]
+# the animations whose frames Pillow counts from a file's bytes (APNG is a PNG); an AVIF sequence's are counted to say
+# how many were left out, as OpenCV's count of a file it can be given the name of does (it is read as a photo)
+_ANIMATION_FORMATS = ["GIF", "WEBP", "PNG", "AVIF"]
 
 
 @contextmanager
@@ -564,56 +562,25 @@ def _tiff_photo_pages(path: Path) -> list[int]:
     order of their IFDs, thumbnails and masks among them): not a reduced-resolution copy of another page (a
     thumbnail or preview) nor a transparency mask, which had been analysed as another photo (a 600×600 page and its
     160×160 thumbnail had given two faces, two people). Empty where OpenCV reads no page."""
-    kinds = _tiff_subfile_types(path)
+    kinds = tiff_pages.subfile_types(path)
     # a name OpenCV can be given has its pages counted by the decoder that reads them; pages past those whose tags
-    # were read (a damaged IFD, or past _MOST_TIFF_PAGES) are taken as photos, as they had been
+    # were read (a damaged IFD, or past tiff_pages.MOST_PAGES) are taken as photos, as they had been
     pages = _opencv_count(path) if opencv_can_name(path) else len(kinds)
-    return [i for i in range(pages) if i >= len(kinds) or not kinds[i] & _NOT_A_PHOTO]
-
-
-def _tiff_subfile_types(path: Path) -> list[int]:
-    """Each page's NewSubfileType (0 where it has none), in the order of the file's IFDs, as far as tifffile reads
-    them; a file whose first IFD cannot be read is one full page (OpenCV says whether it can read it). Read by
-    tifffile rather than Pillow: Pillow opens no big-endian BigTIFF, nor a TIFF of float pages."""
-    kinds: list[int] = []
-    with _quiet_tifffile():
-        try:
-            with tifffile.TiffFile(path) as tiff:
-                tiff.pages.cache = False  # a page's tags are read once: 65,536 of them are not held
-                read = set()
-                for page in islice(tiff.pages, _MOST_TIFF_PAGES):
-                    if page.offset in read:  # IFDs that loop back (tifffile walks them again): read once
-                        break
-                    read.add(page.offset)
-                    kinds.append(int(page.subfiletype))
-        except _TIFFFILE_ERRORS:  # a damaged IFD: the pages read before it
-            pass
-    return kinds or [0]
-
-
-@contextmanager
-def _quiet_tifffile() -> Iterator[None]:
-    """tifffile logs what is wrong with a damaged TIFF's tags; the pages it reads are the answer, and OpenCV, which
-    reads the file, says what is wrong with it."""
-    logger = logging.getLogger("tifffile")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+    return [i for i in range(pages) if i >= len(kinds) or not kinds[i] & tiff_pages.NOT_A_PHOTO]
 
 
 def _animation_frames_in_bytes(path: Path) -> int:
     """An animation's frames, counted by Pillow (OpenCV's imcount takes a file's name alone): a GIF's, a WebP's, an
-    APNG's; 0 where it cannot say (an AVIF: read as a photo)."""
+    APNG's, an AVIF sequence's; 0 where it cannot say. A non-UTF-8 name's AVIF sequence had been counted 0, and its
+    other frames left out without a word."""
     with _quiet_pillow():
         try:
             with Image.open(path, formats=_ANIMATION_FORMATS) as animation:
                 frames = getattr(animation, "n_frames", 1)
+                played = animation.format != "AVIF"  # an AVIF sequence is read as its first frame whatever its count
         except _PILLOW_ERRORS:
             return 0
-    return frames if frames < 2 or _decodes_from_bytes(_file_bytes(path)) else 0
+    return frames if frames < 2 or not played or _decodes_from_bytes(_file_bytes(path)) else 0
 
 
 def _decodes_from_bytes(data: np.ndarray, tiff_page: int | None = None) -> bool:

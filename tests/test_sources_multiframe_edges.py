@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from inference import sources
+from inference import sources, tiff_pages
 from inference.errors import BiasMirrorError
+from inference.images import read_rgb_checked
 from inference.sources import ImageFramesSource, ImageListSource, open_source
 from tests.conftest import run_main, utk_images
 
@@ -165,6 +166,38 @@ def test_run_gives_a_photo_with_its_thumbnail_one_face(tmp_path, tiny_models, ca
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert [row["source"] for row in rows] == ["photo.tif"], rows
+
+
+@pytest.mark.parametrize("kind", [THUMBNAIL, MASK])
+def test_a_tiff_whose_first_page_is_a_thumbnail_or_mask_is_read_from_its_photo(tmp_path, kind):
+    """OpenCV reads a TIFF's first page as the image: a thumbnail first in its file had been measured in place of the
+    photo it previews, alone, in a folder, by training and by the aligned audit."""
+    (face,) = _faces(1)
+    first = _thumbnail(face) if kind == THUMBNAIL else np.full_like(face, 255)
+    data = _tiff([first, face], [kind, None])
+    alone = tmp_path / "photo.tif"
+    alone.write_bytes(data)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "photo.tif").write_bytes(data)
+    for source in (open_source(str(alone)), open_source(str(folder))):
+        read = list(source)
+        assert [f.name for f in read] == ["photo.tif"] and source.end_warning is None
+        assert np.array_equal(read[0].image, face)
+    for path in (alone, _renamed_not_utf8(folder / "photo.tif")):
+        rgb, problem = read_rgb_checked(str(path))
+        assert problem is None and np.array_equal(rgb, cv2.cvtColor(face, cv2.COLOR_BGR2RGB)), path
+
+
+def test_a_tiffs_pages_are_walked_once_to_open_it(tmp_path, monkeypatch):
+    walked = []
+    walk = tiff_pages.subfile_types
+    monkeypatch.setattr(tiff_pages, "subfile_types", lambda path: walked.append(path) or walk(path))
+    first, second = _faces(2)
+    path = tmp_path / "album.tif"
+    path.write_bytes(_tiff([first, _thumbnail(first), second], [None, THUMBNAIL, None]))
+    source = open_source(str(path))
+    assert [f.image.shape for f in source] == [first.shape, second.shape] and walked == [path]
 
 
 def _mutilated(data: bytes):
@@ -350,6 +383,21 @@ def test_a_folder_says_a_gif_whose_name_is_not_utf8_had_its_first_frame_alone_an
         assert [f.name for f in source] == [gif.name]
     assert source.end_warning is not None and f"{gif.name} ({len(frames)} frames)" in source.end_warning
     assert len(caplog.records) == 1
+
+
+def test_an_avif_sequence_whose_name_is_not_utf8_says_its_other_frames_were_left_out(
+        tmp_path, opencv_never_given_a_name_not_utf8):
+    """Read as its first frame, as under a UTF-8 name; its frames had been counted 0 there, and the rest left out
+    without a word."""
+    _needs_animations()
+    if not cv2.haveImageWriter(".avif"):
+        pytest.skip(f"OpenCV {cv2.__version__} was built without an AVIF encoder")
+    frames = _faces(3)
+    latin = _renamed_not_utf8(_write_animation(tmp_path / "clip.avif", frames))
+    source = open_source(str(latin))
+    assert [f.name for f in source] == [latin.name]
+    assert source.end_warning == (f"only the first frame of {latin.name} ({len(frames)} frames) was analysed: the "
+                                  "frames of an AVIF sequence cannot be read one by one here")
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".tif"])
