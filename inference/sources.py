@@ -129,13 +129,23 @@ class CameraSource(Source):
             self._cap = None
 
 
-class VideoSource(Source):
+class _PlayedFile(Source):
+    """A file whose frames are played in order, as a video's are, and looped when asked."""
+
+    def __init__(self, path: Path, loop: bool):
+        self.path, self.name, self.loop = path, path.name, loop
+        self._read_this_pass = False  # a frame of this pass given: looping a file none of which decodes would spin
+        self._over = False
+        self.end_warning: str | None = None
+
+
+class VideoSource(_PlayedFile):
     # FFmpeg fails a read for each frame it cannot decode and goes on with the next; a run of failures this
     # long is the end of what can be read (a cut-off file fails every read from there on).
     MAX_BAD_RUN = 25
 
     def __init__(self, path: Path, loop: bool = False):
-        self.path, self.name, self.loop = path, path.name, loop
+        super().__init__(path, loop)
         self._cap = cv2.VideoCapture(opencv_path(path, "this video"))
         if not self._cap.isOpened():
             try:
@@ -154,9 +164,6 @@ class VideoSource(Source):
         self._held: np.ndarray | None = None
         self._held_s: float | None = None  # its time in the file, from the decoder
         self._last_s: float | None = None  # the last frame given's
-        self._read_this_pass = False
-        self._over = False
-        self.end_warning: str | None = None
 
     def read(self) -> Frame | None:
         if self._over:
@@ -303,13 +310,13 @@ class ImageListSource(Source):
         return f"only the first frame of {files}{more} was analysed: {whys}"
 
 
-class ImageFramesSource(Source):
+class ImageFramesSource(_PlayedFile):
     """One image file of several frames, played frame by frame as a video is: an animation (GIF, WebP, APNG) or a
     multi-page TIFF. Its first frame alone had been read, and faces in the others went unseen without a word."""
 
     def __init__(self, path: Path, frames: Sequence[int], loop: bool = False):
         """``frames``: the file's frames to play, by their number in it (``played_frames``)."""
-        self.path, self.name, self.loop = path, path.name, loop
+        super().__init__(path, loop)
         # a TIFF's: the pages played, by their number in the file (its thumbnails and masks left out); None for an
         # animation, whose every frame is played
         self._pages = list(frames) if _tiff(path) else None
@@ -324,9 +331,6 @@ class ImageFramesSource(Source):
         self._batch_len = 1  # the first batch is one frame: its size says how many fit in FRAME_BATCH_BYTES
         self._n = 0  # the next frame's number
         self._ms = 0  # its time in the animation
-        self._read_this_pass = False
-        self._over = False
-        self.end_warning: str | None = None
 
     def read(self) -> Frame | None:
         if self._over:
