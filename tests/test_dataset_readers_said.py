@@ -170,7 +170,7 @@ def test_a_row_with_more_cells_than_the_header_is_warned_of_naming_its_line(tmp_
     (tmp_path / "labels.csv").write_text("file,gender,group\na.jpg,male,Smith, John\nb.jpg,female,t1,\n")
     with caplog.at_level(logging.WARNING):
         read = read_folder(tmp_path)
-    assert "1 row(s) have more cells than the header" in caplog.text and "line 2 (' John')" in caplog.text
+    assert "1 row(s) have more cells than the header" in caplog.text and "line 2 ('John')" in caplog.text
     assert all(None not in s.attrs for s in read.samples)
 
 
@@ -251,3 +251,63 @@ def test_celeba_lists_its_image_folder_once_rather_than_looking_up_each_image(tm
 
         monkeypatch.setattr(pathlib.Path, method, looked_up)
     assert len(read_celeba(root).samples) == len(CELEBA_ROWS)
+
+
+# 9. quoted fields after ", ", an age band not read, and the split a card names
+
+
+def _quoted_after_spaces(rows) -> str:
+    """A CSV as some tools write it: '"file", "gender"', each field quoted, the separator ", "."""
+    return "".join(", ".join(f'"{cell}"' for cell in row) + "\n" for row in rows)
+
+
+def test_a_labels_csv_of_quoted_fields_after_spaces_keeps_its_labels(tmp_path, caplog):
+    """The header's quotes were taken off, the values kept theirs ('"Female"' not understood): every label was lost
+    and the audit run unlabelled, exit 0. A quoted comma is a value's, not a separator."""
+    _img(tmp_path / "a.jpg")
+    labels = [("female", "White", "30", "Smith, John")]
+    (tmp_path / "labels.csv").write_text(_quoted_after_spaces([("file", "gender", "race", "age", "group"),
+                                                               ("a.jpg", *labels[0])]))
+    with caplog.at_level(logging.WARNING):
+        read = read_folder(tmp_path)
+    assert [(s.gender, s.race, str(s.age), s.group) for s in read.samples] == labels
+    assert "not understood" not in caplog.text and "more cells" not in caplog.text
+
+
+def test_fairface_label_files_of_quoted_fields_after_spaces_are_read(tmp_path):
+    train, val = [_ff_row(1), _ff_row(2)], [_ff_row(3, part="val")]
+    root = _fairface(tmp_path, train, val)
+    for part, rows in (("train", train), ("val", val)):
+        (root / f"fairface_label_{part}.csv").write_text(_quoted_after_spaces([("file", "age", "gender", "race"),
+                                                                               *rows]))
+    read = read_fairface(root)
+    assert read.skipped == []
+    assert sorted((os.path.relpath(s.path, root).replace(os.sep, "/"), s.age_bin, s.gender.capitalize(), s.race)
+                  for s in read.samples) == sorted([*train, *val])
+
+
+def test_a_fairface_age_band_it_cannot_read_is_warned_of_naming_the_label_file_line_and_value(tmp_path, caplog):
+    """The face was kept without an age, as the folder reader keeps one, but where the folder reader says so FairFace
+    had said nothing."""
+    unread = _ff_row(2, band="unknown", part="val")
+    val = [_ff_row(1, part="val"), unread]
+    root = _fairface(tmp_path, [_ff_row(3)], val)
+    with caplog.at_level(logging.WARNING):
+        read = read_fairface(root)
+    line = 2 + val.index(unread)  # the header is line 1
+    assert f"{unread[0]} (fairface_label_val.csv:{line}): age 'unknown' (expected a band such as" in caplog.text
+    assert "1 label(s) not understood and ignored" in caplog.text
+    assert [s.age for s in read.samples if s.path.endswith(unread[0])] == [None]
+
+
+def test_the_split_a_fairface_card_names_says_val_is_hashed_out_of_train(tmp_path):
+    """FairFace's val partition is our test, and our val a hash of file name over its train: the card called all
+    of it "the dataset's own split labels"."""
+    from inference.datasets.splits import split_rule
+
+    read = read_fairface(_fairface(tmp_path, [_ff_row(1), _ff_row(2)], [_ff_row(3, part="val")]))
+    rule = split_rule(read.samples)
+    assert "own split labels" not in rule and "hash of file name" in rule and "its val as test" in rule
+    _img(tmp_path / "folder" / "a.jpg")
+    (tmp_path / "folder" / "labels.csv").write_text("file,split\na.jpg,test\n")
+    assert split_rule(read_folder(tmp_path / "folder").samples) == "the dataset's own split labels"

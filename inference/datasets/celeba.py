@@ -1,8 +1,9 @@
 """CelebA: ``img_align_celeba/`` + ``list_attr_celeba.txt`` + ``list_eval_partition.txt``.
 
 Gender comes from ``Male``; the only skin information is the ``Pale_Skin``
-attribute, used as a coarse skin proxy (pale / not_pale); ``Young`` stands in
-for age, which CelebA does not give.
+attribute, used as a coarse skin proxy (pale / not_pale). CelebA gives no age:
+every face's age is None (``Young`` is kept with the other attributes, never
+read as an age), so age filters and age tables have none to go by.
 """
 from __future__ import annotations
 

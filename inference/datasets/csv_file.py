@@ -18,8 +18,8 @@ KNOWN_COLUMNS = ("file", "gender", "race", "age", "split", "group")
 
 
 def _column_name(name: str) -> str:
-    """A header's name less the spaces and quotes around it ("file, gender" is common; in '"file" , "gender"' the
-    space before the quote leaves the quotes in the name), a known column's in lower case."""
+    """A header's name less the spaces and any quotes still around it (in '"file" , "gender"' the csv module keeps
+    the space after the closing quote: "file "), a known column's in lower case."""
     name = name.strip()
     if len(name) >= 2 and name[0] == name[-1] == '"':
         name = name[1:-1].strip()
@@ -64,7 +64,9 @@ def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, di
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             delimiter, before = _delimiter(fh)
-            reader = csv.DictReader(fh, delimiter=delimiter)
+            # skipinitialspace: in '"file", "gender"' / '"a.jpg", "Male"' the space kept each value's quotes in it
+            # ('"Male"' not understood, every label lost) while the header's names were cleaned of theirs
+            reader = csv.DictReader(fh, delimiter=delimiter, skipinitialspace=True)
             columns = [_column_name(str(c)) for c in reader.fieldnames or []]
             twice = sorted({c for c in columns if columns.count(c) > 1 and c in KNOWN_COLUMNS})
             if twice:
@@ -87,20 +89,23 @@ def read_csv_rows(path: str | Path, what: str) -> tuple[list[str], list[dict[str
 
 
 def read_rows_by_file(path: str | Path, what: str, compared: Sequence[str] | None = None,
-                      nameless: list[int] | None = None) -> tuple[list[str], dict[str, dict[str, str]]]:
+                      nameless: list[int] | None = None,
+                      lines: dict[str, int] | None = None) -> tuple[list[str], dict[str, dict[str, str]]]:
     """As ``read_csv_rows``, keyed by the 'file' column. A file on two rows that disagree (in ``compared``, else in
     any column) is refused with both row numbers: keeping either row silently would mislabel or regroup an image.
-    A repeat with the same values is kept once, with a warning."""
+    A repeat with the same values is kept once, with a warning. ``nameless`` and ``lines``: as ``keyed_by_file``."""
     path = Path(path)
     columns, rows = _numbered_rows(path, what)
-    return columns, keyed_by_file(rows, columns, path, what, compared, nameless)
+    return columns, keyed_by_file(rows, columns, path, what, compared, nameless, lines)
 
 
 def keyed_by_file(rows: Sequence[tuple[int, dict[str, str]]], columns: Sequence[str], path: Path, what: str,
-                  compared: Sequence[str] | None = None, nameless: list[int] | None = None) -> dict[str, dict[str, str]]:
+                  compared: Sequence[str] | None = None, nameless: list[int] | None = None,
+                  lines: dict[str, int] | None = None) -> dict[str, dict[str, str]]:
     """``read_rows_by_file``'s rule for (line number, row) pairs of a label list that is not a CSV (CelebA's).
     Rows without a file name list nothing and are not keyed: their line numbers go to ``nameless`` for the caller
-    to report, else they are warned about here (keyed under "", all but the first had gone uncounted)."""
+    to report, else they are warned about here (keyed under "", all but the first had gone uncounted). ``lines``
+    gets each file's line (its first row's), for a caller that names the row of a value it cannot read."""
     by_file: dict[str, tuple[int, dict[str, str]]] = {}
     repeats, unnamed = [], []
     for number, row in rows:
@@ -128,4 +133,6 @@ def keyed_by_file(rows: Sequence[tuple[int, dict[str, str]]], columns: Sequence[
     elif unnamed:
         log.warning("%s: %d row(s) name no file and are skipped (line(s) %s)", path, len(unnamed),
                     ", ".join(map(str, unnamed[:5])) + (" …" if len(unnamed) > 5 else ""))
+    if lines is not None:
+        lines.update((name, number) for name, (number, _) in by_file.items())
     return {name: row for name, (_, row) in by_file.items()}

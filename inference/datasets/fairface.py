@@ -4,7 +4,8 @@ FairFace gives age as a band ("20-29"); the band's lower bound is kept as the
 age so that filters such as ``age >= 18`` work, and the band itself as the
 sample's ``age_bin``: per-age tables show FairFace's own bands (a "40-49" face
 had been counted in the project's "30-44").
-FairFace's ``val`` is its held-out set, so it is used as our test partition.
+FairFace's ``val`` is its held-out set, so it is used as our test partition;
+our val is a stable share of its train, chosen by a hash of file name.
 """
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ from .splits import hash_fraction
 log = logging.getLogger(__name__)
 LAYOUT = "fairface_label_train.csv and fairface_label_val.csv next to the image folders they name"
 LABELS = ("age", "gender", "race")  # the columns read; two rows of one file must agree on them
+VAL_SHARE = 0.1  # of train, carved out as val: FairFace has no validation partition
+# how the partitions are made, for a card: "the dataset's own split labels" had called the hashed val FairFace's own
+SPLIT = (f"FairFace's own train and val partitions, its val as test and a stable {VAL_SHARE:.0%} of its train, by a "
+         "hash of file name, as val")
 
 
 def _age_lower(band: str) -> int | None:
@@ -56,25 +61,27 @@ def _in_folder(root: Path, on_disk: set[str]) -> Callable[[str], str | None]:
 
 
 def _rows(files: dict[str, Path], unnamed: list[str],
-          find: Callable[[str], str | None]) -> dict[str, tuple[str, dict[str, str]]]:
-    """(partition, row) by file name, each file once: a repeat within a label file is kept once or refused
-    (``read_rows_by_file``), and a file in both label files stays in train, or is refused where they disagree; it
+          find: Callable[[str], str | None]) -> dict[str, tuple[str, dict[str, str], str]]:
+    """(partition, row, "label file:line" of the row) by file name, each file once: a repeat within a label file is
+    kept once or refused (``read_rows_by_file``), and a file in both label files stays in train, or is refused where they disagree; it
     had been counted twice, and tested on as well as trained on. A name is the path within the folder of the file
     it names (``find``) where there is one, so that one file named two ways is one file. Rows naming no file go to
     ``unnamed``, each as "label file:line"."""
-    out: dict[str, tuple[str, dict[str, str]]] = {}
+    out: dict[str, tuple[str, dict[str, str], str]] = {}
     spelled: dict[str, str] = {}  # the name each file was first listed by
     both = []
     for partition, csv_path in files.items():
         if not csv_path.exists():
             continue
-        lines: list[int] = []
-        listed = read_rows_by_file(csv_path, "the FairFace label file", compared=LABELS, nameless=lines)[1]
-        unnamed += [f"{csv_path.name}:{n}" for n in lines]
+        nameless: list[int] = []
+        lines: dict[str, int] = {}
+        listed = read_rows_by_file(csv_path, "the FairFace label file", compared=LABELS, nameless=nameless,
+                                   lines=lines)[1]
+        unnamed += [f"{csv_path.name}:{n}" for n in nameless]
         for given, row in listed.items():
             name = find(given) or given
             if name in out:
-                kept_partition, kept = out[name]
+                kept_partition, kept, _ = out[name]
                 differ = [c for c in LABELS if (kept.get(c) or "").strip() != (row.get(c) or "").strip()]
                 if differ and kept_partition == partition:
                     raise BiasMirrorError(f"the FairFace label file lists {name!r} twice, as {spelled[name]!r} and "
@@ -86,11 +93,20 @@ def _rows(files: dict[str, Path], unnamed: list[str],
                 if kept_partition != partition:
                     both.append(name)
                 continue
-            out[name], spelled[name] = (partition, row), given
+            out[name], spelled[name] = (partition, row, f"{csv_path.name}:{lines[given]}"), given
     if both:
         log.warning("%s: %d file(s) are in both label files, each kept in train only (it may not be tested on once "
                     "trained on), e.g. %s", files["test"], len(both), both[:3])
     return out
+
+
+def _odd_age(name: str, band: str, where: str) -> list[str]:
+    """Why a row's age band cannot be read, as the folder reader's "file: age 'value' (expected …)" with the row's
+    "label file:line" after the file; none where it reads or is empty: an "unknown" had left the face without an
+    age, and out of every age filter, without a word."""
+    if not band or _age_lower(band) is not None:
+        return []
+    return [f"{name} ({where}): age {band!r} (expected a band such as 20-29)"]
 
 
 def _elsewhere(root: Path, on_disk: set[str], name: str) -> str:
@@ -116,9 +132,9 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
     unnamed: list[str] = []
     on_disk = _listing(root)
     rows = _rows(files, unnamed, _in_folder(root, on_disk))
-    races = one_spelling(((r.get("race") or "").strip() for _, r in rows.values()), root)
-    samples, skipped = [], [(line, "the row names no file") for line in unnamed]
-    for name, (partition, row) in rows.items():
+    races = one_spelling(((r.get("race") or "").strip() for _, r, _ in rows.values()), root)
+    samples, skipped, odd = [], [(line, "the row names no file") for line in unnamed], []
+    for name, (partition, row, where) in rows.items():
         given = (row.get("gender") or "").strip()
         if given.lower() not in ("male", "female"):  # the value named, as the folder reader names it
             skipped.append((name, f"gender {given!r} (expected Male or Female)"))
@@ -126,10 +142,10 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
         if name not in on_disk and not (root / name).is_file():  # the latter: a path outside the listing
             skipped.append((name, NOT_IN_FOLDER))
             continue
-        # FairFace has no validation partition: carve a stable 10% of train.
-        part = "val" if partition == "train" and hash_fraction(name) < 0.1 else partition
+        part = "val" if partition == "train" and hash_fraction(name) < VAL_SHARE else partition
         band = (row.get("age") or "").strip()
         age = _age_lower(band)
+        odd += _odd_age(name, band, where)
         samples.append(
             Sample(
                 path=str(root / name),
@@ -139,6 +155,7 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
                 partition=part,
                 attrs={"age_band": band},
                 age_bin=band if age is not None else None,  # a band with no readable bound is no age
+                split_made=SPLIT,
             )
         )
     if not samples:  # the reasons said here: the warning of what was skipped would never come
@@ -147,6 +164,8 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
         said = f": skipped {skipped_in_words(skipped)}{hint}" if skipped else ""
         raise BiasMirrorError(f"the label files list no usable faces{said}; expected {LAYOUT}", root)
     warn_unlisted(root, unlisted_images(on_disk, rows), " and ".join(f.name for f in files.values() if f.exists()))
+    if odd:  # kept, without the label, as the folder reader keeps them: the face is still audited, just not by age
+        log.warning("%s: %d label(s) not understood and ignored, e.g. %s", root, len(odd), "; ".join(odd[:3]))
     read = DatasetRead("fairface", str(root), samples, skipped)
     read.warn_skipped()
     return read

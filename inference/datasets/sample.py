@@ -85,6 +85,8 @@ class Sample:
     ``age``): ``age_band`` is then that bin, not one of AGE_BANDS it straddles.
     ``partition`` is the dataset's own split where it has one, or for an image stored more than once the
     earliest split any copy was in (``copies``).
+    ``split_made`` says, for a card, how a reader made partitions that are not all the dataset's own (FairFace's
+    val is hashed out of its train): "the dataset's own split labels" had said otherwise.
     """
 
     path: str
@@ -95,6 +97,7 @@ class Sample:
     group: str | None = None  # a user-chosen group (unlabelled audits)
     attrs: Mapping[str, str] = field(default_factory=dict)
     age_bin: str | None = None
+    split_made: str | None = None
 
     @property
     def age_band(self) -> str | None:

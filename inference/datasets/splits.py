@@ -42,18 +42,26 @@ def split_rule(samples: Iterable[Sample], with_copies: Collection[str] = frozens
     unique = list({s.path: s for s in samples}.values())
     n = len(unique)
     copied = sum(s.path in with_copies for s in unique)
-    own = sum(s.partition in SPLITS and s.path not in with_copies for s in unique)
+    with_own = [s for s in unique if s.partition in SPLITS and s.path not in with_copies]
+    own, labels = len(with_own), _own_split(with_own)
     hashed = "a stable hash of file name, 80/10/10"
     if own == 0:
         rule = hashed
     elif own + copied == n:
-        rule = "the dataset's own split labels"
+        rule = labels
     else:
-        rule = f"the dataset's own split labels for {own} of {n} images, {hashed} for the rest"
+        rule = f"{labels} for {own} of {n} images, {hashed} for the rest"
     if copied:
         rule += (f", except {copied} of {n} images of a photograph stored more than once, each kept in one split with its copies "
                  "(the earliest any copy was in)")
     return rule
+
+
+def _own_split(samples: Iterable[Sample]) -> str:
+    """How the partitions of ``samples`` were made: as their reader says (``Sample.split_made``), else the
+    dataset's own."""
+    made = sorted({s.split_made for s in samples if s.split_made})
+    return "; ".join(made) or "the dataset's own split labels"
 
 
 def select(
