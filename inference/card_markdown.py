@@ -136,7 +136,7 @@ def _domain_lines(training: dict) -> list[str]:
         c = d.get("composition")
         if isinstance(c, dict):
             line += f"; composition {_composition_text(c)}"
-        lines.append(line)
+        lines.append(line + _age_bands_text(d))
     overlap = training.get("domain_overlap")
     if isinstance(overlap, dict) and overlap.get("photographs_in_both_domains_training"):
         lines.append(f"- {overlap['photographs_in_both_domains_training']} photograph(s) trained on in both domains "
@@ -152,6 +152,16 @@ def _domain_lines(training: dict) -> list[str]:
                      f"domain B are near-identical across the folders (an edit or a re-save), kept "
                      f"{near.get('kept', '')}".rstrip())
     return lines
+
+
+def _age_bands_text(domain: dict) -> str:
+    """A domain of ages drawn from a dataset that gives them as bands (FairFace's): the bands it holds, and those
+    left out for straddling its ages ("ages 20-35" holds 20-29 alone), where a reader would take the name's range."""
+    bands, left_out = domain.get("age_bands"), domain.get("age_bands_left_out")
+    text = f"; age bands {', '.join(map(str, bands))}" if isinstance(bands, list) and bands else ""
+    if isinstance(left_out, dict) and left_out:
+        text += "; left out: " + ", ".join(f"{band} ({why})" for band, why in left_out.items())
+    return text
 
 
 def _filter_group_rows(metrics: dict) -> list[str]:

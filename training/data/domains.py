@@ -11,8 +11,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -47,6 +49,8 @@ ENGINEER_MARGINALS = {
 ADULT_AGE = 18
 AGING_YOUNG = (20, 35)
 AGING_OLD = 60
+# The numbers of an age band's text ("30-39", "more than 70"); ASCII digits only, as the FairFace reader reads them
+BAND_NUMBERS = re.compile(r"\d+", re.ASCII)
 
 
 @dataclass
@@ -103,19 +107,28 @@ def _compose_checked(name: str, samples: list[Sample], by: Sequence[str], mode: 
     return [samples[i] for i in idx], comp
 
 
+def _reasons(counted: Sequence[tuple[int, str]]) -> str:
+    """"3 have no age, 2 are under 18": each reason that counts any face, in order."""
+    return ", ".join(f"{n} {what}" for n, what in counted if n)
+
+
+def _age_fix(read: DatasetRead, no_age: int, otherwise: str) -> str:
+    """How to give a recipe that needs ages what it lacks: a folder's faces get theirs from its labels.csv."""
+    return "give it an age column (labels.csv: file,gender,race,age)" if read.name == "folder" and no_age else otherwise
+
+
 def _no_adults(read: DatasetRead) -> BiasMirrorError:
     """Why no face is an adult with gender and race: a dataset without ages had been told "domain A is empty: no
     training faces match it (counts per cell: {})"."""
     labelled = [s for s in read.samples if s.gender and s.race]
     no_age = sum(s.age is None for s in labelled)
     young = sum(s.age is not None and s.age < ADULT_AGE for s in labelled)
-    why = [f"{no_age} have no age" if no_age else "", f"{young} are under {ADULT_AGE}" if young else "",
-           f"{len(read.samples) - len(labelled)} have no gender or race" if len(labelled) < len(read.samples) else ""]
-    fix = ("give it an age column (labels.csv: file,gender,race,age)" if read.name == "folder" and no_age
-           else "give it adults labelled with gender, race and age")
+    why = _reasons([(no_age, "have no age"), (young, f"are under {ADULT_AGE}"),
+                    (len(read.samples) - len(labelled), "have no gender or race")])
+    fix = _age_fix(read, no_age, "give it adults labelled with gender, race and age")
     return BiasMirrorError(f"the engineer recipe needs each face's gender, race and age, and keeps only adults (age "
                            f"≥ {ADULT_AGE}): none of this dataset's {len(read.samples)} faces is one "
-                           f"({', '.join(w for w in why if w) or 'it has no faces'}); {fix}", read.root)
+                           f"({why or 'it has no faces'}); {fix}", read.root)
 
 
 def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
@@ -179,21 +192,85 @@ def _engineer_overlap(read: DatasetRead, a_train: list[Sample], b_train: list[Sa
             "kept": "as the recipe's split by file name puts them (moving them would change its split)"}
 
 
+def _age_span(sample: Sample) -> tuple[float, float] | None:
+    """The youngest and oldest ``sample`` may be: its age twice, or for an age band (FairFace's "30-39", whose
+    lower bound is ``age``) the band's bounds, the upper one open for a band of one number ("more than 70")."""
+    if sample.age is None:
+        return None
+    if not sample.age_bin:
+        return sample.age, sample.age
+    numbers = BAND_NUMBERS.findall(sample.age_bin)
+    return sample.age, (int(numbers[1]) if len(numbers) > 1 else math.inf)
+
+
+def _within(sample: Sample, ages: tuple[float, float]) -> bool:
+    """``sample`` is surely aged within ``ages`` (both ends included): a band that straddles them is not, since
+    the whole "30-39" band had been taken for the "20-35" domain by its lower bound."""
+    span = _age_span(sample)
+    return span is not None and ages[0] <= span[0] and span[1] <= ages[1]
+
+
+def _straddles(sample: Sample, ages: tuple[float, float]) -> bool:
+    """``sample``'s age band is partly within ``ages`` and partly outside: it is left out of the domain."""
+    span = _age_span(sample)
+    return span is not None and span[0] <= ages[1] and span[1] >= ages[0] and not _within(sample, ages)
+
+
+def _bands_of(samples: Sequence[Sample]) -> list[str]:
+    """The age bands of ``samples``, youngest first."""
+    lowest = {s.age_bin: s.age for s in samples if s.age_bin}
+    return sorted(lowest, key=lambda band: (lowest[band], band))
+
+
+def _band_notes(read: DatasetRead, ages: tuple[float, float]) -> dict:
+    """For a dataset that gives ages as bands, which bands a domain holds and which straddling ones it left out:
+    the card's "ages 20-35" holds FairFace's 20-29 alone. Empty for exact ages (UTKFace's cards stay as they were)."""
+    binned = [s for s in read.samples if s.age_bin]
+    if not binned:
+        return {}
+    straddling = Counter(s.age_bin for s in binned if _straddles(s, ages))
+    return {"age_bands": _bands_of([s for s in binned if _within(s, ages)]),
+            "age_bands_left_out": {band: f"{straddling[band]} face(s): the band straddles the domain's ages"
+                                   for band in _bands_of([s for s in binned if s.age_bin in straddling])}}
+
+
+def _empty_aging_domain(name: str, label: str, ages: tuple[float, float], read: DatasetRead) -> BiasMirrorError:
+    """Why no training face is in an aging domain: a dataset without ages (CelebA), or one whose age bands all
+    straddle the domain's ages, had been told "no training faces match it (counts per cell: {})"."""
+    train = _by_split(read.samples)["train"]
+    no_age = sum(s.age is None for s in train)
+    straddling = [s for s in train if _straddles(s, ages)]
+    outside = len(train) - no_age - len(straddling) - sum(_within(s, ages) for s in train)
+    bands = " and ".join(map(repr, _bands_of(straddling)))
+    why = _reasons([(no_age, "have no age"),
+                    (len(straddling), f"are in the age band(s) {bands}, which straddle them and are left out of "
+                                      "both domains"),
+                    (outside, "are aged outside them")])
+    need = ("the aging domains need each face's age" + (", and take an age band only where it lies wholly within a "
+                                                        "domain's ages" if straddling else ""))
+    fix = _age_fix(read, no_age, "use a dataset that gives ages (utkface:, fairface:, or folder: with an age column)"
+                   if no_age == len(train) else f"give it training faces of {label}")
+    return BiasMirrorError(f"domain {name} is empty: none of the {read.name} dataset's {len(train)} training faces is "
+                           f"of {label} ({why or 'it has none'}); {need}; {fix}", read.root)
+
+
 def aging_domains(spec: str, seed: int, min_size: int) -> Domains:
-    """A: ages 20–35; B: ages 60+. The age bands never overlap, so no pool split is needed."""
+    """A: ages 20–35; B: ages 60+. The age ranges never overlap, so no pool split is needed. A face aged by a band
+    (FairFace's "30-39") is in a domain only where its whole band is: one that straddles a range is in neither."""
     read = open_dataset(spec)
     lo, hi = AGING_YOUNG
-    young = [s for s in read.samples if s.age is not None and lo <= s.age <= hi]
-    old = [s for s in read.samples if s.age is not None and s.age >= AGING_OLD]
-    ys, os_ = _by_split(young), _by_split(old)
-    by = ("gender", "race")
-    a_train, a_comp = _compose_checked("A", ys["train"], by, "none", None, seed, read.root)
-    b_train, b_comp = _compose_checked("B", os_["train"], by, "none", None, seed, read.root)
-    _check_size("A", a_train, a_comp, min_size, read.root)
-    _check_size("B", b_train, b_comp, min_size, read.root)
-    return Domains(Domain(f"ages {lo}-{hi}", a_train, ys["val"], ys["test"], a_comp, root=read.root),
-                   Domain(f"ages {AGING_OLD}+", b_train, os_["val"], os_["test"], b_comp, root=read.root), spec, "aging",
-                   kept_with_copies(read))
+    ranges = {"A": (f"ages {lo}-{hi}", (lo, hi)), "B": (f"ages {AGING_OLD}+", (AGING_OLD, math.inf))}
+    domains = []
+    for name, (label, ages) in ranges.items():
+        split = _by_split([s for s in read.samples if _within(s, ages)])
+        if not split["train"]:
+            raise _empty_aging_domain(name, label, ages, read)
+        train, comp = _compose_checked(name, split["train"], ("gender", "race"), "none", None, seed, read.root)
+        domains.append(Domain(label, train, split["val"], split["test"], comp, notes=_band_notes(read, ages),
+                              root=read.root))
+    for domain, name in zip(domains, ranges):
+        _check_size(name, domain.train, domain.composition, min_size, read.root)
+    return Domains(*domains, spec, "aging", kept_with_copies(read))
 
 
 def _folder_read(folder: str) -> DatasetRead:
