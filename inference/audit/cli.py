@@ -23,6 +23,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Iterable
 
 from ..arg_checks import check_output_dir, data_folders, float_at_least, positive_int, refuse_empty
 from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
@@ -30,7 +31,7 @@ from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec
 from ..user_dirs import default_cache_dir
 from ..writing import Staged, one_writer, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
-from ..datasets.folder import NOT_IN_FOLDER, labels_csv_of, list_folder
+from ..datasets.folder import NOT_IN_FOLDER, labels_csv_of, list_folder, path_within
 from ..datasets.sample import IMAGE_EXTENSIONS, nfc
 from ..datasets.sample import listed_not_found as listed_not_found_why
 from ..defaults import load_selection
@@ -180,22 +181,42 @@ def _groups_columns(groups_csv: str) -> set[str]:
 
 
 def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
-    """Each image takes the group of its row: the one naming its path in the folder, else its bare file name. A
-    row that names no image is reported; an empty group cell is an image listed without a group. (A row with an
-    empty cell had been reported "not in the folder", and its image took another row's group by bare name.) A bare
-    name that would group two images is refused (``_refuse_shared_names``)."""
+    """Each image takes the group of its row: the one naming its path in the folder (``_rows_by_path``), else its
+    bare file name. A row that names no image is reported; an empty group cell is an image listed without a group.
+    (A row with an empty cell had been reported "not in the folder", and its image took another row's group by bare
+    name.) A bare name that would group two images is refused (``_refuse_shared_names``)."""
     _, listed = read_rows_by_file(groups_csv, "the groups CSV", compared=["group"])
     # names compared in NFC: a CSV typed on one system names the files another stored decomposed (macOS)
     groups = {nfc(name): (r.get("group") or "").strip() for name, r in listed.items()}
+    rels = {s.path: nfc(relative(s.path, read.root)) for s in read.samples}
+    row_naming = _rows_by_path(groups, read.root, set(rels.values()), groups_csv)
     row_of: dict[str, str | None] = {}
     for s in read.samples:
-        rel, name = nfc(relative(s.path, read.root)), nfc(Path(s.path).name)
-        row_of[s.path] = rel if rel in groups else name if name in groups else None
+        name = nfc(Path(s.path).name)
+        row_of[s.path] = row_naming.get(rels[s.path]) or (name if name in groups else None)
     _refuse_shared_names(read, row_of, groups_csv)
     samples = [Sample(**{**s.__dict__, "group": None if row_of[s.path] is None else groups[row_of[s.path]] or None})
                for s in read.samples]
     skipped = [(n, GROUPS_NOT_FOUND) for n in sorted(set(groups) - set(row_of.values()))]
     return dataclasses.replace(read, samples=samples, skipped=read.skipped + skipped)
+
+
+def _rows_by_path(names: Iterable[str], root: str, in_folder: set[str], groups_csv: str) -> dict[str, str]:
+    """The path within the folder (one of ``in_folder``) of each image a groups CSV row names, to that row's name;
+    read as the dataset readers read their label files' names (``path_within``): "val\\1.jpg", a CSV written on
+    Windows, had been "not in the folder" though FairFace's label files and a folder's labels.csv take it. Two rows
+    naming one image in two ways are refused, as the folder reader refuses them."""
+    bases = tuple(nfc(base.as_posix()) for base in (Path(root).absolute(), Path(root).resolve()))
+    out: dict[str, str] = {}
+    for name in names:
+        rel = path_within(name, bases, in_folder)
+        if rel is None:
+            continue
+        if rel in out:
+            raise BiasMirrorError(f"the groups CSV lists {rel!r} twice, as {out[rel]!r} and {name!r}; keep one row per "
+                                  "file", groups_csv)
+        out[rel] = name
+    return out
 
 
 def _refuse_shared_names(read: DatasetRead, row_of: dict[str, str | None], groups_csv: str) -> None:

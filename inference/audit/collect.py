@@ -192,7 +192,7 @@ class Collector:
                            "n_found": base.get("n_found", len(base["faces"])), "gender": s.gender,
                            "race": s.race, "age_band": s.age_band, "group": s.group})
             filt = self.fcomp.get(key) if self.fcomp is not None else None
-            person = {"gender": s.gender, "race": s.race, "age": s.age, "age_band": s.age_band}
+            person = {"gender": s.gender, "race": s.race, "age": age_as_given(s), "age_band": s.age_band}
             for i, face in enumerate(base["faces"]):
                 # An annotation describes one person, taken to be the image's largest face (the first); the
                 # other faces are people it says nothing about, so they are "unknown", never the annotated
@@ -217,6 +217,15 @@ class Collector:
                     row["clf"][n] = c
                 rows.append(row)
         return rows, images
+
+
+def age_as_given(s: Sample) -> int | str | None:
+    """A face's age as its dataset gives it, for faces.csv and the contradicted labels: whole years, or the
+    dataset's own bin as it spells it (FairFace's "30-39", "more than 70"). ``Sample.age`` holds a bin's lower bound,
+    for --min-age alone: written as the age, a 30-39 had read "30", an exact age FairFace never gives. Nothing
+    computes with this value (the age groupings use ``Sample.age_band``), and the cache holds none: rows take it from
+    the dataset as read, so an audit resumed from an older cache writes the bin too."""
+    return s.age_bin if s.age_bin is not None else s.age
 
 
 def condition_key(condition: str) -> str:
