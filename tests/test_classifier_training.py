@@ -857,11 +857,11 @@ def test_a_plain_resume_copies_the_model_where_the_run_was_told_to_and_says_so(t
     resume = ["train", "classifier", "--out", str(tmp_path / "run"), "--resume", "--cache", str(tmp_path / "cache"),
               "--threads", "1"]
     assert main.main(resume) == 0
-    assert f"as the run was started: --export-to {export.resolve()}" in capsys.readouterr().out
+    assert f"as the run last ran: --export-to {export.resolve()}" in capsys.readouterr().out
     assert export.read_bytes() == (tmp_path / "run" / "model.onnx").read_bytes()
     elsewhere = tmp_path / "exp" / "elsewhere.onnx"
     assert main.main([*resume, "--export-to", str(elsewhere)]) == 0
-    assert "as the run was started" not in capsys.readouterr().out and elsewhere.exists()
+    assert "as the run last ran" not in capsys.readouterr().out and elsewhere.exists()
 
 
 def test_a_balanced_mix_names_a_value_no_training_face_has_as_an_empty_cell(tmp_path):

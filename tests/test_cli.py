@@ -174,8 +174,7 @@ def test_a_value_named_like_a_what_is_a_value(tmp_path, capsys, monkeypatch):
 
 def test_a_missing_package_is_named_as_pyproject_declares_it():
     """The hint named opencv-python-headless (which conflicts with the declared opencv-python) and PySide6."""
-    import tomllib
-
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.10, which the project supports, has no tomllib (3.11)")
     declared = " ".join(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
     for module in ("cv2", "PySide6", "skimage", "onnxruntime"):
         package = main.missing_module_message(ModuleNotFoundError(name=module)).split("(pip package ")[1].split(")")[0]

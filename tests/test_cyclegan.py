@@ -442,7 +442,7 @@ def test_a_plain_resume_keeps_the_runs_export_and_measurement_options(tmp_path, 
     capsys.readouterr()
     assert main.main(["train", "cyclegan", "--out", str(run), "--resume", "--threads", "1",
                       "--cache", str(tmp_path / "cache")]) == 0
-    assert "as the run was started: --classifier" in capsys.readouterr().out
+    assert "as the run last ran: --classifier" in capsys.readouterr().out
     card = read_card(run / "filter_A2B.onnx")
     assert "classifier" in card.metrics and card.metrics["n_faces"] <= 6
     assert (run / "filter_B2A.onnx").exists() and copy.exists()

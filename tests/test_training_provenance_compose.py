@@ -141,7 +141,7 @@ def test_a_plain_resume_decodes_into_the_cache_the_run_was_started_with(tmp_path
     resume = ["train", "classifier", "--out", str(run), "--resume", "--threads", "1"]
     assert main.main(resume) == 0
     assert not default_faces.exists() and sorted(p.name for p in cache.iterdir()) == decoded
-    assert f"as the run was started: --cache {cache.resolve()}" in capsys.readouterr().out
+    assert f"as the run last ran: --cache {cache.resolve()}" in capsys.readouterr().out
     elsewhere = tmp_path / "elsewhere"
     assert main.main([*resume, "--cache", str(elsewhere)]) == 0
-    assert "as the run was started" not in capsys.readouterr().out and any(elsewhere.iterdir())
+    assert "as the run last ran" not in capsys.readouterr().out and any(elsewhere.iterdir())

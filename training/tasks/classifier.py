@@ -687,7 +687,7 @@ def carried_outputs(args: argparse.Namespace, run_cfg: dict) -> Path | None:
         for folder in data_folders(run_cfg) or [None]:  # checked when the run began; the folder may be gone since
             args.export_to = str(check_output_file(args.export_to, "--export-to", folder))
     if taken and Dist.from_env().is_main:
-        print(f"as the run was started: {', '.join(taken)} (give them again to change them; --export-to '' makes no "
+        print(f"as the run last ran: {', '.join(taken)} (give them again to change them; --export-to '' makes no "
               "copy, --cache '' decodes without a cache)")
     return check_cache_dir(args.cache)
 

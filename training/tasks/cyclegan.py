@@ -675,7 +675,7 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
     taken = carry_outputs(args, run_cfg, OUTPUT_OPTIONS, paths=("classifier", "export_to", "cache"),
                           unremarkable={"eval_faces": EVAL_FACES, "cache": default_cache})
     if taken and Dist.from_env().is_main:
-        print("as the run was started: " + ", ".join(taken) + " (give them again to change them; --classifier '', "
+        print("as the run last ran: " + ", ".join(taken) + " (give them again to change them; --classifier '', "
               "--export-to '' and --no-export-both leave them out, --cache '' decodes without a cache)")
     cache = check_cache_dir(args.cache)  # it may be the checkpoint's, which check_run_arguments did not see
     if args.export_to:  # it, the classifier or the domains may come from the checkpoint, which the first check did not see
