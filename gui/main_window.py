@@ -37,7 +37,7 @@ from . import settings as st
 from .frame_view import FrameView, HelpOverlay
 from .log_file import IN_THE_LOG, where_details_are
 from .model_panel import ModelPanel, elided, narrow_combo
-from .painter import VIEW_MODES, Composed, DisplaySettings, has_filtered, render, signed
+from .painter import VIEW_MODES, Composed, DisplaySettings, cam_model_of, has_filtered, render, signed
 from .plots import PlotsPanel
 from .recording import Recorder, SessionStats, free_base, make_folder, save_snapshot, stamp
 from .workers import CaptureThread, DetectThread, InferenceThread, Mailbox
@@ -126,6 +126,15 @@ def frame_rate(times: list[float], since: float, now: float) -> float:
     if now <= start:
         return 0.0
     return sum(1 for t in times if start < t <= now) / (now - start)
+
+
+def cam_class_drawn(result: FrameResult, cam_model: str | None) -> str | None:
+    """The class of the CAMs ``result`` carries for ``cam_model``, as the painter picks them; None where no face has a
+    classifier's map."""
+    for face in result.faces:
+        if (name := cam_model_of(face, cam_model)) is not None:
+            return face.original.classifiers[name].cam_class
+    return None
 
 
 def summary_note(filter_label: str | None) -> tuple[str, str]:
@@ -760,6 +769,7 @@ class MainWindow(QMainWindow):
         self.camera_lost = False
         self.recorder.paused_reason = None
         self.inference.reset_tracks(since=self._source_since)  # a frame of the old source still on its way: dropped
+        self.recorder.new_source(source.name, self._source_since)  # its ids start at 1 again: a part of its own
         self.reset_session()
         self._skipped = 0
         self.capture = CaptureThread(source, self.captured, self.slideshow_fps)
@@ -935,7 +945,8 @@ class MainWindow(QMainWindow):
         else:
             try:
                 make_folder(self.output_dir)
-                path = self.recorder.start(free_base(self.output_dir, f"rows-{stamp()}", (".csv",)).with_suffix(".csv"))
+                path = self.recorder.start(free_base(self.output_dir, f"rows-{stamp()}", (".csv",)).with_suffix(".csv"),
+                                           self.source_name)
             except OSError as exc:
                 QMessageBox.warning(self, "Cannot record", f"{self.output_dir}: {exc.strerror or exc}")
                 self.act_record.setChecked(False)
@@ -961,13 +972,16 @@ class MainWindow(QMainWindow):
         scale = min(max(1.0, 720 / h), 4096 / (w * wide))
         size = int(max(1280, w * wide * scale + 520)), int(max(480, h * scale + 40))
         display, note, folder = replace(self.display), self.view.note, self.output_dir  # as they are now
+        # the class and condition the frame saved ran with: those asked for since are not in it until its re-run lands
         settings = {"view": display.view, "cam": display.show_cam, "cam_model": display.cam_model,
-                    "cam_class": self.pipeline_config_cam_class, "filter_condition": self.filter_condition}
+                    "cam_class": cam_class_drawn(result, display.cam_model),
+                    "filter_condition": result.filter_condition}
+        recording = self.recorder.recorded_as(result.index)
 
         def work() -> tuple[Path, Path]:
             paths, error = None, None
             try:
-                paths = save_snapshot(folder, render(result, display, *size, note), result, settings)
+                paths = save_snapshot(folder, render(result, display, *size, note), result, settings, recording)
             except Exception as exc:  # noqa: BLE001 — said in the window, as on the GUI thread it had been
                 if not isinstance(exc, (OSError, BiasMirrorError)):
                     log.exception("saving a snapshot failed")

@@ -81,18 +81,19 @@ def filtered_frame(result: FrameResult) -> np.ndarray:
     return out
 
 
-def _cam_model(face: FaceResult, s: DisplaySettings) -> str | None:
+def cam_model_of(face: FaceResult, wanted: str | None) -> str | None:
+    """The classifier whose CAM and numbers are shown for ``face``: ``wanted`` where the face has it, else its first."""
     names = list(face.original.classifiers)
     if not names:
         return None
-    return s.cam_model if s.cam_model in names else names[0]
+    return wanted if wanted in names else names[0]
 
 
 def with_cams(frame: np.ndarray, result: FrameResult, s: DisplaySettings, filtered: bool) -> np.ndarray:
     if not s.show_cam:
         return frame
     for face in result.faces:
-        name = _cam_model(face, s)
+        name = cam_model_of(face, s.cam_model)
         view = face.filtered if filtered else face.original
         if name is None or view is None or name not in view.classifiers:
             continue
@@ -216,7 +217,7 @@ def compact_lines(face: FaceResult, cam_model: str | None) -> list[list[Segment]
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
         d = round(shift.delta_ita, 1) + 0.0
         line.append((f"ΔITA {signed(d, 1, '°')}  ", _sign_colour(d, LIGHTER, DARKER)))
-    name = cam_model if cam_model in face.original.classifiers else next(iter(face.original.classifiers), None)
+    name = cam_model_of(face, cam_model)
     if name is not None:
         dp = face.delta_p_female.get(name)
         if dp is not None and not math.isnan(dp):

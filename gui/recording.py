@@ -75,18 +75,31 @@ def why_columns_added(added: list[str]) -> str:
     return " and ".join(causes)
 
 
+# Frames whose place in the recording is kept for snapshots: the frame on show trails the newest recorded by a
+# frame or two (the display takes the newest result), never by this many.
+RECORDED_KEPT = 64
+
+
 class Recorder:
-    """Streams one CSV row per face per processed frame while recording (flushed about every second)."""
+    """Streams one CSV row per face per processed frame while recording (flushed about every second).
+
+    A new part file (``-part2.csv``…) starts where the models add columns, and where another source is taken up: the
+    tracker's ids start again at 1 and a folder's ``source`` column is a path within it, so two sources' faces in one
+    file had been rows of the same ids and the same names."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._writer: RowWriter | None = None
         self.path: Path | None = None
-        self.paths: list[Path] = []  # the recording's files: a new part starts when the models add columns
+        self.paths: list[Path] = []  # the recording's files: a new part starts for new columns or another source
+        self._sources: list[tuple[int, str]] = []  # (index in paths of the part it begins in, source) per source
+        self._next_source: tuple[str, float] | None = None  # a source taken up: its name and when (time.monotonic)
+        self._source_of_part: str | None = None  # the source whose part the writer begins at the next row
         self.paused_reason: str | None = None  # e.g. the camera is lost: nothing is written meanwhile
         self._notices: list[tuple[str, bool]] = []  # (text, recording stopped) for the window's next slow tick
         self.failure: str | None = None  # why the recording stopped by itself (a full disk), once it has
         self._frames = 0  # frames written in this recording: the rows' ``frame`` column
+        self._recorded: dict[int, tuple[Path, int]] = {}  # the pipeline's frame index → (part, recording's frame)
 
     @property
     def active(self) -> bool:
@@ -97,22 +110,62 @@ class Recorder:
         with self._lock:
             return self._writer.rows if self._writer else 0
 
-    def start(self, path: Path) -> Path:
+    def start(self, path: Path, source: str = "") -> Path:
+        """Records into ``path`` the frames of ``source`` (its name, as the window shows it), and of those taken up
+        after it (``new_source``)."""
         with self._lock:
             if self._writer is not None:
                 self._close()
             self._writer = RowWriter(path, on_part=self._new_part)
             self.path, self.paths = Path(path), [Path(path)]
+            self._sources, self._next_source, self._source_of_part = [(0, source)], None, None
             self._frames = 0
+            self._recorded.clear()
             self._notices.clear()
             self.failure = None
             return self.path
 
+    def new_source(self, name: str, since: float) -> None:
+        """Source ``name`` was taken up at ``since`` (time.monotonic): its rows go on in a part of their own, begun
+        at its first face; a frame of the old source still being analysed (captured before ``since``) stays in the
+        old part."""
+        with self._lock:
+            if self._writer is not None:
+                self._next_source = (name, since)
+
+    def recorded_as(self, index: int) -> tuple[Path, int] | None:
+        """The part file holding the rows of the pipeline's frame ``index`` and its number in the recording (the rows'
+        ``frame``), while it records; None where that frame was not recorded (or is long past)."""
+        with self._lock:
+            return self._recorded.get(index) if self._writer is not None else None
+
     def _new_part(self, path: Path, added: list[str]) -> None:
-        """Called by the writer, under the lock, in the inference thread."""
+        """Called by the writer, under the lock, in the inference thread: a part begun for new columns, or for the
+        source taken up (``_part_for_source``)."""
         self.paths.append(path)
-        self._notices.append((f"recording continues in {path.name}: {why_columns_added(added)}; "
-                              f"the earlier rows stay in {self.paths[-2].name}", False))
+        columns = why_columns_added(added) if added else ""
+        if self._source_of_part is None:
+            self._notices.append((f"recording continues in {path.name}: {columns}; "
+                                  f"the earlier rows stay in {self.paths[-2].name}", False))
+            return
+        self._sources.append((len(self.paths) - 1, self._source_of_part))
+        self._source_of_part = None
+        self._notices.append((f"recording continues in {path.name} for the new source, {self._sources[-1][1]}"
+                              f"{f' ({columns})' if columns else ''}; the rows of "
+                              f"{self._sources[-2][1] or 'the source before'} stay in {self.paths[-2].name}", False))
+
+    def _part_for_source(self, result: FrameResult) -> None:
+        """A part of its own from ``result`` on, where it is the first frame with faces of a source taken up since
+        rows were written; a frame of the old source still on its way (captured before) stays in the old part."""
+        pending = self._next_source
+        if pending is None or result.timestamp < pending[1] or not result.faces:
+            return
+        self._next_source = None
+        if self._writer.rows == 0:  # type: ignore[union-attr]
+            self._sources[-1] = (self._sources[-1][0], pending[0])  # nothing written yet: the file is the new source's
+            return
+        self._source_of_part = pending[0]
+        self._writer.begin_part()  # type: ignore[union-attr]
 
     def notices(self) -> list[tuple[str, bool]]:
         """What the user should be told about the recording since the last call: (text, recording stopped)."""
@@ -153,7 +206,16 @@ class Recorder:
             _remove_if_empty(path)
             return f"recording stopped: no face was analysed while it ran, so {path.name} had no rows and was not kept"
         files = " + ".join([str(path), *(p.name for p in self.paths[1:])])
-        return f"recording saved to {files} ({rows} rows)"
+        return f"recording saved to {files} ({rows} rows){self._parts_by_source()}"
+
+    def _parts_by_source(self) -> str:
+        """Which parts hold which source, where the recording went through more than one ("" where not): the rows'
+        ``source`` column does not tell two folders' files of the same name apart."""
+        if len(self._sources) < 2:
+            return ""
+        ends = [start for start, _ in self._sources[1:]] + [len(self.paths)]
+        return "".join(f"; {' + '.join(p.name for p in self.paths[start:end])}: {name or 'no source'}"
+                       for (start, name), end in zip(self._sources, ends))
 
     def write(self, result: FrameResult) -> None:
         """Rows numbered by the frames this recording wrote (as ``run`` numbers its own): the pipeline's count
@@ -161,13 +223,23 @@ class Recorder:
         with self._lock:
             if self._writer is None or self.paused_reason is not None:
                 return
+            writer = self._writer
             try:
-                self._writer.write_frame(replace(result, index=self._frames), time.monotonic())
+                self._part_for_source(result)
+                writer.write_frame(replace(result, index=self._frames), time.monotonic())
+                self._remember(result.index)
                 self._frames += 1
             except BiasMirrorError as exc:  # the writer has closed the file; one message, then no more writes
-                writer, self._writer = self._writer, None
+                self._writer = None
                 self._failed(exc, writer)
                 self._notices.append((self.failure, True))  # type: ignore[arg-type]
+
+    def _remember(self, index: int) -> None:
+        """The pipeline's frame ``index`` is the recording's frame ``_frames``, in the part being written: a snapshot
+        numbers its frame as the app counts them, across sources and recordings."""
+        self._recorded[index] = (self._writer.path, self._frames)  # type: ignore[union-attr]
+        if len(self._recorded) > RECORDED_KEPT:
+            del self._recorded[next(iter(self._recorded))]
 
 
 def _remove_if_empty(path: Path) -> bool:
@@ -310,9 +382,21 @@ def write_image(picture: QImage | QPixmap, path: Path, what: str, image_format: 
         part.write_bytes(data)
 
 
-def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: dict) -> tuple[Path, Path]:
+FRAME_NUMBERS = ("frame: the app's count of the frames it analysed, across sources and recordings; recording: the "
+                 "recording's part file holding this frame's rows and its number there (their frame column), "
+                 "null where no recording holds it")
+
+
+def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: dict,
+                  recording: tuple[Path, int] | None = None) -> tuple[Path, Path]:
     """PNG of the view as shown (overlays included) + JSON of the measurements, both or neither: a disk that
-    refused the JSON had left the PNG and a cut-off JSON. Called only on user action."""
+    refused the JSON had left the PNG and a cut-off JSON. Called only on user action.
+
+    The JSON's "frame", each face's and the number in the files' names, is the app's count of the frames it
+    analysed, which no recording's rows use (they number a recording's own frames from 0): where this frame is in
+    a recording, ``recording`` (its part file, its number there) is written as {"file", "frame"}, else null.
+    ``settings``' cam_class and filter_condition are to be the saved frame's: those asked for since may not have
+    re-run it yet."""
     make_folder(folder)
     base = free_base(folder, f"snapshot-{stamp()}-{result.index:06d}", (".png", ".json"))
     png, js = base.with_name(base.name + ".png"), base.with_name(base.name + ".json")
@@ -320,8 +404,10 @@ def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: di
         "source": result.source, "frame": result.index, "filter": result.filter_name,
         "providers": dict(result.providers), "timings_ms": dict(result.timings_ms), "warnings": list(result.warnings),
         "display": settings,
+        "recording": None if recording is None else {"file": str(recording[0]), "frame": recording[1]},
         "faces": [face_row(result, f) for f in result.faces],
         "sign_convention": "positive delta_ita = filter made skin lighter; positive delta_p_female = more female",
+        "frame_numbers": FRAME_NUMBERS,
     }
     image_data = encoded(image, "PNG", png)
     measurements = strict_json.dumps(doc, indent=1, default=str).encode("utf-8")

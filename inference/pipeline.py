@@ -139,12 +139,15 @@ class FramePipeline:
     def _models(self) -> list[Classifier | Filter]:
         return [*self.classifiers, *([self.filter] if self.filter else [])]
 
+    def _filter_condition(self) -> str | None:
+        """The condition the filter runs with; None for a filter that takes none."""
+        assert self.filter is not None
+        return self.filter.chosen_condition(self.config.filter_condition)
+
     def _filter_label(self) -> str:
         """The filter's name, with the condition it ran with where it takes one: 'cvae [female]'."""
-        f = self.filter
-        assert f is not None
-        chosen = f.chosen_condition(self.config.filter_condition)
-        return f.name if chosen is None else f"{f.name} [{chosen}]"
+        chosen = self._filter_condition()
+        return self.filter.name if chosen is None else f"{self.filter.name} [{chosen}]"  # type: ignore[union-attr]
 
     def providers(self) -> dict[str, str]:
         return {m.name: m.provider for m in self._models()}
@@ -368,6 +371,7 @@ class FramePipeline:
             index=self._index - 1, timestamp=time.monotonic() if timestamp is None else timestamp, frame=bgr,
             faces=faces, timings_ms=timings, providers=self.providers(),
             filter_name=self._filter_label() if self.applies_filter else None,
+            filter_condition=self._filter_condition() if self.applies_filter else None,
             warnings=self.provider_warnings() + frame_warnings, source=source, video_s=video_s, faces_found=n_found,
         )
 

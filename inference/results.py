@@ -118,6 +118,7 @@ class FrameResult:
     timings_ms: Mapping[str, float]
     providers: Mapping[str, str]  # model name → provider it actually runs on
     filter_name: str | None = None
+    filter_condition: str | None = None  # the condition a conditional filter ran with (its name says it too)
     warnings: tuple[str, ...] = ()
     source: str = ""  # file name or camera, for rows and reports
     video_s: float | None = None  # a video file's frame: its position in it, in seconds

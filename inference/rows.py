@@ -106,6 +106,8 @@ class RowWriter:
     ordinary wide CSV that any reader opens as one table: one header, one row per face per frame. (A long
     format, one row per value, would never need a second file, but every analysis would first have to pivot it
     back to one row per face.) Columns a row lacks, such as a classifier switched off, are left empty.
+    ``begin_part`` starts one for the rows that follow whatever their columns (another source's: its frame numbers,
+    track ids and file names start again, and read in one table with the earlier rows they would be taken for theirs).
     ``paths`` lists the files written; ``on_part(path, new_columns)`` is told when one is started.
 
     A write the system refuses (a full disk, a drive removed) closes the file, cut back to the rows known to be
@@ -123,7 +125,8 @@ class RowWriter:
         self._last_flush = 0.0
         self.flush_every = flush_every
         self.on_part = on_part
-        self.rows = 0
+        self._part_due = False  # begin_part: the next row starts a part
+        self.rows = 0  # in every part
         self.rows_saved = 0  # as of the last flush the system accepted: what a failure can still promise
         self._saved_bytes = 0  # the file's size then, which a failure cuts it back to
 
@@ -133,7 +136,8 @@ class RowWriter:
                 row = face_row(frame, face)
                 if self._writer is None:
                     self._start_table(list(row))
-                elif any(k not in self._writer.fieldnames for k in row):
+                elif self._part_due or any(k not in self._writer.fieldnames for k in row):
+                    self._part_due = False
                     self._next_part(row)
                 self._writer.writerow(row)  # type: ignore[union-attr]
                 self.rows += 1
@@ -143,6 +147,10 @@ class RowWriter:
                 self._saved_bytes = os.fstat(self._fh.fileno()).st_size
         except OSError as exc:
             raise self._failed(exc) from exc
+
+    def begin_part(self) -> None:
+        """The next row starts a new part; none where no row has been written: the file is still the rows' own."""
+        self._part_due = self._writer is not None
 
     def _start_table(self, fields: list[str]) -> None:
         self._writer = csv.DictWriter(self._fh, fieldnames=fields, restval="")
