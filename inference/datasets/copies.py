@@ -11,10 +11,17 @@ the user's cache folder, keyed by size and modification time, so a second open c
 whose copies disagree on gender, race or the user's group is left out, every copy of it, as unusable labels;
 otherwise the first copy by path is kept and the rest left out, and the kept one goes to the earliest split any
 copy was in (train before val before test). Test only ever loses images this way, never gains one a model
-trained on the old split could have seen. Then the same for one photograph saved again, re-encoded or re-cropped
-(``near_identical``): such images all stay, since their pixels differ, but in one split, or none where their
-labels disagree. A dataset's own partition (CelebA's, FairFace's, a labels CSV's ``split``) gives way to the
-same rule: a photograph in its train and its test partition is a test image already trained on.
+trained on the old split could have seen. Then, in a dataset of aligned face crops (UTKFace, CelebA, FairFace), the
+same for one photograph saved again, re-encoded or re-cropped (``near_identical``): such images all stay, since
+their pixels differ, but in one split, or none where their labels disagree. A dataset's own partition (CelebA's,
+FairFace's, a labels CSV's ``split``) gives way to the same rule: a photograph in its train and its test partition
+is a test image already trained on.
+
+A folder's near-identical images are only named in a warning, each kept under its own labels and in its own split:
+there a thumbnail cannot tell one photograph saved again from two photos against the same background
+(``near_identical.thumbnail_tells_photographs``), and acted on, a match had left different people out as one
+photograph under other labels, given one person's gender and race to another, and would chain hundreds of photos
+of one room into a single split.
 """
 from __future__ import annotations
 
@@ -29,7 +36,7 @@ from tqdm import tqdm
 from ..file_identity import file_hash, file_stats
 from ..user_dirs import cache_keys, folder_cache_file
 from ..writing import written_whole
-from .near_identical import near_groups
+from .near_identical import MAX_RMS, SIDE, near_groups, thumbnail_tells_photographs
 from .sample import DatasetRead, Sample
 from .splits import SPLITS, split_of
 
@@ -106,8 +113,8 @@ def _describe(s: Sample) -> str:
 
 def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
     """``read`` with each group of byte-identical files reduced to one sample, each group of near-identical images
-    (``near_identical``) put in one split, and either left out where its labels disagree (see the module's
-    docstring); what was left out is in ``skipped`` (conflicts) and ``copies``."""
+    (``near_identical``) of aligned face crops put in one split, and either left out where its labels disagree (see
+    the module's docstring); what was left out is in ``skipped`` (conflicts) and ``copies``."""
     by_path = {s.path: s for s in read.samples}
     original = dict(by_path)
     stats = file_stats(list(by_path))
@@ -135,6 +142,9 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
     # the same photograph re-encoded or re-cropped: every image stays (they are not the same pixels), in one split
     by_path = {s.path: s for s in samples}
     near = near_groups({p: stats[p] for p in by_path if p in stats}, read.root, cache_dir)
+    if not thumbnail_tells_photographs(read.name):
+        _say_look_alike(read.root, near)
+        near = []  # said, not acted on: they may be two photos against one background
     moved: dict[str, Sample] = {}
     out: set[str] = set()
     near_identical = list(read.near_identical)
@@ -159,6 +169,20 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
         log.warning("%s: %d image(s) without a label take it from a copy of the same photograph that has it, e.g. %s",
                     read.root, len(filled), filled[:3])
     return DatasetRead(read.name, read.root, samples, skipped, copies, near_identical, conflicts)
+
+
+def _say_look_alike(root: str, near: list[list[str]]) -> None:
+    """Warns of images whose thumbnails match, where that does not make them one photograph: named, so that the
+    user can look, and nothing done (see ``near_identical.thumbnail_tells_photographs``)."""
+    if not near:
+        return
+    examples = "; ".join(" ≈ ".join(relative_name(p, root) for p in group[:2]) + (" …" if len(group) > 2 else "")
+                         for group in near[:3])
+    log.warning("%s: %d image(s) look like another in %d×%d grey thumbnails (within %g grey levels RMS), in %d "
+                "group(s), e.g. %s: each kept under its own labels and in its own split, since in a folder of photos "
+                "a thumbnail cannot tell one photograph saved again from two photos against the same background. "
+                "Where some are one photograph, keep one of them: another in the test split would be a test image "
+                "already trained on", root, sum(map(len, near)), SIDE, SIDE, MAX_RMS, len(near), examples)
 
 
 def _disagree(members: list[Sample]) -> bool:

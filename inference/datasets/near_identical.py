@@ -12,6 +12,11 @@ pairs in 0.4 s, and a typical face's nearest neighbour on those axes lies 272 aw
 times the faces bring that in by only 10^(1/16) (16 axes), so chance candidates grow about a hundredfold, to
 thousands, not millions. Reading the thumbnails (about 5,000 files a second) is what takes the time, once.
 Thumbnails are kept in the user's cache folder, keyed by size and modification time.
+
+That a match is one photograph holds for aligned face crops only, where the face fills the thumbnail
+(``thumbnail_tells_photographs``). In a folder's photos a face may be small in its frame, and a shared background
+fills the thumbnail instead: 5 of 20 different people photographed against one plain wall matched another, and of
+300 such photos, chained pair by pair, 238 fell into one group.
 """
 from __future__ import annotations
 
@@ -37,6 +42,17 @@ MAX_RMS = 8.0  # grey levels over the thumbnail: every pair inspected up to 12 w
 # image, whose noise averages out at 16×16): never matched. UTKFace's faces all have 10.9 or more.
 MIN_STD = 8.0
 _AXES = 16
+# The readers of aligned face crops (``DatasetRead.name``), where the face fills the thumbnail (on UTKFace every
+# pair inspected was one photograph). Any other (a folder: photos of any framing) is not: see the function below.
+ALIGNED_FACE_READERS = frozenset({"utkface", "celeba", "fairface"})
+
+
+def thumbnail_tells_photographs(reader: str) -> bool:
+    """Whether two images of the reader ``reader`` whose thumbnails match are one photograph, to be acted on as
+    such (one split, labels shared, left out where they disagree). Only for aligned face crops: two photos of
+    different people against the same background match as well, and in a folder had been left out as "the same
+    image under other labels", or audited under another person's gender and race."""
+    return reader in ALIGNED_FACE_READERS
 
 
 def thumbnail(path: str) -> np.ndarray | None:
