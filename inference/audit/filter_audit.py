@@ -19,7 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .groups import is_small, split
-from .stats import bootstrap_ci, exact_share, holm, kruskal_test, share, wilcoxon_test
+from .stats import (ITA_RANGE, L_RANGE, UNIT_RANGE, bootstrap_ci, difference_range, exact_share, holm, kruskal_test,
+                    share, wilcoxon_test)
 
 ITA_CATEGORIES = ("very light", "light", "intermediate", "tan", "brown", "dark")
 
@@ -37,8 +38,9 @@ def histogram(values: Sequence[float], bins: Sequence[float]) -> dict:
     return {"bins": list(bins), "counts": counts}
 
 
-def _shift_stats(values: Sequence[float], bins: Sequence[float]) -> dict:
-    return {"mean": bootstrap_ci(values, "mean"), "median": bootstrap_ci(values, "median"),
+def _shift_stats(values: Sequence[float], bins: Sequence[float], bounds: tuple[float, float]) -> dict:
+    """``bounds``: the range a shift cannot leave, which a t interval over a few faces had reached past."""
+    return {"mean": bootstrap_ci(values, "mean", bounds=bounds), "median": bootstrap_ci(values, "median"),
             "wilcoxon": wilcoxon_test(values), "histogram": histogram(values, bins)}
 
 
@@ -71,8 +73,8 @@ def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
         "n_faces": len(rows), "n_measurable": len(measured), "n_not_measurable": len(rows) - len(measured),
         **measurability(rows),
         "small": is_small(len(rows)),
-        "delta_ita": _shift_stats([r["d_ita"] for r in measured], ITA_BINS),
-        "delta_l": {"mean": bootstrap_ci([r["d_l"] for r in measured], "mean")},
+        "delta_ita": _shift_stats([r["d_ita"] for r in measured], ITA_BINS, difference_range(ITA_RANGE)),
+        "delta_l": {"mean": bootstrap_ci([r["d_l"] for r in measured], "mean", bounds=difference_range(L_RANGE))},
         # beside ΔL*: where ITA moved and lightness did not, yellowness did (a low-b* face's ITA swings with it)
         "delta_b": {"mean": bootstrap_ci([_delta_b(r) for r in measured], "mean")},
         "share_lighter_1_monk": share([r["d_mst"] >= 1 for r in measured]),
@@ -81,7 +83,7 @@ def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
     }
     for n in names:
         dps = [r["clf"][n]["dp"] for r in rows if r["clf"][n].get("dp") is not None]
-        out["classifiers"][n] = {"delta_p_female": _shift_stats(dps, P_BINS),
+        out["classifiers"][n] = {"delta_p_female": _shift_stats(dps, P_BINS, difference_range(UNIT_RANGE)),
                                  "flip_rate": share([r["clf"][n]["flip"] for r in rows
                                                      if r["clf"][n].get("flip") is not None])}
     return out

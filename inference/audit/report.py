@@ -19,7 +19,7 @@ from .focus import focus_audit
 from .groups import groupings as make_groupings
 from .groups import is_small, primary, split
 from .label_check import contradicted_labels
-from .stats import CONFIDENCE, N_RESAMPLES, SEED, bootstrap_ci
+from .stats import CONFIDENCE, ITA_RANGE, L_RANGE, N_RESAMPLES, SEED, bootstrap_ci
 
 SCHEMA_VERSION = 9  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
 # 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`;
@@ -59,9 +59,9 @@ def skin_summary(rows: Sequence[dict], key: str) -> dict:
         mst[s["mst"] - 1] += 1
     cats = {c: sum(s["category"] == c for s in measured) for c in ITA_CATEGORIES}
     return {"n_faces": len(rows), "n_measurable": len(measured), "n_not_measurable": len(rows) - len(measured),
-            "ita": {"mean": bootstrap_ci([s["ita"] for s in measured], "mean"),
+            "ita": {"mean": bootstrap_ci([s["ita"] for s in measured], "mean", ITA_RANGE),
                     "median": bootstrap_ci([s["ita"] for s in measured], "median")},
-            "L": {"mean": bootstrap_ci([s["L"] for s in measured], "mean")},
+            "L": {"mean": bootstrap_ci([s["L"] for s in measured], "mean", L_RANGE)},
             "mst_counts": mst, "ita_category_counts": cats}
 
 

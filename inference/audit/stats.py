@@ -3,8 +3,9 @@
 Why our own helpers instead of fairlearn's ``MetricFrame``: the audit runs in
 the light runtime (no pandas or scikit-learn), and proportions get Wilson
 score intervals (``inference.metrics``), which stay sensible for the small
-groups an audit cares most about. Continuous quantities (ΔITA, ΔP(female),
-CAM focus) get bootstrap intervals from ``scipy.stats.bootstrap``.
+groups an audit cares most about. Means of continuous quantities (ΔITA, ΔP(female),
+CAM focus) get Student's t intervals below ``T_BELOW`` values and bootstrap intervals from
+``scipy.stats.bootstrap`` above; medians get the distribution-free order-statistic interval.
 """
 from __future__ import annotations
 
@@ -25,6 +26,19 @@ CONFIDENCE = 0.95
 # their extremes, and on normal data covered the mean 74 % of the time at n = 3, 86 % at 5 and 89 % at 10 (t: 93-95 %),
 # so the ship gate called a group of three "beyond" or "within" on nothing.
 T_BELOW = 30
+# The ranges a quantity cannot leave, for ``bootstrap_ci``'s ``bounds``: a t interval knows nothing of them (the mean
+# ITA of three faces read [-192.9, 250.3]). ITA° = arctan((L* − 50) / b*) with b* > 0 (inference/skin.py).
+ITA_RANGE = (-90.0, 90.0)
+L_RANGE = (0.0, 100.0)
+UNIT_RANGE = (0.0, 1.0)  # P(female), CAM focus shares
+
+
+def difference_range(bounds: tuple[float, float]) -> tuple[float, float]:
+    """The range of after − before for two values each within ``bounds`` (ΔITA: ±180°, ΔL*: ±100, ΔP: ±1)."""
+    lo, hi = bounds
+    return lo - hi, hi - lo
+
+
 # SciPy 1.15 named the seed argument ``rng``; ``random_state`` is on its way out (same draws, checked on 1.17)
 _SEED_ARG = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
 
@@ -35,9 +49,9 @@ def _clean(values) -> np.ndarray:
 
 
 def bootstrap_ci(values, statistic: str = "mean", bounds: tuple[float, float] | None = None) -> dict:
-    """Point value and 95% CI of the mean or median: bootstrap (BCa; percentile where BCa is degenerate), or for
-    the mean of fewer than ``T_BELOW`` values Student's t, cut to ``bounds`` where the values cannot leave them (a
-    mean P(female) of 0.977 read [0.943, 1.012])."""
+    """Point value and 95% CI of the mean or median. A mean: bootstrap (BCa; percentile where BCa is degenerate),
+    or for fewer than ``T_BELOW`` values Student's t, cut to ``bounds`` where the values cannot leave them (a mean
+    P(female) of 0.977 read [0.943, 1.012]). A median: the order-statistic interval (``median_ci``)."""
     v = _clean(values)
     fn = np.mean if statistic == "mean" else np.median
     n = len(v)
@@ -48,14 +62,16 @@ def bootstrap_ci(values, statistic: str = "mean", bounds: tuple[float, float] | 
         return {"value": point, "lo": None, "hi": None, "n": n}
     if np.all(v == v[0]):  # every resample gives the point (an identity filter's zero shifts)
         return {"value": point, "lo": point, "hi": point, "n": n}
-    if statistic == "mean" and n < T_BELOW:
+    if statistic == "median":
+        return median_ci(v)
+    if n < T_BELOW:
         return mean_ci(v, CONFIDENCE, bounds)
     ci = None
     for method in ("BCa", "percentile"):
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                res = stats.bootstrap((v,), lambda x, axis: fn(x, axis=axis), n_resamples=N_RESAMPLES,
+                res = stats.bootstrap((v,), lambda x, axis: np.mean(x, axis=axis), n_resamples=N_RESAMPLES,
                                       confidence_level=CONFIDENCE, method=method, vectorized=True,
                                       **{_SEED_ARG: np.random.default_rng(SEED)})
             except (ValueError, FloatingPointError, ZeroDivisionError):  # degenerate resamples: fall back
@@ -67,6 +83,20 @@ def bootstrap_ci(values, statistic: str = "mean", bounds: tuple[float, float] | 
     if ci is None:
         return {"value": point, "lo": None, "hi": None, "n": n}
     return {"value": point, "lo": ci[0], "hi": ci[1], "n": n}
+
+
+def median_ci(v: np.ndarray) -> dict:
+    """The median with its distribution-free 95% interval between two order statistics (``stats.quantile_test``):
+    its coverage is at least 95 % whatever the values' distribution, ties included. No interval between order
+    statistics reaches 95 % from fewer than 6 values (min..max covers 1 − 2·0.5^n: 75 % at n = 3), so there lo/hi
+    are None. The bootstrap it replaces covered the median 75 % of the time at n = 3 and 91-95 % from 6 to 100
+    values; this one 95-99 %, about 10 % wider (normal, log-normal and t₃ values, 1,000 draws each)."""
+    point = float(np.median(v))
+    ci = stats.quantile_test(v, q=point, p=0.5).confidence_interval(CONFIDENCE)
+    lo, hi = float(ci.low), float(ci.high)
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # SciPy's nan: too few values for any such interval
+        return {"value": point, "lo": None, "hi": None, "n": len(v)}
+    return {"value": point, "lo": lo, "hi": hi, "n": len(v)}
 
 
 def rank_biserial(d: np.ndarray) -> float | None:

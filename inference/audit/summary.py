@@ -44,7 +44,7 @@ def _direction(v, pos: str, neg: str) -> str:
 
 
 def _clear_of_zero(interval: dict | None) -> int:
-    """+1 where a bootstrap interval lies above 0, -1 below, 0 where it covers 0 or was not measured."""
+    """+1 where an interval lies above 0, -1 below, 0 where it covers 0 or was not measured."""
     lo, hi = (interval or {}).get("lo"), (interval or {}).get("hi")
     if not (measured(lo) and measured(hi)):
         return 0
@@ -58,7 +58,7 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
     The direction is the test's own (the sign of the rank-biserial effect,
     i.e. where the typical face moved); when the mean moved the other way,
     say so rather than let a skewed tail contradict the test. ``mean`` and
-    ``median`` (their bootstrap intervals) are for the converse, a test that
+    ``median`` (their intervals) are for the converse, a test that
     shows nothing beside an interval clear of zero, which would otherwise read
     as a contradiction: where only the mean's is clear, the typical face did
     not move but a few faces moved far; where the median's is clear too, the
