@@ -21,6 +21,14 @@ def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True,
     p.add_argument("--provider", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"],
                    help="ONNX Runtime provider preference (auto: TensorRT → CUDA → CPU)")
     p.add_argument("--threads", type=thread_count, help="CPU threads per model (default: all cores)")
+    add_detector_arguments(p, haar_both)
+    p.add_argument("--cam-class", help=f"class whose CAM is kept (default: {PipelineConfig.cam_class})")
+    p.add_argument("--condition", help="for a conditional filter (one with a condition input, e.g. a target gender): "
+                                       "which of its conditions to apply (default: its first)")
+
+
+def add_detector_arguments(p: argparse.ArgumentParser, haar_both: bool = False) -> None:
+    """How the detector finds faces (``DETECTOR_OPTIONS``)."""
     p.add_argument("--yunet", help="path to an OpenCV YuNet face detector .onnx (default: Haar cascade)")
     p.add_argument("--haar-cascade", default=DEFAULT_CASCADE, choices=list(HAAR_CASCADES),
                    help=f"which of OpenCV's frontal-face Haar cascades finds faces (default {DEFAULT_CASCADE}: it missed "
@@ -29,9 +37,37 @@ def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True,
                    help="what runs the Haar cascade: opencv (default; fastest on a CPU) or onnxruntime, the same "
                         "cascade with the same faces as an ONNX graph on the models' provider, meant for a GPU"
                         + ("; both: a row each, in the same run" if haar_both else ""))
-    p.add_argument("--cam-class", help=f"class whose CAM is kept (default: {PipelineConfig.cam_class})")
-    p.add_argument("--condition", help="for a conditional filter (one with a condition input, e.g. a target gender): "
-                                       "which of its conditions to apply (default: its first)")
+
+
+DETECTOR_OPTIONS = ("yunet", "haar_cascade", "haar_runtime")  # add_detector_arguments' dests
+# the dataset kinds whose images are aligned face crops: the whole image is the face unless --detect is given
+ALIGNED_KINDS = ("utkface", "celeba", "fairface")
+
+
+def add_face_choice_arguments(p: argparse.ArgumentParser, detect_help: str = "") -> None:
+    """--detect / --aligned: whether a dataset's images are searched for faces or each taken whole as one."""
+    det = p.add_mutually_exclusive_group()
+    det.add_argument("--detect", dest="detect", action="store_true", default=None,
+                     help=f"find faces with the detector (default for folder datasets){detect_help}")
+    det.add_argument("--aligned", dest="detect", action="store_false",
+                     help=f"the whole image is the face (default for {'/'.join(ALIGNED_KINDS)}: aligned crops)")
+
+
+def detects_faces(args: argparse.Namespace, kind: str) -> bool:
+    """Whether the detector finds a ``kind`` dataset's faces: --detect or --aligned, else by its kind (a folder holds
+    photos). A detector option given with aligned faces is refused: it would change nothing, without a word."""
+    detect = args.detect if args.detect is not None else kind not in ALIGNED_KINDS
+    finding = sorted(set(getattr(args, "_given", ()) or ()) & set(DETECTOR_OPTIONS))
+    if finding and not detect:
+        raise BiasMirrorError(f"{', '.join('--' + o.replace('_', '-') for o in finding)} choose(s) how faces are found, "
+                              f"and {aligned_why(args, kind)} take the whole image as the face: add --detect, or "
+                              "leave it out")
+    return detect
+
+
+def aligned_why(args: argparse.Namespace, kind: str) -> str:
+    """Why the whole image is the face, in words for a refusal."""
+    return "--aligned" if args.detect is False else f"a {kind} dataset's aligned faces (the default)"
 
 
 def checked_cam_class(args: argparse.Namespace, classifiers: Sequence[Classifier]) -> str:

@@ -204,12 +204,12 @@ def test_fairface_age_bands_are_in_age_order_in_every_table(tmp_path):
     assert list(disaggregate([0] * len(utk), [0] * len(utk), [0.1] * len(utk),
                              {"age_band": utk[::-1]}).by["age_band"]) == utk
     # and where the report, the summary and a card list groups again
-    from inference.audit.summary import _ties
+    from inference.audit.summary import tied_groups
     from inference.card_markdown import _metric_rows
 
     cell = {"value": 0.5, "lo": 0.4, "hi": 0.6, "n": 10}
     by = {b: {"accuracy": cell, "fpr": cell, "fnr": cell, "n": 10} for b in shuffled}
-    assert _ties(by, "accuracy", "0-2")[0] == FAIRFACE_BANDS
+    assert tied_groups(by, "accuracy", "0-2")[0] == FAIRFACE_BANDS
     assert [row.split(" | ")[0].lstrip("| ") for row in _metric_rows({"age_band": by}, "age_band")[2:]] == FAIRFACE_BANDS
 
 

@@ -517,7 +517,7 @@ def test_evaluate_without_ages_says_so_and_writes_json_into_a_new_folder(tmp_pat
     (photos / "labels.csv").write_text("file,gender\n" + "".join(
         f"{n},{'female' if n.split('_')[1] == '1' else 'male'}\n" for n in names))
     base = ["train", "evaluate", "--model", str(tiny_models["classifier"]), "--dataset", f"folder:{photos}",
-            "--split", "all"]
+            "--aligned", "--split", "all"]
     code, err = run([*base, "--min-age", "18"], capsys)
     assert code == 2 and "needs ages, and this dataset has none: pass --min-age -1" in err
     out = tmp_path / "new" / "folder" / "eval.json"
@@ -565,17 +565,17 @@ def test_evaluate_says_what_its_filters_leave_out_and_never_writes_over_a_model(
     code, err = run(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--json", str(model)],
                     capsys)
     assert code == 2 and "--json" in err and model.read_bytes() == before
-    code = main.main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--split", "all",
-                      "--min-age", "18"])
+    code = main.main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--aligned",
+                      "--split", "all", "--min-age", "18"])
     out = capsys.readouterr().out
     assert code == 0 and "note: 6 labelled face(s) of split 'all' have no age and are left out by the age bar" in out
-    assert main.main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--min-age",
-                      "-1"]) == 0  # the names are fixed: so is the hash's test split
+    assert main.main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--aligned",
+                      "--min-age", "-1"]) == 0  # the names are fixed: so is the hash's test split
     assert "face(s) evaluated are in split 'test' by a hash of their file name" in capsys.readouterr().out
     for p in folder.glob("*.png"):
         p.write_bytes(b"not a jpeg " + p.name.encode())
-    code, err = run(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--split", "all",
-                     "--min-age", "-1"], capsys)
+    code, err = run(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--aligned",
+                     "--split", "all", "--min-age", "-1"], capsys)
     assert code == 2 and "none of the 40 face(s) could be read, so nothing was evaluated" in err
 
 

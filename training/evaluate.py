@@ -4,12 +4,16 @@
 
 prints accuracy, FPR and FNR overall, per gender × race and per age band,
 each with a 95% Wilson interval, models side by side, and writes JSON.
+
+Faces are taken as the audit takes them: a utkface, celeba or fairface image is an aligned face crop, and a
+folder's photo is searched by the face detector, its largest face carrying its label (--detect / --aligned choose).
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,12 +24,14 @@ from tqdm import tqdm
 from inference import strict_json
 from inference.arg_checks import check_output_file, data_folders, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
-from inference.audit.summary import comparison_line
+from inference.audit.summary import extreme_group, pct, tied_groups, ci, comparison_line
+from inference.cli_common import add_detector_arguments, add_face_choice_arguments, detector_from_args, detects_faces
 from inference.datasets import SPLITS, DatasetRead, Sample, open_dataset, select, split_of
 from inference.datasets.sample import nfc
 from inference.defaults import load_classifiers
 from inference.errors import BiasMirrorError
-from inference.metrics import GroupedMetrics, disaggregate, format_table
+from inference.faces import FaceDetector
+from inference.metrics import GroupedMetrics, disaggregate, format_table, group_order
 from inference.models import Classifier
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.runtime import RuntimeConfig
@@ -37,31 +43,36 @@ DEFAULT_MIN_AGE = 18  # train classifier's default, and evaluate's where the mod
 log = logging.getLogger(__name__)
 
 
-def predict_read(model: Classifier, samples: list[Sample], batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """P(female) per sample (NaN where the image cannot be read, or the model gave no finite output) and a mask of
-    the images that were read: a model trained to NaN reads every image and predicts none, which is the model's
-    failure, not the images'.
+def predict_read(model: Classifier, samples: list[Sample], batch: int = 128, detector: FaceDetector | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(female) per sample (NaN where the image cannot be read, no face was found in it, or the model gave no
+    finite output), a mask of the images that were read, and the faces found in each (0 where it was not read):
+    a model trained to NaN reads every image and predicts none, which is the model's failure, not the images'.
 
-    Runs the pipeline's own batch API (whole image = face, crop at the model's
-    size), so these numbers are the ones the audit and the app compute.
+    Runs the pipeline's own batch API, so these numbers are the ones the audit and the app compute. Without a
+    ``detector`` the whole image is the face (an aligned crop, cropped at the model's size); with one, the largest
+    face found carries the image's label, as in the audit (the others are no one's whose label is known).
     """
-    pipeline = FramePipeline([model], None, None, PipelineConfig(min_crop=model.size[0]))
+    pipeline = FramePipeline([model], None, detector, PipelineConfig(min_crop=model.size[0], max_faces=1))
     p = np.full(len(samples), np.nan)
     read = np.zeros(len(samples), bool)
+    found = np.zeros(len(samples), int)
     results = pipeline.process_images([s.path for s in samples], batch)
     for i, (_path, result, _error) in enumerate(tqdm(results, total=len(samples), desc=f"evaluating {model.name}",
                                                       unit="img", mininterval=2)):
         if result is not None:
             read[i] = True
-            p[i] = result.faces[0].original.classifiers[model.name].p_female
+            found[i] = len(result.faces) if result.faces_found is None else result.faces_found
+            if result.faces:  # the largest first
+                p[i] = result.faces[0].original.classifiers[model.name].p_female
     p[~np.isfinite(p)] = np.nan  # an infinite P(female) is no more a prediction than NaN
-    return p, read
+    return p, read, found
 
 
 def predict_samples(model: Classifier, samples: list[Sample], batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """P(female) per sample (NaN where the image cannot be read or the model gave no finite output) and a mask of
     the finite ones (``predict_read`` tells the two apart)."""
-    p, _read = predict_read(model, samples, batch)
+    p, _read, _found = predict_read(model, samples, batch)
     return p, np.isfinite(p)
 
 
@@ -105,30 +116,55 @@ def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict],
 
 
 def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[dict]]:
-    """Per-group metrics of each model and their paired comparisons, from one pass of each model."""
-    results, paired, _read, _no_finite = evaluate_read_models(models, samples)
-    return results, paired
+    """Per-group metrics of each model and their paired comparisons, from one pass of each model (the whole image
+    the face: compare's variants were trained on its dataset's images as they are)."""
+    done = evaluate_read_models(models, samples)
+    return done.results, done.paired
 
 
-def evaluate_read_models(models: dict[str, Classifier], samples: list[Sample]
-                         ) -> tuple[dict[str, GroupedMetrics], list[dict], np.ndarray, dict[str, int]]:
-    """``evaluate_models``, with the mask of the images read and, per model, how many of the faces read got no
-    finite P(female) from it. Each is warned of apart: a model trained to NaN had its faces called unreadable."""
-    predictions, read = {}, np.ones(len(samples), bool)
+@dataclass
+class Evaluation:
+    """``evaluate_read_models``' figures, and what they leave out: the images not read, those read with no face
+    found, and per model the faces it gave no finite P(female)."""
+
+    results: dict[str, GroupedMetrics]
+    paired: list[dict]
+    read: np.ndarray  # the images every model read
+    faces: np.ndarray  # the faces found in each (1 for each image read where the whole image is the face)
+    no_finite: dict[str, int]
+
+    @property
+    def with_face(self) -> np.ndarray:
+        return self.read & (self.faces > 0)
+
+    @property
+    def no_face(self) -> np.ndarray:
+        return self.read & (self.faces == 0)
+
+
+def evaluate_read_models(models: dict[str, Classifier], samples: list[Sample],
+                         detector: FaceDetector | None = None) -> Evaluation:
+    """``evaluate_models``, with ``detector`` finding the faces (None: the whole image is the face), and what was
+    left out. Each is warned of apart: a model trained to NaN had its faces called unreadable; the images with no
+    face found are main's to say (it names them within the dataset)."""
+    predictions, read, faces = {}, np.ones(len(samples), bool), []
     for name, m in models.items():
-        p, seen = predict_read(m, samples)
+        p, seen, found = predict_read(m, samples, detector=detector)
         predictions[name] = (p, np.isfinite(p))
         read &= seen
+        faces.append(found)
     if not read.all():  # the tables count only the faces read: say which were left out
         log.warning("%s; %d of %d face(s) evaluated", unreadable_note([s.path for s in samples], read),
                     int(read.sum()), len(samples))
-    no_finite = {name: int((read & ~ok).sum()) for name, (_p, ok) in predictions.items()}
+    found = np.min(faces, axis=0)  # one detector, so every pass finds the same; a face missed by one is in no table
+    with_face = read & (found > 0)
+    no_finite = {name: int((with_face & ~ok).sum()) for name, (_p, ok) in predictions.items()}
     for name, k in no_finite.items():
-        if k and k < read.sum():  # none at all is main's error
+        if k and k < with_face.sum():  # none at all is main's error
             log.warning("%s; its figures count only the faces it gave one for",
-                        no_finite_note(name, k, int(read.sum())))
-    return ({name: grouped(p, ok, samples) for name, (p, ok) in predictions.items()},
-            paired_comparisons(predictions, samples), read, no_finite)
+                        no_finite_note(name, k, int(with_face.sum())))
+    return Evaluation({name: grouped(p, ok, samples) for name, (p, ok) in predictions.items()},
+                      paired_comparisons(predictions, samples), read, found, no_finite)
 
 
 def no_finite_note(name: str, k: int, n: int) -> str:
@@ -146,6 +182,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"evaluate on faces at least this old (-1: all); default: the age the models' cards were "
                         f"trained and tested on ({DEFAULT_MIN_AGE} where they do not say or disagree)")
     p.add_argument("--json", help="write the metrics here")
+    # faces taken as the audit takes them: evaluate had classified a folder's 640×480 photos whole, at 42.5 % where
+    # the audit found 94.9 %
+    add_face_choice_arguments(p, "; the largest face of each photo carries its label, and a photo with no face "
+                                 "found is counted, named and left out")
+    add_detector_arguments(p)
+
+
+def faces_line(detector: FaceDetector | None) -> str | None:
+    """How the faces evaluated were taken, said where the detector found them (aligned crops are said nowhere, as
+    before)."""
+    if detector is None:
+        return None
+    return (f"faces: found by the detector ({detector.name}), the largest face of each photo carrying its label, as "
+            "the audit takes them (--aligned takes the whole image as the face)")
+
+
+def no_face_note(samples: list[Sample], no_face: np.ndarray, root: str, detector: FaceDetector, n_read: int,
+                 shown: int = 3) -> str:
+    """'the detector (NAME) found no face in K of the N photo(s) read (by group; e.g. a, b): left out …'. By group,
+    since whose faces a detector misses is itself a bias the tables would not show."""
+    missed = [s for s, m in zip(samples, no_face) if m]
+    by_group = Counter(_groups(missed)["gender×race"])
+    names = [_relative(s.path, root) for s in missed]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return (f"the detector ({detector.name}) found no face in {len(missed)} of the {n_read} photo(s) read ("
+            + ", ".join(f"{g} {k}" for g, k in sorted(by_group.items(), key=lambda gk: group_order(gk[0])))
+            + f"; e.g. {', '.join(names[:shown])}{more}): they are in no figure below; --yunet or --haar-cascade "
+              "finds faces otherwise")
+
+
+def several_faces_note(faces: np.ndarray) -> str | None:
+    """'note: K photo(s) hold more than one face …', or None where none does."""
+    k = int((faces > 1).sum())
+    return (f"note: {k} photo(s) hold more than one face: the largest is taken as the labelled person's, as the audit "
+            "takes it") if k else None
 
 
 def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sample]:
@@ -378,33 +449,71 @@ def choose_min_age(given: int | None, models: dict[str, Classifier]) -> tuple[in
     return DEFAULT_MIN_AGE, []
 
 
+def worst_group_words(metrics: GroupedMetrics, grouping: str = "gender×race") -> str | None:
+    """The group of lowest accuracy with its CI and n, or every group tied there, each with its n, small groups
+    (n < SMALL_GROUP) marked, as the audit's summary names them. One of five groups tied at 92.3 % had been named
+    "the worst", and a group of 5 faces given no word of its size."""
+    worst = metrics.worst(grouping)
+    if worst is None:
+        return None
+    by = metrics.by[grouping]
+    ties, n_shown = tied_groups(by, "accuracy", worst[0])
+    if len(ties) == n_shown > 1:
+        return f"every {grouping} group alike in accuracy ({pct(worst[1]['accuracy']['value'])} in each)"
+    if len(ties) > 1:
+        return f"{len(ties)} {grouping} groups tie for worst: {extreme_group(by, 'accuracy', worst[0], small=True)}"
+    return f"worst {grouping} group {extreme_group(by, 'accuracy', worst[0], small=True)}"
+
+
+def summary_line(name: str, metrics: GroupedMetrics) -> str:
+    """'NAME: overall accuracy A [95% CI …]; worst gender×race group …' (``worst_group_words``)."""
+    worst = worst_group_words(metrics)
+    return f"{name}: overall accuracy {ci(metrics.overall['accuracy'], pct=True)}" + (f"; {worst}" if worst else "")
+
+
 def main(args: argparse.Namespace) -> int:
     if args.json is not None:
-        for read in (*args.model, *data_folders(args)):  # the JSON had replaced a model or the dataset's labels.csv
+        # the JSON had replaced a model or the dataset's labels.csv
+        for read in (*args.model, *data_folders(args), *([args.yunet] if args.yunet else [])):
             args.json = str(check_output_file(args.json, "--json", read))  # "~" expanded, as checked
+    detect = detects_faces(args, args.dataset.partition(":")[0])  # before any model is loaded
     # Named uniquely: a retrained model beside its predecessor has the same card name and file name, and under one
     # key the second silently replaced the first in every table and comparison.
-    loaded = load_classifiers(args.model, RuntimeConfig(provider="cpu"), "--model")
+    runtime = RuntimeConfig(provider="cpu")
+    loaded = load_classifiers(args.model, runtime, "--model")
+    detector = detector_from_args(args, runtime) if detect else None
     models = {f"{model.name} ({Path(path).name})": model for model, path in zip(loaded, args.model)}
     min_age, notes = choose_min_age(args.min_age, models)
     for note in notes:
         print(note)
     read, samples = evaluation_read(args.dataset, args.split, min_age)
-    print(f"evaluating {split_text(args.split)} of {read.name} at {read.root}: {len(samples)} labelled face(s) "
-          f"{ages_text(min_age)}")
+    print(f"evaluating {split_text(args.split)} of {read.name} at {read.root}: {len(samples)} labelled "
+          f"{'photo' if detect else 'face'}(s) {ages_text(min_age)}")
+    if (said := faces_line(detector)) is not None:
+        print(said)
     seen, reads = {}, {}
     for name, model in models.items():
         if (found := trained_on(name, model, read, args.split, samples, reads)) is not None:
             print(found.line)
             if found.sure:
                 seen[name] = found
-    results, paired, was_read, no_finite = evaluate_read_models(models, samples)
-    if not was_read.any():  # tables of nan and exit 0 read as a success
+    done = evaluate_read_models(models, samples, detector)
+    results, paired, no_finite = done.results, done.paired, done.no_finite
+    if not done.read.any():  # tables of nan and exit 0 read as a success
         raise BiasMirrorError(f"none of the {len(samples)} face(s) could be read, so nothing was evaluated",
                               args.dataset.partition(":")[2])
-    diverged = [name for name, k in no_finite.items() if k == was_read.sum()]
+    if detector is not None and done.no_face.any():  # they had been classified whole, or would be dropped unsaid
+        note = no_face_note(samples, done.no_face, read.root, detector, int(done.read.sum()))
+        if not done.with_face.any():
+            raise BiasMirrorError(f"{note}, so nothing was evaluated; --aligned takes each whole image as the face, "
+                                  "where the images are aligned face crops", args.dataset.partition(":")[2])
+        log.warning("%s", note)
+    if detector is not None and (said := several_faces_note(done.faces[done.read])) is not None:
+        print(said)
+    n_faces = int(done.with_face.sum())
+    diverged = [name for name, k in no_finite.items() if k == n_faces]
     if diverged:  # a model trained to NaN: its own failure, not the images' (they had been called unreadable)
-        notes = [no_finite_note(name, no_finite[name], int(was_read.sum())) for name in diverged]
+        notes = [no_finite_note(name, no_finite[name], n_faces) for name in diverged]
         if len(diverged) == 1:
             raise BiasMirrorError(f"{notes[0]}, so it was not evaluated", models[diverged[0]].path)
         raise BiasMirrorError("; ".join(f"{models[name].path}: {note}" for name, note in zip(diverged, notes))
@@ -412,19 +521,19 @@ def main(args: argparse.Namespace) -> int:
     for grouping in GROUPINGS:
         print(format_table(results, grouping), end="\n\n")
     for name, r in results.items():
-        worst = r.worst("gender×race")
-        if worst:
-            print(f"{name}: overall {r.overall['accuracy']['value']:.4f}; worst gender×race group {worst[0]} "
-                  f"{worst[1]['accuracy']['value']:.4f} (n={worst[1]['n']})"
-                  + (f"; on faces it was trained on ({seen[name].count_text()} of {len(samples)}): overstated"
-                     if name in seen else ""))
+        print(summary_line(name, r)
+              + (f"; on faces it was trained on ({seen[name].count_text()} of {len(samples)}): overstated"
+                 if name in seen else ""))
     for line in paired_lines(paired):
         print(line)
     if args.json:
         # which faces were evaluated: the age bar may come from the cards, so the file must say it
         evaluated = {"dataset": args.dataset, "root": read.root, "split": args.split, "min_age": min_age,
                      # {"n": N, "upper_bound": true} where a composition could not be drawn again
-                     "faces_trained_on": {name: found.json_value() for name, found in seen.items()}}
+                     "faces_trained_on": {name: found.json_value() for name, found in seen.items()},
+                     # how the faces were taken, as the audit's report says it, and the photos with none found
+                     "detect": detect, "detector": detector.name if detector is not None else "aligned",
+                     "no_face": [_relative(s.path, read.root) for s, m in zip(samples, done.no_face) if m]}
         path = Path(args.json)  # its folders are made as the other --json outputs' are
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(evaluation_json(results, paired, {"evaluated": evaluated}), encoding="utf-8")

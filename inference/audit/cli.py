@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Iterable
 
 from ..arg_checks import check_output_dir, data_folders, float_at_least, positive_int, refuse_empty
-from ..cli_common import add_model_arguments, checked_cam_class, checked_condition, detector_from_args, runtime_from_args
+from ..cli_common import (add_face_choice_arguments, add_model_arguments, aligned_why, checked_cam_class, checked_condition,
+                          detector_from_args, detects_faces, runtime_from_args)
 from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
 from ..user_dirs import default_cache_dir
 from ..writing import Staged, one_writer, writing
@@ -47,7 +48,6 @@ from .sampling import stratified_limit
 from .summary import FIRST_FRAME_ONLY_ADVICE, faces_not_analysed_words, first_frame_only_words, photos_not_read_words
 
 log = logging.getLogger(__name__)
-ALIGNED_KINDS = ("utkface", "celeba", "fairface")
 
 
 EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if given, passed); 1 the ship gate failed; "
@@ -84,11 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="at most N images, a deterministic sample stratified over gender × race and --groups (default: all)")
     p.add_argument("--groups", help="CSV with columns file, group: compare these groups (any names)")
     p.add_argument("--out", required=True, help="output folder (report.json, report.html, faces.csv, run.json, cache/)")
-    det = p.add_mutually_exclusive_group()
-    det.add_argument("--detect", dest="detect", action="store_true", default=None,
-                     help="find faces with the detector (default for folder datasets)")
-    det.add_argument("--aligned", dest="detect", action="store_false",
-                     help="the whole image is the face (default for utkface/celeba/fairface)")
+    add_face_choice_arguments(p)
     p.add_argument("--max-faces", type=positive_int, default=MAX_FACES,
                    help="faces analysed in an image where the detector finds them, the largest first (default "
                         "%(default)s); an image with more is said at the end, and listed in report.json")
@@ -336,16 +332,10 @@ def _run_audit(args) -> tuple[dict, dict]:
     if "groups_csv" in notes:  # with --limit 60, the 20,762 images not audited had been counted "not listed"
         notes["groups_csv"]["not_listed"] = sorted(relative(s.path, read.root) for s in samples if not s.group)
     labelled = any(s.gender for s in samples)
-    detect = args.detect if args.detect is not None else kind not in ALIGNED_KINDS
-    finding = sorted(set(getattr(args, "_given", ()) or ()) & {"yunet", "haar_cascade", "haar_runtime"})
-    if finding and not detect:  # a detector option with aligned faces was ignored without a word
-        why = "--aligned" if args.detect is False else f"a {kind} dataset's aligned faces (the default)"
-        raise BiasMirrorError(f"{', '.join('--' + o.replace('_', '-') for o in finding)} choose(s) how faces are found, "
-                              f"and {why} take the whole image as the face: add --detect, or leave it out")
-    if "max_faces" in (getattr(args, "_given", ()) or ()) and not detect:  # as above: it would change nothing
-        why = "--aligned" if args.detect is False else f"a {kind} dataset's aligned faces (the default)"
-        raise BiasMirrorError(f"--max-faces caps the faces the detector finds in an image, and {why} take the whole "
-                              "image as its one face: add --detect, or leave --max-faces out")
+    detect = detects_faces(args, kind)
+    if "max_faces" in (getattr(args, "_given", ()) or ()) and not detect:  # as a detector option: it would change nothing
+        raise BiasMirrorError(f"--max-faces caps the faces the detector finds in an image, and {aligned_why(args, kind)} "
+                              "take the whole image as its one face: add --detect, or leave --max-faces out")
     models = load_models(args)
     gating = args.max_delta_ita is not None or args.max_delta_p is not None
     if args.max_unmeasurable_share is not None and args.max_delta_ita is None:  # it would judge nothing, unsaid

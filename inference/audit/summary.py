@@ -111,10 +111,10 @@ def detection_line(d: dict, grouping: str) -> str:
     if not by or not gap:
         return line
     if gap["difference"] == 0:  # "lowest for (no group) … highest for B …; gap 0.0" named two of equals
-        line += f" By {grouping}: every group alike ({_pct(by[gap['worst']]['share']['value'])} in each)"
+        line += f" By {grouping}: every group alike ({pct(by[gap['worst']]['share']['value'])} in each)"
     else:  # groups tied with the one named are named too, as in the accuracy sentences
-        line += (f" By {grouping}: lowest for {_extreme(by, 'share', gap['worst'], small=True)}, highest for "
-                 f"{_extreme(by, 'share', gap['best'])}; gap {100 * gap['difference']:.1f} points")
+        line += (f" By {grouping}: lowest for {extreme_group(by, 'share', gap['worst'], small=True)}, highest for "
+                 f"{extreme_group(by, 'share', gap['best'])}; gap {100 * gap['difference']:.1f} points")
     if test["p"] is not None and test["method"] != "none":
         line += (f"; the share found {'differs' if test['p'] < ALPHA else 'does not differ detectably'} between groups "
                  f"(χ² {pval(test['p'])}, {test['method']}; Cramér's V {num(test['cramers_v'], '.2f')})")
@@ -130,7 +130,7 @@ def _toward(e: dict) -> str:
     return f"{'closer to' if e['moved_toward_target'] else 'further from'} the target than the input"
 
 
-def _ties(by: dict, metric: str, chosen: str) -> tuple[list[str], int]:
+def tied_groups(by: dict, metric: str, chosen: str) -> tuple[list[str], int]:
     """The groups whose ``metric`` equals ``chosen``'s (sorted), and how many groups have it measured."""
     shown = {g: c[metric]["value"] for g, c in by.items() if c[metric]["n"] > 0}
     return sorted((g for g, v in shown.items() if v == shown[chosen]), key=group_order), len(shown)
@@ -146,7 +146,7 @@ def _and(names: list[str]) -> str:
 def named_with_ties(by: dict, metric: str, chosen: str) -> str:
     """The group a gap names, with the groups tied with it: of equals the first alphabetically was named alone,
     as if it were the one highest or lowest."""
-    ties, n_shown = _ties(by, metric, chosen)
+    ties, n_shown = tied_groups(by, metric, chosen)
     if len(ties) == 1:
         return chosen
     if len(ties) == n_shown:
@@ -154,21 +154,21 @@ def named_with_ties(by: dict, metric: str, chosen: str) -> str:
     return _and(ties) + " (tied)"
 
 
-def _pct(v) -> str:
+def pct(v) -> str:
     return f"{100 * v:.1f}%"
 
 
-def _extreme(by: dict, metric: str, chosen: str, small: bool = False) -> str:
+def extreme_group(by: dict, metric: str, chosen: str, small: bool = False) -> str:
     """The group a gap names with its own CI and n, or the groups tied with it, each with its own n, and the value
     they share: the chosen group's CI and n had been printed for all of them ("… and male/Black (tied) (100.0%
     [95% CI 83.9%, 100.0%], n=20)" where the three had n 20, 12 and 27)."""
     def n_of(g: str) -> str:
         return f"n={by[g][metric]['n']}" + (", small group" if small and by[g]["small"] else "")
 
-    ties, _ = _ties(by, metric, chosen)
+    ties, _ = tied_groups(by, metric, chosen)
     if len(ties) == 1:
         return f"{chosen} ({ci(by[chosen][metric], pct=True)}, {n_of(chosen)})"
-    return _and([f"{g} ({n_of(g)})" for g in ties]) + f", tied at {_pct(by[chosen][metric]['value'])}"
+    return _and([f"{g} ({n_of(g)})" for g in ties]) + f", tied at {pct(by[chosen][metric]['value'])}"
 
 
 def map_description(classifier: dict) -> str:
@@ -359,10 +359,10 @@ def summary_lines(r: dict) -> list[str]:
                     continue
                 by = m["by"][grouping]
                 lines.append(
-                    (f"{name} by {grouping}: every group alike in accuracy ({_pct(by[acc['worst']]['accuracy']['value'])}"
+                    (f"{name} by {grouping}: every group alike in accuracy ({pct(by[acc['worst']]['accuracy']['value'])}"
                      " in each)." if acc["difference"] == 0 else
-                     f"{name} by {grouping}: lowest accuracy for {_extreme(by, 'accuracy', acc['worst'], small=True)}, "
-                     f"highest for {_extreme(by, 'accuracy', acc['best'])}; gap {100 * acc['difference']:.1f} points, "
+                     f"{name} by {grouping}: lowest accuracy for {extreme_group(by, 'accuracy', acc['worst'], small=True)}, "
+                     f"highest for {extreme_group(by, 'accuracy', acc['best'])}; gap {100 * acc['difference']:.1f} points, "
                      f"ratio worst/best {num(acc['ratio_worst_best'], '.3f')}.")
                     + (f" Highest FPR (annotated male called female): {named_with_ties(by, 'fpr', gaps['fpr']['worst'])} "
                        f"({100 * by[gaps['fpr']['worst']]['fpr']['value']:.1f}%);"

@@ -28,7 +28,8 @@ from inference.errors import BiasMirrorError
 from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
-from training.evaluate import GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines
+from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines,
+                               summary_line)
 from training.loop import (CHECKPOINT, Dist, check_run_arguments, check_same_data, load_checkpoint, pick_device,
                            process_group, rank0_says, run_folder_held, smaller_batch)
 from training.resume import cli_text, given_options, option_name, with_saved_defaults
@@ -299,6 +300,8 @@ def _compare(args: argparse.Namespace, out: Path) -> int:
                                        for name, p in paths.items()}, samples)
     for grouping in GROUPINGS:
         print(format_table(results, grouping), end="\n\n")
+    for name, r in results.items():  # each variant's worst group, ties and small groups said, as evaluate says them
+        print(summary_line(name, r))
     for line in paired_lines(paired):
         print(line)
     (out / "comparison.json").write_text(evaluation_json(results, paired, {"variants": variants}), encoding="utf-8")
