@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import time
 import zlib
 from contextlib import contextmanager
@@ -73,10 +74,12 @@ class Task(Protocol):
     def end_epoch(self, epoch: int, ctx: "StepContext") -> dict[str, float]: ...
     # Optional: wrap_for_training(wrap) replaces the modules the step calls by wrap(module): DistributedDataParallel
     # under torchrun, torch.compile with --compile. Checkpoints, samples and exports keep using the plain modules.
+    # wrap is applied to the plain modules each time: the loop releases the wrappers by wrap = identity.
     # Optional: data_counts() → {"training images": N, …}, and data_faces() → (path below the data's root, split or
     # role, labels used) of each face in the run's splits (or None), kept in checkpoints (the faces as a digest and
     # a compressed list): a resume refuses data listed otherwise (a dataset changed since, or read otherwise),
     # which would go on training on other images. Checkpoints from before the list are checked by their counts.
+    # Under torchrun the processes compare them (and their indices) before the first step.
     # Optional: per_process_modules, the names of modules() whose state is each process's own (a CycleGAN's image
     # pools): a checkpoint keeps every process's, and a resume gives each its own back.
     # Optional: step_logs, CSV files in the run folder with a "step" column that the task appends to: a resume
@@ -144,6 +147,68 @@ def check_same_data(state: dict, task: Task, checkpoint: Path, faces: dict | Non
         said = _counts_changed(saved, now)
     raise BiasMirrorError(f"the training data is not what this run started on ({said}): a resume goes on with the "
                           "images it began with; restore them, or start a new --out", checkpoint)
+
+
+def data_identity(task: Task, faces: dict | None) -> dict:
+    """What one process says of the data it holds, for ``check_ranks_hold_the_same_data``: the digest of its faces
+    (``faces``: its ``data_faces`` record, or None), its counts, and the indices its epochs are drawn from (all a task
+    that lists no faces has to tell); where it runs, to name it."""
+    indices = np.asarray(task.indices(), dtype=np.int64)
+    folders = data_folders(getattr(task, "config", None) or {})
+    return {"faces": None if faces is None else faces["sha256"], "counts": data_counts(task),
+            "indices": hashlib.sha256(indices.tobytes()).hexdigest(), "n_indices": len(indices),
+            "host": socket.gethostname(), "folders": [str(Path(f).expanduser().resolve()) for f in folders]}
+
+
+SAME_DATA_KEYS = ("faces", "counts", "indices")
+
+
+def check_ranks_hold_the_same_data(task: Task, faces: dict | None, ctx: "StepContext") -> None:
+    """Under torchrun, refuses to train unless every process holds the data rank 0 holds. Each draws its share of
+    one seeded permutation of its own indices, so two nodes with different copies of a dataset no longer split one
+    mix (5 files missing on one: both exited 0 without a word), or ran different numbers of steps and hung at the
+    end of the epoch (120 missing: one in the checkpoint's gather, the other in an all-reduce, for gloo's 30 min)."""
+    if ctx.world == 1:
+        return
+    everyone: list[Any] = [None] * ctx.world
+    torch.distributed.all_gather_object(everyone, data_identity(task, faces))
+    if all(_same_data(said, everyone[0]) for said in everyone):
+        return
+    records: list[Any] = [None] * ctx.world  # the lists themselves, to name what differs: only when something does
+    torch.distributed.all_gather_object(records, faces)
+    raise BiasMirrorError(ranks_data_differ(everyone, records))
+
+
+def _same_data(a: dict, b: dict) -> bool:
+    return all(a[k] == b[k] for k in SAME_DATA_KEYS)
+
+
+def ranks_data_differ(everyone: list[dict], records: list[dict | None]) -> str:
+    """The message for processes (``everyone``: each rank's ``data_identity``; ``records``: its faces record) that
+    do not all hold rank 0's data: each rank that differs, where it runs, and what its data has that rank 0's has
+    not, or lacks."""
+    several_hosts = len({said["host"] for said in everyone}) > 1
+
+    def whose(rank: int) -> str:
+        where = ([everyone[rank]["host"]] if several_hosts else []) + everyone[rank]["folders"]
+        return f"rank {rank}'s" + (f" ({', '.join(where)})" if where else "")
+
+    said = []
+    for rank in (r for r, data in enumerate(everyone) if not _same_data(data, everyone[0])):
+        ours, theirs = everyone[0], everyone[rank]
+        if records[0] is not None and records[rank] is not None and records[0]["sha256"] != records[rank]["sha256"]:
+            what = faces_changed(records[0], records[rank])
+        elif ours["counts"] and theirs["counts"] and ours["counts"] != theirs["counts"]:
+            what = ", ".join(f"{theirs['counts'].get(k, 'no')} {k} against {ours['counts'].get(k, 'none')}"
+                             for k in sorted({*ours["counts"], *theirs["counts"]})
+                             if ours["counts"].get(k) != theirs["counts"].get(k))
+        else:
+            what = f"{theirs['n_indices']} training indices against {ours['n_indices']}, or other ones"
+        said.append(f"{whose(rank)} against {whose(0)}: {what}")
+    return ("the processes do not hold the same training data: " + "; ".join(said) + ". They would not train on one "
+            "mix, and could wait for one another for ever: every node must read the same copy of the dataset. Check "
+            "that each node's copy holds the same files (copied whole, e.g. with rsync, and not still being copied) "
+            "with the same labels, and that --dataset names it on each")
 
 
 def _counts_changed(saved: dict[str, int], now: dict[str, int]) -> str:
@@ -220,7 +285,8 @@ def add_run_arguments(p, out_help: str) -> None:
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="stop after this many steps, checkpointed; continue later with --resume")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
-                   help="mixed precision on a GPU (auto: bf16 where supported, else fp16 with a grad scaler)")
+                   help="mixed precision on a GPU (auto: bf16 where the GPU computes in it, Ampere and later; else fp16 "
+                        "with a grad scaler)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster convs on GPUs)")
     p.add_argument("--workers", type=non_negative_int, default=None,
                    help="processes that decode/augment batches ahead of the GPU (0: none, batches are made in this "
@@ -348,8 +414,18 @@ def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda" or precision == "fp32":
         return None
     if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if gpu_has_bf16(device) else torch.float16
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def gpu_has_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 itself (Ampere, compute capability 8.0, and later). Asked plainly, torch
+    also says yes for GPUs that only emulate it (a T4, a V100, an RTX 20xx: a bf16 tensor can be made there, and runs
+    slower than fp16), where --precision auto then picked bf16."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # a torch from before the argument: read the capability itself
+        return torch.cuda.get_device_properties(device).major >= 8
 
 
 def process_seed(seed: int, rank: int) -> int:
@@ -470,6 +546,7 @@ class Checkpoints:
     def __init__(self, out_dir: Path):
         self.path = out_dir / CHECKPOINT
         self._faces: dict | None = None  # the task's data_faces record, made once: the data does not change
+        self.saved_step: int | None = None  # the step of the checkpoint on disk (saved or resumed) by this run
 
     def faces(self, task: Task) -> dict | None:
         if self._faces is None:
@@ -478,6 +555,7 @@ class Checkpoints:
 
     def save(self, task: Task, epoch: int, samples_in_epoch: int, ctx: StepContext, extra: dict | None = None) -> None:
         """Every process calls it at the same step: each one's own state is gathered, and rank 0 writes."""
+        self.saved_step = ctx.step
         own = process_state(task, ctx.device)
         processes = [own]
         if ctx.world > 1:
@@ -497,6 +575,8 @@ class Checkpoints:
             "modules": {k: _unwrap(m).state_dict() for k, m in task.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in task.optimizers().items()},
             "schedulers": {k: s.state_dict() for k, s in task.schedulers().items()},
+            # fp16's loss scale, which an fp16 run has grown and cut by its own steps: {} for the other precisions
+            "scaler": ctx.scaler.state_dict(),
             "torch_rng": own["torch_rng"],  # rank 0's, as checkpoints from before "processes" held it
             "processes": processes,
             "data": data_counts(task),
@@ -529,12 +609,14 @@ class Checkpoints:
         if not self.path.exists():
             raise BiasMirrorError("--resume was given but there is no checkpoint to resume from", self.path)
         state = read_checkpoint(self.path)
+        self.saved_step = state["step"]
         for k, m in task.modules().items():
             _unwrap(m).load_state_dict(state["modules"][k])
         for k, o in task.optimizers().items():
             o.load_state_dict(state["optimizers"][k])
         for k, s in task.schedulers().items():
             s.load_state_dict(state["schedulers"][k])
+        load_scaler(ctx.scaler, state)
         processes = state.get("processes") or [{"torch_rng": state["torch_rng"], "modules": {}}]
         if ctx.rank < len(processes):  # its own state back: resumed with as many processes, the very same run
             own = processes[ctx.rank]
@@ -546,6 +628,16 @@ class Checkpoints:
         else:  # a process the checkpoint's run did not have: a stream of its own, not another's copy
             torch.manual_seed(int(np.random.SeedSequence([seed, ctx.rank, state["step"]]).generate_state(1)[0]))
         return state
+
+
+def load_scaler(scaler: torch.amp.GradScaler, state: dict) -> None:
+    """The checkpoint's fp16 loss scale (and its count of steps towards growing it) back into ``scaler``: a resume
+    that began again at 65536 skipped other steps than the uninterrupted run, and trained another model. Only from
+    fp16 to fp16: a checkpoint of another precision, or from before the scale was kept, holds none, and the scaler
+    starts afresh as it did."""
+    saved = state.get("scaler")
+    if saved and scaler.is_enabled():
+        scaler.load_state_dict(saved)
 
 
 def _unwrap(m: nn.Module) -> nn.Module:
@@ -827,6 +919,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         log.warning("--precision %s is mixed precision on a GPU; this run is on the %s and trains in fp32",
                     cfg.precision, device.type.upper())
     ckpt = Checkpoints(cfg.out_dir)
+    check_ranks_hold_the_same_data(task, ckpt.faces(task), ctx)  # before the resume's check, which each rank makes
     start_epoch, consumed = 0, 0
     if cfg.resume:
         state = ckpt.load(task, ctx, cfg.seed)
@@ -912,8 +1005,14 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                     raise Interrupted
             bar.close()
             train_seconds = time.time() - t0
+            if ckpt.saved_step != ctx.step:  # the epoch's steps on disk before its evaluation, which may run out of
+                ckpt.save(task, epoch, consumed, ctx)  # memory; a resume from here evaluates the epoch again
             consumed = 0
-            metrics = task.end_epoch(epoch, ctx)
+            try:
+                metrics = task.end_epoch(epoch, ctx)
+            except torch.OutOfMemoryError as exc:
+                raise BiasMirrorError(out_of_memory_advice(cfg.batch_size, True, ending_epoch=epoch + 1),
+                                      ckpt.path) from exc
             seconds = time.time() - t0
             metrics = {"epoch_seconds": round(seconds, 1), "data_wait_share": round(waited / max(train_seconds, 1e-9), 3),
                        **metrics}
@@ -949,17 +1048,24 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     return metrics
 
 
-def out_of_memory_advice(batch_size: int, checkpoint_kept: bool) -> str:
-    """What to do after the GPU ran out of memory at ``batch_size`` per process. A resume keeps the checkpoint's
-    batch size (another is refused), so it had been no way to the smaller batch this advised; and before the first
-    checkpoint there is nothing to resume."""
+def out_of_memory_advice(batch_size: int, checkpoint_kept: bool, ending_epoch: int | None = None) -> str:
+    """What to do after the GPU ran out of memory at ``batch_size`` per process: in a training step, or (with
+    ``ending_epoch``, 1-based) in the evaluation that ends that epoch, whose steps the loop checkpointed before it.
+    A resume keeps the checkpoint's batch size (another is refused), so it had been no way to the smaller batch this
+    advised; and before the first checkpoint there is nothing to resume."""
     said = f"out of GPU memory at --batch-size {batch_size} per process"
     smaller = smaller_batch(batch_size)
-    if not checkpoint_kept:
+    if ending_epoch is not None:  # the evaluation runs in chunks of at most a batch: a smaller one needs less too
+        said += (f", in the evaluation that ends epoch {ending_epoch} (the epoch's training steps are all in the "
+                 "checkpoint)")
+        again = f"it evaluates epoch {ending_epoch} again and loses no step"
+    elif not checkpoint_kept:
         return f"{said}, before the run's first checkpoint, so nothing was saved: run the command again {smaller}"
+    else:
+        again = "from its last checkpoint; the steps since are lost"
     return (f"{said}. To train {smaller}, start a new --out: a resume keeps the checkpoint's --batch-size "
-            f"{batch_size}, so --resume continues this run (from its last checkpoint; the steps since are lost) only "
-            "once more GPU memory is free (another program using it)")
+            f"{batch_size}, so --resume continues this run ({again}) only once more GPU memory is free (another "
+            "program using it)")
 
 
 def smaller_batch(batch_size: int) -> str:

@@ -58,6 +58,13 @@ ERASE_SCALE = (0.02, 0.2)  # share of the crop one --erase patch hides
 # The default classifiers' recipe (docs/architecture.md): on the validation adults 96.3 % against 95.5 % for the
 # 12 epochs without erasing or smoothing that were the defaults before, so a plain `train classifier` makes them.
 RECIPE = {"epochs": 30, "erase": 0.25, "label_smoothing": 0.1}
+# The most faces validation sends through the net at once; never more than a training batch, which is known to fit:
+# a fixed 256 could run out of the memory a smaller batch fits in.
+EVAL_CHUNK = 256
+# The averaged weights' batch-norm pass: always this many at once, without gradients (far less memory than a training
+# step's), since the statistics it averages depend on the chunks: a smaller one would make the default recipe's
+# averaged classifiers differ from those it shipped.
+BN_CHUNK = 256
 
 
 @dataclass
@@ -235,6 +242,7 @@ class ClassifierTask:
         epochs, batch_size, lr = run_cfg["epochs"], run_cfg["batch_size"], run_cfg["lr"]
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=0.05)
         self.steps_per_epoch = max(1, len(data.train_idx) // batch_size)
+        self.eval_chunk = min(EVAL_CHUNK, batch_size)
         self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=epochs * self.steps_per_epoch,
                                                          pct_start=0.15)
         self.schedule_epochs = epochs
@@ -343,7 +351,7 @@ class ClassifierTask:
         """The averaged weights need their own batch-norm statistics: one pass over the
         training faces, augmented as in training, in a fixed order."""
         order = np.random.default_rng(0).permutation(self.data.train_idx)
-        step = 256
+        step = BN_CHUNK
         chunks = (self.batch(order[i : i + step], device)[0] for i in range(0, len(order), step))
         was = self.swa.training
         update_bn((CamClassifier.preprocess(x) for x in chunks), self.swa, device)
@@ -358,8 +366,8 @@ class ClassifierTask:
         was = net.training
         net.eval()
         correct = 0
-        for i in range(0, len(val), 256):
-            idx = val[i : i + 256]
+        for i in range(0, len(val), self.eval_chunk):
+            idx = val[i : i + self.eval_chunk]
             x = torch.from_numpy(np.ascontiguousarray(self.data.images[idx])).to(device)
             pred = net(CamClassifier.preprocess(x)).argmax(1).cpu().numpy()
             correct += int((pred == self.data.labels[idx]).sum())

@@ -253,8 +253,9 @@ class CycleGANTask:
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, decay)
         self.mse, self.l1 = nn.MSELoss(), nn.L1Loss()
         # what the step calls; DistributedDataParallel around each under torchrun, torch.compile with --compile
-        self.cycle: nn.Module = CycleForward(self.G_A, self.G_B)
-        self.judge: nn.Module = JudgeForward(self.D_A, self.D_B)
+        self.plain_cycle, self.plain_judge = CycleForward(self.G_A, self.G_B), JudgeForward(self.D_A, self.D_B)
+        self.cycle: nn.Module = self.plain_cycle
+        self.judge: nn.Module = self.plain_judge
         # Weight averages of the generators (--ema): at the cpu preset a generator's colour cast swings from
         # step to step with the adversarial game, and an average over the last ~1/(1−decay) steps is exported instead
         # of wherever the swing stood at the last one.
@@ -286,7 +287,9 @@ class CycleGANTask:
     def wrap_for_training(self, wrap) -> None:
         # The frozen discriminators' calls in the generators' loss stay plain: under DistributedDataParallel
         # a module whose weights get no gradient in a step stalls the next all-reduce.
-        self.cycle, self.judge = wrap(self.cycle), wrap(self.judge)
+        # Always the plain modules, as the classifier wraps its net: wrapping what the step called last had wrapped
+        # a wrapper, and the loop's release (wrap = identity) then handed back the DDP module it means to free.
+        self.cycle, self.judge = wrap(self.plain_cycle), wrap(self.plain_judge)
 
     def schedulers(self):
         return {"G": self.sched_G, "D": self.sched_D}
