@@ -248,3 +248,25 @@ def test_out_of_memory_in_the_epochs_evaluation_is_one_line_and_keeps_the_epochs
     assert (cut / "epochs.csv").read_text().count("\n") == (straight / "epochs.csv").read_text().count("\n") == 2
     for k, v in b["modules"]["net"].items():
         assert torch.equal(a["modules"]["net"][k], v), k
+
+
+def test_out_of_memory_in_a_compared_variants_evaluation_says_no_step_is_lost(tmp_path, tiny_utk, monkeypatch, capsys):
+    """`train compare` words its own advice: it said "the steps since are lost" where the loop had checkpointed them
+    all before the evaluation that ran out of memory."""
+    from training.tasks import classifier
+
+    real = classifier.ClassifierTask.val_accuracy
+
+    def val_accuracy(self, net, device):
+        if self.config["compose"] == "balanced":
+            raise torch.OutOfMemoryError(OOM)
+        return real(self, net, device)
+
+    monkeypatch.setattr(classifier.ClassifierTask, "val_accuracy", val_accuracy)
+    args = ["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1",
+            "--device", "cpu"]
+    assert main.main(args) == 2
+    err = capsys.readouterr().err
+    assert "the gender-balanced variant ran out of GPU memory at --batch-size 16 per process" in err
+    assert "it evaluates epoch 1 again, no step lost" in err and "the steps since are lost" not in err

@@ -987,8 +987,8 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                     losses = train_step(task, batch, ctx, cfg, ckpt.path)
                 except torch.OutOfMemoryError as exc:
                     kept = ckpt.path.exists()
-                    raise BiasMirrorError(out_of_memory_advice(cfg.batch_size, kept),
-                                          ckpt.path if kept else cfg.out_dir) from exc
+                    raise OutOfGpuMemory(out_of_memory_advice(cfg.batch_size, kept),
+                                         ckpt.path if kept else cfg.out_dir) from exc
                 ctx.step += 1
                 ctx.samples += per_step
                 consumed += per_step
@@ -1011,8 +1011,8 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
             try:
                 metrics = task.end_epoch(epoch, ctx)
             except torch.OutOfMemoryError as exc:
-                raise BiasMirrorError(out_of_memory_advice(cfg.batch_size, True, ending_epoch=epoch + 1),
-                                      ckpt.path) from exc
+                raise OutOfGpuMemory(out_of_memory_advice(cfg.batch_size, True, ending_epoch=epoch + 1),
+                                     ckpt.path, ending_epoch=epoch + 1) from exc
             seconds = time.time() - t0
             metrics = {"epoch_seconds": round(seconds, 1), "data_wait_share": round(waited / max(train_seconds, 1e-9), 3),
                        **metrics}
@@ -1046,6 +1046,16 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         stop.restore()
     _barrier(ctx)
     return metrics
+
+
+class OutOfGpuMemory(BiasMirrorError):
+    """The GPU ran out of memory at the run's batch size: in a training step, or with ``ending_epoch`` (1-based) in
+    the evaluation that ends that epoch, whose steps were checkpointed before it (a caller that words its own advice,
+    as `train compare` does, says so)."""
+
+    def __init__(self, message: str, path: object | None = None, ending_epoch: int | None = None):
+        super().__init__(message, path)
+        self.ending_epoch = ending_epoch
 
 
 def out_of_memory_advice(batch_size: int, checkpoint_kept: bool, ending_epoch: int | None = None) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 
 from inference.arg_checks import check_output_dir
 from inference.errors import BiasMirrorError
@@ -30,8 +29,8 @@ from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines,
                                summary_line)
-from training.loop import (CHECKPOINT, Dist, check_run_arguments, check_same_data, load_checkpoint, pick_device,
-                           process_group, rank0_says, run_folder_held, smaller_batch)
+from training.loop import (CHECKPOINT, Dist, OutOfGpuMemory, check_run_arguments, check_same_data, load_checkpoint,
+                           pick_device, process_group, rank0_says, run_folder_held, smaller_batch)
 from training.resume import cli_text, given_options, option_name, with_saved_defaults
 from training.data.teachers import open_teachers
 from training.nets.cam_classifier import ClassifierConfig
@@ -190,19 +189,19 @@ def _train_variant(args: argparse.Namespace, out: Path, compose: str, reuse: boo
     try:
         return classifier.main(_variant_args(args, out, compose))
     except BiasMirrorError as e:
-        if isinstance(e.__cause__, torch.OutOfMemoryError):  # the loop's advice, for a run alone in its --out
-            advice = comparison_out_of_memory_advice(args.batch_size, out)
+        if isinstance(e, OutOfGpuMemory):  # the loop's advice, for a run alone in its --out
+            advice = comparison_out_of_memory_advice(args.batch_size, out, e.ending_epoch)
             if advice:
                 raise BiasMirrorError(advice, e.path) from e.__cause__
         raise
 
 
-def comparison_out_of_memory_advice(batch_size: int, run: Path) -> str | None:
+def comparison_out_of_memory_advice(batch_size: int, run: Path, ending_epoch: int | None = None) -> str | None:
     """What to do after the variant training in ``run`` ran out of GPU memory at ``batch_size`` per process, where
     the other variant is in --out (finished or stopped): None where it is not, and the loop's advice for a run of
     its own stands. The loop's had said "run the command again with --batch-size 4" before the first checkpoint,
     and that was then refused as not the other variant's batch size: the variants of one comparison share their
-    settings, so a smaller batch is a new --out's."""
+    settings, so a smaller batch is a new --out's. ``ending_epoch``: as OutOfGpuMemory's (no step is lost then)."""
     name = next(n for n, (folder, _) in VARIANTS.items() if folder == run.name)
     others = [n for n, (folder, _) in VARIANTS.items() if n != name and (run.parent / folder / CHECKPOINT).exists()]
     if not others:
@@ -210,8 +209,12 @@ def comparison_out_of_memory_advice(batch_size: int, run: Path) -> str | None:
     kept = (run / CHECKPOINT).exists()
     keeps = (f"the {others[0]} variant in this one" + (" and this variant's checkpoint keep" if kept else " keeps") +
              f" --batch-size {batch_size}, and the variants of a comparison share their settings")
-    again = (f"continues the {name} variant from its last checkpoint (the steps since are lost)" if kept else
-             f"trains the {name} variant at --batch-size {batch_size} again")
+    if ending_epoch is not None:
+        again = f"continues the {name} variant from its checkpoint (it evaluates epoch {ending_epoch} again, no step lost)"
+    elif kept:
+        again = f"continues the {name} variant from its last checkpoint (the steps since are lost)"
+    else:
+        again = f"trains the {name} variant at --batch-size {batch_size} again"
     said = (f"the {name} variant ran out of GPU memory at --batch-size {batch_size} per process" +
             ("" if kept else ", before its first checkpoint, so nothing of it was saved"))
     return (f"{said}. To train {smaller_batch(batch_size)}, start a new --out: {keeps}; the same command here {again} "
