@@ -49,6 +49,32 @@ def test_doctor_fails_where_a_default_model_cannot_be_used_as_doctor_cards_does(
     assert main.main(["doctor", "--cards"]) == 1
 
 
+def test_doctor_fails_where_no_default_classifier_is_there(capsys, monkeypatch, tmp_path, tiny_models):
+    """A models folder of a filter alone passed (status 0), and `bench` then stopped with "no classifier found"."""
+    import shutil
+
+    from inference import doctor
+
+    shutil.copy(tiny_models["identity"], tmp_path / "filter.onnx")
+    monkeypatch.setattr(doctor, "MODELS_DIR", tmp_path)
+    for argv in (["doctor", "--cameras", "0", "--no-gpu-probe"], ["doctor", "--cards"]):
+        capsys.readouterr()
+        assert main.main(argv) == 1, argv
+        assert f"no usable default classifier in {tmp_path}" in capsys.readouterr().err
+
+
+def test_doctor_train_fails_where_a_compile_it_tried_failed(capsys, monkeypatch):
+    """scripts/device_measure compile checks `doctor train --try-compile`, which said FAILED and exited 0."""
+    from training import doctor
+
+    monkeypatch.setattr(doctor, "mode_checks", lambda *a, **k: [doctor.ModeCheck("default", True, "a stub")])
+    monkeypatch.setattr(doctor, "try_compile", lambda mode, device: "IndexError: a stub")
+    assert main.main(["doctor", "train", "--try-compile"]) == 1
+    assert "FAILED — IndexError: a stub" in capsys.readouterr().out
+    monkeypatch.setattr(doctor, "try_compile", lambda mode, device: None)
+    assert main.main(["doctor", "train", "--try-compile"]) == 0
+
+
 def test_user_errors_are_one_line_not_tracebacks(tmp_path, capsys):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00garbage")

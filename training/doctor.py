@@ -153,7 +153,13 @@ def try_compile(mode: str, device: torch.device) -> str | None:
         return str(failure)
 
 
+EXIT_STATUSES = """exit status: 0 (no GPU is no failure: training runs on the CPU); 1 with --try-compile, a mode that
+  looked ready failed to compile (FAILED above, with why); 2 an error"""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EXIT_STATUSES
     p.add_argument("--try-compile", action="store_true",
                    help="also compile a small step with each --compile mode that looks ready (tens of seconds each)")
 
@@ -178,10 +184,12 @@ def main(args: argparse.Namespace) -> int:
     print(f"--workers default here: {default_workers(gpu)} DataLoader process(es) per training process")
     compiler, triton = find_cxx_compiler(), has_triton()
     print(f"--compile modes on the {device.type.upper()}:")
+    failed = 0  # a setup check built on --try-compile (scripts/device_measure compile) had passed a failed compile
     for check in mode_checks(gpu, compiler.command, triton, compiler.problem):
         line = f"  {check.mode:16s} {'ready' if check.ready else 'not here':9s} needs {check.why}"
         if args.try_compile and check.ready and check.mode != "off":
             why = try_compile(check.mode, device)
             line += "; compiled a small step: " + ("ok" if why is None else f"FAILED — {why}")
+            failed += why is not None
         print(line)
-    return 0
+    return 1 if failed else 0
