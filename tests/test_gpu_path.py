@@ -570,15 +570,16 @@ def test_bench_records_gpu_memory_per_gpu_row_and_over_the_soak(tiny_models, fac
 def test_the_latency_goal_counts_a_frames_own_detection_when_it_was_found_ahead():
     """Found a frame ahead, a face comes out every few ms while each frame waited for its own detection too: 200
     frames/s with 4 ms between frames but 12 ms from detection to result misses p99 ≤ 10 ms."""
-    from inference.bench import Measurement, target_lines
+    from inference.bench import TARGETS, Measurement, target_lines
 
     def row(between, own, fps=210.0, provider="cuda"):
         q = lambda v: {"p50": v, "p95": v, "p99": v}  # noqa: E731
         return Measurement(f"onnx CUDA {between}/{own}", 300, fps, {"end_to_end": q(between), "total": q(own)},
-                           provider=provider, faces=1)
+                           provider=provider, faces=1, variant="filter", faces_seen=1.0)
 
     lines = target_lines([row(4.0, 12.0), row(4.0, 9.0), row(11.0, 8.0), row(4.0, 5.0, fps=150.0),
-                          row(4.0, 5.0, provider="cpu")])
+                          row(4.0, 5.0, provider="cpu")],
+                         tuple(TARGETS["resolution"]), TARGETS["filter_px"], TARGETS["classifiers"])
     assert lines[1:] == [
         "  onnx CUDA 4.0/12.0 at 1 face(s): 210.0 frames/s, p99 4.0 ms between frames, 12.0 ms a frame's own "
         "detection and analysis — misses the target",

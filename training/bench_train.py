@@ -3,7 +3,9 @@
 Every variant runs the trainers' own ``batch()`` and ``step()`` (augmentation,
 losses, optimiser, grad scaler) on real faces, through the loop's batch stream
 (DataLoader workers with ``--workers``), so the figures are what a training
-run gets. Ratios are against fp32 measured in the same run; the data-wait
+run gets. Ratios are against plain fp32 without compile, measured in the same
+run and timed first whatever order --variants and --compile give (where they
+leave it out, against the first row timed, which every row names); the data-wait
 share is the part of the step time spent waiting for the next batch. The
 operations a step dispatches to PyTorch's kernels (forward, backward,
 optimiser) are counted on one more step: where a step is bound by launches
@@ -285,6 +287,19 @@ def _json_row(r: TrainTiming) -> dict:
     return {**asdict(r), "per_second": round(r.per_second, 2)}
 
 
+def timing_order(chosen: list[tuple[str, str, bool]], modes: list[str]) -> list[tuple[tuple[str, str, bool], str]]:
+    """Every variant × compile mode in the order given, except that plain fp32 without compile comes first wherever
+    it was asked for: the ratios are against the first row timed. Only the variants were reordered before, so
+    ``--compile default,off`` took every ratio against the compiled fp32 row."""
+    pairs = list(itertools.product(chosen, modes))
+    return sorted(pairs, key=lambda pair: not is_plain_fp32(*pair))
+
+
+def is_plain_fp32(variant: tuple[str, str, bool], mode: str) -> bool:
+    _, precision, channels_last = variant
+    return precision == "fp32" and not channels_last and mode == "off"
+
+
 def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str, str, bool]], modes: list[str],
                   device: torch.device, workers: int, tmp: Path, results: list[TrainTiming], header: dict,
                   stop: StopFlag | None = None) -> None:
@@ -294,11 +309,9 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
     images, labels = real_faces(args.data, args.faces, size, Path(args.cache) if args.cache else None)
     batch = args.classifier_batch or (256 if gpu else 64) if trainer == "classifier" else args.cyclegan_batch
     unit, _ = GOALS[trainer]
-    # ratios are against plain fp32, so it is timed first wherever it was asked for (in any place of --variants);
-    # without it they are against the first row, and say so
-    chosen = sorted(chosen, key=lambda v: not (v[1] == "fp32" and not v[2]))
     fp32 = base = None
-    for (variant, precision, channels_last), mode in itertools.product(chosen, modes):
+    order = timing_order(chosen, modes)
+    for (variant, precision, channels_last), mode in order:
         label = variant if mode == "off" else f"{variant}+compile:{mode}"
         dtype = str(amp_dtype(precision, device) or torch.float32).replace("torch.", "")
         seed_everything(0)
@@ -331,6 +344,10 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
                         peak_gpu_mib=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if gpu else None)
         if fp32 is None:
             fp32, base = t.per_second, label
+            if not is_plain_fp32((variant, precision, channels_last), mode):
+                why = "could not be timed" if is_plain_fp32(*order[0]) else "was not asked for (--variants, --compile)"
+                print(f"  {trainer}: ratios are against {label}, the first row timed: plain fp32 without compile {why}",
+                      flush=True)
         t.ratio_vs_fp32, t.ratio_base = round(t.per_second / fp32, 2), base
         results.append(t)
         print(f"  {trainer:10s} {label:34s} batch {batch:4d}: {t.per_second:9.1f} {unit:12s} "
