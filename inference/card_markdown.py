@@ -101,13 +101,36 @@ def _accuracy_line(o: dict, metrics: dict) -> str:
 
 
 def _composition_text(c: dict) -> str:
-    """A composition record ({mode, by, achieved, …}) as "(MODE over A × B): cell n, …"."""
-    by = " × ".join(c.get("by") or []) or "?"
+    """A composition record ({mode, by, achieved, …}) as "(MODE over A × B): cell n, …", or "N images" where it is
+    over no labels (a folder domain's: it had read "(none over ?):  243"), and the unreadable images left out."""
     achieved = c.get("achieved") or {}
-    left_out = c.get("left_out_no_label")
-    return (f"({c.get('mode', '?')} over {by}): "
-            + (", ".join(f"{k} {v}" for k, v in sorted(achieved.items())) or "no faces")
-            + (f"; {left_out} face(s) left out for want of a label" if left_out else ""))
+    left_out, unreadable = c.get("left_out_no_label"), c.get("unreadable")
+    if c.get("by"):
+        text = (f"({c.get('mode', '?')} over {' × '.join(c['by'])}): "
+                + (", ".join(f"{k} {v}" for k, v in sorted(achieved.items())) or "no faces"))
+    else:
+        text = f"{sum(v for v in achieved.values() if isinstance(v, int))} images (no labels to compose over)"
+    return (text + (f"; {left_out} face(s) left out for want of a label" if left_out else "")
+            + (f"; {unreadable} unreadable image(s) left out, not trained on" if unreadable else ""))
+
+
+def _schedule_lines(training: dict) -> list[str]:
+    # A filter exported before its schedule's end (--export-only of a stopped run) is not what its command trains:
+    # its card said so in its JSON alone ("finished": false), and the Markdown gave its iterations as if whole.
+    s = training.get("schedule")
+    lines = ["- schedule: " + _schedule_text(s)] if isinstance(s, dict) else []
+    if training.get("finished") is False:
+        lines.append(f"- NOT FINISHED: {training.get('stopped_early') or 'exported before its schedule ended'}")
+    return lines
+
+
+def _schedule_text(s: dict) -> str:
+    """A CycleGAN's schedule record as "N epoch(s) at learning rate LR, then M of linear decay to 0; …"."""
+    lr = s.get("lr")
+    lr = f"{lr:g}" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else "?"
+    text = (f"{s.get('n_epochs', '?')} epoch(s) at learning rate {lr}, then {s.get('n_epochs_decay', '?')} of linear "
+            f"decay to 0; {s.get('iters_per_epoch', '?')} batch(es) of {s.get('batch_size', '?')} image(s) an epoch")
+    return text + (f" ({s['batches_drawn']})" if s.get("batches_drawn") else "")
 
 
 def _averaging_lines(training: dict) -> list[str]:
@@ -176,6 +199,9 @@ def _filter_group_rows(metrics: dict) -> list[str]:
         m = m if isinstance(m, dict) else {}
         rows.append(f"| {_cell(g)} | {m.get('n', '?')} | {m.get('n_skin_measured', '?')} | "
                     f"{_num(m.get('mean_delta_ita'))} | {_num(m.get('mean_delta_p_female'))} |")
+    if "classifier" not in metrics:  # a column of dashes alone had not said why
+        rows += ["", "ΔP(female) not measured: no classifier was given to measure it with (`train cyclegan "
+                     "--classifier`)."]
     return rows + [""]
 
 
@@ -196,6 +222,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
     for key in ("epochs", "n_train", "iterations", "preset"):
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")
+    lines += _schedule_lines(t)
     if "composition" in t:
         lines.append(f"- training composition {_composition_text(t['composition'])}")
     lines += _averaging_lines(t)

@@ -4,6 +4,9 @@ A resumed run is the run its checkpoint started: its data, network, schedule and
 What a resume may change is how it runs and what it reports — ``--max-steps``, ``--threads``, ``--workers``,
 ``--device``, ``--precision``, ``--channels-last``, ``--compile``, ``--cache``, ``--name``, the export options and
 progress options such as the CycleGAN's ``--sample-every`` (each trainer lists its own in ``MAY_CHANGE_ON_RESUME``).
+Of those, ``--threads``, ``--cache`` and the export options are kept in the checkpoint and carried on by a plain
+``--resume`` unless given again (``carry_outputs``): the thread count changes how a CPU step's sums round, and a
+``--threads 1`` run resumed on PyTorch's default count had not been the run an uninterrupted one makes.
 Any other setting given on the command line of a resume must say what the checkpoint says; one that does not is
 refused by name with the checkpoint's value, instead of being silently replaced by it. The data is checked too,
 by the record of its faces the checkpoint keeps (``loop.check_same_data``: each face's path, split and labels; the
@@ -228,11 +231,12 @@ def record_resume(run_cfg: dict, args: argparse.Namespace, state: Mapping[str, A
 
 def carry_outputs(args: argparse.Namespace, run_cfg: dict, keys: tuple[str, ...], paths: tuple[str, ...] = (),
                   unremarkable: Mapping[str, Any] | None = None) -> list[str]:
-    """A run's output options ``keys`` into ``args``: those given now, else those its checkpoint keeps (in
-    ``run_cfg["outputs"]``) from the command that started or last resumed it; ``paths`` among them are kept
-    resolved. A plain --resume, as the stop message advises, had dropped them (no copy, no B→A filter, a card
-    without the ΔP(female) its command promised). Returns the options taken from the checkpoint as typed, but
-    those at a value ``unremarkable`` names (a default is no news)."""
+    """A run's output (and how-it-runs) options ``keys`` into ``args``: those given now, else those its checkpoint
+    keeps (in ``run_cfg["outputs"]``) from the command that started or last resumed it (a checkpoint from before
+    one was kept: as given, or its default); ``paths`` among them are kept resolved. A plain --resume, as the stop
+    message advises, had dropped them (no copy, no B→A filter, a card without the ΔP(female) its command promised).
+    Returns the options taken from the checkpoint as typed, but those at a value ``unremarkable`` names (a default
+    is no news)."""
     given, kept, taken = given_options(args), dict(run_cfg.get("outputs") or {}), []
     for key in keys:
         if key in given or key not in kept:

@@ -28,7 +28,7 @@ from inference.errors import BiasMirrorError
 from inference.file_identity import file_hash, file_stats
 from inference.user_dirs import cache_keys, default_cache_dir, folder_cache_file
 from inference.writing import written_whole
-from training.data.compose import Composition, compose, product_target
+from training.data.compose import Composition, cell_of, compose, product_target
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +88,42 @@ def _by_split(samples: Sequence[Sample]) -> dict[str, list[Sample]]:
 
 
 def _check_size(name: str, domain_train: Sequence[Sample], comp: Composition, min_size: int, where: object) -> None:
+    """Refused before any image is decoded (minutes at 256 px), by the files listed; ``check_readable_size``
+    counts those read once they are."""
     if len(domain_train) < min_size:
         raise BiasMirrorError(
-            f"domain {name} has only {len(domain_train)} training image(s), fewer than --min-domain-size {min_size}; "
-            f"counts per cell available {comp.available}, used {comp.achieved}. Use a larger dataset or lower the limit",
+            f"domain {name} has only {len(domain_train)} listed training image(s), fewer than --min-domain-size "
+            f"{min_size}; counts per cell available {comp.available}, used {comp.achieved}. Use a larger dataset or "
+            "lower the limit",
             where,
         )
+
+
+def check_readable_size(name: str, domain: Domain, read: Sequence[Sample], min_size: int, where: object) -> None:
+    """A domain whose training images, once decoded, are fewer than --min-domain-size: the listed ones passed
+    ``_check_size``, but an unreadable file is not trained on (a domain of 200 listed files, one unreadable, had
+    trained on 199 under --min-domain-size 200)."""
+    if len(read) >= min_size:
+        return
+    raise BiasMirrorError(
+        f"domain {name} has only {len(read)} readable training image(s) ({len(domain.train) - len(read)} of its "
+        f"{len(domain.train)} listed could not be read), fewer than --min-domain-size {min_size}; counts per cell "
+        f"read {trained_composition(domain, read)['achieved']}. Repair or replace the unreadable images, use a larger "
+        "dataset or lower the limit",
+        where,
+    )
+
+
+def trained_composition(domain: Domain, read: Sequence[Sample]) -> dict:
+    """``domain``'s composition record (``Composition.to_dict``) with the counts and shares of the images ``read``
+    and trained on, and how many of its listed training images could not be read ("unreadable"): the mix is
+    composed from the files listed, before any is decoded, and the card had counted an unreadable one as trained
+    on (a cell of one unreadable face listed as 1). "available" stays the listed pool the mix was drawn from."""
+    comp = domain.composition
+    achieved = {**dict.fromkeys(comp.achieved, 0), **Counter(cell_of(s, comp.by) for s in read)}
+    n = max(1, len(read))
+    return {**comp.to_dict(), "achieved": achieved, "achieved_share": {c: k / n for c, k in achieved.items()},
+            "unreadable": len(domain.train) - len(read)}
 
 
 def _compose_checked(name: str, samples: list[Sample], by: Sequence[str], mode: str, target: dict | None,

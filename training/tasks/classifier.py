@@ -681,16 +681,19 @@ def main(args: argparse.Namespace) -> int:
         return _train(args, out)
 
 
-# What a plain --resume keeps of the command that started the run. It had dropped both: no --export-to copy, and
-# every face decoded again into the default cache instead of the run's --cache.
-CARRIED = ("export_to", "cache")
+# What a plain --resume keeps of the command that started the run. It had dropped them all: no --export-to copy,
+# every face decoded again into the default cache instead of the run's --cache, and a --threads 1 run went on with
+# PyTorch's default thread count, whose sums round otherwise (not the uninterrupted run's weights). --threads is per
+# process under torchrun, and kept as given.
+CARRIED_PATHS = ("export_to", "cache")
+CARRIED = (*CARRIED_PATHS, "threads")
 
 
 def carried_outputs(args: argparse.Namespace, run_cfg: dict) -> Path | None:
     """``CARRIED`` into ``args`` from the checkpoint where not given again (said where it is news); returns the
     cache folder to decode into, checked again: it may be the checkpoint's, which check_run_arguments did not see."""
     default_cache = str((default_cache_dir() / "faces").resolve())  # add_cache_argument's default is no news
-    taken = carry_outputs(args, run_cfg, CARRIED, paths=CARRIED, unremarkable={"cache": default_cache})
+    taken = carry_outputs(args, run_cfg, CARRIED, paths=CARRIED_PATHS, unremarkable={"cache": default_cache})
     if args.export_to and "export_to" not in given_options(args):
         for folder in data_folders(run_cfg) or [None]:  # checked when the run began; the folder may be gone since
             args.export_to = str(check_output_file(args.export_to, "--export-to", folder))

@@ -20,6 +20,7 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,10 +31,12 @@ from inference.arg_checks import (check_cache_dir, check_output_file, data_folde
                                    positive_float, positive_int)
 from inference.datasets import Sample
 from inference.errors import BiasMirrorError
+from inference.file_identity import file_hash
 from inference.user_dirs import default_cache_dir
 from inference.writing import writing
 from training.data.cache import load_images, unreadable_note
-from training.data.domains import Domains, aging_domains, describe, engineer_domains, folder_domains
+from training.data.domains import (Domains, aging_domains, check_readable_size, describe, engineer_domains,
+                                   folder_domains)
 from training.loop import (CHECKPOINT, RUN_KEPT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
                            check_same_data, load_checkpoint, loop_config_from_args, new_run, run_folder_held,
                            run_for_cli)
@@ -651,10 +654,43 @@ def epoch_batches(iters_per_epoch: int, world: int) -> int:
     return iters_per_epoch - iters_per_epoch % world
 
 
-# what the run's end writes and measures, and where its faces are decoded: a plain --resume had decoded them again
-# into the default cache (several GB at 256 px) where the run was started with --cache elsewhere or none
-OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces", "cache")
+# what the run's end writes and measures, where its faces are decoded and on how many threads: a plain --resume had
+# decoded them again into the default cache (several GB at 256 px) where the run was started with --cache elsewhere
+# or none, and trained a --threads 1 run on PyTorch's default count, whose sums round otherwise (its weights ended
+# 0.0016 off the uninterrupted run's after 16 steps). --threads is per process under torchrun, and kept as given.
+OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces", "cache", "threads")
 EVAL_FACES = 400
+
+
+@dataclass
+class CardClassifier:
+    """The --classifier the card's ΔP(female) is measured with: read once as the run starts (or resumes) and kept
+    to its end. Opened again from its path after training, a file moved or deleted meanwhile had failed the export
+    with a bare "model file not found", and one replaced would have measured another model than the one checked."""
+
+    model: Any  # inference.models' classifier
+    path: str
+    sha256: str  # of the file read: the path may name another model by the time the card is read
+
+
+def card_classifier(path: str | None, carried: bool) -> CardClassifier | None:
+    """The classifier at ``path`` (None: none given), checked to give P(female); ``carried``: the path is the
+    checkpoint's (a plain --resume), which the message says, with how to measure without it."""
+    if not path:
+        return None
+    if not Path(path).exists():
+        fix = ("; it is the classifier the run last ran with, which a plain --resume keeps: give --classifier again "
+               "to measure with another, or --classifier '' to measure none" if carried else
+               " (train one with `main.py train classifier`)")
+        raise BiasMirrorError(f"--classifier: no such ONNX file{fix}", path)
+    from inference.models import load_model
+    from inference.runtime import RuntimeConfig
+
+    sha256 = file_hash(path)
+    # read now: a truncated or wrong-kind file would otherwise be found only after training and export
+    model = load_model(path, "classifier", RuntimeConfig(provider="cpu"))
+    model.require_gender("--classifier")
+    return CardClassifier(model, str(path), sha256)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -685,15 +721,8 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
         for read in (args.classifier, *data_folders(run_cfg)):
             if read:
                 args.export_to = str(check_output_file(args.export_to, "--export-to", read))
-    if args.classifier:
-        if not Path(args.classifier).exists():
-            raise BiasMirrorError("--classifier: no such ONNX file (train one with `main.py train classifier`)",
-                                  args.classifier)
-        from inference.models import load_model
-        from inference.runtime import RuntimeConfig
-
-        # read now: a truncated or wrong-kind file would otherwise be found only after training and export
-        load_model(args.classifier, "classifier", RuntimeConfig(provider="cpu")).require_gender("--classifier")
+    classifier = card_classifier(args.classifier, carried="classifier" not in given_options(args)
+                                 and bool(args.resume or args.export_only))
     if not args.export_only and run_cfg["n_epochs"] + run_cfg["n_epochs_decay"] < 1:
         raise BiasMirrorError("--n-epochs and --n-epochs-decay are both 0: there is nothing to train; give at least "
                               "one epoch")
@@ -708,6 +737,8 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
     a, b = build_images(domains, net_cfg.size, run_cfg["seed"], cache)
     for label, d, images in (("A", domains.a, a), ("B", domains.b, b)):
         check_batch_fits(label, len(d.train), images, run_cfg["batch_size"], where[label])
+        if not (args.resume or args.export_only):  # a run begun before this check keeps the faces it began with
+            check_readable_size(label, d, images.samples, run_cfg["min_domain_size"], where[label])
     if run_cfg["iters_per_epoch"] is None:
         run_cfg["iters_per_epoch"] = max(1, len(a.train) // run_cfg["batch_size"])
     world = Dist.from_env().world
@@ -741,5 +772,6 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
         state = load_checkpoint(out)
     from training.tasks.cyclegan_report import finish, trained_progress  # lazy: export pulls in onnx
 
-    finish(task, domains, out, name, trained_progress(state, run_cfg["batch_size"]), args, exported_by)
+    finish(task, domains, out, name, trained_progress(state, run_cfg["batch_size"]), args, exported_by,
+           classifier=classifier)
     return 0

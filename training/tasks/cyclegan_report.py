@@ -12,7 +12,6 @@ import torch
 from inference.card import OUTPUT_NAMES, filter_card
 from inference.datasets import Sample
 from inference.datasets.splits import split_rule
-from inference.file_identity import file_hash
 from inference.images import resize_batch
 from inference.models import load_model
 from inference.runtime import RuntimeConfig
@@ -24,8 +23,8 @@ from training.provenance import provenance
 from training.resume import as_typed
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import cell_of
-from training.data.domains import Domains
-from training.tasks.cyclegan import CycleGANTask, fixed_val, to_net, to_uint8
+from training.data.domains import Domain, Domains, trained_composition
+from training.tasks.cyclegan import CardClassifier, CycleGANTask, DomainImages, fixed_val, to_net, to_uint8
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {OUTPUT_NAMES["filter"]: 1.0}  # grey levels: rounding may flip by one
@@ -89,10 +88,11 @@ def no_test_note(domains: Domains) -> str:
             "filter's held-out metrics are not measured (null on its card); give domain A test faces to measure them")
 
 
-def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, people: list[Sample], classifier_path: str | None
-                     ) -> dict:
+def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, people: list[Sample],
+                     classifier: CardClassifier | None) -> dict:
     """Filter held-out domain-A faces with the exported model (what users get) and measure the change, overall, by
-    race and by gender × race (a shift by race alone had hidden opposite shifts of women and men)."""
+    race and by gender × race (a shift by race alone had hidden opposite shifts of women and men); ``classifier``:
+    the one read as the run started, for ΔP(female)."""
     fake = np.concatenate([filt.apply(faces[i : i + 32]) for i in range(0, len(faces), 32)])
     G_B = task.generators()[1]
     with torch.no_grad():
@@ -100,7 +100,7 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, people: list[S
         rec = np.concatenate([to_uint8(G_B(to_net(torch.from_numpy(fake[i : i + 32]))))
                               for i in range(0, len(fake), 32)])
     d = delta_ita(faces, fake)
-    clf = load_model(classifier_path, "classifier", RuntimeConfig(provider="cpu")) if classifier_path else None
+    clf = classifier.model if classifier is not None else None
     dp = None if clf is None else p_female(clf, fake) - p_female(clf, faces)
     metrics: dict = {
         "n_faces": int(len(faces)),
@@ -117,7 +117,7 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, people: list[S
     }
     if clf is not None:
         # by content too: a path such as resources/models/x.onnx names whatever model is there today
-        metrics["classifier"] = {"name": clf.name, "path": str(classifier_path), "sha256": file_hash(classifier_path),
+        metrics["classifier"] = {"name": clf.name, "path": classifier.path, "sha256": classifier.sha256,
                                  "input": f"original and filtered faces at {faces.shape[1]} px, resized to {clf.size}",
                                  "mean_abs_delta_p_female": round(float(np.abs(dp).mean()), 4),
                                  "mean_delta_p_female": round(float(dp.mean()), 4)}
@@ -238,20 +238,25 @@ def dataset_entries(domains, cfg: dict) -> dict:
     return {"dataset": typed, "dataset_root": " | ".join(os.path.abspath(r) for r in roots)}
 
 
-def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, args, exported_by: str | None = None
-           ) -> Path:
+def domain_entry(domain: Domain, images: DomainImages) -> dict:
+    """The card's record of a domain: its images trained on, those of the mix that could be read, counted and
+    composed (the card had counted unreadable ones too), and how many could not be."""
+    read = images.samples
+    composition = domain.composition.to_dict() if read is None else trained_composition(domain, read)
+    return {"name": domain.name, "n_train": len(images.train), "composition": composition, **domain.notes}
+
+
+def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, args, exported_by: str | None = None,
+           *, classifier: CardClassifier | None) -> Path:
     """Export and measure the trained filter; ``progress``: ``trained_progress`` of the checkpoint it comes from;
-    ``exported_by``: the command that exports it without training (--export-only, or a resume of a finished run)."""
+    ``exported_by``: the command that exports it without training (--export-only, or a resume of a finished run);
+    ``classifier``: the --classifier read as the run started, which the card's ΔP(female) is measured with."""
     cfg, size = task.config, task.net_cfg.size
     for m in task.modules().values():
         m.cpu().eval()
     training = {
         **dataset_entries(domains, cfg), "recipe": domains.recipe, "split": split_text(domains),
-        # the images trained on: those of the mix that could be read (the card had counted unreadable ones too)
-        "domain_a": {"name": domains.a.name, "n_train": len(task.a.train),
-                     "composition": domains.a.composition.to_dict(), **domains.a.notes},
-        "domain_b": {"name": domains.b.name, "n_train": len(task.b.train),
-                     "composition": domains.b.composition.to_dict(), **domains.b.notes},
+        "domain_a": domain_entry(domains.a, task.a), "domain_b": domain_entry(domains.b, task.b),
         **training_counts(progress, cfg),
         "preset": task.net_cfg.preset, "architecture": cfg["net"], "seed": cfg["seed"],
         "augmentation": "horizontal flip only", "command": cfg["command"], "resumes": cfg.get("resumes", []),
@@ -292,7 +297,7 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
                                         Path(args.cache) if args.cache else None)
         if len(faces):
             filt = load_model(part_ab, "filter", RuntimeConfig(provider="cpu"))
-            metrics = held_out_metrics(task, filt, faces, people, args.classifier)
+            metrics = held_out_metrics(task, filt, faces, people, classifier)
         else:
             log.warning("%s", no_test_note(domains))
             metrics = not_measured(no_test_note(domains))
