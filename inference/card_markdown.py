@@ -30,6 +30,9 @@ def _precision_lines(card: ModelCard) -> list[str]:
     if card.precision == "fp32":
         return ["- precision: fp32"]
     conv = card.training.get("fp16", {})
+    if not conv:  # fp16 as it was made (an adopted model's weights), not converted here from a parent
+        return [f"- precision: {card.precision}, as the model was made (not converted by Bias Mirror: no fp32 parent "
+                "to measure parity with)"]
     sha = str(conv.get("parent_sha256", "?"))[:16]
     lines = [f"- precision: {card.precision}, converted from `{conv.get('parent', '?')}` (sha256 {sha}…) "
              f"with {conv.get('converter', '?')}; the test metrics below are the parent's"]
@@ -42,7 +45,8 @@ def _precision_lines(card: ModelCard) -> list[str]:
     verdict = "passes" if p.get("passed") else "FAILS"
     if p.get("worst_condition"):
         figures += f" (its worst condition, {p['worst_condition']}, of every condition measured)"
-    lines.append(f"- parity with the parent on {p.get('n', '?')} inputs ({p.get('provider', '?')}): {figures}; "
+    on = f" of {p['images']}" if p.get("images") else ""  # which faces (or latents) it was measured on
+    lines.append(f"- parity with the parent on {p.get('n', '?')} inputs{on} ({p.get('provider', '?')}): {figures}; "
                  f"{verdict} {p.get('limit', {})}")
     if p.get("cpu_fp32_ops"):
         lines.append("- measured on the CPU provider, which computed " + ", ".join(p["cpu_fp32_ops"])

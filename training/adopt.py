@@ -13,6 +13,8 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
 - A filter's input range, when not given, is the one (of -1..1, 0..1, 0..255) whose output lies nearest its
   input: read with the wrong range a filter's output is far from the face. A given range is measured the same
   way, and refused (unless forced) where another puts the output much nearer. The card says how it was chosen.
+  A uint8 input is fed the faces as they are (it normalises inside: --mean/--std are refused); where such a filter
+  gives a float image, the range found is its output's. A uint8 output is a face as it is.
 - A classifier's class-activation map comes from its head, what follows its last global average pool
   (``adopt_head``). One linear layer (or several with nothing but batch norm or a constant scale between them):
   CAM (Zhou et al. 2016), whose grid mean is the head's output less the bias, which is checked on the faces.
@@ -56,7 +58,7 @@ from inference.images import read_rgb
 from inference.models import Classifier, Filter, load_failure, load_model, ort_reason
 from inference.runtime import RuntimeConfig
 from training.adopt_head import TO_OUTPUT, Builder, Head, cam_outputs, find_head
-from training.fp16 import save, spread_evenly, with_card
+from training.fp16 import fp16_weights, save, spread_evenly, with_card
 from training.resume import given_options
 from training.provenance import provenance
 
@@ -94,7 +96,9 @@ LABEL_ORDER_P = 0.01
 @dataclass(frozen=True)
 class Encoding:
     """How the model wants its pixels: 0..255 mapped onto [lo, hi], then (x − mean) / std per channel (RGB order),
-    then channels in ``order`` and the tensor in ``layout``."""
+    then channels in ``order`` and the tensor in ``layout``; a filter's output mapped back the same way.
+    ``takes_bytes``/``gives_bytes``: its input/output is uint8, 0..255 as it is, which no range or mean/std touches
+    (a uint8 input with a float output: [lo, hi] is its output's range alone)."""
 
     lo: float
     hi: float
@@ -102,11 +106,15 @@ class Encoding:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     order: str = "RGB"
     layout: str = "NCHW"
+    takes_bytes: bool = False
+    gives_bytes: bool = False
 
     def encode(self, faces: np.ndarray) -> np.ndarray:
         """uint8 N×H×W×3 RGB faces as the model takes them (float32): what the wrapper's nodes do, in NumPy."""
-        x = faces.astype(np.float32) * np.float32((self.hi - self.lo) / 255) + np.float32(self.lo)
-        x = (x - np.float32(self.mean)) / np.float32(self.std)
+        x = faces.astype(np.float32)
+        if not self.takes_bytes:  # as the wrapper, which feeds a uint8 input the faces as they are
+            x = x * np.float32((self.hi - self.lo) / 255) + np.float32(self.lo)
+            x = (x - np.float32(self.mean)) / np.float32(self.std)
         x = x[..., ::-1] if self.order == "BGR" else x
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x)
 
@@ -115,13 +123,20 @@ class Encoding:
         y = y.astype(np.float32)
         y = y.transpose(0, 2, 3, 1) if self.layout == "NCHW" else y
         y = y[..., ::-1] if self.order == "BGR" else y
-        y = y * np.float32(self.std) + np.float32(self.mean)
-        y = (y - np.float32(self.lo)) * np.float32(255 / (self.hi - self.lo))
+        if not self.gives_bytes:  # a uint8 output is a face already: mapped through the range it was 222 grey off
+            y = y * np.float32(self.std) + np.float32(self.mean)
+            y = (y - np.float32(self.lo)) * np.float32(255 / (self.hi - self.lo))
         return np.clip(np.round(y), 0, 255).astype(np.uint8)
 
-    def describe(self, dtype: str) -> str:
+    def describe(self, dtype: str, gives_image: bool = True) -> str:
+        """Its input, and a filter's (``gives_image``) output where it is not read as its input is."""
+        if self.takes_bytes:
+            reads_out = gives_image and not self.gives_bytes
+            out = f"; its float output read as [{self.lo:g}, {self.hi:g}]" if reads_out else ""
+            return f"{dtype} {self.layout} {self.order}, pixels 0..255 as they are{out}"
         norm = "" if self.mean == (0, 0, 0) and self.std == (1, 1, 1) else f", then (x − {list(self.mean)}) / {list(self.std)}"
-        return f"{dtype} {self.layout} {self.order}, pixels mapped onto [{self.lo:g}, {self.hi:g}]{norm}"
+        out = "; its uint8 output taken as it is" if gives_image and self.gives_bytes else ""
+        return f"{dtype} {self.layout} {self.order}, pixels mapped onto [{self.lo:g}, {self.hi:g}]{norm}{out}"
 
 
 # --- reading the model ----------------------------------------------------------
@@ -196,14 +211,31 @@ def model_inputs(model: onnx.ModelProto, path: Path) -> tuple[onnx.ValueInfoProt
     return images[0], None
 
 
+COLOUR_AXIS = {"NCHW": 1, "NHWC": 3}
+
+
 def layout_of(value: onnx.ValueInfoProto, asked: str, path: Path) -> str:
-    if asked != "auto":
-        return asked
     dims = _dims(value)
+    if asked != "auto":
+        check_colour_axis(dims, asked, path)
+        return asked
     nchw, nhwc = dims[1] == 3, dims[3] == 3
     if nchw != nhwc:
         return "NCHW" if nchw else "NHWC"
     raise BiasMirrorError(f"cannot tell from its input shape {dims} whether colour is axis 1 or 3: give --layout", path)
+
+
+def check_colour_axis(dims: list[int | None], layout: str, path: Path) -> None:
+    """The axis ``layout`` puts colour on holds 3 (or is open): a wrong --layout had been told its input is not
+    square ("its input is 3×48")."""
+    axis = COLOUR_AXIS[layout]
+    if dims[axis] in (3, None):
+        return
+    other = next((name for name, i in COLOUR_AXIS.items() if dims[i] == 3), None)
+    hint = f": its axis {COLOUR_AXIS[other]} has 3, so give --layout {other} (or leave --layout out)" if other else \
+        ": no axis of it has the 3 colours of an RGB image"
+    raise BiasMirrorError(f"--layout {layout} puts colour on axis {axis} of its input {dims}, which has {dims[axis]}"
+                          f"{hint}", path)
 
 
 def size_of(value: onnx.ValueInfoProto, layout: str, asked: int | None, path: Path) -> int:
@@ -248,7 +280,7 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
         x = b.op("Transpose", [x], perm=[0, 3, 1, 2])
     b.op("Cast", [x], out=src_in.name, to=in_type)
     if kind == "filter":
-        _filter_outputs(b, m, enc, in_type, path)
+        _filter_outputs(b, m, enc, path)
     else:
         cam_outputs(b, head, PREFIX)  # type: ignore[arg-type]
     g.input.remove(src_in)
@@ -273,7 +305,7 @@ def wrap(model: onnx.ModelProto, kind: str, enc: Encoding, size: int, head: Head
     return with_card(m, card, path)
 
 
-def _filter_outputs(b: Builder, m: onnx.ModelProto, enc: Encoding, in_type: int, path: Path) -> None:
+def _filter_outputs(b: Builder, m: onnx.ModelProto, enc: Encoding, path: Path) -> None:
     if len(m.graph.output) != 1:
         raise BiasMirrorError(f"a filter should have one output; this one has {len(m.graph.output)} "
                               f"({', '.join(o.name[len(PREFIX):] for o in m.graph.output)})", path)
@@ -287,7 +319,9 @@ def _filter_outputs(b: Builder, m: onnx.ModelProto, enc: Encoding, in_type: int,
         y = b.op("Transpose", [y], perm=[0, 2, 3, 1])
     if enc.order == "BGR":
         y = b.op("Gather", [y, b.const(np.array([2, 1, 0], np.int64))], axis=3)
-    if m.graph.output[0].type.tensor_type.elem_type != TensorProto.UINT8 and in_type != TensorProto.UINT8:
+    # a float output is mapped back from its range whatever the input: a uint8-input filter's [0, 1] output, taken
+    # for 0..255, had turned every face black
+    if m.graph.output[0].type.tensor_type.elem_type != TensorProto.UINT8:
         y = b.op("Add", [b.op("Mul", [y, b.const(np.float32(enc.std))]), b.const(np.float32(enc.mean))])
         y = b.op("Mul", [b.op("Sub", [y, b.const(np.float32(enc.lo))]), b.const(np.float32(255 / (enc.hi - enc.lo)))])
     y = b.op("Round", [b.op("Clip", [y, b.const(np.float32(0)), b.const(np.float32(255))])])
@@ -329,20 +363,34 @@ def sample_faces_or_default(spec: str | None, n: int, size: int) -> tuple[np.nda
 
 
 def run_alone(path: Path, x: np.ndarray, condition: np.ndarray | None = None) -> list[np.ndarray]:
-    """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1); a conditional
-    filter gets ``condition`` rows on its second input."""
+    """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1), or in batches of
+    the size its graph fixes (the last one padded with copies of its last face); a conditional filter gets
+    ``condition`` rows on its second input."""
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     types = {"tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(uint8)": np.uint8}
     image = next(i for i in sess.get_inputs() if len(i.shape) == 4)
     dtype = types.get(image.type, np.float32)
     x = np.round(x).astype(dtype) if dtype == np.uint8 else x.astype(dtype)
     cond = next((i for i in sess.get_inputs() if len(i.shape) == 2), None)
-    feeds = [{image.name: x[i:i + 1]} for i in range(len(x))]
-    if cond is not None and condition is not None:
-        for i, feed in enumerate(feeds):
-            feed[cond.name] = condition[i:i + 1].astype(types.get(cond.type, np.float32))
-    outs = [sess.run(None, feed) for feed in feeds]
-    return [np.concatenate(o) for o in zip(*outs)]
+    outs = []
+    for rows in batches(len(x), fixed_batch(image.shape)):
+        feed = {image.name: x[rows]}
+        if cond is not None and condition is not None:
+            feed[cond.name] = condition[rows].astype(types.get(cond.type, np.float32))
+        outs.append(sess.run(None, feed))
+    return [np.concatenate(o)[:len(x)] for o in zip(*outs)]
+
+
+def fixed_batch(shape: Sequence) -> int:
+    """The batch size a graph input's shape fixes, 1 where it leaves it open: a model exported with a batch of 8
+    had ended in onnxruntime's "Got invalid dimensions … Got: 1 Expected: 8" when fed one face at a time."""
+    return shape[0] if isinstance(shape[0], int) and shape[0] > 1 else 1
+
+
+def batches(n: int, size: int) -> list[np.ndarray]:
+    """Indices of ``n`` inputs in batches of ``size``, the last padded with repeats of the last input (whose outputs
+    are cut off after the run)."""
+    return [np.minimum(np.arange(start, start + size), n - 1) for start in range(0, n, size)]
 
 
 def run_wrapped(model: Filter | Classifier, faces: np.ndarray, path: Path) -> list[np.ndarray]:
@@ -620,10 +668,10 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     layout = layout_of(src_in, layout, src)
     size = size_of(src_in, layout, size, src)
     in_dtype = onnx.helper.tensor_dtype_to_np_dtype(src_in.type.tensor_type.elem_type).name
-    if in_dtype == "uint8":
-        if value_range not in ("auto", "byte"):
-            raise BiasMirrorError("its input is uint8, which holds 0..255: --range must be byte (or left out)", src)
-        value_range = "byte"
+    takes_bytes = in_dtype == "uint8"
+    gives_bytes = kind == "filter" and model.graph.output[0].type.tensor_type.elem_type == TensorProto.UINT8
+    if takes_bytes:
+        value_range = uint8_input_range(value_range, mean, std, kind == "filter" and not gives_bytes, src)
     if kind == "classifier" and value_range == "auto":
         raise BiasMirrorError("give --range (and --mean/--std where it was trained normalised): a classifier's "
                               "input range cannot be told from its output", src)
@@ -641,7 +689,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     with tempfile.TemporaryDirectory(prefix=".adopt-", dir=out.parent) as tmp:
 
         def trial(r: str) -> Trial:
-            enc = Encoding(*RANGES[r], mean, std, order, layout)
+            enc = Encoding(*RANGES[r], mean, std, order, layout, takes_bytes, gives_bytes)
             if kind == "filter":
                 card = filter_card(name, size, "face->filtered", what, training, {}, list(conditions) or None)
             else:
@@ -667,22 +715,42 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
                 raise
 
         if kind == "filter":
-            # every range is tried, a given one too: read with the wrong one a filter's output is far from the face
-            tried = [value_range] if in_dtype == "uint8" else list(RANGES)
+            # every range is tried, a given one too: read with the wrong one a filter's output is far from the face.
+            # Of a uint8 input, its float output's (one taken for 0..255 had turned every face black); uint8 in and
+            # out, no range is in play
+            tried = [value_range] if takes_bytes and gives_bytes else list(RANGES)
             chosen, adopted = filter_checks({r: trial(r) for r in tried}, src, faces, where, echo,
-                                            None if value_range == "auto" else value_range, force)
+                                            None if value_range == "auto" else value_range, force,
+                                            "output" if takes_bytes else "input")
         else:
             chosen = trial(value_range)
             adopted = classifier_checks(chosen, head, model, src, faces, genders, where, list(labels), force, echo)  # type: ignore[arg-type]
-        adopted["input"] = chosen.enc.describe(in_dtype)
+        described = chosen.enc.describe(in_dtype, kind == "filter")
+        adopted["input"] = described
         adopted.setdefault("range_chosen", "given")
-        card = replace(chosen.card, training={**training, "adopted": {**training["adopted"], **adopted}})
+        card = replace(chosen.card, precision="fp16" if fp16_weights(model) else "fp32",
+                       training={**training, "adopted": {**training["adopted"], **adopted}})
         save(with_card(chosen.wrapped, card, src), out)  # the graph checked, with the checks in its card
     load_model(out, kind, RuntimeConfig(provider="cpu"))  # as every user of it will
-    echo(f"wrote {out}: {card.summary()}; input taken as {chosen.enc.describe(in_dtype)}")
+    echo(f"wrote {out}: {card.summary()}; input taken as {described}")
     echo("it has no per-group figures yet: measure them with `python main.py audit --dataset KIND:PATH "
          f"--{kind} {out}" + (" --classifier …" if kind == "filter" else "") + "`")
     return out
+
+
+def uint8_input_range(value_range: str, mean: tuple[float, float, float], std: tuple[float, float, float],
+                      output_range: bool, src: Path) -> str:
+    """The --range of a model whose input is uint8: 0..255 as the faces are, which it normalises inside, so neither
+    --range nor --mean/--std has anything to apply to (--mean/--std had been applied by the check alone, and the
+    difference blamed on the head); where it gives a float image (``output_range``), --range is that output's."""
+    if tuple(mean) != (0, 0, 0) or tuple(std) != (1, 1, 1):
+        raise BiasMirrorError("its input is uint8, which holds 0..255, and it normalises inside: --mean and --std "
+                              "have nothing to apply to; leave them out", src)
+    if output_range:
+        return value_range
+    if value_range not in ("auto", "byte"):
+        raise BiasMirrorError("its input is uint8, which holds 0..255: --range must be byte (or left out)", src)
+    return "byte"
 
 
 def takes_k(src: Path, layout: str, size: int, k: int) -> bool:
@@ -760,10 +828,12 @@ def _largest_change(trial: Trial, faces: np.ndarray) -> float:
 
 
 def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where: str,
-                  echo: Callable[[str], None], given: str | None = None, force: bool = False) -> tuple[Trial, dict]:
+                  echo: Callable[[str], None], given: str | None = None, force: bool = False,
+                  side: str = "input") -> tuple[Trial, dict]:
     """The range whose output lies nearest the faces (or the ``given`` one, refused unless ``force`` where another
     puts the output much nearer), checked against the model run alone. A range under which the filter leaves the
-    faces as they were is no evidence of the right one where another changes them: then the range must be given."""
+    faces as they were is no evidence of the right one where another changes them: then the range must be given.
+    ``side``: whose range the trials differ in, its input's or (a uint8 input's) its output's."""
     shape = next(iter(trials.values())).got[0].shape
     if shape != faces.shape:
         raise BiasMirrorError(f"its output is {shape[1]}×{shape[2]}×{shape[3]}, not a face like the "
@@ -776,7 +846,7 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
                               f"({changes[unchanged[0]]:.1f} grey levels on average), with --range {changed[0]} "
                               f"{_interval(changed[0])} it changes them ({changes[changed[0]]:.1f}): either it does "
                               f"nothing, or {unchanged[0]} is not its range and an audit would measure nothing. Give "
-                              "--range: the range of the inputs it was trained on", src)
+                              f"--range: the range of the {side}s it was trained on", src)
     # compared with the ranges it changes the faces under: one of no effect says nothing of the right one (the shadow
     # lift's right range, 32.6 grey levels from the faces, had been refused for [0, 1]'s 0.0)
     nearest = min([r for r in changes if r in changed or r == given] or list(changes), key=changes.__getitem__)
@@ -792,7 +862,7 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     best = given or nearest
     chosen, adopted = trials[best], {}
     if len(changes) > 1:
-        echo("input range, by how far the output lies from the face (mean grey levels): "
+        echo(f"{side} range, by how far the output lies from the face (mean grey levels): "
              + ", ".join(f"{r} {_interval(r)} {c:.1f}" for r, c in changes.items())
              + (f": {best} chosen" if given is None else f": {best} as given"))
         how = f"given: {_interval(best)}" if given else f"auto: {_interval(best)}, whose output lies nearest the input"
@@ -880,7 +950,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--range", dest="value_range", default="auto", choices=["auto", *RANGES],
                    help="what 0..255 maps onto (a filter's output maps back): symmetric [-1, 1] (GANs' tanh), unit "
                         "[0, 1] (ImageNet-style, with --mean/--std), byte [0, 255]; auto (filters only): the one whose "
-                        "output lies nearest the face")
+                        "output lies nearest the face. A uint8 input takes 0..255 as it is: then --range is a "
+                        "filter's float output's")
     p.add_argument("--mean", type=_triple, default=(0.0, 0.0, 0.0), help="per-channel mean subtracted after --range, "
                    "RGB, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_spreads, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "

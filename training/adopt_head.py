@@ -342,7 +342,10 @@ def cam_outputs(b: Builder, head: Head, prefix: str) -> None:
         cam = _grad_cam(b, head, f, prefix)
     else:
         cam = b.op("Conv", [f, b.const(head.weight[:, :, None, None])])
-    logits = b.float(prefix + head.logits)
+    # N×K: a 1×1 Conv head (Keras' MobileNet: pool with keepdims, Conv, Flatten, Softmax) gives N×K×1×1, whose
+    # softmax over axis 1 had been written as a 4-D ``probs`` the card refused. A Reshape, not a Flatten: the
+    # wrapper's nodes run on CUDA, whose kernels the device check lists
+    logits = b.op("Reshape", [b.float(prefix + head.logits), b.const(np.array([0, -1], np.int64))])
     if len(head.weight) == 1:  # one output: P(second label) = sigmoid, and the first label's map is its negative
         p = b.op("Sigmoid", [logits])
         b.op("Concat", [b.op("Sub", [b.const(np.float32(1)), p]), p], out="probs", axis=1)

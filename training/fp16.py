@@ -57,6 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGES = REPO.parent / "shared" / "datasets" / "utkface" / "UTKFace"
 MAX_DPROB = 1e-2  # classifier: max |ΔP| over faces and labels
 MAX_GREY = 2  # filter / generator: max |Δ| in grey levels over all output values
+LATENT_SEED = 0  # a generator's parity latents
 T = TypeVar("T")
 _ORT_NOT_IMPLEMENTED = ort.capi.onnxruntime_pybind11_state.NotImplemented  # type: ignore[attr-defined]
 _LOAD_ERRORS = (ort.capi.onnxruntime_pybind11_state.InvalidGraph,  # type: ignore[attr-defined]
@@ -127,6 +128,27 @@ def _unwrap_blocked_outputs(graph: onnx.GraphProto, types: dict[str, int]) -> No
         for v in stale:
             graph.value_info.remove(v)
         out.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+
+
+def fp16_weights(model: onnx.ModelProto) -> bool:
+    """Whether most of a model's floating-point weights (initializers and Constant nodes) are float16: a model made
+    elsewhere at fp16, which `train adopt` cards as fp16 (it had carded one fp32)."""
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
+    tensors = [*model.graph.initializer, *(a.t for n in model.graph.node if n.op_type == "Constant"
+                                            for a in n.attribute if a.name == "value")]
+    sizes = {True: 0, False: 0}
+    for t in tensors:
+        if t.data_type in floats:
+            sizes[t.data_type == onnx.TensorProto.FLOAT16] += int(np.prod(t.dims, dtype=np.int64))
+    return sizes[True] > sizes[False]
+
+
+def fp16_graph(model: onnx.ModelProto) -> bool:
+    """Whether the converter takes the model for one converted already (a float16 weight, tensor or cast), which it
+    refuses to convert again."""
+    from onnxconverter_common.float16 import check_if_fp16_ready
+
+    return bool(check_if_fp16_ready(model.graph))
 
 
 def check_keep_fp32(model: onnx.ModelProto, keep_fp32: Sequence[str], path: object) -> None:
@@ -210,7 +232,8 @@ def _not_implemented(exc: BaseException | None) -> tuple[str, str] | None:
     return None
 
 
-def open_variant(path: Path, runtime: RuntimeConfig, provider_name: str, src: Path) -> OnnxModel:
+def open_variant(path: Path, runtime: RuntimeConfig, provider_name: str, src: Path,
+                 keep_fp32: Sequence[str] = ()) -> OnnxModel:
     try:
         return load_model(path, runtime=runtime)
     except Exception as exc:
@@ -218,17 +241,24 @@ def open_variant(path: Path, runtime: RuntimeConfig, provider_name: str, src: Pa
         if hit is not None:
             raise ProviderCannotRun(provider_name, hit[0], hit[1]) from exc
         if isinstance(exc, BiasMirrorError) and isinstance(exc.__cause__, RUN_ERRORS + _LOAD_ERRORS):
-            raise invalid_conversion(exc.__cause__, path, src) from exc
+            raise invalid_conversion(exc.__cause__, path, src, keep_fp32) from exc
         raise
 
 
-def invalid_conversion(exc: BaseException, trial: Path, src: Path) -> BiasMirrorError:
+def invalid_conversion(exc: BaseException, trial: Path, src: Path, keep_fp32: Sequence[str] = ()) -> BiasMirrorError:
     """The converter's graph refused by ONNX Runtime, said of the source model with the op types to keep in fp32:
-    it was reported as an unreadable file at a temporary path that no longer existed."""
+    it was reported as an unreadable file at a temporary path that no longer existed. The advice adds the op named
+    to those kept already: naming it alone, keeping Einsum on a ResNet advised Gemm, and keeping Gemm Einsum."""
     reason = ort_reason(exc)
     ops = {n.name: n.op_type for n in onnx.load(str(trial), load_external_data=False).graph.node}
-    named = sorted({ops[m] for m in re.findall(r"\(([^()]+)\)", reason) if m in ops})
-    advice = f"; try --keep-fp32 {','.join(named)}" if named else "; try --keep-fp32 with the op types it names"
+    named = {ops[m] for m in re.findall(r"\(([^()]+)\)", reason) if m in ops}
+    if named - set(keep_fp32):
+        advice = f"; try --keep-fp32 {','.join(sorted(named | set(keep_fp32)))}"
+    elif named:
+        advice = (f"; {', '.join(sorted(named))} already kept in fp32 (--keep-fp32 {','.join(keep_fp32)}): keep "
+                  "the op types that feed it too")
+    else:
+        advice = "; try --keep-fp32 with the op types it names"
     return BiasMirrorError(f"cannot convert to fp16: the converted graph is invalid ({reason}){advice}", src)
 
 
@@ -258,11 +288,15 @@ def read_faces(paths: Sequence[Path], size: tuple[int, int], folder: Path) -> np
     return np.stack(faces)
 
 
-def model_inputs(model: OnnxModel, folder: Path, n: int) -> np.ndarray:
-    """Faces at the model's size, or for a generator fixed normal latents."""
+def model_inputs(model: OnnxModel, folder: Path, n: int) -> tuple[np.ndarray, str]:
+    """Faces at the model's size, or for a generator fixed normal latents; and what they are, for the card and the
+    report (the folder's name alone had been recorded: '' for `--images .`, and a folder for a generator it never
+    fed)."""
     if model.card.kind == "generator":
-        return np.random.default_rng(0).standard_normal((n, model.latent_dim)).astype(np.float32)  # type: ignore[attr-defined]
-    return read_faces(sample_images(folder, n), model.size, folder)  # type: ignore[attr-defined]
+        shape = (n, model.latent_dim)  # type: ignore[attr-defined]
+        latents = np.random.default_rng(LATENT_SEED).standard_normal(shape).astype(np.float32)
+        return latents, f"N(0,1) latents, seed {LATENT_SEED}"
+    return read_faces(sample_images(folder, n), model.size, folder), str(folder.resolve())  # type: ignore[attr-defined]
 
 
 def runner(model: OnnxModel, condition: str | None = None) -> Callable[[np.ndarray], list[np.ndarray]]:
@@ -367,6 +401,9 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
     if parent.info.warning:
         echo(f"warning: {parent.info.warning}")
     proto = onnx.load(str(src))
+    if fp16_graph(proto):  # its card says fp32 (an adopted fp16 model's did): the converter's own refusal is unclear
+        raise BiasMirrorError("its graph is already fp16 (it holds float16 weights or tensors) though its card says "
+                              "fp32: there is nothing to convert; convert the fp32 model it was made from", src)
     check_keep_fp32(proto, keep_fp32, src)
     try:
         with warnings.catch_warnings(record=True) as clamped:
@@ -377,13 +414,13 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
     if clamped:
         echo(f"converter: {len(clamped)} float32 constant(s) outside fp16's range were clamped (to ±1e-7 or ±1e4)")
     folder = Path(images)
-    x = model_inputs(parent, folder, n)
+    x, measured_on = model_inputs(parent, folder, n)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".fp16-") as tmp:
         trial = Path(tmp) / out.name
         onnx.save(with_card(fp16, variant_card(parent.card, src, keep_fp32, {"measured": False}), trial), str(trial))
         try:
-            variant = open_variant(trial, RuntimeConfig(provider=provider), parent.provider, src)
+            variant = open_variant(trial, RuntimeConfig(provider=provider), parent.provider, src, keep_fp32)
             try:
                 measured = compare_all(parent, variant, x)
             except Exception as exc:
@@ -397,7 +434,7 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
             echo(f"warning: {exc}; writing it with parity UNMEASURED (--unchecked)")
             parity = {"measured": False, "reason": str(exc)}
         else:
-            parity = {"measured": True, "provider": variant.provider, "images": folder.name, **measured}
+            parity = {"measured": True, "provider": variant.provider, "images": measured_on, **measured}
             if variant.info.provider == CPU:
                 ops = cpu_fp32_ops(trial)
                 parity["cpu_fp32_ops"] = ops
@@ -427,7 +464,8 @@ def figures(parity: dict) -> str:
             "max_abs_grey", "p99_9_abs_grey", "share_changed")
     shown = ", ".join(f"{k} {parity[k]:.4g}" for k in keys if k in parity)
     worst = f" under its worst condition, {parity['worst_condition']}," if parity.get("worst_condition") else ""
-    return f"{shown}{worst} over {parity['n']} inputs on {parity['provider']} (limit {parity['limit']})"
+    on = f" of {parity['images']}" if parity.get("images") else ""
+    return f"{shown}{worst} over {parity['n']} inputs{on} on {parity['provider']} (limit {parity['limit']})"
 
 
 def report(parent: OnnxModel, parity: dict) -> str:
