@@ -6,8 +6,10 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -214,3 +216,134 @@ def test_a_second_wheel_cut_into_its_own_folder_installs_with_install_wheel(tmp_
                           ORT_GPU_SITE=str(site), PYTHON=sys.executable)
     assert done.returncode == 0, done.stderr
     assert (site / "probe_wheel" / "__init__.py").read_text() == "PROBE = True\n"
+
+
+# --- the calls the install names, the measuring call's status, and what the calls carry (review of 2026-12) ------
+
+DEVICE_INSTALL = REPO / "scripts" / "device_ort_gpu_install"
+DEVICE_MEASURE = REPO / "scripts" / "device_measure"
+
+
+def _call_carrying(stdout: str, path: Path) -> int:
+    """The number of the printed call whose carry list names ``path``."""
+    calls = re.findall(r"call (\d+)/\d+: carry \[(.*)\]", stdout)
+    numbers = [int(k) for k, carried in calls if f'"{path}"' in carried]
+    assert len(numbers) == 1, (path, calls)
+    return numbers[0]
+
+
+def test_a_missing_or_corrupt_part_names_the_call_that_carries_it_after_opencvs(tmp_path):
+    """The install counted onnxruntime-gpu's parts from call 1, but OpenCV's calls come first: it sent the operator
+    to redo an OpenCV call for a missing onnxruntime-gpu part."""
+    cv = tmp_path / "opencv_python_headless-4.14.0.94-cp37-abi3-manylinux_2_28_x86_64.whl"
+    cv.write_bytes(np.random.default_rng(2).integers(0, 256, int(1.5 * 2**20), dtype=np.uint8).tobytes())
+    out = _parts(tmp_path, _fake_wheel(tmp_path, 2.5), None, faces_count=0, OPENCV="1", OPENCV_WHEEL=str(cv))
+    assert out.returncode == 0, out.stderr
+    parts = tmp_path / "ortgpu"
+    corrupt, missing = parts / "part-00", parts / "part-01"
+    raw = bytearray(corrupt.read_bytes())
+    raw[0] ^= 0xFF
+    corrupt.write_bytes(bytes(raw))
+    missing.unlink()
+    done = _on_the_device(f"ORT_GPU_PARTS_DIR={parts} bash scripts/device_ort_gpu_install --status")
+    assert done.returncode == 0, done.stderr
+    assert f"corrupt part-00 (carried by call {_call_carrying(out.stdout, corrupt)})" in done.stdout, done.stdout
+    assert f"missing part-01 (carried by call {_call_carrying(out.stdout, missing)})" in done.stdout, done.stdout
+    # OpenCV's own parts keep the numbers of the calls that carry them
+    (parts / "cv" / "part-00").unlink()
+    done = _on_the_device(f"ORT_GPU_PARTS_DIR={parts / 'cv'} bash scripts/device_ort_gpu_install --status")
+    assert f"missing part-00 (carried by call {_call_carrying(out.stdout, parts / 'cv' / 'part-00')})" in done.stdout
+
+
+def test_a_manifest_without_a_wheel_line_is_named_not_a_silent_exit(tmp_path):
+    """Under set -e the `read` of the missing line ended the install with status 1 before its message."""
+    parts = tmp_path / "ortgpu"
+    parts.mkdir()
+    (parts / "manifest").write_text("part part-00 3 abc 1\n")
+    done = _on_the_device(f"ORT_GPU_PARTS_DIR={parts} bash scripts/device_ort_gpu_install --status")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert f"{parts / 'manifest'}: no 'wheel' line" in done.stderr
+
+
+def _measure(tmp_path: Path, step: str, stub_body: str, **extra_env: str) -> subprocess.CompletedProcess:
+    """scripts/device_measure STEP with every python command replaced by a stub running ``stub_body``."""
+    stub = tmp_path / "python"
+    stub.write_text(f"#!/usr/bin/env bash\n{stub_body}\n")
+    stub.chmod(0o755)
+    for folder in ("faces", "data/UTKFace"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": str(stub), "MEASURE_FACES": str(tmp_path / "faces"),
+           "MEASURE_DATA": str(tmp_path / "data" / "UTKFace"), "ORT_GPU_SITE": str(tmp_path / "no_site"), **extra_env}
+    return subprocess.run(["bash", str(DEVICE_MEASURE), step], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_measuring_call_whose_command_failed_exits_1_after_running_the_rest(tmp_path):
+    """It ended 0 whatever its commands did, so the device tool's status said success for a call that measured
+    nothing."""
+    done = _measure(tmp_path, "inference", 'case "$*" in *doctor*) exit 3 ;; esac; echo measured')
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("== inference FAILED") and "doctor" in last, last
+    assert "bench_default" not in last  # it ran after the failure, and did not fail
+    assert (tmp_path / "out" / "bench_default.log").read_text() == "measured\n"
+
+
+def test_a_measuring_call_whose_commands_all_ran_exits_0(tmp_path):
+    done = _measure(tmp_path, "quick", "exit 0")
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "none failed" in done.stdout.strip().splitlines()[-1]
+
+
+def test_commands_skipped_for_want_of_time_are_named_last_but_are_no_failure(tmp_path):
+    done = _measure(tmp_path, "quick", "exit 3", MEASURE_DEADLINE="0")
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    skipped = re.findall(r"^== (\S+) SKIPPED", done.stdout, re.M)
+    assert skipped
+    last = done.stdout.strip().splitlines()[-1]
+    assert "skipped for want of time" in last and all(name in last for name in skipped), last
+
+
+def test_the_packed_faces_the_calls_carry_are_asked_for_before_the_first_device_call(tmp_path):
+    """The quick, haar, train and compile calls carried .gpudata, which a clean clone does not have and nothing
+    printed said how to make: quick then failed on the device with status 2, after the machine had started."""
+    faces_from = tmp_path / "faces_from"
+    _faces(faces_from, range(20, 30))
+    data = tmp_path / "gpudata" / "UTKFace"
+    out = _parts(tmp_path, _fake_wheel(tmp_path, 1.5), faces_from, MEASURE_DATA=str(data))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    pack = [ln.strip() for ln in lines if ln.strip().startswith("bash scripts/pack_faces")]
+    assert len(pack) == 1, out.stdout
+    assert out.stdout.index(pack[0]) < out.stdout.index("call 1/")
+    packed = _on_the_device(pack[0])  # run here, as the note says
+    assert packed.returncode == 0, packed.stderr
+    assert sorted(p.name for p in data.iterdir() if p.suffix == ".jpg") == sorted(_contents(faces_from))
+    again = _parts(tmp_path, _fake_wheel(tmp_path, 1.5), faces_from, MEASURE_DATA=str(data))
+    assert again.returncode == 0, again.stderr
+    assert "pack_faces" not in again.stdout
+    # and the calls that carry it reach it
+    train = next(c for c in _commands(again.stdout) if c.endswith("device_measure train"))
+    assert f'carry ["{data.parent}"]' in again.stdout
+    listed = _on_the_device(train + " --dry-run").stdout
+    assert re.findall(r"--data utkface:(\S+)", listed) and all(
+        d == str(data) for d in re.findall(r"--data utkface:(\S+)", listed)), listed
+
+
+def test_a_parts_folder_in_the_repository_that_git_does_not_ignore_is_refused(tmp_path):
+    """Every file there would travel with every device call: 243 MiB of parts against the 64 MiB a call carries."""
+    inside = REPO / "docs" / f"parts-{uuid.uuid4().hex}"  # a name no earlier run left behind
+    try:
+        out = _parts(tmp_path, _fake_wheel(tmp_path, 1.5), None, ORT_GPU_PARTS_DIR=str(inside))
+        assert out.returncode == 2, (out.stdout, out.stderr)
+        assert str(inside) in out.stderr and "does not ignore" in out.stderr
+        assert not inside.exists()
+    finally:  # a script that wrote there anyway must not leave parts in the checkout
+        shutil.rmtree(inside, ignore_errors=True)
+
+
+def test_a_parts_folder_git_ignores_or_outside_the_repository_is_accepted(tmp_path):
+    # a missing wheel stops the script right after the folder checks, before anything is written
+    for folder in (f".ortgpu/parts-{uuid.uuid4().hex}", str(tmp_path / "parts")):
+        out = _parts(tmp_path, tmp_path / "no.whl", None, ORT_GPU_PARTS_DIR=folder)
+        assert out.returncode == 2 and "no onnxruntime-gpu wheel found" in out.stderr, (folder, out.stderr)
+        assert not (REPO / folder).exists()
