@@ -55,18 +55,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def app_runtime(args: argparse.Namespace):
     """The command line's runtime, ORT's own output left on the console: the app's workers print while models load
-    (a classifier added from a file, the device chain), and capturing fd 2 then took their lines too."""
+    (a classifier added from a file, the device chain), and capturing fd 2 then took their lines too. Why a GPU
+    provider did not start comes instead from one captured probe (``gpu_failures``); make it once, before the window."""
     from dataclasses import replace
 
-    return replace(runtime_from_args(args), capture_ort_output=False)
+    runtime = replace(runtime_from_args(args), capture_ort_output=False)
+    return replace(runtime, provider_failures=gpu_failures(runtime))
 
 
-def load_models(args: argparse.Namespace):
-    """(classifiers, filters, load errors, filter chosen on the command line or False). Never raises for a bad default."""
+def gpu_failures(runtime) -> tuple[tuple[str, str], ...]:
+    """Why each GPU provider ``runtime`` asks for did not start here, as (provider, reason): one session on doctor's
+    tiny Conv model, ORT's output captured while it is made. Without it the app's warnings said "CUDA could not
+    start" and no more. Made before the window, whose workers print, so the capture takes no one else's lines."""
+    if runtime.provider == "cpu":
+        return ()
+    from dataclasses import replace
+
+    from inference.gpu import probe_model
+    from inference.runtime import create_session, fallbacks_collected
+
+    try:
+        with fallbacks_collected():  # the probe's warning is no model's: to the debug log only
+            probe = create_session(probe_model(), replace(runtime, capture_ort_output=True, threads=1))
+    except Exception as exc:  # noqa: BLE001 - the reasons only add words to warnings: the models say their own errors
+        log.debug("the GPU provider probe failed: %s", exc)
+        return ()
+    return tuple(probe.reasons.items())
+
+
+def load_models(args: argparse.Namespace, runtime=None):
+    """(classifiers, filters, load errors, filter chosen on the command line or False). Never raises for a bad default.
+    ``runtime``: ``app_runtime(args)``, made here where not given."""
     from inference.defaults import MODELS_DIR, load_classifiers, load_folder
     from inference.models import load_model, loaded_from, name_uniquely
 
-    runtime = app_runtime(args)
+    runtime = app_runtime(args) if runtime is None else runtime
     found = load_folder(MODELS_DIR, runtime)
     classifiers, filters, errors = found.classifiers, found.filters, list(found.errors)
     if args.classifier:  # explicit classifiers replace the defaults; a bad one is a command-line error
@@ -165,11 +188,12 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
 
     from .main_window import MainWindow
 
-    classifiers, filters, errors, chosen = load_models(args)
+    runtime = app_runtime(args)  # its GPU probe before the window's workers start
+    classifiers, filters, errors, chosen = load_models(args, runtime)
     checked_cam_class(args, classifiers)  # a --cam-class a classifier lacks is refused; none given: the app's saved one
     if chosen is not False:  # --filter or --no-filter: the filter the window opens with is known here
         checked_condition(args, chosen)
-    window = MainWindow(args.source, classifiers, filters, errors, app_runtime(args), detector_from_args(args, app_runtime(args)),
+    window = MainWindow(args.source, classifiers, filters, errors, runtime, detector_from_args(args, runtime),
                         slideshow_fps=args.slideshow_fps, loop=args.loop, models_dir=MODELS_DIR,
                         cam_class=args.cam_class, filter_override=chosen,
                         classifiers_chosen=bool(args.classifier), log_path=log_path, filter_condition=args.condition)

@@ -19,7 +19,7 @@ import re
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -59,6 +59,9 @@ class RuntimeConfig:
     # sys.stdout are the process's: a program whose other threads print meanwhile (the app) turns this off, or their
     # lines went into the model's debug log instead of the console.
     capture_ort_output: bool = True
+    # Why GPU providers did not start here, as (provider, reason), from a session made earlier with ORT's output
+    # captured: a program that leaves it uncaptured (the app) gives them, and its models' warnings still say why.
+    provider_failures: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -70,6 +73,7 @@ class SessionInfo:
     note: str | None = None  # "auto" settled on the CPU: expected on a machine without a GPU
     cuda_graph: bool = False  # runs replay a CUDA graph (asked for, and ORT accepted it)
     skipped: str | None = None  # a provider left out before ORT was asked, and why (TensorRT without its cache)
+    reasons: dict[str, str] = field(default_factory=dict)  # why each provider tried before ``provider`` did not start
 
     @property
     def short_provider(self) -> str:
@@ -375,13 +379,78 @@ def model_label(model: str | Path | bytes) -> str:
     return _GRAPH_NAMES.get(graph) or (f"the in-memory model '{graph}'" if graph else "an in-memory model")
 
 
+# --- falling back: ours, not ORT's -------------------------------------------------
+# ORT's Python layer retries a session that failed to start on ["CUDAExecutionProvider", "CPUExecutionProvider"] with
+# no provider options at all: where TensorRT's libraries were missing (the default onnxruntime-gpu install), every
+# model ran on CUDA without our options (cuDNN's exhaustive search: 1.2 frames/s at 16 faces, performance.md). And a
+# run() that failed with EP_FAIL moved the session to the CPU unseen, the model still saying CUDA. Both are off
+# (``enable_fallback=0``); create_session tries the providers itself, each with its options, and a failed run is an
+# error that names the model (inference.models.explained_failures).
+
+def _ort_session(model: str | bytes, so: ort.SessionOptions, providers: list[str], cfg: RuntimeConfig):
+    """ORT's session on ``providers``, each with its options, without ORT's own fallback (see above)."""
+    return ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg), enable_fallback=0)
+
+
+def _session_on(model: str | bytes, so: ort.SessionOptions, providers: list[str],
+                cfg: RuntimeConfig) -> tuple[ort.InferenceSession, str | None]:
+    """A session on ``providers``, and why ORT refused CUDA graphs where they were asked for and it did (the session
+    is then made without them); raises what ORT raised where the providers themselves do not start."""
+    if not (cfg.cuda_graph and CUDA in providers):
+        return _ort_session(model, so, providers, cfg), None
+    try:
+        return _ort_session(model, so, providers, cfg), None
+    except Exception as exc:  # noqa: BLE001 - ORT's own error types; a refused CUDA graph is told by trying without
+        refused = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return _ort_session(model, so, providers, replace(cfg, cuda_graph=False)), refused
+
+
+def _first_that_starts(model: str | bytes, so: ort.SessionOptions, providers: list[str],
+                       cfg: RuntimeConfig) -> tuple[ort.InferenceSession, str | None, dict[str, str]]:
+    """The session on the first of ``providers`` (the CPU last) that starts: all of them, then without the first,
+    and so on, each with its own options. Returns it, its refused CUDA graphs (``_session_on``) and, by provider,
+    why each that raised did. The last (the CPU) raises: its error is the model's own."""
+    raised: dict[str, str] = {}
+    for k, first in enumerate(providers[:-1]):
+        try:
+            return (*_session_on(model, so, providers[k:], cfg), raised)
+        except Exception as exc:  # noqa: BLE001 - ORT's own error types; the next provider is tried
+            raised[first] = _error_reason(exc)
+    return (*_session_on(model, so, providers[-1:], cfg), raised)
+
+
+def _error_reason(exc: BaseException) -> str:
+    """What ORT's exception says about a provider that did not start, on one line, without C++ locations or
+    folders."""
+    from .models import ort_reason  # models imports this module: the same reading of ORT's errors, at call time
+
+    return _FOLDERS.sub("", ort_reason(exc))[:200]
+
+
+def failure_reasons(log: str, tried: list[str], raised: dict[str, str], known: dict[str, str]) -> dict[str, str]:
+    """Why each of ``tried`` did not start: ORT's captured log first (it names the missing library), else ``known``
+    (``RuntimeConfig.provider_failures``: a captured log of an earlier session), else the exception its session
+    raised (for TensorRT generic advice: "Please install TensorRT libraries …")."""
+    reasons = {**raised, **known, **provider_reasons(log, tried)}
+    return {p: reasons[p] for p in tried if p in reasons}
+
+
+def fallback_warning(tried: list[str], actual: str, reasons: dict[str, str]) -> str:
+    """"TensorRT (why) and CUDA (why) could not start; running on CPU …": every provider tried before the one running,
+    each with its reason where known (naming the first alone had blamed TensorRT for a CUDA that failed too)."""
+    named = " and ".join(SHORT.get(p, p) + (f" ({reasons[p]})" if p in reasons else "") for p in tried)
+    return f"{named} could not start; running on {SHORT.get(actual, actual)} (`python main.py doctor` says why)"
+
+
 def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(), gpus: int | None = None,
                    name: str | None = None) -> SessionInfo:
     """Create a session (from a file, or a serialised model); the returned info says which provider really runs it.
 
     ``name`` names the model in its warning (default: the file's name, or the graph's for a serialised model).
-    ORT's own output while it tries a GPU provider goes to the debug log; the session's warning says why in one
-    line, logged as a warning unless the caller collects them (``fallbacks_collected``) to say them itself."""
+    A provider that does not start is left for the next, each tried with its own options (``_first_that_starts``;
+    ORT's own fallback is off). ORT's own output while it tries a GPU provider goes to the debug log; the session's
+    warning says why in one line, logged as a warning unless the caller collects them (``fallbacks_collected``) to
+    say them itself."""
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = cfg.threads or os.cpu_count() or 1
@@ -399,34 +468,23 @@ def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(
     if CUDA in providers or TRT in providers:
         preload_gpu_libraries(tensorrt=TRT in providers)
     model = path if isinstance(path, bytes) else str(path)
-    graph = cfg.cuda_graph and CUDA in providers
-    refused = None
     said: list[str] = []  # what ORT printed while it tried the GPU providers (several lines a model, in colour)
     try:
         capture = cfg.capture_ort_output and (CUDA in providers or TRT in providers)  # only a GPU provider's fail prints
         with ort_output_captured() if capture else contextlib.nullcontext(said) as said:
-            try:
-                session = ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg))
-            except Exception as exc:  # ORT's own error types; only a refused CUDA graph is ours to handle
-                if not graph:
-                    raise
-                refused = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                graph = False
-                session = ort.InferenceSession(model, sess_options=so,
-                                               providers=_provider_options(providers, replace(cfg, cuda_graph=False)))
+            session, refused, raised = _first_that_starts(model, so, providers, cfg)
     finally:
         ort_said = "".join(said).strip()
         if ort_said:
             log.debug("%s: ONNX Runtime's own output while creating the session:\n%s", name, ort_said)
     actual = session.get_providers()[0]
-    warning = None
+    graph = cfg.cuda_graph and actual == CUDA and not refused
+    warning, reasons = None, {}
     if actual != providers[0]:
-        # every provider tried before the one running, each with the reason ORT gave (its own several lines a model
-        # are in the debug log): naming the first alone had blamed TensorRT for a CUDA that failed too
+        # ORT's own lines, several a model, are in the debug log; the warning gives each provider's reason
         tried = providers[:providers.index(actual)] if actual in providers else providers
-        reasons = provider_reasons(ort_said, tried)
-        warning = (f"{' and '.join(SHORT.get(p, p) + (f' ({reasons[p]})' if p in reasons else '') for p in tried)} "
-                   f"could not start; running on {SHORT.get(actual, actual)} (`python main.py doctor` says why)")
+        reasons = failure_reasons(ort_said, tried, raised, dict(cfg.provider_failures))
+        warning = fallback_warning(tried, actual, reasons)
     elif note and cfg.provider != "auto":
         warning, note = note, None
     if refused:
@@ -444,5 +502,5 @@ def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(
             log.warning("%s: %s", name, warning)
     elif note:
         log.info("%s: %s", name, note)
-    return SessionInfo(session, actual, cfg.provider, warning, note, cuda_graph=graph and actual == CUDA,
-                       skipped=skipped)
+    return SessionInfo(session, actual, cfg.provider, warning, note, cuda_graph=graph, skipped=skipped,
+                       reasons=reasons)

@@ -635,7 +635,7 @@ def test_doctor_does_not_advise_installing_the_onnxruntime_gpu_it_runs_on():
 # --- fallbacks, the TensorRT cache and the driver (review 2) ---------------------------------------------------------
 def _first_provider_session(made):
     """A stand-in for ORT's session that runs on the first provider it is given, recording what it was given."""
-    def session(model, sess_options=None, providers=()):
+    def session(model, sess_options=None, providers=(), **kwargs):  # as ORT's: enable_fallback=0
         made.append(providers)
         first = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
         return SimpleNamespace(get_providers=lambda: [first])
@@ -729,7 +729,7 @@ def test_ort_own_provider_failure_text_goes_to_the_debug_log_and_its_reason_into
     from inference import runtime
     from inference.runtime import CPU, CUDA, TRT, RuntimeConfig
 
-    def session(model, sess_options=None, providers=()):
+    def session(model, sess_options=None, providers=(), **kwargs):  # as ORT's: enable_fallback=0
         os.write(2, b"\x1b[1;31m2026-12-06 [E:onnxruntime:Default, provider_bridge_ort.cc:2430 operator()] FAIL : "
                     b"Failed to load library /x/capi/libonnxruntime_providers_tensorrt.so with error: libnvinfer.so.10: "
                     b"cannot open shared object file: No such file or directory\n\x1b[m\n")

@@ -161,7 +161,7 @@ class _StubSession:
     made: list = []
     refuse = True
 
-    def __init__(self, model, sess_options=None, providers=None):
+    def __init__(self, model, sess_options=None, providers=None, **kwargs):  # as ORT's: enable_fallback=0
         type(self).made.append(providers)
         options = [p[1] for p in providers if isinstance(p, tuple)]
         if self.refuse and any(o.get("enable_cuda_graph") == "1" for o in options):
