@@ -272,3 +272,13 @@ def terminate_group_when(cmd: list[str], ready, within: float = 240.0, sig: int 
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def plain_images(tmp_path) -> Path:
+    """Two plain images, no face in them: the bench tiles whatever it reads, and a test chooses the faces found."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"face{i}.png"), np.full((40, 40, 3), 60 + 40 * i, np.uint8))
+    return folder

@@ -16,13 +16,9 @@ run = run_main
 
 
 @pytest.fixture
-def faces(tmp_path) -> Path:
-    """Two plain images: the bench tiles whatever it reads, and these tests need no face found."""
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    for i in range(2):
-        cv2.imwrite(str(folder / f"face{i}.png"), np.full((40, 40, 3), 60 + 40 * i, np.uint8))
-    return folder
+def faces(plain_images) -> Path:
+    """These tests need no face found."""
+    return plain_images
 
 
 def bench_argv(source: Path, tiny_models, *more: str) -> list[str]:

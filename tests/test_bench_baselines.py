@@ -140,16 +140,6 @@ class Boxes:
         return [Detection((8 + 40 * (i % 12), 8 + 40 * (i // 12), 32, 32)) for i in range(self.n)]
 
 
-@pytest.fixture
-def plain_images(tmp_path) -> Path:
-    """Plain images: the bench tiles whatever it reads; the tests below choose the faces found themselves."""
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    for i in range(2):
-        cv2.imwrite(str(folder / f"face{i}.png"), np.full((40, 40, 3), 60 + 40 * i, np.uint8))
-    return folder
-
-
 def test_faces_beyond_the_apps_limit_are_analysed_and_those_the_detector_found_beyond_it_said(
         tiny_models, plain_images, tmp_path, monkeypatch, capsys):
     """PipelineConfig.max_faces (the app's 20) kept the 20 largest of `--faces 30`, and the bench called those 20
