@@ -128,24 +128,6 @@ def test_a_folder_reads_the_first_frame_of_each_and_says_the_others_were_left_ou
     assert names == ["a.gif", "b.tif", "c.png"] * 2 and len(caplog.records) == 2
 
 
-def test_a_long_animation_is_decoded_a_batch_at_a_time_never_whole(tmp_path, monkeypatch):
-    _needs_animations(".gif")
-    frames = _frames()
-    path = _write(tmp_path / "long.gif", frames * 3)
-    monkeypatch.setattr(sources, "FRAME_BATCH_BYTES", 2 * frames[0].nbytes)
-    asked = []
-    decode = cv2.imreadanimation
-
-    def counted(filename, start, count):
-        asked.append(count)
-        return decode(filename, start, count)
-
-    monkeypatch.setattr(cv2, "imreadanimation", counted)
-    read = [_nearest(f.image, frames) for f in open_source(str(path))]
-    assert read == list(range(len(frames))) * 3
-    assert max(asked) == 2 and sum(asked) == len(read)
-
-
 def test_an_animation_that_decodes_fewer_frames_than_it_counts_says_so(tmp_path, monkeypatch):
     _needs_animations(".gif")
     frames = _frames()

@@ -351,21 +351,25 @@ def test_a_tiff_whose_name_is_not_utf8_leaves_its_thumbnails_out(tmp_path, openc
     assert len(read) == 2 and np.array_equal(read[0].image, first) and np.array_equal(read[1].image, second)
 
 
-def test_a_long_animation_whose_name_is_not_utf8_is_decoded_a_batch_at_a_time(
-        tmp_path, monkeypatch, opencv_never_given_a_name_not_utf8):
+@pytest.mark.parametrize("utf8", [True, False])
+def test_a_long_animation_is_decoded_a_batch_at_a_time_never_whole(tmp_path, monkeypatch,
+                                                                   opencv_never_given_a_name_not_utf8, utf8):
+    """By its name (imreadanimation), or from its bytes where the name is not UTF-8 (imdecodeanimation)."""
     _needs_animations()
     frames = _faces(3)
-    path = _renamed_not_utf8(_write_animation(tmp_path / "long.gif", frames * 3))
+    path = _write_animation(tmp_path / "long.gif", frames * 3)
+    path = path if utf8 else _renamed_not_utf8(path)
     monkeypatch.setattr(sources, "FRAME_BATCH_BYTES", 2 * frames[0].nbytes)
     asked = []
-    decode = cv2.imdecodeanimation
+    reader = "imreadanimation" if utf8 else "imdecodeanimation"
+    decode = getattr(cv2, reader)
 
-    def counted(buf, start, count):
+    def counted(name_or_bytes, start, count):
         asked.append(count)
-        return decode(buf, start, count)
+        return decode(name_or_bytes, start, count)
 
-    source = open_source(str(path))
-    monkeypatch.setattr(cv2, "imdecodeanimation", counted)
+    source = open_source(str(path))  # opening asks the decoder too: only the frames read are counted
+    monkeypatch.setattr(cv2, reader, counted)
     read = [_nearest(f.image, frames) for f in source]
     assert read == list(range(len(frames))) * 3
     assert max(asked) == 2 and sum(asked) == len(read)
