@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -62,14 +63,20 @@ def _kinds(path: Path, up_to_a_photo: bool) -> list[int]:
     return kinds
 
 
+# tifffile's logger is the process's: two threads reading TIFFs at once (the app's capture and detection) had each
+# kept the level the other had set, and one restored the silenced level for the rest of the process
+_QUIETING = threading.Lock()
+
+
 @contextmanager
 def _quiet_tifffile() -> Iterator[None]:
     """tifffile logs what is wrong with a damaged TIFF's tags; the pages it reads are the answer, and OpenCV, which
     reads the file, says what is wrong with it."""
     logger = logging.getLogger("tifffile")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+    with _QUIETING:
+        level = logger.level
+        logger.setLevel(logging.CRITICAL + 1)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)

@@ -7,6 +7,7 @@ import csv
 import logging
 import os
 import struct
+import time
 from pathlib import Path
 
 import cv2
@@ -425,3 +426,45 @@ def test_a_cut_off_file_whose_name_is_not_utf8_is_refused_or_read_as_under_a_utf
         latin = tmp_path / f"latin{cut}{suffix}"
         latin.write_bytes(data[:cut])
         assert outcome(_renamed_not_utf8(latin)) == outcome(plain), cut
+
+
+def test_tiffs_read_in_two_threads_at_once_leave_tifffiles_logger_as_it_was(tmp_path, monkeypatch):
+    """Each reader silenced the process's tifffile logger and put back the level it had found: where a second came
+    in while the first read (finding the level silenced) and left after it, the logger stayed silenced for good."""
+    import logging
+    import threading
+
+    import tifffile
+
+    logger = logging.getLogger("tifffile")
+    monkeypatch.setattr(logger, "level", logging.WARNING)
+    real, entered = tifffile.TiffFile, []
+    second_in, first_out = threading.Event(), threading.Event()
+
+    def overlapping(path):
+        entered.append(path)
+        if len(entered) == 1:
+            second_in.wait(timeout=1)  # the second comes in while the first reads, where nothing keeps it out
+        else:
+            second_in.set()
+            first_out.wait(timeout=1)  # and leaves after it
+        return real(path)
+
+    def read(first: bool):
+        tiff_pages.subfile_types(path)
+        if first:
+            first_out.set()
+
+    monkeypatch.setattr(tiff_pages.tifffile, "TiffFile", overlapping)
+    (face,) = _faces(1)
+    path = tmp_path / "photo.tif"
+    path.write_bytes(_tiff([face], [None]))
+    first = threading.Thread(target=read, args=(True,))
+    first.start()
+    while not entered:
+        time.sleep(0.001)
+    second = threading.Thread(target=read, args=(False,))
+    second.start()
+    first.join()
+    second.join()
+    assert len(entered) == 2 and logger.level == logging.WARNING
