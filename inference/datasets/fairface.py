@@ -17,8 +17,8 @@ from typing import Callable
 from ..errors import BiasMirrorError
 from .csv_file import read_rows_by_file
 from .folder import path_within
-from .sample import (NOT_IN_FOLDER, DatasetRead, Sample, one_spelling, skipped_in_words, unlisted_images,
-                     warn_unlisted)
+from .sample import (NOT_IN_FOLDER, DatasetRead, Sample, band_bounds, one_spelling, skipped_in_words,
+                     unlisted_images, warn_unlisted)
 from .splits import hash_fraction
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,8 @@ SPLIT = (f"FairFace's own train and val partitions, its val as test and a stable
 
 
 def _age_lower(band: str) -> int | None:
-    if any(c.isdigit() and not c.isascii() for c in band):
-        return None  # "²0-29" is no band: int() refused the "²" that isdigit takes (a traceback)
-    digits = "".join(c if c.isdigit() else " " for c in band).split()
-    return int(digits[0]) if digits else None
+    bounds = band_bounds(band)
+    return None if bounds is None else bounds[0]
 
 
 def _listing(root: Path) -> set[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -73,6 +74,18 @@ def age_band(age: int | None) -> str | None:
         if lo <= age <= hi:
             return name
     return None
+
+
+def band_bounds(band: str) -> tuple[int, float] | None:
+    """A dataset's age bin's youngest and oldest ages: "30-39" → (30, 39), "more than 70" → (70, inf); None where
+    it names no age. One reading for the reader that ages a face by its bin's lower bound and for a recipe that
+    needs the whole bin within its ages."""
+    if any(c.isdigit() and not c.isascii() for c in band):
+        return None  # "²0-29" is no band: int() refused the "²" that isdigit takes (a traceback)
+    digits = "".join(c if c.isdigit() else " " for c in band).split()
+    if not digits:
+        return None
+    return int(digits[0]), (int(digits[1]) if len(digits) > 1 else math.inf)
 
 
 @dataclass(frozen=True)

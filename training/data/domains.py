@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import os
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from inference.datasets import DatasetRead, Sample, open_dataset, split_of
+from inference.datasets.sample import band_bounds
 from inference.datasets.copies import kept_with_copies, relative_name
 from inference.datasets.near_identical import MAX_RMS, MIN_STD, SIDE, near_pairs, thumbnails
 from inference.errors import BiasMirrorError
@@ -49,8 +49,6 @@ ENGINEER_MARGINALS = {
 ADULT_AGE = 18
 AGING_YOUNG = (20, 35)
 AGING_OLD = 60
-# The numbers of an age band's text ("30-39", "more than 70"); ASCII digits only, as the FairFace reader reads them
-BAND_NUMBERS = re.compile(r"\d+", re.ASCII)
 
 
 @dataclass
@@ -229,8 +227,8 @@ def _age_span(sample: Sample) -> tuple[float, float] | None:
         return None
     if not sample.age_bin:
         return sample.age, sample.age
-    numbers = BAND_NUMBERS.findall(sample.age_bin)
-    return sample.age, (int(numbers[1]) if len(numbers) > 1 else math.inf)
+    bounds = band_bounds(sample.age_bin)
+    return sample.age, (bounds[1] if bounds is not None else math.inf)
 
 
 def _within(sample: Sample, ages: tuple[float, float]) -> bool:
