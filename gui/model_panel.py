@@ -243,9 +243,6 @@ class ModelPanel(QWidget):
     def enabled_names(self) -> list[str]:
         return [c.name for c in self.active_classifiers()]
 
-    def disabled_names(self) -> list[str]:
-        return [c.name for c in self.classifiers if not self._enabled.get(c.name, True)]
-
     def enabled_files(self) -> list[str]:
         """The checked classifiers' files (``settings.file_key``): what their state is saved under."""
         return [file_key(c.path) for c in self.active_classifiers()]

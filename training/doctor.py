@@ -102,11 +102,6 @@ def find_cxx_compiler(search: tuple[str | None, ...] | None = None) -> CxxCompil
     return CxxCompiler(None, NO_COMPILER)
 
 
-def cxx_compiler() -> str | None:
-    """The C++ compiler Inductor would use on the CPU, or None (``find_cxx_compiler`` says why)."""
-    return find_cxx_compiler().command
-
-
 def has_triton() -> bool:
     return importlib.util.find_spec("triton") is not None
 
