@@ -2,8 +2,9 @@
 image file of several frames (an animated GIF or WebP, a multi-page TIFF), played frame by frame.
 
 A source yields ``Frame``s. Reading never raises for a bad frame: an
-unreadable image in a folder, or a video frame that cannot be decoded, is
-reported through ``Frame.warning`` and skipped; a video that ends short of the
+unreadable image in a folder, or a video frame that cannot be decoded (or that
+a damaged file lost, told by the decoder's times), is reported through
+``Frame.warning`` and skipped; a video that ends short of the
 frames it declares says so in ``end_warning``; a camera that stops delivering
 reports ``lost`` so the caller can retry with ``reopen()``.
 """
@@ -16,7 +17,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -139,6 +140,64 @@ class _PlayedFile(Source):
         self.end_warning: str | None = None
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """A frame the decoder gave."""
+    image: np.ndarray
+    s: float | None  # its time in the file, from the decoder; None where it gave none
+    failed: int  # the reads that failed before it: frames that could not be decoded
+
+
+class _FrameTimes:
+    """Tells from the decoder's times the frames a damaged video's demuxer passed over without a failed read.
+
+    Matroska's, WebM's, FLV's and WMV's demuxers resync past a damaged stretch to the next frame they can parse: no
+    read fails, and every frame after it had been numbered as if the stretch were not there (a WebM's frame 32 as
+    23, with nothing said). Its time is still its own, and in a file of one frame rate a jump in the times says how
+    many frames went missing. A variable rate's times jump too, where its rate falls (a phone's, in low light): a
+    jump is believed only in a file whose times have kept to one frame period, on its grid, and go on at it after
+    the jump; a file whose times once stray is judged no more."""
+
+    TOLERANCE = 0.25  # of a frame period: the jitter of a steady rate's times (a millisecond's rounding at 60 fps)
+    STEADY_BEFORE = 5  # steady intervals before a jump is believed: a file's rate is not known from fewer
+
+    def __init__(self, fps: float, judged: bool):
+        self.period = 1 / fps if fps > 0 else 0.0
+        self._judging = judged and fps > 0
+        self._last: float | None = None  # the time of the frame judged last
+        self._steady = 0
+
+    def passed_over(self, frame: _Decoded, after: Callable[[], _Decoded | None]) -> int:
+        """The frames missing between the frame judged last and ``frame``, beyond those that failed to decode;
+        ``after`` reads the frame that follows ``frame``, asked only to judge a jump."""
+        before, self._last = self._last, frame.s
+        if frame.s is None:
+            self._judging = False  # a frame the decoder gave no time: the file's times cannot be followed
+        if not self._judging or before is None:
+            return 0
+        interval, counted = frame.s - before, 1 + frame.failed  # a period for it, and one per undecodable frame
+        if self._periods(interval, counted):
+            self._steady += 1
+            return 0
+        missing = round(interval / self.period) - counted
+        if (missing > 0 and self._periods(interval) and self._steady >= self.STEADY_BEFORE
+                and self._goes_on(frame, after())):
+            return missing
+        self._judging = False  # a change of rate, not a damaged stretch: this file's times tell no more
+        return 0
+
+    def _goes_on(self, frame: _Decoded, following: _Decoded | None) -> bool:
+        """Whether the frame after a jump comes a frame period after it (and one per undecodable frame between):
+        the file's rate goes on, where a variable rate's fall would have gone on at its longer interval."""
+        return following is not None and following.s is not None and self._periods(following.s - frame.s,
+                                                                                    1 + following.failed)
+
+    def _periods(self, interval: float, n: int | None = None) -> bool:
+        """Whether ``interval`` is ``n`` frame periods (a whole number of them, if None), within the jitter."""
+        steps = interval / self.period
+        return abs(steps - (round(steps) if n is None else n)) <= self.TOLERANCE
+
+
 class VideoSource(_PlayedFile):
     # FFmpeg fails a read for each frame it cannot decode and goes on with the next; a run of failures this
     # long is the end of what can be read (a cut-off file fails every read from there on).
@@ -161,20 +220,27 @@ class VideoSource(_PlayedFile):
         self.expected = None if loop else self.declared or None
         self._n = 0
         self._bad = 0  # undecodable frames before the one held back
+        self._missing = 0  # frames the demuxer passed over before it (see _FrameTimes), after the undecodable ones
         self._held: np.ndarray | None = None
         self._held_s: float | None = None  # its time in the file, from the decoder
         self._last_s: float | None = None  # the last frame given's
+        # the frame after the one held back (None: the end), where it was read to judge a jump in the times
+        self._ahead: list[_Decoded | None] = []
+        self._times = self._frame_times()
 
     def read(self) -> Frame | None:
         if self._over:
             return None
-        if self._bad == 0 and self._held is None:
+        if self._bad == 0 and self._missing == 0 and self._held is None:
             self._read_on()
         if self._bad:
             self._bad -= 1
-            self._n += 1
-            return Frame(None, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}",
-                         f"{self.name}: frame {self._n - 1} could not be decoded; skipped")
+            return self._skipped(f"frame {self._n} could not be decoded")
+        if self._missing:
+            # the missing frames come last before the one held back: its time, less a frame period for each
+            at = self._held_s - self._missing * self._times.period
+            self._missing -= 1
+            return self._skipped(f"frame {self._n} (at {at:.2f} s) is missing from the file (damaged there?)")
         if self._held is None:
             if self.loop and self._read_this_pass:
                 if self._rewind():
@@ -193,6 +259,17 @@ class VideoSource(_PlayedFile):
         # decoder's (a phone's video has a variable frame rate: number ÷ rate had put a frame at 2.1 s that is at 0.9)
         self._last_s = self._held_s if self._held_s is not None else (self._n - 1) / self.fps if self.fps else None
         return Frame(img, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}", video_s=self._last_s)
+
+    def _skipped(self, why: str) -> Frame:
+        """The next frame of the file, which cannot be given: said why, by its number, as a frame of its own."""
+        self._n += 1
+        return Frame(None, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}", f"{self.name}: {why}; skipped")
+
+    def _frame_times(self) -> _FrameTimes:
+        # a container that indexes its frames is read by its index: a damaged frame is a read that fails, counted (an
+        # MP4's or MOV's), or the AVI demuxer's times count the frames it found, and tell nothing. Judged there, a
+        # phone's variable-rate video would have had frames called missing where its rate fell.
+        return _FrameTimes(self.fps, judged=self.path.suffix.lower() not in EXACT_FRAME_COUNTS)
 
     def _short(self) -> bool:
         """Ended well short of the frames the file declares. The count is an estimate in some containers (duration
@@ -217,26 +294,40 @@ class VideoSource(_PlayedFile):
         self._cap.release()
         self._cap = cv2.VideoCapture(str(self.path))
         self._n, self._read_this_pass = 0, False
+        self._ahead, self._times = [], self._frame_times()
         if not self._cap.isOpened():
             return False
         self._read_on()
         return True
 
     def _read_on(self) -> None:
-        """The next decodable frame into ``_held``, counting the undecodable ones before it in ``_bad``."""
+        """The next decodable frame into ``_held``, counting the undecodable ones before it in ``_bad`` and those the
+        demuxer passed over in ``_missing``."""
+        frame = self._ahead.pop() if self._ahead else self._decode(self._n)
+        if frame is None:
+            return
+        self._held, self._held_s, self._bad = frame.image, frame.s, frame.failed
+        self._missing = self._times.passed_over(frame, lambda: self._peek(frame))
+
+    def _peek(self, frame: _Decoded) -> _Decoded | None:
+        """The frame after ``frame``, read ahead and kept for the next read."""
+        self._ahead = [self._decode(self._n + frame.failed + 1)]
+        return self._ahead[0]
+
+    def _decode(self, at: int) -> _Decoded | None:
+        """The next decodable frame, its read starting at frame ``at`` of the file; None at the end."""
         failed = 0
         while True:
             ok, img = self._cap.read()
             if ok and img is not None:
-                self._held, self._bad = img, failed
                 ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
                 # 0 is the first frame's time, not a later one's: a backend without timestamps gives 0 throughout
-                self._held_s = ms / 1000 if np.isfinite(ms) and ms >= 0 and (ms > 0 or self._n + failed == 0) else None
-                return
+                s = ms / 1000 if np.isfinite(ms) and ms >= 0 and (ms > 0 or at + failed == 0) else None
+                return _Decoded(img, s, failed)
             failed += 1
             # past the frames the file claims there is nothing to skip to: a normal end, retried no further
-            if failed > self.MAX_BAD_RUN or (self.declared and self._n + failed >= self.declared):
-                return
+            if failed > self.MAX_BAD_RUN or (self.declared and at + failed >= self.declared):
+                return None
 
     def close(self) -> None:
         self._cap.release()
