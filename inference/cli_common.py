@@ -12,6 +12,7 @@ from .faces import DEFAULT_CASCADE, HAAR_CASCADES, HAAR_RUNTIMES, FaceDetector, 
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
 from .runtime import RuntimeConfig
+from .user_dirs import default_cache_dir
 
 
 def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True, haar_both: bool = False) -> None:
@@ -68,6 +69,23 @@ def detects_faces(args: argparse.Namespace, kind: str) -> bool:
 def aligned_why(args: argparse.Namespace, kind: str) -> str:
     """Why the whole image is the face, in words for a refusal."""
     return "--aligned" if args.detect is False else f"a {kind} dataset's aligned faces (the default)"
+
+
+def add_dataset_cache_argument(p: argparse.ArgumentParser, more: str = "") -> None:
+    """--no-dataset-cache: the copy detection (``inference.datasets.copies``) keeps nothing of the dataset in the
+    user's cache folder, for users who must leave no derived data of a dataset on disk. The folder is found when
+    the parser is made, as --cache's is, so that the help names the one used."""
+    where = default_cache_dir()
+    p.add_argument("--no-dataset-cache", action="store_true",
+                   help=f"keep no file digests or 16×16 grey thumbnails of the dataset's images in "
+                        f"{where / 'digests'} and {where / 'thumbnails'} (kept by default, so that copies inside a "
+                        f"dataset are found again at a stat per file): they are computed again on every run{more}")
+
+
+def dataset_cache_dir(args: argparse.Namespace) -> Path | None:
+    """Where the copy detection keeps what it computes of a dataset's images: the user's cache folder, or nowhere
+    (None) with --no-dataset-cache."""
+    return None if args.no_dataset_cache else default_cache_dir()
 
 
 def checked_cam_class(args: argparse.Namespace, classifiers: Sequence[Classifier]) -> str:

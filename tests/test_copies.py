@@ -227,3 +227,117 @@ def test_a_copy_without_an_age_takes_its_twins_where_the_copies_agree_and_age_is
     apart = [bare, Sample("y.png", age=26), Sample("z.png", age=27)]
     assert _filled(bare, apart).age is None and not _disagree(apart)  # which one is not guessed; no conflict either
     assert _filled(Sample("w.png", age=30), [aged]).age == 30  # its own age is kept
+
+
+# --- --no-dataset-cache: nothing of a dataset left in the user's cache -------------------------------------------
+
+def _files_under(folder) -> list:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def _user_cache(tmp_path, monkeypatch):
+    """The user's cache folder, this test's own and empty: where the copy detection keeps digests and thumbnails."""
+    home = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    from inference.user_dirs import default_cache_dir
+
+    return default_cache_dir()
+
+
+def test_a_dataset_opened_with_no_cache_folder_leaves_nothing_in_the_users_cache(tmp_path, monkeypatch):
+    """None had meant the user's cache folder (``cache_dir or default_cache_dir()``): there was no way to keep
+    nothing."""
+    from inference.audit.cli import read_dataset
+
+    cache = _user_cache(tmp_path, monkeypatch)
+    root = _folder(tmp_path, [("a-1", "female", "Black", ""), ("a-2", "female", "Black", ""),
+                              ("b-1", "male", "White", "")])
+    kept_nothing = open_dataset(f"folder:{root}", cache_dir=None)
+    assert _files_under(cache) == []
+    audited, _ = read_dataset(f"folder:{root}", None, cache_dir=None)  # the audit joins its groups on first
+    assert _files_under(cache) == []
+    kept = open_dataset(f"folder:{root}")  # by default the user's cache folder keeps them
+    assert list((cache / "digests").glob("*.json")) and list((cache / "thumbnails").glob("*.npz"))
+    assert [s.path for s in kept_nothing.samples] == [s.path for s in kept.samples] == [s.path for s in audited.samples]
+    assert kept_nothing.copies == kept.copies == audited.copies
+
+
+def _with_a_copy(tiny_utk):
+    """``tiny_utk`` with one face stored twice, under the same labels: a copy whose digest is kept."""
+    first = sorted(p for p in tiny_utk.iterdir() if p.name[:2].isdigit())[0]
+    age, gender, race, _ = first.name.split("_", 3)
+    shutil.copyfile(first, tiny_utk / f"{age}_{gender}_{race}_20170101999999998.jpg.chip.jpg")
+    return tiny_utk
+
+
+def _two_domain_folders(tiny_utk, root):
+    """Domain folders A and B of ``tiny_utk``'s faces, A holding one of them twice."""
+    faces = sorted(p for p in tiny_utk.iterdir() if p.name[:2].isdigit())
+    half = len(faces) // 2
+    folders = []
+    for name, some in (("A", faces[:half]), ("B", faces[half:])):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for p in some:
+            shutil.copyfile(p, folder / p.name)
+        folders.append(folder)
+    shutil.copyfile(faces[0], folders[0] / f"again-{faces[0].name}")
+    return folders
+
+
+TRAIN_SMALL = ["--size", "32", "--width", "8", "--epochs", "1", "--batch-size", "16", "--threads", "1"]
+
+
+def _command(kind, tmp_path, data, tiny_models, out):
+    """A quick run of each command that opens a dataset, writing into ``out`` (decoded faces outside the user's
+    cache, which is checked)."""
+    faces = ["--cache", str(tmp_path / "faces")]
+    if kind == "audit":
+        return ["audit", "--dataset", f"utkface:{data}", "--classifier", str(tiny_models["classifier"]), "--no-filter",
+                "--no-html", "--no-progress", "--out", str(out)]
+    if kind == "evaluate":
+        return ["train", "evaluate", "--model", str(tiny_models["classifier"]), "--dataset", f"utkface:{data}",
+                "--split", "all", "--min-age", "-1"]
+    if kind == "classifier":
+        return ["train", "classifier", "--dataset", f"utkface:{data}", *TRAIN_SMALL, *faces, "--out", str(out)]
+    if kind == "compare":
+        return ["train", "compare", "--dataset", f"utkface:{data}", *TRAIN_SMALL, *faces, "--out", str(out)]
+    a, b = _two_domain_folders(data, tmp_path / out.name)
+    return ["train", "cyclegan", "--domain-a", str(a), "--domain-b", str(b), "--preset", "smoke",
+            "--min-domain-size", "4", "--iters-per-epoch", "1", "--n-epochs", "1", "--n-epochs-decay", "0",
+            "--sample-every", "0", "--eval-faces", "12", "--threads", "1", *faces, "--out", str(out)]
+
+
+@pytest.mark.parametrize("kind", ["audit", "evaluate", "classifier", "compare", "cyclegan"])
+def test_no_dataset_cache_keeps_nothing_of_the_dataset_in_the_users_cache(kind, tmp_path, monkeypatch, tiny_utk,
+                                                                          tiny_models, capsys):
+    from tests.conftest import run_main
+
+    cache = _user_cache(tmp_path, monkeypatch)
+    data = _with_a_copy(tiny_utk)
+    code, _, err = run_main([*_command(kind, tmp_path, data, tiny_models, tmp_path / "kept-none"),
+                             "--no-dataset-cache"], capsys)
+    assert code == 0, err
+    assert _files_under(cache) == []
+    # without it, the same command keeps them: the check above is of a command that did look for copies
+    code, _, err = run_main(_command(kind, tmp_path, data, tiny_models, tmp_path / "kept"), capsys)
+    assert code == 0, err
+    assert list((cache / "digests").glob("*.json")) and list((cache / "thumbnails").glob("*.npz"))
+
+
+def test_a_run_begun_keeping_nothing_of_its_dataset_keeps_nothing_when_resumed(tmp_path, monkeypatch, tiny_utk,
+                                                                                tiny_models, capsys):
+    """A plain --resume, as the stop message advises, goes on as the run last ran: with the dataset's digests and
+    thumbnails kept nowhere."""
+    from tests.conftest import run_main
+
+    cache = _user_cache(tmp_path, monkeypatch)
+    run = tmp_path / "run"
+    started = _command("classifier", tmp_path, _with_a_copy(tiny_utk), tiny_models, run)
+    code, _, err = run_main([*started, "--no-dataset-cache", "--max-steps", "1"], capsys)
+    assert code == 0, err
+    code, out, err = run_main(["train", "classifier", "--out", str(run), "--resume"], capsys)
+    assert code == 0, err
+    [said] = [line for line in out.splitlines() if line.startswith("as the run last ran:")]
+    assert "--no-dataset-cache" in said and (run / "model.onnx").exists()
+    assert _files_under(cache) == []

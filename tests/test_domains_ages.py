@@ -43,7 +43,7 @@ def _read(samples: list[Sample], name: str) -> DatasetRead:
 
 def _opened(monkeypatch, read: DatasetRead) -> str:
     """The spec that opens ``read``: the recipe reads it as it would a dataset on disk."""
-    monkeypatch.setattr(domains, "open_dataset", lambda spec: read)
+    monkeypatch.setattr(domains, "open_dataset", lambda spec, cache_dir=None: read)
     return f"{read.name}:{read.root}"
 
 

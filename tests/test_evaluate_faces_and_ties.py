@@ -203,3 +203,69 @@ def test_compare_names_each_variants_worst_groups_as_evaluate_does(tmp_path, tin
     both = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     for name, m in both["models"].items():
         assert summary_line(name, GroupedMetrics(m["overall"], m["by"])) in stdout.splitlines()
+
+
+# --- several models: the faces are found once per photo ------------------------------------------------------------
+
+class CountingDetector:
+    """The real detector, counting the frames it is asked to search (from any thread: detection runs ahead)."""
+
+    def __init__(self, real):
+        self.real, self.name, self.searched = real, real.name, []
+
+    def detect(self, frame_bgr):
+        self.searched.append(frame_bgr.shape)
+        return self.real.detect(frame_bgr)
+
+
+def test_several_models_find_each_photos_faces_once_and_score_as_each_alone(tmp_path, capsys, monkeypatch):
+    """Each model had run the detector over every photo again, though only the crop depends on the model."""
+    import training.evaluate as evaluate_module
+    from tests.conftest import make_classifier
+
+    folder = tmp_path / "photos"
+    names, faceless = photos_of_faces(folder, 4)
+    small = make_classifier(tmp_path / "small.onnx")  # cropped at a size of its own, beside MODEL's
+    counting: list[CountingDetector] = []
+    real_detector = evaluate_module.detector_from_args
+    monkeypatch.setattr(evaluate_module, "detector_from_args",
+                        lambda *a, **k: counting.append(CountingDetector(real_detector(*a, **k))) or counting[-1])
+    dataset = ["--dataset", f"folder:{folder}", "--min-age", "-1"]
+    code, _, _, both = evaluated([*dataset, "--model", str(small)], tmp_path / "both.json", capsys)
+    assert code == 0 and len(both["models"]) == 2
+    [detector] = counting
+    assert len(detector.searched) == len(names) + 1  # every photo once, the faceless one too
+    assert faceless in both["evaluated"]["no_face"]
+    for model in (MODEL, small):
+        code, _, _ = run_main(["train", "evaluate", "--model", str(model), *dataset,
+                               "--json", str(tmp_path / "alone.json")], capsys)
+        assert code == 0
+        alone = json.loads((tmp_path / "alone.json").read_text())
+        [(key, figures)] = alone["models"].items()
+        assert both["models"][key] == figures
+        assert both["evaluated"]["no_face"] == alone["evaluated"]["no_face"]
+
+
+def test_faces_found_once_give_each_model_what_its_own_pipeline_run_gives(tmp_path):
+    """Found once and cropped per model, each model's P(female), images read and faces found are those of its own
+    ``process_images`` run (``predict_read``), which searched every photo itself."""
+    from inference.defaults import load_classifiers
+    from inference.faces import make_detector
+    from inference.runtime import RuntimeConfig
+    from tests.conftest import make_classifier
+    from training.evaluate import evaluation_samples, predict_read, predict_read_models
+
+    folder = tmp_path / "photos"
+    photos_of_faces(folder, 3)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")  # unreadable: read by no model
+    with (folder / "labels.csv").open("a") as labels:
+        labels.write("broken.jpg,male,White,30,test\n")
+    samples = evaluation_samples(f"folder:{folder}", "all", None)
+    paths = [str(MODEL), str(make_classifier(tmp_path / "small.onnx"))]
+    models = dict(zip(paths, load_classifiers(paths, RuntimeConfig(provider="cpu"), "--model")))
+    detector = make_detector()
+    together = predict_read_models(models, samples, detector=detector)
+    for path, model in models.items():
+        for shared, own in zip(together[path], predict_read(model, samples, detector=detector)):
+            np.testing.assert_array_equal(shared, own)
+    assert not together[paths[0]][1].all()  # the broken photo was among them

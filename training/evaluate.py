@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -25,16 +25,20 @@ from inference import strict_json
 from inference.arg_checks import check_output_file, data_folders, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import extreme_group, pct, tied_groups, ci, comparison_line
-from inference.cli_common import add_detector_arguments, add_face_choice_arguments, detector_from_args, detects_faces
-from inference.datasets import SPLITS, DatasetRead, Sample, open_dataset, select, split_of
+from inference.cli_common import (add_dataset_cache_argument, add_detector_arguments, add_face_choice_arguments,
+                                  dataset_cache_dir, detector_from_args, detects_faces)
+from inference.datasets import SPLITS, USER_CACHE, DatasetCache, DatasetRead, Sample, open_dataset, select, split_of
 from inference.datasets.sample import nfc
 from inference.defaults import load_classifiers
 from inference.errors import BiasMirrorError
-from inference.faces import FaceDetector
+from inference.detect_ahead import detecting_ahead
+from inference.faces import FaceDetector, detect_faces
 from inference.metrics import GroupedMetrics, disaggregate, format_table, group_order
 from inference.models import Classifier
 from inference.pipeline import FramePipeline, PipelineConfig
+from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
+from inference.sources import Frame, ImageListSource
 from training.data.cache import unreadable_note
 from training.data.compose import compose
 
@@ -53,20 +57,72 @@ def predict_read(model: Classifier, samples: list[Sample], batch: int = 128, det
     ``detector`` the whole image is the face (an aligned crop, cropped at the model's size); with one, the largest
     face found carries the image's label, as in the audit (the others are no one's whose label is known).
     """
-    pipeline = FramePipeline([model], None, detector, PipelineConfig(min_crop=model.size[0], max_faces=1))
-    p = np.full(len(samples), np.nan)
-    read = np.zeros(len(samples), bool)
-    found = np.zeros(len(samples), int)
+    pipeline = _model_pipeline(model, detector)
+    predicted = Predicted(len(samples))
     results = pipeline.process_images([s.path for s in samples], batch)
     for i, (_path, result, _error) in enumerate(tqdm(results, total=len(samples), desc=f"evaluating {model.name}",
                                                       unit="img", mininterval=2)):
-        if result is not None:
-            read[i] = True
-            found[i] = len(result.faces) if result.faces_found is None else result.faces_found
-            if result.faces:  # the largest first
-                p[i] = result.faces[0].original.classifiers[model.name].p_female
-    p[~np.isfinite(p)] = np.nan  # an infinite P(female) is no more a prediction than NaN
-    return p, read, found
+        predicted.record(i, result, model.name)
+    return predicted.figures()
+
+
+def _model_pipeline(model: Classifier, detector: FaceDetector | None) -> FramePipeline:
+    """The pipeline of one model, its faces cropped at the model's own size, the largest alone analysed."""
+    return FramePipeline([model], None, detector, PipelineConfig(min_crop=model.size[0], max_faces=1))
+
+
+class Predicted:
+    """``predict_read``'s three arrays for one model, filled in one image at a time."""
+
+    def __init__(self, n: int):
+        self.p = np.full(n, np.nan)
+        self.read = np.zeros(n, bool)
+        self.found = np.zeros(n, int)
+
+    def record(self, i: int, result: FrameResult | None, model_name: str) -> None:
+        """Image ``i``'s result (None: it was not read) from the pipeline that ran the model ``model_name``."""
+        if result is None:
+            return
+        self.read[i] = True
+        self.found[i] = len(result.faces) if result.faces_found is None else result.faces_found
+        if result.faces:  # the largest first
+            self.p[i] = result.faces[0].original.classifiers[model_name].p_female
+
+    def figures(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self.p[~np.isfinite(self.p)] = np.nan  # an infinite P(female) is no more a prediction than NaN
+        return self.p, self.read, self.found
+
+
+def predict_read_models(models: dict[str, Classifier], samples: list[Sample], batch: int = 128,
+                        detector: FaceDetector | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``predict_read`` of each model. With a ``detector``, each photo is read and searched for faces once, and its
+    faces are cropped and classified by each model's own pipeline at that model's size: detection does not depend
+    on the model, and had been paid once per model (the same faces, so the same figures)."""
+    if detector is None:  # aligned crops: batched per model, nothing to find
+        return {name: predict_read(m, samples, batch) for name, m in models.items()}
+    pipelines = {name: _model_pipeline(m, detector) for name, m in models.items()}
+    predicted = {name: Predicted(len(samples)) for name in models}
+    for i, (path, frame) in enumerate(tqdm(_photos_with_faces(samples, detector), total=len(samples),
+                                           desc=f"evaluating {len(models)} model(s)", unit="img", mininterval=2)):
+        if frame.image is None:  # unreadable: no model reads it
+            continue
+        # found ahead on a helper thread; where that failed, found here, once for all the models (a detector's
+        # error raised as the pipeline would raise it)
+        detected = frame.detected if frame.detected is not None else detect_faces(detector, frame.image)
+        for name, pipeline in pipelines.items():
+            pipeline.tracker.reset()  # another photo's faces are other people, as process_images has them
+            predicted[name].record(i, pipeline.process(frame.image, timestamp=0.0, source=path, detected=detected),
+                                   models[name].name)
+    return {name: done.figures() for name, done in predicted.items()}
+
+
+def _photos_with_faces(samples: list[Sample], detector: FaceDetector) -> Iterator[tuple[str, Frame]]:
+    """Each sample's photo as ``FramePipeline.process_images`` reads it, its faces found ahead of its analysis."""
+    if not samples:
+        return iter(())
+    paths = [s.path for s in samples]
+    frames = detecting_ahead(ImageListSource([Path(p) for p in paths], "images", say_first_frame_only=False), detector)
+    return zip(paths, frames)
 
 
 def predict_samples(model: Classifier, samples: list[Sample], batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +204,7 @@ def evaluate_read_models(models: dict[str, Classifier], samples: list[Sample],
     left out. Each is warned of apart: a model trained to NaN had its faces called unreadable; the images with no
     face found are main's to say (it names them within the dataset)."""
     predictions, read, faces = {}, np.ones(len(samples), bool), []
-    for name, m in models.items():
-        p, seen, found = predict_read(m, samples, detector=detector)
+    for name, (p, seen, found) in predict_read_models(models, samples, detector=detector).items():
         predictions[name] = (p, np.isfinite(p))
         read &= seen
         faces.append(found)
@@ -187,6 +242,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_face_choice_arguments(p, "; the largest face of each photo carries its label, and a photo with no face "
                                  "found is counted, named and left out")
     add_detector_arguments(p)
+    add_dataset_cache_argument(p, "; nor of a model card's training dataset, read to find the faces it was trained on")
 
 
 def faces_line(detector: FaceDetector | None) -> str | None:
@@ -219,14 +275,16 @@ def several_faces_note(faces: np.ndarray) -> str | None:
             "takes it") if k else None
 
 
-def evaluation_samples(dataset: str, split: str, min_age: int | None) -> list[Sample]:
-    return evaluation_read(dataset, split, min_age)[1]
+def evaluation_samples(dataset: str, split: str, min_age: int | None, cache_dir: DatasetCache = USER_CACHE
+                       ) -> list[Sample]:
+    return evaluation_read(dataset, split, min_age, cache_dir)[1]
 
 
-def evaluation_read(dataset: str, split: str, min_age: int | None) -> tuple[DatasetRead, list[Sample]]:
+def evaluation_read(dataset: str, split: str, min_age: int | None, cache_dir: DatasetCache = USER_CACHE
+                    ) -> tuple[DatasetRead, list[Sample]]:
     """The dataset read and its labelled faces of ``split`` (every split: "all") at the age bar, with notes on
-    what the filters left out."""
-    read = open_dataset(dataset)
+    what the filters left out. ``cache_dir``: as ``open_dataset``'s."""
+    read = open_dataset(dataset, cache_dir)
     if min_age is not None and read.samples and not any(s.age is not None for s in read.samples):
         raise BiasMirrorError(f"evaluating faces {ages_text(min_age)} needs ages, and this dataset has none: pass "
                               "--min-age -1 to evaluate every labelled face", read.root)
@@ -337,10 +395,11 @@ def faces_trained(training: dict, source: DatasetRead) -> tuple[set[str], str | 
     return set(names), f"its --compose {mode} mix was drawn from them, and could not be drawn again here"
 
 
-def _read_root(kind: str, root: str, reads: dict | None = None) -> DatasetRead | None:
+def _read_root(kind: str, root: str, reads: dict | None = None, cache_dir: DatasetCache = USER_CACHE
+               ) -> DatasetRead | None:
     """The card's training dataset read by its own reader (None where it cannot be), its warnings kept quiet:
     they are of another folder than the one evaluated. ``reads``: those read already, by kind and resolved root
-    (models trained on one dataset read it once)."""
+    (models trained on one dataset read it once). ``cache_dir``: as ``open_dataset``'s."""
     key = (kind, os.path.realpath(root))
     if reads is not None and key in reads:
         return reads[key]
@@ -348,7 +407,7 @@ def _read_root(kind: str, root: str, reads: dict | None = None) -> DatasetRead |
     was = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        found: DatasetRead | None = open_dataset(f"{kind}:{root}")
+        found: DatasetRead | None = open_dataset(f"{kind}:{root}", cache_dir)
     except (BiasMirrorError, OSError):
         found = None
     finally:
@@ -359,7 +418,7 @@ def _read_root(kind: str, root: str, reads: dict | None = None) -> DatasetRead |
 
 
 def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samples: list[Sample],
-               reads: dict | None = None) -> TrainedOn | None:
+               reads: dict | None = None, cache_dir: DatasetCache = USER_CACHE) -> TrainedOn | None:
     """How many of ``samples`` are faces ``model`` was trained on by its card, whether that is sure, and the line
     that says so: a WARNING where the card names this very dataset (sure); a note where it names another copy of the
     same kind whose faces trained on (as that dataset's own reader lists them) the evaluated faces share a file name
@@ -371,7 +430,8 @@ def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samp
     that is drawn again; where it cannot be (or the card does not say), the count is an upper bound, said "up to".
 
     Nothing is said of --split val: the classifier trainer exports its last (or weight-averaged) weights, and its
-    card records the val split as measured, not as used to choose them. ``reads``: as ``_read_root``'s."""
+    card records the val split as measured, not as used to choose them. ``reads``, ``cache_dir``: as
+    ``_read_root``'s."""
     training = model.card.training if isinstance(model.card.training, dict) else {}
     said = training.get("split")
     if split not in ("train", "all") or training.get("dataset") != read.name or not isinstance(said, str) \
@@ -384,7 +444,8 @@ def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samp
     same = isinstance(root, str) and os.path.realpath(root) == os.path.realpath(read.root)
     if not same and read.name == "folder":
         return None
-    here = None if same or not isinstance(root, str) or not os.path.isdir(root) else _read_root(read.name, root, reads)
+    elsewhere = not same and isinstance(root, str) and os.path.isdir(root)
+    here = _read_root(read.name, root, reads, cache_dir) if elsewhere else None
     source = here or read  # not here: if this is a copy of it, its faces are these
     names, why = faces_trained(training, source)
     k = sum(_relative(s.path, read.root) in names for s in samples)
@@ -486,14 +547,15 @@ def main(args: argparse.Namespace) -> int:
     min_age, notes = choose_min_age(args.min_age, models)
     for note in notes:
         print(note)
-    read, samples = evaluation_read(args.dataset, args.split, min_age)
+    cache_dir = dataset_cache_dir(args)
+    read, samples = evaluation_read(args.dataset, args.split, min_age, cache_dir)
     print(f"evaluating {split_text(args.split)} of {read.name} at {read.root}: {len(samples)} labelled "
           f"{'photo' if detect else 'face'}(s) {ages_text(min_age)}")
     if (said := faces_line(detector)) is not None:
         print(said)
     seen, reads = {}, {}
     for name, model in models.items():
-        if (found := trained_on(name, model, read, args.split, samples, reads)) is not None:
+        if (found := trained_on(name, model, read, args.split, samples, reads, cache_dir)) is not None:
             print(found.line)
             if found.sure:
                 seen[name] = found

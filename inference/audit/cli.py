@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Iterable
 
 from ..arg_checks import check_output_dir, data_folders, float_at_least, positive_int, refuse_empty
-from ..cli_common import (add_face_choice_arguments, add_model_arguments, aligned_why, checked_cam_class, checked_condition,
-                          detector_from_args, detects_faces, runtime_from_args)
-from ..datasets import DatasetRead, Sample, merge_copies, read_folder, read_spec, select
-from ..user_dirs import default_cache_dir
+from ..cli_common import (add_dataset_cache_argument, add_face_choice_arguments, add_model_arguments, aligned_why,
+                          checked_cam_class, checked_condition, dataset_cache_dir, detector_from_args, detects_faces,
+                          runtime_from_args)
+from ..datasets import (USER_CACHE, DatasetCache, DatasetRead, Sample, cache_folder, merge_copies, read_folder,
+                        read_spec, select)
 from ..writing import Staged, one_writer, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
 from ..datasets.folder import NOT_IN_FOLDER, labels_csv_of, list_folder, path_within
@@ -91,6 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=positive_int, default=32, help="images per batched model call (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-html", action="store_true", help="leave out report.html (the one file with face crops)")
+    add_dataset_cache_argument(p)
     gate = p.add_argument_group("ship gate (a filter): exit status 1 when a group's mean shift, or its share of faces "
                                 "made unmeasurable, is shown beyond tolerance, 2 when a shift it is given can be judged "
                                 "in no group")
@@ -115,8 +117,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
 
 
-def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
-    """The dataset, with the user's groups joined on; ``notes`` lists CSV files not found / images not listed."""
+def read_dataset(spec: str, groups_csv: str | None, cache_dir: DatasetCache = USER_CACHE) -> tuple[DatasetRead, dict]:
+    """The dataset, with the user's groups joined on; ``notes`` lists CSV files not found / images not listed. The
+    copy detection keeps what it computes in ``cache_dir`` (``open_dataset``'s)."""
     kind, _, path = spec.partition(":")
     notes: dict = {}
     if groups_csv:  # checked on an empty folder too, which was audited with a CSV that did not exist
@@ -153,7 +156,7 @@ def read_dataset(spec: str, groups_csv: str | None) -> tuple[DatasetRead, dict]:
             # its own rows only: a folder labels.csv's bare name had been reported as the groups CSV's
             listed_not_found = [n for n, _ in read.skipped[before:]]
     # after the groups are joined, so that copies the CSV puts in different groups are caught as a conflict
-    read = merge_copies(read, default_cache_dir())
+    read = merge_copies(read, cache_folder(cache_dir))
     if groups_csv:  # "not_listed" is added once the images to audit are chosen: of those, not of the whole folder
         notes["groups_csv"] = {
             "file": Path(groups_csv).name,
@@ -323,7 +326,7 @@ def run_audit(args) -> tuple[dict, dict]:
 def _run_audit(args) -> tuple[dict, dict]:
     t0 = time.perf_counter()
     kind = args.dataset.partition(":")[0]
-    read, notes = read_dataset(args.dataset, args.groups)
+    read, notes = read_dataset(args.dataset, args.groups, dataset_cache_dir(args))
     if kind != "folder" and not read.samples:
         why = "; ".join(f"{n} ({w})" for n, w in read.skipped[:3])
         raise BiasMirrorError(f"no usable labelled images in this {kind} dataset (unknown layout?)"

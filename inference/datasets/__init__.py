@@ -29,13 +29,32 @@ def read_spec(spec: str) -> DatasetRead:
     return READERS[kind](Path(path).expanduser())
 
 
-def open_dataset(spec: str, cache_dir: Path | None = None) -> DatasetRead:
+class _UserCache:
+    """``open_dataset``'s default cache folder: the user's (``default_cache_dir``), found as the dataset is opened.
+    A sentinel, since None is a choice of its own: keep nothing (``--no-dataset-cache``)."""
+
+    def __repr__(self) -> str:
+        return "USER_CACHE"
+
+
+USER_CACHE = _UserCache()
+DatasetCache = Path | None | _UserCache  # where the copy detection keeps what it computes; None: nowhere
+
+
+def cache_folder(cache_dir: DatasetCache) -> Path | None:
+    """The folder ``cache_dir`` names: the user's cache folder for ``USER_CACHE``, None for none."""
+    return default_cache_dir() if cache_dir is USER_CACHE else cache_dir  # type: ignore[return-value]
+
+
+def open_dataset(spec: str, cache_dir: DatasetCache = USER_CACHE) -> DatasetRead:
     """Read ``KIND:PATH`` (e.g. ``utkface:../shared/datasets/utkface``), each image once (``copies``): file
-    digests are kept under ``cache_dir`` (default: the user's cache folder)."""
-    return merge_copies(read_spec(spec), cache_dir or default_cache_dir())
+    digests and thumbnails are kept under ``cache_dir`` (default: the user's cache folder; None: nowhere, computed
+    again each time)."""
+    return merge_copies(read_spec(spec), cache_folder(cache_dir))
 
 
 __all__ = [
-    "AGE_BANDS", "GENDERS", "READERS", "SPLITS", "DatasetRead", "Sample", "age_band", "open_dataset",
+    "AGE_BANDS", "GENDERS", "READERS", "SPLITS", "USER_CACHE", "DatasetCache", "DatasetRead", "Sample", "age_band",
+    "cache_folder", "open_dataset",
     "merge_copies", "read_celeba", "read_spec", "read_fairface", "read_folder", "read_utkface", "select", "split_of",
 ]

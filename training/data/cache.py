@@ -52,6 +52,12 @@ def add_cache_argument(p) -> None:
                         "face of a dataset at one size, made once and read by later runs; delete it whenever you like")
 
 
+# what the trainers' --no-dataset-cache adds to its help (inference.cli_common.add_dataset_cache_argument): the
+# decoded faces are the other data of a dataset a run keeps, and a run meant to keep none keeps none when continued
+TRAINING_DATASET_CACHE_HELP = ("; with --cache '' no decoded faces are kept either. A --resume keeps it, as the run "
+                               "last ran")
+
+
 def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> ImageArray:
     # Keyed by each file's size and modification time as well as its path: a photo replaced or repaired under the
     # same name was served from the cache as it had been decoded before (a fixed corrupt file stayed "unreadable").

@@ -20,13 +20,13 @@ from typing import Sequence
 
 import numpy as np
 
-from inference.datasets import DatasetRead, Sample, open_dataset, split_of
+from inference.datasets import USER_CACHE, DatasetCache, DatasetRead, Sample, cache_folder, open_dataset, split_of
 from inference.datasets.sample import band_bounds
 from inference.datasets.copies import kept_with_copies, relative_name
 from inference.datasets.near_identical import MAX_RMS, MIN_STD, SIDE, near_pairs, thumbnails
 from inference.errors import BiasMirrorError
 from inference.file_identity import file_hash, file_stats
-from inference.user_dirs import cache_keys, default_cache_dir, folder_cache_file
+from inference.user_dirs import cache_keys, folder_cache_file
 from inference.writing import written_whole
 from training.data.compose import Composition, cell_of, compose, product_target
 
@@ -159,9 +159,12 @@ def _no_adults(read: DatasetRead) -> BiasMirrorError:
                            f"({why or 'it has no faces'}); {fix}", read.root)
 
 
-def engineer_domains(spec: str, seed: int, min_size: int) -> Domains:
-    """A: adults balanced over gender × race; B: adults in the tech-workforce mix."""
-    read = open_dataset(spec)
+
+
+def engineer_domains(spec: str, seed: int, min_size: int, cache_dir: DatasetCache = USER_CACHE) -> Domains:
+    """A: adults balanced over gender × race; B: adults in the tech-workforce mix. ``cache_dir``: as
+    ``open_dataset``'s."""
+    read = open_dataset(spec, cache_dir)
     races = ENGINEER_MARGINALS["race"]
     spelled = {r.lower(): r for r in races}  # a labels.csv's "white" is UTKFace's "White"
     adults = [dataclasses.replace(s, race=spelled.get(s.race.strip().lower(), s.race)) for s in read.samples
@@ -282,10 +285,11 @@ def _empty_aging_domain(name: str, label: str, ages: tuple[float, float], read: 
                            f"of {label} ({why or 'it has none'}); {need}; {fix}", read.root)
 
 
-def aging_domains(spec: str, seed: int, min_size: int) -> Domains:
+def aging_domains(spec: str, seed: int, min_size: int, cache_dir: DatasetCache = USER_CACHE) -> Domains:
     """A: ages 20–35; B: ages 60+. The age ranges never overlap, so no pool split is needed. A face aged by a band
-    (FairFace's "30-39") is in a domain only where its whole band is: one that straddles a range is in neither."""
-    read = open_dataset(spec)
+    (FairFace's "30-39") is in a domain only where its whole band is: one that straddles a range is in neither.
+    ``cache_dir``: as ``open_dataset``'s."""
+    read = open_dataset(spec, cache_dir)
     lo, hi = AGING_YOUNG
     ranges = {"A": (f"ages {lo}-{hi}", (lo, hi)), "B": (f"ages {AGING_OLD}+", (AGING_OLD, math.inf))}
     domains = []
@@ -301,13 +305,13 @@ def aging_domains(spec: str, seed: int, min_size: int) -> Domains:
     return Domains(*domains, spec, "aging", kept_with_copies(read))
 
 
-def _folder_read(folder: str) -> DatasetRead:
+def _folder_read(folder: str, cache_dir: Path | None) -> DatasetRead:
     """A domain folder's images as a ``folder:`` dataset reads them: a photograph stored twice counts once, in
     one split (a copy of a training face under other names had been among the held-out faces on the card)."""
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise BiasMirrorError("domain folder does not exist; give a folder of images (e.g. trainA)", root)
-    return open_dataset(f"folder:{root}")
+    return open_dataset(f"folder:{root}", cache_dir)
 
 
 # Across two domain folders only the same bytes are one photograph. A paired dataset's B is A's photographs edited
@@ -446,20 +450,23 @@ def _folder_overlap(shared: list[tuple[str, str]], near: list[tuple[str, str]], 
                                "kept": "in both domains' training (a paired dataset's B is A's photographs edited)"}}
 
 
-def folder_domains(folder_a: str, folder_b: str, seed: int, min_size: int) -> Domains:
+def folder_domains(folder_a: str, folder_b: str, seed: int, min_size: int, cache_dir: DatasetCache = USER_CACHE
+                   ) -> Domains:
+    """A: the images of one folder, B: the other's; ``cache_dir``: as ``open_dataset``'s, for each folder and for
+    the digests compared across them."""
+    kept_in = cache_folder(cache_dir)
     a, b = Path(folder_a).expanduser().resolve(), Path(folder_b).expanduser().resolve()
     if a in b.parents or b in a.parents:  # B inside A: its images were in both domains, without a word
         inner, outer = (folder_b, folder_a) if a in b.parents else (folder_a, folder_b)
         raise BiasMirrorError(f"one domain folder lies inside the other ({outer} holds it): its images would be in "
                               "both domains; give two folders apart", inner)
-    reads = [_folder_read(folder) for folder in (folder_a, folder_b)]
+    reads = [_folder_read(folder, kept_in) for folder in (folder_a, folder_b)]
     # Folders apart may still share images (a copy, a link): a face trained as both A and B blurs the difference
     # the filter learns, so it trains as neither. Near-identical ones are said and kept (see SAME_BYTES).
-    cache_dir = default_cache_dir()
-    shared = shared_photographs(reads[0], reads[1], cache_dir)
+    shared = shared_photographs(reads[0], reads[1], kept_in)
     _refuse_one_within_the_other(shared, reads, (folder_a, folder_b))
     in_both = {p for pair in shared for p in pair}
-    near = [pair for pair in near_identical_across(reads[0], reads[1], cache_dir) if not in_both & set(pair)]
+    near = [pair for pair in near_identical_across(reads[0], reads[1], kept_in) if not in_both & set(pair)]
     splits = [_by_split(sorted(read.samples, key=lambda s: s.path)) for read in reads]
     own = [[s for s in split["train"] if s.path not in in_both] for split in splits]
     # said before the domains' sizes are checked: a domain too small without them is told why

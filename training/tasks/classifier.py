@@ -35,13 +35,14 @@ from torchvision.transforms import v2
 
 from inference.arg_checks import (check_cache_dir, check_output_file, data_folders, float_at_least, int_at_least,
                                   non_negative_float, non_negative_int, positive_float, positive_int, probability)
-from inference.datasets import DatasetRead, Sample, open_dataset, split_of
+from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
+from inference.datasets import USER_CACHE, DatasetCache, DatasetRead, Sample, open_dataset, split_of
 from inference.datasets.sample import listed_not_found
 from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
 from inference.user_dirs import default_cache_dir
 from inference.writing import writing, written_whole
-from training.data.cache import load_images, unreadable_note
+from training.data.cache import TRAINING_DATASET_CACHE_HELP, load_images, unreadable_note
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
 from training.evaluate import DEFAULT_MIN_AGE
@@ -110,11 +111,12 @@ def require_both_genders(mix: list[Sample], mode: str, where: object) -> None:
         raise BiasMirrorError(f"{mixed} faces of one gender only ({found}): a gender classifier needs both", where)
 
 
-def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = False, say: bool = True) -> ListedFaces:
+def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = False, say: bool = True,
+               cache_dir: DatasetCache = USER_CACHE) -> ListedFaces:
     """``unknown_age_passes``: the rule of runs begun before 2026-12-06, by which a face of no age passed an age bar
     of 0 or less; their resumes keep it, as their data must stay what it was. ``say``: print what the bar left
-    out (a check made before the run that says it again does not)."""
-    read = open_dataset(dataset)
+    out (a check made before the run that says it again does not). ``cache_dir``: as ``open_dataset``'s."""
+    read = open_dataset(dataset, cache_dir)
     # a face of no known age does not pass an age bar, as in `train evaluate` (it had passed --min-age 0 here)
     labelled = [s for s in read.samples if s.gender is not None and (
         min_age is None or (s.age is not None and s.age >= min_age) or (unknown_age_passes and s.age is None
@@ -163,10 +165,11 @@ def decode_data(listed: ListedFaces, size: int, mode: str, by: list[str], target
     )
 
 
-def run_faces(run_cfg: dict, say: bool = True) -> ListedFaces:
+def run_faces(run_cfg: dict, say: bool = True, cache_dir: DatasetCache = USER_CACHE) -> ListedFaces:
     """The faces a run's config lists, as it listed them: a run begun before ages were required keeps its own rule
-    (its faces, or its resume is refused as other data)."""
-    return list_faces(run_cfg["dataset"], run_cfg["min_age"], unknown_age_passes="age_rule" not in run_cfg, say=say)
+    (its faces, or its resume is refused as other data). ``cache_dir``: as ``open_dataset``'s."""
+    return list_faces(run_cfg["dataset"], run_cfg["min_age"], unknown_age_passes="age_rule" not in run_cfg, say=say,
+                      cache_dir=cache_dir)
 
 
 def run_mix(run_cfg: dict) -> tuple:
@@ -498,6 +501,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"share of each target spread evenly over both classes (default {RECIPE['label_smoothing']:g}); "
                         "0: none")
     add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
+    add_dataset_cache_argument(p, TRAINING_DATASET_CACHE_HELP)
     for action in p._actions:  # the loop's shared options, said as this trainer uses them
         if action.dest in RUN_HELP:
             action.help = RUN_HELP[action.dest]
@@ -632,7 +636,7 @@ RESUME_SETTINGS = {
     "distill_weight": ("distill_weight", 0.0),
     "erase": ("erase", 0.0), "label_smoothing": ("label_smoothing", 0.0),
 }
-MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {"export_to"}
+MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {"export_to", "no_dataset_cache"}
 
 
 PATH_SETTINGS = ("dataset", "distill_from")
@@ -684,9 +688,10 @@ def main(args: argparse.Namespace) -> int:
 # What a plain --resume keeps of the command that started the run. It had dropped them all: no --export-to copy,
 # every face decoded again into the default cache instead of the run's --cache, and a --threads 1 run went on with
 # PyTorch's default thread count, whose sums round otherwise (not the uninterrupted run's weights). --threads is per
-# process under torchrun, and kept as given.
+# process under torchrun, and kept as given. --no-dataset-cache too: a run meant to leave nothing of its dataset in
+# the user's cache must not write it there once continued.
 CARRIED_PATHS = ("export_to", "cache")
-CARRIED = (*CARRIED_PATHS, "threads")
+CARRIED = (*CARRIED_PATHS, "threads", "no_dataset_cache")
 
 
 def carried_outputs(args: argparse.Namespace, run_cfg: dict) -> Path | None:
@@ -723,7 +728,7 @@ def _train(args: argparse.Namespace, out: Path) -> int:
                 check_output_file(args.export_to, "--export-to", path)
     mix = run_mix(run_cfg)
     world = Dist.from_env().world
-    listed = run_faces(run_cfg)
+    listed = run_faces(run_cfg, cache_dir=dataset_cache_dir(args))
     check_batch_fits(listed.training_count(*mix), run_cfg["batch_size"], run_cfg["compose"], listed.read.root, world,
                      listed=True, resumed=args.resume)
     data = decode_data(listed, net_cfg.size, *mix, cache)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 
 from inference.arg_checks import check_output_dir
+from inference.cli_common import dataset_cache_dir
 from inference.errors import BiasMirrorError
 from inference.metrics import format_table
 from inference.models import load_model, read_card
@@ -137,6 +138,12 @@ def carry_settings(args: argparse.Namespace, found: dict[str, dict]) -> tuple[ar
     return carried, taken
 
 
+def dataset_cache_kept_off(args: argparse.Namespace, found: dict[str, dict]) -> bool:
+    """--no-dataset-cache, given or as a variant found in --out last ran: a comparison begun keeping nothing of its
+    dataset keeps nothing as it goes on, in its own checks as in each variant's resume (which carries it)."""
+    return args.no_dataset_cache or any((cfg.get("outputs") or {}).get("no_dataset_cache") for cfg in found.values())
+
+
 def check_teachers_unchanged(args: argparse.Namespace, found: dict[str, dict], out: Path) -> None:
     """A variant still to train learns from the teachers the other did: the same paths, but one replaced since
     would have given the two variants different soft labels under one comparison."""
@@ -148,13 +155,14 @@ def check_teachers_unchanged(args: argparse.Namespace, found: dict[str, dict], o
     classifier.check_same_teachers(cfg, [t for t, _ in teachers], out / VARIANTS[name][0] / CHECKPOINT)
 
 
-def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None) -> None:
+def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None, dataset_cache: Path | None) -> None:
     """Each finished variant found in --out was trained on the faces the dataset holds now, by the record of them
     its checkpoint keeps (``loop.check_same_data``, the check a resume makes; a stopped variant makes it as it
     resumes): one finished on faces added, removed or relabelled since had been reused as it was, and compared
     with a variant trained (or finished) on other data. Listed as the variant's resume would list them: its own
     task over its own mix of the faces listed now. A checkpoint from before the record is checked by its counts
-    (so a change that keeps every count, such as two faces relabelled each the other way, passes there)."""
+    (so a change that keeps every count, such as two faces relabelled each the other way, passes there).
+    ``dataset_cache``: where the copy detection keeps what it computes (None: nowhere)."""
     for name, cfg in found.items():
         run = out / VARIANTS[name][0]
         if not finished(run):
@@ -162,7 +170,7 @@ def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None) 
         state = load_checkpoint(run / CHECKPOINT, "classifier")
         if state.get("data") is None and state.get("data_faces") is None:
             continue  # a checkpoint from before the counts were kept cannot be checked
-        listed = classifier.run_faces(cfg, say=False)  # said as each variant starts
+        listed = classifier.run_faces(cfg, say=False, cache_dir=dataset_cache)  # said as each variant starts
         data = classifier.decode_data(listed, cfg["net"]["size"], *classifier.run_mix(cfg), cache)
         task = classifier.ClassifierTask(data, ClassifierConfig.from_dict(cfg["net"]), cfg)
         try:
@@ -221,17 +229,19 @@ def comparison_out_of_memory_advice(batch_size: int, run: Path, ending_epoch: in
             "only once more GPU memory is free (another program using it)")
 
 
-def check_batches_fit(args: argparse.Namespace, out: Path) -> None:
+def check_batches_fit(args: argparse.Namespace, out: Path, dataset_cache: Path | None) -> None:
     """Each variant yet to start has a full batch of training faces in its mix, checked on the faces listed before
     either trains: the balanced mix of a dataset short of women failed only after the unbalanced variant had
-    trained, and the batch size it advised was then refused as not the first variant's."""
+    trained, and the batch size it advised was then refused as not the first variant's. ``dataset_cache``: as
+    ``check_data_unchanged``'s."""
     listed = None
     for folder, compose in VARIANTS.values():
         if (out / folder / CHECKPOINT).exists():
             continue  # begun: checked when it began, and its settings are its own
         _, cfg = classifier.config_from_args(_variant_args(args, out / folder, compose))
+        # not said here (say=False): each variant says it as it starts
         listed = listed or classifier.list_faces(cfg["dataset"], cfg["min_age"], unknown_age_passes="age_rule" not in cfg,
-                                                 say=False)  # each variant says it as it starts
+                                                 say=False, cache_dir=dataset_cache)
         n = listed.training_count(cfg["compose"], cfg["by"], cfg["target"], cfg["seed"])
         classifier.check_batch_fits(n, cfg["batch_size"], cfg["compose"], listed.read.root, Dist.from_env().world,
                                     listed=True)
@@ -280,10 +290,12 @@ def _compare(args: argparse.Namespace, out: Path) -> int:
     if taken and len(found) < len(VARIANTS) and Dist.from_env().is_main:
         print(f"as the {next(iter(found))} variant was started: {', '.join(taken)} (the other is trained alike)")
     check_teachers_unchanged(args, found, out)
+    args.no_dataset_cache = dataset_cache_kept_off(args, found)
+    dataset_cache = dataset_cache_dir(args)
     # a variant begun before faces of no age were barred keeps the old rule, and so does the one to start after it
     args.legacy_age_rule = any("age_rule" not in cfg for cfg in found.values())
-    check_data_unchanged(found, out, cache)
-    check_batches_fit(args, out)
+    check_data_unchanged(found, out, cache, dataset_cache)
+    check_batches_fit(args, out, dataset_cache)
     # Under torchrun the processes train both variants in one process group: rank 0 exports each after the others
     # have finished training it, so what is finished is rank 0's to say (rank0_says), and the others wait for it.
     # Each process had judged it alone: rank 1 found the variant it had just trained not yet exported, said "not
@@ -298,7 +310,7 @@ def _compare(args: argparse.Namespace, out: Path) -> int:
     variants = {name: variant_record(p, reused[name]) for name, p in paths.items()}
     # the faces both were tested on when trained (the variants share their age filter: check_variants)
     min_age = variants["unbalanced"]["training"]["filters"]["min_age"]
-    samples = evaluation_samples(args.dataset, "test", min_age)
+    samples = evaluation_samples(args.dataset, "test", min_age, dataset_cache)
     results, paired = evaluate_models({name: load_model(p, "classifier", RuntimeConfig(provider="cpu"))
                                        for name, p in paths.items()}, samples)
     for grouping in GROUPINGS:

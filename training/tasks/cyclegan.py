@@ -29,12 +29,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from inference.arg_checks import (check_cache_dir, check_output_file, data_folders, non_negative_int, open_unit,
                                    positive_float, positive_int)
-from inference.datasets import Sample
+from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
+from inference.datasets import USER_CACHE, DatasetCache, Sample
 from inference.errors import BiasMirrorError
 from inference.file_identity import file_hash
 from inference.user_dirs import default_cache_dir
 from inference.writing import writing
-from training.data.cache import load_images, unreadable_note
+from training.data.cache import TRAINING_DATASET_CACHE_HELP, load_images, unreadable_note
 from training.data.domains import (Domains, aging_domains, check_readable_size, describe, engineer_domains,
                                    folder_domains)
 from training.loop import (CHECKPOINT, RUN_KEPT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
@@ -495,6 +496,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, default=500,
                    help="steps between checkpoints (also at each epoch's end and on a stop; default %(default)s)")
     add_run_arguments(p, "run folder: checkpoints, logs, samples, ONNX, metrics.json")
+    add_dataset_cache_argument(p, TRAINING_DATASET_CACHE_HELP)
     p.add_argument("--export-only", action="store_true",
                    help="skip training: export the checkpoint in --out as is, finished or stopped early (its card "
                         "says which); it reads the checkpoint, so --resume adds nothing and is not recorded as a "
@@ -548,7 +550,7 @@ RESUME_SETTINGS = {
 # the rest say what is exported and measured at the end.
 MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {
     "n_epochs", "n_epochs_decay", "sample_every", "checkpoint_every",
-    "export_only", "export_both", "export_to", "classifier", "eval_faces"}
+    "export_only", "export_both", "export_to", "classifier", "eval_faces", "no_dataset_cache"}
 
 
 def schedule_problems(saved: dict, state: dict, n_epochs: int | None, n_epochs_decay: int | None,
@@ -608,13 +610,14 @@ def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig,
     return CycleGANConfig.from_dict(saved["net"]), run_cfg, exported_by
 
 
-def build_domains(run_cfg: dict) -> Domains:
+def build_domains(run_cfg: dict, cache_dir: DatasetCache = USER_CACHE) -> Domains:
+    """The run's two domains; ``cache_dir``: where the copy detection keeps what it computes (``open_dataset``'s)."""
     seed, min_size = run_cfg["seed"], run_cfg["min_domain_size"]
     if run_cfg["recipe"] == "engineer":
-        return engineer_domains(run_cfg["dataset"], seed, min_size)
+        return engineer_domains(run_cfg["dataset"], seed, min_size, cache_dir)
     if run_cfg["recipe"] == "aging":
-        return aging_domains(run_cfg["dataset"], seed, min_size)
-    return folder_domains(run_cfg["domain_a"], run_cfg["domain_b"], seed, min_size)
+        return aging_domains(run_cfg["dataset"], seed, min_size, cache_dir)
+    return folder_domains(run_cfg["domain_a"], run_cfg["domain_b"], seed, min_size, cache_dir)
 
 
 def check_batch_fits(label: str, n_samples: int, images: DomainImages | None, batch_size: int, where: object) -> None:
@@ -658,7 +661,9 @@ def epoch_batches(iters_per_epoch: int, world: int) -> int:
 # decoded them again into the default cache (several GB at 256 px) where the run was started with --cache elsewhere
 # or none, and trained a --threads 1 run on PyTorch's default count, whose sums round otherwise (its weights ended
 # 0.0016 off the uninterrupted run's after 16 steps). --threads is per process under torchrun, and kept as given.
-OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces", "cache", "threads")
+# --no-dataset-cache too: a run meant to leave nothing of its dataset in the user's cache must not write it there
+# once continued.
+OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces", "cache", "threads", "no_dataset_cache")
 EVAL_FACES = 400
 
 
@@ -726,7 +731,7 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
     if not args.export_only and run_cfg["n_epochs"] + run_cfg["n_epochs_decay"] < 1:
         raise BiasMirrorError("--n-epochs and --n-epochs-decay are both 0: there is nothing to train; give at least "
                               "one epoch")
-    domains = build_domains(run_cfg)
+    domains = build_domains(run_cfg, dataset_cache_dir(args))
     main_rank = Dist.from_env().is_main
     for label, d in (("A", domains.a), ("B", domains.b)):
         if main_rank:
