@@ -9,6 +9,7 @@ import onnx
 from inference.card import ModelCard, classifier_card
 from inference.card_markdown import card_markdown
 from inference.defaults import MODELS_DIR
+from inference.datasets import LISTING_VERSION
 from inference.errors import BiasMirrorError
 from inference.models import load_model, read_card
 from training.loop import CHECKPOINT, load_checkpoint
@@ -1331,6 +1332,33 @@ def test_a_resume_refuses_a_training_face_swapped_for_another_that_keeps_the_cou
     del state["data_faces"]  # as a checkpoint from before the record: the counts are all it can check
     torch.save(state, checkpoint)
     assert _train(tmp_path, tiny_utk, "--resume", "--max-steps", "1") == 0
+
+
+def test_a_resume_whose_faces_are_listed_otherwise_by_newer_rules_says_the_reading_changed(tmp_path, tiny_utk,
+                                                                                             capsys):
+    """A run begun before the faces' listing rules changed (a folder's look-alike photos, a quoted labels CSV) was
+    refused as if the user's files had changed ("restore them"), which no restoring could mend. Its checkpoint's
+    record, without a listing version or with another, now names the reading as what changed; with the same faces
+    listed, such a checkpoint resumes as before."""
+    assert _train(tmp_path, tiny_utk, "--max-steps", "2") == 0
+    checkpoint = tmp_path / "run" / CHECKPOINT
+    state = torch.load(checkpoint, weights_only=False)
+    assert state["data_faces"]["listing"] == LISTING_VERSION
+    del state["data_faces"]["listing"]  # as a checkpoint written before the listing rules had a version
+    torch.save(state, checkpoint)
+    assert _train(tmp_path, tiny_utk, "--resume", "--max-steps", "1") == 0  # the same faces: nothing to say
+    gone, new = _swap_a_training_face(tiny_utk, "*_1_*.jpg", "33_0_1_2017020200", seed=6, grey=(0, 90))
+    state = torch.load(checkpoint, weights_only=False)
+    del state["data_faces"]["listing"]
+    torch.save(state, checkpoint)
+    capsys.readouterr()
+    assert _train(tmp_path, tiny_utk, "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"error: {checkpoint}: this version of Bias Mirror lists a dataset's faces by other rules (listing "
+                   f"version {LISTING_VERSION}) than the one this run began with (a version from before 2026-12-07), "
+                   f"and lists this run's data otherwise (1 file gone (e.g. {gone.name}), 1 new (e.g. {new.name})): a "
+                   "resume goes on only with the faces it began with, so start a new --out, or finish this run with "
+                   "the version that began it")
 
 
 def _swap_a_training_face(folder, gone_glob: str, new_prefix: str, seed: int, grey: tuple[int, int]):

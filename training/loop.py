@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from inference.arg_checks import (check_cache_dir, check_output_dir, check_output_file, data_folders, int_at_least,
                                    non_negative_int, positive_int, thread_count)
+from inference.datasets import LISTING_VERSION
 from inference.errors import BiasMirrorError
 from training.data.cache import add_cache_argument
 from inference.writing import one_writer, private_path, write_failure, writing, written_whole
@@ -97,7 +98,8 @@ def faces_record(entries: Iterable[Sequence[object]]) -> dict:
     compressed (a few hundred KB for all of UTKFace), to name what changed."""
     lines = sorted("\t".join(str(part) for part in entry) for entry in entries)
     text = "\n".join(lines).encode("utf-8", "surrogateescape")  # a name not UTF-8 by its bytes
-    return {"sha256": hashlib.sha256(text).hexdigest(), "n": len(lines), "faces": zlib.compress(text, 6)}
+    return {"sha256": hashlib.sha256(text).hexdigest(), "n": len(lines), "faces": zlib.compress(text, 6),
+            "listing": LISTING_VERSION}
 
 
 def data_faces(task: Task) -> dict | None:
@@ -141,12 +143,25 @@ def check_same_data(state: dict, task: Task, checkpoint: Path, faces: dict | Non
         said = faces_changed(saved_faces, now_faces)
         if saved is not None and now is not None and saved != now:
             said = f"{_counts_changed(saved, now)}; {said}"
+        if saved_faces.get("listing") != now_faces.get("listing"):
+            raise BiasMirrorError(listing_changed(saved_faces.get("listing"), now_faces.get("listing"), said),
+                                  checkpoint)
     elif saved is None or now is None or saved == now:
         return  # a checkpoint from before the counts were kept cannot be checked
     else:
         said = _counts_changed(saved, now)
     raise BiasMirrorError(f"the training data is not what this run started on ({said}): a resume goes on with the "
                           "images it began with; restore them, or start a new --out", checkpoint)
+
+
+def listing_changed(then: int | None, now: int | None, said: str) -> str:
+    """Why a resume is refused whose faces differ where this version lists a dataset by other rules than the run's
+    start did (``LISTING_VERSION``s; None: before it was kept): the reading changed, which restoring files cannot
+    undo, and the files may well be as they were."""
+    began = f"listing version {then}" if then is not None else "a version from before 2026-12-07"
+    return (f"this version of Bias Mirror lists a dataset's faces by other rules (listing version {now}) than the one "
+            f"this run began with ({began}), and lists this run's data otherwise ({said}): a resume goes on only with "
+            "the faces it began with, so start a new --out, or finish this run with the version that began it")
 
 
 def data_identity(task: Task, faces: dict | None) -> dict:

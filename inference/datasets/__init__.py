@@ -15,6 +15,12 @@ from .utkface import read_utkface
 
 READERS = {"utkface": read_utkface, "celeba": read_celeba, "fairface": read_fairface, "folder": read_folder}
 
+# The rules by which a dataset's faces are listed (which files, labels and splits the readers and the copy detection
+# give): raised whenever a change lists a dataset otherwise, so that a training run resumed on a newer version that
+# lists its faces otherwise is told the reading changed, not that the user's files did. 1: 2026-12-07 (a folder's
+# look-alike photos each kept, its labels CSV read with spaces after the commas, a TIFF's first photo page).
+LISTING_VERSION = 1
+
 
 def read_spec(spec: str) -> DatasetRead:
     """Every file ``KIND:PATH`` lists, copies and all: for joining more labels on before ``merge_copies``."""
@@ -54,7 +60,7 @@ def open_dataset(spec: str, cache_dir: DatasetCache = USER_CACHE) -> DatasetRead
 
 
 __all__ = [
-    "AGE_BANDS", "GENDERS", "READERS", "SPLITS", "USER_CACHE", "DatasetCache", "DatasetRead", "Sample", "age_band",
+    "AGE_BANDS", "GENDERS", "LISTING_VERSION", "READERS", "SPLITS", "USER_CACHE", "DatasetCache", "DatasetRead", "Sample", "age_band",
     "cache_folder", "open_dataset",
     "merge_copies", "read_celeba", "read_spec", "read_fairface", "read_folder", "read_utkface", "select", "split_of",
 ]
