@@ -15,7 +15,7 @@ from .runtime import RuntimeConfig
 from .user_dirs import default_cache_dir
 
 
-def add_model_arguments(p: argparse.ArgumentParser, filter_default: bool = True, haar_both: bool = False) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, haar_both: bool = False) -> None:
     p.add_argument("--classifier", action="append", help="ONNX classifier (repeat; default: all in resources/models)")
     p.add_argument("--filter", help="ONNX filter (default: the first in resources/models)")
     p.add_argument("--no-filter", action="store_true", help="run without a filter")
