@@ -157,10 +157,11 @@ def test_a_disk_that_refuses_writes_stops_the_recording_once_with_the_file_and_r
         qtbot, make_window, faces_dir, tmp_path, monkeypatch, caplog):
     import logging
 
-    import gui.main_window as mw
+    import gui.recording_controls as recording_controls
 
-    monkeypatch.setattr(mw, "stamp", lambda: "full")
-    monkeypatch.setattr(mw, "free_base", lambda folder, name, suffixes: folder / name)  # the link below, taken
+    monkeypatch.setattr(recording_controls, "stamp", lambda: "full")
+    # the link below, taken
+    monkeypatch.setattr(recording_controls, "free_base", lambda folder, name, suffixes: folder / name)
     out = tmp_path / "out"
     out.mkdir()
     (out / "rows-full.csv").symlink_to("/dev/full")  # every write fails: no space left on device
@@ -338,10 +339,10 @@ class _FlakyCamera:
 
 
 def test_camera_lost_mid_session_retries_and_pauses_recording(qtbot, make_window, monkeypatch):
-    import gui.main_window as mw
+    import gui.source_player as source_player
 
     cam = _FlakyCamera(utk_images(3))
-    monkeypatch.setattr(mw, "open_source", lambda spec, loop=False: cam)
+    monkeypatch.setattr(source_player, "open_source", lambda spec, loop=False: cam)
     w = make_window(None)
     w.toggle_record()
     assert _open(qtbot, w, "7")
@@ -764,9 +765,9 @@ def test_a_recording_restarted_or_a_second_snapshot_within_a_second_keeps_the_fi
                                                                                     monkeypatch):
     """Names were stamped to the second: the restart emptied the first recording (which had been reported saved),
     then deleted it as empty; a second snapshot replaced the first."""
-    import gui.main_window as mw
+    import gui.recording_controls as recording_controls
 
-    monkeypatch.setattr(mw, "stamp", lambda: "same-second")
+    monkeypatch.setattr(recording_controls, "stamp", lambda: "same-second")
     w = make_window(str(faces_dir), loop=True)
     w.toggle_record()
     qtbot.waitUntil(lambda: w.recorder.rows > 0, timeout=WAIT)
@@ -919,10 +920,11 @@ class _ScriptedCamera:
 
 
 def _fake_camera(monkeypatch, cam: _ScriptedCamera) -> None:
-    import gui.main_window as mw
+    import gui.source_player as source_player
 
-    real = mw.open_source
-    monkeypatch.setattr(mw, "open_source", lambda spec, loop=False: cam if spec == "7" else real(spec, loop=loop))
+    real = source_player.open_source
+    monkeypatch.setattr(source_player, "open_source",
+                        lambda spec, loop=False: cam if spec == "7" else real(spec, loop=loop))
 
 
 def test_an_old_sources_end_never_stops_the_new_sources_recording(qtbot, make_window, faces_dir, monkeypatch):
@@ -976,6 +978,7 @@ import numpy as np
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv[:1])
 import gui.main_window as mw
+import gui.source_player as source_player
 from inference.sources import Frame
 stuck = threading.Event()
 class Stuck:
@@ -985,7 +988,7 @@ class Stuck:
         threading.Event().wait()  # never returns, as a dead camera's read may not
     def close(self):
         pass
-mw.open_source = lambda spec, loop=False: Stuck()
+source_player.open_source = lambda spec, loop=False: Stuck()
 w = mw.MainWindow("7", [], [], [])
 while not stuck.is_set():
     app.processEvents()
@@ -1287,6 +1290,8 @@ def test_every_classifier_unchecked_stays_so_after_a_restart(qtbot, make_window)
 
 def test_open_says_it_opens_a_video_or_image_the_file_dialog_it_shows(qtbot, make_window, monkeypatch):
     """It was labelled "Open file/folder…" but its dialog picks only files."""
+    from PySide6.QtWidgets import QPushButton
+
     from gui import main_window
 
     asked = []
@@ -1295,7 +1300,7 @@ def test_open_says_it_opens_a_video_or_image_the_file_dialog_it_shows(qtbot, mak
     w = make_window(None)
     w.act_open.trigger()
     assert asked and w.act_open.text() == "Open video or image…"
-    page = [b.text() for b in w.message_page.findChildren(main_window.QPushButton)]
+    page = [b.text() for b in w.message_page.findChildren(QPushButton)]
     assert "Open video or image…" in page and not any("file/folder" in t for t in page)
 
 
@@ -1590,7 +1595,7 @@ def test_a_faces_session_interval_stands_on_runs_of_frames_not_on_frames():
 
 def test_the_summary_table_redraws_only_the_rows_of_faces_that_changed(qtbot, make_window, monkeypatch):
     """The table shows the same cells as a full redraw, and a face seen again reformats its rows alone."""
-    import gui.main_window as main_window
+    import gui.session_summary as session_summary
 
     w = make_window(None)
     for tid in range(1, 201):
@@ -1598,8 +1603,8 @@ def test_the_summary_table_redraws_only_the_rows_of_faces_that_changed(qtbot, ma
         w.stats.add(_stats_frame([_stats_face(tid, float(tid % 3), {"tiny-a": 0.03})]))
     w.summary_dock.raise_()
     qtbot.waitUntil(lambda: w.summary_table.rowCount() == 200, timeout=WAIT)
-    real, calls = main_window._ci, []
-    monkeypatch.setattr(main_window, "_ci", lambda m, digits: calls.append(m) or real(m, digits))
+    real, calls = session_summary._ci, []
+    monkeypatch.setattr(session_summary, "_ci", lambda m, digits: calls.append(m) or real(m, digits))
     w.stats.add(_stats_frame([_stats_face(77, 5.0, {"tiny-a": 0.4})]))
     w._update_summary()
     assert len(calls) == 2  # face #77's ΔITA and ΔP cells
@@ -1740,9 +1745,9 @@ def test_a_source_is_opened_off_the_gui_thread_and_the_newest_request_wins(qtbot
     the one played, and the one opened in between is let go."""
     import threading
 
-    import gui.main_window as mw
+    import gui.source_player as source_player
 
-    real, gui_thread = mw.open_source, threading.get_ident()
+    real, gui_thread = source_player.open_source, threading.get_ident()
     release, closed, where = threading.Event(), threading.Event(), []
 
     def opening(spec, loop=False):
@@ -1755,7 +1760,7 @@ def test_a_source_is_opened_off_the_gui_thread_and_the_newest_request_wins(qtbot
         source.close = lambda: (closed.set(), close())
         return source
 
-    monkeypatch.setattr(mw, "open_source", opening)
+    monkeypatch.setattr(source_player, "open_source", opening)
     w = make_window(None)
     w.open_source("slow")
     qtbot.waitUntil(lambda: bool(where), timeout=WAIT)
@@ -1776,13 +1781,13 @@ def test_a_snapshot_is_drawn_and_written_off_the_gui_thread_and_said_once_writte
     """A snapshot of a 24 MP photo drew and encoded a 4616 px PNG on the GUI thread: 1.4 s of a frozen window."""
     import threading
 
-    import gui.main_window as mw
+    import gui.recording_controls as recording_controls
 
     w = make_window(str(faces_dir))
     qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
     w.toggle_pause()
     gui_thread, release, where = threading.get_ident(), threading.Event(), {}
-    real_render, real_save = mw.render, mw.save_snapshot
+    real_render, real_save = recording_controls.render, recording_controls.save_snapshot
 
     def render(*args, **kw):
         where["render"] = threading.get_ident()
@@ -1793,8 +1798,8 @@ def test_a_snapshot_is_drawn_and_written_off_the_gui_thread_and_said_once_writte
         release.wait(5)  # as a big PNG takes its time to encode
         return real_save(*args, **kw)
 
-    monkeypatch.setattr(mw, "render", render)
-    monkeypatch.setattr(mw, "save_snapshot", save)
+    monkeypatch.setattr(recording_controls, "render", render)
+    monkeypatch.setattr(recording_controls, "save_snapshot", save)
     said: list[str] = []
     w.statusBar().messageChanged.connect(said.append)
     pending = w.snapshot()

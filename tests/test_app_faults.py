@@ -225,10 +225,10 @@ class _DeadCamera:
 def test_a_timed_session_on_a_camera_that_never_gives_a_frame_exits_2_naming_it(qtbot, make_window, monkeypatch):
     """`app --source 0 --max-seconds 4` on such a camera exited 0, where `run` refuses it with 2: the source's
     problem was noted only as it opened or ended, and a lost camera never ends."""
-    import gui.main_window as mw
+    import gui.source_player as source_player
     from gui.app_cli import source_problem
 
-    monkeypatch.setattr(mw, "open_source", lambda spec, loop=False: _DeadCamera())
+    monkeypatch.setattr(source_player, "open_source", lambda spec, loop=False: _DeadCamera())
     w = make_window(None)
     assert _open(qtbot, w, "7")
     w.capture.retry_every = 0.05
@@ -242,7 +242,7 @@ def test_a_timed_session_on_a_camera_that_never_gives_a_frame_exits_2_naming_it(
 def test_a_camera_given_by_its_number_as_text_is_named_a_camera(qtbot, make_window, monkeypatch):
     """--source 0 was "opening 0…" and "0: still opening when the app closed": only a number typed in the camera
     dialog was named a camera."""
-    import gui.main_window as mw
+    import gui.source_player as source_player
 
     release = threading.Event()
 
@@ -250,7 +250,7 @@ def test_a_camera_given_by_its_number_as_text_is_named_a_camera(qtbot, make_wind
         release.wait(WAIT / 1000)
         return _DeadCamera()
 
-    monkeypatch.setattr(mw, "open_source", slow_open)
+    monkeypatch.setattr(source_player, "open_source", slow_open)
     w = make_window(None)
     try:
         w.open_source("7")

@@ -1,0 +1,188 @@
+"""The models a session starts with, as the last one left them, and this session's choices saved as they change.
+
+Filters and classifiers the last session added from a file are opened again; each model's on/off state and the CAM
+model are kept by file (``settings.file_key``), not by name. What the command line chose (--filter, --no-filter,
+--condition, --classifier) is this session's alone and never saved, whichever control changed.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSettings
+
+from inference.errors import BiasMirrorError, in_words
+from inference.models import Classifier, Filter, load_model, loaded_from, name_uniquely
+from inference.runtime import RuntimeConfig
+
+from . import settings as st
+from .model_panel import ModelPanel
+
+log = logging.getLogger(__name__)
+# the settings that keep each classifier's on/off state and the CAM model by file (settings.file_key), not by name
+CLASSIFIERS_ON, CLASSIFIERS_OFF = "checked_classifier_files", "unchecked_classifier_files"
+CAM_MODEL_FILE = "cam_model_file"
+
+
+def condition_for(filt: Filter | None, wanted: str | None) -> str | None:
+    """``wanted`` where ``filt`` takes it as a condition, else None (its first, or no condition at all)."""
+    return wanted if filt is not None and wanted in filt.condition_labels else None
+
+
+@dataclass
+class StartingModels:
+    """What the models panel starts with: the models, why some could not be opened, and which are chosen."""
+    classifiers: list[Classifier]
+    filters: list[Filter]
+    errors: list[str]
+    enabled: list[str] | None  # the classifiers checked, by name; None: as the panel defaults
+    disabled: list[str]
+    filter_pref: str | None  # the filter chosen by name; "" the default one, None none
+    apply_filter: bool
+    cam_model: str | None
+
+
+class ModelChoices:
+    """The last session's choice of models read back, and this session's saved to ``qs``."""
+
+    def __init__(self, qs: QSettings, given_classifiers: list[Classifier], filter_override: Filter | None | bool,
+                 filter_condition: str | None, classifiers_chosen: bool) -> None:
+        self.qs = qs
+        self.filter_override = filter_override  # a filter or None (--no-filter); False: not on the command line
+        self.filter_chosen = filter_override is not False  # like --classifier: this session's, never saved
+        self.condition_chosen = filter_condition is not None  # --condition too
+        self.classifiers_chosen = classifiers_chosen  # on the command line: this session's, not a preference to keep
+        self._given_classifiers = tuple(given_classifiers)  # those not among them were added from a file
+
+    # --- read back at the start ---------------------------------------------------------------
+    def starting(self, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
+                 runtime: RuntimeConfig) -> StartingModels:
+        """What the command line chose wins over what the last session saved."""
+        filter_pref = st.get(self.qs, "filter", "", str)
+        apply_filter = st.get(self.qs, "apply_filter", True, bool)
+        override = self.filter_override
+        if override is not False:  # a filter or --no-filter
+            filter_pref = override.name if override else None
+            if override:
+                apply_filter = True
+                if override not in filters:
+                    filters = [*filters, override]
+        elif st.get(self.qs, "no_filter", False, bool):
+            filter_pref = None
+        elif filter_pref and all(f.name != filter_pref for f in filters):
+            filters, filter_pref, errors = self._reopen_saved_filter(filter_pref, filters, errors, runtime)
+        enabled: list[str] | None = None
+        disabled: list[str] = []
+        if not self.classifiers_chosen:
+            classifiers, errors = self._reopen_saved_classifiers(classifiers, errors, runtime)
+            enabled, disabled = self._saved_classifier_states(classifiers)
+        return StartingModels(classifiers, filters, errors, enabled, disabled, filter_pref, apply_filter,
+                              self._saved_cam_model(classifiers))
+
+    def starting_condition(self, active: Filter | None, asked: str | None) -> tuple[str | None, str | None]:
+        """The condition ``active`` starts with, and a warning where it is not the one ``asked`` (--condition)."""
+        # the saved condition was the saved filter's: a --filter session runs its filter's first, as run and audit
+        # do (a condition saved for another filter of the same labels had been run without a word)
+        saved = None if self.filter_chosen else st.get(self.qs, "filter_condition", "", str) or None
+        condition = condition_for(active, asked or saved)
+        if asked is None or condition == asked:
+            return condition, None
+        why = ("no filter runs" if active is None else f"filter '{active.name}' takes no condition"
+               if not active.condition_labels else
+               f"filter '{active.name}' has no such condition; it runs with '{active.condition_labels[0]}'")
+        return condition, f"--condition {asked!r}: {why}"
+
+    def _reopen_saved_filter(self, name: str, filters: list[Filter], errors: list[str],
+                             runtime: RuntimeConfig) -> tuple[list[Filter], str, list[str]]:
+        """The last session's filter is not among those loaded: it came from a file, opened again here. If that
+        file is gone or broken the default filter runs, and the models panel says why (filters, choice, errors)."""
+        path = st.get(self.qs, "filter_path", "", str)
+        if path and (same := loaded_from(filters, path)) is not None:  # saved under another name, already here
+            return filters, same.name, errors
+        try:
+            if not path:
+                raise BiasMirrorError(f"the last session's filter '{name}' is not in the models folder")
+            model = load_model(path, "filter", runtime)
+        except (BiasMirrorError, OSError) as exc:
+            note = (f"{exc if isinstance(exc, BiasMirrorError) else f'{path}: {in_words(exc)}'}; the last session's "
+                    "filter was not loaded, the default filter runs instead")
+            log.warning("%s", note)
+            return filters, "", [*errors, note]
+        name_uniquely([model], [f.name for f in filters])
+        return [*filters, model], model.name, errors  # type: ignore[list-item]
+
+    def _reopen_saved_classifiers(self, classifiers: list[Classifier], errors: list[str],
+                                  runtime: RuntimeConfig) -> tuple[list[Classifier], list[str]]:
+        """The classifiers the last session added from a file, opened again (they were gone after a restart,
+        while a filter from a file came back). One whose file is gone or broken is named in the models panel."""
+        for path in st.get(self.qs, "classifier_files", [], list):
+            if loaded_from(classifiers, path) is not None:
+                continue
+            try:
+                model = load_model(path, "classifier", runtime)
+                model.require_gender("a classifier for the app")  # type: ignore[union-attr]
+            except (BiasMirrorError, OSError) as exc:  # an unreadable folder or mount had stopped every start
+                said = str(exc) if isinstance(exc, BiasMirrorError) else f"{path}: {in_words(exc)}"
+                note = f"{said}; the classifier the last session added from this file was not loaded"
+                log.warning("%s", note)
+                errors = [*errors, note]
+                continue
+            name_uniquely([model], [c.name for c in classifiers])
+            classifiers = [*classifiers, model]  # type: ignore[list-item]
+        return classifiers, errors
+
+    def _saved_classifier_states(self, classifiers: list[Classifier]) -> tuple[list[str], list[str]]:
+        """The names the classifiers the last session left checked, and unchecked, have now. Kept by file (see
+        ``settings.file_key``); settings saved by name, before, are read by name until the next save."""
+        if not (self.qs.contains(CLASSIFIERS_ON) or self.qs.contains(CLASSIFIERS_OFF)):
+            return st.get(self.qs, "classifiers", [], list), st.get(self.qs, "classifiers_off", [], list)
+        on, off = (set(st.get(self.qs, key, [], list)) for key in (CLASSIFIERS_ON, CLASSIFIERS_OFF))
+        keys = [(c.name, st.file_key(c.path)) for c in classifiers]
+        return [n for n, k in keys if k in on], [n for n, k in keys if k in off]
+
+    def _saved_cam_model(self, classifiers: list[Classifier]) -> str | None:
+        """The name the last session's CAM model has now: kept by file, as the on/off state is; by name in settings
+        saved before. None where it is not loaded (the first classifier's CAM shows)."""
+        path = st.get(self.qs, CAM_MODEL_FILE, "", str)
+        if not path:
+            return st.get(self.qs, "cam_model", "", str) or None
+        return next((c.name for c in classifiers if st.file_key(c.path) == path), None)
+
+    # --- saved as they change -----------------------------------------------------------------
+    def save_cam_model(self, classifiers: list[Classifier], name: str | None) -> None:
+        if self.classifiers_chosen:  # a --classifier session's CAM model names its own classifiers
+            return
+        model = next((c for c in classifiers if c.name == name), None)
+        if model is not None:
+            st.put(self.qs, CAM_MODEL_FILE, st.file_key(model.path))
+            self.qs.remove("cam_model")  # by name it would go to another file of that name, should this one go
+
+    def save_condition(self, condition: str | None) -> None:
+        """The condition in effect, unless the command line chose the filter or the condition: this session's alone
+        (--condition had been saved once an unrelated control changed)."""
+        if not (self.filter_chosen or self.condition_chosen):
+            st.put(self.qs, "filter_condition", condition or "")
+
+    def save_models(self, models: ModelPanel, condition: str | None, cam_model: str | None) -> None:
+        """Saves the models in effect, the condition and CAM model they fell back to included: a restart had run
+        the condition or CAM model last picked, not the one showing at close. A command line's choice is kept
+        out, whichever control changed (a --filter was saved once a classifier checkbox was toggled)."""
+        if not self.filter_chosen:
+            f = models.active_filter()
+            st.put(self.qs, "filter", f.name if f else "")
+            st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
+            st.put(self.qs, "no_filter", f is None)
+        self.save_condition(condition)
+        if not self.classifiers_chosen:
+            st.put(self.qs, CLASSIFIERS_ON, models.enabled_files())
+            st.put(self.qs, CLASSIFIERS_OFF, models.disabled_files())  # all unchecked differs from stale
+            for old in ("classifiers", "classifiers_off"):  # by name, as settings from before kept it: read once
+                self.qs.remove(old)
+            st.put(self.qs, "classifier_files", self._added_classifier_files(models))
+            self.save_cam_model(models.classifiers, cam_model)
+
+    def _added_classifier_files(self, models: ModelPanel) -> list[str]:
+        """The checked ones only: one the user unchecked is let go at the next start (else nothing could drop it)."""
+        on = set(models.enabled_names())
+        return [str(c.path) for c in models.classifiers
+                if c.name in on and not any(c is g for g in self._given_classifiers)]

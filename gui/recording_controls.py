@@ -1,0 +1,133 @@
+"""Record and Snapshot: the per-face rows started and stopped, and the frame on show saved as PNG + JSON.
+
+A snapshot is drawn, encoded and written on a thread of its own (drawing and encoding a 4616 px PNG took the GUI
+thread 1.4 s); the status bar says where once it is written, or a message box why not.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMainWindow, QMessageBox
+
+from inference.errors import BiasMirrorError
+from inference.results import FrameResult
+
+from .log_file import IN_THE_LOG, where_details_are
+from .painter import DisplaySettings, cam_model_of, has_filtered, render
+from .recording import Recorder, free_base, make_folder, save_snapshot, stamp
+from .status_line import StatusLine
+
+log = logging.getLogger(__name__)
+
+
+def cam_class_drawn(result: FrameResult, cam_model: str | None) -> str | None:
+    """The class of the CAMs ``result`` carries for ``cam_model``, as the painter picks them; None where no face has a
+    classifier's map."""
+    for face in result.faces:
+        if (name := cam_model_of(face, cam_model)) is not None:
+            return face.original.classifiers[name].cam_class
+    return None
+
+
+class RecordingControls(QObject):
+    """``recorder`` started and stopped, shown by ``action`` (the checkable Record action) and ``status``, and
+    snapshots, for ``window``: its status bar says what happened, its message boxes what went wrong, ``warn`` keeps
+    a recording's failure with the window's warnings. ``output_dir`` is asked for at each use (the user may pick
+    another folder meanwhile)."""
+    _snapshot_done = Signal(object, object)  # from the snapshot thread: ((png, json) or None, the OSError or None)
+
+    def __init__(self, window: QMainWindow, recorder: Recorder, action: QAction, status: StatusLine,
+                 warn: Callable[[str], None], output_dir: Callable[[], Path], log_path: Path | None) -> None:
+        super().__init__(window)
+        self.window, self.recorder, self.action, self.status, self.warn = window, recorder, action, status, warn
+        self.output_dir, self.log_path = output_dir, log_path
+        # snapshots are drawn, encoded and written here, one after the other (so names stamped alike never clash)
+        self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
+        self._snapshot_done.connect(self._snapshot_saved)
+
+    def toggle(self, source_name: str, camera_lost: bool) -> None:
+        """Stops the recording, or starts one of ``source_name`` in the output folder."""
+        bar = self.window.statusBar()
+        if self.recorder.active:
+            text = self.recorder.finish()
+            if self.recorder.failure:
+                self.warn(text)
+            bar.showMessage(text, 10000)
+        else:
+            folder = self.output_dir()
+            try:
+                make_folder(folder)
+                path = self.recorder.start(free_base(folder, f"rows-{stamp()}", (".csv",)).with_suffix(".csv"),
+                                           source_name)
+            except OSError as exc:
+                QMessageBox.warning(self.window, "Cannot record", f"{folder}: {exc.strerror or exc}")
+                self.action.setChecked(False)
+                return
+            if camera_lost:
+                self.recorder.paused_reason = "camera lost"
+            bar.showMessage(f"recording per-face rows to {path}", 5000)
+        self.show_state()
+
+    def show_state(self) -> None:
+        """The status bar's REC and the Record button as the recorder is: it stops by itself when the disk refuses a
+        write."""
+        self.status.show_recording(self.recorder)
+        self.action.setChecked(self.recorder.active)
+
+    def snapshot(self, result: FrameResult | None, display: DisplaySettings,
+                 note: str) -> Future[tuple[Path, Path]] | None:
+        """``result`` drawn as shown with ``display`` and ``note``, saved on the snapshot thread. Returns the pending
+        (png, json) paths, None when nothing is on show."""
+        if result is None:
+            self.window.statusBar().showMessage("nothing to snapshot yet", 3000)
+            return None
+        h, w = result.frame.shape[:2]
+        wide = 2 if display.view == "side by side" and has_filtered(result) else 1  # one panel with the filter off
+        # a small frame is enlarged to 720 px high, and none is drawn wider than 4096 px (a 4000×50 strip made a
+        # PNG 115,720 px wide)
+        scale = min(max(1.0, 720 / h), 4096 / (w * wide))
+        size = int(max(1280, w * wide * scale + 520)), int(max(480, h * scale + 40))
+        display, folder = replace(display), self.output_dir()  # as they are now
+        # the class and condition the frame saved ran with: those asked for since are not in it until its re-run lands
+        settings = {"view": display.view, "cam": display.show_cam, "cam_model": display.cam_model,
+                    "cam_class": cam_class_drawn(result, display.cam_model),
+                    "filter_condition": result.filter_condition}
+        recording = self.recorder.recorded_as(result.index)
+
+        def work() -> tuple[Path, Path]:
+            paths, error = None, None
+            try:
+                paths = save_snapshot(folder, render(result, display, *size, note), result, settings, recording)
+            except Exception as exc:  # noqa: BLE001 — said in the window, as on the GUI thread it had been
+                if not isinstance(exc, (OSError, BiasMirrorError)):
+                    log.exception("saving a snapshot failed")
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the window is gone
+                self._snapshot_done.emit(paths, error)
+            if error is not None:
+                raise error
+            return paths  # type: ignore[return-value]
+
+        return self._snapshots.submit(work)
+
+    def _snapshot_saved(self, paths: tuple[Path, Path] | None, exc: Exception | None) -> None:
+        if paths is None:
+            # a refused write names its file and reason (BiasMirrorError); a folder that cannot be made, its own
+            text = (str(exc) if isinstance(exc, BiasMirrorError) else
+                    f"{exc.filename or self.output_dir()}: {exc.strerror or exc}" if isinstance(exc, OSError) else
+                    where_details_are(f"{type(exc).__name__}: {exc} {IN_THE_LOG}", self.log_path))
+            QMessageBox.warning(self.window, "Cannot save snapshot", text)
+            return
+        png, js = paths
+        self.window.statusBar().showMessage(f"snapshot saved: {png.name} + {js.name} in {png.parent}", 8000)
+
+    def shutdown(self) -> None:
+        """A snapshot being written is finished, not cut off."""
+        self._snapshots.shutdown(wait=True)

@@ -1,0 +1,137 @@
+"""The status bar's standing labels (source, frame rates, where the models run, recording, warnings) and their text.
+
+The window tells it what to show; the labels step aside while a passing message shows.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from inference.results import FrameResult
+
+from .recording import Recorder
+
+# the status bar's source, a path elided in the middle past it, as wide as the warning beside it may be: a path of
+# 80 characters or so is shown whole
+SOURCE_WIDTH = 520
+# both frame rates count the frames of the last FPS_WINDOW_S, or since the source opened: over windows of their own
+# (5 s and 2 s) a 0.2 fps slideshow had shown "0.2 fps processed · 0.5 shown"
+FPS_WINDOW_S = 10.0
+
+
+def providers_line(models: list[tuple[str, str]]) -> str:
+    """Where the models run, short enough for the status bar: one provider for all of them as a count, and where
+    they differ (a model fell back to the CPU) the models off the most common provider by name. The full list is
+    the label's tooltip; a line per model did not fit in a narrow window."""
+    if not models:
+        return "no models"
+    by_provider: dict[str, list[str]] = {}
+    for name, provider in models:
+        by_provider.setdefault(provider, []).append(name)
+    common = max(by_provider, key=lambda p: len(by_provider[p]))
+    parts = [f"{common}: {len(by_provider[common])} model(s)"]
+    parts += [f"{p}: {', '.join(names)}" for p, names in by_provider.items() if p != common]
+    return " · ".join(parts)
+
+
+def frame_rate(times: list[float], since: float, now: float) -> float:
+    """Frames per second of ``times`` (time.monotonic, oldest first) in the FPS_WINDOW_S up to ``now``, or since
+    ``since`` where that is later (a source opened 2 s ago has played for 2 s)."""
+    start = max(since, now - FPS_WINDOW_S)
+    if now <= start:
+        return 0.0
+    return sum(1 for t in times if start < t <= now) / (now - start)
+
+
+class FrameTimes:
+    """When each new frame was processed (appended by the inference thread) and shown: the frame rates' data."""
+
+    def __init__(self) -> None:
+        self.processed: deque[float] = deque(maxlen=10_000)
+        self.shown: deque[float] = deque(maxlen=10_000)
+
+    def rates(self, since: float, now: float) -> tuple[float, float]:
+        """Processed and shown frames per second, over the same window (the Speed tab's "displayed" had stayed 0
+        through a slideshow whose every frame was shown); list(): the inference thread appends meanwhile."""
+        processed, shown = (frame_rate(list(times), since, now) for times in (self.processed, self.shown))
+        return processed, shown
+
+
+class Warnings:
+    """The window's latest warnings, each once and the latest last (the status bar's ⚠ shows it); older ones fall
+    off, counted."""
+    KEPT = 5
+
+    def __init__(self) -> None:
+        self._latest: deque[str] = deque(maxlen=self.KEPT)
+        self.dropped = 0
+
+    def add(self, text: str) -> None:
+        if text in self._latest:
+            self._latest.remove(text)
+        elif len(self._latest) == self.KEPT:
+            self.dropped += 1
+        self._latest.append(text)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._latest)
+
+
+class StatusLine:
+    """The labels, added to ``bar`` as permanent widgets in the order they show."""
+
+    def __init__(self, bar: QStatusBar) -> None:
+        self.source = QLabel()
+        self.fps = QLabel()
+        self.providers = QLabel()
+        self.rec = QLabel()
+        self.rec.setStyleSheet("QLabel { color: #ef5350; font-weight: bold; }")
+        self.warn = QLabel()
+        self.warn.setStyleSheet("QLabel { color: #ffb74d; }")
+        for w in (self.source, self.fps, self.providers, self.rec, self.warn):
+            bar.addPermanentWidget(w)
+        # the standing labels took the whole bar, and a passing message (an error, where a recording was saved)
+        # was cut to a few letters or not shown at all: while one shows, they step aside
+        self.warn.setMaximumWidth(520)  # the whole list is its tooltip
+        self.providers.setMaximumWidth(420)  # and so is each model's provider
+        self.source.setMaximumWidth(SOURCE_WIDTH)  # a long path is elided (show_source), whole in its tooltip
+        bar.messageChanged.connect(self._passing_message)
+
+    def _passing_message(self, text: str) -> None:
+        for w in (self.providers, self.warn):
+            w.setVisible(not text)
+
+    def show_source(self, text: str) -> None:
+        """``text``, a path too long for SOURCE_WIDTH elided in the middle (its start and its end stay), whole in the
+        tooltip: a 162-character path took most of the bar, cut off before the folder's name."""
+        shown = self.source.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, SOURCE_WIDTH)
+        self.source.setText(shown)
+        self.source.setToolTip(text if shown != text else "")
+
+    def show_rates(self, processed: float, shown: float, last: FrameResult | None) -> None:
+        lat = ""
+        if last is not None:
+            total = last.timings_ms.get("total")
+            lat = f" · pipeline {total:.0f} ms" if total is not None else ""
+        self.fps.setText(f"{processed:.1f} fps processed · {shown:.1f} shown{lat}")
+
+    def show_recording(self, recorder: Recorder) -> None:
+        if recorder.active:
+            paused = f" (paused: {recorder.paused_reason})" if recorder.paused_reason else ""
+            self.rec.setText(f"● REC {recorder.rows} rows{paused}")
+        else:
+            self.rec.setText("")
+
+    def show_models(self, models: Sequence, warnings: list[str], dropped: int) -> None:
+        """Where ``models`` run; the latest of ``warnings`` (a frame's, the models', the window's), the rest and how
+        many ``dropped`` off the window's list counted beside it and listed in its tooltip."""
+        self.providers.setText(providers_line([(m.name, m.provider) for m in models]))
+        self.providers.setToolTip("\n".join(f"{m.name}: {m.provider}" for m in models))
+        warnings = list(dict.fromkeys(warnings))
+        more = len(warnings) - 1 + dropped
+        self.warn.setText(f"⚠ {warnings[-1]}" + (f" (+{more})" if more else "") if warnings else "")
+        earlier = [f"… and {dropped} earlier warning(s), each in the log"] if dropped else []
+        self.warn.setToolTip("\n".join([*earlier, *warnings]))
