@@ -483,6 +483,12 @@ def test_summary_direction_follows_the_paired_test_not_a_skewed_mean():
     assert both == "none by the Wilcoxon test, though the mean's and the median's 95% CIs lie above 0 (borderline)"
     median = _effect(0.08, 0.54, "l", "d", "none", rank=0.1, mean={"lo": -0.13, "hi": 1.23}, median={"lo": 0.03, "hi": 1.23})
     assert median == "none by the Wilcoxon test, though the median's 95% CI lies above 0 (borderline)"
+    # the median's interval above 0 and the mean's below it (the README's audit of the default filter, ΔP(female)
+    # median +0.0008 [0.0002, 0.0015], mean -0.0076 [-0.0121, -0.0039]) had read only "the median's … above 0"
+    apart = _effect(0.07, -0.0076, "l", "d", "none", rank=0.02, mean={"lo": -0.0121, "hi": -0.0039},
+                    median={"lo": 0.0002, "hi": 0.0015})
+    assert apart == ("none by the Wilcoxon test; the median's 95% CI lies above 0 and the mean's below it: the "
+                     "typical face moved slightly one way, a minority of faces far the other")
     assert _effect(0.74, -0.015, "l", "d", "none", mean={"lo": -0.022, "hi": -0.010},
                    median={"lo": -0.02, "hi": 0.01}).startswith("none for the typical face")
 

@@ -67,11 +67,15 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
     """
     if p is None or p >= ALPHA or value is None:
         by_mean, by_median = _clear_of_zero(mean), _clear_of_zero(median)
+        side = {1: "above", -1: "below"}
+        if by_median and by_mean == -by_median:  # the default filter's ΔP(female): median +0.0008, mean -0.0076
+            return (f"{none} by the Wilcoxon test; the median's 95% CI lies {side[by_median]} 0 and the mean's "
+                    f"{side[by_mean]} it: the typical face moved slightly one way, a minority of faces far the other")
         if by_median:
             which = "the mean's and the median's 95% CIs lie" if by_mean == by_median else "the median's 95% CI lies"
-            return f"{none} by the Wilcoxon test, though {which} {'above' if by_median > 0 else 'below'} 0 (borderline)"
+            return f"{none} by the Wilcoxon test, though {which} {side[by_median]} 0 (borderline)"
         if by_mean:
-            return (f"{none} for the typical face (Wilcoxon), yet the mean is {'above' if by_mean > 0 else 'below'} 0 "
+            return (f"{none} for the typical face (Wilcoxon), yet the mean is {side[by_mean]} 0 "
                     "with its 95% CI: a minority of faces moved far")
         return none
     sign = rank if rank not in (None, 0) else value
