@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Collection, Iterable, Iterator, Sequence, TypeVar
 
@@ -80,6 +81,27 @@ def explained_failures(model: "OnnxModel", n: int) -> Iterator[None]:
         raise BiasMirrorError(message, model.path) from exc
 
 
+def pytorch_file(path: Path) -> str | None:
+    """What to say of a PyTorch checkpoint or saved model given where an ONNX model belongs, or None: a training run
+    writes last.pt beside its .onnx, and "truncated, corrupt" had read as if the run had gone wrong."""
+    try:
+        if zipfile.is_zipfile(path):  # torch.save's format since 1.6: a zip holding <name>/data.pkl
+            with zipfile.ZipFile(path) as z:
+                if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in z.namelist()):
+                    return None
+        elif path.suffix.lower() not in (".pt", ".pth", ".ckpt") or not _starts_a_pickle(path):
+            return None  # the older format is a pickle: told by its name too, as pickles are many things
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return ("is a PyTorch checkpoint or saved model, not an ONNX model: give the .onnx file its training exported (a "
+            "run folder of `main.py train` holds it: model.onnx for a classifier, filter_A2B.onnx for a filter)")
+
+
+def _starts_a_pickle(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"  # pickle's PROTO opcode
+
+
 def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
     if not path.exists():
         raise BiasMirrorError("model file not found", path)
@@ -96,7 +118,7 @@ def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
                               "types that ONNX Runtime implements on this provider (e.g. float32 rather than double)",
                               path) from exc
     except LOAD_ERRORS as exc:
-        raise BiasMirrorError(load_failure(ort_reason(exc)), path) from exc
+        raise BiasMirrorError(pytorch_file(path) or load_failure(ort_reason(exc)), path) from exc
     meta = info.session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in meta:
         raise BiasMirrorError(

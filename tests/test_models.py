@@ -591,3 +591,26 @@ def test_a_filter_card_of_bgr_faces_is_refused(tiny_models):
     card["inputs"][0]["color"] = "BGR"
     with pytest.raises(BiasMirrorError, match=r"needs a uint8 N×H×W×3 RGB image input"):
         ModelCard.from_json(json.dumps(card), "f.onnx")
+
+
+@pytest.mark.parametrize("name, legacy", [("last.pt", False), ("weights.pth", True), ("model", False)])
+def test_a_pytorch_checkpoint_given_as_a_model_is_named_so_not_called_corrupt(tmp_path, name, legacy):
+    """A run folder holds last.pt beside model.onnx, and the checkpoint given as the model read "not a readable ONNX
+    model (truncated, corrupt or another format)", as if the training had gone wrong."""
+    torch = pytest.importorskip("torch")
+    path = tmp_path / name
+    torch.save({"weights": torch.ones(3)}, path, _use_new_zipfile_serialization=not legacy)
+    with pytest.raises(BiasMirrorError, match=r"is a PyTorch checkpoint or saved model, not an ONNX model: give the "
+                                              r"\.onnx file its training exported") as caught:
+        load_model(path)
+    assert caught.value.path == str(path)
+
+
+def test_a_pickle_not_named_as_a_checkpoint_is_not_called_one(tmp_path):
+    import pickle
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(pickle.dumps({"not": "onnx"}))
+    with pytest.raises(BiasMirrorError, match="not a readable ONNX model") as caught:
+        load_model(path)
+    assert "PyTorch" not in str(caught.value)
