@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
-from inference.bench import rss_mb
+from inference.bench_machine import rss_mb
 from inference.stopping import write_json_atomically
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .arg_checks import check_output_file, data_folders, int_at_least, positive_int
-from .bench import parse_resolution
+from .bench_options import parse_resolution
 from .datasets import open_dataset
 from .defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
 from .errors import BiasMirrorError

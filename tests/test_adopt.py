@@ -17,7 +17,8 @@ from inference.errors import BiasMirrorError  # noqa: E402
 from inference.images import read_rgb  # noqa: E402
 from inference.models import load_model  # noqa: E402
 from tests.conftest import utk_images  # noqa: E402
-from training.adopt import WRONG_RANGE_GREY, adopt  # noqa: E402
+from training.adopt import adopt  # noqa: E402
+from training.adopt_filter_checks import WRONG_RANGE_GREY  # noqa: E402
 
 SIZE = 32
 THRESHOLD = 0.43  # tiny_utk: female faces average about 0.59 of full scale, male ones 0.27
@@ -404,7 +405,7 @@ def test_a_weak_classifier_is_not_told_to_swap_its_labels_and_its_card_says_the_
 def test_an_order_is_taken_as_better_only_where_a_sign_test_shows_it(right, ties, order):
     """P(X >= k | n faces called, p = 1/2) < 0.01: 42 of 64 right confirms the order (p = 0.0084), 41 does not
     (0.016); ties are counted as neither."""
-    from training.adopt import label_check
+    from training.adopt_labels import label_check
 
     genders = ["female", "male"] * 32
     probs = np.full((64, 2), 0.5, np.float32)
@@ -423,10 +424,10 @@ def test_without_dataset_adopt_names_its_default_and_how_to_give_one(tmp_path, m
     """Without the shared UTKFace copy, `train adopt` without --dataset said "/x/shared/datasets/utkface: the UTKFace
     folder does not exist", a path the user never typed, and nothing of --dataset."""
     from main import main
-    from training import adopt as adopt_module
+    from training import adopt_run
 
     nowhere = tmp_path / "shared" / "datasets" / "utkface"
-    monkeypatch.setattr(adopt_module, "DEFAULT_DATASET", f"utkface:{nowhere}")
+    monkeypatch.setattr(adopt_run, "DEFAULT_DATASET", f"utkface:{nowhere}")
     src = export(BrightnessNet(), tmp_path / "c.onnx")
     assert main(["train", "adopt", str(src), "--kind", "classifier", "--range", "unit",
                  "--out", str(tmp_path / "c_bm.onnx")]) == 2
@@ -601,7 +602,7 @@ def test_the_range_of_a_conditional_filter_is_judged_under_every_condition_and_a
 
 def test_faces_of_one_gender_are_too_few_to_check_a_label_order(tmp_path, tiny_utk):
     """`--n 1` was told its model "does not tell these faces apart: is it untrained?" (one face has no spread)."""
-    from training.adopt import label_check, label_verdict
+    from training.adopt_labels import label_check, label_verdict
 
     checked = label_check(np.array([[0.9, 0.1]]), ["female"], ["female", "male"])
     assert checked["order"] == "too few faces"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import main
-from inference.bench import make_frames
+from inference.bench_frames import make_frames
 from inference.datasets import read_folder
 from inference.errors import BiasMirrorError
 from inference.faces import YuNetDetector

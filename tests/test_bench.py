@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inference import bench
+from inference import bench, bench_frames, bench_machine, bench_measure, bench_table
 from tests.conftest import run_main
 
 
@@ -64,9 +64,9 @@ def test_a_run_that_timed_nothing_ends_with_an_error_and_says_so_in_its_json(tin
 # --- 2. frames: a bounded number held, cycled; memory never a traceback ---------------------------------------------
 def test_frames_beyond_the_memory_budget_are_cycled_each_a_view_of_its_own(faces, monkeypatch):
     """Every frame was built before timing: 8192×8192 with the default 60 frames asked for 12.5 GB a face count."""
-    monkeypatch.setattr(bench, "FRAME_BUDGET", 64 * 64 * 3 * 3)  # three 64×64 frames
-    distinct = bench.distinct_frames((64, 64), 7, 1)
-    frames = bench.make_frames(str(faces), 1, (64, 64), 7, distinct)
+    monkeypatch.setattr(bench_frames, "FRAME_BUDGET", 64 * 64 * 3 * 3)  # three 64×64 frames
+    distinct = bench_frames.distinct_frames((64, 64), 7, 1)
+    frames = bench_frames.make_frames(str(faces), 1, (64, 64), 7, distinct)
     assert distinct == 3 and len(frames) == 7
     owners = {id(f.base if f.base is not None else f) for f in frames}
     assert len(owners) == 3  # three frames' memory
@@ -76,7 +76,7 @@ def test_frames_beyond_the_memory_budget_are_cycled_each_a_view_of_its_own(faces
 
 def test_a_run_beyond_the_memory_budget_times_cycled_frames_and_says_so(tiny_models, faces, tmp_path, monkeypatch,
                                                                          capsys):
-    monkeypatch.setattr(bench, "FRAME_BUDGET", 64 * 64 * 3 * 2)
+    monkeypatch.setattr(bench_frames, "FRAME_BUDGET", 64 * 64 * 3 * 2)
     report = tmp_path / "b.json"
     code, out, _ = run(bench_argv(faces, tiny_models, "--providers", "cpu", "--frames", "3", "--warmup", "1",
                                   "--json", str(report)), capsys)
@@ -86,7 +86,7 @@ def test_a_run_beyond_the_memory_budget_times_cycled_frames_and_says_so(tiny_mod
 
 
 def test_frames_that_cannot_be_held_even_once_each_are_refused_by_option(tiny_models, faces, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "FRAME_BUDGET", 64 * 64 * 3)  # one frame: not one for each of two face counts
+    monkeypatch.setattr(bench_frames, "FRAME_BUDGET", 64 * 64 * 3)  # one frame: not one for each of two face counts
     code, _, err = run(bench_argv(faces, tiny_models, "--faces", "1,2"), capsys)
     assert code == 2 and "--resolution 64x64 with 2 face counts (--faces)" in err and "give fewer --faces" in err
 
@@ -133,9 +133,9 @@ def test_a_video_in_which_no_face_was_found_is_noted(tiny_models, tmp_path, caps
 
 def test_of_a_videos_rows_only_one_that_found_no_face_is_noted():
     """A video places no faces: a row that found some is not short of any."""
-    rows = [bench.Measurement(f"onnx CPU {seen}", 3, 10.0, {}, "cpu", bench.AS_FILMED, "plain", faces_seen=seen)
+    rows = [bench_measure.Measurement(f"onnx CPU {seen}", 3, 10.0, {}, "cpu", bench_measure.AS_FILMED, "plain", faces_seen=seen)
             for seen in (0.0, 0.4)]
-    assert [line.split(" at ")[0] for line in bench.short_of_faces(rows)] == ["note: onnx CPU 0.0"]
+    assert [line.split(" at ")[0] for line in bench_table.short_of_faces(rows)] == ["note: onnx CPU 0.0"]
 
 
 # --- 5. a folder's readable images after many unreadable ones -------------------------------------------------------
@@ -146,7 +146,7 @@ def test_a_folder_is_read_on_past_unreadable_images(tmp_path):
     for i in range(8):
         (folder / f"a{i}.jpg").write_bytes(b"not a jpeg")
     cv2.imwrite(str(folder / "z.png"), np.full((40, 40, 3), 90, np.uint8))
-    frames = bench.make_frames(str(folder), 1, (64, 64), 3)
+    frames = bench_frames.make_frames(str(folder), 1, (64, 64), 3)
     assert len(frames) == 3 and (frames[0] == 90).any()
 
 
@@ -158,7 +158,7 @@ def test_a_folder_of_only_unreadable_images_says_how_many(tmp_path):
     for i in range(3):
         (folder / f"{i}.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(BiasMirrorError, match=r"no readable images in the folder \(3 image file\(s\) could not be"):
-        bench.make_frames(str(folder), 1, (64, 64), 3)
+        bench_frames.make_frames(str(folder), 1, (64, 64), 3)
 
 
 # --- 6. Ctrl-C before the first row ---------------------------------------------------------------------------------
@@ -213,17 +213,17 @@ def test_memory_is_the_current_size_asked_of_psutil_on_every_system(monkeypatch)
 
     with open("/proc/self/statm", encoding="ascii") as fh:
         statm = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-    before = bench.rss_mb()
+    before = bench_machine.rss_mb()
     assert abs(before - statm) < 50
     held = np.ones(200_000_000, np.uint8)  # 200 MB written, so resident
-    assert bench.rss_mb() - before > 150 and held[-1] == 1
+    assert bench_machine.rss_mb() - before > 150 and held[-1] == 1
 
     from types import SimpleNamespace
 
     monkeypatch.setattr(psutil, "Process", lambda: SimpleNamespace(memory_info=lambda: SimpleNamespace(rss=123e6)))
-    assert bench.rss_mb() == 123.0
+    assert bench_machine.rss_mb() == 123.0
     monkeypatch.setattr(psutil, "Process", lambda: (_ for _ in ()).throw(psutil.AccessDenied()))
-    assert np.isnan(bench.rss_mb())
+    assert np.isnan(bench_machine.rss_mb())
 
 
 def test_a_json_report_the_system_refuses_names_the_path_given(tiny_models, faces, tmp_path, monkeypatch, capsys):

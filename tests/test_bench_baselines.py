@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inference import bench
+from inference import bench, bench_measure, bench_ratios, bench_report, bench_targets
 from inference.faces import Detection
 from tests.conftest import make_filter, run_main
 
@@ -94,39 +94,39 @@ def test_the_eager_ratio_is_taken_over_the_frames_both_rows_measured(monkeypatch
     over frames 2-4, other faces and other counts. Both stubs cost the same per face, so on the same frames the
     ratio is the ratio of their costs a face, whatever faces the frames hold."""
     clock = Clock()
-    monkeypatch.setattr(bench.time, "perf_counter", clock)
+    monkeypatch.setattr(bench_measure.time, "perf_counter", clock)
     frames = [np.full((4, 4, 3), i, np.uint8) for i in range(16)]
     eager_cost, onnx_cost, seconds = 1.0, 0.1, 2.0
-    onnx = bench.measure("onnx CPU: classifiers only", worker(clock, onnx_cost), frames, 1, seconds)
-    eager = bench.measure("eager: classifiers only", worker(clock, eager_cost), frames, 1, seconds)
+    onnx = bench_measure.measure("onnx CPU: classifiers only", worker(clock, onnx_cost), frames, 1, seconds)
+    eager = bench_measure.measure("eager: classifiers only", worker(clock, eager_cost), frames, 1, seconds)
     for m, provider in ((onnx, "cpu"), (eager, "eager")):
         m.provider, m.faces, m.variant = provider, 4, "plain"
     assert eager.frames < onnx.frames  # the stubs' costs make --seconds stop them apart, as in the review's run
 
-    bench.compare_with_eager([onnx, eager])
+    bench_ratios.compare_with_eager([onnx, eager])
     assert onnx.vs_eager == pytest.approx(eager_cost / onnx_cost)
     assert onnx.vs_eager_faces == pytest.approx(eager_cost / onnx_cost)
     assert onnx.vs_eager_frames == eager.frames
-    assert bench.ratio_notes([onnx, eager]) == [
+    assert bench_ratios.ratio_notes([onnx, eager]) == [
         f"note: onnx CPU: classifiers only at 4 face(s): × eager over the first {eager.frames} frames after the "
         f"warm-up, those both it ({onnx.frames} measured) and the eager baseline ({eager.frames}) measured"]
 
 
 def test_rows_that_measured_the_same_frames_keep_their_frames_per_second_ratio(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(bench.time, "perf_counter", clock)
+    monkeypatch.setattr(bench_measure.time, "perf_counter", clock)
     frames = [np.full((4, 4, 3), i, np.uint8) for i in range(6)]
-    onnx = bench.measure("onnx", worker(clock, 0.1), frames, 1)
-    eager = bench.measure("eager", worker(clock, 1.0), frames, 1)
+    onnx = bench_measure.measure("onnx", worker(clock, 0.1), frames, 1)
+    eager = bench_measure.measure("eager", worker(clock, 1.0), frames, 1)
     onnx.provider, eager.provider = "cpu", "eager"
-    bench.compare_with_eager([onnx, eager])
+    bench_ratios.compare_with_eager([onnx, eager])
     assert onnx.vs_eager == pytest.approx(onnx.fps / eager.fps) and onnx.vs_eager_frames == onnx.frames
-    assert bench.ratio_notes([onnx, eager]) == []
+    assert bench_ratios.ratio_notes([onnx, eager]) == []
 
 
 def test_the_reports_rows_leave_the_per_frame_figures_out():
-    row = bench.json_row(bench.Measurement("onnx", 2, 1.0, {}, frame_ms=[1.0, 2.0], frame_faces=[1, 1]))
-    assert not set(bench.PER_FRAME) & set(row) and "vs_eager_frames" in row and "faces_dropped" in row
+    row = bench_report.json_row(bench_measure.Measurement("onnx", 2, 1.0, {}, frame_ms=[1.0, 2.0], frame_faces=[1, 1]))
+    assert not set(bench_report.PER_FRAME) & set(row) and "vs_eager_frames" in row and "faces_dropped" in row
 
 
 # --- 3. more faces than the app's max_faces: all analysed, the detector's count reported ----------------------------
@@ -161,19 +161,19 @@ def test_faces_beyond_the_apps_limit_are_analysed_and_those_the_detector_found_b
 
 
 # --- 4. targets judged only on rows of their configuration ------------------------------------------------------------
-def row(variant: str = "filter", faces: int = 1, seen: float = 1.0) -> bench.Measurement:
+def row(variant: str = "filter", faces: int = 1, seen: float = 1.0) -> bench_measure.Measurement:
     """A GPU row that is well inside both goals, whatever its configuration."""
-    one, many = bench.TARGETS["one_face"], bench.TARGETS["many_faces"]
+    one, many = bench_targets.TARGETS["one_face"], bench_targets.TARGETS["many_faces"]
     fps = 2 * max(one["min_fps"], many["min_fps"])
     q = {"p50": one["max_p99_ms"] / 4, "p95": one["max_p99_ms"] / 3, "p99": one["max_p99_ms"] / 2}
     name = f"onnx CUDA: {bench.VARIANTS[variant]}"
-    return bench.Measurement(name, 100, fps, {"end_to_end": q, "total": q}, "cuda", faces, variant, seen)
+    return bench_measure.Measurement(name, 100, fps, {"end_to_end": q, "total": q}, "cuda", faces, variant, seen)
 
 
 def target_run(**differs) -> dict:
     """The run the targets are stated for, but for ``differs``."""
-    return {"resolution": tuple(bench.TARGETS["resolution"]), "filter_px": bench.TARGETS["filter_px"],
-            "classifiers": bench.TARGETS["classifiers"], **differs}
+    return {"resolution": tuple(bench_targets.TARGETS["resolution"]), "filter_px": bench_targets.TARGETS["filter_px"],
+            "classifiers": bench_targets.TARGETS["classifiers"], **differs}
 
 
 def judged(lines: list[str]) -> list[str]:
@@ -181,9 +181,9 @@ def judged(lines: list[str]) -> list[str]:
 
 
 def test_a_row_of_the_targets_configuration_is_judged():
-    many = bench.TARGETS["many_faces"]["faces"]
+    many = bench_targets.TARGETS["many_faces"]["faces"]
     rows = [row(), row(faces=many, seen=float(many))]
-    assert judged(bench.target_lines(rows, **target_run())) == ["meets the target"] * 2
+    assert judged(bench_targets.target_lines(rows, **target_run())) == ["meets the target"] * 2
 
 
 @pytest.mark.parametrize("which, why", [
@@ -198,7 +198,7 @@ def test_a_row_not_of_the_targets_configuration_is_not_judged_and_says_why(which
     rows = {"classifiers only": [row("plain")], "no face found": [row(seen=0.0)]}.get(which, [row()])
     run = target_run(**{"1280x960": {"resolution": (1280, 960)}, "64 px filter": {"filter_px": 64},
                         "one classifier": {"classifiers": 1}}.get(which, {}))
-    (verdict,) = judged(bench.target_lines(rows, **run))
+    (verdict,) = judged(bench_targets.target_lines(rows, **run))
     assert verdict.startswith("not judged, not the targets' configuration: ") and why in verdict
 
 
@@ -207,8 +207,8 @@ def test_a_gpu_run_of_another_configuration_is_not_judged(tiny_models, plain_ima
     targets apply to): two classifiers and the 256 px filter at 640×480, but no face found in its frames."""
     real = bench.load_for
     monkeypatch.setattr(bench, "load_for", lambda args, provider: real(args, "cpu"))
-    filt = make_filter(tmp_path / "gain256.onnx", size=bench.TARGETS["filter_px"])
-    w, h = bench.TARGETS["resolution"]
+    filt = make_filter(tmp_path / "gain256.onnx", size=bench_targets.TARGETS["filter_px"])
+    w, h = bench_targets.TARGETS["resolution"]
     code, out, _ = run_main(["bench", "--source", str(plain_images), "--classifier", str(tiny_models["classifier"]),
                              "--classifier", str(tiny_models["classifier2"]), "--filter", str(filt), "--no-baseline",
                              "--providers", "cuda", "--threads", "1", "--frames", "2", "--warmup", "0",

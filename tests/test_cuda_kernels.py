@@ -115,7 +115,8 @@ def test_what_train_adopt_wraps_around_a_model_runs_wholly_on_cuda(tmp_path, out
     torch = pytest.importorskip("torch")
     nn = torch.nn
     from inference.card import classifier_card
-    from training.adopt import Encoding, wrap
+    from training.adopt_encoding import Encoding
+    from training.adopt_wrap import wrap
     from training.adopt_head import ACTIVATIONS, find_head
 
     acts = [nn.ReLU(), nn.LeakyReLU(0.1), nn.ELU(), nn.Sigmoid(), nn.Tanh(), nn.Softplus(), nn.Hardsigmoid(),

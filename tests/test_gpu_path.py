@@ -515,7 +515,7 @@ def test_bench_soak_cut_short_says_how_long_it_ran(tiny_models, faces_dir, tmp_p
 def test_bench_cuda_graph_rows_are_labelled_and_never_timed_without_them(tiny_models, faces_dir, tmp_path, monkeypatch):
     """`--providers cuda-graph` times CUDA replaying CUDA graphs; where any model runs without them (no GPU here,
     or ORT refused them) its rows say why instead of timing something else under that name."""
-    from inference import bench
+    from inference import bench_models
 
     report = tmp_path / "bench.json"
     code = main.main(["bench", "--source", str(faces_dir), "--classifier", str(tiny_models["classifier"]),
@@ -526,20 +526,20 @@ def test_bench_cuda_graph_rows_are_labelled_and_never_timed_without_them(tiny_mo
     assert rows["cpu"]["status"] == "ok"
     assert rows["cuda-graph"]["name"] == "onnx CUDA graphs" and rows["cuda-graph"]["status"].startswith("unavailable: ")
     # models on the right provider, but one without its graphs: refused by name
-    loaded = bench.load_for(SimpleNamespace(classifier=[str(tiny_models["classifier"])], filter=None, no_filter=True,
+    loaded = bench_models.load_for(SimpleNamespace(classifier=[str(tiny_models["classifier"])], filter=None, no_filter=True,
                                             threads=1), "cpu")[0]
     model = loaded.classifiers[0]
     model.info.provider, model.info.warning = "CUDAExecutionProvider", "CUDA graphs refused (FAIL: nodes off CUDA)"
-    monkeypatch.setattr(bench, "load_selection", lambda *a: ([model], None))
-    got, reason = bench.load_for(SimpleNamespace(classifier=None, filter=None, no_filter=True, threads=1), "cuda-graph")
+    monkeypatch.setattr(bench_models, "load_selection", lambda *a: ([model], None))
+    got, reason = bench_models.load_for(SimpleNamespace(classifier=None, filter=None, no_filter=True, threads=1), "cuda-graph")
     assert got is None and reason == "tiny-a: CUDA graphs refused (FAIL: nodes off CUDA)"
     model.info.cuda_graph = True
-    got, reason = bench.load_for(SimpleNamespace(classifier=None, filter=None, no_filter=True, threads=1), "cuda-graph")
+    got, reason = bench_models.load_for(SimpleNamespace(classifier=None, filter=None, no_filter=True, threads=1), "cuda-graph")
     assert got is not None and reason is None
 
 
 def test_gpu_memory_is_read_from_nvidia_smi_output():
-    from inference.bench import parse_memory_used
+    from inference.bench_machine import parse_memory_used
 
     assert parse_memory_used("1536\n80000\n") == 1536.0  # the first GPU
     assert parse_memory_used("[N/A]\n") is None and parse_memory_used("") is None
@@ -570,7 +570,8 @@ def test_bench_records_gpu_memory_per_gpu_row_and_over_the_soak(tiny_models, fac
 def test_the_latency_goal_counts_a_frames_own_detection_when_it_was_found_ahead():
     """Found a frame ahead, a face comes out every few ms while each frame waited for its own detection too: 200
     frames/s with 4 ms between frames but 12 ms from detection to result misses p99 ≤ 10 ms."""
-    from inference.bench import TARGETS, Measurement, target_lines
+    from inference.bench_measure import Measurement
+    from inference.bench_targets import TARGETS, target_lines
 
     def row(between, own, fps=210.0, provider="cuda"):
         q = lambda v: {"p50": v, "p95": v, "p99": v}  # noqa: E731
@@ -684,20 +685,20 @@ def test_bench_reports_tensorrt_without_its_cache_as_unavailable_and_goes_on(tin
 
 def test_whatever_stops_a_gpu_providers_models_loading_is_its_rows_reason(monkeypatch):
     """bench's load_for caught BiasMirrorError alone: ORT's own errors or an OSError ended the whole bench."""
-    from inference import bench
+    from inference import bench_models
 
     args = SimpleNamespace(classifier=None, filter=None, no_filter=True, threads=1)
 
     def fails(*a):
         raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : stub\nmore")
 
-    monkeypatch.setattr(bench, "load_selection", fails)
-    assert bench.load_for(args, "cuda") == (None, "RuntimeError: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : stub")
-    monkeypatch.setattr(bench, "load_selection", lambda *a: (_ for _ in ()).throw(PermissionError(13, "denied", "/x")))
-    assert bench.load_for(args, "tensorrt") == (None, "PermissionError: [Errno 13] denied: '/x'")
+    monkeypatch.setattr(bench_models, "load_selection", fails)
+    assert bench_models.load_for(args, "cuda") == (None, "RuntimeError: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : stub")
+    monkeypatch.setattr(bench_models, "load_selection", lambda *a: (_ for _ in ()).throw(PermissionError(13, "denied", "/x")))
+    assert bench_models.load_for(args, "tensorrt") == (None, "PermissionError: [Errno 13] denied: '/x'")
     with pytest.raises(RuntimeError):  # on the CPU, where the models were checked first, it is an error
-        monkeypatch.setattr(bench, "load_selection", fails)
-        bench.load_for(args, "cpu")
+        monkeypatch.setattr(bench_models, "load_selection", fails)
+        bench_models.load_for(args, "cpu")
 
 
 def test_run_says_each_fallback_once_for_every_model_it_holds_for(tiny_models, faces_dir, tmp_path, monkeypatch, capsys,

@@ -380,7 +380,7 @@ def test_a_video_frame_is_paced_by_its_time_in_the_file(monkeypatch):
 def test_bench_reads_a_video_as_run_does_and_fits_its_frames_without_stretching(tmp_path):
     """bench refused a video whose first frame was damaged, which run reads, and stretched every frame to
     --resolution: a portrait phone video squeezed into 640×480 showed no face."""
-    from inference.bench import make_frames
+    from inference.bench_frames import make_frames
 
     whole = bytearray(_clip(tmp_path / "whole.avi"))
     starts = [i for i in range(len(whole) - 1) if whole[i : i + 2] == b"\xff\xd8"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 
-from inference import bench
+from inference import bench, bench_options
 from inference.errors import BiasMirrorError
 from training.nets.cyclegan_presets import PRESETS  # no torch: the names only
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    bench.add_arguments(p)
+    bench_options.add_arguments(p)
     g = p.add_argument_group("eager baseline and timing models (PyTorch)")
     g.add_argument("--baseline-device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where the PyTorch eager baseline runs (auto: the GPU when torch sees one)")

@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 
-from inference.bench import make_frames
+from inference.bench_frames import make_frames
 from inference.faces import HaarDetector
 from inference.tracking import iou
 

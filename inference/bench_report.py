@@ -1,0 +1,61 @@
+"""A bench run's JSON report, rewritten after every row, so a run cut short still leaves what it measured; and the
+report of a run stopped before its first row."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .bench_measure import Measurement, faces_words
+from .bench_ratios import compare_with_eager
+from .bench_targets import TARGETS
+from .stopping import write_json_atomically
+
+
+@dataclass
+class BenchReport:
+    """The rows measured so far, said as each one ends and kept in the JSON file after every row, so a run cut
+    short (Ctrl-C, SIGTERM, or a kill that gives no warning) still leaves what it measured."""
+
+    path: Path | None
+    header: dict
+    total: int
+    results: list[Measurement] = field(default_factory=list)
+    soak: dict | None = None
+    done: int = 0
+
+    def add(self, m: Measurement, configurations: int = 1) -> None:
+        self.results.append(m)
+        self.done += configurations
+        if m.status == "ok":
+            e = m.latency_ms["end_to_end"]
+            print(f"[{self.done}/{self.total}] {m.name}, {faces_words(m.faces)}: {m.fps:.1f} frames/s, p50 {e['p50']:.1f} ms, "
+                  f"p99 {e['p99']:.1f} ms", flush=True)
+        self.write(complete=False, stopped=None)
+
+    def write(self, complete: bool, stopped: str | None) -> None:
+        if self.path is None:
+            return
+        compare_with_eager(self.results)
+        write_json_atomically(self.path, {
+            **self.header, "complete": complete, "stopped": stopped, "configurations": self.total, "measured": self.done,
+            "timed": sum(m.status == "ok" for m in self.results),
+            "results": [json_row(m) for m in self.results], "targets": TARGETS, "soak": self.soak})
+
+
+PER_FRAME = ("frame_ms", "frame_faces")  # a row's per-frame figures: for the ratios, not the report
+
+
+def json_row(m: Measurement) -> dict:
+    return {k: v for k, v in asdict(m).items() if k not in PER_FRAME}
+
+
+def stopped_before_measuring(path: str | None, resolution: list[int], counts: list[int]) -> None:
+    """On Ctrl-C (or SIGTERM) while the models and frames load: --json says this run measured nothing, as a later
+    stop says what it measured; an earlier run's file had been left there, "complete": true."""
+    stopped = "interrupted before the first configuration was measured"
+    print(f"\n{stopped}", flush=True)
+    if path is not None:
+        write_json_atomically(Path(path), {"resolution": resolution, "faces": counts, "complete": False,
+                                           "stopped": stopped, "configurations": None, "measured": 0, "timed": 0,
+                                           "results": []})
+        print(f"results written to {path} (none)", flush=True)
