@@ -81,20 +81,28 @@ def explained_failures(model: "OnnxModel", n: int) -> Iterator[None]:
         raise BiasMirrorError(message, model.path) from exc
 
 
-def pytorch_file(path: Path) -> str | None:
-    """What to say of a PyTorch checkpoint or saved model given where an ONNX model belongs, or None: a training run
-    writes last.pt beside its .onnx, and "truncated, corrupt" had read as if the run had gone wrong."""
+PYTORCH_FILE = "is a PyTorch checkpoint or saved model, not an ONNX model"
+
+
+def is_pytorch_file(path: Path) -> bool:
+    """Whether ``path`` is what torch.save writes: a training run writes last.pt beside its .onnx, and given where
+    the model belongs it had read "truncated, corrupt" as if the run had gone wrong."""
     try:
         if zipfile.is_zipfile(path):  # torch.save's format since 1.6: a zip holding <name>/data.pkl
             with zipfile.ZipFile(path) as z:
-                if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in z.namelist()):
-                    return None
-        elif path.suffix.lower() not in (".pt", ".pth", ".ckpt") or not _starts_a_pickle(path):
-            return None  # the older format is a pickle: told by its name too, as pickles are many things
+                return any(n == "data.pkl" or n.endswith("/data.pkl") for n in z.namelist())
+        # the older format is a pickle: told by its name too, as pickles are many things
+        return path.suffix.lower() in (".pt", ".pth", ".ckpt") and _starts_a_pickle(path)
     except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def pytorch_file(path: Path) -> str | None:
+    """What to say of a PyTorch file given where one of the project's ONNX models belongs, or None."""
+    if not is_pytorch_file(path):
         return None
-    return ("is a PyTorch checkpoint or saved model, not an ONNX model: give the .onnx file its training exported (a "
-            "run folder of `main.py train` holds it: model.onnx for a classifier, filter_A2B.onnx for a filter)")
+    return (f"{PYTORCH_FILE}: give the .onnx file its training exported (a run folder of `main.py train` holds it: "
+            "model.onnx for a classifier, filter_A2B.onnx for a filter)")
 
 
 def _starts_a_pickle(path: Path) -> bool:

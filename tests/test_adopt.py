@@ -444,6 +444,7 @@ def test_without_dataset_adopt_names_its_default_and_how_to_give_one(tmp_path, m
     ("gelu_head", "no global-average-pool .* with only Clip, Elu"),
     ("fixed_batch", "batch axis fixed at 1"),
     ("no_range", "give --range"),
+    ("pytorch", r"a PyTorch checkpoint or saved model, not an ONNX model: export the model to ONNX first"),
 ])
 def test_what_cannot_be_adopted_is_refused_with_the_reason(tmp_path, tiny_utk, tiny_models, case, match):
     kw = dict(value_range="unit", dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
@@ -459,6 +460,9 @@ def test_what_cannot_be_adopted_is_refused_with_the_reason(tmp_path, tiny_utk, t
         src = export(MLPHeadNet(nn.GELU()), tmp_path / "m.onnx")
     elif case == "fixed_batch":
         src = export(FixedBatchNet(), tmp_path / "m.onnx", dynamic=False)
+    elif case == "pytorch":  # a model made elsewhere, saved by torch and not yet exported: not "corrupt"
+        src = tmp_path / "model.pt"
+        torch.save(BrightnessNet().state_dict(), src)
     else:
         src, kw["value_range"] = export(BrightnessNet(), tmp_path / "m.onnx"), "auto"
     with pytest.raises(BiasMirrorError, match=match) as err:

@@ -12,7 +12,7 @@ from google.protobuf.message import DecodeError
 
 from inference.card import METADATA_KEY
 from inference.errors import BiasMirrorError
-from inference.models import load_failure, load_model
+from inference.models import PYTORCH_FILE, is_pytorch_file, load_failure, load_model
 from inference.runtime import RuntimeConfig
 
 # onnx's checker, where a weight kept in an external data file cannot be read from it
@@ -33,6 +33,9 @@ def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProt
                                   "says, or re-export the model with its weights inside it", path) from exc
         raise BiasMirrorError(load_failure(str(exc).strip()), path) from exc
     except (DecodeError, ValueError, OSError) as exc:
+        if is_pytorch_file(path):  # a model made elsewhere in PyTorch, not yet exported
+            raise BiasMirrorError(f"{PYTORCH_FILE}: export the model to ONNX first (torch.onnx.export), then adopt "
+                                  "that file", path) from exc
         raise BiasMirrorError(load_failure(str(exc)), path) from exc
     if not model.graph.node:
         raise BiasMirrorError(load_failure("it has no graph"), path)
