@@ -250,7 +250,8 @@ class VideoSource(_PlayedFile):
                 return None
             self._over = True
             if self._short():
-                self.end_warning = f"{self.name} ended after {self._n} of {self.declared} frames (truncated or damaged?)"
+                self.end_warning = (f"{self.name} ended after {self._n} of {self.declared} frames (truncated or "
+                                    f"damaged?){self._numbering_note()}")
             return None
         img, self._held = self._held, None
         self._n += 1
@@ -259,6 +260,14 @@ class VideoSource(_PlayedFile):
         # decoder's (a phone's video has a variable frame rate: number ÷ rate had put a frame at 2.1 s that is at 0.9)
         self._last_s = self._held_s if self._held_s is not None else (self._n - 1) / self.fps if self.fps else None
         return Frame(img, self._n - 1, time.monotonic(), f"{self.name}#{self._n - 1}", video_s=self._last_s)
+
+    def _numbering_note(self) -> str:
+        """An AVI's demuxer passes over a damaged stretch without a failed read, and its times count the frames it
+        found: where frames were lost mid-file rather than at its end, the later ones' numbers are early, and
+        nothing here can tell which."""
+        if self.path.suffix.lower() != ".avi":
+            return ""
+        return "; if frames were lost before its end, the frames after them are numbered early"
 
     def _skipped(self, why: str) -> Frame:
         """The next frame of the file, which cannot be given: said why, by its number, as a frame of its own."""
