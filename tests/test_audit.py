@@ -165,7 +165,7 @@ def test_identity_filter_no_shift(world, tmp_path):
 
 def test_schema_round_trip(world):
     r = json.loads((world["out"] / "report.json").read_text())
-    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 9  # no "gate" key unless asked for
+    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 10  # no "gate" key unless asked for
     assert r["detection"] is None  # aligned faces: the whole image is the face, nothing was looked for
     doc = (REPO / "docs" / "audit_schema.md").read_text()
     for key in TOP_LEVEL_KEYS:
@@ -346,6 +346,69 @@ def test_only_the_largest_face_carries_the_images_labels(world, tmp_path):
     assert sorted((f["face"], f["gender"], f["race"]) for f in faces) == [("0", "female", "Indian")] * 3 + [("1", "", "")] * 3
     first = [f for f in faces if f["face"] == "0"]
     assert all(int(f["box"].split()[2]) > 200 for f in first), "face 0 is the larger face"
+
+
+def _photos_with_a_second_face(folder: Path, labels: list[str], pairs: int, header: str = "gender,race,age") -> Path:
+    """One real face pasted in each photo, its labels ``labels[k]`` (CSV cells after the file's name), and in the
+    first ``pairs`` photos a second, smaller face that no label names."""
+    big, small = (cv2.imread(str(p)) for p in utk_images(2))
+    folder.mkdir()
+    rows = [f"file,{header}"]
+    for k, cells in enumerate(labels):
+        canvas = np.full((400, 640, 3), 100 + k, np.uint8)  # photos of their own, not one stored again
+        canvas[60:320, 30:290] = cv2.resize(big, (260, 260))
+        if k < pairs:
+            canvas[120:300, 400:580] = cv2.resize(small, (180, 180))
+        cv2.imwrite(str(folder / f"photo{k}.jpg"), canvas)
+        rows.append(f"photo{k}.jpg,{cells}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+STRICT_GATE = ("--max-delta-ita", "2", "--max-delta-p", "0.05", "--max-unmeasurable-share", "0.99", "--strict")
+
+
+def test_a_strict_gate_on_labelled_photos_leaves_out_the_faces_no_label_names(world, tmp_path, capsys):
+    """A labelled photo's other faces are "unknown" in every grouping: two of them were a gender × race group and an
+    age band of their own, "too few faces to tell", and failed `--strict` whatever the tolerance."""
+    pairs, labelled = 2, "female,Indian,30"
+    folder = _photos_with_a_second_face(tmp_path / "photos", [labelled] * (pairs + 2), pairs)
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--classifier", str(world["classifier"]), "--filter",
+                     str(world["identity"]), "--out", str(tmp_path / "out"), "--no-html", *STRICT_GATE)
+    gate, sizes = r["gate"], r["groups"]["sizes"]
+    assert sizes["gender_race"] == {"female/Indian": pairs + 2, "unknown/unknown": pairs}, "a face was not found"
+    assert rc == 0 and gate["passed"] is True, gate["failing"]
+    assert {(g["grouping"], g["group"], g["n"]) for g in gate["not_gated"]} == {
+        ("gender_race", "unknown/unknown", pairs), ("age_band", "unknown", pairs)}
+    assert not any(row["group"].startswith("unknown") for row in gate["rows"])
+    overall = [row for row in gate["rows"] if row["grouping"] == "overall" and row["measure"] != "made_unmeasurable"]
+    assert overall and all(row["n"] == r["images"]["n_faces"] for row in overall), "overall holds every face"
+    said = next(line for line in capsys.readouterr().out.splitlines() if "not gated" in line)
+    assert said.startswith(f"  gender_race unknown/unknown (n={pairs}), age_band unknown (n={pairs}): faces no label "
+                           "names (the detector's other faces in labelled photos")
+
+
+def test_a_strict_gate_on_labelled_photos_still_fails_a_labelled_group_too_small_to_tell(world, tmp_path):
+    pairs = 2
+    labels = ["female,Indian,30"] * (pairs + 2) + ["male,Black,30"] * 2  # two faces: no interval
+    folder = _photos_with_a_second_face(tmp_path / "photos", labels, pairs)
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--classifier", str(world["classifier"]), "--filter",
+                     str(world["identity"]), "--out", str(tmp_path / "out"), "--no-html", *STRICT_GATE)
+    gate = r["gate"]
+    assert rc == 1 and gate["passed"] is False
+    assert {(f["grouping"], f["group"], f["verdict"]) for f in gate["failing"]} == {("gender_race", "male/Black", "too few")}
+
+
+def test_a_strict_gate_without_labels_still_gates_the_faces_of_no_group(world, tmp_path):
+    """Without labels (here races alone, no gender) the groups given are all the audit has: its "unknown" is gated."""
+    pairs = 2
+    folder = _photos_with_a_second_face(tmp_path / "photos", ["Indian"] * (pairs + 2), pairs, header="race")
+    rc, r, _ = audit("--dataset", f"folder:{folder}", "--classifier", str(world["classifier"]), "--filter",
+                     str(world["identity"]), "--out", str(tmp_path / "out"), "--no-html", *STRICT_GATE)
+    gate = r["gate"]
+    assert not r["audit"]["labelled"] and gate["not_gated"] == []
+    assert rc == 1 and ("race", "unknown", "too few") in {(f["grouping"], f["group"], f["verdict"])
+                                                          for f in gate["failing"]}
 
 
 def test_found_shares_and_test_per_group():

@@ -199,3 +199,23 @@ def test_skin_tone_groups_carry_their_caveat_and_unlabelled_detection_says_why_i
                           "--no-html", kind="utkface")
     assert code == 0 and "skin_tone" not in r["groups"]["groupings"]
     assert not any(line.startswith("Skin-tone groups are") for line in r["summary"])
+
+
+def test_only_a_labelled_audit_leaves_the_faces_no_label_names_ungated():
+    """The same groups, gated by a labelled audit and by one without labels: "unknown" is the detector's other faces
+    in a labelled photo there, and a group of the labels given here."""
+    from inference.audit.gate import NOT_GATED, filter_gate, gate_lines
+
+    within, too_few = _cell((-0.5, 0.5), (-0.2, 0.2), 0, 400), _cell((-0.5, 0.5), (-0.2, 0.2), 0, 2)
+    too_few["delta_ita"]["mean"].update(lo=None, hi=None)
+    too_few["n_faces"] = 2
+    report = {"overall": within, "by": {grouping: {"known": within, group: too_few} for grouping, group in NOT_GATED}}
+    unlabelled = filter_gate(report, 2, None, strict=True, max_unmeasurable_share=0.99)
+    assert unlabelled["passed"] is False and unlabelled["not_gated"] == []
+    assert {(f["grouping"], f["group"]) for f in unlabelled["failing"]} == NOT_GATED
+    labelled = filter_gate(report, 2, None, strict=True, max_unmeasurable_share=0.99, labelled=True)
+    assert labelled["passed"] is True and labelled["failing"] == []
+    assert {(g["grouping"], g["group"], g["n"]) for g in labelled["not_gated"]} == {(*key, 2) for key in NOT_GATED}
+    assert not {(row["grouping"], row["group"]) for row in labelled["rows"]} & NOT_GATED
+    said = [line for line in gate_lines(labelled) if "not gated" in line]
+    assert len(said) == 1 and all(f"{grouping} {group} (n=2)" in said[0] for grouping, group in NOT_GATED)

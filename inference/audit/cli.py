@@ -386,7 +386,7 @@ def _run_audit(args) -> tuple[dict, dict]:
                           filter_training=models.filter.card.training if models.filter else {}, extra_images=extra)
     if gating:
         report["gate"] = filter_gate(report["filter"], args.max_delta_ita, args.max_delta_p, args.strict,
-                                     args.max_unmeasurable_share)
+                                     args.max_unmeasurable_share, labelled=labelled)
         report["summary"] += gate_lines(report["gate"])
     staged = Staged()
     try:

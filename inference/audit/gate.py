@@ -27,6 +27,13 @@ one "too few", as for a classifier whose P(female) is never finite), or where no
 and none failed (``--max-delta-ita`` judged, but one classifier's ΔP(female) measured on no face). It had passed
 with "0 within, 0 beyond, 10 too few". Some rows too few beside judged rows of the same measure (a small group) is
 the ordinary case: they pass without ``--strict`` and fail with it.
+
+In an audit of labelled faces, the groups no label names (``NOT_GATED``: gender × race "unknown/unknown", age band
+"unknown") are not gated: they hold the detector's other faces in a labelled photo, whose labels describe its largest
+face alone, and photos the dataset leaves without the label. They are no group of people, and two such faces had
+failed ``--strict`` with "too few faces to tell" whatever the tolerance. ``not_gated`` names them; the overall row
+still holds every face. An audit without labels gates its "unknown" and "(no group)" faces as any group: there the
+labels a folder gives, or a groups CSV, are all the groups it has.
 """
 from __future__ import annotations
 
@@ -45,6 +52,11 @@ MADE_UNMEASURABLE = "made_unmeasurable"  # the gate's measure of the share of fa
 # [0.13 %, 3.8 %], faces near the b* bound: unsettled, it passes). A group fails only where its whole 95 % CI lies
 # above: 4 of 36 faces lost does (CI from 3.1 %); one face lost of a group of 2 or more never does.
 DEFAULT_MAX_UNMEASURABLE_SHARE = 0.02
+# In a labelled audit, the group of each labelled grouping that holds the faces no label names (groups.groupings):
+# not gated, and said so with NOT_GATED_WHY
+NOT_GATED = {("gender_race", "unknown/unknown"), ("age_band", "unknown")}
+NOT_GATED_WHY = ("faces no label names (the detector's other faces in labelled photos, whose labels describe the "
+                 "largest face, and photos the dataset leaves without that label)")
 
 
 def fewest_faces_shown_within(tolerance: float) -> int | None:
@@ -111,10 +123,23 @@ def _row(measure: str, grouping: str, group: str, m: dict, tolerance: float, **c
                    judge(m.get("lo"), m.get("hi"), tolerance), **context)
 
 
+def is_gated(grouping: str, group: str, labelled: bool) -> bool:
+    """Whether the gate judges this group: every group but, in a labelled audit, those of faces no label names."""
+    return not (labelled and (grouping, group) in NOT_GATED)
+
+
+def not_gated(filter_report: dict, labelled: bool) -> list[dict]:
+    """The groups the gate leaves out, each with its number of faces and why."""
+    return [{"grouping": grouping, "group": group, "n": int(cell.get("n_faces") or 0), "why": NOT_GATED_WHY}
+            for grouping, group, cell in _cells(filter_report) if not is_gated(grouping, group, labelled)]
+
+
 def gate_rows(filter_report: dict, max_delta_ita: float | None, max_delta_p: float | None,
-              max_unmeasurable_share: float | None = None) -> list[GateRow]:
+              max_unmeasurable_share: float | None = None, labelled: bool = False) -> list[GateRow]:
     rows = []
     for grouping, group, cell in _cells(filter_report):
+        if not is_gated(grouping, group, labelled):
+            continue
         # faces of no measured tone have no ΔITA, which never has a CI there (--strict had failed on it), and none of
         # them was measurable before the filter; their ΔP(female) is measured, and a filter that moved it on grey or
         # colour-cast photos alone had passed the gate
@@ -162,14 +187,15 @@ def not_judged(rows: list[GateRow]) -> list[dict]:
 
 
 def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: float | None,
-                strict: bool = False, max_unmeasurable_share: float | None = None) -> dict:
+                strict: bool = False, max_unmeasurable_share: float | None = None, labelled: bool = False) -> dict:
     """The gate's verdict and its rows, as report.json keeps them. ``passed`` is true, false, or None where the gate
     could not be judged: no row got a verdict, or none of one measure's rows did and no row failed (``not_judged``
     lists those measures and why). With ``max_delta_ita`` the share of faces made unmeasurable is judged too, against
-    ``max_unmeasurable_share`` (``DEFAULT_MAX_UNMEASURABLE_SHARE`` where None)."""
+    ``max_unmeasurable_share`` (``DEFAULT_MAX_UNMEASURABLE_SHARE`` where None). ``labelled`` (the audit's dataset
+    has labels) leaves the groups of faces no label names ungated, listed under ``not_gated``."""
     if max_delta_ita is not None and max_unmeasurable_share is None:
         max_unmeasurable_share = DEFAULT_MAX_UNMEASURABLE_SHARE
-    rows = gate_rows(filter_report, max_delta_ita, max_delta_p, max_unmeasurable_share)
+    rows = gate_rows(filter_report, max_delta_ita, max_delta_p, max_unmeasurable_share, labelled)
     counts = {v: sum(r.verdict == v for r in rows) for v in ("within", "beyond", "unsettled", "too few")}
     unjudged = not_judged(rows)
     # a measure none of whose rows was judged fails nothing, --strict or not: its "too few" rows had failed a strict
@@ -184,7 +210,8 @@ def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: f
         passed = None if unjudged else True
     return {"passed": passed, "strict": strict, "max_delta_ita": max_delta_ita, "max_delta_p": max_delta_p,
             "max_unmeasurable_share": max_unmeasurable_share if max_delta_ita is not None else None,
-            "confidence": CONFIDENCE, "counts": counts, "not_judged": unjudged, "failing": [asdict(r) for r in failing],
+            "confidence": CONFIDENCE, "counts": counts, "not_judged": unjudged,
+            "not_gated": not_gated(filter_report, labelled), "failing": [asdict(r) for r in failing],
             "rows": [asdict(r) for r in rows]}
 
 
@@ -243,6 +270,16 @@ def _shown(row: dict) -> str:
     return shown + (lightness_words(row) if row["measure"] == "delta_ita" else "")
 
 
+def not_gated_lines(gate: dict) -> list[str]:
+    """'  gender_race unknown/unknown (n=2), age_band unknown (n=2): faces no label names (…): not gated; …', or none."""
+    left_out = gate.get("not_gated") or []
+    if not left_out:
+        return []
+    groups = ", ".join(f"{_where(g)} (n={g['n']})" for g in left_out)
+    whys = "; ".join(dict.fromkeys(g["why"] for g in left_out))
+    return [f"  {groups}: {whys}: not gated; the overall row includes them."]
+
+
 def gate_lines(gate: dict) -> list[str]:
     c = gate["counts"]
     state = ("NOT JUDGED, neither passed nor failed: " + not_judged_reason(gate) if gate["passed"] is None
@@ -250,7 +287,7 @@ def gate_lines(gate: dict) -> list[str]:
     head = (f"Ship gate ({'strict: every group shown within' if gate['strict'] else 'fails where a group is shown beyond'}"
             f" tolerance, {CONFIDENCE:.0%} CI): {state}; {c['within']} within, {c['beyond']} "
             f"beyond, {c['unsettled']} unsettled, {c['too few']} too few faces to tell.")
-    lines = [head] + [f"  {_shown(r)}" for r in gate["failing"]]
+    lines = [head] + [f"  {_shown(r)}" for r in gate["failing"]] + not_gated_lines(gate)
     if gate["passed"] is None:
         return lines
     # a ΔITA that cannot tell is shown with its ΔL* too: a low-b* group's ITA swings where lightness did not move
