@@ -310,7 +310,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     from inference.errors import BiasMirrorError
 
-    from inference.stopping import TERMINATED, terminate_as_interrupt
+    from inference.stopping import TERMINATED, StopSaid, terminate_as_interrupt
 
     module = importlib.import_module(args._module)
     try:
@@ -325,7 +325,10 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         # 130 for both, as the trainers and bench return after either: one status for "stopped, work kept"
-        print("stopped (SIGTERM)" if str(exc) == TERMINATED else "interrupted", file=sys.stderr)
+        if str(exc) == TERMINATED:  # which signal stopped it, which no command's own line says
+            print("stopped (SIGTERM)", file=sys.stderr)
+        elif not isinstance(exc, StopSaid):  # a command that said what its stop kept (audit, run) is not said again
+            print("interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
         # A file the system refused (a folder where a file was meant, a full disk, no permission) that no

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from .cli_common import add_model_arguments, pipeline_from_args
 from .detect_ahead import MAX_DEPTH, check_depth, detecting_ahead
+from .stopping import StopSaid
 from .defaults import check_filter_choice
 from .errors import BiasMirrorError
 from .pipeline import PipelineConfig
@@ -108,10 +109,10 @@ def _run(args: argparse.Namespace) -> int:
                 bar.update(1)
                 if args.max_frames and frames >= args.max_frames:
                     break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         rows = f"{writer.rows} face row(s) saved in {args.out}, each whole" if writer else f"no face yet, {args.out} as it was"
         print(f"interrupted after {frames} frame(s): {rows}")
-        raise
+        raise StopSaid.of(stop) from stop
     finally:
         if writer is not None:
             writer.close()

@@ -22,6 +22,16 @@ from .writing import writing, written_whole
 TERMINATED = f"signal {int(signal.SIGTERM)}"  # the KeyboardInterrupt's words when SIGTERM raised it
 
 
+class StopSaid(KeyboardInterrupt):
+    """A stop whose command has said what it kept ("interrupted: the 1248 image(s) computed so far are cached; …"):
+    main then adds no bare "interrupted" of its own, which had said it twice. Its words are the stop's, so that a
+    SIGTERM's (``TERMINATED``) is still told apart."""
+
+    @classmethod
+    def of(cls, stop: KeyboardInterrupt) -> "StopSaid":
+        return cls(*stop.args)
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {int(signum)}")
 

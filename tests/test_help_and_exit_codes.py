@@ -300,3 +300,93 @@ def test_a_strict_gate_is_not_failed_by_a_measure_none_of_whose_groups_was_judge
     report["by"]["gender_race"]["b"] = cell(9.0, 50, 0) | {"delta_ita": {"mean": {"value": 5.0, "lo": 3.0, "hi": 7.0,
                                                                                   "n": 50}}}
     assert filter_gate(report, 2, 0.5, strict=True)["passed"] is False  # a judged row beyond still fails it
+
+
+# --- Ctrl-C: one word of it, the command's own where it has one -------------------------------------------------
+
+def interrupted_when(argv: list[str], ready, within: float = 240.0) -> tuple[int, str]:
+    """``main.py argv`` started as from a terminal, in a process group of its own, and sent Ctrl-C (SIGINT to the
+    group) once ``ready()``; its exit status and its output, stdout and stderr together. A suite run in the
+    background hands its children SIGINT ignored, which Python keeps: the child takes it back."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    proc = subprocess.Popen([sys.executable, "main.py", *argv], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + within
+        while not ready():
+            if proc.poll() is not None:
+                pytest.fail(f"it ended (exit {proc.returncode}) before it was ready to be stopped:\n{proc.communicate()[0]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"not ready to be stopped within {within:.0f} s: main.py {' '.join(argv)}")
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        return proc.wait(timeout=90), proc.communicate()[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _run_of_a_long_video(tmp_path, tiny_models):
+    """`run` over a video of one face in every frame, stopped once its first rows are in the CSV."""
+    face = cv2.resize(cv2.imread(str(utk_images(1)[0])), (120, 120))
+    frame = np.full((200, 200, 3), 90, np.uint8)
+    frame[40:160, 40:160] = face
+    clip = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (200, 200))
+    for _ in range(3000):  # far more than are processed before the stop reaches it
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / "rows.csv"
+    argv = ["run", "--source", str(clip), "--out", str(out), "--classifier", str(tiny_models["classifier"]),
+            "--no-filter", "--threads", "1"]
+    return argv, lambda: out.exists() and out.read_text().count("\n") > 1, "interrupted after "
+
+
+def _audit_of_many_images(tmp_path, tiny_models):
+    """`audit` of a folder of many small images, stopped once its cache holds the first one."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(1500):  # far more than are measured before the stop reaches it
+        cv2.imwrite(str(folder / f"{i:04d}.png"), rng.integers(60, 200, (40, 40, 3), dtype=np.uint8))
+    cache = tmp_path / "out" / "cache"
+    argv = audit(tmp_path, f"folder:{folder}", tiny_models["classifier"], "--aligned", "--batch", "1")
+    return argv, lambda: cache.is_dir() and any(p.stat().st_size for p in cache.iterdir()), "interrupted: the "
+
+
+@pytest.mark.parametrize("command", [_run_of_a_long_video, _audit_of_many_images], ids=["run", "audit"])
+def test_ctrl_c_is_said_once_in_the_commands_own_words(command, tmp_path, tiny_models):
+    """`audit` said "interrupted: the 1248 image(s) computed so far are cached; …" and then a bare "interrupted";
+    `run` "interrupted after 224 frame(s): …" and then "interrupted" again."""
+    argv, ready, own = command(tmp_path, tiny_models)
+    code, text = interrupted_when(argv, ready)
+    lines = [line.strip() for line in re.split(r"[\r\n]+", text)]
+    assert code == 130 and "Traceback" not in text, text
+    assert text.count(own) == 1, text
+    assert "interrupted" not in lines, text
+
+
+def test_a_command_that_says_nothing_of_its_stop_is_still_said_to_be_interrupted(capsys, monkeypatch):
+    """A real SIGINT within a command that has no words of its own for it (doctor, here): main says it."""
+    import signal
+
+    import inference.doctor
+
+    def stopped(_args):
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(inference.doctor, "main", stopped)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a suite run in the background ignores it
+    try:
+        code, out, err = run(["doctor"], capsys)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert code == 130 and err.splitlines() == ["interrupted"] and "interrupted" not in out

@@ -15,6 +15,7 @@ from ..models import Classifier, Filter, name_uniquely
 from ..pipeline import MEASURES_VERSION, FramePipeline, PipelineConfig
 from ..results import FaceResult, SkinTone
 from ..strict_json import measured
+from ..stopping import StopSaid
 from ..file_identity import file_hash
 from ..images import opening_failed
 from .cache import Cache
@@ -148,12 +149,12 @@ class Collector:
                     if (i + 1) % self.batch == 0:
                         self.cache.flush()
                 self.cache.flush()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             self.cache.flush()
             # what a Ctrl-C keeps, said: it had printed only "interrupted"
             tqdm.write(f"interrupted: the {self.computed} image(s) computed so far are cached; the same command goes on "
                        "from them")
-            raise
+            raise StopSaid.of(stop) from stop
         finally:
             bar.close()
             self.cache.flush()
