@@ -12,7 +12,7 @@ from inference.defaults import MODELS_DIR
 from inference.datasets import LISTING_VERSION
 from inference.errors import BiasMirrorError
 from inference.models import load_model, read_card
-from training.loop import CHECKPOINT, load_checkpoint
+from training.checkpoints import CHECKPOINT, load_checkpoint
 import torch
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.tasks.classifier_report import export_classifier

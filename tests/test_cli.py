@@ -151,14 +151,14 @@ def test_what_each_compile_mode_needs(gpu, compiler, triton, ready):
 def test_a_compile_that_fails_is_reported_in_one_line(monkeypatch):
     import torch
 
-    from training import doctor, loop
+    from training import compile_step, doctor
 
     assert doctor.try_compile("trace-only", torch.device("cpu")) is None
 
     def no_code_generator(graph, example_inputs):
         raise RuntimeError("No working C++ compiler found")
 
-    monkeypatch.setitem(loop.COMPILE_MODES, "broken", {"backend": no_code_generator})
+    monkeypatch.setitem(compile_step.COMPILE_MODES, "broken", {"backend": no_code_generator})
     why = doctor.try_compile("broken", torch.device("cpu"))
     assert "No working C++ compiler found" in why and "\n" not in why
 
@@ -255,12 +255,12 @@ def test_a_failed_compile_on_the_cpu_suggests_no_gpu_only_mode(monkeypatch):
     """A CPU-only machine was told to try '--compile cudagraphs on a GPU without Triton'."""
     import torch
 
-    from training import doctor, loop
+    from training import compile_step, doctor
 
     def no_code_generator(graph, example_inputs):
         raise RuntimeError("No working C++ compiler found")
 
-    monkeypatch.setitem(loop.COMPILE_MODES, "broken", {"backend": no_code_generator})
+    monkeypatch.setitem(compile_step.COMPILE_MODES, "broken", {"backend": no_code_generator})
     why = doctor.try_compile("broken", torch.device("cpu"))
     assert "No working C++ compiler found" in why and "--compile off" in why and "cudagraphs" not in why
 

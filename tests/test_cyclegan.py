@@ -18,7 +18,7 @@ from inference.file_identity import file_hash
 from inference.models import load_model, read_card
 from training.data.compose import compose, product_target
 from training.data.domains import ENGINEER_MARGINALS, aging_domains, engineer_domains
-from training.loop import load_checkpoint
+from training.checkpoints import load_checkpoint
 from training.nets.cyclegan import PRESETS, build_discriminator, build_generator
 from training.tasks.cyclegan import CycleForward, ImagePool, JudgeForward, stream_pick
 

@@ -16,7 +16,7 @@ from inference.datasets import Sample, split_of
 from inference.file_identity import file_hash
 from inference.models import read_card
 from training.data.domains import engineer_domains, folder_domains
-from training.loop import load_checkpoint
+from training.checkpoints import load_checkpoint
 from training.resume import carry_outputs
 
 from .conftest import make_classifier

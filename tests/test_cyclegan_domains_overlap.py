@@ -19,7 +19,7 @@ from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from inference.models import read_card
 from training.data.domains import _salted_half, engineer_domains, folder_domains
-from training.loop import CHECKPOINT, load_checkpoint
+from training.checkpoints import CHECKPOINT, load_checkpoint
 from training.tasks.cyclegan import LAST_DRIFT, fixed_val
 
 from .conftest import utk_images

@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from inference.errors import BiasMirrorError
-from training.loop import LoopConfig, StoppedEarly, amp_dtype, epoch_order, load_checkpoint, run
+from training.checkpoints import load_checkpoint
+from training.epoch_batches import epoch_order
+from training.interrupts import StoppedEarly
+from training.loop import LoopConfig, amp_dtype, run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +22,8 @@ TOY = textwrap.dedent('''
     from pathlib import Path
     import torch
     from tests.test_loop import ToyTask
-    from training.loop import Dist, LoopConfig, run
+    from training.distributed import Dist
+    from training.loop import LoopConfig, run
 
     out, bs, compile = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "off"
     task = ToyTask()  # its DDP result must equal one process at twice the batch
@@ -39,7 +43,8 @@ NOISY = textwrap.dedent('''
     from pathlib import Path
     import torch
     from tests.test_loop import ToyTask
-    from training.loop import Dist, LoopConfig, run
+    from training.distributed import Dist
+    from training.loop import LoopConfig, run
 
     class Memory(torch.nn.Module):
         def __init__(self):

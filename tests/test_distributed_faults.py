@@ -19,8 +19,9 @@ import pytest
 import torch
 
 import main
-from training import loop
-from training.loop import LoopConfig, amp_dtype, load_checkpoint, make_context
+from training import checkpoints, distributed, loop, same_data
+from training.checkpoints import load_checkpoint
+from training.loop import LoopConfig, amp_dtype, make_context
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +106,7 @@ def test_processes_whose_copies_of_the_dataset_differ_are_refused_before_the_fir
 def test_what_differs_between_ranks_is_named_by_their_counts_where_no_faces_are_listed():
     a = {"faces": None, "counts": {"training images": 10}, "indices": "x", "n_indices": 10, "host": "a", "folders": []}
     b = {**a, "counts": {"training images": 8}, "indices": "y", "n_indices": 8, "host": "b"}
-    said = loop.ranks_data_differ([a, a, b], [None, None, None])
+    said = same_data.ranks_data_differ([a, a, b], [None, None, None])
     assert "rank 2's (b) against rank 0's (a): 8 training images against 10" in said and "rank 1" not in said
 
 
@@ -118,7 +119,7 @@ def _fp16_with_a_scaler_on_the_cpu(monkeypatch, growth_interval: int) -> None:
     monkeypatch.setattr(loop, "amp_dtype", lambda precision, device: torch.float16 if precision == "fp16"
                         else real_amp(precision, device))
 
-    def make_context(cfg, device, dist=loop.Dist()):
+    def make_context(cfg, device, dist=distributed.Dist()):
         ctx = real_context(cfg, device, dist)
         ctx.scaler = torch.amp.GradScaler(device.type, growth_interval=growth_interval)
         return ctx
@@ -154,14 +155,14 @@ def test_an_fp16_run_stopped_and_resumed_is_the_run_an_uninterrupted_one_makes(t
 
 def test_a_checkpoint_without_a_scale_still_resumes_and_one_of_another_precision_leaves_the_scaler_alone(tmp_path):
     fresh = torch.amp.GradScaler("cpu")
-    loop.load_scaler(fresh, {"step": 3})  # from before the scale was kept
-    loop.load_scaler(fresh, {"scaler": {}})  # a bf16 or fp32 run keeps an empty one
+    checkpoints.load_scaler(fresh, {"step": 3})  # from before the scale was kept
+    checkpoints.load_scaler(fresh, {"scaler": {}})  # a bf16 or fp32 run keeps an empty one
     assert fresh.state_dict() == torch.amp.GradScaler("cpu").state_dict()
     grown = torch.amp.GradScaler("cpu", init_scale=fresh.get_scale() * 4).state_dict()
     off = torch.amp.GradScaler("cpu", enabled=False)
-    loop.load_scaler(off, {"scaler": grown})  # an fp16 checkpoint resumed in another precision: no scaler to fill
+    checkpoints.load_scaler(off, {"scaler": grown})  # an fp16 checkpoint resumed in another precision: no scaler to fill
     assert not off.is_enabled()
-    loop.load_scaler(fresh, {"scaler": grown})
+    checkpoints.load_scaler(fresh, {"scaler": grown})
     assert fresh.get_scale() == grown["scale"]
 
 
@@ -186,10 +187,10 @@ def test_the_cyclegan_hands_back_its_plain_modules_when_the_loop_releases_its_wr
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     task = cyclegan_task(images, "smoke", 1, tmp_path)
     ddp = torch.nn.parallel.DistributedDataParallel
-    task.wrap_for_training(ddp)  # as loop.training_wrapper's wrap does under torchrun
+    task.wrap_for_training(ddp)  # as distributed.training_wrapper's wrap does under torchrun
     assert isinstance(task.cycle, ddp) and isinstance(task.judge, ddp)
     assert isinstance(task.cycle.module, CycleForward) and isinstance(task.judge.module, JudgeForward)
-    loop._release_wrappers(task)
+    distributed.release_wrappers(task)
     assert type(task.cycle) is CycleForward and type(task.judge) is JudgeForward
     assert task.cycle.G_A is task.G_A and task.judge.D_B is task.D_B  # the very networks trained and exported
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from training.loop import LoopConfig, load_checkpoint, run, run_for_cli
+from training.checkpoints import load_checkpoint
+from training.loop import LoopConfig, run, run_for_cli
 
 
 class ToyTask:
@@ -111,7 +112,7 @@ def test_a_second_ctrl_c_aborts_at_once_and_keeps_the_last_whole_checkpoint(tmp_
 def test_a_second_ctrl_c_while_the_first_is_checkpointed_says_so_and_leaves_no_part_file(tmp_path, capsys,
                                                                                         monkeypatch):
     """It landed inside the handler of the first, where nothing printed it, and left a partial last.tmp."""
-    import training.loop as loop
+    import training.checkpoints as checkpoints
 
     real_save = torch.save
 
@@ -121,7 +122,7 @@ def test_a_second_ctrl_c_while_the_first_is_checkpointed_says_so_and_leaves_no_p
             raise KeyboardInterrupt
         real_save(state, path)
 
-    monkeypatch.setattr(loop.torch, "save", torn_save)
+    monkeypatch.setattr(checkpoints.torch, "save", torn_save)
     with pytest.raises(KeyboardInterrupt):
         run(ToyTask(interrupt_at=11), LoopConfig(tmp_path, epochs=3, batch_size=8))
     assert "aborted at once: nothing since the last checkpoint was saved" in capsys.readouterr().out
@@ -149,7 +150,7 @@ def test_a_run_killed_while_an_epochs_end_is_checkpointed_resumes_without_writin
                                                                                               monkeypatch):
     """The last checkpoint falls on the epoch's last step, before its end: the epoch's row was written, then the
     run died saving the epoch's end, and the resumed run ended that epoch again."""
-    import training.loop as loop
+    import training.checkpoints as checkpoints
 
     real_save = torch.save
 
@@ -159,7 +160,7 @@ def test_a_run_killed_while_an_epochs_end_is_checkpointed_resumes_without_writin
         real_save(state, path)
 
     with monkeypatch.context() as m:
-        m.setattr(loop.torch, "save", dies_at_the_end_of_epoch_2)
+        m.setattr(checkpoints.torch, "save", dies_at_the_end_of_epoch_2)
         with pytest.raises(RuntimeError):
             run(ToyTask(), LoopConfig(tmp_path, epochs=3, batch_size=8, checkpoint_every=8))
     state = load_checkpoint(tmp_path)
@@ -182,7 +183,7 @@ def test_workers_prepare_the_same_batches_in_the_same_order(tmp_path):
 
 
 def test_default_workers_follow_the_cores_each_process_has():
-    from training.loop import default_workers
+    from training.epoch_batches import default_workers
 
     assert default_workers(False, 64, 1) == 0  # no GPU: the step needs the cores
     assert default_workers(True, 16, 1) == 8  # one process on an H100 box: 8, not the 4 that left it waiting
@@ -222,12 +223,12 @@ def test_a_compile_mode_this_device_cannot_run_is_refused_before_any_step(tmp_pa
 
 def test_a_failed_compile_is_one_line_naming_the_mode_and_what_to_do(tmp_path, monkeypatch):
     from inference.errors import BiasMirrorError
-    from training import loop
+    from training import compile_step
 
     def no_code_generator(graph, example_inputs):
         raise RuntimeError("No working C++ compiler found")
 
-    monkeypatch.setitem(loop.COMPILE_MODES, "broken", {"backend": no_code_generator})
+    monkeypatch.setitem(compile_step.COMPILE_MODES, "broken", {"backend": no_code_generator})
     with pytest.raises(BiasMirrorError) as exc:
         run(ToyTask(), LoopConfig(tmp_path / "r", epochs=1, batch_size=8, compile="broken"))
     text = str(exc.value)
@@ -296,7 +297,7 @@ def test_a_checkpoint_the_disk_refuses_is_one_line_naming_it_and_the_previous_on
     import shutil
     from collections import namedtuple
 
-    import training.loop as loop
+    import training.checkpoints as checkpoints
     from inference.errors import BiasMirrorError
 
     out = tmp_path / "run"
@@ -307,7 +308,7 @@ def test_a_checkpoint_the_disk_refuses_is_one_line_naming_it_and_the_previous_on
         Path(path).write_bytes(b"part of a checkpoint")
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 504896 vs 504788")
 
-    monkeypatch.setattr(loop.torch, "save", full_disk)
+    monkeypatch.setattr(checkpoints.torch, "save", full_disk)
     with pytest.raises(BiasMirrorError) as err:
         run(ToyTask(), LoopConfig(out, epochs=2, batch_size=8, resume=True))
     said = str(err.value)
@@ -322,7 +323,7 @@ def test_a_checkpoint_the_disk_refuses_is_one_line_naming_it_and_the_previous_on
         run(ToyTask(), LoopConfig(out, epochs=2, batch_size=8, resume=True))
     assert f"the disk holding {out} has 1 MB free" in str(err.value) and "ulimit" not in str(err.value)
     # an error of torch's that is not its writer's stays as it was
-    monkeypatch.setattr(loop.torch, "save", lambda *_: (_ for _ in ()).throw(RuntimeError("CUDA error: misaligned")))
+    monkeypatch.setattr(checkpoints.torch, "save", lambda *_: (_ for _ in ()).throw(RuntimeError("CUDA error: misaligned")))
     with pytest.raises(RuntimeError, match="CUDA error"):
         run(ToyTask(), LoopConfig(out, epochs=2, batch_size=8, resume=True))
 
@@ -396,7 +397,7 @@ def test_a_training_log_the_disk_refuses_is_one_line_naming_it_and_what_is_kept(
     import errno
 
     from inference.errors import BiasMirrorError
-    from training.loop import CsvLog
+    from training.csv_log import CsvLog
 
     log = CsvLog(tmp_path / "log.csv")
     log.write({"step": 1, "loss": 0.5})

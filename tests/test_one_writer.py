@@ -50,6 +50,7 @@ def test_two_staged_sets_in_one_folder_leave_each_other_alone(tmp_path):
 def test_a_checkpoint_saved_while_another_process_saves_one_is_whole(tmp_path, monkeypatch):
     """Both wrote last.tmp: one renamed the other's in place, and the other failed on a file gone, said as "could
     not write the checkpoint (No such file or directory) … once there is room for it"."""
+    import training.checkpoints as checkpoints
     import training.loop as loop
     from tests.test_loop import ToyTask
 
@@ -61,11 +62,11 @@ def test_a_checkpoint_saved_while_another_process_saves_one_is_whole(tmp_path, m
         if state["config"] == {"toy": True}:  # ours written; another run's whole save happens before our rename
             other = ToyTask()
             other.config = {"other": True}
-            loop.Checkpoints(tmp_path).save(other, 0, 8, ctx)
+            checkpoints.Checkpoints(tmp_path).save(other, 0, 8, ctx)
 
-    monkeypatch.setattr(loop.torch, "save", another_saves_meanwhile)
-    loop.Checkpoints(tmp_path).save(ToyTask(), 0, 8, ctx)
-    assert loop.load_checkpoint(tmp_path)["config"] == {"toy": True}  # ours, renamed last: whole
+    monkeypatch.setattr(checkpoints.torch, "save", another_saves_meanwhile)
+    checkpoints.Checkpoints(tmp_path).save(ToyTask(), 0, 8, ctx)
+    assert checkpoints.load_checkpoint(tmp_path)["config"] == {"toy": True}  # ours, renamed last: whole
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 

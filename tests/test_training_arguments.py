@@ -586,7 +586,7 @@ def test_decoded_faces_are_cached_in_the_users_cache_and_no_partial_cache_outliv
     import os
 
     from training.data import cache as cache_module
-    from training.loop import add_run_arguments
+    from training.run_arguments import add_run_arguments
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     p = argparse.ArgumentParser()
@@ -687,7 +687,7 @@ def test_a_training_run_that_fails_to_compile_on_the_cpu_suggests_no_gpu_only_mo
     import torch
     from torch._dynamo.exc import TorchDynamoException
 
-    from training import loop
+    from training import compile_step, loop
 
     class Failing:
         def step(self, batch, ctx):
@@ -699,8 +699,8 @@ def test_a_training_run_that_fails_to_compile_on_the_cpu_suggests_no_gpu_only_mo
     assert "No working C++ compiler found" in str(failed.value) and "--compile off" in str(failed.value)
     assert "cudagraphs" not in str(failed.value)
     exc = TorchDynamoException("no Triton")
-    assert "--compile cudagraphs" in str(loop.compile_failure(exc, "default", 0, None, torch.device("cuda", 0)))
-    assert "on a GPU" not in str(loop.compile_failure(exc, "cudagraphs", 0, None, torch.device("cuda", 0)))
+    assert "--compile cudagraphs" in str(compile_step.compile_failure(exc, "default", 0, None, torch.device("cuda", 0)))
+    assert "on a GPU" not in str(compile_step.compile_failure(exc, "cudagraphs", 0, None, torch.device("cuda", 0)))
 
 
 def test_export_only_with_max_steps_is_refused_before_anything_is_read(tmp_path, capsys):

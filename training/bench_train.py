@@ -34,9 +34,12 @@ from inference.defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from inference.stopping import write_json_atomically
+from training.compile_step import COMPILE_MODES
 from training.data.cache import add_cache_argument, load_images, unreadable_note
-from training.loop import (COMPILE_MODES, Dist, LoopConfig, StopFlag, amp_dtype, batch_stream, default_workers,
-                           make_context, pick_device, place_modules, seed_everything, train_step, training_wrapper)
+from training.distributed import Dist, training_wrapper
+from training.epoch_batches import batch_stream, default_workers
+from training.interrupts import StopFlag
+from training.loop import LoopConfig, amp_dtype, make_context, pick_device, place_modules, seed_everything, train_step
 from training.nets.cam_classifier import ClassifierConfig
 from training.nets.cyclegan import PRESETS, preset
 from training.tasks.classifier import LABELS, RECIPE, SIZES, ClassifierData, ClassifierTask, classifier_size

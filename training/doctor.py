@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from training.loop import COMPILE_MODES, NEEDS_CUDA, amp_dtype, begin_step, compile_failure, compiled, default_workers
+from training.compile_step import COMPILE_MODES, NEEDS_CUDA, begin_step, compile_failure, compiled
+from training.epoch_batches import default_workers
+from training.loop import amp_dtype
 
 
 @dataclass(frozen=True)

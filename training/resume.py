@@ -9,7 +9,7 @@ Of those, ``--threads``, ``--cache`` and the export options are kept in the chec
 ``--threads 1`` run resumed on PyTorch's default count had not been the run an uninterrupted one makes.
 Any other setting given on the command line of a resume must say what the checkpoint says; one that does not is
 refused by name with the checkpoint's value, instead of being silently replaced by it. The data is checked too,
-by the record of its faces the checkpoint keeps (``loop.check_same_data``: each face's path, split and labels; the
+by the record of its faces the checkpoint keeps (``same_data.check_same_data``: each face's path, split and labels; the
 counts for checkpoints from before the record): the same settings on a dataset changed since are refused.
 """
 from __future__ import annotations

@@ -42,15 +42,18 @@ from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
 from inference.user_dirs import default_cache_dir
 from inference.writing import writing, written_whole
+from training.checkpoints import CHECKPOINT, load_checkpoint
 from training.data.cache import TRAINING_DATASET_CACHE_HELP, load_images, unreadable_note
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
+from training.distributed import Dist
 from training.evaluate import DEFAULT_MIN_AGE
-from training.loop import (CHECKPOINT, Dist, StepContext, add_run_arguments, check_run_arguments, load_checkpoint,
-                           loop_config_from_args, new_run, run_folder_held, run_for_cli)
+from training.loop import StepContext, run_for_cli
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options, model_name,
                              record_resume, refuse_changed_settings, started_here, with_saved_defaults)
+from training.run_arguments import (add_run_arguments, check_run_arguments, loop_config_from_args, new_run,
+                                    run_folder_held)
 
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train

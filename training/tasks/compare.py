@@ -30,8 +30,12 @@ from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines,
                                summary_line)
-from training.loop import (CHECKPOINT, Dist, OutOfGpuMemory, check_run_arguments, check_same_data, load_checkpoint,
-                           pick_device, process_group, rank0_says, run_folder_held, smaller_batch)
+from training.checkpoints import CHECKPOINT, load_checkpoint
+from training.distributed import Dist, process_group, rank0_says
+from training.loop import pick_device
+from training.out_of_memory import OutOfGpuMemory, smaller_batch
+from training.run_arguments import check_run_arguments, run_folder_held
+from training.same_data import check_same_data
 from training.resume import cli_text, given_options, option_name, with_saved_defaults
 from training.data.teachers import open_teachers
 from training.nets.cam_classifier import ClassifierConfig
@@ -157,7 +161,7 @@ def check_teachers_unchanged(args: argparse.Namespace, found: dict[str, dict], o
 
 def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None, dataset_cache: Path | None) -> None:
     """Each finished variant found in --out was trained on the faces the dataset holds now, by the record of them
-    its checkpoint keeps (``loop.check_same_data``, the check a resume makes; a stopped variant makes it as it
+    its checkpoint keeps (``same_data.check_same_data``, the check a resume makes; a stopped variant makes it as it
     resumes): one finished on faces added, removed or relabelled since had been reused as it was, and compared
     with a variant trained (or finished) on other data. Listed as the variant's resume would list them: its own
     task over its own mix of the faces listed now. A checkpoint from before the record is checked by its counts

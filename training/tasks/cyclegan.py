@@ -35,15 +35,19 @@ from inference.errors import BiasMirrorError
 from inference.file_identity import file_hash
 from inference.user_dirs import default_cache_dir
 from inference.writing import writing
+from training.checkpoints import CHECKPOINT, load_checkpoint
+from training.csv_log import RUN_KEPT, CsvLog
 from training.data.cache import TRAINING_DATASET_CACHE_HELP, load_images, unreadable_note
 from training.data.domains import (Domains, aging_domains, check_readable_size, describe, engineer_domains,
                                    folder_domains)
-from training.loop import (CHECKPOINT, RUN_KEPT, CsvLog, Dist, StepContext, add_run_arguments, check_run_arguments,
-                           check_same_data, load_checkpoint, loop_config_from_args, new_run, run_folder_held,
-                           run_for_cli)
+from training.distributed import Dist
+from training.loop import StepContext, run_for_cli
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
                              model_name, record_resume, refuse_changed_settings, started_here)
+from training.run_arguments import (add_run_arguments, check_run_arguments, loop_config_from_args, new_run,
+                                    run_folder_held)
+from training.same_data import check_same_data
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -653,7 +657,7 @@ def check_epoch_fits(run_cfg: dict, world: int, n_a: int, given: bool, resumed: 
 
 def epoch_batches(iters_per_epoch: int, world: int) -> int:
     """The batches an epoch of ``iters_per_epoch`` draws under ``world`` processes: a step draws one on each, and
-    the loop's epoch order leaves out a tail short of a step (``loop.epoch_order``), as for the classifier."""
+    the loop's epoch order leaves out a tail short of a step (``epoch_batches.epoch_order``), as for the classifier."""
     return iters_per_epoch - iters_per_epoch % world
 
 

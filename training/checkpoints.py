@@ -1,0 +1,192 @@
+"""The run's checkpoint (last.pt in its folder): written whole by rank 0 with every process's own state, read
+back by a resume, and read for export and evaluation with a checkpoint of another trainer or none refused by name."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from inference.errors import BiasMirrorError
+from inference.writing import private_path, write_failure
+from training.same_data import data_counts, data_faces
+
+if TYPE_CHECKING:
+    from training.loop import StepContext, Task
+
+
+CHECKPOINT = "last.pt"
+EXISTING_CHECKPOINT = "a checkpoint already exists here: pass --resume to continue it, or choose another --out"
+
+
+def process_state(task: Task, device: torch.device) -> dict:
+    """What is this process's own, not shared through DistributedDataParallel: its random streams (dropout)
+    and the task's per-process modules."""
+    # on the host: gathered as pickles, a GPU tensor of process 1 would be unpickled onto process 1's GPU by rank 0
+    own = {"torch_rng": torch.get_rng_state(),
+           "modules": {k: {n: t.cpu() for n, t in _unwrap(task.modules()[k]).state_dict().items()}
+                       for k in getattr(task, "per_process_modules", ())}}
+    if device.type == "cuda":
+        own["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return own
+
+
+class Checkpoints:
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / CHECKPOINT
+        self._faces: dict | None = None  # the task's data_faces record, made once: the data does not change
+        self.saved_step: int | None = None  # the step of the checkpoint on disk (saved or resumed) by this run
+
+    def faces(self, task: Task) -> dict | None:
+        if self._faces is None:
+            self._faces = data_faces(task)
+        return self._faces
+
+    def save(self, task: Task, epoch: int, samples_in_epoch: int, ctx: StepContext, extra: dict | None = None) -> None:
+        """Every process calls it at the same step: each one's own state is gathered, and rank 0 writes."""
+        self.saved_step = ctx.step
+        own = process_state(task, ctx.device)
+        processes = [own]
+        if ctx.world > 1:
+            processes = [None] * ctx.world if ctx.is_main else None  # type: ignore[assignment]
+            torch.distributed.gather_object(own, processes, dst=0)
+        if not ctx.is_main:
+            return
+        state = {
+            "config": task.config,
+            "epoch": epoch,
+            "samples_in_epoch": samples_in_epoch,
+            "batch_in_epoch": samples_in_epoch // (ctx.batch_size * ctx.world),  # in this run's world size
+            "step": ctx.step,
+            "samples": ctx.samples,
+            "world": ctx.world,
+            "batch_size": ctx.batch_size,
+            "modules": {k: _unwrap(m).state_dict() for k, m in task.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in task.optimizers().items()},
+            "schedulers": {k: s.state_dict() for k, s in task.schedulers().items()},
+            # fp16's loss scale, which an fp16 run has grown and cut by its own steps: {} for the other precisions
+            "scaler": ctx.scaler.state_dict(),
+            "torch_rng": own["torch_rng"],  # rank 0's, as checkpoints from before "processes" held it
+            "processes": processes,
+            "data": data_counts(task),
+            "data_faces": self.faces(task),
+            "epoch_timing": list(ctx.epoch_timing) if samples_in_epoch else [0.0, 0.0],
+            "extra": extra or {},
+        }
+        tmp = private_path(self.path)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, self.path)  # atomic: a kill mid-save never leaves a broken checkpoint
+        except (OSError, RuntimeError) as exc:  # a full disk, a file size limit: torch's writer said it in a traceback
+            failure = self._write_failure(exc, tmp)
+            if failure is None:
+                raise
+            raise failure from exc
+        finally:
+            tmp.unlink(missing_ok=True)  # a second Ctrl-C mid-write had left a partial temporary file beside it
+
+    def _write_failure(self, exc: BaseException, tmp: Path) -> BiasMirrorError | None:
+        """The one-line error for a checkpoint that could not be written; the one before it is whole (the new one
+        goes to ``tmp`` and replaces it only once written)."""
+        sizes = [p.stat().st_size for p in (self.path, tmp) if p.exists()]
+        kept = (f"the previous checkpoint {self.path.name} is intact (the steps since it are not saved): continue "
+                "with --resume once there is room for it" if self.path.exists() else
+                "no checkpoint was saved yet: run the command again once there is room for it")
+        return write_failure(exc, self.path, "the checkpoint", kept, max(sizes, default=0))
+
+    def load(self, task: Task, ctx: StepContext, seed: int) -> dict:
+        if not self.path.exists():
+            raise BiasMirrorError("--resume was given but there is no checkpoint to resume from", self.path)
+        state = read_checkpoint(self.path)
+        self.saved_step = state["step"]
+        for k, m in task.modules().items():
+            _unwrap(m).load_state_dict(state["modules"][k])
+        for k, o in task.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in task.schedulers().items():
+            s.load_state_dict(state["schedulers"][k])
+        load_scaler(ctx.scaler, state)
+        processes = state.get("processes") or [{"torch_rng": state["torch_rng"], "modules": {}}]
+        if ctx.rank < len(processes):  # its own state back: resumed with as many processes, the very same run
+            own = processes[ctx.rank]
+            torch.set_rng_state(own["torch_rng"])
+            if "cuda_rng" in own and ctx.device.type == "cuda":
+                torch.cuda.set_rng_state(own["cuda_rng"], ctx.device)
+            for k, sd in own["modules"].items():
+                _unwrap(task.modules()[k]).load_state_dict(sd)
+        else:  # a process the checkpoint's run did not have: a stream of its own, not another's copy
+            torch.manual_seed(int(np.random.SeedSequence([seed, ctx.rank, state["step"]]).generate_state(1)[0]))
+        return state
+
+
+def load_scaler(scaler: torch.amp.GradScaler, state: dict) -> None:
+    """The checkpoint's fp16 loss scale (and its count of steps towards growing it) back into ``scaler``: a resume
+    that began again at 65536 skipped other steps than the uninterrupted run, and trained another model. Only from
+    fp16 to fp16: a checkpoint of another precision, or from before the scale was kept, holds none, and the scaler
+    starts afresh as it did."""
+    saved = state.get("scaler")
+    if saved and scaler.is_enabled():
+        scaler.load_state_dict(saved)
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    # Only DDP: other wrappers with a .module (AveragedModel) keep state of their own.
+    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+
+# The trainers whose checkpoints a command may be given: the command, and how a message names the run.
+TRAINERS = {"classifier": "a classifier", "cyclegan": "a CycleGAN"}
+
+
+def checkpoint_trainer(state: Any) -> str | None:
+    """Which trainer wrote ``state`` (a TRAINERS key), or None when it is none of ours."""
+    cfg = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(cfg, dict):
+        return None
+    net = cfg.get("net") if isinstance(cfg.get("net"), dict) else {}
+    if "n_epochs" in cfg or "preset" in net:
+        return "cyclegan"
+    if "labels" in cfg or "arch" in net:
+        return "classifier"
+    return None
+
+
+def read_checkpoint(path: Path) -> dict:
+    """``torch.load`` of a checkpoint file, with a truncated or corrupt file said in one line naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # zip, pickle, EOF and OS errors, each worded differently by torch
+        if isinstance(exc, OSError) and exc.filename is not None:  # the system refused the file itself
+            raise  # (permissions, a folder): main.py says so, naming it
+        raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
+                              "restore it, or start again in a new --out", path) from exc
+    if not isinstance(state, dict) or "modules" not in state or "config" not in state:
+        raise BiasMirrorError("not a training checkpoint of this project (no config and weights in it)", path)
+    return state
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else "no details")[:160]
+
+
+def load_checkpoint(path: str | Path, trainer: str | None = None) -> dict:
+    """A checkpoint's contents (config + weights), for export and evaluation; with ``trainer`` (a TRAINERS key),
+    one that another trainer wrote is refused by name."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT
+    if not p.exists():
+        raise BiasMirrorError("no checkpoint found: a run keeps its checkpoint in its folder as last.pt, and this has "
+                              "none (yet)", p)
+    state = read_checkpoint(p)
+    if trainer is not None:
+        found = checkpoint_trainer(state)
+        if found != trainer:
+            what = f"{TRAINERS[found]} checkpoint" if found else "a checkpoint of no trainer of this project"
+            fix = (f"; continue it with `train {found} --resume --out {p.parent}`" if found else "")
+            raise BiasMirrorError(f"{what}, not {TRAINERS[trainer]}'s{fix}", p)
+    return state

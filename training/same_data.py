@@ -1,0 +1,164 @@
+"""That a run trains on the data it began with: the record of its faces a checkpoint keeps, which a resume checks
+(``check_same_data``), and, under torchrun, that every process holds the data rank 0 holds
+(``check_ranks_hold_the_same_data``)."""
+from __future__ import annotations
+
+import hashlib
+import socket
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from inference.arg_checks import data_folders
+from inference.datasets import LISTING_VERSION
+from inference.errors import BiasMirrorError
+
+if TYPE_CHECKING:
+    from training.loop import StepContext, Task
+
+
+def data_counts(task: Task) -> dict[str, int] | None:
+    counts = getattr(task, "data_counts", None)
+    return None if counts is None else dict(counts())
+
+
+def faces_record(entries: Iterable[Sequence[object]]) -> dict:
+    """What a checkpoint keeps of the faces a run trains on: each entry (a face's path below its data's root, its
+    split or role, the labels the run uses) as a line, sorted; their digest, their number and the lines themselves,
+    compressed (a few hundred KB for all of UTKFace), to name what changed."""
+    lines = sorted("\t".join(str(part) for part in entry) for entry in entries)
+    text = "\n".join(lines).encode("utf-8", "surrogateescape")  # a name not UTF-8 by its bytes
+    return {"sha256": hashlib.sha256(text).hexdigest(), "n": len(lines), "faces": zlib.compress(text, 6),
+            "listing": LISTING_VERSION}
+
+
+def data_faces(task: Task) -> dict | None:
+    """``faces_record`` of the task's data_faces(), or None for a task that lists none."""
+    faces = getattr(task, "data_faces", None)
+    listed = None if faces is None else faces()
+    return None if listed is None else faces_record(listed)
+
+
+def _by_path(record: dict) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for line in zlib.decompress(record["faces"]).decode("utf-8", "surrogateescape").split("\n") if record["n"] else []:
+        out.setdefault(line.split("\t", 1)[0], set()).add(line)
+    return out
+
+
+def faces_changed(saved: dict, now: dict) -> str:
+    """What differs between two ``faces_record``s, e.g. "2 files gone (e.g. a.jpg), 1 new (e.g. b.jpg)"."""
+    then, here = _by_path(saved), _by_path(now)
+    said = []
+    for what, paths in (("gone", sorted(then.keys() - here.keys())), ("new", sorted(here.keys() - then.keys())),
+                        ("with other labels or in another split",
+                         sorted(p for p in then.keys() & here.keys() if then[p] != here[p]))):
+        if paths:
+            examples = ", ".join(paths[:3]) + (", …" if len(paths) > 3 else "")
+            files = "" if said else " files" if len(paths) > 1 else " file"
+            said.append(f"{len(paths)}{files} {what} (e.g. {examples})")
+    return ", ".join(said) or "the faces listed otherwise"
+
+
+def check_same_data(state: dict, task: Task, checkpoint: Path, faces: dict | None = None) -> None:
+    """Refuses to go on with a checkpoint (its ``state``) on other data than ``task`` holds now: by the faces' record
+    (its digest: each face's path, split and labels; ``faces``: the task's ``data_faces`` where already made) where
+    the checkpoint keeps one, else by the counts (checkpoints from before the record, which a change keeping every
+    count passes)."""
+    saved, now, saved_faces = state.get("data"), data_counts(task), state.get("data_faces")
+    now_faces = None if saved_faces is None else data_faces(task) if faces is None else faces
+    if saved_faces is not None and now_faces is not None:
+        if saved_faces["sha256"] == now_faces["sha256"]:
+            return
+        said = faces_changed(saved_faces, now_faces)
+        if saved is not None and now is not None and saved != now:
+            said = f"{_counts_changed(saved, now)}; {said}"
+        if saved_faces.get("listing") != now_faces.get("listing"):
+            raise BiasMirrorError(listing_changed(saved_faces.get("listing"), now_faces.get("listing"), said),
+                                  checkpoint)
+    elif saved is None or now is None or saved == now:
+        return  # a checkpoint from before the counts were kept cannot be checked
+    else:
+        said = _counts_changed(saved, now)
+    raise BiasMirrorError(f"the training data is not what this run started on ({said}): a resume goes on with the "
+                          "images it began with; restore them, or start a new --out", checkpoint)
+
+
+def listing_changed(then: int | None, now: int | None, said: str) -> str:
+    """Why a resume is refused whose faces differ where this version lists a dataset by other rules than the run's
+    start did (``LISTING_VERSION``s; None: before it was kept): the reading changed, which restoring files cannot
+    undo, and the files may well be as they were."""
+    began = f"listing version {then}" if then is not None else "a version from before 2026-12-07"
+    return (f"this version of Bias Mirror lists a dataset's faces by other rules (listing version {now}) than the one "
+            f"this run began with ({began}), and lists this run's data otherwise ({said}): a resume goes on only with "
+            "the faces it began with, so start a new --out, or finish this run with the version that began it")
+
+
+def data_identity(task: Task, faces: dict | None) -> dict:
+    """What one process says of the data it holds, for ``check_ranks_hold_the_same_data``: the digest of its faces
+    (``faces``: its ``data_faces`` record, or None), its counts, and the indices its epochs are drawn from (all a task
+    that lists no faces has to tell); where it runs, to name it."""
+    indices = np.asarray(task.indices(), dtype=np.int64)
+    folders = data_folders(getattr(task, "config", None) or {})
+    return {"faces": None if faces is None else faces["sha256"], "counts": data_counts(task),
+            "indices": hashlib.sha256(indices.tobytes()).hexdigest(), "n_indices": len(indices),
+            "host": socket.gethostname(), "folders": [str(Path(f).expanduser().resolve()) for f in folders]}
+
+
+SAME_DATA_KEYS = ("faces", "counts", "indices")
+
+
+def check_ranks_hold_the_same_data(task: Task, faces: dict | None, ctx: "StepContext") -> None:
+    """Under torchrun, refuses to train unless every process holds the data rank 0 holds. Each draws its share of
+    one seeded permutation of its own indices, so two nodes with different copies of a dataset no longer split one
+    mix (5 files missing on one: both exited 0 without a word), or ran different numbers of steps and hung at the
+    end of the epoch (120 missing: one in the checkpoint's gather, the other in an all-reduce, for gloo's 30 min)."""
+    if ctx.world == 1:
+        return
+    everyone: list[Any] = [None] * ctx.world
+    torch.distributed.all_gather_object(everyone, data_identity(task, faces))
+    if all(_same_data(said, everyone[0]) for said in everyone):
+        return
+    records: list[Any] = [None] * ctx.world  # the lists themselves, to name what differs: only when something does
+    torch.distributed.all_gather_object(records, faces)
+    raise BiasMirrorError(ranks_data_differ(everyone, records))
+
+
+def _same_data(a: dict, b: dict) -> bool:
+    return all(a[k] == b[k] for k in SAME_DATA_KEYS)
+
+
+def ranks_data_differ(everyone: list[dict], records: list[dict | None]) -> str:
+    """The message for processes (``everyone``: each rank's ``data_identity``; ``records``: its faces record) that
+    do not all hold rank 0's data: each rank that differs, where it runs, and what its data has that rank 0's has
+    not, or lacks."""
+    several_hosts = len({said["host"] for said in everyone}) > 1
+
+    def whose(rank: int) -> str:
+        where = ([everyone[rank]["host"]] if several_hosts else []) + everyone[rank]["folders"]
+        return f"rank {rank}'s" + (f" ({', '.join(where)})" if where else "")
+
+    said = []
+    for rank in (r for r, data in enumerate(everyone) if not _same_data(data, everyone[0])):
+        ours, theirs = everyone[0], everyone[rank]
+        if records[0] is not None and records[rank] is not None and records[0]["sha256"] != records[rank]["sha256"]:
+            what = faces_changed(records[0], records[rank])
+        elif ours["counts"] and theirs["counts"] and ours["counts"] != theirs["counts"]:
+            what = ", ".join(f"{theirs['counts'].get(k, 'no')} {k} against {ours['counts'].get(k, 'none')}"
+                             for k in sorted({*ours["counts"], *theirs["counts"]})
+                             if ours["counts"].get(k) != theirs["counts"].get(k))
+        else:
+            what = f"{theirs['n_indices']} training indices against {ours['n_indices']}, or other ones"
+        said.append(f"{whose(rank)} against {whose(0)}: {what}")
+    return ("the processes do not hold the same training data: " + "; ".join(said) + ". They would not train on one "
+            "mix, and could wait for one another for ever: every node must read the same copy of the dataset. Check "
+            "that each node's copy holds the same files (copied whole, e.g. with rsync, and not still being copied) "
+            "with the same labels, and that --dataset names it on each")
+
+
+def _counts_changed(saved: dict[str, int], now: dict[str, int]) -> str:
+    return ", ".join(f"{k} {saved.get(k, 'none')} then, {now.get(k, 'none')} now" for k in sorted({*saved, *now})
+                     if saved.get(k) != now.get(k))
