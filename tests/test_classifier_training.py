@@ -16,7 +16,7 @@ from training.checkpoints import CHECKPOINT, load_checkpoint
 import torch
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
 from training.tasks.classifier_report import export_classifier
-from tests.conftest import labelled_folder, make_classifier
+from tests.conftest import REPO, labelled_folder, make_classifier
 
 
 def _train(tmp_path, tiny_utk, *extra):
@@ -1450,3 +1450,21 @@ def test_a_resume_of_a_finished_run_is_recorded_as_an_export_not_a_resume(tmp_pa
     assert training["resumes"] == [] and training["exported_by"] == "python main.py " + " ".join(again)
     assert f"exported again from its checkpoint: `{training['exported_by']}`" in card_markdown(
         read_card(tmp_path / "run" / "model.onnx"), "m.onnx", 1.0)
+
+
+def test_the_stop_line_is_the_last_thing_written_not_overdrawn_by_the_epoch_bar(tmp_path, tiny_utk):
+    """The bar of the epoch cut short was closed after "interrupted: the last checkpoint is …" was written, and in a
+    terminal its redraw came after that line, the last thing on screen (a reviewer's Ctrl-C of `train
+    classifier`). The bar ends first now. Both streams in one pipe, unbuffered, in the order a terminal shows them."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "main.py", "train", "classifier", "--dataset", f"utkface:{tiny_utk}",
+                           "--size", "32", "--width", "8", "--epochs", "1", "--batch-size", "16", "--cache",
+                           str(tmp_path / "cache"), "--out", str(tmp_path / "run"), "--threads", "1", "--max-steps", "1"],
+                          cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert done.returncode == 0, done.stdout
+    shown = [line for line in done.stdout.splitlines() if line.strip()]  # \r too ends what a terminal shows
+    assert shown[-1].startswith("stopped after 1 steps as asked: the last checkpoint is "), shown[-3:]

@@ -295,6 +295,8 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
             if any_rank(stop.requested, ctx):  # asked during the epoch's evaluation: stop before the next
                 raise Interrupted
     except (Interrupted, StoppedEarly) as exc:
+        if bar is not None:
+            bar.close()  # before the lines below: closed after them, its redraw came last on the screen
         try:
             ckpt.save(task, pos[0], pos[1], ctx)
         except KeyboardInterrupt:  # a second Ctrl-C while this one's checkpoint was written: said, not silent
@@ -308,6 +310,8 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     except KeyboardInterrupt:
         # A second Ctrl-C, wherever it landed: a step may be half done (weights updated, position not), so
         # nothing is saved now; the last checkpoint on disk is whole.
+        if bar is not None:
+            bar.close()
         _aborted(ctx, ckpt)
         raise
     finally:
