@@ -14,15 +14,30 @@ the new classifier has to see, because filtered images are not stored).
 ``mode`` is ``aligned`` or the detector; ``crop`` the pipeline's crop size. With a detector the names end in
 ``-max<N>``, the --max-faces the faces were found under: another cap finds other faces, measured again.
 Lines are appended and flushed per batch; a torn last line (a killed run) is ignored.
+An audit that read or computed all of its images rewrites the components it used without the lines no audit can
+read any more (an image since changed or deleted: its key is gone for good), once those outnumber a quarter of the
+others: a file touched by a checkout or a cloud re-sync had left one more line per image at every rerun, all read
+into memory by each. The rewrite goes to a file of its own, renamed over the old one when whole, so a kill during it
+leaves the cache as it was; an interrupted audit keeps its lines for the resume.
 Numbers are rounded (6 decimals for probabilities, 4 for colour) so that a
 batch boundary moving on resume cannot change a report.
 """
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+from typing import Callable, Collection
 
-from ..writing import writing
+from ..errors import BiasMirrorError
+from ..writing import writing, written_whole
+
+log = logging.getLogger(__name__)
+# Lines no audit reads any more are dropped once they outnumber this share of the lines still read: a rerun that
+# left a few behind does not rewrite a large file for them, and a file grows to at most 1 + STALE_SHARE times what
+# it holds (a rewrite of n lines comes only after n × STALE_SHARE stale ones were appended, so what is rewritten
+# stays in proportion to what was appended).
+STALE_SHARE = 0.25
 
 
 class Component:
@@ -30,9 +45,11 @@ class Component:
         self.path = folder / f"{name}.jsonl"
         self.name = name
         self.data: dict[str, object] = {}
+        self.lines = 0  # in the file: torn ones, and those of a key read again or no longer read, too
         if self.path.exists():
             with open(self.path, encoding="utf-8") as fh:
                 for line in fh:
+                    self.lines += 1
                     try:
                         row = json.loads(line)
                         self.data[row["key"]] = row["value"]
@@ -66,7 +83,30 @@ class Component:
             self._fh = open(self.path, "a", encoding="utf-8")
             if needs_newline:
                 self._fh.write("\n")
-        self._fh.write(json.dumps({"key": key, "value": value}, sort_keys=True) + "\n")
+        self._fh.write(_line(key, value))
+        self.lines += 1
+
+    def compact(self, used: Collection[str], still_read: Callable[[str], bool]) -> bool:
+        """Rewrites the file with only the keys in ``used`` (this audit's) and those ``still_read`` says another
+        audit may read, where the other lines are more than STALE_SHARE of these; whether it did. ``still_read`` is
+        asked only where the lines beyond ``used`` could be that many (it may have to look at files on disk)."""
+        in_use = sum(key in used for key in self.data)
+        if not self._worth_rewriting(self.lines - in_use, in_use):  # even were every other line stale
+            return False
+        kept = {key: value for key, value in self.data.items() if key in used or still_read(key)}
+        if not self._worth_rewriting(self.lines - len(kept), len(kept)):
+            return False
+        self.close()  # appended to after the rename, it would write into the replaced file
+        with self._writing(), written_whole(self.path) as part:
+            with open(part, "w", encoding="utf-8") as fh:
+                fh.writelines(_line(key, value) for key, value in kept.items())
+        log.debug("%s: %d of %d lines no audit reads any more dropped", self.path, self.lines - len(kept), self.lines)
+        self.data, self.lines = kept, len(kept)
+        return True
+
+    @staticmethod
+    def _worth_rewriting(stale: int, live: int) -> bool:
+        return stale > 0 and stale > STALE_SHARE * live
 
     def flush(self) -> None:
         if self._fh is not None:
@@ -97,3 +137,17 @@ class Cache:
     def close(self) -> None:
         for c in self.components.values():
             c.close()
+
+    def compact(self, used: Collection[str], still_read: Callable[[str], bool]) -> None:
+        """Each component rewritten without the lines no audit reads any more (see ``Component.compact``). One that
+        cannot be rewritten (a full disk) stays as it was, with a warning: the audit's results are all cached, and
+        only its report is left to write."""
+        for c in self.components.values():
+            try:
+                c.compact(used, still_read)
+            except BiasMirrorError as exc:
+                log.warning("%s", exc)
+
+
+def _line(key: str, value) -> str:
+    return json.dumps({"key": key, "value": value}, sort_keys=True) + "\n"

@@ -116,23 +116,33 @@ class Collector:
         """The cache's key for an image: its path, with its size and modification time as they were when this
         audit began (a photo replaced under the same name had kept the old one's numbers)."""
         if path not in self._keys:
-            try:
-                st = os.stat(path)
-                self._keys[path] = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-            except OSError:  # reading it fails, and says why
-                self._keys[path] = path
+            self._keys[path] = file_key(path)
         return self._keys[path]
 
     def run(self, paths: Sequence[str]) -> None:
-        """Compute and cache whatever is missing for ``paths`` (resolved path strings)."""
+        """Compute and cache whatever is missing for ``paths`` (resolved path strings), then drop from the cache
+        what no audit reads any more (``compact_cache``)."""
         plans: dict[tuple[bool, tuple[str, ...]], list[str]] = {}
         for p in paths:
             need = self._needs(self.key(p))
             if need is not None:
                 plans.setdefault((need[1], need[2]), []).append(p)
         todo = sum(len(v) for v in plans.values())
-        if not todo:
-            return
+        if todo:
+            self._compute(plans, todo)
+        # only here, every image of the audit in the cache: a stopped run raised above, and keeps its lines to resume
+        self.compact_cache(paths)
+
+    def compact_cache(self, paths: Sequence[str]) -> None:
+        """The cache's components rewritten without the lines of images since changed or deleted, once those are a
+        real share of it (see ``Cache.compact``). What this audit's ``paths`` (all of them cached now) were keyed by
+        is kept, and so is every key another audit of this folder may read: the components are shared by audits of
+        other datasets, splits and limits, so an image this audit did not list is looked at on disk."""
+        used = {self.key(p) for p in paths}
+        known = dict(self._keys)  # and those of the other images, looked at once for all the components
+        self.cache.compact(used, lambda key: still_read(key, known))
+
+    def _compute(self, plans: dict[tuple[bool, tuple[str, ...]], list[str]], todo: int) -> None:
         bar = tqdm(total=todo, desc="audit", unit="img", disable=not self.progress, leave=False)
         try:
             for (use_filter, names), group in sorted(plans.items()):
@@ -218,6 +228,48 @@ class Collector:
                     row["clf"][n] = c
                 rows.append(row)
         return rows, images
+
+
+def file_key(path: str) -> str:
+    """The cache's key for the image at ``path`` as it is now: the path, its size and modification time (a photo
+    replaced under the same name is measured again); the path alone where it cannot be looked at (reading it then
+    fails, and says why)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path
+    return f"{path}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def keyed_path(key: str) -> str:
+    """The image path a cache key (``file_key``) names."""
+    path, *stamp = key.rsplit("|", 2)
+    return path if len(stamp) == 2 and all(part.lstrip("-").isdigit() for part in stamp) else key
+
+
+def still_read(key: str, known: dict[str, str]) -> bool:
+    """Whether an audit may still read the cached ``key``: its image's key now (``known``: path → key, this audit's
+    as it began, and filled in from the disk for the others), or the key of an image that cannot be looked at now,
+    unless it was deleted from a folder still there. Kept so: a folder gone (a drive not mounted, a dataset moved)
+    may come back with its files unchanged."""
+    path = keyed_path(key)
+    now = known.get(path)
+    if now is None:
+        now = known[path] = file_key(path)
+    if now != path:
+        return key == now  # the file is there: its older keys are superseded for every audit
+    return not deleted(path)
+
+
+def deleted(path: str) -> bool:
+    """Whether the file at ``path`` is gone from a folder that is still there."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return Path(path).parent.is_dir()
+    except OSError:
+        return False
+    return False
 
 
 def age_as_given(s: Sample) -> int | str | None:
