@@ -49,3 +49,62 @@ def log_file(path: Path) -> Iterator[Path | None]:
 def where_details_are(text: str, path: Path | None) -> str:
     """``text`` with "(details in the log)" naming the log file, where there is one."""
     return text.replace(IN_THE_LOG, f"(details in {path})") if path is not None else text
+
+
+class SkipLines:
+    """The log's lines for the skipped images or frames of one source opened: each warning in full the first time.
+
+    A looped source skips the same files on every pass, and each pass had logged them all again: a folder with 4 bad
+    files, looped at 20 images/s, wrote 484 such lines in 5 minutes, and over hours the log's rotation (3 × 1 MB) took
+    the start-up lines and any real error with them. A later pass is summed up instead, in one line saying how many
+    named before were skipped again; passes that skip as many are summed up together, up to each power of two
+    (passes 2, 3–4, 5–8, …), so a session of any length writes a few lines, and a change in the count is said when
+    it comes.
+
+    Passes are told by the warnings themselves: a warning that comes again within the pass under way starts the
+    next. A pass is summed up once it is over, or at ``finish`` (the source ended, another opened, the app quit)."""
+
+    def __init__(self, source: str = ""):
+        self.source = source
+        self._named: set[str] = set()  # the warnings logged in full
+        self._this_pass: set[str] = set()  # the warnings of the pass under way
+        self._pass = 1
+        self._again = 0  # the pass under way's warnings that were named on an earlier pass
+        self._run: tuple[int, int, int] | None = None  # passes (first, last) that skipped as many again, not yet said
+
+    def lines(self, text: str) -> list[str]:
+        """What to log for ``text``, a skipped image's or frame's warning: ``text`` itself the first time; later,
+        the line summing up the passes before, when one is due."""
+        said = self._pass_over() if text in self._this_pass else []
+        self._this_pass.add(text)
+        if text in self._named:
+            self._again += 1
+            return said
+        self._named.add(text)
+        return [*said, text]
+
+    def finish(self) -> list[str]:
+        """The passes not summed up yet, the one under way among them (cut short, as far as it went)."""
+        said = self._pass_over()
+        if self._run is not None:
+            said.append(self._line(*self._run))
+            self._run = None
+        return said
+
+    def _pass_over(self) -> list[str]:
+        said, again = [], self._again
+        if self._run is not None and self._run[2] != again:  # a change in the count is said as it comes
+            said.append(self._line(*self._run))
+            self._run = None
+        if again:
+            self._run = (self._run[0] if self._run is not None else self._pass, self._pass, again)
+            if self._pass & (self._pass - 1) == 0:  # a power of two: the log hears of passes ever more rarely
+                said.append(self._line(*self._run))
+                self._run = None
+        self._pass, self._this_pass, self._again = self._pass + 1, set(), 0
+        return said
+
+    def _line(self, first: int, last: int, again: int) -> str:
+        passes = f"pass {first}" if first == last else f"passes {first}–{last}"
+        each = "" if first == last else " on each"
+        return f"{self.source}: {passes}: {again} unreadable image(s) or frame(s) skipped again{each} (named before)"

@@ -35,7 +35,7 @@ from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, Source
 from . import settings as st
 from .display_controls import DisplayControls
 from .frame_view import FrameView, HelpOverlay
-from .log_file import IN_THE_LOG, where_details_are
+from .log_file import IN_THE_LOG, SkipLines, where_details_are
 from .model_choices import ModelChoices, condition_for
 from .model_panel import ModelPanel
 from .painter import VIEW_MODES, Composed, DisplaySettings
@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.results_shown = 0
         self._warnings = Warnings()  # the status bar's ⚠ shows the latest; older ones are counted
         self._skipped = 0  # unreadable images or frames of the current source
+        self._skip_lines = SkipLines()  # what the log has heard of them: each once, a looped source's passes summed up
         self._frame_times = FrameTimes()
         # every measured frame for the plots, shown or not (the display takes only the newest: a large photo's
         # faces were in the summary and the recording but never plotted); bounded should the GUI thread stall
@@ -294,6 +295,8 @@ class MainWindow(QMainWindow):
         self.recorder.new_source(source.name, self._source_since)  # its ids start at 1 again: a part of its own
         self.reset_session()
         self._skipped = 0
+        self._log_skips(self._skip_lines.finish())  # the old source's passes not yet summed up
+        self._skip_lines = SkipLines(source.name)
         self.player.play(source, spec, self.slideshow_fps, self.paused)
         self.stack.setCurrentWidget(self.view)
         self.view.set_note(f"paused: press Space to play {source.name}" if self.paused else "")
@@ -330,10 +333,16 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 5000)
 
     def _capture_warning(self, text: str) -> None:
-        log.warning("%s", text)  # every skipped file stays findable: the window keeps only the latest few
+        # every skipped file stays findable (the window keeps only the latest few), named once: see SkipLines
+        self._log_skips(self._skip_lines.lines(text))
         self._skipped += 1
         self._warn(text)
         self.statusBar().showMessage(text, 5000)
+
+    @staticmethod
+    def _log_skips(lines: list[str]) -> None:
+        for line in lines:
+            log.warning("%s", line)
 
     def _warn(self, text: str) -> None:
         self._warnings.add(text)
@@ -378,6 +387,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(50, lambda: self._end_of(cap, text, waited_ms + 50))
             return
         note = text
+        self._log_skips(self._skip_lines.finish())
         if self._skipped:
             note += f"; {self._skipped} unreadable image(s) or frame(s) skipped, each named in the log"
         if self.recorder.active:
@@ -495,6 +505,7 @@ class MainWindow(QMainWindow):
         if self.source_problem is None and (problem := self.player.nothing_came()) is not None:
             self.source_problem = problem
         self.player.close(STOP_WAIT_MS)
+        self._log_skips(self._skip_lines.finish())
         self.detect.stop()
         if not self.detect.wait(5000):
             log.warning("the detection thread did not stop within 5 s")

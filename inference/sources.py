@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -37,15 +38,34 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
                     ".3gp", ".flv", ".ogv", ".vob")
 
 
-@contextmanager
-def quiet_opencv() -> Iterator[None]:
-    """A missing camera is an answer we report ourselves, not an error for OpenCV to print."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(level)
+class _QuietOpenCv:
+    """A missing camera, a damaged frame, are answers we report ourselves, not errors for OpenCV to print. OpenCV's
+    log level is the process's, and the app's threads (a source opened, a video decoded, a slideshow's image read)
+    quiet it at once: each had saved the level it found and put it back, so the one that left last could restore
+    "silent" for the rest of the process. The level the first found is restored when the last leaves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._level: int | None = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._holders == 0:
+                self._level = cv2.utils.logging.getLogLevel()
+                cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0:
+                    cv2.utils.logging.setLogLevel(self._level)
+
+
+quiet_opencv = _QuietOpenCv()
 
 
 @dataclass(frozen=True)
@@ -379,7 +399,8 @@ class ImageListSource(Source):
             self._i, self._read_this_pass = 0, False
         p = self.paths[self._i]
         self._i += 1
-        img, problem = read_image_checked(p, FRAME_FLAGS)
+        with quiet_opencv():  # a damaged PNG had OpenCV print 2 lines on every pass of a loop: said here, by name
+            img, problem = read_image_checked(p, FRAME_FLAGS)
         label = self._labels[self._i - 1]
         if img is None:  # unreadable, or pixels no frame can be made of (signed integers): skipped, said why
             return Frame(None, self._i - 1, time.monotonic(), label, f"{p}: {problem}; skipped", problem=problem)

@@ -648,3 +648,19 @@ def test_a_camera_whose_backend_raises_when_unplugged_is_lost_and_retried_not_en
     assert camera.reopen() is False  # still gone: tried again later
     Camera.plugged = True
     assert camera.reopen() and camera.read().image is not None
+
+
+def test_opencv_is_quieted_until_the_last_thread_leaves_and_its_level_then_restored():
+    """Two threads quieting OpenCV at once, the first leaving first, had left it silenced for the rest of the
+    process: the second had saved "silent" as the level to put back. Interleaved here as two threads would."""
+    from inference.sources import quiet_opencv
+
+    log = cv2.utils.logging
+    before = log.getLogLevel()
+    first, second = quiet_opencv(), quiet_opencv()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert log.getLogLevel() == log.LOG_LEVEL_SILENT  # the second still reads a file
+    second.__exit__(None, None, None)
+    assert log.getLogLevel() == before
