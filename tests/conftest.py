@@ -251,14 +251,16 @@ def tiny_utk(tmp_path):
 def terminate_group_when(cmd: list[str], ready, within: float = 240.0, sig: int | None = None) -> tuple[int, str]:
     """Run ``cmd`` (from the repository) in a process group of its own; once ``ready()`` is true, send SIGTERM to the
     whole group, as `timeout`, a batch scheduler or `docker stop` do (or ``sig``: SIGINT is a terminal's Ctrl-C);
-    return its exit status and output."""
+    return its exit status and output, stdout and stderr together. A suite run in the background hands its children
+    SIGINT ignored, which Python keeps: for a Ctrl-C the child takes it back, as from a terminal."""
     import signal
     import subprocess
     import time
 
     sig = signal.SIGTERM if sig is None else sig
+    takes_ctrl_c = (lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if sig == signal.SIGINT else None
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=takes_ctrl_c)
     try:
         deadline = time.monotonic() + within
         while not ready():

@@ -305,33 +305,13 @@ def test_a_strict_gate_is_not_failed_by_a_measure_none_of_whose_groups_was_judge
 # --- Ctrl-C: one word of it, the command's own where it has one -------------------------------------------------
 
 def interrupted_when(argv: list[str], ready, within: float = 240.0) -> tuple[int, str]:
-    """``main.py argv`` started as from a terminal, in a process group of its own, and sent Ctrl-C (SIGINT to the
-    group) once ``ready()``; its exit status and its output, stdout and stderr together. A suite run in the
-    background hands its children SIGINT ignored, which Python keeps: the child takes it back."""
-    import os
+    """``main.py argv`` started as from a terminal and sent Ctrl-C once ``ready()``: its exit status and output."""
     import signal
-    import subprocess
     import sys
-    import time
 
-    from tests.conftest import REPO
+    from tests.conftest import terminate_group_when
 
-    proc = subprocess.Popen([sys.executable, "main.py", *argv], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.monotonic() + within
-        while not ready():
-            if proc.poll() is not None:
-                pytest.fail(f"it ended (exit {proc.returncode}) before it was ready to be stopped:\n{proc.communicate()[0]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"not ready to be stopped within {within:.0f} s: main.py {' '.join(argv)}")
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)
-        return proc.wait(timeout=90), proc.communicate()[0]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    return terminate_group_when([sys.executable, "main.py", *argv], ready, within, signal.SIGINT)
 
 
 def _run_of_a_long_video(tmp_path, tiny_models):

@@ -11,6 +11,7 @@ import pytest
 
 import inference.sources as sources
 from inference.sources import VideoSource
+from tests.test_sources import _VariableRateCapture
 
 FPS = 10
 FRAMES = 40
@@ -79,32 +80,15 @@ def test_a_whole_steady_video_has_no_gap(tmp_path):
     assert [f.video_s for f in frames] == pytest.approx([i / FPS for i in range(FRAMES)])
 
 
-class _TimedCapture:
-    """A stand-in for cv2.VideoCapture whose frames come at the given times (seconds), every read a success."""
-
-    def __init__(self, times: list[float]):
-        self.times, self.i = times, 0
-
-    def isOpened(self):  # noqa: N802 — OpenCV's name
-        return True
-
-    def read(self):
-        if self.i >= len(self.times):
-            return False, None
-        self.i += 1
-        return True, np.full((8, 8, 3), 50, np.uint8)
-
-    def get(self, prop):
-        return {cv2.CAP_PROP_FPS: float(FPS), cv2.CAP_PROP_FRAME_COUNT: 0.0,
-                cv2.CAP_PROP_POS_MSEC: 1000 * self.times[self.i - 1] if self.i else 0.0}.get(prop, 0.0)
-
-    def release(self):
-        pass
+def _timed_capture(times: list[float]) -> _VariableRateCapture:
+    """A stand-in for cv2.VideoCapture whose frames come at the given times (seconds), every read a success, its
+    header declaring FPS and no frame count."""
+    return _VariableRateCapture(times, float(FPS), 0)
 
 
 def _played(monkeypatch, tmp_path: Path, name: str, times: list[float], loop: bool = False,
             reads: int | None = None) -> list:
-    monkeypatch.setattr(sources.cv2, "VideoCapture", lambda path: _TimedCapture(times))
+    monkeypatch.setattr(sources.cv2, "VideoCapture", lambda path: _timed_capture(times))
     source = VideoSource(tmp_path / name, loop=loop)
     return list(source) if reads is None else [source.read() for _ in range(reads)]
 
