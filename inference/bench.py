@@ -34,6 +34,9 @@ import numpy as np
 import onnxruntime as ort
 
 from .arg_checks import check_output_dir, check_output_file, check_paths_apart, check_source, model_inputs
+# Called unqualified below, as imported here: tests stand in for measure, make_frames, load_for, make_detector,
+# gpu_name and gpu_memory_used_mib by patching this module's names (a call through bench_measure.measure would
+# pass them by).
 from .bench_frames import cycling_note, distinct_frames, is_video, make_frames
 from .bench_machine import gpu_memory_used_mib, gpu_name, rss_mb
 from .bench_measure import AS_FILMED, Measurement, measure, unavailable

@@ -71,7 +71,7 @@ def _attach(frame: Frame, job: Future | None) -> Frame:
 
 
 class DetectingAhead:
-    """The bench's form: called once per frame of a known list (``bench.measure`` calls it), it analyses
+    """The bench's form: called once per frame of a known list (``bench_measure.measure`` calls it), it analyses
     the frame while the faces of the next ``depth`` are found. Its per-call time is the interval between
     frames; a frame's latency (``total``) still counts its detection."""
 

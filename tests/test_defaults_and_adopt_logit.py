@@ -30,6 +30,7 @@ from inference.models import load_model  # noqa: E402
 from tests.conftest import run_main  # noqa: E402
 from tests.test_adopt import SIZE, BrightnessNet, export, faces_of, quiet  # noqa: E402
 from training import adopt as adopt_module  # noqa: E402
+from training import adopt_run  # noqa: E402  (where `train adopt` reads its default faces)
 from training import bench_train  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def test_the_benches_default_dataset_is_the_shared_copy_wherever_they_are_run(ad
     add_arguments(parser)
     spec = parser.parse_args([]).data
     kind, _, folder = spec.partition(":")
-    assert spec == adopt_module.DEFAULT_DATASET  # the copy `train adopt` checks on, said the same way
+    assert spec == adopt_run.DEFAULT_DATASET  # the copy `train adopt` checks on, said the same way
     assert kind == "utkface" and Path(folder).is_absolute() and (Path(folder) / "UTKFace").is_dir(), spec
 
 
@@ -52,7 +53,7 @@ def test_the_benches_help_says_where_the_default_dataset_is(command, capsys, mon
     from tests.test_help_and_exit_codes import help_entries
 
     entry = help_entries(command, capsys, monkeypatch)["--data"]
-    assert adopt_module.DEFAULT_DATASET in entry and "relative to the repository" in entry, entry
+    assert adopt_run.DEFAULT_DATASET in entry and "relative to the repository" in entry, entry
 
 
 # --- a one-output classifier: its sigmoid, or its own probability ---------------------------------------------------

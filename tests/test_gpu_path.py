@@ -684,7 +684,7 @@ def test_bench_reports_tensorrt_without_its_cache_as_unavailable_and_goes_on(tin
 
 
 def test_whatever_stops_a_gpu_providers_models_loading_is_its_rows_reason(monkeypatch):
-    """bench's load_for caught BiasMirrorError alone: ORT's own errors or an OSError ended the whole bench."""
+    """bench_models.load_for caught BiasMirrorError alone: ORT's own errors or an OSError ended the whole bench."""
     from inference import bench_models
 
     args = SimpleNamespace(classifier=None, filter=None, no_filter=True, threads=1)
