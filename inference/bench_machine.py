@@ -1,5 +1,5 @@
 """What the machine says of itself while a bench runs: its GPU (per nvidia-smi), and the memory in use, this
-process's and the GPU's."""
+process's and the GPU's (this process's RSS is also the app's --health soak figure)."""
 from __future__ import annotations
 
 import subprocess

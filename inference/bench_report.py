@@ -1,5 +1,6 @@
-"""A bench run's JSON report, rewritten after every row, so a run cut short still leaves what it measured; and the
-report of a run stopped before its first row."""
+"""A bench run's rows as they end: each said in one progress line, and the JSON report rewritten after every row
+(its × eager ratios worked out again), so a run cut short still leaves what it measured; and the report of a run
+stopped before its first row."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
