@@ -9,8 +9,8 @@ plots get every processed frame, shown or not.
 This class wires the window's parts together and keeps what the session is showing; each part has a module of its
 own: ``source_player`` (opening and playing sources), ``source_message`` (the page while none plays),
 ``display_controls`` (the Display box), ``model_choices`` (the models saved and read back), ``recording_controls``
-(Record and Snapshot), ``session_summary`` (its tab), ``status_line`` (the status bar's labels), ``window_actions``
-(menus and toolbar) and ``window_size`` (the window's size and docks on its screen).
+(Record, Snapshot and the output folder), ``session_summary`` (its tab), ``status_line`` (the status bar's labels),
+``window_actions`` (menus and toolbar) and ``window_size`` (the window's size and docks on its screen).
 """
 from __future__ import annotations
 
@@ -46,10 +46,8 @@ from .session_summary import SessionSummary
 from .source_message import SourceMessage, refusal_text
 from .source_player import SourcePlayer, source_label
 from .status_line import FrameTimes, StatusLine, Warnings
-from .status_line import providers_line  # noqa: F401 — re-exported: tests import it from here
 from .window_actions import add_actions
-from .window_size import (PLOTS_HEIGHT, first_start_plots_height, first_start_size,  # noqa: F401 — re-exported
-                          restore_window, saved_frame, size_docks)
+from .window_size import restore_window, size_docks
 from .workers import CaptureThread, DetectThread, InferenceThread, Mailbox
 
 log = logging.getLogger(__name__)
@@ -71,7 +69,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Bias Mirror")
         self.qs = st.make_settings()
         self.slideshow_fps, self.loop = slideshow_fps, loop
-        self.output_dir = Path(st.get(self.qs, "output_dir", str(st.default_output_dir()), str))
         self.display = DisplaySettings(
             view=st.get(self.qs, "view", "side by side", str), show_cam=st.get(self.qs, "show_cam", True, bool),
             cam_model=None,  # the saved one once the classifiers are known: see ModelChoices.starting
@@ -120,8 +117,7 @@ class MainWindow(QMainWindow):
                                       detector if detector is not None else make_detector(), config)
         self.frames: Mailbox[Frame] = Mailbox()  # detection (faces attached) → inference
         self.player = SourcePlayer(self.frames, self)
-        self.captured = self.player.captured  # capture → detection
-        self._stopping = self.player.stopping  # the same set: captures stopped, still in a read
+        self.captured = self.player.captured  # the window's API: capture → detection
         self.results: Mailbox[tuple[FrameResult, bool]] = Mailbox()
         self.recorder = Recorder()
         self.stats = SessionStats()
@@ -156,28 +152,20 @@ class MainWindow(QMainWindow):
 
     # --- what the parts hold ------------------------------------------------------------------
     @property
-    def capture(self) -> CaptureThread | None:
+    def capture(self) -> CaptureThread | None:  # the window's API: the capture playing, None while none plays
         return self.player.capture
 
     @property
-    def opening(self) -> str | int | None:
+    def opening(self) -> str | int | None:  # the window's API
         """What the newest request opens, until it is settled."""
         return self.player.opening
-
-    @property
-    def filter_condition(self) -> str | None:
-        return self.display_controls.filter_condition
-
-    @property
-    def pipeline_config_cam_class(self) -> str | None:
-        return self.display_controls.cam_class
 
     # --- UI ------------------------------------------------------------------------------
     def _build_ui(self, config: PipelineConfig) -> None:
         self.view = FrameView(self.display)
         self.view.split_changed.connect(lambda v: st.put(self.qs, "split", v))
         self.message_page = SourceMessage(self.ask_open_any, self.ask_open_folder, self.ask_camera)
-        self.message = self.message_page.message
+        self.message = self.message_page.message  # the window's API: the text shown while no source plays
         self.stack = QStackedWidget()
         self.stack.addWidget(self.message_page)
         self.stack.addWidget(self.view)
@@ -190,13 +178,9 @@ class MainWindow(QMainWindow):
         sl = QVBoxLayout(side)
         sl.setContentsMargins(4, 4, 4, 4)
         sl.addWidget(self.models)
-        c = self.display_controls = DisplayControls(self.display, config, self.qs, self.models, self.choices,
-                                                    self.view, self.inference)
-        # its controls, as the actions and tests reach them
-        self.filter_check, self.condition_combo, self._display_form = c.filter_check, c.condition_combo, c.form
-        self.cam_check, self.cam_model_combo, self.cam_class_combo = c.cam_check, c.cam_model_combo, c.cam_class_combo
-        self.opacity = c.opacity
-        sl.addWidget(c)
+        self.display_controls = DisplayControls(self.display, config, self.qs, self.models, self.choices, self.view,
+                                                self.inference)
+        sl.addWidget(self.display_controls)
         sl.addStretch(1)
         self.side_scroll = QScrollArea()
         self.side_scroll.setWidgetResizable(True)
@@ -207,23 +191,21 @@ class MainWindow(QMainWindow):
         self.plots = PlotsPanel()
         self.plots_dock = self._dock("Plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.summary = SessionSummary(self.reset_session)
-        self.summary_table, self.summary_note = self.summary.table, self.summary.note
         self.summary_dock = self._dock("Session summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.plots_dock, self.summary_dock)
-        self.summary_dock.visibilityChanged.connect(lambda shown: shown and self._update_summary())
+        self.summary_dock.visibilityChanged.connect(lambda shown: shown and self.summary.refresh(self.stats))
         self.plots_dock.visibilityChanged.connect(lambda shown: shown and self.plots.redraw())
         self.plots_dock.raise_()
         size_docks(self, self.plots_dock, self.side_dock)
 
-        actions = add_actions(self)
-        self.act_open, self.act_pause, self.act_record, self.act_snapshot = \
-            actions.open, actions.pause, actions.record, actions.snapshot
+        # "Output folder…" asks the recording controls, made below: they need the Record action
+        actions = add_actions(self, self.display_controls, (self.side_dock, self.plots_dock, self.summary_dock),
+                              self.help, lambda: self.recording.ask_output_dir())
+        self.act_pause, self.act_record = actions.pause, actions.record
 
         self.status = StatusLine(self.statusBar())
-        self.status_source, self.status_fps, self.status_providers, self.status_rec, self.status_warn = \
-            self.status.source, self.status.fps, self.status.providers, self.status.rec, self.status.warn
-        self.recording = RecordingControls(self, self.recorder, self.act_record, self.status, self._warn,
-                                           lambda: self.output_dir, self.log_path)
+        self.recording = RecordingControls(self, self.recorder, self.act_record, self.status, self._warn, self.qs,
+                                           self.log_path)
         self._update_providers()
 
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
@@ -234,15 +216,6 @@ class MainWindow(QMainWindow):
         return dock
 
     # --- settings the user changes -------------------------------------------------------
-    def set_view_mode(self, mode: str) -> None:
-        self.display_controls.set_view_mode(mode)
-
-    def cycle_view(self) -> None:
-        self.display_controls.cycle_view()
-
-    def set_cam_model(self, name: str) -> None:
-        self.display_controls.set_cam_model(name)
-
     def _models_changed(self) -> None:
         controls, f = self.display_controls, self.models.active_filter()
         # the condition chosen stays where the new filter has it too; otherwise the new filter's first
@@ -322,12 +295,6 @@ class MainWindow(QMainWindow):
         index, ok = QInputDialog.getInt(self, "Open a camera", "Camera index:", 0, 0, 64)
         if ok:
             self.open_source(index)  # the number, not its digits: a folder "0" in the working folder is no camera
-
-    def ask_output_dir(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder for recordings and snapshots", str(self.output_dir))
-        if path:
-            self.output_dir = Path(path)
-            st.put(self.qs, "output_dir", path)
 
     def _capture_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 5000)
@@ -467,7 +434,7 @@ class MainWindow(QMainWindow):
         self.status.show_rates(*self._fps, self.last_result)
         hist_ita, hist_p = self.stats.histograms_data()
         self.plots.refresh(hist_ita, hist_p)
-        self._update_summary()
+        self.summary.refresh(self.stats)
         for text in self.stats.notices():
             log.info("%s", text)
             self.statusBar().showMessage(text, 15000)
@@ -486,9 +453,6 @@ class MainWindow(QMainWindow):
         frame_warnings = self.last_result.warnings if self.last_result is not None else []
         self.status.show_models(models, [*frame_warnings, *self.models.warning_lines(), *self._warnings],
                                 self._warnings.dropped)
-
-    def _update_summary(self) -> None:
-        self.summary.refresh(self.stats)
 
     # --- shutdown ----------------------------------------------------------------------------
     def shutdown(self) -> None:

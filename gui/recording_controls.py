@@ -1,4 +1,5 @@
-"""Record and Snapshot: the per-face rows started and stopped, and the frame on show saved as PNG + JSON.
+"""Record and Snapshot: the per-face rows started and stopped, and the frame on show saved as PNG + JSON, both in the
+output folder the user picks (saved for the next session).
 
 A snapshot is drawn, encoded and written on a thread of its own (drawing and encoding a 4616 px PNG took the GUI
 thread 1.4 s); the status bar says where once it is written, or a message box why not.
@@ -12,13 +13,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from inference.errors import BiasMirrorError
 from inference.results import FrameResult
 
+from . import settings as st
 from .log_file import IN_THE_LOG, where_details_are
 from .painter import DisplaySettings, cam_model_of, has_filtered, render
 from .recording import Recorder, free_base, make_folder, save_snapshot, stamp
@@ -39,18 +41,27 @@ def cam_class_drawn(result: FrameResult, cam_model: str | None) -> str | None:
 class RecordingControls(QObject):
     """``recorder`` started and stopped, shown by ``action`` (the checkable Record action) and ``status``, and
     snapshots, for ``window``: its status bar says what happened, its message boxes what went wrong, ``warn`` keeps
-    a recording's failure with the window's warnings. ``output_dir`` is asked for at each use (the user may pick
-    another folder meanwhile)."""
+    a recording's failure with the window's warnings. ``output_dir``, read from ``qs`` and saved there when the user
+    picks another (``ask_output_dir``), is read at each use."""
     _snapshot_done = Signal(object, object)  # from the snapshot thread: ((png, json) or None, the OSError or None)
 
     def __init__(self, window: QMainWindow, recorder: Recorder, action: QAction, status: StatusLine,
-                 warn: Callable[[str], None], output_dir: Callable[[], Path], log_path: Path | None) -> None:
+                 warn: Callable[[str], None], qs: QSettings, log_path: Path | None) -> None:
         super().__init__(window)
         self.window, self.recorder, self.action, self.status, self.warn = window, recorder, action, status, warn
-        self.output_dir, self.log_path = output_dir, log_path
+        self.qs, self.log_path = qs, log_path
+        self.output_dir = Path(st.get(qs, "output_dir", str(st.default_output_dir()), str))
         # snapshots are drawn, encoded and written here, one after the other (so names stamped alike never clash)
         self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
         self._snapshot_done.connect(self._snapshot_saved)
+
+    def ask_output_dir(self) -> None:
+        """The folder for recordings and snapshots, picked in a dialog and saved for the next session."""
+        path = QFileDialog.getExistingDirectory(self.window, "Folder for recordings and snapshots",
+                                                str(self.output_dir))
+        if path:
+            self.output_dir = Path(path)
+            st.put(self.qs, "output_dir", path)
 
     def toggle(self, source_name: str, camera_lost: bool) -> None:
         """Stops the recording, or starts one of ``source_name`` in the output folder."""
@@ -61,7 +72,7 @@ class RecordingControls(QObject):
                 self.warn(text)
             bar.showMessage(text, 10000)
         else:
-            folder = self.output_dir()
+            folder = self.output_dir
             try:
                 make_folder(folder)
                 path = self.recorder.start(free_base(folder, f"rows-{stamp()}", (".csv",)).with_suffix(".csv"),
@@ -94,7 +105,7 @@ class RecordingControls(QObject):
         # PNG 115,720 px wide)
         scale = min(max(1.0, 720 / h), 4096 / (w * wide))
         size = int(max(1280, w * wide * scale + 520)), int(max(480, h * scale + 40))
-        display, folder = replace(display), self.output_dir()  # as they are now
+        display, folder = replace(display), self.output_dir  # as they are now
         # the class and condition the frame saved ran with: those asked for since are not in it until its re-run lands
         settings = {"view": display.view, "cam": display.show_cam, "cam_model": display.cam_model,
                     "cam_class": cam_class_drawn(result, display.cam_model),
@@ -121,7 +132,7 @@ class RecordingControls(QObject):
         if paths is None:
             # a refused write names its file and reason (BiasMirrorError); a folder that cannot be made, its own
             text = (str(exc) if isinstance(exc, BiasMirrorError) else
-                    f"{exc.filename or self.output_dir()}: {exc.strerror or exc}" if isinstance(exc, OSError) else
+                    f"{exc.filename or self.output_dir}: {exc.strerror or exc}" if isinstance(exc, OSError) else
                     where_details_are(f"{type(exc).__name__}: {exc} {IN_THE_LOG}", self.log_path))
             QMessageBox.warning(self.window, "Cannot save snapshot", text)
             return

@@ -1,4 +1,6 @@
-"""The source playing: opened on a thread of its own, read by its capture thread, stopped without being waited for.
+"""The source playing: opened on a thread of its own, read by its capture thread, stopped without being waited for;
+what the window calls it (``source_label``: "camera 0" or the path), and the "no frame could be read" texts for a
+source that played nothing.
 
 Sources are opened off the GUI thread (listing a folder of 21,000 files, decoding a 24 MP photo to check it, a camera
 slow to answer had held it); of several requests the newest is the one taken up. A capture switched away from is
@@ -61,10 +63,10 @@ class SourcePlayer(QObject):
         self.frames = frames
         self.capture: CaptureThread | None = None
         self.stopping: set[CaptureThread] = set()  # stopped, still in a read: kept until they end (see ``stop``)
-        self.spec = ""  # the playing source as given to open_source, as a string: what a timed run's error names
+        self._spec = ""  # the playing source as given to open_source, as a string: what a timed run's error names
         self._request = 0
         self.opening: str | int | None = None  # what the newest request opens, until it is settled
-        self.closed = False  # once closed, a source opened late is closed, not taken up
+        self._closed = False  # once closed, a source opened late is closed, not taken up
         self._ready.connect(self._settled)
 
     # --- opening ----------------------------------------------------------------------------
@@ -91,7 +93,7 @@ class SourcePlayer(QObject):
         threading.Thread(target=work, name=f"open {what}", daemon=True).start()
 
     def _settled(self, request: int, spec: str | int, source: Source | None, error: Exception | None) -> None:
-        if request != self._request or self.closed:  # another source was asked for meanwhile
+        if request != self._request or self._closed:  # another source was asked for meanwhile
             if source is not None:
                 threading.Thread(target=source.close, name=f"close {source.name}", daemon=True).start()
             return
@@ -101,7 +103,7 @@ class SourcePlayer(QObject):
     # --- playing ----------------------------------------------------------------------------
     def play(self, source: Source, spec: str | int, slideshow_fps: float, paused: bool) -> CaptureThread:
         """Starts reading ``source`` (opened from ``spec``); the one playing before must have been stopped."""
-        self.spec = str(spec)
+        self._spec = str(spec)
         self.captured.delivered = 0  # the old capture, stopped, puts nothing more
         cap = self.capture = CaptureThread(source, self.captured, slideshow_fps)
         cap.set_paused(paused)
@@ -145,7 +147,7 @@ class SourcePlayer(QObject):
         one frame of it was read, since it failed as surely as one that would not open (`run` refuses it with 2)."""
         if self.captured.delivered:
             return None
-        return f"{source_label(self.spec)}: no frame could be read" + (f" ({why})" if why else "")
+        return f"{source_label(self._spec)}: no frame could be read" + (f" ({why})" if why else "")
 
     def nothing_came(self) -> str | None:
         """At quitting: the problem to note where the source playing has given no frame yet, though it never ended
@@ -153,7 +155,7 @@ class SourcePlayer(QObject):
         if self.capture is None or self.captured.delivered:
             return None
         why = "the camera delivered none" if self.capture.source.live else "none had been read when the app closed"
-        return f"{source_label(self.spec)}: no frame could be read ({why})"
+        return f"{source_label(self._spec)}: no frame could be read ({why})"
 
     # --- stopping ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -189,7 +191,7 @@ class SourcePlayer(QObject):
 
     def close(self, wait_ms: int) -> None:
         """At quitting: stops the capture, and gives those still in a read ``wait_ms`` in all to end."""
-        self.closed = True
+        self._closed = True
         self.stop()
         deadline = time.monotonic() + wait_ms / 1000
         for cap in list(self.stopping):

@@ -1,4 +1,5 @@
-"""The status bar's standing labels (source, frame rates, where the models run, recording, warnings) and their text.
+"""The status bar's standing labels (source, frame rates, where the models run, recording, warnings) and their text,
+and what two of them show: the frame rates' data (FrameTimes) and the window's latest warnings (Warnings).
 
 The window tells it what to show; the labels step aside while a passing message shows.
 """

@@ -1,6 +1,8 @@
 """The window's size and its docks' at a first start, fitted to its screen, and a saved window put back where it fits.
 
-Pure arithmetic on the screen's room, bar the two functions that size and restore a window; MainWindow calls them.
+Pure arithmetic on the screen's room (first_start_size, first_start_plots_height) and on a saved geometry
+(saved_frame), and the functions that look up a window's screen and size and restore the window (size_docks and
+restore_window, which MainWindow calls).
 """
 from __future__ import annotations
 
@@ -48,14 +50,14 @@ def saved_frame(geometry: QByteArray) -> QRect | None:
     return QRect(QPoint(left, top), QPoint(right, bottom)) if magic == GEOMETRY_MAGIC else None
 
 
-def screen_of(window: QMainWindow) -> QScreen | None:
+def _screen_of(window: QMainWindow) -> QScreen | None:
     return window.screen() or QGuiApplication.primaryScreen()
 
 
 def size_docks(window: QMainWindow, plots_dock: QDockWidget, side_dock: QDockWidget,
                room: QRect | None = None) -> None:
     """The docks' first-start sizes in a window on a screen of ``room``, or on the window's screen."""
-    if room is None and (screen := screen_of(window)) is not None:
+    if room is None and (screen := _screen_of(window)) is not None:
         room = screen.availableGeometry()
     plots = first_start_plots_height(room) if room is not None else PLOTS_HEIGHT
     window.resizeDocks([plots_dock], [plots], Qt.Orientation.Vertical)
@@ -73,7 +75,7 @@ def restore_window(window: QMainWindow, qs: QSettings, plots_dock: QDockWidget, 
     # the screen it is restored onto, or was saved on where Qt refused it: the window's own was the primary one
     # until then, and a window closed on the other monitor, checked against it, had reopened on the primary one
     frame = window.frameGeometry() if restored else saved_frame(geometry) if saved else None
-    screen = (QGuiApplication.screenAt(frame.center()) if frame is not None else None) or screen_of(window)
+    screen = (QGuiApplication.screenAt(frame.center()) if frame is not None else None) or _screen_of(window)
     room = screen.availableGeometry() if screen is not None else None
     kept = restored and (room is None or room.contains(window.frameGeometry()))
     if not kept:

@@ -39,7 +39,7 @@ def make_window(qtbot, tmp_path, monkeypatch, models):
     def make(source, classifiers=("classifier", "classifier2"), filters=("darken", "identity"), fps=20.0, **kw):
         w = MainWindow(source, [models[c] for c in classifiers], [models[f] for f in filters], [],
                        slideshow_fps=fps, **kw)
-        w.output_dir = tmp_path / "out"
+        w.recording.output_dir = tmp_path / "out"
         qtbot.addWidget(w)
         w.show()
         made.append(w)
@@ -72,17 +72,17 @@ def test_window_processes_an_image_folder(qtbot, make_window, faces_dir):
     assert "P(female)" in text and "→" in text and ("ITA" in text or "not measurable" in text)
     qtbot.waitUntil(lambda: w.view.renders > 0 and w.plots.updates > 0, timeout=WAIT)
     w.plots_dock.raise_()
-    w.summary_table.setRowCount(0)
+    w.summary.table.setRowCount(0)
     ticks = w.plots.updates
     qtbot.waitUntil(lambda: w.plots.updates >= ticks + 2, timeout=WAIT)
-    assert w.summary_table.rowCount() == 0  # behind the plots tab: not kept up to date
+    assert w.summary.table.rowCount() == 0  # behind the plots tab: not kept up to date
     w.summary_dock.raise_()
-    qtbot.waitUntil(lambda: w.summary_table.rowCount() > 0, timeout=WAIT)
+    qtbot.waitUntil(lambda: w.summary.table.rowCount() > 0, timeout=WAIT)
     qtbot.waitUntil(lambda: w.view.composed_ahead > 0, timeout=WAIT)  # frames composed by the inference thread
-    assert "fps" in w.status_fps.text()
+    assert "fps" in w.status.fps.text()
     n_models = len(w.models.active_classifiers()) + (w.models.active_filter() is not None)
-    assert w.status_providers.text() == f"CPU: {n_models} model(s)"
-    assert "tiny-a: CPU" in w.status_providers.toolTip().splitlines()
+    assert w.status.providers.text() == f"CPU: {n_models} model(s)"
+    assert "tiny-a: CPU" in w.status.providers.toolTip().splitlines()
     if face.original.classifiers["tiny-a"].cam_focus is not None:  # #12: CAM focus shown live
         assert "CAM on face" in text
 
@@ -110,29 +110,29 @@ def test_switching_classifier_filter_view_and_cam_rerenders(qtbot, make_window, 
     # view modes and CAM are display-only: each one re-renders
     for mode in VIEW_MODES:
         before = w.view.renders
-        w.set_view_mode(mode)
+        w.display_controls.set_view_mode(mode)
         w.view.repaint()
         assert w.view.renders > before
         for cam in (True, False):
-            w.cam_check.setChecked(cam)
+            w.display_controls.cam_check.setChecked(cam)
             img = render(w.last_result, w.display, 900, 600)
             assert not img.isNull()
-    w.cycle_view()
-    w.set_cam_model("tiny-b")
+    w.display_controls.cycle_view()
+    w.display_controls.set_cam_model("tiny-b")
     assert w.display.cam_model == "tiny-b"
     # pipeline settings re-run the last frame at once, even while paused
     w.models.set_enabled("tiny-b", False)
     qtbot.waitUntil(lambda: set(w.last_result.faces[0].original.classifiers) == {"tiny-a"}, timeout=WAIT)
     w.models.set_filter(models["identity"])
     qtbot.waitUntil(lambda: w.last_result.filter_name == "identity", timeout=WAIT)
-    w.filter_check.setChecked(False)
+    w.display_controls.filter_check.setChecked(False)
     qtbot.waitUntil(lambda: w.last_result.filter_name is None and w.last_result.faces[0].filtered is None, timeout=WAIT)
-    w.filter_check.setChecked(True)
-    w.cam_class_combo.setCurrentText("male")
+    w.display_controls.filter_check.setChecked(True)
+    w.display_controls.cam_class_combo.setCurrentText("male")
     qtbot.waitUntil(lambda: w.last_result.filter_name == "identity"
                     and w.last_result.faces[0].original.classifiers["tiny-a"].cam_class == "male", timeout=WAIT)
     for mode in VIEW_MODES:
-        w.set_view_mode(mode)
+        w.display_controls.set_view_mode(mode)
         w.view.repaint()
     png, js = w.snapshot().result(timeout=WAIT / 1000)
     assert png.stat().st_size > 0 and '"faces"' in js.read_text()
@@ -169,9 +169,9 @@ def test_a_disk_that_refuses_writes_stops_the_recording_once_with_the_file_and_r
     caplog.set_level(logging.WARNING)
     w.toggle_record()
     qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)
-    qtbot.waitUntil(lambda: "rows-full.csv" in w.status_warn.text(), timeout=WAIT)
-    assert "no space left on device; 0 rows saved" in w.status_warn.text()
-    assert not w.act_record.isChecked() and w.status_rec.text() == ""
+    qtbot.waitUntil(lambda: "rows-full.csv" in w.status.warn.text(), timeout=WAIT)
+    assert "no space left on device; 0 rows saved" in w.status.warn.text()
+    assert not w.act_record.isChecked() and w.status.rec.text() == ""
     n = w.inference.frames_done
     qtbot.waitUntil(lambda: w.inference.frames_done > n + 2, timeout=WAIT)  # the app carries on, without a word more
     problems = [r for r in caplog.records if r.levelno >= logging.WARNING and "record" in r.getMessage()]
@@ -196,8 +196,8 @@ def test_every_skipped_file_is_logged_and_counted_not_only_the_last_five(qtbot, 
     assert all(str(p) in logged for p in bad)
     assert "9 unreadable image(s) or frame(s) skipped" in w.view.note
     w._update_providers()
-    assert "bad9.jpg" in w.status_warn.text() and "(+8)" in w.status_warn.text()
-    assert "4 earlier warning(s), each in the log" in w.status_warn.toolTip()
+    assert "bad9.jpg" in w.status.warn.text() and "(+8)" in w.status.warn.text()
+    assert "4 earlier warning(s), each in the log" in w.status.warn.toolTip()
 
 
 def test_missing_camera_is_a_message_and_the_app_stays_alive(qtbot, make_window, faces_dir):
@@ -268,8 +268,8 @@ def test_no_models_says_so_and_still_measures(qtbot, make_window, faces_dir):
 
 def test_settings_persist(qtbot, make_window, faces_dir):
     w = make_window(None)
-    w.set_view_mode("split")
-    w.cam_check.setChecked(False)
+    w.display_controls.set_view_mode("split")
+    w.display_controls.cam_check.setChecked(False)
     w.shutdown()
     w2 = make_window(None)
     assert w2.display.view == "split" and w2.display.show_cam is False
@@ -700,11 +700,11 @@ def test_a_passing_message_gets_the_room_of_the_standing_labels(qtbot, make_wind
     where a recording went) was cut to a few letters or not shown."""
     w = make_window(str(faces_dir))
     qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
-    assert w.status_providers.isVisible()
+    assert w.status.providers.isVisible()
     w.statusBar().showMessage("recording saved to /a/long/path/rows-20261206-063000.csv (405 rows)")
-    assert not w.status_providers.isVisible() and not w.status_warn.isVisible()
+    assert not w.status.providers.isVisible() and not w.status.warn.isVisible()
     w.statusBar().clearMessage()
-    assert w.status_providers.isVisible()
+    assert w.status.providers.isVisible()
 
 
 def test_labels_in_a_crowded_frame_cover_no_face_title_or_other_label(qtbot, make_window, faces_dir):
@@ -751,7 +751,7 @@ def test_a_recording_without_rows_leaves_no_empty_file(tmp_path):
 
 
 def test_the_provider_line_counts_the_common_provider_and_names_the_models_off_it():
-    from gui.main_window import providers_line
+    from gui.status_line import providers_line
 
     assert providers_line([]) == "no models"
     assert providers_line([("a", "CUDA"), ("b", "CUDA"), ("f", "CPU")]) == "CUDA: 2 model(s) · CPU: f"
@@ -772,12 +772,12 @@ def test_a_recording_restarted_or_a_second_snapshot_within_a_second_keeps_the_fi
     w.toggle_record()
     qtbot.waitUntil(lambda: w.recorder.rows > 0, timeout=WAIT)
     w.toggle_record()
-    first = w.output_dir / "rows-same-second.csv"
+    first = w.recording.output_dir / "rows-same-second.csv"
     saved = first.read_text()
     assert saved.count("\n") > 1
     w.toggle_record()
     w.toggle_record()  # stopped at once: no rows, so not kept
-    assert first.read_text() == saved and not (w.output_dir / "rows-same-second-2.csv").exists()
+    assert first.read_text() == saved and not (w.recording.output_dir / "rows-same-second-2.csv").exists()
     qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)  # shown: a snapshot is of the frame on show
     shots = [f.result(timeout=WAIT / 1000) for f in (w.snapshot(), w.snapshot())]
     assert shots[0][0] != shots[1][0] and all(png.exists() and js.exists() for png, js in shots)
@@ -791,7 +791,7 @@ def test_quitting_while_recording_without_rows_leaves_no_empty_file(qtbot, make_
     w.toggle_record()
     qtbot.waitUntil(lambda: w.inference.frames_done > 2, timeout=WAIT)
     w.shutdown()
-    assert list(w.output_dir.glob("rows-*.csv")) == []
+    assert list(w.recording.output_dir.glob("rows-*.csv")) == []
 
 
 def test_a_saved_choice_of_classifiers_naming_none_loaded_leaves_them_all_on(qtbot, make_window, faces_dir, tmp_path):
@@ -825,7 +825,7 @@ def test_a_recording_of_a_video_gives_each_frame_its_position_in_it(qtbot, make_
     w.toggle_record()  # from the video's first frame, so the recording's frame numbers are the video's
     assert _open(qtbot, w, str(clip))
     qtbot.waitUntil(lambda: not w.recorder.active, timeout=WAIT)  # stopped at the video's end
-    rows = list(csv.DictReader(open(next(w.output_dir.glob("rows-*.csv")))))
+    rows = list(csv.DictReader(open(next(w.recording.output_dir.glob("rows-*.csv")))))
     assert rows and all(float(r["video_s"]) == pytest.approx(int(r["frame"]) / 5) for r in rows)
 
 
@@ -966,7 +966,7 @@ def test_a_source_stuck_in_a_read_is_left_behind_not_waited_for_and_its_late_fra
     cam.release.set()
     qtbot.waitUntil(lambda: not old.isRunning(), timeout=WAIT)
     assert cam.released_in_time
-    qtbot.waitUntil(lambda: not w._stopping, timeout=WAIT)  # kept until it ended, then let go
+    qtbot.waitUntil(lambda: not w.player.stopping, timeout=WAIT)  # kept until it ended, then let go
     qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
     assert delivered and cam.name not in delivered  # what it read after the switch reached no one
 
@@ -1011,7 +1011,7 @@ def test_a_corrupt_number_in_the_settings_falls_back_to_its_default(qtbot, make_
 
     (tmp_path / "settings.ini").write_text("[General]\ncam_opacity=nan\nsplit=1e400\n")
     w = make_window(None)
-    assert (w.display.cam_opacity, w.display.split, w.opacity.value()) == (0.45, 0.5, 45)
+    assert (w.display.cam_opacity, w.display.split, w.display_controls.opacity.value()) == (0.45, 0.5, 45)
     qs = QSettings(str(tmp_path / "other.ini"), QSettings.Format.IniFormat)
     for text in ("1e20", "-3", "inf", "nan"):
         qs.setValue("x", text)
@@ -1028,7 +1028,7 @@ def test_settings_that_cannot_be_saved_are_said_so_with_the_file(qtbot, make_win
     monkeypatch.setenv("BIASMIRROR_SETTINGS", str(where))
     w = make_window(None)
     w._update_providers()
-    assert f"settings cannot be saved to {where}" in w.status_warn.text()
+    assert f"settings cannot be saved to {where}" in w.status.warn.text()
 
 
 def test_a_frame_the_pipeline_refuses_is_named_counted_and_kept(qtbot, make_window, faces_dir, monkeypatch, caplog):
@@ -1149,8 +1149,8 @@ def test_the_summary_gives_each_mean_its_own_n(qtbot, make_window):
     w.stats.delta_ita[1] = array("d", [1.0, 2.0, 3.0, 4.0])
     w.stats.delta_p[1]["tiny-a"] = array("d", [0.1, 0.2])
     w.summary_dock.raise_()
-    qtbot.waitUntil(lambda: w.summary_table.rowCount() == 1, timeout=WAIT)
-    t = w.summary_table
+    qtbot.waitUntil(lambda: w.summary.table.rowCount() == 1, timeout=WAIT)
+    t = w.summary.table
     header = [t.horizontalHeaderItem(j).text() for j in range(t.columnCount())]
     cells = dict(zip(range(t.columnCount()), (t.item(0, j).text() for j in range(t.columnCount()))))
     ita, p = header.index("mean ΔITA° [95% CI]"), header.index("mean ΔP(female) [95% CI]")
@@ -1232,17 +1232,18 @@ def test_a_restart_runs_the_condition_and_cam_model_showing_at_close_not_the_las
     w = make_window(None, filters=("darken", "conditional"))
     combo = w.models.filter_combo
     combo.activated.emit(combo.findText("tiny-conditional"))
-    w.condition_combo.setCurrentText("lighter")
+    w.display_controls.condition_combo.setCurrentText("lighter")
     combo.activated.emit(combo.findText("darken"))
     combo.activated.emit(combo.findText("tiny-conditional"))  # back: it runs its first condition
-    w.set_cam_model("tiny-b")
+    w.display_controls.set_cam_model("tiny-b")
     w.models.set_enabled("tiny-b", False)  # CAM falls back to tiny-a, and stays there when tiny-b is back
     w.models.set_enabled("tiny-b", True)
-    shown = (w.condition_combo.currentText(), w.cam_model_combo.currentText())
+    shown = (w.display_controls.condition_combo.currentText(), w.display_controls.cam_model_combo.currentText())
     assert shown == ("darker", "tiny-a")
     w.shutdown()
     w2 = make_window(None, filters=("darken", "conditional"))
-    assert (w2.condition_combo.currentText(), w2.cam_model_combo.currentText()) == shown
+    c2 = w2.display_controls
+    assert (c2.condition_combo.currentText(), c2.cam_model_combo.currentText()) == shown
     assert w2.pipeline.config.filter_condition in (None, "darker") and w2.display.cam_model == "tiny-a"
 
 
@@ -1290,6 +1291,7 @@ def test_every_classifier_unchecked_stays_so_after_a_restart(qtbot, make_window)
 
 def test_open_says_it_opens_a_video_or_image_the_file_dialog_it_shows(qtbot, make_window, monkeypatch):
     """It was labelled "Open file/folder…" but its dialog picks only files."""
+    from PySide6.QtGui import QKeySequence
     from PySide6.QtWidgets import QPushButton
 
     from gui import main_window
@@ -1298,8 +1300,9 @@ def test_open_says_it_opens_a_video_or_image_the_file_dialog_it_shows(qtbot, mak
     monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName",
                         staticmethod(lambda *a, **k: asked.append(a) or ("", "")))
     w = make_window(None)
-    w.act_open.trigger()
-    assert asked and w.act_open.text() == "Open video or image…"
+    act_open = next(a for a in w.actions() if a.shortcut() == QKeySequence("Ctrl+O"))
+    act_open.trigger()
+    assert asked and act_open.text() == "Open video or image…"
     page = [b.text() for b in w.message_page.findChildren(QPushButton)]
     assert "Open video or image…" in page and not any("file/folder" in t for t in page)
 
@@ -1310,7 +1313,7 @@ def test_a_command_line_condition_is_this_sessions_and_an_unusable_saved_file_is
     folder it may not read, a mount gone) stopped every start with an OSError; an added classifier unchecked
     came back at every start, with nothing to drop it."""
     w = make_window(None, filters=("conditional",), filter_condition="lighter")
-    assert w.filter_condition == "lighter"
+    assert w.display_controls.filter_condition == "lighter"
     w.models.set_enabled("tiny-a", False)
     w._models_changed()
     own = tmp_path / "mine.onnx"
@@ -1320,7 +1323,8 @@ def test_a_command_line_condition_is_this_sessions_and_an_unusable_saved_file_is
     w.qs.setValue("classifier_files", [str(own), str(tmp_path / ("x" * 300 + ".onnx"))])  # a name too long
     w.qs.sync()
     w2 = make_window(None, filters=("conditional",))
-    assert w2.filter_condition != "lighter"  # the filter's first (None), not the last session's command line
+    # the filter's first (None), not the last session's command line
+    assert w2.display_controls.filter_condition != "lighter"
     assert any("x" * 300 in line and "was not loaded" in line for line in w2.models.warning_lines())
     assert [c.path for c in w2.models.classifiers][-1] == own
     w2.models.set_enabled(w2.models.classifiers[-1].name, False)
@@ -1386,13 +1390,13 @@ def test_a_classifier_added_from_a_file_keeps_its_own_state_when_the_one_it_was_
     w = make_window(None)
     assert w.models.load_classifier_file(copy)
     w.models.set_enabled("tiny-a", False)
-    w.set_cam_model("tiny-a#2")
+    w.display_controls.set_cam_model("tiny-a#2")
     assert _on_by_file(w)[copy] and w.display.cam_model == "tiny-a#2"
     w.shutdown()
     w2 = make_window(None, classifiers=("classifier2",))  # the default tiny-a has left the models folder
     assert [(c.name, c.path) for c in w2.models.classifiers] == [("tiny-b", tiny_models["classifier2"]), ("tiny-a", copy)]
     assert _on_by_file(w2) == {tiny_models["classifier2"]: True, copy: True}
-    assert w2.display.cam_model == "tiny-a" and w2.cam_model_combo.currentText() == "tiny-a"
+    assert w2.display.cam_model == "tiny-a" and w2.display_controls.cam_model_combo.currentText() == "tiny-a"
 
 
 @pytest.mark.parametrize("unchecked", [0, 1])
@@ -1602,13 +1606,13 @@ def test_the_summary_table_redraws_only_the_rows_of_faces_that_changed(qtbot, ma
         w.stats.add(_stats_frame([_stats_face(tid, float(tid % 7), {"tiny-a": 0.01 * (tid % 5)})]))
         w.stats.add(_stats_frame([_stats_face(tid, float(tid % 3), {"tiny-a": 0.03})]))
     w.summary_dock.raise_()
-    qtbot.waitUntil(lambda: w.summary_table.rowCount() == 200, timeout=WAIT)
+    qtbot.waitUntil(lambda: w.summary.table.rowCount() == 200, timeout=WAIT)
     real, calls = session_summary._ci, []
     monkeypatch.setattr(session_summary, "_ci", lambda m, digits: calls.append(m) or real(m, digits))
     w.stats.add(_stats_frame([_stats_face(77, 5.0, {"tiny-a": 0.4})]))
-    w._update_summary()
+    w.summary.refresh(w.stats)
     assert len(calls) == 2  # face #77's ΔITA and ΔP cells
-    t = w.summary_table
+    t = w.summary.table
     cells = [[t.item(i, j).text() for j in range(t.columnCount())] for i in range(t.rowCount())]
     expected = [[f"#{r['track_id']}", str(r["frames"]), real(r["delta_ita"], 1), str(r["delta_ita"]["n"]),
                  r["classifier"] or "—", real(r["delta_p_female"], 3), str(r["delta_p_female"]["n"])]
@@ -1732,10 +1736,10 @@ def test_open_camera_opens_the_camera_not_a_folder_of_its_number_in_the_working_
     w = make_window(None)
     for index in (0, 1):
         monkeypatch.setattr(main_window.QInputDialog, "getInt", staticmethod(lambda *a, **k: (index, True)))
-        shown = w.status_source.text()
+        shown = w.status.source.text()
         w.ask_camera()  # the user types the number in "Open camera…"
-        qtbot.waitUntil(lambda: told or w.status_source.text() != shown, timeout=WAIT)
-        assert not told and w.status_source.text() == f"source: camera {index}" and cameras[-1] == index
+        qtbot.waitUntil(lambda: told or w.status.source.text() != shown, timeout=WAIT)
+        assert not told and w.status.source.text() == f"source: camera {index}" and cameras[-1] == index
 
 
 def test_a_source_is_opened_off_the_gui_thread_and_the_newest_request_wins(qtbot, make_window, faces_dir, tmp_path,
@@ -1872,7 +1876,7 @@ def test_a_new_source_clears_the_old_sources_end_from_the_status_bar(qtbot, make
     w.open_source(str(clip))
     qtbot.waitUntil(lambda: "end of clip.avi" in w.statusBar().currentMessage(), timeout=WAIT)
     w.open_source(str(faces_dir))
-    qtbot.waitUntil(lambda: w.status_source.text() == f"source: {faces_dir}", timeout=WAIT)
+    qtbot.waitUntil(lambda: w.status.source.text() == f"source: {faces_dir}", timeout=WAIT)
     assert "end of" not in w.statusBar().currentMessage()
 
 
@@ -1886,7 +1890,7 @@ def test_an_output_folder_that_is_a_file_is_said_to_be_one(qtbot, make_window, f
     qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
     notadir = tmp_path / "notadir"
     notadir.write_text("")
-    w.output_dir = notadir
+    w.recording.output_dir = notadir
     w.toggle_record()
     assert not w.recorder.active and not w.act_record.isChecked()
     w.snapshot()
@@ -1901,11 +1905,11 @@ def test_a_saved_cam_class_no_classifier_has_is_not_run_behind_the_one_shown(qtb
     snapshots ran "man", and picking "male" changed nothing."""
     (tmp_path / "settings.ini").write_text("[General]\ncam_class=man\n")
     w = make_window(None)
-    shown = w.cam_class_combo.currentText()
-    assert shown in ("male", "female") and w.pipeline_config_cam_class == shown
+    shown = w.display_controls.cam_class_combo.currentText()
+    assert shown in ("male", "female") and w.display_controls.cam_class == shown
     qtbot.waitUntil(lambda: w.pipeline.config.cam_class == shown, timeout=WAIT)
     other = "female" if shown == "male" else "male"
-    w.cam_class_combo.setCurrentText(other)
+    w.display_controls.cam_class_combo.setCurrentText(other)
     qtbot.waitUntil(lambda: w.pipeline.config.cam_class == other, timeout=WAIT)
 
 
@@ -1920,8 +1924,8 @@ def _grown_by_long_names_and_rows(qtbot, w: MainWindow, tmp_path) -> None:
     assert w.models.load_classifier_file(make_classifier(tmp_path / "long.onnx", name=long_name))
     w.stats.filter_label = LONG_FILTER
     w.summary_dock.raise_()
-    qtbot.waitUntil(lambda: not w.summary_table.visibleRegion().isEmpty(), timeout=WAIT)
-    w._update_summary()
+    qtbot.waitUntil(lambda: not w.summary.table.visibleRegion().isEmpty(), timeout=WAIT)
+    w.summary.refresh(w.stats)
 
 
 def test_a_first_start_fits_the_screen_and_the_windows_minimum_a_1080p_screen_at_200_percent(qtbot, make_window,
@@ -1930,7 +1934,7 @@ def test_a_first_start_fits_the_screen_and_the_windows_minimum_a_1080p_screen_at
     side panel (not scrolled) and the session note (one line) set its minimum, above 1080p at 150 % (1280×720)."""
     from PySide6.QtCore import QRect, QSize
 
-    from gui.main_window import first_start_size
+    from gui.window_size import first_start_size
 
     assert first_start_size(QRect(0, 0, 1920, 1040)) == QSize(1500, 950)  # where it fits, as before
     for room in (QRect(0, 0, 1366, 768), QRect(0, 0, 1280, 720), QRect(0, 0, 960, 540)):
@@ -1954,10 +1958,10 @@ def test_no_long_name_or_added_row_grows_the_window(qtbot, make_window, tmp_path
     before = w.minimumSizeHint()
     _grown_by_long_names_and_rows(qtbot, w, tmp_path)
     w.models.set_filter(w.models.filters[1])  # a conditional filter: the condition row shows
-    assert w.condition_combo.isVisible()
+    assert w.display_controls.condition_combo.isVisible()
     after = w.minimumSizeHint()
     assert after.width() <= before.width() and after.height() <= before.height(), (before, after)
-    assert LONG_FILTER in w.summary_note.toolTip() and LONG_FILTER not in w.summary_note.text()
+    assert LONG_FILTER in w.summary.note.toolTip() and LONG_FILTER not in w.summary.note.text()
     row = [b for b in w.models.cls_box.findChildren(QCheckBox) if "much-longer" in b.toolTip()]
     assert row and all(len(box.text()) <= model_panel.NAME_CHARS for box in row)  # rows rebuilt, not yet deleted too
 

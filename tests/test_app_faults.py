@@ -190,7 +190,7 @@ def test_a_slow_analysis_loses_no_photo_of_a_folder_but_a_camera_keeps_only_its_
     qtbot.waitUntil(lambda: "end of" in w.view.note, timeout=WAIT)
     photos = sorted(p.name for p in faces_dir.iterdir())
     assert sorted(analysed) == photos and w.captured.dropped == 0
-    with open(next(w.output_dir.glob("rows-*.csv")), newline="") as fh:
+    with open(next(w.recording.output_dir.glob("rows-*.csv")), newline="") as fh:
         recorded = {row["source"] for row in csv.DictReader(fh)}
     assert recorded <= set(photos) and recorded  # the rows are those of the photos analysed
     # a camera's frames are not held for the analysis: the newest replaces the one waiting

@@ -63,7 +63,7 @@ def test_a_looped_folder_names_each_unreadable_file_once_and_sums_up_its_later_p
     assert len(summed) <= math.log2(w._skipped / len(bad))  # a line up to each power of two of the passes over
     assert all(f"{len(bad)} unreadable image(s) or frame(s) skipped again" in line for line in summed)
     w._update_providers()  # the window's own warnings are as they were: the latest in the status bar
-    assert any(p.name in w.status_warn.text() for p in bad) and "(+" in w.status_warn.text()
+    assert any(p.name in w.status.warn.text() for p in bad) and "(+" in w.status.warn.text()
 
     caplog.clear()
     assert _open(qtbot, w, str(folder))  # a source opened anew starts afresh

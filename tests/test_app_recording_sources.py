@@ -138,10 +138,11 @@ def test_a_snapshot_names_the_cam_class_of_the_frame_it_saves_not_one_asked_for_
     monkeypatch.setattr(w.inference, "set_config", lambda **changes: None)  # the re-run has not landed yet
     saved = w.last_result
     drawn = saved.faces[0].original.classifiers[w.display.cam_model].cam_class
-    other = next(label for label in (w.cam_class_combo.itemText(i) for i in range(w.cam_class_combo.count()))
+    cam_class_combo = w.display_controls.cam_class_combo
+    other = next(label for label in (cam_class_combo.itemText(i) for i in range(cam_class_combo.count()))
                  if label != drawn)
-    w.cam_class_combo.setCurrentText(other)
-    assert w.pipeline_config_cam_class == other and w.last_result is saved
+    cam_class_combo.setCurrentText(other)
+    assert w.display_controls.cam_class == other and w.last_result is saved
     assert _snapshot_doc(w)["display"]["cam_class"] == drawn
 
 
@@ -149,9 +150,9 @@ def test_a_snapshot_names_the_condition_a_conditional_filter_ran_with_on_its_def
     """No condition chosen, the filter ran its first, and the JSON said null."""
     w = make_window(str(faces_dir), filters=("conditional", "darken"))
     qtbot.waitUntil(lambda: _has_faces(w) and w.last_result.filter_name is not None, timeout=WAIT)
-    assert w.filter_condition is None  # on its default
+    assert w.display_controls.filter_condition is None  # on its default
     doc = _snapshot_doc(w)
     assert doc["display"]["filter_condition"] == w.models.active_filter().condition_labels[0]
-    w.filter_check.setChecked(False)
+    w.display_controls.filter_check.setChecked(False)
     qtbot.waitUntil(lambda: w.last_result.filter_name is None, timeout=WAIT)
     assert _snapshot_doc(w)["display"]["filter_condition"] is None  # no filter ran

@@ -15,7 +15,8 @@ pytest.importorskip("pytestqt")
 
 from tests.conftest import REPO, utk_images  # noqa: E402
 
-from gui.main_window import PLOTS_HEIGHT, MainWindow, first_start_size  # noqa: E402
+from gui.main_window import MainWindow  # noqa: E402
+from gui.window_size import PLOTS_HEIGHT, first_start_size  # noqa: E402
 from tests.test_app import WAIT, make_window, models  # noqa: E402,F401  (fixtures: used by name)
 
 SMALL_SCREENS = [(1366, 768), (1280, 720)]  # a common laptop, and 1080p at 150 %
@@ -96,7 +97,7 @@ def test_a_first_start_on_a_small_screen_leaves_the_view_most_of_its_height(scre
 def test_a_first_start_on_a_1080p_screen_keeps_its_plots_height():
     from PySide6.QtCore import QRect
 
-    from gui.main_window import first_start_plots_height
+    from gui.window_size import first_start_plots_height
 
     assert first_start_plots_height(QRect(0, 0, *BIG_SCREEN)) == PLOTS_HEIGHT
 
@@ -165,7 +166,7 @@ def test_a_window_saved_on_a_bigger_second_screen_reopens_on_it_as_a_first_start
 def test_a_setting_that_is_no_saved_geometry_tells_no_frame():
     from PySide6.QtCore import QByteArray
 
-    from gui.main_window import saved_frame
+    from gui.window_size import saved_frame
 
     assert saved_frame(QByteArray(b"")) is None and saved_frame(QByteArray(b"not a window's geometry")) is None
 
@@ -189,7 +190,7 @@ def test_a_long_source_path_is_elided_not_widening_the_window(qtbot, make_window
     status bar, whole."""
     w = make_window(None)
     room = w.screen().availableGeometry()
-    name, metrics = "my_family_photos_from_the_summer_holiday", w.status_source.fontMetrics()
+    name, metrics = "my_family_photos_from_the_summer_holiday", w.status.source.fontMetrics()
     while metrics.horizontalAdvance(name) <= room.width():
         name += "_my_family_photos_from_the_summer_holiday"
     folder = tmp_path / name
@@ -200,13 +201,13 @@ def test_a_long_source_path_is_elided_not_widening_the_window(qtbot, make_window
     assert opened.args[0]
     qtbot.wait(2 * w.slow_timer.interval())  # laid out again, the status bar's rates shown
     assert w.minimumSizeHint().width() <= room.width(), w.minimumSizeHint()
-    assert w.status_source.minimumSizeHint().width() <= room.width() and str(folder) in w.status_source.toolTip()
-    head, tail = w.status_source.text().split("…")  # elided in the middle: its start and its end stay
+    assert w.status.source.minimumSizeHint().width() <= room.width() and str(folder) in w.status.source.toolTip()
+    head, tail = w.status.source.text().split("…")  # elided in the middle: its start and its end stay
     assert f"source: {folder}".startswith(head) and name.endswith(tail) and tail
 
 
 def _status_rates(w: MainWindow) -> tuple[float, float] | None:
-    found = re.search(r"([\d.]+) fps processed · ([\d.]+) shown", w.status_fps.text())
+    found = re.search(r"([\d.]+) fps processed · ([\d.]+) shown", w.status.fps.text())
     return (float(found[1]), float(found[2])) if found else None
 
 
@@ -232,7 +233,7 @@ def test_a_slow_slideshow_shows_as_many_frames_per_second_as_it_processes(qtbot,
     assert w.results_shown == w.inference.frames_done == len(fed)
     qtbot.wait(2 * w.slow_timer.interval())  # the status bar's rates counted since
     processed, shown = _status_rates(w)
-    assert processed == shown > 0, w.status_fps.text()
+    assert processed == shown > 0, w.status.fps.text()
     assert all(displayed > 0 for _, displayed in fed[1:]), fed  # the first frame comes before anything was shown
 
 

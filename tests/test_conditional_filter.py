@@ -101,14 +101,16 @@ def test_the_app_offers_a_conditional_filters_conditions_and_runs_the_one_chosen
     qtbot.addWidget(w)
     try:
         assert w.pipeline.config.filter_condition == "lighter"
-        assert [w.condition_combo.itemText(i) for i in range(w.condition_combo.count())] == ["darker", "lighter"]
-        assert w.condition_combo.currentText() == "lighter" and w._display_form.isRowVisible(w.condition_combo)
-        w.condition_combo.setCurrentText("darker")
+        controls = w.display_controls
+        combo = controls.condition_combo
+        assert [combo.itemText(i) for i in range(combo.count())] == ["darker", "lighter"]
+        assert combo.currentText() == "lighter" and controls.form.isRowVisible(combo)
+        combo.setCurrentText("darker")
         qtbot.waitUntil(lambda: w.pipeline.config.filter_condition == "darker", timeout=5000)
         assert st.get(w.qs, "filter_condition", "", str) == ""  # a --filter session's choice is its own, unsaved
         w.models.filter_combo.activated.emit(w.models.filter_combo.findText(plain.name))  # no condition: row hidden
         qtbot.waitUntil(lambda: w.pipeline.filter is plain, timeout=5000)
-        assert w.pipeline.config.filter_condition is None and not w._display_form.isRowVisible(w.condition_combo)
+        assert w.pipeline.config.filter_condition is None and not controls.form.isRowVisible(combo)
     finally:
         w.shutdown()
 
@@ -213,13 +215,14 @@ def test_a_filter_given_on_the_command_line_runs_its_first_condition_not_one_sav
     w = MainWindow(None, cls, [conditional], [])  # a session without --filter leaves its choice saved
     qtbot.addWidget(w)
     try:
-        w.condition_combo.setCurrentText("lighter")
+        w.display_controls.condition_combo.setCurrentText("lighter")
         qtbot.waitUntil(lambda: st.get(w.qs, "filter_condition", "", str) == "lighter", timeout=5000)
     finally:
         w.shutdown()
     w = MainWindow(None, cls, [conditional, other], [], filter_override=other)
     qtbot.addWidget(w)
     try:
-        assert w.pipeline.config.filter_condition is None and w.condition_combo.currentText() == "darker"
+        combo = w.display_controls.condition_combo
+        assert w.pipeline.config.filter_condition is None and combo.currentText() == "darker"
     finally:
         w.shutdown()
