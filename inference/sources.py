@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import struct
-import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
+from .quieting import QuietWhileHeld
 from .images import (AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, frame_problem, ftyp_brands, opencv_can_name, opencv_path,
                      opening_problem,
                      read_image_checked)
@@ -38,34 +38,9 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
                     ".3gp", ".flv", ".ogv", ".vob")
 
 
-class _QuietOpenCv:
-    """A missing camera, a damaged frame, are answers we report ourselves, not errors for OpenCV to print. OpenCV's
-    log level is the process's, and the app's threads (a source opened, a video decoded, a slideshow's image read)
-    quiet it at once: each had saved the level it found and put it back, so the one that left last could restore
-    "silent" for the rest of the process. The level the first found is restored when the last leaves."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._holders = 0
-        self._level: int | None = None
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._holders == 0:
-                self._level = cv2.utils.logging.getLogLevel()
-                cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-            self._holders += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._holders -= 1
-                if self._holders == 0:
-                    cv2.utils.logging.setLogLevel(self._level)
-
-
-quiet_opencv = _QuietOpenCv()
+# A missing camera, a damaged frame, are answers we report ourselves, not errors for OpenCV to print.
+quiet_opencv = QuietWhileHeld(cv2.utils.logging.getLogLevel, cv2.utils.logging.setLogLevel,
+                              cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 @dataclass(frozen=True)

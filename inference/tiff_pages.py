@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 import struct
-import threading
-from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Iterator
 
 import tifffile
+
+from .quieting import QuietWhileHeld
 
 HEADERS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # little- and big-endian, classic and BigTIFF
 
@@ -63,20 +62,8 @@ def _kinds(path: Path, up_to_a_photo: bool) -> list[int]:
     return kinds
 
 
-# tifffile's logger is the process's: two threads reading TIFFs at once (the app's capture and detection) had each
-# kept the level the other had set, and one restored the silenced level for the rest of the process
-_QUIETING = threading.Lock()
-
-
-@contextmanager
-def _quiet_tifffile() -> Iterator[None]:
-    """tifffile logs what is wrong with a damaged TIFF's tags; the pages it reads are the answer, and OpenCV, which
-    reads the file, says what is wrong with it."""
-    logger = logging.getLogger("tifffile")
-    with _QUIETING:
-        level = logger.level
-        logger.setLevel(logging.CRITICAL + 1)
-        try:
-            yield
-        finally:
-            logger.setLevel(level)
+# tifffile logs what is wrong with a damaged TIFF's tags; the pages it reads are the answer, and OpenCV, which reads
+# the file, says what is wrong with it. Its logger is the process's: two threads reading TIFFs at once (the app's
+# capture and detection) had each kept the level the other had set.
+_quiet_tifffile = QuietWhileHeld(lambda: logging.getLogger("tifffile").level,
+                                 logging.getLogger("tifffile").setLevel, logging.CRITICAL + 1)
