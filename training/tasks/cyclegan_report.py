@@ -156,12 +156,6 @@ def held_out_people(domains, n: int, seed: int, size: int, cache: Path | None) -
     return np.ascontiguousarray(np.asarray(arr.images)[keep]), [test[i] for i in keep]
 
 
-def held_out_faces(domains, n: int, seed: int, size: int, cache: Path | None) -> tuple[np.ndarray, list[str]]:
-    """``held_out_people``' faces and their races ("" where unknown)."""
-    faces, people = held_out_people(domains, n, seed, size, cache)
-    return faces, [s.race or "" for s in people]
-
-
 def split_text(domains: Domains) -> str:
     """The card's split, over every file of both domains once (B's val faces are also A's)."""
     everyone = [s for d in (domains.a, domains.b) for s in (*d.train, *d.val, *d.test)]
