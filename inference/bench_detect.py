@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from .arg_checks import check_output_file, data_folders, int_at_least, positive_int
 from .bench_options import parse_resolution
+from .cli_common import add_dataset_cache_argument, dataset_cache_dir
 from .datasets import open_dataset
 from .defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
 from .errors import BiasMirrorError
@@ -53,6 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", default="640x480",
                    help="WxH of the frames the faces are pasted into (default: %(default)s)")
     p.add_argument("--json", help="also write the results here")
+    add_dataset_cache_argument(p)
 
 
 @dataclass
@@ -184,7 +186,7 @@ def main(args: argparse.Namespace) -> int:
     for name, detector in detectors:
         if name in twins:  # where a GPU provider lacks a kernel, it runs on the CPU: say so before the timings
             print(f"{name} graph on {detector.provider}, one frame: {placement_line(detector.placement())}")
-    read = open_dataset(args.data)
+    read = open_dataset(args.data, dataset_cache_dir(args))
     groups = choose(read.samples, args.by, args.per_group, args.min_age)
     if not groups:
         labelled = any(getattr(s, args.by) for s in read.samples)

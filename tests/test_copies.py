@@ -298,6 +298,13 @@ def _command(kind, tmp_path, data, tiny_models, out):
     if kind == "evaluate":
         return ["train", "evaluate", "--model", str(tiny_models["classifier"]), "--dataset", f"utkface:{data}",
                 "--split", "all", "--min-age", "-1"]
+    if kind == "bench detect":
+        return ["bench", "detect", "--data", f"utkface:{data}", "--per-group", "2", "--min-age", "-1",
+                "--detectors", "haar-alt2", "--face-px", "40", "--resolution", "96x64"]
+    if kind == "bench train":
+        return ["bench", "train", "--data", f"utkface:{data}", "--faces", "64", "--device", "cpu", "--trainers",
+                "classifier", "--size", "32", "--warmup", "0", "--steps", "1", "--variants", "fp32", "--threads", "1",
+                *faces]
     if kind == "classifier":
         return ["train", "classifier", "--dataset", f"utkface:{data}", *TRAIN_SMALL, *faces, "--out", str(out)]
     if kind == "compare":
@@ -308,7 +315,8 @@ def _command(kind, tmp_path, data, tiny_models, out):
             "--sample-every", "0", "--eval-faces", "12", "--threads", "1", *faces, "--out", str(out)]
 
 
-@pytest.mark.parametrize("kind", ["audit", "evaluate", "classifier", "compare", "cyclegan"])
+@pytest.mark.parametrize("kind", ["audit", "evaluate", "classifier", "compare", "cyclegan", "bench detect",
+                                  "bench train"])
 def test_no_dataset_cache_keeps_nothing_of_the_dataset_in_the_users_cache(kind, tmp_path, monkeypatch, tiny_utk,
                                                                           tiny_models, capsys):
     from tests.conftest import run_main

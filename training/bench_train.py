@@ -30,6 +30,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from inference.arg_checks import check_cache_dir, check_output_file, int_at_least, non_negative_int, positive_int
+from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
 from inference.defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
@@ -92,8 +93,9 @@ def variants(device: torch.device) -> list[tuple[str, str, bool]]:
     return out
 
 
-def real_faces(spec: str, n: int, size: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    read = open_dataset(spec)
+def real_faces(spec: str, n: int, size: int, cache: Path | None,
+               dataset_cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    read = open_dataset(spec, dataset_cache)
     samples = [s for s in read.samples if s.gender in LABELS][:n]
     if len(samples) < MIN_FACES:
         raise BiasMirrorError(f"bench train needs at least {MIN_FACES} labelled faces; found {len(samples)}", spec)
@@ -203,6 +205,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for torch (default: PyTorch's own, about one per core)")
     add_cache_argument(p)
+    add_dataset_cache_argument(p, "; with --cache '' no decoded faces are kept either")
     p.add_argument("--variants", default=None,
                    help="only these precision/memory variants, a comma list (fp32, fp32+channels-last, and on a GPU amp, "
                         "amp+channels-last; default: all)")
@@ -309,7 +312,8 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
     """Every variant × compile mode of one trainer, each row printed (and written) as it ends."""
     gpu = device.type == "cuda"
     size = args.size if trainer == "classifier" else preset(args.cyclegan_preset).size
-    images, labels = real_faces(args.data, args.faces, size, Path(args.cache) if args.cache else None)
+    images, labels = real_faces(args.data, args.faces, size, Path(args.cache) if args.cache else None,
+                                dataset_cache_dir(args))
     batch = args.classifier_batch or (256 if gpu else 64) if trainer == "classifier" else args.cyclegan_batch
     unit, _ = GOALS[trainer]
     fp32 = base = None
