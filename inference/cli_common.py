@@ -71,15 +71,23 @@ def aligned_why(args: argparse.Namespace, kind: str) -> str:
     return "--aligned" if args.detect is False else f"a {kind} dataset's aligned faces (the default)"
 
 
-def add_dataset_cache_argument(p: argparse.ArgumentParser, more: str = "") -> None:
+def add_dataset_cache_argument(p: argparse.ArgumentParser, more: str = "", resumable: bool = False) -> None:
     """--no-dataset-cache: the copy detection (``inference.datasets.copies``) keeps nothing of the dataset in the
     user's cache folder, for users who must leave no derived data of a dataset on disk. The folder is found when
-    the parser is made, as --cache's is, so that the help names the one used."""
+    the parser is made, as --cache's is, so that the help names the one used. A ``resumable`` command carries it
+    into a --resume, so it also takes --with-dataset-cache: without it, a run begun keeping nothing could never
+    keep them again. (Not --dataset-cache: "--data", an abbreviation of --dataset, would become ambiguous.)"""
     where = default_cache_dir()
-    p.add_argument("--no-dataset-cache", action="store_true",
-                   help=f"keep no file digests or 16×16 grey thumbnails of the dataset's images in "
-                        f"{where / 'digests'} and {where / 'thumbnails'} (kept by default, so that copies inside a "
-                        f"dataset are found again at a stat per file): they are computed again on every run{more}")
+    choice = p.add_mutually_exclusive_group() if resumable else p
+    choice.add_argument("--no-dataset-cache", action="store_true",
+                        help=f"keep no file digests or 16×16 grey thumbnails of the dataset's images in "
+                             f"{where / 'digests'} and {where / 'thumbnails'} (kept by default, so that copies inside "
+                             f"a dataset are found again at a stat per file): they are computed again on every "
+                             f"run{more}")
+    if resumable:
+        choice.add_argument("--with-dataset-cache", dest="no_dataset_cache", action="store_false", default=False,
+                            help="keep the digests and thumbnails again, on --resume of a run begun with "
+                                 "--no-dataset-cache")
 
 
 def dataset_cache_dir(args: argparse.Namespace) -> Path | None:

@@ -349,3 +349,25 @@ def test_a_run_begun_keeping_nothing_of_its_dataset_keeps_nothing_when_resumed(t
     [said] = [line for line in out.splitlines() if line.startswith("as the run last ran:")]
     assert "--no-dataset-cache" in said and (run / "model.onnx").exists()
     assert _files_under(cache) == []
+
+
+@pytest.mark.parametrize("kind", ["classifier", "compare", "cyclegan"])
+def test_a_run_begun_keeping_nothing_can_keep_the_dataset_cache_again_when_resumed(kind, tmp_path, monkeypatch,
+                                                                                  tiny_utk, tiny_models, capsys):
+    """--no-dataset-cache is carried into every --resume; it had no opposite, so such a run could never keep the
+    digests and thumbnails again. --with-dataset-cache does, and is carried in turn."""
+    from tests.conftest import run_main
+
+    cache = _user_cache(tmp_path, monkeypatch)
+    run = tmp_path / "run"
+    started = _command(kind, tmp_path, _with_a_copy(tiny_utk), tiny_models, run)
+    code, _, err = run_main([*started, "--no-dataset-cache", "--max-steps", "1"], capsys)
+    assert code == 0, err
+    assert _files_under(cache) == []
+    resumed = ["train", kind, "--out", str(run)] if kind != "compare" else started  # compare needs --dataset again
+    code, out, err = run_main([*resumed, "--resume", "--with-dataset-cache", "--max-steps", "2"], capsys)
+    assert code == 0, err
+    assert "--no-dataset-cache" not in "".join(l for l in out.splitlines() if l.startswith("as the run last ran:"))
+    assert list((cache / "digests").glob("*.json")) and list((cache / "thumbnails").glob("*.npz"))
+    code, _, err = run_main([*started, "--no-dataset-cache", "--with-dataset-cache"], capsys)
+    assert code == 2 and "not allowed with argument" in err

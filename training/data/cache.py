@@ -55,7 +55,7 @@ def add_cache_argument(p) -> None:
 # what the trainers' --no-dataset-cache adds to its help (inference.cli_common.add_dataset_cache_argument): the
 # decoded faces are the other data of a dataset a run keeps, and a run meant to keep none keeps none when continued
 TRAINING_DATASET_CACHE_HELP = ("; with --cache '' no decoded faces are kept either. A --resume keeps it, as the run "
-                               "last ran")
+                               "last ran (--with-dataset-cache: not)")
 
 
 def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> ImageArray:

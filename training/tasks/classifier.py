@@ -504,7 +504,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"share of each target spread evenly over both classes (default {RECIPE['label_smoothing']:g}); "
                         "0: none")
     add_run_arguments(p, "run folder: checkpoints, logs, model.onnx, metrics.json")
-    add_dataset_cache_argument(p, TRAINING_DATASET_CACHE_HELP)
+    add_dataset_cache_argument(p, TRAINING_DATASET_CACHE_HELP, resumable=True)
     for action in p._actions:  # the loop's shared options, said as this trainer uses them
         if action.dest in RUN_HELP:
             action.help = RUN_HELP[action.dest]
@@ -707,7 +707,7 @@ def carried_outputs(args: argparse.Namespace, run_cfg: dict) -> Path | None:
             args.export_to = str(check_output_file(args.export_to, "--export-to", folder))
     if taken and Dist.from_env().is_main:
         print(f"as the run last ran: {', '.join(taken)} (give them again to change them; --export-to '' makes no "
-              "copy, --cache '' decodes without a cache)")
+              "copy, --cache '' decodes without a cache, --with-dataset-cache keeps the dataset's digests again)")
     return check_cache_dir(args.cache)
 
 

@@ -144,8 +144,11 @@ def carry_settings(args: argparse.Namespace, found: dict[str, dict]) -> tuple[ar
 
 def dataset_cache_kept_off(args: argparse.Namespace, found: dict[str, dict]) -> bool:
     """--no-dataset-cache, given or as a variant found in --out last ran: a comparison begun keeping nothing of its
-    dataset keeps nothing as it goes on, in its own checks as in each variant's resume (which carries it)."""
-    return args.no_dataset_cache or any((cfg.get("outputs") or {}).get("no_dataset_cache") for cfg in found.values())
+    dataset keeps nothing as it goes on, in its own checks as in each variant's resume (which carries it), unless
+    --with-dataset-cache is given."""
+    if "no_dataset_cache" in given_options(args):
+        return args.no_dataset_cache
+    return any((cfg.get("outputs") or {}).get("no_dataset_cache") for cfg in found.values())
 
 
 def check_teachers_unchanged(args: argparse.Namespace, found: dict[str, dict], out: Path) -> None:

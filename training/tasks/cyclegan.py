@@ -500,7 +500,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, default=500,
                    help="steps between checkpoints (also at each epoch's end and on a stop; default %(default)s)")
     add_run_arguments(p, "run folder: checkpoints, logs, samples, ONNX, metrics.json")
-    add_dataset_cache_argument(p, TRAINING_DATASET_CACHE_HELP)
+    add_dataset_cache_argument(p, TRAINING_DATASET_CACHE_HELP, resumable=True)
     p.add_argument("--export-only", action="store_true",
                    help="skip training: export the checkpoint in --out as is, finished or stopped early (its card "
                         "says which); it reads the checkpoint, so --resume adds nothing and is not recorded as a "
@@ -724,7 +724,8 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
                           unremarkable={"eval_faces": EVAL_FACES, "cache": default_cache})
     if taken and Dist.from_env().is_main:
         print("as the run last ran: " + ", ".join(taken) + " (give them again to change them; --classifier '', "
-              "--export-to '' and --no-export-both leave them out, --cache '' decodes without a cache)")
+              "--export-to '' and --no-export-both leave them out, --cache '' decodes without a cache, "
+              "--with-dataset-cache keeps the dataset's digests again)")
     cache = check_cache_dir(args.cache)  # it may be the checkpoint's, which check_run_arguments did not see
     if args.export_to:  # it, the classifier or the domains may come from the checkpoint, which the first check did not see
         for read in (args.classifier, *data_folders(run_cfg)):
