@@ -16,7 +16,8 @@ Method
    which is exactly the bias this project measures.
 2. **Which pixels** count is decided per image by robust trimming inside that
    mask (``measure_skin_tone``): near-black and blown-out pixels go (for a
-   filtered face, those of its original, so what the filter clipped counts), then
+   filtered face, those of its original and as many of its own as the filter
+   moved, so only what the filter clipped counts), then
    pixels outside the 10th–90th percentile of L* (hair, eye corners, nostrils,
    glare, shadow) or the 5th–95th percentile of a* / b* (lips, stray
    background) go.
@@ -220,11 +221,43 @@ def _exposed_luminance() -> tuple[float, float]:
 
 def _exposed_pixels(rgb: np.ndarray) -> np.ndarray:
     """``_exposed`` of 8-bit sRGB pixels (..., 3), from their luminance."""
+    dark, bright = _clipped_pixels(rgb)
+    return ~(dark | bright)
+
+
+def _clipped_pixels(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which sRGB pixels (..., 3) are near-black and which blown out (outside ``_exposed``'s L* bounds)."""
     if rgb.dtype != np.uint8:
-        return _exposed(srgb_to_lab(rgb))
+        lightness = srgb_to_lab(rgb)[..., 0]
+        return lightness < _DARK_L, lightness > _BRIGHT_L
     y = sum(np.take(table[:, 1], rgb[..., c]) for c, table in enumerate(_xyz_by_channel()))
     dark, bright = _exposed_luminance()
-    return (y >= dark) & (y <= bright)
+    return y < dark, y > bright
+
+
+def _exposed_as_in(lab: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The pixels of filtered faces (``lab``, N×P×3) to measure: those exposed in their originals (``reference``,
+    N×P×3 sRGB), but for clipping the filter moved rather than made. Left out by position alone, a filter that
+    moves pixels (a mirror, a warp, a CycleGAN shifting a hairline) had its moved hair counted as skin it crushed:
+    a mirrored face read up to 41° darker, dark faces, whose photos hold the most near-black pixels, most of all.
+    So where a filtered face has k pixels clipped where its original was not and k of the original's clipped ones
+    are clipped no more, those k (the most clipped) are left out instead of these k (the least clipped in the
+    original): a filter that only moves pixels is measured on its own exposed pixels, as many as the original's;
+    clipping beyond the original's still counts as the filter's doing, and clipping it lifted is still left out."""
+    ref_dark, ref_bright = _clipped_pixels(reference)
+    exposed = ~(ref_dark | ref_bright)
+    lightness = lab[..., 0]
+    own_dark, own_bright = lightness < _DARK_L, lightness > _BRIGHT_L
+    own_exposed = ~(own_dark | own_bright)
+    for sign, ref_clipped, own_clipped in ((-1, ref_dark, own_dark), (1, ref_bright, own_bright)):
+        arrived, left = own_clipped & exposed, ref_clipped & own_exposed
+        for i in np.flatnonzero(np.minimum(arrived.sum(axis=1), left.sum(axis=1))):
+            came, went = np.flatnonzero(arrived[i]), np.flatnonzero(left[i])
+            k = min(len(came), len(went))
+            ref_lightness = srgb_to_lab(reference[i, went])[..., 0]
+            exposed[i, came[np.argsort(-sign * lightness[i, came], kind="stable")[:k]]] = False
+            exposed[i, went[np.argsort(sign * ref_lightness, kind="stable")[:k]]] = True
+    return exposed
 
 
 def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pixels: int = 200,
@@ -237,6 +270,7 @@ def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pi
     left out instead of the crops' own. A photo's clipped pixels hold no skin colour; a pixel a filter
     crushed to black or blew out is the filter's doing and must count, or a filter that blackens half a
     face reads as *lighter* (only its brighter half measured) and one that blows skin out as barely lighter.
+    Clipping the filter only moved is left out as well (``_exposed_as_in``).
     """
     crops = np.asarray(crops)
     if crops.ndim != 4 or crops.shape[3] != 3:
@@ -251,7 +285,7 @@ def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pi
         return []
 
     lab = srgb_to_lab(crops[:, mask])  # N×P×3
-    exposed = _exposed(lab) if clipped_in is None else _exposed_pixels(np.asarray(clipped_in)[:, mask])
+    exposed = _exposed(lab) if clipped_in is None else _exposed_as_in(lab, np.asarray(clipped_in)[:, mask])
     lo, hi = np.full((n_faces, 3), np.inf), np.full((n_faces, 3), -np.inf)  # no bounds: nothing kept
     whole = exposed.all(axis=1) & exposed.any(axis=1)  # (an empty mask has no pixels to take percentiles of)
     if whole.any():

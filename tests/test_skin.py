@@ -201,6 +201,36 @@ def test_pixels_the_original_had_clipped_stay_out_of_the_filtered_face_too():
     assert shift.delta_ita == 0.0 and shift.delta_l == 0.0
 
 
+def _hair_on_one_side(face: np.ndarray) -> np.ndarray:
+    """``face`` with near-black hair over the outer part of the skin mask's left side only: asymmetric clipping."""
+    face = face.copy()
+    mask = _half_of_the_skin(face)
+    mask[:, face.shape[1] * 3 // 8:] = False
+    face[mask] = 2
+    return face
+
+
+def test_a_filter_that_only_moves_pixels_changes_no_skin_tone():
+    """Clipped pixels were left out of the filtered face by the original's positions: a mirror, which changes no
+    colour, had the mirrored hair counted as skin it crushed (a mirrored face read up to 41° darker)."""
+    face = _hair_on_one_side(face_like((45.0, 14.0, 24.0), seed=5))
+    mirrored = np.ascontiguousarray(face[:, ::-1])
+    assert (mirrored != face).any()
+    _, _, shift = measure_pair(face, mirrored)
+    assert shift.delta_ita == pytest.approx(0.0, abs=1e-9) and shift.delta_l == pytest.approx(0.0, abs=1e-9)
+
+
+def test_clipping_beyond_the_originals_counts_when_some_also_moved():
+    """The filter's own crushing still counts where it moved the photo's clipped pixels as well: only as many of its
+    clipped pixels as the original's left out."""
+    face = _hair_on_one_side(face_like((62.0, 14.0, 20.0), seed=6))
+    moved_and_crushed = np.ascontiguousarray(face[:, ::-1])
+    moved_and_crushed[_half_of_the_skin(face)] = 0  # the other side now blackened as well
+    _, only_moved, _ = measure_pair(face, np.ascontiguousarray(face[:, ::-1]))
+    _, crushed, shift = measure_pair(face, moved_and_crushed)
+    assert shift.delta_l < -10.0 and crushed.L < only_moved.L - 10.0
+
+
 def test_clipped_in_must_match_the_crops():
     faces = np.stack([face_like(), face_like(seed=1)])
     with pytest.raises(ValueError, match="differ in shape"):
