@@ -17,7 +17,7 @@ from skimage.color import deltaE_cie76, deltaE_ciede2000, rgb2lab
 from inference.audit.classifier_audit import _error_gaps, p_female_distribution
 from inference.audit.filter_audit import _delta_b, composition, filter_audit, group_shift
 from inference.audit.stats import kruskal_test, pairwise_mannwhitney, rank_biserial
-from inference.audit.summary import comparison_line, summary_lines
+from inference.audit.summary import ci, comparison_line, summary_lines
 from inference.faces import Detection
 from inference.metrics import binary_metrics, disaggregate, series_mean_ci
 from inference.results import Prediction, SkinTone
@@ -137,6 +137,69 @@ def test_each_groups_skin_shift_is_worded_by_its_sign_and_holm_adjusted_across_t
     # A moved down (mean −3.5): darker, and its Holm p 0.094 (raw 0.031) is not significant; B up: lighter
     assert "(darker, Holm p = 0.094, not significant" in parts["A"], line
     assert "(lighter, Holm p = 0.125, not significant" in parts["B"], line
+
+
+def _tinted(d_itas: list[float], d_ls: list[float], b_shift: float) -> dict:
+    """A filter section over faces of one group ("x" of grouping "g"), each face's ΔITA and ΔL* given and its b*
+    moved by ``b_shift`` give or take a little (the bootstrap needs values that differ)."""
+    rows = [{**_row(d_ita, b=(15.0, 15.0 + b_shift + 0.1 * (i % 3))), "d_l": d_l}
+            for i, (d_ita, d_l) in enumerate(zip(d_itas, d_ls))]
+    return filter_audit(rows, {"g": ["x"] * len(rows)}, [], {})
+
+
+def _skin_lines(fl: dict) -> tuple[str, str]:
+    """The overall skin-shift sentence and the group "x"'s part of "ΔITA by g"."""
+    lines = summary_lines(_report(fl))
+    [overall] = [x for x in lines if x.startswith("The filter ") and "ΔITA" in x]
+    [by_g] = [x for x in lines if x.startswith("ΔITA by g: ")]
+    return overall, by_g
+
+
+DOWN = [-4.0 - 0.3 * i for i in range(12)]  # twelve faces, every one lower: Wilcoxon p = 2/2¹² (significant)
+
+
+def test_a_yellow_tint_that_lowers_ita_while_lightness_rises_is_not_called_darker():
+    # ITA = atan((L* − 50)/b*) falls as b* rises: R, G ×1.02 and B ×0.85 gave ΔITA -6.3 [-7.5, -5.2] with ΔL*
+    # +0.59 [+0.54, +0.63] and Δb* +10.1, and the summary had said "The filter made skin darker"
+    fl = _tinted(DOWN, [0.5 + 0.02 * i for i in range(12)], b_shift=10.0)
+    o = fl["overall"]
+    assert o["delta_ita"]["wilcoxon"]["p"] < 0.05 and o["delta_l"]["mean"]["lo"] > 0 and o["delta_b"]["mean"]["lo"] > 0
+    overall, by_g = _skin_lines(fl)
+    assert "darker" not in overall.partition(": mean ΔITA")[0], overall
+    assert overall.startswith(f"The filter lowered skin's ITA overall (yellower: Δb* {ci(o['delta_b']['mean'])}, "
+                              f"while L* rose: ΔL* {ci(o['delta_l']['mean'])}): mean ΔITA "), overall
+    assert "(lower ITA, yellower: Δb* " in by_g and "while L* rose" in by_g and "darker" not in by_g, by_g
+
+
+def test_itas_rise_beside_a_lightness_shown_to_fall_is_not_called_lighter():
+    # the converse: a darkening filter that took yellow out raised ITA while L* fell, and read "made skin lighter"
+    fl = _tinted([-d for d in DOWN], [-1.0 - 0.05 * i for i in range(12)], b_shift=-3.0)
+    overall, by_g = _skin_lines(fl)
+    assert overall.startswith("The filter raised skin's ITA overall (less yellow: Δb* "), overall
+    assert "while L* fell: ΔL* " in overall and "lighter" not in overall.partition(": mean ΔITA")[0], overall
+    assert "(higher ITA, less yellow: Δb* " in by_g and "lighter" not in by_g, by_g
+
+
+def test_yellowness_carries_an_ita_shift_only_where_lightness_was_not_shown_to_move_and_b_moved_more():
+    flat = [0.2 * (-1) ** i * (1 + i // 2) for i in range(12)]  # ΔL* ±0.2, ±0.4, …: mean 0, its CI across it
+    carried = _tinted(DOWN, flat, b_shift=5.0)
+    assert _skin_lines(carried)[0].startswith("The filter lowered skin's ITA overall (yellower: Δb* ")
+    assert "while L* was not shown to move: ΔL* " in _skin_lines(carried)[0]
+    # a Δb* shown to move but by less than ΔL* carries nothing (a mirror filter's group: Δb* -0.03 [-0.14, -0.00]
+    # beside ΔL* -0.08 [-0.39, 0.00])
+    small = _tinted(DOWN, [d - 0.3 for d in flat], b_shift=0.03)
+    dl, db = small["overall"]["delta_l"]["mean"], small["overall"]["delta_b"]["mean"]
+    assert dl["lo"] < 0 < dl["hi"] and db["lo"] > 0 and abs(db["value"]) < abs(dl["value"])
+    assert _skin_lines(small)[0].startswith("The filter made skin darker overall: ")
+
+
+@pytest.mark.parametrize("sign, word", [(1, "lighter"), (-1, "darker")])
+def test_an_ita_shift_that_lightness_bears_out_keeps_its_lighter_or_darker(sign, word):
+    # _row's ΔL* is ΔITA/10: lightness moved the way ITA did, b* did not move
+    fl = filter_audit([_row(-sign * d) for d in DOWN], {"g": ["x"] * len(DOWN)}, [], {})
+    overall, by_g = _skin_lines(fl)
+    assert overall.startswith(f"The filter made skin {word} overall: mean ΔITA "), overall
+    assert f"({word}, Holm " in by_g and "ITA, " not in by_g, by_g
 
 
 def test_no_group_differs_after_holm_where_only_the_raw_ps_are_below_0_05():

@@ -51,6 +51,15 @@ def _clear_of_zero(interval: dict | None) -> int:
     return 1 if lo > 0 else -1 if hi < 0 else 0
 
 
+def tested_direction(p, value, rank=None) -> int:
+    """+1 or -1: the way a significant paired test says the typical face moved (the sign of the rank-biserial
+    effect, else of the mean); 0 where the test shows no move (p ≥ α or not testable) or nothing was measured."""
+    if p is None or p >= ALPHA or value is None:
+        return 0
+    sign = rank if rank not in (None, 0) else value
+    return (sign > 0) - (sign < 0)
+
+
 def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | None = None,
             median: dict | None = None) -> str:
     """A direction is only stated when the paired test is significant.
@@ -78,7 +87,7 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
             return (f"{none} for the typical face (Wilcoxon), yet the mean is {side[by_mean]} 0 "
                     "with its 95% CI: a minority of faces moved far")
         return none
-    sign = rank if rank not in (None, 0) else value
+    sign = tested_direction(p, value, rank)
     if sign == 0:
         return none
     text = up if sign > 0 else down
@@ -192,6 +201,42 @@ SKIN_TONE_GROUPS_CAVEAT = (
     "says whether lightness moved.")
 
 
+def _has_interval(m: dict | None) -> bool:
+    return bool(m) and measured(m.get("lo")) and measured(m.get("hi"))
+
+
+def _yellowness_carried(delta_l: dict, delta_b: dict | None) -> bool:
+    """Δb* shown to move (its 95% CI clear of 0) and by more than ΔL*: a mirror filter's Δb* of -0.03 [-0.14, -0.00]
+    beside a ΔL* of -0.08 carries nothing, and its "darker" stands."""
+    return _clear_of_zero(delta_b) != 0 and abs(delta_b["value"]) > abs(delta_l["value"])
+
+
+def ita_is_not_lightness(cell: dict, direction: int) -> bool:
+    """Whether a ΔITA moving in ``direction`` (+1 up, -1 down) would be misread as lighter or darker skin: ITA =
+    atan((L* − 50)/b*) also falls as skin yellows (b* up) while L* rises. Read as the ship gate reads ΔL*
+    (gate.lightness_words): lightness moved only where its mean's 95% CI lies clear of 0. True where that CI lies
+    on the other side of 0 from ΔITA, or covers 0 while Δb* carried the change; False where ΔL* agrees, or has no
+    CI (too few faces, or a report older than the field), so the usual wording stands."""
+    delta_l = (cell.get("delta_l") or {}).get("mean")
+    if not direction or not _has_interval(delta_l):
+        return False
+    lightness = _clear_of_zero(delta_l)
+    return lightness == -direction or (lightness == 0 and
+                                       _yellowness_carried(delta_l, (cell.get("delta_b") or {}).get("mean")))
+
+
+def what_moved_words(cell: dict) -> str:
+    """'yellower: Δb* 10.12 [95% CI 9.79, 10.48], while L* rose: ΔL* 0.59 [95% CI 0.54, 0.63]': what moved where
+    ΔITA does not say lightness did (``ita_is_not_lightness``)."""
+    delta_l, delta_b = cell["delta_l"]["mean"], (cell.get("delta_b") or {}).get("mean")
+    lightness = ({1: "L* rose", -1: "L* fell"}.get(_clear_of_zero(delta_l), "L* was not shown to move")
+                 + f": ΔL* {ci(delta_l)}")
+    if not (delta_b and measured(delta_b.get("value"))):
+        return lightness
+    yellowness = {1: "yellower: ", -1: "less yellow: "}.get(_clear_of_zero(delta_b), "")
+    return f"{yellowness}Δb* {ci(delta_b)}, while {lightness}"
+
+
 def made_unmeasurable_line(fl: dict) -> str:
     """The faces the filter made unmeasurable (skin measurable before, not after), overall and where per group."""
     o = fl["overall"]
@@ -204,6 +249,28 @@ def made_unmeasurable_line(fl: dict) -> str:
         if hit:
             line += f"; by {grouping}: " + ", ".join(hit)
     return line + "."
+
+
+def skin_effect_words(o: dict, where: str) -> str:
+    """The overall skin-shift sentence's verdict: 'The filter made skin darker overall', or, where the ΔITA the test
+    shows is not a lightness change (a yellow tint lowers ITA as L* rises), 'The filter lowered skin's ITA overall
+    (yellower: Δb* …, while L* rose: ΔL* …)' rather than "darker" beside a ΔL* shown to rise."""
+    w, mean = o["delta_ita"]["wilcoxon"], o["delta_ita"]["mean"]["value"]
+    not_lightness = ita_is_not_lightness(o, tested_direction(w["p"], mean, w["rank_biserial"]))
+    up, down = (("The filter raised skin's ITA", "The filter lowered skin's ITA") if not_lightness
+                else ("The filter made skin lighter", "The filter made skin darker"))
+    verdict = _effect(w["p"], mean, up, down, "The filter did not detectably change skin tone", w["rank_biserial"],
+                      o["delta_ita"]["mean"], o["delta_ita"]["median"])
+    return f"{verdict} {where}" + (f" ({what_moved_words(o)})" if not_lightness else "")
+
+
+def group_direction_words(s: dict, v) -> str:
+    """A group's ΔITA direction by its mean, 'lighter' or 'darker', or 'lower ITA, yellower: Δb* …, while L* rose:
+    ΔL* …' where the group's ΔL* does not bear that out (``ita_is_not_lightness``)."""
+    direction = 0 if v is None else (v > 0) - (v < 0)
+    if ita_is_not_lightness(s, direction):
+        return f"{'higher' if direction > 0 else 'lower'} ITA, {what_moved_words(s)}"
+    return _direction(v, "lighter", "darker")
 
 
 def not_measurable_line(o: dict, n: int) -> str:
@@ -420,7 +487,6 @@ def summary_lines(r: dict) -> list[str]:
     if fl:
         o = fl["overall"]
         w = o["delta_ita"]["wilcoxon"]
-        mean = o["delta_ita"]["mean"]["value"]
         rb = "n/a" if w["rank_biserial"] is None else f"{w['rank_biserial']:+.2f}"
         lost = o.get("n_made_unmeasurable", 0)
         if not o["n_measurable"]:  # it had said "did not detectably change skin tone" of a shift measured on no face
@@ -431,7 +497,7 @@ def summary_lines(r: dict) -> list[str]:
             # change skin tone overall" of the faces it spared
             where = f"on the {o['n_measurable']} face(s) it left measurable" if lost else "overall"
             lines.append(
-                f"{_effect(w['p'], mean, 'The filter made skin lighter', 'The filter made skin darker', 'The filter did not detectably change skin tone', w['rank_biserial'], o['delta_ita']['mean'], o['delta_ita']['median'])} {where}: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
+                f"{skin_effect_words(o, where)}: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
                 f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
                 f"{rb}); "
                 f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
@@ -446,7 +512,7 @@ def summary_lines(r: dict) -> list[str]:
             for g, s in by.items():
                 ww = s["delta_ita"]["wilcoxon"]
                 v = s["delta_ita"]["mean"]["value"]
-                parts.append(f"{g}: {ci(s['delta_ita']['mean'])}° ({_direction(v, 'lighter', 'darker')}, Holm {pval(ww.get('p_holm'))}, "
+                parts.append(f"{g}: {ci(s['delta_ita']['mean'])}° ({group_direction_words(s, v)}, Holm {pval(ww.get('p_holm'))}, "
                              f"{signif(ww.get('p_holm'))}{_unmeasured_words(s)})")
             lines.append(f"ΔITA by {grouping}: " + "; ".join(parts) + ".")
             k = fl["kruskal"][grouping]["delta_ita"]
