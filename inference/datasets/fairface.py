@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..errors import BiasMirrorError
 from .csv_file import read_rows_by_file
-from .folder import path_within
+from .folder import FileNames, path_within
 from .sample import (NOT_IN_FOLDER, DatasetRead, Sample, band_bounds, one_spelling, skipped_in_words,
                      unlisted_images, warn_unlisted)
 from .splits import hash_fraction
@@ -50,10 +50,10 @@ def _in_folder(root: Path, on_disk: set[str]) -> Callable[[str], str | None]:
     """A row's file name → the path within the folder of the file it names, or None, read as the folder reader reads
     a labels CSV's (``path_within``: backslashes separate folders as slashes do, "train\\1.jpg", a CSV written on
     Windows, had been "not in the folder"); a name the listing lacks (one through a link) is looked up on disk."""
-    bases = (root.absolute().as_posix(),)
+    bases, names = (root.absolute().as_posix(),), FileNames(on_disk)
 
     def find(name: str) -> str | None:
-        return path_within(name, bases, on_disk) or (name if (root / name).is_file() else None)
+        return path_within(name, bases, names) or (name if (root / name).is_file() else None)
 
     return find
 

@@ -3,19 +3,24 @@
 The CSV (``labels.csv`` in the folder, or any path given) has a ``file``
 column (the image's path relative to the folder, ``male/1.jpg``; ``male\\1.jpg``
 as a CSV written on Windows has it, and an absolute path inside the folder,
-name the same file) and any of ``gender``, ``race``, ``age``, ``split``,
-``group``. A bare file name names a file at the top of the folder only: a row
-"1.jpg" for male/1.jpg is skipped, its reason naming the file it may mean.
-Without a CSV every image is a sample with no labels: the unlabelled audit
-never invents any.
+name the same file; on Windows and macOS, whose file systems take a name in
+any case, so does the path in another case) and any of ``gender``, ``race``,
+``age``, ``split``, ``group``. A bare file name names a file at the top of the
+folder only: a row "1.jpg" for male/1.jpg is skipped, its reason naming the
+file it may mean. Without a CSV every image is a sample with no labels: the
+unlabelled audit never invents any.
 """
 from __future__ import annotations
 
 import logging
 import os
+import posixpath
+import re
+import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import Collection, Iterable, Iterator
 
 from ..errors import PERMISSION_DENIED, BiasMirrorError, in_words
 from .csv_file import KNOWN_COLUMNS, read_rows_by_file
@@ -25,6 +30,12 @@ from .splits import SPLITS
 
 log = logging.getLogger(__name__)
 LAYOUT = "a folder of images (.jpg/.png/...), optionally with labels.csv (columns: file, gender, race, age, split, group)"
+# Windows' and macOS's file systems (by default) take a file's name in any case: there a CSV row "women/img_001.jpg"
+# names Women/IMG_001.JPG, which had been "not in the folder". Linux's may hold both, and a row names its own. Tests
+# set it to read a CSV as each system does.
+NAMES_IGNORE_CASE = sys.platform in ("win32", "darwin")
+# "C:/Users/ana/faces/1.jpg" (backslashes turned into slashes) is an absolute path, whatever the system reading it
+_DRIVE = re.compile(r"[A-Za-z]:/")
 
 
 @dataclass(frozen=True)
@@ -137,25 +148,90 @@ def _by_nfc_name(rows: dict[str, dict[str, str]], csv_path: Path) -> dict[str, d
     return out
 
 
-def path_within(name: str, bases: tuple[str, ...], in_folder: set[str]) -> str | None:
+def path_within(name: str, bases: tuple[str, ...], in_folder: Collection[str]) -> str | None:
     """The path within the folder (one of ``in_folder``) of the file a CSV row names, or None. Backslashes separate
     folders as slashes do (a CSV written on Windows: "female\\3.jpg"), and an absolute path inside the folder names
-    the file it leads to: both had been "not in the folder", and the audit run without their labels. ``bases``: the
-    folder's absolute path as given and through any link to it, in NFC."""
-    if name in in_folder:  # as given first: a file whose name holds a backslash is named by it
-        return name
+    the file it leads to: both had been "not in the folder", and the audit run without their labels. Where file
+    names ignore case (``NAMES_IGNORE_CASE``), a name matching no file as spelled names the one file it matches in
+    another case. ``bases``: the folder's absolute path as given and through any link to it, in NFC."""
+    spellings = list(_spellings(name, bases))
+    for spelling in spellings:  # as given first: a file whose name holds a backslash is named by it
+        if spelling in in_folder:
+            return spelling
+    matches = _in_another_case(spellings, in_folder)
+    return matches[0] if len(matches) == 1 else None
+
+
+def _spellings(name: str, bases: tuple[str, ...]) -> Iterator[str]:
+    """The paths within the folder a CSV row's file name may be: as given, with backslashes as slashes, and, an
+    absolute path, relative to each of ``bases``. Read alike on every system: Windows' os.path had turned the
+    slashes back into backslashes, and no absolute path (C:\\Users\\ana\\faces\\male\\1.jpg) matched there."""
+    yield name
     posix = PurePosixPath(name.replace("\\", "/")).as_posix()
-    if posix in in_folder:
-        return posix
-    if os.path.isabs(posix):
+    yield posix
+    if _is_absolute(posix):
         for base in bases:
-            try:
-                within = PurePosixPath(os.path.normpath(posix)).relative_to(base).as_posix()
-            except ValueError:
-                continue
-            if within in in_folder:
-                return within
-    return None
+            within = _relative_to(posixpath.normpath(posix), posixpath.normpath(base.replace("\\", "/")))
+            if within:
+                yield within
+
+
+def _is_absolute(posix: str) -> bool:
+    """Whether ``posix`` (a path with slashes) is absolute on POSIX or on Windows (a drive's, or a share's)."""
+    return posix.startswith("/") or _DRIVE.match(posix) is not None
+
+
+def _relative_to(path: str, base: str) -> str | None:
+    """``path`` relative to ``base`` (both normalised, with slashes), or None where it is not inside it; by name in
+    any case where file names ignore case (C:/users/Ana/faces is the folder C:/Users/ana/faces)."""
+    parts, base_parts = path.split("/"), base.rstrip("/").split("/")
+    if len(parts) <= len(base_parts):
+        return None
+    same = (lambda a, b: a.casefold() == b.casefold()) if NAMES_IGNORE_CASE else str.__eq__
+    if not all(same(a, b) for a, b in zip(parts, base_parts)):
+        return None
+    return "/".join(parts[len(base_parts):])
+
+
+def _in_another_case(spellings: list[str], in_folder: Collection[str]) -> list[str]:
+    """The files of ``in_folder`` that the first of ``spellings`` to match any names in another case than its own,
+    sorted, where file names ignore case; none where they do not."""
+    if not NAMES_IGNORE_CASE:
+        return []
+    by_casefold = _by_casefold(in_folder)
+    for spelling in spellings:
+        matches = by_casefold.get(spelling.casefold())
+        if matches:
+            return matches
+    return []
+
+
+class FileNames(frozenset):
+    """A folder's files (paths within it) for ``path_within``, with their index by casefolded name made once, on the
+    first row naming none as spelled: made anew for each such row, a CSV all in another case took a time growing as
+    rows × files."""
+
+    @cached_property
+    def by_casefold(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for rel in sorted(self):
+            index.setdefault(rel.casefold(), []).append(rel)
+        return index
+
+
+def _by_casefold(in_folder: Collection[str]) -> dict[str, list[str]]:
+    """The files of ``in_folder`` by their casefolded names, each list sorted."""
+    return (in_folder if isinstance(in_folder, FileNames) else FileNames(in_folder)).by_casefold
+
+
+def _named_in_case(name: str, bases: tuple[str, ...], in_folder: Collection[str]) -> str | None:
+    """Why a row naming several files in other cases than its own is skipped, or None: which it means cannot be told
+    where file names ignore case (Women/IMG_1.JPG and women/IMG_1.JPG, on a share of a Linux machine's)."""
+    matches = _in_another_case(list(_spellings(name, bases)), in_folder)
+    if len(matches) < 2:
+        return None
+    return (f"{NOT_IN_FOLDER} as spelled, and {len(matches)} files differ from it in case only: "
+            f"{', '.join(matches[:3])}{' …' if len(matches) > 3 else ''}; name the one meant as the folder spells it")
 
 
 def _of_a_type_not_read(name: str, root: Path) -> str | None:
@@ -188,7 +264,7 @@ def _not_found(name: str, by_base: dict[str, list[str]]) -> str:
     posix = name.replace("\\", "/")
     base = posix.rsplit("/", 1)[-1]
     matches = by_base.get(base, [])
-    why = NOT_RELATIVE if "/" not in posix or os.path.isabs(posix) else NOT_IN_FOLDER
+    why = NOT_RELATIVE if "/" not in posix or _is_absolute(posix) else NOT_IN_FOLDER
     if len(matches) == 1:
         return f"{why}; did you mean {matches[0]}?"
     if matches:
@@ -196,7 +272,7 @@ def _not_found(name: str, by_base: dict[str, list[str]]) -> str:
     return NOT_IN_FOLDER
 
 
-def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: set[str],
+def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: FileNames,
                    csv_path: Path) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]]]:
     """``rows`` keyed by the path within the folder of the file each names (``path_within``), and the rows that
     name none, with why. Two rows naming one file in two ways ("a/b.jpg" and "a\\b.jpg") are refused, as two
@@ -216,7 +292,8 @@ def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: set[s
     for name, row in rows.items():
         rel = path_within(name, bases, in_folder)
         if rel is None:
-            skipped.append((name, _of_a_type_not_read(name, root) or _not_found(name, files_named())))
+            skipped.append((name, _of_a_type_not_read(name, root) or _named_in_case(name, bases, in_folder)
+                            or _not_found(name, files_named())))
         elif rel in out:
             raise BiasMirrorError(f"the labels CSV lists {rel!r} twice, as {named_as[rel]!r} and {name!r}; keep one "
                                   "row per file", csv_path)
@@ -275,7 +352,8 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
     elif labels_csv:
         raise BiasMirrorError("the labels CSV does not exist", csv_path)
     rel_names = {p.relative_to(root).as_posix(): p for p in images}
-    rows, skipped = _within_folder(_by_nfc_name(rows, csv_path), root, {nfc(rel) for rel in rel_names}, csv_path)
+    rows, skipped = _within_folder(_by_nfc_name(rows, csv_path), root, FileNames(nfc(rel) for rel in rel_names),
+                                   csv_path)
     if skipped and not rows:  # a CSV of names of another folder had given an audit "(unlabelled)" with exit 0
         name, why = skipped[0]
         raise BiasMirrorError(f"none of its {len(skipped)} row(s) names an image of the folder {root}, e.g. {name!r}: "
