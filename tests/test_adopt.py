@@ -578,10 +578,11 @@ def test_a_range_under_which_the_filter_does_nothing_is_not_taken_for_its_own(tm
 
 
 class BrightenedOnRequest(nn.Module):
-    """[0, 1] in: condition 0 ("none") leaves the face as it is, condition 1 ("bright") adds 0.1."""
+    """[0, 1] in: condition 0 ("none") leaves the face as it is, condition 1 ("bright") adds 0.02. A lift small enough
+    that [0, 1] lies clearly nearest the faces: one of 0.1 lies as near as [-1, 1] does, and adopt asks for --range."""
 
     def forward(self, x, condition):
-        return x + condition[:, 1].view(-1, 1, 1, 1) * ((x + 0.1).clamp(0, 1) - x)
+        return x + condition[:, 1].view(-1, 1, 1, 1) * ((x + 0.02).clamp(0, 1) - x)
 
 
 def test_the_range_of_a_conditional_filter_is_judged_under_every_condition_and_a_given_no_op_range_is_said(
@@ -602,6 +603,57 @@ def test_the_range_of_a_conditional_filter_is_judged_under_every_condition_and_a
     adopt(lift, tmp_path / "b.onnx", "filter", value_range="unit", echo=lines.append, **kw)
     assert any(line.startswith("warning: with --range unit [0, 1] it leaves the faces as they were, with --range "
                                "symmetric [-1, 1] it changes them") for line in lines), lines
+
+
+class ColourShift(nn.Module):
+    """Trained on [0, 1]: ``x · gain + offset``, a simple colour filter. Read on another range it is another filter
+    whose output lies about as near the faces (a lightener read on [0, 255] darkens them)."""
+
+    def __init__(self, gain: float, offset: float):
+        super().__init__()
+        self.gain, self.offset = gain, offset
+
+    def forward(self, x):
+        return x * self.gain + self.offset
+
+
+@pytest.mark.parametrize("gain,offset,lighter", [(0.85, 0.15, True), (0.85, 0.0, False)],
+                         ids=["lightener", "darkener"])
+def test_a_filter_whose_output_cannot_tell_its_range_is_refused_without_one(tmp_path, tiny_utk, gain, offset,
+                                                                           lighter):
+    """"Nearest the faces" took [0, 255] for a lightener on [0, 1], a few grey levels nearer than [0, 1], and the audit
+    said it darkened skin by 16° ITA; it took [-1, 1] for a darkener on [0, 1], and the gate passed it as lightening.
+    Without --range each is refused, --force or not (it writes a given range, it does not choose one); with --range
+    unit each is written as given and does what it does."""
+    src = export(ColourShift(gain, offset).eval(), tmp_path / "shift.onnx")
+    kw = dict(dataset=f"utkface:{tiny_utk.parent}", n=24, echo=quiet)
+    for force in (False, True):
+        with pytest.raises(BiasMirrorError, match=r"its output lies about as near the faces with --range .* the output "
+                                                  r"cannot tell which range it was trained on.* Give --range: the "
+                                                  r"range of the inputs it was trained on") as err:
+            adopt(src, tmp_path / "a.onnx", "filter", force=force, **kw)
+        assert str(err.value).startswith(str(src)) and not (tmp_path / "a.onnx").exists()
+        for r in ("symmetric [-1, 1]", "unit [0, 1]", "byte [0, 255]"):  # every range, with its distance
+            assert re.search(rf"--range {re.escape(r)} \([\d.]+", str(err.value)), r
+    given = load_model(adopt(src, tmp_path / "b.onnx", "filter", value_range="unit", **kw))
+    assert given.card.training["adopted"]["range_chosen"].startswith("given: [0, 1] (mean change in grey levels: ")
+    faces = faces_of(tiny_utk)
+    assert (given.apply(faces).mean() > faces.mean()) == lighter
+
+
+class Mirror(nn.Module):
+    """Flips the face left to right: what it gives back is the same under every range."""
+
+    def forward(self, x):
+        return torch.flip(x, dims=[3])
+
+
+def test_a_filter_that_gives_back_the_same_faces_under_every_range_is_still_adopted_without_one(tmp_path, tiny_utk):
+    """A mirror moves the faces as far under every range, into the same faces: which range it is read with changes
+    nothing an audit measures, so it is not asked for."""
+    src = export(Mirror().eval(), tmp_path / "mirror.onnx")
+    out = adopt(src, tmp_path / "a.onnx", "filter", dataset=f"utkface:{tiny_utk.parent}", n=24, echo=quiet)
+    assert load_model(out).card.training["adopted"]["range_chosen"].startswith("auto: ")
 
 
 def test_faces_of_one_gender_are_too_few_to_check_a_label_order(tmp_path, tiny_utk):

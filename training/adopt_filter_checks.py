@@ -1,5 +1,6 @@
-"""An adopted filter checked on faces: its range (the one whose output lies nearest the faces, or a given one
-refused where another is much nearer), and the wrapped filter against the model run alone, under every condition."""
+"""An adopted filter checked on faces: its range (the one whose output lies nearest the faces where no other comes
+near, or a given one refused where another is much nearer), and the wrapped filter against the model run alone, under
+every condition."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +17,13 @@ MAX_FILTER_GREY = 1  # wrapped against the model run alone: rounding only
 # A given --range whose output lies this many grey levels further from the faces, on average, than another range's
 # reads them wrongly: a tanh filter taken as byte gave back black faces, 123 grey levels off against 32 (UTKFace).
 WRONG_RANGE_GREY = 20.0
+# Without --range, a range whose output lies within this of the nearest one's (mean grey levels) is as likely its own:
+# a colour filter reads about as near the faces under several. x·0.85 on [0, 1], read as [-1, 1], lay 8.4 from UTKFace
+# faces against 17.8: "nearest" took [-1, 1], the audit measured it lightening skin by 0.9° ITA, and the gate passed a
+# filter that darkens it by 16.6°. Above that darkener's 9 to 12 (8 to 300 faces), below the 17 to 19 by which a tint
+# on [0, 1] (on a few faces) or a tanh filter on [-1, 1] (on noise) is nearest, so that those are still found. A
+# stronger darkener (x·0.7: 19 to 24 apart) is past any margin that keeps them: the output cannot tell it either.
+AMBIGUOUS_RANGE_GREY = 15.0
 # Under a range whose output lies this near the faces (mean grey levels) the filter left them as they were: no evidence
 # of its range where another changes them. A filter trained on [-1, 1] that lifts shadows (relu(-x)) does nothing to
 # [0, 1] inputs; "nearest" took [0, 1], and the audit then measured a no-op and passed the gate on a filter that
@@ -28,15 +36,34 @@ def _interval(name: str) -> str:
     return f"[{lo:g}, {hi:g}]"
 
 
+def _outputs(trial: Trial, faces: np.ndarray) -> list[np.ndarray]:
+    """The faces the filter, fed as ``trial`` feeds it, gives back: under each condition of a conditional one."""
+    model = trial.model
+    if not getattr(model, "condition_labels", None):
+        return [trial.got[0]]
+    return [model.apply(faces, model.condition_rows(label, len(faces))) for label in model.condition_labels]
+
+
 def _largest_change(trial: Trial, faces: np.ndarray) -> float:
     """How far the filter, fed as ``trial`` feeds it, moves the faces (mean grey levels), under the condition that
     moves them most: a conditional filter whose first condition does nothing had been judged on that one alone, every
     range "unchanged", and the first range taken."""
-    model = trial.model
-    if not getattr(model, "condition_labels", None):
-        return float(np.abs(trial.got[0].astype(np.int16) - faces).mean())
-    return max(float(np.abs(model.apply(faces, model.condition_rows(label, len(faces))).astype(np.int16) - faces).mean())
-               for label in model.condition_labels)
+    return max(float(np.abs(out.astype(np.int16) - faces).mean()) for out in _outputs(trial, faces))
+
+
+def _same_faces(a: Trial, b: Trial, faces: np.ndarray) -> bool:
+    """Whether two ranges give back the same faces, rounding apart (a mirror under every range, x·0.85 + 0.15 on
+    [-1, 1] and on [0, 1]): between those the choice changes nothing an audit measures."""
+    return all(int(np.abs(x.astype(np.int16) - y).max()) <= MAX_FILTER_GREY
+               for x, y in zip(_outputs(a, faces), _outputs(b, faces)))
+
+
+def _rivals(nearest: str, changed: list[str], changes: dict[str, float], trials: dict[str, Trial],
+            faces: np.ndarray) -> list[str]:
+    """The ranges, besides the nearest, that change the faces about as much as it (within AMBIGUOUS_RANGE_GREY) but
+    into other faces: each as likely the one it was trained on."""
+    return [r for r in changed if r != nearest and changes[r] <= changes[nearest] + AMBIGUOUS_RANGE_GREY
+            and not _same_faces(trials[r], trials[nearest], faces)]
 
 
 def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where: str,
@@ -44,7 +71,8 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
                   side: str = "input") -> tuple[Trial, dict]:
     """The range whose output lies nearest the faces (or the ``given`` one, refused unless ``force`` where another
     puts the output much nearer), checked against the model run alone. A range under which the filter leaves the
-    faces as they were is no evidence of the right one where another changes them: then the range must be given.
+    faces as they were is no evidence of the right one where another changes them, nor is nearest by a few grey
+    levels where another gives back other faces: then the range must be given.
     ``side``: whose range the trials differ in, its input's or (a uint8 input's) its output's."""
     shape = next(iter(trials.values())).got[0].shape
     if shape != faces.shape:
@@ -67,6 +95,15 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
                               f"average, with --range {nearest} {changes[nearest]:.1f}: the faces it gave back are not "
                               f"faces. Leave --range out to take the nearest, or give --force to write it as given",
                               src)
+    rivals = [] if given is not None else _rivals(nearest, changed, changes, trials, faces)
+    if rivals:  # nearest by a few grey levels says nothing: read wrongly, a lightening filter is audited as darkening
+        raise BiasMirrorError(f"its output lies about as near the faces with --range {nearest} {_interval(nearest)} "
+                              f"({changes[nearest]:.1f} grey levels on average) as with "
+                              + " or ".join(f"--range {r} {_interval(r)} ({changes[r]:.1f})" for r in rivals)
+                              + f", less than {AMBIGUOUS_RANGE_GREY:g} apart, and gives back other faces with each: "
+                              f"the output cannot tell which range it was trained on, and an audit of it read with the "
+                              f"wrong one measures another filter (one that lightens faces can be measured darkening "
+                              f"them). Give --range: the range of the {side}s it was trained on", src)
     if given in unchanged and changed:  # as the auto choice would have asked: said, and written as given
         echo(f"warning: with --range {given} {_interval(given)} it leaves the faces as they were, with --range "
              f"{changed[0]} {_interval(changed[0])} it changes them ({changes[changed[0]]:.1f} grey levels): if "
