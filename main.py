@@ -237,15 +237,29 @@ PACKAGES = {"cv2": "opencv-python", "onnxruntime": "onnxruntime-gpu", "onnx": "o
             "skimage": "scikit-image", "scipy": "scipy", "PySide6": "pyside6-essentials", "pyqtgraph": "pyqtgraph",
             "torch": "torch==2.14.1", "torchvision": "torchvision==0.29.1", "tqdm": "tqdm", "matplotlib": "matplotlib",
             "onnxconverter_common": "onnxconverter-common"}
+# macOS has no onnxruntime-gpu wheel (nor CUDA): pyproject installs the CPU build there, which the hint must name
+MACOS_PACKAGES = {**PACKAGES, "onnxruntime": "onnxruntime"}
 OUR_PACKAGES = ("main", "gui", "inference", "training", "tests")
 
 
-def missing_module_message(exc: ModuleNotFoundError) -> str:
+def pip_package(module: str, platform: str | None = None) -> str:
+    """The pip package pyproject installs ``module`` from on ``platform``, a ``sys.platform`` (this one's where None)."""
+    packages = MACOS_PACKAGES if (platform or sys.platform) == "darwin" else PACKAGES
+    return packages.get(module, module)
+
+
+def venv_python(platform: str | None = None) -> str:
+    """Where .venv keeps its Python on ``platform``, a ``sys.platform`` (this one's where None): Windows' venv has no
+    bin folder."""
+    return r".venv\Scripts\python.exe" if (platform or sys.platform) == "win32" else ".venv/bin/python"
+
+
+def missing_module_message(exc: ModuleNotFoundError, platform: str | None = None) -> str:
     top = (exc.name or "?").split(".")[0]
-    package = PACKAGES.get(top, top)
+    package = pip_package(top, platform)
     return (f"error: this Python ({sys.executable}) has no module '{top}' (pip package {package}), which this command "
             "needs. Set the project up once with `bash scripts/setup` (it makes .venv), then run "
-            "`.venv/bin/python main.py …`, or `pip install -e .` into the Python you use.")
+            f"`{venv_python(platform)} main.py …`, or `pip install -e .` into the Python you use.")
 
 
 def printable_output(streams=None) -> None:

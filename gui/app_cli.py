@@ -45,12 +45,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--screenshot-after", type=non_negative_float, default=None,
                    help=f"seconds before --screenshot is taken (default {SCREENSHOT_AFTER:g})")
     p.add_argument("--log", metavar="PATH", help="keep the app's log here (default: bias-mirror.log in the platform's "
-                   "folder for the app's data: ~/.local/share/BiasMirror/BiasMirror on Linux)")
+                   "folder for the app's data, named below)")
     p.add_argument("--health", metavar="PATH",
                    help="on quitting, write GUI-thread stalls and memory over the session to this JSON (soak runs)")
     add_model_arguments(p)
-    p.epilog = ("The app starts with the last session's models, view and CAM class where none is given here (its "
-                "settings file; BIASMIRROR_SETTINGS names another): the defaults above are a first start's.")
+    p.formatter_class = LocationsHelpFormatter
+    p.epilog = EPILOG
+
+
+# unwrapped (LocationsHelpFormatter), so that no path is cut at a hyphen or a space ("Application Support")
+EPILOG = """The app starts with the last session's models, view and CAM class where none
+is given here (its settings; BIASMIRROR_SETTINGS names another file): the
+defaults above are a first start's. Where this system keeps them, and the log:
+  settings  {settings}
+  log       {log} (or --log)"""
+
+
+class LocationsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help with the places this system keeps the settings and the log in, looked up only when help is printed:
+    Qt names them (a file on Linux, a plist on macOS, the registry on Windows), and importing it for every start
+    would slow the command line's; the help had named Linux's alone."""
+
+    def add_text(self, text: str | None) -> None:
+        super().add_text(text.format(**storage_locations()) if text == EPILOG else text)
+
+
+def storage_locations() -> dict[str, str]:
+    """Where the app keeps its settings (a file, or a registry key) and its log, as Qt names them for the app's names,
+    set for the look-up and then put back."""
+    from PySide6.QtCore import QCoreApplication
+
+    from .settings import APP, ORG, make_settings
+
+    names = QCoreApplication.organizationName(), QCoreApplication.applicationName()
+    QCoreApplication.setOrganizationName(ORG)
+    QCoreApplication.setApplicationName(APP)
+    try:
+        return {"settings": make_settings().fileName(), "log": str(default_log_path())}
+    finally:
+        QCoreApplication.setOrganizationName(names[0])
+        QCoreApplication.setApplicationName(names[1])
 
 
 def app_runtime(args: argparse.Namespace):

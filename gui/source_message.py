@@ -2,6 +2,7 @@
 buttons to open one."""
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
@@ -11,11 +12,27 @@ from inference.errors import BiasMirrorError
 from inference.sources import camera_index
 
 
-def refusal_text(spec: str | int, error: Exception | None, what: str) -> str:
-    """The page's text where ``spec`` could not be opened: ``error`` raised, said in ``what``."""
+# Where macOS and Windows let the user refuse apps the camera. A refused app's cv2.VideoCapture fails to open as if
+# there were no camera, and the page had sent the user to check the cable only.
+CAMERA_PERMISSION = {
+    "darwin": "that this app (your terminal or Python) is allowed to use the camera in System Settings › Privacy & "
+              "Security › Camera",
+    "win32": "that desktop apps are allowed to use the camera in Settings › Privacy & security › Camera",
+}
+
+
+def camera_checks(platform: str | None = None) -> str:
+    """What to check where a camera did not open, on ``platform``, a ``sys.platform`` (this one's where None)."""
+    permission = CAMERA_PERMISSION.get(platform or sys.platform)
+    return "check it is connected and not in use" + (f", and {permission}" if permission else "")
+
+
+def refusal_text(spec: str | int, error: Exception | None, what: str, platform: str | None = None) -> str:
+    """The page's text where ``spec`` could not be opened: ``error`` raised, said in ``what``; ``platform`` as in
+    ``camera_checks``."""
     if (index := camera_index(spec)) is not None and isinstance(error, BiasMirrorError):
         # one sentence: the error's own ("camera 0: no camera could be opened at index 0; …") said it twice
-        return (f"No camera found at index {index}: check it is connected and not in use, or open a video, "
+        return (f"No camera found at index {index}: {camera_checks(platform)}, or open a video, "
                 "an image or an image folder instead.")
     if index is not None:
         return f"No camera found at index {index}.\n\n{what}."

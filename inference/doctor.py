@@ -13,7 +13,7 @@ from .defaults import MODELS_DIR
 from .errors import BiasMirrorError
 from .arg_checks import non_negative_int
 from .card_markdown import card_markdown
-from .gpu import driver_report, ort_build, report_lines
+from .gpu import cuda_builds_exist, driver_report, ort_build, report_lines
 from .models import find_models, read_card
 from .runtime import cuda_device_count
 from .sources import list_cameras
@@ -45,8 +45,11 @@ def card_section(path: Path) -> str:
                               "re-export the model or fix the card", path) from exc
 
 
-def cpu_only_advice(gpu_build: bool) -> str:
-    """What the GPU path still needs where no GPU is visible: onnxruntime-gpu was advised where it was installed."""
+def cpu_only_advice(gpu_build: bool, platform: str | None = None) -> str:
+    """What the GPU path still needs where no GPU is visible: onnxruntime-gpu was advised where it was installed, and
+    on macOS, where it cannot be (``cuda_builds_exist``)."""
+    if not cuda_builds_exist(platform):
+        return "inference runs on the CPU, as on every Mac: there is nothing to install for a GPU path."
     needs = "an NVIDIA GPU and its driver" + ("" if gpu_build else ", onnxruntime-gpu")
     return (f"inference runs on the CPU. For the GPU path: {needs}, and the libraries listed above as missing (Bias "
             "Mirror loads them from the nvidia-* pip packages on sys.path, like onnxruntime.preload_dlls())"

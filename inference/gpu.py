@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import re
 import struct
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -64,6 +65,16 @@ def ort_build() -> OrtBuild:
         pass
     build = ort.get_build_info() if hasattr(ort, "get_build_info") else ""
     return OrtBuild(package, ort.__version__, cuda_version or None, build, Path(ort.__file__).parent / "capi", extras)
+
+
+# macOS has no CUDA and onnxruntime-gpu no macOS wheel: pyproject installs the CPU build there, and advice to swap it
+# for onnxruntime-gpu had uninstalled the working runtime before an install that failed
+NO_CUDA_ON_MACOS = "macOS has no CUDA (nor onnxruntime-gpu a macOS wheel), so this is the build to keep"
+
+
+def cuda_builds_exist(platform: str | None = None) -> bool:
+    """Whether onnxruntime-gpu can be installed on ``platform``, a ``sys.platform`` (this one's where None)."""
+    return (platform or sys.platform) != "darwin"
 
 
 def elf_needed(path: str | Path) -> list[str]:
@@ -308,11 +319,11 @@ class Probe:
         return f"{name} session on a tiny Conv model: did not start — {self.reason}"
 
 
-def probe(provider: str) -> Probe:
+def probe(provider: str, platform: str | None = None) -> Probe:
     """Create a session with ``provider`` (then the CPU) on the probe model and run it once."""
     if provider not in ort.get_available_providers():
-        return Probe(provider, False, [], f"this onnxruntime build ({ort_build().package}) has no {provider}; "
-                                          "install onnxruntime-gpu instead of onnxruntime")
+        advice = "install onnxruntime-gpu instead of onnxruntime" if cuda_builds_exist(platform) else NO_CUDA_ON_MACOS
+        return Probe(provider, False, [], f"this onnxruntime build ({ort_build().package}) has no {provider}; {advice}")
     preload_gpu_libraries(tensorrt=provider == TRT)
     so = ort.SessionOptions()
     so.log_severity_level = 2  # warnings: ORT explains a provider that could not be created at this level
@@ -365,13 +376,14 @@ def cuda_graph_line() -> str:
     return f"{what}: failed — {error}" if error else f"{what}: recorded and replayed; 3 runs with new inputs were right"
 
 
-def report_lines(with_probe: bool = True) -> list[str]:
+def report_lines(with_probe: bool = True, platform: str | None = None) -> list[str]:
     """Human-readable lines for `main.py doctor`."""
     build = ort_build()
     lines = []
     if build.cuda_version is None:
-        lines.append(f"  {build.package} {build.version} is a CPU-only build: for the GPU path, "
-                     f"pip uninstall {build.package} && pip install onnxruntime-gpu")
+        advice = (f"for the GPU path, pip uninstall {build.package} && pip install onnxruntime-gpu"
+                  if cuda_builds_exist(platform) else NO_CUDA_ON_MACOS)
+        lines.append(f"  {build.package} {build.version} is a CPU-only build: {advice}")
         return lines
     lines.append(f"  {build.package} {build.version} is built for CUDA {build.cuda_version} "
                  f"(cuDNN {_cudnn_major(build)}); {build.build_info}")
