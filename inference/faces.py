@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 
 from .errors import BiasMirrorError
-from .images import as_bgr_uint8, opencv_path
+from .haar_cascade import cascade_text, opencv_classifier
+from .images import as_bgr_uint8, opencv_can_name, opencv_path, opening_problem
 from .runtime import RuntimeConfig
 
 CROP_SCALE = 0.97
@@ -115,10 +116,11 @@ class HaarDetector:
                                   "install opencv-python<5, or give a YuNet model (--yunet)", Path(cv2.__file__ or "cv2"))
         self.name = f"haar-{cascade}"
         path = Path(cv2.data.haarcascades) / HAAR_CASCADES[cascade]
-        loaded = cv2.CascadeClassifier(opencv_path(path, "its Haar cascade"))
-        if loaded.empty():
+        if not path.is_file():
             raise BiasMirrorError("OpenCV's Haar cascade is missing (opencv-python 5.x ships none; install opencv-python<5)", path)
-        self.path = path
+        # loaded from its text, not by name: OpenCV cannot open a path beyond ASCII on Windows (C:\Users\José\…)
+        self.path, self._xml = path, cascade_text(path)
+        loaded = opencv_classifier(self._xml, path)
         self._local = threading.local()
         self._local.cascade = loaded
         self.min_face, self.detect_width, self.always_found = min_face, detect_width, always_found
@@ -129,7 +131,7 @@ class HaarDetector:
     def _cascade(self) -> cv2.CascadeClassifier:
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
-            cascade = self._local.cascade = cv2.CascadeClassifier(str(self.path))
+            cascade = self._local.cascade = opencv_classifier(self._xml, self.path)
         return cascade
 
     def prepare(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, int, float, int] | None:
@@ -157,6 +159,16 @@ class HaarDetector:
         gray, p, s, min_side = scan
         boxes = self._cascade().detectMultiScale(gray, self.scale_factor, self.min_neighbors, minSize=(min_side, min_side))
         return self.in_frame(boxes, p, s)
+
+
+def _yunet_from_bytes() -> bool:
+    """Whether this OpenCV creates YuNet from a model's bytes (an overload of FaceDetectorYN.create that earlier 4.x
+    lack): where it cannot, a name it cannot be given is refused, naming the problem (opencv_path)."""
+    create = getattr(getattr(cv2, "FaceDetectorYN", None), "create", None)
+    return create is not None and "bufferModel" in (create.__doc__ or "")
+
+
+YUNET_FROM_BYTES = _yunet_from_bytes()
 
 
 class YuNetDetector:
@@ -193,9 +205,20 @@ class YuNetDetector:
     def _net(self) -> cv2.FaceDetectorYN:
         net = getattr(self._local, "net", None)
         if net is None:
-            net = self._local.net = cv2.FaceDetectorYN.create(opencv_path(self.model_path, "this YuNet model"), "",
-                                                              (320, 320), self.score_threshold)
+            net = self._local.net = self._created()
         return net
+
+    def _created(self) -> cv2.FaceDetectorYN:
+        """The network, from the model's name where OpenCV can be given it, else from its bytes: a Latin-1 name
+        crashes OpenCV, and on Windows a path beyond ASCII (C:\\Users\\José\\…) opens nothing."""
+        if opencv_can_name(self.model_path) or not YUNET_FROM_BYTES:
+            return cv2.FaceDetectorYN.create(opencv_path(self.model_path, "this YuNet model"), "", (320, 320),
+                                             self.score_threshold)
+        try:
+            model = np.fromfile(str(self.model_path), np.uint8)
+        except OSError as exc:
+            raise BiasMirrorError(opening_problem(exc), self.model_path) from exc
+        return cv2.FaceDetectorYN.create("onnx", model, np.empty(0, np.uint8), (320, 320), self.score_threshold)
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         small, s = _downscale(frame_bgr, self.detect_width)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from .errors import BiasMirrorError
-from .images import opencv_path
+from .images import opening_problem
 
 THRESHOLD_EPS = np.float32(1e-5)  # OpenCV lowers every stage threshold by this when it reads a cascade
 GROUP_EPS = 0.2                   # and groups its windows with this tolerance
@@ -76,15 +76,51 @@ def _numbers(node: cv2.FileNode) -> list[float]:
     return [node.at(i).real() for i in range(node.size())]
 
 
+def cascade_text(path: Path) -> str:
+    """A cascade file's XML, read by Python: OpenCV's file functions cannot open a path beyond ASCII on Windows
+    (``images.opencv_name_problem``), where pip puts OpenCV's own cascades under C:\\Users\\José\\…"""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BiasMirrorError(opening_problem(exc), path) from exc
+    except UnicodeDecodeError:
+        raise BiasMirrorError("not a cascade OpenCV can read: it is not UTF-8 text", path) from None
+
+
+def cascade_storage(text: str, path: Path) -> cv2.FileStorage:
+    """OpenCV's own reader over a cascade's XML (``cascade_text``), in memory; its top-level node is the cascade.
+    Keep the storage while its nodes are used: they point into it."""
+    fs = cv2.FileStorage()
+    try:  # opened, not constructed, from the text: the constructor's error came out of the binding as a SystemError
+        opened = fs.open(text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
+    except cv2.error as exc:
+        raise BiasMirrorError("not a cascade OpenCV can read (damaged or cut off?); OpenCV said: "
+                              f"{(exc.err or str(exc)).strip()}", path) from exc
+    if not opened:
+        raise BiasMirrorError("not a cascade OpenCV can read: it holds no XML, YAML or JSON", path)
+    return fs
+
+
+def opencv_classifier(text: str, path: Path) -> cv2.CascadeClassifier:
+    """A ``cv2.CascadeClassifier`` of a cascade's XML (``cascade_text``), loaded from memory, not by file name."""
+    fs = cascade_storage(text, path)
+    classifier = cv2.CascadeClassifier()
+    try:
+        loaded = classifier.read(fs.getFirstTopLevelNode())
+    except cv2.error as exc:
+        raise BiasMirrorError(f"OpenCV cannot load this Haar cascade: {(exc.err or str(exc)).strip()}", path) from exc
+    if not loaded or classifier.empty():
+        raise BiasMirrorError("OpenCV cannot load this Haar cascade (damaged, or not in the format OpenCV's "
+                              "traincascade writes)", path)
+    return classifier
+
+
 def read_cascade(path: str | Path) -> Cascade:
     """A cascade in OpenCV's (post-2.4) XML format, read with OpenCV's own file reader."""
     path = Path(path)
     if not path.is_file():
         raise BiasMirrorError("Haar cascade file not found", path)
-    try:
-        fs = cv2.FileStorage(opencv_path(path, "this cascade"), cv2.FILE_STORAGE_READ)
-    except cv2.error as exc:
-        raise BiasMirrorError(f"not a cascade OpenCV can read: {(exc.err or str(exc)).strip()}", path) from exc
+    fs = cascade_storage(cascade_text(path), path)
     root = fs.getFirstTopLevelNode()
     if root is None or not root.isMap() or root.getNode("stageType").string() != "BOOST" \
             or root.getNode("featureType").string() != "HAAR":

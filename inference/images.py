@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import cv2
@@ -341,19 +342,34 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(f)
 
 
-def opencv_can_name(path: str | Path) -> bool:
-    """Whether OpenCV's functions that take a file name can be given this one: a name whose bytes are not UTF-8
-    (a Latin-1 "caf\\xe9.avi" from an old camera or a Windows share) crashes the whole process in OpenCV's
-    Python binding (a segmentation fault, which nothing can catch). Images are read from their bytes instead."""
+def opencv_name_problem(path: str | Path, platform: str | None = None) -> str | None:
+    """Why OpenCV's functions that take a file name cannot be given this one, with what to do about it, in words for
+    the user; None where they can. ``platform``: the ``sys.platform`` to answer for (this one's where None).
+
+    A name whose bytes are not UTF-8 (a Latin-1 "caf\\xe9.avi" from an old camera or a Windows share) crashes the
+    whole process in OpenCV's Python binding (a segmentation fault, which nothing can catch). On Windows OpenCV opens
+    files with the narrow fopen, which takes the UTF-8 name it is given in the ANSI code page (opencv/opencv#4292,
+    #4242): any letter beyond ASCII in the path (C:\\Users\\José\\…, where pip puts cv2's own data) names another file,
+    and OpenCV finds nothing. Images are read from their bytes instead."""
+    name = str(path)
     try:
-        str(path).encode("utf-8")
+        name.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return "its name is not UTF-8 (a Latin-1 name?); rename it"
+    if (platform or sys.platform) == "win32" and not name.isascii():
+        return ("its path has letters beyond ASCII, which OpenCV cannot open on Windows; "
+                "move it to a folder whose path is plain ASCII, or rename it")
+    return None
+
+
+def opencv_can_name(path: str | Path, platform: str | None = None) -> bool:
+    """Whether OpenCV's functions that take a file name can be given this one (``opencv_name_problem``)."""
+    return opencv_name_problem(path, platform) is None
 
 
 def opencv_path(path: str | Path, what: str = "this file") -> str:
-    """``path`` as OpenCV's file functions take it; refused, naming it, where they cannot (``opencv_can_name``)."""
-    if not opencv_can_name(path):
-        raise BiasMirrorError(f"OpenCV cannot open {what}: its name is not UTF-8 (a Latin-1 name?); rename it", path)
+    """``path`` as OpenCV's file functions take it; refused, naming it, where they cannot (``opencv_name_problem``)."""
+    problem = opencv_name_problem(path)
+    if problem:
+        raise BiasMirrorError(f"OpenCV cannot open {what}: {problem}", path)
     return str(path)

@@ -214,8 +214,9 @@ def test_runs_deltas_are_after_minus_before_as_written(tiny_models, tmp_path, ca
 
 def test_a_video_or_animation_whose_name_is_not_utf8_is_refused_or_read_not_a_crash(tiny_models, tmp_path):
     """OpenCV's functions that take a file name crash the process (a segmentation fault) on a name whose bytes are
-    not UTF-8: a Latin-1 video, a GIF or PNG in a folder (asked for its frames), a YuNet model. Images are read
-    from their bytes; a video cannot be, and is refused with its name."""
+    not UTF-8: a Latin-1 video, a GIF or PNG in a folder (asked for its frames), a YuNet model. Images and YuNet
+    models are read from their bytes (this one, no model, is refused as such); a video cannot be, and is refused
+    with its name."""
     import cv2
     import numpy as np
 
@@ -239,7 +240,7 @@ def test_a_video_or_animation_whose_name_is_not_utf8_is_refused_or_read_not_a_cr
     for source, extra, code, said in ((video, [], 2, "OpenCV cannot open this video: its name is not UTF-8"),
                                       (folder, [], 0, "4 frame(s)"),
                                       (folder / os.fsdecode(b"caf\xe9.gif"), [], 0, "1 frame(s)"),
-                                      (folder, ["--yunet", str(yunet)], 2, "its name is not UTF-8")):
+                                      (folder, ["--yunet", str(yunet)], 2, "not a YuNet face detector")):
         done = subprocess.run([*base, "--source", str(source), "--out", str(tmp_path / "rows.csv"), *extra],
                               cwd=REPO, capture_output=True)
         out = done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
