@@ -322,6 +322,7 @@ def _main(argv: list[str] | None) -> int:
         if int(os.environ.get("RANK", "0") or 0) == 0:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    from inference.arg_checks import link_loop_said
     from inference.errors import BiasMirrorError
 
     from inference.stopping import TERMINATED, StopSaid, terminate_as_interrupt
@@ -352,6 +353,15 @@ def _main(argv: list[str] | None) -> int:
             print(f"error: {exc.strerror or exc} (run with --verbose to see where)", file=sys.stderr)
         else:
             print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        # a link loop met by a Path.resolve no check reached (pathlib raises RuntimeError for it before Python 3.13):
+        # the link, not a traceback; any other RuntimeError is a bug, and keeps its traceback
+        said = link_loop_said(exc)
+        if said is None:
+            raise
+        logging.getLogger("main").debug("error details", exc_info=True)
+        print(f"error: {said}", file=sys.stderr)
         return 2
 
 

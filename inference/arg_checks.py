@@ -9,6 +9,9 @@ an empty value is refused rather than skipped.
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
+import errno
 import math
 import os
 from pathlib import Path
@@ -128,12 +131,53 @@ def user_path(path: str | Path) -> Path:
     return Path(path).expanduser()
 
 
+LINK_LOOP = "is a symbolic link that leads back to itself (a link loop)"
+_LOOP_ADVICE = "remove the link or give another path"
+_SYMLINK_LOOP = "Symlink loop from "  # how pathlib words one, before Python 3.13
+
+
+def _link_loop_in(path: Path) -> Path | None:
+    """The first of ``path``'s folders, or ``path`` itself, that is a link loop; None where there is none."""
+    for part in (*reversed(path.parents), path):
+        try:
+            os.stat(part)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return part
+    return None
+
+
+def link_loop_said(exc: RuntimeError) -> str | None:
+    """Path.resolve's RuntimeError for a link loop ("Symlink loop from '/x/loop'", Python 3.10–3.12) in our words,
+    naming the link; None for any other RuntimeError. For a resolve no check reached, which had ended in a traceback."""
+    said = str(exc)
+    if not said.startswith(_SYMLINK_LOOP):
+        return None
+    link = said.removeprefix(_SYMLINK_LOOP)
+    with contextlib.suppress(ValueError, SyntaxError):  # the path is written as its repr
+        link = ast.literal_eval(link)
+    return f"{link} {LINK_LOOP}; {_LOOP_ADVICE}"
+
+
+def resolved(path: str | Path, option: str = "") -> Path:
+    """``path`` as it is written to or read (``user_path``, links followed), for comparing one path with another. A
+    link loop on the way is a BiasMirrorError naming the link (and ``option`` where given), looked for before
+    resolving: Path.resolve raises RuntimeError for it on Python 3.10–3.12, which no handler caught (a traceback),
+    and from 3.13 returns the loop unresolved, to fail later."""
+    path = user_path(path)
+    loop = _link_loop_in(path)
+    if loop is not None:
+        named = f"{option}: " if option else ""
+        raise BiasMirrorError(f"{named}{loop} {LINK_LOOP}; {_LOOP_ADVICE}")
+    return path.resolve()
+
+
 def _refuse_writing_into_source(path: Path, option: str, source: str | Path) -> None:
     """An output that is an input, or lies in an input folder, is refused: `run --source v.mp4 --out v.mp4`
     replaced the video with its rows, and `--out faces/labels.csv` a folder's labels."""
     if not str(source).strip() or camera_index(source) is not None:  # a camera index is no file
         return
-    src, out = user_path(source).resolve(), user_path(path).resolve()
+    src, out = resolved(source), resolved(path, option)
     if out == src:
         raise BiasMirrorError(f"{option} is an input of this command: writing it would destroy or change the input; "
                               "give another path", path)
@@ -153,12 +197,12 @@ def check_paths_apart(outputs: Iterable[tuple[str, str | Path | None]],
     seen: dict[Path, str] = {}
     for option, path in inputs:
         if path is not None and str(path) != "":
-            seen.setdefault(user_path(path).resolve(), option)
+            seen.setdefault(resolved(path, option), option)
     inputs_seen = dict(seen)
     for option, path in outputs:
         if path is None or str(path) == "":
             continue
-        where = user_path(path).resolve()
+        where = resolved(path, option)
         if where in inputs_seen:
             raise BiasMirrorError(f"{option} and {inputs_seen[where]} name the same file: writing {option} would "
                                   f"destroy {inputs_seen[where]}, an input of this command; give {option} another path",

@@ -11,6 +11,9 @@ reports ``lost`` so the caller can retry with ``reopen()``.
 from __future__ import annotations
 
 import logging
+import os
+import re
+import stat
 import struct
 import time
 import warnings
@@ -507,7 +510,21 @@ def camera_index(spec: str | int | Path) -> int | None:
     if isinstance(spec, int):
         return spec
     text = str(spec)
-    return int(text) if text.isdecimal() and text.isascii() and not Path(text).exists() else None
+    if text.isdecimal() and text.isascii() and not Path(text).exists():
+        return int(text)
+    return _video_device_index(text)
+
+
+def _video_device_index(text: str) -> int | None:
+    """N for Linux's camera device /dev/videoN (the camera OpenCV opens as index N), else None: a device given as a
+    source is refused, and this one names a camera."""
+    match = re.fullmatch(r"/dev/video(\d+)", text)
+    if match is None:
+        return None
+    try:
+        return int(match.group(1)) if stat.S_ISCHR(os.stat(text).st_mode) else None
+    except OSError:
+        return None
 
 
 def open_source(spec: str | int, loop: bool = False) -> Source:
@@ -521,6 +538,7 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
         return ImageListSource(listing.images, str(path), loop, root=path, not_read=listing.not_read)
     if not path.exists():
         raise BiasMirrorError("the source does not exist (give a camera index, a video file, an image folder or an image)", path)
+    _refuse_if_special(path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return VideoSource(path, loop)
     if _heif_photo(path):
@@ -728,6 +746,27 @@ def _heif_photo(path: Path) -> bool:
     its FFmpeg opened an iPhone's photo as a one-frame video of its first 512×512 tile: "no face found", exit 0."""
     brands = ftyp_brands(_head(path))
     return bool(brands & _HEIF_BRANDS) and not brands & AVIF_BRANDS
+
+
+def _special_kind(path: Path) -> str | None:
+    """What ``path`` is where it is neither a regular file nor a folder (in words), else None."""
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device (a camera is given by its index: 0, or its /dev/videoN)"
+    return None
+
+
+def _refuse_if_special(path: Path) -> None:
+    """A FIFO, a socket or a device is refused before anything opens it: reading a FIFO's first bytes (to tell its
+    type) waits for a writer, and `run --source x.jpg` on a FIFO hung until it was killed."""
+    kind = _special_kind(path)
+    if kind is not None:
+        raise BiasMirrorError(f"is not a regular file but {kind}; give a camera index, a video file, an image folder "
+                              "or an image", path)
 
 
 def _refuse_if_unopenable(path: Path) -> None:

@@ -371,6 +371,13 @@ def labels_checked_words(lab: dict) -> str:
             f"{checked} labelled faces every classifier gave a finite P(female) (of {n}; the rest are not checked)")
 
 
+def accuracy_without_words(group: str, before: dict, after: dict | None, name: str) -> str:
+    """A group's accuracy with the contradicted labels and without them (``after`` None: every face of the group was
+    among them). Such a group had been left out of the sentence, which then ended "… accuracy goes ."."""
+    without = "no face left to measure" if after is None else f"{100 * after['value']:.1f}%"
+    return f"{group} {100 * before['value']:.1f}% → {without} ({name})"
+
+
 def summary_lines(r: dict) -> list[str]:
     lines = []
     a, im = r["audit"], r["images"]
@@ -462,7 +469,7 @@ def summary_lines(r: dict) -> list[str]:
                                lab["accuracy_without"][name]["by"]["gender_race"].get(acc["worst"]))
         if k and worst:
             line += "; without them, the lowest gender × race group's accuracy goes " + "; ".join(
-                f"{g} {100 * a['value']:.1f}% → {100 * b['value']:.1f}% ({name})" for name, (g, a, b) in worst.items() if b)
+                accuracy_without_words(g, a, b, name) for name, (g, a, b) in worst.items())
         lines.append(line + ".")
     maps = {c["name"]: map_description(c) for c in r["models"]["classifiers"]}
     for name, f in r["focus"].items():
