@@ -639,8 +639,8 @@ def _why_frames_unreadable(path: Path) -> str | None:
     if not hasattr(cv2, "imreadanimation"):
         return f"OpenCV {cv2.__version__} cannot read an animation's frames one by one (4.11 or later can)"
     if not opencv_can_name(path) and not hasattr(cv2, "imdecodeanimation"):
-        return (f"OpenCV {cv2.__version__} cannot read an animation's frames from its bytes, as a name that is not "
-                "UTF-8 needs; rename it")
+        return (f"OpenCV {cv2.__version__} cannot read an animation's frames from its bytes, as this name needs "
+                "(not UTF-8, or beyond ASCII on Windows); rename it")
     return None
 
 
