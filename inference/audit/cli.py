@@ -44,7 +44,7 @@ from ..sources import frame_count
 from .cache import Cache
 from .collect import MAX_FACES, Collector, ModelSet, relative, resolve
 from .gate import DEFAULT_MAX_UNMEASURABLE_SHARE, fewest_faces_shown_within, filter_gate, gate_lines, not_judged_reason
-from .report import build_report, write_json
+from .report import build_report, folders_not_read_words, write_json
 from .sampling import stratified_limit
 from .summary import FIRST_FRAME_ONLY_ADVICE, faces_not_analysed_words, first_frame_only_words, photos_not_read_words
 
@@ -131,6 +131,9 @@ def read_dataset(spec: str, groups_csv: str | None, cache_dir: DatasetCache = US
     if listing is not None and listing.not_read:  # named in the report, not in a warning alone: they were not audited
         notes["photos_not_read"] = [{"file": p.relative_to(folder).as_posix(), "type": kind}
                                     for p, kind in listing.not_read]
+    if listing is not None and listing.folders_not_read:  # as above: their images were not audited either
+        notes["folders_not_read"] = [{"folder": p.relative_to(folder).as_posix(), "why": why}
+                                     for p, why in listing.folders_not_read]
     if images == []:
         return DatasetRead("folder", str(folder), [], []), {"empty_folder": True, **notes}
     columns = _groups_columns(groups_csv) if groups_csv else set()
@@ -471,6 +474,8 @@ def nothing_measured(report: dict, root: str, written: Path) -> str | None:
         what = f"the folder holds no images ({'/'.join(IMAGE_EXTENSIONS)}, in it or its subfolders)"
         if im.get("photos_not_read"):
             what += f", only {photos_not_read_words(im['photos_not_read'])}"
+        if im.get("folders_not_read"):  # which may be where its images are
+            what += f"; {folders_not_read_words(im['folders_not_read'])}"
     elif not n:
         what = "no image was left to audit" + (f" ({len(skipped)} skipped when the dataset was read, e.g. "
                                                f"{skipped[0]['file']}: {skipped[0]['why']})" if skipped else "")

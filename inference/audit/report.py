@@ -21,13 +21,13 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, ITA_RANGE, L_RANGE, N_RESAMPLES, SEED, bootstrap_ci
 
-SCHEMA_VERSION = 10  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
+SCHEMA_VERSION = 11  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
 # 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`;
 # 6: `audit.max_faces`, `images.faces_not_analysed`, `examples.faces[].p_female[].reference` and `.delta`;
 # 7: `filter…n_measurable_before`, `n_made_unmeasurable`, `n_made_measurable`, `n_never_measurable`,
 # `share_made_unmeasurable`, `delta_b`; `gate.max_unmeasurable_share`, gate rows of measure `made_unmeasurable`, and
 # `gate.rows[].delta_l` / `.delta_b`; 8: `images.first_frame_only`; 9: `labels.faces[].age` a dataset's age bin as text;
-# 10: `gate.not_gated`
+# 10: `gate.not_gated`; 11: `images.folders_not_read`
 TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
@@ -158,8 +158,23 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
     # null there, and "not measured" to them, never "nan%" or a comparison that NaN quietly fails. So are file
     # names: one not UTF-8 is shown escaped (``printable``) in every file, as faces.csv shows it.
     report = printable_doc(strict_json.finite(report))
-    report["summary"] = summary_lines(report)
+    report["summary"] = with_folders_not_read(summary_lines(report), report["images"].get("folders_not_read") or [])
     return {k: report[k] for k in TOP_LEVEL_KEYS}
+
+
+def folders_not_read_words(folders: list[dict]) -> str:
+    """report.json's ``folders_not_read`` in words: how many, the first few named with why."""
+    more = f" and {len(folders) - 3} more" if len(folders) > 3 else ""
+    return (f"{len(folders)} folder(s) could not be listed, so the images in them were not audited: "
+            + ", ".join(f"{f['folder']} ({f['why']})" for f in folders[:3]) + more)
+
+
+def with_folders_not_read(lines: list[str], folders: list[dict]) -> list[str]:
+    """The summary with a line naming the folders that could not be listed, after its first ("Audited …"), which
+    counts the images of the others only: one warning at the start of the run had been all that said so."""
+    if not folders:
+        return lines
+    return [*lines[:1], f"{folders_not_read_words(folders)}.", *lines[1:]]
 
 
 def printable_doc(x: Any) -> Any:

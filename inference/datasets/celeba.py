@@ -82,6 +82,16 @@ def _listing(images: Path) -> set[str]:
         raise BiasMirrorError(f"the image folder cannot be listed ({in_words(exc)})", images) from None
 
 
+def _in_image_folder(name: str, images: str, on_disk: set[str]) -> str:
+    """``name`` less a leading "img_align_celeba/" (``images``) where that names a file of the image folder: a list
+    written with the folder's name before each image's names the images where CelebA keeps them, and had been "not
+    in the folder", with advice to move them where they already were."""
+    posix, prefix = name.replace("\\", "/"), images + "/"
+    if name not in on_disk and posix.startswith(prefix) and posix[len(prefix):] in on_disk:
+        return posix[len(prefix):]
+    return name
+
+
 def _deeper(root: Path, images: Path, name: str) -> str:
     """"; did you mean img_align_celeba/img_align_celeba/?" where the listed image ``name`` is in a subfolder of the
     image folder (Kaggle's copy nests them so) or beside it, else "": every row had been "not in the folder"."""
@@ -133,16 +143,18 @@ def read_celeba(path: str | os.PathLike) -> DatasetRead:
         raise BiasMirrorError(f"the attribute file has no {' or '.join(absent)} column (its second line names the "
                               f"attributes): give CelebA's own list_attr_celeba.txt", attr_file)
     on_disk = _listing(images)
+    partition = {_in_image_folder(name, images.name, on_disk): split for name, split in partition.items()}
     rows, skipped, listed = [], [], set()
     for number, line in enumerate(lines[2:], 3):
         bits = line.split()
         if not bits:  # a blank line (at the end, or a CRLF leftover) lists no image: it had been a skipped "?"
             continue
-        listed.add(bits[0])
+        name = _in_image_folder(bits[0], images.name, on_disk)
+        listed.add(name)
         if len(bits) != len(header) + 1:
-            skipped.append((bits[0], f"expected {len(header)} attributes, found {len(bits) - 1}"))
+            skipped.append((name, f"expected {len(header)} attributes, found {len(bits) - 1}"))
             continue
-        rows.append((number, {"file": bits[0], **dict(zip(header, bits[1:]))}))
+        rows.append((number, {"file": name, **dict(zip(header, bits[1:]))}))
     samples = []
     for name, values in keyed_by_file(rows, ["file", *header], attr_file, "the attribute file").items():
         if name not in on_disk:

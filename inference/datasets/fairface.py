@@ -16,14 +16,16 @@ from typing import Callable
 
 from ..errors import BiasMirrorError
 from .csv_file import read_rows_by_file
-from .folder import FileNames, path_within
-from .sample import (NOT_IN_FOLDER, DatasetRead, Sample, band_bounds, one_spelling, skipped_in_words,
+from .folder import FileNames, named_within, path_within
+from .sample import (NOT_IN_FOLDER, NOT_RELATIVE, DatasetRead, Sample, band_bounds, one_spelling, skipped_in_words,
                      unlisted_images, warn_unlisted)
 from .splits import hash_fraction
 
 log = logging.getLogger(__name__)
 LAYOUT = "fairface_label_train.csv and fairface_label_val.csv next to the image folders they name"
 LABELS = ("age", "gender", "race")  # the columns read; two rows of one file must agree on them
+# a row whose name leads out of the folder ("../x.jpg", an absolute path elsewhere): its image is no part of the dataset
+OUTSIDE = f"{NOT_RELATIVE}: it leads outside the dataset folder, whose images alone are read"
 VAL_SHARE = 0.1  # of train, carved out as val: FairFace has no validation partition
 # how the partitions are made, for a card: "the dataset's own split labels" had called the hashed val FairFace's own
 SPLIT = (f"FairFace's own train and val partitions, its val as test and a stable {VAL_SHARE:.0%} of its train, by a "
@@ -49,13 +51,24 @@ def _listing(root: Path) -> set[str]:
 def _in_folder(root: Path, on_disk: set[str]) -> Callable[[str], str | None]:
     """A row's file name → the path within the folder of the file it names, or None, read as the folder reader reads
     a labels CSV's (``path_within``: backslashes separate folders as slashes do, "train\\1.jpg", a CSV written on
-    Windows, had been "not in the folder"); a name the listing lacks (one through a link) is looked up on disk."""
+    Windows, had been "not in the folder"); a name the listing lacks (one through a link) is looked up on disk, if
+    it is a path within the folder (``named_within``): "../x.jpg" had read an image outside the dataset."""
     bases, names = (root.absolute().as_posix(),), FileNames(on_disk)
 
     def find(name: str) -> str | None:
-        return path_within(name, bases, names) or (name if (root / name).is_file() else None)
+        return path_within(name, bases, names) or _linked_file(root, named_within(name, bases))
 
     return find
+
+
+def _linked_file(root: Path, within: str | None) -> str | None:
+    """``within`` where it is a file of ``root`` that its listing lacks (reached through a link to a folder)."""
+    return within if within is not None and (root / within).is_file() else None
+
+
+def _not_found(root: Path, name: str) -> str:
+    """Why a row naming no file of the folder is skipped: a path out of it is said so, not "not in the folder"."""
+    return NOT_IN_FOLDER if named_within(name, (root.absolute().as_posix(),)) is not None else OUTSIDE
 
 
 def _rows(files: dict[str, Path], unnamed: list[str],
@@ -129,7 +142,8 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
         raise BiasMirrorError(f"no FairFace label files; expected {LAYOUT}", root)
     unnamed: list[str] = []
     on_disk = _listing(root)
-    rows = _rows(files, unnamed, _in_folder(root, on_disk))
+    find = _in_folder(root, on_disk)
+    rows = _rows(files, unnamed, find)
     races = one_spelling(((r.get("race") or "").strip() for _, r, _ in rows.values()), root)
     samples, skipped, odd = [], [(line, "the row names no file") for line in unnamed], []
     for name, (partition, row, where) in rows.items():
@@ -137,8 +151,8 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
         if given.lower() not in ("male", "female"):  # the value named, as the folder reader names it
             skipped.append((name, f"gender {given!r} (expected Male or Female)"))
             continue
-        if name not in on_disk and not (root / name).is_file():  # the latter: a path outside the listing
-            skipped.append((name, NOT_IN_FOLDER))
+        if find(name) is None:  # a row's name is the file's path within the folder where it names one (_rows)
+            skipped.append((name, _not_found(root, name)))
             continue
         part = "val" if partition == "train" and hash_fraction(name) < VAL_SHARE else partition
         band = (row.get("age") or "").strip()

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Collection, Iterable, Iterator
 
 from ..errors import PERMISSION_DENIED, BiasMirrorError, in_words
-from .csv_file import KNOWN_COLUMNS, read_rows_by_file
+from .csv_file import KNOWN_COLUMNS, read_csv_rows, read_rows_by_file
 from .sample import (IMAGE_EXTENSIONS, NOT_IN_FOLDER, NOT_RELATIVE, PASSED_OVER_PHOTOS, DatasetRead, Sample, nfc,
                      one_spelling)
 from .splits import SPLITS
@@ -40,11 +40,13 @@ _DRIVE = re.compile(r"[A-Za-z]:/")
 
 @dataclass(frozen=True)
 class FolderListing:
-    """A folder's images, and its photos of a type that cannot be read here (``PASSED_OVER_PHOTOS``) with the type's
-    name, both by path: a report names the latter, which a warning alone had left out of it."""
+    """A folder's images, its photos of a type that cannot be read here (``PASSED_OVER_PHOTOS``) with the type's
+    name, and its subfolders that could not be listed with why, all by path: a report names the latter two, which a
+    warning alone had left out of it."""
 
     images: list[Path]
     not_read: list[tuple[Path, str]] = field(default_factory=list)
+    folders_not_read: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def list_images(root: Path) -> list[Path]:
@@ -54,16 +56,20 @@ def list_images(root: Path) -> list[Path]:
 
 def list_folder(root: Path) -> FolderListing:
     """The images in ``root`` and its subfolders but hidden ones, by path, through links to folders outside it (each
-    folder once), and the photos it passes over for their type. A folder that cannot be listed is named: Path.rglob
-    passed over it silently, so an unreadable folder read as one with no images; so is a link that leads nowhere."""
+    folder once), and the photos it passes over for their type. A folder that cannot be listed is named, and kept in
+    ``folders_not_read`` for the report: Path.rglob passed over it silently, so an unreadable folder read as one with
+    no images; so is a link that leads nowhere."""
     try:
         with os.scandir(root):
             pass
     except PermissionError:
         raise BiasMirrorError(f"{PERMISSION_DENIED} (this folder cannot be listed)", root) from None
 
+    unlistable: list[tuple[Path, str]] = []
+
     def unlisted(exc: OSError) -> None:
         log.warning("%s: %s; the images in it are skipped", exc.filename, in_words(exc))
+        unlistable.append((Path(exc.filename or root), in_words(exc)))
 
     found, passed, walked, inside = [], [], set(), os.path.realpath(root)
     # a folder assembled from links to others (one per session, say) had lost their images without a word. A link
@@ -95,7 +101,7 @@ def list_folder(root: Path) -> FolderListing:
         log.warning("%s: %d photo(s) of a type that cannot be read here, skipped, e.g. %s; convert them (e.g. to JPEG) "
                     "to include them", root, len(passed),
                     ", ".join(f"{p.relative_to(root)} ({PASSED_OVER_PHOTOS[p.suffix.lower()]})" for p in passed[:3]))
-    return FolderListing(sorted(kept), [(p, PASSED_OVER_PHOTOS[p.suffix.lower()]) for p in passed])
+    return FolderListing(sorted(kept), [(p, PASSED_OVER_PHOTOS[p.suffix.lower()]) for p in passed], sorted(unlistable))
 
 
 def _of_types(folder: str, files: list[str], extensions: Iterable[str]) -> list[Path]:
@@ -160,6 +166,22 @@ def path_within(name: str, bases: tuple[str, ...], in_folder: Collection[str]) -
             return spelling
     matches = _in_another_case(spellings, in_folder)
     return matches[0] if len(matches) == 1 else None
+
+
+def named_within(name: str, bases: tuple[str, ...]) -> str | None:
+    """The path within the folder that a CSV row's file name spells, by its words alone (a file through a link is
+    in no listing, so a reader looks it up on disk), or None where it leads out of the folder: "../x.jpg", an
+    absolute path elsewhere. Such a row is skipped, as ``path_within`` skips it: a FairFace row "../x.jpg" had
+    audited an image outside the dataset. ``bases``: as ``path_within``'s."""
+    posix = PurePosixPath(name.replace("\\", "/")).as_posix()
+    if _is_absolute(posix):
+        for base in bases:
+            within = _relative_to(posixpath.normpath(posix), posixpath.normpath(base.replace("\\", "/")))
+            if within:
+                return within
+        return None
+    normal = posixpath.normpath(posix)
+    return None if normal == ".." or normal.startswith("../") else normal
 
 
 def _spellings(name: str, bases: tuple[str, ...]) -> Iterator[str]:
@@ -331,6 +353,16 @@ def _warn_no_label_column(columns: list[str], csv_path: Path) -> None:
                     ", ".join(columns), ", ".join(KNOWN_COLUMNS))
 
 
+def _refuse_no_rows(csv_path: Path) -> None:
+    """Refuse a labels CSV that names no file: one with a header only had given an audit "(unlabelled)" with exit 0,
+    where its user had asked for labels. Without the CSV the folder is read unlabelled, as meant."""
+    _, rows = read_csv_rows(csv_path, "the labels CSV")
+    what = (f"no rows naming a file ({len(rows)} row(s), each with an empty 'file' cell)" if rows else "no rows")
+    raise BiasMirrorError(f"the labels CSV has a header but {what}: every image would be read without labels; add a "
+                          "row per image (its path in the folder, then its labels), or remove the CSV to read the "
+                          "folder unlabelled", csv_path)
+
+
 def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = None,
                 images: list[Path] | None = None) -> DatasetRead:
     """The folder's images with their labels; ``images``: its ``list_images``, where the caller has listed it."""
@@ -349,6 +381,8 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
         if "file" not in columns:
             raise BiasMirrorError("the labels CSV has no 'file' column", csv_path)
         _warn_no_label_column(columns, csv_path)
+        if not rows:
+            _refuse_no_rows(csv_path)
     elif labels_csv:
         raise BiasMirrorError("the labels CSV does not exist", csv_path)
     rel_names = {p.relative_to(root).as_posix(): p for p in images}

@@ -44,7 +44,9 @@ def parse_name(name: str) -> Sample | str:
 
 def read_utkface(path: str | os.PathLike) -> DatasetRead:
     root = _find_root(Path(path))
-    names = sorted(n for n in os.listdir(root) if n.lower().endswith(IMAGE_EXTENSIONS))
+    # hidden files are no one's photos, as the folder reader has it: macOS's "._20_1_0_….jpg.chip.jpg" beside each
+    # image on a FAT, exFAT or SMB drive had been reported as bad names
+    names = sorted(n for n in os.listdir(root) if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith("."))
     if not names:
         raise BiasMirrorError(f"no images found; expected {LAYOUT}", root)
     samples, skipped = [], []

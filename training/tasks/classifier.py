@@ -114,6 +114,19 @@ def require_both_genders(mix: list[Sample], mode: str, where: object) -> None:
         raise BiasMirrorError(f"{mixed} faces of one gender only ({found}): a gender classifier needs both", where)
 
 
+def require_a_training_split(labelled: list[Sample], read: DatasetRead) -> None:
+    """Refuse faces none of which is in the training split: a labels.csv with split test on every row had been
+    called "faces of one gender only (none)", sending its user to look for a gender that was there."""
+    splits = Counter(split_of(s) for s in labelled)
+    if splits["train"]:
+        return
+    found = ", ".join(f"{splits[name]} {name}" for name in ("val", "test") if splits[name])
+    fix = ("; give some rows of its labels CSV split train, or an empty split, which a hash of the file name decides"
+           if read.name == "folder" else "")
+    raise BiasMirrorError(f"the training split is empty: every labelled face to train on is in val or test ({found})"
+                          f"{fix}", read.root)
+
+
 def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = False, say: bool = True,
                cache_dir: DatasetCache = USER_CACHE) -> ListedFaces:
     """``unknown_age_passes``: the rule of runs begun before 2026-12-06, by which a face of no age passed an age bar
@@ -138,6 +151,7 @@ def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = Fal
         why = "no face with a gender label has an age" if oldest is None else f"the oldest labelled face is {oldest}"
         raise BiasMirrorError(f"--min-age {min_age} left no face to train on ({why}): give a lower --min-age, or -1 "
                               "to keep every labelled face", read.root)
+    require_a_training_split(labelled, read)
     require_both_genders([s for s in labelled if split_of(s) == "train"], "none", read.root)  # before decoding
     kept_unknown = min_age is None or (unknown_age_passes and min_age <= 0)
     no_age = 0 if kept_unknown else sum(s.gender is not None and s.age is None for s in read.samples)
