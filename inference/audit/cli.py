@@ -44,9 +44,10 @@ from ..sources import frame_count
 from .cache import Cache
 from .collect import MAX_FACES, Collector, ModelSet, relative, resolve
 from .gate import DEFAULT_MAX_UNMEASURABLE_SHARE, fewest_faces_shown_within, filter_gate, gate_lines, not_judged_reason
-from .report import build_report, folders_not_read_words, write_json
+from .report import build_report, write_json
 from .sampling import stratified_limit
-from .summary import FIRST_FRAME_ONLY_ADVICE, faces_not_analysed_words, first_frame_only_words, photos_not_read_words
+from .summary import (FIRST_FRAME_ONLY_ADVICE, faces_not_analysed_words, first_frame_only_words, folders_not_read_words,
+                      photos_not_read_words)
 
 log = logging.getLogger(__name__)
 

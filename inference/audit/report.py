@@ -158,23 +158,8 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
     # null there, and "not measured" to them, never "nan%" or a comparison that NaN quietly fails. So are file
     # names: one not UTF-8 is shown escaped (``printable``) in every file, as faces.csv shows it.
     report = printable_doc(strict_json.finite(report))
-    report["summary"] = with_folders_not_read(summary_lines(report), report["images"].get("folders_not_read") or [])
+    report["summary"] = summary_lines(report)
     return {k: report[k] for k in TOP_LEVEL_KEYS}
-
-
-def folders_not_read_words(folders: list[dict]) -> str:
-    """report.json's ``folders_not_read`` in words: how many, the first few named with why."""
-    more = f" and {len(folders) - 3} more" if len(folders) > 3 else ""
-    return (f"{len(folders)} folder(s) could not be listed, so the images in them were not audited: "
-            + ", ".join(f"{f['folder']} ({f['why']})" for f in folders[:3]) + more)
-
-
-def with_folders_not_read(lines: list[str], folders: list[dict]) -> list[str]:
-    """The summary with a line naming the folders that could not be listed, after its first ("Audited …"), which
-    counts the images of the others only: one warning at the start of the run had been all that said so."""
-    if not folders:
-        return lines
-    return [*lines[:1], f"{folders_not_read_words(folders)}.", *lines[1:]]
 
 
 def printable_doc(x: Any) -> Any:

@@ -378,6 +378,13 @@ def accuracy_without_words(group: str, before: dict, after: dict | None, name: s
     return f"{group} {100 * before['value']:.1f}% → {without} ({name})"
 
 
+def folders_not_read_words(folders: list[dict]) -> str:
+    """report.json's ``folders_not_read`` in words: how many, the first few named with why."""
+    more = f" and {len(folders) - 3} more" if len(folders) > 3 else ""
+    return (f"{len(folders)} folder(s) could not be listed, so the images in them were not audited: "
+            + ", ".join(f"{f['folder']} ({f['why']})" for f in folders[:3]) + more)
+
+
 def summary_lines(r: dict) -> list[str]:
     lines = []
     a, im = r["audit"], r["images"]
@@ -386,6 +393,8 @@ def summary_lines(r: dict) -> list[str]:
                  f"{', split ' + a['split'] if a.get('split') else ''}).")
     if r.get("detection") and r["detection"]["n_images"]:
         lines.append(detection_line(r["detection"], r["groups"]["primary"] or "gender_race"))
+    if im.get("folders_not_read"):  # "Audited …" counts the images of the others only; a warning at the start had
+        lines.append(f"{folders_not_read_words(im['folders_not_read'])}.")  # been all that said so
     not_read = im.get("photos_not_read") or []
     if im.get("empty_folder"):
         lines.append("The folder holds no images" + (f", only {photos_not_read_words(not_read)}; convert them (e.g. to "
