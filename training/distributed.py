@@ -46,12 +46,18 @@ def process_group(device: torch.device) -> Iterator[None]:
     if own:
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        torch.distributed.init_process_group(group_backend(device))
     try:
         yield
     finally:
         if own:
             torch.distributed.destroy_process_group()
+
+
+def group_backend(device: torch.device) -> str:
+    """NCCL between GPUs where torch has it, else gloo (which also carries CUDA tensors): Windows builds of torch have
+    no NCCL, and every run under torchrun there had failed with "Distributed package doesn't have NCCL built in"."""
+    return "nccl" if device.type == "cuda" and torch.distributed.is_nccl_available() else "gloo"
 
 
 def rank0_says(value: Any) -> Any:

@@ -3,9 +3,13 @@ number of processes, goes on where it stopped), and the stream that makes them, 
 task allows it."""
 from __future__ import annotations
 
+import copy
+import mmap
 import os
+import pickle
 import signal
 from contextlib import contextmanager
+from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
@@ -49,7 +53,11 @@ def batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 
 class _Batches(torch.utils.data.Dataset):
-    """One item per batch, so DataLoader workers run the task's own batch() ahead of the step."""
+    """One item per batch, so DataLoader workers run the task's own batch() ahead of the step.
+
+    A worker started by 'spawn' (macOS's and Windows' default) or 'forkserver' gets it pickled, every epoch: the
+    task as its batch() needs it (_for_workers), its read-only memory-mapped files mapped again (_WorkerPickler). A
+    forked worker shares the parent's memory: nothing is pickled."""
 
     def __init__(self, task: Task, order: np.ndarray, batch_size: int):
         self.task, self.chunks = task, list(batches(order, batch_size))
@@ -59,6 +67,54 @@ class _Batches(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> Any:
         return self.task.batch(self.chunks[i], torch.device("cpu"))
+
+    def __getstate__(self) -> bytes:
+        return bytes(_WorkerPickler.dumps((_for_workers(self.task), self.chunks), pickle.HIGHEST_PROTOCOL))
+
+    def __setstate__(self, state: bytes) -> None:
+        self.task, self.chunks = pickle.loads(state)
+
+
+def _for_workers(task: Task) -> Task:
+    """A copy of ``task`` without what the step trains (its modules, optimizers, schedulers and the wrappers the step
+    calls): a prefetching task's batch() only reads its data. Pickled, they were a copy of the model and the
+    optimizer's state in every worker, and a DistributedDataParallel wrapper does not unpickle outside the process
+    group it belongs to."""
+    trained = [*task.modules().values(), *task.optimizers().values(), *task.schedulers().values()]
+    params = {id(p) for m in task.modules().values() for p in m.parameters()}
+    light = copy.copy(task)
+    for name, value in vars(task).items():
+        wraps_trained = isinstance(value, torch.nn.Module) and any(id(p) in params for p in value.parameters())
+        if wraps_trained or any(value is t for t in trained):
+            delattr(light, name)  # batch() using one fails naming it, not on a None
+    return light
+
+
+class _WorkerPickler(ForkingPickler):
+    """multiprocessing's pickler, which sends a read-only memory-mapped file (the decoded faces) as its file's name,
+    to be mapped again: numpy pickles an np.memmap as its contents, a private copy in every worker's memory (0.64 GB
+    each at 112 px for 17k faces) where the mapped file's pages are shared by all."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if _whole_read_only_map(obj):
+            order = "F" if obj.flags.f_contiguous and not obj.flags.c_contiguous else "C"
+            return _map_again, (obj.filename, obj.dtype, obj.shape, obj.offset, order)
+        return NotImplemented
+
+
+def _whole_read_only_map(obj: Any) -> bool:
+    """``obj`` maps a whole file region read-only (not a view of one, whose offset is its parent's), and the file is
+    still there: a cache deleted during the run ("whenever you like") is sent as its contents instead."""
+    if not (isinstance(obj, np.memmap) and isinstance(obj.base, mmap.mmap) and obj.mode == "r" and obj.filename):
+        return False
+    try:
+        return os.path.getsize(obj.filename) >= obj.offset + obj.nbytes
+    except OSError:
+        return False
+
+
+def _map_again(filename: str, dtype: np.dtype, shape: tuple[int, ...], offset: int, order: str) -> np.memmap:
+    return np.memmap(filename, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
 
 
 def _worker_init(_: int) -> None:
@@ -71,7 +127,8 @@ def _worker_init(_: int) -> None:
     # The worker was forked with both blocked (_forking_workers), so one sent before now waits for this.
     signal.signal(signal.SIGTERM, _ignore_first_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    if _can_mask():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _ignore_first_term(signum: int, frame: Any) -> None:
@@ -81,11 +138,21 @@ def _ignore_first_term(signum: int, frame: Any) -> None:
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+def _can_mask() -> bool:
+    """Windows has no signal masks (Python's signal has no pthread_sigmask there), nor a SIGTERM sent to a process
+    group to hold back: a kill there (TerminateProcess) cannot be caught at all. Masking had crashed every training
+    with workers at its first batch ("module 'signal' has no attribute 'pthread_sigmask'")."""
+    return hasattr(signal, "pthread_sigmask")
+
+
 @contextmanager
 def _forking_workers() -> Iterator[None]:
     """SIGTERM and SIGINT held back while the DataLoader forks its workers: a child inherits the mask, so a kill
     or Ctrl-C that lands before its _worker_init stays pending until the worker is ready to ignore it; here it is
-    delivered on leaving."""
+    delivered on leaving. Nothing where signals cannot be masked (Windows)."""
+    if not _can_mask():
+        yield
+        return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         yield
