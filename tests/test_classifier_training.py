@@ -545,15 +545,21 @@ def test_evaluate_takes_the_age_filter_from_the_cards_and_notes_another(tmp_path
     assert set(n.values()) == {20} and "silent (silent.onnx): not said" in out
 
 
-def test_workers_train_the_very_model_the_main_process_does(tmp_path, tiny_utk):
-    """A batch's augmentation is seeded by the batch: preparing it in DataLoader workers changes nothing."""
-    args = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "2",
-            "--batch-size", "8", "--cache", str(tmp_path / "cache"), "--threads", "1", "--max-steps", "6"]
+def assert_workers_train_the_very_model(tmp_path, data, workers: int, epochs: int, steps: int) -> None:
+    """A tiny classifier trained with ``workers`` DataLoader workers has the weights of one trained without."""
+    args = ["train", "classifier", "--dataset", f"utkface:{data}", "--size", "32", "--width", "8", "--epochs",
+            str(epochs), "--batch-size", "8", "--cache", str(tmp_path / "cache"), "--threads", "1", "--max-steps",
+            str(steps)]
     assert main.main([*args, "--out", str(tmp_path / "here"), "--workers", "0"]) == 0
-    assert main.main([*args, "--out", str(tmp_path / "workers"), "--workers", "2"]) == 0
+    assert main.main([*args, "--out", str(tmp_path / "workers"), "--workers", str(workers)]) == 0
     a, b = load_checkpoint(tmp_path / "here"), load_checkpoint(tmp_path / "workers")
     for k, v in a["modules"]["net"].items():
         assert torch.equal(b["modules"]["net"][k], v), k
+
+
+def test_workers_train_the_very_model_the_main_process_does(tmp_path, tiny_utk):
+    """A batch's augmentation is seeded by the batch: preparing it in DataLoader workers changes nothing."""
+    assert_workers_train_the_very_model(tmp_path, tiny_utk, workers=2, epochs=2, steps=6)
 
 
 def test_erasing_hides_a_grey_patch_and_label_smoothing_softens_the_loss_and_both_are_in_the_card(tmp_path, tiny_utk,

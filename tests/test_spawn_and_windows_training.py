@@ -9,12 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-import main
 from training import distributed
-from training.checkpoints import load_checkpoint
 from training.epoch_batches import batch_stream
 from training.loop import LoopConfig, run
 
+from .test_classifier_training import assert_workers_train_the_very_model
 from .test_loop import _Prefetching
 
 FACES, SIDE, BATCH = 24, 4, 4
@@ -98,13 +97,7 @@ def test_forked_workers_make_the_batches_spawned_ones_do(tmp_path, faces_file):
 
 
 def test_a_classifier_trained_with_spawned_workers_is_the_one_trained_without(tmp_path, tiny_utk, spawned_workers):
-    args = ["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8", "--epochs", "1",
-            "--batch-size", "8", "--cache", str(tmp_path / "cache"), "--threads", "1", "--max-steps", "4"]
-    assert main.main([*args, "--out", str(tmp_path / "here"), "--workers", "0"]) == 0
-    assert main.main([*args, "--out", str(tmp_path / "spawned"), "--workers", "1"]) == 0
-    a, b = load_checkpoint(tmp_path / "here"), load_checkpoint(tmp_path / "spawned")
-    for k, v in a["modules"]["net"].items():
-        assert torch.equal(b["modules"]["net"][k], v), k
+    assert_workers_train_the_very_model(tmp_path, tiny_utk, workers=1, epochs=1, steps=4)
 
 
 def test_workers_train_where_signals_cannot_be_masked(tmp_path, monkeypatch):
