@@ -30,7 +30,7 @@ from .defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
 from .errors import BiasMirrorError
 from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
 from .haar_device import HaarOnnxDetector, placement_line
-from .images import read_image
+from .images import read_bgr
 from .metrics import wilson
 from .runtime import RuntimeConfig
 from .stopping import terminate_as_interrupt, write_json_atomically
@@ -203,7 +203,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             for group, members in groups.items():
                 for sample in members:
-                    image = read_image(sample.path)
+                    image = read_bgr(sample.path)  # as `run` reads it: a float TIFF had been called unreadable
                     if image is None:
                         unreadable.append(sample.path)
                         bar.update(1)

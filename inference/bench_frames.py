@@ -13,7 +13,7 @@ import numpy as np
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .errors import BiasMirrorError
-from .images import as_bgr_uint8, read_image
+from .images import as_bgr_uint8, read_bgr, read_bgr_checked
 from .sources import VideoSource
 
 
@@ -38,9 +38,9 @@ def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: 
     faces: list[np.ndarray] = []
     unreadable = 0
     if source and Path(source).is_file() and Path(source).suffix.lower() in IMAGE_EXTENSIONS:
-        img = read_image(source)  # one face, tiled like a folder's
+        img, problem = read_bgr_checked(source)  # one face, tiled like a folder's, read as `run` reads it
         if img is None:
-            raise BiasMirrorError("cannot be read as an image (corrupt, or another format)", source)
+            raise BiasMirrorError(problem, source)
         faces.append(img)
     elif is_video(source):
         # read as `run` and the app read it: undecodable frames skipped, not the end (a damaged first frame had
@@ -87,7 +87,7 @@ def readable_faces(paths: list[Path], wanted: int) -> tuple[list[np.ndarray], in
     asked for had been called one of "no readable images"."""
     faces, unreadable = [], 0
     for p in paths:
-        img = read_image(p)
+        img = read_bgr(p)  # as `run` reads it: a float TIFF had been passed over unreadable
         if img is None:
             unreadable += 1
             continue
