@@ -340,3 +340,14 @@ def test_bench_detect_reads_a_float_tiff_as_run_does(tmp_path):
     assert code == 0  # 2: "none of the 2 image(s) could be read"
     report = json.loads(out.read_text())
     assert report["unreadable"] == [] and report["results"][0]["overall"]["n"] == len(paths)
+
+
+def test_a_damaged_jpeg_has_no_thumbnail_for_the_copy_detection(tmp_path, capfd):
+    """The copy detection decoded it garbled, and OpenCV printed libjpeg's "Corrupt JPEG data", naming no file."""
+    from inference.datasets.near_identical import thumbnail
+
+    good = _written(tmp_path / "good.jpg", _face_bytes())
+    bad = _written(tmp_path / "bad.jpg", _bytes_flipped(_face_bytes()))
+    capfd.readouterr()
+    assert thumbnail(str(good)) is not None and thumbnail(str(bad)) is None
+    assert "Corrupt JPEG" not in capfd.readouterr().err

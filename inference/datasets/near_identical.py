@@ -31,6 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
+from ..images import damaged_jpeg
 from ..user_dirs import cache_keys, folder_cache_file
 from ..writing import written_whole
 
@@ -61,7 +62,7 @@ def thumbnail(path: str) -> np.ndarray | None:
         data = np.fromfile(path, np.uint8)
     except OSError:
         return None
-    if not data.size:
+    if not data.size or damaged_jpeg(data):  # unreadable to the decoder too; OpenCV would print libjpeg's complaint
         return None
     try:
         grey = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_4)
