@@ -51,7 +51,7 @@ from .faces import FaceDetector, make_detector
 from .host_profile import profile_frames, profile_line
 from .pipeline import FramePipeline, PipelineConfig
 from .results import FrameResult
-from .runtime import RuntimeConfig
+from .runtime import CPU, RuntimeConfig
 from .stopping import terminate_as_interrupt
 
 VARIANTS = {"filter": "classifiers + filter", "plain": "classifiers only"}
@@ -159,14 +159,19 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     if failed:
         raise BiasMirrorError(failed)
     if not stopped and not any(m.status == "ok" for m in results):
-        raise BiasMirrorError(nothing_measured(providers, args.no_baseline))
+        raise BiasMirrorError(nothing_measured(providers, args.no_baseline, {
+            p: i["status"].removeprefix("failed: ") for p, i in info.items() if i["status"].startswith("failed: ")}))
     return 130 if stopped else 0
 
 
-def nothing_measured(providers: list[str], no_baseline: bool) -> str:
+def nothing_measured(providers: list[str], no_baseline: bool, failed: dict[str, str] | None = None) -> str:
     """The error of a run in which no configuration was timed: every provider unavailable and no baseline ran (a GPU
-    run on a machine without one had ended with status 0, as if it had measured)."""
+    run on a machine without one had ended with status 0, as if it had measured). ``failed``: why each provider
+    that started failed while measuring, said as such, not as one that could not start."""
     baseline = "the eager baseline was skipped (--no-baseline)" if no_baseline else "the eager baseline was unavailable"
+    if failed:
+        return ("nothing was measured: " + "; ".join(f"{p} failed while measuring ({why})" for p, why in failed.items())
+                + f"; {baseline}")
     return (f"nothing was measured: every provider asked for ({', '.join(providers)}) was unavailable and {baseline}; "
             "`python main.py doctor` says which providers this machine can run")
 
@@ -189,7 +194,7 @@ def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int]
     try:
         _measure_loaded(args, provider, label, loaded, counts, variants, modes, frames, gpu_start, report)
     except BiasMirrorError as exc:
-        if provider == "cpu":
+        if provider == "cpu" or failed_on_the_cpu(exc, loaded):
             raise
         # A GPU provider that started but failed while measuring (out of memory, a CUDA graph it could not
         # record): its remaining rows say so in one, and the other providers and the baseline are still measured.
@@ -198,6 +203,15 @@ def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int]
         print(f"{label}: failed — {exc}")
         report.add(unavailable(f"onnx {label}", provider, counts[min(done // per_count, len(counts) - 1)], "",
                                f"failed while measuring: {exc}"), max(0, len(counts) * per_count - done))
+
+
+def failed_on_the_cpu(exc: BiasMirrorError, loaded: Loaded) -> bool:
+    """Whether ``exc`` is a model of this row failing on the CPU, whatever provider was asked for: the model's own
+    failure, as on the CPU row (auto on a machine without a GPU had made it the provider's, and the run ended
+    "every provider asked for (auto) was unavailable")."""
+    failed = next((m for m in [*loaded.classifiers, *([loaded.filter] if loaded.filter else [])]
+                   if str(m.path) == exc.path), None)
+    return failed is not None and failed.info.provider == CPU
 
 
 def pipeline_config(args: argparse.Namespace, apply_filter: bool = True,

@@ -99,7 +99,9 @@ class ModelCard:
     def from_json(cls, text: str, source: object = None) -> "ModelCard":
         try:
             raw = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except RecursionError as exc:  # arrays or objects nested past Python's recursion limit: a traceback had
+            raise BiasMirrorError("the model card is not readable JSON: it is nested too deeply", source) from exc
+        except ValueError as exc:  # JSONDecodeError, or a number of more digits than Python converts
             raise BiasMirrorError(f"the model card is not valid JSON ({exc})", source) from exc
         if not isinstance(raw, dict):
             raise BiasMirrorError("the model card is not a JSON object", source)

@@ -54,8 +54,12 @@ def ort_reason(exc: BaseException) -> str:
     return text.strip() or type(exc).__name__
 
 
-def load_failure(reason: str) -> str:
-    """Why a model file would not load; a well-formed model for a newer ONNX Runtime is not called corrupt."""
+def load_failure(reason: str, path: Path | None = None) -> str:
+    """Why a model file would not load; a well-formed model for a newer ONNX Runtime is not called corrupt, nor one
+    whose weights lie in an external data file that is missing or cut short (``path``: the model, whose file names
+    that data file where ONNX Runtime's reason does not)."""
+    if external := external_data_failure(reason, path):
+        return external
     if m := _NEWER_IR.search(reason):
         return (f"made for a newer ONNX Runtime (IR version {m[1]}; this one reads up to {m[2]}): "
                 "upgrade onnxruntime or re-export the model with an older onnx package")
@@ -63,6 +67,62 @@ def load_failure(reason: str) -> str:
         return (f"made for a newer ONNX Runtime (opset {m[1]} of {m[2].rstrip('.')}; this one "
                 f"supports up to opset {m[3].rstrip('.')}): upgrade onnxruntime or re-export with an older opset")
     return f"not a readable ONNX model (truncated, corrupt or another format): {reason}"
+
+
+# ONNX Runtime's reasons where a model's weights are kept in an external data file it cannot use
+_EXTERNAL_MISSING = re.compile(r'External data path does not exist: "([^"]+)"')
+_EXTERNAL_SHORT = re.compile(r"External initializer: (\S+) offset: (\d+) size to read: (\d+) given file_length: (\d+)")
+_EXTERNAL_OUTSIDE = re.compile(r'External data path escapes model directory\. External data path: "([^"]*)"')
+# where a weight's external data lies, as protobuf stores it in the model's file: an entry whose key (field 1) is
+# "location", then its value (field 2) after its length; read from the bytes, as inference does not import onnx
+_LOCATION_ENTRY = re.compile(rb"\x0a\x08location\x12")
+KEEP_WEIGHTS_INSIDE = "or re-export the model with its weights inside it"
+
+
+def missing_external_data(data_file: object) -> str:
+    """What to say of a model whose weights are kept in an external data file that does not exist (`train adopt`
+    says it so of onnx's own reading of the file)."""
+    return (f"not a readable ONNX model: its weights are kept in an external data file, {data_file}, which does not "
+            f"exist (or is not a regular file): put that file where the model says, {KEEP_WEIGHTS_INSIDE}")
+
+
+def external_data_failure(reason: str, path: Path | None = None) -> str | None:
+    """What to say where ONNX Runtime's ``reason`` is a model's external data file missing, shorter than its weights
+    or outside its folder; None for any other reason. It had been called "truncated, corrupt or another format" with
+    ORT's C++ location, where `train adopt` named the missing file."""
+    if m := _EXTERNAL_MISSING.search(reason):
+        return missing_external_data(m[1])
+    if m := _EXTERNAL_SHORT.search(reason):
+        named = [str(path.parent / f) for f in external_data_files(path)] if path is not None else []
+        data_file = f"an external data file, {', '.join(named)}," if named else "an external data file"
+        return (f"not a readable ONNX model: its weights are kept in {data_file} which is shorter than the model says"
+                f" (weight '{m[1]}' lies at bytes {m[2]} to {int(m[2]) + int(m[3])}; the file has "
+                f"{m[4]}): put the whole file where the model says (a copy cut short?), {KEEP_WEIGHTS_INSIDE}")
+    if m := _EXTERNAL_OUTSIDE.search(reason):
+        return (f"not a readable ONNX model: its weights are said to be kept in an external data file outside the "
+                f"model's folder, {m[1]}, which ONNX Runtime does not read: put the data file in the model's folder, "
+                f"{KEEP_WEIGHTS_INSIDE}")
+    return None
+
+
+def external_data_files(path: Path) -> list[str]:
+    """The external data files the model at ``path`` names (as written in it, relative to its folder), in order."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    names: list[str] = []
+    for m in _LOCATION_ENTRY.finditer(data):
+        length, shift, at = 0, 0, m.end()
+        while at < len(data):  # the value's length: a varint, seven bits a byte
+            length |= (data[at] & 0x7F) << shift
+            shift, at = shift + 7, at + 1
+            if not data[at - 1] & 0x80:
+                break
+        name = data[at:at + length].decode("utf-8", "backslashreplace")
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 @contextlib.contextmanager
@@ -110,6 +170,9 @@ def _starts_a_pickle(path: Path) -> bool:
         return f.read(1) == b"\x80"  # pickle's PROTO opcode
 
 
+NOT_UTF8 = "not a readable ONNX model: corrupt (its card or a name is not UTF-8 text)"
+
+
 def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
     if not path.exists():
         raise BiasMirrorError("model file not found", path)
@@ -117,6 +180,17 @@ def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
         raise BiasMirrorError("is a folder; give the model's .onnx file", path)
     if path.stat().st_size == 0:
         raise BiasMirrorError("the model file is empty", path)
+    try:
+        return _open_session(path, cfg)
+    except UnicodeDecodeError as exc:
+        # ORT's Python layer decodes the card, the graph's names and its own messages (which quote a node's name)
+        # as UTF-8: one flipped bit in them had given a traceback in every command, and had stopped the app at each
+        # start where the model was a saved choice
+        raise BiasMirrorError(NOT_UTF8, path) from exc
+
+
+def _open_session(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
+    """The session on the model at ``path`` and its card, checked against its graph."""
     try:
         info = create_session(path, cfg)
     except ort_state.NotImplemented as exc:
@@ -126,7 +200,7 @@ def _open(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCard]:
                               "types that ONNX Runtime implements on this provider (e.g. float32 rather than double)",
                               path) from exc
     except LOAD_ERRORS as exc:
-        raise BiasMirrorError(pytorch_file(path) or load_failure(ort_reason(exc)), path) from exc
+        raise BiasMirrorError(pytorch_file(path) or load_failure(ort_reason(exc), path), path) from exc
     meta = info.session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in meta:
         raise BiasMirrorError(
@@ -276,6 +350,42 @@ class OnnxModel:
         """The name the card gives the image (a classifier's or filter's) input."""
         return self.card.image_input.name  # type: ignore[union-attr]
 
+    def checked_output(self, name: str, got: np.ndarray, n: int) -> np.ndarray:
+        """``got``, this model's output ``name`` for a batch of ``n``, if it has the shape and type the card declares
+        (a shape check, no more). The load check compares the graph's fixed axes alone: a filter whose graph leaves
+        its output's axes open gave 4 channels, and the error blamed the classifier fed them; a classifier gave the
+        first face's probs alone, and `run` ended in an IndexError."""
+        spec = self.card.output(name)
+        assert spec is not None  # the card's checks saw to the outputs a model's runs ask for
+        declared = [n, *spec.shape[1:]]
+        if got.dtype == np.dtype(spec.dtype) and got.ndim == len(declared) and all(
+                isinstance(d, str) or d == g for d, g in zip(declared, got.shape)):
+            return got
+        raise BiasMirrorError(
+            f"{self.kind} '{self.name}' gave its '{name}' output as {_shape_words(got.shape)} {got.dtype} for a batch "
+            f"of {n}, where its card declares {_shape_words(declared)} {spec.dtype}: its graph does not give what its "
+            "card says; re-export it (or adopt it again)", self.path)
+
+
+def _shape_words(shape: Iterable) -> str:
+    return "×".join(str(d) for d in shape) or "a scalar"
+
+
+# How far a classifier's probs may be from probabilities: an fp16 variant's softmax rounds each of them to fp16 (by up
+# to 2^-11 of itself, so a face's sum moves by under 5e-4); the shipped fp32 models sum to 1 within 2e-7.
+PROBS_TOLERANCE = 1e-3
+
+
+def not_probabilities(probs: np.ndarray) -> int | None:
+    """The first row (face) of ``probs`` (N×K) that is not probabilities: a value outside 0…1 (an infinity included),
+    or finite values that do not sum to 1; None where every row is. A row holding NaN is left alone: a model whose
+    training diverged gives NaN, which the audit and evaluate say of by name (its P(female) not measured)."""
+    outside = ((probs < -PROBS_TOLERANCE) | (probs > 1 + PROBS_TOLERANCE)).any(axis=1)
+    complete = ~np.isnan(probs).any(axis=1)
+    off_sum = complete & (np.abs(probs.sum(axis=1, dtype=np.float64) - 1) > PROBS_TOLERANCE)
+    bad = np.flatnonzero(outside | off_sum)
+    return int(bad[0]) if len(bad) else None
+
 
 class Classifier(OnnxModel):
     kind = "classifier"
@@ -302,6 +412,20 @@ class Classifier(OnnxModel):
             return np.zeros((0, len(self.labels)), np.float32), np.zeros((0, len(self.labels), h, w), np.float32)
         probs, cam = self._run({self.image_name: np.ascontiguousarray(faces, np.uint8)},
                                ["probs", self.card.cam["output"]])  # type: ignore[index]
+        return self.checked(probs, cam, faces.shape[0])
+
+    def checked(self, probs: np.ndarray, cam: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``probs`` and ``cam`` for a batch of ``n`` as the card declares them, and ``probs`` probabilities: logits
+        (a softmax left out) had been written as P(female) -1.70, and averaged by evaluate into CIs beyond 0…1."""
+        probs = self.checked_output("probs", probs, n)
+        cam = self.checked_output(self.card.cam["output"], cam, n)  # type: ignore[index]
+        row = not_probabilities(probs)
+        if row is not None:
+            values = np.array2string(probs[row], precision=4, separator=", ", threshold=8)
+            raise BiasMirrorError(
+                f"classifier '{self.name}': its probs are not probabilities: a face got {values} (each must lie in "
+                "0…1, and a face's sum to 1); a softmax missing? Re-export it with the softmax's output as 'probs'",
+                self.path)
         return probs, cam
 
 
@@ -362,7 +486,12 @@ class Filter(OnnxModel):
             if condition is None:
                 condition = self.condition_rows(None, faces.shape[0])
             feeds[self.condition.name] = np.asarray(condition, np.float32)
-        return self._run(feeds, [OUTPUT_NAMES["filter"]])[0]
+        return self.checked(self._run(feeds, [OUTPUT_NAMES["filter"]])[0], faces.shape[0])
+
+    def checked(self, filtered: np.ndarray, n: int) -> np.ndarray:
+        """``filtered`` for a batch of ``n`` as the card declares it (N×H×W×3 uint8): a filter giving 4 channels, or
+        the first face alone, had failed in the classifiers or the skin measure, which were blamed."""
+        return self.checked_output(OUTPUT_NAMES["filter"], filtered, n)
 
 
 class Generator(OnnxModel):
@@ -381,7 +510,8 @@ class Generator(OnnxModel):
                 f"generator '{self.card.name}' takes a batch of latents, an array of shape N × {self.latent_dim}; got "
                 f"shape {tuple(z.shape)}" + (" (one latent: pass z[None] for a batch of one)"
                                               if z.ndim == 1 and len(z) == self.latent_dim else ""), self.path)
-        return self._run({self.card.inputs[0].name: z}, [OUTPUT_NAMES["generator"]])[0]
+        return self.checked_output(OUTPUT_NAMES["generator"],
+                                   self._run({self.card.inputs[0].name: z}, [OUTPUT_NAMES["generator"]])[0], len(z))
 
 
 KINDS = {"classifier": Classifier, "filter": Filter, "generator": Generator}

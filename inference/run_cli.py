@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .stopping import StopSaid
 from .defaults import check_filter_choice
 from .errors import BiasMirrorError
 from .pipeline import PipelineConfig
+from .results import FrameResult
 from .rows import COLUMNS, RowWriter, printable
 from .runtime import fallback_lines, fallbacks_collected
 from .arg_checks import check_output_file, check_paths_apart, check_source, model_inputs, positive_int
@@ -73,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     said_at_start = pipeline.provider_warnings()  # a frame's result repeats them: said here, not per frame
     models = [*pipeline.classifiers, *([pipeline.filter] if pipeline.filter else [])]
     named = {str(m.path): m.name for m in models}  # the models by the names their CSV columns carry
+    files = {name: path for path, name in named.items()}
     collected = {w for _, w in fallbacks}
     for line in [*fallback_lines([(named.get(n, Path(n).name), w) for n, w in fallbacks]),
                  *(f"{m.name}: {m.info.warning}" for m in models if m.info.warning and m.info.warning not in collected)]:
@@ -81,8 +84,10 @@ def _run(args: argparse.Namespace) -> int:
     # Opened at the first face, not before: a source that yields none must leave an existing CSV as it was (a run
     # of photos without faces had emptied it, and left a file without even a header).
     writer: RowWriter | None = None
+    held_before = Path(args.out).exists()  # what an error then says was replaced
     frames = skipped = 0
     warned: dict[str, int] = {}  # a frame's own warning (faces beyond those analysed): frames it was said of
+    not_finite: dict[str, int] = {}  # a classifier that gave a face no finite P(female): frames it did so in
     # a bar with an end where the source knows it: a folder's or video's had shown only a count
     total = min(filter(None, (args.max_frames, source.expected)), default=None)
     try:
@@ -101,6 +106,12 @@ def _run(args: argparse.Namespace) -> int:
                         if not warned:  # the first one as it happens; how often, at the end
                             tqdm.write(printable(f"warning: {frame.name}: {w}"))
                         warned[w] = warned.get(w, 0) + 1
+                for name in without_finite_p_female(result):
+                    if name not in not_finite:  # the first frame as it happens; how many, at the end
+                        tqdm.write(printable(f"warning: {frame.name}: classifier '{name}' gave no finite P(female) "
+                                             f"({files[name]}): its p_female cells are left empty; its "
+                                             "training diverged?"))
+                    not_finite[name] = not_finite.get(name, 0) + 1
                 if writer is None and result.faces:
                     writer = RowWriter(args.out)
                 if writer is not None:
@@ -113,6 +124,10 @@ def _run(args: argparse.Namespace) -> int:
         rows = f"{writer.rows} face row(s) saved in {args.out}, each whole" if writer else f"no face yet, {args.out} as it was"
         print(f"interrupted after {frames} frame(s): {rows}")
         raise StopSaid.of(stop) from stop
+    except BiasMirrorError as exc:
+        if writer is not None and exc.path in {str(p) for p in writer.paths}:
+            raise  # the CSV's own write was refused: its error says the rows saved
+        raise BiasMirrorError(f"{exc.message}; {rows_kept(writer, args.out, held_before)}", exc.path) from exc
     finally:
         if writer is not None:
             writer.close()
@@ -122,6 +137,9 @@ def _run(args: argparse.Namespace) -> int:
     if warned:
         print(f"warning: {sum(warned.values())} frame(s) had more faces than are analysed (e.g. "
               f"{next(iter(warned))}): the others have no rows; --max-faces analyses more")
+    for name, count in not_finite.items():
+        print(f"warning: classifier '{name}' gave no finite P(female) in {count} frame(s): their p_female[{name}] "
+              "cells are empty")
     if frames == 0:
         what = f"all {skipped} of its frame(s) were unreadable" if skipped else "it gave no frames"
         raise BiasMirrorError(f"cannot be read: {what}; {args.out} was left as it was", args.source)
@@ -131,3 +149,20 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     print(f"{frames} frame(s), {writer.rows} face row(s) written to {args.out}; {skipped} unreadable frame(s) skipped")
     return 0
+
+
+def rows_kept(writer: RowWriter | None, out: str, held_before: bool) -> str:
+    """What an error that stopped the run left in ``out``: the CSV is opened (emptied) at the first face, and a model
+    failing a few frames on had left a user's earlier CSV holding their rows alone, the error not saying so."""
+    if writer is None:
+        return f"no row was written, so {out} was left as it was"
+    writer.close()  # its rows flushed and counted before they are said
+    replaced = " (what it held before was replaced)" if held_before else ""
+    return f"{writer.rows_saved} face row(s) of the frames before it are in {out}{replaced}"
+
+
+def without_finite_p_female(result: FrameResult) -> list[str]:
+    """The classifiers that gave a face of ``result`` no finite P(female), as found or through the filter: a model
+    whose training diverged gives NaN, written as an empty cell, which a run had done without a word."""
+    views = [v for face in result.faces for v in (face.original, face.filtered) if v is not None]
+    return sorted({name for v in views for name, out in v.classifiers.items() if not math.isfinite(out.p_female)})
