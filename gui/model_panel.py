@@ -16,6 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox, QHBoxLayout,
                                QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
+from inference.card_fields import card_records, said_of
 from inference.errors import BiasMirrorError
 from inference.models import Classifier, Filter, OnnxModel, load_model, loaded_from, name_uniquely
 from inference.runtime import RuntimeConfig
@@ -107,26 +108,38 @@ def _composition_html(comp: dict) -> str:
             + (f"<p>{_fmt(left_out)} face(s) left out of the mix for want of a label</p>" if left_out else ""))
 
 
-def _group_metrics_html(metrics: dict) -> str:
+def _group_metrics_html(metrics: dict, source: object = None) -> str:
+    """The card's per-group metrics as tables. ``metrics.by`` / ``gaps`` read type-checked (``card_fields``): a
+    string there had raised an AttributeError on the GUI thread and the dialog never opened; what is of no type
+    this reads is left out, and said (``card_html``)."""
     out = []
     overall = metrics.get("overall")
     cols = ["accuracy", "fpr", "fnr", "mean_p_female"]
     if isinstance(overall, dict):
         out.append("<h4>Overall</h4>" + _table([[str(overall.get("n", "")), *[_fmt(overall.get(c, "")) for c in cols]]],
                                               ["n", *cols]))
-    for grouping, groups in (metrics.get("by") or {}).items():
-        rows = [[html.escape(g) + (" *" if m.get("small") else ""), str(m.get("n", "")), *[_fmt(m.get(c, "")) for c in cols]]
-                for g, m in groups.items()]
-        out.append(f"<h4>By {html.escape(grouping)}</h4>" + _table(rows, ["group", "n", *cols]))
-        gap = (metrics.get("gaps") or {}).get(grouping)
+    gaps = card_records(source, "metrics.gaps", metrics.get("gaps"))
+    for grouping, groups in card_records(source, "metrics.by", metrics.get("by")).items():
+        groups = card_records(source, f"metrics.by.{grouping}", groups)
+        rows = [[html.escape(str(g)) + (" *" if m.get("small") else ""), str(m.get("n", "")),
+                 *[_fmt(m.get(c, "")) for c in cols]] for g, m in groups.items()]
+        out.append(f"<h4>By {html.escape(str(grouping))}</h4>" + _table(rows, ["group", "n", *cols]))
+        gap = gaps.get(grouping)
         if gap:
-            out.append("<p>gap: " + ", ".join(f"{html.escape(k)} {_fmt(v)}" for k, v in gap.items()) + "</p>")
+            out.append("<p>gap: " + ", ".join(f"{html.escape(str(k))} {_fmt(v)}" for k, v in gap.items()) + "</p>")
     if out:
         out.append("<p>[95% CI]; * small group (wide interval). FPR: annotated male called female; FNR: the reverse.</p>")
     rest = {k: v for k, v in metrics.items() if k not in ("overall", "by", "gaps")}
     if rest:
         out.append("<h4>Other</h4>" + _table([[html.escape(k), _fmt(v)] for k, v in rest.items()], ["metric", "value"]))
     return "".join(out) or "<p>No metrics in this card.</p>"
+
+
+def _card_warnings_html(source: object) -> str:
+    """What the card of ``source`` holds of no type it is read as (``card_fields.said_of``), shown as the dialog
+    shows a fallback provider: a warning in the log file alone went unseen."""
+    said = said_of(source)
+    return "".join(f"<p><b style='color:#c77700'>Warning:</b> {html.escape(w)}</p>" for w in said)
 
 
 def card_html(model: OnnxModel) -> str:
@@ -144,8 +157,10 @@ def card_html(model: OnnxModel) -> str:
         parts.append("<h4>Training data</h4>" + _table([[f"<b>{html.escape(str(k))}</b>", _fmt(v)] for k, v in training.items()]))
     if isinstance(comp, dict):
         parts.append("<h4>Composition</h4>" + _composition_html(comp))
-    parts.append("<h4>Per-group metrics</h4>" + _group_metrics_html(card.metrics or {}))
-    return "".join(parts)
+    elif comp is not None:  # not a mix this reads: shown as written, as any other training field
+        parts.append("<h4>Composition</h4>" + f"<p>{_fmt(comp)}</p>")
+    metrics = "<h4>Per-group metrics</h4>" + _group_metrics_html(card.metrics or {}, model.path)
+    return "".join([*parts, _card_warnings_html(model.path), metrics])
 
 
 class CardDialog(QDialog):

@@ -1,8 +1,14 @@
-"""A model card as Markdown, for docs/models.md and the app's card dialog alike."""
+"""A model card as Markdown, for docs/models.md and the app's card dialog alike.
+
+Its metrics, compositions and target shares are read type-checked (``card_fields``): a card written by hand or by
+another tool with ``"by": "x"`` or a figure ``"x"`` had stopped ``doctor --cards`` with the model called UNUSABLE,
+though every command runs it. What is of no type this reads is left out and listed under the card as a warning.
+"""
 from __future__ import annotations
 
 from . import strict_json
 from .card import ModelCard, figure, overall_accuracy
+from .card_fields import card_names, card_number, card_object, card_records, said_of
 from .metrics import group_order
 
 
@@ -16,32 +22,49 @@ def _cell(group) -> str:
     return str(group).replace("|", "\\|") or "(no label)"
 
 
-def _metric_rows(by: dict, grouping: str) -> list[str]:
+def _figure(source: object, field: str, record: dict, key: str) -> str:
+    """``record[key]`` as ``_num`` writes it, read as a number (``card_fields.card_number``)."""
+    return _num(card_number(source, f"{field}.{key}", record.get(key)))
+
+
+def _rate_cell(source: object, field: str, record: dict, key: str) -> str:
+    """An FPR or FNR cell: a dash where the group had no face it could be measured on (n 0), as where no record."""
+    rate = card_object(source, f"{field}.{key}", record.get(key)) or {}
+    n = card_number(source, f"{field}.{key}.n", rate.get("n"), whole=True)
+    return "–" if not n else _figure(source, f"{field}.{key}", rate, "value")
+
+
+def _metric_rows(by: dict, grouping: str, source: object = None) -> list[str]:
     rows = [f"| {grouping} | n | accuracy [95% CI] | FPR | FNR |", "|---|---|---|---|---|"]
-    for g, m in sorted(by.get(grouping, {}).items(), key=lambda item: group_order(item[0])):
-        a = m["accuracy"]
-        fpr = "–" if m["fpr"]["n"] == 0 else _num(m["fpr"]["value"])
-        fnr = "–" if m["fnr"]["n"] == 0 else _num(m["fnr"]["value"])
-        rows.append(f"| {_cell(g)} | {m['n']} | {_num(a['value'])} [{_num(a['lo'])}, {_num(a['hi'])}] | {fpr} | {fnr} |")
+    field = f"metrics.by.{grouping}"
+    groups = card_records(source, field, by.get(grouping))
+    for g, m in sorted(groups.items(), key=lambda item: group_order(item[0])):
+        where = f"{field}.{g}"
+        a = card_object(source, f"{where}.accuracy", m.get("accuracy")) or {}
+        acc = [_figure(source, f"{where}.accuracy", a, k) for k in ("value", "lo", "hi")]
+        n = card_number(source, f"{where}.n", m.get("n"), whole=True)
+        fpr, fnr = (_rate_cell(source, where, m, key) for key in ("fpr", "fnr"))
+        rows.append(f"| {_cell(g)} | {'?' if n is None else n} | {acc[0]} [{acc[1]}, {acc[2]}] | {fpr} | {fnr} |")
     return rows
 
 
-def _precision_lines(card: ModelCard) -> list[str]:
+def _precision_lines(card: ModelCard, source: object = None) -> list[str]:
     if card.precision == "fp32":
         return ["- precision: fp32"]
-    conv = card.training.get("fp16", {})
+    conv = card_object(source, "training.fp16", card.training.get("fp16")) or {}
     if not conv:  # fp16 as it was made (an adopted model's weights), not converted here from a parent
         return [f"- precision: {card.precision}, as the model was made (not converted by Bias Mirror: no fp32 parent "
                 "to measure parity with)"]
     sha = str(conv.get("parent_sha256", "?"))[:16]
     lines = [f"- precision: {card.precision}, converted from `{conv.get('parent', '?')}` (sha256 {sha}…) "
              f"with {conv.get('converter', '?')}; the test metrics below are the parent's"]
-    p = card.metrics.get("fp16_parity", {})
+    p = card_object(source, "metrics.fp16_parity", card.metrics.get("fp16_parity")) or {}
     if not p.get("measured"):
         lines.append(f"- parity with the parent: UNMEASURED ({p.get('reason', 'no reason recorded')})")
         return lines
     keys = ("max_abs_dprob", "argmax_flips", "max_abs_grey", "p99_9_abs_grey")
-    figures = ", ".join(f"{k} {p[k]:.4g}" for k in keys if k in p)
+    read = {k: card_number(source, f"metrics.fp16_parity.{k}", p.get(k)) for k in keys}
+    figures = ", ".join(f"{k} {v:.4g}" for k, v in read.items() if v is not None)
     verdict = "passes" if p.get("passed") else "FAILS"
     if p.get("worst_condition"):
         figures += f" (its worst condition, {p['worst_condition']}, of every condition measured)"
@@ -88,29 +111,33 @@ def _adoption_lines(training: dict) -> list[str]:
     return lines
 
 
-def _accuracy_line(o: dict, metrics: dict) -> str:
+def _accuracy_line(o: dict, metrics: dict, source: object = None) -> str:
     """The overall test accuracy, or "not measured" (its value is null) and why: a split without faces, or faces
     none of which got a finite prediction (a model trained to NaN) — the latter had been called the former."""
     on = metrics.get("evaluated_on")
     on = on if isinstance(on, dict) else {}
     split = on.get("split", "test")
-    if not strict_json.measured(o.get("value")):
+    value, lo, hi = (card_number(source, f"metrics.overall.accuracy.{k}", o.get(k)) for k in ("value", "lo", "hi"))
+    if value is None and strict_json.measured(o.get("value")):  # written, but not as a number (warned)
+        return "Test accuracy not shown: its card's figure is not a number."
+    if value is None:
         n = on.get("n")
         if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
             return f"Test accuracy not measured: no faces in the {split} split."
         return (f"Test accuracy not measured: the {split} split has {n} faces, but none got a finite prediction "
                 "(the model's outputs are NaN, as when its training diverged, or its images could not be read).")
-    return (f"Test accuracy {figure(o['value'], '.4f')} [{figure(o.get('lo'), '.4f')}, {figure(o.get('hi'), '.4f')}] "
+    return (f"Test accuracy {figure(value, '.4f')} [{figure(lo, '.4f')}, {figure(hi, '.4f')}] "
             f"on {o.get('n', '?')} faces ({split} split).")
 
 
-def _composition_text(c: dict) -> str:
+def _composition_text(c: dict, source: object = None, field: str = "training.composition") -> str:
     """A composition record ({mode, by, achieved, …}) as "(MODE over A × B): cell n, …", or "N images" where it is
     over no labels (a folder domain's: it had read "(none over ?):  243"), and the unreadable images left out."""
-    achieved = c.get("achieved") or {}
+    achieved = card_object(source, f"{field}.achieved", c.get("achieved")) or {}
     left_out, unreadable = c.get("left_out_no_label"), c.get("unreadable")
-    if c.get("by"):
-        text = (f"({c.get('mode', '?')} over {' × '.join(c['by'])}): "
+    by = card_names(source, f"{field}.by", c.get("by"))
+    if by:
+        text = (f"({c.get('mode', '?')} over {' × '.join(by)}): "
                 + (", ".join(f"{k} {v}" for k, v in sorted(achieved.items())) or "no faces"))
     else:
         text = f"{sum(v for v in achieved.values() if isinstance(v, int))} images (no labels to compose over)"
@@ -152,7 +179,7 @@ def _averaging_lines(training: dict) -> list[str]:
     return [line]
 
 
-def _domain_lines(training: dict) -> list[str]:
+def _domain_lines(training: dict, source: object = None) -> list[str]:
     # A filter's two training populations, as the classifier's "training composition" line gives its one
     lines = []
     for key, label in (("domain_a", "A"), ("domain_b", "B")):
@@ -160,9 +187,9 @@ def _domain_lines(training: dict) -> list[str]:
         if not isinstance(d, dict):
             continue
         line = f"- domain {label}: {d.get('name', '?')}, {d.get('n_train', '?')} training faces"
-        c = d.get("composition")
-        if isinstance(c, dict):
-            line += f"; composition {_composition_text(c)}"
+        c = card_object(source, f"training.{key}.composition", d.get("composition"))
+        if c is not None:
+            line += f"; composition {_composition_text(c, source, f'training.{key}.composition')}"
         lines.append(line + _age_bands_text(d))
     overlap = training.get("domain_overlap")
     if isinstance(overlap, dict) and overlap.get("photographs_in_both_domains_training"):
@@ -191,25 +218,34 @@ def _age_bands_text(domain: dict) -> str:
     return text
 
 
-def _filter_group_rows(metrics: dict) -> list[str]:
+def _filter_group_rows(metrics: dict, source: object = None) -> list[str]:
     """A filter's held-out shifts per gender × race cell (metrics.by_gender_race), where its card has them."""
-    by = metrics.get("by_gender_race")
-    if not isinstance(by, dict) or not by:
+    by = card_object(source, "metrics.by_gender_race", metrics.get("by_gender_race"))
+    if not by:
         return []
     rows = ["Held-out shifts per gender × race (filtered − original; ΔITA° > 0 is lighter skin; ΔITA over the faces "
             "whose skin was measured before and after, ΔP(female) over all):", "",
             "| gender × race | faces | skin measured | mean ΔITA° | mean ΔP(female) |", "|---|---|---|---|---|"]
     for g, m in sorted(by.items(), key=lambda item: group_order(item[0])):
-        m = m if isinstance(m, dict) else {}
-        rows.append(f"| {_cell(g)} | {m.get('n', '?')} | {m.get('n_skin_measured', '?')} | "
-                    f"{_num(m.get('mean_delta_ita'))} | {_num(m.get('mean_delta_p_female'))} |")
+        where = f"metrics.by_gender_race.{g}"
+        m = card_object(source, where, m) or {}  # a row of "?" still: the cell was there
+        shifts = " | ".join(_figure(source, where, m, k) for k in ("mean_delta_ita", "mean_delta_p_female"))
+        rows.append(f"| {_cell(g)} | {m.get('n', '?')} | {m.get('n_skin_measured', '?')} | {shifts} |")
     if "classifier" not in metrics:  # a column of dashes alone had not said why
         rows += ["", "ΔP(female) not measured: no classifier was given to measure it with (`train cyclegan "
                      "--classifier`)."]
     return rows + [""]
 
 
-def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
+def _warning_lines(source: object) -> list[str]:
+    """What the card holds of no type it is read as (``card_fields``): said under it, the model still usable."""
+    return [f"- WARNING: {said}" for said in said_of(source)]
+
+
+def card_markdown(card: ModelCard, file_name: str, size_mb: float, source: object = None) -> str:
+    """``source``: the model's file, named in the warnings of fields of no type this reads (``file_name`` where
+    not given); they are listed at the section's end."""
+    source = file_name if source is None else source
     t, m = card.training, card.metrics
     lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(), "",
              f"- method: {card.method}", f"- command: `{t.get('command', '?')}`",
@@ -220,26 +256,29 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float) -> str:
     if condition is not None:
         lines.append(f"- conditions (its one-hot `condition` input, chosen with --condition or in the app): "
                      f"{', '.join(condition.labels or [])}")
-    lines += _precision_lines(card)
+    lines += _precision_lines(card, source)
     lines += _distillation_lines(t)
     lines += _adoption_lines(t)
     for key in ("epochs", "n_train", "iterations", "preset"):
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")
     lines += _schedule_lines(t)
-    if "composition" in t:
-        lines.append(f"- training composition {_composition_text(t['composition'])}")
+    composition = card_object(source, "training.composition", t.get("composition"))
+    if composition is not None:
+        lines.append(f"- training composition {_composition_text(composition, source)}")
     lines += _averaging_lines(t)
-    lines += _domain_lines(t)
+    lines += _domain_lines(t, source)
     o = overall_accuracy(m) if card.kind == "classifier" else None
     if o is not None:
-        lines += ["", _accuracy_line(o, m), ""]
-        for grouping, by in m.get("by", {}).items():
-            if by:  # a model with no finite prediction has no group: a table of headers alone says nothing
-                lines += _metric_rows(m["by"], grouping) + [""]
+        lines += ["", _accuracy_line(o, m, source), ""]
+        by = card_records(source, "metrics.by", m.get("by"))
+        for grouping, groups in by.items():
+            if groups:  # a model with no finite prediction has no group: a table of headers alone says nothing
+                lines += _metric_rows(by, grouping, source) + [""]
     elif m:
-        groups = _filter_group_rows(m) if card.kind == "filter" else []
+        groups = _filter_group_rows(m, source) if card.kind == "filter" else []
         if groups:
             m = {k: v for k, v in m.items() if k != "by_gender_race"}  # the table above: not again, cut at 4000
         lines += ["", *groups, "```json", strict_json.dumps(m, indent=1, sort_keys=True)[:4000], "```", ""]
-    return "\n".join(lines)
+    warnings = _warning_lines(source)
+    return "\n".join(lines + (warnings + [""] if warnings else []))

@@ -35,14 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def card_section(path: Path) -> str:
-    """A model's card as Markdown. A field nested in training or metrics of another shape than ours (written by
-    hand or by another tool) is reported for that file, where it stopped the listing with a traceback."""
+    """A model's card as Markdown. A field nested in training or metrics of another type than ours (written by
+    hand or by another tool) is a warning under it (``card_markdown``), not a reason to call the model UNUSABLE:
+    every command runs it, as plain doctor says. Where a record of another shape still cannot be shown, its
+    summary is, with the warning (it had stopped the listing with a traceback)."""
     card = read_card(path)
+    size_mb = path.stat().st_size / 1e6
     try:
-        return card_markdown(card, path.name, path.stat().st_size / 1e6)
+        return card_markdown(card, path.name, size_mb, path)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
-        raise BiasMirrorError(f"its card's training or metrics record is malformed ({type(exc).__name__}: {exc}); "
-                              "re-export the model or fix the card", path) from exc
+        return "\n".join([f"## {card.name} (`{path.name}`, {size_mb:.1f} MB)", "", card.summary(), "",
+                          f"- WARNING: its card's training or metrics record could not be shown ({type(exc).__name__}: "
+                          f"{exc}); the model runs all the same: re-export it or fix the card to see it here", ""])
 
 
 def cpu_only_advice(gpu_build: bool, platform: str | None = None) -> str:

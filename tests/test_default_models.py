@@ -143,7 +143,8 @@ def test_a_malformed_card_in_the_models_folder_is_named_not_fatal(tmp_path, tiny
 
 
 def test_doctor_cards_names_a_card_whose_nested_record_is_malformed(tmp_path, tiny_models, capsys, monkeypatch):
-    """A "composition" of another shape than ours passed the card's checks and crashed the Markdown."""
+    """A "composition" of another shape than ours passed the card's checks and crashed the Markdown; then it marked
+    the model UNUSABLE, though every command runs it. It is a warning under the card, which is listed."""
     import argparse
     import json
 
@@ -158,5 +159,7 @@ def test_doctor_cards_names_a_card_whose_nested_record_is_malformed(tmp_path, ti
     prop.value = json.dumps(card)
     onnx.save(m, str(tmp_path / "odd.onnx"))
     monkeypatch.setattr(doctor, "MODELS_DIR", tmp_path)
-    assert doctor.main(argparse.Namespace(cards=True, cameras=0, no_gpu_probe=True)) == 1
-    assert "## odd.onnx\n\nUNUSABLE — " in capsys.readouterr().out
+    assert doctor.main(argparse.Namespace(cards=True, cameras=0, no_gpu_probe=True)) == 0
+    out = capsys.readouterr().out
+    assert "UNUSABLE" not in out and "(`odd.onnx`" in out
+    assert "- WARNING: its card's training.composition is 'balanced', not an object: ignored" in out

@@ -25,6 +25,7 @@ from inference import strict_json
 from inference.arg_checks import check_output_file, data_folders, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import extreme_group, pct, tied_groups, ci, comparison_line
+from inference.card_fields import card_number, card_object
 from inference.cli_common import (add_dataset_cache_argument, add_detector_arguments, add_face_choice_arguments,
                                   dataset_cache_dir, detector_from_args, detects_faces)
 from inference.datasets import SPLITS, USER_CACHE, DatasetCache, DatasetRead, Sample, open_dataset, select, split_of
@@ -334,20 +335,35 @@ def _relative(path: str, root: str) -> str:
     return nfc(os.path.relpath(path, root))
 
 
-def card_age_rule(training: dict) -> Callable[[Sample], bool] | None:
-    """Whether a face passes the age bar the card records (``filters.min_age``), or None where the card records
+_UNKNOWN = object()
+
+
+def card_age_bar(training: dict, card_file: object = None) -> object:
+    """The youngest age the card records training on (``training.filters.min_age``; None: all ages), or _UNKNOWN
+    where it records none, or one that is not a number ("18" reads 18; "eighteen" is warned of, naming
+    ``card_file``): a string there had crashed ``train evaluate`` comparing it with ages."""
+    filters = card_object(card_file, "training.filters", training.get("filters"))
+    if filters is None or "min_age" not in filters:
+        return _UNKNOWN
+    if filters["min_age"] is None:
+        return None
+    bar = card_number(card_file, "training.filters.min_age", filters["min_age"])
+    return _UNKNOWN if bar is None else bar
+
+
+def card_age_rule(training: dict, card_file: object = None) -> Callable[[Sample], bool] | None:
+    """Whether a face passes the age bar the card records (``card_age_bar``), or None where the card records
     none. A face of no age passes a bar of 0 or less only where the card says none was left out for lacking one
     and does not record the rule that bars them (``age_rule``): runs begun before such faces were barred let them
     pass."""
-    filters = training.get("filters")
-    if not isinstance(filters, dict) or "min_age" not in filters:
+    bar = card_age_bar(training, card_file)
+    if bar is _UNKNOWN:
         return None
-    bar = filters["min_age"]
     if bar is None:
         return lambda s: True
-    if not isinstance(bar, (int, float)):
-        return None
-    no_age_passed = bar <= 0 and not filters.get("no_age_left_out") and training.get("age_rule") != "known ages only"
+    no_age_left_out = card_number(card_file, "training.filters.no_age_left_out",
+                                  training["filters"].get("no_age_left_out"), whole=True)
+    no_age_passed = bar <= 0 and not no_age_left_out and training.get("age_rule") != "known ages only"
     return lambda s: (s.age >= bar) if s.age is not None else no_age_passed
 
 
@@ -359,36 +375,41 @@ def _natural(composition: object) -> bool:
     return composition.get("mode", "none") == "none" or (isinstance(achieved, dict) and achieved == available)
 
 
-def faces_trained(training: dict, source: DatasetRead) -> tuple[set[str], str | None]:
+def faces_trained(training: dict, source: DatasetRead, card_file: object = None) -> tuple[set[str], str | None]:
     """The faces of ``source`` (by ``_relative`` name) that the card's training run trained on, read as that run
     read its dataset: labelled train-split faces past the card's age bar, then its composition's mix, drawn again
     where the card records its seed and the draw gives the card's counts. With the reason where the set may hold
-    faces it did not train on (an upper bound), else None."""
-    passes = card_age_rule(training)
+    faces it did not train on (an upper bound), else None. ``card_file``: the model's, named where a field of its
+    card is of no type this reads."""
+    passes = card_age_rule(training, card_file)
     pool = [s for s in source.samples
             if s.gender is not None and split_of(s) == "train" and (passes is None or passes(s))]
     names = [_relative(s.path, source.root) for s in pool]
-    n_train = training.get("n_train")
-    comp = training.get("composition")
+    n_train = card_number(card_file, "training.n_train", training.get("n_train"), whole=True)
+    comp = card_object(card_file, "training.composition", training.get("composition"))
     if passes is None:
         return set(names), "its card does not record the age bar it trained with"
     if _natural(comp):
-        if isinstance(n_train, int) and n_train != len(pool):
+        if n_train is not None and n_train != len(pool):
             return set(names), (f"its card trained on {n_train} faces; that train split holds {len(pool)} past "
                                 "its age bar now")
         return set(names), None
     mode, by, seed = comp.get("mode"), comp.get("by"), training.get("seed")
     drawn = None
-    filters = training.get("filters") if isinstance(training.get("filters"), dict) else {}
-    if isinstance(by, list) and isinstance(seed, int) and not filters.get("unreadable_skipped"):
+    filters = card_object(card_file, "training.filters", training.get("filters")) or {}
+    unreadable = card_number(card_file, "training.filters.unreadable_skipped", filters.get("unreadable_skipped"),
+                             whole=True)
+    if isinstance(by, list) and isinstance(seed, int) and not unreadable:
         try:
             idx, redrawn = compose(pool, by, mode, comp.get("target"), seed)
         except (BiasMirrorError, TypeError, ValueError, AttributeError):
             idx, redrawn = None, None
         nonzero = lambda counts: {k: v for k, v in (counts or {}).items() if v}  # noqa: E731
-        if redrawn is not None and nonzero(redrawn.achieved) == nonzero(comp.get("achieved")) \
-                and nonzero(redrawn.available) == nonzero(comp.get("available")) \
-                and (not isinstance(n_train, int) or n_train == len(idx)):
+        said = {key: card_object(card_file, f"training.composition.{key}", comp.get(key))
+                for key in ("achieved", "available")}
+        if redrawn is not None and nonzero(redrawn.achieved) == nonzero(said["achieved"]) \
+                and nonzero(redrawn.available) == nonzero(said["available"]) \
+                and (n_train is None or n_train == len(idx)):
             drawn = {names[i] for i in idx}
     if drawn is not None:
         return drawn, None
@@ -447,7 +468,7 @@ def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samp
     elsewhere = not same and isinstance(root, str) and os.path.isdir(root)
     here = _read_root(read.name, root, reads, cache_dir) if elsewhere else None
     source = here or read  # not here: if this is a copy of it, its faces are these
-    names, why = faces_trained(training, source)
+    names, why = faces_trained(training, source, model.path)
     k = sum(_relative(s.path, read.root) in names for s in samples)
     if not k:
         return None
@@ -474,13 +495,10 @@ def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samp
                                       f"{overstates}")
 
 
-_UNKNOWN = object()
-
-
 def card_min_age(model: Classifier) -> object:
     """The youngest age (None: all ages) the model's card says it was trained and tested on, or _UNKNOWN."""
-    filters = (model.card.training or {}).get("filters")
-    return filters["min_age"] if isinstance(filters, dict) and "min_age" in filters else _UNKNOWN
+    training = model.card.training if isinstance(model.card.training, dict) else {}
+    return card_age_bar(training, model.path)
 
 
 def ages_text(min_age: int | None) -> str:

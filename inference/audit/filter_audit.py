@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..card_fields import card_number, card_object
 from .groups import is_small, split
 from .stats import (ITA_RANGE, L_RANGE, UNIT_RANGE, bootstrap_ci, difference_range, exact_share, holm, kruskal_test,
                     share, wilcoxon_test)
@@ -99,7 +100,9 @@ def _add_holm(by: dict, names: Sequence[str]) -> None:
             by[g]["classifiers"][n]["delta_p_female"]["wilcoxon"]["p_holm"] = adj
 
 
-def filter_audit(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str], card_training: dict) -> dict:
+def filter_audit(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str], card_training: dict,
+                 source: object = None) -> dict:
+    """``source``: the filter's file, named where its card's target is of no type this reads."""
     out: dict[str, Any] = {"overall": group_shift(rows, names), "by": {}, "kruskal": {}}
     overall = out["overall"]  # one test each: Holm leaves its p as it is (the schema promises p_holm on every test)
     for test in (overall["delta_ita"]["wilcoxon"], *(overall["classifiers"][n]["delta_p_female"]["wilcoxon"]
@@ -115,31 +118,53 @@ def filter_audit(rows: Sequence[dict], groupings: dict[str, list[str]], names: S
             k[f"delta_p_female:{n}"] = kruskal_test(
                 {g: [r["clf"][n].get("dp") for r in rs if r["clf"][n].get("dp") is not None] for g, rs in parts.items()})
         out["kruskal"][grouping] = k
-    out["composition"] = composition(rows, names, card_training)
+    out["composition"] = composition(rows, names, card_training, source)
     return out
 
 
-def find_target(training: Any) -> dict | None:
-    """A gender/race target mix the filter was trained towards, wherever the card keeps one (``marginals``)."""
-    if isinstance(training, dict):
+def _target_at(value: Any, field: str) -> tuple[str, dict] | None:
+    """The first gender/race target mix below ``value`` (``field`` its name in the card) with the name of the field
+    that holds it ("training.domain_b.marginals")."""
+    if isinstance(value, dict):
         for key in ("marginals", "target_marginals"):
-            v = training.get(key)
+            v = value.get(key)
             if isinstance(v, dict) and ("gender" in v or "race" in v):
-                return v
-        for key in sorted(training, key=str):
-            found = find_target(training[key])
+                return f"{field}.{key}", v
+        for key in sorted(value, key=str):
+            found = _target_at(value[key], f"{field}.{key}")
             if found is not None:
                 return found
-    elif isinstance(training, list):
-        for v in training:
-            found = find_target(v)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _target_at(v, f"{field}[{i}]")
             if found is not None:
                 return found
     return None
 
 
-def composition(rows: Sequence[dict], names: Sequence[str], card_training: dict) -> dict:
-    """Inputs vs filtered outputs: share predicted female per classifier, share per ITA category."""
+def find_target(training: Any) -> dict | None:
+    """A gender/race target mix the filter was trained towards, wherever the card keeps one (``marginals``)."""
+    found = _target_at(training, "training")
+    return None if found is None else found[1]
+
+
+def target_female_share(training: Any, source: object = None) -> float | None:
+    """The share of women in the card's target mix: a number from 0 to 1 ("0.33" reads 0.33). Any other (a word, a
+    list, 5) is warned of, naming ``source`` and the field, and the target's share left unknown: "0.33" had
+    crashed the audit comparing it with the shares of women the classifiers saw."""
+    found = _target_at(training, "training")
+    if found is None:
+        return None
+    field, target = found
+    gender = card_object(source, f"{field}.gender", target.get("gender"))
+    if gender is None:
+        return None
+    return card_number(source, f"{field}.gender.female", gender.get("female"), within=(0.0, 1.0))
+
+
+def composition(rows: Sequence[dict], names: Sequence[str], card_training: dict, source: object = None) -> dict:
+    """Inputs vs filtered outputs: share predicted female per classifier, share per ITA category. ``source``: as
+    ``filter_audit``'s."""
     both = [r for r in rows if r["d_ita"] is not None]
     cats = {}
     for c in ITA_CATEGORIES:
@@ -147,9 +172,7 @@ def composition(rows: Sequence[dict], names: Sequence[str], card_training: dict)
                    "output": share([r["filtered_skin"]["category"] == c for r in both])}
     pred = {}
     target = find_target(card_training)
-    t_female = None
-    if target and isinstance(target.get("gender"), dict):
-        t_female = target["gender"].get("female")
+    t_female = target_female_share(card_training, source)
     for n in names:
         # faces predicted both ways: one whose prediction is not finite (None) had counted as not female
         rs = [r for r in rows if r["clf"][n].get("pred_f") is not None and r["clf"][n].get("pred_ref") is not None]
