@@ -175,7 +175,8 @@ class DeviceChain:
         with explained_failures(self.filter, n):
             filtered = self._on_device(session, feeds, "filtered")
         size = faces.shape[1]
-        out = ChainOutput(filtered.numpy()[:n])  # the one copy back of the faces: skin tone and display need it
+        # the one copy back of the faces (skin tone and display need it), checked as Filter.apply checks its own
+        out = ChainOutput(self.filter.checked(filtered.numpy()[:n], n))
         self.filter.run_ms += (time.perf_counter() - t) * 1000  # as OnnxModel._run counts it, copies included
         if on_filtered is not None:
             on_filtered(out.filtered)
@@ -192,5 +193,5 @@ class DeviceChain:
                 session.run_with_iobinding(binding)
                 probs, cams = binding.copy_outputs_to_cpu()
             model.run_ms += (time.perf_counter() - t) * 1000
-            out.predictions[model.name] = (probs[:n], cams[:n])
+            out.predictions[model.name] = model.checked(probs[:n], cams[:n], n)  # as Classifier.predict checks
         return out

@@ -327,3 +327,20 @@ def test_run_says_a_csv_was_left_as_it_was_when_a_model_fails_before_any_row(tmp
                              str(tiny_models["classifier"]), "--no-filter", "--threads", "1"], capsys)
     assert code == 2 and f"(stub); no row was written, so {out} was left as it was" in err, err
     assert out.read_text() == "earlier,rows\n1,2\n"
+
+
+@pytest.mark.parametrize("damaged", ["classifier", "filter"])
+def test_the_device_chain_checks_its_models_outputs_as_the_plain_path_does(damaged, tmp_path, tiny_models):
+    """The GPU's device chain reads the filter's and the classifiers' outputs itself: a classifier giving logits or a
+    filter giving four channels went through it unchecked."""
+    from inference.device_chain import DeviceChain
+
+    classifier, flt = load_model(tiny_models["classifier"]), load_model(tiny_models["darken"])
+    if damaged == "classifier":
+        classifier = load_model(changed(tiny_models["classifier"], tmp_path / "logits.onnx", softmax_left_out))
+    else:
+        flt = load_model(changed(tiny_models["darken"], tmp_path / "rgba.onnx", four_channels))
+    named = classifier.path if damaged == "classifier" else flt.path
+    with pytest.raises(BiasMirrorError) as err:
+        DeviceChain(flt, [classifier]).run(faces_for(flt))
+    assert str(err.value).startswith(f"{named}: "), err.value
