@@ -53,6 +53,8 @@ def _opens_without_encoding(path) -> list[str]:
             continue
         if name not in ("open", "write_text", "read_text") or any(k.arg == "encoding" for k in node.keywords):
             continue
+        if name == "open" and "FILE_STORAGE_" in ast.unparse(node):  # OpenCV's FileStorage.open(text, flags)
+            continue
         if name == "open":
             at = 1 if isinstance(fn, ast.Name) else 0  # open(path, mode) or path.open(mode)
             modes = [a.value for a in node.args[at:at + 1] if isinstance(a, ast.Constant)]
