@@ -16,7 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox, QHBoxLayout,
                                QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
-from inference.card_fields import card_records, said_of
+from inference.card_fields import CardNotes, card_records
 from inference.errors import BiasMirrorError
 from inference.models import Classifier, Filter, OnnxModel, load_model, loaded_from, name_uniquely
 from inference.runtime import RuntimeConfig
@@ -108,19 +108,19 @@ def _composition_html(comp: dict) -> str:
             + (f"<p>{_fmt(left_out)} face(s) left out of the mix for want of a label</p>" if left_out else ""))
 
 
-def _group_metrics_html(metrics: dict, source: object = None) -> str:
+def _group_metrics_html(metrics: dict, notes: CardNotes) -> str:
     """The card's per-group metrics as tables. ``metrics.by`` / ``gaps`` read type-checked (``card_fields``): a
     string there had raised an AttributeError on the GUI thread and the dialog never opened; what is of no type
-    this reads is left out, and said (``card_html``)."""
+    this reads is left out, and said in ``notes`` (shown by ``card_html``)."""
     out = []
     overall = metrics.get("overall")
     cols = ["accuracy", "fpr", "fnr", "mean_p_female"]
     if isinstance(overall, dict):
         out.append("<h4>Overall</h4>" + _table([[str(overall.get("n", "")), *[_fmt(overall.get(c, "")) for c in cols]]],
                                               ["n", *cols]))
-    gaps = card_records(source, "metrics.gaps", metrics.get("gaps"))
-    for grouping, groups in card_records(source, "metrics.by", metrics.get("by")).items():
-        groups = card_records(source, f"metrics.by.{grouping}", groups)
+    gaps = card_records(notes, "metrics.gaps", metrics.get("gaps"))
+    for grouping, groups in card_records(notes, "metrics.by", metrics.get("by")).items():
+        groups = card_records(notes, f"metrics.by.{grouping}", groups)
         rows = [[html.escape(str(g)) + (" *" if m.get("small") else ""), str(m.get("n", "")),
                  *[_fmt(m.get(c, "")) for c in cols]] for g, m in groups.items()]
         out.append(f"<h4>By {html.escape(str(grouping))}</h4>" + _table(rows, ["group", "n", *cols]))
@@ -135,16 +135,18 @@ def _group_metrics_html(metrics: dict, source: object = None) -> str:
     return "".join(out) or "<p>No metrics in this card.</p>"
 
 
-def _card_warnings_html(source: object) -> str:
-    """What the card of ``source`` holds of no type it is read as (``card_fields.said_of``), shown as the dialog
+def _card_warnings_html(notes: CardNotes) -> str:
+    """What this render found the card holding of no type it is read as (``CardNotes.said``), shown as the dialog
     shows a fallback provider: a warning in the log file alone went unseen."""
-    said = said_of(source)
-    return "".join(f"<p><b style='color:#c77700'>Warning:</b> {html.escape(w)}</p>" for w in said)
+    return "".join(f"<p><b style='color:#c77700'>Warning:</b> {html.escape(w)}</p>" for w in notes.said)
 
 
 def card_html(model: OnnxModel) -> str:
+    """The card dialog's page. One render is one reading of the card (``CardNotes``): it lists what it found of no
+    type it reads, and no more (a render kept nothing of an earlier one's)."""
     card = model.card
-    parts = [f"<h3>{html.escape(card.name)}</h3><p>{html.escape(card.summary())}</p>",
+    notes = CardNotes(model.path)
+    parts = [f"<h3>{html.escape(card.name)}</h3><p>{html.escape(card.summary(notes))}</p>",
              f"<p><b>File:</b> {html.escape(str(model.path))}<br><b>Runs on:</b> {html.escape(model.provider)}"]
     if model.info.warning:
         parts.append(f"<br><b style='color:#c77700'>Warning:</b> {html.escape(model.info.warning)}")
@@ -159,8 +161,8 @@ def card_html(model: OnnxModel) -> str:
         parts.append("<h4>Composition</h4>" + _composition_html(comp))
     elif comp is not None:  # not a mix this reads: shown as written, as any other training field
         parts.append("<h4>Composition</h4>" + f"<p>{_fmt(comp)}</p>")
-    metrics = "<h4>Per-group metrics</h4>" + _group_metrics_html(card.metrics or {}, model.path)
-    return "".join([*parts, _card_warnings_html(model.path), metrics])
+    metrics = "<h4>Per-group metrics</h4>" + _group_metrics_html(card.metrics or {}, notes)
+    return "".join([*parts, _card_warnings_html(notes), metrics])  # the warnings once the metrics are read
 
 
 class CardDialog(QDialog):
@@ -369,7 +371,7 @@ class ModelPanel(QWidget):
             box = QCheckBox(elided(model.name))
             box.setChecked(self._enabled.get(model.name, True))
             # tells apart models of one card name
-            box.setToolTip(f"{model.name}\n{model.path}\n{model.card.summary()}")
+            box.setToolTip(f"{model.name}\n{model.path}\n{model.card.summary(CardNotes(model.path))}")
             box.toggled.connect(lambda on, n=model.name: self.set_enabled(n, on))
             rl.addWidget(box, 1)
             rl.addWidget(provider_badge(model))
@@ -389,7 +391,8 @@ class ModelPanel(QWidget):
         self.filter_combo.addItem("none")
         for f in self.filters:
             self.filter_combo.addItem(f.name)
-            self.filter_combo.setItemData(self.filter_combo.count() - 1, f.card.summary(), 3)  # tooltip role
+            tooltip = f.card.summary(CardNotes(f.path))
+            self.filter_combo.setItemData(self.filter_combo.count() - 1, tooltip, 3)  # tooltip role
         self.filter_combo.addItem(self.FROM_FILE)
         idx = 0 if self._filter is None else 1 + next((i for i, f in enumerate(self.filters) if f is self._filter), -1)
         self.filter_combo.setCurrentIndex(max(0, idx))

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from . import strict_json
+from .card_fields import CardNotes, card_number
 from .errors import BiasMirrorError
 
 SCHEMA_VERSION = 1
@@ -74,7 +75,10 @@ class ModelCard:
     def input(self, name: str) -> TensorSpec | None:
         return next((t for t in self.inputs if t.name == name), None)
 
-    def summary(self) -> str:
+    def summary(self, notes: CardNotes | None = None) -> str:
+        """One line: kind, name, input, labels, training data and test accuracy. ``notes``: the reading of the
+        card this is part of (``card_fields``), which says an accuracy of no type read as a number; a fresh one,
+        naming no file, where not given."""
         size = self.input_size
         where = f"{size[0]}×{size[1]}" if size else ",".join(str(s) for s in self.inputs[0].shape)
         data = self.training.get("dataset", "?")
@@ -87,8 +91,10 @@ class ModelCard:
         if self.precision != "fp32":
             parts.append(self.precision)
         acc = overall_accuracy(self.metrics)
-        if acc is not None:
-            parts.append(f"test accuracy {figure(acc.get('value'), '.3f')}")
+        if acc is not None:  # read as the Markdown reads it: "0.97" had been "not measured" here, 0.97 there
+            value = card_number(CardNotes() if notes is None else notes, "metrics.overall.accuracy.value",
+                                acc.get("value"))
+            parts.append(f"test accuracy {figure(value, '.3f')}")
         return ", ".join(parts)
 
     # --- (de)serialisation --------------------------------------------------

@@ -6,25 +6,50 @@ types them: ``training.filters.min_age``, a filter's target ``marginals``, ``tra
 how the model was trained and measured, and a command that reads one must not stop on it: ``"min_age": "18"`` had
 crashed ``train evaluate`` with a TypeError, a target share of ``"0.33"`` the audit, ``"by": "x"`` the app's card
 dialog. A number given as a numeric string is taken as the number; anything else is ignored, with a warning that
-names the model file and the field, once per file and field however many commands or redraws read it. What was
-said of a file stays listed (``said_of``), so the card dialog and ``doctor --cards`` can show it beside the card.
+names the model file and the field. What is said goes into a ``CardNotes`` the caller makes for one reading of one
+card (one command's use of a model, one render of the card dialog, one card in ``doctor --cards``): each field is
+warned of once in it however often that reading reads it, and the card dialog and ``doctor --cards`` list its
+``said`` beside the card. A field a command cannot go on without (``needed_card_number``) is an error instead.
 """
 from __future__ import annotations
 
 import logging
 import math
-import threading
 from typing import Any
+
+from .errors import BiasMirrorError
 
 log = logging.getLogger(__name__)
 _SHOWN_CHARS = 60  # of a value quoted in a warning: a whole per-group record had filled the terminal
 
-_lock = threading.Lock()  # the app's card dialog reads on the GUI thread, its workers elsewhere
-_said: dict[str, dict[str, str]] = {}  # file → field → what was said of it
 
+class CardNotes:
+    """What one reading of the card of ``source`` (its model file; None where the caller has none) said of its
+    fields of no type they are read as. Kept by the caller for as long as that reading lasts, not in the module:
+    kept for the process, what was said of a file had grown for as long as the app ran, been shared by every
+    command and test, and shown in a second card dialog warnings from an earlier one. One reading is one thread's
+    (the card dialog renders on the GUI thread), so it takes no lock."""
 
-def _key(source: object) -> str:
-    return "" if source is None else str(source)
+    def __init__(self, source: object = None) -> None:
+        self.source = source
+        self._said: dict[str, str] = {}  # field → what was said of it, in the order said
+
+    def warn(self, field: str, value: Any, wanted: str) -> None:
+        """Says (a log warning) that the card has ``field`` as ``value``, not ``wanted``, and that it is ignored;
+        once per field however often this reading reads it."""
+        if field in self._said:
+            return
+        said = f"{field} is {_shown(value)}, not {wanted}: ignored"
+        self._said[field] = f"its card's {said}"
+        if self.source is None:
+            log.warning("a model card's %s", said)
+        else:
+            log.warning("%s: its card's %s", self.source, said)
+
+    @property
+    def said(self) -> list[str]:
+        """The warnings said of the card so far, in the order they were said."""
+        return list(self._said.values())
 
 
 def _shown(value: Any) -> str:
@@ -32,59 +57,36 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS - 1] + "…"
 
 
-def warn_once(source: object, field: str, value: Any, wanted: str) -> None:
-    """Says (a log warning) that the card of ``source`` has ``field`` as ``value``, not ``wanted``, and that it is
-    ignored; once per file and field."""
-    said = f"{field} is {_shown(value)}, not {wanted}: ignored"
-    # a caller not given the file tells one card from another by the value alone
-    said_as = field if source is not None else said
-    with _lock:
-        fields = _said.setdefault(_key(source), {})
-        if said_as in fields:
-            return
-        fields[said_as] = f"its card's {said}"
-    if source is None:
-        log.warning("a model card's %s", said)
-    else:
-        log.warning("%s: its card's %s", source, said)
-
-
-def said_of(source: object) -> list[str]:
-    """The warnings said of the card of ``source`` so far, in the order they were said."""
-    with _lock:
-        return list(_said.get(_key(source), {}).values())
-
-
-def card_object(source: object, field: str, value: Any) -> dict | None:
+def card_object(notes: CardNotes, field: str, value: Any) -> dict | None:
     """``value`` where it is a JSON object; None where it is absent (null), and where it is anything else (warned)."""
     if isinstance(value, dict):
         return value
     if value is not None:
-        warn_once(source, field, value, "an object")
+        notes.warn(field, value, "an object")
     return None
 
 
-def card_records(source: object, field: str, value: Any) -> dict[Any, dict]:
+def card_records(notes: CardNotes, field: str, value: Any) -> dict[Any, dict]:
     """An object of records (``metrics.by``'s groupings, a grouping's groups): its entries that are objects
     themselves; the others are left out, each warned of. Empty where ``value`` is not an object (warned)."""
-    found = card_object(source, field, value) or {}
+    found = card_object(notes, field, value) or {}
     records = {}
     for key, record in found.items():
         if isinstance(record, dict):
             records[key] = record
         elif record is not None:
-            warn_once(source, f"{field}.{key}", record, "an object")
+            notes.warn(f"{field}.{key}", record, "an object")
     return records
 
 
-def card_names(source: object, field: str, value: Any) -> list[str] | None:
+def card_names(notes: CardNotes, field: str, value: Any) -> list[str] | None:
     """``value`` where it is a list of names (strings): a composition's ``by``; None where it is absent (null or
     empty), and where it is anything else (warned): ``"gender"`` had been read as the names g, e, n, d, e, r."""
     if not value:
         return None
     if isinstance(value, list) and all(isinstance(name, str) for name in value):
         return value
-    warn_once(source, field, value, "a list of names")
+    notes.warn(field, value, "a list of names")
     return None
 
 
@@ -101,7 +103,26 @@ def _as_number(value: Any) -> float | None:
         return math.inf
 
 
-def card_number(source: object, field: str, value: Any, *, whole: bool = False,
+def _wanted(whole: bool, within: tuple[float, float] | None) -> str:
+    """What a figure read with ``whole`` and ``within`` must be, in the words a warning or an error says it."""
+    wanted = "a whole number" if whole else "a number"
+    return wanted if within is None else wanted + f" from {within[0]:g} to {within[1]:g}"
+
+
+def _fitting_number(value: Any, whole: bool, within: tuple[float, float] | None) -> int | float | None:
+    """``value`` as ``card_number`` reads it where it fits (finite, whole where ``whole``, in ``within``); None
+    where it does not."""
+    number = _as_number(value)
+    fits = number is not None and math.isfinite(number) and (not whole or number.is_integer()) \
+        and (within is None or within[0] <= number <= within[1])
+    if not fits:
+        return None
+    if isinstance(value, (int, float)) and not whole:
+        return value
+    return int(number) if whole or number.is_integer() else number  # type: ignore[union-attr]  # "18" reads 18
+
+
+def card_number(notes: CardNotes, field: str, value: Any, *, whole: bool = False,
                 within: tuple[float, float] | None = None) -> int | float | None:
     """A card's figure as a number ("18" reads 18, "0.33" 0.33): an int where ``whole`` (18.0 reads 18), and only
     where it lies in ``within``. None where it was not measured (null, or NaN as a writer not ours leaves it), and
@@ -109,15 +130,19 @@ def card_number(source: object, field: str, value: Any, *, whole: bool = False,
     ``within`` (warned)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    number = _as_number(value)
-    wanted = "a whole number" if whole else "a number"
-    if within is not None:
-        wanted += f" from {within[0]:g} to {within[1]:g}"
-    fits = number is not None and math.isfinite(number) and (not whole or number.is_integer()) \
-        and (within is None or within[0] <= number <= within[1])
-    if not fits:
-        warn_once(source, field, value, wanted)
-        return None
-    if isinstance(value, (int, float)) and not whole:
-        return value
-    return int(number) if whole or number.is_integer() else number  # type: ignore[union-attr]  # "18" reads 18
+    number = _fitting_number(value, whole, within)
+    if number is None:
+        notes.warn(field, value, _wanted(whole, within))
+    return number
+
+
+def needed_card_number(notes: CardNotes, field: str, value: Any, needed_for: str, *, whole: bool = False,
+                       within: tuple[float, float] | None = None) -> int | float:
+    """A card's figure a command cannot go on without, read as ``card_number`` reads it ("18" reads 18); where it
+    is anything else (null included) a BiasMirrorError naming the file, the field and ``needed_for`` (what the
+    command needs it for): ignored with a warning, the command would go on to other figures than it means."""
+    number = None if value is None else _fitting_number(value, whole, within)
+    if number is None:
+        raise BiasMirrorError(f"its card's {field} is {_shown(value)}, not {_wanted(whole, within)}, and "
+                              f"{needed_for}", notes.source)
+    return number

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import strict_json
 from .card import ModelCard, figure, overall_accuracy
-from .card_fields import card_names, card_number, card_object, card_records, said_of
+from .card_fields import CardNotes, card_names, card_number, card_object, card_records
 from .metrics import group_order
 
 
@@ -22,48 +22,48 @@ def _cell(group) -> str:
     return str(group).replace("|", "\\|") or "(no label)"
 
 
-def _figure(source: object, field: str, record: dict, key: str) -> str:
+def _figure(notes: CardNotes, field: str, record: dict, key: str) -> str:
     """``record[key]`` as ``_num`` writes it, read as a number (``card_fields.card_number``)."""
-    return _num(card_number(source, f"{field}.{key}", record.get(key)))
+    return _num(card_number(notes, f"{field}.{key}", record.get(key)))
 
 
-def _rate_cell(source: object, field: str, record: dict, key: str) -> str:
+def _rate_cell(notes: CardNotes, field: str, record: dict, key: str) -> str:
     """An FPR or FNR cell: a dash where the group had no face it could be measured on (n 0), as where no record."""
-    rate = card_object(source, f"{field}.{key}", record.get(key)) or {}
-    n = card_number(source, f"{field}.{key}.n", rate.get("n"), whole=True)
-    return "–" if not n else _figure(source, f"{field}.{key}", rate, "value")
+    rate = card_object(notes, f"{field}.{key}", record.get(key)) or {}
+    n = card_number(notes, f"{field}.{key}.n", rate.get("n"), whole=True)
+    return "–" if not n else _figure(notes, f"{field}.{key}", rate, "value")
 
 
-def _metric_rows(by: dict, grouping: str, source: object = None) -> list[str]:
+def _metric_rows(by: dict, grouping: str, notes: CardNotes) -> list[str]:
     rows = [f"| {grouping} | n | accuracy [95% CI] | FPR | FNR |", "|---|---|---|---|---|"]
     field = f"metrics.by.{grouping}"
-    groups = card_records(source, field, by.get(grouping))
+    groups = card_records(notes, field, by.get(grouping))
     for g, m in sorted(groups.items(), key=lambda item: group_order(item[0])):
         where = f"{field}.{g}"
-        a = card_object(source, f"{where}.accuracy", m.get("accuracy")) or {}
-        acc = [_figure(source, f"{where}.accuracy", a, k) for k in ("value", "lo", "hi")]
-        n = card_number(source, f"{where}.n", m.get("n"), whole=True)
-        fpr, fnr = (_rate_cell(source, where, m, key) for key in ("fpr", "fnr"))
+        a = card_object(notes, f"{where}.accuracy", m.get("accuracy")) or {}
+        acc = [_figure(notes, f"{where}.accuracy", a, k) for k in ("value", "lo", "hi")]
+        n = card_number(notes, f"{where}.n", m.get("n"), whole=True)
+        fpr, fnr = (_rate_cell(notes, where, m, key) for key in ("fpr", "fnr"))
         rows.append(f"| {_cell(g)} | {'?' if n is None else n} | {acc[0]} [{acc[1]}, {acc[2]}] | {fpr} | {fnr} |")
     return rows
 
 
-def _precision_lines(card: ModelCard, source: object = None) -> list[str]:
+def _precision_lines(card: ModelCard, notes: CardNotes) -> list[str]:
     if card.precision == "fp32":
         return ["- precision: fp32"]
-    conv = card_object(source, "training.fp16", card.training.get("fp16")) or {}
+    conv = card_object(notes, "training.fp16", card.training.get("fp16")) or {}
     if not conv:  # fp16 as it was made (an adopted model's weights), not converted here from a parent
         return [f"- precision: {card.precision}, as the model was made (not converted by Bias Mirror: no fp32 parent "
                 "to measure parity with)"]
     sha = str(conv.get("parent_sha256", "?"))[:16]
     lines = [f"- precision: {card.precision}, converted from `{conv.get('parent', '?')}` (sha256 {sha}…) "
              f"with {conv.get('converter', '?')}; the test metrics below are the parent's"]
-    p = card_object(source, "metrics.fp16_parity", card.metrics.get("fp16_parity")) or {}
+    p = card_object(notes, "metrics.fp16_parity", card.metrics.get("fp16_parity")) or {}
     if not p.get("measured"):
         lines.append(f"- parity with the parent: UNMEASURED ({p.get('reason', 'no reason recorded')})")
         return lines
     keys = ("max_abs_dprob", "argmax_flips", "max_abs_grey", "p99_9_abs_grey")
-    read = {k: card_number(source, f"metrics.fp16_parity.{k}", p.get(k)) for k in keys}
+    read = {k: card_number(notes, f"metrics.fp16_parity.{k}", p.get(k)) for k in keys}
     figures = ", ".join(f"{k} {v:.4g}" for k, v in read.items() if v is not None)
     verdict = "passes" if p.get("passed") else "FAILS"
     if p.get("worst_condition"):
@@ -111,13 +111,13 @@ def _adoption_lines(training: dict) -> list[str]:
     return lines
 
 
-def _accuracy_line(o: dict, metrics: dict, source: object = None) -> str:
+def _accuracy_line(o: dict, metrics: dict, notes: CardNotes) -> str:
     """The overall test accuracy, or "not measured" (its value is null) and why: a split without faces, or faces
     none of which got a finite prediction (a model trained to NaN) — the latter had been called the former."""
     on = metrics.get("evaluated_on")
     on = on if isinstance(on, dict) else {}
     split = on.get("split", "test")
-    value, lo, hi = (card_number(source, f"metrics.overall.accuracy.{k}", o.get(k)) for k in ("value", "lo", "hi"))
+    value, lo, hi = (card_number(notes, f"metrics.overall.accuracy.{k}", o.get(k)) for k in ("value", "lo", "hi"))
     if value is None and strict_json.measured(o.get("value")):  # written, but not as a number (warned)
         return "Test accuracy not shown: its card's figure is not a number."
     if value is None:
@@ -130,12 +130,12 @@ def _accuracy_line(o: dict, metrics: dict, source: object = None) -> str:
             f"on {o.get('n', '?')} faces ({split} split).")
 
 
-def _composition_text(c: dict, source: object = None, field: str = "training.composition") -> str:
+def _composition_text(c: dict, notes: CardNotes, field: str = "training.composition") -> str:
     """A composition record ({mode, by, achieved, …}) as "(MODE over A × B): cell n, …", or "N images" where it is
     over no labels (a folder domain's: it had read "(none over ?):  243"), and the unreadable images left out."""
-    achieved = card_object(source, f"{field}.achieved", c.get("achieved")) or {}
+    achieved = card_object(notes, f"{field}.achieved", c.get("achieved")) or {}
     left_out, unreadable = c.get("left_out_no_label"), c.get("unreadable")
-    by = card_names(source, f"{field}.by", c.get("by"))
+    by = card_names(notes, f"{field}.by", c.get("by"))
     if by:
         text = (f"({c.get('mode', '?')} over {' × '.join(by)}): "
                 + (", ".join(f"{k} {v}" for k, v in sorted(achieved.items())) or "no faces"))
@@ -179,7 +179,7 @@ def _averaging_lines(training: dict) -> list[str]:
     return [line]
 
 
-def _domain_lines(training: dict, source: object = None) -> list[str]:
+def _domain_lines(training: dict, notes: CardNotes) -> list[str]:
     # A filter's two training populations, as the classifier's "training composition" line gives its one
     lines = []
     for key, label in (("domain_a", "A"), ("domain_b", "B")):
@@ -187,9 +187,9 @@ def _domain_lines(training: dict, source: object = None) -> list[str]:
         if not isinstance(d, dict):
             continue
         line = f"- domain {label}: {d.get('name', '?')}, {d.get('n_train', '?')} training faces"
-        c = card_object(source, f"training.{key}.composition", d.get("composition"))
+        c = card_object(notes, f"training.{key}.composition", d.get("composition"))
         if c is not None:
-            line += f"; composition {_composition_text(c, source, f'training.{key}.composition')}"
+            line += f"; composition {_composition_text(c, notes, f'training.{key}.composition')}"
         lines.append(line + _age_bands_text(d))
     overlap = training.get("domain_overlap")
     if isinstance(overlap, dict) and overlap.get("photographs_in_both_domains_training"):
@@ -218,9 +218,9 @@ def _age_bands_text(domain: dict) -> str:
     return text
 
 
-def _filter_group_rows(metrics: dict, source: object = None) -> list[str]:
+def _filter_group_rows(metrics: dict, notes: CardNotes) -> list[str]:
     """A filter's held-out shifts per gender × race cell (metrics.by_gender_race), where its card has them."""
-    by = card_object(source, "metrics.by_gender_race", metrics.get("by_gender_race"))
+    by = card_object(notes, "metrics.by_gender_race", metrics.get("by_gender_race"))
     if not by:
         return []
     rows = ["Held-out shifts per gender × race (filtered − original; ΔITA° > 0 is lighter skin; ΔITA over the faces "
@@ -228,8 +228,8 @@ def _filter_group_rows(metrics: dict, source: object = None) -> list[str]:
             "| gender × race | faces | skin measured | mean ΔITA° | mean ΔP(female) |", "|---|---|---|---|---|"]
     for g, m in sorted(by.items(), key=lambda item: group_order(item[0])):
         where = f"metrics.by_gender_race.{g}"
-        m = card_object(source, where, m) or {}  # a row of "?" still: the cell was there
-        shifts = " | ".join(_figure(source, where, m, k) for k in ("mean_delta_ita", "mean_delta_p_female"))
+        m = card_object(notes, where, m) or {}  # a row of "?" still: the cell was there
+        shifts = " | ".join(_figure(notes, where, m, k) for k in ("mean_delta_ita", "mean_delta_p_female"))
         rows.append(f"| {_cell(g)} | {m.get('n', '?')} | {m.get('n_skin_measured', '?')} | {shifts} |")
     if "classifier" not in metrics:  # a column of dashes alone had not said why
         rows += ["", "ΔP(female) not measured: no classifier was given to measure it with (`train cyclegan "
@@ -237,17 +237,18 @@ def _filter_group_rows(metrics: dict, source: object = None) -> list[str]:
     return rows + [""]
 
 
-def _warning_lines(source: object) -> list[str]:
+def _warning_lines(notes: CardNotes) -> list[str]:
     """What the card holds of no type it is read as (``card_fields``): said under it, the model still usable."""
-    return [f"- WARNING: {said}" for said in said_of(source)]
+    return [f"- WARNING: {said}" for said in notes.said]
 
 
-def card_markdown(card: ModelCard, file_name: str, size_mb: float, source: object = None) -> str:
-    """``source``: the model's file, named in the warnings of fields of no type this reads (``file_name`` where
-    not given); they are listed at the section's end."""
-    source = file_name if source is None else source
+def card_markdown(card: ModelCard, file_name: str, size_mb: float, notes: CardNotes | None = None) -> str:
+    """``notes``: this reading of the card, whose warnings of fields of no type this reads (each naming its file)
+    are listed at the section's end, with any said in it before; where not given, a reading of its own that names
+    ``file_name``."""
+    notes = CardNotes(file_name) if notes is None else notes
     t, m = card.training, card.metrics
-    lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(), "",
+    lines = [f"## {card.name} (`{file_name}`, {size_mb:.1f} MB)", "", card.summary(notes), "",
              f"- method: {card.method}", f"- command: `{t.get('command', '?')}`",
              *(f"- then resumed: `{r}`" for r in t.get("resumes", [])),
              *([f"- exported again from its checkpoint: `{t['exported_by']}`"] if "exported_by" in t else []),
@@ -256,29 +257,29 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float, source: objec
     if condition is not None:
         lines.append(f"- conditions (its one-hot `condition` input, chosen with --condition or in the app): "
                      f"{', '.join(condition.labels or [])}")
-    lines += _precision_lines(card, source)
+    lines += _precision_lines(card, notes)
     lines += _distillation_lines(t)
     lines += _adoption_lines(t)
     for key in ("epochs", "n_train", "iterations", "preset"):
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")
     lines += _schedule_lines(t)
-    composition = card_object(source, "training.composition", t.get("composition"))
+    composition = card_object(notes, "training.composition", t.get("composition"))
     if composition is not None:
-        lines.append(f"- training composition {_composition_text(composition, source)}")
+        lines.append(f"- training composition {_composition_text(composition, notes)}")
     lines += _averaging_lines(t)
-    lines += _domain_lines(t, source)
+    lines += _domain_lines(t, notes)
     o = overall_accuracy(m) if card.kind == "classifier" else None
     if o is not None:
-        lines += ["", _accuracy_line(o, m, source), ""]
-        by = card_records(source, "metrics.by", m.get("by"))
+        lines += ["", _accuracy_line(o, m, notes), ""]
+        by = card_records(notes, "metrics.by", m.get("by"))
         for grouping, groups in by.items():
             if groups:  # a model with no finite prediction has no group: a table of headers alone says nothing
-                lines += _metric_rows(by, grouping, source) + [""]
+                lines += _metric_rows(by, grouping, notes) + [""]
     elif m:
-        groups = _filter_group_rows(m, source) if card.kind == "filter" else []
+        groups = _filter_group_rows(m, notes) if card.kind == "filter" else []
         if groups:
             m = {k: v for k, v in m.items() if k != "by_gender_race"}  # the table above: not again, cut at 4000
         lines += ["", *groups, "```json", strict_json.dumps(m, indent=1, sort_keys=True)[:4000], "```", ""]
-    warnings = _warning_lines(source)
+    warnings = _warning_lines(notes)
     return "\n".join(lines + (warnings + [""] if warnings else []))

@@ -12,6 +12,7 @@ import onnxruntime as ort
 from .defaults import MODELS_DIR
 from .errors import BiasMirrorError
 from .arg_checks import non_negative_int
+from .card_fields import CardNotes
 from .card_markdown import card_markdown
 from .gpu import cuda_builds_exist, driver_report, ort_build, report_lines
 from .models import find_models, read_card
@@ -38,13 +39,15 @@ def card_section(path: Path) -> str:
     """A model's card as Markdown. A field nested in training or metrics of another type than ours (written by
     hand or by another tool) is a warning under it (``card_markdown``), not a reason to call the model UNUSABLE:
     every command runs it, as plain doctor says. Where a record of another shape still cannot be shown, its
-    summary is, with the warning (it had stopped the listing with a traceback)."""
+    summary is, with the warning (it had stopped the listing with a traceback). One section is one reading of
+    the card (``CardNotes``): its warnings, and no other card's, are listed under it."""
     card = read_card(path)
     size_mb = path.stat().st_size / 1e6
+    notes = CardNotes(path)
     try:
-        return card_markdown(card, path.name, size_mb, path)
+        return card_markdown(card, path.name, size_mb, notes)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
-        return "\n".join([f"## {card.name} (`{path.name}`, {size_mb:.1f} MB)", "", card.summary(), "",
+        return "\n".join([f"## {card.name} (`{path.name}`, {size_mb:.1f} MB)", "", card.summary(notes), "",
                           f"- WARNING: its card's training or metrics record could not be shown ({type(exc).__name__}: "
                           f"{exc}); the model runs all the same: re-export it or fix the card to see it here", ""])
 
@@ -96,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             card = read_card(path)
-            print(f"  {path.name}: {card.summary()} [{path.stat().st_size / 1e6:.1f} MB]")
+            print(f"  {path.name}: {card.summary(CardNotes(path))} [{path.stat().st_size / 1e6:.1f} MB]")
             classifiers += card.kind == "classifier"
         except BiasMirrorError as exc:
             unusable += 1

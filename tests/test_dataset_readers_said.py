@@ -205,12 +205,14 @@ def test_fairface_age_bands_are_in_age_order_in_every_table(tmp_path):
                              {"age_band": utk[::-1]}).by["age_band"]) == utk
     # and where the report, the summary and a card list groups again
     from inference.audit.summary import tied_groups
+    from inference.card_fields import CardNotes
     from inference.card_markdown import _metric_rows
 
     cell = {"value": 0.5, "lo": 0.4, "hi": 0.6, "n": 10}
     by = {b: {"accuracy": cell, "fpr": cell, "fnr": cell, "n": 10} for b in shuffled}
     assert tied_groups(by, "accuracy", "0-2")[0] == FAIRFACE_BANDS
-    assert [row.split(" | ")[0].lstrip("| ") for row in _metric_rows({"age_band": by}, "age_band")[2:]] == FAIRFACE_BANDS
+    rows = _metric_rows({"age_band": by}, "age_band", CardNotes())
+    assert [row.split(" | ")[0].lstrip("| ") for row in rows[2:]] == FAIRFACE_BANDS
 
 
 # 8. paths with backslashes, and images no label file names

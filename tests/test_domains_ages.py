@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from inference.card_fields import CardNotes
 from inference.card_markdown import _domain_lines
 from inference.datasets import DatasetRead, Sample
 from inference.errors import BiasMirrorError
@@ -70,7 +71,8 @@ def test_a_band_is_in_a_domain_only_when_wholly_within_its_ages(monkeypatch):
     # the card says which bands a domain holds, and which it left out
     assert set(d.a.notes["age_bands"]) == young and set(d.a.notes["age_bands_left_out"]) == straddling
     # and its Markdown, as doctor --cards and docs/models.md show it
-    shown = "\n".join(_domain_lines({"domain_a": {"name": d.a.name, "n_train": len(d.a.train), **d.a.notes}}))
+    shown = "\n".join(_domain_lines({"domain_a": {"name": d.a.name, "n_train": len(d.a.train), **d.a.notes}},
+                                    CardNotes()))
     assert all(band in shown.split("; left out:")[0] for band in young)
     assert all(f"{band} (" in shown.split("; left out:")[1] for band in straddling)
 

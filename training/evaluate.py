@@ -25,7 +25,7 @@ from inference import strict_json
 from inference.arg_checks import check_output_file, data_folders, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import extreme_group, pct, tied_groups, ci, comparison_line
-from inference.card_fields import card_number, card_object
+from inference.card_fields import CardNotes, card_number, card_object, needed_card_number
 from inference.cli_common import (add_dataset_cache_argument, add_detector_arguments, add_face_choice_arguments,
                                   dataset_cache_dir, detector_from_args, detects_faces)
 from inference.datasets import SPLITS, USER_CACHE, DatasetCache, DatasetRead, Sample, open_dataset, select, split_of
@@ -338,30 +338,42 @@ def _relative(path: str, root: str) -> str:
 _UNKNOWN = object()
 
 
-def card_age_bar(training: dict, card_file: object = None) -> object:
+def card_age_bar(training: dict, notes: CardNotes) -> object:
     """The youngest age the card records training on (``training.filters.min_age``; None: all ages), or _UNKNOWN
-    where it records none, or one that is not a number ("18" reads 18; "eighteen" is warned of, naming
-    ``card_file``): a string there had crashed ``train evaluate`` comparing it with ages."""
-    filters = card_object(card_file, "training.filters", training.get("filters"))
+    where it records none, or one that is not a number ("18" reads 18; "eighteen" is warned of in ``notes``): a
+    string there had crashed ``train evaluate`` comparing it with ages."""
+    filters = card_object(notes, "training.filters", training.get("filters"))
     if filters is None or "min_age" not in filters:
         return _UNKNOWN
     if filters["min_age"] is None:
         return None
-    bar = card_number(card_file, "training.filters.min_age", filters["min_age"])
+    bar = card_number(notes, "training.filters.min_age", filters["min_age"])
     return _UNKNOWN if bar is None else bar
 
 
-def card_age_rule(training: dict, card_file: object = None) -> Callable[[Sample], bool] | None:
+def needed_age_bar(training: dict, notes: CardNotes, needed_for: str) -> int | float | None:
+    """The card's age bar (as ``card_age_bar`` reads it; None: all ages) where a command cannot go on without it:
+    one the card does not record, or of no type read as a number, is a BiasMirrorError naming the file, the field
+    and ``needed_for``. Read raw, "eighteen" had reached the age comparisons as text."""
+    filters = training.get("filters") if isinstance(training, dict) else None
+    if not isinstance(filters, dict) or "min_age" not in filters:
+        raise BiasMirrorError(f"its card records no training.filters.min_age, and {needed_for}", notes.source)
+    if filters["min_age"] is None:
+        return None
+    return needed_card_number(notes, "training.filters.min_age", filters["min_age"], needed_for)
+
+
+def card_age_rule(training: dict, notes: CardNotes) -> Callable[[Sample], bool] | None:
     """Whether a face passes the age bar the card records (``card_age_bar``), or None where the card records
     none. A face of no age passes a bar of 0 or less only where the card says none was left out for lacking one
     and does not record the rule that bars them (``age_rule``): runs begun before such faces were barred let them
     pass."""
-    bar = card_age_bar(training, card_file)
+    bar = card_age_bar(training, notes)
     if bar is _UNKNOWN:
         return None
     if bar is None:
         return lambda s: True
-    no_age_left_out = card_number(card_file, "training.filters.no_age_left_out",
+    no_age_left_out = card_number(notes, "training.filters.no_age_left_out",
                                   training["filters"].get("no_age_left_out"), whole=True)
     no_age_passed = bar <= 0 and not no_age_left_out and training.get("age_rule") != "known ages only"
     return lambda s: (s.age >= bar) if s.age is not None else no_age_passed
@@ -375,18 +387,20 @@ def _natural(composition: object) -> bool:
     return composition.get("mode", "none") == "none" or (isinstance(achieved, dict) and achieved == available)
 
 
-def faces_trained(training: dict, source: DatasetRead, card_file: object = None) -> tuple[set[str], str | None]:
+def faces_trained(training: dict, source: DatasetRead,
+                  notes: CardNotes | None = None) -> tuple[set[str], str | None]:
     """The faces of ``source`` (by ``_relative`` name) that the card's training run trained on, read as that run
     read its dataset: labelled train-split faces past the card's age bar, then its composition's mix, drawn again
     where the card records its seed and the draw gives the card's counts. With the reason where the set may hold
-    faces it did not train on (an upper bound), else None. ``card_file``: the model's, named where a field of its
-    card is of no type this reads."""
-    passes = card_age_rule(training, card_file)
+    faces it did not train on (an upper bound), else None. ``notes``: the command's reading of the model's card,
+    which says where a field of it is of no type this reads (a fresh one, naming no file, where not given)."""
+    notes = CardNotes() if notes is None else notes
+    passes = card_age_rule(training, notes)
     pool = [s for s in source.samples
             if s.gender is not None and split_of(s) == "train" and (passes is None or passes(s))]
     names = [_relative(s.path, source.root) for s in pool]
-    n_train = card_number(card_file, "training.n_train", training.get("n_train"), whole=True)
-    comp = card_object(card_file, "training.composition", training.get("composition"))
+    n_train = card_number(notes, "training.n_train", training.get("n_train"), whole=True)
+    comp = card_object(notes, "training.composition", training.get("composition"))
     if passes is None:
         return set(names), "its card does not record the age bar it trained with"
     if _natural(comp):
@@ -396,8 +410,8 @@ def faces_trained(training: dict, source: DatasetRead, card_file: object = None)
         return set(names), None
     mode, by, seed = comp.get("mode"), comp.get("by"), training.get("seed")
     drawn = None
-    filters = card_object(card_file, "training.filters", training.get("filters")) or {}
-    unreadable = card_number(card_file, "training.filters.unreadable_skipped", filters.get("unreadable_skipped"),
+    filters = card_object(notes, "training.filters", training.get("filters")) or {}
+    unreadable = card_number(notes, "training.filters.unreadable_skipped", filters.get("unreadable_skipped"),
                              whole=True)
     if isinstance(by, list) and isinstance(seed, int) and not unreadable:
         try:
@@ -405,7 +419,7 @@ def faces_trained(training: dict, source: DatasetRead, card_file: object = None)
         except (BiasMirrorError, TypeError, ValueError, AttributeError):
             idx, redrawn = None, None
         nonzero = lambda counts: {k: v for k, v in (counts or {}).items() if v}  # noqa: E731
-        said = {key: card_object(card_file, f"training.composition.{key}", comp.get(key))
+        said = {key: card_object(notes, f"training.composition.{key}", comp.get(key))
                 for key in ("achieved", "available")}
         if redrawn is not None and nonzero(redrawn.achieved) == nonzero(said["achieved"]) \
                 and nonzero(redrawn.available) == nonzero(said["available"]) \
@@ -439,7 +453,8 @@ def _read_root(kind: str, root: str, reads: dict | None = None, cache_dir: Datas
 
 
 def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samples: list[Sample],
-               reads: dict | None = None, cache_dir: DatasetCache = USER_CACHE) -> TrainedOn | None:
+               reads: dict | None = None, cache_dir: DatasetCache = USER_CACHE,
+               notes: CardNotes | None = None) -> TrainedOn | None:
     """How many of ``samples`` are faces ``model`` was trained on by its card, whether that is sure, and the line
     that says so: a WARNING where the card names this very dataset (sure); a note where it names another copy of the
     same kind whose faces trained on (as that dataset's own reader lists them) the evaluated faces share a file name
@@ -452,7 +467,7 @@ def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samp
 
     Nothing is said of --split val: the classifier trainer exports its last (or weight-averaged) weights, and its
     card records the val split as measured, not as used to choose them. ``reads``, ``cache_dir``: as
-    ``_read_root``'s."""
+    ``_read_root``'s; ``notes``: the command's reading of the model's card (``card_readings``)."""
     training = model.card.training if isinstance(model.card.training, dict) else {}
     said = training.get("split")
     if split not in ("train", "all") or training.get("dataset") != read.name or not isinstance(said, str) \
@@ -468,7 +483,7 @@ def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samp
     elsewhere = not same and isinstance(root, str) and os.path.isdir(root)
     here = _read_root(read.name, root, reads, cache_dir) if elsewhere else None
     source = here or read  # not here: if this is a copy of it, its faces are these
-    names, why = faces_trained(training, source, model.path)
+    names, why = faces_trained(training, source, CardNotes(model.path) if notes is None else notes)
     k = sum(_relative(s.path, read.root) in names for s in samples)
     if not k:
         return None
@@ -495,20 +510,28 @@ def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samp
                                       f"{overstates}")
 
 
-def card_min_age(model: Classifier) -> object:
+def card_readings(models: dict[str, Classifier]) -> dict[str, CardNotes]:
+    """One reading of each model's card for one command (``CardNotes``): a field it reads twice (the age bar, for
+    the faces to evaluate and for those it was trained on) is warned of once."""
+    return {name: CardNotes(model.path) for name, model in models.items()}
+
+
+def card_min_age(model: Classifier, notes: CardNotes) -> object:
     """The youngest age (None: all ages) the model's card says it was trained and tested on, or _UNKNOWN."""
     training = model.card.training if isinstance(model.card.training, dict) else {}
-    return card_age_bar(training, model.path)
+    return card_age_bar(training, notes)
 
 
 def ages_text(min_age: int | None) -> str:
     return "of all ages" if min_age is None else f"aged {min_age} or more"
 
 
-def choose_min_age(given: int | None, models: dict[str, Classifier]) -> tuple[int | None, list[str]]:
+def choose_min_age(given: int | None, models: dict[str, Classifier],
+                   readings: dict[str, CardNotes]) -> tuple[int | None, list[str]]:
     """The age filter to evaluate with and the notes to print: --min-age when given (noting each model whose card
-    says otherwise, so its numbers here are not its card's), else the cards' own when they agree."""
-    recorded = {name: age for name, m in models.items() if (age := card_min_age(m)) is not _UNKNOWN}
+    says otherwise, so its numbers here are not its card's), else the cards' own when they agree. ``readings``:
+    the command's of each model's card (``card_readings``)."""
+    recorded = {name: age for name, m in models.items() if (age := card_min_age(m, readings[name])) is not _UNKNOWN}
     if given is not None:
         min_age = None if given < 0 else given
         return min_age, [f"note: --min-age {given} differs from the card of {name}, trained and tested on faces "
@@ -562,7 +585,8 @@ def main(args: argparse.Namespace) -> int:
     loaded = load_classifiers(args.model, runtime, "--model")
     detector = detector_from_args(args, runtime) if detect else None
     models = {f"{model.name} ({Path(path).name})": model for model, path in zip(loaded, args.model)}
-    min_age, notes = choose_min_age(args.min_age, models)
+    readings = card_readings(models)
+    min_age, notes = choose_min_age(args.min_age, models, readings)
     for note in notes:
         print(note)
     cache_dir = dataset_cache_dir(args)
@@ -573,7 +597,7 @@ def main(args: argparse.Namespace) -> int:
         print(said)
     seen, reads = {}, {}
     for name, model in models.items():
-        if (found := trained_on(name, model, read, args.split, samples, reads, cache_dir)) is not None:
+        if (found := trained_on(name, model, read, args.split, samples, reads, cache_dir, readings[name])) is not None:
             print(found.line)
             if found.sure:
                 seen[name] = found

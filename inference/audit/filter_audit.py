@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..card_fields import card_number, card_object
+from ..card_fields import CardNotes, card_number, card_object
 from .groups import is_small, split
 from .stats import (ITA_RANGE, L_RANGE, UNIT_RANGE, bootstrap_ci, difference_range, exact_share, holm, kruskal_test,
                     share, wilcoxon_test)
@@ -101,8 +101,9 @@ def _add_holm(by: dict, names: Sequence[str]) -> None:
 
 
 def filter_audit(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str], card_training: dict,
-                 source: object = None) -> dict:
-    """``source``: the filter's file, named where its card's target is of no type this reads."""
+                 notes: CardNotes | None = None) -> dict:
+    """``notes``: the audit's reading of the filter's card (``CardNotes`` of its file), which says where its target
+    is of no type this reads; a fresh one, naming no file, where not given."""
     out: dict[str, Any] = {"overall": group_shift(rows, names), "by": {}, "kruskal": {}}
     overall = out["overall"]  # one test each: Holm leaves its p as it is (the schema promises p_holm on every test)
     for test in (overall["delta_ita"]["wilcoxon"], *(overall["classifiers"][n]["delta_p_female"]["wilcoxon"]
@@ -118,7 +119,7 @@ def filter_audit(rows: Sequence[dict], groupings: dict[str, list[str]], names: S
             k[f"delta_p_female:{n}"] = kruskal_test(
                 {g: [r["clf"][n].get("dp") for r in rs if r["clf"][n].get("dp") is not None] for g, rs in parts.items()})
         out["kruskal"][grouping] = k
-    out["composition"] = composition(rows, names, card_training, source)
+    out["composition"] = composition(rows, names, card_training, notes)
     return out
 
 
@@ -148,22 +149,23 @@ def find_target(training: Any) -> dict | None:
     return None if found is None else found[1]
 
 
-def target_female_share(training: Any, source: object = None) -> float | None:
+def target_female_share(training: Any, notes: CardNotes) -> float | None:
     """The share of women in the card's target mix: a number from 0 to 1 ("0.33" reads 0.33). Any other (a word, a
-    list, 5) is warned of, naming ``source`` and the field, and the target's share left unknown: "0.33" had
-    crashed the audit comparing it with the shares of women the classifiers saw."""
+    list, 5) is warned of in ``notes``, naming the file and the field, and the target's share left unknown: "0.33"
+    had crashed the audit comparing it with the shares of women the classifiers saw."""
     found = _target_at(training, "training")
     if found is None:
         return None
     field, target = found
-    gender = card_object(source, f"{field}.gender", target.get("gender"))
+    gender = card_object(notes, f"{field}.gender", target.get("gender"))
     if gender is None:
         return None
-    return card_number(source, f"{field}.gender.female", gender.get("female"), within=(0.0, 1.0))
+    return card_number(notes, f"{field}.gender.female", gender.get("female"), within=(0.0, 1.0))
 
 
-def composition(rows: Sequence[dict], names: Sequence[str], card_training: dict, source: object = None) -> dict:
-    """Inputs vs filtered outputs: share predicted female per classifier, share per ITA category. ``source``: as
+def composition(rows: Sequence[dict], names: Sequence[str], card_training: dict,
+                notes: CardNotes | None = None) -> dict:
+    """Inputs vs filtered outputs: share predicted female per classifier, share per ITA category. ``notes``: as
     ``filter_audit``'s."""
     both = [r for r in rows if r["d_ita"] is not None]
     cats = {}
@@ -172,7 +174,7 @@ def composition(rows: Sequence[dict], names: Sequence[str], card_training: dict,
                    "output": share([r["filtered_skin"]["category"] == c for r in both])}
     pred = {}
     target = find_target(card_training)
-    t_female = target_female_share(card_training, source)
+    t_female = target_female_share(card_training, CardNotes() if notes is None else notes)
     for n in names:
         # faces predicted both ways: one whose prediction is not finite (None) had counted as not female
         rs = [r for r in rows if r["clf"][n].get("pred_f") is not None and r["clf"][n].get("pred_ref") is not None]

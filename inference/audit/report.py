@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import strict_json
+from ..card_fields import CardNotes
 from ..metrics import SMALL_GROUP, group_order
 from ..rows import printable
 from .classifier_audit import classifier_comparisons, classifier_metrics, p_female_distribution
@@ -110,6 +111,12 @@ def faces_not_analysed(images: Sequence[dict]) -> list[dict]:
             for i in images if i.get("n_found", i["n_faces"]) > i["n_faces"]]
 
 
+def _filter_notes(models: dict) -> CardNotes:
+    """The audit's reading of the filter's card, naming its file (as report.json's models.filter names it): a
+    target share of no type read had been warned of as "a model card's …", naming none."""
+    return CardNotes((models.get("filter") or {}).get("file"))
+
+
 def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[dict], labelled: bool,
                  names: Sequence[str], has_filter: bool, filter_training: dict, extra_images: dict) -> dict:
     groups = make_groupings(rows, labelled)
@@ -148,7 +155,7 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
         "comparisons": classifier_comparisons(rows, groups, names) if labelled and len(names) > 1 else None,
         "labels": contradicted_labels(rows, {g: v for g, v in groups.items() if g != "group"}, names) if labelled else None,
         "focus": focus_audit(rows, groups, prim, names),
-        "filter": filter_audit(rows, groups, names, filter_training) if has_filter else None,
+        "filter": filter_audit(rows, groups, names, filter_training, _filter_notes(models)) if has_filter else None,
         "examples": _examples(rows, groups, prim, names) if has_filter else None,
         "caveats": caveats(audit["kind"]),
     }

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from inference.card import overall_accuracy
+from inference.card_fields import CardNotes, card_number
 from inference.file_identity import file_hash
 from inference.errors import BiasMirrorError
 from inference.images import resize_batch
@@ -51,9 +53,17 @@ def open_teachers(paths: list[str], dataset_name: str, dataset_root: str,
             refuse_another_folder(model.card.training.get("dataset_root"), dataset_root, p)
         if "female" not in model.labels:
             raise BiasMirrorError(f"teacher has labels {list(model.labels)}, without 'female'", p)
-        acc = (model.card.metrics.get("overall") or {}).get("accuracy", {}).get("value")
-        out.append((Teacher(str(p), model.name, file_hash(p), acc), model))
+        out.append((Teacher(str(p), model.name, file_hash(p), teacher_accuracy(model, p)), model))
     return out
+
+
+def teacher_accuracy(model: Classifier, path: str) -> float | None:
+    """The test accuracy the teacher's card records, as the Markdown reads it ("0.97" is 0.97), for the student's
+    card; None where it records none, or one of no type read as a number (warned, naming ``path``): an
+    ``overall`` of "x" had stopped `train classifier --distill-from` with an AttributeError. Informational: the
+    soft labels are the teacher's outputs, not this figure."""
+    acc = overall_accuracy(model.card.metrics) or {}
+    return card_number(CardNotes(path), "metrics.overall.accuracy.value", acc.get("value"))
 
 
 def refuse_another_folder(trained_in: str | None, root: str, teacher: str) -> None:

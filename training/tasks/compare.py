@@ -23,13 +23,14 @@ from pathlib import Path
 
 
 from inference.arg_checks import check_output_dir
+from inference.card_fields import CardNotes
 from inference.cli_common import dataset_cache_dir
 from inference.errors import BiasMirrorError
 from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
-from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, paired_lines,
-                               summary_line)
+from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, needed_age_bar,
+                               paired_lines, summary_line)
 from training.checkpoints import CHECKPOINT, load_checkpoint
 from training.distributed import Dist, process_group, rank0_says
 from training.loop import pick_device
@@ -316,7 +317,11 @@ def _compare(args: argparse.Namespace, out: Path) -> int:
     paths, reused = trained
     variants = {name: variant_record(p, reused[name]) for name, p in paths.items()}
     # the faces both were tested on when trained (the variants share their age filter: check_variants)
-    min_age = variants["unbalanced"]["training"]["filters"]["min_age"]
+    # read as a number ("18" is 18), and one it cannot read stops the comparison naming the file: read raw, a card
+    # edited since had reached the age comparisons as text
+    min_age = needed_age_bar(variants["unbalanced"]["training"], CardNotes(paths["unbalanced"]),
+                             "train compare needs it to test both variants on faces of the ages they were trained on; "
+                             "fix the card, or train the comparison again in a new --out")
     samples = evaluation_samples(args.dataset, "test", min_age, dataset_cache)
     results, paired = evaluate_models({name: load_model(p, "classifier", RuntimeConfig(provider="cpu"))
                                        for name, p in paths.items()}, samples)
