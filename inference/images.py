@@ -88,7 +88,27 @@ def damaged_jpeg(data: np.ndarray) -> bool:
         # as small as libjpeg scales (an eighth: min_factor alone had decoded a 108-megapixel photo whole)
         simplejpeg.decode_jpeg(buf, colorspace=_CHECKED_AS[colourspace], min_height=1, min_width=1, strict=True)
     except ValueError as exc:
-        return bool(_BROKEN_DATA.match(str(exc)))
+        return bool(_BROKEN_DATA.match(str(exc))) and not _padding_only(buf, str(exc))
+    return False
+
+
+_EXTRANEOUS = re.compile(r"Corrupt JPEG data: (\d+) extraneous bytes before marker 0x([0-9a-f]{2})")
+
+
+def _padding_only(buf: memoryview, said: str) -> bool:
+    """Whether libjpeg's "N extraneous bytes before marker 0xM" is of padding (fill bytes, 0x00 or 0xFF, before a
+    marker between segments: photos through some tools hold it, and their pixels are the unpadded file's), not of
+    compressed data the decoder lost step with (the same words, of bytes of every value, in 1 of 5 damaged copies)."""
+    match = _EXTRANEOUS.fullmatch(said)
+    if match is None:
+        return False
+    count, marker = int(match.group(1)), bytes([0xFF, int(match.group(2), 16)])
+    data = bytes(buf)
+    at = data.find(marker, count)
+    while at != -1:
+        if set(data[at - count:at]) <= {0x00, 0xFF}:
+            return True
+        at = data.find(marker, at + 1)
     return False
 
 
@@ -98,8 +118,9 @@ _CHECKED_AS = {"Gray": "GRAY", "YCbCr": "GRAY", "RGB": "GRAY", "CMYK": "CMYK", "
 # libjpeg's messages for data that breaks the format, each found in damaged copies of photos that OpenCV decoded;
 # "Unsupported marker type" is a byte pair no JPEG holds (a flipped byte in the compressed data), unlike
 # "Unsupported JPEG process"/"data precision", which are kinds of JPEG a libjpeg may lack. A bad ICC marker leaves
-# the pixels whole.
-_BROKEN_DATA = re.compile(r"Corrupt JPEG data(?!: bad ICC marker)|Premature end of JPEG file|Unsupported marker type"
+# the pixels whole (and so does padding before a marker: _padding_only).
+_BROKEN_DATA = re.compile(r"Corrupt JPEG data(?!: bad ICC marker)"
+                          r"|Premature end of JPEG file|Unsupported marker type"
                           r"|Bogus |Invalid JPEG file structure|Inconsistent progression sequence")
 
 

@@ -45,7 +45,10 @@ log = logging.getLogger(__name__)
 # 11: an aligned face is read as a frame is (a float TIFF had been unreadable, a 16-bit colour TIFF rounded
 #     otherwise), an AVIF turned by its irot/imir boxes (it was read sideways).
 # 12: a TIFF whose first page is a thumbnail or mask is read from its first photo page (the preview was measured).
-MEASURES_VERSION = 12
+# 13: a filtered face's clipping the filter only moved is left out as its original's was; images read in sRGB from an
+#     embedded profile, a JPEG damaged inside unreadable, float16/uint32 TIFFs read (an audit's cache had kept the
+#     old numbers for an --out audited before).
+MEASURES_VERSION = 13
 
 
 class AnalysedFace(NamedTuple):

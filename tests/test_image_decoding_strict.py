@@ -351,3 +351,15 @@ def test_a_damaged_jpeg_has_no_thumbnail_for_the_copy_detection(tmp_path, capfd)
     capfd.readouterr()
     assert thumbnail(str(good)) is not None and thumbnail(str(bad)) is None
     assert "Corrupt JPEG" not in capfd.readouterr().err
+
+
+def test_padding_between_a_jpegs_segments_is_no_damage(tmp_path):
+    """libjpeg says "Corrupt JPEG data: 4 extraneous bytes before marker 0xd9" of padding its pixels do not hold: such
+    photos had been refused as damaged."""
+    whole = _written(tmp_path / "whole.jpg", _face_bytes())
+    for i, face in enumerate(utk_images(20)):
+        data = face.read_bytes()
+        padded = _written(tmp_path / f"padded{i}.jpg", data[:-2] + b"\x00" * 4 + data[-2:])
+        read, problem = read_image_checked(padded, FRAME_FLAGS)
+        assert problem is None and np.array_equal(read, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+    assert read_image_checked(whole, FRAME_FLAGS)[1] is None
