@@ -95,8 +95,8 @@ def test_the_accuracy_gap_ratio_is_worst_over_best():
 
 # --- 2. per-group words, Holm per group, "after Holm" in the comparison line ----------------------------------------
 
-def _skin(b: float = 10.0, category: str = "tan") -> dict:
-    return {"measurable": True, "b": b, "category": category}
+def _skin(b: float = 10.0, category: str = "tan", L: float = 65.0) -> dict:
+    return {"measurable": True, "b": b, "L": L, "category": category}
 
 
 def _row(d_ita: float, d_mst: int = 0, clf: dict | None = None, b=(10.0, 10.0)) -> dict:
@@ -139,11 +139,11 @@ def test_each_groups_skin_shift_is_worded_by_its_sign_and_holm_adjusted_across_t
     assert "(lighter, Holm p = 0.125, not significant" in parts["B"], line
 
 
-def _tinted(d_itas: list[float], d_ls: list[float], b_shift: float) -> dict:
+def _tinted(d_itas: list[float], d_ls: list[float], b_shift: float, L: float = 65.0) -> dict:
     """A filter section over faces of one group ("x" of grouping "g"), each face's ΔITA and ΔL* given and its b*
-    moved by ``b_shift`` give or take a little (the bootstrap needs values that differ)."""
-    rows = [{**_row(d_ita, b=(15.0, 15.0 + b_shift + 0.1 * (i % 3))), "d_l": d_l}
-            for i, (d_ita, d_l) in enumerate(zip(d_itas, d_ls))]
+    moved by ``b_shift`` give or take a little (the bootstrap needs values that differ), from 15 at lightness ``L``."""
+    rows = [{**_row(d_ita), "skin": _skin(15.0, L=L), "filtered_skin": _skin(15.0 + b_shift + 0.1 * (i % 3), L=L),
+             "d_l": d_l} for i, (d_ita, d_l) in enumerate(zip(d_itas, d_ls))]
     return filter_audit(rows, {"g": ["x"] * len(rows)}, [], {})
 
 
@@ -191,6 +191,20 @@ def test_yellowness_carries_an_ita_shift_only_where_lightness_was_not_shown_to_m
     dl, db = small["overall"]["delta_l"]["mean"], small["overall"]["delta_b"]["mean"]
     assert dl["lo"] < 0 < dl["hi"] and db["lo"] > 0 and abs(db["value"]) < abs(dl["value"])
     assert _skin_lines(small)[0].startswith("The filter made skin darker overall: ")
+
+
+@pytest.mark.parametrize("L", [65.0, 35.0])
+def test_yellowness_is_said_to_carry_an_ita_shift_only_where_its_change_moved_ita_that_way(L):
+    """Compared as sizes, a Δb* had been said to carry any ΔITA it outweighed: the default filter's female/Black faces
+    (L* 56, Δb* -2.49, ΔL* -0.35 not shown to move, ΔITA -0.35) read "lower ITA, less yellow", though less yellow
+    raises ITA where L* > 50. Where L* < 50 (very dark skin) it lowers it, and there it is said."""
+    flat = [0.2 * (-1) ** i * (1 + i // 2) for i in range(12)]
+    overall, by_g = _skin_lines(_tinted(DOWN, flat, b_shift=-2.5, L=L))
+    if L > 50:  # less yellow raised ITA: its fall is not yellowness's
+        assert overall.startswith("The filter made skin darker overall: ") and "(darker, Holm " in by_g, overall
+    else:
+        assert overall.startswith("The filter lowered skin's ITA overall (less yellow: Δb* "), overall
+        assert "(lower ITA, less yellow: Δb* " in by_g, by_g
 
 
 @pytest.mark.parametrize("sign, word", [(1, "lighter"), (-1, "darker")])

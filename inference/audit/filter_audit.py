@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..card_fields import CardNotes, card_number, card_object
+from ..skin import ita_degrees
 from .groups import is_small, split
 from .stats import (ITA_RANGE, L_RANGE, UNIT_RANGE, bootstrap_ci, difference_range, exact_share, holm, kruskal_test,
                     share, wilcoxon_test)
@@ -55,6 +56,16 @@ def _delta_b(row: dict) -> float | None:
     return None if before is None or after is None else after - before
 
 
+def _ita_from_b(row: dict) -> float | None:
+    """The part of a face's ΔITA its Δb* alone makes: ITA at the original's L* and the filtered b*, less the
+    original's. Its sign depends on the face, not on Δb* alone: more yellow lowers ITA where L* > 50 and raises it
+    where L* < 50 (dark skin), so a group's Δb* beside its ΔITA says nothing of which moved ITA."""
+    before, after = row.get("skin") or {}, row.get("filtered_skin") or {}
+    if before.get("L") is None or before.get("b") is None or after.get("b") is None:
+        return None
+    return ita_degrees(before["L"], after["b"]) - ita_degrees(before["L"], before["b"])
+
+
 def measurability(rows: Sequence[dict]) -> dict:
     """Whose skin the filter left measurable. ``n_made_unmeasurable``: measurable before, not after: the filter's
     doing (crushed to black or grey, b* below skin.MIN_B), counted apart from faces never measurable (a grey photo)
@@ -78,6 +89,7 @@ def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
         "delta_l": {"mean": bootstrap_ci([r["d_l"] for r in measured], "mean", bounds=difference_range(L_RANGE))},
         # beside ΔL*: where ITA moved and lightness did not, yellowness did (a low-b* face's ITA swings with it)
         "delta_b": {"mean": bootstrap_ci([_delta_b(r) for r in measured], "mean")},
+        "delta_ita_from_b": {"mean": bootstrap_ci([_ita_from_b(r) for r in measured], "mean")},
         "share_lighter_1_monk": share([r["d_mst"] >= 1 for r in measured]),
         "share_darker_1_monk": share([r["d_mst"] <= -1 for r in measured]),
         "classifiers": {},

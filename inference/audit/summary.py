@@ -205,24 +205,31 @@ def _has_interval(m: dict | None) -> bool:
     return bool(m) and measured(m.get("lo")) and measured(m.get("hi"))
 
 
-def _yellowness_carried(delta_l: dict, delta_b: dict | None) -> bool:
-    """Δb* shown to move (its 95% CI clear of 0) and by more than ΔL*: a mirror filter's Δb* of -0.03 [-0.14, -0.00]
-    beside a ΔL* of -0.08 carries nothing, and its "darker" stands."""
-    return _clear_of_zero(delta_b) != 0 and abs(delta_b["value"]) > abs(delta_l["value"])
+def _yellowness_carried(cell: dict, direction: int) -> bool:
+    """Whether Δb* moved ITA the way it went (``direction``), more than the rest did: the part of each face's ΔITA its
+    Δb* alone makes (``delta_ita_from_b``), its 95% CI clear of 0 on that side and outweighing the rest of ΔITA.
+    Compared as Δb* against ΔL* (a size and no sign), the default filter's female/Black group (Δb* -2.49, ΔL* -0.35,
+    ΔITA -0.35) had been said "lower ITA, less yellow", though less yellow raises ITA where L* > 50 (theirs: 56) and
+    its ITA fell with L*. False for a report older than the field: the usual wording stands."""
+    from_b, delta_ita = ((cell.get("delta_ita_from_b") or {}).get("mean"),
+                         (cell.get("delta_ita") or {}).get("mean") or {})
+    if not _has_interval(from_b) or not measured(delta_ita.get("value")):
+        return False
+    rest = delta_ita["value"] - from_b["value"]
+    return _clear_of_zero(from_b) == direction and abs(from_b["value"]) > abs(rest)
 
 
 def ita_is_not_lightness(cell: dict, direction: int) -> bool:
     """Whether a ΔITA moving in ``direction`` (+1 up, -1 down) would be misread as lighter or darker skin: ITA =
     atan((L* − 50)/b*) also falls as skin yellows (b* up) while L* rises. Read as the ship gate reads ΔL*
     (gate.lightness_words): lightness moved only where its mean's 95% CI lies clear of 0. True where that CI lies
-    on the other side of 0 from ΔITA, or covers 0 while Δb* carried the change; False where ΔL* agrees, or has no
-    CI (too few faces, or a report older than the field), so the usual wording stands."""
+    on the other side of 0 from ΔITA, or covers 0 while Δb* moved ITA that way (``_yellowness_carried``); False
+    where ΔL* agrees, or has no CI (too few faces, or a report older than the field), so the usual wording stands."""
     delta_l = (cell.get("delta_l") or {}).get("mean")
     if not direction or not _has_interval(delta_l):
         return False
     lightness = _clear_of_zero(delta_l)
-    return lightness == -direction or (lightness == 0 and
-                                       _yellowness_carried(delta_l, (cell.get("delta_b") or {}).get("mean")))
+    return lightness == -direction or (lightness == 0 and _yellowness_carried(cell, direction))
 
 
 def what_moved_words(cell: dict) -> str:
