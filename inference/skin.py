@@ -41,6 +41,12 @@ Limits
   absolute values across different photos with care.
 * MST is the nearest of ten swatches in colour; the Monk scale is meant for
   human annotation, so this is an approximation, not a rating.
+* The paired shift pairs clipped pixels by count, not by place
+  (``_exposed_as_in``): a filter that lifts a photo's near-black hair and
+  crushes as much skin to black is read as having moved them, and its
+  crushing counts for the excess only (a test face: ΔITA -37° where by place
+  it read -44°). On the default filter over 3,000 UTKFace faces, 3 ΔITAs
+  differ from pairing by place, by at most 0.13°.
 """
 from __future__ import annotations
 
