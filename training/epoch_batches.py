@@ -1,6 +1,6 @@
 """The batches an epoch trains on: each process's share of the epoch's seeded order (so that a resume, with any
 number of processes, goes on where it stopped), and the stream that makes them, in DataLoader workers where the
-task allows it."""
+task allows it: started once a run and serving all its epochs (EpochBatches)."""
 from __future__ import annotations
 
 import copy
@@ -53,26 +53,40 @@ def batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 
 class _Batches(torch.utils.data.Dataset):
-    """One item per batch, so DataLoader workers run the task's own batch() ahead of the step.
+    """A batch for each key, the batch's own indices, so DataLoader workers run the task's own batch() ahead of the
+    step. The keys come from _EpochChunks in the main process: the workers never hold an epoch's order, and the same
+    workers serve every epoch.
 
-    A worker started by 'spawn' (macOS's and Windows' default) or 'forkserver' gets it pickled, every epoch: the
-    task as its batch() needs it (_for_workers), its read-only memory-mapped files mapped again (_WorkerPickler). A
-    forked worker shares the parent's memory: nothing is pickled."""
+    A worker started by 'spawn' (macOS's and Windows' default) or 'forkserver' gets it pickled, once a run: the task
+    as its batch() needs it (_for_workers), its read-only memory-mapped files mapped again (_WorkerPickler). A forked
+    worker shares the parent's memory as it was at the run's first batch: nothing is pickled."""
 
-    def __init__(self, task: Task, order: np.ndarray, batch_size: int):
-        self.task, self.chunks = task, list(batches(order, batch_size))
+    def __init__(self, task: Task):
+        self.task = task
 
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def __getitem__(self, i: int) -> Any:
-        return self.task.batch(self.chunks[i], torch.device("cpu"))
+    def __getitem__(self, idx: np.ndarray) -> Any:
+        return self.task.batch(idx, torch.device("cpu"))
 
     def __getstate__(self) -> bytes:
-        return bytes(_WorkerPickler.dumps((_for_workers(self.task), self.chunks), pickle.HIGHEST_PROTOCOL))
+        return bytes(_WorkerPickler.dumps(_for_workers(self.task), pickle.HIGHEST_PROTOCOL))
 
     def __setstate__(self, state: bytes) -> None:
-        self.task, self.chunks = pickle.loads(state)
+        self.task = pickle.loads(state)
+
+
+class _EpochChunks(torch.utils.data.Sampler):
+    """The keys of the epoch in hand, in the main process: its order (from where a resumed run goes on) in batches.
+    The DataLoader asks for them anew at each epoch's start, after ``order`` is set to that epoch's."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
+        self.order = np.empty(0, dtype=np.int64)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return batches(self.order, self.batch_size)
+
+    def __len__(self) -> int:
+        return len(self.order) // self.batch_size
 
 
 def _for_workers(task: Task) -> Task:
@@ -168,19 +182,58 @@ def _to(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def batch_stream(task: Task, order: np.ndarray, cfg: LoopConfig, device: torch.device) -> Iterator[Any]:
-    """The epoch's batches, in order; prepared by worker processes where the task allows it."""
-    if cfg.workers > 0 and getattr(task, "prefetch", False):
-        loader = torch.utils.data.DataLoader(
-            _Batches(task, order, cfg.batch_size), batch_size=None, shuffle=False, num_workers=cfg.workers,
-            pin_memory=device.type == "cuda", prefetch_factor=4, worker_init_fn=_worker_init,
-            # its own generator: the workers' seeds are otherwise drawn from the global one, which would shift
-            # the step's own draws (dropout) by one for every loader started, and a resume starts one mid-epoch
-            generator=torch.Generator().manual_seed(cfg.seed))
+class EpochBatches:
+    """Each epoch's batches for one run (``of(order)``), prepared by worker processes where the task allows it.
+
+    The workers are started at the first epoch's first batch and serve every epoch after: started per epoch, spawned
+    ones (macOS, Windows) imported torch again each time, 9–12 s before every epoch's first batch. The run that owns
+    them ends them with ``close()``, however it ends (a finished run, Ctrl-C, a kill, out of memory). What the task's
+    batch() reads must not change between epochs in the main process: the workers keep the task as it was when they
+    started, and learn of each epoch only the keys, its batches' indices."""
+
+    def __init__(self, task: Task, cfg: LoopConfig, device: torch.device):
+        self.task, self.batch_size, self.device = task, cfg.batch_size, device
+        self.loader: torch.utils.data.DataLoader | None = None
+        if cfg.workers > 0 and getattr(task, "prefetch", False):
+            self.chunks = _EpochChunks(cfg.batch_size)
+            self.loader = torch.utils.data.DataLoader(
+                _Batches(task), batch_size=None, sampler=self.chunks, num_workers=cfg.workers,
+                persistent_workers=True, pin_memory=device.type == "cuda", prefetch_factor=4,
+                worker_init_fn=_worker_init,
+                # its own generator: the workers' seeds are otherwise drawn from the global one, which would shift
+                # the step's own draws (dropout) by one for every loader started, and a resume starts one mid-epoch
+                generator=torch.Generator().manual_seed(cfg.seed))
+
+    def of(self, order: np.ndarray) -> Iterator[Any]:
+        """The batches of ``order``, this epoch's, in order."""
+        if self.loader is None:
+            for idx in batches(order, self.batch_size):
+                yield self.task.batch(idx, self.device)
+            return
+        self.chunks.order = order
+        for b in self._epoch_iterator():
+            yield _to(b, self.device)
+
+    def _epoch_iterator(self) -> Iterator[Any]:
+        if self.loader._iterator is not None:  # the workers are up: they go on with this epoch's keys
+            return iter(self.loader)
         with _forking_workers():
-            started = iter(loader)  # the workers start here
-        for b in started:
-            yield _to(b, device)
-    else:
-        for idx in batches(order, cfg.batch_size):
-            yield task.batch(idx, device)
+            return iter(self.loader)  # the workers start here
+
+    def close(self) -> None:
+        """The workers shut down now, not whenever the loader is collected: the exception that stopped a run, held by
+        its caller, kept them alive with it, up to the interpreter's exit, whose terminate() is the SIGTERM they
+        ignore (_worker_init), and the exit then waited on them for ever. torch has no public call for it; this is
+        the one its iterator runs itself at the end of an epoch without persistent workers."""
+        if self.loader is not None and self.loader._iterator is not None:
+            self.loader._iterator._shutdown_workers()
+            self.loader._iterator = None
+
+
+def batch_stream(task: Task, order: np.ndarray, cfg: LoopConfig, device: torch.device) -> Iterator[Any]:
+    """The batches of ``order`` alone, in order (``bench train`` times one stream); its workers end with it."""
+    stream = EpochBatches(task, cfg, device)
+    try:
+        yield from stream.of(order)
+    finally:
+        stream.close()

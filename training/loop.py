@@ -33,7 +33,7 @@ from training.checkpoints import EXISTING_CHECKPOINT, Checkpoints
 from training.compile_step import begin_step, compile_failure
 from training.csv_log import CsvLog
 from training.distributed import Dist, any_rank, barrier, process_group, release_wrappers, training_wrapper
-from training.epoch_batches import batch_stream, epoch_order
+from training.epoch_batches import EpochBatches, epoch_order
 from training.interrupts import Interrupted, StopFlag, StoppedEarly
 from training.out_of_memory import OutOfGpuMemory, out_of_memory_advice
 from training.same_data import check_ranks_hold_the_same_data, check_same_data
@@ -68,7 +68,8 @@ class Task(Protocol):
     def schedulers(self) -> dict[str, Any]: ...
     def indices(self) -> np.ndarray: ...
     # batch() may run in a DataLoader worker (prefetch = True): any randomness it draws must be seeded by the batch
-    # (its idx), so that a resume, or another --workers, makes the same batch
+    # (its idx), so that a resume, or another --workers, makes the same batch; and the workers serve the whole run,
+    # holding the task as it was at its first batch, so nothing batch() reads may change from one epoch to the next
     def batch(self, idx: np.ndarray, device: torch.device) -> Any: ...
     def step(self, batch: Any, ctx: "StepContext") -> dict[str, float]: ...
     def end_epoch(self, epoch: int, ctx: "StepContext") -> dict[str, float]: ...
@@ -230,6 +231,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     pos = (start_epoch, consumed)  # where a resume would continue
     steps_here = 0
     bar: tqdm | None = None
+    epoch_batches = EpochBatches(task, cfg, device)  # its workers, if any, start at the first batch
     try:
         for epoch in range(start_epoch, cfg.epochs):
             ctx.epoch = epoch
@@ -240,7 +242,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
             before = ctx.epoch_timing if consumed else (0.0, 0.0)  # a resumed epoch's earlier part
             t0 = time.time() - before[0]
             waited = before[1]  # time the step loop sat waiting for its next batch
-            stream = batch_stream(task, order, cfg, device)
+            stream = epoch_batches.of(order)
             batches_left = len(order) // cfg.batch_size
             while True:
                 # checked before a step, not after the last one: --max-steps equal to the steps left had stopped
@@ -317,7 +319,10 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     finally:
         if bar is not None:
             bar.close()  # an epoch cut short: else its bar is drawn once more when the process exits
-        stop.restore()
+        try:
+            epoch_batches.close()  # while a Ctrl-C is still only noted: the workers shut down whole
+        finally:
+            stop.restore()
     barrier(ctx)
     return metrics
 
