@@ -13,7 +13,8 @@ import numpy as np
 from .datasets.folder import list_images
 from .datasets.sample import IMAGE_EXTENSIONS
 from .errors import BiasMirrorError
-from .images import as_bgr_uint8, read_bgr, read_bgr_checked
+from .frame_depth import as_bgr_uint8
+from .images import read_bgr, read_bgr_checked
 from .sources import VideoSource
 
 

@@ -30,7 +30,8 @@ import numpy as np
 
 from .errors import BiasMirrorError
 from .haar_cascade import cascade_text, opencv_classifier
-from .images import as_bgr_uint8, opencv_can_name, opencv_path, opening_problem
+from .frame_depth import as_bgr_uint8
+from .images import opencv_can_name, opencv_path, opening_problem
 from .runtime import RuntimeConfig
 
 CROP_SCALE = 0.97

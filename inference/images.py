@@ -1,25 +1,22 @@
 """Reading and normalising images: one place, so training, the audit and the app decode alike."""
 from __future__ import annotations
 
-import functools
-import io
 import re
-import struct
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
-import simplejpeg
-import tifffile
-from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
+from .colour_profiles import embedded_profile, in_srgb
 from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
-from .tiff_pages import first_photo_page, is_tiff
+from .frame_depth import as_bgr_uint8, frame_problem
+from .jpeg_damage import DAMAGED_JPEG, damaged_jpeg
+from .tiff_pages import is_tiff
+from .tiff_read import decoded_tiff
 
 UNREADABLE = "cannot be read as an image (corrupt, truncated or another format)"
 NOT_AN_IMAGE = "cannot be read as an image"  # the offline batch API's error (an audit's report) for UNREADABLE
-DAMAGED_JPEG = "corrupt JPEG data, damaged inside the file"  # damaged_jpeg's reason: not cut off, broken within
 
 
 def resize_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -66,64 +63,6 @@ def truncated_jpeg(data: np.ndarray) -> bool:
 _END_OF_IMAGE = re.compile(rb"\xff\xd9")  # searched in the buffer itself (bytes.find needs a copy)
 
 
-def damaged_jpeg(data: np.ndarray) -> bool:
-    """A JPEG whose compressed data is broken inside the file (bytes flipped or lost, its end marker intact): OpenCV
-    decodes on past the break into garbled pixels, and libjpeg only prints "Corrupt JPEG data: premature end of data
-    segment", naming no file; the garbled face was measured (L* 85 for the photo's 72). libjpeg-turbo is asked again
-    through simplejpeg, strictly (its warnings raised), and its pixels thrown away: OpenCV's stay the ones measured.
-    Decoded grey at an eighth of the size, for speed: every byte of the compressed data is read and checked all the
-    same. Only libjpeg's words for broken data make a file damaged: a header simplejpeg cannot read (a warning of its
-    own, a kind of JPEG its libjpeg lacks) or a feature it lacks leaves the file to OpenCV, as before. A break that
-    leaves the coded data in step (a flipped bit in a coefficient) no decoder sees: JPEG holds no checksum."""
-    buf = memoryview(np.ascontiguousarray(data, np.uint8)).cast("B")  # read in place, as truncated_jpeg reads
-    if len(buf) < 2 or buf[0] != 0xFF or buf[1] != 0xD8:
-        return False
-    try:
-        colourspace = simplejpeg.decode_jpeg_header(buf, strict=True)[2]
-    except ValueError:
-        return False
-    if colourspace not in _CHECKED_AS:
-        return False
-    try:
-        # as small as libjpeg scales (an eighth: min_factor alone had decoded a 108-megapixel photo whole)
-        simplejpeg.decode_jpeg(buf, colorspace=_CHECKED_AS[colourspace], min_height=1, min_width=1, strict=True)
-    except ValueError as exc:
-        return bool(_BROKEN_DATA.match(str(exc))) and not _padding_only(buf, str(exc))
-    return False
-
-
-_EXTRANEOUS = re.compile(r"Corrupt JPEG data: (\d+) extraneous bytes before marker 0x([0-9a-f]{2})")
-
-
-def _padding_only(buf: memoryview, said: str) -> bool:
-    """Whether libjpeg's "N extraneous bytes before marker 0xM" is of padding (fill bytes, 0x00 or 0xFF, before a
-    marker between segments: photos through some tools hold it, and their pixels are the unpadded file's), not of
-    compressed data the decoder lost step with (the same words, of bytes of every value, in 1 of 5 damaged copies)."""
-    match = _EXTRANEOUS.fullmatch(said)
-    if match is None:
-        return False
-    count, marker = int(match.group(1)), bytes([0xFF, int(match.group(2), 16)])
-    data = bytes(buf)
-    at = data.find(marker, count)
-    while at != -1:
-        if set(data[at - count:at]) <= {0x00, 0xFF}:
-            return True
-        at = data.find(marker, at + 1)
-    return False
-
-
-# the pixels a JPEG is checked in, by its colour space: grey is the cheapest, and a CMYK or YCCK JPEG converts to
-# no other (a JPEG of another number of components is not checked)
-_CHECKED_AS = {"Gray": "GRAY", "YCbCr": "GRAY", "RGB": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
-# libjpeg's messages for data that breaks the format, each found in damaged copies of photos that OpenCV decoded;
-# "Unsupported marker type" is a byte pair no JPEG holds (a flipped byte in the compressed data), unlike
-# "Unsupported JPEG process"/"data precision", which are kinds of JPEG a libjpeg may lack. A bad ICC marker leaves
-# the pixels whole (and so does padding before a marker: _padding_only).
-_BROKEN_DATA = re.compile(r"Corrupt JPEG data(?!: bad ICC marker)"
-                          r"|Premature end of JPEG file|Unsupported marker type"
-                          r"|Bogus |Invalid JPEG file structure|Inconsistent progression sequence")
-
-
 # How a source reads a photograph as a frame (and training and the aligned audit a face, read_rgb): grey and 16-bit
 # kept for as_bgr_uint8, and the EXIF orientation applied, as every viewer (and IMREAD_COLOR) applies it.
 # IMREAD_UNCHANGED ignores it: a phone's portrait photo came in on its side, and no face was found in it. Only the
@@ -150,7 +89,7 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
     if _avif(data):
         img = _decoded_avif(data, flags)
     elif is_tiff(bytes(data[:4])):
-        img, profile = _decoded_tiff(Path(path), data, flags)
+        img, profile = decoded_tiff(Path(path), data, flags)
     else:
         img = cv2.imdecode(data, flags)
         profile = embedded_profile(path, data)
@@ -160,163 +99,6 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
     # corrupt file, and said why, here where the file is named (as_bgr_uint8 had stopped a whole run without its name)
     problem = frame_problem(img)
     return (None, problem) if problem else (in_srgb(img, profile), None)
-
-
-def _decoded_tiff(path: Path, data: np.ndarray, flags: int) -> tuple[np.ndarray | None, bytes | None]:
-    """A TIFF's photo, and the ICC profile its page carries: its first page that is one, not a thumbnail or mask
-    first in the file, which OpenCV reads as the image (a face measured in a 160-pixel preview in place of the photo
-    it previews). A page of samples OpenCV's decoder refuses (float16, uint32) is read by tifffile: OpenCV had printed
-    a block of errors and called it corrupt."""
-    page = first_photo_page(path)
-    layout = _tiff_page_layout(path, page)
-    if layout is not None and layout.dtype is not None and layout.dtype not in _OPENCV_TIFF_SAMPLES:
-        return _tiff_by_tifffile(path, page, layout, flags), layout.icc
-    icc = layout.icc if layout is not None else None
-    if page == 0:
-        return cv2.imdecode(data, flags), icc
-    try:
-        pages = cv2.imdecodemulti(data, flags, range=(page, page + 1))[1]
-    except cv2.error:  # a damaged page: as unreadable as a damaged file, said so by the caller
-        return None, icc
-    return (pages[0] if pages else None), icc
-
-
-class _TiffPage:
-    """What is read of a TIFF page's tags before its pixels: its samples' type, bits and layout, its orientation and
-    its ICC profile."""
-
-    def __init__(self, page: tifffile.TiffPage):
-        self.dtype = np.dtype(page.dtype) if page.dtype is not None else None
-        self.bits = int(page.bitspersample)
-        self.photometric = int(page.photometric)
-        self.planar = page.axes.startswith("S")  # samples stored plane by plane: (S, Y, X), not (Y, X, S)
-        self.orientation = int(page.tags.valueof(274, 1))
-        icc = page.tags.valueof(34675)
-        self.icc = bytes(icc) if icc is not None else None
-
-
-# the samples OpenCV's TIFF decoder reads (1 to 16 bits unsigned or signed, 32 signed or float, 64 float; grfmt_tiff)
-_OPENCV_TIFF_SAMPLES = frozenset(map(np.dtype, (bool, np.uint8, np.int8, np.uint16, np.int16, np.int32, np.float32,
-                                                np.float64)))
-# what tifffile raises for a TIFF it cannot read (as inference.tiff_pages finds), then left to OpenCV
-_TIFFFILE_ERRORS = (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, OverflowError, struct.error)
-
-
-def _tiff_page_layout(path: Path, page: int) -> _TiffPage | None:
-    """The tags of a TIFF's page that say how it is read; None where tifffile cannot read them."""
-    try:
-        with tifffile.TiffFile(path) as tiff:
-            return _TiffPage(tiff.pages[page])
-    except _TIFFFILE_ERRORS:
-        return None
-
-
-_MINISBLACK, _RGB = 1, 2  # TIFF PhotometricInterpretation: grey, and RGB
-
-
-def _tiff_by_tifffile(path: Path, page: int, layout: _TiffPage, flags: int) -> np.ndarray | None:
-    """A TIFF page OpenCV's decoder refuses, read by tifffile as OpenCV reads what it can: BGR (BGRA) or grey, turned
-    by its orientation tag (OpenCV's TIFF decoder turns a page by it, whatever the flags), float16 made float32 and
-    wider unsigned integers 16-bit (their high 16 bits, as a 16-bit frame keeps its high 8), for as_bgr_uint8 to make
-    8-bit as it makes any float or 16-bit frame. None for a layout it has no reading for (CMYK, Lab, a palette)."""
-    if layout.photometric not in (_MINISBLACK, _RGB):
-        return None
-    try:
-        with tifffile.TiffFile(path) as tiff:
-            img = tiff.pages[page].asarray()
-    except _TIFFFILE_ERRORS:
-        return None
-    if layout.planar:
-        img = np.moveaxis(img, 0, -1)
-    if img.dtype == np.float16:
-        img = img.astype(np.float32)
-    elif img.dtype.kind == "u" and img.dtype.itemsize > 2:
-        img = (img >> max(0, layout.bits - 16)).astype(np.uint16)
-    if img.ndim == 3 and img.shape[2] >= 3 and layout.photometric == _RGB:
-        img = img[..., [2, 1, 0, *range(3, img.shape[2])]]  # RGB(A…) as OpenCV's BGR(A…)
-    img = np.ascontiguousarray(_upright(img, layout.orientation))
-    if flags < 0:  # IMREAD_UNCHANGED: as stored
-        return img
-    if img.ndim == 3 and img.shape[2] > 3:  # OpenCV's other flags read no alpha
-        img = np.ascontiguousarray(img[..., :3])
-    # 8-bit BGR where the flags ask for no other depth (IMREAD_COLOR), as OpenCV gives any other photo
-    return img if flags & cv2.IMREAD_ANYDEPTH or frame_problem(img) else as_bgr_uint8(img)
-
-
-def _upright(img: np.ndarray, orientation: int) -> np.ndarray:
-    """A page stored under a TIFF (EXIF) orientation, shown upright: row 0 and column 0 put where the tag says."""
-    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-             5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
-             8: lambda a: np.rot90(a, 1)}
-    return turns[orientation](img) if orientation in turns else img
-
-
-# Pillow's readers of the formats OpenCV decodes whose ICC profile they hold: made directly, not by Image.open, which
-# checks a file's size for a decompression bomb and warns of a large photo on stderr, though no pixel is decoded here
-_PROFILE_READERS = ((lambda head: head[:2] == b"\xff\xd8", JpegImagePlugin.JpegImageFile),
-                    (lambda head: head[:8] == b"\x89PNG\r\n\x1a\n", PngImagePlugin.PngImageFile),
-                    (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", WebPImagePlugin.WebPImageFile))
-# what Pillow raises for a header it cannot parse (a struct.error or SyntaxError from a damaged one)
-_PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error)
-
-
-def embedded_profile(path: str | Path, data: np.ndarray) -> bytes | None:
-    """The ICC profile a JPEG, PNG or WebP carries, read from its header by Pillow (no pixel decoded); None where it
-    has none or its header cannot be read (OpenCV, which decodes it, says what is wrong with it)."""
-    head = bytes(data[:12])
-    for is_format, reader in _PROFILE_READERS:
-        if is_format(head):
-            try:
-                with reader(path) as im:
-                    return im.info.get("icc_profile") or None
-            except _PILLOW_ERRORS:
-                return None
-    return None
-
-
-def in_srgb(img: np.ndarray, profile: bytes | None) -> np.ndarray:
-    """A decoded image in sRGB, which every measure of skin assumes (inference.skin): its pixels converted from the
-    colour space its ICC profile describes, as a colour-managed viewer shows them. A phone's Display P3 photo had
-    read 3° of ITA lighter, another Monk shade, than its sRGB copy. Left as decoded where it has no profile, one
-    that changes no colour (sRGB's own: the pixels of an untagged file, to the byte), one of another kind than its
-    pixels (a CMYK profile, which OpenCV's CMYK to BGR did not follow) or one that cannot be read. Pixels of another
-    depth than 8 bits are made 8-bit BGR first (as_bgr_uint8), which Pillow's colour management converts."""
-    if profile is None or not (img.ndim == 2 or img.shape[2] in (1, 3, 4)):
-        return img
-    grey = img.ndim == 2 or img.shape[2] == 1
-    transform = _to_srgb(profile, "L" if grey else "RGB")
-    if transform is None:
-        return img
-    if img.dtype != np.uint8:
-        img = as_bgr_uint8(img)[..., 0] if grey else as_bgr_uint8(img)
-    if grey:
-        pixels = img.reshape(img.shape[:2])  # Pillow's L
-    else:
-        pixels = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    bgr = cv2.cvtColor(np.asarray(transform.apply(Image.fromarray(pixels))), cv2.COLOR_RGB2BGR)
-    return np.dstack([bgr, img[..., 3:]]) if not grey and img.shape[2] == 4 else bgr  # an alpha kept as it was
-
-
-@functools.lru_cache(maxsize=32)
-def _to_srgb(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
-    """The transform from an ICC profile's colour space to sRGB for pixels of Pillow's ``mode`` (relative
-    colorimetric), made once a profile; None where it changes no colour by more than rounding does (sRGB's own
-    profile, however it is named and written), or it cannot be made (a damaged profile, or one of another kind)."""
-    try:
-        transform = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(profile)), _SRGB, mode, "RGB",
-                                            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
-        moved = np.asarray(transform.apply(_PROBES[mode]), np.int16) - _PROBES_IN_RGB[mode]
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        return None
-    return transform if np.abs(moved).max() > 1 else None
-
-
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-# colours a profile's transform is tried on: a grid through the RGB cube, and every grey level
-_GRID = np.stack(np.meshgrid(*[np.r_[0:256:17]] * 3, indexing="ij"), -1).reshape(1, -1, 3).astype(np.uint8)
-_GREYS = np.arange(256, dtype=np.uint8).reshape(1, -1)
-_PROBES = {"RGB": Image.fromarray(_GRID), "L": Image.fromarray(_GREYS)}
-_PROBES_IN_RGB = {"RGB": _GRID.astype(np.int16), "L": np.repeat(_GREYS[..., None], 3, -1).astype(np.int16)}
 
 
 AVIF_BRANDS = frozenset({b"avif", b"avis"})
@@ -524,49 +306,6 @@ def read_bgr_checked(path: str | Path) -> tuple[np.ndarray | None, str | None]:
     `run`'s."""
     img, problem = read_image_checked(path, FRAME_FLAGS)
     return (None, problem) if img is None else (as_bgr_uint8(img), None)
-
-
-def _zero_to_one(f: np.ndarray) -> bool:
-    """Whether a float frame's scale is 0–1 rather than 0–255: its brightest pixel at most 1, or a little above
-    with the bulk of the pixels within 1 (a highlight over white: one pixel at 1.02 had made a 0–1 frame read as
-    0–255, all black). The percentile is taken only then: a dark 0–255 frame whose faces are under 1 % of it
-    would read as 0–1, and it costs 40 times the maximum."""
-    top = np.nanmax(f)
-    return bool(top <= 1.0 or (top <= 1.5 and np.nanpercentile(f, 99) <= 1.0))
-
-
-FRAME_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)  # the pixels as_bgr_uint8 has one meaning for
-
-
-def frame_problem(frame: np.ndarray) -> str | None:
-    """Why ``as_bgr_uint8`` cannot make a frame of this image, in words for the user, or None where it can. Signed
-    integers (a TIFF of int8/16/32, as scientific cameras and depth sensors save) have no one mapping to brightness,
-    so they are refused with the reason, not guessed at."""
-    if frame.dtype not in FRAME_DTYPES:
-        return f"its pixels are {frame.dtype}: only 8- or 16-bit unsigned and float32/64 pixels can be analysed"
-    if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3, 4))):
-        return f"its pixels, laid out as {'×'.join(map(str, frame.shape))}, are not images (grey, BGR or BGRA ones are)"
-    return None
-
-
-def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
-    """Any frame a source may give (grey, BGRA, 16-bit, float) as 3-channel BGR uint8."""
-    if frame is None or not isinstance(frame, np.ndarray) or frame.size == 0:
-        raise BiasMirrorError("the frame is empty")
-    problem = frame_problem(frame)
-    if problem:
-        raise BiasMirrorError(f"the frame cannot be analysed: {problem}")
-    f = frame
-    if f.dtype == np.uint16:
-        f = (f >> 8).astype(np.uint8)
-    elif f.dtype in (np.float32, np.float64):
-        scale = 255.0 if _zero_to_one(f) else 1.0
-        f = np.clip(np.nan_to_num(f) * scale, 0, 255).astype(np.uint8)
-    if f.ndim == 2 or f.shape[2] == 1:
-        return cv2.cvtColor(f.reshape(f.shape[0], f.shape[1]), cv2.COLOR_GRAY2BGR)
-    if f.shape[2] == 4:
-        return cv2.cvtColor(f, cv2.COLOR_BGRA2BGR)
-    return np.ascontiguousarray(f)
 
 
 def opencv_name_problem(path: str | Path, platform: str | None = None) -> str | None:

@@ -20,7 +20,8 @@ import numpy as np
 from .device_chain import DeviceChain
 from .detect_ahead import detecting_ahead
 from .faces import Detected, FaceDetector, crop_square, detect_faces, face_region_mask, whole_image_crop
-from .images import NOT_AN_IMAGE, UNREADABLE, as_bgr_uint8, read_rgb_checked, resize_batch
+from .frame_depth import as_bgr_uint8
+from .images import NOT_AN_IMAGE, UNREADABLE, read_rgb_checked, resize_batch
 from .models import Classifier, Filter
 from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, Prediction, SkinShift, SkinTone
 from .runtime import device_of

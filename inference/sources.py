@@ -32,8 +32,8 @@ from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
 from .quieting import QuietWhileHeld
-from .images import (AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, frame_problem, ftyp_brands, opencv_can_name, opencv_path,
-                     opening_problem,
+from .frame_depth import frame_problem
+from .images import (AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, ftyp_brands, opencv_can_name, opencv_path, opening_problem,
                      read_image_checked)
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ NOT_A_PHOTO = REDUCED_RESOLUTION | TRANSPARENCY_MASK
 # a TIFF's pages whose tags are read: a file of a loop of IFDs, or millions, is not read for seconds
 MOST_PAGES = 65536
 # what tifffile raises for a TIFF it cannot read (TiffFileError is a ValueError), as its malformed IFDs were found to
-_TIFFFILE_ERRORS = (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, OverflowError, struct.error)
+TIFFFILE_ERRORS = (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, OverflowError, struct.error)
 
 
 def is_tiff(head: bytes) -> bool:
@@ -57,7 +57,7 @@ def _kinds(path: Path, up_to_a_photo: bool) -> list[int]:
                     kinds.append(int(page.subfiletype))
                     if up_to_a_photo and not kinds[-1] & NOT_A_PHOTO:
                         break
-        except _TIFFFILE_ERRORS:  # a damaged IFD: the pages read before it
+        except TIFFFILE_ERRORS:  # a damaged IFD: the pages read before it
             pass
     return kinds
 

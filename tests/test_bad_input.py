@@ -446,7 +446,7 @@ def test_a_jpeg_with_data_after_its_end_is_read_and_one_cut_off_in_it_is_not(tmp
 
 def test_a_float_frame_with_a_highlight_above_one_is_still_a_zero_to_one_frame():
     """One pixel at 1.02 made the whole 0–1 frame read as 0–255: black, and its face unseen."""
-    from inference.images import as_bgr_uint8
+    from inference.frame_depth import as_bgr_uint8
 
     frame = np.full((20, 20, 3), 0.5, np.float32)
     frame[0, 0] = 1.02
@@ -458,7 +458,7 @@ def test_a_float_frame_with_a_highlight_above_one_is_still_a_zero_to_one_frame()
 def test_a_dark_float_frame_in_0_255_with_a_small_bright_face_stays_0_255():
     """Told by its 99th percentile alone, a dark 0–255 frame whose face was under 1 % of it read as 0–1: the face
     white, the background grey."""
-    from inference.images import as_bgr_uint8
+    from inference.frame_depth import as_bgr_uint8
 
     frame = np.random.default_rng(0).uniform(0, 1.0, (480, 640, 3)).astype(np.float32)
     frame[200:240, 300:340] = 180.0

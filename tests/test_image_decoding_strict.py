@@ -19,8 +19,9 @@ from PIL import Image, ImageCms
 import main
 from inference import bench_frames
 from inference.errors import BiasMirrorError
-from inference.images import (DAMAGED_JPEG, FRAME_FLAGS, as_bgr_uint8, read_bgr, read_image_checked, read_rgb,
-                              read_rgb_checked)
+from inference.frame_depth import as_bgr_uint8
+from inference.images import FRAME_FLAGS, read_bgr, read_image_checked, read_rgb, read_rgb_checked
+from inference.jpeg_damage import DAMAGED_JPEG
 from inference.sources import open_source
 from tests.conftest import require_utk, utk_images
 

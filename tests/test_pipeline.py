@@ -10,7 +10,8 @@ from inference.errors import BiasMirrorError
 from inference.faces import HaarDetector, crop_square, paste_back
 from inference.faces import Detection
 from inference.models import load_model
-from inference.pipeline import FramePipeline, PipelineConfig, as_bgr_uint8, cam_focus
+from inference.frame_depth import as_bgr_uint8
+from inference.pipeline import FramePipeline, PipelineConfig, cam_focus
 from inference.faces import face_region_mask
 from inference.tracking import IoUTracker, Track, iou_matrix
 from tests.conftest import REPO, make_filter, utk_images

@@ -585,7 +585,7 @@ def test_a_folders_heic_photos_are_named_as_skipped_and_a_gif_is_read(tmp_path, 
 def test_a_10_bit_avif_is_read_at_its_brightness_alone_and_in_a_folder(tmp_path):
     """OpenCV gives a 10-bit AVIF its own range (0..1023) under the frame flags: shifted to 8 bits as a 16-bit PNG
     is, a phone's HDR photo had been a near-black frame, and a folder's AVIFs were passed over for it."""
-    from inference.images import as_bgr_uint8
+    from inference.frame_depth import as_bgr_uint8
 
     face = cv2.imread(str(utk_images(1)[0]))
     assert cv2.imwrite(str(tmp_path / "hdr.avif"), face.astype(np.uint16) * 4, [cv2.IMWRITE_AVIF_DEPTH, 10])
@@ -600,7 +600,7 @@ def test_a_10_bit_avif_is_read_at_its_brightness_alone_and_in_a_folder(tmp_path)
 @pytest.mark.skipif(not cv2.haveImageWriter(".avif"), reason="this OpenCV writes no AVIF")
 def test_a_10_bit_avif_whose_major_brand_is_mif1_is_read_at_its_brightness_too(tmp_path):
     """An encoder may name mif1 the major brand and avif a compatible one: such a file had still been near black."""
-    from inference.images import as_bgr_uint8
+    from inference.frame_depth import as_bgr_uint8
 
     face = cv2.imread(str(utk_images(1)[0]))
     assert cv2.imwrite(str(tmp_path / "hdr.avif"), face.astype(np.uint16) * 4, [cv2.IMWRITE_AVIF_DEPTH, 10])

@@ -31,7 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
-from ..images import damaged_jpeg
+from ..jpeg_damage import damaged_jpeg
 from ..user_dirs import cache_keys, folder_cache_file
 from ..writing import written_whole
 
