@@ -12,7 +12,7 @@ from google.protobuf.message import DecodeError
 
 from inference.card import METADATA_KEY
 from inference.errors import BiasMirrorError
-from inference.models import PYTORCH_FILE, is_pytorch_file, load_failure, load_model
+from inference.models import PYTORCH_FILE, is_pytorch_file, load_failure, load_model, missing_external_data
 from inference.runtime import RuntimeConfig
 
 # onnx's checker, where a weight kept in an external data file cannot be read from it
@@ -28,9 +28,7 @@ def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProt
         model = onnx.load(str(path))
     except onnx.checker.ValidationError as exc:  # an external data file missing (onnx's checker reads the path)
         if m := _EXTERNAL_DATA.search(str(exc)):
-            raise BiasMirrorError(f"not a readable ONNX model: its weights are kept in an external data file, {m[1]}, "
-                                  "which does not exist (or is not a regular file): put that file where the model "
-                                  "says, or re-export the model with its weights inside it", path) from exc
+            raise BiasMirrorError(missing_external_data(m[1]), path) from exc
         raise BiasMirrorError(load_failure(str(exc).strip()), path) from exc
     except (DecodeError, ValueError, OSError) as exc:
         if is_pytorch_file(path):  # a model made elsewhere in PyTorch, not yet exported
