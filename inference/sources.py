@@ -27,14 +27,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import tiff_pages
+from .avif_read import AVIF_BRANDS, ftyp_brands
 from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
 from .quieting import QuietWhileHeld
 from .frame_depth import frame_problem
-from .images import (AVIF_BRANDS, FRAME_FLAGS, UNREADABLE, ftyp_brands, opencv_can_name, opencv_path, opening_problem,
-                     read_image_checked)
+from .images import FRAME_FLAGS, UNREADABLE, opencv_can_name, opencv_path, opening_problem, read_image_checked
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts", ".ts",

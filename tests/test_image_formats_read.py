@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, features
 
 from inference.frame_depth import as_bgr_uint8
-from inference.images import FRAME_FLAGS, heif_transforms, read_image_checked, read_rgb, read_rgb_checked
+from inference.avif_read import heif_transforms
+from inference.images import FRAME_FLAGS, read_image_checked, read_rgb, read_rgb_checked
 from inference.sources import open_source
 from tests.conftest import utk_images
 
