@@ -11,22 +11,31 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
+from .avif_read import is_avif
 from .frame_depth import as_bgr_uint8
 
+try:  # Pillow reads AVIF from 11.3, where it was built with libavif (its reader refuses the file otherwise)
+    from PIL.AvifImagePlugin import AvifImageFile
+except ImportError:
+    AvifImageFile = None
 
 # Pillow's readers of the formats OpenCV decodes whose ICC profile they hold: made directly, not by Image.open, which
 # checks a file's size for a decompression bomb and warns of a large photo on stderr, though no pixel is decoded here
+# (an AVIF's reader parses its boxes, and decodes its pixels only when asked for them). Without Pillow's AVIF reader an
+# AVIF is read as untagged, as it had been.
 _PROFILE_READERS = ((lambda head: head[:2] == b"\xff\xd8", JpegImagePlugin.JpegImageFile),
                     (lambda head: head[:8] == b"\x89PNG\r\n\x1a\n", PngImagePlugin.PngImageFile),
                     (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", WebPImagePlugin.WebPImageFile))
+if AvifImageFile is not None:
+    _PROFILE_READERS += ((is_avif, AvifImageFile),)
 # what Pillow raises for a header it cannot parse (a struct.error or SyntaxError from a damaged one)
 _PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error)
 
 
 def embedded_profile(path: str | Path, data: np.ndarray) -> bytes | None:
-    """The ICC profile a JPEG, PNG or WebP carries, read from its header by Pillow (no pixel decoded); None where it
-    has none or its header cannot be read (OpenCV, which decodes it, says what is wrong with it)."""
-    head = bytes(data[:12])
+    """The ICC profile a JPEG, PNG, WebP or AVIF carries, read from its header by Pillow (no pixel decoded); None where
+    it has none or its header cannot be read (OpenCV, which decodes it, says what is wrong with it)."""
+    head = bytes(data[:256])  # an AVIF's ftyp box, whose brands name it (avif_read.is_avif)
     for is_format, reader in _PROFILE_READERS:
         if is_format(head):
             try:

@@ -44,7 +44,9 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
         f = (f >> 8).astype(np.uint8)
     elif f.dtype in (np.float32, np.float64):
         scale = 255.0 if _zero_to_one(f) else 1.0
-        f = np.clip(np.nan_to_num(f) * scale, 0, 255).astype(np.uint8)
+        # rounded to the nearest level, not truncated: a float16 TIFF stores x/255 a hair below it for half the
+        # levels, and truncating had read those pixels a level dark, a face's ITA up to 3° off its PNG copy's
+        f = np.rint(np.clip(np.nan_to_num(f) * scale, 0, 255)).astype(np.uint8)
     if f.ndim == 2 or f.shape[2] == 1:
         return cv2.cvtColor(f.reshape(f.shape[0], f.shape[1]), cv2.COLOR_GRAY2BGR)
     if f.shape[2] == 4:

@@ -86,13 +86,10 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
         return None, UNREADABLE
     if damaged_jpeg(data):
         return None, DAMAGED_JPEG
-    profile = None
-    if is_avif(data):
-        img = decoded_avif(data, flags)
-    elif is_tiff(bytes(data[:4])):
+    if is_tiff(bytes(data[:4])):
         img, profile = decoded_tiff(Path(path), data, flags)
     else:
-        img = cv2.imdecode(data, flags)
+        img = decoded_avif(data, flags) if is_avif(data) else cv2.imdecode(data, flags)
         profile = embedded_profile(path, data)
     if img is None or img.size == 0:
         return None, UNREADABLE
@@ -120,8 +117,10 @@ def opening_failed(problem: str | None) -> bool:
 # is decoded again. 2: an AVIF is turned by its irot/imir boxes, a float TIFF read, a 16-bit colour TIFF shifted as a
 # frame's is (a cache filled before kept them sideways, unreadable and rounded otherwise). 3: a TIFF whose first page
 # is a thumbnail or mask is read from its first photo page. 4: a photo with a colour profile other than sRGB's is
-# converted to sRGB, a JPEG damaged inside is unreadable, a float16 or 32-bit TIFF read.
-READER_VERSION = 4
+# converted to sRGB, a JPEG damaged inside is unreadable, a float16 or 32-bit TIFF read. 5: a float image rounded to
+# its nearest level (a float16 TIFF's had been truncated, half its pixels a level dark), an AVIF's profile converted
+# to sRGB, a JPEG damaged after a harmless warning unreadable.
+READER_VERSION = 5
 
 
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:

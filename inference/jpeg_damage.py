@@ -3,6 +3,7 @@ again strictly with simplejpeg: OpenCV decodes on past such a break into garbled
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import simplejpeg
@@ -18,42 +19,148 @@ def damaged_jpeg(data: np.ndarray) -> bool:
     Decoded grey at an eighth of the size, for speed: every byte of the compressed data is read and checked all the
     same. Only libjpeg's words for broken data make a file damaged: a header simplejpeg cannot read (a warning of its
     own, a kind of JPEG its libjpeg lacks) or a feature it lacks leaves the file to OpenCV, as before. A break that
-    leaves the coded data in step (a flipped bit in a coefficient) no decoder sees: JPEG holds no checksum."""
+    leaves the coded data in step (a flipped bit in a coefficient) no decoder sees: JPEG holds no checksum.
+
+    Strict decoding stops at libjpeg's first warning, so a harmless one (padding before a marker, a misnumbered ICC
+    chunk) had hidden damage later in the file: a copy with its cause removed is checked again, and the file is
+    damaged only where no such copy decodes whole."""
     buf = memoryview(np.ascontiguousarray(data, np.uint8)).cast("B")  # read in place, as images.truncated_jpeg reads
     if len(buf) < 2 or buf[0] != 0xFF or buf[1] != 0xD8:
         return False
+    return _damaged(buf, iter(range(_MOST_CHECKS)))
+
+
+def _damaged(jpeg: bytes | memoryview, checks: Iterator[int]) -> bool:
+    """``damaged_jpeg`` of a JPEG (or a copy of one with harmless causes removed), one of ``checks`` drawn for each
+    strict decode: what is not told within them is left to OpenCV, as a first harmless warning had been."""
+    if next(checks, None) is None:
+        return False
+    complaint = _strict_complaint(jpeg)
+    if complaint is None:
+        return False
+    in_header, said = complaint
+    copies = _without_harmless_cause(jpeg, said)
+    if copies is None:  # a header it cannot read or a warning it cannot judge is left to OpenCV
+        return not in_header and bool(_BROKEN_DATA.match(said))
+    return all(_damaged(copy, checks) for copy in copies)  # damaged however its harmless warnings are put right
+
+
+# strict decodes of one file, its copies with harmless causes removed included: one for a file without a warning
+# (every UTKFace photo), one more for each harmless cause, and one for each copy a damaged file's padding-like bytes
+# make (rarely more than one)
+_MOST_CHECKS = 8
+
+
+def _strict_complaint(jpeg: bytes | memoryview) -> tuple[bool, str] | None:
+    """libjpeg's first warning or error on the JPEG decoded strictly, and whether it came reading its header; None
+    where it decodes without one, or is of a colour space not checked."""
     try:
-        colourspace = simplejpeg.decode_jpeg_header(buf, strict=True)[2]
-    except ValueError:
-        return False
+        colourspace = simplejpeg.decode_jpeg_header(jpeg, strict=True)[2]
+    except ValueError as exc:
+        return True, str(exc)
     if colourspace not in _CHECKED_AS:
-        return False
+        return None
     try:
         # as small as libjpeg scales (an eighth: min_factor alone had decoded a 108-megapixel photo whole)
-        simplejpeg.decode_jpeg(buf, colorspace=_CHECKED_AS[colourspace], min_height=1, min_width=1, strict=True)
+        simplejpeg.decode_jpeg(jpeg, colorspace=_CHECKED_AS[colourspace], min_height=1, min_width=1, strict=True)
     except ValueError as exc:
-        return bool(_BROKEN_DATA.match(str(exc))) and not _padding_only(buf, str(exc))
-    return False
+        return False, str(exc)
+    return None
 
 
+def _without_harmless_cause(jpeg: bytes | memoryview, said: str) -> Iterator[bytes] | None:
+    """Copies of the JPEG without the cause of libjpeg's warning ``said``, where it leaves the pixels whole; None
+    where it is not such a warning. Padding may lie before more than one marker of the kind named: one copy each."""
+    if said == _BAD_ICC:
+        icc_dropped = _icc_dropped(bytes(jpeg))
+        return None if icc_dropped is None else iter([icc_dropped])
+    match = _EXTRANEOUS.fullmatch(said)
+    if match is None:
+        return None
+    return _padding_stripped(bytes(jpeg), int(match.group(1)), int(match.group(2), 16))
+
+
+_BAD_ICC = "Corrupt JPEG data: bad ICC marker"  # an ICC chunk misnumbered: the profile lost, not the pixels
 _EXTRANEOUS = re.compile(r"Corrupt JPEG data: (\d+) extraneous bytes before marker 0x([0-9a-f]{2})")
 
 
-def _padding_only(buf: memoryview, said: str) -> bool:
-    """Whether libjpeg's "N extraneous bytes before marker 0xM" is of padding (fill bytes, 0x00 or 0xFF, before a
-    marker between segments: photos through some tools hold it, and their pixels are the unpadded file's), not of
-    compressed data the decoder lost step with (the same words, of bytes of every value, in 1 of 5 damaged copies)."""
-    match = _EXTRANEOUS.fullmatch(said)
-    if match is None:
-        return False
-    count, marker = int(match.group(1)), bytes([0xFF, int(match.group(2), 16)])
-    data = bytes(buf)
-    at = data.find(marker, count)
-    while at != -1:
-        if set(data[at - count:at]) <= {0x00, 0xFF}:
-            return True
-        at = data.find(marker, at + 1)
-    return False
+def _padding_stripped(jpeg: bytes, count: int, marker: int) -> Iterator[bytes] | None:
+    """Copies of the JPEG without ``count`` bytes of padding (fill bytes, 0x00 or 0xFF) before a ``marker``: photos
+    through some tools hold it between segments or after a scan, and their pixels are the unpadded file's. libjpeg's
+    words are the same of compressed data it lost step with (of bytes of every value, in 1 of 5 damaged copies), of
+    which no copy is made. One copy for each marker of the kind with such bytes before it: a scan's last bytes before
+    a restart marker may be zeros too, and which were the ones libjpeg skipped only checking the copy tells.
+
+    Padding before a restart marker that libjpeg's decoder had read ahead is counted at a later marker: it is not
+    looked for before the markers since, where a stripped zero byte of the scan's own had put damaged copies of a
+    photo back in step (3 of 177 flipped-bit copies that said so passed, one garbled): such a file is refused, as
+    it was before."""
+    places = [start for start in _marker_positions(jpeg, marker)
+              if start - count >= 2 and set(jpeg[start - count:start]) <= {0x00, 0xFF}]  # after the start marker
+    return (jpeg[:start - count] + jpeg[start:] for start in places) if places else None
+
+
+def _marker_positions(jpeg: bytes, marker: int) -> Iterator[int]:
+    """Where each ``marker`` libjpeg reads as one in the JPEG begins, with the fill bytes (0xFF) before it, which
+    libjpeg does not count as extraneous."""
+    for at, found, _ in _segments(jpeg):
+        if found == marker:
+            while jpeg[at - 1] == 0xFF:
+                at -= 1
+            yield at
+
+
+def _segments(jpeg: bytes) -> Iterator[tuple[int, int, int]]:
+    """(start, marker, end) of each marker segment of the JPEG after its start marker, in file order, and of each
+    restart marker in its compressed data, as libjpeg reads them; bytes between them that are no marker are stepped
+    over, as libjpeg steps over them (with its warning of extraneous bytes)."""
+    at = 2
+    while at + 1 < len(jpeg):
+        found = jpeg[at + 1]
+        if jpeg[at] != 0xFF or found in (0x00, 0xFF):  # no marker here (or a fill byte before one)
+            at += 1
+            continue
+        end = at + 2 if found == 0x01 or 0xD0 <= found <= 0xD7 else at + 2 + int.from_bytes(jpeg[at + 2:at + 4], "big")
+        yield at, found, end
+        if found == 0xD9:
+            return
+        at = end
+        if found == 0xDA:  # a scan's compressed data follows, up to a marker other than a restart
+            for restart in _RESTART_OR_END.finditer(jpeg, at):
+                if not 0xD0 <= jpeg[restart.start() + 1] <= 0xD7:
+                    at = restart.start()
+                    break
+                yield restart.start(), jpeg[restart.start() + 1], restart.end()
+            else:
+                return
+
+
+_RESTART_OR_END = re.compile(rb"\xff[^\x00\xff]")  # in compressed data: a marker (0xFF 0x00 is a byte 0xFF)
+
+
+def _icc_dropped(jpeg: bytes) -> bytes | None:
+    """The JPEG without the APP2 segments that hold its ICC profile, which libjpeg reads only to hand the profile on;
+    None where its header has none."""
+    icc = [(start, end) for start, found, end in _header_segments(jpeg)
+           if found == 0xE2 and jpeg[start + 4:start + 4 + len(_ICC_SIGNATURE)] == _ICC_SIGNATURE]
+    if not icc:
+        return None
+    kept, at = [], 0
+    for start, end in icc:
+        kept.append(jpeg[at:start])
+        at = end
+    return b"".join(kept) + jpeg[at:]
+
+
+_ICC_SIGNATURE = b"ICC_PROFILE\x00"
+
+
+def _header_segments(jpeg: bytes) -> Iterator[tuple[int, int, int]]:
+    """``_segments`` up to the first scan."""
+    for segment in _segments(jpeg):
+        if segment[1] == 0xDA:
+            return
+        yield segment
 
 
 # the pixels a JPEG is checked in, by its colour space: grey is the cheapest, and a CMYK or YCCK JPEG converts to
@@ -62,7 +169,7 @@ _CHECKED_AS = {"Gray": "GRAY", "YCbCr": "GRAY", "RGB": "GRAY", "CMYK": "CMYK", "
 # libjpeg's messages for data that breaks the format, each found in damaged copies of photos that OpenCV decoded;
 # "Unsupported marker type" is a byte pair no JPEG holds (a flipped byte in the compressed data), unlike
 # "Unsupported JPEG process"/"data precision", which are kinds of JPEG a libjpeg may lack. A bad ICC marker leaves
-# the pixels whole (and so does padding before a marker: _padding_only).
+# the pixels whole (and so does padding before a marker), but what follows it is checked (_without_harmless_cause).
 _BROKEN_DATA = re.compile(r"Corrupt JPEG data(?!: bad ICC marker)"
                           r"|Premature end of JPEG file|Unsupported marker type"
                           r"|Bogus |Invalid JPEG file structure|Inconsistent progression sequence")

@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 # 13: a filtered face's clipping the filter only moved is left out as its original's was; images read in sRGB from an
 #     embedded profile, a JPEG damaged inside unreadable, float16/uint32 TIFFs read (an audit's cache had kept the
 #     old numbers for an --out audited before).
-MEASURES_VERSION = 13
+# 14: a float frame rounded to its nearest level (a float16 TIFF's had read half its pixels a level dark), an AVIF
+#     read in sRGB from its profile, a JPEG damaged after a harmless warning unreadable.
+MEASURES_VERSION = 14
 
 
 class AnalysedFace(NamedTuple):

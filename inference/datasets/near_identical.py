@@ -10,8 +10,8 @@ checked on the whole thumbnail. Thumbnails with too little contrast to tell (``M
 The search is selective enough for CelebA's 202k images: on UTKFace the tree lists 883 candidates for 845 true
 pairs in 0.4 s, and a typical face's nearest neighbour on those axes lies 272 away against a radius of 128; ten
 times the faces bring that in by only 10^(1/16) (16 axes), so chance candidates grow about a hundredfold, to
-thousands, not millions. Reading the thumbnails (about 5,000 files a second) is what takes the time, once.
-Thumbnails are kept in the user's cache folder, keyed by size and modification time.
+thousands, not millions. Reading the thumbnails (about 4,000 files a second) is what takes the time, once.
+Thumbnails are kept in the user's cache folder, keyed by size and modification time, and by the reader's version.
 
 That a match is one photograph holds for aligned face crops only, where the face fills the thumbnail
 (``thumbnail_tells_photographs``). In a folder's photos a face may be small in its frame, and a shared background
@@ -31,7 +31,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
-from ..jpeg_damage import damaged_jpeg
+from ..frame_depth import as_bgr_uint8
+from ..images import FRAME_FLAGS, READER_VERSION, read_image_checked
 from ..user_dirs import cache_keys, folder_cache_file
 from ..writing import written_whole
 
@@ -57,19 +58,17 @@ def thumbnail_tells_photographs(reader: str) -> bool:
 
 
 def thumbnail(path: str) -> np.ndarray | None:
-    """The image as SIDE×SIDE grey levels (uint8, flattened); None where it cannot be read."""
+    """The image as SIDE×SIDE grey levels (uint8, flattened); None where it cannot be read. Read by the reader every
+    command reads a photo with (a TIFF OpenCV refuses read by tifffile, an AVIF turned upright, a profile converted
+    to sRGB, a damaged JPEG unreadable): OpenCV's own had printed an error block naming no file for each float16 TIFF
+    of a folder, and left it out of the look for copies. At a quarter of its size, which a JPEG decodes at."""
     try:
-        data = np.fromfile(path, np.uint8)
-    except OSError:
+        image = read_image_checked(path, cv2.IMREAD_REDUCED_COLOR_4)[0]
+    except cv2.error:  # a PNG under 4 px on a side: OpenCV cannot decode it reduced
+        image = read_image_checked(path, FRAME_FLAGS)[0]
+    if image is None:
         return None
-    if not data.size or damaged_jpeg(data):  # unreadable to the decoder too; OpenCV would print libjpeg's complaint
-        return None
-    try:
-        grey = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_4)
-    except cv2.error:  # a PNG under 4 px on a side: OpenCV cannot decode it reduced (JPEGs scale in the decoder)
-        grey = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    if grey is None:
-        return None
+    grey = cv2.cvtColor(as_bgr_uint8(image), cv2.COLOR_BGR2GRAY)
     return cv2.resize(grey, (SIDE, SIDE), interpolation=cv2.INTER_AREA).ravel()
 
 
@@ -97,7 +96,8 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
             with written_whole(cache_path, ".tmp.npz") as part:
                 np.savez(part, paths=np.array([key[p] for p in kept], dtype=str),
                          sizes=np.array([stats[p][0] for p in kept], np.int64),
-                         mtimes=np.array([stats[p][1] for p in kept], np.int64), thumbs=thumbs)
+                         mtimes=np.array([stats[p][1] for p in kept], np.int64), thumbs=thumbs,
+                         reader=np.int64(READER_VERSION))
         except OSError as e:
             log.debug("could not keep thumbnails in %s: %s", cache_path, e)
     return kept, thumbs
@@ -106,10 +106,14 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
 def _cached_thumbnails(cache_path: Path, stats: dict[str, tuple[int, int]], path_of: dict[str, str]
                        ) -> dict[str, np.ndarray]:
     """The thumbnails kept in ``cache_path`` of files as they are now; none where it is damaged (truncated or
-    corrupt: said, and all read again). A damaged file had given zipfile's traceback on every later command."""
+    corrupt: said, and all read again). A damaged file had given zipfile's traceback on every later command. None
+    either where they were read by another version of the reader (``READER_VERSION``; a cache kept before it had
+    none): a damaged JPEG's, kept garbled before the strict check, had still been matched."""
     cached: dict[str, np.ndarray] = {}
     try:
         with np.load(cache_path, allow_pickle=False) as z:
+            if "reader" not in z.files or int(z["reader"]) != READER_VERSION:
+                return {}
             thumbs = z["thumbs"]
             if thumbs.ndim != 2 or thumbs.shape[1] != SIDE * SIDE:
                 raise ValueError(f"thumbnails of shape {thumbs.shape}")
