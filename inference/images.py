@@ -14,7 +14,7 @@ from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
 from .frame_depth import as_bgr_uint8, frame_problem
 from .jpeg_damage import DAMAGED_JPEG, damaged_jpeg
 from .tiff_pages import is_tiff
-from .tiff_read import decoded_tiff
+from .tiff_read import tiff_photo
 
 UNREADABLE = "cannot be read as an image (corrupt, truncated or another format)"
 NOT_AN_IMAGE = "cannot be read as an image"  # the offline batch API's error (an audit's report) for UNREADABLE
@@ -87,7 +87,10 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
     if damaged_jpeg(data):
         return None, DAMAGED_JPEG
     if is_tiff(bytes(data[:4])):
-        img, profile = decoded_tiff(Path(path), data, flags)
+        tiff = tiff_photo(Path(path), data, flags)
+        if tiff.problem:  # why, where it is known beyond "unreadable" (a compression read only with imagecodecs)
+            return None, tiff.problem
+        img, profile = tiff.image, tiff.icc
     else:
         img = decoded_avif(data, flags) if is_avif(data) else cv2.imdecode(data, flags)
         profile = embedded_profile(path, data)

@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import tiff_pages
 from .avif_read import AVIF_BRANDS, ftyp_brands
+from .colour_profiles import embedded_profile, in_srgb
 from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
@@ -35,6 +36,7 @@ from .faces import Detected
 from .quieting import QuietWhileHeld
 from .frame_depth import frame_problem
 from .images import FRAME_FLAGS, UNREADABLE, opencv_can_name, opencv_path, opening_problem, read_image_checked
+from .tiff_read import tiff_page
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts", ".ts",
@@ -424,7 +426,11 @@ class ImageFramesSource(_PlayedFile):
         self._unit = "page" if self._pages is not None else "frame"
         # a name OpenCV's file functions cannot be given (opencv_can_name): its frames are decoded from its bytes
         self._bytes = None if opencv_can_name(path) else _file_bytes(path)
+        # an animation's ICC profile, read once for its every frame (a TIFF's pages each carry their own): its frames
+        # put in sRGB as its first read as a photo is, or the same picture had read another ITA played than audited
+        self._profile = None if self._pages is not None else _animation_profile(path)
         self._batch: list[np.ndarray] = []  # the frames decoded ahead, from ``_batch_start`` on
+        self._problem: str | None = None  # where the batch is empty: why its page cannot be read, if that is known
         self._durations: list[int] = []  # an animation's: how long each of them shows, in milliseconds
         self._batch_start = 0
         self._batch_len = 1  # the first batch is one frame: its size says how many fit in FRAME_BATCH_BYTES
@@ -443,19 +449,21 @@ class ImageFramesSource(_PlayedFile):
         if not 0 <= i < len(self._batch):
             self._load(self._n)
             i = 0
-        if not self._batch:  # a file that counts more frames than it can decode: cut off, or damaged
-            self._over = True
-            self.end_warning = (f"{self.name} ended after {self._n} of {self.frames} {self._unit}s "
-                                "(truncated or damaged?)")
-            return None
+        if not self._batch:
+            if self._problem is None:  # a file that counts more frames than it can decode: cut off, or damaged
+                self._over = True
+                self.end_warning = (f"{self.name} ended after {self._n} of {self.frames} {self._unit}s "
+                                    "(truncated or damaged?)")
+                return None
+            self._n += 1  # a page that cannot be read for a reason of its own: skipped, and the next one read
+            return self._skipped(self._problem)
         img, at = self._batch[i], self._ms / 1000
         self._n += 1
         self._ms += self._durations[i] if i < len(self._durations) else 0
         name = f"{self.name}#{self._n - 1}"
         problem = frame_problem(img)
         if problem:  # a page of pixels no frame can be made of (signed integers): skipped, as a folder's image is
-            return Frame(None, self._n - 1, time.monotonic(), name,
-                         f"{self.name}: {self._unit} {self._n - 1}: {problem}; skipped", problem=problem)
+            return self._skipped(problem)
         self._read_this_pass = True
         if self._pages is not None:
             # a TIFF's pages are separate pictures (a scanned album, a fax, a stack of photos), with no time between
@@ -464,6 +472,12 @@ class ImageFramesSource(_PlayedFile):
         # an animation's frames are a moving picture, as a video's are: a face on frame after frame is one person,
         # tracked as such (`still` would make it someone new on each frame), and each frame has its time in it
         return Frame(img, self._n - 1, time.monotonic(), name, video_s=at)
+
+    def _skipped(self, problem: str) -> Frame:
+        """The frame just read (``_n - 1``) skipped, saying why, as a folder's unreadable image is."""
+        number = self._n - 1
+        return Frame(None, number, time.monotonic(), f"{self.name}#{number}",
+                     f"{self.name}: {self._unit} {number}: {problem}; skipped", problem=problem)
 
     def _load(self, start: int) -> None:
         """The frames from ``start`` on into ``_batch``, as many as FRAME_BATCH_BYTES holds: never the whole file."""
@@ -476,6 +490,7 @@ class ImageFramesSource(_PlayedFile):
             self._batch_len = max(1, FRAME_BATCH_BYTES // max(f.nbytes for f in frames))
 
     def _decode(self, start: int, count: int) -> tuple[list[np.ndarray], list[int]]:
+        self._problem = None
         try:
             with quiet_opencv():
                 if self._pages is not None:
@@ -483,15 +498,19 @@ class ImageFramesSource(_PlayedFile):
                 animation = self._read_animation(start, count)
         except cv2.error:  # raised by some decoders for a damaged file: it ends there, said so by read()
             return [], []
-        return list(animation.frames or ()), [_shown_ms(int(ms)) for ms in animation.durations]
+        frames = [in_srgb(frame, self._profile) for frame in animation.frames or ()]
+        return frames, [_shown_ms(int(ms)) for ms in animation.durations]
 
     def _read_page(self, page: int) -> list[np.ndarray]:
-        """A TIFF's page (its number in the file), read as a photo is (16 bits kept, EXIF orientation applied)."""
-        if self._bytes is None:
-            _, pages = cv2.imreadmulti(str(self.path), page, 1, flags=FRAME_FLAGS)
-        else:
-            _, pages = cv2.imdecodemulti(self._bytes, FRAME_FLAGS, range=(page, page + 1))
-        return list(pages or ())
+        """A TIFF's page (its number in the file), read as a file of that page alone is read as a photo (16 bits
+        kept, EXIF orientation applied, put in sRGB by the page's ICC profile); none where it cannot be read, with
+        ``_problem`` set where why is known."""
+        read = tiff_page(self.path, page, FRAME_FLAGS, self._bytes)
+        if read.image is None:
+            self._problem = read.problem
+            return []
+        # pixels no frame can be made of (signed integers) are left as read, for read() to skip saying why
+        return [read.image if frame_problem(read.image) else in_srgb(read.image, read.icc)]
 
     def _read_animation(self, start: int, count: int) -> cv2.Animation:
         # an animation's frame is drawn over the ones before it: imreadmulti gave later frames half drawn,
@@ -608,11 +627,7 @@ def played_frames(path: Path) -> Sequence[int]:
     if path.suffix.lower() not in MULTI_FRAME_TYPES:
         return range(0)
     if _tiff(path):
-        photos = _tiff_photo_pages(path)
-        # counted in its IFDs alone, where OpenCV cannot be given its name: asked whether it reads them at all
-        if len(photos) > 1 and not opencv_can_name(path) and not _decodes_from_bytes(_file_bytes(path), photos[0]):
-            return range(0)
-        return photos
+        return _tiff_photo_pages(path)
     if not opencv_can_name(path):
         return range(_animation_frames_in_bytes(path))
     return range(_opencv_count(path))
@@ -679,12 +694,32 @@ def _tiff_photo_pages(path: Path) -> list[int]:
     """A TIFF's pages that are pictures of their own, by their number in the file (OpenCV numbers its pages in the
     order of their IFDs, thumbnails and masks among them): not a reduced-resolution copy of another page (a
     thumbnail or preview) nor a transparency mask, which had been analysed as another photo (a 600×600 page and its
-    160×160 thumbnail had given two faces, two people). Empty where OpenCV reads no page."""
+    160×160 thumbnail had given two faces, two people). Empty where none of its pages is read."""
     kinds = tiff_pages.subfile_types(path)
-    # a name OpenCV can be given has its pages counted by the decoder that reads them; pages past those whose tags
-    # were read (a damaged IFD, or past tiff_pages.MOST_PAGES) are taken as photos, as they had been
-    pages = _opencv_count(path) if opencv_can_name(path) else len(kinds)
-    return [i for i in range(pages) if i >= len(kinds) or not kinds[i] & tiff_pages.NOT_A_PHOTO]
+    # Counted in its IFDs, by tifffile: OpenCV counts no page of a file that holds one it cannot read (a float16
+    # page), and such a file had been read as its first page alone, or as none. A name OpenCV can be given has its
+    # pages counted by OpenCV too, which goes on past an IFD whose tags tifffile cannot read (a damaged one, or past
+    # tiff_pages.MOST_PAGES): those pages are taken as photos, as they had been.
+    counted = _opencv_count(path) if opencv_can_name(path) else 0
+    pages = max(len(kinds), counted)
+    photos = [i for i in range(pages) if i >= len(kinds) or not kinds[i] & tiff_pages.NOT_A_PHOTO]
+    # pages OpenCV does not count are asked whether they are read at all: a damaged file's, counted in its IFDs
+    # alone, would have made a source that ended at once (read as a photo, it is refused saying why)
+    if len(photos) > 1 and not counted and not _tiff_page_read(path, photos[0]):
+        return []
+    return photos
+
+
+def _tiff_page_read(path: Path, page: int) -> bool:
+    """Whether a TIFF's page is read (``tiff_read.tiff_page``), or cannot be for a reason it gives."""
+    with quiet_opencv():
+        read = tiff_page(path, page, FRAME_FLAGS, None if opencv_can_name(path) else _file_bytes(path))
+    return read.image is not None or read.problem is not None
+
+
+def _animation_profile(path: Path) -> bytes | None:
+    """The ICC profile an animation carries (an animated WebP's, an APNG's), read from its header as a photo's is."""
+    return embedded_profile(path, np.frombuffer(_head(path, 12), np.uint8))
 
 
 def _animation_frames_in_bytes(path: Path) -> int:
@@ -701,14 +736,12 @@ def _animation_frames_in_bytes(path: Path) -> int:
     return frames if frames < 2 or not played or _decodes_from_bytes(_file_bytes(path)) else 0
 
 
-def _decodes_from_bytes(data: np.ndarray, tiff_page: int | None = None) -> bool:
-    """Whether OpenCV decodes an animation's first frame (or the TIFF page) from the file's bytes. imcount gives 0
-    for a file it cannot read (a cut-off GIF), read then as a photo and refused as unreadable: its frames counted in
-    its bytes alone would have made it a source that ended at once."""
+def _decodes_from_bytes(data: np.ndarray) -> bool:
+    """Whether OpenCV decodes an animation's first frame from the file's bytes. imcount gives 0 for a file it cannot
+    read (a cut-off GIF), read then as a photo and refused as unreadable: its frames counted in its bytes alone would
+    have made it a source that ended at once."""
     try:
         with quiet_opencv():
-            if tiff_page is not None:
-                return bool(cv2.imdecodemulti(data, FRAME_FLAGS, range=(tiff_page, tiff_page + 1))[1])
             return bool(cv2.imdecodeanimation(data, 0, 1)[1].frames)
     except (cv2.error, AttributeError):  # AttributeError: an OpenCV without imdecodeanimation: its first frame alone
         return False

@@ -45,7 +45,7 @@ def first_photo_page(path: Path) -> int:
 
 def _kinds(path: Path, up_to_a_photo: bool) -> list[int]:
     kinds: list[int] = []
-    with _quiet_tifffile():
+    with quiet_tifffile():
         try:
             with tifffile.TiffFile(path) as tiff:
                 tiff.pages.cache = False  # a page's tags are read once: 65,536 of them are not held
@@ -62,8 +62,8 @@ def _kinds(path: Path, up_to_a_photo: bool) -> list[int]:
     return kinds
 
 
-# tifffile logs what is wrong with a damaged TIFF's tags; the pages it reads are the answer, and OpenCV, which reads
-# the file, says what is wrong with it. Its logger is the process's: two threads reading TIFFs at once (the app's
-# capture and detection) had each kept the level the other had set.
-_quiet_tifffile = QuietWhileHeld(lambda: logging.getLogger("tifffile").level,
-                                 logging.getLogger("tifffile").setLevel, logging.CRITICAL + 1)
+# tifffile logs what is wrong with a damaged TIFF's tags; the pages it reads are the answer, and the reader that fails
+# says what is wrong with the file (quieted here and by inference.tiff_read). Its logger is the process's: two threads
+# reading TIFFs at once (the app's capture and detection) had each kept the level the other had set.
+quiet_tifffile = QuietWhileHeld(lambda: logging.getLogger("tifffile").level,
+                                logging.getLogger("tifffile").setLevel, logging.CRITICAL + 1)

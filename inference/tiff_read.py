@@ -1,8 +1,10 @@
-"""A TIFF's photo decoded: read from the first page that is a photo of its own (inference.tiff_pages tells them
-apart), by OpenCV or, for samples its decoder refuses, by tifffile as OpenCV reads a page; with the page's ICC
-profile."""
+"""A TIFF's pages decoded: its photo, read from the first page that is one of its own (inference.tiff_pages tells
+them apart), or any page by its number, by OpenCV or, where its decoder refuses the page, by tifffile as OpenCV reads
+a page; each with the page's ICC profile."""
 from __future__ import annotations
 
+import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -10,26 +12,58 @@ import numpy as np
 import tifffile
 
 from .frame_depth import as_bgr_uint8, frame_problem
-from .tiff_pages import TIFFFILE_ERRORS, first_photo_page
+from .tiff_pages import TIFFFILE_ERRORS, first_photo_page, quiet_tifffile
 
 
-def decoded_tiff(path: Path, data: np.ndarray, flags: int) -> tuple[np.ndarray | None, bytes | None]:
-    """A TIFF's photo, and the ICC profile its page carries: its first page that is one, not a thumbnail or mask
-    first in the file, which OpenCV reads as the image (a face measured in a 160-pixel preview in place of the photo
-    it previews). A page of samples OpenCV's decoder refuses (float16, uint32) is read by tifffile: OpenCV had printed
-    a block of errors and called it corrupt."""
-    page = first_photo_page(path)
+@dataclass(frozen=True)
+class TiffPageRead:
+    """A TIFF page decoded: its pixels (None where they cannot be read), the ICC profile its page carries, and why it
+    cannot be read where that is known beyond "corrupt" (a compression tifffile decodes only with imagecodecs)."""
+    image: np.ndarray | None
+    icc: bytes | None
+    problem: str | None = None
+
+
+def tiff_photo(path: Path, data: np.ndarray, flags: int) -> TiffPageRead:
+    """A TIFF's photo: its first page that is one, not a thumbnail or mask first in the file, which OpenCV reads as
+    the image (a face measured in a 160-pixel preview in place of the photo it previews). ``data``: the file's
+    bytes."""
+    return tiff_page(path, first_photo_page(path), flags, data)
+
+
+def tiff_page(path: Path, page: int, flags: int, data: np.ndarray | None = None) -> TiffPageRead:
+    """A TIFF's page by its number in the file, read as a file of that page alone is read (``tiff_photo``), with the
+    ICC profile it carries. ``data``: the file's bytes, where OpenCV cannot be given its name; None to have OpenCV
+    read the page from the file (a file of many pages is not read whole for each).
+
+    A page of samples OpenCV's decoder refuses (float16, uint32) is read by tifffile: OpenCV had printed a block of
+    errors and called it corrupt. So is a later page OpenCV's multi-page reader gives none of: it refuses the pages
+    after one it cannot read (a TIFF of a float16 page then an 8-bit one had given one page), and raises for the
+    pages before it (an 8-bit page then a float16 one had given none). Its first page is read as a one-page file is,
+    whatever the pages after it."""
     layout = _tiff_page_layout(path, page)
-    if layout is not None and layout.dtype is not None and layout.dtype not in _OPENCV_TIFF_SAMPLES:
-        return _tiff_by_tifffile(path, page, layout, flags), layout.icc
     icc = layout.icc if layout is not None else None
-    if page == 0:
-        return cv2.imdecode(data, flags), icc
+    if layout is not None and layout.dtype is not None and layout.dtype not in _OPENCV_TIFF_SAMPLES:
+        return _tiff_by_tifffile(path, page, layout, flags)
+    image = _tiff_by_opencv(path, page, flags, data)
+    if image is None and page > 0 and layout is not None:
+        return _tiff_by_tifffile(path, page, layout, flags)
+    return TiffPageRead(image, icc)  # None: a damaged page, as unreadable as a damaged file, said so by the caller
+
+
+def _tiff_by_opencv(path: Path, page: int, flags: int, data: np.ndarray | None) -> np.ndarray | None:
+    """A TIFF's page as OpenCV decodes it: its first as a one-page file is (imread), the others by its multi-page
+    reader; None where it gives none (it raises for some damaged files)."""
     try:
-        pages = cv2.imdecodemulti(data, flags, range=(page, page + 1))[1]
-    except cv2.error:  # a damaged page: as unreadable as a damaged file, said so by the caller
-        return None, icc
-    return (pages[0] if pages else None), icc
+        if page == 0:
+            return cv2.imread(str(path), flags) if data is None else cv2.imdecode(data, flags)
+        if data is None:
+            pages = cv2.imreadmulti(str(path), page, 1, flags=flags)[1]
+        else:
+            pages = cv2.imdecodemulti(data, flags, range=(page, page + 1))[1]
+    except cv2.error:
+        return None
+    return pages[0] if pages else None
 
 
 class _TiffPage:
@@ -44,6 +78,8 @@ class _TiffPage:
         self.orientation = int(page.tags.valueof(274, 1))
         icc = page.tags.valueof(34675)
         self.icc = bytes(icc) if icc is not None else None
+        self.compression = int(page.compression)
+        self.predictor = int(page.predictor)
 
 
 # the samples OpenCV's TIFF decoder reads (1 to 16 bits unsigned or signed, 32 signed or float, 64 float; grfmt_tiff)
@@ -55,7 +91,7 @@ _OPENCV_TIFF_SAMPLES = frozenset(map(np.dtype, (bool, np.uint8, np.int8, np.uint
 def _tiff_page_layout(path: Path, page: int) -> _TiffPage | None:
     """The tags of a TIFF's page that say how it is read; None where tifffile cannot read them."""
     try:
-        with tifffile.TiffFile(path) as tiff:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tiff:  # a damaged file's tags: said by the reader that fails
             return _TiffPage(tiff.pages[page])
     except TIFFFILE_ERRORS:
         return None
@@ -64,18 +100,51 @@ def _tiff_page_layout(path: Path, page: int) -> _TiffPage | None:
 _MINISBLACK, _RGB = 1, 2  # TIFF PhotometricInterpretation: grey, and RGB
 
 
-def _tiff_by_tifffile(path: Path, page: int, layout: _TiffPage, flags: int) -> np.ndarray | None:
-    """A TIFF page OpenCV's decoder refuses, read by tifffile as OpenCV reads what it can: BGR (BGRA) or grey, turned
-    by its orientation tag (OpenCV's TIFF decoder turns a page by it, whatever the flags), float16 made float32 and
-    wider unsigned integers 16-bit (their high 16 bits, as a 16-bit frame keeps its high 8), for as_bgr_uint8 to make
-    8-bit as it makes any float or 16-bit frame. None for a layout it has no reading for (CMYK, Lab, a palette)."""
+def _tiff_by_tifffile(path: Path, page: int, layout: _TiffPage, flags: int) -> TiffPageRead:
+    """A TIFF page OpenCV's decoder refuses, read by tifffile; no image for a layout it has no reading for (CMYK, Lab,
+    a palette)."""
     if layout.photometric not in (_MINISBLACK, _RGB):
-        return None
+        return TiffPageRead(None, layout.icc)
+    problem = _needs_imagecodecs(layout)
+    if problem:
+        return TiffPageRead(None, layout.icc, problem)
     try:
-        with tifffile.TiffFile(path) as tiff:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tiff:
             img = tiff.pages[page].asarray()
-    except TIFFFILE_ERRORS:
+    except Exception:  # noqa: BLE001 - tifffile's, and its decoders' own (zlib.error for damaged deflated samples)
+        return TiffPageRead(None, layout.icc)  # as unreadable as a damaged file, said so by the caller
+    return TiffPageRead(_as_opencv_reads(img, layout, flags), layout.icc)
+
+
+def _needs_imagecodecs(layout: _TiffPage) -> str | None:
+    """Why tifffile cannot decode a page's samples here, where the imagecodecs package (not installed) would: their
+    compression (LZW, as Photoshop, GIMP and ImageMagick save a TIFF by default) or predictor. tifffile decodes only
+    a few compressions without it, and its error had been taken for a corrupt file. None where it can."""
+    if importlib.util.find_spec("imagecodecs") is not None:  # installed: tifffile decodes with it, or says why not
         return None
+    if layout.compression not in tifffile.TIFF.DECOMPRESSORS:
+        how = f"compressed by {_tiff_name(tifffile.COMPRESSION, layout.compression)}"
+    elif layout.predictor not in tifffile.TIFF.UNPREDICTORS:
+        how = f"stored with the {_tiff_name(tifffile.PREDICTOR, layout.predictor)} predictor"
+    else:
+        return None
+    return (f"is a TIFF of {layout.dtype} samples {how}, which can be read only with the imagecodecs package "
+            "installed (pip install imagecodecs)")
+
+
+def _tiff_name(kind: type, value: int) -> str:
+    """A TIFF tag value's name as tifffile's enum gives it (LZW, FLOATINGPOINT), or its number where it has none."""
+    try:
+        return kind(value).name
+    except ValueError:
+        return str(value)
+
+
+def _as_opencv_reads(img: np.ndarray, layout: _TiffPage, flags: int) -> np.ndarray:
+    """A page's samples as tifffile gives them, as OpenCV gives what it reads: BGR (BGRA) or grey, turned by its
+    orientation tag (OpenCV's TIFF decoder turns a page by it, whatever the flags), float16 made float32 and wider
+    unsigned integers 16-bit (their high 16 bits, as a 16-bit frame keeps its high 8), for as_bgr_uint8 to make 8-bit
+    as it makes any float or 16-bit frame."""
     if layout.planar:
         img = np.moveaxis(img, 0, -1)
     if img.dtype == np.float16:
