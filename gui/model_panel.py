@@ -16,7 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox, QHBoxLayout,
                                QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
-from inference.card_fields import CardNotes, card_records
+from inference.card_fields import CardNotes, card_names, card_number, card_object, card_records
 from inference.errors import BiasMirrorError
 from inference.models import Classifier, Filter, OnnxModel, load_model, loaded_from, name_uniquely
 from inference.runtime import RuntimeConfig
@@ -48,18 +48,39 @@ def narrow_combo(combo: QComboBox) -> QComboBox:
 
 
 # --- the card dialog ------------------------------------------------------------------
+NOT_MEASURED = "–"  # as the card's Markdown (docs/models.md, doctor --cards) shows a figure not measured
+INTERVAL_KEYS = ("value", "lo", "hi")
+
+
+def _interval_text(value: Any, lo: Any, hi: Any) -> str:
+    """A figure and its 95% CI, each a number or None (not measured), as the card's Markdown writes an accuracy:
+    "0.947 [0.889, 0.975]", a dash for a bound not measured; a dash alone where the figure was not."""
+    if not measured(value):
+        return NOT_MEASURED
+    lo, hi = (f"{x:.3f}" if measured(x) else NOT_MEASURED for x in (lo, hi))
+    return f"{value:.3f} [{lo}, {hi}]"
+
+
+def _interval_cell(notes: CardNotes, field: str, record: Any) -> str:
+    """A metrics table's cell: the record at ``field`` ({"value","lo","hi","n"}) read as the card's Markdown reads
+    it (``card_fields``: "0.97" is 0.97; what is no number, or no object, a dash and a warning in ``notes``). Read
+    by key, not indexed: a record lacking "hi" (one flipped bit in a shipped card) had stopped the dialog with a
+    KeyError, where doctor --cards showed the card."""
+    figures = card_object(notes, field, record) or {}
+    return _interval_text(*(card_number(notes, f"{field}.{k}", figures.get(k)) for k in INTERVAL_KEYS))
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, dict) and "value" in v and "lo" in v:  # {"value","lo","hi","n"}
-        try:
-            if not measured(v["value"]):
-                return "—"
-            if not (measured(v["lo"]) and measured(v["hi"])):
-                return f"{v['value']:.3f}"
-            return f"{v['value']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]"
-        except (TypeError, ValueError):
-            pass
+        figures = [v.get(k) for k in INTERVAL_KEYS]
+        if all(x is None or _is_number(x) for x in figures):  # else shown as written, below
+            return _interval_text(*figures)
     if not measured(v):
-        return "—"
+        return NOT_MEASURED
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, dict):
@@ -95,15 +116,18 @@ def _table(rows: list[list[str]], head: list[str] | None = None) -> str:
     return f"<table cellspacing='0' cellpadding='3' border='1'>{h}{body}</table>"
 
 
-def _composition_html(comp: dict) -> str:
+def _composition_html(comp: dict, notes: CardNotes | None = None) -> str:
+    """``notes``: the reading of the card this is part of; its ``by`` is read as the card's Markdown reads it
+    (``card_names``): ``[1, 2]`` there had stopped the dialog with a TypeError."""
+    notes = CardNotes() if notes is None else notes
     maps = {k: v for k, v in comp.items() if isinstance(v, dict) and v}
     cells = sorted({c for m in maps.values() for c in m})
     if not cells:
         return f"<p>{_fmt(comp)}</p>"
     rows = [[html.escape(c), *[_fmt(maps[k].get(c, "")) for k in maps]] for c in cells]
-    by = comp.get("by")
+    by = card_names(notes, "training.composition.by", comp.get("by"))
     left_out = comp.get("left_out_no_label")
-    return ((f"<p>cells over {html.escape(' × '.join(by))}</p>" if isinstance(by, list) else "")
+    return ((f"<p>cells over {html.escape(' × '.join(by))}</p>" if by else "")
             + _table(rows, ["cell", *maps])
             + (f"<p>{_fmt(left_out)} face(s) left out of the mix for want of a label</p>" if left_out else ""))
 
@@ -116,13 +140,15 @@ def _group_metrics_html(metrics: dict, notes: CardNotes) -> str:
     overall = metrics.get("overall")
     cols = ["accuracy", "fpr", "fnr", "mean_p_female"]
     if isinstance(overall, dict):
-        out.append("<h4>Overall</h4>" + _table([[str(overall.get("n", "")), *[_fmt(overall.get(c, "")) for c in cols]]],
-                                              ["n", *cols]))
+        out.append("<h4>Overall</h4>" + _table([[str(overall.get("n", "")),
+                                                 *[_interval_cell(notes, f"metrics.overall.{c}", overall.get(c))
+                                                   for c in cols]]], ["n", *cols]))
     gaps = card_records(notes, "metrics.gaps", metrics.get("gaps"))
     for grouping, groups in card_records(notes, "metrics.by", metrics.get("by")).items():
         groups = card_records(notes, f"metrics.by.{grouping}", groups)
         rows = [[html.escape(str(g)) + (" *" if m.get("small") else ""), str(m.get("n", "")),
-                 *[_fmt(m.get(c, "")) for c in cols]] for g, m in groups.items()]
+                 *[_interval_cell(notes, f"metrics.by.{grouping}.{g}.{c}", m.get(c)) for c in cols]]
+                for g, m in groups.items()]
         out.append(f"<h4>By {html.escape(str(grouping))}</h4>" + _table(rows, ["group", "n", *cols]))
         gap = gaps.get(grouping)
         if gap:
@@ -158,7 +184,7 @@ def card_html(model: OnnxModel) -> str:
     if training:
         parts.append("<h4>Training data</h4>" + _table([[f"<b>{html.escape(str(k))}</b>", _fmt(v)] for k, v in training.items()]))
     if isinstance(comp, dict):
-        parts.append("<h4>Composition</h4>" + _composition_html(comp))
+        parts.append("<h4>Composition</h4>" + _composition_html(comp, notes))
     elif comp is not None:  # not a mix this reads: shown as written, as any other training field
         parts.append("<h4>Composition</h4>" + f"<p>{_fmt(comp)}</p>")
     metrics = "<h4>Per-group metrics</h4>" + _group_metrics_html(card.metrics or {}, notes)

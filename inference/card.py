@@ -27,6 +27,11 @@ KINDS = ("classifier", "filter", "generator")
 # JSON (cards written before it existed are fp32); an fp16 variant keeps the
 # uint8/float32 inputs and outputs of its parent, so loaders treat both alike.
 PRECISIONS = ("fp32", "fp16")
+# How deep a card's JSON may nest: far deeper than any card needs (those trained here nest 6 deep), far shallower
+# than Python's recursion limit. A card nested 600-990 deep parsed, then every command that wrote or printed it
+# (train fp16's to_json, doctor --cards' strict_json) ended in a RecursionError, the limit being shared with the
+# caller's own stack; refused as it is read, its file named.
+MAX_CARD_DEPTH = 64
 # ONNX names are single-assignment: a graph cannot have an input and an output
 # both called "image", so a filter's output has its own name.
 OUTPUT_NAMES = {"filter": "filtered", "generator": "image"}
@@ -94,7 +99,10 @@ class ModelCard:
         if acc is not None:  # read as the Markdown reads it: "0.97" had been "not measured" here, 0.97 there
             value = card_number(CardNotes() if notes is None else notes, "metrics.overall.accuracy.value",
                                 acc.get("value"))
-            parts.append(f"test accuracy {figure(value, '.3f')}")
+            if value is None and strict_json.measured(acc.get("value")):  # written, as no number: not unmeasured
+                parts.append("test accuracy not shown (its card's figure is not a number)")
+            else:
+                parts.append(f"test accuracy {figure(value, '.3f')}")
         return ", ".join(parts)
 
     # --- (de)serialisation --------------------------------------------------
@@ -109,6 +117,9 @@ class ModelCard:
             raise BiasMirrorError("the model card is not readable JSON: it is nested too deeply", source) from exc
         except ValueError as exc:  # JSONDecodeError, or a number of more digits than Python converts
             raise BiasMirrorError(f"the model card is not valid JSON ({exc})", source) from exc
+        if _nesting_depth(raw) > MAX_CARD_DEPTH:
+            raise BiasMirrorError(f"the model card is not readable JSON: it is nested too deeply (more than "
+                                  f"{MAX_CARD_DEPTH} levels; a card needs a few)", source)
         if not isinstance(raw, dict):
             raise BiasMirrorError("the model card is not a JSON object", source)
         _check_schema_version(raw.get("schema_version"), source)
@@ -167,6 +178,18 @@ def figure(x: Any, spec: str) -> str:
     """A card's figure formatted, or "not measured": a run without test faces records its accuracy as null, and
     formatting that None crashed every command that printed the card."""
     return format(x, spec) if strict_json.measured(x) and isinstance(x, (int, float)) else "not measured"
+
+
+def _nesting_depth(value: Any) -> int:
+    """How deep ``value`` (parsed JSON) nests its arrays and objects (a number or string: 0), counted without
+    recursing, so that a card of any depth is measured."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def overall_accuracy(metrics: dict[str, Any]) -> dict[str, Any] | None:

@@ -69,60 +69,117 @@ def load_failure(reason: str, path: Path | None = None) -> str:
     return f"not a readable ONNX model (truncated, corrupt or another format): {reason}"
 
 
-# ONNX Runtime's reasons where a model's weights are kept in an external data file it cannot use
-_EXTERNAL_MISSING = re.compile(r'External data path does not exist: "([^"]+)"')
+# Where a model's weights are kept in an external data file it cannot use, as ONNX Runtime says it (run, the audit,
+# the app) and as onnx does (train adopt reads the model with onnx): each said in one wording, naming the file
+_EXTERNAL_MISSING = (re.compile(r'External data path does not exist: "([^"]+)"'),
+                     re.compile(r"should be stored in (.+), but it is not (?:a )?regular file"))  # onnx's checker
 _EXTERNAL_SHORT = re.compile(r"External initializer: (\S+) offset: (\d+) size to read: (\d+) given file_length: (\d+)")
-_EXTERNAL_OUTSIDE = re.compile(r'External data path escapes model directory\. External data path: "([^"]*)"')
-# where a weight's external data lies, as protobuf stores it in the model's file: an entry whose key (field 1) is
-# "location", then its value (field 2) after its length; read from the bytes, as inference does not import onnx
-_LOCATION_ENTRY = re.compile(rb"\x0a\x08location\x12")
+_ONNX_SHORT = re.compile(r"External data length \((\d+)\) exceeds available data \((\d+) bytes from offset (\d+)\) "
+                         r"for tensor (['\"])(.*)\4")
+_ONNX_PAST_END = re.compile(r"External data offset \((\d+)\) exceeds file size \((\d+)\) for tensor (['\"])(.*)\3")
+_EXTERNAL_OUTSIDE = (re.compile(r'External data path escapes model directory\. External data path: "([^"]*)"'),
+                     re.compile(r"should be file inside '.*', but '(.*)' points outside the directory"))
+# ONNX Runtime names the weight, onnx the location
+_ORT_ABSOLUTE = re.compile(r"for initializer: (.+?)\. Error: .*Absolute path not allowed for external data location")
+_ONNX_ABSOLUTE = re.compile(r"should be a relative path, but it is an absolute path: (.+)$")
 KEEP_WEIGHTS_INSIDE = "or re-export the model with its weights inside it"
 
 
 def missing_external_data(data_file: object) -> str:
-    """What to say of a model whose weights are kept in an external data file that does not exist (`train adopt`
-    says it so of onnx's own reading of the file)."""
+    """What to say of a model whose weights are kept in an external data file that does not exist."""
     return (f"not a readable ONNX model: its weights are kept in an external data file, {data_file}, which does not "
             f"exist (or is not a regular file): put that file where the model says, {KEEP_WEIGHTS_INSIDE}")
 
 
 def external_data_failure(reason: str, path: Path | None = None) -> str | None:
-    """What to say where ONNX Runtime's ``reason`` is a model's external data file missing, shorter than its weights
-    or outside its folder; None for any other reason. It had been called "truncated, corrupt or another format" with
-    ORT's C++ location, where `train adopt` named the missing file."""
-    if m := _EXTERNAL_MISSING.search(reason):
-        return missing_external_data(m[1])
-    if m := _EXTERNAL_SHORT.search(reason):
-        named = [str(path.parent / f) for f in external_data_files(path)] if path is not None else []
-        data_file = f"an external data file, {', '.join(named)}," if named else "an external data file"
-        return (f"not a readable ONNX model: its weights are kept in {data_file} which is shorter than the model says"
-                f" (weight '{m[1]}' lies at bytes {m[2]} to {int(m[2]) + int(m[3])}; the file has "
-                f"{m[4]}): put the whole file where the model says (a copy cut short?), {KEEP_WEIGHTS_INSIDE}")
-    if m := _EXTERNAL_OUTSIDE.search(reason):
-        return (f"not a readable ONNX model: its weights are said to be kept in an external data file outside the "
-                f"model's folder, {m[1]}, which ONNX Runtime does not read: put the data file in the model's folder, "
+    """What to say where ``reason`` (ONNX Runtime's or onnx's) is a model's external data file missing, shorter
+    than its weights, outside its folder or named by an absolute path; None for any other reason. It had been called
+    "truncated, corrupt or another format" with ORT's C++ location, where `train adopt` named the missing file."""
+    for missing in _EXTERNAL_MISSING:
+        if m := missing.search(reason):
+            return missing_external_data(m[1])
+    if short := _short_read(reason):
+        weight, start, end, length = short
+        kept_in = _data_file_words(path, weight)
+        lies = f"lies at bytes {start} to {end}" if end is not None else f"starts at byte {start}"
+        return (f"not a readable ONNX model: its weights are kept in {kept_in} which is shorter than the model says "
+                f"(weight '{weight}' {lies}; the file has {length}): put the whole file where the model says (a copy "
+                f"cut short?), {KEEP_WEIGHTS_INSIDE}")
+    for outside in _EXTERNAL_OUTSIDE:
+        if m := outside.search(reason):
+            return (f"not a readable ONNX model: its weights are said to be kept in an external data file outside the "
+                    f"model's folder, {m[1]}, which ONNX Runtime does not read: put the data file in the model's "
+                    f"folder, {KEEP_WEIGHTS_INSIDE}")
+    location = _absolute_location(reason, path)
+    if location is not None:
+        named = f", {location}" if location else ""
+        return (f"not a readable ONNX model: its weights are said to be kept in an external data file named by an "
+                f"absolute path{named}, which ONNX Runtime does not read (it reads a path relative to the model's "
+                f"folder): put the data file in the model's folder and name it relative to the model, "
                 f"{KEEP_WEIGHTS_INSIDE}")
     return None
 
 
+def _short_read(reason: str) -> tuple[str, int, int | None, int] | None:
+    """(the weight, its first byte, the byte it ends at where said, the file's length) where ``reason`` says a
+    weight runs past the end of its external data file."""
+    if m := _EXTERNAL_SHORT.search(reason):
+        return m[1], int(m[2]), int(m[2]) + int(m[3]), int(m[4])
+    if m := _ONNX_SHORT.search(reason):  # "available" is what lies from the offset on
+        return m[5], int(m[3]), int(m[3]) + int(m[1]), int(m[3]) + int(m[2])
+    if m := _ONNX_PAST_END.search(reason):
+        return m[4], int(m[1]), None, int(m[2])
+    return None
+
+
+def _absolute_location(reason: str, path: Path | None) -> str | None:
+    """The absolute location ``reason`` refuses a weight's external data at ("" where the model does not say it),
+    or None where ``reason`` is not that."""
+    if m := _ONNX_ABSOLUTE.search(reason):
+        return m[1].strip()
+    if m := _ORT_ABSOLUTE.search(reason):
+        return external_data_locations(path).get(m[1], "") if path is not None else ""
+    return None
+
+
+def _data_file_words(path: Path | None, weight: str) -> str:
+    """The external data file ``weight`` is kept in, as a message names it ("an external data file, F,"): the one
+    the model gives that weight (a model of six data files, one cut short, had been said to lack all six); every
+    one only where the weight is not found in the model."""
+    if path is None:
+        return "an external data file"
+    locations = external_data_locations(path)
+    named = [locations[weight]] if weight in locations else list(dict.fromkeys(locations.values()))
+    if not named:
+        return "an external data file"
+    return f"an external data file, {', '.join(str(path.parent / f) for f in named)},"
+
+
+def external_data_locations(path: Path) -> dict[str, str]:
+    """Each weight of the model at ``path`` kept in an external data file: its name → that file's location, as
+    written in the model (relative to its folder), in the model's order; its subgraphs' weights included. Empty
+    where the file cannot be read as a model (only asked once ONNX Runtime has refused it)."""
+    import onnx  # here, not at the top: asked only on a failure, and onnx takes a while to import
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and OSError alike: a file that is no model names none
+        return {}
+    locations: dict[str, str] = {}
+    graphs = [model.graph]
+    while graphs:  # a stack, not recursion: a graph's nodes may hold graphs (If, Loop), however deep
+        graph = graphs.pop()
+        for tensor in graph.initializer:
+            if uses_external_data(tensor) and ExternalDataInfo(tensor).location:
+                locations[tensor.name] = ExternalDataInfo(tensor).location
+        graphs.extend(g for node in graph.node for attribute in node.attribute
+                      for g in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs))
+    return locations
+
+
 def external_data_files(path: Path) -> list[str]:
     """The external data files the model at ``path`` names (as written in it, relative to its folder), in order."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return []
-    names: list[str] = []
-    for m in _LOCATION_ENTRY.finditer(data):
-        length, shift, at = 0, 0, m.end()
-        while at < len(data):  # the value's length: a varint, seven bits a byte
-            length |= (data[at] & 0x7F) << shift
-            shift, at = shift + 7, at + 1
-            if not data[at - 1] & 0x80:
-                break
-        name = data[at:at + length].decode("utf-8", "backslashreplace")
-        if name and name not in names:
-            names.append(name)
-    return names
+    return list(dict.fromkeys(external_data_locations(path).values()))
 
 
 @contextlib.contextmanager

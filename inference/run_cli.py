@@ -75,7 +75,9 @@ def _run(args: argparse.Namespace) -> int:
     said_at_start = pipeline.provider_warnings()  # a frame's result repeats them: said here, not per frame
     models = [*pipeline.classifiers, *([pipeline.filter] if pipeline.filter else [])]
     named = {str(m.path): m.name for m in models}  # the models by the names their CSV columns carry
-    files = {name: path for path, name in named.items()}
+    # by name, not by inverting ``named``: one file given twice is two models (two names, one path), and the
+    # inverted map had lost one, a KeyError at its first NaN
+    files = {m.name: str(m.path) for m in models}
     collected = {w for _, w in fallbacks}
     for line in [*fallback_lines([(named.get(n, Path(n).name), w) for n, w in fallbacks]),
                  *(f"{m.name}: {m.info.warning}" for m in models if m.info.warning and m.info.warning not in collected)]:

@@ -3,7 +3,6 @@ and condition inputs, and what they leave the options to say: the layout, the fa
 the names of a conditional filter's conditions."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -12,11 +11,8 @@ from google.protobuf.message import DecodeError
 
 from inference.card import METADATA_KEY
 from inference.errors import BiasMirrorError
-from inference.models import PYTORCH_FILE, is_pytorch_file, load_failure, load_model, missing_external_data
+from inference.models import PYTORCH_FILE, is_pytorch_file, load_failure, load_model
 from inference.runtime import RuntimeConfig
-
-# onnx's checker, where a weight kept in an external data file cannot be read from it
-_EXTERNAL_DATA = re.compile(r"should be stored in (.+), but it is not (?:a )?regular file")
 
 
 def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProto:
@@ -24,17 +20,17 @@ def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProt
     card they refuse is said to be so, and its card is left out, for the adopted file's to replace."""
     if not path.is_file():
         raise BiasMirrorError("no such model file", path)
+    # an external data file missing, cut short or out of reach is said as run and the app say it (load_failure
+    # reads onnx's wording as it reads ONNX Runtime's): a file cut short had been called corrupt here
     try:
         model = onnx.load(str(path))
-    except onnx.checker.ValidationError as exc:  # an external data file missing (onnx's checker reads the path)
-        if m := _EXTERNAL_DATA.search(str(exc)):
-            raise BiasMirrorError(missing_external_data(m[1]), path) from exc
-        raise BiasMirrorError(load_failure(str(exc).strip()), path) from exc
+    except onnx.checker.ValidationError as exc:  # onnx's checker reads an external data file's path
+        raise BiasMirrorError(load_failure(str(exc).strip(), path), path) from exc
     except (DecodeError, ValueError, OSError) as exc:
         if is_pytorch_file(path):  # a model made elsewhere in PyTorch, not yet exported
             raise BiasMirrorError(f"{PYTORCH_FILE}: export the model to ONNX first (torch.onnx.export), then adopt "
                                   "that file", path) from exc
-        raise BiasMirrorError(load_failure(str(exc)), path) from exc
+        raise BiasMirrorError(load_failure(str(exc).strip(), path), path) from exc
     if not model.graph.node:
         raise BiasMirrorError(load_failure("it has no graph"), path)
     if any(p.key == METADATA_KEY for p in model.metadata_props):

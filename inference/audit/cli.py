@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..arg_checks import check_output_dir, data_folders, float_at_least, positive_int, refuse_empty
+from ..card_fields import CardNotes
 from ..cli_common import (add_dataset_cache_argument, add_face_choice_arguments, add_model_arguments, aligned_why,
                           checked_cam_class, checked_condition, dataset_cache_dir, detector_from_args, detects_faces,
                           runtime_from_args)
@@ -283,13 +284,13 @@ def load_models(args) -> ModelSet:
 
 def _model_info(models: ModelSet) -> dict:
     cls = [{"name": n, "file": Path(m.path).name, "sha256": models.hashes[n], "labels": list(m.labels),
-            "input_size": list(m.size), "card": m.card.summary(),
+            "input_size": list(m.size), "card": m.card.summary(CardNotes(m.path)),
             "cam": {"grid": list(m.card.cam.get("grid", [])), "formula": m.card.cam.get("formula", "")}}
            for n, m in models.classifiers.items()]
     f = models.filter
     filt = None if f is None else {"name": f.name, "file": Path(f.path).name, "sha256": models.hashes["__filter__"],
                                    "input_size": list(f.size), "direction": f.card.direction, "method": f.card.method,
-                                   "card": f.card.summary(), "conditions": list(f.condition_labels)}
+                                   "card": f.card.summary(CardNotes(f.path)), "conditions": list(f.condition_labels)}
     return {"classifiers": cls, "filter": filt, "crop_size": models.crop_size}
 
 

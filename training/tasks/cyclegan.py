@@ -699,7 +699,15 @@ def card_classifier(path: str | None, carried: bool) -> CardClassifier | None:
     # read now: a truncated or wrong-kind file would otherwise be found only after training and export
     model = load_model(path, "classifier", RuntimeConfig(provider="cpu"))
     model.require_gender("--classifier")
+    try_on_grey_faces(model)
     return CardClassifier(model, str(path), sha256)
+
+
+def try_on_grey_faces(model: Any) -> None:
+    """Runs ``model`` once on two plain grey faces: what its predictions are checked for (probs that are
+    probabilities, outputs of the card's shapes) is checked at the first prediction, and a classifier giving logits
+    had been refused only after the whole run had trained and exported."""
+    model.predict(np.full((2, *model.size, 3), 128, np.uint8))
 
 
 def main(args: argparse.Namespace) -> int:
