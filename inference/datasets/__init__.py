@@ -32,7 +32,17 @@ def read_spec(spec: str) -> DatasetRead:
     if not path.strip():  # Path("") is the current folder, which would be read as the dataset
         raise BiasMirrorError(f"dataset spec {spec!r} has no path after {kind}: (an unset shell variable?); "
                               f"give {kind}:PATH")
+    _refuse_a_link_loop(path)
     return READERS[kind](Path(path).expanduser())
+
+
+def _refuse_a_link_loop(path: str) -> None:
+    """A dataset path that is (or passes through) a link loop is refused naming the link, as the commands that check
+    their outputs against it say it: a loop neither exists nor is a folder to pathlib, and the readers had called it
+    "the folder does not exist" or "no FairFace label files"."""
+    from ..arg_checks import resolved  # here: arg_checks imports sources, which imports this package
+
+    resolved(path)
 
 
 class _UserCache:

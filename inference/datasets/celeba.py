@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..errors import BiasMirrorError, in_words
 from .csv_file import keyed_by_file
@@ -85,10 +85,12 @@ def _listing(images: Path) -> set[str]:
 def _in_image_folder(name: str, images: str, on_disk: set[str]) -> str:
     """``name`` less a leading "img_align_celeba/" (``images``) where that names a file of the image folder: a list
     written with the folder's name before each image's names the images where CelebA keeps them, and had been "not
-    in the folder", with advice to move them where they already were."""
-    posix, prefix = name.replace("\\", "/"), images + "/"
-    if name not in on_disk and posix.startswith(prefix) and posix[len(prefix):] in on_disk:
-        return posix[len(prefix):]
+    in the folder", with advice to move them where they already were. The name is read as a path, so "./" before
+    either form ("./img_align_celeba/000001.jpg", as `find .` prints it) had been "not in the folder" too."""
+    posix, prefix = PurePosixPath(name.replace("\\", "/")).as_posix(), images + "/"
+    within = posix[len(prefix):] if posix.startswith(prefix) else posix
+    if name not in on_disk and within in on_disk:
+        return within
     return name
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..errors import BiasMirrorError
 from .csv_file import read_rows_by_file
-from .folder import FileNames, named_within, path_within
+from .folder import FileNames, folder_bases, named_within, path_within
 from .sample import (NOT_IN_FOLDER, NOT_RELATIVE, DatasetRead, Sample, band_bounds, one_spelling, skipped_in_words,
                      unlisted_images, warn_unlisted)
 from .splits import hash_fraction
@@ -53,7 +53,7 @@ def _in_folder(root: Path, on_disk: set[str]) -> Callable[[str], str | None]:
     a labels CSV's (``path_within``: backslashes separate folders as slashes do, "train\\1.jpg", a CSV written on
     Windows, had been "not in the folder"); a name the listing lacks (one through a link) is looked up on disk, if
     it is a path within the folder (``named_within``): "../x.jpg" had read an image outside the dataset."""
-    bases, names = (root.absolute().as_posix(),), FileNames(on_disk)
+    bases, names = folder_bases(root), FileNames(on_disk)
 
     def find(name: str) -> str | None:
         return path_within(name, bases, names) or _linked_file(root, named_within(name, bases))
@@ -68,7 +68,7 @@ def _linked_file(root: Path, within: str | None) -> str | None:
 
 def _not_found(root: Path, name: str) -> str:
     """Why a row naming no file of the folder is skipped: a path out of it is said so, not "not in the folder"."""
-    return NOT_IN_FOLDER if named_within(name, (root.absolute().as_posix(),)) is not None else OUTSIDE
+    return NOT_IN_FOLDER if named_within(name, folder_bases(root)) is not None else OUTSIDE
 
 
 def _rows(files: dict[str, Path], unnamed: list[str],

@@ -154,6 +154,13 @@ def _by_nfc_name(rows: dict[str, dict[str, str]], csv_path: Path) -> dict[str, d
     return out
 
 
+def folder_bases(root: Path) -> tuple[str, ...]:
+    """``path_within``'s and ``named_within``'s ``bases`` for the folder ``root``: its absolute path as given and with
+    links followed, in NFC, so that a row's absolute path names its file whether it was written through a link to
+    the folder or to the folder the link leads to."""
+    return tuple(nfc(base.as_posix()) for base in (root.absolute(), root.resolve()))
+
+
 def path_within(name: str, bases: tuple[str, ...], in_folder: Collection[str]) -> str | None:
     """The path within the folder (one of ``in_folder``) of the file a CSV row names, or None. Backslashes separate
     folders as slashes do (a CSV written on Windows: "female\\3.jpg"), and an absolute path inside the folder names
@@ -299,7 +306,7 @@ def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: FileN
     """``rows`` keyed by the path within the folder of the file each names (``path_within``), and the rows that
     name none, with why. Two rows naming one file in two ways ("a/b.jpg" and "a\\b.jpg") are refused, as two
     Unicode spellings are."""
-    bases = tuple(nfc(base.as_posix()) for base in (root.absolute(), root.resolve()))
+    bases = folder_bases(root)
     by_base: dict[str, list[str]] = {}  # the folder's files by base name, made for the first row naming none
 
     def files_named() -> dict[str, list[str]]:

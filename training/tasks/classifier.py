@@ -47,6 +47,7 @@ from training.data.cache import TRAINING_DATASET_CACHE_HELP, load_images, unread
 from training.data.compose import Composition, compose
 from training.data.teachers import open_teachers, soft_targets, teacher_p_female
 from training.distributed import Dist
+from training.epoch_batches import KeptRows
 from training.evaluate import DEFAULT_MIN_AGE
 from training.loop import StepContext, run_for_cli
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
@@ -77,7 +78,7 @@ class ClassifierData:
 
     read: DatasetRead
     samples: list[Sample]
-    images: np.ndarray
+    images: np.ndarray | KeptRows  # one face a sample, in their order
     labels: np.ndarray
     split: np.ndarray
     train_idx: np.ndarray
@@ -114,17 +115,44 @@ def require_both_genders(mix: list[Sample], mode: str, where: object) -> None:
         raise BiasMirrorError(f"{mixed} faces of one gender only ({found}): a gender classifier needs both", where)
 
 
-def require_a_training_split(labelled: list[Sample], read: DatasetRead) -> None:
+def require_a_training_split(labelled: list[Sample], read: DatasetRead, min_age: int | None = None) -> None:
     """Refuse faces none of which is in the training split: a labels.csv with split test on every row had been
-    called "faces of one gender only (none)", sending its user to look for a gender that was there."""
+    called "faces of one gender only (none)", sending its user to look for a gender that was there. Where the
+    training split has faces with a gender label that the age bar left out, the bar is named instead: rows of split
+    train with no age had been told to give some rows split train."""
     splits = Counter(split_of(s) for s in labelled)
     if splits["train"]:
         return
+    barred = [s for s in read.samples if s.gender is not None and split_of(s) == "train"]
+    if barred:
+        raise BiasMirrorError(f"{min_age_given(min_age)} left no face of the training split to train on: of its "
+                              f"{len(barred)} labelled face(s), {barred_in_words(barred, min_age)}; "
+                              f"{lower_bar_advice(barred)}", read.root)
     found = ", ".join(f"{splits[name]} {name}" for name in ("val", "test") if splits[name])
     fix = ("; give some rows of its labels CSV split train, or an empty split, which a hash of the file name decides"
            if read.name == "folder" else "")
     raise BiasMirrorError(f"the training split is empty: every labelled face to train on is in val or test ({found})"
                           f"{fix}", read.root)
+
+
+def min_age_given(min_age: int | None) -> str:
+    """The age bar as the user gave it, or did not ("--min-age 18 (the default)")."""
+    return f"--min-age {min_age}" + (" (the default)" if min_age == DEFAULT_MIN_AGE else "")
+
+
+def lower_bar_advice(barred: list[Sample]) -> str:
+    """How to keep ``barred``: a face of no age passes no bar of 0 or more, so only -1 keeps it."""
+    if all(s.age is None for s in barred):
+        return "pass --min-age -1 to keep every labelled face"
+    return "give a lower --min-age, or -1 to keep every labelled face"
+
+
+def barred_in_words(barred: list[Sample], min_age: int | None) -> str:
+    """Why the age bar left out ``barred``: "12 have no age, 3 are younger than 18"."""
+    no_age = sum(s.age is None for s in barred)
+    parts = [f"{no_age} have no age" if no_age else "",
+             f"{len(barred) - no_age} are younger than {min_age}" if len(barred) - no_age else ""]
+    return ", ".join(p for p in parts if p)
 
 
 def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = False, say: bool = True,
@@ -143,15 +171,14 @@ def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = Fal
                "and group" if read.name == "folder" else "this dataset's files carry none that could be read")
         raise BiasMirrorError(f"no image has a gender label, and a classifier learns from them: {fix}", read.root)
     if min_age is not None and not any(s.age is not None for s in read.samples):
-        given = f"--min-age {min_age}" + (" (the default)" if min_age == DEFAULT_MIN_AGE else "")
-        raise BiasMirrorError(f"{given} needs ages and this dataset has none: pass --min-age -1 to train on every "
-                              "labelled face", read.root)
+        raise BiasMirrorError(f"{min_age_given(min_age)} needs ages and this dataset has none: pass --min-age -1 to "
+                              "train on every labelled face", read.root)
     if not labelled:  # faces with a gender label exist (checked above): the age bar left none of them
         oldest = max((s.age for s in read.samples if s.gender is not None and s.age is not None), default=None)
         why = "no face with a gender label has an age" if oldest is None else f"the oldest labelled face is {oldest}"
         raise BiasMirrorError(f"--min-age {min_age} left no face to train on ({why}): give a lower --min-age, or -1 "
                               "to keep every labelled face", read.root)
-    require_a_training_split(labelled, read)
+    require_a_training_split(labelled, read, min_age)
     require_both_genders([s for s in labelled if split_of(s) == "train"], "none", read.root)  # before decoding
     kept_unknown = min_age is None or (unknown_age_passes and min_age <= 0)
     no_age = 0 if kept_unknown else sum(s.gender is not None and s.age is None for s in read.samples)
@@ -169,7 +196,7 @@ def decode_data(listed: ListedFaces, size: int, mode: str, by: list[str], target
     if arr.n_bad:
         log.warning("%s", unreadable_note([s.path for s in labelled], arr.ok))
     samples = [labelled[i] for i in keep]
-    images = arr.images if arr.n_bad == 0 else np.asarray(arr.images)[keep]
+    images = arr.images if arr.n_bad == 0 else KeptRows(arr.images, keep)  # the file mapping kept (KeptRows)
     split = np.array([split_of(s) for s in samples])
     train_pool = np.flatnonzero(split == "train")
     idx, comp = compose([samples[i] for i in train_pool], by, mode, target, seed, values_from=samples)
