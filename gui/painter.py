@@ -17,13 +17,14 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 
 from inference.faces import blend_into_frame, paste_back
 from inference.results import FaceResult, FrameResult
+from inference.skin import shift_word
 
 VIEW_MODES = ("original", "filtered", "side by side", "split")
 CAM_FLOOR, CAM_RAMP = 0.2, 0.5  # display only: where a normalised CAM starts to show, and how fast it reaches full opacity
 
 # Sign colours (kept in one place; the help overlay shows the legend).
-LIGHTER = QColor(255, 190, 80)  # ΔITA > 0: the filter made the skin lighter
-DARKER = QColor(100, 165, 255)  # ΔITA < 0: darker
+LIGHTER = QColor(255, 190, 80)  # the filter made the skin lighter (skin.shift_word): ΔITA > 0 made by L*
+DARKER = QColor(100, 165, 255)  # darker
 MORE_FEMALE = QColor(255, 120, 200)  # ΔP(female) > 0
 LESS_FEMALE = QColor(80, 215, 190)  # ΔP(female) < 0
 NEUTRAL = QColor(200, 200, 200)
@@ -149,6 +150,24 @@ def _sign_colour(d: float, up: QColor, down: QColor) -> QColor:
     return up if d > 0 else down if d < 0 else NEUTRAL
 
 
+ITA_DIGITS = 1  # a face's ΔITA is shown to 0.1°
+
+
+def skin_shift_word(face: FaceResult) -> str:
+    """What the face's skin did, in inference's words (``skin.shift_word``); '' where a side was not measured. By
+    ΔITA's sign alone a yellow tint that raised L* had read "darker", and a dark face whose ΔITA b* made "lighter"."""
+    before, after = face.original.skin, (face.filtered.skin if face.filtered else None)
+    if not (before.measurable and after is not None and after.measurable):
+        return ""
+    return shift_word(before, after, ITA_DIGITS)
+
+
+def shift_colour(word: str) -> QColor:
+    """The colour of a face's ΔITA by its word: a ΔITA that lightness did not make ("higher ITA", "lower ITA": a
+    yellow tint's) is in neither lighter's colour nor darker's, which the legend names."""
+    return {"lighter": LIGHTER, "darker": DARKER}.get(word, NEUTRAL)
+
+
 def skin_lines(face: FaceResult) -> list[list[Segment]]:
     o, f, shift = face.original.skin, (face.filtered.skin if face.filtered else None), face.skin_shift
     if not o.measurable:
@@ -159,9 +178,8 @@ def skin_lines(face: FaceResult) -> list[list[Segment]]:
         return [[(f"ITA {o.ita:.1f}° → not measurable", TEXT)], [(f"Monk {o.mst} → ?", TEXT)]]
     ita: list[Segment] = [(f"ITA {o.ita:.1f}° → {f.ita:.1f}°  ", TEXT)]
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
-        d = round(shift.delta_ita, 1) + 0.0  # the sign shown matches the digits shown (no "−0.0 darker")
-        word = "lighter" if d > 0 else "darker" if d < 0 else "same"
-        ita.append((f"Δ {signed(d, 1, '°')} {word}", _sign_colour(d, LIGHTER, DARKER)))
+        word = skin_shift_word(face)
+        ita.append((f"Δ {signed(shift.delta_ita, ITA_DIGITS, '°')} {word}", shift_colour(word)))
     mst: list[Segment] = [(f"Monk {o.mst} → {f.mst}  ", TEXT)]
     if shift is not None and shift.delta_mst is not None:
         dm = shift.delta_mst
@@ -215,8 +233,7 @@ def compact_lines(face: FaceResult, cam_model: str | None) -> list[list[Segment]
     line: list[Segment] = [(f"#{face.track_id} ", track_colour(face.track_id))]
     shift = face.skin_shift
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
-        d = round(shift.delta_ita, 1) + 0.0
-        line.append((f"ΔITA {signed(d, 1, '°')}  ", _sign_colour(d, LIGHTER, DARKER)))
+        line.append((f"ΔITA {signed(shift.delta_ita, ITA_DIGITS, '°')}  ", shift_colour(skin_shift_word(face))))
     name = cam_model_of(face, cam_model)
     if name is not None:
         dp = face.delta_p_female.get(name)

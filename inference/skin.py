@@ -45,8 +45,13 @@ Limits
   (``_exposed_as_in``): a filter that lifts a photo's near-black hair and
   crushes as much skin to black is read as having moved them, and its
   crushing counts for the excess only (a test face: ΔITA -37° where by place
-  it read -44°). On the default filter over 3,000 UTKFace faces, 3 ΔITAs
-  differ from pairing by place, by at most 0.13°.
+  it read -44°). On the default filter, a few ΔITAs in 3,000 UTKFace faces
+  differ from pairing by place, by ≲0.3° (3 of one such sample, by at most
+  0.13°; 5 of 3,000 spread evenly over the sorted files, by at most 0.26°).
+* ΔITA is not lightness alone: ITA = atan((L* − 50)/b*) falls as skin
+  yellows where L* > 50 and rises where L* < 50, so a yellow tint lowers a
+  light face's ITA while L* rises. ``shift_word`` says "lighter" or "darker"
+  only where L* moved the same way and made the move, or moved visibly.
 """
 from __future__ import annotations
 
@@ -332,16 +337,46 @@ def compare_skin(original: SkinTone, filtered: SkinTone) -> SkinShift:
                      delta_mst=original.mst - filtered.mst)  # MST 1 is lightest
 
 
+# A lightness change one can just see: about 1 unit of L* (CIEDE2000's just noticeable difference is about 1, and
+# near mid-grey a change of L* alone is that many units of it). ``shift_word`` and the audit's summary call a shift
+# "lighter" or "darker" where L* moved at least this much, even where b* moved ITA more.
+JUST_NOTICEABLE_L = 1.0
+
+
+def shift_word(original: SkinTone, filtered: SkinTone, digits: int = 1) -> str:
+    """One face's skin shift in a word, for its ΔITA shown to ``digits``: "lighter" or "darker" where L* moved the way
+    ITA did and made the move (its part of ΔITA outweighs the part Δb* makes) or moved at least
+    ``JUST_NOTICEABLE_L`` (near ITA −90°, very dark skin, ITA barely follows L*, so a darkening moves it mostly by
+    b*); "higher ITA" or "lower ITA" otherwise; "same" where the ΔITA shown is 0. By ΔITA's sign alone a yellow tint
+    had read "−7.6° darker" beside an L* that rose (57.83 → 58.71), and on a dark face "+6.6° lighter" where b* made
+    nearly all of it (L* 33.70 → 33.98). The audit's summary words a group's shift by this rule on its intervals
+    (``audit.summary.ita_is_not_lightness``)."""
+    if not (original.measurable and filtered.measurable):
+        raise ValueError("shift_word needs a face whose skin was measured before and after the filter")
+    delta = round(filtered.ita - original.ita, digits) + 0.0  # the word says no more than the digits beside it
+    if delta == 0:
+        return "same"
+    delta_l = filtered.L - original.L
+    from_b = ita_degrees(original.L, filtered.b) - original.ita  # the original's L*, the filtered b*
+    from_l = filtered.ita - original.ita - from_b  # the rest, at the filtered b*: ITA grows with L* where b* > 0
+    if delta_l * delta > 0 and (abs(from_l) > abs(from_b) or abs(delta_l) >= JUST_NOTICEABLE_L):
+        return "lighter" if delta > 0 else "darker"
+    return "higher ITA" if delta > 0 else "lower ITA"
+
+
 def measure_pair(orig_rgb: np.ndarray, filtered_rgb: np.ndarray,
                  mask: np.ndarray | None = None) -> tuple[SkinTone, SkinTone, SkinShift]:
     """Original and filtered crop measured over the same mask, and their shift.
 
-    The mask (the region) is shared, and so are the pixels left out as clipped:
-    those near-black or blown-out in the original (see ``measure_skin_tones``'s
-    ``clipped_in``). The percentile trimming inside it runs on each image
+    The mask (the region) is shared, and the clipped pixels are paired by count,
+    not by place (``measure_skin_tones``'s ``clipped_in``, ``_exposed_as_in``):
+    the filtered crop leaves out as many pixels as the original had clipped,
+    the original's, or where the filter only moved clipping (a mirror, a warp),
+    its own in their stead; clipping beyond the original's counts as the
+    filter's doing. The percentile trimming runs on each image
     separately, so a filter that, say, darkens the eyes more than the cheeks
-    may trim slightly different pixels. That is intended: within the pixels
-    both sides share, each is trimmed the way a single image would be.
+    may trim slightly different pixels. That is intended: each side is trimmed
+    the way a single image would be.
     """
     orig_rgb = np.asarray(orig_rgb)
     if orig_rgb.ndim != 3 or orig_rgb.shape[2:] != (3,):

@@ -186,11 +186,13 @@ def test_yellowness_carries_an_ita_shift_only_where_lightness_was_not_shown_to_m
     assert _skin_lines(carried)[0].startswith("The filter lowered skin's ITA overall (yellower: Δb* ")
     assert "while L* was not shown to move: ΔL* " in _skin_lines(carried)[0]
     # a Δb* shown to move but by less than ΔL* carries nothing (a mirror filter's group: Δb* -0.03 [-0.14, -0.00]
-    # beside ΔL* -0.08 [-0.39, 0.00])
+    # beside ΔL* -0.08 [-0.39, 0.00]): named after ΔL*, with no word of its own; and with L* not shown to move, the
+    # fall of ITA is not "darker" either
     small = _tinted(DOWN, [d - 0.3 for d in flat], b_shift=0.03)
     dl, db = small["overall"]["delta_l"]["mean"], small["overall"]["delta_b"]["mean"]
     assert dl["lo"] < 0 < dl["hi"] and db["lo"] > 0 and abs(db["value"]) < abs(dl["value"])
-    assert _skin_lines(small)[0].startswith("The filter made skin darker overall: ")
+    assert _skin_lines(small)[0].startswith(f"The filter lowered skin's ITA overall (L* was not shown to move: ΔL* "
+                                            f"{ci(dl)}, Δb* {ci(db)}): ")
 
 
 @pytest.mark.parametrize("L", [65.0, 35.0])
@@ -200,8 +202,9 @@ def test_yellowness_is_said_to_carry_an_ita_shift_only_where_its_change_moved_it
     raises ITA where L* > 50. Where L* < 50 (very dark skin) it lowers it, and there it is said."""
     flat = [0.2 * (-1) ** i * (1 + i // 2) for i in range(12)]
     overall, by_g = _skin_lines(_tinted(DOWN, flat, b_shift=-2.5, L=L))
-    if L > 50:  # less yellow raised ITA: its fall is not yellowness's
-        assert overall.startswith("The filter made skin darker overall: ") and "(darker, Holm " in by_g, overall
+    if L > 50:  # less yellow raised ITA: its fall is not yellowness's, nor lightness's (L* not shown to move)
+        assert overall.startswith("The filter lowered skin's ITA overall (L* was not shown to move: ΔL* "), overall
+        assert "(lower ITA, L* was not shown to move: ΔL* " in by_g and "less yellow" not in by_g, by_g
     else:
         assert overall.startswith("The filter lowered skin's ITA overall (less yellow: Δb* "), overall
         assert "(lower ITA, less yellow: Δb* " in by_g, by_g

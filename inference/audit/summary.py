@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..images import CANNOT_BE_READ, NOT_AN_IMAGE
 from ..metrics import group_order
+from ..skin import JUST_NOTICEABLE_L
 from ..strict_json import measured
 
 ALPHA = 0.05
@@ -18,8 +19,8 @@ def ci(d: dict | None, nd: int = 2, pct: bool = False) -> str:
         return "n/a"
     if pct:
         f = lambda v: f"{100 * v:.1f}%"  # noqa: E731
-    else:
-        f = lambda v: f"{v:.{nd}f}"  # noqa: E731
+    else:  # rounded first, so that a value printed as zero has no minus ("-0.00")
+        f = lambda v: f"{as_printed(v, nd):.{nd}f}"  # noqa: E731
     if not (measured(d.get("lo")) and measured(d.get("hi"))):
         return f(d["value"])
     return f"{f(d['value'])} [95% CI {f(d['lo'])}, {f(d['hi'])}]"
@@ -37,18 +38,40 @@ def signif(p) -> str:
     return "significant" if p < ALPHA else "not significant"
 
 
+ITA_DIGITS = 2  # the digits of ΔITA°, ΔL* and Δb* in the summary (ci's)
+# A face's move no filter made: what resizing it down to a filter's size and back moves on its own
+# (docs/architecture.md, "Every shift is measured through the filter's resampling path": ITA ~2°, P(female) 0.013 on
+# average). Faces are said to have moved "far" only beyond it (``_moved_far``).
+RESIZING_MOVES = {"ita": 2.0, "p_female": 0.013}
+
+
+def as_printed(v, digits: int | None):
+    """``v`` rounded to the ``digits`` the summary prints it with (None: as measured), so that no word says more than
+    the digits beside it: a mirror filter's group mean printed "0.00" had been called "darker"."""
+    return v if digits is None or not measured(v) else round(v, digits) + 0.0
+
+
 def _direction(v, pos: str, neg: str) -> str:
     if v is None:
         return "not measurable"
     return pos if v > 0 else neg if v < 0 else "unchanged"
 
 
-def _clear_of_zero(interval: dict | None) -> int:
-    """+1 where an interval lies above 0, -1 below, 0 where it covers 0 or was not measured."""
+def _clear_of_zero(interval: dict | None, digits: int | None = None) -> int:
+    """+1 where an interval lies above 0, -1 below, 0 where it covers 0 or was not measured; with ``digits``, as
+    printed ("[0.00, 0.00]" covers 0)."""
     lo, hi = (interval or {}).get("lo"), (interval or {}).get("hi")
     if not (measured(lo) and measured(hi)):
         return 0
+    lo, hi = as_printed(lo, digits), as_printed(hi, digits)
     return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
+def _printed_as_zero(value, median: dict | None, digits: int | None) -> bool:
+    """Whether a mean, and the median where given, both print as 0: a test shown significant over shifts too small
+    to print (every face 0.001° up) names no move beside "mean 0.00, median 0.00"."""
+    return (digits is not None and as_printed(value, digits) == 0
+            and (not median or as_printed(median.get("value"), digits) in (0, None)))
 
 
 def tested_direction(p, value, rank=None) -> int:
@@ -60,8 +83,15 @@ def tested_direction(p, value, rank=None) -> int:
     return (sign > 0) - (sign < 0)
 
 
+def _moved_far(mean: dict | None, far: float) -> bool:
+    """Whether the faces that moved a mean the typical face did not follow moved ``far`` on average. They are fewer
+    than half of the faces, so they moved more than twice the mean: far where twice the mean reaches ``far``. A mirror
+    filter's mean ΔITA of 0.00002° had made "a minority of faces moved far"."""
+    return 2 * abs((mean or {}).get("value") or 0) >= far
+
+
 def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | None = None,
-            median: dict | None = None) -> str:
+            median: dict | None = None, digits: int | None = None, far: float = 0.0) -> str:
     """A direction is only stated when the paired test is significant.
 
     The direction is the test's own (the sign of the rank-biserial effect,
@@ -73,25 +103,30 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
     not move but a few faces moved far; where the median's is clear too, the
     shift is borderline (the two methods disagree near p = 0.05), and the
     typical face is not said to have stayed put beside a median shown to move.
+    ``digits``: those the figures are printed with, which any word is read
+    against (None: as measured); ``far``: the move of a face that is far
+    (``RESIZING_MOVES``), which that minority is said to have made only where
+    the mean shows it (``_moved_far``).
     """
-    if p is None or p >= ALPHA or value is None:
-        by_mean, by_median = _clear_of_zero(mean), _clear_of_zero(median)
+    if p is None or p >= ALPHA or value is None or _printed_as_zero(value, median, digits):
+        by_mean, by_median = _clear_of_zero(mean, digits), _clear_of_zero(median, digits)
         side = {1: "above", -1: "below"}
         if by_median and by_mean == -by_median:  # the default filter's ΔP(female): median +0.0008, mean -0.0076
             return (f"{none} by the Wilcoxon test; the median's 95% CI lies {side[by_median]} 0 and the mean's "
-                    f"{side[by_mean]} it: the typical face moved slightly one way, a minority of faces far the other")
+                    f"{side[by_mean]} it: the typical face moved slightly one way, a minority of faces "
+                    + ("far the other" if _moved_far(mean, far) else "the other way"))
         if by_median:
             which = "the mean's and the median's 95% CIs lie" if by_mean == by_median else "the median's 95% CI lies"
             return f"{none} by the Wilcoxon test, though {which} {side[by_median]} 0 (borderline)"
         if by_mean:
             return (f"{none} for the typical face (Wilcoxon), yet the mean is {side[by_mean]} 0 "
-                    "with its 95% CI: a minority of faces moved far")
+                    "with its 95% CI: a minority of faces moved" + (" far" if _moved_far(mean, far) else ""))
         return none
     sign = tested_direction(p, value, rank)
     if sign == 0:
         return none
-    text = up if sign > 0 else down
-    if value != 0 and (value > 0) != (sign > 0):
+    text, shown = (up if sign > 0 else down), as_printed(value, digits)
+    if shown != 0 and (shown > 0) != (sign > 0):
         text += " for the typical face (the mean moved slightly the other way)"
     return text
 
@@ -210,37 +245,61 @@ def _yellowness_carried(cell: dict, direction: int) -> bool:
     Δb* alone makes (``delta_ita_from_b``), its 95% CI clear of 0 on that side and outweighing the rest of ΔITA.
     Compared as Δb* against ΔL* (a size and no sign), the default filter's female/Black group (Δb* -2.49, ΔL* -0.35,
     ΔITA -0.35) had been said "lower ITA, less yellow", though less yellow raises ITA where L* > 50 (theirs: 56) and
-    its ITA fell with L*. False for a report older than the field: the usual wording stands."""
+    its ITA fell with L*. False for a report older than the field."""
     from_b, delta_ita = ((cell.get("delta_ita_from_b") or {}).get("mean"),
                          (cell.get("delta_ita") or {}).get("mean") or {})
     if not _has_interval(from_b) or not measured(delta_ita.get("value")):
         return False
     rest = delta_ita["value"] - from_b["value"]
-    return _clear_of_zero(from_b) == direction and abs(from_b["value"]) > abs(rest)
+    return _clear_of_zero(from_b, ITA_DIGITS) == direction and abs(from_b["value"]) > abs(rest)
 
 
 def ita_is_not_lightness(cell: dict, direction: int) -> bool:
     """Whether a ΔITA moving in ``direction`` (+1 up, -1 down) would be misread as lighter or darker skin: ITA =
-    atan((L* − 50)/b*) also falls as skin yellows (b* up) while L* rises. Read as the ship gate reads ΔL*
-    (gate.lightness_words): lightness moved only where its mean's 95% CI lies clear of 0. True where that CI lies
-    on the other side of 0 from ΔITA, or covers 0 while Δb* moved ITA that way (``_yellowness_carried``); False
-    where ΔL* agrees, or has no CI (too few faces, or a report older than the field), so the usual wording stands."""
+    atan((L* − 50)/b*) also falls as skin yellows (b* up) while L* rises. Lightness moved ITA only where ΔL*'s mean's
+    95% CI lies clear of 0 on ΔITA's side, read as the ship gate reads ΔL* (gate.lightness_words), and L* made more
+    of the move than b* (``_lightness_made``) or moved visibly (``skin.JUST_NOTICEABLE_L``): the rule one face's word
+    follows (``skin.shift_word``). True otherwise: a contrast filter's male/Indian group (ΔITA -1.40,
+    Holm p < 0.001; ΔL* +0.26 [-1.21, 1.45]) had been called "darker". False where ΔL* has no CI (too few faces, or a
+    report older than the field), so the usual wording stands."""
     delta_l = (cell.get("delta_l") or {}).get("mean")
     if not direction or not _has_interval(delta_l):
         return False
-    lightness = _clear_of_zero(delta_l)
-    return lightness == -direction or (lightness == 0 and _yellowness_carried(cell, direction))
+    if _clear_of_zero(delta_l, ITA_DIGITS) != direction:
+        return True
+    return not (_lightness_made(cell) or abs(delta_l["value"]) >= JUST_NOTICEABLE_L)
 
 
-def what_moved_words(cell: dict) -> str:
-    """'yellower: Δb* 10.12 [95% CI 9.79, 10.48], while L* rose: ΔL* 0.59 [95% CI 0.54, 0.63]': what moved where
-    ΔITA does not say lightness did (``ita_is_not_lightness``)."""
-    delta_l, delta_b = cell["delta_l"]["mean"], (cell.get("delta_b") or {}).get("mean")
-    lightness = ({1: "L* rose", -1: "L* fell"}.get(_clear_of_zero(delta_l), "L* was not shown to move")
+def _lightness_made(cell: dict) -> bool:
+    """Whether L* made more of a ΔITA than b* did: the rest of its mean beside the part Δb* alone makes
+    (``delta_ita_from_b``). A yellow tint's male/Black group (ΔITA +2.61, of it +1.78 by Δb*; ΔL* +0.49) had been
+    "lighter". True for a report older than the field."""
+    from_b, delta_ita = ((cell.get("delta_ita_from_b") or {}).get("mean") or {},
+                         (cell.get("delta_ita") or {}).get("mean") or {})
+    if not (measured(from_b.get("value")) and measured(delta_ita.get("value"))):
+        return True
+    return abs(delta_ita["value"] - from_b["value"]) > abs(from_b["value"])
+
+
+def skin_moved(cell: dict) -> bool:
+    """Whether ΔL* or Δb* is shown to have moved (its mean's 95% CI clear of 0 as printed)."""
+    return any(_clear_of_zero((cell.get(k) or {}).get("mean"), ITA_DIGITS) for k in ("delta_l", "delta_b"))
+
+
+def what_moved_words(cell: dict, direction: int = 0) -> str:
+    """ΔL* and Δb*, where ΔITA does not say lightness moved (``ita_is_not_lightness``) or shows no move of its own
+    (``direction`` 0): 'yellower: Δb* 10.12 [95% CI 9.79, 10.48], while L* rose: ΔL* 0.59 [95% CI 0.54, 0.63]'.
+    Where Δb* did not move ITA the way it went (``_yellowness_carried``), ΔL* first and Δb* with no word: 'L* was not
+    shown to move: ΔL* 0.26 [95% CI -1.21, 1.45], Δb* 5.41 […]', so that "lower ITA, less yellow" does not read as
+    cause and effect where less yellow raised ITA."""
+    delta_l, delta_b = (cell.get("delta_l") or {}).get("mean"), (cell.get("delta_b") or {}).get("mean")
+    lightness = ({1: "L* rose", -1: "L* fell"}.get(_clear_of_zero(delta_l, ITA_DIGITS), "L* was not shown to move")
                  + f": ΔL* {ci(delta_l)}")
     if not (delta_b and measured(delta_b.get("value"))):
         return lightness
-    yellowness = {1: "yellower: ", -1: "less yellow: "}.get(_clear_of_zero(delta_b), "")
+    if direction and not _yellowness_carried(cell, direction):
+        return f"{lightness}, Δb* {ci(delta_b)}"
+    yellowness = {1: "yellower: ", -1: "less yellow: "}.get(_clear_of_zero(delta_b, ITA_DIGITS), "")
     return f"{yellowness}Δb* {ci(delta_b)}, while {lightness}"
 
 
@@ -258,26 +317,41 @@ def made_unmeasurable_line(fl: dict) -> str:
     return line + "."
 
 
+def tested_ita_direction(o: dict) -> int:
+    """``tested_direction`` of a cell's ΔITA, 0 where its mean and median both print as 0.00."""
+    w, mean, median = o["delta_ita"]["wilcoxon"], o["delta_ita"]["mean"]["value"], o["delta_ita"]["median"]
+    return 0 if _printed_as_zero(mean, median, ITA_DIGITS) else tested_direction(w["p"], mean, w["rank_biserial"])
+
+
 def skin_effect_words(o: dict, where: str) -> str:
     """The overall skin-shift sentence's verdict: 'The filter made skin darker overall', or, where the ΔITA the test
     shows is not a lightness change (a yellow tint lowers ITA as L* rises), 'The filter lowered skin's ITA overall
-    (yellower: Δb* …, while L* rose: ΔL* …)' rather than "darker" beside a ΔL* shown to rise."""
+    (yellower: Δb* …, while L* rose: ΔL* …)' rather than "darker" beside a ΔL* shown to rise. Where the test shows no
+    ΔITA while ΔL* or Δb* moved, 'The filter did not detectably change skin's ITA overall (less yellow: Δb* …, while
+    L* fell: ΔL* …)': a blue tint (ΔL* -3.29, Δb* -10.48, both shown) had "not detectably changed skin tone"."""
     w, mean = o["delta_ita"]["wilcoxon"], o["delta_ita"]["mean"]["value"]
-    not_lightness = ita_is_not_lightness(o, tested_direction(w["p"], mean, w["rank_biserial"]))
+    direction = tested_ita_direction(o)
+    not_lightness = ita_is_not_lightness(o, direction)
+    moved_not_ita = not direction and skin_moved(o)
     up, down = (("The filter raised skin's ITA", "The filter lowered skin's ITA") if not_lightness
                 else ("The filter made skin lighter", "The filter made skin darker"))
-    verdict = _effect(w["p"], mean, up, down, "The filter did not detectably change skin tone", w["rank_biserial"],
-                      o["delta_ita"]["mean"], o["delta_ita"]["median"])
-    return f"{verdict} {where}" + (f" ({what_moved_words(o)})" if not_lightness else "")
+    none = "The filter did not detectably change " + ("skin's ITA" if moved_not_ita else "skin tone")
+    verdict = _effect(w["p"], mean, up, down, none, w["rank_biserial"], o["delta_ita"]["mean"],
+                      o["delta_ita"]["median"], ITA_DIGITS, RESIZING_MOVES["ita"])
+    return f"{verdict} {where}" + (f" ({what_moved_words(o, direction)})" if not_lightness or moved_not_ita else "")
 
 
 def group_direction_words(s: dict, v) -> str:
-    """A group's ΔITA direction by its mean, 'lighter' or 'darker', or 'lower ITA, yellower: Δb* …, while L* rose:
-    ΔL* …' where the group's ΔL* does not bear that out (``ita_is_not_lightness``)."""
-    direction = 0 if v is None else (v > 0) - (v < 0)
+    """A group's ΔITA direction by its mean as printed, 'lighter' or 'darker', or 'lower ITA, yellower: Δb* …, while
+    L* rose: ΔL* …' where the group's ΔL* does not bear that out (``ita_is_not_lightness``); 'unchanged', with what
+    moved where ΔL* or Δb* did."""
+    shown = as_printed(v, ITA_DIGITS)
+    direction = 0 if shown is None else (shown > 0) - (shown < 0)
     if ita_is_not_lightness(s, direction):
-        return f"{'higher' if direction > 0 else 'lower'} ITA, {what_moved_words(s)}"
-    return _direction(v, "lighter", "darker")
+        return f"{'higher' if direction > 0 else 'lower'} ITA, {what_moved_words(s, direction)}"
+    if direction == 0 and skin_moved(s):
+        return f"unchanged ITA, {what_moved_words(s)}"
+    return _direction(shown, "lighter", "darker")
 
 
 def not_measurable_line(o: dict, n: int) -> str:
@@ -550,7 +624,7 @@ def summary_lines(r: dict) -> list[str]:
                              f"from {name} both before and after the filter, so whether the filter changed it (or the "
                              "predicted gender) is not known.")
                 continue
-            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'], d['median'])}: mean ΔP(female) "
+            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'], d['median'], far=RESIZING_MOVES['p_female'])}: mean ΔP(female) "
                          f"{ci(d['mean'], 3)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
             for grouping, by in fl["by"].items():
