@@ -178,6 +178,48 @@ def _toward(e: dict) -> str:
     return f"{'closer to' if e['moved_toward_target'] else 'further from'} the target than the input"
 
 
+QUOTED_CHARS = 40  # of a card's value quoted in a line: a card may hold a value of any length where a share belongs
+
+
+def _quoted(value) -> str:
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 1] + "…"
+
+
+def no_target_share_line(target: dict | None) -> str:
+    """Why no share of women from the card is compared with the classifiers' (``composition.target_female_share``
+    null): a card with a target whose share could not be read ("a third") had been said to have no target, while
+    report.json held it and said "target from the filter's card"."""
+    if not target:
+        return "Composition: no target in the card."
+    gender = target.get("gender")
+    female = gender.get("female") if isinstance(gender, dict) else None
+    if female is not None:
+        what = f"the card's target share of women, {_quoted(female)}, is unreadable (not a number from 0 to 1)"
+    elif gender is not None and not isinstance(gender, dict):
+        what = f"the card's target gender mix, {_quoted(gender)}, is unreadable (not an object of shares)"
+    else:
+        what = "the card's target gives no share of women"
+    return f"Composition: {what}, so no share predicted female is compared with it."
+
+
+def predicted_female_line(name: str, e: dict, target_share, n_faces: int) -> str:
+    """One classifier's share predicted female on inputs and on filtered outputs, against the card's target where
+    both are known. With no finite P(female) on any face, where the share lies against the target is not known: a
+    classifier giving NaN had been said not to cross the target, "unchanged, as far from the target as the input"."""
+    if not (e["input"].get("n") and measured(e["input"]["value"]) and measured(e["output"]["value"])):
+        line = (f"{name}: share predicted female not measured: none of the {n_faces} face(s) got a finite P(female) "
+                f"from {name} both before and after the filter")
+        if target_share is not None:
+            line += f", so where it lies against the card's target ({100 * target_share:.1f}% female) is not known"
+        return line + "."
+    line = f"{name}: share predicted female {ci(e['input'], pct=True)} on inputs vs {ci(e['output'], pct=True)} on filtered outputs"
+    if target_share is not None and e["crossed_target"] is not None:
+        line += (f"; the card's target is {100 * target_share:.1f}% female, and the output "
+                 f"{'crosses' if e['crossed_target'] else 'does not cross'} it ({_toward(e)})")
+    return line + "."
+
+
 def tied_groups(by: dict, metric: str, chosen: str) -> tuple[list[str], int]:
     """The groups whose ``metric`` equals ``chosen``'s (sorted), and how many groups have it measured."""
     shown = {g: c[metric]["value"] for g, c in by.items() if c[metric]["n"] > 0}
@@ -634,14 +676,8 @@ def summary_lines(r: dict) -> list[str]:
                                  + ", ".join(f"{g} ({ci(by[g]['classifiers'][name]['delta_p_female']['mean'], 3)})" for g in sig) + ".")
         comp = fl["composition"]
         if comp["target_female_share"] is None:
-            lines.append("Composition: no target in the card.")
+            lines.append(no_target_share_line(comp.get("target")))
         for name, e in comp["predicted_female"].items():
-            t = comp["target_female_share"]
-            line = (f"{name}: share predicted female {ci(e['input'], pct=True)} on inputs vs {ci(e['output'], pct=True)} on filtered outputs")
-            if t is not None:
-                line += (f"; the card's target is {100 * t:.1f}% female, and the output "
-                         f"{'crosses' if e['crossed_target'] else 'does not cross'} it "
-                         f"({_toward(e)})")
-            lines.append(line + ".")
+            lines.append(predicted_female_line(name, e, comp["target_female_share"], comp["n_faces"]))
     lines.append("Caveats: " + " ".join(r["caveats"]))
     return lines
