@@ -41,6 +41,7 @@ from training.data.cache import TRAINING_DATASET_CACHE_HELP, load_images, unread
 from training.data.domains import (Domains, aging_domains, check_readable_size, describe, engineer_domains,
                                    folder_domains)
 from training.distributed import Dist
+from training.epoch_batches import KeptRows
 from training.loop import StepContext, run_for_cli
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
@@ -64,22 +65,24 @@ LAST_DRIFT = "last_drift"
 class DomainImages:
     """A domain's decoded faces at the training size (memory-mapped when cached)."""
 
-    train: np.ndarray  # N×S×S×3 uint8 RGB
-    val: np.ndarray  # the fixed validation batch
+    train: np.ndarray | KeptRows  # N×S×S×3 uint8 RGB
+    val: np.ndarray | KeptRows  # the fixed validation batch
     samples: list[Sample] | None = None  # the training faces read, in the order of ``train`` (None: not known)
 
 
 def decode(samples: list[Sample], size: int, cache_dir: Path | None, what: str,
-           kept: list[Sample] | None = None) -> np.ndarray:
+           kept: list[Sample] | None = None) -> np.ndarray | KeptRows:
     """``samples`` decoded at ``size``, those that could not be read left out (and said); ``kept`` is given the
-    samples read, in order."""
+    samples read, in order. The faces read stay the cache's file mapping (KeptRows): one unreadable face had copied
+    the rest out of it, into the private memory of every process that trains (each of torchrun's), where the mapped
+    file's pages are shared by all; the step reads only the batch it draws."""
     paths = [s.path for s in samples]
     arr = load_images(paths, size, cache_dir)
     if arr.n_bad:
         log.warning("%s", unreadable_note(paths, arr.ok, what))
     if kept is not None:
         kept.extend(s for s, ok in zip(samples, arr.ok) if ok)
-    return arr.images if arr.n_bad == 0 else np.asarray(arr.images)[np.flatnonzero(arr.ok)]
+    return arr.images if arr.n_bad == 0 else KeptRows(arr.images, np.flatnonzero(arr.ok))
 
 
 def fixed_val(samples: list[Sample], n: int, seed: int) -> list[Sample]:
