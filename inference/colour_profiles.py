@@ -28,8 +28,10 @@ _PROFILE_READERS = ((lambda head: head[:2] == b"\xff\xd8", JpegImagePlugin.JpegI
                     (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", WebPImagePlugin.WebPImageFile))
 if AvifImageFile is not None:
     _PROFILE_READERS += ((is_avif, AvifImageFile),)
-# what Pillow raises for a header it cannot parse (a struct.error or SyntaxError from a damaged one)
-_PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error)
+# what Pillow raises for a header it cannot parse (a struct.error or SyntaxError from a damaged one; a RuntimeError
+# from its AVIF reader, whose libavif parses the boxes as it opens the file: a damaged AVIF had stopped `run` and the
+# audit with a traceback, where OpenCV calls it unreadable)
+_PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, RuntimeError, struct.error)
 
 
 def embedded_profile(path: str | Path, data: np.ndarray) -> bytes | None:

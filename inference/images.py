@@ -122,8 +122,11 @@ def opening_failed(problem: str | None) -> bool:
 # is a thumbnail or mask is read from its first photo page. 4: a photo with a colour profile other than sRGB's is
 # converted to sRGB, a JPEG damaged inside is unreadable, a float16 or 32-bit TIFF read. 5: a float image rounded to
 # its nearest level (a float16 TIFF's had been truncated, half its pixels a level dark), an AVIF's profile converted
-# to sRGB, a JPEG damaged after a harmless warning unreadable.
-READER_VERSION = 5
+# to sRGB, a JPEG damaged after a harmless warning unreadable. 6: a JPEG damaged after padding before a marker that
+# occurs more than once (its second DQT) unreadable, a TIFF's page after a float16 one read as the page alone is (a
+# palette, CMYK or min-is-white page had been lost), and the copy detection's thumbnails read as a frame is (a float32
+# TIFF's, a grey photo's converted by its grey profile, a TIFF's under 4 px: none, unconverted and none before).
+READER_VERSION = 6
 
 
 def read_rgb(path: str, size: int | None = None) -> np.ndarray | None:

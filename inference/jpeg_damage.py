@@ -23,16 +23,20 @@ def damaged_jpeg(data: np.ndarray) -> bool:
 
     Strict decoding stops at libjpeg's first warning, so a harmless one (padding before a marker, a misnumbered ICC
     chunk) had hidden damage later in the file: a copy with its cause removed is checked again, and the file is
-    damaged only where no such copy decodes whole."""
+    damaged only where no such copy decodes whole and one decodes into broken data (a copy cut wrong, whose own header
+    breaks, tells nothing)."""
     buf = memoryview(np.ascontiguousarray(data, np.uint8)).cast("B")  # read in place, as images.truncated_jpeg reads
     if len(buf) < 2 or buf[0] != 0xFF or buf[1] != 0xD8:
         return False
-    return _damaged(buf, iter(range(_MOST_CHECKS)))
+    return bool(_damaged(buf, iter(range(_MOST_CHECKS)), is_copy=False))
 
 
-def _damaged(jpeg: bytes | memoryview, checks: Iterator[int]) -> bool:
-    """``damaged_jpeg`` of a JPEG (or a copy of one with harmless causes removed), one of ``checks`` drawn for each
-    strict decode: what is not told within them is left to OpenCV, as a first harmless warning had been."""
+def _damaged(jpeg: bytes | memoryview, checks: Iterator[int], is_copy: bool) -> bool | None:
+    """``damaged_jpeg`` of a JPEG (or, ``is_copy``, of a copy of one with a harmless cause removed), one of ``checks``
+    drawn for each strict decode: what is not told within them is left to OpenCV, as a first harmless warning had
+    been. None for a copy whose own header cannot be read: not the file with its cause removed but one cut wrong (a
+    JFIF header's last bytes are zeros, and stripped as padding before the next marker, they break it), which tells
+    nothing of the file; counted as sound, it had passed a damaged photo padded before its second DQT as whole."""
     if next(checks, None) is None:
         return False
     complaint = _strict_complaint(jpeg)
@@ -40,9 +44,23 @@ def _damaged(jpeg: bytes | memoryview, checks: Iterator[int]) -> bool:
         return False
     in_header, said = complaint
     copies = _without_harmless_cause(jpeg, said)
-    if copies is None:  # a header it cannot read or a warning it cannot judge is left to OpenCV
-        return not in_header and bool(_BROKEN_DATA.match(said))
-    return all(_damaged(copy, checks) for copy in copies)  # damaged however its harmless warnings are put right
+    if copies is not None:
+        return _damaged_however_put_right(copies, checks)
+    if in_header:  # a header it cannot read is left to OpenCV, or, in a copy, tells nothing
+        return None if is_copy else False
+    return bool(_BROKEN_DATA.match(said))  # a warning it cannot judge is left to OpenCV
+
+
+def _damaged_however_put_right(copies: Iterator[bytes], checks: Iterator[int]) -> bool | None:
+    """Whether a JPEG is damaged, judged by its ``copies`` with a harmless cause removed: not where one of them
+    decodes whole (or is left to OpenCV), damaged where the others that tell are; None where none tells."""
+    damaged = None
+    for copy in copies:
+        verdict = _damaged(copy, checks, is_copy=True)
+        if verdict is False:
+            return False
+        damaged = damaged or verdict
+    return damaged
 
 
 # strict decodes of one file, its copies with harmless causes removed included: one for a file without a warning

@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 #     old numbers for an --out audited before).
 # 14: a float frame rounded to its nearest level (a float16 TIFF's had read half its pixels a level dark), an AVIF
 #     read in sRGB from its profile, a JPEG damaged after a harmless warning unreadable.
-MEASURES_VERSION = 14
+# 15: a JPEG padded before a repeated marker and damaged after it unreadable (14's check had stopped at a copy it
+#     could not judge), a TIFF page OpenCV refuses beside a float16 page read as a one-page file of it.
+MEASURES_VERSION = 15
 
 
 class AnalysedFace(NamedTuple):

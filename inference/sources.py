@@ -579,7 +579,8 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     frames = played_frames(path)
     if len(frames) > 1 and _why_frames_unreadable(path) is None:
         return ImageFramesSource(path, frames, loop)
-    image, problem = read_image_checked(path, FRAME_FLAGS)
+    with quiet_opencv():  # why it cannot be read is said below, naming it (OpenCV's error on a damaged AVIF names none)
+        image, problem = read_image_checked(path, FRAME_FLAGS)
     if image is None:
         if problem != UNREADABLE:  # permission denied, or decoded into pixels no frame is made of: its own reason
             raise BiasMirrorError(problem, path)
@@ -673,8 +674,9 @@ def _tiff(path: Path) -> bool:
     return tiff_pages.is_tiff(_head(path, 4))
 
 
-# what Pillow raises for a file it cannot open or parse (a struct.error or SyntaxError from a damaged header)
-_PILLOW_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError, struct.error,
+# what Pillow raises for a file it cannot open or parse (a struct.error or SyntaxError from a damaged header, a
+# RuntimeError from its AVIF reader's libavif)
+_PILLOW_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError, RuntimeError, struct.error,
                   Image.DecompressionBombError)
 # the animations whose frames Pillow counts from a file's bytes (APNG is a PNG); an AVIF sequence's are counted to say
 # how many were left out, as OpenCV's count of a file it can be given the name of does (it is read as a photo)

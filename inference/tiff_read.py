@@ -4,6 +4,7 @@ a page; each with the page's ICC profile."""
 from __future__ import annotations
 
 import importlib.util
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,18 +38,60 @@ def tiff_page(path: Path, page: int, flags: int, data: np.ndarray | None = None)
     read the page from the file (a file of many pages is not read whole for each).
 
     A page of samples OpenCV's decoder refuses (float16, uint32) is read by tifffile: OpenCV had printed a block of
-    errors and called it corrupt. So is a later page OpenCV's multi-page reader gives none of: it refuses the pages
-    after one it cannot read (a TIFF of a float16 page then an 8-bit one had given one page), and raises for the
-    pages before it (an 8-bit page then a float16 one had given none). Its first page is read as a one-page file is,
-    whatever the pages after it."""
+    errors and called it corrupt. A later page OpenCV's multi-page reader gives none of is decoded by OpenCV from the
+    file made one of that page alone (``_as_a_file_of_its_page``): the reader refuses the pages after one it cannot
+    read (a TIFF of a float16 page then an 8-bit one had given one page), and raises for the pages before it (an 8-bit
+    page then a float16 one had given none). tifffile had read them instead, and it reads no palette, CMYK or
+    min-is-white page, nor one compressed by LZW without imagecodecs: a sound file "ended after 1 of 3 pages
+    (truncated or damaged?)", and an 8-bit LZW page was said to need imagecodecs. Its first page is read as a one-page
+    file is, whatever the pages after it."""
     layout = _tiff_page_layout(path, page)
     icc = layout.icc if layout is not None else None
     if layout is not None and layout.dtype is not None and layout.dtype not in _OPENCV_TIFF_SAMPLES:
         return _tiff_by_tifffile(path, page, layout, flags)
     image = _tiff_by_opencv(path, page, flags, data)
-    if image is None and page > 0 and layout is not None:
+    if image is not None or page == 0 or layout is None:
+        return TiffPageRead(image, icc)  # None: a damaged page, as unreadable as a damaged file, said so by the caller
+    alone = _as_a_file_of_its_page(path, layout)
+    if alone is None:  # no such file can be made of it (an NDPI's offsets): tifffile's reading, as before
         return _tiff_by_tifffile(path, page, layout, flags)
-    return TiffPageRead(image, icc)  # None: a damaged page, as unreadable as a damaged file, said so by the caller
+    image = _tiff_by_opencv(path, 0, flags, alone)
+    # a page OpenCV cannot decode even alone, whose tags are read all the same: its own reason, for a source to skip
+    # it and read the pages after it, not end the file as cut off
+    return TiffPageRead(image, icc, None if image is not None else PAGE_NOT_DECODED)
+
+
+# why a TIFF's later page is not read, where its tags are and OpenCV decodes no pixels of it even as a file of its own
+PAGE_NOT_DECODED = "cannot be decoded (a damaged page, or a kind of TIFF page OpenCV cannot read)"
+
+
+def _as_a_file_of_its_page(path: Path, layout: _TiffPage) -> np.ndarray | None:
+    """A TIFF's bytes made a file of one page, ``layout``'s, read by OpenCV as the page saved alone is: the header's
+    first IFD made that page's, and the page's next IFD none. The file's bytes stay where they are, so every offset
+    the page's tags hold stays true: a copy-on-write map of the file, of which only the pages patched are copied (a
+    file of many pages is not copied whole for each). None where the file cannot be read now, its IFD runs past its
+    end, or its header is not a classic TIFF's or a BigTIFF's."""
+    ifd = layout.ifd
+    if ifd is None:
+        return None
+    try:
+        data = np.memmap(path, np.uint8, mode="c")
+    except (OSError, ValueError):  # ValueError: an empty file
+        return None
+    next_ifd_at = ifd.offset + ifd.count_size + ifd.entry_size * _entries(data, ifd)
+    if next_ifd_at + struct.calcsize(ifd.offset_format) > len(data):
+        return None
+    struct.pack_into(ifd.offset_format, data, ifd.first_offset_at, ifd.offset)
+    struct.pack_into(ifd.offset_format, data, next_ifd_at, 0)
+    return data
+
+
+def _entries(data: np.ndarray, ifd: _Ifd) -> int:
+    """How many tags a TIFF's IFD holds, by the count its first bytes give (tifffile's tags leave out those it cannot
+    read: counted, the next IFD's offset would be sought among them)."""
+    if ifd.offset + ifd.count_size > len(data):
+        return 0
+    return struct.unpack_from(ifd.count_format, data, ifd.offset)[0]
 
 
 def _tiff_by_opencv(path: Path, page: int, flags: int, data: np.ndarray | None) -> np.ndarray | None:
@@ -66,9 +109,32 @@ def _tiff_by_opencv(path: Path, page: int, flags: int, data: np.ndarray | None) 
     return pages[0] if pages else None
 
 
+@dataclass(frozen=True)
+class _Ifd:
+    """Where a TIFF page's IFD lies and how the file writes one: its offset, the offset's format and where the header
+    holds the first IFD's (a classic TIFF's 4 bytes at 4, a BigTIFF's 8 at 8), its count of tags' format and size,
+    and each tag's size."""
+    offset: int
+    offset_format: str
+    first_offset_at: int
+    count_format: str
+    count_size: int
+    entry_size: int
+
+    @classmethod
+    def of(cls, page: tifffile.TiffPage) -> _Ifd | None:
+        """A page's IFD; None in a file of neither layout (an NDPI: a classic header, and offsets of 8 bytes)."""
+        form = page.parent.tiff
+        first_offset_at = {(42, 4): 4, (43, 8): 8}.get((form.version, form.offsetsize))
+        if first_offset_at is None:
+            return None
+        return cls(int(page.offset), form.offsetformat, first_offset_at, form.tagnoformat, form.tagnosize,
+                   form.tagsize)
+
+
 class _TiffPage:
-    """What is read of a TIFF page's tags before its pixels: its samples' type, bits and layout, its orientation and
-    its ICC profile."""
+    """What is read of a TIFF page's tags before its pixels: its samples' type, bits and layout, its orientation, its
+    ICC profile, and where its IFD lies."""
 
     def __init__(self, page: tifffile.TiffPage):
         self.dtype = np.dtype(page.dtype) if page.dtype is not None else None
@@ -80,6 +146,7 @@ class _TiffPage:
         self.icc = bytes(icc) if icc is not None else None
         self.compression = int(page.compression)
         self.predictor = int(page.predictor)
+        self.ifd = _Ifd.of(page)
 
 
 # the samples OpenCV's TIFF decoder reads (1 to 16 bits unsigned or signed, 32 signed or float, 64 float; grfmt_tiff)

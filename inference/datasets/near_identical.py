@@ -32,7 +32,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from ..frame_depth import as_bgr_uint8
-from ..images import FRAME_FLAGS, READER_VERSION, read_image_checked
+from ..images import FRAME_FLAGS, READER_VERSION, UNREADABLE, read_image_checked
 from ..user_dirs import cache_keys, folder_cache_file
 from ..writing import written_whole
 
@@ -57,14 +57,23 @@ def thumbnail_tells_photographs(reader: str) -> bool:
     return reader in ALIGNED_FACE_READERS
 
 
+# FRAME_FLAGS at a quarter of the size: IMREAD_REDUCED_GRAYSCALE_4 is the reduction alone, and grey only where
+# IMREAD_ANYCOLOR does not keep a photo's colour
+_QUARTER = FRAME_FLAGS | cv2.IMREAD_REDUCED_GRAYSCALE_4
+
+
 def thumbnail(path: str) -> np.ndarray | None:
     """The image as SIDE×SIDE grey levels (uint8, flattened); None where it cannot be read. Read by the reader every
-    command reads a photo with (a TIFF OpenCV refuses read by tifffile, an AVIF turned upright, a profile converted
-    to sRGB, a damaged JPEG unreadable): OpenCV's own had printed an error block naming no file for each float16 TIFF
-    of a folder, and left it out of the look for copies. At a quarter of its size, which a JPEG decodes at."""
+    command reads a photo with, as it reads one (FRAME_FLAGS: a TIFF OpenCV refuses read by tifffile, a float TIFF
+    read, an AVIF turned upright, a grey photo's profile converted as a grey one's, a damaged JPEG unreadable), at a
+    quarter of its size, which a JPEG decodes at. Read as colour (IMREAD_REDUCED_COLOR_4), a float32 TIFF had no
+    thumbnail (and OpenCV printed a warning naming no file), and a grey JPEG's grey profile, which converts no colour
+    photo, was left unconverted: 17 levels from its sRGB copy, whose copy was missed."""
     try:
-        image = read_image_checked(path, cv2.IMREAD_REDUCED_COLOR_4)[0]
+        image, problem = read_image_checked(path, _QUARTER)
     except cv2.error:  # a PNG under 4 px on a side: OpenCV cannot decode it reduced
+        image, problem = None, UNREADABLE
+    if image is None and problem == UNREADABLE:  # or a TIFF under 4 px, which it decodes as none
         image = read_image_checked(path, FRAME_FLAGS)[0]
     if image is None:
         return None
@@ -82,11 +91,14 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
     if cache_path is not None and cache_path.exists():
         cached = _cached_thumbnails(cache_path, stats, path_of)
     to_read = [p for p in stats if p not in cached]
-    for p in tqdm(to_read, desc="looking for near-identical images", unit="file", disable=len(to_read) < 5000,
-                  mininterval=1):
-        t = thumbnail(p)
-        if t is not None:
-            cached[p] = t
+    # imported here: the sources import the datasets, this module among them
+    from ..sources import quiet_opencv
+    with quiet_opencv():  # a file it cannot read is named by the command, not in OpenCV's words naming none
+        for p in tqdm(to_read, desc="looking for near-identical images", unit="file", disable=len(to_read) < 5000,
+                      mininterval=1):
+            t = thumbnail(p)
+            if t is not None:
+                cached[p] = t
     kept = [p for p in stats if p in cached]
     thumbs = np.stack([cached[p] for p in kept]) if kept else np.zeros((0, SIDE * SIDE), np.uint8)
     if cache_path is not None and to_read:
