@@ -127,8 +127,22 @@ def refuse_empty(path: str | Path | None, option: str, expected: str = "") -> No
 def user_path(path: str | Path) -> Path:
     """A path as the commands read and write it: ``~`` (``~user``) expanded, as for --source and --dataset. A shell
     leaves ``--out=~/x`` as it is, and a folder named "~" had been written in the current folder, past the check
-    that keeps outputs out of their input folder. The output checks return it: the caller writes to what was checked."""
-    return Path(path).expanduser()
+    that keeps outputs out of their input folder. The output checks return it: the caller writes to what was checked.
+    A ``~user`` of no user known here is a BiasMirrorError naming the path (Path.expanduser's RuntimeError had been a
+    traceback)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # "Could not determine home directory."
+        raise BiasMirrorError(f"{_home_of(str(path))}: give the path without ~, or with a user known here",
+                              path) from None
+
+
+def _home_of(path: str) -> str:
+    """Why the ``~`` that opens ``path`` names no home folder, in words."""
+    user = path[1:].replace("\\", "/").split("/", 1)[0]
+    if user:
+        return f"~{user} names a user unknown on this system (no home folder to expand it to)"
+    return "~ names the home folder, and none is known for this user (HOME is not set)"
 
 
 LINK_LOOP = "is a symbolic link that leads back to itself (a link loop)"

@@ -33,7 +33,8 @@ from typing import Callable, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from .arg_checks import check_output_dir, check_output_file, check_paths_apart, check_source, model_inputs
+from .arg_checks import (check_output_dir, check_output_file, check_paths_apart, check_source, model_inputs,
+                          resolved)
 # Called unqualified below, as imported here: tests stand in for measure, make_frames, load_for, make_detector,
 # gpu_name and gpu_memory_used_mib by patching this module's names (a call through bench_measure.measure would
 # pass them by).
@@ -85,6 +86,8 @@ def plan_line(total: int, seconds: float | None, frames: int, soak: float) -> st
 def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = None,
          no_baseline_reason: str = "no baseline was given (run it as `python main.py bench`)") -> int:
     check_source(args.source, "a folder of face images or a video")
+    if args.source:  # a link loop named as one, as a dataset's is: it had been "give --source"
+        resolved(args.source, "--source")
     w, h = parse_resolution(args.resolution)
     if is_video(args.source) and args.faces is not None:
         # its frames were measured as they are, and the rows said 4 and 16 faces of the same one-face clip

@@ -7,7 +7,9 @@ file without a card, and a card that does not match the graph, each with one
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import stat
 import time
 import zipfile
 from pathlib import Path
@@ -19,7 +21,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from .batching import bucket, pad_batch
 from .card import METADATA_KEY, OUTPUT_NAMES, ModelCard, TensorSpec
-from .errors import BiasMirrorError
+from .errors import PERMISSION_DENIED, BiasMirrorError
 from .fixed_binding import NP_TYPES, FixedBinding
 from .runtime import CUDA, TRT, RuntimeConfig, SessionInfo, create_session
 
@@ -27,10 +29,16 @@ _ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)", "float16": "
 
 # What ORT raises when a run fails (a kernel error, CUDA out of memory, a failing provider).
 RUN_ERRORS = (ort_state.Fail, ort_state.RuntimeException, ort_state.EPFail, ort_state.InvalidArgument)
-# ORT's status exceptions derive from Exception, not RuntimeError: each must be named to be caught
-LOAD_ERRORS = (ort_state.InvalidProtobuf, ort_state.Fail, ort_state.InvalidGraph, ort_state.InvalidArgument,
-               ort_state.RuntimeException, ort_state.EPFail, ort_state.NoSuchFile, ort_state.NoModel,
-               ort_state.NotFound, RuntimeError)
+
+
+def _ort_status_errors() -> tuple[type[Exception], ...]:
+    """Every exception class ORT's Python binding raises for a status: they derive from Exception, not RuntimeError,
+    so each must be named to be caught, and a hand-picked list missed some (a model this user may not read raises
+    ModelRequiresCompilation, "SystemError : 13", which had given a traceback in run, the audit and the app)."""
+    return tuple(c for c in vars(ort_state).values() if isinstance(c, type) and issubclass(c, Exception))
+
+
+LOAD_ERRORS = (*_ort_status_errors(), RuntimeError)
 _OUT_OF_MEMORY = re.compile(r"out of memory|failed to allocate|ALLOC_FAILED|BFCArena", re.IGNORECASE)
 # ORT's load errors open with a status code, the path and the C++ file, line and signature that raised them; the
 # reason comes last, often past 200 characters.
@@ -58,6 +66,8 @@ def load_failure(reason: str, path: Path | None = None) -> str:
     """Why a model file would not load; a well-formed model for a newer ONNX Runtime is not called corrupt, nor one
     whose weights lie in an external data file that is missing or cut short (``path``: the model, whose file names
     that data file where ONNX Runtime's reason does not)."""
+    if path is not None and (denied := unreadable_by_this_user(path)):
+        return denied
     if external := external_data_failure(reason, path):
         return external
     if m := _NEWER_IR.search(reason):
@@ -72,6 +82,7 @@ def load_failure(reason: str, path: Path | None = None) -> str:
 # Where a model's weights are kept in an external data file it cannot use, as ONNX Runtime says it (run, the audit,
 # the app) and as onnx does (train adopt reads the model with onnx): each said in one wording, naming the file
 _EXTERNAL_MISSING = (re.compile(r'External data path does not exist: "([^"]+)"'),
+                     re.compile(r"Random-access reads require a regular file: (.+?)\s*$"),  # ORT, of a folder
                      re.compile(r"should be stored in (.+), but it is not (?:a )?regular file"))  # onnx's checker
 _EXTERNAL_SHORT = re.compile(r"External initializer: (\S+) offset: (\d+) size to read: (\d+) given file_length: (\d+)")
 _ONNX_SHORT = re.compile(r"External data length \((\d+)\) exceeds available data \((\d+) bytes from offset (\d+)\) "
@@ -89,6 +100,36 @@ def missing_external_data(data_file: object) -> str:
     """What to say of a model whose weights are kept in an external data file that does not exist."""
     return (f"not a readable ONNX model: its weights are kept in an external data file, {data_file}, which does not "
             f"exist (or is not a regular file): put that file where the model says, {KEEP_WEIGHTS_INSIDE}")
+
+
+LET_THIS_USER_READ = "let this user read it (its owner may run chmod a+r on it)"
+
+
+def unreadable_by_this_user(path: Path) -> str | None:
+    """What to say where this user may not read the model at ``path``, or an external data file it names in its
+    folder; None where it may. Asked once a load has failed: ONNX Runtime words it "SystemError : 13" or "system error
+    number 13", onnx "kernel rejected path", and each had been called a corrupt model or a traceback."""
+    if _denied(path):
+        return f"the model file cannot be read by this user ({PERMISSION_DENIED}): {LET_THIS_USER_READ}"
+    for location in external_data_files(path):
+        data = path.parent / location
+        if not os.path.isabs(location) and _denied(data):
+            return (f"not a readable ONNX model: its weights are kept in an external data file, {data}, which cannot "
+                    f"be read by this user ({PERMISSION_DENIED}): let this user read it (its owner may run chmod a+r "
+                    f"on it; onnx.save writes data files readable by their owner alone), {KEEP_WEIGHTS_INSIDE}")
+    return None
+
+
+def _denied(file: Path) -> bool:
+    """Whether this user is refused reading ``file``: a file it may not open, or one in a folder it may not enter.
+    A missing file, or one that is no regular file, is not (another message says what it is)."""
+    try:
+        mode = file.stat().st_mode
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) and not os.access(file, os.R_OK)
 
 
 def external_data_failure(reason: str, path: Path | None = None) -> str | None:

@@ -3,6 +3,7 @@ rows written as absolute paths are read through a link to their folder, CelebA l
 are read, a link loop given as a dataset is called one by every command, and a training run with an unreadable face
 still sends its spawned workers the faces' file name, not a copy of the faces."""
 import csv
+import logging
 import os
 import pickle
 import re
@@ -125,16 +126,20 @@ def test_an_unreadable_face_still_sends_spawned_workers_the_file_mapping_not_the
 
 
 @pytest.mark.parametrize("prefix", ["./img_align_celeba/", "./", "img_align_celeba/"])
-def test_celeba_lists_naming_the_images_from_the_dataset_folder_with_a_dot_are_read(tmp_path, prefix):
+def test_celeba_lists_naming_the_images_from_the_dataset_folder_with_a_dot_are_read(tmp_path, prefix, caplog):
+    """"./img_align_celeba/NAME" had been "not in the folder"; "./NAME" read, but its images also warned of as "not
+    in list_attr_celeba.txt", which named them."""
     names = ["000001.jpg", "000002.jpg", "000003.jpg"]
     for i, name in enumerate(names):
         _img(tmp_path / "img_align_celeba" / name, 40 + 50 * i)
     (tmp_path / "list_attr_celeba.txt").write_text(
         f"{len(names)}\nMale Pale_Skin\n" + "".join(f"{prefix}{n} {1 if i % 2 else -1} -1\n" for i, n in enumerate(names)))
     (tmp_path / "list_eval_partition.txt").write_text("".join(f"{prefix}{n} 0\n" for n in names))
-    read = read_celeba(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        read = read_celeba(tmp_path)
     assert sorted(os.path.basename(s.path) for s in read.samples) == names and not read.skipped
     assert all(s.partition == "train" for s in read.samples)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]  # every image is listed
 
 
 # 5. a link loop given as a dataset is called one, by every command that opens a dataset

@@ -42,7 +42,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from inference.arg_checks import check_output_file, positive_int, refuse_empty
+from inference.arg_checks import check_output_file, positive_int, refuse_empty, resolved
 from inference.file_identity import file_hash
 from inference.writing import written_whole
 from inference.card import METADATA_KEY, ModelCard
@@ -390,6 +390,7 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
     or --images is refused: as Path(".") it was read as the current folder."""
     refuse_empty(src, "MODEL", "the fp32 model's .onnx file")
     refuse_empty(images, "--images", "a folder of face images, or leave --images out for the shared UTKFace copy")
+    resolved(images, "--images")  # a link loop named as one, as a dataset's is: it had been "no image folder"
     src = Path(src)
     out = src.with_name(f"{src.stem}_fp16.onnx") if out is None else out
     out = check_output_file(out, "--out")  # first: "~/m.onnx" is compared as the home folder's (it had replaced m.onnx)

@@ -32,17 +32,18 @@ def read_spec(spec: str) -> DatasetRead:
     if not path.strip():  # Path("") is the current folder, which would be read as the dataset
         raise BiasMirrorError(f"dataset spec {spec!r} has no path after {kind}: (an unset shell variable?); "
                               f"give {kind}:PATH")
-    _refuse_a_link_loop(path)
-    return READERS[kind](Path(path).expanduser())
+    return READERS[kind](_checked_path(path))
 
 
-def _refuse_a_link_loop(path: str) -> None:
-    """A dataset path that is (or passes through) a link loop is refused naming the link, as the commands that check
-    their outputs against it say it: a loop neither exists nor is a folder to pathlib, and the readers had called it
-    "the folder does not exist" or "no FairFace label files"."""
-    from ..arg_checks import resolved  # here: arg_checks imports sources, which imports this package
+def _checked_path(path: str) -> Path:
+    """The dataset's path with ``~`` expanded (``user_path``: a ``~user`` of no user known here is named, where it
+    had been a traceback). A path that is (or passes through) a link loop is refused naming the link, as the commands
+    that check their outputs against it say it: a loop neither exists nor is a folder to pathlib, and the readers had
+    called it "the folder does not exist" or "no FairFace label files"."""
+    from ..arg_checks import resolved, user_path  # here: arg_checks imports sources, which imports this package
 
     resolved(path)
+    return user_path(path)
 
 
 class _UserCache:

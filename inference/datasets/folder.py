@@ -154,11 +154,23 @@ def _by_nfc_name(rows: dict[str, dict[str, str]], csv_path: Path) -> dict[str, d
     return out
 
 
-def folder_bases(root: Path) -> tuple[str, ...]:
+class FolderBases(tuple):
+    """A folder's ``bases`` (``folder_bases``), with the real path of each folder a row's absolute path ran through
+    (``_real_spelling``), found once for all the rows of that folder."""
+
+    real_folders: dict[str, str | None]
+
+    def __new__(cls, bases: tuple[str, ...]) -> "FolderBases":
+        made = super().__new__(cls, bases)
+        made.real_folders = {}
+        return made
+
+
+def folder_bases(root: Path) -> FolderBases:
     """``path_within``'s and ``named_within``'s ``bases`` for the folder ``root``: its absolute path as given and with
     links followed, in NFC, so that a row's absolute path names its file whether it was written through a link to
     the folder or to the folder the link leads to."""
-    return tuple(nfc(base.as_posix()) for base in (root.absolute(), root.resolve()))
+    return FolderBases(tuple(nfc(base.as_posix()) for base in (root.absolute(), root.resolve())))
 
 
 def path_within(name: str, bases: tuple[str, ...], in_folder: Collection[str]) -> str | None:
@@ -182,11 +194,7 @@ def named_within(name: str, bases: tuple[str, ...]) -> str | None:
     audited an image outside the dataset. ``bases``: as ``path_within``'s."""
     posix = PurePosixPath(name.replace("\\", "/")).as_posix()
     if _is_absolute(posix):
-        for base in bases:
-            within = _relative_to(posixpath.normpath(posix), posixpath.normpath(base.replace("\\", "/")))
-            if within:
-                return within
-        return None
+        return next(_within_bases(posix, bases), None)
     normal = posixpath.normpath(posix)
     return None if normal == ".." or normal.startswith("../") else normal
 
@@ -199,10 +207,41 @@ def _spellings(name: str, bases: tuple[str, ...]) -> Iterator[str]:
     posix = PurePosixPath(name.replace("\\", "/")).as_posix()
     yield posix
     if _is_absolute(posix):
-        for base in bases:
-            within = _relative_to(posixpath.normpath(posix), posixpath.normpath(base.replace("\\", "/")))
-            if within:
-                yield within
+        yield from _within_bases(posix, bases)
+
+
+def _within_bases(posix: str, bases: tuple[str, ...]) -> Iterator[str]:
+    """The absolute path ``posix`` relative to each of ``bases`` it lies in, as written; where it lies in none, as
+    its folder's real path places it (``_real_spelling``): rows written through a link to the folder had been
+    "outside the dataset folder" when the folder was given by its real path."""
+    written = _relative_to_bases(posixpath.normpath(posix), bases)
+    if written:
+        yield from written
+        return
+    real = _real_spelling(posix, bases)
+    yield from _relative_to_bases(real, bases) if real else []
+
+
+def _relative_to_bases(path: str, bases: tuple[str, ...]) -> list[str]:
+    """``path`` (normalised, with slashes) relative to each of ``bases`` it lies in."""
+    return [within for base in bases if (within := _relative_to(path, posixpath.normpath(base.replace("\\", "/"))))]
+
+
+def _real_spelling(posix: str, bases: tuple[str, ...]) -> str | None:
+    """The absolute path ``posix`` with its folder's links followed, in NFC; None where this system cannot follow it
+    (a Windows path read on Linux). Each folder is resolved once per ``bases`` that keeps them (``FolderBases``): a
+    CSV of many rows names few folders."""
+    if not os.path.isabs(posix):
+        return None
+    folder, name = posixpath.split(posix)
+    cache = getattr(bases, "real_folders", {})
+    if folder not in cache:
+        try:
+            cache[folder] = nfc(Path(os.path.realpath(folder)).as_posix())
+        except (OSError, ValueError):  # a name no path can have: no folder of the dataset
+            cache[folder] = None
+    real = cache[folder]
+    return None if real is None else posixpath.join(real, name)
 
 
 def _is_absolute(posix: str) -> bool:

@@ -129,6 +129,11 @@ def require_a_training_split(labelled: list[Sample], read: DatasetRead, min_age:
                               f"{len(barred)} labelled face(s), {barred_in_words(barred, min_age)}; "
                               f"{lower_bar_advice(barred)}", read.root)
     found = ", ".join(f"{splits[name]} {name}" for name in ("val", "test") if splits[name])
+    ungendered = sum(s.gender is None and s.partition == "train" for s in read.samples)
+    if ungendered:  # they had been told to give some rows split train, which they are
+        raise BiasMirrorError(f"the training split is empty: {ungendered} row(s) of split train have no gender label "
+                              f"(male/female), and every labelled face is in val or test ({found}): give those rows "
+                              "their gender", read.root)
     fix = ("; give some rows of its labels CSV split train, or an empty split, which a hash of the file name decides"
            if read.name == "folder" else "")
     raise BiasMirrorError(f"the training split is empty: every labelled face to train on is in val or test ({found})"
@@ -141,18 +146,42 @@ def min_age_given(min_age: int | None) -> str:
 
 
 def lower_bar_advice(barred: list[Sample]) -> str:
-    """How to keep ``barred``: a face of no age passes no bar of 0 or more, so only -1 keeps it."""
-    if all(s.age is None for s in barred):
+    """How to keep ``barred``: a face of no age passes no bar of 0 or more, so only -1 keeps it; a face aged by a
+    band (FairFace's) passes a bar up to its band's youngest age, which is named: "a lower --min-age" had sent the
+    user of faces 10-19 barred by 15 to try 16 or 17."""
+    ages = [s.age for s in barred if s.age is not None]
+    if not ages:
         return "pass --min-age -1 to keep every labelled face"
-    return "give a lower --min-age, or -1 to keep every labelled face"
+    if not any(s.age_bin for s in barred):
+        return "give a lower --min-age, or -1 to keep every labelled face"
+    those = "them" if len(ages) == len(barred) else "those with an age"
+    return f"--min-age {min(ages)} keeps {those}, and -1 every labelled face"
 
 
 def barred_in_words(barred: list[Sample], min_age: int | None) -> str:
-    """Why the age bar left out ``barred``: "12 have no age, 3 are younger than 18"."""
+    """Why the age bar left out ``barred``: "12 have no age, 3 are younger than 18", and a face aged by a band by its
+    band and the age it compares as: "39 are in band 10-19, which compares as its youngest age, 10" (its faces may be
+    older than the bar, and "younger than 15" had misstated them)."""
     no_age = sum(s.age is None for s in barred)
-    parts = [f"{no_age} have no age" if no_age else "",
-             f"{len(barred) - no_age} are younger than {min_age}" if len(barred) - no_age else ""]
+    younger = sum(s.age is not None and not s.age_bin for s in barred)
+    bands = Counter((s.age_bin, s.age) for s in barred if s.age is not None and s.age_bin)
+    parts = [f"{no_age} have no age" if no_age else "", f"{younger} are younger than {min_age}" if younger else "",
+             *(f"{n} are in band {band}, which compares as its youngest age, {lower}"
+               for (band, lower), n in sorted(bands.items(), key=lambda item: item[0][1]))]
     return ", ".join(p for p in parts if p)
+
+
+def oldest_in_words(read: DatasetRead) -> str:
+    """The oldest labelled face, for an age bar that left none: by its band where the dataset ages faces by bands
+    (FairFace's "10-19" compares as 10), so that the age said is the one the bar was compared with."""
+    aged = [s for s in read.samples if s.gender is not None and s.age is not None]
+    if not aged:
+        return "no face with a gender label has an age"
+    oldest = max(aged, key=lambda s: s.age)
+    if oldest.age_bin:
+        return (f"the oldest labelled faces are in band {oldest.age_bin}, which compares as its youngest age, "
+                f"{oldest.age}")
+    return f"the oldest labelled face is {oldest.age}"
 
 
 def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = False, say: bool = True,
@@ -174,10 +203,8 @@ def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = Fal
         raise BiasMirrorError(f"{min_age_given(min_age)} needs ages and this dataset has none: pass --min-age -1 to "
                               "train on every labelled face", read.root)
     if not labelled:  # faces with a gender label exist (checked above): the age bar left none of them
-        oldest = max((s.age for s in read.samples if s.gender is not None and s.age is not None), default=None)
-        why = "no face with a gender label has an age" if oldest is None else f"the oldest labelled face is {oldest}"
-        raise BiasMirrorError(f"--min-age {min_age} left no face to train on ({why}): give a lower --min-age, or -1 "
-                              "to keep every labelled face", read.root)
+        raise BiasMirrorError(f"--min-age {min_age} left no face to train on ({oldest_in_words(read)}): give a lower "
+                              "--min-age, or -1 to keep every labelled face", read.root)
     require_a_training_split(labelled, read, min_age)
     require_both_genders([s for s in labelled if split_of(s) == "train"], "none", read.root)  # before decoding
     kept_unknown = min_age is None or (unknown_age_passes and min_age <= 0)
