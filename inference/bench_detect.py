@@ -6,8 +6,8 @@ than others biases everything after it. Each labelled face (UTKFace adults by
 default) is pasted at ``--face-px`` in the centre of a grey frame of
 ``--resolution``, as ``bench`` builds its frames, and every detector runs on
 the same frames. A face counts as found when a box's centre lies inside it.
-Per detector: p50 ms a frame, and per group the share found with its Wilson
-95 % interval, then the gap between the best- and worst-served group.
+Per detector: p50 ms a frame, and per group the share found with its modified
+Wilson 95 % interval, then the gap between the best- and worst-served group.
 Faces are taken evenly across each group's sorted list (UTKFace names begin
 with the age, so the first N would be the youngest).
 """
@@ -31,7 +31,7 @@ from .errors import BiasMirrorError
 from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
 from .haar_device import HaarOnnxDetector, placement_line
 from .images import read_bgr
-from .metrics import wilson
+from .metrics import modified_wilson
 from .runtime import RuntimeConfig
 from .stopping import terminate_as_interrupt, write_json_atomically
 
@@ -155,7 +155,7 @@ def choose(samples: list, by: str, per_group: int, min_age: int) -> dict[str, li
 def summarise(name: str, times: list[float], hits: dict[str, list[bool]]) -> DetectorResult:
     def row(group: str, seen: list[bool]) -> GroupFound:
         k, n = int(sum(seen)), len(seen)
-        return GroupFound(group, n, k, k / n if n else float("nan"), wilson(k, n))
+        return GroupFound(group, n, k, k / n if n else float("nan"), modified_wilson(k, n))
 
     groups = [row(g, seen) for g, seen in hits.items() if seen]
     shares = [g.share for g in groups]

@@ -3,9 +3,10 @@
 In the spirit of fairlearn's ``MetricFrame``: one set of metrics overall and
 per group, for any number of grouping columns. Written here rather than
 depending on fairlearn because the runtime stays light (no pandas or
-scikit-learn in the app) and because proportions get Wilson score intervals,
-which behave well for the small groups these audits care most about, where a
-percentile bootstrap collapses to a point.
+scikit-learn in the app) and because proportions get modified Wilson score
+intervals (``modified_wilson``), which behave well for the small groups these
+audits care most about, where a percentile bootstrap collapses to a point, and
+where a group expects less than one error (Wilson's own covered 84 % there).
 
 The positive class is ``female`` (an annotation, not an identity): FPR is the
 share of faces annotated male that are called female, FNR the reverse.
@@ -33,22 +34,49 @@ def group_order(label: str) -> tuple:
     return (0, int(band.group(1)), label) if band else (1, label)
 
 
-def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+def poisson_end_count(n: int) -> int:
+    """Up to this many successes (or failures) in ``n`` trials the modified Wilson interval takes that side's bound
+    from the Poisson approximation: Brown, Cai & DasGupta's x* (2001, "Interval estimation for a binomial
+    proportion", §4.1.1), 2 up to 50 trials and 3 above."""
+    return 2 if n <= 50 else 3
+
+
+def modified_wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """A proportion's interval: Wilson's score interval (``scipy.stats.binomtest``), except that the bound next to a
+    count of successes (or failures) of 1 to ``poisson_end_count(n)`` is the one-sided Poisson bound (Brown, Cai &
+    DasGupta's modified Wilson). Exactly 0 at no successes and 1 at n.
+
+    Wilson's lower bound runs high where a group expects less than one error, and there its coverage fell to 84 %:
+    0.838 at n = 43 and accuracy 0.996, as at n = 84 (0.998) and n = 164 (0.999), where the audit's groups sit
+    (96-99 % accurate, 40-400 faces; FPR and FNR near 0 likewise). Exact binomial coverage of the 95 % interval over
+    p in (0, 1), at every n from 10 to 500 (minimum just outside each interval's ends, average over a grid of p):
+    this one's minimum 0.909 (n = 13, p = 0.77: a dip of Wilson's own between the ends), 0.916 from 40 trials and
+    0.926 from 51 on, its average 0.950-0.959; Wilson's minimum 0.835-0.838 at every n; Jeffreys' 0.868-0.896 (the
+    same dip); Clopper–Pearson's 0.950, but its average 0.957-0.984 (0.958-0.971 over 40-400 trials): wider than
+    it needs to be. Below 10 trials this one's minimum is 0.875-0.949, Wilson's 0.793-0.835.
+    """
     if n == 0:
         return float("nan"), float("nan")
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    p = successes / n
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    # At 0 (or n) successes the bound is exactly 0 (or 1); computed, it came out as 5.55e-17 (or 0.9999999999999999).
-    lo = 0.0 if successes <= 0 else min(max(0.0, centre - half), 1.0)
-    hi = 1.0 if successes >= n else max(min(1.0, centre + half), 0.0)
-    return float(lo), float(hi)
+    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    # exactly 0 / 1 at the ends, as cards print them: computed, Wilson's bound had come out as 5.55e-17 (or 1 − 1e-16)
+    lo = 0.0 if successes == 0 else float(ci.low)
+    hi = 1.0 if successes == n else float(ci.high)
+    ends = poisson_end_count(n)
+    if 1 <= successes <= ends:
+        lo = _poisson_lower(successes, 1 - confidence) / n
+    if 1 <= n - successes <= ends:
+        hi = 1 - _poisson_lower(n - successes, 1 - confidence) / n
+    return lo, hi
+
+
+def _poisson_lower(count: int, alpha: float) -> float:
+    """The one-sided lower 1 − alpha bound of a Poisson mean of which ``count`` events were seen:
+    ½ χ²(alpha; 2·count)."""
+    return float(stats.chi2.ppf(alpha, 2 * count)) / 2
 
 
 def proportion(successes: int, n: int) -> dict:
-    lo, hi = wilson(successes, n)
+    lo, hi = modified_wilson(successes, n)
     return {"value": successes / n if n else float("nan"), "lo": lo, "hi": hi, "n": int(n)}
 
 
@@ -92,7 +120,7 @@ def series_mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict:
 
 
 def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, p_pos: np.ndarray) -> dict:
-    """accuracy, FPR, FNR (with Wilson CIs) and mean P(positive) for 0/1 arrays."""
+    """accuracy, FPR, FNR (with modified Wilson CIs) and mean P(positive) for 0/1 arrays."""
     y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
     neg, pos = ~y_true, y_true
     return {
@@ -120,6 +148,10 @@ class GroupedMetrics:
         return g, groups[g]
 
     def gap(self, grouping: str, metric: str = "accuracy") -> dict:
+        """Best and worst group by the point values, their difference and ratio. Chosen after looking, the gap is
+        the largest of many chance differences and is never 0: ten groups of one true accuracy (96.5 %, at the UTKFace
+        test adults' gender × race sizes) gave a median gap of 5.3 points. The audit tests it
+        (``inference.audit.classifier_audit.accuracy_test``)."""
         vals = {g: m[metric]["value"] for g, m in self.by.get(grouping, {}).items() if m["n"] > 0}
         if not vals:
             return {}

@@ -35,6 +35,11 @@ def wilson_by_hand(k: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+# The modified Wilson interval's bound next to a count of one (success, or failure) is the Poisson one: the λ at which
+# one event or more has probability 0.05, 1 − e^(−λ) = 0.05, so λ = −ln 0.95, over n
+ONE_EVENT = -math.log(0.95)
+
+
 def holm_by_hand(ps: list[float]) -> list[float]:
     """Holm step-down written out: the k-th smallest (k = 0..m−1) times (m − k), a running maximum, capped at 1."""
     m = len(ps)
@@ -46,7 +51,7 @@ def holm_by_hand(ps: list[float]) -> list[float]:
     return out
 
 
-# --- 1. FPR / FNR with Wilson intervals; the error gaps name the highest rate worst ---------------------------------
+# --- 1. FPR / FNR with modified Wilson intervals; the error gaps name the highest rate worst ---------------------------------
 
 def test_fpr_and_fnr_are_the_shares_of_negatives_called_positive_and_positives_called_negative():
     # 4 faces annotated male (0), one called female: FPR 1/4; 2 annotated female (1), one called male: FNR 1/2
@@ -56,9 +61,10 @@ def test_fpr_and_fnr_are_the_shares_of_negatives_called_positive_and_positives_c
     assert (m["fpr"]["value"], m["fpr"]["n"]) == (0.25, 4)
     assert (m["fnr"]["value"], m["fnr"]["n"]) == (0.5, 2)
     assert m["accuracy"]["value"] == pytest.approx(4 / 6)
-    lo, hi = wilson_by_hand(1, 4)  # ≈ (0.0456, 0.6994)
+    # 1 of 4: one success, so the lower bound is Poisson's (≈ 0.0128); 3 failures, past x* = 2, so Wilson's upper
+    lo, hi = ONE_EVENT / 4, wilson_by_hand(1, 4)[1]  # ≈ 0.6994
     assert (m["fpr"]["lo"], m["fpr"]["hi"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
-    lo, hi = wilson_by_hand(1, 2)  # ≈ (0.0945, 0.9055)
+    lo, hi = ONE_EVENT / 2, 1 - ONE_EVENT / 2  # 1 of 2: one success and one failure, both bounds Poisson's
     assert (m["fnr"]["lo"], m["fnr"]["hi"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
 
 

@@ -3,7 +3,8 @@
     python main.py train evaluate --model a.onnx [--model b.onnx] --dataset utkface:PATH
 
 prints accuracy, FPR and FNR overall, per gender × race and per age band,
-each with a 95% Wilson interval, models side by side, and writes JSON.
+each with a 95% modified Wilson interval (inference.metrics.modified_wilson), models side by side, and
+writes JSON.
 
 Faces are taken as the audit takes them: a utkface, celeba or fairface image is an aligned face crop, and a
 folder's photo is searched by the face detector, its largest face carrying its label (--detect / --aligned choose).

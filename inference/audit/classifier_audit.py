@@ -1,8 +1,9 @@
-"""Labelled audit of classifiers: accuracy, FPR, FNR and mean P(female) per group, with Wilson CIs.
+"""Labelled audit of classifiers: accuracy, FPR, FNR and mean P(female) per group, with modified Wilson CIs, and
+a test of whether accuracy differs between the groups at all.
 
 Uses ``inference.metrics.disaggregate`` rather than fairlearn's ``MetricFrame``:
 the same idea (metrics overall and per group, several groupings), but without
-pandas/scikit-learn in the runtime, and with Wilson score intervals for
+pandas/scikit-learn in the runtime, and with modified Wilson score intervals for
 proportions, which behave on the small groups (n < 30) where normal or
 percentile-bootstrap intervals collapse or leave [0, 1]. The positive class is
 ``female``, the dataset's binary annotation, not anyone's identity.
@@ -15,7 +16,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..metrics import SMALL_GROUP, disaggregate, group_order
-from .stats import bootstrap_ci, holm, mcnemar_exact, share
+from .detection import found_test
+from .stats import holm, mcnemar_exact, mean_or_median_ci, share
 
 BINS = [round(i * 0.05, 2) for i in range(21)]
 
@@ -27,7 +29,8 @@ def labelled_rows(rows: Sequence[dict]) -> list[dict]:
 
 def classifier_metrics(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str]) -> dict:
     """Per classifier: ``disaggregate(...).to_dict()`` (overall, by grouping → group, gaps), for every grouping: the
-    user's ``group`` had been left out, so ``--groups`` on a labelled dataset compared no classifier by those groups."""
+    user's ``group`` had been left out, so ``--groups`` on a labelled dataset compared no classifier by those groups.
+    ``tests``: grouping → ``{"accuracy": accuracy_test(...)}``, whether the gap could be chance."""
     keep = [i for i, r in enumerate(rows) if r["face"] == 0 and r["gender"] in ("male", "female")]
     out = {}
     for n in names:
@@ -37,11 +40,42 @@ def classifier_metrics(rows: Sequence[dict], groupings: dict[str, list[str]], na
         p = [rows[i]["clf"][n]["p"] for i in idx]
         gm = disaggregate(y_true, y_pred, p, {g: [labels[i] for i in idx] for g, labels in groupings.items()})
         d = gm.to_dict()
+        d["tests"] = {}
         for grouping in list(d["gaps"]):
             d["gaps"][grouping] = {m: gm.gap(grouping, m) for m in ("accuracy",)}
             d["gaps"][grouping].update(_error_gaps(gm.by[grouping]))
+            d["tests"][grouping] = {"accuracy": accuracy_test(gm.by[grouping])}
         out[n] = d
     return out
+
+
+ACCURACY_TEST = "Pearson's χ² test of homogeneity of accuracy: groups × {correct, wrong}"
+
+
+def accuracy_test(by: Mapping[str, dict]) -> dict:
+    """Do the groups' accuracies differ by more than chance? ``by``: group → ``binary_metrics``. The accuracy gap
+    (best − worst group) is chosen after looking, so it is never 0: ten groups of one true accuracy (96.5 %, at the
+    sizes of the UTKFace test adults' gender × race groups) gave a median gap of 5.3 points. This is the test the
+    detection audit runs on found/missed (``found_test``: Pearson's χ², its p by permuting the group labels where an
+    expected count is below 5, with Cramér's V), run on the groups × {correct, wrong} table; ``test`` names it."""
+    counts = {g: (m["n"], round(m["accuracy"]["value"] * m["n"])) for g, m in by.items() if m["n"] > 0}  # k/n → k
+    out = {"test": ACCURACY_TEST, **found_test(counts)}
+    out.pop("note", None)  # found_test's speak of images with a face found
+    note = _untestable(counts)
+    if note:
+        out["note"] = note
+    return out
+
+
+def _untestable(counts: Mapping[str, tuple[int, int]]) -> str | None:
+    """Why accuracy cannot differ between the groups of ``counts`` (group → (faces, correct)), or None."""
+    if len(counts) < 2:
+        return "fewer than two groups with faces"
+    if all(k == n for n, k in counts.values()):
+        return "every face classified correctly"
+    if not any(k for _, k in counts.values()):
+        return "no face classified correctly"
+    return None
 
 
 def paired_accuracy(correct: Mapping[str, Sequence[bool]], groupings: Mapping[str, Sequence[str]]) -> list[dict]:
@@ -92,15 +126,15 @@ def _error_gaps(by: dict) -> dict:
 
 
 def p_female_distribution(ps: Sequence[float]) -> dict:
-    """P(female) distribution: mean and median with bootstrap CIs, shares above/below 0.5, confident calls, histogram."""
+    """P(female) distribution: mean and median with CIs, shares above/below 0.5, confident calls, histogram."""
     ps = [p for p in ps if p is not None]
     counts = [0] * (len(BINS) - 1)
     for p in ps:
         counts[min(int(p / 0.05), len(counts) - 1)] += 1
     return {
         "n": len(ps),
-        "mean": bootstrap_ci(ps, "mean", (0.0, 1.0)),
-        "median": bootstrap_ci(ps, "median"),
+        "mean": mean_or_median_ci(ps, "mean", (0.0, 1.0)),
+        "median": mean_or_median_ci(ps, "median"),
         "share_above_0_5": share([p > 0.5 for p in ps]),
         "share_below_0_5": share([p < 0.5 for p in ps]),
         "share_confident": share([p > 0.9 or p < 0.1 for p in ps]),

@@ -92,6 +92,16 @@ def _detection_section(d: dict, parts: list[str]) -> None:
                      + (f"; {esc(t['note'])}" if t.get("note") and t["p"] is not None else "") + ".</p>")
 
 
+def accuracy_test_words(t: dict) -> str:
+    """A classifier's test of equal accuracy across a grouping's groups, beside its accuracy gap: the gap is the
+    largest of many differences, picked after looking, and is never 0 even where the groups are equally accurate."""
+    if t["p"] is None:
+        return t.get("note", "not testable")
+    words = (f"{pval(t['p'])}: χ² {t['statistic']:.2f}, dof {t['dof']} ({t['method']}); "
+             f"Cramér's V {num(t['cramers_v'], '.3f')}")
+    return words + (f"; {t['note']}" if t.get("note") else "")
+
+
 def _not_measured_note(r: dict, names: list[str]) -> str:
     """A sentence naming the classifiers none of whose predictions could be counted, or ''."""
     n_faces = r["images"]["n_faces"]
@@ -114,7 +124,7 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
         for metric, label in (("accuracy", "accuracy"), ("fpr", "FPR (annotated male called female)"),
                               ("fnr", "FNR (annotated female called male)")):
             series = {n: {g: m[metric] for g, m in r["classifiers"][n]["metrics"]["by"][grouping].items()} for n in names}
-            parts.append(img(F.grouped_bars(series, f"{label} by {grouping} (95% Wilson CI)", label, 100),
+            parts.append(img(F.grouped_bars(series, f"{label} by {grouping} (95% modified Wilson CI)", label, 100),
                              f"{metric} by {grouping}"))
         body = []
         for g in sorted(sizes[grouping], key=group_order):
@@ -137,9 +147,11 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
 
         gaps = [[n, extreme(n, "worst"), extreme(n, "best"),
                  f"{100 * gap['accuracy']['difference']:.1f} pts" if gap.get("accuracy") else "-",
-                 num(gap['accuracy']['ratio_worst_best'], '.3f') if gap.get("accuracy") else "-"]
+                 num(gap['accuracy']['ratio_worst_best'], '.3f') if gap.get("accuracy") else "-",
+                 accuracy_test_words(r["classifiers"][n]["metrics"]["tests"][grouping]["accuracy"])]
                 for n in names for gap in [r["classifiers"][n]["metrics"]["gaps"].get(grouping, {})]]
-        parts.append(table(["classifier", "worst group", "best group", "accuracy gap", "ratio worst/best"], gaps))
+        parts.append(table(["classifier", "worst group", "best group", "accuracy gap", "ratio worst/best",
+                            "test of equal accuracy in every group (χ²)"], gaps))
         for c in r.get("comparisons") or []:
             by = c["by"].get(grouping, {})
             body = [[g, v["n"], "yes" if v["small"] else "", _pct(v["accuracy_a"]), _pct(v["accuracy_b"]),

@@ -22,13 +22,14 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, ITA_RANGE, L_RANGE, N_RESAMPLES, SEED, bootstrap_ci
 
-SCHEMA_VERSION = 12  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
+SCHEMA_VERSION = 13  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
 # 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`;
 # 6: `audit.max_faces`, `images.faces_not_analysed`, `examples.faces[].p_female[].reference` and `.delta`;
 # 7: `filter…n_measurable_before`, `n_made_unmeasurable`, `n_made_measurable`, `n_never_measurable`,
 # `share_made_unmeasurable`, `delta_b`; `gate.max_unmeasurable_share`, gate rows of measure `made_unmeasurable`, and
 # `gate.rows[].delta_l` / `.delta_b`; 8: `images.first_frame_only`; 9: `labels.faces[].age` a dataset's age bin as text;
-# 10: `gate.not_gated`; 11: `images.folders_not_read`; 12: `filter…delta_ita_from_b`
+# 10: `gate.not_gated`; 11: `images.folders_not_read`; 12: `filter…delta_ita_from_b`; 13: `classifiers…metrics.tests`,
+# a mean's CI Student's t at every n (BCa from 30 values had been), a proportion's the modified Wilson
 TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
