@@ -9,9 +9,17 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from inference.results import FrameResult
 
-from .painter import Composed, DisplaySettings, render
+from .painter import DARKER, LESS_FEMALE, LIGHTER, MORE_FEMALE, NEUTRAL, Composed, DisplaySettings, render
 
-HELP_HTML = """
+
+def _in(colour: QColor, text: str) -> str:
+    """``text`` in a sign colour of the label, as the legend names it."""
+    return f"<span style='color:{colour.name()}'>{text}</span>"
+
+
+# The legend names every colour a ΔITA is drawn in: a shift L* does not bear out (painter.shift_colour: a yellow
+# tint's "lower ITA") is grey, which it had left unnamed beside "lighter / darker"
+HELP_HTML = f"""
 <h3>Bias Mirror — keys</h3>
 <table cellpadding='2'>
 <tr><td><b>Space</b></td><td>pause / resume</td></tr>
@@ -24,8 +32,9 @@ HELP_HTML = """
 <tr><td><b>H</b>, <b>F1</b></td><td>this help</td></tr>
 </table>
 <p>Labels: P(female) and skin tone (ITA°, Monk) <i>original → filtered</i>.<br>
-Δ colours: <span style='color:#ffbe50'>lighter</span> / <span style='color:#64a5ff'>darker</span> skin;
-<span style='color:#ff78c8'>more female</span> / <span style='color:#50d7be'>less female</span>.<br>
+Δ colours: {_in(LIGHTER, "lighter")} / {_in(DARKER, "darker")} skin (L* bears out the ΔITA);
+{_in(NEUTRAL, "higher / lower ITA")} (L* does not: b*, yellowness, moved it) or same;<br>
+{_in(MORE_FEMALE, "more female")} / {_in(LESS_FEMALE, "less female")}.<br>
 CAM: where the chosen classifier looked for the chosen class (each face scaled to its own maximum; Grad-CAM for an
 adopted classifier whose head has activations).<br>
 A conditional filter (e.g. a target gender) runs the condition chosen under Display; the session's figures start

@@ -25,9 +25,12 @@ CAM_FLOOR, CAM_RAMP = 0.2, 0.5  # display only: where a normalised CAM starts to
 # Sign colours (kept in one place; the help overlay shows the legend).
 LIGHTER = QColor(255, 190, 80)  # the filter made the skin lighter (skin.shift_word): ΔITA > 0 made by L*
 DARKER = QColor(100, 165, 255)  # darker
+# What a positive ΔITA says, in every caption: ITA = atan((L* − 50)/b*) rises with L* and moves with b* too (less
+# yellow raises it on light skin, lowers it on dark), so "+ = lighter" had named a yellow tint's fall of ITA "darker"
+HIGHER_ITA = "higher ITA: L* rose, or b* (yellowness) moved it"
 MORE_FEMALE = QColor(255, 120, 200)  # ΔP(female) > 0
 LESS_FEMALE = QColor(80, 215, 190)  # ΔP(female) < 0
-NEUTRAL = QColor(200, 200, 200)
+NEUTRAL = QColor(200, 200, 200)  # no sign, or a ΔITA lightness did not make (shift_colour)
 TEXT = QColor(240, 240, 240)
 MUTED = QColor(160, 160, 160)
 # Colours that name a thing (a face, a classifier), not a direction: hues the four sign colours leave free (red,

@@ -36,7 +36,10 @@ STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292
 # What the lines and dots stand for: a face seen in one or two frames (every photo of a folder) is drawn as dots
 # (``_set``), which the captions had not named ("solid original, dashed filtered")
 KEY = "solid line / filled dot = original, dashed / hollow dot = filtered"
-ITA_CAPTION = f"ITA° per face (higher = lighter) — {KEY}"
+# ITA is not lightness alone: a yellow tint lowers a light face's ITA as L* rises (painter.HIGHER_ITA). Kept short:
+# a plot's title is one line, and a longer one pushed the Session Δ plots past a 940 px window
+ITA_CAPTION = f"ITA° per face (moves with L* and b*) — {KEY}"
+HIST_ITA_CAPTION = "Session ΔITA° (filtered − original; + = higher ITA)"
 P_CAPTION = f"P(female) per face — {KEY}"
 # With a filter, ΔP(female) is filtered − the face through the filter's resampling alone (FaceResult.reference)
 P_CAPTION_REFERENCE = ("P(female) — solid line / filled dot = the face resized to the filter's size and back (what "
@@ -170,7 +173,7 @@ class PlotsPanel(QTabWidget):
         self.focus_plots: dict[str, pg.PlotItem] = {}
         self.addTab(self.focus_widget, "CAM focus")
         self.hist_widget = pg.GraphicsLayoutWidget()
-        self.hist_ita = self.hist_widget.addPlot(title="Session ΔITA° (filtered − original; > 0 lighter)")
+        self.hist_ita = self.hist_widget.addPlot(title=HIST_ITA_CAPTION)
         self.hist_p = self.hist_widget.addPlot(title="Session ΔP(female) per classifier (> 0 more female)")
         _legend_below(self.hist_widget, self.hist_p, col=1, columns=2)
         self.addTab(self.hist_widget, "Session Δ")

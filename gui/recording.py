@@ -385,6 +385,12 @@ def write_image(picture: QImage | QPixmap, path: Path, what: str, image_format: 
 FRAME_NUMBERS = ("frame: the app's count of the frames it analysed, across sources and recordings; recording: the "
                  "recording's part file holding this frame's rows and its number there (their frame column), "
                  "null where no recording holds it")
+# A snapshot's words for its signs. ITA = atan((L* − 50)/b*) moves with b* as well as L* (a yellow tint lowers a light
+# face's ITA while L* rises), so a positive delta_ita had been called "lighter" where delta_l says what lightness did.
+# No reader parses it: it is for the person who opens the file.
+SIGN_CONVENTION = ("Δ = filtered − original. positive delta_ita = higher ITA: L* rose, or b* (yellowness) moved it; "
+                   "positive delta_l = lighter; positive delta_mst = lighter by that many Monk tones; positive "
+                   "delta_p_female = more female")
 
 
 def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: dict,
@@ -406,7 +412,7 @@ def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: di
         "display": settings,
         "recording": None if recording is None else {"file": str(recording[0]), "frame": recording[1]},
         "faces": [face_row(result, f) for f in result.faces],
-        "sign_convention": "positive delta_ita = filter made skin lighter; positive delta_p_female = more female",
+        "sign_convention": SIGN_CONVENTION,
         "frame_numbers": FRAME_NUMBERS,
     }
     image_data = encoded(image, "PNG", png)

@@ -10,12 +10,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from .model_panel import elided
-from .painter import signed
+from .painter import HIGHER_ITA, signed
 from .recording import SessionStats
 
-SUMMARY_NOTE = ("Per tracked face this session: ΔITA filtered − original (> 0 lighter); ΔP(female) filtered − the "
-                "face resized to the filter's size and back, the filter's own doing (> 0 more female). Intervals "
-                "stand on runs of consecutive frames, not on frames: a face's frames are nearly alike.")
+SUMMARY_NOTE = (f"Per tracked face this session: ΔITA filtered − original (> 0 {HIGHER_ITA}); ΔP(female) "
+                "filtered − the face resized to the filter's size and back, the filter's own doing (> 0 more "
+                "female). Intervals stand on runs of consecutive frames, not on frames: a face's frames are nearly "
+                "alike.")
 
 
 def _ci(m: dict, digits: int) -> str:

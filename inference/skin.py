@@ -329,7 +329,8 @@ def measure_skin_tones(crops: np.ndarray, mask: np.ndarray | None = None, min_pi
 
 
 def compare_skin(original: SkinTone, filtered: SkinTone) -> SkinShift:
-    """Filtered minus original; positive means the filter made the skin lighter."""
+    """Filtered minus original: a positive ΔL* or ΔMST means lighter skin, a positive ΔITA a higher ITA, which b*
+    moves too (``shift_word`` says whether it was lighter)."""
     if not (original.measurable and filtered.measurable):
         return SkinShift(delta_ita=None, delta_l=None, delta_mst=None)
     return SkinShift(delta_ita=filtered.ita - original.ita,
@@ -347,16 +348,18 @@ def shift_word(original: SkinTone, filtered: SkinTone, digits: int = 1) -> str:
     """One face's skin shift in a word, for its ΔITA shown to ``digits``: "lighter" or "darker" where L* moved the way
     ITA did and made the move (its part of ΔITA outweighs the part Δb* makes) or moved at least
     ``JUST_NOTICEABLE_L`` (near ITA −90°, very dark skin, ITA barely follows L*, so a darkening moves it mostly by
-    b*); "higher ITA" or "lower ITA" otherwise; "same" where the ΔITA shown is 0. By ΔITA's sign alone a yellow tint
-    had read "−7.6° darker" beside an L* that rose (57.83 → 58.71), and on a dark face "+6.6° lighter" where b* made
-    nearly all of it (L* 33.70 → 33.98). The audit's summary words a group's shift by this rule on its intervals
-    (``audit.summary.ita_is_not_lightness``)."""
+    b*); "higher ITA" or "lower ITA" otherwise; "same" where the ΔITA shown is 0, "same ITA, L* fell" (or rose) where
+    L* moved at least ``JUST_NOTICEABLE_L`` all the same (b* moved with it, along the same angle: the default filter
+    took a face's L* 72.71 → 68.06 and had read "+0.0° same"). By ΔITA's sign alone a yellow tint had read "−7.6°
+    darker" beside an L* that rose (57.83 → 58.71), and on a dark face "+6.6° lighter" where b* made nearly all of it
+    (L* 33.70 → 33.98). The audit's summary words a group's shift by this rule on its intervals
+    (``audit.summary.lightness_bears_out``)."""
     if not (original.measurable and filtered.measurable):
         raise ValueError("shift_word needs a face whose skin was measured before and after the filter")
     delta = round(filtered.ita - original.ita, digits) + 0.0  # the word says no more than the digits beside it
-    if delta == 0:
-        return "same"
     delta_l = filtered.L - original.L
+    if delta == 0:
+        return f"same ITA, L* {'rose' if delta_l > 0 else 'fell'}" if abs(delta_l) >= JUST_NOTICEABLE_L else "same"
     from_b = ita_degrees(original.L, filtered.b) - original.ita  # the original's L*, the filtered b*
     from_l = filtered.ita - original.ita - from_b  # the rest, at the filtered b*: ITA grows with L* where b* > 0
     if delta_l * delta > 0 and (abs(from_l) > abs(from_b) or abs(delta_l) >= JUST_NOTICEABLE_L):

@@ -42,8 +42,10 @@ from dataclasses import asdict, dataclass
 from typing import Iterator
 
 from .. import strict_json
-from ..skin import NOT_MEASURABLE
+from ..skin import JUST_NOTICEABLE_L, NOT_MEASURABLE
 from .stats import CONFIDENCE, exact_share
+from .summary import (ITA_DIGITS, as_printed, lightness_bears_out, lightness_direction, lightness_moved_words,
+                      printed_direction)
 
 FAILING = {False: ("beyond",), True: ("beyond", "unsettled", "too few")}
 MADE_UNMEASURABLE = "made_unmeasurable"  # the gate's measure of the share of faces the filter made unmeasurable
@@ -89,6 +91,9 @@ class GateRow:
     # a ΔITA row's ΔL* and Δb* (interval objects): whether lightness moved, or only yellowness, where ITA swings
     delta_l: dict | None = None
     delta_b: dict | None = None
+    # and the part of its ΔITA Δb* alone makes (filter…delta_ita_from_b.mean), which lightness_words reads as the
+    # summary does
+    delta_ita_from_b: dict | None = None
 
 
 def verdict(lo: float | None, hi: float | None, tolerance: float) -> str:
@@ -145,7 +150,8 @@ def gate_rows(filter_report: dict, max_delta_ita: float | None, max_delta_p: flo
         # colour-cast photos alone had passed the gate
         if max_delta_ita is not None and (grouping, group) != ("skin_tone", NOT_MEASURABLE):
             rows.append(_row("delta_ita", grouping, group, cell.get("delta_ita", {}).get("mean", {}), max_delta_ita,
-                             delta_l=cell.get("delta_l", {}).get("mean"), delta_b=cell.get("delta_b", {}).get("mean")))
+                             delta_l=cell.get("delta_l", {}).get("mean"), delta_b=cell.get("delta_b", {}).get("mean"),
+                             delta_ita_from_b=(cell.get("delta_ita_from_b") or {}).get("mean")))
             if "share_made_unmeasurable" in cell:  # judged with ΔITA, which leaves out the faces counted here
                 rows.append(_row(MADE_UNMEASURABLE, grouping, group, cell["share_made_unmeasurable"],
                                  DEFAULT_MAX_UNMEASURABLE_SHARE if max_unmeasurable_share is None
@@ -234,28 +240,39 @@ def _shown_share(row: dict) -> str:
 
 
 def _shift(name: str, m: dict | None) -> str | None:
-    """'ΔL* +2.98 [-4.96, +10.9]', or None where not measured."""
+    """'ΔL* +2.98 [-4.96, +10.90]', to the summary's digits, which lightness_words reads them by; None where not
+    measured."""
     if not m or not strict_json.measured(m.get("value")):
         return None
-    ci = f" [{m['lo']:+.3g}, {m['hi']:+.3g}]" if strict_json.measured(m.get("lo")) else ""
-    return f"{name} {m['value']:+.3g}{ci}"
+    shown = lambda v: f"{as_printed(v, ITA_DIGITS):+.{ITA_DIGITS}f}"  # noqa: E731
+    ci = f" [{shown(m['lo'])}, {shown(m['hi'])}]" if strict_json.measured(m.get("lo")) else ""
+    return f"{name} {shown(m['value'])}{ci}"
 
 
 def lightness_words(row: dict) -> str:
-    """A ΔITA row's ΔL* and Δb*, and whether lightness is shown to have moved: ITA = atan((L* − 50)/b*) swings with
-    b* where b* is small (the dimly lit, reddish faces an unlabelled audit's "dark" group holds), so a ΔITA alone
-    does not say the filter made skin lighter or darker. '' where neither was measured."""
+    """A ΔITA row's ΔL* and Δb*, and what they say of its ΔITA: ITA = atan((L* − 50)/b*) moves with b* too (a yellow
+    tint lowers a light face's ITA while L* rises; where b* is small it swings), so a ΔITA alone does not say the
+    filter made skin lighter or darker. '' where neither was measured."""
     said = [s for s in (_shift("ΔL*", row.get("delta_l")), _shift("Δb*", row.get("delta_b"))) if s]
-    if not said:
-        return ""
-    lo, hi = (row.get("delta_l") or {}).get("lo"), (row.get("delta_l") or {}).get("hi")
-    if not (strict_json.measured(lo) and strict_json.measured(hi)):
-        moved = "too few faces to tell whether lightness moved"
-    elif lo <= 0 <= hi:
-        moved = "lightness not shown to move"
-    else:
-        moved = f"lightness moved ({'lighter' if lo > 0 else 'darker'})"
-    return f"; {', '.join(said)}: {moved}"
+    return f"; {', '.join(said)}: {lightness_verdict(row)}" if said else ""
+
+
+def lightness_verdict(row: dict) -> str:
+    """'lightness moved (lighter)' where L* bears out the row's ΔITA, by the rule the summary's words follow
+    (``summary.lightness_bears_out``): by the CI test alone a yellow tint's male/Black row (ΔITA +2.61°, ΔL* +0.49
+    [+0.38, +0.61], Δb* +6.96) had read "lightness moved (lighter)" where the summary said "higher ITA". Else
+    'higher ITA, not lighter: ' and what L* did; with no ΔITA as printed, what L* did alone."""
+    delta_l, direction = row.get("delta_l"), printed_direction(row.get("mean"))
+    moved = lightness_moved_words(delta_l, not_shown="lightness not shown to move",
+                                  too_few="too few faces to tell whether lightness moved")
+    if not direction:
+        return moved
+    lighter = "lighter" if direction > 0 else "darker"
+    if lightness_bears_out(direction, delta_l, row.get("mean"), row.get("delta_ita_from_b")):
+        return f"lightness moved ({lighter})"
+    if lightness_direction(delta_l) == direction:  # L* moved ITA's way, too little to have made the move
+        moved += f" by under {JUST_NOTICEABLE_L:g} unit, and b* made more of the move"
+    return f"{'higher' if direction > 0 else 'lower'} ITA, not {lighter}: {moved}"
 
 
 def _shown(row: dict) -> str:

@@ -39,6 +39,7 @@ def signif(p) -> str:
 
 
 ITA_DIGITS = 2  # the digits of ΔITA°, ΔL* and Δb* in the summary (ci's)
+P_DIGITS = 3  # the digits of P(female) and ΔP(female)
 # A face's move no filter made: what resizing it down to a filter's size and back moves on its own
 # (docs/architecture.md, "Every shift is measured through the filter's resampling path": ITA ~2°, P(female) 0.013 on
 # average). Faces are said to have moved "far" only beyond it (``_moved_far``).
@@ -296,31 +297,59 @@ def _yellowness_carried(cell: dict, direction: int) -> bool:
     return _clear_of_zero(from_b, ITA_DIGITS) == direction and abs(from_b["value"]) > abs(rest)
 
 
-def ita_is_not_lightness(cell: dict, direction: int) -> bool:
-    """Whether a ΔITA moving in ``direction`` (+1 up, -1 down) would be misread as lighter or darker skin: ITA =
-    atan((L* − 50)/b*) also falls as skin yellows (b* up) while L* rises. Lightness moved ITA only where ΔL*'s mean's
-    95% CI lies clear of 0 on ΔITA's side, read as the ship gate reads ΔL* (gate.lightness_words), and L* made more
-    of the move than b* (``_lightness_made``) or moved visibly (``skin.JUST_NOTICEABLE_L``): the rule one face's word
-    follows (``skin.shift_word``). True otherwise: a contrast filter's male/Indian group (ΔITA -1.40,
-    Holm p < 0.001; ΔL* +0.26 [-1.21, 1.45]) had been called "darker". False where ΔL* has no CI (too few faces, or a
-    report older than the field), so the usual wording stands."""
-    delta_l = (cell.get("delta_l") or {}).get("mean")
-    if not direction or not _has_interval(delta_l):
+def printed_direction(v, digits: int = ITA_DIGITS) -> int:
+    """+1, -1 or 0: the way a mean moved as printed to ``digits`` (0 where it prints as 0 or was not measured)."""
+    shown = as_printed(v, digits)
+    return (shown > 0) - (shown < 0) if measured(shown) else 0
+
+
+def lightness_bears_out(direction: int, delta_l: dict | None, delta_ita, from_b: dict | None) -> bool:
+    """Whether a group's ΔITA moving in ``direction`` (+1 up, -1 down) is lighter or darker skin: the one rule by
+    which the summary and the ship gate (``gate.lightness_words``) say so, that they may not disagree. ITA =
+    atan((L* − 50)/b*) also moves as b* does (a yellow tint lowers a light face's ITA while L* rises), so lightness
+    moved ITA only where ΔL*'s mean's 95% CI (``delta_l``) lies clear of 0, as printed, on ΔITA's side, and L* made
+    more of the mean ΔITA (``delta_ita``) than b* did (``_lightness_made``, ``from_b``: ``delta_ita_from_b``'s mean)
+    or moved visibly (``skin.JUST_NOTICEABLE_L``): the rule one face's word follows (``skin.shift_word``). A contrast
+    filter's male/Indian group (ΔITA -1.40, Holm p < 0.001; ΔL* +0.26 [-1.21, 1.45]) had been called "darker".
+    False where ΔL* has no CI: a group of one or two faces shows nothing, and a yellow tint's female/Asian face
+    (ΔITA -16.86°, ΔL* +1.04, Δb* +16) had been "darker" by ΔITA's sign alone."""
+    if not direction or lightness_direction(delta_l) != direction:
         return False
-    if _clear_of_zero(delta_l, ITA_DIGITS) != direction:
-        return True
-    return not (_lightness_made(cell) or abs(delta_l["value"]) >= JUST_NOTICEABLE_L)
+    return _lightness_made(delta_ita, from_b) or abs(delta_l["value"]) >= JUST_NOTICEABLE_L
 
 
-def _lightness_made(cell: dict) -> bool:
-    """Whether L* made more of a ΔITA than b* did: the rest of its mean beside the part Δb* alone makes
-    (``delta_ita_from_b``). A yellow tint's male/Black group (ΔITA +2.61, of it +1.78 by Δb*; ΔL* +0.49) had been
-    "lighter". True for a report older than the field."""
-    from_b, delta_ita = ((cell.get("delta_ita_from_b") or {}).get("mean") or {},
-                         (cell.get("delta_ita") or {}).get("mean") or {})
-    if not (measured(from_b.get("value")) and measured(delta_ita.get("value"))):
+def _lightness_made(delta_ita, from_b: dict | None) -> bool:
+    """Whether L* made more of a mean ΔITA than b* did: the rest of it beside the part Δb* alone makes (``from_b``,
+    ``delta_ita_from_b``'s mean). A yellow tint's male/Black group (ΔITA +2.61, of it +1.78 by Δb*; ΔL* +0.49) had
+    been "lighter". True for a report older than the field."""
+    b_part = (from_b or {}).get("value")
+    if not (measured(b_part) and measured(delta_ita)):
         return True
-    return abs(delta_ita["value"] - from_b["value"]) > abs(from_b["value"])
+    return abs(delta_ita - b_part) > abs(b_part)
+
+
+def ita_is_not_lightness(cell: dict, direction: int) -> bool:
+    """Whether a cell's ΔITA moving in ``direction`` would be misread as lighter or darker skin: L* does not bear it
+    out (``lightness_bears_out``). False where no ΔL* was measured (a report older than the field): the usual wording
+    stands."""
+    delta_l = (cell.get("delta_l") or {}).get("mean")
+    if not direction or not (delta_l and measured(delta_l.get("value"))):
+        return False
+    return not lightness_bears_out(direction, delta_l, ((cell.get("delta_ita") or {}).get("mean") or {}).get("value"),
+                                   (cell.get("delta_ita_from_b") or {}).get("mean"))
+
+
+def lightness_moved_words(delta_l: dict | None, not_shown: str = "L* was not shown to move",
+                          too_few: str = "too few faces to tell whether L* moved") -> str:
+    """'L* rose' or 'L* fell' where ΔL*'s mean's 95% CI lies clear of 0 as printed; else ``not_shown``, or, with no
+    CI (fewer than 3 faces), ``too_few``: a group of one or two faces shows no move either way."""
+    moved = {1: "L* rose", -1: "L* fell"}.get(lightness_direction(delta_l))
+    return moved or (not_shown if _has_interval(delta_l) else too_few)
+
+
+def lightness_direction(delta_l: dict | None) -> int:
+    """+1 or -1 where ΔL*'s mean's 95% CI lies above or below 0 as printed, else 0."""
+    return _clear_of_zero(delta_l, ITA_DIGITS)
 
 
 def skin_moved(cell: dict) -> bool:
@@ -335,8 +364,7 @@ def what_moved_words(cell: dict, direction: int = 0) -> str:
     shown to move: ΔL* 0.26 [95% CI -1.21, 1.45], Δb* 5.41 […]', so that "lower ITA, less yellow" does not read as
     cause and effect where less yellow raised ITA."""
     delta_l, delta_b = (cell.get("delta_l") or {}).get("mean"), (cell.get("delta_b") or {}).get("mean")
-    lightness = ({1: "L* rose", -1: "L* fell"}.get(_clear_of_zero(delta_l, ITA_DIGITS), "L* was not shown to move")
-                 + f": ΔL* {ci(delta_l)}")
+    lightness = f"{lightness_moved_words(delta_l)}: ΔL* {ci(delta_l)}"
     if not (delta_b and measured(delta_b.get("value"))):
         return lightness
     if direction and not _yellowness_carried(cell, direction):
@@ -387,8 +415,7 @@ def group_direction_words(s: dict, v) -> str:
     """A group's ΔITA direction by its mean as printed, 'lighter' or 'darker', or 'lower ITA, yellower: Δb* …, while
     L* rose: ΔL* …' where the group's ΔL* does not bear that out (``ita_is_not_lightness``); 'unchanged', with what
     moved where ΔL* or Δb* did."""
-    shown = as_printed(v, ITA_DIGITS)
-    direction = 0 if shown is None else (shown > 0) - (shown < 0)
+    shown, direction = as_printed(v, ITA_DIGITS), printed_direction(v)
     if ita_is_not_lightness(s, direction):
         return f"{'higher' if direction > 0 else 'lower'} ITA, {what_moved_words(s, direction)}"
     if direction == 0 and skin_moved(s):
@@ -580,7 +607,7 @@ def summary_lines(r: dict) -> list[str]:
                        f"({100 * by[gaps['fnr']['worst']]['fnr']['value']:.1f}%)."
                        if "fpr" in gaps and "fnr" in gaps else ""))
         d = c["p_female"]["overall"]
-        lines.append(f"{name}: mean P(female) {ci(d['mean'], 3)}; {ci(d['share_above_0_5'], pct=True)} of faces called female "
+        lines.append(f"{name}: mean P(female) {ci(d['mean'], P_DIGITS)}; {ci(d['share_above_0_5'], pct=True)} of faces called female "
                      f"(P > 0.5); {ci(d['share_confident'], pct=True)} confident calls (P > 0.9 or < 0.1).")
     for c in r.get("comparisons") or []:
         lines.append(comparison_line(c, "gender_race" if "gender_race" in c["by"] else r["groups"]["primary"]))
@@ -666,14 +693,14 @@ def summary_lines(r: dict) -> list[str]:
                              f"from {name} both before and after the filter, so whether the filter changed it (or the "
                              "predicted gender) is not known.")
                 continue
-            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'], d['median'], far=RESIZING_MOVES['p_female'])}: mean ΔP(female) "
-                         f"{ci(d['mean'], 3)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
+            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'], d['median'], P_DIGITS, RESIZING_MOVES['p_female'])}: mean ΔP(female) "
+                         f"{ci(d['mean'], P_DIGITS)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
             for grouping, by in fl["by"].items():
                 sig = [g for g, s in by.items() if measured(p := s["classifiers"][name]["delta_p_female"]["wilcoxon"].get("p_holm")) and p < ALPHA]
                 if sig:
                     lines.append(f"{name}: ΔP(female) is significant after Holm in {grouping} groups: "
-                                 + ", ".join(f"{g} ({ci(by[g]['classifiers'][name]['delta_p_female']['mean'], 3)})" for g in sig) + ".")
+                                 + ", ".join(f"{g} ({ci(by[g]['classifiers'][name]['delta_p_female']['mean'], P_DIGITS)})" for g in sig) + ".")
         comp = fl["composition"]
         if comp["target_female_share"] is None:
             lines.append(no_target_share_line(comp.get("target")))
