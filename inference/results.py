@@ -2,8 +2,9 @@
 
 All are frozen. CAMs stay raw (unnormalised) so that maps are comparable
 across faces, frames and models; normalising for display is the painter's job.
-Deltas follow one sign convention everywhere: positive ``delta_ita``,
-``delta_l`` and ``delta_mst`` mean the filter made the skin *lighter*;
+Deltas follow one sign convention everywhere: positive ``delta_l`` and
+``delta_mst`` mean the filter made the skin *lighter*, positive ``delta_ita``
+a higher ITA (lighter, or less yellow where L* > 50: skin.shift_word says which);
 positive ``delta_p_female`` means the filter made the face look more female
 to that classifier. Both deltas compare the filtered face with the crop sent
 through the filter's resampling alone, so they are the filter's own effect.

@@ -50,7 +50,7 @@ COLUMNS = """one row per face per frame:
                       are the filter's own), while p_female[C] is measured on the face as found
   *_filtered, delta_* the same through the filter (over the skin pixels the original had not clipped to black or
                       white: what the filter clips counts), and filtered − original (delta_mst: original − filtered,
-                      so that > 0 is lighter, as for delta_ita: the Monk scale counts up to darker)
+                      so that > 0 is lighter, as for delta_l: the Monk scale counts up to darker; delta_ita > 0 is a higher ITA)
   p_female[C], cam_focus[C]      per classifier C: P(female), and the share on the face of the positive CAM of
                       the class that C predicted for the face, whatever --cam-class says (no CAM is written)
   p_female_reference[C], p_female_filtered[C], delta_p_female[C]

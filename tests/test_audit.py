@@ -511,13 +511,13 @@ def test_a_p_value_of_exactly_zero_is_significant_in_the_summary_and_kept_in_the
 
 def test_a_bootstrap_interval_needs_three_values_even_when_they_are_equal():
     """One face used to get a zero-width interval, so the ship gate failed on a group of one."""
-    from inference.audit.stats import bootstrap_ci
+    from inference.audit.stats import mean_or_median_ci
 
-    assert bootstrap_ci([1.0, 2.0]) == {"value": 1.5, "lo": None, "hi": None, "n": 2}
-    assert bootstrap_ci([0.0312]) == {"value": 0.0312, "lo": None, "hi": None, "n": 1}
-    assert bootstrap_ci([2.0, 2.0]) == {"value": 2.0, "lo": None, "hi": None, "n": 2}
-    assert bootstrap_ci([2.0, 2.0, 2.0]) == {"value": 2.0, "lo": 2.0, "hi": 2.0, "n": 3}
-    three = bootstrap_ci([1.0, 2.0, 4.0])
+    assert mean_or_median_ci([1.0, 2.0]) == {"value": 1.5, "lo": None, "hi": None, "n": 2}
+    assert mean_or_median_ci([0.0312]) == {"value": 0.0312, "lo": None, "hi": None, "n": 1}
+    assert mean_or_median_ci([2.0, 2.0]) == {"value": 2.0, "lo": None, "hi": None, "n": 2}
+    assert mean_or_median_ci([2.0, 2.0, 2.0]) == {"value": 2.0, "lo": 2.0, "hi": 2.0, "n": 3}
+    three = mean_or_median_ci([1.0, 2.0, 4.0])
     assert three["lo"] < three["value"] < three["hi"]
 
 
@@ -756,21 +756,21 @@ def test_the_mean_of_a_handful_of_shifts_gets_a_t_interval_and_the_gate_does_not
     from scipy import stats
 
     from inference.audit.gate import verdict
-    from inference.audit.stats import bootstrap_ci
+    from inference.audit.stats import mean_or_median_ci
 
     three = [-0.185, -0.064, -0.080]
-    got = bootstrap_ci(three)
+    got = mean_or_median_ci(three)
     lo, hi = stats.t.interval(0.95, 2, loc=np.mean(three), scale=stats.sem(three))
     assert (got["lo"], got["hi"]) == pytest.approx((lo, hi)) and got["lo"] == pytest.approx(-0.273, abs=1e-3)
     assert verdict(got["lo"], got["hi"], 0.02) == "unsettled"
-    near_one = bootstrap_ci([0.99, 0.95, 0.999, 0.97], "mean", (0.0, 1.0))  # a probability's t interval read 1.012
+    near_one = mean_or_median_ci([0.99, 0.95, 0.999, 0.97], "mean", (0.0, 1.0))  # a probability's t interval read 1.012
     assert near_one["hi"] == 1.0 and 0.9 < near_one["lo"] < near_one["value"]
     from inference.audit.classifier_audit import p_female_distribution
     assert p_female_distribution([0.99, 0.95, 0.999, 0.97])["mean"]["hi"] == 1.0
     many = np.random.default_rng(0).normal(0.1, 1, 40)  # and t still from 30 values on, where BCa had been
     lo, hi = stats.t.interval(0.95, len(many) - 1, loc=np.mean(many), scale=stats.sem(many))
-    assert (bootstrap_ci(many)["lo"], bootstrap_ci(many)["hi"]) == pytest.approx((lo, hi))
-    assert bootstrap_ci(many, "median")["lo"] is not None
+    assert (mean_or_median_ci(many)["lo"], mean_or_median_ci(many)["hi"]) == pytest.approx((lo, hi))
+    assert mean_or_median_ci(many, "median")["lo"] is not None
 
 
 def test_one_probability_has_no_interval():

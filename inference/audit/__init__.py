@@ -7,7 +7,7 @@ Modules, one job each:
 - ``groups``: how faces are grouped (labels, a groups CSV, and without labels the measured skin tone).
 - ``cache``: per-image results in ``OUT/cache`` keyed by image path, size and mtime + model hash (resume, reuse).
 - ``collect``: runs the pipeline's batch API on what the cache lacks; gives one row per face.
-- ``stats``: bootstrap CIs, Wilcoxon + rank-biserial, Holm, Kruskal–Wallis, Mann–Whitney.
+- ``stats``: t and order-statistic CIs, Wilcoxon + rank-biserial, Holm, Kruskal–Wallis, Mann–Whitney.
 - ``classifier_audit``, ``filter_audit``, ``focus``, ``detection``, ``label_check``: the analyses; ``gate`` the
   ship gate, ``summary`` the terminal's sentences.
 - ``report``: assembles report.json (schema in docs/audit_schema.md).

@@ -1,6 +1,6 @@
 """Filter audit: paired before/after shifts of skin tone and P(female), per group.
 
-For each group: mean and median ΔITA (bootstrap CIs), a Wilcoxon signed-rank
+For each group: mean and median ΔITA (t and order-statistic CIs), a Wilcoxon signed-rank
 test of ΔITA against 0 with the matched-pairs rank-biserial correlation, Holm
 across the groups of a grouping, the share made lighter (or darker) by at
 least one Monk tone, and per classifier the same for ΔP(female) plus the
@@ -10,7 +10,8 @@ group, and left out of the skin statistics only; those measurable before and not
 (``n_made_unmeasurable``, ``share_made_unmeasurable``), since the filter did that: a filter that crushes darker faces
 to black leaves only the faces it spared in ΔITA, which then reads "no change" (the ship gate judges that share).
 Sign convention (inference.results): Δ = filtered − original; positive ΔITA =
-lighter, positive ΔP(female) = looks more female to that classifier.
+a higher ITA (lighter only where L* bears it out: summary.lightness_bears_out), positive ΔP(female) = looks more
+female to that classifier.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 from ..card_fields import CardNotes, card_number, card_object
 from ..skin import ita_degrees
 from .groups import is_small, split
-from .stats import (ITA_RANGE, L_RANGE, UNIT_RANGE, bootstrap_ci, difference_range, exact_share, holm, kruskal_test,
+from .stats import (ITA_RANGE, L_RANGE, UNIT_RANGE, mean_or_median_ci, difference_range, exact_share, holm, kruskal_test,
                     share, wilcoxon_test)
 
 ITA_CATEGORIES = ("very light", "light", "intermediate", "tan", "brown", "dark")
@@ -42,7 +43,7 @@ def histogram(values: Sequence[float], bins: Sequence[float]) -> dict:
 
 def _shift_stats(values: Sequence[float], bins: Sequence[float], bounds: tuple[float, float]) -> dict:
     """``bounds``: the range a shift cannot leave, which a t interval over a few faces had reached past."""
-    return {"mean": bootstrap_ci(values, "mean", bounds=bounds), "median": bootstrap_ci(values, "median"),
+    return {"mean": mean_or_median_ci(values, "mean", bounds=bounds), "median": mean_or_median_ci(values, "median"),
             "wilcoxon": wilcoxon_test(values), "histogram": histogram(values, bins)}
 
 
@@ -86,10 +87,10 @@ def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
         **measurability(rows),
         "small": is_small(len(rows)),
         "delta_ita": _shift_stats([r["d_ita"] for r in measured], ITA_BINS, difference_range(ITA_RANGE)),
-        "delta_l": {"mean": bootstrap_ci([r["d_l"] for r in measured], "mean", bounds=difference_range(L_RANGE))},
+        "delta_l": {"mean": mean_or_median_ci([r["d_l"] for r in measured], "mean", bounds=difference_range(L_RANGE))},
         # beside ΔL*: where ITA moved and lightness did not, yellowness did (a low-b* face's ITA swings with it)
-        "delta_b": {"mean": bootstrap_ci([_delta_b(r) for r in measured], "mean")},
-        "delta_ita_from_b": {"mean": bootstrap_ci([_ita_from_b(r) for r in measured], "mean")},
+        "delta_b": {"mean": mean_or_median_ci([_delta_b(r) for r in measured], "mean")},
+        "delta_ita_from_b": {"mean": mean_or_median_ci([_ita_from_b(r) for r in measured], "mean")},
         "share_lighter_1_monk": share([r["d_mst"] >= 1 for r in measured]),
         "share_darker_1_monk": share([r["d_mst"] <= -1 for r in measured]),
         "classifiers": {},

@@ -1,7 +1,7 @@
 """CAM focus: the share of a classifier's positive CAM mass inside the face ellipse, per group.
 
 Low focus means the decision leaned on hair, background or clothing. Per
-classifier and group: mean and median with bootstrap CIs; Kruskal–Wallis
+classifier and group: mean and median with t and order-statistic CIs; Kruskal–Wallis
 across the groups, then Holm-adjusted pairwise Mann–Whitney tests; and the
 faces with the lowest and highest focus for the grid figure.
 """
@@ -12,7 +12,7 @@ from typing import Sequence
 
 from ..strict_json import measured
 from .groups import is_small, split
-from .stats import bootstrap_ci, kruskal_test, pairwise_mannwhitney
+from .stats import mean_or_median_ci, kruskal_test, pairwise_mannwhitney
 
 N_EXTREMES = 4
 
@@ -47,4 +47,4 @@ def _finite(x) -> bool:
 
 def _stats(values) -> dict:
     v = [x for x in values if _finite(x)]
-    return {"n": len(v), "small": is_small(len(v)), "mean": bootstrap_ci(v, "mean", (0.0, 1.0)), "median": bootstrap_ci(v, "median")}
+    return {"n": len(v), "small": is_small(len(v)), "mean": mean_or_median_ci(v, "mean", (0.0, 1.0)), "median": mean_or_median_ci(v, "median")}

@@ -243,7 +243,7 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
             parts.append(f"<h3>By {esc(grouping)}</h3>")
         parts.append(img(F.grouped_bars({"mean ΔITA°": {g: s["delta_ita"]["mean"] for g, s in by.items()},
                                          "median ΔITA°": {g: s["delta_ita"]["median"] for g, s in by.items()}},
-                                        f"ΔITA° by {grouping} (filtered − original; + = lighter; 95% CI)", "ΔITA°",
+                                        f"ΔITA° by {grouping} (filtered − original; + = higher ITA; 95% CI)", "ΔITA°",
                                         hline=0), "delta ITA bars"))
         parts.append(img(F.histograms({g: s["delta_ita"]["histogram"] for g, s in by.items()},
                                       f"ΔITA° per face by {grouping}", "ΔITA° (clipped to ±30)"), "delta ITA histograms"))

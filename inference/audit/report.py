@@ -20,7 +20,7 @@ from .focus import focus_audit
 from .groups import groupings as make_groupings
 from .groups import is_small, primary, split
 from .label_check import contradicted_labels
-from .stats import CONFIDENCE, ITA_RANGE, L_RANGE, N_RESAMPLES, SEED, bootstrap_ci
+from .stats import CONFIDENCE, ITA_RANGE, L_RANGE, SEED, mean_or_median_ci
 
 SCHEMA_VERSION = 13  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
 # 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`;
@@ -29,7 +29,7 @@ SCHEMA_VERSION = 13  # 2: `detection`, the share of images with a face found, pe
 # `share_made_unmeasurable`, `delta_b`; `gate.max_unmeasurable_share`, gate rows of measure `made_unmeasurable`, and
 # `gate.rows[].delta_l` / `.delta_b`; 8: `images.first_frame_only`; 9: `labels.faces[].age` a dataset's age bin as text;
 # 10: `gate.not_gated`; 11: `images.folders_not_read`; 12: `filter…delta_ita_from_b`; 13: `classifiers…metrics.tests`,
-# a mean's CI Student's t at every n (BCa from 30 values had been), a proportion's the modified Wilson
+# `gate.rows[].delta_ita_from_b`, a mean's CI Student's t at every n (BCa from 30 values had been), a proportion's the modified Wilson
 TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
@@ -62,9 +62,9 @@ def skin_summary(rows: Sequence[dict], key: str) -> dict:
         mst[s["mst"] - 1] += 1
     cats = {c: sum(s["category"] == c for s in measured) for c in ITA_CATEGORIES}
     return {"n_faces": len(rows), "n_measurable": len(measured), "n_not_measurable": len(rows) - len(measured),
-            "ita": {"mean": bootstrap_ci([s["ita"] for s in measured], "mean", ITA_RANGE),
-                    "median": bootstrap_ci([s["ita"] for s in measured], "median")},
-            "L": {"mean": bootstrap_ci([s["L"] for s in measured], "mean", L_RANGE)},
+            "ita": {"mean": mean_or_median_ci([s["ita"] for s in measured], "mean", ITA_RANGE),
+                    "median": mean_or_median_ci([s["ita"] for s in measured], "median")},
+            "L": {"mean": mean_or_median_ci([s["L"] for s in measured], "mean", L_RANGE)},
             "mst_counts": mst, "ita_category_counts": cats}
 
 
@@ -139,7 +139,7 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
     report = {
         "schema_version": SCHEMA_VERSION,
         "audit": {**audit, "labelled": labelled,
-                  "statistics": {"confidence": CONFIDENCE, "bootstrap_resamples": N_RESAMPLES, "bootstrap_seed": SEED,
+                  "statistics": {"confidence": CONFIDENCE, "permutation_seed": SEED,
                                  "small_group": SMALL_GROUP}},
         "models": models,
         "images": {"n_images": len(images), "n_faces": len(rows),

@@ -19,9 +19,6 @@ from scipy import stats
 from ..metrics import mean_ci
 
 SEED = 20240601
-# No interval resamples any more (see ``mean_or_median_ci``); report.json's statistics.bootstrap_resamples still
-# reads this, and goes with it.
-N_RESAMPLES = 2000
 CONFIDENCE = 0.95
 # The ranges a quantity cannot leave, for ``mean_or_median_ci``'s ``bounds``: a t interval knows nothing of them (the
 # mean ITA of three faces read [-192.9, 250.3]). ITA° = arctan((L* − 50) / b*) with b* > 0 (inference/skin.py).
@@ -69,8 +66,6 @@ def mean_or_median_ci(values, statistic: str = "mean", bounds: tuple[float, floa
     return mean_ci(v, CONFIDENCE, bounds)
 
 
-# The old name, for the callers still using it (filter_audit, focus, report): no interval here is a bootstrap now.
-bootstrap_ci = mean_or_median_ci
 
 
 def median_ci(v: np.ndarray) -> dict:

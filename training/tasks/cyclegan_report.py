@@ -37,7 +37,7 @@ def method_text(lr: float) -> str:
 
 
 def delta_ita(originals: np.ndarray, filtered: np.ndarray) -> np.ndarray:
-    """Per face ΔITA° (filtered − original, positive = lighter); NaN where skin is not measurable."""
+    """Per face ΔITA° (filtered − original, positive = a higher ITA); NaN where skin is not measurable."""
     shifts = [shift for _, _, shift in measure_pairs(originals, filtered)]
     return np.array([np.nan if s.delta_ita is None else s.delta_ita for s in shifts], float)
 
@@ -110,7 +110,7 @@ def held_out_metrics(task: CycleGANTask, filt, faces: np.ndarray, people: list[S
         "skin_measured": int((~np.isnan(d)).sum()),
         "mean_abs_delta_ita": _mean(np.abs(d)),
         "mean_delta_ita": _mean(d),
-        "delta_ita_sign": "filtered − original; positive = lighter skin",
+        "delta_ita_sign": "filtered − original; positive = a higher ITA (lighter skin, or less yellow where L* > 50)",
         "by_race": by_group(d, None, [s.race or "" for s in people]),
         "by_gender_race": by_group(d, dp, [cell_of(s, ("gender", "race")) if s.gender and s.race else ""
                                            for s in people]),
