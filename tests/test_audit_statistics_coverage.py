@@ -190,7 +190,7 @@ def test_an_accuracy_that_cannot_differ_says_why():
 
 
 def test_the_report_gives_each_classifiers_accuracy_test_beside_its_gap():
-    from inference.audit import html
+    from inference.audit import html, summary
     from inference.audit.classifier_audit import classifier_metrics
 
     def face(gender: str, right: bool) -> dict:
@@ -210,4 +210,25 @@ def test_the_report_gives_each_classifiers_accuracy_test_beside_its_gap():
     html._classifier_section(report, parts)
     gap_table = next(p for p in parts if "accuracy gap" in p)
     assert "test of equal accuracy in every group (χ²)" in gap_table
-    assert html.esc(html.accuracy_test_words(test)) in gap_table and "χ²" in html.accuracy_test_words(test)
+    assert html.esc(summary.accuracy_test_words(test)) in gap_table and "χ²" in summary.accuracy_test_words(test)
+
+
+def test_the_summary_says_whether_accuracy_differs_beside_the_gap_it_picked():
+    """The accuracy gap between the extreme groups is picked after looking and never 0: beside it the summary says
+    whether the groups differ at all, and where they do not, that chance alone makes a gap."""
+    from inference.audit.classifier_audit import classifier_metrics
+    from inference.audit.summary import accuracy_differs_words
+
+    def face(gender: str, right: bool) -> dict:
+        called = gender if right else {"female": "male", "male": "female"}[gender]
+        return {"face": 0, "gender": gender, "clf": {"m": {"p": 0.9 if called == "female" else 0.1, "pred": called}}}
+
+    def words(wrong_a: int, wrong_b: int) -> str:
+        rows = ([face("female", i >= wrong_a) for i in range(60)] + [face("male", i >= wrong_b) for i in range(60)])
+        metrics = classifier_metrics(rows, {"g": ["a"] * 60 + ["b"] * 60}, ["m"])["m"]
+        return accuracy_differs_words(metrics["tests"]["g"]["accuracy"])
+
+    assert words(15, 0).startswith(" Accuracy differs between these groups (χ² p")
+    alike = words(3, 2)  # 57 and 58 of 60: a gap of 1.7 points that chance makes
+    assert alike.startswith(" Accuracy does not differ detectably") and "chance alone" in alike
+    assert accuracy_differs_words(None) == "" and accuracy_differs_words({"p": None, "method": "none"}) == ""

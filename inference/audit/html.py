@@ -11,8 +11,8 @@ from ..metrics import group_order
 from ..strict_json import measured
 from . import figures as F
 from .gate import MADE_UNMEASURABLE, measure_name
-from .summary import (FIRST_FRAME_ONLY_ADVICE, SKIN_TONE_GROUPS_CAVEAT, ci, labels_checked_words, map_description,
-                      named_with_ties, num, pval)
+from .summary import (FIRST_FRAME_ONLY_ADVICE, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words, ci, labels_checked_words,
+                      map_description, named_with_ties, num, pval)
 
 
 def esc(x) -> str:
@@ -90,16 +90,6 @@ def _detection_section(d: dict, parts: list[str]) -> None:
         parts.append(f"<h4>By {esc(grouping)}</h4>" + table(["group", "images", "face found", "missed", "share found", ""], body)
                      + f"<p class='small'>Independence of group and found: {esc(test)}"
                      + (f"; {esc(t['note'])}" if t.get("note") and t["p"] is not None else "") + ".</p>")
-
-
-def accuracy_test_words(t: dict) -> str:
-    """A classifier's test of equal accuracy across a grouping's groups, beside its accuracy gap: the gap is the
-    largest of many differences, picked after looking, and is never 0 even where the groups are equally accurate."""
-    if t["p"] is None:
-        return t.get("note", "not testable")
-    words = (f"{pval(t['p'])}: χ² {t['statistic']:.2f}, dof {t['dof']} ({t['method']}); "
-             f"Cramér's V {num(t['cramers_v'], '.3f')}")
-    return words + (f"; {t['note']}" if t.get("note") else "")
 
 
 def _not_measured_note(r: dict, names: list[str]) -> str:

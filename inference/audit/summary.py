@@ -172,6 +172,30 @@ def detection_line(d: dict, grouping: str) -> str:
     return line + "."
 
 
+def accuracy_test_words(t: dict) -> str:
+    """A classifier's test of equal accuracy across a grouping's groups, beside its accuracy gap: the gap is the
+    largest of many differences, picked after looking, and is never 0 even where the groups are equally accurate."""
+    if t["p"] is None:
+        return t.get("note", "not testable")
+    words = (f"{pval(t['p'])}: χ² {t['statistic']:.2f}, dof {t['dof']} ({t['method']}); "
+             f"Cramér's V {num(t['cramers_v'], '.3f')}")
+    return words + (f"; {t['note']}" if t.get("note") else "")
+
+
+def accuracy_differs_words(test: dict | None) -> str:
+    """The summary's sentence on whether a classifier's accuracy differs between a grouping's groups at all, after
+    the gap between its extreme groups: that gap is picked after looking and is never 0, and where the test shows
+    no difference the reader is told that chance alone makes one. '' where the report has no test (made before
+    schema 13) or nothing could be tested."""
+    if not test or test.get("p") is None or test.get("method") == "none":
+        return ""
+    stat = f"χ² {pval(test['p'])}, {test['method']}; Cramér's V {num(test['cramers_v'], '.2f')}"
+    if test["p"] < ALPHA:
+        return f" Accuracy differs between these groups ({stat})."
+    return (f" Accuracy does not differ detectably between these groups ({stat}): the gap is the largest of many "
+            "differences, picked after looking, and chance alone makes one.")
+
+
 def _toward(e: dict) -> str:
     """Where the filtered share lies against the input's, relative to the target (a tie read "further")."""
     if e["output"]["value"] == e["input"]["value"]:
@@ -605,7 +629,9 @@ def summary_lines(r: dict) -> list[str]:
                        f"({100 * by[gaps['fpr']['worst']]['fpr']['value']:.1f}%);"
                        f" highest FNR (annotated female called male): {named_with_ties(by, 'fnr', gaps['fnr']['worst'])} "
                        f"({100 * by[gaps['fnr']['worst']]['fnr']['value']:.1f}%)."
-                       if "fpr" in gaps and "fnr" in gaps else ""))
+                       if "fpr" in gaps and "fnr" in gaps else "")
+                    + (accuracy_differs_words(m.get("tests", {}).get(grouping, {}).get("accuracy"))
+                       if acc["difference"] else ""))
         d = c["p_female"]["overall"]
         lines.append(f"{name}: mean P(female) {ci(d['mean'], P_DIGITS)}; {ci(d['share_above_0_5'], pct=True)} of faces called female "
                      f"(P > 0.5); {ci(d['share_confident'], pct=True)} confident calls (P > 0.9 or < 0.1).")
