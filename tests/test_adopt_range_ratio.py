@@ -1,7 +1,9 @@
 """`train adopt`'s range choice for a bare filter, where the nearest range is nearer by a ratio rather than by many
 grey levels: a darkener on [0, 1] read as [-1, 1] scales the faces towards grey, not black, and lies about half as far
 from them however strongly it darkens, so that a margin in grey levels alone took x·0.7 as [-1, 1] (the audit then
-passed it as lightening skin) and refused its right range, given."""
+passed it as lightening skin) and refused its right range, given. And where a range reads the output wrongly: its raw
+output past that range's bounds, or flat faces, not a filter's own clamp (a [0, 1] contrast filter had been taken
+as [-1, 1] without a word)."""
 from __future__ import annotations
 
 import re
@@ -31,6 +33,34 @@ class ClampedDarkener(nn.Module):
 
     def forward(self, x):
         return x.clamp(0, 1) * 0.5
+
+
+class ClampedContrast(nn.Module):
+    """Trained on [0, 1]: a strong contrast, ``(x − 0.5)·gain + 0.5`` clamped to [0, 1], so that much of a face lands
+    on black or white by its own clamp."""
+
+    def __init__(self, gain: float = 3.0, pivot: float = 0.5):
+        super().__init__()
+        self.gain, self.pivot = gain, pivot
+
+    def forward(self, x):
+        return ((x - self.pivot) * self.gain + 0.5).clamp(0, 1)
+
+
+class ClampedExposure(nn.Module):
+    """Trained on [0, 1]: ``x·2.5`` clamped, half a face's pixels blown to white by its own clamp."""
+
+    def forward(self, x):
+        return (x * 2.5).clamp(0, 1)
+
+
+class StrongTanhDarkener(nn.Module):
+    """Trained on [-1, 1], tanh out: ``tanh(atanh(x) − 0.6)``. Read as [0, 255] it gives back black faces, within the
+    ratio of its own reading's distance from the faces (it moves them far): no rival for that."""
+
+    def forward(self, x):
+        x = x.clamp(-0.9999, 0.9999)
+        return torch.tanh(0.5 * torch.log((1 + x) / (1 - x)) - 0.6)
 
 
 class ByteTint(nn.Module):
@@ -68,7 +98,7 @@ def test_a_strong_darkener_is_refused_without_a_range(tmp_path, utk, gain):
     src = export(ColourShift(gain, 0.0).eval(), tmp_path / "darkener.onnx")
     with pytest.raises(BiasMirrorError, match=r"its output lies about as near the faces with --range symmetric "
                                               r"\[-1, 1\] \([\d.]+ grey levels on average\) as with --range unit "
-                                              r"\[0, 1\] \([\d.]+\).*, within [\d.]+ grey levels or "
+                                              r"\[0, 1\] \([\d.]+[;)].*, within [\d.]+ grey levels or "
                                               rf"{AMBIGUOUS_RANGE_RATIO:g} times as far.* Give --range") as err:
         adopt(src, tmp_path / "a.onnx", "filter", **utk)
     assert str(err.value).startswith(str(src)) and not (tmp_path / "a.onnx").exists()
@@ -121,3 +151,53 @@ def test_a_tint_whose_other_readings_lie_many_times_as_far_is_still_found(tmp_pa
     faces = faces_of(utk)
     got = load_model(out).apply(faces).astype(int)
     assert got[..., 2].mean() < faces[..., 2].mean()  # blue down: read as it was trained
+
+
+def test_a_strong_darkener_is_offered_one_of_two_ranges_that_give_back_the_same_faces(tmp_path, utk):
+    """x·0.7 on [0, 1] gives back the same faces read as [0, 255]: it had been offered "--range unit [0, 1] (35.7) or
+    --range byte [0, 255] (35.7)", a choice that changes nothing. The one is offered, the other said with it."""
+    src = export(ColourShift(0.7, 0.0).eval(), tmp_path / "darkener.onnx")
+    with pytest.raises(BiasMirrorError) as err:
+        adopt(src, tmp_path / "a.onnx", "filter", **utk)
+    message = str(err.value)
+    assert re.search(r"as with --range unit \[0, 1\] \([\d.]+; --range byte \[0, 255\] \([\d.]+\) gives back the same "
+                     r"faces\), within", message), message
+    assert " or --range" not in message, message
+
+
+@pytest.mark.parametrize("net", [ClampedContrast(), ClampedContrast(2.5, 0.4)], ids=["contrast", "contrast_lift"])
+def test_a_clamped_contrast_filter_is_asked_for_its_range_and_takes_it_given(tmp_path, utk, net):
+    """(x − 0.5)·3 + 0.5 on [0, 1], clamped, was taken as [-1, 1] without a word: its own clamp put over half the
+    faces' pixels at black or white under [0, 1], counted as that range's misreading. The audit of it so wrapped
+    moved ITA by +14° with 93 faces unmeasurable, against −1.5° read as trained."""
+    src = export(net.eval(), tmp_path / "contrast.onnx")
+    with pytest.raises(BiasMirrorError, match=r"its output lies about as near the faces with --range symmetric "
+                                              r"\[-1, 1\] .* as with --range unit \[0, 1\] \([\d.]+\).* Give --range"):
+        adopt(src, tmp_path / "a.onnx", "filter", **utk)
+    given = load_model(adopt(src, tmp_path / "b.onnx", "filter", value_range="unit", **utk))
+    assert given.card.training["adopted"]["range_chosen"].startswith("given: [0, 1] (mean change in grey levels: ")
+    faces = faces_of(utk)
+    assert given.apply(faces).std() > faces.std()  # more contrast, as on [0, 1]
+
+
+def test_a_clamped_exposure_given_its_range_is_taken_and_without_it_asked(tmp_path, utk):
+    """(x·2.5) clamped on [0, 1], given --range unit, was refused as "not faces" and told to leave --range out, which
+    took [-1, 1]: its own clamp had counted against its own range."""
+    src = export(ClampedExposure().eval(), tmp_path / "exposure.onnx")
+    given = load_model(adopt(src, tmp_path / "a.onnx", "filter", value_range="unit", **utk))
+    assert given.card.training["adopted"]["range_chosen"].startswith("given: [0, 1]")
+    faces = faces_of(utk)
+    assert given.apply(faces).mean() > faces.mean()  # it lightens, as on [0, 1]
+    with pytest.raises(BiasMirrorError, match=r"as with --range unit \[0, 1\] .* Give --range"):
+        adopt(src, tmp_path / "b.onnx", "filter", **utk)
+
+
+def test_a_strong_tanh_filter_is_found_without_a_range_though_black_faces_lie_within_the_ratio(tmp_path, utk):
+    """Read as [0, 255], a tanh output gives back black faces, within AMBIGUOUS_RANGE_RATIO of a strong filter's own
+    reading: flat faces are no reading of a face filter, so it is not asked for --range."""
+    src = export(StrongTanhDarkener().eval(), tmp_path / "tanh.onnx")
+    out = adopt(src, tmp_path / "a.onnx", "filter", **utk)
+    adopted = load_model(out).card.training["adopted"]
+    assert adopted["range_chosen"].startswith("auto: [-1, 1], whose output lies nearest the input"), adopted
+    byte = float(re.search(r"\[0, 255\] ([\d.]+)", adopted["range_chosen"]).group(1))
+    assert byte < adopted["checks"]["mean_change_grey"] * AMBIGUOUS_RANGE_RATIO  # within the ratio: flat, not far

@@ -14,9 +14,10 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
   input: read with the wrong range a filter's output is far from the face. A given range is measured the same
   way, and refused (unless forced) where another puts the output much nearer, unless it is one adopt would have
   asked between. Where another range gives back other faces about as near (within 15 grey levels or 3.5 times as
-  far, and not clipped where the nearest is not: a colour filter, a strong darkener), the output cannot tell its
-  range: then it must be given. The card
-  says how it was chosen.
+  far: a colour filter, a strong darkener, a clamped contrast), the output cannot tell its range: then it must be
+  given, unless that range reads the output wrongly where the nearest does not (much more of the raw output past its
+  bounds, as tanh's read as [0, 1]; or flat faces, as [0, 1]'s read as [0, 255]: a filter's own clamp lands on its
+  bounds, not past them). The card says how it was chosen.
   A uint8 input is fed the faces as they are (it normalises inside: --mean/--std are refused); where such a filter
   gives a float image, the range found is its output's. A uint8 output is a face as it is.
 - A classifier's class-activation map comes from its head, what follows its last global average pool
@@ -206,9 +207,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--range", dest="value_range", default="auto", choices=["auto", *RANGES],
                    help="what 0..255 maps onto (a filter's output maps back): symmetric [-1, 1] (GANs' tanh), unit "
                         "[0, 1] (ImageNet-style, with --mean/--std), byte [0, 255]; auto (filters only): the one whose "
-                        "output lies nearest the face (where another gives other faces about as near, adopt asks for it). A uint8 "
-                        "input takes 0..255 as it is: then --range is a "
-                        "filter's float output's")
+                        "output lies nearest the face (where another, reading it rightly, gives other faces about as "
+                        "near, adopt asks for it). A uint8 input takes 0..255 as it is: then --range is a filter's "
+                        "float output's")
     p.add_argument("--mean", type=_triple, default=(0.0, 0.0, 0.0), help="per-channel mean subtracted after --range, "
                    "RGB, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_spreads, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "

@@ -37,13 +37,19 @@ class Encoding:
 
     def decode(self, y: np.ndarray) -> np.ndarray:
         """A filter's output in the model's terms → uint8 N×H×W×3 RGB."""
+        return np.clip(np.round(self.grey(y)), 0, 255).astype(np.uint8)
+
+    def grey(self, y: np.ndarray) -> np.ndarray:
+        """A filter's output in the model's terms → float32 N×H×W×3 RGB grey levels, neither rounded nor clipped:
+        where much of it lies past 0..255, the range reads the output otherwise than the filter gives it
+        (adopt_filter_checks)."""
         y = y.astype(np.float32)
         y = y.transpose(0, 2, 3, 1) if self.layout == "NCHW" else y
         y = y[..., ::-1] if self.order == "BGR" else y
         if not self.gives_bytes:  # a uint8 output is a face already: mapped through the range it was 222 grey off
             y = y * np.float32(self.std) + np.float32(self.mean)
             y = (y - np.float32(self.lo)) * np.float32(255 / (self.hi - self.lo))
-        return np.clip(np.round(y), 0, 255).astype(np.uint8)
+        return y
 
     def describe(self, dtype: str, gives_image: bool = True) -> str:
         """Its input, and a filter's (``gives_image``) output where it is not read as its input is."""

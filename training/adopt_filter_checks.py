@@ -3,6 +3,7 @@ near, or a given one refused where another is much nearer and not as likely its 
 the model run alone, under every condition."""
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Callable
 
@@ -30,15 +31,23 @@ AMBIGUOUS_RANGE_GREY = 15.0
 # noise faces. x·0.7, 16.8 against 35.7, had been taken as [-1, 1] and passed the gate at +2.4° ITA: it darkens skin by
 # 45°. Found still: a tint on [0, 1] or [0, 255] (yellow: 5.2 on UTKFace, 4.4 on noise, asked on White faces alone at
 # 3.1). Asked now: a [0, 1] lift, gamma or contrast filter whose [-1, 1] reading lies 1.5 to 3.3 times as far, itself a
-# plausible filter. Where a range reads the output wrongly, the clipping below tells it, not this ratio.
+# plausible filter. Where a range reads the output wrongly, the two signs below tell it, not this ratio.
 AMBIGUOUS_RANGE_RATIO = 3.5
-# A range that reads the output wrongly gives back faces of pure black and white (within a grey level): a tanh
-# filter's [-1, 1] read as [0, 1] clips its darker half to black (38 to 62% more of the pixels than the faces had, on
-# UTKFace and on noise), read as [0, 255] all of it to 0 or 1 (98 to 100%). Honest filters under any range: 16% at
-# most (a contrast filter's own clamp; x·1.2 unclamped 14%). Such a range is not as likely its own however near it
-# lies: the tests' tanh filter lies 1.3 times as far from noise faces under [0, 1] as under [-1, 1], the default
-# filter 2.0.
-CLIPPED_SHARE = 0.3
+# A range that reads the output wrongly puts much of the filter's raw output past its bounds (by over a grey level), a
+# share this much above the nearest range's: tanh's [-1, 1] read as [0, 1] has its darker half below 0, 0.40 to 0.71
+# above (the tests' tanh filter and the default filter, on UTKFace, on each of its races alone and on noise); such a
+# range is not as likely its own however near it lies (the tests' tanh filter lies 1.1 to 2.3 times as far under
+# [0, 1]). A filter's own clamp lands on its range's bounds, not past them: counted at pure black and white instead, it
+# had dropped the right range of a [0, 1] contrast filter ((x − 0.5)·3 + 0.5, clamped: 58% at black or white) and
+# taken it as [-1, 1] without a word. Past them lies the right reading of a filter that does not clamp, too: up to 0.18
+# above its [-1, 1] reading's for x·2 on [0, 1] on White faces (0.09 for x·1.5). Midway between. Mild [-1, 1] filters
+# (tanh(atanh(x) ± 0.2), x·0.85 − 0.15 clamped), 0 to 0.26 above under [0, 1], are asked for --range.
+BEYOND_SHARE = 0.3
+# ... or gives back flat faces, all one grey within this many grey levels (1st to 99th percentile, under every
+# condition) where the nearest does not: a [-1, 1] or [0, 1] output read as [0, 255] is black from edge to edge, 1.9
+# to 3.3 times as far from the faces as the filter's own reading where that moves them far (the tests' tanh filter on
+# noise, tanh(atanh(x) − 0.6) and x·0.7 − 0.3 on [-1, 1] on UTKFace), and no filter of faces gives back one grey.
+FLAT_SPREAD_GREY = 2.0
 # Under a range whose output lies this near the faces (mean grey levels) the filter left them as they were: no evidence
 # of its range where another changes them. A filter trained on [-1, 1] that lifts shadows (relu(-x)) does nothing to
 # [0, 1] inputs; "nearest" took [0, 1], and the audit then measured a no-op and passed the gate on a filter that
@@ -66,15 +75,23 @@ def _largest_change(outs: list[np.ndarray], faces: np.ndarray) -> float:
     return max(float(np.abs(out.astype(np.int16) - faces).mean()) for out in outs)
 
 
-def _black_or_white(x: np.ndarray) -> float:
-    """The share of ``x``'s values within a grey level of pure black or white (rounding: -0.4 read as 0..255 is 0)."""
-    return float(((x <= 1) | (x >= 254)).mean())
+def _alone(trial: Trial, src: Path, faces: np.ndarray) -> list[np.ndarray]:
+    """The model run alone on the faces as ``trial`` feeds them, under each condition (as ``_outputs``): its raw
+    output, before the wrapper rounds and clips it into a face."""
+    model: Filter = trial.model  # type: ignore[assignment]
+    x = trial.enc.encode(faces)
+    return [run_alone(src, x, model.condition_rows(label, len(faces)))[0] for label in model.condition_labels or [None]]
 
 
-def _clipped(outs: list[np.ndarray], faces: np.ndarray) -> float:
-    """How much more of the output than of the faces lies at pure black or white, under the condition where most
-    does: what the range's decoding clipped, where it reads the output wrongly."""
-    return max(_black_or_white(out) for out in outs) - _black_or_white(faces)
+def _beyond(trial: Trial, raw: list[np.ndarray]) -> float:
+    """The share of the raw output that lies over a grey level past the bounds of ``trial``'s range, under the
+    condition where most does: a filter's own clamp lands on them, not past them."""
+    return max(float(((g < -1) | (g > 256)).mean()) for g in map(trial.enc.grey, raw))
+
+
+def _flat(outs: list[np.ndarray]) -> bool:
+    """Whether the faces given back are one grey, edge to edge and face to face, under every condition."""
+    return all(float(np.percentile(out, 99) - np.percentile(out, 1)) <= FLAT_SPREAD_GREY for out in outs)
 
 
 def _same_faces(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
@@ -83,29 +100,55 @@ def _same_faces(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return all(int(np.abs(x.astype(np.int16) - y).max()) <= MAX_FILTER_GREY for x, y in zip(a, b))
 
 
-def _as_likely(r: str, nearest: str, changes: dict[str, float], clipped: dict[str, float],
-               outs: dict[str, list[np.ndarray]]) -> bool:
-    """Whether ``r`` is as likely the filter's range as ``nearest``: its output lies about as near the faces (within
-    AMBIGUOUS_RANGE_GREY, or AMBIGUOUS_RANGE_RATIO times as far), is not clipped where the nearest's is not, and it
-    gives back other faces (where it gives back the same ones the choice changes nothing)."""
+def _about_as_near(r: str, nearest: str, changes: dict[str, float], outs: dict[str, list[np.ndarray]]) -> bool:
+    """Whether ``r``'s output lies about as near the faces as ``nearest``'s (within AMBIGUOUS_RANGE_GREY, or
+    AMBIGUOUS_RANGE_RATIO times as far) and is other faces (where it gives back the same ones the choice changes
+    nothing)."""
     near = changes[r] <= max(changes[nearest] + AMBIGUOUS_RANGE_GREY, changes[nearest] * AMBIGUOUS_RANGE_RATIO)
-    return (r != nearest and near and clipped[r] < clipped[nearest] + CLIPPED_SHARE
-            and not _same_faces(outs[r], outs[nearest]))
+    return r != nearest and near and not _same_faces(outs[r], outs[nearest])
 
 
-def _ambiguity(nearest: str, rivals: list[str], changes: dict[str, float]) -> str:
+def _reads_wrongly(r: str, nearest: str, beyond: Callable[[str], float], outs: dict[str, list[np.ndarray]]) -> bool:
+    """Whether ``r`` reads the output as the filter does not give it, where ``nearest`` does not: far more of it past
+    its bounds, or flat faces."""
+    return (_flat(outs[r]) and not _flat(outs[nearest])) or beyond(r) > beyond(nearest) + BEYOND_SHARE
+
+
+def _alike(rivals: list[str], outs: dict[str, list[np.ndarray]]) -> list[list[str]]:
+    """The rivals in groups that give back the same faces, each group in the rivals' order."""
+    groups: list[list[str]] = []
+    for r in rivals:
+        group = next((g for g in groups if _same_faces(outs[r], outs[g[0]])), None)
+        if group is None:
+            groups.append([r])
+        else:
+            group.append(r)
+    return groups
+
+
+def _offered(group: list[str], changes: dict[str, float]) -> str:
+    """One range to give, with its distance, and those that give back the same faces said with it rather than offered
+    apart (x·0.7 on [0, 1] had been offered --range unit or --range byte: either gives back its faces)."""
+    first, *alike = group
+    return (f"--range {first} {_interval(first)} ({changes[first]:.1f}"
+            + "".join(f"; --range {a} {_interval(a)} ({changes[a]:.1f}) gives back the same faces" for a in alike)
+            + ")")
+
+
+def _ambiguity(nearest: str, rivals: list[str], changes: dict[str, float], outs: dict[str, list[np.ndarray]]) -> str:
     """The nearest range and those as likely, each with its distance, for a message."""
     return (f"--range {nearest} {_interval(nearest)} ({changes[nearest]:.1f} grey levels on average) as with "
-            + " or ".join(f"--range {r} {_interval(r)} ({changes[r]:.1f})" for r in rivals)
+            + " or ".join(_offered(group, changes) for group in _alike(rivals, outs))
             + f", within {AMBIGUOUS_RANGE_GREY:g} grey levels or {AMBIGUOUS_RANGE_RATIO:g} times as far")
 
 
-def _wrong_range(given: str, nearest: str, rivals: list[str], changes: dict[str, float], side: str) -> str:
+def _wrong_range(given: str, nearest: str, rivals: list[str], changes: dict[str, float],
+                 outs: dict[str, list[np.ndarray]], side: str) -> str:
     """Why a given range is refused, and what to do: leaving --range out takes the nearest only where no other range
     is as likely (the advice had led a darkener on [0, 1] to [-1, 1], which an audit measured lightening skin)."""
     advice = ("Leave --range out to take the nearest" if not rivals else
-              f"Its output lies about as near the faces with {_ambiguity(nearest, rivals, changes)}: give the one of "
-              f"the {side}s it was trained on")
+              f"Its output lies about as near the faces with {_ambiguity(nearest, rivals, changes, outs)}: give the "
+              f"one of the {side}s it was trained on")
     return (f"with --range {given} its output lies {changes[given]:.1f} grey levels from the face on average, with "
             f"--range {nearest} {changes[nearest]:.1f}: the faces it gave back are not faces. {advice}, or give "
             f"--force to write it as given")
@@ -117,8 +160,8 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     """The range whose output lies nearest the faces (or the ``given`` one, refused unless ``force`` where another
     puts the output much nearer), checked against the model run alone. A range under which the filter leaves the
     faces as they were is no evidence of the right one where another changes them, nor is nearest where another, as
-    near or not many times as far and not clipped, gives back other faces: then the range must be given, and a given
-    one that is as likely as the nearest is taken as the answer.
+    near or not many times as far and not reading the output wrongly, gives back other faces: then the range must be
+    given, and a given one that is as likely as the nearest is taken as the answer.
     ``side``: whose range the trials differ in, its input's or (a uint8 input's) its output's."""
     shape = next(iter(trials.values())).got[0].shape
     if shape != faces.shape:
@@ -126,7 +169,8 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
                               f"{faces.shape[1]}×{faces.shape[2]}×3 one it was given", src)
     outs = {r: _outputs(t, faces) for r, t in trials.items()}
     changes = {r: _largest_change(o, faces) for r, o in outs.items()}
-    clipped = {r: _clipped(o, faces) for r, o in outs.items()}
+    raw = cache(lambda r: _alone(trials[r], src, faces))  # run alone where needed: one face at a time
+    beyond = cache(lambda r: _beyond(trials[r], raw(r)))
     unchanged = sorted(r for r, c in changes.items() if c < UNCHANGED_GREY)
     changed = sorted((r for r in changes if r not in unchanged), key=changes.__getitem__)
     if given is None and unchanged and changed:  # which is its range, the one of no effect or the other? It cannot tell
@@ -138,18 +182,19 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     # compared with the ranges it changes the faces under: one of no effect says nothing of the right one (the shadow
     # lift's right range, 32.6 grey levels from the faces, had been refused for [0, 1]'s 0.0)
     nearest = min([r for r in changes if r in changed or r == given] or list(changes), key=changes.__getitem__)
-    rivals = [r for r in changed if _as_likely(r, nearest, changes, clipped, outs)]
+    rivals = [r for r in changed if _about_as_near(r, nearest, changes, outs)
+              and not _reads_wrongly(r, nearest, beyond, outs)]
     # a given range as likely as the nearest is the user's answer to what the output cannot tell (x·0.5 on [0, 1],
     # given --range unit, had been refused for [-1, 1]'s 27.9 against its 59.4)
     if given is not None and changes[given] > changes[nearest] + WRONG_RANGE_GREY and given not in rivals \
             and not force:
-        raise BiasMirrorError(_wrong_range(given, nearest, rivals, changes, side), src)
+        raise BiasMirrorError(_wrong_range(given, nearest, rivals, changes, outs, side), src)
     if given is None and rivals:  # nearest by a little says nothing: read wrongly, a lightener is audited as darkening
-        raise BiasMirrorError(f"its output lies about as near the faces with {_ambiguity(nearest, rivals, changes)}, "
-                              f"and gives back other faces with each: the output cannot tell which range it was "
-                              f"trained on, and an audit of it read with the wrong one measures another filter (one "
-                              f"that lightens faces can be measured darkening them). Give --range: the range of the "
-                              f"{side}s it was trained on", src)
+        raise BiasMirrorError(f"its output lies about as near the faces with "
+                              f"{_ambiguity(nearest, rivals, changes, outs)}, and gives back other faces with each: "
+                              f"the output cannot tell which range it was trained on, and an audit of it read with the "
+                              f"wrong one measures another filter (one that lightens faces can be measured darkening "
+                              f"them). Give --range: the range of the {side}s it was trained on", src)
     if given in unchanged and changed:  # as the auto choice would have asked: said, and written as given
         echo(f"warning: with --range {given} {_interval(given)} it leaves the faces as they were, with --range "
              f"{changed[0]} {_interval(changed[0])} it changes them ({changes[changed[0]]:.1f} grey levels): if "
@@ -165,10 +210,9 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
             + ", ".join(f"{_interval(r)} {c:.1f}" for r, c in changes.items()) + ")"
     model: Filter = chosen.model  # type: ignore[assignment]
     worst, by_condition = 0, {}
-    for label in model.condition_labels or [None]:  # every condition, each against the model run alone on it
-        rows = model.condition_rows(label, len(faces))
-        got = model.apply(faces, rows)
-        alone = chosen.enc.decode(run_alone(src, chosen.enc.encode(faces), rows)[0])
+    for label, raw_out in zip(model.condition_labels or [None], raw(best)):  # each against the model run alone on it
+        got = model.apply(faces, model.condition_rows(label, len(faces)))
+        alone = chosen.enc.decode(raw_out)
         worst = max(worst, int(np.abs(got.astype(np.int16) - alone).max()))
         if label is not None:
             by_condition[label] = round(float(np.abs(got.astype(np.int16) - faces).mean()), 2)
