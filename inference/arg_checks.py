@@ -133,16 +133,20 @@ def user_path(path: str | Path) -> Path:
     try:
         return Path(path).expanduser()
     except RuntimeError:  # "Could not determine home directory."
-        raise BiasMirrorError(f"{_home_of(str(path))}: give the path without ~, or with a user known here",
-                              path) from None
+        raise BiasMirrorError(_no_home_for(str(path)), path) from None
 
 
-def _home_of(path: str) -> str:
-    """Why the ``~`` that opens ``path`` names no home folder, in words."""
-    user = path[1:].replace("\\", "/").split("/", 1)[0]
+def _no_home_for(path: str) -> str:
+    """Why the ``~`` that opens ``path`` names no home folder, and what to give instead."""
+    user = path[1:].split("/", 1)[0]  # as expanduser reads it: on POSIX a backslash is a letter of the user's name
+    if "\\" in user:  # "~\\o.csv" had been blamed on HOME, which was set
+        slashed = "/".join(path.split("\\"))
+        return (f"~{user} is not a home folder on this system (a backslash does not separate folders here, as it does "
+                f"on Windows): write {slashed}")
+    advice = "give the path without ~, or with a user known here"
     if user:
-        return f"~{user} names a user unknown on this system (no home folder to expand it to)"
-    return "~ names the home folder, and none is known for this user (HOME is not set)"
+        return f"~{user} names a user unknown on this system (no home folder to expand it to): {advice}"
+    return f"~ names the home folder, and none is known for this user (HOME is not set): {advice}"
 
 
 LINK_LOOP = "is a symbolic link that leads back to itself (a link loop)"

@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
+from .arg_checks import user_path
 from .batching import bucket, pad_batch
 from .card import METADATA_KEY, OUTPUT_NAMES, ModelCard, TensorSpec
 from .errors import PERMISSION_DENIED, BiasMirrorError
@@ -66,7 +67,7 @@ def load_failure(reason: str, path: Path | None = None) -> str:
     """Why a model file would not load; a well-formed model for a newer ONNX Runtime is not called corrupt, nor one
     whose weights lie in an external data file that is missing or cut short (``path``: the model, whose file names
     that data file where ONNX Runtime's reason does not)."""
-    if path is not None and (denied := unreadable_by_this_user(path)):
+    if path is not None and (denied := unreadable_by_this_user(path, reason)):
         return denied
     if external := external_data_failure(reason, path):
         return external
@@ -103,14 +104,21 @@ def missing_external_data(data_file: object) -> str:
 
 
 LET_THIS_USER_READ = "let this user read it (its owner may run chmod a+r on it)"
+# How a refused read (errno 13) or an external data file is worded where a load fails: ONNX Runtime "SystemError :
+# 13" or "system error number 13", onnx "kernel rejected path" or Python's "[Errno 13] Permission denied"
+_MAY_BE_DENIED = re.compile(r"SystemError : 13\b|system error number 13\b|kernel rejected|\[Errno 13\]|"
+                            r"permission denied|external (?:data|initializer)", re.IGNORECASE)
 
 
-def unreadable_by_this_user(path: Path) -> str | None:
+def unreadable_by_this_user(path: Path, reason: str = "") -> str | None:
     """What to say where this user may not read the model at ``path``, or an external data file it names in its
-    folder; None where it may. Asked once a load has failed: ONNX Runtime words it "SystemError : 13" or "system error
-    number 13", onnx "kernel rejected path", and each had been called a corrupt model or a traceback."""
+    folder; None where it may. Asked once a load has failed, for ``reason``: each refusal had been called a corrupt
+    model or a traceback. The data files are looked for only where ``reason`` may be a refused read: finding them
+    reads the model, and a load that failed for any reason had read a 600 MB file that was no model into memory."""
     if _denied(path):
         return f"the model file cannot be read by this user ({PERMISSION_DENIED}): {LET_THIS_USER_READ}"
+    if not _MAY_BE_DENIED.search(reason):
+        return None
     for location in external_data_files(path):
         data = path.parent / location
         if not os.path.isabs(location) and _denied(data):
@@ -127,7 +135,7 @@ def _denied(file: Path) -> bool:
         mode = file.stat().st_mode
     except PermissionError:
         return True
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name no path can have ("w\0.bin"), which another message names
         return False
     return stat.S_ISREG(mode) and not os.access(file, os.R_OK)
 
@@ -616,8 +624,10 @@ KINDS = {"classifier": Classifier, "filter": Filter, "generator": Generator}
 
 
 def load_model(path: str | Path, kind: str | None = None, runtime: RuntimeConfig = RuntimeConfig()) -> OnnxModel:
-    """Load any Bias Mirror model; with ``kind``, refuse a model of another kind."""
-    path = Path(path)
+    """Load any Bias Mirror model; with ``kind``, refuse a model of another kind. ``~`` (``~user``) is expanded, as
+    for datasets and outputs: `run --classifier=~/m.onnx` had been "model file not found" of a file in the home
+    folder."""
+    path = user_path(path)
     info, card = _open(path, runtime)
     if kind is not None and card.kind != kind:
         raise BiasMirrorError(f"this is a {card.kind} model, but a {kind} was expected here", path)
@@ -652,12 +662,12 @@ def name_uniquely(models: Sequence[M], taken: Iterable[str] = ()) -> Sequence[M]
 def loaded_from(models: Iterable[M], path: str | Path) -> M | None:
     """The model among ``models`` read from the file at ``path``, whatever it is named: giving a loaded file again
     (``--filter`` naming the default filter, "Add classifier…" on one in use) must not add a second copy."""
-    target = Path(path).resolve()
+    target = user_path(path).resolve()
     return next((m for m in models if Path(m.path).resolve() == target), None)
 
 
 def read_card(path: str | Path) -> ModelCard:
-    return _open(Path(path), RuntimeConfig(provider="cpu", threads=1))[1]
+    return _open(user_path(path), RuntimeConfig(provider="cpu", threads=1))[1]
 
 
 def find_models(folder: str | Path) -> list[Path]:

@@ -273,3 +273,122 @@ def test_a_tilde_of_no_user_is_named_not_a_traceback(tmp_path, unknown_user, cap
                  ["train", "classifier", "--dataset", f"folder:{given}", "--out", str(tmp_path / "run")]):
         code, _, err = run_main(argv, capsys)
         assert code == 2 and f"error: {given}: ~{unknown_user} names a user unknown on this system" in err, err
+
+
+# --- a fourth look (2026-12-07): a row's ".." after a link; a model's data file no path can name; ~ in a model's
+# path, and ~\ on POSIX; a failed load reads no more of the file than ONNX Runtime did ------------------------------
+
+@pytest.fixture
+def dot_dot_after_a_link(tmp_path) -> tuple[Path, Path]:
+    """(a folder holding 2.jpg, deep/2.jpg and sub, a link to deep/x; a link to that folder): the OS opens
+    sub/../2.jpg as deep/2.jpg, the words alone read 2.jpg."""
+    real, link = tmp_path / "faces", tmp_path / "faces_link"
+    _img(real / "2.jpg", 40)
+    _img(real / "deep" / "2.jpg", 160)
+    (real / "deep" / "x").mkdir()
+    (real / "sub").symlink_to(Path("deep", "x"), target_is_directory=True)
+    link.symlink_to(real, target_is_directory=True)
+    return real, link
+
+
+def test_an_absolute_row_with_dot_dot_after_a_link_labels_the_photo_the_os_opens(dot_dot_after_a_link):
+    """Normalised by its words, the row had labelled faces/2.jpg and left faces/deep/2.jpg, the photo it opens,
+    unlabelled, whether the folder was given by its real path or through a link."""
+    real, link = dot_dot_after_a_link
+    for written_through in (real, link):
+        _write_csv(real / "labels.csv", [["file", "gender"], [f"{written_through.as_posix()}/sub/../2.jpg", "female"]])
+        for given in (real, link):
+            labelled = {os.path.relpath(s.path, given): s.gender for s in read_folder(given).samples}
+            assert labelled == {"2.jpg": None, "deep/2.jpg": "female"}, (written_through, given, labelled)
+
+
+def test_a_relative_fairface_row_with_dot_dot_after_a_link_labels_the_photo_the_os_opens(tmp_path):
+    """FairFace looks a name its listing lacks up on disk: "train/sub/../2.jpg" had been read as train/2.jpg."""
+    root = tmp_path / "ff"
+    names = ["train/2.jpg", "train/deep/2.jpg", "train/other.jpg", "val/1.jpg", "val/3.jpg"]
+    _distinct_faces([root / n for n in names])
+    (root / "train" / "deep" / "x").mkdir()
+    (root / "train" / "sub").symlink_to(Path("deep", "x"), target_is_directory=True)
+    rows = [("train/sub/../2.jpg", "Female"), ("train/other.jpg", "Male")]
+    _write_csv(root / "fairface_label_train.csv", [["file", "age", "gender", "race"],
+                                                    *([n, "20-29", g, "White"] for n, g in rows)])
+    _write_csv(root / "fairface_label_val.csv", [["file", "age", "gender", "race"],
+                                                  *([n, "20-29", g, "White"]
+                                                    for n, g in (("val/1.jpg", "Male"), ("val/3.jpg", "Female")))])
+    labelled = {os.path.relpath(s.path, root): s.gender for s in read_fairface(root).samples}
+    assert labelled.get("train/deep/2.jpg") == "female" and labelled.get("train/2.jpg") is None, labelled
+
+
+def _with_data_location(model: Path, location: str) -> Path:
+    """``model`` rewritten so that its external weights name ``location`` as their data file."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    proto = onnx.load(str(model), load_external_data=False)
+    for tensor in proto.graph.initializer:
+        if uses_external_data(tensor):
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    entry.value = location
+    onnx.save(proto, str(model))
+    return model
+
+
+def test_an_external_data_location_no_path_can_have_is_a_refusal_not_a_traceback(tmp_path, tiny_models):
+    """A NUL byte in the data file's location: 05f3c05's permission check had raised "ValueError: embedded null
+    byte" in run, the audit, adopt and the app."""
+    from training.adopt_read import read_onnx
+
+    model, _ = with_external_weights(tiny_models["classifier"], tmp_path)
+    _with_data_location(model, "w\x00.bin")
+    for read in (models.load_model, read_onnx):
+        with pytest.raises(BiasMirrorError) as err:
+            read(model)
+        assert str(err.value).startswith(f"{model}: not a readable ONNX model"), str(err.value)
+
+
+def test_a_file_that_is_no_model_is_not_read_again_to_find_data_files(tmp_path, monkeypatch):
+    """Looking for a data file this user may not read had loaded the whole file with onnx after any failed load: a
+    600 MB file that was no model took its size again in memory, for the same "Protobuf parsing failed"."""
+    corrupt = tmp_path / "noise.onnx"
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    looked_for = []
+    monkeypatch.setattr(models, "external_data_files", lambda path: looked_for.append(path) or [])
+    with pytest.raises(BiasMirrorError) as err:
+        models.load_model(corrupt)
+    assert "not a readable ONNX model" in str(err.value)
+    assert not looked_for, "the model was read again to find its external data files"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A home folder of this test's own."""
+    folder = tmp_path / "home"
+    folder.mkdir()
+    monkeypatch.setenv("HOME", str(folder))
+    return folder
+
+
+def test_a_model_path_in_the_home_folder_is_read_as_a_dataset_path_is(home, tiny_models, unknown_user, capsys):
+    """`run --classifier=~/m.onnx` had been "model file not found" of a file in the home folder, `train fp16
+    ~/m.onnx` too while its default --out was written there, and `train fp16 ~nosuchuser/m.onnx` a traceback."""
+    from tests.conftest import require_utk
+    from training import fp16
+
+    shutil.copy(tiny_models["classifier"], home / "m.onnx")
+    assert models.load_model("~/m.onnx", "classifier").path == home / "m.onnx"
+    assert models.read_card("~/m.onnx").kind == "classifier"
+    written = fp16.make_variant("~/m.onnx", None, require_utk(), 4, "cpu", force=True, echo=lambda _: None)
+    assert written == home / "m_fp16.onnx" and written.is_file()
+    given = f"~{unknown_user}/m.onnx"
+    code, _, err = run_main(["train", "fp16", given, "--out", str(home / "f.onnx")], capsys)
+    assert code == 2 and f"error: {given}: ~{unknown_user} names a user unknown on this system" in err, err
+
+
+@pytest.mark.skipif(os.name == "nt", reason="on Windows a backslash separates folders, and ~\\ is the home folder")
+def test_a_windows_home_path_is_not_blamed_on_home(tmp_path, home, capsys):
+    """`run --out '~\\o.csv'` had said HOME was not set, with HOME set: expanduser looked for a user '\\o.csv'."""
+    _img(tmp_path / "img" / "1.jpg", 90)
+    code, _, err = run_main(["run", "--source", str(tmp_path / "img"), "--out", "~\\o.csv", "--no-filter"], capsys)
+    assert code == 2 and "~\\o.csv is not a home folder on this system" in err and "write ~/o.csv" in err, err
+    assert "HOME is not set" not in err

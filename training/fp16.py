@@ -42,7 +42,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from inference.arg_checks import check_output_file, positive_int, refuse_empty, resolved
+from inference.arg_checks import check_output_file, positive_int, refuse_empty, resolved, user_path
 from inference.file_identity import file_hash
 from inference.writing import written_whole
 from inference.card import METADATA_KEY, ModelCard
@@ -387,14 +387,16 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
                  provider: str = "auto", force: bool = False, unchecked: bool = False,
                  keep_fp32: Sequence[str] = (), echo: Callable[[str], None] = print) -> Path:
     """Convert, measure, and write ``out`` only if parity holds (or ``force``/``unchecked`` says so). An empty MODEL
-    or --images is refused: as Path(".") it was read as the current folder."""
+    or --images is refused: as Path(".") it was read as the current folder. ``~`` (``~user``) is expanded in each
+    path, as for datasets: MODEL '~/m.onnx' had been "not found" while its default --out was written in the home
+    folder, and '~nosuch/m.onnx' a traceback."""
     refuse_empty(src, "MODEL", "the fp32 model's .onnx file")
     refuse_empty(images, "--images", "a folder of face images, or leave --images out for the shared UTKFace copy")
     resolved(images, "--images")  # a link loop named as one, as a dataset's is: it had been "no image folder"
-    src = Path(src)
+    src, images = user_path(src), user_path(images)
     out = src.with_name(f"{src.stem}_fp16.onnx") if out is None else out
     out = check_output_file(out, "--out")  # first: "~/m.onnx" is compared as the home folder's (it had replaced m.onnx)
-    if out.resolve() == src.expanduser().resolve():
+    if out.resolve() == src.resolve():
         raise BiasMirrorError("the fp16 variant would overwrite its parent; give another --out", out)
     parent = load_model(src, runtime=RuntimeConfig(provider=provider))
     if parent.card.precision != "fp32":
@@ -414,7 +416,7 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
         raise BiasMirrorError(f"cannot convert to fp16: {exc}", src) from exc
     if clamped:
         echo(f"converter: {len(clamped)} float32 constant(s) outside fp16's range were clamped (to ±1e-7 or ±1e4)")
-    folder = Path(images)
+    folder = images
     x, measured_on = model_inputs(parent, folder, n)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".fp16-") as tmp:

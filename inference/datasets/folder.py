@@ -195,6 +195,8 @@ def named_within(name: str, bases: tuple[str, ...]) -> str | None:
     posix = PurePosixPath(name.replace("\\", "/")).as_posix()
     if _is_absolute(posix):
         return next(_within_bases(posix, bases), None)
+    if _has_parent_step(posix) and bases:  # as the OS reads it from the folder: "sub/.." may leave it through a link
+        return next(_within_bases(posixpath.join(bases[0], posix), bases), None)
     normal = posixpath.normpath(posix)
     return None if normal == ".." or normal.startswith("../") else normal
 
@@ -213,13 +215,23 @@ def _spellings(name: str, bases: tuple[str, ...]) -> Iterator[str]:
 def _within_bases(posix: str, bases: tuple[str, ...]) -> Iterator[str]:
     """The absolute path ``posix`` relative to each of ``bases`` it lies in, as written; where it lies in none, as
     its folder's real path places it (``_real_spelling``): rows written through a link to the folder had been
-    "outside the dataset folder" when the folder was given by its real path."""
+    "outside the dataset folder" when the folder was given by its real path. A path with ".." is read as the OS reads
+    it, links followed before ".." steps back: normalised by its words, real/sub/../2.jpg (sub a link to deep/x)
+    had labelled real/2.jpg, not the real/deep/2.jpg it opens."""
+    if _has_parent_step(posix) and (real := _real_spelling(posix, bases)) is not None:
+        yield from _relative_to_bases(posixpath.normpath(real), bases)
+        return
     written = _relative_to_bases(posixpath.normpath(posix), bases)
     if written:
         yield from written
         return
     real = _real_spelling(posix, bases)
     yield from _relative_to_bases(real, bases) if real else []
+
+
+def _has_parent_step(posix: str) -> bool:
+    """Whether the path ``posix`` (with slashes) steps up a folder ("..") anywhere."""
+    return ".." in posix.split("/")
 
 
 def _relative_to_bases(path: str, bases: tuple[str, ...]) -> list[str]:
@@ -237,7 +249,8 @@ def _real_spelling(posix: str, bases: tuple[str, ...]) -> str | None:
     cache = getattr(bases, "real_folders", {})
     if folder not in cache:
         try:
-            cache[folder] = nfc(Path(os.path.realpath(folder)).as_posix())
+            # with slashes, by the reading system's separator (os.path), as the rows and bases are compared
+            cache[folder] = nfc(os.path.realpath(folder).replace(os.path.sep, "/"))
         except (OSError, ValueError):  # a name no path can have: no folder of the dataset
             cache[folder] = None
     real = cache[folder]
