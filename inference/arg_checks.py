@@ -130,10 +130,21 @@ def user_path(path: str | Path) -> Path:
     that keeps outputs out of their input folder. The output checks return it: the caller writes to what was checked.
     A ``~user`` of no user known here is a BiasMirrorError naming the path (Path.expanduser's RuntimeError had been a
     traceback)."""
+    text = str(path)
+    if _home_is_empty(text):
+        raise BiasMirrorError("~ names the home folder, and HOME is set but empty here, which would make it the root "
+                              "folder /: set HOME, or give the path without ~", path)
     try:
         return Path(path).expanduser()
     except RuntimeError:  # "Could not determine home directory."
-        raise BiasMirrorError(_no_home_for(str(path)), path) from None
+        raise BiasMirrorError(_no_home_for(text), path) from None
+
+
+def _home_is_empty(path: str) -> bool:
+    """Whether ``path`` opens with the user's own ``~`` where HOME is set but empty: POSIX's expanduser then puts
+    it at the root ("~/o.csv" → "/o.csv", written there by a run as root)."""
+    own_home = path == "~" or path.startswith("~/")
+    return own_home and os.name != "nt" and os.environ.get("HOME") == ""
 
 
 def _no_home_for(path: str) -> str:

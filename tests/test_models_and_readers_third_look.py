@@ -392,3 +392,19 @@ def test_a_windows_home_path_is_not_blamed_on_home(tmp_path, home, capsys):
     code, _, err = run_main(["run", "--source", str(tmp_path / "img"), "--out", "~\\o.csv", "--no-filter"], capsys)
     assert code == 2 and "~\\o.csv is not a home folder on this system" in err and "write ~/o.csv" in err, err
     assert "HOME is not set" not in err
+
+
+def test_a_home_path_where_home_is_set_but_empty_is_refused_not_put_at_the_root(monkeypatch, tmp_path):
+    """POSIX's expanduser makes ~ the root folder where HOME is set but empty: `run --out ~/o.csv` had written /o.csv."""
+    from inference.arg_checks import user_path
+    from inference.errors import BiasMirrorError
+
+    if os.name == "nt":
+        pytest.skip("Windows finds the home folder by USERPROFILE, not HOME")
+    monkeypatch.setenv("HOME", "")
+    for path in ("~", "~/o.csv"):
+        with pytest.raises(BiasMirrorError, match="HOME is set but empty"):
+            user_path(path)
+    assert user_path(tmp_path / "o.csv") == tmp_path / "o.csv"  # no ~: untouched
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert user_path("~/o.csv") == tmp_path / "o.csv"
