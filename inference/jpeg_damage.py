@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import chain
 
 import numpy as np
 import simplejpeg
@@ -33,12 +34,12 @@ def damaged_jpeg(data: np.ndarray) -> bool:
 
 def _damaged(jpeg: bytes | memoryview, checks: Iterator[int], is_copy: bool) -> bool | None:
     """``damaged_jpeg`` of a JPEG (or, ``is_copy``, of a copy of one with a harmless cause removed), one of ``checks``
-    drawn for each strict decode: what is not told within them is left to OpenCV, as a first harmless warning had
-    been. None for a copy whose own header cannot be read: not the file with its cause removed but one cut wrong (a
-    JFIF header's last bytes are zeros, and stripped as padding before the next marker, they break it), which tells
-    nothing of the file; counted as sound, it had passed a damaged photo padded before its second DQT as whole."""
-    if next(checks, None) is None:
-        return False
+    drawn for each strict decode. None where it is not told: when the checks run out (the file is left to OpenCV, as
+    a first harmless warning had been, unless another copy of it decoded broken: counted as sound, a copy that ran out
+    had passed photos whose first copy had found the damage), or for a copy whose own header cannot be read: not the
+    file with its cause removed but one cut wrong, which tells nothing of the file."""
+    if next(checks, None) is None:  # unknown: a copy found broken still counts, and alone the file is left to OpenCV
+        return None
     complaint = _strict_complaint(jpeg)
     if complaint is None:
         return False
@@ -53,7 +54,8 @@ def _damaged(jpeg: bytes | memoryview, checks: Iterator[int], is_copy: bool) -> 
 
 def _damaged_however_put_right(copies: Iterator[bytes], checks: Iterator[int]) -> bool | None:
     """Whether a JPEG is damaged, judged by its ``copies`` with a harmless cause removed: not where one of them
-    decodes whole (or is left to OpenCV), damaged where the others that tell are; None where none tells."""
+    decodes whole (or is left to OpenCV), damaged where the others that tell are; None where none tells (a copy cut
+    wrong, or the checks run out before it is told)."""
     damaged = None
     for copy in copies:
         verdict = _damaged(copy, checks, is_copy=True)
@@ -64,8 +66,8 @@ def _damaged_however_put_right(copies: Iterator[bytes], checks: Iterator[int]) -
 
 
 # strict decodes of one file, its copies with harmless causes removed included: one for a file without a warning
-# (every UTKFace photo), one more for each harmless cause, and one for each copy a damaged file's padding-like bytes
-# make (rarely more than one)
+# (every UTKFace photo), one more for each harmless cause (padding between header segments, of whatever markers, is
+# one), and the copies tried where padding after compressed data may lie before more than one marker of the kind
 _MOST_CHECKS = 8
 
 
@@ -103,29 +105,72 @@ _EXTRANEOUS = re.compile(r"Corrupt JPEG data: (\d+) extraneous bytes before mark
 
 
 def _padding_stripped(jpeg: bytes, count: int, marker: int) -> Iterator[bytes] | None:
-    """Copies of the JPEG without ``count`` bytes of padding (fill bytes, 0x00 or 0xFF) before a ``marker``: photos
-    through some tools hold it between segments or after a scan, and their pixels are the unpadded file's. libjpeg's
-    words are the same of compressed data it lost step with (of bytes of every value, in 1 of 5 damaged copies), of
-    which no copy is made. One copy for each marker of the kind with such bytes before it: a scan's last bytes before
-    a restart marker may be zeros too, and which were the ones libjpeg skipped only checking the copy tells.
+    """Copies of the JPEG without padding (fill bytes, 0x00 or 0xFF) libjpeg warned of, ``count`` bytes before a
+    ``marker``: photos through some tools hold it between segments or after a scan, and their pixels are the unpadded
+    file's. libjpeg's words are the same of compressed data it lost step with (of bytes of every value, in 1 of 5
+    damaged copies), of which no copy is made. None where no such padding lies before a marker of the kind.
 
-    Padding before a restart marker that libjpeg's decoder had read ahead is counted at a later marker: it is not
-    looked for before the markers since, where a stripped zero byte of the scan's own had put damaged copies of a
-    photo back in step (3 of 177 flipped-bit copies that said so passed, one garbled): such a file is refused, as
-    it was before."""
-    places = [start for start in _marker_positions(jpeg, marker)
-              if start - count >= 2 and set(jpeg[start - count:start]) <= {0x00, 0xFF}]  # after the start marker
-    return (jpeg[:start - count] + jpeg[start:] for start in places) if places else None
+    Padding between header segments is known to the byte (the bytes between one segment's end and the next marker,
+    which libjpeg skips): where the marker warned of has some before it, one copy without all of it, before markers
+    of every kind. A copy for each place padded, found place by place, had spent the checks on copies still padded
+    elsewhere (zeros before each of a phone photo's 6 APP segments: none of 20 damaged copies found).
+
+    Padding after a scan's compressed data is not known so: its last bytes may be zeros too, and which were the ones
+    libjpeg skipped only checking a copy tells. First a copy without ``count`` such bytes before every marker of the
+    kind that follows compressed data, then, should it decode broken (a zero of a scan's own stripped), one copy for
+    each place. Padding before a restart marker that libjpeg's decoder had read ahead is counted at a later marker:
+    it is not looked for before the markers since, where a stripped zero byte of the scan's own had put damaged copies
+    of a photo back in step (3 of 177 flipped-bit copies that said so passed, one garbled): such a file is refused,
+    as it was before."""
+    between = _padding_between_segments(jpeg)
+    if any(jpeg[end + 1] == marker for _, end in between):
+        return iter([_cut(jpeg, between)])
+    after_data = [(start - count, start) for start, after in _after_compressed_data(jpeg, marker)
+                  if start - count >= after and set(jpeg[start - count:start]) <= _FILL]
+    if not after_data:
+        return None
+    each = (_cut(jpeg, between + [place]) for place in after_data) if len(after_data) > 1 else iter(())
+    return chain([_cut(jpeg, between + after_data)], each)
 
 
-def _marker_positions(jpeg: bytes, marker: int) -> Iterator[int]:
-    """Where each ``marker`` libjpeg reads as one in the JPEG begins, with the fill bytes (0xFF) before it, which
-    libjpeg does not count as extraneous."""
-    for at, found, _ in _segments(jpeg):
-        if found == marker:
-            while jpeg[at - 1] == 0xFF:
+_FILL = {0x00, 0xFF}  # the bytes padding is made of
+
+
+def _cut(jpeg: bytes, spans: list[tuple[int, int]]) -> bytes:
+    """The JPEG without the bytes of ``spans`` ((start, end), none overlapping)."""
+    kept, at = [], 0
+    for start, end in sorted(spans):
+        kept.append(jpeg[at:start])
+        at = end
+    return b"".join(kept) + jpeg[at:]
+
+
+def _padding_between_segments(jpeg: bytes) -> list[tuple[int, int]]:
+    """(start, end) of the fill bytes between a marker segment's end and the next marker, where no compressed data
+    lies between them, as libjpeg steps over them (fill bytes 0xFF right before the marker included): ``end`` is
+    where the next marker's 0xFF lies."""
+    return [(after, at) for at, _, after, after_data in _marker_places(jpeg)
+            if not after_data and at > after and set(jpeg[after:at]) <= _FILL]
+
+
+def _after_compressed_data(jpeg: bytes, marker: int) -> Iterator[tuple[int, int]]:
+    """(start, after) of each ``marker`` that follows a scan's compressed data, its start with the fill bytes (0xFF)
+    before it, which libjpeg does not count as extraneous, and ``after`` where that data begins."""
+    for at, found, after, after_data in _marker_places(jpeg):
+        if found == marker and after_data:
+            while at > after and jpeg[at - 1] == 0xFF:
                 at -= 1
-            yield at
+            yield at, after
+
+
+def _marker_places(jpeg: bytes) -> Iterator[tuple[int, int, int, bool]]:
+    """(start, marker, after, after_data) of each marker ``_segments`` finds: ``after`` where the segment or marker
+    before it ends (the start marker's end for the first), and whether compressed data lies between (after a scan's
+    header or a restart marker)."""
+    after, before = 2, 0xD8
+    for at, found, end in _segments(jpeg):
+        yield at, found, after, before == 0xDA or 0xD0 <= before <= 0xD7
+        after, before = end, found
 
 
 def _segments(jpeg: bytes) -> Iterator[tuple[int, int, int]]:

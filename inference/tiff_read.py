@@ -70,13 +70,11 @@ def _as_a_file_of_its_page(path: Path, layout: _TiffPage) -> np.ndarray | None:
     first IFD made that page's, and the page's next IFD none. The file's bytes stay where they are, so every offset
     the page's tags hold stays true: a copy-on-write map of the file, of which only the pages patched are copied (a
     file of many pages is not copied whole for each). None where the file cannot be read now, its IFD runs past its
-    end, or its header is not a classic TIFF's or a BigTIFF's."""
+    end, its header is not a classic TIFF's or a BigTIFF's, or it is too large for cv2.imdecode (2 GiB or more: it
+    raised, and a page tifffile had read was called one that cannot be decoded)."""
     ifd = layout.ifd
-    if ifd is None:
-        return None
-    try:
-        data = np.memmap(path, np.uint8, mode="c")
-    except (OSError, ValueError):  # ValueError: an empty file
+    data = _file_map(path, mode="c")
+    if ifd is None or data is None or len(data) > _MOST_IMDECODE_BYTES:  # too large: tifffile's reading, as before
         return None
     next_ifd_at = ifd.offset + ifd.count_size + ifd.entry_size * _entries(data, ifd)
     if next_ifd_at + struct.calcsize(ifd.offset_format) > len(data):
@@ -95,11 +93,11 @@ def _entries(data: np.ndarray, ifd: _Ifd) -> int:
 
 
 def _tiff_by_opencv(path: Path, page: int, flags: int, data: np.ndarray | None) -> np.ndarray | None:
-    """A TIFF's page as OpenCV decodes it: its first as a one-page file is (imread), the others by its multi-page
+    """A TIFF's page as OpenCV decodes it: its first as a one-page file is (imdecode), the others by its multi-page
     reader; None where it gives none (it raises for some damaged files)."""
     try:
         if page == 0:
-            return cv2.imread(str(path), flags) if data is None else cv2.imdecode(data, flags)
+            return cv2.imdecode(data, flags) if data is not None else _first_page_by_name(path, flags)
         if data is None:
             pages = cv2.imreadmulti(str(path), page, 1, flags=flags)[1]
         else:
@@ -107,6 +105,31 @@ def _tiff_by_opencv(path: Path, page: int, flags: int, data: np.ndarray | None) 
     except cv2.error:
         return None
     return pages[0] if pages else None
+
+
+def _first_page_by_name(path: Path, flags: int) -> np.ndarray | None:
+    """A TIFF's first page read from its file as a one-page file is: decoded from a map of the file (cv2.imread gave
+    none of a page whose orientation swaps its width and height, 5 to 8, in OpenCV 4.14, with an "Internal imread
+    issue" on stderr: a rotated photo's album had "ended after 0 of 2 pages"), or, where the file is too large for
+    imdecode, by the multi-page reader, which turns it upright too (at full size, whatever the flags)."""
+    data = _file_map(path, mode="r")
+    if data is not None and len(data) <= _MOST_IMDECODE_BYTES:
+        return cv2.imdecode(data, flags)
+    pages = cv2.imreadmulti(str(path), 0, 1, flags=flags)[1]
+    return pages[0] if pages else None
+
+
+def _file_map(path: Path, mode: str) -> np.memmap | None:
+    """A file's bytes mapped, read-only (``mode`` "r") or copy-on-write ("c"); None where it cannot be read now or is
+    empty."""
+    try:
+        return np.memmap(path, np.uint8, mode=mode)
+    except (OSError, ValueError):  # ValueError: an empty file
+        return None
+
+
+# the most bytes cv2.imdecode takes (a C int's): it raises for a larger buffer, whatever it holds
+_MOST_IMDECODE_BYTES = np.iinfo(np.int32).max
 
 
 @dataclass(frozen=True)

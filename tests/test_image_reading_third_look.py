@@ -1,6 +1,7 @@
 """A third look at how photos are read: a damaged AVIF unreadable, not a traceback; a JPEG damaged after padding
-before a marker that occurs more than once still found damaged; a TIFF's page beside a float16 one read as the page
-saved alone is; and the look for copies reading a photo's thumbnail as every command reads the photo."""
+before a marker that occurs more than once (or before many markers) still found damaged; a TIFF's page beside a
+float16 one read as the page saved alone is, in a file of 2 GiB too, and an album whose first page is turned on its
+side played upright; and the look for copies reading a photo's thumbnail as every command reads the photo."""
 from __future__ import annotations
 
 import io
@@ -17,7 +18,7 @@ from PIL import Image, features
 from inference.datasets import near_identical
 from inference.errors import BiasMirrorError
 from inference.images import FRAME_FLAGS, UNREADABLE, read_bgr, read_image_checked
-from inference.jpeg_damage import DAMAGED_JPEG
+from inference.jpeg_damage import DAMAGED_JPEG, _segments
 from inference.sources import NEITHER, frame_count, open_source
 from inference.tiff_read import PAGE_NOT_DECODED
 from tests.conftest import utk_images
@@ -86,7 +87,7 @@ def test_a_damaged_avif_under_a_name_not_utf8_is_counted_no_frames(tmp_path):
 
 
 # --- 2. padding before a marker that occurs more than once ----------------------------------------------------------
-DQT, DHT = 0xDB, 0xC4
+DQT, DHT, SOS = 0xDB, 0xC4, 0xDA
 
 
 def _padded_before_second(jpeg: bytes, marker: int) -> bytes:
@@ -117,6 +118,69 @@ def test_damage_after_padding_before_a_repeated_marker_is_found(tmp_path, marker
 @pytest.mark.parametrize("marker", [DQT, DHT], ids=["DQT", "DHT"])
 def test_a_photo_padded_before_a_repeated_marker_is_read_as_opencv_decodes_it(tmp_path, marker):
     path = _written(tmp_path / "padded.jpg", _padded_before_second(_face_bytes(), marker))
+    image, problem = read_image_checked(path, cv2.IMREAD_COLOR)
+    assert problem is None and np.array_equal(image, cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR))
+
+
+def _padded_before_each(jpeg: bytes, markers: set[int], padding: bytes = b"\x00\x00") -> bytes:
+    """``padding`` before every segment of the JPEG whose marker is one of ``markers``."""
+    out, at = bytearray(), 0
+    for start, found, _ in _segments(jpeg):
+        if found in markers:
+            out += jpeg[at:start] + padding
+            at = start
+    return bytes(out + jpeg[at:])
+
+
+def _with_app_segments(jpeg: bytes, markers: list[int]) -> bytes:
+    """The JPEG with an APP segment of each of ``markers`` after its first, as a phone writes EXIF and XMP (both
+    APP1), an ICC profile and MPF (both APP2), Photoshop's and its maker's own: metadata libjpeg reads past."""
+    first_end = next(end for _, _, end in _segments(jpeg))
+    apps = b"".join(bytes([0xFF, marker]) + struct.pack(">H", 2 + 64) + bytes([marker]) * 64 for marker in markers)
+    return jpeg[:first_end] + apps + jpeg[first_end:]
+
+
+PHONE_APPS = [0xE1, 0xE1, 0xE2, 0xE2, 0xE9, 0xEB, 0xED, 0xEE]
+
+
+def _face_padded_before_every_dht() -> bytes:
+    dhts = [found for _, found, _ in _segments(_face_bytes()) if found == DHT]
+    assert len(dhts) > 2  # a padded place per check had spent the checks before the damage was reached
+    return _padded_before_each(_face_bytes(), {DHT})
+
+
+def _phone_padded_before_every_app() -> bytes:
+    return _padded_before_each(_with_app_segments(_face_bytes(), PHONE_APPS), set(PHONE_APPS), b"\x00")
+
+
+def _progressive_padded_between_scans() -> bytes:
+    """A progressive face with zeros before each Huffman table and scan, most of which follow a scan's compressed
+    data, where zeros may be the scan's own."""
+    out = io.BytesIO()
+    Image.fromarray(_face_rgb()).save(out, "JPEG", quality=90, progressive=True, optimize=True)
+    return _padded_before_each(out.getvalue(), {DHT, SOS})
+
+
+PADDED_MANY = [_face_padded_before_every_dht, _phone_padded_before_every_app, _progressive_padded_between_scans]
+
+
+@pytest.mark.parametrize("padded", PADDED_MANY)
+@pytest.mark.parametrize("damage", [_scan_cut, _bytes_flipped])
+def test_damage_after_padding_before_many_markers_is_found(tmp_path, padded, damage):
+    """A copy was made for each padded place, found place by place: the copies still padded elsewhere had spent the
+    checks, and the check that ran out called the photo sound, though a copy had decoded broken (none of 30 damaged
+    photos padded before 3 DHTs found, none of 20 phone photos padded before each APP segment)."""
+    sound = padded()
+    assert _first_warning(sound).startswith("Corrupt JPEG data: ") and "extraneous bytes" in _first_warning(sound)
+    path = _written(tmp_path / "damaged.jpg", damage(sound))
+    assert cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR) is not None  # what had been measured
+    image, problem = read_image_checked(path, FRAME_FLAGS)
+    assert image is None and problem == DAMAGED_JPEG, problem
+
+
+@pytest.mark.parametrize("padded", PADDED_MANY)
+def test_a_photo_padded_before_many_markers_is_read_as_opencv_decodes_it(tmp_path, padded):
+    path = _written(tmp_path / "padded.jpg", padded())
     image, problem = read_image_checked(path, cv2.IMREAD_COLOR)
     assert problem is None and np.array_equal(image, cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR))
 
@@ -184,6 +248,50 @@ def test_a_page_no_reader_decodes_is_skipped_saying_why_and_the_pages_after_it_p
     assert played[1].problem == PAGE_NOT_DECODED and played[1].warning.startswith(f"{path.name}: page 1: ")
     tifffile.imwrite(tmp_path / "2.tif", faces[2], photometric="rgb")
     assert np.array_equal(played[2].image, _read_alone(tmp_path / "2.tif"))
+
+
+def _sparse_tail(path: Path, size: int) -> Path:
+    """The file made ``size`` bytes long by a hole at its end, which takes no disk and no page reads."""
+    os.truncate(path, size)
+    return path
+
+
+# the most bytes cv2.imdecode takes (a C int's): a TIFF that size or larger had its later pages decoded from a map
+MOST_IMDECODE_BYTES = np.iinfo(np.int32).max
+
+
+def test_a_page_after_a_float16_one_in_a_tiff_of_2_gib_is_read_as_the_page_saved_alone(tmp_path):
+    """The file was mapped whole for cv2.imdecode, which takes no buffer over 2 GiB: the page tifffile had read was
+    said to be one that "cannot be decoded"."""
+    faces = _faces_rgb(2)
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as tiff:
+        tiff.write((faces[0] / 255).astype(np.float16), photometric="rgb")
+        tiff.write(faces[1], photometric="rgb")
+    played = _played(_sparse_tail(tmp_path / "pages.tif", MOST_IMDECODE_BYTES + 1))
+    assert [f.problem for f in played] == [None, None]
+    tifffile.imwrite(tmp_path / "1.tif", faces[1], photometric="rgb")
+    assert np.array_equal(played[1].image, _read_alone(tmp_path / "1.tif"))
+
+
+ORIENTATION = 274
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_an_album_whose_first_page_is_turned_on_its_side_is_played_upright(tmp_path, orientation):
+    """cv2.imread gives none of a TIFF page whose orientation swaps its width and height ("Internal imread issue" in
+    OpenCV 4.14), where it reads the same page in the file's bytes: a rotated photo's 2-page album had "ended after 0
+    of 2 pages" and could not be read at all."""
+    face = _faces_rgb(1)[0]
+    face = face[:, : face.shape[0] * 3 // 4]  # not square: turned, its width and height swap
+    turned = [(ORIENTATION, "H", 1, orientation, True)]
+    with tifffile.TiffWriter(tmp_path / "album.tif") as tiff:
+        for _ in range(2):
+            tiff.write(face, photometric="rgb", extratags=turned)
+    tifffile.imwrite(tmp_path / "alone.tif", face, photometric="rgb", extratags=turned)
+    upright = _read_alone(tmp_path / "alone.tif")
+    assert upright.shape[:2] == face.shape[1::-1]
+    played = _played(tmp_path / "album.tif")
+    assert all(np.array_equal(frame.image, upright) for frame in played), [frame.image.shape for frame in played]
 
 
 # --- 4. the look for copies reads as every command reads ------------------------------------------------------------
