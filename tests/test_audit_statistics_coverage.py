@@ -143,6 +143,47 @@ def test_shifts_with_tied_magnitudes_get_the_exact_sign_flip_p_and_zeros_are_dro
     assert got["statistic"] == stats.wilcoxon(tied, method="asymptotic").statistic  # the smaller rank sum, as before
 
 
+def alike_magnitudes(n: int, up: int) -> list[float]:
+    """n shifts of one magnitude, ``up`` of them positive: the signed-rank test of them is a sign test."""
+    return [1.0] * up + [-1.0] * (n - up)
+
+
+@pytest.mark.parametrize("n, up", [(14, 10), (16, 12), (21, 15), (31, 22)])
+def test_shifts_of_one_magnitude_get_the_sign_tests_p_at_any_number(n, up):
+    """From 14 tied shifts on, SciPy's normal approximation had given 12 of 16 up p = 0.0455, where the exact null
+    gives 0.0768; with every magnitude equal, the exact null is the sign test's, Binomial(n, 1/2)."""
+    from inference.audit.stats import wilcoxon_test
+
+    assert wilcoxon_test(alike_magnitudes(n, up))["p"] == pytest.approx(stats.binomtest(up, n).pvalue)
+
+
+def test_tied_shifts_past_thirteen_get_the_p_of_every_sign_pattern():
+    from inference.audit.stats import wilcoxon_test
+
+    rng = np.random.default_rng(14)
+    for n in (14, 15, 16):
+        tied = list(rng.integers(1, 4, n) * rng.choice([-0.5, 0.5], n))  # three magnitudes, either sign
+        assert wilcoxon_test(tied)["p"] == pytest.approx(sign_flip_p_by_enumeration(tied)), tied
+
+
+def test_tied_shifts_reject_a_true_null_no_more_often_than_alpha():
+    """Every magnitude equal, each sign a fair coin: the approximation had rejected 5.7-7.8 % at 0.05 (n = 14-31)."""
+    from inference.audit.stats import wilcoxon_test
+    from inference.audit.summary import ALPHA
+
+    for n in range(14, 51):
+        rejected = [up for up in range(n + 1) if wilcoxon_test(alike_magnitudes(n, up))["p"] < ALPHA]
+        assert stats.binom.pmf(rejected, n, 0.5).sum() <= ALPHA, n
+
+
+def test_past_the_exact_count_the_normal_approximation_stands():
+    from inference.audit.stats import EXACT_UP_TO, wilcoxon_test
+
+    shifts = np.round(np.random.default_rng(1).normal(0.1, 1, 2 * EXACT_UP_TO), 1)
+    tied = list(shifts[shifts != 0][:EXACT_UP_TO + 1])  # one non-zero shift more than the exact null is counted for
+    assert wilcoxon_test(tied)["p"] == pytest.approx(stats.wilcoxon(tied, method="asymptotic").pvalue)
+
+
 # --- the accuracy gap's test: do the groups differ at all? ----------------------------------------------------------
 
 def accuracy_by_group(correct_of: dict[str, tuple[int, int]]) -> dict:
@@ -232,3 +273,66 @@ def test_the_summary_says_whether_accuracy_differs_beside_the_gap_it_picked():
     alike = words(3, 2)  # 57 and 58 of 60: a gap of 1.7 points that chance makes
     assert alike.startswith(" Accuracy does not differ detectably") and "chance alone" in alike
     assert accuracy_differs_words(None) == "" and accuracy_differs_words({"p": None, "method": "none"}) == ""
+
+
+def test_two_groups_accuracy_gap_is_not_called_the_largest_of_many():
+    """Two groups have one difference: "the largest of many differences, picked after looking" is said of more."""
+    from inference.audit.summary import accuracy_differs_words
+
+    test = {"p": 0.5, "method": "asymptotic", "cramers_v": 0.01}
+    two = accuracy_differs_words({**test, "groups": ["a", "b"]})
+    many = accuracy_differs_words({**test, "groups": ["a", "b", "c"]})
+    assert "chance alone makes a gap" in two and "largest of many" not in two and "picked after looking" not in two
+    assert "the gap is the largest of many differences, picked after looking" in many
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+def test_a_p_beside_alpha_is_printed_on_its_side_of_alpha(side):
+    """0.0496 and 0.0504 had both printed "p = 0.050", beside "differs" and "does not differ detectably"."""
+    from inference.audit.summary import ALPHA, accuracy_differs_words, pval, signif
+
+    usual = len(pval(0.5).partition(".")[2])  # the digits of a p far from ALPHA
+    p = ALPHA + side * 0.4 * 10 ** -usual  # rounds to ALPHA at the usual digits
+    printed = float(pval(p).removeprefix("p = "))
+    assert printed != ALPHA and (printed < ALPHA) == (p < ALPHA) == (signif(p) == "significant"), pval(p)
+    words = accuracy_differs_words({"p": p, "method": "asymptotic", "cramers_v": 0.01, "groups": ["a", "b"]})
+    assert pval(p) in words and words.startswith(" Accuracy differs" if p < ALPHA else " Accuracy does not differ")
+    assert pval(ALPHA) == f"p = {ALPHA:.{usual}f}" and signif(ALPHA) == "not significant"
+
+
+# --- the versions and the documentation the statistics rest on ------------------------------------------------------
+
+def test_the_declared_scipy_has_the_permutation_test_the_accuracy_and_detection_tests_call():
+    """detection.found_test passes chi2_contingency(method=PermutationMethod(rng=...)): SciPy's own docs say when each
+    came (1.14 has no method there and names rng random_state), and pyproject.toml had allowed scipy>=1.11."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    def version(text: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in text.split(".")[:2])
+
+    doc = inspect.getdoc(stats.chi2_contingency)
+    method_since = re.search(r"versionadded::\s*([\d.]+)", doc[doc.index("method : "):]).group(1)
+    rng_since = re.search(r"versionchanged::\s*([\d.]+)\s.*?from\s+`random_state`\s+to\s+`rng`",
+                          inspect.getdoc(stats.PermutationMethod), re.S).group(1)
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    floor = re.search(r'"scipy>=([\d.]+)', pyproject).group(1)
+    assert version(floor) >= max(version(method_since), version(rng_since)), (floor, method_since, rng_since)
+
+
+def test_the_schema_gives_the_gate_share_interval_s_reason_by_the_intervals_it_has():
+    """docs/audit_schema.md had compared Clopper–Pearson with plain Wilson (6.1 % for 1 face of 3); the shares' own
+    interval is the modified Wilson now."""
+    import re
+    from pathlib import Path
+
+    from inference.audit.stats import exact_share
+    from inference.metrics import proportion
+
+    schema = (Path(__file__).resolve().parents[1] / "docs" / "audit_schema.md").read_text(encoding="utf-8")
+    said = re.search(r"1 face of 3: ([\d.]+) %, the modified Wilson ([\d.]+) %", schema)
+    assert said, "docs/audit_schema.md: share_made_unmeasurable's reason names no modified Wilson bound for 1 of 3"
+    one_of_three = [True, False, False]
+    assert float(said.group(1)) == round(100 * exact_share(one_of_three)["lo"], 1)
+    assert float(said.group(2)) == round(100 * proportion(1, 3)["lo"], 1)

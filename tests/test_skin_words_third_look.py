@@ -12,7 +12,7 @@ import pytest
 
 from inference.audit.filter_audit import filter_audit
 from inference.audit.gate import filter_gate, lightness_words
-from inference.audit.summary import P_DIGITS, ci, group_direction_words, summary_lines
+from inference.audit.summary import ITA_DIGITS, P_DIGITS, ci, group_direction_words, summary_lines
 from inference.results import SkinTone
 from inference.skin import JUST_NOTICEABLE_L, ita_category, ita_degrees, shift_word
 from tests.test_skin_words_second_look import B, DARK, DOWN, LIGHT, TWELVE, _report, _section, _skin, _skin_lines
@@ -90,6 +90,19 @@ def test_the_gate_prints_delta_l_to_the_digits_its_words_read():
     fl_l = _section(DOWN, tiny, b_shift=0.05)["by"]["g"]["x"]["delta_l"]["mean"]
     assert fl_l["lo"] > 0  # clear of 0 as measured, not as printed
     assert "ΔL* +0.01 [+0.00, +0.01]" in gate_words and "lightness not shown to move" in gate_words, gate_words
+
+
+def test_a_rise_of_l_printed_as_a_visible_one_is_not_said_to_be_under_it():
+    """A yellow tint's group whose mean ΔL* of 0.996 printed "ΔL* +1.00" beside "L* rose by under 1 unit": the
+    words read ΔL* as measured, the figure beside them as printed."""
+    just_under = JUST_NOTICEABLE_L - 0.4 * 10 ** -ITA_DIGITS  # prints as JUST_NOTICEABLE_L
+    d_itas, _, b_shift, L = CASES["yellow tint, dark faces"]
+    d_ls = [just_under + 0.01 * (i - (len(TWELVE) - 1) / 2) for i in TWELVE]  # their mean: just_under
+    fl = _section(d_itas, d_ls, b_shift=b_shift, L=L)
+    dl = fl["by"]["g"]["x"]["delta_l"]["mean"]
+    assert dl["value"] < JUST_NOTICEABLE_L and ci(dl).startswith(f"{JUST_NOTICEABLE_L:.{ITA_DIGITS}f} "), ci(dl)
+    gate_words, summary_word = _gate_and_summary(fl)
+    assert gate_words.endswith(": lightness moved (lighter)") and summary_word == "lighter", (gate_words, summary_word)
 
 
 # --- ΔP(female) words follow its printed digits -----------------------------------------------------------------------

@@ -26,10 +26,23 @@ def ci(d: dict | None, nd: int = 2, pct: bool = False) -> str:
     return f"{f(d['value'])} [95% CI {f(d['lo'])}, {f(d['hi'])}]"
 
 
+P_VALUE_DIGITS = 3  # a p's digits, more beside ALPHA (``p_digits``)
+
+
 def pval(p) -> str:
     if not measured(p):
         return "p n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.{p_digits(p)}f}"
+
+
+def p_digits(p: float) -> int:
+    """``P_VALUE_DIGITS``, or as many more as keep a p beside ALPHA from printing as ALPHA: every significance word
+    reads the p as measured against ALPHA, and 0.0496 and 0.0504 had both printed "p = 0.050", one beside "differs",
+    the other beside "does not differ detectably". A p of exactly ALPHA is not below it, and prints as it."""
+    digits = P_VALUE_DIGITS
+    while round(p, digits) == ALPHA and p != ALPHA and digits < 10:  # report.json keeps 10 significant digits
+        digits += 1
+    return digits
 
 
 def signif(p) -> str:
@@ -173,8 +186,9 @@ def detection_line(d: dict, grouping: str) -> str:
 
 
 def accuracy_test_words(t: dict) -> str:
-    """A classifier's test of equal accuracy across a grouping's groups, beside its accuracy gap: the gap is the
-    largest of many differences, picked after looking, and is never 0 even where the groups are equally accurate."""
+    """A classifier's test of equal accuracy across a grouping's groups, beside its accuracy gap: with more than two
+    groups the gap is the largest of many differences, picked after looking, and it is never 0 even where the groups
+    are equally accurate."""
     if t["p"] is None:
         return t.get("note", "not testable")
     words = (f"{pval(t['p'])}: χ² {t['statistic']:.2f}, dof {t['dof']} ({t['method']}); "
@@ -184,14 +198,17 @@ def accuracy_test_words(t: dict) -> str:
 
 def accuracy_differs_words(test: dict | None) -> str:
     """The summary's sentence on whether a classifier's accuracy differs between a grouping's groups at all, after
-    the gap between its extreme groups: that gap is picked after looking and is never 0, and where the test shows
-    no difference the reader is told that chance alone makes one. '' where the report has no test (made before
-    schema 13) or nothing could be tested."""
+    the gap between its extreme groups: that gap is never 0, and where the test shows no difference the reader is
+    told that chance alone makes one; with more than two groups, also that it is the largest of many differences,
+    picked after looking (two groups have one difference). '' where the report has no test (made before schema 13)
+    or nothing could be tested."""
     if not test or test.get("p") is None or test.get("method") == "none":
         return ""
     stat = f"χ² {pval(test['p'])}, {test['method']}; Cramér's V {num(test['cramers_v'], '.2f')}"
     if test["p"] < ALPHA:
         return f" Accuracy differs between these groups ({stat})."
+    if len(test.get("groups") or ()) == 2:
+        return f" Accuracy does not differ detectably between these groups ({stat}): chance alone makes a gap."
     return (f" Accuracy does not differ detectably between these groups ({stat}): the gap is the largest of many "
             "differences, picked after looking, and chance alone makes one.")
 
@@ -339,7 +356,8 @@ def lightness_bears_out(direction: int, delta_l: dict | None, delta_ita, from_b:
     (ΔITA -16.86°, ΔL* +1.04, Δb* +16) had been "darker" by ΔITA's sign alone."""
     if not direction or lightness_direction(delta_l) != direction:
         return False
-    return _lightness_made(delta_ita, from_b) or abs(delta_l["value"]) >= JUST_NOTICEABLE_L
+    # ΔL* as printed beside the words: a raw +0.996 printed "+1.00" had been "rose by under 1 unit"
+    return _lightness_made(delta_ita, from_b) or abs(as_printed(delta_l["value"], ITA_DIGITS)) >= JUST_NOTICEABLE_L
 
 
 def _lightness_made(delta_ita, from_b: dict | None) -> bool:
