@@ -137,6 +137,8 @@ def user_path(path: str | Path) -> Path:
     try:
         return Path(path).expanduser()
     except RuntimeError:  # "Could not determine home directory."
+        if Path(path).exists():  # "~draft.onnx" in this folder, which a shell passes on as it is where no user is so named
+            return Path(path)
         raise BiasMirrorError(_no_home_for(text), path) from None
 
 

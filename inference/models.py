@@ -662,7 +662,10 @@ def name_uniquely(models: Sequence[M], taken: Iterable[str] = ()) -> Sequence[M]
 def loaded_from(models: Iterable[M], path: str | Path) -> M | None:
     """The model among ``models`` read from the file at ``path``, whatever it is named: giving a loaded file again
     (``--filter`` naming the default filter, "Add classifier…" on one in use) must not add a second copy."""
-    target = user_path(path).resolve()
+    try:
+        target = user_path(path).resolve()
+    except BiasMirrorError:  # a ~user unknown here names no file, so none loaded: loading it says why
+        return None
     return next((m for m in models if Path(m.path).resolve() == target), None)
 
 

@@ -408,3 +408,16 @@ def test_a_home_path_where_home_is_set_but_empty_is_refused_not_put_at_the_root(
     assert user_path(tmp_path / "o.csv") == tmp_path / "o.csv"  # no ~: untouched
     monkeypatch.setenv("HOME", str(tmp_path))
     assert user_path("~/o.csv") == tmp_path / "o.csv"
+
+
+def test_a_model_file_whose_name_opens_with_a_tilde_is_read_as_named(tmp_path, monkeypatch):
+    """A shell passes "~draft.onnx" on as it is where no user is so named: expanding ~ in model paths had refused
+    such a file in this folder as naming an unknown user, and a saved settings entry like it had stopped the app's
+    start (loaded_from raised outside the loading's try)."""
+    from inference.models import load_model, loaded_from
+
+    shutil.copy(REPO / "resources" / "models" / "resnet10_unbalanced.onnx", tmp_path / "~draft.onnx")
+    monkeypatch.chdir(tmp_path)
+    model = load_model("~draft.onnx", "classifier")
+    assert loaded_from([model], "~draft.onnx") is model
+    assert loaded_from([model], "~nosuchuser/x.onnx") is None  # names no file: nothing loaded from it
