@@ -68,16 +68,18 @@ PAGE_NOT_DECODED = "cannot be decoded (a damaged page, or a kind of TIFF page Op
 def _as_a_file_of_its_page(path: Path, layout: _TiffPage) -> np.ndarray | None:
     """A TIFF's bytes made a file of one page, ``layout``'s, read by OpenCV as the page saved alone is: the header's
     first IFD made that page's, and the page's next IFD none. The file's bytes stay where they are, so every offset
-    the page's tags hold stays true: a copy-on-write map of the file, of which only the pages patched are copied (a
-    file of many pages is not copied whole for each). None where the file cannot be read now, its IFD runs past its
-    end, its header is not a classic TIFF's or a BigTIFF's, or it is too large for cv2.imdecode (2 GiB or more: it
-    raised, and a page tifffile had read was called one that cannot be decoded)."""
+    the page's tags hold stays true: patched in a private copy of the file (``_private_bytes``), not a copy-on-write
+    map, whose pages left unpatched are the file's own (another program cutting the file short as OpenCV read them
+    had killed the app with SIGBUS). None where the file cannot be read now, its IFD runs past its end (a file cut
+    short since its tags were read), its header is not a classic TIFF's or a BigTIFF's, or it is too large for
+    cv2.imdecode (2 GiB or more: it raised, and a page tifffile had read was called one that cannot be decoded)."""
     ifd = layout.ifd
-    data = _file_map(path, mode="c")
-    if ifd is None or data is None or len(data) > _MOST_IMDECODE_BYTES:  # too large: tifffile's reading, as before
+    data = _private_bytes(path) if ifd is not None else None
+    if data is None:  # too large, or unreadable now: tifffile's reading, as before
         return None
     next_ifd_at = ifd.offset + ifd.count_size + ifd.entry_size * _entries(data, ifd)
-    if next_ifd_at + struct.calcsize(ifd.offset_format) > len(data):
+    size = struct.calcsize(ifd.offset_format)
+    if max(next_ifd_at, ifd.first_offset_at) + size > len(data):
         return None
     struct.pack_into(ifd.offset_format, data, ifd.first_offset_at, ifd.offset)
     struct.pack_into(ifd.offset_format, data, next_ifd_at, 0)
@@ -108,24 +110,31 @@ def _tiff_by_opencv(path: Path, page: int, flags: int, data: np.ndarray | None) 
 
 
 def _first_page_by_name(path: Path, flags: int) -> np.ndarray | None:
-    """A TIFF's first page read from its file as a one-page file is: decoded from a map of the file (cv2.imread gave
-    none of a page whose orientation swaps its width and height, 5 to 8, in OpenCV 4.14, with an "Internal imread
-    issue" on stderr: a rotated photo's album had "ended after 0 of 2 pages"), or, where the file is too large for
-    imdecode, by the multi-page reader, which turns it upright too (at full size, whatever the flags)."""
-    data = _file_map(path, mode="r")
-    if data is not None and len(data) <= _MOST_IMDECODE_BYTES:
+    """A TIFF's first page read from its file as a one-page file is: decoded from a private copy of the file's bytes
+    (cv2.imread gave none of a page whose orientation swaps its width and height, 5 to 8, in OpenCV 4.14, with an
+    "Internal imread issue" on stderr: a rotated photo's album had "ended after 0 of 2 pages"), or, where the file is
+    too large for imdecode, by the multi-page reader, which turns it upright too (at full size, whatever the flags)
+    and reads the file by calls that fail where it was cut short, not by a map."""
+    data = _private_bytes(path)
+    if data is not None:
         return cv2.imdecode(data, flags)
     pages = cv2.imreadmulti(str(path), 0, 1, flags=flags)[1]
     return pages[0] if pages else None
 
 
-def _file_map(path: Path, mode: str) -> np.memmap | None:
-    """A file's bytes mapped, read-only (``mode`` "r") or copy-on-write ("c"); None where it cannot be read now or is
-    empty."""
+def _private_bytes(path: Path) -> np.ndarray | None:
+    """A file's bytes read whole into memory of the app's own, as inference.images reads every photo; None where it
+    cannot be read now, is empty, or is too large for cv2.imdecode (not read: 2 GiB or more). Not a map of the file:
+    decoding a map of a file another program cuts short meanwhile (an editor saving over an album being played)
+    reads pages that are no longer there, and Linux kills the process with SIGBUS, which Python cannot catch."""
     try:
-        return np.memmap(path, np.uint8, mode=mode)
-    except (OSError, ValueError):  # ValueError: an empty file
+        if path.stat().st_size > _MOST_IMDECODE_BYTES:
+            return None
+        data = np.fromfile(str(path), np.uint8)
+    except OSError:
         return None
+    # checked again: the file may have grown, or been emptied, since its size was asked
+    return data if 0 < len(data) <= _MOST_IMDECODE_BYTES else None
 
 
 # the most bytes cv2.imdecode takes (a C int's): it raises for a larger buffer, whatever it holds

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -292,6 +294,71 @@ def test_an_album_whose_first_page_is_turned_on_its_side_is_played_upright(tmp_p
     assert upright.shape[:2] == face.shape[1::-1]
     played = _played(tmp_path / "album.tif")
     assert all(np.array_equal(frame.image, upright) for frame in played), [frame.image.shape for frame in played]
+
+
+# a TIFF's page read while another program cuts its file short (an editor saving over an album being played): run
+# in a process of its own, where a SIGBUS shows as its exit status instead of killing pytest. ``when``: "decoded" cuts
+# the file as OpenCV decodes the page, "tags read" after tifffile has read the page's tags and before its pixels
+_READ_WHILE_CUT = """
+import os, sys
+from pathlib import Path
+import cv2, numpy as np
+from inference import tiff_read
+from inference.images import FRAME_FLAGS
+
+path, page, when, out = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+decode, layout = cv2.imdecode, tiff_read._tiff_page_layout
+
+class CutWhileDecoded:
+    def __getattr__(self, name):
+        return getattr(cv2, name)
+
+    def imdecode(self, data, flags):
+        os.truncate(path, 0)
+        return decode(data, flags)
+
+def cut_after_tags(*args):
+    tags = layout(*args)
+    os.truncate(path, 0)
+    return tags
+
+if when == "decoded":
+    tiff_read.cv2 = CutWhileDecoded()
+else:
+    tiff_read._tiff_page_layout = cut_after_tags
+read = tiff_read.tiff_page(path, page, FRAME_FLAGS)
+np.save(out, read.image if read.image is not None else np.empty(0, np.uint8))
+"""
+
+
+def _read_while_cut(path: Path, page: int, when: str) -> np.ndarray | None:
+    """The page as ``tiff_page`` reads it while the file is cut to nothing; None where it reads none."""
+    out = path.with_suffix(".npy")
+    done = subprocess.run([sys.executable, "-c", _READ_WHILE_CUT, str(path), str(page), when, str(out)],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])  # -7: killed by SIGBUS
+    image = np.load(out)
+    return image if image.size else None
+
+
+@pytest.mark.parametrize("when", ["decoded", "tags read"])
+@pytest.mark.parametrize("first", ["uint8", "float16"], ids=["page 0", "page 1 after a float16 one"])
+def test_a_tiff_cut_short_by_another_program_as_its_page_is_read_does_not_kill_the_app(tmp_path, first, when):
+    """Page 0 was decoded from a map of the file, and a later page OpenCV's multi-page reader refuses from a
+    copy-on-write map: the file cut short as OpenCV read the map, Linux killed the app with SIGBUS ("Bus error"),
+    which Python cannot catch. Decoded from a copy of the bytes read before, the page is read as it was saved; cut
+    before its bytes are read, it is none, as a damaged file's page is."""
+    faces = _faces_rgb(2)
+    page = 0 if first == "uint8" else 1
+    with tifffile.TiffWriter(tmp_path / "album.tif") as tiff:
+        tiff.write(faces[0] if page == 0 else (faces[0] / 255).astype(np.float16), photometric="rgb")
+        tiff.write(faces[1], photometric="rgb")
+    tifffile.imwrite(tmp_path / "alone.tif", faces[page], photometric="rgb")
+    image = _read_while_cut(tmp_path / "album.tif", page, when)
+    if when == "decoded":
+        assert np.array_equal(image, _read_alone(tmp_path / "alone.tif"))
+    else:
+        assert image is None
 
 
 # --- 4. the look for copies reads as every command reads ------------------------------------------------------------
