@@ -20,7 +20,7 @@ nn = torch.nn
 from inference.defaults import MODELS_DIR  # noqa: E402
 from inference.errors import BiasMirrorError  # noqa: E402
 from inference.models import load_model  # noqa: E402
-from tests.conftest import require_utk  # noqa: E402
+from tests.conftest import require_utk, utk_images  # noqa: E402
 from tests.test_adopt import SIZE, ColourShift, export, quiet  # noqa: E402
 from training.adopt import adopt  # noqa: E402
 from training.adopt_run import sample_faces  # noqa: E402
@@ -201,3 +201,52 @@ def test_a_strong_tanh_filter_is_found_without_a_range_though_black_faces_lie_wi
     assert adopted["range_chosen"].startswith("auto: [-1, 1], whose output lies nearest the input"), adopted
     byte = float(re.search(r"\[0, 255\] ([\d.]+)", adopted["range_chosen"]).group(1))
     assert byte < adopted["checks"]["mean_change_grey"] * AMBIGUOUS_RANGE_RATIO  # within the ratio: flat, not far
+
+
+def low_contrast_faces(folder: Path, n: int, contrast: float = 0.6) -> Path:
+    """UTKFace faces with their contrast about mid-grey cut: near grey, they put a [0, 1] darkener's [-1, 1] reading
+    nearer them by a larger ratio than spread-out faces do."""
+    import cv2
+    folder.mkdir()
+    for path in utk_images(n):
+        face = cv2.imread(str(path)).astype(np.float64)
+        cv2.imwrite(str(folder / path.name), np.clip(127.5 + (face - 127.5) * contrast, 0, 255).astype(np.uint8))
+    return folder
+
+
+def distances(message: str) -> dict[str, float]:
+    return {m[0]: float(m[1]) for m in re.findall(r"--range (\w+) \[[-\d, ]+\] \(([\d.]+)", message)}
+
+
+def test_a_darkener_on_low_contrast_faces_is_refused_without_a_range(tmp_path):
+    """On faces of low contrast x·0.7 on [0, 1] read as [-1, 1] lies nearer them by more than the fixed ratio: it
+    was taken for [-1, 1] without a word. The limit follows the faces."""
+    faces = low_contrast_faces(tmp_path / "lc", 24)
+    src = export(ColourShift(0.7, 0.0).eval(), tmp_path / "darkener.onnx")
+    with pytest.raises(BiasMirrorError, match=r"about as near the faces with --range symmetric .* Give --range") as err:
+        adopt(src, tmp_path / "a.onnx", "filter", dataset=f"folder:{faces}", n=24, echo=quiet)
+    d = distances(str(err.value))
+    assert d["unit"] > d["symmetric"] * AMBIGUOUS_RANGE_RATIO  # beyond the fixed ratio: asked by the faces' own
+
+
+def test_one_face_is_too_few_to_tell_a_range_and_a_given_one_is_taken(tmp_path, utk):
+    """On the one face --n 1 takes, a darkener's [-1, 1] reading lay nearer it by more than the fixed ratio: taken
+    without a word (and audited as lightening skin), while its right range, given, was refused as "not faces"."""
+    src = export(ColourShift(0.7, 0.0).eval(), tmp_path / "darkener.onnx")
+    one = {**utk, "n": 1}
+    with pytest.raises(BiasMirrorError, match=r"1 face\(s\) are too few to tell its range .* Give --range.* a larger "
+                                              r"--n") as err:
+        adopt(src, tmp_path / "a.onnx", "filter", **one)
+    assert str(err.value).startswith(str(src)) and not (tmp_path / "a.onnx").exists()
+    given = load_model(adopt(src, tmp_path / "b.onnx", "filter", value_range="unit", **one))
+    assert given.card.training["adopted"]["range_chosen"].startswith("given: [0, 1]")
+
+
+def test_a_filter_that_changes_the_face_size_is_told_so_plainly(tmp_path, utk):
+    """An upscaler was refused with the shapes of a trial copy's graph and card, not told that it gives back faces of
+    another size."""
+    src = export(nn.Upsample(scale_factor=2), tmp_path / "upscaler.onnx")
+    with pytest.raises(BiasMirrorError, match=rf"its output is {2 * SIZE}×{2 * SIZE}, not a face like the "
+                                              rf"{SIZE}×{SIZE} one it is given") as err:
+        adopt(src, tmp_path / "a.onnx", "filter", **utk)
+    assert str(err.value).startswith(str(src)) and "card" not in str(err.value)

@@ -97,6 +97,28 @@ def _spreads(text: str) -> tuple[float, float, float]:
     return values
 
 
+def _check_filter_size(model: onnx.ModelProto, src_in: onnx.ValueInfoProto, layout: str, size: int,
+                       src: Path) -> None:
+    """A filter gives back a face of the size it takes: an upscaler's output, checked only once wrapped, had been
+    refused with the shapes of a trial copy's graph and card. Its output's size, its input fixed at ``size``; not
+    refused where shape inference cannot tell (the faces are checked later)."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    axes = (2, 3) if layout == "NCHW" else (1, 2)
+    image = next(i for i in probe.graph.input if i.name == src_in.name)
+    for a in axes:
+        image.type.tensor_type.shape.dim[a].dim_value = size
+    try:
+        dims = dims_of(onnx.shape_inference.infer_shapes(probe).graph.output[0])
+    except Exception:  # noqa: BLE001 - an op shape inference does not know: the wrapped model is checked on faces
+        return
+    h, w = (dims[a] if len(dims) == 4 else None for a in axes)
+    if h is not None and w is not None and (h, w) != (size, size):
+        raise BiasMirrorError(f"wrapped as a filter of {size}×{size} faces, it does not fit: its output is {h}×{w}, "
+                              f"not a face like the {size}×{size} one it is given ([None, {h}, {w}, 3] in the graph "
+                              "as wrapped): a filter gives back the face it takes, at its size", src)
+
+
 MAX_SIZE = 1024  # face size: `--size 100000` ended in an OpenCV allocation traceback; the trainers' largest is 512
 
 
@@ -134,6 +156,8 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     if head is not None and len(labels) != max(2, len(head.weight)):
         raise BiasMirrorError(f"its head has {len(head.weight)} output(s): give {max(2, len(head.weight))} --labels "
                               "in the order of its outputs (one output: the label its sigmoid gives last)", src)
+    if kind == "filter":
+        _check_filter_size(model, src_in, layout, size, src)
     faces, genders, where = sample_faces_or_default(dataset, n, size)
     training = {"dataset": "unknown (made elsewhere, not by Bias Mirror)",
                 "adopted": {"from": src.name, "sha256": file_hash(src)},
@@ -208,8 +232,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="what 0..255 maps onto (a filter's output maps back): symmetric [-1, 1] (GANs' tanh), unit "
                         "[0, 1] (ImageNet-style, with --mean/--std), byte [0, 255]; auto (filters only): the one whose "
                         "output lies nearest the face (where another, reading it rightly, gives other faces about as "
-                        "near, adopt asks for it). A uint8 input takes 0..255 as it is: then --range is a filter's "
-                        "float output's")
+                        "near, adopt asks for it: within 15 grey levels, or 3.5 times as far, more on faces of low "
+                        "contrast; on fewer than 4 faces it always asks). A uint8 input takes 0..255 as it is: then "
+                        "--range is a filter's float output's")
     p.add_argument("--mean", type=_triple, default=(0.0, 0.0, 0.0), help="per-channel mean subtracted after --range, "
                    "RGB, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_spreads, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "

@@ -33,6 +33,17 @@ AMBIGUOUS_RANGE_GREY = 15.0
 # 3.1). Asked now: a [0, 1] lift, gamma or contrast filter whose [-1, 1] reading lies 1.5 to 3.3 times as far, itself a
 # plausible filter. Where a range reads the output wrongly, the two signs below tell it, not this ratio.
 AMBIGUOUS_RANGE_RATIO = 3.5
+# ... or, where the sample faces set that darkener's ratio higher, this many times it (``_ratio_limit``): a fixed 3.5
+# took x·0.8 and x·0.7 on [0, 1] for [-1, 1] without a word on one face (3.74) and on low-contrast faces (4.2 at 0.6×
+# contrast), and the gate passed one that darkens skin by 27° ITA as lightening it by 1.5°. The ratio is the faces'
+# to the rounding: 3.71 measured against 3.74, 4.20 against 4.22; a quarter more leaves room for a darkener that is
+# not quite a scale (a gamma, a soft clamp). What it asks more of is a tint or a tanh filter on low-contrast faces,
+# and those whose rival reads the output wrongly (the default filter: 3.1 on them, its [0, 1] reading past 0) still
+# are not.
+DARKENER_RATIO_MARGIN = 1.25
+# Fewer faces than this tell no range without --range: on one face the ratio above is that face's (3.74 for the one
+# --n 1 takes from UTKFace, 2.1 to 2.5 spread over 4 to 300 faces), and the margins here were measured on 4 or more.
+MIN_FACES_TO_INFER = 4
 # A range that reads the output wrongly puts much of the filter's raw output past its bounds (by over a grey level), a
 # share this much above the nearest range's: tanh's [-1, 1] read as [0, 1] has its darker half below 0, 0.40 to 0.71
 # above (the tests' tanh filter and the default filter, on UTKFace, on each of its races alone and on noise); such a
@@ -100,11 +111,25 @@ def _same_faces(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return all(int(np.abs(x.astype(np.int16) - y).max()) <= MAX_FILTER_GREY for x, y in zip(a, b))
 
 
-def _about_as_near(r: str, nearest: str, changes: dict[str, float], outs: dict[str, list[np.ndarray]]) -> bool:
+def _darkener_ratio(faces: np.ndarray) -> float:
+    """How many times nearer the faces x·g on [0, 1] lies read as [-1, 1] than as its own range, whatever g:
+    its own reading moves each pixel p by (1 − g)·p, the other by (1 − g)·|p − 127.5| (towards grey, not black).
+    Faces of little contrast sit near grey, and put it high."""
+    p = faces.astype(np.float64)
+    return float(p.mean() / max(np.abs(p - 127.5).mean(), 1e-9))
+
+
+def _ratio_limit(faces: np.ndarray) -> float:
+    """How many times as far as the nearest a range may lie and still be as likely: the fixed ratio, or a margin over
+    the darkener's ratio on these faces, whichever is larger."""
+    return max(AMBIGUOUS_RANGE_RATIO, DARKENER_RATIO_MARGIN * _darkener_ratio(faces))
+
+
+def _about_as_near(r: str, nearest: str, changes: dict[str, float], outs: dict[str, list[np.ndarray]],
+                   ratio: float) -> bool:
     """Whether ``r``'s output lies about as near the faces as ``nearest``'s (within AMBIGUOUS_RANGE_GREY, or
-    AMBIGUOUS_RANGE_RATIO times as far) and is other faces (where it gives back the same ones the choice changes
-    nothing)."""
-    near = changes[r] <= max(changes[nearest] + AMBIGUOUS_RANGE_GREY, changes[nearest] * AMBIGUOUS_RANGE_RATIO)
+    ``ratio`` times as far) and is other faces (where it gives back the same ones the choice changes nothing)."""
+    near = changes[r] <= max(changes[nearest] + AMBIGUOUS_RANGE_GREY, changes[nearest] * ratio)
     return r != nearest and near and not _same_faces(outs[r], outs[nearest])
 
 
@@ -135,23 +160,34 @@ def _offered(group: list[str], changes: dict[str, float]) -> str:
             + ")")
 
 
-def _ambiguity(nearest: str, rivals: list[str], changes: dict[str, float], outs: dict[str, list[np.ndarray]]) -> str:
+def _ambiguity(nearest: str, rivals: list[str], changes: dict[str, float], outs: dict[str, list[np.ndarray]],
+               ratio: float) -> str:
     """The nearest range and those as likely, each with its distance, for a message."""
     return (f"--range {nearest} {_interval(nearest)} ({changes[nearest]:.1f} grey levels on average) as with "
             + " or ".join(_offered(group, changes) for group in _alike(rivals, outs))
-            + f", within {AMBIGUOUS_RANGE_GREY:g} grey levels or {AMBIGUOUS_RANGE_RATIO:g} times as far")
+            + f", within {AMBIGUOUS_RANGE_GREY:g} grey levels or {ratio:.1f} times as far")
 
 
 def _wrong_range(given: str, nearest: str, rivals: list[str], changes: dict[str, float],
-                 outs: dict[str, list[np.ndarray]], side: str) -> str:
+                 outs: dict[str, list[np.ndarray]], side: str, ratio: float) -> str:
     """Why a given range is refused, and what to do: leaving --range out takes the nearest only where no other range
     is as likely (the advice had led a darkener on [0, 1] to [-1, 1], which an audit measured lightening skin)."""
     advice = ("Leave --range out to take the nearest" if not rivals else
-              f"Its output lies about as near the faces with {_ambiguity(nearest, rivals, changes, outs)}: give the "
-              f"one of the {side}s it was trained on")
+              f"Its output lies about as near the faces with {_ambiguity(nearest, rivals, changes, outs, ratio)}: give "
+              f"the one of the {side}s it was trained on")
     return (f"with --range {given} its output lies {changes[given]:.1f} grey levels from the face on average, with "
             f"--range {nearest} {changes[nearest]:.1f}: the faces it gave back are not faces. {advice}, or give "
             f"--force to write it as given")
+
+
+def _check_enough_faces(faces: np.ndarray, src: Path, side: str) -> None:
+    """Refuses to tell the range from fewer than MIN_FACES_TO_INFER faces: on one, a [0, 1] darkener had been taken
+    for [-1, 1] without a word, its one face bright enough to put that reading's ratio past the limit."""
+    if len(faces) < MIN_FACES_TO_INFER:
+        raise BiasMirrorError(f"{len(faces)} face(s) are too few to tell its range from its output (at least "
+                              f"{MIN_FACES_TO_INFER}: on fewer, one face's brightness decides it). Give --range: the "
+                              f"range of the {side}s it was trained on, or check it on more faces with a larger --n",
+                              src)
 
 
 def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where: str,
@@ -167,6 +203,8 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     if shape != faces.shape:
         raise BiasMirrorError(f"its output is {shape[1]}×{shape[2]}×{shape[3]}, not a face like the "
                               f"{faces.shape[1]}×{faces.shape[2]}×3 one it was given", src)
+    if given is None and len(trials) > 1:
+        _check_enough_faces(faces, src, side)
     outs = {r: _outputs(t, faces) for r, t in trials.items()}
     changes = {r: _largest_change(o, faces) for r, o in outs.items()}
     raw = cache(lambda r: _alone(trials[r], src, faces))  # run alone where needed: one face at a time
@@ -182,19 +220,20 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     # compared with the ranges it changes the faces under: one of no effect says nothing of the right one (the shadow
     # lift's right range, 32.6 grey levels from the faces, had been refused for [0, 1]'s 0.0)
     nearest = min([r for r in changes if r in changed or r == given] or list(changes), key=changes.__getitem__)
-    rivals = [r for r in changed if _about_as_near(r, nearest, changes, outs)
+    ratio = _ratio_limit(faces)
+    rivals = [r for r in changed if _about_as_near(r, nearest, changes, outs, ratio)
               and not _reads_wrongly(r, nearest, beyond, outs)]
     # a given range as likely as the nearest is the user's answer to what the output cannot tell (x·0.5 on [0, 1],
     # given --range unit, had been refused for [-1, 1]'s 27.9 against its 59.4)
     if given is not None and changes[given] > changes[nearest] + WRONG_RANGE_GREY and given not in rivals \
             and not force:
-        raise BiasMirrorError(_wrong_range(given, nearest, rivals, changes, outs, side), src)
+        raise BiasMirrorError(_wrong_range(given, nearest, rivals, changes, outs, side, ratio), src)
     if given is None and rivals:  # nearest by a little says nothing: read wrongly, a lightener is audited as darkening
         raise BiasMirrorError(f"its output lies about as near the faces with "
-                              f"{_ambiguity(nearest, rivals, changes, outs)}, and gives back other faces with each: "
-                              f"the output cannot tell which range it was trained on, and an audit of it read with the "
-                              f"wrong one measures another filter (one that lightens faces can be measured darkening "
-                              f"them). Give --range: the range of the {side}s it was trained on", src)
+                              f"{_ambiguity(nearest, rivals, changes, outs, ratio)}, and gives back other faces "
+                              f"with each: the output cannot tell which range it was trained on, and an audit of it "
+                              f"read with the wrong one measures another filter (one that lightens faces can be "
+                              f"measured darkening them). Give --range: the range of the {side}s it was trained on", src)
     if given in unchanged and changed:  # as the auto choice would have asked: said, and written as given
         echo(f"warning: with --range {given} {_interval(given)} it leaves the faces as they were, with --range "
              f"{changed[0]} {_interval(changed[0])} it changes them ({changes[changed[0]]:.1f} grey levels): if "
