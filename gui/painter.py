@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 from inference.faces import blend_into_frame, paste_back
 from inference.results import FaceResult, FrameResult
 from inference.skin import shift_word
+from inference.strict_json import as_printed
 
 VIEW_MODES = ("original", "filtered", "side by side", "split")
 CAM_FLOOR, CAM_RAMP = 0.2, 0.5  # display only: where a normalised CAM starts to show, and how fast it reaches full opacity
@@ -146,7 +147,7 @@ Segment = tuple[str, QColor]
 
 def signed(v: float, digits: int, unit: str = "") -> str:
     """With its sign and a true minus; rounded first, so that a value shown as zero has no minus ("−0.0")."""
-    return f"{round(v, digits) + 0.0:+.{digits}f}{unit}".replace("-", "−")
+    return f"{as_printed(v, digits):+.{digits}f}{unit}".replace("-", "−")
 
 
 def _sign_colour(d: float, up: QColor, down: QColor) -> QColor:
@@ -209,7 +210,7 @@ def classifier_lines(face: FaceResult) -> list[list[Segment]]:
             line.append((f"P(female) {out.p_female:.2f} → {after:.2f}  ", TEXT))
             d = face.delta_p_female.get(name)
             if d is not None and not math.isnan(d):
-                d = round(d, 2) + 0.0
+                d = as_printed(d, 2)
                 line.append((f"Δ {signed(d, 2)}", _sign_colour(d, MORE_FEMALE, LESS_FEMALE)))
                 ref = face.reference.get(name)
                 if ref is not None and f"{ref.p_female:.2f}" != f"{out.p_female:.2f}":
@@ -241,7 +242,7 @@ def compact_lines(face: FaceResult, cam_model: str | None) -> list[list[Segment]
     if name is not None:
         dp = face.delta_p_female.get(name)
         if dp is not None and not math.isnan(dp):
-            dp = round(dp, 2) + 0.0
+            dp = as_printed(dp, 2)
             line.append((f"ΔP(f) {signed(dp, 2)}", _sign_colour(dp, MORE_FEMALE, LESS_FEMALE)))
         elif not math.isnan(face.original.classifiers[name].p_female):
             line.append((f"P(f) {face.original.classifiers[name].p_female:.2f}", TEXT))

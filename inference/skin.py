@@ -61,6 +61,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, lab2xyz, rgb2lab, rgb2xyz, xyz2lab
 
 from .results import SkinShift, SkinTone
+from .strict_json import as_printed
 
 MONK_HEX = ("#f6ede4", "#f3e7db", "#f7ead0", "#eadaba", "#d7bd96",
             "#a07e56", "#825c43", "#604134", "#3a312a", "#292420")
@@ -356,7 +357,7 @@ def shift_word(original: SkinTone, filtered: SkinTone, digits: int = 1) -> str:
     (``audit.summary.lightness_bears_out``)."""
     if not (original.measurable and filtered.measurable):
         raise ValueError("shift_word needs a face whose skin was measured before and after the filter")
-    delta = round(filtered.ita - original.ita, digits) + 0.0  # the word says no more than the digits beside it
+    delta = as_printed(filtered.ita - original.ita, digits)  # the word says no more than the digits beside it
     delta_l = filtered.L - original.L
     if delta == 0:
         return f"same ITA, L* {'rose' if delta_l > 0 else 'fell'}" if abs(delta_l) >= JUST_NOTICEABLE_L else "same"

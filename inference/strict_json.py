@@ -17,6 +17,13 @@ def measured(x: Any) -> bool:
     return x is not None and not (isinstance(x, float) and math.isnan(x))
 
 
+def as_printed(v, digits: int | None):
+    """``v`` rounded to the ``digits`` it is printed with (None: as measured), so that no word says more than the
+    digits beside it: a mirror filter's group mean printed "0.00" had been called "darker"; and rounded before its
+    sign is printed, so that a value shown as zero has no minus ("−0.0"). Not measured: ``v`` as it is."""
+    return v if digits is None or not measured(v) else round(v, digits) + 0.0
+
+
 def finite(x: Any, significant: int | None = None) -> Any:
     """``x`` with every non-finite float (NumPy scalars included) as None, tuples as lists, keys as strings;
     floats kept to ``significant`` digits where given. Significant digits, not decimals: a p-value of 3e-12

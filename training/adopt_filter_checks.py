@@ -249,8 +249,11 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
             + ", ".join(f"{_interval(r)} {c:.1f}" for r, c in changes.items()) + ")"
     model: Filter = chosen.model  # type: ignore[assignment]
     worst, by_condition = 0, {}
-    for label, raw_out in zip(model.condition_labels or [None], raw(best)):  # each against the model run alone on it
-        got = model.apply(faces, model.condition_rows(label, len(faces)))
+    for k, (label, raw_out) in enumerate(zip(model.condition_labels or [None], raw(best))):  # each against the model
+        # run alone on it. A conditional filter's output is outs[best]: _outputs made this very call. An unconditional
+        # one's there is trial.got, from batches of 16 (run_wrapped): it is run again here on all the faces at once,
+        # the call this check is of, since a batch of another size need not give back the same faces
+        got = outs[best][k] if model.condition_labels else model.apply(faces, model.condition_rows(label, len(faces)))
         alone = chosen.enc.decode(raw_out)
         worst = max(worst, int(np.abs(got.astype(np.int16) - alone).max()))
         if label is not None:

@@ -50,6 +50,8 @@ def classifier_metrics(rows: Sequence[dict], groupings: dict[str, list[str]], na
 
 
 ACCURACY_TEST = "Pearson's χ² test of homogeneity of accuracy: groups × {correct, wrong}"
+# found_test's notes in the words of faces classified (its own speak of images with a face found)
+ACCURACY_NOTES = ("fewer than two groups with faces", "every face classified correctly", "no face classified correctly")
 
 
 def accuracy_test(by: Mapping[str, dict]) -> dict:
@@ -59,23 +61,7 @@ def accuracy_test(by: Mapping[str, dict]) -> dict:
     detection audit runs on found/missed (``found_test``: Pearson's χ², its p by permuting the group labels where an
     expected count is below 5, with Cramér's V), run on the groups × {correct, wrong} table; ``test`` names it."""
     counts = {g: (m["n"], round(m["accuracy"]["value"] * m["n"])) for g, m in by.items() if m["n"] > 0}  # k/n → k
-    out = {"test": ACCURACY_TEST, **found_test(counts)}
-    out.pop("note", None)  # found_test's speak of images with a face found
-    note = _untestable(counts)
-    if note:
-        out["note"] = note
-    return out
-
-
-def _untestable(counts: Mapping[str, tuple[int, int]]) -> str | None:
-    """Why accuracy cannot differ between the groups of ``counts`` (group → (faces, correct)), or None."""
-    if len(counts) < 2:
-        return "fewer than two groups with faces"
-    if all(k == n for n, k in counts.values()):
-        return "every face classified correctly"
-    if not any(k for _, k in counts.values()):
-        return "no face classified correctly"
-    return None
+    return {"test": ACCURACY_TEST, **found_test(counts, ACCURACY_NOTES)}
 
 
 def paired_accuracy(correct: Mapping[str, Sequence[bool]], groupings: Mapping[str, Sequence[str]]) -> list[dict]:

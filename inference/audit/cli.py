@@ -34,7 +34,7 @@ from ..datasets import (USER_CACHE, DatasetCache, DatasetRead, Sample, cache_fol
                         read_spec, select)
 from ..writing import Staged, one_writer, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
-from ..datasets.folder import NOT_IN_FOLDER, FileNames, labels_csv_of, list_folder, path_within
+from ..datasets.folder import NOT_IN_FOLDER, FileNames, folder_bases, labels_csv_of, list_folder, path_within
 from ..datasets.sample import IMAGE_EXTENSIONS, nfc
 from ..datasets.sample import listed_not_found as listed_not_found_why
 from ..defaults import load_selection
@@ -210,7 +210,7 @@ def _rows_by_path(names: Iterable[str], root: str, in_folder: set[str], groups_c
     read as the dataset readers read their label files' names (``path_within``): "val\\1.jpg", a CSV written on
     Windows, had been "not in the folder" though FairFace's label files and a folder's labels.csv take it. Two rows
     naming one image in two ways are refused, as the folder reader refuses them."""
-    bases = tuple(nfc(base.as_posix()) for base in (Path(root).absolute(), Path(root).resolve()))
+    bases = folder_bases(Path(root))
     out: dict[str, str] = {}
     in_folder = FileNames(in_folder)
     for name in names:

@@ -20,23 +20,27 @@ from .stats import SEED, share
 # comes from permuting the group labels instead (exact in distribution, slower: its cost grows with n).
 MIN_EXPECTED = 5
 PERMUTATIONS = 1999
+# Why there is nothing to test: fewer than two groups; every image a face found; none
+FOUND_NOTES = ("fewer than two groups with images", "every image had a face found", "no image had a face found")
 
 
-def found_test(counts: Mapping[str, tuple[int, int]]) -> dict:
+def found_test(counts: Mapping[str, tuple[int, int]], notes: tuple[str, str, str] = FOUND_NOTES) -> dict:
     """Is "a face was found" independent of the group? ``counts``: group → (images, images with a face).
 
     Pearson's χ² test of the groups × {found, missed} table over groups with at least one image, with
-    Cramér's V as its effect size (0: the same share everywhere; 1: the group decides).
+    Cramér's V as its effect size (0: the same share everywhere; 1: the group decides). ``notes``: what the
+    result's note says where there is nothing to test (``FOUND_NOTES``: fewer than two groups, all found, none).
     """
+    fewer_groups, all_found, none_found = notes
     names = sorted(g for g, (n, _) in counts.items() if n > 0)
     out: dict = {"groups": names, "statistic": None, "dof": None, "p": None, "method": None, "cramers_v": None}
     if len(names) < 2:
-        out["note"] = "fewer than two groups with images"
+        out["note"] = fewer_groups
         return out
     table = np.array([[counts[g][1], counts[g][0] - counts[g][1]] for g in names])
     if (table.sum(axis=0) == 0).any():  # nothing missed anywhere (or nothing found): no difference to test
         out.update(statistic=0.0, dof=len(names) - 1, p=1.0, method="none", cramers_v=0.0,
-                   note="every image had a face found" if table[:, 1].sum() == 0 else "no image had a face found")
+                   note=all_found if table[:, 1].sum() == 0 else none_found)
         return out
     expected = stats.contingency.expected_freq(table)
     small = bool((expected < MIN_EXPECTED).any())

@@ -44,8 +44,7 @@ from typing import Iterator
 from .. import strict_json
 from ..skin import JUST_NOTICEABLE_L, NOT_MEASURABLE
 from .stats import CONFIDENCE, exact_share
-from .summary import (ITA_DIGITS, as_printed, lightness_bears_out, lightness_direction, lightness_moved_words,
-                      printed_direction)
+from .summary import ITA_DIGITS, lightness_bears_out, lightness_direction, lightness_moved_words, printed_direction
 
 FAILING = {False: ("beyond",), True: ("beyond", "unsettled", "too few")}
 MADE_UNMEASURABLE = "made_unmeasurable"  # the gate's measure of the share of faces the filter made unmeasurable
@@ -244,7 +243,7 @@ def _shift(name: str, m: dict | None) -> str | None:
     measured."""
     if not m or not strict_json.measured(m.get("value")):
         return None
-    shown = lambda v: f"{as_printed(v, ITA_DIGITS):+.{ITA_DIGITS}f}"  # noqa: E731
+    shown = lambda v: f"{strict_json.as_printed(v, ITA_DIGITS):+.{ITA_DIGITS}f}"  # noqa: E731
     ci = f" [{shown(m['lo'])}, {shown(m['hi'])}]" if strict_json.measured(m.get("lo")) else ""
     return f"{name} {shown(m['value'])}{ci}"
 

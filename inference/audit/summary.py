@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..images import CANNOT_BE_READ, NOT_AN_IMAGE
 from ..metrics import group_order
 from ..skin import JUST_NOTICEABLE_L
-from ..strict_json import measured
+from ..strict_json import as_printed, measured
 
 ALPHA = 0.05
 
@@ -57,12 +57,6 @@ P_DIGITS = 3  # the digits of P(female) and ΔP(female)
 # (docs/architecture.md, "Every shift is measured through the filter's resampling path": ITA ~2°, P(female) 0.013 on
 # average). Faces are said to have moved "far" only beyond it (``_moved_far``).
 RESIZING_MOVES = {"ita": 2.0, "p_female": 0.013}
-
-
-def as_printed(v, digits: int | None):
-    """``v`` rounded to the ``digits`` the summary prints it with (None: as measured), so that no word says more than
-    the digits beside it: a mirror filter's group mean printed "0.00" had been called "darker"."""
-    return v if digits is None or not measured(v) else round(v, digits) + 0.0
 
 
 def _direction(v, pos: str, neg: str) -> str:

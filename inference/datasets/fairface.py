@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..errors import BiasMirrorError
 from .csv_file import read_rows_by_file
-from .folder import FileNames, folder_bases, named_within, path_within
+from .folder import FileNames, FolderBases, folder_bases, named_within, path_within
 from .sample import (NOT_IN_FOLDER, NOT_RELATIVE, DatasetRead, Sample, band_bounds, one_spelling, skipped_in_words,
                      unlisted_images, warn_unlisted)
 from .splits import hash_fraction
@@ -48,12 +48,13 @@ def _listing(root: Path) -> set[str]:
     return out
 
 
-def _in_folder(root: Path, on_disk: set[str]) -> Callable[[str], str | None]:
+def _in_folder(root: Path, bases: FolderBases, on_disk: set[str]) -> Callable[[str], str | None]:
     """A row's file name → the path within the folder of the file it names, or None, read as the folder reader reads
     a labels CSV's (``path_within``: backslashes separate folders as slashes do, "train\\1.jpg", a CSV written on
     Windows, had been "not in the folder"); a name the listing lacks (one through a link) is looked up on disk, if
-    it is a path within the folder (``named_within``): "../x.jpg" had read an image outside the dataset."""
-    bases, names = folder_bases(root), FileNames(on_disk)
+    it is a path within the folder (``named_within``): "../x.jpg" had read an image outside the dataset. ``bases``:
+    ``folder_bases(root)``."""
+    names = FileNames(on_disk)
 
     def find(name: str) -> str | None:
         return path_within(name, bases, names) or _linked_file(root, named_within(name, bases))
@@ -66,9 +67,10 @@ def _linked_file(root: Path, within: str | None) -> str | None:
     return within if within is not None and (root / within).is_file() else None
 
 
-def _not_found(root: Path, name: str) -> str:
-    """Why a row naming no file of the folder is skipped: a path out of it is said so, not "not in the folder"."""
-    return NOT_IN_FOLDER if named_within(name, folder_bases(root)) is not None else OUTSIDE
+def _not_found(bases: FolderBases, name: str) -> str:
+    """Why a row naming no file of the folder (of ``bases``, ``folder_bases``'s) is skipped: a path out of it is said
+    so, not "not in the folder"."""
+    return NOT_IN_FOLDER if named_within(name, bases) is not None else OUTSIDE
 
 
 def _rows(files: dict[str, Path], unnamed: list[str],
@@ -141,8 +143,8 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
     if not any(f.exists() for f in files.values()):
         raise BiasMirrorError(f"no FairFace label files; expected {LAYOUT}", root)
     unnamed: list[str] = []
-    on_disk = _listing(root)
-    find = _in_folder(root, on_disk)
+    on_disk, bases = _listing(root), folder_bases(root)
+    find = _in_folder(root, bases, on_disk)
     rows = _rows(files, unnamed, find)
     races = one_spelling(((r.get("race") or "").strip() for _, r, _ in rows.values()), root)
     samples, skipped, odd = [], [(line, "the row names no file") for line in unnamed], []
@@ -152,7 +154,7 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
             skipped.append((name, f"gender {given!r} (expected Male or Female)"))
             continue
         if find(name) is None:  # a row's name is the file's path within the folder where it names one (_rows)
-            skipped.append((name, _not_found(root, name)))
+            skipped.append((name, _not_found(bases, name)))
             continue
         part = "val" if partition == "train" and hash_fraction(name) < VAL_SHARE else partition
         band = (row.get("age") or "").strip()
