@@ -6,6 +6,7 @@ import functools
 import io
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -28,20 +29,23 @@ _PROFILE_READERS = ((lambda head: head[:2] == b"\xff\xd8", JpegImagePlugin.JpegI
                     (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", WebPImagePlugin.WebPImageFile))
 if AvifImageFile is not None:
     _PROFILE_READERS += ((is_avif, AvifImageFile),)
-# what Pillow raises for a header it cannot parse (a struct.error or SyntaxError from a damaged one; a RuntimeError
-# from its AVIF reader, whose libavif parses the boxes as it opens the file: a damaged AVIF had stopped `run` and the
-# audit with a traceback, where OpenCV calls it unreadable)
-_PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, RuntimeError, struct.error)
+# what Pillow raises for a file it cannot open or a header it cannot parse (a struct.error or SyntaxError from a
+# damaged one; a RuntimeError from its AVIF reader, whose libavif parses the boxes as it opens the file: a damaged AVIF
+# had stopped `run` and the audit with a traceback, where OpenCV calls it unreadable); each caller adds its own
+PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, RuntimeError, struct.error)
+_PILLOW_ERRORS = PILLOW_ERRORS + (IndexError, TypeError)
 
 
-def embedded_profile(path: str | Path, data: np.ndarray) -> bytes | None:
+def embedded_profile(file: str | Path | BinaryIO, data: np.ndarray) -> bytes | None:
     """The ICC profile a JPEG, PNG, WebP or AVIF carries, read from its header by Pillow (no pixel decoded); None where
-    it has none or its header cannot be read (OpenCV, which decodes it, says what is wrong with it)."""
+    it has none or its header cannot be read (OpenCV, which decodes it, says what is wrong with it). ``file``: its
+    path, or its bytes already read as a file object (io.BytesIO), which Pillow's readers read as they read the file
+    (an AVIF's reads it whole); ``data``: its bytes, or its first ones at least, by which its format is told."""
     head = bytes(data[:256])  # an AVIF's ftyp box, whose brands name it (avif_read.is_avif)
     for is_format, reader in _PROFILE_READERS:
         if is_format(head):
             try:
-                with reader(path) as im:
+                with reader(file) as im:
                     return im.info.get("icc_profile") or None
             except _PILLOW_ERRORS:
                 return None

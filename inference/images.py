@@ -1,6 +1,7 @@
 """Reading and normalising images: one place, so training, the audit and the app decode alike."""
 from __future__ import annotations
 
+import io
 import re
 import sys
 from pathlib import Path
@@ -93,7 +94,7 @@ def read_image_checked(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> tuple
         img, profile = tiff.image, tiff.icc
     else:
         img = decoded_avif(data, flags) if is_avif(data) else cv2.imdecode(data, flags)
-        profile = embedded_profile(path, data)
+        profile = embedded_profile(io.BytesIO(data), data)  # read from the bytes held, not the file again
     if img is None or img.size == 0:
         return None, UNREADABLE
     # decoded, but as pixels no frame can be made of (a signed-integer TIFF under FRAME_FLAGS): as unreadable as a

@@ -206,13 +206,7 @@ def _icc_dropped(jpeg: bytes) -> bytes | None:
     None where its header has none."""
     icc = [(start, end) for start, found, end in _header_segments(jpeg)
            if found == 0xE2 and jpeg[start + 4:start + 4 + len(_ICC_SIGNATURE)] == _ICC_SIGNATURE]
-    if not icc:
-        return None
-    kept, at = [], 0
-    for start, end in icc:
-        kept.append(jpeg[at:start])
-        at = end
-    return b"".join(kept) + jpeg[at:]
+    return _cut(jpeg, icc) if icc else None
 
 
 _ICC_SIGNATURE = b"ICC_PROFILE\x00"

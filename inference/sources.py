@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import stat
-import struct
 import time
 import warnings
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import tiff_pages
 from .avif_read import AVIF_BRANDS, ftyp_brands
-from .colour_profiles import embedded_profile, in_srgb
+from .colour_profiles import PILLOW_ERRORS, embedded_profile, in_srgb
 from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
@@ -674,10 +673,8 @@ def _tiff(path: Path) -> bool:
     return tiff_pages.is_tiff(_head(path, 4))
 
 
-# what Pillow raises for a file it cannot open or parse (a struct.error or SyntaxError from a damaged header, a
-# RuntimeError from its AVIF reader's libavif)
-_PILLOW_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError, RuntimeError, struct.error,
-                  Image.DecompressionBombError)
+# what Pillow raises for a file it cannot open or parse (colour_profiles.PILLOW_ERRORS), or of too many pixels
+_PILLOW_ERRORS = PILLOW_ERRORS + (UnidentifiedImageError, Image.DecompressionBombError)
 # the animations whose frames Pillow counts from a file's bytes (APNG is a PNG); an AVIF sequence's are counted to say
 # how many were left out, as OpenCV's count of a file it can be given the name of does (it is read as a photo)
 _ANIMATION_FORMATS = ["GIF", "WEBP", "PNG", "AVIF"]

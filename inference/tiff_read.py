@@ -52,7 +52,7 @@ def tiff_page(path: Path, page: int, flags: int, data: np.ndarray | None = None)
     image = _tiff_by_opencv(path, page, flags, data)
     if image is not None or page == 0 or layout is None:
         return TiffPageRead(image, icc)  # None: a damaged page, as unreadable as a damaged file, said so by the caller
-    alone = _as_a_file_of_its_page(path, layout)
+    alone = _as_a_file_of_its_page(path, layout, data)
     if alone is None:  # no such file can be made of it (an NDPI's offsets): tifffile's reading, as before
         return _tiff_by_tifffile(path, page, layout, flags)
     image = _tiff_by_opencv(path, 0, flags, alone)
@@ -65,16 +65,17 @@ def tiff_page(path: Path, page: int, flags: int, data: np.ndarray | None = None)
 PAGE_NOT_DECODED = "cannot be decoded (a damaged page, or a kind of TIFF page OpenCV cannot read)"
 
 
-def _as_a_file_of_its_page(path: Path, layout: _TiffPage) -> np.ndarray | None:
+def _as_a_file_of_its_page(path: Path, layout: _TiffPage, data: np.ndarray | None) -> np.ndarray | None:
     """A TIFF's bytes made a file of one page, ``layout``'s, read by OpenCV as the page saved alone is: the header's
     first IFD made that page's, and the page's next IFD none. The file's bytes stay where they are, so every offset
-    the page's tags hold stays true: patched in a private copy of the file (``_private_bytes``), not a copy-on-write
+    the page's tags hold stays true: patched in a private copy of the file (``_private_bytes``: of ``data``, its
+    bytes where the caller holds them, which stay as they were, else read from the file), not a copy-on-write
     map, whose pages left unpatched are the file's own (another program cutting the file short as OpenCV read them
     had killed the app with SIGBUS). None where the file cannot be read now, its IFD runs past its end (a file cut
     short since its tags were read), its header is not a classic TIFF's or a BigTIFF's, or it is too large for
     cv2.imdecode (2 GiB or more: it raised, and a page tifffile had read was called one that cannot be decoded)."""
     ifd = layout.ifd
-    data = _private_bytes(path) if ifd is not None else None
+    data = _private_bytes(path, data) if ifd is not None else None
     if data is None:  # too large, or unreadable now: tifffile's reading, as before
         return None
     next_ifd_at = ifd.offset + ifd.count_size + ifd.entry_size * _entries(data, ifd)
@@ -122,11 +123,16 @@ def _first_page_by_name(path: Path, flags: int) -> np.ndarray | None:
     return pages[0] if pages else None
 
 
-def _private_bytes(path: Path) -> np.ndarray | None:
+def _private_bytes(path: Path, data: np.ndarray | None = None) -> np.ndarray | None:
     """A file's bytes read whole into memory of the app's own, as inference.images reads every photo; None where it
     cannot be read now, is empty, or is too large for cv2.imdecode (not read: 2 GiB or more). Not a map of the file:
     decoding a map of a file another program cuts short meanwhile (an editor saving over an album being played)
-    reads pages that are no longer there, and Linux kills the process with SIGBUS, which Python cannot catch."""
+    reads pages that are no longer there, and Linux kills the process with SIGBUS, which Python cannot catch.
+    ``data``: the file's bytes where the caller holds them (as a row, or one of its shape), copied as one dimension,
+    not read from the file again (an album played from its bytes had had the whole file read for each later page
+    OpenCV refuses)."""
+    if data is not None:
+        return data.reshape(-1).copy() if 0 < data.size <= _MOST_IMDECODE_BYTES else None
     try:
         if path.stat().st_size > _MOST_IMDECODE_BYTES:
             return None
