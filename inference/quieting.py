@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import cv2
+
 
 class QuietWhileHeld:
     """``with quiet():`` quiets the level ``get``/``put`` read and set to ``quiet_level``, for as long as any thread
@@ -34,3 +36,9 @@ class QuietWhileHeld:
                 self._holders -= 1
                 if self._holders == 0:
                     self._put(self._level)
+
+
+# A missing camera, a damaged frame, an unreadable thumbnail are answers the commands report themselves, naming the
+# file, not errors for OpenCV to print; one object for the process, as the level it quiets is the process's.
+quiet_opencv = QuietWhileHeld(cv2.utils.logging.getLogLevel, cv2.utils.logging.setLogLevel,
+                              cv2.utils.logging.LOG_LEVEL_SILENT)

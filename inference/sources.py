@@ -32,7 +32,7 @@ from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .faces import Detected
-from .quieting import QuietWhileHeld
+from .quieting import quiet_opencv
 from .frame_depth import frame_problem
 from .images import FRAME_FLAGS, UNREADABLE, opencv_can_name, opencv_path, opening_problem, read_image_checked
 from .tiff_read import tiff_page
@@ -40,11 +40,6 @@ from .tiff_read import tiff_page
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts", ".ts",
                     ".3gp", ".flv", ".ogv", ".vob")
-
-
-# A missing camera, a damaged frame, are answers we report ourselves, not errors for OpenCV to print.
-quiet_opencv = QuietWhileHeld(cv2.utils.logging.getLogLevel, cv2.utils.logging.setLogLevel,
-                              cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 @dataclass(frozen=True)

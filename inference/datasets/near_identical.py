@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from ..frame_depth import as_bgr_uint8
 from ..images import FRAME_FLAGS, READER_VERSION, UNREADABLE, read_image_checked
+from ..quieting import quiet_opencv
 from ..user_dirs import cache_keys, folder_cache_file
 from ..writing import written_whole
 
@@ -91,8 +92,6 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
     if cache_path is not None and cache_path.exists():
         cached = _cached_thumbnails(cache_path, stats, path_of)
     to_read = [p for p in stats if p not in cached]
-    # imported here: the sources import the datasets, this module among them
-    from ..sources import quiet_opencv
     with quiet_opencv():  # a file it cannot read is named by the command, not in OpenCV's words naming none
         for p in tqdm(to_read, desc="looking for near-identical images", unit="file", disable=len(to_read) < 5000,
                       mininterval=1):
