@@ -302,6 +302,19 @@ def test_an_absolute_row_with_dot_dot_after_a_link_labels_the_photo_the_os_opens
             assert labelled == {"2.jpg": None, "deep/2.jpg": "female"}, (written_through, given, labelled)
 
 
+def test_a_relative_folder_row_with_dot_dot_labels_the_photo_the_os_opens(dot_dot_after_a_link):
+    """A labels row "sub/../2.jpg" had matched no file and been skipped, its photo left unlabelled; "deep/../2.jpg"
+    (no link) names 2.jpg, and "sub/../2.jpg" (sub a link to deep/x) the deep/2.jpg the OS opens."""
+    real, link = dot_dot_after_a_link
+    for row, expected in (("deep/../2.jpg", {"2.jpg": "female", "deep/2.jpg": None}),
+                          ("sub/../2.jpg", {"2.jpg": None, "deep/2.jpg": "female"}),
+                          ("../faces/2.jpg", {"2.jpg": "female", "deep/2.jpg": None})):  # out and back in
+        _write_csv(real / "labels.csv", [["file", "gender"], [row, "female"]])
+        for given in (real, link):
+            labelled = {os.path.relpath(s.path, given): s.gender for s in read_folder(given).samples}
+            assert labelled == expected, (row, given, labelled)
+
+
 def test_a_relative_fairface_row_with_dot_dot_after_a_link_labels_the_photo_the_os_opens(tmp_path):
     """FairFace looks a name its listing lacks up on disk: "train/sub/../2.jpg" had been read as train/2.jpg."""
     root = tmp_path / "ff"

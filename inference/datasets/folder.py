@@ -204,12 +204,16 @@ def named_within(name: str, bases: tuple[str, ...]) -> str | None:
 def _spellings(name: str, bases: tuple[str, ...]) -> Iterator[str]:
     """The paths within the folder a CSV row's file name may be: as given, with backslashes as slashes, and, an
     absolute path, relative to each of ``bases``. Read alike on every system: Windows' os.path had turned the
-    slashes back into backslashes, and no absolute path (C:\\Users\\ana\\faces\\male\\1.jpg) matched there."""
+    slashes back into backslashes, and no absolute path (C:\\Users\\ana\\faces\\male\\1.jpg) matched there. A relative
+    path that steps up ("sub/../2.jpg") is read from the folder as ``named_within`` reads it: it had matched no file
+    and its row was skipped."""
     yield name
     posix = PurePosixPath(name.replace("\\", "/")).as_posix()
     yield posix
     if _is_absolute(posix):
         yield from _within_bases(posix, bases)
+    elif _has_parent_step(posix) and bases:  # "sub/../2.jpg", read from the folder as the OS reads it (links first)
+        yield from _within_bases(posixpath.join(bases[0], posix), bases)
 
 
 def _within_bases(posix: str, bases: tuple[str, ...]) -> Iterator[str]:
