@@ -22,7 +22,7 @@ from .rows import COLUMNS, RowWriter, printable
 from .runtime import fallback_lines, fallbacks_collected
 from .arg_checks import check_output_file, check_paths_apart, check_source, model_inputs, positive_int
 from .sources import open_source
-from .writing import one_writer
+from .writing import hidden_name, one_writer
 
 
 EXIT_STATUSES = """exit status: 0 rows were written, or no face was found in any frame (no rows: a CSV there is left as it
@@ -51,9 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _lock_for(csv_path: str | Path) -> Path:
     """The hidden file beside a run's CSV that it holds while it writes (removed as it ends): the CSV itself is
-    opened only at the first face, so that a run finding none leaves a file there as it was."""
-    csv_path = Path(csv_path)
-    return csv_path.with_name(f".{csv_path.name}.lock")
+    opened only at the first face, so that a run finding none leaves a file there as it was. Shortened where the
+    CSV's name is near the file system's limit (``hidden_name``)."""
+    return hidden_name(csv_path, ".lock")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import hashlib
 import logging
 import os
 import re
@@ -116,14 +117,66 @@ def signals_held() -> Iterator[None]:
             signal.raise_signal(sig)  # a Ctrl-C raises KeyboardInterrupt here; a SIGTERM ends the process
 
 
+# The longest file name, in bytes, where the file system cannot be asked (Windows has no pathconf): ext4's, APFS's,
+# and NTFS's 255 UTF-16 units, which a name's UTF-8 bytes never number fewer than.
+NAME_MAX = 255
+DIGEST_CHARS = 16  # of a shortened hidden name's SHA-256: 64 bits, one name per output in any folder
+
+
+def name_limit(folder: Path) -> int:
+    """The longest file name, in bytes, the file system holding ``folder`` (or, not made yet, its nearest existing
+    parent) takes; ``NAME_MAX`` where it cannot be asked."""
+    for where in (folder, *folder.parents):
+        try:
+            return int(os.pathconf(where, "PC_NAME_MAX"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no such limit told
+            break
+    return NAME_MAX
+
+
+def hidden_name(place: str | Path, ending: str, room: int = 0) -> Path:
+    """``.NAME{ending}`` beside ``place`` (NAME its file name): a hidden file of its own, a lock or one written whole
+    and renamed over it. Where that is longer than the file system takes (``room`` bytes kept for what a caller
+    appends: a pid and a token), NAME is cut, at a character, and a digest of the whole name added, which keeps the
+    name ``place``'s own: a legal --out of 250 bytes had failed with "File name too long" on a lock file its user
+    never named. The same ``place`` always gets the same name, so that two commands writing it find one lock."""
+    place = Path(place)
+    limit = name_limit(place.parent) - room
+    whole = f".{place.name}{ending}"
+    if len(os.fsencode(whole)) <= limit:
+        return place.with_name(whole)
+    digest = "~" + hashlib.sha256(os.fsencode(place.name)).hexdigest()[:DIGEST_CHARS]
+    cut = _cut_to_bytes(place.name, limit - len(os.fsencode(f".{digest}{ending}")))
+    return place.with_name(f".{cut}{digest}{ending}")
+
+
+def _cut_to_bytes(name: str, most: int) -> str:
+    """The longest start of ``name`` whose file-system bytes number at most ``most``, cut between characters."""
+    cut, used = [], 0
+    for char in name:
+        used += len(os.fsencode(char))
+        if used > most:
+            break
+        cut.append(char)
+    return "".join(cut)
+
+
+# what private_path appends to a hidden name at most: the largest pid (32 bits) and the token
+_PID_AND_TOKEN = len(f"{2**32}-{'0' * 8}")
+
+
 def private_path(place: str | Path, ending: str = ".tmp") -> Path:
     """A hidden name beside ``place`` that no other process uses (its pid and a random token), for a file written
     whole and then renamed over ``place``: two commands writing one output had shared ``last.tmp``, one renaming the
     other's half-written file in place and the other then failing on a file gone, said as if the disk were full.
-    Such files of ``place`` that killed processes left are removed first (``clear_leftovers``)."""
+    Such files of ``place`` that killed processes left are removed first (``clear_leftovers``). Shortened where
+    ``place``'s name is near the file system's limit (``hidden_name``)."""
     place = Path(place)
-    clear_leftovers(place.parent, f".{place.name}.")
-    return place.with_name(f".{place.name}.{os.getpid()}-{secrets.token_hex(4)}{ending}")
+    prefix = hidden_name(place, ".", room=_PID_AND_TOKEN + len(os.fsencode(ending))).name
+    clear_leftovers(place.parent, prefix)
+    return place.with_name(f"{prefix}{os.getpid()}-{secrets.token_hex(4)}{ending}")
 
 
 LOCK_WAIT_S = 0.2
@@ -211,7 +264,7 @@ class Staged:
             clear_leftovers(place.parent, ".staged-")  # a killed command's, which no later one would overwrite
             folder.mkdir(exist_ok=True)
             self._folders.append(folder)
-        staged = folder / f".{place.name}.new"
+        staged = folder / hidden_name(place, ".new").name  # shortened as a long name needs
         self.files.append((staged, place))
         return staged
 

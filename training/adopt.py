@@ -28,6 +28,8 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
   of the model's own head. A model without such a head has no map to show and is refused. ``probs`` is the
   softmax of the head's output (a sigmoid where it has one output), checked against the model's own output: taken
   as probabilities where its graph ends in a Softmax or Sigmoid, else as logits.
+- A classifier's ``--labels`` name female and male, in any case (FairFace writes "Female", "Male"; the card has them
+  in lower case, as every command looks them up): labels without them are refused, as every command measures P(female).
 - Where the faces are labelled, the classifier's accuracy is measured with ``--labels`` as given and swapped:
   labels in the wrong order are the commonest mistake, and an order is refused where the swapped one is shown better
   (an exact sign test). Where neither is, it is written as given and its card says the order was not confirmed;
@@ -65,6 +67,7 @@ from training.adopt_classifier_checks import classifier_checks
 from training.adopt_encoding import RANGES, Encoding
 from training.adopt_filter_checks import filter_checks
 from training.adopt_head import find_head
+from training.adopt_labels import gender_labels
 from training.adopt_read import (check_conditions, dims_of, layout_of, model_inputs, read_onnx, size_of,
                                  uint8_input_range)
 from training.adopt_run import Trial, cam_grid, open_k_refused, run_wrapped, sample_faces_or_default, takes_k
@@ -134,8 +137,8 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
         raise BiasMirrorError("the adopted model would overwrite the file it wraps; give another --out", out)
     if any(s == 0 for s in std):
         raise BiasMirrorError("--std has a zero: every channel needs a spread to divide by")
-    if kind == "classifier" and len(set(labels)) != len(labels):  # male,male made a card no measure could read
-        raise BiasMirrorError(f"--labels {','.join(labels)} names a label twice: give each output its own label")
+    if kind == "classifier":
+        labels = gender_labels(labels, src, echo)
     model = read_onnx(src, echo)
     src_in, src_cond = model_inputs(model, src)
     check_conditions(src_cond, kind, list(conditions), src)
@@ -225,7 +228,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="where to write the adopted model (.onnx)")
     p.add_argument("--name", help="its name in the app and the reports (default: --out's stem)")
     p.add_argument("--labels", default="female,male",
-                   help="a classifier's labels in the order of its outputs (default female,male); one output: "
+                   help="a classifier's labels in the order of its outputs, female and male among them, in any "
+                        "case (default female,male); one output: "
                         "NEGATIVE,POSITIVE, P(POSITIVE) being its sigmoid, or the output itself where its graph "
                         "ends in a Sigmoid")
     p.add_argument("--range", dest="value_range", default="auto", choices=["auto", *RANGES],

@@ -3,7 +3,7 @@ exact sign test between them, and the verdict (refused, warned of, or written) w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -20,6 +20,31 @@ MIN_P_SPREAD = 1e-3
 # labels every call is one or the other) gives p below this. "Swapped beats right", by any margin, had told a
 # 55 %-accurate classifier to swap its labels on 18 % of 64-face samples (now 0.07 %).
 LABEL_ORDER_P = 0.01
+
+
+# The labels every command looks up to measure P(female) (Classifier.require_gender), in the case they look them up.
+GENDER_LABELS = ("female", "male")
+
+
+def gender_labels(labels: Sequence[str], src: Path, echo: Callable[[str], None]) -> list[str]:
+    """``labels`` with female and male in any case taken as female and male (said once): FairFace's "Female,Male",
+    written as typed, had skipped the label-order check and made a model every command then refused. Refused: a
+    label named twice, and labels without female and male, which no command can host (each measures P(female))."""
+    given = ",".join(labels)
+    taken = [label.casefold() if label.casefold() in GENDER_LABELS else label for label in labels]
+    if len(set(taken)) != len(taken):  # male,male made a card no measure could read
+        raise BiasMirrorError(f"--labels {given} names a label twice: give each output its own label", src)
+    missing = [g for g in GENDER_LABELS if g not in taken]
+    if missing:
+        lacks = " and ".join(repr(g) for g in missing)
+        raise BiasMirrorError(f"--labels {given} has no {lacks}: the app, run, audit and evaluate measure P(female), "
+                              "so an adopted classifier needs outputs labelled female and male, in the order of its "
+                              "outputs (e.g. --labels female,male; one output: NEGATIVE,POSITIVE); a classifier of "
+                              "other classes cannot be hosted", src)
+    if taken != list(labels):
+        echo(f"--labels {given} read as {','.join(taken)}: its card names them in lower case, as every command looks "
+             "them up")
+    return taken
 
 
 def sign_test(n: int, k: int) -> float:

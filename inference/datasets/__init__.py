@@ -18,8 +18,9 @@ READERS = {"utkface": read_utkface, "celeba": read_celeba, "fairface": read_fair
 # The rules by which a dataset's faces are listed (which files, labels and splits the readers and the copy detection
 # give): raised whenever a change lists a dataset otherwise, so that a training run resumed on a newer version that
 # lists its faces otherwise is told the reading changed, not that the user's files did. 1: 2026-12-07 (a folder's
-# look-alike photos each kept, its labels CSV read with spaces after the commas, a TIFF's first photo page).
-LISTING_VERSION = 1
+# look-alike photos each kept, its labels CSV read with spaces after the commas, a TIFF's first photo page). 2:
+# 2026-12-07 (a CSV's label values read in Unicode NFC: one race or group typed in two spellings is one).
+LISTING_VERSION = 2
 
 
 def read_spec(spec: str) -> DatasetRead:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections import defaultdict
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from ..errors import BiasMirrorError
+from .sample import nfc
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,30 @@ def _without_extra_cells(path: Path, rows: list[tuple[int, dict]]) -> list[tuple
     return [(number, {k: v for k, v in row.items() if k is not None}) for number, row in rows]
 
 
+def _values_in_nfc(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[tuple[int, dict[str, str]]]:
+    """``rows`` with every value but the file name in Unicode NFC (``nfc``), and a warning naming the values typed in
+    two spellings, now read as one: "Ärzte" typed on macOS (decomposed) and on Windows (composed) had been two groups
+    that print alike, every table, interval and gate computed on halves of one. File names stay as written: the
+    readers match them in NFC and refuse a file listed in two spellings."""
+    spellings: dict[tuple[str, str], set[str]] = defaultdict(set)
+    out = []
+    for number, row in rows:
+        composed = {}
+        for column, value in row.items():
+            if column != "file" and isinstance(value, str):
+                spellings[column, nfc(value.strip())].add(value.strip())
+                value = nfc(value)
+            composed[column] = value
+        out.append((number, composed))
+    merged = [(column, value, sorted(seen - {value})[0])
+              for (column, value), seen in spellings.items() if len(seen) > 1]
+    if merged:
+        log.warning("%s: %d label(s) typed in two Unicode spellings, alike on screen (composed, and decomposed as "
+                    "macOS stores accents), are each read as one, e.g. %s", path, len(merged),
+                    "; ".join(f"{column} {value!r} (also as {ascii(other)})" for column, value, other in merged[:3]))
+    return out
+
+
 def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """(column names, (row number, row) pairs); a row's number is its line in the file, the header being 1 (2 after
     a "sep=" line)."""
@@ -74,7 +100,7 @@ def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, di
                                       "keep one", path)
             rows = [(before + reader.line_num, {_column_name(k) if isinstance(k, str) else k: v
                                                 for k, v in row.items()}) for row in reader]
-            return columns, _without_extra_cells(path, rows)
+            return columns, _values_in_nfc(path, _without_extra_cells(path, rows))
     except UnicodeDecodeError as exc:
         raise BiasMirrorError(f"{what} is not UTF-8 text (byte {exc.start}): save it as a UTF-8 CSV", path) from exc
     except csv.Error as exc:
