@@ -38,7 +38,7 @@ from .frame_view import FrameView, HelpOverlay
 from .log_file import IN_THE_LOG, SkipLines, where_details_are
 from .model_choices import ModelChoices, condition_for
 from .model_panel import ModelPanel
-from .painter import VIEW_MODES, Composed, DisplaySettings
+from .painter import VIEW_MODES, Composed, DisplaySettings, face_lines, plain_text
 from .plots import PlotsPanel
 from .recording import Recorder, SessionStats
 from .recording_controls import RecordingControls
@@ -207,6 +207,15 @@ class MainWindow(QMainWindow):
         self.recording = RecordingControls(self, self.recorder, self.act_record, self.status, self._warn, self.qs,
                                            self.log_path)
         self._update_providers()
+        self._name_for_screen_readers()
+
+    def _name_for_screen_readers(self) -> None:
+        """Names for the parts a screen reader had announced as nothing: a picture, a set of plots and a table. The
+        view's numbers are its description, kept up by ``_describe_view``."""
+        self.view.setAccessibleName("Video view: the frame, its faces and their labels")
+        self.plots.setAccessibleName("Plots of the faces' skin tone, P(female) and CAM focus, the session's shifts "
+                                     "and the speed")
+        self.summary.table.setAccessibleName("Session summary: each face's mean shifts and their intervals")
 
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -446,6 +455,18 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(text, 15000)
         self.recording.show_state()
         self._update_providers()
+        self._describe_view()
+
+    def _describe_view(self) -> None:
+        """The view's accessible description: the labels of the faces on show as text, and its note. The numbers had
+        been pixels only, out of a screen reader's reach. On the slow timer: a reader cannot follow every frame."""
+        parts = [self.view.note] if self.view.note else []
+        result = self.last_result if self.stack.currentWidget() is self.view else None
+        if result is not None:
+            parts += [plain_text(face_lines(face)) for face in result.faces] or ["no face detected in this frame"]
+        description = "\n\n".join(parts)
+        if description != self.view.accessibleDescription():
+            self.view.setAccessibleDescription(description)
 
     def _update_providers(self) -> None:
         f = self.models.active_filter()

@@ -13,7 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontInfo, QFontMetricsF, QImage, QPainter, QPen
 
 from inference.faces import blend_into_frame, paste_back
 from inference.results import FaceResult, FrameResult
@@ -34,6 +34,10 @@ LESS_FEMALE = QColor(80, 215, 190)  # ΔP(female) < 0
 NEUTRAL = QColor(200, 200, 200)  # no sign, or a ΔITA lightness did not make (shift_colour)
 TEXT = QColor(240, 240, 240)
 MUTED = QColor(160, 160, 160)
+# Under every label and status line. At alpha 200 a white wall showed through: the backdrop came out (67, 67, 71) and
+# MUTED, DARKER, MORE_FEMALE and the violet face colour fell to 3.2–4.2:1, under WCAG's 4.5:1 for text; at 235 each
+# text colour here keeps 5:1 over a white frame and a black one (the help overlay's opacity)
+BACKDROP = QColor(15, 15, 20, 235)
 # Colours that name a thing (a face, a classifier), not a direction: hues the four sign colours leave free (red,
 # olive, violet, green, yellow), each at least 20 CIEDE2000 from every sign colour. The faces' had been the sign
 # colours' near twins (orange 2.5 from LIGHTER, pink 10 from MORE_FEMALE), so "#2 ΔITA +9.1°" read as one orange
@@ -231,13 +235,22 @@ def face_lines(face: FaceResult) -> list[list[Segment]]:
     return [[(f"face #{face.track_id}", track_colour(face.track_id))], *skin_lines(face), *classifier_lines(face)]
 
 
+def plain_text(lines: list[list[Segment]]) -> str:
+    """A label's lines as text, one a line, without their colours: what a screen reader is given of it."""
+    return "\n".join("".join(text for text, _ in line).strip() for line in lines)
+
+
 def compact_lines(face: FaceResult, cam_model: str | None) -> list[list[Segment]]:
     """One line for a crowded frame: the face, its skin shift and the shown classifier's ΔP(female) (or P), named:
-    the shift read "ITA +7.2°" beside a face whose ITA was −4.0°, and the ΔP did not say whose it was."""
+    the shift read "ITA +7.2°" beside a face whose ITA was −4.0°, and the ΔP did not say whose it was. The shift has
+    its word, as in the full label: by its colour alone "lighter" and "higher ITA" were one for a reader who cannot
+    tell orange from grey."""
     line: list[Segment] = [(f"#{face.track_id} ", track_colour(face.track_id))]
     shift = face.skin_shift
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
-        line.append((f"ΔITA {signed(shift.delta_ita, ITA_DIGITS, '°')}  ", shift_colour(skin_shift_word(face))))
+        word = skin_shift_word(face)
+        line.append((f"ΔITA {signed(shift.delta_ita, ITA_DIGITS, '°')}{' ' + word if word else ''}  ",
+                     shift_colour(word)))
     name = cam_model_of(face, cam_model)
     if name is not None:
         dp = face.delta_p_female.get(name)
@@ -338,7 +351,7 @@ def draw_text_on_backdrop(p: QPainter, rect: QRectF, text: str, colour: QColor, 
     the backdrop drawn."""
     text, backdrop = backdrop_of(rect, text, fm)
     p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(QColor(15, 15, 20, 200))
+    p.setBrush(BACKDROP)
     p.drawRoundedRect(backdrop, 4, 4)
     p.setPen(colour)
     p.drawText(QPointF(rect.left() + BACKDROP_PAD, rect.top() + 3 + fm.ascent()), text)
@@ -347,7 +360,7 @@ def draw_text_on_backdrop(p: QPainter, rect: QRectF, text: str, colour: QColor, 
 
 def draw_label(p: QPainter, rect: QRectF, lines: list[list[Segment]], fm: QFontMetricsF) -> None:
     p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(QColor(15, 15, 20, 200))
+    p.setBrush(BACKDROP)
     p.drawRoundedRect(rect, 4, 4)
     y = rect.top() + 4 + fm.ascent()
     for line in lines:
@@ -418,19 +431,30 @@ def _device(size: tuple[int, int], dpr: float) -> tuple[int, int]:
     return max(1, round(size[0] * dpr)), max(1, round(size[1] * dpr))
 
 
+VIEW_FONT_PT = 9.5  # the smallest the view's text is drawn at: the size it had been fixed at
+
+
 def view_font() -> QFont:
-    """The font of everything written over the view: titles, labels, status lines."""
-    font = QFont()
-    font.setPointSizeF(9.5)
+    """The font of everything written over the view: titles, labels, status lines. The application's, the user's
+    choice, at VIEW_FONT_PT where that is smaller: fixed at 9.5 pt, the labels had stayed small under a 24 pt
+    application font."""
+    font = QFont()  # the application's
+    font.setPointSizeF(max(VIEW_FONT_PT, QFontInfo(font).pointSizeF()))
     return font
 
 
-@lru_cache(maxsize=1)  # asked for every frame the worker composes
 def _title_height() -> float:
-    return QFontMetricsF(view_font()).lineSpacing() + 6
+    return _row_height(view_font().toString())
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)  # asked for every frame the worker composes; by the font, which follows the application's
+def _row_height(font: str) -> float:
+    """A row of one line in ``font`` (``QFont.toString``) on its backdrop."""
+    described = QFont()
+    described.fromString(font)
+    return QFontMetricsF(described).lineSpacing() + 6
+
+
 def _note_height() -> float:
     """The row under the frame that a note takes: its backdrop and a margin, so no face box's edge touches it."""
     return _title_height() + 6

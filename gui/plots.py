@@ -12,6 +12,7 @@ from collections import defaultdict, deque
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSizePolicy, QTabWidget
 
@@ -30,11 +31,12 @@ MOST_POINTS = int(WINDOW_S * MOST_POINTS_PER_S)
 # over 120 s: 36 → 0 on 2 cores).
 DASHED_WIDTH = 1
 MAX_TRACKS = 6  # the most recently seen faces get curves
+FACES_LEGEND_ROW = 4  # a PlotItem's layout: title, top axis, plot, bottom axis (rows 0–3), then the faces' legend
 STAGES = ("detect", "crop", "classify", "filter", "classify_filtered", "skin", "total")
 STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#ffffff")
 
 # What the lines and dots stand for: a face seen in one or two frames (every photo of a folder) is drawn as dots
-# (``_set``), which the captions had not named ("solid original, dashed filtered")
+# (``_FaceCurve``), which the captions had not named ("solid original, dashed filtered")
 KEY = "solid line / filled dot = original, dashed / hollow dot = filtered"
 # ITA is not lightness alone: a yellow tint lowers a light face's ITA as L* rises (painter.HIGHER_ITA). Kept short:
 # a plot's title is one line, and a longer one pushed the Session Δ plots past a 940 px window
@@ -47,6 +49,17 @@ P_CAPTION_REFERENCE = ("P(female) — solid line / filled dot = the face resized
 FOCUS_CAPTION = f"CAM focus: share of each classifier's positive CAM on the face ellipse — {KEY}"
 
 pg.setConfigOptions(antialias=False, background="#18181c", foreground="#c8c8c8")
+
+
+# A face's shape as well as its colour (the id's colours merge in pairs for a reader without red or green cones): its
+# dots, the marker on its newest point, its legend entry. The first is the dot the captions name.
+FACE_SYMBOLS = ("o", "s", "t", "d", "star", "t1")  # circle, square, triangle down, diamond, star, triangle up
+DOT_SIZE = 7
+NEWEST_SIZE = 9  # the marker on a line's newest point, a little larger than a dot: it stands on a line
+
+
+def face_symbol(track_id: int) -> str:
+    return FACE_SYMBOLS[(track_id - 1) % len(FACE_SYMBOLS)]
 
 
 def _pens(track_id: int) -> tuple:
@@ -67,23 +80,53 @@ def _nan(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _set(curve: pg.PlotDataItem, t: np.ndarray, y: np.ndarray) -> None:
-    """A curve's data; a face seen in one or two frames (a photo of a folder) also gets dots, which a line
-    through one point does not draw: filled for the original, hollow for the filtered (the dashed curve). Only
-    then: dots on long curves cost painting time."""
-    finite = np.isfinite(y)
-    few = int(finite.sum()) <= 2
-    if few != (curve.opts.get("symbol") is not None):
-        pen = pg.mkPen(curve.opts["pen"])
-        curve.setSymbol("o" if few else None)
-        if few:
-            solid = pen.style() == Qt.PenStyle.SolidLine
-            curve.setSymbolSize(7), curve.setSymbolPen(pg.mkPen(pen.color(), width=1.5))
-            curve.setSymbolBrush(pen.color() if solid else None)
-    if few:  # the dots of NaN points (a face whose skin is not measurable) made numpy warn at every redraw
-        curve.setData(t[finite], y[finite])
-    else:
-        curve.setData(t, y, connect="finite")
+class _FaceCurve(pg.PlotDataItem):
+    """A face's curve, original (solid line, filled markers) or filtered (dashed, hollow), marked in its face's shape
+    (``face_symbol``): a face seen in one or two frames (a photo of a folder) is drawn as dots, which a line through
+    one point does not draw; a longer one as a line with a marker on its newest point alone (dots on long curves cost
+    painting time)."""
+
+    def __init__(self, track_id: int, filtered: bool, name: str | None = None):
+        solid, dashed = _pens(track_id)
+        super().__init__([], [], pen=dashed if filtered else solid, name=name)
+        colour = track_colour(track_id)
+        self.face_symbol = face_symbol(track_id)
+        marker_pen, marker_brush = pg.mkPen(colour, width=1.5), (None if filtered else colour)
+        self.setSymbolSize(DOT_SIZE)
+        self.setSymbolPen(marker_pen)
+        self.setSymbolBrush(marker_brush)
+        # a child of the curve: it goes where the curve goes, and off the plot with it
+        self.newest = pg.ScatterPlotItem(size=NEWEST_SIZE, symbol=self.face_symbol, pen=marker_pen,
+                                         brush=marker_brush)
+        self.newest.setParentItem(self)
+
+    def set_points(self, t: np.ndarray, y: np.ndarray) -> None:
+        finite = np.isfinite(y)
+        few = int(finite.sum()) <= 2
+        if few != (self.opts.get("symbol") is not None):
+            self.setSymbol(self.face_symbol if few else None)
+        if few:  # the dots of NaN points (a face whose skin is not measurable) made numpy warn at every redraw
+            self.setData(t[finite], y[finite])
+            self.newest.setData([], [])
+        else:
+            self.setData(t, y, connect="finite")
+            last = np.flatnonzero(finite)[-1]
+            self.newest.setData([t[last]], [y[last]])
+
+
+class _FaceSample(pg.ItemSample):
+    """A face's legend entry: its line and its shape, which a long curve draws on its newest point alone."""
+
+    def paint(self, p, *args) -> None:
+        if not self.item.isVisible():  # hidden by a click on its entry: the base class draws the closed eye
+            super().paint(p, *args)
+            return
+        p.setRenderHint(p.RenderHint.Antialiasing)
+        p.setPen(pg.mkPen(self.item.opts["pen"]))
+        p.drawLine(0, 11, 20, 11)
+        p.translate(10, 10)
+        marker = self.item.newest.opts
+        drawSymbol(p, self.item.face_symbol, marker["size"], pg.mkPen(marker["pen"]), pg.mkBrush(marker["brush"]))
 
 
 def _p_reference(face: FaceResult) -> bool:
@@ -103,8 +146,8 @@ class _CellLegend(pg.LegendItem):
     names (the ΔP(female) bars near 0, the speed curves). Below, not beside: beside, the plots of a tab were wider
     than a 960 px window."""
 
-    def __init__(self, columns: int = 1):
-        super().__init__(colCount=columns, verSpacing=-6)  # no offset: the layout places it; rows close
+    def __init__(self, columns: int = 1, sample: type = pg.ItemSample):
+        super().__init__(colCount=columns, verSpacing=-6, sampleType=sample)  # no offset: the layout places it
         self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Maximum)
         self.layout.setContentsMargins(0, 0, 0, 0)
 
@@ -119,6 +162,16 @@ def _legend_below(widget: pg.GraphicsLayoutWidget, plot: pg.PlotItem, col: int, 
     legend = _CellLegend(columns)
     widget.addItem(legend, row=1, col=col, colspan=colspan)
     widget.ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    plot.legend = legend
+    return legend
+
+
+def _faces_legend(plot: pg.PlotItem) -> pg.LegendItem:
+    """The faces' legend of ``plot``, under its time axis (in the plot's own layout, so that a tab of plots side by
+    side has one under each): a face's curves had been told from another's by their colour alone."""
+    legend = _CellLegend(MAX_TRACKS, _FaceSample)  # the faces on one row
+    plot.layout.addItem(legend, FACES_LEGEND_ROW, 1)
+    plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
     plot.legend = legend
     return legend
 
@@ -161,6 +214,7 @@ class PlotsPanel(QTabWidget):
         self.updates = 0  # how many refreshes drew data (tests look at this)
 
         self.ita_plot = self._plot(ITA_CAPTION, "ITA (°)")
+        _faces_legend(self.ita_plot.getPlotItem())
         self.addTab(self.ita_plot, "Skin tone")
         # One plot per classifier, side by side under one caption, each titled by its classifier alone: the third
         # was cut off under titles that each repeated the caption, and in one plot every classifier's focus curves
@@ -184,6 +238,8 @@ class PlotsPanel(QTabWidget):
         _legend_below(self.speed_widget, self.fps_plot, col=0, columns=2)
         _legend_below(self.speed_widget, self.stage_plot, col=1, columns=4, colspan=2)  # 7 stages: two rows
         self.addTab(self.speed_widget, "Speed")
+        for i in range(self.count()):  # a screen reader had announced each tab's plots as a nameless graphic
+            self.widget(i).setAccessibleName(f"{self.tabText(i)} plots")
         for p in (self.fps_plot, self.stage_plot, self.lat_plot):
             _label_axis(p, "bottom", "time (s)")
             p.showGrid(x=True, y=True, alpha=0.2)
@@ -205,6 +261,7 @@ class PlotsPanel(QTabWidget):
             _label_axis(plot, "bottom", "time (s)")
             plot.setYRange(0, 1)
             plot.showGrid(x=True, y=True, alpha=0.2)
+            _faces_legend(plot)
             plots[name] = plot
         return plots[name]
 
@@ -281,6 +338,14 @@ class PlotsPanel(QTabWidget):
             self._curve_plots[key] = plot
         return self._curves[key]
 
+    def _face_curve(self, plot, key: tuple, track_id: int, filtered: bool) -> _FaceCurve:
+        """A face's curve under ``key``; the original one is named by its face, "#N", in the plot's legend."""
+        if key not in self._curves:
+            curve = _FaceCurve(track_id, filtered, name=None if filtered else f"#{track_id}")
+            plot.addItem(curve)
+            self._curves[key], self._curve_plots[key] = curve, plot
+        return self._curves[key]
+
     def _remove_curve(self, key: tuple) -> None:
         """Takes the curve off its plot (its legend entry too), not only empties it."""
         curve, plot = self._curves.pop(key), self._curve_plots.pop(key)
@@ -320,9 +385,8 @@ class PlotsPanel(QTabWidget):
             t, y = r.arrays("ita")
             _, yf = r.arrays("ita_f")
             keep = t >= lo
-            solid, dashed = _pens(tid)
-            _set(self._curve(self.ita_plot, ("ita", tid, "o"), pen=solid, name=f"#{tid}"), t[keep], y[keep])
-            _set(self._curve(self.ita_plot, ("ita", tid, "f"), pen=dashed), t[keep], yf[keep])
+            self._face_curve(self.ita_plot, ("ita", tid, "o"), tid, filtered=False).set_points(t[keep], y[keep])
+            self._face_curve(self.ita_plot, ("ita", tid, "f"), tid, filtered=True).set_points(t[keep], yf[keep])
 
     def _draw_p(self, visible: set[int], lo: float, focus: bool) -> None:
         """P(female) per classifier, or (``focus``) the share of each CAM on the face."""
@@ -337,9 +401,9 @@ class PlotsPanel(QTabWidget):
                 keep = t >= lo
                 # (column, curve key suffix): original solid, filtered dashed
                 series = (("focus", "focus"), ("focus_f", "focus_f")) if focus else (("p", "o"), ("p_f", "f"))
-                for (column, suffix), pen in zip(series, _pens(tid)):
+                for (column, suffix), filtered in zip(series, (False, True)):
                     _, y = r.arrays(column)
-                    _set(self._curve(plot, ("p", tid, name, suffix), pen=pen), t[keep], y[keep])
+                    self._face_curve(plot, ("p", tid, name, suffix), tid, filtered).set_points(t[keep], y[keep])
 
     def _draw_hist(self, hist_ita: np.ndarray | None, hist_p: dict[str, np.ndarray] | None) -> None:
         """Draws the session's data alone: a histogram the data no longer has (the session restarted for another

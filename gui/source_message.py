@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontInfo
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from inference.errors import BiasMirrorError
@@ -39,6 +40,18 @@ def refusal_text(spec: str | int, error: Exception | None, what: str, platform: 
     return f"This source cannot be opened.\n\n{what}\n\nOpen a video, an image or an image folder instead."
 
 
+MESSAGE_SCALE = 1.25  # the page's message is larger than the rest of the window's text
+MESSAGE_MIN_PX = 15  # and never smaller than the 15 px it had been fixed at
+
+
+def message_font(font: QFont) -> QFont:
+    """``font`` (the application's) enlarged for the page's message: fixed at 15 px, the message had stayed small
+    under a 24 pt application font."""
+    larger = QFont(font)
+    larger.setPixelSize(max(MESSAGE_MIN_PX, round(QFontInfo(font).pixelSize() * MESSAGE_SCALE)))
+    return larger
+
+
 class SourceMessage(QWidget):
     """``message`` above a button per way to open a source, each calling its slot."""
 
@@ -51,7 +64,8 @@ class SourceMessage(QWidget):
         self.message.setObjectName("sourceMessage")
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setStyleSheet("QLabel { font-size: 15px; padding: 16px; }")
+        self.message.setStyleSheet("QLabel { padding: 16px; }")
+        self.message.setFont(message_font(self.message.font()))
         # its text sets no minimum width: "Opening <a folder of a 162-character name>…", a word too long to wrap, had
         # made the window wider than a 1366 px screen (the page stays in the stack), the side panel crushed to 68 px
         self.message.setMinimumWidth(1)

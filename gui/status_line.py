@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStatusBar
+from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel, QStatusBar, QToolTip
 
 from inference.results import FrameResult
 
@@ -81,16 +82,47 @@ class Warnings:
         return iter(self._latest)
 
 
+class ElidedLabel(QLabel):
+    """A label that shows its text's start and "…" where the bar has no room for all of it (its first word at the
+    least), whole in its tooltip then: QLabels as wide as their text had made the status bar 1,542 px under a 24 pt
+    font, wider than the window, and cut off mid-word. ``text()`` stays whole: a screen reader reads it."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        hint = super().minimumSizeHint()
+        first_word = self.text().split(" ", 1)[0]
+        return QSize(min(hint.width(), self._width_of(first_word + "…")), hint.height())
+
+    def shown_text(self) -> str:
+        """The text as drawn at the label's width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
+
+    def _width_of(self, text: str) -> int:
+        margins = self.contentsMargins()
+        return self.fontMetrics().horizontalAdvance(text) + margins.left() + margins.right()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        self.style().drawItemText(painter, self.contentsRect(), self.alignment().value, self.palette(),
+                                  self.isEnabled(), self.shown_text(), self.foregroundRole())
+        painter.end()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and not self.toolTip() and self.shown_text() != self.text():
+            QToolTip.showText(event.globalPos(), self.text(), self)
+            return True
+        return super().event(event)
+
+
 class StatusLine:
     """The labels, added to ``bar`` as permanent widgets in the order they show."""
 
     def __init__(self, bar: QStatusBar) -> None:
         self.source = QLabel()
-        self.fps = QLabel()
-        self.providers = QLabel()
-        self.rec = QLabel()
+        self.fps = ElidedLabel()
+        self.providers = ElidedLabel()
+        self.rec = ElidedLabel()
         self.rec.setStyleSheet("QLabel { color: #ef5350; font-weight: bold; }")
-        self.warn = QLabel()
+        self.warn = ElidedLabel()
         self.warn.setStyleSheet("QLabel { color: #ffb74d; }")
         for w in (self.source, self.fps, self.providers, self.rec, self.warn):
             bar.addPermanentWidget(w)
