@@ -112,7 +112,19 @@ def _check_writable_below(folder: Path, option: str, path: Path) -> None:
     if not existing.is_dir():
         raise BiasMirrorError(f"{option}: {existing} is a file, not a folder", path)
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise BiasMirrorError(f"{option}: cannot write in {existing} (no permission)", path)
+        raise BiasMirrorError(f"{option}: cannot write in {existing} ({_why_unwritable(existing)})", path)
+
+
+def _why_unwritable(path: Path) -> str:
+    """Why this process cannot write ``path``: its file system is mounted read-only (os.access refuses writing
+    there too, and "no permission" had sent users of read-only CI containers to chmod), or no permission. Where the
+    system cannot tell (Windows), no permission."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "a read-only file system"
+    except (AttributeError, OSError):
+        pass
+    return "no permission"
 
 
 def refuse_empty(path: str | Path | None, option: str, expected: str = "") -> None:
@@ -271,7 +283,7 @@ def check_output_file(path: str | Path, option: str, source: str | Path | None =
         _refuse_writing_into_source(path, option, source)
     _check_writable_below(path.parent, option, path)
     if path.exists() and not os.access(path, os.W_OK):
-        raise BiasMirrorError(f"{option}: the file exists and cannot be overwritten (no permission)", path)
+        raise BiasMirrorError(f"{option}: the file exists and cannot be overwritten ({_why_unwritable(path)})", path)
     return path
 
 

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from ..file_identity import file_hash, file_stats
 from ..user_dirs import cache_keys, folder_cache_file
 from ..writing import written_whole
-from .near_identical import MAX_RMS, SIDE, near_groups, thumbnail_tells_photographs
+from .near_identical import MAX_RMS, SIDE, first_look_shown, near_groups, thumbnail_tells_photographs
 from .sample import DatasetRead, Sample
 from .splits import SPLITS, split_of
 
@@ -54,7 +54,8 @@ def _load(path: Path) -> dict[str, list]:
         return {}  # none yet, or damaged: computed again
 
 
-def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None) -> list[list[str]]:
+def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None,
+                   progress: bool = True) -> list[list[str]]:
     """The paths (``file_stats``' keys) whose files hold the same bytes, a sorted list per group of two or more."""
     sizes: dict[int, list[str]] = defaultdict(list)
     for p, (size, _) in stats.items():
@@ -74,8 +75,8 @@ def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path
             else:
                 to_read.append(p)
     fresh = 0
-    # a first look at a large dataset (CelebA: 1.4 GB) reads every file once: show it
-    for p in tqdm(to_read, desc="looking for copies", unit="file", disable=len(to_read) < 5000, mininterval=1):
+    for p in tqdm(to_read, desc="looking for copies", unit="file", disable=not first_look_shown(to_read, progress),
+                  mininterval=1):
         try:
             digests[p] = file_hash(p)
         except OSError:
@@ -111,14 +112,15 @@ def _describe(s: Sample) -> str:
     return "/".join(str(v) for v in _labels(s) if v is not None) or "unlabelled"
 
 
-def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
+def merge_copies(read: DatasetRead, cache_dir: Path | None, progress: bool = True) -> DatasetRead:
     """``read`` with each group of byte-identical files reduced to one sample, each group of near-identical images
     (``near_identical``) of aligned face crops put in one split, and either left out where its labels disagree (see
-    the module's docstring); what was left out is in ``skipped`` (conflicts) and ``copies``."""
+    the module's docstring); what was left out is in ``skipped`` (conflicts) and ``copies``. ``progress``: False
+    where the command was asked for no progress bars (``audit --no-progress``, as CI runs it)."""
     by_path = {s.path: s for s in read.samples}
     original = dict(by_path)
     stats = file_stats(list(by_path))
-    groups = content_groups(stats, read.root, cache_dir)
+    groups = content_groups(stats, read.root, cache_dir, progress)
     dropped: set[str] = set()
     kept_as: dict[str, Sample] = {}
     skipped, copies, conflicts = list(read.skipped), list(read.copies), list(read.conflicts)
@@ -141,7 +143,7 @@ def merge_copies(read: DatasetRead, cache_dir: Path | None) -> DatasetRead:
 
     # the same photograph re-encoded or re-cropped: every image stays (they are not the same pixels), in one split
     by_path = {s.path: s for s in samples}
-    near = near_groups({p: stats[p] for p in by_path if p in stats}, read.root, cache_dir)
+    near = near_groups({p: stats[p] for p in by_path if p in stats}, read.root, cache_dir, progress)
     if not thumbnail_tells_photographs(read.name):
         _say_look_alike(read.root, near)
         near = []  # said, not acted on: they may be two photos against one background

@@ -82,7 +82,18 @@ def thumbnail(path: str) -> np.ndarray | None:
     return cv2.resize(grey, (SIDE, SIDE), interpolation=cv2.INTER_AREA).ravel()
 
 
-def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None) -> tuple[list[str], np.ndarray]:
+# a first look at a large dataset (CelebA: 1.4 GB) reads every file once: shown from this many files to read
+FIRST_LOOK_SHOWN_FROM = 5000
+
+
+def first_look_shown(to_read: list, progress: bool) -> bool:
+    """Whether reading ``to_read`` files shows a progress bar: a long first look at a dataset, unless the command was
+    asked for none (``audit --no-progress`` on a fresh CI runner had printed 14 frames of these bars)."""
+    return progress and len(to_read) >= FIRST_LOOK_SHOWN_FROM
+
+
+def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None,
+               progress: bool = True) -> tuple[list[str], np.ndarray]:
     """The readable paths (of ``file_stats``' keys) and their thumbnails (N×SIDE² uint8), read once and kept under
     ``cache_dir``."""
     cache_path = folder_cache_file(cache_dir, "thumbnails", root, ".npz") if cache_dir is not None else None
@@ -93,8 +104,8 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
         cached = _cached_thumbnails(cache_path, stats, path_of)
     to_read = [p for p in stats if p not in cached]
     with quiet_opencv():  # a file it cannot read is named by the command, not in OpenCV's words naming none
-        for p in tqdm(to_read, desc="looking for near-identical images", unit="file", disable=len(to_read) < 5000,
-                      mininterval=1):
+        for p in tqdm(to_read, desc="looking for near-identical images", unit="file",
+                      disable=not first_look_shown(to_read, progress), mininterval=1):
             t = thumbnail(p)
             if t is not None:
                 cached[p] = t
@@ -156,10 +167,11 @@ def near_pairs(thumbs: np.ndarray, max_rms: float = MAX_RMS) -> np.ndarray:
     return candidates[d < radius]
 
 
-def near_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None) -> list[list[str]]:
+def near_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None,
+                progress: bool = True) -> list[list[str]]:
     """Groups (two or more, each sorted) of the images (``file_stats``' keys) that are one photograph: pairs
     within MAX_RMS, joined."""
-    kept, thumbs = thumbnails(stats, root, cache_dir)
+    kept, thumbs = thumbnails(stats, root, cache_dir, progress)
     telling = thumbs.astype(np.float32).std(1) >= MIN_STD
     kept, thumbs = [p for p, t in zip(kept, telling) if t], thumbs[telling]
     pairs = near_pairs(thumbs)
