@@ -283,6 +283,66 @@ def printable_output(streams=None) -> None:
         stream.reconfigure(**({"errors": "backslashreplace"} if interactive else {"encoding": "utf-8"}))
 
 
+def needs_utf8_restart(fs_encoding: str | None = None, utf8_mode: int | None = None, xoptions: dict | None = None,
+                       environ: dict[str, str] | None = None, os_name: str | None = None) -> bool:
+    """Whether this command must run again in Python's UTF-8 mode: where this process decodes file names in another
+    encoding (a POSIX locale such as de_DE.ISO-8859-1 or ja_JP.EUC-JP; each argument defaults to this process's
+    own). Every file we read or write (labels, manifests, the rows of `run`) is UTF-8, as are the names of files
+    almost everywhere now: decoded as Latin-1, 'é.jpg' became 'Ã©.jpg', a labelled folder's names no longer matched
+    its labels.csv and `run` wrote them garbled. Never twice: the restarted process has UTF-8 mode whatever else
+    happens (-X on its command line beats the environment). Windows names files in UTF-16, and a user's own
+    -X utf8=0 or PYTHONUTF8=0 is kept."""
+    import codecs
+
+    fs_encoding = sys.getfilesystemencoding() if fs_encoding is None else fs_encoding
+    utf8_mode = sys.flags.utf8_mode if utf8_mode is None else utf8_mode
+    xoptions = sys._xoptions if xoptions is None else xoptions
+    environ = os.environ if environ is None else environ
+    return ((os.name if os_name is None else os_name) == "posix" and not utf8_mode and "utf8" not in xoptions
+            and environ.get("PYTHONUTF8") != "0" and codecs.lookup(fs_encoding).name != "utf-8")
+
+
+def command_line_bytes() -> list[bytes] | None:
+    """This process's command line as the system gave it, bytes for bytes: Linux's /proc/self/cmdline, else
+    sys.orig_argv encoded back, which can differ (Python decoded it with the C library's EUC-JP, which reads bytes
+    its own codec cannot give back); None where it cannot be had."""
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            given = f.read().split(b"\0")[:-1]
+    except OSError:
+        given = []
+    if len(given) == len(sys.orig_argv):
+        return given
+    try:
+        return [os.fsencode(arg) for arg in sys.orig_argv]
+    except UnicodeEncodeError:
+        return None
+
+
+def restart_in_utf8_mode() -> None:
+    """Run this command again in UTF-8 mode where it needs it (``needs_utf8_restart``), by replacing this process
+    (os.execv): the same process id, so the exit status and the signals sent to it are the command's own, and its
+    arguments bytes for bytes. Python children it starts (workers) get UTF-8 mode too. Where it cannot, the command
+    runs on, said once."""
+    if not needs_utf8_restart():
+        return
+    given = command_line_bytes()
+    problem = None if given and sys.executable else "this command line cannot be read back"
+    if problem is None:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        os.environ["PYTHONUTF8"] = "1"
+        try:
+            os.execv(sys.executable, [os.fsencode(sys.executable), b"-X", b"utf8", *given[1:]])
+        except OSError as exc:
+            del os.environ["PYTHONUTF8"]
+            problem = str(exc)
+    print(f"warning: file names are decoded as {sys.getfilesystemencoding()} under this locale, not as UTF-8 like the "
+          f"files that list them, and running again in Python's UTF-8 mode failed ({problem}): run "
+          "`python -X utf8 main.py …`", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     printable_output()
     try:
@@ -366,6 +426,7 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
+    restart_in_utf8_mode()  # before anything reads a file name; not in main(), which a test may call in its process
     status = main()
     # the command is over: a Ctrl-C pressed again while the interpreter shuts down (a trainer's workers, its
     # exit handlers) printed "Exception ignored in atexit callback" and a traceback

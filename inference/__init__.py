@@ -7,3 +7,7 @@ import os
 # exists). Every module that imports onnxruntime lives in this package or imports it first; a user's own
 # explicit setting is kept.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+# onnxruntime imported here, once, with numbers read the C way (runtime.py says why): a module of this package that
+# imports it itself (pipeline, bench, fixed_binding…) would otherwise import it in whatever locale the process then has
+from . import runtime  # noqa: E402,F401

@@ -13,6 +13,7 @@ import contextvars
 import ctypes
 import functools
 import io
+import locale
 import logging
 import os
 import re
@@ -23,11 +24,83 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
-import onnxruntime as ort
+import numpy as np
 
+from .errors import BiasMirrorError
 from .user_dirs import default_cache_dir
 
 log = logging.getLogger(__name__)
+
+
+# --- numbers in ONNX Runtime's own text ------------------------------------------
+# ORT parses some operators' definitions from text when it is imported, numbers with the C library's strtof, which
+# reads LC_NUMERIC: imported where it writes a decimal comma (de_DE; Qt's QApplication calls setlocale(LC_ALL, "") on
+# Unix, as does a script's locale.setlocale), HardSwish's constants 1/6 and 0.5 read as 0, and the shipped MobileNet
+# gave every face P(female) 0.4886 and an all-zero CAM, without an error. Only the import reads it (ORT 1.31: every
+# shipped model and 16 activation and normalisation operators give the same outputs whatever the locale at session
+# creation or run), and what it parsed stays for the process. So onnxruntime is imported below with numbers read the
+# C way, on this thread alone where the C library can (uselocale: the app's other threads, and the caller's own
+# locale, are untouched); sessions are made so too, in case an ORT parses text there; and the first session checks
+# that the ORT of this process, whoever imported it, reads its numbers right (``ort_numbers_problem``).
+
+@functools.cache
+def _thread_locales() -> ctypes.CDLL | None:
+    """The C library with POSIX 2008's per-thread locales (newlocale, uselocale), or None where it has none
+    (Windows)."""
+    try:
+        libc = ctypes.CDLL(None)
+        functions = (libc.newlocale, libc.uselocale, libc.duplocale, libc.freelocale)
+    except (OSError, TypeError, AttributeError):
+        return None
+    for function in functions:
+        function.restype = ctypes.c_void_p
+    libc.newlocale.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p]
+    libc.uselocale.argtypes = libc.duplocale.argtypes = libc.freelocale.argtypes = [ctypes.c_void_p]
+    return libc
+
+
+@contextlib.contextmanager
+def c_numbers_on_this_thread() -> Iterator[bool]:
+    """While the block runs, C code on this thread reads and writes numbers the C way ("." for the decimal point),
+    its other categories as they were; other threads keep theirs. Yields False, changing nothing, where the C library
+    has no per-thread locales."""
+    libc = _thread_locales()
+    # LC_NUMERIC_MASK is 1 << LC_NUMERIC in glibc, musl, macOS and the BSDs
+    base = libc.duplocale(libc.uselocale(None)) if libc else None  # uselocale(NULL) asks, changing nothing
+    numeric = libc.newlocale(1 << locale.LC_NUMERIC, b"C", base) if base else None  # takes base over
+    if not numeric:
+        if base:
+            libc.freelocale(base)
+        yield False
+        return
+    previous = libc.uselocale(numeric)
+    try:
+        yield True
+    finally:
+        libc.uselocale(previous)
+        libc.freelocale(numeric)
+
+
+@contextlib.contextmanager
+def c_numbers() -> Iterator[None]:
+    """Numbers read the C way while the block runs: on this thread alone where the C library can, else process-wide
+    (setlocale), put back after. For onnxruntime's import, once, before the threads that would see it."""
+    with c_numbers_on_this_thread() as held:
+        if held:
+            yield
+            return
+    previous = locale.setlocale(locale.LC_NUMERIC)
+    locale.setlocale(locale.LC_NUMERIC, "C")
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_NUMERIC, previous)
+
+
+with c_numbers():
+    import onnxruntime as ort
+
+_ORT_SESSION = ort.InferenceSession  # the probe's own, whatever stands in for ORT's sessions later (tests' stubs)
 
 TRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
 SHORT = {TRT: "TensorRT", CUDA: "CUDA", CPU: "CPU"}
@@ -389,7 +462,63 @@ def model_label(model: str | Path | bytes) -> str:
 
 def _ort_session(model: str | bytes, so: ort.SessionOptions, providers: list[str], cfg: RuntimeConfig):
     """ORT's session on ``providers``, each with its options, without ORT's own fallback (see above)."""
-    return ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg), enable_fallback=0)
+    with c_numbers_on_this_thread():  # not process-wide: the app makes sessions on workers while others draw
+        return ort.InferenceSession(model, sess_options=so, providers=_provider_options(providers, cfg),
+                                    enable_fallback=0)
+
+
+# --- whether this process's ORT reads its numbers right ------------------------------
+
+def _proto_field(number: int, value: int | str | bytes) -> bytes:
+    """One protobuf field: an int as a varint, text and bytes length-delimited."""
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while n > 0x7F:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        return bytes(out) + bytes([n])
+
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def _hardswish_model(n: int) -> bytes:
+    """An ONNX model of one node, y = HardSwish(x) over ``n`` floats (opset 17, the shipped MobileNet's), serialised
+    here: the onnx package takes over a second to import, which every process's first session would wait for."""
+    floats = _proto_field(1, _proto_field(1, 1) + _proto_field(2, _proto_field(1, _proto_field(1, n))))
+    node = _proto_field(1, "x") + _proto_field(2, "y") + _proto_field(4, "HardSwish")
+    graph = (_proto_field(1, node) + _proto_field(2, "numbers_probe")
+             + _proto_field(11, _proto_field(1, "x") + _proto_field(2, floats))
+             + _proto_field(12, _proto_field(1, "y") + _proto_field(2, floats)))
+    return _proto_field(1, 8) + _proto_field(7, graph) + _proto_field(8, _proto_field(2, 17))  # IR 8, opset 17
+
+
+@functools.cache  # what ORT parsed at its import stays for the process: once tells
+def ort_numbers_problem() -> str | None:
+    """Why this process's ORT cannot be trusted, where it reads the constants of its own operators wrongly (imported
+    by someone else under a decimal-comma locale: see "numbers in ONNX Runtime's own text" above); None where it
+    reads them right, or where the probe itself could not run (it then proves nothing)."""
+    x = np.linspace(-4, 4, 9, dtype=np.float32)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    try:
+        with c_numbers_on_this_thread():  # as our sessions are made: what is probed is what ORT's import parsed
+            probe = _ORT_SESSION(_hardswish_model(x.size), sess_options=so, providers=[CPU])
+        y = probe.run(None, {"x": x})[0]
+    except Exception:  # noqa: BLE001 - ORT's own error types; a probe that cannot run refuses nothing
+        log.debug("the probe of ORT's HardSwish did not run", exc_info=True)
+        return None
+    if np.allclose(y, x * np.clip(x / 6 + 0.5, 0, 1), atol=1e-6):  # HardSwish as ONNX defines it
+        return None
+    return ("this process's ONNX Runtime reads the constants of its own operators wrongly (HardSwish gives "
+            f"{np.array2string(y[-3:], precision=3, separator=', ')} for {x[-3:].tolist()}), so models would give "
+            "wrong outputs without an error: it was imported while the C locale wrote numbers with a decimal comma "
+            "(LC_NUMERIC of a locale like de_DE, which a QApplication built or a locale.setlocale(locale.LC_ALL, "
+            "\"\") called before it sets). Import inference.runtime (inference.models imports it) before either, "
+            "and start the process again")
 
 
 def _session_on(model: str | bytes, so: ort.SessionOptions, providers: list[str],
@@ -451,6 +580,9 @@ def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(
     ORT's own fallback is off). ORT's own output while it tries a GPU provider goes to the debug log; the session's
     warning says why in one line, logged as a warning unless the caller collects them (``fallbacks_collected``) to
     say them itself."""
+    untrusted = ort_numbers_problem()
+    if untrusted:
+        raise BiasMirrorError(untrusted, model_label(path) if isinstance(path, bytes) else path)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = cfg.threads or os.cpu_count() or 1
