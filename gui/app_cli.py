@@ -26,6 +26,7 @@ from .log_file import IN_THE_LOG, default_log_path, log_file, where_details_are
 log = logging.getLogger(__name__)
 SCREENSHOT_AFTER = 10.0  # seconds, where --screenshot-after is not given
 QT_TIMER_MAX_MS = 2**31 - 1  # Qt's timers take a signed 32-bit count of milliseconds: 24.8 days
+DISABLED_TEXT = "#8a8a8a"  # the dark palette's text of a disabled control
 
 
 def slideshow_fps(text: str) -> float:
@@ -429,4 +430,8 @@ def _dark(app) -> None:
                          (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.ToolTipBase, "#2d2d34"),
                          (QPalette.ColorRole.ToolTipText, "#e6e6e6")):
         pal.setColor(role, QColor(colour))
+    # A disabled control's text had the enabled one's colour (the palette set every group alike): a greyed "Card"
+    # read as one to click. Dimmer, and still readable: 4.5:1 on the window, 4.0:1 on a button (12.5:1 enabled).
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, QColor(DISABLED_TEXT))
     app.setPalette(pal)

@@ -1,15 +1,18 @@
-"""The widget that shows the painted result; in split view, dragging moves the before/after line."""
+"""The widget that shows the painted result; in split view, dragging or the arrow keys move the before/after line."""
 from __future__ import annotations
 
 from collections import deque
 
 from PySide6.QtCore import QEvent, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtGui import QColor, QKeySequence, QPainter, QShortcut
+from PySide6.QtWidgets import QApplication, QTextBrowser, QWidget
 
 from inference.results import FrameResult
 
 from .painter import DARKER, LESS_FEMALE, LIGHTER, MORE_FEMALE, NEUTRAL, Composed, DisplaySettings, render
+
+
+SPLIT_STEP = 0.05  # the share of the image's width a Left or Right press moves the split line by
 
 
 def _in(colour: QColor, text: str) -> str:
@@ -29,8 +32,12 @@ HELP_HTML = f"""
 <tr><td><b>F</b></td><td>filter on / off</td></tr>
 <tr><td><b>V</b></td><td>view: original → filtered → side by side → split</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open a video or image / an image folder</td></tr>
-<tr><td><b>H</b>, <b>F1</b></td><td>this help</td></tr>
+<tr><td><b>H</b>, <b>F1</b></td><td>this help; <b>Esc</b> closes it</td></tr>
+<tr><td><b>←</b> / <b>→</b>, <b>Home</b> / <b>End</b></td><td>split view: move the line {SPLIT_STEP:.0%} / to an
+edge</td></tr>
 </table>
+<p>A focused control keeps the keys it uses: Space presses a button or ticks a check box, a letter chooses in a
+list. Tab to the image (or click it) for the keys above.</p>
 <p>Labels: P(female) and skin tone (ITA°, Monk) <i>original → filtered</i>.<br>
 Δ colours: {_in(LIGHTER, "lighter")} / {_in(DARKER, "darker")} skin (L* bears out the ΔITA);
 {_in(NEUTRAL, "higher / lower ITA")} (L* does not: b*, yellowness, moved it) or same;<br>
@@ -39,36 +46,80 @@ CAM: where the chosen classifier looked for the chosen class (each face scaled t
 adopted classifier whose head has activations).<br>
 A conditional filter (e.g. a target gender) runs the condition chosen under Display; the session's figures start
 afresh for another filter or condition.<br>
-In split view, drag on the image to move the line.</p>
+In split view, drag on the image, or press ← / → with the image focused, to move the line.</p>
 """
 
 
-class HelpOverlay(QLabel):
-    """The keys and the colour legend, centred over its parent (whatever page it shows)."""
+class HelpOverlay(QTextBrowser):
+    """The keys and the colour legend, centred over its parent (whatever page it shows). A label before, it was cut
+    off where it did not fit (a large font, a small screen: 1,883 px of text in 327 at 24 pt): it scrolls, and takes
+    the focus while shown, so that the keyboard scrolls it too. Esc closes it, as H and F1 do."""
+
+    MARGIN = 10  # px kept free around it in its parent
+    LINE_CHARS = 80  # its widest, in average characters: lines a reader's eye can follow, in any font size
 
     def __init__(self, parent: QWidget):
         super().__init__(parent)
-        self.setTextFormat(Qt.TextFormat.RichText)
-        self.setText(HELP_HTML)
-        self.setStyleSheet("QLabel { background: rgba(10,10,14,235); color: #eee; padding: 14px; border-radius: 8px; }")
-        self.setWordWrap(True)
+        self.setHtml(HELP_HTML)
+        self.setStyleSheet("QTextBrowser { background: rgba(10,10,14,235); color: #eee; border: none; "
+                           "border-radius: 8px; }")
+        self.document().setDocumentMargin(14)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTabChangesFocus(True)  # read-only, no links: Tab leaves it, as from any other control
+        self._focus_before: QWidget | None = None
         self.hide()
         parent.installEventFilter(self)
+        close = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close_help)
+        close.setContext(Qt.ShortcutContext.WindowShortcut)  # fires only while the overlay is shown
 
     def toggle(self) -> None:
-        self.setVisible(not self.isVisible())
+        if self.isVisible():
+            self.close_help()
+        else:
+            self.open_help()
+
+    def open_help(self) -> None:
+        self._focus_before = QApplication.focusWidget()
         self.place()
+        self.show()
+        self.verticalScrollBar().setValue(0)
+        self.setFocus()
+
+    def close_help(self) -> None:
+        """Hides the help; the focus it had goes back where it was (the image, whose arrow keys move the line)."""
+        had_focus, before, self._focus_before = self.hasFocus(), self._focus_before, None
+        self.hide()
+        if had_focus and _still_shown(before):
+            before.setFocus()
 
     def place(self) -> None:
         parent = self.parentWidget()
-        self.setFixedWidth(max(200, min(560, parent.width() - 20)))
-        self.adjustSize()
-        self.move((parent.width() - self.width()) // 2, max(10, (parent.height() - self.height()) // 2))
+        width = min(parent.width() - 2 * self.MARGIN, self.fontMetrics().averageCharWidth() * self.LINE_CHARS)
+        needed, room = self._height_at(width), parent.height() - 2 * self.MARGIN
+        # a scroll bar only where the text does not fit: one shown at a smaller size had stayed once it fitted
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded if needed > room
+                                        else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        height = min(room, needed)
+        self.resize(width, height)
+        self.move((parent.width() - width) // 2, max(self.MARGIN, (parent.height() - height) // 2))
         self.raise_()
+
+    def _height_at(self, width: int) -> int:
+        """The height that shows the whole text at ``width``, scrolling none."""
+        document = self.document().clone()
+        document.setTextWidth(width - 2 * self.frameWidth())
+        return int(document.size().height()) + 2 * self.frameWidth() + 1
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
         if event.type() == QEvent.Type.Resize and self.isVisible():
             self.place()
+        return False
+
+
+def _still_shown(widget: QWidget | None) -> bool:
+    try:
+        return widget is not None and widget.isVisible()
+    except RuntimeError:  # deleted since (a classifier's row, rebuilt)
         return False
 
 
@@ -125,9 +176,28 @@ class FrameView(QWidget):
         rect: QRectF | None = self._geometry.get("image_rect")
         if self.settings.view != "split" or rect is None or rect.width() <= 0:
             return
-        self.settings.split = min(1.0, max(0.0, (x - rect.left()) / rect.width()))
+        self._set_split((x - rect.left()) / rect.width())
+
+    def _set_split(self, share: float) -> None:
+        self.settings.split = min(1.0, max(0.0, share))
         self.split_changed.emit(self.settings.split)
         self.update()
+
+    def _split_for_key(self, key: int) -> float | None:
+        """Where ``key`` puts the split line; None for a key that does not move it."""
+        steps = {Qt.Key.Key_Left: -SPLIT_STEP, Qt.Key.Key_Right: SPLIT_STEP}
+        edges = {Qt.Key.Key_Home: 0.0, Qt.Key.Key_End: 1.0}
+        if key in edges:
+            return edges[key]
+        return self.settings.split + steps[key] if key in steps else None
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        # the line had moved only with the mouse: out of reach of the keyboard alone
+        share = self._split_for_key(event.key()) if self.settings.view == "split" else None
+        if share is None:
+            super().keyPressEvent(event)
+        else:
+            self._set_split(share)
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
         self._drag(event.position().x())

@@ -12,9 +12,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox, QHBoxLayout,
-                               QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox,
+                               QHBoxLayout, QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from inference.card_fields import CardNotes, card_names, card_number, card_object, card_records
 from inference.errors import BiasMirrorError
@@ -38,6 +39,11 @@ def elided(text: str, limit: int = NAME_CHARS) -> str:
         return text
     head = (limit - 1) // 2 + (limit - 1) % 2
     return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def card_button_name(model_name: str) -> str:
+    """What a screen reader says of a "Card" button: which model's card it opens (a row of them read "Card" alike)."""
+    return f"Card of {model_name}"
 
 
 def narrow_combo(combo: QComboBox) -> QComboBox:
@@ -251,7 +257,9 @@ class ModelPanel(QWidget):
 
         self.cls_box = QGroupBox("Classifiers (all checked run on every face)")
         self.cls_layout = QVBoxLayout(self.cls_box)
+        self._rows: dict[str, tuple[QCheckBox, QToolButton]] = {}  # a classifier's name: its row's check box, "Card"
         lay.addWidget(self.cls_box)
+        self._make_rows()  # before the controls below them: Tab follows the order widgets are made in
         self.add_button = QPushButton("Add classifier from file…")
         self.add_button.clicked.connect(self._ask_classifier)
         lay.addWidget(self.add_button)
@@ -274,7 +282,8 @@ class ModelPanel(QWidget):
         self.warnings.setStyleSheet("QLabel { color: #ffb74d; }")
         lay.addWidget(self.warnings)
         lay.addStretch(1)
-        self._rebuild()
+        self._rebuild_filter()
+        self._show_notes()
 
     # --- state ---------------------------------------------------------------------
     def active_classifiers(self) -> list[Classifier]:
@@ -380,6 +389,34 @@ class ModelPanel(QWidget):
 
     # --- widgets ---------------------------------------------------------------------
     def _rebuild(self) -> None:
+        self._rebuild_rows()
+        self._rebuild_filter()
+        self._show_notes()
+
+    def _rebuild_rows(self) -> None:
+        """The classifiers' rows made again. The control of a row that had the focus gives it to the same model's
+        new one: ticking a classifier had left the focus nowhere, the keyboard's user lost in the window."""
+        focused = self._focused_row_control()
+        self._make_rows()
+        self._tab_in_screen_order()
+        if focused is not None and focused[0] in self._rows:
+            self._rows[focused[0]][focused[1]].setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _focused_row_control(self) -> tuple[str, int] | None:
+        """The model and the index in its row (``_rows``) of the control that has the focus; None if none has it."""
+        focus = QApplication.focusWidget()
+        return next(((name, controls.index(focus)) for name, controls in self._rows.items() if focus in controls),
+                    None)
+
+    def _make_rows(self) -> None:
+        self._clear_rows()
+        self._rows = {model.name: self._add_row(model) for model in self.classifiers}
+        if not self.classifiers:
+            none = QLabel("none loaded")
+            none.setStyleSheet("QLabel { color: #9e9e9e; }")
+            self.cls_layout.addWidget(none)
+
+    def _clear_rows(self) -> None:
         while self.cls_layout.count():
             item = self.cls_layout.takeAt(0)
             if item.widget():
@@ -390,28 +427,53 @@ class ModelPanel(QWidget):
                     w = lay.takeAt(0).widget()
                     if w:
                         w.deleteLater()
-        for model in self.classifiers:
-            row = QWidget()
-            rl = QHBoxLayout(row)
-            rl.setContentsMargins(0, 0, 0, 0)
-            box = QCheckBox(elided(model.name))
-            box.setChecked(self._enabled.get(model.name, True))
-            # tells apart models of one card name
-            box.setToolTip(f"{model.name}\n{model.path}\n{model.card.summary(CardNotes(model.path))}")
-            box.toggled.connect(lambda on, n=model.name: self.set_enabled(n, on))
-            rl.addWidget(box, 1)
-            rl.addWidget(provider_badge(model))
-            card = QToolButton()
-            card.setText("Card")
-            card.setToolTip("show this model's card: training data, composition, per-group metrics")
-            card.clicked.connect(lambda _=False, m=model: self.show_card(m))
-            rl.addWidget(card)
-            self.cls_layout.addWidget(row)
-        if not self.classifiers:
-            none = QLabel("none loaded")
-            none.setStyleSheet("QLabel { color: #9e9e9e; }")
-            self.cls_layout.addWidget(none)
+        self._rows = {}
 
+    def _add_row(self, model: Classifier) -> tuple[QCheckBox, QToolButton]:
+        row = QWidget()
+        rl = QHBoxLayout(row)
+        rl.setContentsMargins(0, 0, 0, 0)
+        box = QCheckBox(elided(model.name))
+        box.setChecked(self._enabled.get(model.name, True))
+        # tells apart models of one card name
+        box.setToolTip(f"{model.name}\n{model.path}\n{model.card.summary(CardNotes(model.path))}")
+        box.setAccessibleName(model.name)  # whole: the box shows it elided
+        box.toggled.connect(lambda on, n=model.name: self.set_enabled(n, on))
+        rl.addWidget(box, 1)
+        rl.addWidget(provider_badge(model))
+        card = QToolButton()
+        card.setText("Card")
+        card.setToolTip("show this model's card: training data, composition, per-group metrics")
+        card.setAccessibleName(card_button_name(model.name))
+        card.clicked.connect(lambda _=False, m=model: self.show_card(m))
+        rl.addWidget(card)
+        self.cls_layout.addWidget(row)
+        return box, card
+
+    def _tab_in_screen_order(self) -> None:
+        """Tab goes down the panel as it shows, rows made again included: made after the controls below them, they
+        had come after them, and after the whole side panel once the window was built (a window's new widgets
+        come last). Made into the order after the control before the panel's first one, where there is one: Qt
+        orders Tab only after a control that takes the focus."""
+        chain = [*(c for controls in self._rows.values() for c in controls), self.add_button, self.filter_combo,
+                 self.filter_card_button]
+        before = self._tab_stop_before(self.add_button, set(chain))
+        for first, second in zip([before, *chain], chain):
+            if first is not None:
+                QWidget.setTabOrder(first, second)
+
+    def _tab_stop_before(self, widget: QWidget, chain: set[QWidget]) -> QWidget | None:
+        """The control Tab reaches before the panel's first one, ``widget``: one outside this panel's ``chain`` and
+        the rows (old ones wait for their deletion); None where there is none (the panel alone, as in a test: Tab
+        goes round it in order, where it starts does not show)."""
+        w = widget.previousInFocusChain()
+        while w is not widget:
+            if w.focusPolicy() & Qt.FocusPolicy.TabFocus and w not in chain and not self.cls_box.isAncestorOf(w):
+                return w
+            w = w.previousInFocusChain()
+        return None
+
+    def _rebuild_filter(self) -> None:
         self.filter_combo.blockSignals(True)
         self.filter_combo.clear()
         self.filter_combo.addItem("none")
@@ -430,7 +492,10 @@ class ModelPanel(QWidget):
         if self._filter is not None:
             self.filter_badge_holder.addWidget(provider_badge(self._filter))
         self.filter_card_button.setEnabled(self._filter is not None)
+        self.filter_card_button.setAccessibleName(card_button_name(self._filter.name if self._filter else "no filter"))
 
+    def _show_notes(self) -> None:
+        """The banner (no classifier loaded, or none checked) and the models' warnings."""
         if not self.classifiers:
             where = f" ({self.models_dir})" if self.models_dir else ""
             self.banner.setText("No classifier loaded: the models folder has none yet" + where +

@@ -52,6 +52,9 @@ class SessionSummary(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        # Tab went from cell to cell, and the table kept adding rows: "Reset session" below it was out of the
+        # keyboard's reach. The arrow keys still move between cells.
+        self.table.setTabKeyNavigation(False)
         self.note = QLabel(SUMMARY_NOTE)
         self.note.setWordWrap(True)  # on one line it set the window's minimum width, 1,053 px and up
         layout.addWidget(self.note)

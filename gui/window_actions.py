@@ -5,14 +5,77 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QToolBar
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QApplication,
+                               QComboBox, QDockWidget, QLineEdit, QPlainTextEdit, QTextEdit, QToolBar, QWidget)
 
 if TYPE_CHECKING:
     from .display_controls import DisplayControls
     from .frame_view import HelpOverlay
     from .main_window import MainWindow
+
+
+# The keys a slider moves itself by: none is a shortcut today, but a one-key shortcut among them would steal them
+SLIDER_KEYS = {Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp,
+               Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End}
+COMMAND_MODIFIERS = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+                     | Qt.KeyboardModifier.MetaModifier)
+
+
+def _typed_into(widget: QWidget) -> bool:
+    """Whether ``widget`` takes what is typed as its text (a read-only text, as the help's, does not)."""
+    if isinstance(widget, (QLineEdit, QTextEdit, QPlainTextEdit)):
+        return not widget.isReadOnly()
+    return isinstance(widget, QAbstractSpinBox) or (isinstance(widget, QComboBox) and widget.isEditable())
+
+
+def control_uses_key(widget: QWidget | None, event: QKeyEvent) -> bool:
+    """Whether ``widget``, the control with the focus, uses the key of ``event`` itself: Space presses a button or
+    ticks a check box; a letter chooses by its first letter in a drop-down list or a table, or is typed into a text;
+    arrows move a slider. A key with Ctrl, Alt or Meta is a command, never the control's."""
+    if widget is None or event.modifiers() & COMMAND_MODIFIERS:
+        return False
+    typed = bool(event.text()) and event.text().isprintable()
+    if typed and (_typed_into(widget) or isinstance(widget, (QComboBox, QAbstractItemView))):
+        return True
+    if isinstance(widget, QAbstractButton):
+        return event.key() == Qt.Key.Key_Space
+    return isinstance(widget, QAbstractSlider) and event.key() in SLIDER_KEYS
+
+
+def _in_window(widget: QWidget, window: QWidget) -> bool:
+    """Whether ``widget`` is part of ``window``, in a floating dock of it too (a window of its own)."""
+    while widget is not None and widget is not window:
+        widget = widget.parentWidget()
+    return widget is window
+
+
+class KeysToFocusedControls(QObject):
+    """Lets the focused control of ``window`` have the keys it uses (``control_uses_key``) before the window's
+    one-key shortcuts do: Space on a focused check box had paused the video instead of ticking it, and typing "f"
+    in a drop-down list had switched the filter off. Elsewhere (the video view has the focus when a source opens)
+    the keys stay shortcuts: scoped to the view instead, they would have stopped working once any other control
+    was clicked.
+
+    Watches each control that takes the focus, and acts for it while it has it: Qt asks the control a key is for
+    (the shortcut-override event) before it tries a shortcut. A filter on the whole application would have seen
+    every event of every widget."""
+
+    def __init__(self, window: QWidget) -> None:
+        super().__init__(window)
+        self._window = window
+        QApplication.instance().focusChanged.connect(self._watch)
+
+    def _watch(self, _old: QWidget | None, new: QWidget | None) -> None:
+        if new is not None and _in_window(new, self._window):
+            new.installEventFilter(self)  # once: Qt installs a filter again in the place of the first
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.ShortcutOverride and obj.hasFocus() and control_uses_key(obj, event):
+            event.accept()  # an accepted override: no shortcut, and the key goes to the focused control
+            return True
+        return False
 
 
 @dataclass
@@ -25,7 +88,8 @@ class WindowActions:
 def add_actions(window: MainWindow, controls: DisplayControls, docks: Sequence[QDockWidget], help_overlay: HelpOverlay,
                 ask_output_dir: Callable[[], None]) -> WindowActions:
     """Adds the toolbar, the File, View and Help menus and their actions to ``window``; the keys work anywhere in
-    it. C, F and V work ``controls``; the View menu opens and closes ``docks``; Help shows ``help_overlay``."""
+    it, but for a one-key shortcut's key the focused control uses itself (``KeysToFocusedControls``). C, F and V
+    work ``controls``; the View menu opens and closes ``docks``; Help shows ``help_overlay``."""
     tb = QToolBar("Main")
     tb.setObjectName("main toolbar")
     window.addToolBar(tb)
@@ -67,4 +131,5 @@ def add_actions(window: MainWindow, controls: DisplayControls, docks: Sequence[Q
         menu_view.addAction(dock.toggleViewAction())  # named as the dock is titled
     tb.addSeparator()
     act("Help", help_overlay.toggle, ["H", "F1"], menu_help, True)
+    KeysToFocusedControls(window)
     return WindowActions(act_pause, act_record)
