@@ -21,6 +21,8 @@ from inference.datasets.copies import merge_copies  # noqa: E402
 from inference.datasets.folder import read_folder  # noqa: E402
 from inference.errors import BiasMirrorError  # noqa: E402
 
+import main as main_module  # noqa: E402
+
 
 def test_a_cache_line_with_bytes_not_utf8_is_skipped_as_a_torn_one(tmp_path):
     """A byte not UTF-8 in OUT/cache/*.jsonl had ended the audit in a UnicodeDecodeError traceback, exit 1."""
@@ -72,3 +74,44 @@ def test_an_output_on_a_read_only_file_system_is_said_so(tmp_path, monkeypatch):
     monkeypatch.setattr(arg_checks.os, "statvfs", real_statvfs)
     with pytest.raises(BiasMirrorError, match=r"cannot write in .* \(no permission\)"):
         arg_checks.check_output_dir(tmp_path / "out", "--out")
+
+
+def _doctor_that(monkeypatch, does) -> None:
+    """`main.py doctor` with its command module's main replaced by ``does``."""
+    import importlib
+
+    doctor = importlib.import_module(dict((c, m) for c, m, _ in main_module.COMMANDS)["doctor"])
+    monkeypatch.setattr(doctor, "main", does)
+
+
+def test_a_fault_of_ours_exits_2_with_its_traceback_not_1(monkeypatch, capsys):
+    """Python's status for an uncaught exception, 1, is the audit's "the ship gate failed"."""
+    def fault(args):
+        raise ValueError("a fault in the code")
+
+    _doctor_that(monkeypatch, fault)
+    assert main_module.main(["doctor"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ValueError: a fault in the code" in err
+    assert "error: an unexpected ValueError in Bias Mirror itself" in err
+
+
+def test_sigterm_while_the_command_loads_stops_with_130(monkeypatch, capsys):
+    """SIGTERM in the seconds before a command's own handler (its modules loading) had killed it with 143."""
+    import importlib
+    import signal
+    import time
+
+    loaded = importlib.import_module
+
+    def slow_to_load(name, *a, **k):
+        if name == "inference.doctor":
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the signal lands here, as it would amid the imports
+        return loaded(name, *a, **k)
+
+    monkeypatch.setattr(main_module.importlib, "import_module", slow_to_load)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main_module.main(["doctor"]) == 130
+    assert "stopped (SIGTERM)" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) == before, "main left its SIGTERM handler behind"
