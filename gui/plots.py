@@ -7,6 +7,7 @@ costs GUI-thread time whether or not anyone sees it.
 """
 from __future__ import annotations
 
+import html
 import math
 from collections import defaultdict, deque
 
@@ -257,7 +258,7 @@ class PlotsPanel(QTabWidget):
     @staticmethod
     def _classifier_plot(widget: pg.GraphicsLayoutWidget, plots: dict, name: str) -> pg.PlotItem:
         if name not in plots:
-            plot = widget.addPlot(row=1, col=len(plots), title=name)
+            plot = widget.addPlot(row=1, col=len(plots), title=html.escape(name))  # pyqtgraph's titles are HTML
             _label_axis(plot, "bottom", "time (s)")
             plot.setYRange(0, 1)
             plot.showGrid(x=True, y=True, alpha=0.2)
@@ -415,8 +416,9 @@ class PlotsPanel(QTabWidget):
             drawn |= self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, NEUTRAL, width=1.0)
         if hist_p is not None:
             for i, (name, values) in enumerate(sorted(hist_p.items())):
+                # legend entries are HTML: a model named "age<30 vs age>60" had shown as "age60"
                 drawn |= self._histogram(self.hist_p, ("hist", "p", name), values, series_colour(i), width=0.02,
-                                         name=name)
+                                         name=html.escape(name))
         for key in [k for k in self._curves if k[0] == "hist" and k not in drawn]:
             self._remove_curve(key)  # its legend entry too
 

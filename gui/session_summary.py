@@ -4,6 +4,7 @@ Only the rows of faces that changed are formatted again, and only while the tabl
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
@@ -57,6 +58,7 @@ class SessionSummary(QWidget):
         self.table.setTabKeyNavigation(False)
         self.note = QLabel(SUMMARY_NOTE)
         self.note.setWordWrap(True)  # on one line it set the window's minimum width, 1,053 px and up
+        self.note.setTextFormat(Qt.TextFormat.PlainText)  # a filter named "<b>…" had been read as HTML, the rest lost
         layout.addWidget(self.note)
         layout.addWidget(self.table)
         button = QPushButton("Reset session")
@@ -76,7 +78,7 @@ class SessionSummary(QWidget):
         note, whole = summary_note(stats.filter_label)
         if self.note.text() != note:
             self.note.setText(note)
-            self.note.setToolTip(whole)
+            self.note.setToolTip(f"<p>{html.escape(whole)}</p>")  # a tooltip guesses HTML too: escaped, it is text
         table = self.table
         # A face's rows are the same objects until it gets a frame (SessionStats.summary): the rows shown last time
         # and still in place (a reset empties the table) are neither formatted nor compared again.

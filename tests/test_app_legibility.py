@@ -15,7 +15,8 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QRectF  # noqa: E402
-from PySide6.QtGui import QAccessible, QColor, QFontInfo, QFontMetricsF, QImage, QPainter  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QAccessible, QColor, QFontInfo, QFontMetricsF, QImage, QPainter, QTextDocument  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMainWindow  # noqa: E402
 
 from gui import painter  # noqa: E402
@@ -279,3 +280,37 @@ def test_a_screen_reader_gets_the_parts_names_and_the_shown_faces_numbers(qtbot,
         return all("".join(text for text, _ in line).strip() in description for f in faces for line in face_lines(f))
 
     qtbot.waitUntil(described, timeout=WAIT)  # on the window's slow timer
+
+
+# --- a model's name is text, never HTML ---------------------------------------------------------------------------
+
+ANGLED = "age<30 vs age>60 & <b>bold</b>"  # a name researchers write: read as HTML, "age60" had been shown
+
+
+def test_a_classifier_named_with_angle_brackets_shows_its_whole_name_in_titles_and_legends(qtbot):
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    plot = panel._classifier_plot(panel.p_widget, {}, ANGLED)
+    assert plot.titleLabel.item.toPlainText() == ANGLED
+    panel.setCurrentWidget(panel.hist_widget)
+    panel.t0 = 0.0
+    panel.refresh(None, {ANGLED: np.array([-0.1, 0.0, 0.2])})
+    assert [label.item.toPlainText() for _, label in panel.hist_p.legend.items] == [ANGLED]
+
+
+def test_a_filter_named_with_angle_brackets_shows_whole_in_the_session_note(qtbot):
+    from gui.recording import SessionStats
+    from gui.session_summary import SessionSummary
+
+    summary = SessionSummary(lambda: None)
+    qtbot.addWidget(summary)
+    summary.show()
+    stats = SessionStats()
+    stats.filter_label = ANGLED
+    summary.refresh(stats)
+    shown = summary.note
+    assert shown.textFormat() == Qt.TextFormat.PlainText and "filter 'age<30 vs age>" in shown.text()  # elided
+    tip = QTextDocument()
+    tip.setHtml(shown.toolTip())
+    assert ANGLED in tip.toPlainText()
