@@ -7,7 +7,8 @@ Writes OUT/report.json (schema: docs/audit_schema.md), OUT/report.html,
 OUT/faces.csv (one row per face), OUT/run.json (date, timings, machine) and
 OUT/cache/ (per-image results; an interrupted audit resumes from it).
 
-Exit status: 0 the audit measured faces (and the ship gate, if given, passed); 1 the ship gate failed; 2 an error,
+Exit status: 0 the audit measured faces (and the ship gate, if given, passed); 1 the ship gate failed; 2 an error
+(report.html among them: one that cannot be drawn is left out, the other files written, whatever the gate said),
 or nothing was measured (no image in the folder, none readable, or no face found; or the ship gate could judge
 no group of a shift it was given, e.g. a classifier whose P(female) is never finite: the report is written all the
 same); 130 interrupted (Ctrl-C or SIGTERM).
@@ -55,9 +56,11 @@ log = logging.getLogger(__name__)
 
 EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if given, passed); 1 the ship gate failed; "
                  "2 an error, or nothing was measured (no images, none readable, or no face found; or the ship gate "
-                 "could not be judged: a shift it was given could be judged in no group; the report is still written); "
+                 "could not be judged: a shift it was given could be judged in no group; the report is still written), "
+                 "or report.html could not be drawn (the other files are written, whatever the gate said); "
                  "130 interrupted (Ctrl-C or SIGTERM)")
 NOTHING_MEASURED = 2  # an error's status: the gate's 1 told a CI job "the filter failed" of an audit that measured nothing
+HTML_NOT_DRAWN = 2  # an error's status too: a group name matplotlib could not draw had ended the audit with 1
 
 
 MAX_DELTA_ITA = 180.0  # ITA lies within ±90°: no shift reaches it
@@ -404,14 +407,13 @@ def _run_audit(args) -> tuple[dict, dict]:
         with writing(out / "faces.csv", "the faces' table", kept):
             write_faces_csv(staged.path(out / "faces.csv"), rows, names)
         t3 = time.perf_counter()
+        date, argv = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), sys.argv[1:]
+        html_not_drawn = None
         if not args.no_html:
-            from .html import write_html
-
-            with writing(out / "report.html", "the HTML report", kept):
-                write_html(staged.path(out / "report.html"), report, collector,
-                           {printable(r["file"]): r["path"] for r in rows})  # as the report names them
+            html_not_drawn = _write_html(staged, out / "report.html", kept, report, collector, rows,
+                                         {"date": date, "argv": argv})
         t4 = time.perf_counter()
-        run = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "argv": sys.argv[1:],
+        run = {"date": date, "argv": argv,
                "dataset_root": str(Path(read.root).resolve()), "images": len(paths),
                "images_computed": collector.computed, "images_from_cache": len(paths) - collector.computed,
                "seconds": {"load": round(t1 - t0, 2), "models": round(t2 - t1, 2), "statistics": round(t3 - t2, 2),
@@ -419,13 +421,46 @@ def _run_audit(args) -> tuple[dict, dict]:
                "providers": {n: m.provider for n, m in models.classifiers.items()}
                | ({models.filter.name: models.filter.provider} if models.filter else {}),
                "python": platform.python_version(), "machine": platform.machine()}
+        if html_not_drawn:
+            run["html_not_drawn"] = html_not_drawn
         with writing(out / "run.json", "the run's record", kept):
             write_json(staged.path(out / "run.json"), run)
         # a report.html of an earlier audit beside this one's report.json would contradict it
-        staged.put_in_place(stale=(out / "report.html",) if args.no_html else ())
+        staged.put_in_place(stale=(out / "report.html",) if args.no_html or html_not_drawn else ())
     finally:
         staged.discard()
     return report, run
+
+
+def _write_html(staged: Staged, place: Path, kept: str, report: dict, collector, rows: list[dict],
+                run: dict) -> str | None:
+    """report.html staged for ``place``, its header given the ``run``'s date and command line; None, or why it could
+    not be drawn, where it is then left out of what is put in place: report.json and faces.csv are the audit, and a
+    group name matplotlib could not draw had lost them all. A write the disk refused stops the audit as every other
+    file's does."""
+    from .html import NotDrawn, write_html
+
+    path = staged.path(place)
+    try:
+        with writing(place, "the HTML report", kept):
+            write_html(path, {**report, "run": run}, collector,
+                       {printable(r["file"]): r["path"] for r in rows})  # as the report names them
+    except NotDrawn as exc:
+        log.debug("report.html not drawn", exc_info=True)
+        staged.files = [(s, p) for s, p in staged.files if s != path]
+        path.unlink(missing_ok=True)
+        return str(exc)
+    return None
+
+
+def html_not_drawn_words(report: dict, out: Path, why: str) -> str:
+    """The error line of an audit whose report.html could not be drawn: what is written all the same, and the
+    gate's verdict, which the exit status 2 no longer tells."""
+    gate = report.get("gate")
+    verdict = ("" if not gate else "; the ship gate could not be judged" if gate["passed"] is None
+               else f"; the ship gate {'passed' if gate['passed'] else 'failed'}")
+    return (f"{out / 'report.html'}: could not draw the HTML report ({why}); report.json, faces.csv and run.json are "
+            f"written{verdict}; --no-html leaves the page out, --verbose shows where the drawing failed")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -450,8 +485,11 @@ def main(args: argparse.Namespace) -> int:
     print("\n".join(line for line in report["summary"] if not is_detail(line)))
     print("(per-group tables, tests and caveats: " + ("report.json; leave out --no-html for report.html)" if args.no_html
                                                       else "report.html)"))
-    print(f"\nwrote {Path(args.out) / 'report.json'}" + ("" if args.no_html else f" and {Path(args.out) / 'report.html'}")
+    drawn = not args.no_html and not run.get("html_not_drawn")
+    print(f"\nwrote {Path(args.out) / 'report.json'}" + (f" and {Path(args.out) / 'report.html'}" if drawn else "")
           + f" ({run['images_computed']} image(s) computed, {run['images_from_cache']} from the cache, {run['seconds']['total']} s)")
+    if run.get("html_not_drawn"):
+        print(f"error: {html_not_drawn_words(report, Path(args.out), run['html_not_drawn'])}", file=sys.stderr)
     nothing = nothing_measured(report, args.dataset.partition(":")[2], Path(args.out) / "report.json")
     if nothing:  # before the gate: a gate over no faces neither passed nor failed
         print(f"error: {nothing}", file=sys.stderr)
@@ -461,6 +499,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: the ship gate could not be judged: {not_judged_reason(gate)}; {Path(args.out) / 'report.json'} "
               "lists every row under 'gate'", file=sys.stderr)
         return NOTHING_MEASURED
+    if run.get("html_not_drawn"):  # an error's status: 1 would tell a CI job "the gate failed"
+        return HTML_NOT_DRAWN
     if gate and not gate["passed"]:
         return 1
     return 0

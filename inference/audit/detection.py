@@ -70,8 +70,13 @@ def detection_audit(images: Sequence[dict], groups: Mapping[str, Sequence[str]],
         out["by"][grouping] = by
         out["tests"][grouping] = found_test({g: (d["n_images"], d["n_found"]) for g, d in by.items()})
         if len(by) > 1:
-            worst = min(by, key=lambda g: (by[g]["share"]["value"], g))
-            best = max(by, key=lambda g: (by[g]["share"]["value"], g))
-            out["gaps"][grouping] = {"best": best, "worst": worst,
-                                     "difference": by[best]["share"]["value"] - by[worst]["share"]["value"]}
+            out["gaps"][grouping] = share_gap({g: d["share"]["value"] for g, d in by.items()})
     return out
+
+
+def share_gap(shares: Mapping[str, float]) -> dict:
+    """The best and worst group of ``shares`` (in the groups' order) and the difference. Of groups tied, the first
+    is named, as a classifier's accuracy gap names it (the summary names every group tied): the best had been the
+    last by name, the worst the first."""
+    best, worst = max(shares, key=shares.get), min(shares, key=shares.get)
+    return {"best": best, "worst": worst, "difference": shares[best] - shares[worst]}

@@ -4,6 +4,7 @@ Every function returns PNG bytes (or None when there is nothing to draw).
 """
 from __future__ import annotations
 
+import functools
 import io
 from typing import Callable, Sequence
 
@@ -21,6 +22,18 @@ from ..strict_json import measured  # noqa: E402
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 NO_CI_HATCH = "///"
 NO_CI_LABEL = "no CI (too few values)"
+HEAT_LABEL = "share of the group's faces"  # what a heat strip's colour is
+
+
+def _user_text_as_written(draw):
+    """Draws with no text read as maths: group, model and file names are the user's, and matplotlib reads the text
+    between two '$' as mathtext. "income $10k-$20k" had stopped the audit with a mathtext error, and "price $5-$10"
+    was drawn as "price 5 − 10". Held while the figure is saved too, since tick labels are made as it is drawn."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        with plt.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+    return drawn
 
 
 def _png(fig) -> bytes:
@@ -49,11 +62,13 @@ def _n_label(series: dict[str, dict[str, dict]], group: str) -> str:
     return ns[0] if len(set(ns)) == 1 else " / ".join(ns)
 
 
+@_user_text_as_written
 def grouped_bars(series: dict[str, dict[str, dict]], title: str, ylabel: str, scale: float = 1.0,
-                 hline: float | None = None) -> bytes | None:
+                 hline: float | None = None, order: Callable[[str], tuple] = group_order) -> bytes | None:
     """series: label (e.g. classifier) → group → interval object {value, lo, hi, n}; bars with their 95% CI whiskers,
-    hatched and whiskerless where there is no interval, each group labelled with the n behind its bars."""
-    groups = sorted({g for s in series.values() for g in s}, key=group_order)
+    hatched and whiskerless where there is no interval, each group labelled with the n behind its bars. ``order``:
+    the groups' sort key (``report.group_key`` of their grouping)."""
+    groups = sorted({g for s in series.values() for g in s}, key=order)
     if not groups:
         return None
     fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(groups) * max(1, len(series)) + 2), 3.6))
@@ -89,6 +104,7 @@ def grouped_bars(series: dict[str, dict[str, dict]], title: str, ylabel: str, sc
     return _png(fig)
 
 
+@_user_text_as_written
 def histograms(hists: dict[str, dict], title: str, xlabel: str) -> bytes | None:
     """Distributions per group from report.json ({bins, counts}) as one heat strip per group.
 
@@ -108,7 +124,9 @@ def histograms(hists: dict[str, dict], title: str, xlabel: str) -> bytes | None:
     ax.set_xlabel(xlabel, fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
     ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01).ax.tick_params(labelsize=6)
+    bar = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+    bar.set_label(HEAT_LABEL, fontsize=6)
+    bar.ax.tick_params(labelsize=6)
     return _png(fig)
 
 
@@ -126,13 +144,29 @@ def overlay(crop: np.ndarray, cam: np.ndarray | None) -> np.ndarray:
     return np.clip(img, 0, 1)
 
 
+CAPTION_LINE_IN = 7 * 1.25 / 72  # a caption line's height in inches (7 pt type, matplotlib's line spacing)
+TITLE_IN = 0.45  # the grid's title and the gap under it, in inches
+PANEL_IN = 1.9  # a face panel's width in inches, where its caption is no wider
+CAPTION_GAP_IN = 0.15  # between two captions side by side
+
+
+def _widen_for_captions(fig, captions: list, cols: int) -> None:
+    """The figure made wide enough that its widest caption fits its column: a classifier's name in a caption had
+    run into its neighbour's. Measured as drawn, since a caption's width depends on its letters."""
+    renderer = fig.canvas.get_renderer()
+    widest = max((t.get_window_extent(renderer).width for t in captions if t.get_text()), default=0) / fig.dpi
+    share = fig.subplotpars.right - fig.subplotpars.left  # of the figure's width, the panels'
+    fig.set_figwidth(max(fig.get_figwidth(), cols * (widest + CAPTION_GAP_IN) / share))
+
+
+@_user_text_as_written
 def face_grid(rows: Sequence[tuple[str, list[tuple[str, np.ndarray]]]], title: str) -> bytes | None:
     """rows: (row label, [(panel caption, RGB image uint8 or float)])."""
     rows = [r for r in rows if r[1]]
     if not rows:
         return None
     cols = max(len(r[1]) for r in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 2.1 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(PANEL_IN * cols, 2.1 * len(rows)), squeeze=False)
     for i, (label, panels) in enumerate(rows):
         for j in range(cols):
             ax = axes[i, j]
@@ -142,10 +176,15 @@ def face_grid(rows: Sequence[tuple[str, list[tuple[str, np.ndarray]]]], title: s
                 ax.imshow(img)
                 ax.set_title(cap, fontsize=7)
         axes[i, 0].text(-0.08, 0.5, label, transform=axes[i, 0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    _widen_for_captions(fig, [ax.title for ax in axes.flat], cols)
     # room for the longest caption: a third line (an example's P(female) resized and not) had run into the face above
     lines = max(cap.count("\n") + 1 for _, panels in rows for cap, _ in panels)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05 + 0.15 * max(lines, 2))
+    # and above the first row's captions for the title, which had been drawn over two-line ones
+    first = max(cap.count("\n") + 1 for cap, _ in rows[0][1])
+    height = fig.get_figheight()
+    fig.subplots_adjust(wspace=0.05, hspace=0.05 + 0.15 * max(lines, 2),
+                        top=max(0.5, 1 - (TITLE_IN + first * CAPTION_LINE_IN) / height))
+    fig.suptitle(title, fontsize=10, y=1 - 0.1 / height, va="top")
     return _png(fig)
 
 

@@ -43,6 +43,7 @@ from typing import Iterator
 
 from .. import strict_json
 from ..skin import JUST_NOTICEABLE_L, NOT_MEASURABLE
+from .report import group_key
 from .stats import CONFIDENCE, exact_share
 from .summary import ITA_DIGITS, lightness_bears_out, lightness_direction, lightness_moved_words, printed_direction
 
@@ -117,7 +118,7 @@ def share_verdict(lo: float | None, hi: float | None, tolerance: float) -> str:
 def _cells(filter_report: dict) -> Iterator[tuple[str, str, dict]]:
     yield "overall", "all faces", filter_report["overall"]
     for grouping, groups in filter_report.get("by", {}).items():
-        for group, cell in sorted(groups.items()):
+        for group, cell in sorted(groups.items(), key=lambda item: group_key(grouping)(item[0])):
             yield grouping, group, cell
 
 

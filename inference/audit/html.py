@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import base64
 import html as _html
+import shlex
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..metrics import group_order
 from ..strict_json import measured
 from . import figures as F
 from .gate import MADE_UNMEASURABLE, measure_name
+from .report import SKIN_TONE, group_key
 from .summary import (FIRST_FRAME_ONLY_ADVICE, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words, ci, labels_checked_words,
                       map_description, named_with_ties, num, pval)
 
@@ -27,6 +29,13 @@ def img(png: bytes | None, alt: str) -> str:
 
 def _num(v, nd: int = 2) -> str:
     return "n/a" if v is None else f"{v:.{nd}f}"
+
+
+def in_order(grouping: str | None, by: dict) -> list[tuple[str, Any]]:
+    """A grouping's groups and their entries in the order of every table and figure (``report.group_key``: skin
+    tones down the ITA scale, which by name had run brown, dark, intermediate, light, not measurable, tan, very
+    light)."""
+    return sorted(by.items(), key=lambda item: group_key(grouping)(item[0]))
 
 
 def table(head: list[str], body: list[list]) -> str:
@@ -50,11 +59,6 @@ class Renderer:
             self.memo[file] = res
         res = self.memo[file]
         return res.faces[face] if res is not None and face < len(res.faces) else None
-
-    def cam(self, face, display_name: str):
-        """The raw CAM of one classifier (by its display name in the report) on the original crop."""
-        out = face.original.classifiers.get(self.models.classifiers[display_name].name)
-        return None if out is None else out.cam
 
     def focus_map(self, face, display_name: str) -> tuple[str, np.ndarray] | None:
         """The class and CAM one classifier's focus was measured on (its predicted class's) on the original crop."""
@@ -84,7 +88,7 @@ def _detection_section(d: dict, parts: list[str]) -> None:
     for grouping, by in d["by"].items():
         t = d["tests"][grouping]
         body = [[g, v["n_images"], v["n_found"], v["n_images"] - v["n_found"], ci(v["share"], pct=True),
-                 "small" if v["small"] else ""] for g, v in by.items()]
+                 "small" if v["small"] else ""] for g, v in in_order(grouping, by)]
         test = (f"χ² {t['statistic']:.2f}, dof {t['dof']}, {pval(t['p'])} ({t['method']}); Cramér's V {num(t['cramers_v'], '.3f')}"
                 if t["p"] is not None else t.get("note", "not testable"))
         parts.append(f"<h4>By {esc(grouping)}</h4>" + table(["group", "images", "face found", "missed", "share found", ""], body)
@@ -114,10 +118,10 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
         for metric, label in (("accuracy", "accuracy"), ("fpr", "FPR (annotated male called female)"),
                               ("fnr", "FNR (annotated female called male)")):
             series = {n: {g: m[metric] for g, m in r["classifiers"][n]["metrics"]["by"][grouping].items()} for n in names}
-            parts.append(img(F.grouped_bars(series, f"{label} by {grouping} (95% modified Wilson CI)", label, 100),
-                             f"{metric} by {grouping}"))
+            parts.append(img(F.grouped_bars(series, f"{label} by {grouping} (95% modified Wilson CI)", label, 100,
+                                            order=group_key(grouping)), f"{metric} by {grouping}"))
         body = []
-        for g in sorted(sizes[grouping], key=group_order):
+        for g in sorted(sizes[grouping], key=group_key(grouping)):
             # n: the faces the accuracy counts (each photo's largest, labelled), the same for every classifier; the
             # group's face count had been given, too large where photos hold several faces or some lack a label
             counted = next((by[g] for n in names for by in [r["classifiers"][n]["metrics"]["by"][grouping]] if g in by),
@@ -146,7 +150,8 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
             by = c["by"].get(grouping, {})
             body = [[g, v["n"], "yes" if v["small"] else "", _pct(v["accuracy_a"]), _pct(v["accuracy_b"]),
                      "-" if v["difference"] is None else f"{100 * v['difference']:+.1f} pts", v["only_a"], v["only_b"],
-                     pval(v["p"]), pval(v["p_holm"])] for g, v in [*by.items(), ("(overall)", c["overall"])]]
+                     pval(v["p"]), pval(v["p_holm"])]
+                    for g, v in [*in_order(grouping, by), ("(overall)", c["overall"])]]
             parts.append(f"<h4>Paired: {esc(c['a'])} vs {esc(c['b'])} on the same faces (exact McNemar; Holm across "
                          f"{esc(grouping)} groups)</h4>")
             parts.append(table([grouping, "n", "small", f"{c['a']}: accuracy", f"{c['b']}: accuracy", "difference",
@@ -170,7 +175,7 @@ def _labels_section(r: dict, parts: list[str], render, max_faces: int = 12) -> N
     prim = r["groups"]["primary"]
     by = lab["by"].get(prim, {})
     body = []
-    for g in sorted(by, key=group_order):
+    for g in sorted(by, key=group_key(prim)):
         row = [g, by[g]["n"], by[g]["contradicted"]]
         for n in names:
             before = r["classifiers"][n]["metrics"]["by"][prim].get(g, {}).get("accuracy")
@@ -184,10 +189,16 @@ def _labels_section(r: dict, parts: list[str], render, max_faces: int = 12) -> N
         for f in lab["faces"][:max_faces]:
             face = render(f["file"], f["face"])
             if face is not None:
-                ps = " ".join(num(p, ".2f") for p in f["p_female"].values())
-                panels.append((f"labelled {f['gender']}\nP(f) {ps}", face.original.crop))
+                panels.append((contradicted_caption(f), face.original.crop))
         rows = [(f"{i + 1}–{i + len(panels[i:i + 6])}", panels[i:i + 6]) for i in range(0, len(panels), 6)]
         parts.append(img(F.face_grid(rows, f"The {len(panels)} most confidently contradicted labels"), "contradicted labels"))
+
+
+def contradicted_caption(face: dict) -> str:
+    """A contradicted face's label and each classifier's P(female), named: "P(f) 0.95 0.92 0.92" had not said
+    which classifier gave which."""
+    return "\n".join([f"labelled {face['gender']}, P(female):",
+                      *(f"{n} {num(p, '.2f')}" for n, p in face["p_female"].items())])
 
 
 def _distribution_section(r: dict, parts: list[str]) -> None:
@@ -197,11 +208,11 @@ def _distribution_section(r: dict, parts: list[str]) -> None:
         hists = {"all faces": c["p_female"]["overall"]["histogram"]}
         for grouping, by in c["p_female"]["by"].items():
             if grouping in ("gender_race", "group"):
-                hists.update({g: d["histogram"] for g, d in by.items()})
+                hists.update({g: d["histogram"] for g, d in in_order(grouping, by)})
         parts.append(img(F.histograms(hists, f"{n}: P(female) per face", "P(female)"), f"P(female) histogram {n}"))
         body = []
         rows = [("all faces", c["p_female"]["overall"])] + [
-            (f"{grouping}: {g}", d) for grouping, by in c["p_female"]["by"].items() for g, d in by.items()]
+            (f"{grouping}: {g}", d) for grouping, by in c["p_female"]["by"].items() for g, d in in_order(grouping, by)]
         for label, d in rows:
             body.append([label, d["n"], ci(d["mean"], 3), ci(d["median"], 3), ci(d["share_above_0_5"], pct=True),
                          ci(d["share_below_0_5"], pct=True), ci(d["share_confident"], pct=True)])
@@ -212,7 +223,8 @@ def _distribution_section(r: dict, parts: list[str]) -> None:
 def _skin_section(r: dict, parts: list[str]) -> None:
     for side, s in r["skin"].items():
         body = []
-        for label, d in [("all faces", s["overall"])] + [(f"{gp}: {g}", d) for gp, by in s["by"].items() for g, d in by.items()]:
+        for label, d in [("all faces", s["overall"])] + [(f"{gp}: {g}", d) for gp, by in s["by"].items()
+                                                         for g, d in in_order(gp, by)]:
             body.append([label, d["n_faces"], d["n_not_measurable"], ci(d["ita"]["mean"], 1), ci(d["ita"]["median"], 1),
                          ci(d["L"]["mean"], 1), " ".join(str(c) for c in d["mst_counts"])])
         parts.append(f"<h4>{esc(side)} faces</h4>" + table(
@@ -229,12 +241,14 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
     parts.append(img(F.histograms({"all faces": fl["overall"]["delta_ita"]["histogram"]}, "ΔITA° per face, all faces",
                                   "ΔITA° (clipped to ±30)"), "delta ITA histogram, all faces"))
     for grouping, by in list(fl["by"].items()) or [("faces", {})]:  # no grouping: the all-faces rows alone
+        order = group_key(grouping)
+        by = dict(in_order(grouping, by))
         if by:
             parts.append(f"<h3>By {esc(grouping)}</h3>")
         parts.append(img(F.grouped_bars({"mean ΔITA°": {g: s["delta_ita"]["mean"] for g, s in by.items()},
                                          "median ΔITA°": {g: s["delta_ita"]["median"] for g, s in by.items()}},
                                         f"ΔITA° by {grouping} (filtered − original; + = higher ITA; 95% CI)", "ΔITA°",
-                                        hline=0), "delta ITA bars"))
+                                        hline=0, order=order), "delta ITA bars"))
         parts.append(img(F.histograms({g: s["delta_ita"]["histogram"] for g, s in by.items()},
                                       f"ΔITA° per face by {grouping}", "ΔITA° (clipped to ±30)"), "delta ITA histograms"))
         if grouping == "skin_tone":
@@ -255,10 +269,11 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
                 f"{esc(what)}: H = {_num(t['statistic'])}, {pval(t['p'])}"
                 for what, t in k.items()) + "</p>")
         for n in names:
-            parts.append(img(F.grouped_bars({"mean ΔP(female)": {g: s["classifiers"][n]["delta_p_female"]["mean"] for g, s in by.items()},
-                                             "gender-flip rate": {g: s["classifiers"][n]["flip_rate"] for g, s in by.items()}},
-                                            f"{n}: ΔP(female) and flip rate by {grouping} (95% CI)", "", hline=0),
-                             "delta p bars"))
+            shifts = {g: s["classifiers"][n] for g, s in by.items()}
+            parts.append(img(F.grouped_bars({"mean ΔP(female)": {g: c["delta_p_female"]["mean"] for g, c in shifts.items()},
+                                             FLIP_RATE_SERIES: {g: c["flip_rate"] for g, c in shifts.items()}},
+                                            f"{n}: ΔP(female) and flip rate by {grouping} (95% CI)", DELTA_P_AXIS,
+                                            hline=0, order=order), "delta p bars"))
             parts.append(img(F.histograms({g: s["classifiers"][n]["delta_p_female"]["histogram"] for g, s in by.items()},
                                           f"{n}: ΔP(female) per face by {grouping}", "ΔP(female)"), "delta p histograms"))
             body = [[g, ci(s["classifiers"][n]["delta_p_female"]["mean"], 3), ci(s["classifiers"][n]["delta_p_female"]["median"], 3),
@@ -273,7 +288,8 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
                  + (f": target {100 * comp['target_female_share']:.1f}% female" if comp["target_female_share"] is not None else "") + "</p>")
     parts.append(img(F.grouped_bars({"input": {c: v["input"] for c, v in comp["ita_category"].items()},
                                      "output": {c: v["output"] for c, v in comp["ita_category"].items()}},
-                                    "Share per ITA category (faces measurable before and after)", "%", 100), "ITA composition"))
+                                    "Share per ITA category (faces measurable before and after)", "%", 100,
+                                    order=group_key(SKIN_TONE)), "ITA composition"))
     body = [[n, ci(e["input"], pct=True), ci(e["output"], pct=True),
              "-" if e["crossed_target"] is None else ("yes" if e["crossed_target"] else "no")]
             for n, e in comp["predicted_female"].items()]
@@ -282,17 +298,35 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
     if ex and ex["faces"] and render is not None:
         rows = []
         first = names[0] if names else None
-        for g, e in ex["faces"].items():
+        for g, e in in_order(ex["grouping"], ex["faces"]):
             face = render(e["file"], e["face"])
             if face is None or face.filtered is None:
                 continue
-            cam = render.cam(face, first) if first else None
+            caption, cam = example_map(render, face, first)
             before, after = example_captions(e["p_female"][first]) if first else ("", "")
             rows.append((g, [(f"original ITA {e['ita_original']:.1f}°\n{before}", face.original.crop),
                              (f"filtered ΔITA {e['d_ita']:+.1f}°" + (f"\n{after}" if after else ""), face.filtered.crop),
-                             (f"CAM {first}" if first else "CAM", F.overlay(face.original.crop, cam))]))
+                             (caption, F.overlay(face.original.crop, cam))]))
         parts.append("<h3>Examples: the median-ΔITA face of each group</h3>")
-        parts.append(img(F.face_grid(rows, "Before / after / CAM (median ΔITA face of each group, not the most dramatic)"), "examples"))
+        parts.append(img(F.face_grid(rows, "Before / after / the CAM of the class the classifier predicts (median ΔITA "
+                                           "face of each group, not the most dramatic)"), "examples"))
+
+
+# the ΔP(female) chart's axis and flip-rate series: ΔP is in P's units, the flip rate a share drawn as a fraction
+# beside it, where every other share of the page is in % (its table's column too)
+DELTA_P_AXIS = "ΔP(female); flip rate as a share (0–1)"
+FLIP_RATE_SERIES = "gender-flip rate (share, 0–1)"
+
+
+def example_map(render, face, classifier: str | None) -> tuple[str, np.ndarray | None]:
+    """An example face's map panel: the CAM of the class ``classifier`` predicts on it, as the focus grid shows, and
+    a caption naming that class. The --cam-class map had been shown (the female class's on every face, by default),
+    captioned "CAM <classifier>" without a class."""
+    mapped = render.focus_map(face, classifier) if classifier else None
+    if mapped is None:
+        return (f"{classifier}: no CAM" if classifier else "no CAM"), None
+    of_class, cam = mapped
+    return f"{classifier}: {of_class} CAM", cam
 
 
 def _made_unmeasurable(s: dict) -> str:
@@ -352,10 +386,11 @@ def _focus_section(r: dict, parts: list[str], render) -> None:
         if prim:
             parts.append(img(F.grouped_bars({"mean focus": {g: d["mean"] for g, d in f["by"][prim].items()}},
                                             f"{n}: CAM focus by {prim} (share of positive CAM mass on the face; 95% CI)",
-                                            "%", 100), "focus"))
+                                            "%", 100, order=group_key(prim)), "focus"))
         body = [["all faces", f["overall"]["n"], ci(f["overall"]["mean"], pct=True), ci(f["overall"]["median"], pct=True)]]
         for grouping, by in f["by"].items():
-            body += [[f"{grouping}: {g}", d["n"], ci(d["mean"], pct=True), ci(d["median"], pct=True)] for g, d in by.items()]
+            body += [[f"{grouping}: {g}", d["n"], ci(d["mean"], pct=True), ci(d["median"], pct=True)]
+                     for g, d in in_order(grouping, by)]
         parts.append(table(["faces", "n", "mean focus", "median focus"], body))
         k = f.get("kruskal")
         if k and k.get("p") is not None:
@@ -388,18 +423,53 @@ td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}figure{margi
 li{margin:.3em 0}.small{color:#666;font-size:12px}"""
 
 
+def software_words(sw: dict | None) -> str:
+    """'Bias Mirror 0.1.0 (git c15ab0a…, with changes not committed), measures version 15; Python 3.11.7,
+    onnxruntime 1.31.1, …': what made the numbers, from report.json's ``software``; '' for a report without one."""
+    if not sw:
+        return ""
+    git = ""
+    if sw.get("git_commit"):
+        git = f" (git {sw['git_commit']}" + (", with changes not committed" if sw.get("git_modified") else "") + ")"
+    libraries = ", ".join(f"{name} {sw[key]}" for key, name in (("python", "Python"), ("onnxruntime", "onnxruntime"),
+                                                                 ("opencv", "OpenCV"), ("numpy", "NumPy"),
+                                                                 ("scipy", "SciPy")) if sw.get(key))
+    return (f"Bias Mirror {_or(sw.get('bias_mirror'), 'version unknown (not installed)')}{git}, measures version "
+            f"{sw.get('measures_version')}; {libraries}")
+
+
+def run_words(run: dict | None) -> str:
+    """'run 2026-12-07T10:00:00+00:00: python main.py audit …', from what run.json records; '' without it."""
+    if not run:
+        return ""
+    # argv as run.json keeps it, the command's name first
+    command = shlex.join(["python", "main.py", *run["argv"]]) if run.get("argv") is not None else ""
+    return f"run {run.get('date', '')}" + (f": {command}" if command else "")
+
+
+def _models_table(models: dict) -> str:
+    """Every model with its file's full sha256: the 16 hex digits shown had matched no hash a checker computes."""
+    rows = [["classifier", c["name"], c["file"], c["sha256"], c["card"]] for c in models["classifiers"]]
+    if models["filter"]:
+        f = models["filter"]
+        rows.append(["filter", f["name"], f["file"], f["sha256"], f["card"]])
+    return table(["role", "name", "file", "sha256", "card"], rows)
+
+
 def build_html(r: dict, render=None) -> str:
+    """The page of report ``r``: report.json's document, with under "run" the run's date and command line
+    (``argv``) as run.json keeps them, for the header (report.json holds no date, so that reruns are byte-identical;
+    without "run" the header leaves them out)."""
     a, im = r["audit"], r["images"]
+    said = [w for w in (run_words(r.get("run")), software_words(r.get("software"))) if w]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Bias Mirror audit</title><style>{CSS}</style></head><body>",
              "<h1>Bias Mirror audit</h1>",
              f"<p class='small'>dataset {esc(a['dataset'])}; split {esc(a['split'] or 'all')}; min age {esc(_or(a['min_age'], 'none'))}; "
              f"limit {esc(_or(a['limit'], 'none'))}; faces {'detected (' + esc(a['detector']) + ')' if a['detect'] else 'aligned (whole image)'}; "
              f"report schema {r['schema_version']}</p>",
+             *(f"<p class='small'>{esc(w)}</p>" for w in said),
              "<h2>Summary</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in r["summary"]) + "</ul>",
-             "<h2>Models</h2>" + table(["role", "name", "file", "sha256", "card"],
-                                       [["classifier", c["name"], c["file"], c["sha256"][:16], c["card"]] for c in r["models"]["classifiers"]]
-                                       + ([["filter", r["models"]["filter"]["name"], r["models"]["filter"]["file"],
-                                            r["models"]["filter"]["sha256"][:16], r["models"]["filter"]["card"]]] if r["models"]["filter"] else [])),
+             "<h2>Models</h2>" + _models_table(r["models"]),
              f"<h2>Images</h2><p>{im['n_images']} image(s), {im['n_with_faces']} with a face, {im['n_faces']} face(s); "
              f"{im['n_several_faces']} image(s) with several faces (each face counted with its box).</p>"]
     if im.get("empty_folder"):
@@ -451,6 +521,17 @@ def build_html(r: dict, render=None) -> str:
     return "\n".join(parts)
 
 
+class NotDrawn(Exception):
+    """report.html could not be drawn (a figure, a face re-rendered); the reason is the exception it comes from."""
+
+
 def write_html(path: Path, report: dict, collector, paths: dict[str, str]) -> None:
-    render = Renderer(collector, paths) if report["images"]["n_faces"] else None
-    path.write_text(build_html(report, render), encoding="utf-8")
+    """Draws the page of ``report`` (with its "run", as ``build_html`` reads it), then writes it to ``path``. A
+    failure to draw it is raised as NotDrawn, apart from a write the disk refused, so that the audit can keep
+    report.json and faces.csv: a group name matplotlib could not draw had lost every file of a finished audit."""
+    try:
+        render = Renderer(collector, paths) if report["images"]["n_faces"] else None
+        page = build_html(report, render)
+    except Exception as exc:  # noqa: BLE001 - whatever stopped the drawing, the report's numbers stand
+        raise NotDrawn(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from exc  # matplotlib's span lines
+    path.write_text(page, encoding="utf-8")

@@ -6,13 +6,19 @@ running the same audit twice writes byte-identical files (run metadata goes to r
 """
 from __future__ import annotations
 
+import importlib.metadata
+import platform
+import shutil
+import subprocess
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import strict_json
 from ..card_fields import CardNotes
 from ..metrics import SMALL_GROUP, group_order
+from ..pipeline import MEASURES_VERSION
 from ..rows import printable
+from ..skin import NOT_MEASURABLE
 from .classifier_audit import classifier_comparisons, classifier_metrics, p_female_distribution
 from .detection import detection_audit
 from .filter_audit import ITA_CATEGORIES, filter_audit
@@ -22,15 +28,16 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, ITA_RANGE, L_RANGE, SEED, mean_or_median_ci
 
-SCHEMA_VERSION = 13  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
+SCHEMA_VERSION = 14  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
 # 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`;
 # 6: `audit.max_faces`, `images.faces_not_analysed`, `examples.faces[].p_female[].reference` and `.delta`;
 # 7: `filter…n_measurable_before`, `n_made_unmeasurable`, `n_made_measurable`, `n_never_measurable`,
 # `share_made_unmeasurable`, `delta_b`; `gate.max_unmeasurable_share`, gate rows of measure `made_unmeasurable`, and
 # `gate.rows[].delta_l` / `.delta_b`; 8: `images.first_frame_only`; 9: `labels.faces[].age` a dataset's age bin as text;
 # 10: `gate.not_gated`; 11: `images.folders_not_read`; 12: `filter…delta_ita_from_b`; 13: `classifiers…metrics.tests`,
-# `gate.rows[].delta_ita_from_b`, a mean's CI Student's t at every n (BCa from 30 values had been), a proportion's the modified Wilson
-TOP_LEVEL_KEYS = ("schema_version", "audit", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
+# `gate.rows[].delta_ita_from_b`, a mean's CI Student's t at every n (BCa from 30 values had been), a proportion's the modified Wilson;
+# 14: `software`
+TOP_LEVEL_KEYS = ("schema_version", "audit", "software", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
 # What the "race" of each kind of dataset is: every report had said "(UTKFace)", CelebA's pale/not-pale proxy too
@@ -48,6 +55,64 @@ CAVEATS = [  # with the race sentence of the dataset read second (``caveats``)
     f"Small groups (n < {SMALL_GROUP}) have wide intervals; differences involving them are uncertain.",
     "Monk tones are approximated by the nearest swatch in colour; the scale is meant for human annotation.",
 ]
+
+
+PROJECT = "bias-mirror"  # the distribution name in pyproject.toml
+ROOT = Path(__file__).resolve().parents[2]  # the project's folder, a git checkout or not
+SKIN_TONE = "skin_tone"  # the grouping of faces by their ITA category (groups.groupings)
+SKIN_TONE_ORDER = (*ITA_CATEGORIES, NOT_MEASURABLE)  # down the ITA scale, very light to dark; unmeasured last
+
+
+def group_key(grouping: str | None) -> Callable[[str], tuple]:
+    """The sort key of a grouping's groups in every table, figure and gate row: skin tones down the ITA scale, "not
+    measurable" last (by name they had run brown, dark, intermediate, light, not measurable, tan, very light); any
+    other grouping's by ``metrics.group_order`` (age bands by their lower bound, then names)."""
+    if grouping != SKIN_TONE:
+        return group_order
+    return lambda g: (SKIN_TONE_ORDER.index(g), g) if g in SKIN_TONE_ORDER else (len(SKIN_TONE_ORDER), g)
+
+
+def _git_commit() -> dict | None:
+    """The commit the project's files were checked out at, and whether tracked files differ from it; None where the
+    project is no git checkout, git is not installed or does not answer: the audit runs as well without it."""
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        return None
+    # --no-optional-locks: status would otherwise refresh the checkout's index, a write into the user's repository
+    base = [git, "--no-optional-locks", "-C", str(ROOT)]
+    try:
+        commit = subprocess.run([*base, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        changed = subprocess.run([*base, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                 text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:  # e.g. a checkout another user owns, which git refuses to read
+        return None
+    return {"commit": commit.stdout.strip(),
+            "modified": bool(changed.stdout.strip()) if changed.returncode == 0 else None}
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return None
+
+
+def software() -> dict:
+    """What made the report's numbers: the project's version and commit, the pipeline's measures version (the
+    audit's cache key) and the libraries that read the images, run the models and compute the statistics. The same
+    software writes the same block: the report stays byte-identical across reruns."""
+    import cv2
+    import numpy as np
+    import onnxruntime
+    import scipy
+
+    git = _git_commit()
+    return {"bias_mirror": _installed_version(PROJECT), "git_commit": git and git["commit"],
+            "git_modified": git and git["modified"], "measures_version": MEASURES_VERSION,
+            "python": platform.python_version(), "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__}
 
 
 def caveats(kind: str) -> list[str]:
@@ -141,6 +206,7 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
         "audit": {**audit, "labelled": labelled,
                   "statistics": {"confidence": CONFIDENCE, "permutation_seed": SEED,
                                  "small_group": SMALL_GROUP}},
+        "software": software(),
         "models": models,
         "images": {"n_images": len(images), "n_faces": len(rows),
                    "n_with_faces": sum(i["n_faces"] > 0 for i in images),
