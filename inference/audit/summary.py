@@ -114,7 +114,8 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
     ``digits``: those the figures are printed with, which any word is read
     against (None: as measured); ``far``: the move of a face that is far
     (``RESIZING_MOVES``), which that minority is said to have made only where
-    the mean shows it (``_moved_far``).
+    the mean shows it (``_moved_far``). A significant test beside a mean whose interval does not bear it out is
+    said to be the typical face's, or borderline (``_beside_the_mean``).
     """
     if p is None or p >= ALPHA or value is None or _printed_as_zero(value, median, digits):
         by_mean, by_median = _clear_of_zero(mean, digits), _clear_of_zero(median, digits)
@@ -133,10 +134,29 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
     sign = tested_direction(p, value, rank)
     if sign == 0:
         return none
-    text, shown = (up if sign > 0 else down), as_printed(value, digits)
+    return (up if sign > 0 else down) + _beside_the_mean(sign, value, mean, median, digits, far)
+
+
+def _beside_the_mean(sign: int, value, mean: dict | None, median: dict | None, digits: int | None,
+                     far: float) -> str:
+    """What a significant test's direction (``sign``) needs beside a mean that does not bear it out: the Wilcoxon
+    test reads the typical face, the t interval printed beside it reads the mean, and "more male" had stood beside
+    "mean -0.010 [95% CI -0.024, 0.004]" (Wilcoxon p = 0.047) unexplained. '' where the mean's 95% CI lies on the
+    test's side of 0, or where no interval was measured and the mean moved the test's way."""
+    side = {1: "above", -1: "below"}
+    by_mean, shown = _clear_of_zero(mean, digits), as_printed(value, digits)
+    if by_mean == -sign:
+        return (f" for the typical face (the mean's 95% CI lies {side[by_mean]} 0: a minority of faces moved "
+                + ("far " if _moved_far(mean, far) else "") + "the other way)")
     if shown != 0 and (shown > 0) != (sign > 0):
-        text += " for the typical face (the mean moved slightly the other way)"
-    return text
+        return " for the typical face (the mean moved slightly the other way)"
+    if by_mean == sign or not _has_interval(mean):
+        return ""
+    if _clear_of_zero(median, digits) == sign:
+        return f" for the typical face (the median's 95% CI lies {side[sign]} 0, the mean's includes it)"
+    neither = ("neither the mean's nor the median's 95% CI clears 0" if _has_interval(median)
+               else "the mean's 95% CI includes 0")
+    return f" by the Wilcoxon test (borderline: {neither})"
 
 
 def comparison_line(c: dict, grouping: str | None = None) -> str:
@@ -459,6 +479,41 @@ def group_direction_words(s: dict, v) -> str:
     return _direction(shown, "lighter", "darker")
 
 
+def group_test_words(shift: dict, n_tested: int) -> str:
+    """What a group's ΔITA significance (Holm) needs beside the mean's 95% CI printed with it, where the two say
+    different things: the female/White group's "3.13 [95% CI 0.40, 5.85]° (lighter, Holm p = 0.225, not
+    significant)" had left the reader to guess why. A CI clear of 0 beside no significance is Holm's adjustment over
+    the ``n_tested`` groups where the test alone was significant, else a minority of faces the typical face did not
+    follow; a significance beside a CI that includes 0 is the typical face's (median's) move, said with the median.
+    '' where they agree. ``shift``: a group's ``delta_ita``. No "; ", which parts the groups of the line."""
+    w, mean, median = shift["wilcoxon"], shift["mean"], shift.get("median")
+    p_holm, by_mean = w.get("p_holm"), _clear_of_zero(mean, ITA_DIGITS)
+    side = {1: "above", -1: "below"}
+    if not (measured(p_holm) and _has_interval(mean)):
+        return ""
+    far = " far" if _moved_far(mean, RESIZING_MOVES["ita"]) else ""
+    if p_holm >= ALPHA:
+        if not by_mean:
+            return ""
+        if measured(w.get("p")) and w["p"] < ALPHA:
+            return (f" (the mean's 95% CI lies {side[by_mean]} 0 but is not adjusted for the {n_tested} groups, "
+                    "as Holm is)")
+        return (f" (though the mean's 95% CI lies {side[by_mean]} 0: a minority of faces moved{far}, "
+                "not the typical face)")
+    sign = tested_direction(p_holm, mean["value"], w.get("rank_biserial"))
+    if by_mean == sign:
+        return ""
+    typical = f"median {ci(median, ITA_DIGITS)}°"
+    if _printed_as_zero(mean["value"], median, ITA_DIGITS):
+        return f" (by a move too small to print: {typical})"
+    moved = f" (the typical face's ITA {'rose' if sign > 0 else 'fell'}: {typical}, "
+    if by_mean == -sign:
+        return moved + f"while the mean's 95% CI lies {side[by_mean]} 0: a minority of faces moved{far} the other way)"
+    if _clear_of_zero(median, ITA_DIGITS) == sign:
+        return moved + "though the mean's 95% CI includes 0)"
+    return moved + "though neither its 95% CI nor the mean's clears 0: borderline)"
+
+
 def not_measurable_line(o: dict, n: int) -> str:
     """The faces not measured for a reason other than the filter: never measurable, or measurable only after it."""
     never, gained = o.get("n_never_measurable", n), o.get("n_made_measurable", 0)
@@ -478,8 +533,25 @@ def _unmeasured_words(s: dict) -> str:
     return words
 
 
+def mean_and_median(d: dict) -> str:
+    """A ΔP(female)'s mean, and its median, with their 95% CIs ("-0.010 [95% CI …], median …"): its words
+    follow the Wilcoxon test, the typical face's move, which the median shows where the mean's interval does not (a
+    skewed tail). The mean alone where the report has no median."""
+    return ci(d["mean"], P_DIGITS) + (f", median {ci(d['median'], P_DIGITS)}" if d.get("median") else "")
+
+
+def holm_p_female_words(group: str, d: dict) -> str:
+    """A group whose ΔP(female) is significant after Holm: which way it moved, by the same words as the overall
+    sentence (``_effect``), with its mean, median and Holm p. Its mean alone had been printed, "female/White
+    (-0.028 [95% CI -0.058, 0.002])", no direction said and the interval across 0."""
+    w = d["wilcoxon"]
+    words = _effect(w["p_holm"], d["mean"]["value"], "more female", "more male", "by a move too small to print",
+                    w.get("rank_biserial"), d["mean"], d.get("median"), P_DIGITS, RESIZING_MOVES["p_female"])
+    return f"{group}, {words}: mean {mean_and_median(d)}, Holm {pval(w['p_holm'])}"
+
+
 def is_detail(line: str) -> bool:
-    """Per-group lines the terminal leaves to the report."""
+    """Per-group lines the terminal leaves to the report (docs/audit_schema.md, ``summary``, says which)."""
     return line.startswith("ΔITA by ") or "significant after Holm in" in line or line.startswith("Caveats:")
 
 
@@ -571,6 +643,43 @@ def folders_not_read_words(folders: list[dict]) -> str:
             + ", ".join(f"{f['folder']} ({f['why']})" for f in folders[:3]) + more)
 
 
+def narrowed_by(audit: dict, n_images: int) -> list[str]:
+    """The options that drew the audited images from fewer than the whole dataset read: --split, --min-age, and
+    --limit where it bound (fewer images than the limit are every image the rest let through)."""
+    chosen = [f"--split {audit['split']}" if audit.get("split") else "",
+              f"--min-age {audit['min_age']}" if audit.get("min_age") is not None else "",
+              f"--limit {audit['limit']}" if audit.get("limit") and n_images >= audit["limit"] else ""]
+    return [c for c in chosen if c]
+
+
+def stored_twice_line(im: dict, audit: dict) -> str:
+    """The photographs the dataset stores more than once (report.json's ``copies_counted_once``, ``near_identical``
+    and ``label_conflicts``). They are counted when the whole dataset is read, before --split, --min-age or --limit
+    choose the images audited, and report.json does not say which audited image each touches: a 40-image audit had
+    said "225 byte-identical copies were left out … 766 images … were kept" as if of its 40."""
+    copies = im.get("copies_counted_once") or []
+    near = im.get("near_identical") or []
+    conflicts = im.get("label_conflicts") or []
+    parts = []
+    if copies:
+        parts.append(f"{len(copies)} byte-identical " + ("copy was" if len(copies) == 1 else "copies were")
+                     + " left out, so each image counts once")
+    if near:
+        parts.append(f"{sum(map(len, near))} images of {len(near)} photograph(s) saved again (re-encoded or "
+                     "re-cropped) were kept, each photograph's in one split")
+    if conflicts:
+        parts.append(f"{sum(map(len, conflicts))} file(s) of {len(conflicts)} photograph(s) stored under other "
+                     "labels were left out")
+    narrowed = narrowed_by(audit, im["n_images"])
+    where = (f"In the whole dataset, not only the {im['n_images']} image(s) audited ({', '.join(narrowed)}), some "
+             "photographs are stored more than once: " if narrowed
+             else "The dataset stores some photographs more than once: ")
+    listed = ("all are listed in the report, which does not say which of them are among the audited images "
+              "(faces.csv names those)" if narrowed else "all are listed in the report")
+    return (where + "; ".join(parts) + ". Each photograph is in the earliest split any copy of it was in; "
+            + listed + ".")
+
+
 def summary_lines(r: dict) -> list[str]:
     lines = []
     a, im = r["audit"], r["images"]
@@ -601,22 +710,8 @@ def summary_lines(r: dict) -> list[str]:
         lines.append(f"{faces_not_analysed_words(im['faces_not_analysed'], a.get('max_faces'))}; they are listed in the "
                      "report, and --max-faces analyses more.")
     lines += unreadable_lines(im["unreadable"])
-    copies = im.get("copies_counted_once") or []
-    near = im.get("near_identical") or []
-    conflicts = im.get("label_conflicts") or []
-    if copies or near or conflicts:
-        parts = []
-        if copies:
-            parts.append(f"{len(copies)} byte-identical " + ("copy was" if len(copies) == 1 else "copies were")
-                         + " left out, so each image counts once")
-        if near:
-            parts.append(f"{sum(map(len, near))} images of {len(near)} photograph(s) saved again (re-encoded or "
-                         "re-cropped) were kept, each photograph's in one split")
-        if conflicts:
-            parts.append(f"{sum(map(len, conflicts))} file(s) of {len(conflicts)} photograph(s) stored under other "
-                         "labels were left out")
-        lines.append("The dataset stores some photographs more than once: " + "; ".join(parts)
-                     + ". Each photograph is in the earliest split any copy of it was in; all are listed in the report.")
+    if any(im.get(k) for k in ("copies_counted_once", "near_identical", "label_conflicts")):
+        lines.append(stored_twice_line(im, a))
     small = {g: s for g, s in r["groups"]["small"].items() if s}
     for g, s in small.items():
         lines.append(f"Small groups in {g} (wide intervals): {', '.join(s)}.")
@@ -712,12 +807,13 @@ def summary_lines(r: dict) -> list[str]:
         if other and o["n_measurable"]:
             lines.append(not_measurable_line(o, other))
         for grouping, by in fl["by"].items():
-            parts = []
+            parts, tested = [], sum(measured(s["delta_ita"]["wilcoxon"]["p"]) for s in by.values())  # Holm's family
             for g, s in by.items():
                 ww = s["delta_ita"]["wilcoxon"]
                 v = s["delta_ita"]["mean"]["value"]
                 parts.append(f"{g}: {ci(s['delta_ita']['mean'])}° ({group_direction_words(s, v)}, Holm {pval(ww.get('p_holm'))}, "
-                             f"{signif(ww.get('p_holm'))}{_unmeasured_words(s)})")
+                             f"{signif(ww.get('p_holm'))}{group_test_words(s['delta_ita'], tested)}"
+                             f"{_unmeasured_words(s)})")
             lines.append(f"ΔITA by {grouping}: " + "; ".join(parts) + ".")
             k = fl["kruskal"][grouping]["delta_ita"]
             if k.get("p") is not None:
@@ -731,14 +827,16 @@ def summary_lines(r: dict) -> list[str]:
                              f"from {name} both before and after the filter, so whether the filter changed it (or the "
                              "predicted gender) is not known.")
                 continue
-            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'], d['median'], P_DIGITS, RESIZING_MOVES['p_female'])}: mean ΔP(female) "
-                         f"{ci(d['mean'], P_DIGITS)} (Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
+            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'], d['median'], P_DIGITS, RESIZING_MOVES['p_female'])}: "
+                         f"mean ΔP(female) {mean_and_median(d)} "
+                         f"(Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
             for grouping, by in fl["by"].items():
                 sig = [g for g, s in by.items() if measured(p := s["classifiers"][name]["delta_p_female"]["wilcoxon"].get("p_holm")) and p < ALPHA]
                 if sig:
                     lines.append(f"{name}: ΔP(female) is significant after Holm in {grouping} groups: "
-                                 + ", ".join(f"{g} ({ci(by[g]['classifiers'][name]['delta_p_female']['mean'], P_DIGITS)})" for g in sig) + ".")
+                                 + "; ".join(holm_p_female_words(g, by[g]["classifiers"][name]["delta_p_female"])
+                                             for g in sig) + ".")
         comp = fl["composition"]
         if comp["target_female_share"] is None:
             lines.append(no_target_share_line(comp.get("target")))
