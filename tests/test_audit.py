@@ -1058,7 +1058,7 @@ def test_an_interrupted_audit_says_its_work_is_cached_and_the_rerun_goes_on_from
         with pytest.raises(KeyboardInterrupt):
             audit(*base)
     assert "interrupted: the 2 image(s) computed so far are cached; the same command goes on from them" in \
-        capsys.readouterr().out
+        capsys.readouterr().err
     _, _, run = audit(*base)
     assert run["images_computed"] == 2
 

@@ -115,3 +115,14 @@ def test_sigterm_while_the_command_loads_stops_with_130(monkeypatch, capsys):
     assert main_module.main(["doctor"]) == 130
     assert "stopped (SIGTERM)" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) == before, "main left its SIGTERM handler behind"
+
+
+def test_audit_no_progress_hides_the_first_look_at_its_dataset(small_folder, tmp_path, tiny_models, monkeypatch,
+                                                                capsys):
+    monkeypatch.setattr(near_identical, "FIRST_LOOK_SHOWN_FROM", 1)
+    argv = ["audit", "--dataset", f"folder:{small_folder}", "--classifier", str(tiny_models["classifier"]),
+            "--aligned", "--no-html", "--no-dataset-cache"]
+    assert main_module.main([*argv, "--out", str(tmp_path / "shown")]) == 0
+    assert "looking for near-identical images" in capsys.readouterr().err  # the bar this test looks for
+    assert main_module.main([*argv, "--out", str(tmp_path / "hidden"), "--no-progress"]) == 0
+    assert "looking for" not in capsys.readouterr().err

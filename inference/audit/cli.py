@@ -122,7 +122,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
 
 
-def read_dataset(spec: str, groups_csv: str | None, cache_dir: DatasetCache = USER_CACHE) -> tuple[DatasetRead, dict]:
+def read_dataset(spec: str, groups_csv: str | None, cache_dir: DatasetCache = USER_CACHE,
+                 progress: bool = True) -> tuple[DatasetRead, dict]:
     """The dataset, with the user's groups joined on; ``notes`` lists CSV files not found / images not listed. The
     copy detection keeps what it computes in ``cache_dir`` (``open_dataset``'s)."""
     kind, _, path = spec.partition(":")
@@ -164,7 +165,7 @@ def read_dataset(spec: str, groups_csv: str | None, cache_dir: DatasetCache = US
             # its own rows only: a folder labels.csv's bare name had been reported as the groups CSV's
             listed_not_found = [n for n, _ in read.skipped[before:]]
     # after the groups are joined, so that copies the CSV puts in different groups are caught as a conflict
-    read = merge_copies(read, cache_folder(cache_dir))
+    read = merge_copies(read, cache_folder(cache_dir), progress)  # --no-progress: a first look unshown too
     if groups_csv:  # "not_listed" is added once the images to audit are chosen: of those, not of the whole folder
         notes["groups_csv"] = {
             "file": Path(groups_csv).name,
@@ -335,7 +336,7 @@ def run_audit(args) -> tuple[dict, dict]:
 def _run_audit(args) -> tuple[dict, dict]:
     t0 = time.perf_counter()
     kind = args.dataset.partition(":")[0]
-    read, notes = read_dataset(args.dataset, args.groups, dataset_cache_dir(args))
+    read, notes = read_dataset(args.dataset, args.groups, dataset_cache_dir(args), progress=not args.no_progress)
     if kind != "folder" and not read.samples:
         why = "; ".join(f"{n} ({w})" for n, w in read.skipped[:3])
         raise BiasMirrorError(f"no usable labelled images in this {kind} dataset (unknown layout?)"

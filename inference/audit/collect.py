@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -162,8 +163,9 @@ class Collector:
         except KeyboardInterrupt as stop:
             self.cache.flush()
             # what a Ctrl-C keeps, said: it had printed only "interrupted"
+            # on stderr, with "stopped (SIGTERM)" and every error: a CI step keeping stdout as its summary had it there
             tqdm.write(f"interrupted: the {self.computed} image(s) computed so far are cached; the same command goes on "
-                       "from them")
+                       "from them", file=sys.stderr)
             raise StopSaid.of(stop) from stop
         finally:
             bar.close()
