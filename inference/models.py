@@ -456,6 +456,22 @@ class OnnxModel:
         """The name the card gives the image (a classifier's or filter's) input."""
         return self.card.image_input.name  # type: ignore[union-attr]
 
+    def checked_faces(self, faces: np.ndarray) -> np.ndarray:
+        """``faces`` as a classifier's or filter's image input takes them: a batch N×H×W×3 of uint8 RGB. Refused
+        otherwise, saying how to pass them: faces as floats 0…1 had been cast to uint8 (all 0 or 1) and given every
+        face P(female) 0.186 and near-black filtered faces, without an error; one face (H×W×3), its rows taken for
+        the batch."""
+        faces = np.asarray(faces)
+        if faces.dtype != np.uint8:
+            raise BiasMirrorError(f"{self.kind} '{self.name}' takes faces as uint8 RGB (0…255); got {faces.dtype}"
+                                  + (" (floats 0…1? pass (faces * 255).round().astype(np.uint8))"
+                                     if faces.dtype.kind == "f" else ""), self.path)
+        if faces.ndim != 4 or faces.shape[3] != 3:
+            one = " (one face: pass faces[None] for a batch of one)" if faces.ndim == 3 and faces.shape[2] == 3 else ""
+            raise BiasMirrorError(f"{self.kind} '{self.name}' takes a batch of faces, an array of shape N × H × W × 3; "
+                                  f"got shape {tuple(faces.shape)}{one}", self.path)
+        return np.ascontiguousarray(faces)
+
     def checked_output(self, name: str, got: np.ndarray, n: int) -> np.ndarray:
         """``got``, this model's output ``name`` for a batch of ``n``, if it has the shape and type the card declares
         (a shape check, no more). The load check compares the graph's fixed axes alone: a filter whose graph leaves
@@ -513,10 +529,11 @@ class Classifier(OnnxModel):
 
     def predict(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """faces: N×H×W×3 RGB uint8 at the model's size → (probs N×K, raw cam N×K×h×w)."""
+        faces = self.checked_faces(faces)
         if faces.shape[0] == 0:
             h, w = self.card.cam["grid"]  # type: ignore[index]
             return np.zeros((0, len(self.labels)), np.float32), np.zeros((0, len(self.labels), h, w), np.float32)
-        probs, cam = self._run({self.image_name: np.ascontiguousarray(faces, np.uint8)},
+        probs, cam = self._run({self.image_name: faces},
                                ["probs", self.card.cam["output"]])  # type: ignore[index]
         return self.checked(probs, cam, faces.shape[0])
 
@@ -585,9 +602,10 @@ class Filter(OnnxModel):
     def apply(self, faces: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         """faces: N×H×W×3 RGB uint8 at the model's size → filtered faces, same shape; ``condition``: N×K rows for
         a conditional filter (default: its first condition, ``condition_rows``)."""
+        faces = self.checked_faces(faces)
         if faces.shape[0] == 0:
             return faces.copy()
-        feeds = {self.image_name: np.ascontiguousarray(faces, np.uint8)}
+        feeds = {self.image_name: faces}
         if self.condition is not None:
             if condition is None:
                 condition = self.condition_rows(None, faces.shape[0])

@@ -614,3 +614,18 @@ def test_a_pickle_not_named_as_a_checkpoint_is_not_called_one(tmp_path):
     with pytest.raises(BiasMirrorError, match="not a readable ONNX model") as caught:
         load_model(path)
     assert "PyTorch" not in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["classifier", "darken"])
+def test_faces_other_than_a_uint8_batch_are_refused_saying_how_to_pass_them(tiny_models, key):
+    """Floats 0…1 had been cast to uint8 (all 0 or 1): every face the same P(female), filtered faces near black,
+    without an error; one face's rows had been taken for the batch."""
+    model = load_model(tiny_models[key])
+    h, w = model.size
+    faces = np.random.default_rng(0).integers(0, 256, (2, h, w, 3), dtype=np.uint8)
+    run = model.predict if key == "classifier" else model.apply
+    run(faces)  # a uint8 batch runs
+    with pytest.raises(BiasMirrorError, match=r"uint8 RGB \(0…255\); got float64 \(floats 0…1\? pass"):
+        run(faces / 255.0)
+    with pytest.raises(BiasMirrorError, match=r"N × H × W × 3; got shape \(\d+, \d+, 3\) \(one face: pass faces\[None\]"):
+        run(faces[0])
