@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import io
+import warnings
 from typing import Callable, Sequence
 
 import matplotlib
@@ -25,13 +26,53 @@ NO_CI_LABEL = "no CI (too few values)"
 HEAT_LABEL = "share of the group's faces"  # what a heat strip's colour is
 
 
+# Fonts tried in turn for each character (matplotlib falls back along font.family): DejaVu Sans, matplotlib's own,
+# has no Chinese, Japanese, Korean or Arabic, and a group named 女性研究者 had been drawn as boxes; these are the
+# fonts that have them on Linux, Windows and macOS, where installed.
+FALLBACK_FAMILIES = ("DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Source Han Sans", "Microsoft YaHei",
+                     "Yu Gothic", "Malgun Gothic", "PingFang SC", "Hiragino Sans", "Apple SD Gothic Neo",
+                     "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Sans Devanagari", "Arial Unicode MS", "Noto Sans")
+
+
+@functools.cache
+def _installed() -> dict[str, str]:
+    """Of ``FALLBACK_FAMILIES``, those installed here: family → its font file (found once per process)."""
+    from matplotlib import font_manager
+
+    files = {f.name: f.fname for f in font_manager.fontManager.ttflist}
+    return {family: files[family] for family in FALLBACK_FAMILIES if family in files}
+
+
+@functools.cache
+def _characters_of(font_file: str) -> frozenset[int]:
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(font_file).get_charmap())
+
+
+def glyphs_missing(texts) -> str:
+    """The characters of ``texts`` that no installed font of ``FALLBACK_FAMILIES`` draws (spaces and controls
+    aside), in order of first use: the figures show them as boxes."""
+    fonts = [_characters_of(f) for f in _installed().values()]
+    missing: dict[str, None] = {}
+    for text in texts:
+        for char in str(text):
+            if char.isprintable() and not char.isspace() and not any(ord(char) in font for font in fonts):
+                missing[char] = None
+    return "".join(missing)
+
+
 def _user_text_as_written(draw):
     """Draws with no text read as maths: group, model and file names are the user's, and matplotlib reads the text
     between two '$' as mathtext. "income $10k-$20k" had stopped the audit with a mathtext error, and "price $5-$10"
-    was drawn as "price 5 − 10". Held while the figure is saved too, since tick labels are made as it is drawn."""
+    was drawn as "price 5 − 10". Held while the figure is saved too, since tick labels are made as it is drawn. Each
+    character is drawn in the first installed font that has it (``FALLBACK_FAMILIES``); one that none has is said
+    once for the page (``glyphs_missing``), not in a warning of matplotlib's per glyph and figure (48 for one audit)."""
     @functools.wraps(draw)
     def drawn(*args, **kwargs):
-        with plt.rc_context({"text.parse_math": False}):
+        with plt.rc_context({"text.parse_math": False, "font.family": list(_installed()) or ["DejaVu Sans"]}), \
+                warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
             return draw(*args, **kwargs)
     return drawn
 

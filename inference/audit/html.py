@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import html as _html
+import logging
 import shlex
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from .gate import MADE_UNMEASURABLE, measure_name
 from .report import SKIN_TONE, group_key
 from .summary import (FIRST_FRAME_ONLY_ADVICE, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words, ci, labels_checked_words,
                       map_description, named_with_ties, num, pval)
+
+log = logging.getLogger(__name__)
 
 
 def esc(x) -> str:
@@ -534,4 +537,24 @@ def write_html(path: Path, report: dict, collector, paths: dict[str, str]) -> No
         page = build_html(report, render)
     except Exception as exc:  # noqa: BLE001 - whatever stopped the drawing, the report's numbers stand
         raise NotDrawn(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from exc  # matplotlib's span lines
+    missing = F.glyphs_missing(_names(report))
+    if missing:
+        # not named by ``path``: the page is written under a staged name, then moved into place
+        log.warning("report.html: no font installed here draws %s (in group or model names): its figures show boxes "
+                    "for them, its tables and report.json are right; install a font that has them (e.g. Noto Sans "
+                    "CJK) and run the audit again for figures that name them", missing[:40])
     path.write_text(page, encoding="utf-8")
+
+
+def _names(report) -> set[str]:
+    """Every dict key of ``report``: its group, grouping and model names among them, as the figures draw them."""
+    names: set[str] = set()
+    stack = [report]
+    while stack:
+        part = stack.pop()
+        if isinstance(part, dict):
+            names.update(k for k in part if isinstance(k, str))
+            stack.extend(part.values())
+        elif isinstance(part, list):
+            stack.extend(part)
+    return names
