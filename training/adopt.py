@@ -3,12 +3,27 @@
     python main.py train adopt FILTER.onnx --kind filter --out my_filter.onnx
     python main.py train adopt CLASSIFIER.onnx --kind classifier --labels female,male --range unit \\
         --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --out my_classifier.onnx
+    python main.py train adopt CVAE.onnx --kind filter --range symmetric --conditions female=1,male=0 --out cvae.onnx
+    python main.py train adopt DCGAN.onnx --kind generator --range symmetric --out my_generator.onnx
 
 An engineer testing a face filter before it ships, or a researcher auditing a gender classifier, holds an ONNX
 file that takes float tensors normalised its own way. The model is not changed: its graph is wrapped so that it
 takes and gives what every Bias Mirror model does (uint8 RGB N×H×W×3 faces in; uint8 faces, or ``probs`` and a
 raw ``cam``, out), the wrapping is checked on real faces against the model run on its own, and a card that says
 the model was made elsewhere is embedded. It has no per-group figures: the audit measures them.
+
+- A conditional filter's card takes a one-hot condition, one entry a named condition (run, the audit and the app
+  choose one with --condition). The model may take that row itself (``--conditions female,male``), or, as CVAEs and
+  StarGANs are trained, a value for each: a 0/1 scalar (``--conditions female=1,male=0``), an attribute vector
+  (``blond=1:0:1,dark=0:1:0``), a label index for an nn.Embedding (``female=0,male=1``). The wrapper maps the
+  one-hot row onto it: the row times the K×D table of values, or for an integer input the value of its largest
+  entry; each condition is checked against the model run alone with its value.
+- A generator (``--kind generator``: a latent N×D, or N×D×1×1 as a DCGAN's z, → an image) is wrapped to take the
+  card's N×D float32 latents and give uint8 RGB faces. With no faces to compare its output with, its range is not
+  inferred: ``--range`` is required (a DCGAN's tanh: symmetric), and refused where much of its output on latents
+  drawn from N(0, 1) lies past that range's bounds, or every face is flat; the wrapped faces are checked against the
+  model run alone on the same latents. The app, run and the audit do not host generators yet: the Python API does,
+  ``load_model(path).generate(z)``.
 
 - A filter's input range, when not given, is the one (of -1..1, 0..1, 0..255) whose output lies nearest its
   input: read with the wrong range a filter's output is far from the face. A given range is measured the same
@@ -53,24 +68,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import onnx
 from onnx import TensorProto
 
 from inference.arg_checks import check_output_file, int_at_least, positive_int
-from inference.card import classifier_card, filter_card
+from inference.card import classifier_card, filter_card, generator_card
 from inference.defaults import DEFAULT_DATASET  # the shared UTKFace copy, as the benches take it
 from inference.errors import BiasMirrorError
 from inference.file_identity import file_hash
-from inference.models import load_model
+from inference.models import load_model, ort_reason
 from inference.runtime import RuntimeConfig
 from training.adopt_classifier_checks import classifier_checks
-from training.adopt_encoding import RANGES, Encoding
-from training.adopt_filter_checks import filter_checks
+from training.adopt_encoding import RANGES, Conditions, Encoding
+from training.adopt_filter_checks import filter_checks, generator_checks
 from training.adopt_head import find_head
 from training.adopt_labels import gender_labels
-from training.adopt_read import (check_conditions, dims_of, layout_of, model_inputs, read_onnx, size_of,
-                                 uint8_input_range)
-from training.adopt_run import Trial, cam_grid, open_k_refused, run_wrapped, sample_faces_or_default, takes_k
+from training.adopt_read import (check_conditions, dims_of, image_layout, latent_input, layout_of, model_inputs,
+                                 read_onnx, size_of, uint8_input_range)
+from training.adopt_run import (LATENT_SEED, Trial, cam_grid, check_condition_values, conditions_refused, latents,
+                                run_alone, run_wrapped, sample_faces_or_default, takes_conditions)
 from training.adopt_wrap import wrap
 from training.fp16 import fp16_weights, save, with_card
 from training.provenance import provenance
@@ -129,8 +146,9 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
           value_range: str = "auto", mean: tuple[float, float, float] = (0, 0, 0), std: tuple[float, float, float] = (1, 1, 1),
           order: str = "RGB", layout: str = "auto", size: int | None = None, method: str = "", dataset: str | None = None,
           n: int = 64, force: bool = False, echo: Callable[[str], None] = print, conditions: Sequence[str] = ()) -> Path:
-    """Wrap ``src``, check it on ``n`` faces of ``dataset`` (default: the shared UTKFace copy), and write it with its
-    card to ``out``."""
+    """Wrap ``src``, check it on ``n`` faces of ``dataset`` (default: the shared UTKFace copy; a generator: on ``n``
+    latents), and write it with its card to ``out``. ``conditions``: a conditional filter's, names alone (fed
+    one-hot) or each NAME=VALUE, the value the model takes for it (numbers separated by ':')."""
     src = Path(src)
     out = check_output_file(out, "--out")
     if out.resolve() == src.resolve():
@@ -140,11 +158,23 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     if kind == "classifier":
         labels = gender_labels(labels, src, echo)
     model = read_onnx(src, echo)
+    training = {"dataset": "unknown (made elsewhere, not by Bias Mirror)",
+                "adopted": {"from": src.name, "sha256": file_hash(src)},
+                "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), **provenance()}
+    what = method or "made elsewhere; wrapped by `train adopt` (uint8 faces in, its own normalisation inside)"
+    if kind == "generator":
+        if conditions or dataset is not None:
+            raise BiasMirrorError("a generator takes no condition and is checked on latents, not faces: leave "
+                                  "--conditions and --dataset out", src)
+        what = method or "made elsewhere; wrapped by `train adopt` (float32 latents in, uint8 RGB faces out)"
+        pixels = Encoding(*RANGES["unit"], mean, std, order)  # its range and layout replaced once its output is read
+        return _adopt_generator(model, src, out, name or out.stem, what, training, value_range, pixels, layout, size,
+                                n, force, echo)
     src_in, src_cond = model_inputs(model, src)
-    check_conditions(src_cond, kind, list(conditions), src)
-    open_k = src_cond is not None and dims_of(src_cond)[1] is None
-    if open_k:  # its K is the --conditions given, fed one-hot
-        src_cond.type.tensor_type.shape.dim[1].dim_value = len(conditions)
+    conds = check_conditions(src_cond, kind, list(conditions), src)
+    open_k = src_cond is not None and len(dims_of(src_cond)) == 2 and dims_of(src_cond)[1] is None
+    if open_k:  # its K is the --conditions given, fed one-hot, or the length of their values
+        src_cond.type.tensor_type.shape.dim[1].dim_value = conds.width  # type: ignore[union-attr]
     layout = layout_of(src_in, layout, src)
     size = size_of(src_in, layout, size, src)
     in_dtype = onnx.helper.tensor_dtype_to_np_dtype(src_in.type.tensor_type.elem_type).name
@@ -161,11 +191,9 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
                               "in the order of its outputs (one output: the label its sigmoid gives last)", src)
     if kind == "filter":
         _check_filter_size(model, src_in, layout, size, src)
+    if conds is not None and conds.values is not None:
+        check_condition_values(src, layout, size, conds)
     faces, genders, where = sample_faces_or_default(dataset, n, size)
-    training = {"dataset": "unknown (made elsewhere, not by Bias Mirror)",
-                "adopted": {"from": src.name, "sha256": file_hash(src)},
-                "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), **provenance()}
-    what = method or "made elsewhere; wrapped by `train adopt` (uint8 faces in, its own normalisation inside)"
     name = name or out.stem
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".adopt-", dir=out.parent) as tmp:
@@ -173,14 +201,15 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
         def trial(r: str) -> Trial:
             enc = Encoding(*RANGES[r], mean, std, order, layout, takes_bytes, gives_bytes)
             if kind == "filter":
-                card = filter_card(name, size, "face->filtered", what, training, {}, list(conditions) or None)
+                card = filter_card(name, size, "face->filtered", what, training, {},
+                                   list(conds.names) if conds else None)
             else:
                 grid = cam_grid(wrap(model, kind, enc, size, head, classifier_card(
                     name, size, list(labels), ("h", "w"), what, training, {}), src), faces[:1], src)  # type: ignore[arg-type]
                 card = classifier_card(name, size, list(labels), grid, f"{what}; its map: {head.method}",  # type: ignore[union-attr]
                                        training, {}, head.formula)  # type: ignore[union-attr]
             path = Path(tmp) / f"{r.replace(',', '_')}.onnx"
-            proto = wrap(model, kind, enc, size, head, card, src)
+            proto = wrap(model, kind, enc, size, head, card, src, conds)
             onnx.save(proto, str(path))
             try:
                 try:
@@ -188,12 +217,15 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
                 except BiasMirrorError as exc:  # said of the file the user gave, not of a trial copy
                     raise BiasMirrorError(f"wrapped as a {kind} of {size}×{size} faces, it does not fit: "
                                           f"{exc.message}", src) from exc
-                return Trial(enc, card, proto, run_wrapped(wrapped, faces, src), wrapped)  # type: ignore[arg-type]
+                return Trial(enc, card, proto, run_wrapped(wrapped, faces, src), wrapped,  # type: ignore[arg-type]
+                             conds)
             except BiasMirrorError as exc:
-                # its K is ours (--conditions), and its graph may take only another: said so where the model alone
-                # fails with that K, not for any failure of a model whose K is open (a batch fixed at 1, a size)
-                if open_k and not takes_k(src, layout, size, len(conditions)):
-                    raise open_k_refused(exc, list(conditions), src) from exc
+                # its K is ours (--conditions), or its values are, and its graph may take only another K, or fewer
+                # classes: said so where the model alone fails with them, not for any failure of such a model (a
+                # batch fixed at 1, a size)
+                if conds is not None and (open_k or conds.values is not None) \
+                        and not takes_conditions(src, layout, size, conds):
+                    raise conditions_refused(exc, conds, src) from exc
                 raise
 
         if kind == "filter":
@@ -209,6 +241,9 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
             adopted = classifier_checks(chosen, head, model, src, faces, genders, where, list(labels), force, echo)  # type: ignore[arg-type]
         described = chosen.enc.describe(in_dtype, kind == "filter")
         adopted["input"] = described
+        if conds is not None and conds.values is not None:
+            adopted["conditions"] = _conditions_record(src_cond, conds)  # type: ignore[arg-type]
+            described += f"; its condition '{src_cond.name}' fed {conds.written()}"  # type: ignore[union-attr]
         adopted.setdefault("range_chosen", "given")
         card = replace(chosen.card, precision="fp16" if fp16_weights(model) else "fp32",
                        training={**training, "adopted": {**training["adopted"], **adopted}})
@@ -220,11 +255,109 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     return out
 
 
+def _conditions_record(src_cond: onnx.ValueInfoProto, conditions: Conditions) -> dict:
+    """What the card says of a condition the model takes as values: its input, and each condition's value."""
+    dims = dims_of(src_cond)
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(src_cond.type.tensor_type.elem_type).name
+    how = "the value of the one-hot row's largest entry" if conditions.integer else "the one-hot row times the values"
+    return {"input": f"'{src_cond.name}' {dtype} {'(N,)' if len(dims) == 1 else f'[N, {dims[1]}]'}, fed {how}",
+            "values": conditions.record()}
+
+
+def _adopt_generator(model: onnx.ModelProto, src: Path, out: Path, name: str, what: str, training: dict,
+                     value_range: str, pixels: Encoding, layout: str, size: int | None, n: int, force: bool,
+                     echo: Callable[[str], None]) -> Path:
+    """A generator: its latent input; its output's layout and size, from the model run alone on ``n`` latents drawn
+    from N(0, 1); its range as given (``pixels``: the --mean/--std and --channels its output is read with); wrapped,
+    checked on those latents (generator_checks) and written with its card."""
+    z_in, d = latent_input(model, src)
+    z = latents(n, d)
+    try:
+        raw = run_alone(src, z.reshape(-1, d, 1, 1) if len(dims_of(z_in)) == 4 else z)[0]
+    except Exception as exc:  # noqa: BLE001 - ORT's own error types, at load or at run
+        raise BiasMirrorError(f"it does not run on its own on latents of length {d} ({ort_reason(exc)[:300]})",
+                              src) from exc
+    size, layout = _generated_size(raw.shape, layout, size, src)
+    gives_bytes = raw.dtype == np.uint8
+    value_range = _generator_range(value_range, gives_bytes, pixels, raw, n, src)
+    enc = replace(pixels, lo=RANGES[value_range][0], hi=RANGES[value_range][1], layout=layout, gives_bytes=gives_bytes)
+    card = generator_card(name, d, size, what, training, {})
+    proto = wrap(model, "generator", enc, size, None, card, src)
+    where = f"{n} latents drawn from N(0, 1), seed {LATENT_SEED}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".adopt-", dir=out.parent) as tmp:
+        path = Path(tmp) / "generator.onnx"
+        onnx.save(proto, str(path))
+        checks = generator_checks(enc, raw, _generated(path, z, size, src), value_range, where, src, force)
+    described = enc.describe_output(raw.dtype.name)
+    adopted = {**training["adopted"], "output": described, "checks": checks,
+               "range_chosen": "uint8 output, taken as it is" if gives_bytes else "given"}
+    card = replace(card, precision="fp16" if fp16_weights(model) else "fp32",
+                   training={**training, "adopted": adopted})
+    save(with_card(proto, card, src), out)
+    load_model(out, "generator", RuntimeConfig(provider="cpu"))  # as every user of it will
+    echo(f"wrote {out}: {card.summary()}; its output read as {described}")
+    echo("the app, run and the audit do not host generators yet: generate faces from Python, "
+         f"load_model({str(out)!r}).generate(z), z a float32 array of N × {d} latents")
+    return out
+
+
+def _generated_size(shape: tuple[int, ...], layout: str, size: int | None, src: Path) -> tuple[int, str]:
+    """The size and layout of the images a generator gives (``shape``: its output on latents)."""
+    if len(shape) != 4:
+        raise BiasMirrorError(f"its output has shape {list(shape)}, not a batch of images (four axes): a generator "
+                              "gives faces", src)
+    layout = image_layout(list(shape), layout, src, "output")
+    h, w = shape[2:] if layout == "NCHW" else shape[1:3]
+    if h != w:
+        raise BiasMirrorError(f"its output is {h}×{w}: Bias Mirror's faces are square", src)
+    if size is not None and size != h:
+        raise BiasMirrorError(f"its output is {h}×{w}, not --size {size}", src)
+    return h, layout
+
+
+def _generator_range(value_range: str, gives_bytes: bool, pixels: Encoding, raw: np.ndarray, n: int,
+                     src: Path) -> str:
+    """A generator's --range: required of a float output, which no faces can tell (a DCGAN's tanh read as [0, 1]
+    gives faces too, darker ones); a uint8 output is a face as it is, which neither it nor --mean/--std apply to."""
+    if gives_bytes:
+        if value_range not in ("auto", "byte") or pixels.mean != (0, 0, 0) or pixels.std != (1, 1, 1):
+            raise BiasMirrorError("its output is uint8, which holds 0..255: a face as it is, which --range, --mean "
+                                  "and --std have nothing to apply to; leave them out", src)
+        return "byte"
+    if value_range == "auto":
+        raise BiasMirrorError("give --range, the range of the images it was trained to give: a generator's output has "
+                              "no faces to compare with, so adopt does not guess it (a DCGAN's tanh: symmetric "
+                              f"[-1, 1]; a sigmoid: unit [0, 1]; byte [0, 255]). On {n} latents drawn from N(0, 1) "
+                              f"its output lies in [{float(raw.min()):.3g}, {float(raw.max()):.3g}]", src)
+    return value_range
+
+
+def _generated(path: Path, z: np.ndarray, size: int, src: Path) -> np.ndarray:
+    """The wrapped generator at ``path`` (a trial copy), loaded as every user loads it, on the latents ``z``: all at
+    once, then three (a graph whose batch is fixed fails on one of them)."""
+    try:
+        generator = load_model(path, "generator", RuntimeConfig(provider="cpu"))
+    except BiasMirrorError as exc:  # said of the file the user gave, not of a trial copy
+        raise BiasMirrorError(f"wrapped as a generator of {size}×{size} faces, it does not fit: {exc.message}",
+                              src) from exc
+    try:
+        generator.generate(z[:3])  # type: ignore[attr-defined]
+        return generator.generate(z)  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise BiasMirrorError("it does not run on a batch of latents (is its batch axis fixed at 1? re-export it with "
+                              f"a dynamic one): {str(exc).splitlines()[0][:300]}", src) from exc
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="an ONNX model made elsewhere: a filter (image → image) or a classifier "
+    p.add_argument("model", help="an ONNX model made elsewhere: a filter (image → image), a classifier "
                                  "(image → class scores, with a global average pool, then linear layers: CAM for "
-                                 "one, Grad-CAM where activations lie between them)")
-    p.add_argument("--kind", required=True, choices=["filter", "classifier"])
+                                 "one, Grad-CAM where activations lie between them), or a generator (latent → image)")
+    p.add_argument("--kind", required=True, choices=["filter", "classifier", "generator"],
+                   help="generator: a latent N×D or N×D×1×1 (a DCGAN's z) → an image; wrapped to take float32 "
+                        "N×D latents and give uint8 RGB faces, checked on --n latents drawn from N(0, 1); needs "
+                        "--range. The app, run and the audit do not host generators yet: "
+                        "load_model(PATH).generate(z) does")
     p.add_argument("--out", required=True, help="where to write the adopted model (.onnx)")
     p.add_argument("--name", help="its name in the app and the reports (default: --out's stem)")
     p.add_argument("--labels", default="female,male",
@@ -238,34 +371,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "output lies nearest the face (where another, reading it rightly, gives other faces about as "
                         "near, adopt asks for it: within 15 grey levels, or 3.5 times as far, more on faces of low "
                         "contrast; on fewer than 4 faces it always asks). A uint8 input takes 0..255 as it is: then "
-                        "--range is a filter's float output's")
+                        "--range is a filter's float output's. A generator's is its output's, and must be given (no "
+                        "faces tell it; a DCGAN's tanh: symmetric)")
     p.add_argument("--mean", type=_triple, default=(0.0, 0.0, 0.0), help="per-channel mean subtracted after --range, "
                    "RGB, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_spreads, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "
                    "RGB, e.g. 0.229,0.224,0.225")
     p.add_argument("--channels", dest="order", default="RGB", choices=["RGB", "BGR"], help="its colour order")
     p.add_argument("--layout", default="auto", choices=["auto", "NCHW", "NHWC"],
-                   help="its tensor layout (auto: from the axis of length 3)")
+                   help="its tensor layout (auto: from the axis of length 3); a generator's, its output's")
     p.add_argument("--size", type=int_at_least(8, MAX_SIZE),
                    help=f"the face size in px (8 to {MAX_SIZE}), where its input size is open")
     p.add_argument("--method", default="", help="what it is, for the card (e.g. 'pix2pix, our 2025 beauty filter')")
     p.add_argument("--dataset", default=None,
                    help="KIND:PATH of faces to check the wrapping on (default: the shared UTKFace copy, "
                         f"{DEFAULT_DATASET}); labelled ones also check a classifier's --labels")
-    p.add_argument("--n", type=positive_int, default=64, help="how many faces to check on (default 64)")
+    p.add_argument("--n", type=positive_int, default=64, help="how many faces to check on (a generator: latents; "
+                                                                      "default 64)")
     p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped, or whose "
-                                                        "outputs do not tell the faces apart, or a filter whose given "
-                                                        "--range puts its output far from the faces")
-    p.add_argument("--conditions", default="", help="a conditional filter's (one that takes a second input, a batch "
-                   "of K-vectors): the names of its K conditions in input order, e.g. female,male; each is fed one-hot, "
-                   "and run, audit and the app choose one with --condition")
+                                                        "outputs do not tell the faces apart, a filter whose given "
+                                                        "--range puts its output far from the faces, or a generator "
+                                                        "whose output lies much past --range's bounds, is flat, or is "
+                                                        "one face for every latent")
+    p.add_argument("--conditions", default="", help="a conditional filter's (one that takes a second input: a batch "
+                   "of K-vectors, or of single numbers or indices): its conditions, in order. Names alone "
+                   "(female,male) are fed one-hot, one entry each, to a model that takes the K-vector; NAME=VALUE "
+                   "gives each condition what the model takes for it: a number (a 0/1 CVAE: female=1,male=0), a "
+                   "vector, its numbers separated by ':' (StarGAN attributes: blond=1:0:1,dark=0:1:0), or an index "
+                   "for an integer input (nn.Embedding: female=0,male=1). run, audit and the app choose one with "
+                   "--condition")
 
 
 def main(args: argparse.Namespace) -> int:
     given = given_options(args)
     # what only the other kind uses was silently dropped
     unused = {"filter": [("labels", "--labels names a classifier's outputs")],
-              "classifier": [("conditions", "--conditions names a conditional filter's inputs")]}[args.kind]
+              "classifier": [("conditions", "--conditions names a conditional filter's inputs")],
+              "generator": [("labels", "--labels names a classifier's outputs"),
+                            ("conditions", "--conditions names a conditional filter's inputs"),
+                            ("dataset", "--dataset gives faces to check a filter or classifier on (a generator is "
+                                        "checked on latents)")]}[args.kind]
     for dest, why in unused:
         if dest in given:
             raise BiasMirrorError(f"{why}, and this is --kind {args.kind}: leave it out")

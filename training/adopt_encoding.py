@@ -60,3 +60,60 @@ class Encoding:
         norm = "" if self.mean == (0, 0, 0) and self.std == (1, 1, 1) else f", then (x − {list(self.mean)}) / {list(self.std)}"
         out = "; its uint8 output taken as it is" if gives_image and self.gives_bytes else ""
         return f"{dtype} {self.layout} {self.order}, pixels mapped onto [{self.lo:g}, {self.hi:g}]{norm}{out}"
+
+    def describe_output(self, dtype: str) -> str:
+        """A generator's output, as read into a face."""
+        if self.gives_bytes:
+            return f"{dtype} {self.layout} {self.order}, 0..255 as it is"
+        plain = self.mean == (0, 0, 0) and self.std == (1, 1, 1)
+        norm = "" if plain else f"x × {list(self.std)} + {list(self.mean)}, "
+        return f"{dtype} {self.layout} {self.order}, {norm}[{self.lo:g}, {self.hi:g}] mapped onto 0..255"
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """A conditional filter's conditions: ``names`` as the card has them, each chosen by a one-hot row of the card's
+    ``condition`` input (what run, the audit and the app feed), and ``values``, what each stands for in the model's
+    own terms (one tuple a condition, of the model's D numbers), or None where the model takes the one-hot row itself.
+    A CVAE's 0/1 scalar, a StarGAN's attribute vector and an nn.Embedding's label index are all values: the wrapper
+    maps the row onto them. ``rank``: the model's condition input's, 1 (N,) or 2 (N×D); ``integer``: it takes whole
+    numbers (an index), picked by the row's largest entry, where float values are the row times the table (a row
+    that mixes conditions mixes their values)."""
+
+    names: tuple[str, ...]
+    values: tuple[tuple[float, ...], ...] | None = None
+    rank: int = 2
+    integer: bool = False
+
+    @property
+    def table(self) -> np.ndarray | None:
+        """The values K×D (K for a model that takes one number a face), or None: one-hot."""
+        if self.values is None:
+            return None
+        table = np.array(self.values, np.int64 if self.integer else np.float32)
+        return table[:, 0] if self.rank == 1 else table
+
+    @property
+    def width(self) -> int:
+        """How many numbers the model takes a face: D, or K where it takes the one-hot row."""
+        return len(self.names) if self.values is None else len(self.values[0])
+
+    def inner(self, rows: np.ndarray) -> np.ndarray:
+        """One-hot rows (N×K) as the model takes them: what the wrapper's nodes do, in NumPy."""
+        table = self.table
+        if table is None:
+            return rows
+        return table[np.asarray(rows).argmax(1)] if self.integer else np.asarray(rows, np.float32) @ table
+
+    def record(self) -> dict[str, list[float] | float] | None:
+        """Each condition's value, for the card (None: one-hot)."""
+        if self.values is None:
+            return None
+        as_written = [[int(v) if self.integer else v for v in value] for value in self.values]
+        return {n: (v[0] if self.rank == 1 else v) for n, v in zip(self.names, as_written)}
+
+    def written(self) -> str:
+        """As --conditions gives them: NAME=VALUE, a value's numbers separated by ':' (names alone: one-hot)."""
+        if self.values is None:
+            return ",".join(self.names)
+        return ",".join(f"{n}=" + ":".join(f"{v:g}" for v in value) for n, value in zip(self.names, self.values))

@@ -1,6 +1,8 @@
 """An adopted filter checked on faces: its range (the one whose output lies nearest the faces where no other comes
 near, or a given one refused where another is much nearer and not as likely its own), and the wrapped filter against
-the model run alone, under every condition."""
+the model run alone, under every condition. An adopted generator's faces, which have none to compare with, are checked
+by the same signs of a range read wrongly (its output past the range's bounds, flat faces) and against the model
+alone (``generator_checks``)."""
 from __future__ import annotations
 
 from functools import cache
@@ -11,7 +13,7 @@ import numpy as np
 
 from inference.errors import BiasMirrorError
 from inference.models import Filter
-from training.adopt_encoding import RANGES
+from training.adopt_encoding import RANGES, Encoding
 from training.adopt_run import Trial, run_alone
 
 MAX_FILTER_GREY = 1  # wrapped against the model run alone: rounding only
@@ -88,10 +90,12 @@ def _largest_change(outs: list[np.ndarray], faces: np.ndarray) -> float:
 
 def _alone(trial: Trial, src: Path, faces: np.ndarray) -> list[np.ndarray]:
     """The model run alone on the faces as ``trial`` feeds them, under each condition (as ``_outputs``): its raw
-    output, before the wrapper rounds and clips it into a face."""
+    output, before the wrapper rounds and clips it into a face. Each condition is fed as the model takes it (a 0/1
+    scalar, an index): the wrapper's mapping of the card's one-hot rows is checked too."""
     model: Filter = trial.model  # type: ignore[assignment]
     x = trial.enc.encode(faces)
-    return [run_alone(src, x, model.condition_rows(label, len(faces)))[0] for label in model.condition_labels or [None]]
+    return [run_alone(src, x, trial.inner(model.condition_rows(label, len(faces))))[0]
+            for label in model.condition_labels or [None]]
 
 
 def _beyond(trial: Trial, raw: list[np.ndarray]) -> float:
@@ -266,3 +270,38 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
         adopted["checks"]["mean_change_grey_by_condition"] = by_condition
         echo("mean change per condition (grey levels): " + ", ".join(f"{k} {v:.1f}" for k, v in by_condition.items()))
     return chosen, adopted
+
+
+def generator_checks(enc: Encoding, raw: np.ndarray, got: np.ndarray, given: str, where: str, src: Path,
+                     force: bool = False) -> dict:
+    """A generator's wrapped faces ``got`` against its own output ``raw`` on the same latents, read as ``enc``: its
+    output finite; no more of it past ``given``'s bounds than BEYOND_SHARE (a tanh's [-1, 1] read as [0, 1] has its
+    darker half below 0), nor every face flat (a tanh's read as [0, 255] is black), unless ``force``; the faces not one
+    for every latent; and the wrapped faces its own, rounding apart. No faces tell its range: ``given`` is the
+    user's."""
+    bad = ~np.isfinite(raw.reshape(len(raw), -1)).all(1)
+    if bad.any():
+        raise BiasMirrorError(f"it gives NaN or infinite values on {int(bad.sum())} of {len(raw)} latents: no faces "
+                              "can be read from them", src)
+    grey = enc.grey(raw)
+    beyond = float(((grey < -1) | (grey > 256)).mean())
+    span = f"on {where} its output lies in [{float(raw.min()):.3g}, {float(raw.max()):.3g}]"
+    reading = "its uint8 output taken as it is," if enc.gives_bytes else f"with --range {given} {_interval(given)}"
+    advice = "Give the range its output was trained to (a DCGAN's tanh: symmetric), or --force"
+    if beyond > BEYOND_SHARE and not force:
+        raise BiasMirrorError(f"{reading}, {beyond:.0%} of its output lies past the range's bounds ({span}): it reads "
+                              f"the output as the generator does not give it. {advice}", src)
+    spreads = [float(np.percentile(face, 99) - np.percentile(face, 1)) for face in got]
+    if max(spreads) <= FLAT_SPREAD_GREY and not force:
+        why = "it is not trained" if enc.gives_bytes else "the range reads its output wrongly, or it is not trained"
+        raise BiasMirrorError(f"{reading} every face it gives is flat, one grey edge to edge ({span}): {why}. "
+                              + ("Give --force to write it as it is" if enc.gives_bytes else advice), src)
+    if len(got) > 1 and int(np.abs(got.astype(np.int16) - got[:1]).max()) <= MAX_FILTER_GREY and not force:
+        raise BiasMirrorError(f"it gives the same face for every one of {where}: its output does not depend on its "
+                              "latent input. Give --force to write it as it is", src)
+    worst = int(np.abs(got.astype(np.int16) - enc.decode(raw)).max())
+    if worst > MAX_FILTER_GREY:
+        raise BiasMirrorError(f"the wrapped generator differs from the model run alone by {worst} grey levels "
+                              f"(limit {MAX_FILTER_GREY})", src)
+    return {"latents": where, "max_grey_vs_model_alone": worst, "share_past_range": round(beyond, 4),
+            "median_spread_grey": round(float(np.median(spreads)), 1)}

@@ -1,18 +1,21 @@
 """Reading an ONNX model made elsewhere: its file (one whose Bias Mirror card the app takes is refused), its image
-and condition inputs, and what they leave the options to say: the layout, the face size, a uint8 input's range, and
-the names of a conditional filter's conditions."""
+and condition inputs (or a generator's latent), and what they leave the options to say: the layout, the face size, a
+uint8 input's range, and the names of a conditional filter's conditions with what the model takes for each."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import onnx
+from onnx import TensorProto
 from google.protobuf.message import DecodeError
 
 from inference.card import METADATA_KEY
 from inference.errors import BiasMirrorError
 from inference.models import PYTORCH_FILE, is_pytorch_file, load_failure, load_model
 from inference.runtime import RuntimeConfig
+from training.adopt_encoding import Conditions
 
 
 def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProto:
@@ -37,7 +40,8 @@ def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProt
         kind, refused = carded(path)
         if kind == "generator":  # a valid card, of a kind nothing here runs on faces: "take it as it is" was false
             raise BiasMirrorError("this file already carries a Bias Mirror card, of a generator (latent → face): the "
-                                  "app, run and audit run classifiers and filters, and adopt makes only those", path)
+                                  "app, run and audit run classifiers and filters, and the Python API takes it as it "
+                                  f"is (load_model({str(path)!r}).generate(z))", path)
         if refused is None:
             raise BiasMirrorError(f"this file already carries a Bias Mirror card, of a {kind}: the app, run and audit "
                                   "take it as it is", path)
@@ -64,39 +68,100 @@ def dims_of(value: onnx.ValueInfoProto) -> list[int | None]:
 
 
 def model_inputs(model: onnx.ModelProto, path: Path) -> tuple[onnx.ValueInfoProto, onnx.ValueInfoProto | None]:
-    """Its image input, and the condition input of a conditional filter (a batch of K-vectors; K fixed, or open and
-    fixed by --conditions)."""
-    weights = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in weights]
+    """Its image input, and the condition input of a conditional filter: a batch of K-vectors (K fixed, or open and
+    fixed by --conditions), or of single numbers or indices (N,), which --conditions gives values."""
+    inputs = _fed_inputs(model)
     images = [i for i in inputs if len(dims_of(i)) == 4]
     others = [i for i in inputs if len(dims_of(i)) != 4]
-    if len(inputs) == 2 and len(images) == 1 and len(dims_of(others[0])) == 2:
+    if len(inputs) == 2 and len(images) == 1 and len(dims_of(others[0])) in (1, 2):
+        _check_not_latent(model, images[0], path)
         return images[0], others[0]
     if len(inputs) != 1:
         raise BiasMirrorError(f"it has {len(inputs)} inputs ({', '.join(f'{i.name} {dims_of(i)}' for i in inputs)}): "
-                              "only a model that takes one image tensor (a filter: and one condition vector) can be "
-                              "adopted", path)
+                              "only a model that takes one image tensor (a filter: and one condition, a vector or a "
+                              "number a face) can be adopted", path)
     if not images:
+        hint = _LATENT_HINT if _is_latent(model, inputs[0]) else ""
         raise BiasMirrorError(f"its input '{inputs[0].name}' has shape {dims_of(inputs[0])}, not a batch of images "
-                              "(four axes)", path)
+                              f"(four axes){hint}", path)
+    _check_not_latent(model, images[0], path)
     return images[0], None
+
+
+def _fed_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """Its graph inputs that are fed, not weights (an older exporter lists its initializers among them)."""
+    weights = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in weights]
+
+
+_LATENT_HINT = ": it looks like a generator's latent (noise in, a face out): adopt it with --kind generator"
+_FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16)
+
+
+def _is_latent(model: onnx.ModelProto, value: onnx.ValueInfoProto) -> bool:
+    """A batch of float vectors, N×D or N×D×1×1 (a DCGAN's z; D not the 3 colours of a 1×1 image), into a model
+    whose output is a batch of images: a classifier of feature vectors gives scores."""
+    dims = dims_of(value)
+    floats = value.type.tensor_type.elem_type in _FLOAT_TYPES
+    gives_images = len(model.graph.output) == 1 and len(dims_of(model.graph.output[0])) == 4
+    return floats and gives_images and (len(dims) == 2 or (len(dims) == 4 and dims[2:] == [1, 1] and dims[1] != 3))
+
+
+def _check_not_latent(model: onnx.ModelProto, image: onnx.ValueInfoProto, path: Path) -> None:
+    """A DCGAN's z (N×100×1×1) taken for an image had been told "cannot tell … whether colour is axis 1 or 3"."""
+    if _is_latent(model, image):
+        raise BiasMirrorError(f"its input '{image.name}' {dims_of(image)} is not a batch of images (each 1×1, of "
+                              f"{dims_of(image)[1]} channels){_LATENT_HINT}", path)
+
+
+def latent_input(model: onnx.ModelProto, path: Path) -> tuple[onnx.ValueInfoProto, int]:
+    """A generator's one input, a batch of float latents N×D or N×D×1×1 (a DCGAN's z), and its length D."""
+    inputs = _fed_inputs(model)
+    if len(inputs) != 1:
+        raise BiasMirrorError(f"it has {len(inputs)} inputs ({', '.join(f'{i.name} {dims_of(i)}' for i in inputs)}): "
+                              "a generator takes one, a batch of latents (N×D, or N×D×1×1)", path)
+    z = inputs[0]
+    dims = dims_of(z)
+    if z.type.tensor_type.elem_type not in _FLOAT_TYPES or not (len(dims) == 2 or dims[2:] == [1, 1]):
+        raise BiasMirrorError(f"its input '{z.name}' is {_type_of(z)} {dims}, {_not_latent(dims)}; a generator takes "
+                              "a batch of float latents, N×D or N×D×1×1", path)
+    if dims[1] is None:
+        raise BiasMirrorError(f"its latent input '{z.name}' {dims} leaves its length D open: re-export it with D "
+                              "fixed (the card says how long a latent is)", path)
+    return z, dims[1]
+
+
+def _type_of(value: onnx.ValueInfoProto) -> str:
+    return onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).name
+
+
+def _not_latent(dims: list[int | None]) -> str:
+    if len(dims) == 4:
+        return "a batch of images: a filter (image → image) is adopted with --kind filter"
+    return "not a batch of float vectors" if len(dims) == 2 else "not N×D or N×D×1×1"
 
 
 COLOUR_AXIS = {"NCHW": 1, "NHWC": 3}
 
 
 def layout_of(value: onnx.ValueInfoProto, asked: str, path: Path) -> str:
-    dims = dims_of(value)
+    return image_layout(dims_of(value), asked, path)
+
+
+def image_layout(dims: list[int | None], asked: str, path: Path, what: str = "input") -> str:
+    """The layout of an image tensor of shape ``dims``, its ``what`` (a generator's: its output): --layout's, checked,
+    or where it leaves it to auto, the one that puts colour on the axis of 3."""
     if asked != "auto":
-        check_colour_axis(dims, asked, path)
+        check_colour_axis(dims, asked, path, what)
         return asked
     nchw, nhwc = dims[1] == 3, dims[3] == 3
     if nchw != nhwc:
         return "NCHW" if nchw else "NHWC"
-    raise BiasMirrorError(f"cannot tell from its input shape {dims} whether colour is axis 1 or 3: give --layout", path)
+    raise BiasMirrorError(f"cannot tell from its {what} shape {dims} whether colour is axis 1 or 3: give --layout",
+                          path)
 
 
-def check_colour_axis(dims: list[int | None], layout: str, path: Path) -> None:
+def check_colour_axis(dims: list[int | None], layout: str, path: Path, what: str = "input") -> None:
     """The axis ``layout`` puts colour on holds 3 (or is open): a wrong --layout had been told its input is not
     square ("its input is 3×48")."""
     axis = COLOUR_AXIS[layout]
@@ -105,7 +170,7 @@ def check_colour_axis(dims: list[int | None], layout: str, path: Path) -> None:
     other = next((name for name, i in COLOUR_AXIS.items() if dims[i] == 3), None)
     hint = f": its axis {COLOUR_AXIS[other]} has 3, so give --layout {other} (or leave --layout out)" if other else \
         ": no axis of it has the 3 colours of an RGB image"
-    raise BiasMirrorError(f"--layout {layout} puts colour on axis {axis} of its input {dims}, which has {dims[axis]}"
+    raise BiasMirrorError(f"--layout {layout} puts colour on axis {axis} of its {what} {dims}, which has {dims[axis]}"
                           f"{hint}", path)
 
 
@@ -138,25 +203,126 @@ def uint8_input_range(value_range: str, mean: tuple[float, float, float], std: t
     return "byte"
 
 
-def check_conditions(src_cond: onnx.ValueInfoProto | None, kind: str, conditions: list[str], src: Path) -> None:
-    """A second input is a filter's condition, and ``--conditions`` names each of its entries."""
+def parse_conditions(entries: Sequence[str], src: Path) -> tuple[list[str], list[tuple[float, ...]] | None]:
+    """--conditions as given: names alone (each fed one-hot), or each NAME=VALUE, a value being the model's
+    condition for it, one number or several separated by ':' (female=1,male=0; blond=1:0:1). Refused: some with a
+    value and some without, values of different lengths, a number that is not finite, the same value twice."""
+    names = [e.partition("=")[0].strip() for e in entries]
+    valued = ["=" in e for e in entries]
+    if any(valued) and not all(valued):
+        bare = names[valued.index(False)]
+        raise BiasMirrorError(f"--conditions: give every condition a value (e.g. female=1,male=0) or none (each fed "
+                              f"one-hot): '{bare}' has none", src)
+    if "" in names:
+        raise BiasMirrorError(f"--conditions: a condition has no name ({','.join(entries)}): NAME or NAME=VALUE",
+                              src)
+    if not any(valued):
+        return names, None
+    values = [_condition_value(e, src) for e in entries]
+    lengths = {n: len(v) for n, v in zip(names, values)}
+    if len(set(lengths.values())) > 1:
+        raise BiasMirrorError("--conditions: each value is the model's whole condition, of one length; "
+                              + ", ".join(f"{n} has {k}" for n, k in lengths.items()), src)
+    first: dict[tuple[float, ...], str] = {}
+    for name, value in zip(names, values):
+        if first.setdefault(value, name) != name:
+            raise BiasMirrorError(f"--conditions: {first[value]} and {name} give the model the same value "
+                                  f"({_written(value)}): each condition needs one of its own", src)
+    return names, values
+
+
+def _condition_value(entry: str, src: Path) -> tuple[float, ...]:
+    name, _, text = entry.partition("=")
+    try:
+        value = tuple(float(v) for v in text.split(":"))
+    except ValueError:
+        value = ()
+    if not value or not all(math.isfinite(v) for v in value):
+        raise BiasMirrorError(f"--conditions: {entry!r}: the value of {name.strip()} should be finite numbers, one for "
+                              "each entry of the model's condition, separated by ':' (e.g. female=1, or "
+                              "smiling=0:1:0)", src)
+    return value
+
+
+def _written(value: Sequence[float]) -> str:
+    return ":".join(f"{v:g}" for v in value)
+
+
+_INTEGER_TYPES = (TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8, TensorProto.UINT8,
+                  TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64, TensorProto.BOOL)
+
+
+def _example(names: Sequence[str], width: int, integer: bool) -> str:
+    """--conditions with a value for each of ``names`` (c0, c1 where none are given), as a model of ``width``
+    numbers a face takes them: indices 0, 1… for an integer input, else 1 then 0 for one number, one-hot for
+    several."""
+    names = list(names) or ["c0", "c1"]
+    if integer or width == 1:
+        values = [str(i) for i in range(len(names))] if integer else [str(int(i == 0)) for i in range(len(names))]
+    else:
+        values = [":".join(str(int(i == j)) for j in range(width)) for i in range(len(names))]
+    return ",".join(f"{n}={v}" for n, v in zip(names, values))
+
+
+def check_conditions(src_cond: onnx.ValueInfoProto | None, kind: str, conditions: list[str],
+                     src: Path) -> Conditions | None:
+    """A second input is a filter's condition, and ``--conditions`` names each of its entries (fed one-hot), or
+    gives each condition the value the model takes for it (a number, a vector, an index)."""
     if src_cond is None:
         if conditions:
             raise BiasMirrorError("--conditions names a conditional filter's conditions, and this model takes no "
                                   "condition input", src)
-        return
-    k = dims_of(src_cond)[1]
+        return None
+    dims = dims_of(src_cond)
+    rank, k = len(dims), (dims[1] if len(dims) == 2 else 1)
+    integer = src_cond.type.tensor_type.elem_type in _INTEGER_TYPES
+    shape = "(N,)" if rank == 1 else f"[N, {k or 'K'}]"
     if kind != "filter":
-        raise BiasMirrorError(f"it takes a second input, '{src_cond.name}' [N, {k or 'K'}]: only a filter may take a "
+        raise BiasMirrorError(f"it takes a second input, '{src_cond.name}' {shape}: only a filter may take a "
                               "condition", src)
+    names, values = parse_conditions(conditions, src)
+    if len(set(names)) != len(names):
+        raise BiasMirrorError(f"--conditions names a condition twice ({','.join(names)}): name each once", src)
+    if values is None and k == 1:  # rank 1 too
+        raise BiasMirrorError(_needs_values(src_cond.name, shape, names, integer), src)
+    if values is None:
+        return _one_hot(src_cond.name, k, names, src)
+    width = len(values[0])
+    if k is not None and width != k:
+        raise BiasMirrorError(f"its condition input '{src_cond.name}' {shape} takes {k} number(s) a face: give each "
+                              f"condition {k}, separated by ':' (e.g. --conditions {_example(names, k, integer)}); "
+                              f"{names[0]} has {width}", src)
+    fractions = [f"{n}={_written(v)}" for n, v in zip(names, values) if not all(x.is_integer() for x in v)]
+    if integer and fractions:
+        raise BiasMirrorError(f"its condition input '{src_cond.name}' {shape} is an integer index: "
+                              f"{', '.join(fractions)} is not a whole number (e.g. --conditions "
+                              f"{_example(names, width, True)})", src)
+    return Conditions(tuple(names), tuple(values), rank, integer)
+
+
+def _needs_values(name: str, shape: str, names: list[str], integer: bool) -> str:
+    """Why names alone, fed one-hot, cannot be a condition that is one number or index a face: with one name it is
+    always 1 (a 0/1 CVAE's other value never runs); with more they are too many."""
+    what, each = ("an integer index", "its index") if integer else ("one number a face", "its value")
+    example = _example(names if len(names) > 1 else [*names, "other"] if names else [], 1, integer)
+    why = "" if not names else f" (names alone are fed one-hot, {len(names)} numbers a face)" if len(names) > 1 else \
+        " (one name alone, fed one-hot, is always 1: the model's other values never run)"
+    return (f"its condition input '{name}' {shape} is {what}, not a one-hot row: give each condition {each}, e.g. "
+            f"--conditions {example}{why}")
+
+
+def _one_hot(name: str, k: int | None, names: list[str], src: Path) -> Conditions:
+    """Names alone: each entry of a K-vector, fed one-hot."""
     if k is None:  # exported with the condition's axis open: --conditions says how many there are
-        if not conditions or len(set(conditions)) != len(conditions):
-            raise BiasMirrorError(f"its second input '{src_cond.name}' [N, K] looks like a condition whose K is left "
+        if not names:
+            raise BiasMirrorError(f"its second input '{name}' [N, K] looks like a condition whose K is left "
                                   "open: name its entries, in order and each once, with --conditions (e.g. "
-                                  "--conditions female,male)", src)
-        return
-    if len(conditions) != k or len(set(conditions)) != k:
-        raise BiasMirrorError(f"its second input '{src_cond.name}' [N, {k}] looks like a condition: name its {k} "
+                                  "--conditions female,male), or give each its value (e.g. female=1:0,male=0:1)", src)
+        return Conditions(tuple(names))
+    if len(names) != k:
+        raise BiasMirrorError(f"its second input '{name}' [N, {k}] looks like a condition: name its {k} "
                               f"entries, in order and each once, with --conditions (e.g. --conditions "
-                              f"{','.join(f'c{i}' for i in range(k))})" + (f"; {len(conditions)} given" if conditions else ""),
+                              f"{','.join(f'c{i}' for i in range(k))}), or give each condition its value (e.g. "
+                              f"--conditions {_example(names, k, False)})" + (f"; {len(names)} given" if names else ""),
                               src)
+    return Conditions(tuple(names))

@@ -1,5 +1,6 @@
-"""An adopted model run on faces: the faces it is checked on, the model alone as it was made, the wrapped one in
-batches, and a ``Trial`` (one way of feeding it, wrapped, carded and run); with what a run's failure says of it."""
+"""An adopted model run on faces: the faces it is checked on (a generator: the latents), the model alone as it was
+made, the wrapped one in batches, and a ``Trial`` (one way of feeding it, wrapped, carded and run); with what a run's
+failure says of it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from inference.defaults import DEFAULT_DATASET  # the shared UTKFace copy, as th
 from inference.errors import BiasMirrorError
 from inference.images import read_rgb
 from inference.models import Classifier, Filter, ort_reason
-from training.adopt_encoding import Encoding
+from training.adopt_encoding import Conditions, Encoding
 from training.fp16 import spread_evenly
 
 
@@ -52,23 +53,43 @@ def sample_faces_or_default(spec: str | None, n: int, size: int) -> tuple[np.nda
                               "--dataset KIND:PATH (e.g. --dataset utkface:DIR or --dataset folder:DIR)") from exc
 
 
+LATENT_SEED = 0  # the latents a generator is checked on: the same on every run, so that its card's checks repeat
+
+
+def latents(n: int, d: int) -> np.ndarray:
+    """``n`` latents of length ``d`` drawn from N(0, 1), as DCGANs and most GANs are trained on."""
+    return np.random.default_rng(LATENT_SEED).standard_normal((n, d)).astype(np.float32)
+
+
 def run_alone(path: Path, x: np.ndarray, condition: np.ndarray | None = None) -> list[np.ndarray]:
     """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1), or in batches of
-    the size its graph fixes (the last one padded with copies of its last face); a conditional filter gets
-    ``condition`` rows on its second input."""
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    types = {"tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(uint8)": np.uint8}
-    image = next(i for i in sess.get_inputs() if len(i.shape) == 4)
-    dtype = types.get(image.type, np.float32)
+    the size its graph fixes (the last one padded with copies of its last face); ``x``: faces, or a generator's
+    latents, as it takes them; a conditional filter gets ``condition`` rows, in its own terms (Conditions.inner), on
+    its second input."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # its failures are raised, and said in adopt's words: not logged as well
+    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    inputs = sess.get_inputs()
+    main = next((i for i in inputs if len(i.shape) == 4), inputs[0])  # the image; a generator's N×D latent
+    dtype = ort_dtype(main.type)
     x = np.round(x).astype(dtype) if dtype == np.uint8 else x.astype(dtype)
-    cond = next((i for i in sess.get_inputs() if len(i.shape) == 2), None)
+    cond = next((i for i in inputs if i.name != main.name), None)
     outs = []
-    for rows in batches(len(x), fixed_batch(image.shape)):
-        feed = {image.name: x[rows]}
+    for rows in batches(len(x), fixed_batch(main.shape)):
+        feed = {main.name: x[rows]}
         if cond is not None and condition is not None:
-            feed[cond.name] = condition[rows].astype(types.get(cond.type, np.float32))
+            feed[cond.name] = condition[rows].astype(ort_dtype(cond.type))
         outs.append(sess.run(None, feed))
     return [np.concatenate(o)[:len(x)] for o in zip(*outs)]
+
+
+def ort_dtype(ort_type: str) -> np.dtype:
+    """The NumPy type of an ONNX Runtime input type ("tensor(int64)"): float32 where it names none NumPy has."""
+    name = ort_type.removeprefix("tensor(").removesuffix(")")
+    try:
+        return np.dtype({"float": "float32", "double": "float64"}.get(name, name))
+    except TypeError:  # bfloat16, string
+        return np.dtype(np.float32)
 
 
 def fixed_batch(shape: Sequence) -> int:
@@ -105,30 +126,62 @@ class Trial:
     wrapped: onnx.ModelProto
     got: list[np.ndarray]  # the wrapped model's outputs on the faces
     model: Filter | Classifier  # the wrapped model, loaded
+    conditions: Conditions | None = None  # a conditional filter's, and what the model takes for each
+
+    def inner(self, rows: np.ndarray | None) -> np.ndarray | None:
+        """Condition rows (one-hot, as the card's) in the model's own terms, to run it alone."""
+        return rows if rows is None or self.conditions is None else self.conditions.inner(rows)
 
 
-def takes_k(src: Path, layout: str, size: int, k: int) -> bool:
-    """Whether the model made elsewhere, on its own, runs one face with a condition vector of ``k`` entries."""
+def condition_failures(src: Path, layout: str, size: int, conditions: Conditions) -> dict[str, str]:
+    """The conditions under which the model made elsewhere, on its own, does not run one face, each fed as it takes
+    them, with the reason the runtime gives."""
     shape = (1, 3, size, size) if layout == "NCHW" else (1, size, size, 3)
-    try:
-        run_alone(src, np.zeros(shape, np.float32), np.eye(k, dtype=np.float32)[:1])
-    except Exception:  # noqa: BLE001 - ORT's own error types, at load (shape inference) or at run: it does not
-        return False
-    return True
+    failed = {}
+    for name, row in zip(conditions.names, np.eye(len(conditions.names), dtype=np.float32)):
+        try:
+            run_alone(src, np.zeros(shape, np.float32), conditions.inner(row[None]))
+        except Exception as exc:  # noqa: BLE001 - ORT's own error types, at load (shape inference) or at run
+            failed[name] = ort_reason(exc)[:300]
+    return failed
 
 
-def open_k_refused(exc: BiasMirrorError, conditions: list[str], src: Path) -> BiasMirrorError:
-    """The wrapped filter, whose condition input leaves K open and was given K = the --conditions' count, failed to
-    load or run: said as a K its graph may not take (one exported with K open that computes with a fixed K had
-    been called "not a readable ONNX model (truncated, corrupt …)"), with the reason the runtime gave."""
+def takes_conditions(src: Path, layout: str, size: int, conditions: Conditions) -> bool:
+    """Whether the model made elsewhere, on its own, runs one face under each of ``conditions`` as it takes them."""
+    return not condition_failures(src, layout, size, conditions)
+
+
+def check_condition_values(src: Path, layout: str, size: int, conditions: Conditions) -> None:
+    """Each value --conditions gives runs through the model alone, where another does: an index past the classes an
+    nn.Embedding holds had failed mid-check in ONNX Runtime's words ("indices element out of data bounds"), of a
+    trial copy. Where none runs, the model fails for some other reason, said where it shows."""
+    failed = condition_failures(src, layout, size, conditions)
+    if failed and len(failed) < len(conditions.names):
+        given = dict(zip(conditions.names, conditions.written().split(",")))
+        raise BiasMirrorError(f"it does not run with {', '.join(given[n] for n in failed)} of --conditions "
+                              f"{conditions.written()}, where it runs with the others ({next(iter(failed.values()))}): "
+                              "check those values (an index past the classes the model embeds, a vector of another "
+                              "length)", src)
+
+
+def conditions_refused(exc: BiasMirrorError, conditions: Conditions, src: Path) -> BiasMirrorError:
+    """The wrapped filter, whose condition input leaves K open and was given K = the --conditions' count (or the
+    length of their values), or which takes values (an index beyond its embedding), failed to load or run: said as
+    conditions its graph may not take (one exported with K open that computes with a fixed K had been called "not a
+    readable ONNX model (truncated, corrupt …)"), with the reason the runtime gave."""
     cause: BaseException = exc
     while isinstance(cause, BiasMirrorError) and cause.__cause__ is not None:
         cause = cause.__cause__
     why = exc.message if isinstance(cause, BiasMirrorError) else ort_reason(cause)[:300]
-    k = len(conditions)
-    return BiasMirrorError(f"it does not take condition vectors of K={k} (one entry for each of the --conditions "
-                           f"{','.join(conditions)}): its condition input leaves K open, but with K={k} it fails "
-                           f"({why}). Check the number of --conditions: the model may take another count", src)
+    names = ",".join(conditions.names)
+    if conditions.values is None:
+        k = len(conditions.names)
+        return BiasMirrorError(f"it does not take condition vectors of K={k} (one entry for each of the --conditions "
+                               f"{names}): its condition input leaves K open, but with K={k} it fails ({why}). Check "
+                               "the number of --conditions: the model may take another count", src)
+    return BiasMirrorError(f"it does not run with the condition values --conditions {conditions.written()} ({why}). "
+                           "Check them: an index past the model's number of classes, or a vector of another length, "
+                           "fails", src)
 
 
 def cam_grid(wrapped: onnx.ModelProto, face: np.ndarray, src: Path) -> tuple[int, int]:
