@@ -3,7 +3,10 @@
 The head is what follows the last global average pool: linear layers (Gemm, MatMul and Add, or a 1×1 Conv of the
 pooled map), with element-wise
 layers between them (activations, batch norm, a constant scale or shift), ending in the layer whose output,
-through nothing but a softmax or reshapes, is the model's output.
+through nothing but a softmax or reshapes, is the model's output. After that last layer a constant scale or shift of
+its outputs (temperature scaling, logit adjustment) and a constant choice of them (a Slice or Gather of the class
+axis: the DB-VAE's classifier logit beside its latent mean and log-variance) fold into its weights and bias, so that
+they too are one linear layer of the pooled features and the map below stays exact.
 
 - Where every layer is affine (one linear layer, as ResNets end; or several without an activation between them),
   they fold into one, and the map is exact CAM (Zhou et al. 2016): the folded weights at every cell of the pooled
@@ -31,6 +34,8 @@ from inference.errors import BiasMirrorError
 
 THROUGH = {"Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Cast"}  # shape only, in eval
 TO_OUTPUT = {"Softmax", "LogSoftmax", "Sigmoid", "Identity", "Cast", "Flatten", "Reshape", "Squeeze"}  # after the head
+SCALE_OR_SHIFT = {"Mul", "Div", "Add", "Sub"}  # by a constant: an affine layer
+RESHAPES = {"Flatten", "Reshape", "Squeeze"}  # of the head's output: taken to leave the classes on the last axis
 ACTIVATIONS = {"Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "HardSigmoid", "HardSwish", "Clip"}
 GATES = {"Sigmoid", "HardSigmoid", "Tanh"}  # x · gate(x): SiLU and an unfused Hardswish are exported so
 CAM_FORMULA = "sum_c w[k,c] * F[c] (raw, unnormalised)"
@@ -128,7 +133,7 @@ class Head:
     nhwc: bool
     weight: np.ndarray  # K×C: the folded affine head, or the output layer's weights where an activation lies between
     bias: np.ndarray  # K: the folded bias (exact CAM only)
-    logits: str  # the output layer's output, bias included
+    logits: str  # what the model's softmax (or sigmoid) takes: the output layer's output and what folds into it
     pooled: str = ""  # the pool's output
     layers: tuple = ()  # pool → output layer, the output layer excluded: Affine and Activation, in order (Grad-CAM)
 
@@ -170,6 +175,43 @@ def pool_layout(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool | N
         return None
     axes = sorted(a % 4 for a in axes)
     return {(2, 3): False, (1, 2): True}.get(tuple(axes))
+
+
+@dataclass(frozen=True)
+class Classes:
+    """Where a tensor after the head's last linear layer keeps its classes: its number of axes (None: not known)
+    and the class axis, counted from the end (−1: the last); None where a Gather of one class has taken it away."""
+
+    rank: int | None
+    axis: int | None = -1
+
+    def is_class_axis(self, axis: int) -> bool:
+        """Whether a node's ``axis`` (an ONNX attribute: from the start, or from the end where negative) is ours."""
+        if self.axis is None or (axis >= 0 and self.rank is None):
+            return False
+        return (axis - self.rank if axis >= 0 else axis) == self.axis  # type: ignore[operator]
+
+    def per_class(self, value: np.ndarray, k: int) -> np.ndarray | None:
+        """A constant broadcast onto the K classes: one value for all, or one per class on the class axis, adding
+        no axis (a constant of more axes than the tensor would give the output axes of its own); None otherwise."""
+        if value.ndim > (self.rank if self.rank is not None else 1):
+            return None
+        if value.size == 1:
+            return np.full(k, float(np.ravel(value)[0]))
+        if self.axis is None or value.ndim < -self.axis or value.shape[self.axis] != k or value.size != k:
+            return None
+        return value.astype(np.float64).ravel()
+
+
+def scale_or_shift(op: str, k: np.ndarray, first: bool) -> Affine | None:
+    """x op k (``first``), or k op x, as an element-wise affine layer; None for k / x, which is not affine."""
+    if op == "Mul":
+        return Affine(k, np.zeros_like(k))
+    if op == "Div":
+        return Affine(1 / k, np.zeros_like(k)) if first else None
+    if op == "Add":
+        return Affine(np.ones_like(k), k)
+    return Affine(np.ones_like(k), -k) if first else Affine(-np.ones_like(k), k)
 
 
 class _Graph:
@@ -233,19 +275,17 @@ class _Graph:
             scale, shift, mean, var = (c[i].astype(np.float64).ravel() for i in n.input[1:5])
             s = scale / np.sqrt(var + eps)
             return Affine(s, shift - mean * s)
-        other = [i for i in n.input if i != x]
-        if n.op_type not in ("Mul", "Div", "Add", "Sub") or len(other) != 1 or other[0] not in c \
-                or sum(d > 1 for d in c[other[0]].shape) > 1:  # one value, or one per unit
+        operand = self.constant_operand(n, x)
+        if operand is None or sum(d > 1 for d in operand[0].shape) > 1:  # one value, or one per unit
             return None
-        k = c[other[0]].astype(np.float64).ravel()
-        first = n.input[0] == x
-        if n.op_type == "Mul":
-            return Affine(k, np.zeros_like(k))
-        if n.op_type == "Div":
-            return Affine(1 / k, np.zeros_like(k)) if first else None
-        if n.op_type == "Add":
-            return Affine(np.ones_like(k), k)
-        return Affine(np.ones_like(k), -k) if first else Affine(-np.ones_like(k), k)
+        return scale_or_shift(n.op_type, operand[0].astype(np.float64).ravel(), operand[1])
+
+    def constant_operand(self, n: onnx.NodeProto, x: str) -> tuple[np.ndarray, bool] | None:
+        """The constant that a Mul, Div, Add or Sub applies to ``x``, and whether ``x`` comes first."""
+        other = [i for i in n.input if i != x]
+        if n.op_type not in SCALE_OR_SHIFT or len(other) != 1 or other[0] not in self.consts:
+            return None
+        return self.consts[other[0]], n.input[0] == x
 
     def activation(self, n: onnx.NodeProto, x: str) -> Activation | None:
         """Node ``n`` as an activation of ``x``, where it is one the head's map knows."""
@@ -273,30 +313,111 @@ class _Graph:
 
     def head_after(self, pool: onnx.NodeProto, nhwc: bool) -> Head | None:
         """The head that takes this pool's output to the model's output, or None where nothing does."""
-        return self._walk(pool, nhwc, pool.output[0], [])
+        keeps_dims = next((helper.get_attribute_value(a) for a in pool.attribute if a.name == "keepdims"), 1)
+        return self._walk(pool, nhwc, pool.output[0], [], 4 if keeps_dims else 2)
 
-    def _walk(self, pool: onnx.NodeProto, nhwc: bool, name: str, layers: list) -> Head | None:
+    def _walk(self, pool: onnx.NodeProto, nhwc: bool, name: str, layers: list, rank: int | None) -> Head | None:
         # Each branch is followed (a model may also give its pooled features as an embedding). Branches cannot
         # meet again inside a head found here: a merge takes two non-constant inputs, which no layer here does
         # (the gate's Mul aside, whose derivative counts both); the gradient check would show it if one did.
+        # ``rank``: the number of axes of ``name`` (None: not known), to tell the class axis of the head's output.
         gated = self.gated(name)
         if gated is not None:
-            return self._walk(pool, nhwc, gated[1], [*layers, gated[0]])
+            return self._walk(pool, nhwc, gated[1], [*layers, gated[0]], rank)
         for taker in self.consumers.get(name, []):
             found = None
             if taker.op_type in THROUGH:
-                found = self._walk(pool, nhwc, taker.output[0], layers)
+                found = self._walk(pool, nhwc, taker.output[0], layers, self.rank_after(taker, rank))
             elif (linear := self.linear(taker)) is not None:
                 layer, out = linear
-                found = _head(pool, nhwc, layers, layer, out) if self.reaches_output(out) else \
-                    self._walk(pool, nhwc, out, [*layers, layer])
+                out_rank = {"Gemm": 2, "Conv": 4}.get(taker.op_type, rank)
+                ended = self.output_layer(layer, out, Classes(out_rank, -3 if taker.op_type == "Conv" else -1))
+                found = _head(pool, nhwc, layers, *ended) if ended is not None else \
+                    self._walk(pool, nhwc, out, [*layers, layer], out_rank)
             elif (affine := self.elementwise(taker, name)) is not None:
-                found = self._walk(pool, nhwc, taker.output[0], [*layers, affine])
+                found = self._walk(pool, nhwc, taker.output[0], [*layers, affine], rank)
             elif (act := self.activation(taker, name)) is not None:
-                found = self._walk(pool, nhwc, taker.output[0], [*layers, act])
+                found = self._walk(pool, nhwc, taker.output[0], [*layers, act], rank)
             if found is not None:
                 return found
         return None
+
+    def rank_after(self, n: onnx.NodeProto, rank: int | None) -> int | None:
+        """The number of axes after a reshape-only node (THROUGH), where the graph tells it."""
+        if n.op_type == "Flatten":
+            return 2
+        if n.op_type == "Reshape":
+            shape = self.consts.get(n.input[1]) if len(n.input) > 1 else None
+            return None if shape is None else int(np.size(shape))
+        if n.op_type == "Squeeze":
+            axes = self.int_list(n, "axes", 1)
+            return None if axes is None or rank is None else rank - len(axes)
+        return rank
+
+    def int_list(self, n: onnx.NodeProto, attr: str, index: int) -> list[int] | None:
+        """A node's integers given as an attribute (older opsets) or as its constant input ``index``; None where
+        neither gives them."""
+        given = next((helper.get_attribute_value(a) for a in n.attribute if a.name == attr), None)
+        if given is None and len(n.input) > index and n.input[index] in self.consts:
+            given = self.consts[n.input[index]]
+        return None if given is None else [int(v) for v in np.ravel(given)]
+
+    def output_layer(self, layer: Affine, name: str, classes: Classes) -> tuple[Affine, str] | None:
+        """The last linear layer (``layer``, whose output is ``name``) with what follows it folded in, and the tensor
+        that becomes the model's output through a softmax or reshapes alone; None where something else follows.
+        Temperature scaling (softmax(fc(x) / T)), logit adjustment (fc(x) − τ·log prior) and a DB-VAE's
+        sigmoid(fc(x)[:, 0:1]) had been refused as having no head; folded, they are one linear layer of the pooled
+        features, whose CAM is exact."""
+        if self.reaches_output(name):
+            return layer, name
+        for taker in self.consumers.get(name, []):
+            step = self.fold_step(taker, name, layer, classes)
+            found = self.output_layer(*step) if step is not None else None
+            if found is not None:
+                return found
+        return None
+
+    def fold_step(self, n: onnx.NodeProto, x: str, layer: Affine,
+                  classes: Classes) -> tuple[Affine, str, Classes] | None:
+        """``layer`` after node ``n`` of its output ``x``: a reshape, a constant scale or shift of every class or of
+        each (one value on the class axis, adding no axis), or a constant choice of classes (a Slice or Gather of
+        the class axis alone); None for any other node."""
+        k = len(layer.weight)
+        if n.op_type in THROUGH:
+            reshaped = n.op_type in RESHAPES
+            return layer, n.output[0], Classes(self.rank_after(n, classes.rank), -1 if reshaped else classes.axis)
+        operand = self.constant_operand(n, x)
+        if operand is not None:
+            values = classes.per_class(operand[0], k)
+            affine = None if values is None else scale_or_shift(n.op_type, values, operand[1])
+            return None if affine is None else (Affine(*affine.fold(layer.weight, layer.bias)), n.output[0], classes)
+        chosen = self.chosen_classes(n, x, classes, k)
+        if chosen is None:
+            return None
+        rows, kept = chosen
+        return Affine(layer.weight[rows], layer.bias[rows]), n.output[0], kept
+
+    def chosen_classes(self, n: onnx.NodeProto, x: str, classes: Classes, k: int) -> tuple[np.ndarray, Classes] | None:
+        """The classes a constant Slice or Gather of the class axis keeps, in order, and where they then lie."""
+        if not n.input or n.input[0] != x or n.op_type not in ("Slice", "Gather"):
+            return None
+        if n.op_type == "Gather":
+            axis = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "axis"), 0)
+            if len(n.input) < 2 or n.input[1] not in self.consts or not classes.is_class_axis(axis):
+                return None
+            picked = self.consts[n.input[1]]
+            if picked.ndim > 1 or not np.all((-k <= picked) & (picked < k)):
+                return None
+            one = picked.ndim == 0  # x[:, 0]: the class axis goes
+            rank = None if classes.rank is None else classes.rank - one
+            return np.ravel(picked) % k, Classes(rank, None if one else classes.axis)
+        starts, ends = self.int_list(n, "starts", 1), self.int_list(n, "ends", 2)
+        axes, steps = self.int_list(n, "axes", 3), self.int_list(n, "steps", 4) or [1]
+        if starts is None or ends is None or len(starts) != 1 or axes is None or len(axes) != 1 \
+                or len(steps) != 1 or steps[0] == 0 or not classes.is_class_axis(axes[0]):
+            return None
+        rows = np.arange(k)[slice(starts[0], ends[0], steps[0])]
+        return (rows, classes) if len(rows) else None
 
 
 def _head(pool: onnx.NodeProto, nhwc: bool, layers: list, out: Affine, logits: str) -> Head:

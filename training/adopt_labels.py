@@ -29,7 +29,8 @@ GENDER_LABELS = ("female", "male")
 def gender_labels(labels: Sequence[str], src: Path, echo: Callable[[str], None]) -> list[str]:
     """``labels`` with female and male in any case taken as female and male (said once): FairFace's "Female,Male",
     written as typed, had skipped the label-order check and made a model every command then refused. Refused: a
-    label named twice, and labels without female and male, which no command can host (each measures P(female))."""
+    label named twice, labels without female and male, which no command can host (each measures P(female)), and
+    labels beside them (below)."""
     given = ",".join(labels)
     taken = [label.casefold() if label.casefold() in GENDER_LABELS else label for label in labels]
     if len(set(taken)) != len(taken):  # male,male made a card no measure could read
@@ -41,6 +42,16 @@ def gender_labels(labels: Sequence[str], src: Path, echo: Callable[[str], None])
                               "so an adopted classifier needs outputs labelled female and male, in the order of its "
                               "outputs (e.g. --labels female,male; one output: NEGATIVE,POSITIVE); a classifier of "
                               "other classes cannot be hosted", src)
+    others = [label for label in taken if label not in GENDER_LABELS]
+    if others:
+        # male,female,unsure had been written, then measured three ways: adopt compared P(female) with P(male),
+        # evaluate thresholded P(female) at 0.5, the audit called the top label (an "unsure" counted wrong)
+        raise BiasMirrorError(f"--labels {given} has {'labels' if len(others) > 1 else 'a label'} besides female "
+                              f"and male ({', '.join(repr(label) for label in others)}): every measure here (adopt's "
+                              "label check, the app, run, audit and evaluate) is a binary female/male one, which a "
+                              "third output would leave each to read its own way; adopt a classifier whose outputs "
+                              "are female and male alone: two outputs (--labels female,male in their order), or one "
+                              "with a sigmoid (--labels male,female: P(female) is the sigmoid)", src)
     if taken != list(labels):
         echo(f"--labels {given} read as {','.join(taken)}: its card names them in lower case, as every command looks "
              "them up")

@@ -1,0 +1,226 @@
+"""Research classifiers brought in from elsewhere, and a models folder doctor must judge as the commands do.
+
+- A classifier adopted with --labels male,female,unsure was measured three ways: adopt compared P(female) with
+  P(male), evaluate thresholded P(female) at 0.5, the audit called the top label (an "unsure" counted wrong). Adopt
+  now refuses labels besides female and male.
+- Calibrated and debiased heads, softmax(fc(x) / T) (temperature scaling), fc(x) − adj (logit adjustment) and a
+  DB-VAE's sigmoid(fc(x)[:, 0:1]), were refused as having no global-average-pool → linear head: what follows the last
+  linear layer now folds into its weights, and the map stays exact.
+- `doctor` passed (status 0) a folder of a conditional filter, a generator and a smile classifier, where run, audit,
+  bench and the app stop with "no classifier found".
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from inference.errors import BiasMirrorError  # noqa: E402
+from inference.models import load_model  # noqa: E402
+from tests.conftest import make_classifier, run_main  # noqa: E402
+from tests.test_adopt import (SIZE, BrightnessNet, MLPHeadNet, adopted_as_pytorch_maps_it,  # noqa: E402
+                              export, faces_of, grad_cam, quiet)
+from training.adopt import adopt  # noqa: E402
+from training.adopt_classifier_checks import MAX_CAM_MISMATCH, MAX_DPROB  # noqa: E402
+
+FLOAT32_REL = 1e-4  # float32 rounding, relative to the map's largest value
+TEMPERATURE = 1.7
+LATENT = 8  # the DB-VAE's latent size: its one linear layer gives 1 + 2 × LATENT values
+
+
+def adopt_brightness(src: Path, out: Path, labels: list[str], tiny_utk: Path, **kw) -> Path:
+    return adopt(src, out, "classifier", labels=labels, value_range="unit", dataset=f"utkface:{tiny_utk.parent}", n=40,
+                 echo=quiet, **kw)
+
+
+# --- 1. labels besides female and male -----------------------------------------------------------------------------
+
+class UnsureNet(BrightnessNet):
+    """BrightnessNet's female and male outputs, and a third, "unsure", for the faces near its threshold."""
+
+    def __init__(self):
+        super().__init__(2)
+        two = self.fc
+        self.fc = nn.Linear(3, 3)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.cat([two.weight, torch.zeros(1, 3)]))
+            self.fc.bias.copy_(torch.cat([two.bias, torch.zeros(1)]))
+
+
+def test_a_classifier_of_a_third_label_beside_female_and_male_is_refused_at_adopt(tmp_path, tiny_utk):
+    src = export(UnsureNet(), tmp_path / "three.onnx")
+    out = tmp_path / "adopted.onnx"
+    with pytest.raises(BiasMirrorError, match=r"--labels female,male,unsure has a label besides female and male "
+                                              r"\('unsure'\)") as refused:
+        adopt_brightness(src, out, ["female", "male", "unsure"], tiny_utk, force=True)
+    assert str(src) in str(refused.value) and "binary female/male" in str(refused.value)
+    assert not out.exists()
+
+
+# --- 2. what follows the last linear layer, folded into it -----------------------------------------------------------
+
+class TemperatureScaledNet(BrightnessNet):
+    """Calibrated by temperature scaling (Guo et al. 2017): softmax(fc(x) / T)."""
+
+    def logits(self, f):
+        return self.fc(f.mean((2, 3))) / TEMPERATURE
+
+    def forward(self, x):
+        return torch.softmax(self.logits(self.features(x)), 1)
+
+    def p_female(self, x):
+        return self(x)[:, 0]
+
+
+class LogitAdjustedNet(BrightnessNet):
+    """Logit adjustment (Menon et al. 2021): fc(x) − τ·log(prior) per class, given as logits."""
+
+    def __init__(self):
+        super().__init__(2)
+        self.register_buffer("adjustment", torch.tensor([0.12, -0.12]))
+
+    def logits(self, f):
+        return self.fc(f.mean((2, 3))) - self.adjustment
+
+    def forward(self, x):
+        return self.logits(self.features(x))
+
+    def p_female(self, x):
+        return torch.softmax(self(x), 1)[:, 0]
+
+
+class ReorderedNet(BrightnessNet):
+    """Its outputs picked into another order (a Gather of the class axis): male, female."""
+
+    def logits(self, f):
+        return self.fc(f.mean((2, 3)))[:, [1, 0]]
+
+    def forward(self, x):
+        return torch.softmax(self.logits(self.features(x)), 1)
+
+    def p_female(self, x):
+        return self(x)[:, 1]
+
+
+class DBVAENet(BrightnessNet):
+    """A DB-VAE's encoder (Amini et al. 2019): one linear layer gives the classifier's logit (P(female)) beside the
+    latent mean and log-variance; exported for classification as sigmoid of the first."""
+
+    def __init__(self):
+        super().__init__(1)
+        one = self.fc
+        self.fc = nn.Linear(3, 1 + 2 * LATENT)
+        with torch.no_grad():
+            self.fc.weight[:1] = one.weight
+            self.fc.bias[:1] = one.bias
+
+    def logits(self, f):
+        return self.fc(f.mean((2, 3)))[:, 0:1]
+
+    def forward(self, x):
+        return torch.sigmoid(self.logits(self.features(x)))
+
+    def p_female(self, x):
+        return self(x)[:, 0]
+
+
+@pytest.mark.parametrize("net_type,labels", [
+    (TemperatureScaledNet, "female,male"), (LogitAdjustedNet, "female,male"), (ReorderedNet, "male,female"),
+    (DBVAENet, "male,female")], ids=["temperature", "logit-adjustment", "gather", "db-vae-slice"])
+def test_a_calibrated_or_debiased_head_is_adopted_with_its_probabilities_and_an_exact_cam(tmp_path, tiny_utk,
+                                                                                         net_type, labels):
+    net = net_type().eval()
+    out = adopt_brightness(export(net, tmp_path / "classifier.onnx"), tmp_path / "adopted.onnx", labels.split(","),
+                           tiny_utk)
+    model = load_model(out, "classifier")
+    checks = model.card.training["adopted"]["checks"]
+    # checked against the model run alone, and the CAM's grid mean against the head's output, when adopted
+    assert checks["max_dprob_vs_model_alone"] <= MAX_DPROB and checks["cam_mismatch"] <= MAX_CAM_MISMATCH
+    assert checks["labels"]["accuracy"] == 1.0 and "Grad-CAM" not in model.card.cam["formula"]
+    faces = faces_of(tiny_utk)
+    probs, cam = model.predict(faces)
+    x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
+    with torch.no_grad():
+        p_female, features = net.p_female(x), net.features(x)
+    female = model.labels.index("female")
+    assert np.abs(probs[:, female] - p_female.numpy()).max() <= MAX_DPROB
+    # the map of the output the model squashes: exact CAM (its gradient through the mean pool, times the features);
+    # the DB-VAE's one logit is P(female)'s
+    want = grad_cam(features, net.logits, 0 if net_type is DBVAENet else female)
+    assert cam.shape[2:] == (SIZE, SIZE)
+    assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
+
+
+def test_a_temperature_after_a_head_of_several_layers_keeps_its_grad_cam(tmp_path, tiny_utk):
+    net = MLPHeadNet(nn.ReLU()).eval()
+
+    class Calibrated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def features(self, x):
+            return net.features(x)
+
+        def forward(self, x):
+            return torch.softmax(net.head(net.features(x).mean((2, 3))) / TEMPERATURE, 1)
+
+    model = adopted_as_pytorch_maps_it(Calibrated().eval(), lambda f: net.head(f.mean((2, 3))) / TEMPERATURE,
+                                       tmp_path, tiny_utk)
+    assert "gradient" in model.card.training["adopted"]["checks"]
+
+
+class ReciprocalNet(TemperatureScaledNet):
+    """T / fc(x): not affine in the pooled features, so no CAM of it is exact."""
+
+    def forward(self, x):
+        return torch.softmax(TEMPERATURE / self.fc(self.features(x).mean((2, 3))), 1)
+
+
+def test_what_is_not_affine_after_the_last_linear_layer_is_still_refused(tmp_path, tiny_utk):
+    src = export(ReciprocalNet().eval(), tmp_path / "classifier.onnx")
+    with pytest.raises(BiasMirrorError, match="found no global-average-pool → linear head") as refused:
+        adopt_brightness(src, tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
+    assert str(src) in str(refused.value)
+
+
+# --- 3. doctor judges the models folder as the commands load it ------------------------------------------------------
+
+def doctor_on(folder: Path, monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
+    from inference import doctor
+
+    monkeypatch.setattr(doctor, "MODELS_DIR", folder)
+    return run_main(["doctor", *argv], capsys)
+
+
+def test_doctor_fails_a_folder_the_commands_find_no_classifier_in(tmp_path, tiny_models, monkeypatch, capsys):
+    from inference.defaults import load_folder
+    from inference.runtime import RuntimeConfig
+
+    shutil.copy(tiny_models["conditional"], tmp_path / "conditional.onnx")
+    shutil.copy(tiny_models["generator"], tmp_path / "generator.onnx")
+    make_classifier(tmp_path / "smile.onnx", labels=("neutral", "smile"))
+    assert not load_folder(tmp_path, RuntimeConfig(provider="cpu")).classifiers  # as run, audit, bench and the app
+    code, out, err = doctor_on(tmp_path, monkeypatch, capsys, "--cameras", "0", "--no-gpu-probe")
+    assert code == 1, out
+    assert "smile.onnx: UNUSABLE — " in out and "its labels are neutral, smile" in out
+    assert "generator (latent → face), not used" in out and "generator.onnx: UNUSABLE" not in out
+    assert "conditional.onnx: UNUSABLE" not in out
+    assert f"no usable default classifier in {tmp_path}" in err and '"no classifier found"' in err
+    code, out, err = doctor_on(tmp_path, monkeypatch, capsys, "--cards")
+    assert code == 1 and "UNUSABLE — " in out and "its labels are neutral, smile" in out
+    assert f"no usable default classifier in {tmp_path}" in err
+
+
+def test_doctor_passes_a_folder_of_a_gender_classifier_and_says_a_generator_is_left_aside(tmp_path, tiny_models,
+                                                                                          monkeypatch, capsys):
+    shutil.copy(tiny_models["classifier"], tmp_path / "gender.onnx")
+    shutil.copy(tiny_models["generator"], tmp_path / "generator.onnx")
+    code, out, err = doctor_on(tmp_path, monkeypatch, capsys, "--cameras", "0", "--no-gpu-probe")
+    assert code == 0, err
+    assert "UNUSABLE" not in out and "note: " in out and "a generator (latent → face), not used" in out
