@@ -522,10 +522,12 @@ class Classifier(OnnxModel):
 
     def require_gender(self, role: str) -> None:
         """Refuses a classifier of other labels where P(female) is measured (a smile classifier adopted with
-        ``--labels smile,neutral`` was read as unreadable faces, or failed after training)."""
-        if not {"female", "male"} <= set(self.labels):
-            raise BiasMirrorError(f"{role}: its labels are {', '.join(self.labels)}; this measures P(female), so it "
-                                  "needs a gender classifier whose labels include female and male", self.path)
+        ``--labels smile,neutral`` was read as unreadable faces, or failed after training), or of more (adopt, the
+        audit and evaluate had each called a face "female" by another rule)."""
+        if sorted(self.labels) != ["female", "male"]:  # a third label had been scored three ways (argmax, ≥ 0.5, f > m)
+            raise BiasMirrorError(f"{role}: its labels are {', '.join(self.labels)}; this measures P(female) against "
+                                  "P(male), so it needs a gender classifier whose labels are female and male alone "
+                                  "(adopt it again with those two outputs)", self.path)
 
     def predict(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """faces: N×H×W×3 RGB uint8 at the model's size → (probs N×K, raw cam N×K×h×w)."""

@@ -224,3 +224,41 @@ def test_doctor_passes_a_folder_of_a_gender_classifier_and_says_a_generator_is_l
     code, out, err = doctor_on(tmp_path, monkeypatch, capsys, "--cameras", "0", "--no-gpu-probe")
     assert code == 0, err
     assert "UNUSABLE" not in out and "note: " in out and "a generator (latent → face), not used" in out
+
+
+def test_a_card_with_a_third_label_is_refused_where_p_female_is_measured(tmp_path):
+    """A card from elsewhere (or adopted before adopt refused it) with female, male and unsure had been audited with
+    argmax, evaluated with P(female) ≥ 0.5 and checked by adopt with P(female) > P(male): three accuracies."""
+    import torch
+
+    from inference.card import classifier_card
+    from inference.errors import BiasMirrorError
+    from inference.models import load_model
+    from training.export import export
+
+    class Constant(torch.nn.Module):
+        def forward(self, image):
+            zero = image.float().mean(dim=(1, 2, 3)) * 0
+            return torch.stack([zero + 0.5, zero + 0.3, zero + 0.2], dim=1), zero[:, None, None, None].expand(-1, 3, 4, 4)
+
+    for labels, refused in ((["female", "male", "unsure"], True), (["male", "female"], False)):
+        card = classifier_card("three", 32, labels, (4, 4), "constant (test)", {"dataset": "none"}, {})
+        path = tmp_path / f"{len(labels)}.onnx"
+        model = Constant() if refused else _two_of(Constant())
+        export(model, [torch.zeros(2, 32, 32, 3, dtype=torch.uint8)], ["image"], ["probs", "cam"], path, card)
+        loaded = load_model(path)
+        if refused:
+            with pytest.raises(BiasMirrorError, match="labels are female, male, unsure; .* female and male alone"):
+                loaded.require_gender("--classifier")
+        else:
+            loaded.require_gender("--classifier")
+
+
+def _two_of(three):
+    import torch
+
+    class Two(torch.nn.Module):
+        def forward(self, image):
+            probs, cam = three(image)
+            return probs[:, :2] / probs[:, :2].sum(dim=1, keepdim=True), cam[:, :2]
+    return Two()

@@ -451,7 +451,7 @@ def test_series_mean_ci_is_the_t_interval_of_the_batch_means():
 def test_p_female_is_the_probability_at_the_female_label():
     assert Prediction("m", ("female", "male"), np.array([1.0, 0.0])).p_female == 1.0
     assert Prediction("m", ("male", "female"), np.array([1.0, 0.0])).p_female == 0.0
-    # a gender classifier may have more labels than the two (Classifier.require_gender asks for both among them)
+    # read at the "female" label wherever it is (Classifier.require_gender lets the measures host female and male alone)
     assert Prediction("m", ("male", "other", "female"), np.array([0.1, 0.2, 0.7])).p_female == 0.7
     assert np.isnan(Prediction("m", ("smile", "neutral"), np.array([0.4, 0.6])).p_female)
 

@@ -361,8 +361,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="where to write the adopted model (.onnx)")
     p.add_argument("--name", help="its name in the app and the reports (default: --out's stem)")
     p.add_argument("--labels", default="female,male",
-                   help="a classifier's labels in the order of its outputs, female and male among them, in any "
-                        "case (default female,male); one output: "
+                   help="a classifier's labels in the order of its outputs: female and male alone, in any case "
+                        "(a third label is refused: every measure is a binary female/male one; default female,male); "
+                        "one output: "
                         "NEGATIVE,POSITIVE, P(POSITIVE) being its sigmoid, or the output itself where its graph "
                         "ends in a Sigmoid")
     p.add_argument("--range", dest="value_range", default="auto", choices=["auto", *RANGES],
