@@ -181,6 +181,22 @@ def test_the_report_records_the_software_that_made_it(audited):
     assert "### `software`" in schema
 
 
+def test_the_pages_command_names_paths_by_their_last_part_and_survives_a_byte_not_utf8():
+    """The header had shown the folders of the user's home (the page is the file people forward), and a folder named
+    in Latin-1 (M\xfcller, a surrogate once decoded) had stopped the page's write: the whole audit lost."""
+    from inference.audit.html import run_words
+
+    argv = ["audit", "--dataset", "utkface:/home/ana/data/utkface/", "--out", "/home/ana/M\udcfcller/out",
+            "--classifier", "C:\\Users\\ana\\mine.onnx", "--groups", "groups.csv", "--limit", "40"]
+    words = run_words({"date": "2026-12-07", "argv": argv})
+    assert words == ("run 2026-12-07: python main.py audit --dataset utkface:utkface --out out --classifier mine.onnx "
+                     "--groups groups.csv --limit 40")
+    assert "ana" not in words
+    words.encode("utf-8")  # no lone surrogate left to stop the write
+    in_folder = run_words({"date": "d", "argv": ["audit", "--dataset", "folder:/home/ana/M\udcfcller"]})
+    assert in_folder.endswith("--dataset 'folder:M\\xfcller'"), in_folder
+
+
 def test_the_software_block_is_written_without_git(monkeypatch, tmp_path):
     from inference.audit import report
 
@@ -196,7 +212,7 @@ def test_the_pages_header_gives_the_date_the_command_the_software_and_full_hashe
     from inference.audit.html import build_html
 
     r, run = audited["report"], audited["run"]
-    argv = ["audit", "--dataset", "folder:my faces", "--out", "o"]
+    argv = ["audit", "--dataset", "folder:/home/someone/my faces", "--out", "o"]
     page = build_html({**r, "run": {"date": run["date"], "argv": argv}})
     header = page.split("<h2>Summary</h2>")[0]
     assert run["date"] in header and "python main.py audit --dataset &#x27;folder:my faces&#x27; --out o" in header

@@ -5,11 +5,13 @@ import base64
 import html as _html
 import logging
 import shlex
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
+from ..datasets import READERS
+from ..rows import printable
 from ..strict_json import measured
 from . import figures as F
 from .gate import MADE_UNMEASURABLE, measure_name
@@ -442,12 +444,24 @@ def software_words(sw: dict | None) -> str:
 
 
 def run_words(run: dict | None) -> str:
-    """'run 2026-12-07T10:00:00+00:00: python main.py audit …', from what run.json records; '' without it."""
+    """'run 2026-12-07T10:00:00+00:00: python main.py audit --dataset utkface:utkface …', from what run.json records;
+    '' without it. Each path by its last part, as report.json names the dataset: the page is the file people forward,
+    and it had shown the folders of the user's home; run.json keeps the command whole."""
     if not run:
         return ""
-    # argv as run.json keeps it, the command's name first
-    command = shlex.join(["python", "main.py", *run["argv"]]) if run.get("argv") is not None else ""
+    command = shlex.join(["python", "main.py", *map(_shareable, run["argv"])]) if run.get("argv") is not None else ""
     return f"run {run.get('date', '')}" + (f": {command}" if command else "")
+
+
+def _shareable(arg: str) -> str:
+    """A command-line argument as the page shows it: written as UTF-8 can hold it (a Latin-1 byte of a folder's name
+    had stopped the page's write and lost the whole audit), a path by its last part (a dataset spec keeps its KIND:)."""
+    kind, sep, path = arg.partition(":")
+    if not (sep and kind in READERS):
+        kind, sep, path = "", "", arg
+    if "/" in path or "\\" in path:
+        path = PureWindowsPath(path.rstrip("/\\")).name or path  # a Windows path splits at either slash
+    return printable(f"{kind}{sep}{path}")  # after the split: its escapes hold backslashes
 
 
 def _models_table(models: dict) -> str:
@@ -543,7 +557,8 @@ def write_html(path: Path, report: dict, collector, paths: dict[str, str]) -> No
         log.warning("report.html: no font installed here draws %s (in group or model names): its figures show boxes "
                     "for them, its tables and report.json are right; install a font that has them (e.g. Noto Sans "
                     "CJK) and run the audit again for figures that name them", missing[:40])
-    path.write_text(page, encoding="utf-8")
+    # a lone surrogate (a name's byte not UTF-8) anywhere on the page escaped, not an audit lost at its last write
+    path.write_text(page, encoding="utf-8", errors="backslashreplace")
 
 
 def _names(report) -> set[str]:
