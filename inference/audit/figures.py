@@ -36,11 +36,14 @@ FALLBACK_FAMILIES = ("DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Sou
 
 @functools.cache
 def _installed() -> dict[str, str]:
-    """Of ``FALLBACK_FAMILIES``, those installed here: family → its font file (found once per process)."""
+    """Of ``FALLBACK_FAMILIES``, those installed here: family → the font file matplotlib draws its plain text with
+    (found once per process). Not any file of the family: the last one listed, DejaVu Sans Oblique, lacks the
+    Arabic the plain face draws, and a page of Arabic group names was said to show boxes it did not."""
     from matplotlib import font_manager
 
-    files = {f.name: f.fname for f in font_manager.fontManager.ttflist}
-    return {family: files[family] for family in FALLBACK_FAMILIES if family in files}
+    listed = {f.name for f in font_manager.fontManager.ttflist}
+    return {family: font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+            for family in FALLBACK_FAMILIES if family in listed}
 
 
 @functools.cache
