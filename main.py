@@ -321,6 +321,13 @@ def command_line_bytes() -> list[bytes] | None:
         return None
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 def restart_in_utf8_mode() -> None:
     """Run this command again in UTF-8 mode where it needs it (``needs_utf8_restart``), by replacing this process
     (os.execv): the same process id, so the exit status and the signals sent to it are the command's own, and its
@@ -335,10 +342,18 @@ def restart_in_utf8_mode() -> None:
             if stream is not None:
                 stream.flush()
         os.environ["PYTHONUTF8"] = "1"
+        # UTF-8 mode writes UTF-8 to a terminal too, and a Latin-1 terminal showed "Ã\x97" for ×: the terminal keeps
+        # its own encoding, as before the restart (printable_output still turns a pipe's into UTF-8)
+        kept_io = "PYTHONIOENCODING" in os.environ
+        encoding = getattr(sys.stdout or sys.stderr, "encoding", None)
+        if not kept_io and encoding and any(_is_terminal(s) for s in (sys.stdout, sys.stderr)):
+            os.environ["PYTHONIOENCODING"] = f"{encoding}:backslashreplace"
         try:
             os.execv(sys.executable, [os.fsencode(sys.executable), b"-X", b"utf8", *given[1:]])
         except OSError as exc:
             del os.environ["PYTHONUTF8"]
+            if not kept_io:
+                os.environ.pop("PYTHONIOENCODING", None)
             problem = str(exc)
     print(f"warning: file names are decoded as {sys.getfilesystemencoding()} under this locale, not as UTF-8 like the "
           f"files that list them, and running again in Python's UTF-8 mode failed ({problem}): run "
@@ -357,8 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped (SIGTERM)" if str(exc) == _SIGTERM_WORDS else "interrupted", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] in OUR_PACKAGES:
-            raise  # a broken checkout, not a missing dependency: the traceback says where
+        if (exc.name or "").split(".")[0] in OUR_PACKAGES:  # a broken checkout, not a missing dependency
+            traceback.print_exc()  # it says where; status 2, not Python's 1 (the audit's "gate failed")
+            print(f"error: Bias Mirror's own module {exc.name} is missing: this checkout or install is incomplete",
+                  file=sys.stderr)
+            return 2
         print(missing_module_message(exc), file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a fault of ours: its traceback, and not status 1

@@ -126,3 +126,20 @@ def test_audit_no_progress_hides_the_first_look_at_its_dataset(small_folder, tmp
     assert "looking for near-identical images" in capsys.readouterr().err  # the bar this test looks for
     assert main_module.main([*argv, "--out", str(tmp_path / "hidden"), "--no-progress"]) == 0
     assert "looking for" not in capsys.readouterr().err
+
+
+def test_a_module_of_ours_missing_exits_2_not_1(monkeypatch, capsys):
+    """A broken checkout (one of our modules gone) had been re-raised: Python's 1, the audit's "gate failed"."""
+    import importlib
+
+    loaded = importlib.import_module
+
+    def incomplete(name, *a, **k):
+        if name == "inference.doctor":
+            raise ModuleNotFoundError("No module named 'inference.audit.gate'", name="inference.audit.gate")
+        return loaded(name, *a, **k)
+
+    monkeypatch.setattr(main_module.importlib, "import_module", incomplete)
+    assert main_module.main(["doctor"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "module inference.audit.gate is missing" in err, err

@@ -243,3 +243,36 @@ def test_the_utf8_restart_never_repeats():
     assert not main.needs_utf8_restart(**{**legacy, "xoptions": {"utf8": "0"}})  # the user's -X utf8=0
     assert not main.needs_utf8_restart(**{**legacy, "environ": {"PYTHONUTF8": "0"}})
     assert not main.needs_utf8_restart(**{**legacy, "os_name": "nt"})  # Windows names files in UTF-16
+
+
+@pytest.fixture(scope="module")
+def latin1(tmp_path_factory) -> dict[str, str]:
+    return _locale_env(tmp_path_factory, "de_DE.ISO-8859-1")
+
+
+def test_a_latin1_terminal_gets_latin1_after_the_utf8_restart(latin1):
+    """UTF-8 mode writes UTF-8 to a terminal too: a Latin-1 terminal showed "Ã" and a control character for ×."""
+    import os
+    import pty
+
+    # as a Latin-1 terminal's user has it: a PYTHONIOENCODING of their own is kept, and says what they want
+    env = {k: v for k, v in latin1.items() if k != "PYTHONIOENCODING"}
+    leader, follower = pty.openpty()
+    try:  # read as it writes: a terminal holds only so much unread
+        child = subprocess.Popen([sys.executable, "main.py", "audit", "--help"], cwd=REPO, env=env, stdout=follower,
+                                 stderr=subprocess.DEVNULL)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end closed: all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+        code = child.wait(timeout=120)
+    finally:
+        os.close(leader)
+    assert code == 0, shown[-2000:]
+    assert "×".encode("latin-1") in shown and "×".encode("utf-8") not in shown, shown[:400]
