@@ -11,11 +11,12 @@ the disagreement it is about, so that the words are read where they matter.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from inference.audit.filter_audit import filter_audit
-from inference.audit.summary import (ALPHA, ITA_DIGITS, P_DIGITS, _clear_of_zero, _effect, ci, is_detail, pval,
-                                     summary_lines)
+from inference.audit.summary import (ALPHA, ITA_DIGITS, P_DIGITS, _clear_of_zero, _effect, ci, is_detail, median_ci,
+                                     pval, summary_lines)
 
 SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "audit_schema.md"
 TYPICAL, FEW = 30, 3  # faces that moved a little one way, and the few that moved far the other
@@ -90,6 +91,28 @@ def test_a_significant_test_beside_two_intervals_across_0_is_called_borderline()
                    P_DIGITS) == "more male"
 
 
+def test_a_median_interval_clear_of_0_is_printed_and_read_so_though_its_bound_is_under_the_last_digit():
+    """"male/White, more female by the Wilcoxon test (borderline: neither the mean's nor the median's 95% CI clears
+    0): … median 0.002 [95% CI 0.000, 0.003]": the interval was 0.000352 to 0.003337, clear of 0, and the words read
+    its lower bound rounded to 0."""
+    unit = 10.0 ** -P_DIGITS  # the last printed digit of a ΔP(female)
+    up = [unit * (1 + i) / 20 for i in range(TYPICAL)]  # the typical face up by a fraction of it
+    fl = _p_section({"x": up + [-sum(up) / FEW * (1 + 0.01 * i) for i in range(FEW)]})  # a few far down: mean ~0
+    d = fl["overall"]["classifiers"]["m"]["delta_p_female"]
+    assert d["wilcoxon"]["p"] < ALPHA and _straddles(d["mean"], P_DIGITS), d
+    assert d["median"]["lo"] > 0 and _straddles(d["median"], P_DIGITS), d["median"]  # clear, but prints 0.000
+    typical = "more female for the typical face (the median's 95% CI lies above 0, the mean's includes it): "
+    lines = summary_lines(_report(fl))
+    [overall] = [x for x in lines if x.startswith("m: the filter")]
+    [holm] = [x for x in lines if "is significant after Holm in g groups" in x]
+    assert overall.startswith(f"m: the filter made faces look {typical}"), overall
+    assert f": x, {typical}" in holm, holm
+    for line in (overall, holm):
+        assert f", median {median_ci(d['median'], P_DIGITS)}" in line, line
+        lo = re.search(r"median \S+ \[95% CI (\S+),", line).group(1)
+        assert float(lo) > 0, line
+
+
 def test_the_holm_line_says_which_way_each_group_moved_with_its_mean_and_median():
     """"ΔP(female) is significant after Holm in gender_race groups: female/White (-0.028 [95% CI -0.058, 0.002])":
     no direction, and an interval across 0 beside "significant"."""
@@ -129,6 +152,46 @@ def test_a_groups_mean_interval_clear_of_0_where_the_typical_face_did_not_move_s
     assert x["wilcoxon"]["p_holm"] >= ALPHA and _clear_of_zero(x["mean"], ITA_DIGITS) == -1
     part = _ita_part(fl, "x")
     assert "not significant (though the mean's 95% CI lies below 0: a minority of faces moved" in part, part
+
+
+def _most_and_the_rest(most: float, rest: float, n: int) -> list[float]:
+    """Two thirds of ``n`` faces near ``most``, the rest near ``rest`` (a little apart, for the test)."""
+    k = 2 * n // 3
+    return [most * (1 + 0.001 * i) for i in range(k)] + [rest * (1 + 0.001 * i) for i in range(n - k)]
+
+
+def _three_groups(x: list[float]) -> dict:
+    """A section of the group ``x`` and two others, so that Holm adjusts over three."""
+    others = {"a": [(-1) ** i * (1.0 + 0.1 * i) for i in range(12)], "b": [(-1) ** i * 0.5 for i in range(12)]}
+    return _section({g: [_face(v) for v in vs] for g, vs in {"x": x, **others}.items()}, [])
+
+
+def test_a_groups_mean_and_median_intervals_above_0_beside_no_significance_are_not_called_a_minoritys_move():
+    """female/Asian: "2.08 [95% CI 0.04, 4.11]° (…, Holm p = 0.539, not significant (though the mean's 95% CI lies
+    above 0: a minority of faces moved far, not the typical face)", its median 1.82 [95% CI 0.15, 3.01]° clear of 0
+    too. Here two thirds of the faces moved up a little and the rest down a little further: both intervals lie above
+    0 while the signed ranks lean down."""
+    fl = _three_groups(_most_and_the_rest(1.0, -1.1, 100))
+    x = fl["by"]["g"]["x"]["delta_ita"]
+    assert ALPHA <= x["wilcoxon"]["p"] <= x["wilcoxon"]["p_holm"], x["wilcoxon"]
+    assert _clear_of_zero(x["mean"], ITA_DIGITS) == _clear_of_zero(x["median"], ITA_DIGITS) == 1
+    part = _ita_part(fl, "x")
+    assert ("not significant (though the mean's and the median's 95% CIs lie above 0, median "
+            f"{median_ci(x['median'], ITA_DIGITS)}°: the test, adjusted by Holm over the {len(fl['by']['g'])} groups, "
+            "does not reach significance)") in part, part
+    assert "minority" not in part, part
+
+
+def test_a_groups_mean_interval_above_0_and_median_interval_below_it_says_which_way_the_typical_face_moved():
+    """"a minority of faces moved, not the typical face" beside a median shown to have moved the other way."""
+    fl = _three_groups(_most_and_the_rest(-1.0, 3.0, 200))
+    x = fl["by"]["g"]["x"]["delta_ita"]
+    assert ALPHA <= x["wilcoxon"]["p"] <= x["wilcoxon"]["p_holm"], x["wilcoxon"]
+    assert _clear_of_zero(x["mean"], ITA_DIGITS) == -_clear_of_zero(x["median"], ITA_DIGITS) == 1
+    part = _ita_part(fl, "x")
+    assert (f"not significant (though the mean's 95% CI lies above 0, the median's lies below it, median "
+            f"{median_ci(x['median'], ITA_DIGITS)}°: the typical face's ITA fell, a minority of faces moved the other "
+            "way)") in part, part
 
 
 def test_a_groups_significant_shift_beside_a_mean_interval_across_0_gives_the_typical_faces_median():

@@ -75,6 +75,31 @@ def _clear_of_zero(interval: dict | None, digits: int | None = None) -> int:
     return 1 if lo > 0 else -1 if hi < 0 else 0
 
 
+def median_digits(median: dict | None, digits: int | None) -> int | None:
+    """The digits a median and its 95% CI print with: ``digits``, or, where the median prints as a move and its CI
+    lies clear of 0, as many more as its bound nearer 0 needs not to print as 0. Words read the printed digits, and
+    "median 0.002 [95% CI 0.000, 0.003]" (0.000352 to 0.003337) had been called "borderline: neither … clears 0"
+    beside a significant test. A median printed as 0 keeps ``digits``: a move too small to print names no move
+    (``_printed_as_zero``)."""
+    side = _clear_of_zero(median)
+    if digits is None or not side or as_printed(median["value"], digits) == 0:
+        return digits
+    nearer_zero = median["lo"] if side > 0 else median["hi"]
+    while as_printed(nearer_zero, digits) == 0:  # ends: clear of 0, the bound is not 0
+        digits += 1
+    return digits
+
+
+def median_ci(median: dict | None, digits: int) -> str:
+    """A median with its 95% CI, to its ``median_digits``."""
+    return ci(median, median_digits(median, digits))
+
+
+def _median_side(median: dict | None, digits: int | None) -> int:
+    """``_clear_of_zero`` of a median's CI as it prints (``median_ci``)."""
+    return _clear_of_zero(median, median_digits(median, digits))
+
+
 def _printed_as_zero(value, median: dict | None, digits: int | None) -> bool:
     """Whether a mean, and the median where given, both print as 0: a test shown significant over shifts too small
     to print (every face 0.001° up) names no move beside "mean 0.00, median 0.00"."""
@@ -118,7 +143,7 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
     said to be the typical face's, or borderline (``_beside_the_mean``).
     """
     if p is None or p >= ALPHA or value is None or _printed_as_zero(value, median, digits):
-        by_mean, by_median = _clear_of_zero(mean, digits), _clear_of_zero(median, digits)
+        by_mean, by_median = _clear_of_zero(mean, digits), _median_side(median, digits)
         side = {1: "above", -1: "below"}
         if by_median and by_mean == -by_median:  # the default filter's ΔP(female): median +0.0008, mean -0.0076
             return (f"{none} by the Wilcoxon test; the median's 95% CI lies {side[by_median]} 0 and the mean's "
@@ -152,7 +177,7 @@ def _beside_the_mean(sign: int, value, mean: dict | None, median: dict | None, d
         return " for the typical face (the mean moved slightly the other way)"
     if by_mean == sign or not _has_interval(mean):
         return ""
-    if _clear_of_zero(median, digits) == sign:
+    if _median_side(median, digits) == sign:
         return f" for the typical face (the median's 95% CI lies {side[sign]} 0, the mean's includes it)"
     neither = ("neither the mean's nor the median's 95% CI clears 0" if _has_interval(median)
                else "the mean's 95% CI includes 0")
@@ -483,9 +508,10 @@ def group_test_words(shift: dict, n_tested: int) -> str:
     """What a group's ΔITA significance (Holm) needs beside the mean's 95% CI printed with it, where the two say
     different things: the female/White group's "3.13 [95% CI 0.40, 5.85]° (lighter, Holm p = 0.225, not
     significant)" had left the reader to guess why. A CI clear of 0 beside no significance is Holm's adjustment over
-    the ``n_tested`` groups where the test alone was significant, else a minority of faces the typical face did not
-    follow; a significance beside a CI that includes 0 is the typical face's (median's) move, said with the median.
-    '' where they agree. ``shift``: a group's ``delta_ita``. No "; ", which parts the groups of the line."""
+    the ``n_tested`` groups where the test alone was significant, else as the median's CI says
+    (``_not_shown_beside_the_mean``); a significance beside a CI that includes 0 is the typical face's (median's)
+    move, said with the median. '' where they agree. ``shift``: a group's ``delta_ita``. No "; ", which parts the
+    groups of the line."""
     w, mean, median = shift["wilcoxon"], shift["mean"], shift.get("median")
     p_holm, by_mean = w.get("p_holm"), _clear_of_zero(mean, ITA_DIGITS)
     side = {1: "above", -1: "below"}
@@ -498,20 +524,36 @@ def group_test_words(shift: dict, n_tested: int) -> str:
         if measured(w.get("p")) and w["p"] < ALPHA:
             return (f" (the mean's 95% CI lies {side[by_mean]} 0 but is not adjusted for the {n_tested} groups, "
                     "as Holm is)")
-        return (f" (though the mean's 95% CI lies {side[by_mean]} 0: a minority of faces moved{far}, "
-                "not the typical face)")
+        return _not_shown_beside_the_mean(by_mean, median, n_tested, far)
     sign = tested_direction(p_holm, mean["value"], w.get("rank_biserial"))
     if by_mean == sign:
         return ""
-    typical = f"median {ci(median, ITA_DIGITS)}°"
+    typical = f"median {median_ci(median, ITA_DIGITS)}°"
     if _printed_as_zero(mean["value"], median, ITA_DIGITS):
         return f" (by a move too small to print: {typical})"
     moved = f" (the typical face's ITA {'rose' if sign > 0 else 'fell'}: {typical}, "
     if by_mean == -sign:
         return moved + f"while the mean's 95% CI lies {side[by_mean]} 0: a minority of faces moved{far} the other way)"
-    if _clear_of_zero(median, ITA_DIGITS) == sign:
+    if _median_side(median, ITA_DIGITS) == sign:
         return moved + "though the mean's 95% CI includes 0)"
     return moved + "though neither its 95% CI nor the mean's clears 0: borderline)"
+
+
+def _not_shown_beside_the_mean(by_mean: int, median: dict | None, n_tested: int, far: str) -> str:
+    """``group_test_words`` where a group's test shows no ΔITA, even before Holm, beside a mean's 95% CI clear of 0
+    (``by_mean``), by where the median's CI lies. Clear of 0 on the same side, the typical face is not said to have
+    stayed put: female/Asian, mean 2.08 [95% CI 0.04, 4.11]°, median 1.82 [95% CI 0.15, 3.01]°, Holm p = 0.539,
+    had read "a minority of faces moved far, not the typical face"."""
+    side = {1: "above", -1: "below"}
+    by_median, typical = _median_side(median, ITA_DIGITS), f"median {median_ci(median, ITA_DIGITS)}°"
+    if by_median == by_mean:
+        return (f" (though the mean's and the median's 95% CIs lie {side[by_mean]} 0, {typical}: the test, adjusted "
+                f"by Holm over the {n_tested} groups, does not reach significance)")
+    if by_median == -by_mean:
+        return (f" (though the mean's 95% CI lies {side[by_mean]} 0, the median's lies {side[by_median]} it, "
+                f"{typical}: the typical face's ITA {'rose' if by_median > 0 else 'fell'}, a minority of faces{far} "
+                "moved the other way)")
+    return f" (though the mean's 95% CI lies {side[by_mean]} 0: a minority of faces moved{far}, not the typical face)"
 
 
 def not_measurable_line(o: dict, n: int) -> str:
@@ -537,7 +579,7 @@ def mean_and_median(d: dict) -> str:
     """A ΔP(female)'s mean, and its median, with their 95% CIs ("-0.010 [95% CI …], median …"): its words
     follow the Wilcoxon test, the typical face's move, which the median shows where the mean's interval does not (a
     skewed tail). The mean alone where the report has no median."""
-    return ci(d["mean"], P_DIGITS) + (f", median {ci(d['median'], P_DIGITS)}" if d.get("median") else "")
+    return ci(d["mean"], P_DIGITS) + (f", median {median_ci(d['median'], P_DIGITS)}" if d.get("median") else "")
 
 
 def holm_p_female_words(group: str, d: dict) -> str:
@@ -797,8 +839,8 @@ def summary_lines(r: dict) -> list[str]:
             where = f"on the {o['n_measurable']} face(s) it left measurable" if lost else "overall"
             lines.append(
                 f"{skin_effect_words(o, where)}: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
-                f"median {ci(o['delta_ita']['median'])}° (Wilcoxon {pval(w['p'])}, {signif(w['p'])}; rank-biserial "
-                f"{rb}); "
+                f"median {median_ci(o['delta_ita']['median'], ITA_DIGITS)}° (Wilcoxon {pval(w['p'])}, "
+                f"{signif(w['p'])}; rank-biserial {rb}); "
                 f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
                 f"{ci(o['share_darker_1_monk'], pct=True)} at least one darker.")
         if lost:
