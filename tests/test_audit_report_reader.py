@@ -386,3 +386,31 @@ def test_the_detection_gap_names_the_first_of_tied_groups_as_the_accuracy_gap_do
     labels = ["A", "A", "B", "B", "C", "C", "D", "D"]
     gap = detection_audit(images, {"g": labels}, "haar-test")["gaps"]["g"]
     assert (gap["best"], gap["worst"]) == ("C", "A")
+
+
+def test_a_csv_rows_absolute_paths_are_not_kept_in_the_shared_report(tmp_path, tiny_models, capsys):
+    """A groups CSV row naming a photo missing from the folder had put its whole path, a folder of the user's home,
+    in report.json and on the page."""
+    folder = tmp_path / "faces"
+    names = _write_faces(folder)
+    csv = _groups_csv(tmp_path / "groups.csv", [str(folder / n) for n in names], ("a", "b"))
+    with open(csv, "a", encoding="utf-8") as f:
+        f.write(f"{folder / 'gone.jpg'},a\n/home/frank/secret_project/frank_at_clinic.jpg,b\n")
+    out = tmp_path / "out"
+    code, _ = _audit(capsys, folder, out, tiny_models, "--groups", str(csv))
+    assert code == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["images"]["groups_csv"]["listed_not_found"] == ["gone.jpg", "…/frank_at_clinic.jpg"]
+    for written in ("report.json", "report.html"):
+        text = (out / written).read_text(encoding="utf-8")
+        assert "secret_project" not in text and str(tmp_path) not in text, written
+
+
+def test_an_option_given_with_equals_keeps_its_name_on_the_page():
+    """"--dataset=folder:/home/x" had shown as "x": a command that reads as if it had no --dataset."""
+    from inference.audit.html import run_words
+
+    words = run_words({"date": "d", "argv": ["audit", "--dataset=folder:/home/a/alice", "--out=/tmp/x/f2",
+                                             "--classifier=/t/mine.onnx", "--no-progress", "--limit", "4"]})
+    assert words == ("run d: python main.py audit --dataset=folder:alice --out=f2 --classifier=mine.onnx --no-progress "
+                     "--limit 4")

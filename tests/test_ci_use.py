@@ -143,3 +143,23 @@ def test_a_module_of_ours_missing_exits_2_not_1(monkeypatch, capsys):
     assert main_module.main(["doctor"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "module inference.audit.gate is missing" in err, err
+
+
+def test_asking_git_for_provenance_takes_no_lock_in_the_checkout(monkeypatch):
+    """`git status` refreshes the index under .git/index.lock: a command that only reads the checkout (adopt, a
+    trainer's card) wrote into it, and a git command of the user's running then failed on the lock."""
+    import subprocess
+
+    from training import provenance
+
+    asked = []
+    real = subprocess.run
+
+    def recorded(argv, *a, **k):
+        asked.append(argv)
+        return real(argv, *a, **k)
+
+    monkeypatch.setattr(provenance.subprocess, "run", recorded)
+    provenance.git_commit()
+    status = [argv for argv in asked if "status" in argv]
+    assert status and all("--no-optional-locks" in argv[:argv.index("status")] for argv in status), asked

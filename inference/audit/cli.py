@@ -21,6 +21,7 @@ import dataclasses
 import datetime as _dt
 import logging
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -169,9 +170,23 @@ def read_dataset(spec: str, groups_csv: str | None, cache_dir: DatasetCache = US
     if groups_csv:  # "not_listed" is added once the images to audit are chosen: of those, not of the whole folder
         notes["groups_csv"] = {
             "file": Path(groups_csv).name,
-            "listed_not_found": sorted(listed_not_found),
+            "listed_not_found": sorted(shareable_name(n, read.root) for n in listed_not_found),
         }
     return read, notes
+
+
+def shareable_name(name: str, root: str) -> str:
+    """A CSV row's file name as the report keeps it: an absolute path relative to the dataset where it lies in it,
+    else by its last part ("…/x.jpg"). The report is the file people share, and a row naming a photo missing from
+    the folder had put a path of the user's home (/home/frank/secret_project/…) in report.json and on the page; the
+    terminal's warning keeps the whole path."""
+    posix = name.replace("\\", "/")
+    if not (posix.startswith("/") or re.match(r"[A-Za-z]:/", posix)):
+        return name
+    base = Path(root).as_posix().rstrip("/") + "/"
+    if posix.startswith(base):
+        return posix[len(base):]
+    return "…/" + posix.rstrip("/").rsplit("/", 1)[-1]
 
 
 GROUPS_NOT_FOUND = "listed in the groups CSV but not in the folder"
@@ -385,7 +400,7 @@ def _run_audit(args) -> tuple[dict, dict]:
              "max_faces": args.max_faces if detect else None,
              "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class,
              "filter_condition": condition}
-    extra = {"reader_skipped": [{"file": n, "why": why} for n, why in read.skipped],
+    extra = {"reader_skipped": [{"file": shareable_name(n, read.root), "why": why} for n, why in read.skipped],
              "copies_counted_once": [{"file": n, "same_bytes_as": kept} for n, kept in read.copies],
              "near_identical": read.near_identical, "label_conflicts": read.conflicts,
              "first_frame_only": first_frame_only(samples, read.root), **notes}

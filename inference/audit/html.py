@@ -455,13 +455,17 @@ def run_words(run: dict | None) -> str:
 
 def _shareable(arg: str) -> str:
     """A command-line argument as the page shows it: written as UTF-8 can hold it (a Latin-1 byte of a folder's name
-    had stopped the page's write and lost the whole audit), a path by its last part (a dataset spec keeps its KIND:)."""
-    kind, sep, path = arg.partition(":")
+    had stopped the page's write and lost the whole audit), a path by its last part (a dataset spec keeps its KIND:,
+    an --option=value its option: "--dataset=folder:/home/x" had shown as "x")."""
+    option, equals, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    if option and not equals:  # an option's name alone
+        return printable(arg)
+    kind, sep, path = value.partition(":")
     if not (sep and kind in READERS):
-        kind, sep, path = "", "", arg
+        kind, sep, path = "", "", value
     if "/" in path or "\\" in path:
         path = PureWindowsPath(path.rstrip("/\\")).name or path  # a Windows path splits at either slash
-    return printable(f"{kind}{sep}{path}")  # after the split: its escapes hold backslashes
+    return printable(f"{option}{equals}{kind}{sep}{path}")  # after the split: its escapes hold backslashes
 
 
 def _models_table(models: dict) -> str:
