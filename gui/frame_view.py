@@ -36,8 +36,9 @@ HELP_HTML = f"""
 <tr><td><b>←</b> / <b>→</b>, <b>Home</b> / <b>End</b></td><td>split view: move the line {SPLIT_STEP:.0%} / to an
 edge</td></tr>
 </table>
-<p>A focused control keeps the keys it uses: Space presses a button or ticks a check box, a letter chooses in a
-list. Tab to the image (or click it) for the keys above.</p>
+<p>The keys above work whatever has the focus, but: a control reached with <b>Tab</b> keeps <b>Space</b>, which
+presses a button, ticks a check box or opens a list (after a click, Space pauses); a text or number field keeps what
+is typed into it; a slider or a list keeps its arrow keys.</p>
 <p>Labels: P(female) and skin tone (ITA°, Monk) <i>original → filtered</i>.<br>
 Δ colours: {_in(LIGHTER, "lighter")} / {_in(DARKER, "darker")} skin (L* bears out the ΔITA);
 {_in(NEUTRAL, "higher / lower ITA")} (L* does not: b*, yellowness, moved it) or same;<br>

@@ -171,6 +171,8 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.view)
         self.setCentralWidget(self.stack)
         self.help = HelpOverlay(self.stack)
+        # the stack raises the page it turns to: the video had covered a help opened before the source, still open
+        self.stack.currentChanged.connect(lambda _i: self.help.raise_())
 
         # right: models + display, scrolled: its height (and each classifier row, warning or condition row added)
         # had set the window's minimum height, above a 720 px screen's

@@ -100,6 +100,7 @@ class _FaceCurve(pg.PlotDataItem):
         self.newest = pg.ScatterPlotItem(size=NEWEST_SIZE, symbol=self.face_symbol, pen=marker_pen,
                                          brush=marker_brush)
         self.newest.setParentItem(self)
+        self.filtered_twin: _FaceCurve | None = None  # an original's: the same face's dashed curve on the same plot
 
     def set_points(self, t: np.ndarray, y: np.ndarray) -> None:
         finite = np.isfinite(y)
@@ -167,14 +168,70 @@ def _legend_below(widget: pg.GraphicsLayoutWidget, plot: pg.PlotItem, col: int, 
     return legend
 
 
-def _faces_legend(plot: pg.PlotItem) -> pg.LegendItem:
-    """The faces' legend of ``plot``, under its time axis (in the plot's own layout, so that a tab of plots side by
-    side has one under each): a face's curves had been told from another's by their colour alone."""
-    legend = _CellLegend(MAX_TRACKS, _FaceSample)  # the faces on one row
+class _FacesLegend(_CellLegend):
+    """The faces' legend of a plot, or of a tab's plots side by side (one a classifier): a face's curves had been told
+    from another's by their colour alone. An entry a face, named "#N" as its solid curve is on each plot; a click on it
+    hides or shows the face's curves, solid and dashed, on every plot (the base class's click had hidden the solid
+    curve of one plot alone, and left the dashed one showing)."""
+
+    def __init__(self) -> None:
+        super().__init__(MAX_TRACKS, _FaceSample)  # the faces on one row
+        self.curves: dict[str, list[_FaceCurve]] = {}  # a face's solid curves, one a plot, by the face's name
+        self.sigSampleClicked.connect(self._show_face)
+
+    def addItem(self, item: _FaceCurve, name: str) -> None:  # noqa: N802
+        """Called by each plot that has the legend, as a face's solid curve is added to it: one entry a face."""
+        if name in self.curves:
+            item.setVisible(self.curves[name][0].isVisible())  # a face hidden stays hidden on this plot too
+        else:
+            self.curves[name] = []
+            super().addItem(item, name)
+        self.curves[name].append(item)
+
+    def removeItem(self, item) -> None:  # noqa: N802
+        """Called by each plot that has the legend, as a curve is taken off it: the entry goes with the face's last."""
+        name = item.name() if isinstance(item, _FaceCurve) else None
+        if name not in self.curves:
+            super().removeItem(item)
+            return
+        curves = self.curves[name] = [c for c in self.curves[name] if c is not item]
+        if not curves:
+            del self.curves[name]
+            super().removeItem(name)
+            return
+        for sample, _ in self.items:  # the entry draws a curve still on a plot, with its visibility
+            if sample.item is item:
+                sample.item = curves[0]
+
+    def _show_face(self, clicked: _FaceCurve) -> None:
+        shown = clicked.isVisible()  # as the base class's click has just set it
+        for curve in self.curves.get(clicked.name(), ()):
+            for c in (curve, curve.filtered_twin):
+                if c is not None:
+                    c.setVisible(shown)
+
+
+def _faces_legend(plot: pg.PlotItem) -> _FacesLegend:
+    """The faces' legend of ``plot``, under its time axis, in the plot's own layout."""
+    legend = _FacesLegend()
     plot.layout.addItem(legend, FACES_LEGEND_ROW, 1)
     plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
     plot.legend = legend
     return legend
+
+
+class _PerClassifier(pg.GraphicsLayoutWidget):
+    """A tab of plots side by side, one a classifier, titled by its classifier alone, under one caption (the third
+    was cut off under titles that each repeated the caption) and over one faces' legend: a legend of six faces
+    under each plot (about 330 px on one row) had set each plot's least width, and cut off the third classifier's
+    plots in a 1008 px window, the fourth's at 1366 px."""
+
+    def __init__(self, caption: str):
+        super().__init__()
+        self.caption: pg.LabelItem = self.addLabel(caption, row=0, col=0, colspan=4)
+        self.faces_legend = _FacesLegend()
+        self.addItem(self.faces_legend, row=2, col=0, colspan=4)
+        self.ci.layout.setAlignment(self.faces_legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
 
 class _Rolling:
@@ -217,14 +274,13 @@ class PlotsPanel(QTabWidget):
         self.ita_plot = self._plot(ITA_CAPTION, "ITA (°)")
         _faces_legend(self.ita_plot.getPlotItem())
         self.addTab(self.ita_plot, "Skin tone")
-        # One plot per classifier, side by side under one caption, each titled by its classifier alone: the third
-        # was cut off under titles that each repeated the caption, and in one plot every classifier's focus curves
-        # had the same colours, with nothing to tell them apart.
-        self.p_widget = self._per_classifier(P_CAPTION)
-        self.p_caption: pg.LabelItem = self.p_widget.getItem(0, 0)
+        # One plot per classifier: in one plot every classifier's focus curves had the same colours, with nothing
+        # to tell them apart.
+        self.p_widget = _PerClassifier(P_CAPTION)
+        self.p_caption = self.p_widget.caption
         self.p_plots: dict[str, pg.PlotItem] = {}
         self.addTab(self.p_widget, "P(female)")
-        self.focus_widget = self._per_classifier(FOCUS_CAPTION)
+        self.focus_widget = _PerClassifier(FOCUS_CAPTION)
         self.focus_plots: dict[str, pg.PlotItem] = {}
         self.addTab(self.focus_widget, "CAM focus")
         self.hist_widget = pg.GraphicsLayoutWidget()
@@ -250,19 +306,13 @@ class PlotsPanel(QTabWidget):
         self.currentChanged.connect(lambda _i: self.redraw())
 
     @staticmethod
-    def _per_classifier(caption: str) -> pg.GraphicsLayoutWidget:
-        w = pg.GraphicsLayoutWidget()
-        w.addLabel(caption, row=0, col=0, colspan=4)
-        return w
-
-    @staticmethod
-    def _classifier_plot(widget: pg.GraphicsLayoutWidget, plots: dict, name: str) -> pg.PlotItem:
+    def _classifier_plot(widget: _PerClassifier, plots: dict, name: str) -> pg.PlotItem:
         if name not in plots:
             plot = widget.addPlot(row=1, col=len(plots), title=html.escape(name))  # pyqtgraph's titles are HTML
             _label_axis(plot, "bottom", "time (s)")
             plot.setYRange(0, 1)
             plot.showGrid(x=True, y=True, alpha=0.2)
-            _faces_legend(plot)
+            plot.legend = widget.faces_legend  # a face's curve added to the plot gets its entry there
             plots[name] = plot
         return plots[name]
 
@@ -347,6 +397,17 @@ class PlotsPanel(QTabWidget):
             self._curves[key], self._curve_plots[key] = curve, plot
         return self._curves[key]
 
+    def _face_pair(self, plot, key: tuple, track_id: int,
+                   suffixes: tuple[str, str]) -> tuple[_FaceCurve, _FaceCurve]:
+        """A face's original and filtered curves on ``plot``, under ``key`` and each of ``suffixes``: the original's
+        legend entry hides and shows both."""
+        original = self._face_curve(plot, (*key, suffixes[0]), track_id, filtered=False)
+        filtered = self._face_curve(plot, (*key, suffixes[1]), track_id, filtered=True)
+        if original.filtered_twin is not filtered:
+            original.filtered_twin = filtered
+            filtered.setVisible(original.isVisible())
+        return original, filtered
+
     def _remove_curve(self, key: tuple) -> None:
         """Takes the curve off its plot (its legend entry too), not only empties it."""
         curve, plot = self._curves.pop(key), self._curve_plots.pop(key)
@@ -386,8 +447,9 @@ class PlotsPanel(QTabWidget):
             t, y = r.arrays("ita")
             _, yf = r.arrays("ita_f")
             keep = t >= lo
-            self._face_curve(self.ita_plot, ("ita", tid, "o"), tid, filtered=False).set_points(t[keep], y[keep])
-            self._face_curve(self.ita_plot, ("ita", tid, "f"), tid, filtered=True).set_points(t[keep], yf[keep])
+            original, filtered = self._face_pair(self.ita_plot, ("ita", tid), tid, ("o", "f"))
+            original.set_points(t[keep], y[keep])
+            filtered.set_points(t[keep], yf[keep])
 
     def _draw_p(self, visible: set[int], lo: float, focus: bool) -> None:
         """P(female) per classifier, or (``focus``) the share of each CAM on the face."""
@@ -402,9 +464,10 @@ class PlotsPanel(QTabWidget):
                 keep = t >= lo
                 # (column, curve key suffix): original solid, filtered dashed
                 series = (("focus", "focus"), ("focus_f", "focus_f")) if focus else (("p", "o"), ("p_f", "f"))
-                for (column, suffix), filtered in zip(series, (False, True)):
+                columns, suffixes = zip(*series)
+                for curve, column in zip(self._face_pair(plot, ("p", tid, name), tid, suffixes), columns):
                     _, y = r.arrays(column)
-                    self._face_curve(plot, ("p", tid, name, suffix), tid, filtered).set_points(t[keep], y[keep])
+                    curve.set_points(t[keep], y[keep])
 
     def _draw_hist(self, hist_ita: np.ndarray | None, hist_p: dict[str, np.ndarray] | None) -> None:
         """Draws the session's data alone: a histogram the data no longer has (the session restarted for another

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QApplication,
+from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QAbstractSpinBox, QApplication,
                                QComboBox, QDockWidget, QLineEdit, QPlainTextEdit, QTextEdit, QToolBar, QWidget)
 
 if TYPE_CHECKING:
@@ -21,6 +21,10 @@ SLIDER_KEYS = {Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down
                Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End}
 COMMAND_MODIFIERS = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
                      | Qt.KeyboardModifier.MetaModifier)
+# The focus comes back to the control that had it (the window active again, a drop-down's list or a menu closed): the
+# control stays as the focus came to it, by a click or by the keyboard
+FOCUS_COMES_BACK = {Qt.FocusReason.ActiveWindowFocusReason, Qt.FocusReason.PopupFocusReason,
+                    Qt.FocusReason.MenuBarFocusReason}
 
 
 def _typed_into(widget: QWidget) -> bool:
@@ -30,18 +34,29 @@ def _typed_into(widget: QWidget) -> bool:
     return isinstance(widget, QAbstractSpinBox) or (isinstance(widget, QComboBox) and widget.isEditable())
 
 
-def control_uses_key(widget: QWidget | None, event: QKeyEvent) -> bool:
-    """Whether ``widget``, the control with the focus, uses the key of ``event`` itself: Space presses a button or
-    ticks a check box; a letter chooses by its first letter in a drop-down list or a table, or is typed into a text;
-    arrows move a slider. A key with Ctrl, Alt or Meta is a command, never the control's."""
+def control_uses_key(widget: QWidget | None, event: QKeyEvent, by_keyboard: bool) -> bool:
+    """Whether ``widget``, the control with the focus, uses the key of ``event`` itself: a text or number field takes
+    what is typed into it; a slider its arrow keys; a button, a check box or a drop-down list Space, where the keyboard
+    brought the focus to it (``by_keyboard``). A key with Ctrl, Alt or Meta is a command, never the control's.
+
+    A clicked control keeps the focus: had it kept Space, the Space after a click on "Reset session" (to pause, as the
+    help says) had wiped the session again. A drop-down list or a table takes no letters: "F" in the filter list had
+    chosen "From file…" and opened a file dialog, not switched the filter off; arrows choose in them."""
     if widget is None or event.modifiers() & COMMAND_MODIFIERS:
         return False
-    typed = bool(event.text()) and event.text().isprintable()
-    if typed and (_typed_into(widget) or isinstance(widget, (QComboBox, QAbstractItemView))):
-        return True
-    if isinstance(widget, QAbstractButton):
-        return event.key() == Qt.Key.Key_Space
+    if _typed_into(widget):
+        return bool(event.text()) and event.text().isprintable()
+    if isinstance(widget, (QAbstractButton, QComboBox)):
+        return by_keyboard and event.key() == Qt.Key.Key_Space
     return isinstance(widget, QAbstractSlider) and event.key() in SLIDER_KEYS
+
+
+def _by_keyboard(reason: Qt.FocusReason) -> bool | None:
+    """Whether a focus that moved for ``reason`` was brought by the keyboard (Tab, a shortcut, the app's own
+    ``setFocus``); None where the focus did not move but came back to the control that had it."""
+    if reason in FOCUS_COMES_BACK:
+        return None
+    return reason != Qt.FocusReason.MouseFocusReason
 
 
 def _in_window(widget: QWidget, window: QWidget) -> bool:
@@ -53,26 +68,39 @@ def _in_window(widget: QWidget, window: QWidget) -> bool:
 
 class KeysToFocusedControls(QObject):
     """Lets the focused control of ``window`` have the keys it uses (``control_uses_key``) before the window's
-    one-key shortcuts do: Space on a focused check box had paused the video instead of ticking it, and typing "f"
-    in a drop-down list had switched the filter off. Elsewhere (the video view has the focus when a source opens)
-    the keys stay shortcuts: scoped to the view instead, they would have stopped working once any other control
-    was clicked.
+    one-key shortcuts do: Space on a check box reached with Tab had paused the video instead of ticking it. Elsewhere
+    (the video view has the focus when a source opens) the keys stay shortcuts: scoped to the view instead, they
+    would have stopped working once any other control was clicked.
 
     Watches each control that takes the focus, and acts for it while it has it: Qt asks the control a key is for
     (the shortcut-override event) before it tries a shortcut. A filter on the whole application would have seen
-    every event of every widget."""
+    every event of every widget. Why the focus moved (a click, or the keyboard) the focus events say: Qt sends the
+    control that loses the focus and the one that takes it their events before it says the focus changed, and the
+    first of the two is watched already wherever the focus moves within the window."""
 
     def __init__(self, window: QWidget) -> None:
         super().__init__(window)
         self._window = window
+        self._reason: Qt.FocusReason | None = None  # why the focus is moving, from its focus events; None: unseen
+        self._keyboard_focused: QWidget | None = None  # the control the keyboard brought the focus to
         QApplication.instance().focusChanged.connect(self._watch)
 
     def _watch(self, _old: QWidget | None, new: QWidget | None) -> None:
-        if new is not None and _in_window(new, self._window):
-            new.installEventFilter(self)  # once: Qt installs a filter again in the place of the first
+        reason, self._reason = self._reason, None
+        if new is None or not _in_window(new, self._window):
+            return
+        new.installEventFilter(self)  # once: Qt installs a filter again in the place of the first
+        # unseen (the window's first focus, or one from another window): a click, for all that is known
+        by_keyboard = _by_keyboard(reason) if reason is not None else False
+        if by_keyboard is not None:
+            self._keyboard_focused = new if by_keyboard else None
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
-        if event.type() == QEvent.Type.ShortcutOverride and obj.hasFocus() and control_uses_key(obj, event):
+        kind = event.type()
+        if kind in (QEvent.Type.FocusIn, QEvent.Type.FocusOut):
+            self._reason = event.reason()  # read by ``_watch``, which Qt calls after both
+        elif kind == QEvent.Type.ShortcutOverride and obj.hasFocus() \
+                and control_uses_key(obj, event, obj is self._keyboard_focused):
             event.accept()  # an accepted override: no shortcut, and the key goes to the focused control
             return True
         return False

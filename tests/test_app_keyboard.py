@@ -1,7 +1,8 @@
-"""The window with the keyboard alone (offscreen): the one-key shortcuts leave a focused control the keys it uses,
-Tab leaves the session summary's table, the help scrolls and Esc closes it, the arrow keys move the split line,
-ticking a classifier keeps the focus, Tab follows the model panel as it shows, each "Card" button says whose card
-it opens, and a disabled control looks disabled."""
+"""The window with the keyboard alone (offscreen): the one-key shortcuts leave a control reached with Tab the Space
+it uses and a text field what is typed into it, and work in a clicked control, a drop-down list and a table; Tab
+leaves the session summary's table, the help scrolls and Esc closes it, the arrow keys move the split line, ticking a
+classifier keeps the focus, Tab follows the model panel as it shows, each "Card" button says whose card it opens, and
+a disabled control looks disabled."""
 from __future__ import annotations
 
 import functools
@@ -10,17 +11,18 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPoint, QRect, Qt  # noqa: E402
-from PySide6.QtGui import QColor, QPalette  # noqa: E402
-from PySide6.QtWidgets import (QApplication, QCheckBox, QPushButton, QTableWidgetItem, QToolButton,  # noqa: E402
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QEvent, QPoint, QRect, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QKeyEvent, QPalette  # noqa: E402
+from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QLineEdit, QPushButton,  # noqa: E402
+                               QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 
-from tests.test_app import WAIT, make_window, models  # noqa: E402,F401  (fixtures: used by name)
+from tests.test_app import WAIT, _has_faces, _open, make_window, models  # noqa: E402,F401  (fixtures: used by name)
 
 from gui.frame_view import FrameView, HelpOverlay  # noqa: E402
 from gui.model_panel import ModelPanel, elided  # noqa: E402
 from gui.painter import VIEW_MODES, DisplaySettings  # noqa: E402
 from gui.session_summary import SessionSummary  # noqa: E402
+from gui.window_actions import control_uses_key  # noqa: E402
 
 # WCAG's least contrast for large text and the parts of a control: a disabled control's text may be dimmer than
 # enabled text's 4.5:1, not unreadable
@@ -58,21 +60,21 @@ def _reset_button(w) -> QPushButton:
     return next(b for b in w.summary.findChildren(QPushButton) if b.text() == "Reset session")
 
 
-def test_space_on_a_focused_check_box_ticks_it_and_does_not_pause(qtbot, make_window):
+def test_space_on_a_check_box_reached_with_tab_ticks_it_and_does_not_pause(qtbot, make_window):
     w = _active(qtbot, make_window(None))
     box = w.display_controls.labels_check
-    box.setFocus()
+    box.setFocus(Qt.FocusReason.TabFocusReason)
     ticked = box.isChecked()
     _press(qtbot, Qt.Key.Key_Space)
     assert box.isChecked() is not ticked, "Space on a focused check box did not tick it"
     assert not w.paused, "Space on a focused check box paused the window"
 
 
-def test_space_on_a_focused_push_button_presses_it_and_does_not_pause(qtbot, make_window):
+def test_space_on_a_push_button_reached_with_tab_presses_it_and_does_not_pause(qtbot, make_window):
     w = _active(qtbot, make_window(None))
     w.summary_dock.raise_()
     button = _reset_button(w)
-    button.setFocus()
+    button.setFocus(Qt.FocusReason.TabFocusReason)
     pressed = []
     button.clicked.connect(lambda: pressed.append(True))
     _press(qtbot, Qt.Key.Key_Space)
@@ -80,18 +82,78 @@ def test_space_on_a_focused_push_button_presses_it_and_does_not_pause(qtbot, mak
     assert not w.paused, "Space on a focused push button paused the window"
 
 
-def test_a_letter_typed_in_a_focused_drop_down_list_chooses_in_it(qtbot, make_window):
-    """Typing a view's first letter in the View list chooses that view; that letter's shortcut stays unfired (F had
-    switched the filter off)."""
+def _labels_check(w) -> QCheckBox:
+    return w.display_controls.labels_check
+
+
+@pytest.mark.parametrize("control", [_reset_button, _labels_check], ids=["Reset session", "check box"])
+def test_space_after_a_click_on_a_button_pauses_and_leaves_the_button_alone(qtbot, make_window, control):
+    """A clicked button keeps the focus: Space, pause in the help, had pressed "Reset session" again (the session
+    wiped a second time) or ticked the check box back."""
     w = _active(qtbot, make_window(None))
-    combo = w.display_controls.view_combo
-    letters = _one_key_shortcuts(w)
-    mode = next(m for m in VIEW_MODES if m[0].upper() in letters and m != combo.currentText())
-    combo.setFocus()
-    before = _state(w)
-    qtbot.keyClicks(combo, mode[0])
-    assert combo.currentText() == mode
-    assert _state(w)[:-1] == before[:-1], f"typing {mode[0]!r} in the View list fired its shortcut"
+    w.summary_dock.raise_()
+    button = control(w)
+    qtbot.waitExposed(button)
+    clicks = []
+    button.clicked.connect(lambda: clicks.append(True))
+    near_left = QPoint(button.height() // 2, button.height() // 2)  # on a check box's box, not past its text
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton, pos=near_left)
+    assert QApplication.focusWidget() is button and clicks == [True]
+    ticked = button.isChecked()
+    _press(qtbot, Qt.Key.Key_Space)
+    assert w.paused, f"Space after a click on {button.text()!r} did not pause"
+    assert clicks == [True] and button.isChecked() == ticked, f"Space pressed {button.text()!r} again"
+
+
+def test_space_on_a_clicked_drop_down_list_pauses(qtbot, make_window):
+    """Space had opened the list (a click had already), where the help says it pauses."""
+    w = _active(qtbot, make_window(None))
+    combo = w.display_controls.cam_class_combo
+    combo.setFocus(Qt.FocusReason.MouseFocusReason)  # as a click leaves it, its list closed
+    _press(qtbot, Qt.Key.Key_Space)
+    assert w.paused
+    assert QApplication.activePopupWidget() is None, "Space on a clicked drop-down list opened it"
+
+
+def test_a_shortcut_letter_in_a_focused_drop_down_list_is_the_shortcut(qtbot, make_window, monkeypatch):
+    """F, filter on/off in the help, had chosen "From file…" in the focused filter list and opened a file dialog."""
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: asked.append(a) or ("", "")))
+    w = _active(qtbot, make_window(None))
+    combo = w.models.filter_combo
+    assert any(combo.itemText(i).upper().startswith("F") for i in range(combo.count()))  # an item F would choose
+    chosen, filtering = combo.currentText(), w.display_controls.filter_check.isChecked()
+    combo.setFocus(Qt.FocusReason.TabFocusReason)
+    _press(qtbot, Qt.Key.Key_F)
+    assert not asked, "F in the filter list opened a file dialog"
+    assert combo.currentText() == chosen
+    assert w.display_controls.filter_check.isChecked() is not filtering, "F in the filter list left the filter alone"
+
+
+def test_the_one_key_shortcuts_work_in_the_clicked_session_summary_table(qtbot, make_window, faces_dir):
+    """A clicked table had taken Space and every letter for its search, H for help and C for the CAM too."""
+    w = _active(qtbot, make_window(str(faces_dir), fps=4.0))
+    qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
+    w.summary_dock.raise_()
+    table = w.summary.table
+    qtbot.waitUntil(lambda: table.rowCount() > 0, timeout=WAIT)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(table.item(0, 0)).center())
+    assert QApplication.focusWidget() is table
+    for key in (Qt.Key.Key_Space, Qt.Key.Key_C, Qt.Key.Key_V):
+        before = _state(w)
+        _press(qtbot, key)
+        assert _state(w) != before, f"{key.name} in the clicked table did nothing"
+    _press(qtbot, Qt.Key.Key_H)
+    assert w.help.isVisible(), "H in the clicked table did not show the help"
+
+
+@pytest.mark.parametrize("by_keyboard", [True, False], ids=["reached with Tab", "clicked"])
+def test_a_text_field_keeps_what_is_typed_into_it_however_it_was_focused(qtbot, by_keyboard):
+    field = QLineEdit()
+    qtbot.addWidget(field)
+    for key, text in ((Qt.Key.Key_F, "f"), (Qt.Key.Key_Space, " ")):
+        event = QKeyEvent(QEvent.Type.ShortcutOverride, key, Qt.KeyboardModifier.NoModifier, text)
+        assert control_uses_key(field, event, by_keyboard), repr(text)
 
 
 def test_one_key_shortcuts_still_work_where_the_focused_control_does_not_use_the_key(qtbot, make_window):
@@ -163,6 +225,17 @@ def test_esc_closes_the_help_and_gives_the_focus_back_to_the_view(qtbot, make_wi
     assert not w.help.isVisible(), "Esc did not close the help"
     assert QApplication.focusWidget() is w.view
 
+
+
+def test_the_help_opened_before_a_source_stays_on_top_of_the_video(qtbot, make_window, faces_dir):
+    """The video page, raised as the source opened, had covered the open help: the next H closed a help no one saw."""
+    w = _active(qtbot, make_window(None))
+    _press(qtbot, Qt.Key.Key_H)
+    assert w.help.isVisible()
+    assert _open(qtbot, w, str(faces_dir))
+    assert w.stack.currentWidget() is w.view
+    shown = w.stack.childAt(w.help.geometry().center())
+    assert shown is w.help or w.help.isAncestorOf(shown), f"the open help is under {type(shown).__name__}"
 
 # --- 4. the split line ----------------------------------------------------------------------
 @pytest.fixture

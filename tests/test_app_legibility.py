@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow  # noqa: E402
 
 from gui import painter  # noqa: E402
 from gui.painter import (DisplaySettings, compact_lines, draw_label, draw_text_on_backdrop, face_lines,  # noqa: E402
-                         render, skin_shift_word, view_font)
+                         render, skin_shift_word, track_colour, view_font)
 from gui.plots import MAX_TRACKS, PlotsPanel  # noqa: E402
 from gui.source_message import SourceMessage  # noqa: E402
 from gui.status_line import StatusLine  # noqa: E402
@@ -33,6 +34,13 @@ WCAG_AA = 4.5  # WCAG 2's least contrast for text under 18 pt (success criterion
 LARGE_FONT_PT = 24  # a user's large application font, the review's
 FRAME = (640, 480)  # the synthetic frames' width and height
 CLASSIFIERS = ("tiny-a", "tiny-b")
+# The shipped classifiers' names (a plot is as wide as its title at least) and a user's fourth
+LONG_CLASSIFIERS = ("mobilenetv3s-utk-unbalanced", "resnet10-utk-gender-balanced", "resnet10-utk-unbalanced",
+                    "my-own-classifier")
+# The window of a 1024×768 screen and of a 1366×768 screen, less their frames, and as many classifiers as had their
+# plots side by side in it before the faces' legends
+NARROW_WINDOWS = ((1008, 3), (1350, 4))
+PLOTS_HEIGHT = 300  # the plots panel's, as in the window of a 768 px screen
 # every colour a face's label or a status line is written in, by the name the painter gives it
 LABEL_COLOURS = {**{name: getattr(painter, name) for name in
                     ("TEXT", "MUTED", "LIGHTER", "DARKER", "NEUTRAL", "MORE_FEMALE", "LESS_FEMALE")},
@@ -44,15 +52,16 @@ def _tone(L: float, b: float) -> SkinTone:
     return SkinTone(True, 500, L, 10.0, b, ita_degrees(L, b), "intermediate", 5)
 
 
-def _face(track_id: int, before: SkinTone, after: SkinTone, box=(200, 100, 200, 200)) -> FaceResult:
-    """A face filtered from ``before`` to ``after``, seen by CLASSIFIERS."""
+def _face(track_id: int, before: SkinTone, after: SkinTone, box=(200, 100, 200, 200),
+          classifiers: tuple[str, ...] = CLASSIFIERS) -> FaceResult:
+    """A face filtered from ``before`` to ``after``, seen by ``classifiers``."""
     crop = np.full((64, 64, 3), 120, np.uint8)
     outputs = {n: ClassifierOutput(n, ("male", "female"), np.array([0.3, 0.7]), np.ones((64, 64), np.float32),
-                                   "female", cam_focus=0.5) for n in CLASSIFIERS}
+                                   "female", cam_focus=0.5) for n in classifiers}
     original, filtered = FaceView(crop, outputs, before), FaceView(crop, outputs, after)
     shift = SkinShift(after.ita - before.ita, after.L - before.L, 0)
     affine = np.array([[box[2] / 64, 0, box[0]], [0, box[3] / 64, box[1]]], np.float64)
-    return FaceResult(track_id, box, affine, original, filtered, shift, {n: 0.01 for n in CLASSIFIERS},
+    return FaceResult(track_id, box, affine, original, filtered, shift, {n: 0.01 for n in classifiers},
                       reference=dict(outputs))
 
 
@@ -61,8 +70,8 @@ def _result(faces: tuple[FaceResult, ...], timestamp: float = 0.0) -> FrameResul
     return FrameResult(0, timestamp, frame, faces, {"total": 30.0}, {}, filter_name="identity")
 
 
-def _lighter_face(track_id: int = 1) -> FaceResult:
-    return _face(track_id, _tone(60.0, 15.0), _tone(66.0, 15.0))  # L* up, b* kept: "lighter"
+def _lighter_face(track_id: int = 1, classifiers: tuple[str, ...] = CLASSIFIERS) -> FaceResult:
+    return _face(track_id, _tone(60.0, 15.0), _tone(66.0, 15.0), classifiers=classifiers)  # L* up, b* kept: "lighter"
 
 
 def _yellower_face(track_id: int = 2) -> FaceResult:
@@ -208,7 +217,7 @@ def _originals(plot) -> dict[int, object]:
 def faces_panel(qtbot) -> PlotsPanel:
     panel = PlotsPanel()
     qtbot.addWidget(panel)
-    panel.resize(1280, 300)
+    panel.resize(1280, PLOTS_HEIGHT)
     panel.show()
     return panel
 
@@ -247,6 +256,55 @@ def test_each_face_has_its_own_marker_shape(qtbot, faces_panel):
         assert len({symbols[0] for symbols in newest.values()}) == len(newest), (plot.titleLabel.text, newest)
         assert {s[0] for s in newest.values()} == set(dots.values())  # the shape of its dots
 
+
+
+@pytest.mark.parametrize("width, classifiers", NARROW_WINDOWS, ids=[f"{n} at {w} px" for w, n in NARROW_WINDOWS])
+def test_the_plots_of_each_classifier_fit_a_small_screens_window_beside_each_other(qtbot, faces_panel, width,
+                                                                                    classifiers):
+    """Six faces on one legend row under each classifier's plot (about 330 px) had made each plot wider than its title
+    and axes: the third classifier's P(female) and CAM focus plots were cut off in a 1024×768 screen's window."""
+    names = LONG_CLASSIFIERS[:classifiers]
+    faces_panel.resize(width, PLOTS_HEIGHT)
+    faces_panel.add_result(_result(tuple(_lighter_face(i, names) for i in range(1, MAX_TRACKS + 1))), 10.0, 5.0, 5.0)
+    _draw_face_tabs(qtbot, faces_panel)
+    panel = faces_panel
+    for tab, plots in ((panel.p_widget, panel.p_plots), (panel.focus_widget, panel.focus_plots)):
+        panel.setCurrentWidget(tab)
+        qtbot.waitUntil(lambda: all(len(plot.legend.items) == MAX_TRACKS and plot.layout.isActivated()
+                                    for plot in plots.values()) and tab.ci.layout.isActivated(), timeout=WAIT)
+        room = tab.viewport().width()
+        assert list(plots) == list(names)
+        for name, plot in plots.items():
+            right = plot.sceneBoundingRect().right()
+            assert right <= room, f"{name}'s plot is cut off: it ends at {right:.0f} px of {room}"
+
+
+def _face_curves(plots, track_id: int) -> list:
+    """The curves of face ``track_id`` on ``plots``: those in its colour."""
+    colour = track_colour(track_id)
+    return [c for plot in plots for c in plot.listDataItems() if pg.mkPen(c.opts["pen"]).color() == colour]
+
+
+@pytest.mark.parametrize("tab", ["Skin tone", "P(female)"])
+def test_a_click_on_a_faces_legend_entry_hides_and_shows_its_solid_and_dashed_curves(qtbot, faces_panel, tab):
+    """A click had hidden the face's solid (original) curve alone: its dashed (filtered) curve stayed on show."""
+    ids = range(1, MAX_TRACKS + 1)
+    faces_panel.add_result(_result(tuple(_lighter_face(i) for i in ids)), 10.0, 5.0, 5.0)
+    _draw_face_tabs(qtbot, faces_panel)
+    view = {"Skin tone": faces_panel.ita_plot, "P(female)": faces_panel.p_widget}[tab]
+    plots = [faces_panel.ita_plot.getPlotItem()] if view is faces_panel.ita_plot else list(faces_panel.p_plots.values())
+    faces_panel.setCurrentWidget(view)
+    legend = plots[0].legend
+    qtbot.waitUntil(lambda: legend.sceneBoundingRect().width() > 0, timeout=WAIT)
+    sample, label = legend.items[0]
+    face = int(label.text[1:])
+    curves, others = _face_curves(plots, face), [c for i in ids if i != face for c in _face_curves(plots, i)]
+    assert len(curves) == 2 * len(plots)  # solid and dashed, on each plot
+    for shown in (False, True):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=view.mapFromScene(sample.sceneBoundingRect().center()))
+        assert [c.isVisible() for c in curves] == [shown] * len(curves), f"a click on {label.text}'s entry"
+        assert all(c.isVisible() for c in others)
 
 # --- 5. the one-line label --------------------------------------------------------------------
 def test_the_one_line_label_says_its_skin_shift_in_words():
