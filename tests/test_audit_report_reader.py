@@ -414,3 +414,36 @@ def test_an_option_given_with_equals_keeps_its_name_on_the_page():
                                              "--classifier=/t/mine.onnx", "--no-progress", "--limit", "4"]})
     assert words == ("run d: python main.py audit --dataset=folder:alice --out=f2 --classifier=mine.onnx --no-progress "
                      "--limit 4")
+
+
+def test_the_pages_median_cells_show_a_ci_clear_of_0_as_the_summary_does(audited):
+    """The summary printed "median 0.0009 [95% CI 0.0001, 0.0020]" and said it lay above 0, while the same page's
+    table rounded it to 0.001 [95% CI 0.000, 0.002]."""
+    from inference.audit.html import build_html
+    from inference.audit.summary import P_DIGITS, median_ci
+
+    r = copy.deepcopy(audited["report"])
+    name = next(iter(r["classifiers"]))
+    median = {"value": 0.0009, "lo": 0.0001, "hi": 0.002, "n": 400}
+    r["filter"]["overall"]["classifiers"][name]["delta_p_female"]["median"] = median
+    shown = median_ci(median, P_DIGITS)
+    assert shown != median_ci(median, P_DIGITS - 1) and "0.0001" in shown  # the case: rounding hides its clearance
+    page = build_html(r)
+    tables = [t for t in (part.split("</table>")[0] for part in page.split(f"<h4>{name}</h4>")[1:])
+              if "median ΔP(female)" in t]
+    rows = [t.split("(all faces)")[1].split("</tr>")[0] for t in tables]
+    assert rows and all(shown in row for row in rows), rows
+
+
+def test_a_rows_path_is_named_within_the_dataset_however_the_folder_was_given(tmp_path, monkeypatch):
+    """Given relative ("folder:faces", as the README's examples are), a missing photo's row had lost its subfolder
+    ("…/gone.jpg"), and a row stepping out of the folder ("../../private/leak.jpg") went into the report whole."""
+    from inference.audit.cli import shareable_name
+
+    (tmp_path / "faces" / "women").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    for root in ("faces", str(tmp_path / "faces")):
+        assert shareable_name(str(tmp_path / "faces" / "women" / "gone.jpg"), root) == "women/gone.jpg"
+        assert shareable_name("../../private_stuff/leak.jpg", root) == "…/leak.jpg"
+        assert shareable_name("women/x.jpg", root) == "women/x.jpg"
+        assert shareable_name("/home/frank/secret/a.jpg", root) == "…/a.jpg"

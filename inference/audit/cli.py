@@ -21,6 +21,7 @@ import dataclasses
 import datetime as _dt
 import logging
 import platform
+import posixpath
 import re
 import sys
 import time
@@ -176,17 +177,20 @@ def read_dataset(spec: str, groups_csv: str | None, cache_dir: DatasetCache = US
 
 
 def shareable_name(name: str, root: str) -> str:
-    """A CSV row's file name as the report keeps it: an absolute path relative to the dataset where it lies in it,
-    else by its last part ("…/x.jpg"). The report is the file people share, and a row naming a photo missing from
+    """A CSV row's file name as the report keeps it: an absolute path, or one that steps up (".."), relative to the
+    dataset where it lies in it (the folder as given or with links followed: given relative, "folder:faces", its
+    rows had lost their subfolders), else by its last part ("…/x.jpg"). The report is the file people share, and a row naming a photo missing from
     the folder had put a path of the user's home (/home/frank/secret_project/…) in report.json and on the page; the
     terminal's warning keeps the whole path."""
     posix = name.replace("\\", "/")
-    if not (posix.startswith("/") or re.match(r"[A-Za-z]:/", posix)):
+    absolute = posix.startswith("/") or re.match(r"[A-Za-z]:/", posix) is not None
+    if not absolute and ".." not in posix.split("/"):
         return name
-    base = Path(root).as_posix().rstrip("/") + "/"
-    if posix.startswith(base):
-        return posix[len(base):]
-    return "…/" + posix.rstrip("/").rsplit("/", 1)[-1]
+    for base in {Path(root).absolute().as_posix(), Path(root).resolve().as_posix()}:  # as given, and links followed
+        within = posixpath.normpath(posix if absolute else posixpath.join(base, posix))
+        if within.startswith(base.rstrip("/") + "/"):
+            return within[len(base.rstrip("/")) + 1:]
+    return "…/" + posix.rstrip("/").rsplit("/", 1)[-1]  # outside the dataset ("../../private/x.jpg" too)
 
 
 GROUPS_NOT_FOUND = "listed in the groups CSV but not in the folder"

@@ -16,8 +16,8 @@ from ..strict_json import measured
 from . import figures as F
 from .gate import MADE_UNMEASURABLE, measure_name
 from .report import SKIN_TONE, group_key
-from .summary import (FIRST_FRAME_ONLY_ADVICE, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words, ci, labels_checked_words,
-                      map_description, named_with_ties, num, pval)
+from .summary import (FIRST_FRAME_ONLY_ADVICE, ITA_DIGITS, P_DIGITS, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words, ci,
+                      labels_checked_words, map_description, median_ci, named_with_ties, num, pval)
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
         if grouping == "skin_tone":
             parts.append(f"<p class='small'>{esc(SKIN_TONE_GROUPS_CAVEAT)}</p>")
         body = [[g, s["n_faces"], _made_unmeasurable(s), s["n_not_measurable"] - s.get("n_made_unmeasurable", 0),
-                 ci(s["delta_ita"]["mean"]), ci(s["delta_ita"]["median"]),
+                 ci(s["delta_ita"]["mean"]), median_ci(s["delta_ita"]["median"], ITA_DIGITS),
                  pval(s["delta_ita"]["wilcoxon"]["p"]), pval(s["delta_ita"]["wilcoxon"].get("p_holm")),
                  "n/a" if s["delta_ita"]["wilcoxon"]["rank_biserial"] is None else f"{s['delta_ita']['wilcoxon']['rank_biserial']:+.2f}",
                  ci(s["delta_l"]["mean"]), ci((s.get("delta_b") or {}).get("mean")),
@@ -281,7 +281,9 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
                                             hline=0, order=order), "delta p bars"))
             parts.append(img(F.histograms({g: s["classifiers"][n]["delta_p_female"]["histogram"] for g, s in by.items()},
                                           f"{n}: ΔP(female) per face by {grouping}", "ΔP(female)"), "delta p histograms"))
-            body = [[g, ci(s["classifiers"][n]["delta_p_female"]["mean"], 3), ci(s["classifiers"][n]["delta_p_female"]["median"], 3),
+            # a median with the digits the summary reads it by (median_ci): rounded to 3, a CI clear of 0 read 0.000
+            body = [[g, ci(s["classifiers"][n]["delta_p_female"]["mean"], P_DIGITS),
+                     median_ci(s["classifiers"][n]["delta_p_female"]["median"], P_DIGITS),
                      pval(s["classifiers"][n]["delta_p_female"]["wilcoxon"]["p"]),
                      pval(s["classifiers"][n]["delta_p_female"]["wilcoxon"].get("p_holm")),
                      ci(s["classifiers"][n]["flip_rate"], pct=True)] for g, s in [*by.items(), overall]]
