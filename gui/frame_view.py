@@ -87,11 +87,14 @@ class HelpOverlay(QTextBrowser):
         self.setFocus()
 
     def close_help(self) -> None:
-        """Hides the help; the focus it had goes back where it was (the image, whose arrow keys move the line)."""
+        """Hides the help; the focus it had goes back where it was (the image, whose arrow keys move the line), as
+        the app's own move (``OtherFocusReason``): the control is again as the focus had come to it, by a click or by
+        the keyboard. Given back before the help hides: hidden with the focus, the help had passed it on as Tab does,
+        and the clicked check box it came back to had taken Space as one reached with Tab."""
         had_focus, before, self._focus_before = self.hasFocus(), self._focus_before, None
-        self.hide()
         if had_focus and _still_shown(before):
-            before.setFocus()
+            before.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.hide()
 
     def place(self) -> None:
         parent = self.parentWidget()

@@ -400,6 +400,8 @@ class ModelPanel(QWidget):
         self._make_rows()
         self._tab_in_screen_order()
         if focused is not None and focused[0] in self._rows:
+            # the app's own move: the new control is as the old was, clicked or reached with the keyboard (Space
+            # on a clicked one pauses, on one reached with Tab ticks it)
             self._rows[focused[0]][focused[1]].setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _focused_row_control(self) -> tuple[str, int] | None:

@@ -25,6 +25,10 @@ COMMAND_MODIFIERS = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.A
 # control stays as the focus came to it, by a click or by the keyboard
 FOCUS_COMES_BACK = {Qt.FocusReason.ActiveWindowFocusReason, Qt.FocusReason.PopupFocusReason,
                     Qt.FocusReason.MenuBarFocusReason}
+# The app moves the focus itself (a classifier's row made again, the help closed): the control it moves the focus to
+# takes the place of the one that had it, and is as that one was. Counted as the keyboard, Space after a click on a
+# classifier's check box had ticked it back, and after the help opened and closed had ticked the clicked check box
+FOCUS_MOVED_BY_APP = Qt.FocusReason.OtherFocusReason
 
 
 def _typed_into(widget: QWidget) -> bool:
@@ -51,11 +55,14 @@ def control_uses_key(widget: QWidget | None, event: QKeyEvent, by_keyboard: bool
     return isinstance(widget, QAbstractSlider) and event.key() in SLIDER_KEYS
 
 
-def _by_keyboard(reason: Qt.FocusReason) -> bool | None:
-    """Whether a focus that moved for ``reason`` was brought by the keyboard (Tab, a shortcut, the app's own
-    ``setFocus``); None where the focus did not move but came back to the control that had it."""
+def _by_keyboard(reason: Qt.FocusReason, old_by_keyboard: bool) -> bool | None:
+    """Whether a focus that moved for ``reason`` was brought by the keyboard (Tab, a shortcut); where the app moved
+    it itself, whether the keyboard had brought it to the control that lost it (``old_by_keyboard``). None where the
+    focus did not move but came back to the control that had it."""
     if reason in FOCUS_COMES_BACK:
         return None
+    if reason == FOCUS_MOVED_BY_APP:
+        return old_by_keyboard
     return reason != Qt.FocusReason.MouseFocusReason
 
 
@@ -76,7 +83,8 @@ class KeysToFocusedControls(QObject):
     (the shortcut-override event) before it tries a shortcut. A filter on the whole application would have seen
     every event of every widget. Why the focus moved (a click, or the keyboard) the focus events say: Qt sends the
     control that loses the focus and the one that takes it their events before it says the focus changed, and the
-    first of the two is watched already wherever the focus moves within the window."""
+    first of the two is watched already wherever the focus moves within the window. A click on the control that has
+    the focus moves none: its mouse press says it."""
 
     def __init__(self, window: QWidget) -> None:
         super().__init__(window)
@@ -85,13 +93,14 @@ class KeysToFocusedControls(QObject):
         self._keyboard_focused: QWidget | None = None  # the control the keyboard brought the focus to
         QApplication.instance().focusChanged.connect(self._watch)
 
-    def _watch(self, _old: QWidget | None, new: QWidget | None) -> None:
+    def _watch(self, old: QWidget | None, new: QWidget | None) -> None:
         reason, self._reason = self._reason, None
         if new is None or not _in_window(new, self._window):
             return
         new.installEventFilter(self)  # once: Qt installs a filter again in the place of the first
+        old_by_keyboard = old is not None and old is self._keyboard_focused
         # unseen (the window's first focus, or one from another window): a click, for all that is known
-        by_keyboard = _by_keyboard(reason) if reason is not None else False
+        by_keyboard = _by_keyboard(reason, old_by_keyboard) if reason is not None else False
         if by_keyboard is not None:
             self._keyboard_focused = new if by_keyboard else None
 
@@ -99,6 +108,10 @@ class KeysToFocusedControls(QObject):
         kind = event.type()
         if kind in (QEvent.Type.FocusIn, QEvent.Type.FocusOut):
             self._reason = event.reason()  # read by ``_watch``, which Qt calls after both
+        elif kind == QEvent.Type.MouseButtonPress and obj is self._keyboard_focused:
+            # a click on the control that has the focus moves no focus: Space after a click on "Reset session",
+            # reached with Tab before, had wiped the session again
+            self._keyboard_focused = None
         elif kind == QEvent.Type.ShortcutOverride and obj.hasFocus() \
                 and control_uses_key(obj, event, obj is self._keyboard_focused):
             event.accept()  # an accepted override: no shortcut, and the key goes to the focused control

@@ -86,23 +86,85 @@ def _labels_check(w) -> QCheckBox:
     return w.display_controls.labels_check
 
 
+def _click(qtbot, button) -> None:
+    """``button`` clicked as the user clicks it: a check box on its box, not past its text."""
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton, pos=QPoint(button.height() // 2, button.height() // 2))
+
+
+@pytest.mark.parametrize("tabbed_to_first", [False, True], ids=["clicked", "Tab on it before the click"])
 @pytest.mark.parametrize("control", [_reset_button, _labels_check], ids=["Reset session", "check box"])
-def test_space_after_a_click_on_a_button_pauses_and_leaves_the_button_alone(qtbot, make_window, control):
+def test_space_after_a_click_on_a_button_pauses_and_leaves_the_button_alone(qtbot, make_window, control,
+                                                                           tabbed_to_first):
     """A clicked button keeps the focus: Space, pause in the help, had pressed "Reset session" again (the session
-    wiped a second time) or ticked the check box back."""
+    wiped a second time) or ticked the check box back; so too where Tab had been on it before the click, which moved
+    no focus."""
     w = _active(qtbot, make_window(None))
     w.summary_dock.raise_()
     button = control(w)
     qtbot.waitExposed(button)
+    if tabbed_to_first:
+        button.setFocus(Qt.FocusReason.TabFocusReason)
     clicks = []
     button.clicked.connect(lambda: clicks.append(True))
-    near_left = QPoint(button.height() // 2, button.height() // 2)  # on a check box's box, not past its text
-    qtbot.mouseClick(button, Qt.MouseButton.LeftButton, pos=near_left)
+    _click(qtbot, button)
     assert QApplication.focusWidget() is button and clicks == [True]
     ticked = button.isChecked()
     _press(qtbot, Qt.Key.Key_Space)
     assert w.paused, f"Space after a click on {button.text()!r} did not pause"
     assert clicks == [True] and button.isChecked() == ticked, f"Space pressed {button.text()!r} again"
+
+
+def test_space_after_a_click_on_a_classifier_check_box_pauses_and_leaves_it_unticked(qtbot, make_window):
+    """Unticking a classifier makes its row again, the focus moved to its new check box by the app: Space, pause in
+    the help, had ticked it back."""
+    w = _active(qtbot, make_window(None))
+    panel = w.models
+    name = panel.classifiers[-1].name
+    box = _checked_box(panel, name)
+    qtbot.waitExposed(box)
+    _click(qtbot, box)
+    _rows_made_again(qtbot, panel)
+    assert name not in panel.enabled_names()
+    _press(qtbot, Qt.Key.Key_Space)
+    assert w.paused, "Space after a click on a classifier's check box did not pause"
+    assert name not in panel.enabled_names(), "Space after a click ticked the classifier back"
+
+
+def test_space_on_a_classifier_check_box_reached_with_tab_ticks_it_again_after_its_row_is_made_again(qtbot,
+                                                                                                     make_window):
+    """The new check box is as the old one was, reached with the keyboard: Space goes on ticking it."""
+    w = _active(qtbot, make_window(None))
+    panel = w.models
+    name = panel.classifiers[-1].name
+    _checked_box(panel, name).setFocus(Qt.FocusReason.TabFocusReason)
+    for _ in range(2):
+        enabled = name in panel.enabled_names()
+        _press(qtbot, Qt.Key.Key_Space)
+        _rows_made_again(qtbot, panel)
+        assert (name in panel.enabled_names()) is not enabled, "Space on the new check box did not tick it"
+    assert not w.paused
+
+
+@pytest.mark.parametrize("tabbed_to", [False, True], ids=["clicked", "reached with Tab"])
+def test_a_check_box_the_help_gives_the_focus_back_to_is_as_it_was_before(qtbot, make_window, tabbed_to):
+    """The help, opened and closed, hands the focus back: Space on a clicked check box had then ticked it, where it
+    pauses."""
+    w = _active(qtbot, make_window(None))
+    box = w.display_controls.labels_check
+    qtbot.waitExposed(box)
+    if tabbed_to:
+        box.setFocus(Qt.FocusReason.TabFocusReason)
+    else:
+        _click(qtbot, box)
+    _press(qtbot, Qt.Key.Key_H)
+    assert w.help.isVisible()
+    _press(qtbot, Qt.Key.Key_Escape)
+    assert QApplication.focusWidget() is box
+    ticked, paused = box.isChecked(), w.paused
+    _press(qtbot, Qt.Key.Key_Space)
+    toggled, paused_or_played = box.isChecked() is not ticked, w.paused is not paused
+    assert (toggled, paused_or_played) == (tabbed_to, not tabbed_to), \
+        f"Space after the help closed: check box ticked {toggled}, pause toggled {paused_or_played}"
 
 
 def test_space_on_a_clicked_drop_down_list_pauses(qtbot, make_window):
