@@ -6,6 +6,8 @@ though every command runs it. What is of no type this reads is left out and list
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from . import strict_json
 from .card import ModelCard, figure, overall_accuracy
 from .card_fields import CardNotes, card_names, card_number, card_object, card_records
@@ -89,14 +91,16 @@ def _distillation_lines(training: dict) -> list[str]:
     return [f"- distilled from {teachers}, weight {d.get('weight', '?')}{agreement}"]
 
 
-def _adoption_lines(training: dict) -> list[str]:
+def _adoption_lines(training: dict, notes: CardNotes | None = None, conditions: Sequence[str] = ()) -> list[str]:
     # A model made elsewhere carries no training record of ours: what it is, and how its input is fed, is all we know.
     a = training.get("adopted")
     if not a:
         return []
+    notes = CardNotes() if notes is None else notes
     checks = a.get("checks", {})
     lines = [f"- made elsewhere, not trained by Bias Mirror: `{a.get('from', '?')}` (sha256 {str(a.get('sha256', '?'))[:16]}…) "
              f"wrapped as it is; its input: {a.get('input', '?')} (range {a.get('range_chosen', '?')})"]
+    lines += _condition_value_lines(a, notes, conditions)
     if "mean_change_grey_by_condition" in checks:
         lines.append("- checked against the model run alone under each condition; mean change of the face: "
                      + ", ".join(f"{k} {v:.1f} grey levels" for k, v in checks["mean_change_grey_by_condition"].items()))
@@ -109,6 +113,29 @@ def _adoption_lines(training: dict) -> list[str]:
                      + (f"; {c['note']}" if c.get("note") else ""))  # not confirmed, or written with --force
     lines.append("- no per-group figures: `python main.py audit` measures them")
     return lines
+
+
+def _condition_value_lines(adopted: dict, notes: CardNotes, order: Sequence[str]) -> list[str]:
+    """What an adopted filter's model takes for each condition (--conditions NAME=VALUE), in ``order`` (its card's
+    conditions, as the one-hot row has them; the JSON's keys are sorted): the card had listed the names alone, and
+    whoever audits a CVAE fed female=-1 must see it was not fed 1."""
+    field = "training.adopted.conditions"
+    record = card_object(notes, field, adopted.get("conditions"))
+    values = card_object(notes, f"{field}.values", record.get("values")) if record else None
+    if not record or not values:
+        return []
+    names = sorted(values, key=lambda name: order.index(name) if name in order else len(order))
+    given = ", ".join(f"{name}={_condition_value(notes, f'{field}.values.{name}', values[name])}" for name in names)
+    return [f"- conditions as the model takes them: its input {record.get('input', '?')}; {given}"]
+
+
+def _condition_value(notes: CardNotes, field: str, value) -> str:
+    """A condition's value as --conditions gives it: a number, or a vector's numbers separated by ':'."""
+    numbers = value if isinstance(value, list) else [value]
+    if numbers and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+        return ":".join(f"{v:g}" for v in numbers)
+    notes.warn(field, value, "a number or a list of numbers")
+    return "?"
 
 
 def _accuracy_line(o: dict, metrics: dict, notes: CardNotes) -> str:
@@ -259,7 +286,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float, notes: CardNo
                      f"{', '.join(condition.labels or [])}")
     lines += _precision_lines(card, notes)
     lines += _distillation_lines(t)
-    lines += _adoption_lines(t)
+    lines += _adoption_lines(t, notes, (condition.labels or ()) if condition is not None else ())
     for key in ("epochs", "n_train", "iterations", "preset"):
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")

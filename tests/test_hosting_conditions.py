@@ -139,6 +139,22 @@ def test_a_condition_given_in_the_wrong_terms_is_refused_saying_what_it_takes(tm
     assert not (tmp_path / "adopted.onnx").exists()
 
 
+@pytest.mark.parametrize("net,name,example,conditions,intended", [SCALAR, INDEX, VECTOR],
+                         ids=["scalar", "index", "vector"])
+def test_an_adopted_filters_card_shows_the_value_each_condition_is_fed(tmp_path, tiny_utk, net, name, example,
+                                                                       conditions, intended):
+    """`doctor --cards` and the card dialog had listed the condition names alone: a CVAE fed female=-1 read as one
+    fed 1."""
+    from inference.card_markdown import card_markdown
+
+    src = export_conditional(net(), tmp_path / "conditional.onnx", example, name)
+    out = adopt(src, tmp_path / "adopted.onnx", "filter", value_range="symmetric", conditions=conditions,
+                dataset=f"utkface:{tiny_utk.parent}", n=8, echo=quiet)
+    card = card_markdown(load_model(out, "filter").card, out.name, out.stat().st_size / 1e6)
+    line = next((line for line in card.splitlines() if line.startswith("- conditions as the model takes them")), "")
+    assert f"its input '{name}'" in line and line.endswith("; " + ", ".join(conditions)), card
+
+
 def test_the_command_line_gives_a_scalar_condition_its_values_and_run_chooses_one(tmp_path, tiny_utk, capsys):
     src = export_conditional(ScalarConditionNet(), tmp_path / "scalar.onnx", torch.tensor([[1.0]]), "gender")
     out = tmp_path / "adopted.onnx"

@@ -8,6 +8,10 @@
   linear layer now folds into its weights, and the map stays exact.
 - `doctor` passed (status 0) a folder of a conditional filter, a generator and a smile classifier, where run, audit,
   bench and the app stop with "no classifier found".
+- A model giving its logits z and its calibrated softmax(z / T) was hosted with softmax(z), its check comparing the
+  logits; a head of 3 or 17 outputs was told to give as many --labels, then refused the third; a per-face constant
+  on the pooled features ended in a NumPy traceback; and what stopped a head after its linear layer (an op after the
+  softmax, a per-face constant) was refused as "found no global-average-pool → linear head".
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ from training.adopt_classifier_checks import MAX_CAM_MISMATCH, MAX_DPROB  # noqa
 FLOAT32_REL = 1e-4  # float32 rounding, relative to the map's largest value
 TEMPERATURE = 1.7
 LATENT = 8  # the DB-VAE's latent size: its one linear layer gives 1 + 2 × LATENT values
+BATCH = 4  # a batch fixed at export, other than the features' count (3): a per-face constant is not one per feature
+SQUEEZE, FLOOR = 0.9, 0.05  # sigmoid(z) · 0.9 + 0.05: probabilities kept off 0 and 1, after the sigmoid
 
 
 def adopt_brightness(src: Path, out: Path, labels: list[str], tiny_utk: Path, **kw) -> Path:
@@ -184,9 +190,187 @@ class ReciprocalNet(TemperatureScaledNet):
 
 def test_what_is_not_affine_after_the_last_linear_layer_is_still_refused(tmp_path, tiny_utk):
     src = export(ReciprocalNet().eval(), tmp_path / "classifier.onnx")
-    with pytest.raises(BiasMirrorError, match="found no global-average-pool → linear head") as refused:
+    # exported as Reciprocal, then Mul by T
+    with pytest.raises(BiasMirrorError, match=r"its last linear layer's outputs go through a Reciprocal \('.*'\), "
+                                              "which does not fold into the layer") as refused:
         adopt_brightness(src, tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
     assert str(src) in str(refused.value)
+
+
+def pooled_logits(net: BrightnessNet, x: "torch.Tensor") -> "torch.Tensor":
+    return net.fc(net.features(x).mean((2, 3)))
+
+
+def export_outputs(net: nn.Module, path: Path, names: tuple[str, ...], batch: int | None = None) -> Path:
+    """``net`` exported with its outputs named; ``batch``: its batch fixed at that (else open)."""
+    torch.onnx.export(net.eval(), torch.rand(batch or 1, 3, SIZE, SIZE), str(path), input_names=["input"],
+                      output_names=list(names), dynamic_axes=None if batch else {"input": {0: "b"}}, dynamo=False)
+    return path
+
+
+class LogitsAndCalibratedNet(TemperatureScaledNet):
+    """Its logits z and its calibrated probabilities softmax(z / T), both given (in either order): what it ships
+    is the calibrated P(female)."""
+
+    def __init__(self, probs_first: bool):
+        super().__init__()
+        self.probs_first = probs_first
+
+    def forward(self, x):
+        z = pooled_logits(self, x)
+        both = (z, torch.softmax(z / TEMPERATURE, 1))
+        return both[::-1] if self.probs_first else both
+
+    def p_female(self, x):
+        return torch.softmax(self.logits(self.features(x)), 1)[:, 0]
+
+
+@pytest.mark.parametrize("probs_first", [False, True], ids=["logits-then-probs", "probs-then-logits"])
+def test_a_model_giving_its_logits_and_calibrated_probabilities_is_hosted_with_its_probabilities(tmp_path, tiny_utk,
+                                                                                                probs_first):
+    net = LogitsAndCalibratedNet(probs_first).eval()
+    names = ("probs", "logits") if probs_first else ("logits", "probs")
+    out = adopt_brightness(export_outputs(net, tmp_path / "classifier.onnx", names), tmp_path / "adopted.onnx",
+                           ["female", "male"], tiny_utk)
+    model = load_model(out, "classifier")
+    checks = model.card.training["adopted"]["checks"]
+    assert checks["model_output_compared"] == "probs" and checks["max_dprob_vs_model_alone"] <= MAX_DPROB
+    faces = faces_of(tiny_utk)
+    probs, cam = model.predict(faces)
+    x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
+    with torch.no_grad():
+        p_female, features = net.p_female(x), net.features(x)
+    female = model.labels.index("female")
+    assert np.abs(probs[:, female] - p_female.numpy()).max() <= MAX_DPROB  # the model's own, calibrated P(female)
+    want = grad_cam(features, net.logits, female)  # the map of the calibrated logits, z / T
+    assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
+
+
+class TwoCalibrationsNet(BrightnessNet):
+    """softmax(z) and softmax(z / T), both given: which one it ships, its graph cannot tell."""
+
+    def forward(self, x):
+        z = pooled_logits(self, x)
+        return torch.softmax(z, 1), torch.softmax(z / TEMPERATURE, 1)
+
+
+def test_two_outputs_of_different_probabilities_are_refused_naming_both(tmp_path, tiny_utk):
+    src = export_outputs(TwoCalibrationsNet(), tmp_path / "classifier.onnx", ("raw", "calibrated"))
+    with pytest.raises(BiasMirrorError, match="its head gives two different sets of probabilities, its outputs 'raw' "
+                                              "and 'calibrated'") as refused:
+        adopt_brightness(src, tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
+    assert str(src) in str(refused.value) and not (tmp_path / "adopted.onnx").exists()
+
+
+class DBVAEEncoderNet(DBVAENet):
+    """A DB-VAE's whole encoder exported as it is: the classifier's logit, the latent mean and log-variance as one
+    output."""
+
+    def forward(self, x):
+        return pooled_logits(self, x)
+
+
+@pytest.mark.parametrize("net_type,outputs,how", [
+    (UnsureNet, 3, r"torch.softmax(fc(x)[:, [i, j]], 1)"),
+    (DBVAEEncoderNet, 1 + 2 * LATENT, r"torch.sigmoid(fc(x)[:, 0:1])"),
+], ids=["three-classes", "db-vae-encoder"])
+def test_a_head_of_more_than_two_outputs_is_told_only_two_classes_are_hosted_and_how_to_export_them(
+        tmp_path, tiny_utk, net_type, outputs, how):
+    """It had been told to give 3 (or 17) --labels, and a third label was then refused."""
+    src = export(net_type().eval(), tmp_path / "classifier.onnx")
+    with pytest.raises(BiasMirrorError, match=f"its head gives {outputs} outputs, and only a classifier of two "
+                                              "classes, female and male, can be hosted") as refused:
+        adopt_brightness(src, tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
+    said = str(refused.value)
+    assert how in said and "--labels" not in said and str(src) in said
+
+
+class PerFaceScaleNet(BrightnessNet):
+    """softmax(fc(gap(x) · c)), c one value per face of a batch fixed at export ([BATCH, 1]), not one per feature."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("per_face", torch.linspace(0.5, 2.0, BATCH).view(BATCH, 1))
+
+    def forward(self, x):
+        return torch.softmax(self.fc(self.features(x).mean((2, 3)) * self.per_face), 1)
+
+
+def test_a_per_face_constant_on_the_pooled_features_is_refused_naming_it_not_a_traceback(tmp_path, tiny_utk):
+    src = export_outputs(PerFaceScaleNet(), tmp_path / "classifier.onnx", ("probs",), batch=BATCH)
+    with pytest.raises(BiasMirrorError, match=rf"its pooled features go through a Mul \('.*'\) with a constant of "
+                                              rf"shape \[{BATCH}, 1\]: only one value for every feature, or one for "
+                                              "each on the feature axis, folds") as refused:
+        adopt_brightness(src, tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
+    assert str(src) in str(refused.value)
+
+
+class AfterSoftmaxNet(BrightnessNet):
+    def forward(self, x):
+        return torch.softmax(pooled_logits(self, x), 1) / TEMPERATURE
+
+
+class AfterLogSoftmaxNet(BrightnessNet):
+    def forward(self, x):
+        return torch.log_softmax(pooled_logits(self, x), 1) / TEMPERATURE
+
+
+class AfterSigmoidNet(BrightnessNet):
+    def __init__(self):
+        super().__init__(1)
+
+    def forward(self, x):
+        return torch.sigmoid(pooled_logits(self, x)) * SQUEEZE + FLOOR
+
+
+class LogitDifferenceNet(BrightnessNet):
+    def forward(self, x):
+        z = pooled_logits(self, x)
+        return torch.sigmoid(z[:, 0:1] - z[:, 1:2])
+
+
+class PerFaceShiftNet(BrightnessNet):
+    """softmax(fc(x) + c), c a value per face and class of a batch fixed at export ([BATCH, 2])."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("per_face", torch.linspace(-1.0, 1.0, BATCH * 2).view(BATCH, 2))
+
+    def forward(self, x):
+        return torch.softmax(pooled_logits(self, x) + self.per_face, 1)
+
+
+@pytest.mark.parametrize("net_type,batch,cause", [
+    (AfterSoftmaxNet, None, r"its Softmax is followed by a Div \('.*'\): only a constant scale, shift or choice of "
+                            r"the logits before the Softmax folds"),
+    (AfterLogSoftmaxNet, None, r"its LogSoftmax is followed by a Div \('.*'\)"),
+    (AfterSigmoidNet, None, r"its Sigmoid is followed by a Mul \('.*'\)"),
+    (LogitDifferenceNet, None, r"its last linear layer's outputs are combined with each other by a Sub"),
+    (PerFaceShiftNet, BATCH, rf"its last linear layer's outputs go through an Add \('.*'\) with a constant of shape "
+                             rf"\[{BATCH}, 2\]: only one value for every class, or one for each on the class axis"),
+], ids=["div-after-softmax", "div-after-log-softmax", "scale-after-sigmoid", "logit-difference", "per-face-shift"])
+def test_a_head_stopped_after_its_linear_layer_is_refused_naming_what_stops_it(tmp_path, tiny_utk, net_type, batch,
+                                                                               cause):
+    """Each had been refused as "found no global-average-pool → linear head": a head it has."""
+    src = export_outputs(net_type(), tmp_path / "classifier.onnx", ("output",), batch=batch)
+    with pytest.raises(BiasMirrorError, match="its global-average-pool → linear head cannot be hosted: " + cause) \
+            as refused:
+        adopt_brightness(src, tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
+    assert "found no global-average-pool" not in str(refused.value) and str(src) in str(refused.value)
+
+
+class ZeroedLogitsNet(BrightnessNet):
+    def forward(self, x):
+        return torch.softmax(pooled_logits(self, x) * 0, 1)
+
+
+def test_logits_times_zero_are_said_to_fold_to_a_head_of_zero_weights(tmp_path, tiny_utk):
+    """It had been asked whether it was untrained or its inputs read wrongly."""
+    src = export(ZeroedLogitsNet(), tmp_path / "classifier.onnx")
+    with pytest.raises(BiasMirrorError, match="its outputs do not tell these faces apart: .* Its head's folded "
+                                              "weights are all zero") as refused:
+        adopt_brightness(src, tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
+    assert "untrained" not in str(refused.value)
 
 
 # --- 3. doctor judges the models folder as the commands load it ------------------------------------------------------

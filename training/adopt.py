@@ -186,9 +186,14 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
         raise BiasMirrorError("give --range (and --mean/--std where it was trained normalised): a classifier's "
                               "input range cannot be told from its output", src)
     head = find_head(model.graph, src) if kind == "classifier" else None
-    if head is not None and len(labels) != max(2, len(head.weight)):
-        raise BiasMirrorError(f"its head has {len(head.weight)} output(s): give {max(2, len(head.weight))} --labels "
-                              "in the order of its outputs (one output: the label its sigmoid gives last)", src)
+    if head is not None and len(head.weight) > 2:
+        # said before any --labels count: "give 3 --labels" had been answered by a refusal of the third label
+        k = len(head.weight)
+        raise BiasMirrorError(f"its head gives {k} outputs, and only a classifier of two classes, female and male, "
+                              "can be hosted (every measure here is a binary one): export it giving those two alone, "
+                              "e.g. torch.softmax(fc(x)[:, [i, j]], 1) with i and j its female and male outputs, or, "
+                              "of a DB-VAE's encoder, its classifier logit alone, torch.sigmoid(fc(x)[:, 0:1]): adopt "
+                              "folds such a choice into the head", src)
     if kind == "filter":
         _check_filter_size(model, src_in, layout, size, src)
     if conds is not None and conds.values is not None:

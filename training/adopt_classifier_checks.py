@@ -25,24 +25,24 @@ GRAD_STEPS = (1e-2, 3e-2, 1e-1, 3e-1)  # along a random direction, relative to t
 
 
 def path_to_output(model: onnx.ModelProto, head: Head) -> tuple[str, list[str]]:
-    """The graph output the head's logits reach through TO_OUTPUT ops alone (a Softmax or Sigmoid, reshapes, casts),
-    and those ops, in order. Where the logits are an output themselves and go on to another (a model giving both
-    its logits and its probabilities, in either order), the last one on the path: the model's own probabilities,
-    which the wrapped classifier's are checked against. ("", []) where the path reaches no output."""
+    """The graph output the wrapped classifier's probabilities are checked against, ``head.output`` (the model's
+    own probabilities where it gives its logits too, in either order), and the TO_OUTPUT ops (a Softmax or
+    Sigmoid, reshapes, casts) its logits go through to it, in order; ("", []) where they do not reach it."""
     takers: dict[str, list[onnx.NodeProto]] = {}
     for n in model.graph.node:
         for i in n.input:
             takers.setdefault(i, []).append(n)
-    outputs = {o.name for o in model.graph.output}
-    name, ops, reached = head.logits, [], ("", [])
-    while True:
-        if name in outputs:
-            reached = (name, list(ops))
-        after = [n for n in takers.get(name, []) if n.op_type in TO_OUTPUT]
-        if len(after) != 1:
-            return reached
-        ops.append(after[0].op_type)
-        name = after[0].output[0]
+
+    def walk(name: str, ops: list[str]) -> tuple[str, list[str]] | None:
+        if name == head.output:
+            return name, ops
+        for n in takers.get(name, []):
+            found = walk(n.output[0], [*ops, n.op_type]) if n.op_type in TO_OUTPUT else None
+            if found is not None:
+                return found
+        return None
+
+    return walk(head.logits, []) or ("", [])
 
 
 def as_probs(y: np.ndarray, k: int, ops: Sequence[str]) -> np.ndarray | None:
@@ -59,6 +59,16 @@ def as_probs(y: np.ndarray, k: int, ops: Sequence[str]) -> np.ndarray | None:
         return y
     e = np.exp(y - y.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
+
+
+def constant_head(head: Head) -> str | None:
+    """Why the head gives every face the same output, where a constant after its last linear layer folds its
+    weights to zero (logits × 0); None otherwise (a layer of zero weights itself is an untrained one's, as the
+    label check says)."""
+    if not head.zeroed_by:
+        return None
+    return (f"Its head's folded weights are all zero: {head.zeroed_by} after its last linear layer multiplies its "
+            "outputs by 0, so its output does not depend on the face")
 
 
 def cam_mismatch(probs: np.ndarray, cam: np.ndarray, head: Head) -> float:
@@ -162,7 +172,7 @@ def classifier_checks(chosen: Trial, head: Head, model: onnx.ModelProto, src: Pa
     labelled = label_check(probs, genders, labels)
     if labelled is not None:
         checks["labels"] = labelled
-        label_verdict(labelled, labels, force, src, echo)
+        label_verdict(labelled, labels, force, src, echo, constant_head(head))
     elif {"female", "male"} <= set(labels):
         # faces without a gender label (a plain folder): a swapped order had been written without a word, every
         # P(female) it gives then 1 − the truth

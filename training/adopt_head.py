@@ -6,7 +6,9 @@ layers between them (activations, batch norm, a constant scale or shift), ending
 through nothing but a softmax or reshapes, is the model's output. After that last layer a constant scale or shift of
 its outputs (temperature scaling, logit adjustment) and a constant choice of them (a Slice or Gather of the class
 axis: the DB-VAE's classifier logit beside its latent mean and log-variance) fold into its weights and bias, so that
-they too are one linear layer of the pooled features and the map below stays exact.
+they too are one linear layer of the pooled features and the map below stays exact. Where the head becomes several
+outputs (its logits and its probabilities), what is hosted is the model's own probabilities; two that differ are
+refused, naming both. Where the head is there but cannot be hosted, the refusal names the node that stops it.
 
 - Where every layer is affine (one linear layer, as ResNets end; or several without an activation between them),
   they fold into one, and the map is exact CAM (Zhou et al. 2016): the folded weights at every cell of the pooled
@@ -34,6 +36,7 @@ from inference.errors import BiasMirrorError
 
 THROUGH = {"Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Cast"}  # shape only, in eval
 TO_OUTPUT = {"Softmax", "LogSoftmax", "Sigmoid", "Identity", "Cast", "Flatten", "Reshape", "Squeeze"}  # after the head
+SQUASHES = {"Softmax", "LogSoftmax", "Sigmoid"}  # what a model's own probabilities come out of
 SCALE_OR_SHIFT = {"Mul", "Div", "Add", "Sub"}  # by a constant: an affine layer
 RESHAPES = {"Flatten", "Reshape", "Squeeze"}  # of the head's output: taken to leave the classes on the last axis
 ACTIVATIONS = {"Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "HardSigmoid", "HardSwish", "Clip"}
@@ -136,6 +139,8 @@ class Head:
     logits: str  # what the model's softmax (or sigmoid) takes: the output layer's output and what folds into it
     pooled: str = ""  # the pool's output
     layers: tuple = ()  # pool → output layer, the output layer excluded: Affine and Activation, in order (Grad-CAM)
+    output: str = ""  # the graph output ``logits`` become, whose values the wrapped classifier's are checked against
+    zeroed_by: str = ""  # the node after the output layer that folds its weights, not all zero, to zero (logits × 0)
 
     @property
     def grad_cam(self) -> bool:
@@ -179,8 +184,9 @@ def pool_layout(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool | N
 
 @dataclass(frozen=True)
 class Classes:
-    """Where a tensor after the head's last linear layer keeps its classes: its number of axes (None: not known)
-    and the class axis, counted from the end (−1: the last); None where a Gather of one class has taken it away."""
+    """Where a tensor of the head keeps its units (after the last linear layer, its classes; before it, its
+    features): its number of axes (None: not known) and the unit axis, counted from the end (−1: the last); None
+    where a Gather of one class has taken it away."""
 
     rank: int | None
     axis: int | None = -1
@@ -191,14 +197,17 @@ class Classes:
             return False
         return (axis - self.rank if axis >= 0 else axis) == self.axis  # type: ignore[operator]
 
-    def per_class(self, value: np.ndarray, k: int) -> np.ndarray | None:
-        """A constant broadcast onto the K classes: one value for all, or one per class on the class axis, adding
-        no axis (a constant of more axes than the tensor would give the output axes of its own); None otherwise."""
+    def per_class(self, value: np.ndarray, k: int | None) -> np.ndarray | None:
+        """A constant broadcast onto the K units: one value for all, or one per unit on the unit axis, adding no
+        axis (a constant of more axes than the tensor would give the output axes of its own); None otherwise, as
+        for a value per face of a batch fixed at export, [N, 1]. ``k`` None: not known yet (the pooled features,
+        before the first linear layer: their count is checked there)."""
         if value.ndim > (self.rank if self.rank is not None else 1):
             return None
         if value.size == 1:
-            return np.full(k, float(np.ravel(value)[0]))
-        if self.axis is None or value.ndim < -self.axis or value.shape[self.axis] != k or value.size != k:
+            return np.full(k or 1, float(np.ravel(value)[0]))
+        if self.axis is None or value.ndim < -self.axis or value.shape[self.axis] != value.size \
+                or (k is not None and value.size != k):
             return None
         return value.astype(np.float64).ravel()
 
@@ -214,24 +223,93 @@ def scale_or_shift(op: str, k: np.ndarray, first: bool) -> Affine | None:
     return Affine(np.ones_like(k), -k) if first else Affine(-np.ones_like(k), k)
 
 
-class _Graph:
-    """Who makes and who takes each tensor, and the constants."""
+@dataclass(frozen=True)
+class _End:
+    """Where the last linear layer, with what folds into it (``layer``), becomes a graph output: ``logits`` its
+    folded output, which reaches ``output`` through TO_OUTPUT ops alone, ``squashed`` where a softmax or sigmoid
+    lies on the way (then ``output`` holds the model's own probabilities); ``zeroed_by``: the node that folded
+    weights not all zero to zero, if one did."""
 
-    def __init__(self, graph: onnx.GraphProto):
+    layer: Affine
+    logits: str
+    output: str
+    squashed: bool
+    zeroed_by: str = ""
+
+
+def _same_map(a: Affine, b: Affine) -> bool:
+    """Whether two folded output layers are one map of the pooled features, to float rounding (z · 0.4 and z / 2.5
+    fold to weights a rounding apart)."""
+    if a.weight.shape != b.weight.shape or a.bias.shape != b.bias.shape:
+        return False
+    scale = max(float(np.abs(a.weight).max(initial=0)), float(np.abs(a.bias).max(initial=0)), 1e-30)
+    return bool(np.allclose(a.weight, b.weight, rtol=1e-6, atol=1e-6 * scale)
+                and np.allclose(a.bias, b.bias, rtol=1e-6, atol=1e-6 * scale))
+
+
+def _named(n: onnx.NodeProto) -> str:
+    """A node as a message names it: its op and its name in the graph (its output's where it has none)."""
+    article = "an" if n.op_type[0] in "AEIOU" else "a"
+    return f"{article} {n.op_type} ('{n.name or n.output[0]}')"
+
+
+class _Graph:
+    """Who makes and who takes each tensor, and the constants. ``stopped``: why the walk from the pool being read
+    stopped, where the first node to stop it is one a head could hold had it been otherwise (a constant of the
+    wrong shape, an op after the model's softmax): said in the refusal instead of "no head" alone."""
+
+    def __init__(self, graph: onnx.GraphProto, path: Path):
         self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+        self.producer: dict[str, onnx.NodeProto] = {}
         for n in graph.node:
             for i in n.input:
                 self.consumers[i].append(n)
+            for o in n.output:
+                self.producer[o] = n
         self.consts = constants(graph)
         self.outputs = {o.name for o in graph.output}
+        self.path = path
+        self.stopped: str | None = None
 
-    def reaches_output(self, name: str) -> bool:
-        """Whether ``name`` becomes a graph output through nothing but a softmax and reshapes."""
-        while name not in self.outputs:
-            after = [n for n in self.consumers.get(name, []) if n.op_type in TO_OUTPUT]
-            if len(after) != 1:
+    def stop(self, why: str | None) -> None:
+        """Remembers why the walk stopped: the first reason said, the node nearest the pool on the walk's way."""
+        if self.stopped is None and why is not None:
+            self.stopped = why
+
+    def outputs_reached(self, name: str) -> list[tuple[str, bool]]:
+        """The graph outputs ``name`` becomes through nothing but softmaxes, sigmoids and reshapes (all of them: a
+        model may give its logits and its probabilities), each with whether a softmax or sigmoid lies on the way."""
+        found = [(name, False)] if name in self.outputs else []
+        for n in self.consumers.get(name, []):
+            if n.op_type in TO_OUTPUT:
+                found += [(out, squashed or n.op_type in SQUASHES) for out, squashed in self.outputs_reached(n.output[0])]
+        return found
+
+    def ends_without_linear(self, name: str, seen: set[str] | None = None) -> bool:
+        """Whether ``name`` reaches a graph output through no further linear layer: what stops the walk there
+        follows the head's last one."""
+        seen = set() if seen is None else seen
+        if name in self.outputs:
+            return True
+        if name in seen:
+            return False
+        seen.add(name)
+        return any(self.linear(n) is None and any(self.ends_without_linear(o, seen) for o in n.output)
+                   for n in self.consumers.get(name, []))
+
+    def traces_to(self, name: str, origin: str) -> bool:
+        """Whether ``name`` is ``origin`` through reshapes, constant scales or shifts and choices of its classes
+        alone: one more of the last linear layer's outputs."""
+        while name != origin:
+            n = self.producer.get(name)
+            if n is None or not n.input:
                 return False
-            name = after[0].output[0]
+            if n.op_type in THROUGH or n.op_type in ("Slice", "Gather"):
+                name = n.input[0]
+            elif n.op_type in SCALE_OR_SHIFT and len(n.input) == 2 and sum(i in self.consts for i in n.input) == 1:
+                name = next(i for i in n.input if i not in self.consts)
+            else:
+                return False
         return True
 
     def linear(self, n: onnx.NodeProto) -> tuple[Affine, str] | None:
@@ -267,8 +345,11 @@ class _Graph:
             return Affine(weight, bias), out
         return None
 
-    def elementwise(self, n: onnx.NodeProto, x: str) -> Affine | None:
-        """Batch norm (eval), or a constant scale or shift: an affine layer that keeps each unit apart."""
+    def elementwise(self, n: onnx.NodeProto, x: str, units: Classes, width: int | None) -> Affine | None:
+        """Batch norm (eval), or a constant scale or shift: an affine layer that keeps each unit apart. ``units``:
+        where ``x`` keeps its units, ``width`` their number (None before the first linear layer). A constant of
+        one value per face, [N, 1] in a batch fixed at export, had been taken for one per unit and ended the walk
+        in a NumPy broadcast traceback."""
         c = self.consts
         if n.op_type == "BatchNormalization" and all(i in c for i in n.input[1:5]):
             eps = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "epsilon"), 1e-5)
@@ -276,9 +357,23 @@ class _Graph:
             s = scale / np.sqrt(var + eps)
             return Affine(s, shift - mean * s)
         operand = self.constant_operand(n, x)
-        if operand is None or sum(d > 1 for d in operand[0].shape) > 1:  # one value, or one per unit
+        if operand is None:
             return None
-        return scale_or_shift(n.op_type, operand[0].astype(np.float64).ravel(), operand[1])
+        values = units.per_class(operand[0], width)
+        affine = None if values is None else scale_or_shift(n.op_type, values, operand[1])
+        if affine is None:
+            where = "its pooled features" if width is None else "the outputs of a linear layer of its head"
+            self.stop(f"{where} go through {self.constant_refusal(n, operand, 'feature' if width is None else 'unit')}")
+        return affine
+
+    def constant_refusal(self, n: onnx.NodeProto, operand: tuple[np.ndarray, bool], unit: str) -> str:
+        """Why a constant scale or shift of the head's ``unit``s (feature, unit or class) does not fold."""
+        value, first = operand
+        if n.op_type == "Div" and not first:
+            return f"{_named(n)} of a constant by them, c / x, which is not affine in them"
+        return (f"{_named(n)} with a constant of shape {list(value.shape)}: only one value for every {unit}, or one "
+                f"for each on the {unit} axis, folds into the head, not a constant with an axis of its own (as a value "
+                "per face of a batch fixed at export)")
 
     def constant_operand(self, n: onnx.NodeProto, x: str) -> tuple[np.ndarray, bool] | None:
         """The constant that a Mul, Div, Add or Sub applies to ``x``, and whether ``x`` comes first."""
@@ -314,30 +409,35 @@ class _Graph:
     def head_after(self, pool: onnx.NodeProto, nhwc: bool) -> Head | None:
         """The head that takes this pool's output to the model's output, or None where nothing does."""
         keeps_dims = next((helper.get_attribute_value(a) for a in pool.attribute if a.name == "keepdims"), 1)
-        return self._walk(pool, nhwc, pool.output[0], [], 4 if keeps_dims else 2)
+        units = Classes(4, -1 if nhwc else -3) if keeps_dims else Classes(2)  # N×C×1×1, N×1×1×C, or N×C
+        return self._walk(pool, nhwc, pool.output[0], [], units, None)
 
-    def _walk(self, pool: onnx.NodeProto, nhwc: bool, name: str, layers: list, rank: int | None) -> Head | None:
+    def _walk(self, pool: onnx.NodeProto, nhwc: bool, name: str, layers: list, units: Classes,
+              width: int | None) -> Head | None:
         # Each branch is followed (a model may also give its pooled features as an embedding). Branches cannot
         # meet again inside a head found here: a merge takes two non-constant inputs, which no layer here does
         # (the gate's Mul aside, whose derivative counts both); the gradient check would show it if one did.
-        # ``rank``: the number of axes of ``name`` (None: not known), to tell the class axis of the head's output.
+        # ``units``: where ``name`` keeps its units (features, then a layer's outputs), and ``width`` their
+        # number once a linear layer has given it, to tell a constant of one value per unit from another.
         gated = self.gated(name)
         if gated is not None:
-            return self._walk(pool, nhwc, gated[1], [*layers, gated[0]], rank)
+            return self._walk(pool, nhwc, gated[1], [*layers, gated[0]], units, width)
         for taker in self.consumers.get(name, []):
             found = None
             if taker.op_type in THROUGH:
-                found = self._walk(pool, nhwc, taker.output[0], layers, self.rank_after(taker, rank))
-            elif (linear := self.linear(taker)) is not None:
+                reshaped = Classes(self.rank_after(taker, units.rank), -1 if taker.op_type in RESHAPES else units.axis)
+                found = self._walk(pool, nhwc, taker.output[0], layers, reshaped, width)
+            elif (linear := self.linear(taker)) is not None and _fits(layers, linear[0].weight.shape[1]):
                 layer, out = linear
-                out_rank = {"Gemm": 2, "Conv": 4}.get(taker.op_type, rank)
-                ended = self.output_layer(layer, out, Classes(out_rank, -3 if taker.op_type == "Conv" else -1))
-                found = _head(pool, nhwc, layers, *ended) if ended is not None else \
-                    self._walk(pool, nhwc, out, [*layers, layer], out_rank)
-            elif (affine := self.elementwise(taker, name)) is not None:
-                found = self._walk(pool, nhwc, taker.output[0], [*layers, affine], rank)
+                out_units = Classes({"Gemm": 2, "Conv": 4}.get(taker.op_type, units.rank),
+                                    -3 if taker.op_type == "Conv" else -1)
+                ended = self.output_layer(layer, out, out_units)
+                found = _head(pool, nhwc, layers, ended) if ended is not None else \
+                    self._walk(pool, nhwc, out, [*layers, layer], out_units, len(layer.weight))
+            elif (affine := self.elementwise(taker, name, units, width)) is not None:
+                found = self._walk(pool, nhwc, taker.output[0], [*layers, affine], units, width)
             elif (act := self.activation(taker, name)) is not None:
-                found = self._walk(pool, nhwc, taker.output[0], [*layers, act], rank)
+                found = self._walk(pool, nhwc, taker.output[0], [*layers, act], units, width)
             if found is not None:
                 return found
         return None
@@ -362,19 +462,83 @@ class _Graph:
             given = self.consts[n.input[index]]
         return None if given is None else [int(v) for v in np.ravel(given)]
 
-    def output_layer(self, layer: Affine, name: str, classes: Classes) -> tuple[Affine, str] | None:
-        """The last linear layer (``layer``, whose output is ``name``) with what follows it folded in, and the tensor
-        that becomes the model's output through a softmax or reshapes alone; None where something else follows.
-        Temperature scaling (softmax(fc(x) / T)), logit adjustment (fc(x) − τ·log prior) and a DB-VAE's
-        sigmoid(fc(x)[:, 0:1]) had been refused as having no head; folded, they are one linear layer of the pooled
-        features, whose CAM is exact."""
-        if self.reaches_output(name):
-            return layer, name
+    def output_layer(self, layer: Affine, name: str, classes: Classes) -> _End | None:
+        """The last linear layer (``layer``, whose output is ``name``) with what follows it folded in, where it
+        becomes the model's output through a softmax or reshapes alone; None where nothing does. Temperature
+        scaling (softmax(fc(x) / T)), logit adjustment (fc(x) − τ·log prior) and a DB-VAE's sigmoid(fc(x)[:, 0:1])
+        had been refused as having no head; folded, they are one linear layer of the pooled features, whose CAM is
+        exact.
+
+        Where it becomes several outputs, the model's own probabilities are what it ships: a model giving its
+        logits z and softmax(z / T) had been hosted with softmax(z), the walk stopping at the logits' output, its
+        P(female) up to 0.19 from the model's while its check compared the logits. Two outputs that are not one
+        map of the features (two calibrations) are refused, naming both: adopt cannot know which is meant, and an
+        option to choose would be one more way to host the wrong one without a word. Of logits alone, those of one
+        or two classes: a DB-VAE exported as its classifier's logit, latent mean and log-variance is hosted by the
+        first."""
+        ends = self.ends(layer, name, classes, name)
+        shipped = [e for e in ends if e.squashed] or ends
+        shipped = [e for e in shipped if len(e.layer.weight) <= 2] or shipped
+        if not shipped:
+            return None
+        other = next((e for e in shipped[1:] if not _same_map(e.layer, shipped[0].layer)), None)
+        if other is not None:
+            what = "probabilities" if other.squashed else "logits (neither through a softmax or sigmoid)"
+            raise BiasMirrorError(f"its head gives two different sets of {what}, its outputs '{shipped[0].output}' "
+                                  f"and '{other.output}' (say softmax(z) and a calibrated softmax(z / T)), and adopt "
+                                  "cannot tell which the model ships: export it with only the one to host (its "
+                                  "logits may stay an output beside it)", self.path)
+        return shipped[0]
+
+    def ends(self, layer: Affine, name: str, classes: Classes, origin: str, zeroed_by: str = "") -> list[_End]:
+        """Every graph output ``layer`` (its output ``name``) becomes, through what folds into it and then TO_OUTPUT
+        ops alone, one end each (the first found: the nearest the layer). ``origin``: the last linear layer's own
+        output, for the reason a node does not fold (``unfolded``)."""
+        found = [_End(layer, name, out, squashed, zeroed_by) for out, squashed in self.outputs_reached(name)]
         for taker in self.consumers.get(name, []):
             step = self.fold_step(taker, name, layer, classes)
-            found = self.output_layer(*step) if step is not None else None
-            if found is not None:
-                return found
+            if step is None:
+                self.stop(self.unfolded(taker, name, origin))
+            else:
+                zeroed = zeroed_by or (_named(taker) if np.any(layer.weight) and not np.any(step[0].weight) else "")
+                found += self.ends(*step, origin, zeroed)
+        unique: dict[str, _End] = {}
+        for end in found:  # an output reached through a reshape is reached before it too
+            unique.setdefault(end.output, end)
+        return list(unique.values())
+
+    def unfolded(self, n: onnx.NodeProto, x: str, origin: str) -> str | None:
+        """Why node ``n`` of ``x``, after the last linear layer, does not fold into it, where it is one that stops
+        the head (a graph output follows with no linear layer between): an op after the model's softmax or
+        sigmoid, a constant of the wrong shape, a combination of two of its outputs, any other op. None where a
+        further linear layer follows (an activation between two, or one a head never has, as GELU's Erf: the
+        refusal lists what a head may hold)."""
+        if n.op_type in SQUASHES:
+            after = self.after_squash(n.output[0])
+            if after is None or self.linear(after) is not None or not self.ends_without_linear(after.output[0]):
+                return None
+            return (f"its {n.op_type} is followed by {_named(after)}: only a constant scale, shift or choice of the "
+                    f"logits before the {n.op_type} folds into its head, and the model's output must be the "
+                    f"{n.op_type}'s own")
+        if not self.ends_without_linear(n.output[0]):
+            return None
+        operand = self.constant_operand(n, x)
+        if operand is not None:
+            return f"its last linear layer's outputs go through {self.constant_refusal(n, operand, 'class')}"
+        other = [i for i in n.input if i != x]
+        if n.op_type in SCALE_OR_SHIFT and other and self.traces_to(other[0], origin):
+            return (f"its last linear layer's outputs are combined with each other by {_named(n)}, which does not "
+                    "fold into the layer: give its logits to a softmax instead (sigmoid(z1 − z0) is softmax(z)[:, 1])")
+        return (f"its last linear layer's outputs go through {_named(n)}, which does not fold into the layer: only a "
+                "constant scale or shift of its outputs, a constant choice of them (a Slice or Gather of the class "
+                "axis) and reshapes may follow it, then a softmax or sigmoid")
+
+    def after_squash(self, name: str) -> onnx.NodeProto | None:
+        """The first node after a softmax or sigmoid's output ``name``, through TO_OUTPUT ops, that is not one."""
+        for n in self.consumers.get(name, []):
+            after = self.after_squash(n.output[0]) if n.op_type in TO_OUTPUT else n
+            if after is not None:
+                return after
         return None
 
     def fold_step(self, n: onnx.NodeProto, x: str, layer: Affine,
@@ -420,15 +584,26 @@ class _Graph:
         return (rows, classes) if len(rows) else None
 
 
-def _head(pool: onnx.NodeProto, nhwc: bool, layers: list, out: Affine, logits: str) -> Head:
+def _head(pool: onnx.NodeProto, nhwc: bool, layers: list, end: _End) -> Head:
+    out = end.layer
     if any(isinstance(layer, Activation) for layer in layers):
-        return Head(pool.input[0], nhwc, out.weight.astype(np.float32), out.bias.astype(np.float32), logits,
-                    pool.output[0], tuple(layers))
+        return Head(pool.input[0], nhwc, out.weight.astype(np.float32), out.bias.astype(np.float32), end.logits,
+                    pool.output[0], tuple(layers), end.output, end.zeroed_by)
     c = _channels(layers, out)
     w, b = np.eye(c), np.zeros(c)
     for layer in [*layers, out]:  # fold the affine chain into one layer: exact CAM
         w, b = layer.fold(w, b)
-    return Head(pool.input[0], nhwc, w.astype(np.float32), np.asarray(b, np.float32), logits, pool.output[0])
+    return Head(pool.input[0], nhwc, w.astype(np.float32), np.asarray(b, np.float32), end.logits, pool.output[0],
+                output=end.output, zeroed_by=end.zeroed_by)
+
+
+def _fits(layers: Sequence, inputs: int) -> bool:
+    """Whether the element-wise layers since the last linear one (before the first: on the pooled features, whose
+    count only a linear layer tells) are one value for all of a linear layer's ``inputs``, or one for each."""
+    since = []
+    for layer in layers:
+        since = [] if isinstance(layer, Affine) and layer.weight.ndim == 2 else [*since, layer]
+    return all(layer.weight.size in (1, inputs) for layer in since if isinstance(layer, Affine))
 
 
 def _channels(layers: Sequence, out: Affine) -> int:
@@ -438,19 +613,29 @@ def _channels(layers: Sequence, out: Affine) -> int:
 
 def find_head(graph: onnx.GraphProto, path: Path) -> Head:
     """The head after the last global average pool that leads to the output."""
-    g = _Graph(graph)
-    found = []
+    g = _Graph(graph, path)
+    found, stopped = [], None
     for n in graph.node:
         nhwc = pool_layout(n, g.consts)
-        head = g.head_after(n, nhwc) if nhwc is not None else None
+        if nhwc is None:
+            continue
+        g.stopped = None
+        head = g.head_after(n, nhwc)
         if head is not None:
             found.append(head)
+        stopped = g.stopped  # the last pool's: an earlier one's (a squeeze-excitation block's) is not the head's
+    head_form = ("GlobalAveragePool or ReduceMean over the image axes, then Gemm, MatMul or 1×1 Conv layers with "
+                 f"constant weights, with only {', '.join(sorted(ACTIVATIONS))}, batch norm or a constant scale "
+                 "between them")
+    if not found and stopped is not None:
+        # the op that stopped it named: softmax(fc(x)) / T had been told it had no head at all
+        raise BiasMirrorError(f"its global-average-pool → linear head cannot be hosted: {stopped}. (A head is "
+                              f"{head_form}, then a softmax, a sigmoid or reshapes alone: without one the model has "
+                              "no class-activation map, which Bias Mirror's classifiers show)", path)
     if not found:
-        raise BiasMirrorError("found no global-average-pool → linear head that gives its output (GlobalAveragePool or "
-                              "ReduceMean over the image axes, then Gemm, MatMul or 1×1 Conv layers with constant weights, "
-                              f"with only {', '.join(sorted(ACTIVATIONS))}, batch norm or a constant scale between "
-                              "them): without one the model has no class-activation map, which Bias Mirror's "
-                              "classifiers show", path)
+        raise BiasMirrorError(f"found no global-average-pool → linear head that gives its output ({head_form}): "
+                              "without one the model has no class-activation map, which Bias Mirror's classifiers "
+                              "show", path)
     return found[-1]
 
 

@@ -104,9 +104,11 @@ def label_check(probs: np.ndarray, genders: list[str | None], labels: list[str])
     return out
 
 
-def label_verdict(labelled: dict, labels: list[str], force: bool, src: Path, echo: Callable[[str], None]) -> None:
+def label_verdict(labelled: dict, labels: list[str], force: bool, src: Path, echo: Callable[[str], None],
+                  constant: str | None = None) -> None:
     """Refuse (unless ``force``) a label order shown wrong, or outputs that do not tell the faces apart; say where the
-    order could not be confirmed either way, and note in ``labelled`` (the card's record) what was written."""
+    order could not be confirmed either way, and note in ``labelled`` (the card's record) what was written.
+    ``constant``: why the head gives every face the same output, where its graph shows it (``constant_head``)."""
     given, n, order = ",".join(labels), labelled["n"], labelled["order"]
     if order == "too few faces":  # `--n 1` had been told its good model does not tell faces apart
         text = (f"the {n} labelled face(s) it was checked on are all of one gender: the order {given} cannot be "
@@ -126,9 +128,11 @@ def label_verdict(labelled: dict, labels: list[str], force: bool, src: Path, ech
             how = f"it gives every one of the {n} labelled faces P(female) {lo_hi[0]:.4f}"
         else:
             how = f"its P(female) lies between {lo_hi[0]:.4f} and {lo_hi[1]:.4f} on all {n} labelled faces"
+        # a head whose folded weights are zero (logits × 0) had been asked whether it was untrained or fed wrongly
+        why = constant or ("Is the model untrained, or are its inputs read wrongly? Check --range, --mean, --std and "
+                           "--channels")
         text = (f"its outputs do not tell these faces apart: {how}, so no order of --labels is better than another "
-                f"and the order {given} cannot be checked. Is the model untrained, or are its inputs read wrongly? "
-                "Check --range, --mean, --std and --channels")
+                f"and the order {given} cannot be checked. {why}")
         if not force:
             raise BiasMirrorError(f"{text} (--force writes it anyway)", src)
         echo(f"warning: {text}; written as --force asks")
