@@ -148,13 +148,7 @@ def test_a_calibrated_or_debiased_head_is_adopted_with_its_probabilities_and_an_
     # checked against the model run alone, and the CAM's grid mean against the head's output, when adopted
     assert checks["max_dprob_vs_model_alone"] <= MAX_DPROB and checks["cam_mismatch"] <= MAX_CAM_MISMATCH
     assert checks["labels"]["accuracy"] == 1.0 and "Grad-CAM" not in model.card.cam["formula"]
-    faces = faces_of(tiny_utk)
-    probs, cam = model.predict(faces)
-    x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
-    with torch.no_grad():
-        p_female, features = net.p_female(x), net.features(x)
-    female = model.labels.index("female")
-    assert np.abs(probs[:, female] - p_female.numpy()).max() <= MAX_DPROB
+    cam, features, female = _adopted_against_the_net(model, net, tiny_utk)
     # the map of the output the model squashes: exact CAM (its gradient through the mean pool, times the features);
     # the DB-VAE's one logit is P(female)'s
     want = grad_cam(features, net.logits, 0 if net_type is DBVAENet else female)
@@ -235,13 +229,7 @@ def test_a_model_giving_its_logits_and_calibrated_probabilities_is_hosted_with_i
     model = load_model(out, "classifier")
     checks = model.card.training["adopted"]["checks"]
     assert checks["model_output_compared"] == "probs" and checks["max_dprob_vs_model_alone"] <= MAX_DPROB
-    faces = faces_of(tiny_utk)
-    probs, cam = model.predict(faces)
-    x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
-    with torch.no_grad():
-        p_female, features = net.p_female(x), net.features(x)
-    female = model.labels.index("female")
-    assert np.abs(probs[:, female] - p_female.numpy()).max() <= MAX_DPROB  # the model's own, calibrated P(female)
+    cam, features, female = _adopted_against_the_net(model, net, tiny_utk)  # the model's own, calibrated P(female)
     want = grad_cam(features, net.logits, female)  # the map of the calibrated logits, z / T
     assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
 
@@ -446,3 +434,16 @@ def _two_of(three):
             probs, cam = three(image)
             return probs[:, :2] / probs[:, :2].sum(dim=1, keepdim=True), cam[:, :2]
     return Two()
+
+
+def _adopted_against_the_net(model, net, folder: Path):
+    """(CAM, the net's features, the female index) of the adopted ``model`` on faces of ``folder``, once its
+    P(female) is checked against the net's own."""
+    faces = faces_of(folder)
+    probs, cam = model.predict(faces)
+    x = torch.from_numpy(faces).float().permute(0, 3, 1, 2) / 255
+    with torch.no_grad():
+        p_female, features = net.p_female(x), net.features(x)
+    female = model.labels.index("female")
+    assert np.abs(probs[:, female] - p_female.numpy()).max() <= MAX_DPROB
+    return cam, features, female
