@@ -447,3 +447,6 @@ def test_a_rows_path_is_named_within_the_dataset_however_the_folder_was_given(tm
         assert shareable_name("../../private_stuff/leak.jpg", root) == "…/leak.jpg"
         assert shareable_name("women/x.jpg", root) == "women/x.jpg"
         assert shareable_name("/home/frank/secret/a.jpg", root) == "…/a.jpg"
+        # written through a link to the folder: where the readers place it, not its last part alone
+        (tmp_path / "link").symlink_to(tmp_path / "faces", target_is_directory=True) if root == "faces" else None
+        assert shareable_name(str(tmp_path / "link" / "women" / "gone.jpg"), root) == "women/gone.jpg"

@@ -21,7 +21,6 @@ import dataclasses
 import datetime as _dt
 import logging
 import platform
-import posixpath
 import re
 import sys
 import time
@@ -37,7 +36,8 @@ from ..datasets import (USER_CACHE, DatasetCache, DatasetRead, Sample, cache_fol
                         read_spec, select)
 from ..writing import Staged, one_writer, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
-from ..datasets.folder import NOT_IN_FOLDER, FileNames, folder_bases, labels_csv_of, list_folder, path_within
+from ..datasets.folder import (NOT_IN_FOLDER, FileNames, folder_bases, labels_csv_of, list_folder, named_within,
+                               path_within)
 from ..datasets.sample import IMAGE_EXTENSIONS, nfc
 from ..datasets.sample import listed_not_found as listed_not_found_why
 from ..defaults import load_selection
@@ -178,19 +178,16 @@ def read_dataset(spec: str, groups_csv: str | None, cache_dir: DatasetCache = US
 
 def shareable_name(name: str, root: str) -> str:
     """A CSV row's file name as the report keeps it: an absolute path, or one that steps up (".."), relative to the
-    dataset where it lies in it (the folder as given or with links followed: given relative, "folder:faces", its
-    rows had lost their subfolders), else by its last part ("…/x.jpg"). The report is the file people share, and a row naming a photo missing from
+    dataset where the readers place it (``named_within``: the folder as given or with links followed; given relative,
+    "folder:faces", its rows had lost their subfolders), else by its last part ("…/x.jpg"). The report is the file people share, and a row naming a photo missing from
     the folder had put a path of the user's home (/home/frank/secret_project/…) in report.json and on the page; the
     terminal's warning keeps the whole path."""
     posix = name.replace("\\", "/")
     absolute = posix.startswith("/") or re.match(r"[A-Za-z]:/", posix) is not None
     if not absolute and ".." not in posix.split("/"):
         return name
-    for base in {Path(root).absolute().as_posix(), Path(root).resolve().as_posix()}:  # as given, and links followed
-        within = posixpath.normpath(posix if absolute else posixpath.join(base, posix))
-        if within.startswith(base.rstrip("/") + "/"):
-            return within[len(base.rstrip("/")) + 1:]
-    return "…/" + posix.rstrip("/").rsplit("/", 1)[-1]  # outside the dataset ("../../private/x.jpg" too)
+    # where the readers place it (links followed, as the OS reads ".."), or outside ("../../private/x.jpg" too)
+    return named_within(name, folder_bases(Path(root))) or "…/" + posix.rstrip("/").rsplit("/", 1)[-1]
 
 
 GROUPS_NOT_FOUND = "listed in the groups CSV but not in the folder"
