@@ -198,12 +198,13 @@ def test_the_pages_command_names_paths_by_their_last_part_and_survives_a_byte_no
 
 
 def test_the_software_block_is_written_without_git(monkeypatch, tmp_path):
+    from inference import checkout
     from inference.audit import report
 
-    monkeypatch.setattr(report.shutil, "which", lambda name: None)
+    monkeypatch.setattr(checkout.shutil, "which", lambda name: None)
     assert report.software()["git_commit"] is None and report.software()["git_modified"] is None
     monkeypatch.undo()
-    monkeypatch.setattr(report, "ROOT", tmp_path)  # no checkout
+    monkeypatch.setattr(checkout.defaults, "REPO", tmp_path)  # no checkout
     assert report.software()["git_commit"] is None
 
 

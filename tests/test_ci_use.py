@@ -150,6 +150,7 @@ def test_asking_git_for_provenance_takes_no_lock_in_the_checkout(monkeypatch):
     trainer's card) wrote into it, and a git command of the user's running then failed on the lock."""
     import subprocess
 
+    from inference import checkout
     from training import provenance
 
     asked = []
@@ -159,7 +160,7 @@ def test_asking_git_for_provenance_takes_no_lock_in_the_checkout(monkeypatch):
         asked.append(argv)
         return real(argv, *a, **k)
 
-    monkeypatch.setattr(provenance.subprocess, "run", recorded)
+    monkeypatch.setattr(checkout.subprocess, "run", recorded)
     provenance.git_commit()
     status = [argv for argv in asked if "status" in argv]
     assert status and all("--no-optional-locks" in argv[:argv.index("status")] for argv in status), asked

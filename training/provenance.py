@@ -3,24 +3,14 @@ rewrite ONNX files (``train fp16``, ``train adopt``) need none."""
 from __future__ import annotations
 
 import datetime as _dt
-import subprocess
 
-# git asked in the project's own checkout (REPO): run in the current folder, it had recorded the commit of whichever
-# repository the command was started in ("unknown" outside any)
-from inference.defaults import REPO as PROJECT_ROOT
+from inference.checkout import git_state
 
 
 def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=PROJECT_ROOT)
-        # --no-optional-locks: a status refreshes the index and took .git/index.lock, so a command that only reads
-        # the checkout wrote into it, and a git command of the user's running then failed on the lock
-        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, cwd=PROJECT_ROOT)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """The project's commit, "+dirty" where tracked files differ from it; "unknown" outside a git checkout."""
+    state = git_state(short=True)
+    return "unknown" if state is None else state["commit"] + ("+dirty" if state["modified"] else "")
 
 
 def provenance() -> dict:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import strict_json
 from ..card_fields import CardNotes
+from ..checkout import git_state
 from ..metrics import SMALL_GROUP, group_order
 from ..pipeline import MEASURES_VERSION
 from ..rows import printable
@@ -58,7 +57,6 @@ CAVEATS = [  # with the race sentence of the dataset read second (``caveats``)
 
 
 PROJECT = "bias-mirror"  # the distribution name in pyproject.toml
-ROOT = Path(__file__).resolve().parents[2]  # the project's folder, a git checkout or not
 SKIN_TONE = "skin_tone"  # the grouping of faces by their ITA category (groups.groupings)
 SKIN_TONE_ORDER = (*ITA_CATEGORIES, NOT_MEASURABLE)  # down the ITA scale, very light to dark; unmeasured last
 
@@ -70,26 +68,6 @@ def group_key(grouping: str | None) -> Callable[[str], tuple]:
     if grouping != SKIN_TONE:
         return group_order
     return lambda g: (SKIN_TONE_ORDER.index(g), g) if g in SKIN_TONE_ORDER else (len(SKIN_TONE_ORDER), g)
-
-
-def _git_commit() -> dict | None:
-    """The commit the project's files were checked out at, and whether tracked files differ from it; None where the
-    project is no git checkout, git is not installed or does not answer: the audit runs as well without it."""
-    git = shutil.which("git")
-    if git is None or not (ROOT / ".git").exists():
-        return None
-    # --no-optional-locks: status would otherwise refresh the checkout's index, a write into the user's repository
-    base = [git, "--no-optional-locks", "-C", str(ROOT)]
-    try:
-        commit = subprocess.run([*base, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        changed = subprocess.run([*base, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                 text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if commit.returncode != 0:  # e.g. a checkout another user owns, which git refuses to read
-        return None
-    return {"commit": commit.stdout.strip(),
-            "modified": bool(changed.stdout.strip()) if changed.returncode == 0 else None}
 
 
 def _installed_version(package: str) -> str | None:
@@ -108,7 +86,7 @@ def software() -> dict:
     import onnxruntime
     import scipy
 
-    git = _git_commit()
+    git = git_state()
     return {"bias_mirror": _installed_version(PROJECT), "git_commit": git and git["commit"],
             "git_modified": git and git["modified"], "measures_version": MEASURES_VERSION,
             "python": platform.python_version(), "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__,
