@@ -43,7 +43,7 @@ from typing import Iterator
 
 from .. import strict_json
 from ..skin import JUST_NOTICEABLE_L, NOT_MEASURABLE
-from .report import group_key
+from .report import in_order
 from .stats import CONFIDENCE, exact_share
 from .summary import ITA_DIGITS, lightness_bears_out, lightness_direction, lightness_moved_words, printed_direction
 
@@ -118,7 +118,7 @@ def share_verdict(lo: float | None, hi: float | None, tolerance: float) -> str:
 def _cells(filter_report: dict) -> Iterator[tuple[str, str, dict]]:
     yield "overall", "all faces", filter_report["overall"]
     for grouping, groups in filter_report.get("by", {}).items():
-        for group, cell in sorted(groups.items(), key=lambda item: group_key(grouping)(item[0])):
+        for group, cell in in_order(grouping, groups):
             yield grouping, group, cell
 
 

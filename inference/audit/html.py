@@ -6,7 +6,6 @@ import html as _html
 import logging
 import shlex
 from pathlib import Path, PureWindowsPath
-from typing import Any
 
 import numpy as np
 
@@ -15,7 +14,7 @@ from ..rows import printable
 from ..strict_json import measured
 from . import figures as F
 from .gate import MADE_UNMEASURABLE, measure_name
-from .report import SKIN_TONE, group_key
+from .report import SKIN_TONE, group_key, in_order
 from .summary import (FIRST_FRAME_ONLY_ADVICE, ITA_DIGITS, P_DIGITS, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words, ci,
                       labels_checked_words, map_description, median_ci, named_with_ties, num, pval)
 
@@ -34,13 +33,6 @@ def img(png: bytes | None, alt: str) -> str:
 
 def _num(v, nd: int = 2) -> str:
     return "n/a" if v is None else f"{v:.{nd}f}"
-
-
-def in_order(grouping: str | None, by: dict) -> list[tuple[str, Any]]:
-    """A grouping's groups and their entries in the order of every table and figure (``report.group_key``: skin
-    tones down the ITA scale, which by name had run brown, dark, intermediate, light, not measurable, tan, very
-    light)."""
-    return sorted(by.items(), key=lambda item: group_key(grouping)(item[0]))
 
 
 def table(head: list[str], body: list[list]) -> str:

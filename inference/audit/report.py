@@ -70,6 +70,13 @@ def group_key(grouping: str | None) -> Callable[[str], tuple]:
     return lambda g: (SKIN_TONE_ORDER.index(g), g) if g in SKIN_TONE_ORDER else (len(SKIN_TONE_ORDER), g)
 
 
+def in_order(grouping: str | None, by: dict) -> list[tuple[str, Any]]:
+    """A grouping's groups and their entries in the order of every table and figure (``group_key``: skin
+    tones down the ITA scale, which by name had run brown, dark, intermediate, light, not measurable, tan, very
+    light)."""
+    return sorted(by.items(), key=lambda item: group_key(grouping)(item[0]))
+
+
 def _installed_version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)
