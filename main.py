@@ -278,11 +278,7 @@ def printable_output(streams=None) -> None:
             unicode = False
         if unicode or not hasattr(stream, "reconfigure"):
             continue
-        try:
-            interactive = stream.isatty()
-        except (OSError, ValueError):
-            interactive = False
-        stream.reconfigure(**({"errors": "backslashreplace"} if interactive else {"encoding": "utf-8"}))
+        stream.reconfigure(**({"errors": "backslashreplace"} if _is_terminal(stream) else {"encoding": "utf-8"}))
 
 
 def needs_utf8_restart(fs_encoding: str | None = None, utf8_mode: int | None = None, xoptions: dict | None = None,
