@@ -451,3 +451,16 @@ def test_a_rows_path_is_named_within_the_dataset_however_the_folder_was_given(tm
         # written through a link to the folder: where the readers place it, not its last part alone
         (tmp_path / "link").symlink_to(tmp_path / "faces", target_is_directory=True) if root == "faces" else None
         assert shareable_name(str(tmp_path / "link" / "women" / "gone.jpg"), root) == "women/gone.jpg"
+
+
+def test_a_dataset_given_as_the_current_folder_is_named_by_its_name(tmp_path, tiny_models, capsys, monkeypatch):
+    """`--dataset folder:.` had been reported as "folder:" in report.json, on the page and in the terminal."""
+    folder = tmp_path / "my faces"
+    _write_faces(folder)
+    monkeypatch.chdir(folder)
+    code, _, err = run_main(["audit", "--dataset", "folder:.", "--aligned", "--out", str(tmp_path / "out"),
+                             "--classifier", str(tiny_models["classifier"]), "--no-filter", "--no-html",
+                             "--threads", "1", "--no-progress"], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["audit"]["dataset"] == "folder:my faces"

@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import datetime as _dt
 import logging
+import os
 import platform
 import re
 import sys
@@ -396,7 +397,9 @@ def _run_audit(args) -> tuple[dict, dict]:
     t2 = time.perf_counter()
     rows, images = collector.rows(samples, read.root)
     names = list(models.classifiers)
-    audit = {"dataset": args.dataset.partition(":")[0] + ":" + Path(read.root).name, "kind": kind, "split": args.split,
+    # the folder's own name: "folder:." had been named "folder:" (links not followed, as the user named it)
+    named = Path(os.path.normpath(os.path.abspath(read.root))).name
+    audit = {"dataset": args.dataset.partition(":")[0] + ":" + named, "kind": kind, "split": args.split,
              "min_age": args.min_age, "limit": args.limit, "detect": detect, "detector": mode,
              "max_faces": args.max_faces if detect else None,
              "groups_csv": Path(args.groups).name if args.groups else None, "cam_class": cam_class,
