@@ -84,10 +84,10 @@ from training.adopt_encoding import RANGES, Conditions, Encoding
 from training.adopt_filter_checks import filter_checks, generator_checks
 from training.adopt_head import find_head
 from training.adopt_labels import gender_labels
-from training.adopt_read import (check_conditions, dims_of, image_layout, latent_input, layout_of, model_inputs,
-                                 read_onnx, size_of, uint8_input_range)
+from training.adopt_read import (check_conditions, dims_of, image_layout, image_size, latent_input, layout_of,
+                                 model_inputs, read_onnx, size_of, uint8_input_range)
 from training.adopt_run import (LATENT_SEED, Trial, cam_grid, check_condition_values, conditions_refused, latents,
-                                run_alone, run_wrapped, sample_faces_or_default, takes_conditions)
+                                load_trial, run_alone, run_wrapped, sample_faces_or_default, takes_conditions)
 from training.adopt_wrap import wrap
 from training.fp16 import fp16_weights, save, with_card
 from training.provenance import provenance
@@ -217,11 +217,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
             proto = wrap(model, kind, enc, size, head, card, src, conds)
             onnx.save(proto, str(path))
             try:
-                try:
-                    wrapped = load_model(path, kind, RuntimeConfig(provider="cpu"))
-                except BiasMirrorError as exc:  # said of the file the user gave, not of a trial copy
-                    raise BiasMirrorError(f"wrapped as a {kind} of {size}×{size} faces, it does not fit: "
-                                          f"{exc.message}", src) from exc
+                wrapped = load_trial(path, kind, size, src)
                 return Trial(enc, card, proto, run_wrapped(wrapped, faces, src), wrapped,  # type: ignore[arg-type]
                              conds)
             except BiasMirrorError as exc:
@@ -293,7 +289,8 @@ def _adopt_generator(model: onnx.ModelProto, src: Path, out: Path, name: str, wh
     with tempfile.TemporaryDirectory(prefix=".adopt-", dir=out.parent) as tmp:
         path = Path(tmp) / "generator.onnx"
         onnx.save(proto, str(path))
-        checks = generator_checks(enc, raw, _generated(path, z, size, src), value_range, where, src, force)
+        generated = run_wrapped(load_trial(path, "generator", size, src), z, src)[0]
+        checks = generator_checks(enc, raw, generated, value_range, where, src, force)
     described = enc.describe_output(raw.dtype.name)
     adopted = {**training["adopted"], "output": described, "checks": checks,
                "range_chosen": "uint8 output, taken as it is" if gives_bytes else "given"}
@@ -313,12 +310,7 @@ def _generated_size(shape: tuple[int, ...], layout: str, size: int | None, src: 
         raise BiasMirrorError(f"its output has shape {list(shape)}, not a batch of images (four axes): a generator "
                               "gives faces", src)
     layout = image_layout(list(shape), layout, src, "output")
-    h, w = shape[2:] if layout == "NCHW" else shape[1:3]
-    if h != w:
-        raise BiasMirrorError(f"its output is {h}×{w}: Bias Mirror's faces are square", src)
-    if size is not None and size != h:
-        raise BiasMirrorError(f"its output is {h}×{w}, not --size {size}", src)
-    return h, layout
+    return image_size(list(shape), layout, size, src, "output"), layout
 
 
 def _generator_range(value_range: str, gives_bytes: bool, pixels: Encoding, raw: np.ndarray, n: int,
@@ -336,22 +328,6 @@ def _generator_range(value_range: str, gives_bytes: bool, pixels: Encoding, raw:
                               f"[-1, 1]; a sigmoid: unit [0, 1]; byte [0, 255]). On {n} latents drawn from N(0, 1) "
                               f"its output lies in [{float(raw.min()):.3g}, {float(raw.max()):.3g}]", src)
     return value_range
-
-
-def _generated(path: Path, z: np.ndarray, size: int, src: Path) -> np.ndarray:
-    """The wrapped generator at ``path`` (a trial copy), loaded as every user loads it, on the latents ``z``: all at
-    once, then three (a graph whose batch is fixed fails on one of them)."""
-    try:
-        generator = load_model(path, "generator", RuntimeConfig(provider="cpu"))
-    except BiasMirrorError as exc:  # said of the file the user gave, not of a trial copy
-        raise BiasMirrorError(f"wrapped as a generator of {size}×{size} faces, it does not fit: {exc.message}",
-                              src) from exc
-    try:
-        generator.generate(z[:3])  # type: ignore[attr-defined]
-        return generator.generate(z)  # type: ignore[attr-defined]
-    except Exception as exc:
-        raise BiasMirrorError("it does not run on a batch of latents (is its batch axis fixed at 1? re-export it with "
-                              f"a dynamic one): {str(exc).splitlines()[0][:300]}", src) from exc
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

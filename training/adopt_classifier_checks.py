@@ -12,7 +12,7 @@ import onnxruntime as ort
 from onnx import helper
 
 from inference.errors import BiasMirrorError
-from training.adopt_head import TO_OUTPUT, Head
+from training.adopt_head import Head
 from training.adopt_labels import label_check, label_verdict
 from training.adopt_run import Trial, run_alone
 from training.adopt_wrap import PREFIX
@@ -22,27 +22,6 @@ MAX_CAM_MISMATCH = 1e-3  # relative to the head's output scale
 MAX_GRAD_ERROR = 2e-2  # a wrong derivative is off by tens of percent; float32 rounding leaves a few 1e-3 at worst
 GRAD_STEPS = (1e-2, 3e-2, 1e-1, 3e-1)  # along a random direction, relative to the pooled features' RMS; a step that
 # crosses a ReLU's kink spoils its face only, and the median is taken
-
-
-def path_to_output(model: onnx.ModelProto, head: Head) -> tuple[str, list[str]]:
-    """The graph output the wrapped classifier's probabilities are checked against, ``head.output`` (the model's
-    own probabilities where it gives its logits too, in either order), and the TO_OUTPUT ops (a Softmax or
-    Sigmoid, reshapes, casts) its logits go through to it, in order; ("", []) where they do not reach it."""
-    takers: dict[str, list[onnx.NodeProto]] = {}
-    for n in model.graph.node:
-        for i in n.input:
-            takers.setdefault(i, []).append(n)
-
-    def walk(name: str, ops: list[str]) -> tuple[str, list[str]] | None:
-        if name == head.output:
-            return name, ops
-        for n in takers.get(name, []):
-            found = walk(n.output[0], [*ops, n.op_type]) if n.op_type in TO_OUTPUT else None
-            if found is not None:
-                return found
-        return None
-
-    return walk(head.logits, []) or ("", [])
 
 
 def as_probs(y: np.ndarray, k: int, ops: Sequence[str]) -> np.ndarray | None:
@@ -143,11 +122,10 @@ def classifier_checks(chosen: Trial, head: Head, model: onnx.ModelProto, src: Pa
     checks: dict = {"faces": where}
     # the output the head's path ends in, not the first: a model giving (probabilities, logits) had its
     # probabilities taken for logits and was refused
-    output, ops = path_to_output(model, head)
     names = [o.name for o in model.graph.output]
-    checks["model_output_compared"] = output or names[0]
-    own = run_alone(src, chosen.enc.encode(faces))[names.index(output) if output else 0]
-    alone = as_probs(own, len(head.weight), ops)
+    checks["model_output_compared"] = head.output or names[0]
+    own = run_alone(src, chosen.enc.encode(faces))[names.index(head.output) if head.output else 0]
+    alone = as_probs(own, len(head.weight), head.to_output)
     if alone is not None:
         checks["max_dprob_vs_model_alone"] = float(np.abs(probs - alone).max())
         if checks["max_dprob_vs_model_alone"] > MAX_DPROB:
@@ -173,7 +151,7 @@ def classifier_checks(chosen: Trial, head: Head, model: onnx.ModelProto, src: Pa
     if labelled is not None:
         checks["labels"] = labelled
         label_verdict(labelled, labels, force, src, echo, constant_head(head))
-    elif {"female", "male"} <= set(labels):
+    else:
         # faces without a gender label (a plain folder): a swapped order had been written without a word, every
         # P(female) it gives then 1 − the truth
         echo(f"warning: none of the faces it was checked on has a gender label, so the order --labels "

@@ -3,11 +3,17 @@ faces (and maps a filter's output back) in NumPy, as the wrapper's nodes (adopt_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 # Named, not "-1,1": argparse would read a value that opens with a minus sign as an option.
 RANGES = {"symmetric": (-1.0, 1.0), "unit": (0.0, 1.0), "byte": (0.0, 255.0)}
+
+
+def written_value(value: Sequence[float]) -> str:
+    """A condition's value as --conditions gives it: its numbers separated by ':'."""
+    return ":".join(f"{v:g}" for v in value)
 
 
 @dataclass(frozen=True)
@@ -112,8 +118,12 @@ class Conditions:
         as_written = [[int(v) if self.integer else v for v in value] for value in self.values]
         return {n: (v[0] if self.rank == 1 else v) for n, v in zip(self.names, as_written)}
 
+    def written_each(self) -> dict[str, str]:
+        """Each condition as --conditions gives it, by name: NAME=VALUE (names alone: one-hot)."""
+        if self.values is None:
+            return {n: n for n in self.names}
+        return {n: f"{n}={written_value(value)}" for n, value in zip(self.names, self.values)}
+
     def written(self) -> str:
         """As --conditions gives them: NAME=VALUE, a value's numbers separated by ':' (names alone: one-hot)."""
-        if self.values is None:
-            return ",".join(self.names)
-        return ",".join(f"{n}=" + ":".join(f"{v:g}" for v in value) for n, value in zip(self.names, self.values))
+        return ",".join(self.written_each().values())

@@ -140,6 +140,7 @@ class Head:
     pooled: str = ""  # the pool's output
     layers: tuple = ()  # pool → output layer, the output layer excluded: Affine and Activation, in order (Grad-CAM)
     output: str = ""  # the graph output ``logits`` become, whose values the wrapped classifier's are checked against
+    to_output: tuple[str, ...] = ()  # the TO_OUTPUT ops (a Softmax or Sigmoid, reshapes, casts) from logits to output
     zeroed_by: str = ""  # the node after the output layer that folds its weights, not all zero, to zero (logits × 0)
 
     @property
@@ -167,15 +168,22 @@ def constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     return out
 
 
+def int_list(n: onnx.NodeProto, attr: str, index: int, consts: dict[str, np.ndarray]) -> list[int] | None:
+    """A node's integers given as an attribute (older opsets) or as its constant input ``index``; None where
+    neither gives them."""
+    given = next((helper.get_attribute_value(a) for a in n.attribute if a.name == attr), None)
+    if given is None and len(n.input) > index and n.input[index] in consts:
+        given = consts[n.input[index]]
+    return None if given is None else [int(v) for v in np.ravel(given)]
+
+
 def pool_layout(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool | None:
     """Whether a pooling node averages an NHWC map (True), an NCHW one (False), or is no global average pool."""
     if node.op_type == "GlobalAveragePool":
         return False
     if node.op_type != "ReduceMean":
         return None
-    attr = next((a for a in node.attribute if a.name == "axes"), None)
-    axes = list(attr.ints) if attr is not None else (consts[node.input[1]].tolist() if len(node.input) > 1
-                                                      and node.input[1] in consts else None)
+    axes = int_list(node, "axes", 1, consts)
     if axes is None:
         return None
     axes = sorted(a % 4 for a in axes)
@@ -226,15 +234,19 @@ def scale_or_shift(op: str, k: np.ndarray, first: bool) -> Affine | None:
 @dataclass(frozen=True)
 class _End:
     """Where the last linear layer, with what folds into it (``layer``), becomes a graph output: ``logits`` its
-    folded output, which reaches ``output`` through TO_OUTPUT ops alone, ``squashed`` where a softmax or sigmoid
-    lies on the way (then ``output`` holds the model's own probabilities); ``zeroed_by``: the node that folded
-    weights not all zero to zero, if one did."""
+    folded output, which reaches ``output`` through the TO_OUTPUT ops ``to_output`` alone, in order; ``squashed``
+    where a softmax or sigmoid is among them (then ``output`` holds the model's own probabilities); ``zeroed_by``:
+    the node that folded weights not all zero to zero, if one did."""
 
     layer: Affine
     logits: str
     output: str
-    squashed: bool
+    to_output: tuple[str, ...]
     zeroed_by: str = ""
+
+    @property
+    def squashed(self) -> bool:
+        return any(op in SQUASHES for op in self.to_output)
 
 
 def _same_map(a: Affine, b: Affine) -> bool:
@@ -276,13 +288,13 @@ class _Graph:
         if self.stopped is None and why is not None:
             self.stopped = why
 
-    def outputs_reached(self, name: str) -> list[tuple[str, bool]]:
+    def outputs_reached(self, name: str) -> list[tuple[str, tuple[str, ...]]]:
         """The graph outputs ``name`` becomes through nothing but softmaxes, sigmoids and reshapes (all of them: a
-        model may give its logits and its probabilities), each with whether a softmax or sigmoid lies on the way."""
-        found = [(name, False)] if name in self.outputs else []
+        model may give its logits and its probabilities), each with the ops on the way, in order."""
+        found: list[tuple[str, tuple[str, ...]]] = [(name, ())] if name in self.outputs else []
         for n in self.consumers.get(name, []):
             if n.op_type in TO_OUTPUT:
-                found += [(out, squashed or n.op_type in SQUASHES) for out, squashed in self.outputs_reached(n.output[0])]
+                found += [(out, (n.op_type, *ops)) for out, ops in self.outputs_reached(n.output[0])]
         return found
 
     def ends_without_linear(self, name: str, seen: set[str] | None = None) -> bool:
@@ -450,17 +462,9 @@ class _Graph:
             shape = self.consts.get(n.input[1]) if len(n.input) > 1 else None
             return None if shape is None else int(np.size(shape))
         if n.op_type == "Squeeze":
-            axes = self.int_list(n, "axes", 1)
+            axes = int_list(n, "axes", 1, self.consts)
             return None if axes is None or rank is None else rank - len(axes)
         return rank
-
-    def int_list(self, n: onnx.NodeProto, attr: str, index: int) -> list[int] | None:
-        """A node's integers given as an attribute (older opsets) or as its constant input ``index``; None where
-        neither gives them."""
-        given = next((helper.get_attribute_value(a) for a in n.attribute if a.name == attr), None)
-        if given is None and len(n.input) > index and n.input[index] in self.consts:
-            given = self.consts[n.input[index]]
-        return None if given is None else [int(v) for v in np.ravel(given)]
 
     def output_layer(self, layer: Affine, name: str, classes: Classes) -> _End | None:
         """The last linear layer (``layer``, whose output is ``name``) with what follows it folded in, where it
@@ -494,7 +498,7 @@ class _Graph:
         """Every graph output ``layer`` (its output ``name``) becomes, through what folds into it and then TO_OUTPUT
         ops alone, one end each (the first found: the nearest the layer). ``origin``: the last linear layer's own
         output, for the reason a node does not fold (``unfolded``)."""
-        found = [_End(layer, name, out, squashed, zeroed_by) for out, squashed in self.outputs_reached(name)]
+        found = [_End(layer, name, out, ops, zeroed_by) for out, ops in self.outputs_reached(name)]
         for taker in self.consumers.get(name, []):
             step = self.fold_step(taker, name, layer, classes)
             if step is None:
@@ -575,8 +579,8 @@ class _Graph:
             one = picked.ndim == 0  # x[:, 0]: the class axis goes
             rank = None if classes.rank is None else classes.rank - one
             return np.ravel(picked) % k, Classes(rank, None if one else classes.axis)
-        starts, ends = self.int_list(n, "starts", 1), self.int_list(n, "ends", 2)
-        axes, steps = self.int_list(n, "axes", 3), self.int_list(n, "steps", 4) or [1]
+        starts, ends = int_list(n, "starts", 1, self.consts), int_list(n, "ends", 2, self.consts)
+        axes, steps = int_list(n, "axes", 3, self.consts), int_list(n, "steps", 4, self.consts) or [1]
         if starts is None or ends is None or len(starts) != 1 or axes is None or len(axes) != 1 \
                 or len(steps) != 1 or steps[0] == 0 or not classes.is_class_axis(axes[0]):
             return None
@@ -588,13 +592,13 @@ def _head(pool: onnx.NodeProto, nhwc: bool, layers: list, end: _End) -> Head:
     out = end.layer
     if any(isinstance(layer, Activation) for layer in layers):
         return Head(pool.input[0], nhwc, out.weight.astype(np.float32), out.bias.astype(np.float32), end.logits,
-                    pool.output[0], tuple(layers), end.output, end.zeroed_by)
+                    pool.output[0], tuple(layers), end.output, end.to_output, end.zeroed_by)
     c = _channels(layers, out)
     w, b = np.eye(c), np.zeros(c)
     for layer in [*layers, out]:  # fold the affine chain into one layer: exact CAM
         w, b = layer.fold(w, b)
     return Head(pool.input[0], nhwc, w.astype(np.float32), np.asarray(b, np.float32), end.logits, pool.output[0],
-                output=end.output, zeroed_by=end.zeroed_by)
+                output=end.output, to_output=end.to_output, zeroed_by=end.zeroed_by)
 
 
 def _fits(layers: Sequence, inputs: int) -> bool:

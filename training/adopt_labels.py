@@ -67,13 +67,12 @@ def sign_test(n: int, k: int) -> float:
 
 
 def label_check(probs: np.ndarray, genders: list[str | None], labels: list[str]) -> dict | None:
-    """The label order on the faces with a gender label: accuracy with ``labels`` as given and swapped (a face given
-    female and male alike is neither right nor wrong), and ``order``: "confirmed" or "looks swapped" where the sign
-    test shows that order better (p < LABEL_ORDER_P), "not confirmed" where it shows neither, "not told apart" where
-    the outputs do not separate the faces (P(female) nearly the same on all, or every face, women and men, called the
-    same): then no order is better, and accuracy either way is only the share of one gender."""
-    if not {"female", "male"} <= set(labels):
-        return None
+    """The label order on the faces with a gender label (None where none has one): accuracy with ``labels`` (female
+    and male, as gender_labels leaves them) as given and swapped (a face given female and male alike is neither
+    right nor wrong), and ``order``: "confirmed" or "looks swapped" where the sign test shows that order better
+    (p < LABEL_ORDER_P), "not confirmed" where it shows neither, "not told apart" where the outputs do not separate
+    the faces (P(female) nearly the same on all, or every face, women and men, called the same): then no order is
+    better, and accuracy either way is only the share of one gender."""
     known = [i for i, g in enumerate(genders) if g in ("female", "male")]
     if not known:
         return None

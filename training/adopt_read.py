@@ -15,7 +15,7 @@ from inference.card import METADATA_KEY
 from inference.errors import BiasMirrorError
 from inference.models import PYTORCH_FILE, is_pytorch_file, load_failure, load_model
 from inference.runtime import RuntimeConfig
-from training.adopt_encoding import Conditions
+from training.adopt_encoding import Conditions, written_value
 
 
 def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProto:
@@ -175,16 +175,21 @@ def check_colour_axis(dims: list[int | None], layout: str, path: Path, what: str
 
 
 def size_of(value: onnx.ValueInfoProto, layout: str, asked: int | None, path: Path) -> int:
-    dims = dims_of(value)
+    return image_size(dims_of(value), layout, asked, path)
+
+
+def image_size(dims: list[int | None], layout: str, asked: int | None, path: Path, what: str = "input") -> int:
+    """The face size of an image tensor of shape ``dims`` in ``layout``, its ``what`` (a generator's: its output):
+    its height and width, square and --size's where --size is given, or --size where the graph leaves them open."""
     h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
     if h is None or w is None:
         if asked is None:
-            raise BiasMirrorError(f"its input shape {dims} leaves the image size open: give --size", path)
+            raise BiasMirrorError(f"its {what} shape {dims} leaves the image size open: give --size", path)
         return asked
     if h != w:
-        raise BiasMirrorError(f"its input is {h}×{w}: Bias Mirror's face crops are square", path)
+        raise BiasMirrorError(f"its {what} is {h}×{w}: Bias Mirror's face crops are square", path)
     if asked is not None and asked != h:
-        raise BiasMirrorError(f"its input is fixed at {h}×{w}, not --size {asked}", path)
+        raise BiasMirrorError(f"its {what} is fixed at {h}×{w}, not --size {asked}", path)
     return h
 
 
@@ -227,7 +232,7 @@ def parse_conditions(entries: Sequence[str], src: Path) -> tuple[list[str], list
     for name, value in zip(names, values):
         if first.setdefault(value, name) != name:
             raise BiasMirrorError(f"--conditions: {first[value]} and {name} give the model the same value "
-                                  f"({_written(value)}): each condition needs one of its own", src)
+                                  f"({written_value(value)}): each condition needs one of its own", src)
     return names, values
 
 
@@ -242,10 +247,6 @@ def _condition_value(entry: str, src: Path) -> tuple[float, ...]:
                               "each entry of the model's condition, separated by ':' (e.g. female=1, or "
                               "smiling=0:1:0)", src)
     return value
-
-
-def _written(value: Sequence[float]) -> str:
-    return ":".join(f"{v:g}" for v in value)
 
 
 _INTEGER_TYPES = (TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8, TensorProto.UINT8,
@@ -292,7 +293,7 @@ def check_conditions(src_cond: onnx.ValueInfoProto | None, kind: str, conditions
         raise BiasMirrorError(f"its condition input '{src_cond.name}' {shape} takes {k} number(s) a face: give each "
                               f"condition {k}, separated by ':' (e.g. --conditions {_example(names, k, integer)}); "
                               f"{names[0]} has {width}", src)
-    fractions = [f"{n}={_written(v)}" for n, v in zip(names, values) if not all(x.is_integer() for x in v)]
+    fractions = [f"{n}={written_value(v)}" for n, v in zip(names, values) if not all(x.is_integer() for x in v)]
     if integer and fractions:
         raise BiasMirrorError(f"its condition input '{src_cond.name}' {shape} is an integer index: "
                               f"{', '.join(fractions)} is not a whole number (e.g. --conditions "

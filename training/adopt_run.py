@@ -16,7 +16,8 @@ from inference.datasets import read_spec
 from inference.defaults import DEFAULT_DATASET  # the shared UTKFace copy, as the benches take it
 from inference.errors import BiasMirrorError
 from inference.images import read_rgb
-from inference.models import Classifier, Filter, ort_reason
+from inference.models import Classifier, Filter, Generator, load_model, ort_reason
+from inference.runtime import RuntimeConfig
 from training.adopt_encoding import Conditions, Encoding
 from training.fp16 import spread_evenly
 
@@ -104,17 +105,39 @@ def batches(n: int, size: int) -> list[np.ndarray]:
     return [np.minimum(np.arange(start, start + size), n - 1) for start in range(0, n, size)]
 
 
-def run_wrapped(model: Filter | Classifier, faces: np.ndarray, path: Path) -> list[np.ndarray]:
-    """The wrapped model in batches of 16, then of 3: a model whose batch is fixed at 1 fails here."""
+def load_trial(path: Path, kind: str, size: int, src: Path) -> Filter | Classifier | Generator:
+    """The wrapped model at ``path`` (a trial copy), loaded as every user loads it; a refusal is said of ``src``,
+    the file the user gave, not of a trial copy."""
+    try:
+        return load_model(path, kind, RuntimeConfig(provider="cpu"))  # type: ignore[return-value]
+    except BiasMirrorError as exc:
+        raise BiasMirrorError(f"wrapped as a {kind} of {size}×{size} faces, it does not fit: {exc.message}",
+                              src) from exc
+
+
+def run_wrapped(model: Filter | Classifier | Generator, inputs: np.ndarray, path: Path) -> list[np.ndarray]:
+    """The wrapped model on ``inputs``, faces (a generator's: latents), in batches (``_batched``): a model whose
+    batch is fixed at 1 fails here."""
+    try:
+        outs = _batched(model, inputs)
+    except Exception as exc:
+        what = "latents" if isinstance(model, Generator) else "faces"
+        raise BiasMirrorError(f"it does not run on a batch of {what} (is its batch axis fixed at 1? re-export it "
+                              f"with a dynamic one): {str(exc).splitlines()[0][:300]}", path) from exc
+    return [np.concatenate(o) for o in zip(*outs)]
+
+
+def _batched(model: Filter | Classifier | Generator, inputs: np.ndarray) -> list[list[np.ndarray]]:
+    """Each run's outputs: a filter or classifier in batches of 16, then of 3; a generator on 3 latents, then on
+    all at once. A run on 3 is not kept: it is there to fail where the batch is fixed."""
+    if isinstance(model, Generator):
+        model.generate(inputs[:3])
+        return [[model.generate(inputs)]]
     run: Callable[[np.ndarray], list[np.ndarray]] = (
         (lambda x: [model.apply(x)]) if isinstance(model, Filter) else (lambda x: list(model.predict(x))))
-    try:
-        outs = [run(faces[i:i + 16]) for i in range(0, len(faces), 16)]
-        run(faces[:3])
-    except Exception as exc:
-        raise BiasMirrorError("it does not run on a batch of faces (is its batch axis fixed at 1? re-export it with "
-                              f"a dynamic one): {str(exc).splitlines()[0][:300]}", path) from exc
-    return [np.concatenate(o) for o in zip(*outs)]
+    outs = [run(inputs[i:i + 16]) for i in range(0, len(inputs), 16)]
+    run(inputs[:3])
+    return outs
 
 
 @dataclass(frozen=True)
@@ -157,7 +180,7 @@ def check_condition_values(src: Path, layout: str, size: int, conditions: Condit
     trial copy. Where none runs, the model fails for some other reason, said where it shows."""
     failed = condition_failures(src, layout, size, conditions)
     if failed and len(failed) < len(conditions.names):
-        given = dict(zip(conditions.names, conditions.written().split(",")))
+        given = conditions.written_each()
         raise BiasMirrorError(f"it does not run with {', '.join(given[n] for n in failed)} of --conditions "
                               f"{conditions.written()}, where it runs with the others ({next(iter(failed.values()))}): "
                               "check those values (an index past the classes the model embeds, a vector of another "
