@@ -12,6 +12,10 @@
   logits; a head of 3 or 17 outputs was told to give as many --labels, then refused the third; a per-face constant
   on the pooled features ended in a NumPy traceback; and what stopped a head after its linear layer (an op after the
   softmax, a per-face constant) was refused as "found no global-average-pool → linear head".
+- Of two heads on one pool (a multi-task model's 'attractive' and 'gender'), the first in node order was hosted,
+  silently; a race head of seven classes given first hid the gender head; an embedding layer given as an output
+  before the classifier was refused as the head; a DB-VAE's logit beside a latent of one or two values was refused
+  as two calibrations, with no word of the latent.
 """
 from __future__ import annotations
 
@@ -258,6 +262,35 @@ class DBVAEEncoderNet(DBVAENet):
         return pooled_logits(self, x)
 
 
+class SmallLatentDBVAENet(DBVAENet):
+    """A DB-VAE's encoder of a latent of ``latent`` values, exported with its classifier's raw logit, the latent mean
+    and log-variance as three outputs: the mean as narrow as a classifier's logits."""
+
+    def __init__(self, latent: int):
+        super().__init__()
+        wide = self.fc
+        self.fc = nn.Linear(3, 1 + 2 * latent)
+        self.latent = latent
+        with torch.no_grad():
+            self.fc.weight[:1] = wide.weight[:1]
+            self.fc.bias[:1] = wide.bias[:1]
+
+    def forward(self, x):
+        z = pooled_logits(self, x)
+        return z[:, 0:1], z[:, 1:1 + self.latent], z[:, 1 + self.latent:]
+
+
+@pytest.mark.parametrize("latent", [1, 2])
+def test_a_db_vae_logit_beside_a_narrow_latent_is_refused_saying_the_other_may_be_its_latent(tmp_path, tiny_utk,
+                                                                                             latent):
+    """Refused as two calibrations of one head, softmax(z) and softmax(z / T), with no word of the latent."""
+    src = export_outputs(SmallLatentDBVAENet(latent), tmp_path / "classifier.onnx", ("logit", "mu", "logvar"))
+    with pytest.raises(BiasMirrorError, match="its head gives two different sets of logits") as refused:
+        adopt_brightness(src, tmp_path / "adopted.onnx", ["male", "female"], tiny_utk)
+    said = str(refused.value)
+    assert "a DB-VAE's latent mean" in said and "torch.sigmoid(fc(x)[:, 0:1])" in said and str(src) in said
+
+
 @pytest.mark.parametrize("net_type,outputs,how", [
     (UnsureNet, 3, r"torch.softmax(fc(x)[:, [i, j]], 1)"),
     (DBVAEEncoderNet, 1 + 2 * LATENT, r"torch.sigmoid(fc(x)[:, 0:1])"),
@@ -361,7 +394,108 @@ def test_logits_times_zero_are_said_to_fold_to_a_head_of_zero_weights(tmp_path, 
     assert "untrained" not in str(refused.value)
 
 
-# --- 3. doctor judges the models folder as the commands load it ------------------------------------------------------
+# --- 3. several heads on one pool, and an embedding layer before the classifier ---------------------------------------
+
+RACES = 7  # FairFace's race classes: a head of more than two, which adopt never hosts
+OTHER_SCALE, OTHER_SHIFT = 0.6, 0.8  # the other head: the gender head's rows, weaker and with a bias of its own
+EMBEDDING = 4  # wider than two classes, so that the embedding layer cannot pass for the classifier
+
+
+class MultiTaskNet(BrightnessNet):
+    """A multi-task model (CelebA's attributes, FairFace's age): another head of ``width`` outputs beside the gender
+    head, on the same pooled features, given first or second; ``squashed``: the other head through a softmax."""
+
+    def __init__(self, width: int, other_first: bool = True, squashed: bool = True):
+        super().__init__(2)
+        self.other_first, self.squashed = other_first, squashed
+        self.other = nn.Linear(3, width)
+        rows = torch.arange(width) % 2  # female, male, female, ...
+        with torch.no_grad():  # correlated with gender, as CelebA's 'attractive' is, so that its checks pass
+            self.other.weight.copy_(self.fc.weight[rows] * OTHER_SCALE)
+            self.other.bias.copy_(self.fc.bias[rows] * OTHER_SCALE + OTHER_SHIFT * (1 - 2 * rows))
+
+    def forward(self, x):
+        pooled = self.features(x).mean((2, 3))
+        other = self.other(pooled)
+        both = (torch.softmax(other, 1) if self.squashed else other, torch.softmax(self.fc(pooled), 1))
+        return both if self.other_first else both[::-1]
+
+    def p_female(self, x):
+        return self(x)[1 if self.other_first else 0][:, 0]
+
+
+@pytest.mark.parametrize("width,other_first,squashed", [(2, True, True), (1, True, False), (2, False, True)],
+                         ids=["attractive-head-first", "age-regressor-first", "gender-head-first"])
+def test_two_heads_that_could_each_be_the_classifier_are_refused_naming_both(tmp_path, tiny_utk, width, other_first,
+                                                                             squashed):
+    """The first head in node order had been hosted: an 'attractive' head taken for the gender classifier with status
+    0 (its card saying it compared 'attractive'), an age regressor refused as a mismatch of nan."""
+    names = ("other", "gender") if other_first else ("gender", "other")
+    src = export_outputs(MultiTaskNet(width, other_first, squashed), tmp_path / "classifier.onnx", names)
+    out = tmp_path / "adopted.onnx"
+    with pytest.raises(BiasMirrorError, match="its pooled features feed 2 heads that could each be its female/male "
+                                              "classifier") as refused:
+        adopt_brightness(src, out, ["female", "male"], tiny_utk)
+    said = str(refused.value)
+    assert all(f"'{name}'" in said for name in names) and "onnx.utils.extract_model" in said
+    assert str(src) in said and not out.exists()
+
+
+def test_a_gender_head_beside_a_head_of_more_classes_is_the_one_hosted(tmp_path, tiny_utk):
+    """A race head of seven classes given first had been taken as the head, and refused as one of seven outputs."""
+    net = MultiTaskNet(RACES).eval()
+    out = adopt_brightness(export_outputs(net, tmp_path / "classifier.onnx", ("race", "gender")),
+                           tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
+    model = load_model(out, "classifier")
+    assert model.card.training["adopted"]["checks"]["model_output_compared"] == "gender"
+    cam, features, female = _adopted_against_the_net(model, net, tiny_utk)
+    want = grad_cam(features, lambda f: net.fc(f.mean((2, 3))), female)
+    assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
+
+
+class EmbeddingThenClassifierNet(BrightnessNet):
+    """A linear embedding layer, given as an output (for retrieval or clustering), then the classifier on it, with or
+    without a ReLU between: pool → Linear → embedding; → (ReLU) → Linear → softmax."""
+
+    def __init__(self, relu: bool):
+        super().__init__(2)
+        self.relu = relu
+        self.embed = nn.Linear(3, EMBEDDING)
+        two = self.fc
+        self.fc = nn.Linear(EMBEDDING, 2)
+        with torch.no_grad():  # the embedding keeps the three features, the classifier reads them as before
+            self.embed.weight.copy_(torch.eye(EMBEDDING, 3))
+            self.embed.bias.zero_()
+            self.fc.weight.copy_(torch.cat([two.weight, torch.zeros(2, EMBEDDING - 3)], 1))
+            self.fc.bias.copy_(two.bias)
+
+    def logits(self, f):
+        e = self.embed(f.mean((2, 3)))
+        return self.fc(torch.relu(e) if self.relu else e)
+
+    def forward(self, x):
+        f = self.features(x)
+        return self.embed(f.mean((2, 3))), torch.softmax(self.logits(f), 1)
+
+    def p_female(self, x):
+        return self(x)[1][:, 0]
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["linear-embedding", "embedding-then-relu"])
+def test_an_embedding_layer_before_the_classifier_is_walked_through_to_it(tmp_path, tiny_utk, relu):
+    """The walk had stopped at the embedding layer, whose output is a graph output, and refused it as a head of as
+    many outputs as the embedding has."""
+    net = EmbeddingThenClassifierNet(relu).eval()
+    out = adopt_brightness(export_outputs(net, tmp_path / "classifier.onnx", ("embedding", "probs")),
+                           tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
+    model = load_model(out, "classifier")
+    assert model.card.training["adopted"]["checks"]["model_output_compared"] == "probs"
+    cam, features, female = _adopted_against_the_net(model, net, tiny_utk)
+    want = grad_cam(features, net.logits, female)
+    assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
+
+
+# --- 4. doctor judges the models folder as the commands load it ------------------------------------------------------
 
 def doctor_on(folder: Path, monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
     from inference import doctor

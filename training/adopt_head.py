@@ -280,6 +280,7 @@ class _Graph:
                 self.producer[o] = n
         self.consts = constants(graph)
         self.outputs = {o.name for o in graph.output}
+        self.inputs = [i.name for i in graph.input if i.name not in self.consts]  # named in a refusal's advice
         self.path = path
         self.stopped: str | None = None
 
@@ -419,40 +420,65 @@ class _Graph:
         return None
 
     def head_after(self, pool: onnx.NodeProto, nhwc: bool) -> Head | None:
-        """The head that takes this pool's output to the model's output, or None where nothing does."""
+        """The head that takes this pool's output to the model's output, or None where nothing does. Of several
+        (a multi-task model's heads on one pool), the one of two classes or fewer, the only ones hosted; two such
+        are refused, naming their outputs: the first in node order had been hosted, a CelebA-style 'attractive'
+        head taken for the gender classifier with adopt's status 0."""
         keeps_dims = next((helper.get_attribute_value(a) for a in pool.attribute if a.name == "keepdims"), 1)
         units = Classes(4, -1 if nhwc else -3) if keeps_dims else Classes(2)  # N×C×1×1, N×1×1×C, or N×C
-        return self._walk(pool, nhwc, pool.output[0], [], units, None)
+        heads = self._walk(pool, nhwc, pool.output[0], [], units, None)
+        classifiers = [h for h in heads if len(h.weight) <= 2]
+        if len(classifiers) > 1:
+            raise BiasMirrorError(self.several_heads(classifiers), self.path)
+        return (classifiers or heads or [None])[0]  # one wider than two classes: refused by adopt, saying so
+
+    def several_heads(self, heads: list[Head]) -> str:
+        """Why several heads of two classes or fewer on one pool are refused, and how to export the one to host."""
+        outputs = ", ".join(f"'{h.output}' ({len(h.weight)} output{'s' * (len(h.weight) > 1)})" for h in heads)
+        return (f"its pooled features feed {len(heads)} heads that could each be its female/male classifier, giving "
+                f"its outputs {outputs}, and adopt cannot tell which is the gender classifier: export it giving "
+                "the gender head's output alone, e.g. onnx.utils.extract_model(src, dst, input_names="
+                f"{self.inputs}, output_names=['<its gender output>']), or a forward that returns that head alone")
 
     def _walk(self, pool: onnx.NodeProto, nhwc: bool, name: str, layers: list, units: Classes,
-              width: int | None) -> Head | None:
-        # Each branch is followed (a model may also give its pooled features as an embedding). Branches cannot
-        # meet again inside a head found here: a merge takes two non-constant inputs, which no layer here does
-        # (the gate's Mul aside, whose derivative counts both); the gradient check would show it if one did.
+              width: int | None) -> list[Head]:
+        # Every branch is followed and every head on them kept (a multi-task model has one per task; a model may
+        # also give its pooled features as an embedding). Branches cannot meet again inside a head found here: a
+        # merge takes two non-constant inputs, which no layer here does (the gate's Mul aside, whose derivative
+        # counts both); the gradient check would show it if one did.
         # ``units``: where ``name`` keeps its units (features, then a layer's outputs), and ``width`` their
         # number once a linear layer has given it, to tell a constant of one value per unit from another.
         gated = self.gated(name)
         if gated is not None:
             return self._walk(pool, nhwc, gated[1], [*layers, gated[0]], units, width)
+        found: list[Head] = []
         for taker in self.consumers.get(name, []):
-            found = None
             if taker.op_type in THROUGH:
                 reshaped = Classes(self.rank_after(taker, units.rank), -1 if taker.op_type in RESHAPES else units.axis)
-                found = self._walk(pool, nhwc, taker.output[0], layers, reshaped, width)
+                found += self._walk(pool, nhwc, taker.output[0], layers, reshaped, width)
             elif (linear := self.linear(taker)) is not None and _fits(layers, linear[0].weight.shape[1]):
-                layer, out = linear
-                out_units = Classes({"Gemm": 2, "Conv": 4}.get(taker.op_type, units.rank),
-                                    -3 if taker.op_type == "Conv" else -1)
-                ended = self.output_layer(layer, out, out_units)
-                found = _head(pool, nhwc, layers, ended) if ended is not None else \
-                    self._walk(pool, nhwc, out, [*layers, layer], out_units, len(layer.weight))
+                found += self._after_linear(pool, nhwc, layers, taker, linear, units)
             elif (affine := self.elementwise(taker, name, units, width)) is not None:
-                found = self._walk(pool, nhwc, taker.output[0], [*layers, affine], units, width)
+                found += self._walk(pool, nhwc, taker.output[0], [*layers, affine], units, width)
             elif (act := self.activation(taker, name)) is not None:
-                found = self._walk(pool, nhwc, taker.output[0], [*layers, act], units, width)
-            if found is not None:
-                return found
-        return None
+                found += self._walk(pool, nhwc, taker.output[0], [*layers, act], units, width)
+        return found
+
+    def _after_linear(self, pool: onnx.NodeProto, nhwc: bool, layers: list, taker: onnx.NodeProto,
+                      linear: tuple[Affine, str], units: Classes) -> list[Head]:
+        """The heads through linear layer ``taker``: it as the output layer, where it gives an output, else those
+        of the layers after it. An output wider than two classes that also feeds further layers is an embedding
+        (pool → Linear(64, 64) given as an output → Linear(64, 2) → softmax): the walk goes on to the classifier
+        after it, which had been refused as a head of 64 outputs; where none follows, it stays the head, which
+        adopt refuses saying how many outputs it gives."""
+        layer, out = linear
+        out_units = Classes({"Gemm": 2, "Conv": 4}.get(taker.op_type, units.rank),
+                            -3 if taker.op_type == "Conv" else -1)
+        ended = self.output_layer(layer, out, out_units)
+        if ended is not None and len(ended.layer.weight) <= 2:
+            return [_head(pool, nhwc, layers, ended)]
+        beyond = self._walk(pool, nhwc, out, [*layers, layer], out_units, len(layer.weight))
+        return beyond or ([_head(pool, nhwc, layers, ended)] if ended is not None else [])
 
     def rank_after(self, n: onnx.NodeProto, rank: int | None) -> int | None:
         """The number of axes after a reshape-only node (THROUGH), where the graph tells it."""
@@ -488,10 +514,13 @@ class _Graph:
         other = next((e for e in shipped[1:] if not _same_map(e.layer, shipped[0].layer)), None)
         if other is not None:
             what = "probabilities" if other.squashed else "logits (neither through a softmax or sigmoid)"
+            # two choices of the layer's outputs read as these too: a DB-VAE's logit beside a latent of 1 or 2
             raise BiasMirrorError(f"its head gives two different sets of {what}, its outputs '{shipped[0].output}' "
-                                  f"and '{other.output}' (say softmax(z) and a calibrated softmax(z / T)), and adopt "
+                                  f"and '{other.output}' (say softmax(z) and a calibrated softmax(z / T), or a "
+                                  "classifier's logit beside a DB-VAE's latent mean of one or two values), and adopt "
                                   "cannot tell which the model ships: export it with only the one to host (its "
-                                  "logits may stay an output beside it)", self.path)
+                                  "logits may stay an output beside it; of a DB-VAE's encoder, its classifier logit "
+                                  "alone, torch.sigmoid(fc(x)[:, 0:1]))", self.path)
         return shipped[0]
 
     def ends(self, layer: Affine, name: str, classes: Classes, origin: str, zeroed_by: str = "") -> list[_End]:
