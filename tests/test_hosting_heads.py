@@ -15,7 +15,9 @@
 - Of two heads on one pool (a multi-task model's 'attractive' and 'gender'), the first in node order was hosted,
   silently; a race head of seven classes given first hid the gender head; an embedding layer given as an output
   before the classifier was refused as the head; a DB-VAE's logit beside a latent of one or two values was refused
-  as two calibrations, with no word of the latent.
+  as two calibrations, with no word of the latent. An age regressor's bare value beside the gender head was then
+  refused as a second classifier; a deep-supervision model's auxiliary gender head, on an earlier layer's pool, was
+  hosted in place of the main head where its pool came last in node order.
 """
 from __future__ import annotations
 
@@ -424,14 +426,12 @@ class MultiTaskNet(BrightnessNet):
         return self(x)[1 if self.other_first else 0][:, 0]
 
 
-@pytest.mark.parametrize("width,other_first,squashed", [(2, True, True), (1, True, False), (2, False, True)],
-                         ids=["attractive-head-first", "age-regressor-first", "gender-head-first"])
-def test_two_heads_that_could_each_be_the_classifier_are_refused_naming_both(tmp_path, tiny_utk, width, other_first,
-                                                                             squashed):
+@pytest.mark.parametrize("other_first", [True, False], ids=["attractive-head-first", "gender-head-first"])
+def test_two_heads_that_could_each_be_the_classifier_are_refused_naming_both(tmp_path, tiny_utk, other_first):
     """The first head in node order had been hosted: an 'attractive' head taken for the gender classifier with status
-    0 (its card saying it compared 'attractive'), an age regressor refused as a mismatch of nan."""
+    0 (its card saying it compared 'attractive')."""
     names = ("other", "gender") if other_first else ("gender", "other")
-    src = export_outputs(MultiTaskNet(width, other_first, squashed), tmp_path / "classifier.onnx", names)
+    src = export_outputs(MultiTaskNet(2, other_first), tmp_path / "classifier.onnx", names)
     out = tmp_path / "adopted.onnx"
     with pytest.raises(BiasMirrorError, match="its pooled features feed 2 heads that could each be its female/male "
                                               "classifier") as refused:
@@ -451,6 +451,55 @@ def test_a_gender_head_beside_a_head_of_more_classes_is_the_one_hosted(tmp_path,
     cam, features, female = _adopted_against_the_net(model, net, tiny_utk)
     want = grad_cam(features, lambda f: net.fc(f.mean((2, 3))), female)
     assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
+
+
+@pytest.mark.parametrize("other_first", [True, False], ids=["age-regressor-first", "gender-head-first"])
+def test_a_gender_head_beside_a_bare_regressor_of_one_output_is_the_one_hosted(tmp_path, tiny_utk, other_first):
+    """An age regressor's one bare value had been counted as a second classifier, and the model refused (before that,
+    given first, hosted and refused as a mismatch of nan)."""
+    net = MultiTaskNet(1, other_first, squashed=False).eval()
+    names = ("age", "gender") if other_first else ("gender", "age")
+    out = adopt_brightness(export_outputs(net, tmp_path / "classifier.onnx", names), tmp_path / "adopted.onnx",
+                           ["female", "male"], tiny_utk)
+    model = load_model(out, "classifier")
+    assert model.card.training["adopted"]["checks"]["model_output_compared"] == "gender"
+    cam, features, female = _adopted_against_the_net(model, net, tiny_utk)
+    want = grad_cam(features, lambda f: net.fc(f.mean((2, 3))), female)
+    assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
+
+
+class DeepSupervisionNet(MultiTaskNet):
+    """Deep supervision (GoogLeNet's auxiliary classifiers): an auxiliary gender head on the pool of an earlier layer,
+    exported beside the main head on the last layer's pool; ``aux_last``: its pool after the main one in node order,
+    as a forward that computes the main head first exports it."""
+
+    def __init__(self, aux_last: bool):
+        super().__init__(2)
+        self.aux_last = aux_last
+        self.late = nn.Conv2d(3, 3, 1)
+        with torch.no_grad():  # the later layer keeps the features, so that both heads tell faces apart
+            self.late.weight.copy_(torch.eye(3)[:, :, None, None])
+            self.late.bias.zero_()
+
+    def forward(self, x):
+        early = self.features(x)
+        heads = (lambda: torch.softmax(self.fc(torch.relu(self.late(early)).mean((2, 3))), 1),
+                 lambda: torch.softmax(self.other(early.mean((2, 3))), 1))
+        main, aux = (h() for h in (heads if self.aux_last else heads[::-1]))
+        return main, aux
+
+
+@pytest.mark.parametrize("aux_last", [True, False], ids=["aux-pool-last", "aux-pool-first"])
+def test_an_auxiliary_gender_head_on_an_earlier_pool_is_refused_naming_both_outputs(tmp_path, tiny_utk, aux_last):
+    """The head of the last pool in node order had been hosted: the auxiliary head, where its pool came last, with
+    adopt's status 0 and its P(female) in place of the model's."""
+    src = export_outputs(DeepSupervisionNet(aux_last), tmp_path / "classifier.onnx", ("gender", "aux_gender"))
+    out = tmp_path / "adopted.onnx"
+    with pytest.raises(BiasMirrorError, match="feed 2 heads that could each be its female/male classifier") as refused:
+        adopt_brightness(src, out, ["female", "male"], tiny_utk)
+    said = str(refused.value)
+    assert "'gender'" in said and "'aux_gender'" in said and "onnx.utils.extract_model" in said
+    assert str(src) in said and not out.exists()
 
 
 class EmbeddingThenClassifierNet(BrightnessNet):

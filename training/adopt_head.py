@@ -148,6 +148,11 @@ class Head:
         return any(isinstance(layer, Activation) for layer in self.layers)
 
     @property
+    def squashed(self) -> bool:
+        """Whether its output is the model's own probabilities (through a softmax or sigmoid), not bare values."""
+        return any(op in SQUASHES for op in self.to_output)
+
+    @property
     def formula(self) -> str:
         return GRAD_CAM_FORMULA if self.grad_cam else CAM_FORMULA
 
@@ -421,21 +426,33 @@ class _Graph:
 
     def head_after(self, pool: onnx.NodeProto, nhwc: bool) -> Head | None:
         """The head that takes this pool's output to the model's output, or None where nothing does. Of several
-        (a multi-task model's heads on one pool), the one of two classes or fewer, the only ones hosted; two such
+        (a multi-task model's heads on one pool), the one ``the_classifier`` takes; two it cannot choose between
         are refused, naming their outputs: the first in node order had been hosted, a CelebA-style 'attractive'
         head taken for the gender classifier with adopt's status 0."""
         keeps_dims = next((helper.get_attribute_value(a) for a in pool.attribute if a.name == "keepdims"), 1)
         units = Classes(4, -1 if nhwc else -3) if keeps_dims else Classes(2)  # N×C×1×1, N×1×1×C, or N×C
         heads = self._walk(pool, nhwc, pool.output[0], [], units, None)
-        classifiers = [h for h in heads if len(h.weight) <= 2]
-        if len(classifiers) > 1:
-            raise BiasMirrorError(self.several_heads(classifiers), self.path)
-        return (classifiers or heads or [None])[0]  # one wider than two classes: refused by adopt, saying so
+        # one wider than two classes: refused by adopt, saying so
+        return self.the_classifier(heads, "its pooled features") or (heads or [None])[0]
 
-    def several_heads(self, heads: list[Head]) -> str:
-        """Why several heads of two classes or fewer on one pool are refused, and how to export the one to host."""
+    def the_classifier(self, heads: list[Head], fed_by: str) -> Head | None:
+        """Of several heads, the one that can be the female/male classifier (two classes or fewer), None where none
+        can; where several can, the only one of two outputs or through a softmax or sigmoid. An age regressor's
+        bare value beside the gender head's probabilities had been refused as a second classifier; two that are
+        each as likely (an 'attractive' head, an auxiliary gender head) are refused, naming their outputs.
+        ``fed_by``: what feeds them, as the refusal says it."""
+        classifiers = [h for h in heads if len(h.weight) <= 2]
+        if len(classifiers) <= 1:
+            return (classifiers or [None])[0]
+        likely = [h for h in classifiers if len(h.weight) == 2 or h.squashed]
+        if len(likely) != 1:
+            raise BiasMirrorError(self.several_heads(classifiers, fed_by), self.path)
+        return likely[0]
+
+    def several_heads(self, heads: list[Head], fed_by: str) -> str:
+        """Why several heads of two classes or fewer are refused, and how to export the one to host."""
         outputs = ", ".join(f"'{h.output}' ({len(h.weight)} output{'s' * (len(h.weight) > 1)})" for h in heads)
-        return (f"its pooled features feed {len(heads)} heads that could each be its female/male classifier, giving "
+        return (f"{fed_by} feed {len(heads)} heads that could each be its female/male classifier, giving "
                 f"its outputs {outputs}, and adopt cannot tell which is the gender classifier: export it giving "
                 "the gender head's output alone, e.g. onnx.utils.extract_model(src, dst, input_names="
                 f"{self.inputs}, output_names=['<its gender output>']), or a forward that returns that head alone")
@@ -645,7 +662,10 @@ def _channels(layers: Sequence, out: Affine) -> int:
 
 
 def find_head(graph: onnx.GraphProto, path: Path) -> Head:
-    """The head after the last global average pool that leads to the output."""
+    """The head after the last global average pool that leads to the output. Heads after different pools that give
+    different outputs are chosen between as one pool's are: the last pool's had been hosted, right where the others
+    reach no output (a squeeze-excitation block's), but a deep-supervision model's auxiliary gender head on an
+    earlier layer's pool, exported beside the main head, was hosted in its place with adopt's status 0."""
     g = _Graph(graph, path)
     found, stopped = [], None
     for n in graph.node:
@@ -669,7 +689,9 @@ def find_head(graph: onnx.GraphProto, path: Path) -> Head:
         raise BiasMirrorError(f"found no global-average-pool → linear head that gives its output ({head_form}): "
                               "without one the model has no class-activation map, which Bias Mirror's classifiers "
                               "show", path)
-    return found[-1]
+    by_output = list({h.output: h for h in found}.values())  # the last pool's head of each output
+    several = "its global average pools, one on an earlier layer than another (deep supervision's auxiliary heads),"
+    return (len(by_output) > 1 and g.the_classifier(by_output, several)) or found[-1]
 
 
 def cam_outputs(b: Builder, head: Head, prefix: str) -> None:
