@@ -444,13 +444,7 @@ def test_two_heads_that_could_each_be_the_classifier_are_refused_naming_both(tmp
 def test_a_gender_head_beside_a_head_of_more_classes_is_the_one_hosted(tmp_path, tiny_utk):
     """A race head of seven classes given first had been taken as the head, and refused as one of seven outputs."""
     net = MultiTaskNet(RACES).eval()
-    out = adopt_brightness(export_outputs(net, tmp_path / "classifier.onnx", ("race", "gender")),
-                           tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
-    model = load_model(out, "classifier")
-    assert model.card.training["adopted"]["checks"]["model_output_compared"] == "gender"
-    cam, features, female = _adopted_against_the_net(model, net, tiny_utk)
-    want = grad_cam(features, lambda f: net.fc(f.mean((2, 3))), female)
-    assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
+    _hosted_on(net, ("race", "gender"), "gender", lambda f: net.fc(f.mean((2, 3))), tmp_path, tiny_utk)
 
 
 @pytest.mark.parametrize("other_first", [True, False], ids=["age-regressor-first", "gender-head-first"])
@@ -459,13 +453,7 @@ def test_a_gender_head_beside_a_bare_regressor_of_one_output_is_the_one_hosted(t
     given first, hosted and refused as a mismatch of nan)."""
     net = MultiTaskNet(1, other_first, squashed=False).eval()
     names = ("age", "gender") if other_first else ("gender", "age")
-    out = adopt_brightness(export_outputs(net, tmp_path / "classifier.onnx", names), tmp_path / "adopted.onnx",
-                           ["female", "male"], tiny_utk)
-    model = load_model(out, "classifier")
-    assert model.card.training["adopted"]["checks"]["model_output_compared"] == "gender"
-    cam, features, female = _adopted_against_the_net(model, net, tiny_utk)
-    want = grad_cam(features, lambda f: net.fc(f.mean((2, 3))), female)
-    assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
+    _hosted_on(net, names, "gender", lambda f: net.fc(f.mean((2, 3))), tmp_path, tiny_utk)
 
 
 class DeepSupervisionNet(MultiTaskNet):
@@ -535,13 +523,7 @@ def test_an_embedding_layer_before_the_classifier_is_walked_through_to_it(tmp_pa
     """The walk had stopped at the embedding layer, whose output is a graph output, and refused it as a head of as
     many outputs as the embedding has."""
     net = EmbeddingThenClassifierNet(relu).eval()
-    out = adopt_brightness(export_outputs(net, tmp_path / "classifier.onnx", ("embedding", "probs")),
-                           tmp_path / "adopted.onnx", ["female", "male"], tiny_utk)
-    model = load_model(out, "classifier")
-    assert model.card.training["adopted"]["checks"]["model_output_compared"] == "probs"
-    cam, features, female = _adopted_against_the_net(model, net, tiny_utk)
-    want = grad_cam(features, net.logits, female)
-    assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
+    _hosted_on(net, ("embedding", "probs"), "probs", net.logits, tmp_path, tiny_utk)
 
 
 # --- 4. doctor judges the models folder as the commands load it ------------------------------------------------------
@@ -630,3 +612,15 @@ def _adopted_against_the_net(model, net, folder: Path):
     female = model.labels.index("female")
     assert np.abs(probs[:, female] - p_female.numpy()).max() <= MAX_DPROB
     return cam, features, female
+
+
+def _hosted_on(net, names: tuple[str, ...], compared: str, logits_of, tmp_path: Path, folder: Path) -> None:
+    """``net`` exported with outputs ``names`` and adopted: checked against its output ``compared``, its P(female)
+    the net's own and its map the exact CAM of ``logits_of`` (the pooled features' logits)."""
+    out = adopt_brightness(export_outputs(net, tmp_path / "classifier.onnx", names), tmp_path / "adopted.onnx",
+                           ["female", "male"], folder)
+    model = load_model(out, "classifier")
+    assert model.card.training["adopted"]["checks"]["model_output_compared"] == compared
+    cam, features, female = _adopted_against_the_net(model, net, folder)
+    want = grad_cam(features, logits_of, female)
+    assert np.abs(cam[:, female] - want).max() < FLOAT32_REL * np.abs(want).max()
