@@ -53,6 +53,7 @@ def signif(p) -> str:
 
 ITA_DIGITS = 2  # the digits of ΔITA°, ΔL* and Δb* in the summary (ci's)
 P_DIGITS = 3  # the digits of P(female) and ΔP(female)
+CI_SIDE = {1: "above", -1: "below"}  # where an interval clear of 0 lies, by the sign of its side
 # A face's move no filter made: what resizing it down to a filter's size and back moves on its own
 # (docs/architecture.md, "Every shift is measured through the filter's resampling path": ITA ~2°, P(female) 0.013 on
 # average). Faces are said to have moved "far" only beyond it (``_moved_far``).
@@ -144,16 +145,15 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
     """
     if p is None or p >= ALPHA or value is None or _printed_as_zero(value, median, digits):
         by_mean, by_median = _clear_of_zero(mean, digits), _median_side(median, digits)
-        side = {1: "above", -1: "below"}
         if by_median and by_mean == -by_median:  # the default filter's ΔP(female): median +0.0008, mean -0.0076
-            return (f"{none} by the Wilcoxon test; the median's 95% CI lies {side[by_median]} 0 and the mean's "
-                    f"{side[by_mean]} it: the typical face moved slightly one way, a minority of faces "
+            return (f"{none} by the Wilcoxon test; the median's 95% CI lies {CI_SIDE[by_median]} 0 and the mean's "
+                    f"{CI_SIDE[by_mean]} it: the typical face moved slightly one way, a minority of faces "
                     + ("far the other" if _moved_far(mean, far) else "the other way"))
         if by_median:
             which = "the mean's and the median's 95% CIs lie" if by_mean == by_median else "the median's 95% CI lies"
-            return f"{none} by the Wilcoxon test, though {which} {side[by_median]} 0 (borderline)"
+            return f"{none} by the Wilcoxon test, though {which} {CI_SIDE[by_median]} 0 (borderline)"
         if by_mean:
-            return (f"{none} for the typical face (Wilcoxon), yet the mean is {side[by_mean]} 0 "
+            return (f"{none} for the typical face (Wilcoxon), yet the mean is {CI_SIDE[by_mean]} 0 "
                     "with its 95% CI: a minority of faces moved" + (" far" if _moved_far(mean, far) else ""))
         return none
     sign = tested_direction(p, value, rank)
@@ -168,17 +168,16 @@ def _beside_the_mean(sign: int, value, mean: dict | None, median: dict | None, d
     test reads the typical face, the t interval printed beside it reads the mean, and "more male" had stood beside
     "mean -0.010 [95% CI -0.024, 0.004]" (Wilcoxon p = 0.047) unexplained. '' where the mean's 95% CI lies on the
     test's side of 0, or where no interval was measured and the mean moved the test's way."""
-    side = {1: "above", -1: "below"}
     by_mean, shown = _clear_of_zero(mean, digits), as_printed(value, digits)
     if by_mean == -sign:
-        return (f" for the typical face (the mean's 95% CI lies {side[by_mean]} 0: a minority of faces moved "
+        return (f" for the typical face (the mean's 95% CI lies {CI_SIDE[by_mean]} 0: a minority of faces moved "
                 + ("far " if _moved_far(mean, far) else "") + "the other way)")
     if shown != 0 and (shown > 0) != (sign > 0):
         return " for the typical face (the mean moved slightly the other way)"
     if by_mean == sign or not _has_interval(mean):
         return ""
     if _median_side(median, digits) == sign:
-        return f" for the typical face (the median's 95% CI lies {side[sign]} 0, the mean's includes it)"
+        return f" for the typical face (the median's 95% CI lies {CI_SIDE[sign]} 0, the mean's includes it)"
     neither = ("neither the mean's nor the median's 95% CI clears 0" if _has_interval(median)
                else "the mean's 95% CI includes 0")
     return f" by the Wilcoxon test (borderline: {neither})"
@@ -514,7 +513,6 @@ def group_test_words(shift: dict, n_tested: int) -> str:
     groups of the line."""
     w, mean, median = shift["wilcoxon"], shift["mean"], shift.get("median")
     p_holm, by_mean = w.get("p_holm"), _clear_of_zero(mean, ITA_DIGITS)
-    side = {1: "above", -1: "below"}
     if not (measured(p_holm) and _has_interval(mean)):
         return ""
     far = " far" if _moved_far(mean, RESIZING_MOVES["ita"]) else ""
@@ -522,7 +520,7 @@ def group_test_words(shift: dict, n_tested: int) -> str:
         if not by_mean:
             return ""
         if measured(w.get("p")) and w["p"] < ALPHA:
-            return (f" (the mean's 95% CI lies {side[by_mean]} 0 but is not adjusted for the {n_tested} groups, "
+            return (f" (the mean's 95% CI lies {CI_SIDE[by_mean]} 0 but is not adjusted for the {n_tested} groups, "
                     "as Holm is)")
         return _not_shown_beside_the_mean(by_mean, median, n_tested, far)
     sign = tested_direction(p_holm, mean["value"], w.get("rank_biserial"))
@@ -533,7 +531,7 @@ def group_test_words(shift: dict, n_tested: int) -> str:
         return f" (by a move too small to print: {typical})"
     moved = f" (the typical face's ITA {'rose' if sign > 0 else 'fell'}: {typical}, "
     if by_mean == -sign:
-        return moved + f"while the mean's 95% CI lies {side[by_mean]} 0: a minority of faces moved{far} the other way)"
+        return moved + f"while the mean's 95% CI lies {CI_SIDE[by_mean]} 0: a minority of faces moved{far} the other way)"
     if _median_side(median, ITA_DIGITS) == sign:
         return moved + "though the mean's 95% CI includes 0)"
     return moved + "though neither its 95% CI nor the mean's clears 0: borderline)"
@@ -544,16 +542,15 @@ def _not_shown_beside_the_mean(by_mean: int, median: dict | None, n_tested: int,
     (``by_mean``), by where the median's CI lies. Clear of 0 on the same side, the typical face is not said to have
     stayed put: female/Asian, mean 2.08 [95% CI 0.04, 4.11]°, median 1.82 [95% CI 0.15, 3.01]°, Holm p = 0.539,
     had read "a minority of faces moved far, not the typical face"."""
-    side = {1: "above", -1: "below"}
     by_median, typical = _median_side(median, ITA_DIGITS), f"median {median_ci(median, ITA_DIGITS)}°"
     if by_median == by_mean:
-        return (f" (though the mean's and the median's 95% CIs lie {side[by_mean]} 0, {typical}: the test, adjusted "
+        return (f" (though the mean's and the median's 95% CIs lie {CI_SIDE[by_mean]} 0, {typical}: the test, adjusted "
                 f"by Holm over the {n_tested} groups, does not reach significance)")
     if by_median == -by_mean:
-        return (f" (though the mean's 95% CI lies {side[by_mean]} 0, the median's lies {side[by_median]} it, "
+        return (f" (though the mean's 95% CI lies {CI_SIDE[by_mean]} 0, the median's lies {CI_SIDE[by_median]} it, "
                 f"{typical}: the typical face's ITA {'rose' if by_median > 0 else 'fell'}, a minority of faces{far} "
                 "moved the other way)")
-    return f" (though the mean's 95% CI lies {side[by_mean]} 0: a minority of faces moved{far}, not the typical face)"
+    return f" (though the mean's 95% CI lies {CI_SIDE[by_mean]} 0: a minority of faces moved{far}, not the typical face)"
 
 
 def not_measurable_line(o: dict, n: int) -> str:
