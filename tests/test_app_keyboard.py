@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QLineEdit, 
                                QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 
 from tests.test_app import WAIT, _has_faces, _open, make_window, models  # noqa: E402,F401  (fixtures: used by name)
+from tests.test_app_legibility import LARGE_FONT_PT, with_large_font  # noqa: E402
 
 from gui.frame_view import FrameView, HelpOverlay  # noqa: E402
 from gui.model_panel import ModelPanel, elided  # noqa: E402
@@ -29,7 +30,6 @@ from gui.window_actions import control_uses_key  # noqa: E402
 MIN_DISABLED_CONTRAST = 3.0
 # the help at a 1366×768 screen's size with a 24 pt font, where the docks leave the view about a third of its height
 SMALL_SCREEN = (1366, 768)
-LARGE_FONT_PT = 24
 
 
 def _active(qtbot, widget: QWidget) -> QWidget:
@@ -258,11 +258,8 @@ def test_tab_leaves_the_session_summary_table_for_reset_session(qtbot):
 
 # --- 3. the help ---------------------------------------------------------------------------
 def test_the_help_fits_a_small_screen_at_a_large_font_and_scrolls_to_its_end(qtbot):
-    parent = QWidget()
+    parent = with_large_font(QWidget())
     qtbot.addWidget(parent)
-    font = parent.font()
-    font.setPointSizeF(LARGE_FONT_PT)
-    parent.setFont(font)
     parent.resize(SMALL_SCREEN[0], SMALL_SCREEN[1] // 3)
     help_overlay = HelpOverlay(parent)
     _active(qtbot, parent)

@@ -32,6 +32,14 @@ from tests.test_app import WAIT, _has_faces, make_window, models  # noqa: E402,F
 
 WCAG_AA = 4.5  # WCAG 2's least contrast for text under 18 pt (success criterion 1.4.3)
 LARGE_FONT_PT = 24  # a user's large application font, the review's
+
+
+def with_large_font(widget):
+    """The widget and its children at a user's large font (set on it, as a style or a parent's font would)."""
+    font = widget.font()
+    font.setPointSizeF(LARGE_FONT_PT)
+    widget.setFont(font)
+    return widget
 FRAME = (640, 480)  # the synthetic frames' width and height
 CLASSIFIERS = ("tiny-a", "tiny-b")
 # The shipped classifiers' names (a plot is as wide as its title at least) and a user's fourth
@@ -169,11 +177,8 @@ def test_the_no_source_page_writes_larger_than_the_application(qtbot, points):
 # --- 3. the status bar ----------------------------------------------------------------------------
 def test_the_status_bar_fits_its_window_under_a_large_font(qtbot):
     """Under a 24 pt font the status bar needed 1,542 px, wider than the window, and its labels were cut mid-word."""
-    window = QMainWindow()
+    window = with_large_font(QMainWindow())
     qtbot.addWidget(window)
-    large = window.font()
-    large.setPointSizeF(LARGE_FONT_PT)
-    window.setFont(large)
     status = StatusLine(window.statusBar())
     status.show_source("source: /home/someone/photos")
     status.show_rates(12.3, 11.9, _result(()))
