@@ -250,7 +250,8 @@ def _filter_group_rows(metrics: dict, notes: CardNotes) -> list[str]:
     by = card_object(notes, "metrics.by_gender_race", metrics.get("by_gender_race"))
     if not by:
         return []
-    rows = ["Held-out shifts per gender × race (filtered − original; ΔITA° > 0 is lighter skin; ΔITA over the faces "
+    rows = ["Held-out shifts per gender × race (filtered − original; ΔITA° > 0 is a higher ITA: lighter skin, "
+            "or less yellow where L* > 50; ΔITA over the faces "
             "whose skin was measured before and after, ΔP(female) over all):", "",
             "| gender × race | faces | skin measured | mean ΔITA° | mean ΔP(female) |", "|---|---|---|---|---|"]
     for g, m in sorted(by.items(), key=lambda item: group_order(item[0])):
