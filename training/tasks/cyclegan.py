@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from inference.arg_checks import (check_cache_dir, check_output_file, data_folders, non_negative_int, open_unit,
                                    positive_float, positive_int)
@@ -59,6 +59,14 @@ VAL_FACES = 16  # fixed faces for the sample grid (first 8) and the drift curve 
 # checkpoint holds and a resume gives back (as it does "outputs" and "name"): a resumed run had logged NaN until its
 # next sample point, and its log.csv differed from the uninterrupted run's.
 LAST_DRIFT = "last_drift"
+# The weight average's warm-up (--ema), as TensorFlow's ExponentialMovingAverage with num_updates has it: at a plain
+# 0.999 the average of an 80-step run still held 92 % of its first step's weights, and a short run exported a filter
+# practically untrained without a word. Kept in the run's config: a run begun before it came in (no such key) goes on
+# averaging as it began, so that its resume is still the run it began as.
+EMA_WARMUP = "min(decay, (1+n)/(10+n)) at the n-th update after the first, which copies the weights"
+EMA_WARMUP_KEY = "ema_warmup"
+# Above this share of the exported average held by the weights of the first step, the card and the console warn.
+EMA_START_WEIGHT_LIMIT = 0.05
 
 
 @dataclass
@@ -189,6 +197,37 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.detach().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
+def ema_decay_at(decay: float, n: int, warmup: bool) -> float:
+    """The decay of the moving average's n-th update after the first (which copies the weights)."""
+    return min(decay, (1 + n) / (10 + n)) if warmup else decay
+
+
+def ema_update(decay: float, warmup: bool):
+    """AveragedModel's multi_avg_fn: moves the averages towards the weights by 1 − the update's decay. The update
+    count is the average's own (n_averaged, kept in checkpoints), so a resume continues the warm-up, not restarts
+    it."""
+
+    @torch.no_grad()
+    def update(averages: list[torch.Tensor], weights: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        # n_averaged read on the host, as AveragedModel.update_parameters reads it twice per update already; one
+        # foreach kernel for all weights, as torch's get_ema_multi_avg_fn has
+        torch._foreach_lerp_(averages, weights, 1.0 - ema_decay_at(decay, int(n_averaged), warmup))
+
+    return update
+
+
+def ema_start_weight(decay: float, updates: int, warmup: bool) -> float:
+    """The share of an average of ``updates`` updates still held by the weights its first update copied: the
+    product of the decays of the updates after it."""
+    weight = 1.0
+    for n in range(1, updates):
+        d = ema_decay_at(decay, n, warmup)
+        if d == decay:  # the warm-up is over: the rest at once (a long run averages hundreds of thousands of steps)
+            return weight * decay ** (updates - n)
+        weight *= d
+    return weight
+
+
 def linear_decay(n_epochs: int, n_epochs_decay: int):
     """LR factor: 1 for n_epochs, then linearly to ~0 over n_epochs_decay (reference 'linear' policy)."""
 
@@ -272,8 +311,9 @@ class CycleGANTask:
         # of wherever the swing stood at the last one.
         self.ema_decay: float | None = run_cfg.get("ema")
         self.ema_A = self.ema_B = None
+        self.ema_warmup = bool(run_cfg.get(EMA_WARMUP_KEY))
         if self.ema_decay:
-            average = get_ema_multi_avg_fn(self.ema_decay)
+            average = ema_update(self.ema_decay, self.ema_warmup)
             self.ema_A = AveragedModel(self.G_A, multi_avg_fn=average)
             self.ema_B = AveragedModel(self.G_B, multi_avg_fn=average)
         self.last_drift = float(run_cfg.get(LAST_DRIFT, float("nan")))
@@ -387,9 +427,27 @@ class CycleGANTask:
                 "delta_ita": self.last_drift}
 
     def end_epoch(self, epoch: int, ctx: StepContext) -> dict[str, float]:
+        # read before stepping: after it, the scheduler holds the next epoch's (epochs.csv had said lr 0 for an
+        # epoch trained at 2e-4)
+        trained_at = self.sched_G.get_last_lr()[0]
         self.sched_G.step()
         self.sched_D.step()
-        return {"lr": self.sched_G.get_last_lr()[0]}
+        return {"lr": trained_at}
+
+    def ema_start_weight(self) -> float:
+        """The share of the exported averages still held by the generators' weights after the first step."""
+        return ema_start_weight(self.ema_decay, int(self.ema_A.n_averaged), self.ema_warmup)
+
+    def ema_warning(self) -> str | None:
+        """What the console and the card say where the average exported is still mostly the first step's weights
+        (a short run; or a run begun before the warm-up, whose average still holds them thousands of steps on)."""
+        weight = self.ema_start_weight()
+        if weight <= EMA_START_WEIGHT_LIMIT:
+            return None
+        fix = ("train longer, or with a lower --ema" if self.ema_warmup else
+               "train longer, or start the run again: a run begun now has a warm-up")
+        return (f"after {int(self.ema_A.n_averaged)} update(s) of --ema {self.ema_decay:g}, the exported average still "
+                f"gives the weights of the first step {weight:.0%} of its weight: the filter is barely trained; {fix}")
 
     # --- helpers --------------------------------------------------------------
     def _sync_schedule(self, epoch: int) -> None:
@@ -497,7 +555,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "linearly to 0 over --n-epochs-decay (default 2e-4)")
     p.add_argument("--ema", type=open_unit, default=None, metavar="DECAY",
                    help="also keep an exponential moving average of each generator's weights (e.g. 0.999: about the "
-                        "last 1,000 steps), and export and measure the averages; drift.csv logs both curves")
+                        "last 1,000 steps, with a warm-up: the n-th update's decay is min(DECAY, (1+n)/(10+n)), so a "
+                        "short run's average follows its training), and export and measure the averages; drift.csv "
+                        "logs both curves")
     p.add_argument("--sample-every", type=non_negative_int, default=500,
                    help="steps between sample grids / drift points (0: off; default %(default)s)")
     p.add_argument("--checkpoint-every", type=positive_int, default=500,
@@ -538,6 +598,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
         "n_epochs_decay": args.n_epochs_decay if args.n_epochs_decay is not None else SCHEDULE_DEFAULTS["n_epochs_decay"],
         "iters_per_epoch": args.iters_per_epoch, "sample_every": args.sample_every,
         "min_domain_size": args.min_domain_size, "ema": args.ema,
+        **({EMA_WARMUP_KEY: EMA_WARMUP} if args.ema else {}),
         "command": command_line(args), **started_here(),
     }
     return preset(args.preset), run_cfg
@@ -792,6 +853,10 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
             return status  # stopped, or not rank 0 (which exports)
         state = load_checkpoint(out)
     from training.tasks.cyclegan_report import finish, trained_progress  # lazy: export pulls in onnx
+
+    warning = task.ema_warning() if task.ema_decay else None
+    if warning:  # said before the export's minutes of measuring, and on its card
+        log.warning("the filter exported to %s: %s", out / "filter_A2B.onnx", warning)
 
     finish(task, domains, out, name, trained_progress(state, run_cfg["batch_size"]), args, exported_by,
            classifier=classifier)

@@ -24,7 +24,8 @@ from training.resume import as_typed
 from training.data.cache import load_images, unreadable_note
 from training.data.compose import cell_of
 from training.data.domains import Domain, Domains, trained_composition
-from training.tasks.cyclegan import CardClassifier, CycleGANTask, DomainImages, fixed_val, to_net, to_uint8
+from training.tasks.cyclegan import (EMA_WARMUP, CardClassifier, CycleGANTask, DomainImages, fixed_val, to_net,
+                                     to_uint8)
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {OUTPUT_NAMES["filter"]: 1.0}  # grey levels: rounding may flip by one
@@ -188,6 +189,20 @@ def export_generator(net, size: int, path: Path, card, place: Path | None = None
     return diffs
 
 
+def ema_entry(task: CycleGANTask) -> dict:
+    """The card's record of the weight averages exported (--ema): their decay and warm-up, the updates averaged, and
+    the share of the average the first step's weights still hold, with a warning where it is large enough that the
+    filter is still mostly those weights (a short run)."""
+    entry = {"decay": task.ema_decay, "exported": "the generators' exponential moving averages",
+             "updates": int(task.ema_A.n_averaged),
+             "warmup": EMA_WARMUP if task.ema_warmup else "none (the run was begun before the average had a warm-up)",
+             "start_weight": float(f"{task.ema_start_weight():.3g}"),
+             "start_weight_is": "the share of the exported average still held by the generator's weights after the "
+                                "first step, where the average starts: the product of the decays of the updates"}
+    warning = task.ema_warning()
+    return entry if warning is None else {**entry, "warning": warning}
+
+
 def trained_progress(state: dict, batch_size: int) -> dict:
     """How far the checkpoint ``state`` trained, for the card: its optimiser steps, and the batches and images it
     drew, all processes together (its samples; checkpoints from before multi-process training count one process's
@@ -262,10 +277,10 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
     }
     method = method_text(cfg["lr"])
     if task.ema_decay:
-        training["ema"] = {"decay": task.ema_decay, "exported": "the generators' exponential moving averages",
-                           "updates": int(task.ema_A.n_averaged)}
+        training["ema"] = ema_entry(task)
+        warmup = ", with a warm-up min(decay, (1+n)/(10+n)) at the n-th update" if task.ema_warmup else ""
         method += (f"; the exported generator is the exponential moving average of its weights (decay "
-                   f"{task.ema_decay:g})")
+                   f"{task.ema_decay:g}{warmup})")
     direction = f"A->B ({domains.a.name} -> {domains.b.name})"
     path_ab, path_ba, record = out / "filter_A2B.onnx", out / "filter_B2A.onnx", out / "metrics.json"
     G_A, G_B = task.generators()
