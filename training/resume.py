@@ -10,7 +10,10 @@ Of those, ``--threads``, ``--cache`` and the export options are kept in the chec
 Any other setting given on the command line of a resume must say what the checkpoint says; one that does not is
 refused by name with the checkpoint's value, instead of being silently replaced by it. The data is checked too,
 by the record of its faces the checkpoint keeps (``same_data.check_same_data``: each face's path, split and labels; the
-counts for checkpoints from before the record): the same settings on a dataset changed since are refused.
+counts for checkpoints from before the record): the same settings on a dataset changed since are refused. That record
+keeps each face's path below the dataset's root, so a dataset moved is the same data: a --dataset of the checkpoint's
+kind at another place is accepted where it holds those faces (``moved_dataset``), and the move is recorded
+(``moved_to``).
 """
 from __future__ import annotations
 
@@ -35,13 +38,36 @@ class Where:
 
     text: str | None
 
-    def _key(self) -> tuple[str, str] | None:
+    def _parts(self) -> tuple[str, str] | None:
+        """(KIND, PATH) as written; the kind "" for a bare path."""
         if self.text is None:
             return None
         kind, sep, path = self.text.partition(":")
         if not sep or "/" in kind or "\\" in kind:  # a bare path
             kind, path = "", self.text
-        return kind, str(Path(path).expanduser().resolve())
+        return kind, path
+
+    def _key(self) -> tuple[str, str] | None:
+        parts = self._parts()
+        return None if parts is None else (parts[0], str(Path(parts[1]).expanduser().resolve()))
+
+    @property
+    def kind(self) -> str | None:
+        parts = self._parts()
+        return None if parts is None else parts[0]
+
+    @property
+    def path(self) -> str | None:
+        parts = self._parts()
+        return None if parts is None else str(Path(parts[1]).expanduser())
+
+    def absolute(self) -> str | None:
+        """As written, its path made absolute against this folder (symbolic links kept as named): what a config
+        keeps, since a resume anchors a relative one against the folder the run started in, not this one."""
+        if self.text is None:
+            return None
+        kind, path = self.kind, os.path.abspath(self.path)
+        return f"{kind}:{path}" if kind else path
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Where) and self._key() == other._key()
@@ -195,6 +221,48 @@ def refuse_changed_settings(args: argparse.Namespace, settings: Mapping[str, Rea
     problems = changed_settings(args, settings, requested, saved, only) + list(more or [])
     if problems:
         raise BiasMirrorError("; ".join(problems) + f": {keeps}; {advice}", checkpoint)
+
+
+# Added to a refusal that names a dataset at another place among other settings: the place alone may change.
+MOVED_DATASET_NOTE = ("; --dataset alone may name another place, where the run goes on if the faces there are the ones "
+                      "it began with")
+
+
+def moved_dataset(args: argparse.Namespace, requested: Mapping[str, Any], saved: Mapping[str, Any],
+                  key: str = "dataset") -> str | None:
+    """The dataset the command line gives (``requested``'s ``key``), made absolute, where it is the checkpoint's
+    (``saved``'s) kind at another place; else None. A resume goes there once the faces it reads are found to be the
+    checkpoint's (``same_data.check_same_data``, by the record of them the checkpoint keeps, each below the
+    dataset's root): compared as places, a dataset folder moved had been refused as a changed setting, and the run
+    could not be resumed at all."""
+    if key not in given_options(args):
+        return None
+    now, then = Where(requested.get(key)), Where(saved.get(key))
+    if now.text is None or then.text is None or now == then or now.kind != then.kind:
+        return None
+    return now.absolute()
+
+
+def moved_to(saved: Mapping[str, Any], key: str, place: str, step: int) -> dict:
+    """``saved`` reading its ``key`` at ``place`` from now on, and the move kept in "dataset_moves" (from, to, and
+    the ``step`` the run had reached) for the card: its command names the first place."""
+    move = {"option": option_name(key), "from": saved.get(key), "to": place, "at_step": step}
+    return {**saved, key: place, "typed": {**(saved.get("typed") or {}), key: place},
+            "dataset_moves": [*saved.get("dataset_moves", []), move]}
+
+
+def refuse_a_dataset_gone(args: argparse.Namespace, run_cfg: Mapping[str, Any], key: str = "dataset") -> None:
+    """A plain --resume of a run whose dataset (``run_cfg``'s ``key``, the checkpoint's) is no longer where the run
+    began: refused naming the folder, with the way on: its new place given with --resume --dataset. The reader's
+    "folder does not exist" had been all it said, and giving the new place was refused as a changed setting."""
+    where = Where(run_cfg.get(key))
+    if key in given_options(args) or where.text is None or Path(where.path).exists():
+        return
+    option = option_name(key)
+    new = f"{where.kind}:NEW_PLACE" if where.kind else "NEW_PLACE"
+    raise BiasMirrorError(f"the dataset this run began on is no longer there: if it was moved, give its new place, as "
+                          f"in --resume {option} {new}; the run goes on there if the faces are the ones it began "
+                          "with (a symbolic link at the old place works too)", where.path)
 
 
 def unclassified_options(parser: argparse.ArgumentParser, settings: Mapping[str, Reader],

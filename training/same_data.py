@@ -15,6 +15,8 @@ import torch
 from inference.arg_checks import data_folders
 from inference.datasets import LISTING_VERSION
 from inference.errors import BiasMirrorError
+from training.distributed import Dist
+from training.resume import Where, anchored
 
 if TYPE_CHECKING:
     from training.loop import StepContext, Task
@@ -65,26 +67,68 @@ def faces_changed(saved: dict, now: dict) -> str:
 
 def check_same_data(state: dict, task: Task, checkpoint: Path, faces: dict | None = None) -> None:
     """Refuses to go on with a checkpoint (its ``state``) on other data than ``task`` holds now: by the faces' record
-    (its digest: each face's path, split and labels; ``faces``: the task's ``data_faces`` where already made) where
-    the checkpoint keeps one, else by the counts (checkpoints from before the record, which a change keeping every
-    count passes)."""
+    (its digest: each face's path below the dataset's root, split and labels; ``faces``: the task's ``data_faces``
+    where already made) where the checkpoint keeps one, else by the counts (checkpoints from before the record, which
+    a change keeping every count passes). A dataset the task reads at another place than the checkpoint's
+    (``dataset_move``) goes on where it holds the same faces, said; where it does not, the refusal names both places."""
+    said = data_changed(state, task, checkpoint, faces)
+    move = dataset_move(state, task)
+    if said is None:
+        if move is not None and Dist.from_env().is_main:
+            print(f"note: {moved_in_words(move, state)}")
+        return
+    if move is not None:
+        then, now = move
+        raise BiasMirrorError(f"--dataset {now} does not hold the faces this run began on at {then} ({said}): a resume "
+                              "goes on only with the faces it began with, and a dataset moved holds the same files "
+                              "below its root, in the same splits, with the same labels; give --dataset the folder "
+                              "that holds them, or start a new --out", checkpoint)
+    raise BiasMirrorError(f"the training data is not what this run started on ({said}): a resume goes on with the "
+                          "images it began with; restore them, or start a new --out", checkpoint)
+
+
+def data_changed(state: dict, task: Task, checkpoint: Path, faces: dict | None = None) -> str | None:
+    """What differs between the data the checkpoint ``state`` was trained on and the data ``task`` holds now, in
+    words, or None where nothing does (or nothing can be told: a checkpoint from before the counts were kept). A
+    listing that differs where this version lists datasets by other rules is refused here (``listing_changed``)."""
     saved, now, saved_faces = state.get("data"), data_counts(task), state.get("data_faces")
     now_faces = None if saved_faces is None else data_faces(task) if faces is None else faces
     if saved_faces is not None and now_faces is not None:
         if saved_faces["sha256"] == now_faces["sha256"]:
-            return
+            return None
         said = faces_changed(saved_faces, now_faces)
         if saved is not None and now is not None and saved != now:
             said = f"{_counts_changed(saved, now)}; {said}"
         if saved_faces.get("listing") != now_faces.get("listing"):
             raise BiasMirrorError(listing_changed(saved_faces.get("listing"), now_faces.get("listing"), said),
                                   checkpoint)
-    elif saved is None or now is None or saved == now:
-        return  # a checkpoint from before the counts were kept cannot be checked
-    else:
-        said = _counts_changed(saved, now)
-    raise BiasMirrorError(f"the training data is not what this run started on ({said}): a resume goes on with the "
-                          "images it began with; restore them, or start a new --out", checkpoint)
+        return said
+    if saved is None or now is None or saved == now:
+        return None  # a checkpoint from before the counts were kept cannot be checked
+    return _counts_changed(saved, now)
+
+
+def dataset_move(state: dict, task: Task) -> tuple[str, str] | None:
+    """(the checkpoint's dataset, the one ``task`` reads) where they are one kind at two places: a resume given the
+    dataset's new place (``resume.moved_dataset``). Else None."""
+    then = anchored(state.get("config") or {}, ("dataset",)).get("dataset")
+    now = (getattr(task, "config", None) or {}).get("dataset")
+    if not isinstance(then, str) or not isinstance(now, str) or Where(then) == Where(now):
+        return None
+    return then, now
+
+
+def moved_in_words(move: tuple[str, str], state: dict) -> str:
+    """What a resume says where its dataset moved and holds the faces the run began with: the two places, and what
+    was compared (the images' contents are not: the record keeps their paths, splits and labels)."""
+    then, now = move
+    record = state.get("data_faces")
+    compared = (f"the same {record['n']} faces by the record its checkpoint keeps: each file's path below the dataset's "
+                "root, its split and its labels" if record is not None else
+                "by their counts alone: this checkpoint is from before the record of its faces" if state.get("data")
+                else "not compared: this checkpoint is from before its data was recorded")
+    return (f"the dataset moved: this run began on {then} and goes on with {now} ({compared}); the card it exports "
+            "records the move")
 
 
 def listing_changed(then: int | None, now: int | None, said: str) -> str:

@@ -35,7 +35,7 @@ from torchvision.transforms import v2
 
 from inference.arg_checks import (check_cache_dir, check_output_file, data_folders, float_at_least, int_at_least,
                                   non_negative_float, non_negative_int, positive_float, positive_int, probability)
-from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
+from inference.cli_common import ALIGNED_KINDS, add_dataset_cache_argument, dataset_cache_dir
 from inference.datasets import USER_CACHE, DatasetCache, DatasetRead, Sample, open_dataset, split_of
 from inference.datasets.sample import listed_not_found
 from inference.errors import BiasMirrorError
@@ -51,8 +51,10 @@ from training.epoch_batches import KeptRows
 from training.evaluate import DEFAULT_MIN_AGE
 from training.loop import StepContext, run_for_cli
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
-from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options, model_name,
-                             record_resume, refuse_changed_settings, started_here, with_saved_defaults)
+from training.resume import (MOVED_DATASET_NOTE, RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs,
+                             changed_settings, command_line, given_options, model_name, moved_dataset, moved_to,
+                             record_resume, refuse_a_dataset_gone, refuse_changed_settings, started_here,
+                             with_saved_defaults)
 from training.run_arguments import (add_run_arguments, check_run_arguments, loop_config_from_args, new_run,
                                     run_folder_held)
 
@@ -253,6 +255,19 @@ def build_data(
     seed: int, cache_dir: Path | None,
 ) -> ClassifierData:
     return decode_data(list_faces(dataset, min_age), size, mode, by, target, seed, cache_dir)
+
+
+def faces_taken(kind: str, size: int) -> str:
+    """How a run takes its faces, for its card (and, for a folder, its console): each image whole, as an aligned
+    face; training finds no faces. `train evaluate` finds a folder's faces by default, so a folder run's card had said
+    nothing of it, and its test figure and evaluate's default one were measured on other inputs (69.0 % on 126 whole
+    photos against 68.3 % on 123 faces found)."""
+    whole = f"each image whole, resized to {size}×{size} px, as an aligned face"
+    if kind in ALIGNED_KINDS:
+        return f"{whole} ({kind}'s images are aligned face crops; `train evaluate` takes them so too)"
+    return (f"{whole}: no face is searched for in a {kind}'s photos, so a small face in a large photo is a small part "
+            "of what the model learns from and is tested on; `train evaluate` finds the largest face in each photo "
+            "unless given --aligned, which measures the same inputs as this run's test figures")
 
 
 def reading_filters(read: DatasetRead, min_age: int | None, unreadable: int, no_age: int = 0,
@@ -708,6 +723,8 @@ RESUME_SETTINGS = {
     "erase": ("erase", 0.0), "label_smoothing": ("label_smoothing", 0.0),
 }
 MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {"export_to", "no_dataset_cache"}
+# What a resume given the dataset at another place must keep: its faces are checked apart, by the checkpoint's record.
+SETTINGS_BUT_THE_DATASET = {k: v for k, v in RESUME_SETTINGS.items() if k != "dataset"}
 
 
 PATH_SETTINGS = ("dataset", "distill_from")
@@ -731,11 +748,22 @@ def requested_config(args: argparse.Namespace, saved: dict | None = None) -> dic
 
 def checked_settings(args: argparse.Namespace, checkpoint: Path, state: dict | None = None, **how) -> dict:
     """The checkpoint's config (its paths anchored where the run started), after refusing any setting given on
-    the command line that differs from it (``how``: refuse_changed_settings' only= and keeps=). ``state``: the
-    checkpoint, where it has been read already."""
+    the command line that differs from it (``how``: refuse_changed_settings' only=, keeps= and advice=). ``state``:
+    the checkpoint, where it has been read already. A --dataset of the checkpoint's kind at another place, with
+    every other setting the checkpoint's, is no changed setting: the config returned reads it there, the move
+    recorded (``moved_to``), and the faces it holds must be the checkpoint's (the loop's ``check_same_data``)."""
     state = load_checkpoint(checkpoint, "classifier") if state is None else state
     saved = anchored(state["config"], PATH_SETTINGS)
-    refuse_changed_settings(args, RESUME_SETTINGS, requested_config(args, saved), saved, checkpoint, **how)
+    requested = requested_config(args, saved)
+    place = moved_dataset(args, requested, saved)
+    if place is None:
+        refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint, **how)
+        return saved
+    # the dataset at another place: its faces are compared with the checkpoint's record once read (check_same_data)
+    if not changed_settings(args, SETTINGS_BUT_THE_DATASET, requested, saved, how.get("only")):
+        return moved_to(saved, "dataset", place, int(state.get("step", 0)))
+    advice = how.pop("advice", "start a new --out to change them") + MOVED_DATASET_NOTE
+    refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint, advice=advice, **how)
     return saved
 
 
@@ -783,6 +811,7 @@ def _train(args: argparse.Namespace, out: Path) -> int:
     exported_by = None
     if args.resume:
         net_cfg, run_cfg, exported_by = resumed_config(args, out / CHECKPOINT)
+        refuse_a_dataset_gone(args, run_cfg)
     elif args.dataset is None:
         raise BiasMirrorError("--dataset KIND:PATH is needed to start a run (e.g. utkface:../shared/datasets/utkface); "
                               "with --resume the checkpoint's is used")
@@ -808,6 +837,8 @@ def _train(args: argparse.Namespace, out: Path) -> int:
     if Dist.from_env().is_main:
         print(f"training on {len(data.train_idx)} faces; composition over {'×'.join(data.composition.by)}:")
         print(data.composition.table())
+        if data.read.name not in ALIGNED_KINDS:  # evaluate finds faces in these photos: said before training on them
+            print(f"note: {faces_taken(data.read.name, net_cfg.size)}")
         if not (data.split == "val").any():
             print("no faces in the val split: val_accuracy is not measured (nan in epochs.csv and the log, "
                   "null in the card)")

@@ -20,7 +20,7 @@ from training.evaluate import GROUPINGS, evaluate
 from training.export import (ClassifierGraph, check_parity, copy_not_made, export, export_left, parity, place_with_record,
                              stage_copy, staged_export, write_card)
 from training.provenance import provenance
-from training.tasks.classifier import ERASE_SCALE
+from training.tasks.classifier import ERASE_SCALE, faces_taken
 
 log = logging.getLogger(__name__)
 PARITY_LIMITS = {"probs": 1e-4, "cam": 1e-3}
@@ -104,6 +104,9 @@ def finish(task, out: Path, name: str, export_to: str | None, exported_by: str |
     training = {
         "dataset": data.read.name,
         "dataset_root": os.path.abspath(data.read.root),  # as typed it was relative to a folder the card does not name
+        # where --dataset moved on a resume: the command names the first place, dataset_root the last
+        **({"dataset_moves": cfg["dataset_moves"]} if cfg.get("dataset_moves") else {}),
+        "faces": faces_taken(data.read.name, size),
         "filters": data.filters,
         "split": f"train ({split_rule(data.samples, kept_with_copies(data.read))})",
         "composition": data.composition.to_dict(),
@@ -147,7 +150,9 @@ def finish(task, out: Path, name: str, export_to: str | None, exported_by: str |
         for grouping in GROUPINGS:
             print(format_table({name: metrics}, grouping), end="\n\n")
         summary = metrics.to_dict()
-        summary["evaluated_on"] = {"split": "test", "n": len(test), "filters": data.filters}
+        # as `train evaluate --json` says how it took its faces: whole images here, never searched by a detector
+        summary["evaluated_on"] = {"split": "test", "n": len(test), "filters": data.filters, "detect": False,
+                                   "detector": "aligned"}
         summary["parity"] = diffs
         card = classifier_card(name, size, cfg["labels"], net.cam_grid(), card.method, training, summary)
         with writing(path, "the exported model", space):
