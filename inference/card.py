@@ -25,8 +25,9 @@ METADATA_KEY = "model_card"
 KINDS = ("classifier", "filter", "generator")
 # The arithmetic a file's weights and activations are stored in. Optional in the
 # JSON (cards written before it existed are fp32); an fp16 variant keeps the
-# uint8/float32 inputs and outputs of its parent, so loaders treat both alike.
-PRECISIONS = ("fp32", "fp16")
+# uint8/float32 inputs and outputs of its parent, so loaders treat both alike, as
+# they do an adopted model quantised to int8 elsewhere (its wrapper's too).
+PRECISIONS = ("fp32", "fp16", "int8")
 # How deep a card's JSON may nest: far deeper than any card needs (those trained here nest 6 deep), far shallower
 # than Python's recursion limit. A card nested 600-990 deep parsed, then every command that wrote or printed it
 # (train fp16's to_json, doctor --cards' strict_json) ended in a RecursionError, the limit being shared with the

@@ -35,6 +35,12 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
   bounds, not past them). The card says how it was chosen.
   A uint8 input is fed the faces as they are (it normalises inside: --mean/--std are refused); where such a filter
   gives a float image, the range found is its output's. A uint8 output is a face as it is.
+- A filter's float output is read back on its input's range, de-normalised by --mean/--std, unless --output-range
+  gives its own (a sigmoid's [0, 1] after an ImageNet-normalised input). Refused unless forced: flat faces, or an
+  output far from the faces under every range that lies near them read on another --output-range (or, de-normalised,
+  much further than without --mean/--std). Refused outright: NaN or infinite output, an output of other than 3 (or
+  1, grey) colours, a graph that mixes the faces of a batch. Of several outputs, the one image of 3 colours at the
+  face size is taken.
 - A classifier's class-activation map comes from its head, what follows its last global average pool
   (``adopt_head``). One linear layer (or several with nothing but batch norm or a constant scale between them):
   CAM (Zhou et al. 2016), whose grid mean is the head's output less the bias, which is checked on the faces.
@@ -76,7 +82,6 @@ from inference.arg_checks import check_output_file, int_at_least, positive_int
 from inference.card import classifier_card, filter_card, generator_card
 from inference.defaults import DEFAULT_DATASET  # the shared UTKFace copy, as the benches take it
 from inference.errors import BiasMirrorError
-from inference.file_identity import file_hash
 from inference.models import load_model, ort_reason
 from inference.runtime import RuntimeConfig
 from training.adopt_classifier_checks import classifier_checks
@@ -84,8 +89,9 @@ from training.adopt_encoding import RANGES, Conditions, Encoding
 from training.adopt_filter_checks import filter_checks, generator_checks
 from training.adopt_head import find_head
 from training.adopt_labels import gender_labels
-from training.adopt_read import (check_conditions, dims_of, image_layout, image_size, latent_input, layout_of,
-                                 model_inputs, read_onnx, size_of, uint8_input_range)
+from training.adopt_read import (COLOUR_AXIS, check_conditions, dims_of, filter_output, image_layout, image_size,
+                                 latent_input, layout_of, model_digest, model_inputs, output_shapes, quantised,
+                                 read_onnx, size_of, uint8_input_range)
 from training.adopt_run import (LATENT_SEED, Trial, cam_grid, check_condition_values, conditions_refused, latents,
                                 load_trial, run_alone, run_wrapped, sample_faces_or_default, takes_conditions)
 from training.adopt_wrap import wrap
@@ -117,26 +123,37 @@ def _spreads(text: str) -> tuple[float, float, float]:
     return values
 
 
-def _check_filter_size(model: onnx.ModelProto, src_in: onnx.ValueInfoProto, layout: str, size: int,
-                       src: Path) -> None:
-    """A filter gives back a face of the size it takes: an upscaler's output, checked only once wrapped, had been
-    refused with the shapes of a trial copy's graph and card. Its output's size, its input fixed at ``size``; not
-    refused where shape inference cannot tell (the faces are checked later)."""
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    axes = (2, 3) if layout == "NCHW" else (1, 2)
-    image = next(i for i in probe.graph.input if i.name == src_in.name)
-    for a in axes:
-        image.type.tensor_type.shape.dim[a].dim_value = size
-    try:
-        dims = dims_of(onnx.shape_inference.infer_shapes(probe).graph.output[0])
-    except Exception:  # noqa: BLE001 - an op shape inference does not know: the wrapped model is checked on faces
+def _check_filter_size(dims: list[int | None], name: str, layout: str, size: int, src: Path) -> None:
+    """A filter gives back a face of the size and colours it takes: an upscaler's output, checked only once wrapped,
+    had been refused with the shapes of a trial copy's graph and card, and an RGBA output asked whether its batch
+    axis was fixed at 1. ``dims``: its output's shape as shape inference gives it, its input fixed at ``size``."""
+    if len(dims) != 4:
         return
-    h, w = (dims[a] if len(dims) == 4 else None for a in axes)
+    colours = dims[COLOUR_AXIS[layout]]
+    if colours not in (3, 1, None):  # one is a grey face, which the wrapper gives as three alike
+        alpha = "y[:, :3]" if layout == "NCHW" else "y[..., :3]"
+        how = (f"its alpha is no part of a face: re-export it giving the colours alone ({alpha})" if colours == 4
+               else "re-export it giving an RGB image")
+        raise BiasMirrorError(f"its output '{name}' has {colours} colour channels, not 3 ({dims} in {layout}, its "
+                              f"input fixed at {size}×{size}): a filter gives back an RGB face; {how}", src)
+    h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
     if h is not None and w is not None and (h, w) != (size, size):
         raise BiasMirrorError(f"wrapped as a filter of {size}×{size} faces, it does not fit: its output is {h}×{w}, "
                               f"not a face like the {size}×{size} one it is given ([None, {h}, {w}, 3] in the graph "
                               "as wrapped): a filter gives back the face it takes, at its size", src)
+
+
+def _precision(model: onnx.ModelProto) -> str:
+    """The arithmetic its card says the model computes in: int8 where it is quantised, fp16 where most of its
+    weights are, else fp32."""
+    return "int8" if quantised(model) else "fp16" if fp16_weights(model) else "fp32"
+
+
+def _colour_order_note(order: str) -> str:
+    """The colour order adopt cannot check: a BGR-trained warm filter taken as RGB was audited as a cooling one."""
+    return (f"its colour order is taken as {order}, as given or by default: no output tells it. A model trained on "
+            "images read by OpenCV works in BGR: give --channels BGR" if order == "RGB" else
+            f"its colour order is taken as {order}, as given: no output tells it")
 
 
 MAX_SIZE = 1024  # face size: `--size 100000` ended in an OpenCV allocation traceback; the trainers' largest is 512
@@ -145,21 +162,28 @@ MAX_SIZE = 1024  # face size: `--size 100000` ended in an OpenCV allocation trac
 def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, labels: Sequence[str] = ("female", "male"),
           value_range: str = "auto", mean: tuple[float, float, float] = (0, 0, 0), std: tuple[float, float, float] = (1, 1, 1),
           order: str = "RGB", layout: str = "auto", size: int | None = None, method: str = "", dataset: str | None = None,
-          n: int = 64, force: bool = False, echo: Callable[[str], None] = print, conditions: Sequence[str] = ()) -> Path:
+          n: int = 64, force: bool = False, echo: Callable[[str], None] = print, conditions: Sequence[str] = (),
+          output_range: str | None = None) -> Path:
     """Wrap ``src``, check it on ``n`` faces of ``dataset`` (default: the shared UTKFace copy; a generator: on ``n``
     latents), and write it with its card to ``out``. ``conditions``: a conditional filter's, names alone (fed
-    one-hot) or each NAME=VALUE, the value the model takes for it (numbers separated by ':')."""
+    one-hot) or each NAME=VALUE, the value the model takes for it (numbers separated by ':'). ``output_range``: a
+    filter's output's, read on it alone (None: its input's, de-normalised by ``mean``/``std``)."""
     src = Path(src)
     out = check_output_file(out, "--out")
     if out.resolve() == src.resolve():
         raise BiasMirrorError("the adopted model would overwrite the file it wraps; give another --out", out)
     if any(s == 0 for s in std):
         raise BiasMirrorError("--std has a zero: every channel needs a spread to divide by")
+    if output_range is not None and kind != "filter":
+        raise BiasMirrorError(f"--output-range reads a filter's output; a {kind}'s "
+                              + ("is read by --range" if kind == "generator" else "is scores") + ": leave it out", src)
     if kind == "classifier":
         labels = gender_labels(labels, src, echo)
     model = read_onnx(src, echo)
+    digest, data_files = model_digest(src)
+    hashed = {"sha256_of": f"{src.name}, then its external data ({', '.join(data_files)})"} if data_files else {}
     training = {"dataset": "unknown (made elsewhere, not by Bias Mirror)",
-                "adopted": {"from": src.name, "sha256": file_hash(src)},
+                "adopted": {"from": src.name, "sha256": digest, **hashed},
                 "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), **provenance()}
     what = method or "made elsewhere; wrapped by `train adopt` (uint8 faces in, its own normalisation inside)"
     if kind == "generator":
@@ -179,7 +203,14 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     size = size_of(src_in, layout, size, src)
     in_dtype = onnx.helper.tensor_dtype_to_np_dtype(src_in.type.tensor_type.elem_type).name
     takes_bytes = in_dtype == "uint8"
+    source_output = None
+    if kind == "filter":  # its face, of several outputs; then its size and colours
+        shapes = output_shapes(model, src_in, layout, size)
+        source_output = filter_output(model, shapes, layout, size, src, echo)
+        if shapes is not None:  # where shape inference cannot tell, the faces are checked later
+            _check_filter_size(shapes[source_output], source_output, layout, size, src)
     gives_bytes = kind == "filter" and model.graph.output[0].type.tensor_type.elem_type == TensorProto.UINT8
+    value_range, output_range = _output_range(value_range, output_range, takes_bytes, gives_bytes, src)
     if takes_bytes:
         value_range = uint8_input_range(value_range, mean, std, kind == "filter" and not gives_bytes, src)
     if kind == "classifier" and value_range == "auto":
@@ -194,8 +225,6 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
                               "e.g. torch.softmax(fc(x)[:, [i, j]], 1) with i and j its female and male outputs, or, "
                               "of a DB-VAE's encoder, its classifier logit alone, torch.sigmoid(fc(x)[:, 0:1]): adopt "
                               "folds such a choice into the head", src)
-    if kind == "filter":
-        _check_filter_size(model, src_in, layout, size, src)
     if conds is not None and conds.values is not None:
         check_condition_values(src, layout, size, conds)
     faces, genders, where = sample_faces_or_default(dataset, n, size)
@@ -204,7 +233,8 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     with tempfile.TemporaryDirectory(prefix=".adopt-", dir=out.parent) as tmp:
 
         def trial(r: str) -> Trial:
-            enc = Encoding(*RANGES[r], mean, std, order, layout, takes_bytes, gives_bytes)
+            enc = Encoding(*RANGES[r], mean, std, order, layout, takes_bytes, gives_bytes,
+                           *(RANGES[output_range] if output_range else (None, None)))
             if kind == "filter":
                 card = filter_card(name, size, "face->filtered", what, training, {},
                                    list(conds.names) if conds else None)
@@ -219,7 +249,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
             try:
                 wrapped = load_trial(path, kind, size, src)
                 return Trial(enc, card, proto, run_wrapped(wrapped, faces, src), wrapped,  # type: ignore[arg-type]
-                             conds)
+                             conds, source_output)
             except BiasMirrorError as exc:
                 # its K is ours (--conditions), or its values are, and its graph may take only another K, or fewer
                 # classes: said so where the model alone fails with them, not for any failure of such a model (a
@@ -242,18 +272,39 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
             adopted = classifier_checks(chosen, head, model, src, faces, genders, where, list(labels), force, echo)  # type: ignore[arg-type]
         described = chosen.enc.describe(in_dtype, kind == "filter")
         adopted["input"] = described
+        if kind == "filter":  # as a generator's: the range its output is read on, and whether de-normalised
+            out_dtype = onnx.helper.tensor_dtype_to_np_dtype(model.graph.output[0].type.tensor_type.elem_type).name
+            adopted["output"] = chosen.enc.describe_output(out_dtype)
         if conds is not None and conds.values is not None:
             adopted["conditions"] = _conditions_record(src_cond, conds)  # type: ignore[arg-type]
             described += f"; its condition '{src_cond.name}' fed {conds.written()}"  # type: ignore[union-attr]
         adopted.setdefault("range_chosen", "given")
-        card = replace(chosen.card, precision="fp16" if fp16_weights(model) else "fp32",
+        card = replace(chosen.card, precision=_precision(model),
                        training={**training, "adopted": {**training["adopted"], **adopted}})
         save(with_card(chosen.wrapped, card, src), out)  # the graph checked, with the checks in its card
     load_model(out, kind, RuntimeConfig(provider="cpu"))  # as every user of it will
     echo(f"wrote {out}: {card.summary()}; input taken as {described}")
+    echo(_colour_order_note(order))
     echo("it has no per-group figures yet: measure them with `python main.py audit --dataset KIND:PATH "
          f"--{kind} {out}" + (" --classifier …" if kind == "filter" else "") + "`")
     return out
+
+
+def _output_range(value_range: str, output_range: str | None, takes_bytes: bool, gives_bytes: bool,
+                  src: Path) -> tuple[str, str | None]:
+    """--range and --output-range as a filter's trials take them: a uint8 output is a face as it is, which no range
+    reads; of a uint8 input, --range is its float output's already, which --output-range may give instead."""
+    if output_range is None:
+        return value_range, None
+    if gives_bytes:
+        raise BiasMirrorError("its output is uint8, which holds 0..255: a face as it is, which --output-range has "
+                              "nothing to apply to; leave it out", src)
+    if takes_bytes:
+        if value_range not in ("auto", output_range):
+            raise BiasMirrorError(f"its input is uint8, taken as it is: --range is its float output's, and --range "
+                                  f"{value_range} and --output-range {output_range} differ; give one", src)
+        return output_range, None
+    return value_range, output_range
 
 
 def _conditions_record(src_cond: onnx.ValueInfoProto, conditions: Conditions) -> dict:
@@ -294,11 +345,11 @@ def _adopt_generator(model: onnx.ModelProto, src: Path, out: Path, name: str, wh
     described = enc.describe_output(raw.dtype.name)
     adopted = {**training["adopted"], "output": described, "checks": checks,
                "range_chosen": "uint8 output, taken as it is" if gives_bytes else "given"}
-    card = replace(card, precision="fp16" if fp16_weights(model) else "fp32",
-                   training={**training, "adopted": adopted})
+    card = replace(card, precision=_precision(model), training={**training, "adopted": adopted})
     save(with_card(proto, card, src), out)
     load_model(out, "generator", RuntimeConfig(provider="cpu"))  # as every user of it will
     echo(f"wrote {out}: {card.summary()}; its output read as {described}")
+    echo(_colour_order_note(pixels.order))
     echo("the app, run and the audit do not host generators yet: generate faces from Python, "
          f"load_model({str(out)!r}).generate(z), z a float32 array of N × {d} latents")
     return out
@@ -348,13 +399,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "NEGATIVE,POSITIVE, P(POSITIVE) being its sigmoid, or the output itself where its graph "
                         "ends in a Sigmoid")
     p.add_argument("--range", dest="value_range", default="auto", choices=["auto", *RANGES],
-                   help="what 0..255 maps onto (a filter's output maps back): symmetric [-1, 1] (GANs' tanh), unit "
+                   help="what 0..255 maps onto (a filter's output maps back, unless --output-range gives its own): "
+                        "symmetric [-1, 1] (GANs' tanh), unit "
                         "[0, 1] (ImageNet-style, with --mean/--std), byte [0, 255]; auto (filters only): the one whose "
                         "output lies nearest the face (where another, reading it rightly, gives other faces about as "
                         "near, adopt asks for it: within 15 grey levels, or 3.5 times as far, more on faces of low "
                         "contrast; on fewer than 4 faces it always asks). A uint8 input takes 0..255 as it is: then "
                         "--range is a filter's float output's. A generator's is its output's, and must be given (no "
                         "faces tell it; a DCGAN's tanh: symmetric)")
+    p.add_argument("--output-range", choices=list(RANGES), default=None,
+                   help="a filter's output range, where it differs from its input's: symmetric [-1, 1] (tanh), unit "
+                        "[0, 1] (sigmoid), byte [0, 255]; read on it alone, without --mean/--std (default: its "
+                        "input's range, de-normalised by --mean/--std). A filter whose output lies far from the faces "
+                        "under every --range, or gives back flat faces, is refused without --force: its output is "
+                        "likely scaled otherwise than its input (an ImageNet-normalised input, a sigmoid output)")
     p.add_argument("--mean", type=_triple, default=(0.0, 0.0, 0.0), help="per-channel mean subtracted after --range, "
                    "RGB, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_spreads, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "
@@ -372,7 +430,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                                       "default 64)")
     p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped, or whose "
                                                         "outputs do not tell the faces apart, a filter whose given "
-                                                        "--range puts its output far from the faces, or a generator "
+                                                        "--range puts its output far from the faces, or whose output "
+                                                        "lies far from them under every range, or is flat, or a "
+                                                        "generator "
                                                         "whose output lies much past --range's bounds, is flat, or is "
                                                         "one face for every latent")
     p.add_argument("--conditions", default="", help="a conditional filter's (one that takes a second input: a batch "
@@ -388,9 +448,11 @@ def main(args: argparse.Namespace) -> int:
     given = given_options(args)
     # what only the other kind uses was silently dropped
     unused = {"filter": [("labels", "--labels names a classifier's outputs")],
-              "classifier": [("conditions", "--conditions names a conditional filter's inputs")],
+              "classifier": [("conditions", "--conditions names a conditional filter's inputs"),
+                             ("output_range", "--output-range reads a filter's output")],
               "generator": [("labels", "--labels names a classifier's outputs"),
                             ("conditions", "--conditions names a conditional filter's inputs"),
+                            ("output_range", "--output-range reads a filter's output (a generator's is --range)"),
                             ("dataset", "--dataset gives faces to check a filter or classifier on (a generator is "
                                         "checked on latents)")]}[args.kind]
     for dest, why in unused:
@@ -399,5 +461,5 @@ def main(args: argparse.Namespace) -> int:
     labels = [s.strip() for s in args.labels.split(",") if s.strip()]
     adopt(args.model, args.out, args.kind, args.name, labels, args.value_range, args.mean, args.std, args.order,
           args.layout, args.size, args.method, args.dataset, args.n, args.force,
-          conditions=[c.strip() for c in args.conditions.split(",") if c.strip()])
+          conditions=[c.strip() for c in args.conditions.split(",") if c.strip()], output_range=args.output_range)
     return 0

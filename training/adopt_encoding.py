@@ -19,7 +19,10 @@ def written_value(value: Sequence[float]) -> str:
 @dataclass(frozen=True)
 class Encoding:
     """How the model wants its pixels: 0..255 mapped onto [lo, hi], then (x − mean) / std per channel (RGB order),
-    then channels in ``order`` and the tensor in ``layout``; a filter's output mapped back the same way.
+    then channels in ``order`` and the tensor in ``layout``; a filter's output mapped back the same way, or, where
+    ``out_lo``/``out_hi`` are given (--output-range), from that range alone, without mean/std: an ImageNet-normalised
+    input with a sigmoid's [0, 1] output, mapped back through the input's mean and std, had been written 44 grey
+    levels from the faces it was given back.
     ``takes_bytes``/``gives_bytes``: its input/output is uint8, 0..255 as it is, which no range or mean/std touches
     (a uint8 input with a float output: [lo, hi] is its output's range alone)."""
 
@@ -31,6 +34,19 @@ class Encoding:
     layout: str = "NCHW"
     takes_bytes: bool = False
     gives_bytes: bool = False
+    out_lo: float | None = None
+    out_hi: float | None = None
+
+    @property
+    def output_interval(self) -> tuple[float, float]:
+        """The range a float output is read on: --output-range's, or the input's."""
+        return (self.lo, self.hi) if self.out_lo is None else (self.out_lo, self.out_hi)  # type: ignore[return-value]
+
+    @property
+    def output_denormalised(self) -> bool:
+        """Whether a float output is mapped back through mean/std before its range: only where it is read on the
+        input's range (--output-range names a range of the output's own)."""
+        return self.out_lo is None
 
     def encode(self, faces: np.ndarray) -> np.ndarray:
         """uint8 N×H×W×3 RGB faces as the model takes them (float32): what the wrapper's nodes do, in NumPy."""
@@ -53,8 +69,10 @@ class Encoding:
         y = y.transpose(0, 2, 3, 1) if self.layout == "NCHW" else y
         y = y[..., ::-1] if self.order == "BGR" else y
         if not self.gives_bytes:  # a uint8 output is a face already: mapped through the range it was 222 grey off
-            y = y * np.float32(self.std) + np.float32(self.mean)
-            y = (y - np.float32(self.lo)) * np.float32(255 / (self.hi - self.lo))
+            if self.output_denormalised:
+                y = y * np.float32(self.std) + np.float32(self.mean)
+            lo, hi = self.output_interval
+            y = (y - np.float32(lo)) * np.float32(255 / (hi - lo))
         return y
 
     def describe(self, dtype: str, gives_image: bool = True) -> str:
@@ -65,15 +83,19 @@ class Encoding:
             return f"{dtype} {self.layout} {self.order}, pixels 0..255 as they are{out}"
         norm = "" if self.mean == (0, 0, 0) and self.std == (1, 1, 1) else f", then (x − {list(self.mean)}) / {list(self.std)}"
         out = "; its uint8 output taken as it is" if gives_image and self.gives_bytes else ""
+        if gives_image and not self.gives_bytes and not self.output_denormalised:
+            lo, hi = self.output_interval
+            out = f"; its output read as [{lo:g}, {hi:g}] (--output-range)"
         return f"{dtype} {self.layout} {self.order}, pixels mapped onto [{self.lo:g}, {self.hi:g}]{norm}{out}"
 
     def describe_output(self, dtype: str) -> str:
-        """A generator's output, as read into a face."""
+        """A generator's or filter's output, as read into a face."""
         if self.gives_bytes:
             return f"{dtype} {self.layout} {self.order}, 0..255 as it is"
-        plain = self.mean == (0, 0, 0) and self.std == (1, 1, 1)
+        plain = self.mean == (0, 0, 0) and self.std == (1, 1, 1) or not self.output_denormalised
         norm = "" if plain else f"x × {list(self.std)} + {list(self.mean)}, "
-        return f"{dtype} {self.layout} {self.order}, {norm}[{self.lo:g}, {self.hi:g}] mapped onto 0..255"
+        lo, hi = self.output_interval
+        return f"{dtype} {self.layout} {self.order}, {norm}[{lo:g}, {hi:g}] mapped onto 0..255"
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """An adopted filter checked on faces: its range (the one whose output lies nearest the faces where no other comes
-near, or a given one refused where another is much nearer and not as likely its own), and the wrapped filter against
-the model run alone, under every condition. An adopted generator's faces, which have none to compare with, are checked
-by the same signs of a range read wrongly (its output past the range's bounds, flat faces) and against the model
-alone (``generator_checks``)."""
+near, or a given one refused where another is much nearer and not as likely its own), its output finite and read at
+its own scale (``_check_output_scale``: --output-range), and the wrapped filter against the model run alone, under
+every condition (where they differ on a batch alone, its graph mixes the batch). An adopted generator's faces, which
+have none to compare with, are checked by the same signs of a range read wrongly (its output past the range's bounds,
+flat faces) and against the model alone (``generator_checks``)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Callable
@@ -61,6 +63,16 @@ BEYOND_SHARE = 0.3
 # to 3.3 times as far from the faces as the filter's own reading where that moves them far (the tests' tanh filter on
 # noise, tanh(atanh(x) − 0.6) and x·0.7 − 0.3 on [-1, 1] on UTKFace), and no filter of faces gives back one grey.
 FLAT_SPREAD_GREY = 2.0
+# A filter read at another scale than it gives (the input's range, and mean/std, do not say the output's) lies far from
+# the faces: an ImageNet-normalised identity with a sigmoid's [0, 1] output, read back through the input's mean/std,
+# 44.5 grey levels from 64 UTKFace faces (its audit: ΔITA +22°); a [-1, 1]-in, [0, 1]-out identity 68.2 under either
+# input range; read on [0, 1] alone, both lie within 1. Far alone is no proof: the tests' strong filters lie 46 to 59
+# from the faces at nearest (tanh(atanh(x) − 0.6), a tanh after instance norm, a clamped ×2.5 exposure; a +45 lift on
+# [0, 1] 43), the shipped filter 11.8. So an output is refused where it lies further than this under every input
+# range and a reading on another --output-range lies near the faces, within this too, and WRONG_RANGE_GREY nearer
+# (``_check_output_scale``). Above the nearest reading of a strong darkener, x·0.3 on [0, 1] (39.3, under [-1, 1]),
+# whose other output readings lie 52 and further: neither is near.
+FAR_FROM_FACES_GREY = 40.0
 # Under a range whose output lies this near the faces (mean grey levels) the filter left them as they were: no evidence
 # of its range where another changes them. A filter trained on [-1, 1] that lifts shadows (relu(-x)) does nothing to
 # [0, 1] inputs; "nearest" took [0, 1], and the audit then measured a no-op and passed the gate on a filter that
@@ -94,7 +106,7 @@ def _alone(trial: Trial, src: Path, faces: np.ndarray) -> list[np.ndarray]:
     scalar, an index): the wrapper's mapping of the card's one-hot rows is checked too."""
     model: Filter = trial.model  # type: ignore[assignment]
     x = trial.enc.encode(faces)
-    return [run_alone(src, x, trial.inner(model.condition_rows(label, len(faces))))[0]
+    return [run_alone(src, x, trial.inner(model.condition_rows(label, len(faces))), trial.source_output)[0]
             for label in model.condition_labels or [None]]
 
 
@@ -194,6 +206,100 @@ def _check_enough_faces(faces: np.ndarray, src: Path, side: str) -> None:
                               src)
 
 
+def _check_finite(raw: list[np.ndarray], best: str, src: Path) -> None:
+    """Its output under ``best`` holds no NaN or infinity, as a generator's must not: cast to uint8 it had been
+    written as black pixels (a filter giving NaN on 8% of its pixels was adopted with a NumPy warning alone)."""
+    bad = np.zeros(len(raw[0]), bool)
+    for out in raw:  # under each condition
+        bad |= ~np.isfinite(out.reshape(len(out), -1)).all(1)
+    if bad.any():
+        share = max(float((~np.isfinite(out)).mean()) for out in raw)
+        raise BiasMirrorError(f"with --range {best} {_interval(best)} it gives NaN or infinite values on "
+                              f"{int(bad.sum())} of {len(bad)} faces ({share:.1%} of its output): no grey level can "
+                              "be read from them (they had been written as black pixels)", src)
+
+
+def _readings(trials: dict[str, Trial], raw: Callable[[str], list[np.ndarray]],
+              faces: np.ndarray) -> dict[tuple[str, str], float]:
+    """How far the model's output lies from the faces (mean grey levels, under the condition that moves them most)
+    fed as each trial feeds it and read as each --output-range, on that range alone: flat readings, and those of an
+    output that is not finite, left out."""
+    found = {}
+    for r, trial in trials.items():
+        outputs = raw(r)
+        if not all(np.isfinite(out).all() for out in outputs):
+            continue
+        for o, (lo, hi) in RANGES.items():
+            read = [replace(trial.enc, out_lo=lo, out_hi=hi).decode(out) for out in outputs]
+            if not _flat(read):
+                found[r, o] = _largest_change(read, faces)
+    return found
+
+
+def _nearest_reading(trials: dict[str, Trial], raw: Callable[[str], list[np.ndarray]], faces: np.ndarray) -> str:
+    """The reading of its output, of every --range and --output-range, that puts it nearest the faces, for advice."""
+    readings = _readings(trials, raw, faces)
+    if not readings:
+        return ""
+    (r, o), d = min(readings.items(), key=lambda kv: kv[1])
+    return f" (read as --range {r} --output-range {o}, it lies {d:.1f} grey levels from them)"
+
+
+def _check_not_flat(trials: dict[str, Trial], best: str, outs: dict[str, list[np.ndarray]],
+                    raw: Callable[[str], list[np.ndarray]], faces: np.ndarray, src: Path, side: str) -> None:
+    """The chosen reading of its output gives back faces, not one grey edge to edge: a [0, 1] output read as 0..255
+    is black, and a 0..255-in, [0, 1]-out filter given --range byte had been written so."""
+    if not _flat(outs[best]):
+        return
+    enc = trials[best].enc
+    advice = ("Give --force to write it as it is" if side == "output" or enc.gives_bytes else
+              f"Give --output-range, the range of the images it was trained to give (a sigmoid's: unit; a tanh's: "
+              f"symmetric; 0..255: byte){_nearest_reading(trials, raw, faces)}, or --force to write it as it is")
+    raise BiasMirrorError(f"with --range {best} {_interval(best)} every face it gives back is flat, one grey edge to "
+                          f"edge: read so, its output is not a face. {advice}", src)
+
+
+def _check_output_scale(trials: dict[str, Trial], best: str, changes: dict[str, float],
+                        raw: Callable[[str], list[np.ndarray]], faces: np.ndarray, src: Path, side: str) -> None:
+    """Its output is read at its own scale: where it lies far from the faces under every range tried
+    (FAR_FROM_FACES_GREY), or is de-normalised by --mean/--std, not more than WRONG_RANGE_GREY further from them than
+    read on another --output-range that lies near them (within FAR_FROM_FACES_GREY). An output scaled otherwise
+    than its input, a sigmoid's [0, 1] read through ImageNet's mean/std or after a [-1, 1] input, had been written
+    without a word, and audited as another filter."""
+    enc = trials[best].enc
+    if side == "output" or enc.gives_bytes:  # every range of its output was tried, or it is a face as it is
+        return
+    normalised = enc.output_denormalised and (enc.mean != (0, 0, 0) or enc.std != (1, 1, 1))
+    if not normalised and min(changes.values()) <= FAR_FROM_FACES_GREY:
+        return
+    own = {o: d for (_, o), d in _readings({best: trials[best]}, raw, faces).items()}
+    o = min(own, key=own.__getitem__, default=None)
+    if o is None or own[o] > FAR_FROM_FACES_GREY or changes[best] <= own[o] + WRONG_RANGE_GREY:
+        return
+    if normalised:
+        how = (f"de-normalised by --mean/--std, as its input is normalised, its output lies {changes[best]:.1f} grey "
+               f"levels from the faces; read as --output-range {o} {_interval(o)}, without them, {own[o]:.1f}")
+    else:
+        how = ("its output lies far from the faces under every --range tried ("
+               + ", ".join(f"{r} {_interval(r)} {c:.1f}" for r, c in changes.items())
+               + f" grey levels on average; a filter read as it gives its output lies within {FAR_FROM_FACES_GREY:g}"
+               f"); read as --range {best} --output-range {o} {_interval(o)}, {own[o]:.1f}")
+    raise BiasMirrorError(f"{how}: it gives its output on a scale of its own, not its input's (a sigmoid's [0, 1], as "
+                          f"many enhancement nets end). Give --output-range {o} (the range of the images it was "
+                          f"trained to give) with --range {best}, or --force to write it as it is", src)
+
+
+def _depends_on_batch(model: Filter, faces: np.ndarray, raw: list[np.ndarray], enc: Encoding) -> bool:
+    """Whether the wrapped filter, run on one face at a time, gives back what the model alone does (``raw``, under
+    each condition): where it does not on a batch, its graph mixes the faces of a batch."""
+    for label, raw_out in zip(model.condition_labels or [None], raw):
+        rows = model.condition_rows(label, 1)
+        one_by_one = np.concatenate([model.apply(faces[i:i + 1], rows) for i in range(len(faces))])
+        if int(np.abs(one_by_one.astype(np.int16) - enc.decode(raw_out)).max()) > MAX_FILTER_GREY:
+            return False
+    return True
+
+
 def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where: str,
                   echo: Callable[[str], None], given: str | None = None, force: bool = False,
                   side: str = "input") -> tuple[Trial, dict]:
@@ -224,6 +330,9 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     # compared with the ranges it changes the faces under: one of no effect says nothing of the right one (the shadow
     # lift's right range, 32.6 grey levels from the faces, had been refused for [0, 1]'s 0.0)
     nearest = min([r for r in changes if r in changed or r == given] or list(changes), key=changes.__getitem__)
+    _check_finite(raw(given or nearest), given or nearest, src)  # first: read as black, NaN misleads every distance
+    if not force:  # before the ranges are weighed: read at another scale, every range's output is far from the faces
+        _check_output_scale(trials, given or nearest, changes, raw, faces, src, side)
     ratio = _ratio_limit(faces)
     rivals = [r for r in changed if _about_as_near(r, nearest, changes, outs, ratio)
               and not _reads_wrongly(r, nearest, beyond, outs)]
@@ -243,6 +352,8 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
              f"{changed[0]} {_interval(changed[0])} it changes them ({changes[changed[0]]:.1f} grey levels): if "
              f"{given} is not the range it was trained on, an audit of it measures nothing")
     best = given or nearest
+    if not force:
+        _check_not_flat(trials, best, outs, raw, faces, src, side)
     chosen, adopted = trials[best], {}
     if len(changes) > 1:
         echo(f"{side} range, by how far the output lies from the face (mean grey levels): "
@@ -263,6 +374,13 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
         if label is not None:
             by_condition[label] = round(float(np.abs(got.astype(np.int16) - faces).mean()), 2)
     if worst > MAX_FILTER_GREY:
+        if _depends_on_batch(model, faces, raw(best), chosen.enc):
+            raise BiasMirrorError(f"its output depends on the other faces in the batch: on one face at a time the "
+                                  f"wrapped filter gives back what the model alone does, on {len(faces)} at once "
+                                  f"faces up to {worst} grey levels from that. Its graph mixes the faces of a batch "
+                                  "(as an export traced at a batch of 1 does where it reshapes with a fixed 1, "
+                                  "x.view(1, 3, -1)): re-export it with a dynamic batch axis (dynamic_axes={'x': "
+                                  "{0: 'n'}}) and reshapes that keep it (x.view(x.shape[0], 3, -1))", src)
         raise BiasMirrorError(f"the wrapped filter differs from the model run alone by {worst} grey levels "
                               f"(limit {MAX_FILTER_GREY})", src)
     adopted["checks"] = {"faces": where, "mean_change_grey": round(changes[best], 2), "max_grey_vs_model_alone": worst}

@@ -3,6 +3,7 @@ and condition inputs (or a generator's latent), and what they leave the options 
 uint8 input's range, and the names of a conditional filter's conditions with what the model takes for each."""
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Callable, Sequence
@@ -13,7 +14,7 @@ from google.protobuf.message import DecodeError
 
 from inference.card import METADATA_KEY
 from inference.errors import BiasMirrorError
-from inference.models import PYTORCH_FILE, is_pytorch_file, load_failure, load_model
+from inference.models import PYTORCH_FILE, external_data_files, is_pytorch_file, load_failure, load_model
 from inference.runtime import RuntimeConfig
 from training.adopt_encoding import Conditions, written_value
 
@@ -52,6 +53,32 @@ def read_onnx(path: Path, echo: Callable[[str], None] = print) -> onnx.ModelProt
         del model.metadata_props[:]
         model.metadata_props.extend(keep)
     return model
+
+
+def model_digest(path: Path) -> tuple[str, list[str]]:
+    """The sha256 of the model at ``path`` with its weights: the .onnx file's bytes, then each external data file's
+    it names, in name order (two filters differing only in their .data file had been given the same digest, of
+    the .onnx stub alone); and those files' names, as the model gives them."""
+    files = sorted(external_data_files(path))
+    h = hashlib.sha256()
+    for part in [path, *(path.parent / f for f in files)]:
+        with open(part, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest(), files
+
+
+# Nodes of a model quantised to 8-bit integers: onnxruntime.quantization's QDQ (QuantizeLinear/DequantizeLinear
+# around float ops), its QOperator format (QLinearConv, QLinearMatMul, QLinearAdd… of com.microsoft too) and its
+# dynamic quantisation (DynamicQuantizeLinear, ConvInteger, MatMulInteger)
+_QUANTISED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger",
+                  "QGemm", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
+
+
+def quantised(model: onnx.ModelProto) -> bool:
+    """Whether the model computes in 8-bit integers (its card's precision int8): one quantised by
+    onnxruntime.quantization had been carded fp32."""
+    return any(n.op_type in _QUANTISED_OPS or n.op_type.startswith("QLinear") for n in model.graph.node)
 
 
 def carded(path: Path) -> tuple[str | None, str | None]:
@@ -191,6 +218,56 @@ def image_size(dims: list[int | None], layout: str, asked: int | None, path: Pat
     if asked is not None and asked != h:
         raise BiasMirrorError(f"its {what} is fixed at {h}×{w}, not --size {asked}", path)
     return h
+
+
+def output_shapes(model: onnx.ModelProto, image: onnx.ValueInfoProto, layout: str,
+                  size: int) -> dict[str, list[int | None]] | None:
+    """Each output's shape, by name, with the image input fixed at ``size``, as shape inference gives it; None where
+    it cannot tell (an op it does not know)."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    fed = next(i for i in probe.graph.input if i.name == image.name)
+    for a in ((2, 3) if layout == "NCHW" else (1, 2)):
+        fed.type.tensor_type.shape.dim[a].dim_value = size
+    try:
+        outputs = onnx.shape_inference.infer_shapes(probe).graph.output
+    except Exception:  # noqa: BLE001 - an op shape inference does not know: the wrapped model is checked on faces
+        return None
+    return {o.name: dims_of(o) for o in outputs}
+
+
+def _is_face(dims: list[int | None], layout: str, size: int) -> bool:
+    """A batch of 3-colour images at ``size`` (an axis the graph leaves open may be)."""
+    if len(dims) != 4:
+        return False
+    h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
+    return dims[COLOUR_AXIS[layout]] in (3, None) and h in (size, None) and w in (size, None)
+
+
+def filter_output(model: onnx.ModelProto, shapes: dict[str, list[int | None]] | None, layout: str, size: int,
+                  src: Path, echo: Callable[[str], None]) -> str:
+    """The output of a filter that is its face: its one output, or of several (an image and a mask) the one 4-D
+    image of 3 colours at its input's size, said, the others dropped from the graph. Refused, each named with its
+    shape, where none or several are: "a filter should have one output" had left no way forward. ``shapes``: as
+    inferred (``output_shapes``), or None: as the graph declares them."""
+    names = [o.name for o in model.graph.output]
+    if len(names) == 1:
+        return names[0]
+    shapes = shapes or {o.name: dims_of(o) for o in model.graph.output}
+    faces = [n for n in names if _is_face(shapes.get(n, []), layout, size)]
+    listed = ", ".join(f"'{n}' {shapes.get(n)}" for n in names)
+    if len(faces) != 1:
+        which = "none is" if not faces else f"{len(faces)} are"
+        raise BiasMirrorError(f"it has {len(names)} outputs ({listed}) and {which} a face, a batch of 3-colour "
+                              f"images of {size}×{size} in {layout}: a filter gives back one. Re-export it giving "
+                              "the filtered image alone (return it alone from forward, with output_names=['y']), or "
+                              "cut the graph at that output: onnx.utils.extract_model(IN, OUT, [input names], "
+                              "[output name])", src)
+    echo(f"it has {len(names)} outputs ({listed}): '{faces[0]}', the one that is a face, taken; the others left out")
+    kept = [o for o in model.graph.output if o.name == faces[0]]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    return faces[0]
 
 
 def uint8_input_range(value_range: str, mean: tuple[float, float, float], std: tuple[float, float, float],

@@ -62,11 +62,12 @@ def latents(n: int, d: int) -> np.ndarray:
     return np.random.default_rng(LATENT_SEED).standard_normal((n, d)).astype(np.float32)
 
 
-def run_alone(path: Path, x: np.ndarray, condition: np.ndarray | None = None) -> list[np.ndarray]:
+def run_alone(path: Path, x: np.ndarray, condition: np.ndarray | None = None,
+              output: str | None = None) -> list[np.ndarray]:
     """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1), or in batches of
     the size its graph fixes (the last one padded with copies of its last face); ``x``: faces, or a generator's
     latents, as it takes them; a conditional filter gets ``condition`` rows, in its own terms (Conditions.inner), on
-    its second input."""
+    its second input. ``output``: the one output to give (a filter's face, of an image and a mask), else all."""
     options = ort.SessionOptions()
     options.log_severity_level = 4  # its failures are raised, and said in adopt's words: not logged as well
     sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -80,7 +81,7 @@ def run_alone(path: Path, x: np.ndarray, condition: np.ndarray | None = None) ->
         feed = {main.name: x[rows]}
         if cond is not None and condition is not None:
             feed[cond.name] = condition[rows].astype(ort_dtype(cond.type))
-        outs.append(sess.run(None, feed))
+        outs.append(sess.run(None if output is None else [output], feed))
     return [np.concatenate(o)[:len(x)] for o in zip(*outs)]
 
 
@@ -117,14 +118,37 @@ def load_trial(path: Path, kind: str, size: int, src: Path) -> Filter | Classifi
 
 def run_wrapped(model: Filter | Classifier | Generator, inputs: np.ndarray, path: Path) -> list[np.ndarray]:
     """The wrapped model on ``inputs``, faces (a generator's: latents), in batches (``_batched``): a model whose
-    batch is fixed at 1 fails here."""
+    batch is fixed at 1 fails here, and is said to be so where it runs on one alone. ``path``: the file the user
+    gave, named, not the trial copy that failed (whose name had been said, with an RGBA output's failure taken for
+    a batch fixed at 1)."""
     try:
         outs = _batched(model, inputs)
     except Exception as exc:
         what = "latents" if isinstance(model, Generator) else "faces"
-        raise BiasMirrorError(f"it does not run on a batch of {what} (is its batch axis fixed at 1? re-export it "
-                              f"with a dynamic one): {str(exc).splitlines()[0][:300]}", path) from exc
+        why = _reason(exc)
+        try:
+            _run_one(model, inputs[:1])
+        except Exception as one:  # noqa: BLE001 - one fails as the batch did: its batch is not the cause
+            raise BiasMirrorError(f"wrapped, it does not run on {what}, even one at a time ({_reason(one)})",
+                                  path) from exc
+        raise BiasMirrorError(f"it runs on one of the {what} at a time, not on a batch of them: is its batch axis "
+                              f"fixed at 1? Re-export it with a dynamic one ({why})", path) from exc
     return [np.concatenate(o) for o in zip(*outs)]
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a run failed, in one line: a BiasMirrorError's message without the file it names (a trial copy's)."""
+    text = exc.message if isinstance(exc, BiasMirrorError) else str(exc)
+    return (text.strip().splitlines() or ["no message"])[0][:300]
+
+
+def _run_one(model: Filter | Classifier | Generator, inputs: np.ndarray) -> None:
+    if isinstance(model, Generator):
+        model.generate(inputs)
+    elif isinstance(model, Filter):
+        model.apply(inputs)
+    else:
+        model.predict(inputs)
 
 
 def _batched(model: Filter | Classifier | Generator, inputs: np.ndarray) -> list[list[np.ndarray]]:
@@ -150,6 +174,7 @@ class Trial:
     got: list[np.ndarray]  # the wrapped model's outputs on the faces
     model: Filter | Classifier  # the wrapped model, loaded
     conditions: Conditions | None = None  # a conditional filter's, and what the model takes for each
+    source_output: str | None = None  # the model's output that is its face, of several (None: its one)
 
     def inner(self, rows: np.ndarray | None) -> np.ndarray | None:
         """Condition rows (one-hot, as the card's) in the model's own terms, to run it alone."""

@@ -131,9 +131,12 @@ def _image_outputs(b: Builder, m: onnx.ModelProto, enc: Encoding, kind: str, pat
     if enc.order == "BGR":
         y = b.op("Gather", [y, b.const(np.array([2, 1, 0], np.int64))], axis=3)
     # a float output is mapped back from its range whatever the input: a uint8-input filter's [0, 1] output, taken
-    # for 0..255, had turned every face black
+    # for 0..255, had turned every face black. Through the input's mean/std only where read on the input's range
+    # (Encoding.grey): --output-range is the output's own
     if out.type.tensor_type.elem_type != TensorProto.UINT8:
-        y = b.op("Add", [b.op("Mul", [y, b.const(np.float32(enc.std))]), b.const(np.float32(enc.mean))])
-        y = b.op("Mul", [b.op("Sub", [y, b.const(np.float32(enc.lo))]), b.const(np.float32(255 / (enc.hi - enc.lo)))])
+        if enc.output_denormalised:
+            y = b.op("Add", [b.op("Mul", [y, b.const(np.float32(enc.std))]), b.const(np.float32(enc.mean))])
+        lo, hi = enc.output_interval
+        y = b.op("Mul", [b.op("Sub", [y, b.const(np.float32(lo))]), b.const(np.float32(255 / (hi - lo)))])
     y = b.op("Round", [b.op("Clip", [y, b.const(np.float32(0)), b.const(np.float32(255))])])
     b.op("Cast", [y], out=OUTPUT_NAMES[kind], to=TensorProto.UINT8)
