@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self.results_shown = 0
         self._warnings = Warnings()  # the status bar's ⚠ shows the latest; older ones are counted
         self._skipped = 0  # unreadable images or frames of the current source
+        self._notes_shown = 0  # of the current source's warnings (Source.warnings)
         self._skip_lines = SkipLines()  # what the log has heard of them: each once, a looped source's passes summed up
         self._frame_times = FrameTimes()
         # every measured frame for the plots, shown or not (the display takes only the newest: a large photo's
@@ -281,6 +282,8 @@ class MainWindow(QMainWindow):
         self._skipped = 0
         self._log_skips(self._skip_lines.finish())  # the old source's passes not yet summed up
         self._skip_lines = SkipLines(source.name)
+        self._notes_shown = 0
+        self._show_source_notes(source)  # those it said as it opened, before it plays
         self.player.play(source, spec, self.slideshow_fps, self.paused)
         self.stack.setCurrentWidget(self.view)
         self.view.set_note(f"paused: press Space to play {source.name}" if self.paused else "")
@@ -306,6 +309,17 @@ class MainWindow(QMainWindow):
         index, ok = QInputDialog.getInt(self, "Open a camera", "Camera index:", 0, 0, 64)
         if ok:
             self.open_source(index)  # the number, not its digits: a folder "0" in the working folder is no camera
+
+    def _show_source_notes(self, source: Source) -> None:
+        """What the source says of itself (``Source.warnings``: a folder's HEIC photos passed over, an HDR video's
+        colour, a pause in a video's times), each once among the warnings: it had reached the log alone, and the
+        window said only "end of heic". Not a skipped frame, and not counted as one. Read from the tuple the source
+        replaces whole, never by calling into it: this is the GUI thread."""
+        notes = getattr(source, "warnings", ())  # getattr: a test's stand-in for a source may say nothing
+        for text in notes[self._notes_shown:]:
+            self._warn(text)
+            self.statusBar().showMessage(text, 5000)
+        self._notes_shown = len(notes)
 
     def _capture_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 5000)
@@ -336,6 +350,8 @@ class MainWindow(QMainWindow):
             self.view.set_note("")
 
     def _source_ended(self, cap: CaptureThread, text: str) -> None:
+        if cap is self.capture:
+            self._show_source_notes(cap.source)  # said at its last reads: before its end
         if cap.source.end_warning == text:
             log.warning("%s", text)  # a video cut short: kept with the warnings, not only in the passing note
             self._warn(text)
@@ -441,6 +457,8 @@ class MainWindow(QMainWindow):
         return result.timestamp >= self._source_since
 
     def _slow_tick(self) -> None:
+        if self.capture is not None:
+            self._show_source_notes(self.capture.source)  # what it found as it plays
         self._fps = self._frame_times.rates(self._source_since, time.monotonic())
         self.status.show_rates(*self._fps, self.last_result)
         hist_ita, hist_p = self.stats.histograms_data()

@@ -120,6 +120,8 @@ class CaptureThread(QObject):
         self._deliver_lock = threading.Lock()  # a frame is put only while not stopped: see ``stop``
         self._clock: tuple[float, float] | None = None  # (wall time, video time) a video's frames are paced from
         self._last_video_s: float | None = None
+        # a change: the source started its file again (--loop); getattr: a test's stand-in for a source may not count
+        self._passes = getattr(source, "passes", 0)
         self._thread = threading.Thread(target=self._run_and_finish, name=f"capture {source.name}", daemon=True)
         self.retry_every = 1.0
 
@@ -182,14 +184,15 @@ class CaptureThread(QObject):
             except Exception:  # noqa: BLE001
                 log.exception("closing the source failed")
 
-    def _wait_for_its_time(self, video_s: float) -> None:
+    def _wait_for_its_time(self, video_s: float, looped: bool = False) -> None:
         """Hold a video's frame until its time in the file comes round: frames were paced at 1 / the file's
         average rate, so a phone's variable-rate video played 2.3× slow in one stretch and 2× fast in the next.
-        After a pause, a stall of over a second, a gap in the file's times of over 2 s (waited 2 s) or a jump back
-        (a loop: the last frame is first shown for one frame's time, else a 1-frame video looped flat out), the
-        clock starts again from this frame."""
+        After a pause, a stall of over a second, a gap in the file's times of over 2 s (waited 2 s) or a loop (the
+        source ``looped``, or a time that does not move on: the last frame is first shown for one frame's time), the
+        clock starts again from this frame. A 1-frame video's every frame is at 0.0, which never went back: looped,
+        it had played 8× its rate, its file opened again for each frame."""
         if self._clock is not None and self._last_video_s is not None:
-            if video_s < self._last_video_s:
+            if looped or video_s <= self._last_video_s:
                 self._sleep(self._frame_time())
             else:
                 wait = self._clock[0] + (video_s - self._clock[1]) - time.monotonic()
@@ -208,6 +211,12 @@ class CaptureThread(QObject):
         come at their own pace, and the newest wins."""
         while not self._stop.is_set() and not self.mailbox.wait_empty(0.05):
             pass
+
+    def _started_again(self) -> bool:
+        """Whether the source started its file again since the frame before (a loop, which it counts)."""
+        passes = getattr(self.source, "passes", 0)
+        started, self._passes = passes != self._passes, passes
+        return started
 
     def _frame_time(self) -> float:
         fps = getattr(self.source, "fps", None)
@@ -246,7 +255,7 @@ class CaptureThread(QObject):
                 self.lost_changed.emit(False)
                 self.status.emit(f"{self.source.name}: receiving frames again")
             if frame.video_s is not None:
-                self._wait_for_its_time(frame.video_s)
+                self._wait_for_its_time(frame.video_s, looped=self._started_again())
                 if self._paused.is_set():  # paused while it waited its turn: shown when play resumes, on time
                     while self._paused.is_set() and not self._stop.is_set():
                         time.sleep(0.05)

@@ -6,7 +6,10 @@ unreadable image in a folder, or a video frame that cannot be decoded (or that
 a damaged file lost, told by the decoder's times), is reported through
 ``Frame.warning`` and skipped; a video that ends short of the
 frames it declares says so in ``end_warning``; a camera that stops delivering
-reports ``lost`` so the caller can retry with ``reopen()``.
+reports ``lost`` so the caller can retry with ``reopen()``. What a source says of
+itself rather than of a frame skipped (a folder's photos of a type not read, an
+HDR video's colour, a pause in a video's times) is logged once and kept in
+``warnings``, for the app's window.
 """
 from __future__ import annotations
 
@@ -30,12 +33,13 @@ from .avif_read import AVIF_BRANDS, ftyp_brands
 from .colour_profiles import PILLOW_ERRORS, embedded_profile, in_srgb
 from .datasets.folder import list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
-from .errors import PERMISSION_DENIED, BiasMirrorError
+from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
 from .faces import Detected
 from .quieting import quiet_opencv
 from .frame_depth import frame_problem
 from .images import FRAME_FLAGS, UNREADABLE, opencv_can_name, opencv_path, opening_problem, read_image_checked
 from .tiff_read import tiff_page
+from .video_colour import MatroskaWalk, unconverted_colour_warning
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts", ".ts",
@@ -61,6 +65,10 @@ class Source:
     live: bool = False  # a camera: frames come at their own pace and can be lost
     end_warning: str | None = None  # set when the source ended short of what it claimed to hold
     expected: int | None = None  # the frames it means to give (a folder's images, a video's declared count), if known
+    # what it says of itself, not of a frame skipped, each once: logged as it is found, and kept here for the app's
+    # window (a tuple replaced whole: the capture thread adds, the window reads)
+    warnings: tuple[str, ...] = ()
+    passes: int = 0  # the times a looped file was started again: its frames' times go back, or stay (a 1-frame file)
 
     def read(self) -> Frame | None:
         """The next frame, or None at the end."""
@@ -68,6 +76,12 @@ class Source:
 
     def close(self) -> None:
         pass
+
+    def _note(self, text: str) -> None:
+        """Says ``text`` of the source, once however often it is found (a looped file's every pass)."""
+        if text not in self.warnings:
+            self.warnings = (*self.warnings, text)
+            log.warning("%s", text)
 
     def __iter__(self) -> Iterator[Frame]:
         while (f := self.read()) is not None:
@@ -149,17 +163,25 @@ class _FrameTimes:
     read fails, and every frame after it had been numbered as if the stretch were not there (a WebM's frame 32 as
     23, with nothing said). Its time is still its own, and in a file of one frame rate a jump in the times says how
     many frames went missing. A variable rate's times jump too, where its rate falls (a phone's, in low light): a
-    jump is believed only in a file whose times have kept to one frame period, on its grid, and go on at it after
-    the jump; a file whose times once stray is judged no more."""
+    jump is judged only in a file whose times have kept to one frame period, on its grid, and go on at it after
+    the jump; a file whose times once stray is judged no more.
+
+    A jump alone is no lost frame: a recording that paused (a browser's recorder while its tab stalled) jumps as a
+    damaged stretch does, and its whole file had been called damaged and its later frames numbered 14 too high. The
+    frames of a jump are counted lost only where the file says it is damaged there (``lost_there``, a Matroska
+    file's structure broken before the frame after the jump); any other jump is said (``on_gap``) and the
+    decoder's numbering kept."""
 
     TOLERANCE = 0.25  # of a frame period: the jitter of a steady rate's times (a millisecond's rounding at 60 fps)
     STEADY_BEFORE = 5  # steady intervals before a jump is believed: a file's rate is not known from fewer
 
-    def __init__(self, fps: float, judged: bool):
+    def __init__(self, fps: float, judged: bool, lost_there: Callable[[float], bool] = lambda s: False,
+                 on_gap: Callable[[float, float], None] = lambda before, after: None):
         self.period = 1 / fps if fps > 0 else 0.0
         self._judging = judged and fps > 0
         self._last: float | None = None  # the time of the frame judged last
         self._steady = 0
+        self._lost_there, self._on_gap = lost_there, on_gap
 
     def passed_over(self, frame: _Decoded, after: Callable[[], _Decoded | None]) -> int:
         """The frames missing between the frame judged last and ``frame``, beyond those that failed to decode;
@@ -176,7 +198,10 @@ class _FrameTimes:
         missing = round(interval / self.period) - counted
         if (missing > 0 and self._periods(interval) and self._steady >= self.STEADY_BEFORE
                 and self._goes_on(frame, after())):
-            return missing
+            if self._lost_there(frame.s):
+                return missing
+            self._on_gap(before, frame.s)  # a pause, or damage nothing shows: no frame invented for it
+            return 0
         self._judging = False  # a change of rate, not a damaged stretch: this file's times tell no more
         return 0
 
@@ -220,7 +245,10 @@ class VideoSource(_PlayedFile):
         self._last_s: float | None = None  # the last frame given's
         # the frame after the one held back (None: the end), where it was read to judge a jump in the times
         self._ahead: list[_Decoded | None] = []
+        self._structure = MatroskaWalk(path)  # walked only where the times jump
         self._times = self._frame_times()
+        if (colour := unconverted_colour_warning(path)) is not None:
+            self._note(colour)
 
     def read(self) -> Frame | None:
         if self._over:
@@ -272,7 +300,15 @@ class VideoSource(_PlayedFile):
         # a container that indexes its frames is read by its index: a damaged frame is a read that fails, counted (an
         # MP4's or MOV's), or the AVI demuxer's times count the frames it found, and tell nothing. Judged there, a
         # phone's variable-rate video would have had frames called missing where its rate fell.
-        return _FrameTimes(self.fps, judged=self.path.suffix.lower() not in EXACT_FRAME_COUNTS)
+        return _FrameTimes(self.fps, judged=self.path.suffix.lower() not in EXACT_FRAME_COUNTS,
+                           lost_there=self._structure.broken_before, on_gap=self._note_gap)
+
+    def _note_gap(self, before: float, after: float) -> None:
+        gap = f"{self.name}: no frames between {before:.2f} s and {after:.2f} s"
+        if self._structure.whole_through(after):
+            self._note(f"{gap}: the recording paused there (the file is whole there: no frame is missing)")
+        else:  # FLV's, WMV's and MPEG-TS's structure is not walked here: a damaged stretch of theirs is said so
+            self._note(f"{gap}: damaged, or the recording paused (if damaged, the frames after it are numbered early)")
 
     def _short(self) -> bool:
         """Ended well short of the frames the file declares. The count is an estimate in some containers (duration
@@ -298,6 +334,7 @@ class VideoSource(_PlayedFile):
         self._cap = cv2.VideoCapture(str(self.path))
         self._n, self._read_this_pass = 0, False
         self._ahead, self._times = [], self._frame_times()
+        self.passes += 1
         if not self._cap.isOpened():
             return False
         self._read_on()
@@ -337,23 +374,25 @@ class VideoSource(_PlayedFile):
 
 
 class ImageListSource(Source):
-    """A folder (or one image) shown as a slideshow; ``loop`` repeats it."""
+    """A folder (or one image) shown as a slideshow; ``loop`` repeats it, a folder (``root``) listed again at each
+    pass: photos added while it loops are shown, and those deleted are no longer skipped pass after pass."""
 
     def __init__(self, paths: list[Path], name: str, loop: bool = False, root: Path | None = None,
-                 not_read: list[tuple[Path, str]] | tuple = (), say_first_frame_only: bool = True):
+                 not_read: list[tuple[Path, str]] | tuple = (), say_first_frame_only: bool = True,
+                 warnings: tuple[str, ...] = ()):
+        """``warnings``: what listing the folder said (``FolderListing.warnings``), logged already."""
         if not paths:
             only = (f"; only {len(not_read)} photo(s) of a type that cannot be read here "
                     f"({', '.join(dict.fromkeys(kind for _, kind in not_read))}): convert them (e.g. to JPEG) first"
                     if not_read else "")
             raise BiasMirrorError(f"no images found ({', '.join(IMAGE_EXTENSIONS)}){only}", name)
-        self.paths, self.name, self.loop = paths, name, loop
+        self.name, self.loop, self.root = name, loop, root
+        self.warnings = tuple(warnings)
         self.expected = None if loop else len(paths)
-        # a frame's source names its file within ``root``: person1/photo.jpg and person2/photo.jpg are two photos
-        # (the pipeline keeps face ids per photo, and `run`'s rows say which file), where the bare name made one
-        self._labels = [p.relative_to(root).as_posix() if root is not None and p.is_relative_to(root) else p.name
-                        for p in paths]
+        self._take_paths(paths)
         self._i = 0
         self._read_this_pass = False  # any image of this pass decoded
+        self._read_before = False  # any image of an earlier pass decoded: the end then speaks of the last pass
         # an image of several frames read as its first alone: its label → its frames, and why the rest were not read
         self._first_frame_only: dict[str, tuple[int, str]] = {}
         # False where the caller says it in words of its own (the audit's report: "open the file on its own" is
@@ -361,16 +400,26 @@ class ImageListSource(Source):
         self._say_first_frame_only = say_first_frame_only
         self.end_warning: str | None = None
 
+    def _take_paths(self, paths: list[Path]) -> None:
+        self.paths = paths
+        # a frame's source names its file within ``root``: person1/photo.jpg and person2/photo.jpg are two photos
+        # (the pipeline keeps face ids per photo, and `run`'s rows say which file), where the bare name made one
+        root = self.root
+        self._labels = [p.relative_to(root).as_posix() if root is not None and p.is_relative_to(root) else p.name
+                        for p in paths]
+
     def read(self) -> Frame | None:
         if self._i >= len(self.paths):
             if not self._read_this_pass:  # looping over images none of which decodes spun without end
-                self.end_warning = (f"none of the {len(self.paths)} image(s) in {self.name} could be read"
-                                    if len(self.paths) > 1 else f"{self.name} could not be read")
+                self.end_warning = self._none_read_warning()
                 return None
             if not self.loop:
                 self.end_warning = self._first_frames_warning()
                 return None
-            self._i, self._read_this_pass = 0, False
+            self._i, self._read_this_pass, self._read_before = 0, False, True
+            self.passes += 1
+            if self.root is not None and not self._listed_again():
+                return None
         p = self.paths[self._i]
         self._i += 1
         with quiet_opencv():  # a damaged PNG had OpenCV print 2 lines on every pass of a loop: said here, by name
@@ -381,6 +430,33 @@ class ImageListSource(Source):
         self._read_this_pass = True
         self._note_if_first_frame_only(p, label)
         return Frame(img, self._i - 1, time.monotonic(), label, still=True)
+
+    def _none_read_warning(self) -> str:
+        """The end of a pass none of whose images could be read, in its words: a looped folder emptied had said
+        "none of the 3 image(s) could be read" after 21 frames of them were analysed."""
+        none = (f"none of the {len(self.paths)} image(s) in {self.name} could be read" if len(self.paths) > 1
+                else f"{self.name} could not be read")
+        if not self._read_before:
+            return none
+        return (f"{none} on pass {self.passes + 1} (earlier passes were read: deleted or changed meanwhile?): "
+                "looping stopped")
+
+    def _listed_again(self) -> bool:
+        """The folder listed afresh for the next pass; False (``end_warning`` set) where nothing of it is left to
+        show. What its listing says that had not been said is said now."""
+        try:
+            listing = list_folder(self.root, say=False)
+        except (OSError, BiasMirrorError) as exc:
+            why = exc.message if isinstance(exc, BiasMirrorError) else in_words(exc)
+            self.end_warning = f"{self.name} could not be listed again to loop ({why}): looping stopped"
+            return False
+        for text in listing.warnings:
+            self._note(text)
+        if not listing.images:
+            self.end_warning = f"no images are left in {self.name} to loop over (deleted or moved?): looping stopped"
+            return False
+        self._take_paths(listing.images)
+        return True
 
     def _note_if_first_frame_only(self, path: Path, label: str) -> None:
         """A folder is a slideshow of photos, one frame each: an animated GIF's or a multi-page TIFF's other frames
@@ -439,6 +515,7 @@ class ImageFramesSource(_PlayedFile):
                 self._over = True
                 return None
             self._n, self._ms, self._read_this_pass = 0, 0, False
+            self.passes += 1
         i = self._n - self._batch_start
         if not 0 <= i < len(self._batch):
             self._load(self._n)
@@ -548,11 +625,14 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     path = Path(spec).expanduser()
     if path.is_dir():
         listing = list_folder(path)
-        return ImageListSource(listing.images, str(path), loop, root=path, not_read=listing.not_read)
+        return ImageListSource(listing.images, str(path), loop, root=path, not_read=listing.not_read,
+                               warnings=listing.warnings)
     if not path.exists():
         raise BiasMirrorError("the source does not exist (give a camera index, a video file, an image folder or an image)", path)
     _refuse_if_special(path)
-    if path.suffix.lower() in VIDEO_EXTENSIONS:
+    # an image under a video's name is read as an image, by its header: FFmpeg's MJPEG decoder had measured a
+    # JPEG cut at 70 % named .mp4 (its missing half filled in) and ignored a portrait JPEG's EXIF orientation
+    if path.suffix.lower() in VIDEO_EXTENSIONS and not _image_header(path):
         return VideoSource(path, loop)
     if _heif_photo(path):
         raise BiasMirrorError(HEIF, path)
@@ -619,8 +699,8 @@ def played_frames(path: Path) -> Sequence[int]:
     """The frames of an image file that are analysed, by their number in it: every frame of an animation, a TIFF's
     pages that are photos of their own; none where it cannot say (see ``frame_count``). Its TIFF pages' tags are
     walked once, here, for the count and the source that plays them alike."""
-    if path.suffix.lower() not in MULTI_FRAME_TYPES:
-        return range(0)
+    if path.suffix.lower() not in MULTI_FRAME_TYPES and path.suffix.lower() not in VIDEO_EXTENSIONS:
+        return range(0)  # a video's name on an image (open_source reads it by its header): asked, an animated GIF
     if _tiff(path):
         return _tiff_photo_pages(path)
     if not opencv_can_name(path):

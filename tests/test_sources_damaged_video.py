@@ -97,15 +97,9 @@ def _steady(start: int, stop: int) -> list[float]:
     return [i / FPS for i in range(start, stop)]
 
 
-def test_a_gap_in_steady_times_is_counted_once_per_pass_of_a_looped_video(tmp_path, monkeypatch):
-    first, last = BAD
-    times = _steady(0, first) + _steady(last, FRAMES)
-    frames = _played(monkeypatch, tmp_path, "gap.webm", times)
-    assert [f.index for f in frames] == list(range(FRAMES))
-    assert [f.index for f in frames if f.image is None] == list(range(first, last))
-    assert [f.video_s for f in frames if f.image is not None] == pytest.approx(times)
-    looped = _played(monkeypatch, tmp_path, "gap.webm", times, loop=True, reads=2 * FRAMES)
-    assert [f.index for f in looped] == 2 * list(range(FRAMES))
+# A gap in steady times alone is no longer counted as frames lost: a paused recording's jump is whole. Where the
+# file's structure breaks at the jump, it is, once per pass of a loop: tests/test_sources_second_look.py
+# (test_a_matroska_file_damaged_where_its_times_jump_still_counts_the_frames_lost).
 
 
 @pytest.mark.parametrize("name, times", [

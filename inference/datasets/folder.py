@@ -47,6 +47,9 @@ class FolderListing:
     images: list[Path]
     not_read: list[tuple[Path, str]] = field(default_factory=list)
     folders_not_read: list[tuple[Path, str]] = field(default_factory=list)
+    # what the listing said of them (and of links that lead nowhere), as logged: kept for the app's window, which a
+    # log line alone did not reach (a folder of HEIC photos showed "end of heic" and no warning)
+    warnings: tuple[str, ...] = ()
 
 
 def list_images(root: Path) -> list[Path]:
@@ -54,11 +57,12 @@ def list_images(root: Path) -> list[Path]:
     return list_folder(root).images
 
 
-def list_folder(root: Path) -> FolderListing:
+def list_folder(root: Path, say: bool = True) -> FolderListing:
     """The images in ``root`` and its subfolders but hidden ones, by path, through links to folders outside it (each
     folder once), and the photos it passes over for their type. A folder that cannot be listed is named, and kept in
     ``folders_not_read`` for the report: Path.rglob passed over it silently, so an unreadable folder read as one with
-    no images; so is a link that leads nowhere."""
+    no images; so is a link that leads nowhere. What is passed over is said in ``warnings``, and logged unless
+    ``say`` is False (a looped slideshow lists its folder again at each pass, and says only what is new)."""
     try:
         with os.scandir(root):
             pass
@@ -66,9 +70,10 @@ def list_folder(root: Path) -> FolderListing:
         raise BiasMirrorError(f"{PERMISSION_DENIED} (this folder cannot be listed)", root) from None
 
     unlistable: list[tuple[Path, str]] = []
+    said: list[str] = []
 
     def unlisted(exc: OSError) -> None:
-        log.warning("%s: %s; the images in it are skipped", exc.filename, in_words(exc))
+        said.append(f"{exc.filename}: {in_words(exc)}; the images in it are skipped")
         unlistable.append((Path(exc.filename or root), in_words(exc)))
 
     found, passed, walked, inside = [], [], set(), os.path.realpath(root)
@@ -94,14 +99,18 @@ def list_folder(root: Path) -> FolderListing:
     # only among those dropped: a kept file is no broken link, and exists() raises where is_file() is kept (_kept)
     broken = sorted(p for p in dropped if p.is_symlink() and not os.path.exists(p))
     if broken:
-        log.warning("%s: %d link(s) to images that do not exist, skipped, e.g. %s", root, len(broken),
-                    ", ".join(str(p.relative_to(root)) for p in broken[:3]))
+        said.append(f"{root}: {len(broken)} link(s) to images that do not exist, skipped, e.g. "
+                    + ", ".join(str(p.relative_to(root)) for p in broken[:3]))
     if passed:
         passed.sort()
-        log.warning("%s: %d photo(s) of a type that cannot be read here, skipped, e.g. %s; convert them (e.g. to JPEG) "
-                    "to include them", root, len(passed),
-                    ", ".join(f"{p.relative_to(root)} ({PASSED_OVER_PHOTOS[p.suffix.lower()]})" for p in passed[:3]))
-    return FolderListing(sorted(kept), [(p, PASSED_OVER_PHOTOS[p.suffix.lower()]) for p in passed], sorted(unlistable))
+        said.append(f"{root}: {len(passed)} photo(s) of a type that cannot be read here, skipped, e.g. "
+                    + ", ".join(f"{p.relative_to(root)} ({PASSED_OVER_PHOTOS[p.suffix.lower()]})" for p in passed[:3])
+                    + "; convert them (e.g. to JPEG) to include them")
+    if say:
+        for text in said:
+            log.warning("%s", text)
+    return FolderListing(sorted(kept), [(p, PASSED_OVER_PHOTOS[p.suffix.lower()]) for p in passed], sorted(unlistable),
+                         tuple(said))
 
 
 def _of_types(folder: str, files: list[str], extensions: Iterable[str]) -> list[Path]:
