@@ -132,6 +132,26 @@ def test_a_labels_csv_with_no_known_label_column_is_warned_of_naming_the_columns
     assert "its columns: file, sex, ethnicity, age_years; known: file, gender, race, age, split, group" in caplog.text
 
 
+def test_label_columns_named_otherwise_beside_a_known_one_are_named_not_dropped_silently(tmp_path, caplog):
+    """With "age" known beside "sex" and "ethnicity", the two were dropped without a word, and training then asked
+    for a gender column the file had under another name."""
+    _img(tmp_path / "a.jpg")
+    (tmp_path / "labels.csv").write_text("file,sex,ethnicity,age,notes\na.jpg,female,White,30,x\n")
+    with caplog.at_level(logging.WARNING):
+        read = read_folder(tmp_path)
+    assert read.samples[0].age == 30 and read.samples[0].gender is None
+    assert "column(s) sex, ethnicity, notes not read" in caplog.text
+    assert "perhaps sex → gender, ethnicity → race" in caplog.text
+
+
+def test_a_labels_csv_of_known_columns_alone_says_nothing_of_columns(tmp_path, caplog):
+    _img(tmp_path / "a.jpg")
+    (tmp_path / "labels.csv").write_text("File,Gender,race\na.jpg,female,White\n")
+    with caplog.at_level(logging.WARNING):
+        read_folder(tmp_path)
+    assert "not read" not in caplog.text and "no column but" not in caplog.text
+
+
 def test_a_labels_csv_named_in_another_case_is_read_with_a_note(tmp_path, caplog):
     """Labels.csv was passed over on Linux (Windows and macOS read it): the audit ran unlabelled, exit 0."""
     _img(tmp_path / "a.jpg")

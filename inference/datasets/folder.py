@@ -416,13 +416,30 @@ def labels_csv_of(root: Path) -> Path:
     return root / others[0]
 
 
-def _warn_no_label_column(columns: list[str], csv_path: Path) -> None:
-    """Warn where the CSV has no column the reader knows besides 'file' ("sex", "ethnicity", "age_years"): every
-    image had been read unlabelled, and the audit run unlabelled with exit 0, without a word."""
+# Names other datasets' CSVs give the columns the reader knows by (CelebA's "Male" is a 1/-1 attribute, not ours)
+_ALSO_CALLED = {"sex": "gender", "ethnicity": "race", "race_ethnicity": "race", "skin": "race", "age_years": "age",
+                "subset": "split", "partition": "split", "fold": "split"}
+
+
+def _renamings(unread: list[str]) -> str:
+    """"; sex → gender, ethnicity → race" for the unread columns that look like known ones, else ""."""
+    pairs = [f"{c} → {_ALSO_CALLED[c.lower()]}" for c in unread if c.lower() in _ALSO_CALLED]
+    return f" (perhaps {', '.join(pairs)})" if pairs else ""
+
+
+def _warn_unread_columns(columns: list[str], csv_path: Path) -> None:
+    """Warn of the CSV's columns the reader does not know. With none it knows besides 'file' ("sex", "ethnicity",
+    "age_years") every image had been read unlabelled, and the audit run unlabelled with exit 0, without a word;
+    with "age" known beside them, the labels named otherwise had been dropped as silently, and training then asked
+    for a gender column the file had under another name."""
+    unread = [c for c in columns if c and c not in KNOWN_COLUMNS]  # a trailing comma's empty name is no column
     if not set(columns) & set(KNOWN_COLUMNS[1:]):
         log.warning("%s: no column but 'file' is one the labels CSV is read by (its columns: %s; known: %s): every "
-                    "image is read without labels; rename the columns to the known ones", csv_path,
-                    ", ".join(columns), ", ".join(KNOWN_COLUMNS))
+                    "image is read without labels; rename the columns to the known ones%s", csv_path,
+                    ", ".join(columns), ", ".join(KNOWN_COLUMNS), _renamings(unread))
+    elif unread:
+        log.warning("%s: column(s) %s not read (known: %s)%s", csv_path, ", ".join(unread), ", ".join(KNOWN_COLUMNS),
+                    _renamings(unread))
 
 
 def _refuse_no_rows(csv_path: Path) -> None:
@@ -452,7 +469,7 @@ def read_folder(path: str | os.PathLike, labels_csv: str | os.PathLike | None = 
         columns, rows = read_rows_by_file(csv_path, "the labels CSV")
         if "file" not in columns:
             raise BiasMirrorError("the labels CSV has no 'file' column", csv_path)
-        _warn_no_label_column(columns, csv_path)
+        _warn_unread_columns(columns, csv_path)
         if not rows:
             _refuse_no_rows(csv_path)
     elif labels_csv:
