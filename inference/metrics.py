@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
 
 SMALL_GROUP = 30  # groups below this are flagged: their intervals are wide
+UNKNOWN = "unknown"  # the group of a face the dataset gives no such label, in every table (as the audit names it)
 # an age band's label, its lower bound captured: "3-9", "60+", "25", FairFace's "more than 70"
 AGE_BAND_LABEL = re.compile(r"(?:more than )?(\d+)(?:\s*-\s*\d+|\+)?")
 
@@ -133,12 +134,19 @@ def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, p_pos: np.ndarray) ->
     }
 
 
+def tied_with(values: Mapping[str, float], chosen: str) -> list[str]:
+    """The groups of ``values`` whose value is ``chosen``'s, ``chosen`` among them, in the tables' order."""
+    return sorted((g for g, v in values.items() if v == values[chosen]), key=group_order)
+
+
 @dataclass
 class GroupedMetrics:
-    """Metrics overall and per group for each grouping (e.g. gender×race, age band)."""
+    """Metrics overall and per group for each grouping (e.g. gender×race, age band). ``no_faces``: per grouping,
+    the groups known to exist (``disaggregate``'s ``every_group``) that have no face here, and so no row."""
 
     overall: dict
     by: dict[str, dict[str, dict]]
+    no_faces: dict[str, list[str]] = field(default_factory=dict)
 
     def worst(self, grouping: str, metric: str = "accuracy") -> tuple[str, dict] | None:
         groups = {g: m for g, m in self.by.get(grouping, {}).items() if m["n"] > 0}
@@ -147,37 +155,69 @@ class GroupedMetrics:
         g = min(groups, key=lambda k: groups[k][metric]["value"])
         return g, groups[g]
 
+    def _values(self, grouping: str, metric: str) -> dict[str, float]:
+        return {g: m[metric]["value"] for g, m in self.by.get(grouping, {}).items() if m["n"] > 0}
+
     def gap(self, grouping: str, metric: str = "accuracy") -> dict:
         """Best and worst group by the point values, their difference and ratio. Chosen after looking, the gap is
         the largest of many chance differences and is never 0: ten groups of one true accuracy (96.5 %, at the UTKFace
         test adults' gender × race sizes) gave a median gap of 5.3 points. The audit tests it
-        (``inference.audit.classifier_audit.accuracy_test``)."""
-        vals = {g: m[metric]["value"] for g, m in self.by.get(grouping, {}).items() if m["n"] > 0}
+        (``inference.audit.classifier_audit.accuracy_test``). Of groups tied, the first in the tables' order is
+        named (``gap_record`` says which others tie with it)."""
+        vals = self._values(grouping, metric)
         if not vals:
             return {}
         best, worst = max(vals, key=vals.get), min(vals, key=vals.get)
         ratio = vals[worst] / vals[best] if vals[best] else float("nan")
         return {"best": best, "worst": worst, "difference": vals[best] - vals[worst], "ratio_worst_best": ratio}
 
+    def gap_record(self, grouping: str, metric: str = "accuracy") -> dict:
+        """``gap`` as a card, metrics.json and `train evaluate --json` keep it, with what its two names leave out:
+        each one's ``_n`` and ``_small`` (n < SMALL_GROUP), the groups tied with it (``_tied``: every group at its
+        value, itself among them, where others are), and ``no_faces``, the groups known to exist that have no face
+        here, where they are known. A "best" of 4 faces had been named alone where three other groups were at 100 %
+        too, a "worst" of one face given no word of its size, and a group with no test face was in no line at all."""
+        record = self.gap(grouping, metric)
+        values, by = self._values(grouping, metric), self.by.get(grouping, {})
+        for end in ("best", "worst") if record else ():
+            chosen = by[record[end]]
+            record[f"{end}_n"], record[f"{end}_small"] = chosen[metric]["n"], chosen["small"]
+            if len(ties := tied_with(values, record[end])) > 1:
+                record[f"{end}_tied"] = ties
+        if grouping in self.no_faces:
+            record["no_faces"] = self.no_faces[grouping]
+        return record
+
     def to_dict(self) -> dict:
         out = {"overall": self.overall, "by": self.by, "gaps": {}}
         for grouping in self.by:
-            out["gaps"][grouping] = self.gap(grouping)
+            out["gaps"][grouping] = self.gap_record(grouping)
         return out
 
 
+def group_labels(labels: Iterable[str | None]) -> list[str]:
+    """Each face's group as the tables name it: a face of no such label is in ``UNKNOWN``."""
+    return [str(v) if v is not None else UNKNOWN for v in labels]
+
+
 def disaggregate(
-    y_true: Sequence[int], y_pred: Sequence[int], p_pos: Sequence[float], groupings: Mapping[str, Sequence[str | None]]
+    y_true: Sequence[int], y_pred: Sequence[int], p_pos: Sequence[float], groupings: Mapping[str, Sequence[str | None]],
+    every_group: Mapping[str, Iterable[str | None]] | None = None,
 ) -> GroupedMetrics:
+    """Metrics overall and per group of each grouping. ``every_group``: per grouping, the groups known to exist (those
+    of the whole dataset): those without a face here are recorded as ``no_faces``, not passed over unsaid."""
     y_true, y_pred, p_pos = np.asarray(y_true), np.asarray(y_pred), np.asarray(p_pos, float)
     by: dict[str, dict[str, dict]] = {}
+    no_faces: dict[str, list[str]] = {}
     for name, labels in groupings.items():
-        labels = np.asarray([str(v) if v is not None else "unknown" for v in labels])
+        labels = np.asarray(group_labels(labels))
         by[name] = {}
         for g in sorted(set(labels.tolist()), key=group_order):
             m = labels == g
             by[name][g] = binary_metrics(y_true[m], y_pred[m], p_pos[m])
-    return GroupedMetrics(binary_metrics(y_true, y_pred, p_pos), by)
+        if every_group is not None and name in every_group:
+            no_faces[name] = sorted(set(group_labels(every_group[name])) - set(by[name]), key=group_order)
+    return GroupedMetrics(binary_metrics(y_true, y_pred, p_pos), by, no_faces)
 
 
 COLUMN = 34  # characters per model column of format_table

@@ -570,7 +570,7 @@ def test_evaluate_says_what_its_filters_leave_out_and_never_writes_over_a_model(
     out = capsys.readouterr().out
     assert code == 0 and "note: 6 labelled face(s) of split 'all' have no age and are left out by the age bar" in out
     assert main.main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--aligned",
-                      "--min-age", "-1"]) == 0  # the names are fixed: so is the hash's test split
+                      "--split", "test", "--min-age", "-1"]) == 0  # the names are fixed: so is the hash's test split
     assert "face(s) evaluated are in split 'test' by a hash of their file name" in capsys.readouterr().out
     for p in folder.glob("*.png"):
         p.write_bytes(b"not a jpeg " + p.name.encode())

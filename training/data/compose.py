@@ -27,8 +27,9 @@ from inference.errors import BiasMirrorError
 NO_LABEL = "no label"  # a cell's part for an attribute a face has no value of (it had read "None")
 
 
-def cell_of(sample: Sample, by: Sequence[str]) -> str:
-    return "|".join(NO_LABEL if getattr(sample, attr) is None else str(getattr(sample, attr)) for attr in by)
+def cell_of(sample: Sample, by: Sequence[str], missing: str = NO_LABEL) -> str:
+    """The face's cell over ``by`` ("female|Asian"), ``missing`` for an attribute it has no value of."""
+    return "|".join(missing if getattr(sample, attr) is None else str(getattr(sample, attr)) for attr in by)
 
 
 def has_every_label(sample: Sample, by: Sequence[str]) -> bool:

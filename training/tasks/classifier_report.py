@@ -146,7 +146,7 @@ def finish(task, out: Path, name: str, export_to: str | None, exported_by: str |
         test = [s for s, sp in zip(data.samples, data.split) if sp == "test"]
         if not test:
             log.warning("%s", no_test_note(data.read.name))
-        metrics = evaluate(model, test)
+        metrics = evaluate(model, test, data.samples)  # the groups the data holds that no test face is of, named
         for grouping in GROUPINGS:
             print(format_table({name: metrics}, grouping), end="\n\n")
         summary = metrics.to_dict()
