@@ -25,7 +25,7 @@ from .images import NOT_AN_IMAGE, UNREADABLE, read_rgb_checked, resize_batch
 from .models import Classifier, Filter
 from .results import ClassifierOutput, FaceResult, FaceView, FrameResult, Prediction, SkinShift, SkinTone
 from .runtime import device_of
-from .skin import compare_skin, face_skin_mask, measure_skin_tones
+from .skin import aligned_onto, compare_skin, face_skin_mask, measure_skin_tones
 from .sources import ImageListSource
 from .tracking import IoUTracker
 
@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 #     read in sRGB from its profile, a JPEG damaged after a harmless warning unreadable.
 # 15: a JPEG padded before a repeated marker and damaged after it unreadable (14's check had stopped at a copy it
 #     could not judge), a TIFF page OpenCV refuses beside a float16 page read as a one-page file of it.
-MEASURES_VERSION = 15
+# 16: a filtered face's skin is measured where the filter moved the face (a whole-pixel translation undone), and the
+#     move recorded (a filter that moved faces 3 px down had read +3° ΔITA with no colour changed).
+MEASURES_VERSION = 16
 
 
 class AnalysedFace(NamedTuple):
@@ -102,6 +104,18 @@ def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
     pos = np.maximum(np.asarray(cam, np.float32).ravel(), 0)
     total = float(pos.sum())
     return None if total <= 0 else float(pos @ np.asarray(region, np.float32).ravel()) / total
+
+
+def measure_skins(faces: np.ndarray, mask: np.ndarray, clipped_in: np.ndarray | None = None,
+                  moved_from: np.ndarray | None = None) -> tuple[list[SkinTone], np.ndarray]:
+    """The faces' skin (``measure_skin_tones``; ``clipped_in`` as there) and how far each face was moved back before
+    it was measured: with ``moved_from`` (its reference, the filter's input), where the filter moved it
+    (``skin.aligned_onto``), so that the mask covers the same skin as on the reference; without, nothing moved."""
+    moved = np.zeros(len(faces))
+    if moved_from is not None:
+        after = aligned_onto(moved_from, faces, mask)
+        faces, moved = after.crops, after.moved_px
+    return measure_skin_tones(faces, mask, clipped_in=clipped_in), moved
 
 
 def unreadable_because(problem: str | None) -> str:
@@ -185,19 +199,26 @@ class FramePipeline:
         n = self.config.skin_threads
         return n if n > 0 else max(1, min(4, (os.cpu_count() or 1) // 4))
 
-    def _skins_started(self, faces: np.ndarray, mask: np.ndarray, helpers: bool,
-                       clipped_in: np.ndarray | None = None) -> Callable[[], list[SkinTone]]:
-        """The faces' skin, started on the helper threads (one chunk of faces each) with ``helpers``, else
-        measured here and now; call what this returns to have it. ``clipped_in``: as ``measure_skin_tones``'s."""
+    def _skins_started(self, faces: np.ndarray, mask: np.ndarray, helpers: bool, clipped_in: np.ndarray | None = None,
+                       moved_from: np.ndarray | None = None) -> Callable[[], tuple[list[SkinTone], np.ndarray]]:
+        """The faces' skin and how far each was moved back (``measure_skins``; ``clipped_in``, ``moved_from`` as
+        there), started on the helper threads (one chunk of faces each) with ``helpers``, else measured here and now;
+        call what this returns to have it. Finding the moves releases the GIL as measuring does."""
         if not helpers or len(faces) == 0:
-            skins = measure_skin_tones(faces, mask, clipped_in=clipped_in)
-            return lambda: skins
+            measured = measure_skins(faces, mask, clipped_in, moved_from)
+            return lambda: measured
         if self._helper is None:
             self._helper = ThreadPoolExecutor(self._skin_threads(), thread_name_prefix="skin")
         chunks = np.array_split(np.arange(len(faces)), min(self._skin_threads(), len(faces)))
-        jobs = [self._helper.submit(measure_skin_tones, faces[c], mask,
-                                    clipped_in=None if clipped_in is None else clipped_in[c]) for c in chunks]
-        return lambda: [skin for job in jobs for skin in job.result()]
+        def part(x: np.ndarray | None, c: np.ndarray) -> np.ndarray | None:
+            return None if x is None else x[c]
+        jobs = [self._helper.submit(measure_skins, faces[c], mask, part(clipped_in, c), part(moved_from, c))
+                for c in chunks]
+
+        def joined() -> tuple[list[SkinTone], np.ndarray]:
+            done = [job.result() for job in jobs]
+            return [skin for skins, _ in done for skin in skins], np.concatenate([moved for _, moved in done])
+        return joined
 
     # --- the per-face core --------------------------------------------------
     def _classify(self, crops: np.ndarray, region: np.ndarray,
@@ -247,9 +268,9 @@ class FramePipeline:
         # the classifiers see them. On a GPU that hides most of the skin work behind the models'.
         overlap = filtering and self._overlap_skin()
         reference = crops  # what the filtered face is compared with
-        reference_skins: Callable[[], list[SkinTone]] | None = None  # its skin, when started early
+        reference_skins: Callable[[], tuple[list[SkinTone], np.ndarray]] | None = None  # its skin, when started early
         before: np.ndarray | None = None  # the reference at the skin size, made early with the overlap
-        filtered_skins: Callable[[], list[SkinTone]] | None = None
+        filtered_skins: Callable[[], tuple[list[SkinTone], np.ndarray]] | None = None
         prep_ms = 0.0
         if filtering:
             t = time.perf_counter()
@@ -277,7 +298,7 @@ class FramePipeline:
                 filtered = resize_batch(faces, (size, size))
                 if overlap:  # the filter's inputs are the reference's pixels: what it clipped counts
                     filtered_skins = self._skins_started(for_skin(filtered), skin_mask, helpers=True,
-                                                         clipped_in=before)
+                                                         clipped_in=before, moved_from=before)
 
             chain, predictions = self.device_chain(), None
             condition = self.filter.condition_rows(self.config.filter_condition, len(small))  # type: ignore[union-attr]
@@ -291,14 +312,18 @@ class FramePipeline:
             timings["classify_filtered"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         several = self._skin_threads() > 1
+        moved_px = np.zeros(n)  # how far the filter moved each face, undone before its skin was measured
         if filtered is None:
-            skins, fskins = self._skins_started(for_skin(reference), skin_mask, several)(), []
+            skins, fskins = self._skins_started(for_skin(reference), skin_mask, several)()[0], []
         elif reference_skins is not None and filtered_skins is not None:  # measured while the models ran
-            skins, fskins = reference_skins(), filtered_skins()
+            skins, (fskins, moved_px) = reference_skins()[0], filtered_skins()
         else:  # before and after in one batch: the measurement's fixed cost is paid once
             before = for_skin(reference)
-            both = self._skins_started(np.concatenate([before, for_skin(filtered)]), skin_mask, several,
-                                       clipped_in=np.concatenate([before, before]))()
+            after = aligned_onto(before, for_skin(filtered), skin_mask)  # the same skin as before, where it moved
+            moved_px = after.moved_px
+            # the filter's inputs are the reference's pixels: what it clipped counts
+            both = self._skins_started(np.concatenate([before, after.crops]), skin_mask, several,
+                                       clipped_in=np.concatenate([before, before]))()[0]
             skins, fskins = both[:n], both[n:]
         results = []
         for i in range(n):
@@ -311,7 +336,7 @@ class FramePipeline:
             fview = FaceView(filtered[i], filt_cls[i], fskin)  # type: ignore[index]
             ref = ref_cls[i] if resampled else orig_cls[i]
             dp = {name: fview.classifiers[name].p_female - ref[name].p_female for name in orig_cls[i]}
-            results.append(AnalysedFace(view, fview, compare_skin(skin, fskin), dp, ref))
+            results.append(AnalysedFace(view, fview, compare_skin(skin, fskin, float(moved_px[i])), dp, ref))
         timings["skin"] = (time.perf_counter() - t) * 1000
         timings["onnx_runtime"] = timings.get("onnx_runtime", 0.0) + self._run_ms() - in_models
         return results

@@ -37,11 +37,15 @@ class SkinTone:
 
 @dataclass(frozen=True)
 class SkinShift:
-    """Filtered minus original on the same mask. ``None`` when either side is not measurable."""
+    """Filtered minus original on the same mask, laid where the filter put the face (``skin.aligned_onto``). The
+    deltas are ``None`` when either side is not measurable."""
 
     delta_ita: float | None
     delta_l: float | None
     delta_mst: int | None  # positive = lighter (original MST − filtered MST)
+    # how far the filter moved the face (the length of a whole-pixel translation, in pixels of the crops measured),
+    # undone before its skin was measured so that the mask covers the same skin; 0 where no move was found
+    moved_px: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ COLUMNS = """one row per face per frame:
   *_filtered, delta_* the same through the filter (over the skin pixels the original had not clipped to black or
                       white: what the filter clips counts), and filtered − original (delta_mst: original − filtered,
                       so that > 0 is lighter, as for delta_l: the Monk scale counts up to darker; delta_ita > 0 is a higher ITA)
+  moved_px            how far the filter moved the face (a whole-pixel translation found by phase correlation, in
+                      pixels of the crop skin is measured on: the face crop, at most 128 px a side), 0 where it did
+                      not: the filtered skin is measured where the face moved to, so that the same skin is compared
   p_female[C], cam_focus[C]      per classifier C: P(female), and the share on the face of the positive CAM of
                       the class that C predicted for the face, whatever --cam-class says (no CAM is written)
   p_female_reference[C], p_female_filtered[C], delta_p_female[C]
@@ -83,6 +86,7 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
         "delta_ita": _difference(ita_f, ita, s.delta_ita, 2) if s else "",
         "delta_l": _difference(L_f, L, s.delta_l, 2) if s else "",
         "delta_mst": "" if s is None or s.delta_mst is None else s.delta_mst,
+        **({"moved_px": _num(s.moved_px, 2)} if s else {}),
     }
     for name, out in o.classifiers.items():
         row[f"p_female[{name}]"] = _num(out.p_female)

@@ -317,7 +317,7 @@ def _model_info(models: ModelSet) -> dict:
 
 def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
     cols = ["file", "face", "box", "gender", "race", "age", "group", "measurable", "ita", "L", "mst", "ita_category",
-            "ita_filtered", "L_filtered", "mst_filtered", "delta_ita", "delta_l", "delta_mst"]
+            "ita_filtered", "L_filtered", "mst_filtered", "delta_ita", "delta_l", "delta_mst", "moved_px"]
     for n in names:
         cols += [f"{n}:p_female", f"{n}:predicted", f"{n}:cam_focus", f"{n}:p_female_reference", f"{n}:predicted_reference",
                  f"{n}:p_female_filtered", f"{n}:predicted_filtered", f"{n}:delta_p_female"]
@@ -329,7 +329,8 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
             # None alone is an empty cell: `or ""` wrote age 0 as one, though report.json counts that face in 0-17
             line = [r["file"], r["face"], " ".join(map(str, r["box"])), r["gender"], r["race"], r["age"],
                     r["group"], int(s["measurable"]), s.get("ita", ""), s.get("L", ""), s.get("mst", ""), s.get("category", ""),
-                    fs.get("ita", ""), fs.get("L", ""), fs.get("mst", ""), r["d_ita"], r["d_l"], r["d_mst"]]
+                    fs.get("ita", ""), fs.get("L", ""), fs.get("mst", ""), r["d_ita"], r["d_l"], r["d_mst"],
+                    r.get("moved_px")]
             for n in names:
                 c = r["clf"][n]
                 line += [c["p"], c["pred"], c["focus"], c.get("p_ref", ""), c.get("pred_ref", ""), c.get("p_f", ""),

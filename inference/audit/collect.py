@@ -181,7 +181,7 @@ class Collector:
                 sh = f.skin_shift
                 vals.append({"skin": skin_dict(f.filtered.skin) if f.filtered else None,
                              "d_ita": _r(sh.delta_ita, 4) if sh else None, "d_l": _r(sh.delta_l, 4) if sh else None,
-                             "d_mst": sh.delta_mst if sh else None})
+                             "d_mst": sh.delta_mst if sh else None, "moved_px": _r(sh.moved_px, 4) if sh else None})
             self.fcomp.put(key, {"faces": vals})
         for n in names:
             model_name = self.models.classifiers[n].name
@@ -213,10 +213,11 @@ class Collector:
                 labels = person if i == 0 else dict.fromkeys(person)
                 row = {"file": rel, "path": path, "face": i, "box": face["box"], **labels, "group": s.group,
                        "skin": face["skin"], "filtered_skin": None, "d_ita": None, "d_l": None, "d_mst": None,
-                       "clf": {}}
+                       "moved_px": None, "clf": {}}
                 if filt is not None:
                     fv = filt["faces"][i]
-                    row.update(filtered_skin=fv["skin"], d_ita=fv["d_ita"], d_l=fv["d_l"], d_mst=fv["d_mst"])
+                    row.update(filtered_skin=fv["skin"], d_ita=fv["d_ita"], d_l=fv["d_l"], d_mst=fv["d_mst"],
+                               moved_px=fv.get("moved_px"))
                 for n in self.models.classifiers:
                     o = self.ccomp[n].get(key)["faces"][i]
                     c = {"p": o["p"], "pred": o["pred"], "focus": o["focus"]}

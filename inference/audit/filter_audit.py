@@ -9,6 +9,8 @@ groups. Faces whose skin is not measurable (before or after) are counted, per
 group, and left out of the skin statistics only; those measurable before and not after are counted apart
 (``n_made_unmeasurable``, ``share_made_unmeasurable``), since the filter did that: a filter that crushes darker faces
 to black leaves only the faces it spared in ΔITA, which then reads "no change" (the ship gate judges that share).
+Faces the filter moved (``n_moved``, ``share_moved``: a whole pixel or more, ``skin.aligned_onto``) are counted too:
+their skin was measured where the filter put it, so their ΔITA is the colour's, not the move's.
 Sign convention (inference.results): Δ = filtered − original; positive ΔITA =
 a higher ITA (lighter only where L* bears it out: summary.lightness_bears_out), positive ΔP(female) = looks more
 female to that classifier.
@@ -80,11 +82,18 @@ def measurability(rows: Sequence[dict]) -> dict:
             "share_made_unmeasurable": exact_share([gone for gone, b in zip(lost, before) if b])}
 
 
+def moved_faces(rows: Sequence[dict]) -> dict:
+    """How many faces the filter moved by a whole pixel or more (``moved_px``), of those it was looked for on (every
+    filtered face; an audit cached before the move was recorded has none), with the share's modified Wilson CI."""
+    looked = [r["moved_px"] for r in rows if r.get("moved_px") is not None]
+    return {"n_moved": sum(m >= 1 for m in looked), "share_moved": share([m >= 1 for m in looked])}
+
+
 def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
     measured = [r for r in rows if r["d_ita"] is not None]
     out: dict[str, Any] = {
         "n_faces": len(rows), "n_measurable": len(measured), "n_not_measurable": len(rows) - len(measured),
-        **measurability(rows),
+        **measurability(rows), **moved_faces(rows),
         "small": is_small(len(rows)),
         "delta_ita": _shift_stats([r["d_ita"] for r in measured], ITA_BINS, difference_range(ITA_RANGE)),
         "delta_l": {"mean": mean_or_median_ci([r["d_l"] for r in measured], "mean", bounds=difference_range(L_RANGE))},

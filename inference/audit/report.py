@@ -27,7 +27,7 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, ITA_RANGE, L_RANGE, SEED, mean_or_median_ci
 
-SCHEMA_VERSION = 14  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
+SCHEMA_VERSION = 15  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
 # 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`;
 # 6: `audit.max_faces`, `images.faces_not_analysed`, `examples.faces[].p_female[].reference` and `.delta`;
 # 7: `filter…n_measurable_before`, `n_made_unmeasurable`, `n_made_measurable`, `n_never_measurable`,
@@ -35,7 +35,7 @@ SCHEMA_VERSION = 14  # 2: `detection`, the share of images with a face found, pe
 # `gate.rows[].delta_l` / `.delta_b`; 8: `images.first_frame_only`; 9: `labels.faces[].age` a dataset's age bin as text;
 # 10: `gate.not_gated`; 11: `images.folders_not_read`; 12: `filter…delta_ita_from_b`; 13: `classifiers…metrics.tests`,
 # `gate.rows[].delta_ita_from_b`, a mean's CI Student's t at every n (BCa from 30 values had been), a proportion's the modified Wilson;
-# 14: `software`
+# 14: `software`; 15: `filter…n_moved`, `share_moved` (and faces.csv's `moved_px`)
 TOP_LEVEL_KEYS = ("schema_version", "audit", "software", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 

@@ -467,6 +467,14 @@ def made_unmeasurable_line(fl: dict) -> str:
     return line + "."
 
 
+def moved_faces_line(o: dict) -> str:
+    """The faces the filter moved, said where there are any (a filter that moves faces reads as changing their skin
+    unless its move is undone, as it was)."""
+    return (f"The filter moved {o['n_moved']} of the {o['share_moved']['n']} face(s) by 1 px or more "
+            f"({ci(o['share_moved'], pct=True)}); their skin was measured where it moved, so that the same skin is "
+            "compared before and after.")
+
+
 def tested_ita_direction(o: dict) -> int:
     """``tested_direction`` of a cell's ΔITA, 0 where its mean and median both print as 0.00."""
     w, mean, median = o["delta_ita"]["wilcoxon"], o["delta_ita"]["mean"]["value"], o["delta_ita"]["median"]
@@ -842,6 +850,8 @@ def summary_lines(r: dict) -> list[str]:
                 f"{ci(o['share_darker_1_monk'], pct=True)} at least one darker.")
         if lost:
             lines.append(made_unmeasurable_line(fl))
+        if o.get("n_moved"):
+            lines.append(moved_faces_line(o))
         other = o["n_not_measurable"] - lost
         if other and o["n_measurable"]:
             lines.append(not_measurable_line(o, other))
