@@ -191,6 +191,36 @@ def _schedule_text(s: dict) -> str:
     return text + (f" ({s['batches_drawn']})" if s.get("batches_drawn") else "")
 
 
+def _data_lines(training: dict, notes: CardNotes) -> list[str]:
+    """How the run took its faces (``faces``: whole images as aligned faces, which `train evaluate --aligned`
+    measures alike) and where its dataset moved on a resume (``dataset_moves``): its command names the first place,
+    so without them the Markdown named a folder the model was not last trained from, and not how its faces were
+    taken."""
+    lines = []
+    faces = training.get("faces")
+    if isinstance(faces, str):
+        lines.append(f"- faces: {faces}")
+    elif faces is not None:
+        notes.warn("training.faces", faces, "a text")
+    moves = training.get("dataset_moves")
+    if moves is not None and not isinstance(moves, list):
+        notes.warn("training.dataset_moves", moves, "a list")
+        moves = None
+    said = [_move_text(notes, f"training.dataset_moves.{i}", move) for i, move in enumerate(moves or [])]
+    if any(said):
+        lines.append("- dataset moved on a resume: " + "; ".join(text for text in said if text))
+    return lines
+
+
+def _move_text(notes: CardNotes, field: str, move) -> str | None:
+    """One move of ``dataset_moves`` as "`FROM` → `TO` at step N"; None (warned) where it is no object."""
+    move = card_object(notes, field, move)
+    if move is None:
+        return None
+    step = card_number(notes, f"{field}.at_step", move.get("at_step"), whole=True)
+    return (f"`{move.get('from', '?')}` → `{move.get('to', '?')}`" + ("" if step is None else f" at step {step}"))
+
+
 def _averaging_lines(training: dict) -> list[str]:
     # --swa-epochs: the model shipped is not the last weights trained, and whoever reads the card must know it
     w = training.get("weight_averaging")
@@ -295,6 +325,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float, notes: CardNo
     composition = card_object(notes, "training.composition", t.get("composition"))
     if composition is not None:
         lines.append(f"- training composition {_composition_text(composition, notes)}")
+    lines += _data_lines(t, notes)
     lines += _averaging_lines(t)
     lines += _domain_lines(t, notes)
     o = overall_accuracy(m) if card.kind == "classifier" else None

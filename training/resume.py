@@ -13,7 +13,7 @@ by the record of its faces the checkpoint keeps (``same_data.check_same_data``: 
 counts for checkpoints from before the record): the same settings on a dataset changed since are refused. That record
 keeps each face's path below the dataset's root, so a dataset moved is the same data: a --dataset of the checkpoint's
 kind at another place is accepted where it holds those faces (``moved_dataset``), and the move is recorded
-(``moved_to``).
+(``moved_to``); so are a CycleGAN's --domain-a and --domain-b folders (``DATA_PLACES``).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 
 from inference.errors import BiasMirrorError
 
@@ -223,9 +223,19 @@ def refuse_changed_settings(args: argparse.Namespace, settings: Mapping[str, Rea
         raise BiasMirrorError("; ".join(problems) + f": {keeps}; {advice}", checkpoint)
 
 
-# Added to a refusal that names a dataset at another place among other settings: the place alone may change.
-MOVED_DATASET_NOTE = ("; --dataset alone may name another place, where the run goes on if the faces there are the ones "
-                      "it began with")
+# The options that name where a run's faces are, as a message calls each: a resume may give any of them another place.
+DATA_PLACES = {"dataset": "the dataset", "domain_a": "domain A's folder", "domain_b": "domain B's folder"}
+
+
+def moved_note(keys: Sequence[str]) -> str:
+    """Added to a refusal that names data at another place (the options ``keys``) among other settings: the places
+    alone may change."""
+    options = " and ".join(option_name(k) for k in keys)
+    places = "another place" if len(keys) == 1 else "other places"
+    return f"; {options} alone may name {places}, where the run goes on if the faces there are the ones it began with"
+
+
+MOVED_DATASET_NOTE = moved_note(("dataset",))
 
 
 def moved_dataset(args: argparse.Namespace, requested: Mapping[str, Any], saved: Mapping[str, Any],
@@ -251,18 +261,26 @@ def moved_to(saved: Mapping[str, Any], key: str, place: str, step: int) -> dict:
             "dataset_moves": [*saved.get("dataset_moves", []), move]}
 
 
-def refuse_a_dataset_gone(args: argparse.Namespace, run_cfg: Mapping[str, Any], key: str = "dataset") -> None:
-    """A plain --resume of a run whose dataset (``run_cfg``'s ``key``, the checkpoint's) is no longer where the run
-    began: refused naming the folder, with the way on: its new place given with --resume --dataset. The reader's
-    "folder does not exist" had been all it said, and giving the new place was refused as a changed setting."""
-    where = Where(run_cfg.get(key))
-    if key in given_options(args) or where.text is None or Path(where.path).exists():
+def refuse_a_dataset_gone(args: argparse.Namespace, run_cfg: Mapping[str, Any], keys: Sequence[str] = ("dataset",),
+                          resume: str = "--resume") -> None:
+    """A plain ``resume`` (--resume, or a CycleGAN's --export-only) of a run whose data (``run_cfg``'s ``keys``, the
+    checkpoint's: its dataset, or a CycleGAN's domain folders) is no longer where the run began: refused naming the
+    folder(s) not given again, with the way on: the new place(s) given with the option(s). The reader's "folder does
+    not exist" had been all it said, and giving the new place was refused as a changed setting."""
+    given = given_options(args)
+    gone = [(key, where) for key, where in ((k, Where(run_cfg.get(k))) for k in keys)
+            if key not in given and where.text is not None and not Path(where.path).exists()]
+    if not gone:
         return
-    option = option_name(key)
-    new = f"{where.kind}:NEW_PLACE" if where.kind else "NEW_PLACE"
-    raise BiasMirrorError(f"the dataset this run began on is no longer there: if it was moved, give its new place, as "
-                          f"in --resume {option} {new}; the run goes on there if the faces are the ones it began "
-                          "with (a symbolic link at the old place works too)", where.path)
+    way = " ".join(f"{option_name(key)} {where.kind + ':' if where.kind else ''}NEW_PLACE" for key, where in gone)
+    if len(gone) == 1:
+        said = f"{DATA_PLACES.get(gone[0][0], 'the data')} this run began on is no longer there: if it was moved, " \
+               "give its new place"
+    else:
+        what = " and ".join(f"{DATA_PLACES.get(key, 'the data')} ({where.path})" for key, where in gone)
+        said = f"{what} this run began on are no longer there: if they were moved, give their new places"
+    raise BiasMirrorError(f"{said}, as in {resume} {way}; the run goes on there if the faces are the ones it began "
+                          "with (a symbolic link at the old place works too)", gone[0][1].path)
 
 
 def unclassified_options(parser: argparse.ArgumentParser, settings: Mapping[str, Reader],

@@ -16,7 +16,7 @@ from inference.arg_checks import data_folders
 from inference.datasets import LISTING_VERSION
 from inference.errors import BiasMirrorError
 from training.distributed import Dist
-from training.resume import Where, anchored
+from training.resume import DATA_PLACES, Where, anchored, option_name
 
 if TYPE_CHECKING:
     from training.loop import StepContext, Task
@@ -69,20 +69,25 @@ def check_same_data(state: dict, task: Task, checkpoint: Path, faces: dict | Non
     """Refuses to go on with a checkpoint (its ``state``) on other data than ``task`` holds now: by the faces' record
     (its digest: each face's path below the dataset's root, split and labels; ``faces``: the task's ``data_faces``
     where already made) where the checkpoint keeps one, else by the counts (checkpoints from before the record, which
-    a change keeping every count passes). A dataset the task reads at another place than the checkpoint's
-    (``dataset_move``) goes on where it holds the same faces, said; where it does not, the refusal names both places."""
+    a change keeping every count passes). Data the task reads at another place than the checkpoint's (a dataset, a
+    CycleGAN's domain folders: ``dataset_moves``) goes on where it holds the same faces, said; where it does not, the
+    refusal names both places."""
     said = data_changed(state, task, checkpoint, faces)
-    move = dataset_move(state, task)
+    moves = dataset_moves(state, task)
     if said is None:
-        if move is not None and Dist.from_env().is_main:
-            print(f"note: {moved_in_words(move, state)}")
+        if moves and Dist.from_env().is_main:
+            print(f"note: {moved_in_words(moves, state)}")
         return
-    if move is not None:
-        then, now = move
-        raise BiasMirrorError(f"--dataset {now} does not hold the faces this run began on at {then} ({said}): a resume "
-                              "goes on only with the faces it began with, and a dataset moved holds the same files "
-                              "below its root, in the same splits, with the same labels; give --dataset the folder "
-                              "that holds them, or start a new --out", checkpoint)
+    if moves:
+        given = " and ".join(f"{option_name(key)} {now}" for key, _, now in moves)
+        began = " and ".join(then for _, then, _ in moves)
+        options = " and ".join(option_name(key) for key, _, _ in moves)
+        one = len(moves) == 1
+        raise BiasMirrorError(f"{given} {'does' if one else 'do'} not hold the faces this run began on at {began} "
+                              f"({said}): a resume goes on only with the faces it began with, and a dataset moved "
+                              "holds the same files below its root, in the same splits, with the same labels; give "
+                              f"{options} the {'folder' if one else 'folders'} that {'holds' if one else 'hold'} them, "
+                              "or start a new --out", checkpoint)
     raise BiasMirrorError(f"the training data is not what this run started on ({said}): a resume goes on with the "
                           "images it began with; restore them, or start a new --out", checkpoint)
 
@@ -108,27 +113,32 @@ def data_changed(state: dict, task: Task, checkpoint: Path, faces: dict | None =
     return _counts_changed(saved, now)
 
 
-def dataset_move(state: dict, task: Task) -> tuple[str, str] | None:
-    """(the checkpoint's dataset, the one ``task`` reads) where they are one kind at two places: a resume given the
-    dataset's new place (``resume.moved_dataset``). Else None."""
-    then = anchored(state.get("config") or {}, ("dataset",)).get("dataset")
-    now = (getattr(task, "config", None) or {}).get("dataset")
-    if not isinstance(then, str) or not isinstance(now, str) or Where(then) == Where(now):
-        return None
-    return then, now
+def dataset_moves(state: dict, task: Task) -> list[tuple[str, str, str]]:
+    """(option, the checkpoint's place, the one ``task`` reads) for each of the run's data options (``DATA_PLACES``: a
+    dataset of one kind, or a CycleGAN's domain folders) read at another place: a resume given the new place
+    (``resume.moved_dataset``). Empty where the run reads its data where it began."""
+    then_cfg = anchored(state.get("config") or {}, tuple(DATA_PLACES))
+    now_cfg = getattr(task, "config", None) or {}
+    moves = []
+    for key in DATA_PLACES:
+        then, now = then_cfg.get(key), now_cfg.get(key)
+        if isinstance(then, str) and isinstance(now, str) and Where(then) != Where(now):
+            moves.append((key, then, now))
+    return moves
 
 
-def moved_in_words(move: tuple[str, str], state: dict) -> str:
-    """What a resume says where its dataset moved and holds the faces the run began with: the two places, and what
-    was compared (the images' contents are not: the record keeps their paths, splits and labels)."""
-    then, now = move
+def moved_in_words(moves: list[tuple[str, str, str]], state: dict) -> str:
+    """What a resume says where its data moved (``dataset_moves``) and holds the faces the run began with: the
+    places, and what was compared (the images' contents are not: the record keeps their paths, splits and labels)."""
     record = state.get("data_faces")
-    compared = (f"the same {record['n']} faces by the record its checkpoint keeps: each file's path below the dataset's "
-                "root, its split and its labels" if record is not None else
+    root = "the dataset's root" if [key for key, _, _ in moves] == ["dataset"] else "its folder"
+    compared = (f"the same {record['n']} faces by the record its checkpoint keeps: each file's path below {root}, "
+                "its split and its labels" if record is not None else
                 "by their counts alone: this checkpoint is from before the record of its faces" if state.get("data")
                 else "not compared: this checkpoint is from before its data was recorded")
-    return (f"the dataset moved: this run began on {then} and goes on with {now} ({compared}); the card it exports "
-            "records the move")
+    places = "; ".join(f"{DATA_PLACES[key]} moved: this run began on {then} and goes on with {now}"
+                       for key, then, now in moves)
+    return f"{places} ({compared}); the card it exports records the {'move' if len(moves) == 1 else 'moves'}"
 
 
 def listing_changed(then: int | None, now: int | None, said: str) -> str:

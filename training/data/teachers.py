@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -21,6 +22,7 @@ from inference.errors import BiasMirrorError
 from inference.images import resize_batch
 from inference.models import Classifier, load_model
 from inference.runtime import RuntimeConfig
+from training.resume import Where
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,14 @@ class Teacher:
         return {"path": self.path, "name": self.name, "sha256": self.sha256, "test_accuracy": self.test_accuracy}
 
 
-def open_teachers(paths: list[str], dataset_name: str, dataset_root: str,
-                  runtime: RuntimeConfig) -> list[tuple[Teacher, Classifier]]:
+def open_teachers(paths: list[str], dataset_name: str, dataset_root: str, runtime: RuntimeConfig,
+                  dataset_moves: Sequence[object] = ()) -> list[tuple[Teacher, Classifier]]:
     """Load the teachers, refusing one that was not trained on the student's dataset.
 
     A teacher trained on another copy or split could have seen the student's test
-    faces, and its soft labels would leak them into training.
+    faces, and its soft labels would leak them into training. ``dataset_moves``: the
+    student run's own record of its dataset's moves (its config's), whose places hold
+    its faces too.
     """
     out = []
     for p in paths:
@@ -50,7 +54,7 @@ def open_teachers(paths: list[str], dataset_name: str, dataset_root: str,
                 f"teacher was trained on {trained_on!r}, not {dataset_name!r}: it may have seen this run's test "
                 "faces, so its soft labels cannot be used", p)
         if dataset_name == "folder":
-            refuse_another_folder(model.card.training.get("dataset_root"), dataset_root, p)
+            refuse_another_folder(model.card.training, dataset_root, p, dataset_moves)
         if "female" not in model.labels:
             raise BiasMirrorError(f"teacher has labels {list(model.labels)}, without 'female'", p)
         out.append((Teacher(str(p), model.name, file_hash(p), teacher_accuracy(model, p)), model))
@@ -66,19 +70,38 @@ def teacher_accuracy(model: Classifier, path: str) -> float | None:
     return card_number(CardNotes(path), "metrics.overall.accuracy.value", acc.get("value"))
 
 
-def refuse_another_folder(trained_in: str | None, root: str, teacher: str) -> None:
+def refuse_another_folder(training: dict, root: str, teacher: str, dataset_moves: Sequence[object] = ()) -> None:
     """A folder's split is its own labels CSV's, not a rule of the file names: a teacher trained on another folder,
-    whose labels put this run's test faces in train, had been taken because both datasets were "folder"."""
-    # a root its card gives relative (as cards were written before 2026-12-06) is relative to where the teacher was
-    # trained, which the card does not say: resolved here, the same teacher was taken from one folder, refused from
-    # another
-    if trained_in is not None and os.path.isabs(trained_in) and os.path.realpath(trained_in) == os.path.realpath(root):
+    whose labels put this run's test faces in train, had been taken because both datasets were "folder". The same
+    folder moved is no other folder: a teacher's card (``training``) that records a move of its faces to or from
+    ``root`` is taken, as is one whose folder the student's own run (``dataset_moves``) moved from; compared by
+    their roots alone, a teacher trained before its folder was moved had been refused as trained on another."""
+    trained_in = training.get("dataset_root")
+    if recorded_places(trained_in, training.get("dataset_moves")) & {os.path.realpath(root),
+                                                                     *recorded_places(None, dataset_moves)}:
         return
     where = ("a folder its card does not name" if trained_in is None
              else f"the folder {trained_in}" if os.path.isabs(trained_in)
              else f"a folder its card names only as {trained_in!r}, relative to where it was trained")
+    moved = (f". If {root} is that folder moved since, the teacher's card must say so: resume the teacher's run there "
+             f"(`train classifier --out TEACHER_RUN --resume --dataset folder:{root}`, TEACHER_RUN the --out of its "
+             "card's command), which checks its faces against its checkpoint and exports it again with a card that "
+             "records the move; or give this run the folder at its old place (a symbolic link there works too)"
+             if isinstance(trained_in, str) and os.path.isabs(trained_in) else "")
     raise BiasMirrorError(f"teacher was trained on {where}, not on {root}: a folder's split is its own labels CSV's, "
-                          "so it may have seen this run's test faces and its soft labels cannot be used", teacher)
+                          f"so it may have seen this run's test faces and its soft labels cannot be used{moved}",
+                          teacher)
+
+
+def recorded_places(root: object, moves: object) -> set[str]:
+    """The folders a run's record says its faces were at, resolved: its ``root`` and each place a resume moved them
+    from or to (``moves``: a config's or card's "dataset_moves", each move checked against the run's checkpoint by
+    its record of the faces). A root its card gives relative (as cards were written before 2026-12-06) is relative
+    to where the teacher was trained, which the card does not say: left out, so the same teacher is not taken from
+    one folder and refused from another."""
+    places = [root] + [Where(move.get(end)).path for move in (moves if isinstance(moves, (list, tuple)) else ())
+                       if isinstance(move, dict) for end in ("from", "to") if isinstance(move.get(end), str)]
+    return {os.path.realpath(place) for place in places if isinstance(place, str) and os.path.isabs(place)}
 
 
 def teacher_p_female(images: np.ndarray, teachers: list[Classifier], batch: int = 256) -> np.ndarray:

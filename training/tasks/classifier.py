@@ -403,26 +403,36 @@ class ClassifierTask:
     def step(self, batch, ctx: StepContext) -> dict[str, float]:
         x, y = batch
         self.net.train()
+        averaging = ctx.epoch >= self.schedule_epochs
+        if averaging:
+            # before the optimiser steps: set after it, the first averaging step had trained at the one-cycle's
+            # rate one step past its end (OneCycleLR extrapolates there), its log row saying swa_lr
+            self._constant_lr()
+        # read before the schedule moves on: read after, log.csv and the bar gave the next step's rate
+        trained_at = self.opt.param_groups[0]["lr"]
         with ctx.autocast():
             loss = self.loss(self.train_net(CamClassifier.preprocess(x)), y)
         self.opt.zero_grad(set_to_none=True)
         ctx.scaler.scale(loss).backward()
         ctx.scaler.step(self.opt)
         ctx.scaler.update()
-        if ctx.epoch < self.schedule_epochs:
+        if averaging:
+            self._averaging_step(ctx)
+        else:
             # The schedule counts batches of one process, so the same schedule fits any
             # number of processes (and a resume with another number).
             for _ in range(ctx.world):
                 self.sched.step()
-        else:
-            self._averaging_step(ctx)
-        return {"loss": float(loss.detach()), "lr": self.opt.param_groups[0]["lr"]}
+        return {"loss": float(loss.detach()), "lr": trained_at}
 
-    def _averaging_step(self, ctx: StepContext) -> None:
-        """Constant learning rate; a snapshot joins the average a few times an epoch. The
-        step counter is in checkpoints, so a resume keeps the same snapshot cadence."""
+    def _constant_lr(self) -> None:
+        """The weight-averaging epochs' learning rate, --swa-lr, in place of the finished one-cycle's."""
         for group in self.opt.param_groups:
             group["lr"] = self.swa_lr
+
+    def _averaging_step(self, ctx: StepContext) -> None:
+        """A snapshot joins the average a few times an epoch. The step counter is in
+        checkpoints, so a resume keeps the same snapshot cadence."""
         every = max(1, self.steps_per_epoch // (ctx.world * self.snapshots_per_epoch))
         if (ctx.step + 1) % every == 0:
             self.swa.update_parameters(self.net)
@@ -667,7 +677,8 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
     paths = run_cfg.get("distill_from") or []
     if not paths:
         return None
-    teachers = open_teachers(paths, data.read.name, data.read.root, RuntimeConfig(provider="cpu"))
+    teachers = open_teachers(paths, data.read.name, data.read.root, RuntimeConfig(provider="cpu"),
+                             run_cfg.get("dataset_moves") or [])
     run_cfg["teachers"] = [t.to_dict() for t, _ in teachers]
     cache = out / "teacher_p_female.npz"
     train, shas, faces = data.train_idx, np.array([t.sha256 for t, _ in teachers]), training_faces_key(data)
@@ -821,7 +832,7 @@ def _train(args: argparse.Namespace, out: Path) -> int:
     if run_cfg.get("distill_from"):  # a wrong teacher is refused now, not after minutes of decoding the faces
         kind, _, path = run_cfg["dataset"].partition(":")
         teachers = open_teachers(run_cfg["distill_from"], kind, str(Path(path).expanduser()),
-                                 RuntimeConfig(provider="cpu"))
+                                 RuntimeConfig(provider="cpu"), run_cfg.get("dataset_moves") or [])
         check_same_teachers(run_cfg, [t for t, _ in teachers], out / CHECKPOINT)
         if args.export_to:  # the checkpoint's teachers too, which a plain --resume does not name
             for path in run_cfg["distill_from"]:

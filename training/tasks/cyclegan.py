@@ -44,8 +44,9 @@ from training.distributed import Dist
 from training.epoch_batches import KeptRows
 from training.loop import StepContext, run_for_cli
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
-from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, command_line, given_options,
-                             model_name, record_resume, refuse_changed_settings, started_here)
+from training.resume import (DATA_PLACES, RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, changed_settings,
+                             command_line, given_options, model_name, moved_dataset, moved_note, moved_to,
+                             record_resume, refuse_a_dataset_gone, refuse_changed_settings, started_here)
 from training.run_arguments import (add_run_arguments, check_run_arguments, loop_config_from_args, new_run,
                                     run_folder_held)
 from training.same_data import check_same_data
@@ -648,19 +649,38 @@ def schedule_problems(saved: dict, state: dict, n_epochs: int | None, n_epochs_d
     return []
 
 
+def checked_settings(args: argparse.Namespace, requested: dict, saved: dict, checkpoint: Path, state: dict,
+                     problems: list[str]) -> dict:
+    """``saved`` (the checkpoint's config, anchored), after refusing any setting given on the command line that
+    differs from it, and ``problems`` (of the schedule). A --dataset of the checkpoint's kind, or a --domain-a or
+    --domain-b folder, at another place, with every other setting the checkpoint's, is no changed setting: the
+    config returned reads it there, the move recorded (``moved_to``), and the faces there must be the checkpoint's
+    (``check_same_data``, by its record of them, each below its folder). Compared as places, a dataset or domain
+    folder moved had been refused as a changed setting, and the run could not be resumed nor exported at all."""
+    places = {key: place for key in DATA_PLACES if (place := moved_dataset(args, requested, saved, key)) is not None}
+    others = {k: v for k, v in RESUME_SETTINGS.items() if k not in places}
+    if places and not problems and not changed_settings(args, others, requested, saved):
+        for key, place in places.items():
+            saved = moved_to(saved, key, place, int(state.get("step", 0)))
+        return saved
+    advice = "start a new --out to change them" + (moved_note(tuple(places)) if places else "")
+    refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint, problems, advice=advice)
+    return saved
+
+
 def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict, str | None]:
     """The checkpoint's settings (a resume may lengthen its schedule), after refusing any given on the command line
     that differ from them, and this command where it trains nothing and only exports (an --export-only, or a resume
     of a run trained to its end): the card's "exported_by", never a resume."""
     checkpoint = out / CHECKPOINT
     state = load_checkpoint(checkpoint, "cyclegan")
-    saved = anchored(state["config"], ("dataset", "domain_a", "domain_b"))
+    saved = anchored(state["config"], tuple(DATA_PLACES))
     requested = {"net": {"preset": args.preset}, "dataset": args.dataset, "recipe": args.preset_domains,
                  "domain_a": args.domain_a, "domain_b": args.domain_b, "min_domain_size": args.min_domain_size,
                  "iters_per_epoch": args.iters_per_epoch, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
                  "ema": args.ema}
-    refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint,
-                            schedule_problems(saved, state, args.n_epochs, args.n_epochs_decay, not args.export_only))
+    saved = checked_settings(args, requested, saved, checkpoint, state,
+                             schedule_problems(saved, state, args.n_epochs, args.n_epochs_decay, not args.export_only))
     run_cfg = {k: v for k, v in saved.items() if k != "net"}
     if LAST_DRIFT not in run_cfg:  # a checkpoint from before it was kept
         run_cfg[LAST_DRIFT] = logged_drift(out / "drift.csv", state["step"], bool(run_cfg.get("ema")))
@@ -789,6 +809,7 @@ def main(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
     if args.resume or args.export_only:
         net_cfg, run_cfg, exported_by = resumed_config(args, out)
+        refuse_a_dataset_gone(args, run_cfg, tuple(DATA_PLACES), "--export-only" if args.export_only else "--resume")
     else:
         (net_cfg, run_cfg), exported_by = config_from_args(args), None
     default_cache = str((default_cache_dir() / "faces").resolve())  # add_cache_argument's default is no news

@@ -269,6 +269,8 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
         **training_counts(progress, cfg),
         "preset": task.net_cfg.preset, "architecture": cfg["net"], "seed": cfg["seed"],
         "augmentation": "horizontal flip only", "command": cfg["command"], "resumes": cfg.get("resumes", []),
+        # where a resume found the faces moved to, as the resume's note promised the card would say
+        **({"dataset_moves": cfg["dataset_moves"]} if cfg.get("dataset_moves") else {}),
         # the photographs found in both domains (left out of folders' training; counted in the engineer recipe's)
         **({"domain_overlap": domains.overlap} if domains.overlap else {}),
         # --export-only writes a new card for old weights: its commit and date are the export's, so it says so
