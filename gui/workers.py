@@ -32,7 +32,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Generic, TypeVar
 
-from PySide6.QtCore import QObject, QThread, Signal
+import shiboken6
+from PySide6.QtCore import QObject, QThread, Signal, SignalInstance
 
 from inference.detect_ahead import detect_or_none
 from inference.errors import BiasMirrorError
@@ -169,7 +170,20 @@ class CaptureThread(QObject):
         try:
             self.run()
         finally:
-            self.finished.emit()
+            self._emit(self.finished)
+
+    def _emit(self, signal: SignalInstance, *args) -> None:
+        """Emits ``signal`` while this QObject is there: a capture still in a read when the app quits is left to
+        finish (quitting waits STOP_WAIT_MS), and at the interpreter's exit PySide deletes every QObject Python
+        owns, this one too, while its thread goes on; its last emits then raised "Signal source has been deleted"
+        from the thread."""
+        if not shiboken6.isValid(self):
+            return
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            if shiboken6.isValid(self):  # not its deletion (which can come between the check and the emit)
+                raise
 
     def run(self) -> None:
         try:
@@ -177,7 +191,7 @@ class CaptureThread(QObject):
         except Exception as exc:  # noqa: BLE001 — a thread must not die silently
             log.exception("reading %s failed", self.source.name)
             if not self._stop.is_set():
-                self.failed.emit(f"reading {self.source.name} failed: {_error_text(exc)} {IN_THE_LOG}")
+                self._emit(self.failed, f"reading {self.source.name} failed: {_error_text(exc)} {IN_THE_LOG}")
         finally:
             try:
                 self.source.close()
@@ -236,24 +250,24 @@ class CaptureThread(QObject):
             if frame is None:
                 # a short video's warning is its end note; the window keeps it among its warnings (warning
                 # is for frames skipped, which the window counts)
-                self.ended.emit(self.source.end_warning or f"end of {self.source.name}")
+                self._emit(self.ended, self.source.end_warning or f"end of {self.source.name}")
                 return
             if frame.image is None:
                 if self.source.live:
                     if not lost:
                         lost = True
-                        self.lost_changed.emit(True)
-                    self.status.emit(f"{self.source.name}: {frame.warning}; retrying every second…")
+                        self._emit(self.lost_changed, True)
+                    self._emit(self.status, f"{self.source.name}: {frame.warning}; retrying every second…")
                     self._sleep(self.retry_every)
                     if not self._stop.is_set() and self.source.reopen():  # type: ignore[attr-defined]
-                        self.status.emit(f"{self.source.name}: reconnected")
+                        self._emit(self.status, f"{self.source.name}: reconnected")
                     continue
-                self.warning.emit(frame.warning or "an unreadable frame was skipped")
+                self._emit(self.warning, frame.warning or "an unreadable frame was skipped")
                 continue
             if lost:
                 lost = False
-                self.lost_changed.emit(False)
-                self.status.emit(f"{self.source.name}: receiving frames again")
+                self._emit(self.lost_changed, False)
+                self._emit(self.status, f"{self.source.name}: receiving frames again")
             if frame.video_s is not None:
                 self._wait_for_its_time(frame.video_s, looped=self._started_again())
                 if self._paused.is_set():  # paused while it waited its turn: shown when play resumes, on time

@@ -168,14 +168,15 @@ class _FrameTimes:
 
     A jump alone is no lost frame: a recording that paused (a browser's recorder while its tab stalled) jumps as a
     damaged stretch does, and its whole file had been called damaged and its later frames numbered 14 too high. The
-    frames of a jump are counted lost only where the file says it is damaged there (``lost_there``, a Matroska
-    file's structure broken before the frame after the jump); any other jump is said (``on_gap``) and the
-    decoder's numbering kept."""
+    frames of a jump are counted lost only where the file says it is damaged there (``lost_there``, asked of the
+    frames before and after the jump: a Matroska file's structure broken between them); any other jump is said
+    (``on_gap``) and the decoder's numbering kept."""
 
     TOLERANCE = 0.25  # of a frame period: the jitter of a steady rate's times (a millisecond's rounding at 60 fps)
     STEADY_BEFORE = 5  # steady intervals before a jump is believed: a file's rate is not known from fewer
 
-    def __init__(self, fps: float, judged: bool, lost_there: Callable[[float], bool] = lambda s: False,
+    def __init__(self, fps: float, judged: bool,
+                 lost_there: Callable[[float, float], bool] = lambda before, after: False,
                  on_gap: Callable[[float, float], None] = lambda before, after: None):
         self.period = 1 / fps if fps > 0 else 0.0
         self._judging = judged and fps > 0
@@ -198,7 +199,7 @@ class _FrameTimes:
         missing = round(interval / self.period) - counted
         if (missing > 0 and self._periods(interval) and self._steady >= self.STEADY_BEFORE
                 and self._goes_on(frame, after())):
-            if self._lost_there(frame.s):
+            if self._lost_there(before, frame.s):
                 return missing
             self._on_gap(before, frame.s)  # a pause, or damage nothing shows: no frame invented for it
             return 0
@@ -301,11 +302,21 @@ class VideoSource(_PlayedFile):
         # MP4's or MOV's), or the AVI demuxer's times count the frames it found, and tell nothing. Judged there, a
         # phone's variable-rate video would have had frames called missing where its rate fell.
         return _FrameTimes(self.fps, judged=self.path.suffix.lower() not in EXACT_FRAME_COUNTS,
-                           lost_there=self._structure.broken_before, on_gap=self._note_gap)
+                           lost_there=self._lost_in_gap, on_gap=self._note_gap)
+
+    def _lost_in_gap(self, before: float, after: float) -> bool:
+        return self._structure.lost_between(*self._gap_frames(before, after))
+
+    def _gap_frames(self, before: float, after: float) -> tuple[float, float]:
+        """The times a jump's missing frames lie between: half a frame period inside the frames around it, as the
+        container's times and the decoder's are rounded apart, and a damaged stretch that begins at the frame after
+        the jump (later in the Cluster a pause ended at) takes none of the pause's frames."""
+        half = 0.5 / self.fps
+        return before + half, after - half
 
     def _note_gap(self, before: float, after: float) -> None:
         gap = f"{self.name}: no frames between {before:.2f} s and {after:.2f} s"
-        if self._structure.whole_through(after):
+        if self._structure.whole_between(*self._gap_frames(before, after)):
             self._note(f"{gap}: the recording paused there (the file is whole there: no frame is missing)")
         else:  # FLV's, WMV's and MPEG-TS's structure is not walked here: a damaged stretch of theirs is said so
             self._note(f"{gap}: damaged, or the recording paused (if damaged, the frames after it are numbered early)")

@@ -10,6 +10,7 @@ the source says so, naming the file and its tags.
 from __future__ import annotations
 
 import os
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -167,12 +168,15 @@ _INFO, _TIMESTAMP_SCALE, _CLUSTER_TIMESTAMP = 0x1549A966, 0x2AD7B1, 0xE7
 _TRACK_ENTRY, _TRACK_TYPE, _VIDEO, _COLOUR = 0xAE, 0x83, 0xE0, 0x55B0
 _MATRIX, _TRANSFER, _PRIMARIES_ID = 0x55B1, 0x55BA, 0x55BB
 _VOID, _CRC = 0xEC, 0xBF
-_SEGMENT_CHILDREN = frozenset({0x114D9B74, _INFO, _TRACKS, 0x1C53BB6B, 0x1941A469, 0x1043A770, 0x1254C367, _VOID,
-                               _CRC})  # SeekHead, Info, Tracks, Cues, Attachments, Chapters, Tags
-_CLUSTER_CHILDREN = frozenset({_CLUSTER_TIMESTAMP, 0x5854, 0xA7, 0xAB, 0xA3, 0xA0, 0xAF, _VOID, _CRC})
+_GLOBAL = frozenset({_VOID, _CRC})  # the Matroska spec's global elements: any element may hold them
+_SIMPLE_BLOCK, _BLOCK_GROUP, _BLOCK = 0xA3, 0xA0, 0xA1
+# the Segment's own elements (SeekHead, Info, Tracks, Cues, Attachments, Chapters, Tags, Cluster): where FFmpeg's
+# demuxer resyncs after a break, scanning for their IDs
+_LEVEL_1 = frozenset({0x114D9B74, _INFO, _TRACKS, 0x1C53BB6B, 0x1941A469, 0x1043A770, 0x1254C367, _CLUSTER})
+_CLUSTER_CHILDREN = frozenset({_CLUSTER_TIMESTAMP, 0x5854, 0xA7, 0xAB, _SIMPLE_BLOCK, _BLOCK_GROUP, 0xAF})
 _EBML_ID = int.from_bytes(_EBML, "big")
-_HELD_BY = {None: frozenset({_EBML_ID, _SEGMENT, _VOID, _CRC}), _SEGMENT: _SEGMENT_CHILDREN | {_CLUSTER},
-            _CLUSTER: _CLUSTER_CHILDREN}  # the elements each level may hold (the file's top level: None)
+_HELD_BY = {None: frozenset({_EBML_ID, _SEGMENT}) | _GLOBAL, _SEGMENT: _LEVEL_1 | _GLOBAL,
+            _CLUSTER: _CLUSTER_CHILDREN | _GLOBAL}  # the elements each level may hold (the file's top level: None)
 _LONGEST_HEADER = 12  # an element's ID (4 bytes at most) and size (8)
 
 
@@ -279,11 +283,29 @@ def _tracks_colour(f: BinaryIO, tracks: _Element) -> ColourTags | None:
     return None
 
 
+_RESYNC_READ = 2**16  # bytes read at a time while scanning a damaged stretch for the next element to resync to
+_LEVEL_1_IDS = tuple(element_id.to_bytes(4, "big") for element_id in _LEVEL_1)  # each 4 bytes long
+# blocks: an H.264 or HEVC encoder stores its B-frames after a frame they come before in time (x264's 3 by
+# default), so the frames lost at a break may come before the last block walked whole, though not before the few
+# stored ahead of them
+_STORED_AHEAD = 4
+
+
+@dataclass
+class _BrokenStretch:
+    """Where a file's element structure breaks and the demuxer resyncs, located by the frames' times: the frames it
+    loses there come after ``from_s`` and before ``to_s`` (the first Cluster read after it; none: infinite)."""
+    from_s: float
+    to_s: float = float("inf")
+
+
 class MatroskaWalk:
     """Walks a Matroska/WebM file's elements in order, as far as a time asked about, to tell whether its structure
-    breaks there: where it does, FFmpeg's demuxer resyncs to the next frame it can parse without a failed read (and
-    says "invalid as first byte of an EBML number" in its log, which OpenCV does not pass on); where it does not, a
-    jump in the frames' times is the recording's own (a paused recorder, a browser tab that stalled).
+    breaks between two times: where it does, FFmpeg's demuxer resyncs to the next element of the Segment's it
+    finds (it says "invalid as first byte of an EBML number" in its log, which OpenCV does not pass on) and the
+    frames in between are lost without a failed read; where it does not, a jump in the frames' times is the
+    recording's own (a paused recorder, a browser tab that stalled). The walk resyncs as FFmpeg does, so that one
+    damaged stretch does not make every later jump look damaged: each is kept, by the times around it.
 
     The walk is taken up where the last question left it: a file is walked once however many jumps it has, and only
     as far as the decoder has read it already (in the page cache)."""
@@ -294,24 +316,33 @@ class MatroskaWalk:
         self._levels: list[tuple[int, int | None]] = []  # (element id, its end) of the Segment and Cluster walked in
         self._scale_s = 1e-3  # a tick of the file's timestamps, in seconds (Info's TimestampScale, 1 ms by default)
         self._origin: int | None = None  # the first Cluster's timestamp: its frames' times count from there
-        self._cluster_s = 0.0  # the time of the Cluster walked in: where a break is found
-        self.broken_at_s: float | None = None  # where its structure breaks, in the frames' time; None: whole so far
-        self._done = False  # broken, ended, or of a layout not walked here
-        self._ended_whole = False  # walked to the file's end, and whole
+        self._cluster_ticks: int | None = None  # the timestamp of the Cluster walked in; None until it is read
+        self._cluster_s = 0.0  # the time of the last Cluster read: how far in the frames' time the walk has come
+        self._blocks: deque[_Element] = deque(maxlen=_STORED_AHEAD)  # the last blocks walked in this Cluster
+        self._stretches: list[_BrokenStretch] = []
+        self._resyncing: _BrokenStretch | None = None  # the stretch whose end (a Cluster read) is not found yet
+        self._done = False  # ended, or of a layout not walked here
+        self._ended = False  # walked to the file's end
 
-    def broken_before(self, s: float) -> bool:
-        """Whether the file's structure breaks before its frames reach ``s`` seconds (a frame after a jump)."""
-        if not self._done:
-            try:
-                with self.path.open("rb") as f:
-                    self._walk(f, os.fstat(f.fileno()).st_size, s)
-            except (OSError, _Malformed):
-                self._done = True
-        return self.broken_at_s is not None and self.broken_at_s <= s
+    def lost_between(self, first_s: float, last_s: float) -> bool:
+        """Whether the file's structure breaks where frames between ``first_s`` and ``last_s`` seconds would be (a
+        jump's missing frames): the demuxer lost them there."""
+        self._walk_past(last_s)
+        return any(stretch.from_s < last_s and stretch.to_s > first_s for stretch in self._stretches)
 
-    def whole_through(self, s: float) -> bool:
-        """Whether the walk (``broken_before``) found the file whole past ``s`` seconds: no frame lost up to there."""
-        return self.broken_at_s is None and (self._ended_whole or self._cluster_s > s)
+    def whole_between(self, first_s: float, last_s: float) -> bool:
+        """Whether the walk found the file whole from ``first_s`` to past ``last_s``: no frame lost there."""
+        lost = self.lost_between(first_s, last_s)
+        return not lost and (self._ended or self._cluster_s > last_s)
+
+    def _walk_past(self, s: float) -> None:
+        if self._done:
+            return
+        try:
+            with self.path.open("rb") as f:
+                self._walk(f, os.fstat(f.fileno()).st_size, s)
+        except (OSError, _Malformed):
+            self._done = True
 
     def _walk(self, f: BinaryIO, file_end: int, until_s: float) -> None:
         if self._at == 0 and f.read(len(_EBML)) != _EBML:  # not a Matroska file: nothing here tells
@@ -323,48 +354,50 @@ class MatroskaWalk:
             if element is None and file_end - self._at < _LONGEST_HEADER:
                 break  # a header cut off by the file's end: a truncated file, not a damaged stretch
                 # (its frames up to there are whole)
-            if element is not None and element.id == _EBML_ID:
-                self._levels = []  # a Segment after another: recordings' pieces joined end to end
-            if element is None or not self._fits(element):
-                self.broken_at_s, self._done = self._cluster_s, True
-                return
-            level = self._levels[-1][0] if self._levels else None
-            if element.id == _SEGMENT and level is None:
+            # only a Segment or a Cluster may leave its size open: FFmpeg fails at any other element that does
+            if element is None or not self._fits(element) or (element.end is None
+                                                              and element.id not in (_SEGMENT, _CLUSTER)):
+                self._resync(f, file_end)
+                continue
+            if element.id in (_SEGMENT, _CLUSTER):
                 self._enter(element)
                 continue
-            if element.id == _CLUSTER:
-                self._levels = self._levels[:1]
-                self._enter(element)
-                continue
-            if element.end is None:  # only a Segment or a Cluster may leave its size open
-                self._done = True
-                return
             if element.id == _INFO:
                 self._read_scale(f, element)
-            if element.id == _CLUSTER_TIMESTAMP and level == _CLUSTER:
-                ticks = _uint(f, element)
-                self._origin = ticks if self._origin is None else self._origin
-                self._cluster_s = (ticks - self._origin) * self._scale_s
-                if self._cluster_s > until_s:  # past the frames asked about: walked on from here next time
-                    return
+            elif element.id in (_SIMPLE_BLOCK, _BLOCK_GROUP):
+                self._blocks.append(element)
+            elif element.id == _CLUSTER_TIMESTAMP:
+                self._read_cluster_time(f, element)
             self._at = element.end
-        self._done = self._ended_whole = True
+            if self._cluster_s > until_s:  # past the frames asked about: walked on from here next time
+                return
+        self._done = self._ended = True
 
     def _fits(self, element: _Element) -> bool:
         """Whether ``element`` can stand where the walk is: an ID its level holds, within the element that holds
-        it. A Cluster of open size ends at the next element of the Segment's."""
+        it."""
+        self._close_open_levels(element.id)
         level_id, level_end = self._levels[-1] if self._levels else (None, None)
-        if level_id == _CLUSTER and level_end is None and element.id in _SEGMENT_CHILDREN:
-            self._levels.pop()
-            return self._fits(element)
-        # a Cluster follows a Cluster of open size: the walk takes it as the Segment's
-        if element.id not in _HELD_BY[level_id] and not (element.id == _CLUSTER and level_id is not None):
+        if element.id not in _HELD_BY[level_id]:
             return False
         return level_end is None or element.end is None or element.end <= level_end
+
+    def _close_open_levels(self, element_id: int) -> None:
+        """An element of open size (a live recording's Segment or Cluster) ends where one begins that it cannot hold
+        and a level above it can: a Cluster at the next Cluster or the Cues, not at a Void or CRC-32 (which any
+        element may hold); a Segment at a chained recording's EBML header."""
+        while self._levels and self._levels[-1][1] is None and element_id not in _HELD_BY[self._levels[-1][0]]:
+            outer = [None, *(level_id for level_id, _ in self._levels[:-1])]
+            if not any(element_id in _HELD_BY[level_id] for level_id in outer):
+                return
+            self._levels.pop()
 
     def _enter(self, element: _Element) -> None:
         self._levels.append((element.id, element.end))
         self._at = element.start
+        if element.id == _CLUSTER:
+            self._blocks.clear()
+            self._cluster_ticks = None
 
     def _leave_ended(self, at: int) -> None:
         while self._levels and self._levels[-1][1] is not None and at >= self._levels[-1][1]:
@@ -375,3 +408,62 @@ class MatroskaWalk:
             if field.id == _TIMESTAMP_SCALE:
                 self._scale_s = _uint(f, field) * 1e-9
 
+    def _read_cluster_time(self, f: BinaryIO, timestamp: _Element) -> None:
+        self._cluster_ticks = _uint(f, timestamp)
+        self._origin = self._cluster_ticks if self._origin is None else self._origin
+        self._cluster_s = self._seconds(self._cluster_ticks)
+        if self._resyncing is not None:  # the first Cluster after a break: its frames are the demuxer's again
+            self._resyncing.to_s, self._resyncing = self._cluster_s, None
+
+    def _seconds(self, ticks: int) -> float:
+        return (ticks - self._origin) * self._scale_s
+
+    def _resync(self, f: BinaryIO, file_end: int) -> None:
+        """Goes on from a break as FFmpeg's demuxer does (matroska_resync): at the next ID of an element the Segment
+        holds, the Segment taken to be of open size; the frames from the last block walked whole to the first
+        Cluster read after it are a broken stretch."""
+        if self._resyncing is None:
+            self._resyncing = _BrokenStretch(self._last_whole_s(f))
+            self._stretches.append(self._resyncing)
+        found = _next_level_1(f, self._at + 1, file_end)
+        self._at = file_end if found is None else found
+        self._levels = [(_SEGMENT, None)]
+        self._blocks.clear()
+
+    def _last_whole_s(self, f: BinaryIO) -> float:
+        """The time the frames lost at a break come after: the earliest of the last blocks walked whole in its
+        Cluster (a B-frame's is earlier than the frame stored before it), or the last Cluster's where none was."""
+        times = [s for s in (self._block_s(f, block) for block in self._blocks) if s is not None]
+        return min(times, default=self._cluster_s)
+
+    def _block_s(self, f: BinaryIO, block: _Element) -> float | None:
+        """A block's time: its Cluster's, and the 16-bit offset after its track number; None where it cannot be
+        read."""
+        if self._cluster_ticks is None:
+            return None
+        if block.id == _BLOCK_GROUP:
+            try:
+                block = next((e for e in _children_of(f, block.start, block.end) if e.id == _BLOCK), None)
+            except _Malformed:
+                return None
+            if block is None:
+                return None
+        f.seek(block.start)
+        head = f.read(10)  # the track number (8 bytes at most) and the offset
+        track = _vint(head, keep_marker=False)
+        if track is None or len(head) < track[1] + 2:
+            return None
+        return self._seconds(self._cluster_ticks + int.from_bytes(head[track[1]:track[1] + 2], "big", signed=True))
+
+
+def _next_level_1(f: BinaryIO, start: int, end: int) -> int | None:
+    """Where the next ID of an element the Segment holds begins, from ``start`` on; None where none does."""
+    at = start
+    while at < end:
+        f.seek(at)
+        chunk = f.read(_RESYNC_READ + 3)  # 3 bytes over: an ID across two reads is found whole in the first
+        found = [i for i in (chunk.find(mark) for mark in _LEVEL_1_IDS) if i >= 0]
+        if found:
+            return at + min(found)
+        at += _RESYNC_READ
+    return None

@@ -10,6 +10,7 @@ import logging
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -26,7 +27,7 @@ from tests.test_sources import _heic, _portrait_as_a_phone_saves_it
 from tests.test_sources_damaged_video import FPS, FRAMES, _drawn_number, _timed_capture, _video
 
 PAUSED = (20, 25)  # the frames [first, last) a recording's pause leaves out
-_SEGMENT, _CLUSTER, _SIMPLE_BLOCK = 0x18538067, 0x1F43B675, 0xA3
+_SEGMENT, _CLUSTER, _SIMPLE_BLOCK, _CRC_32 = 0x18538067, 0x1F43B675, 0xA3, 0xBF
 
 
 # --- a pause in a recording ---------------------------------------------------------------------------------------
@@ -36,35 +37,90 @@ def _ebml_number(data: bytes, at: int, keep_marker: bool) -> tuple[int, int]:
     return (value if keep_marker else value & ((1 << 7 * length) - 1)), length
 
 
-def _blocks(data: bytes) -> list[tuple[int, int]]:
-    """(start, end) of each frame's SimpleBlock element in a Matroska file, in the order they come."""
-    at, found = 0, []
+def _elements(data: bytes) -> Iterator[tuple[int, int, int, int]]:
+    """(ID, start, its size's start, end) of each element of a Matroska file in order, its Segment's and Clusters'
+    walked into."""
+    at = 0
     while at < len(data):
         element, id_length = _ebml_number(data, at, keep_marker=True)
         size, size_length = _ebml_number(data, at + id_length, keep_marker=False)
         start = at + id_length + size_length
-        if element in (_SEGMENT, _CLUSTER):  # walked into
-            at = start
-            continue
+        yield element, at, at + id_length, start + size
+        at = start if element in (_SEGMENT, _CLUSTER) else start + size
+
+
+def _blocks(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each frame's SimpleBlock element in a Matroska file, in the order they come."""
+    return [(at, end) for element, at, _, end in _elements(data) if element == _SIMPLE_BLOCK]
+
+
+def _clusters(data: bytes) -> list[list[int]]:
+    """The IDs of each Cluster's elements, in order."""
+    held: list[list[int]] = []
+    for element, *_ in _elements(data):
+        if element == _CLUSTER:
+            held.append([])
+        elif held and element != _SEGMENT:
+            held[-1].append(element)
+    return held
+
+
+def _cluster_of_each_frame(data: bytes) -> list[int]:
+    """The Cluster (by its place among them) that holds each frame's block."""
+    cluster, found = -1, []
+    for element, *_ in _elements(data):
+        cluster += element == _CLUSTER
         if element == _SIMPLE_BLOCK:
-            found.append((at, start + size))
-        at = start + size
+            found.append(cluster)
     return found
 
 
-def _without_frames(path: Path, name: str, voided: bool) -> Path:
-    """The video with frames PAUSED taken out: each block made a Void element of its length (a file whose
-    recording paused there: whole, its times jumping), or zeros (a damaged stretch, which FFmpeg resyncs past)."""
+def _of_open_size(data: bytearray) -> None:
+    """Its Segment's and Clusters' sizes made unknown (all ones, in their own length), as a live recorder writes
+    them, which cannot go back to write a size: nothing else moves."""
+    for element, _, size_at, _ in list(_elements(bytes(data))):
+        if element in (_SEGMENT, _CLUSTER):
+            length = 9 - data[size_at].bit_length()
+            data[size_at:size_at + length] = ((1 << 7 * length + 1) - 1).to_bytes(length, "big")
+
+
+def _edited(path: Path, name: str, paused: range = range(0), damaged: range = range(0), live: bool = False) -> Path:
+    """The video with the frames ``paused`` taken out as a recording's pause leaves them (each block made a Void
+    element of its length: the file whole, its times jumping), the frames ``damaged`` zeroed (a damaged stretch,
+    which FFmpeg resyncs past), and its Segment and Clusters of open size where ``live``."""
     data = bytearray(path.read_bytes())
     blocks = _blocks(bytes(data))
     assert len(blocks) == FRAMES
-    for start, end in blocks[slice(*PAUSED)]:
+    for start, end in (blocks[i] for i in paused):
         void_data = end - start - 9  # after Void's ID (1 byte) and an 8-byte size
-        void = b"\xec\x01" + void_data.to_bytes(7, "big") + bytes(void_data)
-        data[start:end] = void if voided else bytes(end - start)
+        data[start:end] = b"\xec\x01" + void_data.to_bytes(7, "big") + bytes(void_data)
+    for start, end in (blocks[i] for i in damaged):
+        data[start:end] = bytes(end - start)
+    if live:
+        _of_open_size(data)
     out = path.with_name(name)
     out.write_bytes(bytes(data))
     return out
+
+
+def _without_frames(path: Path, name: str, voided: bool) -> Path:
+    """The video with frames PAUSED taken out: voided (a recording that paused there), or zeroed (damaged there)."""
+    frames = range(*PAUSED)
+    return _edited(path, name, paused=frames) if voided else _edited(path, name, damaged=frames)
+
+
+def _pause_said(name: str) -> str:
+    first, last = PAUSED
+    return (f"{name}: no frames between {(first - 1) / FPS:.2f} s and {last / FPS:.2f} s: the recording paused there "
+            "(the file is whole there: no frame is missing)")
+
+
+def _numbered_as_decoded_past_the_pause(frames: list) -> bool:
+    """Whether each frame given is numbered by its place in the file, the pause taking no place."""
+    first, last = PAUSED
+    given = [f for f in frames if f.image is not None]
+    drawn = [_drawn_number(f.image) for f in given]
+    return [f.index for f in given] == [n if n < first else n - (last - first) for n in drawn]
 
 
 def test_a_recording_that_paused_keeps_its_numbering_and_says_where_once(tmp_path):
@@ -78,14 +134,54 @@ def test_a_recording_that_paused_keeps_its_numbering_and_says_where_once(tmp_pat
     assert all(f.image is not None for f in frames)
     assert [f.index for f in frames] == 2 * list(range(kept))
     assert [_drawn_number(f.image) for f in frames[:kept]] == [*range(first), *range(last, FRAMES)]
-    assert source.warnings == (f"paused.mkv: no frames between {(first - 1) / FPS:.2f} s and {last / FPS:.2f} s: the "
-                               "recording paused there (the file is whole there: no frame is missing)",)
+    assert source.warnings == (_pause_said("paused.mkv"),)
 
 
-def test_a_matroska_file_damaged_where_its_times_jump_still_counts_the_frames_lost(tmp_path):
+def test_a_live_recordings_clusters_of_open_size_hold_crc_32_and_void_elements(tmp_path):
+    """A paused recording whose Clusters are of open size (a live recorder's) and open with a CRC-32 (as FFmpeg's
+    muxer writes them) had been called broken at 0 s: its Clusters were closed at the CRC-32 (and a Void), which
+    any element may hold, and the pause counted as lost frames."""
+    whole = _video(tmp_path / "whole.mkv")
+    assert all(held[0] == _CRC_32 for held in _clusters(whole.read_bytes()))
+    paused = _edited(whole, "live.mkv", paused=range(*PAUSED), live=True)  # each paused frame's block a Void
+    source = VideoSource(paused)
+    frames = list(source)
+    assert [f.warning for f in frames if f.image is None] == []
+    assert _numbered_as_decoded_past_the_pause(frames) and source.warnings == (_pause_said("live.mkv"),)
+
+
+# the frames zeroed: one amid a Cluster before the pause, and one after it in the Cluster it ended in, where two
+# frames came whole after the pause (a jump is judged only where the rate goes on a frame after it)
+DAMAGED_BEFORE = range(PAUSED[0] // 2, PAUSED[0] // 2 + 1)
+DAMAGED_AFTER = range(PAUSED[1] + 2, PAUSED[1] + 3)
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["sized", "live"])
+@pytest.mark.parametrize("damaged", [DAMAGED_BEFORE, DAMAGED_AFTER], ids=["before", "after, in its Cluster"])
+def test_damage_before_or_after_a_pause_counts_its_own_frames_lost_and_not_the_pauses(tmp_path, damaged, live):
+    """One damaged spot before a recording's pause, or after it in the Cluster it ended in, made the pause's jump
+    lost frames too (a WebM's 1 s pause 29 frames, its last frame numbered 328 of 300): the walk of its structure
+    stopped at the first break, and every later jump was called damaged."""
+    whole = _video(tmp_path / "whole.mkv")
+    after = PAUSED[1]
+    assert len(set(_cluster_of_each_frame(whole.read_bytes())[after:DAMAGED_AFTER.stop])) == 1, (
+        "the frame after the pause and the one damaged after it are no longer in one Cluster: the case not tested")
+    paused = _edited(whole, "paused.mkv", paused=range(*PAUSED), damaged=damaged, live=live)
+    source = VideoSource(paused)
+    frames = list(source)
+    lost = [f for f in frames if f.image is None]
+    assert lost, "the damage no longer makes FFmpeg pass frames over: this test no longer tests a damaged stretch"
+    assert all("(damaged there?)" in f.warning or "could not be decoded" in f.warning for f in lost)
+    assert source.warnings == (_pause_said("paused.mkv"),)
+    assert [f.index for f in frames] == list(range(FRAMES - len(range(*PAUSED))))
+    assert _numbered_as_decoded_past_the_pause(frames)
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["sized", "live"])
+def test_a_matroska_file_damaged_where_its_times_jump_still_counts_the_frames_lost(tmp_path, live):
     """Its structure breaks there (FFmpeg logs "invalid as first byte of an EBML number" and resyncs): the frames
     after keep their place in the file, as before the pause was told apart."""
-    damaged = _without_frames(_video(tmp_path / "whole.mkv"), "damaged.mkv", voided=False)
+    damaged = _edited(_video(tmp_path / "whole.mkv"), "damaged.mkv", damaged=range(*PAUSED), live=live)
     source = VideoSource(damaged, loop=True)
     frames = [source.read() for _ in range(2 * FRAMES)]  # counted once per pass
     given = [f for f in frames if f.image is not None]
