@@ -36,11 +36,14 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
   A uint8 input is fed the faces as they are (it normalises inside: --mean/--std are refused); where such a filter
   gives a float image, the range found is its output's. A uint8 output is a face as it is.
 - A filter's float output is read back on its input's range, de-normalised by --mean/--std, unless --output-range
-  gives its own (a sigmoid's [0, 1] after an ImageNet-normalised input). Refused unless forced: flat faces, or an
-  output far from the faces under every range that lies near them read on another --output-range (or, de-normalised,
-  much further than without --mean/--std). Refused outright: NaN or infinite output, an output of other than 3 (or
-  1, grey) colours, a graph that mixes the faces of a batch. Of several outputs, the one image of 3 colours at the
-  face size is taken.
+  gives its own (a sigmoid's [0, 1] after an ImageNet-normalised input). Its scale is told by where its raw output
+  lies, not by how far from the faces it reads (a strong filter lies far read rightly): where it stays within [0, 1]
+  and its input is fed otherwise, it may be a sigmoid's, and adopt asks, naming every option to give, unless its
+  input's range reads it 20 grey levels nearer; an output much of which lies past a range's bounds (a tanh's, below
+  0 on the darker half of a face) is never read on it. A given --output-range is refused where that is so, or where
+  its input's range reads it 20 nearer and holds it. Refused unless forced: those, and flat faces. Refused outright:
+  NaN or infinite output, an output of other than 3 (or 1, grey) colours, a graph that mixes the faces of a batch.
+  Of several outputs, the one image of 3 colours at the face size is taken, and the card names it.
 - A classifier's class-activation map comes from its head, what follows its last global average pool
   (``adopt_head``). One linear layer (or several with nothing but batch norm or a constant scale between them):
   CAM (Zhou et al. 2016), whose grid mean is the head's output less the bias, which is checked on the faces.
@@ -204,6 +207,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     in_dtype = onnx.helper.tensor_dtype_to_np_dtype(src_in.type.tensor_type.elem_type).name
     takes_bytes = in_dtype == "uint8"
     source_output = None
+    outputs = [o.name for o in model.graph.output]  # before a filter's face is taken, the others dropped
     if kind == "filter":  # its face, of several outputs; then its size and colours
         shapes = output_shapes(model, src_in, layout, size)
         source_output = filter_output(model, shapes, layout, size, src, echo)
@@ -275,6 +279,9 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
         if kind == "filter":  # as a generator's: the range its output is read on, and whether de-normalised
             out_dtype = onnx.helper.tensor_dtype_to_np_dtype(model.graph.output[0].type.tensor_type.elem_type).name
             adopted["output"] = chosen.enc.describe_output(out_dtype)
+            if len(outputs) > 1:  # which one the card is of, as stdout said: an image and a mask are told apart
+                adopted["output_taken"] = source_output
+                adopted["outputs_left_out"] = [o for o in outputs if o != source_output]
         if conds is not None and conds.values is not None:
             adopted["conditions"] = _conditions_record(src_cond, conds)  # type: ignore[arg-type]
             described += f"; its condition '{src_cond.name}' fed {conds.written()}"  # type: ignore[union-attr]
@@ -410,9 +417,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-range", choices=list(RANGES), default=None,
                    help="a filter's output range, where it differs from its input's: symmetric [-1, 1] (tanh), unit "
                         "[0, 1] (sigmoid), byte [0, 255]; read on it alone, without --mean/--std (default: its "
-                        "input's range, de-normalised by --mean/--std). A filter whose output lies far from the faces "
-                        "under every --range, or gives back flat faces, is refused without --force: its output is "
-                        "likely scaled otherwise than its input (an ImageNet-normalised input, a sigmoid output)")
+                        "input's range, de-normalised by --mean/--std). Where it is left out and the output stays "
+                        "within [0, 1] while the input is fed otherwise ([-1, 1], ImageNet-normalised, 0..255), adopt "
+                        "asks for it unless the input's range reads the output much nearer the faces; a given one is "
+                        "refused where much of the output lies past its bounds (a tanh's read as [0, 1]), or where "
+                        "the input's range reads it much nearer and holds it")
     p.add_argument("--mean", type=_triple, default=(0.0, 0.0, 0.0), help="per-channel mean subtracted after --range, "
                    "RGB, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_spreads, default=(1.0, 1.0, 1.0), help="per-channel spread divided by after --mean, "
@@ -430,9 +439,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                                       "default 64)")
     p.add_argument("--force", action="store_true", help="write a classifier whose labels look swapped, or whose "
                                                         "outputs do not tell the faces apart, a filter whose given "
-                                                        "--range puts its output far from the faces, or whose output "
-                                                        "lies far from them under every range, or is flat, or a "
-                                                        "generator "
+                                                        "--range puts its output far from the faces, whose output "
+                                                        "scale is asked or whose --output-range is refused, or is "
+                                                        "flat, or a generator "
                                                         "whose output lies much past --range's bounds, is flat, or is "
                                                         "one face for every latent")
     p.add_argument("--conditions", default="", help="a conditional filter's (one that takes a second input: a batch "

@@ -1,9 +1,9 @@
 """An adopted filter checked on faces: its range (the one whose output lies nearest the faces where no other comes
 near, or a given one refused where another is much nearer and not as likely its own), its output finite and read at
-its own scale (``_check_output_scale``: --output-range), and the wrapped filter against the model run alone, under
-every condition (where they differ on a batch alone, its graph mixes the batch). An adopted generator's faces, which
-have none to compare with, are checked by the same signs of a range read wrongly (its output past the range's bounds,
-flat faces) and against the model alone (``generator_checks``)."""
+the scale it gives, told by where its raw output lies (``_check_output_scale``: --output-range), and the wrapped
+filter against the model run alone, under every condition (where they differ on a batch alone, its graph mixes the
+batch). An adopted generator's faces, which have none to compare with, are checked by the same signs of a range read
+wrongly (its output past the range's bounds, flat faces) and against the model alone (``generator_checks``)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -63,16 +63,23 @@ BEYOND_SHARE = 0.3
 # to 3.3 times as far from the faces as the filter's own reading where that moves them far (the tests' tanh filter on
 # noise, tanh(atanh(x) − 0.6) and x·0.7 − 0.3 on [-1, 1] on UTKFace), and no filter of faces gives back one grey.
 FLAT_SPREAD_GREY = 2.0
-# A filter read at another scale than it gives (the input's range, and mean/std, do not say the output's) lies far from
-# the faces: an ImageNet-normalised identity with a sigmoid's [0, 1] output, read back through the input's mean/std,
-# 44.5 grey levels from 64 UTKFace faces (its audit: ΔITA +22°); a [-1, 1]-in, [0, 1]-out identity 68.2 under either
-# input range; read on [0, 1] alone, both lie within 1. Far alone is no proof: the tests' strong filters lie 46 to 59
-# from the faces at nearest (tanh(atanh(x) − 0.6), a tanh after instance norm, a clamped ×2.5 exposure; a +45 lift on
-# [0, 1] 43), the shipped filter 11.8. So an output is refused where it lies further than this under every input
-# range and a reading on another --output-range lies near the faces, within this too, and WRONG_RANGE_GREY nearer
-# (``_check_output_scale``). Above the nearest reading of a strong darkener, x·0.3 on [0, 1] (39.3, under [-1, 1]),
-# whose other output readings lie 52 and further: neither is near.
-FAR_FROM_FACES_GREY = 40.0
+# A float output lies within a range where no more than this share of it lies over a grey level past the range's
+# bounds (under the condition where most does). Its scale, which its input's range and mean/std do not say, is told by
+# where its raw output lies, not by how far from the faces it reads (``_check_output_scale``): a sigmoid's or a
+# clamp's [0, 1] output never goes below 0 nor above 1, a tanh's [-1, 1] output goes below 0 on the darker pixels of
+# a face, an ImageNet-normalised one below 0 and above 1, a 0..255 one above 1. Told by distance (refused where the
+# output lay over 40 grey levels from the faces under every --range, another reading within 40 and 20 nearer), strong
+# [-1, 1] brighteners, 45 to 76 from 64 UTKFace faces read as they give their output, 19 to 36 read on [0, 1], had been
+# refused as sigmoid outputs and, read on [0, 1] as advised, wrapped to darken the faces they lighten; [0, 1] outputs
+# of an ImageNet-normalised or [-1, 1] input that change faces by 25 grey levels or more (so 43 to 90 from them read
+# wrongly) had been written without a word. Those brighteners put 0.125 to 0.32 of their output below 0
+# (tanh(atanh(x) + 0.9) 0.125, a 0.6 fade towards white 0.15, +75 grey levels 0.19, +45 0.32), ImageNet-normalised
+# filters 0.28 to 0.68, sigmoids and clamps none. A twentieth: the darkest twentieth of UTKFace's pixels lie below 13
+# grey levels (of its White or Asian faces alone, below 26 to 29), which a [-1, 1] output lifts over 0 only by lifting
+# them some 100 grey levels. What it leaves out: a [0, 1] output that does not clamp and darkens by more than that
+# (past 0 on the pixels darker than its shift), read as its input's range unless --output-range unit is given, with
+# --force.
+PAST_BOUNDS_SHARE = 0.05
 # Under a range whose output lies this near the faces (mean grey levels) the filter left them as they were: no evidence
 # of its range where another changes them. A filter trained on [-1, 1] that lifts shadows (relu(-x)) does nothing to
 # [0, 1] inputs; "nearest" took [0, 1], and the audit then measured a no-op and passed the gate on a filter that
@@ -110,10 +117,10 @@ def _alone(trial: Trial, src: Path, faces: np.ndarray) -> list[np.ndarray]:
             for label in model.condition_labels or [None]]
 
 
-def _beyond(trial: Trial, raw: list[np.ndarray]) -> float:
-    """The share of the raw output that lies over a grey level past the bounds of ``trial``'s range, under the
-    condition where most does: a filter's own clamp lands on them, not past them."""
-    return max(float(((g < -1) | (g > 256)).mean()) for g in map(trial.enc.grey, raw))
+def _beyond(enc: Encoding, raw: list[np.ndarray]) -> float:
+    """The share of the raw output that lies over a grey level past the bounds of the range ``enc`` reads it on,
+    under the condition where most does: a filter's own clamp lands on them, not past them."""
+    return max(float(((g < -1) | (g > 256)).mean()) for g in map(enc.grey, raw))
 
 
 def _flat(outs: list[np.ndarray]) -> bool:
@@ -185,15 +192,18 @@ def _ambiguity(nearest: str, rivals: list[str], changes: dict[str, float], outs:
 
 
 def _wrong_range(given: str, nearest: str, rivals: list[str], changes: dict[str, float],
-                 outs: dict[str, list[np.ndarray]], side: str, ratio: float) -> str:
+                 outs: dict[str, list[np.ndarray]], side: str, ratio: float, output: str | None = None) -> str:
     """Why a given range is refused, and what to do: leaving --range out takes the nearest only where no other range
-    is as likely (the advice had led a darkener on [0, 1] to [-1, 1], which an audit measured lightening skin)."""
-    advice = ("Leave --range out to take the nearest" if not rivals else
-              f"Its output lies about as near the faces with {_ambiguity(nearest, rivals, changes, outs, ratio)}: give "
-              f"the one of the {side}s it was trained on")
-    return (f"with --range {given} its output lies {changes[given]:.1f} grey levels from the face on average, with "
-            f"--range {nearest} {changes[nearest]:.1f}: the faces it gave back are not faces. {advice}, or give "
-            f"--force to write it as given")
+    is as likely (the advice had led a darkener on [0, 1] to [-1, 1], which an audit measured lightening skin).
+    ``output``: the --output-range given, which both readings share and the advice keeps (it had named neither)."""
+    read = f" --output-range {output}" if output else ""
+    advice = (f"Its output lies about as near the faces with {_ambiguity(nearest, rivals, changes, outs, ratio)}: give "
+              f"the one of the {side}s it was trained on" if rivals else
+              f"Give --range {nearest}, keeping --output-range {output}" if output else
+              "Leave --range out to take the nearest")
+    return (f"with --range {given}{read} its output lies {changes[given]:.1f} grey levels from the face on average, "
+            f"with --range {nearest}{read} {changes[nearest]:.1f}: the faces it gave back are not faces. {advice}, or "
+            f"give --force to write it as given")
 
 
 def _check_enough_faces(faces: np.ndarray, src: Path, side: str) -> None:
@@ -219,19 +229,79 @@ def _check_finite(raw: list[np.ndarray], best: str, src: Path) -> None:
                               "be read from them (they had been written as black pixels)", src)
 
 
+def _reading(enc: Encoding, o: str | None) -> Encoding:
+    """``enc`` reading a float output on the range ``o`` alone (--output-range), or, where None, on its input's range,
+    de-normalised by its mean/std."""
+    lo, hi = RANGES[o] if o else (None, None)
+    return replace(enc, out_lo=lo, out_hi=hi)
+
+
+def _read(enc: Encoding, raw: list[np.ndarray]) -> list[np.ndarray]:
+    """The faces its raw output (under each condition) gives back, read as ``enc`` reads it."""
+    return [enc.decode(out) for out in raw]
+
+
+def _plausible(enc: Encoding, raw: list[np.ndarray]) -> list[np.ndarray] | None:
+    """The faces its raw output gives back read as ``enc`` reads it, where a filter could give its output so: finite,
+    within the range read (PAST_BOUNDS_SHARE), and not one grey edge to edge; else None."""
+    if not all(np.isfinite(out).all() for out in raw) or _beyond(enc, raw) > PAST_BOUNDS_SHARE:
+        return None
+    read = _read(enc, raw)
+    return None if _flat(read) else read
+
+
+def _plain(enc: Encoding) -> bool:
+    return tuple(enc.mean) == (0, 0, 0) and tuple(enc.std) == (1, 1, 1)
+
+
+def _output_named(enc: Encoding) -> str:
+    """The --output-range ``enc`` reads a float output on (given: it reads it on that range alone)."""
+    return next(o for o, bounds in RANGES.items() if bounds == enc.output_interval)
+
+
+def _options(enc: Encoding, r: str, o: str | None) -> str:
+    """The options that feed and read it so, in full: its --mean/--std and --channels kept (the advice "Give
+    --output-range unit … with --range unit" to an ImageNet-normalised filter, given so, dropped them, and the filter
+    was wrapped wrongly without a word)."""
+    given = [f"--range {r}"]
+    if not _plain(enc):  # each as it reads back: shortened (:g), 0.1234567 would be given as 0.123457
+        given.append(f"--mean {','.join(repr(float(v)) for v in enc.mean)} "
+                     f"--std {','.join(repr(float(v)) for v in enc.std)}")
+    if enc.order == "BGR":
+        given.append("--channels BGR")
+    if o is not None:
+        given.append(f"--output-range {o}")
+    return "`" + " ".join(given) + "`"
+
+
+def _fed(enc: Encoding) -> str:
+    """What its input is fed, for a message: its range, and the span its mean/std make of it."""
+    if _plain(enc):
+        return f"[{enc.lo:g}, {enc.hi:g}]"
+    lo = min((enc.lo - m) / s for m, s in zip(enc.mean, enc.std))
+    hi = max((enc.hi - m) / s for m, s in zip(enc.mean, enc.std))
+    return f"[{lo:.3g}, {hi:.3g}] ([{enc.lo:g}, {enc.hi:g}] normalised by --mean/--std)"
+
+
+def _own(enc: Encoding) -> str:
+    """Its input's range as a reading of its output, for a message."""
+    return f"its input's range [{enc.lo:g}, {enc.hi:g}]" + ("" if _plain(enc) else ", de-normalised by --mean/--std")
+
+
+def _span(raw: list[np.ndarray]) -> str:
+    return f"{min(float(out.min()) for out in raw):.3g} to {max(float(out.max()) for out in raw):.3g}"
+
+
 def _readings(trials: dict[str, Trial], raw: Callable[[str], list[np.ndarray]],
-              faces: np.ndarray) -> dict[tuple[str, str], float]:
+              faces: np.ndarray) -> dict[tuple[str, str | None], float]:
     """How far the model's output lies from the faces (mean grey levels, under the condition that moves them most)
-    fed as each trial feeds it and read as each --output-range, on that range alone: flat readings, and those of an
-    output that is not finite, left out."""
+    fed as each trial feeds it and read on its input's range (None) or on each --output-range, where a filter could
+    give it so (``_plausible``: a tanh's output, half below 0, is no sigmoid's)."""
     found = {}
     for r, trial in trials.items():
-        outputs = raw(r)
-        if not all(np.isfinite(out).all() for out in outputs):
-            continue
-        for o, (lo, hi) in RANGES.items():
-            read = [replace(trial.enc, out_lo=lo, out_hi=hi).decode(out) for out in outputs]
-            if not _flat(read):
+        for o in (None, *RANGES):
+            read = _plausible(_reading(trial.enc, o), raw(r))
+            if read is not None:
                 found[r, o] = _largest_change(read, faces)
     return found
 
@@ -242,7 +312,7 @@ def _nearest_reading(trials: dict[str, Trial], raw: Callable[[str], list[np.ndar
     if not readings:
         return ""
     (r, o), d = min(readings.items(), key=lambda kv: kv[1])
-    return f" (read as --range {r} --output-range {o}, it lies {d:.1f} grey levels from them)"
+    return f" (read so, {_options(trials[r].enc, r, o)}, it lies {d:.1f} grey levels from them)"
 
 
 def _check_not_flat(trials: dict[str, Trial], best: str, outs: dict[str, list[np.ndarray]],
@@ -259,34 +329,156 @@ def _check_not_flat(trials: dict[str, Trial], best: str, outs: dict[str, list[np
                           f"edge: read so, its output is not a face. {advice}", src)
 
 
-def _check_output_scale(trials: dict[str, Trial], best: str, changes: dict[str, float],
-                        raw: Callable[[str], list[np.ndarray]], faces: np.ndarray, src: Path, side: str) -> None:
-    """Its output is read at its own scale: where it lies far from the faces under every range tried
-    (FAR_FROM_FACES_GREY), or is de-normalised by --mean/--std, not more than WRONG_RANGE_GREY further from them than
-    read on another --output-range that lies near them (within FAR_FROM_FACES_GREY). An output scaled otherwise
-    than its input, a sigmoid's [0, 1] read through ImageNet's mean/std or after a [-1, 1] input, had been written
-    without a word, and audited as another filter."""
+def _unit_distance(enc: Encoding, raw: list[np.ndarray], faces: np.ndarray) -> float | None:
+    """How far from the faces its output lies read on [0, 1] alone, where a sigmoid or a clamp could give it so
+    (``_plausible``) and that reading gives back other faces than ``enc``'s (its input's range); else None."""
+    read = _plausible(_reading(enc, "unit"), raw)
+    if read is None or _same_faces(read, _read(enc, raw)):
+        return None
+    return _largest_change(read, faces)
+
+
+def _unit_or_own(enc: Encoding, r: str, unit: float, own: float, raw: list[np.ndarray], also: str = "") -> str:
+    """Why an output that lies within [0, 1], fed otherwise, is asked its range, with the options to give."""
+    own_read = _plausible(enc, raw)  # a 0..255 reading of it, black, is no filter's: not offered
+    as_own = None if own_read is None else next(
+        (o for o in RANGES if _same_faces(_read(_reading(enc, o), raw), own_read)), None)
+    own_options = f", {_options(enc, r, as_own)} where it gives {_own(enc)}" if as_own else ""
+    return (f"with --range {r} its raw output lies within [0, 1] on these faces ({_span(raw)}), its input fed "
+            f"{_fed(enc)}: it may be a [0, 1] output, a sigmoid's or a clamp's, scaled otherwise than its input. Read "
+            f"on [0, 1] alone (--output-range unit) it lies {unit:.1f} grey levels from the faces on average, read on "
+            f"{_own(enc)} {own:.1f}: the output cannot tell which it gives, and an audit of it read on the wrong one "
+            f"measures another filter (one that darkens faces can be measured lightening them). Give "
+            f"{_options(enc, r, 'unit')} where it gives [0, 1]{own_options}{also}, or --force to read it on its "
+            "input's range")
+
+
+def _check_unit_output(trials: dict[str, Trial], r: str, changes: dict[str, float],
+                       raw: Callable[[str], list[np.ndarray]], faces: np.ndarray, src: Path) -> None:
+    """Where its raw output lies within [0, 1] and its input is fed otherwise (a [-1, 1] range, ImageNet-normalised
+    values, 0..255), whether it gives [0, 1] or its input's range is asked (refused), unless its input's range reads it
+    WRONG_RANGE_GREY nearer the faces: an ImageNet-in, [0, 1]-out darkener by 30 grey levels, read through mean/std
+    43.2 from the faces and on [0, 1] 28.3, had been written without a word, its dark faces lightened by 44."""
+    enc = trials[r].enc
+    if enc.gives_bytes or not enc.output_denormalised:  # a face as it is, or read on the --output-range given
+        return
+    unit = _unit_distance(enc, raw(r), faces)
+    if unit is not None and unit <= changes[r] + WRONG_RANGE_GREY:
+        raise BiasMirrorError(_unit_or_own(enc, r, unit, changes[r], raw(r)), src)
+
+
+def _check_clearly_unit(trials: dict[str, Trial], nearest: str, changes: dict[str, float],
+                        raw: Callable[[str], list[np.ndarray]], faces: np.ndarray, src: Path) -> None:
+    """Without --range: asked before the ranges are weighed where its output, read on [0, 1] alone under some range
+    (``_unit_distance``), lies WRONG_RANGE_GREY nearer the faces than read on its input's under every range (a [-1, 1]
+    in, [0, 1]-out identity: 68.2 under either input range, 0.0 so). Where it does not, the ranges are weighed, and
+    the one chosen is checked as a given one is (``_check_unit_output``)."""
+    if min(changes.values()) <= WRONG_RANGE_GREY:  # no reading can lie that much nearer
+        return
+    units = {r: d for r, t in trials.items() if (d := _unit_distance(t.enc, raw(r), faces)) is not None}
+    if not units:
+        return
+    r = min(units, key=units.__getitem__)
+    if units[r] + WRONG_RANGE_GREY < min(changes.values()):
+        also = (f", {_options(trials[nearest].enc, nearest, None)} where it takes and gives "
+                f"{_interval(nearest)} ({changes[nearest]:.1f})") if nearest != r else ""
+        raise BiasMirrorError(_unit_or_own(trials[r].enc, r, units[r], changes[r], raw(r), also), src)
+
+
+def _past_output_range(enc: Encoding, r: str, raw: list[np.ndarray], faces: np.ndarray) -> str:
+    """Why a given --output-range is refused whose bounds much of the raw output lies past, and the nearest reading
+    of it that a filter could give."""
+    o = _output_named(enc)
+    why = {"unit": "a [0, 1] output, a sigmoid's or a clamp's, goes neither below 0 nor above 1, where a tanh's "
+                   "[-1, 1] goes below 0 on the darker pixels of a face",
+           "symmetric": "a tanh's [-1, 1] output goes neither below -1 nor above 1",
+           "byte": "a 0..255 output goes neither below 0 nor above 255"}[o]
+    readings = {o2: _largest_change(read, faces) for o2 in (None, *RANGES)
+                if o2 != o and (read := _plausible(_reading(enc, o2), raw)) is not None}
+    advice = ""
+    if readings:
+        o2 = min(readings, key=readings.__getitem__)
+        how = f"on {_own(enc)}, --output-range left out" if o2 is None else f"on {_interval(o2)}"
+        advice = f"Read {how}, it lies {readings[o2]:.1f} grey levels from the faces: give {_options(enc, r, o2)}, "
+    return (f"with --range {r} --output-range {o} {_interval(o)}, {_beyond(enc, raw):.0%} of its raw output lies past "
+            f"that range's bounds (on these faces it spans {_span(raw)}): {why}, so {o} is not the range it gives. "
+            f"{advice}or give --force to write it as given")
+
+
+def _check_given_output_range(trials: dict[str, Trial], given: str | None, best: str, changes: dict[str, float],
+                              raw: Callable[[str], list[np.ndarray]], faces: np.ndarray, src: Path,
+                              ratio: float) -> None:
+    """A given --output-range is checked as a given --range is: refused where much of the raw output lies past its
+    bounds (PAST_BOUNDS_SHARE: a tanh's output taken for a sigmoid's, as the check's own advice had [-1, 1]
+    lighteners wrapped, darkened faces), or, with --range given, where read on the input's range it lies
+    WRONG_RANGE_GREY nearer the faces and within that range's bounds (+12 grey levels on [0, 1], given --output-range
+    symmetric, had been written 74 from the faces). Without --range, where it lies about as near so under any range
+    (as ranges are weighed), the output cannot tell which reading is its own, and is asked: --output-range unit had
+    chosen a [-1, 1] filter's input range for it, [0, 1], and an audit saw it change faces by 23.5 where it does by
+    11.9."""
     enc = trials[best].enc
+    if _beyond(enc, raw(best)) > PAST_BOUNDS_SHARE:
+        raise BiasMirrorError(_past_output_range(enc, best, raw(best), faces), src)
+    o, got = _output_named(enc), _read(enc, raw(best))
+    own = {}
+    for r in [given] if given is not None else list(trials):
+        read = _plausible(_reading(trials[r].enc, None), raw(r))
+        if read is not None and not _same_faces(read, got):
+            own[r] = _largest_change(read, faces)
+    if given is not None:
+        if given in own and own[given] + WRONG_RANGE_GREY < changes[given]:
+            raise BiasMirrorError(f"with --range {given} --output-range {o} its output lies {changes[given]:.1f} grey "
+                                  f"levels from the faces on average, read on {_own(enc)}, without --output-range, "
+                                  f"{own[given]:.1f}, its raw output within that range's bounds ({_span(raw(given))}):"
+                                  f" {o} {_interval(o)} is not the range it gives. Give "
+                                  f"{_options(enc, given, None)}, --output-range left out, or --force to write it as "
+                                  "given", src)
+        return
+    near = [r for r, d in own.items()
+            if UNCHANGED_GREY <= d <= max(changes[best] + AMBIGUOUS_RANGE_GREY, changes[best] * ratio)]
+    if near:
+        raise BiasMirrorError(f"its output lies about as near the faces read on its input's range, without "
+                              f"--output-range, with "
+                              + " or ".join(f"--range {r} {_interval(r)} ({own[r]:.1f})" for r in near)
+                              + f", as read on --output-range {o} {_interval(o)} with --range {best} "
+                              f"({changes[best]:.1f} grey levels on average), within {AMBIGUOUS_RANGE_GREY:g} grey "
+                              f"levels or {ratio:.1f} times as far, and gives back other faces with each: the output "
+                              f"cannot tell which it gives, nor which range it takes. Give {_options(enc, best, o)} "
+                              f"where it gives {_interval(o)}, or "
+                              + " or ".join(_options(trials[r].enc, r, None) for r in near)
+                              + " where it gives its input's range", src)
+
+
+def _unit_hint(trials: dict[str, Trial], asked: list[str], nearest: float, raw: Callable[[str], list[np.ndarray]],
+               faces: np.ndarray, side: str) -> str:
+    """Where the ranges asked between read its output nearer the faces on [0, 1] alone than the nearest does on its
+    input's, the options that read it so, for a message: the range given, its output's scale is asked again."""
+    enc = trials[asked[0]].enc
+    if side == "output" or enc.gives_bytes or not enc.output_denormalised:
+        return ""
+    units = {r: d for r in asked if (d := _unit_distance(trials[r].enc, raw(r), faces)) is not None and d < nearest}
+    return "".join(f"; read on [0, 1] alone, as a sigmoid or a clamp gives it, with "
+                   f"{_options(trials[r].enc, r, 'unit')} it lies {d:.1f}" for r, d in units.items())
+
+
+def _check_output_scale(trials: dict[str, Trial], given: str | None, nearest: str, changes: dict[str, float],
+                        raw: Callable[[str], list[np.ndarray]], faces: np.ndarray, src: Path, side: str,
+                        ratio: float) -> None:
+    """Its output is read at the scale it gives, told by where its raw output lies (PAST_BOUNDS_SHARE), before the
+    ranges are weighed: a given --output-range (``_check_given_output_range``); else, where its raw output lies within
+    [0, 1] and its input is fed otherwise, the reading on [0, 1] against its input's range (``_check_unit_output``;
+    without --range, only where [0, 1] reads it clearly nearer under some range: ``_check_clearly_unit``). An output
+    scaled otherwise than its input, a sigmoid's [0, 1] read through ImageNet's mean/std or after a [-1, 1] input,
+    had been written without a word, and audited as another filter."""
+    enc = trials[given or nearest].enc
     if side == "output" or enc.gives_bytes:  # every range of its output was tried, or it is a face as it is
         return
-    normalised = enc.output_denormalised and (enc.mean != (0, 0, 0) or enc.std != (1, 1, 1))
-    if not normalised and min(changes.values()) <= FAR_FROM_FACES_GREY:
-        return
-    own = {o: d for (_, o), d in _readings({best: trials[best]}, raw, faces).items()}
-    o = min(own, key=own.__getitem__, default=None)
-    if o is None or own[o] > FAR_FROM_FACES_GREY or changes[best] <= own[o] + WRONG_RANGE_GREY:
-        return
-    if normalised:
-        how = (f"de-normalised by --mean/--std, as its input is normalised, its output lies {changes[best]:.1f} grey "
-               f"levels from the faces; read as --output-range {o} {_interval(o)}, without them, {own[o]:.1f}")
+    if not enc.output_denormalised:
+        _check_given_output_range(trials, given, given or nearest, changes, raw, faces, src, ratio)
+    elif given is not None:
+        _check_unit_output(trials, given, changes, raw, faces, src)
     else:
-        how = ("its output lies far from the faces under every --range tried ("
-               + ", ".join(f"{r} {_interval(r)} {c:.1f}" for r, c in changes.items())
-               + f" grey levels on average; a filter read as it gives its output lies within {FAR_FROM_FACES_GREY:g}"
-               f"); read as --range {best} --output-range {o} {_interval(o)}, {own[o]:.1f}")
-    raise BiasMirrorError(f"{how}: it gives its output on a scale of its own, not its input's (a sigmoid's [0, 1], as "
-                          f"many enhancement nets end). Give --output-range {o} (the range of the images it was "
-                          f"trained to give) with --range {best}, or --force to write it as it is", src)
+        _check_clearly_unit(trials, nearest, changes, raw, faces, src)
 
 
 def _depends_on_batch(model: Filter, faces: np.ndarray, raw: list[np.ndarray], enc: Encoding) -> bool:
@@ -318,7 +510,7 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     outs = {r: _outputs(t, faces) for r, t in trials.items()}
     changes = {r: _largest_change(o, faces) for r, o in outs.items()}
     raw = cache(lambda r: _alone(trials[r], src, faces))  # run alone where needed: one face at a time
-    beyond = cache(lambda r: _beyond(trials[r], raw(r)))
+    beyond = cache(lambda r: _beyond(trials[r].enc, raw(r)))
     unchanged = sorted(r for r, c in changes.items() if c < UNCHANGED_GREY)
     changed = sorted((r for r in changes if r not in unchanged), key=changes.__getitem__)
     if given is None and unchanged and changed:  # which is its range, the one of no effect or the other? It cannot tell
@@ -331,28 +523,32 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     # lift's right range, 32.6 grey levels from the faces, had been refused for [0, 1]'s 0.0)
     nearest = min([r for r in changes if r in changed or r == given] or list(changes), key=changes.__getitem__)
     _check_finite(raw(given or nearest), given or nearest, src)  # first: read as black, NaN misleads every distance
-    if not force:  # before the ranges are weighed: read at another scale, every range's output is far from the faces
-        _check_output_scale(trials, given or nearest, changes, raw, faces, src, side)
     ratio = _ratio_limit(faces)
+    if not force:  # before the ranges are weighed: read at another scale than it gives, every range reads it wrongly
+        _check_output_scale(trials, given, nearest, changes, raw, faces, src, side, ratio)
     rivals = [r for r in changed if _about_as_near(r, nearest, changes, outs, ratio)
               and not _reads_wrongly(r, nearest, beyond, outs)]
     # a given range as likely as the nearest is the user's answer to what the output cannot tell (x·0.5 on [0, 1],
     # given --range unit, had been refused for [-1, 1]'s 27.9 against its 59.4)
     if given is not None and changes[given] > changes[nearest] + WRONG_RANGE_GREY and given not in rivals \
             and not force:
-        raise BiasMirrorError(_wrong_range(given, nearest, rivals, changes, outs, side, ratio), src)
+        output = None if trials[given].enc.output_denormalised else _output_named(trials[given].enc)
+        raise BiasMirrorError(_wrong_range(given, nearest, rivals, changes, outs, side, ratio, output), src)
     if given is None and rivals:  # nearest by a little says nothing: read wrongly, a lightener is audited as darkening
         raise BiasMirrorError(f"its output lies about as near the faces with "
                               f"{_ambiguity(nearest, rivals, changes, outs, ratio)}, and gives back other faces "
                               f"with each: the output cannot tell which range it was trained on, and an audit of it "
                               f"read with the wrong one measures another filter (one that lightens faces can be "
-                              f"measured darkening them). Give --range: the range of the {side}s it was trained on", src)
+                              f"measured darkening them). Give --range: the range of the {side}s it was trained on"
+                              + _unit_hint(trials, [nearest, *rivals], changes[nearest], raw, faces, side), src)
     if given in unchanged and changed:  # as the auto choice would have asked: said, and written as given
         echo(f"warning: with --range {given} {_interval(given)} it leaves the faces as they were, with --range "
              f"{changed[0]} {_interval(changed[0])} it changes them ({changes[changed[0]]:.1f} grey levels): if "
              f"{given} is not the range it was trained on, an audit of it measures nothing")
     best = given or nearest
     if not force:
+        if given is None and side == "input":  # the range chosen, its output's scale is checked as a given one's
+            _check_unit_output(trials, best, changes, raw, faces, src)
         _check_not_flat(trials, best, outs, raw, faces, src, side)
     chosen, adopted = trials[best], {}
     if len(changes) > 1:
