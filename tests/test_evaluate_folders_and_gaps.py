@@ -21,7 +21,7 @@ from inference.card import classifier_card
 from inference.card_fields import CardNotes
 from inference.datasets import Sample, open_dataset, select, split_of
 from inference.metrics import SMALL_GROUP, disaggregate
-from tests.conftest import REPO, run_main
+from tests.conftest import REPO, labelled_folder, run_main
 from tests.test_cyclegan import write_utk
 from tests.test_evaluate_faces_and_ties import photos_of_faces
 
@@ -192,6 +192,103 @@ def test_where_the_cards_dataset_is_not_here_the_note_says_it_cannot_be_checked(
                                "--aligned"], capsys)
     assert code == 0, err
     assert "trained on" not in out and "WARNING" not in out
+
+
+# --- 3b. a folder a model was trained on, moved, copied, or named by a relative root -------------------------------
+
+FOLDER_TRAINING = {"dataset": "folder", "split": "train (a stable hash of file name, 80/10/10)",
+                   "filters": {"min_age": None}}
+
+
+def held_out(folder: Path) -> list[str]:
+    """The labelled photos of ``folder`` (labels.csv, no split column) that a hash of their names puts in 'test'."""
+    rows = (folder / "labels.csv").read_text().splitlines()[1:]
+    in_test = [r.split(",")[0] for r in rows if split_of(Sample(path=r.split(",")[0])) == "test"]
+    assert in_test, "the hash holds out none of the folder's photos: the test shows nothing"
+    return in_test
+
+
+def test_a_folder_a_model_was_trained_on_keeps_its_held_out_split_once_moved_or_named_relative(tmp_path, capsys):
+    """Only the very folder a card names had kept split 'test': the same folder moved was evaluated on every face,
+    its training faces included, with a note that no copy could be checked and "faces_trained_on": {}; and a card
+    naming its folder by a relative path was said to name no place at all."""
+    folder = labelled_folder(tmp_path / "faces", 30, 30)
+    in_test = held_out(folder)
+    away = card_model(tmp_path, "away", {**FOLDER_TRAINING, "dataset_root": str(folder)})
+    moved = folder.rename(tmp_path / "moved")
+    code, out, err, got = evaluated(["--model", str(away), "--dataset", f"folder:{moved}", "--aligned"],
+                                    tmp_path / "e.json", capsys)
+    assert code == 0, err
+    assert f"note: the labels of {moved} give no split, and away (away.onnx) was trained on the folder {folder}, " \
+           "which is not here: this folder may be it, moved or copied: evaluating split 'test'" in out
+    assert f"evaluating split 'test' of folder at {moved}: {len(in_test)} labelled face(s)" in out
+    assert got["evaluated"]["split"] == "test"
+    assert got["evaluated"]["faces_trained_on"] == {"away (away.onnx)": {
+        "n": len(in_test), "upper_bound": True, "unchecked": f"folder at {folder}, which is not here to compare with"}}
+
+    relative = card_model(tmp_path, "relative", {**FOLDER_TRAINING, "dataset_root": folder.name})
+    code, out, err, got = evaluated(["--model", str(relative), "--dataset", f"folder:{moved}", "--aligned"],
+                                    tmp_path / "e.json", capsys)
+    assert code == 0, err
+    assert f"relative (relative.onnx) was trained on the folder {folder.name}, a path relative to where it was " \
+           "trained, which its card does not say: this folder may be it: evaluating split 'test'" in out
+    assert f"was trained on the train split of folder at {folder.name}, relative to where it was trained (its card " \
+           f"does not say where), not on folder at {moved}" in out
+    assert got["evaluated"]["split"] == "test" and got["evaluated"]["faces_trained_on"]["relative (relative.onnx)"][
+        "unchecked"].startswith(f"folder at {folder.name}, relative to where it was trained")
+
+
+def test_a_copy_of_the_folder_a_model_was_trained_on_keeps_its_held_out_split(tmp_path, capsys):
+    """A copy beside the original was warned to be byte for byte the faces it trained on, and evaluated whole all
+    the same; a folder of other photos beside the card's is still evaluated on every labelled face."""
+    folder = labelled_folder(tmp_path / "faces", 30, 30)
+    in_test = held_out(folder)
+    copy = Path(shutil.copytree(folder, tmp_path / "copy"))
+    model = card_model(tmp_path, "here", {**FOLDER_TRAINING, "dataset_root": str(folder)})
+    code, out, err, got = evaluated(["--model", str(model), "--dataset", f"folder:{copy}", "--aligned"],
+                                    tmp_path / "e.json", capsys)
+    assert code == 0, err
+    n = len((copy / "labels.csv").read_text().splitlines()) - 1  # every labelled photo, each a copy
+    assert f"note: the labels of {copy} give no split, and {n} of its {n} labelled faces are byte-for-byte copies " \
+           f"of files in {folder}, the folder here (here.onnx) was trained on: evaluating split 'test'" in out
+    assert f"evaluating split 'test' of folder at {copy}: {len(in_test)} labelled face(s)" in out
+    assert "WARNING" not in out and got["evaluated"]["faces_trained_on"] == {}  # held out of its training
+
+    others = tmp_path / "others"
+    photos_of_faces(others, 3)
+    labelled_by_gender_only(others)
+    code, out, err, got = evaluated(["--model", str(model), "--dataset", f"folder:{others}", "--aligned"],
+                                    tmp_path / "e.json", capsys)
+    assert code == 0, err
+    assert f"note: the labels of {others} give no split, so every labelled face is evaluated" in out
+    assert got["evaluated"]["split"] == "all" and got["evaluated"]["faces_trained_on"] == {}
+
+
+def test_faces_trained_on_through_a_linked_subfolder_are_found_by_their_bytes(tmp_path, capsys):
+    """The folder reader follows a link to a subfolder kept elsewhere, and the model trained on the faces there;
+    the copy check walked without following links and found none of them, without a word."""
+    store = labelled_folder(tmp_path / "store", 30, 30)
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "imgs").symlink_to(store, target_is_directory=True)
+    rows = (store / "labels.csv").read_text().splitlines()
+    (linked / "labels.csv").write_text("\n".join([rows[0], *(f"imgs/{r}" for r in rows[1:])]) + "\n")
+    trained = [s for s in select(open_dataset(f"folder:{linked}").samples, labelled=True) if split_of(s) == "train"]
+    assert trained and all("imgs" in Path(s.path).parts for s in trained)
+    renamed = tmp_path / "renamed"  # the same photos under other names
+    renamed.mkdir()
+    names = [r.split(",")[0] for r in rows[1:]]
+    for i, name in enumerate(names):
+        shutil.copy(store / name, renamed / f"photo_{i}.png")
+    (renamed / "labels.csv").write_text("\n".join([rows[0], *(f"photo_{i}.png,{r.split(',', 1)[1]}"
+                                                              for i, r in enumerate(rows[1:]))]) + "\n")
+    model = card_model(tmp_path, "link", {**FOLDER_TRAINING, "dataset_root": str(linked)})
+    code, out, err, got = evaluated(["--model", str(model), "--dataset", f"folder:{renamed}", "--aligned",
+                                     "--split", "all"], tmp_path / "e.json", capsys)
+    assert code == 0, err
+    assert f"WARNING: {len(trained)} of the {len(names)} faces evaluated are byte-for-byte copies of faces link " \
+           f"(link.onnx) was trained on (its card: the train split of folder at {linked})" in out
+    assert got["evaluated"]["faces_trained_on"] == {"link (link.onnx)": {"n": len(trained), "upper_bound": False}}
 
 
 # --- 4. the gaps: ties, sizes, and groups with no face --------------------------------------------------------------

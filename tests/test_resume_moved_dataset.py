@@ -83,6 +83,54 @@ def test_compare_goes_on_with_a_dataset_moved_since_its_first_variant_stopped(tm
         assert read_card(tmp_path / "cmp" / variant / "model.onnx").training["dataset_root"] == str(moved)
 
 
+def test_a_plain_resume_where_the_old_folder_no_longer_holds_the_data_says_to_give_its_new_place(tmp_path, capsys):
+    """The folder still there, its contents moved into a subfolder (or nothing left in it, as an unmounted mount
+    point): the plain --resume had said the reader's "no image has a gender label…", without the way on that a
+    folder gone is given."""
+    folder = labelled_folder(tmp_path / "photos", 80, 0)
+    assert _train(tmp_path, f"folder:{folder}", "--batch-size", "8", "--max-steps", "2") == 0
+    n = load_checkpoint(tmp_path / "run")["data_faces"]["n"]
+    inner = folder / "inner"
+    inner.mkdir()
+    for entry in [e for e in folder.iterdir() if e != inner]:
+        entry.rename(inner / entry.name)
+    capsys.readouterr()
+    assert _resume(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {folder}: the dataset this run began on is no longer there ({folder} is there, "
+                          f"but holds none of the {n} faces its checkpoint records): if it was moved, give its new "
+                          "place, as in --resume --dataset folder:NEW_PLACE"), err
+
+    moved = inner.rename(tmp_path / "moved")  # nothing left in the old folder
+    assert _resume(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {folder}: the dataset this run began on is no longer there ({folder} is there, "
+                          "but no images found"), err
+    assert "give its new place, as in --resume --dataset folder:NEW_PLACE" in err
+    assert load_checkpoint(tmp_path / "run")["step"] == 2  # nothing trained
+
+    assert _resume(tmp_path, "--dataset", f"folder:{moved}", "--max-steps", "1") == 0
+    assert load_checkpoint(tmp_path / "run")["step"] == 3
+
+
+def test_compare_reusing_a_finished_variant_on_a_moved_dataset_says_its_card_still_names_the_old_place(
+        tmp_path, tiny_utk, capsys):
+    """A finished variant is reused as it was exported, not exported again: compare had said "the card it exports
+    records the move" of it, and its card named the old place."""
+    args = ["train", "compare", "--size", "32", "--width", "8", "--epochs", "1", "--batch-size", "16", "--cache",
+            str(tmp_path / "cache"), "--out", str(tmp_path / "cmp"), "--threads", "1"]
+    assert main.main([*args, "--dataset", f"utkface:{tiny_utk}"]) == 0
+    moved = tiny_utk.rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert main.main([*args, "--dataset", f"utkface:{moved}"]) == 0
+    out = capsys.readouterr().out
+    assert f"the dataset moved: this run was trained on utkface:{tiny_utk} and is reused with utkface:{moved}" in out
+    assert f"its card still names the old place: utkface:{tiny_utk} (it is reused as it was exported" in out
+    assert "the card it exports records the move" not in out
+    for variant in ("unbalanced", "balanced"):  # as said
+        assert read_card(tmp_path / "cmp" / variant / "model.onnx").training["dataset_root"] == str(tiny_utk)
+
+
 def test_a_folder_run_says_its_images_are_used_whole_and_evaluate_aligned_measures_the_same(tmp_path, capsys):
     """A folder's photos were trained on whole without a word, while `train evaluate` finds faces in them by default:
     the card's test figure and evaluate's default one were measured on other inputs. The card and the console say

@@ -31,6 +31,7 @@ from inference.cli_common import (add_dataset_cache_argument, add_detector_argum
                                   dataset_cache_dir, detector_from_args, detects_faces)
 from inference.datasets import SPLITS, USER_CACHE, DatasetCache, DatasetRead, Sample, open_dataset, select, split_of
 from inference.datasets.copies import kept_with_copies
+from inference.datasets.folder import list_folder
 from inference.datasets.sample import nfc
 from inference.defaults import load_classifiers
 from inference.errors import BiasMirrorError
@@ -243,7 +244,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="KIND:PATH, e.g. utkface:../shared/datasets/utkface")
     p.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
                    help="the split evaluated on (all: every labelled face); default test, or all for a folder whose "
-                        "labels give no split and on which no model was trained")
+                        "labels give no split and which no model's card shows may be its training folder (a folder "
+                        "card whose root is this one, is not here, is relative, or holds these faces' bytes keeps test)")
     p.add_argument("--min-age", type=int_at_least(-1), default=None,
                    help=f"evaluate on faces at least this old (-1: all); default: the age the models' cards were "
                         f"trained and tested on ({DEFAULT_MIN_AGE} where they do not say or disagree)")
@@ -352,21 +354,52 @@ def own_split_given(read: DatasetRead) -> bool:
     return any(s.partition in SPLITS and s.path not in copied for s in select(read.samples, labelled=True))
 
 
-def choose_split(given: str | None, read: DatasetRead, models: dict[str, Classifier]) -> tuple[str, list[str]]:
+def choose_split(given: str | None, read: DatasetRead, models: dict[str, Classifier],
+                 digests: dict[str, str | None] | None = None) -> tuple[str, list[str]]:
     """--split where given, else "test", or for a folder whose labels give no split every labelled face ("all"),
     with the note that says so. A folder's hashed "test" had cut 20 labelled photos to the 1 it held, where audit
-    takes every photo. Where a model was trained on this very folder, "test" stays: it holds out its faces."""
+    takes every photo. Where a model may have been trained on this very folder (``trained_here_words``), "test"
+    stays: it holds out its faces. ``digests``: as ``byte_copies``'."""
     if given is not None:
         return given, []
     if read.name != "folder" or own_split_given(read):
         return "test", []
-    trained_here = [name for name, m in models.items() if _card_dataset(m) == (read.name, os.path.realpath(read.root))]
-    if trained_here:
-        return "test", [f"note: the labels of {read.root} give no split, and {', '.join(trained_here)} was trained on "
-                        "this folder: evaluating split 'test', the faces a hash of their file names held out of its "
-                        "training (--split all evaluates every labelled face)"]
+    why = [said for name, m in models.items() if (said := trained_here_words(name, m, read, digests)) is not None]
+    if why:
+        whose = "its" if len(why) == 1 else "their"
+        return "test", [f"note: the labels of {read.root} give no split, and {'; '.join(why)}: evaluating split "
+                        f"'test', the faces a hash of their file names held out of {whose} training (--split all "
+                        "evaluates every labelled face)"]
     return "all", [f"note: the labels of {read.root} give no split, so every labelled face is evaluated (--split "
                    "test evaluates the share a hash of their file names puts in 'test')"]
+
+
+def trained_here_words(name: str, model: Classifier, read: DatasetRead,
+                       digests: dict[str, str | None] | None = None) -> str | None:
+    """Why the ``folder:`` dataset ``read`` may be the folder the model's card says it was trained on, or None where
+    the card names no folder training or one shown to be another. Only the very folder had kept "test": the same
+    folder moved, copied, on another machine, or named by a relative root was evaluated whole, training faces
+    and all (52.5 % on 400 faces where its held-out 44 gave 43.2 %). A folder at the card's root that holds none of
+    these faces' bytes is another one. ``digests``: as ``byte_copies``'."""
+    card = _card_dataset(model)
+    if card is None or card[0] != "folder":
+        return None
+    said, root = model.card.training.get("dataset_root"), card[1]
+    if root is not None and root == os.path.realpath(read.root):
+        return f"{name} was trained on this folder"
+    if not isinstance(said, str):
+        return f"{name} was trained on a folder its card does not name, which may be this one"
+    if root is None:
+        return (f"{name} was trained on the folder {said}, a path relative to where it was trained, which its card "
+                "does not say: this folder may be it")
+    if not os.path.isdir(root):
+        return f"{name} was trained on the folder {said}, which is not here: this folder may be it, moved or copied"
+    labelled = select(read.samples, labelled=True)
+    k = sum(bool(same) for same in byte_copies([s.path for s in labelled], root, digests))
+    if not k:
+        return None
+    return (f"{k} of its {len(labelled)} labelled faces are byte-for-byte copies of files in {said}, the folder "
+            f"{name} was trained on")
 
 
 def split_text(split: str) -> str:
@@ -376,19 +409,23 @@ def split_text(split: str) -> str:
 @dataclass
 class TrainedOn:
     """What ``trained_on`` found: ``n`` of the faces evaluated are faces the model was trained on (at most ``n``
-    where ``up_to``), ``sure`` where the card names this very dataset, and the line that says so."""
+    where ``up_to``), ``sure`` where the card names this very dataset, and the line that says so; ``unchecked``
+    where that could not be checked."""
 
     n: int
     up_to: bool
     sure: bool
     line: str
+    # where whether they are cannot be checked here: the card's dataset, and why (``card_place``)
+    unchecked: str | None = None
 
     def count_text(self) -> str:
         return f"up to {self.n}" if self.up_to else str(self.n)
 
     def json_value(self) -> dict:
-        """``faces_trained_on``'s figure, one shape whether exact or only an upper bound."""
-        return {"n": self.n, "upper_bound": self.up_to}
+        """``faces_trained_on``'s figure, one shape whether exact or only an upper bound, and what could not be
+        checked where nothing could: such a model had been left out, as if none of its faces were trained on."""
+        return {"n": self.n, "upper_bound": self.up_to, **({"unchecked": self.unchecked} if self.unchecked else {})}
 
 
 def _relative(path: str, root: str) -> str:
@@ -563,13 +600,24 @@ def trained_on(name: str, model: Classifier, read: DatasetRead, split: str, samp
                                           f"a face of the train split {name} was trained on (its card: {read.name} at "
                                           f"{root}{bound}): where they are copies, it was trained on them, which "
                                           "flatters its accuracy here")
-    where = (f"at {root}, not here to compare with" if isinstance(root, str) and not os.path.isdir(root)
-             else f"at {root}, which could not be read" if isinstance(root, str)
-             else "(its card does not say where)")
-    return TrainedOn(k, up_to, False, f"note: {name} was trained on the train split of {read.name} {where}; if "
-                                      f"{read.root} is a copy of it, {count} of the {len(samples)} faces evaluated are "
-                                      f"faces it was trained on{f' (up to, as {why})' if up_to else ''} and "
-                                      f"{overstates}")
+    where = card_place(training.get("dataset_root")) or f"at {root}, which could not be read"
+    return TrainedOn(k, True, False, f"note: {name} was trained on the train split of {read.name} {where}; if "
+                                     f"{read.root} is a copy of it, {count} of the {len(samples)} faces evaluated are "
+                                     f"faces it was trained on{f' (up to, as {why})' if up_to else ''} and "
+                                     f"{overstates}", f"{read.name} {where}")
+
+
+def card_place(said: object) -> str | None:
+    """Where the card's training dataset is (its ``dataset_root``, ``said``), in words, where it cannot be compared
+    with here; None where it is a folder here. A root relative to where the model was trained is said as the card
+    says it: it had been said to be no place at all ("its card does not say where")."""
+    if not isinstance(said, str):
+        return "(its card does not say where)"
+    if not os.path.isabs(said):
+        return f"at {said}, relative to where it was trained (its card does not say where)"
+    if not os.path.isdir(said):
+        return f"at {said}, which is not here to compare with"
+    return None
 
 
 def _card_dataset(model: Classifier) -> tuple[str, str | None] | None:
@@ -584,7 +632,8 @@ def _card_dataset(model: Classifier) -> tuple[str, str | None] | None:
 
 def copies_trained_on(name: str, model: Classifier, read: DatasetRead, samples: list[Sample],
                       reads: dict | None = None, cache_dir: DatasetCache = USER_CACHE,
-                      notes: CardNotes | None = None) -> TrainedOn | None:
+                      notes: CardNotes | None = None, digests: dict[str, str | None] | None = None
+                      ) -> TrainedOn | None:
     """Where the model's card names another dataset than the one evaluated (of another kind, or another folder), file
     names cannot say which faces it was trained on (``trained_on`` compares them within a kind; a folder names its
     photos as it likes), whatever the split: a model trained on utkface:utk_sub had been said to score 70.6 % on a
@@ -593,24 +642,22 @@ def copies_trained_on(name: str, model: Classifier, read: DatasetRead, samples: 
     of a face it was trained on. Its card keeps no digest of its faces, so where its dataset is not here that cannot
     be ruled out, and a note says so; a copy re-encoded or re-cropped is not found. None where the card names this
     very dataset or another of its kind (``trained_on``'s), or no dataset, or no face evaluated is such a copy.
-    ``reads``, ``cache_dir``, ``notes``: as ``trained_on``'s."""
+    ``reads``, ``cache_dir``, ``notes``: as ``trained_on``'s; ``digests``: as ``byte_copies``'."""
     card = _card_dataset(model)
     if card is None or card[0] == read.name and (read.name != "folder" or card[1] == os.path.realpath(read.root)):
         return None
     kind, root = card
     training = model.card.training
     said = training.get("dataset_root")
-    where = ("(its card does not say where)" if root is None else f"at {said}, which is not here to compare with"
-             if not os.path.isdir(root) else None)
+    where = card_place(said)
     if where is not None:
-        return TrainedOn(len(samples), True, False, unchecked_note(name, kind, where, read))
-    copies = byte_copies([s.path for s in samples], root)
+        return unchecked(name, kind, where, read, len(samples))
+    copies = byte_copies([s.path for s in samples], root, digests)
     if not any(copies):
         return None
     here = _read_root(kind, said, reads, cache_dir)
     if here is None:
-        return TrainedOn(len(samples), True, False, unchecked_note(name, kind, f"at {said}, which could not be read",
-                                                                   read))
+        return unchecked(name, kind, f"at {said}, which could not be read", read, len(samples))
     names, why = faces_trained(training, here, CardNotes(model.path) if notes is None else notes)
     trained = {os.path.realpath(s.path) for s in here.samples if _relative(s.path, here.root) in names}
     k = sum(bool(same & trained) for same in copies)
@@ -624,6 +671,12 @@ def copies_trained_on(name: str, model: Classifier, read: DatasetRead, samples: 
                                      "faces it has not seen; evaluate it on faces it was not trained on")
 
 
+def unchecked(name: str, kind: str, where: str, read: DatasetRead, n: int) -> TrainedOn:
+    """What ``copies_trained_on`` finds where the card's dataset cannot be compared with: up to every one of the
+    ``n`` faces evaluated, unchecked (``unchecked_note``)."""
+    return TrainedOn(n, True, False, unchecked_note(name, kind, where, read), f"{kind} {where}")
+
+
 def unchecked_note(name: str, kind: str, where: str, read: DatasetRead) -> str:
     """'note: NAME was trained on the train split of KIND WHERE …: whether … cannot be checked here …'."""
     return (f"note: {name} was trained on the train split of {kind} {where}, not on {read.name} at {read.root}: "
@@ -631,27 +684,40 @@ def unchecked_note(name: str, kind: str, where: str, read: DatasetRead) -> str:
             "they are, its accuracy here is overstated")
 
 
-def byte_copies(paths: list[str], root: str) -> list[set[str]]:
-    """For each of ``paths``, the files below ``root`` (resolved) that hold the very same bytes. Only files of a
-    size one of ``paths`` has are read, so a folder of photos unlike any of ``root``'s costs a listing of it."""
+def byte_copies(paths: list[str], root: str, digests: dict[str, str | None] | None = None) -> list[set[str]]:
+    """For each of ``paths``, the images below ``root`` (resolved) that hold the very same bytes, listed as a
+    ``folder:`` dataset lists them (``list_folder``: through links to folders, each once), so that faces trained on
+    through a linked subfolder are found: a walk that did not follow links had missed them without a word. Only
+    files of a size one of ``paths`` has are read, so a folder of photos unlike any of ``root``'s costs a listing of
+    it. ``digests``: each file's digest by path, kept for the command (a folder is compared to choose the split,
+    then its faces evaluated: each file is read once)."""
+    digests = {} if digests is None else digests
     by_size: dict[int, list[int]] = {}
     for i, path in enumerate(paths):
         if (size := _size(path)) is not None:  # one that cannot be read is said where the faces are read
             by_size.setdefault(size, []).append(i)
     theirs: dict[int, list[str]] = {}
-    for folder, _dirs, files in os.walk(root):
-        for f in files:
-            if (size := _size(full := os.path.join(folder, f))) in by_size:
-                theirs.setdefault(size, []).append(full)
+    for full in _images_below(root):
+        if (size := _size(full)) in by_size:
+            theirs.setdefault(size, []).append(full)
     found: list[set[str]] = [set() for _ in paths]
     for size, others in theirs.items():
         by_digest: dict[str | None, set[str]] = {}
         for other in others:
-            by_digest.setdefault(_digest(other), set()).add(os.path.realpath(other))
+            by_digest.setdefault(_digest(other, digests), set()).add(os.path.realpath(other))
         by_digest.pop(None, None)  # unreadable: the same as nothing
         for i in by_size[size]:
-            found[i] = by_digest.get(_digest(paths[i]), set())
+            found[i] = by_digest.get(_digest(paths[i], digests), set())
     return found
+
+
+def _images_below(root: str) -> list[str]:
+    """The images below ``root`` as the folder reader finds them; none where it cannot be listed (the copy check
+    is a warning, and its dataset's own reader names such a problem)."""
+    try:
+        return [str(p) for p in list_folder(Path(root), say=False).images]
+    except (BiasMirrorError, OSError):
+        return []
 
 
 def _size(path: str) -> int | None:
@@ -661,11 +727,14 @@ def _size(path: str) -> int | None:
         return None
 
 
-def _digest(path: str) -> str | None:
-    try:
-        return file_hash(path)
-    except OSError:
-        return None
+def _digest(path: str, digests: dict[str, str | None]) -> str | None:
+    """The file's digest (None: it cannot be read), kept in ``digests``."""
+    if path not in digests:
+        try:
+            digests[path] = file_hash(path)
+        except OSError:
+            digests[path] = None
+    return digests[path]
 
 
 def card_readings(models: dict[str, Classifier]) -> dict[str, CardNotes]:
@@ -770,7 +839,8 @@ def main(args: argparse.Namespace) -> int:
     readings = card_readings(models)
     cache_dir = dataset_cache_dir(args)
     read = open_dataset(args.dataset, cache_dir)
-    split, split_notes = choose_split(args.split, read, models)
+    digests: dict[str, str | None] = {}  # each file compared by its bytes read once: to choose the split, then here
+    split, split_notes = choose_split(args.split, read, models, digests)
     min_age, notes = choose_min_age(args.min_age, models, readings, ages_given(read))
     for note in (*notes, *split_notes):
         print(note)
@@ -779,14 +849,16 @@ def main(args: argparse.Namespace) -> int:
           f"{'photo' if detect else 'face'}(s) {ages_text(min_age)}")
     if (said := faces_line(detector)) is not None:
         print(said)
-    seen, reads = {}, {}
+    seen, unsure, reads = {}, {}, {}
     for name, model in models.items():
         found = (trained_on(name, model, read, split, samples, reads, cache_dir, readings[name])
-                 or copies_trained_on(name, model, read, samples, reads, cache_dir, readings[name]))
+                 or copies_trained_on(name, model, read, samples, reads, cache_dir, readings[name], digests))
         if found is not None:
             print(found.line)
             if found.sure:
                 seen[name] = found
+            elif found.unchecked:
+                unsure[name] = found
     # the groups the dataset holds at this age bar, so that one with no face measured here is named
     every = select(read.samples, min_age=min_age, labelled=True)
     done = evaluate_read_models(models, samples, detector, every)
@@ -821,8 +893,9 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         # which faces were evaluated: the age bar may come from the cards, so the file must say it
         evaluated = {"dataset": args.dataset, "root": read.root, "split": split, "min_age": min_age,
-                     # {"n": N, "upper_bound": true} where a composition could not be drawn again
-                     "faces_trained_on": {name: found.json_value() for name, found in seen.items()},
+                     # {"n": N, "upper_bound": true} where a composition could not be drawn again, and
+                     # "unchecked": the card's dataset, where whether they are could not be checked (it had read {})
+                     "faces_trained_on": {name: found.json_value() for name, found in {**seen, **unsure}.items()},
                      # how the faces were taken, as the audit's report says it, and the photos with none found
                      "detect": detect, "detector": detector.name if detector is not None else "aligned",
                      "no_face": [_relative(s.path, read.root) for s, m in zip(samples, done.no_face) if m]}

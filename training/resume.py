@@ -18,6 +18,7 @@ kind at another place is accepted where it holds those faces (``moved_dataset``)
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import sys
@@ -266,21 +267,86 @@ def refuse_a_dataset_gone(args: argparse.Namespace, run_cfg: Mapping[str, Any], 
     """A plain ``resume`` (--resume, or a CycleGAN's --export-only) of a run whose data (``run_cfg``'s ``keys``, the
     checkpoint's: its dataset, or a CycleGAN's domain folders) is no longer where the run began: refused naming the
     folder(s) not given again, with the way on: the new place(s) given with the option(s). The reader's "folder does
-    not exist" had been all it said, and giving the new place was refused as a changed setting."""
+    not exist" had been all it said, and giving the new place was refused as a changed setting. A folder still
+    there that no longer holds the data (``no_longer_held``: its contents moved into a subfolder, a mount point with
+    nothing mounted) is refused alike: the reader's "no image has a gender label" had been said without the way on."""
     given = given_options(args)
-    gone = [(key, where) for key, where in ((k, Where(run_cfg.get(k))) for k in keys)
-            if key not in given and where.text is not None and not Path(where.path).exists()]
+    recorded = RecordedPaths(getattr(args, "out", None))
+    gone = []
+    for key, where in ((k, Where(run_cfg.get(k))) for k in keys):
+        if key in given or where.text is None:
+            continue
+        why = "" if not Path(where.path).exists() else no_longer_held(where, recorded)
+        if why is not None:
+            gone.append((key, where, why))
     if not gone:
         return
-    way = " ".join(f"{option_name(key)} {where.kind + ':' if where.kind else ''}NEW_PLACE" for key, where in gone)
+    way = " ".join(f"{option_name(key)} {where.kind + ':' if where.kind else ''}NEW_PLACE" for key, where, _ in gone)
     if len(gone) == 1:
-        said = f"{DATA_PLACES.get(gone[0][0], 'the data')} this run began on is no longer there: if it was moved, " \
-               "give its new place"
+        why = f" ({gone[0][2]})" if gone[0][2] else ""
+        said = f"{DATA_PLACES.get(gone[0][0], 'the data')} this run began on is no longer there{why}: if it was " \
+               "moved, give its new place"
     else:
-        what = " and ".join(f"{DATA_PLACES.get(key, 'the data')} ({where.path})" for key, where in gone)
+        what = " and ".join(f"{DATA_PLACES.get(key, 'the data')} ({where.path}{f': {why}' if why else ''})"
+                            for key, where, why in gone)
         said = f"{what} this run began on are no longer there: if they were moved, give their new places"
     raise BiasMirrorError(f"{said}, as in {resume} {way}; the run goes on there if the faces are the ones it began "
                           "with (a symbolic link at the old place works too)", gone[0][1].path)
+
+
+class RecordedPaths:
+    """The paths (each below its data's root) of the faces the checkpoint in the run folder ``out`` records, read
+    once when first asked for; empty where it keeps no record or cannot be read (the resume names such a problem)."""
+
+    def __init__(self, out: str | None):
+        self.out = out
+        self._paths: set[str] | None = None
+
+    def __call__(self) -> set[str]:
+        if self._paths is None:
+            self._paths = self._read()
+        return self._paths
+
+    def _read(self) -> set[str]:
+        import torch
+
+        # here: checkpoints and same_data import this module
+        from training.checkpoints import CHECKPOINT
+        from training.same_data import recorded_paths
+
+        if self.out is None:
+            return set()
+        try:  # mapped, not read: only the record is wanted, and the weights may be hundreds of MB
+            state = torch.load(Path(self.out).expanduser() / CHECKPOINT, map_location="cpu", weights_only=False,
+                               mmap=True)
+        except Exception:  # noqa: BLE001 - torch words a bad file many ways, and the resume itself has read it
+            return set()
+        record = state.get("data_faces") if isinstance(state, dict) else None
+        return recorded_paths(record) if isinstance(record, dict) else set()
+
+
+def no_longer_held(where: Where, recorded: Callable[[], set[str]]) -> str | None:
+    """Why the data at ``where``, a place that exists, is not the run's any more, or None where it may be: its
+    reader reads nothing there (its words), or none of the faces the checkpoint records (``recorded``) is among
+    those it lists. Listed quietly: the run's own reading says what it passes over."""
+    from inference.datasets import read_spec  # here: a resume that is refused sooner needs none of the readers
+
+    quiet = logging.getLogger("inference.datasets")
+    was = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        read = read_spec(f"{where.kind or 'folder'}:{where.path}")
+    except BiasMirrorError as e:  # said of a file in it (a labels file, a subfolder): that file named
+        return f"{where.path} is there, but " + (e.message if e.path in (None, where.path) else str(e))
+    finally:
+        quiet.setLevel(was)
+    paths = recorded()
+    if not paths:
+        return None  # a checkpoint from before the record: the resume's own checks say what differs
+    listed = {os.path.relpath(s.path, read.root) for s in read.samples} | {s.path for s in read.samples}
+    if listed & paths:
+        return None
+    return f"{where.path} is there, but holds none of the {len(paths)} faces its checkpoint records"
 
 
 def unclassified_options(parser: argparse.ArgumentParser, settings: Mapping[str, Reader],

@@ -51,6 +51,11 @@ def _by_path(record: dict) -> dict[str, set[str]]:
     return out
 
 
+def recorded_paths(record: dict) -> set[str]:
+    """The paths (each below its data's root) of the faces a ``faces_record`` lists."""
+    return set(_by_path(record))
+
+
 def faces_changed(saved: dict, now: dict) -> str:
     """What differs between two ``faces_record``s, e.g. "2 files gone (e.g. a.jpg), 1 new (e.g. b.jpg)"."""
     then, here = _by_path(saved), _by_path(now)
@@ -65,18 +70,19 @@ def faces_changed(saved: dict, now: dict) -> str:
     return ", ".join(said) or "the faces listed otherwise"
 
 
-def check_same_data(state: dict, task: Task, checkpoint: Path, faces: dict | None = None) -> None:
+def check_same_data(state: dict, task: Task, checkpoint: Path, faces: dict | None = None, exports: bool = True) -> None:
     """Refuses to go on with a checkpoint (its ``state``) on other data than ``task`` holds now: by the faces' record
     (its digest: each face's path below the dataset's root, split and labels; ``faces``: the task's ``data_faces``
     where already made) where the checkpoint keeps one, else by the counts (checkpoints from before the record, which
     a change keeping every count passes). Data the task reads at another place than the checkpoint's (a dataset, a
     CycleGAN's domain folders: ``dataset_moves``) goes on where it holds the same faces, said; where it does not, the
-    refusal names both places."""
+    refusal names both places. ``exports``: whether the run exports its model (and card) after this check; compare's
+    finished variant, reused as it is, does not (``moved_in_words``)."""
     said = data_changed(state, task, checkpoint, faces)
     moves = dataset_moves(state, task)
     if said is None:
         if moves and Dist.from_env().is_main:
-            print(f"note: {moved_in_words(moves, state)}")
+            print(f"note: {moved_in_words(moves, state, exports)}")
         return
     if moves:
         given = " and ".join(f"{option_name(key)} {now}" for key, _, now in moves)
@@ -127,18 +133,24 @@ def dataset_moves(state: dict, task: Task) -> list[tuple[str, str, str]]:
     return moves
 
 
-def moved_in_words(moves: list[tuple[str, str, str]], state: dict) -> str:
+def moved_in_words(moves: list[tuple[str, str, str]], state: dict, exports: bool = True) -> str:
     """What a resume says where its data moved (``dataset_moves``) and holds the faces the run began with: the
-    places, and what was compared (the images' contents are not: the record keeps their paths, splits and labels)."""
+    places, what was compared (the images' contents are not: the record keeps their paths, splits and labels), and
+    whether its card records the move: only a run that ``exports`` its model again writes a new card (compare's
+    finished variant, reused, keeps the card that names the old place, and had been said to record the move)."""
     record = state.get("data_faces")
     root = "the dataset's root" if [key for key, _, _ in moves] == ["dataset"] else "its folder"
     compared = (f"the same {record['n']} faces by the record its checkpoint keeps: each file's path below {root}, "
                 "its split and its labels" if record is not None else
                 "by their counts alone: this checkpoint is from before the record of its faces" if state.get("data")
                 else "not compared: this checkpoint is from before its data was recorded")
-    places = "; ".join(f"{DATA_PLACES[key]} moved: this run began on {then} and goes on with {now}"
-                       for key, then, now in moves)
-    return f"{places} ({compared}); the card it exports records the {'move' if len(moves) == 1 else 'moves'}"
+    went = "began on {} and goes on with {}" if exports else "was trained on {} and is reused with {}"
+    places = "; ".join(f"{DATA_PLACES[key]} moved: this run {went.format(then, now)}" for key, then, now in moves)
+    one = len(moves) == 1
+    if exports:
+        return f"{places} ({compared}); the card it exports records the {'move' if one else 'moves'}"
+    return (f"{places} ({compared}); its card still names the old {'place' if one else 'places'}: "
+            f"{', '.join(then for _, then, _ in moves)} (it is reused as it was exported, not exported again)")
 
 
 def listing_changed(then: int | None, now: int | None, said: str) -> str:

@@ -182,7 +182,7 @@ def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None, 
         data = classifier.decode_data(listed, cfg["net"]["size"], *classifier.run_mix(cfg), cache)
         task = classifier.ClassifierTask(data, ClassifierConfig.from_dict(cfg["net"]), cfg)
         try:
-            check_same_data(state, task, run / CHECKPOINT)
+            check_same_data(state, task, run / CHECKPOINT, exports=False)  # reused as it is: its card is not written
         except BiasMirrorError as e:
             raise BiasMirrorError(f"the {name} variant finished here is not reused on other data: {e.message}",
                                   e.path) from None
