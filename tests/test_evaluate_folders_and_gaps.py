@@ -28,8 +28,10 @@ from tests.test_evaluate_faces_and_ties import photos_of_faces
 MODEL = REPO / "resources" / "models" / "resnet10_balanced.onnx"
 
 
-def labelled_by_gender_only(folder: Path) -> list[str]:
-    """Rewrites the folder's labels.csv as the README's `file,gender` (no race, age nor split): the photos named."""
+def labelled_by_gender_only(folder: Path, n: int) -> list[str]:
+    """``n`` photos of faces per gender (``photos_of_faces``) with a labels.csv as the README's `file,gender` (no
+    race, age nor split): the photos named."""
+    photos_of_faces(folder, n)
     rows = [line.split(",") for line in (folder / "labels.csv").read_text().splitlines()[1:]]
     (folder / "labels.csv").write_text("file,gender\n" + "".join(f"{r[0]},{r[1]}\n" for r in rows))
     return [r[0] for r in rows]
@@ -44,8 +46,7 @@ def evaluated(argv: list[str], out: Path, capsys) -> tuple[int, str, str, dict]:
 
 def test_the_readmes_folder_line_evaluates_every_labelled_photo_of_a_folder_labelled_file_gender(tmp_path, capsys):
     folder = tmp_path / "my_photos"
-    photos_of_faces(folder, 6)
-    names = labelled_by_gender_only(folder)
+    names = labelled_by_gender_only(folder, 6)
     code, out, err, got = evaluated(["--model", str(MODEL), "--dataset", f"folder:{folder}"], tmp_path / "e.json",
                                     capsys)
     assert code == 0, err
@@ -69,8 +70,7 @@ def test_the_readmes_folder_line_evaluates_every_labelled_photo_of_a_folder_labe
 
 def test_no_labelled_faces_in_the_split_asked_for_names_split_all(tmp_path, capsys):
     folder = tmp_path / "five"
-    photos_of_faces(folder, 8)
-    names = labelled_by_gender_only(folder)
+    names = labelled_by_gender_only(folder, 8)
     kept = [n for n in names if split_of(Sample(path=n)) != "test"]
     for n in set(names) - set(kept):  # none left in the hash's test split
         (folder / n).unlink()
@@ -85,14 +85,10 @@ def test_no_labelled_faces_in_the_split_asked_for_names_split_all(tmp_path, caps
 
 def test_a_folder_a_model_was_trained_on_keeps_its_held_out_split_by_default(tmp_path, capsys):
     folder = tmp_path / "mine"
-    photos_of_faces(folder, 8)
-    names = labelled_by_gender_only(folder)
+    names = labelled_by_gender_only(folder, 8)
     in_test = [n for n in names if split_of(Sample(path=n)) == "test"]
-    model = card_model(tmp_path, "here", {"dataset": "folder", "dataset_root": str(folder),
-                                          "split": "train (a stable hash of file name, 80/10/10)",
-                                          "filters": {"min_age": None}})
-    code, out, err = run_main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}",
-                               "--aligned"], capsys)
+    model = card_model(tmp_path, "here", trained_on("folder", folder, None))
+    code, out, err = evaluate_aligned(model, folder, capsys)
     assert f"note: the labels of {folder} give no split, and here (here.onnx) was trained on this folder: " \
            "evaluating split 'test'" in out
     assert (code == 0 and f"evaluating split 'test' of folder at {folder}: {len(in_test)} labelled" in out) \
@@ -109,8 +105,7 @@ def test_a_missing_race_is_the_group_unknown_as_the_audit_names_it(tmp_path, cap
     metrics = grouped(np.array([0.9, 0.1]), np.array([True, True]), faces)
     assert set(metrics.by["gender×race"]) == {"female|unknown", "male|Asian"}
     folder = tmp_path / "photos"
-    photos_of_faces(folder, 3)
-    labelled_by_gender_only(folder)
+    labelled_by_gender_only(folder, 3)
     code, _, err, got = evaluated(["--model", str(MODEL), "--dataset", f"folder:{folder}", "--aligned"],
                                   tmp_path / "e.json", capsys)
     assert code == 0, err
@@ -131,6 +126,16 @@ def card_model(tmp_path: Path, name: str, training: dict) -> Path:
     return path
 
 
+def trained_on(kind: str, root: Path, min_age: int | None) -> dict:
+    """A card's training block as the trainer writes it for a hashed train split of ``kind`` at ``root``."""
+    return {"dataset": kind, "dataset_root": str(root), "split": "train (a stable hash of file name, 80/10/10)",
+            "filters": {"min_age": min_age}}
+
+
+def evaluate_aligned(model: Path, folder: Path, capsys) -> tuple[int, str, str]:
+    return run_main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}", "--aligned"], capsys)
+
+
 def utk_as_folder(utk: Path, folder: Path) -> list[str]:
     """The UTKFace-style faces of ``utk`` saved as a folder's imgs/NNNN.jpg, labelled in labels.csv (no split): their
     original names, in the order of the copies'."""
@@ -147,9 +152,7 @@ def utk_as_folder(utk: Path, folder: Path) -> list[str]:
 
 def test_faces_a_model_trained_on_are_found_by_their_bytes_in_a_folder_of_other_names(tmp_path, capsys):
     utk = write_utk(tmp_path / "utk" / "UTKFace", per_cell=6, ages=(30,))
-    training = {"dataset": "utkface", "dataset_root": str(utk), "split": "train (a stable hash of file name, 80/10/10)",
-                "filters": {"min_age": 18}}
-    model = card_model(tmp_path, "utk", training)
+    model = card_model(tmp_path, "utk", trained_on("utkface", utk, 18))
     folder = tmp_path / "folder_ds"
     originals = utk_as_folder(utk, folder)
     trained = {Path(s.path).name for s in select(open_dataset(f"utkface:{utk}").samples, labelled=True)
@@ -173,11 +176,8 @@ def test_where_the_cards_dataset_is_not_here_the_note_says_it_cannot_be_checked(
     folder = tmp_path / "folder_ds"
     utk_as_folder(utk, folder)
     gone = tmp_path / "gone" / "UTKFace"
-    model = card_model(tmp_path, "away", {"dataset": "utkface", "dataset_root": str(gone),
-                                          "split": "train (a stable hash of file name, 80/10/10)",
-                                          "filters": {"min_age": 18}})
-    code, out, err = run_main(["train", "evaluate", "--model", str(model), "--dataset", f"folder:{folder}",
-                               "--aligned"], capsys)
+    model = card_model(tmp_path, "away", trained_on("utkface", gone, 18))
+    code, out, err = evaluate_aligned(model, folder, capsys)
     assert code == 0, err
     assert f"note: away (away.onnx) was trained on the train split of utkface at {gone}, which is not here to " \
            f"compare with, not on folder at {folder}: whether any of the faces evaluated are copies of faces it " \
@@ -185,11 +185,8 @@ def test_where_the_cards_dataset_is_not_here_the_note_says_it_cannot_be_checked(
     # a folder of other faces, beside the card's dataset: nothing to say
     others = tmp_path / "others"
     photos_of_faces(others, 2)
-    here = card_model(tmp_path, "here", {"dataset": "utkface", "dataset_root": str(utk),
-                                         "split": "train (a stable hash of file name, 80/10/10)",
-                                         "filters": {"min_age": 18}})
-    code, out, err = run_main(["train", "evaluate", "--model", str(here), "--dataset", f"folder:{others}",
-                               "--aligned"], capsys)
+    here = card_model(tmp_path, "here", trained_on("utkface", utk, 18))
+    code, out, err = evaluate_aligned(here, others, capsys)
     assert code == 0, err
     assert "trained on" not in out and "WARNING" not in out
 
@@ -255,8 +252,7 @@ def test_a_copy_of_the_folder_a_model_was_trained_on_keeps_its_held_out_split(tm
     assert "WARNING" not in out and got["evaluated"]["faces_trained_on"] == {}  # held out of its training
 
     others = tmp_path / "others"
-    photos_of_faces(others, 3)
-    labelled_by_gender_only(others)
+    labelled_by_gender_only(others, 3)
     code, out, err, got = evaluated(["--model", str(model), "--dataset", f"folder:{others}", "--aligned"],
                                     tmp_path / "e.json", capsys)
     assert code == 0, err
