@@ -7,7 +7,9 @@ Matroska elements or MP4 boxes, as a recorder or a phone writes them."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterator
@@ -360,6 +362,25 @@ def test_a_looped_folder_is_listed_again_at_each_pass(tmp_path):
         path.unlink()
     assert source.read() is None
     assert source.end_warning == f"no images are left in {folder} to loop over (deleted or moved?): looping stopped"
+
+
+def test_a_looped_folder_is_listed_again_only_when_a_folder_of_it_has_changed(tmp_path, monkeypatch):
+    """21,336 images took half a second to list again at each pass, on the capture thread, though none had changed:
+    a file added, removed or renamed changes its folder's mtime, which is compared first."""
+    folder = _folder(tmp_path / "faces", 2)
+    (folder / "person").mkdir()
+    shutil.copy(folder / "0.jpg", folder / "person" / "2.jpg")
+    settled = time.time_ns() - 60 * 10**9  # changed a minute ago: no change since can share its mtime
+    for path in (folder, folder / "person"):
+        os.utime(path, ns=(settled, settled))
+    listings = []
+    monkeypatch.setattr(sources, "list_folder", lambda root, say=True: listings.append(root) or list_folder(root, say))
+    source = open_source(str(folder), loop=True)
+    for _ in range(4):
+        assert [f.name for f in _pass(source, 3)] == ["0.jpg", "1.jpg", "person/2.jpg"]
+    assert len(listings) == 2  # opened, and at the first pass's end (the listing it opened with comes before it)
+    shutil.copy(folder / "0.jpg", folder / "person" / "3.jpg")  # in a subfolder: its mtime alone changes
+    assert [f.name for f in _pass(source, 4)] == ["0.jpg", "1.jpg", "person/2.jpg", "person/3.jpg"]
 
 
 def test_a_looped_folder_none_of_whose_images_can_be_read_on_a_later_pass_says_so_of_that_pass(tmp_path):
