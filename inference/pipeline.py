@@ -55,7 +55,9 @@ log = logging.getLogger(__name__)
 #     could not judge), a TIFF page OpenCV refuses beside a float16 page read as a one-page file of it.
 # 16: a filtered face's skin is measured where the filter moved the face (a whole-pixel translation undone), and the
 #     move recorded (a filter that moved faces 3 px down had read +3° ΔITA with no colour changed).
-MEASURES_VERSION = 16
+# 17: a filter's move is read at its own resolution and undone only where that lines the faces up under the skin mask
+#     (a mosaic that moved nothing had read 89 of 300 faces as moved, a 0.44 px move had been undone by 1 px).
+MEASURES_VERSION = 17
 
 
 class AnalysedFace(NamedTuple):
@@ -107,13 +109,15 @@ def cam_focus(cam: np.ndarray, region: np.ndarray) -> float | None:
 
 
 def measure_skins(faces: np.ndarray, mask: np.ndarray, clipped_in: np.ndarray | None = None,
-                  moved_from: np.ndarray | None = None) -> tuple[list[SkinTone], np.ndarray]:
+                  moved_from: np.ndarray | None = None,
+                  filter_px: int | None = None) -> tuple[list[SkinTone], np.ndarray]:
     """The faces' skin (``measure_skin_tones``; ``clipped_in`` as there) and how far each face was moved back before
     it was measured: with ``moved_from`` (its reference, the filter's input), where the filter moved it
-    (``skin.aligned_onto``), so that the mask covers the same skin as on the reference; without, nothing moved."""
+    (``skin.aligned_onto``, at ``filter_px``, the filter's side), so that the mask covers the same skin as on the
+    reference; without, nothing moved."""
     moved = np.zeros(len(faces))
     if moved_from is not None:
-        after = aligned_onto(moved_from, faces, mask)
+        after = aligned_onto(moved_from, faces, mask, filter_px)
         faces, moved = after.crops, after.moved_px
     return measure_skin_tones(faces, mask, clipped_in=clipped_in), moved
 
@@ -199,21 +203,27 @@ class FramePipeline:
         n = self.config.skin_threads
         return n if n > 0 else max(1, min(4, (os.cpu_count() or 1) // 4))
 
+    def _filter_px(self) -> int | None:
+        """The side the filter makes faces at: a move is read no finer (``skin.aligned_onto``), since a face scaled up
+        from it holds no finer detail of its own."""
+        return None if self.filter is None else max(self.filter.size)
+
     def _skins_started(self, faces: np.ndarray, mask: np.ndarray, helpers: bool, clipped_in: np.ndarray | None = None,
                        moved_from: np.ndarray | None = None) -> Callable[[], tuple[list[SkinTone], np.ndarray]]:
         """The faces' skin and how far each was moved back (``measure_skins``; ``clipped_in``, ``moved_from`` as
-        there), started on the helper threads (one chunk of faces each) with ``helpers``, else measured here and now;
-        call what this returns to have it. Finding the moves releases the GIL as measuring does."""
+        there, the move read at the filter's own size), started on the helper threads (one chunk of faces each) with
+        ``helpers``, else measured here and now; call what this returns to have it. Finding the moves releases the GIL
+        as measuring does."""
         if not helpers or len(faces) == 0:
-            measured = measure_skins(faces, mask, clipped_in, moved_from)
+            measured = measure_skins(faces, mask, clipped_in, moved_from, self._filter_px())
             return lambda: measured
         if self._helper is None:
             self._helper = ThreadPoolExecutor(self._skin_threads(), thread_name_prefix="skin")
         chunks = np.array_split(np.arange(len(faces)), min(self._skin_threads(), len(faces)))
         def part(x: np.ndarray | None, c: np.ndarray) -> np.ndarray | None:
             return None if x is None else x[c]
-        jobs = [self._helper.submit(measure_skins, faces[c], mask, part(clipped_in, c), part(moved_from, c))
-                for c in chunks]
+        jobs = [self._helper.submit(measure_skins, faces[c], mask, part(clipped_in, c), part(moved_from, c),
+                                    self._filter_px()) for c in chunks]
 
         def joined() -> tuple[list[SkinTone], np.ndarray]:
             done = [job.result() for job in jobs]
@@ -319,7 +329,8 @@ class FramePipeline:
             skins, (fskins, moved_px) = reference_skins()[0], filtered_skins()
         else:  # before and after in one batch: the measurement's fixed cost is paid once
             before = for_skin(reference)
-            after = aligned_onto(before, for_skin(filtered), skin_mask)  # the same skin as before, where it moved
+            # the same skin as before, where it moved
+            after = aligned_onto(before, for_skin(filtered), skin_mask, self._filter_px())
             moved_px = after.moved_px
             # the filter's inputs are the reference's pixels: what it clipped counts
             both = self._skins_started(np.concatenate([before, after.crops]), skin_mask, several,

@@ -27,7 +27,10 @@ Method
    filter that moves the face (a beautify or reshape warp) would otherwise have
    the mask laid on other skin after than before (3 px down read +3° ΔITA with
    no colour changed). Its move, a whole-pixel translation found by phase
-   correlation, is undone before measuring, and recorded (``SkinShift.moved_px``).
+   correlation at the filter's own resolution, is undone before measuring where
+   undoing it lines the grey faces up under the mask better than no move (a
+   restyle that moves nothing reads small moves it did not make), and recorded
+   (``SkinShift.moved_px``).
 
 Limits
 ------
@@ -55,8 +58,9 @@ Limits
   0.13°; 5 of 3,000 spread evenly over the sorted files, by at most 0.26°).
 * Only a move of the whole face is undone (``aligned_onto``): a warp that
   reshapes it (a zoom, a slimmed jaw) still has the mask laid on partly other
-  skin after than before. A zoom of 10 % about the centre reads no move (its
-  audit's ΔITA, −0.72° on 120 test adults, is as it was).
+  skin after than before. A zoom of 10 % about the centre is read as a move
+  on a few faces (8 of 300 test adults, undone by 1 or 2 px), its mean ΔITA
+  as it was (−0.74°, −0.75° with no face moved back).
 * ΔITA is not lightness alone: ITA = atan((L* − 50)/b*) falls as skin
   yellows where L* > 50 and rises where L* < 50, so a yellow tint lowers a
   light face's ITA while L* rises. ``shift_word`` says "lighter" or "darker"
@@ -64,6 +68,7 @@ Limits
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -352,18 +357,30 @@ def compare_skin(original: SkinTone, filtered: SkinTone, moved_px: float = 0.0) 
                      moved_px=moved_px)
 
 
-# How strong cv2.phaseCorrelate's peak (its response: the peak's height summed over its 5×5 neighbourhood) must be for a
-# face's move to be believed. Measured on UTKFace adults at 112 px, each crop through the shipped filter's resampling
-# against the same face through the filter. Restyling alone reads as a move of up to 1.5 px: of the shipped CycleGAN's
-# own faces, which it does not move, those read as moved by 0.5 px or more peak at 0.72–0.95, at 0.9 or above 3 of
-# 4,000 training and none of the 1,733 test adults; so a move under 2 px needs that strong a peak. Another face peaks
-# at 0.65 at most (1,000 pairs; 1 in 1,000 reached 0.8 at 64 px), so a longer move, which restyling never reads, needs
-# 0.75 (the peak falls as a move takes the face off the window's centre: at 0.9 alone a 12 px move was found in half
-# of the test adults at 112 px). So a face moved whole by up to 12 px (11 % of the side) is found in 99.9 % or more of
-# the test adults, at 112 px and 128 px alike, and moved as well as restyled by the shipped filter in 98.7–99.2 %.
-MOVE_MIN_RESPONSE = 0.9  # a move under SMALL_MOVE_PX
-MOVE_CLEAR_RESPONSE = 0.75  # a move of SMALL_MOVE_PX or more
+# How a filter's move is found (``face_moves``), each figure measured on 300 UTKFace adults at 112 px unless said, a
+# 64 px filter's faces scaled back up to the crop as the pipeline does:
+# * It is read by cv2.phaseCorrelate at the filter's own resolution (``filter_px``): scaled up, a crop's finer detail
+#   is the scaling's, and read there a 0.25 px move at 64 px (0.44 px on the crop) had read 0.69 px in the median
+#   and been undone by 1 px on 288 faces (at 64 px it reads 0.42).
+# * Its peak (the response: the peak's height summed over its 5×5 neighbourhood) must be MOVE_MIN_RESPONSE or more,
+#   which another face's rarely is (0.67 at most at 112 px in 1,630 pairs, 0.85 at 64 px, where what it reads does
+#   not line the faces up: 1 of 4,890 such pairs was read as moved); a face moved 11 px up and 5 px across peaks at
+#   0.78 or more. A weaker reading is taken again at half the crop's side (``_reading_scales``): a heavy blur leaves
+#   the move only there (3 px down under a Gaussian of σ 5 px: no face peaked at 0.75 at 112 px, 295 did at 56 px).
+# * The move undone is the whole-pixel one (floor, ceiling or none of the reading in each axis) that lines the faces
+#   up best under the mask (``_best_whole_move``), and only where it lines them up better than no move does: a
+#   filter that restyles without moving (a mosaic, a 3×3 max- or min-pool) reads moves of up to 1.9 px, and the
+#   reading rounded had been undone on up to 89 of 300 faces (a 3 px move under a σ 3 px blur had been undone by
+#   another amount on 92, by the best of floor, ceiling or none on 14). Undoing a restyle's reading lowers the
+#   difference a little (to 0.83–0.99 of no move's, in the median of each of 15 such filters at 64–128 px) and
+#   halved it on 15 of their 4,500 faces, while a move of 1 to 1.75 px, bare or through the shipped filter, halved
+#   it on every face that read under 2 px (to 0.20 of it in the median through the filter; a 1.05 px move, whose
+#   1 px undo leaves a twentieth of it, on 249): so a reading under SMALL_MOVE_PX must halve it
+#   (SMALL_MOVE_MAX_DIFFERENCE). No restyle read 2 px or more, so a longer move need only lower it (a zoom, no move
+#   either, can: see Limits).
+MOVE_MIN_RESPONSE = 0.75
 SMALL_MOVE_PX = 2.0
+SMALL_MOVE_MAX_DIFFERENCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -374,28 +391,95 @@ class AlignedFaces:
     moved_px: np.ndarray  # N lengths of the move undone, in crop pixels; 0 where none was found
 
 
-def face_moves(references: np.ndarray, filtered: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def face_moves(references: np.ndarray, filtered: np.ndarray, mask: np.ndarray,
+               filter_px: int | None = None) -> np.ndarray:
     """Each filtered face's move from its reference (N×2 whole pixels, dy and dx; positive: down and right), found by
-    phase correlation of the grey crops; (0, 0) where its peak is too weak to believe (``_believed``: a face the filter
-    restyled too much to tell, or another picture) or where undoing it would bring the crop's edge into ``mask`` (the
-    skin the mask covers is then not all inside the filtered crop)."""
+    phase correlation of the grey crops at ``filter_px`` (the side the filter made them at, where smaller than the
+    crops'; at half the crops' side where the peak there is too weak, ``_reading_scales``) and kept only where undoing
+    it lines the faces up under ``mask`` (``_best_whole_move``); (0, 0) where the reading is too weak to believe (a
+    face the filter restyled too much to tell, or another picture), where undoing no whole-pixel move lines them up
+    better, or where undoing it would bring the crop's edge into ``mask`` (the skin the mask covers is then not all
+    inside the filtered crop)."""
     n, h, w = references.shape[:3]
-    window = cv2.createHanningWindow((w, h), cv2.CV_32F)  # the crop's edges would correlate, and say "no move"
-    free = _free_border(mask)
     moves = np.zeros((n, 2), int)
+    if not mask.any():  # no skin to line up
+        return moves
+    scales = _reading_scales(h, w, filter_px)
+    # the crop's edges would correlate, and say "no move"
+    windows = [cv2.createHanningWindow(_scaled(h, w, s)[::-1], cv2.CV_32F) for s in scales]
+    inside, free = np.nonzero(mask), _free_border(mask)
     for i in range(n):
-        (dx, dy), response = cv2.phaseCorrelate(_grey(references[i]), _grey(filtered[i]), window)
-        move = np.rint([dy, dx]).astype(int)
-        if _believed(move, response) and _keeps_mask_inside(move, free):
-            moves[i] = move
+        before, after = _grey(references[i]), _grey(filtered[i])
+        reading = _reading(before, after, scales, windows)
+        if reading is not None:
+            moves[i] = _best_whole_move(before, after, reading, inside, free)
     return moves
 
 
-def _believed(move: np.ndarray, response: float) -> bool:
-    """Whether a move (dy, dx) read with this peak is the face's: one under ``SMALL_MOVE_PX`` is what restyling alone
-    reads, and needs a strong peak; a longer one a peak clear of another face's."""
-    small = float(np.hypot(*move)) < SMALL_MOVE_PX
-    return response >= (MOVE_MIN_RESPONSE if small else MOVE_CLEAR_RESPONSE)
+def _reading_scales(h: int, w: int, filter_px: int | None) -> list[float]:
+    """The scales to read a move at: the filter's own resolution (none above the crop's), then half the crop's where
+    that is coarser still."""
+    first = 1.0 if filter_px is None else min(1.0, filter_px / max(h, w))
+    return [first] if first <= 0.5 else [first, 0.5]
+
+
+def _scaled(h: int, w: int, scale: float) -> tuple[int, int]:
+    return max(2, round(h * scale)), max(2, round(w * scale))
+
+
+def _reading(before: np.ndarray, after: np.ndarray, scales: list[float],
+             windows: list[np.ndarray]) -> tuple[float, float] | None:
+    """The filtered face's move (dy, dx, in crop pixels, unrounded) read at the first of ``scales`` whose peak is strong
+    enough to believe (MOVE_MIN_RESPONSE), both grey crops shrunk alike (INTER_AREA: their detail above that
+    resolution is left out); None where no reading is."""
+    h, w = before.shape
+    for scale, window in zip(scales, windows):
+        size = _scaled(h, w, scale)
+        ours, theirs = (g if size == (h, w) else cv2.resize(g, size[::-1], interpolation=cv2.INTER_AREA)
+                        for g in (before, after))
+        (dx, dy), response = cv2.phaseCorrelate(ours, theirs, window)
+        if response >= MOVE_MIN_RESPONSE:
+            return dy * h / size[0], dx * w / size[1]
+    return None
+
+
+def _best_whole_move(before: np.ndarray, after: np.ndarray, reading: tuple[float, float],
+                     inside: tuple[np.ndarray, np.ndarray], free: tuple[int, int, int, int]) -> tuple[int, int]:
+    """Of the whole-pixel moves near ``reading`` (floor, ceiling or none in each axis), the one whose undoing lines the
+    grey faces up best under the mask (``_grey_differences``; a tie goes to the shorter move), where it does so better
+    than no move, by SMALL_MOVE_MAX_DIFFERENCE for a short reading, and keeps the mask inside the crop; else (0, 0).
+    Where the best would bring the crop's edge into the mask, no move is taken rather than the next best, a pixel off
+    the face's."""
+    near = {(y, x) for y in {math.floor(reading[0]), math.ceil(reading[0]), 0}
+            for x in {math.floor(reading[1]), math.ceil(reading[1]), 0}}
+    moves = sorted(near, key=lambda move: math.hypot(*move))  # (0, 0) first
+    differences = _grey_differences(before, after, np.array(moves), inside)
+    best = int(np.argmin(differences))  # the first of equals: the shorter
+    needed = SMALL_MOVE_MAX_DIFFERENCE if math.hypot(*reading) < SMALL_MOVE_PX else 1.0
+    lined_up = differences[best] < differences[0] and differences[best] <= needed * differences[0]
+    return moves[best] if lined_up and _keeps_mask_inside(moves[best], free) else (0, 0)
+
+
+def _grey_differences(before: np.ndarray, after: np.ndarray, moves: np.ndarray,
+                      inside: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """How unlike the grey faces are under the mask (its pixels' rows and columns ``inside``) with ``after`` moved back
+    by each of ``moves`` (K×2, dy and dx; the crop's edge repeated where one reaches past it): 1 − r, r their
+    correlation there. Contrast-normalised, so that a filter that lightens the face or flattens its contrast does not
+    decide which move lines it up."""
+    rows, cols = inside
+    h, w = after.shape
+    reference = _standardised(before[rows, cols].astype(np.float64))
+    moved = after[np.clip(rows[None] + moves[:, :1], 0, h - 1), np.clip(cols[None] + moves[:, 1:], 0, w - 1)]
+    moved = moved.astype(np.float64)
+    spread = moved.std(axis=1)
+    correlation = moved @ reference / (len(rows) * np.where(spread > 0, spread, np.inf))  # reference's mean is 0
+    return 1.0 - correlation
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    centred = values - values.mean()
+    spread = centred.std()
+    return centred / spread if spread > 0 else centred
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -413,18 +497,20 @@ def _free_border(mask: np.ndarray) -> tuple[int, int, int, int]:
     return rows[0], mask.shape[0] - 1 - rows[-1], cols[0], mask.shape[1] - 1 - cols[-1]
 
 
-def _keeps_mask_inside(move: np.ndarray, free: tuple[int, int, int, int]) -> bool:
+def _keeps_mask_inside(move: tuple[int, int], free: tuple[int, int, int, int]) -> bool:
     """Whether undoing ``move`` (dy, dx) takes every mask pixel from inside the filtered crop: a face moved down by dy
     has its last dy rows filled by the border, which must lie below the mask."""
     top, bottom, left, right = free
-    dy, dx = int(move[0]), int(move[1])
+    dy, dx = move
     return -top <= dy <= bottom and -left <= dx <= right
 
 
-def aligned_onto(references: np.ndarray, filtered: np.ndarray, mask: np.ndarray | None = None) -> AlignedFaces:
+def aligned_onto(references: np.ndarray, filtered: np.ndarray, mask: np.ndarray | None = None,
+                 filter_px: int | None = None) -> AlignedFaces:
     """The filtered crops (N×H×W×3), each moved back by the whole pixels its filter moved the face from its reference
-    (``face_moves``), so that ``mask`` covers the same skin before and after; a face not moved is given as it is, so
-    its measurement is unchanged. The rows or columns the move brings in repeat the crop's edge, outside ``mask``."""
+    (``face_moves``; ``filter_px``: the side the filter made them at, where smaller than the crops'), so that ``mask``
+    covers the same skin before and after; a face not moved is given as it is, so its measurement is unchanged. The
+    rows or columns the move brings in repeat the crop's edge, outside ``mask``."""
     references, filtered = np.asarray(references), np.asarray(filtered)
     if references.shape != filtered.shape:
         raise ValueError(f"references {references.shape} and filtered {filtered.shape} crops differ in shape")
@@ -432,7 +518,7 @@ def aligned_onto(references: np.ndarray, filtered: np.ndarray, mask: np.ndarray 
         raise ValueError(f"expected N×H×W×3 RGB crops, got shape {filtered.shape}")
     h, w = filtered.shape[1:3]
     mask = face_skin_mask((h, w)) if mask is None else np.asarray(mask, bool)
-    moves = face_moves(references, filtered, mask)
+    moves = face_moves(references, filtered, mask, filter_px)
     crops = filtered.copy()
     for i in np.flatnonzero(moves.any(axis=1)):
         dy, dx = moves[i]

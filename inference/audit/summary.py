@@ -468,11 +468,12 @@ def made_unmeasurable_line(fl: dict) -> str:
 
 
 def moved_faces_line(o: dict) -> str:
-    """The faces the filter moved, said where there are any (a filter that moves faces reads as changing their skin
-    unless its move is undone, as it was)."""
-    return (f"The filter moved {o['n_moved']} of the {o['share_moved']['n']} face(s) by 1 px or more "
-            f"({ci(o['share_moved'], pct=True)}); their skin was measured where it moved, so that the same skin is "
-            "compared before and after.")
+    """The faces read as moved by the filter, said where there are any (a filter that moves faces reads as changing
+    their skin unless its move is undone, as it was). Said as read: the move undone is in whole pixels, not the move
+    itself, and counts faces whose skin was not measured too."""
+    return (f"The audit read {o['n_moved']} of the {o['share_moved']['n']} face(s) as moved by the filter "
+            f"({ci(o['share_moved'], pct=True)}): a whole-pixel move, undone before their skin was measured, so that "
+            "the same skin is compared before and after.")
 
 
 def tested_ita_direction(o: dict) -> int:
