@@ -134,9 +134,11 @@ def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, p_pos: np.ndarray) ->
     }
 
 
-def tied_with(values: Mapping[str, float], chosen: str) -> list[str]:
-    """The groups of ``values`` whose value is ``chosen``'s, ``chosen`` among them, in the tables' order."""
-    return sorted((g for g, v in values.items() if v == values[chosen]), key=group_order)
+def tied_groups(by: dict, metric: str, chosen: str) -> tuple[list[str], int]:
+    """The groups whose ``metric`` equals ``chosen``'s (in the tables' order, ``chosen`` among them), and how many
+    groups have it measured: a card's gaps and the audit's summary name ties alike."""
+    shown = {g: c[metric]["value"] for g, c in by.items() if c[metric]["n"] > 0}
+    return sorted((g for g, v in shown.items() if v == shown[chosen]), key=group_order), len(shown)
 
 
 @dataclass
@@ -178,11 +180,11 @@ class GroupedMetrics:
         here, where they are known. A "best" of 4 faces had been named alone where three other groups were at 100 %
         too, a "worst" of one face given no word of its size, and a group with no test face was in no line at all."""
         record = self.gap(grouping, metric)
-        values, by = self._values(grouping, metric), self.by.get(grouping, {})
+        by = self.by.get(grouping, {})
         for end in ("best", "worst") if record else ():
             chosen = by[record[end]]
             record[f"{end}_n"], record[f"{end}_small"] = chosen[metric]["n"], chosen["small"]
-            if len(ties := tied_with(values, record[end])) > 1:
+            if len(ties := tied_groups(by, metric, record[end])[0]) > 1:
                 record[f"{end}_tied"] = ties
         if grouping in self.no_faces:
             record["no_faces"] = self.no_faces[grouping]

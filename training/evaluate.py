@@ -25,7 +25,7 @@ from tqdm import tqdm
 from inference import strict_json
 from inference.arg_checks import check_output_file, data_folders, int_at_least
 from inference.audit.classifier_audit import paired_accuracy
-from inference.audit.summary import extreme_group, pct, tied_groups, ci, comparison_line
+from inference.audit.summary import extreme_group, pct, ci, comparison_line
 from inference.card_fields import CardNotes, card_number, card_object, needed_card_number
 from inference.cli_common import (add_dataset_cache_argument, add_detector_arguments, add_face_choice_arguments,
                                   dataset_cache_dir, detector_from_args, detects_faces)
@@ -38,7 +38,7 @@ from inference.errors import BiasMirrorError
 from inference.detect_ahead import detecting_ahead
 from inference.faces import FaceDetector, detect_faces
 from inference.file_identity import file_hash
-from inference.metrics import UNKNOWN, GroupedMetrics, disaggregate, format_table, group_order
+from inference.metrics import UNKNOWN, GroupedMetrics, disaggregate, format_table, group_order, tied_groups
 from inference.models import Classifier
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult

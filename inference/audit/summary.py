@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..images import CANNOT_BE_READ, NOT_AN_IMAGE
-from ..metrics import group_order
+from ..metrics import tied_groups
 from ..skin import JUST_NOTICEABLE_L
 from ..strict_json import as_printed, measured
 
@@ -298,12 +298,6 @@ def predicted_female_line(name: str, e: dict, target_share, n_faces: int) -> str
         line += (f"; the card's target is {100 * target_share:.1f}% female, and the output "
                  f"{'crosses' if e['crossed_target'] else 'does not cross'} it ({_toward(e)})")
     return line + "."
-
-
-def tied_groups(by: dict, metric: str, chosen: str) -> tuple[list[str], int]:
-    """The groups whose ``metric`` equals ``chosen``'s (sorted), and how many groups have it measured."""
-    shown = {g: c[metric]["value"] for g, c in by.items() if c[metric]["n"] > 0}
-    return sorted((g for g, v in shown.items() if v == shown[chosen]), key=group_order), len(shown)
 
 
 def _and(names: list[str]) -> str:
