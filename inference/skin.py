@@ -405,8 +405,7 @@ def face_moves(references: np.ndarray, filtered: np.ndarray, mask: np.ndarray,
     if not mask.any():  # no skin to line up
         return moves
     scales = _reading_scales(h, w, filter_px)
-    # the crop's edges would correlate, and say "no move"
-    windows = [cv2.createHanningWindow(_scaled(h, w, s)[::-1], cv2.CV_32F) for s in scales]
+    windows = _hanning_windows(h, w, filter_px)
     inside, free = np.nonzero(mask), _free_border(mask)
     for i in range(n):
         before, after = _grey(references[i]), _grey(filtered[i])
@@ -414,6 +413,17 @@ def face_moves(references: np.ndarray, filtered: np.ndarray, mask: np.ndarray,
         if reading is not None:
             moves[i] = _best_whole_move(before, after, reading, inside, free)
     return moves
+
+
+@lru_cache(maxsize=16)
+def _hanning_windows(h: int, w: int, filter_px: int | None) -> tuple[np.ndarray, ...]:
+    """A Hanning window for each of ``_reading_scales``: the crop's edges would correlate, and say "no move". Kept,
+    as every frame's faces are read at the same few sizes."""
+    windows = tuple(cv2.createHanningWindow(_scaled(h, w, s)[::-1], cv2.CV_32F)
+                    for s in _reading_scales(h, w, filter_px))
+    for window in windows:
+        window.setflags(write=False)
+    return windows
 
 
 def _reading_scales(h: int, w: int, filter_px: int | None) -> list[float]:
@@ -519,7 +529,7 @@ def aligned_onto(references: np.ndarray, filtered: np.ndarray, mask: np.ndarray 
     h, w = filtered.shape[1:3]
     mask = face_skin_mask((h, w)) if mask is None else np.asarray(mask, bool)
     moves = face_moves(references, filtered, mask, filter_px)
-    crops = filtered.copy()
+    crops = filtered.copy() if moves.any() else filtered  # no face moved (the usual case): nothing to copy
     for i in np.flatnonzero(moves.any(axis=1)):
         dy, dx = moves[i]
         back = np.float64([[1, 0, -dx], [0, 1, -dy]])  # whole pixels: nearest is an exact copy
