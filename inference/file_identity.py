@@ -7,11 +7,13 @@ import os
 from pathlib import Path
 
 
-def file_hash(path: str | Path) -> str:
+def file_hash(path: str | Path, *more: str | Path) -> str:
+    """The sha256 of the file's bytes, followed by each of ``more``'s (a model and its external data)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    for part in (path, *more):
+        with open(part, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
 
 

@@ -3,7 +3,6 @@ and condition inputs (or a generator's latent), and what they leave the options 
 uint8 input's range, and the names of a conditional filter's conditions with what the model takes for each."""
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from typing import Callable, Sequence
@@ -14,6 +13,7 @@ from google.protobuf.message import DecodeError
 
 from inference.card import METADATA_KEY
 from inference.errors import BiasMirrorError
+from inference.file_identity import file_hash
 from inference.models import PYTORCH_FILE, external_data_files, is_pytorch_file, load_failure, load_model
 from inference.runtime import RuntimeConfig
 from training.adopt_encoding import Conditions, written_value
@@ -60,12 +60,7 @@ def model_digest(path: Path) -> tuple[str, list[str]]:
     it names, in name order (two filters differing only in their .data file had been given the same digest, of
     the .onnx stub alone); and those files' names, as the model gives them."""
     files = sorted(external_data_files(path))
-    h = hashlib.sha256()
-    for part in [path, *(path.parent / f for f in files)]:
-        with open(part, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest(), files
+    return file_hash(path, *(path.parent / f for f in files)), files
 
 
 # Nodes of a model quantised to 8-bit integers: onnxruntime.quantization's QDQ (QuantizeLinear/DequantizeLinear
