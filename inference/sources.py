@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from . import tiff_pages
 from .avif_read import AVIF_BRANDS, ftyp_brands
 from .colour_profiles import PILLOW_ERRORS, embedded_profile, in_srgb
-from .datasets.folder import list_folder
+from .datasets.folder import FolderListing, list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
 from .faces import Detected
@@ -390,8 +390,10 @@ class ImageListSource(Source):
 
     def __init__(self, paths: list[Path], name: str, loop: bool = False, root: Path | None = None,
                  not_read: list[tuple[Path, str]] | tuple = (), say_first_frame_only: bool = True,
-                 warnings: tuple[str, ...] = ()):
-        """``warnings``: what listing the folder said (``FolderListing.warnings``), logged already."""
+                 warnings: tuple[str, ...] = (), listing: FolderListing | None = None):
+        """``warnings``: what listing the folder said (``FolderListing.warnings``), logged already; ``listing``: the
+        folder's (``root``'s) listing these paths came from, whose folders' times tell a looped pass whether to
+        list it again."""
         if not paths:
             only = (f"; only {len(not_read)} photo(s) of a type that cannot be read here "
                     f"({', '.join(dict.fromkeys(kind for _, kind in not_read))}): convert them (e.g. to JPEG) first"
@@ -410,9 +412,8 @@ class ImageListSource(Source):
         # advice for `run` and the app)
         self._say_first_frame_only = say_first_frame_only
         self.end_warning: str | None = None
-        # the folders' mtimes as the last listing found them; None: listed again at the next pass (the first pass's
-        # listing was made before this source, so a change in between would not show in them)
-        self._listed_times: dict[str, int] | None = None
+        # the folders' mtimes as the last listing found them; None: listed again at the next pass
+        self._listed_times = _settled_times(listing)
 
     def _take_paths(self, paths: list[Path]) -> None:
         self.paths = paths
@@ -462,7 +463,6 @@ class ImageListSource(Source):
         every pass, on the capture thread."""
         if self._listed_times is not None and _unchanged(self._listed_times):
             return True
-        times = _folder_times(self.root)  # before listing: a change made while it lists shows at the next pass
         try:
             listing = list_folder(self.root, say=False)
         except (OSError, BiasMirrorError) as exc:
@@ -475,7 +475,7 @@ class ImageListSource(Source):
             self.end_warning = f"no images are left in {self.name} to loop over (deleted or moved?): looping stopped"
             return False
         self._take_paths(listing.images)
-        self._listed_times = times if _settled(times) else None
+        self._listed_times = _settled_times(listing)
         return True
 
     def _note_if_first_frame_only(self, path: Path, label: str) -> None:
@@ -506,31 +506,6 @@ class ImageListSource(Source):
 _SETTLING_NS = 3 * 10**9
 
 
-def _folder_times(root: Path) -> dict[str, int] | None:
-    """st_mtime_ns of ``root`` and of each folder under it that its listing walks into (hidden ones aside, links to
-    folders followed, each folder once), by path; None where one of them cannot be read."""
-    times: dict[str, int] = {}
-    walked: set[str] = set()
-
-    def unreadable(exc: OSError) -> None:
-        raise exc
-
-    try:
-        times[str(root)] = os.stat(root).st_mtime_ns
-        for folder, subfolders, _ in os.walk(root, onerror=unreadable, followlinks=True):
-            real = os.path.realpath(folder)
-            if real in walked:  # a link back up the tree, or a second link to one folder
-                subfolders[:] = []
-                continue
-            walked.add(real)
-            subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-            for d in subfolders:
-                times[os.path.join(folder, d)] = os.stat(os.path.join(folder, d)).st_mtime_ns
-    except OSError:
-        return None
-    return times
-
-
 def _unchanged(times: dict[str, int]) -> bool:
     """Whether each folder of ``times`` is there with the mtime it had: a stat per folder, where walking them would
     read every file's name again."""
@@ -540,9 +515,13 @@ def _unchanged(times: dict[str, int]) -> bool:
         return False
 
 
-def _settled(times: dict[str, int] | None) -> bool:
-    """Whether no folder of ``times`` changed so recently that a change since could share its mtime."""
-    return times is not None and max(times.values()) < time.time_ns() - _SETTLING_NS
+def _settled_times(listing: FolderListing | None) -> dict[str, int] | None:
+    """The listing's folder times where none of its folders changed so recently that a change since could share its
+    mtime (measured from when the listing began: a change while it listed shows as one not settled); else None."""
+    times = None if listing is None else listing.folder_times
+    if not times or max(times.values()) >= listing.listed_at_ns - _SETTLING_NS:
+        return None
+    return times
 
 
 class ImageFramesSource(_PlayedFile):
@@ -690,7 +669,7 @@ def open_source(spec: str | int, loop: bool = False) -> Source:
     if path.is_dir():
         listing = list_folder(path)
         return ImageListSource(listing.images, str(path), loop, root=path, not_read=listing.not_read,
-                               warnings=listing.warnings)
+                               warnings=listing.warnings, listing=listing)
     if not path.exists():
         raise BiasMirrorError("the source does not exist (give a camera index, a video file, an image folder or an image)", path)
     _refuse_if_special(path)

@@ -17,6 +17,7 @@ import os
 import posixpath
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -50,6 +51,10 @@ class FolderListing:
     # what the listing said of them (and of links that lead nowhere), as logged: kept for the app's window, which a
     # log line alone did not reach (a folder of HEIC photos showed "end of heic" and no warning)
     warnings: tuple[str, ...] = ()
+    # st_mtime_ns of each folder walked, by path (None where one could not be listed), and when the listing began: a
+    # looped slideshow lists the folder again only where one of them has changed since
+    folder_times: dict[str, int] | None = None
+    listed_at_ns: int = 0
 
 
 def list_images(root: Path) -> list[Path]:
@@ -71,6 +76,8 @@ def list_folder(root: Path, say: bool = True) -> FolderListing:
 
     unlistable: list[tuple[Path, str]] = []
     said: list[str] = []
+    listed_at = time.time_ns()
+    times: dict[str, int] | None = {}
 
     def unlisted(exc: OSError) -> None:
         said.append(f"{exc.filename}: {in_words(exc)}; the images in it are skipped")
@@ -86,6 +93,11 @@ def list_folder(root: Path, say: bool = True) -> FolderListing:
             subfolders[:] = []
             continue
         walked.add(real)
+        try:
+            if times is not None:
+                times[folder] = os.stat(folder).st_mtime_ns
+        except OSError:  # gone since it was listed: no time to compare with, so listed again next time
+            times = None
         # hidden folders (.git, .cache, a tool's .gpudata) hold no one's photos: opening a checkout found thousands
         # of images in them; hidden files are no one's photos either (macOS's "._photo.jpg" beside each photo on a
         # shared drive had read as unreadable images)
@@ -110,7 +122,7 @@ def list_folder(root: Path, say: bool = True) -> FolderListing:
         for text in said:
             log.warning("%s", text)
     return FolderListing(sorted(kept), [(p, PASSED_OVER_PHOTOS[p.suffix.lower()]) for p in passed], sorted(unlistable),
-                         tuple(said))
+                         tuple(said), None if unlistable else times, listed_at)
 
 
 def _of_types(folder: str, files: list[str], extensions: Iterable[str]) -> list[Path]:
