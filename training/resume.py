@@ -236,9 +236,6 @@ def moved_note(keys: Sequence[str]) -> str:
     return f"; {options} alone may name {places}, where the run goes on if the faces there are the ones it began with"
 
 
-MOVED_DATASET_NOTE = moved_note(("dataset",))
-
-
 def moved_dataset(args: argparse.Namespace, requested: Mapping[str, Any], saved: Mapping[str, Any],
                   key: str = "dataset") -> str | None:
     """The dataset the command line gives (``requested``'s ``key``), made absolute, where it is the checkpoint's
@@ -260,6 +257,25 @@ def moved_to(saved: Mapping[str, Any], key: str, place: str, step: int) -> dict:
     move = {"option": option_name(key), "from": saved.get(key), "to": place, "at_step": step}
     return {**saved, key: place, "typed": {**(saved.get("typed") or {}), key: place},
             "dataset_moves": [*saved.get("dataset_moves", []), move]}
+
+
+def checked_places(args: argparse.Namespace, settings: Mapping[str, Reader], requested: Mapping[str, Any],
+                   saved: dict, checkpoint: Path, step: int, more: list[str] | None = None, **how) -> dict:
+    """``saved``, after refusing any setting given on the command line that differs from it, or ``more`` problems
+    (``refuse_changed_settings``; ``how``: its only=, keeps= and advice=). Data given at another place of the
+    checkpoint's kind (``DATA_PLACES``: a dataset, a CycleGAN's domain folders), with every other setting the
+    checkpoint's, is no changed setting: the config returned reads it there, each move recorded (``moved_to``, at
+    ``step``), and the faces there must be the checkpoint's (``same_data.check_same_data``, by its record of them)."""
+    places = {key: place for key in DATA_PLACES if (place := moved_dataset(args, requested, saved, key)) is not None}
+    others = {k: v for k, v in settings.items() if k not in places}
+    if places and not more and not changed_settings(args, others, requested, saved, how.get("only")):
+        for key, place in places.items():
+            saved = moved_to(saved, key, place, step)
+        return saved
+    if places:  # the places alone may change: said beside the settings refused
+        how["advice"] = how.get("advice", "start a new --out to change them") + moved_note(tuple(places))
+    refuse_changed_settings(args, settings, requested, saved, checkpoint, more, **how)
+    return saved
 
 
 def refuse_a_dataset_gone(args: argparse.Namespace, run_cfg: Mapping[str, Any], keys: Sequence[str] = ("dataset",),

@@ -51,10 +51,9 @@ from training.epoch_batches import KeptRows
 from training.evaluate import DEFAULT_MIN_AGE
 from training.loop import StepContext, run_for_cli
 from training.nets.cam_classifier import CamClassifier, ClassifierConfig
-from training.resume import (MOVED_DATASET_NOTE, RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs,
-                             changed_settings, command_line, given_options, model_name, moved_dataset, moved_to,
-                             record_resume, refuse_a_dataset_gone, refuse_changed_settings, started_here,
-                             with_saved_defaults)
+from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, checked_places,
+                             command_line, given_options, model_name, record_resume, refuse_a_dataset_gone,
+                             started_here, with_saved_defaults)
 from training.run_arguments import (add_run_arguments, check_run_arguments, loop_config_from_args, new_run,
                                     run_folder_held)
 
@@ -734,8 +733,6 @@ RESUME_SETTINGS = {
     "erase": ("erase", 0.0), "label_smoothing": ("label_smoothing", 0.0),
 }
 MAY_CHANGE_ON_RESUME = RUN_OPTIONS_THAT_MAY_CHANGE | {"export_to", "no_dataset_cache"}
-# What a resume given the dataset at another place must keep: its faces are checked apart, by the checkpoint's record.
-SETTINGS_BUT_THE_DATASET = {k: v for k, v in RESUME_SETTINGS.items() if k != "dataset"}
 
 
 PATH_SETTINGS = ("dataset", "distill_from")
@@ -765,17 +762,8 @@ def checked_settings(args: argparse.Namespace, checkpoint: Path, state: dict | N
     recorded (``moved_to``), and the faces it holds must be the checkpoint's (the loop's ``check_same_data``)."""
     state = load_checkpoint(checkpoint, "classifier") if state is None else state
     saved = anchored(state["config"], PATH_SETTINGS)
-    requested = requested_config(args, saved)
-    place = moved_dataset(args, requested, saved)
-    if place is None:
-        refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint, **how)
-        return saved
-    # the dataset at another place: its faces are compared with the checkpoint's record once read (check_same_data)
-    if not changed_settings(args, SETTINGS_BUT_THE_DATASET, requested, saved, how.get("only")):
-        return moved_to(saved, "dataset", place, int(state.get("step", 0)))
-    advice = how.pop("advice", "start a new --out to change them") + MOVED_DATASET_NOTE
-    refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint, advice=advice, **how)
-    return saved
+    return checked_places(args, RESUME_SETTINGS, requested_config(args, saved), saved, checkpoint,
+                          int(state.get("step", 0)), **how)
 
 
 def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[ClassifierConfig, dict, str | None]:

@@ -44,9 +44,9 @@ from training.distributed import Dist
 from training.epoch_batches import KeptRows
 from training.loop import StepContext, run_for_cli
 from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
-from training.resume import (DATA_PLACES, RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, changed_settings,
-                             command_line, given_options, model_name, moved_dataset, moved_note, moved_to,
-                             record_resume, refuse_a_dataset_gone, refuse_changed_settings, started_here)
+from training.resume import (DATA_PLACES, RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, checked_places,
+                             command_line, given_options, model_name, record_resume, refuse_a_dataset_gone,
+                             started_here)
 from training.run_arguments import (add_run_arguments, check_run_arguments, loop_config_from_args, new_run,
                                     run_folder_held)
 from training.same_data import check_same_data
@@ -657,15 +657,7 @@ def checked_settings(args: argparse.Namespace, requested: dict, saved: dict, che
     config returned reads it there, the move recorded (``moved_to``), and the faces there must be the checkpoint's
     (``check_same_data``, by its record of them, each below its folder). Compared as places, a dataset or domain
     folder moved had been refused as a changed setting, and the run could not be resumed nor exported at all."""
-    places = {key: place for key in DATA_PLACES if (place := moved_dataset(args, requested, saved, key)) is not None}
-    others = {k: v for k, v in RESUME_SETTINGS.items() if k not in places}
-    if places and not problems and not changed_settings(args, others, requested, saved):
-        for key, place in places.items():
-            saved = moved_to(saved, key, place, int(state.get("step", 0)))
-        return saved
-    advice = "start a new --out to change them" + (moved_note(tuple(places)) if places else "")
-    refuse_changed_settings(args, RESUME_SETTINGS, requested, saved, checkpoint, problems, advice=advice)
-    return saved
+    return checked_places(args, RESUME_SETTINGS, requested, saved, checkpoint, int(state.get("step", 0)), problems)
 
 
 def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig, dict, str | None]:
