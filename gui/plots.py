@@ -90,17 +90,39 @@ class _FaceCurve(pg.PlotDataItem):
     def __init__(self, track_id: int, filtered: bool, name: str | None = None):
         solid, dashed = _pens(track_id)
         super().__init__([], [], pen=dashed if filtered else solid, name=name)
+        self.filtered = filtered
+        self.setSymbolSize(DOT_SIZE)
+        # a child of the curve: it goes where the curve goes, and off the plot with it
+        self.newest = pg.ScatterPlotItem(size=NEWEST_SIZE)
+        self.newest.setParentItem(self)
+        self._mark(track_id)
+        self.filtered_twin: _FaceCurve | None = None  # an original's: the same face's dashed curve on the same plot
+
+    def _mark(self, track_id: int) -> None:
+        """Gives the curve's dots and newest-point marker the colour and shape of face ``track_id``."""
         colour = track_colour(track_id)
         self.face_symbol = face_symbol(track_id)
-        marker_pen, marker_brush = pg.mkPen(colour, width=1.5), (None if filtered else colour)
-        self.setSymbolSize(DOT_SIZE)
+        marker_pen, marker_brush = pg.mkPen(colour, width=1.5), (None if self.filtered else colour)
         self.setSymbolPen(marker_pen)
         self.setSymbolBrush(marker_brush)
-        # a child of the curve: it goes where the curve goes, and off the plot with it
-        self.newest = pg.ScatterPlotItem(size=NEWEST_SIZE, symbol=self.face_symbol, pen=marker_pen,
-                                         brush=marker_brush)
-        self.newest.setParentItem(self)
-        self.filtered_twin: _FaceCurve | None = None  # an original's: the same face's dashed curve on the same plot
+        self.newest.setSymbol(self.face_symbol)
+        self.newest.setPen(marker_pen)
+        self.newest.setBrush(marker_brush)
+
+    def become(self, track_id: int, name: str | None) -> None:
+        """Makes a spare curve, off its plot, the new curve of face ``track_id``, as ``_FaceCurve(track_id, ...)``
+        would be: a slideshow brings a new face every photo, and building a curve and its legend entry for each had
+        cost 3.3 ms of GUI-thread time a face (plots.refresh's p50 25 → 47 ms)."""
+        self.setData([], [])  # emptied first: the styles below would redraw the last face's points
+        self.newest.setData([], [])
+        if self.opts["symbol"] is not None:
+            self.setSymbol(None)
+        solid, dashed = _pens(track_id)
+        self.setPen(dashed if self.filtered else solid)
+        self._mark(track_id)
+        self.opts["name"] = name  # pyqtgraph has no setter; PlotItem.addItem reads it for the legend
+        self.filtered_twin = None
+        self.setVisible(True)  # the last face may have been hidden by a click on its legend entry
 
     def set_points(self, t: np.ndarray, y: np.ndarray) -> None:
         finite = np.isfinite(y)
@@ -177,16 +199,45 @@ class _FacesLegend(_CellLegend):
     def __init__(self) -> None:
         super().__init__(MAX_TRACKS, _FaceSample)  # the faces on one row
         self.curves: dict[str, list[_FaceCurve]] = {}  # a face's solid curves, one a plot, by the face's name
+        # the entries of faces that left, off the layout and hidden, relabelled for the next faces: a new LabelItem
+        # (its HTML laid out) for every photo of a slideshow was much of a new face's cost
+        self._spare_entries: list[tuple[pg.ItemSample, pg.LabelItem]] = []
         self.sigSampleClicked.connect(self._show_face)
 
     def addItem(self, item: _FaceCurve, name: str) -> None:  # noqa: N802
         """Called by each plot that has the legend, as a face's solid curve is added to it: one entry a face."""
         if name in self.curves:
             item.setVisible(self.curves[name][0].isVisible())  # a face hidden stays hidden on this plot too
+        elif self._spare_entries:
+            self.curves[name] = []
+            self._reuse_entry(item, name)
         else:
             self.curves[name] = []
             super().addItem(item, name)
         self.curves[name].append(item)
+
+    def _reuse_entry(self, item: _FaceCurve, name: str) -> None:
+        """Adds the entry as the base class's addItem does, with a spare sample and label."""
+        sample, label = self._spare_entries.pop()
+        sample.item = item
+        label.setText(name)
+        sample.show()
+        label.show()
+        self.items.append((sample, label))
+        self._addItemToLayout(sample, label)
+        self.updateSize()
+
+    def _spare_entry(self, name: str) -> None:
+        """Takes the entry off as the base class's removeItem does, kept for the next face rather than closed."""
+        for entry in self.items:
+            if entry[1].text == name:
+                self.items.remove(entry)
+                for part in entry:
+                    self.layout.removeItem(part)
+                    part.hide()
+                self._spare_entries.append(entry)
+                self.updateSize()
+                return
 
     def removeItem(self, item) -> None:  # noqa: N802
         """Called by each plot that has the legend, as a curve is taken off it: the entry goes with the face's last."""
@@ -197,7 +248,7 @@ class _FacesLegend(_CellLegend):
         curves = self.curves[name] = [c for c in self.curves[name] if c is not item]
         if not curves:
             del self.curves[name]
-            super().removeItem(name)
+            self._spare_entry(name)
             return
         for sample, _ in self.items:  # the entry draws a curve still on a plot, with its visibility
             if sample.item is item:
@@ -302,6 +353,9 @@ class PlotsPanel(QTabWidget):
             p.showGrid(x=True, y=True, alpha=0.2)
         self._curves: dict[tuple, pg.PlotDataItem] = {}
         self._curve_plots: dict[tuple, object] = {}  # the plot each curve is on, to take it off
+        # faces' curves taken off their plots, by (id of the plot, filtered), for the next faces on that plot: at
+        # most MAX_TRACKS each, as no more are on a plot at once
+        self._spare_curves: dict[tuple[int, bool], list[_FaceCurve]] = defaultdict(list)
         self._hist: tuple = (None, None)  # the latest session data, to draw the Δ tab when it is raised
         self.currentChanged.connect(lambda _i: self.redraw())
 
@@ -392,7 +446,13 @@ class PlotsPanel(QTabWidget):
     def _face_curve(self, plot, key: tuple, track_id: int, filtered: bool) -> _FaceCurve:
         """A face's curve under ``key``; the original one is named by its face, "#N", in the plot's legend."""
         if key not in self._curves:
-            curve = _FaceCurve(track_id, filtered, name=None if filtered else f"#{track_id}")
+            name = None if filtered else f"#{track_id}"
+            spare = self._spare_curves[(id(plot), filtered)]
+            if spare:
+                curve = spare.pop()
+                curve.become(track_id, name)
+            else:
+                curve = _FaceCurve(track_id, filtered, name=name)
             plot.addItem(curve)
             self._curves[key], self._curve_plots[key] = curve, plot
         return self._curves[key]
@@ -412,6 +472,8 @@ class PlotsPanel(QTabWidget):
         """Takes the curve off its plot (its legend entry too), not only empties it."""
         curve, plot = self._curves.pop(key), self._curve_plots.pop(key)
         plot.removeItem(curve)
+        if isinstance(curve, _FaceCurve):
+            self._spare_curves[(id(plot), curve.filtered)].append(curve)
 
     def _visible_tracks(self) -> list[int]:
         """The MAX_TRACKS faces seen most recently within the last WINDOW_S."""
