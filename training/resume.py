@@ -212,10 +212,13 @@ def changed_settings(args: argparse.Namespace, settings: Mapping[str, Reader], r
     return out
 
 
+NEW_OUT = "start a new --out to change them"  # a refusal's advice, unless its caller gives its own
+
+
 def refuse_changed_settings(args: argparse.Namespace, settings: Mapping[str, Reader], requested: Mapping[str, Any],
                             saved: Mapping[str, Any], checkpoint: Path, more: list[str] | None = None,
                             only: set[str] | None = None, keeps: str = "a resumed run keeps its settings",
-                            advice: str = "start a new --out to change them") -> None:
+                            advice: str = NEW_OUT) -> None:
     """The one check both trainers (and compare, before it reuses a variant) make before continuing or using a
     checkpoint: every setting given on the command line is the checkpoint's, or the command is refused naming
     each that is not."""
@@ -273,7 +276,7 @@ def checked_places(args: argparse.Namespace, settings: Mapping[str, Reader], req
             saved = moved_to(saved, key, place, step)
         return saved
     if places:  # the places alone may change: said beside the settings refused
-        how["advice"] = how.get("advice", "start a new --out to change them") + moved_note(tuple(places))
+        how["advice"] = how.get("advice", NEW_OUT) + moved_note(tuple(places))
     refuse_changed_settings(args, settings, requested, saved, checkpoint, more, **how)
     return saved
 
