@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from inference.iso_boxes import Malformed, boxes
+
 AVIF_BRANDS = frozenset({b"avif", b"avis"})
 
 
@@ -50,13 +52,6 @@ _ANTICLOCKWISE = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.R
 _TRANSFORM_BITS = {b"irot": 0b11, b"imir": 0b1}  # the bits of their one byte that say which; those above are reserved
 
 
-_MOST_BOXES = 4096  # looked at in one box (or the file): a file of millions of empty boxes is not read for seconds
-
-
-class _Malformed(Exception):
-    """A box whose sizes or counts run past the box that holds it, or one that HEIF requires and is missing."""
-
-
 class _Reader:
     """Big-endian unsigned integers read from ``buf[at:end]``, never past ``end``."""
 
@@ -65,41 +60,22 @@ class _Reader:
 
     def uint(self, size: int) -> int:
         if self.at + size > self.end:
-            raise _Malformed
+            raise Malformed
         self.at += size
         return int.from_bytes(self.buf[self.at - size:self.at], "big")
-
-
-def _boxes(buf: memoryview, start: int, end: int):
-    """(type, payload start, end) of each ISO-BMFF box laid end to end in ``buf[start:end]``."""
-    at, seen = start, 0
-    while at < end:
-        seen += 1
-        if seen > _MOST_BOXES:  # a photo's boxes hold a few, a grid's some hundreds: what has more is not one
-            raise _Malformed
-        head = _Reader(buf, at, end)
-        size, kind = head.uint(4), head.uint(4).to_bytes(4, "big")
-        if size == 1:  # a 64-bit size follows the type
-            size = head.uint(8)
-        elif size == 0:  # up to the end of what holds it
-            size = end - at
-        if size < head.at - at or at + size > end:
-            raise _Malformed
-        yield kind, head.at, at + size
-        at += size
 
 
 def _children(buf: memoryview, start: int, end: int) -> dict[bytes, list[tuple[int, int]]]:
     """The boxes in ``buf[start:end]``, by type: (payload start, end) of each, in the order they come."""
     found: dict[bytes, list[tuple[int, int]]] = {}
-    for kind, at, stop in _boxes(buf, start, end):
+    for kind, at, stop in boxes(buf, start, end):
         found.setdefault(kind, []).append((at, stop))
     return found
 
 
 def _first(boxes: dict[bytes, list[tuple[int, int]]], kind: bytes) -> tuple[int, int]:
     if kind not in boxes:
-        raise _Malformed
+        raise Malformed
     return boxes[kind][0]
 
 
@@ -112,15 +88,15 @@ def heif_transforms(data: np.ndarray) -> tuple[tuple[bytes, int], ...]:
     buf = memoryview(np.ascontiguousarray(data, np.uint8)).cast("B")  # read in place, not copied
     top: dict[bytes, list[tuple[int, int]]] = {}
     try:
-        for kind, at, stop in _boxes(buf, 0, len(buf)):
+        for kind, at, stop in boxes(buf, 0, len(buf)):
             top.setdefault(kind, []).append((at, stop))
-    except _Malformed:  # a file cut short, or bytes appended after its boxes: the boxes before still count
+    except Malformed:  # a file cut short, or bytes appended after its boxes: the boxes before still count
         pass
     if b"moov" in top or b"meta" not in top:
         return ()
     try:
         return _primary_transforms(buf, *top[b"meta"][0])
-    except _Malformed:
+    except Malformed:
         return ()
 
 
@@ -131,12 +107,12 @@ def _primary_transforms(buf: memoryview, start: int, end: int) -> tuple[tuple[by
     pitm = _Reader(buf, *_first(meta, b"pitm"))
     primary = pitm.uint(2 if pitm.uint(4) >> 24 == 0 else 4)  # version 0 numbers items in 16 bits
     iprp = _children(buf, *_first(meta, b"iprp"))
-    properties = list(_boxes(buf, *_first(iprp, b"ipco")))
+    properties = list(boxes(buf, *_first(iprp, b"ipco")))
     transforms = []
     for ipma in iprp.get(b"ipma", []):
         for index in _associated(buf, *ipma, primary):
             if index > len(properties):
-                raise _Malformed
+                raise Malformed
             kind, at, stop = properties[index - 1] if index else (b"", 0, 0)  # index 0 names no property
             if kind in _TRANSFORM_BITS and at < stop:
                 value = buf[at] & _TRANSFORM_BITS[kind]
@@ -151,7 +127,7 @@ def _associated(buf: memoryview, start: int, end: int, item: int) -> list[int]:
     version_and_flags = ipma.uint(4)
     item_size = 2 if version_and_flags >> 24 == 0 else 4
     index_size = 2 if version_and_flags & 1 else 1
-    for _ in range(ipma.uint(4)):  # a count past the box's end stops at its end (_Malformed)
+    for _ in range(ipma.uint(4)):  # a count past the box's end stops at its end (Malformed)
         item_id, count = ipma.uint(item_size), ipma.uint(1)
         indices = [ipma.uint(index_size) & (0x7FFF if index_size == 2 else 0x7F) for _ in range(count)]
         if item_id == item:  # the high bit says whether the property is essential, not which it is

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from inference.iso_boxes import Malformed, boxes
+
 # ITU-T H.273's code points, as MP4's colr box, Matroska's Colour element and FFmpeg name them
 _PRIMARIES = {1: "BT.709", 5: "BT.601 (PAL)", 6: "BT.601 (NTSC)", 9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
 _TRANSFERS = {1: "BT.709", 6: "BT.601", 13: "sRGB", 14: "BT.2020 (10-bit)", 15: "BT.2020 (12-bit)", 16: "PQ",
@@ -66,13 +68,9 @@ def colour_tags(path: Path) -> ColourTags | None:
                 return _matroska_colour(f)
             if head[4:8] in _ISO_FIRST_BOXES:
                 return _iso_colour(f)
-    except (OSError, _Malformed):
+    except (OSError, Malformed):
         return None
     return None
-
-
-class _Malformed(Exception):
-    """A box or element whose sizes do not add up: what it holds is not read."""
 
 
 # --- ISO-BMFF (MP4, MOV, 3GP) ---------------------------------------------------------------------------------------
@@ -107,32 +105,17 @@ def _file_boxes(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int,
         elif size == 0:  # up to the end of the file
             size = end - at
         if size < payload - at:
-            raise _Malformed
+            raise Malformed
         yield kind, payload, min(at + size, end)
         at += size
 
 
-def _boxes(buf: memoryview, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload start, end) of each box laid end to end in ``buf[start:end]``."""
-    at = start
-    while at + 8 <= end:
-        size, kind, payload = int.from_bytes(buf[at:at + 4], "big"), bytes(buf[at + 4:at + 8]), at + 8
-        if size == 1:
-            size, payload = int.from_bytes(buf[at + 8:at + 16], "big"), at + 16
-        elif size == 0:
-            size = end - at
-        if size < payload - at or at + size > end:
-            raise _Malformed
-        yield kind, payload, at + size
-        at += size
-
-
 def _child(buf: memoryview, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    return next(((a, b) for k, a, b in _boxes(buf, start, end) if k == kind), None)
+    return next(((a, b) for k, a, b in boxes(buf, start, end) if k == kind), None)
 
 
 def _moov_colour(moov: memoryview) -> ColourTags | None:
-    for kind, start, end in _boxes(moov, 0, len(moov)):
+    for kind, start, end in boxes(moov, 0, len(moov)):
         if kind == b"trak" and (tags := _track_colour(moov, start, end)) is not None:
             return tags
     return None
@@ -149,11 +132,11 @@ def _track_colour(buf: memoryview, start: int, end: int) -> ColourTags | None:
         stsd = _child(buf, *stbl, b"stsd")
     if stsd is None:
         return None
-    entries = list(_boxes(buf, stsd[0] + 8, stsd[1]))  # after version, flags and the entry count
+    entries = list(boxes(buf, stsd[0] + 8, stsd[1]))  # after version, flags and the entry count
     if not entries:
         return None
     _, entry_start, entry_end = entries[0]
-    for kind, at, stop in _boxes(buf, entry_start + _VISUAL_SAMPLE_ENTRY, entry_end):
+    for kind, at, stop in boxes(buf, entry_start + _VISUAL_SAMPLE_ENTRY, entry_end):
         if kind == b"colr" and bytes(buf[at:at + 4]) in (b"nclx", b"nclc") and stop - at >= 10:
             return ColourTags(*(int.from_bytes(buf[at + i:at + i + 2], "big") for i in (4, 6, 8)))
         if kind == b"vpcC" and stop - at >= 10:  # version, flags, profile, level, depth+chroma+range, then 3 bytes
@@ -219,7 +202,7 @@ def _element_at(f: BinaryIO, at: int) -> _Element | None:
 
 def _uint(f: BinaryIO, element: _Element) -> int:
     if element.size is None or element.size > 8:
-        raise _Malformed
+        raise Malformed
     f.seek(element.start)
     return int.from_bytes(f.read(element.size), "big")
 
@@ -229,7 +212,7 @@ def _children_of(f: BinaryIO, start: int, end: int) -> Iterator[_Element]:
     while at < end:
         element = _element_at(f, at)
         if element is None or element.end is None or element.end > end:
-            raise _Malformed
+            raise Malformed
         yield element
         at = element.end
 
@@ -341,7 +324,7 @@ class MatroskaWalk:
         try:
             with self.path.open("rb") as f:
                 self._walk(f, os.fstat(f.fileno()).st_size, s)
-        except (OSError, _Malformed):
+        except (OSError, Malformed):
             self._done = True
 
     def _walk(self, f: BinaryIO, file_end: int, until_s: float) -> None:
@@ -444,7 +427,7 @@ class MatroskaWalk:
         if block.id == _BLOCK_GROUP:
             try:
                 block = next((e for e in _children_of(f, block.start, block.end) if e.id == _BLOCK), None)
-            except _Malformed:
+            except Malformed:
                 return None
             if block is None:
                 return None
