@@ -193,9 +193,9 @@ def _schedule_text(s: dict) -> str:
 
 def _data_lines(training: dict, notes: CardNotes) -> list[str]:
     """How the run took its faces (``faces``: whole images as aligned faces, which `train evaluate --aligned`
-    measures alike) and where its dataset moved on a resume (``dataset_moves``): its command names the first place,
-    so without them the Markdown named a folder the model was not last trained from, and not how its faces were
-    taken."""
+    measures alike) and where its dataset moved (``dataset_moves``: on a resume, or before a comparison's later
+    variant began): its command names the first place, so without them the Markdown named a folder the model was
+    not last trained from, and not how its faces were taken."""
     lines = []
     faces = training.get("faces")
     if isinstance(faces, str):
@@ -208,7 +208,7 @@ def _data_lines(training: dict, notes: CardNotes) -> list[str]:
         moves = None
     said = [_move_text(notes, f"training.dataset_moves.{i}", move) for i, move in enumerate(moves or [])]
     if any(said):
-        lines.append("- dataset moved on a resume: " + "; ".join(text for text in said if text))
+        lines.append("- dataset moved: " + "; ".join(text for text in said if text))
     return lines
 
 

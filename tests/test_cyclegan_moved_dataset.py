@@ -170,7 +170,7 @@ def test_the_cards_markdown_gives_how_its_faces_were_taken_and_where_its_dataset
                            {"dataset": "folder", "faces": faces, "dataset_moves": moves}, {})
     lines = card_markdown(card, "moved.onnx", 0.1).splitlines()
     assert f"- faces: {faces}" in lines
-    assert "- dataset moved on a resume: " + "; ".join(f"`{m['from']}` → `{m['to']}` at step {m['at_step']}"
+    assert "- dataset moved: " + "; ".join(f"`{m['from']}` → `{m['to']}` at step {m['at_step']}"
                                                        for m in moves) in lines
     card.training["dataset_moves"] = "elsewhere"  # of no type it is read as: warned under the card, not a stop
     assert "- WARNING: its card's training.dataset_moves is 'elsewhere', not a list: ignored" in \

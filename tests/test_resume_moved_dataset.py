@@ -149,3 +149,28 @@ def test_a_folder_run_says_its_images_are_used_whole_and_evaluate_aligned_measur
     assert card.metrics["evaluated_on"]["detector"] == evaluated["evaluated"]["detector"]
     (figures,) = evaluated["models"].values()
     assert figures["overall"]["accuracy"] == card.metrics["overall"]["accuracy"]
+
+
+def test_compare_with_a_teacher_goes_on_after_its_variant_went_on_at_the_folders_new_place(tmp_path, capsys):
+    """A comparison with a teacher, its folder moved after the first variant stopped: the check that the variant
+    still to train learns from the same teachers opened them at the new place without the record of the move, and
+    refused the teacher (trained at the old place) as trained on another folder: the comparison could not go on."""
+    began = labelled_folder(tmp_path / "photos", 80, 0)
+    common = ["--size", "32", "--width", "8", "--epochs", "1", "--batch-size", "8", "--cache", str(tmp_path / "cache"),
+              "--threads", "1"]
+    assert main.main(["train", "classifier", "--dataset", f"folder:{began}", *common,
+                      "--out", str(tmp_path / "teacher")]) == 0
+    teacher = str(tmp_path / "teacher" / "model.onnx")
+    args = ["train", "compare", *common, "--out", str(tmp_path / "cmp"), "--distill-from", teacher]
+    assert main.main([*args, "--dataset", f"folder:{began}", "--max-steps", "1"]) == 0
+    moved = began.rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert main.main([*args, "--dataset", f"folder:{moved}", "--max-steps", "1"]) == 0, capsys.readouterr().err
+    assert main.main([*args, "--dataset", f"folder:{moved}"]) == 0, capsys.readouterr().err
+    assert set(json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]) == {"unbalanced",
+                                                                                           "gender-balanced"}
+    move = {"option": "--dataset", "from": f"folder:{began}", "to": f"folder:{moved}"}
+    assert read_card(tmp_path / "cmp" / "unbalanced" / "model.onnx").training["dataset_moves"] == [
+        {**move, "at_step": 1}]
+    assert read_card(tmp_path / "cmp" / "balanced" / "model.onnx").training["dataset_moves"] == [
+        {**move, "at_step": 0}]  # begun at the new place: the comparison's move, before its first step

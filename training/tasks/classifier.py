@@ -644,6 +644,9 @@ def config_from_args(args: argparse.Namespace) -> tuple[ClassifierConfig, dict]:
         "distill_from": args.distill_from, "distill_weight": args.distill_weight if args.distill_from else 0.0,
         "command": command_line(args), **started_here(),
     }
+    moves = getattr(args, "comparison_moves", None)  # a comparison's variant started after its dataset moved
+    if moves:  # before this variant's first step: the card says where the comparison began
+        data["dataset_moves"] = [{**move, "at_step": 0} for move in moves]
     return net, data
 
 

@@ -159,8 +159,17 @@ def check_teachers_unchanged(args: argparse.Namespace, found: dict[str, dict], o
         return
     name, cfg = next(iter(found.items()))
     kind, _, path = cfg["dataset"].partition(":")
-    teachers = open_teachers(args.distill_from, kind, str(Path(path).expanduser()), RuntimeConfig(provider="cpu"))
+    # cfg reads the dataset where it is now, a move recorded (checked_settings): its old place holds the faces too
+    teachers = open_teachers(args.distill_from, kind, str(Path(path).expanduser()), RuntimeConfig(provider="cpu"),
+                             cfg.get("dataset_moves") or [])
     classifier.check_same_teachers(cfg, [t for t, _ in teachers], out / VARIANTS[name][0] / CHECKPOINT)
+
+
+def comparison_moves(found: dict[str, dict]) -> list[dict]:
+    """The moves of the comparison's dataset that a variant found in --out recorded (checked there against its
+    checkpoint's faces), for a variant still to start at the new place: its teachers, trained where the comparison
+    began, are then its dataset's too, where they had been refused as trained on another folder."""
+    return next((cfg["dataset_moves"] for cfg in found.values() if cfg.get("dataset_moves")), [])
 
 
 def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None, dataset_cache: Path | None) -> None:
@@ -298,6 +307,7 @@ def _compare(args: argparse.Namespace, out: Path) -> int:
     if taken and len(found) < len(VARIANTS) and Dist.from_env().is_main:
         print(f"as the {next(iter(found))} variant was started: {', '.join(taken)} (the other is trained alike)")
     check_teachers_unchanged(args, found, out)
+    args.comparison_moves = comparison_moves(found)
     args.no_dataset_cache = dataset_cache_kept_off(args, found)
     dataset_cache = dataset_cache_dir(args)
     # a variant begun before faces of no age were barred keeps the old rule, and so does the one to start after it
