@@ -10,11 +10,13 @@
     python main.py doctor          what this machine can run
     python main.py doctor train    ... and train with (torch, GPUs, precision, --compile)
 
-Subcommand modules are imported lazily so that start-up and --help stay fast.
+Installed with pip, the same commands are `bias-mirror …` (script_main). Subcommand modules are imported lazily so
+that start-up and --help stay fast.
 """
 from __future__ import annotations
 
 import argparse
+import contextvars
 import difflib
 import importlib
 import logging
@@ -58,8 +60,20 @@ def _add_lazy(sub, name: str, module: str, help_text: str) -> None:
     p.set_defaults(_module=module, _parser=p)
 
 
+# The name usage lines and hints give Bias Mirror during one main() call: main.py, or the console script's own
+# (script_main). A context, not an argument, so that build_parser(argv) reads it wherever it is called from.
+PROG: contextvars.ContextVar[str] = contextvars.ContextVar("PROG", default="main.py")
+
+
+def program(prog: str) -> str:
+    """What a user types to start Bias Mirror as this process was started (``prog``: main.py, or the console
+    script's name): `python main.py` in a checkout, `bias-mirror` once pip installed it, where no main.py is at hand."""
+    return f"python {prog}" if prog.endswith(".py") else prog
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="main.py", description="Bias Mirror: how face models treat different people.")
+    parser = argparse.ArgumentParser(prog=PROG.get(),
+                                     description="Bias Mirror: how face models treat different people.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module, help_text in COMMANDS:
@@ -140,7 +154,7 @@ def nested_command_problem(parser: argparse.ArgumentParser, argv: list[str]) -> 
         # been reported as "unrecognized option --per-group", the plain command's, not as the typo it is
         close = difflib.get_close_matches(argv[start + 1], sorted(names), n=1)
         return (f"unknown {command} command '{argv[start + 1]}'" + (f" (did you mean '{close[0]}'?)" if close else "")
-                + f": main.py {command} runs alone or as {' or '.join(f'{command} {n}' for n in sorted(names))}")
+                + f": {parser.prog} {command} runs alone or as {' or '.join(f'{command} {n}' for n in sorted(names))}")
     takes_value = {s for a in _subparser(parser, command)._actions if a.nargs != 0 for s in a.option_strings}
 
     def is_value_of(option: str) -> bool:  # as argparse reads it, abbreviations too (--sou for --source)
@@ -149,8 +163,8 @@ def nested_command_problem(parser: argparse.ArgumentParser, argv: list[str]) -> 
 
     for i in range(start + 2, len(argv)):
         if argv[i] in names and not is_value_of(argv[i - 1]):
-            return (f"put '{argv[i]}' right after '{command}' (main.py {command} {argv[i]} …): the options before it "
-                    f"are plain `{command}`'s, not its own")
+            return (f"put '{argv[i]}' right after '{command}' ({parser.prog} {command} {argv[i]} …): the options "
+                    f"before it are plain `{command}`'s, not its own")
     return None
 
 
@@ -185,11 +199,12 @@ def unknown_option_problem(parser: argparse.ArgumentParser, argv: list[str]) -> 
     for option in (a.partition("=")[0] for a in after if a.startswith("--") and len(a) > 2):
         if not any(s.startswith(option) for s in known):
             if any(s.startswith(option) for a in parser._actions for s in a.option_strings if s.startswith("--")):
-                return f"{option} is main.py's own option: give it before the command (main.py {option} {words[0]} …)"
+                return (f"{option} is {parser.prog}'s own option: give it before the command ({parser.prog} {option} "
+                        f"{words[0]} …)")
             # compared without the dashes every option shares, which had made --bogus "close" to --out
             close = difflib.get_close_matches(option[2:], [s[2:] for s in known], n=1)
             return (f"unrecognized option {option} (" + (f"did you mean --{close[0]}? " if close else "")
-                    + f"main.py {' '.join(words)} --help lists them)")
+                    + f"{parser.prog} {' '.join(words)} --help lists them)")
     return None
 
 
@@ -219,7 +234,8 @@ def torchrun_problem(args: argparse.Namespace, env: dict[str, str] | None = None
                          getattr(args, "doctor_command", None)) if w]
     what = " ".join(words)
     return (f"`{what}` does not use several processes (torchrun started {world}): run it once, with "
-            f"`python main.py {what} …`; under torchrun only train classifier, train compare and train cyclegan run")
+            f"`{getattr(args, '_program', 'python main.py')} {what} …`; under torchrun only train classifier, train "
+            "compare and train cyclegan run")
 
 
 def _default_to_app(argv: list[str]) -> list[str]:
@@ -241,6 +257,9 @@ PACKAGES = {"cv2": "opencv-python", "onnxruntime": "onnxruntime-gpu", "onnx": "o
             "onnxconverter_common": "onnxconverter-common"}
 # macOS has no onnxruntime-gpu wheel (nor CUDA): pyproject installs the CPU build there, which the hint must name
 MACOS_PACKAGES = {**PACKAGES, "onnxruntime": "onnxruntime"}
+# Modules of an optional extra (pyproject.toml): a plain install leaves them out, so the hint names the extra, which
+# brings them at the versions the project pins, rather than `pip install -e .`, which would not
+EXTRAS = {"torch": "train", "torchvision": "train"}
 OUR_PACKAGES = ("main", "gui", "inference", "training", "tests")
 
 
@@ -256,11 +275,23 @@ def venv_python(platform: str | None = None) -> str:
     return r".venv\Scripts\python.exe" if (platform or sys.platform) == "win32" else ".venv/bin/python"
 
 
-def missing_module_message(exc: ModuleNotFoundError, platform: str | None = None) -> str:
+def missing_module_message(exc: ModuleNotFoundError, platform: str | None = None, prog: str = "main.py") -> str:
+    """What to install for the module ``exc`` names, for Bias Mirror started as ``prog`` (main.py from a checkout,
+    which scripts/setup sets up, or the console script of an installed copy, which has no scripts/ beside it)."""
     top = (exc.name or "?").split(".")[0]
     package = pip_package(top, platform)
-    return (f"error: this Python ({sys.executable}) has no module '{top}' (pip package {package}), which this command "
-            "needs. Set the project up once with `bash scripts/setup` (it makes .venv), then run "
+    said = (f"error: this Python ({sys.executable}) has no module '{top}' (pip package {package}), which this command "
+            "needs")
+    checkout = prog.endswith(".py")
+    extra = EXTRAS.get(top)
+    if extra:
+        return (f"{said}: it comes with Bias Mirror's optional extra '{extra}', which a plain install leaves out. Add "
+                f'it with `{sys.executable} -m pip install "bias-mirror[{extra}]"`'
+                + (", or set the project up with `bash scripts/setup`, whose .venv has it." if checkout else "."))
+    if not checkout:
+        return (f"{said}: this install of Bias Mirror is incomplete. Install it again into this Python, which brings "
+                f"every package it needs, or `{sys.executable} -m pip install {package}`.")
+    return (f"{said}. Set the project up once with `bash scripts/setup` (it makes .venv), then run "
             f"`{venv_python(platform)} main.py …`, or `pip install -e .` into the Python you use.")
 
 
@@ -324,7 +355,7 @@ def _is_terminal(stream) -> bool:
         return False
 
 
-def restart_in_utf8_mode() -> None:
+def restart_in_utf8_mode(prog: str = "main.py") -> None:
     """Run this command again in UTF-8 mode where it needs it (``needs_utf8_restart``), by replacing this process
     (os.execv): the same process id, so the exit status and the signals sent to it are the command's own, and its
     arguments bytes for bytes. Python children it starts (workers) get UTF-8 mode too. Where it cannot, the command
@@ -353,17 +384,21 @@ def restart_in_utf8_mode() -> None:
             problem = str(exc)
     print(f"warning: file names are decoded as {sys.getfilesystemencoding()} under this locale, not as UTF-8 like the "
           f"files that list them, and running again in Python's UTF-8 mode failed ({problem}): run "
-          "`python -X utf8 main.py …`", file=sys.stderr)
+          f"`PYTHONUTF8=1 {program(prog)} …`", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "main.py") -> int:
+    """Run the command ``argv`` (this process's arguments where None); ``prog``: the name its usage and hints give
+    Bias Mirror. main.py, whatever started it (a test, a script calling main()): only ``script_main`` knows it was
+    started as the console script, whose sys.argv[0] is its own."""
     printable_output()
     # SIGTERM while the command's modules load (NumPy, OpenCV, ONNX Runtime, torch: seconds) had killed it with 143;
     # it stops there as Ctrl-C does, with 130, as it does once the command runs (``terminate_as_interrupt``)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if in_main_thread else None
+    named = PROG.set(prog)
     try:
-        return _main(argv)
+        return _main(argv, prog)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM while the command's modules load, before its own handler
         print("stopped (SIGTERM)" if str(exc) == _SIGTERM_WORDS else "interrupted", file=sys.stderr)
         return 130
@@ -373,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: Bias Mirror's own module {exc.name} is missing: this checkout or install is incomplete",
                   file=sys.stderr)
             return 2
-        print(missing_module_message(exc), file=sys.stderr)
+        print(missing_module_message(exc, prog=prog), file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a fault of ours: its traceback, and not status 1
         # Python's own status for an uncaught exception, 1, is the audit's "the ship gate failed": a CI pipeline read
@@ -383,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
               "please report it): the command did not finish", file=sys.stderr)
         return 2
     finally:
+        PROG.reset(named)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
@@ -394,7 +430,7 @@ def _stop_on_sigterm(signum: int, frame) -> None:
     raise KeyboardInterrupt(_SIGTERM_WORDS)
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, prog: str) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     problem = unknown_command_problem(given)
     if problem:
@@ -410,6 +446,7 @@ def _main(argv: list[str] | None) -> int:
     if hasattr(args, "_parser"):
         args._given = given_options(parser, args._parser, argv)
         args._argv = argv  # as typed, for model cards
+    args._program = program(prog)  # for the hints a command prints: `python main.py doctor train`, `bias-mirror …`
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if int(os.environ.get("RANK", "0") or 0) > 0:
         # under torchrun every process reads the same data: its warnings are rank 0's, printed N times over
@@ -462,10 +499,23 @@ def _main(argv: list[str] | None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    restart_in_utf8_mode()  # before anything reads a file name; not in main(), which a test may call in its process
-    status = main()
+def run_as_program(prog: str) -> int:
+    """This process's command, run as the program ``prog``: what `python main.py` and the console script do, and
+    main() does not, as a test may call it in its own process."""
+    restart_in_utf8_mode(prog)  # before anything reads a file name
+    status = main(prog=prog)
     # the command is over: a Ctrl-C pressed again while the interpreter shuts down (a trainer's workers, its
     # exit handlers) printed "Exception ignored in atexit callback" and a traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(status)
+    return status
+
+
+def script_main() -> int:
+    """The `bias-mirror` console script pip installs (pyproject.toml): its usage and hints say the name it was
+    started by, as there is no main.py where it is installed (`usage: main.py` and `python main.py doctor train` had
+    named a file the user does not have)."""
+    return run_as_program(os.path.basename(sys.argv[0]) or "bias-mirror")
+
+
+if __name__ == "__main__":
+    sys.exit(run_as_program("main.py"))

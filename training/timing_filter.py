@@ -7,7 +7,7 @@ paper's network) through the same exporter as a trained one, so the graph
 ONNX Runtime runs is the one a trained full-preset filter would have. Its
 card says, in its name, method and training fields, that it is untrained and
 for timing only; `main.py bench` prints that next to its results. It is
-written under runs/ (ignored), never into resources/models, by
+written to the user's cache (``timing_dir``), never into resources/models, by
 ``python main.py bench --timing-filter full``.
 """
 from __future__ import annotations
@@ -18,16 +18,22 @@ import torch
 
 from inference.card import OUTPUT_NAMES, filter_card
 from inference.errors import BiasMirrorError
+from inference.user_dirs import default_cache_dir
 from training.export import ImageToImageGraph, export
 from training.provenance import provenance
 from training.nets.cyclegan import build_generator, preset
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "runs" / "timing"
+
+def timing_dir() -> Path:
+    """Where the default exports are kept: the user's cache, as they can be made again. runs/timing beside the source
+    was site-packages once installed, or a tree the user cannot write (`bench --timing-filter` failed with
+    "Permission denied" there)."""
+    return default_cache_dir() / "timing"
 
 
 def default_path(preset_name: str) -> Path:
     cfg = preset(preset_name)
-    return DEFAULT_DIR / f"cyclegan-{cfg.preset}-{cfg.size}-untrained.onnx"
+    return timing_dir() / f"cyclegan-{cfg.preset}-{cfg.size}-untrained.onnx"
 
 
 def export_timing_filter(preset_name: str, path: str | Path | None = None, seed: int = 0) -> Path:
