@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"or {', '.join(PRESETS)}")
     g.add_argument("--timing-filter", metavar="PRESET", choices=list(PRESETS),
                    help=f"time an UNTRAINED CycleGAN generator of this preset ({', '.join(PRESETS)}; full: 256 px) "
-                        "as the filter, exported once to runs/timing/; for timing only, never a real filter")
+                        "as the filter, exported once to the user's cache (timing/); for timing only, never a real filter")
 
 
 def eager_factory(args: argparse.Namespace) -> bench.BaselineFactory:
@@ -33,7 +33,8 @@ def eager_factory(args: argparse.Namespace) -> bench.BaselineFactory:
             from training.eager_baseline import EagerBaseline
         except ImportError as exc:
             raise BiasMirrorError(f"PyTorch/torchvision is needed for the eager baseline ({exc}); "
-                                  "install them or pass --no-baseline") from exc
+                                  'install the optional extra \'train\' (pip install "bias-mirror[train]") or pass '
+                                  "--no-baseline") from exc
         return EagerBaseline(with_filter, args.threads, args.baseline_device, args.baseline_generator, filter_size,
                              classifiers)
 
