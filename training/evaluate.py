@@ -44,6 +44,7 @@ from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
 from inference.sources import Frame, ImageListSource
+from inference.writing import writing, written_whole
 from training.data.cache import unreadable_note
 from training.data.compose import cell_of, compose
 
@@ -899,7 +900,17 @@ def main(args: argparse.Namespace) -> int:
                      # how the faces were taken, as the audit's report says it, and the photos with none found
                      "detect": detect, "detector": detector.name if detector is not None else "aligned",
                      "no_face": [_relative(s.path, read.root) for s, m in zip(samples, done.no_face) if m]}
-        path = Path(args.json)  # its folders are made as the other --json outputs' are
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(evaluation_json(results, paired, {"evaluated": evaluated}), encoding="utf-8")
+        write_evaluation(Path(args.json), evaluation_json(results, paired, {"evaluated": evaluated}),
+                         "the --json report", "what was evaluated is printed above; free space, or give another "
+                         "--json, and run it again")
     return 0
+
+
+def write_evaluation(path: Path, text: str, what: str, kept: str) -> None:
+    """``text`` (``evaluation_json``'s) written to ``path`` whole or not at all, its folders made as the other --json
+    outputs' are: a full disk had left an empty file and said "No space left on device" of no file. ``what`` and
+    ``kept`` as ``inference.writing.writing`` takes them."""
+    with writing(path, what, kept, len(text.encode("utf-8"))):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with written_whole(path) as part:
+            part.write_text(text, encoding="utf-8")

@@ -1,5 +1,9 @@
-"""A GPU out of memory during training, said with what to do: a smaller batch, in a new run or after a resume."""
+"""A GPU, or the machine's own memory, out of memory during training, said with what to do: a smaller batch, in a
+new run or after a resume (and, for the machine's memory, fewer DataLoader workers)."""
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from inference.errors import BiasMirrorError
 
@@ -38,3 +42,64 @@ def smaller_batch(batch_size: int) -> str:
     """How to train in less GPU memory than at ``batch_size`` per process, as "To train …" goes on."""
     return (f"with --batch-size {batch_size // 2}" if batch_size > 1 else
             "with a smaller model or image size (there is no batch smaller than 1)")
+
+
+# What PyTorch's CPU allocator says when malloc fails (a plain RuntimeError, unlike the GPU's OutOfMemoryError):
+# "[enforce fail at alloc_cpu.cpp:…] . DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes. …"
+HOST_ALLOCATOR_FAILED = "DefaultCPUAllocator: can't allocate memory"
+_TRIED = re.compile(r"you tried to allocate (\d+) bytes")
+
+
+class OutOfHostMemory(BiasMirrorError):
+    """The machine's memory (RAM) ran out during training: as ``OutOfGpuMemory``, but not the GPU's (a caller that
+    words GPU advice of its own, as `train compare` does, must not catch it as that)."""
+
+    def __init__(self, message: str, path: object | None = None, ending_epoch: int | None = None):
+        super().__init__(message, path)
+        self.ending_epoch = ending_epoch
+
+
+def host_out_of_memory(error: BaseException, batch_size: int, workers: int, checkpoint: Path, out_dir: Path,
+                       ending_epoch: int | None = None, size_option: str = "--size") -> OutOfHostMemory | None:
+    """``error`` said as the machine's memory running out during training, or None where it is something else: a
+    MemoryError, or PyTorch's CPU allocator failing, which had reached the user as a traceback, or as "an unexpected
+    MemoryError in Bias Mirror itself (please report it)". ``checkpoint``: the run's checkpoint, named where it
+    exists (else ``out_dir``); ``size_option``: what sets the image size (the CycleGAN's is its --preset); the rest
+    as ``out_of_memory_advice`` takes them."""
+    if not is_host_out_of_memory(error):
+        return None
+    kept = checkpoint.exists()
+    return OutOfHostMemory(host_out_of_memory_advice(error, batch_size, workers, kept, ending_epoch, size_option),
+                           checkpoint if kept else out_dir, ending_epoch)
+
+
+def is_host_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation in the machine's memory that failed (a DataLoader worker's included: its
+    error reaches the loop as the same type, its message quoted)."""
+    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and HOST_ALLOCATOR_FAILED in str(error))
+
+
+def host_out_of_memory_advice(error: BaseException, batch_size: int, workers: int, checkpoint_kept: bool,
+                              ending_epoch: int | None = None, size_option: str = "--size") -> str:
+    """What to do after the machine's memory ran out at ``batch_size`` per process with ``workers`` DataLoader
+    processes: less held at once (a smaller batch or image size, fewer workers, each holding batches of its own), or
+    the same run continued once more memory is free. A resume keeps the checkpoint's --batch-size and image size
+    (``size_option``), but may change --workers."""
+    tried = _TRIED.search(str(error))
+    said = "out of memory (RAM) on this machine" + (f" allocating {int(tried[1]) / 2**20:,.0f} MB" if tried else "")
+    said += f" at --batch-size {batch_size} per process with --workers {workers}"
+    fewer = f"--workers {workers // 2}" if workers > 1 else "--workers 0" if workers == 1 else None
+    smaller = f"a smaller --batch-size or {size_option}"
+    less = (f"with {smaller}" + (f", or {fewer} (each worker holds batches of its own)" if fewer else "")
+            + ", or with other programs closed")
+    if ending_epoch is not None:
+        said += (f", in the evaluation that ends epoch {ending_epoch} (the epoch's training steps are all in the "
+                 "checkpoint)")
+        again = f"it evaluates epoch {ending_epoch} again and loses no step"
+    elif not checkpoint_kept:
+        return f"{said}, before the run's first checkpoint, so nothing was saved: run the command again {less}"
+    else:
+        again = "from its last checkpoint; the steps since are lost"
+    resume = (f"--resume continues this run ({again}) with {fewer}, or once more memory is free" if fewer else
+              f"--resume continues this run ({again}) once more memory is free (other programs closed)")
+    return f"{said}. {resume}; to train with {smaller}, start a new --out: a resume keeps the checkpoint's"

@@ -7,6 +7,7 @@ Unreadable images are counted and marked, never fatal; callers name them
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 from tqdm import tqdm
 
+from inference.errors import BiasMirrorError
 from inference.images import READER_VERSION, read_rgb
 from inference.user_dirs import default_cache_dir
-from inference.writing import process_alive
+from inference.writing import NO_ROOM, process_alive, writing
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,9 @@ def add_cache_argument(p) -> None:
     dataset at one size, so the help says where they are and that they may be deleted."""
     where = default_cache_dir() / "faces"
     p.add_argument("--cache", default=str(where),
-                   help=f"folder for decoded-face caches (default {where}; '' to decode without one): each holds every "
-                        "face of a dataset at one size, made once and read by later runs; delete it whenever you like")
+                   help=f"folder for decoded-face caches (default {where}; '' for none: every face is then held "
+                        "in memory, N×S×S×3 bytes, about 1 GB per 20,000 faces at --size 128): each holds every face "
+                        "of a dataset at one size, made once and read by later runs; delete it whenever you like")
 
 
 # what the trainers' --no-dataset-cache adds to its help (inference.cli_common.add_dataset_cache_argument): the
@@ -64,9 +68,10 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
     # and by the reader's version: a fix to how files decode (an AVIF read sideways) had never reached a cache
     text = "\n".join(f"{p}|{_stamp(p)}" for p in paths) + f"|{size}|r{READER_VERSION}"
     key = hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    shape = (len(paths), size, size, 3)
     cache = Path(cache_dir) / f"faces_{size}_{key}" if cache_dir else None
     if cache is not None and (cache / "done").exists():
-        whole = _open_whole(cache, (len(paths), size, size, 3))
+        whole = _open_whole(cache, shape)
         if whole is not None:
             return whole
     if cache is not None:
@@ -76,26 +81,27 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
             shutil.rmtree(cache, ignore_errors=True)  # an unfinished cache from before caches were renamed in whole
         _remove_abandoned(cache)
         work = cache.with_name(f"{cache.name}.part{os.getpid()}")
-        work.mkdir(parents=True, exist_ok=True)
-        images = np.lib.format.open_memmap(work / "images.npy", "w+", np.uint8, (len(paths), size, size, 3))
+        images = _create_cache(work, shape)
     else:
-        images = np.zeros((len(paths), size, size, 3), np.uint8)
+        images = _in_memory(shape)
     ok = np.zeros(len(paths), bool)
     try:
         for i, p in enumerate(tqdm(paths, desc=f"decoding {size}px", unit="img", mininterval=2)):
             img = read_rgb(p, size)
             if img is not None:
                 images[i], ok[i] = img, True
+        if cache is not None:
+            with writing(cache, "the decoded-face cache", "nothing of it was kept; " + _room_choices(shape)):
+                images.flush()
+                images = None  # the memory map let go of before the cache is said whole
+                np.save(work / "ok.npy", ok)
+                (work / "done").write_text(str(len(paths)), encoding="utf-8")
     except BaseException:
         if cache is not None:  # a Ctrl-C or an error mid-decode left the faces decoded so far behind, for good
-            del images
+            images = None
             shutil.rmtree(work, ignore_errors=True)
         raise
     if cache is not None:
-        images.flush()
-        del images
-        np.save(work / "ok.npy", ok)
-        (work / "done").write_text(str(len(paths)), encoding="utf-8")
         try:
             os.rename(work, cache)
             log.info("decoded faces cached in %s (%.0f MB; delete it whenever you like)", cache,
@@ -106,8 +112,113 @@ def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> Im
     return ImageArray(images, ok)
 
 
+# posix_fallocate's answers where the file system cannot reserve space (ZFS, some network file systems)
+CANNOT_RESERVE = frozenset({errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.EINVAL, errno.ENOSYS})
+
+
+def _create_cache(work: Path, shape: tuple[int, ...]) -> np.memmap:
+    """The cache's images.npy in ``work``, its whole size reserved on the disk. The memory map fills a sparse file:
+    a disk that could not back a page had ended the command in a bare "Bus error" (SIGBUS), with the disk left full
+    by the part-written cache; a file size limit (ulimit -f) had said "File too large" of no file. Either is now a
+    BiasMirrorError naming the cache folder, with nothing of the cache left behind."""
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        images = np.lib.format.open_memmap(work / "images.npy", "w+", np.uint8, shape)
+        _reserve(work / "images.npy")
+    except OSError as exc:
+        images = None  # the memory map let go of before its folder is removed (Windows keeps a mapped file)
+        shutil.rmtree(work, ignore_errors=True)
+        if exc.errno in NO_ROOM:
+            raise _no_room(exc, work.parent, shape) from exc
+        raise
+    return images
+
+
+def _reserve(path: Path) -> None:
+    """Every block of ``path`` allocated now, so that filling its memory map cannot find the disk full. Where the
+    file system cannot reserve, a disk with less free space than the file is refused as full (ENOSPC)."""
+    size = path.stat().st_size
+    allocate = getattr(os, "posix_fallocate", None)  # not on Windows or macOS
+    if allocate is not None:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            allocate(fd, 0, size)
+            return
+        except OSError as exc:
+            if exc.errno not in CANNOT_RESERVE:
+                raise
+        finally:
+            os.close(fd)
+    free = shutil.disk_usage(path.parent).free
+    if free < size:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def _no_room(exc: OSError, folder: Path, shape: tuple[int, ...]) -> BiasMirrorError:
+    """The cache of ``shape`` faces refused by the disk holding ``folder`` (full, a quota) or by a file size limit."""
+    need = int(np.prod(shape))
+    free = _free_bytes(folder)
+    free_said = "" if free is None else f"; the disk holding it has {free / 2**20:,.0f} MB free"
+    if exc.errno == errno.EFBIG:
+        limit = _file_size_limit()
+        over = f" ({limit / 2**20:,.0f} MB)" if limit is not None else ""
+        return BiasMirrorError(f"the decoded-face cache takes {need / 2**20:,.0f} MB, over this process's file size "
+                               f"limit{over}: raise the limit (ulimit -f unlimited), or give "
+                               + _in_memory_choice(shape), folder)
+    return BiasMirrorError(f"no room for the decoded-face cache ({exc.strerror or exc}): it takes "
+                           f"{need / 2**20:,.0f} MB{free_said}: " + _room_choices(shape), folder)
+
+
+def _room_choices(shape: tuple[int, ...]) -> str:
+    """Where else the faces of ``shape`` can go than a cache on a disk without room for them."""
+    need = int(np.prod(shape))
+    return (f"free space there, give --cache ANOTHER_FOLDER on a disk with {need / 2**20:,.0f} MB free, or "
+            + _in_memory_choice(shape))
+
+
+def _in_memory_choice(shape: tuple[int, ...]) -> str:
+    """--cache '' for the faces of ``shape``, with whether they fit in the RAM available now."""
+    need = int(np.prod(shape))
+    available = psutil.virtual_memory().available
+    fits = "" if need < available else ", too little"
+    return (f"--cache '' to hold the faces in memory instead ({need / 2**20:,.0f} MB; {available / 2**20:,.0f} MB of "
+            f"RAM is available now{fits})")
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _file_size_limit() -> int | None:
+    """This process's file size limit in bytes (ulimit -f), None where there is none or it cannot be asked."""
+    try:
+        import resource
+    except ImportError:  # Windows has none
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _in_memory(shape: tuple[int, ...]) -> np.ndarray:
+    """The array the faces of ``shape`` are decoded into with --cache '': one that does not fit had reached the
+    user as "an unexpected MemoryError in Bias Mirror itself (please report it)"."""
+    try:
+        return np.zeros(shape, np.uint8)
+    except MemoryError:
+        need = int(np.prod(shape))
+        available = psutil.virtual_memory().available
+        raise BiasMirrorError(
+            f"the decoded faces do not fit in memory: --cache '' holds every one at once, a "
+            f"{'×'.join(map(str, shape))} array of {need / 2**30:,.1f} GB ({available / 2**30:,.1f} GB of RAM is available now); leave out "
+            f"--cache '' to decode them into the memory-mapped cache on disk (default "
+            f"{default_cache_dir() / 'faces'}), or train at a smaller --size") from None
+
+
 def _remove_abandoned(cache: Path) -> None:
-    """Partial caches of ``cache`` whose process is gone (killed mid-decode): each a sparse array of faces."""
+    """Partial caches of ``cache`` whose process is gone (killed mid-decode): each as large as the whole cache."""
     for part in cache.parent.glob(f"{cache.name}.part*"):
         pid = part.name.rsplit(".part", 1)[1]
         if pid.isdecimal() and not process_alive(int(pid)):

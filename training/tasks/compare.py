@@ -30,7 +30,7 @@ from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
 from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, needed_age_bar,
-                               paired_lines, summary_line)
+                               paired_lines, summary_line, write_evaluation)
 from training.checkpoints import CHECKPOINT, load_checkpoint
 from training.distributed import Dist, process_group, rank0_says
 from training.loop import pick_device
@@ -341,6 +341,8 @@ def _compare(args: argparse.Namespace, out: Path) -> int:
         print(summary_line(name, r))
     for line in paired_lines(paired):
         print(line)
-    (out / "comparison.json").write_text(evaluation_json(results, paired, {"variants": variants}), encoding="utf-8")
+    write_evaluation(out / "comparison.json", evaluation_json(results, paired, {"variants": variants}),
+                     "the comparison", "the comparison is printed above and both variants are kept in --out: free "
+                     "space and run the same command again to compare them (it reuses them)")
     print(f"written {out / 'comparison.json'}")
     return 0
