@@ -166,7 +166,7 @@ def test_a_run_killed_while_an_epochs_end_is_checkpointed_resumes_without_writin
     state = load_checkpoint(tmp_path)
     assert (state["epoch"], state["samples_in_epoch"], state["step"]) == (1, 64, 16)
     run(ToyTask(), LoopConfig(tmp_path, epochs=3, batch_size=8, checkpoint_every=8, resume=True))
-    assert [r["epoch"] for r in csv.DictReader(open(tmp_path / "epochs.csv"))] == ["0", "1", "2"]
+    assert [r["epoch"] for r in csv.DictReader(open(tmp_path / "epochs.csv"))] == ["1", "2", "3"]
 
 
 class _Prefetching(ToyTask):
@@ -250,10 +250,10 @@ def test_max_steps_as_many_as_are_left_finishes_the_run(tmp_path):
     "continue with --resume", no epochs.csv row, nothing exported; the resume then trained 0 steps to finish."""
     out = tmp_path / "run"
     assert run_for_cli(ToyTask(), LoopConfig(out, epochs=2, batch_size=8, max_steps=16)) is None  # 2 × 64/8
-    assert [r["epoch"] for r in csv.DictReader(open(out / "epochs.csv"))] == ["0", "1"]
+    assert [r["epoch"] for r in csv.DictReader(open(out / "epochs.csv"))] == ["1", "2"]
     stopped = tmp_path / "stopped"  # at an epoch's end with epochs to go: that epoch is ended, then it stops
     assert run_for_cli(ToyTask(), LoopConfig(stopped, epochs=2, batch_size=8, max_steps=8)) == 0
-    assert [r["epoch"] for r in csv.DictReader(open(stopped / "epochs.csv"))] == ["0"]
+    assert [r["epoch"] for r in csv.DictReader(open(stopped / "epochs.csv"))] == ["1"]
     assert load_checkpoint(stopped)["step"] == 8
 
 

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from inference.errors import BiasMirrorError
 from training.checkpoints import EXISTING_CHECKPOINT, Checkpoints
 from training.compile_step import begin_step, compile_failure
-from training.csv_log import CsvLog
+from training.csv_log import EPOCHS_FROM_ONE, CsvLog, count_epochs_from_one, logs_count_epochs_from_one
 from training.distributed import Dist, any_rank, barrier, process_group, release_wrappers, training_wrapper
 from training.epoch_batches import EpochBatches, epoch_order
 from training.interrupts import Interrupted, StopFlag, StoppedEarly
@@ -192,17 +192,19 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     ckpt = Checkpoints(cfg.out_dir)
     check_ranks_hold_the_same_data(task, ckpt.faces(task), ctx)  # before the resume's check, which each rank makes
     start_epoch, consumed = 0, 0
+    logs_from_zero = False
     if cfg.resume:
         state = ckpt.load(task, ctx, cfg.seed)
         check_same_data(state, task, ckpt.path, ckpt.faces(task))
         start_epoch, ctx.step = state["epoch"], state["step"]
+        logs_from_zero = not logs_count_epochs_from_one(state)
         # checkpoints from before multi-process training count batches of one process
         consumed = state.get("samples_in_epoch", state["batch_in_epoch"] * cfg.batch_size)
         ctx.samples = state.get("samples", state["step"] * cfg.batch_size)
         if consumed:
             ctx.epoch_timing = tuple(state.get("epoch_timing", (0.0, 0.0)))  # type: ignore[assignment]
         log.info("resumed from %s at epoch %d, sample %d (saved by %d process(es), now %d)",
-                 ckpt.path, start_epoch, consumed, state.get("world", 1), dist.world)
+                 ckpt.path, start_epoch + 1, consumed, state.get("world", 1), dist.world)
     elif ckpt.path.exists():
         raise BiasMirrorError(EXISTING_CHECKPOINT, ckpt.path)
     wrap = training_wrapper(cfg, dist, device)
@@ -216,11 +218,14 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
     epoch_log = CsvLog(cfg.out_dir / "epochs.csv")  # one row per epoch: its own columns
     step_logs = [CsvLog(cfg.out_dir / name) for name in ("log.csv", *getattr(task, "step_logs", ()))]
     if cfg.resume and ctx.is_main:
+        if logs_from_zero:  # a run begun before the logs counted from 1: else its rows went on 0, 1, 3, 4
+            count_epochs_from_one(epoch_log, logger, start_epoch)
         for step_log in step_logs:
             step_log.keep_until("step", ctx.step)
         # by epoch: a checkpoint at an epoch's last step is saved before that epoch's end (its row may be written,
-        # its end-of-epoch checkpoint not), and the resumed run ends that epoch again
-        epoch_log.keep_until("epoch", start_epoch - 1)
+        # its end-of-epoch checkpoint not), and the resumed run ends that epoch again; start_epoch is the number of
+        # epochs finished, the last of them numbered start_epoch in the logs
+        epoch_log.keep_until("epoch", start_epoch)
     elif ctx.is_main:
         for stale in (*step_logs, epoch_log):
             stale.start_afresh()
@@ -270,15 +275,16 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
                 if ctx.is_main and ctx.step % 20 == 0:
-                    logger.write({"step": ctx.step, "epoch": epoch, **losses})
+                    # from 1, as the bar and --epochs count: plotted against them, the logs had been one off
+                    logger.write({"step": ctx.step, "epoch": epoch + 1, **losses})
                 if ctx.step % cfg.checkpoint_every == 0:
-                    ckpt.save(task, epoch, consumed, ctx)
+                    ckpt.save(task, epoch, consumed, ctx, EPOCHS_FROM_ONE)
                 if any_rank(stop.requested, ctx):
                     raise Interrupted
             bar.close()
             train_seconds = time.time() - t0
             if ckpt.saved_step != ctx.step:  # the epoch's steps on disk before its evaluation, which may run out of
-                ckpt.save(task, epoch, consumed, ctx)  # memory; a resume from here evaluates the epoch again
+                ckpt.save(task, epoch, consumed, ctx, EPOCHS_FROM_ONE)  # memory; a resume from here evaluates it again
             consumed = 0
             try:
                 metrics = task.end_epoch(epoch, ctx)
@@ -290,8 +296,8 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                        **metrics}
             pos = (epoch + 1, 0)
             if ctx.is_main:
-                epoch_log.write({"step": ctx.step, "epoch": epoch, **metrics})
-            ckpt.save(task, epoch + 1, 0, ctx)
+                epoch_log.write({"step": ctx.step, "epoch": epoch + 1, **metrics})  # the line below's number
+            ckpt.save(task, epoch + 1, 0, ctx, EPOCHS_FROM_ONE)
             if ctx.is_main:
                 tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             if any_rank(stop.requested, ctx):  # asked during the epoch's evaluation: stop before the next
@@ -300,7 +306,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
         if bar is not None:
             bar.close()  # before the lines below: closed after them, its redraw came last on the screen
         try:
-            ckpt.save(task, pos[0], pos[1], ctx)
+            ckpt.save(task, pos[0], pos[1], ctx, EPOCHS_FROM_ONE)
         except KeyboardInterrupt:  # a second Ctrl-C while this one's checkpoint was written: said, not silent
             _aborted(ctx, ckpt)
             raise
