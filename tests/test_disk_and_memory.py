@@ -388,3 +388,42 @@ def test_compare_on_a_full_disk_says_so_naming_comparison_json_and_reuses_its_va
     monkeypatch.undo()
     assert main.main(argv) == 0 and "reusing" in capsys.readouterr().out.lower()
     assert set(json.loads((out / "comparison.json").read_text())["models"]) == {"unbalanced", "gender-balanced"}
+
+
+@pytest.mark.parametrize("where", ["step", "end_epoch"])
+def test_a_training_run_out_of_ram_stops_with_the_advice_not_as_a_fault_of_ours(tmp_path, tiny_utk, monkeypatch,
+                                                                                 capsys, where):
+    """The loop caught only the GPU's OutOfMemoryError: PyTorch's failed CPU allocation, in a step or in the
+    evaluation that ends an epoch, reached the user as "an unexpected RuntimeError in Bias Mirror itself"."""
+    import training.loop as loop
+    from training.tasks.classifier import ClassifierTask
+
+    def out_of_ram(*args, **kwargs):
+        raise RuntimeError(ALLOCATOR)
+
+    if where == "step":
+        monkeypatch.setattr(loop, "train_step", out_of_ram)
+    else:
+        monkeypatch.setattr(ClassifierTask, "end_epoch", out_of_ram)
+    status = main.main(["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                        "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--threads", "1",
+                        "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert status == 2 and "out of memory (RAM) on this machine allocating 1,024 MB at --batch-size 16" in err, err
+    assert "please report it" not in err
+    if where == "end_epoch":
+        assert "in the evaluation that ends epoch 1" in err
+
+
+def test_another_runtime_error_in_training_is_still_ours_to_report(tmp_path, tiny_utk, monkeypatch, capsys):
+    import training.loop as loop
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(loop, "train_step", broken)
+    status = main.main(["train", "classifier", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
+                        "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--threads", "1",
+                        "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert status == 2 and "shape mismatch" in err and "please report it" in err

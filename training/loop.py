@@ -35,7 +35,7 @@ from training.csv_log import EPOCHS_FROM_ONE, CsvLog, count_epochs_from_one, log
 from training.distributed import Dist, any_rank, barrier, process_group, release_wrappers, training_wrapper
 from training.epoch_batches import EpochBatches, epoch_order
 from training.interrupts import Interrupted, StopFlag, StoppedEarly
-from training.out_of_memory import OutOfGpuMemory, out_of_memory_advice
+from training.out_of_memory import OutOfGpuMemory, host_out_of_memory, out_of_memory_advice
 from training.same_data import check_ranks_hold_the_same_data, check_same_data
 
 log = logging.getLogger(__name__)
@@ -182,6 +182,18 @@ def make_context(cfg: LoopConfig, device: torch.device, dist: Dist = Dist()) -> 
     )
 
 
+def _raise_if_out_of_host_memory(exc: BaseException, task: Task, cfg: LoopConfig, ckpt: Checkpoints,
+                                 ending_epoch: int | None = None) -> None:
+    """Raises ``exc`` said as the machine's memory running out, with what to do, where it is that (PyTorch's CPU
+    allocator raises a plain RuntimeError, which had reached the user as "an unexpected RuntimeError … please
+    report it"); returns where it is something else, for the caller to raise as it was."""
+    # the CycleGAN's image size is its --preset's
+    size_option = "--preset" if "preset" in (getattr(task, "config", None) or {}).get("net", {}) else "--size"
+    failure = host_out_of_memory(exc, cfg.batch_size, cfg.workers, ckpt.path, cfg.out_dir, ending_epoch, size_option)
+    if failure is not None:
+        raise failure from exc
+
+
 def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[str, float]:
     seed_everything(process_seed(cfg.seed, dist.rank))
     place_modules(task, device, cfg.channels_last)
@@ -256,7 +268,11 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                     raise StoppedEarly
                 batches_left -= 1
                 t_wait = time.perf_counter()
-                batch = next(stream, None)
+                try:  # a DataLoader worker's failed allocation arrives here
+                    batch = next(stream, None)
+                except (RuntimeError, MemoryError) as exc:
+                    _raise_if_out_of_host_memory(exc, task, cfg, ckpt)
+                    raise
                 waited += time.perf_counter() - t_wait
                 if batch is None:
                     break
@@ -266,6 +282,9 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                     kept = ckpt.path.exists()
                     raise OutOfGpuMemory(out_of_memory_advice(cfg.batch_size, kept),
                                          ckpt.path if kept else cfg.out_dir) from exc
+                except (RuntimeError, MemoryError) as exc:
+                    _raise_if_out_of_host_memory(exc, task, cfg, ckpt)
+                    raise
                 ctx.step += 1
                 ctx.samples += per_step
                 consumed += per_step
@@ -291,6 +310,9 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
             except torch.OutOfMemoryError as exc:
                 raise OutOfGpuMemory(out_of_memory_advice(cfg.batch_size, True, ending_epoch=epoch + 1),
                                      ckpt.path, ending_epoch=epoch + 1) from exc
+            except (RuntimeError, MemoryError) as exc:
+                _raise_if_out_of_host_memory(exc, task, cfg, ckpt, ending_epoch=epoch + 1)
+                raise
             seconds = time.time() - t0
             metrics = {"epoch_seconds": round(seconds, 1), "data_wait_share": round(waited / max(train_seconds, 1e-9), 3),
                        **metrics}
