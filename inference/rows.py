@@ -5,11 +5,13 @@ import contextlib
 import csv
 import math
 import os
+import shutil
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Iterable, Sequence
 
-from .errors import BiasMirrorError
+from .errors import BiasMirrorError, in_words
 from .results import FaceResult, FrameResult
+from .writing import written_whole
 
 
 def printable(text: str) -> str:
@@ -28,11 +30,13 @@ def _num(v: float | None, digits: int = 4) -> Any:
     return "" if v is None or not math.isfinite(float(v)) else round(float(v), digits)
 
 
-COLUMNS = """one row per face per frame:
+COLUMNS = """one row per face per frame, these columns in this order whatever the source and with or without a
+filter (a cell that does not apply is empty); a run that found no face writes the header alone:
   frame, time         the frame's number among those analysed in this run or recording (from 0), and its capture
                       time in seconds on this machine's steady clock (differences are meaningful, not the value)
   video_s             for a video or an animation: the frame's position in it, in seconds, as its decoder times it
-                      (a phone's variable-rate video is not number ÷ rate); source's name#N is its number in the file
+                      (a phone's variable-rate video is not number ÷ rate); source's name#N is its number in the file.
+                      Empty for a camera, a photo or a folder's photos
   source, track_id    the frame's file (a folder's: its path within the folder, a video's: name#N) or camera; one id per face
                       followed from frame to frame of a video or camera, by the overlap of its boxes: a face unseen
                       for over 10 frames, or hidden while it moved, comes back with a new id. A folder's images are
@@ -53,11 +57,26 @@ COLUMNS = """one row per face per frame:
                       so that > 0 is lighter, as for delta_l: the Monk scale counts up to darker; delta_ita > 0 is a higher ITA)
   moved_px            how far the filter moved the face (a whole-pixel translation found by phase correlation, in
                       pixels of the crop skin is measured on: the face crop, at most 128 px a side), 0 where it did
-                      not: the filtered skin is measured where the face moved to, so that the same skin is compared
+                      not: the filtered skin is measured where the face moved to, so that the same skin is compared.
+                      Empty without a filter, as the other columns of the filter are
   p_female[C], cam_focus[C]      per classifier C: P(female), and the share on the face of the positive CAM of
                       the class that C predicted for the face, whatever --cam-class says (no CAM is written)
   p_female_reference[C], p_female_filtered[C], delta_p_female[C]
                       the face through the filter's resampling alone, through the filter, and the difference"""
+
+# The columns of every row, in order (``COLUMNS``), then ``PER_CLASSIFIER``'s for each classifier. Fixed, not taken
+# from a row: a video's rows had had video_s and a filtered run's moved_px, which a photo's and an unfiltered run's
+# lacked, so two runs' CSVs did not line up, and a run without faces had no header to write.
+FACE_COLUMNS = ("frame", "time", "video_s", "source", "track_id", "x", "y", "w", "h", "filter", "measurable",
+                "ita", "L", "mst", "ita_filtered", "L_filtered", "mst_filtered", "delta_ita", "delta_l", "delta_mst",
+                "moved_px")
+PER_CLASSIFIER = ("p_female", "cam_focus", "p_female_reference", "p_female_filtered", "delta_p_female")
+
+
+def row_columns(classifiers: Iterable[str]) -> list[str]:
+    """The header of rows for the classifiers named ``classifiers`` (in the order the pipeline runs them), known from
+    a run's settings before its first frame."""
+    return [*FACE_COLUMNS, *(f"{column}[{name}]" for name in classifiers for column in PER_CLASSIFIER)]
 
 
 def _difference(after: Any, before: Any, measured: float | None, digits: int) -> Any:
@@ -70,11 +89,11 @@ def _difference(after: Any, before: Any, measured: float | None, digits: int) ->
 
 
 def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
-    """The face's CSV row (``COLUMNS``); a video's frame has its position in it (``video_s``) too."""
+    """The face's CSV row: every column of ``row_columns`` for its classifiers, empty where it does not apply."""
     o, f, s = face.original, face.filtered, face.skin_shift
     row: dict[str, Any] = {
         "frame": frame.index, "time": round(frame.timestamp, 3),
-        **({"video_s": round(frame.video_s, 3)} if frame.video_s is not None else {}),
+        "video_s": "" if frame.video_s is None else round(frame.video_s, 3),
         "source": printable(frame.source), "track_id": face.track_id,
         "x": face.box[0], "y": face.box[1], "w": face.box[2], "h": face.box[3],
         "filter": frame.filter_name or "",
@@ -86,7 +105,7 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
         "delta_ita": _difference(ita_f, ita, s.delta_ita, 2) if s else "",
         "delta_l": _difference(L_f, L, s.delta_l, 2) if s else "",
         "delta_mst": "" if s is None or s.delta_mst is None else s.delta_mst,
-        **({"moved_px": _num(s.moved_px, 2)} if s else {}),
+        "moved_px": _num(s.moved_px, 2) if s else "",
     }
     for name, out in o.classifiers.items():
         row[f"p_female[{name}]"] = _num(out.p_female)
@@ -98,21 +117,29 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
             row[f"delta_p_female[{name}]"] = _difference(row[f"p_female_filtered[{name}]"],
                                                          row[f"p_female_reference[{name}]"],
                                                          face.delta_p_female.get(name), 4)
+        else:
+            row.update(dict.fromkeys((f"p_female_reference[{name}]", f"p_female_filtered[{name}]",
+                                      f"delta_p_female[{name}]"), ""))
     return row
 
 
 class RowWriter:
     """Streams rows to CSV and flushes every ``flush_every`` seconds, so a crash loses at most that much.
 
-    A row with columns the file's header lacks (the app's filter switched on, or a classifier added, while
-    recording) continues in a new file beside the first, ``NAME-part2.csv``, ``NAME-part3.csv`` and so on, whose
-    header is that row's columns followed by the earlier ones. Every value is kept and each file stays an
-    ordinary wide CSV that any reader opens as one table: one header, one row per face per frame. (A long
-    format, one row per value, would never need a second file, but every analysis would first have to pivot it
-    back to one row per face.) Columns a row lacks, such as a classifier switched off, are left empty.
-    ``begin_part`` starts one for the rows that follow whatever their columns (another source's: its frame numbers,
-    track ids and file names start again, and read in one table with the earlier rows they would be taken for theirs).
-    ``paths`` lists the files written; ``on_part(path, new_columns)`` is told when one is started.
+    Given ``columns`` (``row_columns``: `run`), the header is in place as the writer is made, written whole to a
+    file of its own and renamed over ``path``: a run that then finds no face leaves that header alone, not a file
+    of an earlier run, nor half a header. Given a ``stream`` (standard output), rows go to it as they come and it is
+    never closed nor cut back; ``path`` then only names it in messages.
+
+    Without ``columns`` (the app's recorder), the header is the first row's columns. A row with columns the file's
+    header lacks (a classifier added while recording) continues in a new file beside the first, ``NAME-part2.csv``,
+    ``NAME-part3.csv`` and so on, whose header is that row's columns followed by the earlier ones. Every value is
+    kept and each file stays an ordinary wide CSV that any reader opens as one table: one header, one row per face
+    per frame. (A long format, one row per value, would never need a second file, but every analysis would first
+    have to pivot it back to one row per face.) Columns a row lacks, such as a classifier switched off, are left
+    empty. ``begin_part`` starts one for the rows that follow whatever their columns (another source's: its frame
+    numbers, track ids and file names start again, and read in one table with the earlier rows they would be taken
+    for theirs). ``paths`` lists the files written; ``on_part(path, new_columns)`` is told when one is started.
 
     A write the system refuses (a full disk, a drive removed) closes the file, cut back to the rows known to be
     saved (a full disk had left half a row at its end, after "61 rows saved"), and raises BiasMirrorError naming it,
@@ -120,11 +147,12 @@ class RowWriter:
     """
 
     def __init__(self, path: str | Path, flush_every: float = 1.0,
-                 on_part: Callable[[Path, list[str]], None] | None = None):
+                 on_part: Callable[[Path, list[str]], None] | None = None, columns: Sequence[str] | None = None,
+                 stream: IO[str] | None = None):
         self.path = Path(path)  # the file being written: the latest part
         self.paths = [self.path]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] = open(self.path, "w", newline="", encoding="utf-8")
+        self._stream = stream is not None
+        self._done = False  # closed, or failed
         self._writer: csv.DictWriter | None = None
         self._last_flush = 0.0
         self.flush_every = flush_every
@@ -133,6 +161,52 @@ class RowWriter:
         self.rows = 0  # in every part
         self.rows_saved = 0  # as of the last flush the system accepted: what a failure can still promise
         self._saved_bytes = 0  # the file's size then, which a failure cuts it back to
+        if stream is not None:
+            self._fh: IO[str] = stream
+        elif columns is not None:
+            self._fh = self._opened_with_header(list(columns))
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "w", newline="", encoding="utf-8")
+        if columns is not None:
+            self._writer = csv.DictWriter(self._fh, fieldnames=list(columns), restval="")
+        if stream is not None and columns is not None:
+            try:
+                self._writer.writeheader()  # type: ignore[union-attr]
+                self._fh.flush()  # a reader of the pipe has the columns before the first face
+            except OSError as exc:
+                self._done = True
+                raise self._header_failed(exc) from exc
+
+    def _opened_with_header(self, columns: list[str]) -> IO[str]:
+        """``path`` holding the header alone, put in place whole, and opened to append rows to. A link is followed,
+        so that the file it leads to gets the rows, not a new file in the link's place. What is no plain file (a
+        FIFO, a device) and the system's own names (/dev/stdout, /proc/self/fd/1) are written in place, appended to:
+        a rename would replace the name, not write to what it opens, and /dev/stdout opened on a shell's ``>>``
+        file would have emptied it."""
+        target = Path(os.path.realpath(self.path))
+        system = Path(os.path.abspath(self.path)).parts[1:2] in (("dev",), ("proc",))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if system or (target.exists() and not target.is_file()):
+                fh = open(self.path, "a", newline="", encoding="utf-8")
+                csv.writer(fh).writerow(columns)
+                fh.flush()
+                self._saved_bytes = os.fstat(fh.fileno()).st_size  # what a failure cuts back to: not what was there
+                return fh
+            with written_whole(target) as part:
+                with open(part, "w", newline="", encoding="utf-8") as whole:
+                    csv.writer(whole).writerow(columns)
+                if target.exists():
+                    shutil.copymode(target, part)  # a file the user had made readable to others stays so
+            fh = open(target, "a", newline="", encoding="utf-8")
+            self._saved_bytes = os.fstat(fh.fileno()).st_size
+            return fh
+        except OSError as exc:
+            raise self._header_failed(exc) from exc
+
+    def _header_failed(self, exc: OSError) -> BiasMirrorError:
+        return BiasMirrorError(f"could not write its header ({in_words(exc)})", self.path)
 
     def write_frame(self, frame: FrameResult, now: float) -> None:
         try:
@@ -148,13 +222,14 @@ class RowWriter:
             if now - self._last_flush >= self.flush_every:
                 self._fh.flush()
                 self._last_flush, self.rows_saved = now, self.rows
-                self._saved_bytes = os.fstat(self._fh.fileno()).st_size
+                if not self._stream:
+                    self._saved_bytes = os.fstat(self._fh.fileno()).st_size
         except OSError as exc:
             raise self._failed(exc) from exc
 
     def begin_part(self) -> None:
         """The next row starts a new part; none where no row has been written: the file is still the rows' own."""
-        self._part_due = self._writer is not None
+        self._part_due = self._writer is not None and self.rows > 0
 
     def _start_table(self, fields: list[str]) -> None:
         self._writer = csv.DictWriter(self._fh, fieldnames=fields, restval="")
@@ -163,6 +238,8 @@ class RowWriter:
     def _next_part(self, row: dict[str, Any]) -> None:
         old = list(self._writer.fieldnames)  # type: ignore[union-attr]
         added = [k for k in row if k not in old]
+        if self._stream:  # one table on a stream: there is no file beside it to go on in
+            raise BiasMirrorError(f"a row has columns its header lacks ({', '.join(added)})", self.path)
         first = self.paths[0]
         self._fh.close()
         self.rows_saved, self._saved_bytes = self.rows, 0
@@ -174,18 +251,21 @@ class RowWriter:
             self.on_part(self.path, added)
 
     def close(self) -> None:
-        if self._fh.closed:
+        if self._done:
             return
         try:
-            self._fh.close()
+            self._fh.flush() if self._stream else self._fh.close()
         except OSError as exc:
             raise self._failed(exc) from exc
+        self._done = True
         self.rows_saved = self.rows
 
     def _failed(self, exc: OSError) -> BiasMirrorError:
-        with contextlib.suppress(OSError):  # closing flushes what the system refused once already: it refuses again
-            self._fh.close()
-        with contextlib.suppress(OSError):  # a file that can no longer be reached (a drive removed) is as it is
-            os.truncate(self.path, self._saved_bytes)
+        self._done = True
+        if not self._stream:  # standard output is the process's, and no file of ours to cut back
+            with contextlib.suppress(OSError):  # closing flushes what the system refused once already: it refuses again
+                self._fh.close()
+            with contextlib.suppress(OSError):  # a file that can no longer be reached (a drive removed) is as it is
+                os.truncate(self.path, self._saved_bytes)
         reason = exc.strerror or str(exc)
         return BiasMirrorError(f"{reason[:1].lower()}{reason[1:]}; {self.rows_saved} rows saved", self.path)

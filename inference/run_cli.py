@@ -5,7 +5,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -18,16 +21,21 @@ from .defaults import check_filter_choice
 from .errors import BiasMirrorError
 from .pipeline import PipelineConfig
 from .results import FrameResult
-from .rows import COLUMNS, RowWriter, printable
+from .rows import COLUMNS, RowWriter, printable, row_columns
 from .runtime import fallback_lines, fallbacks_collected
 from .arg_checks import check_output_file, check_paths_apart, check_source, model_inputs, positive_int
 from .sources import open_source
 from .writing import hidden_name, one_writer
 
 
-EXIT_STATUSES = """exit status: 0 rows were written, or no face was found in any frame (no rows: a CSV there is left as it
-  was); 2 an error (an `error:` line says what), or no frame could be read (every one unreadable, or the source gave
-  none); 130 interrupted (Ctrl-C or SIGTERM), the rows of the frames processed kept"""
+EXIT_STATUSES = """exit status: 0 rows were written, or no face was found in any frame (the CSV holds its header alone,
+  in place of whatever was there); 2 an error (an `error:` line says what), or no frame could be read (every one
+  unreadable, or the source gave none: a CSV there is left as it was); 130 interrupted (Ctrl-C or SIGTERM), the rows
+  of the frames processed kept
+
+Status lines and warnings go to standard error, so that `--out -` (or /dev/stdout) gives the CSV alone on standard
+output."""
+STDOUT = "-"  # --out: the rows to standard output
 CAM_CLASS_HELP = ("the class whose CAM the app shows; `run` writes no CAM, and its cam_focus[C] is measured on the CAM of "
                   "the class that C predicted, so this changes nothing in its CSV (a label a classifier lacks is refused)")
 
@@ -36,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # the column list keeps its lines
     p.epilog = f"The CSV has {COLUMNS}\n\n{EXIT_STATUSES}"
     p.add_argument("--source", required=True, help="camera index, video file, image folder or image")
-    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--out", required=True, help="CSV file to write; - for standard output")
     p.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     p.add_argument("--max-faces", type=positive_int, default=PipelineConfig.max_faces,
                    help="faces analysed in a frame, the largest first (default %(default)s); a frame with more is "
@@ -51,8 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _lock_for(csv_path: str | Path) -> Path:
     """The hidden file beside a run's CSV that it holds while it writes (removed as it ends): the CSV itself is
-    opened only at the first face, so that a run finding none leaves a file there as it was. Shortened where the
-    CSV's name is near the file system's limit (``hidden_name``)."""
+    put in place only at the first frame analysed, so that a run that reads none leaves a file there as it was.
+    Shortened where the CSV's name is near the file system's limit (``hidden_name``)."""
     return hidden_name(csv_path, ".lock")
 
 
@@ -60,11 +68,50 @@ def main(args: argparse.Namespace) -> int:
     check_source(args.source)
     check_filter_choice(args.filter, args.no_filter)  # as the app does: what was asked for, before where it goes
     check_depth(args.detect_depth)
+    if args.out == STDOUT:  # a file named "-" had been written; standard output is no file to check or lock
+        return _run(args)
     args.out = str(check_output_file(args.out, "--out", args.source))  # as checked: "~/rows.csv" expanded
     check_paths_apart([("--out", args.out)], model_inputs(args))  # `--out v.onnx --classifier v.onnx` wrote rows over it
     # two runs writing one CSV had torn its header and mixed their rows, each saying its rows were written
     with one_writer(args.out, _lock_for(args.out), "run"):
         return _run(args)
+
+
+def say(line: str) -> None:
+    """A status line or warning: on standard error, which --out /dev/stdout or - leaves to the rows alone (they had
+    been mixed into the CSV)."""
+    tqdm.write(printable(line), file=sys.stderr)
+
+
+def shown(out: str) -> str:
+    """``out`` as messages name it."""
+    return "standard output" if out == STDOUT else out
+
+
+def open_rows(out: str, columns: list[str]) -> RowWriter:
+    """The run's writer, its header in place: on standard output for ``-``, whose newlines are the CSV's own (a
+    text stream on Windows would write each as \\r\\r\\n)."""
+    if out != STDOUT:
+        return RowWriter(out, columns=columns)
+    with contextlib.suppress(AttributeError, ValueError):  # a stream that cannot be reconfigured writes as it does
+        sys.stdout.reconfigure(newline="")  # type: ignore[union-attr]
+    return RowWriter(shown(out), columns=columns, stream=sys.stdout)
+
+
+def stdout_gone() -> None:
+    """After a write to standard output failed (its reader went away: ``run --out - | head``): Python's own flush at
+    exit would fail again and print a traceback below the error said, so what is left goes to the null device."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def close_rows(writer: RowWriter, out: str) -> None:
+    try:
+        writer.close()
+    except BiasMirrorError:
+        if out == STDOUT:
+            stdout_gone()
+        raise
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -81,12 +128,14 @@ def _run(args: argparse.Namespace) -> int:
     collected = {w for _, w in fallbacks}
     for line in [*fallback_lines([(named.get(n, Path(n).name), w) for n, w in fallbacks]),
                  *(f"{m.name}: {m.info.warning}" for m in models if m.info.warning and m.info.warning not in collected)]:
-        print(f"warning: {line}")
+        say(f"warning: {line}")
     source = open_source(args.source)
-    # Opened at the first face, not before: a source that yields none must leave an existing CSV as it was (a run
-    # of photos without faces had emptied it, and left a file without even a header).
+    # The columns from the settings, whatever the frames hold; the file put in place at the first frame analysed, so
+    # that a source that yields none leaves an existing CSV as it was, while a run over frames without faces leaves
+    # the header alone (it had left an earlier run's rows, which a script then read as this run's).
+    columns = row_columns(m.name for m in pipeline.classifiers)
     writer: RowWriter | None = None
-    held_before = Path(args.out).exists()  # what an error then says was replaced
+    held_before = args.out != STDOUT and Path(args.out).exists()  # what an error then says was replaced
     frames = skipped = 0
     warned: dict[str, int] = {}  # a frame's own warning (faces beyond those analysed): frames it was said of
     not_finite: dict[str, int] = {}  # a classifier that gave a face no finite P(female): frames it did so in
@@ -97,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
             for frame in detecting_ahead(source, pipeline.detector, args.detect_depth):
                 if frame.image is None:
                     skipped += 1
-                    tqdm.write(printable(f"warning: {frame.warning}"))  # a name not UTF-8 had stopped the run here
+                    say(f"warning: {frame.warning}")  # a name not UTF-8 had stopped the run here
                     if source.live:
                         break
                     continue
@@ -106,59 +155,64 @@ def _run(args: argparse.Namespace) -> int:
                 for w in result.warnings:
                     if w not in said_at_start:
                         if not warned:  # the first one as it happens; how often, at the end
-                            tqdm.write(printable(f"warning: {frame.name}: {w}"))
+                            say(f"warning: {frame.name}: {w}")
                         warned[w] = warned.get(w, 0) + 1
                 for name in without_finite_p_female(result):
                     if name not in not_finite:  # the first frame as it happens; how many, at the end
-                        tqdm.write(printable(f"warning: {frame.name}: classifier '{name}' gave no finite P(female) "
-                                             f"({files[name]}): its p_female cells are left empty; its "
-                                             "training diverged?"))
+                        say(f"warning: {frame.name}: classifier '{name}' gave no finite P(female) ({files[name]}): "
+                            "its p_female cells are left empty; its training diverged?")
                     not_finite[name] = not_finite.get(name, 0) + 1
-                if writer is None and result.faces:
-                    writer = RowWriter(args.out)
-                if writer is not None:
-                    writer.write_frame(result, time.monotonic())
+                if writer is None:
+                    writer = open_rows(args.out, columns)
+                writer.write_frame(result, time.monotonic())
                 frames += 1
                 bar.update(1)
                 if args.max_frames and frames >= args.max_frames:
                     break
     except KeyboardInterrupt as stop:
-        rows = f"{writer.rows} face row(s) saved in {args.out}, each whole" if writer else f"no face yet, {args.out} as it was"
-        print(f"interrupted after {frames} frame(s): {rows}")
+        out = shown(args.out)
+        kept = "written to" if args.out == STDOUT else "saved in"
+        rows = f"{writer.rows} face row(s) {kept} {out}, each whole" if writer else f"no frame yet, {out} as it was"
+        say(f"interrupted after {frames} frame(s): {rows}")
         raise StopSaid.of(stop) from stop
     except BiasMirrorError as exc:
+        if args.out == STDOUT and exc.path == shown(STDOUT):
+            stdout_gone()
         if writer is not None and exc.path in {str(p) for p in writer.paths}:
             raise  # the CSV's own write was refused: its error says the rows saved
         raise BiasMirrorError(f"{exc.message}; {rows_kept(writer, args.out, held_before)}", exc.path) from exc
     finally:
         if writer is not None:
-            writer.close()
+            close_rows(writer, args.out)
         source.close()
     if source.end_warning:
-        print(f"warning: {source.end_warning}")
+        say(f"warning: {source.end_warning}")
     if warned:
-        print(f"warning: {sum(warned.values())} frame(s) had more faces than are analysed (e.g. "
-              f"{next(iter(warned))}): the others have no rows; --max-faces analyses more")
+        say(f"warning: {sum(warned.values())} frame(s) had more faces than are analysed (e.g. "
+            f"{next(iter(warned))}): the others have no rows; --max-faces analyses more")
     for name, count in not_finite.items():
-        print(f"warning: classifier '{name}' gave no finite P(female) in {count} frame(s): their p_female[{name}] "
-              "cells are empty")
-    if frames == 0:
+        say(f"warning: classifier '{name}' gave no finite P(female) in {count} frame(s): their p_female[{name}] "
+            "cells are empty")
+    if writer is None:  # no frame analysed
         what = f"all {skipped} of its frame(s) were unreadable" if skipped else "it gave no frames"
-        raise BiasMirrorError(f"cannot be read: {what}; {args.out} was left as it was", args.source)
-    if writer is None:
-        print(f"{frames} frame(s), no face found in any: no rows, so {args.out} was not written (a file there is "
-              f"as it was); {skipped} unreadable frame(s) skipped")
+        raise BiasMirrorError(f"cannot be read: {what}; {shown(args.out)} was left as it was", args.source)
+    if writer.rows == 0:
+        say(f"{frames} frame(s), no face found in any: no rows, so {shown(args.out)} holds the header alone; "
+            f"{skipped} unreadable frame(s) skipped")
         return 0
-    print(f"{frames} frame(s), {writer.rows} face row(s) written to {args.out}; {skipped} unreadable frame(s) skipped")
+    say(f"{frames} frame(s), {writer.rows} face row(s) written to {shown(args.out)}; {skipped} unreadable frame(s) "
+        "skipped")
     return 0
 
 
 def rows_kept(writer: RowWriter | None, out: str, held_before: bool) -> str:
-    """What an error that stopped the run left in ``out``: the CSV is opened (emptied) at the first face, and a model
-    failing a few frames on had left a user's earlier CSV holding their rows alone, the error not saying so."""
+    """What an error that stopped the run left in ``out``: the CSV is replaced at the first frame analysed, and a
+    model failing a few frames on had left a user's earlier CSV holding their rows alone, the error not saying so."""
     if writer is None:
-        return f"no row was written, so {out} was left as it was"
+        return "no row was written" + ("" if out == STDOUT else f", so {out} was left as it was")
     writer.close()  # its rows flushed and counted before they are said
+    if out == STDOUT:
+        return f"{writer.rows_saved} face row(s) of the frames before it were written to {shown(out)}"
     replaced = " (what it held before was replaced)" if held_before else ""
     return f"{writer.rows_saved} face row(s) of the frames before it are in {out}{replaced}"
 

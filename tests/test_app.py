@@ -1054,8 +1054,9 @@ def test_a_frame_the_pipeline_refuses_is_named_counted_and_kept(qtbot, make_wind
     assert any(said in r.getMessage() for r in caplog.records)
 
 
-def test_a_recording_split_by_a_new_source_says_the_source_added_the_column(qtbot, make_window, faces_dir, tmp_path):
-    """A video's video_s column, added when the user switched to it, was put down to "the models changed"."""
+def test_a_recording_split_by_a_new_source_says_so_and_adds_no_column(qtbot, make_window, faces_dir, tmp_path):
+    """A video's video_s column, added when the user switched to it, was put down to "the models changed". Every row
+    has video_s now (empty for a photo), so a new source's part adds no column, and its message names none."""
     clip = _clip_of_faces(tmp_path, faces_dir)
     w = make_window(str(faces_dir), loop=True)
     said: list[str] = []
@@ -1065,7 +1066,7 @@ def test_a_recording_split_by_a_new_source_says_the_source_added_the_column(qtbo
     assert _open(qtbot, w, str(clip))
     qtbot.waitUntil(lambda: any("continues in" in t for t in said), timeout=WAIT)
     text = next(t for t in said if "continues in" in t)
-    assert "the new source adds video_s" in text and "models" not in text
+    assert "for the new source" in text and "video_s" not in text and "models" not in text
 
 
 def test_a_source_that_fails_mid_session_is_named_with_its_error_and_the_log(qtbot, make_window, monkeypatch,

@@ -91,14 +91,15 @@ def test_the_old_sources_last_frames_stay_in_its_part_and_the_new_one_begins_at_
     recorder.write(_frame(3.0, "empty.jpg", faces=0))
     assert len(recorder.paths) == 1
     recorder.write(_frame(4.0, "b.jpg"))
-    recorder.write(replace(_frame(5.0, "b.mp4"), video_s=0.5))  # b's new column: a part after b's own, still b's
-    first, part, columns = recorder.paths
+    # a video's frame of the same source: its video_s is a column of every row (empty for a photo), so no new part
+    recorder.write(replace(_frame(5.0, "b.mp4"), video_s=0.5))
+    first, part = recorder.paths
     text = recorder.finish()
     assert [r["source"] for r in _rows(first)] == ["a.jpg", "late.jpg"]
-    assert [r["source"] for r in _rows(part)] == ["b.jpg"] and [r["source"] for r in _rows(columns)] == ["b.mp4"]
-    assert columns.name == "rows-part3.csv"
+    assert [r["source"] for r in _rows(part)] == ["b.jpg", "b.mp4"]
+    assert [r["video_s"] for r in _rows(part)] == ["", "0.5"]
     assert f"({sum(len(_rows(p)) for p in recorder.paths)} rows)" in text
-    assert f"{first.name}: a" in text and f"{part.name} + {columns.name}: b" in text
+    assert f"{first.name}: a" in text and f"{part.name}: b" in text
 
 
 def test_a_snapshot_names_its_frame_in_the_recording(qtbot, make_window, faces_dir):

@@ -572,7 +572,7 @@ def test_a_tilde_in_an_output_path_is_the_home_folder_as_in_a_source(tmp_path, m
     assert f"{home / 'pics' / 'shot.png'}: --screenshot lies in" in err
 
     assert main.main(["run", "--source=~/pics", "--out=~/out/rows.csv", "--classifier", str(MODEL), "--no-filter"]) == 0
-    assert f"written to {home / 'out' / 'rows.csv'};" in capsys.readouterr().out
+    assert f"written to {home / 'out' / 'rows.csv'};" in capsys.readouterr().err
     assert (home / "out" / "rows.csv").is_file()
 
     class WindowWouldOpen(Exception):

@@ -67,23 +67,23 @@ def test_every_image_type_is_one_opencv_reads_and_a_folder_lists(tmp_path):
 def test_run_reads_a_folders_jfif_and_jpe_photos_as_it_reads_one_given_alone(tmp_path, tiny_models, capsys):
     names = faces_as(tmp_path / "photos", (".jpg", *JPEG_NAMES))
     out = tmp_path / "rows.csv"
-    code, printed, _ = run_main(run_args(tmp_path / "photos", out, tiny_models["classifier"]), capsys)
-    assert code == 0 and f"{len(names)} frame(s), " in printed
+    code, _, said = run_main(run_args(tmp_path / "photos", out, tiny_models["classifier"]), capsys)
+    assert code == 0 and f"{len(names)} frame(s), " in said  # status lines on stderr: stdout is for --out -
     assert sorted({row["source"] for row in csv.DictReader(out.open())}) == sorted(names)
 
 
 def test_run_over_a_folder_of_only_jfif_photos_finds_them(tmp_path, tiny_models, capsys):
     names = faces_as(tmp_path / "photos", (".jfif", ".JFIF"))
     out = tmp_path / "rows.csv"
-    code, printed, err = run_main(run_args(tmp_path / "photos", out, tiny_models["classifier"]), capsys)
-    assert code == 0 and "no images found" not in err and f"{len(names)} frame(s), " in printed
+    code, _, err = run_main(run_args(tmp_path / "photos", out, tiny_models["classifier"]), capsys)
+    assert code == 0 and "no images found" not in err and f"{len(names)} frame(s), " in err
     assert sorted({row["source"] for row in csv.DictReader(out.open())}) == sorted(names)
 
 
 def test_run_reads_a_folder_of_every_image_type(tmp_path, tiny_models, capsys):
     names = faces_as(tmp_path / "all", IMAGE_EXTENSIONS)
-    code, printed, _ = run_main(run_args(tmp_path / "all", tmp_path / "rows.csv", tiny_models["classifier"]), capsys)
-    assert code == 0 and f"{len(names)} frame(s), " in printed and "; 0 unreadable frame(s) skipped" in printed
+    code, _, said = run_main(run_args(tmp_path / "all", tmp_path / "rows.csv", tiny_models["classifier"]), capsys)
+    assert code == 0 and f"{len(names)} frame(s), " in said and "; 0 unreadable frame(s) skipped" in said
 
 
 def labelled(folder, names: list[str], also_listed: tuple[str, ...] = ()) -> None:

@@ -825,7 +825,7 @@ def test_run_names_every_model_in_a_fallback_where_two_files_share_a_name(tiny_m
     assert main.main(["run", "--source", str(faces_dir), "--classifier", str(tmp_path / "a" / "model.onnx"),
                       "--classifier", str(tmp_path / "b" / "model.onnx"), "--no-filter", "--provider", "cuda",
                       "--max-frames", "1", "--out", str(tmp_path / "x.csv")]) == 0
-    fallback = [line for line in capsys.readouterr().out.splitlines() if "no CUDA GPU is visible" in line]
+    fallback = [line for line in capsys.readouterr().err.splitlines() if "no CUDA GPU is visible" in line]
     assert fallback == ["warning: tiny-a and tiny-b: no CUDA GPU is visible: running on the CPU (asked for cuda)"], \
         fallback
 

@@ -390,7 +390,8 @@ def test_run_writes_rows(tmp_path, tiny_models):
 
 def test_rows_that_bring_new_columns_continue_in_a_new_part_and_lose_nothing(tmp_path, tiny_models):
     # The app's recorder: started with the filter off and one classifier; then the filter goes on and a second
-    # classifier is added. The header of the first file cannot hold the new columns: they used to be dropped.
+    # classifier is added. The header of the first file cannot hold the new columns: they used to be dropped. (The
+    # filter's columns are in every row, empty without it: the second classifier's are the new ones.)
     from inference.rows import RowWriter
 
     one = [load_model(tiny_models["classifier"])]
@@ -409,7 +410,9 @@ def test_rows_that_bring_new_columns_continue_in_a_new_part_and_lose_nothing(tmp
     assert len(second) == 2
     assert second[0]["p_female[tiny-b]"] != "" and second[0]["delta_p_female[tiny-a]"] != ""
     assert second[0]["filter"] == "darken" and second[1]["p_female[tiny-b]"] == "" and second[1]["filter"] == ""
-    assert told[0][0] == "rows-1-part2.csv" and {"p_female[tiny-b]", "delta_p_female[tiny-a]"} <= set(told[0][1])
+    assert first[0]["delta_p_female[tiny-a]"] == ""
+    assert told[0][0] == "rows-1-part2.csv" and {"p_female[tiny-b]", "delta_p_female[tiny-b]"} <= set(told[0][1])
+    assert "delta_p_female[tiny-a]" not in told[0][1]
 
 
 def test_a_full_disk_leaves_the_rows_file_cut_back_to_the_rows_it_says_were_saved(tmp_path, tiny_models):
@@ -768,7 +771,7 @@ def test_run_rows_give_a_videos_frames_their_position_in_it(tmp_path, tiny_model
     cv2.imwrite(str(picture), scene)
     assert main.main(["run", "--source", str(picture), "--out", str(out), "--no-filter",
                       "--classifier", str(tiny_models["classifier"])]) == 0
-    assert "video_s" not in next(csv.DictReader(open(out)))  # an image has no position in time
+    assert next(csv.DictReader(open(out)))["video_s"] == ""  # an image has no position in time: its column is empty
 
 
 def test_faces_beyond_max_faces_are_named_in_the_frames_warnings(tiny_models):
@@ -836,17 +839,19 @@ def test_run_says_when_a_frame_had_more_faces_than_analysed_and_max_faces_takes_
     cv2.imwrite(str(src / "two.png"), _scene(2))
     args = ["run", "--source", str(src), "--classifier", str(tiny_models["classifier"]), "--no-filter"]
     assert main.main([*args, "--out", str(tmp_path / "one.csv"), "--max-faces", "1"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # warnings on stderr: stdout is for --out -
     assert "warning: two.png: 2 faces found in this frame; the 1 largest are analysed" in out
     assert "warning: 1 frame(s) had more faces than are analysed" in out and "--max-faces" in out
     assert len(list(csv.DictReader(open(tmp_path / "one.csv")))) == 1
     assert main.main([*args, "--out", str(tmp_path / "two.csv")]) == 0
-    assert "more faces than" not in capsys.readouterr().out
+    assert "more faces than" not in capsys.readouterr().err
     assert len(list(csv.DictReader(open(tmp_path / "two.csv")))) == 2
 
 
-def test_run_over_frames_without_faces_leaves_an_existing_csv_as_it_was(tmp_path, tiny_models, capsys):
-    """It was emptied: a file of 0 bytes, not even a header, and "0 face row(s) written"."""
+def test_run_over_frames_without_faces_leaves_the_header_alone_in_place_of_an_existing_csv(tmp_path, tiny_models,
+                                                                                           capsys):
+    """It was emptied: a file of 0 bytes, not even a header, and "0 face row(s) written". Then it was left as it was,
+    an earlier run's rows that a script read as this run's: now the header alone, as a run of faces starts with."""
     src = tmp_path / "frames"
     src.mkdir()
     cv2.imwrite(str(src / "wall.png"), np.full((240, 320, 3), 90, np.uint8))
@@ -854,8 +859,8 @@ def test_run_over_frames_without_faces_leaves_an_existing_csv_as_it_was(tmp_path
     out.write_text("precious\n")
     assert main.main(["run", "--source", str(src), "--out", str(out), "--classifier", str(tiny_models["classifier"]),
                       "--no-filter"]) == 0
-    assert f"1 frame(s), no face found in any: no rows, so {out} was not written" in capsys.readouterr().out
-    assert out.read_text() == "precious\n"
+    assert f"1 frame(s), no face found in any: no rows, so {out} holds the header alone" in capsys.readouterr().err
+    assert out.read_text().startswith("frame,time,video_s,source,") and len(out.read_text().splitlines()) == 1
 
 
 def test_a_frame_processed_again_keeps_its_number(tiny_models):
@@ -887,7 +892,7 @@ def test_run_shows_how_far_through_a_folder_it_is_and_says_what_an_interruption_
 
     monkeypatch.setattr(FramePipeline, "process", stopped_at_the_third)
     assert main.main(args) == 130
-    assert f"interrupted after 2 frame(s): 2 face row(s) saved in {out}, each whole" in capsys.readouterr().out
+    assert f"interrupted after 2 frame(s): 2 face row(s) saved in {out}, each whole" in capsys.readouterr().err
     assert len(list(csv.DictReader(open(out)))) == 2
 
 
@@ -915,7 +920,7 @@ def test_run_stopped_by_sigterm_keeps_its_rows_and_says_so_as_after_ctrl_c(tmp_p
     args = ["run", "--source", str(src), "--out", str(out), "--classifier", str(tiny_models["classifier"]), "--no-filter"]
     assert main.main(args) == 130  # as after Ctrl-C, and as the trainers return after either
     captured = capsys.readouterr()
-    assert f"interrupted after 2 frame(s): 2 face row(s) saved in {out}, each whole" in captured.out
+    assert f"interrupted after 2 frame(s): 2 face row(s) saved in {out}, each whole" in captured.err
     assert "stopped (SIGTERM)" in captured.err
     assert len(list(csv.DictReader(open(out)))) == 2
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # as it was once the command is over

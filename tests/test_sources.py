@@ -139,7 +139,7 @@ def test_run_counts_a_damaged_frame_and_reports_a_short_video(tmp_path, tiny_mod
     for video in (_damaged(tmp_path), _cut(tmp_path)):
         assert main.main(["run", "--source", str(video), "--out", str(tmp_path / "rows.csv"),
                           "--classifier", str(tiny_models["classifier"]), "--no-filter"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # run's warnings and status on stderr: stdout is for --out -
     assert "warning: damaged.avi: frame 12 could not be decoded; skipped" in out
     assert "29 frame(s)" in out and "1 unreadable frame(s) skipped" in out
     assert "warning: cut.avi ended after" in out and "of 30 frames (truncated or damaged?)" + AVI_NUMBERING in out
@@ -471,7 +471,7 @@ def test_a_signed_integer_tiff_is_skipped_with_its_reason_and_the_other_images_r
 
     models = ["--classifier", str(tiny_models["classifier"]), "--no-filter"]
     assert main.main(["run", "--source", str(folder), "--out", str(tmp_path / "rows.csv"), *models]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert f"warning: {folder / 's16.tif'}: its pixels are int16" in out and f"warning: {folder / 'int32.tif'}" in out
     assert "2 frame(s)" in out and "2 unreadable frame(s) skipped" in out
     rows = (tmp_path / "rows.csv").read_text()

@@ -76,11 +76,11 @@ def test_run_finds_the_faces_on_the_frames_after_the_first(tmp_path, tiny_models
     frames = _frames()
     path = _write(tmp_path / f"clip{suffix}", frames)
     out = tmp_path / "rows.csv"
-    code, stdout, _ = run_main(["run", "--source", str(path), "--out", str(out),
-                                "--classifier", str(tiny_models["classifier"]), "--no-filter", "--threads", "1"],
-                               capsys)
-    assert code == 0, stdout
-    assert f"{len(frames)} frame(s)" in stdout
+    code, _, said = run_main(["run", "--source", str(path), "--out", str(out),
+                              "--classifier", str(tiny_models["classifier"]), "--no-filter", "--threads", "1"],
+                             capsys)
+    assert code == 0, said
+    assert f"{len(frames)} frame(s)" in said  # on stderr: stdout is for --out -
     with out.open(newline="") as f:
         found = {row["source"] for row in csv.DictReader(f)}
     # faces, all of them on the frames after the empty first (a GIF's palette may cost the cascade one)

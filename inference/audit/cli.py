@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import datetime as _dt
 import logging
+import math
 import os
 import platform
 import re
@@ -335,8 +336,17 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
                 c = r["clf"][n]
                 line += [c["p"], c["pred"], c["focus"], c.get("p_ref", ""), c.get("pred_ref", ""), c.get("p_f", ""),
                          c.get("pred_f", ""), c.get("dp", "")]
-            # a file name not UTF-8 shown escaped: written as it was, it had stopped the audit with a traceback
-            w.writerow(["" if v is None else printable(v) if isinstance(v, str) else v for v in line])
+            w.writerow([faces_csv_cell(v) for v in line])
+
+
+def faces_csv_cell(v: object) -> object:
+    """A value as faces.csv writes it: not measured (None, or a NaN or infinity) as an empty cell, as `run` writes
+    one: a diverged classifier's NaN CAM focus had been a literal "nan". (The rows keep the NaN, which report.json
+    tells apart from a CAM of no positive mass, None.) A file name not UTF-8 is shown escaped: written as it was, it
+    had stopped the audit with a traceback."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    return printable(v) if isinstance(v, str) else v
 
 
 LOCK = ".lock"  # in --out, held while an audit writes there (inference.writing.one_writer)
