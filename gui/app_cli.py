@@ -59,7 +59,10 @@ EPILOG = """The app starts with the last session's models, view and CAM class wh
 is given here (its settings; BIASMIRROR_SETTINGS names another file): the
 defaults above are a first start's. Where this system keeps them, and the log:
   settings  {settings}
-  log       {log} (or --log)"""
+  log       {log} (or --log)
+Recordings (CSV) and snapshots (PNG + JSON) are saved in
+  {output}
+unless File > Output folder… picked another, kept in the settings{chosen}."""
 
 
 class LocationsHelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -72,17 +75,21 @@ class LocationsHelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def storage_locations() -> dict[str, str]:
-    """Where the app keeps its settings (a file, or a registry key) and its log, as Qt names them for the app's names,
-    set for the look-up and then put back."""
+    """Where the app keeps its settings (a file, or a registry key), its log and, unless the user picked another
+    folder, its recordings and snapshots, as Qt names them for the app's names, set for the look-up and then put
+    back. The folder of recordings had been named nowhere but in a status message a narrow screen cut off."""
     from PySide6.QtCore import QCoreApplication
 
-    from .settings import APP, ORG, make_settings
+    from .settings import APP, ORG, default_output_dir, make_settings
 
     names = QCoreApplication.organizationName(), QCoreApplication.applicationName()
     QCoreApplication.setOrganizationName(ORG)
     QCoreApplication.setApplicationName(APP)
     try:
-        return {"settings": make_settings().fileName(), "log": str(default_log_path())}
+        settings, default = make_settings(), str(default_output_dir())
+        picked = str(settings.value("output_dir", default) or default)
+        return {"settings": settings.fileName(), "log": str(default_log_path()), "output": default,
+                "chosen": "" if picked == default else f" (now {picked})"}
     finally:
         QCoreApplication.setOrganizationName(names[0])
         QCoreApplication.setApplicationName(names[1])

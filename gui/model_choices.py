@@ -3,11 +3,14 @@
 Filters and classifiers the last session added from a file are opened again; each model's on/off state and the CAM
 model are kept by file (``settings.file_key``), not by name. What the command line chose (--filter, --no-filter,
 --condition, --classifier) is this session's alone and never saved, whichever control changed.
+
+A change saves what it changed, not every model setting as this window sees them: two windows on one account share
+the settings, and a classifier unticked in one had put back the filter the other had just switched off.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QSettings
 
@@ -42,6 +45,36 @@ class StartingModels:
     cam_model: str | None
 
 
+@dataclass
+class Seen:
+    """The model settings as this window last saved them, or as it started (None: not known, so saved whatever it
+    is). A change saves only what differs from them."""
+    filter: dict[str, object] | None = None  # filter, filter_path, no_filter: one choice, saved together
+    classifiers: dict[str, bool] | None = None  # each classifier's file (settings.file_key): checked
+    added: set[str] = field(default_factory=set)  # the classifier_files among them: added from a file, checked
+    condition: str | None = None
+    cam_model_file: str | None = None
+
+
+def filter_settings(f: Filter | None) -> dict[str, object]:
+    """The settings that say ``f`` is the filter chosen (None: no filter)."""
+    return {"filter": f.name if f else "", "filter_path": str(f.path) if f else "",  # one from a file is reopened
+            "no_filter": f is None}
+
+
+def started_filter(start: StartingModels) -> Filter | None:
+    """The filter the models panel starts with, given ``start`` (as ModelPanel picks it: "" is the first filter)."""
+    if start.filter_pref:
+        return next((f for f in start.filters if f.name == start.filter_pref), None)
+    return start.filters[0] if start.filter_pref == "" and start.filters else None
+
+
+def started_checked(start: StartingModels) -> dict[str, bool]:
+    """Each classifier's name: checked as the models panel starts, given ``start`` (as ModelPanel reads it)."""
+    chosen = set(start.enabled or ()) & {c.name for c in start.classifiers}
+    return {c.name: c.name in chosen if chosen else c.name not in set(start.disabled) for c in start.classifiers}
+
+
 class ModelChoices:
     """The last session's choice of models read back, and this session's saved to ``qs``."""
 
@@ -53,6 +86,7 @@ class ModelChoices:
         self.condition_chosen = filter_condition is not None  # --condition too
         self.classifiers_chosen = classifiers_chosen  # on the command line: this session's, not a preference to keep
         self._given_classifiers = tuple(given_classifiers)  # those not among them were added from a file
+        self.seen = Seen()
 
     # --- read back at the start ---------------------------------------------------------------
     def starting(self, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
@@ -76,8 +110,21 @@ class ModelChoices:
         if not self.classifiers_chosen:
             classifiers, errors = self._reopen_saved_classifiers(classifiers, errors, runtime)
             enabled, disabled = self._saved_classifier_states(classifiers)
-        return StartingModels(classifiers, filters, errors, enabled, disabled, filter_pref, apply_filter,
-                              self._saved_cam_model(classifiers))
+        start = StartingModels(classifiers, filters, errors, enabled, disabled, filter_pref, apply_filter,
+                               self._saved_cam_model(classifiers))
+        self._seen_at_start(start)
+        return start
+
+    def _seen_at_start(self, start: StartingModels) -> None:
+        """The models the window starts with, as ``Seen``: what its first change is told apart from."""
+        checked = started_checked(start)
+        self.seen.filter = filter_settings(started_filter(start))
+        self.seen.classifiers = {st.file_key(c.path): checked[c.name] for c in start.classifiers}
+        self.seen.added = set(self._added_files(start.classifiers, {n for n, on in checked.items() if on}))
+        # the CAM model shown: as DisplayControls falls back to the first checked classifier
+        active = [c for c in start.classifiers if checked[c.name]]
+        cam = next((c for c in active if c.name == start.cam_model), active[0] if active else None)
+        self.seen.cam_model_file = st.file_key(cam.path) if cam is not None else None
 
     def starting_condition(self, active: Filter | None, asked: str | None) -> tuple[str | None, str | None]:
         """The condition ``active`` starts with, and a warning where it is not the one ``asked`` (--condition)."""
@@ -85,6 +132,7 @@ class ModelChoices:
         # do (a condition saved for another filter of the same labels had been run without a word)
         saved = None if self.filter_chosen else st.get(self.qs, "filter_condition", "", str) or None
         condition = condition_for(active, asked or saved)
+        self.seen.condition = condition or ""
         if asked is None or condition == asked:
             return condition, None
         why = ("no filter runs" if active is None else f"filter '{active.name}' takes no condition"
@@ -154,35 +202,66 @@ class ModelChoices:
             return
         model = next((c for c in classifiers if c.name == name), None)
         if model is not None:
-            st.put(self.qs, CAM_MODEL_FILE, st.file_key(model.path))
+            self.seen.cam_model_file = st.file_key(model.path)
+            st.put(self.qs, CAM_MODEL_FILE, self.seen.cam_model_file)
             self.qs.remove("cam_model")  # by name it would go to another file of that name, should this one go
 
     def save_condition(self, condition: str | None) -> None:
         """The condition in effect, unless the command line chose the filter or the condition: this session's alone
         (--condition had been saved once an unrelated control changed)."""
         if not (self.filter_chosen or self.condition_chosen):
-            st.put(self.qs, "filter_condition", condition or "")
+            self.seen.condition = condition or ""
+            st.put(self.qs, "filter_condition", self.seen.condition)
 
     def save_models(self, models: ModelPanel, condition: str | None, cam_model: str | None) -> None:
-        """Saves the models in effect, the condition and CAM model they fell back to included: a restart had run
-        the condition or CAM model last picked, not the one showing at close. A command line's choice is kept
-        out, whichever control changed (a --filter was saved once a classifier checkbox was toggled)."""
-        if not self.filter_chosen:
-            f = models.active_filter()
-            st.put(self.qs, "filter", f.name if f else "")
-            st.put(self.qs, "filter_path", str(f.path) if f else "")  # one from a file is opened again next time
-            st.put(self.qs, "no_filter", f is None)
-        self.save_condition(condition)
+        """Saves what the change of models changed, the condition and CAM model they fell back to included: a
+        restart had run the condition or CAM model last picked, not the one showing at close. A command line's
+        choice is kept out, whichever control changed (a --filter was saved once a classifier checkbox was
+        toggled). What did not change is left as the settings have it: another window's choice, saved since."""
+        if not self.filter_chosen and (chosen := filter_settings(models.active_filter())) != self.seen.filter:
+            self.seen.filter = chosen
+            for key, value in chosen.items():
+                st.put(self.qs, key, value)
+        if (condition or "") != self.seen.condition:
+            self.save_condition(condition)
         if not self.classifiers_chosen:
-            st.put(self.qs, CLASSIFIERS_ON, models.enabled_files())
-            st.put(self.qs, CLASSIFIERS_OFF, models.disabled_files())  # all unchecked differs from stale
-            for old in ("classifiers", "classifiers_off"):  # by name, as settings from before kept it: read once
-                self.qs.remove(old)
-            st.put(self.qs, "classifier_files", self._added_classifier_files(models))
-            self.save_cam_model(models.classifiers, cam_model)
+            self._save_classifiers(models)
+            model = next((c for c in models.classifiers if c.name == cam_model), None)
+            if model is not None and st.file_key(model.path) != self.seen.cam_model_file:
+                self.save_cam_model(models.classifiers, cam_model)
 
-    def _added_classifier_files(self, models: ModelPanel) -> list[str]:
-        """The checked ones only: one the user unchecked is let go at the next start (else nothing could drop it)."""
+    def _save_classifiers(self, models: ModelPanel) -> None:
+        """The classifiers whose state this window changed, saved by file over the lists as the settings have them
+        now (read back first: another window may have saved its own since), along with those the lists do not
+        name yet; the others keep the state saved. The classifiers added from a file, likewise."""
         on = set(models.enabled_names())
-        return [str(c.path) for c in models.classifiers
+        mine = {st.file_key(c.path): c.name in on for c in models.classifiers}
+        added = set(self._added_files(models.classifiers, on))
+        seen = self.seen.classifiers
+        changed = mine if seen is None else {k: v for k, v in mine.items() if seen.get(k) != v}
+        if not changed and added == self.seen.added and seen is not None:
+            return
+        self.qs.sync()
+        saved_on, saved_off = (st.get(self.qs, key, [], list) for key in (CLASSIFIERS_ON, CLASSIFIERS_OFF))
+        if seen is not None:  # named nowhere yet (settings saved by name, or never): this window's state stands
+            changed |= {k: v for k, v in mine.items() if k not in saved_on and k not in saved_off}
+        st.put(self.qs, CLASSIFIERS_ON, merged(saved_on, [k for k, v in changed.items() if v], changed))
+        st.put(self.qs, CLASSIFIERS_OFF, merged(saved_off, [k for k, v in changed.items() if not v], changed))
+        for old in ("classifiers", "classifiers_off"):  # by name, as settings from before kept it: read once
+            self.qs.remove(old)
+        files = st.get(self.qs, "classifier_files", [], list)
+        dropped = self.seen.added - added if seen is not None else set(files)
+        st.put(self.qs, "classifier_files", merged(files, sorted(added), dropped | added))
+        self.qs.sync()  # written at once: the next window to change its classifiers reads them back
+        self.seen.classifiers, self.seen.added = mine, added
+
+    def _added_files(self, classifiers: list[Classifier], on: set[str]) -> list[str]:
+        """The checked ones only: one the user unchecked is let go at the next start (else nothing could drop it)."""
+        return [str(c.path) for c in classifiers
                 if c.name in on and not any(c is g for g in self._given_classifiers)]
+
+
+def merged(saved: list[str], ours: list[str], replaced: set[str] | dict[str, bool]) -> list[str]:
+    """``saved`` without the entries ``replaced`` names, then ``ours`` (among them): a saved list in which a change
+    replaces its own entries alone."""
+    return [k for k in saved if k not in replaced] + ours

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import math
+import os
 import threading
 import time
 from array import array
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +30,7 @@ from inference.errors import BiasMirrorError
 from inference.metrics import series_mean_ci
 from inference.results import FrameResult
 from inference.rows import RowWriter, face_row
-from inference.writing import writing, written_whole
+from inference.writing import made_new, placed_new, private_files, writing, written_whole
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +39,39 @@ def stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def free_base(folder: Path, name: str, suffixes: tuple[str, ...]) -> Path:
-    """``folder/name``, or ``name-2``, ``-3``… where a file of that name with one of ``suffixes`` exists: names
-    were stamped to the second, and a recording restarted (or a second snapshot) within it emptied the first."""
-    base, n = folder / name, 1
-    while any(base.with_name(base.name + s).exists() for s in suffixes):
-        n += 1
-        base = folder / f"{name}-{n}"
-    return base
+def _bases(folder: Path, name: str) -> Iterator[Path]:
+    yield folder / name
+    for n in itertools.count(2):
+        yield folder / f"{name}-{n}"
+
+
+def _taken(base: Path, suffixes: tuple[str, ...]) -> bool:
+    # lexists: a link to nothing holds its name too, and taking it would fail on every try
+    return any(os.path.lexists(base.with_name(base.name + s)) for s in suffixes)
+
+
+def claimed_base(folder: Path, name: str, suffixes: tuple[str, ...], claim: Callable[[Path], None]) -> Path:
+    """``folder/name``, or ``name-2``, ``-3``… where a file of that name with one of ``suffixes`` exists (names are
+    stamped to the second, and a recording restarted, or a second snapshot, within it had emptied the first), taken
+    by ``claim(base)``. That raises FileExistsError where another process took one of its files after it was seen
+    free, and the next name is tried: two app windows on one account, saving in the same second, had both found
+    one name free and written over each other."""
+    return next(base for base in _bases(folder, name) if not _taken(base, suffixes) and _claimed(base, claim))
+
+
+def _claimed(base: Path, claim: Callable[[Path], None]) -> bool:
+    try:
+        claim(base)
+    except FileExistsError:  # another writer took it after it was seen free
+        return False
+    return True
+
+
+def new_file(folder: Path, name: str, suffix: str) -> Path:
+    """``folder/name{suffix}`` (or ``name-2{suffix}``…, as ``claimed_base`` numbers them), made empty here and so no
+    other process's: a recording's CSV, opened for writing after, had emptied another window's of the same second."""
+    base = claimed_base(folder, name, (suffix,), lambda b: made_new(b.with_name(b.name + suffix)))
+    return base.with_name(base.name + suffix)
 
 
 def make_folder(folder: Path) -> None:
@@ -192,19 +220,23 @@ class Recorder:
         """The recording stopped by ``exc``; a file the disk refused from its first row is not kept: the writer cut
         it back to the rows saved, and a 0-byte CSV was left behind, saying "0 rows saved"."""
         self.failure = f"recording stopped: {exc}"
-        if writer.rows_saved == 0 and _remove_if_empty(writer.path):
+        if writer.rows_saved == 0 and remove_if_empty(writer.path):
             self.failure += f"; the empty {writer.path.name} was not kept"
         log.warning("%s", self.failure)
 
     def finish(self) -> str:
-        """Stop, and say where the rows went (or why they could not all be saved): the line the window shows."""
+        """Stop, and say where the rows went (or why they could not all be saved): the line the window shows. The
+        log keeps every file's whole path, whichever way the recording ended (the Record button's had gone
+        unlogged, though the log is where a session's recordings are looked up)."""
         path, rows = self.stop()
         if self.failure:
-            return self.failure
+            return self.failure  # logged as it happened
         if rows == 0 and path is not None and len(self.paths) == 1:
             # an empty file without even a header (its columns come from the first face) was left behind
-            _remove_if_empty(path)
+            remove_if_empty(path)
+            log.info("recording stopped: no face was analysed while it ran; %s was not kept", path)
             return f"recording stopped: no face was analysed while it ran, so {path.name} had no rows and was not kept"
+        log.info("recording saved: %s (%d rows)%s", " + ".join(map(str, self.paths)), rows, self._parts_by_source())
         files = " + ".join([str(path), *(p.name for p in self.paths[1:])])
         return f"recording saved to {files} ({rows} rows){self._parts_by_source()}"
 
@@ -242,7 +274,7 @@ class Recorder:
             del self._recorded[next(iter(self._recorded))]
 
 
-def _remove_if_empty(path: Path) -> bool:
+def remove_if_empty(path: Path) -> bool:
     """Removes ``path`` where it is an empty file (a link to a device, such as /dev/full, is left as it is); True
     when it was removed."""
     with contextlib.suppress(OSError):
@@ -404,8 +436,8 @@ def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: di
     ``settings``' cam_class and filter_condition are to be the saved frame's: those asked for since may not have
     re-run it yet."""
     make_folder(folder)
-    base = free_base(folder, f"snapshot-{stamp()}-{result.index:06d}", (".png", ".json"))
-    png, js = base.with_name(base.name + ".png"), base.with_name(base.name + ".json")
+    name = f"snapshot-{stamp()}-{result.index:06d}"
+    png, js = _pair(folder / name)  # the names tried first: a refused write is said of them
     doc = {
         "source": result.source, "frame": result.index, "filter": result.filter_name,
         "providers": dict(result.providers), "timings_ms": dict(result.timings_ms), "warnings": list(result.warnings),
@@ -417,10 +449,18 @@ def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: di
     }
     image_data = encoded(image, "PNG", png)
     measurements = strict_json.dumps(doc, indent=1, default=str).encode("utf-8")
-    # each written under a name of its own and renamed over its place only once both are whole
-    with written_whole(png) as png_part, written_whole(js) as js_part:
+    # each written under a name of its own, and given its place only once both are whole; the pair takes the first
+    # stem free of both, taken whole (placed_new): another window's snapshot of the same second takes the next
+    with private_files(png, js) as (png_part, js_part):
         with writing(png, "the snapshot's image", KEPT, len(image_data)):
             png_part.write_bytes(image_data)
         with writing(js, "the snapshot's measurements", KEPT, len(measurements)):
             js_part.write_bytes(measurements)
-    return png, js
+        base = claimed_base(folder, name, (".png", ".json"),
+                            lambda b: placed_new(list(zip((png_part, js_part), _pair(b)))))
+    return _pair(base)
+
+
+def _pair(base: Path) -> tuple[Path, Path]:
+    """A snapshot's PNG and JSON, named ``base`` and its suffix."""
+    return base.with_name(base.name + ".png"), base.with_name(base.name + ".json")

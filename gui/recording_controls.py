@@ -23,10 +23,22 @@ from inference.results import FrameResult
 from . import settings as st
 from .log_file import IN_THE_LOG, where_details_are
 from .painter import DisplaySettings, cam_model_of, has_filtered, render
-from .recording import Recorder, free_base, make_folder, save_snapshot, stamp
+from .recording import Recorder, make_folder, new_file, remove_if_empty, save_snapshot, stamp
 from .status_line import StatusLine
 
 log = logging.getLogger(__name__)
+
+
+def shown_folder(folder: Path) -> str:
+    """``folder`` as the status bar says it: the home folder as ~, so that on a narrow screen the folder is not what
+    gets cut off."""
+    try:
+        home = Path.home()
+    except RuntimeError:  # no home folder to be found
+        return str(folder)
+    if home == Path(home.anchor) or not folder.is_relative_to(home):  # a home of / would make ~ of every folder
+        return str(folder)
+    return str(Path("~", folder.relative_to(home)))
 
 
 def cam_class_drawn(result: FrameResult, cam_model: str | None) -> str | None:
@@ -74,9 +86,7 @@ class RecordingControls(QObject):
         else:
             folder = self.output_dir
             try:
-                make_folder(folder)
-                path = self.recorder.start(free_base(folder, f"rows-{stamp()}", (".csv",)).with_suffix(".csv"),
-                                           source_name)
+                path = self._start(folder, source_name)
             except OSError as exc:
                 QMessageBox.warning(self.window, "Cannot record", f"{folder}: {exc.strerror or exc}")
                 self.action.setChecked(False)
@@ -85,6 +95,17 @@ class RecordingControls(QObject):
                 self.recorder.paused_reason = "camera lost"
             bar.showMessage(f"recording per-face rows to {path}", 5000)
         self.show_state()
+
+    def _start(self, folder: Path, source_name: str) -> Path:
+        """A recording of ``source_name`` begun in a file of its own in ``folder``: none that another window (or the
+        last recording of this second) writes."""
+        make_folder(folder)
+        path = new_file(folder, f"rows-{stamp()}", ".csv")
+        try:
+            return self.recorder.start(path, source_name)
+        except OSError:
+            remove_if_empty(path)  # the name taken for it, never written
+            raise
 
     def show_state(self) -> None:
         """The status bar's REC and the Record button as the recorder is: it stops by itself when the disk refuses a
@@ -137,7 +158,9 @@ class RecordingControls(QObject):
             QMessageBox.warning(self.window, "Cannot save snapshot", text)
             return
         png, js = paths
-        self.window.statusBar().showMessage(f"snapshot saved: {png.name} + {js.name} in {png.parent}", 8000)
+        log.info("snapshot saved: %s and %s", png, js)
+        # the folder first: a projector's 1024 px cut the message after the names, and the folder went unseen
+        self.window.statusBar().showMessage(f"saved in {shown_folder(png.parent)}: {png.name} and {js.suffix}", 8000)
 
     def shutdown(self) -> None:
         """A snapshot being written is finished, not cut off."""

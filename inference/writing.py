@@ -15,7 +15,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import psutil
 
@@ -195,6 +195,63 @@ def written_whole(path: str | Path, ending: str = ".part") -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):  # a folder that refused the write may refuse this too
             part.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def private_files(*places: str | Path, ending: str = ".part") -> Iterator[list[Path]]:
+    """A file of this process's own beside each of ``places`` (``private_path``), removed when the block ends: to
+    write whole before ``placed_new`` gives them names of their own, which need not be ``places``."""
+    parts = [private_path(place, ending) for place in places]
+    try:
+        yield parts
+    finally:
+        for part in parts:
+            with contextlib.suppress(OSError):  # a folder that refused the write may refuse this too
+                part.unlink(missing_ok=True)
+
+
+def made_new(path: str | Path) -> None:
+    """``path`` made, empty, where nothing has that name; FileExistsError where something has (a link to nothing
+    too). Taking a name this way is one step, so two processes never both take it."""
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+
+
+def placed_new(files: Sequence[tuple[Path, Path]]) -> None:
+    """Each (written, place) of ``files``: the file ``written`` given the name ``place``, all of them or none, where
+    none of the names is taken. FileExistsError where one is (another process took it after it was seen free): then
+    nothing is overwritten, and nothing of these is left under any of the names. os.replace had overwritten the
+    file that a second app window saved under the same name in the same second, and a pair (a snapshot's PNG and
+    JSON) could end up one from each window.
+
+    A hard link takes the name and fills it in one step; where the file system makes none (FAT on a USB stick, some
+    network shares), an empty file made new (``made_new``) takes the name and ``written`` is renamed over it."""
+    claimed: list[Path] = []  # ours, removed again should a later one be taken
+    renames: list[tuple[Path, Path]] = []
+    try:
+        for written, place in files:
+            if not _linked(written, place):
+                renames.append((written, place))
+            claimed.append(place)
+        for written, place in renames:
+            os.replace(written, place)
+    except BaseException:
+        for place in claimed:
+            with contextlib.suppress(OSError):
+                os.unlink(place)
+        raise
+
+
+def _linked(written: Path, place: Path) -> bool:
+    """``place`` taken: as a hard link to ``written`` (True), or, where the file system makes none, as an empty file
+    for ``written`` to be renamed over (False). FileExistsError where ``place`` is taken already."""
+    try:
+        os.link(written, place)
+        return True
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here; any other refusal (no permission, no room) made_new says for itself
+        made_new(place)
+        return False
 
 
 # private_path's names and Staged's folders: the pid of the process that made them, then its random token
