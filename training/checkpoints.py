@@ -3,6 +3,9 @@ back by a resume, and read for export and evaluation with a checkpoint of anothe
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,18 +157,49 @@ def checkpoint_trainer(state: Any) -> str | None:
     return None
 
 
+def unpickle_checkpoint(path: Path, mmap: bool = False) -> Any:
+    """``torch.load`` as every reader of a checkpoint calls it: weights only. A pickle may name any function to
+    call as it is read, and a run folder sent by someone else (to continue, export or compare) had run whatever its
+    last.pt named. Every trainer's checkpoint, from the first version on, holds tensors and dicts, lists, strings,
+    numbers and bytes only, which torch's weights-only reader makes without being told of any other type."""
+    with warnings.catch_warnings():
+        # said of a crafted file's pickle protocol ahead of the refusal, which names the file: one line, not three
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
 def read_checkpoint(path: Path) -> dict:
-    """``torch.load`` of a checkpoint file, with a truncated or corrupt file said in one line naming it."""
+    """``unpickle_checkpoint`` of a checkpoint file, with a truncated or corrupt file, or one holding what none of
+    ours does, said in one line naming it."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = unpickle_checkpoint(path)
     except Exception as exc:  # zip, pickle, EOF and OS errors, each worded differently by torch
         if isinstance(exc, OSError) and exc.filename is not None:  # the system refused the file itself
             raise  # (permissions, a folder): main.py says so, naming it
-        raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
+        if isinstance(exc, pickle.UnpicklingError):  # the weights-only reader's refusal, before making the object
+            raise BiasMirrorError(f"holds objects that no checkpoint of this project holds ({_refused(exc)}); it "
+                                  "was not loaded and nothing in it was run: only a last.pt that this project's "
+                                  "training wrote is read", path) from None
+        raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_words(exc)}); "
                               "restore it, or start again in a new --out", path) from exc
     if not isinstance(state, dict) or "modules" not in state or "config" not in state:
         raise BiasMirrorError("not a training checkpoint of this project (no config and weights in it)", path)
     return state
+
+
+def _refused(exc: pickle.UnpicklingError) -> str:
+    """What torch's weights-only reader refused, as it names it: the callable (e.g. posix.system), else its words
+    (e.g. "Unsupported operand 149", of a pickle protocol it does not read)."""
+    named = re.search(r"GLOBAL ([\w.]+\w)", str(exc))
+    return named.group(1) if named else _words(exc)
+
+
+def _words(exc: BaseException) -> str:
+    # past torch's first line: it advises reading the file with weights_only=False, which runs what it names
+    said = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
+    if said:
+        return said.group(1)[:160]
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -327,18 +327,15 @@ class RecordedPaths:
         return self._paths
 
     def _read(self) -> set[str]:
-        import torch
-
         # here: checkpoints and same_data import this module
-        from training.checkpoints import CHECKPOINT
+        from training.checkpoints import CHECKPOINT, unpickle_checkpoint
         from training.same_data import recorded_paths
 
         if self.out is None:
             return set()
         try:  # mapped, not read: only the record is wanted, and the weights may be hundreds of MB
-            state = torch.load(Path(self.out).expanduser() / CHECKPOINT, map_location="cpu", weights_only=False,
-                               mmap=True)
-        except Exception:  # noqa: BLE001 - torch words a bad file many ways, and the resume itself has read it
+            state = unpickle_checkpoint(Path(self.out).expanduser() / CHECKPOINT, mmap=True)
+        except Exception:  # noqa: BLE001 - torch words a bad file many ways, and the resume's own read names it
             return set()
         record = state.get("data_faces") if isinstance(state, dict) else None
         return recorded_paths(record) if isinstance(record, dict) else set()
