@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QInputDialog, QMainWindow, QMessageBox, QScrollArea,
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QInputDialog, QMainWindow, QScrollArea,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from inference.errors import BiasMirrorError
@@ -37,7 +37,7 @@ from .display_controls import DisplayControls
 from .frame_view import FrameView, HelpOverlay
 from .log_file import IN_THE_LOG, SkipLines, where_details_are
 from .model_choices import ModelChoices, condition_for
-from .model_panel import ModelPanel
+from .model_panel import ModelPanel, tell_plainly
 from .painter import VIEW_MODES, Composed, DisplaySettings, face_lines, plain_text
 from .plots import PlotsPanel
 from .recording import Recorder, SessionStats
@@ -259,8 +259,8 @@ class MainWindow(QMainWindow):
             what = str(error) if isinstance(error, BiasMirrorError) else where_details_are(
                 f"{spec}: {type(error).__name__}: {error} {IN_THE_LOG}", self.log_path)
             if self.capture is not None and self.capture.isRunning():
-                QMessageBox.warning(self, "Cannot open source", f"This source cannot be opened:\n\n{what}\n\n"
-                                    f"{self.source_name} goes on.")
+                tell_plainly(self, "Cannot open source", f"This source cannot be opened:\n\n{what}\n\n"
+                             f"{self.source_name} goes on.")
                 self.statusBar().showMessage(what, 15000)
                 return False
             self.player.stop()

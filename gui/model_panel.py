@@ -12,7 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox,
                                QHBoxLayout, QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout,
                                QWidget)
@@ -41,6 +42,29 @@ def elided(text: str, limit: int = NAME_CHARS) -> str:
     return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
 
 
+def plain_tip(text: str) -> str:
+    """``text`` as a tooltip shows it, as written, lines and all. A tooltip is read as HTML where its first line
+    looks like some (Qt::mightBeRichText), and a model's name, a card's summary or a file's name is anyone's text:
+    escaped, it is text, whatever it holds."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>" if text else ""
+
+
+def plain_label(label: QLabel) -> QLabel:
+    """``label``, its text shown as written: a label guesses HTML from its first line, and a refused model's label
+    '<h2>✔ All models verified and safe</h2><!--' had shown as a green heading, the next model's refusal hidden."""
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def tell_plainly(parent: QWidget | None, title: str, text: str,
+                 icon: QMessageBox.Icon = QMessageBox.Icon.Warning) -> None:
+    """A message box of ``text`` as written: QMessageBox.warning guesses HTML as a label does (``plain_label``), and
+    a message naming a model, a file or a card's words is anyone's text."""
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.exec()
+
+
 def card_button_name(model_name: str) -> str:
     """What a screen reader says of a "Card" button: which model's card it opens (a row of them read "Card" alike)."""
     return f"Card of {model_name}"
@@ -55,12 +79,26 @@ def narrow_combo(combo: QComboBox) -> QComboBox:
 
 # --- the card dialog ------------------------------------------------------------------
 NOT_MEASURED = "–"  # as the card's Markdown (docs/models.md, doctor --cards) shows a figure not measured
+NOT_A_COUNT = "?"  # as the card's Markdown shows a group's n that is no whole number
 INTERVAL_KEYS = ("value", "lo", "hi")
 
 
-def _interval_text(value: Any, lo: Any, hi: Any) -> str:
+class Markup(str):
+    """Text this module made HTML, whatever of the card is in it escaped. A card is anyone's text: its n had gone
+    into a cell as written, and '<h2>…verified…</h2><img src="file:…"><!--' showed a heading, a local image and
+    a link, and hid every table after it. So a cell, a heading or a page part takes a Markup as is and escapes
+    any other text (``_html``): nothing of the card reaches the page unescaped by someone forgetting to."""
+
+
+def _html(text: Any) -> Markup:
+    return text if isinstance(text, Markup) else Markup(html.escape(str(text)))
+
+
+def _interval_text(value: int | float | None, lo: int | float | None, hi: int | float | None) -> str:
     """A figure and its 95% CI, each a number or None (not measured), as the card's Markdown writes an accuracy:
-    "0.947 [0.889, 0.975]", a dash for a bound not measured; a dash alone where the figure was not."""
+    "0.947 [0.889, 0.975]", a dash for a bound not measured; a dash alone where the figure was not. Only figures
+    ``card_number`` read: a card's whole number of 400 digits, formatted as a float, had raised OverflowError and
+    the dialog never opened."""
     if not measured(value):
         return NOT_MEASURED
     lo, hi = (f"{x:.3f}" if measured(x) else NOT_MEASURED for x in (lo, hi))
@@ -76,125 +114,163 @@ def _interval_cell(notes: CardNotes, field: str, record: Any) -> str:
     return _interval_text(*(card_number(notes, f"{field}.{k}", figures.get(k)) for k in INTERVAL_KEYS))
 
 
+def _count_cell(notes: CardNotes, field: str, value: Any) -> str:
+    """A group's n, read as the card's Markdown reads it (a whole number; "?" and a warning where it is not)."""
+    n = card_number(notes, field, value, whole=True)
+    return NOT_A_COUNT if n is None else str(n)
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, notes: CardNotes, field: str) -> Markup:
+    """``v``, the card's value at ``field``, as a cell shows it; what is said of it goes into ``notes``."""
     if isinstance(v, dict) and "value" in v and "lo" in v:  # {"value","lo","hi","n"}
         figures = [v.get(k) for k in INTERVAL_KEYS]
         if all(x is None or _is_number(x) for x in figures):  # else shown as written, below
-            return _interval_text(*figures)
+            return _html(_interval_cell(notes, field, v))
     if not measured(v):
-        return NOT_MEASURED
+        return _html(NOT_MEASURED)
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return _html(f"{v:.4g}")
     if isinstance(v, dict):
-        return _dict_html(v)
+        return _dict_html(v, notes, field)
     if isinstance(v, list) and not any(isinstance(x, (dict, list)) for x in v):
-        return html.escape(", ".join(str(x) for x in v))
+        return _html(", ".join(str(x) for x in v))
     if isinstance(v, list):
-        return html.escape(json.dumps(v, default=str, ensure_ascii=False))  # as written: "×", not an escape
-    return html.escape(str(v))
+        return _html(json.dumps(v, default=str, ensure_ascii=False))  # as written: "×", not an escape
+    return _html(v)
 
 
 def _flat(v: Any) -> bool:
     return not isinstance(v, (dict, list)) or (isinstance(v, dict) and "value" in v and "lo" in v)
 
 
-def _dict_html(v: dict) -> str:
+def _dict_html(v: dict, notes: CardNotes, field: str) -> Markup:
     """A card's dict readably: per-group figures ({group: {figure: value}}) as a table of a row a group and a column
     a figure, figures alone as "key: value" lines, else a row a key. Shown as JSON, the per-group shifts were one
     run of braces and quotes."""
     rows = list(v.values())
     if all(_flat(x) for x in rows):
-        return "<br>".join(f"{html.escape(str(k))}: {_fmt(x)}" for k, x in v.items())
+        return Markup("<br>".join(f"{_html(k)}: {_fmt(x, notes, f'{field}.{k}')}" for k, x in v.items()))
     if all(isinstance(r, dict) and r and all(_flat(x) for x in r.values()) and not _flat(r) for r in rows):
         cols = list(dict.fromkeys(c for r in rows for c in r))
-        return _table([[html.escape(str(k)), *[_fmt(r.get(c, "")) for c in cols]] for k, r in v.items()],
+        return _table([[k, *[_fmt(r.get(c, ""), notes, f"{field}.{k}.{c}") for c in cols]] for k, r in v.items()],
                       ["group", *cols])
-    return _table([[html.escape(str(k)), _fmt(x)] for k, x in v.items()])
+    return _table([[k, _fmt(x, notes, f"{field}.{k}")] for k, x in v.items()])
 
 
-def _table(rows: list[list[str]], head: list[str] | None = None) -> str:
-    h = "<tr>" + "".join(f"<th align='left'>{html.escape(c)}</th>" for c in head) + "</tr>" if head else ""
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table cellspacing='0' cellpadding='3' border='1'>{h}{body}</table>"
+def _table(rows: list[list[Any]], head: list[Any] | None = None) -> Markup:
+    """A table of ``rows`` under ``head``; each cell is escaped unless it is Markup (``_html``)."""
+    h = "<tr>" + "".join(f"<th align='left'>{_html(c)}</th>" for c in head) + "</tr>" if head else ""
+    body = "".join("<tr>" + "".join(f"<td>{_html(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return Markup(f"<table cellspacing='0' cellpadding='3' border='1'>{h}{body}</table>")
 
 
-def _composition_html(comp: dict, notes: CardNotes | None = None) -> str:
+def _composition_html(comp: dict, notes: CardNotes | None = None) -> Markup:
     """``notes``: the reading of the card this is part of; its ``by`` is read as the card's Markdown reads it
     (``card_names``): ``[1, 2]`` there had stopped the dialog with a TypeError."""
     notes = CardNotes() if notes is None else notes
+    field = "training.composition"
     maps = {k: v for k, v in comp.items() if isinstance(v, dict) and v}
     cells = sorted({c for m in maps.values() for c in m})
     if not cells:
-        return f"<p>{_fmt(comp)}</p>"
-    rows = [[html.escape(c), *[_fmt(maps[k].get(c, "")) for k in maps]] for c in cells]
-    by = card_names(notes, "training.composition.by", comp.get("by"))
+        return Markup(f"<p>{_fmt(comp, notes, field)}</p>")
+    rows = [[c, *[_fmt(maps[k].get(c, ""), notes, f"{field}.{k}.{c}") for k in maps]] for c in cells]
+    by = card_names(notes, f"{field}.by", comp.get("by"))
     left_out = comp.get("left_out_no_label")
-    return ((f"<p>cells over {html.escape(' × '.join(by))}</p>" if by else "")
-            + _table(rows, ["cell", *maps])
-            + (f"<p>{_fmt(left_out)} face(s) left out of the mix for want of a label</p>" if left_out else ""))
+    return Markup((f"<p>cells over {_html(' × '.join(by))}</p>" if by else "")
+                  + _table(rows, ["cell", *maps])
+                  + (f"<p>{_fmt(left_out, notes, f'{field}.left_out_no_label')} face(s) left out of the mix for "
+                     "want of a label</p>" if left_out else ""))
 
 
-def _group_metrics_html(metrics: dict, notes: CardNotes) -> str:
+def _group_metrics_html(metrics: dict, notes: CardNotes) -> Markup:
     """The card's per-group metrics as tables. ``metrics.by`` / ``gaps`` read type-checked (``card_fields``): a
     string there had raised an AttributeError on the GUI thread and the dialog never opened; what is of no type
     this reads is left out, and said in ``notes`` (shown by ``card_html``)."""
-    out = []
+    out: list[str] = []
     overall = metrics.get("overall")
     cols = ["accuracy", "fpr", "fnr", "mean_p_female"]
     if isinstance(overall, dict):
-        out.append("<h4>Overall</h4>" + _table([[str(overall.get("n", "")),
+        out.append("<h4>Overall</h4>" + _table([[_count_cell(notes, "metrics.overall.n", overall.get("n")),
                                                  *[_interval_cell(notes, f"metrics.overall.{c}", overall.get(c))
                                                    for c in cols]]], ["n", *cols]))
     gaps = card_records(notes, "metrics.gaps", metrics.get("gaps"))
     for grouping, groups in card_records(notes, "metrics.by", metrics.get("by")).items():
-        groups = card_records(notes, f"metrics.by.{grouping}", groups)
-        rows = [[html.escape(str(g)) + (" *" if m.get("small") else ""), str(m.get("n", "")),
-                 *[_interval_cell(notes, f"metrics.by.{grouping}.{g}.{c}", m.get(c)) for c in cols]]
+        where = f"metrics.by.{grouping}"
+        groups = card_records(notes, where, groups)
+        rows = [[f"{g}{' *' if m.get('small') else ''}", _count_cell(notes, f"{where}.{g}.n", m.get("n")),
+                 *[_interval_cell(notes, f"{where}.{g}.{c}", m.get(c)) for c in cols]]
                 for g, m in groups.items()]
-        out.append(f"<h4>By {html.escape(str(grouping))}</h4>" + _table(rows, ["group", "n", *cols]))
+        out.append(f"<h4>By {_html(grouping)}</h4>" + _table(rows, ["group", "n", *cols]))
         gap = gaps.get(grouping)
         if gap:
-            out.append("<p>gap: " + ", ".join(f"{html.escape(str(k))} {_fmt(v)}" for k, v in gap.items()) + "</p>")
+            out.append("<p>gap: " + ", ".join(f"{_html(k)} {_fmt(v, notes, f'metrics.gaps.{grouping}.{k}')}"
+                                              for k, v in gap.items()) + "</p>")
     if out:
         out.append("<p>[95% CI]; * small group (wide interval). FPR: annotated male called female; FNR: the reverse.</p>")
     rest = {k: v for k, v in metrics.items() if k not in ("overall", "by", "gaps")}
     if rest:
-        out.append("<h4>Other</h4>" + _table([[html.escape(k), _fmt(v)] for k, v in rest.items()], ["metric", "value"]))
-    return "".join(out) or "<p>No metrics in this card.</p>"
+        out.append("<h4>Other</h4>" + _table([[k, _fmt(v, notes, f"metrics.{k}")] for k, v in rest.items()],
+                                             ["metric", "value"]))
+    return Markup("".join(out) or "<p>No metrics in this card.</p>")
 
 
-def _card_warnings_html(notes: CardNotes) -> str:
+def _card_warnings_html(notes: CardNotes) -> Markup:
     """What this render found the card holding of no type it is read as (``CardNotes.said``), shown as the dialog
     shows a fallback provider: a warning in the log file alone went unseen."""
-    return "".join(f"<p><b style='color:#c77700'>Warning:</b> {html.escape(w)}</p>" for w in notes.said)
+    return Markup("".join(f"<p><b style='color:#c77700'>Warning:</b> {_html(w)}</p>" for w in notes.said))
 
 
-def card_html(model: OnnxModel) -> str:
+def card_html(model: OnnxModel) -> Markup:
     """The card dialog's page. One render is one reading of the card (``CardNotes``): it lists what it found of no
     type it reads, and no more (a render kept nothing of an earlier one's)."""
     card = model.card
     notes = CardNotes(model.path)
-    parts = [f"<h3>{html.escape(card.name)}</h3><p>{html.escape(card.summary(notes))}</p>",
-             f"<p><b>File:</b> {html.escape(str(model.path))}<br><b>Runs on:</b> {html.escape(model.provider)}"]
+    parts = [f"<h3>{_html(card.name)}</h3><p>{_html(card.summary(notes))}</p>",
+             f"<p><b>File:</b> {_html(model.path)}<br><b>Runs on:</b> {_html(model.provider)}"]
     if model.info.warning:
-        parts.append(f"<br><b style='color:#c77700'>Warning:</b> {html.escape(model.info.warning)}")
+        parts.append(f"<br><b style='color:#c77700'>Warning:</b> {_html(model.info.warning)}")
     parts.append("</p>")
     if card.method:
-        parts.append(f"<p><b>Method:</b> {html.escape(card.method)}</p>")
+        parts.append(f"<p><b>Method:</b> {_html(card.method)}</p>")
     training = dict(card.training)
     comp = training.pop("composition", None)
     if training:
-        parts.append("<h4>Training data</h4>" + _table([[f"<b>{html.escape(str(k))}</b>", _fmt(v)] for k, v in training.items()]))
+        parts.append("<h4>Training data</h4>" + _table([[Markup(f"<b>{_html(k)}</b>"), _fmt(v, notes, f"training.{k}")]
+                                                         for k, v in training.items()]))
     if isinstance(comp, dict):
         parts.append("<h4>Composition</h4>" + _composition_html(comp, notes))
     elif comp is not None:  # not a mix this reads: shown as written, as any other training field
-        parts.append("<h4>Composition</h4>" + f"<p>{_fmt(comp)}</p>")
+        parts.append("<h4>Composition</h4>" + f"<p>{_fmt(comp, notes, 'training.composition')}</p>")
     metrics = "<h4>Per-group metrics</h4>" + _group_metrics_html(card.metrics or {}, notes)
-    return "".join([*parts, _card_warnings_html(notes), metrics])  # the warnings once the metrics are read
+    return Markup("".join([*parts, _card_warnings_html(notes), metrics]))  # the warnings once the metrics are read
+
+
+class InertPage(QTextDocument):
+    """A page that loads nothing from disk or the network: an <img src="file:…"> had shown a local image in a
+    card's page. Its text is escaped (``_html``); this is for what escaping ever misses. Refused, an image must
+    still be an image: Qt reads the file itself where the document gives none."""
+
+    def loadResource(self, kind: int, name: QUrl) -> Any:  # noqa: N802
+        if kind == QTextDocument.ResourceType.ImageResource.value:
+            blank = QImage(1, 1, QImage.Format.Format_ARGB32)
+            blank.fill(Qt.GlobalColor.transparent)
+            return blank
+        return b""
+
+
+class CardView(QTextBrowser):
+    """The card's page (``InertPage``), which follows no link: one to file:///etc/passwd, clicked, a QTextBrowser
+    shows in place."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDocument(InertPage(self))
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
 
 
 class CardDialog(QDialog):
@@ -203,7 +279,7 @@ class CardDialog(QDialog):
         self.setWindowTitle(f"Model card: {model.name}")
         self.resize(760, 640)
         lay = QVBoxLayout(self)
-        view = QTextBrowser()
+        view = CardView()
         view.setHtml(card_html(model))
         lay.addWidget(view)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -213,10 +289,10 @@ class CardDialog(QDialog):
 
 def provider_badge(model: OnnxModel) -> QLabel:
     text = model.provider + (" ⚠" if model.info.warning else "")
-    badge = QLabel(text)
+    badge = plain_label(QLabel(text))
     colour = PROVIDER_STYLE.get(model.provider, "#9e9e9e")
     badge.setStyleSheet(f"QLabel {{ background: {colour}; color: black; border-radius: 3px; padding: 0 4px; }}")
-    badge.setToolTip(model.info.warning or f"runs on {model.provider}")
+    badge.setToolTip(plain_tip(model.info.warning or f"runs on {model.provider}"))
     return badge
 
 
@@ -250,7 +326,7 @@ class ModelPanel(QWidget):
             self._filter = self.filters[0]
 
         lay = QVBoxLayout(self)
-        self.banner = QLabel()
+        self.banner = plain_label(QLabel())  # it names the models folder
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("QLabel { background: #5d4037; color: white; padding: 6px; border-radius: 4px; }")
         lay.addWidget(self.banner)
@@ -277,7 +353,7 @@ class ModelPanel(QWidget):
         flay.addWidget(self.filter_card_button)
         lay.addWidget(fbox)
 
-        self.warnings = QLabel()
+        self.warnings = plain_label(QLabel())
         self.warnings.setWordWrap(True)
         self.warnings.setStyleSheet("QLabel { color: #ffb74d; }")
         lay.addWidget(self.warnings)
@@ -323,16 +399,18 @@ class ModelPanel(QWidget):
             if isinstance(model, Classifier):  # the app shows P(female): another classifier's plots stayed empty
                 model.require_gender("a classifier for the app")
         except BiasMirrorError as exc:
-            QMessageBox.warning(self, "Cannot load model", f"The model was not loaded:\n\n{exc}\n\nThe previous models stay active.")
+            tell_plainly(self, "Cannot load model",
+                         f"The model was not loaded:\n\n{exc}\n\nThe previous models stay active.")
             return None
         except Exception as exc:  # noqa: BLE001 — never a traceback in a dialog
             log.exception("loading %s failed", path)
-            QMessageBox.warning(self, "Cannot load model", where_details_are(
+            tell_plainly(self, "Cannot load model", where_details_are(
                 f"{path}: could not be loaded: {type(exc).__name__} {IN_THE_LOG}.\n\nThe previous models stay active.",
                 self.log_path))
             return None
         if model.info.warning:
-            QMessageBox.information(self, "Model runs on a fallback provider", f"{model.name}: {model.info.warning}")
+            tell_plainly(self, "Model runs on a fallback provider", f"{model.name}: {model.info.warning}",
+                         QMessageBox.Icon.Information)
         return model
 
     def load_classifier_file(self, path: str | Path) -> bool:
@@ -438,7 +516,7 @@ class ModelPanel(QWidget):
         box = QCheckBox(elided(model.name))
         box.setChecked(self._enabled.get(model.name, True))
         # tells apart models of one card name
-        box.setToolTip(f"{model.name}\n{model.path}\n{model.card.summary(CardNotes(model.path))}")
+        box.setToolTip(plain_tip(f"{model.name}\n{model.path}\n{model.card.summary(CardNotes(model.path))}"))
         box.setAccessibleName(model.name)  # whole: the box shows it elided
         box.toggled.connect(lambda on, n=model.name: self.set_enabled(n, on))
         rl.addWidget(box, 1)
@@ -481,7 +559,7 @@ class ModelPanel(QWidget):
         self.filter_combo.addItem("none")
         for f in self.filters:
             self.filter_combo.addItem(f.name)
-            tooltip = f.card.summary(CardNotes(f.path))
+            tooltip = plain_tip(f.card.summary(CardNotes(f.path)))
             self.filter_combo.setItemData(self.filter_combo.count() - 1, tooltip, 3)  # tooltip role
         self.filter_combo.addItem(self.FROM_FILE)
         idx = 0 if self._filter is None else 1 + next((i for i, f in enumerate(self.filters) if f is self._filter), -1)

@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from inference.errors import BiasMirrorError
 from inference.sources import camera_index
 
+from .model_panel import plain_label
+
 
 # Where macOS and Windows let the user refuse apps the camera. A refused app's cv2.VideoCapture fails to open as if
 # there were no camera, and the page had sent the user to check the cable only.
@@ -60,7 +62,8 @@ class SourceMessage(QWidget):
         super().__init__()
         layout = QVBoxLayout(self)
         layout.addStretch(1)
-        self.message = QLabel()
+        # it quotes the source's name and why it did not open: anyone's text, shown as written (``plain_label``)
+        self.message = plain_label(QLabel())
         self.message.setObjectName("sourceMessage")
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QToolTip
 
 from inference.results import FrameResult
 
+from .model_panel import plain_label, plain_tip
 from .recording import Recorder
 
 # the status bar's source, a path elided in the middle past it, as wide as the warning beside it may be: a path of
@@ -85,7 +86,12 @@ class Warnings:
 class ElidedLabel(QLabel):
     """A label that shows its text's start and "…" where the bar has no room for all of it (its first word at the
     least), whole in its tooltip then: QLabels as wide as their text had made the status bar 1,542 px under a 24 pt
-    font, wider than the window, and cut off mid-word. ``text()`` stays whole: a screen reader reads it."""
+    font, wider than the window, and cut off mid-word. ``text()`` stays whole: a screen reader reads it. Plain text,
+    as drawn: it holds a model's name, a file's, a warning quoting a card (``plain_label``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        plain_label(self)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         hint = super().minimumSizeHint()
@@ -108,7 +114,7 @@ class ElidedLabel(QLabel):
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and not self.toolTip() and self.shown_text() != self.text():
-            QToolTip.showText(event.globalPos(), self.text(), self)
+            QToolTip.showText(event.globalPos(), plain_tip(self.text()), self)
             return True
         return super().event(event)
 
@@ -117,7 +123,7 @@ class StatusLine:
     """The labels, added to ``bar`` as permanent widgets in the order they show."""
 
     def __init__(self, bar: QStatusBar) -> None:
-        self.source = QLabel()
+        self.source = plain_label(QLabel())  # a file's name is anyone's text
         self.fps = ElidedLabel()
         self.providers = ElidedLabel()
         self.rec = ElidedLabel()
@@ -142,7 +148,7 @@ class StatusLine:
         tooltip: a 162-character path took most of the bar, cut off before the folder's name."""
         shown = self.source.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, SOURCE_WIDTH)
         self.source.setText(shown)
-        self.source.setToolTip(text if shown != text else "")
+        self.source.setToolTip(plain_tip(text) if shown != text else "")
 
     def show_rates(self, processed: float, shown: float, last: FrameResult | None) -> None:
         lat = ""
@@ -162,9 +168,9 @@ class StatusLine:
         """Where ``models`` run; the latest of ``warnings`` (a frame's, the models', the window's), the rest and how
         many ``dropped`` off the window's list counted beside it and listed in its tooltip."""
         self.providers.setText(providers_line([(m.name, m.provider) for m in models]))
-        self.providers.setToolTip("\n".join(f"{m.name}: {m.provider}" for m in models))
+        self.providers.setToolTip(plain_tip("\n".join(f"{m.name}: {m.provider}" for m in models)))
         warnings = list(dict.fromkeys(warnings))
         more = len(warnings) - 1 + dropped
         self.warn.setText(f"⚠ {warnings[-1]}" + (f" (+{more})" if more else "") if warnings else "")
         earlier = [f"… and {dropped} earlier warning(s), each in the log"] if dropped else []
-        self.warn.setToolTip("\n".join([*earlier, *warnings]))
+        self.warn.setToolTip(plain_tip("\n".join([*earlier, *warnings])))
