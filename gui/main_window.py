@@ -518,7 +518,7 @@ class MainWindow(QMainWindow):
         if not self.inference.wait(10000):
             log.warning("the inference thread did not stop within 10 s")
         if self.recorder.active:  # as the Record button stops it: a recording without rows leaves no empty file
-            log.info("%s", self.recorder.finish())
+            self.recorder.finish()  # which logs the files it saved
         self.recording.shutdown()  # a snapshot being written is finished, not cut off
         st.put(self.qs, "geometry", self.saveGeometry())
         st.put(self.qs, "window_state", self.saveState())

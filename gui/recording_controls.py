@@ -15,13 +15,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from inference.errors import BiasMirrorError
 from inference.results import FrameResult
 
 from . import settings as st
 from .log_file import IN_THE_LOG, where_details_are
+from .model_panel import tell_plainly
 from .painter import DisplaySettings, cam_model_of, has_filtered, render
 from .recording import Recorder, make_folder, new_file, remove_if_empty, save_snapshot, stamp
 from .status_line import StatusLine
@@ -88,7 +89,7 @@ class RecordingControls(QObject):
             try:
                 path = self._start(folder, source_name)
             except OSError as exc:
-                QMessageBox.warning(self.window, "Cannot record", f"{folder}: {exc.strerror or exc}")
+                tell_plainly(self.window, "Cannot record", f"{folder}: {exc.strerror or exc}")  # a folder is anyone's name
                 self.action.setChecked(False)
                 return
             if camera_lost:
@@ -155,7 +156,7 @@ class RecordingControls(QObject):
             text = (str(exc) if isinstance(exc, BiasMirrorError) else
                     f"{exc.filename or self.output_dir}: {exc.strerror or exc}" if isinstance(exc, OSError) else
                     where_details_are(f"{type(exc).__name__}: {exc} {IN_THE_LOG}", self.log_path))
-            QMessageBox.warning(self.window, "Cannot save snapshot", text)
+            tell_plainly(self.window, "Cannot save snapshot", text)
             return
         png, js = paths
         log.info("snapshot saved: %s and %s", png, js)

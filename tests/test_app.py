@@ -1886,10 +1886,10 @@ def test_a_new_source_clears_the_old_sources_end_from_the_status_bar(qtbot, make
 
 def test_an_output_folder_that_is_a_file_is_said_to_be_one(qtbot, make_window, faces_dir, tmp_path, monkeypatch):
     """Recording said "Cannot record: '…/notadir: File exists'" (and a snapshot "…: File exists")."""
-    from PySide6.QtWidgets import QMessageBox
+    import gui.recording_controls as recording_controls
 
     told: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: told.append((title, text)))
+    monkeypatch.setattr(recording_controls, "tell_plainly", lambda parent, title, text: told.append((title, text)))
     w = make_window(str(faces_dir))
     qtbot.waitUntil(lambda: _has_faces(w), timeout=WAIT)
     notadir = tmp_path / "notadir"
