@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None, prog: str = "main.py") -> int:
     except Exception as exc:  # noqa: BLE001 - a fault of ours: its traceback, and not status 1
         # Python's own status for an uncaught exception, 1, is the audit's "the ship gate failed": a CI pipeline read
         # a crash (a damaged cache line) as a verdict on the filter
-        traceback.print_exc()
+        print(_shown_traceback(), end="", file=sys.stderr)
         print(f"error: an unexpected {type(exc).__name__} in Bias Mirror itself (the traceback above says where; "
               "please report it): the command did not finish", file=sys.stderr)
         return 2
@@ -424,6 +424,35 @@ def main(argv: list[str] | None = None, prog: str = "main.py") -> int:
 
 
 _SIGTERM_WORDS = f"signal {int(signal.SIGTERM)}"  # as inference.stopping.TERMINATED, which loads the package
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def _shown_traceback() -> str:
+    """The traceback being handled, as the terminal can show it: its message may quote a card or a file name."""
+    text = traceback.format_exc()
+    try:
+        from inference.untrusted_text import terminal_safe
+    except Exception:  # noqa: BLE001 - the package itself failed to load: nothing anyone else wrote was read yet
+        return text
+    return terminal_safe(text)
+
+
+def _say_error(text: str) -> None:
+    """An `error:` line on standard error. Its text quotes what others wrote (a card's name, an ONNX graph's output
+    names, a photo's file name), whose escape sequences had set the terminal's title and cleared the screen."""
+    from inference.untrusted_text import terminal_safe
+
+    print(f"error: {terminal_safe(text)}", file=sys.stderr)
+
+
+def _log_handler() -> logging.Handler:
+    """Standard error's log handler: warnings quote card names and file names, shown as ``terminal_safe`` shows
+    them. tqdm's progress bars (their \\r) are written by tqdm itself, not through here."""
+    from inference.untrusted_text import TerminalSafeFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalSafeFormatter(LOG_FORMAT))
+    return handler
 
 
 def _stop_on_sigterm(signum: int, frame) -> None:
@@ -447,7 +476,7 @@ def _main(argv: list[str] | None, prog: str) -> int:
         args._given = given_options(parser, args._parser, argv)
         args._argv = argv  # as typed, for model cards
     args._program = program(prog)  # for the hints a command prints: `python main.py doctor train`, `bias-mirror …`
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[_log_handler()])
     if int(os.environ.get("RANK", "0") or 0) > 0:
         # under torchrun every process reads the same data: its warnings are rank 0's, printed N times over
         logging.getLogger().setLevel(logging.ERROR)
@@ -470,7 +499,7 @@ def _main(argv: list[str] | None, prog: str) -> int:
             return int(module.main(args) or 0)
     except BiasMirrorError as exc:
         logging.getLogger("main").debug("error details", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(str(exc))
         return 2
     except KeyboardInterrupt as exc:
         # 130 for both, as the trainers and bench return after either: one status for "stopped, work kept"
@@ -484,9 +513,9 @@ def _main(argv: list[str] | None, prog: str) -> int:
         # check caught earlier: its path and the system's reason are what the user needs, not the traceback.
         logging.getLogger("main").debug("error details", exc_info=True)
         if exc.filename is None:  # a write refused mid-file (a full disk) names none: the reason, and where to look
-            print(f"error: {exc.strerror or exc} (run with --verbose to see where)", file=sys.stderr)
+            _say_error(f"{exc.strerror or exc} (run with --verbose to see where)")
         else:
-            print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+            _say_error(f"{exc.filename}: {exc.strerror or exc}")
         return 2
     except RuntimeError as exc:
         # a link loop met by a Path.resolve no check reached (pathlib raises RuntimeError for it before Python 3.13):
@@ -495,7 +524,7 @@ def _main(argv: list[str] | None, prog: str) -> int:
         if said is None:
             raise
         logging.getLogger("main").debug("error details", exc_info=True)
-        print(f"error: {said}", file=sys.stderr)
+        _say_error(said)
         return 2
 
 

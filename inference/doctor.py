@@ -24,6 +24,7 @@ from .gpu import cuda_builds_exist, driver_report, ort_build, report_lines
 from .models import find_models, read_card
 from .runtime import RuntimeConfig, cuda_device_count
 from .sources import list_cameras
+from .untrusted_text import terminal_safe
 
 
 EXIT_STATUSES = """exit status: 0 every default model can be used (no GPU or camera is no failure: the app runs
@@ -156,15 +157,17 @@ def main(args: argparse.Namespace) -> int:
         unusable = 0
         verdict = folder_verdict(MODELS_DIR)
         for path in find_models(MODELS_DIR):
+            # a card is anyone's text: its escape sequences had reached the terminal (docs/models.md, written from
+            # this, is unchanged: the shipped cards hold none)
             try:  # one broken file stopped the listing before any card, where plain doctor names it and goes on
-                print(card_section(path))
+                print(terminal_safe(card_section(path)))
                 why = verdict.unusable(path)
                 if why:
                     unusable += 1
-                    print(f"UNUSABLE — {why}\n")
+                    print(terminal_safe(f"UNUSABLE — {why}\n"))
             except BiasMirrorError as exc:
                 unusable += 1
-                print(f"## {path.name}\n\nUNUSABLE — {exc}\n")
+                print(terminal_safe(f"## {path.name}\n\nUNUSABLE — {exc}\n"))
         return _status(unusable, verdict.classifiers, program)
     print(f"Python {platform.python_version()} on {platform.platform()}")
     print(f"ONNX Runtime {ort.__version__}; providers in this build: {', '.join(ort.get_available_providers())}")
@@ -191,7 +194,7 @@ def main(args: argparse.Namespace) -> int:
     for path in paths:
         line, usable = model_line(path, verdict)
         unusable += not usable
-        print(line)
+        print(terminal_safe(line))  # a card's name and summary are anyone's text, as are a file's name and its errors
     if args.cameras:
         cams = list_cameras(args.cameras)
         print(f"\ncameras OpenCV can open: {', '.join(map(str, cams)) if cams else 'none'}")

@@ -11,6 +11,7 @@ from typing import IO, Any, Callable, Iterable, Sequence
 
 from .errors import BiasMirrorError, in_words
 from .results import FaceResult, FrameResult
+from .untrusted_text import spreadsheet_text
 from .writing import written_whole
 
 
@@ -62,7 +63,10 @@ filter (a cell that does not apply is empty); a run that found no face writes th
   p_female[C], cam_focus[C]      per classifier C: P(female), and the share on the face of the positive CAM of
                       the class that C predicted for the face, whatever --cam-class says (no CAM is written)
   p_female_reference[C], p_female_filtered[C], delta_p_female[C]
-                      the face through the filter's resampling alone, through the filter, and the difference"""
+                      the face through the filter's resampling alone, through the filter, and the difference
+A text cell (source, filter) that begins with =, +, -, @, a tab, a carriage return or ' is written with a ' before
+it, so that a spreadsheet reads it as text, not as a formula ("=HYPERLINK(…).jpg" would be a live link there): a
+script reading the CSV strips that first '. The numbers are written as they are, negative ones too."""
 
 # The columns of every row, in order (``COLUMNS``), then ``PER_CLASSIFIER``'s for each classifier. Fixed, not taken
 # from a row: a video's rows had had video_s and a filtered run's moved_px, which a photo's and an unfiltered run's
@@ -88,15 +92,21 @@ def _difference(after: Any, before: Any, measured: float | None, digits: int) ->
     return round(after - before, digits)
 
 
+def text_cell(text: str) -> str:
+    """A text cell of the rows or of the audit's faces.csv: a file name or a card's name, which anyone may have
+    written (``spreadsheet_text``: "=HYPERLINK(…).jpg" had been a live link in the spreadsheet that opened it)."""
+    return spreadsheet_text(printable(text))
+
+
 def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
     """The face's CSV row: every column of ``row_columns`` for its classifiers, empty where it does not apply."""
     o, f, s = face.original, face.filtered, face.skin_shift
     row: dict[str, Any] = {
         "frame": frame.index, "time": round(frame.timestamp, 3),
         "video_s": "" if frame.video_s is None else round(frame.video_s, 3),
-        "source": printable(frame.source), "track_id": face.track_id,
+        "source": text_cell(frame.source), "track_id": face.track_id,
         "x": face.box[0], "y": face.box[1], "w": face.box[2], "h": face.box[3],
-        "filter": frame.filter_name or "",
+        "filter": text_cell(frame.filter_name or ""),
         "measurable": int(o.skin.measurable),
         "ita": (ita := _num(o.skin.ita, 2)), "L": (L := _num(o.skin.L, 2)), "mst": o.skin.mst or "",
         "ita_filtered": (ita_f := _num(f.skin.ita, 2) if f else ""),

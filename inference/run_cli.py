@@ -25,6 +25,7 @@ from .rows import COLUMNS, RowWriter, printable, row_columns
 from .runtime import fallback_lines, fallbacks_collected
 from .arg_checks import check_output_file, check_paths_apart, check_source, model_inputs, positive_int
 from .sources import open_source
+from .untrusted_text import terminal_safe
 from .writing import hidden_name, one_writer
 
 
@@ -79,8 +80,9 @@ def main(args: argparse.Namespace) -> int:
 
 def say(line: str) -> None:
     """A status line or warning: on standard error, which --out /dev/stdout or - leaves to the rows alone (they had
-    been mixed into the CSV)."""
-    tqdm.write(printable(line), file=sys.stderr)
+    been mixed into the CSV). It quotes file names and card names, anyone's text, shown as ``terminal_safe`` shows
+    it: their escape sequences had reached the terminal."""
+    tqdm.write(terminal_safe(printable(line)), file=sys.stderr)
 
 
 def shown(out: str) -> str:
@@ -142,7 +144,8 @@ def _run(args: argparse.Namespace) -> int:
     # a bar with an end where the source knows it: a folder's or video's had shown only a count
     total = min(filter(None, (args.max_frames, source.expected)), default=None)
     try:
-        with tqdm(desc=f"processing {source.name}", unit="frame", total=total) as bar:
+        # the bar's name is a file's, shown safe; the bar's own \r are tqdm's, written past terminal_safe
+        with tqdm(desc=terminal_safe(f"processing {printable(source.name)}"), unit="frame", total=total) as bar:
             for frame in detecting_ahead(source, pipeline.detector, args.detect_depth):
                 if frame.image is None:
                     skipped += 1

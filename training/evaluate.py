@@ -44,6 +44,7 @@ from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
 from inference.sources import Frame, ImageListSource
+from inference.untrusted_text import terminal_safe
 from inference.writing import writing, written_whole
 from training.data.cache import unreadable_note
 from training.data.compose import cell_of, compose
@@ -66,8 +67,9 @@ def predict_read(model: Classifier, samples: list[Sample], batch: int = 128, det
     pipeline = _model_pipeline(model, detector)
     predicted = Predicted(len(samples))
     results = pipeline.process_images([s.path for s in samples], batch)
-    for i, (_path, result, _error) in enumerate(tqdm(results, total=len(samples), desc=f"evaluating {model.name}",
-                                                      unit="img", mininterval=2)):
+    shown = terminal_safe(f"evaluating {model.name}")  # a card's name; the bar's own \r are tqdm's, written past it
+    for i, (_path, result, _error) in enumerate(tqdm(results, total=len(samples), desc=shown, unit="img",
+                                                      mininterval=2)):
         predicted.record(i, result, model.name)
     return predicted.figures()
 
@@ -317,13 +319,13 @@ def evaluation_faces(read: DatasetRead, split: str, min_age: int | None) -> list
     in_split = select(read.samples, None if split == "all" else split, labelled=True)
     no_age = sum(s.age is None for s in in_split) if min_age is not None else 0
     if no_age:
-        print(f"note: {no_age} labelled face(s) of split '{split}' have no age and are left out by the age bar "
-              f"({ages_text(min_age)}; --min-age -1 keeps them)")
+        say(f"note: {no_age} labelled face(s) of split '{split}' have no age and are left out by the age bar "
+            f"({ages_text(min_age)}; --min-age -1 keeps them)")
     hashed = sum(s.partition not in SPLITS for s in samples)  # an empty or unknown split value is hashed too
     if split != "all" and read.name == "folder" and hashed:
-        print(f"note: {hashed} of the {len(samples)} face(s) evaluated are in split '{split}' by a hash of their file "
-              f"name, the dataset giving them no split (the folder has {len(select(read.samples, labelled=True))} "
-              "labelled faces; --split all evaluates every one)")
+        say(f"note: {hashed} of the {len(samples)} face(s) evaluated are in split '{split}' by a hash of their file "
+            f"name, the dataset giving them no split (the folder has {len(select(read.samples, labelled=True))} "
+            "labelled faces; --split all evaluates every one)")
     return samples
 
 
@@ -819,6 +821,12 @@ def worst_group_words(metrics: GroupedMetrics, grouping: str = "gender×race") -
     return f"worst {grouping} group {extreme_group(by, 'accuracy', worst[0], small=True)}"
 
 
+def say(text: str, end: str = "\n") -> None:
+    """A line of the evaluation's output: its tables and notes name models by their cards' names and groups by the
+    dataset's labels, anyone's text, whose escape sequences had reached the terminal."""
+    print(terminal_safe(text), end=end)
+
+
 def summary_line(name: str, metrics: GroupedMetrics) -> str:
     """'NAME: overall accuracy A [95% CI …]; worst gender×race group …' (``worst_group_words``)."""
     worst = worst_group_words(metrics)
@@ -844,18 +852,18 @@ def main(args: argparse.Namespace) -> int:
     split, split_notes = choose_split(args.split, read, models, digests)
     min_age, notes = choose_min_age(args.min_age, models, readings, ages_given(read))
     for note in (*notes, *split_notes):
-        print(note)
+        say(note)
     samples = evaluation_faces(read, split, min_age)
-    print(f"evaluating {split_text(split)} of {read.name} at {read.root}: {len(samples)} labelled "
-          f"{'photo' if detect else 'face'}(s) {ages_text(min_age)}")
+    say(f"evaluating {split_text(split)} of {read.name} at {read.root}: {len(samples)} labelled "
+        f"{'photo' if detect else 'face'}(s) {ages_text(min_age)}")
     if (said := faces_line(detector)) is not None:
-        print(said)
+        say(said)
     seen, unsure, reads = {}, {}, {}
     for name, model in models.items():
         found = (trained_on(name, model, read, split, samples, reads, cache_dir, readings[name])
                  or copies_trained_on(name, model, read, samples, reads, cache_dir, readings[name], digests))
         if found is not None:
-            print(found.line)
+            say(found.line)
             if found.sure:
                 seen[name] = found
             elif found.unchecked:
@@ -874,7 +882,7 @@ def main(args: argparse.Namespace) -> int:
                                   "where the images are aligned face crops", args.dataset.partition(":")[2])
         log.warning("%s", note)
     if detector is not None and (said := several_faces_note(done.faces[done.read])) is not None:
-        print(said)
+        say(said)
     n_faces = int(done.with_face.sum())
     diverged = [name for name, k in no_finite.items() if k == n_faces]
     if diverged:  # a model trained to NaN: its own failure, not the images' (they had been called unreadable)
@@ -884,13 +892,13 @@ def main(args: argparse.Namespace) -> int:
         raise BiasMirrorError("; ".join(f"{models[name].path}: {note}" for name, note in zip(diverged, notes))
                               + ", so they were not evaluated")
     for grouping in GROUPINGS:
-        print(format_table(results, grouping), end="\n\n")
+        say(format_table(results, grouping), end="\n\n")
     for name, r in results.items():
-        print(summary_line(name, r)
-              + (f"; on faces it was trained on ({seen[name].count_text()} of {len(samples)}): overstated"
-                 if name in seen else ""))
+        say(summary_line(name, r)
+            + (f"; on faces it was trained on ({seen[name].count_text()} of {len(samples)}): overstated"
+               if name in seen else ""))
     for line in (*no_faces_lines(results), *paired_lines(paired)):
-        print(line)
+        say(line)
     if args.json:
         # which faces were evaluated: the age bar may come from the cards, so the file must say it
         evaluated = {"dataset": args.dataset, "root": read.root, "split": split, "min_age": min_age,

@@ -27,7 +27,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, TextIO
 
 from ..arg_checks import check_output_dir, data_folders, float_at_least, positive_int, refuse_empty
 from ..card_fields import CardNotes
@@ -45,8 +45,9 @@ from ..datasets.sample import listed_not_found as listed_not_found_why
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
 from ..file_identity import file_hash
-from ..rows import printable
+from ..rows import printable, text_cell
 from ..sources import frame_count
+from ..untrusted_text import terminal_safe
 from .cache import Cache
 from .collect import MAX_FACES, Collector, ModelSet, relative, resolve
 from .gate import DEFAULT_MAX_UNMEASURABLE_SHARE, fewest_faces_shown_within, filter_gate, gate_lines, not_judged_reason
@@ -324,11 +325,11 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
                  f"{n}:p_female_filtered", f"{n}:predicted_filtered", f"{n}:delta_p_female"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(cols)
+        w.writerow([text_cell(c) for c in cols])  # a classifier's name is its card's, "=…:p_female" a formula
         for r in rows:
             s, fs = r["skin"], r["filtered_skin"] or {}
             # None alone is an empty cell: `or ""` wrote age 0 as one, though report.json counts that face in 0-17
-            line = [r["file"], r["face"], " ".join(map(str, r["box"])), r["gender"], r["race"], r["age"],
+            line = [r["file"], r["face"], tuple(r["box"]), r["gender"], r["race"], r["age"],
                     r["group"], int(s["measurable"]), s.get("ita", ""), s.get("L", ""), s.get("mst", ""), s.get("category", ""),
                     fs.get("ita", ""), fs.get("L", ""), fs.get("mst", ""), r["d_ita"], r["d_l"], r["d_mst"],
                     r.get("moved_px")]
@@ -342,11 +343,15 @@ def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
 def faces_csv_cell(v: object) -> object:
     """A value as faces.csv writes it: not measured (None, or a NaN or infinity) as an empty cell, as `run` writes
     one: a diverged classifier's NaN CAM focus had been a literal "nan". (The rows keep the NaN, which report.json
-    tells apart from a CAM of no positive mass, None.) A file name not UTF-8 is shown escaped: written as it was, it
-    had stopped the audit with a traceback."""
+    tells apart from a CAM of no positive mass, None.) Text is a ``text_cell``: a file name not UTF-8 shown escaped
+    (written as it was, it had stopped the audit with a traceback), and a file name, label or group that a
+    spreadsheet would run as a formula marked as text. A box, a tuple of our own numbers, is written "x y w h" as
+    it is: a leading ' would break a script that splits it."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return ""
-    return printable(v) if isinstance(v, str) else v
+    if isinstance(v, tuple):
+        return " ".join(map(str, v))
+    return text_cell(v) if isinstance(v, str) else v
 
 
 LOCK = ".lock"  # in --out, held while an audit writes there (inference.writing.one_writer)
@@ -494,41 +499,48 @@ def html_not_drawn_words(report: dict, out: Path, why: str) -> str:
             f"written{verdict}; --no-html leaves the page out, --verbose shows where the drawing failed")
 
 
+def say(text: str, file: TextIO | None = None) -> None:
+    """A line of the audit's output: it quotes file names, labels, groups and card names, anyone's text, whose
+    escape sequences had reached the terminal ("Small groups in group …" had cleared the screen)."""
+    print(terminal_safe(text), file=file)
+
+
 def main(args: argparse.Namespace) -> int:
     report, run = run_audit(args)
     im = report["images"]
     gc = im.get("groups_csv")
     if gc and (gc["listed_not_found"] or gc["not_listed"]):
-        print(f"warning: {gc['file']}: {len(gc['listed_not_found'])} listed file(s) not in the folder "
-              f"{gc['listed_not_found'][:10]}; {len(gc['not_listed'])} image(s) not listed {gc['not_listed'][:10]}",
-              file=sys.stderr)
+        say(f"warning: {gc['file']}: {len(gc['listed_not_found'])} listed file(s) not in the folder "
+            f"{gc['listed_not_found'][:10]}; {len(gc['not_listed'])} image(s) not listed {gc['not_listed'][:10]}",
+            file=sys.stderr)
     if im.get("faces_not_analysed"):  # as `run` says it: the faces past --max-faces have no rows
-        print(f"warning: {faces_not_analysed_words(im['faces_not_analysed'], report['audit']['max_faces'])}; "
-              "report.json lists them under images.faces_not_analysed; --max-faces analyses more", file=sys.stderr)
+        say(f"warning: {faces_not_analysed_words(im['faces_not_analysed'], report['audit']['max_faces'])}; "
+            "report.json lists them under images.faces_not_analysed; --max-faces analyses more", file=sys.stderr)
     if im.get("first_frame_only"):  # the summary says it too, but the log line of a detected audit had been all
-        print(f"warning: {first_frame_only_words(im['first_frame_only'])}; report.json lists them under "
-              f"images.first_frame_only; {FIRST_FRAME_ONLY_ADVICE}", file=sys.stderr)
+        say(f"warning: {first_frame_only_words(im['first_frame_only'])}; report.json lists them under "
+            f"images.first_frame_only; {FIRST_FRAME_ONLY_ADVICE}", file=sys.stderr)
     if im.get("no_age_left_out"):
-        print(f"warning: --min-age {report['audit']['min_age']} left out {im['no_age_left_out']} image(s) with no age "
-              "(without --min-age they are kept)", file=sys.stderr)
+        say(f"warning: --min-age {report['audit']['min_age']} left out {im['no_age_left_out']} image(s) with no age "
+            "(without --min-age they are kept)", file=sys.stderr)
     from .summary import is_detail
 
-    print("\n".join(line for line in report["summary"] if not is_detail(line)))
-    print("(per-group tables, tests and caveats: " + ("report.json; leave out --no-html for report.html)" if args.no_html
-                                                      else "report.html)"))
+    say("\n".join(line for line in report["summary"] if not is_detail(line)))
+    say("(per-group tables, tests and caveats: " + ("report.json; leave out --no-html for report.html)" if args.no_html
+                                                    else "report.html)"))
     drawn = not args.no_html and not run.get("html_not_drawn")
-    print(f"\nwrote {Path(args.out) / 'report.json'}" + (f" and {Path(args.out) / 'report.html'}" if drawn else "")
-          + f" ({run['images_computed']} image(s) computed, {run['images_from_cache']} from the cache, {run['seconds']['total']} s)")
+    say(f"\nwrote {Path(args.out) / 'report.json'}" + (f" and {Path(args.out) / 'report.html'}" if drawn else "")
+        + f" ({run['images_computed']} image(s) computed, {run['images_from_cache']} from the cache, "
+          f"{run['seconds']['total']} s)")
     if run.get("html_not_drawn"):
-        print(f"error: {html_not_drawn_words(report, Path(args.out), run['html_not_drawn'])}", file=sys.stderr)
+        say(f"error: {html_not_drawn_words(report, Path(args.out), run['html_not_drawn'])}", file=sys.stderr)
     nothing = nothing_measured(report, args.dataset.partition(":")[2], Path(args.out) / "report.json")
     if nothing:  # before the gate: a gate over no faces neither passed nor failed
-        print(f"error: {nothing}", file=sys.stderr)
+        say(f"error: {nothing}", file=sys.stderr)
         return NOTHING_MEASURED
     gate = report.get("gate")
     if gate and gate["passed"] is None:  # a gate that judged nothing neither passed nor failed, as above
-        print(f"error: the ship gate could not be judged: {not_judged_reason(gate)}; {Path(args.out) / 'report.json'} "
-              "lists every row under 'gate'", file=sys.stderr)
+        say(f"error: the ship gate could not be judged: {not_judged_reason(gate)}; {Path(args.out) / 'report.json'} "
+            "lists every row under 'gate'", file=sys.stderr)
         return NOTHING_MEASURED
     if run.get("html_not_drawn"):  # an error's status: 1 would tell a CI job "the gate failed"
         return HTML_NOT_DRAWN
