@@ -381,7 +381,8 @@ class FramePipeline:
                                   "largest are analysed",)
             dets = sorted(found.detections, key=lambda d: d.box[2] * d.box[3], reverse=True)[: self.config.max_faces]
             timings["detect"] = found.ms
-            tracked = self.tracker.update(dets) if self.config.track else [
+            # the frame too: overlap alone had kept one id through a video's cut to another person at the same place
+            tracked = self.tracker.update(dets, bgr) if self.config.track else [
                 (i + 1, tuple(map(float, d.box))) for i, d in enumerate(dets)]
             faces_boxes = [(tid, box, d.score) for (tid, box), d in zip(tracked, dets)]
         t = time.perf_counter()
