@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import strict_json
 from .card_fields import CardNotes, card_number
@@ -33,6 +33,17 @@ PRECISIONS = ("fp32", "fp16", "int8")
 # (train fp16's to_json, doctor --cards' strict_json) ended in a RecursionError, the limit being shared with the
 # caller's own stack; refused as it is read, its file named.
 MAX_CARD_DEPTH = 64
+# How long a card's names may be (its model's, its labels', its inputs' and outputs'): each is drawn in the audit's
+# figures and the app's checkboxes, and a model shared with a name of 20,000 characters had made a figure 120,442 px
+# wide (34 s of the audit), one of a million a figure not finished in 10 minutes. 256: any run folder's name fits.
+MAX_NAME_CHARS = 256
+# How long any other text in a card may be (a method, a training command, a dataset's description, a key): far
+# longer than a card written here needs, bounded all the same.
+MAX_TEXT_CHARS = 10_000
+# The largest face (px a side) a model may take or give: a card declaring 50000×50000 over a graph that said the
+# same loaded, then the audit died allocating its first resize ("an unexpected error in Bias Mirror itself").
+# The trainers' largest is 512; `train adopt --size` has the same bound.
+MAX_FACE_SIZE = 1024
 # ONNX names are single-assignment: a graph cannot have an input and an output
 # both called "image", so a filter's output has its own name.
 OUTPUT_NAMES = {"filter": "filtered", "generator": "image"}
@@ -139,6 +150,7 @@ class ModelCard:
         def fail(msg: str) -> None:
             raise BiasMirrorError(f"invalid model card: {msg}", source)
 
+        _check_text(self, fail)  # first: the checks after it quote the card's text
         if self.kind not in KINDS:
             fail(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.precision not in PRECISIONS:
@@ -268,14 +280,23 @@ def _check_sized(spec: TensorSpec | None, axes: tuple[int, ...], fail: Callable[
              "positive whole numbers")
 
 
+def _check_face_size(spec: TensorSpec | None, fail: Callable[[str], None]) -> None:
+    """A face (N×H×W×3, its sizes already checked to be whole numbers) of at most ``MAX_FACE_SIZE`` px a side."""
+    if spec is not None and max(spec.shape[1], spec.shape[2]) > MAX_FACE_SIZE:
+        fail(f"'{spec.name}' has shape {list(spec.shape)}: a face of {spec.shape[1]}×{spec.shape[2]} px is larger "
+             f"than the {MAX_FACE_SIZE}×{MAX_FACE_SIZE} Bias Mirror takes; re-export the model at a smaller size")
+
+
 def _check_sizes(card: "ModelCard", fail: Callable[[str], None]) -> None:
     """Image sizes, the latent's length and the numbers of labels and conditions."""
     if card.kind != "generator":
         _check_sized(card.image_input, (1, 2, 3), fail)
+        _check_face_size(card.image_input, fail)
     else:
         _check_sized(card.inputs[0], (1,), fail)
     if card.kind in OUTPUT_NAMES:
         _check_sized(card.output(OUTPUT_NAMES[card.kind]), (1, 2, 3), fail)
+        _check_face_size(card.output(OUTPUT_NAMES[card.kind]), fail)
     _check_sized(card.input("condition"), (1,), fail)
     if card.kind == "classifier":
         _check_sized(card.output("probs"), (1,), fail)
@@ -286,6 +307,64 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "kind": (str,), "name": (str,), "method": (str,), "precision": (str,), "training": (dict,), "metrics": (dict,),
     "direction": (str, type(None)), "cam": (dict, type(None)),
 }
+
+
+def _opening(text: str) -> str:
+    """The start of a text too long to quote, quoted."""
+    return repr(text[:40]) + "…"
+
+
+def _names(card: "ModelCard") -> Iterator[tuple[str, Any]]:
+    """(where, text) of each name the card gives: its own, its labels', its tensors' and their labels'."""
+    yield "its name", card.name
+    yield from _listed(card.labels, "its labels", "label")
+    for role, specs in (("input", card.inputs), ("output", card.outputs)):
+        for i, spec in enumerate(specs):
+            yield f"{role} {i + 1}'s name", spec.name
+            yield from _listed(spec.labels, f"{role} {i + 1}'s labels", f"{role} {i + 1}'s label")
+            yield from _listed(spec.shape, f"{role} {i + 1}'s shape", f"{role} {i + 1}'s axis")
+
+
+def _listed(names: Any, whole: str, each: str) -> Iterator[tuple[str, Any]]:
+    """(where, name) of each of ``names``; of ``names`` itself where it is a text (the type checks refuse that, but
+    quote it)."""
+    if isinstance(names, str):
+        yield whole, names
+    elif _is_sequence(names):
+        yield from ((f"{each} {i + 1}", name) for i, name in enumerate(names))
+
+
+def _texts(card: "ModelCard") -> Iterator[tuple[str, str]]:
+    """(where, text) of each text in the card's other fields and the keys of its objects, as deep as they nest
+    (walked, not recursed)."""
+    stack: list[tuple[str, Any]] = [(key, getattr(card, key)) for key in ("method", "direction", "cam", "training",
+                                                                           "metrics")]
+    stack += [(f"{role} '{spec.name}'.{key}", getattr(spec, key)) for role, specs in (("input", card.inputs),
+              ("output", card.outputs)) for spec in specs for key in ("dtype", "layout", "color")]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            yield where, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and len(key) > MAX_TEXT_CHARS:
+                    yield f"a key in {where}", key
+                stack.append((f"{where}.{key if len(str(key)) <= 40 else _opening(str(key))}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}.{i}", item) for i, item in enumerate(value))
+
+
+def _check_text(card: "ModelCard", fail: Callable[[str], None]) -> None:
+    """Names of at most ``MAX_NAME_CHARS`` characters, any other text of at most ``MAX_TEXT_CHARS``: a name is drawn
+    in figures whose width it sets, and every text is shown where the card is."""
+    for where, name in _names(card):
+        if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+            fail(f"{where} is {len(name):,} characters long ({_opening(name)}); a name may have at most "
+                 f"{MAX_NAME_CHARS}")
+    for where, text in _texts(card):
+        if len(text) > MAX_TEXT_CHARS:
+            fail(f"{where} is a text of {len(text):,} characters ({_opening(text)}); a card's text may have at "
+                 f"most {MAX_TEXT_CHARS:,}")
 
 
 def _check_fields(card: "ModelCard", fail: Callable[[str], None]) -> None:

@@ -6,6 +6,7 @@ though every command runs it. What is of no type this reads is left out and list
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from . import strict_json
@@ -17,6 +18,24 @@ from .metrics import group_order
 def _num(x) -> str:
     """Three decimals, or a dash for a figure not measured."""
     return f"{x:.3f}" if strict_json.measured(x) else "–"
+
+
+def _fixed(x, spec: str, missing: str = "?") -> str:
+    """A figure read by ``card_number`` (a finite number, or None) in ``spec``; ``missing`` where None. Each figure
+    of a card is formatted so: one formatted raw, a whole number of 400 digits, had stopped ``doctor --cards`` with
+    an OverflowError."""
+    return missing if x is None else format(x, spec)
+
+
+def _finite(v) -> bool:
+    """A number that is finite as a float: an infinity, or a whole number of 400 digits (which no float holds), is
+    no value a model is fed."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _cell(group) -> str:
@@ -79,15 +98,15 @@ def _precision_lines(card: ModelCard, notes: CardNotes) -> list[str]:
     return lines
 
 
-def _distillation_lines(training: dict) -> list[str]:
+def _distillation_lines(training: dict, notes: CardNotes) -> list[str]:
     # A distilled model's errors lean on its teachers', so whoever compares it with them must see which they were.
     d = training.get("distillation")
     if not d:
         return []
     teachers = ", ".join(f"{t.get('name', '?')} (`{t.get('path', '?')}`, sha256 {str(t.get('sha256', '?'))[:16]}…)"
                          for t in d.get("teachers", []))
-    agree = d.get("teacher_label_agreement")
-    agreement = f"; the teachers agree with {agree:.1%} of the training labels" if strict_json.measured(agree) else ""
+    agree = card_number(notes, "training.distillation.teacher_label_agreement", d.get("teacher_label_agreement"))
+    agreement = f"; the teachers agree with {agree:.1%} of the training labels" if agree is not None else ""
     return [f"- distilled from {teachers}, weight {d.get('weight', '?')}{agreement}"]
 
 
@@ -102,14 +121,17 @@ def _adoption_lines(training: dict, notes: CardNotes | None = None, conditions: 
              f"wrapped as it is; its input: {a.get('input', '?')} (range {a.get('range_chosen', '?')})"]
     lines += _condition_value_lines(a, notes, conditions)
     if "mean_change_grey_by_condition" in checks:
+        field = "training.adopted.checks.mean_change_grey_by_condition"
+        changes = {k: card_number(notes, f"{field}.{k}", v) for k, v in checks["mean_change_grey_by_condition"].items()}
         lines.append("- checked against the model run alone under each condition; mean change of the face: "
-                     + ", ".join(f"{k} {v:.1f} grey levels" for k, v in checks["mean_change_grey_by_condition"].items()))
+                     + ", ".join(f"{k} {_fixed(v, '.1f')} grey levels" for k, v in changes.items()))
     if checks.get("labels", {}).get("order") == "not checked":
         lines.append(f"- label order not checked: {checks['labels'].get('note', 'no labelled faces')}")
     elif "labels" in checks:
-        c = checks["labels"]
-        lines.append(f"- label order checked on {c['n']} labelled faces: right on {c['accuracy']:.1%}, "
-                     f"{c['accuracy_labels_swapped']:.1%} with the labels swapped"
+        c, field = checks["labels"], "training.adopted.checks.labels"
+        right, swapped = (card_number(notes, f"{field}.{k}", c.get(k)) for k in ("accuracy", "accuracy_labels_swapped"))
+        lines.append(f"- label order checked on {c['n']} labelled faces: right on {_fixed(right, '.1%')}, "
+                     f"{_fixed(swapped, '.1%')} with the labels swapped"
                      + (f"; {c['note']}" if c.get("note") else ""))  # not confirmed, or written with --force
     lines.append("- no per-group figures: `python main.py audit` measures them")
     return lines
@@ -132,7 +154,7 @@ def _condition_value_lines(adopted: dict, notes: CardNotes, order: Sequence[str]
 def _condition_value(notes: CardNotes, field: str, value) -> str:
     """A condition's value as --conditions gives it: a number, or a vector's numbers separated by ':'."""
     numbers = value if isinstance(value, list) else [value]
-    if numbers and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+    if numbers and all(_finite(v) for v in numbers):
         return ":".join(f"{v:g}" for v in numbers)
     notes.warn(field, value, "a number or a list of numbers")
     return "?"
@@ -172,20 +194,19 @@ def _composition_text(c: dict, notes: CardNotes, field: str = "training.composit
             + (f"; {unreadable} unreadable image(s) left out, not trained on" if unreadable else ""))
 
 
-def _schedule_lines(training: dict) -> list[str]:
+def _schedule_lines(training: dict, notes: CardNotes) -> list[str]:
     # A filter exported before its schedule's end (--export-only of a stopped run) is not what its command trains:
     # its card said so in its JSON alone ("finished": false), and the Markdown gave its iterations as if whole.
     s = training.get("schedule")
-    lines = ["- schedule: " + _schedule_text(s)] if isinstance(s, dict) else []
+    lines = ["- schedule: " + _schedule_text(s, notes)] if isinstance(s, dict) else []
     if training.get("finished") is False:
         lines.append(f"- NOT FINISHED: {training.get('stopped_early') or 'exported before its schedule ended'}")
     return lines
 
 
-def _schedule_text(s: dict) -> str:
+def _schedule_text(s: dict, notes: CardNotes) -> str:
     """A CycleGAN's schedule record as "N epoch(s) at learning rate LR, then M of linear decay to 0; …"."""
-    lr = s.get("lr")
-    lr = f"{lr:g}" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else "?"
+    lr = _fixed(card_number(notes, "training.schedule.lr", s.get("lr")), "g", "?")  # 10**400 had stopped doctor
     text = (f"{s.get('n_epochs', '?')} epoch(s) at learning rate {lr}, then {s.get('n_epochs_decay', '?')} of linear "
             f"decay to 0; {s.get('iters_per_epoch', '?')} batch(es) of {s.get('batch_size', '?')} image(s) an epoch")
     return text + (f" ({s['batches_drawn']})" if s.get("batches_drawn") else "")
@@ -221,7 +242,7 @@ def _move_text(notes: CardNotes, field: str, move) -> str | None:
     return (f"`{move.get('from', '?')}` → `{move.get('to', '?')}`" + ("" if step is None else f" at step {step}"))
 
 
-def _averaging_lines(training: dict) -> list[str]:
+def _averaging_lines(training: dict, notes: CardNotes) -> list[str]:
     # --swa-epochs: the model shipped is not the last weights trained, and whoever reads the card must know it
     w = training.get("weight_averaging")
     if not isinstance(w, dict):
@@ -231,8 +252,10 @@ def _averaging_lines(training: dict) -> list[str]:
             f"its weights over the last {epochs} epoch(s) (after the {training.get('epochs', '?')} one-cycle "
             f"epoch(s), at a constant learning rate {w.get('lr', '?')}), batch-norm statistics re-estimated")
     if "val_accuracy_averaged" in w or "val_accuracy_last" in w:
-        line += (f"; validation accuracy {figure(w.get('val_accuracy_averaged'), '.4f')} averaged, "
-                 f"{figure(w.get('val_accuracy_last'), '.4f')} for the last weights")
+        averaged, last = (card_number(notes, f"training.weight_averaging.{k}", w.get(k))
+                          for k in ("val_accuracy_averaged", "val_accuracy_last"))
+        line += (f"; validation accuracy {figure(averaged, '.4f')} averaged, "
+                 f"{figure(last, '.4f')} for the last weights")
     return [line]
 
 
@@ -316,17 +339,17 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float, notes: CardNo
         lines.append(f"- conditions (its one-hot `condition` input, chosen with --condition or in the app): "
                      f"{', '.join(condition.labels or [])}")
     lines += _precision_lines(card, notes)
-    lines += _distillation_lines(t)
+    lines += _distillation_lines(t, notes)
     lines += _adoption_lines(t, notes, (condition.labels or ()) if condition is not None else ())
     for key in ("epochs", "n_train", "iterations", "preset"):
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")
-    lines += _schedule_lines(t)
+    lines += _schedule_lines(t, notes)
     composition = card_object(notes, "training.composition", t.get("composition"))
     if composition is not None:
         lines.append(f"- training composition {_composition_text(composition, notes)}")
     lines += _data_lines(t, notes)
-    lines += _averaging_lines(t)
+    lines += _averaging_lines(t, notes)
     lines += _domain_lines(t, notes)
     o = overall_accuracy(m) if card.kind == "classifier" else None
     if o is not None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import stat
+import threading
 import time
 import zipfile
 from pathlib import Path
-from typing import Collection, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Collection, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -231,20 +233,42 @@ def external_data_files(path: Path) -> list[str]:
     return list(dict.fromkeys(external_data_locations(path).values()))
 
 
+# Of ORT's message, what a failed run quotes: its first line, cut at a word (it had ended "… for re.").
+_QUOTED_CHARS = 300
+
+
 @contextlib.contextmanager
 def explained_failures(model: "OnnxModel", n: int) -> Iterator[None]:
     """A failed run as a BiasMirrorError naming the model file, its provider and the batch, with what to
-    try when the GPU ran out of memory, instead of ORT's exception (which the app would show as a type name)."""
+    try when it ran out of memory, instead of ORT's exception (which the app would show as a type name)."""
     try:
         yield
     except RUN_ERRORS as exc:
         text = str(exc).strip()
-        first = (text.splitlines() or ["no message"])[0][:300]
+        first = cut_at_word((text.splitlines() or ["no message"])[0], _QUOTED_CHARS)
         message = f"{model.kind} '{model.name}' failed on {model.provider} with a batch of {n}: {first}"
         if _OUT_OF_MEMORY.search(text):
-            message += (". Out of GPU memory: analyse fewer faces at a time (fewer in view, or a smaller --batch in the "
-                        "audit), use a smaller filter, or run on the CPU (--provider cpu)")
+            message += (" " if first.endswith("…") else ". ") + out_of_memory_advice(model, n)
         raise BiasMirrorError(message, model.path) from exc
+
+
+def out_of_memory_advice(model: "OnnxModel", n: int) -> str:
+    """What to try where a run of ``model`` on a batch of ``n`` ran out of memory: the GPU's on a GPU provider; on
+    the CPU the machine's, where running on the CPU had been the advice."""
+    if model.info.provider in (CUDA, TRT):
+        return ("Out of GPU memory: analyse fewer faces at a time (fewer in view, or a smaller --batch in the "
+                "audit), use a smaller filter, or run on the CPU (--provider cpu)")
+    return (f"Out of memory: the model needed more memory than this machine has for a batch of {n}; analyse fewer "
+            "faces at a time (fewer in view, or a smaller --batch in the audit), or use a smaller model")
+
+
+def cut_at_word(text: str, limit: int) -> str:
+    """``text`` where it has at most ``limit`` characters; else cut after its last whole word that fits, with
+    '…'."""
+    if len(text) <= limit:
+        return text
+    space = text.rfind(" ", 0, limit + 1)  # a space just past the limit ends a word that fits
+    return (text[:space] if space > 0 else text[:limit]).rstrip(" ,;:") + "…"
 
 
 PYTORCH_FILE = "is a PyTorch checkpoint or saved model, not an ONNX model"
@@ -363,6 +387,112 @@ def _check_batch_axis(role: str, spec: TensorSpec, graph_shape: list, path: Path
             path)
 
 
+# --- runs a stop can end -----------------------------------------------------------------------------------------
+# Ctrl-C and SIGTERM reach Python's handlers on the main thread alone, and only between bytecodes: a run there held
+# them until ONNX Runtime returned, which a shared model with a 200M-iteration Loop made minutes (SIGTERM took 6.5),
+# and a longer one never. So the main thread hands its runs to a thread of their own and waits in short steps; on a
+# stop it sets the run's terminate flag, which ONNX Runtime reads between nodes and a Loop's iterations.
+_WAIT_S = 0.1  # each step of the wait: POSIX interrupts a lock's wait for a signal, Windows does not
+# How long a run told to end is waited for before the stop goes on without it: a Loop ends at its next iteration,
+# one long kernel (a convolution over a huge input) is not cut short.
+_TERMINATE_GRACE_S = 5.0
+R = TypeVar("R")
+
+
+class _Call:
+    """One call handed to the run thread, and what came of it."""
+
+    __slots__ = ("call", "done", "result", "error")
+
+    def __init__(self, call: Callable[[], object]):
+        self.call, self.result, self.error = call, None, None
+        self.done = threading.Event()  # set by the run thread once the call has returned or raised
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the call has ended, waited for in steps of ``_WAIT_S`` (so that a signal's handler runs between
+        them) for up to ``timeout`` seconds (None: until it ends)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.done.wait(_WAIT_S if end is None else max(0.0, min(_WAIT_S, end - time.monotonic()))):
+            if end is not None and time.monotonic() >= end:
+                return False
+        return True
+
+
+class _RunThread:
+    """The thread the main thread's runs go to. One for the process, not one per run: a thread started per run cost
+    about 85 µs a run, a hand-over to this one about 45 (a no-op run, on 2 loaded cores; a shipped classifier's run of
+    a face takes 2-6 ms there), and the CUDA provider keeps its handles and CUDA graphs per thread, so every run of a
+    session on one thread reuses them."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="onnx-runs", daemon=True).start()
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            try:
+                call.result = call.call()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it as its own
+                call.error = exc
+            self.busy = False
+            call.done.set()
+
+    def start(self, call: Callable[[], object]) -> _Call:
+        self.busy = True
+        handed = _Call(call)
+        self._calls.put(handed)
+        return handed
+
+    def close(self) -> None:
+        """Ends the thread once its call in hand is done."""
+        self._calls.put(None)
+
+
+_run_thread: _RunThread | None = None  # the main thread's alone: no lock
+
+
+def _idle_run_thread() -> _RunThread:
+    """The run thread; a fresh one where the last is still in a run that a stop gave up waiting for."""
+    global _run_thread
+    if _run_thread is None or _run_thread.busy:
+        if _run_thread is not None:
+            _run_thread.close()
+        _run_thread = _RunThread()
+    return _run_thread
+
+
+def _forget_run_thread() -> None:
+    global _run_thread
+    _run_thread = None  # a forked child has no copy of the thread: its runs would have waited on it for ever
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_run_thread)
+
+
+def stoppable_run(run: Callable[[ort.RunOptions], R], options: ort.RunOptions) -> R:
+    """``run(options)``; on the main thread, in the run thread while this one waits, so that Ctrl-C and SIGTERM
+    (as KeyboardInterrupt) stop it: ``options.terminate`` is set, the run waited for up to ``_TERMINATE_GRACE_S``,
+    and the KeyboardInterrupt raised. Elsewhere (the app's inference thread) in the calling thread, which no signal
+    reaches: a stop there sets ``options.terminate`` itself (``OnnxModel.stop_runs``)."""
+    if threading.current_thread() is not threading.main_thread():
+        return run(options)
+    call: _Call | None = None
+    try:
+        call = _idle_run_thread().start(lambda: run(options))
+        call.wait()
+    except KeyboardInterrupt:
+        options.terminate = True  # also where the stop came as the run was handed over: it ends as it starts
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C ends the wait; the first stop is raised
+            if call is not None:
+                call.wait(_TERMINATE_GRACE_S)
+        raise
+    if call.error is not None:
+        raise call.error
+    return call.result  # type: ignore[return-value]
+
+
 class OnnxModel:
     kind = ""
 
@@ -377,6 +507,7 @@ class OnnxModel:
         # On a GPU it says whether a frame waits on the models or on the host around them.
         self.run_ms = 0.0
         self._name: str | None = None
+        self._running: set[ort.RunOptions] = set()  # of the runs under way, what ``stop_runs`` ends them by
 
     @property
     def name(self) -> str:
@@ -439,17 +570,35 @@ class OnnxModel:
         if size != n:
             feeds = {k: pad_batch(v, size) for k, v in feeds.items()}
         t = time.perf_counter()
+        options = ort.RunOptions()  # one a run: a terminate flag once set stays set
+        # A failed run's reason is raised and quoted (explained_failures); ORT's log of it on stderr said it again,
+        # and a stop's "Exiting due to terminate flag" read as an error. Set now: ORT reads it as the run starts.
+        options.log_severity_level = 4
+        self._running.add(options)
         try:
             with explained_failures(self, n):
                 if not self.info.cuda_graph:
-                    return [o[:n] for o in session.run(list(outputs), feeds)]
+                    return [o[:n] for o in stoppable_run(lambda o: session.run(list(outputs), feeds, o), options)]
                 if size not in self._fixed:
                     self._fixed[size] = FixedBinding(session, size)
                 fixed = self._fixed[size]
-                got = dict(zip(fixed.outputs, fixed.run(feeds)))  # FixedBinding returns the session's order
+                # FixedBinding takes no RunOptions: a stop waits up to _TERMINATE_GRACE_S for a replay to end (a CUDA
+                # graph records no Loop)
+                ran = stoppable_run(lambda _: fixed.run(feeds), options)
+                got = dict(zip(fixed.outputs, ran))  # FixedBinding returns the session's order
                 return [got[name][:n] for name in outputs]
         finally:
+            self._running.discard(options)
             self.run_ms += (time.perf_counter() - t) * 1000
+
+    def stop_runs(self) -> int:
+        """Asks every run of this model under way, in any thread, to end (ONNX Runtime then raises, at its next
+        node or Loop iteration): for a thread no signal reaches, such as the app's inference thread when the app
+        closes. Returns how many were asked."""
+        running = list(self._running)  # copied at once: the running threads add and remove theirs meanwhile
+        for options in running:
+            options.terminate = True
+        return len(running)
 
     @property
     def image_name(self) -> str:

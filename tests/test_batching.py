@@ -37,9 +37,9 @@ class _Spy:
     def __init__(self, session):
         self.session, self.batches = session, []
 
-    def run(self, names, feeds):
+    def run(self, names, feeds, *options):
         self.batches.append(len(next(iter(feeds.values()))))
-        return self.session.run(names, feeds)
+        return self.session.run(names, feeds, *options)
 
     def __getattr__(self, name):
         return getattr(self.session, name)

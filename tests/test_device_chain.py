@@ -107,6 +107,7 @@ def test_a_failed_run_in_the_chain_names_the_model(monkeypatch):
         raise ort_state.RuntimeException("CUDA failure 2: out of memory ; GPU=0")
 
     monkeypatch.setattr(chain, "_on_device", exhausted)
+    flt.info.provider = CUDA  # where the chain runs: GPU advice is given of a GPU provider's run alone
     with pytest.raises(BiasMirrorError, match=r"engineer_filter\.onnx: filter .* batch of 2: .*Out of GPU memory"):
         chain.run(np.zeros((2, *flt.size, 3), np.uint8))
 

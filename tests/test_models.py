@@ -126,7 +126,8 @@ def test_out_of_gpu_memory_says_what_to_try(tiny_models):
                 "Status Message: Failed to allocate memory for requested buffer of size 268435456")
 
     f.session = Exhausted()  # what CUDA's arena raises when the GPU is full, on the session the batch goes to
-    with pytest.raises(BiasMirrorError, match=r"darken.*failed on CPU with a batch of 3: .*Out of GPU memory.*--provider cpu"):
+    f.info.provider = CUDA  # as if it ran there (its batch padded to 4): the GPU's memory, not the machine's
+    with pytest.raises(BiasMirrorError, match=r"darken.*failed on CUDA with a batch of 3: .*Out of GPU memory.*--provider cpu"):
         f.apply(np.zeros((3, *f.size, 3), np.uint8))
 
 

@@ -24,6 +24,12 @@ COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 NO_CI_HATCH = "///"
 NO_CI_LABEL = "no CI (too few values)"
 HEAT_LABEL = "share of the group's faces"  # what a heat strip's colour is
+# The most characters of one line of text a figure draws (a title, or a caption, legend entry or tick): a text sets
+# the width of a figure saved with bbox_inches="tight", and a model's name of 20,000 characters had made one
+# 120,442 px wide (34 s of the audit; of a million, not done in 10 minutes). The card now refuses such a name, and
+# a name it takes (up to 256), a group's from a dataset or a title holding both is cut here all the same.
+TITLE_CHARS = 160
+LABEL_CHARS = 80
 
 
 # Fonts tried in turn for each character (matplotlib falls back along font.family): DejaVu Sans, matplotlib's own,
@@ -80,6 +86,19 @@ def _user_text_as_written(draw):
     return drawn
 
 
+def elided(text: object, limit: int = LABEL_CHARS) -> str:
+    """Each line of ``text`` in at most ``limit`` characters: a longer one keeps its start and its end around '…'
+    (a model's name opens a title, and what the figure shows ends it; a caption's figure ends its line)."""
+    return "\n".join(_elided_line(line, limit) for line in str(text).split("\n"))
+
+
+def _elided_line(line: str, limit: int) -> str:
+    if len(line) <= limit:
+        return line
+    head = (limit - 1) // 2
+    return line[:head] + "…" + line[len(line) - (limit - 1 - head):]
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight", metadata={"Software": None})
@@ -124,7 +143,7 @@ def grouped_bars(series: dict[str, dict[str, dict]], title: str, ylabel: str, sc
         xs = x + k * width - 0.4 + width / 2
         color = COLORS[k % len(COLORS)]
         bars = ax.bar(xs, [v[0] for v in vals], width, color=color)
-        handles.append(Patch(facecolor=color, label=label))  # not the bars: the first one's hatch would show
+        handles.append(Patch(facecolor=color, label=elided(label)))  # not the bars: the first one's hatch would show
         for bar, (v, _, _, has_ci) in zip(bars, vals):
             if np.isfinite(v) and not has_ci:
                 bar.set_hatch(NO_CI_HATCH)
@@ -134,12 +153,12 @@ def grouped_bars(series: dict[str, dict[str, dict]], title: str, ylabel: str, sc
         if with_ci:
             ax.errorbar(xs[with_ci], [vals[i][0] for i in with_ci], fmt="none", capsize=3, ecolor="#333",
                         yerr=np.array([[vals[i][1] for i in with_ci], [vals[i][2] for i in with_ci]]))
-    ticks = [f"{g}\n(n={_n_label(series, g)})" for g in groups]
+    ticks = [elided(f"{g}\n(n={_n_label(series, g)})") for g in groups]
     ax.set_xticks(x, ticks, rotation=45 if len(groups) > 5 else 0, ha="right" if len(groups) > 5 else "center", fontsize=8)
     if hline is not None:
         ax.axhline(hline, color="#888", lw=0.8)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_ylabel(elided(ylabel))
+    ax.set_title(elided(title, TITLE_CHARS), fontsize=10)
     if any_without:
         handles.append(Patch(facecolor="white", edgecolor="#333", hatch=NO_CI_HATCH, label=NO_CI_LABEL))
     if len(handles) > 1:
@@ -163,11 +182,11 @@ def histograms(hists: dict[str, dict], title: str, xlabel: str) -> bytes | None:
     fig, ax = plt.subplots(figsize=(7, 0.8 + 0.32 * len(hists)))
     im = ax.imshow(shares, aspect="auto", cmap="viridis", extent=(b[0], b[-1], len(hists) - 0.5, -0.5),
                    interpolation="nearest")
-    ax.set_yticks(range(len(hists)), [f"{g} (n={sum(h['counts'])})" for g, h in hists.items()], fontsize=7)
+    ax.set_yticks(range(len(hists)), [elided(f"{g} (n={sum(h['counts'])})") for g, h in hists.items()], fontsize=7)
     ax.axvline(0 if b[0] < 0 else 0.5, color="w", lw=0.8, ls="--")
-    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_xlabel(elided(xlabel), fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(elided(title, TITLE_CHARS), fontsize=9)
     bar = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
     bar.set_label(HEAT_LABEL, fontsize=6)
     bar.ax.tick_params(labelsize=6)
@@ -218,8 +237,9 @@ def face_grid(rows: Sequence[tuple[str, list[tuple[str, np.ndarray]]]], title: s
             if j < len(panels):
                 cap, img = panels[j]
                 ax.imshow(img)
-                ax.set_title(cap, fontsize=7)
-        axes[i, 0].text(-0.08, 0.5, label, transform=axes[i, 0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
+                ax.set_title(elided(cap), fontsize=7)
+        axes[i, 0].text(-0.08, 0.5, elided(label), transform=axes[i, 0].transAxes, rotation=90, va="center", ha="right",
+                        fontsize=8)
     _widen_for_captions(fig, [ax.title for ax in axes.flat], cols)
     # room for the longest caption: a third line (an example's P(female) resized and not) had run into the face above
     lines = max(cap.count("\n") + 1 for _, panels in rows for cap, _ in panels)
@@ -228,7 +248,7 @@ def face_grid(rows: Sequence[tuple[str, list[tuple[str, np.ndarray]]]], title: s
     height = fig.get_figheight()
     fig.subplots_adjust(wspace=0.05, hspace=0.05 + 0.15 * max(lines, 2),
                         top=max(0.5, 1 - (TITLE_IN + first * CAPTION_LINE_IN) / height))
-    fig.suptitle(title, fontsize=10, y=1 - 0.1 / height, va="top")
+    fig.suptitle(elided(title, TITLE_CHARS), fontsize=10, y=1 - 0.1 / height, va="top")
     return _png(fig)
 
 
