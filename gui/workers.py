@@ -355,6 +355,7 @@ class InferenceThread(QThread):
     def stop(self) -> None:
         self._stop.set()
         self.frames.wake()
+        self.pipeline.stop_runs()  # a run under way ends too, not only the loop after it
 
     def idle(self) -> bool:
         """Nothing waiting and nothing being processed (e.g. the last frame of a source is done)."""

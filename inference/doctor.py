@@ -53,7 +53,7 @@ def card_section(path: Path) -> str:
     notes = CardNotes(path)
     try:
         return card_markdown(card, path.name, size_mb, notes)
-    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError, OverflowError) as exc:
         return "\n".join([f"## {card.name} (`{path.name}`, {size_mb:.1f} MB)", "", card.summary(notes), "",
                           f"- WARNING: its card's training or metrics record could not be shown ({type(exc).__name__}: "
                           f"{exc}); the model runs all the same: re-export it or fix the card to see it here", ""])

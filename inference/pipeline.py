@@ -165,6 +165,12 @@ class FramePipeline:
     def _models(self) -> list[Classifier | Filter]:
         return [*self.classifiers, *([self.filter] if self.filter else [])]
 
+    def stop_runs(self) -> None:
+        """Asks every model run under way to end (``OnnxModel.stop_runs``), from any thread: a model that loops for
+        days had kept the app's inference thread, which no signal reaches, running after its window closed."""
+        for model in self._models():
+            model.stop_runs()
+
     def _filter_condition(self) -> str | None:
         """The condition the filter runs with; None for a filter that takes none."""
         assert self.filter is not None

@@ -301,3 +301,30 @@ def test_cut_at_word_cuts_between_words():
     assert cut_at_word("buffer for requested size", 14) == "buffer for…"
     assert cut_at_word("buffer for requested size", 10) == "buffer for…"  # a space just past the limit
     assert cut_at_word("x" * 20, 5) == "xxxxx…"  # no word to end at
+
+
+def test_the_apps_inference_thread_stopping_ends_a_run_under_way(tmp_path, qtbot):
+    """Closing the window stopped the inference thread's loop, not the run it was in: a model looping for days kept
+    the thread (and the process, which waits for it) running after the window closed."""
+    from gui.workers import InferenceThread, Mailbox
+    from inference.pipeline import FramePipeline
+
+    model = _cpu(hostile_classifier(tmp_path / "loops.onnx", trips=FOR_DAYS))
+    thread = InferenceThread(FramePipeline([model]), Mailbox(), Mailbox())
+    failed: list[BaseException] = []
+
+    def predict():  # as the inference thread runs it: in a thread of its own
+        try:
+            model.predict(np.zeros((1, 8, 8, 3), np.uint8))
+        except BaseException as exc:  # noqa: BLE001 - kept for the test to look at
+            failed.append(exc)
+
+    worker = threading.Thread(target=predict, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + STOP_WITHIN_S
+    while not model._running and time.monotonic() < deadline:  # until the run is under way
+        time.sleep(0.05)
+    thread.stop()
+    worker.join(STOP_WITHIN_S)
+    assert not worker.is_alive(), "still running after the inference thread was stopped"
+    assert len(failed) == 1 and "terminate" in str(failed[0])

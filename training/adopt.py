@@ -82,7 +82,7 @@ import onnx
 from onnx import TensorProto
 
 from inference.arg_checks import check_output_file, int_at_least, positive_int
-from inference.card import classifier_card, filter_card, generator_card
+from inference.card import MAX_FACE_SIZE, classifier_card, filter_card, generator_card
 from inference.defaults import DEFAULT_DATASET  # the shared UTKFace copy, as the benches take it
 from inference.errors import BiasMirrorError
 from inference.models import load_model, ort_reason
@@ -159,7 +159,8 @@ def _colour_order_note(order: str) -> str:
             f"its colour order is taken as {order}, as given: no output tells it")
 
 
-MAX_SIZE = 1024  # face size: `--size 100000` ended in an OpenCV allocation traceback; the trainers' largest is 512
+# face size: `--size 100000` ended in an OpenCV allocation traceback; the loader refuses a card beyond it alike
+MAX_SIZE = MAX_FACE_SIZE
 
 
 def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, labels: Sequence[str] = ("female", "male"),
