@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from PySide6 import QtGui
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox,
@@ -45,8 +46,11 @@ def elided(text: str, limit: int = NAME_CHARS) -> str:
 def plain_tip(text: str) -> str:
     """``text`` as a tooltip shows it, as written, lines and all. A tooltip is read as HTML where its first line
     looks like some (Qt::mightBeRichText), and a model's name, a card's summary or a file's name is anyone's text:
-    escaped, it is text, whatever it holds."""
-    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>" if text else ""
+    such a text is escaped, and is text whatever it holds. Any other is left as it is: Qt word-wraps a rich-text
+    tooltip, and every tooltip escaped had become a narrow column (a classifier's path broken at each '/')."""
+    if not text or not QtGui.Qt.mightBeRichText(text):
+        return text
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
 
 
 def plain_label(label: QLabel) -> QLabel:

@@ -271,9 +271,12 @@ def model_inputs(args: argparse.Namespace, all_defaults: bool = False) -> list[t
                     if defaults_loaded else [])
 
 
-def check_output_file(path: str | Path, option: str, source: str | Path | None = None) -> Path:
+def check_output_file(path: str | Path, option: str, source: str | Path | None = None,
+                      in_place: Callable[[Path], bool] | None = None) -> Path:
     """``path`` can be written as a file (it, or the folders to make for it), and is not ``source`` or in it: else a
-    message naming it. Returns it as it is to be written (``user_path``)."""
+    message naming it. Returns it as it is to be written (``user_path``). Where ``in_place(path)`` says the caller
+    writes it where it stands (`run`'s /dev/stdout, a FIFO, /dev/null), only ``path`` itself need be writable: no
+    file is made beside it, and a user may not write in /dev (`--out /dev/stdout` had been refused)."""
     refuse_empty(path, option)
     # "new/" names a folder to be: Path drops the slash, and a file called "new" was written
     as_given, path = str(path), user_path(path)
@@ -281,7 +284,8 @@ def check_output_file(path: str | Path, option: str, source: str | Path | None =
         raise BiasMirrorError(f"{option} names a folder; give a file name", path)
     if source is not None:
         _refuse_writing_into_source(path, option, source)
-    _check_writable_below(path.parent, option, path)
+    if in_place is None or not in_place(path):
+        _check_writable_below(path.parent, option, path)
     if path.exists() and not os.access(path, os.W_OK):
         raise BiasMirrorError(f"{option}: the file exists and cannot be overwritten ({_why_unwritable(path)})", path)
     return path

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import math
 import os
+import re
 import shutil
+import stat
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Sequence
 
@@ -133,6 +136,54 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
     return row
 
 
+# Names that stand for a descriptor a process has open, not for a file in a folder: opened, they open what the
+# descriptor does (a pipe, a terminal, the file a shell's ``>>`` opened), which a file renamed over the name would
+# not reach. By name, not by their folder: /dev/shm/rows.csv is an ordinary file, and had been appended to.
+_DESCRIPTOR_NAME = re.compile(r"/dev/(?:stdout|stderr|fd/\d+)|/proc/(?:self|thread-self|\d+)/fd/\d+")
+_MOST_LINKS = 40  # as Linux follows at most: a loop of links names no descriptor
+
+
+def names_a_descriptor(path: str | Path) -> bool:
+    """Whether ``path`` names an open descriptor (POSIX: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N,
+    /proc/PID/fd/N), itself or through links: ~/rows.csv linked to /dev/stdout opens what standard output does."""
+    here = os.path.abspath(path)
+    for _ in range(_MOST_LINKS):
+        folder, name = os.path.split(here)
+        if any(_DESCRIPTOR_NAME.fullmatch(p) for p in (here, os.path.join(os.path.realpath(folder), name))):
+            return True
+        try:
+            here = os.path.normpath(os.path.join(folder, os.readlink(here)))
+        except (OSError, ValueError):  # no link: the name is a file's (or nothing's)
+            return False
+    return False
+
+
+def written_in_place(path: str | Path) -> bool:
+    """Whether `run`'s rows go to ``path`` where it stands, appended to, rather than into a file of its own put in
+    place whole: a descriptor's name (``names_a_descriptor``), or something there that is no plain file (a FIFO, a
+    device such as /dev/null), which a rename would replace rather than write to. No folder is written in for
+    them, so none need be writable (/dev is not, to a user)."""
+    if names_a_descriptor(path):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # nothing there yet (or no name a file can have): a file to be made
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)  # a folder is refused where --out is checked
+
+
+def _only_the_file_writable(target: Path) -> bool:
+    """Whether ``target`` is a file this process can write in a folder where it can make none, as a link in the
+    user's folder to a file of theirs in another's leads to: the file is then rewritten where it is, as it had been,
+    since no file of its own can be put beside it."""
+    return target.is_file() and os.access(target, os.W_OK) and not os.access(target.parent, os.W_OK | os.X_OK)
+
+
+class ReaderStopped(BiasMirrorError):
+    """The reader of a pipe the rows went to closed it (``run --out - | head``): no failure, the end of the run, as
+    for any tool a pipe's reader stops reading from. The message says after how many rows."""
+
+
 class RowWriter:
     """Streams rows to CSV and flushes every ``flush_every`` seconds, so a crash loses at most that much.
 
@@ -153,7 +204,8 @@ class RowWriter:
 
     A write the system refuses (a full disk, a drive removed) closes the file, cut back to the rows known to be
     saved (a full disk had left half a row at its end, after "61 rows saved"), and raises BiasMirrorError naming it,
-    the reason and those rows; the writer is then done, and ``close`` does nothing.
+    the reason and those rows; the writer is then done, and ``close`` does nothing. A pipe whose reader closed it
+    raises ``ReaderStopped`` instead.
     """
 
     def __init__(self, path: str | Path, flush_every: float = 1.0,
@@ -190,20 +242,17 @@ class RowWriter:
 
     def _opened_with_header(self, columns: list[str]) -> IO[str]:
         """``path`` holding the header alone, put in place whole, and opened to append rows to. A link is followed,
-        so that the file it leads to gets the rows, not a new file in the link's place. What is no plain file (a
-        FIFO, a device) and the system's own names (/dev/stdout, /proc/self/fd/1) are written in place, appended to:
-        a rename would replace the name, not write to what it opens, and /dev/stdout opened on a shell's ``>>``
-        file would have emptied it."""
-        target = Path(os.path.realpath(self.path))
-        system = Path(os.path.abspath(self.path)).parts[1:2] in (("dev",), ("proc",))
+        so that the file it leads to gets the rows, not a new file in the link's place. What ``written_in_place``
+        (a FIFO, a device, /dev/stdout) is appended to: a rename would replace the name, not write to what it
+        opens, and /dev/stdout opened on a shell's ``>>`` file would have emptied it. A file the user may write in
+        a folder they may not (``_only_the_file_writable``) is rewritten where it is."""
         try:
+            if written_in_place(self.path):
+                return self._with_header(open(self.path, "a", newline="", encoding="utf-8"), columns)
+            target = Path(os.path.realpath(self.path))
             target.parent.mkdir(parents=True, exist_ok=True)
-            if system or (target.exists() and not target.is_file()):
-                fh = open(self.path, "a", newline="", encoding="utf-8")
-                csv.writer(fh).writerow(columns)
-                fh.flush()
-                self._saved_bytes = os.fstat(fh.fileno()).st_size  # what a failure cuts back to: not what was there
-                return fh
+            if _only_the_file_writable(target):
+                return self._with_header(open(target, "w", newline="", encoding="utf-8"), columns)
             with written_whole(target) as part:
                 with open(part, "w", newline="", encoding="utf-8") as whole:
                     csv.writer(whole).writerow(columns)
@@ -215,7 +264,22 @@ class RowWriter:
         except OSError as exc:
             raise self._header_failed(exc) from exc
 
+    def _with_header(self, fh: IO[str], columns: list[str]) -> IO[str]:
+        """``fh`` with the header written and flushed, and that much known saved: a failure cuts back to it, not to
+        what was there before."""
+        try:
+            csv.writer(fh).writerow(columns)
+            fh.flush()
+            self._saved_bytes = os.fstat(fh.fileno()).st_size
+        except OSError:
+            with contextlib.suppress(OSError):  # its flush fails as the write did
+                fh.close()
+            raise
+        return fh
+
     def _header_failed(self, exc: OSError) -> BiasMirrorError:
+        if _reader_gone(exc):
+            return self._stopped()
         return BiasMirrorError(f"could not write its header ({in_words(exc)})", self.path)
 
     def write_frame(self, frame: FrameResult, now: float) -> None:
@@ -270,8 +334,18 @@ class RowWriter:
         self._done = True
         self.rows_saved = self.rows
 
+    def _stopped(self) -> ReaderStopped:
+        self._done = True
+        return ReaderStopped(f"closed by its reader after {self.rows_saved} face row(s): the run stopped there",
+                             self.path)
+
     def _failed(self, exc: OSError) -> BiasMirrorError:
         self._done = True
+        if _reader_gone(exc):
+            if not self._stream:
+                with contextlib.suppress(OSError):  # a pipe: nothing to cut back, and its flush fails again
+                    self._fh.close()
+            return self._stopped()
         if not self._stream:  # standard output is the process's, and no file of ours to cut back
             with contextlib.suppress(OSError):  # closing flushes what the system refused once already: it refuses again
                 self._fh.close()
@@ -279,3 +353,8 @@ class RowWriter:
                 os.truncate(self.path, self._saved_bytes)
         reason = exc.strerror or str(exc)
         return BiasMirrorError(f"{reason[:1].lower()}{reason[1:]}; {self.rows_saved} rows saved", self.path)
+
+
+def _reader_gone(exc: OSError) -> bool:
+    """Whether ``exc`` is a write to a pipe whose reader has closed it (Python ignores SIGPIPE: EPIPE instead)."""
+    return isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE

@@ -21,7 +21,7 @@ from .defaults import check_filter_choice
 from .errors import BiasMirrorError
 from .pipeline import PipelineConfig
 from .results import FrameResult
-from .rows import COLUMNS, RowWriter, printable, row_columns
+from .rows import COLUMNS, ReaderStopped, RowWriter, printable, row_columns, written_in_place
 from .runtime import fallback_lines, fallbacks_collected
 from .arg_checks import check_output_file, check_paths_apart, check_source, model_inputs, positive_int
 from .sources import open_source
@@ -32,7 +32,8 @@ from .writing import hidden_name, one_writer
 EXIT_STATUSES = """exit status: 0 rows were written, or no face was found in any frame (the CSV holds its header alone,
   in place of whatever was there); 2 an error (an `error:` line says what), or no frame could be read (every one
   unreadable, or the source gave none: a CSV there is left as it was); 130 interrupted (Ctrl-C or SIGTERM), the rows
-  of the frames processed kept
+  of the frames processed kept. A pipe the rows go to whose reader stops reading (`run --out - | head -n 5`) ends the
+  run there with 0, as it ends other tools, a line on standard error saying after how many rows
 
 Status lines and warnings go to standard error, so that `--out -` (or /dev/stdout) gives the CSV alone on standard
 output."""
@@ -69,13 +70,31 @@ def main(args: argparse.Namespace) -> int:
     check_source(args.source)
     check_filter_choice(args.filter, args.no_filter)  # as the app does: what was asked for, before where it goes
     check_depth(args.detect_depth)
+    if args.out == STDOUT or _names_stdout(args.out):
+        check_stdout_open()
     if args.out == STDOUT:  # a file named "-" had been written; standard output is no file to check or lock
         return _run(args)
-    args.out = str(check_output_file(args.out, "--out", args.source))  # as checked: "~/rows.csv" expanded
+    # as checked: "~/rows.csv" expanded
+    args.out = str(check_output_file(args.out, "--out", args.source, in_place=written_in_place))
     check_paths_apart([("--out", args.out)], model_inputs(args))  # `--out v.onnx --classifier v.onnx` wrote rows over it
+    if written_in_place(args.out):  # /dev/stdout, a FIFO: no file of ours is put there, and /dev takes no lock file
+        return _run(args)
     # two runs writing one CSV had torn its header and mixed their rows, each saying its rows were written
     with one_writer(args.out, _lock_for(args.out), "run"):
         return _run(args)
+
+
+def _names_stdout(out: str) -> bool:
+    """Whether ``out`` is standard output's own name: closed, it names nothing, or the next file the run opens."""
+    return os.path.abspath(out) in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
+def check_stdout_open() -> None:
+    """Standard output closed (``>&-``): Python has no sys.stdout then, and the rows had gone to a file named
+    "standard output" in the current folder, with status 0."""
+    if sys.stdout is None:
+        raise BiasMirrorError("standard output is closed (`>&-`?): nothing can read the rows there; give --out a file, "
+                              "or run with standard output open")
 
 
 def say(line: str) -> None:
@@ -107,13 +126,18 @@ def stdout_gone() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def close_rows(writer: RowWriter, out: str) -> None:
+def close_rows(writer: RowWriter, out: str) -> ReaderStopped | None:
+    """``writer`` closed. A reader that stopped reading is returned, not raised: the run ends as it was ending (a
+    Ctrl-C is still one, said as such)."""
     try:
         writer.close()
+    except ReaderStopped as stop:
+        return stop
     except BiasMirrorError:
         if out == STDOUT:
             stdout_gone()
         raise
+    return None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -137,7 +161,9 @@ def _run(args: argparse.Namespace) -> int:
     # the header alone (it had left an earlier run's rows, which a script then read as this run's).
     columns = row_columns(m.name for m in pipeline.classifiers)
     writer: RowWriter | None = None
-    held_before = args.out != STDOUT and Path(args.out).exists()  # what an error then says was replaced
+    stopped: ReaderStopped | None = None  # the pipe's reader closed it: the run ends there, no failure
+    # what an error then says was replaced
+    held_before = args.out != STDOUT and not written_in_place(args.out) and Path(args.out).exists()
     frames = skipped = 0
     warned: dict[str, int] = {}  # a frame's own warning (faces beyond those analysed): frames it was said of
     not_finite: dict[str, int] = {}  # a classifier that gave a face no finite P(female): frames it did so in
@@ -178,6 +204,8 @@ def _run(args: argparse.Namespace) -> int:
         rows = f"{writer.rows} face row(s) {kept} {out}, each whole" if writer else f"no frame yet, {out} as it was"
         say(f"interrupted after {frames} frame(s): {rows}")
         raise StopSaid.of(stop) from stop
+    except ReaderStopped as stop:
+        stopped = stop
     except BiasMirrorError as exc:
         if args.out == STDOUT and exc.path == shown(STDOUT):
             stdout_gone()
@@ -186,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
         raise BiasMirrorError(f"{exc.message}; {rows_kept(writer, args.out, held_before)}", exc.path) from exc
     finally:
         if writer is not None:
-            close_rows(writer, args.out)
+            stopped = close_rows(writer, args.out) or stopped
         source.close()
     if source.end_warning:
         say(f"warning: {source.end_warning}")
@@ -196,6 +224,8 @@ def _run(args: argparse.Namespace) -> int:
     for name, count in not_finite.items():
         say(f"warning: classifier '{name}' gave no finite P(female) in {count} frame(s): their p_female[{name}] "
             "cells are empty")
+    if stopped is not None:
+        return reader_stopped(stopped, args.out)
     if writer is None:  # no frame analysed
         what = f"all {skipped} of its frame(s) were unreadable" if skipped else "it gave no frames"
         raise BiasMirrorError(f"cannot be read: {what}; {shown(args.out)} was left as it was", args.source)
@@ -208,12 +238,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def reader_stopped(stop: ReaderStopped, out: str) -> int:
+    """The end of a run whose pipe's reader closed it (``| head``): said in one line, status 0, as `head`-piped
+    tools end. A broken pipe had been "error: … broken pipe; 1 rows saved", status 2, failing a pipefail script."""
+    if out == STDOUT:
+        stdout_gone()
+    say(f"{shown(out)} {stop.message}")
+    return 0
+
+
 def rows_kept(writer: RowWriter | None, out: str, held_before: bool) -> str:
     """What an error that stopped the run left in ``out``: the CSV is replaced at the first frame analysed, and a
     model failing a few frames on had left a user's earlier CSV holding their rows alone, the error not saying so."""
     if writer is None:
         return "no row was written" + ("" if out == STDOUT else f", so {out} was left as it was")
-    writer.close()  # its rows flushed and counted before they are said
+    close_rows(writer, out)  # its rows flushed and counted before they are said
     if out == STDOUT:
         return f"{writer.rows_saved} face row(s) of the frames before it were written to {shown(out)}"
     replaced = " (what it held before was replaced)" if held_before else ""
