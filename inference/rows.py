@@ -6,16 +6,14 @@ import csv
 import errno
 import math
 import os
-import re
 import shutil
-import stat
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Sequence
 
 from .errors import BiasMirrorError, in_words
 from .results import FaceResult, FrameResult
 from .untrusted_text import spreadsheet_text
-from .writing import written_whole
+from .writing import only_the_file_writable, written_in_place, written_whole
 
 
 def printable(text: str) -> str:
@@ -136,49 +134,6 @@ def face_row(frame: FrameResult, face: FaceResult) -> dict[str, Any]:
     return row
 
 
-# Names that stand for a descriptor a process has open, not for a file in a folder: opened, they open what the
-# descriptor does (a pipe, a terminal, the file a shell's ``>>`` opened), which a file renamed over the name would
-# not reach. By name, not by their folder: /dev/shm/rows.csv is an ordinary file, and had been appended to.
-_DESCRIPTOR_NAME = re.compile(r"/dev/(?:stdout|stderr|fd/\d+)|/proc/(?:self|thread-self|\d+)/fd/\d+")
-_MOST_LINKS = 40  # as Linux follows at most: a loop of links names no descriptor
-
-
-def names_a_descriptor(path: str | Path) -> bool:
-    """Whether ``path`` names an open descriptor (POSIX: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N,
-    /proc/PID/fd/N), itself or through links: ~/rows.csv linked to /dev/stdout opens what standard output does."""
-    here = os.path.abspath(path)
-    for _ in range(_MOST_LINKS):
-        folder, name = os.path.split(here)
-        if any(_DESCRIPTOR_NAME.fullmatch(p) for p in (here, os.path.join(os.path.realpath(folder), name))):
-            return True
-        try:
-            here = os.path.normpath(os.path.join(folder, os.readlink(here)))
-        except (OSError, ValueError):  # no link: the name is a file's (or nothing's)
-            return False
-    return False
-
-
-def written_in_place(path: str | Path) -> bool:
-    """Whether `run`'s rows go to ``path`` where it stands, appended to, rather than into a file of its own put in
-    place whole: a descriptor's name (``names_a_descriptor``), or something there that is no plain file (a FIFO, a
-    device such as /dev/null), which a rename would replace rather than write to. No folder is written in for
-    them, so none need be writable (/dev is not, to a user)."""
-    if names_a_descriptor(path):
-        return True
-    try:
-        mode = os.stat(path).st_mode
-    except (OSError, ValueError):  # nothing there yet (or no name a file can have): a file to be made
-        return False
-    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)  # a folder is refused where --out is checked
-
-
-def _only_the_file_writable(target: Path) -> bool:
-    """Whether ``target`` is a file this process can write in a folder where it can make none, as a link in the
-    user's folder to a file of theirs in another's leads to: the file is then rewritten where it is, as it had been,
-    since no file of its own can be put beside it."""
-    return target.is_file() and os.access(target, os.W_OK) and not os.access(target.parent, os.W_OK | os.X_OK)
-
-
 class ReaderStopped(BiasMirrorError):
     """The reader of a pipe the rows went to closed it (``run --out - | head``): no failure, the end of the run, as
     for any tool a pipe's reader stops reading from. The message says after how many rows."""
@@ -245,13 +200,13 @@ class RowWriter:
         so that the file it leads to gets the rows, not a new file in the link's place. What ``written_in_place``
         (a FIFO, a device, /dev/stdout) is appended to: a rename would replace the name, not write to what it
         opens, and /dev/stdout opened on a shell's ``>>`` file would have emptied it. A file the user may write in
-        a folder they may not (``_only_the_file_writable``) is rewritten where it is."""
+        a folder they may not (``only_the_file_writable``) is rewritten where it is."""
         try:
             if written_in_place(self.path):
                 return self._with_header(open(self.path, "a", newline="", encoding="utf-8"), columns)
             target = Path(os.path.realpath(self.path))
             target.parent.mkdir(parents=True, exist_ok=True)
-            if _only_the_file_writable(target):
+            if only_the_file_writable(target):
                 return self._with_header(open(target, "w", newline="", encoding="utf-8"), columns)
             with written_whole(target) as part:
                 with open(part, "w", newline="", encoding="utf-8") as whole:

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import signal
 import time
 from pathlib import Path
@@ -448,3 +449,65 @@ def _holder(lock: Path, what: str) -> str:
         return what
     day = "" if when.date() == _dt.date.today() else f"{when.date().isoformat()} "
     return f"{holder.strip() or what} (process {pid}, started {day}{when.time().isoformat()})"
+
+
+# Names that stand for a descriptor a process has open, not for a file in a folder: opened, they open what the
+# descriptor does (a pipe, a terminal, the file a shell's ``>>`` opened), which a file renamed over the name would
+# not reach. By name, not by their folder: /dev/shm/rows.csv is an ordinary file, and had been appended to.
+_DESCRIPTOR_NAME = re.compile(r"/dev/(?:stdout|stderr|fd/\d+)|/proc/(?:self|thread-self|\d+)/fd/\d+")
+_MOST_LINKS = 40  # as Linux follows at most: a loop of links names no descriptor
+
+
+def names_a_descriptor(path: str | Path) -> bool:
+    """Whether ``path`` names an open descriptor (POSIX: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N,
+    /proc/PID/fd/N), itself or through links: ~/rows.csv linked to /dev/stdout opens what standard output does."""
+    here = os.path.abspath(path)
+    for _ in range(_MOST_LINKS):
+        folder, name = os.path.split(here)
+        if any(_DESCRIPTOR_NAME.fullmatch(p) for p in (here, os.path.join(os.path.realpath(folder), name))):
+            return True
+        try:
+            here = os.path.normpath(os.path.join(folder, os.readlink(here)))
+        except (OSError, ValueError):  # no link: the name is a file's (or nothing's)
+            return False
+    return False
+
+
+def written_in_place(path: str | Path) -> bool:
+    """Whether what is written to ``path`` (`run`'s rows, a --json report) goes where it stands, rather than into a file of its own put in
+    place whole: a descriptor's name (``names_a_descriptor``), or something there that is no plain file (a FIFO, a
+    device such as /dev/null), which a rename would replace rather than write to. No folder is written in for
+    them, so none need be writable (/dev is not, to a user)."""
+    if names_a_descriptor(path):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # nothing there yet (or no name a file can have): a file to be made
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)  # a folder is refused where --out is checked
+
+
+def only_the_file_writable(target: Path) -> bool:
+    """Whether ``target`` is a file this process can write in a folder where it can make none, as a link in the
+    user's folder to a file of theirs in another's leads to: the file is then rewritten where it is, as it had been,
+    since no file of its own can be put beside it."""
+    return target.is_file() and os.access(target, os.W_OK) and not os.access(target.parent, os.W_OK | os.X_OK)
+
+
+def write_text_through(path: str | Path, text: str) -> None:
+    """``text`` written to what ``path`` names as a user means it: through a link to the file it leads to (the
+    link kept), in place to a descriptor's name or a FIFO (``written_in_place``) or to a file the user may write in
+    a folder they may not (``only_the_file_writable``), and otherwise whole, renamed over the old file with its
+    mode kept. A bare rename had put a file of mode 0644 in a link's place, or in that of a 0600 file."""
+    if written_in_place(path):
+        Path(path).write_text(text, encoding="utf-8")
+        return
+    target = Path(os.path.realpath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if only_the_file_writable(target):
+        target.write_text(text, encoding="utf-8")
+        return
+    with written_whole(target) as part:
+        part.write_text(text, encoding="utf-8")
+        if target.exists():
+            shutil.copymode(target, part)

@@ -427,3 +427,18 @@ def test_another_runtime_error_in_training_is_still_ours_to_report(tmp_path, tin
                         "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert status == 2 and "shape mismatch" in err and "please report it" in err
+
+
+def test_an_evaluation_goes_through_a_link_and_keeps_the_files_mode(tmp_path):
+    """A bare rename had put a new file of mode 0644 in the link's place (the file it led to left as it was), and
+    a 0640 report came back readable to all."""
+    from training.evaluate import write_evaluation
+
+    (tmp_path / "run1.json").write_text('{"old": true}')
+    (tmp_path / "run1.json").chmod(0o640)
+    (tmp_path / "latest.json").symlink_to("run1.json")
+    write_evaluation(tmp_path / "latest.json", '{"new": true}', "the --json report", "kept")
+    assert (tmp_path / "latest.json").is_symlink()
+    assert json.loads((tmp_path / "run1.json").read_text()) == {"new": True}
+    assert (tmp_path / "run1.json").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "run1.json"]

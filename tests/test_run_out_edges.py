@@ -157,7 +157,7 @@ def test_a_csv_under_dev_shm_is_replaced_whole_by_the_next_run(tmp_path, tiny_mo
 
 @pytest.mark.skipif(not POSIX, reason="POSIX names its descriptors")
 def test_only_a_descriptors_name_or_what_is_no_plain_file_is_written_in_place(tmp_path):
-    from inference.rows import written_in_place
+    from inference.writing import written_in_place
 
     plain = tmp_path / "rows.csv"
     plain.write_text("x\n")
