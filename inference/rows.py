@@ -40,8 +40,10 @@ filter (a cell that does not apply is empty); a run that found no face writes th
                       (a phone's variable-rate video is not number ÷ rate); source's name#N is its number in the file.
                       Empty for a camera, a photo or a folder's photos
   source, track_id    the frame's file (a folder's: its path within the folder, a video's: name#N) or camera; one id per face
-                      followed from frame to frame of a video or camera, by the overlap of its boxes: a face unseen
-                      for over 10 frames, or hidden while it moved, comes back with a new id. A folder's images are
+                      followed from frame to frame of a video or camera, by the overlap of its boxes and by its look
+                      (a grey thumbnail compared with the frame before): a face unseen for over 10 frames, or hidden
+                      while it moved, comes back with a new id, and someone else at the same place after a cut gets
+                      an id of their own (people who look much alike may rarely keep one). A folder's images are
                       photos of their own, not one video's frames: each face gets its id (a photo's faces keep
                       theirs when it is shown again); to follow faces, give the video, not frames extracted from it
   x, y, w, h          the face's box in the frame, in pixels, as the detector found it: it may reach past the frame's
