@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.conftest import REPO, run_main, utk_images  # noqa: E402
+from tests.test_run_outputs import clip_of_a_face  # noqa: E402
 
 NAME = "tiny-a"  # tiny_models["classifier"]'s display name
 TIMEOUT_S = 300
@@ -65,15 +66,6 @@ def one_face(folder: Path) -> Path:
     folder.mkdir()
     shutil.copy(utk_images(1)[0], folder / "face.jpg")
     return folder
-
-
-def clip_of_a_face(path: Path, frames: int) -> Path:
-    face = cv2.imread(str(utk_images(1)[0]))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, face.shape[1::-1])
-    for _ in range(frames):
-        writer.write(face)
-    writer.release()
-    return path
 
 
 # --- another user: /dev, and folders they cannot write ---------------------------------------------------------------
