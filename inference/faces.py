@@ -31,7 +31,7 @@ import numpy as np
 from .errors import BiasMirrorError
 from .haar_cascade import cascade_text, opencv_classifier
 from .frame_depth import as_bgr_uint8
-from .images import opencv_can_name, opencv_path, opening_problem
+from .images import centre_square, opencv_can_name, opencv_path, opening_problem
 from .runtime import RuntimeConfig
 
 CROP_SCALE = 0.97
@@ -293,10 +293,12 @@ def _shrunk_by_area(frame: np.ndarray, to_crop: np.ndarray, size: int) -> np.nda
 
 
 def whole_image_crop(frame_rgb: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """For pre-aligned datasets: the whole image is the face crop."""
-    h, w = frame_rgb.shape[:2]
-    to_crop = centre_aligned(size / w, size / h, 0, 0)  # cv2.resize's own mapping, which paste_back inverts
-    crop = cv2.resize(frame_rgb, (size, size), interpolation=cv2.INTER_AREA if w > size else cv2.INTER_LINEAR)
+    """For pre-aligned datasets: the image is the face crop, its centred square where it is not square (as training
+    reads it, ``images.centre_square``), never squashed."""
+    x0, y0, side = centre_square(*frame_rgb.shape[:2])
+    square = frame_rgb[y0:y0 + side, x0:x0 + side]
+    to_crop = centre_aligned(size / side, size / side, x0, y0)  # cv2.resize's own mapping, which paste_back inverts
+    crop = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
     return crop, cv2.invertAffineTransform(to_crop)
 
 

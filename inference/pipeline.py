@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 #     move recorded (a filter that moved faces 3 px down had read +3° ΔITA with no colour changed).
 # 17: a filter's move is read at its own resolution and undone only where that lines the faces up under the skin mask
 #     (a mosaic that moved nothing had read 89 of 300 faces as moved, a 0.44 px move had been undone by 1 px).
-MEASURES_VERSION = 17
+# 18: an aligned image that is not square (CelebA's 178×218) is its centred square, not squashed into one.
+MEASURES_VERSION = 18
 
 
 class AnalysedFace(NamedTuple):

@@ -57,21 +57,23 @@ def _ff_row(i, band="20-29", part="train"):
 
 
 def test_celeba_with_its_images_one_folder_deeper_names_the_folder_and_why_each_row_was_skipped(tmp_path):
-    """Kaggle's copy nests the images (img_align_celeba/img_align_celeba/): the error said only "no labelled
-    images", the reasons for every skipped row lost with the warning that never came."""
-    root = _celeba(tmp_path, images="img_align_celeba/img_align_celeba")
+    """Images one folder deeper than the lists say: the error said only "no labelled images", the reasons for every
+    skipped row lost with the warning that never came. (Kaggle's own nesting, img_align_celeba/img_align_celeba/,
+    is read: tests/test_dataset_real_layouts.py.)"""
+    root = _celeba(tmp_path, images="img_align_celeba/faces")
     with pytest.raises(BiasMirrorError) as err:
         read_celeba(root)
     said = str(err.value)
     assert f"skipped {len(CELEBA_ROWS)} file(s)" in said
     assert "000001.jpg (listed in the labels but not in the folder)" in said
-    assert "did you mean img_align_celeba/img_align_celeba/?" in said
+    assert "did you mean img_align_celeba/faces/?" in said
 
 
 def test_celeba_with_every_value_unreadable_says_which_value(tmp_path):
     rows = ("000001.jpg 0 0 0", "000002.jpg 1 0 0")
     with pytest.raises(BiasMirrorError,
-                       match=rf"skipped {len(rows)} file\(s\).*000001.jpg \(Male '0' \(expected 1 or -1\)\)"):
+                       match=rf"skipped {len(rows)} file\(s\).*000001.jpg \(list_attr_celeba.txt:3: Male '0' "
+                             r"\(expected 1 or -1\)\)"):
         read_celeba(_celeba(tmp_path, rows=rows))
 
 

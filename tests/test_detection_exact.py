@@ -198,7 +198,7 @@ def test_an_enlarged_crop_is_its_square_linearly_resized():
 def test_the_kept_affine_maps_crop_pixel_centres_to_where_they_were_sampled():
     """paste_back (and the CAM overlay) put a crop back through this affine: crop pixel c is the frame area
     x0 + c/s … x0 + (c + 1)/s, centred on x0 + (c + ½)/s − ½ in pixel-centre coordinates. For a whole image too,
-    whose crop is cv2.resize's."""
+    whose crop is cv2.resize's of its centred square (300×300 of this 300×400 frame, from row 50)."""
     frame = np.zeros((400, 300, 3), np.uint8)
     for size in (64, 112, 256):
         _, to_frame = crop_square(frame, _square_box(40, 60, 200), size)
@@ -207,7 +207,7 @@ def test_the_kept_affine_maps_crop_pixel_centres_to_where_they_were_sampled():
             assert np.allclose(to_frame @ [c, c, 1], [40 + (c + 0.5) / s - 0.5, 60 + (c + 0.5) / s - 0.5])
         _, to_frame = whole_image_crop(frame, size)
         assert np.allclose(to_frame @ [size / 2 - 0.5, size / 2 - 0.5, 1], [300 / 2 - 0.5, 400 / 2 - 0.5])
-        assert np.allclose(to_frame @ [-0.5, -0.5, 1], [-0.5, -0.5])  # the crop's outer corner is the image's
+        assert np.allclose(to_frame @ [-0.5, -0.5, 1], [-0.5, 49.5])  # the crop's outer corner is the square's
 
 
 # 4. boxes past the frame

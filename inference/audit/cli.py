@@ -38,6 +38,7 @@ from ..datasets import (USER_CACHE, DatasetCache, DatasetRead, Sample, cache_fol
                         read_spec, select)
 from ..writing import Staged, one_writer, writing
 from ..datasets.csv_file import read_csv_rows, read_rows_by_file
+from ..datasets.framing import warn_if_loosely_framed
 from ..datasets.folder import (NOT_IN_FOLDER, FileNames, folder_bases, labels_csv_of, list_folder, named_within,
                                path_within)
 from ..datasets.sample import IMAGE_EXTENSIONS, nfc
@@ -379,6 +380,8 @@ def _run_audit(args) -> tuple[dict, dict]:
         notes["groups_csv"]["not_listed"] = sorted(relative(s.path, read.root) for s in samples if not s.group)
     labelled = any(s.gender for s in samples)
     detect = detects_faces(args, kind)
+    if not detect:  # FairFace's padding-1.25 release, read whole, had been measured on faces a third its size
+        warn_if_loosely_framed(read)
     if "max_faces" in (getattr(args, "_given", ()) or ()) and not detect:  # as a detector option: it would change nothing
         raise BiasMirrorError(f"--max-faces caps the faces the detector finds in an image, and {aligned_why(args, kind)} "
                               "take the whole image as its one face: add --detect, or leave --max-faces out")

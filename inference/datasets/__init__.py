@@ -9,6 +9,7 @@ from .celeba import read_celeba
 from .copies import merge_copies
 from .fairface import read_fairface
 from .folder import read_folder
+from .framing import framing_warning, warn_if_loosely_framed
 from .sample import AGE_BANDS, GENDERS, DatasetRead, Sample, age_band
 from .splits import SPLITS, select, split_of
 from .utkface import read_utkface
@@ -73,6 +74,6 @@ def open_dataset(spec: str, cache_dir: DatasetCache = USER_CACHE) -> DatasetRead
 
 __all__ = [
     "AGE_BANDS", "GENDERS", "LISTING_VERSION", "READERS", "SPLITS", "USER_CACHE", "DatasetCache", "DatasetRead", "Sample", "age_band",
-    "cache_folder", "open_dataset",
+    "cache_folder", "framing_warning", "open_dataset", "warn_if_loosely_framed",
     "merge_copies", "read_celeba", "read_spec", "read_fairface", "read_folder", "read_utkface", "select", "split_of",
 ]

@@ -6,7 +6,7 @@ import csv
 import logging
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..errors import BiasMirrorError
 from .sample import nfc
@@ -82,25 +82,79 @@ def _values_in_nfc(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[t
     return out
 
 
+class _Lines:
+    """A CSV file's lines as the csv module reads them, counted (from ``before``, the lines read before), with the
+    line the row being read began on: its first that is not blank, as the csv module passes blank lines over."""
+
+    def __init__(self, fh, before: int):
+        self.fh, self.number, self.began = fh, before, 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.fh)
+        self.number += 1
+        if not self.began and line.strip("\r\n"):
+            self.began = self.number
+        return line
+
+    def row_read(self, path: Path, what: str) -> int:
+        """The line of the row just read, where it is on one line; else refused naming the line it began on: a stray
+        quote ('13.jpg,"20-29,Female') opens a value the csv module runs on to the next quote, often none in a label
+        file, and every later row had been read as part of that one value, their images warned of as not in the CSV
+        and the line to blame named nowhere."""
+        began, self.began = self.began, 0
+        if began and self.number > began:
+            raise BiasMirrorError(f"{what}'s line {began} has a quote (\") that no quote closes on that line, so its "
+                                  f"value runs on to line {self.number}, every line between read as part of it: a "
+                                  f"stray quote? remove it (or close it on line {began}); a row is one line", path)
+        return self.number
+
+
 def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """(column names, (row number, row) pairs); a row's number is its line in the file, the header being 1 (2 after
-    a "sep=" line)."""
+    a "sep=" line). A row over more than one line is refused (``_Lines.row_read``)."""
     if path.is_dir():
         raise BiasMirrorError(f"{what} is a folder; give the CSV file", path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             delimiter, before = _delimiter(fh)
+            lines = _Lines(fh, before)
             # skipinitialspace: in '"file", "gender"' / '"a.jpg", "Male"' the space kept each value's quotes in it
             # ('"Male"' not understood, every label lost) while the header's names were cleaned of theirs
-            reader = csv.DictReader(fh, delimiter=delimiter, skipinitialspace=True)
+            reader = csv.DictReader(lines, delimiter=delimiter, skipinitialspace=True)
             columns = [_column_name(str(c)) for c in reader.fieldnames or []]
+            lines.row_read(path, what)
             twice = sorted({c for c in columns if columns.count(c) > 1 and c in KNOWN_COLUMNS})
             if twice:
                 raise BiasMirrorError(f"{what} has column {twice[0]!r} twice (its name in two cases or spellings); "
                                       "keep one", path)
-            rows = [(before + reader.line_num, {_column_name(k) if isinstance(k, str) else k: v
-                                                for k, v in row.items()}) for row in reader]
+            rows = [(lines.row_read(path, what), {_column_name(k) if isinstance(k, str) else k: v
+                                                  for k, v in row.items()}) for row in reader]
             return columns, _values_in_nfc(path, _without_extra_cells(path, rows))
+    except UnicodeDecodeError as exc:
+        raise BiasMirrorError(f"{what} is not UTF-8 text (byte {exc.start}): save it as a UTF-8 CSV", path) from exc
+    except csv.Error as exc:
+        raise BiasMirrorError(f"{what} is not a readable CSV: {exc}", path) from exc
+
+
+def csv_lines(path: str | Path, what: str) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of each row of a CSV, the header first, read as ``_numbered_rows`` reads one (a BOM, a "sep="
+    line, ';' or tab separators, a row over more than one line refused) but one row at a time, as plain lists, blank
+    lines passed over: Kaggle's CelebA list_attr_celeba.csv has 202,599 rows of 41 cells, hundreds of megabytes
+    held at once as dicts."""
+    path = Path(path)
+    if path.is_dir():
+        raise BiasMirrorError(f"{what} is a folder; give the CSV file", path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            delimiter, before = _delimiter(fh)
+            lines = _Lines(fh, before)
+            for cells in csv.reader(lines, delimiter=delimiter, skipinitialspace=True):
+                number = lines.row_read(path, what)
+                if cells:
+                    yield number, cells
     except UnicodeDecodeError as exc:
         raise BiasMirrorError(f"{what} is not UTF-8 text (byte {exc.start}): save it as a UTF-8 CSV", path) from exc
     except csv.Error as exc:
@@ -136,9 +190,9 @@ def keyed_by_file(rows: Sequence[tuple[int, dict[str, str]]], columns: Sequence[
     repeats, unnamed = [], []
     for number, row in rows:
         name = (row.get("file") or "").strip()
-        if name:  # "./a.jpg" and "sub//a.jpg" name the files the folder lists as "a.jpg" and "sub/a.jpg"
+        if "/" in name:  # "./a.jpg" and "sub//a.jpg" name the files the folder lists as "a.jpg" and "sub/a.jpg"
             name = PurePosixPath(name).as_posix()
-        else:
+        if not name:
             unnamed.append(number)
             continue
         if name not in by_file:

@@ -150,8 +150,8 @@ def read_fairface(path: str | os.PathLike) -> DatasetRead:
     samples, skipped, odd = [], [(line, "the row names no file") for line in unnamed], []
     for name, (partition, row, where) in rows.items():
         given = (row.get("gender") or "").strip()
-        if given.lower() not in ("male", "female"):  # the value named, as the folder reader names it
-            skipped.append((name, f"gender {given!r} (expected Male or Female)"))
+        if given.lower() not in ("male", "female"):  # the value named, as the folder reader names it, and the row
+            skipped.append((name, f"{where}: gender {given!r} (expected Male or Female)"))
             continue
         if find(name) is None:  # a row's name is the file's path within the folder where it names one (_rows)
             skipped.append((name, _not_found(bases, name)))

@@ -7,10 +7,14 @@ between train and test.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+from collections import Counter
 from typing import Collection, Iterable
 
-from .sample import Sample, nfc
+from .sample import Sample, band_bounds, nfc
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -71,16 +75,49 @@ def select(
     max_age: int | None = None,
     labelled: bool = False,
 ) -> list[Sample]:
-    """Samples of one split, filtered by age; ``labelled`` keeps only those with gender."""
-    out = []
+    """Samples of one split, filtered by age; ``labelled`` keeps only those with gender. A face aged by its band
+    (FairFace's) is as old as the band's youngest: a band the bar cuts through is left out whole, said once
+    (``_say_bands_cut``)."""
+    out: list[Sample] = []
+    cut: Counter[str] = Counter()
     for s in samples:
         if split is not None and split_of(s) != split:
             continue
         if min_age is not None and (s.age is None or s.age < min_age):
+            if _cut_through(s.age_bin, min_age) and not (labelled and s.gender is None):
+                cut[s.age_bin] += 1
             continue
         if max_age is not None and (s.age is None or s.age > max_age):
             continue
         if labelled and s.gender is None:
             continue
         out.append(s)
+    _say_bands_cut(cut, min_age)
     return out
+
+
+def _cut_through(band: str | None, min_age: int) -> bool:
+    """Whether ``band`` (a dataset's age bin) holds ages on both sides of the bar ``min_age``."""
+    bounds = band_bounds(band) if band else None
+    return bounds is not None and bounds[0] < min_age <= bounds[1]
+
+
+_BANDS_CUT_SAID: set[tuple] = set()  # (bar, bands) said already: select runs more than once on one dataset
+
+
+def _say_bands_cut(cut: Counter, min_age: int | None) -> None:
+    """A note, once, that the age bar leaves out whole the age bands it cuts through, and the bar it makes in effect:
+    --min-age 18 drops FairFace's whole "10-19" band, its 18- and 19-year-olds with it, and had said nothing of it."""
+    key = (min_age, tuple(sorted(cut)))
+    if not cut or key in _BANDS_CUT_SAID:
+        return
+    _BANDS_CUT_SAID.add(key)
+    bands = sorted(cut, key=lambda b: band_bounds(b) or (0, 0))
+    oldest = max(band_bounds(b)[1] for b in bands)  # type: ignore[index]
+    if oldest == float("inf"):
+        within, effect = f"{min_age} and over", "none of it passes"
+    else:
+        within, effect = f"{min_age} to {int(oldest)}", f"the bar is {int(oldest) + 1} in effect"
+    log.info("note: this dataset gives ages as bands, and a face counts as its band's youngest age: the age bar of "
+             "%d leaves out the whole %s band%s (%d face(s)), its faces of %s with it: %s", min_age,
+             " and ".join(bands), "s" if len(bands) > 1 else "", sum(cut.values()), within, effect)

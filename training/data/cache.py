@@ -20,7 +20,7 @@ import psutil
 from tqdm import tqdm
 
 from inference.errors import BiasMirrorError
-from inference.images import READER_VERSION, read_rgb
+from inference.images import ALIGNED_FRAMING_VERSION, READER_VERSION, read_rgb
 from inference.user_dirs import default_cache_dir
 from inference.writing import NO_ROOM, process_alive, writing
 
@@ -65,8 +65,9 @@ TRAINING_DATASET_CACHE_HELP = ("; with --cache '' no decoded faces are kept eith
 def load_images(paths: list[str], size: int, cache_dir: str | Path | None) -> ImageArray:
     # Keyed by each file's size and modification time as well as its path: a photo replaced or repaired under the
     # same name was served from the cache as it had been decoded before (a fixed corrupt file stayed "unreadable").
-    # and by the reader's version: a fix to how files decode (an AVIF read sideways) had never reached a cache
-    text = "\n".join(f"{p}|{_stamp(p)}" for p in paths) + f"|{size}|r{READER_VERSION}"
+    # and by the reader's version: a fix to how files decode (an AVIF read sideways) had never reached a cache; and by
+    # how faces are framed: CelebA's faces cached squashed would have been trained on again
+    text = "\n".join(f"{p}|{_stamp(p)}" for p in paths) + f"|{size}|r{READER_VERSION}|f{ALIGNED_FRAMING_VERSION}"
     key = hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     shape = (len(paths), size, size, 3)
     cache = Path(cache_dir) / f"faces_{size}_{key}" if cache_dir else None
