@@ -189,7 +189,10 @@ def _raise_if_out_of_host_memory(exc: BaseException, task: Task, cfg: LoopConfig
     report it"); returns where it is something else, for the caller to raise as it was."""
     # the CycleGAN's image size is its --preset's
     size_option = "--preset" if "preset" in (getattr(task, "config", None) or {}).get("net", {}) else "--size"
-    failure = host_out_of_memory(exc, cfg.batch_size, cfg.workers, ckpt.path, cfg.out_dir, ending_epoch, size_option)
+    # the workers in use, as EpochBatches starts them: a task that does not prefetch (the CycleGAN) starts none, and
+    # "--workers 1" had been advised it where --workers defaults to up to 8 on a GPU
+    workers = cfg.workers if getattr(task, "prefetch", False) else 0
+    failure = host_out_of_memory(exc, cfg.batch_size, workers, ckpt.path, cfg.out_dir, ending_epoch, size_option)
     if failure is not None:
         raise failure from exc
 
@@ -268,11 +271,7 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                     raise StoppedEarly
                 batches_left -= 1
                 t_wait = time.perf_counter()
-                try:  # a DataLoader worker's failed allocation arrives here
-                    batch = next(stream, None)
-                except (RuntimeError, MemoryError) as exc:
-                    _raise_if_out_of_host_memory(exc, task, cfg, ckpt)
-                    raise
+                batch = next(stream, None)  # a DataLoader worker's failed allocation arrives here
                 waited += time.perf_counter() - t_wait
                 if batch is None:
                     break
@@ -282,9 +281,6 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                     kept = ckpt.path.exists()
                     raise OutOfGpuMemory(out_of_memory_advice(cfg.batch_size, kept),
                                          ckpt.path if kept else cfg.out_dir) from exc
-                except (RuntimeError, MemoryError) as exc:
-                    _raise_if_out_of_host_memory(exc, task, cfg, ckpt)
-                    raise
                 ctx.step += 1
                 ctx.samples += per_step
                 consumed += per_step
@@ -324,6 +320,11 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                 tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             if any_rank(stop.requested, ctx):  # asked during the epoch's evaluation: stop before the next
                 raise Interrupted
+    except (RuntimeError, MemoryError) as exc:
+        # anywhere in the epoch: a batch's failed allocation in a worker, a step's, and a worker the out-of-memory
+        # killer ended, which the DataLoader's SIGCHLD handler raises wherever the main process is (in backward())
+        _raise_if_out_of_host_memory(exc, task, cfg, ckpt)
+        raise
     except (Interrupted, StoppedEarly) as exc:
         if bar is not None:
             bar.close()  # before the lines below: closed after them, its redraw came last on the screen

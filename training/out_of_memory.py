@@ -48,6 +48,12 @@ def smaller_batch(batch_size: int) -> str:
 # "[enforce fail at alloc_cpu.cpp:…] . DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes. …"
 HOST_ALLOCATOR_FAILED = "DefaultCPUAllocator: can't allocate memory"
 _TRIED = re.compile(r"you tried to allocate (\d+) bytes")
+# What PyTorch's DataLoader says, from wherever the main process is (its SIGCHLD handler raises), of a worker the
+# kernel's out-of-memory killer ended: "DataLoader worker (pid 26767) is killed by signal: Killed.", or, where
+# the loader noticed it gone first, "DataLoader worker (pid(s) 26767, 26768) exited unexpectedly"
+_WORKER_KILLED = re.compile(
+    r"DataLoader worker \(pid(?:\(s\))?[^)]*\) (is killed by signal: Killed\b|exited unexpectedly)")
+WORKER_KILLED = "a DataLoader worker was killed (SIGKILL), most often by the out-of-memory killer (see dmesg)"
 
 
 class OutOfHostMemory(BiasMirrorError):
@@ -57,6 +63,7 @@ class OutOfHostMemory(BiasMirrorError):
     def __init__(self, message: str, path: object | None = None, ending_epoch: int | None = None):
         super().__init__(message, path)
         self.ending_epoch = ending_epoch
+        self.workers: int | None = None  # the DataLoader workers in use, for a caller that words its own advice
 
 
 def host_out_of_memory(error: BaseException, batch_size: int, workers: int, checkpoint: Path, out_dir: Path,
@@ -69,14 +76,22 @@ def host_out_of_memory(error: BaseException, batch_size: int, workers: int, chec
     if not is_host_out_of_memory(error):
         return None
     kept = checkpoint.exists()
-    return OutOfHostMemory(host_out_of_memory_advice(error, batch_size, workers, kept, ending_epoch, size_option),
-                           checkpoint if kept else out_dir, ending_epoch)
+    failure = OutOfHostMemory(host_out_of_memory_advice(error, batch_size, workers, kept, ending_epoch, size_option),
+                              checkpoint if kept else out_dir, ending_epoch)
+    failure.workers = workers
+    return failure
 
 
 def is_host_out_of_memory(error: BaseException) -> bool:
     """Whether ``error`` is an allocation in the machine's memory that failed (a DataLoader worker's included: its
-    error reaches the loop as the same type, its message quoted)."""
-    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and HOST_ALLOCATOR_FAILED in str(error))
+    error reaches the loop as the same type, its message quoted), or a DataLoader worker the out-of-memory killer
+    ended, which had reached the user as "an unexpected RuntimeError in Bias Mirror itself (please report it)"."""
+    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and (
+        HOST_ALLOCATOR_FAILED in str(error) or worker_killed(error)))
+
+
+def worker_killed(error: BaseException) -> bool:
+    return isinstance(error, RuntimeError) and _WORKER_KILLED.search(str(error)) is not None
 
 
 def host_out_of_memory_advice(error: BaseException, batch_size: int, workers: int, checkpoint_kept: bool,
@@ -87,9 +102,11 @@ def host_out_of_memory_advice(error: BaseException, batch_size: int, workers: in
     (``size_option``), but may change --workers."""
     tried = _TRIED.search(str(error))
     said = "out of memory (RAM) on this machine" + (f" allocating {int(tried[1]) / 2**20:,.0f} MB" if tried else "")
+    if worker_killed(error):
+        said = WORKER_KILLED + ","
     said += f" at --batch-size {batch_size} per process with --workers {workers}"
-    fewer = f"--workers {workers // 2}" if workers > 1 else "--workers 0" if workers == 1 else None
-    smaller = f"a smaller --batch-size or {size_option}"
+    fewer = fewer_workers(workers)
+    smaller = smaller_host_batch(batch_size, size_option)
     less = (f"with {smaller}" + (f", or {fewer} (each worker holds batches of its own)" if fewer else "")
             + ", or with other programs closed")
     if ending_epoch is not None:
@@ -102,4 +119,17 @@ def host_out_of_memory_advice(error: BaseException, batch_size: int, workers: in
         again = "from its last checkpoint; the steps since are lost"
     resume = (f"--resume continues this run ({again}) with {fewer}, or once more memory is free" if fewer else
               f"--resume continues this run ({again}) once more memory is free (other programs closed)")
-    return f"{said}. {resume}; to train with {smaller}, start a new --out: a resume keeps the checkpoint's"
+    return (f"{said}. {resume}; to train with {smaller}, start a new --out: a resume keeps the checkpoint's "
+            f"--batch-size and image size ({size_option})")
+
+
+def fewer_workers(workers: int) -> str | None:
+    """Fewer DataLoader workers than ``workers``, as an option; None where none run (a task that does not prefetch
+    starts none, whatever --workers says)."""
+    return f"--workers {workers // 2}" if workers > 1 else "--workers 0" if workers == 1 else None
+
+
+def smaller_host_batch(batch_size: int, size_option: str = "--size") -> str:
+    """What holds less in the machine's memory than ``batch_size`` per process does, as "with …" goes on."""
+    return (f"a smaller --batch-size or {size_option}" if batch_size > 1 else
+            f"a smaller {size_option} (there is no batch smaller than 1)")

@@ -180,8 +180,8 @@ def _room_choices(shape: tuple[int, ...]) -> str:
 def _in_memory_choice(shape: tuple[int, ...]) -> str:
     """--cache '' for the faces of ``shape``, with whether they fit in the RAM available now."""
     need = int(np.prod(shape))
-    available = psutil.virtual_memory().available
-    fits = "" if need < available else ", too little"
+    available = available_memory()
+    fits = "" if _fits_in_memory(need, available) else ", too little"
     return (f"--cache '' to hold the faces in memory instead ({need / 2**20:,.0f} MB; {available / 2**20:,.0f} MB of "
             f"RAM is available now{fits})")
 
@@ -205,17 +205,81 @@ def _file_size_limit() -> int | None:
 
 def _in_memory(shape: tuple[int, ...]) -> np.ndarray:
     """The array the faces of ``shape`` are decoded into with --cache '': one that does not fit had reached the
-    user as "an unexpected MemoryError in Bias Mirror itself (please report it)"."""
+    user as "an unexpected MemoryError in Bias Mirror itself (please report it)", or, where np.zeros promised pages
+    it never touched, as a process killed by the out-of-memory killer while decoding, with no word at all."""
+    need = int(np.prod(shape))
+    available = available_memory()
+    if not _fits_in_memory(need, available):
+        raise _no_memory_for(shape, available)
     try:
         return np.zeros(shape, np.uint8)
     except MemoryError:
-        need = int(np.prod(shape))
-        available = psutil.virtual_memory().available
-        raise BiasMirrorError(
-            f"the decoded faces do not fit in memory: --cache '' holds every one at once, a "
-            f"{'×'.join(map(str, shape))} array of {need / 2**30:,.1f} GB ({available / 2**30:,.1f} GB of RAM is available now); leave out "
-            f"--cache '' to decode them into the memory-mapped cache on disk (default "
-            f"{default_cache_dir() / 'faces'}), or train at a smaller --size") from None
+        raise _no_memory_for(shape, available_memory()) from None
+
+
+def _no_memory_for(shape: tuple[int, ...], available: int) -> BiasMirrorError:
+    need = int(np.prod(shape))
+    return BiasMirrorError(
+        f"the decoded faces do not fit in memory: --cache '' holds every one at once, a "
+        f"{'×'.join(map(str, shape))} array of {need / 2**30:,.1f} GB ({available / 2**30:,.1f} GB of RAM is available now); leave out "
+        f"--cache '' to decode them into the memory-mapped cache on disk (default "
+        f"{default_cache_dir() / 'faces'}), or train at a smaller --size")
+
+
+# what the faces may take of the memory available: the process, the model and the batches need some of it too
+MEMORY_MARGIN = 0.9
+
+
+def _fits_in_memory(need: int, available: int) -> bool:
+    return need <= available * MEMORY_MARGIN
+
+
+def available_memory(cgroup_root: Path = Path("/sys/fs/cgroup"), own_cgroups: Path = Path("/proc/self/cgroup")) -> int:
+    """The bytes of RAM this process may still take: the machine's available memory, or less where a cgroup (a
+    container's, a batch job's) limits it. psutil says the host's figure, so a container of 700 MB on a machine
+    with 23 GB free was told the faces fit, and its process was killed by the out-of-memory killer without a word."""
+    available = psutil.virtual_memory().available
+    headroom = _cgroup_headroom(cgroup_root, own_cgroups)
+    return available if headroom is None else max(0, min(available, headroom))
+
+
+def _cgroup_headroom(root: Path, own_cgroups: Path) -> int | None:
+    """The least room left under the memory limit of this process's cgroup or of any above it (v2's memory.max
+    less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes); None where none is limited or
+    none can be read."""
+    try:
+        lines = own_cgroups.read_text().splitlines()
+    except OSError:
+        return None
+    headrooms = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # v2's unified hierarchy ("0::/path")
+            base, limit_file, used_file = root, "memory.max", "memory.current"
+        elif "memory" in controllers.split(","):
+            base, limit_file, used_file = root / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes"
+        else:
+            continue
+        folder = base / path.strip().lstrip("/")
+        if not folder.is_dir():  # in a container without its own cgroup namespace the path is the host's
+            folder = base
+        while True:
+            limit, used = _read_bytes(folder / limit_file), _read_bytes(folder / used_file)
+            if limit is not None and used is not None:
+                headrooms.append(limit - used)
+            if folder == base or base not in folder.parents:
+                break
+            folder = folder.parent
+    return min(headrooms, default=None)
+
+
+def _read_bytes(path: Path) -> int | None:
+    """A cgroup file's number of bytes; None for "max" (no limit), or a file that is not there."""
+    try:
+        said = path.read_text().strip()
+    except OSError:
+        return None
+    return int(said) if said.isdecimal() else None
 
 
 def _remove_abandoned(cache: Path) -> None:

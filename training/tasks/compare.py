@@ -34,7 +34,8 @@ from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, eval
 from training.checkpoints import CHECKPOINT, load_checkpoint
 from training.distributed import Dist, process_group, rank0_says
 from training.loop import pick_device
-from training.out_of_memory import OutOfGpuMemory, smaller_batch
+from training.csv_log import CsvLog, count_epochs_from_one, logs_count_epochs_from_one
+from training.out_of_memory import OutOfGpuMemory, OutOfHostMemory, fewer_workers, smaller_batch, smaller_host_batch
 from training.run_arguments import check_run_arguments, run_folder_held
 from training.same_data import check_same_data
 from training.resume import cli_text, given_options, option_name, with_saved_defaults
@@ -208,40 +209,61 @@ def _train_variant(args: argparse.Namespace, out: Path, compose: str, reuse: boo
     when --max-steps stopped it). Under torchrun every process trains, and rank 0 alone exports and says it."""
     if reuse:
         if Dist.from_env().is_main:
+            renumber_old_logs(out)
             print(f"reusing {out / 'model.onnx'}: its checkpoint's settings are the ones given, and its faces are "
                   "the dataset's now")
         return 0
     try:
         return classifier.main(_variant_args(args, out, compose))
     except BiasMirrorError as e:
-        if isinstance(e, OutOfGpuMemory):  # the loop's advice, for a run alone in its --out
-            advice = comparison_out_of_memory_advice(args.batch_size, out, e.ending_epoch)
+        if isinstance(e, (OutOfGpuMemory, OutOfHostMemory)):  # the loop's advice, for a run alone in its --out
+            host = (e.workers or 0) if isinstance(e, OutOfHostMemory) else None
+            advice = comparison_out_of_memory_advice(args.batch_size, out, e.ending_epoch, host)
             if advice:
                 raise BiasMirrorError(advice, e.path) from e.__cause__
         raise
 
 
-def comparison_out_of_memory_advice(batch_size: int, run: Path, ending_epoch: int | None = None) -> str | None:
-    """What to do after the variant training in ``run`` ran out of GPU memory at ``batch_size`` per process, where
-    the other variant is in --out (finished or stopped): None where it is not, and the loop's advice for a run of
+def renumber_old_logs(run: Path) -> None:
+    """The logs of a finished variant trained when they counted epochs from 0, renumbered from 1 as the loop
+    renumbers a resumed run's: reused as it is, it had been compared beside a variant whose logs count from 1."""
+    state = load_checkpoint(run / CHECKPOINT)
+    if not logs_count_epochs_from_one(state):
+        count_epochs_from_one(CsvLog(run / "epochs.csv"), CsvLog(run / "log.csv"), state["epoch"])
+
+
+def comparison_out_of_memory_advice(batch_size: int, run: Path, ending_epoch: int | None = None,
+                                    host_workers: int | None = None) -> str | None:
+    """What to do after the variant training in ``run`` ran out of GPU memory (or RAM) at ``batch_size`` per process,
+    where the other variant is in --out (finished or stopped): None where it is not, and the loop's advice for a run of
     its own stands. The loop's had said "run the command again with --batch-size 4" before the first checkpoint,
     and that was then refused as not the other variant's batch size: the variants of one comparison share their
-    settings, so a smaller batch is a new --out's. ``ending_epoch``: as OutOfGpuMemory's (no step is lost then)."""
+    settings, so a smaller batch is a new --out's. ``ending_epoch``: as OutOfGpuMemory's (no step is lost then).
+    ``host_workers``: the DataLoader workers in use where the machine's memory (RAM) ran out, not the GPU's: fewer
+    of them may be given to the same command, which a smaller batch or image size may not."""
     name = next(n for n, (folder, _) in VARIANTS.items() if folder == run.name)
     others = [n for n, (folder, _) in VARIANTS.items() if n != name and (run.parent / folder / CHECKPOINT).exists()]
     if not others:
         return None
     kept = (run / CHECKPOINT).exists()
     keeps = (f"the {others[0]} variant in this one" + (" and this variant's checkpoint keep" if kept else " keeps") +
-             f" --batch-size {batch_size}, and the variants of a comparison share their settings")
+             f" --batch-size {batch_size}{' and --size' if host_workers is not None else ''}, and the variants of a "
+             "comparison share their settings")
     if ending_epoch is not None:
         again = f"continues the {name} variant from its checkpoint (it evaluates epoch {ending_epoch} again, no step lost)"
     elif kept:
         again = f"continues the {name} variant from its last checkpoint (the steps since are lost)"
     else:
         again = f"trains the {name} variant at --batch-size {batch_size} again"
-    said = (f"the {name} variant ran out of GPU memory at --batch-size {batch_size} per process" +
-            ("" if kept else ", before its first checkpoint, so nothing of it was saved"))
+    unsaved = "" if kept else ", before its first checkpoint, so nothing of it was saved"
+    if host_workers is not None:
+        fewer = fewer_workers(host_workers)
+        when = (f"with {fewer} (each worker holds batches of its own), or once more memory is free" if fewer else
+                "once more memory is free (other programs closed)")
+        return (f"the {name} variant ran out of memory (RAM) on this machine at --batch-size {batch_size} per process "
+                f"with --workers {host_workers}{unsaved}. To train with {smaller_host_batch(batch_size)}, start a new "
+                f"--out: {keeps}; the same command here {again} {when}")
+    said = f"the {name} variant ran out of GPU memory at --batch-size {batch_size} per process{unsaved}"
     return (f"{said}. To train {smaller_batch(batch_size)}, start a new --out: {keeps}; the same command here {again} "
             "only once more GPU memory is free (another program using it)")
 
