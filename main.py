@@ -398,7 +398,8 @@ def main(argv: list[str] | None = None, prog: str = "main.py") -> int:
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if in_main_thread else None
     named = PROG.set(prog)
     try:
-        return _main(argv, prog)
+        # a context of its own: what _main sets in it (the program's name for inference's hints) ends with the call
+        return contextvars.copy_context().run(_main, argv, prog)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM while the command's modules load, before its own handler
         print("stopped (SIGTERM)" if str(exc) == _SIGTERM_WORDS else "interrupted", file=sys.stderr)
         return 130
@@ -465,6 +466,12 @@ def _main(argv: list[str] | None, prog: str) -> int:
     if problem:
         build_parser([]).error(problem)
     argv = _default_to_app(given)
+    if _chosen_module(argv) is not None:
+        # only where build_parser loads a command's module, and with it the runtime (ONNX Runtime): `--help` and a
+        # misspelled command stay fast, and say nothing but argparse's usage, which PROG names
+        from inference.program_name import PROGRAM
+
+        PROGRAM.set(program(prog))  # before the module's add_arguments: its help texts name the program too
     parser = build_parser(argv)
     problem = nested_command_problem(parser, argv) or unknown_option_problem(parser, argv)
     if problem:

@@ -51,6 +51,7 @@ from .errors import BiasMirrorError
 from .faces import FaceDetector, make_detector
 from .host_profile import profile_frames, profile_line
 from .pipeline import FramePipeline, PipelineConfig
+from .program_name import program
 from .results import FrameResult
 from .runtime import CPU, RuntimeConfig
 from .stopping import terminate_as_interrupt
@@ -176,7 +177,7 @@ def nothing_measured(providers: list[str], no_baseline: bool, failed: dict[str, 
         return ("nothing was measured: " + "; ".join(f"{p} failed while measuring ({why})" for p, why in failed.items())
                 + f"; {baseline}")
     return (f"nothing was measured: every provider asked for ({', '.join(providers)}) was unavailable and {baseline}; "
-            "`python main.py doctor` says which providers this machine can run")
+            f"`{program()} doctor` says which providers this machine can run")
 
 
 def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int], variants: list[str], modes: list[tuple[int, str]],

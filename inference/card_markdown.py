@@ -13,6 +13,7 @@ from . import strict_json
 from .card import ModelCard, figure, overall_accuracy
 from .card_fields import CardNotes, card_names, card_number, card_object, card_records
 from .metrics import group_order
+from .program_name import program
 
 
 def _num(x) -> str:
@@ -133,7 +134,7 @@ def _adoption_lines(training: dict, notes: CardNotes | None = None, conditions: 
         lines.append(f"- label order checked on {c['n']} labelled faces: right on {_fixed(right, '.1%')}, "
                      f"{_fixed(swapped, '.1%')} with the labels swapped"
                      + (f"; {c['note']}" if c.get("note") else ""))  # not confirmed, or written with --force
-    lines.append("- no per-group figures: `python main.py audit` measures them")
+    lines.append(f"- no per-group figures: `{program()} audit` measures them")
     return lines
 
 

@@ -11,6 +11,7 @@ from .errors import BiasMirrorError
 from .faces import DEFAULT_CASCADE, HAAR_CASCADES, HAAR_RUNTIMES, FaceDetector, make_detector
 from .models import Classifier, Filter
 from .pipeline import FramePipeline, PipelineConfig
+from .program_name import program
 from .runtime import RuntimeConfig
 from .user_dirs import default_cache_dir
 
@@ -33,7 +34,8 @@ def add_detector_arguments(p: argparse.ArgumentParser, haar_both: bool = False) 
     p.add_argument("--yunet", help="path to an OpenCV YuNet face detector .onnx (default: Haar cascade)")
     p.add_argument("--haar-cascade", default=DEFAULT_CASCADE, choices=list(HAAR_CASCADES),
                    help=f"which of OpenCV's frontal-face Haar cascades finds faces (default {DEFAULT_CASCADE}: it missed "
-                        "fewer faces in every UTKFace race group than 'default', in less time; `main.py bench detect`)")
+                        "fewer faces in every UTKFace race group than 'default', in less time; "
+                        f"`{program()} bench detect`)")
     p.add_argument("--haar-runtime", default="opencv", choices=[*HAAR_RUNTIMES, *(["both"] if haar_both else [])],
                    help="what runs the Haar cascade: opencv (default; fastest on a CPU) or onnxruntime, the same "
                         "cascade with the same faces as an ONNX graph on the models' provider, meant for a GPU"

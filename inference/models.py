@@ -26,6 +26,7 @@ from .batching import bucket, pad_batch
 from .card import METADATA_KEY, OUTPUT_NAMES, ModelCard, TensorSpec
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .fixed_binding import NP_TYPES, FixedBinding
+from .program_name import program
 from .runtime import CUDA, TRT, RuntimeConfig, SessionInfo, create_session
 
 _ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)", "float16": "tensor(float16)"}
@@ -334,8 +335,9 @@ def _open_session(path: Path, cfg: RuntimeConfig) -> tuple[SessionInfo, ModelCar
     meta = info.session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in meta:
         raise BiasMirrorError(
-            "this ONNX file has no Bias Mirror model card (metadata 'model_card'): train one with `python main.py train "
-            "…`, or give a filter or classifier made elsewhere a card with `python main.py train adopt`",
+            "this ONNX file has no Bias Mirror model card (metadata 'model_card'): train one with "
+            f"`{program()} train …`, or give a filter or classifier made elsewhere a card with "
+            f"`{program()} train adopt`",
             path,
         )
     card = ModelCard.from_json(meta[METADATA_KEY], path)

@@ -27,6 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import BiasMirrorError
+from .program_name import program
 from .user_dirs import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -568,7 +569,7 @@ def fallback_warning(tried: list[str], actual: str, reasons: dict[str, str]) -> 
     """"TensorRT (why) and CUDA (why) could not start; running on CPU …": every provider tried before the one running,
     each with its reason where known (naming the first alone had blamed TensorRT for a CUDA that failed too)."""
     named = " and ".join(SHORT.get(p, p) + (f" ({reasons[p]})" if p in reasons else "") for p in tried)
-    return f"{named} could not start; running on {SHORT.get(actual, actual)} (`python main.py doctor` says why)"
+    return f"{named} could not start; running on {SHORT.get(actual, actual)} (`{program()} doctor` says why)"
 
 
 def create_session(path: str | Path | bytes, cfg: RuntimeConfig = RuntimeConfig(), gpus: int | None = None,

@@ -86,6 +86,7 @@ from inference.card import MAX_FACE_SIZE, classifier_card, filter_card, generato
 from inference.defaults import DEFAULT_DATASET  # the shared UTKFace copy, as the benches take it
 from inference.errors import BiasMirrorError
 from inference.models import load_model, ort_reason
+from inference.program_name import program
 from inference.runtime import RuntimeConfig
 from training.adopt_classifier_checks import classifier_checks
 from training.adopt_encoding import RANGES, Conditions, Encoding
@@ -293,7 +294,7 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     load_model(out, kind, RuntimeConfig(provider="cpu"))  # as every user of it will
     echo(f"wrote {out}: {card.summary()}; input taken as {described}")
     echo(_colour_order_note(order))
-    echo("it has no per-group figures yet: measure them with `python main.py audit --dataset KIND:PATH "
+    echo(f"it has no per-group figures yet: measure them with `{program()} audit --dataset KIND:PATH "
          f"--{kind} {out}" + (" --classifier …" if kind == "filter" else "") + "`")
     return out
 

@@ -20,6 +20,7 @@ from torch import nn
 from inference import strict_json
 from inference.card import METADATA_KEY, ModelCard
 from inference.errors import BiasMirrorError
+from inference.program_name import program
 from inference.writing import Staged, write_failure, writing, written_whole
 
 OPSET = 17
@@ -116,7 +117,7 @@ def copy_not_made(trainer: str, out: Path, model: Path, placed: str, export_to: 
     """What a failed --export-to copy leaves (``placed``: the run's files, put in place all the same) and the
     commands that make the copy: ``cp`` once the place can be written, or an export again with the copy elsewhere
     (a plain --resume keeps the run's --export-to and would try the same place again)."""
-    again = (f"python main.py train {trainer} --out {out} " + ("--export-only" if export_only else "--resume"))
+    again = (f"{program()} train {trainer} --out {out} " + ("--export-only" if export_only else "--resume"))
     return (f"{placed} all the same; only the copy is missing. Make it by hand once {export_to} can be written "
             f"(`cp {model} {export_to}`), or export again and copy elsewhere: `{again} --export-to OTHER.onnx` "
             f"(`{again} --export-to ''` makes no copy; training is done: it trains nothing more)")

@@ -29,8 +29,6 @@ import argparse
 import datetime as _dt
 import importlib.metadata
 import re
-import shlex
-import sys
 import tempfile
 import time
 import warnings
@@ -52,6 +50,7 @@ from inference.errors import BiasMirrorError
 from inference.images import read_rgb
 from inference.models import RUN_ERRORS, OnnxModel, load_model, ort_reason
 from inference.runtime import CPU, RuntimeConfig
+from training.resume import command_line
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGES = REPO.parent / "shared" / "datasets" / "utkface" / "UTKFace"
@@ -176,14 +175,18 @@ def save(model: onnx.ModelProto, path: Path) -> None:
         onnx.save(model, str(part))
 
 
-def variant_card(parent: ModelCard, parent_path: Path, keep_fp32: Sequence[str], parity: dict) -> ModelCard:
+# what a card names as the command where no command line made the variant (a script calling make_variant)
+CALLED = "training.fp16.make_variant"
+
+
+def variant_card(parent: ModelCard, parent_path: Path, keep_fp32: Sequence[str], parity: dict,
+                 command: str = CALLED) -> ModelCard:
     conversion = {
         "parent": parent_path.name,
         "parent_sha256": file_hash(parent_path),
         "converter": f"onnxconverter-common {importlib.metadata.version('onnxconverter-common')}",
         "kept_fp32": sorted(keep_fp32),
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv)
-        if Path(sys.argv[0]).name == "main.py" else "training.fp16.make_variant",
+        "command": command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     return replace(parent, name=f"{parent.name}-fp16", precision="fp16",
@@ -385,7 +388,7 @@ def speed(parent: OnnxModel, variant: OnnxModel, x: np.ndarray, batches: Sequenc
 
 def make_variant(src: str | Path, out: str | Path | None = None, images: str | Path = DEFAULT_IMAGES, n: int = 256,
                  provider: str = "auto", force: bool = False, unchecked: bool = False,
-                 keep_fp32: Sequence[str] = (), echo: Callable[[str], None] = print) -> Path:
+                 keep_fp32: Sequence[str] = (), echo: Callable[[str], None] = print, command: str = CALLED) -> Path:
     """Convert, measure, and write ``out`` only if parity holds (or ``force``/``unchecked`` says so). An empty MODEL
     or --images is refused: as Path(".") it was read as the current folder. ``~`` (``~user``) is expanded in each
     path, as for datasets: MODEL '~/m.onnx' had been "not found" while its default --out was written in the home
@@ -421,7 +424,7 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".fp16-") as tmp:
         trial = Path(tmp) / out.name
-        onnx.save(with_card(fp16, variant_card(parent.card, src, keep_fp32, {"measured": False}), trial), str(trial))
+        onnx.save(with_card(fp16, variant_card(parent.card, src, keep_fp32, {"measured": False}, command), trial), str(trial))
         try:
             variant = open_variant(trial, RuntimeConfig(provider=provider), parent.provider, src, keep_fp32)
             try:
@@ -453,7 +456,7 @@ def make_variant(src: str | Path, out: str | Path | None = None, images: str | P
                 if not force:
                     raise BiasMirrorError(f"fp16 variant fails parity: {figures(parity)}; not written (--force writes it anyway)", src)
                 echo("warning: parity FAILED; writing it anyway (--force)")
-        save(with_card(fp16, variant_card(parent.card, src, keep_fp32, parity), out), out)
+        save(with_card(fp16, variant_card(parent.card, src, keep_fp32, parity, command), out), out)
     echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; parent {src.stat().st_size / 1e6:.1f} MB)")
     if out.resolve().parent == MODELS_DIR.resolve():
         # beside a default model it is one more default, which the app, run and audit then load unasked
@@ -496,5 +499,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     keep = [op.strip() for op in args.keep_fp32.split(",") if op.strip()]
-    make_variant(args.model, args.out, args.images, args.n, args.provider, args.force, args.unchecked, keep)
+    # the command as typed: sys.argv[0] had told main.py from anything else, and the console script (`bias-mirror`)
+    # was recorded as this module's function
+    make_variant(args.model, args.out, args.images, args.n, args.provider, args.force, args.unchecked, keep,
+                 command=command_line(args))
     return 0

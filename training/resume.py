@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
 from inference.errors import BiasMirrorError
+from inference.program_name import program
 
 # What every trainer lets a resume change (add_run_arguments' options but --seed): how the run is executed.
 RUN_OPTIONS_THAT_MAY_CHANGE = frozenset({"resume", "out", "max_steps", "threads", "workers", "device", "precision",
@@ -381,9 +382,11 @@ def command_line(args: argparse.Namespace, env: Mapping[str, str] | None = None)
     argv = getattr(args, "_argv", None)
     env = os.environ if env is None else env
     world, local = int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_WORLD_SIZE", env.get("WORLD_SIZE", 1)))
-    launch = "python" if world == 1 else f"torchrun --nproc_per_node {local}" + (
-        f" --nnodes {world // local}" if world != local else "")
-    return f"{launch} main.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    # one process: as it was started (`bias-mirror` where pip installed it, with no main.py to give `python`); torchrun
+    # runs a script by its path, which is main.py's in a checkout
+    launch = program() if world == 1 else f"torchrun --nproc_per_node {local}" + (
+        f" --nnodes {world // local}" if world != local else "") + " main.py"
+    return f"{launch} " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
 def record_resume(run_cfg: dict, args: argparse.Namespace, state: Mapping[str, Any], epochs: int) -> str | None:

@@ -10,6 +10,7 @@ from pathlib import Path, PureWindowsPath
 import numpy as np
 
 from ..datasets import READERS
+from ..program_name import program
 from ..rows import printable
 from ..strict_json import measured
 from . import figures as F
@@ -443,7 +444,8 @@ def run_words(run: dict | None) -> str:
     and it had shown the folders of the user's home; run.json keeps the command whole."""
     if not run:
         return ""
-    command = shlex.join(["python", "main.py", *map(_shareable, run["argv"])]) if run.get("argv") is not None else ""
+    # the program as this audit was started, which writes the page: an installed user has no main.py to run again
+    command = f"{program()} {shlex.join(map(_shareable, run['argv']))}".rstrip() if run.get("argv") is not None else ""
     return f"run {run.get('date', '')}" + (f": {command}" if command else "")
 
 

@@ -14,6 +14,7 @@ from inference.datasets.copies import kept_with_copies
 from inference.datasets.splits import split_rule
 from inference.metrics import format_table
 from inference.models import load_model
+from inference.program_name import program
 from inference.runtime import RuntimeConfig
 from inference.writing import writing
 from training.evaluate import GROUPINGS, evaluate
@@ -134,7 +135,7 @@ def finish(task, out: Path, name: str, export_to: str | None, exported_by: str |
     # in place without it, and the failed copy is said after.
     copy_failed = None
     left = export_left(path, export_to)
-    again = f"`python main.py train classifier --out {out} --resume` exports it (training is done: it trains nothing more)"
+    again = f"`{program()} train classifier --out {out} --resume` exports it (training is done: it trains nothing more)"
     space = f"{left}; once there is room, {again}"
     with staged_export(left, again) as staged:
         part = staged.path(path)

@@ -14,6 +14,7 @@ from inference.datasets import Sample
 from inference.datasets.splits import split_rule
 from inference.images import resize_batch
 from inference.models import load_model
+from inference.program_name import program
 from inference.runtime import RuntimeConfig
 from inference.skin import measure_pairs
 from inference.writing import writing
@@ -294,7 +295,7 @@ def finish(task: CycleGANTask, domains, out: Path, name: str, progress: dict, ar
     copy_failed = None
     left = export_left(path_ab, args.export_to, also=(path_ba,) if args.export_both else ())
     again = ("run the same command again to export it" if getattr(args, "export_only", False) else
-             f"`python main.py train cyclegan --out {out} --resume` exports it (training is done: it trains nothing more)")
+             f"`{program()} train cyclegan --out {out} --resume` exports it (training is done: it trains nothing more)")
     space = f"{left}; once there is room, {again}"
     with staged_export(left, again) as staged:
         part_ab = staged.path(path_ab)
