@@ -292,7 +292,7 @@ def pytorch_file(path: Path) -> str | None:
     """What to say of a PyTorch file given where one of the project's ONNX models belongs, or None."""
     if not is_pytorch_file(path):
         return None
-    return (f"{PYTORCH_FILE}: give the .onnx file its training exported (a run folder of `main.py train` holds it: "
+    return (f"{PYTORCH_FILE}: give the .onnx file its training exported (a run folder of `{program()} train` holds it: "
             "model.onnx for a classifier, filter_A2B.onnx for a filter)")
 
 

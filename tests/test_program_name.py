@@ -123,3 +123,18 @@ def test_an_fp16_variant_records_the_command_typed(tmp_path, tiny_models, capsys
     command = read_card(out).training["fp16"]["command"]
     assert command == f"bias-mirror train fp16 {tiny_models['classifier']} --out {out} --images {require_utk()} " \
                       "--n 4 --provider cpu --force", command
+
+
+def test_the_last_hints_name_the_program_as_started():
+    """Said at import time, as constants, they had kept `main.py` under the console script."""
+    from inference.audit.summary import first_frame_only_advice
+    from inference.datasets.framing import train_remedy
+    from inference.program_name import PROGRAM
+
+    token = PROGRAM.set("bias-mirror")
+    try:
+        assert "`bias-mirror run --source FILE`" in first_frame_only_advice()
+        assert "`bias-mirror train evaluate --detect`" in train_remedy()
+    finally:
+        PROGRAM.reset(token)
+    assert "`python main.py run --source FILE`" in first_frame_only_advice()

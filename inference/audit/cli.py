@@ -54,7 +54,7 @@ from .collect import MAX_FACES, Collector, ModelSet, relative, resolve
 from .gate import DEFAULT_MAX_UNMEASURABLE_SHARE, fewest_faces_shown_within, filter_gate, gate_lines, not_judged_reason
 from .report import build_report, write_json
 from .sampling import stratified_limit
-from .summary import (FIRST_FRAME_ONLY_ADVICE, faces_not_analysed_words, first_frame_only_words, folders_not_read_words,
+from .summary import (first_frame_only_advice, faces_not_analysed_words, first_frame_only_words, folders_not_read_words,
                       photos_not_read_words)
 
 log = logging.getLogger(__name__)
@@ -521,7 +521,7 @@ def main(args: argparse.Namespace) -> int:
             "report.json lists them under images.faces_not_analysed; --max-faces analyses more", file=sys.stderr)
     if im.get("first_frame_only"):  # the summary says it too, but the log line of a detected audit had been all
         say(f"warning: {first_frame_only_words(im['first_frame_only'])}; report.json lists them under "
-            f"images.first_frame_only; {FIRST_FRAME_ONLY_ADVICE}", file=sys.stderr)
+            f"images.first_frame_only; {first_frame_only_advice()}", file=sys.stderr)
     if im.get("no_age_left_out"):
         say(f"warning: --min-age {report['audit']['min_age']} left out {im['no_age_left_out']} image(s) with no age "
             "(without --min-age they are kept)", file=sys.stderr)

@@ -16,7 +16,7 @@ from ..strict_json import measured
 from . import figures as F
 from .gate import MADE_UNMEASURABLE, measure_name
 from .report import SKIN_TONE, group_key, in_order
-from .summary import (FIRST_FRAME_ONLY_ADVICE, ITA_DIGITS, P_DIGITS, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words, ci,
+from .summary import (first_frame_only_advice, ITA_DIGITS, P_DIGITS, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words, ci,
                       labels_checked_words, map_description, median_ci, named_with_ties, num, pval)
 
 log = logging.getLogger(__name__)
@@ -497,7 +497,7 @@ def build_html(r: dict, render=None) -> str:
                      + esc(", ".join(f"{p['file']} ({p['type']})" for p in im["photos_not_read"])) + "</p>")
     if im.get("first_frame_only"):
         parts.append(f"<p><b>Only the first frame audited ({len(im['first_frame_only'])}; "
-                     f"{esc(FIRST_FRAME_ONLY_ADVICE)}):</b> " + esc(", ".join(f"{f['file']} ({f['frames']} frames)" for f in im["first_frame_only"]))
+                     f"{esc(first_frame_only_advice())}):</b> " + esc(", ".join(f"{f['file']} ({f['frames']} frames)" for f in im["first_frame_only"]))
                      + "</p>")
     if im["no_face"]:
         parts.append(f"<p><b>No face found in {len(im['no_face'])} image(s):</b> " + esc(", ".join(im["no_face"])) + "</p>")

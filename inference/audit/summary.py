@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..images import CANNOT_BE_READ, NOT_AN_IMAGE
 from ..metrics import tied_groups
+from ..program_name import program
 from ..skin import JUST_NOTICEABLE_L
 from ..strict_json import as_printed, measured
 
@@ -653,8 +654,9 @@ def faces_not_analysed_words(images: list[dict], max_faces: int | None) -> str:
 
 # An audit's unit is the photo, one a file, which a label or group names: the frames of an animation are not photos of
 # that person each, so the audit reads a file's first frame alone and says where every frame is analysed
-FIRST_FRAME_ONLY_ADVICE = ("an audit measures photos, one a file, and a label names the file's photo, not each frame: "
-                           "`main.py run --source FILE` analyses every frame of one")
+def first_frame_only_advice() -> str:
+    return ("an audit measures photos, one a file, and a label names the file's photo, not each frame: "
+            f"`{program()} run --source FILE` analyses every frame of one")
 
 
 def first_frame_only_words(files: list[dict]) -> str:
@@ -742,7 +744,7 @@ def summary_lines(r: dict) -> list[str]:
         lines.append(f"{photos_not_read_words(not_read)}, were not audited; convert them (e.g. to JPEG) to include "
                      "them.")
     if im.get("first_frame_only"):  # before a "no face found", which it may explain
-        lines.append(f"{first_frame_only_words(im['first_frame_only'])}; {FIRST_FRAME_ONLY_ADVICE}.")
+        lines.append(f"{first_frame_only_words(im['first_frame_only'])}; {first_frame_only_advice()}.")
     if im["n_faces"] == 0:
         lines.append(nothing_measured_line(im))
         return lines

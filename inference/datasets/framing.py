@@ -17,6 +17,7 @@ import logging
 import statistics
 from dataclasses import dataclass
 
+from ..program_name import program
 from .sample import DatasetRead
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,9 @@ FOUND_AT_LEAST = SAMPLED // 2  # faces found for the share to say anything: fewe
 SMALL_FACE_SHARE = 0.65  # a median face narrower than this share of its image is no tight crop
 DETECT_WIDTH = 128  # the width the detector scans at: aligned images are 178-224 px, their faces most of that
 DETECT_REMEDY = "pass --detect, so that the detector finds each face in its image"
-TRAIN_REMEDY = ("training takes each image whole: crop the faces first (`main.py train evaluate --detect` shows how "
-                "the detector frames them)")
+def train_remedy() -> str:
+    return (f"training takes each image whole: crop the faces first (`{program()} train evaluate --detect` shows how "
+            "the detector frames them)")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 
 from inference.datasets import USER_CACHE, DatasetCache, DatasetRead, Sample, cache_folder, open_dataset, split_of
 from inference.datasets.sample import band_bounds
-from inference.datasets.framing import TRAIN_REMEDY, warn_if_loosely_framed
+from inference.datasets.framing import train_remedy, warn_if_loosely_framed
 from inference.datasets.copies import kept_with_copies, relative_name
 from inference.datasets.near_identical import MAX_RMS, MIN_STD, SIDE, near_pairs, thumbnails
 from inference.errors import BiasMirrorError
@@ -166,7 +166,7 @@ def engineer_domains(spec: str, seed: int, min_size: int, cache_dir: DatasetCach
     """A: adults balanced over gender × race; B: adults in the tech-workforce mix. ``cache_dir``: as
     ``open_dataset``'s."""
     read = open_dataset(spec, cache_dir)
-    warn_if_loosely_framed(read, TRAIN_REMEDY)  # each image is a face the generator learns from
+    warn_if_loosely_framed(read, train_remedy())  # each image is a face the generator learns from
     races = ENGINEER_MARGINALS["race"]
     spelled = {r.lower(): r for r in races}  # a labels.csv's "white" is UTKFace's "White"
     adults = [dataclasses.replace(s, race=spelled.get(s.race.strip().lower(), s.race)) for s in read.samples
@@ -292,7 +292,7 @@ def aging_domains(spec: str, seed: int, min_size: int, cache_dir: DatasetCache =
     (FairFace's "30-39") is in a domain only where its whole band is: one that straddles a range is in neither.
     ``cache_dir``: as ``open_dataset``'s."""
     read = open_dataset(spec, cache_dir)
-    warn_if_loosely_framed(read, TRAIN_REMEDY)  # each image is a face the generator learns from
+    warn_if_loosely_framed(read, train_remedy())  # each image is a face the generator learns from
     lo, hi = AGING_YOUNG
     ranges = {"A": (f"ages {lo}-{hi}", (lo, hi)), "B": (f"ages {AGING_OLD}+", (AGING_OLD, math.inf))}
     domains = []

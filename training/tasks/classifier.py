@@ -38,7 +38,7 @@ from inference.arg_checks import (check_cache_dir, check_output_file, data_folde
 from inference.cli_common import ALIGNED_KINDS, add_dataset_cache_argument, dataset_cache_dir
 from inference.datasets import USER_CACHE, DatasetCache, DatasetRead, Sample, open_dataset, split_of
 from inference.datasets.sample import listed_not_found
-from inference.datasets.framing import TRAIN_REMEDY, warn_if_loosely_framed
+from inference.datasets.framing import train_remedy, warn_if_loosely_framed
 from inference.errors import BiasMirrorError
 from inference.runtime import RuntimeConfig
 from inference.user_dirs import default_cache_dir
@@ -193,7 +193,7 @@ def list_faces(dataset: str, min_age: int | None, unknown_age_passes: bool = Fal
     out (a check made before the run that says it again does not). ``cache_dir``: as ``open_dataset``'s."""
     read = open_dataset(dataset, cache_dir)
     if say:  # trained on whole images: faces a third of theirs (FairFace's padding-1.25 release) are said
-        warn_if_loosely_framed(read, TRAIN_REMEDY)
+        warn_if_loosely_framed(read, train_remedy())
     # a face of no known age does not pass an age bar, as in `train evaluate` (it had passed --min-age 0 here)
     labelled = [s for s in read.samples if s.gender is not None and (
         min_age is None or (s.age is not None and s.age >= min_age) or (unknown_age_passes and s.age is None

@@ -32,6 +32,7 @@ from inference.arg_checks import (check_cache_dir, check_output_file, data_folde
 from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
 from inference.datasets import USER_CACHE, DatasetCache, Sample
 from inference.errors import BiasMirrorError
+from inference.program_name import program
 from inference.file_identity import file_hash
 from inference.user_dirs import default_cache_dir
 from inference.writing import writing
@@ -766,7 +767,7 @@ def card_classifier(path: str | None, carried: bool) -> CardClassifier | None:
     if not Path(path).exists():
         fix = ("; it is the classifier the run last ran with, which a plain --resume keeps: give --classifier again "
                "to measure with another, or --classifier '' to measure none" if carried else
-               " (train one with `main.py train classifier`)")
+               f" (train one with `{program()} train classifier`)")
         raise BiasMirrorError(f"--classifier: no such ONNX file{fix}", path)
     from inference.models import load_model
     from inference.runtime import RuntimeConfig
