@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from inference.iso_boxes import Malformed, boxes
+from inference.iso_boxes import Malformed, boxes, file_boxes
 
 # ITU-T H.273's code points, as MP4's colr box, Matroska's Colour element and FFmpeg name them
 _PRIMARIES = {1: "BT.709", 5: "BT.601 (PAL)", 6: "BT.601 (NTSC)", 9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
@@ -83,7 +83,7 @@ def _iso_colour(f: BinaryIO) -> ColourTags | None:
     """The colr (or VP9's vpcC) box of the file's first video track, its moov found by box sizes, wherever it is (a
     phone writes it at the end): the media data it skips is never read."""
     end = os.fstat(f.fileno()).st_size
-    for kind, start, stop in _file_boxes(f, 0, end):
+    for kind, start, stop in file_boxes(f, 0, end):
         if kind == b"moov":
             if stop - start > _MOST_MOOV_BYTES:
                 return None
@@ -91,23 +91,6 @@ def _iso_colour(f: BinaryIO) -> ColourTags | None:
             moov = memoryview(f.read(stop - start))
             return _moov_colour(moov)
     return None
-
-
-def _file_boxes(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload start, end) of the boxes laid end to end in the file from ``start``, read by their headers."""
-    at = start
-    while at + 8 <= end:
-        f.seek(at)
-        head = f.read(16)
-        size, kind, payload = int.from_bytes(head[:4], "big"), head[4:8], at + 8
-        if size == 1:  # a 64-bit size follows the type
-            size, payload = int.from_bytes(head[8:16], "big"), at + 16
-        elif size == 0:  # up to the end of the file
-            size = end - at
-        if size < payload - at:
-            raise Malformed
-        yield kind, payload, min(at + size, end)
-        at += size
 
 
 def _child(buf: memoryview, start: int, end: int, kind: bytes) -> tuple[int, int] | None:

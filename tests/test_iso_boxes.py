@@ -55,3 +55,19 @@ def test_more_boxes_than_a_file_holds_are_not_walked_for_seconds():
     data = memoryview(_box(b"free", b"") * (MOST_BOXES + 1))
     with pytest.raises(Malformed):
         list(boxes(data, 0, len(data)))
+
+
+def test_a_files_top_level_is_walked_by_the_same_rules_its_last_box_cut_short_kept():
+    """The MP4 reader's walk of the file's top level had been a second walker: no count of boxes (15 MB of empty
+    boxes took 1.3 s as a video opened) and a 64-bit size read from fewer than 8 bytes."""
+    import io
+
+    from inference.iso_boxes import file_boxes
+
+    whole = _box(b"ftyp", b"isom") + _box(b"moov", b"abcdefgh")
+    cut = whole[:-3]  # a recording cut short: its last box ends where the file does
+    assert [(k, a, b) for k, a, b in file_boxes(io.BytesIO(cut), 0, len(cut))] == [
+        (b"ftyp", 8, 12), (b"moov", 20, len(cut))]
+    for data in (_box(b"free", b"") * (MOST_BOXES + 1), (1).to_bytes(4, "big") + b"mdat" + b"\x00" * 4):
+        with pytest.raises(Malformed):
+            list(file_boxes(io.BytesIO(data), 0, len(data)))
