@@ -24,6 +24,7 @@ from inference.errors import BiasMirrorError
 from inference.models import Classifier, Filter, OnnxModel, load_model, loaded_from, name_uniquely
 from inference.runtime import RuntimeConfig
 from inference.strict_json import measured
+from inference.untrusted_text import elided as _elided
 
 from .log_file import IN_THE_LOG, where_details_are
 from .settings import file_key
@@ -35,12 +36,9 @@ COMBO_CHARS = 16  # a combo of names is this wide whatever its longest name; its
 
 
 def elided(text: str, limit: int = NAME_CHARS) -> str:
-    """``text`` cut in the middle to ``limit`` characters: a long model name in a checkbox or a note had widened
-    the side panel and the window past the screen. The middle, as numbered copies differ at the end."""
-    if len(text) <= limit:
-        return text
-    head = (limit - 1) // 2 + (limit - 1) % 2
-    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+    """``untrusted_text.elided`` at a model name's width unless told: a long model name in a checkbox or a note had
+    widened the side panel and the window past the screen."""
+    return _elided(text, limit)
 
 
 def plain_tip(text: str) -> str:

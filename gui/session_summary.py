@@ -4,13 +4,12 @@ Only the rows of faces that changed are formatted again, and only while the tabl
 """
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from .model_panel import elided
+from .model_panel import elided, plain_tip
 from .painter import HIGHER_ITA, signed
 from .recording import SessionStats
 
@@ -78,7 +77,7 @@ class SessionSummary(QWidget):
         note, whole = summary_note(stats.filter_label)
         if self.note.text() != note:
             self.note.setText(note)
-            self.note.setToolTip(f"<p>{html.escape(whole)}</p>")  # a tooltip guesses HTML too: escaped, it is text
+            self.note.setToolTip(plain_tip(whole))  # escaped only where Qt would read it as HTML: else a narrow column
         table = self.table
         # A face's rows are the same objects until it gets a frame (SessionStats.summary): the rows shown last time
         # and still in place (a reset empties the table) are neither formatted nor compared again.

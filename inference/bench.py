@@ -55,6 +55,7 @@ from .program_name import program
 from .results import FrameResult
 from .runtime import CPU, RuntimeConfig
 from .stopping import terminate_as_interrupt
+from .untrusted_text import say
 
 VARIANTS = {"filter": "classifiers + filter", "plain": "classifiers only"}
 
@@ -100,6 +101,9 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     providers = parse_providers(args.providers or args.provider)
     if args.json is not None:
         args.json = str(check_output_file(args.json, "--json", args.source))  # "~/b.json" as the home folder's
+        from .writing import refuse_in_place
+
+        refuse_in_place(args.json, "--json", "is rewritten after every row")  # as root /dev/stdout had been replaced
         check_paths_apart([("--json", args.json)], model_inputs(args))  # `--json m.onnx --classifier m.onnx` wrote over it
     if args.profile_host is not None:
         args.profile_host = str(check_output_dir(args.profile_host, "--profile-host"))
@@ -129,7 +133,8 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
           f"ONNX Runtime {ort.__version__}")
     print(plan_line(total, args.seconds, args.frames, args.soak), flush=True)
     if filter_card and filter_card["timing_only"]:
-        print(f"filter '{filter_card['name']}' ({filter_size} px) is UNTRAINED: timing only, its output means nothing")
+        # the card's name is the filter's author's text: a terminal would obey an escape sequence in it
+        say(f"filter '{filter_card['name']}' ({filter_size} px) is UNTRAINED: timing only, its output means nothing")
     info: dict[str, dict] = {}
     report = BenchReport(Path(args.json) if args.json else None, {
         "resolution": [w, h], "faces": counts, "cpu_count": os.cpu_count(), "gpu": gpu,
@@ -188,12 +193,12 @@ def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int]
     label = row_label(provider, loaded)
     if loaded is None:
         info[provider] = {"status": f"unavailable: {reason}"}
-        print(f"{label}: unavailable — {reason}")
+        say(f"{label}: unavailable — {reason}")
         for n in counts:  # one row per face count says it; it stands for every variant and mode
             report.add(unavailable(f"onnx {label}", provider, n, "", reason or "?"), len(variants) * len(modes))
         return
     info[provider] = {"status": "ok", "models": loaded.models}
-    print(f"{label}: " + ", ".join(f"{k} on {v}" for k, v in loaded.models.items()))
+    say(f"{label}: " + ", ".join(f"{k} on {v}" for k, v in loaded.models.items()))
     per_count, start = len(variants) * len(modes), report.done
     try:
         _measure_loaded(args, provider, label, loaded, counts, variants, modes, frames, gpu_start, report)
@@ -204,7 +209,7 @@ def _measure_provider(args: argparse.Namespace, provider: str, counts: list[int]
         # record): its remaining rows say so in one, and the other providers and the baseline are still measured.
         done = report.done - start
         info[provider] = {"status": f"failed: {exc}", "models": loaded.models}
-        print(f"{label}: failed — {exc}")
+        say(f"{label}: failed — {exc}")  # an error quotes the models' paths and names
         report.add(unavailable(f"onnx {label}", provider, counts[min(done // per_count, len(counts) - 1)], "",
                                f"failed while measuring: {exc}"), max(0, len(counts) * per_count - done))
 
@@ -340,7 +345,7 @@ def _measure_eager(args: argparse.Namespace, factory: BaselineFactory | None, no
                 raise BiasMirrorError(no_baseline_reason)
             base = factory(variant == "filter", filter_size if variant == "filter" else None, n_classifiers)
         except BiasMirrorError as exc:
-            print(f"eager baseline ({VARIANTS[variant]}): unavailable — {exc}")
+            say(f"eager baseline ({VARIANTS[variant]}): unavailable — {exc}")
             for n in counts:
                 report.add(unavailable(f"eager: {VARIANTS[variant]}", "eager", n, variant, str(exc)))
             continue

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+from typing import TextIO
 
 # C0 controls but newline and tab (ESC starts every sequence; CR and BS rewrite what was shown), DEL, C1 controls
 # (a terminal that takes 8-bit controls reads 0x9b as ESC [), the bidirectional embeddings, overrides and isolates
@@ -29,6 +31,26 @@ def terminal_safe(text: str) -> str:
     bidirectional override, written as a visible escape ("\\x1b", "\\u202e"). Every other character is kept: é,
     中文 and emoji are shown as they are."""
     return _NOT_SHOWN.sub(_escaped, text)
+
+
+def say(text: str, file: TextIO | None = None, end: str = "\n", flush: bool = False) -> None:
+    """print ``text`` as ``terminal_safe`` shows it, to ``file`` (sys.stdout as it is at the call, so that a
+    redirection made after import is followed)."""
+    print(terminal_safe(text), file=sys.stdout if file is None else file, end=end, flush=flush)
+
+
+def elided(text: object, limit: int) -> str:
+    """Each line of ``text`` in at most ``limit`` characters: a longer one keeps its start and its end around '…'
+    (a model's name opens a figure's title and what it shows ends it; numbered copies of a name differ at the end).
+    A long name had widened the GUI's side panel past the screen, and run off a figure's edge."""
+    return "\n".join(_elided_line(line, limit) for line in str(text).split("\n"))
+
+
+def _elided_line(line: str, limit: int) -> str:
+    if len(line) <= limit:
+        return line
+    head = (limit - 1) // 2
+    return line[:head] + "…" + line[len(line) - (limit - 1 - head):]
 
 
 class TerminalSafeFormatter(logging.Formatter):

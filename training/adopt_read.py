@@ -16,6 +16,7 @@ from inference.errors import BiasMirrorError
 from inference.file_identity import file_hash
 from inference.models import PYTORCH_FILE, external_data_files, is_pytorch_file, load_failure, load_model
 from inference.runtime import RuntimeConfig
+from inference.untrusted_text import terminal_safe
 from training.adopt_encoding import Conditions, written_value
 
 
@@ -258,7 +259,9 @@ def filter_output(model: onnx.ModelProto, shapes: dict[str, list[int | None]] | 
                               "the filtered image alone (return it alone from forward, with output_names=['y']), or "
                               "cut the graph at that output: onnx.utils.extract_model(IN, OUT, [input names], "
                               "[output name])", src)
-    echo(f"it has {len(names)} outputs ({listed}): '{faces[0]}', the one that is a face, taken; the others left out")
+    # the names are the foreign graph's own: an escape sequence in one would be obeyed by the terminal
+    echo(terminal_safe(f"it has {len(names)} outputs ({listed}): '{faces[0]}', the one that is a face, taken; the "
+                       "others left out"))
     kept = [o for o in model.graph.output if o.name == faces[0]]
     del model.graph.output[:]
     model.graph.output.extend(kept)

@@ -54,6 +54,12 @@ _TRIED = re.compile(r"you tried to allocate (\d+) bytes")
 _WORKER_KILLED = re.compile(
     r"DataLoader worker \(pid(?:\(s\))?[^)]*\) (is killed by signal: Killed\b|exited unexpectedly)")
 WORKER_KILLED = "a DataLoader worker was killed (SIGKILL), most often by the out-of-memory killer (see dmesg)"
+# "exited unexpectedly" names no signal: it is also a worker that ran out of shared memory in a container (torch's
+# "Unexpected bus error … insufficient shared memory", Docker's /dev/shm being 64 MB) and any worker's death on
+# Windows, which a SIGKILL and dmesg would send the user looking in the wrong place for
+WORKER_DIED = ("a DataLoader worker died (out of memory, or too little shared memory (/dev/shm) in a container)")
+WORKER_DIED_ADVICE = ("; --workers 0 loads the batches without worker processes (in Docker, a larger --shm-size "
+                      "also gives the workers room)")
 
 
 class OutOfHostMemory(BiasMirrorError):
@@ -102,8 +108,11 @@ def host_out_of_memory_advice(error: BaseException, batch_size: int, workers: in
     (``size_option``), but may change --workers."""
     tried = _TRIED.search(str(error))
     said = "out of memory (RAM) on this machine" + (f" allocating {int(tried[1]) / 2**20:,.0f} MB" if tried else "")
+    died = ""
     if worker_killed(error):
-        said = WORKER_KILLED + ","
+        signalled = "is killed by signal: Killed" in str(error)
+        said = (WORKER_KILLED if signalled else WORKER_DIED) + ","
+        died = "" if signalled else WORKER_DIED_ADVICE
     said += f" at --batch-size {batch_size} per process with --workers {workers}"
     fewer = fewer_workers(workers)
     smaller = smaller_host_batch(batch_size, size_option)
@@ -114,13 +123,13 @@ def host_out_of_memory_advice(error: BaseException, batch_size: int, workers: in
                  "checkpoint)")
         again = f"it evaluates epoch {ending_epoch} again and loses no step"
     elif not checkpoint_kept:
-        return f"{said}, before the run's first checkpoint, so nothing was saved: run the command again {less}"
+        return f"{said}, before the run's first checkpoint, so nothing was saved: run the command again {less}{died}"
     else:
         again = "from its last checkpoint; the steps since are lost"
     resume = (f"--resume continues this run ({again}) with {fewer}, or once more memory is free" if fewer else
               f"--resume continues this run ({again}) once more memory is free (other programs closed)")
     return (f"{said}. {resume}; to train with {smaller}, start a new --out: a resume keeps the checkpoint's "
-            f"--batch-size and image size ({size_option})")
+            f"--batch-size and image size ({size_option}){died}")
 
 
 def fewer_workers(workers: int) -> str | None:

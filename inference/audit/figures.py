@@ -19,6 +19,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from ..faces import face_region_mask  # noqa: E402
 from ..metrics import group_order  # noqa: E402
 from ..strict_json import measured  # noqa: E402
+from ..untrusted_text import elided as _elided  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 NO_CI_HATCH = "///"
@@ -87,16 +88,8 @@ def _user_text_as_written(draw):
 
 
 def elided(text: object, limit: int = LABEL_CHARS) -> str:
-    """Each line of ``text`` in at most ``limit`` characters: a longer one keeps its start and its end around '…'
-    (a model's name opens a title, and what the figure shows ends it; a caption's figure ends its line)."""
-    return "\n".join(_elided_line(line, limit) for line in str(text).split("\n"))
-
-
-def _elided_line(line: str, limit: int) -> str:
-    if len(line) <= limit:
-        return line
-    head = (limit - 1) // 2
-    return line[:head] + "…" + line[len(line) - (limit - 1 - head):]
+    """``untrusted_text.elided`` at a figure's label width unless told."""
+    return _elided(text, limit)
 
 
 def _png(fig) -> bytes:

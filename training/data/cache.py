@@ -22,7 +22,7 @@ from tqdm import tqdm
 from inference.errors import BiasMirrorError
 from inference.images import ALIGNED_FRAMING_VERSION, READER_VERSION, read_rgb
 from inference.user_dirs import default_cache_dir
-from inference.writing import NO_ROOM, process_alive, writing
+from inference.writing import NO_ROOM, _free_bytes, process_alive, writing
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +186,6 @@ def _in_memory_choice(shape: tuple[int, ...]) -> str:
             f"RAM is available now{fits})")
 
 
-def _free_bytes(folder: Path) -> int | None:
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return None
-
-
 def _file_size_limit() -> int | None:
     """This process's file size limit in bytes (ulimit -f), None where there is none or it cannot be asked."""
     try:
@@ -245,8 +238,9 @@ def available_memory(cgroup_root: Path = Path("/sys/fs/cgroup"), own_cgroups: Pa
 
 def _cgroup_headroom(root: Path, own_cgroups: Path) -> int | None:
     """The least room left under the memory limit of this process's cgroup or of any above it (v2's memory.max
-    less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes); None where none is limited or
-    none can be read."""
+    less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes, each less the page cache the
+    kernel may drop: memory.stat's inactive_file, as docker and the kubelet count it); None where none is limited
+    or none can be read."""
     try:
         lines = own_cgroups.read_text().splitlines()
     except OSError:
@@ -255,9 +249,10 @@ def _cgroup_headroom(root: Path, own_cgroups: Path) -> int | None:
     for line in lines:
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
         if controllers == "":  # v2's unified hierarchy ("0::/path")
-            base, limit_file, used_file = root, "memory.max", "memory.current"
+            base, limit_file, used_file, cached = root, "memory.max", "memory.current", "inactive_file"
         elif "memory" in controllers.split(","):
-            base, limit_file, used_file = root / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes"
+            base, limit_file, used_file, cached = (root / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes",
+                                                   "total_inactive_file")
         else:
             continue
         folder = base / path.strip().lstrip("/")
@@ -266,11 +261,26 @@ def _cgroup_headroom(root: Path, own_cgroups: Path) -> int | None:
         while True:
             limit, used = _read_bytes(folder / limit_file), _read_bytes(folder / used_file)
             if limit is not None and used is not None:
-                headrooms.append(limit - used)
+                # the used figure counts cached files too: a container of 8 GB holding 7 GB of them was told 512 MB
+                # was left, and --cache '' refused, though the kernel frees that cache for whoever asks
+                headrooms.append(limit - max(0, used - _stat_bytes(folder / "memory.stat", cached)))
             if folder == base or base not in folder.parents:
                 break
             folder = folder.parent
     return min(headrooms, default=None)
+
+
+def _stat_bytes(path: Path, key: str) -> int:
+    """The bytes ``key`` says in a cgroup's memory.stat; 0 where the file or the line is not there."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdecimal():
+            return int(value.strip())
+    return 0
 
 
 def _read_bytes(path: Path) -> int | None:

@@ -104,8 +104,10 @@ def recorded_places(root: object, moves: object) -> set[str]:
     return {os.path.realpath(place) for place in places if isinstance(place, str) and os.path.isabs(place)}
 
 
-def teacher_p_female(images: np.ndarray, teachers: list[Classifier], batch: int = 256) -> np.ndarray:
-    """Mean P(female) over the teachers and over each image and its mirror (float32, one per image)."""
+def teacher_p_female(images: Sequence[np.ndarray], teachers: list[Classifier], batch: int = 256) -> np.ndarray:
+    """Mean P(female) over the teachers and over each image and its mirror (float32, one per image). ``images`` is
+    sliced a batch at a time: give some faces of the memory-mapped cache as ``KeptRows(faces, indices)``, since
+    ``faces[indices]`` copies them all into RAM at once (about 8 GB for CelebA's training split at --size 128)."""
     total = np.zeros(len(images), np.float64)
     bar = tqdm(total=len(images) * len(teachers), desc="teacher soft labels", unit="img", mininterval=2)
     for model in teachers:

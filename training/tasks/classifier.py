@@ -692,7 +692,7 @@ def distillation_targets(data: ClassifierData, run_cfg: dict, out: Path) -> np.n
             and str(saved["faces"]) == faces and len(saved["p"]) == len(train)):
         p_train = saved["p"]
     else:  # first start, or a folder left by other teachers or by a run on other faces
-        p_train = teacher_p_female(data.images[train], [m for _, m in teachers])
+        p_train = teacher_p_female(KeptRows(data.images, train), [m for _, m in teachers])
         if Dist.from_env().is_main:
             out.mkdir(parents=True, exist_ok=True)
             # whole or not at all: a write cut short (a full disk, Ctrl-C) had left a file every later run and

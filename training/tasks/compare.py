@@ -29,6 +29,7 @@ from inference.errors import BiasMirrorError
 from inference.metrics import format_table
 from inference.models import load_model, read_card
 from inference.runtime import RuntimeConfig
+from inference.untrusted_text import say
 from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, needed_age_bar,
                                paired_lines, summary_line, write_evaluation)
 from training.checkpoints import CHECKPOINT, load_checkpoint
@@ -357,12 +358,13 @@ def _compare(args: argparse.Namespace, out: Path) -> int:
     samples = evaluation_samples(args.dataset, "test", min_age, dataset_cache)
     results, paired = evaluate_models({name: load_model(p, "classifier", RuntimeConfig(provider="cpu"))
                                        for name, p in paths.items()}, samples)
+    # the tables and lines quote the dataset's group labels and the cards' names, as evaluate's do: shown escaped
     for grouping in GROUPINGS:
-        print(format_table(results, grouping), end="\n\n")
+        say(format_table(results, grouping), end="\n\n")
     for name, r in results.items():  # each variant's worst group, ties and small groups said, as evaluate says them
-        print(summary_line(name, r))
+        say(summary_line(name, r))
     for line in paired_lines(paired):
-        print(line)
+        say(line)
     write_evaluation(out / "comparison.json", evaluation_json(results, paired, {"variants": variants}),
                      "the comparison", "the comparison is printed above and both variants are kept in --out: free "
                      "space and run the same command again to compare them (it reuses them)")
