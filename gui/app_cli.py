@@ -20,6 +20,7 @@ from inference.arg_checks import (check_output_file, check_paths_apart, check_so
 from inference.cli_common import (add_model_arguments, checked_cam_class, checked_condition, detector_from_args,
                                   runtime_from_args)
 from inference.errors import BiasMirrorError
+from inference.writing import written_in_place
 
 from .log_file import IN_THE_LOG, default_log_path, log_file, where_details_are
 
@@ -157,7 +158,8 @@ def main(args: argparse.Namespace) -> int:
     for dest, option in outputs:
         if getattr(args, dest) is not None:  # checked before the window opens: a session's health is written at its end
             # kept as checked ("~/shot.png" expanded): a folder named "~" had been made in the current one
-            setattr(args, dest, str(check_output_file(getattr(args, dest), option, args.source)))
+            in_place = written_in_place if dest != "log" else None  # --health /dev/stdout: no folder made in /dev
+            setattr(args, dest, str(check_output_file(getattr(args, dest), option, args.source, in_place)))
     # every default model: the app loads the whole folder whatever it is given (its menus offer them all)
     check_paths_apart([(option, getattr(args, dest)) for dest, option in outputs], model_inputs(args, all_defaults=True))
     refuse_making_the_source(args.source, [(option, getattr(args, dest)) for dest, option in outputs])

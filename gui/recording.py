@@ -30,7 +30,7 @@ from inference.errors import BiasMirrorError
 from inference.metrics import series_mean_ci
 from inference.results import FrameResult
 from inference.rows import RowWriter, face_row
-from inference.writing import made_new, placed_new, private_files, writing, written_whole
+from inference.writing import made_new, placed_new, private_files, writing
 
 log = logging.getLogger(__name__)
 
@@ -410,8 +410,10 @@ def write_image(picture: QImage | QPixmap, path: Path, what: str, image_format: 
     wrote onto the name itself, and a disk that refused part way left a cut-off image there (102,400 bytes of a PNG
     under `ulimit -f 100`). A refused write is a BiasMirrorError naming ``path`` and the reason."""
     data = encoded(picture, (image_format or path.suffix.lstrip(".")).lower(), path)
-    with writing(path, what, KEPT, len(data)), written_whole(path) as part:
-        part.write_bytes(data)
+    from inference.writing import write_through
+
+    with writing(path, what, KEPT, len(data)):
+        write_through(path, data)  # a bare rename had replaced a link to the user's file with a file of its own
 
 
 FRAME_NUMBERS = ("frame: the app's count of the frames it analysed, across sources and recordings; recording: the "

@@ -34,6 +34,7 @@ from .images import read_bgr
 from .metrics import modified_wilson
 from .runtime import RuntimeConfig
 from .stopping import terminate_as_interrupt, write_json_atomically
+from .writing import written_in_place
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -176,7 +177,8 @@ def main(args: argparse.Namespace) -> int:
         raise BiasMirrorError(f"--face-px {args.face_px} does not fit a {args.resolution} frame")
     if args.json is not None:
         for folder in data_folders(args) or [None]:  # it had replaced the dataset's labels.csv
-            args.json = str(check_output_file(args.json, "--json", folder))  # "~" expanded, as checked
+            # written once, at the end: /dev/stdout or a FIFO takes it where it stands
+            args.json = str(check_output_file(args.json, "--json", folder, in_place=written_in_place))
     detectors = parse_detectors(args.detectors, RuntimeConfig(provider=args.provider))
     # every cascade run by ONNX Runtime is checked against OpenCV running the same cascade on the same frames
     named = dict(detectors)

@@ -6,14 +6,12 @@ import csv
 import errno
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Sequence
 
 from .errors import BiasMirrorError, in_words
 from .results import FaceResult, FrameResult
 from .untrusted_text import spreadsheet_text
-from .writing import only_the_file_writable, written_in_place, written_whole
 
 
 def printable(text: str) -> str:
@@ -198,23 +196,22 @@ class RowWriter:
                 raise self._header_failed(exc) from exc
 
     def _opened_with_header(self, columns: list[str]) -> IO[str]:
-        """``path`` holding the header alone, put in place whole, and opened to append rows to. A link is followed,
-        so that the file it leads to gets the rows, not a new file in the link's place. What ``written_in_place``
-        (a FIFO, a device, /dev/stdout) is appended to: a rename would replace the name, not write to what it
-        opens, and /dev/stdout opened on a shell's ``>>`` file would have emptied it. A file the user may write in
-        a folder they may not (``only_the_file_writable``) is rewritten where it is."""
+        """``path`` holding the header alone and opened to append rows to, written as ``how_written`` decides for
+        every user's output: in place (a FIFO, a device, /dev/stdout) appended to on one handle, which the rows keep
+        (a FIFO closed after its header would end its reader's input); through a link, the file it leads to,
+        rewritten where it is or put in place whole."""
+        import io
+
+        from .writing import IN_PLACE, REWRITTEN, how_written, write_through
+
         try:
-            if written_in_place(self.path):
-                return self._with_header(open(self.path, "a", newline="", encoding="utf-8"), columns)
-            target = Path(os.path.realpath(self.path))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if only_the_file_writable(target):
-                return self._with_header(open(target, "w", newline="", encoding="utf-8"), columns)
-            with written_whole(target) as part:
-                with open(part, "w", newline="", encoding="utf-8") as whole:
-                    csv.writer(whole).writerow(columns)
-                if target.exists():
-                    shutil.copymode(target, part)  # a file the user had made readable to others stays so
+            how, target = how_written(self.path)
+            if how in (IN_PLACE, REWRITTEN):
+                mode = "a" if how == IN_PLACE else "w"  # "w" on /dev/stdout would empty a shell's ``>>`` file
+                return self._with_header(open(target, mode, newline="", encoding="utf-8"), columns)
+            header = io.StringIO()
+            csv.writer(header).writerow(columns)
+            write_through(target, header.getvalue())
             fh = open(target, "a", newline="", encoding="utf-8")
             self._saved_bytes = os.fstat(fh.fileno()).st_size
             return fh

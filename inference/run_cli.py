@@ -21,12 +21,12 @@ from .defaults import check_filter_choice
 from .errors import BiasMirrorError
 from .pipeline import PipelineConfig
 from .results import FrameResult
-from .rows import COLUMNS, ReaderStopped, RowWriter, printable, row_columns, written_in_place
+from .rows import COLUMNS, ReaderStopped, RowWriter, printable, row_columns
 from .runtime import fallback_lines, fallbacks_collected
 from .arg_checks import check_output_file, check_paths_apart, check_source, model_inputs, positive_int
 from .sources import open_source
 from .untrusted_text import terminal_safe
-from .writing import hidden_name, one_writer
+from .writing import hidden_name, one_writer, written_in_place
 
 
 EXIT_STATUSES = """exit status: 0 rows were written, or no face was found in any frame (the CSV holds its header alone,
@@ -85,8 +85,15 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _names_stdout(out: str) -> bool:
-    """Whether ``out`` is standard output's own name: closed, it names nothing, or the next file the run opens."""
-    return os.path.abspath(out) in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+    """Whether ``out`` leads to standard output's own name, itself or through links (``descriptor_named``): closed,
+    it names nothing, or the next file the run opens (a link to /dev/stdout had written rows into it)."""
+    import re
+
+    from .writing import descriptor_named
+
+    named = descriptor_named(out)
+    return named is not None and re.fullmatch(rf"/dev/(?:stdout|fd/1)|/proc/(?:self|thread-self|{os.getpid()})/fd/1",
+                                              named) is not None
 
 
 def check_stdout_open() -> None:

@@ -461,16 +461,24 @@ _MOST_LINKS = 40  # as Linux follows at most: a loop of links names no descripto
 def names_a_descriptor(path: str | Path) -> bool:
     """Whether ``path`` names an open descriptor (POSIX: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N,
     /proc/PID/fd/N), itself or through links: ~/rows.csv linked to /dev/stdout opens what standard output does."""
+    return descriptor_named(path) is not None
+
+
+def descriptor_named(path: str | Path) -> str | None:
+    """The descriptor's name ``path`` leads to (``names_a_descriptor``), as the first one on its way says it
+    ("/dev/stdout", "/proc/123/fd/1"); None where it leads to none."""
     here = os.path.abspath(path)
     for _ in range(_MOST_LINKS):
         folder, name = os.path.split(here)
-        if any(_DESCRIPTOR_NAME.fullmatch(p) for p in (here, os.path.join(os.path.realpath(folder), name))):
-            return True
+        named = next((p for p in (here, os.path.join(os.path.realpath(folder), name))
+                      if _DESCRIPTOR_NAME.fullmatch(p)), None)
+        if named is not None:
+            return named
         try:
             here = os.path.normpath(os.path.join(folder, os.readlink(here)))
         except (OSError, ValueError):  # no link: the name is a file's (or nothing's)
-            return False
-    return False
+            return None
+    return None
 
 
 def written_in_place(path: str | Path) -> bool:
@@ -494,20 +502,60 @@ def only_the_file_writable(target: Path) -> bool:
     return target.is_file() and os.access(target, os.W_OK) and not os.access(target.parent, os.W_OK | os.X_OK)
 
 
-def write_text_through(path: str | Path, text: str) -> None:
-    """``text`` written to what ``path`` names as a user means it: through a link to the file it leads to (the
-    link kept), in place to a descriptor's name or a FIFO (``written_in_place``) or to a file the user may write in
-    a folder they may not (``only_the_file_writable``), and otherwise whole, renamed over the old file with its
-    mode kept. A bare rename had put a file of mode 0644 in a link's place, or in that of a 0600 file."""
+def refuse_in_place(path: str | Path, option: str, why: str) -> None:
+    """A BiasMirrorError where ``path`` is written in place (``written_in_place``), for an output rewritten whole
+    again and again (``why``): appended to a descriptor or FIFO, each rewrite would add one more document."""
     if written_in_place(path):
-        Path(path).write_text(text, encoding="utf-8")
+        raise BiasMirrorError(f"{option} names standard output, a descriptor, a FIFO or a device, and {why}, which "
+                              "there would add one document after another; give a file", path)
+
+
+def write_text_through(path: str | Path, text: str) -> None:
+    """``text`` written to what ``path`` names as a user means it (``write_through``)."""
+    write_through(path, text)
+
+
+def write_through(path: str | Path, data: str | bytes) -> None:
+    """``data`` (text as UTF-8) written to what ``path`` names as a user means it: through a link to the file it
+    leads to (the link kept), appended in place to a descriptor's name or a FIFO (``written_in_place``), rewritten
+    where it is for a file the user may write in a folder they may not (``only_the_file_writable``), and otherwise
+    whole, renamed over the old file with its mode kept. A bare rename had put a file of mode 0644 in a link's place,
+    or in that of a 0600 file, and as root had replaced the system's /dev/stdout link with a file."""
+    how, target = how_written(path)
+    if how == IN_PLACE:
+        # "a", never "w": /dev/stdout opened on a shell's ``>>`` file with "w" empties it (`--json /dev/stdout >> log`)
+        _put(target, data, "a")
         return
-    target = Path(os.path.realpath(path))
+    if how == REWRITTEN:
+        _put(target, data, "w")
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
-    if only_the_file_writable(target):
-        target.write_text(text, encoding="utf-8")
-        return
     with written_whole(target) as part:
-        part.write_text(text, encoding="utf-8")
+        _put(part, data, "w")
         if target.exists():
             shutil.copymode(target, part)
+
+
+IN_PLACE, REWRITTEN, WHOLE = "in place", "rewritten", "whole"
+
+
+def how_written(path: str | Path) -> tuple[str, Path]:
+    """How an output ``path`` is written, and what is written: IN_PLACE (``path`` itself, appended to),
+    REWRITTEN (the file a link leads to, where it is) or WHOLE (that file, replaced by one written beside it). One
+    decision for every writer of a user's output (a report, `run`'s rows), which had each made their own, and
+    disagreed."""
+    if written_in_place(path):
+        return IN_PLACE, Path(path)
+    target = Path(os.path.realpath(path))
+    return (REWRITTEN if only_the_file_writable(target) else WHOLE), target
+
+
+def _put(place: Path, data: str | bytes, mode: str) -> None:
+    if mode == "w":  # through Path's own writers, which a test of a full disk stands in for
+        place.write_bytes(data) if isinstance(data, bytes) else place.write_text(data, encoding="utf-8", newline="")
+    elif isinstance(data, bytes):
+        with open(place, mode + "b") as fh:
+            fh.write(data)
+    else:
+        with open(place, mode, encoding="utf-8", newline="") as fh:  # as given: a CSV header's "\r\n" kept
+            fh.write(data)

@@ -837,8 +837,10 @@ def summary_line(name: str, metrics: GroupedMetrics) -> str:
 def main(args: argparse.Namespace) -> int:
     if args.json is not None:
         # the JSON had replaced a model or the dataset's labels.csv
+        from inference.writing import written_in_place  # /dev/stdout: no file is made beside it
+
         for read in (*args.model, *data_folders(args), *([args.yunet] if args.yunet else [])):
-            args.json = str(check_output_file(args.json, "--json", read))  # "~" expanded, as checked
+            args.json = str(check_output_file(args.json, "--json", read, in_place=written_in_place))  # "~" expanded
     detect = detects_faces(args, args.dataset.partition(":")[0])  # before any model is loaded
     # Named uniquely: a retrained model beside its predecessor has the same card name and file name, and under one
     # key the second silently replaced the first in every table and comparison.
