@@ -2,6 +2,7 @@
 message naming the file, never a UnicodeDecodeError from deep inside the csv module."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 from collections import defaultdict
@@ -112,31 +113,38 @@ class _Lines:
         return self.number
 
 
-def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """(column names, (row number, row) pairs); a row's number is its line in the file, the header being 1 (2 after
-    a "sep=" line). A row over more than one line is refused (``_Lines.row_read``)."""
+@contextlib.contextmanager
+def _opened_csv(path: Path, what: str) -> Iterator[tuple[_Lines, str]]:
+    """``path``'s lines (``_Lines``) and its separator, a BOM and a "sep=" line read past; a folder, text that is
+    not UTF-8 and what the csv module cannot read are said naming the file, also where raised while it is read."""
     if path.is_dir():
         raise BiasMirrorError(f"{what} is a folder; give the CSV file", path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             delimiter, before = _delimiter(fh)
-            lines = _Lines(fh, before)
-            # skipinitialspace: in '"file", "gender"' / '"a.jpg", "Male"' the space kept each value's quotes in it
-            # ('"Male"' not understood, every label lost) while the header's names were cleaned of theirs
-            reader = csv.DictReader(lines, delimiter=delimiter, skipinitialspace=True)
-            columns = [_column_name(str(c)) for c in reader.fieldnames or []]
-            lines.row_read(path, what)
-            twice = sorted({c for c in columns if columns.count(c) > 1 and c in KNOWN_COLUMNS})
-            if twice:
-                raise BiasMirrorError(f"{what} has column {twice[0]!r} twice (its name in two cases or spellings); "
-                                      "keep one", path)
-            rows = [(lines.row_read(path, what), {_column_name(k) if isinstance(k, str) else k: v
-                                                  for k, v in row.items()}) for row in reader]
-            return columns, _values_in_nfc(path, _without_extra_cells(path, rows))
+            yield _Lines(fh, before), delimiter
     except UnicodeDecodeError as exc:
         raise BiasMirrorError(f"{what} is not UTF-8 text (byte {exc.start}): save it as a UTF-8 CSV", path) from exc
     except csv.Error as exc:
         raise BiasMirrorError(f"{what} is not a readable CSV: {exc}", path) from exc
+
+
+def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """(column names, (row number, row) pairs); a row's number is its line in the file, the header being 1 (2 after
+    a "sep=" line). A row over more than one line is refused (``_Lines.row_read``)."""
+    with _opened_csv(path, what) as (lines, delimiter):
+        # skipinitialspace: in '"file", "gender"' / '"a.jpg", "Male"' the space kept each value's quotes in it
+        # ('"Male"' not understood, every label lost) while the header's names were cleaned of theirs
+        reader = csv.DictReader(lines, delimiter=delimiter, skipinitialspace=True)
+        columns = [_column_name(str(c)) for c in reader.fieldnames or []]
+        lines.row_read(path, what)
+        twice = sorted({c for c in columns if columns.count(c) > 1 and c in KNOWN_COLUMNS})
+        if twice:
+            raise BiasMirrorError(f"{what} has column {twice[0]!r} twice (its name in two cases or spellings); "
+                                  "keep one", path)
+        rows = [(lines.row_read(path, what), {_column_name(k) if isinstance(k, str) else k: v
+                                              for k, v in row.items()}) for row in reader]
+        return columns, _values_in_nfc(path, _without_extra_cells(path, rows))
 
 
 def csv_lines(path: str | Path, what: str) -> Iterator[tuple[int, list[str]]]:
@@ -145,20 +153,11 @@ def csv_lines(path: str | Path, what: str) -> Iterator[tuple[int, list[str]]]:
     lines passed over: Kaggle's CelebA list_attr_celeba.csv has 202,599 rows of 41 cells, hundreds of megabytes
     held at once as dicts."""
     path = Path(path)
-    if path.is_dir():
-        raise BiasMirrorError(f"{what} is a folder; give the CSV file", path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            delimiter, before = _delimiter(fh)
-            lines = _Lines(fh, before)
-            for cells in csv.reader(lines, delimiter=delimiter, skipinitialspace=True):
-                number = lines.row_read(path, what)
-                if cells:
-                    yield number, cells
-    except UnicodeDecodeError as exc:
-        raise BiasMirrorError(f"{what} is not UTF-8 text (byte {exc.start}): save it as a UTF-8 CSV", path) from exc
-    except csv.Error as exc:
-        raise BiasMirrorError(f"{what} is not a readable CSV: {exc}", path) from exc
+    with _opened_csv(path, what) as (lines, delimiter):
+        for cells in csv.reader(lines, delimiter=delimiter, skipinitialspace=True):
+            number = lines.row_read(path, what)
+            if cells:
+                yield number, cells
 
 
 def read_csv_rows(path: str | Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
