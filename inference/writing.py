@@ -554,7 +554,7 @@ def _put(place: Path, data: str | bytes, mode: str) -> None:
     if mode == "w":  # through Path's own writers, which a test of a full disk stands in for
         place.write_bytes(data) if isinstance(data, bytes) else place.write_text(data, encoding="utf-8", newline="")
     elif isinstance(data, bytes):
-        with open(place, mode + "b") as fh:
+        with open(place, mode="ab") as fh:  # in place is appended (IN_PLACE's only mode but "w")
             fh.write(data)
     else:
         with open(place, mode, encoding="utf-8", newline="") as fh:  # as given: a CSV header's "\r\n" kept

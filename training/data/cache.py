@@ -242,7 +242,7 @@ def _cgroup_headroom(root: Path, own_cgroups: Path) -> int | None:
     kernel may drop: memory.stat's inactive_file, as docker and the kubelet count it); None where none is limited
     or none can be read."""
     try:
-        lines = own_cgroups.read_text().splitlines()
+        lines = own_cgroups.read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
     headrooms = []
@@ -273,7 +273,7 @@ def _cgroup_headroom(root: Path, own_cgroups: Path) -> int | None:
 def _stat_bytes(path: Path, key: str) -> int:
     """The bytes ``key`` says in a cgroup's memory.stat; 0 where the file or the line is not there."""
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
         return 0
     for line in lines:
@@ -286,7 +286,7 @@ def _stat_bytes(path: Path, key: str) -> int:
 def _read_bytes(path: Path) -> int | None:
     """A cgroup file's number of bytes; None for "max" (no limit), or a file that is not there."""
     try:
-        said = path.read_text().strip()
+        said = path.read_text(encoding="utf-8").strip()
     except OSError:
         return None
     return int(said) if said.isdecimal() else None
