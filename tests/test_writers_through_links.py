@@ -51,12 +51,18 @@ def test_an_in_place_write_appends_as_a_shells_redirect_to_append_expects(tmp_pa
     assert log.read_text(encoding="utf-8") == "earlier\n{}\n"
 
 
-def test_a_json_report_to_a_fifo_is_written_into_it(tmp_path):
-    fifo = tmp_path / "f"
+def _fifo_read_aside(fifo: Path) -> tuple[threading.Thread, list[bytes]]:
+    """A FIFO made at ``fifo`` and a thread reading it whole (what a writer's reader gets, once the writer closes)."""
     os.mkfifo(fifo)
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
+    return reader, got
+
+
+def test_a_json_report_to_a_fifo_is_written_into_it(tmp_path):
+    fifo = tmp_path / "f"
+    reader, got = _fifo_read_aside(fifo)
     write_json_atomically(fifo, {"a": 1})
     reader.join(10)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and json.loads(got[0]) == {"a": 1}
@@ -66,10 +72,7 @@ def test_rows_to_a_fifo_keep_one_handle_for_header_and_rows(tmp_path):
     from inference.rows import RowWriter
 
     fifo = tmp_path / "rows"
-    os.mkfifo(fifo)
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
-    reader.start()
+    reader, got = _fifo_read_aside(fifo)
     rows = RowWriter(fifo, columns=["a", "b"])
     rows._fh.write("1,2\r\n")  # on the handle the header was written on: the reader has not been told the end
     rows.close()
