@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from . import strict_json
-from .writing import write_text_through, writing
+from .writing import write_through, writing
 
 
 TERMINATED = f"signal {int(signal.SIGTERM)}"  # the KeyboardInterrupt's words when SIGTERM raised it
@@ -52,8 +52,8 @@ def terminate_as_interrupt() -> Iterator[None]:
 def write_json_atomically(path: Path, payload: dict, what: str = "the --json report",
                           kept: str = "what was measured is printed above") -> None:
     """Replace ``path`` whole with ``payload``: a reader, or a kill mid-write, never sees half a file. Written as
-    ``write_text_through`` writes: a bare rename had replaced a link (as root, the system's /dev/stdout) with a file
+    ``write_through`` writes: a bare rename had replaced a link (as root, the system's /dev/stdout) with a file
     of its own. A write the system refuses is a BiasMirrorError naming ``path`` (it had named the hidden file
     written in its place)."""
     with writing(path, what, kept):
-        write_text_through(path, strict_json.dumps(payload, indent=1))
+        write_through(path, strict_json.dumps(payload, indent=1))

@@ -510,11 +510,6 @@ def refuse_in_place(path: str | Path, option: str, why: str) -> None:
                               "there would add one document after another; give a file", path)
 
 
-def write_text_through(path: str | Path, text: str) -> None:
-    """``text`` written to what ``path`` names as a user means it (``write_through``)."""
-    write_through(path, text)
-
-
 def write_through(path: str | Path, data: str | bytes) -> None:
     """``data`` (text as UTF-8) written to what ``path`` names as a user means it: through a link to the file it
     leads to (the link kept), appended in place to a descriptor's name or a FIFO (``written_in_place``), rewritten
@@ -554,7 +549,7 @@ def _put(place: Path, data: str | bytes, mode: str) -> None:
     if mode == "w":  # through Path's own writers, which a test of a full disk stands in for
         place.write_bytes(data) if isinstance(data, bytes) else place.write_text(data, encoding="utf-8", newline="")
     elif isinstance(data, bytes):
-        with open(place, mode="ab") as fh:  # in place is appended (IN_PLACE's only mode but "w")
+        with open(place, mode="ab") as fh:  # the one other mode: in place, appended
             fh.write(data)
     else:
         with open(place, mode, encoding="utf-8", newline="") as fh:  # as given: a CSV header's "\r\n" kept

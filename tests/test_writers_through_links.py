@@ -1,4 +1,4 @@
-"""Reports and images a user names written as write_text_through writes: through links, in place (appended) to a
+"""Reports and images a user names written as write_through writes: through links, in place (appended) to a
 descriptor's name or FIFO, and bench's rewritten --json refused where it would be appended to."""
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_an_in_place_write_appends_as_a_shells_redirect_to_append_expects(tmp_pa
     log = tmp_path / "log"  # stands for what /dev/stdout opens under `>> log`
     log.write_text("earlier\n", encoding="utf-8")
     monkeypatch.setattr(writing, "names_a_descriptor", lambda p: Path(p) == log)
-    writing.write_text_through(log, "{}\n")
+    writing.write_through(log, "{}\n")
     assert log.read_text(encoding="utf-8") == "earlier\n{}\n"
 
 

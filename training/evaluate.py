@@ -46,7 +46,7 @@ from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
 from inference.sources import Frame, ImageListSource
 from inference.untrusted_text import terminal_safe
-from inference.writing import write_text_through, writing
+from inference.writing import write_through, writing
 from training.data.cache import unreadable_note
 from training.data.compose import cell_of, compose
 
@@ -924,4 +924,4 @@ def write_evaluation(path: Path, text: str, what: str, kept: str) -> None:
     outputs' are: a full disk had left an empty file and said "No space left on device" of no file. ``what`` and
     ``kept`` as ``inference.writing.writing`` takes them."""
     with writing(path, what, kept, len(text.encode("utf-8"))):
-        write_text_through(path, text)
+        write_through(path, text)
