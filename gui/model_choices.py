@@ -19,7 +19,7 @@ from inference.models import Classifier, Filter, load_model, loaded_from, name_u
 from inference.runtime import RuntimeConfig
 
 from . import settings as st
-from .model_panel import ModelPanel
+from .model_panel import ModelPanel, checked_at_start, filter_at_start
 
 log = logging.getLogger(__name__)
 # the settings that keep each classifier's on/off state and the CAM model by file (settings.file_key), not by name
@@ -60,19 +60,6 @@ def filter_settings(f: Filter | None) -> dict[str, object]:
     """The settings that say ``f`` is the filter chosen (None: no filter)."""
     return {"filter": f.name if f else "", "filter_path": str(f.path) if f else "",  # one from a file is reopened
             "no_filter": f is None}
-
-
-def started_filter(start: StartingModels) -> Filter | None:
-    """The filter the models panel starts with, given ``start`` (as ModelPanel picks it: "" is the first filter)."""
-    if start.filter_pref:
-        return next((f for f in start.filters if f.name == start.filter_pref), None)
-    return start.filters[0] if start.filter_pref == "" and start.filters else None
-
-
-def started_checked(start: StartingModels) -> dict[str, bool]:
-    """Each classifier's name: checked as the models panel starts, given ``start`` (as ModelPanel reads it)."""
-    chosen = set(start.enabled or ()) & {c.name for c in start.classifiers}
-    return {c.name: c.name in chosen if chosen else c.name not in set(start.disabled) for c in start.classifiers}
 
 
 class ModelChoices:
@@ -117,8 +104,8 @@ class ModelChoices:
 
     def _seen_at_start(self, start: StartingModels) -> None:
         """The models the window starts with, as ``Seen``: what its first change is told apart from."""
-        checked = started_checked(start)
-        self.seen.filter = filter_settings(started_filter(start))
+        checked = checked_at_start(start.classifiers, start.enabled, start.disabled)
+        self.seen.filter = filter_settings(filter_at_start(start.filters, start.filter_pref))
         self.seen.classifiers = {st.file_key(c.path): checked[c.name] for c in start.classifiers}
         self.seen.added = set(self._added_files(start.classifiers, {n for n, on in checked.items() if on}))
         # the CAM model shown: as DisplayControls falls back to the first checked classifier

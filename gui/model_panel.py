@@ -299,6 +299,26 @@ def provider_badge(model: OnnxModel) -> QLabel:
 
 
 # --- the panel ------------------------------------------------------------------------
+def checked_at_start(classifiers: list[Classifier], enabled: list[str] | None,
+                     disabled: list[str] | None) -> dict[str, bool]:
+    """Each classifier's name: whether the panel starts with it checked, given the names saved checked and unchecked.
+    The settings' record of what a window started with reads the same rule here, not a copy of it."""
+    # a saved choice naming none of these (a session run with --classifier, a stale settings file) had left
+    # every default unchecked: it applies only where it names one of them
+    chosen = set(enabled or ()) & {c.name for c in classifiers}
+    # the ones unchecked, saved apart: "all unchecked" had read back as the empty list of a stale file, all on
+    off = set(disabled or ())
+    return {c.name: c.name in chosen if chosen else c.name not in off for c in classifiers}
+
+
+def filter_at_start(filters: list[Filter], filter_name: str | None) -> Filter | None:
+    """The filter the panel starts with: the one named, the first where ``filter_name`` is "" (no preference), none
+    where it is None or names none of them."""
+    if filter_name:
+        return next((f for f in filters if f.name == filter_name), None)
+    return filters[0] if filter_name == "" and filters else None
+
+
 class ModelPanel(QWidget):
     """Emits ``models_changed`` when the active classifiers or the filter change."""
 
@@ -315,17 +335,8 @@ class ModelPanel(QWidget):
         self.classifiers: list[Classifier] = list(classifiers)
         self.filters: list[Filter] = list(filters)
         self.load_errors = list(errors)
-        # a saved choice naming none of these (a session run with --classifier, a stale settings file) had left
-        # every default unchecked: it applies only where it names one of them
-        chosen = set(enabled or ()) & {c.name for c in self.classifiers}
-        # the ones unchecked, saved apart: "all unchecked" had read back as the empty list of a stale file, all on
-        off = set(disabled or ())
-        self._enabled = {c.name: c.name in chosen if chosen else c.name not in off for c in self.classifiers}
-        self._filter: Filter | None = None
-        if filter_name:
-            self._filter = next((f for f in self.filters if f.name == filter_name), None)
-        elif filter_name == "" and self.filters:  # "" = no preference: the first filter
-            self._filter = self.filters[0]
+        self._enabled = checked_at_start(self.classifiers, enabled, disabled)
+        self._filter: Filter | None = filter_at_start(self.filters, filter_name)
 
         lay = QVBoxLayout(self)
         self.banner = plain_label(QLabel())  # it names the models folder
