@@ -34,6 +34,7 @@ from inference.datasets.copies import kept_with_copies
 from inference.datasets.framing import warn_if_loosely_framed
 from inference.datasets.folder import list_folder
 from inference.datasets.sample import nfc
+from inference.datasets.splits import say_bands_cut
 from inference.defaults import load_classifiers
 from inference.errors import BiasMirrorError
 from inference.detect_ahead import detecting_ahead
@@ -312,12 +313,13 @@ def evaluation_faces(read: DatasetRead, split: str, min_age: int | None) -> list
         raise BiasMirrorError(f"evaluating faces {ages_text(min_age)} needs ages, and this dataset has none: pass "
                               "--min-age -1 (or leave --min-age out) to evaluate its faces whatever their age",
                               read.root)
-    samples = select(read.samples, None if split == "all" else split, min_age=min_age, labelled=True)
+    in_split = select(read.samples, None if split == "all" else split, labelled=True)
+    say_bands_cut(in_split, min_age)  # here, once: evaluate selects at the bar again for the groups it holds
+    samples = select(in_split, min_age=min_age)
     if not samples:
         raise no_faces_error(read, split, min_age)
     # what the filters left out, said: faces without an age went without a word, and a folder without a split
     # column was evaluated on the tenth of it that its file names' hash puts in "test"
-    in_split = select(read.samples, None if split == "all" else split, labelled=True)
     no_age = sum(s.age is None for s in in_split) if min_age is not None else 0
     if no_age:
         say(f"note: {no_age} labelled face(s) of split '{split}' have no age and are left out by the age bar "

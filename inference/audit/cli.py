@@ -43,6 +43,7 @@ from ..datasets.folder import (NOT_IN_FOLDER, FileNames, folder_bases, labels_cs
                                path_within)
 from ..datasets.sample import IMAGE_EXTENSIONS, nfc
 from ..datasets.sample import listed_not_found as listed_not_found_why
+from ..datasets.splits import say_bands_cut
 from ..defaults import load_selection
 from ..errors import BiasMirrorError
 from ..file_identity import file_hash
@@ -278,7 +279,9 @@ def choose_samples(read: DatasetRead, args) -> list[Sample]:
         # as train classifier and train evaluate say it: "no images left after --min-age 18" had not said why
         raise BiasMirrorError(f"--min-age {args.min_age} needs ages, and this dataset has none: leave out --min-age "
                               "to audit every image", read.root)
-    samples = select(read.samples, args.split, args.min_age)
+    in_split = select(read.samples, args.split)
+    say_bands_cut(in_split, args.min_age)
+    samples = select(in_split, min_age=args.min_age)
     if not samples and read.samples:
         raise BiasMirrorError(
             f"no images left after --split {args.split or 'any'} --min-age {args.min_age}"

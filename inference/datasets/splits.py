@@ -76,23 +76,19 @@ def select(
     labelled: bool = False,
 ) -> list[Sample]:
     """Samples of one split, filtered by age; ``labelled`` keeps only those with gender. A face aged by its band
-    (FairFace's) is as old as the band's youngest: a band the bar cuts through is left out whole, said once
-    (``_say_bands_cut``)."""
+    (FairFace's) is as old as the band's youngest: a band the bar cuts through is left out whole, which the command
+    says (``say_bands_cut``), not each select it makes."""
     out: list[Sample] = []
-    cut: Counter[str] = Counter()
     for s in samples:
         if split is not None and split_of(s) != split:
             continue
         if min_age is not None and (s.age is None or s.age < min_age):
-            if _cut_through(s.age_bin, min_age) and not (labelled and s.gender is None):
-                cut[s.age_bin] += 1
             continue
         if max_age is not None and (s.age is None or s.age > max_age):
             continue
         if labelled and s.gender is None:
             continue
         out.append(s)
-    _say_bands_cut(cut, min_age)
     return out
 
 
@@ -102,16 +98,18 @@ def _cut_through(band: str | None, min_age: int) -> bool:
     return bounds is not None and bounds[0] < min_age <= bounds[1]
 
 
-_BANDS_CUT_SAID: set[tuple] = set()  # (bar, bands) said already: select runs more than once on one dataset
-
-
-def _say_bands_cut(cut: Counter, min_age: int | None) -> None:
-    """A note, once, that the age bar leaves out whole the age bands it cuts through, and the bar it makes in effect:
-    --min-age 18 drops FairFace's whole "10-19" band, its 18- and 19-year-olds with it, and had said nothing of it."""
-    key = (min_age, tuple(sorted(cut)))
-    if not cut or key in _BANDS_CUT_SAID:
+def say_bands_cut(samples: Iterable[Sample], min_age: int | None) -> None:
+    """A note that the age bar leaves out whole the age bands of ``samples`` (the faces of the split and labels a
+    command takes, before the bar) it cuts through, and the bar it makes in effect: --min-age 18 drops FairFace's
+    whole "10-19" band, its 18- and 19-year-olds with it, and had said nothing of it. Each command that bars by age
+    calls it once: said by ``select`` and kept from repeats by a set for the whole process, it had been said to the
+    first command of a process alone."""
+    if min_age is None:
         return
-    _BANDS_CUT_SAID.add(key)
+    cut = Counter(s.age_bin for s in samples
+                  if s.age is not None and s.age < min_age and _cut_through(s.age_bin, min_age))
+    if not cut:
+        return
     bands = sorted(cut, key=lambda b: band_bounds(b) or (0, 0))
     oldest = max(band_bounds(b)[1] for b in bands)  # type: ignore[index]
     if oldest == float("inf"):
