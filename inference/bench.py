@@ -100,9 +100,10 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)
     providers = parse_providers(args.providers or args.provider)
     if args.json is not None:
-        args.json = str(check_output_file(args.json, "--json", args.source))  # "~/b.json" as the home folder's
-        from .writing import refuse_in_place
+        from .writing import refuse_in_place, written_in_place
 
+        # "~/b.json" as the home folder's; /dev/null is taken where it stands, though a user may not write in /dev
+        args.json = str(check_output_file(args.json, "--json", args.source, in_place=written_in_place))
         refuse_in_place(args.json, "--json", "is rewritten after every row")  # as root /dev/stdout had been replaced
         check_paths_apart([("--json", args.json)], model_inputs(args))  # `--json m.onnx --classifier m.onnx` wrote over it
     if args.profile_host is not None:

@@ -504,10 +504,21 @@ def only_the_file_writable(target: Path) -> bool:
 
 def refuse_in_place(path: str | Path, option: str, why: str) -> None:
     """A BiasMirrorError where ``path`` is written in place (``written_in_place``), for an output rewritten whole
-    again and again (``why``): appended to a descriptor or FIFO, each rewrite would add one more document."""
-    if written_in_place(path):
+    again and again (``why``): appended to a descriptor or FIFO, each rewrite would add one more document. The null
+    device (``discards``) keeps none of them: `--json /dev/null`, given for the terminal's output alone, had been
+    refused."""
+    if written_in_place(path) and not discards(path):
         raise BiasMirrorError(f"{option} names standard output, a descriptor, a FIFO or a device, and {why}, which "
                               "there would add one document after another; give a file", path)
+
+
+def discards(path: str | Path) -> bool:
+    """Whether ``path`` leads to the null device: /dev/null, a link to it, or a descriptor's name open on it. By the
+    file it is, not by its name; a FIFO is only looked at (stat opens nothing), so its reader is not waited for."""
+    try:
+        return os.path.samefile(path, os.devnull)
+    except (OSError, ValueError):  # nothing there, or no null device by that name (Windows' "nul")
+        return False
 
 
 def write_through(path: str | Path, data: str | bytes) -> None:

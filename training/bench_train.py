@@ -35,7 +35,7 @@ from inference.defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
 from inference.datasets import open_dataset
 from inference.errors import BiasMirrorError
 from inference.stopping import write_json_atomically
-from inference.writing import refuse_in_place
+from inference.writing import refuse_in_place, written_in_place
 from training.compile_step import COMPILE_MODES
 from training.data.cache import add_cache_argument, load_images, unreadable_note
 from training.distributed import Dist, training_wrapper
@@ -246,7 +246,8 @@ def parse_compile_modes(text: str) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     if args.json is not None:
-        args.json = str(check_output_file(args.json, "--json"))  # "~" expanded, as checked
+        # "~" expanded, as checked; /dev/null is taken where it stands, though a user may not write in /dev
+        args.json = str(check_output_file(args.json, "--json", in_place=written_in_place))
         refuse_in_place(args.json, "--json", "is rewritten after every configuration")
     args.cache = check_cache_dir(args.cache)
     if args.threads:
