@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
-from inference.arg_checks import (check_output_file, check_paths_apart, check_source, float_at_least, model_inputs,
-                                  non_negative_float, positive_float, resolved)
+from inference.arg_checks import (check_output_file, check_paths_apart, check_source, float_at_least, lies_in,
+                                  model_inputs, non_negative_float, positive_float, resolved)
 from inference.cli_common import (add_model_arguments, checked_cam_class, checked_condition, detector_from_args,
                                   runtime_from_args)
 from inference.errors import BiasMirrorError
@@ -195,7 +195,7 @@ def refuse_making_the_source(source: str, outputs: list[tuple[str, str | None]])
     if where.exists():
         return
     for option, path in outputs:
-        if path is not None and where in resolved(path, option).parents:
+        if path is not None and lies_in(resolved(path, option), where):
             raise BiasMirrorError(f"the source does not exist (give a camera index, a video file, an image folder or "
                                   f"an image), and {option} lies in it: writing it would make it a folder", source)
 

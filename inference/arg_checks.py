@@ -12,10 +12,11 @@ import argparse
 import ast
 import contextlib
 import errno
+import itertools
 import math
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .errors import BiasMirrorError
 from .sources import camera_index
@@ -215,16 +216,93 @@ def resolved(path: str | Path, option: str = "") -> Path:
     return path.resolve()
 
 
+def same_place(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` (as ``resolved`` gives them) name one file: they are spelled alike, are one file
+    there (another case of its name, a hard link), or differ in case only where the file system ignores case
+    (``ignores_case``), there or to be made. Compared as strings, face.jpg and Face.jpg had been two files on macOS,
+    whose APFS and HFS+ ignore case and whose realpath keeps the case typed: `run --source face.jpg --out Face.jpg`
+    wrote its rows over the photo."""
+    if a == b or _same_file(a, b):
+        return True
+    if len(a.parts) != len(b.parts) or any(x.casefold() != y.casefold() for x, y in zip(a.parts, b.parts)):
+        return False
+    return all(ignores_case(_nearest_folder(Path(*a.parts[:i])))
+               for i, (x, y) in enumerate(zip(a.parts, b.parts)) if x != y)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        there = os.stat(a)
+        return bool(there.st_ino) and os.path.samestat(there, os.stat(b))  # 0: a file system that numbers no files
+    except OSError:  # either not there (yet)
+        return False
+
+
+def _nearest_folder(path: Path) -> Path:
+    """``path``, or its nearest parent that is there: where a folder to be made would be made."""
+    return next((folder for folder in (path, *path.parents) if folder.is_dir()), path)
+
+
+def lies_in(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is below ``folder`` (both as ``resolved`` gives them, by ``same_place``): ~/faces/report is
+    in ~/Faces where names ignore case."""
+    return any(same_place(up, folder) for up in path.parents)
+
+
+_CASE_PROBES = 32  # a folder's entries looked at for a name to ask about: enough to find one, few to list
+
+
+def ignores_case(folder: Path) -> bool:
+    """Whether the file system holding ``folder`` matches names ignoring case (macOS's APFS and HFS+ as formatted
+    by default, Windows's NTFS, FAT): a name there asked for with its case swapped finds that file. Asked of the file
+    system, not told by the platform: a Mac may have a case-sensitive volume, and Linux a FAT stick. False where no
+    name with a letter is found to ask about."""
+    for probe in _case_probes(folder):
+        swapped = probe.with_name(probe.name.swapcase())
+        try:
+            named = os.lstat(probe)
+        except OSError:  # gone since it was listed, or not to be looked at
+            continue
+        try:
+            other = os.lstat(swapped)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            continue
+        if named.st_ino and os.path.samestat(named, other):
+            return True
+        try:  # a file of its own by that name, or one file numbered by the name asked (a FUSE file system may)
+            return swapped.name not in os.listdir(probe.parent)
+        except OSError:
+            continue
+    return False
+
+
+def _case_probes(folder: Path) -> Iterator[Path]:
+    """Names whose case can be swapped: a few of ``folder``'s entries (on its own file system), then ``folder`` and
+    the folders above it (each named on its parent's: a mount point's own name tells of the disk below it). ASCII
+    names only: a file system may fold other letters otherwise than Python (ß, the Turkish ı), or not at all."""
+    try:
+        with os.scandir(folder) as entries:
+            listed = [folder / e.name for e in itertools.islice(entries, _CASE_PROBES)]
+    except OSError:
+        listed = []
+    for probe in (*listed, folder, *folder.parents):
+        if probe.name.isascii() and probe.name != probe.name.swapcase():
+            yield probe
+
+
 def _refuse_writing_into_source(path: Path, option: str, source: str | Path) -> None:
     """An output that is an input, or lies in an input folder, is refused: `run --source v.mp4 --out v.mp4`
-    replaced the video with its rows, and `--out faces/labels.csv` a folder's labels."""
+    replaced the video with its rows, and `--out faces/labels.csv` a folder's labels. Compared as places
+    (``same_place``), so another name of the input (another case, a hard link) is the input."""
     if not str(source).strip() or camera_index(source) is not None:  # a camera index is no file
         return
     src, out = resolved(source), resolved(path, option)
-    if out == src:
+    if same_place(out, src):
         raise BiasMirrorError(f"{option} is an input of this command: writing it would destroy or change the input; "
                               "give another path", path)
-    if src.is_dir() and src in out.parents:
+    if src.is_dir() and lies_in(out, src):
         raise BiasMirrorError(f"{option} lies in {user_path(source)}, an input folder: write results outside it (a file there "
                               "may be the folder's own, such as its labels.csv, and one written there joins its input)",
                               path)
@@ -236,24 +314,27 @@ def check_paths_apart(outputs: Iterable[tuple[str, str | Path | None]],
     options. `app --classifier v.onnx --health v.onnx` replaced the model with the health JSON, `--log` rotated it
     away, and `--screenshot x.png --health x.png` kept only one of the two, each with status 0. Paths are compared
     as written to (``~`` expanded, links followed); a path that is None or '' (checked elsewhere) is skipped, and an
-    option may come more than once (a repeated --classifier)."""
-    seen: dict[Path, str] = {}
+    option may come more than once (a repeated --classifier). Compared as places (``same_place``): names differing
+    in case only are one file where the file system ignores case (macOS, Windows)."""
+    inputs_seen: list[tuple[Path, str]] = []
     for option, path in inputs:
         if path is not None and str(path) != "":
-            seen.setdefault(resolved(path, option), option)
-    inputs_seen = dict(seen)
+            inputs_seen.append((resolved(path, option), option))
+    outputs_seen: list[tuple[Path, str]] = []
     for option, path in outputs:
         if path is None or str(path) == "":
             continue
         where = resolved(path, option)
-        if where in inputs_seen:
-            raise BiasMirrorError(f"{option} and {inputs_seen[where]} name the same file: writing {option} would "
-                                  f"destroy {inputs_seen[where]}, an input of this command; give {option} another path",
+        same_input = next((other for there, other in inputs_seen if same_place(where, there)), None)
+        if same_input is not None:
+            raise BiasMirrorError(f"{option} and {same_input} name the same file: writing {option} would "
+                                  f"destroy {same_input}, an input of this command; give {option} another path",
                                   user_path(path))
-        if where in seen:
-            raise BiasMirrorError(f"{option} and {seen[where]} name the same file: one would overwrite the other; "
+        same_output = next((other for there, other in outputs_seen if same_place(where, there)), None)
+        if same_output is not None:
+            raise BiasMirrorError(f"{option} and {same_output} name the same file: one would overwrite the other; "
                                   "give each its own path", user_path(path))
-        seen[where] = option
+        outputs_seen.append((where, option))
 
 
 def model_inputs(args: argparse.Namespace, all_defaults: bool = False) -> list[tuple[str, str | None]]:
