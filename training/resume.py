@@ -42,12 +42,7 @@ class Where:
 
     def _parts(self) -> tuple[str, str] | None:
         """(KIND, PATH) as written; the kind "" for a bare path."""
-        if self.text is None:
-            return None
-        kind, sep, path = self.text.partition(":")
-        if not sep or "/" in kind or "\\" in kind:  # a bare path
-            kind, path = "", self.text
-        return kind, path
+        return None if self.text is None else kind_and_path(self.text)
 
     def _key(self) -> tuple[str, str] | None:
         parts = self._parts()
@@ -79,6 +74,14 @@ class Where:
 
     def __str__(self) -> str:
         return "none" if self.text is None else self.text
+
+
+def kind_and_path(text: str) -> tuple[str, str]:
+    """``inference.datasets.kind_and_path``, imported when first asked: the readers bring OpenCV, which a resume
+    refused sooner never needs. A Windows drive had been read as a kind and anchored on the run's drive (D:C:\\)."""
+    from inference.datasets import kind_and_path as split
+
+    return split(text)
 
 
 # A setting as a run's config holds it: a config key, (key, value for checkpoints from before the key existed),
@@ -136,11 +139,9 @@ def anchored(saved: dict, keys: tuple[str, ...]) -> dict:
             return [fix(t) for t in text]
         if not isinstance(text, str):
             return text
-        kind, sep, path = text.partition(":")
-        if not sep or "/" in kind or "\\" in kind:  # a bare path
-            kind, sep, path = "", "", text
+        kind, path = kind_and_path(text)
         path = str(Path(base, Path(path).expanduser()))  # an absolute path stays as it is
-        return f"{kind}{sep}{path}"
+        return f"{kind}:{path}" if kind else path
 
     typed = {k: as_typed(saved, k) for k in keys if saved.get(k)}
     return {**saved, **{k: fix(saved[k]) for k in keys if saved.get(k)}, "typed": {**(saved.get("typed") or {}), **typed}}

@@ -9,7 +9,7 @@ from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
-from ..datasets import READERS
+from ..datasets import kind_and_path
 from ..program_name import program
 from ..rows import printable
 from ..strict_json import measured
@@ -456,9 +456,8 @@ def _shareable(arg: str) -> str:
     option, equals, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
     if option and not equals:  # an option's name alone
         return printable(arg)
-    kind, sep, path = value.partition(":")
-    if not (sep and kind in READERS):
-        kind, sep, path = "", "", value
+    kind, path = kind_and_path(value)
+    sep = ":" if kind else ""
     if "/" in path or "\\" in path:
         path = PureWindowsPath(path.rstrip("/\\")).name or path  # a Windows path splits at either slash
     return printable(f"{option}{equals}{kind}{sep}{path}")  # after the split: its escapes hold backslashes

@@ -24,6 +24,13 @@ READERS = {"utkface": read_utkface, "celeba": read_celeba, "fairface": read_fair
 LISTING_VERSION = 2
 
 
+def kind_and_path(text: str) -> tuple[str, str]:
+    """(KIND, PATH) of a dataset's ``KIND:PATH``, or ("", ``text``) for a bare path: a kind is a reader's name, so a
+    Windows drive (D:\\faces) is a path, not a kind "D"."""
+    kind, sep, path = text.partition(":")
+    return (kind, path) if sep and kind in READERS else ("", text)
+
+
 def read_spec(spec: str) -> DatasetRead:
     """Every file ``KIND:PATH`` lists, copies and all: for joining more labels on before ``merge_copies``."""
     kind, sep, path = spec.partition(":")
@@ -73,7 +80,7 @@ def open_dataset(spec: str, cache_dir: DatasetCache = USER_CACHE) -> DatasetRead
 
 
 __all__ = [
-    "AGE_BANDS", "GENDERS", "LISTING_VERSION", "READERS", "SPLITS", "USER_CACHE", "DatasetCache", "DatasetRead", "Sample", "age_band",
+    "AGE_BANDS", "GENDERS", "kind_and_path", "LISTING_VERSION", "READERS", "SPLITS", "USER_CACHE", "DatasetCache", "DatasetRead", "Sample", "age_band",
     "cache_folder", "framing_warning", "open_dataset", "warn_if_loosely_framed",
     "merge_copies", "read_celeba", "read_spec", "read_fairface", "read_folder", "read_utkface", "select", "split_of",
 ]
