@@ -317,14 +317,18 @@ class Staged:
     def path(self, place: str | Path) -> Path:
         """Where to write the file for ``place``; files are put in place in the order asked for."""
         place = Path(place)
+        staged = self._folder(place) / hidden_name(place, ".new").name  # shortened as a long name needs
+        self.files.append((staged, place))
+        return staged
+
+    def _folder(self, place: Path) -> Path:
+        """This Staged's own folder beside ``place``, made when first asked for."""
         folder = place.parent / f".staged-{self._token}"
         if folder not in self._folders:
             clear_leftovers(place.parent, ".staged-")  # a killed command's, which no later one would overwrite
             folder.mkdir(exist_ok=True)
             self._folders.append(folder)
-        staged = folder / hidden_name(place, ".new").name  # shortened as a long name needs
-        self.files.append((staged, place))
-        return staged
+        return folder
 
     def copy(self, src: str | Path, place: str | Path) -> Path:
         """``src`` staged as a copy for ``place`` (an --export-to), its folder made where it is missing; a copy that
@@ -341,17 +345,71 @@ class Staged:
         return staged
 
     def put_in_place(self, stale: tuple[str | Path, ...] = ()) -> None:
-        """``stale`` removed first (a metrics.json of the model being replaced), then each staged file renamed over
-        its place, with a Ctrl-C or a kill held back until all are: a SIGKILL, which nothing holds back, can leave
-        the old model without its metrics.json, or the new one without its own, never one beside another's."""
+        """Each staged file put in place and ``stale`` removed (a metrics.json of the model being replaced), all of
+        them or none, with a Ctrl-C or a kill held back until done. First every earlier file there (``stale`` too)
+        is renamed aside into this Staged's folder, then the staged ones are renamed in and the earlier ones
+        removed. Windows refuses to rename a file another program has open (a faces.csv open in Excel): renamed
+        over one by one, report.json had been replaced beside the earlier audit's faces.csv and report.html, and
+        the error named the hidden staged file. Now the refusal comes before anything new is in place, what was
+        set aside goes back, and the BiasMirrorError names the file. A SIGKILL, which nothing holds back, can leave
+        places empty, their earlier files in the hidden folder, never one file beside another's."""
         with signals_held():
-            for path in stale:
-                Path(path).unlink(missing_ok=True)
-            for staged, place in self.files:
-                os.replace(staged, place)
+            aside = self._set_aside([Path(path) for path in stale] + [place for _, place in self.files])
+            self._move_in(aside)
+            for earlier in aside.values():
+                with contextlib.suppress(OSError):  # one still open elsewhere goes with the killed commands' leftovers
+                    earlier.unlink()
             self.in_place = [place for _, place in self.files]
             self.files, self.placed = [], True
             self._remove_folders()
+
+    def _set_aside(self, places: list[Path]) -> dict[Path, Path]:
+        """Each of ``places`` that is there renamed into this Staged's folder: {place: where it is now}. Renamed,
+        not replaced: nothing is at the new name, and on Windows this is the step a file held open refuses."""
+        aside: dict[Path, Path] = {}
+        for place in dict.fromkeys(places):  # a stale file may be staged anew too
+            if not os.path.lexists(place):
+                continue
+            earlier = self._folder(place) / hidden_name(place, ".old").name
+            try:
+                os.rename(place, earlier)
+            except OSError as exc:
+                raise self._refused(place, exc, self._put_back(aside)) from exc
+            aside[place] = earlier
+        return aside
+
+    def _move_in(self, aside: dict[Path, Path]) -> None:
+        """The staged files renamed to their places, emptied by ``_set_aside``; should one be refused, those moved
+        go back to being staged and the earlier files (``aside``) back to their places."""
+        moved: list[tuple[Path, Path]] = []
+        for staged, place in self.files:
+            try:
+                os.replace(staged, place)
+            except OSError as exc:
+                for back, place_back in reversed(moved):
+                    with contextlib.suppress(OSError):
+                        os.replace(place_back, back)
+                raise self._refused(place, exc, self._put_back(aside)) from exc
+            moved.append((staged, place))
+
+    @staticmethod
+    def _put_back(aside: dict[Path, Path]) -> dict[Path, Path]:
+        """The earlier files set aside renamed back to their places; those that could not be, returned."""
+        stuck = {}
+        for place, earlier in aside.items():
+            try:
+                os.rename(earlier, place)
+            except OSError:
+                stuck[place] = earlier
+        return stuck
+
+    @staticmethod
+    def _refused(place: Path, exc: OSError, stuck: dict[Path, Path]) -> BiasMirrorError:
+        """The error of a file not replaced: named itself (not by its staged name), with the likely cause."""
+        kept = "nothing was put in place, and the earlier files here are as they were" if not stuck else \
+            "the earlier " + ", ".join(f"{p.name} could not be put back: it is kept as {e}" for p, e in stuck.items())
+        return BiasMirrorError(f"could not be replaced ({_reason(exc)}); if another program has it open (a "
+                               f"spreadsheet, a viewer), close it and run again: {kept}", place)
 
     def discard(self) -> None:
         for staged, _ in self.files:
