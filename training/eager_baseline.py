@@ -20,6 +20,7 @@ from torchvision.models import resnet18
 
 from inference.errors import BiasMirrorError
 from inference.faces import crop_square
+from inference.haar_cascade import cascade_text, opencv_classifier
 from training.nets.cyclegan import PRESETS, build_generator, preset
 
 CROP = 128  # the research script's classifier input size
@@ -49,7 +50,10 @@ class EagerBaseline:
         self.device = pick_device(device)
         if threads:
             torch.set_num_threads(threads)
-        self.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+        # from its text, not by name: OpenCV opens no path beyond ASCII on Windows (C:\Users\Иван\…), and the empty
+        # cascade it gave had crashed bench in detectMultiScale
+        cascade = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self.cascade = opencv_classifier(cascade_text(cascade), cascade)
         self.models = [resnet18(weights=None, num_classes=2).eval().to(self.device) for _ in range(classifiers)]
         self.features: dict[int, np.ndarray] = {}
         for i, m in enumerate(self.models):
