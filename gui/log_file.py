@@ -19,6 +19,36 @@ def default_log_path() -> Path:
     return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)) / "bias-mirror.log"
 
 
+class SharedLog(RotatingFileHandler):
+    """A RotatingFileHandler (``max_bytes`` a file, ``backups`` more) for a log other processes write too: two app
+    windows of one account share the default log. Windows refuses to rename a file another process has open, so the
+    rollover fails while the other window runs; the plain handler then dropped every later line, each with a
+    traceback on stderr, and the "recording saved: PATH" lines the app points to were lost. Here the lines go on
+    into the file as it is, and the rollover is tried again once it has grown by ``RETRY_BYTES`` more."""
+
+    RETRY_BYTES = 64 * 1024  # not each line: each try closes and opens the file again
+
+    def __init__(self, path: Path, max_bytes: int, backups: int):
+        super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        self._refused_at = 0  # the log's size when its rollover was last refused; 0: none since one went through
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        # the base's check leaves the stream open, at its end
+        return bool(super().shouldRollover(record)) and (
+            not self._refused_at or self.stream.tell() >= self._refused_at + self.RETRY_BYTES)
+
+    def doRollover(self) -> None:
+        try:
+            super().doRollover()
+        except OSError:
+            # open in another window (Windows): appended to, as the base's reopening after a rollover does
+            if self.stream is None:
+                self.stream = self._open()
+            self._refused_at = self.stream.seek(0, 2)
+        else:
+            self._refused_at = 0
+
+
 @contextlib.contextmanager
 def log_file(path: Path) -> Iterator[Path | None]:
     """Inside, every log record at INFO or above also goes to ``path`` (kept to three files of 1 MB); it yields
@@ -26,7 +56,7 @@ def log_file(path: Path) -> Iterator[Path | None]:
     leaving, so a second app in the same process (tests) does not write each line twice."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2, encoding="utf-8")
+        handler = SharedLog(path, max_bytes=1_000_000, backups=2)
     except OSError as exc:
         log.warning("%s: the log cannot be kept there (%s)", path, exc.strerror or exc)
         yield None
