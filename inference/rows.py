@@ -6,6 +6,7 @@ import csv
 import errno
 import math
 import os
+import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Sequence
 
@@ -232,7 +233,7 @@ class RowWriter:
         return fh
 
     def _header_failed(self, exc: OSError) -> BiasMirrorError:
-        if _reader_gone(exc):
+        if _reader_gone(exc, self._stream):
             return self._stopped()
         return BiasMirrorError(f"could not write its header ({in_words(exc)})", self.path)
 
@@ -295,7 +296,7 @@ class RowWriter:
 
     def _failed(self, exc: OSError) -> BiasMirrorError:
         self._done = True
-        if _reader_gone(exc):
+        if _reader_gone(exc, self._stream):
             if not self._stream:
                 with contextlib.suppress(OSError):  # a pipe: nothing to cut back, and its flush fails again
                     self._fh.close()
@@ -309,6 +310,11 @@ class RowWriter:
         return BiasMirrorError(f"{reason[:1].lower()}{reason[1:]}; {self.rows_saved} rows saved", self.path)
 
 
-def _reader_gone(exc: OSError) -> bool:
-    """Whether ``exc`` is a write to a pipe whose reader has closed it (Python ignores SIGPIPE: EPIPE instead)."""
-    return isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE
+def _reader_gone(exc: OSError, stream: bool) -> bool:
+    """Whether ``exc`` is a write to a pipe whose reader has closed it (Python ignores SIGPIPE: EPIPE instead). On
+    Windows such a write to a ``stream`` (standard output) fails with EINVAL (python/cpython#79935): `run --out - |
+    head` had ended "error: standard output: invalid argument", status 2. A file written by name keeps EINVAL's
+    own meaning."""
+    if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+        return True
+    return stream and sys.platform == "win32" and exc.errno == errno.EINVAL
