@@ -17,7 +17,7 @@ import time
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -288,6 +288,43 @@ def _doubles() -> array:
     return array("d")
 
 
+# The values one summary() call reads through series_mean_ci before it leaves the faces still waiting to the next
+# calls (it computes one face more at most): four faces of an hour at 30 frames/s with four classifiers. Its ∛n runs
+# move with every value added, so a face's interval reads all of its values again: in a crowd every face changes
+# between two ticks, and without a bound a tick's work grew with the session (20 faces, four classifiers, an hour:
+# 10.8 million values a tick). What stays per face changed is each interval's fixed cost (its t quantile).
+SUMMARY_VALUES_PER_CALL = 2_000_000
+
+
+def _tail(values: array | None, start: int) -> array:
+    """A copy of ``values`` from ``start`` on: what summary() takes under the lock."""
+    return _doubles() if values is None else values[start:]
+
+
+@dataclass
+class _TrackSummary:
+    """summary()'s own copy of one track's values, and the rows it last computed from them. The copy is extended by
+    the values added since (``SessionStats._catch_up``): copying every value of every face seen since the last
+    tick, under the lock, had taken 50-100 ms a tick with 20 faces after 15-60 minutes, the inference thread
+    waiting. A copy rather than running sums: series_mean_ci's runs are cut anew as values come, so only the values
+    give its numbers to the last bit. It holds as much again as the track's values (4.3 MB a face an hour with four
+    classifiers), what each tick's whole copy had allocated anew."""
+
+    ita: array = field(default_factory=_doubles)
+    p: dict[str, array] = field(default_factory=dict)
+    frames: int = 0
+    rows: list[dict] = field(default_factory=list)
+
+    def values(self) -> int:
+        return len(self.ita) + sum(map(len, self.p.values()))
+
+    def computed(self, tid: int) -> list[dict]:
+        ita = series_mean_ci(self.ita)
+        return [{"track_id": tid, "frames": self.frames, "delta_ita": ita, "classifier": name,
+                 "delta_p_female": series_mean_ci(self.p[name]) if name else series_mean_ci([])}
+                for name in sorted(self.p) or [""]]
+
+
 class SessionStats:
     """Per tracked face: every ΔITA and ΔP(female) (per classifier) seen this session.
 
@@ -304,8 +341,11 @@ class SessionStats:
         # call, under the lock, took 2 s a call after an hour of video (1,350 faces): the window froze and the
         # inference thread waited for the lock. Only summary() touches these, under their own lock.
         self._summary_lock = threading.Lock()
-        self._rows: dict[int, list[dict]] = {}
-        self._rows_generation = -1
+        self._tracks: dict[int, _TrackSummary] = {}
+        # the tracks whose rows are out of date, in the order they fell behind: a call that stops at its budget
+        # leaves the rest first in line for the next
+        self._waiting: dict[int, None] = {}
+        self._tracks_generation = -1
         self._generation = 0  # counts _clear(): the rows kept from before are another session's
         self.reset()
 
@@ -362,35 +402,50 @@ class SessionStats:
         consecutive frames (inference.metrics.series_mean_ci: a t interval that took each frame for a new sample had
         narrowed with the seconds recorded, a face's frames being nearly alike).
 
-        Only the tracks that got a frame since the last call (and ones not summarised yet) are computed again, from
-        copies of their values taken under the lock: the intervals are computed outside it, so the inference thread
-        never waits for them. The numbers are series_mean_ci's of all of a track's values. The rows of a track
-        that did not change are the same dict objects as in the last call's list (the window skips redrawing them):
-        read them, do not change them."""
+        Only the tracks that got a frame since their rows were computed are computed again, from summary()'s own
+        copy of their values, which takes under the lock only the values added since (``_TrackSummary``); the
+        intervals are computed outside it. One call takes no more tracks once it has read
+        ``SUMMARY_VALUES_PER_CALL`` values: the tracks left over keep their rows (each of them the numbers of its first ``n`` values) until the next calls,
+        longest waiting first. A track not computed yet has no row. The numbers are series_mean_ci's of all of a
+        track's values up to its row's frames. The rows of a track that was not computed again are the same dict
+        objects as in the last call's list (the window skips redrawing them): read them, do not change them."""
         with self._summary_lock:
             with self._lock:
-                frames = dict(self.frames)
-                if self._rows_generation != self._generation:  # reset, or restarted for another filter
-                    self._rows, self._rows_generation = {}, self._generation
-                todo = (self._changed | (frames.keys() - self._rows.keys())) & frames.keys()
+                generation = self._generation
+                if self._tracks_generation != generation:  # reset, or restarted for another filter
+                    self._tracks, self._waiting, self._tracks_generation = {}, {}, generation
+                seen = set(self.frames)
+                for tid in sorted(self._changed | (seen - self._tracks.keys())):
+                    self._waiting.setdefault(tid, None)
                 self._changed = set()
-                values = {}
-                for tid in todo:
-                    ita = self.delta_ita.get(tid)
-                    per = self.delta_p.get(tid, {})
-                    values[tid] = (ita[:] if ita is not None else _doubles(), {n: per[n][:] for n in per})
-            for tid, (ita_values, p_values) in values.items():
-                ita = series_mean_ci(ita_values)
-                names = sorted(p_values) or [""]
-                self._rows[tid] = [{"track_id": tid, "frames": frames[tid], "delta_ita": ita, "classifier": name,
-                                    "delta_p_female": series_mean_ci(p_values[name]) if name else series_mean_ci([])}
-                                   for name in names]
-            if len(self._rows) != len(frames):  # a track gone without a reset (add() never does that)
-                self._rows = {tid: self._rows[tid] for tid in frames}
-            rows = []
-            for tid in sorted(frames):
-                rows.extend(self._rows[tid])
-            return rows
+            spent = 0
+            for tid in list(self._waiting):
+                if spent >= SUMMARY_VALUES_PER_CALL:
+                    break
+                del self._waiting[tid]
+                if tid not in seen:  # a track gone without a reset (add() never does that)
+                    continue
+                track = self._tracks.setdefault(tid, _TrackSummary())
+                if not self._catch_up(tid, track, generation):
+                    return []  # reset meanwhile: the next call starts the new session's rows
+                track.rows = track.computed(tid)
+                spent += track.values()
+            return [row for tid in sorted(seen & self._tracks.keys()) for row in self._tracks[tid].rows]
+
+    def _catch_up(self, tid: int, track: _TrackSummary, generation: int) -> bool:
+        """Extends ``track``'s copy by the values the track was given since; False when the session was reset
+        meanwhile (the values are then another session's). The lock is taken for one track at a time: a face
+        summarised for the first time after a long while hidden copies all its values, and the inference thread
+        waits for one face's, not for all of them."""
+        with self._lock:
+            if self._generation != generation:
+                return False
+            track.frames = self.frames.get(tid, 0)
+            track.ita.extend(_tail(self.delta_ita.get(tid), len(track.ita)))
+            for name, values in self.delta_p.get(tid, {}).items():
+                mine = track.p.setdefault(name, _doubles())
+                mine.extend(_tail(values, len(mine)))
+        return True
 
 
 KEPT = "nothing of it was kept"  # what a snapshot or screenshot the disk refused leaves

@@ -1,6 +1,6 @@
 """The session summary tab: per tracked face, mean ΔITA and ΔP(female) with their intervals, and a reset button.
 
-Only the rows of faces that changed are formatted again, and only while the table is on screen.
+Only the rows of faces that changed are computed and formatted again, and only while the table is on screen.
 """
 from __future__ import annotations
 
@@ -69,11 +69,12 @@ class SessionSummary(QWidget):
         self.table.setRowCount(0)
 
     def refresh(self, stats: SessionStats) -> None:
-        # The intervals of the faces seen since the last tick (a few ms), whether the table is on screen or not: those
-        # of an hour's faces at once, when the tab was raised, froze the window for a second.
-        rows = stats.summary()
         if self.table.visibleRegion().isEmpty():  # a hidden tab is still isVisible()
-            return  # a table resized to its contents: only when looked at
+            return
+        # Computed only when looked at: with the tab hidden, the summary of 16 faces and four classifiers had taken
+        # 64 ms of each 108 ms tick. A raise computes the faces that changed meanwhile, a bounded number of values a
+        # tick (SessionStats.summary), the rest at the next ticks.
+        rows = stats.summary()
         note, whole = summary_note(stats.filter_label)
         if self.note.text() != note:
             self.note.setText(note)
