@@ -7,12 +7,13 @@ number shown comes from the FrameResult as the pipeline measured it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontInfo, QFontMetricsF, QImage, QPainter, QPen
 
 from inference.faces import blend_into_frame, paste_back
@@ -46,12 +47,116 @@ TRACK_COLOURS = [QColor(c) for c in ("#ff5a4a", "#99aa00", "#aa77ff", "#11ff55",
 
 
 def series_colour(index: int) -> QColor:
-    """The colour of the ``index``-th of a set of things drawn together (faces, classifiers)."""
+    """The colour of the ``index``-th of a set of things drawn together (classifiers)."""
     return TRACK_COLOURS[index % len(TRACK_COLOURS)]
 
 
+# --- which colour and shape each face is drawn in -----------------------------------------------------------------
+FACE_MARKERS = 6  # the shapes a face's curves are marked in on the plots: as many as plots.FACE_SYMBOLS has
+PAIRS = len(TRACK_COLOURS) * FACE_MARKERS
+
+
+@dataclass(frozen=True)
+class FaceStyle:
+    """A face's colour (its box, its label's number, its curves) and its shape on the plots (an index into
+    ``plots.FACE_SYMBOLS``)."""
+
+    colour: QColor
+    marker: int
+
+
+def _pair_style(pair: int) -> FaceStyle:
+    return FaceStyle(TRACK_COLOURS[pair % len(TRACK_COLOURS)], pair // len(TRACK_COLOURS))
+
+
+def preferred_pair(track_id: int) -> int:
+    """The pair a face gets where no face on show or just gone holds it: the colour by the id as it was, the shape
+    stepping on at each round of the colours, so that 36 consecutive ids have 36 pairs (both had come round every 6
+    ids, and faces #2 and #8 had been drawn alike)."""
+    colours, k = len(TRACK_COLOURS), track_id - 1
+    return (k + k // colours) % FACE_MARKERS * colours + track_id % colours
+
+
+def preferred_style(track_id: int) -> FaceStyle:
+    """Face ``track_id``'s colour and shape where no other face on show has them (``FaceStyles``' first choice)."""
+    return _pair_style(preferred_pair(track_id))
+
+
 def track_colour(track_id: int) -> QColor:
-    return series_colour(track_id)
+    return preferred_style(track_id).colour
+
+
+@dataclass
+class FaceStyles:
+    """Which colour and shape each face is drawn in, in the frame and on the plots alike: the faces on show at once
+    each get a pair (colour, shape) none of the others has, the colours spread evenly over them, and a face keeps its
+    pair while it is on show (and for ``keep_s`` after, should it come back). The pairs of the ``kept`` faces that
+    left last, whose curves the plots still draw, go to new faces only where no other pair is free. By the id alone
+    the colours and shapes came round every 6 ids: a crowd's churn put two faces 6 ids apart on the plots in one
+    colour and one shape, and its frame had several boxes of each colour with nothing to tell them apart.
+
+    Owned by whoever draws (the window's display settings, shared with the plots); updated with the faces of each
+    frame drawn (``see``), on the GUI thread."""
+
+    keep_s: float = 60.0  # as long as the plots draw a face that left (plots.WINDOW_S)
+    kept: int = 6  # as many faces as the plots draw (plots.MAX_TRACKS)
+    most: int = 256  # faces remembered at most: a crowd's churn starts hundreds of tracks a minute
+    # track id → pair (colour index + colours × shape index); track id → when it was last on show; pair → when a
+    # face on show last had it; the latest capture time seen
+    _pairs: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    _seen: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+    _held: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+    _now: float = field(default=-math.inf, init=False, repr=False)
+
+    def style(self, track_id: int) -> FaceStyle:
+        """Face ``track_id``'s colour and shape: those it was given, or for a face not yet seen its first choice."""
+        return _pair_style(self._pairs.get(track_id, preferred_pair(track_id)))
+
+    def see(self, track_ids: Iterable[int], t: float) -> None:
+        """The faces on show in a frame captured at ``t``: a new face gets a pair, a face back the one it had unless a
+        face on show since holds it."""
+        ids = sorted(set(track_ids))
+        self._now = max(self._now, t)
+        on_show = [0] * PAIRS  # faces on show holding each pair
+        # those seen last keep their pairs first: a face back to find its pair on another face on show gets a new one
+        known = sorted((i for i in ids if i in self._pairs), key=lambda i: (-self._seen[i], i))
+        new = [i for i in ids if i not in self._pairs]
+        for tid in known:
+            if on_show[self._pairs[tid]]:
+                new.append(tid)
+            else:
+                on_show[self._pairs[tid]] += 1
+        kept = self._just_left(set(ids))
+        for tid in sorted(new):
+            self._pairs[tid] = pair = self._choose(tid, on_show, kept)
+            on_show[pair] += 1
+        for tid in ids:
+            self._seen[tid] = self._held[self._pairs[tid]] = self._now
+        self._forget()
+
+    def _just_left(self, on_show: set[int]) -> set[int]:
+        """The pairs of the ``kept`` faces that left last: the plots may still draw their curves."""
+        gone = sorted((t for t in self._seen if t not in on_show), key=lambda t: -self._seen[t])[:self.kept]
+        return {self._pairs[t] for t in gone}
+
+    def _choose(self, track_id: int, on_show: list[int], kept: set[int]) -> int:
+        """A new face's pair: one no face on show holds, nor a face just gone (``kept``), of the colour and then the
+        shape least used on show; of those, the one its id prefers, else the one held longest ago."""
+        colours = len(TRACK_COLOURS)
+        by_colour, by_shape = [0] * colours, [0] * FACE_MARKERS
+        for pair, n in enumerate(on_show):
+            by_colour[pair % colours] += n
+            by_shape[pair // colours] += n
+        preferred = preferred_pair(track_id)
+        return min(range(PAIRS), key=lambda p: (on_show[p], p in kept, by_colour[p % colours],
+                                                by_shape[p // colours], p != preferred,
+                                                self._held.get(p, -math.inf), p))
+
+    def _forget(self) -> None:
+        """Forgets the faces gone for ``keep_s``, and the longest gone past ``most``."""
+        order = sorted(self._seen, key=lambda t: -self._seen[t])
+        for tid in order[self.most:] + [t for t in order[:self.most] if self._now - self._seen[t] > self.keep_s]:
+            del self._seen[tid], self._pairs[tid]
 
 
 @dataclass
@@ -62,6 +167,9 @@ class DisplaySettings:
     cam_opacity: float = 0.45
     split: float = 0.5  # split view: share of the width showing the original
     show_labels: bool = True
+    # each face's colour and shape, kept from frame to frame: not a setting, and no part of a settings comparison;
+    # the plots take it too (PlotsPanel(face_styles=...)) so that a face's curves are in its box's colour
+    face_styles: FaceStyles = field(default_factory=FaceStyles, compare=False, repr=False)
 
 
 # --- numpy: the composed frame ------------------------------------------------
@@ -231,8 +339,10 @@ def classifier_lines(face: FaceResult) -> list[list[Segment]]:
     return lines
 
 
-def face_lines(face: FaceResult) -> list[list[Segment]]:
-    return [[(f"face #{face.track_id}", track_colour(face.track_id))], *skin_lines(face), *classifier_lines(face)]
+def face_lines(face: FaceResult, colour: QColor | None = None) -> list[list[Segment]]:
+    """A face's whole label; ``colour``: its box's (``FaceStyles``), else the one its id prefers."""
+    colour = track_colour(face.track_id) if colour is None else colour
+    return [[(f"face #{face.track_id}", colour)], *skin_lines(face), *classifier_lines(face)]
 
 
 def plain_text(lines: list[list[Segment]]) -> str:
@@ -240,12 +350,12 @@ def plain_text(lines: list[list[Segment]]) -> str:
     return "\n".join("".join(text for text, _ in line).strip() for line in lines)
 
 
-def compact_lines(face: FaceResult, cam_model: str | None) -> list[list[Segment]]:
+def compact_lines(face: FaceResult, cam_model: str | None, colour: QColor | None = None) -> list[list[Segment]]:
     """One line for a crowded frame: the face, its skin shift and the shown classifier's ΔP(female) (or P), named:
     the shift read "ITA +7.2°" beside a face whose ITA was −4.0°, and the ΔP did not say whose it was. The shift has
     its word, as in the full label: by its colour alone "lighter" and "higher ITA" were one for a reader who cannot
-    tell orange from grey."""
-    line: list[Segment] = [(f"#{face.track_id} ", track_colour(face.track_id))]
+    tell orange from grey. ``colour``: as ``face_lines``'."""
+    line: list[Segment] = [(f"#{face.track_id} ", track_colour(face.track_id) if colour is None else colour)]
     shift = face.skin_shift
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
         word = skin_shift_word(face)
@@ -272,41 +382,132 @@ def to_qimage(bgr: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-def _label_rect(box: QRectF, size: tuple[float, float], bounds: QRectF, taken: list[QRectF],
-                own: QRectF | None = None, frame: QRectF | None = None) -> QRectF | None:
-    """Where a face's label goes: beside, below or above its box, or inside ``own`` (its face in the original
-    panel), if free, else the free spot nearest to the box's top or bottom edge; None where nothing is free. Taken
-    are the other faces' boxes (in every panel), the titles and the labels placed before: a label clamped over
-    whatever was there hid the filtered faces it describes. ``frame``: where the frame is, for a box reaching past
-    its edges: placed by the part of it that shows."""
+ADJACENT = 8.0  # logical px: a label this near its face's box reads as that face's without a line to it
+LEAST_REACH = 40.0  # logical px: how far from its face a label may stand, at least (else its face's side)
+LINE_TRIES = 32  # spots whose line to their face is checked at once
+
+
+@dataclass(frozen=True)
+class LabelTarget:
+    """The face a label is placed for: ``box``, where the spots beside it are taken from (its face, or side by side
+    its two faces and the room between them); ``own``, its face in the original panel, which the label may cover as
+    a last resort; ``faces``, its boxes as shown (x0, y0, x1, y1 rows, one a panel), near one of which the label
+    stays; ``alike``, the other faces' boxes in its colour, which a label must not be as near to as to its own
+    without a line to it."""
+
+    box: QRectF
+    own: QRectF
+    faces: np.ndarray
+    alike: np.ndarray
+
+    def reach(self) -> float:
+        """How far from its face (box edge to label edge) its label may stand: about the face's side. A label put
+        wherever the view had room stood several faces away in a crowd, read as another face's."""
+        sides = self.faces[:, 2:] - self.faces[:, :2]
+        return max(LEAST_REACH, float(sides.max()))
+
+
+def _rects_array(rects: Iterable[QRectF]) -> np.ndarray:
+    return np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], float).reshape(-1, 4)
+
+
+def _gap_each(rects: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """How far each of ``rects`` is from each of ``boxes`` (x0, y0, x1, y1 rows), 0 where they touch: rects × boxes."""
+    dx = np.maximum(np.maximum(boxes[None, :, 0] - rects[:, None, 2], rects[:, None, 0] - boxes[None, :, 2]), 0)
+    dy = np.maximum(np.maximum(boxes[None, :, 1] - rects[:, None, 3], rects[:, None, 1] - boxes[None, :, 3]), 0)
+    return np.hypot(dx, dy)
+
+
+def _gaps(rects: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """How far each of ``rects`` is from the nearest of ``boxes``; inf where there are none."""
+    return _gap_each(rects, boxes).min(axis=1) if len(boxes) else np.full(len(rects), np.inf)
+
+
+def _nearest_points(rects: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The ends of the shortest line from each of ``rects`` to the box on its row of ``boxes`` (x0, y0, x1, y1 rows):
+    on each axis an edge of each, or where they overlap the middle of the overlap."""
+    ends = []
+    for lo, hi in ((0, 2), (1, 3)):
+        before, after = rects[:, hi] < boxes[:, lo], boxes[:, hi] < rects[:, lo]
+        middle = (np.maximum(rects[:, lo], boxes[:, lo]) + np.minimum(rects[:, hi], boxes[:, hi])) / 2
+        ends.append((np.where(before, rects[:, hi], np.where(after, rects[:, lo], middle)),
+                     np.where(before, boxes[:, lo], np.where(after, boxes[:, hi], middle))))
+    (x0, x1), (y0, y1) = ends
+    return np.column_stack([x0, y0, x1, y1])
+
+
+def _crosses(lines: np.ndarray, rects: np.ndarray) -> np.ndarray:
+    """Which of ``rects`` each of ``lines`` (x0, y0, x1, y1 rows) passes through the inside of (Liang–Barsky), lines ×
+    rects: touching an edge is not crossing, as a label's line ends on its face's box."""
+    inner = rects + (1, 1, -1, -1)
+    x0, y0, x1, y1 = (lines[:, k, None] for k in range(4))
+    enter, leave = np.zeros((len(lines), len(rects))), np.ones((len(lines), len(rects)))
+    for p, q in ((x0 - x1, x0 - inner[None, :, 0]), (x1 - x0, inner[None, :, 2] - x0),
+                 (y0 - y1, y0 - inner[None, :, 1]), (y1 - y0, inner[None, :, 3] - y0)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = q / p
+        leave = np.where((p == 0) & (q < 0), -1.0, leave)  # parallel to this edge and outside it
+        enter = np.where(p < 0, np.maximum(enter, t), enter)
+        leave = np.where(p > 0, np.minimum(leave, t), leave)
+    return enter < leave
+
+
+def _lines_array(lines: Iterable[QLineF]) -> np.ndarray:
+    return np.array([[line.x1(), line.y1(), line.x2(), line.y2()] for line in lines], float).reshape(-1, 4)
+
+
+def _label_rect(target: LabelTarget, size: tuple[float, float], bounds: QRectF, taken: np.ndarray,
+                frame: QRectF | None = None, lines: np.ndarray | None = None) -> tuple[QRectF, QLineF | None] | None:
+    """Where a face's label goes, and the line that joins it to its face where it needs one: beside, below or above
+    its box, or inside ``target.own`` (its face in the original panel), if free, else the free spot nearest its face,
+    within ``target.reach()`` of it; None where nothing is free. A spot next to the face and nearer to it than to any
+    other box of its colour is taken before one that needs a line, whose line crosses nothing taken. Taken (x0, y0,
+    x1, y1 rows) are the other faces' boxes (in every panel), the titles and the labels placed before: a label
+    clamped over whatever was there hid the filtered faces it describes; ``lines``, those placed before, which a
+    label must not cover. ``frame``: where the frame is, for a box reaching past its edges: placed by the part of
+    it that shows."""
     w, h = size
     if w > bounds.width() or h > bounds.height():
         return None
-    box, inner = _showing(box, frame), _showing(own if own is not None else box, frame)
+    box, inner = _showing(target.box, frame), _showing(target.own, frame)
     near = [(box.right() + 6, box.top()), (box.left() - w - 6, box.top()), (box.left(), box.bottom() + 4),
             (box.left(), box.top() - h - 4), (inner.left() + 4, inner.top() + 4)]
     # a spot past the view's edge is moved onto the frame, not dropped: for a face filling the frame every spot was
     # past it, and the label went to the free spot nearest the face's centre, over its eyes
     onto = frame if frame is not None and w <= frame.width() and h <= frame.height() else bounds
     near = [spot if _within(spot, size, bounds) else _clamped(spot, size, onto) for spot in near]
+    faces, reach = target.faces, target.reach()
     xs = np.arange(bounds.left(), bounds.right() - w + 1, max(8.0, w / 3))
     ys = np.arange(bounds.top(), bounds.bottom() - h + 1, max(8.0, h / 3))
+    # the spots within reach of the face alone: the whole view's had cost a crowd's hidden labels the most time
+    xs = xs[(xs + w >= faces[:, 0].min() - reach) & (xs <= faces[:, 2].max() + reach)]
+    ys = ys[(ys + h >= faces[:, 1].min() - reach) & (ys <= faces[:, 3].max() + reach)]
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
-    grid = grid[np.argsort(_from_edges(grid, box, size), kind="stable")]
+    # the grid nearest the face first, and of those as near, nearest its top or bottom edge's middle
+    grid = grid[np.lexsort((_from_edges(grid, box, size), _gaps(np.column_stack([grid, grid + (w, h)]), faces)))]
     spots = np.concatenate([np.array(near, float), grid])
     rects = np.column_stack([spots, spots + (w, h)])  # x0, y0, x1, y1
-    inside = ((rects[:, 0] >= bounds.left()) & (rects[:, 1] >= bounds.top()) & (rects[:, 2] <= bounds.right())
-              & (rects[:, 3] <= bounds.bottom()))
-    if taken:
-        t = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in taken])
-        hit = ((rects[:, None, 0] < t[None, :, 2]) & (rects[:, None, 2] > t[None, :, 0])
-               & (rects[:, None, 1] < t[None, :, 3]) & (rects[:, None, 3] > t[None, :, 1])).any(1)
-        inside &= ~hit
-    free = np.flatnonzero(inside)
-    if not len(free):
-        return None
-    x, y = spots[free[0]]
-    return QRectF(float(x), float(y), w, h)
+    mine = _gaps(rects, faces)
+    keep = np.flatnonzero((rects[:, 0] >= bounds.left()) & (rects[:, 1] >= bounds.top())
+                          & (rects[:, 2] <= bounds.right()) & (rects[:, 3] <= bounds.bottom()) & (mine <= reach))
+    if len(taken):
+        r = rects[keep]
+        keep = keep[~((r[:, None, 0] < taken[None, :, 2]) & (r[:, None, 2] > taken[None, :, 0])
+                      & (r[:, None, 1] < taken[None, :, 3]) & (r[:, None, 3] > taken[None, :, 1])).any(1)]
+    if lines is not None and len(lines):  # a label over another's line had cut it off its face
+        keep = keep[~_crosses(lines, rects[keep]).any(axis=0)]
+    alike = _gaps(rects[keep], target.alike)
+    plain = (mine[keep] <= ADJACENT) & ((alike > mine[keep]) | (mine[keep] == 0))  # its face's without a line
+    if plain.any():
+        return QRectF(*spots[keep[np.argmax(plain)]], w, h), None
+    for start in range(0, len(keep), LINE_TRIES):  # the nearest first: most find one in the first few
+        tried = keep[start:start + LINE_TRIES]
+        ends = _nearest_points(rects[tried], faces[np.argmin(_gap_each(rects[tried], faces), axis=1)])
+        clear = ~_crosses(ends, taken).any(axis=1) if len(taken) else np.ones(len(tried), bool)
+        if clear.any():
+            i = int(np.argmax(clear))
+            return QRectF(*spots[tried[i]], w, h), QLineF(*ends[i])
+    return None
 
 
 def _within(spot: tuple[float, float], size: tuple[float, float], area: QRectF) -> bool:
@@ -485,18 +686,148 @@ def _label_size(lines: list[list[Segment]], fm: QFontMetricsF) -> tuple[float, f
     return max(sum(fm.horizontalAdvance(t) for t, _ in line) for line in lines) + 12, fm.lineSpacing() * len(lines) + 8
 
 
-def _place_label(face: FaceResult, box: QRectF, own: QRectF, bounds: QRectF, taken: list[QRectF], fm: QFontMetricsF,
-                 cam_model: str | None, frame: QRectF) -> tuple[QRectF, list[list[Segment]]] | None:
-    """Where a face's label goes, and its lines: the whole label clear of every face, its own too, else one line
-    (a crowded frame) clear of them; only then over its own face in the original panel (a face that fills the frame
-    leaves no room beside it), whole or on one line. Never over another face, a filtered face, a title or another
-    label; None where nothing is free (counted by the caller). Allowed onto its own face at once, a full label had
-    covered a quarter of its face though one line fitted beside it."""
-    full, compact = face_lines(face), compact_lines(face, cam_model)
-    others = [t for t in taken if t != own]
-    for lines, avoid in ((full, taken), (compact, taken), (full, others), (compact, others)):
-        if (rect := _label_rect(box, _label_size(lines, fm), bounds, avoid, own, frame)) is not None:
-            return rect, lines
+@dataclass(frozen=True)
+class FaceMark:
+    """A face as drawn over the frame: its colour, its box in each panel as drawn (``drawn``) and the part of it
+    that shows in its panel (``boxes``)."""
+
+    track_id: int
+    colour: QColor
+    drawn: tuple[QRectF, ...]
+    boxes: tuple[QRectF, ...]
+    panels: tuple[QRectF, ...]  # where each panel is: a box is drawn inside its own
+
+
+def face_marks(result: FrameResult, panels: list[Panel], origin: tuple[float, float], scale: float,
+               styles: FaceStyles) -> list[FaceMark]:
+    """Each face's ``FaceMark``, in ``result.faces``' order, for a frame drawn at ``origin`` and ``scale``."""
+    dx, dy = origin
+    ih = result.frame.shape[0]
+    areas = tuple(QRectF(dx + panel.x0 * scale, dy, panel.width * scale, ih * scale) for panel in panels)
+    marks = []
+    for face in result.faces:
+        x, y, bw, bh = face.box
+        drawn = tuple(QRectF(dx + (panel.x0 + x) * scale, dy + y * scale, bw * scale, bh * scale) for panel in panels)
+        marks.append(FaceMark(face.track_id, styles.style(face.track_id).colour, drawn,
+                              tuple(_showing(r, area) for r, area in zip(drawn, areas)), areas))
+    return marks
+
+
+def _draw_box(p: QPainter, mark: FaceMark) -> None:
+    for r, area in zip(mark.drawn, mark.panels):
+        p.save()
+        p.setClipRect(area)
+        p.setPen(QPen(mark.colour, 2))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(r.adjusted(1, 1, -1, -1))
+        p.restore()
+
+
+TAG_TEXT = QColor(15, 15, 20)  # a face's number, on a tag in its colour (every face colour is light enough for it)
+
+
+def _tag_rect(box: QRectF, size: tuple[float, float], area: QRectF, others: list[QRectF]) -> QRectF:
+    """Where a face's number goes: in its box's top-left corner where the face can spare the room, else just above
+    the box or just below it, on no other face, else in the corner all the same."""
+    w, h = size
+    left = min(max(box.left(), area.left()), area.right() - w)
+    corner = QRectF(left, box.top(), w, h)
+    spots = ([corner] if w <= 0.6 * box.width() and h <= box.height() / 3 else []) + [
+        QRectF(left, box.top() - h, w, h), QRectF(left, box.bottom(), w, h)]
+    return next((r for r in spots if area.contains(r) and not any(r.intersects(o) for o in others)), corner)
+
+
+def _draw_tags(p: QPainter, marks: list[FaceMark], fm: QFontMetricsF) -> list[list[tuple[str, QRectF]]]:
+    """Each face's number ("#N", as its label starts) on each of its boxes, so that a label is matched to its face
+    by its number where colours repeat (six colours, twenty faces): the boxes had carried no id. Returns the
+    numbers and where they went, by face and panel."""
+    boxes = [box for mark in marks for box in mark.boxes]
+    drawn = []
+    for mark in marks:
+        text = f"#{mark.track_id}"
+        size = (fm.horizontalAdvance(text) + 6, fm.height() + 2)
+        on = []
+        for box, area in zip(mark.boxes, mark.panels):
+            rect = _tag_rect(box, size, area, [b for b in boxes if b is not box])
+            p.save()
+            p.setClipRect(area)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(mark.colour)
+            p.drawRect(rect)
+            p.setPen(TAG_TEXT)
+            p.drawText(QPointF(rect.left() + 3, rect.top() + 1 + fm.ascent()), text)
+            p.restore()
+            on.append((text, rect))
+        drawn.append(on)
+    return drawn
+
+
+def _draw_leader(p: QPainter, line: QLineF, colour: QColor) -> None:
+    """The line from a label to its face: in the face's colour on a dark edge, read over any image."""
+    p.setPen(QPen(QColor(BACKDROP.red(), BACKDROP.green(), BACKDROP.blue()), 4))
+    p.drawLine(line)
+    p.setPen(QPen(colour, 2))
+    p.drawLine(line)
+
+
+@dataclass(frozen=True)
+class PlacedLabel:
+    track_id: int
+    colour: QColor
+    rect: QRectF
+    lines: list[list[Segment]]
+    own: QRectF  # its face in the original panel
+    leader: QLineF | None  # from the label to its face's box, where the label is not plainly beside it
+
+
+def lay_out_labels(faces: tuple[FaceResult, ...], marks: list[FaceMark], bounds: QRectF, taken: list[QRectF],
+                   fm: QFontMetricsF, cam_model: str | None, frame: QRectF) -> list[PlacedLabel]:
+    """Where each face's label goes (``_place_label``), in the faces' order, clear of ``taken`` and of the labels
+    and lines placed before it; a face left out has none (the caller counts them)."""
+    placed: list[PlacedLabel] = []
+    obstacles, leaders = _rects_array(taken), np.zeros((0, 4))
+    shown = [_rects_array(_showing(b, frame) for b in mark.boxes) for mark in marks]
+    for face, mark, boxes in zip(faces, marks, shown):
+        own = mark.drawn[0]
+        box = own if len(mark.drawn) == 1 else own.united(mark.drawn[1])  # side by side: between the two too
+        alike = [b for other, bs in zip(marks, shown) if other is not mark and other.colour == mark.colour for b in bs]
+        target = LabelTarget(box, own, boxes, np.array(alike, float).reshape(-1, 4))
+        if (found := _place_label(face, target, bounds, obstacles, fm, cam_model, frame, mark.colour,
+                                  leaders)) is None:
+            continue
+        rect, lines, leader = found
+        obstacles = np.vstack([obstacles, _rects_array([rect])])
+        if leader is not None:
+            leaders = np.vstack([leaders, _lines_array([leader])])
+        placed.append(PlacedLabel(face.track_id, mark.colour, rect, lines, own, leader))
+    return placed
+
+
+def _place_label(face: FaceResult, target: LabelTarget, bounds: QRectF, taken: np.ndarray, fm: QFontMetricsF,
+                 cam_model: str | None, frame: QRectF, colour: QColor,
+                 leaders: np.ndarray) -> tuple[QRectF, list[list[Segment]], QLineF | None] | None:
+    """Where a face's label goes, its lines, and its line to its face where it needs one: the whole label clear of
+    every face, its own too, else one line (a crowded frame) clear of them, each next to its face before either
+    with a line to it; only then over its own face in the original panel (a face that fills the frame leaves no room
+    beside it), whole or on one line. Never over another face, a filtered face, a title, another label or another's
+    line, nor further from its face than ``target.reach()``; None where nothing is free (counted by the caller).
+    Allowed onto its own face at once, a full label had covered a quarter of its face though one line fitted
+    beside it."""
+    texts = [(lines, _label_size(lines, fm)) for lines in (face_lines(face, colour), compact_lines(face, cam_model,
+                                                                                                    colour))]
+    with_line = None
+    for lines, size in texts:
+        if (found := _label_rect(target, size, bounds, taken, frame, leaders)) is not None:
+            if found[1] is None:
+                return found[0], lines, None
+            with_line = with_line or (found[0], lines, found[1])
+    if with_line is not None:
+        return with_line
+    own = _rects_array([target.own])[0]
+    others = taken[~np.all(taken == own, axis=1)]
+    for lines, size in texts:
+        if (found := _label_rect(target, size, bounds, others, frame, leaders)) is not None:
+            return found[0], lines, found[1]
     return None
 
 
@@ -564,36 +895,26 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             x = dx + s.split * panels[0].width * scale
             p.setPen(QPen(QColor(255, 255, 255, 220), 2))
             p.drawLine(QPointF(x, dy), QPointF(x, dy + ih * scale))
-        for face in result.faces:
-            colour = track_colour(face.track_id)
-            x, y, bw, bh = face.box
-            for i, panel in enumerate(panels):
-                r = QRectF(dx + (panel.x0 + x) * scale, dy + y * scale, bw * scale, bh * scale)
-                p.save()
-                p.setClipRect(QRectF(dx + panel.x0 * scale, dy, panel.width * scale, ih * scale))
-                p.setPen(QPen(colour, 2))
-                p.setBrush(Qt.BrushStyle.NoBrush)
-                p.drawRect(r.adjusted(1, 1, -1, -1))
-                p.restore()
-                taken.append(r)
+        s.face_styles.see((face.track_id for face in result.faces), result.timestamp)
+        marks = face_marks(result, panels, (dx, dy), scale, s.face_styles)
+        for mark in marks:
+            _draw_box(p, mark)
+            taken.extend(mark.drawn)
+        tags = _draw_tags(p, marks, fm)
+        taken.extend(rect for mark, on in zip(marks, tags) for (_, rect), box in zip(on, mark.boxes)
+                      if not box.contains(rect))  # a number beside a small face: no label goes over it
         if not result.faces:
             draw_text_on_backdrop(p, QRectF(dx + 4, dy + 4, iw * scale - 8, fm.lineSpacing() + 6),
                                   "no face detected in this frame", TEXT, fm)
-        hidden, placed, kept_clear = 0, [], list(taken)
-        if s.show_labels:
-            for face in result.faces:
-                x, y, bw, bh = face.box
-                box = QRectF(dx + x * scale, dy + y * scale, bw * scale, bh * scale)
-                if len(panels) == 2:  # side by side: the label may sit between or beside the two faces
-                    box = QRectF(box.left(), box.top(), (panels[1].x0 + x + bw) * scale + dx - box.left(), box.height())
-                own = QRectF(dx + x * scale, dy + y * scale, bw * scale, bh * scale)  # its face in the original panel
-                if (label := _place_label(face, box, own, bounds, taken, fm, s.cam_model, image_rect)) is None:
-                    hidden += 1
-                    continue
-                rect, lines = label
-                taken.append(rect)
-                placed.append((rect, own))
-                draw_label(p, rect, lines, fm)
+        kept_clear = list(taken)
+        labels = (lay_out_labels(result.faces, marks, bounds, taken, fm, s.cam_model, image_rect)
+                  if s.show_labels else [])
+        for label in labels:  # under every label: a label drawn later had cut an earlier one's line short
+            if label.leader is not None:
+                _draw_leader(p, label.leader, label.colour)
+        for label in labels:
+            draw_label(p, label.rect, label.lines, fm)
+        hidden = len(result.faces) - len(labels) if s.show_labels else 0
         status: dict[str, QRectF] = {}  # where the two status lines were drawn, for the geometry
         status_text: dict[str, str] = {}  # and what they say
         count = (labels_hidden_text(hidden, len(result.faces), not_shown.width(), fm)
@@ -604,7 +925,11 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
         if note:
             status["note"] = draw_text_on_backdrop(p, note_line, note, LIGHTER, fm)
         if geometry is not None:
-            geometry["labels"], geometry["labels_hidden"], geometry["kept_clear"] = placed, hidden, kept_clear
+            geometry["labels"] = [(label.rect, label.own) for label in labels]
+            geometry["labels_hidden"], geometry["kept_clear"] = hidden, kept_clear
+            geometry["leaders"] = {label.track_id: label.leader for label in labels if label.leader is not None}
+            geometry["faces"] = {mark.track_id: (mark.colour, list(mark.boxes)) for mark in marks}
+            geometry["tags"] = {mark.track_id: on for mark, on in zip(marks, tags)}
             geometry["status"], geometry["status_text"] = status, status_text
             geometry["status_room"] = {"not_shown": not_shown} if not_shown is not None else {}
     finally:

@@ -14,12 +14,12 @@ from collections import defaultdict, deque
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSizePolicy, QTabWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import QSizePolicy, QStyle, QTabWidget
 
 from inference.results import FaceResult, FrameResult
 
-from .painter import NEUTRAL, series_colour, track_colour
+from .painter import NEUTRAL, FaceStyle, FaceStyles, preferred_style, series_colour
 
 WINDOW_S = 60.0  # rolling plots show the last minute
 # Points are kept by time, the last WINDOW_S; by count (600 for the Speed tab, 2,000 a face) they had covered 24 s at
@@ -32,6 +32,7 @@ MOST_POINTS = int(WINDOW_S * MOST_POINTS_PER_S)
 # over 120 s: 36 → 0 on 2 cores).
 DASHED_WIDTH = 1
 MAX_TRACKS = 6  # the most recently seen faces get curves
+LEAST_PLOT_HEIGHT = 110  # px: a classifier's plot is no shorter; where its tab's rows need more, it scrolls
 FACES_LEGEND_ROW = 4  # a PlotItem's layout: title, top axis, plot, bottom axis (rows 0–3), then the faces' legend
 STAGES = ("detect", "crop", "classify", "filter", "classify_filtered", "skin", "total")
 STAGE_COLOURS = ("#4fc3f7", "#90a4ae", "#aed581", "#ffb74d", "#ba68c8", "#f06292", "#ffffff")
@@ -53,20 +54,21 @@ pg.setConfigOptions(antialias=False, background="#18181c", foreground="#c8c8c8")
 
 
 # A face's shape as well as its colour (the id's colours merge in pairs for a reader without red or green cones): its
-# dots, the marker on its newest point, its legend entry. The first is the dot the captions name.
+# dots, the marker on its newest point, its legend entry. The first is the dot the captions name. Which a face gets
+# is painter.FaceStyles': one FaceStyle.marker a shape.
 FACE_SYMBOLS = ("o", "s", "t", "d", "star", "t1")  # circle, square, triangle down, diamond, star, triangle up
 DOT_SIZE = 7
 NEWEST_SIZE = 9  # the marker on a line's newest point, a little larger than a dot: it stands on a line
 
 
 def face_symbol(track_id: int) -> str:
-    return FACE_SYMBOLS[(track_id - 1) % len(FACE_SYMBOLS)]
+    """Face ``track_id``'s shape where no other face on show has it (``painter.preferred_style``)."""
+    return FACE_SYMBOLS[preferred_style(track_id).marker]
 
 
-def _pens(track_id: int) -> tuple:
+def _pens(style: FaceStyle) -> tuple:
     """A face's pens: solid 2 px for the original, dashed for the filtered."""
-    c = track_colour(track_id)
-    return pg.mkPen(c, width=2), pg.mkPen(c, width=DASHED_WIDTH, style=Qt.PenStyle.DashLine)
+    return pg.mkPen(style.colour, width=2), pg.mkPen(style.colour, width=DASHED_WIDTH, style=Qt.PenStyle.DashLine)
 
 
 def _label_axis(plot: pg.PlotItem | pg.PlotWidget, side: str, text: str) -> None:
@@ -83,25 +85,26 @@ def _nan(v) -> float:
 
 class _FaceCurve(pg.PlotDataItem):
     """A face's curve, original (solid line, filled markers) or filtered (dashed, hollow), marked in its face's shape
-    (``face_symbol``): a face seen in one or two frames (a photo of a folder) is drawn as dots, which a line through
+    (its ``FaceStyle``): a face seen in one or two frames (a photo of a folder) is drawn as dots, which a line through
     one point does not draw; a longer one as a line with a marker on its newest point alone (dots on long curves cost
     painting time)."""
 
-    def __init__(self, track_id: int, filtered: bool, name: str | None = None):
-        solid, dashed = _pens(track_id)
+    def __init__(self, style: FaceStyle, filtered: bool, name: str | None = None):
+        solid, dashed = _pens(style)
         super().__init__([], [], pen=dashed if filtered else solid, name=name)
         self.filtered = filtered
         self.setSymbolSize(DOT_SIZE)
         # a child of the curve: it goes where the curve goes, and off the plot with it
         self.newest = pg.ScatterPlotItem(size=NEWEST_SIZE)
         self.newest.setParentItem(self)
-        self._mark(track_id)
+        self._mark(style)
         self.filtered_twin: _FaceCurve | None = None  # an original's: the same face's dashed curve on the same plot
 
-    def _mark(self, track_id: int) -> None:
-        """Gives the curve's dots and newest-point marker the colour and shape of face ``track_id``."""
-        colour = track_colour(track_id)
-        self.face_symbol = face_symbol(track_id)
+    def _mark(self, style: FaceStyle) -> None:
+        """Gives the curve's dots and newest-point marker the colour and shape ``style``."""
+        self.style = style
+        colour = style.colour
+        self.face_symbol = FACE_SYMBOLS[style.marker]
         marker_pen, marker_brush = pg.mkPen(colour, width=1.5), (None if self.filtered else colour)
         self.setSymbolPen(marker_pen)
         self.setSymbolBrush(marker_brush)
@@ -109,20 +112,26 @@ class _FaceCurve(pg.PlotDataItem):
         self.newest.setPen(marker_pen)
         self.newest.setBrush(marker_brush)
 
-    def become(self, track_id: int, name: str | None) -> None:
-        """Makes a spare curve, off its plot, the new curve of face ``track_id``, as ``_FaceCurve(track_id, ...)``
+    def become(self, style: FaceStyle, name: str | None) -> None:
+        """Makes a spare curve, off its plot, the new curve of a face drawn in ``style``, as ``_FaceCurve(style, ...)``
         would be: a slideshow brings a new face every photo, and building a curve and its legend entry for each had
         cost 3.3 ms of GUI-thread time a face (plots.refresh's p50 25 → 47 ms)."""
         self.setData([], [])  # emptied first: the styles below would redraw the last face's points
         self.newest.setData([], [])
         if self.opts["symbol"] is not None:
             self.setSymbol(None)
-        solid, dashed = _pens(track_id)
-        self.setPen(dashed if self.filtered else solid)
-        self._mark(track_id)
+        self.restyle(style)
         self.opts["name"] = name  # pyqtgraph has no setter; PlotItem.addItem reads it for the legend
         self.filtered_twin = None
         self.setVisible(True)  # the last face may have been hidden by a click on its legend entry
+
+    def restyle(self, style: FaceStyle) -> None:
+        """Draws the curve in ``style``: its face's, which changes where it came back to find its own given away."""
+        solid, dashed = _pens(style)
+        self.setPen(dashed if self.filtered else solid)
+        self._mark(style)
+        if self.opts["symbol"] is not None:
+            self.setSymbol(self.face_symbol)
 
     def set_points(self, t: np.ndarray, y: np.ndarray) -> None:
         finite = np.isfinite(y)
@@ -272,17 +281,104 @@ def _faces_legend(plot: pg.PlotItem) -> _FacesLegend:
 
 
 class _PerClassifier(pg.GraphicsLayoutWidget):
-    """A tab of plots side by side, one a classifier, titled by its classifier alone, under one caption (the third
-    was cut off under titles that each repeated the caption) and over one faces' legend: a legend of six faces
-    under each plot (about 330 px on one row) had set each plot's least width, and cut off the third classifier's
-    plots in a 1008 px window, the fourth's at 1366 px."""
+    """A tab of plots, one a classifier, titled by its classifier alone, under one caption (the third was cut off
+    under titles that each repeated the caption) and over one faces' legend: a legend of six faces under each plot
+    (about 330 px on one row) had set each plot's least width, and cut off the third classifier's plots in a 1008 px
+    window, the fourth's at 1366 px. The plots go in as many columns as fit the width, in rows, and where the rows
+    do not fit the height a scroll bar reaches them: on one row, with four or five classifiers the plots past the
+    right edge had not been drawn at all, with no scroll bar, at 784 px and at 1264."""
+
+    _built = False  # pyqtgraph lays the view out (resizeEvent) before __init__ is through
 
     def __init__(self, caption: str):
         super().__init__()
-        self.caption: pg.LabelItem = self.addLabel(caption, row=0, col=0, colspan=4)
+        self.caption: pg.LabelItem = self.addLabel(caption, row=0, col=0)
         self.faces_legend = _FacesLegend()
-        self.addItem(self.faces_legend, row=2, col=0, colspan=4)
-        self.ci.layout.setAlignment(self.faces_legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.addItem(self.faces_legend, row=2, col=0)
+        self.plots: list[pg.PlotItem] = []
+        self._columns = 0
+        self._need = 0.0  # the height the layout took when last fitted
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._built = True
+
+    def add_plot(self, title: str) -> pg.PlotItem:
+        plot = pg.PlotItem(title=title)
+        plot.setMinimumHeight(LEAST_PLOT_HEIGHT)
+        self.plots.append(plot)
+        self._columns = 0  # placed afresh
+        self._fit()
+        return plot
+
+    def set_caption(self, text: str) -> None:
+        self.caption.setText(text)
+        self._fit()
+
+    def refit(self) -> None:
+        """Fits the tab again where its height changed (the faces' legend got its first entries)."""
+        if self.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize).height() != self._need:
+            self._fit()
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        if not self._built or self.closed:
+            super().resizeEvent(ev)
+            return
+        self._fit()
+
+    def _fit(self) -> None:
+        """Lays the tab out for its size: the plots in as many columns as fit the width, and the view as tall as
+        its rows, with a scroll bar where that is taller than the tab."""
+        width = self.width() - 2 * self.frameWidth()
+        height = self.height() - 2 * self.frameWidth()
+        need = self._arrange(width)
+        scroll = need > height
+        if scroll:  # the bar takes some of the width, which may take a column
+            width -= self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+            need = self._arrange(width)
+        self._need = need
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn if scroll
+                                        else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.range = QRectF(0, 0, max(1, width), max(height, need))
+        pg.GraphicsView.setRange(self, self.range, padding=0, disableAutoPixel=False)
+        self.updateMatrix()
+
+    def _arrange(self, width: float) -> float:
+        """Puts the plots in as many columns as fit ``width`` (one at least), the caption (wrapped to the width)
+        above them and the legend below; returns the height that takes."""
+        grid = self.ci.layout
+        left, _, right, _ = grid.getContentsMargins()
+        room = width - left - right
+        self._wrap_caption(room)
+        columns = _columns(self.plots, room, grid.horizontalSpacing()) if self.plots else 1
+        if columns != self._columns:
+            self._columns = columns
+            for i in reversed(range(grid.count())):  # the plots with the rest: each goes back where it now belongs
+                grid.removeAt(i)
+            grid.addItem(self.caption, 0, 0, 1, columns)
+            for i, plot in enumerate(self.plots):
+                grid.addItem(plot, 1 + i // columns, i % columns)
+            grid.addItem(self.faces_legend, 1 + math.ceil(len(self.plots) / columns), 0, 1, columns)
+            grid.setAlignment(self.faces_legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+            for column in range(columns):
+                grid.setColumnStretchFactor(column, 1)
+        return self.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize).height()
+
+    def _wrap_caption(self, room: float) -> None:
+        """The caption on as many lines as ``room`` takes: on one, its least width had set the tab's."""
+        text = self.caption.item
+        text.setTextWidth(-1)
+        if text.boundingRect().width() > room:
+            text.setTextWidth(max(1.0, room))
+        self.caption.updateMin()
+
+
+def _columns(plots: list[pg.PlotItem], room: float, spacing: float) -> int:
+    """How many columns of ``plots`` fit ``room``, each as wide as its widest plot needs; one at least."""
+    least = [plot.effectiveSizeHint(Qt.SizeHint.MinimumSize).width() for plot in plots]
+    for columns in range(len(plots), 1, -1):
+        widths = [max(least[c::columns]) for c in range(columns)]
+        if sum(widths) + spacing * (columns - 1) <= room:
+            return columns
+    return 1
 
 
 class _Rolling:
@@ -311,8 +407,11 @@ class _Rolling:
 
 
 class PlotsPanel(QTabWidget):
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, face_styles: FaceStyles | None = None):
+        """``face_styles``: which colour and shape each face is drawn in, shared with the view's boxes (the window's
+        ``DisplaySettings.face_styles``) so that a face's curves are in its box's colour; else the plots' own."""
         super().__init__(parent)
+        self.face_styles = FaceStyles() if face_styles is None else face_styles
         self.t0: float | None = None
         self.now = 0.0
         self.tracks: dict[int, _Rolling] = {}
@@ -362,7 +461,7 @@ class PlotsPanel(QTabWidget):
     @staticmethod
     def _classifier_plot(widget: _PerClassifier, plots: dict, name: str) -> pg.PlotItem:
         if name not in plots:
-            plot = widget.addPlot(row=1, col=len(plots), title=html.escape(name))  # pyqtgraph's titles are HTML
+            plot = widget.add_plot(html.escape(name))  # pyqtgraph's titles are HTML
             _label_axis(plot, "bottom", "time (s)")
             plot.setYRange(0, 1)
             plot.showGrid(x=True, y=True, alpha=0.2)
@@ -393,6 +492,7 @@ class PlotsPanel(QTabWidget):
             self.t0 = result.timestamp
         t = result.timestamp - self.t0
         self.now = t
+        self.face_styles.see((face.track_id for face in result.faces), result.timestamp)
         for face in result.faces:
             tid = face.track_id
             o, f = face.original.skin, (face.filtered.skin if face.filtered else None)
@@ -411,7 +511,7 @@ class PlotsPanel(QTabWidget):
         if result.faces:
             caption = P_CAPTION_REFERENCE if any(_p_reference(f) for f in result.faces) else P_CAPTION
             if self.p_caption.text != caption:
-                self.p_caption.setText(caption)
+                self.p_widget.set_caption(caption)
         stages = {s: _nan(result.timings_ms.get(s)) for s in STAGES}
         self.speed.add(t, fps=fps_processed, fps_shown=fps_displayed, latency=display_latency_ms, **stages)
         self._prune(result)
@@ -444,17 +544,21 @@ class PlotsPanel(QTabWidget):
         return self._curves[key]
 
     def _face_curve(self, plot, key: tuple, track_id: int, filtered: bool) -> _FaceCurve:
-        """A face's curve under ``key``; the original one is named by its face, "#N", in the plot's legend."""
+        """A face's curve under ``key``, in the face's colour and shape (``face_styles``); the original one is named
+        by its face, "#N", in the plot's legend."""
+        style = self.face_styles.style(track_id)
         if key not in self._curves:
             name = None if filtered else f"#{track_id}"
             spare = self._spare_curves[(id(plot), filtered)]
             if spare:
                 curve = spare.pop()
-                curve.become(track_id, name)
+                curve.become(style, name)
             else:
-                curve = _FaceCurve(track_id, filtered, name=name)
+                curve = _FaceCurve(style, filtered, name=name)
             plot.addItem(curve)
             self._curves[key], self._curve_plots[key] = curve, plot
+        elif self._curves[key].style != style:
+            self._curves[key].restyle(style)
         return self._curves[key]
 
     def _face_pair(self, plot, key: tuple, track_id: int,
@@ -530,6 +634,7 @@ class PlotsPanel(QTabWidget):
                 for curve, column in zip(self._face_pair(plot, ("p", tid, name), tid, suffixes), columns):
                     _, y = r.arrays(column)
                     curve.set_points(t[keep], y[keep])
+        (self.focus_widget if focus else self.p_widget).refit()
 
     def _draw_hist(self, hist_ita: np.ndarray | None, hist_p: dict[str, np.ndarray] | None) -> None:
         """Draws the session's data alone: a histogram the data no longer has (the session restarted for another
