@@ -51,6 +51,40 @@ def test_a_default_classifier_reproduces_its_card_on_held_out_adults(path):
         again = measured.by["gender×race"][cell]["accuracy"]
         assert again["n"] == row["accuracy"]["n"], (path.name, cell)
         assert again["value"] == pytest.approx(row["accuracy"]["value"], abs=1.01 / again["n"]), (path.name, cell)
+        if again["value"] == row["accuracy"]["value"]:  # the same count: the interval the commands print is the card's
+            assert (again["lo"], again["hi"]) == pytest.approx((row["accuracy"]["lo"], row["accuracy"]["hi"]),
+                                                               abs=1e-9), (path.name, cell)
+
+
+def _proportions(metrics: dict):
+    """(where, record) of each proportion a classifier card stores: accuracy, FPR and FNR, overall and per group."""
+    groups = [("overall", metrics["overall"])]
+    groups += [(f"{grouping}/{g}", row) for grouping, rows in metrics["by"].items() for g, row in rows.items()]
+    for where, row in groups:
+        for key in ("accuracy", "fpr", "fnr"):
+            yield f"{where}.{key}", row[key]
+
+
+@pytest.mark.parametrize("path", CLASSIFIERS, ids=lambda p: p.name)
+def test_a_default_classifiers_intervals_are_the_ones_its_counts_give_today(path):
+    """Each stored interval is inference.metrics.proportion's of the card's own count (value × n): the cards had kept
+    Wilson's score interval after every command moved to the modified Wilson (fed1f6f), so docs/models.md and the
+    app's Card button printed upper bounds `train evaluate` and the audit no longer give (female|Black 0.994 against
+    0.995), and no test could see it."""
+    from inference.metrics import proportion
+
+    stale = []
+    for where, p in _proportions(read_card(path).metrics):
+        if not p["n"]:
+            continue
+        k = round(p["value"] * p["n"])
+        assert k / p["n"] == p["value"], (path.name, where)  # a count, exactly
+        now = proportion(k, p["n"])
+        if (p["lo"], p["hi"]) != pytest.approx((now["lo"], now["hi"]), abs=1e-9):
+            stale.append(f"{where} {k}/{p['n']}: [{p['lo']:.4f}, {p['hi']:.4f}], today [{now['lo']:.4f}, "
+                         f"{now['hi']:.4f}]")
+    assert not stale, (f"{path.name}: intervals not those the commands compute today (python -m "
+                       f"training.recard_intervals amends them): " + "; ".join(stale))
 
 
 FILTERS = sorted(p for p in MODELS_DIR.glob("*.onnx") if read_card(p).kind == "filter")
@@ -66,7 +100,7 @@ def test_a_default_filter_reproduces_its_card_on_its_held_out_faces(path, tmp_pa
     from inference.file_identity import file_hash
     from training.tasks.cyclegan import build_domains
     from training.data.compose import cell_of
-    from training.tasks.cyclegan_report import by_group, delta_ita, held_out_people, p_female
+    from training.tasks.cyclegan_report import by_group, delta_ita, evaluated_faces, held_out_people, p_female
 
     root = require_utk()
     card = read_card(path)
@@ -75,6 +109,13 @@ def test_a_default_filter_reproduces_its_card_on_its_held_out_faces(path, tmp_pa
         f"{path.name}: tested here on UTKFace recipes only")
     domains = build_domains({"seed": t["seed"], "min_domain_size": 1, "recipe": t["recipe"],
                              "dataset": f"utkface:{root.parent}"})
+    if domains.overlap:  # photographs trained on in both domains: said on the card, as the trainer writes it today
+        assert t.get("domain_overlap") == domains.overlap, (
+            f"{path.name}: rebuilding its domains finds {domains.overlap['photographs_in_both_domains_training']} "
+            f"photograph(s) in both domains' training; its card says {t.get('domain_overlap')}")
+    said = m.get("evaluated_faces")
+    assert said is not None, f"{path.name}: its card does not say how its held-out faces were drawn"
+    assert said == evaluated_faces(domains, said["n"], t["seed"]), path.name
     faces, people = held_out_people(domains, m["n_faces"], t["seed"], card.input_size[0], tmp_path)
     races = [s.race or "" for s in people]
     assert len(faces) == m["n_faces"], (
