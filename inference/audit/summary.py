@@ -673,11 +673,16 @@ def labels_checked_words(lab: dict) -> str:
             f"{checked} labelled faces every classifier gave a finite P(female) (of {n}; the rest are not checked)")
 
 
-def accuracy_without_words(group: str, before: dict, after: dict | None, name: str) -> str:
-    """A group's accuracy with the contradicted labels and without them (``after`` None: every face of the group was
-    among them). Such a group had been left out of the sentence, which then ended "… accuracy goes ."."""
-    without = "no face left to measure" if after is None else f"{100 * after['value']:.1f}%"
-    return f"{group} {100 * before['value']:.1f}% → {without} ({name})"
+def accuracy_without_words(groups: list[tuple[str, dict, dict | None]], name: str) -> str:
+    """The lowest groups' accuracy with the contradicted labels and without them, each of ``groups`` (group, before,
+    after) given, the ones after the first marked tied (``after`` None: every face of the group was among them).
+    Such a group had been left out of the sentence, which then ended "… accuracy goes ."; of groups tied for the
+    lowest, the first by name had been given alone, hiding the one the contradicted faces change."""
+    def words(i: int, group: str, before: dict, after: dict | None) -> str:
+        without = "no face left to measure" if after is None else f"{100 * after['value']:.1f}%"
+        return f"{group}{' (tied)' if i else ''} {100 * before['value']:.1f}% → {without}"
+
+    return ", ".join(words(i, *g) for i, g in enumerate(groups)) + f" ({name})"
 
 
 def folders_not_read_words(folders: list[dict]) -> str:
@@ -801,11 +806,12 @@ def summary_lines(r: dict) -> list[str]:
             m = c["metrics"]
             acc = (m or {}).get("gaps", {}).get("gender_race", {}).get("accuracy")
             if acc:
-                worst[name] = (acc["worst"], m["by"]["gender_race"][acc["worst"]]["accuracy"],
-                               lab["accuracy_without"][name]["by"]["gender_race"].get(acc["worst"]))
+                by, without = m["by"]["gender_race"], lab["accuracy_without"][name]["by"]["gender_race"]
+                worst[name] = [(g, by[g]["accuracy"], without.get(g))
+                               for g in tied_groups(by, "accuracy", acc["worst"])[0]]
         if k and worst:
             line += "; without them, the lowest gender × race group's accuracy goes " + "; ".join(
-                accuracy_without_words(g, a, b, name) for name, (g, a, b) in worst.items())
+                accuracy_without_words(groups, name) for name, groups in worst.items())
         lines.append(line + ".")
     maps = {c["name"]: map_description(c) for c in r["models"]["classifiers"]}
     for name, f in r["focus"].items():
