@@ -76,6 +76,13 @@ def _poisson_lower(count: int, alpha: float) -> float:
     return float(stats.chi2.ppf(alpha, 2 * count)) / 2
 
 
+# what a card's metrics say of their proportions' intervals (metrics.proportion_interval): the cards shipped before
+# 2026-12-07 held Wilson's plain interval without a word, and were amended (training/recard_intervals.py)
+PROPORTION_INTERVAL = ("95% modified Wilson (Brown, Cai & DasGupta 2001): Wilson's score interval, its bound next to "
+                       "1 to 2 successes or failures (3 above 50 cases) the one-sided Poisson bound "
+                       "(inference.metrics.proportion)")
+
+
 def proportion(successes: int, n: int) -> dict:
     lo, hi = modified_wilson(successes, n)
     return {"value": successes / n if n else float("nan"), "lo": lo, "hi": hi, "n": int(n)}

@@ -11,6 +11,7 @@ from inference.card_markdown import card_markdown
 from inference.defaults import MODELS_DIR
 from inference.datasets import LISTING_VERSION
 from inference.errors import BiasMirrorError
+from inference.metrics import PROPORTION_INTERVAL
 from inference.models import load_model, read_card
 from training.checkpoints import CHECKPOINT, load_checkpoint
 import torch
@@ -36,6 +37,8 @@ def test_train_export_and_card_round_trip(tmp_path, tiny_utk):
     assert card.training["command"].startswith("python main.py ") and card.training["commit"]
     assert card.metrics["overall"]["accuracy"]["n"] > 0
     assert "gender×race" in card.metrics["by"]
+    # which interval the bounds are: the cards shipped before had held plain Wilson ones without a word
+    assert card.metrics["proportion_interval"] == PROPORTION_INTERVAL
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["overall"]["accuracy"]["value"] == pytest.approx(card.metrics["overall"]["accuracy"]["value"])
     assert "val_accuracy" in (run / "epochs.csv").read_text().splitlines()[0]

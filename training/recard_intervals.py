@@ -37,15 +37,13 @@ from scipy import stats
 from inference.card import METADATA_KEY, ModelCard
 from inference.errors import BiasMirrorError
 from inference.file_identity import file_hash
-from inference.metrics import proportion
+from inference.metrics import PROPORTION_INTERVAL as INTERVAL, proportion
 from inference.models import read_card
 from inference.writing import written_whole
 from training.provenance import provenance
 
 MODULE = "training.recard_intervals"
 PROPORTIONS = ("accuracy", "fpr", "fnr")  # binary_metrics' proportions; mean_p_female is a mean, its t interval
-INTERVAL = ("95% modified Wilson (Brown, Cai & DasGupta 2001): Wilson's score interval, its bound next to 1 to 2 "
-            "successes or failures (3 above 50 cases) the one-sided Poisson bound (inference.metrics.proportion)")
 SHA_KEYS = ("sha256", "parent_sha256")  # where a card names another model file by its bytes
 # Bounds closer than this are one interval computed twice (the stored Wilson bounds and scipy's today differ in the
 # 16th digit): a card is amended for an interval that moved, not for rounding.

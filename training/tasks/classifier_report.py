@@ -12,7 +12,7 @@ import torch
 from inference.card import classifier_card
 from inference.datasets.copies import kept_with_copies
 from inference.datasets.splits import split_rule
-from inference.metrics import format_table
+from inference.metrics import PROPORTION_INTERVAL, format_table
 from inference.models import load_model
 from inference.program_name import program
 from inference.runtime import RuntimeConfig
@@ -155,6 +155,7 @@ def finish(task, out: Path, name: str, export_to: str | None, exported_by: str |
         summary["evaluated_on"] = {"split": "test", "n": len(test), "filters": data.filters, "detect": False,
                                    "detector": "aligned"}
         summary["parity"] = diffs
+        summary["proportion_interval"] = PROPORTION_INTERVAL  # which interval its bounds are, should it change again
         card = classifier_card(name, size, cfg["labels"], net.cam_grid(), card.method, training, summary)
         with writing(path, "the exported model", space):
             write_card(part, card)
