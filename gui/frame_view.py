@@ -158,6 +158,15 @@ class FrameView(QWidget):
         """Called from the inference thread (deque appends are atomic): the newest few composed frames."""
         self._ready.append(composed)
 
+    def _composed_for(self, size: tuple[int, int], dpr: float) -> Composed | None:
+        """The newest frame the worker composed that fits the paint; None where none does. Looked for in a copy taken
+        in one step (C code, under the GIL): iterating the deque itself, Python code between its steps (``fits``)
+        let the inference thread append, and the paint raised "deque mutated during iteration" (under grab(), a
+        crash)."""
+        if not self.result:
+            return None
+        return next((c for c in reversed(tuple(self._ready)) if c.fits(self.result, self.settings, size, dpr)), None)
+
     def set_note(self, note: str) -> None:
         if note != self.note:
             self.note = note
@@ -166,8 +175,7 @@ class FrameView(QWidget):
     def paintEvent(self, event) -> None:  # noqa: N802
         size, dpr = (self.width(), self.height()), self.devicePixelRatioF()
         self.dpr_shown = dpr  # the window may have moved to another screen
-        ready = next((c for c in reversed(self._ready) if c.fits(self.result, self.settings, size, dpr)), None) \
-            if self.result else None
+        ready = self._composed_for(size, dpr)
         image = render(self.result, self.settings, self.width(), self.height(), self.note, self._geometry, ready, dpr)
         self.composed_ahead += ready is not None
         p = QPainter(self)

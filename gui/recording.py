@@ -122,6 +122,8 @@ class Recorder:
         self.paths: list[Path] = []  # the recording's files: a new part starts for new columns or another source
         self._sources: list[tuple[int, str]] = []  # (index in paths of the part it begins in, source) per source
         self._next_source: tuple[str, float] | None = None  # a source taken up: its name and when (time.monotonic)
+        self._taken_up = float("-inf")  # when the source playing was taken up (time.monotonic), recording or not
+        self._since = float("-inf")  # frames captured before it are not this recording's (see ``start``)
         self._source_of_part: str | None = None  # the source whose part the writer begins at the next row
         self.paused_reason: str | None = None  # e.g. the camera is lost: nothing is written meanwhile
         self._notices: list[tuple[str, bool]] = []  # (text, recording stopped) for the window's next slow tick
@@ -140,10 +142,12 @@ class Recorder:
 
     def start(self, path: Path, source: str = "") -> Path:
         """Records into ``path`` the frames of ``source`` (its name, as the window shows it), and of those taken up
-        after it (``new_source``)."""
+        after it (``new_source``). A frame captured before ``source`` was taken up is not recorded: one of the source
+        before, still in analysis when Record was pressed just after the switch, had opened the recording."""
         with self._lock:
             if self._writer is not None:
                 self._close()
+            self._since = self._taken_up
             self._writer = RowWriter(path, on_part=self._new_part)
             self.path, self.paths = Path(path), [Path(path)]
             self._sources, self._next_source, self._source_of_part = [(0, source)], None, None
@@ -156,8 +160,9 @@ class Recorder:
     def new_source(self, name: str, since: float) -> None:
         """Source ``name`` was taken up at ``since`` (time.monotonic): its rows go on in a part of their own, begun
         at its first face; a frame of the old source still being analysed (captured before ``since``) stays in the
-        old part."""
+        old part. Told whether recording or not: a recording started later begins at ``since`` (``start``)."""
         with self._lock:
+            self._taken_up = since
             if self._writer is not None:
                 self._next_source = (name, since)
 
@@ -253,7 +258,7 @@ class Recorder:
         """Rows numbered by the frames this recording wrote (as ``run`` numbers its own): the pipeline's count
         also took a number at every settings change's re-run, and went on from one recording to the next."""
         with self._lock:
-            if self._writer is None or self.paused_reason is not None:
+            if self._writer is None or self.paused_reason is not None or result.timestamp < self._since:
                 return
             writer = self._writer
             try:

@@ -120,14 +120,19 @@ class SourcePlayer(QObject):
         if self.capture is not None:
             self.capture.set_paused(paused)
 
+    # Each passed on only from the current capture: a call queued before ``stop`` disconnected the old one is still
+    # delivered after it, and the old camera's "lost" had called the new source lost and paused its recording for good.
     def _status(self, text: str) -> None:
-        self.status.emit(text)
+        if self._current_sender() is not None:
+            self.status.emit(text)
 
     def _warning(self, text: str) -> None:
-        self.warning.emit(text)
+        if self._current_sender() is not None:
+            self.warning.emit(text)
 
     def _lost_changed(self, lost: bool) -> None:
-        self.lost_changed.emit(lost)
+        if self._current_sender() is not None:
+            self.lost_changed.emit(lost)
 
     def _ended(self, text: str) -> None:
         if (cap := self._current_sender()) is not None:  # not one queued before another source opened

@@ -22,7 +22,8 @@ display timer.
 Stopping sets a flag; nothing is ever terminated. A capture is not waited for when the source is switched (only,
 briefly, at quit): one stuck in a read (a camera unplugged, a huge image decoding) is left to finish in the
 background, nothing it reads after being stopped reaches the pipeline, and a frame of it still in detection is
-dropped by the inference thread.
+dropped by the inference thread. Each runs on a daemon Python thread (``DaemonWorker``), so that one still busy when
+the app quits is left behind rather than taking the process down.
 """
 from __future__ import annotations
 
@@ -33,11 +34,12 @@ from dataclasses import dataclass, replace
 from typing import Callable, Generic, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QObject, QThread, Signal, SignalInstance
+from PySide6.QtCore import QObject, Signal, SignalInstance
 
 from inference.detect_ahead import detect_or_none
 from inference.errors import BiasMirrorError
 from inference.faces import FaceDetector
+from inference.models import runs_end_when
 from inference.pipeline import FramePipeline
 from inference.results import FrameResult
 from inference.sources import Frame, Source
@@ -98,33 +100,23 @@ class Mailbox(Generic[T]):
 MIN_SLIDESHOW_FPS = 0.05  # one image every 20 s, the slowest a slideshow is paced: the app refuses a slower one
 
 
-class CaptureThread(QObject):
-    """Reads a source at its own pace (camera), its frame rate (video) or ``slideshow_fps`` (images).
+class DaemonWorker(QObject):
+    """Work on a daemon Python thread, started, polled and waited for as a QThread is (``start``, ``isRunning``,
+    ``wait``). Not a QThread: a QThread still running when its last reference went aborted the whole process
+    ("QThread: Destroyed while thread is still running", exit 134 and a core dump), and work can outlast any wait:
+    a read blocks for seconds (a V4L2 read after an unplug, a huge PNG), a model's run in one long kernel or a
+    TensorRT engine's build for minutes. A daemon thread still busy is left to finish in the background; the
+    process exits without it."""
 
-    It reads on a daemon Python thread, not a QThread: a read can block for seconds (a V4L2 read after an unplug,
-    a huge PNG), and a QThread still running when its last reference went (a source switched, the app quit)
-    aborted the whole process ("QThread: Destroyed while thread is still running")."""
-
-    status = Signal(str)  # plain-language state changes: lost, retrying, back
-    warning = Signal(str)  # an unreadable image, skipped
-    ended = Signal(str)  # the source has no more frames
-    failed = Signal(str)  # reading the source raised: the source, the error and "(details in the log)"
-    lost_changed = Signal(bool)
-    finished = Signal()  # the thread has ended (a stopped capture's last word)
-
-    def __init__(self, source: Source, mailbox: Mailbox[Frame], slideshow_fps: float = 2.0, parent=None):
+    def __init__(self, name: str, parent=None) -> None:
         super().__init__(parent)
-        self.source, self.mailbox = source, mailbox
-        self.slideshow_fps = max(MIN_SLIDESHOW_FPS, float(slideshow_fps))
-        self._stop = threading.Event()
-        self._paused = threading.Event()
-        self._deliver_lock = threading.Lock()  # a frame is put only while not stopped: see ``stop``
-        self._clock: tuple[float, float] | None = None  # (wall time, video time) a video's frames are paced from
-        self._last_video_s: float | None = None
-        # a change: the source started its file again (--loop); getattr: a test's stand-in for a source may not count
-        self._passes = getattr(source, "passes", 0)
-        self._thread = threading.Thread(target=self._run_and_finish, name=f"capture {source.name}", daemon=True)
-        self.retry_every = 1.0
+        self._thread = threading.Thread(target=self._thread_main, name=name, daemon=True)
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def _thread_main(self) -> None:
+        self.run()
 
     def start(self) -> None:
         self._thread.start()
@@ -137,6 +129,42 @@ class CaptureThread(QObject):
         if self._thread.ident is not None:
             self._thread.join(ms / 1000)
         return not self._thread.is_alive()
+
+    def _emit(self, signal: SignalInstance, *args) -> None:
+        """Emits ``signal`` while this QObject is there: work still under way when the app quits is left to finish,
+        and at the interpreter's exit PySide deletes every QObject Python owns, this one too, while its thread goes
+        on; its last emits then raised "Signal source has been deleted" from the thread."""
+        if not shiboken6.isValid(self):
+            return
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            if shiboken6.isValid(self):  # not its deletion (which can come between the check and the emit)
+                raise
+
+
+class CaptureThread(DaemonWorker):
+    """Reads a source at its own pace (camera), its frame rate (video) or ``slideshow_fps`` (images)."""
+
+    status = Signal(str)  # plain-language state changes: lost, retrying, back
+    warning = Signal(str)  # an unreadable image, skipped
+    ended = Signal(str)  # the source has no more frames
+    failed = Signal(str)  # reading the source raised: the source, the error and "(details in the log)"
+    lost_changed = Signal(bool)
+    finished = Signal()  # the thread has ended (a stopped capture's last word)
+
+    def __init__(self, source: Source, mailbox: Mailbox[Frame], slideshow_fps: float = 2.0, parent=None):
+        super().__init__(f"capture {source.name}", parent)
+        self.source, self.mailbox = source, mailbox
+        self.slideshow_fps = max(MIN_SLIDESHOW_FPS, float(slideshow_fps))
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._deliver_lock = threading.Lock()  # a frame is put only while not stopped: see ``stop``
+        self._clock: tuple[float, float] | None = None  # (wall time, video time) a video's frames are paced from
+        self._last_video_s: float | None = None
+        # a change: the source started its file again (--loop); getattr: a test's stand-in for a source may not count
+        self._passes = getattr(source, "passes", 0)
+        self.retry_every = 1.0
 
     def stop(self) -> None:
         """Once this returns, no frame of this capture reaches the mailbox, even one whose read was still under
@@ -166,24 +194,14 @@ class CaptureThread(QObject):
         while not self._stop.is_set() and not self._paused.is_set() and (left := end - time.monotonic()) > 0:
             time.sleep(min(0.05, left))
 
+    def _thread_main(self) -> None:
+        self._run_and_finish()
+
     def _run_and_finish(self) -> None:
         try:
             self.run()
         finally:
             self._emit(self.finished)
-
-    def _emit(self, signal: SignalInstance, *args) -> None:
-        """Emits ``signal`` while this QObject is there: a capture still in a read when the app quits is left to
-        finish (quitting waits STOP_WAIT_MS), and at the interpreter's exit PySide deletes every QObject Python
-        owns, this one too, while its thread goes on; its last emits then raised "Signal source has been deleted"
-        from the thread."""
-        if not shiboken6.isValid(self):
-            return
-        try:
-            signal.emit(*args)
-        except RuntimeError:
-            if shiboken6.isValid(self):  # not its deletion (which can come between the check and the emit)
-                raise
 
     def run(self) -> None:
         try:
@@ -292,11 +310,11 @@ class CaptureThread(QObject):
                 self._sleep(wait)
 
 
-class DetectThread(QThread):
+class DetectThread(DaemonWorker):
     """Finds each frame's faces one frame ahead of the inference thread (lockstep; see the module docstring)."""
 
     def __init__(self, detector: FaceDetector, frames: Mailbox[Frame], detected: Mailbox[Frame], parent=None):
-        super().__init__(parent)
+        super().__init__("detection", parent)
         self.detector, self.frames, self.detected = detector, frames, detected
         self._stop = threading.Event()
         self._busy = False
@@ -331,7 +349,7 @@ class _Command:
     rerun: bool = True
 
 
-class InferenceThread(QThread):
+class InferenceThread(DaemonWorker):
     """Owns the pipeline; processes the newest frame; publishes the newest result."""
 
     error = Signal(str)  # a short message for the status bar
@@ -340,7 +358,7 @@ class InferenceThread(QThread):
 
     def __init__(self, pipeline: FramePipeline, frames: Mailbox[Frame], results: Mailbox[tuple[FrameResult, bool]],
                  on_result: Callable[[FrameResult, bool], None] | None = None, parent=None):
-        super().__init__(parent)
+        super().__init__("inference", parent)
         self.pipeline, self.frames, self.results = pipeline, frames, results
         self.on_result = on_result  # called in this thread: (result, is_rerun) — the recorder hooks in here
         self._stop = threading.Event()
@@ -353,7 +371,7 @@ class InferenceThread(QThread):
 
     # --- called from the GUI thread ------------------------------------------
     def stop(self) -> None:
-        self._stop.set()
+        self._stop.set()  # first: a run that registers after stop_runs has looked sees it (``runs_end_when``)
         self.frames.wake()
         self.pipeline.stop_runs()  # a run under way ends too, not only the loop after it
 
@@ -391,6 +409,10 @@ class InferenceThread(QThread):
 
     # --- the thread -------------------------------------------------------------
     def run(self) -> None:
+        with runs_end_when(self._stop):  # a stop landing between two model runs of a frame ends the later one too
+            self._run()
+
+    def _run(self) -> None:
         try:  # here, not in the GUI thread: on a GPU this makes a session per batch bucket
             self.pipeline.prepare()
         except Exception:  # noqa: BLE001  (the first frames then make them as they come)
@@ -406,7 +428,7 @@ class InferenceThread(QThread):
                     rerun |= c.rerun
                 except Exception:  # noqa: BLE001
                     log.exception("applying a setting failed")
-                    self.error.emit("a setting could not be applied (details in the log)")
+                    self._emit(self.error, "a setting could not be applied (details in the log)")
             self._busy = True
             try:
                 self._step(rerun)
@@ -429,20 +451,22 @@ class InferenceThread(QThread):
                                            detected=frame.detected, still=frame.still, video_s=frame.video_s,
                                            again=rerun)
         except BiasMirrorError as exc:
+            if self._stop.is_set():
+                return  # the stop ended its run ("terminate flag"): no failure of the frame, nor a skipped one
             # the message said what was wrong but not with which file (a signed 16-bit TIFF in a folder)
             text = str(exc) if frame.name in str(exc) else f"{frame.name}: {exc}"
-            (self.error if rerun else self.skipped).emit(text)  # a frame shown again is not skipped again
+            self._emit(self.error if rerun else self.skipped, text)  # a frame shown again is not skipped again
             return
         except Exception as exc:  # noqa: BLE001
             log.exception("processing %s failed", frame.name)
-            self.error.emit(f"processing {frame.name} failed: {type(exc).__name__} (details in the log)")
+            self._emit(self.error, f"processing {frame.name} failed: {type(exc).__name__} (details in the log)")
             return
         if self.on_result is not None:
             try:
                 self.on_result(result, rerun)
             except Exception:  # noqa: BLE001
                 log.exception("recording a result failed")
-                self.error.emit("recording failed (details in the log)")
+                self._emit(self.error, "recording failed (details in the log)")
         self.frames_done += 1  # counted once recorded: a recording stopped on this count had lost the frame's rows
         self.results.put((result, rerun))
-        self.processed.emit()
+        self._emit(self.processed)

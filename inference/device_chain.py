@@ -21,9 +21,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from .batching import pad_batch
-from .models import Classifier, Filter, explained_failures
+from .models import Classifier, Filter, OnnxModel, explained_failures, stoppable_run
 from .runtime import RuntimeConfig, create_session, device_of
 
 def resize_weights(src: int, dst: int) -> np.ndarray:
@@ -127,12 +128,27 @@ class DeviceChain:
                 provider=self.device, tf32=False, capture_ort_output=capture)).session
         return self._resizers[key]
 
+    @staticmethod
+    def _run(model: OnnxModel, session: ort.InferenceSession, binding: ort.IOBinding) -> None:
+        """Runs ``session`` (``model``'s, or a resize of the filter's output) as ``model``'s own runs go: one its
+        ``stop_runs`` ends, and on the main thread one Ctrl-C and SIGTERM end. A run given no RunOptions had been out
+        of reach of both: closing the app left a looping filter running, and `run` ignored Ctrl-C."""
+        with model.registered_run() as options:
+            try:
+                stoppable_run(lambda o: session.run_with_iobinding(binding, o), options)
+            except RuntimeError as exc:
+                # ORT's binding raises a failed status here as a bare RuntimeError ("Error in execution: …"), where a
+                # plain run raises its status class: so raised, explained_failures names the model (a stop's end
+                # and a GPU out of memory had reached the app as "RuntimeError (details in the log)")
+                raise ort_state.Fail(str(exc)) from exc
+
     def _on_device(self, session: ort.InferenceSession, feeds: dict[str, ort.OrtValue], output: str) -> ort.OrtValue:
+        """The filter's run, or a resize of its output: run as the filter's, so that stopping it stops them."""
         binding = session.io_binding()
         for name, value in feeds.items():
             binding.bind_ortvalue_input(name, value)
         binding.bind_output(output, self.device, self.device_id)
-        session.run_with_iobinding(binding)
+        self._run(self.filter, session, binding)
         return binding.get_outputs()[0]
 
     def _resampled(self, filtered: ort.OrtValue, size: int, crop_size: int, dst: int,
@@ -190,7 +206,7 @@ class DeviceChain:
                 binding.bind_ortvalue_input(model.image_name, x)
                 binding.bind_output("probs")  # small results come back to the host
                 binding.bind_output(model.card.cam["output"])  # type: ignore[index]
-                session.run_with_iobinding(binding)
+                self._run(model, session, binding)
                 probs, cams = binding.copy_outputs_to_cpu()
             model.run_ms += (time.perf_counter() - t) * 1000
             out.predictions[model.name] = model.checked(probs[:n], cams[:n], n)  # as Classifier.predict checks

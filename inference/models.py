@@ -7,6 +7,7 @@ file without a card, and a card that does not match the graph, each with one
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import queue
 import re
@@ -22,7 +23,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from .arg_checks import user_path
-from .batching import bucket, pad_batch
+from .batching import bucket, buckets_up_to, pad_batch
 from .card import METADATA_KEY, OUTPUT_NAMES, ModelCard, TensorSpec
 from .errors import PERMISSION_DENIED, BiasMirrorError
 from .fixed_binding import NP_TYPES, FixedBinding
@@ -473,6 +474,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_run_thread)
 
 
+# The stop of the thread the context is in (``runs_end_when``); None where the thread has none (the main thread's are
+# ended by Ctrl-C and SIGTERM, through ``stoppable_run``).
+_runs_stop: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("runs_stop", default=None)
+
+
+@contextlib.contextmanager
+def runs_end_when(stop: threading.Event) -> Iterator[None]:
+    """Within the block, a model run this thread begins once ``stop`` is set is ended as it begins. Set ``stop``, then
+    call the models' ``stop_runs`` for the runs already under way: a stop that landed between two runs of a frame
+    (or before its first, the frame still being cropped) had found none under way, and the next run, starting
+    clean, could loop for days. The stop is the thread's own, not the models': two windows share models in tests,
+    and one closing must not stop the other's runs."""
+    token = _runs_stop.set(stop)
+    try:
+        yield
+    finally:
+        _runs_stop.reset(token)
+
+
 def stoppable_run(run: Callable[[ort.RunOptions], R], options: ort.RunOptions) -> R:
     """``run(options)``; on the main thread, in the run thread while this one waits, so that Ctrl-C and SIGTERM
     (as KeyboardInterrupt) stop it: ``options.terminate`` is set, the run waited for up to ``_TERMINATE_GRACE_S``,
@@ -510,6 +530,9 @@ class OnnxModel:
         self.run_ms = 0.0
         self._name: str | None = None
         self._running: set[ort.RunOptions] = set()  # of the runs under way, what ``stop_runs`` ends them by
+        # Held while a run registers and while a stop reads ``_running``: a run registering as its thread is stopped
+        # is either among those the stop ends or sees the stop set (``runs_end_when``), never neither.
+        self._stop_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -555,7 +578,7 @@ class OnnxModel:
         a bucket on an H100). Returns how many buckets were prepared; nothing happens on the CPU."""
         if not self.pads_batches or max_n < 1:
             return 0
-        sizes = [1 << k for k in range(bucket(max_n).bit_length())]
+        sizes = buckets_up_to(max_n)
         # With CUDA graphs ORT runs once plainly (to allocate), records on the next run, then replays: both now.
         for _ in range(2 if self.info.cuda_graph else 1):
             for size in sizes:
@@ -572,13 +595,8 @@ class OnnxModel:
         if size != n:
             feeds = {k: pad_batch(v, size) for k, v in feeds.items()}
         t = time.perf_counter()
-        options = ort.RunOptions()  # one a run: a terminate flag once set stays set
-        # A failed run's reason is raised and quoted (explained_failures); ORT's log of it on stderr said it again,
-        # and a stop's "Exiting due to terminate flag" read as an error. Set now: ORT reads it as the run starts.
-        options.log_severity_level = 4
-        self._running.add(options)
         try:
-            with explained_failures(self, n):
+            with self.registered_run() as options, explained_failures(self, n):
                 if not self.info.cuda_graph:
                     return [o[:n] for o in stoppable_run(lambda o: session.run(list(outputs), feeds, o), options)]
                 if size not in self._fixed:
@@ -590,14 +608,34 @@ class OnnxModel:
                 got = dict(zip(fixed.outputs, ran))  # FixedBinding returns the session's order
                 return [got[name][:n] for name in outputs]
         finally:
-            self._running.discard(options)
             self.run_ms += (time.perf_counter() - t) * 1000
+
+    @contextlib.contextmanager
+    def registered_run(self) -> Iterator[ort.RunOptions]:
+        """The RunOptions for one run of this model's sessions (this model's own, or the device chain's on its
+        behalf), known to ``stop_runs`` while the block runs: a run given none (the chain's) no stop could end.
+        Pass them to the run through ``stoppable_run``, so that Ctrl-C ends it on the main thread too."""
+        options = ort.RunOptions()  # one a run: a terminate flag once set stays set
+        # A failed run's reason is raised and quoted (explained_failures); ORT's log of it on stderr said it again,
+        # and a stop's "Exiting due to terminate flag" read as an error. Set now: ORT reads it as the run starts.
+        options.log_severity_level = 4
+        stop = _runs_stop.get()
+        with self._stop_lock:
+            options.terminate = stop is not None and stop.is_set()  # ORT then ends it as it starts
+            self._running.add(options)
+        try:
+            yield options
+        finally:
+            with self._stop_lock:
+                self._running.discard(options)
 
     def stop_runs(self) -> int:
         """Asks every run of this model under way, in any thread, to end (ONNX Runtime then raises, at its next
         node or Loop iteration): for a thread no signal reaches, such as the app's inference thread when the app
-        closes. Returns how many were asked."""
-        running = list(self._running)  # copied at once: the running threads add and remove theirs meanwhile
+        closes. A run that registers after it, in a thread whose stop (``runs_end_when``) was set before this call,
+        is ended as it starts. Returns how many runs under way were asked."""
+        with self._stop_lock:
+            running = list(self._running)
         for options in running:
             options.terminate = True
         return len(running)

@@ -603,11 +603,11 @@ class _SlowSession:
         time.sleep(self.delay)
         return self._session.run(*a, **kw)
 
-    def run_with_iobinding(self, binding):  # the device chain's way
+    def run_with_iobinding(self, binding, run_options=None):  # the device chain's way
         import time
 
         time.sleep(self.delay)
-        return self._session.run_with_iobinding(binding)
+        return self._session.run_with_iobinding(binding, run_options)
 
     def __getattr__(self, name):
         return getattr(self._session, name)
@@ -651,9 +651,9 @@ def test_with_the_overlap_both_skins_start_before_the_models_they_can_hide_behin
             events.append("classifier run")
             return self._session.run(*a, **kw)
 
-        def run_with_iobinding(self, binding):
+        def run_with_iobinding(self, binding, run_options=None):
             events.append("classifier run")
-            return self._session.run_with_iobinding(binding)
+            return self._session.run_with_iobinding(binding, run_options)
 
         def __getattr__(self, name):
             return getattr(self._session, name)
