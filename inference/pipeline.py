@@ -144,10 +144,23 @@ class FramePipeline:
         self._helper: ThreadPoolExecutor | None = None  # skin helpers, made on first use (PipelineConfig.skin_threads)
 
     def prepare(self) -> int:
-        """Make every GPU batch bucket up to ``max_faces`` ready before the first frame (see
-        ``OnnxModel.prepare_batches``); the owning worker calls it, never the GUI thread. Returns the
-        number of bucket sessions prepared (0 on the CPU)."""
-        return sum(m.prepare_batches(self.config.max_faces) for m in self._models())
+        """Make every GPU batch bucket the models can be given ready before the first frame (see
+        ``OnnxModel.prepare_batches``): up to ``max_faces`` for the filter, and up to ``_classified_rows`` for
+        the classifiers. The owning worker calls it, never the GUI thread. Returns the number of bucket
+        sessions prepared (0 on the CPU)."""
+        most = self.config.max_faces
+        return (sum(m.prepare_batches(self._classified_rows(most)) for m in self.classifiers)
+                + (self.filter.prepare_batches(most) if self.filter is not None else 0))
+
+    def _classified_rows(self, faces: int) -> int:
+        """The most rows a classifier's call is given for ``faces`` faces: twice as many where a loaded filter's
+        reference is resampled, since it rides in the crops' call (``_classify``). Prepared for max_faces only,
+        the first frame of 17 faces (of 20) built a 64-row session mid-stream on a GPU. Counted for a filter
+        loaded but switched off too: it can be switched on between frames."""
+        if self.filter is None:
+            return faces
+        size = self._crop_size(filtering=True)
+        return 2 * faces if tuple(self.filter.size) != (size, size) else faces
 
     # --- configuration (called by the owning worker between frames) ---------
     @property
@@ -160,7 +173,10 @@ class FramePipeline:
         # A loaded filter that is switched off does not size the crops: a 256 px filter would otherwise make
         # every crop, CAM and skin measurement 256 px while only the classifiers run (on the H100, classifiers
         # only at 16 faces ran at 11.9 frames/s beside 43.5 with the 64 px filter loaded).
-        sizes = [m.size[0] for m in self.classifiers] + ([self.filter.size[0]] if self.applies_filter else [])  # type: ignore[union-attr]
+        return self._crop_size(self.applies_filter)
+
+    def _crop_size(self, filtering: bool) -> int:
+        sizes = [m.size[0] for m in self.classifiers] + ([self.filter.size[0]] if filtering else [])  # type: ignore[union-attr]
         return max([self.config.min_crop, *sizes])
 
     def _models(self) -> list[Classifier | Filter]:

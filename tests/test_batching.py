@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from inference import device_chain as dc
-from inference.batching import bucket, pad_batch
+from inference.batching import bucket, buckets_up_to, pad_batch
 from inference.defaults import MODELS_DIR
 from inference.models import load_model
 from inference.runtime import CPU, CUDA, TRT, RuntimeConfig, _provider_options
@@ -12,8 +12,12 @@ from .conftest import utk_images
 from inference.images import read_rgb, resize_batch
 
 
-def test_buckets_are_powers_of_two():
-    assert [bucket(n) for n in (0, 1, 2, 3, 4, 5, 8, 9, 16, 17, 20)] == [0, 1, 2, 4, 4, 8, 8, 16, 16, 32, 32]
+def test_buckets_are_powers_of_two_then_multiples_of_eight():
+    assert [bucket(n) for n in (0, 1, 2, 3, 4, 5, 8, 9, 16, 17, 20)] == [0, 1, 2, 4, 4, 8, 8, 16, 16, 24, 24]
+    assert [bucket(n) for n in (24, 25, 33, 34, 40, 41)] == [24, 32, 40, 40, 40, 48]
+    assert buckets_up_to(1) == [1] and buckets_up_to(5) == [1, 2, 4, 8] and buckets_up_to(16) == [1, 2, 4, 8, 16]
+    assert buckets_up_to(40) == [1, 2, 4, 8, 16, 24, 32, 40]
+    assert all(bucket(n) in buckets_up_to(n) and bucket(n) in buckets_up_to(80) for n in range(1, 81))
     x = np.arange(3 * 2, dtype=np.uint8).reshape(3, 2)
     padded = pad_batch(x, 4)
     assert padded.shape == (4, 2) and padded.dtype == np.uint8
@@ -122,10 +126,11 @@ def test_prepare_makes_every_gpu_bucket_before_the_first_frame():
     assert pipe.prepare() == 0 and not cls._by_batch  # the CPU needs none
     cls.info.provider = flt.info.provider = CUDA
     cls.session = spy = _Spy(cls.session)
-    assert pipe.prepare() == 12  # 1, 2, 4, 8, 16, 32 for each of the two models
-    assert sorted(cls._by_batch) == sorted(flt._by_batch) == [1, 2, 4, 8, 16, 32]
+    # the classifier's for the crops and their references in one call (2 × 20 rows), the filter's for the faces
+    assert pipe.prepare() == 8 + 6
+    assert sorted(cls._by_batch) == [1, 2, 4, 8, 16, 24, 32, 40] and sorted(flt._by_batch) == [1, 2, 4, 8, 16, 24]
     assert spy.batches == [1]  # the load-time session took the first bucket; each bucket ran once
-    assert cls.session_for(20)[0] is cls._by_batch[32]
+    assert cls.session_for(20)[0] is cls._by_batch[24] and cls.session_for(34)[0] is cls._by_batch[40]
 
 
 def test_a_gpu_provider_that_could_not_start_is_named_with_every_one_tried(monkeypatch):
