@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
         self.side_scroll.setWidget(side)
         self.side_dock = self._dock("Models and display", self.side_scroll, Qt.DockWidgetArea.RightDockWidgetArea)
 
-        self.plots = PlotsPanel()
+        self.plots = PlotsPanel(face_styles=self.display.face_styles)  # a face's curve in its box's colour
         self.plots_dock = self._dock("Plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.summary = SessionSummary(self.reset_session)
         self.summary_dock = self._dock("Session summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)

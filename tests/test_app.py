@@ -71,6 +71,9 @@ def test_window_processes_an_image_folder(qtbot, make_window, faces_dir):
     text = " ".join(t for line in face_lines(face) for t, _ in line)
     assert "P(female)" in text and "→" in text and ("ITA" in text or "not measurable" in text)
     qtbot.waitUntil(lambda: w.view.renders > 0 and w.plots.updates > 0, timeout=WAIT)
+    # one allocator of colours and shapes for the boxes and the curves: each had its own, and a face's curve could
+    # be drawn in another face's box colour
+    assert w.plots.face_styles is w.display.face_styles and w.plots._visible_tracks()
     w.plots_dock.raise_()
     w.summary.table.setRowCount(0)
     ticks = w.plots.updates
