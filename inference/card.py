@@ -96,10 +96,8 @@ class ModelCard:
         """One line: kind, name, input, labels, training data and test accuracy. ``notes``: the reading of the
         card this is part of (``card_fields``), which says an accuracy of no type read as a number; a fresh one,
         naming no file, where not given."""
-        size = self.input_size
-        where = f"{size[0]}×{size[1]}" if size else ",".join(str(s) for s in self.inputs[0].shape)
         data = self.training.get("dataset", "?")
-        parts = [f"{self.kind} '{self.name}'", where]
+        parts = [f"{self.kind} '{self.name}'", self._shape_words()]
         if self.labels:
             parts.append("labels " + "/".join(self.labels))
         if self.direction:
@@ -116,6 +114,27 @@ class ModelCard:
             else:
                 parts.append(f"test accuracy {figure(value, '.3f')}")
         return ", ".join(parts)
+
+    def _shape_words(self) -> str:
+        """Its faces' size; a generator's latent and the faces it gives ("latent 100 → 64×64"), not the shape of the
+        latent alone ("N,100", which said nothing of the faces); else its first input's shape."""
+        size = self.input_size
+        if size:
+            return f"{size[0]}×{size[1]}"
+        face = self.output(OUTPUT_NAMES["generator"]) if self.kind == "generator" else None
+        latent = self.inputs[0].shape
+        if face is not None and len(face.shape) == 4 and len(latent) == 2:
+            return f"latent {latent[1]} → {face.shape[1]}×{face.shape[2]}"
+        return ",".join(str(s) for s in latent)
+
+    def check_text(self, source: object = None, said: str = "invalid model card") -> None:
+        """Its names and texts within their caps (``validate``'s first check), refused as ``said``: the card adopt
+        would write is checked so before its checks run."""
+
+        def fail(msg: str) -> None:
+            raise BiasMirrorError(f"{said}: {msg}", source)
+
+        _check_text(self, fail)
 
     # --- (de)serialisation --------------------------------------------------
     def to_json(self) -> str:
@@ -150,7 +169,7 @@ class ModelCard:
         def fail(msg: str) -> None:
             raise BiasMirrorError(f"invalid model card: {msg}", source)
 
-        _check_text(self, fail)  # first: the checks after it quote the card's text
+        self.check_text(source)  # first: the checks after it quote the card's text
         if self.kind not in KINDS:
             fail(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.precision not in PRECISIONS:

@@ -111,15 +111,18 @@ def _distillation_lines(training: dict, notes: CardNotes) -> list[str]:
     return [f"- distilled from {teachers}, weight {d.get('weight', '?')}{agreement}"]
 
 
-def _adoption_lines(training: dict, notes: CardNotes | None = None, conditions: Sequence[str] = ()) -> list[str]:
-    # A model made elsewhere carries no training record of ours: what it is, and how its input is fed, is all we know.
+def _adoption_lines(training: dict, notes: CardNotes | None = None, conditions: Sequence[str] = (),
+                    kind: str | None = None) -> list[str]:
+    # A model made elsewhere carries no training record of ours: what it is, and how its input is fed (a generator's
+    # output read: its --range, the one thing its adoption was told), is all we know.
     a = training.get("adopted")
     if not a:
         return []
     notes = CardNotes() if notes is None else notes
     checks = a.get("checks", {})
+    side = "output" if kind == "generator" else "input"  # a generator's card records its output; "its input: ?" read
     lines = [f"- made elsewhere, not trained by Bias Mirror: `{a.get('from', '?')}` (sha256 {str(a.get('sha256', '?'))[:16]}…) "
-             f"wrapped as it is; its input: {a.get('input', '?')} (range {a.get('range_chosen', '?')})"]
+             f"wrapped as it is; its {side}: {a.get(side, '?')} (range {a.get('range_chosen', '?')})"]
     lines += _condition_value_lines(a, notes, conditions)
     if "mean_change_grey_by_condition" in checks:
         field = "training.adopted.checks.mean_change_grey_by_condition"
@@ -319,6 +322,37 @@ def _filter_group_rows(metrics: dict, notes: CardNotes) -> list[str]:
     return rows + [""]
 
 
+# The training fields the lines above show, each in its own words; any other (a research trainer's latent prior, a
+# DB-VAE's debiasing settings) is listed as the app's card dialog lists it (``_other_lines``): they had been left out.
+SHOWN_TRAINING = {"dataset", "command", "resumes", "exported_by", "commit", "date", "fp16", "distillation", "adopted",
+                  "epochs", "n_train", "iterations", "preset", "schedule", "finished", "stopped_early", "composition",
+                  "faces", "dataset_moves", "weight_averaging", "domain_a", "domain_b", "domain_overlap"}
+# How much of a field nested too deep for one line is shown, as JSON: as much as the metrics' JSON below
+MAX_NESTED_CHARS = 4000
+
+
+def _other_lines(training: dict) -> list[str]:
+    """The card's other training fields, each as "- key: value", in the card's order."""
+    return [f"- {key.replace('_', ' ')}: {_value_text(value)}" for key, value in training.items()
+            if key not in SHOWN_TRAINING]
+
+
+def _value_text(value) -> str:
+    """A field's value on one line, as the card dialog shows it (gui.model_panel._fmt): a figure to 4 significant
+    digits, a null as not measured, a list of plain values joined by commas, an object of them as "key: value" each;
+    one nested deeper as its JSON, cut at MAX_NESTED_CHARS."""
+    if value is None or isinstance(value, float):  # a figure not measured is null on a card
+        return figure(value, ".4g")
+    if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+        return ", ".join(_value_text(v) for v in value)
+    if isinstance(value, dict) and all(not isinstance(v, (dict, list)) for v in value.values()):
+        return "; ".join(f"{k}: {_value_text(v)}" for k, v in value.items())
+    if isinstance(value, (dict, list)):
+        text = strict_json.dumps(value, sort_keys=True)
+        return f"`{text[:MAX_NESTED_CHARS]}`" + ("…" if len(text) > MAX_NESTED_CHARS else "")
+    return " ".join(str(value).split())  # on one line: a newline in it would end the list item
+
+
 def _warning_lines(notes: CardNotes) -> list[str]:
     """What the card holds of no type it is read as (``card_fields``): said under it, the model still usable."""
     return [f"- WARNING: {said}" for said in notes.said]
@@ -341,7 +375,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float, notes: CardNo
                      f"{', '.join(condition.labels or [])}")
     lines += _precision_lines(card, notes)
     lines += _distillation_lines(t, notes)
-    lines += _adoption_lines(t, notes, (condition.labels or ()) if condition is not None else ())
+    lines += _adoption_lines(t, notes, (condition.labels or ()) if condition is not None else (), card.kind)
     for key in ("epochs", "n_train", "iterations", "preset"):
         if key in t:
             lines.append(f"- {key.replace('_', ' ')}: {t[key]}")
@@ -352,6 +386,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float, notes: CardNo
     lines += _data_lines(t, notes)
     lines += _averaging_lines(t, notes)
     lines += _domain_lines(t, notes)
+    lines += _other_lines(t)
     o = overall_accuracy(m) if card.kind == "classifier" else None
     if o is not None:
         lines += ["", _accuracy_line(o, m, notes), ""]

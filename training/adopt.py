@@ -22,8 +22,12 @@ the model was made elsewhere is embedded. It has no per-group figures: the audit
   card's N×D float32 latents and give uint8 RGB faces. With no faces to compare its output with, its range is not
   inferred: ``--range`` is required (a DCGAN's tanh: symmetric), and refused where much of its output on latents
   drawn from N(0, 1) lies past that range's bounds, or every face is flat; the wrapped faces are checked against the
-  model run alone on the same latents. The app, run and the audit do not host generators yet: the Python API does,
+  model run alone on the same latents, a batch at a time. A grey output (one channel) is given as three alike, as a
+  filter's is. The app, run and the audit do not host generators yet: the Python API does,
   ``load_model(path).generate(z)``.
+- Refused before any check: a graph that samples at random (RandomNormalLike and the like: a VAE exported with its
+  reparameterisation), naming its nodes, and a --name or --method over the caps of a card's text. A --method over
+  200 characters is written once, as the card's method, the command on the card referring to it.
 
 - A filter's input range, when not given, is the one (of -1..1, 0..1, 0..255) whose output lies nearest its
   input: read with the wrong range a filter's output is far from the face. A given range is measured the same
@@ -82,22 +86,23 @@ import onnx
 from onnx import TensorProto
 
 from inference.arg_checks import check_output_file, int_at_least, positive_int
-from inference.card import MAX_FACE_SIZE, classifier_card, filter_card, generator_card
+from inference.card import MAX_FACE_SIZE, MAX_TEXT_CHARS, classifier_card, filter_card, generator_card
 from inference.defaults import DEFAULT_DATASET  # the shared UTKFace copy, as the benches take it
 from inference.errors import BiasMirrorError
 from inference.models import load_model, ort_reason
 from inference.program_name import program
 from inference.runtime import RuntimeConfig
 from training.adopt_classifier_checks import classifier_checks
-from training.adopt_encoding import RANGES, Conditions, Encoding
+from training.adopt_encoding import MAX_BATCH, RANGES, Conditions, Encoding
 from training.adopt_filter_checks import filter_checks, generator_checks
 from training.adopt_head import find_head
 from training.adopt_labels import gender_labels
-from training.adopt_read import (COLOUR_AXIS, check_conditions, dims_of, filter_output, image_layout, image_size,
-                                 latent_input, layout_of, model_digest, model_inputs, output_shapes, quantised,
-                                 read_onnx, size_of, uint8_input_range)
-from training.adopt_run import (LATENT_SEED, Trial, cam_grid, check_condition_values, conditions_refused, latents,
-                                load_trial, run_alone, run_wrapped, sample_faces_or_default, takes_conditions)
+from training.adopt_read import (COLOUR_AXIS, check_conditions, check_deterministic, dims_of, filter_output,
+                                 image_layout, image_size, latent_input, layout_of, model_digest, model_inputs,
+                                 output_shapes, quantised, read_onnx, size_of, uint8_input_range)
+from training.adopt_run import (LATENT_SEED, Trial, alone_session, cam_grid, check_condition_values,
+                                conditions_refused, latents, load_trial, run_alone, run_wrapped,
+                                sample_faces_or_default, takes_conditions)
 from training.adopt_wrap import wrap
 from training.fp16 import fp16_weights, save, with_card
 from training.provenance import provenance
@@ -184,18 +189,21 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
                               + ("is read by --range" if kind == "generator" else "is scores") + ": leave it out", src)
     if kind == "classifier":
         labels = gender_labels(labels, src, echo)
+    what = method or ("made elsewhere; wrapped by `train adopt` (float32 latents in, uint8 RGB faces out)"
+                      if kind == "generator" else
+                      "made elsewhere; wrapped by `train adopt` (uint8 faces in, its own normalisation inside)")
+    command = _command(sys.argv, method, echo)
+    _check_card_text(kind, name or out.stem, what, command, labels, conditions, src)
     model = read_onnx(src, echo)
+    check_deterministic(model, src)  # before any check: each would blame the wrapper for what the model draws
     digest, data_files = model_digest(src)
     hashed = {"sha256_of": f"{src.name}, then its external data ({', '.join(data_files)})"} if data_files else {}
     training = {"dataset": "unknown (made elsewhere, not by Bias Mirror)",
-                "adopted": {"from": src.name, "sha256": digest, **hashed},
-                "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), **provenance()}
-    what = method or "made elsewhere; wrapped by `train adopt` (uint8 faces in, its own normalisation inside)"
+                "adopted": {"from": src.name, "sha256": digest, **hashed}, "command": command, **provenance()}
     if kind == "generator":
         if conditions or dataset is not None:
             raise BiasMirrorError("a generator takes no condition and is checked on latents, not faces: leave "
                                   "--conditions and --dataset out", src)
-        what = method or "made elsewhere; wrapped by `train adopt` (float32 latents in, uint8 RGB faces out)"
         pixels = Encoding(*RANGES["unit"], mean, std, order)  # its range and layout replaced once its output is read
         return _adopt_generator(model, src, out, name or out.stem, what, training, value_range, pixels, layout, size,
                                 n, force, echo)
@@ -299,6 +307,41 @@ def adopt(src: str | Path, out: str | Path, kind: str, name: str | None = None, 
     return out
 
 
+# A --method longer than this is written once, as the card's method, and the command on the card refers to it: the
+# command holding it too had put a method within the cap of a card's text over it, refused after every check.
+METHOD_IN_COMMAND = 200
+
+
+def _command(argv: Sequence[str], method: str, echo: Callable[[str], None]) -> str:
+    """The command as typed, for the card, within the cap of a card's text: a --method of over METHOD_IN_COMMAND
+    characters replaced by a reference to the card's method (said), and what is still over the cap cut."""
+    words = list(argv)
+    if len(method) > METHOD_IN_COMMAND:
+        reference = f"<the method on this card, {len(method):,} characters>"
+        words = [reference if w == method else w.partition("=")[0] + "=" + reference
+                 if w.startswith("--") and w.partition("=")[2] == method else w for w in words]
+        echo(f"--method's text ({len(method):,} characters) is written once, as the card's method: the command on the "
+             f"card gives it as '{reference}'")
+    command = "python " + " ".join(shlex.quote(w) for w in words)
+    if len(command) > MAX_TEXT_CHARS:
+        cut = f"… (cut: {len(command):,} characters in all)"
+        command = command[:MAX_TEXT_CHARS - len(cut)] + cut
+    return command
+
+
+def _check_card_text(kind: str, name: str, what: str, command: str, labels: Sequence[str], conditions: Sequence[str],
+                     src: Path) -> None:
+    """The names and texts of the card adopt would write within the caps of a card's (card.check_text), said before
+    any check runs: a --name or --method over them had been refused as an "invalid model card" once every check had
+    run (minutes for a large model)."""
+    training = {"command": command}
+    names = [c.partition("=")[0].strip() for c in conditions] or None
+    card = (generator_card(name, 1, 8, what, training, {}) if kind == "generator" else
+            classifier_card(name, 8, list(labels), (1, 1), what, training, {}) if kind == "classifier" else
+            filter_card(name, 8, "face->filtered", what, training, {}, names))
+    card.check_text(src, "the card adopt would write")
+
+
 def _output_range(value_range: str, output_range: str | None, takes_bytes: bool, gives_bytes: bool,
                   src: Path) -> tuple[str, str | None]:
     """--range and --output-range as a filter's trials take them: a uint8 output is a face as it is, which no range
@@ -328,19 +371,21 @@ def _conditions_record(src_cond: onnx.ValueInfoProto, conditions: Conditions) ->
 def _adopt_generator(model: onnx.ModelProto, src: Path, out: Path, name: str, what: str, training: dict,
                      value_range: str, pixels: Encoding, layout: str, size: int | None, n: int, force: bool,
                      echo: Callable[[str], None]) -> Path:
-    """A generator: its latent input; its output's layout and size, from the model run alone on ``n`` latents drawn
-    from N(0, 1); its range as given (``pixels``: the --mean/--std and --channels its output is read with); wrapped,
-    checked on those latents (generator_checks) and written with its card."""
+    """A generator: its latent input; its output's layout and size, from the model run alone on the first of ``n``
+    latents drawn from N(0, 1); its range as given (``pixels``: the --mean/--std and --channels its output is read
+    with); wrapped, checked on those latents a batch at a time (generator_checks) and written with its card."""
     z_in, d = latent_input(model, src)
     z = latents(n, d)
+    fed = z.reshape(-1, d, 1, 1) if len(dims_of(z_in)) == 4 else z
     try:
-        raw = run_alone(src, z.reshape(-1, d, 1, 1) if len(dims_of(z_in)) == 4 else z)[0]
+        session = alone_session(src)
+        first = run_alone(session, fed[:MAX_BATCH])[0]  # its shape and type; the checks run it a batch at a time
     except Exception as exc:  # noqa: BLE001 - ORT's own error types, at load or at run
         raise BiasMirrorError(f"it does not run on its own on latents of length {d} ({ort_reason(exc)[:300]})",
                               src) from exc
-    size, layout = _generated_size(raw.shape, layout, size, src)
-    gives_bytes = raw.dtype == np.uint8
-    value_range = _generator_range(value_range, gives_bytes, pixels, raw, n, src)
+    size, layout = _generated_size(first.shape, layout, size, src)
+    gives_bytes = first.dtype == np.uint8
+    value_range = _generator_range(value_range, gives_bytes, pixels, first, len(first), src)
     enc = replace(pixels, lo=RANGES[value_range][0], hi=RANGES[value_range][1], layout=layout, gives_bytes=gives_bytes)
     card = generator_card(name, d, size, what, training, {})
     proto = wrap(model, "generator", enc, size, None, card, src)
@@ -350,8 +395,10 @@ def _adopt_generator(model: onnx.ModelProto, src: Path, out: Path, name: str, wh
         path = Path(tmp) / "generator.onnx"
         onnx.save(proto, str(path))
         generated = run_wrapped(load_trial(path, "generator", size, src), z, src)[0]
-        checks = generator_checks(enc, raw, generated, value_range, where, src, force)
-    described = enc.describe_output(raw.dtype.name)
+        checks = generator_checks(enc, lambda rows: run_alone(session, fed[rows])[0], generated, value_range, where,
+                                  src, force)
+    grey = first.shape[COLOUR_AXIS[layout]] == 1
+    described = enc.describe_output(first.dtype.name) + ("; grey, its one channel given as three alike" if grey else "")
     adopted = {**training["adopted"], "output": described, "checks": checks,
                "range_chosen": "uint8 output, taken as it is" if gives_bytes else "given"}
     card = replace(card, precision=_precision(model), training={**training, "adopted": adopted})
@@ -376,7 +423,8 @@ def _generated_size(shape: tuple[int, ...], layout: str, size: int | None, src: 
 def _generator_range(value_range: str, gives_bytes: bool, pixels: Encoding, raw: np.ndarray, n: int,
                      src: Path) -> str:
     """A generator's --range: required of a float output, which no faces can tell (a DCGAN's tanh read as [0, 1]
-    gives faces too, darker ones); a uint8 output is a face as it is, which neither it nor --mean/--std apply to."""
+    gives faces too, darker ones); a uint8 output is a face as it is, which neither it nor --mean/--std apply to.
+    ``raw``: its output on the first ``n`` latents."""
     if gives_bytes:
         if value_range not in ("auto", "byte") or pixels.mean != (0, 0, 0) or pixels.std != (1, 1, 1):
             raise BiasMirrorError("its output is uint8, which holds 0..255: a face as it is, which --range, --mean "

@@ -10,6 +10,29 @@ import numpy as np
 # Named, not "-1,1": argparse would read a value that opens with a minus sign as an option.
 RANGES = {"symmetric": (-1.0, 1.0), "unit": (0.0, 1.0), "byte": (0.0, 255.0)}
 
+# How many faces (or a generator's latents) are run and checked at a time: 16 of 256 px or less, fewer as they grow,
+# a batch holding about as many numbers as 16 such faces. All 64 latents of a 1024 px generator through ONNX Runtime at once, and
+# whole float copies of every output in the checks, had taken 10 GB. Never fewer than 2: a graph that mixes the faces
+# of a batch shows it only on a batch.
+MAX_BATCH, MIN_BATCH = 16, 2
+BATCH_VALUES = MAX_BATCH * 256 * 256 * 3
+
+
+def per_batch(values: int) -> int:
+    """How many images of ``values`` numbers each go in a batch."""
+    return max(MIN_BATCH, min(MAX_BATCH, BATCH_VALUES // max(values, 1)))
+
+
+def batch_rows(n: int, values: int) -> list[slice]:
+    """The batches, in order, of ``n`` images of ``values`` numbers each."""
+    step = per_batch(values)
+    return [slice(start, start + step) for start in range(0, n, step)]
+
+
+def rows_of(images: np.ndarray) -> list[slice]:
+    """The batches, in order, of a stack of images (faces, or a model's raw output)."""
+    return batch_rows(len(images), images[0].size if len(images) else 1)
+
 
 def written_value(value: Sequence[float]) -> str:
     """A condition's value as --conditions gives it: its numbers separated by ':'."""
@@ -58,8 +81,9 @@ class Encoding:
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x)
 
     def decode(self, y: np.ndarray) -> np.ndarray:
-        """A filter's output in the model's terms → uint8 N×H×W×3 RGB."""
-        return np.clip(np.round(self.grey(y)), 0, 255).astype(np.uint8)
+        """A filter's output in the model's terms → uint8 N×H×W×3 RGB, a batch at a time: ``grey``'s float copies of
+        the whole output are four times its size."""
+        return np.concatenate([np.clip(np.round(self.grey(y[rows])), 0, 255).astype(np.uint8) for rows in rows_of(y)])
 
     def grey(self, y: np.ndarray) -> np.ndarray:
         """A filter's output in the model's terms → float32 N×H×W×3 RGB grey levels, neither rounded nor clipped:
@@ -67,6 +91,7 @@ class Encoding:
         (adopt_filter_checks)."""
         y = y.astype(np.float32)
         y = y.transpose(0, 2, 3, 1) if self.layout == "NCHW" else y
+        y = np.repeat(y, 3, axis=3) if y.shape[3] == 1 else y  # a grey image, given as three alike (adopt_wrap)
         y = y[..., ::-1] if self.order == "BGR" else y
         if not self.gives_bytes:  # a uint8 output is a face already: mapped through the range it was 222 grey off
             if self.output_denormalised:

@@ -6,7 +6,8 @@ batch). An adopted generator's faces, which have none to compare with, are check
 wrongly (its output past the range's bounds, flat faces) and against the model alone (``generator_checks``)."""
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Callable
@@ -15,8 +16,9 @@ import numpy as np
 
 from inference.errors import BiasMirrorError
 from inference.models import Filter
-from training.adopt_encoding import RANGES, Encoding
-from training.adopt_run import Trial, run_alone
+from training.adopt_encoding import RANGES, Encoding, batch_rows, per_batch, rows_of
+from training.adopt_read import SAMPLED_BY_RUNS, sampling_refusal
+from training.adopt_run import Trial, alone_session, run_alone
 
 MAX_FILTER_GREY = 1  # wrapped against the model run alone: rounding only
 # A given --range whose output lies this many grey levels further from the faces, on average, than another range's
@@ -92,19 +94,36 @@ def _interval(name: str) -> str:
     return f"[{lo:g}, {hi:g}]"
 
 
+def _applied(model: Filter, faces: np.ndarray, label: str | None) -> np.ndarray:
+    """The wrapped filter's faces under ``label`` (None: its only one), a batch at a time, as run_wrapped runs it:
+    all 64 faces of 1024 px at once had grown ONNX Runtime's memory by gigabytes."""
+    return np.concatenate([model.apply(faces[rows], model.condition_rows(label, len(faces[rows])))
+                           for rows in rows_of(faces)])
+
+
 def _outputs(trial: Trial, faces: np.ndarray) -> list[np.ndarray]:
     """The faces the filter, fed as ``trial`` feeds it, gives back: under each condition of a conditional one."""
     model = trial.model
     if not getattr(model, "condition_labels", None):
         return [trial.got[0]]
-    return [model.apply(faces, model.condition_rows(label, len(faces))) for label in model.condition_labels]
+    return [_applied(model, faces, label) for label in model.condition_labels]  # type: ignore[arg-type]
+
+
+def _moved(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    """The sum and the largest of |a − b| over two stacks of faces, a batch at a time: whole int16 and float64 copies
+    of 64 faces of 1024 px are 400 MB to 1.6 GB each."""
+    total = worst = 0
+    for rows in rows_of(a):
+        apart = np.abs(a[rows].astype(np.int16) - b[rows])
+        total, worst = total + int(apart.sum(dtype=np.int64)), max(worst, int(apart.max()))
+    return total, worst
 
 
 def _largest_change(outs: list[np.ndarray], faces: np.ndarray) -> float:
     """How far the filter moves the faces (mean grey levels), under the condition that moves them most: a conditional
     filter whose first condition does nothing had been judged on that one alone, every range "unchanged", and the
     first range taken."""
-    return max(float(np.abs(out.astype(np.int16) - faces).mean()) for out in outs)
+    return max(_moved(out, faces)[0] / out.size for out in outs)
 
 
 def _alone(trial: Trial, src: Path, faces: np.ndarray) -> list[np.ndarray]:
@@ -112,15 +131,21 @@ def _alone(trial: Trial, src: Path, faces: np.ndarray) -> list[np.ndarray]:
     output, before the wrapper rounds and clips it into a face. Each condition is fed as the model takes it (a 0/1
     scalar, an index): the wrapper's mapping of the card's one-hot rows is checked too."""
     model: Filter = trial.model  # type: ignore[assignment]
-    x = trial.enc.encode(faces)
-    return [run_alone(src, x, trial.inner(model.condition_rows(label, len(faces))), trial.source_output)[0]
+    return [run_alone(src, faces, trial.inner(model.condition_rows(label, len(faces))), trial.source_output,
+                      trial.enc.encode)[0]
             for label in model.condition_labels or [None]]
 
 
 def _beyond(enc: Encoding, raw: list[np.ndarray]) -> float:
     """The share of the raw output that lies over a grey level past the bounds of the range ``enc`` reads it on,
     under the condition where most does: a filter's own clamp lands on them, not past them."""
-    return max(float(((g < -1) | (g > 256)).mean()) for g in map(enc.grey, raw))
+    return max(_past(enc, out) / out.size for out in raw)
+
+
+def _past(enc: Encoding, raw: np.ndarray) -> int:
+    """How many values of the raw output lie over a grey level past the bounds of the range ``enc`` reads it on,
+    counted a batch at a time (``grey``'s float copies of the whole output are four times its size)."""
+    return sum(int(np.count_nonzero((g < -1) | (g > 256))) for g in (enc.grey(raw[rows]) for rows in rows_of(raw)))
 
 
 def _flat(outs: list[np.ndarray]) -> bool:
@@ -131,15 +156,20 @@ def _flat(outs: list[np.ndarray]) -> bool:
 def _same_faces(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     """Whether two ranges give back the same faces, rounding apart (a mirror under every range, x·0.85 + 0.15 on
     [-1, 1] and on [0, 1]): between those the choice changes nothing an audit measures."""
-    return all(int(np.abs(x.astype(np.int16) - y).max()) <= MAX_FILTER_GREY for x, y in zip(a, b))
+    return all(_moved(x, y)[1] <= MAX_FILTER_GREY for x, y in zip(a, b))
 
 
 def _darkener_ratio(faces: np.ndarray) -> float:
     """How many times nearer the faces x·g on [0, 1] lies read as [-1, 1] than as its own range, whatever g:
     its own reading moves each pixel p by (1 − g)·p, the other by (1 − g)·|p − 127.5| (towards grey, not black).
-    Faces of little contrast sit near grey, and put it high."""
-    p = faces.astype(np.float64)
-    return float(p.mean() / max(np.abs(p - 127.5).mean(), 1e-9))
+    Faces of little contrast sit near grey, and put it high. Summed a batch at a time, exactly (whole numbers and
+    halves): float64 copies of 64 faces of 1024 px had taken 4.8 GB."""
+    total = off = 0.0
+    for rows in rows_of(faces):
+        p = faces[rows].astype(np.float32)
+        total += float(p.sum(dtype=np.float64))
+        off += float(np.abs(p - np.float32(127.5)).sum(dtype=np.float64))
+    return total / faces.size / max(off / faces.size, 1e-9)
 
 
 def _ratio_limit(faces: np.ndarray) -> float:
@@ -437,8 +467,8 @@ def _check_given_output_range(trials: dict[str, Trial], given: str | None, best:
     near = [r for r, d in own.items()
             if UNCHANGED_GREY <= d <= max(changes[best] + AMBIGUOUS_RANGE_GREY, changes[best] * ratio)]
     if near:
-        raise BiasMirrorError(f"its output lies about as near the faces read on its input's range, without "
-                              f"--output-range, with "
+        raise BiasMirrorError("its output lies about as near the faces read on its input's range, without "
+                              "--output-range, with "
                               + " or ".join(f"--range {r} {_interval(r)} ({own[r]:.1f})" for r in near)
                               + f", as read on --output-range {o} {_interval(o)} with --range {best} "
                               f"({changes[best]:.1f} grey levels on average), within {AMBIGUOUS_RANGE_GREY:g} grey "
@@ -487,9 +517,21 @@ def _depends_on_batch(model: Filter, faces: np.ndarray, raw: list[np.ndarray], e
     for label, raw_out in zip(model.condition_labels or [None], raw):
         rows = model.condition_rows(label, 1)
         one_by_one = np.concatenate([model.apply(faces[i:i + 1], rows) for i in range(len(faces))])
-        if int(np.abs(one_by_one.astype(np.int16) - enc.decode(raw_out)).max()) > MAX_FILTER_GREY:
+        if _moved(one_by_one, enc.decode(raw_out))[1] > MAX_FILTER_GREY:
             return False
     return True
+
+
+def _samples(trial: Trial, src: Path, faces: np.ndarray) -> bool:
+    """Whether the model alone, run twice in one session on its first batch of faces (under its first condition),
+    gives other output the second time: it samples at random in a way its nodes do not show (an op of another
+    domain), and no wrapper can be checked against it. In one session: a new one may draw the same numbers again."""
+    model: Filter = trial.model  # type: ignore[assignment]
+    few = faces[rows_of(faces)[0]]
+    condition = trial.inner(model.condition_rows((model.condition_labels or [None])[0], len(few)))
+    session = alone_session(src)
+    first, again = (run_alone(session, few, condition, trial.source_output, trial.enc.encode)[0] for _ in range(2))
+    return not np.array_equal(first, again, equal_nan=True)
 
 
 def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where: str,
@@ -564,16 +606,17 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
         # run alone on it. A conditional filter's output is outs[best]: _outputs made this very call. An unconditional
         # one's there is trial.got, from batches of 16 (run_wrapped): it is run again here on all the faces at once,
         # the call this check is of, since a batch of another size need not give back the same faces
-        got = outs[best][k] if model.condition_labels else model.apply(faces, model.condition_rows(label, len(faces)))
-        alone = chosen.enc.decode(raw_out)
-        worst = max(worst, int(np.abs(got.astype(np.int16) - alone).max()))
+        got = outs[best][k] if model.condition_labels else _applied(model, faces, label)
+        worst = max(worst, _moved(got, chosen.enc.decode(raw_out))[1])
         if label is not None:
             by_condition[label] = round(float(np.abs(got.astype(np.int16) - faces).mean()), 2)
     if worst > MAX_FILTER_GREY:
+        if _samples(chosen, src, faces):  # not the wrapper's doing: said first, as adopt says a node
+            raise BiasMirrorError(sampling_refusal(SAMPLED_BY_RUNS), src)
         if _depends_on_batch(model, faces, raw(best), chosen.enc):
             raise BiasMirrorError(f"its output depends on the other faces in the batch: on one face at a time the "
-                                  f"wrapped filter gives back what the model alone does, on {len(faces)} at once "
-                                  f"faces up to {worst} grey levels from that. Its graph mixes the faces of a batch "
+                                  f"wrapped filter gives back what the model alone does, in batches of "
+                                  f"{per_batch(faces[0].size)} faces up to {worst} grey levels from that. Its graph mixes the faces of a batch "
                                   "(as an export traced at a batch of 1 does where it reshapes with a fixed 1, "
                                   "x.view(1, 3, -1)): re-export it with a dynamic batch axis (dynamic_axes={'x': "
                                   "{0: 'n'}}) and reshapes that keep it (x.view(x.shape[0], 3, -1))", src)
@@ -586,20 +629,51 @@ def filter_checks(trials: dict[str, Trial], src: Path, faces: np.ndarray, where:
     return chosen, adopted
 
 
-def generator_checks(enc: Encoding, raw: np.ndarray, got: np.ndarray, given: str, where: str, src: Path,
-                     force: bool = False) -> dict:
-    """A generator's wrapped faces ``got`` against its own output ``raw`` on the same latents, read as ``enc``: its
-    output finite; no more of it past ``given``'s bounds than BEYOND_SHARE (a tanh's [-1, 1] read as [0, 1] has its
-    darker half below 0), nor every face flat (a tanh's read as [0, 255] is black), unless ``force``; the faces not one
-    for every latent; and the wrapped faces its own, rounding apart. No faces tell its range: ``given`` is the
-    user's."""
-    bad = ~np.isfinite(raw.reshape(len(raw), -1)).all(1)
-    if bad.any():
-        raise BiasMirrorError(f"it gives NaN or infinite values on {int(bad.sum())} of {len(raw)} latents: no faces "
+@dataclass
+class _Generated:
+    """What the generator checks need of its raw output, gathered a batch at a time (``_gathered``): whole float copies
+    of the output of 64 latents at 1024 px had taken 10 GB. ``first``: its first batch, to run again."""
+
+    first: np.ndarray
+    not_finite: int = 0  # latents on which it gives NaN or infinite values
+    past: int = 0  # values over a grey level past the range's bounds
+    values: int = 0
+    lo: float = math.inf
+    hi: float = -math.inf
+    worst: int = 0  # grey levels between the wrapped faces and the model's own output
+
+
+def _gathered(enc: Encoding, alone: Callable[[slice], np.ndarray], got: np.ndarray) -> _Generated:
+    """``_Generated`` of the raw output ``alone`` gives on each batch of latents, against the wrapped faces ``got``."""
+    stats: _Generated | None = None
+    for rows in batch_rows(len(got), got[0].size):
+        raw = alone(rows)
+        stats = stats or _Generated(raw)
+        finite = np.isfinite(raw.reshape(len(raw), -1)).all(1)
+        stats.not_finite += int((~finite).sum())
+        if not finite.all():  # refused as such: no grey level is read from it
+            continue
+        stats.past += _past(enc, raw)
+        stats.values += raw.size
+        stats.lo, stats.hi = min(stats.lo, float(raw.min())), max(stats.hi, float(raw.max()))
+        stats.worst = max(stats.worst, _moved(got[rows], enc.decode(raw))[1])
+    return stats  # type: ignore[return-value]
+
+
+def generator_checks(enc: Encoding, alone: Callable[[slice], np.ndarray], got: np.ndarray, given: str, where: str,
+                     src: Path, force: bool = False) -> dict:
+    """A generator's wrapped faces ``got`` against its own output on the same latents (``alone``: of a slice of them,
+    run a batch at a time), read as ``enc``: its output finite; no more of it past ``given``'s bounds than
+    BEYOND_SHARE (a tanh's [-1, 1] read as [0, 1] has its darker half below 0), nor every face flat (a tanh's read as
+    [0, 255] is black), unless ``force``; the faces not one for every latent; and the wrapped faces its own, rounding
+    apart (where they are not, and the model alone gives other output on the same latents, it samples). No faces tell
+    its range: ``given`` is the user's."""
+    stats = _gathered(enc, alone, got)
+    if stats.not_finite:
+        raise BiasMirrorError(f"it gives NaN or infinite values on {stats.not_finite} of {len(got)} latents: no faces "
                               "can be read from them", src)
-    grey = enc.grey(raw)
-    beyond = float(((grey < -1) | (grey > 256)).mean())
-    span = f"on {where} its output lies in [{float(raw.min()):.3g}, {float(raw.max()):.3g}]"
+    beyond = stats.past / stats.values
+    span = f"on {where} its output lies in [{stats.lo:.3g}, {stats.hi:.3g}]"
     reading = "its uint8 output taken as it is," if enc.gives_bytes else f"with --range {given} {_interval(given)}"
     advice = "Give the range its output was trained to (a DCGAN's tanh: symmetric), or --force"
     if beyond > BEYOND_SHARE and not force:
@@ -610,12 +684,13 @@ def generator_checks(enc: Encoding, raw: np.ndarray, got: np.ndarray, given: str
         why = "it is not trained" if enc.gives_bytes else "the range reads its output wrongly, or it is not trained"
         raise BiasMirrorError(f"{reading} every face it gives is flat, one grey edge to edge ({span}): {why}. "
                               + ("Give --force to write it as it is" if enc.gives_bytes else advice), src)
-    if len(got) > 1 and int(np.abs(got.astype(np.int16) - got[:1]).max()) <= MAX_FILTER_GREY and not force:
+    if len(got) > 1 and _moved(got, np.broadcast_to(got[:1], got.shape))[1] <= MAX_FILTER_GREY and not force:
         raise BiasMirrorError(f"it gives the same face for every one of {where}: its output does not depend on its "
                               "latent input. Give --force to write it as it is", src)
-    worst = int(np.abs(got.astype(np.int16) - enc.decode(raw)).max())
-    if worst > MAX_FILTER_GREY:
-        raise BiasMirrorError(f"the wrapped generator differs from the model run alone by {worst} grey levels "
+    if stats.worst > MAX_FILTER_GREY:
+        if not np.array_equal(alone(slice(0, len(stats.first))), stats.first, equal_nan=True):
+            raise BiasMirrorError(sampling_refusal(SAMPLED_BY_RUNS), src)
+        raise BiasMirrorError(f"the wrapped generator differs from the model run alone by {stats.worst} grey levels "
                               f"(limit {MAX_FILTER_GREY})", src)
-    return {"latents": where, "max_grey_vs_model_alone": worst, "share_past_range": round(beyond, 4),
+    return {"latents": where, "max_grey_vs_model_alone": stats.worst, "share_past_range": round(beyond, 4),
             "median_spread_grey": round(float(np.median(spreads)), 1)}

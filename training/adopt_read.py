@@ -77,6 +77,44 @@ def quantised(model: onnx.ModelProto) -> bool:
     return any(n.op_type in _QUANTISED_OPS or n.op_type.startswith("QLinear") for n in model.graph.node)
 
 
+# Nodes that draw random numbers: a VAE's reparameterisation (μ + σ·ε, torch.randn_like: RandomNormalLike), noise
+# added to a latent, a sampled class. Its output changes from run to run, which no check, card or audit can stand on.
+RANDOM_OPS = ("RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli", "Multinomial")
+SAMPLED_BY_RUNS = "its output differs between two runs on the same input"
+
+
+def random_nodes(model: onnx.ModelProto) -> list[str]:
+    """Its nodes that draw random numbers, each as "OpType 'name'", those of its subgraphs (If, Loop) and local
+    functions too."""
+    graphs = [model.graph, *model.functions]
+    found = []
+    while graphs:
+        graph = graphs.pop(0)
+        for node in graph.node:
+            if node.op_type in RANDOM_OPS:
+                found.append(f"{node.op_type} '{node.name}'")
+            for a in node.attribute:
+                graphs.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))
+    return found
+
+
+def sampling_refusal(how: str) -> str:
+    """Why a model that samples at random (``how``: its random nodes, or SAMPLED_BY_RUNS) is refused, and what to
+    export instead: such a model had been refused as if its wrapper, or its export, differed from it."""
+    return (f"the model samples at random ({how}): its output changes from run to run, so neither a wrapper nor an "
+            "export can be checked against it, nor an audit repeated. Export its deterministic path (e.g. the mean of "
+            "the latent: the decoder on μ, without the reparameterisation μ + σ·ε; noise added to a latent left out), "
+            "with the model in eval mode")
+
+
+def check_deterministic(model: onnx.ModelProto, path: Path) -> None:
+    """Refuses a model whose graph draws random numbers, naming its nodes (three at most)."""
+    nodes = random_nodes(model)
+    if nodes:
+        more = f" and {len(nodes) - 3} more" if len(nodes) > 3 else ""
+        raise BiasMirrorError(sampling_refusal(", ".join(nodes[:3]) + more), path)
+
+
 def carded(path: Path) -> tuple[str | None, str | None]:
     """The carded file at ``path`` as the app, run and the audit load it: (its kind, None) where they take it, else
     (None, why they refuse it: its card, or the card against its graph)."""
@@ -173,13 +211,18 @@ def layout_of(value: onnx.ValueInfoProto, asked: str, path: Path) -> str:
 
 def image_layout(dims: list[int | None], asked: str, path: Path, what: str = "input") -> str:
     """The layout of an image tensor of shape ``dims``, its ``what`` (a generator's: its output): --layout's, checked,
-    or where it leaves it to auto, the one that puts colour on the axis of 3."""
+    or where it leaves it to auto, the one that puts colour on the axis of 3; of an output, where no axis has 3, on the
+    axis of 1: a grey image, given as three alike (adopt_wrap), as a filter's is. A grey generator had been asked for
+    --layout, then refused it."""
     if asked != "auto":
         check_colour_axis(dims, asked, path, what)
         return asked
-    nchw, nhwc = dims[1] == 3, dims[3] == 3
-    if nchw != nhwc:
-        return "NCHW" if nchw else "NHWC"
+    for colours in (3, 1) if what == "output" else (3,):
+        nchw, nhwc = dims[1] == colours, dims[3] == colours
+        if nchw != nhwc:
+            return "NCHW" if nchw else "NHWC"
+        if nchw:  # both: the other tells it no better
+            break
     raise BiasMirrorError(f"cannot tell from its {what} shape {dims} whether colour is axis 1 or 3: give --layout",
                           path)
 
@@ -188,7 +231,7 @@ def check_colour_axis(dims: list[int | None], layout: str, path: Path, what: str
     """The axis ``layout`` puts colour on holds 3 (or is open): a wrong --layout had been told its input is not
     square ("its input is 3×48")."""
     axis = COLOUR_AXIS[layout]
-    if dims[axis] in (3, None):
+    if dims[axis] in (3, None) or (what == "output" and dims[axis] == 1):  # an output of 1: grey (image_layout)
         return
     other = next((name for name, i in COLOUR_AXIS.items() if dims[i] == 3), None)
     hint = f": its axis {COLOUR_AXIS[other]} has 3, so give --layout {other} (or leave --layout out)" if other else \

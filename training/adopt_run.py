@@ -18,7 +18,7 @@ from inference.errors import BiasMirrorError
 from inference.images import read_rgb
 from inference.models import Classifier, Filter, Generator, load_model, ort_reason
 from inference.runtime import RuntimeConfig
-from training.adopt_encoding import Conditions, Encoding
+from training.adopt_encoding import Conditions, Encoding, batch_rows
 from training.fp16 import spread_evenly
 
 
@@ -62,27 +62,40 @@ def latents(n: int, d: int) -> np.ndarray:
     return np.random.default_rng(LATENT_SEED).standard_normal((n, d)).astype(np.float32)
 
 
-def run_alone(path: Path, x: np.ndarray, condition: np.ndarray | None = None,
-              output: str | None = None) -> list[np.ndarray]:
-    """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1), or in batches of
-    the size its graph fixes (the last one padded with copies of its last face); ``x``: faces, or a generator's
-    latents, as it takes them; a conditional filter gets ``condition`` rows, in its own terms (Conditions.inner), on
-    its second input. ``output``: the one output to give (a filter's face, of an image and a mask), else all."""
+def alone_session(path: Path) -> ort.InferenceSession:
+    """An ONNX Runtime session of the model made elsewhere, as ``run_alone`` runs it: kept by a caller that runs it on
+    one batch at a time."""
     options = ort.SessionOptions()
     options.log_severity_level = 4  # its failures are raised, and said in adopt's words: not logged as well
-    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_alone(path: Path | ort.InferenceSession, x: np.ndarray, condition: np.ndarray | None = None,
+              output: str | None = None, encode: Callable[[np.ndarray], np.ndarray] | None = None) -> list[np.ndarray]:
+    """The model made elsewhere on its own, one input at a time (its batch axis may be fixed at 1), or in batches of
+    the size its graph fixes (the last one padded with copies of its last face); ``x``: faces, or a generator's
+    latents, as it takes them, or where ``encode`` is given, faces as they are, each batch encoded as it is fed (a
+    whole encoded copy of 64 faces of 1024 px is 800 MB); a conditional filter gets ``condition`` rows, in its own
+    terms (Conditions.inner), on its second input. ``output``: the one output to give (a filter's face, of an image
+    and a mask), else all. ``path``: the model's file, or a session of it (``alone_session``)."""
+    sess = path if isinstance(path, ort.InferenceSession) else alone_session(path)
     inputs = sess.get_inputs()
     main = next((i for i in inputs if len(i.shape) == 4), inputs[0])  # the image; a generator's N×D latent
     dtype = ort_dtype(main.type)
-    x = np.round(x).astype(dtype) if dtype == np.uint8 else x.astype(dtype)
     cond = next((i for i in inputs if i.name != main.name), None)
-    outs = []
+    outs: list[np.ndarray] = []
     for rows in batches(len(x), fixed_batch(main.shape)):
-        feed = {main.name: x[rows]}
+        fed = x[rows] if encode is None else encode(x[rows])
+        feed = {main.name: np.round(fed).astype(dtype) if dtype == np.uint8 else fed.astype(dtype)}
         if cond is not None and condition is not None:
             feed[cond.name] = condition[rows].astype(ort_dtype(cond.type))
-        outs.append(sess.run(None if output is None else [output], feed))
-    return [np.concatenate(o)[:len(x)] for o in zip(*outs)]
+        got = sess.run(None if output is None else [output], feed)
+        # each batch written into one array: the batches kept, then joined, had held the whole output twice
+        outs = outs or [np.empty((len(x), *g.shape[1:]), g.dtype) for g in got]
+        start, end = int(rows[0]), min(int(rows[0]) + len(rows), len(x))
+        for whole, g in zip(outs, got):
+            whole[start:end] = g[:end - start]
+    return outs
 
 
 def ort_dtype(ort_type: str) -> np.dtype:
@@ -152,14 +165,14 @@ def _run_one(model: Filter | Classifier | Generator, inputs: np.ndarray) -> None
 
 
 def _batched(model: Filter | Classifier | Generator, inputs: np.ndarray) -> list[list[np.ndarray]]:
-    """Each run's outputs: a filter or classifier in batches of 16, then of 3; a generator on 3 latents, then on
-    all at once. A run on 3 is not kept: it is there to fail where the batch is fixed."""
-    if isinstance(model, Generator):
-        model.generate(inputs[:3])
-        return [[model.generate(inputs)]]
+    """Each run's outputs, in batches of up to 16 (``per_batch``: fewer of large faces), then of 3; a generator's
+    too, whose latents had all gone through at once (10 GB at 1024 px). A run on 3 is not kept: it is there to fail
+    where the batch is fixed."""
     run: Callable[[np.ndarray], list[np.ndarray]] = (
+        (lambda x: [model.generate(x)]) if isinstance(model, Generator) else
         (lambda x: [model.apply(x)]) if isinstance(model, Filter) else (lambda x: list(model.predict(x))))
-    outs = [run(inputs[i:i + 16]) for i in range(0, len(inputs), 16)]
+    values = int(np.prod(model.card.outputs[0].shape[1:])) if isinstance(model, Generator) else inputs[0].size
+    outs = [run(inputs[rows]) for rows in batch_rows(len(inputs), values)]
     run(inputs[:3])
     return outs
 

@@ -14,7 +14,7 @@ from inference.card import OUTPUT_NAMES, ModelCard
 from inference.errors import BiasMirrorError
 from training.adopt_encoding import Conditions, Encoding
 from training.adopt_head import Builder, Head, cam_outputs
-from training.adopt_read import dims_of, latent_input, model_inputs
+from training.adopt_read import COLOUR_AXIS, dims_of, latent_input, model_inputs
 from training.fp16 import with_card
 
 PREFIX = "src/"  # the adopted graph's names, kept apart from the wrapper's ("image", "probs", "cam", "filtered")
@@ -128,6 +128,8 @@ def _image_outputs(b: Builder, m: onnx.ModelProto, enc: Encoding, kind: str, pat
     y = b.op("Cast", [out.name], to=TensorProto.FLOAT)
     if enc.layout == "NCHW":
         y = b.op("Transpose", [y], perm=[0, 2, 3, 1])
+    if len(dims) == 4 and dims[COLOUR_AXIS[enc.layout]] == 1:  # grey: given as three alike, as Encoding.grey reads it
+        y = b.op("Expand", [y, b.const(np.array([1, 1, 1, 3], np.int64))])
     if enc.order == "BGR":
         y = b.op("Gather", [y, b.const(np.array([2, 1, 0], np.int64))], axis=3)
     # a float output is mapped back from its range whatever the input: a uint8-input filter's [0, 1] output, taken

@@ -3,12 +3,23 @@
 Pre- and post-processing live inside the graph (uint8 NHWC in; softmax and
 raw CAM, or uint8 images, out) so the runtime never has to know how a model
 was normalised.
+
+A filter's or generator's graph is told the range its network works in
+(``value_range``, and a filter's ``output_range`` where its output's differs:
+one of adopt's RANGES, symmetric [-1, 1] by default, as the CycleGAN and GAN
+trainers take and give faces; a VAE's sigmoid decoder gives unit [0, 1]). The
+card records it (``training.pixels``), and ``export`` refuses a range that
+reads the network's output as it does not give it (``check_range``) where
+another range reads it plausibly; a graph that samples at random is refused
+as one (``check_deterministic``).
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -22,6 +33,7 @@ from inference.card import METADATA_KEY, ModelCard
 from inference.errors import BiasMirrorError
 from inference.program_name import program
 from inference.writing import Staged, write_failure, writing, written_whole
+from training.adopt_encoding import RANGES
 
 OPSET = 17
 
@@ -38,44 +50,250 @@ class ClassifierGraph(nn.Module):
         return torch.softmax(logits, dim=1), cam
 
 
-def to_unit_range(image_uint8_nhwc: torch.Tensor) -> torch.Tensor:
-    """uint8 NHWC → float NCHW in [-1, 1], as generators expect."""
-    return image_uint8_nhwc.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+DEFAULT_RANGE = "symmetric"  # [-1, 1]: the range the project's trainers (CycleGAN's tanh) take and give faces in
 
 
-def to_uint8_image(x: torch.Tensor) -> torch.Tensor:
-    """float NCHW in [-1, 1] → uint8 NHWC, rounded."""
-    return ((x.clamp(-1, 1) + 1.0) * 127.5).round().permute(0, 2, 3, 1).to(torch.uint8)
+def range_named(name: str) -> tuple[float, float]:
+    """The bounds of one of adopt's RANGES, by name."""
+    if name not in RANGES:
+        raise ValueError(f"a value range is one of {', '.join(RANGES)}, not {name!r}")
+    return RANGES[name]
+
+
+def to_model_range(image_uint8_nhwc: torch.Tensor, value_range: str = DEFAULT_RANGE) -> torch.Tensor:
+    """uint8 NHWC → float NCHW in ``value_range`` (a name of RANGES). Written as x / 127.5 − 1 is for [-1, 1], so that
+    the trainers' graphs are the ones exported before the range could be given."""
+    lo, hi = range_named(value_range)
+    return image_uint8_nhwc.permute(0, 3, 1, 2).float() / (255 / (hi - lo)) - (-lo)
+
+
+def to_uint8_image(x: torch.Tensor, value_range: str = DEFAULT_RANGE) -> torch.Tensor:
+    """float NCHW in ``value_range`` → uint8 NHWC, clipped to it and rounded. Clipped by whole numbers where its bounds
+    are (every range's are), as x.clamp(-1, 1) was: float bounds number the traced graph's values otherwise, and the
+    trainers' graphs would differ from those exported before the range could be given."""
+    lo, hi = (int(b) if b.is_integer() else b for b in range_named(value_range))
+    return ((x.clamp(lo, hi) + (-lo)) * (255 / (hi - lo))).round().permute(0, 2, 3, 1).to(torch.uint8)
+
+
+def _interval(name: str) -> str:
+    lo, hi = RANGES[name]
+    return f"[{lo:g}, {hi:g}] ({name})"
 
 
 class ImageToImageGraph(nn.Module):
-    """uint8 face (+ optional float condition) → uint8 face."""
+    """uint8 face (+ optional float condition) → uint8 face. ``value_range``: the range (a name of RANGES) the network
+    takes faces in, and gives them in unless ``output_range`` names its output's own (a [-1, 1] input and a
+    sigmoid's [0, 1] output). Every face had been fed in [-1, 1]: a CVAE trained on [0, 1] gave each pixel darker
+    than mid-grey back as 128, and was audited as lightening skin by 8° ITA."""
 
-    def __init__(self, net: nn.Module, conditional: bool = False):
+    def __init__(self, net: nn.Module, conditional: bool = False, value_range: str = DEFAULT_RANGE,
+                 output_range: str | None = None):
         super().__init__()
         self.net, self.conditional = net, conditional
+        self.value_range, self.output_range = value_range, output_range or value_range
+        for name in (self.value_range, self.output_range):  # refused here, not once the export has run
+            range_named(name)
 
     def forward(self, image: torch.Tensor, *condition: torch.Tensor):
-        x = to_unit_range(image)
+        x = to_model_range(image, self.value_range)
         y = self.net(x, *condition) if self.conditional else self.net(x)
-        return to_uint8_image(y)
+        return to_uint8_image(y, self.output_range)
+
+    def pixels(self) -> dict[str, str]:
+        """The card's record of its range (``training.pixels``), as adopt's ``adopted.input``/``output`` say it."""
+        return {"input": f"uint8 RGB faces mapped onto {_interval(self.value_range)}",
+                "output": f"{_interval(self.output_range)} clipped and mapped onto 0..255"}
 
 
 class GeneratorGraph(nn.Module):
-    """float latent N×D → uint8 face."""
+    """float latent N×D → uint8 face. ``value_range``: the range (a name of RANGES) of the faces the network gives: a
+    DCGAN's tanh [-1, 1], a VAE decoder's sigmoid [0, 1] (written as [-1, 1], its faces had lain in 128..255)."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, value_range: str = DEFAULT_RANGE):
         super().__init__()
-        self.net = net
+        self.net, self.value_range = net, value_range
+        range_named(value_range)
 
     def forward(self, z: torch.Tensor):
-        return to_uint8_image(self.net(z))
+        return to_uint8_image(self.net(z), self.value_range)
+
+    def pixels(self) -> dict[str, str]:
+        """The card's record of its range (``training.pixels``)."""
+        return {"output": f"{_interval(self.value_range)} clipped and mapped onto 0..255"}
+
+
+# The plausibility check of a filter's or generator's range (``check_range``): on noise faces (every grey level, so
+# each half of a range alike) or latents drawn from N(0, 1), the network run as its graph runs it.
+PROBE_FACES, PROBE_LATENTS = 4, 16
+# A reading of the output that puts less than this share of it on one side of mid-grey (by over a grey level) is
+# lopsided: a sigmoid's [0, 1] read as [-1, 1] lies wholly above it, every pixel darker than mid-grey given back as 128.
+# Lopsided, flat or much past its bounds (adopt's FLAT_SPREAD_GREY and BEYOND_SHARE), a reading is refused where
+# another reads the output plausibly (within its bounds too: adopt's PAST_BOUNDS_SHARE) and, of a filter, lies
+# WRONG_RANGE_GREY nearer the faces it was given (adopt's). A network implausible under every reading (a filter that
+# blacks faces out) is exported as it is.
+ONE_SIDED_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """The network's output, fed faces in ``value_range`` and read in ``output_range``: ``why`` it is implausible so
+    (None: it is not), the share of it past the range's bounds, and (a filter's) how far it lies from the faces, in
+    mean grey levels."""
+
+    value_range: str
+    output_range: str
+    why: str | None
+    past: float
+    apart: float = math.nan
+
+    def plausible(self) -> bool:
+        # adopt's modules, imported where used here, load ONNX Runtime, which export loads only to run a model
+        from training.adopt_filter_checks import PAST_BOUNDS_SHARE
+
+        return self.why is None and self.past <= PAST_BOUNDS_SHARE
+
+    def said(self) -> str:
+        return f"fed as {_interval(self.value_range)} and read as {_interval(self.output_range)}"
+
+
+def _judged(raw: np.ndarray, value_range: str, output_range: str, faces: np.ndarray | None = None) -> _Reading:
+    """``raw`` (the network's output, N×3×H×W) read in ``output_range``; ``faces`` (N×H×W×3): those it was given."""
+    from training.adopt_filter_checks import BEYOND_SHARE, FLAT_SPREAD_GREY
+
+    if not np.isfinite(raw).all():  # the parity check says so in its own words
+        return _Reading(value_range, output_range, "it is not finite", 1.0)
+    lo, hi = RANGES[output_range]
+    grey = (raw.astype(np.float32) - np.float32(lo)) * np.float32(255 / (hi - lo))
+    past = float(((grey < -1) | (grey > 256)).mean())
+    n, h, w, c = faces.shape if faces is not None else (0, 0, 0, 0)
+    apart = math.nan if grey.shape != (n, c, h, w) else \
+        float(np.abs(np.clip(np.round(grey), 0, 255).transpose(0, 2, 3, 1) - faces).mean())
+    below, above = float((grey < 126.5).mean()), float((grey > 128.5).mean())
+    why = (f"{past:.0%} of it lies past the range's bounds" if past > BEYOND_SHARE else
+           "every face is one grey, edge to edge" if np.percentile(grey, 99) - np.percentile(grey, 1) <= FLAT_SPREAD_GREY
+           else f"{'none' if below == 0 else f'{below:.1%}'} of it lies below mid-grey" if below < ONE_SIDED_SHARE
+           else f"{'none' if above == 0 else f'{above:.1%}'} of it lies above mid-grey" if above < ONE_SIDED_SHARE
+           else None)
+    return _Reading(value_range, output_range, why, past, apart)
+
+
+def _probe_conditions(example: Sequence[torch.Tensor], n: int) -> list[tuple[torch.Tensor, ...]]:
+    """The conditions a conditional filter is tried under: each one-hot row of a float N×K condition, as the card's
+    condition input is fed; else the example's own, repeated."""
+    if not example:
+        return [()]
+    c, rest = example[0], tuple(t[torch.arange(n) % len(t)] for t in example[1:])
+    if c.is_floating_point() and c.dim() == 2:
+        return [(torch.eye(c.shape[1])[k].expand(n, -1), *rest) for k in range(c.shape[1])]
+    return [(c[torch.arange(n) % len(c)], *rest)]
+
+
+def _arguments(reading: _Reading, given: str) -> str:
+    """What to pass the graph for ``reading``, its value range being ``given`` as it is."""
+    said = [f"value_range='{reading.value_range}'"] if reading.value_range != given else []
+    if reading.output_range != reading.value_range:
+        said.append(f"output_range='{reading.output_range}'")
+    return ", ".join(said) or f"output_range='{reading.output_range}'"
+
+
+def _span(raw: np.ndarray) -> str:
+    return f"the network gave {float(raw.min()):.3g} to {float(raw.max()):.3g}"
+
+
+def _check_filter_range(graph: ImageToImageGraph, example: Sequence[torch.Tensor], path: Path) -> None:
+    """A filter's output, fed and read in its ranges, plausible, or refused where another reading is (``_Reading``).
+    The alternatives run only where it is not."""
+    faces = np.random.default_rng(0).integers(0, 256, (PROBE_FACES, *example[0].shape[1:]), dtype=np.uint8)
+    conditions = _probe_conditions(example[1:], PROBE_FACES) if graph.conditional else [()]
+    every = np.concatenate([faces] * len(conditions))
+
+    def raw(value_range: str) -> np.ndarray:
+        x = to_model_range(torch.from_numpy(faces), value_range)
+        return np.concatenate([graph.net(x, *c).float().numpy() for c in conditions])
+
+    outputs = {graph.value_range: raw(graph.value_range)}
+    given = _judged(outputs[graph.value_range], graph.value_range, graph.output_range, every)
+    if given.why is None or given.why == "it is not finite" or math.isnan(given.apart):
+        return
+    from training.adopt_filter_checks import WRONG_RANGE_GREY
+
+    outputs.update({r: raw(r) for r in RANGES if r not in outputs})
+    readings = [_judged(outputs[r], r, o, every) for r in RANGES for o in RANGES
+                if (r, o) != (graph.value_range, graph.output_range)]
+    better = [r for r in readings if r.plausible() and r.apart + WRONG_RANGE_GREY < given.apart]
+    if better:
+        best = min(better, key=lambda r: r.apart)
+        raise BiasMirrorError(
+            f"not exported: its output on {PROBE_FACES} noise faces, {given.said()}, is not a face: {given.why} "
+            f"({_span(outputs[graph.value_range])}), so that range is not the network's. {best.said()[0].upper()}"
+            f"{best.said()[1:]}, it lies {best.apart:.1f} grey levels from the faces it was given, against "
+            f"{given.apart:.1f}: pass {_arguments(best, graph.value_range)} to ImageToImageGraph (a VAE or CVAE trained "
+            "on [0, 1] images, with a sigmoid decoder, works in unit [0, 1])", path)
+
+
+def _check_generator_range(graph: GeneratorGraph, example: Sequence[torch.Tensor], path: Path) -> None:
+    """A generator's output, read in its range, plausible, or refused where another range reads it so (no faces
+    tell how near: any plausible one)."""
+    from training.adopt_run import LATENT_SEED, latents
+
+    shape = tuple(example[0].shape[1:])
+    z = latents(PROBE_LATENTS, int(np.prod(shape))).reshape(PROBE_LATENTS, *shape)
+    raw = graph.net(torch.from_numpy(z)).float().numpy()
+    given = _judged(raw, graph.value_range, graph.value_range)
+    if given.why is None or given.why == "it is not finite":
+        return
+    other = next((r for r in RANGES if r != graph.value_range and _judged(raw, r, r).plausible()), None)
+    if other is not None:
+        raise BiasMirrorError(
+            f"not exported: its output on {PROBE_LATENTS} latents drawn from N(0, 1) (seed {LATENT_SEED}), read as "
+            f"{_interval(graph.value_range)}, is not a face: {given.why} ({_span(raw)}), so that range is not the "
+            f"network's. Read as {_interval(other)} it is: pass value_range='{other}' to GeneratorGraph (a VAE's "
+            "decoder with a sigmoid gives unit [0, 1], a DCGAN's tanh symmetric [-1, 1])", path)
+
+
+def check_range(graph: nn.Module, example: Sequence[torch.Tensor], path: Path) -> None:
+    """A filter's or generator's range plausible for its network (``_Reading``); any other graph has none."""
+    if isinstance(graph, ImageToImageGraph):
+        _check_filter_range(graph, example, path)
+    elif isinstance(graph, GeneratorGraph):
+        _check_generator_range(graph, example, path)
+
+
+def check_deterministic(path: Path, named: Path) -> None:
+    """The exported graph at ``path`` draws no random numbers (adopt's reading of its nodes); ``named``: the file the
+    error names. A CVAE exported with its reparameterisation had been refused by the parity check as an export that
+    does not match PyTorch."""
+    from training.adopt_read import check_deterministic as deterministic
+
+    deterministic(onnx.load(str(path)), named)
+
+
+def _with_pixels(card: ModelCard, graph: nn.Module) -> ModelCard:
+    """``card`` with the graph's record of its range (a filter's or generator's), where it has one."""
+    pixels = getattr(graph, "pixels", None)
+    return card if pixels is None else replace(card, training={**card.training, "pixels": pixels()})
+
+
+def _graph_pixels(model: onnx.ModelProto) -> dict | None:
+    """The ``training.pixels`` record of the card embedded in ``model``, where it has one."""
+    text = next((p.value for p in model.metadata_props if p.key == METADATA_KEY), None)
+    try:
+        training = json.loads(text).get("training") if text else None
+    except (ValueError, AttributeError):
+        return None
+    pixels = training.get("pixels") if isinstance(training, dict) else None
+    return pixels if isinstance(pixels, dict) else None
 
 
 def write_card(path: str | Path, card: ModelCard) -> None:
-    """Embed (or replace) the card in an ONNX file's metadata."""
-    card.validate(path)
+    """Embed (or replace) the card in an ONNX file's metadata. The graph's record of its range (``training.pixels``,
+    written by ``export``) is kept where ``card`` has none: it is the graph's, and a trainer's card written again
+    with its metrics does not repeat it."""
     model = onnx.load(str(path))
+    pixels = _graph_pixels(model)
+    if pixels is not None and "pixels" not in card.training:
+        card = replace(card, training={**card.training, "pixels": pixels})
+    card.validate(path)
     keep = [p for p in model.metadata_props if p.key != METADATA_KEY]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
@@ -158,7 +376,9 @@ def export(
     path: str | Path,
     card: ModelCard,
 ) -> Path:
-    """Export ``graph`` with a dynamic batch axis and embed ``card``."""
+    """Export ``graph`` with a dynamic batch axis and embed ``card`` (with a filter's or generator's range, its
+    ``pixels``). Refused before it is put in place: a graph that samples at random, and a range that reads the
+    network's output as it does not give it (``check_range``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     graph = graph.eval().cpu()
@@ -169,7 +389,9 @@ def export(
             dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
         )
         onnx.checker.check_model(str(part))
-        write_card(part, card)
+        check_deterministic(part, path)  # first: a network that samples reads as no range
+        check_range(graph, example, path)
+        write_card(part, _with_pixels(card, graph))
     return path
 
 
@@ -198,11 +420,17 @@ def parity(graph: nn.Module, path: str | Path, inputs: Sequence[np.ndarray]) -> 
             if isinstance(net, nn.Module) else None)
     try:
         with torch.no_grad():
-            want = graph.eval().cpu()(*[torch.from_numpy(x) for x in inputs])
+            want, again = (_outputs(graph.eval().cpu()(*[torch.from_numpy(x) for x in inputs])) for _ in range(2))
     finally:
         if hook is not None:
             hook.remove()
-    want = want if isinstance(want, (tuple, list)) else (want,)
+    if not all(np.array_equal(w.numpy(), a.numpy(), equal_nan=True) for w, a in zip(want, again)):
+        # the graph exported is deterministic (export refuses random nodes): the difference is the network's, whose
+        # draw at export the file holds as a constant, and nothing should load
+        from training.adopt_read import SAMPLED_BY_RUNS, sampling_refusal
+
+        Path(path).unlink(missing_ok=True)
+        raise BiasMirrorError(f"not exported: {sampling_refusal(SAMPLED_BY_RUNS + ' in PyTorch')}", path)
     out_names = [o.name for o in sess.get_outputs()]
     diffs = {}
     for n, g, w in zip(out_names, got, want):
@@ -210,6 +438,10 @@ def parity(graph: nn.Module, path: str | Path, inputs: Sequence[np.ndarray]) -> 
         finite = all(inner_finite) and bool(np.isfinite(g).all() and np.isfinite(w).all())
         diffs[n] = float(np.abs(g - w).max()) if finite else math.nan
     return diffs
+
+
+def _outputs(got) -> tuple[torch.Tensor, ...]:
+    return tuple(got) if isinstance(got, (tuple, list)) else (got,)
 
 
 def check_parity(diffs: dict[str, float], limits: dict[str, float], path: str | Path,
