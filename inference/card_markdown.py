@@ -347,8 +347,13 @@ def _value_text(value) -> str:
         return ", ".join(_value_text(v) for v in value)
     if isinstance(value, dict) and all(not isinstance(v, (dict, list)) for v in value.values()):
         return "; ".join(f"{k}: {_value_text(v)}" for k, v in value.items())
+    if value and isinstance(value, list) and all(isinstance(v, dict) and not any(isinstance(x, (dict, list))
+                                                                                   for x in v.values()) for v in value):
+        # records of plain fields (a card's amendments): each in words, whole; as JSON they had been one escaped
+        # string ("\u00d7" for ×), cut at MAX_NESTED_CHARS
+        return " | ".join(_value_text(v) for v in value)
     if isinstance(value, (dict, list)):
-        text = strict_json.dumps(value, sort_keys=True)
+        text = strict_json.dumps(value, sort_keys=True, ensure_ascii=False)
         return f"`{text[:MAX_NESTED_CHARS]}`" + ("…" if len(text) > MAX_NESTED_CHARS else "")
     return " ".join(str(value).split())  # on one line: a newline in it would end the list item
 

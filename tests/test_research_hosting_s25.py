@@ -314,6 +314,16 @@ def test_the_fields_a_research_trainer_records_are_shown_as_the_card_dialog_show
         assert line in text.splitlines(), text
 
 
+def test_records_of_plain_fields_are_shown_whole_in_words():
+    """A card's amendments (a list of records) had been shown as one JSON string, "×" as "\\u00d7", cut at 4,000
+    characters."""
+    what = "intervals recomputed (successes = value × n); " + "a bound moved; " * 300
+    card = generator_card("dcgan", 100, 64, "DCGAN", {"amendments": [{"date": "2026-12-07", "what": what},
+                                                                      {"date": "2026-12-08", "what": "again"}]}, {})
+    line = next(x for x in card_markdown(card, "dcgan.onnx", 1.0).splitlines() if x.startswith("- amendments:"))
+    assert line == f"- amendments: date: 2026-12-07; what: {' '.join(what.split())} | date: 2026-12-08; what: again"
+
+
 # --- 5. a long --method ---------------------------------------------------------------------------------------
 
 
