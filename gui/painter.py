@@ -355,24 +355,60 @@ def compact_lines(face: FaceResult, cam_model: str | None, colour: QColor | None
     the shift read "ITA +7.2°" beside a face whose ITA was −4.0°, and the ΔP did not say whose it was. The shift has
     its word, as in the full label: by its colour alone "lighter" and "higher ITA" were one for a reader who cannot
     tell orange from grey. ``colour``: as ``face_lines``'."""
-    line: list[Segment] = [(f"#{face.track_id} ", track_colour(face.track_id) if colour is None else colour)]
-    shift = face.skin_shift
+    number, shift, p, name = _compact_parts(face, cam_model, colour)
+    line = [number]
+    if shift is not None:
+        line.append((f"{shift[0]}{' ' + shift[1] if shift[1] else ''}  ", shift[2]))
+    if p is not None:
+        line += [p, (f" {name}", MUTED)]
+    return [line]
+
+
+def _compact_parts(face: FaceResult, cam_model: str | None, colour: QColor | None
+                   ) -> tuple[Segment, tuple[str, str, QColor] | None, Segment | None, str | None]:
+    """A one-line label's parts: its face's number; its ΔITA, the word for it and their colour; the shown
+    classifier's ΔP(f) (or P(f)) and that classifier's name; None for a part the face has not."""
+    number = (f"#{face.track_id} ", track_colour(face.track_id) if colour is None else colour)
+    shift, ita = face.skin_shift, None
     if shift is not None and shift.delta_ita is not None and not math.isnan(shift.delta_ita):
         word = skin_shift_word(face)
-        line.append((f"ΔITA {signed(shift.delta_ita, ITA_DIGITS, '°')}{' ' + word if word else ''}  ",
-                     shift_colour(word)))
+        ita = (f"ΔITA {signed(shift.delta_ita, ITA_DIGITS, '°')}", word, shift_colour(word))
     name = cam_model_of(face, cam_model)
+    p = None
     if name is not None:
         dp = face.delta_p_female.get(name)
         if dp is not None and not math.isnan(dp):
             dp = as_printed(dp, 2)
-            line.append((f"ΔP(f) {signed(dp, 2)}", _sign_colour(dp, MORE_FEMALE, LESS_FEMALE)))
+            p = (f"ΔP(f) {signed(dp, 2)}", _sign_colour(dp, MORE_FEMALE, LESS_FEMALE))
         elif not math.isnan(face.original.classifiers[name].p_female):
-            line.append((f"P(f) {face.original.classifiers[name].p_female:.2f}", TEXT))
-        else:
-            return [line]
-        line.append((f" {name}", MUTED))
-    return [line]
+            p = (f"P(f) {face.original.classifiers[name].p_female:.2f}", TEXT)
+    return number, ita, p, name if p is not None else None
+
+
+def short_forms(face: FaceResult, cam_model: str | None, colour: QColor | None = None) -> list[list[list[Segment]]]:
+    """The one-line label (``compact_lines``) shortened, longest first, for a face it leaves no room beside in a
+    crowd (a 4×4 mosaic at 1200×700 had room for 1 label of 16 on one line): without the classifier's name (the
+    count of labels hidden names it, ``labels_hidden_text``); then the figures alone, the ΔITA's word left to its
+    colour (the legend names it); then those on two lines, narrow enough for the room between two faces. Each keeps
+    the face's number and the names of its figures, as the one-line label has them. A form that reads as one before
+    it (a face with no classifier, or no skin shift) is left out."""
+    number, ita, p, _ = _compact_parts(face, cam_model, colour)
+    tail = [p] if p is not None else []
+    forms = []
+    if ita is not None:
+        text, word, shade = ita
+        forms.append([[number, (f"{text}{' ' + word if word else ''}" + ("  " if tail else ""), shade), *tail]])
+        forms.append([[number, (text + ("  " if tail else ""), shade), *tail]])
+        if tail:
+            forms.append([[number, (text, shade)], tail])
+    elif tail:
+        forms.append([[number, *tail]])
+    distinct, seen = [], {plain_text(compact_lines(face, cam_model, colour))}
+    for form in forms:
+        if plain_text(form) not in seen:
+            distinct.append(form)
+            seen.add(plain_text(form))
+    return distinct
 
 
 # --- Qt: the composed frame plus boxes and labels, fitted into a target size ------------
@@ -385,6 +421,7 @@ def to_qimage(bgr: np.ndarray) -> QImage:
 ADJACENT = 8.0  # logical px: a label this near its face's box reads as that face's without a line to it
 LEAST_REACH = 40.0  # logical px: how far from its face a label may stand, at least (else its face's side)
 LINE_TRIES = 32  # spots whose line to their face is checked at once
+LEAST_LINE = ADJACENT / 2  # logical px: a line shorter than this reads as no line
 
 
 @dataclass(frozen=True)
@@ -392,13 +429,14 @@ class LabelTarget:
     """The face a label is placed for: ``box``, where the spots beside it are taken from (its face, or side by side
     its two faces and the room between them); ``own``, its face in the original panel, which the label may cover as
     a last resort; ``faces``, its boxes as shown (x0, y0, x1, y1 rows, one a panel), near one of which the label
-    stays; ``alike``, the other faces' boxes in its colour, which a label must not be as near to as to its own
-    without a line to it."""
+    stays; ``others``, the other faces' boxes as shown, which a label must not be as near to as to its own without
+    a line to it. Of those in its colour alone, a shortened label in the room between two faces had stood 6 px from
+    its own and 1 px from the next."""
 
     box: QRectF
     own: QRectF
     faces: np.ndarray
-    alike: np.ndarray
+    others: np.ndarray
 
     def reach(self) -> float:
         """How far from its face (box edge to label edge) its label may stand: about the face's side. A label put
@@ -438,18 +476,24 @@ def _nearest_points(rects: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 def _crosses(lines: np.ndarray, rects: np.ndarray) -> np.ndarray:
     """Which of ``rects`` each of ``lines`` (x0, y0, x1, y1 rows) passes through the inside of (Liang–Barsky), lines ×
-    rects: touching an edge is not crossing, as a label's line ends on its face's box."""
+    rects: touching an edge is not crossing, as a label's line ends on its face's box. Worked out only for the pairs
+    whose bounds meet: a crowd's labels shortened rather than hidden draw many more lines, most far from most spots."""
     inner = rects + (1, 1, -1, -1)
-    x0, y0, x1, y1 = (lines[:, k, None] for k in range(4))
-    enter, leave = np.zeros((len(lines), len(rects))), np.ones((len(lines), len(rects)))
-    for p, q in ((x0 - x1, x0 - inner[None, :, 0]), (x1 - x0, inner[None, :, 2] - x0),
-                 (y0 - y1, y0 - inner[None, :, 1]), (y1 - y0, inner[None, :, 3] - y0)):
+    low, high = np.minimum(lines[:, :2], lines[:, 2:]), np.maximum(lines[:, :2], lines[:, 2:])
+    crossed = ((low[:, None, 0] <= inner[None, :, 2]) & (high[:, None, 0] >= inner[None, :, 0])
+               & (low[:, None, 1] <= inner[None, :, 3]) & (high[:, None, 1] >= inner[None, :, 1]))
+    i, j = np.nonzero(crossed)
+    x0, y0, x1, y1 = (lines[i, k] for k in range(4))
+    enter, leave = np.zeros(len(i)), np.ones(len(i))
+    for p, q in ((x0 - x1, x0 - inner[j, 0]), (x1 - x0, inner[j, 2] - x0),
+                 (y0 - y1, y0 - inner[j, 1]), (y1 - y0, inner[j, 3] - y0)):
         with np.errstate(divide="ignore", invalid="ignore"):
             t = q / p
         leave = np.where((p == 0) & (q < 0), -1.0, leave)  # parallel to this edge and outside it
         enter = np.where(p < 0, np.maximum(enter, t), enter)
         leave = np.where(p > 0, np.minimum(leave, t), leave)
-    return enter < leave
+    crossed[i, j] = enter < leave
+    return crossed
 
 
 def _lines_array(lines: Iterable[QLineF]) -> np.ndarray:
@@ -461,7 +505,7 @@ def _label_rect(target: LabelTarget, size: tuple[float, float], bounds: QRectF, 
     """Where a face's label goes, and the line that joins it to its face where it needs one: beside, below or above
     its box, or inside ``target.own`` (its face in the original panel), if free, else the free spot nearest its face,
     within ``target.reach()`` of it; None where nothing is free. A spot next to the face and nearer to it than to any
-    other box of its colour is taken before one that needs a line, whose line crosses nothing taken. Taken (x0, y0,
+    other face's box is taken before one that needs a line, whose line crosses nothing taken. Taken (x0, y0,
     x1, y1 rows) are the other faces' boxes (in every panel), the titles and the labels placed before: a label
     clamped over whatever was there hid the filtered faces it describes; ``lines``, those placed before, which a
     label must not cover. ``frame``: where the frame is, for a box reaching past its edges: placed by the part of
@@ -483,8 +527,6 @@ def _label_rect(target: LabelTarget, size: tuple[float, float], bounds: QRectF, 
     xs = xs[(xs + w >= faces[:, 0].min() - reach) & (xs <= faces[:, 2].max() + reach)]
     ys = ys[(ys + h >= faces[:, 1].min() - reach) & (ys <= faces[:, 3].max() + reach)]
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
-    # the grid nearest the face first, and of those as near, nearest its top or bottom edge's middle
-    grid = grid[np.lexsort((_from_edges(grid, box, size), _gaps(np.column_stack([grid, grid + (w, h)]), faces)))]
     spots = np.concatenate([np.array(near, float), grid])
     rects = np.column_stack([spots, spots + (w, h)])  # x0, y0, x1, y1
     mine = _gaps(rects, faces)
@@ -496,10 +538,17 @@ def _label_rect(target: LabelTarget, size: tuple[float, float], bounds: QRectF, 
                       & (r[:, None, 1] < taken[None, :, 3]) & (r[:, None, 3] > taken[None, :, 1])).any(1)]
     if lines is not None and len(lines):  # a label over another's line had cut it off its face
         keep = keep[~_crosses(lines, rects[keep]).any(axis=0)]
-    alike = _gaps(rects[keep], target.alike)
-    plain = (mine[keep] <= ADJACENT) & ((alike > mine[keep]) | (mine[keep] == 0))  # its face's without a line
+    if not len(keep):
+        return None
+    # the spots beside the box first; then the grid nearest the face, and of those as near, nearest its top or bottom
+    # edge's middle. The free spots alone are sorted: a crowd's labels, tried in several forms, had sorted whole grids
+    first, rest = keep[keep < len(near)], keep[keep >= len(near)]
+    keep = np.concatenate([first, rest[np.lexsort((_from_edges(spots[rest], box, size), mine[rest]))]])
+    others = _gaps(rects[keep], target.others)
+    plain = (mine[keep] <= ADJACENT) & (others > mine[keep])  # its face's without a line
     if plain.any():
         return QRectF(*spots[keep[np.argmax(plain)]], w, h), None
+    keep = keep[mine[keep] >= LEAST_LINE]
     for start in range(0, len(keep), LINE_TRIES):  # the nearest first: most find one in the first few
         tried = keep[start:start + LINE_TRIES]
         ends = _nearest_points(rects[tried], faces[np.argmin(_gap_each(rects[tried], faces), axis=1)])
@@ -671,14 +720,31 @@ def _title_row_gap(titles: list[QRectF], bottom: float, width: float) -> QRectF 
     return QRectF(left, bottom - row, right - left, row) if right - left > 24 else None
 
 
-def labels_hidden_text(hidden: int, faces: int, room: float, fm: QFontMetricsF) -> str | None:
-    """The longest wording of the count of labels left out that fits ``room`` (a backdrop's width) whole; None
-    where none does. Elided to the room, the one long wording had read "…not shown: no room beside th…"."""
-    wordings = (f"{hidden} of {faces} labels hidden: no room beside their faces (a larger window or one view leaves "
-                "more; a recording's rows hold every face)",
-                f"{hidden} of {faces} labels hidden: no room beside their faces",
-                f"{hidden} of {faces} labels hidden (no room)",
-                f"{hidden}/{faces} labels hidden")
+def labels_hidden_text(hidden: int, faces: int, room: float, fm: QFontMetricsF, shortened: int = 0,
+                       classifier: str | None = None) -> str | None:
+    """The longest wording of the count of labels left out, and of those shortened (``short_forms``), that fits
+    ``room`` (a backdrop's width) whole; None where none does, or where none is left out or shortened. Elided to the
+    room, the one long wording had read "…not shown: no room beside th…". A shortened label's P(f) leaves out whose it
+    is: ``classifier`` (where the labels have one) names it."""
+    whose = f": P(f) of {classifier}" if classifier is not None else ""
+    more = " (a larger window or one view leaves more; a recording's rows hold every face)"
+    if hidden and shortened:
+        wordings = (f"{hidden} of {faces} labels hidden: no room beside their faces; {shortened} shortened{whose}{more}",
+                    f"{hidden} of {faces} labels hidden: no room beside their faces; {shortened} shortened{whose}",
+                    f"{hidden} of {faces} labels hidden, {shortened} shortened{whose}",
+                    f"{hidden}/{faces} hidden, {shortened} shortened{whose}")
+    elif shortened:
+        wordings = (f"{shortened} of {faces} labels shortened to fit beside their faces{whose}{more}",
+                    f"{shortened} of {faces} labels shortened to fit beside their faces{whose}",
+                    f"{shortened} of {faces} labels shortened{whose}",
+                    f"{shortened}/{faces} shortened{whose}")
+    elif hidden:
+        wordings = (f"{hidden} of {faces} labels hidden: no room beside their faces{more}",
+                    f"{hidden} of {faces} labels hidden: no room beside their faces",
+                    f"{hidden} of {faces} labels hidden (no room)",
+                    f"{hidden}/{faces} labels hidden")
+    else:
+        return None
     return next((text for text in wordings if fm.horizontalAdvance(text) + 2 * BACKDROP_PAD <= room), None)
 
 
@@ -778,56 +844,60 @@ class PlacedLabel:
     lines: list[list[Segment]]
     own: QRectF  # its face in the original panel
     leader: QLineF | None  # from the label to its face's box, where the label is not plainly beside it
+    short: bool = False  # one of ``short_forms``: the count of labels hidden says so, and names their classifier
 
 
 def lay_out_labels(faces: tuple[FaceResult, ...], marks: list[FaceMark], bounds: QRectF, taken: list[QRectF],
-                   fm: QFontMetricsF, cam_model: str | None, frame: QRectF) -> list[PlacedLabel]:
+                   fm: QFontMetricsF, cam_model: str | None, frame: QRectF, shorten: bool = False) -> list[PlacedLabel]:
     """Where each face's label goes (``_place_label``), in the faces' order, clear of ``taken`` and of the labels
-    and lines placed before it; a face left out has none (the caller counts them)."""
+    and lines placed before it; a face left out has none (the caller counts them). ``shorten``: a label with no room
+    may be drawn in a shorter form, where the caller can say so."""
     placed: list[PlacedLabel] = []
     obstacles, leaders = _rects_array(taken), np.zeros((0, 4))
     shown = [_rects_array(_showing(b, frame) for b in mark.boxes) for mark in marks]
     for face, mark, boxes in zip(faces, marks, shown):
         own = mark.drawn[0]
         box = own if len(mark.drawn) == 1 else own.united(mark.drawn[1])  # side by side: between the two too
-        alike = [b for other, bs in zip(marks, shown) if other is not mark and other.colour == mark.colour for b in bs]
-        target = LabelTarget(box, own, boxes, np.array(alike, float).reshape(-1, 4))
+        others = [b for other, bs in zip(marks, shown) if other is not mark for b in bs]
+        target = LabelTarget(box, own, boxes, np.array(others, float).reshape(-1, 4))
         if (found := _place_label(face, target, bounds, obstacles, fm, cam_model, frame, mark.colour,
-                                  leaders)) is None:
+                                  leaders, shorten)) is None:
             continue
-        rect, lines, leader = found
+        rect, lines, leader, short = found
         obstacles = np.vstack([obstacles, _rects_array([rect])])
         if leader is not None:
             leaders = np.vstack([leaders, _lines_array([leader])])
-        placed.append(PlacedLabel(face.track_id, mark.colour, rect, lines, own, leader))
+        placed.append(PlacedLabel(face.track_id, mark.colour, rect, lines, own, leader, short))
     return placed
 
 
 def _place_label(face: FaceResult, target: LabelTarget, bounds: QRectF, taken: np.ndarray, fm: QFontMetricsF,
-                 cam_model: str | None, frame: QRectF, colour: QColor,
-                 leaders: np.ndarray) -> tuple[QRectF, list[list[Segment]], QLineF | None] | None:
-    """Where a face's label goes, its lines, and its line to its face where it needs one: the whole label clear of
-    every face, its own too, else one line (a crowded frame) clear of them, each next to its face before either
-    with a line to it; only then over its own face in the original panel (a face that fills the frame leaves no room
-    beside it), whole or on one line. Never over another face, a filtered face, a title, another label or another's
-    line, nor further from its face than ``target.reach()``; None where nothing is free (counted by the caller).
-    Allowed onto its own face at once, a full label had covered a quarter of its face though one line fitted
-    beside it."""
-    texts = [(lines, _label_size(lines, fm)) for lines in (face_lines(face, colour), compact_lines(face, cam_model,
-                                                                                                    colour))]
-    with_line = None
-    for lines, size in texts:
-        if (found := _label_rect(target, size, bounds, taken, frame, leaders)) is not None:
-            if found[1] is None:
-                return found[0], lines, None
-            with_line = with_line or (found[0], lines, found[1])
-    if with_line is not None:
-        return with_line
+                 cam_model: str | None, frame: QRectF, colour: QColor, leaders: np.ndarray, shorten: bool = False
+                 ) -> tuple[QRectF, list[list[Segment]], QLineF | None, bool] | None:
+    """Where a face's label goes, its lines, its line to its face where it needs one, and whether it is shortened:
+    the whole label clear of every face, its own too, else one line (a crowded frame) clear of them, each next to
+    its face before either with a line to it; only then over its own face in the original panel (a face that fills
+    the frame leaves no room beside it), whole or on one line. Where neither has room, and ``shorten``, the same for
+    its ``short_forms``, before it is hidden: in a crowd the one line was wider than the room between two faces.
+    Never over another face, a filtered face, a title, another label or another's line, nor further from its face
+    than ``target.reach()``; None where nothing is free (counted by the caller). Allowed onto its own face at once, a
+    full label had covered a quarter of its face though one line fitted beside it."""
     own = _rects_array([target.own])[0]
     others = taken[~np.all(taken == own, axis=1)]
-    for lines, size in texts:
-        if (found := _label_rect(target, size, bounds, others, frame, leaders)) is not None:
-            return found[0], lines, found[1]
+    whole = [face_lines(face, colour), compact_lines(face, cam_model, colour)]
+    for forms, short in ((whole, False), (short_forms(face, cam_model, colour) if shorten else [], True)):
+        texts = [(lines, _label_size(lines, fm)) for lines in forms]
+        with_line = None
+        for lines, size in texts:
+            if (found := _label_rect(target, size, bounds, taken, frame, leaders)) is not None:
+                if found[1] is None:
+                    return found[0], lines, None, short
+                with_line = with_line or (found[0], lines, found[1], short)
+        if with_line is not None:
+            return with_line
+        for lines, size in texts:
+            if (found := _label_rect(target, size, bounds, others, frame, leaders)) is not None:
+                return found[0], lines, found[1], short
     return None
 
 
@@ -907,7 +977,13 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             draw_text_on_backdrop(p, QRectF(dx + 4, dy + 4, iw * scale - 8, fm.lineSpacing() + 6),
                                   "no face detected in this frame", TEXT, fm)
         kept_clear = list(taken)
-        labels = (lay_out_labels(result.faces, marks, bounds, taken, fm, s.cam_model, image_rect)
+        # a shortened label leaves its classifier's name to the count in the titles' row: shortened only where that
+        # count has room to name it, at any count, and one classifier is every label's
+        named = {cam_model_of(face, s.cam_model) for face in result.faces}
+        classifier, n = (next(iter(named)) if len(named) == 1 else None), len(result.faces)
+        shorten = len(named) == 1 and not_shown is not None and all(
+            labels_hidden_text(h, n, not_shown.width(), fm, n, classifier) is not None for h in (0, n))
+        labels = (lay_out_labels(result.faces, marks, bounds, taken, fm, s.cam_model, image_rect, shorten)
                   if s.show_labels else [])
         for label in labels:  # under every label: a label drawn later had cut an earlier one's line short
             if label.leader is not None:
@@ -917,8 +993,9 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
         hidden = len(result.faces) - len(labels) if s.show_labels else 0
         status: dict[str, QRectF] = {}  # where the two status lines were drawn, for the geometry
         status_text: dict[str, str] = {}  # and what they say
-        count = (labels_hidden_text(hidden, len(result.faces), not_shown.width(), fm)
-                 if hidden and not_shown is not None else None)
+        shortened = sum(label.short for label in labels)
+        count = (labels_hidden_text(hidden, n, not_shown.width(), fm, shortened, classifier)
+                 if not_shown is not None else None)
         if count is not None:
             status["not_shown"] = draw_text_on_backdrop(p, not_shown, count, MUTED, fm)
             status_text["not_shown"] = count
@@ -926,6 +1003,7 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             status["note"] = draw_text_on_backdrop(p, note_line, note, LIGHTER, fm)
         if geometry is not None:
             geometry["labels"] = [(label.rect, label.own) for label in labels]
+            geometry["label_text"] = {label.track_id: plain_text(label.lines) for label in labels}
             geometry["labels_hidden"], geometry["kept_clear"] = hidden, kept_clear
             geometry["leaders"] = {label.track_id: label.leader for label in labels if label.leader is not None}
             geometry["faces"] = {mark.track_id: (mark.colour, list(mark.boxes)) for mark in marks}
