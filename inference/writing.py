@@ -365,18 +365,32 @@ class Staged:
 
     def _set_aside(self, places: list[Path]) -> dict[Path, Path]:
         """Each of ``places`` that is there renamed into this Staged's folder: {place: where it is now}. Renamed,
-        not replaced: nothing is at the new name, and on Windows this is the step a file held open refuses."""
+        not replaced: nothing is at the new name, and on Windows this is the step a file held open refuses. A folder
+        at one of them is refused, and nothing set aside."""
         aside: dict[Path, Path] = {}
         for place in dict.fromkeys(places):  # a stale file may be staged anew too
             if not os.path.lexists(place):
                 continue
+            # A folder (an audit's faces.csv, a stale path) renamed aside could not be removed, and the staging folder
+            # holding it was deleted whole by a later command's clear_leftovers: the user's files with it
+            if self._a_folder(place):
+                raise self._refused(place, IsADirectoryError(errno.EISDIR, "is a folder"), self._put_back(aside))
             earlier = self._folder(place) / hidden_name(place, ".old").name
             try:
                 os.rename(place, earlier)
             except OSError as exc:
                 raise self._refused(place, exc, self._put_back(aside)) from exc
             aside[place] = earlier
+            if self._a_folder(earlier):  # made at the place since the look above
+                raise self._refused(place, IsADirectoryError(errno.EISDIR, "is a folder"), self._put_back(aside))
         return aside
+
+    @staticmethod
+    def _a_folder(path: Path) -> bool:
+        """Whether ``path`` is a folder itself, not a link to one (a link is replaced as a file is)."""
+        with contextlib.suppress(OSError):
+            return stat.S_ISDIR(os.lstat(path).st_mode)
+        return False
 
     def _move_in(self, aside: dict[Path, Path]) -> None:
         """The staged files renamed to their places, emptied by ``_set_aside``; should one be refused, those moved
@@ -408,6 +422,8 @@ class Staged:
         """The error of a file not replaced: named itself (not by its staged name), with the likely cause."""
         kept = "nothing was put in place, and the earlier files here are as they were" if not stuck else \
             "the earlier " + ", ".join(f"{p.name} could not be put back: it is kept as {e}" for p, e in stuck.items())
+        if isinstance(exc, IsADirectoryError):  # no program to close: the name is taken by a folder
+            return BiasMirrorError(f"is a folder; give a file name, or move the folder: {kept}", place)
         return BiasMirrorError(f"could not be replaced ({_reason(exc)}); if another program has it open (a "
                                f"spreadsheet, a viewer), close it and run again: {kept}", place)
 
