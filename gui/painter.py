@@ -96,7 +96,7 @@ class FaceStyles:
     colour and one shape, and its frame had several boxes of each colour with nothing to tell them apart.
 
     Owned by whoever draws (the window's display settings, shared with the plots); updated with the faces of each
-    frame drawn (``see``), on the GUI thread."""
+    frame drawn (``see``), on the GUI thread only: another thread draws with a ``copy`` of its own (a snapshot's)."""
 
     keep_s: float = 60.0  # as long as the plots draw a face that left (plots.WINDOW_S)
     kept: int = 6  # as many faces as the plots draw (plots.MAX_TRACKS)
@@ -107,6 +107,14 @@ class FaceStyles:
     _seen: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     _held: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     _now: float = field(default=-math.inf, init=False, repr=False)
+
+    def copy(self) -> FaceStyles:
+        """These styles as they are now, to draw with elsewhere: its ``see`` changes nothing of these. A snapshot's
+        render on its own thread had changed the view's while the GUI thread drew (a KeyError in ``see``)."""
+        twin = replace(self)  # the fields not given to __init__ start empty: filled with copies of these
+        twin._pairs, twin._seen, twin._held = dict(self._pairs), dict(self._seen), dict(self._held)
+        twin._now = self._now
+        return twin
 
     def style(self, track_id: int) -> FaceStyle:
         """Face ``track_id``'s colour and shape: those it was given, or for a face not yet seen its first choice."""

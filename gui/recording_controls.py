@@ -127,7 +127,8 @@ class RecordingControls(QObject):
         # PNG 115,720 px wide)
         scale = min(max(1.0, 720 / h), 4096 / (w * wide))
         size = int(max(1280, w * wide * scale + 520)), int(max(480, h * scale + 40))
-        display, folder = replace(display), self.output_dir  # as they are now
+        # as they are now; the face styles a copy, drawn with on the snapshot thread while the view goes on with its own
+        display, folder = replace(display, face_styles=display.face_styles.copy()), self.output_dir
         # the class and condition the frame saved ran with: those asked for since are not in it until its re-run lands
         settings = {"view": display.view, "cam": display.show_cam, "cam_model": display.cam_model,
                     "cam_class": cam_class_drawn(result, display.cam_model),
