@@ -21,9 +21,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from .batching import pad_batch
+from .fixed_binding import bound_run
 from .models import Classifier, Filter, OnnxModel, explained_failures, stoppable_run
 from .runtime import RuntimeConfig, create_session, device_of
 
@@ -134,13 +134,7 @@ class DeviceChain:
         ``stop_runs`` ends, and on the main thread one Ctrl-C and SIGTERM end. A run given no RunOptions had been out
         of reach of both: closing the app left a looping filter running, and `run` ignored Ctrl-C."""
         with model.registered_run() as options:
-            try:
-                stoppable_run(lambda o: session.run_with_iobinding(binding, o), options)
-            except RuntimeError as exc:
-                # ORT's binding raises a failed status here as a bare RuntimeError ("Error in execution: …"), where a
-                # plain run raises its status class: so raised, explained_failures names the model (a stop's end
-                # and a GPU out of memory had reached the app as "RuntimeError (details in the log)")
-                raise ort_state.Fail(str(exc)) from exc
+            stoppable_run(lambda o: bound_run(session, binding, o), options)
 
     def _on_device(self, session: ort.InferenceSession, feeds: dict[str, ort.OrtValue], output: str) -> ort.OrtValue:
         """The filter's run, or a resize of its output: run as the filter's, so that stopping it stops them."""

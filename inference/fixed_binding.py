@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from .errors import BiasMirrorError
 from .runtime import device_of
@@ -27,6 +28,17 @@ def fixed_shape(arg: ort.NodeArg, batch: int) -> list[int]:
     if not dims or any(not isinstance(d, int) for d in dims[1:]):
         raise BiasMirrorError(f"'{arg.name}' has shape {dims}: fixed buffers need every axis but the batch fixed")
     return [batch, *dims[1:]]
+
+
+def bound_run(session: ort.InferenceSession, binding: ort.IOBinding, options: ort.RunOptions | None) -> None:
+    """``session`` run on ``binding`` with ``options`` (a registered run's, so that a stop ends it and ORT logs
+    nothing of a failure raised anyway). ORT's binding raises a failed status as a bare RuntimeError ("Error in
+    execution: …"), where a plain run raises its status class: raised as that, so that explained_failures names
+    the model (a stop's end and a GPU out of memory had reached the app as "RuntimeError (details in the log)")."""
+    try:
+        session.run_with_iobinding(binding, options)
+    except RuntimeError as exc:
+        raise ort_state.Fail(str(exc)) from exc
 
 
 class FixedBinding:
@@ -50,10 +62,11 @@ class FixedBinding:
         for name, value in self.outputs.items():
             self.binding.bind_ortvalue_output(name, value)
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """The outputs, in the session's order, as fresh host arrays (the buffers are overwritten next run)."""
+    def run(self, feeds: dict[str, np.ndarray], options: ort.RunOptions | None = None) -> list[np.ndarray]:
+        """The outputs, in the session's order, as fresh host arrays (the buffers are overwritten next run), run
+        with ``options`` (``bound_run``)."""
         for name, value in feeds.items():
             self.inputs[name].update_inplace(np.ascontiguousarray(value))
-        self.session.run_with_iobinding(self.binding)
+        bound_run(self.session, self.binding, options)
         # from the device, numpy() copies; on the CPU it is a view of the buffer the next run overwrites
         return [value.numpy().copy() if self.device == "cpu" else value.numpy() for value in self.outputs.values()]

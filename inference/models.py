@@ -602,9 +602,7 @@ class OnnxModel:
                 if size not in self._fixed:
                     self._fixed[size] = FixedBinding(session, size)
                 fixed = self._fixed[size]
-                # FixedBinding takes no RunOptions: a stop waits up to _TERMINATE_GRACE_S for a replay to end (a CUDA
-                # graph records no Loop)
-                ran = stoppable_run(lambda _: fixed.run(feeds), options)
+                ran = stoppable_run(lambda o: fixed.run(feeds, o), options)
                 got = dict(zip(fixed.outputs, ran))  # FixedBinding returns the session's order
                 return [got[name][:n] for name in outputs]
         finally:
