@@ -416,7 +416,8 @@ class InferenceThread(DaemonWorker):
         try:  # here, not in the GUI thread: on a GPU this makes a session per batch bucket
             self.pipeline.prepare()
         except Exception:  # noqa: BLE001  (the first frames then make them as they come)
-            log.exception("preparing the GPU batch sessions failed")
+            if not self._stop.is_set():  # else the close ended its runs ("terminate flag"): no failure
+                log.exception("preparing the GPU batch sessions failed")
         while not self._stop.is_set():
             self.frames.wait(0.1)
             with self._lock:
