@@ -408,13 +408,22 @@ class Staged:
 
     @staticmethod
     def _put_back(aside: dict[Path, Path]) -> dict[Path, Path]:
-        """The earlier files set aside renamed back to their places; those that could not be, returned."""
+        """The earlier files set aside renamed back to their places; those that could not be, returned with where
+        they are kept: beside their place as NAME.earlier, out of the staging folder, which a later command's sweep
+        of leftovers (``clear_leftovers``) deletes whole; only where that too is refused, in it."""
         stuck = {}
         for place, earlier in aside.items():
             try:
                 os.rename(earlier, place)
             except OSError:
-                stuck[place] = earlier
+                kept = place.with_name(place.name + ".earlier")
+                try:
+                    if os.path.lexists(kept):
+                        raise FileExistsError(kept)  # an earlier failure's: never written over
+                    os.rename(earlier, kept)
+                except OSError:
+                    kept = earlier
+                stuck[place] = kept
         return stuck
 
     @staticmethod

@@ -416,3 +416,28 @@ def test_einval_stays_a_failed_write_off_windows_and_on_a_named_file(tmp_path, m
     with pytest.raises(BiasMirrorError, match="invalid argument") as failed:
         writer.close()
     assert not isinstance(failed.value, ReaderStopped)
+
+
+def test_an_earlier_file_that_cannot_go_back_is_kept_beside_its_place_not_in_the_staging_folder(tmp_path, monkeypatch):
+    """Kept in the hidden staging folder, it had been deleted with that folder by a later command's sweep of
+    leftovers, though the message said it was kept. It is kept as NAME.earlier beside its place, and named."""
+    from inference import writing
+    from inference.writing import Staged
+
+    _report(tmp_path, "earlier")
+    staged = Staged()
+    _report(tmp_path, "new", staged)
+    _replaced_onto_refused(monkeypatch, "faces.csv")  # report.json goes in first, then faces.csv is refused
+    real_rename = os.rename
+    monkeypatch.setattr(os, "rename", lambda src, dst, *a, **k: (
+        _refused_if("report.json", dst) if ".staged-" in os.fspath(src) else None, real_rename(src, dst, *a, **k))[1])
+    with pytest.raises(BiasMirrorError) as refused:
+        staged.put_in_place()
+    monkeypatch.undo()
+    staged.discard()
+    kept = tmp_path / "report.json.earlier"
+    assert f"kept as {kept}" in refused.value.message and kept.read_text() == "earlier report.json"
+    monkeypatch.setattr(writing, "LEFTOVER_AGE_S", -1)  # the sweep a later command makes, its folders long old
+    writing.clear_leftovers(tmp_path, ".staged-")
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {
+        "report.json.earlier": "earlier report.json", "faces.csv": "earlier faces.csv", "run.json": "earlier run.json"}
