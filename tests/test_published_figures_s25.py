@@ -200,6 +200,26 @@ def test_recard_gives_a_wilson_card_todays_intervals_and_changes_nothing_but_its
     assert {p: p.read_bytes() for p in (clf, filt)} == amended
 
 
+def test_a_recard_dry_run_says_the_re_pointing_a_run_writes(tmp_path, tiny_models, capsys):
+    """A dry run had left it out: a card whose only change would be its re-pointing read "nothing to amend"."""
+    from inference.defaults import MODELS_DIR
+    from inference.file_identity import file_hash
+
+    clf, filt = tmp_path / "clf.onnx", tmp_path / "filt.onnx"
+    shutil.copy(MODELS_DIR / "resnet10_unbalanced.onnx", clf)
+    _set_card(clf, _as_wilson)
+    shutil.copy(tiny_models["darken"], filt)
+    old_hash = file_hash(clf)
+    _set_card(filt, lambda c: {**c, "metrics": {"classifier": {"name": "clf", "sha256": old_hash}}})
+    amended = {p: p.read_bytes() for p in (clf, filt)}
+    code, out, err = _recard(["--dry-run", str(clf), str(filt)], capsys)
+    assert code == 0, err
+    said = next(line for line in out.splitlines() if line.startswith(f"{filt}: "))
+    assert said.startswith(f"{filt}: would be amended: re-pointed metrics.classifier.sha256 {old_hash[:16]}… → its "
+                           "sha256 once amended (clf.onnx's card was amended"), out
+    assert {p: p.read_bytes() for p in (clf, filt)} == amended
+
+
 def test_recard_refuses_a_proportion_that_is_no_count(tmp_path, capsys):
     from inference.defaults import MODELS_DIR
 

@@ -210,6 +210,9 @@ def named_hashes(card: ModelCard) -> set[str]:
     return {obj[key] for part in (card.training, card.metrics) for obj, key, _ in _sha_references(part)}
 
 
+UNWRITTEN = "its sha256 once amended"  # a --dry-run's stand-in for a file's new sha256: nothing is written
+
+
 def repoint(item: Amended, moved: dict[str, tuple[str, Path]]) -> None:
     """The card's sha256 of a file amended here (``moved``: old → (new, path)) made the new one's."""
     training, metrics = copy.deepcopy(item.card.training), copy.deepcopy(item.card.metrics)
@@ -218,8 +221,8 @@ def repoint(item: Amended, moved: dict[str, tuple[str, Path]]) -> None:
         for obj, key, where in _sha_references(part):
             if obj[key] in moved:
                 new, path = moved[obj[key]]
-                said.append(f"{name}.{where} {obj[key][:16]}… → {new[:16]}… ({path.name}'s card was amended, its "
-                            "graph and weights unchanged: the same model)")
+                said.append(f"{name}.{where} {obj[key][:16]}… → {new if new == UNWRITTEN else new[:16] + '…'} "
+                            f"({path.name}'s card was amended, its graph and weights unchanged: the same model)")
                 obj[key] = new
     if said:
         item.card = replace(item.card, training=training, metrics=metrics)
@@ -293,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{item.path}: nothing to amend")
                 elif args.dry_run:
                     print(f"{item.path}: would be amended: {'; '.join(item.what)}")
+                    # as a written one: the cards naming it would be re-pointed too, and a dry run says so
+                    moved[hashes[item.path]] = (UNWRITTEN, item.path)
                 else:
                     moved[hashes[item.path]] = (write_amended(item, command), item.path)
             pending = [i for i in pending if i not in ready]
