@@ -15,7 +15,8 @@ from torch import nn
 
 from inference.errors import BiasMirrorError
 from inference.writing import private_path, write_failure
-from training.same_data import data_counts, data_faces
+from training.csv_log import CsvLog, count_epochs_from_one, logs_count_epochs_from_one
+from training.same_data import check_same_data, data_counts, data_faces
 
 if TYPE_CHECKING:
     from training.loop import StepContext, Task
@@ -109,6 +110,7 @@ class Checkpoints:
             _unwrap(m).load_state_dict(state["modules"][k])
         for k, o in task.optimizers().items():
             o.load_state_dict(state["optimizers"][k])
+        self._refuse_another_schedule(task, state)
         for k, s in task.schedulers().items():
             s.load_state_dict(state["schedulers"][k])
         load_scaler(ctx.scaler, state)
@@ -123,6 +125,41 @@ class Checkpoints:
         else:  # a process the checkpoint's run did not have: a stream of its own, not another's copy
             torch.manual_seed(int(np.random.SeedSequence([seed, ctx.rank, state["step"]]).generate_state(1)[0]))
         return state
+
+    def _refuse_another_schedule(self, task: Task, state: dict) -> None:
+        """Refuses a checkpoint whose schedule (a one-cycle's ``total_steps``) was sized for another number of steps
+        than the task's settings and data make now: restored over it, the run followed the old schedule and stopped
+        near its end with PyTorch's "Tried to step 31 times" (said as an error in Bias Mirror itself), at every
+        --resume after. Data changed since would make it so, and is said first, as the resume's check would say it."""
+        lengths = schedule_lengths(task, state)
+        if not lengths:
+            return
+        check_same_data(state, task, self.path, self.faces(task))
+        then, now = lengths[0]
+        epochs, steps = getattr(task, "schedule_epochs", None), getattr(task, "steps_per_epoch", None)
+        made = f" ({epochs} epoch{'s' if epochs != 1 else ''} × {steps} steps)" if epochs and steps else ""
+        raise BiasMirrorError(f"the learning-rate schedule this run began with is {then} steps long, and this "
+                              f"version makes it {now}{made}: the run would not train by the schedule it began "
+                              "with, and would stop near its end; finish this run with the version that began it, "
+                              "or start a new --out", self.path)
+
+
+def schedule_lengths(task: Task, state: dict) -> list[tuple[int, int]]:
+    """(the checkpoint's, the task's) total steps of each of the task's schedulers sized in steps (OneCycleLR) whose
+    two differ."""
+    saved = state.get("schedulers") or {}
+    lengths = [((saved.get(k) or {}).get("total_steps"), getattr(s, "total_steps", None))
+               for k, s in task.schedulers().items()]
+    return [(then, now) for then, now in lengths if then is not None and now is not None and then != now]
+
+
+def renumber_old_logs(run: Path, state: dict) -> None:
+    """The logs of a run (``state``: its checkpoint) begun when they counted epochs from 0, renumbered from 1 by a
+    command that goes on with it without training (a resume's loop renumbers its own): exported, or reused by
+    compare, its logs had said epoch 0 where the console and its card say 1. The checkpoint keeps no mark of it, and
+    renumbering again gives the same numbers."""
+    if not logs_count_epochs_from_one(state):
+        count_epochs_from_one(CsvLog(run / "epochs.csv"), CsvLog(run / "log.csv"), state["epoch"])
 
 
 def load_scaler(scaler: torch.amp.GradScaler, state: dict) -> None:

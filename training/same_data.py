@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import warnings
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from inference.arg_checks import data_folders
+from inference.colour_profiles import PILLOW_ERRORS
 from inference.datasets import LISTING_VERSION
 from inference.errors import BiasMirrorError
+from inference.images import ALIGNED_FRAMING_VERSION, READER_VERSION, read_image
 from training.distributed import Dist
 from training.resume import DATA_PLACES, Where, anchored, option_name
 
@@ -30,11 +34,12 @@ def data_counts(task: Task) -> dict[str, int] | None:
 def faces_record(entries: Iterable[Sequence[object]]) -> dict:
     """What a checkpoint keeps of the faces a run trains on: each entry (a face's path below its data's root, its
     split or role, the labels the run uses) as a line, sorted; their digest, their number and the lines themselves,
-    compressed (a few hundred KB for all of UTKFace), to name what changed."""
+    compressed (a few hundred KB for all of UTKFace), to name what changed. And the versions of the rules that list
+    them, decode their files and frame them (``reading_changed``): the same paths read otherwise are other faces."""
     lines = sorted("\t".join(str(part) for part in entry) for entry in entries)
     text = "\n".join(lines).encode("utf-8", "surrogateescape")  # a name not UTF-8 by its bytes
     return {"sha256": hashlib.sha256(text).hexdigest(), "n": len(lines), "faces": zlib.compress(text, 6),
-            "listing": LISTING_VERSION}
+            "listing": LISTING_VERSION, "reader": READER_VERSION, "framing": ALIGNED_FRAMING_VERSION}
 
 
 def data_faces(task: Task) -> dict | None:
@@ -100,9 +105,15 @@ def check_same_data(state: dict, task: Task, checkpoint: Path, faces: dict | Non
 
 def data_changed(state: dict, task: Task, checkpoint: Path, faces: dict | None = None) -> str | None:
     """What differs between the data the checkpoint ``state`` was trained on and the data ``task`` holds now, in
-    words, or None where nothing does (or nothing can be told: a checkpoint from before the counts were kept). A
-    listing that differs where this version lists datasets by other rules is refused here (``listing_changed``)."""
+    words, or None where nothing does (or a task that keeps no record of its data). Refused here, as no restoring of
+    files can mend them: a checkpoint from before its data was recorded (``UNRECORDED_DATA``), faces this version
+    reads or frames otherwise (``check_same_reading``), and a listing that differs where this version lists datasets
+    by other rules (``listing_changed``)."""
     saved, now, saved_faces = state.get("data"), data_counts(task), state.get("data_faces")
+    if now is None and saved is None and saved_faces is None:
+        return None
+    check_data_recorded(state, checkpoint)
+    check_same_reading(saved_faces, task, checkpoint)
     now_faces = None if saved_faces is None else data_faces(task) if faces is None else faces
     if saved_faces is not None and now_faces is not None:
         if saved_faces["sha256"] == now_faces["sha256"]:
@@ -111,12 +122,107 @@ def data_changed(state: dict, task: Task, checkpoint: Path, faces: dict | None =
         if saved is not None and now is not None and saved != now:
             said = f"{_counts_changed(saved, now)}; {said}"
         if saved_faces.get("listing") != now_faces.get("listing"):
-            raise BiasMirrorError(listing_changed(saved_faces.get("listing"), now_faces.get("listing"), said),
-                                  checkpoint)
+            raise OtherReading(listing_changed(saved_faces.get("listing"), now_faces.get("listing"), said),
+                               checkpoint)
         return said
     if saved is None or now is None or saved == now:
-        return None  # a checkpoint from before the counts were kept cannot be checked
+        return None
     return _counts_changed(saved, now)
+
+
+class OtherReading(BiasMirrorError):
+    """A checkpoint refused because this version would read its run's faces otherwise (or cannot tell whether it
+    would), not because the user's files changed: compare's reuse says it without "on other data"."""
+
+
+# how each refusal of faces read otherwise ends: no file the user could restore makes them the run's again
+KEEP_ITS_FACES = ("a resume goes on only with the faces it began with, so start a new --out, or finish this run with "
+                  "the version that began it")
+# Checkpoints from before 5283c4a (2026-11-25) keep neither the counts nor the faces: since then the listing changed
+# (near-identical photographs in one split, groups whose labels disagree dropped), and one resumed trained on other
+# faces without a word, its one-cycle schedule sized for the old count stopping it near its end for good.
+UNRECORDED_DATA = ("this run began with a version of Bias Mirror from before 2026-11-25, which kept no record of the "
+                   "faces it trained on, so whether this version lists the same ones cannot be told: " + KEEP_ITS_FACES)
+
+
+def check_data_recorded(state: dict, checkpoint: Path) -> None:
+    """Refuses a checkpoint that keeps no record of its data (``UNRECORDED_DATA``); the trainers ask it as they read
+    the checkpoint, before minutes of listing and decoding faces that it would refuse."""
+    if state.get("data") is None and state.get("data_faces") is None:
+        raise OtherReading(UNRECORDED_DATA, checkpoint)
+
+
+def check_same_reading(saved_faces: dict | None, task: Task, checkpoint: Path) -> None:
+    """Refuses to go on where this version decodes or frames the run's faces otherwise than its checkpoint's did
+    (``saved_faces``: its record, None where it kept counts alone): the record keeps paths, splits and labels, and
+    the same files read by another reader or framed otherwise are other faces. A record from before the versions
+    were kept is refused only where the run's data holds images that are not square, the only ones the framing
+    changed for (``framing_unrecorded``); the reader's changes before then touched rare files alone."""
+    then = (saved_faces or {}).get("reader"), (saved_faces or {}).get("framing")
+    if then == (None, None):
+        odd = images_not_square(task_images(task))
+        if odd:
+            raise OtherReading(framing_unrecorded(odd), checkpoint)
+        return
+    said = reading_changed(*then)
+    if said:
+        raise OtherReading(said, checkpoint)
+
+
+def reading_changed(reader: int | None, framing: int | None) -> str | None:
+    """Why a run whose faces were decoded by ``reader`` and framed by ``framing`` (the versions its checkpoint's
+    record keeps) cannot go on here, or None where this version reads and frames them alike."""
+    said = [f"{what} ({name} version {now}, where this run began with {then})"
+            for what, name, then, now in (("reads images by other rules", "reader", reader, READER_VERSION),
+                                          ("frames faces otherwise", "framing", framing, ALIGNED_FRAMING_VERSION))
+            if then != now]
+    if not said:
+        return None
+    return (f"this version of Bias Mirror {' and '.join(said)} than the one this run began with, so the faces it "
+            f"would train on are not the ones it began with: {KEEP_ITS_FACES}")
+
+
+def framing_unrecorded(odd: list[tuple[str, int, int]]) -> str:
+    """Why a run whose checkpoint does not record its framing cannot go on with ``odd``, its images that are not
+    square ((path, width, height) each)."""
+    path, width, height = odd[0]
+    return ("this run's checkpoint does not record how its version framed faces, and versions up to 2026-12-07 "
+            "squashed a face image that is not square to a square, where this version takes its centred square; "
+            f"this run's data holds {len(odd)} such images (e.g. {Path(path).name}, {width}×{height} px), which "
+            f"it may have begun on framed otherwise: {KEEP_ITS_FACES}")
+
+
+def task_images(task: Task) -> list[str]:
+    """The files of every face ``task`` reads (its ``image_paths``; none for a task that lists none)."""
+    paths = getattr(task, "image_paths", None)
+    return [] if paths is None else list(paths())
+
+
+def images_not_square(paths: Iterable[str]) -> list[tuple[str, int, int]]:
+    """(path, width, height) of each image of ``paths`` that is not square, read from its header (about 0.1 ms a
+    file: all of UTKFace in 2 s); one that cannot be read is left out, as training leaves it out."""
+    odd = []
+    for path in paths:
+        sides = image_sides(path)
+        if sides is not None and sides[0] != sides[1]:
+            odd.append((path, *sides))
+    return odd
+
+
+def image_sides(path: str) -> tuple[int, int] | None:
+    """(width, height) of the image at ``path``, from its header where Pillow reads it; else (a TIFF, whose first
+    page may be a thumbnail where the reader takes its first photo page; a format Pillow lacks) as the reader
+    decodes it. None where neither can read it. A turn by EXIF or an AVIF's boxes leaves it square or not alike."""
+    if not path.lower().endswith((".tif", ".tiff")):
+        try:
+            with warnings.catch_warnings():  # a damaged header's warnings: the reader says what is wrong, if used
+                warnings.simplefilter("ignore")
+                with Image.open(path) as image:
+                    return image.size
+        except PILLOW_ERRORS:
+            pass
+    image = read_image(path)
+    return None if image is None else (image.shape[1], image.shape[0])
 
 
 def dataset_moves(state: dict, task: Task) -> list[tuple[str, str, str]]:
@@ -159,8 +265,7 @@ def listing_changed(then: int | None, now: int | None, said: str) -> str:
     undo, and the files may well be as they were."""
     began = f"listing version {then}" if then is not None else "a version from before 2026-12-07"
     return (f"this version of Bias Mirror lists a dataset's faces by other rules (listing version {now}) than the one "
-            f"this run began with ({began}), and lists this run's data otherwise ({said}): a resume goes on only with "
-            "the faces it began with, so start a new --out, or finish this run with the version that began it")
+            f"this run began with ({began}), and lists this run's data otherwise ({said}): {KEEP_ITS_FACES}")
 
 
 def data_identity(task: Task, faces: dict | None) -> dict:

@@ -57,6 +57,7 @@ from training.resume import (RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry
                              started_here, with_saved_defaults)
 from training.run_arguments import (add_run_arguments, check_run_arguments, loop_config_from_args, new_run,
                                     run_folder_held)
+from training.same_data import check_data_recorded
 
 log = logging.getLogger(__name__)
 LABELS = ["male", "female"]  # output order of every classifier we train
@@ -388,6 +389,10 @@ class ClassifierTask:
                  "train" if i in mix else "train, not in the mix" if d.split[i] == "train" else str(d.split[i]),
                  *(str(getattr(s, a)) for a in used))
                 for i, s in enumerate(d.samples)]
+
+    def image_paths(self) -> list[str]:
+        """The file of each face ``data_faces`` lists: a resume checks how they are framed (``same_data``)."""
+        return [s.path for s in self.data.samples]
 
     def batch(self, idx: np.ndarray, device: torch.device):
         rows = np.sort(idx)
@@ -773,10 +778,12 @@ def checked_settings(args: argparse.Namespace, checkpoint: Path, state: dict | N
 
 
 def resumed_config(args: argparse.Namespace, checkpoint: Path) -> tuple[ClassifierConfig, dict, str | None]:
-    """The checkpoint's settings, after refusing any given on the command line that differ from them, and this
-    command where the run has trained to its end (it only exports: the card's "exported_by", not a resume)."""
+    """The checkpoint's settings, after refusing any given on the command line that differ from them (and a checkpoint
+    that keeps no record of its data), and this command where the run has trained to its end (it only exports: the
+    card's "exported_by", not a resume)."""
     state = load_checkpoint(checkpoint, "classifier")
     saved = checked_settings(args, checkpoint, state)
+    check_data_recorded(state, checkpoint)
     run_cfg = {k: v for k, v in saved.items() if k not in ("net", "labels")}
     epochs = run_cfg["epochs"] + run_cfg.get("swa_epochs", 0)
     exported_by = record_resume(run_cfg, args, state, epochs)

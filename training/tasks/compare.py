@@ -32,13 +32,13 @@ from inference.runtime import RuntimeConfig
 from inference.untrusted_text import say
 from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, needed_age_bar,
                                paired_lines, summary_line, write_evaluation)
+from training import checkpoints
 from training.checkpoints import CHECKPOINT, load_checkpoint
 from training.distributed import Dist, process_group, rank0_says
 from training.loop import pick_device
-from training.csv_log import CsvLog, count_epochs_from_one, logs_count_epochs_from_one
 from training.out_of_memory import OutOfGpuMemory, OutOfHostMemory, fewer_workers, smaller_batch, smaller_host_batch
 from training.run_arguments import check_run_arguments, run_folder_held
-from training.same_data import check_same_data
+from training.same_data import OtherReading, check_data_recorded, check_same_data
 from training.resume import cli_text, given_options, option_name, with_saved_defaults
 from training.data.teachers import open_teachers
 from training.nets.cam_classifier import ClassifierConfig
@@ -180,23 +180,32 @@ def check_data_unchanged(found: dict[str, dict], out: Path, cache: Path | None, 
     resumes): one finished on faces added, removed or relabelled since had been reused as it was, and compared
     with a variant trained (or finished) on other data. Listed as the variant's resume would list them: its own
     task over its own mix of the faces listed now. A checkpoint from before the record is checked by its counts
-    (so a change that keeps every count, such as two faces relabelled each the other way, passes there).
+    (so a change that keeps every count, such as two faces relabelled each the other way, passes there); one from
+    before the counts (2026-11-25) is refused, as its resume is: it had been reused as trained on the faces listed now.
     ``dataset_cache``: where the copy detection keeps what it computes (None: nowhere)."""
     for name, cfg in found.items():
         run = out / VARIANTS[name][0]
         if not finished(run):
             continue
         state = load_checkpoint(run / CHECKPOINT, "classifier")
-        if state.get("data") is None and state.get("data_faces") is None:
-            continue  # a checkpoint from before the counts were kept cannot be checked
+        try:
+            check_data_recorded(state, run / CHECKPOINT)  # before its faces are listed and decoded
+        except BiasMirrorError as e:
+            raise not_reused(name, e) from None
         listed = classifier.run_faces(cfg, say=False, cache_dir=dataset_cache)  # said as each variant starts
         data = classifier.decode_data(listed, cfg["net"]["size"], *classifier.run_mix(cfg), cache)
         task = classifier.ClassifierTask(data, ClassifierConfig.from_dict(cfg["net"]), cfg)
         try:
             check_same_data(state, task, run / CHECKPOINT, exports=False)  # reused as it is: its card is not written
         except BiasMirrorError as e:
-            raise BiasMirrorError(f"the {name} variant finished here is not reused on other data: {e.message}",
-                                  e.path) from None
+            raise not_reused(name, e) from None
+
+
+def not_reused(name: str, refused: BiasMirrorError) -> BiasMirrorError:
+    """A finished variant's data check's refusal, said of the variant: "on other data" where its files changed, not
+    where this version would read its faces otherwise, or cannot tell (``OtherReading``)."""
+    on = "" if isinstance(refused, OtherReading) else " on other data"
+    return BiasMirrorError(f"the {name} variant finished here is not reused{on}: {refused.message}", refused.path)
 
 
 def finished(run: Path) -> bool:
@@ -228,9 +237,7 @@ def _train_variant(args: argparse.Namespace, out: Path, compose: str, reuse: boo
 def renumber_old_logs(run: Path) -> None:
     """The logs of a finished variant trained when they counted epochs from 0, renumbered from 1 as the loop
     renumbers a resumed run's: reused as it is, it had been compared beside a variant whose logs count from 1."""
-    state = load_checkpoint(run / CHECKPOINT)
-    if not logs_count_epochs_from_one(state):
-        count_epochs_from_one(CsvLog(run / "epochs.csv"), CsvLog(run / "log.csv"), state["epoch"])
+    checkpoints.renumber_old_logs(run, load_checkpoint(run / CHECKPOINT))
 
 
 def comparison_out_of_memory_advice(batch_size: int, run: Path, ending_epoch: int | None = None,

@@ -36,7 +36,7 @@ from inference.program_name import program
 from inference.file_identity import file_hash
 from inference.user_dirs import default_cache_dir
 from inference.writing import writing
-from training.checkpoints import CHECKPOINT, load_checkpoint
+from training.checkpoints import CHECKPOINT, load_checkpoint, renumber_old_logs
 from training.csv_log import RUN_KEPT, CsvLog
 from training.data.cache import TRAINING_DATASET_CACHE_HELP, load_images, unreadable_note
 from training.data.domains import (Domains, aging_domains, check_readable_size, describe, engineer_domains,
@@ -50,7 +50,7 @@ from training.resume import (DATA_PLACES, RUN_OPTIONS_THAT_MAY_CHANGE, Where, an
                              started_here)
 from training.run_arguments import (add_run_arguments, check_run_arguments, loop_config_from_args, new_run,
                                     run_folder_held)
-from training.same_data import check_same_data
+from training.same_data import check_data_recorded, check_same_data
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -355,14 +355,24 @@ class CycleGANTask:
         (the training faces those read, which the stream draws from by position), its gender and race (the mixes
         are composed over them, and the card's held-out metrics grouped by them). None where the task was built
         without its domains (``bench train``)."""
+        listed = self._listed()
+        if listed is None:
+            return None
+        return [(os.path.relpath(s.path, root) if root else s.path, role, str(s.gender), str(s.race))
+                for role, root, s in listed]
+
+    def image_paths(self) -> list[str]:
+        """The file of each face ``data_faces`` lists: a resume checks how they are framed (``same_data``)."""
+        return [s.path for _, _, s in self._listed() or []]
+
+    def _listed(self) -> list[tuple[str, str | None, Sample]] | None:
+        """(domain and split, the domain's root, sample) of each face of both domains; None without the domains."""
         if self.domains is None or self.a.samples is None or self.b.samples is None:
             return None
-        faces = []
-        for label, d, images in (("A", self.domains.a, self.a), ("B", self.domains.b, self.b)):
-            for split, samples in (("train", images.samples), ("val", d.val), ("test", d.test)):
-                faces += [(os.path.relpath(s.path, d.root) if d.root else s.path, f"{label} {split}", str(s.gender),
-                           str(s.race)) for s in samples]
-        return faces
+        return [(f"{label} {split}", d.root, s)
+                for label, d, images in (("A", self.domains.a, self.a), ("B", self.domains.b, self.b))
+                for split, samples in (("train", images.samples), ("val", d.val), ("test", d.test))
+                for s in samples]
 
     def indices(self) -> np.ndarray:
         # Only the count matters: images are drawn from each domain's stream by
@@ -674,6 +684,7 @@ def resumed_config(args: argparse.Namespace, out: Path) -> tuple[CycleGANConfig,
                  "ema": args.ema}
     saved = checked_settings(args, requested, saved, checkpoint, state,
                              schedule_problems(saved, state, args.n_epochs, args.n_epochs_decay, not args.export_only))
+    check_data_recorded(state, checkpoint)
     run_cfg = {k: v for k, v in saved.items() if k != "net"}
     if LAST_DRIFT not in run_cfg:  # a checkpoint from before it was kept
         run_cfg[LAST_DRIFT] = logged_drift(out / "drift.csv", state["step"], bool(run_cfg.get("ema")))
@@ -857,6 +868,7 @@ def _train(args: argparse.Namespace, out: Path, cache: Path | None) -> int:
         state = load_checkpoint(out, "cyclegan")
         # as a resume does: a card had given a domain's count of today for weights trained on fewer images
         check_same_data(state, task, out / CHECKPOINT)
+        renumber_old_logs(out, state)  # as a resume would: exported, the run's logs had still counted from 0
         for k, m in task.modules().items():
             m.load_state_dict(state["modules"][k])
     else:
