@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from inference.defaults import MODELS_DIR
 from inference.errors import BiasMirrorError, in_words
 from inference.models import Classifier, Filter, load_model, loaded_from, name_uniquely
 from inference.runtime import RuntimeConfig
@@ -57,9 +59,23 @@ class Seen:
 
 
 def filter_settings(f: Filter | None) -> dict[str, object]:
-    """The settings that say ``f`` is the filter chosen (None: no filter)."""
-    return {"filter": f.name if f else "", "filter_path": str(f.path) if f else "",  # one from a file is reopened
-            "no_filter": f is None}
+    """The settings that say ``f`` is the filter chosen (None: no filter): its name, and its path where it came from a
+    file, to be reopened from there. Not a model of the models folder's: loaded at every start, it is found by name,
+    and its path had taken an install elsewhere back to the old install's filter."""
+    from_file = f is not None and not in_models_folder(f.path)
+    return {"filter": f.name if f else "", "filter_path": str(f.path) if from_file else "", "no_filter": f is None}
+
+
+def in_models_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a model of this copy's models folder, which every start loads."""
+    return Path(path).resolve().parent == MODELS_DIR.resolve()
+
+
+def another_copys_model(path: str | Path) -> bool:
+    """Whether ``path`` is a model of the models folder (resources/models) of another copy of Bias Mirror: an older
+    install's default, left in settings it saved, which this copy's own defaults replace."""
+    folder = Path(path).resolve().parent
+    return folder.name == "models" and folder.parent.name == "resources" and folder != MODELS_DIR.resolve()
 
 
 class ModelChoices:
@@ -132,6 +148,15 @@ class ModelChoices:
         """The last session's filter is not among those loaded: it came from a file, opened again here. If that
         file is gone or broken the default filter runs, and the models panel says why (filters, choice, errors)."""
         path = st.get(self.qs, "filter_path", "", str)
+        if path and another_copys_model(path):
+            default = filter_at_start(filters, "")
+            runs = f"this copy's default filter '{default.name}' runs instead" if default else "no filter runs"
+            note = (f"the last session's filter '{name}' is a model of another copy of Bias Mirror ({path}), not "
+                    f"opened: {runs}")
+            log.warning("%s", note)
+            for key in ("filter", "filter_path"):  # said once: the old copy's choice means nothing to this one
+                self.qs.remove(key)
+            return filters, "", [*errors, note]
         if path and (same := loaded_from(filters, path)) is not None:  # saved under another name, already here
             return filters, same.name, errors
         try:
@@ -149,8 +174,16 @@ class ModelChoices:
     def _reopen_saved_classifiers(self, classifiers: list[Classifier], errors: list[str],
                                   runtime: RuntimeConfig) -> tuple[list[Classifier], list[str]]:
         """The classifiers the last session added from a file, opened again (they were gone after a restart,
-        while a filter from a file came back). One whose file is gone or broken is named in the models panel."""
-        for path in st.get(self.qs, "classifier_files", [], list):
+        while a filter from a file came back). One whose file is gone or broken is named in the models panel, and so
+        is one of another copy's models folder, not opened (``another_copys_model``), and let go."""
+        files = st.get(self.qs, "classifier_files", [], list)
+        for path in files:
+            if another_copys_model(path):
+                note = (f"the classifier the last session added from {path} is a model of another copy of Bias "
+                        "Mirror, not opened: this copy's own models are loaded")
+                log.warning("%s", note)
+                errors = [*errors, note]
+                continue
             if loaded_from(classifiers, path) is not None:
                 continue
             try:
@@ -164,6 +197,8 @@ class ModelChoices:
                 continue
             name_uniquely([model], [c.name for c in classifiers])
             classifiers = [*classifiers, model]  # type: ignore[list-item]
+        if any(another_copys_model(p) for p in files):  # said once, as the filter is
+            st.put(self.qs, "classifier_files", [p for p in files if not another_copys_model(p)])
         return classifiers, errors
 
     def _saved_classifier_states(self, classifiers: list[Classifier]) -> tuple[list[str], list[str]]:
