@@ -12,18 +12,8 @@ NAMES = ("cls-a", "cls-b", "cls-c", "cls-d")
 
 # --- helpers: frames made of FaceResults, as the inference thread hands them to SessionStats.add ---------------------
 
-def _face(tid: int, ita: float | None, ps: dict[str, float | None]):
-    from inference.results import FaceResult, FaceView, SkinShift, SkinTone
-
-    view = FaceView(np.zeros((1, 1, 3), np.uint8), {}, SkinTone(measurable=False, n_pixels=0))
-    shift = None if ita is None else SkinShift(ita, 0.0, 0)
-    return FaceResult(tid, (0, 0, 1, 1), np.eye(2, 3), view, view, shift, ps)
-
-
-def _frame(faces, filter_name: str | None = "f"):
-    from inference.results import FrameResult
-
-    return FrameResult(0, 0.0, np.zeros((1, 1, 3), np.uint8), tuple(faces), {}, {}, filter_name)
+# a face's and a frame's results as the inference thread hands them over: test_app's
+from tests.test_app import _stats_face as _face, _stats_frame as _frame  # noqa: E402
 
 
 def _crowd_frame(rng: np.random.Generator, tids, level: dict[int, float]):

@@ -18,28 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --- the contradicted-labels sentence names every group tied for the lowest accuracy ---------------------------------
 
-def _face(i: int, gender: str, race: str, p_female: float) -> dict:
-    """One labelled face as the audit's rows hold it, one classifier "A" giving it ``p_female``."""
-    return {"file": f"{i}.jpg", "face": 0, "gender": gender, "race": race, "age": 30,
-            "clf": {"A": {"p": p_female, "pred": "female" if p_female > 0.5 else "male"}}}
-
-
-def _report(rows: list[dict]) -> dict:
-    """The least of a report.json that summary_lines reads around the label check, built by the audit's own
-    functions from ``rows``."""
-    from inference.audit.classifier_audit import classifier_metrics, p_female_distribution
-    from inference.audit.label_check import contradicted_labels
-
-    groupings = {"gender_race": [f"{r['gender']}/{r['race']}" for r in rows]}
-    metrics = classifier_metrics(rows, groupings, ["A"])["A"]
-    return {"audit": {"dataset": "folder:x", "labelled": True},
-            "images": {"n_images": len(rows), "n_faces": len(rows), "n_with_faces": len(rows), "no_face": [],
-                       "unreadable": []},
-            "groups": {"primary": "gender_race", "small": {}, "groupings": ["gender_race"]},
-            "classifiers": {"A": {"metrics": metrics,
-                                  "p_female": {"overall": p_female_distribution([r["clf"]["A"]["p"] for r in rows])}}},
-            "comparisons": [], "labels": contradicted_labels(rows, groupings, ["A"]),
-            "models": {"classifiers": []}, "focus": {}, "filter": None, "caveats": []}
+# one labelled face and the least of a report.json around the label check: test_links_fifos_and_summary's
+from test_links_fifos_and_summary import _face, _report_with_labels_checked as _report  # noqa: E402
 
 
 def test_the_label_check_gives_every_group_tied_for_the_lowest_accuracy_before_and_after():
