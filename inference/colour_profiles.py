@@ -34,6 +34,9 @@ if AvifImageFile is not None:
 # had stopped `run` and the audit with a traceback, where OpenCV calls it unreadable); each caller adds its own
 PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, RuntimeError, struct.error)
 _PILLOW_ERRORS = PILLOW_ERRORS + (IndexError, TypeError)
+# and for a file opened whole: Pillow refuses one of too many pixels (over 2 × MAX_IMAGE_PIXELS, ~179 MP) with an
+# error of no OSError kind, which OpenCV (up to 2^30 pixels) reads
+PILLOW_OPEN_ERRORS = PILLOW_ERRORS + (Image.DecompressionBombError,)
 
 
 def embedded_profile(file: str | Path | BinaryIO, data: np.ndarray) -> bytes | None:

@@ -26,11 +26,11 @@ from typing import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from . import tiff_pages
 from .avif_read import AVIF_BRANDS, ftyp_brands
-from .colour_profiles import PILLOW_ERRORS, embedded_profile, in_srgb
+from .colour_profiles import PILLOW_OPEN_ERRORS, embedded_profile, in_srgb
 from .datasets.folder import FolderListing, list_folder
 from .datasets.sample import IMAGE_EXTENSIONS, PASSED_OVER_PHOTOS
 from .errors import PERMISSION_DENIED, BiasMirrorError, in_words
@@ -791,8 +791,6 @@ def _tiff(path: Path) -> bool:
     return tiff_pages.is_tiff(_head(path, 4))
 
 
-# what Pillow raises for a file it cannot open or parse (colour_profiles.PILLOW_ERRORS), or of too many pixels
-_PILLOW_ERRORS = PILLOW_ERRORS + (UnidentifiedImageError, Image.DecompressionBombError)
 # the animations whose frames Pillow counts from a file's bytes (APNG is a PNG); an AVIF sequence's are counted to say
 # how many were left out, as OpenCV's count of a file it can be given the name of does (it is read as a photo)
 _ANIMATION_FORMATS = ["GIF", "WEBP", "PNG", "AVIF"]
@@ -848,7 +846,7 @@ def _animation_frames_in_bytes(path: Path) -> int:
             with Image.open(path, formats=_ANIMATION_FORMATS) as animation:
                 frames = getattr(animation, "n_frames", 1)
                 played = animation.format != "AVIF"  # an AVIF sequence is read as its first frame whatever its count
-        except _PILLOW_ERRORS:
+        except PILLOW_OPEN_ERRORS:
             return 0
     return frames if frames < 2 or not played or _decodes_from_bytes(_file_bytes(path)) else 0
 

@@ -284,3 +284,16 @@ def test_the_refusals_name_no_change_for_a_checkpoint_of_this_version(tmp_path, 
     assert _train(tmp_path, square, "--max-steps", "2") == 0
     assert _resume(tmp_path) == 0
     assert read_card(tmp_path / "run" / "model.onnx").training["n_train"] > 0
+
+
+def test_an_image_of_too_many_pixels_for_pillow_is_measured_as_training_read_it(tmp_path, monkeypatch):
+    """Pillow refuses a file over 2 × MAX_IMAGE_PIXELS (~179 MP) with an error of no OSError kind, which OpenCV reads
+    (training did): the resume's check of which images are square had stopped with a traceback on it."""
+    from PIL import Image
+
+    from training.same_data import image_sides
+
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), np.full((50, 40, 3), 128, np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 2,000 pixels: past twice the bar, as 182 MP is past 179
+    assert image_sides(str(path)) == (40, 50)

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from inference.arg_checks import data_folders
-from inference.colour_profiles import PILLOW_ERRORS
+from inference.colour_profiles import PILLOW_OPEN_ERRORS
 from inference.datasets import LISTING_VERSION
 from inference.errors import BiasMirrorError
 from inference.images import ALIGNED_FRAMING_VERSION, READER_VERSION, read_image
@@ -219,7 +219,7 @@ def image_sides(path: str) -> tuple[int, int] | None:
                 warnings.simplefilter("ignore")
                 with Image.open(path) as image:
                     return image.size
-        except PILLOW_ERRORS:
+        except PILLOW_OPEN_ERRORS:  # too many pixels for Pillow too: the reader, as training read it
             pass
     image = read_image(path)
     return None if image is None else (image.shape[1], image.shape[0])
