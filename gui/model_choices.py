@@ -75,7 +75,7 @@ def another_copys_model(path: str | Path) -> bool:
     """Whether ``path`` is a model of the models folder (resources/models) of another copy of Bias Mirror: an older
     install's default, left in settings it saved, which this copy's own defaults replace."""
     folder = Path(path).resolve().parent
-    return folder.name == "models" and folder.parent.name == "resources" and folder != MODELS_DIR.resolve()
+    return folder.name == "models" and folder.parent.name == "resources" and not in_models_folder(path)
 
 
 class ModelChoices:
@@ -177,13 +177,13 @@ class ModelChoices:
         while a filter from a file came back). One whose file is gone or broken is named in the models panel, and so
         is one of another copy's models folder, not opened (``another_copys_model``), and let go."""
         files = st.get(self.qs, "classifier_files", [], list)
-        for path in files:
-            if another_copys_model(path):
-                note = (f"the classifier the last session added from {path} is a model of another copy of Bias "
-                        "Mirror, not opened: this copy's own models are loaded")
-                log.warning("%s", note)
-                errors = [*errors, note]
-                continue
+        others = [p for p in files if another_copys_model(p)]
+        for path in others:
+            note = (f"the classifier the last session added from {path} is a model of another copy of Bias "
+                    "Mirror, not opened: this copy's own models are loaded")
+            log.warning("%s", note)
+            errors = [*errors, note]
+        for path in (p for p in files if p not in others):
             if loaded_from(classifiers, path) is not None:
                 continue
             try:
@@ -197,8 +197,8 @@ class ModelChoices:
                 continue
             name_uniquely([model], [c.name for c in classifiers])
             classifiers = [*classifiers, model]  # type: ignore[list-item]
-        if any(another_copys_model(p) for p in files):  # said once, as the filter is
-            st.put(self.qs, "classifier_files", [p for p in files if not another_copys_model(p)])
+        if others:  # said once, as the filter is
+            st.put(self.qs, "classifier_files", [p for p in files if p not in others])
         return classifiers, errors
 
     def _saved_classifier_states(self, classifiers: list[Classifier]) -> tuple[list[str], list[str]]:
