@@ -12,7 +12,9 @@ NAMES = ("cls-a", "cls-b", "cls-c", "cls-d")
 
 # --- helpers: frames made of FaceResults, as the inference thread hands them to SessionStats.add ---------------------
 
-# a face's and a frame's results as the inference thread hands them over: test_app's
+# test_app's: a face's and a frame's results as the inference thread hands them over, the summary as it was computed
+# before it kept rows, and equality to the last bit
+from tests.test_app import _plain_summary as _summary_as_before, _same  # noqa: E402
 from tests.test_app import _stats_face as _face, _stats_frame as _frame  # noqa: E402
 
 
@@ -27,32 +29,6 @@ def _crowd_frame(rng: np.random.Generator, tids, level: dict[int, float]):
               for n in NAMES if rng.random() < 0.97}
         faces.append(_face(int(tid), ita, ps))
     return _frame(faces)
-
-
-def _summary_as_before(stats) -> list[dict]:
-    """SessionStats.summary() as the code computed it before this change: every track's intervals from all its
-    values (series_mean_ci of each whole series)."""
-    from inference.metrics import series_mean_ci
-
-    rows = []
-    for tid in sorted(stats.frames):
-        ita = series_mean_ci(stats.delta_ita[tid][:] if tid in stats.delta_ita else array("d"))
-        per = stats.delta_p.get(tid, {})
-        for name in sorted(per) or [""]:
-            rows.append({"track_id": tid, "frames": stats.frames[tid], "delta_ita": ita, "classifier": name,
-                         "delta_p_female": series_mean_ci(per[name][:]) if name else series_mean_ci([])})
-    return rows
-
-
-def _same(a, b) -> bool:
-    """Equal to the last bit (NaN equal to NaN), and of the same types."""
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
-        return True
-    return a == b and type(a) is type(b)
 
 
 def _counting_arrays(stats, tids, copied: list[tuple[int, bool]]) -> None:
