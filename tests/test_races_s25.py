@@ -291,9 +291,8 @@ class _Blocked:
         self.release.set()
 
 
-def test_a_stopped_captures_queued_signals_are_not_passed_on(qtbot):
-    """The old camera's "lost", posted before the switch and delivered after it, called the new source lost and
-    paused its recording for good (a folder never says it is back)."""
+def _player_heard():
+    """A source player, and what it passes on of its captures' status, warnings and "lost", as (signal, value)."""
     from gui.source_player import SourcePlayer
     from gui.workers import Mailbox
 
@@ -301,6 +300,13 @@ def test_a_stopped_captures_queued_signals_are_not_passed_on(qtbot):
     got: list[tuple[str, object]] = []
     for name in ("status", "warning", "lost_changed"):
         getattr(player, name).connect(lambda value, name=name: got.append((name, value)))
+    return player, got
+
+
+def test_a_stopped_captures_queued_signals_are_not_passed_on(qtbot):
+    """The old camera's "lost", posted before the switch and delivered after it, called the new source lost and
+    paused its recording for good (a folder never says it is back)."""
+    player, got = _player_heard()
     source = _Blocked()
     capture = player.play(source, 0, 2.0, False)
     try:
@@ -322,13 +328,7 @@ def test_a_stopped_captures_queued_signals_are_not_passed_on(qtbot):
 
 
 def test_the_current_captures_signals_are_passed_on(qtbot):
-    from gui.source_player import SourcePlayer
-    from gui.workers import Mailbox
-
-    player = SourcePlayer(Mailbox())
-    got: list[tuple[str, object]] = []
-    for name in ("status", "warning", "lost_changed"):
-        getattr(player, name).connect(lambda value, name=name: got.append((name, value)))
+    player, got = _player_heard()
     source = _Blocked()
     capture = player.play(source, 0, 2.0, False)
     try:
