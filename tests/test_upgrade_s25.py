@@ -176,6 +176,15 @@ def test_a_resume_whose_faces_this_version_reads_or_frames_otherwise_is_refused(
                                    f"{KEEP}")
 
 
+def _as_old(checkpoint, old: str) -> None:
+    """``checkpoint`` as an older version wrote it: a record of its faces without the reader and framing versions, or
+    (before that record) the counts alone."""
+    if old == "counts alone":
+        _as_written_before(checkpoint, "data_faces")
+    else:
+        _as_written_before(checkpoint, faces=("reader", "framing"))
+
+
 @pytest.mark.parametrize("old", ["record without versions", "counts alone"])
 def test_an_old_checkpoint_on_images_that_are_not_square_is_refused(tmp_path, portrait, capsys, old):
     """Up to 2026-12-07 a face image that is not square was squashed to a square, where this version takes its
@@ -183,10 +192,7 @@ def test_an_old_checkpoint_on_images_that_are_not_square_is_refused(tmp_path, po
     otherwise without a word, and its card's test figures were measured on the new framing."""
     assert _train(tmp_path, portrait, "--max-steps", "2") == 0
     checkpoint = tmp_path / "run" / CHECKPOINT
-    if old == "counts alone":
-        _as_written_before(checkpoint, "data_faces")
-    else:
-        _as_written_before(checkpoint, faces=("reader", "framing"))
+    _as_old(checkpoint, old)
     capsys.readouterr()
     assert _resume(tmp_path) == 2
     err = _last_error(capsys)
@@ -203,10 +209,7 @@ def test_an_old_checkpoint_on_square_images_resumes(tmp_path, square, old):
     """Square faces were framed alike before and after: nothing to refuse."""
     assert _train(tmp_path, square, "--max-steps", "2") == 0
     checkpoint = tmp_path / "run" / CHECKPOINT
-    if old == "counts alone":
-        _as_written_before(checkpoint, "data_faces")
-    else:
-        _as_written_before(checkpoint, faces=("reader", "framing"))
+    _as_old(checkpoint, old)
     assert _resume(tmp_path, "--max-steps", "1") == 0
     record = load_checkpoint(checkpoint)["data_faces"]
     assert (record["reader"], record["framing"]) == (READER_VERSION, ALIGNED_FRAMING_VERSION)
