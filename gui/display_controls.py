@@ -6,9 +6,12 @@ the CAM class) goes to the inference thread, which re-runs the last frame. Each 
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QSlider
 
+from inference.models import Classifier
 from inference.pipeline import PipelineConfig
 
 from . import settings as st
@@ -53,6 +56,9 @@ class DisplayControls(QGroupBox):
         self.cam_model_combo.currentTextChanged.connect(self._cam_model_chosen)
         form.addRow("CAM of", self.cam_model_combo)
         self.cam_class_combo = narrow_combo(QComboBox())
+        self.cam_class_combo.setToolTip(f"{PipelineConfig.PREDICTED}: each face's map is of the class the classifier "
+                                        "predicted for it (where it looked for its answer; its \"CAM on face\" is "
+                                        "measured on that map); a label: that class's map on every face")
         self.cam_class_combo.addItem(config.cam_class)
         self.cam_class_combo.currentTextChanged.connect(self.set_cam_class)
         form.addRow("CAM class", self.cam_class_combo)
@@ -144,14 +150,21 @@ class DisplayControls(QGroupBox):
         elif names:
             self.display.cam_model = names[0]
         self.cam_model_combo.blockSignals(False)
-        labels = list(dict.fromkeys(label for c in active for label in c.labels))
+        choices = cam_class_choices(active)
         current = self.cam_class or self.cam_class_combo.currentText()
-        shown = current if current in labels or not labels else labels[0]
+        shown = current if current in choices or not choices else choices[0]
         self.cam_class = shown
         if shown != current:  # a class no classifier has (a saved "man"): the one shown is the one run and saved
             self.inference.set_config(cam_class=shown)  # in snapshots, or picking it would change nothing
         self.cam_class_combo.blockSignals(True)
         self.cam_class_combo.clear()
-        self.cam_class_combo.addItems(labels or [current])
+        self.cam_class_combo.addItems(choices or [current])
         self.cam_class_combo.setCurrentText(shown)
         self.cam_class_combo.blockSignals(False)
+
+
+def cam_class_choices(classifiers: Sequence[Classifier]) -> list[str]:
+    """The CAM classes offered for ``classifiers``: each face's predicted class first (the map its "CAM on face" is
+    measured on), then every label once; none without a classifier."""
+    labels = list(dict.fromkeys(label for c in classifiers for label in c.labels))
+    return [PipelineConfig.PREDICTED, *labels] if labels else []

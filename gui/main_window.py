@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
         condition, warning = self.choices.starting_condition(self.models.active_filter(), filter_condition)
         if warning is not None:  # --condition names one the filter in effect does not take
             self._warn(warning)
-        config = PipelineConfig(cam_class=cam_class or st.get(self.qs, "cam_class", "female", str),
+        config = PipelineConfig(cam_class=cam_class or st.get(self.qs, "cam_class", PipelineConfig.PREDICTED, str),
                                 apply_filter=start.apply_filter, filter_condition=condition)
         self.pipeline = FramePipeline(self.models.active_classifiers(), self.models.active_filter(),
                                       detector if detector is not None else make_detector(), config)

@@ -16,6 +16,14 @@ from .runtime import RuntimeConfig
 from .user_dirs import default_cache_dir
 
 
+# one help for the app, audit and bench (run says its own), whose defaults differ: the app draws the map, and on a
+# fixed class it had drawn next to none on faces called the other
+CAM_CLASS_HELP = (f"class whose CAM is kept: a label, or {PipelineConfig.PREDICTED} (each face's predicted class, by "
+                  "classifier: where it looked for its answer, the map its CAM focus is measured on); default in the "
+                  f"app: the one last chosen there, else {PipelineConfig.PREDICTED}; in audit and bench: "
+                  f"{PipelineConfig.cam_class}")
+
+
 def add_model_arguments(p: argparse.ArgumentParser, haar_both: bool = False) -> None:
     p.add_argument("--classifier", action="append", help="ONNX classifier (repeat; default: all in resources/models)")
     p.add_argument("--filter", help="ONNX filter (default: the first in resources/models)")
@@ -24,7 +32,7 @@ def add_model_arguments(p: argparse.ArgumentParser, haar_both: bool = False) -> 
                    help="ONNX Runtime provider preference (auto: TensorRT → CUDA → CPU)")
     p.add_argument("--threads", type=thread_count, help="CPU threads per model (default: all cores)")
     add_detector_arguments(p, haar_both)
-    p.add_argument("--cam-class", help=f"class whose CAM is kept (default: {PipelineConfig.cam_class})")
+    p.add_argument("--cam-class", help=CAM_CLASS_HELP)
     p.add_argument("--condition", help="for a conditional filter (one with a condition input, e.g. a target gender): "
                                        "which of its conditions to apply (default: its first)")
 
@@ -100,16 +108,20 @@ def dataset_cache_dir(args: argparse.Namespace) -> Path | None:
 
 def checked_cam_class(args: argparse.Namespace, classifiers: Sequence[Classifier]) -> str:
     """``--cam-class`` once the classifiers are loaded (the default when not given). A label a classifier lacks is
-    refused: the pipeline would quietly show that classifier's first class instead."""
+    refused: the pipeline would quietly show that classifier's first class instead. ``PipelineConfig.PREDICTED`` is
+    taken whatever the labels: every classifier predicts a class."""
     if args.cam_class is None:
         return PipelineConfig.cam_class
+    if args.cam_class == PipelineConfig.PREDICTED:
+        return args.cam_class
     lacking: dict[tuple[str, ...], list[str]] = {}  # labels → the files that have them, to list each set once
     for c in classifiers:
         if args.cam_class not in c.labels:
             lacking.setdefault(tuple(c.labels), []).append(Path(c.path).name)
     if lacking:
         named = "; ".join(f"{', '.join(files)} (labels: {', '.join(labels)})" for labels, files in lacking.items())
-        raise BiasMirrorError(f"--cam-class {args.cam_class!r} is not a label of {named}")
+        raise BiasMirrorError(f"--cam-class {args.cam_class!r} is not a label of {named} (or give "
+                              f"{PipelineConfig.PREDICTED}: each face's predicted class)")
     return args.cam_class
 
 

@@ -74,11 +74,12 @@ class ClassifierOutput(Prediction):
     """A prediction with the class-activation map behind it."""
 
     cam: np.ndarray  # raw CAM of ``cam_class``, upsampled to the face crop (H×W float32)
+    # the class of ``cam``: the pipeline's cam_class, or with PipelineConfig.PREDICTED this face's predicted class
     cam_class: str
     cam_focus: float | None = None  # share of the predicted class's positive CAM mass inside the face region
     # the predicted class's CAM, on which cam_focus was measured, where that class is not cam_class (else None: it is
-    # ``cam``). A picture captioned with the focus draws this one: the report's focus grid had drawn the female map
-    # of faces called male under their male map's figure
+    # ``cam``, as always with PipelineConfig.PREDICTED). A picture captioned with the focus draws this one: the
+    # report's focus grid had drawn the female map of faces called male under their male map's figure
     focus_cam: np.ndarray | None = None
 
     @property

@@ -38,8 +38,9 @@ EXIT_STATUSES = """exit status: 0 rows were written, or no face was found in any
 Status lines and warnings go to standard error, so that `--out -` (or /dev/stdout) gives the CSV alone on standard
 output."""
 STDOUT = "-"  # --out: the rows to standard output
-CAM_CLASS_HELP = ("the class whose CAM the app shows; `run` writes no CAM, and its cam_focus[C] is measured on the CAM of "
-                  "the class that C predicted, so this changes nothing in its CSV (a label a classifier lacks is refused)")
+CAM_CLASS_HELP = ("the class whose CAM the app shows (a label, or predicted: each face's predicted class); `run` "
+                  "writes no CAM, and its cam_focus[C] is measured on the CAM of the class that C predicted, so this "
+                  "changes nothing in its CSV (a label a classifier lacks is refused)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -1912,9 +1912,9 @@ def test_a_saved_cam_class_no_classifier_has_is_not_run_behind_the_one_shown(qtb
     (tmp_path / "settings.ini").write_text("[General]\ncam_class=man\n")
     w = make_window(None)
     shown = w.display_controls.cam_class_combo.currentText()
-    assert shown in ("male", "female") and w.display_controls.cam_class == shown
+    assert shown in ("predicted", "male", "female") and w.display_controls.cam_class == shown
     qtbot.waitUntil(lambda: w.pipeline.config.cam_class == shown, timeout=WAIT)
-    other = "female" if shown == "male" else "male"
+    other = "female" if shown != "female" else "male"
     w.display_controls.cam_class_combo.setCurrentText(other)
     qtbot.waitUntil(lambda: w.pipeline.config.cam_class == other, timeout=WAIT)
 
