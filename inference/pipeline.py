@@ -497,6 +497,8 @@ class FramePipeline:
                 h, w = imgs[i].shape[:2]
                 face = FaceResult(1, (0, 0, w, h), inv, a.original, a.filtered, a.skin_shift, a.delta_p_female,
                                   reference=a.reference)
+                # by keyword: given in order, the warnings had gone to filter_condition and the path to warnings
                 yield p, FrameResult(start + i, 0.0, np.empty((0, 0, 3), np.uint8), (face,), timings,
-                                     self.providers(), self._filter_label() if self.filter else None,
-                                     self.provider_warnings(), p), None
+                                     self.providers(), self._filter_label() if self.applies_filter else None,
+                                     filter_condition=self._filter_condition() if self.applies_filter else None,
+                                     warnings=self.provider_warnings(), source=str(p)), None

@@ -932,3 +932,18 @@ def test_a_row_leaves_a_numpy_nan_empty_as_it_leaves_a_python_nan():
 
     assert _num(np.float32("nan"), 3) == "" and _num(float("nan")) == "" and _num(np.float32(np.inf)) == ""
     assert _num(np.float32(0.25), 3) == 0.25
+
+
+def test_process_images_results_name_their_photo_filter_and_condition(tiny_models):
+    """Its FrameResults had been built in order past filter_name: the warnings were its filter_condition, the photo's
+    path its warnings, and its source empty."""
+    paths = [str(p) for p in utk_images(2)]
+    classifier = load_model(tiny_models["classifier"])
+    conditional = load_model(tiny_models["conditional"])
+    p = FramePipeline([classifier], conditional, None, PipelineConfig(filter_condition=conditional.condition_labels[-1]))
+    for path, r, error in p.process_images(paths):
+        assert error is None and r.source == path and isinstance(r.warnings, tuple)
+        assert r.filter_condition == conditional.condition_labels[-1] and conditional.condition_labels[-1] in r.filter_name
+    off = FramePipeline([classifier], conditional, None, PipelineConfig(apply_filter=False))
+    (_, r, _), = off.process_images(paths[:1])
+    assert r.filter_name is None and r.filter_condition is None and r.faces[0].filtered is None
