@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import logging
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 from typing import Iterator, Sequence
 
 from ..errors import BiasMirrorError
+from ..untrusted_text import spreadsheet_text
 from .sample import nfc
 
 log = logging.getLogger(__name__)
@@ -85,10 +87,12 @@ def _values_in_nfc(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[t
 
 class _Lines:
     """A CSV file's lines as the csv module reads them, counted (from ``before``, the lines read before), with the
-    line the row being read began on: its first that is not blank, as the csv module passes blank lines over."""
+    line the row being read began on: its first that is not blank, as the csv module passes blank lines over, and
+    ``row_text``, the text of the row last read (``_file_as_written`` reads it again)."""
 
     def __init__(self, fh, before: int):
         self.fh, self.number, self.began = fh, before, 0
+        self.row_text, self._row_lines = "", []
 
     def __iter__(self) -> _Lines:
         return self
@@ -96,6 +100,7 @@ class _Lines:
     def __next__(self) -> str:
         line = next(self.fh)
         self.number += 1
+        self._row_lines.append(line)
         if not self.began and line.strip("\r\n"):
             self.began = self.number
         return line
@@ -104,12 +109,16 @@ class _Lines:
         """The line of the row just read, where it is on one line; else refused naming the line it began on: a stray
         quote ('13.jpg,"20-29,Female') opens a value the csv module runs on to the next quote, often none in a label
         file, and every later row had been read as part of that one value, their images warned of as not in the CSV
-        and the line to blame named nowhere."""
+        and the line to blame named nowhere. A quoted value with a line break in it (csv.writer and pandas write a
+        file name holding one so) is refused alike: it cannot be told from a stray quote's, and a row is one line."""
         began, self.began = self.began, 0
+        self.row_text, self._row_lines = "".join(self._row_lines), []
         if began and self.number > began:
             raise BiasMirrorError(f"{what}'s line {began} has a quote (\") that no quote closes on that line, so its "
                                   f"value runs on to line {self.number}, every line between read as part of it: a "
-                                  f"stray quote? remove it (or close it on line {began}); a row is one line", path)
+                                  f"stray quote? remove it (or close it on line {began}); a row is one line, so a "
+                                  "value cannot hold a line break either: a file name with a line break cannot be "
+                                  "listed, rename the file (or leave its row out)", path)
         return self.number
 
 
@@ -142,9 +151,47 @@ def _numbered_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, di
         if twice:
             raise BiasMirrorError(f"{what} has column {twice[0]!r} twice (its name in two cases or spellings); "
                                   "keep one", path)
-        rows = [(lines.row_read(path, what), {_column_name(k) if isinstance(k, str) else k: v
-                                              for k, v in row.items()}) for row in reader]
+        rows = [(lines.row_read(path, what), _with_file_as_written(
+            {_column_name(k) if isinstance(k, str) else k: v for k, v in row.items()}, columns, lines.row_text,
+            delimiter)) for row in reader]
         return columns, _values_in_nfc(path, _without_extra_cells(path, rows))
+
+
+def _with_file_as_written(row: dict, columns: list[str], row_text: str, delimiter: str) -> dict:
+    """``row`` with its file name as ``_file_as_written`` reads it from ``row_text``, the row's lines."""
+    if "file" not in columns or not isinstance(row.get("file"), str) or " " not in row_text:
+        return row
+    return {**row, "file": _file_as_written(row["file"], columns.index("file"), row_text, delimiter)}
+
+
+def _file_as_written(read: str, index: int, row_text: str, delimiter: str) -> str:
+    """The file name ``read`` (the row's cell ``index`` read with skipinitialspace) with the spaces it began with:
+    skipinitialspace drops them, and " lead space.jpg", a real file's name as csv.writer and pandas write it
+    (unquoted), had named no file, its row "not in the folder". Taken from the row read without skipinitialspace,
+    only where that reads the row into as many cells and this one is ``read`` after its spaces: where a quoted value
+    follows a space ('a.jpg, "Smith, John"') the two readings differ, and ``read`` stands. Whether the spaces are
+    the name's or a spreadsheet's padding is told by the folder (``file_name_readings``)."""
+    skipped = next((cells for cells in csv.reader(io.StringIO(row_text), delimiter=delimiter,
+                                                  skipinitialspace=True) if cells), [])
+    raw = next((cells for cells in csv.reader(io.StringIO(row_text), delimiter=delimiter) if cells), [])
+    if len(raw) != len(skipped) or index >= len(raw) or skipped[index] != read:
+        return read
+    return raw[index] if raw[index].lstrip(" ") == read else read
+
+
+def _unmarked(name: str) -> str:
+    """``name`` less the ' that our CSVs put before a text cell a spreadsheet would run as a formula
+    (``spreadsheet_text``: faces.csv writes "-5.jpg" as "'-5.jpg"), where it is that mark; else ``name``."""
+    return name[1:] if name.startswith("'") and spreadsheet_text(name[1:]) == name else name
+
+
+def file_name_readings(name: str) -> list[str]:
+    """The file names a CSV's file cell ``name`` may mean besides its own spelling: less the ' that faces.csv marks
+    a would-be formula with ("'=HYPERLINK(1).jpg"), less the spaces a spreadsheet pads a cell with (" b.jpg" in
+    "male, b.jpg"), or both. For a cell that names no file as written: a file named "'-5.jpg" or " lead.jpg" is named by its own
+    spelling, and where the readings name more than one file the cell names none (the readers' rule)."""
+    readings = (_unmarked(name), name.strip(), _unmarked(name.strip()))
+    return list(dict.fromkeys(r for r in readings if r and r != name))
 
 
 def csv_lines(path: str | Path, what: str) -> Iterator[tuple[int, list[str]]]:
@@ -188,10 +235,13 @@ def keyed_by_file(rows: Sequence[tuple[int, dict[str, str]]], columns: Sequence[
     by_file: dict[str, tuple[int, dict[str, str]]] = {}
     repeats, unnamed = [], []
     for number, row in rows:
-        name = (row.get("file") or "").strip()
+        # its leading spaces kept: " lead.jpg" and "lead.jpg" may be two files (``file_name_readings`` reads past
+        # padding where no file bears it), and stripped, the first could not be labelled. Trailing ones are padding:
+        # an image's name ends in its extension
+        name = (row.get("file") or "").rstrip()
         if "/" in name:  # "./a.jpg" and "sub//a.jpg" name the files the folder lists as "a.jpg" and "sub/a.jpg"
             name = PurePosixPath(name).as_posix()
-        if not name:
+        if not name.strip():
             unnamed.append(number)
             continue
         if name not in by_file:

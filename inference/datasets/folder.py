@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Collection, Iterable, Iterator
 
 from ..errors import PERMISSION_DENIED, BiasMirrorError, in_words
-from .csv_file import KNOWN_COLUMNS, read_csv_rows, read_rows_by_file
+from .csv_file import KNOWN_COLUMNS, file_name_readings, read_csv_rows, read_rows_by_file
 from .sample import (IMAGE_EXTENSIONS, NOT_IN_FOLDER, NOT_RELATIVE, PASSED_OVER_PHOTOS, DatasetRead, Sample, nfc,
                      one_spelling)
 from .splits import SPLITS
@@ -199,13 +199,30 @@ def path_within(name: str, bases: tuple[str, ...], in_folder: Collection[str]) -
     folders as slashes do (a CSV written on Windows: "female\\3.jpg"), and an absolute path inside the folder names
     the file it leads to: both had been "not in the folder", and the audit run without their labels. Where file
     names ignore case (``NAMES_IGNORE_CASE``), a name matching no file as spelled names the one file it matches in
-    another case. ``bases``: the folder's absolute path as given and through any link to it, in NFC."""
+    another case. ``bases``: the folder's absolute path as given and through any link to it, in NFC. A name that
+    names no file so is read as a CSV's cell may mean it (``file_name_readings``: faces.csv's "'-5.jpg" names
+    "-5.jpg", a spreadsheet's " b.jpg" names "b.jpg"), where those readings name one file only."""
+    found = _path_as_spelled(name, bases, in_folder)
+    if found is not None:
+        return found
+    meant = _paths_read(name, bases, in_folder)
+    return meant[0] if len(meant) == 1 else None
+
+
+def _path_as_spelled(name: str, bases: tuple[str, ...], in_folder: Collection[str]) -> str | None:
+    """``path_within``'s rule for ``name`` as it is spelled (its slashes, its case aside)."""
     spellings = list(_spellings(name, bases))
     for spelling in spellings:  # as given first: a file whose name holds a backslash is named by it
         if spelling in in_folder:
             return spelling
     matches = _in_another_case(spellings, in_folder)
     return matches[0] if len(matches) == 1 else None
+
+
+def _paths_read(name: str, bases: tuple[str, ...], in_folder: Collection[str]) -> list[str]:
+    """The files of ``in_folder`` that ``name``'s readings (``file_name_readings``) name, sorted."""
+    return sorted({path for reading in file_name_readings(name)
+                   if (path := _path_as_spelled(reading, bases, in_folder)) is not None})
 
 
 def named_within(name: str, bases: tuple[str, ...]) -> str | None:
@@ -340,14 +357,28 @@ def _named_in_case(name: str, bases: tuple[str, ...], in_folder: Collection[str]
             f"{', '.join(matches[:3])}{' …' if len(matches) > 3 else ''}; name the one meant as the folder spells it")
 
 
+def _read_as_several(name: str, bases: tuple[str, ...], in_folder: Collection[str]) -> str | None:
+    """Why a row whose name, read less a formula mark or padding (``file_name_readings``), names several files is
+    skipped, or None: " '-x.jpg" may be "'-x.jpg" padded, or that padded faces.csv's mark of "-x.jpg", and guessing
+    would put one file's labels on another."""
+    matches = _paths_read(name, bases, in_folder)
+    if len(matches) < 2:
+        return None
+    return (f"{NOT_IN_FOLDER} as written, and read less its leading ' (a spreadsheet's mark of text) or its spaces "
+            f"it may be any of {len(matches)} files: {', '.join(map(repr, matches[:3]))}"
+            f"{' …' if len(matches) > 3 else ''}; name the one meant as the folder spells it")
+
+
 def _of_a_type_not_read(name: str, root: Path) -> str | None:
     """Why a row naming a file of the folder that its listing passes over for its type is skipped, or None: such a
     row (an iPhone's IMG_0001.HEIC, a .tga) had been "not in the folder", sending its user to look for a file that is
     there."""
     posix = name.replace("\\", "/")
     suffix = PurePosixPath(posix).suffix.lower()
-    # a file of a type read that the listing lacks is hidden, or not there: "not in the folder" stands
-    if suffix in IMAGE_EXTENSIONS or not any(_file_within(root / candidate, root) for candidate in {name, posix}):
+    # a file of a type read that the listing lacks is hidden, or not there: "not in the folder" stands; padded
+    # (" IMG_1.HEIC", "male, IMG_1.HEIC"), the name is read past its spaces as path_within reads it
+    candidates = {name, posix, posix.strip()}
+    if suffix in IMAGE_EXTENSIONS or not any(_file_within(root / candidate, root) for candidate in candidates):
         return None
     kind = PASSED_OVER_PHOTOS.get(suffix)
     if kind is not None:
@@ -369,7 +400,7 @@ def _not_found(name: str, by_base: dict[str, list[str]]) -> str:
     CSV of bare names ("1.jpg" for male/1.jpg) had been "not in the folder", though its files were there."""
     posix = name.replace("\\", "/")
     base = posix.rsplit("/", 1)[-1]
-    matches = by_base.get(base, [])
+    matches = by_base.get(base) or by_base.get(base.strip(), [])  # " 1.jpg", padded, as path_within reads it
     why = NOT_RELATIVE if "/" not in posix or _is_absolute(posix) else NOT_IN_FOLDER
     if len(matches) == 1:
         return f"{why}; did you mean {matches[0]}?"
@@ -399,7 +430,7 @@ def _within_folder(rows: dict[str, dict[str, str]], root: Path, in_folder: FileN
         rel = path_within(name, bases, in_folder)
         if rel is None:
             skipped.append((name, _of_a_type_not_read(name, root) or _named_in_case(name, bases, in_folder)
-                            or _not_found(name, files_named())))
+                            or _read_as_several(name, bases, in_folder) or _not_found(name, files_named())))
         elif rel in out:
             raise BiasMirrorError(f"the labels CSV lists {rel!r} twice, as {named_as[rel]!r} and {name!r}; keep one "
                                   "row per file", csv_path)
