@@ -27,7 +27,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import Iterable, Mapping, Sequence, TextIO
 
 from ..arg_checks import check_output_dir, data_folders, float_at_least, positive_int, refuse_empty
 from ..card_fields import CardNotes
@@ -53,6 +53,7 @@ from ..untrusted_text import terminal_safe
 from .cache import Cache
 from .collect import MAX_FACES, Collector, ModelSet, relative, resolve
 from .gate import DEFAULT_MAX_UNMEASURABLE_SHARE, fewest_faces_shown_within, filter_gate, gate_lines, not_judged_reason
+from .groups import groupings
 from .report import build_report, write_json
 from .sampling import stratified_limit
 from .summary import (first_frame_only_advice, faces_not_analysed_words, first_frame_only_words, folders_not_read_words,
@@ -321,20 +322,42 @@ def _model_info(models: ModelSet) -> dict:
     return {"classifiers": cls, "filter": filt, "crop_size": models.crop_size}
 
 
-def write_faces_csv(path: Path, rows: list[dict], names: list[str]) -> None:
-    cols = ["file", "face", "box", "gender", "race", "age", "group", "measurable", "ita", "L", "mst", "ita_category",
-            "ita_filtered", "L_filtered", "mst_filtered", "delta_ita", "delta_l", "delta_mst", "moved_px"]
+# The groupings report.json may group faces by that no label column of faces.csv carries. Each is a column of its
+# own, after the labels; report.json's `race` and `group` groupings are the label columns of those names.
+GROUPING_COLUMNS = ("gender_race", "age_band", "skin_tone")
+
+
+def group_cells(rows: Sequence[dict], groups: Mapping[str, Sequence[str]]) -> dict[str, Sequence[str | None]]:
+    """The cells of the `race` and `group` columns and of ``GROUPING_COLUMNS``, one per row: each face's group as
+    report.json spells it wherever report.json groups by that column, so that faces.csv grouped by it gives
+    report.json's sizes. Its groups `(no group)`, `unknown/unknown` and `not measurable` had been empty cells, which
+    pandas read back as NaN, a group `NA` too (and `01` as the number 1). A `race` or `group` that report.json does
+    not group by is the label as given (empty: none given); a grouping it does not use is an empty column."""
+    given = {"race": [r["race"] for r in rows], "group": [r["group"] for r in rows]}
+    nothing = [None] * len(rows)
+    return {c: groups.get(c, given.get(c, nothing)) for c in ("race", "group", *GROUPING_COLUMNS)}
+
+
+def write_faces_csv(path: Path, rows: list[dict], names: list[str],
+                    groups: Mapping[str, Sequence[str]] | None = None) -> None:
+    """faces.csv: one row per face. ``groups``: report.json's groupings (``groups.groupings``: grouping → each row's
+    group), whose names fill the grouping columns; without them those columns are empty."""
+    cols = ["file", "face", "box", "gender", "race", "age", "group", *GROUPING_COLUMNS, "measurable", "ita", "L", "mst",
+            "ita_category", "ita_filtered", "L_filtered", "mst_filtered", "delta_ita", "delta_l", "delta_mst",
+            "moved_px"]
     for n in names:
         cols += [f"{n}:p_female", f"{n}:predicted", f"{n}:cam_focus", f"{n}:p_female_reference", f"{n}:predicted_reference",
                  f"{n}:p_female_filtered", f"{n}:predicted_filtered", f"{n}:delta_p_female"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow([text_cell(c) for c in cols])  # a classifier's name is its card's, "=…:p_female" a formula
-        for r in rows:
+        cells = group_cells(rows, groups or {})
+        for i, r in enumerate(rows):
             s, fs = r["skin"], r["filtered_skin"] or {}
             # None alone is an empty cell: `or ""` wrote age 0 as one, though report.json counts that face in 0-17
-            line = [r["file"], r["face"], tuple(r["box"]), r["gender"], r["race"], r["age"],
-                    r["group"], int(s["measurable"]), s.get("ita", ""), s.get("L", ""), s.get("mst", ""), s.get("category", ""),
+            line = [r["file"], r["face"], tuple(r["box"]), r["gender"], cells["race"][i], r["age"], cells["group"][i],
+                    *(cells[c][i] for c in GROUPING_COLUMNS), int(s["measurable"]), s.get("ita", ""), s.get("L", ""),
+                    s.get("mst", ""), s.get("category", ""),
                     fs.get("ita", ""), fs.get("L", ""), fs.get("mst", ""), r["d_ita"], r["d_l"], r["d_mst"],
                     r.get("moved_px")]
             for n in names:
@@ -447,7 +470,8 @@ def _run_audit(args) -> tuple[dict, dict]:
         with writing(out / "report.json", "the report", kept):
             write_json(staged.path(out / "report.json"), report)
         with writing(out / "faces.csv", "the faces' table", kept):
-            write_faces_csv(staged.path(out / "faces.csv"), rows, names)
+            # with report.json's groupings, which the same rows make: faces.csv joins report.json's groups
+            write_faces_csv(staged.path(out / "faces.csv"), rows, names, groupings(rows, labelled))
         t3 = time.perf_counter()
         date, argv = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), sys.argv[1:]
         html_not_drawn = None

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from ..metrics import mean_ci
+from ..metrics import PROPORTION_INTERVAL, mean_ci
 
 SEED = 20240601
 CONFIDENCE = 0.95
@@ -25,6 +25,25 @@ CONFIDENCE = 0.95
 ITA_RANGE = (-90.0, 90.0)
 L_RANGE = (0.0, 100.0)
 UNIT_RANGE = (0.0, 1.0)  # P(female), CAM focus shares
+
+# Each kind of interval object's method, as report.json's audit.statistics.intervals names it: an interval object
+# carries none of its own, and a reader of the file alone could not tell a modified Wilson interval from an exact one.
+INTERVAL_METHODS = {
+    "proportions": PROPORTION_INTERVAL,
+    "share_made_unmeasurable": "95% Clopper-Pearson, the exact binomial interval (scipy.stats.binomtest)",
+    "means": "95% Student's t, cut to the range the values cannot leave; none below 3 values (2 for mean_p_female)",
+    "medians": "95% distribution-free interval between two order statistics (scipy.stats.quantile_test); none below "
+               "6 values",
+}
+# The ``method`` of each test object: which variant of the test gave its p. "none" where no test was run (no non-zero
+# shift, fewer than two groups with data, values all identical), its p then 1 or null as the object says.
+NO_TEST = "none"
+WILCOXON_EXACT = "Wilcoxon signed-rank, exact"
+WILCOXON_NORMAL = "Wilcoxon signed-rank, normal approximation (tie-corrected)"
+MANN_WHITNEY = {"exact": "Mann–Whitney U, exact",
+                "asymptotic": "Mann–Whitney U, normal approximation (tie- and continuity-corrected)"}
+KRUSKAL = "Kruskal–Wallis H, chi-squared approximation (tie-corrected)"
+MCNEMAR = "McNemar, exact (binomial on the discordant faces)"
 
 
 def difference_range(bounds: tuple[float, float]) -> tuple[float, float]:
@@ -108,7 +127,7 @@ def wilcoxon_test(diffs) -> dict:
     """Paired Wilcoxon signed-rank test of differences (filtered − original) against 0, two-sided. Zeros are dropped
     (``zero_method="wilcox"``); ``statistic`` is the smaller of the positive and negative rank sums."""
     d = _clean(diffs)
-    out = {"n": int(len(d)), "n_nonzero": int((d != 0).sum()), "statistic": None, "p": None,
+    out = {"n": int(len(d)), "n_nonzero": int((d != 0).sum()), "statistic": None, "p": None, "method": NO_TEST,
            "rank_biserial": rank_biserial(d) if len(d) else None}
     if out["n_nonzero"] < 1:
         out["p"] = 1.0 if len(d) else None
@@ -117,9 +136,10 @@ def wilcoxon_test(diffs) -> dict:
     ranks = stats.rankdata(np.abs(nz))
     out["statistic"] = float(min(ranks[nz > 0].sum(), ranks[nz < 0].sum()))
     if len(nz) <= EXACT_UP_TO:
-        out["p"] = sign_flip_p(nz)
+        out["p"], out["method"] = sign_flip_p(nz), WILCOXON_EXACT
     else:
         out["p"] = float(stats.wilcoxon(nz, alternative="two-sided", method="asymptotic").pvalue)
+        out["method"] = WILCOXON_NORMAL
     return out
 
 
@@ -174,7 +194,7 @@ def kruskal_test(groups: Mapping[str, Sequence[float]], min_n: int = 2) -> dict:
     """Kruskal–Wallis H test across groups (each with at least ``min_n`` values)."""
     data = {g: _clean(v) for g, v in groups.items()}
     data = {g: v for g, v in data.items() if len(v) >= min_n}
-    out = {"groups": sorted(data), "statistic": None, "p": None, "epsilon_squared": None}
+    out = {"groups": sorted(data), "statistic": None, "p": None, "method": NO_TEST, "epsilon_squared": None}
     if len(data) < 2:
         out["note"] = "fewer than two groups with data"
         return out
@@ -189,9 +209,18 @@ def kruskal_test(groups: Mapping[str, Sequence[float]], min_n: int = 2) -> dict:
         out["p"] = 1.0
         return out
     n = sum(len(v) for v in data.values())
-    out["statistic"], out["p"] = float(res.statistic), float(res.pvalue)
+    out["statistic"], out["p"], out["method"] = float(res.statistic), float(res.pvalue), KRUSKAL
     out["epsilon_squared"] = float(res.statistic / (n - 1)) if n > 1 else None  # H/(n−1): effect size
     return out
+
+
+def mann_whitney_method(a: np.ndarray, b: np.ndarray) -> str:
+    """SciPy's own choice for ``mannwhitneyu(method="auto")`` (SciPy 1.17), made here so that the report can say which
+    it used: the exact null unless both groups hold more than 8 values, or any value is tied, which the exact null
+    does not correct for; else the normal approximation. SciPy's rule has changed between versions: chosen here, the
+    name stays true whichever SciPy runs."""
+    tied = len(np.unique(np.concatenate([a, b]))) < len(a) + len(b)
+    return "asymptotic" if (len(a) > 8 and len(b) > 8) or tied else "exact"
 
 
 def pairwise_mannwhitney(groups: Mapping[str, Sequence[float]], min_n: int = 2) -> list[dict]:
@@ -200,14 +229,15 @@ def pairwise_mannwhitney(groups: Mapping[str, Sequence[float]], min_n: int = 2) 
     names = sorted(g for g, v in data.items() if len(v) >= min_n)
     rows = []
     for a, b in itertools.combinations(names, 2):
+        method = mann_whitney_method(data[a], data[b])
         try:
-            res = stats.mannwhitneyu(data[a], data[b], alternative="two-sided")
-            u, p = float(res.statistic), float(res.pvalue)
+            res = stats.mannwhitneyu(data[a], data[b], alternative="two-sided", method=method)
+            u, p, used = float(res.statistic), float(res.pvalue), MANN_WHITNEY[method]
             rbc = 1 - 2 * u / (len(data[a]) * len(data[b]))  # rank-biserial for independent samples
         except ValueError:
-            u, p, rbc = None, None, None
+            u, p, used, rbc = None, None, NO_TEST, None
         rows.append({"a": a, "b": b, "n_a": int(len(data[a])), "n_b": int(len(data[b])), "U": u, "p": p,
-                     "rank_biserial": None if rbc is None else float(-rbc)})
+                     "method": used, "rank_biserial": None if rbc is None else float(-rbc)})
     for row, adj in zip(rows, holm([r["p"] for r in rows])):
         row["p_holm"] = adj
     return rows
@@ -227,7 +257,8 @@ def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict:
     acc_a, acc_b = (float(a.mean()), float(b.mean())) if n else (None, None)
     p = float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
     return {"n": n, "accuracy_a": acc_a, "accuracy_b": acc_b,
-            "difference": None if not n else acc_a - acc_b, "only_a": only_a, "only_b": only_b, "p": p}
+            "difference": None if not n else acc_a - acc_b, "only_a": only_a, "only_b": only_b, "p": p,
+            "method": MCNEMAR}
 
 
 def share(flags: Sequence[bool]) -> dict:
