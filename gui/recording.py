@@ -28,7 +28,8 @@ from PySide6.QtGui import QImage, QPixmap
 from inference import strict_json
 from inference.errors import BiasMirrorError
 from inference.metrics import series_mean_ci
-from inference.results import FrameResult
+from inference.provenance import software
+from inference.results import FaceResult, FrameResult
 from inference.rows import RowWriter, face_row
 from inference.writing import made_new, placed_new, private_files, writing
 
@@ -481,10 +482,24 @@ FRAME_NUMBERS = ("frame: the app's count of the frames it analysed, across sourc
                  "null where no recording holds it")
 # A snapshot's words for its signs. ITA = atan((L* − 50)/b*) moves with b* as well as L* (a yellow tint lowers a light
 # face's ITA while L* rises), so a positive delta_ita had been called "lighter" where delta_l says what lightness did.
-# No reader parses it: it is for the person who opens the file.
-SIGN_CONVENTION = ("Δ = filtered − original. positive delta_ita = higher ITA: L* rose, or b* (yellowness) moved it; "
-                   "positive delta_l = lighter; positive delta_mst = lighter by that many Monk tones; positive "
-                   "delta_p_female = more female")
+# No reader parses it: it is for the person who opens the file. Each delta is said as the columns it is the
+# difference of: "Δ = filtered − original" had been said of them all, but delta_mst is original − filtered.
+SIGN_CONVENTION = ("delta_ita = ita_filtered − ita, delta_l = L_filtered − L, delta_p_female[C] = "
+                   "p_female_filtered[C] − p_female_reference[C] (filtered − original); delta_mst = mst − mst_filtered "
+                   "(original − filtered: the Monk scale counts up to darker). positive delta_ita = higher ITA: L* "
+                   "rose, or b* (yellowness) moved it; positive delta_l = lighter; positive delta_mst = lighter by "
+                   "that many Monk tones; positive delta_p_female = more female")
+# The snapshot JSON's format: bump it when a key changes meaning. The snapshots written before it had none (1):
+# their faces held "" (the CSV's empty cell) for a figure not measured, and a spreadsheet's quote before a file name.
+SNAPSHOT_SCHEMA_VERSION = 2
+
+
+def snapshot_face(result: FrameResult, face: FaceResult) -> dict:
+    """The face's row (``face_row``'s columns, in its order) as the snapshot's JSON holds it: null for a figure not
+    measured, where the CSV has an empty cell (a "" among numbers had stopped pandas' mean of a column), and the
+    frame's source and filter as the document's own top-level keys give them, not quoted for a spreadsheet."""
+    row = {k: None if v == "" else v for k, v in face_row(result, face).items()}
+    return {**row, "source": result.source, "filter": result.filter_name}
 
 
 def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: dict,
@@ -501,11 +516,12 @@ def save_snapshot(folder: Path, image: QImage, result: FrameResult, settings: di
     name = f"snapshot-{stamp()}-{result.index:06d}"
     png, js = _pair(folder / name)  # the names tried first: a refused write is said of them
     doc = {
+        "schema_version": SNAPSHOT_SCHEMA_VERSION, "software": software(),
         "source": result.source, "frame": result.index, "filter": result.filter_name,
         "providers": dict(result.providers), "timings_ms": dict(result.timings_ms), "warnings": list(result.warnings),
         "display": settings,
         "recording": None if recording is None else {"file": str(recording[0]), "frame": recording[1]},
-        "faces": [face_row(result, f) for f in result.faces],
+        "faces": [snapshot_face(result, f) for f in result.faces],
         "sign_convention": SIGN_CONVENTION,
         "frame_numbers": FRAME_NUMBERS,
     }

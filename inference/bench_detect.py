@@ -32,9 +32,13 @@ from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
 from .haar_device import HaarOnnxDetector, placement_line
 from .images import read_bgr
 from .metrics import modified_wilson
+from .provenance import software
 from .runtime import RuntimeConfig
 from .stopping import terminate_as_interrupt, write_json_atomically
 from .writing import written_in_place
+
+# bench detect --json's format: bump it when a key changes meaning. The files written before it had none (1).
+DETECT_SCHEMA_VERSION = 2
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -262,6 +266,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"{len(unreadable)} unreadable image(s) skipped, e.g. {unreadable[0]}")
     if args.json:
         write_json_atomically(Path(args.json), {
+            "schema_version": DETECT_SCHEMA_VERSION, "software": software(),
             "data": args.data, "by": args.by, "face_px": args.face_px, "resolution": list(size),
             "min_age": args.min_age, "complete": stopped is None, "stopped": stopped, "unreadable": unreadable,
             "results": [asdict(r) for r in results]})

@@ -6,10 +6,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import provenance
 from .bench_measure import Measurement, faces_words
 from .bench_ratios import compare_with_eager
 from .bench_targets import TARGETS
 from .stopping import write_json_atomically
+
+# bench --json's format: bump it when a key changes meaning. The files written before it had none (1), and changed
+# unsaid: the first GPU run's (2026-11-24) lack complete, measured and stopped, and vs_eager was over all frames before
+# 2026-12-07, over the first vs_eager_frames both rows measured since. docs/outputs.md lists every output's version.
+BENCH_SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -23,6 +29,7 @@ class BenchReport:
     results: list[Measurement] = field(default_factory=list)
     soak: dict | None = None
     done: int = 0
+    software: dict | None = None  # asked at the first write, once: the file is rewritten after every row
 
     def add(self, m: Measurement, configurations: int = 1) -> None:
         self.results.append(m)
@@ -36,8 +43,11 @@ class BenchReport:
     def write(self, complete: bool, stopped: str | None) -> None:
         if self.path is None:
             return
+        if self.software is None:
+            self.software = provenance.software()
         compare_with_eager(self.results)
         write_json_atomically(self.path, {
+            "schema_version": BENCH_SCHEMA_VERSION, "software": self.software,
             **self.header, "complete": complete, "stopped": stopped, "configurations": self.total, "measured": self.done,
             "timed": sum(m.status == "ok" for m in self.results),
             "results": [json_row(m) for m in self.results], "targets": TARGETS, "soak": self.soak})
@@ -56,7 +66,8 @@ def stopped_before_measuring(path: str | None, resolution: list[int], counts: li
     stopped = "interrupted before the first configuration was measured"
     print(f"\n{stopped}", flush=True)
     if path is not None:
-        write_json_atomically(Path(path), {"resolution": resolution, "faces": counts, "complete": False,
+        write_json_atomically(Path(path), {"schema_version": BENCH_SCHEMA_VERSION, "software": provenance.software(),
+                                           "resolution": resolution, "faces": counts, "complete": False,
                                            "stopped": stopped, "configurations": None, "measured": 0, "timed": 0,
                                            "results": []})
         print(f"results written to {path} (none)", flush=True)

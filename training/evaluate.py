@@ -43,6 +43,7 @@ from inference.file_identity import file_hash
 from inference.metrics import UNKNOWN, GroupedMetrics, disaggregate, format_table, group_order, tied_groups
 from inference.models import Classifier
 from inference.pipeline import FramePipeline, PipelineConfig
+from inference.provenance import software
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
 from inference.sources import Frame, ImageListSource
@@ -52,6 +53,10 @@ from training.data.cache import unreadable_note
 from training.data.compose import cell_of, compose
 
 GROUPINGS = ("gender×race", "age_band")
+# train evaluate --json's format: bump it when a key changes meaning. The files written before it had none (1): their
+# models were named "name (file)" alone, which two trainings of one name saved under one file name share.
+# compare's comparison.json is evaluation_json's, unversioned still. docs/outputs.md lists every output's version.
+EVALUATE_SCHEMA_VERSION = 2
 DEFAULT_MIN_AGE = 18  # train classifier's default, and evaluate's where the models' cards do not say
 log = logging.getLogger(__name__)
 
@@ -180,11 +185,38 @@ def paired_lines(comparisons: list[dict]) -> list[str]:
     return [comparison_line(c, "gender×race") for c in comparisons]
 
 
-def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict], extra: dict | None = None) -> str:
+def evaluation_doc(results: dict[str, GroupedMetrics], comparisons: list[dict], extra: dict | None = None) -> dict:
     """What --json (evaluate) and comparison.json (compare) hold: each model's metrics and the paired tests
     (and ``extra``: compare records how each variant was made)."""
-    return strict_json.dumps({"models": {k: v.to_dict() for k, v in results.items()}, "comparisons": comparisons,
-                              **(extra or {})}, indent=1)
+    return {"models": {k: v.to_dict() for k, v in results.items()}, "comparisons": comparisons, **(extra or {})}
+
+
+def evaluation_json(results: dict[str, GroupedMetrics], comparisons: list[dict], extra: dict | None = None) -> str:
+    return strict_json.dumps(evaluation_doc(results, comparisons, extra), indent=1)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """Which weights a model's figures are of: its file's name and the sha256 of its bytes, as the audit's
+    report.json names its models."""
+
+    file: str
+    sha256: str
+
+
+def model_files(models: dict[str, Classifier]) -> dict[str, ModelFile]:
+    """Each model's ``ModelFile``, hashed as it is loaded: the file named may be replaced while the faces are read."""
+    return {name: ModelFile(Path(m.path).name, file_hash(m.path)) for name, m in models.items()}
+
+
+def evaluate_json(results: dict[str, GroupedMetrics], comparisons: list[dict], evaluated: dict,
+                  files: dict[str, ModelFile]) -> str:
+    """--json's document: ``evaluation_doc``'s under its schema version and the software that wrote it, each
+    model's metrics followed by its file and sha256 (its key, "name (file)", says no more than its card's name)."""
+    doc = evaluation_doc(results, comparisons, {"evaluated": evaluated})
+    for name, f in files.items():
+        doc["models"][name].update(file=f.file, sha256=f.sha256)
+    return strict_json.dumps({"schema_version": EVALUATE_SCHEMA_VERSION, "software": software(), **doc}, indent=1)
 
 
 def evaluate_models(models: dict[str, Classifier], samples: list[Sample]) -> tuple[dict[str, GroupedMetrics], list[dict]]:
@@ -850,6 +882,7 @@ def main(args: argparse.Namespace) -> int:
     loaded = load_classifiers(args.model, runtime, "--model")
     detector = detector_from_args(args, runtime) if detect else None
     models = {f"{model.name} ({Path(path).name})": model for model, path in zip(loaded, args.model)}
+    files = model_files(models) if args.json else {}
     readings = card_readings(models)
     cache_dir = dataset_cache_dir(args)
     read = open_dataset(args.dataset, cache_dir)
@@ -915,7 +948,7 @@ def main(args: argparse.Namespace) -> int:
                      # how the faces were taken, as the audit's report says it, and the photos with none found
                      "detect": detect, "detector": detector.name if detector is not None else "aligned",
                      "no_face": [_relative(s.path, read.root) for s, m in zip(samples, done.no_face) if m]}
-        write_evaluation(Path(args.json), evaluation_json(results, paired, {"evaluated": evaluated}),
+        write_evaluation(Path(args.json), evaluate_json(results, paired, evaluated, files),
                          "the --json report", "what was evaluated is printed above; free space, or give another "
                          "--json, and run it again")
     return 0
