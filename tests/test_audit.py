@@ -536,8 +536,12 @@ def test_summary_direction_follows_the_paired_test_not_a_skewed_mean():
     assert _effect(0.01, -0.5, "lighter", "darker", "none", rank=-0.3) == "darker"
     assert _effect(0.2, -0.5, "lighter", "darker", "none", rank=-0.3) == "none"
     # the typical face unmoved while a tail moved far: said, not left as "none" beside an interval clear of 0
-    tail = _effect(0.74, -0.015, "lighter", "darker", "none", rank=-0.01, mean={"lo": -0.022, "hi": -0.010})
+    tail = _effect(0.74, -0.015, "lighter", "darker", "none", rank=-0.01, mean={"lo": -0.022, "hi": -0.010},
+                   median={"lo": -0.004, "hi": 0.003})
     assert tail.startswith("none for the typical face") and "the mean is below 0" in tail
+    # …only where the median's interval (which includes 0) says so: under 6 faces it has none
+    no_median = _effect(0.74, -0.015, "lighter", "darker", "none", rank=-0.01, mean={"lo": -0.022, "hi": -0.010})
+    assert no_median == "none by the Wilcoxon test, though the mean's 95% CI lies below 0"
     assert _effect(0.74, -0.015, "lighter", "darker", "none", rank=-0.01, mean={"lo": -0.03, "hi": 0.002}) == "none"
     assert _effect(0.74, 0.01, "l", "d", "none", mean={"lo": None, "hi": None}) == "none"
     # the test short of 0.05 while the median's interval is clear of 0 (the unlabelled folder's p = 0.054, median

@@ -135,7 +135,9 @@ def _ita_part(fl: dict, group: str) -> str:
 def test_a_groups_mean_interval_clear_of_0_beside_no_significance_after_holm_says_why():
     """"female/White: 3.13 [95% CI 0.40, 5.85]° (lighter, Holm p = 0.225, not significant)": the raw test was
     significant, Holm across the groups was not, and the interval is not adjusted for them."""
-    down = [-1.0 - 0.2 * i for i in range(6)]  # six faces, all down: the raw test significant, not after Holm
+    # eight faces, all down but the second smallest: the raw test significant (p = 6/256), not after Holm over three
+    # groups (0.070), which eight faces all down (2/256 × 3) would reach; six all down could not (summary.too_few)
+    down = [(1.0 if i == 1 else -1.0) * (1.0 + 0.2 * i) for i in range(8)]
     groups = {"a": down, "b": [-d for d in down], "c": [(-1) ** i * (1.0 + 0.1 * i) for i in range(6)]}
     fl = _section({g: [_face(v) for v in vs] for g, vs in groups.items()}, [])
     a = fl["by"]["g"]["a"]["delta_ita"]

@@ -45,7 +45,8 @@ def _report(fl: dict) -> dict:
 def _skin_lines(fl: dict) -> tuple[str, str]:
     """The overall skin-shift sentence and the group "x"'s part of "ΔITA by g"."""
     lines = summary_lines(_report(fl))
-    [overall] = [x for x in lines if x.startswith("The filter ") and "ΔITA" in x]
+    # "Too few faces for the Wilcoxon test to tell …" where the test cannot reach significance (summary.too_few)
+    [overall] = [x for x in lines if x.startswith(("The filter ", "Too few faces ")) and "ΔITA" in x]
     [by_g] = [x for x in lines if x.startswith("ΔITA by g: ")]
     return overall, by_g
 

@@ -51,8 +51,8 @@ CAVEATS = [  # with the race sentence of the dataset read second (``caveats``)
     "Gender labels are the dataset's binary annotations (or a classifier's output), not anyone's gender identity.",
     "ITA° and Monk tone measure the picture, not the person: they depend on lighting, exposure and white balance.",
     f"Small groups (n < {SMALL_GROUP}) have wide intervals; differences involving them are uncertain.",
-    # faces of one person share their lighting, skin and look, so they move together: 3 people × 20 photos each, true
-    # mean shift 0, had the Wilcoxon test significant 66 % of the time, not 5 %
+    # faces of one person share their lighting, skin and look, so they move together: over 3 people × 20 photos, true
+    # mean shift 0, the Wilcoxon test was significant 66 % of the time, not 5 % (docs/architecture.md)
     "Every test and interval takes each face as independent of the others. Photos of one person, faces of one group "
     "photo and frames of one video are not: where a dataset repeats people, significance is overstated and intervals "
     "are too narrow.",

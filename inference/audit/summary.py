@@ -6,6 +6,7 @@ from ..metrics import tied_groups
 from ..program_name import program
 from ..skin import JUST_NOTICEABLE_L
 from ..strict_json import as_printed, measured
+from .stats import holm
 
 ALPHA = 0.05
 
@@ -135,7 +136,9 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
     ``median`` (their intervals) are for the converse, a test that
     shows nothing beside an interval clear of zero, which would otherwise read
     as a contradiction: where only the mean's is clear, the typical face did
-    not move but a few faces moved far; where the median's is clear too, the
+    not move but a few faces moved far (said only beside a median's interval,
+    which includes 0: under 6 faces the median has none, and 3 faces that all
+    moved had been "a minority"); where the median's is clear too, the
     shift is borderline (the two methods disagree near p = 0.05), and the
     typical face is not said to have stayed put beside a median shown to move.
     ``digits``: those the figures are printed with, which any word is read
@@ -153,6 +156,8 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
         if by_median:
             which = "the mean's and the median's 95% CIs lie" if by_mean == by_median else "the median's 95% CI lies"
             return f"{none} by the Wilcoxon test, though {which} {CI_SIDE[by_median]} 0 (borderline)"
+        if by_mean and not _has_interval(median):  # no median interval says where the typical face lies
+            return f"{none} by the Wilcoxon test, though the mean's 95% CI lies {CI_SIDE[by_mean]} 0"
         if by_mean:
             return (f"{none} for the typical face (Wilcoxon), yet the mean is {CI_SIDE[by_mean]} 0 "
                     "with its 95% CI: a minority of faces moved" + (" far" if _moved_far(mean, far) else ""))
@@ -182,6 +187,94 @@ def _beside_the_mean(sign: int, value, mean: dict | None, median: dict | None, d
     neither = ("neither the mean's nor the median's 95% CI clears 0" if _has_interval(median)
                else "the mean's 95% CI includes 0")
     return f" by the Wilcoxon test (borderline: {neither})"
+
+
+def least_p(test: dict) -> float | None:
+    """The least two-sided p a Wilcoxon test (report.json's ``wilcoxon``) can give over its faces that moved
+    (``n_nonzero``, zeros being dropped): 2/2ⁿ, every one of the n moved the same way (exact up to
+    ``stats.EXACT_UP_TO`` faces; past it any p is reachable). From 5 faces down it is 0.0625 or more, so that no
+    data on them is significant: a group of 3 faces that all moved about +13° had been "not significant (…: a minority
+    of faces moved far, not the typical face)". None where no face moved (those faces show no move: they are not too
+    few) or the report does not say."""
+    moved = test.get("n_nonzero")
+    return min(1.0, 2.0 ** (1 - moved)) if moved else None
+
+
+def least_holm_p(by: dict, group: str, test_of) -> float | None:
+    """The least Holm p a group's test (``test_of`` its cell) can give, the other groups' tests as they are: Holm
+    over its family, the groups given a Holm p, with the group's own p at its ``least_p``. Holm multiplies a
+    group's p by up to the number of groups, so 6 faces (least p 0.031) cannot reach significance among 3 groups."""
+    least = least_p(test_of(by[group]))
+    if least is None:
+        return None
+    family = {g: test_of(s)["p"] for g, s in by.items() if g != group and measured(test_of(s).get("p_holm"))}
+    family[group] = least
+    return holm(list(family.values()))[list(family).index(group)]
+
+
+def too_few(least) -> bool:
+    """Whether a test's ``least_p`` (or ``least_holm_p``) keeps it from significance whatever its faces show."""
+    return measured(least) and least >= ALPHA
+
+
+def faces_moved_words(test: dict) -> str:
+    """The faces a Wilcoxon test counts: '5 faces', or 'the 5 faces that moved (of 40)' where some did not."""
+    moved, n = test["n_nonzero"], test["n"]
+    faces = f"{moved} face" + ("" if moved == 1 else "s")
+    return faces if moved == n else f"the {faces} that moved (of {n})"
+
+
+def significance_words(p, least, test: dict, adjusted: bool) -> str:
+    """``signif`` of a test's p (its Holm p where ``adjusted``), or, where its ``least`` p cannot be below ALPHA,
+    that its faces are too few to reach significance: a group of one or two faces, which no test can find
+    significant, had been called "not significant" as if its faces had been shown not to move."""
+    if not too_few(least):
+        return signif(p)
+    which, here = ("Holm p", " here") if adjusted else ("p", "")
+    return (f"too few faces to reach significance (the least {which} possible with {faces_moved_words(test)}{here} "
+            f"is {least:.{p_digits(least)}f})")
+
+
+def all_moved_words(test: dict, noun: str) -> str:
+    """'ITA rose on all 3 faces' where every face a test counts moved the same way (its rank-biserial ±1), else ''.
+    A test too few to reach significance says nothing of the faces; this says what they did."""
+    rb, moved, n = test.get("rank_biserial"), test.get("n_nonzero"), test.get("n")
+    if rb not in (1, -1) or not moved:
+        return ""
+    on = {1: "the one face", 2: "both faces"}.get(moved, f"all {moved} faces")
+    if moved < n:
+        on += f" that moved ({n - moved} of {n} did not)"
+    return f"{noun} {'rose' if rb > 0 else 'fell'} on {on}"
+
+
+def intervals_words(mean: dict | None, median: dict | None, digits: int, noun: str, far: float,
+                    typical: str = "") -> str:
+    """Where the mean's and the median's 95% CIs lie beside a test too few to reach significance, '' where neither
+    is clear of 0. "A minority of faces moved …, not the typical face" only beside a median's interval that includes
+    0: under 6 faces the median has none, and the words had been said of 3 faces that all moved. ``typical``: the
+    median as printed, where the line does not print it."""
+    by_mean, by_median = _clear_of_zero(mean, digits), _median_side(median, digits)
+    far_words = " far" if _moved_far(mean, far) else ""
+    if by_mean and by_median == by_mean:
+        return f"the mean's and the median's 95% CIs lie {CI_SIDE[by_mean]} 0{typical}"
+    if by_mean and by_median:
+        return (f"the mean's 95% CI lies {CI_SIDE[by_mean]} 0 and the median's {CI_SIDE[by_median]} it{typical}: the "
+                f"typical face's {noun} {'rose' if by_median > 0 else 'fell'}, a minority of faces moved{far_words} "
+                "the other way")
+    if by_mean and _has_interval(median):
+        return (f"the mean's 95% CI lies {CI_SIDE[by_mean]} 0 while the median's includes it{typical}: a minority of "
+                f"faces moved{far_words}, not the typical face")
+    if by_mean:
+        return f"the mean's 95% CI lies {CI_SIDE[by_mean]} 0"
+    return f"the median's 95% CI lies {CI_SIDE[by_median]} 0{typical}" if by_median else ""
+
+
+def too_few_beside(test: dict, mean: dict | None, median: dict | None, digits: int, noun: str, far: float,
+                   typical: str = "") -> str:
+    """What the figures show beside a test too few to reach significance: ', though ITA rose on all 5 faces and the
+    mean's 95% CI lies above 0' (``all_moved_words``, ``intervals_words``); '' where they show nothing."""
+    said = [w for w in (all_moved_words(test, noun), intervals_words(mean, median, digits, noun, far, typical)) if w]
+    return ", though " + " and ".join(said) if said else ""
 
 
 def comparison_line(c: dict, grouping: str | None = None) -> str:
@@ -334,6 +427,15 @@ def extreme_group(by: dict, metric: str, chosen: str, small: bool = False) -> st
     if len(ties) == 1:
         return f"{chosen} ({ci(by[chosen][metric], pct=True)}, {n_of(chosen)})"
     return _and([f"{g} ({n_of(g)})" for g in ties]) + f", tied at {pct(by[chosen][metric]['value'])}"
+
+
+def highest_error_words(by: dict, metric: str, chosen: str) -> str:
+    """The group with the highest error rate (``metric`` 'fpr' or 'fnr') as the lowest accuracy is named beside it
+    (``extreme_group``: its CI, n and the small-group flag), or "every group alike" where all share it. A bare
+    "male/Others (100.0%)" had stood beside "(0.0% [95% CI 0.0%, 94.9%], n=1, small group)" for the same one face."""
+    if named_with_ties(by, metric, chosen) == "every group alike":
+        return f"every group alike ({pct(by[chosen][metric]['value'])})"
+    return extreme_group(by, metric, chosen, small=True)
 
 
 def map_description(classifier: dict) -> str:
@@ -489,7 +591,13 @@ def skin_effect_words(o: dict, where: str) -> str:
     moved_not_ita = not direction and skin_moved(o)
     up, down = (("The filter raised skin's ITA", "The filter lowered skin's ITA") if not_lightness
                 else ("The filter made skin lighter", "The filter made skin darker"))
-    none = "The filter did not detectably change " + ("skin's ITA" if moved_not_ita else "skin tone")
+    what = "skin's ITA" if moved_not_ita else "skin tone"
+    if too_few(least_p(w)):  # p ≥ α, so no direction: ``not_lightness`` is False
+        return (f"Too few faces for the Wilcoxon test to tell whether the filter changed {what} {where}"
+                + (f" ({what_moved_words(o)})" if moved_not_ita else "")
+                + too_few_beside(w, o["delta_ita"]["mean"], o["delta_ita"]["median"], ITA_DIGITS, "ITA",
+                                 RESIZING_MOVES["ita"]))
+    none = "The filter did not detectably change " + what
     verdict = _effect(w["p"], mean, up, down, none, w["rank_biserial"], o["delta_ita"]["mean"],
                       o["delta_ita"]["median"], ITA_DIGITS, RESIZING_MOVES["ita"])
     return f"{verdict} {where}" + (f" ({what_moved_words(o, direction)})" if not_lightness or moved_not_ita else "")
@@ -507,16 +615,20 @@ def group_direction_words(s: dict, v) -> str:
     return _direction(shown, "lighter", "darker")
 
 
-def group_test_words(shift: dict, n_tested: int) -> str:
+def group_test_words(shift: dict, n_tested: int, least_holm=None) -> str:
     """What a group's ΔITA significance (Holm) needs beside the mean's 95% CI printed with it, where the two say
     different things: the female/White group's "3.13 [95% CI 0.40, 5.85]° (lighter, Holm p = 0.225, not
     significant)" had left the reader to guess why. A CI clear of 0 beside no significance is Holm's adjustment over
     the ``n_tested`` groups where the test alone was significant, else as the median's CI says
     (``_not_shown_beside_the_mean``); a significance beside a CI that includes 0 is the typical face's (median's)
     move, said with the median. '' where they agree. ``shift``: a group's ``delta_ita``. No "; ", which parts the
-    groups of the line."""
+    groups of the line. Where its faces are too few to reach significance (``least_holm``, its ``least_holm_p``), what
+    they show instead (``too_few_beside``)."""
     w, mean, median = shift["wilcoxon"], shift["mean"], shift.get("median")
     p_holm, by_mean = w.get("p_holm"), _clear_of_zero(mean, ITA_DIGITS)
+    if too_few(least_holm):
+        return too_few_beside(w, mean, median, ITA_DIGITS, "ITA", RESIZING_MOVES["ita"],
+                              f", median {median_ci(median, ITA_DIGITS)}°")
     if not (measured(p_holm) and _has_interval(mean)):
         return ""
     far = " far" if _moved_far(mean, RESIZING_MOVES["ita"]) else ""
@@ -554,6 +666,8 @@ def _not_shown_beside_the_mean(by_mean: int, median: dict | None, n_tested: int,
         return (f" (though the mean's 95% CI lies {CI_SIDE[by_mean]} 0, the median's lies {CI_SIDE[by_median]} it, "
                 f"{typical}: the typical face's ITA {'rose' if by_median > 0 else 'fell'}, a minority of faces{far} "
                 "moved the other way)")
+    if not _has_interval(median):  # no median interval says where the typical face lies
+        return f" (though the mean's 95% CI lies {CI_SIDE[by_mean]} 0)"
     return f" (though the mean's 95% CI lies {CI_SIDE[by_mean]} 0: a minority of faces moved{far}, not the typical face)"
 
 
@@ -581,6 +695,18 @@ def mean_and_median(d: dict) -> str:
     follow the Wilcoxon test, the typical face's move, which the median shows where the mean's interval does not (a
     skewed tail). The mean alone where the report has no median."""
     return ci(d["mean"], P_DIGITS) + (f", median {median_ci(d['median'], P_DIGITS)}" if d.get("median") else "")
+
+
+def p_female_effect_words(d: dict) -> str:
+    """The overall ΔP(female) sentence's verdict (``_effect``), or, where its faces are too few for the Wilcoxon test
+    to reach significance, that, with what they show (``too_few_beside``)."""
+    w = d["wilcoxon"]
+    if too_few(least_p(w)):
+        return ("too few faces for the Wilcoxon test to tell whether the filter changed P(female)"
+                + too_few_beside(w, d["mean"], d.get("median"), P_DIGITS, "P(female)", RESIZING_MOVES["p_female"]))
+    return _effect(w["p"], d["mean"]["value"], "the filter made faces look more female",
+                   "the filter made faces look more male", "the filter did not detectably change P(female)",
+                   w.get("rank_biserial"), d["mean"], d.get("median"), P_DIGITS, RESIZING_MOVES["p_female"])
 
 
 def holm_p_female_words(group: str, d: dict) -> str:
@@ -781,10 +907,8 @@ def summary_lines(r: dict) -> list[str]:
                      f"{name} by {grouping}: lowest accuracy for {extreme_group(by, 'accuracy', acc['worst'], small=True)}, "
                      f"highest for {extreme_group(by, 'accuracy', acc['best'])}; gap {100 * acc['difference']:.1f} points, "
                      f"ratio worst/best {num(acc['ratio_worst_best'], '.3f')}.")
-                    + (f" Highest FPR (annotated male called female): {named_with_ties(by, 'fpr', gaps['fpr']['worst'])} "
-                       f"({100 * by[gaps['fpr']['worst']]['fpr']['value']:.1f}%);"
-                       f" highest FNR (annotated female called male): {named_with_ties(by, 'fnr', gaps['fnr']['worst'])} "
-                       f"({100 * by[gaps['fnr']['worst']]['fnr']['value']:.1f}%)."
+                    + (f" Highest FPR (annotated male called female): {highest_error_words(by, 'fpr', gaps['fpr']['worst'])};"
+                       f" highest FNR (annotated female called male): {highest_error_words(by, 'fnr', gaps['fnr']['worst'])}."
                        if "fpr" in gaps and "fnr" in gaps else "")
                     + (accuracy_differs_words(m.get("tests", {}).get(grouping, {}).get("accuracy"))
                        if acc["difference"] else ""))
@@ -848,7 +972,7 @@ def summary_lines(r: dict) -> list[str]:
             lines.append(
                 f"{skin_effect_words(o, where)}: mean ΔITA {ci(o['delta_ita']['mean'])}°, "
                 f"median {median_ci(o['delta_ita']['median'], ITA_DIGITS)}° (Wilcoxon {pval(w['p'])}, "
-                f"{signif(w['p'])}; rank-biserial {rb}); "
+                f"{significance_words(w['p'], least_p(w), w, adjusted=False)}; rank-biserial {rb}); "
                 f"{ci(o['share_lighter_1_monk'], pct=True)} of faces became at least one Monk tone lighter and "
                 f"{ci(o['share_darker_1_monk'], pct=True)} at least one darker.")
         if lost:
@@ -863,9 +987,10 @@ def summary_lines(r: dict) -> list[str]:
             for g, s in by.items():
                 ww = s["delta_ita"]["wilcoxon"]
                 v = s["delta_ita"]["mean"]["value"]
+                least = least_holm_p(by, g, lambda cell: cell["delta_ita"]["wilcoxon"])
                 parts.append(f"{g}: {ci(s['delta_ita']['mean'])}° ({group_direction_words(s, v)}, Holm {pval(ww.get('p_holm'))}, "
-                             f"{signif(ww.get('p_holm'))}{group_test_words(s['delta_ita'], tested)}"
-                             f"{_unmeasured_words(s)})")
+                             f"{significance_words(ww.get('p_holm'), least, ww, adjusted=True)}"
+                             f"{group_test_words(s['delta_ita'], tested, least)}{_unmeasured_words(s)})")
             lines.append(f"ΔITA by {grouping}: " + "; ".join(parts) + ".")
             k = fl["kruskal"][grouping]["delta_ita"]
             if k.get("p") is not None:
@@ -873,15 +998,14 @@ def summary_lines(r: dict) -> list[str]:
                              f"(Kruskal–Wallis {pval(k['p'])}).")
         for name, c in o["classifiers"].items():
             d = c["delta_p_female"]
-            v = d["mean"]["value"]
             if not d["mean"]["n"]:  # "did not detectably change P(female)" had been said of a shift measured on no face
                 lines.append(f"{name}: ΔP(female) not measured: none of the {o['n_faces']} face(s) got a finite P(female) "
                              f"from {name} both before and after the filter, so whether the filter changed it (or the "
                              "predicted gender) is not known.")
                 continue
-            lines.append(f"{name}: {_effect(d['wilcoxon']['p'], v, 'the filter made faces look more female', 'the filter made faces look more male', 'the filter did not detectably change P(female)', d['wilcoxon'].get('rank_biserial'), d['mean'], d['median'], P_DIGITS, RESIZING_MOVES['p_female'])}: "
-                         f"mean ΔP(female) {mean_and_median(d)} "
-                         f"(Wilcoxon {pval(d['wilcoxon']['p'])}, {signif(d['wilcoxon']['p'])}); "
+            test = d["wilcoxon"]
+            lines.append(f"{name}: {p_female_effect_words(d)}: mean ΔP(female) {mean_and_median(d)} (Wilcoxon "
+                         f"{pval(test['p'])}, {significance_words(test['p'], least_p(test), test, adjusted=False)}); "
                          f"the predicted gender flipped for {ci(c['flip_rate'], pct=True)} of faces.")
             for grouping, by in fl["by"].items():
                 sig = [g for g, s in by.items() if measured(p := s["classifiers"][name]["delta_p_female"]["wilcoxon"].get("p_holm")) and p < ALPHA]
