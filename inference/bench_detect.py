@@ -25,8 +25,7 @@ from tqdm import tqdm
 from .arg_checks import check_output_file, data_folders, int_at_least, positive_int
 from .bench_options import parse_resolution
 from .cli_common import add_dataset_cache_argument, dataset_cache_dir
-from .datasets import open_dataset
-from .defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
+from .defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID, open_data_or_default
 from .errors import BiasMirrorError
 from .faces import HAAR_CASCADES, Detection, FaceDetector, make_detector
 from .haar_device import HaarOnnxDetector, placement_line
@@ -42,7 +41,8 @@ DETECT_SCHEMA_VERSION = 2
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default=DEFAULT_DATASET,
+    # None, not the default's path: a default that cannot be read is said to be one (open_data_or_default)
+    p.add_argument("--data", default=None,
                    help=f"labelled faces, a dataset spec (KIND:PATH) whose samples carry --by (default: "
                         f"{DEFAULT_DATASET_SAID})")
     p.add_argument("--by", default="race", choices=["race", "gender"], help="the groups compared (default: %(default)s)")
@@ -192,7 +192,7 @@ def main(args: argparse.Namespace) -> int:
     for name, detector in detectors:
         if name in twins:  # where a GPU provider lacks a kernel, it runs on the CPU: say so before the timings
             print(f"{name} graph on {detector.provider}, one frame: {placement_line(detector.placement())}")
-    read = open_dataset(args.data, dataset_cache_dir(args))
+    read = open_data_or_default(args.data, dataset_cache_dir(args))
     groups = choose(read.samples, args.by, args.per_group, args.min_age)
     if not groups:
         labelled = any(getattr(s, args.by) for s in read.samples)
@@ -267,7 +267,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         write_json_atomically(Path(args.json), {
             "schema_version": DETECT_SCHEMA_VERSION, "software": software(),
-            "data": args.data, "by": args.by, "face_px": args.face_px, "resolution": list(size),
+            "data": args.data or DEFAULT_DATASET, "by": args.by, "face_px": args.face_px, "resolution": list(size),
             "min_age": args.min_age, "complete": stopped is None, "stopped": stopped, "unreadable": unreadable,
             "results": [asdict(r) for r in results]})
     return 130 if stopped else 0

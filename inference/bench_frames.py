@@ -38,6 +38,9 @@ def make_frames(source: str | None, n_faces: int, size: tuple[int, int], count: 
     distinct = min(count, distinct or count)
     faces: list[np.ndarray] = []
     unreadable = 0
+    # said before its kind: one message for both had suggested, for a path mistyped, the very kind of path typed
+    if source and not Path(source).exists():
+        raise BiasMirrorError("the source does not exist (give a folder of face images, an image or a video)", source)
     if source and Path(source).is_file() and Path(source).suffix.lower() in IMAGE_EXTENSIONS:
         img, problem = read_bgr_checked(source)  # one face, tiled like a folder's, read as `run` reads it
         if img is None:

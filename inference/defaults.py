@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .arg_checks import refuse_empty
+from .datasets import DatasetCache, DatasetRead, open_dataset
+from .datasets.utkface import SOURCE as UTKFACE_SOURCE
 from .errors import BiasMirrorError
 from .models import Classifier, Filter, Generator, find_models, load_model, name_uniquely
 from .runtime import RuntimeConfig
@@ -15,8 +17,26 @@ REPO = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO / "resources" / "models"
 # The shared UTKFace copy beside the repository, found from the repository's path: "../shared/…" read from the
 # current folder had failed `bench detect` and `bench train` run from anywhere else. They and `train adopt` take it.
-DEFAULT_DATASET = f"utkface:{REPO.parent / 'shared' / 'datasets' / 'utkface'}"
+DEFAULT_DATASET_DIR = REPO.parent / "shared" / "datasets" / "utkface"
+DEFAULT_DATASET = f"utkface:{DEFAULT_DATASET_DIR}"
 DEFAULT_DATASET_SAID = f"utkface:../shared/datasets/utkface relative to the repository, here {DEFAULT_DATASET}"
+
+
+def open_data_or_default(spec: str | None, cache: DatasetCache, option: str = "--data") -> DatasetRead:
+    """``open_dataset`` of ``spec``, or of the shared UTKFace copy where ``option`` was not given (None). That copy's
+    path is built from where Bias Mirror is installed, not typed by the user, so a failure to read it says it was the
+    default and how to give data, as `train adopt` does: `bench detect` had said "/x/shared/datasets/utkface: the
+    UTKFace folder does not exist", and nothing of --data."""
+    if spec is not None:
+        return open_dataset(spec, cache)
+    default = DEFAULT_DATASET_DIR
+    try:
+        return open_dataset(f"utkface:{default}", cache)
+    except BiasMirrorError as exc:
+        state = f"cannot be read ({exc.message})" if default.exists() else "does not exist"
+        raise BiasMirrorError(f"{option} was not given, and its default, the shared UTKFace copy at "
+                              f"{exc.path or default}, {state}; give {option} KIND:PATH (e.g. {option} utkface:DIR "
+                              f"of UTKFace from {UTKFACE_SOURCE}, or {option} folder:DIR)") from exc
 
 
 @dataclass

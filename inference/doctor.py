@@ -15,7 +15,9 @@ import cv2
 import onnxruntime as ort
 
 from . import defaults, program_name
-from .defaults import MODELS_DIR, load_folder
+from .datasets.utkface import SOURCE as UTKFACE_SOURCE
+from .datasets.utkface import image_names, nested_copy, nesting_note
+from .defaults import DEFAULT_DATASET_DIR, MODELS_DIR, load_folder
 from .errors import BiasMirrorError
 from .arg_checks import non_negative_int
 from .card_fields import CardNotes
@@ -150,6 +152,25 @@ def training_hint(program: str, torch_installed: bool | None = None) -> str:
             f'({sys.executable} -m pip install "bias-mirror[train]"), then {program} doctor train')
 
 
+def dataset_line(folder: Path) -> str:
+    """Where the shared UTKFace copy is and how many images it holds, counted from the folder's listing (no image
+    decoded). Its absence is no failure: the app, run and audit need no dataset; the tests, the README's training
+    examples and `bench detect`/`bench train` without --data read it."""
+    said = "UTKFace (the tests' faces; bench detect and bench train read it where --data is not given)"
+    root = folder / "UTKFace" if (folder / "UTKFace").is_dir() else folder
+    if not root.is_dir():
+        return (f"{said}: not found at {folder}; the app, run and audit need no dataset (to get it: {UTKFACE_SOURCE}, "
+                f"unpacked in {folder})")
+    try:
+        count = sum(1 for _ in image_names(root))
+        inner = None if count else nested_copy(root)
+    except OSError as exc:  # a folder this user cannot list: said, not a traceback
+        return f"{said}: {root} cannot be listed ({exc.strerror or exc})"
+    if inner is not None:
+        return f"{said}: {root} holds no image, {nesting_note(root, inner)}"
+    return f"{said}: {root}, {count} image(s)"
+
+
 def main(args: argparse.Namespace) -> int:
     program = program_of(args)
     if args.cards:
@@ -198,6 +219,7 @@ def main(args: argparse.Namespace) -> int:
     if args.cameras:
         cams = list_cameras(args.cameras)
         print(f"\ncameras OpenCV can open: {', '.join(map(str, cams)) if cams else 'none'}")
+    print(terminal_safe(f"\n{dataset_line(DEFAULT_DATASET_DIR)}"))  # a folder's name is anyone's text
     print(f"\n{training_hint(program)}")
     if unusable:
         print(f"\n{unusable} default model(s) cannot be used (UNUSABLE above)", file=sys.stderr)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import inference  # noqa: F401  (before any test module imports onnxruntime: it switches ORT's telemetry off)
+from inference.datasets.utkface import layout_problem
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -53,9 +54,12 @@ def own_pattern(rng: np.random.Generator, side: int, amplitude: float = 15.0) ->
 
 
 def require_utk() -> Path:
-    """The shared UTKFace copy; a test that needs it fails (not skips) when it is missing."""
-    if not UTK_ROOT.is_dir():
-        pytest.fail(f"UTKFace not found at {UTK_ROOT} (tests read ../shared/datasets/utkface/UTKFace)")
+    """The shared UTKFace copy; a test that needs it fails (not skips) when it is missing, or holds no UTKFace-named
+    image: a copy unpacked one level too deep (UTKFace/UTKFace/*.jpg) had passed, and its tests then failed with
+    "need at least one array to stack", naming neither the folder nor the cause."""
+    problem = layout_problem(UTK_ROOT)
+    if problem:
+        pytest.fail(f"UTKFace not usable: {problem} (tests read ../shared/datasets/utkface/UTKFace)")
     return UTK_ROOT
 
 

@@ -24,7 +24,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from inference import bench_detect  # noqa: E402
+from inference import bench_detect, defaults  # noqa: E402
 from inference.errors import BiasMirrorError  # noqa: E402
 from inference.models import load_model  # noqa: E402
 from tests.conftest import run_main  # noqa: E402
@@ -42,7 +42,12 @@ def test_the_benches_default_dataset_is_the_shared_copy_wherever_they_are_run(ad
     monkeypatch.chdir(tmp_path)  # a folder with no ../shared beside it
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    spec = parser.parse_args([]).data
+    given = parser.parse_args([]).data
+    assert given is None  # not given: opened as the default, and said to be it where it cannot be read
+    opened: list[str] = []
+    monkeypatch.setattr(defaults, "open_dataset", lambda spec, cache: opened.append(spec))
+    defaults.open_data_or_default(given, None)
+    [spec] = opened
     kind, _, folder = spec.partition(":")
     assert spec == adopt_run.DEFAULT_DATASET  # the copy `train adopt` checks on, said the same way
     assert kind == "utkface" and Path(folder).is_absolute() and (Path(folder) / "UTKFace").is_dir(), spec

@@ -31,8 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from inference.arg_checks import check_cache_dir, check_output_file, int_at_least, non_negative_int, positive_int
 from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
-from inference.defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID
-from inference.datasets import open_dataset
+from inference.defaults import DEFAULT_DATASET_SAID, open_data_or_default
 from inference.errors import BiasMirrorError
 from inference.stopping import write_json_atomically
 from inference.writing import refuse_in_place, written_in_place
@@ -94,16 +93,16 @@ def variants(device: torch.device) -> list[tuple[str, str, bool]]:
     return out
 
 
-def real_faces(spec: str, n: int, size: int, cache: Path | None,
+def real_faces(spec: str | None, n: int, size: int, cache: Path | None,
                dataset_cache: Path | None) -> tuple[np.ndarray | KeptRows, np.ndarray]:
     """Up to ``n`` labelled faces of ``spec`` decoded at ``size``, and their labels. The faces stay the cache's file
     mapping (KeptRows where some could not be read): taken as ``np.asarray(faces)[readable]``, a copy even with every
     face read, they had been sent whole to every spawned DataLoader worker of the classifier (macOS, Windows; 0.1 GB
     each for the default 2048 faces at 128 px) where the mapping goes as its file's name."""
-    read = open_dataset(spec, dataset_cache)
+    read = open_data_or_default(spec, dataset_cache)  # spec None: --data's default
     samples = [s for s in read.samples if s.gender in LABELS][:n]
     if len(samples) < MIN_FACES:
-        raise BiasMirrorError(f"bench train needs at least {MIN_FACES} labelled faces; found {len(samples)}", spec)
+        raise BiasMirrorError(f"bench train needs at least {MIN_FACES} labelled faces; found {len(samples)}", read.root)
     arr = load_images([s.path for s in samples], size, cache)
     if arr.n_bad:
         log.warning("%s", unreadable_note([s.path for s in samples], arr.ok))
@@ -184,7 +183,8 @@ def _sync(device: torch.device) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default=DEFAULT_DATASET,
+    # None, not the default's path: a default that cannot be read is said to be one (open_data_or_default)
+    p.add_argument("--data", default=None,
                    help="labelled faces to train on, KIND:PATH as for `train classifier --dataset` "
                         f"(default {DEFAULT_DATASET_SAID})")
     p.add_argument("--faces", type=int_at_least(MIN_FACES), default=2048,
