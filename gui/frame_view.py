@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QApplication, QTextBrowser, QWidget
 
 from inference.results import FrameResult
 
-from .painter import DARKER, LESS_FEMALE, LIGHTER, MORE_FEMALE, NEUTRAL, Composed, DisplaySettings, render
+from .painter import (DARKER, LESS_FEMALE, LIGHTER, MORE_FEMALE, NEUTRAL, Composed, DisplaySettings, LabelForms,
+                      render)
 
 
 SPLIT_STEP = 0.05  # the share of the image's width a Left or Right press moves the split line by
@@ -140,6 +141,10 @@ class FrameView(QWidget):
         # A few, not one: the worker may finish the next frame before this one is painted.
         self._ready: deque[Composed] = deque(maxlen=3)
         self._geometry: dict = {}
+        # the form each face's label was drawn in, kept from frame to frame: laid out afresh each frame, a moving
+        # face's label switched between six lines and one several times a second. The view's own: a snapshot
+        # draws without it
+        self.label_forms = LabelForms()
         # 240 px high, it left the plots below it no room on a screen of 540 px (1080p at 200 %)
         self.setMinimumSize(320, 180)
         self.size_shown = (320, 180)
@@ -176,7 +181,8 @@ class FrameView(QWidget):
         size, dpr = (self.width(), self.height()), self.devicePixelRatioF()
         self.dpr_shown = dpr  # the window may have moved to another screen
         ready = self._composed_for(size, dpr)
-        image = render(self.result, self.settings, self.width(), self.height(), self.note, self._geometry, ready, dpr)
+        image = render(self.result, self.settings, self.width(), self.height(), self.note, self._geometry, ready, dpr,
+                       steady=self.label_forms)
         self.composed_ahead += ready is not None
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(24, 24, 28))

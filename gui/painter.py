@@ -7,7 +7,7 @@ number shown comes from the FrameResult as the pipeline measured it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -728,12 +728,49 @@ def _title_row_gap(titles: list[QRectF], bottom: float, width: float) -> QRectF 
     return QRectF(left, bottom - row, right - left, row) if right - left > 24 else None
 
 
+def _rows_under(image_rect: QRectF, width: float, height: float) -> list[QRectF]:
+    """The rows under the frame, nearest it first, that the view has room for: the count of labels left out goes in
+    the first free one where the titles' row is too narrow for it (side by side in a view 360 px wide, 116 px were
+    left right of a title, and the count went). Labels may have taken the nearest."""
+    row, left = _title_height(), max(4.0, image_rect.left())
+    if width - left - 4 <= 24:
+        return []
+    tops = np.arange(image_rect.bottom() + 4, height - row + 1, row)
+    return [QRectF(left, float(top), width - left - 4, row) for top in tops]
+
+
+def _count_line(hidden: int, faces: int, shortened: int, classifier: str | None, titles_row: QRectF | None,
+                under: list[QRectF], drawn: list[QRectF], lines: list[QLineF], fm: QFontMetricsF
+                ) -> tuple[QRectF, str] | None:
+    """Where the count of labels left out and shortened goes and what it says (``labels_hidden_text``): in the
+    titles' row kept for it, else in the first of the rows ``under`` the frame where it covers nothing ``drawn``
+    (faces, numbers, titles, the note, labels) nor a label's line; in its terse wordings only where no row has room
+    for the others. None where nothing is counted or no row has room."""
+    rooms = [(titles_row, True)] + [(row, False) for row in under]
+    for terse in (False, True):
+        for room, kept_for_it in rooms:
+            if room is None:
+                continue
+            text = labels_hidden_text(hidden, faces, room.width(), fm, shortened, classifier, terse)
+            if text is None:
+                continue
+            backdrop = backdrop_of(room, text, fm)[1]
+            if kept_for_it or not (any(backdrop.intersects(r) for r in drawn) or _crossed_by(backdrop, lines)):
+                return room, text
+    return None
+
+
+def _crossed_by(rect: QRectF, lines: list[QLineF]) -> bool:
+    return bool(lines) and bool(_crosses(_lines_array(lines), _rects_array([rect])).any())
+
+
 def labels_hidden_text(hidden: int, faces: int, room: float, fm: QFontMetricsF, shortened: int = 0,
-                       classifier: str | None = None) -> str | None:
+                       classifier: str | None = None, terse: bool = False) -> str | None:
     """The longest wording of the count of labels left out, and of those shortened (``short_forms``), that fits
     ``room`` (a backdrop's width) whole; None where none does, or where none is left out or shortened. Elided to the
     room, the one long wording had read "…not shown: no room beside th…". A shortened label's P(f) leaves out whose it
-    is: ``classifier`` (where the labels have one) names it."""
+    is: ``classifier`` (where the labels have one) names it. ``terse``: the shortest wordings too, which leave out
+    the classifier's name (and, last, the labels shortened), for a narrow view: there it had left out the count."""
     whose = f": P(f) of {classifier}" if classifier is not None else ""
     more = " (a larger window or one view leaves more; a recording's rows hold every face)"
     if hidden and shortened:
@@ -741,18 +778,22 @@ def labels_hidden_text(hidden: int, faces: int, room: float, fm: QFontMetricsF, 
                     f"{hidden} of {faces} labels hidden: no room beside their faces; {shortened} shortened{whose}",
                     f"{hidden} of {faces} labels hidden, {shortened} shortened{whose}",
                     f"{hidden}/{faces} hidden, {shortened} shortened{whose}")
+        shortest = (f"{hidden}/{faces} hidden, {shortened} shortened", f"{hidden}/{faces} hidden")
     elif shortened:
         wordings = (f"{shortened} of {faces} labels shortened to fit beside their faces{whose}{more}",
                     f"{shortened} of {faces} labels shortened to fit beside their faces{whose}",
                     f"{shortened} of {faces} labels shortened{whose}",
                     f"{shortened}/{faces} shortened{whose}")
+        shortest = (f"{shortened}/{faces} shortened", f"{shortened} shortened")
     elif hidden:
         wordings = (f"{hidden} of {faces} labels hidden: no room beside their faces{more}",
                     f"{hidden} of {faces} labels hidden: no room beside their faces",
                     f"{hidden} of {faces} labels hidden (no room)",
                     f"{hidden}/{faces} labels hidden")
+        shortest = (f"{hidden}/{faces} hidden",)
     else:
         return None
+    wordings += shortest if terse else ()
     return next((text for text in wordings if fm.horizontalAdvance(text) + 2 * BACKDROP_PAD <= room), None)
 
 
@@ -844,6 +885,76 @@ def _draw_leader(p: QPainter, line: QLineF, colour: QColor) -> None:
     p.drawLine(line)
 
 
+WHOLE_FORMS = 2  # a label's whole form and its one named line (``label_forms``); those past them are shortened
+UPGRADE_FRAMES = 12  # frames in a row (half a second at 25 fps) a longer form must have room before a label takes it
+SHOW_FRAMES = 3  # and a hidden label, any form: held hidden as long, a label in a moving crowd had stayed hidden
+
+
+def label_forms(face: FaceResult, cam_model: str | None, colour: QColor, shorten: bool) -> list[list[list[Segment]]]:
+    """Every form a face's label may be drawn in, longest first: whole, on one named line, then (``shorten``) its
+    ``short_forms``. A form is named by its index here; one past the last stands for the label hidden."""
+    whole = [face_lines(face, colour), compact_lines(face, cam_model, colour)]
+    return whole + (short_forms(face, cam_model, colour) if shorten else [])
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one form of a face's label goes: its rect, its line to its face where it needs one."""
+
+    rect: QRectF
+    lines: list[list[Segment]]
+    leader: QLineF | None
+    form: int  # its index in the face's ``label_forms``
+
+
+@dataclass
+class LabelForms:
+    """The form each face's label was drawn in (``label_forms``' index), kept from frame to frame, so that a label
+    keeps its form while that form fits and takes a longer one only once one has had room for ``UPGRADE_FRAMES``
+    frames in a row (a hidden label is shown after ``SHOW_FRAMES``). Laid out afresh each frame, a face moving ±20 px
+    in a 4×4 mosaic at 1024×768 had its label switch between six lines and one 8-12 times in 2.4 s. A margin of room
+    asked for as well (8 px each side) had kept some labels of a still crowd short, or hidden, for good.
+
+    Owned by the view that draws frame after frame (``FrameView``) and used on the GUI thread only. A snapshot is
+    drawn without one: each label in the form that fits best, and the view's forms untouched."""
+
+    _drawn: dict[int, int] = field(default_factory=dict, init=False, repr=False)  # track id → form drawn last
+    _roomy: dict[int, int] = field(default_factory=dict, init=False, repr=False)  # track id → frames a longer fitted
+    _frame: tuple[int, float] | None = field(default=None, init=False, repr=False)
+    _layout: tuple = field(default=(), init=False, repr=False)
+    _new_frame: bool = field(default=True, init=False, repr=False)
+
+    def begin(self, frame: tuple[int, float], layout: tuple, track_ids: Iterable[int]) -> None:
+        """A frame (its index and capture time) about to be laid out in ``layout`` (the view's size and mode): forms
+        chosen in another layout are forgotten (they fitted other room), and those of faces no longer on show. A
+        frame drawn again (a repaint) counts once towards ``UPGRADE_FRAMES``."""
+        if layout != self._layout:
+            self._drawn.clear()
+            self._roomy.clear()
+        self._layout, self._new_frame, self._frame = layout, frame != self._frame, frame
+        on_show = set(track_ids)
+        for kept in (self._drawn, self._roomy):
+            for tid in [t for t in kept if t not in on_show]:
+                del kept[tid]
+
+    def held(self, track_id: int) -> int | None:
+        """The form face ``track_id``'s label was drawn in last; None for a face new to this layout."""
+        return self._drawn.get(track_id)
+
+    def longer_had_room(self, track_id: int, frames: int) -> bool:
+        """Counts this frame, in which a form longer than face ``track_id``'s has room, towards its taking it:
+        whether one has had room for ``frames`` frames in a row (a frame drawn again counts once)."""
+        if self._new_frame:
+            self._roomy[track_id] = self._roomy.get(track_id, 0) + 1
+        return self._roomy.get(track_id, 0) >= frames
+
+    def drawn(self, track_id: int, form: int, waiting: bool) -> None:
+        """The form face ``track_id``'s label is drawn in this frame; ``waiting``: a longer one had room, counted on."""
+        self._drawn[track_id] = form
+        if not waiting:
+            self._roomy.pop(track_id, None)
+
+
 @dataclass(frozen=True)
 class PlacedLabel:
     track_id: int
@@ -856,10 +967,12 @@ class PlacedLabel:
 
 
 def lay_out_labels(faces: tuple[FaceResult, ...], marks: list[FaceMark], bounds: QRectF, taken: list[QRectF],
-                   fm: QFontMetricsF, cam_model: str | None, frame: QRectF, shorten: bool = False) -> list[PlacedLabel]:
+                   fm: QFontMetricsF, cam_model: str | None, frame: QRectF, shorten: bool = False,
+                   steady: LabelForms | None = None) -> list[PlacedLabel]:
     """Where each face's label goes (``_place_label``), in the faces' order, clear of ``taken`` and of the labels
     and lines placed before it; a face left out has none (the caller counts them). ``shorten``: a label with no room
-    may be drawn in a shorter form, where the caller can say so."""
+    may be drawn in a shorter form, where the caller can say so. ``steady``: the forms the labels were drawn in
+    before, which they keep while they fit (``LabelForms``); None: each in the form that fits best."""
     placed: list[PlacedLabel] = []
     obstacles, leaders = _rects_array(taken), np.zeros((0, 4))
     shown = [_rects_array(_showing(b, frame) for b in mark.boxes) for mark in marks]
@@ -868,44 +981,68 @@ def lay_out_labels(faces: tuple[FaceResult, ...], marks: list[FaceMark], bounds:
         box = own if len(mark.drawn) == 1 else own.united(mark.drawn[1])  # side by side: between the two too
         others = [b for other, bs in zip(marks, shown) if other is not mark for b in bs]
         target = LabelTarget(box, own, boxes, np.array(others, float).reshape(-1, 4))
-        if (found := _place_label(face, target, bounds, obstacles, fm, cam_model, frame, mark.colour,
-                                  leaders, shorten)) is None:
+        forms = label_forms(face, cam_model, mark.colour, shorten)
+
+        def place(only: int | None = None) -> Placement | None:
+            return _place_label(forms, target, bounds, obstacles, fm, frame, leaders, only)
+
+        found = place()
+        if steady is not None:
+            found = _steadied(steady, face.track_id, found, len(forms), place)
+        if found is None:
             continue
-        rect, lines, leader, short = found
-        obstacles = np.vstack([obstacles, _rects_array([rect])])
-        if leader is not None:
-            leaders = np.vstack([leaders, _lines_array([leader])])
-        placed.append(PlacedLabel(face.track_id, mark.colour, rect, lines, own, leader, short))
+        obstacles = np.vstack([obstacles, _rects_array([found.rect])])
+        if found.leader is not None:
+            leaders = np.vstack([leaders, _lines_array([found.leader])])
+        placed.append(PlacedLabel(face.track_id, mark.colour, found.rect, found.lines, own, found.leader,
+                                  found.form >= WHOLE_FORMS))
     return placed
 
 
-def _place_label(face: FaceResult, target: LabelTarget, bounds: QRectF, taken: np.ndarray, fm: QFontMetricsF,
-                 cam_model: str | None, frame: QRectF, colour: QColor, leaders: np.ndarray, shorten: bool = False
-                 ) -> tuple[QRectF, list[list[Segment]], QLineF | None, bool] | None:
-    """Where a face's label goes, its lines, its line to its face where it needs one, and whether it is shortened:
-    the whole label clear of every face, its own too, else one line (a crowded frame) clear of them, each next to
-    its face before either with a line to it; only then over its own face in the original panel (a face that fills
-    the frame leaves no room beside it), whole or on one line. Where neither has room, and ``shorten``, the same for
-    its ``short_forms``, before it is hidden: in a crowd the one line was wider than the room between two faces.
-    Never over another face, a filtered face, a title, another label or another's line, nor further from its face
-    than ``target.reach()``; None where nothing is free (counted by the caller). Allowed onto its own face at once, a
-    full label had covered a quarter of its face though one line fitted beside it."""
+def _steadied(steady: LabelForms, track_id: int, found: Placement | None, hidden: int,
+              place: Callable[[int], Placement | None]) -> Placement | None:
+    """Face ``track_id``'s label in the form it was drawn in before (``steady``), where that form still fits and
+    ``found`` (the form that fits best this frame) is not a longer one that has had room long enough; else ``found``.
+    ``hidden``: the form that stands for the label hidden, which a hidden label keeps as any other, for fewer frames."""
+    free = found.form if found is not None else hidden
+    held = steady.held(track_id)
+    held = None if held is None else min(held, hidden)  # a face with fewer forms than before (a figure gone)
+    frames = SHOW_FRAMES if held == hidden else UPGRADE_FRAMES
+    waiting = held is not None and free < held and not steady.longer_had_room(track_id, frames)
+    if held is not None and (free > held or waiting):
+        kept = place(held) if held < hidden else None
+        if kept is not None or held == hidden:
+            found = kept
+    steady.drawn(track_id, found.form if found is not None else hidden, waiting)
+    return found
+
+
+def _place_label(forms: list[list[list[Segment]]], target: LabelTarget, bounds: QRectF, taken: np.ndarray,
+                 fm: QFontMetricsF, frame: QRectF, leaders: np.ndarray, only: int | None = None) -> Placement | None:
+    """Where a face's label goes, in which of its ``forms`` (``label_forms``; ``only``: that one alone), and its
+    line to its face where it needs one: the whole label clear of every face, its own too, else one line (a crowded
+    frame) clear of them, each next to its face before either with a line to it; only then over its own face in the
+    original panel (a face that fills the frame leaves no room beside it), whole or on one line. Where neither has
+    room, the same for its shortened forms, before it is hidden: in a crowd the one line was wider than the room
+    between two faces. Never over another face, a filtered face, a title, another label or another's line, nor further
+    from its face than ``target.reach()``; None where nothing is free (counted by the caller). Allowed onto its own
+    face at once, a full label had covered a quarter of its face though one line fitted beside it."""
     own = _rects_array([target.own])[0]
     others = taken[~np.all(taken == own, axis=1)]
-    whole = [face_lines(face, colour), compact_lines(face, cam_model, colour)]
-    for forms, short in ((whole, False), (short_forms(face, cam_model, colour) if shorten else [], True)):
-        texts = [(lines, _label_size(lines, fm)) for lines in forms]
+    tried = range(len(forms)) if only is None else [only]
+    for group in ([f for f in tried if f < WHOLE_FORMS], [f for f in tried if f >= WHOLE_FORMS]):
+        sized = [(f, _label_size(forms[f], fm)) for f in group]
         with_line = None
-        for lines, size in texts:
+        for f, size in sized:
             if (found := _label_rect(target, size, bounds, taken, frame, leaders)) is not None:
                 if found[1] is None:
-                    return found[0], lines, None, short
-                with_line = with_line or (found[0], lines, found[1], short)
+                    return Placement(found[0], forms[f], None, f)
+                with_line = with_line or Placement(found[0], forms[f], found[1], f)
         if with_line is not None:
             return with_line
-        for lines, size in texts:
+        for f, size in sized:
             if (found := _label_rect(target, size, bounds, others, frame, leaders)) is not None:
-                return found[0], lines, found[1], short
+                return Placement(found[0], forms[f], found[1], f)
     return None
 
 
@@ -915,7 +1052,8 @@ def _frame_area(width: int, height: int) -> tuple[int, int]:
 
 
 def render(result: FrameResult | None, s: DisplaySettings, width: int, height: int, note: str = "",
-           geometry: dict | None = None, ready: Composed | None = None, dpr: float = 1.0) -> QImage:
+           geometry: dict | None = None, ready: Composed | None = None, dpr: float = 1.0,
+           steady: LabelForms | None = None) -> QImage:
     """The whole view at ``width``×``height``: what the window shows and what a snapshot saves.
 
     ``ready`` is the frame already composed by a worker; it is used only if it was composed
@@ -923,6 +1061,9 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
     device pixels per logical pixel. The image has that many more pixels, and the frame keeps
     them: drawn at the logical size and scaled up by Qt, a HiDPI screen showed the frame and
     its labels blurred. Everything is drawn in logical units as before.
+
+    ``steady``: the forms the view drew each face's label in before, which it keeps while they fit (``LabelForms``,
+    the view's own); None (a snapshot) draws each label in the form that fits best.
     """
     out = QImage(*_device((width, height), dpr), QImage.Format.Format_RGB32)
     out.setDevicePixelRatio(dpr)
@@ -985,14 +1126,16 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             draw_text_on_backdrop(p, QRectF(dx + 4, dy + 4, iw * scale - 8, fm.lineSpacing() + 6),
                                   "no face detected in this frame", TEXT, fm)
         kept_clear = list(taken)
-        # a shortened label leaves its classifier's name to the count in the titles' row: shortened only where that
-        # count has room to name it, at any count, and one classifier is every label's
+        # a shortened label leaves its classifier's name to the count, where the count has room to name it; one
+        # classifier is every label's. Shortened only where the titles' row had room for the name, a lone face's
+        # label was hidden in a view under 450 px wide, with room under the face for its figures
         named = {cam_model_of(face, s.cam_model) for face in result.faces}
         classifier, n = (next(iter(named)) if len(named) == 1 else None), len(result.faces)
-        shorten = len(named) == 1 and not_shown is not None and all(
-            labels_hidden_text(h, n, not_shown.width(), fm, n, classifier) is not None for h in (0, n))
-        labels = (lay_out_labels(result.faces, marks, bounds, taken, fm, s.cam_model, image_rect, shorten)
-                  if s.show_labels else [])
+        if steady is not None:
+            steady.begin((result.index, result.timestamp), (width, height, dpr, s.view, s.cam_model, s.show_labels),
+                         (face.track_id for face in result.faces))
+        labels = (lay_out_labels(result.faces, marks, bounds, taken, fm, s.cam_model, image_rect, len(named) == 1,
+                                 steady) if s.show_labels else [])
         for label in labels:  # under every label: a label drawn later had cut an earlier one's line short
             if label.leader is not None:
                 _draw_leader(p, label.leader, label.colour)
@@ -1002,11 +1145,14 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
         status: dict[str, QRectF] = {}  # where the two status lines were drawn, for the geometry
         status_text: dict[str, str] = {}  # and what they say
         shortened = sum(label.short for label in labels)
-        count = (labels_hidden_text(hidden, n, not_shown.width(), fm, shortened, classifier)
-                 if not_shown is not None else None)
+        under = _rows_under(image_rect, width, height) if s.show_labels and result.faces else []
+        drawn = kept_clear + [label.rect for label in labels]
+        lines = [label.leader for label in labels if label.leader is not None]
+        count = _count_line(hidden, n, shortened, classifier, not_shown, under, drawn, lines, fm)
         if count is not None:
-            status["not_shown"] = draw_text_on_backdrop(p, not_shown, count, MUTED, fm)
-            status_text["not_shown"] = count
+            count_room, count_text = count
+            status["not_shown"] = draw_text_on_backdrop(p, count_room, count_text, MUTED, fm)
+            status_text["not_shown"] = count_text
         if note:
             status["note"] = draw_text_on_backdrop(p, note_line, note, LIGHTER, fm)
         if geometry is not None:
@@ -1017,7 +1163,7 @@ def render(result: FrameResult | None, s: DisplaySettings, width: int, height: i
             geometry["faces"] = {mark.track_id: (mark.colour, list(mark.boxes)) for mark in marks}
             geometry["tags"] = {mark.track_id: on for mark, on in zip(marks, tags)}
             geometry["status"], geometry["status_text"] = status, status_text
-            geometry["status_room"] = {"not_shown": not_shown} if not_shown is not None else {}
+            geometry["status_room"] = {"not_shown": count[0]} if count is not None else {}
     finally:
         p.end()
     return out

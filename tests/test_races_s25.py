@@ -377,7 +377,7 @@ def test_painting_while_the_worker_offers_a_frame_draws_it(qtbot, monkeypatch):
 
     drawn = []
 
-    def render(result, settings, w, h, note, geometry, ready, dpr):
+    def render(result, settings, w, h, note, geometry, ready, dpr, steady=None):  # steady: the view's label forms
         drawn.append(ready)
         return QImage(max(1, w), max(1, h), QImage.Format.Format_RGB32)
 
