@@ -1,6 +1,6 @@
 """`python main.py app` (the default command): the live window.
 
-    python main.py                                  camera 0
+    python main.py                                  the camera last opened (camera 0 at first)
     python main.py app --source faces/              an image folder as a slideshow
     python main.py app --source clip.mp4 --classifier a.onnx --classifier b.onnx --filter f.onnx
 """
@@ -38,7 +38,8 @@ def slideshow_fps(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="0", help="camera index, video file, image folder or image (default: camera 0)")
+    p.add_argument("--source", help="camera index, video file, image folder or image (default: the camera last "
+                   "opened in the app, or camera 0 where it is not there)")
     p.add_argument("--slideshow-fps", type=slideshow_fps, default=2.0, help="images per second for a folder (default 2)")
     p.add_argument("--loop", action="store_true", help="repeat an image folder, an image or a video forever")
     p.add_argument("--max-seconds", type=positive_float, help="quit by itself after this many seconds (screenshots, tests)")
@@ -56,8 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # unwrapped (LocationsHelpFormatter), so that no path is cut at a hyphen or a space ("Application Support")
-EPILOG = """The app starts with the last session's models, view and CAM class where none
-is given here (its settings; BIASMIRROR_SETTINGS names another file): the
+EPILOG = """The app starts with the last session's camera, models, view and CAM class where
+none is given here (its settings; BIASMIRROR_SETTINGS names another file): the
 defaults above are a first start's. Where this system keeps them, and the log:
   settings  {settings}
   log       {log} (or --log)
@@ -183,13 +184,13 @@ def main(args: argparse.Namespace) -> int:
         return _run(app, args, log_path, signals)
 
 
-def refuse_making_the_source(source: str, outputs: list[tuple[str, str | None]]) -> None:
+def refuse_making_the_source(source: str | None, outputs: list[tuple[str, str | None]]) -> None:
     """An output inside a --source that does not exist is refused: its folders, made before the source was opened,
     made the source an empty folder (`--source x --log x/sub/app.log`), and the app said "no images found" where
     `run` says the source does not exist."""
     from inference.sources import camera_index
 
-    if camera_index(source) is not None:
+    if source is None or camera_index(source) is not None:  # none given: a camera
         return
     where = resolved(source, "--source")
     if where.exists():
@@ -244,6 +245,8 @@ def _run(app, args: argparse.Namespace, log_path: Path | None, signals: ClosingO
                         cam_class=args.cam_class, filter_override=chosen,
                         classifiers_chosen=bool(args.classifier), log_path=log_path, filter_condition=args.condition)
     _install_excepthook(window)
+    if args.source is None:
+        window.open_last_camera()
     window.show()
     failed: list[str] = []
     if args.screenshot:

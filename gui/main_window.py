@@ -30,7 +30,7 @@ from inference.models import Classifier, Filter
 from inference.pipeline import FramePipeline, PipelineConfig
 from inference.results import FrameResult
 from inference.runtime import RuntimeConfig
-from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, Source
+from inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, Source, camera_index
 
 from . import settings as st
 from .display_controls import DisplayControls
@@ -44,8 +44,8 @@ from .recording import Recorder, SessionStats
 from .recording_controls import RecordingControls
 from .session_summary import SessionSummary
 from .source_message import SourceMessage, refusal_text
-from .source_player import SourcePlayer, source_label
-from .status_line import FrameTimes, StatusLine, Warnings
+from .source_player import SourcePlayer, no_first_frame, source_label
+from .status_line import FrameTimes, MessageBar, StatusLine, Warnings
 from .window_actions import add_actions
 from .window_size import restore_window, size_docks
 from .workers import CaptureThread, DetectThread, InferenceThread, Mailbox
@@ -83,6 +83,10 @@ class MainWindow(QMainWindow):
         # a script's run (--max-seconds) exits with it, where the window's message alone had left status 0
         self.source_problem: str | None = None
         self.camera_lost = False
+        # the camera last opened, being opened at start; where it is not there, camera 0 is opened instead, and once
+        # that is settled the window says why (``_fallen_back_from``: the camera that was not there)
+        self._remembered_camera: int | None = None
+        self._fallen_back_from: int | None = None
         self.last_result: FrameResult | None = None
         self.results_shown = 0
         self._warnings = Warnings()  # the status bar's ⚠ shows the latest; older ones are counted
@@ -109,6 +113,8 @@ class MainWindow(QMainWindow):
                                  start.filter_pref, models_dir, start.disabled)
         self.models.log_path = log_path
         self.models.models_changed.connect(self._models_changed)
+        # F had switched it off: picking a filter in the list had left it off, under "no filter active"
+        self.models.filter_picked.connect(lambda: self.display_controls.filter_check.setChecked(True))
         condition, warning = self.choices.starting_condition(self.models.active_filter(), filter_condition)
         if warning is not None:  # --condition names one the filter in effect does not take
             self._warn(warning)
@@ -206,6 +212,7 @@ class MainWindow(QMainWindow):
                               self.help, lambda: self.recording.ask_output_dir())
         self.act_pause, self.act_record = actions.pause, actions.record
 
+        self.setStatusBar(MessageBar())  # a passing message too long for the bar is cut at a word, not mid-word
         self.status = StatusLine(self.statusBar())
         self.recording = RecordingControls(self, self.recorder, self.act_record, self.status, self._warn, self.qs,
                                            self.log_path)
@@ -249,8 +256,37 @@ class MainWindow(QMainWindow):
             self._show_message(f"Opening {what}…")
         self.player.start_opening(spec, self.loop)
 
+    def open_last_camera(self) -> None:
+        """Opens the camera last opened (camera 0 at a first start); where it is not there, camera 0."""
+        index = st.last_camera(self.qs)
+        self._remembered_camera = index if index != 0 else None
+        self.open_source(index)
+
     def _source_opened(self, spec: str | int, source: Source | None, error: Exception | None) -> None:
-        self.source_opened.emit(self._take_up(spec, source, error))
+        remembered, self._remembered_camera = self._remembered_camera, None
+        fallen_back_from, self._fallen_back_from = self._fallen_back_from, None
+        if source is None and remembered is not None and spec == remembered:  # a USB camera unplugged
+            self._fallen_back_from = remembered
+            self.open_source(0)
+            return
+        opened = self._take_up(spec, source, error)
+        if fallen_back_from is not None:
+            self._say_fallen_back(fallen_back_from, opened)
+        elif opened and (index := camera_index(spec)) is not None:
+            # the camera to open at the next start; not camera 0 fallen back to: the USB camera forgotten one day is
+            # looked for again the next
+            st.put(self.qs, st.LAST_CAMERA, index)
+        self.source_opened.emit(opened)
+
+    def _say_fallen_back(self, index: int, opened: bool) -> None:
+        """Camera ``index``, opened last time, was not there, and camera 0 was tried instead (``opened``): said in the
+        warnings, and where camera 0 opened in the status bar, after the opening's own messages, which clear it (the
+        page says why camera 0 did not open)."""
+        text = f"camera {index}, opened last time, is not there" + (": camera 0 opened instead" if opened else "")
+        log.info("%s", text)
+        self._warn(text)
+        if opened:
+            self.statusBar().showMessage(text, 15000)
 
     def _take_up(self, spec: str | int, source: Source | None, error: Exception | None) -> bool:
         """Plays ``source``, which ``spec`` opened; or says why it could not be opened (``error``)."""
@@ -306,7 +342,8 @@ class MainWindow(QMainWindow):
             self.open_source(path)
 
     def ask_camera(self) -> None:
-        index, ok = QInputDialog.getInt(self, "Open a camera", "Camera index:", 0, 0, 64)
+        last = min(st.last_camera(self.qs), 64)  # the one last opened is offered first
+        index, ok = QInputDialog.getInt(self, "Open a camera", "Camera index:", last, 0, 64)
         if ok:
             self.open_source(index)  # the number, not its digits: a folder "0" in the working folder is no camera
 
@@ -322,6 +359,9 @@ class MainWindow(QMainWindow):
         self._notes_shown = len(notes)
 
     def _capture_status(self, text: str) -> None:
+        if self.player.never_delivered():
+            # its "stopped delivering frames" and "reconnected", every second, said nothing of the program holding it
+            text = no_first_frame(self.source_name)
         self.statusBar().showMessage(text, 5000)
 
     def _capture_warning(self, text: str) -> None:
@@ -344,10 +384,14 @@ class MainWindow(QMainWindow):
         if lost:
             self.recorder.paused_reason = "camera lost"
             rec = "; recording paused (rows so far are kept)" if self.recorder.active else ""
+            if self.player.never_delivered():  # it never started: the page, whose "Try a camera…" the text names
+                paused = "\n\nRecording paused (rows so far are kept)." if self.recorder.active else ""
+                self._show_message(no_first_frame(self.source_name) + paused)
             self.view.set_note(f"{self.source_name} lost — retrying every second{rec}")
         else:
             self.recorder.paused_reason = None
             self.view.set_note("")
+            self.stack.setCurrentWidget(self.view)
 
     def _source_ended(self, cap: CaptureThread, text: str) -> None:
         if cap is self.capture:
@@ -385,7 +429,7 @@ class MainWindow(QMainWindow):
         if self._skipped:
             note += f"; {self._skipped} unreadable image(s) or frame(s) skipped, each named in the log"
         if self.recorder.active:
-            note += "; " + self.recorder.finish()
+            note += "; " + self.recording.finish()
             self.act_record.setChecked(False)
         self.view.set_note(note + " — open another source with Ctrl+O")
         self.statusBar().showMessage(note, 15000)
@@ -522,7 +566,8 @@ class MainWindow(QMainWindow):
         self.recording.shutdown()  # a snapshot being written is finished, not cut off
         st.put(self.qs, "geometry", self.saveGeometry())
         st.put(self.qs, "window_state", self.saveState())
-        st.put(self.qs, "slideshow_fps", self.slideshow_fps)
+        # a setting only --slideshow-fps gives, never read back: an earlier version's saved value is let go
+        self.qs.remove("slideshow_fps")
         self.qs.sync()
 
     def closeEvent(self, event) -> None:  # noqa: N802

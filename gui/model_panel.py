@@ -320,9 +320,11 @@ def filter_at_start(filters: list[Filter], filter_name: str | None) -> Filter | 
 
 
 class ModelPanel(QWidget):
-    """Emits ``models_changed`` when the active classifiers or the filter change."""
+    """Emits ``models_changed`` when the active classifiers or the filter change, and ``filter_picked`` when the user
+    picks a filter (not "none") in the list or from a file."""
 
     models_changed = Signal()
+    filter_picked = Signal()  # picking one is asking for it: the window switches the filter on
     FROM_FILE = "From file…"
 
     def __init__(self, classifiers: list[Classifier], filters: list[Filter], errors: list[str],
@@ -462,7 +464,8 @@ class ModelPanel(QWidget):
     def ask_filter_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a filter", self._start_dir(), "ONNX models (*.onnx)")
         if path:
-            self.load_filter_file(path)
+            if self.load_filter_file(path):
+                self.filter_picked.emit()
         else:
             self._rebuild()
 
@@ -474,6 +477,7 @@ class ModelPanel(QWidget):
             self.set_filter(None)
         else:
             self.set_filter(self.filters[index - 1])
+            self.filter_picked.emit()
 
     def show_card(self, model: OnnxModel) -> None:
         CardDialog(model, self).exec()

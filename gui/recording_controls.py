@@ -42,6 +42,21 @@ def shown_folder(folder: Path) -> str:
     return str(Path("~", folder.relative_to(home)))
 
 
+def record_tip(folder: Path) -> str:
+    """What Record does, for its tooltip: "● Record" alone had been read as a video clip's, and a teacher who recorded
+    the demo found a CSV."""
+    return f"Record the measurements (R): one CSV row per face per frame, no video, saved in {shown_folder(folder)}"
+
+
+def said_shortly(text: str, path: Path | None) -> str:
+    """A recording's line (``Recorder.finish``) with its file said as a snapshot's is, the folder first and home as ~:
+    the whole path, said last, was what a 1024 px status bar cut off."""
+    if path is None:
+        return text
+    return (text.replace(f"saved to {path}", f"saved in {shown_folder(path.parent)}: {path.name}", 1)
+            .replace(str(path.parent), shown_folder(path.parent)))
+
+
 def cam_class_drawn(result: FrameResult, cam_model: str | None) -> str | None:
     """The class of the CAMs ``result`` carries for ``cam_model``, as the painter picks them; None where no face has a
     classifier's map."""
@@ -63,10 +78,19 @@ class RecordingControls(QObject):
         super().__init__(window)
         self.window, self.recorder, self.action, self.status, self.warn = window, recorder, action, status, warn
         self.qs, self.log_path = qs, log_path
-        self.output_dir = Path(st.get(qs, "output_dir", str(st.default_output_dir()), str))
+        self.output_dir = Path(st.get(qs, "output_dir", str(st.default_output_dir()), str))  # and Record's tooltip
         # snapshots are drawn, encoded and written here, one after the other (so names stamped alike never clash)
         self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
         self._snapshot_done.connect(self._snapshot_saved)
+
+    @property
+    def output_dir(self) -> Path:
+        return self._output_dir
+
+    @output_dir.setter
+    def output_dir(self, folder: Path) -> None:
+        self._output_dir = Path(folder)
+        self.action.setToolTip(record_tip(self._output_dir))  # it names the folder the rows go to
 
     def ask_output_dir(self) -> None:
         """The folder for recordings and snapshots, picked in a dialog and saved for the next session."""
@@ -80,7 +104,7 @@ class RecordingControls(QObject):
         """Stops the recording, or starts one of ``source_name`` in the output folder."""
         bar = self.window.statusBar()
         if self.recorder.active:
-            text = self.recorder.finish()
+            text = self.finish()
             if self.recorder.failure:
                 self.warn(text)
             bar.showMessage(text, 10000)
@@ -94,8 +118,13 @@ class RecordingControls(QObject):
                 return
             if camera_lost:
                 self.recorder.paused_reason = "camera lost"
-            bar.showMessage(f"recording per-face rows to {path}", 5000)
+            bar.showMessage(f"recording one CSV row per face per frame (no video) in {shown_folder(path.parent)}: "
+                            f"{path.name}", 5000)
         self.show_state()
+
+    def finish(self) -> str:
+        """Stops the recording; says where its rows went, shortly (``said_shortly``)."""
+        return said_shortly(self.recorder.finish(), self.recorder.path)
 
     def _start(self, folder: Path, source_name: str) -> Path:
         """A recording of ``source_name`` begun in a file of its own in ``folder``: none that another window (or the

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings, QStandardPaths
 
 ORG, APP = "BiasMirror", "BiasMirror"
 ENV = "BIASMIRROR_SETTINGS"
+LAST_CAMERA = "last_camera"  # the camera index last opened: the one a start without --source opens
 
 
 def make_settings() -> QSettings:
@@ -56,6 +57,12 @@ def file_key(path: str | Path) -> str:
     """What a model's saved state is kept under: its file, resolved. Not its name: two files of one card name are
     numbered by load order, and with the first gone the second took its name, and with it the first's state."""
     return str(Path(path).resolve())
+
+
+def last_camera(settings: QSettings) -> int:
+    """The camera index last opened, 0 where none was (or what was saved is no index): a USB camera at 1 had to be
+    chosen again at every start."""
+    return get(settings, LAST_CAMERA, 0, int, within=(0, math.inf))
 
 
 def put(settings: QSettings, key: str, value) -> None:

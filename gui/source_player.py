@@ -30,6 +30,14 @@ def source_label(spec: str | int) -> str:
     return f"camera {index}" if index is not None else str(spec)
 
 
+def no_first_frame(name: str) -> str:
+    """What is said of a camera that opened but has given no frame at all: another program holding it (a video call)
+    lets it open and delivers nothing, and "lost" or "stopped delivering frames" had sent no one to look for that
+    program."""
+    return (f"{name[:1].upper()}{name[1:]} opened but has given no picture: another program (a video call, for "
+            "instance) may be using it. Close that program, then choose \"Try a camera…\" again.")
+
+
 class _CountingMailbox(Mailbox[Frame]):
     """The capture's mailbox, counting the frames put in it: only a frame that was read is put, so a source that
     ends with none put (a folder of corrupt images) played nothing, though it opened."""
@@ -147,6 +155,10 @@ class SourcePlayer(QObject):
         return cap if isinstance(cap, CaptureThread) and cap is self.capture else None
 
     # --- what was read ----------------------------------------------------------------------
+    def never_delivered(self) -> bool:
+        """Whether the source playing is a camera that opened but has not given one frame yet."""
+        return self.capture is not None and self.capture.source.live and not self.captured.delivered
+
     def nothing_played(self, why: str | None) -> str | None:
         """The source is over (``why``: its warning or error; None for a plain end): the problem to note where not
         one frame of it was read, since it failed as surely as one that would not open (`run` refuses it with 2)."""

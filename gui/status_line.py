@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 
-from PySide6.QtCore import QEvent, QSize, Qt
-from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QLabel, QStatusBar, QToolTip
+from PySide6.QtCore import QEvent, QRect, QSize, Qt
+from PySide6.QtGui import QFontMetrics, QPainter
+from PySide6.QtWidgets import QLabel, QStatusBar, QStyle, QStyleOption, QToolTip, QWidget
 
 from inference.results import FrameResult
 
@@ -83,6 +83,19 @@ class Warnings:
         return iter(self._latest)
 
 
+def elide_at_words(text: str, metrics: QFontMetrics, width: int) -> str:
+    """``text`` whole where it fits in ``width`` px, else the words of it that fit and "…": cut mid-word, "retrying
+    every s" read as a typo. A first word too long on its own is cut as Qt cuts it."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    cut = metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
+    kept = cut[:-1] if cut.endswith("…") else cut
+    if text[len(kept):len(kept) + 1] == " ":  # Qt's cut fell between two words
+        return kept.rstrip(" ,;:") + "…"
+    words = kept[:kept.rfind(" ")].rstrip(" ,;:") if " " in kept else ""
+    return words + "…" if words else cut
+
+
 class ElidedLabel(QLabel):
     """A label that shows its text's start and "…" where the bar has no room for all of it (its first word at the
     least), whole in its tooltip then: QLabels as wide as their text had made the status bar 1,542 px under a 24 pt
@@ -100,7 +113,7 @@ class ElidedLabel(QLabel):
 
     def shown_text(self) -> str:
         """The text as drawn at the label's width."""
-        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
+        return elide_at_words(self.text(), self.fontMetrics(), self.contentsRect().width())
 
     def _width_of(self, text: str) -> int:
         margins = self.contentsMargins()
@@ -115,6 +128,53 @@ class ElidedLabel(QLabel):
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and not self.toolTip() and self.shown_text() != self.text():
             QToolTip.showText(event.globalPos(), plain_tip(self.text()), self)
+            return True
+        return super().event(event)
+
+
+class MessageBar(QStatusBar):
+    """A status bar whose passing message, where it does not fit beside the labels that stay, ends at a word and "…",
+    whole in its tooltip: QStatusBar cuts it at the first label, mid-word ("…retrying every s|source: camera 0").
+    ``currentMessage()`` stays whole."""
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        super().paintEvent(event)
+        room = self._message_room()
+        shown = self._shown_message(room)
+        if shown == self.currentMessage():
+            return
+        # over the message QStatusBar drew, cut: its background again, then the words that fit
+        painter = QPainter(self)
+        painter.setClipRect(room)
+        painter.fillRect(room, self.palette().window())
+        option = QStyleOption()
+        option.initFrom(self)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_PanelStatusBar, option, painter, self)
+        painter.setPen(self.palette().windowText().color())
+        painter.drawText(room, Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter
+                         | Qt.TextFlag.TextSingleLine, shown)
+        painter.end()
+
+    def shown_message(self) -> str:
+        """The passing message as drawn at the bar's width ("" where none shows)."""
+        return self._shown_message(self._message_room())
+
+    def _shown_message(self, room: QRect) -> str:
+        return elide_at_words(self.currentMessage(), self.fontMetrics(), room.width())
+
+    def _message_room(self) -> QRect:
+        """Where QStatusBar draws a passing message: from its left margin to the first label (or the size grip)
+        still shown beside it."""
+        left, right = 6, self.width() - 12
+        for child in self.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            if child.isVisible() and not child.isWindow():
+                right = min(right, child.x() - 2)
+        return QRect(left, 0, max(0, right - left), self.height())
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and self.shown_message() != self.currentMessage() \
+                and self._message_room().contains(event.pos()):
+            QToolTip.showText(event.globalPos(), plain_tip(self.currentMessage()), self)
             return True
         return super().event(event)
 

@@ -10,6 +10,8 @@ from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QAbstractSpinBox, QApplication,
                                QComboBox, QDockWidget, QLineEdit, QPlainTextEdit, QTextEdit, QToolBar, QWidget)
 
+from .frame_view import HELP_HTML
+
 if TYPE_CHECKING:
     from .display_controls import DisplayControls
     from .frame_view import HelpOverlay
@@ -25,6 +27,10 @@ COMMAND_MODIFIERS = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.A
 # control stays as the focus came to it, by a click or by the keyboard
 FOCUS_COMES_BACK = {Qt.FocusReason.ActiveWindowFocusReason, Qt.FocusReason.PopupFocusReason,
                     Qt.FocusReason.MenuBarFocusReason}
+# The keys of the window's own actions the help's table (frame_view.HELP_HTML) does not list: F11 did nothing, and
+# Ctrl+Q worked but was named nowhere
+WINDOW_KEYS_HTML = ("<tr><td><b>F11</b></td><td>full screen on / off (a projector); <b>Esc</b> leaves it</td></tr>"
+                    "<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>")
 # The app moves the focus itself (a classifier's row made again, the help closed): the control it moves the focus to
 # takes the place of the one that had it, and is as that one was. Counted as the keyboard, Space after a click on a
 # classifier's check box had ticked it back, and after the help opened and closed had ticked the clicked check box
@@ -119,11 +125,45 @@ class KeysToFocusedControls(QObject):
         return False
 
 
+def help_with_window_keys(html: str) -> str:
+    """The help's ``html`` with the window's own keys (``WINDOW_KEYS_HTML``) at the end of its table of keys."""
+    return html.replace("</table>", WINDOW_KEYS_HTML + "</table>", 1)
+
+
+class FullScreen(QObject):
+    """``window`` on the whole screen and back (F11, the View menu's ``action``): a projector of 1024×768 left the
+    picture a fifth of the window. Esc leaves it too, where nothing before the window took the key (the help, shown,
+    closes on Esc first). The action's tick follows the window's state, however it changed."""
+
+    def __init__(self, window: QWidget, action: QAction) -> None:
+        super().__init__(window)
+        self._window, self._action = window, action
+        window.installEventFilter(self)
+
+    def show_full(self, on: bool) -> None:
+        state = self._window.windowState()
+        full = Qt.WindowState.WindowFullScreen
+        self._window.setWindowState(state | full if on else state & ~full)  # a maximized window stays maximized
+        self._action.setChecked(self._window.isFullScreen())
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is not self._window:
+            return False
+        kind = event.type()
+        if kind == QEvent.Type.WindowStateChange:
+            self._action.setChecked(self._window.isFullScreen())
+        elif kind == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape and self._window.isFullScreen():
+            self.show_full(False)
+            return True
+        return False
+
+
 @dataclass
 class WindowActions:
     """The actions the window changes after they are made."""
     pause: QAction
     record: QAction
+    full_screen: QAction
 
 
 def add_actions(window: MainWindow, controls: DisplayControls, docks: Sequence[QDockWidget], help_overlay: HelpOverlay,
@@ -170,7 +210,11 @@ def add_actions(window: MainWindow, controls: DisplayControls, docks: Sequence[Q
     menu_view.addSeparator()
     for dock in docks:
         menu_view.addAction(dock.toggleViewAction())  # named as the dock is titled
+    menu_view.addSeparator()
+    act_full = act("Full screen", lambda on: full_screen.show_full(on), ["F11"], menu_view, checkable=True)
+    full_screen = FullScreen(window, act_full)
     tb.addSeparator()
     act("Help", help_overlay.toggle, ["H", "F1"], menu_help, True)
+    help_overlay.setHtml(help_with_window_keys(HELP_HTML))
     KeysToFocusedControls(window)
-    return WindowActions(act_pause, act_record)
+    return WindowActions(act_pause, act_record, act_full)
