@@ -22,6 +22,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from .bounded_mean import SHUFFLES, betting_interval
+
 SMALL_GROUP = 30  # groups below this are flagged: their intervals are wide
 UNKNOWN = "unknown"  # the group of a face the dataset gives no such label, in every table (as the audit names it)
 # an age band's label, its lower bound captured: "3-9", "60+", "25", FairFace's "more than 70"
@@ -89,8 +91,8 @@ def proportion(successes: int, n: int) -> dict:
 
 
 def mean_ci(values: np.ndarray, confidence: float = 0.95, bounds: tuple[float, float] | None = None) -> dict:
-    """Mean with a t interval, cut to ``bounds`` where the values cannot leave them (a mean of probabilities
-    near 1 would otherwise read [0.85, 1.006])."""
+    """Mean with a t interval, cut to ``bounds`` where the values cannot leave them (a mean ITA of three faces had
+    read [-192.9, 250.3]). Probabilities and their differences get ``bounded_mean_ci`` instead."""
     values = np.asarray(values, float)
     n = len(values)
     if n == 0:
@@ -104,6 +106,31 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95, bounds: tuple[float, f
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return {"value": m, "lo": float(lo), "hi": float(hi), "n": n}
+
+
+# what report.json says of ``bounded_mean_ci``'s intervals (audit.stats.INTERVAL_METHODS)
+BOUNDED_MEAN_INTERVAL = ("95% betting interval (Waudby-Smith & Ramdas 2023: hedged capital, plug-in bets for a fixed "
+                         f"n, averaged over {SHUFFLES} fixed shuffles; inference.bounded_mean), whose coverage holds "
+                         "for any distribution within the range")
+
+
+def bounded_mean_ci(values, bounds: tuple[float, float], confidence: float = 0.95) -> dict:
+    """Mean of values that cannot leave ``bounds`` (P(female): [0, 1]), with the betting interval
+    (``inference.bounded_mean``): its coverage holds whatever their distribution within ``bounds``, at every n. The t
+    interval (``mean_ci``) it replaces for P(female) covered the mean of one gender's 2 to 30 faces 51-82 % of the
+    time, 0.89-0.90 at 100 (the shipped classifier's UTKFace test adults: their values pile up at 0 or 1 with a few far
+    off, which a handful of faces mostly misses), and gave equal values (two or three saturated P = 1.0) an interval
+    of one point; this one covered it 0.999-1.000 of the time, 1.45-1.52 times t's width on one gender's 754 to 876
+    faces. None below 2 values, as ``mean_ci``."""
+    values = np.asarray(values, float)
+    n = len(values)
+    if n == 0:
+        return {"value": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
+    m = float(values.mean())
+    if n < 2 or not np.isfinite(m):  # one value has no interval; a value not finite has no mean
+        return {"value": m, "lo": float("nan"), "hi": float("nan"), "n": n}
+    lo, hi = betting_interval(values, bounds, confidence)
+    return {"value": m, "lo": lo, "hi": hi, "n": n}
 
 
 def series_mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict:
@@ -128,7 +155,8 @@ def series_mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict:
 
 
 def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, p_pos: np.ndarray) -> dict:
-    """accuracy, FPR, FNR (with modified Wilson CIs) and mean P(positive) for 0/1 arrays."""
+    """accuracy, FPR, FNR (with modified Wilson CIs) and mean P(positive) (with the betting interval) for 0/1
+    arrays."""
     y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
     neg, pos = ~y_true, y_true
     return {
@@ -136,7 +164,7 @@ def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, p_pos: np.ndarray) ->
         "accuracy": proportion(int((y_true == y_pred).sum()), len(y_true)),
         "fpr": proportion(int((y_pred & neg).sum()), int(neg.sum())),
         "fnr": proportion(int((~y_pred & pos).sum()), int(pos.sum())),
-        "mean_p_female": mean_ci(p_pos, bounds=(0.0, 1.0)),
+        "mean_p_female": bounded_mean_ci(p_pos, (0.0, 1.0)),
         "small": bool(len(y_true) < SMALL_GROUP),
     }
 

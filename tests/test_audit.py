@@ -165,7 +165,7 @@ def test_identity_filter_no_shift(world, tmp_path):
 
 def test_schema_round_trip(world):
     r = json.loads((world["out"] / "report.json").read_text())
-    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 16  # no "gate" key unless asked for
+    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 17  # no "gate" key unless asked for
     assert r["detection"] is None  # aligned faces: the whole image is the face, nothing was looked for
     doc = (REPO / "docs" / "audit_schema.md").read_text()
     for key in TOP_LEVEL_KEYS:
@@ -365,7 +365,9 @@ def _photos_with_a_second_face(folder: Path, labels: list[str], pairs: int, head
     return folder
 
 
-STRICT_GATE = ("--max-delta-ita", "2", "--max-delta-p", "0.05", "--max-unmeasurable-share", "0.99", "--strict")
+# The identity filter moves no face's P(female), but a mean of values in [-1, 1] over 4 faces is shown no nearer than
+# ±0.74 (the betting interval, inference.bounded_mean, whatever the values): a strict gate on so few needs that much
+STRICT_GATE = ("--max-delta-ita", "2", "--max-delta-p", "0.9", "--max-unmeasurable-share", "0.99", "--strict")
 
 
 def test_a_strict_gate_on_labelled_photos_leaves_out_the_faces_no_label_names(world, tmp_path, capsys):
@@ -702,10 +704,11 @@ def test_the_ship_gate_fails_a_filter_shown_beyond_tolerance_and_passes_one_show
     row = next(f for f in gate["failing"] if f["grouping"] == "overall")
     assert (row["verdict"], row["lo"], row["hi"], row["n"]) == ("beyond", overall["lo"], overall["hi"], overall["n"])
     assert "Ship gate" in capsys.readouterr().out and any("FAILED" in s for s in r["summary"])
+    # a group of 10 faces, ΔP(female) 0 on each, is shown within ±0.34 (a bounded mean's betting interval)
     rc, r, _ = audit("--dataset", f"utkface:{world['data']}", "--classifier", str(world["planted"]), "--filter",
                      str(world["identity"]), "--out", str(tmp_path / "id"), "--no-html", "--max-delta-ita", "2",
-                     "--max-delta-p", "0.05", "--strict", "--max-unmeasurable-share", "0.35")  # 0 of 10: ≤ 30.8 %
-    assert rc == 0 and r["gate"]["passed"] and r["gate"]["counts"]["beyond"] == 0
+                     "--max-delta-p", "0.5", "--strict", "--max-unmeasurable-share", "0.35")  # 0 of 10: ≤ 30.8 %
+    assert rc == 0 and r["gate"]["passed"] and r["gate"]["counts"]["beyond"] == 0, r["gate"]["failing"]
     assert {x["measure"] for x in r["gate"]["rows"]} == {"delta_ita", "delta_p_female:planted", "made_unmeasurable"}
 
 
@@ -767,8 +770,9 @@ def test_the_mean_of_a_handful_of_shifts_gets_a_t_interval_and_the_gate_does_not
     lo, hi = stats.t.interval(0.95, 2, loc=np.mean(three), scale=stats.sem(three))
     assert (got["lo"], got["hi"]) == pytest.approx((lo, hi)) and got["lo"] == pytest.approx(-0.273, abs=1e-3)
     assert verdict(got["lo"], got["hi"], 0.02) == "unsettled"
-    near_one = mean_or_median_ci([0.99, 0.95, 0.999, 0.97], "mean", (0.0, 1.0))  # a probability's t interval read 1.012
-    assert near_one["hi"] == 1.0 and 0.9 < near_one["lo"] < near_one["value"]
+    # a probability's t interval read 1.012; a bounded mean's (the betting interval) stays within [0, 1] by itself
+    near_one = mean_or_median_ci([0.99, 0.95, 0.999, 0.97], "mean", (0.0, 1.0))
+    assert near_one["hi"] == 1.0 and 0.0 <= near_one["lo"] < near_one["value"]
     from inference.audit.classifier_audit import p_female_distribution
     assert p_female_distribution([0.99, 0.95, 0.999, 0.97])["mean"]["hi"] == 1.0
     many = np.random.default_rng(0).normal(0.1, 1, 40)  # and t still from 30 values on, where BCa had been
@@ -1118,7 +1122,9 @@ def test_faces_of_no_measured_tone_are_gated_on_p_female_not_on_ita(world, tmp_p
                      "--max-delta-ita", "90", "--max-delta-p", "0.99")
     assert "not measurable" in r["filter"]["by"]["skin_tone"]  # still a row of the tables
     rows = [row for row in r["gate"]["rows"] if row["group"] == "not measurable"]
-    assert [(row["measure"], row["n"], row["verdict"]) for row in rows] == [("delta_p_female:tiny-a", 3, "within")]
+    # judged on its interval (three faces' mean ΔP(female) is shown no nearer than about ±1, so not "within" ±0.99)
+    assert [(row["measure"], row["n"], row["verdict"]) for row in rows] == [("delta_p_female:tiny-a", 3, "unsettled")]
+    assert rows[0]["lo"] is not None and rows[0]["hi"] is not None
 
 
 def test_a_classifier_trained_to_nan_gets_a_report_saying_not_measured_not_a_traceback(tmp_path):

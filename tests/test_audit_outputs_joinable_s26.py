@@ -129,7 +129,7 @@ def test_the_schema_version_and_the_schema_name_faces_csvs_group_columns():
     from inference.audit.report import SCHEMA_VERSION
 
     schema = SCHEMA.read_text(encoding="utf-8")
-    assert SCHEMA_VERSION == 16 and "Integer, 16." in schema and "16: `audit.statistics.intervals`" in schema
+    assert SCHEMA_VERSION == 17 and "Integer, 17." in schema and "16: `audit.statistics.intervals`" in schema
     row = next(line for line in schema.splitlines() if line.startswith("| `faces.csv` |"))
     assert "then `gender_race`, `age_band` and `skin_tone`" in row and 'faces.groupby("gender_race").size()' in row
 
@@ -141,8 +141,9 @@ def test_report_json_names_each_interval_kinds_method_and_each_tests_variant(gro
 
     report, _ = grouped["filtered"]
     assert report["audit"]["statistics"]["intervals"] == INTERVAL_METHODS
-    assert set(INTERVAL_METHODS) == {"proportions", "share_made_unmeasurable", "means", "medians"}
+    assert set(INTERVAL_METHODS) == {"proportions", "share_made_unmeasurable", "means", "bounded_means", "medians"}
     assert "modified Wilson" in INTERVAL_METHODS["proportions"]
+    assert "Student's t" in INTERVAL_METHODS["means"] and "betting" in INTERVAL_METHODS["bounded_means"]
     assert "Clopper-Pearson" in INTERVAL_METHODS["share_made_unmeasurable"]
     tests = list(statistical_tests(report))
     kinds = Counter(kind for kind, _ in tests)

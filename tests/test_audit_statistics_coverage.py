@@ -73,7 +73,7 @@ def test_the_proportion_interval_is_wilsons_with_poisson_bounds_at_the_first_cou
         assert modified_wilson(1, n)[1] == pytest.approx(wilson_by_formula(1, n)[1])
 
 
-# --- means: Student's t at every n, and no jump at 30 faces ----------------------------------------------------------
+# --- means: one kind of interval at every n (t for ΔITA, the betting interval for ΔP(female)): no jump at 30 faces --
 
 # ΔP(female) of 29 faces of one group, drawn from the shipped filter's real per-face shifts (heavy-tailed: most
 # near 0, a few near −0.4)
@@ -106,13 +106,28 @@ def test_a_thirtieth_face_at_the_groups_mean_does_not_turn_the_gate_from_passed_
 
 
 @pytest.mark.parametrize("n", [29, 30, 100])
-def test_a_mean_shift_has_students_t_interval_whatever_the_number_of_faces(n):
+def test_a_mean_shift_has_one_kind_of_interval_whatever_the_number_of_faces(n):
+    """ΔITA: Student's t; ΔP(female), which cannot leave [-1, 1]: the betting interval (inference.bounded_mean),
+    whose coverage holds whatever the shifts' distribution (t's did not on their skew), below DELTA_P_T_FROM faces,
+    and t from there (where the betting interval had cost the gate its power)."""
     from inference.audit.filter_audit import group_shift
+    from inference.audit.stats import DELTA_P_T_FROM
+    from inference.metrics import bounded_mean_ci
 
     shifts = list(np.random.default_rng(n).standard_t(3, n) / 20)  # heavy tails, as the real shifts have
-    got = group_shift(shift_rows(shifts), ["clf"])["classifiers"]["clf"]["delta_p_female"]["mean"]
-    lo, hi = stats.t.interval(CONFIDENCE, n - 1, loc=np.mean(shifts), scale=stats.sem(shifts))
-    assert (got["lo"], got["hi"]) == (pytest.approx(lo), pytest.approx(hi))
+    rows = [{**row, "d_ita": 40 * d} for row, d in zip(shift_rows(shifts), shifts)]
+    out = group_shift(rows, ["clf"])
+    got = out["classifiers"]["clf"]["delta_p_female"]["mean"]
+    clipped = np.clip(shifts, -1, 1)
+    if n < DELTA_P_T_FROM:
+        want = bounded_mean_ci(clipped, (-1.0, 1.0), CONFIDENCE)
+        want = want["lo"], want["hi"]
+    else:
+        want = stats.t.interval(CONFIDENCE, n - 1, loc=np.mean(clipped), scale=stats.sem(clipped))
+    assert (got["lo"], got["hi"]) == (pytest.approx(want[0]), pytest.approx(want[1]))
+    d_ita = 40 * np.array(shifts)
+    lo, hi = stats.t.interval(CONFIDENCE, n - 1, loc=np.mean(d_ita), scale=stats.sem(d_ita))
+    assert (out["delta_ita"]["mean"]["lo"], out["delta_ita"]["mean"]["hi"]) == (pytest.approx(lo), pytest.approx(hi))
 
 
 # --- Wilcoxon: the exact sign-flip null where magnitudes tie --------------------------------------------------------

@@ -4,8 +4,9 @@ tests either enumerate every permutation or use a fixed seed.
 Why our own helpers instead of fairlearn's ``MetricFrame``: the audit runs in
 the light runtime (no pandas or scikit-learn), and proportions get modified Wilson
 score intervals (``inference.metrics``), which stay sensible for the small
-groups an audit cares most about. Means of continuous quantities (ΔITA, ΔP(female),
-CAM focus) get Student's t intervals at every n; medians get the distribution-free order-statistic interval.
+groups an audit cares most about. Means of values in [0, 1] or [−1, 1] (P(female), ΔP(female), CAM focus) get the
+betting interval (``inference.bounded_mean``), whose coverage holds whatever their distribution; means of ITA, L*
+and their shifts Student's t at every n; medians the distribution-free order-statistic interval.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from ..metrics import PROPORTION_INTERVAL, mean_ci
+from ..metrics import BOUNDED_MEAN_INTERVAL, PROPORTION_INTERVAL, bounded_mean_ci, mean_ci
 
 SEED = 20240601
 CONFIDENCE = 0.95
@@ -26,12 +27,22 @@ ITA_RANGE = (-90.0, 90.0)
 L_RANGE = (0.0, 100.0)
 UNIT_RANGE = (0.0, 1.0)  # P(female), CAM focus shares
 
+# From this many faces a ΔP(female) mean with spread gets Student's t again: the betting interval's guarantee costs
+# the gate its power there (a group of 100 faces whose mean ΔP(female) is −0.05 was shown beyond ±0.02 1-3 % of the
+# time, t 91-97 %), while t's own error has shrunk (a group whose mean lies on +0.02 called beyond 5-6 % of the time
+# at 100-200 faces, against 16-27 % at 3-10). P(female) and CAM focus, described and not gated, keep the betting
+# interval at every n; equal values keep it too (no spread is no evidence of a narrow mean).
+DELTA_P_T_FROM = 100
 # Each kind of interval object's method, as report.json's audit.statistics.intervals names it: an interval object
 # carries none of its own, and a reader of the file alone could not tell a modified Wilson interval from an exact one.
 INTERVAL_METHODS = {
     "proportions": PROPORTION_INTERVAL,
     "share_made_unmeasurable": "95% Clopper-Pearson, the exact binomial interval (scipy.stats.binomtest)",
-    "means": "95% Student's t, cut to the range the values cannot leave; none below 3 values (2 for mean_p_female)",
+    "means": "95% Student's t, cut to the range the values cannot leave: means of ITA, L* and their shifts (ΔITA, "
+             f"ΔL*, Δb*), and of ΔP(female) over {DELTA_P_T_FROM} faces or more that are not all equal; none below 3 "
+             "values",
+    "bounded_means": BOUNDED_MEAN_INTERVAL + ": means of P(female) and CAM focus, and of ΔP(female) over fewer than "
+                     f"{DELTA_P_T_FROM} faces or all equal ones; none below 3 values (2 for metrics' mean_p_female)",
     "medians": "95% distribution-free interval between two order statistics (scipy.stats.quantile_test); none below "
                "6 values",
 }
@@ -52,25 +63,54 @@ def difference_range(bounds: tuple[float, float]) -> tuple[float, float]:
     return lo - hi, hi - lo
 
 
+# The ranges whose means get the betting interval (``mean_or_median_ci``): probabilities and shares (P(female), CAM
+# focus) and their differences (ΔP(female)), whose values spread over the range, a few faces at its far ends. ITA, L*
+# and their shifts keep Student's t, which covers them (ΔITA: 0.95-0.96 from 3 to 100 faces of the shipped filter's
+# shifts): a face may lie anywhere in ±180°, and an interval that must allow for it was 3.0-5.1 times t's width on
+# 100 to 30 faces' ΔITA, ΔL* 4.6-7.2 (1.4 and 1.6 times on all 1,538).
+BETTING_RANGES = (UNIT_RANGE, difference_range(UNIT_RANGE))
+
+
+def _gets_betting_interval(v: np.ndarray, bounds: tuple[float, float]) -> bool:
+    """Whether a mean of ``v`` in ``bounds`` gets the betting interval (``BETTING_RANGES``, ``DELTA_P_T_FROM``)."""
+    if bounds not in BETTING_RANGES:
+        return False
+    if bounds == UNIT_RANGE or len(v) < DELTA_P_T_FROM:
+        return True
+    return bool(np.all(v == v[0]))
+
+
 def _clean(values) -> np.ndarray:
     v = np.asarray([x for x in values if x is not None], float)
     return v[np.isfinite(v)]
 
 
 def mean_or_median_ci(values, statistic: str = "mean", bounds: tuple[float, float] | None = None) -> dict:
-    """Point value and 95% CI of the mean or median. A mean: Student's t at every n, cut to ``bounds`` where the values
-    cannot leave them (a mean P(female) of 0.977 read [0.943, 1.012]). A median: the order-statistic interval
-    (``median_ci``).
+    """Point value and 95% CI of the mean or median. A mean of values in one of ``BETTING_RANGES``: the betting
+    interval (``metrics.bounded_mean_ci``), but for ΔP(female) over ``DELTA_P_T_FROM`` faces or more with spread;
+    any other mean: Student's t, cut to ``bounds`` where the values cannot leave them. A median: the order-statistic
+    interval (``median_ci``).
 
-    Why t and not a bootstrap: on the audit's heavy-tailed shifts BCa covered the mean less than it said, the more
-    so the fewer the faces. Over groups drawn from the shipped filter's real per-face shifts (1,630 UTKFace test
-    adults), BCa covered the mean ΔITA 0.916 of the time at 30 faces (t 0.965) and 0.927 at 100 (t 0.946), the mean
-    ΔP(female) 0.802 at 30 (t 0.871) and 0.893 at 100 (t 0.936); on t₃ values 0.907-0.925 (t 0.953-0.966). The ship
-    gate called a group whose true mean lies on the tolerance "beyond" 3.2-4.8 % of the time (t: ΔP(female) 0.1-1.6 %,
-    ΔITA 2.4-3.3 %; 30-200 faces), and a 30th face equal to a group's mean turned PASSED into FAILED where the
-    interval switched from t to BCa at 30 values. Below 30 it was t already: a bootstrap over a handful of values
-    cannot reach past their extremes (it covered the mean 74 % of the time at n = 3). t is no cure for skew:
-    ΔP(female), most faces near 0 and a few far below, is covered 0.76 of the time at 10 faces and 0.85 at 29."""
+    Why the betting interval for ΔP(female): most faces' shifts sit near 0 and a few fall far (a flip), so a small
+    group's faces usually miss the rare far ones and their t interval lies above the true mean, and narrow. Holding
+    groups drawn from the shipped filter's real per-face shifts (1,630 UTKFace test adults; 2,000 draws a cell) to the
+    gate at ±0.02 with their true mean on a bound, t called them "beyond" where the mean lay on +0.02 16-27 % of the
+    time at 3-10 faces, 10-14 % at 30-50 and 5-6 % at 100-200 (the gender-balanced classifier 11-16 %, 8-11 %, 5-7 %),
+    and where it lay on −0.02 0-1.3 %; on a mixture of 90 % N(0, 0.01) and 10 % N(−0.2, 0.1) 34-55 % at 3-10 faces, 13 %
+    at 30 and 6 % at 100 (−0.02: at most 0.9 %). It covered the mean ΔP(female) 0.73-0.89 of the time at 3-30 faces, and
+    three equal shifts (ΔP = 0.0 where a float32 sigmoid saturates at 1.0 before and after) had an interval of one
+    point, "within" any tolerance. The betting interval called "beyond" in none of those draws, on either side, and
+    covered the mean 0.99-1.00 of the time from 3 to 100 faces; the price is width where faces are few: on the real
+    shifts 2.7 times t's at 100 faces, 4.6 at 30, 1.45 on all 1,630 ([−0.0196, −0.0076] for t's [−0.0174, −0.0091]), and
+    no group of fewer than 211 faces can be shown within ±0.02, even with every shift 0 (none of fewer than 149 could by
+    any interval whose 95 % holds for every distribution of shifts in [−1, 1]: 0.98^148 > 0.05). ΔITA keeps t: "beyond"
+    1.5-3.4 % of the time with its mean on ±2° (3-200 faces, either side), its coverage 0.95-0.96 from 3 to 100.
+
+    Why not a bootstrap: on the audit's heavy-tailed shifts BCa covered the mean less than it said, the more so the
+    fewer the faces (the mean ΔITA 0.916 of the time at 30 faces, t 0.965; the mean ΔP(female) 0.802 at 30), and a
+    bootstrap over a handful of values cannot reach past their extremes (it covered the mean 74 % of the time at
+    n = 3). A 30th face equal to a group's mean had turned PASSED into FAILED where the interval switched from t to
+    BCa at 30 values."""
     v = _clean(values)
     n = len(v)
     if n == 0:
@@ -78,13 +118,14 @@ def mean_or_median_ci(values, statistic: str = "mean", bounds: tuple[float, floa
     point = float(np.mean(v) if statistic == "mean" else np.median(v))
     if n < 3:  # one or two values say nothing about where the mean lies, even if they are equal
         return {"value": point, "lo": None, "hi": None, "n": n}
+    if statistic == "mean" and bounds is not None and _gets_betting_interval(v, tuple(bounds)):
+        # equal values too: three ΔP(female) of 0.0 say little of a mean that one far face in ten would move
+        return bounded_mean_ci(v, bounds, CONFIDENCE)
     if np.all(v == v[0]):  # no spread: the identity filter's zero shifts
         return {"value": point, "lo": point, "hi": point, "n": n}
     if statistic == "median":
         return median_ci(v)
     return mean_ci(v, CONFIDENCE, bounds)
-
-
 
 
 def median_ci(v: np.ndarray) -> dict:

@@ -171,7 +171,7 @@ def _effect(p, value, up: str, down: str, none: str, rank=None, mean: dict | Non
 def _beside_the_mean(sign: int, value, mean: dict | None, median: dict | None, digits: int | None,
                      far: float) -> str:
     """What a significant test's direction (``sign``) needs beside a mean that does not bear it out: the Wilcoxon
-    test reads the typical face, the t interval printed beside it reads the mean, and "more male" had stood beside
+    test reads the typical face, the interval printed beside it reads the mean, and "more male" had stood beside
     "mean -0.010 [95% CI -0.024, 0.004]" (Wilcoxon p = 0.047) unexplained. '' where the mean's 95% CI lies on the
     test's side of 0, or where no interval was measured and the mean moved the test's way."""
     by_mean, shown = _clear_of_zero(mean, digits), as_printed(value, digits)
