@@ -136,3 +136,19 @@ def test_a_name_with_a_line_break_is_refused_saying_what_to_do(tmp_path):
     with pytest.raises(BiasMirrorError, match=r"labels.csv: the labels CSV's line 2 has a quote .* runs on to line 3"
                                               r".*a file name with a line break.*rename the file"):
         read_folder(folder, labels)
+
+
+def test_a_padded_bare_name_groups_its_image_in_a_subfolder(tmp_path, classifier, capsys):
+    """A groups CSV written with a space after each comma names images in subfolders by their bare names: the name
+    as written (" p1.jpg") named none of them, and the audit lost its grouping with a warning only (second look)."""
+    folder = tmp_path / "data"
+    _jpegs(folder / "a", ["p1.jpg", "p2.jpg", "p3.jpg"])
+    _jpegs(folder / "b", ["x.jpg", "y.jpg", "z.jpg", "p4.jpg", "p5.jpg", "p6.jpg"])  # greys of their own
+    for name in ("x.jpg", "y.jpg", "z.jpg"):
+        (folder / "b" / name).unlink()
+    groups = tmp_path / "groups.csv"
+    groups.write_text("group, file\nG1, p1.jpg\nG1, p2.jpg\nG2, p4.jpg\nG2, p5.jpg\n", encoding="utf-8")
+    code, err = _audit(capsys, folder, tmp_path / "out", classifier, "--groups", str(groups))
+    assert code == 0 and "not in the folder" not in err and "2 image(s) not listed" in err, err
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["groups"]["sizes"]["group"] == {"(no group)": 2, "G1": 2, "G2": 2}

@@ -37,7 +37,7 @@ from ..cli_common import (add_dataset_cache_argument, add_face_choice_arguments,
 from ..datasets import (USER_CACHE, DatasetCache, DatasetRead, Sample, cache_folder, merge_copies, read_folder,
                         read_spec, select)
 from ..writing import Staged, one_writer, writing
-from ..datasets.csv_file import read_csv_rows, read_rows_by_file
+from ..datasets.csv_file import file_name_readings, read_csv_rows, read_rows_by_file
 from ..datasets.framing import warn_if_loosely_framed
 from ..datasets.folder import (NOT_IN_FOLDER, FileNames, folder_bases, labels_csv_of, list_folder, named_within,
                                path_within)
@@ -220,15 +220,32 @@ def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
     groups = {nfc(name): (r.get("group") or "").strip() for name, r in listed.items()}
     rels = {s.path: nfc(relative(s.path, read.root)) for s in read.samples}
     row_naming = _rows_by_path(groups, read.root, set(rels.values()), groups_csv)
+    by_bare_name = _rows_by_bare_name(groups)
     row_of: dict[str, str | None] = {}
     for s in read.samples:
-        name = nfc(Path(s.path).name)
-        row_of[s.path] = row_naming.get(rels[s.path]) or (name if name in groups else None)
+        row_of[s.path] = row_naming.get(rels[s.path]) or by_bare_name.get(nfc(Path(s.path).name))
     _refuse_shared_names(read, row_of, groups_csv)
     samples = [Sample(**{**s.__dict__, "group": None if row_of[s.path] is None else groups[row_of[s.path]] or None})
                for s in read.samples]
     skipped = [(n, GROUPS_NOT_FOUND) for n in sorted(set(groups) - set(row_of.values()))]
     return dataclasses.replace(read, samples=samples, skipped=read.skipped + skipped)
+
+
+def _rows_by_bare_name(names: Iterable[str]) -> dict[str, str]:
+    """Each file name a groups CSV row may name by its bare name, to that row: its own spelling, and where no row
+    is so spelt, its readings less faces.csv's formula mark or a spreadsheet's padding (``file_name_readings``) that
+    no other row also reads as. " p1.jpg" (a CSV written with a space after each comma) had named no image in a
+    subfolder, and the audit had lost its grouping with a warning only."""
+    names = list(names)
+    rows = {name: name for name in names}
+    read_as: dict[str, set[str]] = {}
+    for name in names:
+        for reading in file_name_readings(name):
+            read_as.setdefault(reading, set()).add(name)
+    for reading, named_by in read_as.items():
+        if reading not in rows and len(named_by) == 1:
+            rows[reading] = next(iter(named_by))
+    return rows
 
 
 def _rows_by_path(names: Iterable[str], root: str, in_folder: set[str], groups_csv: str) -> dict[str, str]:
@@ -535,14 +552,23 @@ def say(text: str, file: TextIO | None = None) -> None:
     print(terminal_safe(text), file=file)
 
 
+def groups_csv_gaps_words(gc: dict) -> str:
+    """What a groups CSV and the folder do not share, in words: only the parts that are not empty ("0 listed file(s)
+    not in the folder []" had stood before the images it did not list)."""
+    parts = []
+    if gc["listed_not_found"]:
+        parts.append(f"{len(gc['listed_not_found'])} listed file(s) not in the folder {gc['listed_not_found'][:10]}")
+    if gc["not_listed"]:
+        parts.append(f"{len(gc['not_listed'])} image(s) not listed {gc['not_listed'][:10]}")
+    return "; ".join(parts)
+
+
 def main(args: argparse.Namespace) -> int:
     report, run = run_audit(args)
     im = report["images"]
     gc = im.get("groups_csv")
     if gc and (gc["listed_not_found"] or gc["not_listed"]):
-        say(f"warning: {gc['file']}: {len(gc['listed_not_found'])} listed file(s) not in the folder "
-            f"{gc['listed_not_found'][:10]}; {len(gc['not_listed'])} image(s) not listed {gc['not_listed'][:10]}",
-            file=sys.stderr)
+        say(f"warning: {gc['file']}: {groups_csv_gaps_words(gc)}", file=sys.stderr)
     if im.get("faces_not_analysed"):  # as `run` says it: the faces past --max-faces have no rows
         say(f"warning: {faces_not_analysed_words(im['faces_not_analysed'], report['audit']['max_faces'])}; "
             "report.json lists them under images.faces_not_analysed; --max-faces analyses more", file=sys.stderr)
