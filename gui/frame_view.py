@@ -152,6 +152,8 @@ class FrameView(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def set_result(self, result: FrameResult | None) -> None:
+        if result is None:  # another source (its ids start at 1 again): its face 1 had taken the old face 1's form
+            self.label_forms = LabelForms()
         self.result = result
         self.update()
 

@@ -194,6 +194,25 @@ def test_the_forms_are_the_views_own_and_a_snapshot_leaves_them_alone(qtbot):
     assert geometry["label_text"][81].startswith("face #81")
 
 
+
+def test_another_source_lays_its_faces_labels_out_afresh(qtbot):
+    """A new source's ids start at 1 again: its face 81 had taken the old face 81's held form (second look: a crowd
+    on the camera, then one photo, whose one frame never counts towards a longer form, and its label stayed short
+    until the window was resized). The window shows no result between sources (``set_result(None)``)."""
+    from gui.frame_view import FrameView
+
+    view = FrameView(DisplaySettings(view="original"))
+    qtbot.addWidget(view)
+    view.resize(*PROJECTOR)
+    crowd, alone = _crowded_then_alone()
+    view.set_result(_numbered(crowd, 0))
+    view.grab()
+    assert view._geometry["label_text"][81] != _form(_drawn(alone, "original"), 81)  # held short in the crowd
+    view.set_result(None)  # the source switch
+    view.set_result(replace(_numbered(alone, 1), index=0, timestamp=0.0))
+    view.grab()
+    assert view._geometry["label_text"][81] == _form(_drawn(alone, "original"), 81)
+
 # --- 2. a lone face's label in a narrow view ------------------------------------------------------------------------
 def _one_face() -> FrameResult:
     """A camera frame, 640×480, with one face in its middle (a student before the webcam)."""
