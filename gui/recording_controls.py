@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from inference.errors import BiasMirrorError
+from inference.pipeline import PipelineConfig
 from inference.results import FrameResult
 
 from . import settings as st
@@ -58,12 +59,14 @@ def said_shortly(text: str, path: Path | None) -> str:
 
 
 def cam_class_drawn(result: FrameResult, cam_model: str | None) -> str | None:
-    """The class of the CAMs ``result`` carries for ``cam_model``, as the painter picks them; None where no face has a
-    classifier's map."""
-    for face in result.faces:
-        if (name := cam_model_of(face, cam_model)) is not None:
-            return face.original.classifiers[name].cam_class
-    return None
+    """The class of the CAMs ``result`` carries for ``cam_model``, as the painter picks them: their one class, or
+    ``PipelineConfig.PREDICTED`` where faces carry maps of different classes (each its predicted class's: the first
+    face's class had been named for all, "male" over a woman's female map); None where no face has a map."""
+    classes = {face.original.classifiers[name].cam_class for face in result.faces
+               if (name := cam_model_of(face, cam_model)) is not None}
+    if not classes:
+        return None
+    return classes.pop() if len(classes) == 1 else PipelineConfig.PREDICTED
 
 
 class RecordingControls(QObject):

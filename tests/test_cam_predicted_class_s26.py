@@ -158,3 +158,19 @@ def test_on_the_apps_default_a_mans_drawn_map_is_the_one_his_cam_on_face_figure_
             shares.append(drawn_share_of_face(face, model.name))
         assert len(shares) >= 9, model.name
         assert min(shares) > 0.02 and np.median(shares) > 0.25, (model.name, shares)
+
+
+def test_a_snapshot_of_faces_whose_maps_are_of_different_classes_says_predicted():
+    """Under 'predicted' a man's map is his male one and a woman's her female one: the snapshot's display.cam_class
+    had named the first face's class ("male") for both (second look). One class on every face is still named."""
+    from gui.recording_controls import cam_class_drawn
+
+    model = load_model(REPO / "resources" / "models" / "resnet10_unbalanced.onnx")
+    woman = next(str(p) for p in utk_images(200) if p.name.split("_")[1] == "1")
+    pipe = FramePipeline([model], None, None, PipelineConfig(cam_class=PipelineConfig.PREDICTED))
+    results = [r for _, r, _ in pipe.process_images([adult_men(1)[0], woman])]
+    faces = tuple(replace(r.faces[0], track_id=i + 1) for i, r in enumerate(results))
+    classes = [f.original.classifiers[model.name].cam_class for f in faces]
+    assert classes == ["male", "female"], classes
+    assert cam_class_drawn(replace(results[0], faces=faces), model.name) == PipelineConfig.PREDICTED
+    assert cam_class_drawn(replace(results[0], faces=faces[:1]), model.name) == "male"
