@@ -2,8 +2,9 @@
 
 Data is appended as results are displayed; curves are redrawn by ``refresh``
 (the window calls it a few times a second, not per frame, to keep the GUI
-thread light), and only those of the tab on screen: setting a curve's data
-costs GUI-thread time whether or not anyone sees it.
+thread light), and only those of the tab on screen, and only where what it
+shows changed: setting a curve's data costs GUI-thread time (and a repaint of
+its plot) whether or not anyone sees it, and whether or not it is new.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import QSizePolicy, QStyle, QTabWidget
 from inference.results import FaceResult, FrameResult
 
 from .painter import NEUTRAL, FaceStyle, FaceStyles, preferred_style, series_colour
+from .recording import ITA_BIN_WIDTH, P_BIN_WIDTH, Histogram, SeriesBins
 
 WINDOW_S = 60.0  # rolling plots show the last minute
 # Points are kept by time, the last WINDOW_S; by count (600 for the Speed tab, 2,000 a face) they had covered 24 s at
@@ -81,6 +83,11 @@ def _label_axis(plot: pg.PlotItem | pg.PlotWidget, side: str, text: str) -> None
 
 def _nan(v) -> float:
     return float("nan") if v is None else float(v)
+
+
+def _histogram_of(data: Histogram | np.ndarray | None, width: float) -> Histogram | None:
+    """``data``: a session histogram, or values to count in bins ``width`` wide."""
+    return data if data is None or isinstance(data, Histogram) else SeriesBins.of(data, width).histogram()
 
 
 class _FaceCurve(pg.PlotDataItem):
@@ -420,6 +427,8 @@ class PlotsPanel(QTabWidget):
         self.speed = _Rolling()
         self.classifiers: list[str] = []
         self.updates = 0  # how many refreshes drew data (tests look at this)
+        self._changes = 0  # results added: what the face and speed tabs show moves with it
+        self._drawn: tuple | None = None  # what the last draw showed (``_picture``): not drawn again while it is so
 
         self.ita_plot = self._plot(ITA_CAPTION, "ITA (°)")
         _faces_legend(self.ita_plot.getPlotItem())
@@ -455,7 +464,7 @@ class PlotsPanel(QTabWidget):
         # faces' curves taken off their plots, by (id of the plot, filtered), for the next faces on that plot: at
         # most MAX_TRACKS each, as no more are on a plot at once
         self._spare_curves: dict[tuple[int, bool], list[_FaceCurve]] = defaultdict(list)
-        self._hist: tuple = (None, None)  # the latest session data, to draw the Δ tab when it is raised
+        self._hist: tuple = (None, None)  # the latest session histograms, to draw the Δ tab when it is raised
         self.currentChanged.connect(lambda _i: self.redraw())
 
     @staticmethod
@@ -479,6 +488,7 @@ class PlotsPanel(QTabWidget):
 
     def reset(self) -> None:
         self.t0 = None
+        self._drawn = None  # its curves are emptied below
         self.tracks.clear(), self.last_seen.clear(), self.p_tracks.clear()
         self.speed = _Rolling()
         for key in [k for k in self._curves if k[0] in ("ita", "p")]:
@@ -490,6 +500,7 @@ class PlotsPanel(QTabWidget):
     def add_result(self, result: FrameResult, display_latency_ms: float, fps_processed: float, fps_displayed: float) -> None:
         if self.t0 is None:
             self.t0 = result.timestamp
+        self._changes += 1
         t = result.timestamp - self.t0
         self.now = t
         self.face_styles.see((face.track_id for face in result.faces), result.timestamp)
@@ -587,14 +598,23 @@ class PlotsPanel(QTabWidget):
     def redraw(self) -> None:
         self.refresh(*self._hist)
 
-    def refresh(self, hist_ita: np.ndarray | None = None, hist_p: dict[str, np.ndarray] | None = None) -> None:
+    def refresh(self, hist_ita: Histogram | np.ndarray | None = None,
+                hist_p: dict[str, Histogram | np.ndarray] | None = None) -> None:
+        """Draws the tab on screen where what it shows changed since it was last drawn. ``hist_ita`` and ``hist_p``:
+        the session's histograms (``SessionStats.histograms_data``), or their values."""
         if hist_ita is not None or hist_p is not None:
-            self._hist = (hist_ita, hist_p)
-        if self.t0 is None or self.visibleRegion().isEmpty():  # behind another dock tab, or minimised
-            return
+            self._hist = (_histogram_of(hist_ita, ITA_BIN_WIDTH),
+                          None if hist_p is None else {k: _histogram_of(v, P_BIN_WIDTH) for k, v in hist_p.items()})
+        if self.t0 is None or not self._on_screen():
+            return  # not marked drawn: the first tick on screen again draws what came meanwhile
         tab = self.currentWidget()
+        visible_order = self._visible_tracks()
+        picture = self._picture(tab, visible_order)
+        if picture == self._drawn:
+            return  # drawn as it is: paused, the source over, nothing new (twice a second, 21 ms of painting each)
+        self._drawn = picture
         lo = self.now - WINDOW_S
-        visible = set(self._visible_tracks())
+        visible = set(visible_order)
         for key in [k for k in self._curves if k[0] in ("ita", "p") and k[1] not in visible]:  # faces that left
             self._remove_curve(key)
         if tab is self.ita_plot:
@@ -606,6 +626,19 @@ class PlotsPanel(QTabWidget):
         elif tab is self.speed_widget:
             self._draw_speed(lo)
         self.updates += 1
+
+    def _on_screen(self) -> bool:
+        """Whether the plots can be seen: not behind another dock tab (its visible region is empty), nor in a
+        minimised window, which Qt counts as visible, its region too."""
+        return not self.visibleRegion().isEmpty() and not self.window().isMinimized()
+
+    def _picture(self, tab, visible: list[int]) -> tuple:
+        """What the tab on screen shows depends on: the session's histograms for the Δ tab (the same objects while
+        they are unchanged: a result without a Δ leaves them so); for the others the results added, and the faces'
+        colours and shapes (the allocator is the view's too)."""
+        if tab is self.hist_widget:
+            return tab, self._hist
+        return tab, self._changes, tuple(self.face_styles.style(tid) for tid in visible)
 
     def _draw_ita(self, visible: set[int], lo: float) -> None:
         for tid in visible:
@@ -636,18 +669,18 @@ class PlotsPanel(QTabWidget):
                     curve.set_points(t[keep], y[keep])
         (self.focus_widget if focus else self.p_widget).refit()
 
-    def _draw_hist(self, hist_ita: np.ndarray | None, hist_p: dict[str, np.ndarray] | None) -> None:
+    def _draw_hist(self, hist_ita: Histogram | None, hist_p: dict[str, Histogram] | None) -> None:
         """Draws the session's data alone: a histogram the data no longer has (the session restarted for another
         filter, a classifier it has not seen) is taken off the plot, not left showing the last session's values."""
         drawn: set[tuple] = set()
         # bars of both signs in colours of neither: the sign colours had painted negative ΔITA "lighter" orange, and
         # named classifiers "more female" pink and "darker" blue
         if hist_ita is not None:
-            drawn |= self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, NEUTRAL, width=1.0)
+            drawn |= self._histogram(self.hist_ita, ("hist", "ita"), hist_ita, NEUTRAL)
         if hist_p is not None:
-            for i, (name, values) in enumerate(sorted(hist_p.items())):
+            for i, (name, counts) in enumerate(sorted(hist_p.items())):
                 # legend entries are HTML: a model named "age<30 vs age>60" had shown as "age60"
-                drawn |= self._histogram(self.hist_p, ("hist", "p", name), values, series_colour(i), width=0.02,
+                drawn |= self._histogram(self.hist_p, ("hist", "p", name), counts, series_colour(i),
                                          name=html.escape(name))
         for key in [k for k in self._curves if k[0] == "hist" and k not in drawn]:
             self._remove_curve(key)  # its legend entry too
@@ -666,20 +699,12 @@ class PlotsPanel(QTabWidget):
         _, y = self.speed.arrays("latency")
         self._curve(self.lat_plot, ("speed", "latency"), pen=pg.mkPen("#ffffff", width=2)).setData(t[keep], y[keep], connect="finite")
 
-    def _histogram(self, plot, key: tuple, values: np.ndarray, colour, width: float,
-                   name: str | None = None) -> set[tuple]:
-        """Draws ``values`` under ``key``; returns {key}, or nothing where there are no values to draw."""
-        v = np.asarray(values, float)
-        v = v[np.isfinite(v)]
-        if v.size == 0:
+    def _histogram(self, plot, key: tuple, histogram: Histogram, colour, name: str | None = None) -> set[tuple]:
+        """Draws ``histogram`` under ``key``; returns {key}, or nothing where it has no values to draw."""
+        bins = histogram.bins()
+        if bins is None:
             return set()
-        lo, hi = math.floor(v.min() / width) * width, math.ceil(v.max() / width) * width
-        if hi <= lo:
-            hi = lo + width
-        edges = np.arange(lo, hi + width * 1.001, width)
-        if len(edges) > 200:
-            edges = np.linspace(lo, hi, 201)
-        counts, edges = np.histogram(v, edges)
+        edges, counts = bins
         fill = pg.mkColor(colour)
         fill.setAlpha(90)
         self._curve(plot, key, stepMode="center", fillLevel=0, brush=fill, pen=pg.mkPen(colour), name=name).setData(edges, counts)

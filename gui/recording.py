@@ -294,6 +294,135 @@ def _doubles() -> array:
     return array("d")
 
 
+# The session Δ histograms' bins, as plots has drawn them: ΔITA° in bins 1° wide and ΔP(female) in bins 0.02 wide,
+# from the multiple of the width at or below the smallest value to the one past the largest; where that is more than
+# MOST_BINS edges, MOST_BINS equal bins from the first of those multiples to the last.
+ITA_BIN_WIDTH = 1.0
+P_BIN_WIDTH = 0.02
+MOST_BINS = 200
+# Counts are kept in bins this many times finer: every edge either kind of histogram can have falls on one of theirs
+# (the equal bins of a span of n widths are n/MOST_BINS widths apart, from a multiple of the width), so a bin's count
+# is the sum of whole fine bins'.
+FINE_BINS = MOST_BINS
+# A value within this much of a fine bin's edge (in fine bins: an exact 0, a whole ΔITA) is kept as itself and counted
+# against the histogram's edges at each draw, as np.histogram counted it: the edges are computed with rounding (tens
+# of billionths of a fine bin at most), and such a value lands on either side of one as they fall.
+ON_AN_EDGE = 1e-6
+# Fine bins are kept this far each way from 0 (in fine bins: 1,000 widths, ±1,000° and ±20 of ΔP, past what either can
+# be); a value past them is kept as itself, as one on an edge is.
+FINE_REACH = 1_000 * FINE_BINS
+
+
+def histogram_edges(low: float, high: float, width: float) -> np.ndarray:
+    """The edges of a session Δ histogram of values from ``low`` to ``high`` in bins ``width`` wide."""
+    lo, hi = math.floor(low / width) * width, math.ceil(high / width) * width
+    if hi <= lo:
+        hi = lo + width
+    edges = np.arange(lo, hi + width * 1.001, width)
+    if len(edges) > MOST_BINS:
+        edges = np.linspace(lo, hi, MOST_BINS + 1)
+    return edges
+
+
+@dataclass(frozen=True, eq=False)
+class Histogram:
+    """A series' counts as they were at one moment (``SessionStats.histograms_data``), for the GUI thread to draw. The
+    same object comes back while no value is added (equal means the same: eq=False), so that the plots can tell
+    there is nothing new to draw."""
+
+    width: float
+    first: int  # the fine bin counts[0] counts: floor(value / (width / FINE_BINS))
+    counts: np.ndarray  # the values in each fine bin, but those kept as themselves
+    kept: np.ndarray  # values kept as themselves (on a fine bin's edge, or past FINE_REACH)
+    kept_counts: np.ndarray  # how many times each
+    low: float
+    high: float
+    n: int  # finite values in all
+
+    def bins(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(edges, counts): what np.histogram(values, histogram_edges(...)) gave of the series' finite values, at a
+        cost of the fine bins it spans, not of the values; None where it has none."""
+        if not self.n:
+            return None
+        edges = histogram_edges(self.low, self.high, self.width)
+        counts = np.zeros(len(edges) - 1, np.int64)
+        occupied = np.flatnonzero(self.counts)
+        middles = (self.first + occupied + 0.5) * (self.width / FINE_BINS)
+        # no edge lies within a fine bin: its middle is in the bin its values are in (clipped for safety alone)
+        in_bin = np.clip(np.searchsorted(edges, middles, "right") - 1, 0, len(counts) - 1)
+        np.add.at(counts, in_bin, self.counts[occupied])
+        if self.kept.size:
+            counts += np.histogram(self.kept, edges, weights=self.kept_counts)[0].astype(np.int64)
+        return edges, counts
+
+
+def _zeros(n: int) -> array:
+    return array("q", bytes(8 * n))
+
+
+class SeriesBins:
+    """One series of the session's values (its ΔITA, or a classifier's ΔP(female)), counted as they come in fine bins
+    (``FINE_BINS``): the histogram's counts are sums of theirs, at a cost that does not grow with the session. Every
+    value had been kept and copied twice a second, and np.histogram run over them all: 209 ms a tick after 8 hours
+    at 10 frames/s, the window paused or not. Not thread-safe: SessionStats holds its lock."""
+
+    def __init__(self, width: float) -> None:
+        self.width = width
+        self._fine = width / FINE_BINS
+        self._counts = array("q")  # packed: an item's += is half numpy's, in the inference thread under the lock
+        self._first = 0
+        self._kept: dict[float, int] = {}
+        self._low, self._high, self._n = math.inf, -math.inf, 0
+        self._taken: Histogram | None = None  # the last one handed out, while no value came since
+
+    @classmethod
+    def of(cls, values, width: float) -> SeriesBins:
+        """``values`` counted at once (values handed to the plots as they were, by a test)."""
+        bins = cls(width)
+        for v in np.asarray(values, float).ravel():
+            bins.add(float(v))
+        return bins
+
+    def add(self, value: float) -> None:
+        if not math.isfinite(value):
+            return  # the histograms are of the finite values (an infinite one had been kept, and left out when drawn)
+        if value < self._low:
+            self._low = value
+        if value > self._high:
+            self._high = value
+        self._n += 1
+        self._taken = None
+        x = value / self._fine
+        k = math.floor(x) if -FINE_REACH <= x <= FINE_REACH else None
+        if k is None or x - k < ON_AN_EDGE or k + 1 - x < ON_AN_EDGE:
+            self._kept[value] = self._kept.get(value, 0) + 1
+        else:
+            self._count(k)
+
+    def _count(self, k: int) -> None:
+        if not self._first <= k < self._first + len(self._counts):
+            self._cover(k)
+        self._counts[k - self._first] += 1
+
+    def _cover(self, k: int) -> None:
+        """Widens the fine bins to take ``k``, with room to spare: a new bin at each value would copy them all."""
+        spare = max(FINE_BINS, len(self._counts) // 2)
+        if not self._counts:
+            self._first = k
+        end = self._first + len(self._counts)
+        first, new_end = min(self._first, k - spare), max(end, k + 1 + spare)
+        self._counts = _zeros(self._first - first) + self._counts + _zeros(new_end - end)
+        self._first = first
+
+    def histogram(self) -> Histogram:
+        """The counts as they are now: a copy of the fine bins, made again only where a value came since."""
+        if self._taken is None:
+            self._taken = Histogram(self.width, self._first, np.array(self._counts, np.int64),
+                                    np.fromiter(self._kept, float),
+                                    np.fromiter(self._kept.values(), np.int64), self._low, self._high, self._n)
+        return self._taken
+
+
 # The values one summary() call reads through series_mean_ci before it leaves the faces still waiting to the next
 # calls (it computes one face more at most): four faces of an hour at 30 frames/s with four classifiers. Its ∛n runs
 # move with every value added, so a face's interval reads all of its values again: in a crowd every face changes
@@ -332,11 +461,11 @@ class _TrackSummary:
 
 
 class SessionStats:
-    """Per tracked face: every ΔITA and ΔP(female) (per classifier) seen this session.
+    """Per tracked face: every ΔITA and ΔP(female) (per classifier) seen this session; and the session's histograms
+    of them, counted as they come (``SeriesBins``).
 
     Values are packed doubles, not Python lists: an hours-long session keeps
-    hundreds of thousands of them, and the histograms copy them twice a second
-    while holding the lock the inference thread needs.
+    hundreds of thousands of them.
     """
 
     def __init__(self) -> None:
@@ -363,8 +492,8 @@ class SessionStats:
         self.delta_ita: dict[int, array] = defaultdict(_doubles)
         self.delta_p: dict[int, dict[str, array]] = defaultdict(lambda: defaultdict(_doubles))
         self.frames: dict[int, int] = defaultdict(int)
-        self.all_delta_ita = _doubles()
-        self.all_delta_p: dict[str, array] = defaultdict(_doubles)
+        self.ita_bins = SeriesBins(ITA_BIN_WIDTH)
+        self.p_bins: dict[str, SeriesBins] = {}  # a classifier's, from its first value
         self._changed: set[int] = set()  # tracks given a frame since the last summary()
         self._generation = getattr(self, "_generation", 0) + 1
 
@@ -392,16 +521,23 @@ class SessionStats:
                 s = face.skin_shift
                 if s is not None and s.delta_ita is not None and not math.isnan(s.delta_ita):
                     self.delta_ita[face.track_id].append(s.delta_ita)
-                    self.all_delta_ita.append(s.delta_ita)
+                    self.ita_bins.add(s.delta_ita)
                 for name, d in face.delta_p_female.items():
                     if d is not None and not math.isnan(d):
                         self.delta_p[face.track_id][name].append(d)
-                        self.all_delta_p[name].append(d)
+                        self._p_bins(name).add(d)
 
-    def histograms_data(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Copies (finite values only) of the session's ΔITA and ΔP(female) per classifier."""
+    def _p_bins(self, name: str) -> SeriesBins:
+        if name not in self.p_bins:
+            self.p_bins[name] = SeriesBins(P_BIN_WIDTH)
+        return self.p_bins[name]
+
+    def histograms_data(self) -> tuple[Histogram, dict[str, Histogram]]:
+        """The session's histograms of ΔITA and of ΔP(female) per classifier (of their finite values), as they are
+        now: the same objects as the last call's where no value came since. Their cost is their bins', not the
+        session's values' (every value had been copied here at every tick, under the lock)."""
         with self._lock:
-            return np.array(self.all_delta_ita), {k: np.array(v) for k, v in self.all_delta_p.items()}
+            return self.ita_bins.histogram(), {k: b.histogram() for k, b in self.p_bins.items()}
 
     def summary(self) -> list[dict]:
         """One row per (track, classifier): mean ΔITA and mean ΔP(female), each with a 95% CI over runs of the track's

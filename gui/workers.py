@@ -90,7 +90,8 @@ class Mailbox(Generic[T]):
         with self._lock:
             return self._item is not None
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until an item is put or ``wake`` is called (or ``timeout`` seconds); ``take`` clears it."""
         return self._event.wait(timeout)
 
     def wake(self) -> None:
@@ -159,6 +160,9 @@ class CaptureThread(DaemonWorker):
         self.slideshow_fps = max(MIN_SLIDESHOW_FPS, float(slideshow_fps))
         self._stop = threading.Event()
         self._paused = threading.Event()
+        # notified at a stop, a pause and a resume: the waits on them block until one comes. A paused capture had
+        # polled (its loop's 50 ms sleep returned at once while paused, and spun: 770,000 turns a second)
+        self._changed = threading.Condition()
         self._deliver_lock = threading.Lock()  # a frame is put only while not stopped: see ``stop``
         self._clock: tuple[float, float] | None = None  # (wall time, video time) a video's frames are paced from
         self._last_video_s: float | None = None
@@ -171,9 +175,15 @@ class CaptureThread(DaemonWorker):
         way: a stuck read's late frame would otherwise land in the next source's pipeline."""
         with self._deliver_lock:
             self._stop.set()
+        self._notify()
 
     def set_paused(self, paused: bool) -> None:
         (self._paused.set if paused else self._paused.clear)()
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     def _deliver(self, frame: Frame) -> None:
         with self._deliver_lock:
@@ -190,9 +200,13 @@ class CaptureThread(DaemonWorker):
 
     def _sleep(self, seconds: float) -> None:
         """Up to ``seconds``, cut short by a stop or a pause (a paused video's next frame is not delivered)."""
-        end = time.monotonic() + seconds
-        while not self._stop.is_set() and not self._paused.is_set() and (left := end - time.monotonic()) > 0:
-            time.sleep(min(0.05, left))
+        with self._changed:
+            self._changed.wait_for(lambda: self._stop.is_set() or self._paused.is_set(), seconds)
+
+    def _wait_while_paused(self) -> None:
+        """Until play resumes, or the capture is stopped (a source switch, the window's close)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._stop.is_set() or not self._paused.is_set())
 
     def _thread_main(self) -> None:
         self._run_and_finish()
@@ -259,7 +273,7 @@ class CaptureThread(DaemonWorker):
         while not self._stop.is_set():
             if self._paused.is_set():
                 self._clock = None  # a paused video takes up its time where it stopped
-                self._sleep(0.05)
+                self._wait_while_paused()
                 continue
             started = time.monotonic()
             frame = self.source.read()
@@ -289,8 +303,7 @@ class CaptureThread(DaemonWorker):
             if frame.video_s is not None:
                 self._wait_for_its_time(frame.video_s, looped=self._started_again())
                 if self._paused.is_set():  # paused while it waited its turn: shown when play resumes, on time
-                    while self._paused.is_set() and not self._stop.is_set():
-                        time.sleep(0.05)
+                    self._wait_while_paused()
                     self._clock, self._last_video_s = (time.monotonic(), frame.video_s), frame.video_s
                 # captured now, when it is let go: stamped at its read, the wait for its turn (and a pause) had
                 # counted as the frame's latency and moved its recorded time
@@ -300,8 +313,7 @@ class CaptureThread(DaemonWorker):
                 self._wait_for_the_last_to_be_taken()
             if self._paused.is_set():  # paused during the read: held until play resumes, as a video's frame is (it
                 # had arrived after the pause, and a recording started while paused took it as its first frame)
-                while self._paused.is_set() and not self._stop.is_set():
-                    time.sleep(0.05)
+                self._wait_while_paused()
             if self._stop.is_set():
                 return
             self._deliver(frame)
@@ -330,8 +342,9 @@ class DetectThread(DaemonWorker):
         while not self._stop.is_set():
             if not self.detected.wait_empty(0.05):  # the inference thread has not taken the last one yet
                 continue
-            if not self.frames.wait(0.1):
-                continue
+            # until a frame comes or the stop wakes it (nothing else is waited for): idle, it had woken 10 times a
+            # second. A stop between this and the take is seen at the loop's top.
+            self.frames.wait()
             self._busy = True
             try:
                 frame = self.frames.take()
@@ -419,25 +432,32 @@ class InferenceThread(DaemonWorker):
             if not self._stop.is_set():  # else the close ended its runs ("terminate flag"): no failure
                 log.exception("preparing the GPU batch sessions failed")
         while not self._stop.is_set():
-            self.frames.wait(0.1)
-            with self._lock:
-                commands, self._commands = self._commands, []
-            rerun = False
-            for c in commands:
-                try:
-                    c.apply(self.pipeline)
-                    rerun |= c.rerun
-                except Exception:  # noqa: BLE001
-                    log.exception("applying a setting failed")
-                    self._emit(self.error, "a setting could not be applied (details in the log)")
-            self._busy = True
+            # until a frame comes, or a command (``submit``) or the stop wakes it: idle, it had woken 10 times a second
+            self.frames.wait()
+            self._busy = True  # before the take: the frame is in hand, not waiting, and not yet idle (``idle``)
             try:
-                self._step(rerun)
+                # the frame first, the commands after: ``take`` clears the wake of a command submitted before it,
+                # which the commands taken after it then hold; one submitted after them wakes the next wait
+                frame = self.frames.take()
+                self._step(frame, self._apply_commands())
             finally:
                 self._busy = False
 
-    def _step(self, rerun: bool) -> None:
-        frame = self.frames.take()
+    def _apply_commands(self) -> bool:
+        """Applies the commands submitted since the last call; True where one asks for the last frame again."""
+        with self._lock:
+            commands, self._commands = self._commands, []
+        rerun = False
+        for c in commands:
+            try:
+                c.apply(self.pipeline)
+                rerun |= c.rerun
+            except Exception:  # noqa: BLE001
+                log.exception("applying a setting failed")
+                self._emit(self.error, "a setting could not be applied (details in the log)")
+        return rerun
+
+    def _step(self, frame: Frame | None, rerun: bool) -> None:
         if frame is not None and frame.timestamp < self._since:
             frame = None  # the old source's, detected after the switch
         if frame is None and rerun and self._last is not None:

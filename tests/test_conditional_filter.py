@@ -153,9 +153,11 @@ def test_the_apps_session_figures_are_one_filters_and_start_afresh_for_another(t
     stats = SessionStats()
     for name, d in (("f [darker]", -5.0), ("f [darker]", -6.0), (None, None), ("f [darker]", -7.0)):
         stats.add(frame(name, d))
-    assert list(stats.all_delta_ita) == [-5.0, -6.0, -7.0] and stats.notices() == []
+    assert list(stats.delta_ita[1]) == [-5.0, -6.0, -7.0] and stats.histograms_data()[0].n == 3
+    assert stats.notices() == []
     stats.add(frame("f [lighter]", 4.0))
-    assert list(stats.all_delta_ita) == [4.0] and stats.filter_label == "f [lighter]"
+    assert list(stats.delta_ita[1]) == [4.0] and stats.histograms_data()[0].n == 1
+    assert stats.filter_label == "f [lighter]"
     assert stats.notices() == ["session figures restarted for filter 'f [lighter]' (they were for 'f [darker]')"]
     assert stats.notices() == []
 
