@@ -22,6 +22,7 @@ from inference.audit.filter_audit import filter_audit
 from inference.audit.report import caveats
 from inference.audit.stats import holm
 from inference.audit.summary import ALPHA, group_test_words, least_holm_p, least_p, summary_lines
+from tests.test_skin_words_second_look import _report  # the least of a report.json summary_lines reads
 
 ARCHITECTURE = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 WIDE = [(-1) ** i * (1.0 + 0.1 * i) for i in range(12)]  # a group of as many up as down: p well above 0.05
@@ -41,15 +42,6 @@ def _section(groups: dict[str, list[float]], dps: dict[str, list[float]] | None 
     """A filter section of grouping "g", each group's faces' ΔITA given (and their ΔP(female) from "m", given)."""
     faces = [_face(v, (dps or {}).get(g, [None] * len(vs))[i]) for g, vs in groups.items() for i, v in enumerate(vs)]
     return filter_audit(faces, {"g": [g for g, vs in groups.items() for _ in vs]}, ["m"] if dps else [], {})
-
-
-def _report(fl: dict) -> dict:
-    """The least of a report.json summary_lines reads, around a filter section."""
-    n = fl["overall"]["n_faces"]
-    return {"audit": {"dataset": "folder:x", "labelled": False},
-            "images": {"n_images": n, "n_faces": n, "n_with_faces": n, "no_face": [], "unreadable": []},
-            "groups": {"primary": "g", "small": {}, "groupings": ["g"]}, "classifiers": {}, "comparisons": [],
-            "models": {"classifiers": []}, "focus": {}, "filter": fl, "caveats": ["none"]}
 
 
 def _ita_part(fl: dict, group: str) -> str:
