@@ -36,6 +36,8 @@ HELP_HTML = f"""
 <tr><td><b>H</b>, <b>F1</b></td><td>this help; <b>Esc</b> closes it</td></tr>
 <tr><td><b>←</b> / <b>→</b>, <b>Home</b> / <b>End</b></td><td>split view: move the line {SPLIT_STEP:.0%} / to an
 edge</td></tr>
+<tr><td><b>F11</b></td><td>full screen on / off (a projector); <b>Esc</b> leaves it</td></tr>
+<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>
 </table>
 <p>The keys above work whatever has the focus, but: a control reached with <b>Tab</b> keeps <b>Space</b>, which
 presses a button, ticks a check box or opens a list (after a click, Space pauses); a text or number field keeps what

@@ -10,7 +10,6 @@ from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QAbstractSpinBox, QApplication,
                                QComboBox, QDockWidget, QLineEdit, QPlainTextEdit, QTextEdit, QToolBar, QWidget)
 
-from .frame_view import HELP_HTML
 
 if TYPE_CHECKING:
     from .display_controls import DisplayControls
@@ -27,10 +26,6 @@ COMMAND_MODIFIERS = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.A
 # control stays as the focus came to it, by a click or by the keyboard
 FOCUS_COMES_BACK = {Qt.FocusReason.ActiveWindowFocusReason, Qt.FocusReason.PopupFocusReason,
                     Qt.FocusReason.MenuBarFocusReason}
-# The keys of the window's own actions the help's table (frame_view.HELP_HTML) does not list: F11 did nothing, and
-# Ctrl+Q worked but was named nowhere
-WINDOW_KEYS_HTML = ("<tr><td><b>F11</b></td><td>full screen on / off (a projector); <b>Esc</b> leaves it</td></tr>"
-                    "<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>")
 # The app moves the focus itself (a classifier's row made again, the help closed): the control it moves the focus to
 # takes the place of the one that had it, and is as that one was. Counted as the keyboard, Space after a click on a
 # classifier's check box had ticked it back, and after the help opened and closed had ticked the clicked check box
@@ -125,11 +120,6 @@ class KeysToFocusedControls(QObject):
         return False
 
 
-def help_with_window_keys(html: str) -> str:
-    """The help's ``html`` with the window's own keys (``WINDOW_KEYS_HTML``) at the end of its table of keys."""
-    return html.replace("</table>", WINDOW_KEYS_HTML + "</table>", 1)
-
-
 class FullScreen(QObject):
     """``window`` on the whole screen and back (F11, the View menu's ``action``): a projector of 1024×768 left the
     picture a fifth of the window. Esc leaves it too, where nothing before the window took the key (the help, shown,
@@ -215,6 +205,5 @@ def add_actions(window: MainWindow, controls: DisplayControls, docks: Sequence[Q
     full_screen = FullScreen(window, act_full)
     tb.addSeparator()
     act("Help", help_overlay.toggle, ["H", "F1"], menu_help, True)
-    help_overlay.setHtml(help_with_window_keys(HELP_HTML))
     KeysToFocusedControls(window)
     return WindowActions(act_pause, act_record, act_full)
