@@ -35,7 +35,7 @@ SCHEMA_VERSION = 17  # 2: `detection`, the share of images with a face found, pe
 # 14: `software`; 15: `filter…n_moved`, `share_moved` (and faces.csv's `moved_px`); 16: `audit.statistics.intervals`
 # and every test object's `method` (neither named an interval's method or a test's variant), and faces.csv's grouping
 # columns `gender_race`, `age_band`, `skin_tone`, its `race` and `group` spelt as report.json's groups; 17: means of
-# P(female), CAM focus and (under 100 faces, or equal) ΔP(female) get the betting interval, `intervals.bounded_means`
+# P(female), CAM focus and (under 100 faces, or < 10 apart) ΔP(female) get the betting interval, `intervals.bounded_means`
 TOP_LEVEL_KEYS = ("schema_version", "audit", "software", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
