@@ -27,6 +27,7 @@ from PySide6.QtGui import QImage, QPixmap
 
 from inference import strict_json
 from inference.errors import BiasMirrorError
+from inference.audit.stats import ITA_RANGE, UNIT_RANGE, difference_range
 from inference.metrics import series_mean_ci
 from inference.provenance import software
 from inference.results import FaceResult, FrameResult
@@ -423,6 +424,8 @@ class SeriesBins:
         return self._taken
 
 
+# the ranges a face's shifts cannot leave, which its intervals are cut to (a ΔP(female) had read [−5.68, 4.48])
+DELTA_ITA_RANGE, DELTA_P_RANGE = difference_range(ITA_RANGE), difference_range(UNIT_RANGE)
 # The values one summary() call reads through series_mean_ci before it leaves the faces still waiting to the next
 # calls (it computes one face more at most): four faces of an hour at 30 frames/s with four classifiers. Its ∛n runs
 # move with every value added, so a face's interval reads all of its values again: in a crowd every face changes
@@ -454,9 +457,9 @@ class _TrackSummary:
         return len(self.ita) + sum(map(len, self.p.values()))
 
     def computed(self, tid: int) -> list[dict]:
-        ita = series_mean_ci(self.ita)
+        ita = series_mean_ci(self.ita, bounds=DELTA_ITA_RANGE)
         return [{"track_id": tid, "frames": self.frames, "delta_ita": ita, "classifier": name,
-                 "delta_p_female": series_mean_ci(self.p[name]) if name else series_mean_ci([])}
+                 "delta_p_female": series_mean_ci(self.p[name], bounds=DELTA_P_RANGE) if name else series_mean_ci([])}
                 for name in sorted(self.p) or [""]]
 
 

@@ -392,3 +392,16 @@ def test_a_setting_submitted_as_a_frame_is_taken_is_applied_without_another_wake
     finally:
         thread.stop()
         assert thread.wait(WAIT)
+
+
+def test_a_faces_session_intervals_stay_within_what_its_shifts_can_be():
+    """A face seen in two frames with ΔP(female) −1.0 and −0.2 had read [−5.68, 4.48] in the Session summary (last
+    read): the batch-means interval is cut to [−1, 1] for ΔP(female) and [−180°, 180°] for ΔITA."""
+    from gui.recording import DELTA_ITA_RANGE, DELTA_P_RANGE
+    from inference.metrics import series_mean_ci
+
+    for values in ([-1.0, -0.2], [-1.0, -1.0, -0.2], [-1.0] * 18 + [-0.8] * 9):
+        got = series_mean_ci(values, bounds=DELTA_P_RANGE)
+        assert -1.0 <= got["lo"] <= got["value"] <= got["hi"] <= 1.0, (values, got)
+    got = series_mean_ci([-170.0, 175.0, -179.0], bounds=DELTA_ITA_RANGE)
+    assert -180.0 <= got["lo"] and got["hi"] <= 180.0
