@@ -189,8 +189,8 @@ class SourcePlayer(QObject):
             cap.stop()
             if cap.isRunning():
                 self.stopping.add(cap)  # its `finished`, queued to this thread, comes after this and lets it go
-            self.captured.take()
-            self.frames.take()
+            self.captured.discard()
+            self.frames.discard()
 
     def _capture_finished(self) -> None:
         if isinstance(cap := self.sender(), CaptureThread):

@@ -97,6 +97,13 @@ class Mailbox(Generic[T]):
     def wake(self) -> None:
         self._event.set()
 
+    def discard(self) -> None:
+        """Drops what waits here, leaving a wake as it is: ``take`` clears it, and a setting submitted to the inference
+        thread while it was busy (its wake set) had been left unapplied where the GUI emptied the mailbox."""
+        with self._lock:
+            self._item = None
+            self._empty.set()
+
 
 MIN_SLIDESHOW_FPS = 0.05  # one image every 20 s, the slowest a slideshow is paced: the app refuses a slower one
 

@@ -405,3 +405,32 @@ def test_a_faces_session_intervals_stay_within_what_its_shifts_can_be():
         assert -1.0 <= got["lo"] <= got["value"] <= got["hi"] <= 1.0, (values, got)
     got = series_mean_ci([-170.0, 175.0, -179.0], bounds=DELTA_ITA_RANGE)
     assert -180.0 <= got["lo"] and got["hi"] <= 180.0
+
+
+def test_a_setting_submitted_while_busy_is_applied_though_the_frames_are_dropped(qtbot):
+    """A setting submitted while the inference thread works on a frame, then the frames dropped (SourcePlayer.stop at
+    a failed open) before it waits again: take() had cleared the setting's wake, and the blocking wait left it
+    unapplied (last read). Dropping the frames keeps the wake."""
+    frames, results, pipeline = Mailbox(), Mailbox(), _Pipeline()
+    busy, go_on = threading.Event(), threading.Event()
+    plain = pipeline.process
+
+    def slow(*args, **kwargs):
+        busy.set()
+        go_on.wait(WAIT / 1000)
+        return plain(*args, **kwargs)
+
+    pipeline.process = slow
+    thread = InferenceThread(pipeline, frames, results)
+    thread.start()
+    try:
+        frames.put(Frame(np.zeros((4, 4, 3), np.uint8), 1, 0.0, "f"))
+        assert busy.wait(WAIT / 1000)
+        thread.submit(lambda p: p.settings.append("cam_class"))
+        frames.discard()  # as SourcePlayer.stop drops them
+        go_on.set()
+        qtbot.waitUntil(lambda: pipeline.settings == ["cam_class"], timeout=WAIT)
+    finally:
+        go_on.set()
+        thread.stop()
+        assert thread.wait(WAIT)
