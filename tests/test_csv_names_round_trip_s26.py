@@ -152,3 +152,18 @@ def test_a_padded_bare_name_groups_its_image_in_a_subfolder(tmp_path, classifier
     assert code == 0 and "not in the folder" not in err and "2 image(s) not listed" in err, err
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert report["groups"]["sizes"]["group"] == {"(no group)": 2, "G1": 2, "G2": 2}
+
+
+def test_a_bare_name_that_names_an_image_as_written_is_not_also_read_past_its_padding(tmp_path, classifier, capsys):
+    """" p1.jpg" names a/ p1.jpg as written: read past its padding as well, it had named b/p1.jpg too, and the
+    audit was refused as a name of two images (last read)."""
+    folder = tmp_path / "data"
+    _jpegs(folder / "a", [" p1.jpg", "q.jpg"])
+    _jpegs(folder / "b", ["x.jpg", "y.jpg", "p1.jpg"])
+    for name in ("x.jpg", "y.jpg"):
+        (folder / "b" / name).unlink()
+    groups = _write_csv(tmp_path / "groups.csv", ["file", "group"], [[" p1.jpg", "G1"]])
+    code, err = _audit(capsys, folder, tmp_path / "out", classifier, "--groups", str(groups))
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["groups"]["sizes"]["group"] == {"(no group)": 2, "G1": 1}

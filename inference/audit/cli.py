@@ -220,7 +220,7 @@ def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
     groups = {nfc(name): (r.get("group") or "").strip() for name, r in listed.items()}
     rels = {s.path: nfc(relative(s.path, read.root)) for s in read.samples}
     row_naming = _rows_by_path(groups, read.root, set(rels.values()), groups_csv)
-    by_bare_name = _rows_by_bare_name(groups)
+    by_bare_name = _rows_by_bare_name(groups, {nfc(Path(s.path).name) for s in read.samples})
     row_of: dict[str, str | None] = {}
     for s in read.samples:
         row_of[s.path] = row_naming.get(rels[s.path]) or by_bare_name.get(nfc(Path(s.path).name))
@@ -231,15 +231,17 @@ def _join_groups(read: DatasetRead, groups_csv: str) -> DatasetRead:
     return dataclasses.replace(read, samples=samples, skipped=read.skipped + skipped)
 
 
-def _rows_by_bare_name(names: Iterable[str]) -> dict[str, str]:
+def _rows_by_bare_name(names: Iterable[str], images: set[str]) -> dict[str, str]:
     """Each file name a groups CSV row may name by its bare name, to that row: its own spelling, and where no row
-    is so spelt, its readings less faces.csv's formula mark or a spreadsheet's padding (``file_name_readings``) that
-    no other row also reads as. " p1.jpg" (a CSV written with a space after each comma) had named no image in a
+    is so spelt, the readings of a row whose own spelling names no image (``images``, the folder's bare names) less
+    faces.csv's formula mark or a spreadsheet's padding (``file_name_readings``) that no other row also reads as. " p1.jpg" (a CSV written with a space after each comma) had named no image in a
     subfolder, and the audit had lost its grouping with a warning only."""
     names = list(names)
     rows = {name: name for name in names}
     read_as: dict[str, set[str]] = {}
     for name in names:
+        if name in images:  # named as written: the readers' rule (a " p1.jpg" that exists is not "p1.jpg")
+            continue
         for reading in file_name_readings(name):
             read_as.setdefault(reading, set()).add(name)
     for reading, named_by in read_as.items():
