@@ -17,6 +17,41 @@ REPO = Path(__file__).resolve().parent.parent
 UTK_ROOT = (REPO.parent / "shared" / "datasets" / "utkface" / "UTKFace").resolve()
 
 
+def _utf8_text(value):
+    """``value`` with every string UTF-8 encodable: a name that is not UTF-8 (os.fsdecode's surrogates) as \\xNN."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:  # a surrogate no file name's byte made
+                return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_utf8_text(k): _utf8_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_utf8_text(v) for v in value)
+    return value
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(config, report):
+    """Under pytest-xdist a worker sends each report to the controller through execnet, which refuses a string that is
+    not UTF-8: a test whose captured log names a file called b"Jos\\xe9" had crashed its worker and lost the rest of
+    the worker's tests (INTERNALERROR DumpError). What the report says, with such a name shown as \\xe9."""
+    data = yield
+    return _utf8_text(data) if data is not None else data
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_warning_recorded(warning_message):
+    """The same for a warning a worker passes on (before xdist's own hook sends it): its text, \\xNN for such bytes."""
+    text = str(warning_message.message)
+    if _utf8_text(text) != text:
+        warning_message.message = _utf8_text(text)
+
+
 @pytest.fixture(autouse=True)
 def _app_data_in_tmp(tmp_path_factory, monkeypatch):
     """The app keeps its log in the platform's app-data folder (XDG_DATA_HOME on Linux), and dataset digests,

@@ -98,16 +98,30 @@ def test_shards_cover_the_permutation_prefix_whatever_the_world_size():
         assert np.array_equal(used, np.sort(whole[8 : 8 + 8 * world]))
 
 
+@pytest.fixture(scope="module")
+def toy_in_one_process(tmp_path_factory) -> dict:
+    """The toy's weights trained by one process at twice the batch, uncompiled: the same run for every compile mode
+    the two processes are tested under, so it is made once (a process start and a PyTorch import saved)."""
+    folder = tmp_path_factory.mktemp("toy-one-process")
+    script = folder / "toy.py"
+    script.write_text(TOY)
+    base = tmp_path_factory.getbasetemp()  # the folders conftest's _app_data_in_tmp gives a test's commands
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(base / "app-data"),
+           "XDG_CACHE_HOME": str(base / "cache"), "TMPDIR": str(base / "tmp")}
+    (base / "tmp").mkdir(exist_ok=True)
+    one = subprocess.run([sys.executable, str(script), str(folder / "one"), "8"], cwd=ROOT, capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert one.returncode == 0, one.stderr[-2000:]
+    return torch.load(folder / "one" / "rank0.pt")
+
+
 @pytest.mark.parametrize("compile", ["off", "trace-only"])  # trace-only: DDP wrapped, then traced as compile would
-def test_two_processes_average_gradients_like_one_with_twice_the_batch(tmp_path, compile):
+def test_two_processes_average_gradients_like_one_with_twice_the_batch(tmp_path, compile, toy_in_one_process):
     script = tmp_path / "toy.py"
     script.write_text(TOY)
     torchrun(str(script), str(tmp_path / "ddp"), "4", compile)
     rank0, rank1 = (torch.load(tmp_path / "ddp" / f"rank{r}.pt") for r in (0, 1))
-    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one"), "8"], cwd=ROOT, capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
-    assert one.returncode == 0, one.stderr[-2000:]
-    single = torch.load(tmp_path / "one" / "rank0.pt")
+    single = toy_in_one_process
     torch.manual_seed(0)
     start = torch.nn.Linear(3, 1).state_dict()  # the toy's initial weights
     for k in rank0:
