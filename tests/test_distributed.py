@@ -261,7 +261,10 @@ def _bench_train(tmp_path, tiny_utk, *options: str) -> list[dict]:
     assert main.main(["bench", "train", "--data", f"utkface:{tiny_utk}", "--size", "32", "--classifier-batch", "16",
                       "--warmup", "1", "--device", "cpu", "--threads", "1", "--cache", "", "--json", str(out),
                       *options]) == 0
-    return json.loads(out.read_text())["results"]
+    doc = json.loads(out.read_text())
+    # versioned as every JSON output is (docs/outputs.md): the file says its format and the software that wrote it
+    assert doc["schema_version"] == 2 and doc["software"]["onnxruntime"] and doc["torch"]
+    return doc["results"]
 
 
 def test_bench_train_times_every_variant_against_fp32(tmp_path, tiny_utk, capsys):

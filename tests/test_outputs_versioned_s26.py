@@ -202,6 +202,7 @@ def test_docs_outputs_lists_every_output_at_the_version_the_code_writes():
     from inference.audit.report import SCHEMA_VERSION
     from inference.bench_detect import DETECT_SCHEMA_VERSION
     from inference.bench_report import BENCH_SCHEMA_VERSION
+    from training.bench_train import TRAIN_BENCH_SCHEMA_VERSION
     from training.evaluate import EVALUATE_SCHEMA_VERSION
 
     page = (REPO / "docs" / "outputs.md").read_text(encoding="utf-8")
@@ -211,4 +212,5 @@ def test_docs_outputs_lists_every_output_at_the_version_the_code_writes():
     assert rows["`bench detect --json`"] == str(DETECT_SCHEMA_VERSION)
     assert rows["`train evaluate --json`"] == str(EVALUATE_SCHEMA_VERSION)
     assert rows["snapshot JSON"] == str(SNAPSHOT_SCHEMA_VERSION)
+    assert rows["`bench train --json`"] == str(TRAIN_BENCH_SCHEMA_VERSION)
     assert "docs/outputs.md" in (REPO / "README.md").read_text(encoding="utf-8")

@@ -33,6 +33,7 @@ from inference.arg_checks import check_cache_dir, check_output_file, int_at_leas
 from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
 from inference.defaults import DEFAULT_DATASET_SAID, open_data_or_default
 from inference.errors import BiasMirrorError
+from inference.provenance import software
 from inference.stopping import write_json_atomically
 from inference.writing import refuse_in_place, written_in_place
 from training.compile_step import COMPILE_MODES
@@ -45,6 +46,10 @@ from training.nets.cam_classifier import ClassifierConfig
 from training.nets.cyclegan import PRESETS, preset
 from training.tasks.classifier import LABELS, RECIPE, SIZES, ClassifierData, ClassifierTask, classifier_size
 from training.tasks.cyclegan import CycleGANTask, DomainImages
+
+# 2: `schema_version` and the `software` block (inference.provenance) first; the files written before had neither
+TRAIN_BENCH_SCHEMA_VERSION = 2
+
 
 log = logging.getLogger(__name__)
 MIN_FACES = 64  # one CPU classifier batch
@@ -267,7 +272,9 @@ def main(args: argparse.Namespace) -> int:
           f"of {args.warmup} + {args.steps} steps; Ctrl-C (or SIGTERM) stops early and still reports what was measured",
           flush=True)
     results: list[TrainTiming] = []
-    header = {"device": name, "torch": torch.__version__, "workers": workers, "configurations": total}
+    # the software block once (it asks git), not at each of the rows' writes
+    header = {"schema_version": TRAIN_BENCH_SCHEMA_VERSION, "software": software(), "device": name,
+              "torch": torch.__version__, "workers": workers, "configurations": total}
     stopped = None
     stop = StopFlag()  # SIGTERM: the step in hand ends, then as Ctrl-C
     with tempfile.TemporaryDirectory() as tmp:
