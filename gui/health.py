@@ -16,7 +16,12 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
 from inference.bench_machine import rss_mb
+from inference.provenance import software
 from inference.stopping import write_json_atomically
+
+# The --health JSON's format (docs/outputs.md): bump it when a key changes meaning. The files written before it had
+# neither it nor the software block (1): a soak's file read later could not say what ran the session.
+HEALTH_SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -31,6 +36,8 @@ class HealthReport:
     rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB)
     frames_processed: int = 0
     results_shown: int = 0
+    # what ran the session (inference.provenance), taken as it started; None: asked as the report is written
+    software: dict | None = field(default=None, repr=False)
 
     def line(self) -> str:
         rss = self.rss_mb
@@ -96,12 +103,16 @@ class HealthMonitor(QObject):
         self.tick_ms, self.rss_every_s = tick_ms, rss_every_s
         self.lateness = Lateness()
         self._rss: list[tuple[float, float]] = []
+        self._software: dict | None = None
         self._start = self._last = time.monotonic()
         self._timer = QTimer(self)
         self._timer.setInterval(tick_ms)
         self._timer.timeout.connect(self._tick)
 
     def start(self) -> None:
+        # once, here: a soak lasts hours, and a checkout changed meanwhile (commit, modified files) did not run it;
+        # asked before the clock starts, so that its git call and imports are no tick's lateness
+        self._software = software()
         self._start = self._last = time.monotonic()
         self._rss.append((0.0, rss_mb()))
         self._timer.start()
@@ -121,9 +132,13 @@ class HealthMonitor(QObject):
             lateness_ms_p50=late.percentile(50), lateness_ms_p99=late.percentile(99),
             lateness_ms_max=late.max, stalls_over_100ms=late.stalls,
             rss_mb=[(round(t, 1), round(m, 1)) for t, m in self._rss],
-            frames_processed=frames_processed, results_shown=results_shown)
+            frames_processed=frames_processed, results_shown=results_shown, software=self._software)
 
 
 def write_report(report: HealthReport, path: str | Path) -> None:
-    """Its folders are made as needed: --health was checked at start only for whether they can be."""
-    write_json_atomically(Path(path), asdict(report))
+    """``schema_version`` and ``software`` first, as every versioned output has them (docs/outputs.md), then the
+    report's measurements. Its folders are made as needed: --health was checked at start only for whether they can
+    be."""
+    measured = {k: v for k, v in asdict(report).items() if k != "software"}
+    taken = report.software if report.software is not None else software()
+    write_json_atomically(Path(path), {"schema_version": HEALTH_SCHEMA_VERSION, "software": taken, **measured})

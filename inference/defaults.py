@@ -25,7 +25,7 @@ DEFAULT_DATASET_SAID = f"utkface:../shared/datasets/utkface relative to the repo
 def open_data_or_default(spec: str | None, cache: DatasetCache, option: str = "--data") -> DatasetRead:
     """``open_dataset`` of ``spec``, or of the shared UTKFace copy where ``option`` was not given (None). That copy's
     path is built from where Bias Mirror is installed, not typed by the user, so a failure to read it says it was the
-    default and how to give data, as `train adopt` does: `bench detect` had said "/x/shared/datasets/utkface: the
+    default and how to give data (``default_data_refused``): `bench detect` had said "/x/shared/datasets/utkface: the
     UTKFace folder does not exist", and nothing of --data."""
     if spec is not None:
         return open_dataset(spec, cache)
@@ -33,10 +33,19 @@ def open_data_or_default(spec: str | None, cache: DatasetCache, option: str = "-
     try:
         return open_dataset(f"utkface:{default}", cache)
     except BiasMirrorError as exc:
-        state = f"cannot be read ({exc.message})" if default.exists() else "does not exist"
-        raise BiasMirrorError(f"{option} was not given, and its default, the shared UTKFace copy at "
-                              f"{exc.path or default}, {state}; give {option} KIND:PATH (e.g. {option} utkface:DIR "
-                              f"of UTKFace from {UTKFACE_SOURCE}, or {option} folder:DIR)") from exc
+        raise default_data_refused(exc, option, default) from exc
+
+
+def default_data_refused(exc: BiasMirrorError, option: str = "--data", default: Path | None = None) -> BiasMirrorError:
+    """The error to raise where the shared UTKFace copy at ``default`` (``DEFAULT_DATASET_DIR`` where None), read
+    because ``option`` was not given, failed with ``exc``: one wording for every command that falls back on it.
+    `train adopt` (--dataset), which reads its faces its own way, had worded it alone: "cannot be read" of a copy
+    that is not there, and no word of where UTKFace comes from."""
+    default = DEFAULT_DATASET_DIR if default is None else default
+    state = f"cannot be read ({exc.message})" if default.exists() else "does not exist"
+    return BiasMirrorError(f"{option} was not given, and its default, the shared UTKFace copy at "
+                           f"{exc.path or default}, {state}; give {option} KIND:PATH (e.g. {option} utkface:DIR "
+                           f"of UTKFace from {UTKFACE_SOURCE}, or {option} folder:DIR)")
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """What made a file's numbers: the ``software`` block that every versioned JSON output carries (report.json, bench
---json, bench detect --json, train evaluate --json, the app's snapshots), so that a file read months later says
-which version, commit and libraries wrote it. docs/outputs.md lists those outputs and their schema versions."""
+--json, bench detect --json, train evaluate --json, the app's snapshots and --health), so that a file read months
+later says which version, commit and libraries wrote it. docs/outputs.md lists those outputs and their schema
+versions."""
 from __future__ import annotations
 
 import importlib.metadata

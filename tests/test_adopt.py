@@ -422,19 +422,30 @@ def test_an_order_is_taken_as_better_only_where_a_sign_test_shows_it(right, ties
 
 def test_without_dataset_adopt_names_its_default_and_how_to_give_one(tmp_path, monkeypatch, capsys):
     """Without the shared UTKFace copy, `train adopt` without --dataset said "/x/shared/datasets/utkface: the UTKFace
-    folder does not exist", a path the user never typed, and nothing of --dataset."""
+    folder does not exist", a path the user never typed, and nothing of --dataset. Then it said so in words of its
+    own ("cannot be read" of a copy that is not there, no source of UTKFace): it says it as `bench detect` says it of
+    --data, with its own option's name."""
+    import inference.bench_detect
+    import inference.defaults
     from main import main
     from training import adopt_run
 
     nowhere = tmp_path / "shared" / "datasets" / "utkface"
     monkeypatch.setattr(adopt_run, "DEFAULT_DATASET", f"utkface:{nowhere}")
+    monkeypatch.setattr(inference.defaults, "DEFAULT_DATASET_DIR", nowhere)
+    monkeypatch.setattr(inference.bench_detect, "DEFAULT_DATASET", f"utkface:{nowhere}")
     src = export(BrightnessNet(), tmp_path / "c.onnx")
     assert main(["train", "adopt", str(src), "--kind", "classifier", "--range", "unit",
                  "--out", str(tmp_path / "c_bm.onnx")]) == 2
     err = capsys.readouterr().err
-    assert "--dataset was not given, and its default, the shared UTKFace copy at " in err, err
-    assert str(nowhere) in err and "does not exist" in err and "give faces with --dataset KIND:PATH" in err, err
+    assert (f"error: --dataset was not given, and its default, the shared UTKFace copy at {nowhere}, does not exist; "
+            "give --dataset KIND:PATH (e.g. --dataset utkface:DIR of UTKFace from https://susanqq.github.io/UTKFace/"
+            in err), err
     assert not (tmp_path / "c_bm.onnx").exists()
+    assert main(["bench", "detect", "--detectors", "haar-default"]) == 2
+    bench_err = capsys.readouterr().err
+    assert "--data was not given" in bench_err, bench_err
+    assert err.strip() == bench_err.strip().replace("--data", "--dataset"), (err, bench_err)
 
 
 @pytest.mark.parametrize("case,match", [

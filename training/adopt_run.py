@@ -13,7 +13,8 @@ import onnxruntime as ort
 
 from inference.card import ModelCard
 from inference.datasets import read_spec
-from inference.defaults import DEFAULT_DATASET  # the shared UTKFace copy, as the benches take it
+# the shared UTKFace copy, as the benches take it, and what they say where it cannot be read
+from inference.defaults import DEFAULT_DATASET, default_data_refused
 from inference.errors import BiasMirrorError
 from inference.images import read_rgb
 from inference.models import Classifier, Filter, Generator, load_model, ort_reason
@@ -41,17 +42,14 @@ def sample_faces(spec: str, n: int, size: int) -> tuple[np.ndarray, list[str | N
 
 def sample_faces_or_default(spec: str | None, n: int, size: int) -> tuple[np.ndarray, list[str | None], str]:
     """``sample_faces`` of ``spec``, or of --dataset's default where it is None: the shared UTKFace copy, whose path
-    the user never typed, so a failure to read it says that it is the default and how to give faces (it had said
-    "/x/shared/datasets/utkface: the UTKFace folder does not exist", and nothing of --dataset)."""
+    the user never typed, so a failure to read it says that it is the default and how to give faces, in the words
+    every command uses of its default data (``default_data_refused``)."""
     if spec is not None:
         return sample_faces(spec, n, size)
     try:
         return sample_faces(DEFAULT_DATASET, n, size)
     except BiasMirrorError as exc:
-        where = exc.path or DEFAULT_DATASET.partition(":")[2]
-        raise BiasMirrorError(f"no faces to check the adopted model on: --dataset was not given, and its default, "
-                              f"the shared UTKFace copy at {where}, cannot be read ({exc.message}); give faces with "
-                              "--dataset KIND:PATH (e.g. --dataset utkface:DIR or --dataset folder:DIR)") from exc
+        raise default_data_refused(exc, "--dataset", Path(DEFAULT_DATASET.partition(":")[2])) from exc
 
 
 LATENT_SEED = 0  # the latents a generator is checked on: the same on every run, so that its card's checks repeat
