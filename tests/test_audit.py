@@ -165,7 +165,7 @@ def test_identity_filter_no_shift(world, tmp_path):
 
 def test_schema_round_trip(world):
     r = json.loads((world["out"] / "report.json").read_text())
-    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 17  # no "gate" key unless asked for
+    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 18  # no "gate" key unless asked for
     assert r["detection"] is None  # aligned faces: the whole image is the face, nothing was looked for
     doc = (REPO / "docs" / "audit_schema.md").read_text()
     for key in TOP_LEVEL_KEYS:
@@ -618,7 +618,10 @@ def test_paired_accuracy_is_an_exact_mcnemar_per_group_with_holm():
     assert (x["only_a"], x["only_b"], x["n"]) == (12, 0, 20) and x["p"] == pytest.approx(2 * 0.5 ** 12)
     assert x["difference"] == pytest.approx(12 / 20) and x["small"]
     assert (y["only_a"], y["only_b"], y["p"], y["difference"]) == (0, 0, 1.0, 0.0)
-    assert x["p_holm"] == pytest.approx(2 * x["p"]) and y["p_holm"] == 1.0  # two groups: the smaller p doubled
+    # Y has no discordant face, so no data could reject it (least p 1): since schema 18 it is left out of Holm's
+    # family, and X, alone in it, keeps its p, where the two groups had doubled it
+    assert y["holm_family"] is False and y["p_holm"] is None and y["least_p"] == 1.0
+    assert x["holm_family"] is True and x["holm_family_size"] == 1 and x["p_holm"] == pytest.approx(x["p"])
     assert c["overall"]["only_a"] == 12 and c["overall"]["p"] == pytest.approx(2 * 0.5 ** 12)
     line = comparison_line(c, "g")
     assert "a is more accurate" in line and "X +60.0 points" in line and "Y" not in line.split("after Holm")[1]

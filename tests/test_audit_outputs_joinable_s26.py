@@ -129,7 +129,7 @@ def test_the_schema_version_and_the_schema_name_faces_csvs_group_columns():
     from inference.audit.report import SCHEMA_VERSION
 
     schema = SCHEMA.read_text(encoding="utf-8")
-    assert SCHEMA_VERSION == 17 and "Integer, 17." in schema and "16: `audit.statistics.intervals`" in schema
+    assert SCHEMA_VERSION == 18 and "Integer, 18." in schema and "16: `audit.statistics.intervals`" in schema
     row = next(line for line in schema.splitlines() if line.startswith("| `faces.csv` |"))
     assert "then `gender_race`, `age_band` and `skin_tone`" in row and 'faces.groupby("gender_race").size()' in row
 

@@ -132,18 +132,24 @@ def test_each_groups_skin_shift_is_worded_by_its_sign_and_holm_adjusted_across_t
     for g, p in zip(d, raw):  # the raw p is SciPy's own exact signed-rank test
         assert p == pytest.approx(stats.wilcoxon(d[g], method="exact").pvalue)
     assert raw[:2] == [pytest.approx(2 / 64), pytest.approx(2 / 32)]
-    expected = holm_by_hand(raw)  # A: 3 × 0.03125 = 0.09375; B: max(0.09375, 2 × 0.0625) = 0.125; C: max(0.125, p_C)
-    for g, e in zip(d, expected):
+    # B's five faces cannot give a p below 2/2⁵ = 0.0625 ≥ α: since schema 18 it is left out of Holm's family, which
+    # holds A and C (six faces each, least p 2/2⁶ = 0.031)
+    b = by["B"]["delta_ita"]["wilcoxon"]
+    assert b["holm_family"] is False and b["p_holm"] is None and b["least_p"] == pytest.approx(2 / 32)
+    expected = holm_by_hand([raw[0], raw[2]])  # A: 2 × 0.03125 = 0.0625; C: max(0.0625, p_C)
+    for g, e in zip("AC", expected):
         assert by[g]["delta_ita"]["wilcoxon"]["p_holm"] == pytest.approx(e)
-    assert any(by[g]["delta_ita"]["wilcoxon"]["p_holm"] > p for g, p in zip(d, raw))
-    assert expected[0] == pytest.approx(0.09375) and expected[1] == pytest.approx(0.125)
+        assert by[g]["delta_ita"]["wilcoxon"]["holm_family_size"] == 2
+    assert by["A"]["delta_ita"]["wilcoxon"]["p_holm"] > raw[0]
+    assert expected[0] == pytest.approx(0.0625)
 
     [line] = [x for x in summary_lines(_report(fl)) if x.startswith("ΔITA by g: ")]
     parts = dict(part.split(": ", 1) for part in line[len("ΔITA by g: "):].rstrip(".").split("; "))
-    # A moved down (mean −3.5): darker, and its Holm p 0.094 (raw 0.031) is not significant; B up: lighter. Neither
-    # could be: six faces all one way give Holm p 3 × 2/2⁶ at the least here, five 2/2⁵ before Holm
-    assert "(darker, Holm p = 0.094, too few faces to reach significance" in parts["A"], line
-    assert "(lighter, Holm p = 0.125, too few faces to reach significance" in parts["B"], line
+    # A moved down (mean −3.5): darker, and its Holm p 0.0625 (raw 0.031) is not significant; B up: lighter. Neither
+    # could be: six faces all one way give Holm p 2 × 2/2⁶ at the least here, five 2/2⁵ before any Holm
+    assert "(darker, Holm p = 0.062, too few faces to reach significance" in parts["A"], line
+    assert "(lighter, p = 0.062, too few faces to reach significance (the least p possible with 5 faces is 0.062, so it " \
+           "is left out of Holm's family)" in parts["B"], line
 
 
 def _tinted(d_itas: list[float], d_ls: list[float], b_shift: float, L: float = 65.0) -> dict:

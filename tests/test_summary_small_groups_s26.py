@@ -66,8 +66,11 @@ def test_a_small_group_whose_faces_all_moved_is_too_few_for_the_test_not_a_minor
     part = _ita_part(fl, "x")
     k = len(moved)
     least = least_holm_p(fl["by"]["g"], "x", lambda cell: cell["delta_ita"]["wilcoxon"])
-    assert (f"too few faces to reach significance (the least Holm p possible with {k} faces here is {least:.3f}), "
-            f"though ITA rose on all {k} faces and the mean's 95% CI lies above 0)") in part, part
+    # since schema 18 a group whose least p is not below α is left out of Holm's family: its least p is its own
+    assert least == least_p(w) and w["holm_family"] is False and w["p_holm"] is None
+    assert (f"p = {least:.3f}, too few faces to reach significance (the least p possible with {k} faces is "
+            f"{least:.3f}, so it is left out of Holm's family), though ITA rose on all {k} faces and the mean's 95% CI "
+            "lies above 0)") in part, part
     assert "minority" not in part and "typical face" not in part and "not significant" not in part, part
 
 
@@ -76,7 +79,8 @@ def test_a_group_of_one_or_two_faces_is_not_called_not_significant(n):
     fl = _section({"x": [15.0 + i for i in range(n)], "a": WIDE})
     part = _ita_part(fl, "x")
     on = {1: "the one face", 2: "both faces"}[n]
-    assert f"too few faces to reach significance (the least Holm p possible with {n} face" in part, part
+    assert f"too few faces to reach significance (the least p possible with {n} face" in part, part
+    assert "left out of Holm's family" in part, part
     assert f"though ITA rose on {on})" in part and "not significant" not in part, part
 
 
@@ -92,11 +96,14 @@ def test_holms_factor_can_make_six_faces_too_few_though_alone_they_are_significa
 
 
 def test_the_least_holm_p_is_holm_over_the_groups_with_the_groups_p_at_its_least():
-    fl = _section({"x": [12.0, 13.0, 14.0, -0.5], "a": WIDE, "b": [1.0 + 0.1 * i for i in range(8)]})
+    # six faces moved (least p 2/2⁶ < α), so x is in Holm's family; a group of 4 (least p 0.125) is left out of it
+    fl = _section({"x": [12.0, 13.0, 14.0, 15.0, 16.0, -0.5], "a": WIDE, "b": [1.0 + 0.1 * i for i in range(8)],
+                   "out": [12.0, 13.0, 14.0, -0.5]})
     by = fl["by"]["g"]
     test_of = lambda cell: cell["delta_ita"]["wilcoxon"]  # noqa: E731
-    ps = [2 / 2 ** 4, test_of(by["a"])["p"], test_of(by["b"])["p"]]
+    ps = [2 / 2 ** 6, test_of(by["a"])["p"], test_of(by["b"])["p"]]
     assert least_holm_p(by, "x", test_of) == pytest.approx(holm(ps)[0])
+    assert least_holm_p(by, "out", test_of) == least_p(test_of(by["out"])) == 2 / 2 ** 4  # out of it: its own
     assert least_p({"n_nonzero": 0, "n": 5}) is None  # no face moved: the faces show no move, they are not too few
 
 
@@ -110,7 +117,8 @@ def test_the_minority_words_need_a_median_interval():
     interval, had been "a minority of faces moved far, not the typical face"."""
     fl = _section({"x": [12.0, 13.0, 14.0], "a": WIDE, "b": WIDE, "c": WIDE})
     shift = fl["by"]["g"]["x"]["delta_ita"]
-    assert shift["median"]["lo"] is None and shift["wilcoxon"]["p_holm"] >= ALPHA
+    # left out of Holm's family (least p 2/2³ ≥ α: schema 18), its own p is what its words are read by
+    assert shift["median"]["lo"] is None and shift["wilcoxon"]["p_holm"] is None and shift["wilcoxon"]["p"] >= ALPHA
     assert group_test_words(shift, 4) == " (though the mean's 95% CI lies above 0)"
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..metrics import SMALL_GROUP, disaggregate, group_order
 from .detection import found_test
-from .stats import holm, mcnemar_exact, mean_or_median_ci, share
+from .stats import exact_least_p, holm_family, mcnemar_exact, mean_or_median_ci, share
 
 BINS = [round(i * 0.05, 2) for i in range(21)]
 
@@ -82,8 +82,11 @@ def paired_accuracy(correct: Mapping[str, Sequence[bool]], groupings: Mapping[st
             for g in sorted(set(labels), key=group_order):
                 idx = labels == g
                 parts[g] = {**mcnemar_exact(ca[idx], cb[idx]), "small": int(idx.sum()) < SMALL_GROUP}
-            for part, adj in zip(parts.values(), holm([v["p"] for v in parts.values()])):
-                part["p_holm"] = adj
+            # McNemar's exact test conditions on the discordant faces: 5 or fewer can never be rejected, and stay
+            # out of the family (stats.holm_family)
+            least = [exact_least_p(v["only_a"] + v["only_b"]) for v in parts.values()]
+            for part, fam in zip(parts.values(), holm_family([v["p"] for v in parts.values()], least)):
+                part.update(fam)
             entry["by"][grouping] = parts
         entry["overall"]["p_holm"] = entry["overall"]["p"]
         out.append(entry)

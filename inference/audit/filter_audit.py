@@ -2,7 +2,7 @@
 
 For each group: mean and median ΔITA (t and order-statistic CIs), a Wilcoxon signed-rank
 test of ΔITA against 0 with the matched-pairs rank-biserial correlation, Holm
-across the groups of a grouping, the share made lighter (or darker) by at
+across the groups of a grouping that can reach significance (``stats.holm_family``), the share made lighter (or darker) by at
 least one Monk tone, and per classifier the same for ΔP(female) plus the
 gender-flip rate. A Kruskal–Wallis test asks whether the shift differs between
 groups. Faces whose skin is not measurable (before or after) are counted, per
@@ -24,8 +24,8 @@ import numpy as np
 from ..card_fields import CardNotes, card_number, card_object
 from ..skin import ita_degrees
 from .groups import is_small, split
-from .stats import (ITA_RANGE, L_RANGE, UNIT_RANGE, mean_or_median_ci, difference_range, exact_share, holm, kruskal_test,
-                    share, wilcoxon_test)
+from .stats import (ITA_RANGE, L_RANGE, UNIT_RANGE, mean_or_median_ci, difference_range, exact_share, holm_family,
+                    kruskal_test, share, wilcoxon_least_p, wilcoxon_test)
 
 ITA_CATEGORIES = ("very light", "light", "intermediate", "tan", "brown", "dark")
 
@@ -113,13 +113,16 @@ def group_shift(rows: Sequence[dict], names: Sequence[str]) -> dict:
 
 
 def _add_holm(by: dict, names: Sequence[str]) -> None:
-    groups = list(by)
-    for g, adj in zip(groups, holm([by[g]["delta_ita"]["wilcoxon"]["p"] for g in groups])):
-        by[g]["delta_ita"]["wilcoxon"]["p_holm"] = adj
+    """Holm across a grouping's groups, one family per measure, of the groups' tests that can reach significance
+    (``stats.holm_family``: a group of 5 or fewer faces that moved cannot)."""
+    _holm_across([s["delta_ita"]["wilcoxon"] for s in by.values()])
     for n in names:
-        ps = [by[g]["classifiers"][n]["delta_p_female"]["wilcoxon"]["p"] for g in groups]
-        for g, adj in zip(groups, holm(ps)):
-            by[g]["classifiers"][n]["delta_p_female"]["wilcoxon"]["p_holm"] = adj
+        _holm_across([s["classifiers"][n]["delta_p_female"]["wilcoxon"] for s in by.values()])
+
+
+def _holm_across(tests: Sequence[dict]) -> None:
+    for test, fam in zip(tests, holm_family([t["p"] for t in tests], [wilcoxon_least_p(t) for t in tests])):
+        test.update(fam)
 
 
 def filter_audit(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str], card_training: dict,

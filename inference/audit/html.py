@@ -16,10 +16,19 @@ from ..strict_json import measured
 from . import figures as F
 from .gate import MADE_UNMEASURABLE, measure_name
 from .report import SKIN_TONE, group_key, in_order
-from .summary import (first_frame_only_advice, ITA_DIGITS, P_DIGITS, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words, ci,
-                      labels_checked_words, map_description, median_ci, named_with_ties, num, pval)
+from .summary import (ALPHA, first_frame_only_advice, ITA_DIGITS, P_DIGITS, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words,
+                      ci, in_holm_family, labels_checked_words, map_description, median_ci, named_with_ties, num, pval)
 
 log = logging.getLogger(__name__)
+
+
+def holm_cell(test: dict) -> str:
+    """A "Holm p" cell: the test's Holm p, or, where it is left out of Holm's family (its least p is not below ALPHA:
+    too few faces), that and its least p, not the "p n/a" of a test that was never run."""
+    if in_holm_family(test) or not measured(test.get("p")):
+        return pval(test.get("p_holm"))
+    least = test.get("least_p")
+    return "not in Holm's family" + (f" (least p {least:.3f})" if measured(least) else "")
 
 
 def esc(x) -> str:
@@ -148,7 +157,7 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
             by = c["by"].get(grouping, {})
             body = [[g, v["n"], "yes" if v["small"] else "", _pct(v["accuracy_a"]), _pct(v["accuracy_b"]),
                      "-" if v["difference"] is None else f"{100 * v['difference']:+.1f} pts", v["only_a"], v["only_b"],
-                     pval(v["p"]), pval(v["p_holm"])]
+                     pval(v["p"]), holm_cell(v)]
                     for g, v in [*in_order(grouping, by), ("(overall)", c["overall"])]]
             parts.append(f"<h4>Paired: {esc(c['a'])} vs {esc(c['b'])} on the same faces (exact McNemar; Holm across "
                          f"{esc(grouping)} groups)</h4>")
@@ -253,7 +262,7 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
             parts.append(f"<p class='small'>{esc(SKIN_TONE_GROUPS_CAVEAT)}</p>")
         body = [[g, s["n_faces"], _made_unmeasurable(s), s["n_not_measurable"] - s.get("n_made_unmeasurable", 0),
                  ci(s["delta_ita"]["mean"]), median_ci(s["delta_ita"]["median"], ITA_DIGITS),
-                 pval(s["delta_ita"]["wilcoxon"]["p"]), pval(s["delta_ita"]["wilcoxon"].get("p_holm")),
+                 pval(s["delta_ita"]["wilcoxon"]["p"]), holm_cell(s["delta_ita"]["wilcoxon"]),
                  "n/a" if s["delta_ita"]["wilcoxon"]["rank_biserial"] is None else f"{s['delta_ita']['wilcoxon']['rank_biserial']:+.2f}",
                  ci(s["delta_l"]["mean"]), ci((s.get("delta_b") or {}).get("mean")),
                  ci(s["share_lighter_1_monk"], pct=True), ci(s["share_darker_1_monk"], pct=True)]
@@ -278,7 +287,7 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
             body = [[g, ci(s["classifiers"][n]["delta_p_female"]["mean"], P_DIGITS),
                      median_ci(s["classifiers"][n]["delta_p_female"]["median"], P_DIGITS),
                      pval(s["classifiers"][n]["delta_p_female"]["wilcoxon"]["p"]),
-                     pval(s["classifiers"][n]["delta_p_female"]["wilcoxon"].get("p_holm")),
+                     holm_cell(s["classifiers"][n]["delta_p_female"]["wilcoxon"]),
                      ci(s["classifiers"][n]["flip_rate"], pct=True)] for g, s in [*by.items(), overall]]
             parts.append(f"<h4>{esc(n)}</h4>" + table([grouping, "mean ΔP(female)", "median ΔP(female)", "Wilcoxon p", "Holm p",
                                                        "gender-flip rate"], body))
@@ -394,9 +403,12 @@ def _focus_section(r: dict, parts: list[str], render) -> None:
         parts.append(table(["faces", "n", "mean focus", "median focus"], body))
         k = f.get("kruskal")
         if k and k.get("p") is not None:
-            sig = [p for p in f["pairwise"] if p["p_holm"] is not None and p["p_holm"] < 0.05]
+            sig = [p for p in f["pairwise"] if p["p_holm"] is not None and p["p_holm"] < ALPHA]
+            out = sum(measured(p["p"]) and not in_holm_family(p) for p in f["pairwise"])
             parts.append(f"<p>Kruskal–Wallis across {esc(k['grouping'])}: {pval(k['p'])}. "
-                         f"Significant pairs after Holm: {len(sig)} of {len(f['pairwise'])}.</p>")
+                         f"Significant pairs after Holm: {len(sig)} of {len(f['pairwise'])}"
+                         + (f" ({out} pair(s) too small for the test to reach significance, left out of Holm's family)"
+                            if out else "") + ".</p>")
             if sig:
                 parts.append(table(["group a", "group b", "Mann–Whitney p", "Holm p", "rank-biserial"],
                                    [[p["a"], p["b"], pval(p["p"]), pval(p["p_holm"]), num(p['rank_biserial'], '+.2f')] for p in sig]))

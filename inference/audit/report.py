@@ -24,7 +24,7 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, INTERVAL_METHODS, ITA_RANGE, L_RANGE, SEED, mean_or_median_ci
 
-SCHEMA_VERSION = 17  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
+SCHEMA_VERSION = 18  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
 # 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`;
 # 6: `audit.max_faces`, `images.faces_not_analysed`, `examples.faces[].p_female[].reference` and `.delta`;
 # 7: `filter…n_measurable_before`, `n_made_unmeasurable`, `n_made_measurable`, `n_never_measurable`,
@@ -36,6 +36,8 @@ SCHEMA_VERSION = 17  # 2: `detection`, the share of images with a face found, pe
 # and every test object's `method` (neither named an interval's method or a test's variant), and faces.csv's grouping
 # columns `gender_race`, `age_band`, `skin_tone`, its `race` and `group` spelt as report.json's groups; 17: means of
 # P(female), CAM focus and (under 100 faces, or < 10 apart) ΔP(female) get the betting interval, `intervals.bounded_means`
+# 18: a grouping's Holm family holds only the tests that can reach significance: `least_p`, `holm_family`,
+# `holm_family_size` on every grouped Wilcoxon, McNemar and focus pairwise test, `p_holm` null on those left out
 TOP_LEVEL_KEYS = ("schema_version", "audit", "software", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 

@@ -21,6 +21,10 @@ from ..metrics import BOUNDED_MEAN_INTERVAL, PROPORTION_INTERVAL, bounded_mean_c
 
 SEED = 20240601
 CONFIDENCE = 0.95
+# The audit's significance level: every significance word of the summary, and which tests a Holm family holds
+# (``holm_family``), read against this one level. It had lived in summary.py; it is here so that stats, which summary
+# imports, does not import summary back.
+ALPHA = 0.05
 # The ranges a quantity cannot leave, for ``mean_or_median_ci``'s ``bounds``: a t interval knows nothing of them (the
 # mean ITA of three faces read [-192.9, 250.3]). ITA° = arctan((L* − 50) / b*) with b* > 0 (inference/skin.py).
 ITA_RANGE = (-90.0, 90.0)
@@ -240,6 +244,45 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     return out
 
 
+def exact_least_p(n_informative: int) -> float:
+    """The least two-sided p a sign-flip test can give over ``n_informative`` pairs (the Wilcoxon signed-rank test's
+    non-zero shifts, McNemar's discordant faces): 2/2ⁿ, every one of them the same way (tied magnitudes or not: only
+    that pattern makes the smallest rank sum, or the binomial's extreme count), 1 where none."""
+    return min(1.0, 2.0 ** (1 - n_informative)) if n_informative > 0 else 1.0
+
+
+def wilcoxon_least_p(test: dict) -> float:
+    """``exact_least_p`` of a ``wilcoxon_test``'s non-zero shifts. Past ``EXACT_UP_TO`` the p is the normal
+    approximation's, whose least (|z| ≥ √n > 22, every magnitude tied) lies as far below α as 2/2ⁿ does: either way
+    such a test can be rejected, which is all a Holm family asks of it."""
+    return exact_least_p(test["n_nonzero"])
+
+
+def holm_family(pvalues: Sequence[float | None], least: Sequence[float]) -> list[dict]:
+    """Holm across the tests that can reach significance at ``ALPHA``: a test whose least attainable p (``least``,
+    from what its null conditions on: the number of faces that moved, or of discordant faces) is not below ALPHA is
+    left out of the family. Per test: ``p_holm`` (null where left out, as where there is no p), ``least_p``,
+    ``holm_family`` (whether it is in) and ``holm_family_size`` (the m Holm multiplies by).
+
+    Why the family-wise error stays at ALPHA (Tarone 1990's argument, its simplest form): a left-out test's p is at
+    least its least p, so at least ALPHA, and it is never rejected at ALPHA whatever the family; and the family is
+    chosen on what each null conditions on and not on the p's (under H0 the signs of a group's shifts are fair coins
+    whatever their magnitudes, so how many moved says nothing of which way), so Holm over it keeps its own guarantee,
+    given every group's magnitudes, and so without them. Tests that can never be rejected had counted in m all the
+    same: 3 tiny groups of 8 held a real one to α/8 instead of α/5.
+
+    Why not Tarone's full step (the smallest K with #{least p ≤ α/K} ≤ K), with Holm as Hommel & Krummenauer (1998)
+    combine them: Tarone's K would also leave out tests whose least p lies in [α/K, α), which Holm's step-down can
+    still reject once the smaller p's are, and Hommel & Krummenauer's closed test that keeps them tests every subset
+    of the groups (2^m: a grouping of FairFace's age bins × a groups CSV has dozens). This rule keeps every test that
+    could be rejected alone, and is the rule the summary's "too few faces to reach significance" words read."""
+    inside = [p is not None and bool(np.isfinite(p)) and lo < ALPHA for p, lo in zip(pvalues, least)]
+    adjusted = holm([p if keep else None for p, keep in zip(pvalues, inside)])
+    size = sum(inside)
+    return [{"p_holm": adj, "least_p": float(lo), "holm_family": keep, "holm_family_size": size}
+            for adj, lo, keep in zip(adjusted, least, inside)]
+
+
 def kruskal_test(groups: Mapping[str, Sequence[float]], min_n: int = 2) -> dict:
     """Kruskal–Wallis H test across groups (each with at least ``min_n`` values)."""
     data = {g: _clean(v) for g, v in groups.items()}
@@ -277,7 +320,7 @@ def pairwise_mannwhitney(groups: Mapping[str, Sequence[float]], min_n: int = 2) 
     """Two-sided Mann–Whitney U for every pair of groups, Holm-adjusted across the pairs."""
     data = {g: _clean(v) for g, v in groups.items()}
     names = sorted(g for g, v in data.items() if len(v) >= min_n)
-    rows = []
+    rows, least = [], []
     for a, b in itertools.combinations(names, 2):
         method = mann_whitney_method(data[a], data[b])
         try:
@@ -288,9 +331,24 @@ def pairwise_mannwhitney(groups: Mapping[str, Sequence[float]], min_n: int = 2) 
             u, p, used, rbc = None, None, NO_TEST, None
         rows.append({"a": a, "b": b, "n_a": int(len(data[a])), "n_b": int(len(data[b])), "U": u, "p": p,
                      "method": used, "rank_biserial": None if rbc is None else float(-rbc)})
-    for row, adj in zip(rows, holm([r["p"] for r in rows])):
-        row["p_holm"] = adj
+        least.append(mann_whitney_least_p(data[a], data[b], method) if p is not None else 1.0)
+    for row, fam in zip(rows, holm_family([r["p"] for r in rows], least)):
+        row.update(fam)
     return rows
+
+
+def mann_whitney_least_p(a: np.ndarray, b: np.ndarray, method: str) -> float:
+    """The least two-sided p ``pairwise_mannwhitney``'s test (``method``) can give on these two groups' pooled
+    values, which its null conditions on (any split of them equally likely): the p of the most extreme split, one
+    group holding the smallest values, or the largest (ties kept as they are). 2 against 2 values cannot go below
+    1/3, so such a pair can never be rejected (``holm_family``)."""
+    pooled = np.sort(np.concatenate([a, b]))
+    splits = [(pooled[:len(a)], pooled[len(a):]), (pooled[len(pooled) - len(a):], pooled[:len(pooled) - len(a)])]
+    try:
+        least = min(float(stats.mannwhitneyu(x, y, alternative="two-sided", method=method).pvalue) for x, y in splits)
+    except ValueError:
+        return 1.0
+    return least if np.isfinite(least) else 1.0  # every value tied: no split differs from another
 
 
 def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict:

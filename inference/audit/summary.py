@@ -6,9 +6,7 @@ from ..metrics import tied_groups
 from ..program_name import program
 from ..skin import JUST_NOTICEABLE_L
 from ..strict_json import as_printed, measured
-from .stats import holm
-
-ALPHA = 0.05
+from .stats import ALPHA, holm  # ALPHA: the audit's one level, which Holm's families are chosen by too
 
 
 def num(v, spec: str, scale: float = 1.0) -> str:
@@ -200,14 +198,29 @@ def least_p(test: dict) -> float | None:
     return min(1.0, 2.0 ** (1 - moved)) if moved else None
 
 
+def in_holm_family(test: dict) -> bool:
+    """Whether a test is one of its grouping's Holm family (report.json's ``holm_family``): a test whose least p is
+    not below ALPHA is left out (``stats.holm_family``). A report without the key (before schema 18) had every test
+    given a Holm p in it."""
+    return test.get("holm_family", measured(test.get("p_holm")))
+
+
+def holm_family_size(tests) -> int:
+    """The number of tests Holm adjusted together (its m) among a grouping's ``tests``."""
+    return sum(in_holm_family(t) for t in tests)
+
+
 def least_holm_p(by: dict, group: str, test_of) -> float | None:
     """The least Holm p a group's test (``test_of`` its cell) can give, the other groups' tests as they are: Holm
-    over its family, the groups given a Holm p, with the group's own p at its ``least_p``. Holm multiplies a
-    group's p by up to the number of groups, so 6 faces (least p 0.031) cannot reach significance among 3 groups."""
-    least = least_p(test_of(by[group]))
-    if least is None:
-        return None
-    family = {g: test_of(s)["p"] for g, s in by.items() if g != group and measured(test_of(s).get("p_holm"))}
+    over its family, the groups report.json puts in it (``in_holm_family``), with the group's own p at its
+    ``least_p``. Holm multiplies a group's p by up to the number of groups in the family, so 6 faces (least p 0.031)
+    cannot reach significance among 3 groups. A group left out of the family, its least p not below ALPHA, has no
+    Holm p: its least p itself, which no Holm can lower, is returned."""
+    test = test_of(by[group])
+    least = least_p(test)
+    if least is None or not in_holm_family(test):
+        return least
+    family = {g: test_of(s)["p"] for g, s in by.items() if g != group and in_holm_family(test_of(s))}
     family[group] = least
     return holm(list(family.values()))[list(family).index(group)]
 
@@ -230,9 +243,24 @@ def significance_words(p, least, test: dict, adjusted: bool) -> str:
     significant, had been called "not significant" as if its faces had been shown not to move."""
     if not too_few(least):
         return signif(p)
+    if adjusted and not in_holm_family(test):  # no Holm p: its least p is not below ALPHA, whatever the family
+        return (f"too few faces to reach significance (the least p possible with {faces_moved_words(test)} is "
+                f"{least:.{p_digits(least)}f}, so it is left out of Holm's family)")
     which, here = ("Holm p", " here") if adjusted else ("p", "")
     return (f"too few faces to reach significance (the least {which} possible with {faces_moved_words(test)}{here} "
             f"is {least:.{p_digits(least)}f})")
+
+
+def holm_pval(test: dict) -> str:
+    """A grouped test's p as the summary prints it: 'Holm p = …' in Holm's family, or, left out of it (its p can
+    never be below ALPHA: too few faces, or none moved), its own p, which is the truth of it: a Holm p it does not
+    have had printed "p n/a"."""
+    return f"Holm {pval(test.get('p_holm'))}" if in_holm_family(test) else pval(test.get("p"))
+
+
+def holm_or_own_p(test: dict):
+    """The p a grouped test's significance is read by: its Holm p in the family, else its own (never below ALPHA)."""
+    return test.get("p_holm") if in_holm_family(test) else test.get("p")
 
 
 def all_moved_words(test: dict, noun: str) -> str:
@@ -294,6 +322,10 @@ def comparison_line(c: dict, grouping: str | None = None) -> str:
         line += (f" By {grouping}, after Holm: " + "; ".join(
             f"{g} {100 * v['difference']:+.1f} points ({pval(v['p_holm'])})" for g, v in sig) + "." if sig
             else f" No {grouping} group differs detectably after Holm.")
+        out = sum(measured(v.get("p")) and not in_holm_family(v) for v in by.values())
+        if out:  # the groups Holm did not weigh: their "no difference" is no test's finding
+            line += (f" {out} of the {len(by)} {grouping} groups had too few faces right by only one of the two (5 or "
+                     "fewer) for the exact test to reach significance, and are left out of Holm's family.")
     return line
 
 
@@ -625,7 +657,7 @@ def group_test_words(shift: dict, n_tested: int, least_holm=None) -> str:
     groups of the line. Where its faces are too few to reach significance (``least_holm``, its ``least_holm_p``), what
     they show instead (``too_few_beside``)."""
     w, mean, median = shift["wilcoxon"], shift["mean"], shift.get("median")
-    p_holm, by_mean = w.get("p_holm"), _clear_of_zero(mean, ITA_DIGITS)
+    p_holm, by_mean = holm_or_own_p(w), _clear_of_zero(mean, ITA_DIGITS)  # own p: left out of Holm's family
     if too_few(least_holm):
         return too_few_beside(w, mean, median, ITA_DIGITS, "ITA", RESIZING_MOVES["ita"],
                               f", median {median_ci(median, ITA_DIGITS)}°")
@@ -983,13 +1015,13 @@ def summary_lines(r: dict) -> list[str]:
         if other and o["n_measurable"]:
             lines.append(not_measurable_line(o, other))
         for grouping, by in fl["by"].items():
-            parts, tested = [], sum(measured(s["delta_ita"]["wilcoxon"]["p"]) for s in by.values())  # Holm's family
+            parts, tested = [], holm_family_size(s["delta_ita"]["wilcoxon"] for s in by.values())  # Holm's m
             for g, s in by.items():
                 ww = s["delta_ita"]["wilcoxon"]
                 v = s["delta_ita"]["mean"]["value"]
                 least = least_holm_p(by, g, lambda cell: cell["delta_ita"]["wilcoxon"])
-                parts.append(f"{g}: {ci(s['delta_ita']['mean'])}° ({group_direction_words(s, v)}, Holm {pval(ww.get('p_holm'))}, "
-                             f"{significance_words(ww.get('p_holm'), least, ww, adjusted=True)}"
+                parts.append(f"{g}: {ci(s['delta_ita']['mean'])}° ({group_direction_words(s, v)}, {holm_pval(ww)}, "
+                             f"{significance_words(holm_or_own_p(ww), least, ww, adjusted=True)}"
                              f"{group_test_words(s['delta_ita'], tested, least)}{_unmeasured_words(s)})")
             lines.append(f"ΔITA by {grouping}: " + "; ".join(parts) + ".")
             k = fl["kruskal"][grouping]["delta_ita"]
