@@ -1,5 +1,5 @@
 """Threads: capture → one-slot mailbox → detection → one-slot mailbox → inference → one-slot mailbox → the GUI's
-display timer.
+display.
 
 * ``CaptureThread`` reads the ``Source`` and puts each frame in a one-slot
   ``Mailbox`` (the newest frame wins; nothing queues up, so a slow model
@@ -17,7 +17,8 @@ display timer.
   face on 2 cores). It works in lockstep, one frame ahead: it takes a new
   frame only once the inference thread has taken the last, so no detection
   is wasted on a frame that would be dropped.
-* The GUI thread only paints: a ``QTimer`` there takes the newest result.
+* The GUI thread only paints: the inference thread's ``processed`` schedules
+  one paint there, which takes the newest result (nothing polls the mailbox).
 
 Stopping sets a flag; nothing is ever terminated. A capture is not waited for when the source is switched (only,
 briefly, at quit): one stuck in a read (a camera unplugged, a huge image decoding) is left to finish in the
@@ -374,7 +375,7 @@ class InferenceThread(DaemonWorker):
 
     error = Signal(str)  # a short message for the status bar
     skipped = Signal(str)  # a frame the pipeline refused (its type, its size), named: counted like unreadable ones
-    processed = Signal()  # a new (result, is_rerun) is in the mailbox (the display timer polls anyway)
+    processed = Signal()  # a new (result, is_rerun) is in the mailbox: the window's display waits for this, never polls
 
     def __init__(self, pipeline: FramePipeline, frames: Mailbox[Frame], results: Mailbox[tuple[FrameResult, bool]],
                  on_result: Callable[[FrameResult, bool], None] | None = None, parent=None):
