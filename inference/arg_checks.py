@@ -15,8 +15,10 @@ import errno
 import itertools
 import math
 import os
+import re
+import sys
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TextIO
 
 from .errors import BiasMirrorError
 from .sources import camera_index
@@ -352,6 +354,66 @@ def model_inputs(args: argparse.Namespace, all_defaults: bool = False) -> list[t
                     if defaults_loaded else [])
 
 
+STDOUT = "-"  # an output option's standard output: `run --out -`, `bench --json -`
+# the end of a --json help where - is standard output
+JSON_DASH_HELP = ("; - for standard output: the JSON alone there, written once at the end, every other line on "
+                  "standard error (`--json - | jq`)")
+
+
+def names_stdout(out: str) -> bool:
+    """Whether ``out`` leads to standard output's own name, itself or through links (``descriptor_named``): closed,
+    it names nothing, or the next file the run opens (a link to /dev/stdout had written rows into it)."""
+    from .writing import descriptor_named  # imported here: writing is the heavier module, and needs none of this
+
+    named = descriptor_named(out)
+    return named is not None and re.fullmatch(rf"/dev/(?:stdout|fd/1)|/proc/(?:self|thread-self|{os.getpid()})/fd/1",
+                                              named) is not None
+
+
+def check_stdout_open(option: str = "--out", what: str = "the rows") -> None:
+    """Standard output closed (``>&-``): Python has no sys.stdout then, and the rows had gone to a file named
+    "standard output" in the current folder, with status 0."""
+    if sys.stdout is None:
+        raise BiasMirrorError(f"standard output is closed (`>&-`?): nothing can read {what} there; give {option} a "
+                              "file, or run with standard output open")
+
+
+def stdout_gone(stdout: TextIO | None = None) -> None:
+    """After a write to standard output (``stdout``, sys.stdout by default) failed, its reader gone (``run --out - |
+    head``): Python's own flush at exit would fail again and print a traceback below the error said, so what is
+    left goes to the null device."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), (stdout or sys.stdout).fileno())
+
+
+@contextlib.contextmanager
+def json_on_stdout(json_out: str | None) -> Iterator[TextIO | None]:
+    """For the block of a command whose --json names standard output (``-``, or /dev/stdout and its like): what
+    it prints for people (tables, notes, progress) goes to standard error, so that standard output holds the JSON
+    alone (`--json - | jq`); they had been mixed into it. Yields the standard output that ``-``'s JSON goes to
+    (``put_json``), None for any other --json, which is written as a file is."""
+    if json_out is None or (json_out != STDOUT and not names_stdout(json_out)):
+        yield None
+        return
+    if json_out == STDOUT:
+        check_stdout_open("--json", "the JSON")
+    kept = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        yield kept if json_out == STDOUT else None
+
+
+def put_json(stdout: TextIO, text: str) -> None:
+    """``text``, a --json document, on standard output (``json_on_stdout``'s), a newline after it as after any
+    text a terminal shows. A reader that stopped reading (`| head -c 100`) ends it as it ends `run --out -`: a
+    line on standard error, the command's status as it was."""
+    try:
+        stdout.write(text if text.endswith("\n") else text + "\n")
+        stdout.flush()
+    except BrokenPipeError:
+        stdout_gone(stdout)
+        print("standard output: its reader stopped reading before the whole JSON was written", file=sys.stderr)
+
+
 def check_output_file(path: str | Path, option: str, source: str | Path | None = None,
                       in_place: Callable[[Path], bool] | None = None) -> Path:
     """``path`` can be written as a file (it, or the folders to make for it), and is not ``source`` or in it: else a
@@ -359,6 +421,9 @@ def check_output_file(path: str | Path, option: str, source: str | Path | None =
     writes it where it stands (`run`'s /dev/stdout, a FIFO, /dev/null), only ``path`` itself need be writable: no
     file is made beside it, and a user may not write in /dev (`--out /dev/stdout` had been refused)."""
     refuse_empty(path, option)
+    if str(path) == STDOUT:  # a file named "-" had been written, status 0: a caller that means stdout takes it first
+        raise BiasMirrorError(f"{option} -: standard output is not supported here; give a file (./- for a file "
+                              "named -)")
     # "new/" names a folder to be: Path drops the slash, and a file called "new" was written
     as_given, path = str(path), user_path(path)
     if as_given.endswith(("/", os.sep)) or path.is_dir():

@@ -28,13 +28,14 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, TextIO
 
 import numpy as np
 import onnxruntime as ort
 
-from .arg_checks import (check_output_dir, check_output_file, check_paths_apart, check_source, model_inputs,
-                          resolved)
+from . import strict_json
+from .arg_checks import (check_output_dir, check_output_file, check_paths_apart, check_source, json_on_stdout,
+                          model_inputs, put_json, resolved)
 # Called unqualified below, as imported here: tests stand in for measure, make_frames, load_for, make_detector,
 # gpu_name and gpu_memory_used_mib by patching this module's names (a call through bench_measure.measure would
 # pass them by).
@@ -87,6 +88,14 @@ def plan_line(total: int, seconds: float | None, frames: int, soak: float) -> st
 
 def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = None,
          no_baseline_reason: str = "no baseline was given (run it as `python main.py bench`)") -> int:
+    with json_on_stdout(args.json) as stdout:  # `--json -`: the rows and the table on standard error, the JSON alone
+        return _bench(args, baseline_factory, no_baseline_reason, stdout)
+
+
+def _bench(args: argparse.Namespace, baseline_factory: BaselineFactory | None, no_baseline_reason: str,
+           stdout: TextIO | None) -> int:
+    """The command, its --json written once at the end to ``stdout`` where that is given (``json_on_stdout``),
+    else to the file, rewritten after every row."""
     check_source(args.source, "a folder of face images or a video")
     if args.source:  # a link loop named as one, as a dataset's is: it had been "give --source"
         resolved(args.source, "--source")
@@ -99,7 +108,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     counts = [AS_FILMED] if is_video(args.source) else parse_counts(args.faces or "1")
     depths = parse_counts(args.detect_depth, "--detect-depth", "1,2,3", MAX_DEPTH)
     providers = parse_providers(args.providers or args.provider)
-    if args.json is not None:
+    if args.json is not None and stdout is None:
         from .writing import refuse_in_place, written_in_place
 
         # "~/b.json" as the home folder's; /dev/null is taken where it stands, though a user may not write in /dev
@@ -115,7 +124,7 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         gpu = gpu_name()
         gpu_start = gpu_memory_used_mib() if gpu else None  # before any model is loaded on a GPU
     except KeyboardInterrupt:
-        stopped_before_measuring(args.json, [w, h], counts)
+        stopped_before_measuring(args.json, [w, h], counts, stdout)
         raise
     except MemoryError:
         raise BiasMirrorError(f"out of memory making the {w}x{h} frames (--resolution) before measuring: give a "
@@ -137,7 +146,8 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
         # the card's name is the filter's author's text: a terminal would obey an escape sequence in it
         say(f"filter '{filter_card['name']}' ({filter_size} px) is UNTRAINED: timing only, its output means nothing")
     info: dict[str, dict] = {}
-    report = BenchReport(Path(args.json) if args.json else None, {
+    # `--json -` has no file to rewrite after every row: its report is put on standard output at the end
+    report = BenchReport(Path(args.json) if args.json and stdout is None else None, {
         "resolution": [w, h], "faces": counts, "cpu_count": os.cpu_count(), "gpu": gpu,
         "onnxruntime": ort.__version__, "device_chain": args.device_chain, "overlap_skin": args.overlap_skin,
         "skin_threads": args.skin_threads, "providers": info, "filter": filter_card, "baseline": None}, total)
@@ -163,9 +173,13 @@ def main(args: argparse.Namespace, baseline_factory: BaselineFactory | None = No
     results.sort(key=lambda m: (counts.index(m.faces), m.variant != "filter", m.provider == "eager"))
     print()
     print_results(results, bench_max_faces(counts), filter_size, (w, h), n_classifiers, report.soak)
-    if report.path:
-        report.write(complete=stopped is None, stopped=stopped)
-        print(f"results written to {report.path}" + (f" ({report.done} of {total} configurations)" if stopped else ""))
+    if report.path or stdout is not None:
+        if stdout is not None:
+            put_json(stdout, strict_json.dumps(report.document(complete=stopped is None, stopped=stopped), indent=1))
+        else:
+            report.write(complete=stopped is None, stopped=stopped)
+        print(f"results written to {report.path or 'standard output'}"
+              + (f" ({report.done} of {total} configurations)" if stopped else ""))
     if failed:
         raise BiasMirrorError(failed)
     if not stopped and not any(m.status == "ok" for m in results):

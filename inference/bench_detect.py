@@ -17,12 +17,15 @@ import argparse
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .arg_checks import check_output_file, data_folders, int_at_least, positive_int
+from . import strict_json
+from .arg_checks import (JSON_DASH_HELP, check_output_file, data_folders, int_at_least, json_on_stdout, positive_int,
+                         put_json)
 from .bench_options import parse_resolution
 from .cli_common import add_dataset_cache_argument, dataset_cache_dir
 from .defaults import DEFAULT_DATASET, DEFAULT_DATASET_SAID, open_data_or_default
@@ -58,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--face-px", type=int_at_least(24), default=176, help="side of the pasted face, in pixels (default: %(default)s)")
     p.add_argument("--resolution", default="640x480",
                    help="WxH of the frames the faces are pasted into (default: %(default)s)")
-    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--json", help="also write the results here" + JSON_DASH_HELP)
     add_dataset_cache_argument(p)
 
 
@@ -176,10 +179,16 @@ def tied(groups: list, share: float) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    with json_on_stdout(args.json) as stdout:  # `--json -`: the tables and progress on standard error, the JSON alone
+        return _bench_detect(args, stdout)
+
+
+def _bench_detect(args: argparse.Namespace, stdout: TextIO | None) -> int:
+    """The command, its --json written to ``stdout`` where that is given (``json_on_stdout``), else to the file."""
     size = parse_resolution(args.resolution)
     if args.face_px > min(size):
         raise BiasMirrorError(f"--face-px {args.face_px} does not fit a {args.resolution} frame")
-    if args.json is not None:
+    if args.json is not None and stdout is None:
         for folder in data_folders(args) or [None]:  # it had replaced the dataset's labels.csv
             # written once, at the end: /dev/stdout or a FIFO takes it where it stands
             args.json = str(check_output_file(args.json, "--json", folder, in_place=written_in_place))
@@ -265,9 +274,13 @@ def main(args: argparse.Namespace) -> int:
     if unreadable:
         print(f"{len(unreadable)} unreadable image(s) skipped, e.g. {unreadable[0]}")
     if args.json:
-        write_json_atomically(Path(args.json), {
+        report = {
             "schema_version": DETECT_SCHEMA_VERSION, "software": software(),
             "data": args.data or DEFAULT_DATASET, "by": args.by, "face_px": args.face_px, "resolution": list(size),
             "min_age": args.min_age, "complete": stopped is None, "stopped": stopped, "unreadable": unreadable,
-            "results": [asdict(r) for r in results]})
+            "results": [asdict(r) for r in results]}
+        if stdout is not None:
+            put_json(stdout, strict_json.dumps(report, indent=1))  # as write_json_atomically writes a file
+        else:
+            write_json_atomically(Path(args.json), report)
     return 130 if stopped else 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .arg_checks import non_negative_float, non_negative_int, positive_float, positive_int
+from .arg_checks import JSON_DASH_HELP, non_negative_float, non_negative_int, positive_float, positive_int
 from .bench_models import EXPECTED
 from .cli_common import add_model_arguments
 from .errors import BiasMirrorError
@@ -64,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soak", type=non_negative_float, default=0, help="then run this many seconds and report RSS (and GPU memory) at start and end (default 0: no soak)")
     p.add_argument("--json", help="write the results here, rewritten after every row: \"configurations\" planned, "
                                   "\"measured\" of them gone through (an unavailable provider's included), \"timed\" "
-                                  "those with figures, \"complete\" false when stopped early")
+                                  "those with figures, \"complete\" false when stopped early" + JSON_DASH_HELP)
     p.epilog = ("exit status: 0 measured; 2 an error (an `error:` line says what), or nothing was timed: every "
                 "provider unavailable and no eager baseline (the --json file is written all the same); 130 stopped "
                 "(Ctrl-C, or SIGTERM as `timeout` sends it), what was measured kept")

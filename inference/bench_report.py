@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
-from . import provenance
+from . import provenance, strict_json
+from .arg_checks import put_json
 from .bench_measure import Measurement, faces_words
 from .bench_ratios import compare_with_eager
 from .bench_targets import TARGETS
@@ -43,14 +45,18 @@ class BenchReport:
     def write(self, complete: bool, stopped: str | None) -> None:
         if self.path is None:
             return
+        write_json_atomically(self.path, self.document(complete, stopped))
+
+    def document(self, complete: bool, stopped: str | None) -> dict:
+        """The report as it stands: what ``write`` puts in the file, and `--json -` on standard output at the end."""
         if self.software is None:
             self.software = provenance.software()
         compare_with_eager(self.results)
-        write_json_atomically(self.path, {
+        return {
             "schema_version": BENCH_SCHEMA_VERSION, "software": self.software,
             **self.header, "complete": complete, "stopped": stopped, "configurations": self.total, "measured": self.done,
             "timed": sum(m.status == "ok" for m in self.results),
-            "results": [json_row(m) for m in self.results], "targets": TARGETS, "soak": self.soak})
+            "results": [json_row(m) for m in self.results], "targets": TARGETS, "soak": self.soak}
 
 
 PER_FRAME = ("frame_ms", "frame_faces")  # a row's per-frame figures: for the ratios, not the report
@@ -60,14 +66,21 @@ def json_row(m: Measurement) -> dict:
     return {k: v for k, v in asdict(m).items() if k not in PER_FRAME}
 
 
-def stopped_before_measuring(path: str | None, resolution: list[int], counts: list[int]) -> None:
+def stopped_before_measuring(path: str | None, resolution: list[int], counts: list[int],
+                             stdout: TextIO | None = None) -> None:
     """On Ctrl-C (or SIGTERM) while the models and frames load: --json says this run measured nothing, as a later
-    stop says what it measured; an earlier run's file had been left there, "complete": true."""
+    stop says what it measured; an earlier run's file had been left there, "complete": true. The report goes to
+    ``stdout`` where it is given (`--json -`), else to ``path``."""
     stopped = "interrupted before the first configuration was measured"
     print(f"\n{stopped}", flush=True)
-    if path is not None:
-        write_json_atomically(Path(path), {"schema_version": BENCH_SCHEMA_VERSION, "software": provenance.software(),
-                                           "resolution": resolution, "faces": counts, "complete": False,
-                                           "stopped": stopped, "configurations": None, "measured": 0, "timed": 0,
-                                           "results": []})
-        print(f"results written to {path} (none)", flush=True)
+    if path is None:
+        return
+    report = {"schema_version": BENCH_SCHEMA_VERSION, "software": provenance.software(), "resolution": resolution,
+              "faces": counts, "complete": False, "stopped": stopped, "configurations": None, "measured": 0, "timed": 0,
+              "results": []}
+    if stdout is not None:
+        put_json(stdout, strict_json.dumps(report, indent=1))  # as write_json_atomically writes a file
+        print("results written to standard output (none)", flush=True)
+        return
+    write_json_atomically(Path(path), report)
+    print(f"results written to {path} (none)", flush=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,10 @@ from .pipeline import PipelineConfig
 from .results import FrameResult
 from .rows import COLUMNS, ReaderStopped, RowWriter, printable, row_columns
 from .runtime import fallback_lines, fallbacks_collected
-from .arg_checks import check_output_file, check_paths_apart, check_source, model_inputs, positive_int
+# STDOUT, standard output's name, and what `run --out -` does with it, shared with the --json outputs (`bench --json -`)
+from .arg_checks import (STDOUT, check_output_file, check_paths_apart, check_source, check_stdout_open, model_inputs,
+                         positive_int, stdout_gone)
+from .arg_checks import names_stdout as _names_stdout
 from .sources import open_source
 from .untrusted_text import terminal_safe
 from .writing import hidden_name, one_writer, written_in_place
@@ -37,7 +39,6 @@ EXIT_STATUSES = """exit status: 0 rows were written, or no face was found in any
 
 Status lines and warnings go to standard error, so that `--out -` (or /dev/stdout) gives the CSV alone on standard
 output."""
-STDOUT = "-"  # --out: the rows to standard output
 CAM_CLASS_HELP = ("the class whose CAM the app shows (a label, or predicted: each face's predicted class); `run` "
                   "writes no CAM, and its cam_focus[C] is measured on the CAM of the class that C predicted, so this "
                   "changes nothing in its CSV (a label a classifier lacks is refused)")
@@ -85,26 +86,6 @@ def main(args: argparse.Namespace) -> int:
         return _run(args)
 
 
-def _names_stdout(out: str) -> bool:
-    """Whether ``out`` leads to standard output's own name, itself or through links (``descriptor_named``): closed,
-    it names nothing, or the next file the run opens (a link to /dev/stdout had written rows into it)."""
-    import re
-
-    from .writing import descriptor_named
-
-    named = descriptor_named(out)
-    return named is not None and re.fullmatch(rf"/dev/(?:stdout|fd/1)|/proc/(?:self|thread-self|{os.getpid()})/fd/1",
-                                              named) is not None
-
-
-def check_stdout_open() -> None:
-    """Standard output closed (``>&-``): Python has no sys.stdout then, and the rows had gone to a file named
-    "standard output" in the current folder, with status 0."""
-    if sys.stdout is None:
-        raise BiasMirrorError("standard output is closed (`>&-`?): nothing can read the rows there; give --out a file, "
-                              "or run with standard output open")
-
-
 def say(line: str) -> None:
     """A status line or warning: on standard error, which --out /dev/stdout or - leaves to the rows alone (they had
     been mixed into the CSV). It quotes file names and card names, anyone's text, shown as ``terminal_safe`` shows
@@ -125,13 +106,6 @@ def open_rows(out: str, columns: list[str]) -> RowWriter:
     with contextlib.suppress(AttributeError, ValueError):  # a stream that cannot be reconfigured writes as it does
         sys.stdout.reconfigure(newline="")  # type: ignore[union-attr]
     return RowWriter(shown(out), columns=columns, stream=sys.stdout)
-
-
-def stdout_gone() -> None:
-    """After a write to standard output failed (its reader went away: ``run --out - | head``): Python's own flush at
-    exit would fail again and print a traceback below the error said, so what is left goes to the null device."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def close_rows(writer: RowWriter, out: str) -> ReaderStopped | None:

@@ -24,12 +24,15 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from inference.arg_checks import check_cache_dir, check_output_file, int_at_least, non_negative_int, positive_int
+from inference import strict_json
+from inference.arg_checks import (JSON_DASH_HELP, STDOUT, check_cache_dir, check_output_file, int_at_least,
+                                  json_on_stdout, non_negative_int, positive_int, put_json)
 from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
 from inference.defaults import DEFAULT_DATASET_SAID, open_data_or_default
 from inference.errors import BiasMirrorError
@@ -227,7 +230,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch.compile modes to time each variant under too, a comma list of "
                         f"{', '.join(COMPILE_MODES)} (e.g. off,default,reduce-overhead); a mode that fails is reported "
                         "(default off: none)")
-    p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--json", help="also write the figures here, rewritten after every row" + JSON_DASH_HELP)
 
 
 def pick_variants(available: list[tuple[str, str, bool]], text: str | None) -> list[tuple[str, str, bool]]:
@@ -250,7 +253,14 @@ def parse_compile_modes(text: str) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.json is not None:
+    with json_on_stdout(args.json) as stdout:  # `--json -`: the rows said on standard error, the JSON alone
+        return _bench_train(args, stdout)
+
+
+def _bench_train(args: argparse.Namespace, stdout: TextIO | None) -> int:
+    """The command, its --json written once at the end to ``stdout`` where that is given (``json_on_stdout``),
+    else to the file, rewritten after every row."""
+    if args.json is not None and stdout is None:
         # "~" expanded, as checked; /dev/null is taken where it stands, though a user may not write in /dev
         args.json = str(check_output_file(args.json, "--json", in_place=written_in_place))
         refuse_in_place(args.json, "--json", "is rewritten after every configuration")
@@ -295,15 +305,27 @@ def main(args: argparse.Namespace) -> int:
         best = max(timed, key=lambda r: r.per_second)
         print(f"{trainer}: best {best.per_second:.1f} {unit} ({best.variant}); the issue's H100 target is ≥ {goal:g} {unit}"
               + ("" if gpu else " (this run had no GPU)"))
-    if args.json:
+    if stdout is not None:
+        put_json(stdout, strict_json.dumps(json_document(header, results, stopped), indent=1))
+    elif args.json:
         write_json(Path(args.json), header, results, stopped)
     return 130 if stopped else 0
 
 
+def json_file(args: argparse.Namespace) -> Path | None:
+    """The file --json rewrites after every row; None without one, or for `--json -`, written once at the end."""
+    return Path(args.json) if args.json and args.json != STDOUT else None
+
+
 def write_json(path: Path, header: dict, results: list[TrainTiming], stopped: str | None, complete: bool = True) -> None:
     """The figures so far, replaced whole after every row: a run killed outright still leaves its rows."""
-    write_json_atomically(path, {**header, "complete": complete and stopped is None, "stopped": stopped,
-                                 "measured": len(results), "results": [_json_row(r) for r in results]})
+    write_json_atomically(path, json_document(header, results, stopped, complete))
+
+
+def json_document(header: dict, results: list[TrainTiming], stopped: str | None, complete: bool = True) -> dict:
+    """--json's document, whether a file's or standard output's."""
+    return {**header, "complete": complete and stopped is None, "stopped": stopped, "measured": len(results),
+            "results": [_json_row(r) for r in results]}
 
 
 def _json_row(r: TrainTiming) -> dict:
@@ -356,8 +378,8 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
             results.append(TrainTiming(trainer, label, dtype, channels_last, batch, 0, 0.0, 0.0, unit, 0.0,
                                        None, mode, status=f"unavailable: {why}"))
             print(f"  {trainer:10s} {label:34s} unavailable: {why}", flush=True)
-            if args.json:
-                write_json(Path(args.json), header, results, None, complete=False)
+            if (path := json_file(args)) is not None:
+                write_json(path, header, results, None, complete=False)
             continue
         finally:
             del task
@@ -379,5 +401,5 @@ def _time_trainer(args: argparse.Namespace, trainer: str, chosen: list[tuple[str
               f"×{t.ratio_vs_fp32:.2f} vs {base}, data wait {share:.0%}, "
               + (f"{ops} ops/step" if ops is not None else f"first step {first:.1f} s (compiling)")
               + (f", peak GPU memory {t.peak_gpu_mib:.0f} MiB" if t.peak_gpu_mib is not None else ""), flush=True)
-        if args.json:
-            write_json(Path(args.json), header, results, None, complete=False)
+        if (path := json_file(args)) is not None:
+            write_json(path, header, results, None, complete=False)

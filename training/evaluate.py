@@ -17,13 +17,14 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TextIO
 
 import numpy as np
 from tqdm import tqdm
 
 from inference import strict_json
-from inference.arg_checks import check_output_file, data_folders, int_at_least
+from inference.arg_checks import (JSON_DASH_HELP, check_output_file, data_folders, int_at_least, json_on_stdout,
+                                  put_json)
 from inference.audit.classifier_audit import paired_accuracy
 from inference.audit.summary import extreme_group, pct, ci, comparison_line
 from inference.card_fields import CardNotes, card_number, card_object, needed_card_number
@@ -286,7 +287,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-age", type=int_at_least(-1), default=None,
                    help=f"evaluate on faces at least this old (-1: all); default: the age the models' cards were "
                         f"trained and tested on ({DEFAULT_MIN_AGE} where they do not say or disagree)")
-    p.add_argument("--json", help="write the metrics here")
+    p.add_argument("--json", help="write the metrics here" + JSON_DASH_HELP)
     # faces taken as the audit takes them: evaluate had classified a folder's 640×480 photos whole, at 42.5 % where
     # the audit found 94.9 %
     add_face_choice_arguments(p, "; the largest face of each photo carries its label, and a photo with no face "
@@ -869,7 +870,13 @@ def summary_line(name: str, metrics: GroupedMetrics) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.json is not None:
+    with json_on_stdout(args.json) as stdout:  # `--json -`: the tables and notes on standard error, the JSON alone
+        return _evaluate(args, stdout)
+
+
+def _evaluate(args: argparse.Namespace, stdout: TextIO | None) -> int:
+    """The command, its --json written to ``stdout`` where that is given (``json_on_stdout``), else to the file."""
+    if args.json is not None and stdout is None:
         # the JSON had replaced a model or the dataset's labels.csv
         from inference.writing import written_in_place  # /dev/stdout: no file is made beside it
 
@@ -948,9 +955,12 @@ def main(args: argparse.Namespace) -> int:
                      # how the faces were taken, as the audit's report says it, and the photos with none found
                      "detect": detect, "detector": detector.name if detector is not None else "aligned",
                      "no_face": [_relative(s.path, read.root) for s, m in zip(samples, done.no_face) if m]}
-        write_evaluation(Path(args.json), evaluate_json(results, paired, evaluated, files),
-                         "the --json report", "what was evaluated is printed above; free space, or give another "
-                         "--json, and run it again")
+        text = evaluate_json(results, paired, evaluated, files)
+        if stdout is not None:
+            put_json(stdout, text)
+        else:
+            write_evaluation(Path(args.json), text, "the --json report", "what was evaluated is printed above; free "
+                             "space, or give another --json, and run it again")
     return 0
 
 

@@ -51,9 +51,11 @@ def add_cache_argument(p) -> None:
     dataset at one size, so the help says where they are and that they may be deleted."""
     where = default_cache_dir() / "faces"
     p.add_argument("--cache", default=str(where),
+                   # the size in pixels, not "--size 128": `train cyclegan` has no --size (its --preset sets it)
                    help=f"folder for decoded-face caches (default {where}; '' for none: every face is then held "
-                        "in memory, N×S×S×3 bytes, about 1 GB per 20,000 faces at --size 128): each holds every face "
-                        "of a dataset at one size, made once and read by later runs; delete it whenever you like")
+                        "in memory, N×S×S×3 bytes for N faces of S×S pixels, about 1 GB per 20,000 faces at 128×128): "
+                        "each holds every face of a dataset at one size, made once and read by later runs; delete it "
+                        "whenever you like")
 
 
 # what the trainers' --no-dataset-cache adds to its help (inference.cli_common.add_dataset_cache_argument): the
