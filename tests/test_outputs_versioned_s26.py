@@ -214,3 +214,22 @@ def test_docs_outputs_lists_every_output_at_the_version_the_code_writes():
     assert rows["snapshot JSON"] == str(SNAPSHOT_SCHEMA_VERSION)
     assert rows["`bench train --json`"] == str(TRAIN_BENCH_SCHEMA_VERSION)
     assert "docs/outputs.md" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_evaluate_json_version_says_its_comparisons_carry_holms_family():
+    """report.json 18's Holm family reached train evaluate's McNemar objects (p_holm null for a group no test could
+    reject) while its file still said version 2: a reader's `p_holm < 0.05` raised on the null unwarned."""
+    import numpy as np
+
+    from inference.audit.classifier_audit import paired_accuracy
+    from training.evaluate import EVALUATE_SCHEMA_VERSION, evaluate_json
+
+    a = np.random.default_rng(0).random(44) < 0.9
+    b = a.copy()
+    b[:8] = ~b[:8]  # they differ on 8 of the 40 White faces, on none of the 4 Black
+    comps = paired_accuracy({"m1": a, "m2": b}, {"gender×race": ["female|White"] * 40 + ["male|Black"] * 4})
+    doc = json.loads(evaluate_json({}, comps, {}, {}))
+    by = doc["comparisons"][0]["by"]["gender×race"]
+    assert by["male|Black"]["p_holm"] is None and by["male|Black"]["holm_family"] is False
+    assert by["female|White"]["holm_family"] is True
+    assert doc["schema_version"] == EVALUATE_SCHEMA_VERSION >= 3
