@@ -53,6 +53,15 @@ TRAIN_COMMANDS = [
     ("fp16", "training.fp16", "make an fp16 variant of an ONNX model, written only if it keeps parity"),
     ("adopt", "training.adopt", "give an ONNX filter or classifier made elsewhere a card, so the app and audit can run it"),
 ]
+# The module that adds a command's arguments, where it is not the one that runs it: these run modules load PyTorch
+# (seconds), and --help or a refused option needs none of it.
+ARGUMENT_MODULES = {
+    "training.tasks.classifier": "training.tasks.classifier_args",
+    "training.tasks.compare": "training.tasks.compare_args",
+    "training.tasks.cyclegan": "training.tasks.cyclegan_args",
+    "training.bench_train": "training.tasks.bench_train_args",
+    "training.doctor": "training.tasks.doctor_train_args",
+}
 
 
 def _add_lazy(sub, name: str, module: str, help_text: str) -> None:
@@ -86,14 +95,14 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         nsub = _subparser(parser, command).add_subparsers(dest=f"{command}_command", metavar="WHAT")
         for name, module, help_text in nested:
             _add_lazy(nsub, name, module, help_text)
-    # Only the chosen subcommand's module is imported, to add its arguments.
+    # Only the chosen subcommand's module (or its ARGUMENT_MODULES one) is imported, to add its arguments.
     chosen = _chosen_module(argv)
     if chosen is not None:
         module_name, parser_path = chosen
         p = parser
         for part in parser_path:
             p = _subparser(p, part)
-        importlib.import_module(module_name).add_arguments(p)
+        importlib.import_module(ARGUMENT_MODULES.get(module_name, module_name)).add_arguments(p)
     return parser
 
 

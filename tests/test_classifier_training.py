@@ -123,7 +123,12 @@ def test_the_shipped_cards_are_json_any_reader_opens():
         _strict(next(p.value for p in model.metadata_props if p.key == "model_card"))
 
 
-def test_compare_trains_both_variants_and_prints_them_side_by_side(tmp_path, tiny_utk, capsys):
+def test_compare_trains_both_variants_and_prints_them_side_by_side(tmp_path, tiny_utk, capsys, monkeypatch):
+    from training.tasks import compare
+
+    taken = []  # the software blocks compare took: comparison.json had none, nor a schema version
+    real_software = compare.software
+    monkeypatch.setattr(compare, "software", lambda: taken.append(real_software()) or taken[-1])
     code = main.main(["train", "compare", "--dataset", f"utkface:{tiny_utk}", "--size", "32", "--width", "8",
                       "--epochs", "1", "--batch-size", "16", "--cache", str(tmp_path / "cache"),
                       "--out", str(tmp_path / "cmp"), "--threads", "1"])
@@ -132,6 +137,9 @@ def test_compare_trains_both_variants_and_prints_them_side_by_side(tmp_path, tin
     assert "unbalanced" in out and "gender-balanced" in out and "gender×race" in out
     assert "unbalanced vs gender-balanced on the same" in out and "McNemar" in out  # paired, not just side by side
     both = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert list(both)[:2] == ["schema_version", "software"] and both["schema_version"] == compare.COMPARE_SCHEMA_VERSION
+    assert compare.COMPARE_SCHEMA_VERSION >= 2  # 1: the files written without one
+    assert len(taken) == 1 and both["software"] == taken[0] and "git_commit" in both["software"]  # once a run
     assert set(both["models"]) == {"unbalanced", "gender-balanced"}
     (pair,) = both["comparisons"]  # the paired test is kept, not only printed
     assert {pair["a"], pair["b"]} == {"unbalanced", "gender-balanced"} and 0 <= pair["overall"]["p"] <= 1

@@ -31,23 +31,26 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from inference import strict_json
-from inference.arg_checks import (JSON_DASH_HELP, STDOUT, check_cache_dir, check_output_file, int_at_least,
-                                  json_on_stdout, non_negative_int, positive_int, put_json)
-from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
-from inference.defaults import DEFAULT_DATASET_SAID, open_data_or_default
+from inference.arg_checks import STDOUT, check_cache_dir, check_output_file, json_on_stdout, put_json
+from inference.cli_common import dataset_cache_dir
+from inference.defaults import open_data_or_default
 from inference.errors import BiasMirrorError
 from inference.provenance import software
 from inference.stopping import write_json_atomically
 from inference.writing import refuse_in_place, written_in_place
 from training.compile_step import COMPILE_MODES
-from training.data.cache import add_cache_argument, load_images, unreadable_note
+from training.data.cache import load_images, unreadable_note
 from training.distributed import Dist, training_wrapper
 from training.epoch_batches import KeptRows, batch_stream, default_workers
 from training.interrupts import StopFlag
 from training.loop import LoopConfig, amp_dtype, make_context, pick_device, place_modules, seed_everything, train_step
 from training.nets.cam_classifier import ClassifierConfig
-from training.nets.cyclegan import PRESETS, preset
-from training.tasks.classifier import LABELS, RECIPE, SIZES, ClassifierData, ClassifierTask, classifier_size
+from training.nets.cyclegan import preset
+# The command line, kept without torch so that main.py answers --help without loading it; add_arguments is imported
+# from here too.
+from training.tasks.bench_train_args import MIN_FACES, add_arguments  # noqa: F401
+from training.tasks.classifier import LABELS, ClassifierData, ClassifierTask
+from training.tasks.classifier_args import RECIPE
 from training.tasks.cyclegan import CycleGANTask, DomainImages
 
 # 2: `schema_version` and the `software` block (inference.provenance) first; the files written before had neither
@@ -55,7 +58,6 @@ TRAIN_BENCH_SCHEMA_VERSION = 2
 
 
 log = logging.getLogger(__name__)
-MIN_FACES = 64  # one CPU classifier batch
 GOALS = {"classifier": ("images/s", 2000.0), "cyclegan": ("iterations/s", 20.0)}  # the H100 targets
 
 
@@ -188,49 +190,6 @@ def time_steps(task, cfg: LoopConfig, device: torch.device, warmup: int, steps: 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    # None, not the default's path: a default that cannot be read is said to be one (open_data_or_default)
-    p.add_argument("--data", default=None,
-                   help="labelled faces to train on, KIND:PATH as for `train classifier --dataset` "
-                        f"(default {DEFAULT_DATASET_SAID})")
-    p.add_argument("--faces", type=int_at_least(MIN_FACES), default=2048,
-                   help=f"faces decoded for the benchmark (at least {MIN_FACES}; default %(default)s)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="where to time: auto (the GPU where PyTorch sees one, else the CPU), cpu or cuda "
-                        "(default %(default)s)")
-    p.add_argument("--trainers", default="classifier,cyclegan",
-                   help="comma-separated: classifier, cyclegan (default %(default)s)")
-    p.add_argument("--size", type=classifier_size, default=128,
-                   help=f"classifier input size in px, {SIZES[0]} to {SIZES[1]} (default %(default)s; "
-                        "`train classifier` defaults to 112)")
-    p.add_argument("--classifier-batch", type=positive_int, default=None,
-                   help="classifier faces per step (default: 256 on a GPU, 64 on the CPU)")
-    p.add_argument("--cyclegan-preset", choices=list(PRESETS), default="fast",
-                   help="CycleGAN network size: smoke, cpu (64 px), fast (128 px), full (256 px) (default %(default)s, "
-                        "a GPU's; `train cyclegan` defaults to cpu)")
-    p.add_argument("--cyclegan-batch", type=positive_int, default=1,
-                   help="CycleGAN images per domain per step (default %(default)s)")
-    p.add_argument("--workers", type=non_negative_int, default=None,
-                   help="DataLoader workers (0: batches made in this process; default: as training uses them; "
-                        "0 on the CPU)")
-    p.add_argument("--warmup", type=non_negative_int, default=5,
-                   help="untimed steps first, per configuration (0: time from the first; default %(default)s)")
-    p.add_argument("--steps", type=positive_int, default=30,
-                   help="timed training steps per configuration, after --warmup (default %(default)s)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="CPU threads for torch (default: PyTorch's own, about one per core)")
-    add_cache_argument(p)
-    add_dataset_cache_argument(p, "; with --cache '' no decoded faces are kept either")
-    p.add_argument("--variants", default=None,
-                   help="only these precision/memory variants, a comma list (fp32, fp32+channels-last, and on a GPU amp, "
-                        "amp+channels-last; default: all)")
-    p.add_argument("--compile", default="off",
-                   help="torch.compile modes to time each variant under too, a comma list of "
-                        f"{', '.join(COMPILE_MODES)} (e.g. off,default,reduce-overhead); a mode that fails is reported "
-                        "(default off: none)")
-    p.add_argument("--json", help="also write the figures here, rewritten after every row" + JSON_DASH_HELP)
 
 
 def pick_variants(available: list[tuple[str, str, bool]], text: str | None) -> list[tuple[str, str, bool]]:

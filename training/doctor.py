@@ -22,6 +22,9 @@ from torch import nn
 from training.compile_step import COMPILE_MODES, NEEDS_CUDA, begin_step, compile_failure, compiled
 from training.epoch_batches import default_workers
 from training.loop import amp_dtype
+# The command line, kept without torch so that main.py answers --help without loading it; add_arguments is imported
+# from here too.
+from training.tasks.doctor_train_args import add_arguments  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -148,17 +151,6 @@ def try_compile(mode: str, device: torch.device) -> str | None:
         if failure is None:
             return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
         return str(failure)
-
-
-EXIT_STATUSES = """exit status: 0 (no GPU is no failure: training runs on the CPU); 1 with --try-compile, a mode that
-  looked ready failed to compile (FAILED above, with why); 2 an error"""
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = EXIT_STATUSES
-    p.add_argument("--try-compile", action="store_true",
-                   help="also compile a small step with each --compile mode that looks ready (tens of seconds each)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -56,7 +56,7 @@ from training.data.compose import cell_of, compose
 GROUPINGS = ("gender×race", "age_band")
 # train evaluate --json's format: bump it when a key changes meaning. The files written before it had none (1): their
 # models were named "name (file)" alone, which two trainings of one name saved under one file name share.
-# compare's comparison.json is evaluation_json's, unversioned still. docs/outputs.md lists every output's version.
+# compare's comparison.json (training/tasks/compare.py) has a version of its own. docs/outputs.md lists every output's version.
 # 3: a comparison's grouped McNemar objects carry report.json 18's Holm family (`least_p`, `holm_family`,
 # `holm_family_size`; `p_holm` null for a group left out): `p_holm < 0.05` on a version-2 reading raises on null.
 EVALUATE_SCHEMA_VERSION = 3

@@ -22,15 +22,17 @@ import argparse
 from pathlib import Path
 
 
+from inference import strict_json
 from inference.arg_checks import check_output_dir
 from inference.card_fields import CardNotes
 from inference.cli_common import dataset_cache_dir
 from inference.errors import BiasMirrorError
 from inference.metrics import format_table
 from inference.models import load_model, read_card
+from inference.provenance import software
 from inference.runtime import RuntimeConfig
 from inference.untrusted_text import say
-from training.evaluate import (GROUPINGS, evaluate_models, evaluation_json, evaluation_samples, needed_age_bar,
+from training.evaluate import (GROUPINGS, evaluate_models, evaluation_doc, evaluation_samples, needed_age_bar,
                                paired_lines, summary_line, write_evaluation)
 from training import checkpoints
 from training.checkpoints import CHECKPOINT, load_checkpoint
@@ -43,41 +45,9 @@ from training.resume import cli_text, given_options, option_name, with_saved_def
 from training.data.teachers import open_teachers
 from training.nets.cam_classifier import ClassifierConfig
 from training.tasks import classifier
-
-
-HELP = {
-    "dataset": "KIND:PATH, e.g. utkface:../shared/datasets/utkface: both variants train on it and are compared on its "
-               "test faces",
-    "out": "folder of the comparison: unbalanced/ and balanced/ (each a classifier run) and comparison.json",
-    "resume": "continue the comparison in --out: a variant trained there is reused, a stopped one continues from its "
-              "checkpoint (running the same command again does the same)",
-    "max_steps": "stop the variant in training after this many steps, checkpointed, comparing nothing yet; run the "
-                 "command again to continue",
-}
-
-
-# The classifier's options compare sets for each variant itself (_variant_args), and why: hidden from its help, and
-# refused when given (they had been accepted and overwritten without a word).
-SET_PER_VARIANT = {
-    "compose": "the training mix is what compare varies: the unbalanced variant trains on the data as it is "
-               "(--compose none), the balanced one on equal genders (--compose balanced)",
-    "by": "the balanced variant balances gender (--by gender)",
-    "target": "the balanced variant balances gender equally; there is no --target mix",
-    "name": "each variant is named by its --arch and mix (e.g. resnet-unbalanced, resnet-balanced)",
-    "export_to": "each variant's model is written to --out/unbalanced/model.onnx and --out/balanced/model.onnx; "
-                 "copy the one you want from there",
-}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    classifier.add_arguments(p)
-    for action in p._actions:
-        if action.dest == "dataset":
-            action.required = True  # the test faces both variants are compared on
-        if action.dest in HELP:
-            action.help = HELP[action.dest]
-        if action.dest in SET_PER_VARIANT:
-            action.help = argparse.SUPPRESS
+# The command line, kept without torch so that main.py answers --help without loading it; add_arguments is imported
+# from here too.
+from training.tasks.compare_args import SET_PER_VARIANT, add_arguments  # noqa: F401
 
 
 def check_no_variant_setting(args: argparse.Namespace) -> None:
@@ -91,6 +61,9 @@ def check_no_variant_setting(args: argparse.Namespace) -> None:
                               "cannot be given: " + "; ".join(f"{option_name(d)}: {SET_PER_VARIANT[d]}" for d in given))
 
 
+# comparison.json's format: bump it when a key changes meaning. 2: `schema_version` and the `software` block
+# (inference.provenance) first; the files written before had neither (1). docs/outputs.md lists every output's version.
+COMPARE_SCHEMA_VERSION = 2
 VARIANTS = {"unbalanced": ("unbalanced", "none"), "gender-balanced": ("balanced", "balanced")}  # name: folder, compose
 # Settings the two variants of one comparison share: all but the training mix.
 SHARED_SETTINGS = set(classifier.RESUME_SETTINGS) - {"compose", "by", "target"}
@@ -318,15 +291,25 @@ def variant_record(path: Path, reused: bool) -> dict:
     return {"model": str(path), "reused": reused, "training": read_card(path).training}
 
 
+def comparison_json(results: dict, paired: list[dict], variants: dict[str, dict], made_by: dict) -> str:
+    """comparison.json: each variant's metrics, their paired tests and how each was made (``evaluation_doc``'s),
+    under its schema version and ``made_by``, the software block of the command that compared them."""
+    doc = evaluation_doc(results, paired, {"variants": variants})
+    return strict_json.dumps({"schema_version": COMPARE_SCHEMA_VERSION, "software": made_by, **doc}, indent=1)
+
+
 def main(args: argparse.Namespace) -> int:
     check_no_variant_setting(args)  # before anything is read or written
     out = check_output_dir(args.out, "--out")
+    # Taken as the command starts, as the app's --health takes it: the variants train for hours, and a checkout
+    # changed meanwhile (a commit, an edit) did not run this comparison, whose modules were loaded by then.
+    made_by = software()
     # what is in --out is judged with the folder held, as each variant's trainer holds its own run folder
     with run_folder_held(out, "train compare"):
-        return _compare(args, out)
+        return _compare(args, out, made_by)
 
 
-def _compare(args: argparse.Namespace, out: Path) -> int:
+def _compare(args: argparse.Namespace, out: Path, made_by: dict) -> int:
     if args.resume and not any((out / folder / CHECKPOINT).exists() for folder, _ in VARIANTS.values()):
         raise BiasMirrorError("--resume was given but no variant has been trained here yet: leave it out to start "
                               "the comparison", out)
@@ -372,7 +355,7 @@ def _compare(args: argparse.Namespace, out: Path) -> int:
         say(summary_line(name, r))
     for line in paired_lines(paired):
         say(line)
-    write_evaluation(out / "comparison.json", evaluation_json(results, paired, {"variants": variants}),
+    write_evaluation(out / "comparison.json", comparison_json(results, paired, variants, made_by),
                      "the comparison", "the comparison is printed above and both variants are kept in --out: free "
                      "space and run the same command again to compare them (it reuses them)")
     print(f"written {out / 'comparison.json'}")

@@ -27,9 +27,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from inference.arg_checks import (check_cache_dir, check_output_file, data_folders, non_negative_int, open_unit,
-                                   positive_float, positive_int)
-from inference.cli_common import add_dataset_cache_argument, dataset_cache_dir
+from inference.arg_checks import check_cache_dir, check_output_file, data_folders
+from inference.cli_common import dataset_cache_dir
 from inference.datasets import USER_CACHE, DatasetCache, Sample
 from inference.errors import BiasMirrorError
 from inference.program_name import program
@@ -38,19 +37,21 @@ from inference.user_dirs import default_cache_dir
 from inference.writing import writing
 from training.checkpoints import CHECKPOINT, load_checkpoint, renumber_old_logs
 from training.csv_log import RUN_KEPT, CsvLog
-from training.data.cache import TRAINING_DATASET_CACHE_HELP, load_images, unreadable_note
+from training.data.cache import load_images, unreadable_note
 from training.data.domains import (Domains, aging_domains, check_readable_size, describe, engineer_domains,
                                    folder_domains)
 from training.distributed import Dist
 from training.epoch_batches import KeptRows
 from training.loop import StepContext, run_for_cli
-from training.nets.cyclegan import PRESETS, CycleGANConfig, build_discriminator, build_generator, preset
+from training.nets.cyclegan import CycleGANConfig, build_discriminator, build_generator, preset
 from training.resume import (DATA_PLACES, RUN_OPTIONS_THAT_MAY_CHANGE, Where, anchored, carry_outputs, checked_places,
                              command_line, given_options, model_name, record_resume, refuse_a_dataset_gone,
                              started_here)
-from training.run_arguments import (add_run_arguments, check_run_arguments, loop_config_from_args, new_run,
-                                    run_folder_held)
+from training.run_arguments import check_run_arguments, loop_config_from_args, new_run, run_folder_held
 from training.same_data import check_data_recorded, check_same_data
+# The command line, kept without torch so that main.py answers --help without loading it; its names are imported
+# from here too.
+from training.tasks.cyclegan_args import EVAL_FACES, SCHEDULE_DEFAULTS, add_arguments  # noqa: F401
 
 log = logging.getLogger(__name__)
 LAMBDA_CYCLE = 10.0
@@ -535,62 +536,6 @@ def logged_drift(drift_log: Path, step: int, ema: bool) -> float:
 
 
 # --- command line -------------------------------------------------------------
-SCHEDULE_DEFAULTS = {"n_epochs": 10, "n_epochs_decay": 10}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_argument_group("domains (two folders, or a labelled dataset and a recipe)")
-    src.add_argument("--domain-a", help="folder of domain-A images (e.g. trainA)")
-    src.add_argument("--domain-b", help="folder of domain-B images (e.g. trainB)")
-    src.add_argument("--dataset", help="KIND:PATH with labels, e.g. utkface:../shared/datasets/utkface")
-    src.add_argument("--preset-domains", choices=["engineer", "aging"],
-                     help="engineer: adults balanced over gender×race → tech-workforce mix; aging: 20–35 → 60+")
-    src.add_argument("--min-domain-size", type=positive_int, default=200,
-                     help="refuse a domain with fewer training images than this (default %(default)s)")
-    p.add_argument("--preset", choices=list(PRESETS), default="cpu",
-                   help="network size: smoke (tests), cpu (64 px), fast (128 px), full (256 px, the paper); default "
-                        "%(default)s")
-    p.add_argument("--n-epochs", type=non_negative_int, default=None,
-                   help=f"epochs at the initial LR (default {SCHEDULE_DEFAULTS['n_epochs']}; 0: decay from the start); "
-                        "--resume may lengthen it while the run has not begun its decay, and change nothing else "
-                        "of the schedule")
-    p.add_argument("--n-epochs-decay", type=non_negative_int, default=None,
-                   help=f"epochs of linear LR decay to 0 (default {SCHEDULE_DEFAULTS['n_epochs_decay']}; 0: no decay; "
-                        "not both 0)")
-    p.add_argument("--iters-per-epoch", type=positive_int, default=None,
-                   help="batches per epoch (default: one pass over A): its steps with one process; under torchrun "
-                        "each step of N processes draws N of them")
-    p.add_argument("--batch-size", type=positive_int, default=1,
-                   help="images per domain per step (default %(default)s, as in the paper)")
-    p.add_argument("--lr", type=positive_float, default=2e-4,
-                   help="Adam learning rate of the generators and discriminators: constant for --n-epochs, then "
-                        "linearly to 0 over --n-epochs-decay (default 2e-4)")
-    p.add_argument("--ema", type=open_unit, default=None, metavar="DECAY",
-                   help="also keep an exponential moving average of each generator's weights (e.g. 0.999: about the "
-                        "last 1,000 steps, with a warm-up: the n-th update's decay is min(DECAY, (1+n)/(10+n)), so a "
-                        "short run's average follows its training), and export and measure the averages; drift.csv "
-                        "logs both curves")
-    p.add_argument("--sample-every", type=non_negative_int, default=500,
-                   help="steps between sample grids / drift points (0: off; default %(default)s)")
-    p.add_argument("--checkpoint-every", type=positive_int, default=500,
-                   help="steps between checkpoints (also at each epoch's end and on a stop; default %(default)s)")
-    add_run_arguments(p, "run folder: checkpoints, logs, samples, ONNX, metrics.json")
-    add_dataset_cache_argument(p, TRAINING_DATASET_CACHE_HELP, resumable=True)
-    p.add_argument("--export-only", action="store_true",
-                   help="skip training: export the checkpoint in --out as is, finished or stopped early (its card "
-                        "says which); it reads the checkpoint, so --resume adds nothing and is not recorded as a "
-                        "resume; --max-steps and a change of schedule are refused")
-    p.add_argument("--export-both", action=argparse.BooleanOptionalAction, default=False,
-                   help="also export G_B (B→A); a resume keeps the run's choice unless given")
-    p.add_argument("--export-to", help="also copy the A→B ONNX here (e.g. resources/models/engineer_filter.onnx); a "
-                                       "resume or --export-only keeps the run's unless given, and --export-to '' "
-                                       "makes no copy. A copy that cannot be written is an error, but the run's own "
-                                       "filters and metrics.json are put in place all the same")
-    p.add_argument("--classifier", help="classifier ONNX for the card's |ΔP(female)| metric")
-    p.add_argument("--eval-faces", type=positive_int, default=EVAL_FACES,
-                   help="held-out domain-A faces measured for the card (default %(default)s)")
-
-
 def config_from_args(args: argparse.Namespace) -> tuple[CycleGANConfig, dict]:
     if (args.domain_a or args.domain_b) and (args.dataset or args.preset_domains):
         raise BiasMirrorError("give --domain-a and --domain-b, or --dataset with --preset-domains, not both: the "
@@ -756,7 +701,6 @@ def epoch_batches(iters_per_epoch: int, world: int) -> int:
 # --no-dataset-cache too: a run meant to leave nothing of its dataset in the user's cache must not write it there
 # once continued.
 OUTPUT_OPTIONS = ("classifier", "export_both", "export_to", "eval_faces", "cache", "threads", "no_dataset_cache")
-EVAL_FACES = 400
 
 
 @dataclass
