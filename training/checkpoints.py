@@ -2,11 +2,15 @@
 back by a resume, and read for export and evaluation with a checkpoint of another trainer or none refused by name."""
 from __future__ import annotations
 
+import copy
+import io
 import os
 import pickle
+import random
 import re
 import warnings
-from pathlib import Path
+from collections import OrderedDict
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,15 +31,41 @@ EXISTING_CHECKPOINT = "a checkpoint already exists here: pass --resume to contin
 
 
 def process_state(task: Task, device: torch.device) -> dict:
-    """What is this process's own, not shared through DistributedDataParallel: its random streams (dropout)
-    and the task's per-process modules."""
+    """What is this process's own, not shared through DistributedDataParallel: its random streams (dropout, and a
+    step's draws with NumPy or ``random``) and the task's per-process modules."""
     # on the host: gathered as pickles, a GPU tensor of process 1 would be unpickled onto process 1's GPU by rank 0
     own = {"torch_rng": torch.get_rng_state(),
+           "numpy_rng": _numpy_rng_state(),
+           "python_rng": _python_rng_state(),
            "modules": {k: {n: t.cpu() for n, t in _unwrap(task.modules()[k]).state_dict().items()}
                        for k in getattr(task, "per_process_modules", ())}}
     if device.type == "cuda":
         own["cuda_rng"] = torch.cuda.get_rng_state(device)
     return own
+
+
+def _numpy_rng_state() -> dict:
+    # NumPy's legacy global stream, as types the weights-only reader makes: its key is a uint32 array, kept as int64
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    return {"kind": str(kind), "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _python_rng_state() -> dict:
+    version, key, gauss_next = random.getstate()
+    return {"version": version, "key": list(key), "gauss_next": gauss_next}
+
+
+def restore_process_rngs(own: dict) -> None:
+    """Puts back the NumPy and ``random`` streams ``process_state`` saved; a checkpoint from before it kept them
+    has neither, and those streams go on from the loop's seeding, as they did."""
+    if "numpy_rng" in own:
+        n = own["numpy_rng"]
+        np.random.set_state((n["kind"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
+    if "python_rng" in own:
+        r = own["python_rng"]
+        random.setstate((r["version"], tuple(r["key"]), r["gauss_next"]))
 
 
 class Checkpoints:
@@ -59,7 +89,28 @@ class Checkpoints:
             torch.distributed.gather_object(own, processes, dst=0)
         if not ctx.is_main:
             return
-        state = {
+        state = plain_state(self._state(task, epoch, samples_in_epoch, ctx, extra, processes), self.path)
+        tmp = private_path(self.path)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, self.path)  # atomic: a kill mid-save never leaves a broken checkpoint
+        except (OSError, RuntimeError) as exc:  # a full disk, a file size limit: torch's writer said it in a traceback
+            failure = self._write_failure(exc, tmp)
+            if failure is None:
+                raise
+            raise failure from exc
+        finally:
+            tmp.unlink(missing_ok=True)  # a second Ctrl-C mid-write had left a partial temporary file beside it
+
+    def check_savable(self, task: Task, ctx: StepContext) -> None:
+        """Refuses, before the first step, a task whose checkpoint would hold what the resume's weights-only reader
+        does not make (an array, an object of its own), naming where: found at the first save, hours of training
+        would have gone on to a last.pt that no --resume reads. Each process checks its own."""
+        plain_state(self._state(task, ctx.epoch, 0, ctx, None, [process_state(task, ctx.device)]), self.path)
+
+    def _state(self, task: Task, epoch: int, samples_in_epoch: int, ctx: StepContext, extra: dict | None,
+               processes: list) -> dict:
+        return {
             "config": task.config,
             "epoch": epoch,
             "samples_in_epoch": samples_in_epoch,
@@ -73,24 +124,13 @@ class Checkpoints:
             "schedulers": {k: s.state_dict() for k, s in task.schedulers().items()},
             # fp16's loss scale, which an fp16 run has grown and cut by its own steps: {} for the other precisions
             "scaler": ctx.scaler.state_dict(),
-            "torch_rng": own["torch_rng"],  # rank 0's, as checkpoints from before "processes" held it
+            "torch_rng": processes[0]["torch_rng"],  # rank 0's, as checkpoints from before "processes" held it
             "processes": processes,
             "data": data_counts(task),
             "data_faces": self.faces(task),
             "epoch_timing": list(ctx.epoch_timing) if samples_in_epoch else [0.0, 0.0],
             "extra": extra or {},
         }
-        tmp = private_path(self.path)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, self.path)  # atomic: a kill mid-save never leaves a broken checkpoint
-        except (OSError, RuntimeError) as exc:  # a full disk, a file size limit: torch's writer said it in a traceback
-            failure = self._write_failure(exc, tmp)
-            if failure is None:
-                raise
-            raise failure from exc
-        finally:
-            tmp.unlink(missing_ok=True)  # a second Ctrl-C mid-write had left a partial temporary file beside it
 
     def _write_failure(self, exc: BaseException, tmp: Path) -> BiasMirrorError | None:
         """The one-line error for a checkpoint that could not be written; the one before it is whole (the new one
@@ -106,6 +146,7 @@ class Checkpoints:
             raise BiasMirrorError("--resume was given but there is no checkpoint to resume from", self.path)
         state = read_checkpoint(self.path)
         self.saved_step = state["step"]
+        self._refuse_another_layout(task, state)
         for k, m in task.modules().items():
             _unwrap(m).load_state_dict(state["modules"][k])
         for k, o in task.optimizers().items():
@@ -120,11 +161,33 @@ class Checkpoints:
             torch.set_rng_state(own["torch_rng"])
             if "cuda_rng" in own and ctx.device.type == "cuda":
                 torch.cuda.set_rng_state(own["cuda_rng"], ctx.device)
+            restore_process_rngs(own)
             for k, sd in own["modules"].items():
                 _unwrap(task.modules()[k]).load_state_dict(sd)
-        else:  # a process the checkpoint's run did not have: a stream of its own, not another's copy
-            torch.manual_seed(int(np.random.SeedSequence([seed, ctx.rank, state["step"]]).generate_state(1)[0]))
+        else:  # a process the checkpoint's run did not have: streams of its own, not another's copy
+            own_seed = int(np.random.SeedSequence([seed, ctx.rank, state["step"]]).generate_state(1)[0])
+            torch.manual_seed(own_seed)
+            np.random.seed(own_seed)
+            random.seed(own_seed)
         return state
+
+    def _refuse_another_layout(self, task: Task, state: dict) -> None:
+        """Refuses a checkpoint whose modules, optimisers or schedulers are not the task's by name (a trainer that
+        has since gained an EMA copy, or renamed an optimiser): restored as far as the names met, it had ended in a
+        bare KeyError, or gone on without the weights the checkpoint held for a module the task no longer has."""
+        differences = []
+        for what, made in (("modules", task.modules()), ("optimizers", task.optimizers()),
+                           ("schedulers", task.schedulers())):
+            saved = set(state.get(what) or {})
+            missing, extra = sorted(set(made) - saved), sorted(saved - set(made))
+            if missing:
+                differences.append(f"no {what[:-1]} state for {', '.join(map(repr, missing))}, which the trainer has")
+            if extra:
+                differences.append(f"{what[:-1]} state for {', '.join(map(repr, extra))}, which the trainer has not")
+        if differences:
+            raise BiasMirrorError(f"this checkpoint was written by a trainer built otherwise: it holds "
+                                  f"{'; and '.join(differences)}; finish this run with the version that began it, "
+                                  "or start a new --out", self.path)
 
     def _refuse_another_schedule(self, task: Task, state: dict) -> None:
         """Refuses a checkpoint whose schedule (a one-cycle's ``total_steps``) was sized for another number of steps
@@ -142,6 +205,87 @@ class Checkpoints:
                               f"version makes it {now}{made}: the run would not train by the schedule it began "
                               "with, and would stop near its end; finish this run with the version that began it, "
                               "or start a new --out", self.path)
+
+
+# What torch's weights-only reader makes as they are: a checkpoint holding anything else is refused by every reader.
+PLAIN_LEAVES = (type(None), bool, int, float, complex, str, bytes, torch.Tensor, nn.Parameter, torch.Size,
+                torch.dtype, torch.device)
+# The globals a checkpoint of the loop from before plain_state named where a trainer held NumPy numbers or paths
+OLD_LOOP_SAVED = ("numpy.", "pathlib.")
+
+
+def plain_state(value: Any, where: str | Path) -> Any:
+    """``value`` (a checkpoint's state) as the weights-only reader makes it back: NumPy scalars as Python numbers
+    and paths as strings, which say the same (an ``np.float64`` learning rate from a grid, a ``Path`` in a config);
+    tensors and containers of nothing to change are kept as they are (a module's state_dict keeps its metadata).
+    Anything else (an array, an object of the trainer's own) is refused naming where it is: saved, it had made a
+    last.pt that its own --resume refused. ``where``: the checkpoint, named by the refusal."""
+    return {k: _plain(v, _root(k), where) for k, v in value.items()}
+
+
+def _root(key: str) -> str:
+    """How a refusal names a part of the state: as the task gives it."""
+    named = {"config": "task.config", "data": "task.data_counts()", "data_faces": "task.data_faces()",
+             "modules": "task.modules()", "optimizers": "task.optimizers()", "schedulers": "task.schedulers()",
+             "processes": "the processes' own state (process_state)"}
+    return named.get(key, f"the checkpoint's {key!r}")
+
+
+def _plain(value: Any, at: str, where: str | Path) -> Any:
+    kind = type(value)
+    if kind in PLAIN_LEAVES:
+        return value
+    if isinstance(value, np.generic):
+        item = value.item()  # a number or string of NumPy's as Python's: the same value (not a long double)
+        if not isinstance(item, np.generic):
+            return _plain(item, at, where)
+    if isinstance(value, PurePath):
+        return str(value)
+    if kind in (dict, OrderedDict, list, tuple, set):
+        items = list(value.items() if isinstance(value, dict) else enumerate(value))
+        made = [(_plain_key(k, at, where) if isinstance(value, dict) else k, _plain(v, f"{at}{_index(at, k)}", where))
+                for k, v in items]
+        if all(k is pk and v is pv for (k, v), (pk, pv) in zip(items, made)):
+            return value
+        if isinstance(value, dict):
+            out = copy.copy(value)  # its own type and attributes (an OrderedDict state_dict's _metadata)
+            out.clear()
+            out.update(made)
+            return out
+        return kind(v for _, v in made)
+    if _reader_makes(value):
+        return value
+    raise BiasMirrorError(f"cannot save the checkpoint: {at} is {_a(kind)}, which the checkpoint reader does not "
+                          "make, so --resume would refuse it; keep only tensors, numbers, strings, lists, tuples and "
+                          "dicts in it (e.g. .tolist() of an array, str() of an object)", where)
+
+
+def _plain_key(key: Any, at: str, where: str | Path) -> Any:
+    return key if type(key) in PLAIN_LEAVES else _plain(key, f"a key in {at}", where)
+
+
+def _index(at: str, key: Any) -> str:
+    # a module's, optimiser's or scheduler's state is its state_dict()
+    state = ".state_dict()" if at in ("task.modules()", "task.optimizers()", "task.schedulers()") else ""
+    return f"[{key!r}]{state}"
+
+
+def _a(kind: type) -> str:
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _reader_makes(value: Any) -> bool:
+    """Whether the weights-only reader makes ``value`` back: asked of the rare leaf of another type (a tensor of
+    another class), so that no type it reads is refused here."""
+    buffer = io.BytesIO()
+    try:
+        torch.save(value, buffer)
+        buffer.seek(0)
+        unpickle_bytes(buffer)
+    except Exception:  # pickle's, torch's and the type's own errors: all mean "not as a checkpoint"
+        return False
+    return True
 
 
 def schedule_lengths(task: Task, state: dict) -> list[tuple[int, int]]:
@@ -205,6 +349,13 @@ def unpickle_checkpoint(path: Path, mmap: bool = False) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
 
 
+def unpickle_bytes(buffer: io.BytesIO) -> Any:
+    """``unpickle_checkpoint`` of a checkpoint held in memory."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        return torch.load(buffer, map_location="cpu", weights_only=True)
+
+
 def read_checkpoint(path: Path) -> dict:
     """``unpickle_checkpoint`` of a checkpoint file, with a truncated or corrupt file, or one holding what none of
     ours does, said in one line naming it."""
@@ -214,7 +365,14 @@ def read_checkpoint(path: Path) -> dict:
         if isinstance(exc, OSError) and exc.filename is not None:  # the system refused the file itself
             raise  # (permissions, a folder): main.py says so, naming it
         if isinstance(exc, pickle.UnpicklingError):  # the weights-only reader's refusal, before making the object
-            raise BiasMirrorError(f"holds objects that no checkpoint of this project holds ({_refused(exc)}); it "
+            refused = _refused(exc)
+            if refused.startswith(OLD_LOOP_SAVED):  # the loop saved these as they were, before plain_state
+                raise BiasMirrorError(f"holds a NumPy value or a path ({refused}), which the checkpoint reader does "
+                                      "not make; it was not loaded and nothing in it was run. The training loop "
+                                      "before this version saved them so when a trainer's config, optimiser or data "
+                                      "counts held one, and saves them as plain numbers and strings now: train the "
+                                      "run again in a new --out", path) from None
+            raise BiasMirrorError(f"holds objects that no checkpoint of this project holds ({refused}); it "
                                   "was not loaded and nothing in it was run: only a last.pt that this project's "
                                   "training wrote is read", path) from None
         raise BiasMirrorError(f"truncated or corrupt checkpoint ({type(exc).__name__}: {_words(exc)}); "

@@ -59,7 +59,15 @@ class LoopConfig:
 
 
 class Task(Protocol):
-    """What a trainer gives the loop."""
+    """What a trainer gives the loop.
+
+    Its networks are drawn when it is built, before the loop seeds its steps: give ``run`` (or ``run_for_cli``) a
+    function that builds the task, and the loop builds it under ``LoopConfig.seed``, or build it with ``build_task``
+    where the caller keeps it (to export it after); a task built otherwise draws its initial weights from torch's
+    unseeded stream, unless it seeds itself. Everything a checkpoint keeps of it (config, data_counts(), the
+    modules', optimisers' and schedulers' state) is saved as tensors, numbers, strings, lists, tuples and dicts:
+    NumPy numbers and paths are made plain, and anything else is refused by name before the first step.
+    """
 
     config: dict[str, Any]  # the architecture and data config, stored in every checkpoint
 
@@ -149,6 +157,35 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def build_task(build: Callable[[], Task], seed: int) -> Task:
+    """``build()`` with Python's, NumPy's and torch's streams seeded by ``seed``: the task's initial weights are
+    the seed's. The same seed in every process (not ``process_seed``'s): a module DistributedDataParallel does not
+    broadcast (an EMA copy of a generator) starts alike everywhere, as one run's."""
+    seed_everything(seed)
+    return build()
+
+
+def _built(task: Task | Callable[[], Task], seed: int) -> Task:
+    # a Task has a step(); a function building one (a class, a lambda) has not
+    return task if hasattr(task, "step") else build_task(task, seed)  # type: ignore[arg-type]
+
+
+def check_batch_fits(n: int, cfg: LoopConfig, world: int) -> None:
+    """The loop trains on full batches only: with fewer samples than one batch (on every process) every epoch ran
+    no step, and an untrained model went on to be exported with exit status 0. Worded as the trainers' own checks,
+    which come first with their data's names."""
+    if n >= cfg.batch_size * world:
+        return
+    processes = "" if world == 1 else f" on each of {world} processes"
+    if cfg.resume:  # --batch-size is the checkpoint's
+        fix = (f"a resumed run keeps --batch-size {cfg.batch_size}: run it with --nproc_per_node "
+               f"{n // cfg.batch_size} or fewer" if n >= cfg.batch_size else "the data is smaller than when the run began")
+    else:
+        fix = f"give --batch-size {n // world} or less, or more data" if n >= world else "use more data"
+    raise BiasMirrorError(f"only {n} training sample(s), fewer than one batch of --batch-size {cfg.batch_size}"
+                          f"{processes}: every epoch would train on nothing; {fix}")  # the trainer names its data
+
+
 def place_modules(task: Task, device: torch.device, channels_last: bool = False) -> None:
     for m in task.modules().values():
         m.to(device)
@@ -222,6 +259,9 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
                  ckpt.path, start_epoch + 1, consumed, state.get("world", 1), dist.world)
     elif ckpt.path.exists():
         raise BiasMirrorError(EXISTING_CHECKPOINT, ckpt.path)
+    indices = task.indices()
+    check_batch_fits(len(indices), cfg, dist.world)  # before any log is touched or step run
+    ckpt.check_savable(task, ctx)
     wrap = training_wrapper(cfg, dist, device)
     if wrap is not None:
         hook = getattr(task, "wrap_for_training", None)
@@ -246,7 +286,6 @@ def _run(task: Task, cfg: LoopConfig, dist: Dist, device: torch.device) -> dict[
             stale.start_afresh()
     stop = StopFlag(announce=ctx.is_main)
     metrics: dict[str, float] = {}
-    indices = task.indices()
     per_step = cfg.batch_size * dist.world
     pos = (start_epoch, consumed)  # where a resume would continue
     steps_here = 0
@@ -363,7 +402,7 @@ def _aborted(ctx: StepContext, ckpt: Checkpoints) -> None:
         tqdm.write(f"aborted at once: nothing since the last checkpoint was saved; {kept}")
 
 
-def run_for_cli(task: Task, cfg: LoopConfig) -> int | None:
+def run_for_cli(task: Task | Callable[[], Task], cfg: LoopConfig) -> int | None:
     """``run`` as a trainer's command runs it: the exit status to return now (0 at --max-steps or on a
     process other than rank 0, 130 after Ctrl-C, each checkpointed), or None where this process goes on to
     evaluate and export the finished run."""
@@ -376,8 +415,9 @@ def run_for_cli(task: Task, cfg: LoopConfig) -> int | None:
     return None if Dist.from_env().is_main else 0
 
 
-def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
-    """Train ``task`` for ``cfg.epochs``; returns the last epoch's metrics.
+def run(task: Task | Callable[[], Task], cfg: LoopConfig) -> dict[str, float]:
+    """Train ``task`` for ``cfg.epochs``; returns the last epoch's metrics. ``task`` may be a function that builds
+    it, called under ``cfg.seed`` (``build_task``) so that the seed fixes its initial weights too.
 
     Under torchrun every process runs this; the task's ``wrap_for_training`` hook wraps
     its trained modules in DistributedDataParallel, and only rank 0 writes logs,
@@ -390,6 +430,7 @@ def run(task: Task, cfg: LoopConfig) -> dict[str, float]:
         torch.set_num_threads(cfg.threads)
     dist = Dist.from_env()
     device = pick_device(cfg.device, dist.local_rank)
+    task = _built(task, cfg.seed)
     with process_group(device):
         try:
             return _run(task, cfg, dist, device)
