@@ -59,25 +59,47 @@ class CsvLog:
         self.path.unlink(missing_ok=True)
 
     def write(self, row: dict[str, Any]) -> None:
-        new = not self.path.exists()
-        with writing(self.path, "the training log", RUN_KEPT), open(self.path, "a", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        """``row`` appended under the file's header, a column it lacks left empty. A key the header lacks widens it:
+        the file is rewritten whole, the earlier rows' new cells empty. Each row had been written in its own keys'
+        order under the first row's header, so a GAN's G loss on a step that logged no D loss was read as D's. The
+        header is read back from the file, so a resumed run appends by the columns the run began with."""
+        with writing(self.path, "the training log", RUN_KEPT):
+            header = self._header()
+            if header is None:
+                with open(self.path, "a", newline="", encoding="utf-8") as fh:
+                    w = csv.DictWriter(fh, fieldnames=list(row))
+                    w.writeheader()
+                    w.writerow(row)
+            elif all(k in header for k in row):
+                with open(self.path, "a", newline="", encoding="utf-8") as fh:
+                    csv.DictWriter(fh, fieldnames=header, restval="").writerow(row)
+            else:
+                _, rows = self._read()
+                self._replace([*header, *(k for k in row if k not in header)], [*rows, row])
 
-    def _read(self) -> tuple[list[str] | None, list[dict[str, str]]]:
+    def _header(self) -> list[str] | None:
+        """The file's columns, or None where it holds none yet: its first row alone is read, as a row is written
+        every 20 steps."""
+        if not self.path.exists():
+            return None
+        with self.path.open(newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), None) or None
+
+    def _read(self) -> tuple[list[str] | None, list[dict[str, Any]]]:
         if not self.path.exists():
             return None, []
         with open(self.path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        return (list(rows[0]) if rows else None), rows
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            return (list(reader.fieldnames) if reader.fieldnames else None), rows
 
-    def _replace(self, fields: list[str], rows: list[dict[str, str]]) -> None:
+    def _replace(self, fields: list[str], rows: list[dict[str, Any]]) -> None:
+        """The file rewritten whole with ``fields`` as its header. A row's values past its header (under the key
+        None: a log written before rows were written by the header) are kept after its own, as they were."""
         with written_whole(self.path) as part, open(part, "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=fields)
-            w.writeheader()
-            w.writerows(rows)
+            w = csv.writer(fh)
+            w.writerow(fields)
+            w.writerows([*("" if r.get(f) is None else r[f] for f in fields), *(r.get(None) or ())] for r in rows)
 
 
 def number(row: dict[str, str], column: str) -> int | None:

@@ -33,7 +33,7 @@ from inference.card import METADATA_KEY, ModelCard
 from inference.errors import BiasMirrorError
 from inference.program_name import program
 from inference.writing import Staged, write_failure, writing, written_whole
-from training.adopt_encoding import RANGES
+from training.adopt_encoding import RANGES, Conditions
 
 OPSET = 17
 
@@ -84,20 +84,47 @@ class ImageToImageGraph(nn.Module):
     """uint8 face (+ optional float condition) → uint8 face. ``value_range``: the range (a name of RANGES) the network
     takes faces in, and gives them in unless ``output_range`` names its output's own (a [-1, 1] input and a
     sigmoid's [0, 1] output). Every face had been fed in [-1, 1]: a CVAE trained on [0, 1] gave each pixel darker
-    than mid-grey back as 128, and was audited as lightening skin by 8° ITA."""
+    than mid-grey back as 128, and was audited as lightening skin by 8° ITA.
+
+    The card's condition is float32 N×K, a one-hot row a face over its K labels. ``conditions`` (adopt's, its names
+    the card's labels in order): what each stands for in the network's own terms, where it takes a 0/1 scalar or an
+    nn.Embedding index rather than the row; the graph maps the row onto it as adopt's wrapper does
+    (``Conditions.inner``). Exported as it was, such a CVAE had been refused by the loader alone."""
 
     def __init__(self, net: nn.Module, conditional: bool = False, value_range: str = DEFAULT_RANGE,
-                 output_range: str | None = None):
+                 output_range: str | None = None, conditions: Conditions | None = None):
         super().__init__()
-        self.net, self.conditional = net, conditional
+        self.net, self.conditional = net, conditional or conditions is not None
         self.value_range, self.output_range = value_range, output_range or value_range
+        self.conditions = conditions
         for name in (self.value_range, self.output_range):  # refused here, not once the export has run
             range_named(name)
 
     def forward(self, image: torch.Tensor, *condition: torch.Tensor):
-        x = to_model_range(image, self.value_range)
-        y = self.net(x, *condition) if self.conditional else self.net(x)
-        return to_uint8_image(y, self.output_range)
+        return to_uint8_image(self.network(to_model_range(image, self.value_range), *condition), self.output_range)
+
+    def network(self, x: torch.Tensor, *condition: torch.Tensor) -> torch.Tensor:
+        """The network's output on faces ``x`` in its range and the card's one-hot ``condition`` rows."""
+        if not self.conditional:
+            return self.net(x)
+        table = None if self.conditions is None else self.conditions.table
+        if table is not None:
+            c, rest = condition[0], condition[1:]
+            values = torch.from_numpy(table).to(c.device)
+            # as Conditions.inner: an index is the row's largest entry's, a value the row times the table
+            condition = (values[c.argmax(1)] if self.conditions.integer else c.float() @ values, *rest)
+        return self.net(x, *condition)
+
+    def conditions_record(self) -> dict | None:
+        """The card's record of what each condition is fed as (``training.conditions``), as adopt's
+        ``adopted.conditions`` says it; None where the network takes the one-hot row itself."""
+        if self.conditions is None or self.conditions.values is None:
+            return None
+        c = self.conditions
+        dtype = "int64" if c.integer else "float32"
+        how = "the value of the one-hot row's largest entry" if c.integer else "the one-hot row times the values"
+        shape = "(N,)" if c.rank == 1 else f"[N, {c.width}]"
+        return {"input": f"the network's condition {dtype} {shape}, fed {how}", "values": c.record()}
 
     def pixels(self) -> dict[str, str]:
         """The card's record of its range (``training.pixels``), as adopt's ``adopted.input``/``output`` say it."""
@@ -107,15 +134,24 @@ class ImageToImageGraph(nn.Module):
 
 class GeneratorGraph(nn.Module):
     """float latent N×D → uint8 face. ``value_range``: the range (a name of RANGES) of the faces the network gives: a
-    DCGAN's tanh [-1, 1], a VAE decoder's sigmoid [0, 1] (written as [-1, 1], its faces had lain in 128..255)."""
+    DCGAN's tanh [-1, 1], a VAE decoder's sigmoid [0, 1] (written as [-1, 1], its faces had lain in 128..255).
 
-    def __init__(self, net: nn.Module, value_range: str = DEFAULT_RANGE):
+    ``latent_shape``: the network's latent a face, where it is not the card's D (a DCGAN as PyTorch's tutorial
+    writes it takes D×1×1); the card's N×D latent is reshaped to it, as adopt's wrapper does. ``export`` gives it
+    from an example latent in that shape."""
+
+    def __init__(self, net: nn.Module, value_range: str = DEFAULT_RANGE, latent_shape: Sequence[int] | None = None):
         super().__init__()
         self.net, self.value_range = net, value_range
+        self.latent_shape = None if latent_shape is None else tuple(int(d) for d in latent_shape)
         range_named(value_range)
 
     def forward(self, z: torch.Tensor):
-        return to_uint8_image(self.net(z), self.value_range)
+        return to_uint8_image(self.network(z), self.value_range)
+
+    def network(self, z: torch.Tensor) -> torch.Tensor:
+        """The network's output on the card's latents ``z`` (N×D)."""
+        return self.net(z if self.latent_shape is None else z.reshape(-1, *self.latent_shape))
 
     def pixels(self) -> dict[str, str]:
         """The card's record of its range (``training.pixels``)."""
@@ -209,7 +245,7 @@ def _check_filter_range(graph: ImageToImageGraph, example: Sequence[torch.Tensor
 
     def raw(value_range: str) -> np.ndarray:
         x = to_model_range(torch.from_numpy(faces), value_range)
-        return np.concatenate([graph.net(x, *c).float().numpy() for c in conditions])
+        return np.concatenate([graph.network(x, *c).float().numpy() for c in conditions])
 
     outputs = {graph.value_range: raw(graph.value_range)}
     given = _judged(outputs[graph.value_range], graph.value_range, graph.output_range, every)
@@ -238,7 +274,7 @@ def _check_generator_range(graph: GeneratorGraph, example: Sequence[torch.Tensor
 
     shape = tuple(example[0].shape[1:])
     z = latents(PROBE_LATENTS, int(np.prod(shape))).reshape(PROBE_LATENTS, *shape)
-    raw = graph.net(torch.from_numpy(z)).float().numpy()
+    raw = graph.network(torch.from_numpy(z)).float().numpy()
     given = _judged(raw, graph.value_range, graph.value_range)
     if given.why is None or given.why == "it is not finite":
         return
@@ -268,31 +304,42 @@ def check_deterministic(path: Path, named: Path) -> None:
     deterministic(onnx.load(str(path)), named)
 
 
+# The card's records of the graph itself (``training.<key>``), which ``export`` writes and a card written again for
+# the same graph keeps: its range (``pixels``) and what each condition is fed as (``conditions``)
+GRAPH_RECORDS = ("pixels", "conditions")
+
+
 def _with_pixels(card: ModelCard, graph: nn.Module) -> ModelCard:
-    """``card`` with the graph's record of its range (a filter's or generator's), where it has one."""
-    pixels = getattr(graph, "pixels", None)
-    return card if pixels is None else replace(card, training={**card.training, "pixels": pixels()})
+    """``card`` with the graph's records (a filter's or generator's range, a filter's conditions' values), where it
+    has them."""
+    records = {}
+    for key, method in (("pixels", "pixels"), ("conditions", "conditions_record")):
+        record = getattr(graph, method, lambda: None)()
+        if record is not None:
+            records[key] = record
+    return replace(card, training={**card.training, **records}) if records else card
 
 
-def _graph_pixels(model: onnx.ModelProto) -> dict | None:
-    """The ``training.pixels`` record of the card embedded in ``model``, where it has one."""
+def _graph_records(model: onnx.ModelProto) -> dict[str, dict]:
+    """The ``GRAPH_RECORDS`` of the card embedded in ``model``, where it has them."""
     text = next((p.value for p in model.metadata_props if p.key == METADATA_KEY), None)
     try:
         training = json.loads(text).get("training") if text else None
     except (ValueError, AttributeError):
-        return None
-    pixels = training.get("pixels") if isinstance(training, dict) else None
-    return pixels if isinstance(pixels, dict) else None
+        return {}
+    if not isinstance(training, dict):
+        return {}
+    return {k: training[k] for k in GRAPH_RECORDS if isinstance(training.get(k), dict)}
 
 
 def write_card(path: str | Path, card: ModelCard) -> None:
-    """Embed (or replace) the card in an ONNX file's metadata. The graph's record of its range (``training.pixels``,
-    written by ``export``) is kept where ``card`` has none: it is the graph's, and a trainer's card written again
-    with its metrics does not repeat it."""
+    """Embed (or replace) the card in an ONNX file's metadata. The graph's records (``training.pixels``, a filter's
+    ``training.conditions``, written by ``export``) are kept where ``card`` has none: they are the graph's, and a
+    trainer's card written again with its metrics does not repeat them."""
     model = onnx.load(str(path))
-    pixels = _graph_pixels(model)
-    if pixels is not None and "pixels" not in card.training:
-        card = replace(card, training={**card.training, "pixels": pixels})
+    kept = {k: v for k, v in _graph_records(model).items() if k not in card.training}
+    if kept:
+        card = replace(card, training={**card.training, **kept})
     card.validate(path)
     keep = [p for p in model.metadata_props if p.key != METADATA_KEY]
     del model.metadata_props[:]
@@ -377,13 +424,16 @@ def export(
     card: ModelCard,
 ) -> Path:
     """Export ``graph`` with a dynamic batch axis and embed ``card`` (with a filter's or generator's range, its
-    ``pixels``). Refused before it is put in place: a graph that samples at random, and a range that reads the
-    network's output as it does not give it (``check_range``)."""
+    ``pixels``). Refused before it is put in place (a model there before stays as it was): a graph that samples at
+    random, a range that reads the network's output as it does not give it (``check_range``), and a file the loader
+    would refuse (``check_loads``). ``example``: the graph's inputs; a generator's latent may be given in its
+    network's own shape (N×D×1×1), from which the card's N×D is reshaped. The caller's network is left in its own
+    mode, on its own device: a snapshot exported mid-training had left BatchNorm frozen for the rest of the run."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    graph = graph.eval().cpu()
+    graph, example = _as_exported(graph, example, path)
     dynamic = {n: {0: "N"} for n in [*input_names, *output_names]}
-    with written_whole(path) as part, torch.no_grad():
+    with _evaluated_on_cpu(graph), written_whole(path) as part, torch.no_grad():
         torch.onnx.export(
             graph, tuple(example), str(part), input_names=list(input_names), output_names=list(output_names),
             dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
@@ -391,8 +441,99 @@ def export(
         onnx.checker.check_model(str(part))
         check_deterministic(part, path)  # first: a network that samples reads as no range
         check_range(graph, example, path)
-        write_card(part, _with_pixels(card, graph))
+        card = _with_pixels(card, graph)
+        write_card(part, card)
+        check_loads(part, path, card, graph)
     return path
+
+
+def _as_exported(graph: nn.Module, example: Sequence[torch.Tensor], path: Path
+                 ) -> tuple[nn.Module, list[torch.Tensor]]:
+    """A generator whose example latent is in its network's shape (N×D×1×1), as a graph that takes the card's N×D
+    and reshapes it (the caller's network in it, not a copy); any other graph as it is. A filter told its
+    conditions' values is given the card's one-hot rows as its example condition, or refused: the network's own
+    condition traced through the mapping had been a raw error."""
+    example = list(example)
+    if isinstance(graph, GeneratorGraph) and graph.latent_shape is None and example and example[0].dim() > 2:
+        z = example[0]
+        graph = GeneratorGraph(graph.net, graph.value_range, latent_shape=z.shape[1:])
+        example[0] = z.reshape(len(z), -1)
+    conditions = getattr(graph, "conditions", None)
+    if isinstance(conditions, Conditions) and conditions.values is not None:
+        k = len(conditions.names)
+        c = example[1] if len(example) > 1 else None
+        if c is None or not c.is_floating_point() or tuple(c.shape[1:]) != (k,):
+            given = "none" if c is None else f"{c.dtype} {list(c.shape)}"
+            raise BiasMirrorError(
+                f"not exported: its conditions' values are given ({conditions.written()}), so the graph takes the "
+                f"card's condition, float32 [N, {k}] one-hot rows, and export's example condition is one of those "
+                f"(e.g. torch.eye({k})), not the network's own ({given})", path)
+    return graph, example
+
+
+@contextlib.contextmanager
+def _evaluated_on_cpu(graph: nn.Module) -> Iterator[nn.Module]:
+    """``graph`` in eval mode on the CPU for the block, then each of its modules in its own mode and each tensor on
+    its own device again. Its parameters stay the same objects, so an optimiser's still are the network's. Not a
+    deep copy: a network holding a computed tensor (weight or spectral norm's weight) cannot be copied."""
+    modes = [(m, m.training) for m in graph.modules()]
+    params = [(p, p.device) for p in graph.parameters()]
+    buffers = [(m, name, b.device) for m in graph.modules() for name, b in m.named_buffers(recurse=False)]
+    try:
+        yield graph.eval().cpu()
+    finally:
+        for p, device in params:
+            if p.device != device:
+                p.data = p.data.to(device)
+                if p.grad is not None:
+                    p.grad = p.grad.to(device)
+        for m, name, device in buffers:
+            b = getattr(m, name)
+            if isinstance(b, torch.Tensor) and b.device != device:
+                setattr(m, name, b.to(device))
+        for m, training in modes:
+            m.training = training
+
+
+def check_loads(part: Path, path: Path, card: ModelCard, graph: nn.Module | None = None) -> None:
+    """The exported file at ``part`` opened and checked against its card as the loader does (``load_model``), or
+    refused naming ``path`` and what differs. The card had been checked only against itself: a latent named otherwise,
+    a size or latent the network has not, a DCGAN's N×D×1×1 latent or a CVAE's scalar condition had been exported
+    with exit 0, and every later load refused the file."""
+    from inference.models import load_model
+    from inference.runtime import RuntimeConfig
+
+    try:
+        model = load_model(part, card.kind, RuntimeConfig(provider="cpu", threads=1))
+    except BiasMirrorError as exc:
+        raise BiasMirrorError(f"not exported: the loader would refuse it: {exc.message}. "
+                              f"{_how_to_match(exc.message, card, graph)}", path) from exc
+    del model  # its session: the file is put in place next
+
+
+def _quoted(name: str, said: str) -> bool:
+    return f"'{name}'" in said
+
+
+def _how_to_match(said: str, card: ModelCard, graph: nn.Module | None) -> str:
+    """What makes the graph the card's, for the loader's reason ``said``."""
+    condition = next((s for s in card.inputs if s.labels), None)
+    if condition is not None and _quoted(condition.name, said):
+        labels = ", ".join(condition.labels or ())
+        return (f"The card's condition '{condition.name}' is float32 {condition.shape}: one one-hot row a face over "
+                f"its labels ({labels}), as run, the audit and the app feed it, and the example's condition is that "
+                "row. A network that takes a 0/1 scalar or an nn.Embedding index is wrapped by "
+                "ImageToImageGraph(net, conditional=True, conditions=Conditions(names, values, rank, integer)) "
+                "(training.adopt_encoding), each label's value in the network's terms: e.g. values ((0.0,), (1.0,)) "
+                "for an N×1 scalar, or ((0,), (1,)) with rank=1, integer=True for an index")
+    latent = card.inputs[0] if card.kind == "generator" else None
+    if latent is not None and _quoted(latent.name, said):
+        return (f"The card's latent '{latent.name}' is float32 {latent.shape}: a generator_card of the network's own "
+                "latent size, named as the card names it; a network that takes N×D×1×1 (a DCGAN's) is given "
+                "GeneratorGraph(net, latent_shape=(D, 1, 1)), or export's example latent in that shape")
+    ins, outs = (", ".join(f"'{s.name}' {s.shape}" for s in specs) for specs in (card.inputs, card.outputs))
+    return (f"Export with the card's input and output names and a card of the network's own size: the card takes "
+            f"{ins} and gives {outs}")
 
 
 def _all_finite(x) -> bool:
@@ -408,19 +549,19 @@ def parity(graph: nn.Module, path: str | Path, inputs: Sequence[np.ndarray]) -> 
     """Max |PyTorch − ONNX Runtime| per output on the given inputs; NaN for an output that is not finite on either
     side, which ``check_parity`` refuses. A uint8 image hides a NaN network (NaN casts to a grey level), so the
     network's own float output (``graph.net``'s, where it is called) counts too: every output is NaN if it is not
-    finite."""
+    finite. ``inputs``: the graph's, as ``graph`` takes them (a latent in the network's N×D×1×1, as export's example
+    may be, is flattened for the file's N×D). The network is left in its own mode and on its own device."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    got = sess.run(None, dict(zip(names, inputs)))
+    got = sess.run(None, {i.name: _as_fed(x, i.shape) for i, x in zip(sess.get_inputs(), inputs)})
     inner_finite = []
     net = getattr(graph, "net", None)
     hook = (net.register_forward_hook(lambda _m, _i, out: inner_finite.append(_all_finite(out)))
             if isinstance(net, nn.Module) else None)
     try:
-        with torch.no_grad():
-            want, again = (_outputs(graph.eval().cpu()(*[torch.from_numpy(x) for x in inputs])) for _ in range(2))
+        with torch.no_grad(), _evaluated_on_cpu(graph):
+            want, again = (_outputs(graph(*[torch.from_numpy(x) for x in inputs])) for _ in range(2))
     finally:
         if hook is not None:
             hook.remove()
@@ -438,6 +579,12 @@ def parity(graph: nn.Module, path: str | Path, inputs: Sequence[np.ndarray]) -> 
         finite = all(inner_finite) and bool(np.isfinite(g).all() and np.isfinite(w).all())
         diffs[n] = float(np.abs(g - w).max()) if finite else math.nan
     return diffs
+
+
+def _as_fed(x: np.ndarray, shape: list) -> np.ndarray:
+    """``x`` as the exported graph takes it: a latent given in the network's own shape (N×D×1×1), as export's
+    example may be, flattened to the card's N×D."""
+    return x.reshape(len(x), -1) if x.ndim > len(shape) == 2 else x
 
 
 def _outputs(got) -> tuple[torch.Tensor, ...]:
