@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDia
                                QHBoxLayout, QLabel, QMessageBox, QPushButton, QTextBrowser, QToolButton, QVBoxLayout,
                                QWidget)
 
-from inference.card_fields import CardNotes, card_names, card_number, card_object, card_records
+from inference.card_fields import (PROPORTION, CardNotes, card_count, card_interval, card_names, card_object,
+                                   card_records)
+from inference.card_markdown import MAX_NESTED_CHARS, MAX_RECORDS_CHARS
 from inference.errors import BiasMirrorError
 from inference.models import Classifier, Filter, OnnxModel, load_model, loaded_from, name_uniquely
 from inference.runtime import RuntimeConfig
@@ -83,6 +86,9 @@ def narrow_combo(combo: QComboBox) -> QComboBox:
 NOT_MEASURED = "–"  # as the card's Markdown (docs/models.md, doctor --cards) shows a figure not measured
 NOT_A_COUNT = "?"  # as the card's Markdown shows a group's n that is no whole number
 INTERVAL_KEYS = ("value", "lo", "hi")
+# The most rows a table of the card (or lines of an object's "key: value") the dialog shows: a card of 58,000 fields,
+# within its size cap, had kept the modal dialog laying out its table for 6 s. A card written here has some 30.
+MAX_ROWS = 500
 
 
 class Markup(str):
@@ -107,19 +113,27 @@ def _interval_text(value: int | float | None, lo: int | float | None, hi: int | 
     return f"{value:.3f} [{lo}, {hi}]"
 
 
-def _interval_cell(notes: CardNotes, field: str, record: Any) -> str:
+def _interval_cell(notes: CardNotes, field: str, record: Any, within: tuple[float, float] | None = None) -> str:
     """A metrics table's cell: the record at ``field`` ({"value","lo","hi","n"}) read as the card's Markdown reads
-    it (``card_fields``: "0.97" is 0.97; what is no number, or no object, a dash and a warning in ``notes``). Read
-    by key, not indexed: a record lacking "hi" (one flipped bit in a shipped card) had stopped the dialog with a
-    KeyError, where doctor --cards showed the card."""
+    it (``card_fields``: "0.97" is 0.97; what is no number, or no object, a dash and a warning in ``notes``; so too a
+    figure outside ``within``, an accuracy of 1.7, and a value outside its own interval). Read by key, not indexed:
+    a record lacking "hi" (one flipped bit in a shipped card) had stopped the dialog with a KeyError, where doctor
+    --cards showed the card."""
     figures = card_object(notes, field, record) or {}
-    return _interval_text(*(card_number(notes, f"{field}.{k}", figures.get(k)) for k in INTERVAL_KEYS))
+    return _interval_text(*card_interval(notes, field, figures, within=within))
 
 
 def _count_cell(notes: CardNotes, field: str, value: Any) -> str:
-    """A group's n, read as the card's Markdown reads it (a whole number; "?" and a warning where it is not)."""
-    n = card_number(notes, field, value, whole=True)
+    """A group's n, read as the card's Markdown reads it (a whole number of at least 0; "?" and a warning where it
+    is not: -4 had been shown as given)."""
+    n = card_count(notes, field, value)
     return NOT_A_COUNT if n is None else str(n)
+
+
+def _cut(text: str, limit: int = MAX_NESTED_CHARS) -> str:
+    """At most ``limit`` characters of ``text``, as the card's Markdown cuts a value: a list of 1,200 texts of 9,000
+    characters had been one cell of 10.8 MB, and the modal dialog took 97 s to open."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _is_number(x: Any) -> bool:
@@ -139,9 +153,10 @@ def _fmt(v: Any, notes: CardNotes, field: str) -> Markup:
     if isinstance(v, dict):
         return _dict_html(v, notes, field)
     if isinstance(v, list) and not any(isinstance(x, (dict, list)) for x in v):
-        return _html(", ".join(str(x) for x in v))
+        return _html(_cut(", ".join(str(x) for x in v[:MAX_NESTED_CHARS + 1])))  # each at least a character and ", "
     if isinstance(v, list):
-        return _html(json.dumps(v, default=str, ensure_ascii=False))  # as written: "×", not an escape
+        # as written ("×", not an escape); as long as the Markdown shows records (a card's amendments) in words
+        return _html(_cut(json.dumps(v, default=str, ensure_ascii=False), MAX_RECORDS_CHARS))
     return _html(v)
 
 
@@ -155,7 +170,8 @@ def _dict_html(v: dict, notes: CardNotes, field: str) -> Markup:
     run of braces and quotes."""
     rows = list(v.values())
     if all(_flat(x) for x in rows):
-        return Markup("<br>".join(f"{_html(k)}: {_fmt(x, notes, f'{field}.{k}')}" for k, x in v.items()))
+        lines = [f"{_html(k)}: {_fmt(x, notes, f'{field}.{k}')}" for k, x in islice(v.items(), MAX_ROWS)]
+        return Markup("<br>".join(lines + ([_more(len(v))] if len(v) > MAX_ROWS else [])))
     if all(isinstance(r, dict) and r and all(_flat(x) for x in r.values()) and not _flat(r) for r in rows):
         cols = list(dict.fromkeys(c for r in rows for c in r))
         return _table([[k, *[_fmt(r.get(c, ""), notes, f"{field}.{k}.{c}") for c in cols]] for k, r in v.items()],
@@ -163,10 +179,15 @@ def _dict_html(v: dict, notes: CardNotes, field: str) -> Markup:
     return _table([[k, _fmt(x, notes, f"{field}.{k}")] for k, x in v.items()])
 
 
+def _more(count: int) -> str:
+    return f"… and {count - MAX_ROWS:,} more, not shown"
+
+
 def _table(rows: list[list[Any]], head: list[Any] | None = None) -> Markup:
-    """A table of ``rows`` under ``head``; each cell is escaped unless it is Markup (``_html``)."""
+    """A table of ``rows`` under ``head``, its first MAX_ROWS; each cell is escaped unless it is Markup (``_html``)."""
     h = "<tr>" + "".join(f"<th align='left'>{_html(c)}</th>" for c in head) + "</tr>" if head else ""
-    body = "".join("<tr>" + "".join(f"<td>{_html(c)}</td>" for c in r) + "</tr>" for r in rows)
+    shown = rows[:MAX_ROWS] + ([[_more(len(rows))]] if len(rows) > MAX_ROWS else [])
+    body = "".join("<tr>" + "".join(f"<td>{_html(c)}</td>" for c in r) + "</tr>" for r in shown)
     return Markup(f"<table cellspacing='0' cellpadding='3' border='1'>{h}{body}</table>")
 
 
@@ -197,14 +218,14 @@ def _group_metrics_html(metrics: dict, notes: CardNotes) -> Markup:
     cols = ["accuracy", "fpr", "fnr", "mean_p_female"]
     if isinstance(overall, dict):
         out.append("<h4>Overall</h4>" + _table([[_count_cell(notes, "metrics.overall.n", overall.get("n")),
-                                                 *[_interval_cell(notes, f"metrics.overall.{c}", overall.get(c))
-                                                   for c in cols]]], ["n", *cols]))
+                                                 *[_interval_cell(notes, f"metrics.overall.{c}", overall.get(c),
+                                                                  PROPORTION) for c in cols]]], ["n", *cols]))
     gaps = card_records(notes, "metrics.gaps", metrics.get("gaps"))
     for grouping, groups in card_records(notes, "metrics.by", metrics.get("by")).items():
         where = f"metrics.by.{grouping}"
         groups = card_records(notes, where, groups)
         rows = [[f"{g}{' *' if m.get('small') else ''}", _count_cell(notes, f"{where}.{g}.n", m.get("n")),
-                 *[_interval_cell(notes, f"{where}.{g}.{c}", m.get(c)) for c in cols]]
+                 *[_interval_cell(notes, f"{where}.{g}.{c}", m.get(c), PROPORTION) for c in cols]]
                 for g, m in groups.items()]
         out.append(f"<h4>By {_html(grouping)}</h4>" + _table(rows, ["group", "n", *cols]))
         gap = gaps.get(grouping)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .arg_checks import refuse_empty
+from .card_fields import CardNotes, card_flag
 from .cli_common import YUNET_WANTED, checked_cam_class, checked_condition
 from .defaults import load_selection
 from .errors import BiasMirrorError
@@ -101,5 +102,7 @@ def checked_models(args: argparse.Namespace) -> tuple[dict | None, int]:
         make_detector(args.yunet)  # runs it once on a blank frame: another ONNX model is refused here
     if checked is None:
         return None, n_classifiers
-    return {"name": checked.name, "size": checked.size[0],
-            "timing_only": bool(checked.card.training.get("timing_only"))}, n_classifiers
+    # only JSON true: "timing_only": "false" had been a non-empty string, true to bool(), and a trained filter was
+    # called UNTRAINED (its output meaning nothing) in the bench's words and its JSON
+    timing_only = card_flag(CardNotes(checked.path), "training.timing_only", checked.card.training.get("timing_only"))
+    return {"name": checked.name, "size": checked.size[0], "timing_only": timing_only}, n_classifiers

@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from . import strict_json
-from .card_fields import CardNotes, card_number
+from .card_fields import PROPORTION, CardNotes, card_interval, spells_a_number
 from .errors import BiasMirrorError
+from .untrusted_text import not_in_a_name, one_line
 
 SCHEMA_VERSION = 1
 METADATA_KEY = "model_card"
@@ -33,6 +34,11 @@ PRECISIONS = ("fp32", "fp16", "int8")
 # (train fp16's to_json, doctor --cards' strict_json) ended in a RecursionError, the limit being shared with the
 # caller's own stack; refused as it is read, its file named.
 MAX_CARD_DEPTH = 64
+# How large a card's JSON may be, in UTF-8 bytes: the cards shipped and trained here weigh about 9-11 kB, adopted ones
+# the same (11 kB the largest seen), so this leaves some 90 times their room. A card of 1,200 texts of 9,000
+# characters (10.8 MB, each text within MAX_TEXT_CHARS) had loaded, then kept the app's Card dialog building for
+# 97 s on the GUI thread and made `doctor --cards` write a line of 10.8 MB.
+MAX_CARD_BYTES = 1_000_000
 # How long a card's names may be (its model's, its labels', its inputs' and outputs'): each is drawn in the audit's
 # figures and the app's checkboxes, and a model shared with a name of 20,000 characters had made a figure 120,442 px
 # wide (34 s of the audit), one of a million a figure not finished in 10 minutes. 256: any run folder's name fits.
@@ -107,13 +113,15 @@ class ModelCard:
             parts.append(self.precision)
         acc = overall_accuracy(self.metrics)
         if acc is not None:  # read as the Markdown reads it: "0.97" had been "not measured" here, 0.97 there
-            value = card_number(CardNotes() if notes is None else notes, "metrics.overall.accuracy.value",
-                                acc.get("value"))
-            if value is None and strict_json.measured(acc.get("value")):  # written, as no number: not unmeasured
-                parts.append("test accuracy not shown (its card's figure is not a number)")
+            value = card_interval(CardNotes() if notes is None else notes, "metrics.overall.accuracy", acc,
+                                  within=PROPORTION)[0]
+            if value is None and strict_json.measured(acc.get("value")):  # written, but no accuracy: not unmeasured
+                parts.append(f"test accuracy not shown ({accuracy_not_shown(acc.get('value'))})")
             else:
                 parts.append(f"test accuracy {figure(value, '.3f')}")
-        return ", ".join(parts)
+        # one line wherever it is printed (doctor, the audit's models, a tooltip's line): a direction or a dataset
+        # is free text, and a newline in it would start a line of the card's own words
+        return one_line(", ".join(parts))
 
     def _shape_words(self) -> str:
         """Its faces' size; a generator's latent and the faces it gives ("latent 100 → 64×64"), not the shape of the
@@ -142,6 +150,11 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, text: str, source: object = None) -> "ModelCard":
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_CARD_BYTES:
+            raise BiasMirrorError(f"the model card is {size:,} bytes of JSON, more than the {MAX_CARD_BYTES:,} a card "
+                                  "may have (a card written by Bias Mirror has about 10,000): re-export the model with "
+                                  "a shorter card", source)
         try:
             raw = json.loads(text)
         except RecursionError as exc:  # arrays or objects nested past Python's recursion limit: a traceback had
@@ -204,6 +217,14 @@ class ModelCard:
             if lat.dtype != "float32" or len(lat.shape) != 2:
                 fail("a generator needs a float32 N×D latent as its first input")
         _check_inputs_fed(self, fail)
+
+
+def accuracy_not_shown(value: Any) -> str:
+    """Why a card's overall accuracy ``value``, written but refused (``card_interval``), is not shown: a word is not a
+    number; 1.7, or a value outside its own interval, is none an accuracy can have."""
+    if not spells_a_number(value):
+        return "its card's figure is not a number"
+    return "its card's figure is not a proportion from 0 to 1 within its interval"
 
 
 def figure(x: Any, spec: str) -> str:
@@ -333,6 +354,12 @@ def _opening(text: str) -> str:
     return repr(text[:40]) + "…"
 
 
+def _quoted(text: str) -> str:
+    """``text`` quoted on one line (repr escapes its controls and bidirectional overrides), its start alone where it
+    is long."""
+    return repr(text) if len(text) <= 40 else _opening(text)
+
+
 def _names(card: "ModelCard") -> Iterator[tuple[str, Any]]:
     """(where, text) of each name the card gives: its own, its labels', its tensors' and their labels'."""
     yield "its name", card.name
@@ -374,12 +401,19 @@ def _texts(card: "ModelCard") -> Iterator[tuple[str, str]]:
 
 
 def _check_text(card: "ModelCard", fail: Callable[[str], None]) -> None:
-    """Names of at most ``MAX_NAME_CHARS`` characters, any other text of at most ``MAX_TEXT_CHARS``: a name is drawn
-    in figures whose width it sets, and every text is shown where the card is."""
+    """Names of at most ``MAX_NAME_CHARS`` characters, on one line of plain text, any other text of at most
+    ``MAX_TEXT_CHARS``: a name is drawn in figures whose width it sets, and every text is shown where the card is."""
     for where, name in _names(card):
         if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
             fail(f"{where} is {len(name):,} characters long ({_opening(name)}); a name may have at most "
                  f"{MAX_NAME_CHARS}")
+        found = not_in_a_name(name) if isinstance(name, str) else None
+        if found is not None:
+            # a name opens lines of the audit, doctor and the app: "resnet10\nship gate: PASSED …" had printed a
+            # forged PASSED line after the real FAILED one, and broke doctor --cards' "## name" heading
+            fail(f"{where} holds the character {found[1]} (at character {found[0] + 1} of {_quoted(name)}); a name "
+                 "must be one line of plain text, without line breaks, tabs, control characters or bidirectional "
+                 "overrides")
     for where, text in _texts(card):
         if len(text) > MAX_TEXT_CHARS:
             fail(f"{where} is a text of {len(text):,} characters ({_opening(text)}); a card's text may have at "

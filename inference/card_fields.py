@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from .errors import BiasMirrorError
+from .untrusted_text import one_line
 
 log = logging.getLogger(__name__)
 _SHOWN_CHARS = 60  # of a value quoted in a warning: a whole per-group record had filled the terminal
@@ -37,9 +38,14 @@ class CardNotes:
     def warn(self, field: str, value: Any, wanted: str) -> None:
         """Says (a log warning) that the card has ``field`` as ``value``, not ``wanted``, and that it is ignored;
         once per field however often this reading reads it."""
+        self.warn_that(field, f"is {_shown(value)}, not {wanted}")
+
+    def warn_that(self, field: str, what: str) -> None:
+        """Says that the card's ``field`` ``what`` (its words: "is 0.5 [0.6, 0.9], not lo ≤ value ≤ hi") and that it
+        is ignored; once per field, as ``warn``."""
         if field in self._said:
             return
-        said = f"{field} is {_shown(value)}, not {wanted}: ignored"
+        said = one_line(f"{field} {what}: ignored")  # a key of the card's in ``field`` may hold a newline
         self._said[field] = f"its card's {said}"
         if self.source is None:
             log.warning("a model card's %s", said)
@@ -106,7 +112,11 @@ def _as_number(value: Any) -> float | None:
 def _wanted(whole: bool, within: tuple[float, float] | None) -> str:
     """What a figure read with ``whole`` and ``within`` must be, in the words a warning or an error says it."""
     wanted = "a whole number" if whole else "a number"
-    return wanted if within is None else wanted + f" from {within[0]:g} to {within[1]:g}"
+    if within is None:
+        return wanted
+    if within[1] == math.inf:  # a count: "from 0 to inf" said nothing a reader uses
+        return wanted + f" of at least {within[0]:g}"
+    return wanted + f" from {within[0]:g} to {within[1]:g}"
 
 
 def _fitting_number(value: Any, whole: bool, within: tuple[float, float] | None) -> int | float | None:
@@ -146,3 +156,45 @@ def needed_card_number(notes: CardNotes, field: str, value: Any, needed_for: str
         raise BiasMirrorError(f"its card's {field} is {_shown(value)}, not {_wanted(whole, within)}, and "
                               f"{needed_for}", notes.source)
     return number
+
+
+# A share, a rate or an accuracy (and the bounds of its 95% CI): 1.7, or a bound of -3, is no figure a model measured,
+# and had been shown as given where a word in its place was warned of.
+PROPORTION = (0.0, 1.0)
+COUNT = (0.0, math.inf)  # read whole: a number of faces, never -4
+
+
+def spells_a_number(value: Any) -> bool:
+    """Whether ``value`` is a number or a string that spells one, whatever its size: "high" is not; 1.7 is (the
+    summary says which it was of a figure it does not show)."""
+    return _as_number(value) is not None
+
+
+def card_count(notes: CardNotes, field: str, value: Any) -> int | None:
+    """A card's count (a number of faces): ``card_number`` read whole and at least 0."""
+    return card_number(notes, field, value, whole=True, within=COUNT)  # type: ignore[return-value]
+
+
+def card_interval(notes: CardNotes, field: str, record: dict, *, within: tuple[float, float] | None = None
+                  ) -> tuple[int | float | None, int | float | None, int | float | None]:
+    """``record``'s "value", "lo" and "hi" (a figure and its 95% CI) each read by ``card_number`` in ``within``, and
+    all three None (warned, at ``field``) where those given are out of order (lo ≤ value ≤ hi): a value outside its
+    own interval is not one to show, whichever of them is wrong."""
+    figures = tuple(card_number(notes, f"{field}.{key}", record.get(key), within=within)
+                    for key in ("value", "lo", "hi"))
+    value, lo, hi = figures
+    present = [x for x in (lo, value, hi) if x is not None]
+    if present != sorted(present):
+        shown = ["?" if x is None else f"{x:g}" for x in figures]
+        notes.warn_that(field, f"is {shown[0]} [{shown[1]}, {shown[2]}], not lo ≤ value ≤ hi")
+        return None, None, None
+    return figures  # type: ignore[return-value]
+
+
+def card_flag(notes: CardNotes, field: str, value: Any) -> bool:
+    """A card's yes or no: True only where it is JSON true. Absent (null) and false are no; anything else is no as
+    well, warned of: "timing_only": "false" had been read as yes (a non-empty string), and bench called a trained
+    filter UNTRAINED."""
+    if value is not None and not isinstance(value, bool):
+        notes.warn(field, value, "true or false")
+    return value is True

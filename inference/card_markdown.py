@@ -7,13 +7,16 @@ though every command runs it. What is of no type this reads is left out and list
 from __future__ import annotations
 
 import math
+from itertools import islice
 from typing import Sequence
 
 from . import strict_json
-from .card import ModelCard, figure, overall_accuracy
-from .card_fields import CardNotes, card_names, card_number, card_object, card_records
+from .card import MAX_TEXT_CHARS, ModelCard, accuracy_not_shown, figure, overall_accuracy
+from .card_fields import (PROPORTION, CardNotes, card_count, card_interval, card_names, card_number, card_object,
+                          card_records)
 from .metrics import group_order
 from .program_name import program
+from .untrusted_text import one_line
 
 
 def _num(x) -> str:
@@ -44,16 +47,18 @@ def _cell(group) -> str:
     return str(group).replace("|", "\\|") or "(no label)"
 
 
-def _figure(notes: CardNotes, field: str, record: dict, key: str) -> str:
-    """``record[key]`` as ``_num`` writes it, read as a number (``card_fields.card_number``)."""
-    return _num(card_number(notes, f"{field}.{key}", record.get(key)))
+def _figure(notes: CardNotes, field: str, record: dict, key: str,
+            within: tuple[float, float] | None = None) -> str:
+    """``record[key]`` as ``_num`` writes it, read as a number (``card_fields.card_number``) in ``within``."""
+    return _num(card_number(notes, f"{field}.{key}", record.get(key), within=within))
 
 
 def _rate_cell(notes: CardNotes, field: str, record: dict, key: str) -> str:
-    """An FPR or FNR cell: a dash where the group had no face it could be measured on (n 0), as where no record."""
+    """An FPR or FNR cell: a dash where the group had no face it could be measured on (n 0), as where no record;
+    a dash too (warned) where its figure is no rate (1.7) or lies outside its own interval."""
     rate = card_object(notes, f"{field}.{key}", record.get(key)) or {}
-    n = card_number(notes, f"{field}.{key}.n", rate.get("n"), whole=True)
-    return "–" if not n else _figure(notes, f"{field}.{key}", rate, "value")
+    n = card_count(notes, f"{field}.{key}.n", rate.get("n"))
+    return "–" if not n else _num(card_interval(notes, f"{field}.{key}", rate, within=PROPORTION)[0])
 
 
 def _metric_rows(by: dict, grouping: str, notes: CardNotes) -> list[str]:
@@ -63,8 +68,8 @@ def _metric_rows(by: dict, grouping: str, notes: CardNotes) -> list[str]:
     for g, m in sorted(groups.items(), key=lambda item: group_order(item[0])):
         where = f"{field}.{g}"
         a = card_object(notes, f"{where}.accuracy", m.get("accuracy")) or {}
-        acc = [_figure(notes, f"{where}.accuracy", a, k) for k in ("value", "lo", "hi")]
-        n = card_number(notes, f"{where}.n", m.get("n"), whole=True)
+        acc = [_num(x) for x in card_interval(notes, f"{where}.accuracy", a, within=PROPORTION)]
+        n = card_count(notes, f"{where}.n", m.get("n"))
         fpr, fnr = (_rate_cell(notes, where, m, key) for key in ("fpr", "fnr"))
         rows.append(f"| {_cell(g)} | {'?' if n is None else n} | {acc[0]} [{acc[1]}, {acc[2]}] | {fpr} | {fnr} |")
     return rows
@@ -106,7 +111,8 @@ def _distillation_lines(training: dict, notes: CardNotes) -> list[str]:
         return []
     teachers = ", ".join(f"{t.get('name', '?')} (`{t.get('path', '?')}`, sha256 {str(t.get('sha256', '?'))[:16]}…)"
                          for t in d.get("teachers", []))
-    agree = card_number(notes, "training.distillation.teacher_label_agreement", d.get("teacher_label_agreement"))
+    agree = card_number(notes, "training.distillation.teacher_label_agreement", d.get("teacher_label_agreement"),
+                        within=PROPORTION)
     agreement = f"; the teachers agree with {agree:.1%} of the training labels" if agree is not None else ""
     return [f"- distilled from {teachers}, weight {d.get('weight', '?')}{agreement}"]
 
@@ -114,7 +120,9 @@ def _distillation_lines(training: dict, notes: CardNotes) -> list[str]:
 def _adoption_lines(training: dict, notes: CardNotes | None = None, conditions: Sequence[str] = (),
                     kind: str | None = None) -> list[str]:
     # A model made elsewhere carries no training record of ours: what it is, and how its input is fed (a generator's
-    # output read: its --range, the one thing its adoption was told), is all we know.
+    # output read: its --range, the one thing its adoption was told), is all we know. Its checks are its card's
+    # words: `train adopt` writes them into the card as plain JSON, signed by nothing, and anyone who hands the file
+    # on can write "label order checked … right on 97.3%" there. So each is said as the card's claim, not as ours.
     a = training.get("adopted")
     if not a:
         return []
@@ -127,18 +135,26 @@ def _adoption_lines(training: dict, notes: CardNotes | None = None, conditions: 
     if "mean_change_grey_by_condition" in checks:
         field = "training.adopted.checks.mean_change_grey_by_condition"
         changes = {k: card_number(notes, f"{field}.{k}", v) for k, v in checks["mean_change_grey_by_condition"].items()}
-        lines.append("- checked against the model run alone under each condition; mean change of the face: "
-                     + ", ".join(f"{k} {_fixed(v, '.1f')} grey levels" for k, v in changes.items()))
+        lines.append(f"- {CLAIMED}checked against the model run alone under each condition; mean change of the "
+                     "face: " + ", ".join(f"{k} {_fixed(v, '.1f')} grey levels" for k, v in changes.items()))
     if checks.get("labels", {}).get("order") == "not checked":
+        # no claim in the model's favour: said as ever
         lines.append(f"- label order not checked: {checks['labels'].get('note', 'no labelled faces')}")
     elif "labels" in checks:
         c, field = checks["labels"], "training.adopted.checks.labels"
-        right, swapped = (card_number(notes, f"{field}.{k}", c.get(k)) for k in ("accuracy", "accuracy_labels_swapped"))
-        lines.append(f"- label order checked on {c['n']} labelled faces: right on {_fixed(right, '.1%')}, "
-                     f"{_fixed(swapped, '.1%')} with the labels swapped"
+        right, swapped = (card_number(notes, f"{field}.{k}", c.get(k), within=PROPORTION)
+                          for k in ("accuracy", "accuracy_labels_swapped"))
+        n = card_count(notes, f"{field}.n", c.get("n"))
+        lines.append(f"- {CLAIMED}label order checked on {_fixed(n, 'd')} labelled faces: right on "
+                     f"{_fixed(right, '.1%')}, {_fixed(swapped, '.1%')} with the labels swapped"
                      + (f"; {c['note']}" if c.get("note") else ""))  # not confirmed, or written with --force
     lines.append(f"- no per-group figures: `{program()} audit` measures them")
     return lines
+
+
+# How an adopted model's checks are introduced: its card's words, which Bias Mirror cannot tell from a vendor's
+# (`audit` measures a classifier's label order itself, on the labelled faces it is given).
+CLAIMED = "its card says: "
 
 
 def _condition_value_lines(adopted: dict, notes: CardNotes, order: Sequence[str]) -> list[str]:
@@ -170,17 +186,18 @@ def _accuracy_line(o: dict, metrics: dict, notes: CardNotes) -> str:
     on = metrics.get("evaluated_on")
     on = on if isinstance(on, dict) else {}
     split = on.get("split", "test")
-    value, lo, hi = (card_number(notes, f"metrics.overall.accuracy.{k}", o.get(k)) for k in ("value", "lo", "hi"))
-    if value is None and strict_json.measured(o.get("value")):  # written, but not as a number (warned)
-        return "Test accuracy not shown: its card's figure is not a number."
+    value, lo, hi = card_interval(notes, "metrics.overall.accuracy", o, within=PROPORTION)
+    if value is None and strict_json.measured(o.get("value")):  # written, but not as an accuracy can be (warned)
+        return f"Test accuracy not shown: {accuracy_not_shown(o.get('value'))}."
     if value is None:
         n = on.get("n")
         if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
             return f"Test accuracy not measured: no faces in the {split} split."
         return (f"Test accuracy not measured: the {split} split has {n} faces, but none got a finite prediction "
                 "(the model's outputs are NaN, as when its training diverged, or its images could not be read).")
+    n = card_count(notes, "metrics.overall.accuracy.n", o.get("n"))
     return (f"Test accuracy {figure(value, '.4f')} [{figure(lo, '.4f')}, {figure(hi, '.4f')}] "
-            f"on {o.get('n', '?')} faces ({split} split).")
+            f"on {_fixed(n, 'd')} faces ({split} split).")
 
 
 def _composition_text(c: dict, notes: CardNotes, field: str = "training.composition") -> str:
@@ -256,7 +273,7 @@ def _averaging_lines(training: dict, notes: CardNotes) -> list[str]:
             f"its weights over the last {epochs} epoch(s) (after the {training.get('epochs', '?')} one-cycle "
             f"epoch(s), at a constant learning rate {w.get('lr', '?')}), batch-norm statistics re-estimated")
     if "val_accuracy_averaged" in w or "val_accuracy_last" in w:
-        averaged, last = (card_number(notes, f"training.weight_averaging.{k}", w.get(k))
+        averaged, last = (card_number(notes, f"training.weight_averaging.{k}", w.get(k), within=PROPORTION)
                           for k in ("val_accuracy_averaged", "val_accuracy_last"))
         line += (f"; validation accuracy {figure(averaged, '.4f')} averaged, "
                  f"{figure(last, '.4f')} for the last weights")
@@ -314,8 +331,11 @@ def _filter_group_rows(metrics: dict, notes: CardNotes) -> list[str]:
     for g, m in sorted(by.items(), key=lambda item: group_order(item[0])):
         where = f"metrics.by_gender_race.{g}"
         m = card_object(notes, where, m) or {}  # a row of "?" still: the cell was there
-        shifts = " | ".join(_figure(notes, where, m, k) for k in ("mean_delta_ita", "mean_delta_p_female"))
-        rows.append(f"| {_cell(g)} | {m.get('n', '?')} | {m.get('n_skin_measured', '?')} | {shifts} |")
+        # ΔP(female) is a difference of two probabilities: from -1 to 1
+        shifts = (f"{_figure(notes, where, m, 'mean_delta_ita')} | "
+                  f"{_figure(notes, where, m, 'mean_delta_p_female', (-1, 1))}")
+        n, skin = (_fixed(card_count(notes, f"{where}.{k}", m.get(k)), "d") for k in ("n", "n_skin_measured"))
+        rows.append(f"| {_cell(g)} | {n} | {skin} | {shifts} |")
     if "classifier" not in metrics:  # a column of dashes alone had not said why
         rows += ["", "ΔP(female) not measured: no classifier was given to measure it with (`train cyclegan "
                      "--classifier`)."]
@@ -329,6 +349,9 @@ SHOWN_TRAINING = {"dataset", "command", "resumes", "exported_by", "commit", "dat
                   "faces", "dataset_moves", "weight_averaging", "domain_a", "domain_b", "domain_overlap"}
 # How much of a field nested too deep for one line is shown, as JSON: as much as the metrics' JSON below
 MAX_NESTED_CHARS = 4000
+# How much of a list of records of plain fields (a card's amendments) is shown in words: more, as they are read whole
+# (an amendment of a text as long as a card may hold, and another); bounded all the same.
+MAX_RECORDS_CHARS = 2 * MAX_TEXT_CHARS
 
 
 def _other_lines(training: dict) -> list[str]:
@@ -340,22 +363,40 @@ def _other_lines(training: dict) -> list[str]:
 def _value_text(value) -> str:
     """A field's value on one line, as the card dialog shows it (gui.model_panel._fmt): a figure to 4 significant
     digits, a null as not measured, a list of plain values joined by commas, an object of them as "key: value" each;
-    one nested deeper as its JSON, cut at MAX_NESTED_CHARS."""
+    one nested deeper as its JSON, cut at MAX_NESTED_CHARS; a list or an object of plain values is cut there too."""
     if value is None or isinstance(value, float):  # a figure not measured is null on a card
         return figure(value, ".4g")
     if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
-        return ", ".join(_value_text(v) for v in value)
+        return _cut(", ".join(_value_text(v) for v in _first(value)))
     if isinstance(value, dict) and all(not isinstance(v, (dict, list)) for v in value.values()):
-        return "; ".join(f"{k}: {_value_text(v)}" for k, v in value.items())
+        return _fields_text(value)
     if value and isinstance(value, list) and all(isinstance(v, dict) and not any(isinstance(x, (dict, list))
                                                                                    for x in v.values()) for v in value):
-        # records of plain fields (a card's amendments): each in words, whole; as JSON they had been one escaped
-        # string ("\u00d7" for ×), cut at MAX_NESTED_CHARS
-        return " | ".join(_value_text(v) for v in value)
+        # records of plain fields (a card's amendments): each in words; as JSON they had been one escaped string
+        # ("\u00d7" for ×)
+        return _cut(" | ".join(_fields_text(v, MAX_RECORDS_CHARS) for v in _first(value, MAX_RECORDS_CHARS)),
+                    MAX_RECORDS_CHARS)
     if isinstance(value, (dict, list)):
         text = strict_json.dumps(value, sort_keys=True, ensure_ascii=False)
         return f"`{text[:MAX_NESTED_CHARS]}`" + ("…" if len(text) > MAX_NESTED_CHARS else "")
     return " ".join(str(value).split())  # on one line: a newline in it would end the list item
+
+
+def _fields_text(record: dict, limit: int = MAX_NESTED_CHARS) -> str:
+    """An object of plain values as "key: value; …", cut at ``limit``."""
+    return _cut("; ".join(f"{k}: {_value_text(v)}" for k, v in _first(record.items(), limit)), limit)
+
+
+def _first(items, limit: int = MAX_NESTED_CHARS) -> list:
+    """As many of ``items`` as could fill ``limit`` characters (each shows at least one): a list of 1,200 texts of
+    9,000 characters had been joined whole, 10.8 MB on one line of `doctor --cards`."""
+    return list(islice(items, limit + 1))
+
+
+def _cut(text: str, limit: int = MAX_NESTED_CHARS) -> str:
+    """``text`` (a list's or an object's items joined, of ``_first``) at most ``limit`` long, "…" where cut: joined
+    by a separator, ``limit`` + 1 items are longer than that, so an item left out is a cut shown."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _warning_lines(notes: CardNotes) -> list[str]:
@@ -392,6 +433,7 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float, notes: CardNo
     lines += _averaging_lines(t, notes)
     lines += _domain_lines(t, notes)
     lines += _other_lines(t)
+    block: list[str] = []  # the metrics as JSON, where no table shows them
     o = overall_accuracy(m) if card.kind == "classifier" else None
     if o is not None:
         lines += ["", _accuracy_line(o, m, notes), ""]
@@ -403,6 +445,10 @@ def card_markdown(card: ModelCard, file_name: str, size_mb: float, notes: CardNo
         groups = _filter_group_rows(m, notes) if card.kind == "filter" else []
         if groups:
             m = {k: v for k, v in m.items() if k != "by_gender_race"}  # the table above: not again, cut at 4000
-        lines += ["", *groups, "```json", strict_json.dumps(m, indent=1, sort_keys=True)[:4000], "```", ""]
+        lines += ["", *groups]
+        block = ["```json", strict_json.dumps(m, indent=1, sort_keys=True)[:4000], "```", ""]
     warnings = _warning_lines(notes)
-    return "\n".join(lines + (warnings + [""] if warnings else []))
+    # each line one line: a card's free text (its method, a dataset's name, a group's) holding a newline had started
+    # a line of its own words after it, "## …" a heading of the document. The JSON block's lines are JSON's (a
+    # newline in a text is "\n" there); the warnings are written on one line (``CardNotes``).
+    return "\n".join([*map(one_line, lines), *block, *(warnings + [""] if warnings else [])])

@@ -26,6 +26,33 @@ def _escaped(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+# What a name (a model's, a label's, a condition's, a tensor's) may not hold: all the above, and newline and tab too,
+# and the line and paragraph separators U+2028 and U+2029 (Qt's labels and Python's splitlines break lines at them).
+# A name is shown on one line (a summary, a heading, the audit's lines that open with it): "resnet10\nship gate:
+# PASSED" had printed a forged PASSED line under the audit's real FAILED one.
+_NOT_IN_A_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_LINE_BREAKS = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped_in_line(match: re.Match[str]) -> str:
+    return _LINE_BREAKS.get(match.group()) or _escaped(match)
+
+
+def not_in_a_name(text: str) -> tuple[int, str] | None:
+    """Where ``text`` first holds what no name may (a control character, newline and tab included, a bidirectional
+    override or isolate, a lone surrogate): its index and the character as a visible escape ("\\n", "\\u202e");
+    None where it holds none."""
+    found = _NOT_IN_A_NAME.search(text)
+    return None if found is None else (found.start(), _escaped_in_line(found))
+
+
+def one_line(text: str) -> str:
+    """``text`` as ``terminal_safe`` shows it, its newlines, carriage returns and tabs written as "\\n", "\\r", "\\t"
+    as well: for a card's free text (a method, a dataset's name) where it is printed within one line, as a summary or
+    a list item, whose end a newline in it would fake."""
+    return _NOT_IN_A_NAME.sub(_escaped_in_line, text)
+
+
 def terminal_safe(text: str) -> str:
     """``text`` as a terminal can show it without obeying it: each control character but newline and tab, and each
     bidirectional override, written as a visible escape ("\\x1b", "\\u202e"). Every other character is kept: é,

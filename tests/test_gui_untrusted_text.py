@@ -169,7 +169,8 @@ def test_a_card_figure_of_400_digits_opens_the_dialog_with_a_warning(tmp_path, t
     qtbot.addWidget(dialog)
     text = dialog.findChild(QTextBrowser).toPlainText()
     field = "metrics.calibration" if where == "calibration" else "metrics.overall.accuracy"
-    assert f"Warning: its card's {field}.value is 1000" in text and "not a number: ignored" in text
+    wanted = "a number" if where == "calibration" else "a number from 0 to 1"  # an accuracy is a proportion
+    assert f"Warning: its card's {field}.value is 1000" in text and f"not {wanted}: ignored" in text
     if where == "overall":
         assert "Warning: its card's metrics.overall.n is 1000" in text
 

@@ -116,15 +116,23 @@ def test_log_lines_show_escape_sequences_as_text(evil_command, monkeypatch):
 
 
 # --- doctor -----------------------------------------------------------------------------------------------------------
+# A card's name holding a control character or an override is refused as the card is read (tests/
+# test_card_untrusted_s27.py): these models' names are what a card may hold, a spreadsheet's formula starts and all.
+CLASSIFIER = f"=SUM(1+1) {NAMES}"  # evil_models' classifier's name
+FILTER = "@filter"
+
+
 @pytest.fixture(scope="module")
 def evil_models(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("evil_models")
-    return {"classifier": make_classifier(d / "evil_cls.onnx", name=f"={HOSTILE}{NAMES}"),
-            "filter": make_filter(d / "evil_filter.onnx", name=f"@filter{CLEAR}")}
+    return {"classifier": make_classifier(d / "evil_cls.onnx", name=CLASSIFIER),
+            "filter": make_filter(d / "evil_filter.onnx", name=FILTER)}
 
 
 def test_doctor_shows_a_cards_name_as_text_in_its_list_and_its_markdown(evil_models, capsys, monkeypatch, tmp_path):
+    """A name of escape sequences (which a card may no longer hold) is refused, its refusal shown as text."""
     from inference import doctor
+    from tests.test_card_untrusted_s27 import tampered
 
     shutil.copy(evil_models["classifier"], tmp_path / "evil_cls.onnx")
     monkeypatch.setattr(doctor, "MODELS_DIR", tmp_path)
@@ -132,7 +140,13 @@ def test_doctor_shows_a_cards_name_as_text_in_its_list_and_its_markdown(evil_mod
         assert main.main(argv) == 0
         out, err = _read(capsys)
         assert obeyed(out + err) == [], argv
-        assert f"={terminal_safe(HOSTILE)}{NAMES}" in out, argv
+        assert CLASSIFIER in out, argv
+    tampered(evil_models["classifier"], tmp_path / "hostile.onnx", lambda c: c.update(name=f"={HOSTILE}{NAMES}"))
+    for argv in (["doctor", "--cameras", "0", "--no-gpu-probe"], ["doctor", "--cards"]):
+        assert main.main(argv) == 1
+        out, err = _read(capsys)
+        assert obeyed(out + err) == [], argv
+        assert "hostile.onnx: invalid model card: its name holds the character \\x1b" in out, (argv, out)
 
 
 # --- audit and run: what they say, and the CSVs they write ----------------------------------------------------------
@@ -142,7 +156,6 @@ OTHER_FILES = [f"esc{TITLE}x.jpg", f"rtl{RTL}.jpg", f"{NAMES}.jpg", "plain.jpg"]
 FILES = FORMULA_FILES + OTHER_FILES
 GROUPS = ['=HYPERLINK("http://evil.example","x")', "@A1", "\x1b[31mred\x1b[0m", "-2+3", "+1"]
 RACES = ["=1+1", "-2+3", "white", "+A1"]
-CLASSIFIER = f"={HOSTILE}{NAMES}"  # evil_models' classifier's name
 
 
 def hostile_folder(root: Path) -> Path:
@@ -215,7 +228,7 @@ def test_an_audits_summary_shows_file_names_groups_and_card_names_as_text(evil_m
     said, err, _ = audited(evil_models, tmp_path, capsys)
     assert obeyed(said + err) == []
     assert "Small groups in group" in said and "\\x1b[31mred\\x1b[0m" in said
-    assert f"={terminal_safe(HOSTILE)}{NAMES}: mean P(female)" in said
+    assert f"{CLASSIFIER}: mean P(female)" in said
 
 
 def test_faces_csv_marks_text_that_a_spreadsheet_would_run_and_keeps_numbers(evil_models, tmp_path, capsys):
@@ -262,7 +275,7 @@ def test_runs_csv_marks_file_and_filter_names_a_spreadsheet_would_run_and_keeps_
                                                                                         capsys):
     header, rows = read_csv(ran(evil_models, tmp_path, capsys)[1])
     assert len(rows) >= len(FILES) // 2  # faces found
-    assert set(column(header, rows, "filter")) == {f"'@filter{CLEAR}"}
+    assert set(column(header, rows, "filter")) == {f"'{FILTER}"}
     sources = set(column(header, rows, "source"))
     assert sources & {"'" + n for n in FORMULA_FILES} and not sources & set(FORMULA_FILES)
     assert all(spreadsheet_text(s) for s in sources)
@@ -280,4 +293,4 @@ def test_evaluate_shows_a_cards_name_as_text_in_its_tables(evil_models, tmp_path
                       "--split", "all"]) == 0
     out, err = _read(capsys)
     assert obeyed(out) == [] and obeyed(err.replace("\r", "")) == []
-    assert f"={terminal_safe(HOSTILE)}{NAMES} (evil_cls.onnx): overall accuracy" in out
+    assert f"{CLASSIFIER} (evil_cls.onnx): overall accuracy" in out
