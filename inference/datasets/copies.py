@@ -54,6 +54,18 @@ def _load(path: Path) -> dict[str, list]:
         return {}  # none yet, or damaged: computed again
 
 
+def _keep(cache_path: Path, key: dict[str, str], stats: dict[str, tuple[int, int]], digests: dict[str, str]) -> None:
+    """``digests`` (path → digest) written to ``cache_path`` under each file's key, size and modification time."""
+    try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        with written_whole(cache_path) as part:  # two commands opening one dataset each write it whole
+            part.write_text(json.dumps({"version": _CACHE_VERSION,
+                                        "files": {key[p]: [*stats[p], d] for p, d in digests.items()}}),
+                            encoding="utf-8")
+    except OSError as e:  # a read-only cache folder costs time on the next open, nothing else
+        log.debug("could not keep file digests in %s: %s", cache_path, e)
+
+
 def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | None,
                    progress: bool = True) -> list[list[str]]:
     """The paths (``file_stats``' keys) whose files hold the same bytes, a sorted list per group of two or more."""
@@ -75,22 +87,19 @@ def content_groups(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path
             else:
                 to_read.append(p)
     fresh = 0
-    for p in tqdm(to_read, desc="looking for copies", unit="file", disable=not first_look_shown(to_read, progress),
-                  mininterval=1):
-        try:
-            digests[p] = file_hash(p)
-        except OSError:
-            continue
-        fresh += 1
-    if cache_path is not None and fresh:
-        try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with written_whole(cache_path) as part:  # two commands opening one dataset each write it whole
-                part.write_text(json.dumps({"version": _CACHE_VERSION,
-                                            "files": {key[p]: [*stats[p], d] for p, d in digests.items()}}),
-                                encoding="utf-8")
-        except OSError as e:  # a read-only cache folder costs time on the next open, nothing else
-            log.debug("could not keep file digests in %s: %s", cache_path, e)
+    try:
+        for p in tqdm(to_read, desc="looking for copies", unit="file",
+                      disable=not first_look_shown(to_read, progress), mininterval=1):
+            try:
+                digests[p] = file_hash(p)
+            except OSError:
+                continue
+            fresh += 1
+    finally:
+        # after a Ctrl-C or SIGTERM (inference.stopping) too: the digests read so far are kept, in a file like any
+        # other, which lists only the files it holds, so the next run reads the rest (it had read every one again)
+        if cache_path is not None and fresh:
+            _keep(cache_path, key, stats, digests)
     by_digest: dict[str, list[str]] = defaultdict(list)
     for p, d in digests.items():
         by_digest[d].append(p)

@@ -103,25 +103,43 @@ def thumbnails(stats: dict[str, tuple[int, int]], root: str, cache_dir: Path | N
     if cache_path is not None and cache_path.exists():
         cached = _cached_thumbnails(cache_path, stats, path_of)
     to_read = [p for p in stats if p not in cached]
-    with quiet_opencv():  # a file it cannot read is named by the command, not in OpenCV's words naming none
-        for p in tqdm(to_read, desc="looking for near-identical images", unit="file",
-                      disable=not first_look_shown(to_read, progress), mininterval=1):
-            t = thumbnail(p)
-            if t is not None:
-                cached[p] = t
+    try:
+        with quiet_opencv():  # a file it cannot read is named by the command, not in OpenCV's words naming none
+            for p in tqdm(to_read, desc="looking for near-identical images", unit="file",
+                          disable=not first_look_shown(to_read, progress), mininterval=1):
+                t = thumbnail(p)
+                if t is not None:
+                    cached[p] = t
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM (inference.stopping): what was read is kept, a file like any other that lists only the
+        # files it holds, so the next run reads the rest. Stopped at 184,370 of CelebA's 200,000, the rerun had
+        # read all 200,000 again.
+        if cache_path is not None:
+            _keep(cache_path, key, stats, cached)
+        raise
+    return _keep(cache_path, key, stats, cached) if cache_path is not None and to_read else _stacked(stats, cached)
+
+
+def _stacked(stats: dict[str, tuple[int, int]], cached: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """The paths of ``stats`` that have a thumbnail, in its order, and their thumbnails."""
     kept = [p for p in stats if p in cached]
-    thumbs = np.stack([cached[p] for p in kept]) if kept else np.zeros((0, SIDE * SIDE), np.uint8)
-    if cache_path is not None and to_read:
-        try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            # its own file (np.savez adds .npz to any other name): two commands had saved into one, half and half
-            with written_whole(cache_path, ".tmp.npz") as part:
-                np.savez(part, paths=np.array([key[p] for p in kept], dtype=str),
-                         sizes=np.array([stats[p][0] for p in kept], np.int64),
-                         mtimes=np.array([stats[p][1] for p in kept], np.int64), thumbs=thumbs,
-                         reader=np.int64(READER_VERSION))
-        except OSError as e:
-            log.debug("could not keep thumbnails in %s: %s", cache_path, e)
+    return kept, np.stack([cached[p] for p in kept]) if kept else np.zeros((0, SIDE * SIDE), np.uint8)
+
+
+def _keep(cache_path: Path, key: dict[str, str], stats: dict[str, tuple[int, int]], cached: dict[str, np.ndarray]
+          ) -> tuple[list[str], np.ndarray]:
+    """``_stacked``, written to ``cache_path`` (where it can be: a read-only cache folder costs time, nothing else)."""
+    kept, thumbs = _stacked(stats, cached)
+    try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        # its own file (np.savez adds .npz to any other name): two commands had saved into one, half and half
+        with written_whole(cache_path, ".tmp.npz") as part:
+            np.savez(part, paths=np.array([key[p] for p in kept], dtype=str),
+                     sizes=np.array([stats[p][0] for p in kept], np.int64),
+                     mtimes=np.array([stats[p][1] for p in kept], np.int64), thumbs=thumbs,
+                     reader=np.int64(READER_VERSION))
+    except OSError as e:
+        log.debug("could not keep thumbnails in %s: %s", cache_path, e)
     return kept, thumbs
 
 
