@@ -165,7 +165,7 @@ def test_identity_filter_no_shift(world, tmp_path):
 
 def test_schema_round_trip(world):
     r = json.loads((world["out"] / "report.json").read_text())
-    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 18  # no "gate" key unless asked for
+    assert tuple(r) == TOP_LEVEL_KEYS and r["schema_version"] == 19  # no "gate" key unless asked for
     assert r["detection"] is None  # aligned faces: the whole image is the face, nothing was looked for
     doc = (REPO / "docs" / "audit_schema.md").read_text()
     for key in TOP_LEVEL_KEYS:

@@ -184,7 +184,7 @@ def test_report_json_carries_the_family_and_the_new_schema_version(tmp_path):
         has_filter=True, filter_training={}, extra_images={})
     write_json(tmp_path / "report.json", report)
     r = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
-    assert r["schema_version"] == SCHEMA_VERSION == 18
+    assert r["schema_version"] == SCHEMA_VERSION == 19
     by = r["filter"]["by"]["gender_race"]
     for g, s in by.items():
         w = s["delta_ita"]["wilcoxon"]

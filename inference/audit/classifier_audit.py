@@ -49,6 +49,31 @@ def classifier_metrics(rows: Sequence[dict], groupings: dict[str, list[str]], na
     return out
 
 
+GENDER_LABELS = frozenset({"male", "female"})
+
+
+def labels_look_reversed(labels: Sequence[str] | None, overall: Mapping | None) -> bool | None:
+    """Does a classifier's card probably list its labels in the reverse of its outputs? ``overall``: its
+    ``metrics.overall`` (accuracy, FPR, FNR with their CIs).
+
+    True where it is a two-label gender classifier (``labels`` male and female, in either order) whose overall
+    accuracy's 95 % CI lies wholly below 0.5, below chance, which no classifier that learnt anything does, and which
+    calls most faces of each annotated gender the other (FPR and FNR above 0.5): a card listing female, male over
+    outputs in the order male, female does both (0 of 36 UTKFace faces right). Every P(female) it gives is then
+    1 − its own, and its confident calls had been blamed on the dataset's labels. A merely poor classifier's CI
+    reaches 0.5; one that calls every face female is below chance on a dataset of men, yet right on its women, so
+    its FNR is low: neither is flagged. False where judged and not so; None where it cannot be judged: another kind
+    of classifier, no CI, or labelled faces of one gender only (there a reversed card and a classifier that calls
+    every face the other gender look the same)."""
+    if labels is None or len(labels) != 2 or set(labels) != GENDER_LABELS or not overall:
+        return None
+    acc, fpr, fnr = (overall.get(k) or {} for k in ("accuracy", "fpr", "fnr"))
+    values = [acc.get("hi"), fpr.get("value"), fnr.get("value")]
+    if not (fpr.get("n") and fnr.get("n")) or not all(v is not None and np.isfinite(v) for v in values):
+        return None
+    return bool(acc["hi"] < 0.5 and fpr["value"] > 0.5 and fnr["value"] > 0.5)
+
+
 ACCURACY_TEST = "Pearson's χ² test of homogeneity of accuracy: groups × {correct, wrong}"
 # found_test's notes in the words of faces classified (its own speak of images with a face found)
 ACCURACY_NOTES = ("fewer than two groups with faces", "every face classified correctly", "no face classified correctly")

@@ -7,7 +7,8 @@ Writes OUT/report.json (schema: docs/audit_schema.md), OUT/report.html,
 OUT/faces.csv (one row per face), OUT/run.json (date, timings, machine) and
 OUT/cache/ (per-image results; an interrupted audit resumes from it).
 
-Exit status: 0 the audit measured faces (and the ship gate, if given, passed); 1 the ship gate failed; 2 an error
+Exit status: 0 the audit measured faces (and the ship gate, if given, passed); 1 the ship gate failed (with
+--strict, also where a classifier's card seems to list its labels in reverse: gate.py); 2 an error
 (report.html among them: one that cannot be drawn is left out, the other files written, whatever the gate said),
 or nothing was measured (no image in the folder, none readable, or no face found; or the ship gate could judge
 no group of a shift it was given, e.g. a classifier whose P(female) is never finite: the report is written all the
@@ -52,7 +53,8 @@ from ..sources import frame_count
 from ..untrusted_text import terminal_safe
 from .cache import Cache
 from .collect import MAX_FACES, Collector, ModelSet, relative, resolve
-from .gate import DEFAULT_MAX_UNMEASURABLE_SHARE, fewest_faces_shown_within, filter_gate, gate_lines, not_judged_reason
+from .gate import (DEFAULT_MAX_UNMEASURABLE_SHARE, fewest_faces_shown_within, filter_gate, gate_lines, not_judged_reason,
+                   reversed_classifiers, reversed_why)
 from .groups import groupings
 from .report import build_report, write_json
 from .sampling import stratified_limit
@@ -62,7 +64,8 @@ from .summary import (first_frame_only_advice, faces_not_analysed_words, first_f
 log = logging.getLogger(__name__)
 
 
-EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if given, passed); 1 the ship gate failed; "
+EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if given, passed); 1 the ship gate failed "
+                 "(with --strict, on a classifier whose card seems to list its labels in reverse too); "
                  "2 an error, or nothing was measured (no images, none readable, or no face found; or the ship gate "
                  "could not be judged: a shift it was given could be judged in no group; the report is still written), "
                  "or report.html could not be drawn (the other files are written, whatever the gate said); "
@@ -126,7 +129,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="fail unless every group is shown within tolerance (needs enough faces per group; with "
                            "--max-delta-ita, its share of faces made unmeasurable too, which at the default "
                            f"--max-unmeasurable-share {DEFAULT_MAX_UNMEASURABLE_SHARE:g} is {share_needs}: "
-                           "raise that tolerance for smaller groups)")
+                           "raise that tolerance for smaller groups); on labelled faces, fail too where a "
+                           "classifier's card seems to list its labels in the reverse of its outputs (accuracy "
+                           "shown below chance)")
     add_model_arguments(p)
 
 
@@ -479,7 +484,8 @@ def _run_audit(args) -> tuple[dict, dict]:
                           filter_training=models.filter.card.training if models.filter else {}, extra_images=extra)
     if gating:
         report["gate"] = filter_gate(report["filter"], args.max_delta_ita, args.max_delta_p, args.strict,
-                                     args.max_unmeasurable_share, labelled=labelled)
+                                     args.max_unmeasurable_share, labelled=labelled,
+                                     labels_look_reversed=reversed_classifiers(report))
         report["summary"] += gate_lines(report["gate"])
     staged = Staged()
     try:
@@ -603,6 +609,11 @@ def main(args: argparse.Namespace) -> int:
     if run.get("html_not_drawn"):  # an error's status: 1 would tell a CI job "the gate failed"
         return HTML_NOT_DRAWN
     if gate and not gate["passed"]:
+        if gate["strict"]:  # as the path was given: the report names the file alone
+            given = {Path(p).name: p for p in args.classifier or ()}
+            for c in gate.get("labels_look_reversed") or []:
+                say(f"error: {given.get(c['file'], c['file'])}: {reversed_why(c)}; "
+                    "--strict fails the audit on it", file=sys.stderr)
         return 1
     return 0
 

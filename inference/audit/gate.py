@@ -39,6 +39,11 @@ and none failed (``--max-delta-ita`` judged, but one classifier's ΔP(female) me
 with "0 within, 0 beyond, 10 too few". Some rows too few beside judged rows of the same measure (a small group) is
 the ordinary case: they pass without ``--strict`` and fail with it.
 
+``--strict`` fails too on a classifier whose card's label order is probably the reverse of its outputs (a two-label
+gender classifier whose accuracy's 95 % CI lies wholly below 0.5, ``classifier_audit.labels_look_reversed``),
+naming its file: its every P(female) reads the other way round, and such an audit had exited 0. Without ``--strict``
+the gate lists it (``labels_look_reversed``) and fails nothing on it.
+
 In an audit of labelled faces, the groups no label names (``NOT_GATED``: gender × race "unknown/unknown", age band
 "unknown") are not gated: they hold the detector's other faces in a labelled photo, whose labels describe its largest
 face alone, and photos the dataset leaves without the label. They are no group of people, and two such faces had
@@ -50,13 +55,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .. import strict_json
 from ..skin import JUST_NOTICEABLE_L, NOT_MEASURABLE
 from .report import in_order
 from .stats import CONFIDENCE, exact_share
-from .summary import ITA_DIGITS, lightness_bears_out, lightness_direction, lightness_moved_words, printed_direction
+from .summary import (ITA_DIGITS, lightness_bears_out, lightness_direction, lightness_moved_words, printed_direction,
+                      reversed_labels_why)
 
 FAILING = {False: ("beyond",), True: ("beyond", "unsettled", "too few")}
 MADE_UNMEASURABLE = "made_unmeasurable"  # the gate's measure of the share of faces the filter made unmeasurable
@@ -203,13 +209,27 @@ def not_judged(rows: list[GateRow]) -> list[dict]:
     return out
 
 
+def reversed_classifiers(report: dict) -> list[dict]:
+    """``{name, file, accuracy}`` of each classifier of ``report`` whose card's labels look reversed
+    (``classifiers…labels_look_reversed``), the file as ``models.classifiers`` names it."""
+    files = {c["name"]: c.get("file") for c in report["models"]["classifiers"]}
+    return [{"name": n, "file": files.get(n), "accuracy": c["metrics"]["overall"]["accuracy"]}
+            for n, c in report["classifiers"].items() if c.get("labels_look_reversed")]
+
+
 def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: float | None,
-                strict: bool = False, max_unmeasurable_share: float | None = None, labelled: bool = False) -> dict:
+                strict: bool = False, max_unmeasurable_share: float | None = None, labelled: bool = False,
+                labels_look_reversed: Sequence[dict] = ()) -> dict:
     """The gate's verdict and its rows, as report.json keeps them. ``passed`` is true, false, or None where the gate
     could not be judged: no row got a verdict, or none of one measure's rows did and no row failed (``not_judged``
     lists those measures and why). With ``max_delta_ita`` the share of faces made unmeasurable is judged too, against
     ``max_unmeasurable_share`` (``DEFAULT_MAX_UNMEASURABLE_SHARE`` where None). ``labelled`` (the audit's dataset
-    has labels) leaves the groups of faces no label names ungated, listed under ``not_gated``."""
+    has labels) leaves the groups of faces no label names ungated, listed under ``not_gated``.
+
+    ``labels_look_reversed`` (``reversed_classifiers``): classifiers whose card's label order is probably the reverse
+    of their outputs. A strict gate fails on any, whatever its rows: every P(female) of such a classifier, and the
+    ΔP(female) the gate judges, reads the other way round, and the audit had exited 0 blaming the dataset's labels.
+    Without ``strict`` they are listed and fail nothing, as unsettled rows."""
     if max_delta_ita is not None and max_unmeasurable_share is None:
         max_unmeasurable_share = DEFAULT_MAX_UNMEASURABLE_SHARE
     rows = gate_rows(filter_report, max_delta_ita, max_delta_p, max_unmeasurable_share, labelled)
@@ -225,11 +245,30 @@ def filter_gate(filter_report: dict, max_delta_ita: float | None, max_delta_p: f
         passed = False
     else:
         passed = None if unjudged else True
+    if strict and labels_look_reversed:  # measured on the labels, not the rows: a failure beside anything not judged
+        passed = False
     return {"passed": passed, "strict": strict, "max_delta_ita": max_delta_ita, "max_delta_p": max_delta_p,
             "max_unmeasurable_share": max_unmeasurable_share if max_delta_ita is not None else None,
             "confidence": CONFIDENCE, "counts": counts, "not_judged": unjudged,
             "not_gated": not_gated(filter_report, labelled), "failing": [asdict(r) for r in failing],
-            "rows": [asdict(r) for r in rows]}
+            "labels_look_reversed": [dict(c) for c in labels_look_reversed], "rows": [asdict(r) for r in rows]}
+
+
+def reversed_why(c: dict) -> str:
+    """'its card's label order is probably the reverse of its outputs (accuracy …: below chance)'."""
+    return reversed_labels_why(c["accuracy"])
+
+
+def reversed_words(c: dict) -> str:
+    """'F.onnx (name): ' and ``reversed_why``."""
+    return f"{c['file'] or c['name']} ({c['name']}): {reversed_why(c)}"
+
+
+def reversed_lines(gate: dict) -> list[str]:
+    """A line per classifier whose labels look reversed: failing a strict gate, passing another."""
+    verdict = ("fails --strict" if gate["strict"] else
+               "passes without --strict, which fails on it")
+    return [f"  {reversed_words(c)}: {verdict}." for c in gate.get("labels_look_reversed") or []]
 
 
 def not_judged_reason(gate: dict) -> str:
@@ -315,7 +354,7 @@ def gate_lines(gate: dict) -> list[str]:
     head = (f"Ship gate ({'strict: every group shown within' if gate['strict'] else 'fails where a group is shown beyond'}"
             f" tolerance, {CONFIDENCE:.0%} CI): {state}; {c['within']} within, {c['beyond']} "
             f"beyond, {c['unsettled']} unsettled, {c['too few']} too few faces to tell.")
-    lines = [head] + [f"  {_shown(r)}" for r in gate["failing"]] + not_gated_lines(gate)
+    lines = [head] + reversed_lines(gate) + [f"  {_shown(r)}" for r in gate["failing"]] + not_gated_lines(gate)
     if gate["passed"] is None:
         return lines
     # a ΔITA that cannot tell is shown with its ΔL* too: a low-b* group's ITA swings where lightness did not move

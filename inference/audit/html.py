@@ -17,7 +17,8 @@ from . import figures as F
 from .gate import MADE_UNMEASURABLE, measure_name
 from .report import SKIN_TONE, group_key, in_order
 from .summary import (ALPHA, first_frame_only_advice, ITA_DIGITS, P_DIGITS, SKIN_TONE_GROUPS_CAVEAT, accuracy_test_words,
-                      ci, in_holm_family, labels_checked_words, map_description, median_ci, named_with_ties, num, pval)
+                      ci, in_holm_family, label_judges_words, labels_checked_words, map_description, median_ci, named_with_ties, num, pval,
+                      reversed_labels_line)
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +115,21 @@ def _not_measured_note(r: dict, names: list[str]) -> str:
             "error rates and P(female) figures below are not measured (shown as - or n/a).</p>")
 
 
+def _reversed_note(r: dict, names: list[str]) -> str:
+    """The summary's sentence on each classifier whose card's labels look reversed, above the tables it makes read
+    backwards, or ''."""
+    flagged = [n for n in names if r["classifiers"][n].get("labels_look_reversed")]
+    files = {c["name"]: c.get("file") for c in (r.get("models") or {}).get("classifiers") or []}
+    said = [reversed_labels_line(n, r["classifiers"][n]["metrics"]["overall"]["accuracy"], files.get(n))
+            for n in flagged]
+    return "".join(f"<p><b>Label order probably reversed:</b> {esc(s)}</p>" for s in said)
+
+
 def _classifier_section(r: dict, parts: list[str]) -> None:
     names = list(r["classifiers"])
     sizes = r["groups"]["sizes"]
     parts.append(_not_measured_note(r, names))
+    parts.append(_reversed_note(r, names))
     for grouping in r["groups"]["groupings"]:
         if not any(r["classifiers"][n]["metrics"] for n in names):
             continue
@@ -167,14 +179,14 @@ def _classifier_section(r: dict, parts: list[str]) -> None:
 
 def _labels_section(r: dict, parts: list[str], render, max_faces: int = 12) -> None:
     lab = r["labels"]
-    names = list(r["classifiers"])
+    names = [n for n in r["classifiers"] if n not in (lab.get("left_out") or ())]  # it judged no face
     k = len(lab["faces"])
     if not lab["share"]["n"]:
-        parts.append(f"<p>Not checked: none of the {lab['n_labelled']} labelled faces got a finite P(female) from every "
-                     "classifier.</p>")
+        parts.append(f"<p>Not checked: none of the {lab['n_labelled']} labelled faces got a finite P(female) from "
+                     f"{esc(label_judges_words(lab))}.</p>")
         return
     parts.append(f"<p>{k} of {esc(labels_checked_words(lab))} ({ci(lab['share'], pct=True)}) are called the other "
-                 f"gender by every classifier with P ≥ {lab['threshold']}. They stay in every number above; this shows "
+                 f"gender by {esc(label_judges_words(lab))} with P ≥ {lab['threshold']}. They stay in every number above; this shows "
                  "how much of each group's error they make up. A person has to look at them: the label, the models "
                  "or both may be wrong.</p>")
     if not k:

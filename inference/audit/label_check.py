@@ -30,15 +30,21 @@ def _contradiction(row: dict, names: Sequence[str], threshold: float) -> float |
 
 
 def contradicted_labels(rows: Sequence[dict], groupings: dict[str, list[str]], names: Sequence[str],
-                        threshold: float = THRESHOLD) -> dict | None:
-    """Null without classifiers or labels; otherwise counts per group, the faces, and accuracy without them."""
+                        threshold: float = THRESHOLD, left_out: Sequence[str] = ()) -> dict | None:
+    """Null without classifiers or labels; otherwise counts per group, the faces, and accuracy without them.
+
+    ``left_out``: classifiers whose card's label order looks reversed (``classifier_audit.labels_look_reversed``).
+    They judge no face: a reversed classifier calls nearly every face confidently the other gender, and had made 34
+    of 36 correctly labelled faces "check those labels" alone, or beside a right classifier's doubt. Their P(female)
+    is still listed, and their accuracy without the faces given. Null where only such classifiers are left."""
     labelled = labelled_rows(rows)
-    if not names or not labelled:
+    judges = [n for n in names if n not in left_out]
+    if not judges or not labelled:
         return None
-    # only faces every classifier gave a P(female) can be checked: the rest had counted as "not contradicted", a
-    # share of 0 % where a classifier gave none at all
-    checked = [r for r in labelled if all(r["clf"][n]["p"] is not None for n in names)]
-    strength = {id(r): _contradiction(r, names, threshold) for r in checked}
+    # only faces every judging classifier gave a P(female) can be checked: the rest had counted as "not
+    # contradicted", a share of 0 % where a classifier gave none at all
+    checked = [r for r in labelled if all(r["clf"][n]["p"] is not None for n in judges)]
+    strength = {id(r): _contradiction(r, judges, threshold) for r in checked}
     flagged = {k for k, v in strength.items() if v is not None}
     by: dict[str, dict] = {}
     for grouping, labels in groupings.items():
@@ -55,7 +61,8 @@ def contradicted_labels(rows: Sequence[dict], groupings: dict[str, list[str]], n
     faces = sorted((r for r in checked if id(r) in flagged), key=lambda r: (-strength[id(r)], r["file"]))
     return {
         "threshold": threshold,
-        "rule": "every classifier gives the other gender P ≥ threshold",
+        "rule": "every classifier not left out (left_out) gives the other gender P ≥ threshold",
+        "left_out": [n for n in names if n in left_out],
         "n_labelled": len(labelled),
         "n_checked": len(checked),
         "share": share([id(r) in flagged for r in checked]),

@@ -15,7 +15,7 @@ from ..metrics import SMALL_GROUP, group_order
 from ..provenance import software
 from ..rows import printable
 from ..skin import NOT_MEASURABLE
-from .classifier_audit import classifier_comparisons, classifier_metrics, p_female_distribution
+from .classifier_audit import classifier_comparisons, classifier_metrics, labels_look_reversed, p_female_distribution
 from .detection import detection_audit
 from .filter_audit import ITA_CATEGORIES, filter_audit
 from .focus import focus_audit
@@ -24,7 +24,7 @@ from .groups import is_small, primary, split
 from .label_check import contradicted_labels
 from .stats import CONFIDENCE, INTERVAL_METHODS, ITA_RANGE, L_RANGE, SEED, mean_or_median_ci
 
-SCHEMA_VERSION = 18  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
+SCHEMA_VERSION = 19  # 2: `detection`, the share of images with a face found, per group; 3: `gate` (optional); 4: `gate.not_judged`, `gate.passed` null;
 # 5: `labels.n_checked` (and `labels.share` of those), `images.photos_not_read`, `models.classifiers[].cam`, `audit.filter_condition`, `models.filter.conditions`;
 # 6: `audit.max_faces`, `images.faces_not_analysed`, `examples.faces[].p_female[].reference` and `.delta`;
 # 7: `filter…n_measurable_before`, `n_made_unmeasurable`, `n_made_measurable`, `n_never_measurable`,
@@ -37,7 +37,12 @@ SCHEMA_VERSION = 18  # 2: `detection`, the share of images with a face found, pe
 # columns `gender_race`, `age_band`, `skin_tone`, its `race` and `group` spelt as report.json's groups; 17: means of
 # P(female), CAM focus and (under 100 faces, or < 10 apart) ΔP(female) get the betting interval, `intervals.bounded_means`
 # 18: a grouping's Holm family holds only the tests that can reach significance: `least_p`, `holm_family`,
-# `holm_family_size` on every grouped Wilcoxon, McNemar and focus pairwise test, `p_holm` null on those left out
+# `holm_family_size` on every grouped Wilcoxon, McNemar and focus pairwise test, `p_holm` null on those left out;
+# 19: `classifiers…labels_look_reversed`, `labels.left_out` (and `labels` null where every classifier is left out),
+# `gate.labels_look_reversed`
+# What a classifier whose card lists its labels in the reverse of its outputs gets wrong (``labels_look_reversed``)
+REVERSED_WHAT = ("its card probably lists its labels in the reverse of its outputs, so its P(female), ΔP(female), "
+                 "CAM focus and share predicted female all read the other way round; the label check leaves it out")
 TOP_LEVEL_KEYS = ("schema_version", "audit", "software", "models", "images", "detection", "groups", "skin", "classifiers", "comparisons",
                   "labels", "focus", "filter", "examples", "summary", "caveats")
 
@@ -151,6 +156,18 @@ def _filter_notes(models: dict) -> CardNotes:
     return CardNotes((models.get("filter") or {}).get("file"))
 
 
+def reversed_labels(models: dict, metrics: dict) -> dict[str, bool | None]:
+    """Classifier → ``labels_look_reversed`` of its card's labels and its overall accuracy (None unlabelled)."""
+    labels = {c["name"]: c.get("labels") for c in models.get("classifiers") or []}
+    return {n: labels_look_reversed(labels.get(n), (m or {}).get("overall")) for n, m in metrics.items()}
+
+
+def reversed_labels_caveats(models: dict, reversed_: dict[str, bool | None]) -> list[str]:
+    """A caveat for each classifier whose labels look reversed: every number of it reads the other way round."""
+    files = {c["name"]: c.get("file") for c in models.get("classifiers") or []}
+    return [f"{n} ({files.get(n) or 'its file'}): {REVERSED_WHAT}" for n, v in reversed_.items() if v]
+
+
 def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[dict], labelled: bool,
                  names: Sequence[str], has_filter: bool, filter_training: dict, extra_images: dict) -> dict:
     groups = make_groupings(rows, labelled)
@@ -158,8 +175,9 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
     group_sizes = {g: {k: len(v) for k, v in split(rows, labels).items()} for g, labels in groups.items()}
     classifiers: dict[str, Any] = {}
     metrics = classifier_metrics(rows, groups, names) if labelled else {}
+    reversed_ = reversed_labels(models, metrics)
     for n in names:
-        entry: dict[str, Any] = {"metrics": metrics.get(n)}
+        entry: dict[str, Any] = {"metrics": metrics.get(n), "labels_look_reversed": reversed_.get(n)}
         dist = {"overall": p_female_distribution([r["clf"][n]["p"] for r in rows]), "by": {}}
         for g, labels in groups.items():
             dist["by"][g] = {k: p_female_distribution([r["clf"][n]["p"] for r in rs]) for k, rs in split(rows, labels).items()}
@@ -188,11 +206,12 @@ def build_report(*, audit: dict, models: dict, images: list[dict], rows: list[di
         "skin": _skin_section(rows, groups, has_filter),
         "classifiers": classifiers,
         "comparisons": classifier_comparisons(rows, groups, names) if labelled and len(names) > 1 else None,
-        "labels": contradicted_labels(rows, {g: v for g, v in groups.items() if g != "group"}, names) if labelled else None,
+        "labels": contradicted_labels(rows, {g: v for g, v in groups.items() if g != "group"}, names,
+                                      left_out=[n for n, v in reversed_.items() if v]) if labelled else None,
         "focus": focus_audit(rows, groups, prim, names),
         "filter": filter_audit(rows, groups, names, filter_training, _filter_notes(models)) if has_filter else None,
         "examples": _examples(rows, groups, prim, names) if has_filter else None,
-        "caveats": caveats(audit["kind"]),
+        "caveats": caveats(audit["kind"]) + reversed_labels_caveats(models, reversed_),
     }
     from .summary import summary_lines
 

@@ -824,11 +824,33 @@ def first_frame_only_words(files: list[dict]) -> str:
             + (f" and {len(files) - 3} more" if len(files) > 3 else ""))
 
 
+def reversed_labels_line(name: str, accuracy: dict, file: str | None) -> str:
+    """A classifier whose card's labels look reversed (``classifier_audit.labels_look_reversed``), with the accuracy
+    that says so. Its 0 % had stood alone, and its confident wrong calls had been blamed on the dataset's labels."""
+    return (f"{name} ({file or 'its file'}): {reversed_labels_why(accuracy)}; its P(female), ΔP(female), CAM focus "
+            "and share predicted female read the other way round, and the label check leaves it out.")
+
+
+def reversed_labels_why(accuracy: dict) -> str:
+    """Why a classifier's labels look reversed, in the words of the summary, the gate and the audit's error."""
+    return (f"its card's label order is probably the reverse of its outputs (accuracy {ci(accuracy, pct=True)} on "
+            f"{accuracy['n']} labelled faces: below chance)")
+
+
+def label_judges_words(lab: dict, why: bool = True) -> str:
+    """Whose confident calls the label check counted: "every classifier", less those it left out (their labels look
+    reversed), named, and with ``why``, why."""
+    left_out = lab.get("left_out") or []
+    return ("every classifier" if not left_out else f"every classifier but {', '.join(left_out)}"
+            + (" (whose label order looks reversed)" if why else ""))
+
+
 def labels_checked_words(lab: dict) -> str:
     """The faces the label check looked at: every labelled face, or those every classifier gave a P(female)."""
     n, checked = lab["n_labelled"], lab.get("n_checked", lab["n_labelled"])
     return (f"{n} labelled faces" if checked == n else
-            f"{checked} labelled faces every classifier gave a finite P(female) (of {n}; the rest are not checked)")
+            f"{checked} labelled faces {label_judges_words(lab, why=False)} gave a finite P(female) (of {n}; the rest "
+            "are not checked)")
 
 
 def accuracy_without_words(groups: list[tuple[str, dict, dict | None]], name: str) -> str:
@@ -924,10 +946,13 @@ def summary_lines(r: dict) -> list[str]:
         lines.append(f"Small groups in {g} (wide intervals): {', '.join(s)}.")
     if "skin_tone" in r["groups"]["groupings"]:
         lines.append(SKIN_TONE_GROUPS_CAVEAT)
+    files = {c["name"]: c.get("file") for c in (r.get("models") or {}).get("classifiers") or []}
     for name, c in r["classifiers"].items():
         m = c["metrics"]
         if m:
             lines.append(f"{name}: overall accuracy {ci(m['overall']['accuracy'], pct=True)}.")
+            if c.get("labels_look_reversed"):  # before its per-group lines, which it makes read backwards
+                lines.append(reversed_labels_line(name, m["overall"]["accuracy"], files.get(name)))
             for grouping, gaps in m["gaps"].items():
                 acc = gaps.get("accuracy") or {}
                 if not acc or len(m["by"][grouping]) < 2:
@@ -952,14 +977,16 @@ def summary_lines(r: dict) -> list[str]:
     lab = r.get("labels")
     if lab and not lab["share"]["n"]:
         lines.append(f"Labels not checked against the classifiers: none of the {lab['n_labelled']} labelled faces got a "
-                     "finite P(female) from every classifier.")
+                     f"finite P(female) from {label_judges_words(lab)}.")
     elif lab:
         k = len(lab["faces"])
         line = (f"{k} of {labels_checked_words(lab)} ({ci(lab['share'], pct=True)}) are called the other gender by "
-                f"every classifier with P ≥ {lab['threshold']}: check those labels (listed in the report)")
+                f"{label_judges_words(lab)} with P ≥ {lab['threshold']}: check those labels (listed in the report)")
         worst = {}
         for name, c in r["classifiers"].items():
             m = c["metrics"]
+            if name in (lab.get("left_out") or ()):  # it judged no face: what they cost it says nothing
+                continue
             acc = (m or {}).get("gaps", {}).get("gender_race", {}).get("accuracy")
             if acc:
                 by, without = m["by"]["gender_race"], lab["accuracy_without"][name]["by"]["gender_race"]
