@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -263,7 +264,7 @@ def test_skin_tones_are_listed_down_the_ita_scale_in_tables_figures_and_the_gate
     figs = _captured_figures(monkeypatch)
     page = build_html(r)
     assert [c for c in _first_cells(page, "<h3>By skin_tone</h3>") if c != "(all faces)"] == scale
-    skin = [c.removeprefix("skin_tone: ") for c in _first_cells(page, "<h4>original faces</h4>")
+    skin = [c.removeprefix("skin_tone: ") for c in _first_cells(page, "<h3>original faces</h3>")
             if c.startswith("skin_tone: ")]
     assert skin == scale
     [bars] = [f.axes[0] for f in figs if f.axes[0].get_title().startswith("ΔITA° by skin_tone")]
@@ -464,3 +465,55 @@ def test_a_dataset_given_as_the_current_folder_is_named_by_its_name(tmp_path, ti
     assert code == 0, err
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert report["audit"]["dataset"] == "folder:my faces"
+
+
+# --- report.html read with a screen reader (session 27's review) ----------------------------------------------------
+# The page says its language, its headings do not skip a level, and each classifier's heading comes before that
+# classifier's figures (heading navigation had put a classifier's figures under the one before), whose text
+# alternatives name the classifier and the grouping.
+
+
+class _Outline(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.items: list[tuple[str, str]] = []  # ("h3", text) or ("img", alt)
+        self._heading: str | None = None
+        self.lang = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang")
+        if re.fullmatch(r"h[1-6]", tag):
+            self._heading = tag
+            self.items.append((tag, ""))
+        if tag == "img":
+            self.items.append(("img", a.get("alt") or ""))
+
+    def handle_data(self, data):
+        if self._heading:
+            tag, text = self.items[-1]
+            self.items[-1] = (tag, text + data)
+
+    def handle_endtag(self, tag):
+        if tag == self._heading:
+            self._heading = None
+
+
+def test_report_html_outline_reads_in_order(audited):
+    from inference.audit.html import build_html
+
+    page = build_html(audited["report"])
+    outline = _Outline()
+    outline.feed(page)
+    assert outline.lang == "en"
+    levels = [int(t[1]) for t, _ in outline.items if t != "img"]
+    skips = [(a, b) for a, b in zip(levels, levels[1:]) if b > a + 1]
+    assert not skips, skips
+    for name in audited["report"]["classifiers"]:
+        alt = f"P(female) histogram {name}"
+        at = next(i for i, (t, text) in enumerate(outline.items) if t == "img" and text == alt)
+        heading = next(text for t, text in reversed(outline.items[:at]) if t != "img")
+        assert heading == name, (alt, heading)
+    alts = [text for t, text in outline.items if t == "img"]
+    assert "delta p bars" not in alts and "delta p histograms" not in alts

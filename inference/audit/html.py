@@ -99,7 +99,7 @@ def _detection_section(d: dict, parts: list[str]) -> None:
                  "small" if v["small"] else ""] for g, v in in_order(grouping, by)]
         test = (f"χ² {t['statistic']:.2f}, dof {t['dof']}, {pval(t['p'])} ({t['method']}); Cramér's V {num(t['cramers_v'], '.3f')}"
                 if t["p"] is not None else t.get("note", "not testable"))
-        parts.append(f"<h4>By {esc(grouping)}</h4>" + table(["group", "images", "face found", "missed", "share found", ""], body)
+        parts.append(f"<h3>By {esc(grouping)}</h3>" + table(["group", "images", "face found", "missed", "share found", "small"], body)
                      + f"<p class='small'>Independence of group and found: {esc(test)}"
                      + (f"; {esc(t['note'])}" if t.get("note") and t["p"] is not None else "") + ".</p>")
 
@@ -228,6 +228,8 @@ def _distribution_section(r: dict, parts: list[str]) -> None:
         for grouping, by in c["p_female"]["by"].items():
             if grouping in ("gender_race", "group"):
                 hists.update({g: d["histogram"] for g, d in in_order(grouping, by)})
+        # the heading first: a screen reader's heading navigation had put each classifier's figure under the one before
+        parts.append(f"<h3>{esc(n)}</h3>")
         parts.append(img(F.histograms(hists, f"{n}: P(female) per face", "P(female)"), f"P(female) histogram {n}"))
         body = []
         rows = [("all faces", c["p_female"]["overall"])] + [
@@ -235,7 +237,7 @@ def _distribution_section(r: dict, parts: list[str]) -> None:
         for label, d in rows:
             body.append([label, d["n"], ci(d["mean"], 3), ci(d["median"], 3), ci(d["share_above_0_5"], pct=True),
                          ci(d["share_below_0_5"], pct=True), ci(d["share_confident"], pct=True)])
-        parts.append(f"<h4>{esc(n)}</h4>" + table(["faces", "n", "mean P(female)", "median P(female)", "P > 0.5", "P < 0.5",
+        parts.append(table(["faces", "n", "mean P(female)", "median P(female)", "P > 0.5", "P < 0.5",
                                                     "confident (P > 0.9 or < 0.1)"], body))
 
 
@@ -246,7 +248,7 @@ def _skin_section(r: dict, parts: list[str]) -> None:
                                                          for g, d in in_order(gp, by)]:
             body.append([label, d["n_faces"], d["n_not_measurable"], ci(d["ita"]["mean"], 1), ci(d["ita"]["median"], 1),
                          ci(d["L"]["mean"], 1), " ".join(str(c) for c in d["mst_counts"])])
-        parts.append(f"<h4>{esc(side)} faces</h4>" + table(
+        parts.append(f"<h3>{esc(side)} faces</h3>" + table(
             ["faces", "n", "not measurable", "mean ITA°", "median ITA°", "mean L*", "Monk 1..10 counts"], body))
 
 
@@ -289,19 +291,20 @@ def _filter_section(r: dict, parts: list[str], render) -> None:
                 for what, t in k.items()) + "</p>")
         for n in names:
             shifts = {g: s["classifiers"][n] for g, s in by.items()}
+            parts.append(f"<h4>{esc(n)}</h4>")  # before its figures, which heading navigation had put under the last
             parts.append(img(F.grouped_bars({"mean ΔP(female)": {g: c["delta_p_female"]["mean"] for g, c in shifts.items()},
                                              FLIP_RATE_SERIES: {g: c["flip_rate"] for g, c in shifts.items()}},
                                             f"{n}: ΔP(female) and flip rate by {grouping} (95% CI)", DELTA_P_AXIS,
-                                            hline=0, order=order), "delta p bars"))
+                                            hline=0, order=order), f"{n}: ΔP(female) and flip rate by {grouping}"))
             parts.append(img(F.histograms({g: s["classifiers"][n]["delta_p_female"]["histogram"] for g, s in by.items()},
-                                          f"{n}: ΔP(female) per face by {grouping}", "ΔP(female)"), "delta p histograms"))
+                                          f"{n}: ΔP(female) per face by {grouping}", "ΔP(female)"), f"{n}: ΔP(female) histograms by {grouping}"))
             # a median with the digits the summary reads it by (median_ci): rounded to 3, a CI clear of 0 read 0.000
             body = [[g, ci(s["classifiers"][n]["delta_p_female"]["mean"], P_DIGITS),
                      median_ci(s["classifiers"][n]["delta_p_female"]["median"], P_DIGITS),
                      pval(s["classifiers"][n]["delta_p_female"]["wilcoxon"]["p"]),
                      holm_cell(s["classifiers"][n]["delta_p_female"]["wilcoxon"]),
                      ci(s["classifiers"][n]["flip_rate"], pct=True)] for g, s in [*by.items(), overall]]
-            parts.append(f"<h4>{esc(n)}</h4>" + table([grouping, "mean ΔP(female)", "median ΔP(female)", "Wilcoxon p", "Holm p",
+            parts.append(table([grouping, "mean ΔP(female)", "median ΔP(female)", "Wilcoxon p", "Holm p",
                                                        "gender-flip rate"], body))
     comp = fl["composition"]
     parts.append("<h3>Composition: inputs vs filtered outputs</h3>")
@@ -396,7 +399,7 @@ def _focus_section(r: dict, parts: list[str], render) -> None:
     prim = r["groups"]["primary"]
     maps = {c["name"]: map_description(c) for c in r["models"]["classifiers"]}
     for n, f in r["focus"].items():
-        parts.append(f"<h4>{esc(n)}{' (' + esc(maps[n]) + ')' if maps.get(n) else ''}</h4>")
+        parts.append(f"<h3>{esc(n)}{' (' + esc(maps[n]) + ')' if maps.get(n) else ''}</h3>")
         if not f["overall"]["n"]:
             # every focus null (a NaN model's CAM): a chart of empty bars and a grid of no faces say nothing
             no_mass = f.get("no_positive_cam", 0)
@@ -502,7 +505,7 @@ def build_html(r: dict, render=None) -> str:
     without "run" the header leaves them out)."""
     a, im = r["audit"], r["images"]
     said = [w for w in (run_words(r.get("run")), software_words(r.get("software"))) if w]
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Bias Mirror audit</title><style>{CSS}</style></head><body>",
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Bias Mirror audit</title><style>{CSS}</style></head><body>",
              "<h1>Bias Mirror audit</h1>",
              f"<p class='small'>dataset {esc(a['dataset'])}; split {esc(a['split'] or 'all')}; min age {esc(_or(a['min_age'], 'none'))}; "
              f"limit {esc(_or(a['limit'], 'none'))}; faces {'detected (' + esc(a['detector']) + ')' if a['detect'] else 'aligned (whole image)'}; "
