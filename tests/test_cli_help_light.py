@@ -2,6 +2,7 @@
 for a page of text): main.py builds their parsers from torch-free argument modules, and imports the trainer only
 to run it."""
 import json
+import re
 import subprocess
 import sys
 
@@ -63,3 +64,17 @@ def test_the_torch_free_names_are_the_trainers():
     from training.tasks.run_args import COMPILE_MODE_NAMES
 
     assert tuple(COMPILE_MODES) == COMPILE_MODE_NAMES
+
+
+def test_compares_help_names_no_option_compare_refuses():
+    """Its --seed help had said "the --compose sample", an option `train compare` refuses (it sets it per variant)."""
+    import argparse
+
+    from training.tasks import compare_args
+
+    p = argparse.ArgumentParser(prog="main.py train compare", formatter_class=lambda prog: argparse.HelpFormatter(
+        prog, width=10_000))
+    compare_args.add_arguments(p)
+    shown = p.format_help()
+    named = {f"--{dest.replace('_', '-')}" for dest in compare_args.SET_PER_VARIANT}
+    assert not [o for o in named if re.search(rf"{re.escape(o)}\b", shown)], shown

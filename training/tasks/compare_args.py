@@ -16,6 +16,9 @@ HELP = {
               "checkpoint (running the same command again does the same)",
     "max_steps": "stop the variant in training after this many steps, checkpointed, comparing nothing yet; run the "
                  "command again to continue",
+    # the classifier's own help names --compose, which compare refuses (SET_PER_VARIANT)
+    "seed": "random seed of both variants: the initial weights, the balanced variant's sample and the batch order "
+            "(default 0)",
 }
 
 
