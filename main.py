@@ -189,6 +189,11 @@ def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[a
     return p, chosen[1], end
 
 
+# Options that name one thing under two commands' spellings (audit --classifier, train evaluate --model; bench
+# detect/train --data, the others --dataset): a script written for one command gave the other's and heard no hint.
+SAME_THING = {"--classifier": "--model", "--model": "--classifier", "--data": "--dataset", "--dataset": "--data"}
+
+
 def unknown_option_problem(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
     """'unrecognized option --datset (did you mean --dataset? …)' for the first option after the command that its
     parser does not know (nor as an abbreviation, as argparse reads one), or None. argparse says "the following
@@ -205,6 +210,11 @@ def unknown_option_problem(parser: argparse.ArgumentParser, argv: list[str]) -> 
     if "-h" in after or "--help" in after:
         return None  # argparse prints the help before it would refuse anything
     known = [s for a in command._actions for s in a.option_strings if s.startswith("--")]
+    own_short = {s for a in command._actions for s in a.option_strings if not s.startswith("--")}
+    for option in after:  # `run -v …`: argparse had answered with the top-level usage and "unrecognized arguments"
+        if (len(option) == 2 and option.startswith("-") and option not in own_short
+                and any(option in a.option_strings for a in parser._actions)):
+            return f"{option} is {parser.prog}'s own option: give it before the command ({parser.prog} {option} {words[0]} …)"
     for option in (a.partition("=")[0] for a in after if a.startswith("--") and len(a) > 2):
         if not any(s.startswith(option) for s in known):
             if any(s.startswith(option) for a in parser._actions for s in a.option_strings if s.startswith("--")):
@@ -212,6 +222,8 @@ def unknown_option_problem(parser: argparse.ArgumentParser, argv: list[str]) -> 
                         f"{words[0]} …)")
             # compared without the dashes every option shares, which had made --bogus "close" to --out
             close = difflib.get_close_matches(option[2:], [s[2:] for s in known], n=1)
+            if not close and SAME_THING.get(option) in known:  # one concept, two commands' names: no spelling is close
+                close = [SAME_THING[option][2:]]
             return (f"unrecognized option {option} (" + (f"did you mean --{close[0]}? " if close else "")
                     + f"{parser.prog} {' '.join(words)} --help lists them)")
     return None

@@ -417,3 +417,18 @@ def test_main_pys_own_option_after_the_command_is_told_where_it_goes(capsys):
         main.main(["audit", "--verbose", "--dataset", "folder:x", "--out", "y"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--verbose is main.py's own option: give it before the command" in err, err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["run", "-v", "--source", "x", "--out", "y.csv"], "-v is main.py's own option: give it before the command"),
+    (["train", "evaluate", "--classifier", "x.onnx", "--dataset", "utkface:x"], "did you mean --model?"),
+    (["audit", "--model", "x.onnx", "--out", "y"], "did you mean --classifier?"),
+    (["bench", "detect", "--dataset", "utkface:x"], "did you mean --data?"),
+])
+def test_an_option_spelt_as_another_command_spells_it_gets_a_hint(argv, said, capsys):
+    """`run -v` had got the top-level usage and "unrecognized arguments: -v"; one concept's other command's name
+    (--model / --classifier, --data / --dataset) got no hint, no spelling being close."""
+    with pytest.raises(SystemExit) as exc:
+        main.main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and said in err, err
