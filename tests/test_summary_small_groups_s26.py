@@ -216,3 +216,90 @@ def test_the_architecture_does_not_reason_that_different_photographs_are_indepen
     text = " ".join(ARCHITECTURE.read_text(encoding="utf-8").split())
     assert "its faces are different photographs" not in text
     assert "different photographs are not different people" in text
+
+
+# --- 5. a Holm family of one, and McNemar groups with no discordant face ---------------------------------------------
+
+def _one_real_group_report() -> dict:
+    """The review's one_group.py: female/White (12 faces, Wilcoxon p = 0.233) alone in Holm's family beside three
+    groups of 2–4 faces, whose least p is not below α."""
+    from inference.audit.report import build_report
+    from tests.test_audit_holm_family import _row
+
+    big = [5.0, 5.2, 4.8, 5.1, 4.9, 5.3, 4.7, 5.4, 4.6, 5.5, -6.0, -7.0]
+    rows, i = [], 0
+    for gender, race, shifts in (("female", "White", big), ("male", "White", [1.0, -2.0, 3.0]),
+                                 ("female", "Black", [2.0, 1.5]), ("male", "Black", [0.5, -0.5, 1.0, 2.0])):
+        for d in shifts:
+            rows.append(_row(i, gender, race, d, right=True))
+            i += 1
+    audit = {"dataset": "folder:x", "kind": "folder", "split": None, "min_age": None, "limit": None, "detect": False,
+             "detector": "aligned", "max_faces": None, "groups_csv": None, "cam_class": "predicted",
+             "filter_condition": None}
+    model = {"file": "m.onnx", "sha256": "0" * 64, "card": {}, "labels": ["male", "female"], "input_size": [32, 32]}
+    models = {"classifiers": [{**model, "name": n} for n in ("a", "b")], "crop_size": 112,
+              "filter": {**model, "name": "f", "file": "f.onnx", "direction": "", "method": "", "conditions": []}}
+    return build_report(audit=audit, models=models, images=[
+        {"file": r["file"], "error": None, "n_faces": 1, "gender": r["gender"], "race": r["race"],
+         "age_band": r["age_band"], "group": None} for r in rows], rows=rows, labelled=True, names=["a", "b"],
+        has_filter=True, filter_training={}, extra_images={})
+
+
+def test_a_group_alone_in_holms_family_is_not_said_to_be_adjusted_by_holm_over_1_groups():
+    """"Holm p = 0.233, not significant (…: the test, adjusted by Holm over the 1 groups, does not reach
+    significance)": a family of one adjusts nothing, and its own p 0.233 was not significant before any adjustment."""
+    r = _one_real_group_report()
+    w = r["filter"]["by"]["gender_race"]["female/White"]["delta_ita"]["wilcoxon"]
+    assert w["holm_family"] is True and w["holm_family_size"] == 1 and w["p_holm"] == w["p"] >= ALPHA, w
+    [line] = [x for x in r["summary"] if x.startswith("ΔITA by gender_race: ")]
+    part = next(p for p in line.split("; ") if p.startswith("female/White: "))
+    assert "Holm p = 0.233, not significant (though the mean's and the median's 95% CIs lie above 0" in part, part
+    assert part.endswith(": the Wilcoxon test does not reach significance))"), part
+    assert "adjusted by Holm" not in part and "1 groups" not in part, part
+
+
+@pytest.mark.parametrize("n_tested, said", [(1, ": the Wilcoxon test does not reach significance)"),
+                                            (2, ": the test, adjusted by Holm over the 2 groups, does not reach "
+                                                "significance)")])
+def test_holms_adjustment_is_blamed_only_where_it_made_the_difference(n_tested, said):
+    """Own p below α, Holm's over 2 groups not: the adjustment is why; in a family of one it cannot be."""
+    from inference.audit.summary import _not_shown_beside_the_mean
+
+    median = {"value": 2.0, "lo": 1.0, "hi": 3.0}
+    words = _not_shown_beside_the_mean(1, median, n_tested, "", 0.03)
+    assert words.endswith(said), words
+    assert "1 groups" not in words, words
+
+
+def _comparison(a, b, groups) -> str:
+    from inference.audit.classifier_audit import paired_accuracy
+    from inference.audit.summary import comparison_line
+
+    [c] = paired_accuracy({"m1": a, "m2": b}, {"g": groups})
+    return comparison_line(c, "g")
+
+
+def test_groups_where_both_classifiers_got_the_same_faces_right_are_not_too_few_faces():
+    """"8 of the 8 gender_race groups had too few faces right by only one of the two … to reach significance"
+    where no group had a face right by only one: there is no difference to find, not too little data."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random(40) < 0.8
+    line = _comparison(a, a.copy(), ["X"] * 20 + ["Y"] * 20)
+    assert "too few" not in line, line
+    assert "The two classifiers got the same faces right in 2 of the 2 g groups" in line, line
+    assert " No g group differs detectably." in line and "after Holm" not in line, line  # the family is empty
+
+
+def test_a_group_with_no_discordant_face_is_counted_apart_from_one_with_too_few():
+    """evaluate_json.py: X with 8 discordant faces (in Holm's family), Y with none, Z with 3 (too few)."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random(64) < 0.9
+    b = a.copy()
+    b[:8] = ~b[:8]  # X: 8 faces right by only one
+    b[52:55] = ~b[52:55]  # Z: 3
+    line = _comparison(a, b, ["X"] * 40 + ["Y"] * 4 + ["Z"] * 20)
+    assert " No g group differs detectably after Holm." in line, line  # X was weighed by Holm
+    assert "The two classifiers got the same faces right in 1 of the 3 g groups" in line, line
+    assert "1 of the 3 g groups had too few faces right by only one of the two (5 or fewer)" in line, line

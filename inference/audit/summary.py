@@ -319,13 +319,21 @@ def comparison_line(c: dict, grouping: str | None = None) -> str:
     by = c["by"].get(grouping) if grouping else None
     if by:
         sig = [(g, v) for g, v in by.items() if v["p_holm"] is not None and v["p_holm"] < ALPHA]
+        weighed = holm_family_size(by.values())  # an empty family: no group was weighed "after Holm"
         line += (f" By {grouping}, after Holm: " + "; ".join(
             f"{g} {100 * v['difference']:+.1f} points ({pval(v['p_holm'])})" for g, v in sig) + "." if sig
-            else f" No {grouping} group differs detectably after Holm.")
-        out = sum(measured(v.get("p")) and not in_holm_family(v) for v in by.values())
+            else f" No {grouping} group differs detectably{' after Holm' if weighed else ''}.")
+        left_out = [v for v in by.values() if measured(v.get("p")) and not in_holm_family(v)]
+        # no face right by only one of the two: no difference to find, not too few faces to find one
+        same = sum(v.get("only_a") == 0 == v.get("only_b") for v in left_out)
+        if same:
+            line += (f" The two classifiers got the same faces right in {same} of the {len(by)} {grouping} "
+                     f"group{'s' if len(by) != 1 else ''}.")
+        out = len(left_out) - same
         if out:  # the groups Holm did not weigh: their "no difference" is no test's finding
             line += (f" {out} of the {len(by)} {grouping} groups had too few faces right by only one of the two (5 or "
-                     "fewer) for the exact test to reach significance, and are left out of Holm's family.")
+                     f"fewer) for the exact test to reach significance, and {'is' if out == 1 else 'are'} left out of "
+                     "Holm's family.")
     return line
 
 
@@ -670,7 +678,7 @@ def group_test_words(shift: dict, n_tested: int, least_holm=None) -> str:
         if measured(w.get("p")) and w["p"] < ALPHA:
             return (f" (the mean's 95% CI lies {CI_SIDE[by_mean]} 0 but is not adjusted for the {n_tested} groups, "
                     "as Holm is)")
-        return _not_shown_beside_the_mean(by_mean, median, n_tested, far)
+        return _not_shown_beside_the_mean(by_mean, median, n_tested, far, w.get("p"))
     sign = tested_direction(p_holm, mean["value"], w.get("rank_biserial"))
     if by_mean == sign:
         return ""
@@ -685,15 +693,19 @@ def group_test_words(shift: dict, n_tested: int, least_holm=None) -> str:
     return moved + "though neither its 95% CI nor the mean's clears 0: borderline)"
 
 
-def _not_shown_beside_the_mean(by_mean: int, median: dict | None, n_tested: int, far: str) -> str:
+def _not_shown_beside_the_mean(by_mean: int, median: dict | None, n_tested: int, far: str, own_p=None) -> str:
     """``group_test_words`` where a group's test shows no ΔITA, even before Holm, beside a mean's 95% CI clear of 0
     (``by_mean``), by where the median's CI lies. Clear of 0 on the same side, the typical face is not said to have
     stayed put: female/Asian, mean 2.08 [95% CI 0.04, 4.11]°, median 1.82 [95% CI 0.15, 3.01]°, Holm p = 0.539,
-    had read "a minority of faces moved far, not the typical face"."""
+    had read "a minority of faces moved far, not the typical face". Holm's adjustment is blamed only where it made the
+    difference, the group's own p (``own_p``) below ALPHA in a family of more than one: a group alone in its family
+    had read "the test, adjusted by Holm over the 1 groups, does not reach significance" beside its own p 0.233."""
     by_median, typical = _median_side(median, ITA_DIGITS), f"median {median_ci(median, ITA_DIGITS)}°"
     if by_median == by_mean:
-        return (f" (though the mean's and the median's 95% CIs lie {CI_SIDE[by_mean]} 0, {typical}: the test, adjusted "
-                f"by Holm over the {n_tested} groups, does not reach significance)")
+        holm_did_it = n_tested > 1 and measured(own_p) and own_p < ALPHA
+        why = f"the test, adjusted by Holm over the {n_tested} groups," if holm_did_it else "the Wilcoxon test"
+        return (f" (though the mean's and the median's 95% CIs lie {CI_SIDE[by_mean]} 0, {typical}: {why} does not "
+                "reach significance)")
     if by_median == -by_mean:
         return (f" (though the mean's 95% CI lies {CI_SIDE[by_mean]} 0, the median's lies {CI_SIDE[by_median]} it, "
                 f"{typical}: the typical face's ITA {'rose' if by_median > 0 else 'fell'}, a minority of faces{far} "
