@@ -66,7 +66,8 @@ log = logging.getLogger(__name__)
 
 EXIT_STATUSES = ("exit status: 0 faces were measured (and the ship gate, if given, passed); 1 the ship gate failed "
                  "(with --strict, on a classifier whose card seems to list its labels in reverse too); "
-                 "2 an error, or nothing was measured (no images, none readable, or no face found; or the ship gate "
+                 "2 an error, or nothing was measured (no images, none readable, or no face found; or a --groups CSV "
+                 "grouped none of the images audited; or the ship gate "
                  "could not be judged: a shift it was given could be judged in no group; the report is still written), "
                  "or report.html could not be drawn (the other files are written, whatever the gate said); "
                  "130 interrupted (Ctrl-C or SIGTERM)")
@@ -95,7 +96,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EXIT_STATUSES
     share_needs = _faces_to_show_the_share_within()
     p.add_argument("--dataset", required=True, help="KIND:PATH with KIND utkface, celeba, fairface or folder")
-    p.add_argument("--split", choices=["train", "val", "test"], help="only this split (default: every image)")
+    p.add_argument("--split", choices=["train", "val", "test", "all"],
+                   help="only this split; all: every image, as without --split (default: every image)")
     p.add_argument("--min-age", type=int, help="only faces at least this old (labelled datasets; default: any age)")
     p.add_argument("--limit", type=positive_int,
                    help="at most N images, a deterministic sample stratified over gender × race and --groups (default: all)")
@@ -314,6 +316,22 @@ def choose_samples(read: DatasetRead, args) -> list[Sample]:
     return stratified_limit(samples, args.limit)
 
 
+def groups_compare_nothing_words(read: DatasetRead, samples: list[Sample], gc: dict) -> str:
+    """Why a groups CSV puts none of the images audited in a group, in words: its rows name no image of the dataset
+    (the first few of them and their count), name images without a group, or name none of those chosen."""
+    missing = gc["listed_not_found"]
+    eg = f" (e.g. {', '.join(missing[:3])})" if missing else ""
+    grouped = sum(1 for s in read.samples if s.group)
+    if not grouped and missing:
+        why = f"none of its rows names an image of the dataset with a group: {len(missing)} name(s) are not in it{eg}"
+    elif not grouped:
+        why = "none of the images its rows name has a group (its 'group' cells are empty)"
+    else:
+        return (f"none of the {len(samples)} image(s) audited is among the {grouped} its rows put in a group (--split, "
+                "--min-age or --limit left those out): --groups has no group to compare")
+    return f"{why}: --groups has no group to compare; name the images by their path in {read.root} or file name"
+
+
 def first_frame_only(samples: list[Sample], root: str) -> list[dict]:
     """The images of several frames (an animated GIF or WebP, a multi-page TIFF) among those audited, of which the
     first frame alone is read, as a photo, in either mode: counted here, when the images are listed, so that a rerun
@@ -410,6 +428,8 @@ LOCK = ".lock"  # in --out, held while an audit writes there (inference.writing.
 
 def run_audit(args) -> tuple[dict, dict]:
     refuse_empty(args.groups, "--groups", "a CSV of columns file, group")  # tested for truth, '' had been ignored
+    if args.split == "all":  # as train evaluate says every split: the same audit as no --split, reported so
+        args.split = None
     # it had overwritten the dataset's own files; "~/aud" is the home folder's, as checked (it had been "./~/aud")
     args.out = str(check_output_dir(args.out, "--out", tuple(data_folders(args))))
     # held until the audit ends: two audits into one --out had each put the other's report files in place
@@ -426,6 +446,9 @@ def _run_audit(args) -> tuple[dict, dict]:
         raise BiasMirrorError(f"no usable labelled images in this {kind} dataset (unknown layout?)"
                               + (f"; e.g. {why}" if why else ""), read.root)
     samples = choose_samples(read, args) if read.samples else []
+    if args.groups and samples and not any(s.group for s in samples):
+        # before anything is measured: an audit "comparing" no group had exited 0, a warning its one word of it
+        raise BiasMirrorError(groups_compare_nothing_words(read, samples, notes["groups_csv"]), args.groups)
     if "groups_csv" in notes:  # with --limit 60, the 20,762 images not audited had been counted "not listed"
         notes["groups_csv"]["not_listed"] = sorted(relative(s.path, read.root) for s in samples if not s.group)
     labelled = any(s.gender for s in samples)
